@@ -1,0 +1,39 @@
+# Strata build targets. `make run` starts the embedded server, `make test` runs every test.
+GO ?= go
+PROTOC_GEN_GO_VERSION := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+GOBIN ?= $(shell $(GO) env GOPATH)/bin
+
+.PHONY: build run test proto proto-check lint fuzz bench e2e tools
+
+build:
+	$(GO) build -o bin/strata ./cmd/strata
+
+run: build
+	./bin/strata serve
+
+test:
+	$(GO) test -count=1 -timeout 20m ./...
+
+tools:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# Regenerates proto/metadatapb from proto/*.proto with Debian's protoc and the pinned plugins.
+proto: tools
+	PATH="$(GOBIN):$$PATH" protoc -Iproto \
+		--go_out=. --go_opt=module=github.com/strata-mail/strata \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/strata-mail/strata \
+		proto/*.proto
+
+# Fails when the committed generated code differs from what `make proto` produces.
+proto-check: proto
+	git diff --exit-code -- proto/
+
+lint:
+	gofmt -l $$(git ls-files '*.go') | (! grep .)
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
