@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// defaultAdminAddr is where `strata serve` exposes the admin gRPC endpoint.
+const defaultAdminAddr = "127.0.0.1:1144"
+
+// adminTimeout bounds every admin call.
+const adminTimeout = 30 * time.Second
+
+func addServerFlag(cmd *cobra.Command) {
+	cmd.PersistentFlags().String("server", defaultAdminAddr, "admin gRPC address of a running Strata")
+}
+
+// withAdmin dials the admin endpoint named by --server and runs fn with a deadline.
+func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, c metadatapb.MetadataClient) error) error {
+	addr, _ := cmd.Flags().GetString("server")
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("connect to %s: %w", addr, err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
+	defer cancel()
+	return fn(ctx, metadatapb.NewMetadataClient(conn))
+}
+
+func newUserCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Manage accounts (user@domain)"}
+	addServerFlag(cmd)
+
+	add := &cobra.Command{
+		Use:   "add EMAIL --password PASS",
+		Short: "Create an account; its domain must belong to a tenant ('strata tenant add')",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pass, _ := cmd.Flags().GetString("password")
+			if pass == "" {
+				return fmt.Errorf("--password is required")
+			}
+			return withAdmin(cmd, func(ctx context.Context, c metadatapb.MetadataClient) error {
+				acct, err := c.CreateAccount(ctx, &metadatapb.CreateAccountRequest{
+					RequestId: embedded.NewRequestID(), Email: args[0], Password: pass,
+				})
+				if err != nil {
+					return fmt.Errorf("add user %s: %w", args[0], err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "created %s (tenant %s)\n", acct.Email, acct.Tenant)
+				return nil
+			})
+		},
+	}
+	add.Flags().String("password", "", "the account's password")
+
+	passwd := &cobra.Command{
+		Use:   "passwd EMAIL --password PASS",
+		Short: "Set an account's password",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pass, _ := cmd.Flags().GetString("password")
+			if pass == "" {
+				return fmt.Errorf("--password is required")
+			}
+			return withAdmin(cmd, func(ctx context.Context, c metadatapb.MetadataClient) error {
+				if _, err := c.SetPassword(ctx, &metadatapb.SetPasswordRequest{
+					RequestId: embedded.NewRequestID(), Email: args[0], Password: pass,
+				}); err != nil {
+					return fmt.Errorf("set password of %s: %w", args[0], err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "password of %s changed\n", args[0])
+				return nil
+			})
+		},
+	}
+	passwd.Flags().String("password", "", "the new password")
+
+	del := &cobra.Command{
+		Use:   "del EMAIL",
+		Short: "Delete an account and its mail",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withAdmin(cmd, func(ctx context.Context, c metadatapb.MetadataClient) error {
+				if _, err := c.DeleteAccount(ctx, &metadatapb.DeleteAccountRequest{
+					RequestId: embedded.NewRequestID(), Email: args[0],
+				}); err != nil {
+					return fmt.Errorf("delete %s: %w", args[0], err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "deleted %s\n", args[0])
+				return nil
+			})
+		},
+	}
+
+	list := &cobra.Command{
+		Use:   "list [--tenant NAME]",
+		Short: "List accounts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tenant, _ := cmd.Flags().GetString("tenant")
+			return withAdmin(cmd, func(ctx context.Context, c metadatapb.MetadataClient) error {
+				resp, err := c.ListAccounts(ctx, &metadatapb.ListAccountsRequest{Tenant: tenant})
+				if err != nil {
+					return fmt.Errorf("list accounts: %w", err)
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "EMAIL\tTENANT\tDISABLED\tCREATED")
+				for _, a := range resp.Accounts {
+					fmt.Fprintf(w, "%s\t%s\t%v\t%s\n", a.Email, a.Tenant, a.Disabled, time.Unix(a.CreatedUnix, 0).UTC().Format(time.RFC3339))
+				}
+				return w.Flush()
+			})
+		},
+	}
+	list.Flags().String("tenant", "", "only accounts of this tenant")
+
+	cmd.AddCommand(add, passwd, del, list)
+	return cmd
+}
+
+func newTenantCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "tenant", Short: "Manage tenants and the domains they own"}
+	addServerFlag(cmd)
+
+	add := &cobra.Command{
+		Use:   "add NAME --domains D1,D2",
+		Short: "Create a tenant owning the given domains",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			domains, _ := cmd.Flags().GetStringSlice("domains")
+			return withAdmin(cmd, func(ctx context.Context, c metadatapb.MetadataClient) error {
+				t, err := c.CreateTenant(ctx, &metadatapb.CreateTenantRequest{
+					RequestId: embedded.NewRequestID(), Name: args[0], Domains: domains,
+				})
+				if err != nil {
+					return fmt.Errorf("add tenant %s: %w", args[0], err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "created tenant %s (%s)\n", t.Name, strings.Join(t.Domains, ", "))
+				return nil
+			})
+		},
+	}
+	add.Flags().StringSlice("domains", nil, "domains the tenant owns")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List tenants",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withAdmin(cmd, func(ctx context.Context, c metadatapb.MetadataClient) error {
+				resp, err := c.ListTenants(ctx, &metadatapb.ListTenantsRequest{})
+				if err != nil {
+					return fmt.Errorf("list tenants: %w", err)
+				}
+				w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(w, "TENANT\tDOMAINS")
+				for _, t := range resp.Tenants {
+					fmt.Fprintf(w, "%s\t%s\n", t.Name, strings.Join(t.Domains, ","))
+				}
+				return w.Flush()
+			})
+		},
+	}
+	cmd.AddCommand(add, list)
+	return cmd
+}

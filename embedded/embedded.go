@@ -1,0 +1,227 @@
+// Package embedded wires the whole of Strata into one process for `strata serve` and for
+// tests: a single-voter Raft group with the metadata FSM, the metadata gRPC service on a
+// loopback listener, the filesystem blob store and the IMAP frontend. The frontend reaches
+// metadata only through gRPC, metadata changes only through the Raft log, and bodies only
+// through the blobstore interface, exactly as in a cluster.
+package embedded
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-mail/strata/blobstore/fs"
+	"github.com/strata-mail/strata/frontend"
+	"github.com/strata-mail/strata/metadata"
+	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/replication"
+)
+
+// Config selects where the embedded server keeps its data and listens.
+type Config struct {
+	DataDir    string // holds raft/, fsm/, blobs/ and spool/
+	IMAPListen string // e.g. 127.0.0.1:1143
+	GRPCListen string // the metadata and admin gRPC endpoint, e.g. 127.0.0.1:1144
+	RaftListen string // defaults to 127.0.0.1:0: the single voter talks to nobody
+	// Demo creates tenant "example" (example.com) and demo@example.com with password
+	// "demo" when that account does not exist yet.
+	Demo               bool
+	AllowPlaintextAuth bool
+	MaxMessageSize     int64
+	Logger             *slog.Logger
+}
+
+// Server is a running embedded Strata.
+type Server struct {
+	cfg      Config
+	logger   *slog.Logger
+	fsm      *metadata.FSM
+	node     *replication.Node
+	grpcSrv  *grpc.Server
+	grpcLn   net.Listener
+	conn     *grpc.ClientConn
+	frontend *frontend.Server
+	imapLn   net.Listener
+	serveErr chan error
+}
+
+// DefaultMaxMessageSize is the APPENDLIMIT when the configuration gives none.
+const DefaultMaxMessageSize = 64 << 20
+
+// Start opens the data directory, replays the Raft log into the FSM, starts the metadata
+// gRPC service and the IMAP listener, and returns once both accept connections.
+func Start(ctx context.Context, cfg Config) (s *Server, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.RaftListen == "" {
+		cfg.RaftListen = "127.0.0.1:0"
+	}
+	if cfg.MaxMessageSize == 0 {
+		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	s = &Server{cfg: cfg, logger: cfg.Logger, serveErr: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	for _, dir := range []string{"fsm", "raft", "blobs", "spool"} {
+		if err := os.MkdirAll(filepath.Join(cfg.DataDir, dir), 0o700); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	s.fsm, err = metadata.OpenFSM(filepath.Join(cfg.DataDir, "fsm"), cfg.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("open metadata state: %w", err)
+	}
+	s.node, err = replication.Open(replication.Config{
+		NodeID:    "embedded",
+		DataDir:   filepath.Join(cfg.DataDir, "raft"),
+		RaftBind:  cfg.RaftListen,
+		Bootstrap: true,
+		FSM:       s.fsm,
+		Logger:    cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open raft: %w", err)
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = s.node.WaitLeader(waitCtx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("wait for raft leadership: %w", err)
+	}
+
+	s.grpcLn, err = net.Listen("tcp", cfg.GRPCListen)
+	if err != nil {
+		return nil, fmt.Errorf("listen for gRPC on %s: %w", cfg.GRPCListen, err)
+	}
+	s.grpcSrv = grpc.NewServer()
+	metadatapb.RegisterMetadataServer(s.grpcSrv, metadata.NewService(s.node, s.fsm, cfg.Logger))
+	go func() { s.serveErr <- s.grpcSrv.Serve(s.grpcLn) }()
+
+	s.conn, err = grpc.NewClient(s.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, fmt.Errorf("dial metadata at %s: %w", s.grpcLn.Addr(), err)
+	}
+	client := metadatapb.NewMetadataClient(s.conn)
+	if cfg.Demo {
+		if err := EnsureDemo(ctx, client); err != nil {
+			return nil, err
+		}
+	}
+
+	blobs, err := fs.New(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return nil, fmt.Errorf("open blob store: %w", err)
+	}
+	s.imapLn, err = net.Listen("tcp", cfg.IMAPListen)
+	if err != nil {
+		return nil, fmt.Errorf("listen for IMAP on %s: %w", cfg.IMAPListen, err)
+	}
+	s.frontend = frontend.NewServer(frontend.Config{
+		Metadata:           client,
+		Blobs:              blobs,
+		SpoolDir:           filepath.Join(cfg.DataDir, "spool"),
+		Logger:             cfg.Logger,
+		AllowPlaintextAuth: cfg.AllowPlaintextAuth,
+		MaxMessageSize:     cfg.MaxMessageSize,
+	})
+	go func() { s.serveErr <- s.frontend.Serve(s.imapLn) }()
+	return s, nil
+}
+
+// DemoTenant, DemoDomain, DemoAccount and DemoPassword are what `strata serve` creates on
+// first start unless --no-demo is given.
+const (
+	DemoTenant   = "example"
+	DemoDomain   = "example.com"
+	DemoAccount  = "demo@example.com"
+	DemoPassword = "demo"
+)
+
+// EnsureDemo creates the demo tenant and account if they do not exist.
+func EnsureDemo(ctx context.Context, client metadatapb.MetadataClient) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := client.CreateTenant(ctx, &metadatapb.CreateTenantRequest{
+		RequestId: NewRequestID(), Name: DemoTenant, Domains: []string{DemoDomain},
+	})
+	if err != nil && status.Code(err) != codes.AlreadyExists {
+		return fmt.Errorf("create demo tenant: %w", err)
+	}
+	_, err = client.CreateAccount(ctx, &metadatapb.CreateAccountRequest{
+		RequestId: NewRequestID(), Email: DemoAccount, Password: DemoPassword,
+	})
+	if err != nil && status.Code(err) != codes.AlreadyExists {
+		return fmt.Errorf("create demo account: %w", err)
+	}
+	return nil
+}
+
+// NewRequestID returns a random request ID for an idempotent metadata write.
+func NewRequestID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// IMAPAddr is the address the IMAP listener is bound to.
+func (s *Server) IMAPAddr() string { return s.imapLn.Addr().String() }
+
+// GRPCAddr is the address of the metadata and admin gRPC endpoint.
+func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
+
+// Metadata returns a client of the server's metadata service.
+func (s *Server) Metadata() metadatapb.MetadataClient { return metadatapb.NewMetadataClient(s.conn) }
+
+// Shutdown says BYE to IMAP clients, stops the gRPC service and closes Raft and the FSM.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var errs []error
+	if s.frontend != nil {
+		errs = append(errs, s.frontend.Shutdown(ctx))
+	}
+	if s.conn != nil {
+		errs = append(errs, s.conn.Close())
+	}
+	if s.grpcSrv != nil {
+		stopped := make(chan struct{})
+		go func() { s.grpcSrv.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			s.grpcSrv.Stop()
+		}
+	} else if s.grpcLn != nil {
+		errs = append(errs, s.grpcLn.Close())
+	}
+	if s.node != nil {
+		errs = append(errs, s.node.Close())
+	}
+	if s.fsm != nil {
+		errs = append(errs, s.fsm.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Close shuts the server down with a short grace period.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.Shutdown(ctx)
+}
