@@ -1,0 +1,324 @@
+// Package fs is the blobstore.Store of the embedded mode (strata serve): bodies are files
+// under a root directory.
+//
+// Layout: root/t/<tenant>/<h[0:2]>/<h[2:4]>/<h> for the key "t/<tenant>/<h>", where h is the
+// hex SHA-256 of the body; root/tmp holds bodies being written. A Put writes the temporary
+// file, fsyncs it, renames it into place and fsyncs the directory it landed in, so a body is
+// durable when Put returns. Every directory on the way is fsynced into its parent before any
+// file goes into it. Shard directories are never removed, so a Put never races a removal.
+package fs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/strata-mail/strata/blobstore"
+)
+
+const (
+	// chunkSize is how much of a body Put reads between two context checks.
+	chunkSize = 128 << 10
+	// staleTempAge is how old a file in root/tmp must be for New to remove it as the
+	// leftover of a Put interrupted by a crash.
+	staleTempAge = time.Hour
+)
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
+
+// Store is a blobstore.Store on a local filesystem. It is safe for concurrent use; one root
+// belongs to one process.
+type Store struct {
+	root   string
+	tmpDir string
+	// dirMu makes creating a shard directory and fsyncing its parent one step: Put holds it
+	// shared to see whether its directory exists, and exclusively to create it, so a
+	// directory that Put sees is already durable.
+	dirMu sync.RWMutex
+}
+
+var _ blobstore.Store = (*Store)(nil)
+
+// New opens the store under root, creating root if needed, and removes temporary files
+// older than an hour that crashed Puts left behind.
+func New(root string) (*Store, error) {
+	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp")}
+	if err := os.MkdirAll(s.tmpDir, 0o750); err != nil {
+		return nil, fmt.Errorf("open blob store %s: %w", root, err)
+	}
+	if err := syncDir(root); err != nil {
+		return nil, fmt.Errorf("open blob store %s: %w", root, err)
+	}
+	if err := s.removeStaleTemps(time.Now().Add(-staleTempAge)); err != nil {
+		return nil, fmt.Errorf("open blob store %s: %w", root, err)
+	}
+	return s, nil
+}
+
+func (s *Store) removeStaleTemps(before time.Time) error {
+	entries, err := os.ReadDir(s.tmpDir)
+	if err != nil {
+		return fmt.Errorf("list temporary files: %w", err)
+	}
+	for _, entry := range entries {
+		info, err := entry.Info()
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("stat temporary file: %w", err)
+		}
+		if !info.Mode().IsRegular() || !info.ModTime().Before(before) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.tmpDir, entry.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove stale temporary file: %w", err)
+		}
+	}
+	return nil
+}
+
+// objectPath returns the directories from root/t down to the one that holds key's object,
+// and the object's path. It reports false for an invalid key.
+func (s *Store) objectPath(key string) (dirs []string, path string, sum [sha256.Size]byte, ok bool) {
+	tenant, sum, ok := blobstore.ParseKey(key)
+	if !ok {
+		return nil, "", sum, false
+	}
+	digest := hex.EncodeToString(sum[:])
+	top := filepath.Join(s.root, "t")
+	tenantDir := filepath.Join(top, tenant)
+	shard1 := filepath.Join(tenantDir, digest[0:2])
+	shard2 := filepath.Join(shard1, digest[2:4])
+	return []string{top, tenantDir, shard1, shard2}, filepath.Join(shard2, digest), sum, true
+}
+
+// Put implements blobstore.Store.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	dirs, path, sum, ok := s.objectPath(key)
+	if !ok {
+		return fmt.Errorf("put %q: %w", key, blobstore.ErrInvalidKey)
+	}
+	if size < 0 {
+		return fmt.Errorf("put %s: negative size %d", key, size)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := s.ensureDirs(dirs); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	tmp, err := os.CreateTemp(s.tmpDir, "put-*")
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := writeBody(ctx, tmp, r, size, sum); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	// A cancelled Put must not leave a body that its caller will never reference.
+	if err := ctx.Err(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	// A concurrent Put of the same key may have renamed its copy into place already; the
+	// bytes are the same (both were checked against the key), so replacing it is harmless.
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// writeBody copies exactly size bytes from r to tmp in chunks, checking ctx between them,
+// checks them against sum and fsyncs tmp.
+func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [sha256.Size]byte) error {
+	bufp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bufp)
+	buf := *bufp
+	digest := sha256.New()
+	for written := int64(0); written < size; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		chunk := buf[:min(int64(len(buf)), size-written)]
+		n, err := io.ReadFull(r, chunk)
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("body ended after %d of %d bytes: %w", written+int64(n), size, io.ErrUnexpectedEOF)
+		}
+		if err != nil {
+			return fmt.Errorf("read body: %w", err)
+		}
+		digest.Write(chunk)
+		if _, err := tmp.Write(chunk); err != nil {
+			return fmt.Errorf("write body: %w", err)
+		}
+		written += int64(n)
+	}
+	var got [sha256.Size]byte
+	digest.Sum(got[:0])
+	if got != sum {
+		return fmt.Errorf("%w: content hashes to %x", blobstore.ErrDigestMismatch, got)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("sync body: %w", err)
+	}
+	return nil
+}
+
+// ensureDirs makes sure dirs (each the parent of the next) exist and are durable.
+func (s *Store) ensureDirs(dirs []string) error {
+	leaf := dirs[len(dirs)-1]
+	s.dirMu.RLock()
+	_, err := os.Lstat(leaf)
+	s.dirMu.RUnlock()
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	s.dirMu.Lock()
+	defer s.dirMu.Unlock()
+	for _, dir := range dirs {
+		err := os.Mkdir(dir, 0o750)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := syncDir(filepath.Dir(dir)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Get implements blobstore.Store.
+func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	_, path, _, ok := s.objectPath(key)
+	if !ok {
+		return nil, fmt.Errorf("get %q: %w", key, blobstore.ErrInvalidKey)
+	}
+	if offset < 0 {
+		return nil, fmt.Errorf("get %s: negative offset %d", key, offset)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	file, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("get %s: %w", key, blobstore.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	info, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	offset = min(offset, info.Size())
+	n := info.Size() - offset
+	if length >= 0 {
+		n = min(n, length)
+	}
+	return &bodyReader{ctx: ctx, file: file, section: io.NewSectionReader(file, offset, n)}, nil
+}
+
+// bodyReader reads a range of an object until its context is done.
+type bodyReader struct {
+	ctx     context.Context
+	file    *os.File
+	section *io.SectionReader
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if err := b.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return b.section.Read(p)
+}
+
+func (b *bodyReader) Close() error {
+	return b.file.Close()
+}
+
+// Stat implements blobstore.Store.
+func (s *Store) Stat(ctx context.Context, key string) (blobstore.Info, error) {
+	_, path, _, ok := s.objectPath(key)
+	if !ok {
+		return blobstore.Info{}, fmt.Errorf("stat %q: %w", key, blobstore.ErrInvalidKey)
+	}
+	if err := ctx.Err(); err != nil {
+		return blobstore.Info{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	info, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return blobstore.Info{}, fmt.Errorf("stat %s: %w", key, blobstore.ErrNotFound)
+	}
+	if err != nil {
+		return blobstore.Info{}, fmt.Errorf("stat %s: %w", key, err)
+	}
+	return blobstore.Info{Size: info.Size()}, nil
+}
+
+// Delete implements blobstore.Store. It removes the object's file and nothing else, and
+// fsyncs its directory so that a deleted body stays deleted.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	_, path, _, ok := s.objectPath(key)
+	if !ok {
+		return fmt.Errorf("delete %q: %w", key, blobstore.ErrInvalidKey)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	err := os.Remove(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// syncDir fsyncs a directory so that the entries created, renamed or removed in it are durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	if err := d.Close(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}

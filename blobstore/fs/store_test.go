@@ -1,0 +1,206 @@
+package fs
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/blobstore/storetest"
+)
+
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	s, err := New(t.TempDir())
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) blobstore.Store { return newStore(t) })
+}
+
+// files lists the regular files under root, relative to it.
+func files(t *testing.T, root string) []string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(root, func(path string, d iofs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, err := filepath.Rel(root, path)
+			if err != nil {
+				return err
+			}
+			names = append(names, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
+}
+
+func put(t *testing.T, s *Store, tenant string, body []byte) string {
+	t.Helper()
+	key := blobstore.Key(tenant, sha256.Sum256(body))
+	if err := s.Put(t.Context(), key, bytes.NewReader(body), int64(len(body))); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	return key
+}
+
+func TestLayout(t *testing.T) {
+	s := newStore(t)
+	body := []byte("Subject: hi\r\n\r\nhello\r\n")
+	put(t, s, "acme", body)
+	sum := sha256.Sum256(body)
+	digest := hex.EncodeToString(sum[:])
+	want := []string{"t/acme/" + digest[0:2] + "/" + digest[2:4] + "/" + digest}
+	if got := files(t, s.root); !slices.Equal(got, want) {
+		t.Fatalf("files after Put = %q, want %q", got, want)
+	}
+	got, err := os.ReadFile(filepath.Join(s.root, filepath.FromSlash(want[0])))
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("object file = %q, %v; want %q", got, err, body)
+	}
+}
+
+// failingReader fails the test if anything reads it.
+type failingReader struct{ t *testing.T }
+
+func (f failingReader) Read([]byte) (int, error) {
+	f.t.Error("a dedup Put read its body")
+	return 0, io.ErrUnexpectedEOF
+}
+
+func TestDedupReadsNothing(t *testing.T) {
+	s := newStore(t)
+	body := []byte("the same body twice")
+	key := put(t, s, "acme", body)
+	if err := s.Put(t.Context(), key, failingReader{t}, int64(len(body))); err != nil {
+		t.Fatalf("dedup Put: %v", err)
+	}
+}
+
+func TestFailedPutsLeaveNoFiles(t *testing.T) {
+	s := newStore(t)
+	body := bytes.Repeat([]byte("x"), 300<<10)
+	key := blobstore.Key("acme", sha256.Sum256(body))
+	if err := s.Put(t.Context(), key, bytes.NewReader(body[1:]), int64(len(body))); err == nil {
+		t.Fatal("short Put succeeded")
+	}
+	wrong := bytes.Repeat([]byte("y"), len(body))
+	if err := s.Put(t.Context(), key, bytes.NewReader(wrong), int64(len(wrong))); err == nil {
+		t.Fatal("Put of mismatching bytes succeeded")
+	}
+	for _, key := range storetest.InvalidKeys() {
+		if err := s.Put(t.Context(), key, strings.NewReader("x"), 1); err == nil {
+			t.Fatalf("Put(%q) succeeded", key)
+		}
+	}
+	if got := files(t, s.root); len(got) != 0 {
+		t.Fatalf("files after failed Puts = %q, want none", got)
+	}
+	if entries, err := os.ReadDir(filepath.Dir(s.root)); err != nil || len(entries) != 1 {
+		t.Fatalf("the store's parent directory holds %d entries (%v), want only the root", len(entries), err)
+	}
+}
+
+// TestDeleteRemovesOnlyItsObject puts two bodies whose digests share a shard directory and
+// checks that deleting one keeps the other and the directories.
+func TestDeleteRemovesOnlyItsObject(t *testing.T) {
+	s := newStore(t)
+	seen := map[string][]byte{}
+	var first, second []byte
+	for i := 0; second == nil; i++ {
+		body := []byte(strings.Repeat("m", i))
+		sum := sha256.Sum256(body)
+		shard := hex.EncodeToString(sum[:2])
+		if other, ok := seen[shard]; ok {
+			first, second = other, body
+		}
+		seen[shard] = body
+	}
+	firstKey, secondKey := put(t, s, "acme", first), put(t, s, "acme", second)
+	otherTenantKey := put(t, s, "globex", first)
+	if err := s.Delete(t.Context(), firstKey); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	for _, key := range []string{secondKey, otherTenantKey} {
+		if _, err := s.Stat(t.Context(), key); err != nil {
+			t.Errorf("Stat(%s) after deleting %s: %v", key, firstKey, err)
+		}
+	}
+	dirs, _, _, _ := s.objectPath(firstKey)
+	for _, dir := range dirs {
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			t.Errorf("directory %s after Delete: %v", dir, err)
+		}
+	}
+	if got := len(files(t, s.root)); got != 2 {
+		t.Errorf("%d files after Delete, want 2", got)
+	}
+}
+
+func TestNewRemovesStaleTemps(t *testing.T) {
+	root := t.TempDir()
+	s, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale, fresh := filepath.Join(s.tmpDir, "put-stale"), filepath.Join(s.tmpDir, "put-fresh")
+	for _, name := range []string{stale, fresh} {
+		if err := os.WriteFile(name, []byte("partial body"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * staleTempAge)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(root); err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale temporary file after reopen: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh temporary file after reopen: %v", err)
+	}
+}
+
+func TestReopenKeepsBodies(t *testing.T) {
+	root := t.TempDir()
+	s, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("kept across restarts")
+	key := put(t, s, "acme", body)
+	s, err = New(root)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	rc, err := s.Get(t.Context(), key, 0, -1)
+	if err != nil {
+		t.Fatalf("Get after reopen: %v", err)
+	}
+	defer rc.Close()
+	if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("Get after reopen = %q, %v", got, err)
+	}
+}

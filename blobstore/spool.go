@@ -1,0 +1,98 @@
+package blobstore
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+)
+
+// ErrTooLarge is returned (wrapped) by Spool.Write once a body grows past the spool's limit.
+var ErrTooLarge = errors.New("blobstore: body too large")
+
+// Spool takes in one incoming body (an IMAP APPEND literal, an LMTP DATA stream) before its
+// key is known: it streams the bytes to a temporary file while it computes their SHA-256 and
+// counts them, then serves them back for Store.Put and for MIME parsing. Memory use does not
+// depend on the body's size.
+//
+// The temporary file is unlinked as soon as it is created, so its space is freed on Close or
+// when the process dies, and a crash leaves nothing behind in dir.
+//
+// Write is not safe for concurrent use; ReadAt and the readers from Reader are, once writing
+// is over.
+type Spool struct {
+	file    *os.File
+	digest  hash.Hash
+	size    int64
+	maxSize int64
+	err     error // sticky: the first failed Write
+}
+
+// NewSpool creates a spool with its temporary file in dir that accepts at most maxSize bytes.
+func NewSpool(dir string, maxSize int64) (*Spool, error) {
+	if maxSize <= 0 {
+		return nil, fmt.Errorf("new spool: max size %d is not positive", maxSize)
+	}
+	file, err := os.CreateTemp(dir, "spool-*")
+	if err != nil {
+		return nil, fmt.Errorf("new spool: %w", err)
+	}
+	if err := os.Remove(file.Name()); err != nil {
+		file.Close()
+		return nil, fmt.Errorf("new spool: unlink %s: %w", file.Name(), err)
+	}
+	return &Spool{file: file, digest: sha256.New(), maxSize: maxSize}, nil
+}
+
+// Write appends p to the body. A write that would take the body past the spool's limit
+// writes nothing and fails with ErrTooLarge; after any failure every Write fails the same way.
+func (s *Spool) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	if int64(len(p)) > s.maxSize-s.size {
+		s.err = fmt.Errorf("spool: %w: more than %d bytes", ErrTooLarge, s.maxSize)
+		return 0, s.err
+	}
+	n, err := s.file.Write(p)
+	s.digest.Write(p[:n])
+	s.size += int64(n)
+	if err != nil {
+		s.err = fmt.Errorf("spool: write: %w", err)
+		return n, s.err
+	}
+	return n, nil
+}
+
+// Sum returns the SHA-256 of the bytes written so far.
+func (s *Spool) Sum() [sha256.Size]byte {
+	var sum [sha256.Size]byte
+	s.digest.Sum(sum[:0])
+	return sum
+}
+
+// Size returns the number of bytes written so far.
+func (s *Spool) Size() int64 {
+	return s.size
+}
+
+// ReadAt reads spooled bytes at off, as io.ReaderAt.
+func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
+	return s.Reader().ReadAt(p, off)
+}
+
+// Reader returns a reader over the bytes written so far, from the first. Each call gives an
+// independent reader.
+func (s *Spool) Reader() *io.SectionReader {
+	return io.NewSectionReader(s.file, 0, s.size)
+}
+
+// Close releases the temporary file and its space.
+func (s *Spool) Close() error {
+	if err := s.file.Close(); err != nil {
+		return fmt.Errorf("close spool: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package blobstore_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/strata-mail/strata/blobstore"
+)
+
+func newSpool(t *testing.T, dir string, maxSize int64) *blobstore.Spool {
+	t.Helper()
+	s, err := blobstore.NewSpool(dir, maxSize)
+	if err != nil {
+		t.Fatalf("NewSpool: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestSpool(t *testing.T) {
+	dir := t.TempDir()
+	body := bytes.Repeat([]byte("From: a@example.com\r\n"), 50000)
+	s := newSpool(t, dir, int64(len(body)))
+	if n, err := io.Copy(s, bytes.NewReader(body)); err != nil || n != int64(len(body)) {
+		t.Fatalf("copy into spool: %d, %v", n, err)
+	}
+	if s.Size() != int64(len(body)) {
+		t.Errorf("Size = %d, want %d", s.Size(), len(body))
+	}
+	if s.Sum() != sha256.Sum256(body) {
+		t.Errorf("Sum = %x, want %x", s.Sum(), sha256.Sum256(body))
+	}
+	for range 2 {
+		got, err := io.ReadAll(s.Reader())
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("Reader gave %d bytes, %v; want the %d written", len(got), err, len(body))
+		}
+	}
+	part := make([]byte, 100)
+	if _, err := s.ReadAt(part, 123456); err != nil || !bytes.Equal(part, body[123456:123556]) {
+		t.Fatalf("ReadAt(123456) = %q, %v", part, err)
+	}
+	if n, err := s.ReadAt(part, int64(len(body))-10); n != 10 || !errors.Is(err, io.EOF) {
+		t.Fatalf("ReadAt near the end = %d, %v; want 10, EOF", n, err)
+	}
+}
+
+func TestSpoolConcurrentReaders(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789"), 100000)
+	s := newSpool(t, t.TempDir(), 1<<30)
+	if _, err := s.Write(body); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			got, err := io.ReadAll(s.Reader())
+			if err != nil || !bytes.Equal(got, body) {
+				t.Errorf("concurrent Reader gave %d bytes, %v", len(got), err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestSpoolEmpty(t *testing.T) {
+	s := newSpool(t, t.TempDir(), 10)
+	if s.Size() != 0 || s.Sum() != sha256.Sum256(nil) {
+		t.Fatalf("empty spool: size %d, sum %x", s.Size(), s.Sum())
+	}
+	if got, err := io.ReadAll(s.Reader()); err != nil || len(got) != 0 {
+		t.Fatalf("empty spool read %q, %v", got, err)
+	}
+}
+
+func TestSpoolMaxSize(t *testing.T) {
+	s := newSpool(t, t.TempDir(), 10)
+	if _, err := s.Write([]byte("0123456789")); err != nil {
+		t.Fatalf("writing exactly the limit: %v", err)
+	}
+	n, err := s.Write([]byte("x"))
+	if n != 0 || !errors.Is(err, blobstore.ErrTooLarge) {
+		t.Fatalf("writing past the limit = %d, %v; want 0, ErrTooLarge", n, err)
+	}
+	if _, err := s.Write(nil); !errors.Is(err, blobstore.ErrTooLarge) {
+		t.Fatalf("Write after ErrTooLarge = %v, want ErrTooLarge again", err)
+	}
+	if s.Size() != 10 {
+		t.Errorf("Size after ErrTooLarge = %d, want 10", s.Size())
+	}
+
+	s = newSpool(t, t.TempDir(), 1000)
+	n64, err := io.Copy(s, strings.NewReader(strings.Repeat("y", 1001)))
+	if !errors.Is(err, blobstore.ErrTooLarge) {
+		t.Fatalf("copying 1001 bytes into a 1000-byte spool = %d, %v; want ErrTooLarge", n64, err)
+	}
+}
+
+func TestSpoolInvalidMaxSize(t *testing.T) {
+	for _, maxSize := range []int64{0, -1} {
+		if s, err := blobstore.NewSpool(t.TempDir(), maxSize); err == nil {
+			s.Close()
+			t.Errorf("NewSpool(max %d) succeeded", maxSize)
+		}
+	}
+}
+
+// TestSpoolLeavesNoFiles checks that the spool's file is gone from dir while it is in use
+// and after Close.
+func TestSpoolLeavesNoFiles(t *testing.T) {
+	dir := t.TempDir()
+	s, err := blobstore.NewSpool(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write([]byte("body")); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Fatalf("spool directory holds %d entries (%v) while spooling, want none", len(entries), err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Fatalf("spool directory holds %d entries (%v) after Close, want none", len(entries), err)
+	}
+	if _, err := s.ReadAt(make([]byte, 1), 0); err == nil {
+		t.Fatal("ReadAt after Close succeeded")
+	}
+}
+
+func TestSpoolMissingDir(t *testing.T) {
+	if s, err := blobstore.NewSpool(t.TempDir()+"/missing", 10); err == nil {
+		s.Close()
+		t.Fatal("NewSpool in a missing directory succeeded")
+	}
+}
+
+// TestSpoolMemory checks that spooling a large body allocates nothing near its size.
+func TestSpoolMemory(t *testing.T) {
+	const size = 64 << 20
+	s := newSpool(t, t.TempDir(), size)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	if _, err := io.Copy(s, io.LimitReader(zeros{}, size)); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 1<<20 {
+		t.Fatalf("spooling %d bytes allocated %d bytes", size, allocated)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}

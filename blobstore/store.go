@@ -1,0 +1,99 @@
+package blobstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"strings"
+)
+
+// Store holds message bodies under content-addressed keys. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// Put stores size bytes read from r under key and returns only once they are durable.
+	// It reads exactly size bytes and never past them, so r may be a stream that carries more
+	// (an IMAP connection). Fewer bytes fail with io.ErrUnexpectedEOF; bytes that do not hash
+	// to the key's digest fail with ErrDigestMismatch. A failed Put leaves no object behind.
+	// If key already exists the call is a dedup hit: it drains nothing more than needed and
+	// returns nil.
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Get returns length bytes starting at offset (length < 0: to the end). A range that
+	// runs past the end is cut at the end; an offset at or past the end gives no bytes. The
+	// reader fails once ctx is done. ErrNotFound if absent.
+	Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
+	// Stat returns the size of the body under key. ErrNotFound if absent.
+	Stat(ctx context.Context, key string) (Info, error)
+	// Delete removes the body under key. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Info describes a stored body.
+type Info struct {
+	Size int64
+}
+
+var (
+	// ErrNotFound is returned (wrapped) by Get and Stat for a key that holds no body.
+	ErrNotFound = errors.New("blobstore: body not found")
+	// ErrInvalidKey is returned (wrapped) for a key that fails ValidKey.
+	ErrInvalidKey = errors.New("blobstore: invalid key")
+	// ErrDigestMismatch is returned (wrapped) by Put when the bytes do not hash to the key.
+	ErrDigestMismatch = errors.New("blobstore: body does not match its key")
+)
+
+const (
+	keyPrefix    = "t/"
+	maxTenantLen = 64
+)
+
+// Key returns the content-addressed key of a body of tenant: "t/<tenant>/<sha256 hex>".
+// The result is only valid (ValidKey) if tenant is a valid tenant name.
+func Key(tenant string, sum [sha256.Size]byte) string {
+	return keyPrefix + tenant + "/" + hex.EncodeToString(sum[:])
+}
+
+// ValidKey reports whether key has the shape Key produces: "t/<tenant>/<sha256 hex>" with a
+// tenant of 1 to 64 characters from [a-z0-9._-], other than "." and "..", and 64 lowercase hex
+// digits. Stores reject every other key, so no key escapes their root.
+func ValidKey(key string) bool {
+	_, _, ok := ParseKey(key)
+	return ok
+}
+
+// ParseKey splits a valid key into its tenant and digest; ok is false if !ValidKey(key).
+func ParseKey(key string) (tenant string, sum [sha256.Size]byte, ok bool) {
+	rest, found := strings.CutPrefix(key, keyPrefix)
+	if !found {
+		return "", sum, false
+	}
+	tenant, digest, found := strings.Cut(rest, "/")
+	if !found || !validTenant(tenant) || len(digest) != 2*sha256.Size {
+		return "", sum, false
+	}
+	for i := 0; i < len(digest); i++ {
+		c := digest[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return "", sum, false
+		}
+	}
+	if _, err := hex.Decode(sum[:], []byte(digest)); err != nil {
+		return "", sum, false
+	}
+	return tenant, sum, true
+}
+
+// validTenant reports whether tenant is usable as one path segment of a key.
+func validTenant(tenant string) bool {
+	if len(tenant) == 0 || len(tenant) > maxTenantLen || tenant == "." || tenant == ".." {
+		return false
+	}
+	for i := 0; i < len(tenant); i++ {
+		c := tenant[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
