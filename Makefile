@@ -2,9 +2,10 @@
 GO ?= go
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+STATICCHECK_VERSION := v0.8.2
 GOBIN ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build run test proto proto-check lint fuzz bench e2e tools
+.PHONY: build run test proto proto-check lint fuzz bench e2e tools image
 
 build:
 	$(GO) build -o bin/strata ./cmd/strata
@@ -33,7 +34,13 @@ proto-check: proto
 lint:
 	gofmt -l $$(git ls-files '*.go') | (! grep .)
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@2026.1 ./...
+	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	$(GOBIN)/staticcheck ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Builds the FROM scratch image strata:dev from a static binary.
+image:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/strata-static ./cmd/strata
+	docker build -f deploy/Dockerfile -t strata:dev .

@@ -28,7 +28,7 @@ start it creates the account demo@example.com with password "demo" unless --no-d
 	f.String("imap-listen", "127.0.0.1:1143", "IMAP listen address")
 	f.String("grpc-listen", defaultAdminAddr, "metadata and admin gRPC listen address (keep it on loopback)")
 	f.Bool("no-demo", false, "do not create the demo account demo@example.com")
-	f.Bool("allow-plaintext-auth", true, "allow LOGIN and AUTHENTICATE PLAIN without TLS")
+	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS on non-loopback connections (loopback is always allowed)")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
 	return cmd
 }
