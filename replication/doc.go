@@ -1,0 +1,33 @@
+// Package replication wires hashicorp/raft for one Raft group: the log and stable store, the
+// snapshot store, the TCP transport, bootstrap and membership changes, leader routing and
+// linearizable reads. A process may run many Nodes (several groups, or several members of one
+// group in tests); the package holds no global state.
+//
+// Invariants:
+//
+//   - The state machine (StateMachine) persists the index of the last log it applied in the same
+//     storage transaction as the effects of that log, and its ApplyBatch skips every log whose
+//     Index is <= AppliedIndex() while still returning one response per log. Raft therefore
+//     never double-applies an entry, whatever it replays after a restart.
+//   - Raft is started with NoSnapshotRestoreOnStart: Open restores the latest snapshot into the
+//     state machine itself, and only when the snapshot's index is greater than AppliedIndex().
+//     After Open the state machine is never behind the first entry of the (possibly compacted)
+//     log; raft replays the entries after the snapshot and the state machine skips those it
+//     already holds.
+//   - A snapshot carries the state machine's own applied index, and Restore adopts it: after
+//     Restore, AppliedIndex() is at least the index raft recorded for the snapshot (Open checks
+//     this). A snapshot may hold state past the index raft labels it with; that is safe because
+//     the state machine only ever holds committed entries.
+//   - Raft hands the state machine LogCommand and LogConfiguration entries only (never no-op or
+//     barrier entries). A linearizable read therefore waits for the state machine to reach the
+//     last entry at or below the commit index that it will actually see, not the commit index.
+//   - Linearizable reads (ReadBarrier): a leader serves them only once a Barrier issued in its
+//     current term has completed, so that its commit index covers everything earlier leaders
+//     committed; then per read: CommitIndex(), VerifyLeader(), and wait until the state machine
+//     has applied up to that index.
+//   - Apply returns the state machine's response for the entry; a command the state machine
+//     rejects comes back as that response, never as Apply's error. Apply's error means the
+//     entry was not committed, or that its outcome is unknown (a timed-out or interrupted Apply
+//     may still commit, which is why commands carry request IDs).
+//   - Node consumes raft's LeaderCh itself; callers of Raft() must not read from it.
+package replication

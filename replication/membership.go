@@ -1,0 +1,56 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/raft"
+)
+
+// AddVoter adds (or promotes) server id at addr as a voting member. Only the leader can change
+// membership; elsewhere it fails with NotLeaderError. It returns once the change is committed.
+func (n *Node) AddVoter(ctx context.Context, id, addr string) error {
+	timeout, err := enqueueTimeout(ctx)
+	if err != nil {
+		return fmt.Errorf("add voter %s: %w", id, err)
+	}
+	f := n.raft.AddVoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout)
+	return n.membershipChange(ctx, "add voter "+id, f)
+}
+
+// AddNonvoter adds server id at addr as a member that receives the log but does not vote (a
+// replica catching up before promotion, or a read replica).
+func (n *Node) AddNonvoter(ctx context.Context, id, addr string) error {
+	timeout, err := enqueueTimeout(ctx)
+	if err != nil {
+		return fmt.Errorf("add nonvoter %s: %w", id, err)
+	}
+	f := n.raft.AddNonvoter(raft.ServerID(id), raft.ServerAddress(addr), 0, timeout)
+	return n.membershipChange(ctx, "add nonvoter "+id, f)
+}
+
+// RemoveServer removes server id from the group. Removing the leader itself makes it step down.
+func (n *Node) RemoveServer(ctx context.Context, id string) error {
+	timeout, err := enqueueTimeout(ctx)
+	if err != nil {
+		return fmt.Errorf("remove server %s: %w", id, err)
+	}
+	f := n.raft.RemoveServer(raft.ServerID(id), 0, timeout)
+	return n.membershipChange(ctx, "remove server "+id, f)
+}
+
+// Servers returns the group's latest membership as this node knows it.
+func (n *Node) Servers(ctx context.Context) ([]raft.Server, error) {
+	f := n.raft.GetConfiguration()
+	if err := n.await(ctx, f); err != nil {
+		return nil, n.routeError("read raft configuration", err)
+	}
+	return f.Configuration().Servers, nil
+}
+
+func (n *Node) membershipChange(ctx context.Context, op string, f raft.IndexFuture) error {
+	if err := n.await(ctx, f); err != nil {
+		return n.routeError(op, err)
+	}
+	return nil
+}

@@ -1,0 +1,541 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"go.etcd.io/bbolt"
+)
+
+const (
+	// snapshotsRetained is how many snapshots the file snapshot store keeps.
+	snapshotsRetained = 2
+	// logCacheSize is how many recent log entries are kept in memory, so that replication to a
+	// follower that is slightly behind and ReadBarrier's look at the committed tail do not read
+	// the log store.
+	logCacheSize = 1024
+	// leaderBarrierTimeout bounds the Barrier a new leader issues before serving reads.
+	leaderBarrierTimeout = 10 * time.Second
+	// storeOpenTimeout bounds waiting for the log store's file lock (another Node on the same
+	// DataDir).
+	storeOpenTimeout = time.Second
+	// waitLeaderPoll is how often WaitLeader looks for a leader.
+	waitLeaderPoll = 5 * time.Millisecond
+)
+
+// Config describes one member of one Raft group. The tuning fields are optional: zero means the
+// default given beside each.
+type Config struct {
+	NodeID        string // raft server ID, stable across restarts
+	DataDir       string // holds raft/ (log, stable, snapshots)
+	RaftBind      string // listen address, e.g. 127.0.0.1:0 or 127.0.0.1:7300
+	RaftAdvertise string // host:port peers dial; defaults to the bound address; port 0 means the bound port
+	Bootstrap     bool   // bootstrap a new single-voter group if this node has no state
+	FSM           StateMachine
+	Logger        *slog.Logger // defaults to slog.Default()
+
+	SnapshotThreshold uint64        // log entries since the last snapshot that trigger one; 8192
+	SnapshotInterval  time.Duration // how often the threshold is checked; 2m
+	TrailingLogs      uint64        // entries kept after a snapshot, for slow followers; 10240
+	MaxAppendEntries  int           // entries per AppendEntries RPC and per FSM batch; 512 (raft caps it at 1024)
+
+	// Timeouts, tuned for loopback and embedded use; raise them for slow or distant networks.
+	HeartbeatTimeout   time.Duration // follower without contact before an election; 500ms
+	ElectionTimeout    time.Duration // candidate without a result before a new election; HeartbeatTimeout
+	LeaderLeaseTimeout time.Duration // leader without quorum contact before stepping down; HeartbeatTimeout/2
+	CommitTimeout      time.Duration // idle time before the leader tells followers the commit index; 10ms
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.NodeID == "":
+		return errors.New("raft config: NodeID is empty")
+	case c.DataDir == "":
+		return errors.New("raft config: DataDir is empty")
+	case c.RaftBind == "":
+		return errors.New("raft config: RaftBind is empty")
+	case c.FSM == nil:
+		return errors.New("raft config: FSM is nil")
+	}
+	return nil
+}
+
+// raftConfig fills in the defaults and returns the hashicorp/raft configuration.
+func (c *Config) raftConfig(logger *slogHCLogger) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(c.NodeID)
+	rc.Logger = logger
+	// Open restores the snapshot itself, and only when the FSM is behind it (package comment).
+	rc.NoSnapshotRestoreOnStart = true
+	// Apply honours its context itself, so the weaker enqueue timeout of a buffered apply
+	// channel does not matter, and batching is what makes many concurrent clients fast.
+	rc.BatchApplyCh = true
+	rc.MaxAppendEntries = orDefault(c.MaxAppendEntries, 512)
+	rc.SnapshotThreshold = orDefault(c.SnapshotThreshold, 8192)
+	rc.SnapshotInterval = orDefault(c.SnapshotInterval, 2*time.Minute)
+	rc.TrailingLogs = orDefault(c.TrailingLogs, 10240)
+	rc.HeartbeatTimeout = orDefault(c.HeartbeatTimeout, 500*time.Millisecond)
+	rc.ElectionTimeout = orDefault(c.ElectionTimeout, rc.HeartbeatTimeout)
+	rc.LeaderLeaseTimeout = orDefault(c.LeaderLeaseTimeout, rc.HeartbeatTimeout/2)
+	rc.CommitTimeout = orDefault(c.CommitTimeout, 10*time.Millisecond)
+	return rc
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Node is this process's member of one Raft group.
+type Node struct {
+	id        string
+	addr      string
+	logger    *slog.Logger
+	raft      *raft.Raft
+	fsm       *stateMachineAdapter
+	logs      raft.LogStore
+	store     *raftboltdb.BoltStore
+	transport *raft.NetworkTransport
+
+	// readyTerm is the latest term in which this node, as leader, completed a Barrier: in that
+	// term its commit index covers everything earlier leaders committed.
+	readyTerm atomic.Uint64
+
+	ctx       context.Context // cancelled by Close
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open starts this node's member of the group: it opens the stores under DataDir/raft, brings
+// the FSM up to the latest snapshot if it is behind it, binds the transport, bootstraps a
+// single-voter group if asked to and there is no state, and starts raft.
+func Open(cfg Config) (n *Node, err error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("raft_node", cfg.NodeID)
+	hcl := newSlogHCLogger(logger, "raft")
+	rc := cfg.raftConfig(hcl)
+
+	var cleanups []func() error
+	defer func() {
+		if err != nil {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				_ = cleanups[i]()
+			}
+		}
+	}()
+
+	raftDir := filepath.Join(cfg.DataDir, "raft")
+	if err := os.MkdirAll(raftDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create raft directory: %w", err)
+	}
+
+	// Log and stable store. raft-wal would be the faster log store, but hashicorp/raft v1.8
+	// requires hashicorp/go-metrics v0.7.0, which dropped the compat package that raft-wal v0.4.2
+	// imports, so the two do not build together. raft-boltdb/v2 v2.2.2 builds with raft v1.8
+	// (v2.3.x does not, for the same reason).
+	store, err := raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(raftDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: storeOpenTimeout},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open raft log store in %s: %w", raftDir, err)
+	}
+	cleanups = append(cleanups, store.Close)
+	logs, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil {
+		return nil, fmt.Errorf("create raft log cache: %w", err)
+	}
+
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(raftDir, snapshotsRetained, hcl.Named("snapshot"))
+	if err != nil {
+		return nil, fmt.Errorf("open raft snapshot store in %s: %w", raftDir, err)
+	}
+	if err := restoreIfBehind(snaps, cfg.FSM, logger); err != nil {
+		return nil, err
+	}
+
+	layer, err := listenRaft(cfg.RaftBind, cfg.RaftAdvertise)
+	if err != nil {
+		return nil, err
+	}
+	transport := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  layer,
+		MaxPool: transportMaxPool,
+		Timeout: transportTimeout,
+		Logger:  hcl.Named("net"),
+	})
+	cleanups = append(cleanups, transport.Close)
+
+	if cfg.Bootstrap {
+		if err := bootstrapIfNew(rc, logs, store, snaps, transport); err != nil {
+			return nil, err
+		}
+	}
+
+	fsm := newStateMachineAdapter(cfg.FSM)
+	r, err := raft.NewRaft(rc, fsm, logs, store, snaps, transport)
+	if err != nil {
+		return nil, fmt.Errorf("start raft node %s: %w", cfg.NodeID, err)
+	}
+
+	ctx, stop := context.WithCancel(context.Background())
+	n = &Node{
+		id:        cfg.NodeID,
+		addr:      string(transport.LocalAddr()),
+		logger:    logger,
+		raft:      r,
+		fsm:       fsm,
+		logs:      logs,
+		store:     store,
+		transport: transport,
+		ctx:       ctx,
+		stop:      stop,
+	}
+	n.wg.Add(1)
+	go n.watchLeadership()
+	logger.Info("raft node started", "addr", n.addr, "fsm_applied_index", fsm.applied.load())
+	return n, nil
+}
+
+// restoreIfBehind restores the latest snapshot into sm when sm has not applied up to it, so that
+// sm is never behind the first entry of a compacted log. Raft itself does not restore on start
+// (NoSnapshotRestoreOnStart) and replays only the entries after the snapshot.
+func restoreIfBehind(snaps raft.SnapshotStore, sm StateMachine, logger *slog.Logger) error {
+	metas, err := snaps.List()
+	if err != nil {
+		return fmt.Errorf("list raft snapshots: %w", err)
+	}
+	if len(metas) == 0 {
+		return nil
+	}
+	latest := metas[0] // List returns the newest first; it is the one raft starts from
+	applied := sm.AppliedIndex()
+	if latest.Index <= applied {
+		logger.Info("state machine is at or past the latest snapshot; not restoring it",
+			"snapshot_index", latest.Index, "fsm_applied_index", applied)
+		return nil
+	}
+	logger.Info("state machine is behind the latest snapshot; restoring it",
+		"snapshot", latest.ID, "snapshot_index", latest.Index, "fsm_applied_index", applied)
+	_, source, err := snaps.Open(latest.ID)
+	if err != nil {
+		return fmt.Errorf("open raft snapshot %s: %w", latest.ID, err)
+	}
+	defer func() { _ = source.Close() }()
+	if err := sm.Restore(source); err != nil {
+		return fmt.Errorf("restore state machine from snapshot %s: %w", latest.ID, err)
+	}
+	if got := sm.AppliedIndex(); got < latest.Index {
+		return fmt.Errorf("state machine restored from snapshot %s reports applied index %d, below the snapshot's %d: Restore must adopt the snapshot's applied index",
+			latest.ID, got, latest.Index)
+	}
+	return nil
+}
+
+// bootstrapIfNew writes a configuration with this node as the only voter, unless the node
+// already has raft state (it was bootstrapped before, or joined a group).
+func bootstrapIfNew(rc *raft.Config, logs raft.LogStore, stable raft.StableStore, snaps raft.SnapshotStore, transport raft.Transport) error {
+	hasState, err := raft.HasExistingState(logs, stable, snaps)
+	if err != nil {
+		return fmt.Errorf("check for existing raft state: %w", err)
+	}
+	if hasState {
+		return nil
+	}
+	configuration := raft.Configuration{Servers: []raft.Server{{
+		Suffrage: raft.Voter,
+		ID:       rc.LocalID,
+		Address:  transport.LocalAddr(),
+	}}}
+	if err := raft.BootstrapCluster(rc, logs, stable, snaps, transport, configuration); err != nil {
+		return fmt.Errorf("bootstrap raft group: %w", err)
+	}
+	return nil
+}
+
+// watchLeadership issues a Barrier each time this node wins leadership, so that linearizable
+// reads can be served without paying for it on the first read.
+func (n *Node) watchLeadership() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case isLeader := <-n.raft.LeaderCh():
+			if !isLeader {
+				n.logger.Info("lost raft leadership")
+				continue
+			}
+			n.logger.Info("won raft leadership", "term", n.raft.CurrentTerm())
+			ctx, cancel := context.WithTimeout(n.ctx, leaderBarrierTimeout)
+			err := n.leaderBarrier(ctx)
+			cancel()
+			if err != nil && n.ctx.Err() == nil {
+				n.logger.Warn("barrier after winning leadership failed; the next linearizable read retries it", "err", err)
+			}
+		}
+	}
+}
+
+// leaderBarrier returns once a Barrier has completed in this leader's current term, issuing one
+// if none has.
+func (n *Node) leaderBarrier(ctx context.Context) error {
+	for {
+		term := n.raft.CurrentTerm()
+		if n.raft.State() != raft.Leader {
+			return n.routeError("leadership barrier", raft.ErrNotLeader)
+		}
+		if n.readyTerm.Load() >= term {
+			return nil
+		}
+		timeout, err := enqueueTimeout(ctx)
+		if err != nil {
+			return fmt.Errorf("leadership barrier: %w", err)
+		}
+		if err := n.await(ctx, n.raft.Barrier(timeout)); err != nil {
+			return n.routeError("leadership barrier", err)
+		}
+		// A barrier that straddled a change of term proves nothing about the new term: go round.
+		if n.raft.CurrentTerm() == term {
+			n.markReadReady(term)
+			return nil
+		}
+	}
+}
+
+func (n *Node) markReadReady(term uint64) {
+	for {
+		old := n.readyTerm.Load()
+		if term <= old || n.readyTerm.CompareAndSwap(old, term) {
+			return
+		}
+	}
+}
+
+// enqueueTimeout turns ctx's deadline into the timeout raft takes for enqueueing a command; 0
+// (no deadline) waits as long as it takes.
+func enqueueTimeout(ctx context.Context) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return 0, nil
+	}
+	timeout := time.Until(deadline)
+	if timeout <= 0 {
+		return 0, context.DeadlineExceeded
+	}
+	return timeout, nil
+}
+
+// await waits for a raft future, or for ctx. Raft resolves every future eventually (on commit,
+// on losing leadership, on shutdown), so the goroutine left behind by a cancelled wait ends.
+func (n *Node) await(ctx context.Context, f raft.Future) error {
+	if ctx.Done() == nil {
+		return f.Error()
+	}
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Apply replicates cmd and returns the FSM's response for its entry once this node has applied
+// it. It fails with NotLeaderError on a follower. When ctx ends first the outcome is unknown:
+// the entry may still commit.
+func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
+	timeout, err := enqueueTimeout(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	f := n.raft.Apply(cmd, timeout)
+	if err := n.await(ctx, f); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			// Never enqueued, so never applied.
+			return nil, fmt.Errorf("apply: %w: %w", context.DeadlineExceeded, err)
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			return nil, fmt.Errorf("apply: outcome unknown: %w", err)
+		}
+		return nil, n.routeError("apply", err)
+	}
+	return f.Response(), nil
+}
+
+// ReadBarrier returns once a read of this node's FSM is linearizable: this node is the leader,
+// it has completed a Barrier in its term, a quorum still confirms it as leader, and its FSM has
+// applied everything committed when the read began. It fails with NotLeaderError on a follower.
+func (n *Node) ReadBarrier(ctx context.Context) error {
+	if err := n.leaderBarrier(ctx); err != nil {
+		return fmt.Errorf("read barrier: %w", err)
+	}
+	commit := n.raft.CommitIndex()
+	if err := n.await(ctx, n.raft.VerifyLeader()); err != nil {
+		return n.routeError("read barrier: verify leadership", err)
+	}
+	target, err := n.lastStateIndex(commit)
+	if err != nil {
+		return fmt.Errorf("read barrier: %w", err)
+	}
+	if err := n.WaitApplied(ctx, target); err != nil {
+		return fmt.Errorf("read barrier: %w", err)
+	}
+	return nil
+}
+
+// lastStateIndex returns the index the FSM must reach to hold every entry up to commit: the
+// highest index <= commit of an entry raft hands to the FSM (a command or a configuration
+// change). No-op and barrier entries never reach the FSM, so waiting for commit itself could wait
+// forever when the log ends with them, as it does right after an election.
+func (n *Node) lastStateIndex(commit uint64) (uint64, error) {
+	applied := n.fsm.applied.load()
+	var entry raft.Log
+	for index := commit; index > applied; index-- {
+		err := n.logs.GetLog(index, &entry)
+		if errors.Is(err, raft.ErrLogNotFound) {
+			// Compacted into a snapshot, so the FSM already holds it and everything before it.
+			return applied, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("read raft log entry %d: %w", index, err)
+		}
+		if entry.Type == raft.LogCommand || entry.Type == raft.LogConfiguration {
+			return index, nil
+		}
+	}
+	return applied, nil
+}
+
+// WaitApplied returns once this node's FSM has applied index. Serving a read after it gives
+// session consistency: a client that passes the index it last saw reads its own writes on any
+// member of the group.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	if err := n.fsm.applied.wait(ctx, index, n.ctx.Done()); err != nil {
+		return fmt.Errorf("wait for index %d to be applied: %w", index, err)
+	}
+	return nil
+}
+
+// AppliedIndex is the index of the last entry this node's FSM has applied.
+func (n *Node) AppliedIndex() uint64 { return n.fsm.applied.load() }
+
+// WaitLeader waits until the group has a leader this node knows of (this node itself in a
+// single-node group).
+func (n *Node) WaitLeader(ctx context.Context) error {
+	ticker := time.NewTicker(waitLeaderPoll)
+	defer ticker.Stop()
+	for {
+		if id, _ := n.Leader(); id != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for raft leader: %w", ctx.Err())
+		case <-n.ctx.Done():
+			return fmt.Errorf("wait for raft leader: %w", ErrClosed)
+		case <-ticker.C:
+		}
+	}
+}
+
+// IsLeader reports whether this node currently believes it is the leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the server ID and address of the leader this node knows of, or empty strings.
+func (n *Node) Leader() (id, addr string) {
+	leaderAddr, leaderID := n.raft.LeaderWithID()
+	return string(leaderID), string(leaderAddr)
+}
+
+// ID is this node's raft server ID.
+func (n *Node) ID() string { return n.id }
+
+// Addr is the address this node advertises to its peers.
+func (n *Node) Addr() string { return n.addr }
+
+// Raft exposes the underlying raft instance (for stats, observers and tests). Do not read its
+// LeaderCh: the Node consumes it.
+func (n *Node) Raft() *raft.Raft { return n.raft }
+
+// Stats returns raft's statistics plus this node's identity and FSM progress.
+func (n *Node) Stats() map[string]string {
+	stats := n.raft.Stats()
+	stats["node_id"] = n.id
+	stats["advertise_addr"] = n.addr
+	stats["fsm_applied_index"] = strconv.FormatUint(n.fsm.applied.load(), 10)
+	stats["read_ready_term"] = strconv.FormatUint(n.readyTerm.Load(), 10)
+	return stats
+}
+
+// Close stops the node gracefully: a leader with other voters first hands leadership over so
+// the group does not wait out an election timeout; then raft shuts down and the transport and
+// stores close. Close is idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() { n.closeErr = n.close() })
+	return n.closeErr
+}
+
+func (n *Node) close() error {
+	if n.IsLeader() && n.hasOtherVoters() {
+		if err := n.raft.LeadershipTransfer().Error(); err != nil {
+			n.logger.Warn("leadership transfer before shutdown failed", "err", err)
+		} else {
+			id, addr := n.Leader()
+			n.logger.Info("handed over raft leadership", "to", id, "addr", addr)
+		}
+	}
+	n.stop()
+	var errs []error
+	if err := n.raft.Shutdown().Error(); err != nil {
+		errs = append(errs, fmt.Errorf("shut down raft: %w", err))
+	}
+	n.wg.Wait()
+	if err := n.transport.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close raft transport: %w", err))
+	}
+	if err := n.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close raft log store: %w", err))
+	}
+	n.logger.Info("raft node stopped")
+	return errors.Join(errs...)
+}
+
+func (n *Node) hasOtherVoters() bool {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		n.logger.Warn("read raft configuration before shutdown", "err", err)
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter && s.ID != raft.ServerID(n.id) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,78 @@
+package replication
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Transport tuning: connections pooled per peer, and the I/O deadline of one RPC (a snapshot
+// install streams for longer; raft extends its own deadline for that).
+const (
+	transportMaxPool = 3
+	transportTimeout = 10 * time.Second
+)
+
+// advertiseAddr is the address peers dial. It may be a host name (a Kubernetes pod's stable DNS
+// name), which raft's own TCPStreamLayer does not accept because it wants a resolved IP.
+type advertiseAddr string
+
+func (a advertiseAddr) Network() string { return "tcp" }
+func (a advertiseAddr) String() string  { return string(a) }
+
+// tcpStreamLayer is the raft.StreamLayer over plain TCP.
+type tcpStreamLayer struct {
+	listener  net.Listener
+	advertise advertiseAddr
+}
+
+func (l *tcpStreamLayer) Accept() (net.Conn, error) { return l.listener.Accept() }
+func (l *tcpStreamLayer) Close() error              { return l.listener.Close() }
+func (l *tcpStreamLayer) Addr() net.Addr            { return l.advertise }
+
+func (l *tcpStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	return d.Dial("tcp", string(address))
+}
+
+// listenRaft binds bind and works out the address to advertise: advertise if given (host:port,
+// where port 0 means the bound port), else the bound address, which must then not be a wildcard
+// such as 0.0.0.0.
+func listenRaft(bind, advertise string) (*tcpStreamLayer, error) {
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("listen for raft on %q: %w", bind, err)
+	}
+	adv, err := advertisedAddress(ln.Addr().(*net.TCPAddr), advertise)
+	if err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return &tcpStreamLayer{listener: ln, advertise: adv}, nil
+}
+
+func advertisedAddress(bound *net.TCPAddr, advertise string) (advertiseAddr, error) {
+	if advertise == "" {
+		if bound.IP == nil || bound.IP.IsUnspecified() {
+			return "", fmt.Errorf("raft bound to wildcard address %s: set an advertise address peers can dial", bound)
+		}
+		return advertiseAddr(bound.String()), nil
+	}
+	host, port, err := net.SplitHostPort(advertise)
+	if err != nil {
+		return "", fmt.Errorf("raft advertise address %q: %w", advertise, err)
+	}
+	if host == "" {
+		return "", fmt.Errorf("raft advertise address %q has no host", advertise)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return "", fmt.Errorf("raft advertise address %q is a wildcard address", advertise)
+	}
+	if port == "0" {
+		port = strconv.Itoa(bound.Port)
+	}
+	return advertiseAddr(net.JoinHostPort(host, port)), nil
+}
