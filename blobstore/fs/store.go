@@ -53,9 +53,6 @@ func New(root string) (*Store, error) {
 	if err := os.MkdirAll(s.tmpDir, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
-	if err := syncDir(root); err != nil {
-		return nil, fmt.Errorf("open blob store %s: %w", root, err)
-	}
 	if err := s.removeStaleTemps(time.Now().Add(-staleTempAge)); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
