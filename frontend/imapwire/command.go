@@ -1,0 +1,142 @@
+// Package imapwire is the IMAP wire layer of the frontend: a Framer that reads command lines
+// and literals with bounded memory, and a parser without I/O that turns the bytes of one
+// command (literals inline, as sent) into a typed Command. The parser never panics, whatever
+// the input, and bounds nesting depth; the framer bounds line length, and its caller bounds
+// literal sizes.
+//
+// Grammar references are to RFC 9051 section 9 (formal syntax) unless noted.
+package imapwire
+
+import (
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// Command is one parsed client command.
+type Command struct {
+	Tag string
+	// Name is the upper-case command name; UID commands are "UID FETCH", "UID STORE", ...
+	Name string
+	// Args holds the command's arguments: one of the *...Args types of this package, or nil
+	// for commands without arguments.
+	Args any
+}
+
+// LoginArgs are the arguments of LOGIN (RFC 9051 6.2.3).
+type LoginArgs struct {
+	Username string
+	Password string
+}
+
+// AuthenticateArgs are the arguments of AUTHENTICATE (RFC 9051 6.2.2) with the optional
+// SASL initial response of RFC 4959.
+type AuthenticateArgs struct {
+	Mechanism string // upper-case
+	// InitialResponse is the base64 initial response as sent ("=" for an empty one); nil
+	// when the client sent none.
+	InitialResponse []byte
+}
+
+// EnableArgs are the arguments of ENABLE (RFC 9051 6.3.1).
+type EnableArgs struct {
+	Capabilities []string // upper-case
+}
+
+// MailboxArgs are the arguments of the commands that take one mailbox name: SELECT, EXAMINE,
+// CREATE, DELETE, SUBSCRIBE, UNSUBSCRIBE.
+type MailboxArgs struct {
+	Mailbox string
+}
+
+// RenameArgs are the arguments of RENAME (RFC 9051 6.3.6).
+type RenameArgs struct {
+	From, To string
+}
+
+// ListArgs are the arguments of LIST (RFC 9051 6.3.9, with the RFC 5258 extended syntax) and
+// LSUB (RFC 3501 6.3.9).
+type ListArgs struct {
+	SelectOptions []string // upper-case, e.g. SUBSCRIBED
+	Reference     string
+	Patterns      []string
+	ReturnOptions []string // upper-case, e.g. CHILDREN, SPECIAL-USE
+}
+
+// StatusArgs are the arguments of STATUS (RFC 9051 6.3.11).
+type StatusArgs struct {
+	Mailbox string
+	Items   []string // upper-case
+}
+
+// AppendArgs are the arguments of APPEND (RFC 9051 6.3.12) up to its message literal, which
+// the caller streams from the connection.
+type AppendArgs struct {
+	Mailbox string
+	Flags   []imap.Flag
+	Date    time.Time // zero when not given
+	Literal Literal
+}
+
+// FetchAttr names one FETCH data item (RFC 9051 6.4.5).
+type FetchAttr int
+
+// The FETCH data items.
+const (
+	FetchFlags FetchAttr = iota
+	FetchUID
+	FetchInternalDate
+	FetchRFC822Size
+	FetchEnvelope
+	FetchBodyStructure // BODYSTRUCTURE: extended
+	FetchBody          // BODY without section: non-extended body structure
+	FetchBodySection   // BODY[...] and BODY.PEEK[...]
+	FetchBinarySection // BINARY[...] and BINARY.PEEK[...] (RFC 3516)
+	FetchBinarySize    // BINARY.SIZE[...] (RFC 3516)
+	FetchRFC822        // RFC822: BODY[] named RFC822 (RFC 3501)
+	FetchRFC822Header  // RFC822.HEADER: BODY.PEEK[HEADER] named RFC822.HEADER
+	FetchRFC822Text    // RFC822.TEXT: BODY[TEXT] named RFC822.TEXT
+	FetchModSeq        // MODSEQ (RFC 7162)
+)
+
+// FetchItem is one FETCH data item; Section is set for the BODY[...], BINARY[...] and
+// BINARY.SIZE[...] forms.
+type FetchItem struct {
+	Attr    FetchAttr
+	Section *imap.FetchItemBodySection
+}
+
+// FetchArgs are the arguments of FETCH and UID FETCH (RFC 9051 6.4.5, 6.4.9). Set is an
+// imap.SeqSet, or an imap.UIDSet for UID FETCH; "$" (RFC 5182) is imap.SearchRes().
+type FetchArgs struct {
+	Set   imap.NumSet
+	Items []FetchItem
+}
+
+// StoreArgs are the arguments of STORE and UID STORE (RFC 9051 6.4.6).
+type StoreArgs struct {
+	Set            imap.NumSet
+	Flags          imap.StoreFlags
+	UnchangedSince uint64 // RFC 7162 3.1.3; 0: not given
+}
+
+// CopyArgs are the arguments of COPY, MOVE and their UID forms (RFC 9051 6.4.7, 6.4.8).
+type CopyArgs struct {
+	Set     imap.NumSet
+	Mailbox string
+}
+
+// SearchArgs are the arguments of SEARCH and UID SEARCH (RFC 9051 6.4.4).
+type SearchArgs struct {
+	// Return lists the RFC 9051 6.4.4 / RFC 4731 return options (upper-case); ESearch is
+	// true when a RETURN clause was given, so the result is an ESEARCH response.
+	Return   []string
+	ESearch  bool
+	Charset  string
+	Criteria imap.SearchCriteria
+}
+
+// UIDExpungeArgs are the arguments of UID EXPUNGE (RFC 9051 6.4.9, RFC 4315 2.1).
+type UIDExpungeArgs struct {
+	Set imap.UIDSet
+}

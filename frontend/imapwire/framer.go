@@ -1,0 +1,141 @@
+package imapwire
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// ErrLineTooLong is returned by Framer.ReadLine for a line longer than the framer's limit. The
+// rest of the line has been discarded, so the connection can go on with the next line.
+var ErrLineTooLong = errors.New("imapwire: line too long")
+
+// Literal describes the literal announced at the end of a line: {n} (synchronising), {n+}
+// (non-synchronising, RFC 7888) or ~{n} (literal8, RFC 3516). RFC 9051 4.3.
+type Literal struct {
+	Size    int64
+	NonSync bool
+	Binary  bool
+}
+
+// Framer reads the lines and literals of IMAP commands from a client with bounded memory:
+// a line longer than the limit is discarded, literals are read only as the caller asks. It
+// knows nothing of command grammar; Parse* turn the assembled bytes into commands.
+type Framer struct {
+	br      *bufio.Reader
+	maxLine int
+	// tail keeps the last bytes of a discarded over-long line, so that a literal announced
+	// at its end is still seen and can be skipped.
+	tail []byte
+}
+
+// NewFramer returns a framer over r that accepts lines of at most maxLine bytes.
+func NewFramer(r io.Reader, maxLine int) *Framer {
+	return &Framer{br: bufio.NewReaderSize(r, 16*1024), maxLine: maxLine}
+}
+
+// ReadLine reads one line and returns it without its CRLF (a bare LF is tolerated). The
+// returned slice is valid until the next call. A line over the limit is read to its end and
+// dropped, and ReadLine returns ErrLineTooLong with the last bytes of the line (enough to see
+// a literal announced at its end, see LiteralAtEnd).
+func (f *Framer) ReadLine() ([]byte, error) {
+	var line []byte
+	for {
+		chunk, err := f.br.ReadSlice('\n')
+		if len(line)+len(chunk) > f.maxLine+2 {
+			return f.discardLine(chunk, err)
+		}
+		line = append(line, chunk...)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, fmt.Errorf("read line: %w", err)
+		}
+	}
+	line = bytes.TrimSuffix(line[:len(line)-1], []byte{'\r'})
+	return line, nil
+}
+
+// discardLine reads and drops the rest of a line that went over the limit; chunk is its
+// latest piece and err the error that came with it.
+func (f *Framer) discardLine(chunk []byte, err error) ([]byte, error) {
+	const tailSize = 32
+	keep := func(b []byte) {
+		f.tail = append(f.tail, b...)
+		if len(f.tail) > tailSize {
+			f.tail = append(f.tail[:0], f.tail[len(f.tail)-tailSize:]...)
+		}
+	}
+	f.tail = f.tail[:0]
+	keep(chunk)
+	for err != nil {
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, fmt.Errorf("read line: %w", err)
+		}
+		chunk, err = f.br.ReadSlice('\n')
+		keep(chunk)
+	}
+	tail := bytes.TrimSuffix(bytes.TrimSuffix(f.tail, []byte{'\n'}), []byte{'\r'})
+	return tail, ErrLineTooLong
+}
+
+// ReadLiteral appends the n bytes of a literal to dst. The caller bounds n.
+func (f *Framer) ReadLiteral(dst []byte, n int64) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, make([]byte, n)...)
+	if _, err := io.ReadFull(f.br, dst[start:]); err != nil {
+		return dst[:start], fmt.Errorf("read literal of %d bytes: %w", n, err)
+	}
+	return dst, nil
+}
+
+// LiteralReader returns a reader over the next n bytes, the data of a literal that the
+// caller streams somewhere (an APPEND body into the blob spool) instead of holding it.
+func (f *Framer) LiteralReader(n int64) io.Reader {
+	return io.LimitReader(f.br, n)
+}
+
+// Discard reads and drops n bytes: a literal the client sent although it is refused.
+func (f *Framer) Discard(n int64) error {
+	if _, err := io.CopyN(io.Discard, f.br, n); err != nil {
+		return fmt.Errorf("discard literal of %d bytes: %w", n, err)
+	}
+	return nil
+}
+
+// Buffered reports whether input is waiting in the framer's buffer.
+func (f *Framer) Buffered() int {
+	return f.br.Buffered()
+}
+
+// LiteralAtEnd reports the literal announced at the end of line: "{n}", "{n+}" or "~{n}".
+// RFC 9051 9: literal = "{" number64 ["+"] "}" CRLF *CHAR8; literal8 (RFC 3516) = "~{" ...
+func LiteralAtEnd(line []byte) (Literal, bool) {
+	if len(line) < 3 || line[len(line)-1] != '}' {
+		return Literal{}, false
+	}
+	end := len(line) - 1
+	var lit Literal
+	if line[end-1] == '+' {
+		lit.NonSync = true
+		end--
+	}
+	start := bytes.LastIndexByte(line[:end], '{')
+	// 18 digits keep the value inside int64; larger literals are refused anyway.
+	if start < 0 || start+1 == end || end-start-1 > 18 {
+		return Literal{}, false
+	}
+	var n int64
+	for _, c := range line[start+1 : end] {
+		if c < '0' || c > '9' {
+			return Literal{}, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	lit.Size = n
+	lit.Binary = start > 0 && line[start-1] == '~'
+	return lit, true
+}

@@ -1,0 +1,93 @@
+package imapwire
+
+import (
+	"strings"
+	"testing"
+)
+
+// seedCommands are commands as real clients send them: Thunderbird, mutt, Python's imaplib,
+// go-imap's imapclient, plus edge cases of the grammar.
+var seedCommands = []string{
+	// Thunderbird
+	"1 capability",
+	"2 authenticate PLAIN",
+	"3 ID (\"name\" \"Thunderbird\" \"version\" \"128.0\")",
+	"4 list (subscribed) \"\" \"*\" return (special-use)",
+	"5 select \"INBOX\"",
+	"6 UID fetch 1:* (FLAGS)",
+	"7 UID fetch 3 (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])",
+	"8 UID fetch 3 (UID RFC822.SIZE BODY.PEEK[]<0.32768>)",
+	"9 UID store 3 +Flags (\\Seen)",
+	"10 IDLE",
+	"11 UID MOVE 4 \"Trash\"",
+	"12 getquotaroot \"INBOX\"",
+	// mutt
+	"a0001 CAPABILITY",
+	"a0002 LOGIN \"demo@example.com\" \"demo\"",
+	"a0003 LIST \"\" \"*\"",
+	"a0004 SELECT \"INBOX\" (CONDSTORE)",
+	"a0005 FETCH 1:4 (UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (DATE FROM SENDER SUBJECT TO CC MESSAGE-ID REFERENCES CONTENT-TYPE CONTENT-DESCRIPTION IN-REPLY-TO REPLY-TO LINES LIST-POST X-LABEL)])",
+	"a0006 UID STORE 5 -FLAGS.SILENT (\\Deleted)",
+	"a0007 UID EXPUNGE 5",
+	"a0008 APPEND \"Sent\" (\\Seen) {310}",
+	"a0009 STATUS \"Drafts\" (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)",
+	// imaplib
+	"BHAD1 CAPABILITY",
+	"BHAD2 LOGIN demo@example.com \"demo\"",
+	"BHAD3 SELECT INBOX",
+	"BHAD4 SEARCH ALL",
+	"BHAD5 FETCH 1 (RFC822)",
+	"BHAD6 STORE 1 +FLAGS \\Deleted",
+	"BHAD7 EXPUNGE",
+	"BHAD8 CLOSE",
+	"BHAD9 LOGOUT",
+	"BHAE1 APPEND INBOX () \"07-Feb-1994 21:52:25 -0800\" {5}",
+	// imapclient and the grammar's corners
+	"T1 LOGIN {4}\r\nuser {4+}\r\npass",
+	"T2 UID SEARCH RETURN (ALL) CHARSET UTF-8 OR (FROM \"a\" SEEN) NOT (LARGER 10 SINCE 1-Jan-2024) UID 1:*,5",
+	"T3 FETCH 1,2:4,7:* (BODY[1.2.MIME] BODY.PEEK[2.TEXT]<10.20> BINARY[1] BINARY.SIZE[1] BODYSTRUCTURE ENVELOPE)",
+	"T4 RENAME {3}\r\nfoo \"b\\\"ar\"",
+	"T5 ENABLE IMAP4rev2",
+	"T6 AUTHENTICATE PLAIN AGRlbW9AZXhhbXBsZS5jb20AZGVtbw==",
+	"T7 SEARCH $",
+	"T8 UID COPY 1:* \"Ünïcode\"",
+	"T9 STORE 1:* (UNCHANGEDSINCE 12) FLAGS.SILENT ()",
+}
+
+// FuzzParseCommand checks that no input makes the parser panic or loop. `go test` runs the
+// seeds; `make fuzz` runs it with a fuzz time.
+func FuzzParseCommand(f *testing.F) {
+	for _, s := range seedCommands {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cmd, err := ParseCommand(b)
+		if err == nil && (cmd == nil || cmd.Tag == "" || cmd.Name == "") {
+			t.Fatalf("ParseCommand(%q) = %+v without an error", b, cmd)
+		}
+		if cmd != nil && strings.ContainsAny(cmd.Tag, " +(){") {
+			t.Fatalf("bad tag %q", cmd.Tag)
+		}
+		if head, err := ParseAppendHead(b); err == nil {
+			if args := head.Args.(*AppendArgs); args.Literal.Size < 0 {
+				t.Fatalf("negative literal size in %q", b)
+			}
+		}
+		LiteralAtEnd(b)
+	})
+}
+
+func BenchmarkParseCommand(b *testing.B) {
+	lines := [][]byte{
+		[]byte("7 UID fetch 3 (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])"),
+		[]byte("a0006 UID STORE 5:9,12 -FLAGS.SILENT (\\Deleted)"),
+		[]byte("T2 UID SEARCH RETURN (ALL) OR (FROM \"a\" SEEN) NOT (LARGER 10 SINCE 1-Jan-2024) UID 1:*"),
+		[]byte("a0002 LOGIN \"demo@example.com\" \"demo\""),
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := ParseCommand(lines[i%len(lines)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

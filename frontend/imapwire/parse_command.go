@@ -1,0 +1,232 @@
+package imapwire
+
+import (
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// ParseCommand parses one complete command: its line with any literals inline, as the client
+// sent them ("{n}" CRLF data), without the final CRLF. On a syntax error it returns a
+// *ParseError and, when the tag could be read, a Command with the tag (and the name, when it
+// could be read too) so the engine can answer "tag BAD".
+//
+// APPEND is not parsed here: its message literal is streamed (see ParseAppendHead), so an
+// APPEND reaching ParseCommand lacks its literal and is an error.
+func ParseCommand(b []byte) (*Command, error) {
+	p := &parser{b: b}
+	cmd := &Command{Tag: p.tag()}
+	p.sp()
+	cmd.Name = strings.ToUpper(p.atom())
+	if cmd.Name == "UID" {
+		p.sp()
+		cmd.Name = "UID " + strings.ToUpper(p.atom())
+	}
+	if !p.ok() {
+		if cmd.Tag == "" {
+			return nil, p.err
+		}
+		return cmd, p.err
+	}
+	cmd.Args = p.args(cmd.Name)
+	p.end()
+	if !p.ok() {
+		return cmd, p.err
+	}
+	return cmd, nil
+}
+
+// args parses the arguments of the command name, after its name.
+func (p *parser) args(name string) any {
+	switch name {
+	case "CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "IDLE", "NAMESPACE":
+		return nil
+	case "LOGIN": // RFC 9051 6.2.3: login = "LOGIN" SP userid SP password
+		p.sp()
+		args := &LoginArgs{Username: p.astring()}
+		p.sp()
+		args.Password = p.astring()
+		return args
+	case "AUTHENTICATE": // RFC 9051 6.2.2, RFC 4959 for the initial response
+		p.sp()
+		args := &AuthenticateArgs{Mechanism: strings.ToUpper(p.atom())}
+		if p.take(' ') {
+			if p.take('=') {
+				args.InitialResponse = []byte("=")
+			} else {
+				args.InitialResponse = []byte(p.takeWhile(isBase64Char))
+				if len(args.InitialResponse) == 0 {
+					p.errorf("expected a base64 initial response")
+				}
+			}
+		}
+		return args
+	case "ENABLE": // RFC 9051 6.3.1: enable = "ENABLE" 1*(SP capability)
+		args := &EnableArgs{}
+		for p.take(' ') {
+			args.Capabilities = append(args.Capabilities, strings.ToUpper(p.atom()))
+		}
+		if len(args.Capabilities) == 0 {
+			p.errorf("expected a capability")
+		}
+		return args
+	case "SELECT", "EXAMINE", "CREATE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE":
+		p.sp()
+		return &MailboxArgs{Mailbox: p.mailbox()}
+	case "RENAME": // RFC 9051 6.3.6
+		p.sp()
+		args := &RenameArgs{From: p.mailbox()}
+		p.sp()
+		args.To = p.mailbox()
+		return args
+	case "LIST":
+		return p.listArgs()
+	case "LSUB": // RFC 3501 6.3.9
+		p.sp()
+		args := &ListArgs{Reference: p.mailbox()}
+		p.sp()
+		args.Patterns = []string{p.listMailbox()}
+		return args
+	case "STATUS": // RFC 9051 6.3.11
+		p.sp()
+		args := &StatusArgs{Mailbox: p.mailbox()}
+		p.sp()
+		args.Items = p.upperAtomList()
+		if p.ok() && len(args.Items) == 0 {
+			p.errorf("expected a status item")
+		}
+		return args
+	case "APPEND":
+		p.errorf("APPEND without a message literal")
+		return nil
+	case "FETCH", "UID FETCH":
+		return p.fetchArgs(name == "UID FETCH")
+	case "STORE", "UID STORE":
+		return p.storeArgs(name == "UID STORE")
+	case "COPY", "UID COPY", "MOVE", "UID MOVE": // RFC 9051 6.4.7, 6.4.8
+		p.sp()
+		args := &CopyArgs{Set: p.sequenceSet(strings.HasPrefix(name, "UID "))}
+		p.sp()
+		args.Mailbox = p.mailbox()
+		return args
+	case "SEARCH", "UID SEARCH":
+		return p.searchArgs(name == "UID SEARCH")
+	case "UID EXPUNGE": // RFC 9051 6.4.9: uid-expunge = "EXPUNGE" SP sequence-set
+		p.sp()
+		set, _ := p.sequenceSet(true).(imap.UIDSet)
+		return &UIDExpungeArgs{Set: set}
+	}
+	p.errorf("unknown command %s", name)
+	return nil
+}
+
+func isBase64Char(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '='
+}
+
+// listArgs parses RFC 9051 6.3.9: list = "LIST" [SP list-select-opts] SP mailbox SP
+// mbox-or-pat [SP list-return-opts].
+func (p *parser) listArgs() *ListArgs {
+	args := &ListArgs{}
+	p.sp()
+	if p.peek() == '(' {
+		args.SelectOptions = p.upperAtomList()
+		p.sp()
+	}
+	args.Reference = p.mailbox()
+	p.sp()
+	if p.take('(') {
+		for p.ok() && !p.take(')') {
+			if len(args.Patterns) > 0 {
+				p.sp()
+			}
+			args.Patterns = append(args.Patterns, p.listMailbox())
+		}
+		if p.ok() && len(args.Patterns) == 0 {
+			p.errorf("expected a mailbox pattern")
+		}
+	} else {
+		args.Patterns = []string{p.listMailbox()}
+	}
+	if p.take(' ') {
+		if !p.takeFold("RETURN ") {
+			p.errorf("expected RETURN")
+		}
+		args.ReturnOptions = p.upperAtomList()
+	}
+	return args
+}
+
+// ParseAppendHead parses the start of an APPEND command up to and including the literal that
+// carries its message (RFC 9051 6.3.12, literal8 from RFC 3516):
+//
+//	append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
+//
+// b holds the command so far, with any earlier literals (a mailbox name) inline, and must
+// end right after the literal's "}". An error means b is not an APPEND at its message
+// literal; the caller then reads the literal like any other.
+func ParseAppendHead(b []byte) (*Command, error) {
+	p := &parser{b: b}
+	cmd := &Command{Tag: p.tag()}
+	p.sp()
+	if !p.takeFold("APPEND ") {
+		p.errorf("not APPEND")
+	}
+	cmd.Name = "APPEND"
+	args := &AppendArgs{Mailbox: p.mailbox()}
+	p.sp()
+	if p.peek() == '(' {
+		args.Flags = p.flagList()
+		p.sp()
+	}
+	if p.peek() == '"' {
+		args.Date = p.dateTime()
+		p.sp()
+	}
+	args.Literal = p.literalMarker(true)
+	p.end()
+	if !p.ok() {
+		return nil, p.err
+	}
+	cmd.Args = args
+	return cmd, nil
+}
+
+// storeArgs parses RFC 9051 6.4.6: store = "STORE" SP sequence-set [SP store-modifiers] SP
+// store-att-flags; store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list /
+// (flag *(SP flag))). The UNCHANGEDSINCE modifier is RFC 7162 3.1.3.
+func (p *parser) storeArgs(uid bool) *StoreArgs {
+	p.sp()
+	args := &StoreArgs{Set: p.sequenceSet(uid)}
+	p.sp()
+	if p.take('(') {
+		if !p.takeFold("UNCHANGEDSINCE ") {
+			p.errorf("expected UNCHANGEDSINCE")
+		}
+		args.UnchangedSince = p.number64()
+		p.expect(')')
+		p.sp()
+	}
+	switch {
+	case p.take('+'):
+		args.Flags.Op = imap.StoreFlagsAdd
+	case p.take('-'):
+		args.Flags.Op = imap.StoreFlagsDel
+	default:
+		args.Flags.Op = imap.StoreFlagsSet
+	}
+	if !p.takeFold("FLAGS") {
+		p.errorf("expected FLAGS")
+	}
+	args.Flags.Silent = p.takeFold(".SILENT")
+	p.sp()
+	if p.peek() == '(' {
+		args.Flags.Flags = p.flagList()
+	} else {
+		args.Flags.Flags = append(args.Flags.Flags, p.flag(false))
+		for p.take(' ') {
+			args.Flags.Flags = append(args.Flags.Flags, p.flag(false))
+		}
+	}
+	return args
+}

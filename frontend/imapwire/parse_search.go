@@ -1,0 +1,159 @@
+package imapwire
+
+import (
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// searchArgs parses RFC 9051 6.4.4: search = "SEARCH" [search-return-opts] SP
+// search-program; search-program = ["CHARSET" SP charset SP] search-key *(SP search-key).
+func (p *parser) searchArgs(uid bool) *SearchArgs {
+	args := &SearchArgs{}
+	p.sp()
+	if p.takeFold("RETURN ") {
+		args.ESearch = true
+		args.Return = p.upperAtomList()
+		p.sp()
+	}
+	if p.takeFold("CHARSET ") {
+		args.Charset = strings.ToUpper(p.astring())
+		p.sp()
+	}
+	p.searchKey(&args.Criteria, uid)
+	for p.ok() && p.take(' ') {
+		p.searchKey(&args.Criteria, uid)
+	}
+	return args
+}
+
+// searchKey parses one search-key (RFC 9051 6.4.4, 9) and adds it to c (keys are ANDed).
+func (p *parser) searchKey(c *imap.SearchCriteria, uid bool) {
+	if !p.enter() {
+		return
+	}
+	defer p.leave()
+	if p.take('(') {
+		p.searchKey(c, uid)
+		for p.ok() && p.take(' ') {
+			p.searchKey(c, uid)
+		}
+		p.expect(')')
+		return
+	}
+	if ch := p.peek(); ch >= '0' && ch <= '9' || ch == '*' || ch == '$' {
+		set := p.sequenceSet(false)
+		if seqs, ok := set.(imap.SeqSet); ok {
+			c.SeqNum = append(c.SeqNum, seqs)
+		} else if uids, ok := set.(imap.UIDSet); ok {
+			// "$" is the saved result, a set of UIDs (RFC 5182 2).
+			c.UID = append(c.UID, uids)
+		}
+		return
+	}
+	start := p.pos
+	key := strings.ToUpper(p.atom())
+	if !p.ok() {
+		return
+	}
+	switch key {
+	case "ALL":
+	case "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN":
+		c.Flag = append(c.Flag, imap.Flag(canonicalSystemFlag("\\"+key)))
+	case "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN":
+		c.NotFlag = append(c.NotFlag, imap.Flag(canonicalSystemFlag("\\"+key[2:])))
+	case "RECENT": // RFC 3501 only; Strata keeps no \Recent, so nothing matches
+		c.Flag = append(c.Flag, "\\Recent")
+	case "OLD":
+		c.NotFlag = append(c.NotFlag, "\\Recent")
+	case "NEW":
+		c.Flag = append(c.Flag, "\\Recent")
+		c.NotFlag = append(c.NotFlag, imap.FlagSeen)
+	case "KEYWORD":
+		p.sp()
+		c.Flag = append(c.Flag, p.flag(false))
+	case "UNKEYWORD":
+		p.sp()
+		c.NotFlag = append(c.NotFlag, p.flag(false))
+	case "BCC", "CC", "FROM", "SUBJECT", "TO":
+		p.sp()
+		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: headerName(key), Value: p.astring()})
+	case "HEADER":
+		p.sp()
+		field := imap.SearchCriteriaHeaderField{Key: p.astring()}
+		p.sp()
+		field.Value = p.astring()
+		c.Header = append(c.Header, field)
+	case "BODY":
+		p.sp()
+		c.Body = append(c.Body, p.astring())
+	case "TEXT":
+		p.sp()
+		c.Text = append(c.Text, p.astring())
+	case "BEFORE", "ON", "SINCE":
+		p.sp()
+		addDateKey(&c.Since, &c.Before, key, p.date())
+	case "SENTBEFORE", "SENTON", "SENTSINCE":
+		p.sp()
+		addDateKey(&c.SentSince, &c.SentBefore, key[4:], p.date())
+	case "LARGER":
+		p.sp()
+		if n := int64(p.number64()); c.Larger < n {
+			c.Larger = n
+		}
+	case "SMALLER":
+		p.sp()
+		if n := int64(p.number64()); c.Smaller == 0 || n < c.Smaller {
+			c.Smaller = n
+		}
+	case "UID":
+		p.sp()
+		if uids, ok := p.sequenceSet(true).(imap.UIDSet); ok {
+			c.UID = append(c.UID, uids)
+		}
+	case "NOT":
+		p.sp()
+		var not imap.SearchCriteria
+		p.searchKey(&not, uid)
+		c.Not = append(c.Not, not)
+	case "OR":
+		var or [2]imap.SearchCriteria
+		p.sp()
+		p.searchKey(&or[0], uid)
+		p.sp()
+		p.searchKey(&or[1], uid)
+		c.Or = append(c.Or, or)
+	default:
+		p.pos = start
+		p.errorf("unknown search key %q", key)
+	}
+}
+
+func headerName(key string) string {
+	return map[string]string{"BCC": "Bcc", "CC": "Cc", "FROM": "From", "SUBJECT": "Subject", "TO": "To"}[key]
+}
+
+// addDateKey narrows the [since, before) day interval by one BEFORE / ON / SINCE key; only
+// the date counts (RFC 9051 6.4.4).
+func addDateKey(since, before *time.Time, key string, day time.Time) {
+	narrowSince := func(t time.Time) {
+		if since.IsZero() || t.After(*since) {
+			*since = t
+		}
+	}
+	narrowBefore := func(t time.Time) {
+		if before.IsZero() || t.Before(*before) {
+			*before = t
+		}
+	}
+	switch key {
+	case "BEFORE":
+		narrowBefore(day)
+	case "SINCE":
+		narrowSince(day)
+	case "ON":
+		narrowSince(day)
+		narrowBefore(day.AddDate(0, 0, 1))
+	}
+}
