@@ -1,0 +1,124 @@
+package metadata
+
+import (
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// defaultMailboxes are created with every account, subscribed, with their RFC 6154
+// special-use attributes.
+var defaultMailboxes = []struct{ name, specialUse string }{
+	{"INBOX", ""},
+	{"Drafts", `\Drafts`},
+	{"Sent", `\Sent`},
+	{"Trash", `\Trash`},
+	{"Junk", `\Junk`},
+	{"Archive", `\Archive`},
+}
+
+func (c *cmdCtx) createTenant(req *metadatapb.CreateTenantRequest) (*metadatapb.CommandResult, error) {
+	name := req.GetName()
+	if !validTenantName(name) {
+		return nil, errInvalid("invalid tenant name %q", name)
+	}
+	if _, found, err := getRaw(c.tx.b, tenantKey(name)); err != nil {
+		return nil, err
+	} else if found {
+		return nil, errExists("tenant %q already exists", name)
+	}
+	tenant := &metadatapb.Tenant{Name: name}
+	for _, d := range req.GetDomains() {
+		domain, valid := normalizeDomain(d)
+		if !valid {
+			return nil, errInvalid("invalid domain %q", d)
+		}
+		owner, found, err := getRaw(c.tx.b, domainKey(domain))
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			return nil, errExists("domain %q already belongs to tenant %q", domain, owner)
+		}
+		c.tx.mustSet(domainKey(domain), []byte(name))
+		tenant.Domains = append(tenant.Domains, domain)
+	}
+	c.tx.setProto(tenantKey(name), tenant)
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Tenant{Tenant: tenant}}, nil
+}
+
+func (c *cmdCtx) loadAccount(email string) (*metadatapb.AccountRecord, error) {
+	rec := &metadatapb.AccountRecord{}
+	found, err := getProto(c.tx.b, accountKey(email), rec)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, errNotFound("account %q not found", email)
+	}
+	return rec, nil
+}
+
+func (c *cmdCtx) createAccount(req *metadatapb.CreateAccountCommand) (*metadatapb.CommandResult, error) {
+	email, valid := NormalizeEmail(req.GetEmail())
+	if !valid {
+		return nil, errInvalid("invalid account address %q", req.GetEmail())
+	}
+	tenant, found, err := getRaw(c.tx.b, domainKey(emailDomain(email)))
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, errNotFound("no tenant owns domain %q", emailDomain(email))
+	}
+	if _, found, err := getRaw(c.tx.b, accountKey(email)); err != nil {
+		return nil, err
+	} else if found {
+		return nil, errExists("account %q already exists", email)
+	}
+	account := &metadatapb.Account{Email: email, Tenant: string(tenant), CreatedUnix: c.now / 1e9}
+	c.tx.setProto(accountKey(email), &metadatapb.AccountRecord{Account: account, PasswordHash: req.GetPasswordHash()})
+	c.tx.mustSet(tenantAccountKey(string(tenant), email), nil)
+	for _, m := range defaultMailboxes {
+		if _, err := c.newMailbox(email, m.name, m.specialUse, true); err != nil {
+			return nil, err
+		}
+	}
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Account{Account: account}}, nil
+}
+
+func (c *cmdCtx) setPassword(req *metadatapb.SetPasswordCommand) (*metadatapb.CommandResult, error) {
+	email, _ := NormalizeEmail(req.GetEmail())
+	rec, err := c.loadAccount(email)
+	if err != nil {
+		return nil, err
+	}
+	rec.PasswordHash = req.GetPasswordHash()
+	c.tx.setProto(accountKey(email), rec)
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Account{Account: rec.GetAccount()}}, nil
+}
+
+// deleteAccount removes the account, all its mailboxes and messages, and releases
+// its blob references.
+func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatapb.CommandResult, error) {
+	email, _ := NormalizeEmail(req.GetEmail())
+	rec, err := c.loadAccount(email)
+	if err != nil {
+		return nil, err
+	}
+	names, err := c.mailboxNames(email, "")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		ms, err := c.loadMailbox(email, n.id)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.destroyMailbox(ms); err != nil {
+			return nil, err
+		}
+		c.tx.mustDelete(mailboxNameKey(email, n.name))
+	}
+	c.tx.mustDelete(accountKey(email))
+	c.tx.mustDelete(tenantAccountKey(rec.GetAccount().GetTenant(), email))
+	return okResult(), nil
+}

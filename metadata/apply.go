@@ -1,0 +1,314 @@
+package metadata
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// requestRetention is how long, in log time, a request ID's result is kept for
+// retries.
+const requestRetention = 10 * time.Minute
+
+// cmdError is a command's refusal; it becomes the CommandResult code and message.
+// Any other error inside a command is a storage failure.
+type cmdError struct {
+	code codes.Code
+	msg  string
+}
+
+func (e *cmdError) Error() string { return e.msg }
+
+func newCmdError(code codes.Code, format string, args ...any) error {
+	return &cmdError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func errNotFound(format string, args ...any) error {
+	return newCmdError(codes.NotFound, format, args...)
+}
+
+func errExists(format string, args ...any) error {
+	return newCmdError(codes.AlreadyExists, format, args...)
+}
+
+func errInvalid(format string, args ...any) error {
+	return newCmdError(codes.InvalidArgument, format, args...)
+}
+
+func errPrecondition(format string, args ...any) error {
+	return newCmdError(codes.FailedPrecondition, format, args...)
+}
+
+func errorResult(err error) *metadatapb.CommandResult {
+	var ce *cmdError
+	if !errors.As(err, &ce) {
+		panic(fmt.Sprintf("metadata fsm: %v", err))
+	}
+	return &metadatapb.CommandResult{Code: uint32(ce.code), Message: ce.msg}
+}
+
+// cmdCtx is the state of one command being applied.
+type cmdCtx struct {
+	tx  *txn
+	now int64 // log time, unix nanoseconds
+	// mailboxes loaded or created by the command, written back by finish.
+	mailboxes map[uint64]*mailboxState
+}
+
+// mailboxState is a mailbox as the command changes it.
+type mailboxState struct {
+	rec *metadatapb.MailboxRecord
+	// modseq is the command's new MODSEQ in this mailbox, 0 until the first change.
+	modseq  uint64
+	changes []*metadatapb.Change
+	dirty   bool
+	deleted bool
+}
+
+func (m *mailboxState) box() *metadatapb.Mailbox { return m.rec.Mailbox }
+
+// applyCommand applies one command with request ID deduplication. It returns the
+// result and the change events to publish once the batch is committed.
+func (f *FSM) applyCommand(tx *txn, cmd *metadatapb.Command) (*metadatapb.CommandResult, []ChangeEvent) {
+	c := &cmdCtx{tx: tx, mailboxes: map[uint64]*mailboxState{}}
+	var err error
+	if c.now, err = advanceClock(tx, cmd.GetTimestampUnixNano()); err != nil {
+		panic(fmt.Sprintf("metadata fsm: %v", err))
+	}
+	if err := pruneRequests(tx, c.now-int64(requestRetention)); err != nil {
+		panic(fmt.Sprintf("metadata fsm: %v", err))
+	}
+	scope := commandScope(cmd)
+	if id := cmd.GetRequestId(); id != "" {
+		var prev metadatapb.RequestRecord
+		found, err := getProto(tx.b, requestKey(id), &prev)
+		if err != nil {
+			panic(fmt.Sprintf("metadata fsm: %v", err))
+		}
+		if found {
+			if prev.GetScope() != scope {
+				return errorResult(errPrecondition("request_id %q was used for a different command", id)), nil
+			}
+			return prev.GetResult(), nil
+		}
+	}
+	tx.savepoint()
+	res, err := c.dispatch(cmd)
+	if err == nil {
+		c.finish()
+	}
+	var events []ChangeEvent
+	if err != nil {
+		tx.rollback()
+		res = errorResult(err)
+	} else {
+		tx.releaseSavepoint()
+		events = c.events()
+	}
+	if id := cmd.GetRequestId(); id != "" {
+		tx.setProto(requestKey(id), &metadatapb.RequestRecord{TimestampUnixNano: c.now, Scope: scope, Result: res})
+		tx.mustSet(requestAgeKey(c.now, id), nil)
+	}
+	return res, events
+}
+
+// advanceClock returns the log time after a command stamped ts: time never goes
+// backwards even when a new leader's clock is behind the old one's.
+func advanceClock(tx *txn, ts int64) (int64, error) {
+	v, ok, err := getRaw(tx.b, keyClock)
+	if err != nil {
+		return 0, err
+	}
+	now := ts
+	if prev := int64(decodeUint64(v)); ok && prev > now {
+		now = prev
+	}
+	if !ok || now != int64(decodeUint64(v)) {
+		tx.mustSet(keyClock, encodeUint64(uint64(now)))
+	}
+	return now, nil
+}
+
+// pruneRequests forgets request IDs recorded before cutoff (log time).
+func pruneRequests(tx *txn, cutoff int64) error {
+	if cutoff <= 0 {
+		return nil
+	}
+	var expired [][]byte
+	err := scan(tx.b, []byte{prefixRequestAge}, requestAgeKey(cutoff, ""), func(k, _ []byte) (bool, error) {
+		expired = append(expired, append([]byte(nil), k...))
+		return true, nil
+	})
+	if err != nil {
+		return fmt.Errorf("prune request ids: %w", err)
+	}
+	for _, k := range expired {
+		tx.mustDelete(k)
+		tx.mustDelete(requestKey(string(k[9:])))
+	}
+	return nil
+}
+
+// commandScope names the command kind and the account or tenant it addresses.
+func commandScope(cmd *metadatapb.Command) string {
+	switch op := cmd.GetOp().(type) {
+	case *metadatapb.Command_CreateTenant:
+		return "create-tenant:" + op.CreateTenant.GetName()
+	case *metadatapb.Command_CreateAccount:
+		return "create-account:" + op.CreateAccount.GetEmail()
+	case *metadatapb.Command_SetPassword:
+		return "set-password:" + op.SetPassword.GetEmail()
+	case *metadatapb.Command_DeleteAccount:
+		return "delete-account:" + op.DeleteAccount.GetEmail()
+	case *metadatapb.Command_CreateMailbox:
+		return "create-mailbox:" + op.CreateMailbox.GetAccount()
+	case *metadatapb.Command_DeleteMailbox:
+		return "delete-mailbox:" + op.DeleteMailbox.GetAccount()
+	case *metadatapb.Command_RenameMailbox:
+		return "rename-mailbox:" + op.RenameMailbox.GetAccount()
+	case *metadatapb.Command_SetSubscribed:
+		return "set-subscribed:" + op.SetSubscribed.GetAccount()
+	case *metadatapb.Command_Append:
+		return "append:" + op.Append.GetAccount()
+	case *metadatapb.Command_StoreFlags:
+		return "store-flags:" + op.StoreFlags.GetAccount()
+	case *metadatapb.Command_Copy:
+		return "copy:" + op.Copy.GetAccount()
+	case *metadatapb.Command_Expunge:
+		return "expunge:" + op.Expunge.GetAccount()
+	}
+	return "unknown"
+}
+
+func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, error) {
+	switch op := cmd.GetOp().(type) {
+	case *metadatapb.Command_CreateTenant:
+		return c.createTenant(op.CreateTenant)
+	case *metadatapb.Command_CreateAccount:
+		return c.createAccount(op.CreateAccount)
+	case *metadatapb.Command_SetPassword:
+		return c.setPassword(op.SetPassword)
+	case *metadatapb.Command_DeleteAccount:
+		return c.deleteAccount(op.DeleteAccount)
+	case *metadatapb.Command_CreateMailbox:
+		return c.createMailboxCmd(op.CreateMailbox)
+	case *metadatapb.Command_DeleteMailbox:
+		return c.deleteMailbox(op.DeleteMailbox)
+	case *metadatapb.Command_RenameMailbox:
+		return c.renameMailbox(op.RenameMailbox)
+	case *metadatapb.Command_SetSubscribed:
+		return c.setSubscribed(op.SetSubscribed)
+	case *metadatapb.Command_Append:
+		return c.appendMessages(op.Append)
+	case *metadatapb.Command_StoreFlags:
+		return c.storeFlags(op.StoreFlags)
+	case *metadatapb.Command_Copy:
+		return c.copyMessages(op.Copy)
+	case *metadatapb.Command_Expunge:
+		return c.expunge(op.Expunge)
+	}
+	return nil, errInvalid("command has no operation")
+}
+
+func okResult() *metadatapb.CommandResult { return &metadatapb.CommandResult{} }
+
+// loadMailbox returns the mailbox with id owned by account.
+func (c *cmdCtx) loadMailbox(account string, id uint64) (*mailboxState, error) {
+	if ms, found := c.mailboxes[id]; found && !ms.deleted {
+		if ms.rec.GetAccount() != account {
+			return nil, errNotFound("mailbox %d not found", id)
+		}
+		return ms, nil
+	}
+	rec := &metadatapb.MailboxRecord{}
+	found, err := getProto(c.tx.b, mailboxKey(id), rec)
+	if err != nil {
+		return nil, err
+	}
+	if !found || rec.GetAccount() != account {
+		return nil, errNotFound("mailbox %d not found", id)
+	}
+	ms := &mailboxState{rec: rec}
+	c.mailboxes[id] = ms
+	return ms, nil
+}
+
+// selectable returns the mailbox if it can hold messages.
+func (c *cmdCtx) selectable(account string, id uint64) (*mailboxState, error) {
+	ms, err := c.loadMailbox(account, id)
+	if err != nil {
+		return nil, err
+	}
+	if ms.box().GetNoselect() {
+		// RFC 9051 6.3.5: a \Noselect name left by DELETE holds no messages.
+		return nil, errNotFound("mailbox %q is \\Noselect", ms.box().GetName())
+	}
+	return ms, nil
+}
+
+// bump returns the command's MODSEQ in the mailbox, allocating it on first use: one
+// new MODSEQ per mailbox per command (RFC 7162 3.1.1).
+func (c *cmdCtx) bump(ms *mailboxState) uint64 {
+	if ms.modseq == 0 {
+		ms.modseq = ms.box().GetHighestModseq() + 1
+		ms.box().HighestModseq = ms.modseq
+		ms.dirty = true
+	}
+	return ms.modseq
+}
+
+func (c *cmdCtx) record(ms *mailboxState, ch *metadatapb.Change) {
+	ch.Modseq = c.bump(ms)
+	ms.changes = append(ms.changes, ch)
+}
+
+// finish writes back the mailboxes the command changed and their journal entries.
+func (c *cmdCtx) finish() {
+	for _, id := range c.touchedIDs() {
+		ms := c.mailboxes[id]
+		if ms.deleted {
+			c.record(ms, &metadatapb.Change{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED})
+			c.tx.mustDelete(mailboxKey(id))
+		} else if ms.dirty {
+			c.tx.setProto(mailboxKey(id), ms.rec)
+		}
+		if len(ms.changes) > 0 {
+			c.tx.setProto(journalKey(id, ms.modseq), &metadatapb.ChangeBatch{Changes: ms.changes, HighestModseq: ms.modseq})
+		}
+	}
+}
+
+func (c *cmdCtx) touchedIDs() []uint64 {
+	ids := make([]uint64, 0, len(c.mailboxes))
+	for id := range c.mailboxes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (c *cmdCtx) events() []ChangeEvent {
+	var evs []ChangeEvent
+	for _, id := range c.touchedIDs() {
+		ms := c.mailboxes[id]
+		if ms.modseq != 0 {
+			evs = append(evs, ChangeEvent{Account: ms.rec.GetAccount(), MailboxID: id, HighestModSeq: ms.modseq})
+		}
+	}
+	return evs
+}
+
+func (c *cmdCtx) nextCounter(key []byte) (uint64, error) {
+	v, _, err := getRaw(c.tx.b, key)
+	if err != nil {
+		return 0, err
+	}
+	n := decodeUint64(v) + 1
+	c.tx.mustSet(key, encodeUint64(n))
+	return n, nil
+}

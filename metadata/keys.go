@@ -1,0 +1,150 @@
+package metadata
+
+import (
+	"encoding/binary"
+)
+
+// The keyspace of the state machine's Pebble store. Every key starts with one prefix
+// byte naming its table; integers in keys are big-endian so that byte order is
+// numeric order; strings that are followed by more components end with a 0x00
+// separator (emails and mailbox names never contain NUL).
+//
+//	'0' "applied"                      -> uint64 last applied Raft index
+//	'0' "clock"                        -> int64 log time: max command timestamp so far
+//	'0' "mailbox-id"                   -> uint64 last assigned mailbox id
+//	'0' "uidvalidity"                  -> uint32 last assigned UIDVALIDITY
+//	'T' tenant                         -> Tenant
+//	'D' domain                         -> tenant name
+//	'A' email                          -> AccountRecord
+//	'E' tenant 0x00 email              -> empty (accounts of a tenant)
+//	'M' mailbox id                     -> MailboxRecord
+//	'N' email 0x00 mailbox name        -> mailbox id (names of an account, sorted)
+//	'R' mailbox id, uid                -> MessageIndex
+//	'S' mailbox id, uid                -> MessageStructure
+//	'X' mailbox id, uid                -> uint64 MODSEQ of the expunge (tombstone)
+//	'J' mailbox id, modseq             -> ChangeBatch (the changes of one command)
+//	'B' blob key                       -> BlobRef
+//	'O' orphaned-at, blob key          -> empty (blobs without references, by time)
+//	'Q' request id                     -> RequestRecord
+//	'q' timestamp, request id          -> empty (request ids by age, for pruning)
+const (
+	prefixSystem      = '0'
+	prefixTenant      = 'T'
+	prefixDomain      = 'D'
+	prefixAccount     = 'A'
+	prefixTenantAcct  = 'E'
+	prefixMailbox     = 'M'
+	prefixMailboxName = 'N'
+	prefixMessage     = 'R'
+	prefixStructure   = 'S'
+	prefixTombstone   = 'X'
+	prefixJournal     = 'J'
+	prefixBlob        = 'B'
+	prefixOrphan      = 'O'
+	prefixRequest     = 'Q'
+	prefixRequestAge  = 'q'
+)
+
+var (
+	keyAppliedIndex    = []byte("0applied")
+	keyClock           = []byte("0clock")
+	keyLastMailboxID   = []byte("0mailbox-id")
+	keyLastUIDValidity = []byte("0uidvalidity")
+)
+
+func strKey(prefix byte, s string) []byte {
+	k := make([]byte, 0, 1+len(s))
+	return append(append(k, prefix), s...)
+}
+
+func tenantKey(name string) []byte   { return strKey(prefixTenant, name) }
+func domainKey(domain string) []byte { return strKey(prefixDomain, domain) }
+func accountKey(email string) []byte { return strKey(prefixAccount, email) }
+func blobKey(key string) []byte      { return strKey(prefixBlob, key) }
+func requestKey(id string) []byte    { return strKey(prefixRequest, id) }
+func tenantAccountsPrefix(tenant string) []byte {
+	return append(strKey(prefixTenantAcct, tenant), 0)
+}
+
+func tenantAccountKey(tenant, email string) []byte {
+	return append(tenantAccountsPrefix(tenant), email...)
+}
+
+func mailboxKey(id uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefixMailbox}, id)
+}
+
+// mailboxNamesPrefix is the prefix of all mailbox names of an account.
+func mailboxNamesPrefix(email string) []byte {
+	return append(strKey(prefixMailboxName, email), 0)
+}
+
+func mailboxNameKey(email, name string) []byte {
+	return append(mailboxNamesPrefix(email), name...)
+}
+
+// mailboxUIDKey is the key of per-message tables: prefix, mailbox id, uid.
+func mailboxUIDKey(prefix byte, mailbox uint64, uid uint32) []byte {
+	k := make([]byte, 0, 13)
+	k = append(k, prefix)
+	k = binary.BigEndian.AppendUint64(k, mailbox)
+	return binary.BigEndian.AppendUint32(k, uid)
+}
+
+// mailboxPrefix is the prefix of one mailbox's rows in a per-mailbox table.
+func mailboxPrefix(prefix byte, mailbox uint64) []byte {
+	return binary.BigEndian.AppendUint64([]byte{prefix}, mailbox)
+}
+
+func messageKey(mailbox uint64, uid uint32) []byte {
+	return mailboxUIDKey(prefixMessage, mailbox, uid)
+}
+
+func structureKey(mailbox uint64, uid uint32) []byte {
+	return mailboxUIDKey(prefixStructure, mailbox, uid)
+}
+
+func tombstoneKey(mailbox uint64, uid uint32) []byte {
+	return mailboxUIDKey(prefixTombstone, mailbox, uid)
+}
+
+func journalKey(mailbox, modseq uint64) []byte {
+	return binary.BigEndian.AppendUint64(mailboxPrefix(prefixJournal, mailbox), modseq)
+}
+
+func orphanKey(since int64, blob string) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{prefixOrphan}, uint64(since))
+	return append(k, blob...)
+}
+
+func requestAgeKey(ts int64, id string) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{prefixRequestAge}, uint64(ts))
+	return append(k, id...)
+}
+
+// uidFromKey returns the uid of a mailboxUIDKey.
+func uidFromKey(k []byte) uint32 { return binary.BigEndian.Uint32(k[9:13]) }
+
+// modseqFromJournalKey returns the modseq of a journalKey.
+func modseqFromJournalKey(k []byte) uint64 { return binary.BigEndian.Uint64(k[9:17]) }
+
+// prefixEnd returns the smallest key greater than every key with the given prefix.
+func prefixEnd(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+func encodeUint64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func decodeUint64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}

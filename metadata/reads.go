@@ -1,0 +1,160 @@
+package metadata
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// The read side: each function reads one consistent view (a Pebble snapshot), so it
+// sees a whole number of applied batches and is safe alongside ApplyBatch.
+
+func (v *view) tenants() ([]*metadatapb.Tenant, error) {
+	var out []*metadatapb.Tenant
+	err := scan(v.r, []byte{prefixTenant}, []byte{prefixTenant + 1}, func(k, val []byte) (bool, error) {
+		t := &metadatapb.Tenant{}
+		if err := proto.Unmarshal(val, t); err != nil {
+			return false, fmt.Errorf("decode tenant %q: %w", k[1:], err)
+		}
+		out = append(out, t)
+		return true, nil
+	})
+	return out, err
+}
+
+func (v *view) account(email string) (*metadatapb.AccountRecord, bool, error) {
+	rec := &metadatapb.AccountRecord{}
+	found, err := getProto(v.r, accountKey(email), rec)
+	return rec, found, err
+}
+
+// accounts lists the accounts of a tenant, or all when tenant is empty.
+func (v *view) accounts(tenant string) ([]*metadatapb.Account, error) {
+	var emails []string
+	if tenant == "" {
+		err := scan(v.r, []byte{prefixAccount}, []byte{prefixAccount + 1}, func(k, _ []byte) (bool, error) {
+			emails = append(emails, string(k[1:]))
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		prefix := tenantAccountsPrefix(tenant)
+		err := scan(v.r, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+			emails = append(emails, string(k[len(prefix):]))
+			return true, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]*metadatapb.Account, 0, len(emails))
+	for _, e := range emails {
+		rec, found, err := v.account(e)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out = append(out, rec.GetAccount())
+		}
+	}
+	return out, nil
+}
+
+// mailbox returns the mailbox with id if account owns it.
+func (v *view) mailbox(account string, id uint64) (*metadatapb.Mailbox, bool, error) {
+	rec := &metadatapb.MailboxRecord{}
+	found, err := getProto(v.r, mailboxKey(id), rec)
+	if err != nil || !found || rec.GetAccount() != account {
+		return nil, false, err
+	}
+	return rec.GetMailbox(), true, nil
+}
+
+func (v *view) mailboxByName(account, name string) (*metadatapb.Mailbox, bool, error) {
+	id, err := lookupName(v.r, account, name)
+	if err != nil || id == 0 {
+		return nil, false, err
+	}
+	return v.mailbox(account, id)
+}
+
+func (v *view) mailboxes(account string) ([]*metadatapb.Mailbox, error) {
+	names, err := listMailboxNames(v.r, account, mailboxNamesPrefix(account))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*metadatapb.Mailbox, 0, len(names))
+	for _, n := range names {
+		m, found, err := v.mailbox(account, n.id)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// messageList is the SELECT view of a mailbox.
+func (v *view) messageList(mailbox *metadatapb.Mailbox) (*metadatapb.ListMessagesResponse, error) {
+	resp := &metadatapb.ListMessagesResponse{Mailbox: mailbox}
+	err := scanMessages(v.r, mailbox.GetId(), allUIDs, func(uid uint32, idx *metadatapb.MessageIndex) (bool, error) {
+		resp.Uids = append(resp.Uids, uid)
+		resp.Modseqs = append(resp.Modseqs, idx.GetModseq())
+		resp.Flags = append(resp.Flags, &metadatapb.FlagSet{Flags: idx.GetFlags()})
+		return true, nil
+	})
+	return resp, err
+}
+
+// messageRecords returns up to limit records in ranges, in UID order.
+func (v *view) messageRecords(mailbox uint64, ranges [][2]uint32, withStructure bool, limit int) ([]*metadatapb.MessageRecord, error) {
+	var out []*metadatapb.MessageRecord
+	err := scanMessages(v.r, mailbox, ranges, func(uid uint32, idx *metadatapb.MessageIndex) (bool, error) {
+		rec := &metadatapb.MessageRecord{
+			Uid:              uid,
+			Modseq:           idx.GetModseq(),
+			Flags:            idx.GetFlags(),
+			InternalDateUnix: idx.GetInternalDateUnix(),
+			Size:             idx.GetSize(),
+			BlobKey:          idx.GetBlobKey(),
+		}
+		if withStructure {
+			s := &metadatapb.MessageStructure{}
+			found, err := getProto(v.r, structureKey(mailbox, uid), s)
+			if err != nil {
+				return false, err
+			}
+			if found {
+				rec.Structure = s
+			}
+		}
+		out = append(out, rec)
+		return len(out) < limit, nil
+	})
+	return out, err
+}
+
+// journal returns the change batches of a mailbox after modseq, oldest first, up
+// to about maxChanges changes (always at least one batch when there is one).
+func (v *view) journal(mailbox, after uint64, maxChanges int) ([]*metadatapb.ChangeBatch, error) {
+	var out []*metadatapb.ChangeBatch
+	n := 0
+	lower := journalKey(mailbox, after+1)
+	upper := prefixEnd(mailboxPrefix(prefixJournal, mailbox))
+	err := scan(v.r, lower, upper, func(k, val []byte) (bool, error) {
+		b := &metadatapb.ChangeBatch{}
+		if err := proto.Unmarshal(val, b); err != nil {
+			return false, fmt.Errorf("decode journal entry %d of mailbox %d: %w", modseqFromJournalKey(k), mailbox, err)
+		}
+		out = append(out, b)
+		n += len(b.GetChanges())
+		return n < maxChanges, nil
+	})
+	return out, err
+}

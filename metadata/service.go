@@ -1,0 +1,508 @@
+package metadata
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/replication"
+)
+
+const (
+	// defaultRPCTimeout bounds an RPC whose caller set no deadline.
+	defaultRPCTimeout = 10 * time.Second
+	// fetchChunk is how many records FetchMessages reads per consistent view; the
+	// view is released while they are sent, so a slow client holds no store state.
+	fetchChunk = 256
+	// watchChunk bounds the changes of one ChangeBatch sent by Watch.
+	watchChunk = 1024
+	// NotLeaderReason is the errdetails.ErrorInfo reason of a not-leader error; its
+	// metadata holds "leader_id" and "leader_addr" (empty when unknown).
+	NotLeaderReason = "NOT_LEADER"
+	errorDomain     = "metadata.strata-mail"
+)
+
+// Service implements metadatapb.MetadataServer on one Raft group: writes are Raft
+// commands, reads are linearizable reads of the local FSM.
+type Service struct {
+	metadatapb.UnimplementedMetadataServer
+	node   *replication.Node
+	fsm    *FSM
+	logger *slog.Logger
+}
+
+// NewService returns the gRPC service over node, whose state machine is fsm.
+func NewService(node *replication.Node, fsm *FSM, logger *slog.Logger) *Service {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Service{node: node, fsm: fsm, logger: logger.With("component", "metadata-service")}
+}
+
+func withDefaultDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, defaultRPCTimeout)
+}
+
+// replicationStatus maps an error of the replication layer to a gRPC status.
+func replicationStatus(op string, err error) error {
+	var nl replication.NotLeaderError
+	switch {
+	case errors.As(err, &nl):
+		st := status.New(codes.Unavailable, fmt.Sprintf("%s: %v", op, nl))
+		if withInfo, derr := st.WithDetails(&errdetails.ErrorInfo{
+			Reason:   NotLeaderReason,
+			Domain:   errorDomain,
+			Metadata: map[string]string{"leader_id": nl.LeaderID, "leader_addr": nl.LeaderAddr},
+		}); derr == nil {
+			st = withInfo
+		}
+		return st.Err()
+	case errors.Is(err, context.Canceled):
+		return status.Errorf(codes.Canceled, "%s: %v", op, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Errorf(codes.Unavailable, "%s timed out, outcome unknown; retry with the same request_id: %v", op, err)
+	default:
+		return status.Errorf(codes.Unavailable, "%s: %v", op, err)
+	}
+}
+
+// propose replicates cmd and returns its result, or its refusal as a gRPC status.
+func (s *Service) propose(ctx context.Context, requestID string, cmd *metadatapb.Command) (*metadatapb.CommandResult, error) {
+	if requestID == "" {
+		return nil, status.Error(codes.InvalidArgument, "request_id is required")
+	}
+	ctx, cancel := withDefaultDeadline(ctx)
+	defer cancel()
+	cmd.RequestId = requestID
+	cmd.TimestampUnixNano = time.Now().UnixNano()
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encode command: %v", err)
+	}
+	resp, err := s.node.Apply(ctx, data)
+	if err != nil {
+		return nil, replicationStatus("apply", err)
+	}
+	res, isResult := resp.(*metadatapb.CommandResult)
+	if !isResult || res == nil {
+		return nil, status.Errorf(codes.Internal, "state machine returned %T", resp)
+	}
+	if code := codes.Code(res.GetCode()); code != codes.OK {
+		return nil, status.Error(code, res.GetMessage())
+	}
+	return res, nil
+}
+
+// read waits for a linearizable read point and returns a view of the FSM.
+func (s *Service) read(ctx context.Context) (*view, error) {
+	ctx, cancel := withDefaultDeadline(ctx)
+	defer cancel()
+	if err := s.node.ReadBarrier(ctx); err != nil {
+		return nil, replicationStatus("read", err)
+	}
+	return s.fsm.view(), nil
+}
+
+func storageStatus(err error) error {
+	return status.Errorf(codes.Internal, "read metadata store: %v", err)
+}
+
+// account normalises an account address from a request; an invalid one cannot
+// exist, so it fails like an unknown one.
+func accountName(email string) string {
+	n, _ := NormalizeEmail(email)
+	return n
+}
+
+func (s *Service) CreateTenant(ctx context.Context, req *metadatapb.CreateTenantRequest) (*metadatapb.Tenant, error) {
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_CreateTenant{CreateTenant: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetTenant(), nil
+}
+
+func (s *Service) ListTenants(ctx context.Context, _ *metadatapb.ListTenantsRequest) (*metadatapb.ListTenantsResponse, error) {
+	v, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	tenants, err := v.tenants()
+	if err != nil {
+		return nil, storageStatus(err)
+	}
+	return &metadatapb.ListTenantsResponse{Tenants: tenants}, nil
+}
+
+func checkPassword(pw string) error {
+	if len(pw) > maxPasswordLen {
+		return status.Errorf(codes.InvalidArgument, "password longer than %d bytes", maxPasswordLen)
+	}
+	return nil
+}
+
+// CreateAccount hashes the password before proposing: the Raft log and the store
+// only ever hold the hash.
+func (s *Service) CreateAccount(ctx context.Context, req *metadatapb.CreateAccountRequest) (*metadatapb.Account, error) {
+	if err := checkPassword(req.GetPassword()); err != nil {
+		return nil, err
+	}
+	var hash string
+	if req.GetPassword() != "" {
+		var err error
+		if hash, err = HashPassword(req.GetPassword()); err != nil {
+			return nil, status.Errorf(codes.Internal, "hash password: %v", err)
+		}
+	}
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_CreateAccount{
+		CreateAccount: &metadatapb.CreateAccountCommand{Email: req.GetEmail(), PasswordHash: hash},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetAccount(), nil
+}
+
+func (s *Service) SetPassword(ctx context.Context, req *metadatapb.SetPasswordRequest) (*metadatapb.Account, error) {
+	if req.GetPassword() == "" {
+		return nil, status.Error(codes.InvalidArgument, "empty password")
+	}
+	if err := checkPassword(req.GetPassword()); err != nil {
+		return nil, err
+	}
+	hash, err := HashPassword(req.GetPassword())
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "hash password: %v", err)
+	}
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetPassword{
+		SetPassword: &metadatapb.SetPasswordCommand{Email: accountName(req.GetEmail()), PasswordHash: hash},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetAccount(), nil
+}
+
+func (s *Service) DeleteAccount(ctx context.Context, req *metadatapb.DeleteAccountRequest) (*metadatapb.DeleteAccountResponse, error) {
+	req.Email = accountName(req.GetEmail())
+	if _, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_DeleteAccount{DeleteAccount: req}}); err != nil {
+		return nil, err
+	}
+	return &metadatapb.DeleteAccountResponse{}, nil
+}
+
+func (s *Service) ListAccounts(ctx context.Context, req *metadatapb.ListAccountsRequest) (*metadatapb.ListAccountsResponse, error) {
+	v, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	accounts, err := v.accounts(req.GetTenant())
+	if err != nil {
+		return nil, storageStatus(err)
+	}
+	return &metadatapb.ListAccountsResponse{Accounts: accounts}, nil
+}
+
+// Authenticate checks a password. Unknown, disabled and password-less accounts
+// fail exactly like a wrong password, after the same argon2id work.
+func (s *Service) Authenticate(ctx context.Context, req *metadatapb.AuthenticateRequest) (*metadatapb.Account, error) {
+	if err := checkPassword(req.GetPassword()); err != nil {
+		return nil, err
+	}
+	v, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec, found, err := v.account(accountName(req.GetEmail()))
+	v.close()
+	if err != nil {
+		return nil, storageStatus(err)
+	}
+	usable := found && !rec.GetAccount().GetDisabled() && rec.GetPasswordHash() != ""
+	hash := dummyHash()
+	if usable {
+		hash = rec.GetPasswordHash()
+	}
+	if !VerifyPassword(hash, req.GetPassword()) || !usable {
+		return nil, status.Error(codes.Unauthenticated, "invalid credentials")
+	}
+	return rec.GetAccount(), nil
+}
+
+func (s *Service) ListMailboxes(ctx context.Context, req *metadatapb.ListMailboxesRequest) (*metadatapb.ListMailboxesResponse, error) {
+	v, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	account := accountName(req.GetAccount())
+	if _, found, err := v.account(account); err != nil {
+		return nil, storageStatus(err)
+	} else if !found {
+		return nil, status.Errorf(codes.NotFound, "account %q not found", req.GetAccount())
+	}
+	boxes, err := v.mailboxes(account)
+	if err != nil {
+		return nil, storageStatus(err)
+	}
+	return &metadatapb.ListMailboxesResponse{Mailboxes: boxes}, nil
+}
+
+func (s *Service) GetMailbox(ctx context.Context, req *metadatapb.GetMailboxRequest) (*metadatapb.Mailbox, error) {
+	v, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	account := accountName(req.GetAccount())
+	var box *metadatapb.Mailbox
+	var found bool
+	if req.GetName() != "" {
+		name, valid := NormalizeMailboxName(req.GetName())
+		if !valid {
+			return nil, status.Errorf(codes.InvalidArgument, "invalid mailbox name %q", req.GetName())
+		}
+		box, found, err = v.mailboxByName(account, name)
+	} else {
+		box, found, err = v.mailbox(account, req.GetId())
+	}
+	if err != nil {
+		return nil, storageStatus(err)
+	}
+	if !found {
+		return nil, status.Errorf(codes.NotFound, "mailbox %q (id %d) not found", req.GetName(), req.GetId())
+	}
+	return box, nil
+}
+
+func (s *Service) CreateMailbox(ctx context.Context, req *metadatapb.CreateMailboxRequest) (*metadatapb.Mailbox, error) {
+	req.Account = accountName(req.GetAccount())
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_CreateMailbox{CreateMailbox: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetMailbox(), nil
+}
+
+func (s *Service) DeleteMailbox(ctx context.Context, req *metadatapb.DeleteMailboxRequest) (*metadatapb.DeleteMailboxResponse, error) {
+	req.Account = accountName(req.GetAccount())
+	if _, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_DeleteMailbox{DeleteMailbox: req}}); err != nil {
+		return nil, err
+	}
+	return &metadatapb.DeleteMailboxResponse{}, nil
+}
+
+func (s *Service) RenameMailbox(ctx context.Context, req *metadatapb.RenameMailboxRequest) (*metadatapb.RenameMailboxResponse, error) {
+	req.Account = accountName(req.GetAccount())
+	if _, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_RenameMailbox{RenameMailbox: req}}); err != nil {
+		return nil, err
+	}
+	return &metadatapb.RenameMailboxResponse{}, nil
+}
+
+func (s *Service) SetSubscribed(ctx context.Context, req *metadatapb.SetSubscribedRequest) (*metadatapb.SetSubscribedResponse, error) {
+	req.Account = accountName(req.GetAccount())
+	if _, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetSubscribed{SetSubscribed: req}}); err != nil {
+		return nil, err
+	}
+	return &metadatapb.SetSubscribedResponse{}, nil
+}
+
+func (s *Service) Append(ctx context.Context, req *metadatapb.AppendRequest) (*metadatapb.AppendResponse, error) {
+	req.Account = accountName(req.GetAccount())
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_Append{Append: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetAppend(), nil
+}
+
+func (s *Service) StoreFlags(ctx context.Context, req *metadatapb.StoreFlagsRequest) (*metadatapb.StoreFlagsResponse, error) {
+	req.Account = accountName(req.GetAccount())
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_StoreFlags{StoreFlags: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetStoreFlags(), nil
+}
+
+func (s *Service) Copy(ctx context.Context, req *metadatapb.CopyRequest) (*metadatapb.CopyResponse, error) {
+	req.Account = accountName(req.GetAccount())
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_Copy{Copy: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetCopy(), nil
+}
+
+func (s *Service) Expunge(ctx context.Context, req *metadatapb.ExpungeRequest) (*metadatapb.ExpungeResponse, error) {
+	req.Account = accountName(req.GetAccount())
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_Expunge{Expunge: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetExpunge(), nil
+}
+
+func (s *Service) ListMessages(ctx context.Context, req *metadatapb.ListMessagesRequest) (*metadatapb.ListMessagesResponse, error) {
+	v, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	box, found, err := v.mailbox(accountName(req.GetAccount()), req.GetMailboxId())
+	if err != nil {
+		return nil, storageStatus(err)
+	}
+	if !found {
+		return nil, status.Errorf(codes.NotFound, "mailbox %d not found", req.GetMailboxId())
+	}
+	resp, err := v.messageList(box)
+	if err != nil {
+		return nil, storageStatus(err)
+	}
+	return resp, nil
+}
+
+// FetchMessages streams records in UID order; an empty UID set means all. Each chunk
+// is read from its own consistent view after the read barrier.
+func (s *Service) FetchMessages(req *metadatapb.FetchMessagesRequest, stream grpc.ServerStreamingServer[metadatapb.MessageRecord]) error {
+	v, err := s.read(stream.Context())
+	if err != nil {
+		return err
+	}
+	account := accountName(req.GetAccount())
+	_, found, err := v.mailbox(account, req.GetMailboxId())
+	v.close()
+	if err != nil {
+		return storageStatus(err)
+	}
+	if !found {
+		return status.Errorf(codes.NotFound, "mailbox %d not found", req.GetMailboxId())
+	}
+	ranges := allUIDs
+	if len(req.GetUids()) > 0 {
+		ranges = normalizeRanges(req.GetUids())
+	}
+	for len(ranges) > 0 {
+		v := s.fsm.view()
+		records, err := v.messageRecords(req.GetMailboxId(), ranges, req.GetWithStructure(), fetchChunk)
+		v.close()
+		if err != nil {
+			return storageStatus(err)
+		}
+		for _, r := range records {
+			if err := stream.Send(r); err != nil {
+				return err
+			}
+		}
+		if len(records) < fetchChunk {
+			return nil
+		}
+		ranges = rangesAfter(ranges, records[len(records)-1].GetUid())
+	}
+	return nil
+}
+
+// rangesAfter returns the part of sorted ranges above uid.
+func rangesAfter(ranges [][2]uint32, uid uint32) [][2]uint32 {
+	var out [][2]uint32
+	for _, r := range ranges {
+		switch {
+		case r[1] <= uid:
+		case r[0] > uid:
+			out = append(out, r)
+		default:
+			out = append(out, [2]uint32{uid + 1, r[1]})
+		}
+	}
+	return out
+}
+
+// Watch streams the mailbox's journal after since_modseq, then live changes. It
+// subscribes before its first read of the journal, and after every wake-up reads the
+// journal again from its cursor, so no change is missed or sent twice. It ends with
+// NotFound after sending MAILBOX_DELETED.
+func (s *Service) Watch(req *metadatapb.WatchRequest, stream grpc.ServerStreamingServer[metadatapb.ChangeBatch]) error {
+	ctx := stream.Context()
+	sub := s.fsm.Subscribe(req.GetMailboxId())
+	defer sub.Close()
+	v, err := s.read(ctx)
+	if err != nil {
+		return err
+	}
+	_, found, err := v.mailbox(accountName(req.GetAccount()), req.GetMailboxId())
+	v.close()
+	if err != nil {
+		return storageStatus(err)
+	}
+	if !found {
+		return status.Errorf(codes.NotFound, "mailbox %d not found", req.GetMailboxId())
+	}
+	cursor := req.GetSinceModseq()
+	for {
+		var deleted bool
+		var err error
+		cursor, deleted, err = s.sendJournal(stream, req.GetMailboxId(), cursor)
+		if err != nil {
+			return err
+		}
+		if deleted {
+			return status.Errorf(codes.NotFound, "mailbox %d was deleted", req.GetMailboxId())
+		}
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-sub.Ready():
+			if _, _, closed := sub.Drain(); closed {
+				return status.Error(codes.Unavailable, "metadata service shutting down")
+			}
+		}
+	}
+}
+
+// sendJournal sends every journal entry after cursor and returns the new cursor and
+// whether the mailbox was deleted.
+func (s *Service) sendJournal(stream grpc.ServerStreamingServer[metadatapb.ChangeBatch], mailbox, cursor uint64) (uint64, bool, error) {
+	for {
+		v := s.fsm.view()
+		entries, err := v.journal(mailbox, cursor, watchChunk)
+		v.close()
+		if err != nil {
+			return cursor, false, storageStatus(err)
+		}
+		if len(entries) == 0 {
+			return cursor, false, nil
+		}
+		out := &metadatapb.ChangeBatch{}
+		deleted := false
+		for _, e := range entries {
+			out.Changes = append(out.Changes, e.GetChanges()...)
+			out.HighestModseq = e.GetHighestModseq()
+			for _, c := range e.GetChanges() {
+				deleted = deleted || c.GetKind() == metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED
+			}
+		}
+		if err := stream.Send(out); err != nil {
+			return cursor, false, err
+		}
+		cursor = out.GetHighestModseq()
+		if deleted {
+			return cursor, true, nil
+		}
+	}
+}
