@@ -1,0 +1,277 @@
+package message
+
+import (
+	"strings"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// Placeholders for the parts of an address a header leaves out, as Dovecot
+// sends them: an empty host would read as group syntax (RFC 9051 7.5.2).
+const (
+	missingMailbox = "MISSING_MAILBOX"
+	missingDomain  = "MISSING_DOMAIN"
+)
+
+type tokenKind uint8
+
+const (
+	tokAtom tokenKind = iota
+	tokQuoted
+	tokComment
+	tokDomainLiteral
+	tokSpecial
+)
+
+// addrToken is one lexical element of an address header (RFC 5322 3.2).
+type addrToken struct {
+	kind  tokenKind
+	text  string // without quoting for quoted strings and comments
+	space bool   // white space or a comment comes before it
+}
+
+func (t addrToken) is(c byte) bool { return t.kind == tokSpecial && t.text[0] == c }
+
+// tokenize splits an unfolded address header value. It accepts anything:
+// unterminated quoted strings, comments and domain literals run to the end.
+func tokenize(s string) []addrToken {
+	var toks []addrToken
+	space := false
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			space = true
+			i++
+			continue
+		case c == '"':
+			var text string
+			text, i = readQuoted(s, i)
+			toks = append(toks, addrToken{kind: tokQuoted, text: text, space: space})
+		case c == '(':
+			end := skipComment(s, i)
+			inner := s[i+1 : end]
+			inner = strings.TrimSuffix(inner, ")")
+			toks = append(toks, addrToken{kind: tokComment, text: unescapeComment(inner), space: space})
+			i = end
+			space = true
+			continue
+		case c == '[':
+			end := strings.IndexByte(s[i:], ']')
+			if end < 0 {
+				end = len(s)
+			} else {
+				end += i + 1
+			}
+			toks = append(toks, addrToken{kind: tokDomainLiteral, text: s[i:end], space: space})
+			i = end
+		case strings.IndexByte("<>@,;:", c) >= 0:
+			toks = append(toks, addrToken{kind: tokSpecial, text: s[i : i+1], space: space})
+			i++
+		default:
+			j := i
+			for j < len(s) && strings.IndexByte(" \t\r\n\"(<>@,;:[", s[j]) < 0 {
+				j++
+			}
+			toks = append(toks, addrToken{kind: tokAtom, text: s[i:j], space: space})
+			i = j
+		}
+		space = false
+	}
+	return toks
+}
+
+func unescapeComment(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	var sb strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		sb.WriteByte(s[i])
+	}
+	return sb.String()
+}
+
+// parseAddressList parses an RFC 5322 3.4 address-list into RFC 9051 7.5.2
+// envelope addresses: a group is a start marker (mailbox = group name, host
+// empty), its members, and an end marker (all empty). Names and local parts
+// are unquoted; RFC 2047 encoded-words are left for the client to decode.
+// Anything that is not an address degrades to one instead of being dropped.
+func parseAddressList(s string) []*metadatapb.Address {
+	toks := tokenize(s)
+	var out []*metadatapb.Address
+	inGroup := false
+	for i := 0; i < len(toks); {
+		j, angle, sawAt, groupStart := i, false, false, false
+	scan:
+		for ; j < len(toks); j++ {
+			t := toks[j]
+			if t.kind != tokSpecial {
+				continue
+			}
+			switch t.text[0] {
+			case '<':
+				angle = true
+			case '>':
+				angle = false
+			case '@':
+				sawAt = true
+			case ',', ';':
+				if !angle {
+					break scan
+				}
+			case ':':
+				if !angle && !inGroup && !sawAt {
+					groupStart = true
+					break scan
+				}
+			}
+		}
+		seg := toks[i:j]
+		switch {
+		case groupStart:
+			name := phrase(seg)
+			if name == "" {
+				name = missingMailbox
+			}
+			out = append(out, &metadatapb.Address{Mailbox: name})
+			inGroup = true
+		default:
+			if a := parseMailbox(seg); a != nil {
+				out = append(out, a)
+			}
+			if j < len(toks) && toks[j].is(';') && inGroup {
+				out = append(out, &metadatapb.Address{})
+				inGroup = false
+			}
+		}
+		i = j + 1
+	}
+	if inGroup {
+		out = append(out, &metadatapb.Address{}) // group without its ";"
+	}
+	return out
+}
+
+// parseMailbox parses one RFC 5322 3.4 mailbox: name-addr or addr-spec. A
+// display name missing from an addr-spec comes from its comment, as in
+// "user@host (Full Name)".
+func parseMailbox(seg []addrToken) *metadatapb.Address {
+	if len(seg) == 0 {
+		return nil
+	}
+	comment := ""
+	for _, t := range seg {
+		if t.kind == tokComment && t.text != "" {
+			comment = t.text
+			break
+		}
+	}
+	for lt, t := range seg {
+		if !t.is('<') {
+			continue
+		}
+		inner := seg[lt+1:]
+		for gt, t := range inner {
+			if t.is('>') {
+				inner = inner[:gt]
+				break
+			}
+		}
+		name := phrase(seg[:lt])
+		if name == "" {
+			name = comment
+		}
+		adl, local, domain := addrSpec(inner)
+		return newAddress(name, adl, local, domain)
+	}
+	hasAt, words := false, 0
+	for _, t := range seg {
+		if t.is('@') {
+			hasAt = true
+		}
+		if t.kind == tokAtom || t.kind == tokQuoted {
+			words++
+		}
+	}
+	if !hasAt && words > 1 {
+		// Not an address at all ("From: Mail Delivery System"): keep the
+		// text as the name.
+		return newAddress(phrase(seg), "", "", "")
+	}
+	adl, local, domain := addrSpec(seg)
+	if local == "" && domain == "" && adl == "" && comment == "" {
+		return nil
+	}
+	return newAddress(comment, adl, local, domain)
+}
+
+func newAddress(name, adl, local, domain string) *metadatapb.Address {
+	if local == "" {
+		local = missingMailbox
+	}
+	if domain == "" {
+		domain = missingDomain
+	}
+	return &metadatapb.Address{Name: name, Adl: adl, Mailbox: local, Host: domain}
+}
+
+// addrSpec reads [obs-route] local-part "@" domain (RFC 5322 3.4.1, 4.4).
+// Comments are skipped; the local part is the text before the last "@".
+func addrSpec(toks []addrToken) (adl, local, domain string) {
+	start := 0
+	for start < len(toks) && toks[start].kind == tokComment {
+		start++
+	}
+	if start < len(toks) && toks[start].is('@') {
+		for i := start; i < len(toks); i++ {
+			if toks[i].is(':') {
+				adl = concat(toks[start:i])
+				start = i + 1
+				break
+			}
+		}
+	}
+	toks = toks[start:]
+	at := -1
+	for i, t := range toks {
+		if t.is('@') {
+			at = i
+		}
+	}
+	if at < 0 {
+		return adl, concat(toks), ""
+	}
+	return adl, concat(toks[:at]), concat(toks[at+1:])
+}
+
+// concat joins tokens without white space, skipping comments.
+func concat(toks []addrToken) string {
+	var sb strings.Builder
+	for _, t := range toks {
+		if t.kind != tokComment {
+			sb.WriteString(t.text)
+		}
+	}
+	return sb.String()
+}
+
+// phrase joins the words of a display name with single spaces where the header
+// had white space, skipping comments (RFC 5322 3.2.5).
+func phrase(toks []addrToken) string {
+	var sb strings.Builder
+	for _, t := range toks {
+		if t.kind == tokComment {
+			continue
+		}
+		if t.space && sb.Len() > 0 {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(t.text)
+	}
+	return sb.String()
+}

@@ -1,0 +1,148 @@
+package message
+
+import (
+	"bytes"
+	"encoding/base64"
+	"html"
+	"io"
+	"mime/quotedprintable"
+	"strings"
+	"unicode"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// previewChars is the length of a preview in characters, within the limit of
+// RFC 8970 3.
+const previewChars = 200
+
+// buildPreview turns the kept prefix of a text part into an RFC 8970 preview:
+// transfer decoding, charset conversion to UTF-8, HTML markup removed, white
+// space collapsed, at most previewChars characters.
+func buildPreview(raw []byte, part *metadatapb.BodyPart) string {
+	var decoded []byte
+	switch part.Encoding {
+	case "BASE64":
+		decoded = decodeBase64Prefix(raw)
+	case "QUOTED-PRINTABLE":
+		// A prefix may end inside an escape; what decodes before it is kept.
+		decoded, _ = io.ReadAll(quotedprintable.NewReader(bytes.NewReader(raw)))
+	default:
+		decoded = raw
+	}
+	text := decodeCharset(paramValue(part.Params, "charset"), decoded)
+	if part.Subtype == "html" {
+		text = htmlText(text)
+	}
+	return collapseSpace(text, previewChars)
+}
+
+// decodeBase64Prefix decodes as much of a possibly truncated base64 body as it
+// can, ignoring line breaks and other characters outside the alphabet
+// (RFC 2045 6.8).
+func decodeBase64Prefix(raw []byte) []byte {
+	clean := make([]byte, 0, len(raw))
+	for _, c := range raw {
+		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' {
+			clean = append(clean, c)
+		}
+	}
+	clean = clean[:len(clean)/4*4]
+	out := make([]byte, base64.StdEncoding.DecodedLen(len(clean)))
+	n, _ := base64.StdEncoding.Decode(out, clean)
+	return out[:n]
+}
+
+// inlineTags are HTML elements that do not separate words.
+var inlineTags = map[string]bool{
+	"a": true, "abbr": true, "b": true, "bdi": true, "bdo": true, "cite": true, "code": true,
+	"em": true, "font": true, "i": true, "kbd": true, "mark": true, "q": true, "s": true,
+	"small": true, "span": true, "strong": true, "sub": true, "sup": true, "u": true,
+}
+
+// skippedTags are HTML elements whose content is not text to preview.
+var skippedTags = map[string]bool{"script": true, "style": true, "title": true}
+
+// htmlText extracts the text of an HTML document: tags and comments removed,
+// script, style and title content dropped, entities decoded.
+func htmlText(s string) string {
+	var sb strings.Builder
+	for i := 0; i < len(s); {
+		lt := strings.IndexByte(s[i:], '<')
+		if lt < 0 {
+			sb.WriteString(s[i:])
+			break
+		}
+		sb.WriteString(s[i : i+lt])
+		i += lt
+		if strings.HasPrefix(s[i:], "<!--") {
+			end := strings.Index(s[i+4:], "-->")
+			if end < 0 {
+				break
+			}
+			i += 4 + end + 3
+			continue
+		}
+		gt := strings.IndexByte(s[i:], '>')
+		if gt < 0 {
+			break
+		}
+		closing := strings.HasPrefix(s[i:], "</")
+		name := tagName(s[i+1 : i+gt])
+		i += gt + 1
+		if !closing && skippedTags[name] {
+			end := strings.Index(strings.ToLower(s[i:]), "</"+name)
+			if end < 0 {
+				break
+			}
+			i += end
+			continue
+		}
+		if !inlineTags[name] {
+			sb.WriteByte(' ')
+		}
+	}
+	return html.UnescapeString(sb.String())
+}
+
+func tagName(tag string) string {
+	tag = strings.TrimPrefix(tag, "/")
+	end := strings.IndexAny(tag, " \t\r\n/")
+	if end >= 0 {
+		tag = tag[:end]
+	}
+	return strings.ToLower(tag)
+}
+
+// collapseSpace replaces runs of white space with one space, drops control
+// and invisible formatting characters (zero-width spaces, soft hyphens that
+// newsletters use to pad their preheaders), trims, and keeps at most limit
+// characters.
+func collapseSpace(s string, limit int) string {
+	var sb strings.Builder
+	n := 0
+	pendingSpace := false
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			pendingSpace = sb.Len() > 0
+			continue
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u034f' || r == unicode.ReplacementChar:
+			continue
+		}
+		if pendingSpace {
+			if n+1 >= limit {
+				break
+			}
+			sb.WriteByte(' ')
+			n++
+			pendingSpace = false
+		}
+		sb.WriteRune(r)
+		n++
+		if n >= limit {
+			break
+		}
+	}
+	return sb.String()
+}
