@@ -34,7 +34,7 @@ const (
 )
 
 // Config describes one member of one Raft group. The tuning fields are optional: zero means the
-// default given beside each.
+// default given beside each. Raft's BatchApplyCh is always on (Apply honours its context itself).
 type Config struct {
 	NodeID        string // raft server ID, stable across restarts
 	DataDir       string // holds raft/ (log, stable, snapshots)
@@ -506,8 +506,7 @@ func (n *Node) close() error {
 		if err := n.raft.LeadershipTransfer().Error(); err != nil {
 			n.logger.Warn("leadership transfer before shutdown failed", "err", err)
 		} else {
-			id, addr := n.Leader()
-			n.logger.Info("handed over raft leadership", "to", id, "addr", addr)
+			n.logger.Info("handed over raft leadership")
 		}
 	}
 	n.stop()

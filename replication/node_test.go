@@ -1,0 +1,581 @@
+package replication
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// Raft timeouts for tests: elections on loopback settle in tens of milliseconds.
+const (
+	testHeartbeat = 50 * time.Millisecond
+	testWait      = 10 * time.Second
+)
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func testConfig(t testing.TB, id, dir string, fsm *kvFSM) Config {
+	return Config{
+		NodeID:             id,
+		DataDir:            dir,
+		RaftBind:           "127.0.0.1:0",
+		FSM:                fsm,
+		Logger:             testLogger(t),
+		HeartbeatTimeout:   testHeartbeat,
+		ElectionTimeout:    testHeartbeat,
+		LeaderLeaseTimeout: testHeartbeat,
+		CommitTimeout:      5 * time.Millisecond,
+	}
+}
+
+func openNode(t testing.TB, cfg Config) *Node {
+	t.Helper()
+	n, err := Open(cfg)
+	if err != nil {
+		t.Fatalf("open node %s: %v", cfg.NodeID, err)
+	}
+	t.Cleanup(func() { _ = n.Close() })
+	return n
+}
+
+func ctxFor(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), testWait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func apply(t testing.TB, n *Node, cmd string) any {
+	t.Helper()
+	resp, err := n.Apply(ctxFor(t), []byte(cmd))
+	if err != nil {
+		t.Fatalf("apply %q on %s: %v", cmd, n.ID(), err)
+	}
+	return resp
+}
+
+func wantValue(t testing.TB, f *kvFSM, key, want string) {
+	t.Helper()
+	if got, ok := f.get(key); !ok || got != want {
+		t.Fatalf("%s = %q (present %v), want %q", key, got, ok, want)
+	}
+}
+
+// waitForLeader waits until one of nodes is leader and returns it.
+func waitForLeader(t testing.TB, nodes ...*Node) *Node {
+	t.Helper()
+	deadline := time.Now().Add(testWait)
+	for time.Now().Before(deadline) {
+		for _, n := range nodes {
+			if n.IsLeader() {
+				return n
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no leader among %d nodes after %s", len(nodes), testWait)
+	return nil
+}
+
+func TestSingleNodeBootstrapAndApply(t *testing.T) {
+	dir := t.TempDir()
+	fsm := openKVFSM(t, filepath.Join(dir, "fsm.db"), false)
+	n := openNode(t, Config{
+		NodeID: "n1", DataDir: dir, RaftBind: "127.0.0.1:0", Bootstrap: true, FSM: fsm,
+		Logger: testLogger(t),
+	})
+	if err := n.WaitLeader(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	if !n.IsLeader() {
+		t.Fatal("single bootstrapped node is not the leader")
+	}
+	if id, addr := n.Leader(); id != "n1" || addr != n.Addr() {
+		t.Fatalf("Leader() = %q %q, want n1 %q", id, addr, n.Addr())
+	}
+	if !strings.HasPrefix(n.Addr(), "127.0.0.1:") || strings.HasSuffix(n.Addr(), ":0") {
+		t.Fatalf("advertised address %q is not the bound loopback port", n.Addr())
+	}
+
+	if resp := apply(t, n, "a=1"); resp != "" {
+		t.Fatalf("first set of a responded %v, want empty previous value", resp)
+	}
+	if resp := apply(t, n, "a=2"); resp != "1" {
+		t.Fatalf("second set of a responded %v, want previous value 1", resp)
+	}
+	wantValue(t, fsm, "a", "2")
+
+	// A command the FSM rejects is its response, not a replication error.
+	resp := apply(t, n, "no-equals-sign")
+	if err, ok := resp.(error); !ok || !strings.Contains(err.Error(), "malformed") {
+		t.Fatalf("malformed command responded %v, want the FSM's error", resp)
+	}
+
+	if err := n.ReadBarrier(ctxFor(t)); err != nil {
+		t.Fatalf("read barrier on the leader: %v", err)
+	}
+	if got, want := n.AppliedIndex(), n.Raft().CommitIndex(); got > want || fsm.AppliedIndex() != got {
+		t.Fatalf("applied index %d (fsm %d), commit index %d", got, fsm.AppliedIndex(), want)
+	}
+
+	short, cancelShort := context.WithTimeout(t.Context(), 20*time.Millisecond)
+	defer cancelShort()
+	if err := n.WaitApplied(short, n.AppliedIndex()+1000); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting for an index never reached: %v, want context.DeadlineExceeded", err)
+	}
+
+	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+	defer cancel()
+	if _, err := n.Apply(expired, []byte("b=1")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("apply with an expired deadline: %v, want context.DeadlineExceeded", err)
+	}
+	if _, ok := fsm.get("b"); ok {
+		t.Fatal("apply with an expired deadline was applied")
+	}
+
+	stats := n.Stats()
+	if stats["state"] != "Leader" || stats["node_id"] != "n1" || stats["fsm_applied_index"] == "0" {
+		t.Fatalf("unexpected stats: %v", stats)
+	}
+}
+
+func TestRestartSkipsAppliedEntries(t *testing.T) {
+	dir := t.TempDir()
+	fsmPath := filepath.Join(dir, "fsm.db")
+	fsm := openKVFSM(t, fsmPath, false)
+	cfg := testConfig(t, "n1", dir, fsm)
+	cfg.Bootstrap = true
+	n := openNode(t, cfg)
+	if err := n.WaitLeader(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	const entries = 20
+	for i := range entries {
+		apply(t, n, fmt.Sprintf("k%d=v%d", i, i))
+	}
+	if got := fsm.applies.Load(); got != entries {
+		t.Fatalf("first run applied %d entries, want %d", got, entries)
+	}
+	appliedBefore := fsm.AppliedIndex()
+	if err := n.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	fsm.close()
+
+	fsm = openKVFSM(t, fsmPath, false)
+	if fsm.AppliedIndex() != appliedBefore {
+		t.Fatalf("reopened fsm applied index %d, want %d", fsm.AppliedIndex(), appliedBefore)
+	}
+	cfg.FSM = fsm
+	n = openNode(t, cfg) // Bootstrap is still set: it must not bootstrap again over existing state
+	if err := n.WaitLeader(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	// The read barrier makes raft hand over every committed entry, the old ones included.
+	if err := n.ReadBarrier(ctxFor(t)); err != nil {
+		t.Fatalf("read barrier after restart: %v", err)
+	}
+	if got := fsm.applies.Load(); got != 0 {
+		t.Fatalf("restart re-applied %d entries", got)
+	}
+	// The 20 commands and the bootstrap configuration entry were handed over again and skipped.
+	if got := fsm.skips.Load(); got != entries+1 {
+		t.Fatalf("restart skipped %d entries, want %d", got, entries+1)
+	}
+	if fsm.restores.Load() != 0 {
+		t.Fatal("restart restored a snapshot although there is none")
+	}
+	for i := range entries {
+		wantValue(t, fsm, fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i))
+	}
+	if resp := apply(t, n, "k0=again"); resp != "v0" {
+		t.Fatalf("apply after restart responded %v, want v0", resp)
+	}
+	if got := fsm.applies.Load(); got != 1 {
+		t.Fatalf("after one new apply the fsm applied %d entries, want 1", got)
+	}
+}
+
+func TestSnapshotCompactionAndRestart(t *testing.T) {
+	dir := t.TempDir()
+	fsmPath := filepath.Join(dir, "fsm.db")
+	fsm := openKVFSM(t, fsmPath, false)
+	cfg := testConfig(t, "n1", dir, fsm)
+	cfg.Bootstrap = true
+	cfg.TrailingLogs = 5
+	cfg.SnapshotThreshold = 1 << 20 // snapshots are taken explicitly below
+	n := openNode(t, cfg)
+	if err := n.WaitLeader(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		apply(t, n, fmt.Sprintf("k%d=v%d", i, i))
+	}
+	if err := n.Raft().Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	first, err := n.store.FirstIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first <= 1 {
+		t.Fatalf("log not compacted after snapshot: first index %d", first)
+	}
+	const afterSnapshot = 10
+	for i := 50; i < 50+afterSnapshot; i++ {
+		apply(t, n, fmt.Sprintf("k%d=v%d", i, i))
+	}
+	if err := n.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	fsm.close()
+
+	checkAll := func(f *kvFSM) {
+		t.Helper()
+		for i := range 50 + afterSnapshot {
+			wantValue(t, f, fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i))
+		}
+		if f.len() != 50+afterSnapshot {
+			t.Fatalf("fsm holds %d keys, want %d", f.len(), 50+afterSnapshot)
+		}
+	}
+	reopen := func(f *kvFSM) *Node {
+		t.Helper()
+		cfg.FSM = f
+		n := openNode(t, cfg)
+		if err := n.WaitLeader(ctxFor(t)); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.ReadBarrier(ctxFor(t)); err != nil {
+			t.Fatalf("read barrier after restart: %v", err)
+		}
+		return n
+	}
+
+	// The FSM is ahead of the snapshot: no restore, nothing re-applied.
+	fsm = openKVFSM(t, fsmPath, false)
+	n = reopen(fsm)
+	if fsm.restores.Load() != 0 || fsm.applies.Load() != 0 {
+		t.Fatalf("fsm ahead of the snapshot: %d restores, %d applies, want none", fsm.restores.Load(), fsm.applies.Load())
+	}
+	checkAll(fsm)
+	if err := n.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	fsm.close()
+
+	// The FSM lost its state (behind the snapshot, whose entries are compacted away): Open
+	// restores the snapshot, and raft replays only the entries after it.
+	if err := os.Remove(fsmPath); err != nil {
+		t.Fatal(err)
+	}
+	fsm = openKVFSM(t, fsmPath, false)
+	n = reopen(fsm)
+	if got := fsm.restores.Load(); got != 1 {
+		t.Fatalf("fsm behind the snapshot: %d restores, want 1", got)
+	}
+	if got := fsm.applies.Load(); got != afterSnapshot {
+		t.Fatalf("fsm behind the snapshot: %d entries applied after the restore, want %d", got, afterSnapshot)
+	}
+	checkAll(fsm)
+	if err := n.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+}
+
+func TestThreeNodeGroup(t *testing.T) {
+	type member struct {
+		dir  string
+		fsm  *kvFSM
+		node *Node
+	}
+	open := func(m *member, id, bind string, bootstrap bool) {
+		cfg := testConfig(t, id, m.dir, m.fsm)
+		cfg.RaftBind = bind
+		cfg.Bootstrap = bootstrap
+		m.node = openNode(t, cfg)
+	}
+	members := make([]*member, 3)
+	for i := range members {
+		dir := t.TempDir()
+		members[i] = &member{dir: dir, fsm: openKVFSM(t, filepath.Join(dir, "fsm.db"), false)}
+		open(members[i], "n"+strconv.Itoa(i+1), "127.0.0.1:0", i == 0)
+	}
+	n1, n2, n3 := members[0].node, members[1].node, members[2].node
+	ctx := ctxFor(t)
+	if err := n1.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{n2, n3} {
+		if err := n1.AddVoter(ctx, n.ID(), n.Addr()); err != nil {
+			t.Fatalf("add voter %s: %v", n.ID(), err)
+		}
+	}
+	servers, err := n1.Servers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(servers) != 3 {
+		t.Fatalf("group has %d servers, want 3: %v", len(servers), servers)
+	}
+
+	apply(t, n1, "x=1")
+	index := n1.AppliedIndex()
+	for _, m := range members {
+		if err := m.node.WaitApplied(ctx, index); err != nil {
+			t.Fatalf("%s: %v", m.node.ID(), err)
+		}
+		wantValue(t, m.fsm, "x", "1")
+	}
+
+	// A follower refuses writes and linearizable reads, and names the leader.
+	wantNotLeader := func(err error, leader *Node) {
+		t.Helper()
+		var nle NotLeaderError
+		if !errors.Is(err, ErrNotLeader) || !errors.As(err, &nle) {
+			t.Fatalf("got %v, want NotLeaderError", err)
+		}
+		if nle.LeaderID != leader.ID() || nle.LeaderAddr != leader.Addr() {
+			t.Fatalf("NotLeaderError names %s at %s, want %s at %s", nle.LeaderID, nle.LeaderAddr, leader.ID(), leader.Addr())
+		}
+	}
+	_, err = n2.Apply(ctx, []byte("x=2"))
+	wantNotLeader(err, n1)
+	wantNotLeader(n3.ReadBarrier(ctx), n1)
+	if err := n1.ReadBarrier(ctx); err != nil {
+		t.Fatalf("read barrier on the leader: %v", err)
+	}
+
+	// The leader dies without handing over: the others elect a new one and go on.
+	if err := n1.Raft().Shutdown().Error(); err != nil {
+		t.Fatal(err)
+	}
+	leader := waitForLeader(t, n2, n3)
+	follower := n2
+	if leader == n2 {
+		follower = n3
+	}
+	apply(t, leader, "y=2")
+	if err := follower.WaitApplied(ctx, leader.AppliedIndex()); err != nil {
+		t.Fatal(err)
+	}
+	wantValue(t, members[1].fsm, "y", "2")
+	wantValue(t, members[2].fsm, "y", "2")
+	if err := waitForLeaderKnown(follower, leader); err != nil {
+		t.Fatal(err)
+	}
+	_, err = follower.Apply(ctx, []byte("y=3"))
+	wantNotLeader(err, leader)
+
+	// The old leader restarts at its address and catches up as a follower.
+	oldAddr := n1.Addr()
+	if err := n1.Close(); err != nil {
+		t.Fatalf("close the dead leader: %v", err)
+	}
+	members[0].fsm.close()
+	members[0].fsm = openKVFSM(t, filepath.Join(members[0].dir, "fsm.db"), false)
+	open(members[0], "n1", oldAddr, false)
+	n1 = members[0].node
+	if err := n1.WaitApplied(ctx, leader.AppliedIndex()); err != nil {
+		t.Fatalf("restarted n1 catching up: %v", err)
+	}
+	wantValue(t, members[0].fsm, "y", "2")
+	if got := members[0].fsm.applies.Load(); got == 0 {
+		t.Fatal("restarted n1 applied nothing new")
+	}
+
+	// A graceful Close of the leader hands leadership over.
+	if err := leader.Close(); err != nil {
+		t.Fatalf("close leader: %v", err)
+	}
+	next := waitForLeader(t, n1, follower)
+	apply(t, next, "z=3")
+	if err := next.ReadBarrier(ctx); err != nil {
+		t.Fatalf("read barrier on the new leader: %v", err)
+	}
+}
+
+func TestNonvoterAndRemoveServer(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir()}
+	fsms := []*kvFSM{openKVFSM(t, filepath.Join(dirs[0], "fsm.db"), false), openKVFSM(t, filepath.Join(dirs[1], "fsm.db"), false)}
+	cfg := testConfig(t, "n1", dirs[0], fsms[0])
+	cfg.Bootstrap = true
+	leader := openNode(t, cfg)
+	replica := openNode(t, testConfig(t, "r1", dirs[1], fsms[1]))
+	ctx := ctxFor(t)
+	if err := leader.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := leader.AddNonvoter(ctx, replica.ID(), replica.Addr()); err != nil {
+		t.Fatalf("add nonvoter: %v", err)
+	}
+	apply(t, leader, "a=1")
+	if err := replica.WaitApplied(ctx, leader.AppliedIndex()); err != nil {
+		t.Fatal(err)
+	}
+	wantValue(t, fsms[1], "a", "1")
+	servers, err := leader.Servers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(servers) != 2 || servers[1].ID != "r1" || servers[1].Suffrage != raft.Nonvoter {
+		t.Fatalf("servers after adding a nonvoter: %+v", servers)
+	}
+	if err := waitForLeaderKnown(replica, leader); err != nil {
+		t.Fatal(err)
+	}
+	if err := replica.RemoveServer(ctx, "n1"); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("membership change on a nonvoter: %v, want NotLeaderError", err)
+	}
+	if err := leader.RemoveServer(ctx, replica.ID()); err != nil {
+		t.Fatalf("remove server: %v", err)
+	}
+	if servers, err = leader.Servers(ctx); err != nil || len(servers) != 1 {
+		t.Fatalf("servers after removing the nonvoter: %+v, %v", servers, err)
+	}
+	// The one remaining voter still commits on its own.
+	apply(t, leader, "a=2")
+}
+
+// waitForLeaderKnown waits until follower has heard from leader.
+func waitForLeaderKnown(follower, leader *Node) error {
+	deadline := time.Now().Add(testWait)
+	for time.Now().Before(deadline) {
+		if id, _ := follower.Leader(); id == leader.ID() {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("%s does not know %s as leader after %s", follower.ID(), leader.ID(), testWait)
+}
+
+func TestRaftLogsGoToSlog(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	dir := t.TempDir()
+	cfg := testConfig(t, "n1", dir, openKVFSM(t, filepath.Join(dir, "fsm.db"), false))
+	cfg.Bootstrap = true
+	cfg.Logger = logger
+	n := openNode(t, cfg)
+	if err := n.WaitLeader(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{"logger=raft ", "raft_node=n1", "entering leader state"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("raft log output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "level=DEBUG") {
+		t.Error("debug output passed an Info-level handler")
+	}
+}
+
+func TestAdvertisedAddress(t *testing.T) {
+	loopback := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7300}
+	wildcard := &net.TCPAddr{IP: net.IPv4zero, Port: 7300}
+	for _, tc := range []struct {
+		bound     *net.TCPAddr
+		advertise string
+		want      string // empty: an error
+	}{
+		{loopback, "", "127.0.0.1:7300"},
+		{wildcard, "", ""},
+		{wildcard, "strata-0.strata.svc:7301", "strata-0.strata.svc:7301"},
+		{wildcard, "10.1.2.3:0", "10.1.2.3:7300"},
+		{wildcard, "0.0.0.0:7300", ""},
+		{wildcard, ":7300", ""},
+		{wildcard, "strata-0", ""},
+	} {
+		got, err := advertisedAddress(tc.bound, tc.advertise)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("advertisedAddress(%s, %q) = %s, want an error", tc.bound, tc.advertise, got)
+			}
+			continue
+		}
+		if err != nil || string(got) != tc.want {
+			t.Errorf("advertisedAddress(%s, %q) = %s, %v; want %s", tc.bound, tc.advertise, got, err, tc.want)
+		}
+	}
+}
+
+func TestOpenRejectsIncompleteConfig(t *testing.T) {
+	fsm := openKVFSM(t, filepath.Join(t.TempDir(), "fsm.db"), false)
+	for _, cfg := range []Config{
+		{DataDir: t.TempDir(), RaftBind: "127.0.0.1:0", FSM: fsm},
+		{NodeID: "n1", RaftBind: "127.0.0.1:0", FSM: fsm},
+		{NodeID: "n1", DataDir: t.TempDir(), FSM: fsm},
+		{NodeID: "n1", DataDir: t.TempDir(), RaftBind: "127.0.0.1:0"},
+	} {
+		if n, err := Open(cfg); err == nil {
+			_ = n.Close()
+			t.Errorf("Open(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// BenchmarkApply measures Apply on a single-node group with 1 and 64 concurrent clients and
+// 256-byte values. The test FSM does not fsync (the raft log does), so the figures are the
+// replication layer's.
+//
+// go test -run XXX -bench Apply -benchtime 3s -count 2 ./replication (2 cores, shared with other
+// builds, November 2026; raft-boltdb log store):
+//
+//	BenchmarkApply/clients=1-2     378215 ns/op   433103 ns/op   (~2,500 applies/s)
+//	BenchmarkApply/clients=64-2     40194 ns/op    40255 ns/op   (~25,000 applies/s)
+func BenchmarkApply(b *testing.B) {
+	for _, clients := range []int{1, 64} {
+		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
+			dir := b.TempDir()
+			cfg := testConfig(b, "n1", dir, openKVFSM(b, filepath.Join(dir, "fsm.db"), true))
+			cfg.Bootstrap = true
+			n := openNode(b, cfg)
+			if err := n.WaitLeader(ctxFor(b)); err != nil {
+				b.Fatal(err)
+			}
+			value := strings.Repeat("v", 256)
+			work := make(chan int)
+			errs := make(chan error, clients)
+			for range clients {
+				go func() {
+					var err error
+					for i := range work {
+						if err == nil {
+							ctx, cancel := context.WithTimeout(context.Background(), testWait)
+							_, err = n.Apply(ctx, []byte("k"+strconv.Itoa(i)+"="+value))
+							cancel()
+						}
+					}
+					errs <- err
+				}()
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				work <- i
+			}
+			close(work)
+			for range clients {
+				if err := <-errs; err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+		})
+	}
+}
