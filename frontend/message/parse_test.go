@@ -28,7 +28,7 @@ var parseCases = []parseCase{
 		name: "rfc3501 simple text",
 		msg:  rfc3501Message,
 		// RFC 3501 section 8, the response to "a003 fetch 12 full".
-		envelope: `("Wed, 17 Jul 1996 02:23:25 -0700 (PDT)" "IMAP4rev1 WG mtg summary and minutes" (("Terry Gray" NIL "gray" "cac.washington.edu")) (("Terry Gray" NIL "gray" "cac.washington.edu")) (("Terry Gray" NIL "gray" "cac.washington.edu")) ((NIL NIL "imap" "cac.washington.edu")) ((NIL NIL "minutes" "CNRI.Reston.VA.US")("John Klensin" NIL "KLENSIN" "MIT.EDU")) NIL NIL "<B27397-0100000@cac.washington.edu>")`,
+		envelope:      `("Wed, 17 Jul 1996 02:23:25 -0700 (PDT)" "IMAP4rev1 WG mtg summary and minutes" (("Terry Gray" NIL "gray" "cac.washington.edu")) (("Terry Gray" NIL "gray" "cac.washington.edu")) (("Terry Gray" NIL "gray" "cac.washington.edu")) ((NIL NIL "imap" "cac.washington.edu")) ((NIL NIL "minutes" "CNRI.Reston.VA.US")("John Klensin" NIL "KLENSIN" "MIT.EDU")) NIL NIL "<B27397-0100000@cac.washington.edu>")`,
 		body:          `("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 3028 92)`,
 		bodyStructure: `("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 3028 92 NIL NIL NIL NIL)`,
 		preview:       "line 01 xxxxxxxxxxxxxxxxxxxxxxx line 02 xxxxxxxxxxxxxxxxxxxxxxx line 03 xxxxxxxxxxxxxxxxxxxxxxx line 04 xxxxxxxxxxxxxxxxxxxxxxx line 05 xxxxxxxxxxxxxxxxxxxxxxx line 06 xxxxxxxxxxxxxxxxxxxxxxx line 07",
@@ -95,9 +95,9 @@ Content-Transfer-Encoding: BASE64
 		bodyStructure: `(("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 11 1 NIL NIL NIL NIL)("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 340 ("Mon, 3 Nov 2025 12:00:00 +0000" "Lunch" (("Grace" NIL "grace" "example.org")) (("Grace" NIL "grace" "example.org")) (("Grace" NIL "grace" "example.org")) (("Eve" NIL "eve" "example.com")) NIL NIL NIL "<lunch@example.org>") (("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "7BIT" 5 1 NIL NIL NIL NIL)("TEXT" "HTML" ("CHARSET" "utf-8") NIL NIL "7BIT" 12 1 NIL NIL NIL NIL) "ALTERNATIVE" ("BOUNDARY" "l") NIL NIL NIL) 17 NIL ("ATTACHMENT" NIL) NIL NIL) "MIXED" ("BOUNDARY" "fwd") NIL NIL NIL)`,
 		preview:       "Forwarding.",
 		sections: map[string]string{
-			"1":      "Forwarding.",
-			"2":      forwardedMessage[strings.Index(forwardedMessage, "From: Grace"):strings.Index(forwardedMessage, "\r\n--fwd--")],
-			"2.MIME": "Content-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n",
+			"1":        "Forwarding.",
+			"2":        forwardedMessage[strings.Index(forwardedMessage, "From: Grace"):strings.Index(forwardedMessage, "\r\n--fwd--")],
+			"2.MIME":   "Content-Type: message/rfc822\r\nContent-Disposition: attachment\r\n\r\n",
 			"2.HEADER": forwardedMessage[strings.Index(forwardedMessage, "From: Grace"):strings.Index(forwardedMessage, "--l\r\n")],
 			"2.TEXT":   forwardedMessage[strings.Index(forwardedMessage, "--l\r\n"):strings.Index(forwardedMessage, "\r\n--fwd--")],
 			"2.1":      "Noon?",
@@ -107,9 +107,9 @@ Content-Transfer-Encoding: BASE64
 		missing: []string{"1.HEADER", "1.TEXT", "2.3", "2.1.1"},
 	},
 	{
-		name:          "multipart/digest parts default to message/rfc822",
-		msg:           digestMessage,
-		body:          `(("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 43 (NIL "one" ((NIL NIL "a" "example.com")) ((NIL NIL "a" "example.com")) ((NIL NIL "a" "example.com")) NIL NIL NIL NIL NIL) ("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 6 1) 4)("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 44 (NIL "two" ((NIL NIL "b" "example.com")) ((NIL NIL "b" "example.com")) ((NIL NIL "b" "example.com")) NIL NIL NIL NIL NIL) ("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 7 1) 4) "DIGEST")`,
+		name: "multipart/digest parts default to message/rfc822",
+		msg:  digestMessage,
+		body: `(("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 43 (NIL "one" ((NIL NIL "a" "example.com")) ((NIL NIL "a" "example.com")) ((NIL NIL "a" "example.com")) NIL NIL NIL NIL NIL) ("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 6 1) 4)("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 44 (NIL "two" ((NIL NIL "b" "example.com")) ((NIL NIL "b" "example.com")) ((NIL NIL "b" "example.com")) NIL NIL NIL NIL NIL) ("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 7 1) 4) "DIGEST")`,
 		sections: map[string]string{
 			"1":        "From: a@example.com\r\nSubject: one\r\n\r\nFirst.",
 			"1.MIME":   "\r\n",

@@ -1,0 +1,47 @@
+package message
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseAddressList(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`"Doe, John" <john@example.com>`, `(("Doe, John" NIL "john" "example.com"))`},
+		{`=?UTF-8?Q?Andr=C3=A9?= Pirard <PIRARD@vm1.ulg.ac.be>`, `(("=?UTF-8?Q?Andr=C3=A9?= Pirard" NIL "PIRARD" "vm1.ulg.ac.be"))`},
+		{`"john doe"@example.com`, `((NIL NIL "john doe" "example.com"))`},
+		{`a@b, , c@d`, `((NIL NIL "a" "b")(NIL NIL "c" "d"))`},
+		{`MAILER-DAEMON`, `((NIL NIL "MAILER-DAEMON" "MISSING_DOMAIN"))`},
+		{`Mail Delivery System`, `(("Mail Delivery System" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))`},
+		{`<>`, `((NIL NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))`},
+		{`undisclosed-recipients:;`, `((NIL NIL "undisclosed-recipients" NIL)(NIL NIL NIL NIL))`},
+		{`team: a@b, c@d`, `((NIL NIL "team" NIL)(NIL NIL "a" "b")(NIL NIL "c" "d")(NIL NIL NIL NIL))`},
+		{`x@[192.0.2.1]`, `((NIL NIL "x" "[192.0.2.1]"))`},
+		{`"unterminated <a@b>`, `((NIL NIL "unterminated <a@b>" "MISSING_DOMAIN"))`},
+		{`Name <a@b`, `(("Name" NIL "a" "b"))`},
+		{``, `NIL`},
+	}
+	for _, tc := range cases {
+		got := string(Encoder{}.appendAddressList(nil, parseAddressList(tc.in)))
+		if got != tc.want {
+			t.Errorf("parseAddressList(%q)\n got %s\nwant %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestEnvelopeFieldsRaw(t *testing.T) {
+	fields := Fields([]byte(crlf("Subject: =?ISO-8859-1?Q?caf=E9?=\n  folded\nIn-Reply-To: <a@b>\n <c@d>\nMessage-ID: <id@x>\nMessage-ID: <second@x>\nSender:\n\n")))
+	env := buildEnvelope(fields)
+	if env.Subject != "=?ISO-8859-1?Q?caf=E9?=  folded" {
+		t.Errorf("Subject = %q", env.Subject)
+	}
+	if env.InReplyTo != "<a@b> <c@d>" {
+		t.Errorf("InReplyTo = %q", env.InReplyTo)
+	}
+	if env.MessageId != "<id@x>" {
+		t.Errorf("MessageId = %q, want the first field", env.MessageId)
+	}
+	if got := string(AppendEnvelope(nil, env)); !strings.Contains(got, `"=?ISO-8859-1?Q?caf=E9?=  folded" NIL NIL NIL`) {
+		t.Errorf("empty From must leave Sender and Reply-To NIL: %s", got)
+	}
+}
