@@ -53,6 +53,7 @@ type FSM struct {
 
 	applied atomic.Uint64
 	changes *broadcaster
+	closed  bool // guarded by mu
 }
 
 // generation is one open Pebble store. Readers hold a reference so that Restore can
@@ -254,10 +255,14 @@ func (g *generation) destroy() {
 	}
 }
 
-// Close closes the store. Raft must be shut down first.
+// Close closes the store; later calls do nothing. Raft must be shut down first.
 func (f *FSM) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
 	f.changes.closeAll()
 	if err := f.gen.db.Close(); err != nil {
 		return fmt.Errorf("close fsm store: %w", err)

@@ -1,0 +1,40 @@
+// Package metadata is the metadata service of one Raft group: the replicated state
+// machine (FSM) on Pebble that holds tenants, accounts, mailboxes, message records,
+// flags, MODSEQs, tombstones and the change journal, and the gRPC Metadata service
+// on top of a replication.Node.
+//
+// Invariants:
+//
+//   - Determinism. The FSM's state is a function of the log entries alone: commands
+//     carry the leader's timestamp, password hashes and every other input; the FSM
+//     never reads the clock or randomness, never iterates a Go map into state or a
+//     response, and does not depend on how Raft groups entries into batches (request
+//     ID pruning and every counter advance per command). Digest compares replicas.
+//   - Atomicity. One Raft batch is one Pebble batch, which also stores the applied
+//     index. A command that fails is rolled back inside the batch (txn savepoints),
+//     so it leaves no trace; a storage failure panics rather than skip an entry.
+//   - Restart. Entries with an index at or below AppliedIndex are skipped. Batches
+//     commit without fsync; Persist syncs the store before Raft truncates its log.
+//   - Idempotency. Every write carries a request ID; its result is stored in the
+//     same batch and returned, without re-applying, to a retry within 10 minutes of
+//     log time. A request ID reused for another command kind or account is refused.
+//   - MODSEQ. A command that changes a mailbox allocates exactly one new MODSEQ in
+//     it (HIGHESTMODSEQ + 1); every message it changes carries that MODSEQ, and the
+//     changes are journaled under (mailbox id, MODSEQ). Messages it does not change
+//     keep theirs. Expunged UIDs leave a tombstone with the MODSEQ of the expunge.
+//   - UIDs. UIDNEXT only grows; UIDVALIDITY values are never reused in a group, so a
+//     recreated name never repeats one; mailbox ids are never reused.
+//   - Counters. A mailbox's messages, unseen and size are updated with every change
+//     of its messages, in the same command.
+//   - Blobs. Each message record holds one reference on its blob key; a blob whose
+//     count drops to zero is listed as an orphan for the collector.
+//   - Reads. Every read uses a Pebble snapshot (a consistent view of whole batches)
+//     of a store generation it holds a reference on; Restore swaps generations and
+//     the old one closes when its last reader is done. Service reads go through
+//     ReadBarrier first. No read holds a view while sending to a client.
+//   - Change feed. Events are published after the batch commits and never block
+//     apply. Watch subscribes before its first journal read and re-reads the
+//     journal from its cursor on every signal, so it never misses or repeats one.
+//   - Passwords are hashed (argon2id) by the service before proposing; the log and
+//     the store hold only the hash.
+package metadata
