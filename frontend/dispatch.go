@@ -1,0 +1,96 @@
+package frontend
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/strata-mail/strata/frontend/imapwire"
+)
+
+// commandSpec is one row of the command table.
+type commandSpec struct {
+	states  connState // the states of RFC 9051 3 in which the command is allowed
+	handler func(c *conn, cmd *imapwire.Command) error
+	// noExpunge marks FETCH, STORE and SEARCH, whose responses must not carry EXPUNGE
+	// (RFC 9051 7.5.1).
+	noExpunge bool
+}
+
+const (
+	anyState  = stateNotAuthenticated | stateAuthenticated | stateSelected
+	authState = stateAuthenticated | stateSelected
+)
+
+// commands is the dispatch table: command name, allowed states, handler. The capability
+// that announces each extension is in capabilities.
+var commands map[string]commandSpec
+
+func init() {
+	commands = map[string]commandSpec{
+		// RFC 9051 6.1: any state.
+		"CAPABILITY": {states: anyState, handler: (*conn).cmdCapability},
+		"NOOP":       {states: anyState, handler: (*conn).cmdNoop},
+		"LOGOUT":     {states: anyState, handler: (*conn).cmdLogout},
+		// RFC 9051 6.2: not authenticated state.
+		"LOGIN":        {states: stateNotAuthenticated, handler: (*conn).cmdLogin},
+		"AUTHENTICATE": {states: stateNotAuthenticated, handler: (*conn).cmdAuthenticate},
+		// RFC 9051 6.3: authenticated state (and selected).
+		"ENABLE":      {states: authState, handler: (*conn).cmdEnable},
+		"SELECT":      {states: authState, handler: (*conn).cmdSelect},
+		"EXAMINE":     {states: authState, handler: (*conn).cmdSelect},
+		"CREATE":      {states: authState, handler: (*conn).cmdCreate},
+		"DELETE":      {states: authState, handler: (*conn).cmdDelete},
+		"RENAME":      {states: authState, handler: (*conn).cmdRename},
+		"SUBSCRIBE":   {states: authState, handler: (*conn).cmdSubscribe},
+		"UNSUBSCRIBE": {states: authState, handler: (*conn).cmdSubscribe},
+		"LIST":        {states: authState, handler: (*conn).cmdList},
+		"LSUB":        {states: authState, handler: (*conn).cmdList},
+		"NAMESPACE":   {states: authState, handler: (*conn).cmdNamespace},
+		"STATUS":      {states: authState, handler: (*conn).cmdStatus},
+		"APPEND":      {states: authState, handler: (*conn).cmdAppend},
+		"IDLE":        {states: authState, handler: (*conn).cmdIdle},
+		// RFC 9051 6.4: selected state.
+		"CHECK":       {states: stateSelected, handler: (*conn).cmdNoop},
+		"CLOSE":       {states: stateSelected, handler: (*conn).cmdClose},
+		"UNSELECT":    {states: stateSelected, handler: (*conn).cmdUnselect},
+		"EXPUNGE":     {states: stateSelected, handler: (*conn).cmdExpunge},
+		"UID EXPUNGE": {states: stateSelected, handler: (*conn).cmdExpunge},
+		"SEARCH":      {states: stateSelected, handler: (*conn).cmdSearch, noExpunge: true},
+		"UID SEARCH":  {states: stateSelected, handler: (*conn).cmdSearch},
+		"FETCH":       {states: stateSelected, handler: (*conn).cmdFetch, noExpunge: true},
+		"UID FETCH":   {states: stateSelected, handler: (*conn).cmdFetch},
+		"STORE":       {states: stateSelected, handler: (*conn).cmdStore, noExpunge: true},
+		"UID STORE":   {states: stateSelected, handler: (*conn).cmdStore},
+		"COPY":        {states: stateSelected, handler: (*conn).cmdCopy},
+		"UID COPY":    {states: stateSelected, handler: (*conn).cmdCopy},
+		"MOVE":        {states: stateSelected, handler: (*conn).cmdCopy},
+		"UID MOVE":    {states: stateSelected, handler: (*conn).cmdCopy},
+	}
+}
+
+// capabilities returns the CAPABILITY list for the connection's state (RFC 9051 6.1.1,
+// 7.2.2). Each entry is implemented by the commands above.
+func (c *conn) capabilities() string {
+	caps := []string{
+		"IMAP4rev1", // RFC 3501
+		"IMAP4rev2", // RFC 9051
+		"LITERAL+",  // RFC 7888
+		"ENABLE",    // RFC 5161
+		"IDLE",      // RFC 2177
+		"NAMESPACE", // RFC 2342
+		"UIDPLUS",   // RFC 4315
+		"MOVE",      // RFC 6851
+		"UNSELECT",  // RFC 3691
+		"CHILDREN",  // RFC 3348
+		"SPECIAL-USE",
+		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
+	}
+	if c.state == stateNotAuthenticated {
+		if c.plaintextAuthAllowed() {
+			caps = append(caps, "SASL-IR", "AUTH=PLAIN") // RFC 4959, RFC 4616
+		} else {
+			caps = append(caps, "LOGINDISABLED") // RFC 9051 6.2.3
+		}
+	}
+	return strings.Join(caps, " ")
+}

@@ -1,0 +1,362 @@
+package frontend
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/strata-mail/strata/frontend/imapwire"
+	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+const (
+	// fetchBatch is how many message records one FetchMessages call returns at most, so
+	// that memory and each call's deadline are bounded whatever the set.
+	fetchBatch = 256
+	// maxPartHeader bounds a nested part's header read into memory for HEADER.FIELDS.
+	maxPartHeader = 1 << 20
+	// internalDateLayout is RFC 9051 9 date-time.
+	internalDateLayout = "02-Jan-2006 15:04:05 -0700"
+)
+
+// cmdFetch: FETCH (RFC 9051 6.4.5) and UID FETCH (6.4.9). ENVELOPE, BODYSTRUCTURE and the
+// top-level header come from metadata; body sections are ranged reads of the blob, streamed
+// to the client.
+func (c *conn) cmdFetch(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.FetchArgs)
+	s := c.sel
+	items := args.Items
+	uidCmd := cmd.Name == "UID FETCH"
+	if uidCmd && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchUID }) {
+		items = append([]imapwire.FetchItem{{Attr: imapwire.FetchUID}}, items...) // RFC 9051 6.4.9
+	}
+	needRecord, needStructure, setsSeen := false, false, false
+	wantsFlags := false
+	for _, it := range items {
+		switch it.Attr {
+		case imapwire.FetchFlags:
+			wantsFlags = true
+		case imapwire.FetchUID:
+		case imapwire.FetchInternalDate, imapwire.FetchRFC822Size:
+			needRecord = true
+		case imapwire.FetchEnvelope, imapwire.FetchBodyStructure, imapwire.FetchBody, imapwire.FetchRFC822Header:
+			needRecord, needStructure = true, true
+		case imapwire.FetchRFC822:
+			needRecord, setsSeen = true, true
+		case imapwire.FetchRFC822Text:
+			needRecord, needStructure, setsSeen = true, true, true
+		case imapwire.FetchBodySection:
+			needRecord = true
+			needStructure = needStructure || !wholeMessage(it.Section)
+			setsSeen = setsSeen || !it.Section.Peek
+		case imapwire.FetchBinarySection, imapwire.FetchBinarySize:
+			return bad("", "BINARY is not supported")
+		case imapwire.FetchModSeq:
+			return bad("", "MODSEQ requires CONDSTORE, which is not enabled")
+		}
+	}
+	idx, err := c.resolve(args.Set)
+	if err != nil {
+		return err
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+
+	// RFC 9051 6.4.5: fetching a body section without PEEK sets \Seen, and the changed
+	// flags go with the FETCH response. EXAMINE never changes flags (6.3.3).
+	seenSet := map[uint32]bool{}
+	if setsSeen && !s.readOnly {
+		var unseen []uint32
+		for _, i := range idx {
+			if !hasFlag(s.flags[i], string(imap.FlagSeen)) {
+				unseen = append(unseen, s.uids[i])
+			}
+		}
+		if len(unseen) > 0 {
+			updated, err := c.storeFlags(unseen, metadatapb.FlagOp_FLAG_OP_ADD, []string{string(imap.FlagSeen)})
+			if err != nil {
+				return err
+			}
+			for _, uid := range updated {
+				seenSet[uid] = true
+			}
+		}
+	}
+
+	if !needRecord {
+		for _, i := range idx {
+			c.writeFetch(i, items, nil, seenSet[c.sel.uids[i]] && !wantsFlags)
+		}
+		return nil
+	}
+	for start := 0; start < len(idx); start += fetchBatch {
+		batch := idx[start:min(start+fetchBatch, len(idx))]
+		uids := make([]uint32, len(batch))
+		for k, i := range batch {
+			uids[k] = s.uids[i]
+		}
+		records, err := c.fetchRecords(uids, needStructure)
+		if err != nil {
+			return err
+		}
+		for _, i := range batch {
+			rec := records[s.uids[i]]
+			if rec == nil {
+				continue // expunged meanwhile; its EXPUNGE comes later (RFC 9051 7.5.1)
+			}
+			if err := c.writeFetch(i, items, rec, seenSet[s.uids[i]] && !wantsFlags); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// wholeMessage reports whether a section is BODY[] (or a partial of it), which needs no
+// MIME structure.
+func wholeMessage(s *imap.FetchItemBodySection) bool {
+	return len(s.Part) == 0 && s.Specifier == imap.PartSpecifierNone
+}
+
+// fetchRecords returns the stored records of uids, by UID.
+func (c *conn) fetchRecords(uids []uint32, withStructure bool) (map[uint32]*metadatapb.MessageRecord, error) {
+	records := make(map[uint32]*metadatapb.MessageRecord, len(uids))
+	err := c.withRetry(func(ctx context.Context) error {
+		clear(records)
+		stream, err := c.srv.cfg.Metadata.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{
+			Account: c.accountName(), MailboxId: c.sel.mailboxID, Uids: uidRanges(uids), WithStructure: withStructure,
+		})
+		if err != nil {
+			return err
+		}
+		for {
+			rec, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			records[rec.GetUid()] = rec
+		}
+	})
+	if err != nil {
+		return nil, rpcStatus(err, codeNonExistent, "fetch messages")
+	}
+	return records, nil
+}
+
+// writeFetch writes the FETCH response of message i (RFC 9051 7.5.2). rec is nil when only
+// FLAGS and UID are asked for; addFlags appends FLAGS after an implicit \Seen. A failure
+// after part of the response went out leaves the client unable to parse the rest, so the
+// connection then ends.
+func (c *conn) writeFetch(i int, items []imapwire.FetchItem, rec *metadatapb.MessageRecord, addFlags bool) error {
+	begun := false
+	err := c.appendFetch(i, items, rec, addFlags, &begun)
+	if err != nil && begun {
+		c.state = stateLogout
+	}
+	return err
+}
+
+func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.MessageRecord, addFlags bool, begun *bool) error {
+	s := c.sel
+	enc := c.encoder()
+	b := make([]byte, 0, 256)
+	b = append(b, "* "...)
+	b = strconv.AppendInt(b, int64(i+1), 10)
+	b = append(b, " FETCH ("...)
+	for k, it := range items {
+		if k > 0 {
+			b = append(b, ' ')
+		}
+		switch it.Attr {
+		case imapwire.FetchFlags:
+			b = appendFlags(append(b, "FLAGS "...), s.flags[i])
+		case imapwire.FetchUID:
+			b = strconv.AppendUint(append(b, "UID "...), uint64(s.uids[i]), 10)
+		case imapwire.FetchInternalDate:
+			date := time.Unix(rec.GetInternalDateUnix(), 0).UTC().Format(internalDateLayout)
+			b = append(b, `INTERNALDATE "`+date+`"`...)
+		case imapwire.FetchRFC822Size:
+			b = strconv.AppendUint(append(b, "RFC822.SIZE "...), rec.GetSize(), 10)
+		case imapwire.FetchEnvelope:
+			b = enc.AppendEnvelope(append(b, "ENVELOPE "...), rec.GetStructure().GetEnvelope())
+		case imapwire.FetchBodyStructure:
+			b = enc.AppendBodyStructure(append(b, "BODYSTRUCTURE "...), rec.GetStructure().GetBody(), true)
+		case imapwire.FetchBody:
+			b = enc.AppendBodyStructure(append(b, "BODY "...), rec.GetStructure().GetBody(), false)
+		case imapwire.FetchRFC822:
+			b = append(b, "RFC822 "...)
+			if err := c.writeSection(&b, begun, rec, &imap.FetchItemBodySection{}); err != nil {
+				return err
+			}
+		case imapwire.FetchRFC822Header:
+			b = append(b, "RFC822.HEADER "...)
+			if err := c.writeSection(&b, begun, rec, &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader}); err != nil {
+				return err
+			}
+		case imapwire.FetchRFC822Text:
+			b = append(b, "RFC822.TEXT "...)
+			if err := c.writeSection(&b, begun, rec, &imap.FetchItemBodySection{Specifier: imap.PartSpecifierText}); err != nil {
+				return err
+			}
+		case imapwire.FetchBodySection:
+			b = appendSectionName(b, it.Section, enc)
+			b = append(b, ' ')
+			if err := c.writeSection(&b, begun, rec, it.Section); err != nil {
+				return err
+			}
+		}
+	}
+	if addFlags {
+		b = appendFlags(append(b, " FLAGS "...), s.flags[i])
+	}
+	b = append(b, ")\r\n"...)
+	c.bw.Write(b)
+	return nil
+}
+
+// appendSectionName renders the response name of a body section: BODY[<section>]<<origin>>
+// (RFC 9051 7.5.2).
+func appendSectionName(b []byte, s *imap.FetchItemBodySection, enc message.Encoder) []byte {
+	b = append(b, "BODY["...)
+	for k, n := range s.Part {
+		if k > 0 {
+			b = append(b, '.')
+		}
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	if s.Specifier != imap.PartSpecifierNone {
+		if len(s.Part) > 0 {
+			b = append(b, '.')
+		}
+		b = append(b, s.Specifier...)
+		fields := s.HeaderFields
+		if s.HeaderFieldsNot != nil {
+			b = append(b, ".FIELDS.NOT"...)
+			fields = s.HeaderFieldsNot
+		} else if fields != nil {
+			b = append(b, ".FIELDS"...)
+		}
+		if fields != nil {
+			b = append(b, " ("...)
+			for k, f := range fields {
+				if k > 0 {
+					b = append(b, ' ')
+				}
+				b = enc.AppendAString(b, f)
+			}
+			b = append(b, ')')
+		}
+	}
+	b = append(b, ']')
+	if s.Partial != nil {
+		b = append(b, '<')
+		b = strconv.AppendInt(b, s.Partial.Offset, 10)
+		b = append(b, '>')
+	}
+	return b
+}
+
+// writeSection writes the value of a body section as a literal: *b (the response so far) is
+// written out first, then the section's bytes are streamed from the blob, or taken from the
+// metadata for a top-level header. *b is left empty for the rest of the response.
+func (c *conn) writeSection(b *[]byte, begun *bool, rec *metadatapb.MessageRecord, sec *imap.FetchItemBodySection) error {
+	st := rec.GetStructure()
+	spec := string(sec.Specifier)
+	filtered := sec.HeaderFields != nil || sec.HeaderFieldsNot != nil
+	var inline []byte // section bytes already in memory, or nil to read the blob
+	var offset, length int64
+	switch {
+	case wholeMessage(sec):
+		offset, length = 0, int64(rec.GetSize())
+	case len(sec.Part) == 0 && sec.Specifier == imap.PartSpecifierHeader && message.HeaderComplete(st):
+		inline = st.GetHeader()
+	default:
+		var err error
+		offset, length, err = message.SectionRange(st, sec.Part, spec)
+		if errors.Is(err, message.ErrNoSuchPart) {
+			inline = []byte{} // sent as an empty string, see message.ErrNoSuchPart
+		} else if err != nil {
+			return fmt.Errorf("section of message %d: %w", rec.GetUid(), err)
+		}
+	}
+	if filtered {
+		if inline == nil {
+			if length > maxPartHeader {
+				length = maxPartHeader
+			}
+			header, err := c.readBlob(rec.GetBlobKey(), offset, length)
+			if err != nil {
+				return err
+			}
+			inline = header
+		}
+		inline = message.FilterHeader(inline, sec.HeaderFields, sec.HeaderFieldsNot != nil)
+	}
+	if inline != nil {
+		offset, length = 0, int64(len(inline))
+	}
+	// RFC 9051 6.4.5 partial: the bytes from origin, at most size of them.
+	if p := sec.Partial; p != nil {
+		if p.Offset >= length {
+			offset, length = offset+length, 0
+		} else {
+			offset += p.Offset
+			length = min(p.Size, length-p.Offset)
+		}
+	}
+	body := io.Reader(bytes.NewReader(nil))
+	if inline != nil {
+		body = bytes.NewReader(inline[offset : offset+length])
+	} else if length > 0 {
+		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
+		defer cancel()
+		blob, err := c.srv.cfg.Blobs.Get(ctx, rec.GetBlobKey(), offset, length)
+		if err != nil {
+			return fmt.Errorf("read body of message %d: %w", rec.GetUid(), err)
+		}
+		defer blob.Close()
+		body = blob
+	}
+	*begun = true
+	c.bw.Write(*b)
+	*b = (*b)[:0]
+	if err := c.writeLiteral(body, length); err != nil {
+		return fmt.Errorf("stream body of message %d: %w", rec.GetUid(), err)
+	}
+	return nil
+}
+
+// readBlob reads a bounded byte range of a body into memory.
+func (c *conn) readBlob(key string, offset, length int64) ([]byte, error) {
+	ctx, cancel := c.rpcContext()
+	defer cancel()
+	r, err := c.srv.cfg.Blobs.Get(ctx, key, offset, length)
+	if err != nil {
+		return nil, fmt.Errorf("read body range: %w", err)
+	}
+	defer r.Close()
+	data, err := io.ReadAll(io.LimitReader(r, length))
+	if err != nil {
+		return nil, fmt.Errorf("read body range: %w", err)
+	}
+	return data, nil
+}
+
+// hasFlag reports whether flags holds f, ignoring case (RFC 9051 2.3.2: flags are
+// case-insensitive).
+func hasFlag(flags []string, f string) bool {
+	return slices.ContainsFunc(flags, func(g string) bool { return strings.EqualFold(g, f) })
+}

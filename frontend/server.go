@@ -1,0 +1,176 @@
+// Package frontend is Strata's IMAP protocol engine: it accepts client connections, parses
+// commands with imapwire, runs them against the metadata service (gRPC) and the blob store,
+// and keeps each selected session's view of its mailbox in step with the change feed.
+//
+// Invariants of the engine:
+//
+//   - One goroutine serves a connection and is the only one that writes to it; the change
+//     feed goroutine of a selected session only queues changes. No lock is held while
+//     writing to a client: the session takes its pending changes out of the queue under the
+//     queue's mutex and writes after releasing it.
+//   - Updates about the selected mailbox (EXISTS, EXPUNGE, FETCH FLAGS) are sent only where
+//     RFC 9051 7 allows: before the tagged response of a command, and at once during IDLE
+//     (RFC 2177). EXPUNGE is never sent while no command is in progress, nor in the response
+//     to FETCH, STORE or SEARCH (RFC 9051 7.5.1); UID commands may carry it.
+//   - The session's sequence numbers change only by the EXPUNGE and EXISTS responses it
+//     sends, so the client and the session agree on every message number at all times.
+//   - A change the session made itself (STORE, EXPUNGE) is applied to its view when the
+//     command returns and reported once; the same change arriving on the feed is recognised
+//     by its MODSEQ (or by the UID being gone) and dropped.
+//   - A body is durable in the blob store before the metadata that references it is
+//     appended (APPEND spools, parses, Puts, then calls Metadata.Append).
+//   - Every gRPC call takes a context derived from the connection's, with a deadline; the
+//     connection's context is cancelled when it closes. Writes carry a request ID that is
+//     reused when the call is retried, so a retry is applied once.
+//   - Every connection goroutine recovers panics and logs them with the connection.
+package frontend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// Config configures an IMAP Server.
+type Config struct {
+	Metadata metadatapb.MetadataClient
+	Blobs    blobstore.Store
+	SpoolDir string // temporary files for incoming message literals
+	Logger   *slog.Logger
+	// AllowPlaintextAuth allows LOGIN and AUTHENTICATE PLAIN without TLS (the embedded mode
+	// on loopback).
+	AllowPlaintextAuth bool
+	// MaxMessageSize is the largest message APPEND accepts (RFC 7889 APPENDLIMIT).
+	MaxMessageSize int64
+}
+
+// defaultMaxMessageSize is the APPENDLIMIT when Config gives none.
+const defaultMaxMessageSize = 64 << 20
+
+// Server serves IMAP on the listeners given to Serve.
+type Server struct {
+	cfg    Config
+	logger *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	closing   bool
+	active    sync.WaitGroup
+	nextID    atomic.Uint64
+}
+
+// NewServer returns a server that is not yet listening.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = defaultMaxMessageSize
+	}
+	return &Server{
+		cfg:       cfg,
+		logger:    cfg.Logger,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+	}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("frontend: server closed")
+
+// Serve accepts connections on ln and serves each in its own goroutine. It returns when the
+// listener closes: ErrServerClosed after Shutdown, the accept error otherwise.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept IMAP connection: %w", err)
+		}
+		c := newConn(s, nc)
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		s.active.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.active.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+			}()
+			c.serve()
+		}()
+	}
+}
+
+// Shutdown stops accepting connections, tells every client BYE (after the command it is
+// running, at once when idle or in IDLE) and waits for the connections to close. When ctx
+// ends first, the remaining connections are closed and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	var errs []error
+	for ln := range s.listeners {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("close IMAP listener: %w", err))
+		}
+	}
+	for c := range s.conns {
+		c.startShutdown()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		errs = append(errs, fmt.Errorf("shut down IMAP connections: %w", ctx.Err()))
+	}
+	return errors.Join(errs...)
+}

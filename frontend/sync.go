@@ -1,0 +1,285 @@
+package frontend
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// selected is a session's view of its selected mailbox (DESIGN.md "Sequence numbers live in
+// the frontend"): the UIDs as of the last update sent to the client, in ascending order, so
+// that message sequence number n is uids[n-1], with each message's flags and MODSEQ. Only
+// the connection's goroutine touches it; changes from the feed wait in feed until the
+// session applies them at a point RFC 9051 7 allows.
+type selected struct {
+	mailboxID   uint64
+	name        string
+	uidValidity uint32
+	uidNext     uint32
+	readOnly    bool // EXAMINE (RFC 9051 6.3.3)
+
+	uids    []uint32
+	flags   [][]string
+	modseqs []uint64
+
+	feed *changeFeed
+}
+
+// seqOf returns the sequence number of uid, or 0 if the session does not know it.
+func (s *selected) seqOf(uid uint32) int {
+	i, found := slices.BinarySearch(s.uids, uid)
+	if !found {
+		return 0
+	}
+	return i + 1
+}
+
+// changeFeed receives a mailbox's change batches from Metadata.Watch in its own goroutine and
+// queues them for the session.
+type changeFeed struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	pending []*metadatapb.Change
+	seen    uint64        // the highest MODSEQ received
+	wake    chan struct{} // closed and replaced whenever a batch arrives
+}
+
+// startFeed watches mailboxID from sinceModSeq until the connection closes or the session
+// leaves the mailbox.
+func (c *conn) startFeed(mailboxID, sinceModSeq uint64) *changeFeed {
+	// The stream lives as long as the selection, so its context has no deadline; it is
+	// cancelled by closeSelected and with the connection.
+	ctx, cancel := context.WithCancel(c.ctx)
+	f := &changeFeed{cancel: cancel, done: make(chan struct{}), seen: sinceModSeq, wake: make(chan struct{})}
+	go f.run(ctx, c.srv.cfg.Metadata, c.accountName(), mailboxID, c.log)
+	return f
+}
+
+func (f *changeFeed) run(ctx context.Context, md metadatapb.MetadataClient, account string, mailboxID uint64, log *slog.Logger) {
+	defer close(f.done)
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("panic in mailbox change feed", "panic", v)
+		}
+	}()
+	backoff := 100 * time.Millisecond
+	for {
+		f.mu.Lock()
+		cursor := f.seen
+		f.mu.Unlock()
+		err := f.watch(ctx, md, &metadatapb.WatchRequest{Account: account, MailboxId: mailboxID, SinceModseq: cursor}, &backoff)
+		if ctx.Err() != nil {
+			return
+		}
+		if status.Code(err) == codes.NotFound {
+			f.add(&metadatapb.ChangeBatch{Changes: []*metadatapb.Change{{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED}}})
+			return
+		}
+		// A broken stream resumes from the last MODSEQ seen, so no change is lost.
+		log.Warn("mailbox change feed interrupted; reconnecting", "mailbox", mailboxID, "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// watch reads one Watch stream until it fails.
+func (f *changeFeed) watch(ctx context.Context, md metadatapb.MetadataClient, req *metadatapb.WatchRequest, backoff *time.Duration) error {
+	stream, err := md.Watch(ctx, req)
+	if err != nil {
+		return err
+	}
+	for {
+		batch, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		f.add(batch)
+		*backoff = 100 * time.Millisecond
+	}
+}
+
+func (f *changeFeed) add(batch *metadatapb.ChangeBatch) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pending = append(f.pending, batch.GetChanges()...)
+	f.seen = max(f.seen, batch.GetHighestModseq())
+	close(f.wake)
+	f.wake = make(chan struct{})
+}
+
+// take removes the pending changes the session may apply now. Without allowExpunge, EXPUNGE
+// changes stay queued (RFC 9051 7.5.1) and everything else is taken.
+func (f *changeFeed) take(allowExpunge bool) []*metadatapb.Change {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if allowExpunge {
+		changes := f.pending
+		f.pending = nil
+		return changes
+	}
+	var changes, kept []*metadatapb.Change
+	for _, ch := range f.pending {
+		if ch.GetKind() == metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE {
+			kept = append(kept, ch)
+		} else {
+			changes = append(changes, ch)
+		}
+	}
+	f.pending = kept
+	return changes
+}
+
+// signal returns a channel that is closed when the next batch arrives.
+func (f *changeFeed) signal() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.pending) > 0 {
+		closed := make(chan struct{})
+		close(closed)
+		return closed
+	}
+	return f.wake
+}
+
+// waitFor waits until the feed has seen modseq (a change this session just committed), at
+// most timeout, so that its EXISTS can go out with the command's response.
+func (f *changeFeed) waitFor(ctx context.Context, modseq uint64, timeout time.Duration) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		f.mu.Lock()
+		seen, wake := f.seen, f.wake
+		f.mu.Unlock()
+		if seen >= modseq {
+			return
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// closeSelected leaves the selected mailbox, if any, and stops its feed.
+func (c *conn) closeSelected() {
+	if c.sel == nil {
+		return
+	}
+	c.sel.feed.cancel()
+	<-c.sel.feed.done
+	c.sel = nil
+	if c.state == stateSelected {
+		c.state = stateAuthenticated
+	}
+}
+
+// sendUpdates applies the queued changes of the selected mailbox to the session's view and
+// tells the client: EXISTS for new messages, EXPUNGE for removed ones (only if allowExpunge),
+// FETCH FLAGS for flag changes, with the UID inside a UID command (RFC 9051 7.4.2, 7.5.1).
+// Changes the session made itself are already in its view and are skipped.
+func (c *conn) sendUpdates(allowExpunge bool) {
+	s := c.sel
+	uidCmd := c.cmd != nil && strings.HasPrefix(c.cmd.Name, "UID ")
+	existsDirty := false
+	flushExists := func() {
+		if existsDirty {
+			c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS") // RFC 9051 7.4.1
+			existsDirty = false
+		}
+	}
+	for _, ch := range s.feed.take(allowExpunge) {
+		switch ch.GetKind() {
+		case metadatapb.ChangeKind_CHANGE_KIND_APPEND:
+			uid := ch.GetUid()
+			if n := len(s.uids); n > 0 && uid <= s.uids[n-1] {
+				continue // known already: UIDs only grow within a mailbox (RFC 9051 2.3.1.1)
+			}
+			s.uids = append(s.uids, uid)
+			s.flags = append(s.flags, ch.GetFlags())
+			s.modseqs = append(s.modseqs, ch.GetModseq())
+			s.uidNext = max(s.uidNext, uid+1)
+			existsDirty = true
+		case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
+			seq := s.seqOf(ch.GetUid())
+			if seq == 0 || ch.GetModseq() <= s.modseqs[seq-1] {
+				continue
+			}
+			flushExists()
+			s.flags[seq-1] = ch.GetFlags()
+			s.modseqs[seq-1] = ch.GetModseq()
+			c.untaggedBytes(c.flagsFetch(seq, uidCmd))
+		case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
+			seq := s.seqOf(ch.GetUid())
+			if seq == 0 {
+				continue // expunged by this session, or never known
+			}
+			flushExists()
+			c.expungeSeq(seq)
+		case metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_RENAMED:
+			s.name = ch.GetName()
+		case metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED:
+			// The selected mailbox is gone; no response can deselect it, so the session
+			// ends (RFC 9051 7.1.5).
+			flushExists()
+			c.closeSelected()
+			c.bye("Selected mailbox was deleted")
+			return
+		}
+	}
+	flushExists()
+}
+
+// expungeSeq removes message seq from the view and sends its EXPUNGE (RFC 9051 7.5.1): the
+// numbers of the messages after it go down by one, as the client's do.
+func (c *conn) expungeSeq(seq int) {
+	s := c.sel
+	i := seq - 1
+	s.uids = slices.Delete(s.uids, i, i+1)
+	s.flags = slices.Delete(s.flags, i, i+1)
+	s.modseqs = slices.Delete(s.modseqs, i, i+1)
+	c.untagged(strconv.Itoa(seq) + " EXPUNGE")
+}
+
+// flagsFetch renders "seq FETCH (FLAGS (...))", with the UID when uid is true.
+func (c *conn) flagsFetch(seq int, uid bool) []byte {
+	s := c.sel
+	b := strconv.AppendInt(nil, int64(seq), 10)
+	b = append(b, " FETCH ("...)
+	if uid {
+		b = append(b, "UID "...)
+		b = strconv.AppendUint(b, uint64(s.uids[seq-1]), 10)
+		b = append(b, ' ')
+	}
+	b = appendFlags(append(b, "FLAGS "...), s.flags[seq-1])
+	return append(b, ')')
+}
+
+// appendFlags renders a flag list "(...)".
+func appendFlags(b []byte, flags []string) []byte {
+	b = append(b, '(')
+	for i, f := range flags {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, f...)
+	}
+	return append(b, ')')
+}
