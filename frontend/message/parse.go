@@ -214,18 +214,45 @@ func (p *parser) parseEntity(def mediaDefault, depth int) (*entity, stop) {
 	default:
 		st = p.parseLeaf(part)
 	}
-	end := st.at - int64(st.term)
-	if end > int64(part.BodyOffset) {
-		part.EndOffset = uint64(end)
-		part.Size = uint64(end) - part.BodyOffset
-		part.Lines = uint64(st.lf - lfAtBody)
-		if st.lastBody != '\n' {
-			part.Lines++ // an unterminated last line is a line too
-		}
-	} else {
-		part.EndOffset = part.BodyOffset
-	}
+	p.setEnd(part, lfAtBody, st)
 	return e, st
+}
+
+// setEnd sets the end offset, size and line count of a part whose body ran
+// from part.BodyOffset to the stop st.
+func (p *parser) setEnd(part *metadatapb.BodyPart, lfAtBody int64, st stop) {
+	end := st.at - int64(st.term)
+	lf, last := st.lf, st.lastBody
+	floor := int64(part.BodyOffset)
+	if n := len(part.Parts); n > 0 {
+		floor = max(floor, int64(part.Parts[n-1].EndOffset))
+	}
+	if part.Message != nil {
+		floor = max(floor, int64(part.Message.EndOffset))
+	}
+	if end < floor {
+		// The line break before the delimiter also ends a delimiter line or
+		// a header inside this part ("--inner\n--outer"): it stays in this
+		// part, so that the part contains its children.
+		end = floor
+		switch {
+		case end == st.at && st.term > 0:
+			lf++
+			last = '\n'
+		case end == st.at-1 && st.term == 2:
+			last = '\r'
+		}
+	}
+	if end <= int64(part.BodyOffset) {
+		part.EndOffset = part.BodyOffset
+		return
+	}
+	part.EndOffset = uint64(end)
+	part.Size = uint64(end) - part.BodyOffset
+	part.Lines = uint64(lf - lfAtBody)
+	if last != '\n' {
+		part.Lines++ // an unterminated last line is a line too
+	}
 }
 
 // readHeader reads a header block up to and including the blank line that
