@@ -53,8 +53,8 @@ func TestParseParams(t *testing.T) {
 		{`; charset="us-ascii" (comment); format=flowed`, []string{"charset=us-ascii", "format=flowed"}},
 		{`; NAME="a \"quoted\" name.txt"`, []string{`name=a "quoted" name.txt`}},
 		{`; name=unquoted file name.pdf`, []string{"name=unquoted file name.pdf"}},
-		{`; title*=us-ascii'en-us'This%20is%20%2A%2A%2Afun%2A%2A%2A`, []string{"title=This is ***fun***"}}, // RFC 2231 4
-		{`; URL*0="ftp://"; URL*1="cs.utk.edu/pub/moore/bulk-mailer/bulk-mailer.tar"`, []string{"url=ftp://cs.utk.edu/pub/moore/bulk-mailer/bulk-mailer.tar"}}, // RFC 2231 3
+		{`; title*=us-ascii'en-us'This%20is%20%2A%2A%2Afun%2A%2A%2A`, []string{"title=This is ***fun***"}},                                                                     // RFC 2231 4
+		{`; URL*0="ftp://"; URL*1="cs.utk.edu/pub/moore/bulk-mailer/bulk-mailer.tar"`, []string{"url=ftp://cs.utk.edu/pub/moore/bulk-mailer/bulk-mailer.tar"}},                 // RFC 2231 3
 		{`; title*0*=us-ascii'en'This%20is%20even%20more%20; title*1*=%2A%2A%2Afun%2A%2A%2A%20; title*2="isn't it!"`, []string{"title=This is even more ***fun*** isn't it!"}}, // RFC 2231 4.1
 		{`; name*1="b"; name*0="a"; name*3="gap"`, []string{"name=ab"}},
 		{`; name="plain"; name*=utf-8''%C3%A9t%C3%A9`, []string{"name=été"}},
