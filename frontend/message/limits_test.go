@@ -211,6 +211,9 @@ func TestParseMemoryBounded(t *testing.T) {
 	}
 }
 
+// BenchmarkParse1MiB parses a 1 MiB multipart message. On the 2-core
+// development machine (November 2026), `go test -run XXX -bench Parse1MiB
+// -benchmem ./frontend/message` gave 1570 MB/s, 70464 B/op, 93 allocs/op.
 func BenchmarkParse1MiB(b *testing.B) {
 	msg, err := io.ReadAll(bigMessage(1))
 	if err != nil {
