@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"net"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -34,9 +35,16 @@ func (c *conn) cmdLogout(cmd *imapwire.Command) error {
 }
 
 // plaintextAuthAllowed reports whether a password may be sent on this connection: over TLS,
-// or when the configuration allows it (the embedded mode on loopback). RFC 9051 6.2.3.
+// from a loopback address (the password never leaves the machine), or when the
+// configuration allows it everywhere. RFC 9051 6.2.3, 11.1.
 func (c *conn) plaintextAuthAllowed() bool {
-	return c.tlsActive() || c.srv.cfg.AllowPlaintextAuth
+	return c.tlsActive() || c.srv.cfg.AllowPlaintextAuth || isLoopback(c.nc.RemoteAddr())
+}
+
+// isLoopback reports whether addr is a TCP address on the loopback network.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // cmdLogin: RFC 9051 6.2.3.
