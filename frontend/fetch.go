@@ -303,7 +303,11 @@ func (c *conn) writeSection(b *[]byte, begun *bool, rec *metadatapb.MessageRecor
 			}
 			inline = header
 		}
-		inline = message.FilterHeader(inline, sec.HeaderFields, sec.HeaderFieldsNot != nil)
+		if sec.HeaderFieldsNot != nil {
+			inline = message.FilterHeader(inline, sec.HeaderFieldsNot, true)
+		} else {
+			inline = message.FilterHeader(inline, sec.HeaderFields, false)
+		}
 	}
 	if inline != nil {
 		offset, length = 0, int64(len(inline))

@@ -80,7 +80,7 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	if readOnly {
 		c.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")
 	} else {
-		c.untaggedBytes(appendFlags([]byte("OK [PERMANENTFLAGS "), append(flags, `\*`)))
+		c.untaggedBytes(append(appendFlags([]byte("OK [PERMANENTFLAGS "), append(flags, `\*`)), "] Flags permitted"...))
 	}
 	c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS")
 	if !c.rev2 {

@@ -1,0 +1,72 @@
+package frontend_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-sasl"
+
+	"github.com/strata-mail/strata/embedded"
+)
+
+func TestCapabilityAndLogin(t *testing.T) {
+	srv := startServer(t)
+	rc := dialRaw(t, srv)
+	caps := rc.ok("CAPABILITY")
+	for _, want := range []string{"IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "AUTH=PLAIN", "IDLE", "UIDPLUS", "MOVE"} {
+		if !contains(caps, " "+want) {
+			t.Errorf("CAPABILITY %q lacks %s", caps, want)
+		}
+	}
+	rc.expect("SELECT INBOX", "BAD")
+	rc.expect("LOGIN demo@example.com wrong", "NO [AUTHENTICATIONFAILED]")
+	rc.expect("LOGIN nobody@example.com demo", "NO [AUTHENTICATIONFAILED]")
+	_, tagged := rc.cmd("LOGIN DEMO@example.com demo")
+	if !strings.HasPrefix(tagged, "OK [CAPABILITY ") {
+		t.Fatalf("LOGIN: %q", tagged)
+	}
+	rc.expect("LOGIN demo@example.com demo", "BAD") // not in the authenticated state
+	untagged := rc.ok("LOGOUT")
+	if !contains(untagged, "BYE") {
+		t.Errorf("LOGOUT without BYE: %q", untagged)
+	}
+}
+
+func TestAuthenticatePlain(t *testing.T) {
+	srv := startServer(t)
+
+	// SASL-IR (RFC 4959): the credentials on the command line. base64("\x00demo@example.com\x00demo")
+	rc := dialRaw(t, srv)
+	rc.ok("AUTHENTICATE PLAIN AGRlbW9AZXhhbXBsZS5jb20AZGVtbw==")
+	rc.ok("SELECT INBOX")
+
+	// Without an initial response: an empty continuation, then the response line.
+	rc = dialRaw(t, srv)
+	rc.write("a1 AUTHENTICATE PLAIN\r\n")
+	if l := rc.readLine(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("expected a continuation, got %q", l)
+	}
+	rc.write("AGRlbW9AZXhhbXBsZS5jb20Ad3Jvbmc=\r\n") // wrong password
+	if _, tagged := rc.until("a1"); !strings.HasPrefix(tagged, "NO [AUTHENTICATIONFAILED]") {
+		t.Fatalf("wrong password: %q", tagged)
+	}
+	rc.write("a2 AUTHENTICATE PLAIN\r\n")
+	rc.readLine()
+	rc.write("*\r\n") // cancel (RFC 9051 6.2.2)
+	if _, tagged := rc.until("a2"); !strings.HasPrefix(tagged, "BAD") {
+		t.Fatalf("cancel: %q", tagged)
+	}
+	rc.expect("AUTHENTICATE CRAM-MD5", "NO")
+
+	// imapclient's own AUTHENTICATE PLAIN.
+	c := dial(t, srv, nil)
+	if err := c.Authenticate(sasl.NewPlainClient("", embedded.DemoAccount, embedded.DemoPassword)); err != nil {
+		t.Fatalf("imapclient AUTHENTICATE: %v", err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+}

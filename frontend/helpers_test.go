@@ -1,0 +1,209 @@
+package frontend_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/strata-mail/strata/embedded"
+)
+
+// startServer runs a whole embedded Strata (Raft metadata over gRPC, filesystem blobs, this
+// IMAP engine) with the demo account and returns it.
+func startServer(t *testing.T) *embedded.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := embedded.Start(ctx, embedded.Config{
+		DataDir:            t.TempDir(),
+		IMAPListen:         "127.0.0.1:0",
+		GRPCListen:         "127.0.0.1:0",
+		Demo:               true,
+		AllowPlaintextAuth: true,
+		MaxMessageSize:     1 << 20,
+		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatalf("start embedded server: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+// dial connects an imapclient to srv without logging in.
+func dial(t *testing.T, srv *embedded.Server, opts *imapclient.Options) *imapclient.Client {
+	t.Helper()
+	c, err := imapclient.DialInsecure(srv.IMAPAddr(), opts)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// login connects and logs in as the demo account.
+func login(t *testing.T, srv *embedded.Server) *imapclient.Client {
+	t.Helper()
+	return loginWith(t, srv, nil)
+}
+
+func loginWith(t *testing.T, srv *embedded.Server, opts *imapclient.Options) *imapclient.Client {
+	t.Helper()
+	c := dial(t, srv, opts)
+	if err := c.Login(embedded.DemoAccount, embedded.DemoPassword).Wait(); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	return c
+}
+
+// testMessage returns a small RFC 5322 message with CRLF line ends.
+func testMessage(subject, body string) string {
+	return strings.ReplaceAll(fmt.Sprintf(`From: Alice <alice@example.org>
+To: Demo <demo@example.com>
+Subject: %s
+Date: Mon, 7 Feb 1994 21:52:25 -0800
+Message-ID: <%s@example.org>
+Content-Type: text/plain; charset=us-ascii
+
+%s
+`, subject, strings.ReplaceAll(subject, " ", "."), body), "\n", "\r\n")
+}
+
+// appendMessage appends msg to mailbox and returns its UID.
+func appendMessage(t *testing.T, c *imapclient.Client, mailbox, msg string, flags ...imap.Flag) imap.UID {
+	t.Helper()
+	cmd := c.Append(mailbox, int64(len(msg)), &imap.AppendOptions{Flags: flags})
+	if _, err := io.WriteString(cmd, msg); err != nil {
+		t.Fatalf("append: write: %v", err)
+	}
+	if err := cmd.Close(); err != nil {
+		t.Fatalf("append: close: %v", err)
+	}
+	data, err := cmd.Wait()
+	if err != nil {
+		t.Fatalf("append to %s: %v", mailbox, err)
+	}
+	return data.UID
+}
+
+// rawConn is a plain socket to the server for checking exact wire output.
+type rawConn struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+	n    int
+}
+
+// dialRaw connects and reads the greeting.
+func dialRaw(t *testing.T, srv *embedded.Server) *rawConn {
+	t.Helper()
+	conn, err := net.Dial("tcp", srv.IMAPAddr())
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	rc := &rawConn{t: t, conn: conn, r: bufio.NewReader(conn)}
+	if greeting := rc.readLine(); !strings.HasPrefix(greeting, "* OK ") {
+		t.Fatalf("greeting %q", greeting)
+	}
+	return rc
+}
+
+// loginRaw is dialRaw followed by LOGIN.
+func loginRaw(t *testing.T, srv *embedded.Server) *rawConn {
+	t.Helper()
+	rc := dialRaw(t, srv)
+	rc.ok("LOGIN " + embedded.DemoAccount + " " + embedded.DemoPassword)
+	return rc
+}
+
+func (rc *rawConn) readLine() string {
+	rc.t.Helper()
+	rc.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := rc.r.ReadString('\n')
+	if err != nil {
+		rc.t.Fatalf("read: %v (got %q)", err, line)
+	}
+	return strings.TrimSuffix(line, "\r\n")
+}
+
+func (rc *rawConn) write(s string) {
+	rc.t.Helper()
+	if _, err := io.WriteString(rc.conn, s); err != nil {
+		rc.t.Fatalf("write: %v", err)
+	}
+}
+
+// cmd sends a tagged command line and returns the untagged lines (literals inline) and the
+// tagged response without its tag.
+func (rc *rawConn) cmd(line string) (untagged []string, tagged string) {
+	rc.t.Helper()
+	rc.n++
+	tag := fmt.Sprintf("x%d", rc.n)
+	rc.write(tag + " " + line + "\r\n")
+	return rc.until(tag)
+}
+
+// until reads responses up to the one tagged tag.
+func (rc *rawConn) until(tag string) (untagged []string, tagged string) {
+	rc.t.Helper()
+	for {
+		l := rc.readLine()
+		// A literal at the end of a line: read it and the rest of the response line.
+		for strings.HasSuffix(l, "}") {
+			i := strings.LastIndexByte(l, '{')
+			var n int
+			if _, err := fmt.Sscanf(l[i:], "{%d}", &n); err != nil {
+				break
+			}
+			buf := make([]byte, n)
+			if _, err := io.ReadFull(rc.r, buf); err != nil {
+				rc.t.Fatalf("read literal: %v", err)
+			}
+			l += "\r\n" + string(buf) + rc.readLine()
+		}
+		if rest, ok := strings.CutPrefix(l, tag+" "); ok {
+			return untagged, rest
+		}
+		untagged = append(untagged, l)
+	}
+}
+
+// ok sends a command and fails the test unless it completes with OK.
+func (rc *rawConn) ok(line string) []string {
+	rc.t.Helper()
+	untagged, tagged := rc.cmd(line)
+	if !strings.HasPrefix(tagged, "OK") {
+		rc.t.Fatalf("%s: %s (untagged %q)", line, tagged, untagged)
+	}
+	return untagged
+}
+
+// expect sends a command and checks that its tagged response starts with want.
+func (rc *rawConn) expect(line, want string) []string {
+	rc.t.Helper()
+	untagged, tagged := rc.cmd(line)
+	if !strings.HasPrefix(tagged, want) {
+		rc.t.Fatalf("%s: got %q, want %q...", line, tagged, want)
+	}
+	return untagged
+}
+
+// contains reports whether one of lines contains want.
+func contains(lines []string, want string) bool {
+	for _, l := range lines {
+		if strings.Contains(l, want) {
+			return true
+		}
+	}
+	return false
+}
