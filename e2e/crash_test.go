@@ -97,7 +97,7 @@ func TestCrashKeepsAcknowledgedAppends(t *testing.T) {
 		t.Errorf("%d messages after restart, %d were acknowledged", after.NumMessages, len(acked))
 	}
 
-	msgs, err := c.Fetch(imap.UIDSetNum(imap.UIDRange{Start: 1, Stop: 0}), &imap.FetchOptions{
+	msgs, err := c.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.FetchOptions{
 		UID: true, Flags: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}},
 	}).Collect()
 	if err != nil {
