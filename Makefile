@@ -13,8 +13,16 @@ build:
 run: build
 	./bin/strata serve
 
+FUZZTIME ?= 15s
+
 test:
 	$(GO) test -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+# Runs each fuzz target for FUZZTIME (the seeds run in every `go test`).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCommand$$' -fuzztime $(FUZZTIME) ./frontend/imapwire
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./frontend/message
 
 tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
