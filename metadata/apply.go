@@ -112,7 +112,7 @@ func (f *FSM) applyCommand(tx *txn, cmd *metadatapb.Command) (*metadatapb.Comman
 	}
 	if id := cmd.GetRequestId(); id != "" {
 		tx.setProto(requestKey(id), &metadatapb.RequestRecord{TimestampUnixNano: c.now, Scope: scope, Result: res})
-		tx.mustSet(requestAgeKey(c.now, id), nil)
+		tx.insert(requestAgeKey(c.now, id), nil)
 	}
 	return res, events
 }
@@ -134,23 +134,34 @@ func advanceClock(tx *txn, ts int64) (int64, error) {
 	return now, nil
 }
 
-// pruneRequests forgets request IDs recorded before cutoff (log time).
+// pruneRequests forgets request IDs recorded before cutoff (log time). It scans
+// from the floor of the last prune, so the deletion tombstones below it are never
+// iterated again.
 func pruneRequests(tx *txn, cutoff int64) error {
-	if cutoff <= 0 {
+	v, _, err := getRaw(tx.b, keyRequestFloor)
+	if err != nil {
+		return err
+	}
+	floor := int64(decodeUint64(v))
+	if cutoff <= floor {
 		return nil
 	}
 	var expired [][]byte
-	err := scan(tx.b, []byte{prefixRequestAge}, requestAgeKey(cutoff, ""), func(k, _ []byte) (bool, error) {
+	err = scan(tx.b, requestAgeKey(floor, ""), requestAgeKey(cutoff, ""), func(k, _ []byte) (bool, error) {
 		expired = append(expired, append([]byte(nil), k...))
 		return true, nil
 	})
 	if err != nil {
 		return fmt.Errorf("prune request ids: %w", err)
 	}
+	if len(expired) == 0 {
+		return nil
+	}
 	for _, k := range expired {
 		tx.mustDelete(k)
 		tx.mustDelete(requestKey(string(k[9:])))
 	}
+	tx.mustSet(keyRequestFloor, encodeUint64(uint64(cutoff)))
 	return nil
 }
 
@@ -278,7 +289,8 @@ func (c *cmdCtx) finish() {
 			c.tx.setProto(mailboxKey(id), ms.rec)
 		}
 		if len(ms.changes) > 0 {
-			c.tx.setProto(journalKey(id, ms.modseq), &metadatapb.ChangeBatch{Changes: ms.changes, HighestModseq: ms.modseq})
+			// The MODSEQ is new in this mailbox, so is its journal key.
+			c.tx.insert(journalKey(id, ms.modseq), mustMarshal(&metadatapb.ChangeBatch{Changes: ms.changes, HighestModseq: ms.modseq}))
 		}
 	}
 }

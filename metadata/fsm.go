@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
@@ -187,11 +188,19 @@ func removeStaleStores(dir, live string) error {
 	return nil
 }
 
+// pebbleOptions: bloom filters on every level, because commands look up many
+// absent keys (domains, names, blob refs of new content), and a block cache large
+// enough for the hot index blocks of a group.
 func pebbleOptions(logger *slog.Logger) *pebble.Options {
-	return &pebble.Options{
+	opts := &pebble.Options{
 		Logger:             pebbleLogger{logger},
 		FormatMajorVersion: pebble.FormatNewest,
+		CacheSize:          64 << 20,
 	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return opts
 }
 
 func openGeneration(dir string, logger *slog.Logger) (*generation, error) {

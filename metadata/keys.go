@@ -13,6 +13,7 @@ import (
 //	'0' "clock"                        -> int64 log time: max command timestamp so far
 //	'0' "mailbox-id"                   -> uint64 last assigned mailbox id
 //	'0' "uidvalidity"                  -> uint32 last assigned UIDVALIDITY
+//	'0' "request-floor"                -> int64 every request id older is pruned
 //	'T' tenant                         -> Tenant
 //	'D' domain                         -> tenant name
 //	'A' email                          -> AccountRecord
@@ -50,6 +51,7 @@ var (
 	keyClock           = []byte("0clock")
 	keyLastMailboxID   = []byte("0mailbox-id")
 	keyLastUIDValidity = []byte("0uidvalidity")
+	keyRequestFloor    = []byte("0request-floor")
 )
 
 func strKey(prefix byte, s string) []byte {

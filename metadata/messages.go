@@ -127,9 +127,10 @@ func (c *cmdCtx) addMessage(ms *mailboxState, idx *metadatapb.MessageIndex, stru
 	uid := box.UidNext
 	box.UidNext++
 	idx.Modseq = c.bump(ms)
-	c.tx.setProto(messageKey(box.Id, uid), idx)
+	// UIDs at or above UIDNEXT have never been used in this mailbox.
+	c.tx.insert(messageKey(box.Id, uid), mustMarshal(idx))
 	if len(structure) > 0 {
-		c.tx.mustSet(structureKey(box.Id, uid), structure)
+		c.tx.insert(structureKey(box.Id, uid), structure)
 	}
 	if err := c.addBlobRef(idx.GetBlobKey()); err != nil {
 		return 0, err

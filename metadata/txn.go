@@ -67,6 +67,17 @@ func (t *txn) mustSet(key, value []byte) {
 	}
 }
 
+// insert writes a key the caller knows is absent (a new UID, MODSEQ or request
+// ID), so the undo log needs no read.
+func (t *txn) insert(key, value []byte) {
+	if t.recording {
+		t.undo = append(t.undo, undoEntry{key: append([]byte(nil), key...)})
+	}
+	if err := t.b.Set(key, value, nil); err != nil {
+		panic(fmt.Sprintf("metadata fsm: batch set: %v", err))
+	}
+}
+
 func (t *txn) mustDelete(key []byte) {
 	t.remember(key)
 	if err := t.b.Delete(key, nil); err != nil {
