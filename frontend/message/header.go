@@ -121,7 +121,7 @@ func hasBlankLine(header []byte) bool {
 // trims white space around it.
 func unfold(b []byte) []byte {
 	b = bytes.Trim(b, " \t\r\n")
-	if bytes.IndexAny(b, "\r\n") < 0 {
+	if !bytes.ContainsAny(b, "\r\n") {
 		return b
 	}
 	out := make([]byte, 0, len(b))
