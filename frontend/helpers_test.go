@@ -19,7 +19,7 @@ import (
 
 // startServer runs a whole embedded Strata (Raft metadata over gRPC, filesystem blobs, this
 // IMAP engine) with the demo account and returns it.
-func startServer(t *testing.T) *embedded.Server {
+func startServer(t testing.TB) *embedded.Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -40,7 +40,7 @@ func startServer(t *testing.T) *embedded.Server {
 }
 
 // dial connects an imapclient to srv without logging in.
-func dial(t *testing.T, srv *embedded.Server, opts *imapclient.Options) *imapclient.Client {
+func dial(t testing.TB, srv *embedded.Server, opts *imapclient.Options) *imapclient.Client {
 	t.Helper()
 	c, err := imapclient.DialInsecure(srv.IMAPAddr(), opts)
 	if err != nil {
@@ -51,12 +51,12 @@ func dial(t *testing.T, srv *embedded.Server, opts *imapclient.Options) *imapcli
 }
 
 // login connects and logs in as the demo account.
-func login(t *testing.T, srv *embedded.Server) *imapclient.Client {
+func login(t testing.TB, srv *embedded.Server) *imapclient.Client {
 	t.Helper()
 	return loginWith(t, srv, nil)
 }
 
-func loginWith(t *testing.T, srv *embedded.Server, opts *imapclient.Options) *imapclient.Client {
+func loginWith(t testing.TB, srv *embedded.Server, opts *imapclient.Options) *imapclient.Client {
 	t.Helper()
 	c := dial(t, srv, opts)
 	if err := c.Login(embedded.DemoAccount, embedded.DemoPassword).Wait(); err != nil {
@@ -79,7 +79,7 @@ Content-Type: text/plain; charset=us-ascii
 }
 
 // appendMessage appends msg to mailbox and returns its UID.
-func appendMessage(t *testing.T, c *imapclient.Client, mailbox, msg string, flags ...imap.Flag) imap.UID {
+func appendMessage(t testing.TB, c *imapclient.Client, mailbox, msg string, flags ...imap.Flag) imap.UID {
 	t.Helper()
 	cmd := c.Append(mailbox, int64(len(msg)), &imap.AppendOptions{Flags: flags})
 	if _, err := io.WriteString(cmd, msg); err != nil {

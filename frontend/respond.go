@@ -29,8 +29,6 @@ const (
 	codeReadOnly       = "READ-ONLY"
 	codeReadWrite      = "READ-WRITE"
 	codeClosed         = "CLOSED"
-	codeParse          = "PARSE"
-	codeExpungeIssued  = "EXPUNGEISSUED"
 	codeNoPerm         = "NOPERM"
 	codeAuthorizFailed = "AUTHORIZATIONFAILED"
 )

@@ -106,11 +106,6 @@ func (f *Framer) Discard(n int64) error {
 	return nil
 }
 
-// Buffered reports whether input is waiting in the framer's buffer.
-func (f *Framer) Buffered() int {
-	return f.br.Buffered()
-}
-
 // LiteralAtEnd reports the literal announced at the end of line: "{n}", "{n+}" or "~{n}".
 // RFC 9051 9: literal = "{" number64 ["+"] "}" CRLF *CHAR8; literal8 (RFC 3516) = "~{" ...
 func LiteralAtEnd(line []byte) (Literal, bool) {

@@ -1,0 +1,75 @@
+package frontend_test
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serverSeeds are commands as clients send them; FuzzServer sends each, mutated, in every
+// connection state.
+var serverSeeds = []string{
+	"CAPABILITY", "NOOP", "LOGIN demo@example.com demo", "AUTHENTICATE PLAIN AGRlbW9AZXhhbXBsZS5jb20AZGVtbw==",
+	`LIST "" "*"`, `LIST (SUBSCRIBED) "" "*" RETURN (SPECIAL-USE)`, "SELECT INBOX", "EXAMINE INBOX",
+	"STATUS INBOX (MESSAGES UIDNEXT UIDVALIDITY UNSEEN SIZE)", "CREATE Fuzz", "RENAME Fuzz Fuzz2", "DELETE Fuzz2",
+	"FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (From Subject)] BODYSTRUCTURE ENVELOPE)",
+	"UID FETCH 1:* (BODY[]<0.10> RFC822.SIZE INTERNALDATE)", "STORE 1 +FLAGS (\\Seen)", "UID STORE 1:* -FLAGS.SILENT (\\Seen)",
+	"SEARCH ALL", "UID SEARCH OR UNSEEN FROM alice", "COPY 1 INBOX", "UID MOVE 1 Trash", "EXPUNGE", "UID EXPUNGE 1:*",
+	"APPEND INBOX (\\Seen) {3+}\r\nabc", "ENABLE IMAP4rev2", "NAMESPACE", "UNSELECT", "CLOSE", "CHECK",
+}
+
+// FuzzServer sends a command to a live server in each connection state (not authenticated,
+// authenticated, selected) and checks that the server answers it and keeps serving. `go
+// test` runs the seeds.
+func FuzzServer(f *testing.F) {
+	for _, s := range serverSeeds {
+		f.Add(s)
+	}
+	srv := startServer(f)
+	appendMessage(f, login(f, srv), "INBOX", testMessage("fuzz", "fuzz body"))
+	f.Fuzz(func(t *testing.T, command string) {
+		if strings.ContainsAny(command, "\r\n") && !strings.Contains(command, "{") {
+			t.Skip("one line per command, except literals")
+		}
+		if strings.HasPrefix(strings.ToUpper(command), "IDLE") || strings.Contains(strings.ToUpper(command), "LOGOUT") {
+			t.Skip("commands that wait or end the session are tested elsewhere")
+		}
+		for _, setup := range [][]string{nil, {"LOGIN demo@example.com demo"}, {"LOGIN demo@example.com demo", "SELECT INBOX"}} {
+			conn, err := net.Dial("tcp", srv.IMAPAddr())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := bufio.NewReader(conn)
+			send := func(tag, line string) string {
+				conn.SetDeadline(time.Now().Add(10 * time.Second))
+				conn.Write([]byte(tag + " " + line + "\r\n"))
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						t.Fatalf("%q: connection lost: %v", line, err)
+					}
+					if strings.HasPrefix(l, "+ ") && tag == "f" {
+						conn.Write([]byte("\r\n")) // abandon a literal or SASL exchange
+					}
+					if strings.HasPrefix(l, tag+" ") || strings.HasPrefix(l, "* BYE") || strings.HasPrefix(l, "* BAD") {
+						return l
+					}
+				}
+			}
+			r.ReadString('\n')
+			for i, line := range setup {
+				send("s"+string(rune('0'+i)), line)
+			}
+			if l := send("f", command); strings.HasPrefix(l, "* BYE") {
+				conn.Close()
+				continue
+			}
+			if l := send("n", "NOOP"); !strings.HasPrefix(l, "n OK") && !strings.HasPrefix(l, "* BAD") {
+				t.Fatalf("after %q: NOOP answered %q", command, l)
+			}
+			conn.Close()
+		}
+	})
+}
