@@ -134,16 +134,20 @@ func advanceClock(tx *txn, ts int64) (int64, error) {
 	return now, nil
 }
 
-// pruneRequests forgets request IDs recorded before cutoff (log time). It scans
-// from the floor of the last prune, so the deletion tombstones below it are never
-// iterated again.
+// requestPruneInterval is how much log time passes between two prunes of the
+// request ID table; an ID is kept for requestRetention and at most this much longer.
+const requestPruneInterval = time.Second
+
+// pruneRequests forgets request IDs recorded before cutoff (log time), at most once
+// per requestPruneInterval. It scans from the floor of the last prune, so deletion
+// tombstones below it are never iterated again.
 func pruneRequests(tx *txn, cutoff int64) error {
 	v, _, err := getRaw(tx.b, keyRequestFloor)
 	if err != nil {
 		return err
 	}
 	floor := int64(decodeUint64(v))
-	if cutoff <= floor {
+	if cutoff-floor < int64(requestPruneInterval) {
 		return nil
 	}
 	var expired [][]byte
@@ -153,9 +157,6 @@ func pruneRequests(tx *txn, cutoff int64) error {
 	})
 	if err != nil {
 		return fmt.Errorf("prune request ids: %w", err)
-	}
-	if len(expired) == 0 {
-		return nil
 	}
 	for _, k := range expired {
 		tx.mustDelete(k)

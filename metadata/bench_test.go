@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"google.golang.org/grpc/codes"
@@ -17,6 +18,7 @@ func BenchmarkFSMApplyAppendBatch(b *testing.B) {
 	const perBatch = 64
 	h := withAccount(b)
 	inbox := h.mustMailbox(alice, "INBOX")
+	h.step = 100 * time.Microsecond // a busy group
 	batch := make([]*raft.Log, perBatch)
 	n := 0
 	b.ReportAllocs()

@@ -264,7 +264,8 @@ func (g *generation) destroy() {
 	}
 }
 
-// Close closes the store; later calls do nothing. Raft must be shut down first.
+// Close closes the store; later calls do nothing. The Raft node and the gRPC
+// server must be stopped first.
 func (f *FSM) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

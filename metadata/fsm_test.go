@@ -19,13 +19,14 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// harness feeds commands to an FSM as Raft log entries, one second of log time apart.
+// harness feeds commands to an FSM as Raft log entries, step of log time apart.
 type harness struct {
 	t     testing.TB
 	f     *FSM
 	dir   string
 	index uint64
 	now   time.Time
+	step  time.Duration // log time between entries
 	log   []*raft.Log // every entry fed, for replays
 }
 
@@ -36,7 +37,7 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatalf("open fsm: %v", err)
 	}
-	h := &harness{t: t, f: f, dir: dir, now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)}
+	h := &harness{t: t, f: f, dir: dir, now: time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC), step: time.Second}
 	t.Cleanup(func() { h.f.Close() })
 	return h
 }
@@ -44,7 +45,7 @@ func newHarness(t testing.TB) *harness {
 // entry encodes cmd as the next log entry; an empty request ID gets a unique one.
 func (h *harness) entry(cmd *metadatapb.Command) *raft.Log {
 	h.index++
-	h.now = h.now.Add(time.Second)
+	h.now = h.now.Add(h.step)
 	if cmd.RequestId == "" {
 		cmd.RequestId = fmt.Sprintf("req-%d", h.index)
 	}

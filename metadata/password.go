@@ -59,7 +59,7 @@ func parseArgonHash(phc string) (*argonHash, error) {
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &h.memory, &h.time, &h.threads); err != nil {
 		return nil, fmt.Errorf("argon2 parameters %q: %w", parts[3], err)
 	}
-	if h.memory == 0 || h.memory > 1<<22 || h.time == 0 || h.time > 16 || h.threads == 0 {
+	if h.memory == 0 || h.memory > 1<<20 || h.time == 0 || h.time > 16 || h.threads == 0 {
 		return nil, fmt.Errorf("argon2 parameters %q out of range", parts[3])
 	}
 	var err error

@@ -31,6 +31,11 @@ const (
 	errorDomain     = "metadata.strata-mail"
 )
 
+var (
+	_ metadatapb.MetadataServer = (*Service)(nil)
+	_ replication.StateMachine  = (*FSM)(nil)
+)
+
 // Service implements metadatapb.MetadataServer on one Raft group: writes are Raft
 // commands, reads are linearizable reads of the local FSM.
 type Service struct {
