@@ -27,7 +27,7 @@ type harness struct {
 	index uint64
 	now   time.Time
 	step  time.Duration // log time between entries
-	log   []*raft.Log // every entry fed, for replays
+	log   []*raft.Log   // every entry fed, for replays
 }
 
 func newHarness(t testing.TB) *harness {
