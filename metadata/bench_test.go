@@ -13,7 +13,10 @@ import (
 )
 
 // BenchmarkFSMApplyAppendBatch applies Raft batches of 64 Append commands of one
-// message each (with a two-part MessageStructure) to the FSM directly.
+// message each (with a two-part MessageStructure) to the FSM directly. On the
+// shared 2-core development machine (November 2026), `go test -run '^$' -bench
+// FSMApply -benchtime 3s -benchmem ./metadata` gave 4.7 to 8.2 ms per batch, 7800 to
+// 13700 appends/s, ~780 KB and ~9500 allocs per batch (noisy: other builds ran).
 func BenchmarkFSMApplyAppendBatch(b *testing.B) {
 	const perBatch = 64
 	h := withAccount(b)
@@ -39,7 +42,10 @@ func BenchmarkFSMApplyAppendBatch(b *testing.B) {
 }
 
 // BenchmarkServiceAppend appends one message per RPC from parallel gRPC clients to
-// the service on a single-node Raft group.
+// the service on a single-node Raft group. Same machine, `go test -run '^$' -bench
+// ServiceAppend -benchtime 3s -benchmem ./metadata`: 2700 to 3300 appends/s with 64
+// clients, 32 KB and 380 allocs per append; the node is mostly idle waiting for the
+// Raft log's fsync (raft-boltdb), the FSM takes under a fifth of the CPU.
 func BenchmarkServiceAppend(b *testing.B) {
 	s := startService(b)
 	s.setupAlice()
