@@ -231,8 +231,8 @@ func okResult() *metadatapb.CommandResult { return &metadatapb.CommandResult{} }
 
 // loadMailbox returns the mailbox with id owned by account.
 func (c *cmdCtx) loadMailbox(account string, id uint64) (*mailboxState, error) {
-	if ms, found := c.mailboxes[id]; found && !ms.deleted {
-		if ms.rec.GetAccount() != account {
+	if ms, found := c.mailboxes[id]; found {
+		if ms.deleted || ms.rec.GetAccount() != account {
 			return nil, errNotFound("mailbox %d not found", id)
 		}
 		return ms, nil

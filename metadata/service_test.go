@@ -423,8 +423,11 @@ func TestServiceWatch(t *testing.T) {
 	must(c.CreateMailbox(s.ctx(), &metadatapb.CreateMailboxRequest{RequestId: s.reqID(), Account: alice, Name: "Temp"}))
 	temp := s.mailbox("Temp")
 	wt := s.watch(temp.GetId(), 0)
+	// Once the watcher has seen an append, it is established before the delete.
+	must(c.Append(s.ctx(), &metadatapb.AppendRequest{RequestId: s.reqID(), Account: alice, MailboxId: temp.GetId(), Messages: newMessages(1, "t")}))
+	wt.changes(t, 2)
 	must(c.DeleteMailbox(s.ctx(), &metadatapb.DeleteMailboxRequest{RequestId: s.reqID(), Account: alice, Name: "Temp"}))
-	if got := wt.changes(t, 2); len(got) != 1 || got[0].GetKind() != metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED {
+	if got := wt.changes(t, 3); len(got) != 1 || got[0].GetKind() != metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED {
 		t.Fatalf("deleted mailbox watch got %s", kindsAndUIDs(got))
 	}
 	if err := <-wt.done; status.Code(err) != codes.NotFound {
