@@ -70,3 +70,22 @@ func TestAuthenticatePlain(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestEnableIMAP4rev2(t *testing.T) {
+	srv := startServer(t)
+	rc := loginRaw(t, srv)
+	if got := rc.ok("ENABLE IMAP4rev2 CONDSTORE"); len(got) != 1 || got[0] != "* ENABLED IMAP4rev2" {
+		t.Errorf("ENABLE = %q", got)
+	}
+	got := rc.ok("SELECT INBOX")
+	if contains(got, "RECENT") {
+		t.Errorf("IMAP4rev2 SELECT sent RECENT: %q", got)
+	}
+	// IMAP4rev2 answers SEARCH with ESEARCH (RFC 9051 6.4.4).
+	if got := rc.ok("SEARCH ALL"); len(got) != 1 || got[0] != `* ESEARCH (TAG "x4")` {
+		t.Errorf("SEARCH = %q", got)
+	}
+	if got := rc.ok("NAMESPACE"); len(got) != 1 || got[0] != `* NAMESPACE (("" "/")) NIL NIL` {
+		t.Errorf("NAMESPACE = %q", got)
+	}
+}
