@@ -41,6 +41,14 @@ var (
 	ErrInvalidKey = errors.New("blobstore: invalid key")
 	// ErrDigestMismatch is returned (wrapped) by Put when the bytes do not hash to the key.
 	ErrDigestMismatch = errors.New("blobstore: body does not match its key")
+	// ErrCorrupt is returned (wrapped) by a reader from Get, at the end of the body, when the
+	// stored bytes do not hash to the key's digest: corruption is reported, never served
+	// silently.
+	ErrCorrupt = errors.New("blobstore: stored body is corrupt")
+	// ErrUnavailable is returned (wrapped) when the backing storage cannot be reached, does not
+	// answer in time or fails on its side (an S3 5xx). The caller may retry later; IMAP answers
+	// NO [UNAVAILABLE] (RFC 5530 3).
+	ErrUnavailable = errors.New("blobstore: storage unavailable")
 )
 
 const (
