@@ -37,10 +37,13 @@ type Config struct {
 	RaftListen string // defaults to 127.0.0.1:0: the single voter talks to nobody
 	// Demo creates tenant "example" (example.com) and demo@example.com with password
 	// "demo" when that account does not exist yet.
-	Demo               bool
-	AllowPlaintextAuth bool
-	MaxMessageSize     int64
-	Logger             *slog.Logger
+	Demo bool
+	// AllowPlaintextAuth accepts LOGIN and AUTHENTICATE PLAIN without TLS from any address;
+	// from loopback they are accepted unless RequireTLSOnLoopback is set.
+	AllowPlaintextAuth   bool
+	RequireTLSOnLoopback bool
+	MaxMessageSize       int64
+	Logger               *slog.Logger
 }
 
 // Server is a running embedded Strata.
@@ -138,6 +141,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		SpoolDir:           filepath.Join(cfg.DataDir, "spool"),
 		Logger:             cfg.Logger,
 		AllowPlaintextAuth: cfg.AllowPlaintextAuth,
+		TrustLoopback:      !cfg.RequireTLSOnLoopback,
 		MaxMessageSize:     cfg.MaxMessageSize,
 	})
 	go func() { s.serveErr <- s.frontend.Serve(s.imapLn) }()

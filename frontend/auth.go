@@ -35,10 +35,11 @@ func (c *conn) cmdLogout(cmd *imapwire.Command) error {
 }
 
 // plaintextAuthAllowed reports whether a password may be sent on this connection: over TLS,
-// from a loopback address (the password never leaves the machine), or when the
-// configuration allows it everywhere. RFC 9051 6.2.3, 11.1.
+// from a loopback address when loopback is trusted, or when the configuration allows it
+// everywhere. RFC 9051 6.2.3, 11.1.
 func (c *conn) plaintextAuthAllowed() bool {
-	return c.tlsActive() || c.srv.cfg.AllowPlaintextAuth || isLoopback(c.nc.RemoteAddr())
+	return c.tlsActive() || c.srv.cfg.AllowPlaintextAuth ||
+		(c.srv.cfg.TrustLoopback && isLoopback(c.nc.RemoteAddr()))
 }
 
 // isLoopback reports whether addr is a TCP address on the loopback network.

@@ -32,6 +32,30 @@ func TestCapabilityAndLogin(t *testing.T) {
 	}
 }
 
+// TestPlaintextAuthNeedsTLS checks RFC 9051 6.2.3 and 11.1: without TLS, and where the
+// configuration does not trust the connection, passwords are refused before they are checked.
+func TestPlaintextAuthNeedsTLS(t *testing.T) {
+	srv := startServerWith(t, func(cfg *embedded.Config) {
+		cfg.AllowPlaintextAuth = false
+		cfg.RequireTLSOnLoopback = true
+	})
+	rc := dialRaw(t, srv)
+	caps := rc.ok("CAPABILITY")
+	if !contains(caps, " LOGINDISABLED") || contains(caps, "AUTH=PLAIN") {
+		t.Errorf("CAPABILITY without TLS: %q", caps)
+	}
+	rc.expect("LOGIN demo@example.com demo", "NO [PRIVACYREQUIRED]")
+	rc.expect("AUTHENTICATE PLAIN AGRlbW9AZXhhbXBsZS5jb20AZGVtbw==", "NO [PRIVACYREQUIRED]")
+	rc.expect("SELECT INBOX", "BAD")
+
+	// The embedded default trusts loopback: the same commands succeed there.
+	trusted := dialRaw(t, startServerWith(t, func(cfg *embedded.Config) { cfg.AllowPlaintextAuth = false }))
+	if caps := trusted.ok("CAPABILITY"); contains(caps, "LOGINDISABLED") {
+		t.Errorf("CAPABILITY on trusted loopback: %q", caps)
+	}
+	trusted.ok("LOGIN demo@example.com demo")
+}
+
 func TestAuthenticatePlain(t *testing.T) {
 	srv := startServer(t)
 

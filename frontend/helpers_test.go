@@ -21,9 +21,15 @@ import (
 // IMAP engine) with the demo account and returns it.
 func startServer(t testing.TB) *embedded.Server {
 	t.Helper()
+	return startServerWith(t, func(*embedded.Config) {})
+}
+
+// startServerWith is startServer with the configuration changed by edit first.
+func startServerWith(t testing.TB, edit func(*embedded.Config)) *embedded.Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	srv, err := embedded.Start(ctx, embedded.Config{
+	cfg := embedded.Config{
 		DataDir:            t.TempDir(),
 		IMAPListen:         "127.0.0.1:0",
 		GRPCListen:         "127.0.0.1:0",
@@ -31,7 +37,9 @@ func startServer(t testing.TB) *embedded.Server {
 		AllowPlaintextAuth: true,
 		MaxMessageSize:     1 << 20,
 		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	edit(&cfg)
+	srv, err := embedded.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start embedded server: %v", err)
 	}

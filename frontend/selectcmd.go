@@ -72,10 +72,7 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	c.sel = s
 	c.state = stateSelected
 
-	flags := append([]string{}, systemFlags...)
-	for _, k := range slices.Sorted(maps.Keys(keywords)) {
-		flags = append(flags, k)
-	}
+	flags := append(slices.Clone(systemFlags), slices.Sorted(maps.Keys(keywords))...)
 	c.untaggedBytes(appendFlags([]byte("FLAGS "), flags)) // RFC 9051 7.3.5
 	if readOnly {
 		c.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")

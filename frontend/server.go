@@ -44,9 +44,11 @@ type Config struct {
 	Blobs    blobstore.Store
 	SpoolDir string // temporary files for incoming message literals
 	Logger   *slog.Logger
-	// AllowPlaintextAuth allows LOGIN and AUTHENTICATE PLAIN without TLS (the embedded mode
-	// on loopback).
+	// AllowPlaintextAuth allows LOGIN and AUTHENTICATE PLAIN without TLS on every connection.
 	AllowPlaintextAuth bool
+	// TrustLoopback allows them without TLS on connections from a loopback address, where
+	// the password never leaves the machine (the embedded mode).
+	TrustLoopback bool
 	// MaxMessageSize is the largest message APPEND accepts (RFC 7889 APPENDLIMIT).
 	MaxMessageSize int64
 }
