@@ -3,12 +3,16 @@ package frontend_test
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/strata-mail/strata/embedded"
 )
 
 var multipartMessage = strings.ReplaceAll(`From: Bob <bob@example.net>
@@ -181,4 +185,30 @@ func TestAppendLarge(t *testing.T) {
 	if string(got) != msg {
 		t.Errorf("BODY[] of %d bytes differs from the %d appended", len(got), len(msg))
 	}
+}
+
+// TestFetchMetadataItemsNeverReadBodies removes every body from the blob store and checks
+// that ENVELOPE, BODYSTRUCTURE, FLAGS, RFC822.SIZE, INTERNALDATE and the top-level header
+// are still served (they come from metadata, parsed once at APPEND), while a body section
+// fails with NO and leaves the session usable.
+func TestFetchMetadataItemsNeverReadBodies(t *testing.T) {
+	dataDir := t.TempDir()
+	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir = dataDir })
+	c := login(t, srv)
+	appendMessage(t, c, "INBOX", testMessage("no body needed", "The body."))
+	if err := os.RemoveAll(filepath.Join(dataDir, "blobs", "t")); err != nil {
+		t.Fatal(err)
+	}
+
+	rc := loginRaw(t, srv)
+	rc.ok("SELECT INBOX")
+	untagged := rc.ok("FETCH 1 (FLAGS RFC822.SIZE INTERNALDATE ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+	joined := strings.Join(untagged, "\n")
+	for _, want := range []string{`"no body needed"`, `BODYSTRUCTURE ("TEXT" "PLAIN"`, "RFC822.SIZE ", "Subject: no body needed"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("metadata-only FETCH lacks %q:\n%s", want, joined)
+		}
+	}
+	rc.expect("FETCH 1 (BODY.PEEK[TEXT])", "NO")
+	rc.ok("NOOP")
 }
