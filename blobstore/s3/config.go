@@ -1,6 +1,7 @@
 package s3
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -168,6 +169,7 @@ func newTransport(c Config) (http.RoundTripper, error) {
 		return nil, fmt.Errorf("S3 transport: %w", err)
 	}
 	tr.ResponseHeaderTimeout = c.Timeout
+	tr.ExpectContinueTimeout = min(c.Timeout, time.Second)
 	if c.CAFile != "" {
 		if c.Insecure {
 			return nil, errors.New("an S3 CA file needs TLS, but Insecure selects plain HTTP")
@@ -191,14 +193,21 @@ func newTransport(c Config) (http.RoundTripper, error) {
 	return expectContinue{tr}, nil
 }
 
-// expectContinue asks the server, for a PUT with If-None-Match, to answer before the body
-// is sent (RFC 9110 10.1.1), so that a server that evaluates the precondition first turns a
-// dedup hit into a 412 without the upload. The header is added after signing and is not
-// part of the signed headers.
+type expectContinueKey struct{}
+
+// withExpectContinue marks a conditional PUT's context for expectContinue.
+func withExpectContinue(ctx context.Context) context.Context {
+	return context.WithValue(ctx, expectContinueKey{}, true)
+}
+
+// expectContinue asks the server, for a PUT whose context withExpectContinue marked, to answer
+// before the body is sent (RFC 9110 10.1.1), so that a server that evaluates If-None-Match
+// first turns a dedup hit into a 412 without the upload. The header is added after signing
+// and is not part of the signed headers.
 type expectContinue struct{ next http.RoundTripper }
 
 func (e expectContinue) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodPut && req.Header.Get("If-None-Match") != "" && req.ContentLength > 0 {
+	if req.Method == http.MethodPut && req.ContentLength > 0 && req.Context().Value(expectContinueKey{}) != nil {
 		req = req.Clone(req.Context())
 		req.Header.Set("Expect", "100-continue")
 	}

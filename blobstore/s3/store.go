@@ -6,9 +6,11 @@
 // Put sends the body in one signed PUT whose x-amz-content-sha256 is the key's digest and
 // which carries x-amz-checksum-sha256, so the server itself refuses bytes that do not match
 // the key; the store also hashes the bytes as it streams them and aborts the upload before
-// its last byte on a mismatch. Where the server honours If-None-Match: * on PUT (checked by
-// New), Put is one conditional PUT and an existing body answers 412, a dedup hit; elsewhere
-// Put asks HEAD first and uploads only when the object is missing.
+// its last byte on a mismatch. PUTs carry If-None-Match: * where the server honours it, so an
+// existing body answers 412, a dedup hit. New checks the server: where it refuses such a PUT
+// before taking the body (Expect: 100-continue, RFC 9110 10.1.1), Put is that one request;
+// elsewhere Put asks HEAD first and uploads only when the object is missing, so a dedup hit
+// never costs an upload.
 //
 // Get of a whole body (and of any range that turns out to cover the whole body) hashes the
 // bytes as they stream and fails with blobstore.ErrCorrupt at the end if they do not match
@@ -53,6 +55,9 @@ type Store struct {
 	// conditionalPut is whether the server refuses a PUT with If-None-Match: * over an
 	// existing object.
 	conditionalPut bool
+	// statBeforePut is whether Put asks HEAD before uploading: unless the server refuses a
+	// conditional PUT before it takes the body, a dedup hit would cost the upload.
+	statBeforePut bool
 	metrics        metrics
 }
 
@@ -97,7 +102,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := s.ensureBucket(ctx, cfg.Region); err != nil {
 		return nil, fmt.Errorf("open S3 store %s/%s: %w", cfg.Endpoint, cfg.Bucket, err)
 	}
-	if s.conditionalPut, err = s.probeConditionalPut(ctx); err != nil {
+	if s.conditionalPut, s.statBeforePut, err = s.probeConditionalPut(ctx); err != nil {
 		return nil, fmt.Errorf("open S3 store %s/%s: %w", cfg.Endpoint, cfg.Bucket, err)
 	}
 	return s, nil
@@ -106,6 +111,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 // ConditionalPut reports whether the server refuses a PUT with If-None-Match: * over an
 // existing object, so that Put skips the HEAD before uploading.
 func (s *Store) ConditionalPut() bool { return s.conditionalPut }
+
+// StatBeforePut reports whether Put asks HEAD before uploading, because the server does not
+// refuse a conditional PUT over an existing object before it receives the body.
+func (s *Store) StatBeforePut() bool { return s.statBeforePut }
 
 // Bucket returns the bucket's name.
 func (s *Store) Bucket() string { return s.bucket }
@@ -135,19 +144,22 @@ func (s *Store) ensureBucket(ctx context.Context, region string) error {
 }
 
 // probeConditionalPut puts a scratch object twice with If-None-Match: * and reports whether
-// the second PUT was refused.
-func (s *Store) probeConditionalPut(ctx context.Context) (bool, error) {
+// the second PUT was refused, and whether Put must ask HEAD first because the server took
+// the second body before refusing it (or does not refuse at all).
+func (s *Store) probeConditionalPut(ctx context.Context) (conditional, statFirst bool, err error) {
 	var nonce [8]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
-		return false, fmt.Errorf("probe conditional PUT: %w", err)
+		return false, true, fmt.Errorf("probe conditional PUT: %w", err)
 	}
 	name := s.prefix + "probe/if-none-match-" + hex.EncodeToString(nonce[:])
 	content := []byte("strata")
 	sum := sha256.Sum256(content)
+	var bodyRead int
 	put := func() error {
 		opCtx, cancel := s.deadline(ctx)
 		defer cancel()
-		_, err := s.core.PutObject(opCtx, s.bucket, name, bytes.NewReader(content), int64(len(content)), "", hex.EncodeToString(sum[:]), s.putOptions(sum, true))
+		body := &countingReader{r: bytes.NewReader(content), read: &bodyRead}
+		_, err := s.core.PutObject(withExpectContinue(opCtx), s.bucket, name, body, int64(len(content)), "", hex.EncodeToString(sum[:]), s.putOptions(sum, true))
 		switch {
 		case err == nil, isNotImplemented(err), isPreconditionFailed(err):
 			return err
@@ -162,21 +174,34 @@ func (s *Store) probeConditionalPut(ctx context.Context) (bool, error) {
 	}()
 	if err := put(); err != nil {
 		if isNotImplemented(err) {
-			return false, nil
+			return false, true, nil
 		}
-		return false, err
+		return false, true, err
 	}
-	err := put()
+	bodyRead = 0
+	err = put()
 	switch {
 	case err == nil:
-		return false, nil
+		return false, true, nil
 	case isPreconditionFailed(err):
-		return true, nil
+		return true, bodyRead > 0, nil
 	case isNotImplemented(err):
-		return false, nil
+		return false, true, nil
 	default:
-		return false, err
+		return false, true, err
 	}
+}
+
+// countingReader counts the bytes read through it into *read.
+type countingReader struct {
+	r    io.Reader
+	read *int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.read += n
+	return n, err
 }
 
 func (s *Store) putOptions(sum [sha256.Size]byte, conditional bool) minio.PutObjectOptions {
@@ -218,7 +243,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if size == 0 && sha256.Sum256(nil) != sum {
 		return fmt.Errorf("put %s: %w: the empty body", key, blobstore.ErrDigestMismatch)
 	}
-	if !s.conditionalPut {
+	if s.statBeforePut {
 		info, err := s.Stat(ctx, key)
 		if err == nil && info.Size == size {
 			s.metrics.dedupHits.Add(1)
@@ -231,6 +256,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	opCtx, watchdog := newWatchdog(ctx, s.timeout)
 	defer watchdog.stop()
 	body.watchdog = watchdog
+	if s.conditionalPut && !s.statBeforePut {
+		opCtx = withExpectContinue(opCtx)
+	}
 	_, err = s.core.PutObject(opCtx, s.bucket, s.prefix+key, body, size, "", hex.EncodeToString(sum[:]), s.putOptions(sum, s.conditionalPut))
 	if err == nil {
 		return nil
@@ -246,7 +274,18 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	if code := errorResponse(err).Code; code == "XAmzContentSHA256Mismatch" || code == "BadDigest" || code == "InvalidDigest" {
 		return fmt.Errorf("put %s: %w: the server says %v", key, blobstore.ErrDigestMismatch, err)
 	}
-	return fmt.Errorf("put %s: %w", key, s.classify(ctx, opCtx, "PUT", err))
+	timedOut := errors.Is(context.Cause(opCtx), errTimedOut)
+	err = s.classify(ctx, opCtx, "PUT", err)
+	if ctx.Err() == nil && !timedOut {
+		// A server may answer a conditional PUT's 412 before it has read the body and close
+		// the connection, which the client sees as a failed write. The object is there if
+		// another Put stored it: that is a dedup hit, whatever ended this upload.
+		if info, statErr := s.Stat(ctx, key); statErr == nil && info.Size == size {
+			s.metrics.dedupHits.Add(1)
+			return nil
+		}
+	}
+	return fmt.Errorf("put %s: %w", key, err)
 }
 
 // putReader hands the HTTP client exactly the body's bytes: it never reads r past them, fails
