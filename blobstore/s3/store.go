@@ -58,7 +58,7 @@ type Store struct {
 	// statBeforePut is whether Put asks HEAD before uploading: unless the server refuses a
 	// conditional PUT before it takes the body, a dedup hit would cost the upload.
 	statBeforePut bool
-	metrics        metrics
+	metrics       metrics
 }
 
 var _ blobstore.Store = (*Store)(nil)
