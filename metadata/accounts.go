@@ -118,6 +118,13 @@ func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatap
 		}
 		c.tx.mustDelete(mailboxNameKey(email, n.name))
 	}
+	subscribed, err := subscriptions(c.tx.b, email)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range subscribed {
+		c.tx.mustDelete(subscriptionKey(email, name))
+	}
 	c.tx.mustDelete(accountKey(email))
 	c.tx.mustDelete(tenantAccountKey(rec.GetAccount().GetTenant(), email))
 	return okResult(), nil

@@ -20,6 +20,7 @@ import (
 //	'E' tenant 0x00 email              -> empty (accounts of a tenant)
 //	'M' mailbox id                     -> MailboxRecord
 //	'N' email 0x00 mailbox name        -> mailbox id (names of an account, sorted)
+//	'U' email 0x00 mailbox name        -> empty (the account's subscriptions, sorted)
 //	'R' mailbox id, uid                -> MessageIndex
 //	'S' mailbox id, uid                -> MessageStructure
 //	'X' mailbox id, uid                -> uint64 MODSEQ of the expunge (tombstone)
@@ -36,6 +37,7 @@ const (
 	prefixTenantAcct  = 'E'
 	prefixMailbox     = 'M'
 	prefixMailboxName = 'N'
+	prefixSubscribed  = 'U'
 	prefixMessage     = 'R'
 	prefixStructure   = 'S'
 	prefixTombstone   = 'X'
@@ -83,6 +85,15 @@ func mailboxNamesPrefix(email string) []byte {
 
 func mailboxNameKey(email, name string) []byte {
 	return append(mailboxNamesPrefix(email), name...)
+}
+
+// subscriptionsPrefix is the prefix of an account's subscription list.
+func subscriptionsPrefix(email string) []byte {
+	return append(strKey(prefixSubscribed, email), 0)
+}
+
+func subscriptionKey(email, name string) []byte {
+	return append(subscriptionsPrefix(email), name...)
 }
 
 // mailboxUIDKey is the key of per-message tables: prefix, mailbox id, uid.

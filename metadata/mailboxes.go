@@ -3,6 +3,8 @@ package metadata
 import (
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -58,7 +60,8 @@ func (c *cmdCtx) newUIDValidity() (uint32, error) {
 }
 
 // newMailbox creates a selectable mailbox with a new id and UIDVALIDITY; name must be
-// normalised and free.
+// normalised and free. subscribed adds the name to the account's subscription list, which
+// lives apart from the mailbox records (see subscriptions).
 func (c *cmdCtx) newMailbox(email, name, specialUse string, subscribed bool) (*mailboxState, error) {
 	id, err := c.nextCounter(keyLastMailboxID)
 	if err != nil {
@@ -76,12 +79,14 @@ func (c *cmdCtx) newMailbox(email, name, specialUse string, subscribed bool) (*m
 			UidNext:       1,
 			HighestModseq: 1,
 			SpecialUse:    specialUse,
-			Subscribed:    subscribed,
 		}},
 		dirty: true,
 	}
 	c.mailboxes[id] = ms
 	c.tx.mustSet(mailboxNameKey(email, name), encodeUint64(id))
+	if subscribed {
+		c.tx.mustSet(subscriptionKey(email, name), nil)
+	}
 	return ms, nil
 }
 
@@ -137,7 +142,7 @@ func (c *cmdCtx) createMailboxCmd(req *metadatapb.CreateMailboxRequest) (*metada
 		box := ms.box()
 		box.Noselect, box.UidValidity, box.SpecialUse = false, uidValidity, specialUse
 		ms.dirty = true
-		return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Mailbox{Mailbox: box}}, nil
+		return c.mailboxResult(email, box)
 	}
 	if err := c.createParents(email, name); err != nil {
 		return nil, err
@@ -146,7 +151,19 @@ func (c *cmdCtx) createMailboxCmd(req *metadatapb.CreateMailboxRequest) (*metada
 	if err != nil {
 		return nil, err
 	}
-	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Mailbox{Mailbox: ms.box()}}, nil
+	return c.mailboxResult(email, ms.box())
+}
+
+// mailboxResult answers a command with a copy of box whose subscribed field says whether
+// its name is on the subscription list (a name may be subscribed before it is created).
+func (c *cmdCtx) mailboxResult(email string, box *metadatapb.Mailbox) (*metadatapb.CommandResult, error) {
+	_, subscribed, err := getRaw(c.tx.b, subscriptionKey(email, box.GetName()))
+	if err != nil {
+		return nil, err
+	}
+	out := proto.Clone(box).(*metadatapb.Mailbox)
+	out.Subscribed = subscribed
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Mailbox{Mailbox: out}}, nil
 }
 
 // destroyMailbox removes a mailbox's messages, tombstones and record, releasing
@@ -222,7 +239,6 @@ func (c *cmdCtx) deleteMailbox(req *metadatapb.DeleteMailboxRequest) (*metadatap
 		// RFC 9051 6.3.5: deleting a \Noselect name that has inferiors is an error.
 		return nil, errPrecondition("mailbox %q has inferiors and is \\Noselect", name)
 	}
-	subscribed := ms.box().GetSubscribed()
 	if err := c.destroyMailbox(ms); err != nil {
 		return nil, err
 	}
@@ -231,7 +247,7 @@ func (c *cmdCtx) deleteMailbox(req *metadatapb.DeleteMailboxRequest) (*metadatap
 		// RFC 9051 6.3.5: the messages go and the name stays as \Noselect for its
 		// inferiors. The placeholder is a new mailbox id; watchers of the old id
 		// see MAILBOX_DELETED.
-		placeholder, err := c.newMailbox(email, name, "", subscribed)
+		placeholder, err := c.newMailbox(email, name, "", false)
 		if err != nil {
 			return nil, err
 		}
@@ -300,6 +316,14 @@ func (c *cmdCtx) renameMailbox(req *metadatapb.RenameMailboxRequest) (*metadatap
 		ms.dirty = true
 		c.tx.mustSet(mailboxNameKey(email, newName), encodeUint64(n.id))
 		c.record(ms, &metadatapb.Change{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_RENAMED, Name: newName})
+		// A subscription follows its mailbox to the new name, as clients that rename a
+		// folder expect it to stay visible; subscribed names without a mailbox stay.
+		if _, subscribed, err := getRaw(c.tx.b, subscriptionKey(email, n.name)); err != nil {
+			return nil, err
+		} else if subscribed {
+			c.tx.mustDelete(subscriptionKey(email, n.name))
+			c.tx.mustSet(subscriptionKey(email, newName), nil)
+		}
 	}
 	// RFC 9051 6.3.6: superior names of the new name are created as needed.
 	if err := c.createParents(email, to); err != nil {
@@ -328,26 +352,33 @@ func (c *cmdCtx) renameInbox(email string, inboxID uint64, to string) (*metadata
 	return okResult(), nil
 }
 
+// setSubscribed adds a name to the account's subscription list or removes it (RFC 9051
+// 6.3.7, 6.3.8). The name need not exist: RFC 9051 6.3.7 keeps a subscription when its
+// mailbox goes, and lets a client subscribe to a name before it is created.
 func (c *cmdCtx) setSubscribed(req *metadatapb.SetSubscribedRequest) (*metadatapb.CommandResult, error) {
 	email := req.GetAccount()
+	if _, err := c.loadAccount(email); err != nil {
+		return nil, err
+	}
 	name, valid := NormalizeMailboxName(req.GetName())
 	if !valid {
 		return nil, errInvalid("invalid mailbox name %q", req.GetName())
 	}
-	id, err := lookupName(c.tx.b, email, name)
-	if err != nil {
-		return nil, err
-	}
-	if id == 0 {
-		return nil, errNotFound("mailbox %q not found", name)
-	}
-	ms, err := c.loadMailbox(email, id)
-	if err != nil {
-		return nil, err
-	}
-	if ms.box().GetSubscribed() != req.GetSubscribed() {
-		ms.box().Subscribed = req.GetSubscribed()
-		ms.dirty = true
+	if req.GetSubscribed() {
+		c.tx.mustSet(subscriptionKey(email, name), nil)
+	} else {
+		c.tx.mustDelete(subscriptionKey(email, name))
 	}
 	return okResult(), nil
+}
+
+// subscriptions lists the account's subscribed names in order.
+func subscriptions(r reader, email string) ([]string, error) {
+	prefix := subscriptionsPrefix(email)
+	var names []string
+	err := scan(r, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+		names = append(names, string(k[len(prefix):]))
+		return true, nil
+	})
+	return names, err
 }

@@ -64,14 +64,25 @@ func (v *view) accounts(tenant string) ([]*metadatapb.Account, error) {
 	return out, nil
 }
 
-// mailbox returns the mailbox with id if account owns it.
+// mailbox returns the mailbox with id if account owns it, its subscribed field taken from
+// the account's subscription list.
 func (v *view) mailbox(account string, id uint64) (*metadatapb.Mailbox, bool, error) {
 	rec := &metadatapb.MailboxRecord{}
 	found, err := getProto(v.r, mailboxKey(id), rec)
 	if err != nil || !found || rec.GetAccount() != account {
 		return nil, false, err
 	}
-	return rec.GetMailbox(), true, nil
+	box := rec.GetMailbox()
+	_, box.Subscribed, err = getRaw(v.r, subscriptionKey(account, box.GetName()))
+	if err != nil {
+		return nil, false, err
+	}
+	return box, true, nil
+}
+
+// subscriptions returns the account's subscription list, sorted.
+func (v *view) subscriptions(account string) ([]string, error) {
+	return subscriptions(v.r, account)
 }
 
 func (v *view) mailboxByName(account, name string) (*metadatapb.Mailbox, bool, error) {

@@ -264,7 +264,11 @@ func (s *Service) ListMailboxes(ctx context.Context, req *metadatapb.ListMailbox
 	if err != nil {
 		return nil, storageStatus(err)
 	}
-	return &metadatapb.ListMailboxesResponse{Mailboxes: boxes}, nil
+	subscribed, err := v.subscriptions(account)
+	if err != nil {
+		return nil, storageStatus(err)
+	}
+	return &metadatapb.ListMailboxesResponse{Mailboxes: boxes, Subscriptions: subscribed}, nil
 }
 
 func (s *Service) GetMailbox(ctx context.Context, req *metadatapb.GetMailboxRequest) (*metadatapb.Mailbox, error) {

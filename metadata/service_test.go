@@ -443,3 +443,48 @@ func TestServiceWatch(t *testing.T) {
 	_, err := stream.Recv()
 	wantCode(t, err, codes.NotFound)
 }
+
+// TestServiceSubscriptions: the subscription list is a set of names apart from the mailboxes
+// (RFC 9051 6.3.7): a name may be subscribed before it exists and stays subscribed after
+// its mailbox is deleted; RENAME carries the subscriptions of the subtree along.
+func TestServiceSubscriptions(t *testing.T) {
+	s := startService(t)
+	s.setupAlice()
+	c := s.client
+	subs := func() []string {
+		t.Helper()
+		return must(c.ListMailboxes(s.ctx(), &metadatapb.ListMailboxesRequest{Account: alice})).GetSubscriptions()
+	}
+	subscribe := func(name string, on bool) {
+		t.Helper()
+		must(c.SetSubscribed(s.ctx(), &metadatapb.SetSubscribedRequest{RequestId: s.reqID(), Account: alice, Name: name, Subscribed: on}))
+	}
+	defaults := []string{"Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"}
+	if got := subs(); !slices.Equal(got, defaults) {
+		t.Fatalf("default subscriptions = %v, want %v", got, defaults)
+	}
+	subscribe("Later/Plans", true)
+	subscribe("inbox", true) // INBOX in any case is INBOX
+	if got := subs(); !slices.Contains(got, "Later/Plans") || slices.Contains(got, "inbox") {
+		t.Fatalf("subscriptions = %v", got)
+	}
+	created := must(c.CreateMailbox(s.ctx(), &metadatapb.CreateMailboxRequest{RequestId: s.reqID(), Account: alice, Name: "Later/Plans"}))
+	if !created.GetSubscribed() || !s.mailbox("Later/Plans").GetSubscribed() || s.mailbox("Later").GetSubscribed() {
+		t.Fatalf("created = %v, parent subscribed = %v", created, s.mailbox("Later").GetSubscribed())
+	}
+	must(c.RenameMailbox(s.ctx(), &metadatapb.RenameMailboxRequest{RequestId: s.reqID(), Account: alice, From: "Later", To: "Soon"}))
+	if got := subs(); !slices.Contains(got, "Soon/Plans") || slices.Contains(got, "Later/Plans") {
+		t.Fatalf("after rename = %v", got)
+	}
+	must(c.DeleteMailbox(s.ctx(), &metadatapb.DeleteMailboxRequest{RequestId: s.reqID(), Account: alice, Name: "Soon/Plans"}))
+	if got := subs(); !slices.Contains(got, "Soon/Plans") {
+		t.Fatalf("after delete = %v: a subscription must outlive its mailbox", got)
+	}
+	subscribe("Soon/Plans", false)
+	subscribe("Never/Existed", false) // removing what is not there is fine
+	if got := subs(); slices.Contains(got, "Soon/Plans") {
+		t.Fatalf("after unsubscribe = %v", got)
+	}
+	_, err := c.SetSubscribed(s.ctx(), &metadatapb.SetSubscribedRequest{RequestId: s.reqID(), Account: alice, Name: "a//b", Subscribed: true})
+	wantCode(t, err, codes.InvalidArgument)
+}

@@ -1572,8 +1572,11 @@ func (x *ListMailboxesRequest) GetAccount() string {
 }
 
 type ListMailboxesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Mailboxes     []*Mailbox             `protobuf:"bytes,1,rep,name=mailboxes,proto3" json:"mailboxes,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Mailboxes []*Mailbox             `protobuf:"bytes,1,rep,name=mailboxes,proto3" json:"mailboxes,omitempty"`
+	// The account's subscription list (RFC 9051 6.3.7), sorted: names that need not
+	// exist as mailboxes.
+	Subscriptions []string `protobuf:"bytes,2,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1611,6 +1614,13 @@ func (*ListMailboxesResponse) Descriptor() ([]byte, []int) {
 func (x *ListMailboxesResponse) GetMailboxes() []*Mailbox {
 	if x != nil {
 		return x.Mailboxes
+	}
+	return nil
+}
+
+func (x *ListMailboxesResponse) GetSubscriptions() []string {
+	if x != nil {
+		return x.Subscriptions
 	}
 	return nil
 }
@@ -3328,9 +3338,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\"0\n" +
 	"\x14ListMailboxesRequest\x12\x18\n" +
-	"\aaccount\x18\x01 \x01(\tR\aaccount\"R\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"x\n" +
 	"\x15ListMailboxesResponse\x129\n" +
-	"\tmailboxes\x18\x01 \x03(\v2\x1b.strata.metadata.v1.MailboxR\tmailboxes\"Q\n" +
+	"\tmailboxes\x18\x01 \x03(\v2\x1b.strata.metadata.v1.MailboxR\tmailboxes\x12$\n" +
+	"\rsubscriptions\x18\x02 \x03(\tR\rsubscriptions\"Q\n" +
 	"\x11GetMailboxRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x0e\n" +
