@@ -38,6 +38,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -154,12 +155,13 @@ func (s *Store) probeConditionalPut(ctx context.Context) (conditional, statFirst
 	name := s.prefix + "probe/if-none-match-" + hex.EncodeToString(nonce[:])
 	content := []byte("strata")
 	sum := sha256.Sum256(content)
-	var bodyRead int
+	var bodyRead int64
 	put := func() error {
 		opCtx, cancel := s.deadline(ctx)
 		defer cancel()
-		body := &countingReader{r: bytes.NewReader(content), read: &bodyRead}
+		body := newPutReader(ctx, bytes.NewReader(content), int64(len(content)), sum, nil)
 		_, err := s.core.PutObject(withExpectContinue(opCtx), s.bucket, name, body, int64(len(content)), "", hex.EncodeToString(sum[:]), s.putOptions(sum, true))
+		bodyRead, _ = body.finish()
 		switch {
 		case err == nil, isNotImplemented(err), isPreconditionFailed(err):
 			return err
@@ -178,7 +180,6 @@ func (s *Store) probeConditionalPut(ctx context.Context) (conditional, statFirst
 		}
 		return false, true, err
 	}
-	bodyRead = 0
 	err = put()
 	switch {
 	case err == nil:
@@ -190,18 +191,6 @@ func (s *Store) probeConditionalPut(ctx context.Context) (conditional, statFirst
 	default:
 		return false, true, err
 	}
-}
-
-// countingReader counts the bytes read through it into *read.
-type countingReader struct {
-	r    io.Reader
-	read *int
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	*c.read += n
-	return n, err
 }
 
 func (s *Store) putOptions(sum [sha256.Size]byte, conditional bool) minio.PutObjectOptions {
@@ -238,8 +227,8 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	start := time.Now()
-	body := &putReader{ctx: ctx, r: r, remaining: size, digest: sha256.New(), want: sum}
-	defer func() { s.metrics.put.record(start, body.sent, err) }()
+	var sent int64
+	defer func() { s.metrics.put.record(start, sent, err) }()
 	if size == 0 && sha256.Sum256(nil) != sum {
 		return fmt.Errorf("put %s: %w: the empty body", key, blobstore.ErrDigestMismatch)
 	}
@@ -255,11 +244,13 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 	}
 	opCtx, watchdog := newWatchdog(ctx, s.timeout)
 	defer watchdog.stop()
-	body.watchdog = watchdog
 	if s.conditionalPut && !s.statBeforePut {
 		opCtx = withExpectContinue(opCtx)
 	}
+	body := newPutReader(ctx, r, size, sum, watchdog)
 	_, err = s.core.PutObject(opCtx, s.bucket, s.prefix+key, body, size, "", hex.EncodeToString(sum[:]), s.putOptions(sum, s.conditionalPut))
+	var bodyErr error
+	sent, bodyErr = body.finish()
 	if err == nil {
 		return nil
 	}
@@ -267,9 +258,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 		s.metrics.dedupHits.Add(1)
 		return nil
 	}
-	if body.err != nil {
+	if bodyErr != nil {
 		// The body, not the server, ended the upload: short, mismatching or unreadable.
-		return fmt.Errorf("put %s: %w", key, body.err)
+		return fmt.Errorf("put %s: %w", key, bodyErr)
 	}
 	if code := errorResponse(err).Code; code == "XAmzContentSHA256Mismatch" || code == "BadDigest" || code == "InvalidDigest" {
 		return fmt.Errorf("put %s: %w: the server says %v", key, blobstore.ErrDigestMismatch, err)
@@ -291,19 +282,44 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) (e
 // putReader hands the HTTP client exactly the body's bytes: it never reads r past them, fails
 // with io.ErrUnexpectedEOF if r ends first, and holds back the last bytes and fails with
 // ErrDigestMismatch if the body does not hash to the key, so the server never receives a
-// complete wrong body.
+// complete wrong body. The HTTP transport may go on reading a request body after the
+// response has arrived; once finish has returned, putReader does not touch r again.
 type putReader struct {
-	ctx       context.Context
+	ctx      context.Context
+	want     [sha256.Size]byte
+	watchdog *watchdog // nil: none
+
+	mu        sync.Mutex // held across each read of r
 	r         io.Reader
 	remaining int64
-	sent      int64
+	read      int64 // from r
+	sent      int64 // to the HTTP client
 	digest    hash.Hash
-	want      [sha256.Size]byte
-	watchdog  *watchdog
 	err       error
+	finished  bool
+}
+
+var errPutFinished = errors.New("put finished")
+
+func newPutReader(ctx context.Context, r io.Reader, size int64, sum [sha256.Size]byte, w *watchdog) *putReader {
+	return &putReader{ctx: ctx, want: sum, watchdog: w, r: r, remaining: size, digest: sha256.New()}
+}
+
+// finish stops all further reads of r, waiting for one in progress, and returns the bytes
+// read from r and the error that ended the body, if any.
+func (p *putReader) finish() (read int64, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.finished = true
+	return p.read, p.err
 }
 
 func (p *putReader) Read(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.finished {
+		return 0, errPutFinished
+	}
 	if p.err != nil {
 		return 0, p.err
 	}
@@ -319,6 +335,7 @@ func (p *putReader) Read(b []byte) (int, error) {
 	}
 	n, err := p.r.Read(b)
 	p.digest.Write(b[:n])
+	p.read += int64(n)
 	p.remaining -= int64(n)
 	if p.watchdog != nil {
 		p.watchdog.kick()
