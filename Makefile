@@ -3,9 +3,10 @@ GO ?= go
 PROTOC_GEN_GO_VERSION := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION := v0.8.2
+VERSITYGW_VERSION := v1.8.0
 GOBIN ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build run test proto proto-check lint fuzz bench e2e tools image
+.PHONY: build run test proto proto-check lint fuzz bench e2e tools tools-s3 image
 
 build:
 	$(GO) build -o bin/strata ./cmd/strata
@@ -15,7 +16,7 @@ run: build
 
 FUZZTIME ?= 15s
 
-test:
+test: tools-s3
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 
@@ -27,6 +28,11 @@ fuzz:
 tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# The S3 server the tests run (internal/s3test), a process rather than a module dependency.
+# Installs only when GOBIN lacks it: a build takes about two minutes.
+tools-s3:
+	@test -x $(GOBIN)/versitygw || GOBIN=$(GOBIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
 # Regenerates proto/metadatapb from proto/*.proto with Debian's protoc and the pinned plugins.
 proto: tools
