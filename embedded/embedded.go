@@ -1,6 +1,7 @@
 // Package embedded wires the whole of Strata into one process for `strata serve` and for
 // tests: a single-voter Raft group with the metadata FSM, the metadata gRPC service on a
-// loopback listener, the filesystem blob store and the IMAP frontend. The frontend reaches
+// loopback listener, the blob store (the filesystem, or an S3 bucket behind an in-memory body
+// cache) and the IMAP frontend. The frontend reaches
 // metadata only through gRPC, metadata changes only through the Raft log, and bodies only
 // through the blobstore interface, exactly as in a cluster.
 package embedded
@@ -22,7 +23,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/blobstore/cache"
 	"github.com/strata-mail/strata/blobstore/fs"
+	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/frontend"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -43,8 +47,16 @@ type Config struct {
 	AllowPlaintextAuth   bool
 	RequireTLSOnLoopback bool
 	MaxMessageSize       int64
-	Logger               *slog.Logger
+	// S3, when set, keeps message bodies in that bucket instead of DataDir/blobs.
+	S3 *s3.Config
+	// BlobCacheSize is the size in bytes of the in-memory body cache in front of S3;
+	// DefaultBlobCacheSize if zero, none if negative.
+	BlobCacheSize int64
+	Logger        *slog.Logger
 }
+
+// DefaultBlobCacheSize is the body cache's size when the configuration gives none.
+const DefaultBlobCacheSize = 64 << 20
 
 // Server is a running embedded Strata.
 type Server struct {
@@ -127,9 +139,9 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 	}
 
-	blobs, err := fs.New(filepath.Join(cfg.DataDir, "blobs"))
+	blobs, err := openBlobs(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open blob store: %w", err)
+		return nil, err
 	}
 	s.imapLn, err = net.Listen("tcp", cfg.IMAPListen)
 	if err != nil {
@@ -146,6 +158,37 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	})
 	go func() { s.serveErr <- s.frontend.Serve(s.imapLn) }()
 	return s, nil
+}
+
+// openBlobs opens the body store cfg selects.
+func openBlobs(ctx context.Context, cfg Config) (blobstore.Store, error) {
+	if cfg.S3 == nil {
+		blobs, err := fs.New(filepath.Join(cfg.DataDir, "blobs"))
+		if err != nil {
+			return nil, fmt.Errorf("open blob store: %w", err)
+		}
+		return blobs, nil
+	}
+	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	bucket, err := s3.New(openCtx, *cfg.S3)
+	if err != nil {
+		return nil, fmt.Errorf("open blob store: %w", err)
+	}
+	cfg.Logger.Info("message bodies in S3", "endpoint", cfg.S3.Endpoint, "bucket", cfg.S3.Bucket,
+		"conditional_put", bucket.ConditionalPut(), "head_before_put", bucket.StatBeforePut())
+	size := cfg.BlobCacheSize
+	if size == 0 {
+		size = DefaultBlobCacheSize
+	}
+	if size < 0 {
+		return bucket, nil
+	}
+	cached, err := cache.New(bucket, cache.Config{MaxBytes: size})
+	if err != nil {
+		return nil, fmt.Errorf("open blob store: %w", err)
+	}
+	return cached, nil
 }
 
 // DemoTenant, DemoDomain, DemoAccount and DemoPassword are what `strata serve` creates on

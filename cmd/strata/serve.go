@@ -9,17 +9,22 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/embedded"
 )
 
 func newServeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the all-in-one server: IMAP, metadata on single-node Raft, filesystem blobs",
+		Short: "Run the all-in-one server: IMAP, metadata on single-node Raft, filesystem or S3 blobs",
 		Long: `serve runs everything in one process on one machine: the IMAP frontend, the metadata
-service on a single-voter Raft group, and message bodies in the data directory. On first
-start it creates the account demo@example.com with password "demo" unless --no-demo is given.`,
+service on a single-voter Raft group, and message bodies in the data directory or, with
+--blob s3, in an S3 bucket (created if missing). S3 credentials come from
+STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
+--s3-credentials-file. On first start it creates the account demo@example.com with password
+"demo" unless --no-demo is given.`,
 		Args: cobra.NoArgs,
 		RunE: runServe,
 	}
@@ -30,6 +35,18 @@ start it creates the account demo@example.com with password "demo" unless --no-d
 	f.Bool("no-demo", false, "do not create the demo account demo@example.com")
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS on non-loopback connections (loopback is always allowed)")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
+	f.String("blob", "fs", `where message bodies live: "fs" (the data directory) or "s3"`)
+	f.String("s3-endpoint", "", "S3 endpoint host:port, without a scheme (--blob s3)")
+	f.String("s3-bucket", "", "S3 bucket; created if missing (--blob s3)")
+	f.String("s3-region", s3.DefaultRegion, "S3 region")
+	f.String("s3-prefix", "", "prefix of every object name in the bucket")
+	f.Bool("s3-insecure", false, "talk plain HTTP to S3 instead of HTTPS")
+	f.Bool("s3-path-style", false, "put the bucket in the URL path rather than the host name (most non-AWS servers)")
+	f.String("s3-ca-file", "", "PEM file of extra certificate authorities for the S3 endpoint")
+	f.String("s3-credentials-file", "", "AWS shared credentials file with the S3 keys")
+	f.Duration("s3-timeout", s3.DefaultTimeout, "S3 request timeout (for bodies: longest time without progress)")
+	f.Int("s3-retries", s3.DefaultRetries, "retries of a failed S3 request")
+	f.Int64("blob-cache-size", embedded.DefaultBlobCacheSize, "bytes of the in-memory body cache in front of S3 (negative: none)")
 	return cmd
 }
 
@@ -46,6 +63,11 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	noDemo, _ := f.GetBool("no-demo")
 	plaintext, _ := f.GetBool("allow-plaintext-auth")
 	maxSize, _ := f.GetInt64("max-message-size")
+	s3Config, err := s3ConfigFromFlags(f)
+	if err != nil {
+		return err
+	}
+	cacheSize, _ := f.GetInt64("blob-cache-size")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -56,6 +78,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		Demo:               !noDemo,
 		AllowPlaintextAuth: plaintext,
 		MaxMessageSize:     maxSize,
+		S3:                 s3Config,
+		BlobCacheSize:      cacheSize,
 		Logger:             logger,
 	})
 	if err != nil {
@@ -71,4 +95,36 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
+}
+
+// s3ConfigFromFlags returns the S3 settings for --blob s3, nil for --blob fs.
+func s3ConfigFromFlags(f *pflag.FlagSet) (*s3.Config, error) {
+	blob, _ := f.GetString("blob")
+	switch blob {
+	case "fs":
+		return nil, nil
+	case "s3":
+	default:
+		return nil, fmt.Errorf(`--blob %q: want "fs" or "s3"`, blob)
+	}
+	var c s3.Config
+	c.Endpoint, _ = f.GetString("s3-endpoint")
+	c.Bucket, _ = f.GetString("s3-bucket")
+	if c.Endpoint == "" || c.Bucket == "" {
+		return nil, fmt.Errorf("--blob s3 needs --s3-endpoint and --s3-bucket")
+	}
+	c.Region, _ = f.GetString("s3-region")
+	c.Prefix, _ = f.GetString("s3-prefix")
+	c.Insecure, _ = f.GetBool("s3-insecure")
+	if pathStyle, _ := f.GetBool("s3-path-style"); pathStyle {
+		c.Addressing = s3.AddressingPath
+	}
+	c.CAFile, _ = f.GetString("s3-ca-file")
+	c.CredentialsFile, _ = f.GetString("s3-credentials-file")
+	c.Timeout, _ = f.GetDuration("s3-timeout")
+	c.Retries, _ = f.GetInt("s3-retries")
+	if c.Retries == 0 {
+		c.Retries = -1 // s3.Config reads 0 as the default; the flag's 0 means none
+	}
+	return &c, nil
 }
