@@ -110,7 +110,7 @@ func (c Config) validate() error {
 	case (c.AccessKey == "") != (c.SecretKey == ""):
 		return errors.New("S3 access key and secret key must be given together")
 	case c.Prefix != "" && (strings.HasPrefix(c.Prefix, "/") || strings.Contains(c.Prefix, "..")):
-		return fmt.Errorf("S3 prefix %q must not start with / or contain ..", c.Prefix)
+		return fmt.Errorf("S3 prefix %q must not start with a slash or hold a \"..\" segment", c.Prefix)
 	}
 	return nil
 }
@@ -134,7 +134,7 @@ func resolveCredentials(c Config) (*credentials.Credentials, string, error) {
 	}
 	if c.CredentialsFile != "" {
 		creds := credentials.NewFileAWSCredentials(c.CredentialsFile, "")
-		v, err := creds.Get()
+		v, err := creds.GetWithContext(&credentials.CredContext{})
 		if err != nil {
 			return nil, "", fmt.Errorf("S3 credentials file %s: %w", c.CredentialsFile, err)
 		}
@@ -154,7 +154,7 @@ func resolveCredentials(c Config) (*credentials.Credentials, string, error) {
 		&credentials.EnvAWS{},
 		&credentials.FileAWSCredentials{},
 	})
-	v, err := creds.Get()
+	v, err := creds.GetWithContext(&credentials.CredContext{})
 	if err != nil || v.AccessKeyID == "" {
 		return nil, "", fmt.Errorf("no S3 credentials: set %s and %s, the AWS_* variables, or a credentials file", EnvAccessKey, EnvSecretKey)
 	}
