@@ -134,3 +134,7 @@ func LiteralAtEnd(line []byte) (Literal, bool) {
 	lit.Binary = start > 0 && line[start-1] == '~'
 	return lit, true
 }
+
+// Buffered returns how many bytes have been read from the connection and not yet returned:
+// what a client sent ahead (pipelined) of the command being served.
+func (f *Framer) Buffered() int { return f.br.Buffered() }
