@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net"
+	"runtime/debug"
 	"strings"
+	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -130,19 +133,93 @@ func (c *conn) authenticate(username, password string) error {
 	return ok("CAPABILITY "+c.capabilities(), "Logged in")
 }
 
-// cmdEnable: RFC 9051 6.3.1 (RFC 5161). Only IMAP4rev2 can be enabled.
+// cmdEnable: RFC 9051 6.3.1 (RFC 5161). IMAP4rev2 and UTF8=ACCEPT (RFC 6855 3) can be
+// enabled; the switches they set are described on conn. ENABLED lists only what this
+// command newly enabled (RFC 5161 3.1); unknown capabilities are ignored.
 func (c *conn) cmdEnable(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.EnableArgs)
 	var enabled []string
 	for _, name := range args.Capabilities {
-		if name == "IMAP4REV2" && !c.rev2 {
+		switch {
+		case name == "IMAP4REV2" && !c.rev2:
 			c.rev2 = true
 			enabled = append(enabled, "IMAP4rev2")
+		case name == "UTF8=ACCEPT" && !c.utf8Accept:
+			c.utf8Accept = true
+			enabled = append(enabled, "UTF8=ACCEPT")
 		}
 	}
 	c.untagged(strings.TrimSpace("ENABLED " + strings.Join(enabled, " ")))
 	return nil
 }
+
+// ID limits of RFC 2971 3.3: at most 30 pairs, fields of 30 octets, values of 1024. A
+// client that sends more is logged only up to them.
+const (
+	maxIDParams     = 30
+	maxIDFieldSize  = 30
+	maxIDValueSize  = 1024
+	serverIDName    = "Strata"
+	serverIDVendor  = "Strata"
+	serverIDSupport = "https://github.com/strata-mail/strata"
+)
+
+// cmdID: RFC 2971 3.1. The client's identification is logged (bounded); the server answers
+// with its name and version.
+func (c *conn) cmdID(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.IDArgs)
+	if len(args.Params) > 0 {
+		attrs := make([]any, 0, 2*maxIDParams)
+		for i, p := range args.Params {
+			if i == maxIDParams {
+				break
+			}
+			attrs = append(attrs, truncate(p.Field, maxIDFieldSize), truncate(p.Value, maxIDValueSize))
+		}
+		c.log.Info("IMAP client ID", slog.Group("id", attrs...))
+	}
+	enc := c.encoder()
+	b := []byte("ID (")
+	for i, kv := range [][2]string{
+		{"name", serverIDName}, {"version", serverVersion()}, {"vendor", serverIDVendor}, {"support-url", serverIDSupport},
+	} {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = enc.AppendString(b, kv[0])
+		b = append(b, ' ')
+		b = enc.AppendString(b, kv[1])
+	}
+	b = append(b, ')')
+	c.untaggedBytes(b)
+	return nil
+}
+
+// truncate cuts s to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// serverVersion is the version of the running binary: the module version it was built
+// as, or the VCS revision of a build from a checkout.
+var serverVersion = sync.OnceValue(func() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return "devel-" + s.Value[:12]
+		}
+	}
+	return "devel"
+})
 
 // cmdNamespace: RFC 9051 6.3.10. Strata has one personal namespace, "/"-delimited.
 func (c *conn) cmdNamespace(cmd *imapwire.Command) error {

@@ -20,12 +20,11 @@ import (
 
 // Bounds on what a client can make the engine hold in memory.
 const (
-	maxLineLength    = 64 << 10 // one line of a command, without literals
-	maxLiteralSize   = 64 << 10 // a literal outside APPEND
-	maxCommandSize   = 1 << 20  // a whole command with its literals, outside APPEND
-	maxBadCommands   = 20       // consecutive syntax errors before the server says BYE
-	idleReadTimeout  = 30 * time.Minute
-	writeTimeout     = 5 * time.Minute
+	maxLineLength    = 64 << 10        // one line of a command, without literals
+	maxLiteralSize   = 64 << 10        // a literal outside APPEND
+	maxCommandSize   = 1 << 20         // a whole command with its literals, outside APPEND
+	maxBadCommands   = 20              // consecutive syntax errors before the server says BYE
+	writeTimeout     = 5 * time.Minute // default Limits.WriteTimeout; bounds blob transfers too
 	rpcTimeout       = 15 * time.Second
 	shutdownByeText  = "Server shutting down"
 	continuationText = "Ready for literal data"
@@ -42,61 +41,104 @@ const (
 )
 
 // conn is one client connection; only its own goroutine (serve) uses it, except
-// startShutdown.
+// startShutdown and the raw socket, which Server.Shutdown closes.
 type conn struct {
-	srv    *Server
-	nc     net.Conn
-	log    *slog.Logger
-	ctx    context.Context // cancelled when the connection closes
-	cancel context.CancelFunc
-	framer *imapwire.Framer
-	bw     *bufio.Writer
+	srv *Server
+	raw net.Conn // the accepted socket
+	// nc is what commands are read from and responses written to: raw, or the TLS
+	// connection over it after STARTTLS or for IMAPS.
+	nc          net.Conn
+	implicitTLS bool
+	refuse      string // set when over a connection limit: BYE with this text, then close
+	log         *slog.Logger
+	ctx         context.Context // cancelled when the connection closes
+	cancel      context.CancelFunc
+	framer      *imapwire.Framer
+	bw          *bufio.Writer
 
-	state    connState
-	account  *metadatapb.Account
-	rev2     bool      // ENABLE IMAP4rev2 (RFC 9051 6.3.1)
+	state   connState
+	account *metadatapb.Account
+
+	// The protocol switches of the session, set by ENABLE (RFC 5161, RFC 9051 6.3.1). Every
+	// IMAP4rev1/IMAP4rev2 difference is decided by these two fields, read directly or
+	// through utf8Enabled:
+	//   - rev2 (ENABLE IMAP4rev2): SEARCH answers with ESEARCH (RFC 9051 6.4.4), no \Recent
+	//     and no RECENT or UNSEEN in SELECT (RFC 9051 appendix E), UTF-8 quoted strings and
+	//     mailbox names (RFC 9051 4.3, 5.1).
+	//   - utf8Accept (ENABLE UTF8=ACCEPT, RFC 6855 3): UTF-8 quoted strings and mailbox names
+	//     for an IMAP4rev1 session; the rest of IMAP4rev1 stays.
+	rev2       bool
+	utf8Accept bool
+
 	sel      *selected // the selected mailbox, in stateSelected
 	cmd      *imapwire.Command
 	shutdown atomic.Bool
+	waiting  atomic.Bool   // serve is waiting for (or reading) the next command
 	stopIdle chan struct{} // closed by startShutdown
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, nc net.Conn, implicitTLS bool) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
-		srv:      s,
-		nc:       nc,
-		log:      s.logger.With("conn", s.nextID.Add(1), "remote", nc.RemoteAddr().String()),
-		ctx:      ctx,
-		cancel:   cancel,
-		framer:   imapwire.NewFramer(nc, maxLineLength),
-		state:    stateNotAuthenticated,
-		stopIdle: make(chan struct{}),
+		srv:         s,
+		raw:         nc,
+		implicitTLS: implicitTLS,
+		log:         s.logger.With("conn", s.nextID.Add(1), "remote", nc.RemoteAddr().String()),
+		ctx:         ctx,
+		cancel:      cancel,
+		state:       stateNotAuthenticated,
+		stopIdle:    make(chan struct{}),
 	}
-	c.bw = bufio.NewWriterSize(deadlineWriter{nc}, 32<<10)
+	c.useConn(nc)
 	return c
 }
 
 // deadlineWriter gives every write to the client a deadline, so a client that stops reading
-// cannot hold its connection's goroutine forever.
-type deadlineWriter struct{ nc net.Conn }
+// cannot hold its connection's goroutine, nor the responses queued for it, forever.
+type deadlineWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
 
 func (w deadlineWriter) Write(p []byte) (int, error) {
-	if err := w.nc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
 		return 0, err
 	}
 	return w.nc.Write(p)
 }
 
 // startShutdown makes the connection say BYE and close: at once if it waits for a command
-// or is in IDLE, after the running command otherwise. Called by Server.Shutdown.
+// or is in IDLE, after the running command otherwise (an APPEND whose message is arriving
+// completes first). Called by Server.Shutdown.
 func (c *conn) startShutdown() {
 	if c.shutdown.Swap(true) {
 		return
 	}
 	close(c.stopIdle)
-	// Wakes a blocked read; serve sees the flag (see readCommandLoop).
-	c.nc.SetReadDeadline(time.Now())
+	if c.waiting.Load() {
+		// Wakes the blocked read; serve sees the flag. serve sets waiting after its own
+		// read deadline, so this one is not overwritten.
+		c.raw.SetReadDeadline(time.Now())
+	}
+}
+
+// errAnswered is returned by a handler that wrote its tagged response itself (STARTTLS,
+// which must answer before the handshake); run writes nothing more.
+var errAnswered = errors.New("tagged response already written")
+
+// readTimeout is the autologout timer for the connection's state (RFC 9051 5.4).
+func (c *conn) readTimeout() time.Duration {
+	if c.state == stateNotAuthenticated {
+		return c.srv.limits.LoginTimeout
+	}
+	return c.srv.limits.IdleTimeout
+}
+
+// utf8Enabled reports whether quoted strings and mailbox names are sent and taken as UTF-8
+// (RFC 9051 4.3 and 5.1 for IMAP4rev2, RFC 6855 3 after ENABLE UTF8=ACCEPT) rather than
+// ASCII with modified UTF-7 mailbox names (RFC 3501 5.1.3).
+func (c *conn) utf8Enabled() bool {
+	return c.rev2 || c.utf8Accept
 }
 
 func (c *conn) serve() {
@@ -106,23 +148,39 @@ func (c *conn) serve() {
 		}
 		c.closeSelected()
 		c.cancel()
-		c.nc.Close()
+		c.raw.Close()
 	}()
-	c.log.Debug("IMAP connection opened")
+	if c.refuse != "" {
+		if c.implicitTLS && c.handshake(tls.Server(c.raw, c.srv.cfg.TLS)) != nil {
+			return
+		}
+		c.log.Info("IMAP connection refused", "reason", c.refuse)
+		c.bye(c.refuse)
+		return
+	}
+	if c.implicitTLS {
+		if err := c.handshake(tls.Server(c.raw, c.srv.cfg.TLS)); err != nil {
+			c.log.Debug("IMAPS handshake", "err", err)
+			return
+		}
+	}
+	c.log.Debug("IMAP connection opened", "tls", c.tlsActive())
 	c.untagged("OK [CAPABILITY " + c.capabilities() + "] Strata IMAP ready")
 	if err := c.bw.Flush(); err != nil {
 		return
 	}
 	badCommands := 0
 	for c.state != stateLogout {
-		if err := c.nc.SetReadDeadline(time.Now().Add(idleReadTimeout)); err != nil {
+		if err := c.raw.SetReadDeadline(time.Now().Add(c.readTimeout())); err != nil {
 			return
 		}
+		c.waiting.Store(true)
 		if c.shutdown.Load() {
 			c.bye(shutdownByeText)
 			return
 		}
 		cmd, err := c.readCommand()
+		c.waiting.Store(false)
 		if err != nil {
 			if c.shutdown.Load() {
 				c.bye(shutdownByeText)
@@ -275,6 +333,10 @@ func (c *conn) run(cmd *imapwire.Command) {
 	}
 	start := time.Now()
 	err := spec.handler(c, cmd)
+	if errors.Is(err, errAnswered) {
+		c.log.Debug("IMAP command", "tag", cmd.Tag, "command", cmd.Name, "duration", time.Since(start))
+		return
+	}
 	status := c.statusOf(cmd, err)
 	if c.state == stateSelected && c.sel != nil {
 		// RFC 9051 7: untagged updates go before the tagged response; 7.5.1 forbids EXPUNGE
@@ -319,10 +381,10 @@ func (c *conn) rpcContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.ctx, rpcTimeout)
 }
 
-// encoder renders strings for this session: UTF-8 quoted strings once IMAP4rev2 is
-// enabled (RFC 9051 4.3).
+// encoder renders strings for this session: UTF-8 quoted strings once IMAP4rev2 or
+// UTF8=ACCEPT is enabled (RFC 9051 4.3, RFC 6855 3).
 func (c *conn) encoder() message.Encoder {
-	return message.Encoder{UTF8: c.rev2}
+	return message.Encoder{UTF8: c.utf8Enabled()}
 }
 
 // tlsActive reports whether the connection is encrypted.

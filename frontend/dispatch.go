@@ -31,7 +31,9 @@ func init() {
 		"CAPABILITY": {states: anyState, handler: (*conn).cmdCapability},
 		"NOOP":       {states: anyState, handler: (*conn).cmdNoop},
 		"LOGOUT":     {states: anyState, handler: (*conn).cmdLogout},
+		"ID":         {states: anyState, handler: (*conn).cmdID}, // RFC 2971 3.1
 		// RFC 9051 6.2: not authenticated state.
+		"STARTTLS":     {states: stateNotAuthenticated, handler: (*conn).cmdStartTLS},
 		"LOGIN":        {states: stateNotAuthenticated, handler: (*conn).cmdLogin},
 		"AUTHENTICATE": {states: stateNotAuthenticated, handler: (*conn).cmdAuthenticate},
 		// RFC 9051 6.3: authenticated state (and selected).
@@ -83,9 +85,14 @@ func (c *conn) capabilities() string {
 		"UNSELECT",  // RFC 3691
 		"CHILDREN",  // RFC 3348
 		"SPECIAL-USE",
+		"ID",          // RFC 2971
+		"UTF8=ACCEPT", // RFC 6855
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
 	if c.state == stateNotAuthenticated {
+		if c.srv.cfg.TLS != nil && !c.tlsActive() {
+			caps = append(caps, "STARTTLS") // RFC 9051 6.2.1
+		}
 		if c.plaintextAuthAllowed() {
 			caps = append(caps, "SASL-IR", "AUTH=PLAIN") // RFC 4959, RFC 4616
 		} else {

@@ -65,7 +65,7 @@ func (c *conn) cmdIdle(cmd *imapwire.Command) error {
 			}
 			// The read deadline set for the IDLE command line applies; renew it for the
 			// commands that follow.
-			return c.nc.SetReadDeadline(time.Now().Add(idleReadTimeout))
+			return c.raw.SetReadDeadline(time.Now().Add(c.readTimeout()))
 		}
 	}
 }

@@ -19,6 +19,7 @@ const (
 	codeAlreadyExists  = "ALREADYEXISTS"
 	codeAuthFailed     = "AUTHENTICATIONFAILED"
 	codeCannot         = "CANNOT"
+	codeClientBug      = "CLIENTBUG"
 	codeLimit          = "LIMIT"
 	codeNonExistent    = "NONEXISTENT"
 	codePrivacyReq     = "PRIVACYREQUIRED"

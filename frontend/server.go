@@ -27,12 +27,14 @@ package frontend
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -51,19 +53,73 @@ type Config struct {
 	TrustLoopback bool
 	// MaxMessageSize is the largest message APPEND accepts (RFC 7889 APPENDLIMIT).
 	MaxMessageSize int64
+	// TLS, when set, enables STARTTLS (RFC 9051 6.2.1) and ServeTLS (implicit TLS, RFC
+	// 8314); KeyPair.TLSConfig makes one that follows certificate reloads.
+	TLS *tls.Config
+	// Limits bound connections; zero fields take the defaults.
+	Limits Limits
 }
 
-// defaultMaxMessageSize is the APPENDLIMIT when Config gives none.
-const defaultMaxMessageSize = 64 << 20
+// Limits bound what clients can hold of a server.
+type Limits struct {
+	// MaxConnections is the most connections served at once; more are told BYE
+	// [UNAVAILABLE] and closed. Default 10000.
+	MaxConnections int
+	// MaxConnectionsPerIP is the most connections from one remote address, except loopback
+	// (local proxies and tools); more are told BYE [LIMIT]. Default 200.
+	MaxConnectionsPerIP int
+	// IdleTimeout is the autologout timer of an authenticated session waiting for a command
+	// (RFC 9051 5.4: at least 30 minutes, and IDLE clients re-issue it every 29). Default
+	// 30 minutes.
+	IdleTimeout time.Duration
+	// LoginTimeout is the same timer before authentication, which RFC 9051 5.4 leaves free.
+	// Default 2 minutes.
+	LoginTimeout time.Duration
+	// WriteTimeout is how long one write to a client may block; a client that stops
+	// reading is disconnected after it, so it cannot pin the server's memory. Default 5
+	// minutes.
+	WriteTimeout time.Duration
+}
+
+// Defaults of Config.
+const (
+	defaultMaxMessageSize      = 64 << 20
+	defaultMaxConnections      = 10000
+	defaultMaxConnectionsPerIP = 200
+	defaultIdleTimeout         = 30 * time.Minute
+	defaultLoginTimeout        = 2 * time.Minute
+	defaultWriteTimeout        = writeTimeout
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = defaultMaxConnections
+	}
+	if l.MaxConnectionsPerIP <= 0 {
+		l.MaxConnectionsPerIP = defaultMaxConnectionsPerIP
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = defaultIdleTimeout
+	}
+	if l.LoginTimeout <= 0 {
+		l.LoginTimeout = defaultLoginTimeout
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = defaultWriteTimeout
+	}
+	return l
+}
 
 // Server serves IMAP on the listeners given to Serve.
 type Server struct {
 	cfg    Config
+	limits Limits
 	logger *slog.Logger
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	perIP     map[string]int // open connections per remote IP, loopback excluded
 	closing   bool
 	active    sync.WaitGroup
 	nextID    atomic.Uint64
@@ -79,9 +135,11 @@ func NewServer(cfg Config) *Server {
 	}
 	return &Server{
 		cfg:       cfg,
+		limits:    cfg.Limits.withDefaults(),
 		logger:    cfg.Logger,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
+		perIP:     make(map[string]int),
 	}
 }
 
@@ -91,6 +149,20 @@ var ErrServerClosed = errors.New("frontend: server closed")
 // Serve accepts connections on ln and serves each in its own goroutine. It returns when the
 // listener closes: ErrServerClosed after Shutdown, the accept error otherwise.
 func (s *Server) Serve(ln net.Listener) error {
+	return s.serve(ln, false)
+}
+
+// ServeTLS is Serve for implicit TLS (IMAPS, RFC 8314 3.2): each connection starts with a
+// TLS handshake using Config.TLS.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.cfg.TLS == nil {
+		ln.Close()
+		return errors.New("frontend: ServeTLS without a TLS configuration")
+	}
+	return s.serve(ln, true)
+}
+
+func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
@@ -119,21 +191,43 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return fmt.Errorf("accept IMAP connection: %w", err)
 		}
-		c := newConn(s, nc)
+		c := newConn(s, nc, implicitTLS)
+		ip := remoteIP(nc.RemoteAddr())
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
 			nc.Close()
 			return ErrServerClosed
 		}
-		s.conns[c] = struct{}{}
+		// A connection over a limit is still served, but only to be told BYE: the client
+		// learns why instead of seeing a reset (RFC 9051 7.1.5, RFC 5530).
+		switch {
+		case len(s.conns) >= s.limits.MaxConnections:
+			c.refuse = "[UNAVAILABLE] Too many connections to this server, try again later"
+		case ip != "" && s.perIP[ip] >= s.limits.MaxConnectionsPerIP:
+			c.refuse = "[LIMIT] Too many connections from your address"
+		}
+		if c.refuse == "" {
+			s.conns[c] = struct{}{}
+			if ip != "" {
+				s.perIP[ip]++
+			}
+		}
 		s.active.Add(1)
 		s.mu.Unlock()
 		go func() {
 			defer s.active.Done()
 			defer func() {
+				if c.refuse != "" {
+					return
+				}
 				s.mu.Lock()
 				delete(s.conns, c)
+				if ip != "" {
+					if s.perIP[ip]--; s.perIP[ip] == 0 {
+						delete(s.perIP, ip)
+					}
+				}
 				s.mu.Unlock()
 			}()
 			c.serve()
@@ -168,11 +262,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		s.mu.Lock()
 		for c := range s.conns {
-			c.nc.Close()
+			c.raw.Close()
 		}
 		s.mu.Unlock()
 		<-done
 		errs = append(errs, fmt.Errorf("shut down IMAP connections: %w", ctx.Err()))
 	}
 	return errors.Join(errs...)
+}
+
+// remoteIP returns the IP of a TCP remote address for the per-address limit, or "" for
+// loopback and non-TCP addresses, which the limit does not cover.
+func remoteIP(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP.IsLoopback() {
+		return ""
+	}
+	return tcp.IP.String()
 }

@@ -61,6 +61,8 @@ func (p *parser) args(name string) any {
 			}
 		}
 		return args
+	case "ID": // RFC 2971 3.1
+		return p.idArgs()
 	case "ENABLE": // RFC 9051 6.3.1: enable = "ENABLE" 1*(SP capability)
 		args := &EnableArgs{}
 		for p.take(' ') {
@@ -70,9 +72,21 @@ func (p *parser) args(name string) any {
 			p.errorf("expected a capability")
 		}
 		return args
-	case "SELECT", "EXAMINE", "CREATE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE":
+	case "SELECT", "EXAMINE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE":
 		p.sp()
 		return &MailboxArgs{Mailbox: p.mailbox()}
+	case "CREATE": // RFC 9051 6.3.4 with create-params (RFC 4466 2.2) for USE (RFC 6154 3)
+		p.sp()
+		args := &MailboxArgs{Mailbox: p.mailbox()}
+		if p.take(' ') {
+			p.expect('(')
+			if !p.takeFold("USE ") {
+				p.errorf("expected USE")
+			}
+			args.SpecialUse = p.useAttrs()
+			p.expect(')')
+		}
+		return args
 	case "RENAME": // RFC 9051 6.3.6
 		p.sp()
 		args := &RenameArgs{From: p.mailbox()}
@@ -152,9 +166,48 @@ func (p *parser) listArgs() *ListArgs {
 		if !p.takeFold("RETURN ") {
 			p.errorf("expected RETURN")
 		}
-		args.ReturnOptions = p.upperAtomList()
+		args.ReturnOptions, args.StatusItems = p.listReturnOptions()
 	}
 	return args
+}
+
+// listReturnOptions reads "(" [return-option *(SP return-option)] ")" where a return
+// option is an atom or "STATUS" SP "(" status-att *(SP status-att) ")" (RFC 5258 6, RFC
+// 5819 4). The STATUS items come back apart.
+func (p *parser) listReturnOptions() (opts, statusItems []string) {
+	p.expect('(')
+	for p.ok() && !p.take(')') {
+		if len(opts) > 0 {
+			p.sp()
+		}
+		opt := strings.ToUpper(p.atom())
+		opts = append(opts, opt)
+		if opt == "STATUS" {
+			p.sp()
+			statusItems = p.upperAtomList()
+			if p.ok() && len(statusItems) == 0 {
+				p.errorf("expected a status item")
+			}
+		}
+	}
+	return opts, statusItems
+}
+
+// useAttrs reads "(" use-attr *(SP use-attr) ")" (RFC 6154 6): "\" atom each.
+func (p *parser) useAttrs() []string {
+	p.expect('(')
+	var attrs []string
+	for p.ok() && !p.take(')') {
+		if len(attrs) > 0 {
+			p.sp()
+		}
+		p.expect('\\')
+		attrs = append(attrs, "\\"+p.atom())
+	}
+	if p.ok() && len(attrs) == 0 {
+		p.errorf("expected a special-use attribute")
+	}
+	return attrs
 }
 
 // ParseAppendHead parses the start of an APPEND command up to and including the literal that
@@ -190,6 +243,33 @@ func ParseAppendHead(b []byte) (*Command, error) {
 	}
 	cmd.Args = args
 	return cmd, nil
+}
+
+// ParseAppendNext parses what follows a message literal of APPEND when the client appends
+// another message in the same command (MULTIAPPEND, RFC 3502 6.3.11):
+//
+//	append-message = SP [flag-list SP] [date-time SP] literal
+//
+// b is the rest of the line after the previous literal and must end right after the next
+// literal's "}". The returned AppendArgs has no Mailbox.
+func ParseAppendNext(b []byte) (*AppendArgs, error) {
+	p := &parser{b: b}
+	p.sp()
+	args := &AppendArgs{}
+	if p.peek() == '(' {
+		args.Flags = p.flagList()
+		p.sp()
+	}
+	if p.peek() == '"' {
+		args.Date = p.dateTime()
+		p.sp()
+	}
+	args.Literal = p.literalMarker(true)
+	p.end()
+	if !p.ok() {
+		return nil, p.err
+	}
+	return args, nil
 }
 
 // storeArgs parses RFC 9051 6.4.6: store = "STORE" SP sequence-set [SP store-modifiers] SP
