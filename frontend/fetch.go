@@ -58,8 +58,11 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 			needRecord = true
 			needStructure = needStructure || !wholeMessage(it.Section)
 			setsSeen = setsSeen || !it.Section.Peek
-		case imapwire.FetchBinarySection, imapwire.FetchBinarySize:
-			return bad("", "BINARY is not supported")
+		case imapwire.FetchBinarySection: // RFC 9051 6.4.5, RFC 3516 4.2
+			needRecord, needStructure = true, true
+			setsSeen = setsSeen || !it.Section.Peek
+		case imapwire.FetchBinarySize:
+			needRecord, needStructure = true, true
 		case imapwire.FetchModSeq:
 			return bad("", "MODSEQ requires CONDSTORE, which is not enabled")
 		}
@@ -172,6 +175,22 @@ func (c *conn) writeFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Mes
 func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.MessageRecord, addFlags bool, begun *bool) error {
 	s := c.sel
 	enc := c.encoder()
+	// BINARY needs the decoded size before the response starts, and an encoding the server
+	// cannot decode fails the command before anything of this message is written.
+	var binaries map[int]*binarySection
+	for k, it := range items {
+		if it.Attr != imapwire.FetchBinarySection && it.Attr != imapwire.FetchBinarySize {
+			continue
+		}
+		bs, err := c.measureBinary(rec, it.Section.Part)
+		if err != nil {
+			return err
+		}
+		if binaries == nil {
+			binaries = map[int]*binarySection{}
+		}
+		binaries[k] = bs
+	}
 	b := make([]byte, 0, 256)
 	b = append(b, "* "...)
 	b = strconv.AppendInt(b, int64(i+1), 10)
@@ -217,6 +236,19 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 			if err := c.writeSection(&b, begun, rec, it.Section); err != nil {
 				return err
 			}
+		case imapwire.FetchBinarySection:
+			b = appendBinaryName(append(b, "BINARY"...), it.Section.Part)
+			if p := it.Section.Partial; p != nil {
+				b = strconv.AppendInt(append(b, '<'), p.Offset, 10) // RFC 9051 7.5.2
+				b = append(b, '>')
+			}
+			b = append(b, ' ')
+			if err := c.writeBinary(&b, begun, rec, binaries[k], it.Section.Partial); err != nil {
+				return err
+			}
+		case imapwire.FetchBinarySize:
+			b = appendBinaryName(append(b, "BINARY.SIZE"...), it.Section.Part)
+			b = strconv.AppendInt(append(b, ' '), binaries[k].size, 10)
 		}
 	}
 	if addFlags {

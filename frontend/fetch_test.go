@@ -1,6 +1,7 @@
 package frontend_test
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -211,4 +212,187 @@ func TestFetchMetadataItemsNeverReadBodies(t *testing.T) {
 	}
 	rc.expect("FETCH 1 (BODY.PEEK[TEXT])", "NO")
 	rc.ok("NOOP")
+}
+
+// binaryMessage has a base64 part holding NUL bytes, a quoted-printable UTF-8 part with a
+// soft line break, and a part in an encoding the server does not know.
+var binaryMessage = strings.ReplaceAll(`From: Bob <bob@example.net>
+Subject: binary
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="B"
+
+--B
+Content-Type: text/plain
+
+plain
+--B
+Content-Type: application/octet-stream
+Content-Transfer-Encoding: base64
+
+AAECAwQF
+BgcICQ==
+--B
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: Quoted-Printable
+
+Caf=C3=A9 au l=
+ait
+--B
+Content-Type: application/octet-stream
+Content-Transfer-Encoding: x-uuencode
+
+begin 644 x
+--B--
+`, "\n", "\r\n")
+
+func TestFetchBinary(t *testing.T) {
+	srv := startServer(t)
+	c := login(t, srv)
+	appendMessage(t, c, "INBOX", binaryMessage)
+	rc := loginRaw(t, srv)
+	rc.ok("SELECT INBOX")
+	for cmd, want := range map[string]string{
+		// RFC 3516 / RFC 9051 6.4.5: decoded sizes; an identity part is its stored size.
+		"FETCH 1 (BINARY.SIZE[1] BINARY.SIZE[2] BINARY.SIZE[3])": "* 1 FETCH (BINARY.SIZE[1] 5 BINARY.SIZE[2] 10 BINARY.SIZE[3] 13)",
+		// NUL in the content: a literal8.
+		"FETCH 1 BINARY.PEEK[2]": "* 1 FETCH (BINARY[2] ~{10}\r\n\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09)",
+		"FETCH 1 BINARY.PEEK[3]": "* 1 FETCH (BINARY[3] {13}\r\nCaf\u00e9 au lait)",
+		// Partials count decoded octets, and the response names the origin only.
+		"fetch 1 binary.peek[2]<3.4>":   "* 1 FETCH (BINARY[2]<3> ~{4}\r\n\x03\x04\x05\x06)",
+		"FETCH 1 BINARY.PEEK[3]<9.100>": "* 1 FETCH (BINARY[3]<9> {4}\r\nlait)",
+		"FETCH 1 BINARY.PEEK[3]<99.1>":  "* 1 FETCH (BINARY[3]<99> {0}\r\n)",
+		"FETCH 1 BINARY.PEEK[9]":        "* 1 FETCH (BINARY[9] {0}\r\n)",
+	} {
+		got := rc.ok(cmd)
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("%s = %q, want %q", cmd, got, want)
+		}
+	}
+	rc.expect("FETCH 1 BINARY.PEEK[4]", "NO [UNKNOWN-CTE]")
+	rc.expect("FETCH 1 BINARY.SIZE[4]", "NO [UNKNOWN-CTE]")
+	rc.expect("FETCH 1 BINARY[1.MIME]", "BAD")
+	// Without .PEEK, BINARY sets \Seen and reports it (RFC 9051 6.4.5).
+	if got := rc.ok("FETCH 1 BINARY[1]"); len(got) != 1 || !strings.HasSuffix(got[0], `FLAGS (\Seen))`) {
+		t.Errorf("FETCH BINARY[1] = %q", got)
+	}
+
+	// imapclient reads the same sections.
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{
+		BinarySection:     []*imap.FetchItemBinarySection{{Part: []int{2}, Peek: true}},
+		BinarySectionSize: []*imap.FetchItemBinarySectionSize{{Part: []int{3}}},
+	}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 || len(msgs[0].BinarySection) != 1 || !bytes.Equal(msgs[0].BinarySection[0].Bytes, []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+		t.Errorf("imapclient BINARY[2] = %+v", msgs)
+	}
+	if len(msgs) == 1 && (len(msgs[0].BinarySectionSize) != 1 || msgs[0].BinarySectionSize[0].Size != 13) {
+		t.Errorf("imapclient BINARY.SIZE[3] = %+v", msgs[0].BinarySectionSize)
+	}
+}
+
+// nestedMessage is a multipart whose second part is a message/rfc822 that is itself
+// multipart, as in the RFC 9051 6.4.5 part-numbering example.
+var nestedMessage = strings.ReplaceAll(`From: Outer <outer@example.org>
+Subject: outer
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="O"
+
+--O
+Content-Type: text/plain
+
+outer text
+--O
+Content-Type: message/rfc822
+
+From: Inner <inner@example.org>
+Subject: inner
+Content-Type: multipart/alternative; boundary="I"
+
+--I
+Content-Type: text/plain
+
+inner plain
+--I
+Content-Type: text/html
+
+<p>inner html</p>
+--I--
+--O--
+`, "\n", "\r\n")
+
+func TestFetchSections(t *testing.T) {
+	srv := startServer(t)
+	c := login(t, srv)
+	appendMessage(t, c, "INBOX", nestedMessage)
+	appendMessage(t, c, "INBOX", testMessage("second", "two"))
+	appendMessage(t, c, "INBOX", testMessage("third", "three"))
+	rc := loginRaw(t, srv)
+	rc.ok("EXAMINE INBOX")
+	innerHeader := "From: Inner <inner@example.org>\r\nSubject: inner\r\nContent-Type: multipart/alternative; boundary=\"I\"\r\n\r\n"
+	for cmd, want := range map[string]string{
+		"FETCH 1 BODY[1]":                             "* 1 FETCH (BODY[1] {10}\r\nouter text)",
+		"FETCH 1 BODY[2.HEADER]":                      fmt.Sprintf("* 1 FETCH (BODY[2.HEADER] {%d}\r\n%s)", len(innerHeader), innerHeader),
+		"FETCH 1 BODY[2.1]":                           "* 1 FETCH (BODY[2.1] {11}\r\ninner plain)",
+		"FETCH 1 BODY[2.2]":                           "* 1 FETCH (BODY[2.2] {17}\r\n<p>inner html</p>)",
+		"FETCH 1 BODY[2.2.MIME]":                      "* 1 FETCH (BODY[2.2.MIME] {27}\r\nContent-Type: text/html\r\n\r\n)",
+		"FETCH 1 BODY[2.HEADER.FIELDS (subject)]":     "* 1 FETCH (BODY[2.HEADER.FIELDS (subject)] {18}\r\nSubject: inner\r\n\r\n)",
+		"fetch 1 body.peek[header.fields.not (From)]": "",
+		"FETCH 1 BODY[2.TEXT]<0.4>":                   "* 1 FETCH (BODY[2.TEXT]<0> {4}\r\n--I\r)",
+		"FETCH 1 BODY[]<100000.10>":                   "* 1 FETCH (BODY[]<100000> {0}\r\n)",
+		"FETCH 1 BODY[1.TEXT]":                        "* 1 FETCH (BODY[1.TEXT] {0}\r\n)",
+		"FETCH 3:2 UID":                               "* 2 FETCH (UID 2)\n* 3 FETCH (UID 3)",
+		"FETCH 2,* (UID)":                             "* 2 FETCH (UID 2)\n* 3 FETCH (UID 3)",
+		"UID FETCH 3:* UID":                           "* 3 FETCH (UID 3)",
+		"UID FETCH 9:* UID":                           "* 3 FETCH (UID 3)", // RFC 9051 6.4.9: n:* always names the last
+		"UID FETCH 4:5 UID":                           "",
+	} {
+		got := strings.Join(rc.ok(cmd), "\n")
+		if strings.HasPrefix(cmd, "fetch 1 body.peek[header.fields.not") {
+			if !strings.HasPrefix(got, "* 1 FETCH (BODY[HEADER.FIELDS.NOT (From)] {") || strings.Contains(got, "From:") || !strings.Contains(got, "Subject: outer") {
+				t.Errorf("%s = %q", cmd, got)
+			}
+			continue
+		}
+		if got != want {
+			t.Errorf("%s = %q, want %q", cmd, got, want)
+		}
+	}
+	// The macros of RFC 9051 6.4.5.
+	for macro, want := range map[string][]string{
+		"FAST": {"FLAGS ", "INTERNALDATE ", "RFC822.SIZE "},
+		"ALL":  {"FLAGS ", "INTERNALDATE ", "RFC822.SIZE ", "ENVELOPE ("},
+		"FULL": {"FLAGS ", "INTERNALDATE ", "RFC822.SIZE ", "ENVELOPE (", "BODY ("},
+	} {
+		got := rc.ok("FETCH 2 " + macro)
+		for _, w := range want {
+			if len(got) != 1 || !strings.Contains(got[0], w) {
+				t.Errorf("FETCH %s = %q, lacks %q", macro, got, w)
+			}
+		}
+	}
+	// RFC 3501 6.4.5: RFC822.HEADER and RFC822.TEXT.
+	if got := rc.ok("FETCH 2 (RFC822.HEADER RFC822.TEXT)"); len(got) != 1 || !strings.Contains(got[0], "RFC822.HEADER {") || !strings.Contains(got[0], "RFC822.TEXT {5}\r\ntwo\r\n") {
+		t.Errorf("FETCH RFC822.HEADER RFC822.TEXT = %q", got)
+	}
+	for _, cmd := range []string{"FETCH 0 UID", "FETCH 1:4 UID", "FETCH 1 (BODY[0])", "FETCH 1 BODY[]<0.0>", "FETCH 1 (ALL)", "FETCH 1 BODY[HEADER.FIELDS ()]", "FETCH 1 BODY[TEXT.MIME]", "FETCH 1 UID UID", "FETCH , UID"} {
+		rc.expect(cmd, "BAD")
+	}
+}
+
+func TestFetchEmptyMailbox(t *testing.T) {
+	srv := startServer(t)
+	rc := loginRaw(t, srv)
+	rc.ok("SELECT INBOX")
+	if got := rc.ok("FETCH 1:* FLAGS"); len(got) != 0 {
+		t.Errorf("FETCH 1:* in an empty mailbox = %q", got)
+	}
+	if got := rc.ok("UID FETCH 1:* FLAGS"); len(got) != 0 {
+		t.Errorf("UID FETCH 1:* in an empty mailbox = %q", got)
+	}
+	rc.expect("FETCH 1 FLAGS", "BAD")
 }

@@ -1,12 +1,8 @@
 package frontend
 
 import (
-	"bytes"
-	"context"
-	"fmt"
-	"io"
-	"mime"
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,11 +16,21 @@ import (
 
 // cmdSearch: SEARCH (RFC 9051 6.4.4) and UID SEARCH (6.4.9). Flags, sequence numbers and
 // UIDs are matched against the session's view; sizes, dates and headers against the stored
-// records (metadata); BODY and TEXT read the blobs. Results are "* SEARCH" (RFC 3501 7.2.5)
-// or, with RETURN or once IMAP4rev2 is enabled, "* ESEARCH" (RFC 9051 7.3.4, RFC 4731).
-func (c *conn) cmdSearch(cmd *imapwire.Command) error {
+// records (metadata: header keys never read a blob); BODY and TEXT stream the blobs. Results
+// are "* SEARCH" (RFC 3501 7.2.5) or, with RETURN or once IMAP4rev2 is enabled, "* ESEARCH"
+// (RFC 9051 7.3.4, RFC 4731). RETURN (SAVE) keeps the result for "$" (RFC 5182).
+func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	args := cmd.Args.(*imapwire.SearchArgs)
 	s := c.sel
+	save := slices.Contains(args.Return, "SAVE")
+	if save {
+		// RFC 5182 2.1: a SEARCH with SAVE that fails leaves an empty saved result.
+		defer func() {
+			if err != nil {
+				s.searchRes = nil
+			}
+		}()
+	}
 	switch args.Charset {
 	case "", "UTF-8", "US-ASCII":
 	default:
@@ -32,19 +38,17 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) error {
 	}
 	for _, opt := range args.Return {
 		switch opt {
-		case "MIN", "MAX", "ALL", "COUNT":
+		case "MIN", "MAX", "ALL", "COUNT", "SAVE": // RFC 4731 3.1, RFC 5182 2.4
 		default:
 			return bad("", "Unsupported SEARCH return option "+opt)
 		}
 	}
-	needRecord, needStructure := criteriaNeeds(&args.Criteria)
+	crit := foldCriteria(&args.Criteria)
+	needRecord, needStructure := criteriaNeeds(crit)
 	var matched []int
-	eval := func(i int, rec *metadatapb.MessageRecord) (bool, error) {
-		return c.matchCriteria(&args.Criteria, i, rec)
-	}
 	if !needRecord {
 		for i := range s.uids {
-			if ok, _ := eval(i, nil); ok {
+			if ok, _ := c.matchCriteria(crit, i, nil); ok {
 				matched = append(matched, i)
 			}
 		}
@@ -60,7 +64,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) error {
 				if rec == nil {
 					continue
 				}
-				ok, err := eval(start+k, rec)
+				ok, err := c.matchCriteria(crit, start+k, rec)
 				if err != nil {
 					return err
 				}
@@ -71,6 +75,9 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) error {
 		}
 	}
 
+	if save {
+		s.searchRes = savedResult(s.uids, matched, args.Return)
+	}
 	uidCmd := cmd.Name == "UID SEARCH"
 	nums := make([]uint32, len(matched))
 	for k, i := range matched {
@@ -90,7 +97,9 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) error {
 	}
 	returns := args.Return
 	if len(returns) == 0 {
-		returns = []string{"ALL"} // RFC 9051 6.4.4: no return options means ALL
+		returns = []string{"ALL"} // RFC 4731 3.1, RFC 9051 6.4.4: RETURN () means ALL
+	} else if len(returns) == 1 && save {
+		return nil // RFC 5182 2.4: SAVE alone produces no ESEARCH response
 	}
 	b := c.encoder().AppendString([]byte("ESEARCH (TAG "), cmd.Tag)
 	b = append(b, ')')
@@ -113,6 +122,29 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) error {
 	}
 	c.untaggedBytes(b)
 	return nil
+}
+
+// savedResult returns the UIDs that SEARCH RETURN (SAVE ...) keeps (RFC 5182 2.4): only the
+// lowest and/or highest match when SAVE comes with MIN and/or MAX but neither ALL nor COUNT,
+// every match otherwise.
+func savedResult(uids []uint32, matched []int, returns []string) []uint32 {
+	minMax := (slices.Contains(returns, "MIN") || slices.Contains(returns, "MAX")) &&
+		!slices.Contains(returns, "ALL") && !slices.Contains(returns, "COUNT")
+	if minMax && len(matched) > 0 {
+		var saved []uint32
+		if slices.Contains(returns, "MIN") {
+			saved = append(saved, uids[matched[0]])
+		}
+		if slices.Contains(returns, "MAX") && (len(saved) == 0 || matched[len(matched)-1] != matched[0]) {
+			saved = append(saved, uids[matched[len(matched)-1]])
+		}
+		return saved
+	}
+	saved := make([]uint32, len(matched))
+	for k, i := range matched {
+		saved[k] = uids[i]
+	}
+	return saved
 }
 
 // criteriaNeeds reports whether matching c needs the stored records, and their structure.
@@ -144,7 +176,11 @@ func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.M
 	}
 	for _, set := range crit.UID {
 		if imap.IsSearchRes(set) {
-			return false, bad("", "No saved search result")
+			// RFC 5182 2: "$" is the saved result; an expunged UID is not in the view.
+			if _, found := slices.BinarySearch(s.searchRes, s.uids[i]); !found {
+				return false, nil
+			}
+			continue
 		}
 		var last uint32
 		if len(s.uids) > 0 {
@@ -169,13 +205,13 @@ func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.M
 			return false, nil
 		}
 		for _, text := range crit.Body {
-			found, err := c.blobContains(rec, text, true)
+			found, err := c.textContains(rec, text, false)
 			if err != nil || !found {
 				return false, err
 			}
 		}
 		for _, text := range crit.Text {
-			found, err := c.blobContains(rec, text, false)
+			found, err := c.textContains(rec, text, true)
 			if err != nil || !found {
 				return false, err
 			}
@@ -237,68 +273,17 @@ func dayInRange(t, since, before time.Time) bool {
 	return (since.IsZero() || !day.Before(since)) && (before.IsZero() || day.Before(before))
 }
 
-// headerMatches reports whether a field named key contains value, case-insensitively, after
-// decoding RFC 2047 encoded-words; an empty value matches any field of that name.
+// headerMatches reports whether a field named key contains value (folded with foldString),
+// after decoding RFC 2047 encoded-words and folding case; an empty value matches any field of
+// that name (RFC 9051 6.4.4 HEADER).
 func headerMatches(fields []message.HeaderField, key, value string) bool {
-	var dec mime.WordDecoder
-	needle := strings.ToLower(value)
 	for _, f := range fields {
-		if !strings.EqualFold(f.Name, key) {
-			continue
-		}
-		v := f.Value()
-		if decoded, err := dec.DecodeHeader(v); err == nil {
-			v = decoded
-		}
-		if strings.Contains(strings.ToLower(v), needle) {
+		if strings.EqualFold(f.Name, key) && strings.Contains(foldString(decodeWords(f.Value())), value) {
 			return true
 		}
 	}
 	return false
 }
-
-// blobContains searches a stored message for text, case-insensitively (ASCII folding) and
-// without decoding transfer encodings: the body only (BODY) or the whole message (TEXT). It
-// streams the blob with an overlap, so memory stays bounded.
-func (c *conn) blobContains(rec *metadatapb.MessageRecord, text string, bodyOnly bool) (bool, error) {
-	if text == "" {
-		return true, nil
-	}
-	offset, length := int64(0), int64(rec.GetSize())
-	if bodyOnly {
-		var err error
-		if offset, length, err = message.SectionRange(rec.GetStructure(), nil, "TEXT"); err != nil {
-			return false, nil
-		}
-	}
-	ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-	defer cancel()
-	r, err := c.srv.cfg.Blobs.Get(ctx, rec.GetBlobKey(), offset, length)
-	if err != nil {
-		return false, fmt.Errorf("search body of message %d: %w", rec.GetUid(), err)
-	}
-	defer r.Close()
-	needle := bytes.ToLower([]byte(text))
-	buf := make([]byte, 0, 64<<10+len(needle))
-	chunk := make([]byte, 64<<10)
-	for {
-		n, err := r.Read(chunk)
-		buf = append(buf, bytes.ToLower(chunk[:n])...)
-		if bytes.Contains(buf, needle) {
-			return true, nil
-		}
-		if keep := len(needle) - 1; len(buf) > keep {
-			buf = append(buf[:0], buf[len(buf)-keep:]...)
-		}
-		if err == io.EOF {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("search body of message %d: %w", rec.GetUid(), err)
-		}
-	}
-}
-
 // numSetContains reports whether set holds n, with "*" standing for last.
 func numSetContains(set imap.SeqSet, n, last uint32) bool {
 	for _, r := range set {

@@ -39,7 +39,14 @@ func (c *conn) resolve(set imap.NumSet) ([]int, error) {
 		}
 	case imap.UIDSet:
 		if imap.IsSearchRes(set) {
-			return nil, bad("", "No saved search result")
+			// RFC 5182 2.1: "$" is the saved result; UIDs expunged since are gone from
+			// the view and drop out here.
+			for _, uid := range s.searchRes {
+				if i, found := slices.BinarySearch(s.uids, uid); found {
+					idx = append(idx, i)
+				}
+			}
+			return idx, nil
 		}
 		if n == 0 {
 			return nil, nil

@@ -31,6 +31,10 @@ type selected struct {
 	flags   [][]string
 	modseqs []uint64
 
+	// searchRes is the saved search result of RFC 5182 ("$"), as UIDs: a UID that is
+	// expunged no longer resolves, which removes it from the result (RFC 5182 2.1).
+	searchRes []uint32
+
 	feed *changeFeed
 }
 

@@ -34,24 +34,9 @@ var ErrNoSuchPart = errors.New("no such body section")
 // the message/rfc822 part.
 func SectionRange(s *metadatapb.MessageStructure, path []int, spec string) (offset, length int64, err error) {
 	root := s.GetBody()
-	if root == nil {
+	part := PartAt(s, path)
+	if part == nil {
 		return 0, 0, fmt.Errorf("section %s: %w", sectionName(path, spec), ErrNoSuchPart)
-	}
-	part := root
-	for i, n := range path {
-		var next *metadatapb.BodyPart
-		switch {
-		case i == 0:
-			next = messagePart(root, n)
-		case strings.EqualFold(part.GetType(), "multipart"):
-			next = child(part, n)
-		case part.GetMessage() != nil:
-			next = messagePart(part.GetMessage(), n)
-		}
-		if next == nil {
-			return 0, 0, fmt.Errorf("section %s: %w", sectionName(path, spec), ErrNoSuchPart)
-		}
-		part = next
 	}
 
 	var start, end uint64
@@ -87,6 +72,30 @@ func SectionRange(s *metadatapb.MessageStructure, path []int, spec string) (offs
 		end = start
 	}
 	return int64(start), int64(end - start), nil
+}
+
+// PartAt returns the body part that path (a part number list, RFC 9051 6.4.5)
+// names, the message's body for an empty path, or nil when there is no such
+// part. Numbering is as described at SectionRange.
+func PartAt(s *metadatapb.MessageStructure, path []int) *metadatapb.BodyPart {
+	root := s.GetBody()
+	part := root
+	for i, n := range path {
+		var next *metadatapb.BodyPart
+		switch {
+		case i == 0:
+			next = messagePart(root, n)
+		case strings.EqualFold(part.GetType(), "multipart"):
+			next = child(part, n)
+		case part.GetMessage() != nil:
+			next = messagePart(part.GetMessage(), n)
+		}
+		if next == nil {
+			return nil
+		}
+		part = next
+	}
+	return part
 }
 
 // messagePart returns part n of a message whose body is body.
