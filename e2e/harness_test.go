@@ -42,22 +42,23 @@ func TestMain(m *testing.M) {
 
 // serverProcess is one running `strata serve`.
 type serverProcess struct {
-	t        *testing.T
-	cmd      *exec.Cmd
-	imapAddr string
-	grpcAddr string
-	exited   chan struct{}
-	logMu    sync.Mutex
-	log      strings.Builder
+	t         *testing.T
+	cmd       *exec.Cmd
+	imapAddr  string
+	grpcAddr  string
+	imapsAddr string // "" when serve was started with --imaps-listen ""
+	exited    chan struct{}
+	logMu     sync.Mutex
+	log       strings.Builder
 }
 
-var readyLine = regexp.MustCompile(`^Strata is ready\. IMAP on (\S+), admin gRPC on (\S+),`)
+var readyLine = regexp.MustCompile(`^Strata is ready\. IMAP on (\S+), admin gRPC on (\S+),(?: IMAPS on (\S+),)?`)
 
 // startServe runs `strata serve` on dataDir with ephemeral loopback ports and waits for
 // its ready line.
 func startServe(t *testing.T, dataDir string, extraArgs ...string) *serverProcess {
 	t.Helper()
-	args := append([]string{"serve", "--data", dataDir, "--imap-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--log-level", "warn"}, extraArgs...)
+	args := append([]string{"serve", "--data", dataDir, "--imap-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--imaps-listen", "127.0.0.1:0", "--log-level", "warn"}, extraArgs...)
 	cmd := exec.Command(strataBin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -68,19 +69,19 @@ func startServe(t *testing.T, dataDir string, extraArgs ...string) *serverProces
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start strata serve: %v", err)
 	}
-	ready := make(chan [2]string, 1)
+	ready := make(chan [3]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := readyLine.FindStringSubmatch(sc.Text()); m != nil {
-				ready <- [2]string{m[1], m[2]}
+				ready <- [3]string{m[1], m[2], m[3]}
 			}
 		}
 	}()
 	go func() { cmd.Wait(); close(p.exited) }()
 	select {
 	case addrs := <-ready:
-		p.imapAddr, p.grpcAddr = addrs[0], addrs[1]
+		p.imapAddr, p.grpcAddr, p.imapsAddr = addrs[0], addrs[1], addrs[2]
 	case <-p.exited:
 		t.Fatalf("strata serve exited before it was ready:\n%s", p.logs())
 	case <-time.After(60 * time.Second):

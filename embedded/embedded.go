@@ -36,7 +36,18 @@ import (
 // Config selects where the embedded server keeps its data and listens.
 type Config struct {
 	DataDir    string // holds raft/, fsm/, blobs/ and spool/
-	IMAPListen string // e.g. 127.0.0.1:1143
+	IMAPListen string // e.g. 127.0.0.1:1143; offers STARTTLS
+	// IMAPSListen is the implicit-TLS listen address (RFC 8314), e.g. 127.0.0.1:1993; none
+	// when empty.
+	IMAPSListen string
+	// TLSCertFile and TLSKeyFile are the PEM certificate chain and key for STARTTLS and
+	// IMAPS, read again by ReloadTLS. When both are empty, DataDir/tls/cert.pem and
+	// key.pem are used, and generated (self-signed for localhost, 127.0.0.1 and ::1) if
+	// missing.
+	TLSCertFile string
+	TLSKeyFile  string
+	// IMAPLimits bound IMAP connections; zero fields take the frontend's defaults.
+	IMAPLimits frontend.Limits
 	GRPCListen string // the metadata and admin gRPC endpoint, e.g. 127.0.0.1:1144
 	RaftListen string // defaults to 127.0.0.1:0: the single voter talks to nobody
 	// Demo creates tenant "example" (example.com) and demo@example.com with password
@@ -69,6 +80,8 @@ type Server struct {
 	conn     *grpc.ClientConn
 	frontend *frontend.Server
 	imapLn   net.Listener
+	imapsLn  net.Listener
+	keyPair  *frontend.KeyPair
 	serveErr chan error
 }
 
@@ -87,7 +100,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if cfg.MaxMessageSize == 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
 	}
-	s = &Server{cfg: cfg, logger: cfg.Logger, serveErr: make(chan error, 2)}
+	s = &Server{cfg: cfg, logger: cfg.Logger, serveErr: make(chan error, 3)}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -143,9 +156,18 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.keyPair, err = loadKeyPair(&s.cfg, s.logger); err != nil {
+		return nil, err
+	}
 	s.imapLn, err = net.Listen("tcp", cfg.IMAPListen)
 	if err != nil {
 		return nil, fmt.Errorf("listen for IMAP on %s: %w", cfg.IMAPListen, err)
+	}
+	if cfg.IMAPSListen != "" {
+		if s.imapsLn, err = net.Listen("tcp", cfg.IMAPSListen); err != nil {
+			s.imapLn.Close()
+			return nil, fmt.Errorf("listen for IMAPS on %s: %w", cfg.IMAPSListen, err)
+		}
 	}
 	s.frontend = frontend.NewServer(frontend.Config{
 		Metadata:           client,
@@ -155,8 +177,13 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		AllowPlaintextAuth: cfg.AllowPlaintextAuth,
 		TrustLoopback:      !cfg.RequireTLSOnLoopback,
 		MaxMessageSize:     cfg.MaxMessageSize,
+		TLS:                s.keyPair.TLSConfig(),
+		Limits:             cfg.IMAPLimits,
 	})
 	go func() { s.serveErr <- s.frontend.Serve(s.imapLn) }()
+	if s.imapsLn != nil {
+		go func() { s.serveErr <- s.frontend.ServeTLS(s.imapsLn) }()
+	}
 	return s, nil
 }
 
@@ -230,6 +257,46 @@ func NewRequestID() string {
 
 // IMAPAddr is the address the IMAP listener is bound to.
 func (s *Server) IMAPAddr() string { return s.imapLn.Addr().String() }
+
+// IMAPSAddr is the address the IMAPS listener is bound to, "" without one.
+func (s *Server) IMAPSAddr() string {
+	if s.imapsLn == nil {
+		return ""
+	}
+	return s.imapsLn.Addr().String()
+}
+
+// TLSCertFile is the certificate file STARTTLS and IMAPS present (the generated one when
+// the configuration names none): what a client adds to its trusted roots.
+func (s *Server) TLSCertFile() string { return s.cfg.TLSCertFile }
+
+// ReloadTLS reads the certificate and key files again (on SIGHUP); connections made after
+// it get the new pair. On error the old pair stays.
+func (s *Server) ReloadTLS() error { return s.keyPair.Reload() }
+
+// selfSignedHosts are the names a generated certificate is valid for.
+var selfSignedHosts = []string{"localhost", "127.0.0.1", "::1"}
+
+// loadKeyPair reads the configured certificate and key or, when none are configured,
+// the ones in the data directory, generating them on first start. It fills in cfg's
+// file names.
+func loadKeyPair(cfg *Config, logger *slog.Logger) (*frontend.KeyPair, error) {
+	switch {
+	case cfg.TLSCertFile == "" && cfg.TLSKeyFile == "":
+		cfg.TLSCertFile = filepath.Join(cfg.DataDir, "tls", "cert.pem")
+		cfg.TLSKeyFile = filepath.Join(cfg.DataDir, "tls", "key.pem")
+		created, err := frontend.EnsureSelfSigned(cfg.TLSCertFile, cfg.TLSKeyFile, selfSignedHosts)
+		if err != nil {
+			return nil, err
+		}
+		if created {
+			logger.Info("generated a self-signed TLS certificate", "cert", cfg.TLSCertFile, "key", cfg.TLSKeyFile)
+		}
+	case cfg.TLSCertFile == "" || cfg.TLSKeyFile == "":
+		return nil, errors.New("TLS: give both a certificate file and a key file, or neither")
+	}
+	return frontend.LoadKeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+}
 
 // GRPCAddr is the address of the metadata and admin gRPC endpoint.
 func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -30,7 +31,10 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	}
 	f := cmd.Flags()
 	f.String("data", "./data", "data directory (Raft log, metadata, message bodies)")
-	f.String("imap-listen", "127.0.0.1:1143", "IMAP listen address")
+	f.String("imap-listen", "127.0.0.1:1143", "IMAP listen address (with STARTTLS)")
+	f.String("imaps-listen", "127.0.0.1:1993", `IMAPS (implicit TLS) listen address; "" for none`)
+	f.String("tls-cert", "", "PEM certificate chain for STARTTLS and IMAPS (default: a self-signed one generated in <data>/tls)")
+	f.String("tls-key", "", "PEM private key of --tls-cert")
 	f.String("grpc-listen", defaultAdminAddr, "metadata and admin gRPC listen address (keep it on loopback)")
 	f.Bool("no-demo", false, "do not create the demo account demo@example.com")
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS on non-loopback connections (loopback is always allowed)")
@@ -59,6 +63,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	dataDir, _ := f.GetString("data")
 	imapListen, _ := f.GetString("imap-listen")
+	imapsListen, _ := f.GetString("imaps-listen")
+	tlsCert, _ := f.GetString("tls-cert")
+	tlsKey, _ := f.GetString("tls-key")
 	grpcListen, _ := f.GetString("grpc-listen")
 	noDemo, _ := f.GetBool("no-demo")
 	plaintext, _ := f.GetBool("allow-plaintext-auth")
@@ -74,6 +81,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	srv, err := embedded.Start(ctx, embedded.Config{
 		DataDir:            dataDir,
 		IMAPListen:         imapListen,
+		IMAPSListen:        imapsListen,
+		TLSCertFile:        tlsCert,
+		TLSKeyFile:         tlsKey,
 		GRPCListen:         grpcListen,
 		Demo:               !noDemo,
 		AllowPlaintextAuth: plaintext,
@@ -85,11 +95,20 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("strata serving", "imap", srv.IMAPAddr(), "grpc", srv.GRPCAddr(), "data", dataDir)
-	fmt.Fprintf(cmd.OutOrStdout(), "Strata is ready. IMAP on %s, admin gRPC on %s, data in %s\n", srv.IMAPAddr(), srv.GRPCAddr(), dataDir)
+	logger.Info("strata serving", "imap", srv.IMAPAddr(), "imaps", srv.IMAPSAddr(), "grpc", srv.GRPCAddr(), "data", dataDir, "tls_cert", srv.TLSCertFile())
+	ready := fmt.Sprintf("Strata is ready. IMAP on %s, admin gRPC on %s,", srv.IMAPAddr(), srv.GRPCAddr())
+	if srv.IMAPSAddr() != "" {
+		ready += fmt.Sprintf(" IMAPS on %s,", srv.IMAPSAddr())
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "%s data in %s\n", ready, dataDir)
+	fmt.Fprintf(cmd.OutOrStdout(), "TLS certificate: %s (SIGHUP reloads it)\n", srv.TLSCertFile())
 	if !noDemo {
 		fmt.Fprintf(cmd.OutOrStdout(), "Try it: curl -v --url 'imap://%s/INBOX' --user '%s:%s'\n", srv.IMAPAddr(), embedded.DemoAccount, embedded.DemoPassword)
+		if srv.IMAPSAddr() != "" {
+			fmt.Fprintf(cmd.OutOrStdout(), "    or: curl -v --cacert %s --url 'imaps://%s/INBOX' --user '%s:%s'\n", srv.TLSCertFile(), srv.IMAPSAddr(), embedded.DemoAccount, embedded.DemoPassword)
+		}
 	}
+	reloadTLSOnSIGHUP(ctx, srv, logger)
 	<-ctx.Done()
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -127,4 +146,26 @@ func s3ConfigFromFlags(f *pflag.FlagSet) (*s3.Config, error) {
 		c.Retries = -1 // s3.Config reads 0 as the default; the flag's 0 means none
 	}
 	return &c, nil
+}
+
+// reloadTLSOnSIGHUP reads the TLS certificate and key again on every SIGHUP until ctx ends;
+// a pair that fails to load is logged and the previous one stays in use.
+func reloadTLSOnSIGHUP(ctx context.Context, srv *embedded.Server, logger *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := srv.ReloadTLS(); err != nil {
+					logger.Error("reload TLS certificate", "err", err)
+					continue
+				}
+				logger.Info("reloaded TLS certificate", "cert", srv.TLSCertFile())
+			}
+		}
+	}()
 }
