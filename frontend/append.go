@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,19 +20,30 @@ import (
 // come back on the feed, so that EXISTS goes out with the response.
 const appendSyncWait = 2 * time.Second
 
-// cmdAppend: RFC 9051 6.3.12 with LITERAL+ (RFC 7888), literal8 (RFC 3516), APPENDLIMIT (RFC
-// 7889) and APPENDUID (RFC 4315 3). The message literal is streamed into a spool file while
-// it is hashed, parsed once for its structure, stored in the blob store, and only then
-// appended in metadata.
+// maxAppendMessages bounds the messages of one MULTIAPPEND (RFC 3502), each of which holds
+// a spool file until the command ends.
+const maxAppendMessages = 1000
+
+// spooledMessage is one message of an APPEND, held in a spool file until it is committed.
+type spooledMessage struct {
+	args  *imapwire.AppendArgs
+	spool *blobstore.Spool
+}
+
+// cmdAppend: RFC 9051 6.3.12 with MULTIAPPEND (RFC 3502), LITERAL+ (RFC 7888), literal8
+// (RFC 3516 4.4), APPENDLIMIT (RFC 7889) and APPENDUID (RFC 4315 3). Every message literal
+// is streamed into a spool file while it is hashed; then each is parsed once for its
+// structure and stored in the blob store, and only then are all appended in metadata by one
+// call, which applies them together or not at all (RFC 3502 6.3.11).
 func (c *conn) cmdAppend(cmd *imapwire.Command) error {
-	args := cmd.Args.(*imapwire.AppendArgs)
-	lit := args.Literal
-	mb, err := c.getMailbox(args.Mailbox, codeTryCreate)
+	first := cmd.Args.(*imapwire.AppendArgs)
+	name, err := c.mailboxIn(first.Mailbox)
+	var mb *metadatapb.Mailbox
+	if err == nil {
+		mb, err = c.getMailbox(name, codeTryCreate)
+	}
 	if err == nil && mb.GetNoselect() {
 		err = no(codeTryCreate, "Mailbox cannot hold messages")
-	}
-	if err == nil && lit.Size > c.srv.cfg.MaxMessageSize {
-		err = no(codeTooBig, "Message larger than APPENDLIMIT "+strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10)) // RFC 7889 4
 	}
 	if err != nil {
 		// Refused before the message arrives (RFC 9051 6.3.12): no continuation request
@@ -39,78 +51,156 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 		c.discardAppendLiteral(cmd)
 		return err
 	}
-	if !lit.NonSync {
-		c.continuation(continuationText)
-		if err := c.bw.Flush(); err != nil {
+	var msgs []*spooledMessage
+	defer func() {
+		for _, m := range msgs {
+			m.spool.Close()
+		}
+	}()
+	for args := first; ; {
+		m, rest, err := c.readAppendMessage(args)
+		if err != nil {
 			return err
 		}
-	}
-	spool, err := blobstore.NewSpool(c.srv.cfg.SpoolDir, max(lit.Size, 1))
-	if err != nil {
-		c.discardAppendLiteral(cmd)
-		return fmt.Errorf("append: %w", err)
-	}
-	defer spool.Close()
-	if _, err := io.CopyN(spool, c.framer.LiteralReader(lit.Size), lit.Size); err != nil {
-		// The connection failed mid-literal or the spool could not be written; either way
-		// the command stream is lost.
-		c.state = stateLogout
-		return fmt.Errorf("append: spool message: %w", err)
-	}
-	rest, err := c.framer.ReadLine()
-	if err != nil && !errors.Is(err, imapwire.ErrLineTooLong) {
-		return err
-	}
-	if err != nil || len(rest) != 0 {
-		c.skipCommand(rest)
-		return bad("", "Unexpected data after the message (MULTIAPPEND is not supported)")
-	}
-
-	structure, err := message.Parse(spool.Reader())
-	if err != nil {
-		return fmt.Errorf("append: parse message: %w", err)
-	}
-	key := blobstore.Key(c.account.GetTenant(), spool.Sum())
-	putCtx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-	err = c.srv.cfg.Blobs.Put(putCtx, key, spool.Reader(), spool.Size())
-	cancel()
-	if err != nil {
-		return no(codeUnavailable, "Could not store the message: "+err.Error())
-	}
-
-	date := args.Date
-	if date.IsZero() {
-		date = time.Now()
-	}
-	var flags []string
-	for _, f := range args.Flags {
-		if !strings.EqualFold(string(f), `\Recent`) {
-			flags = append(flags, string(f))
+		msgs = append(msgs, m)
+		if len(rest) == 0 {
+			break
 		}
+		// RFC 3502 6.3.11: append-message follows for another message.
+		next, perr := imapwire.ParseAppendNext(rest)
+		if perr != nil {
+			c.skipCommand(rest)
+			return bad("", "APPEND: "+perr.Error())
+		}
+		if len(msgs) >= maxAppendMessages {
+			c.discardAppendLiteral(&imapwire.Command{Args: next})
+			return no(codeLimit, "Too many messages in one APPEND")
+		}
+		args = next
+	}
+
+	newMessages := make([]*metadatapb.NewMessage, 0, len(msgs))
+	for _, m := range msgs {
+		nm, err := c.storeBlob(m)
+		if err != nil {
+			return err
+		}
+		newMessages = append(newMessages, nm)
 	}
 	requestID := newRequestID()
 	var resp *metadatapb.AppendResponse
 	err = c.withRetry(func(ctx context.Context) error {
 		var err error
 		resp, err = c.srv.cfg.Metadata.Append(ctx, &metadatapb.AppendRequest{
-			RequestId: requestID, Account: c.accountName(), MailboxId: mb.GetId(),
-			Messages: []*metadatapb.NewMessage{{
-				BlobKey: key, Size: uint64(spool.Size()), InternalDateUnix: date.Unix(),
-				Flags: flags, Structure: structure,
-			}},
+			RequestId: requestID, Account: c.accountName(), MailboxId: mb.GetId(), Messages: newMessages,
 		})
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeTryCreate, "append to "+strconv.Quote(args.Mailbox))
+		return rpcStatus(err, codeTryCreate, "append to "+strconv.Quote(name))
 	}
 	if c.sel != nil && c.sel.mailboxID == mb.GetId() {
 		// RFC 9051 6.3.12: appending to the selected mailbox should be followed by EXISTS;
 		// wait for the feed to deliver this append so run sends it now.
 		c.sel.feed.waitFor(c.ctx, resp.GetModseq(), appendSyncWait)
 	}
-	if uids := resp.GetUids(); len(uids) == 1 {
-		return ok(fmt.Sprintf("APPENDUID %d %d", resp.GetUidValidity(), uids[0]), "APPEND completed")
+	if uids := resp.GetUids(); len(uids) == len(newMessages) {
+		// RFC 4315 3: APPENDUID with the UID set of all the messages (RFC 3502 6.3.11
+		// appends them in order, so the set is in order too).
+		return ok(fmt.Sprintf("APPENDUID %d %s", resp.GetUidValidity(), uidSetString(uids)), "APPEND completed")
 	}
 	return nil
+}
+
+// readAppendMessage streams the literal of one APPEND message into a spool file, after the
+// size check and the continuation request, and returns it with the rest of the command
+// line that follows the literal.
+func (c *conn) readAppendMessage(args *imapwire.AppendArgs) (*spooledMessage, []byte, error) {
+	lit := args.Literal
+	if lit.Size > c.srv.cfg.MaxMessageSize {
+		c.discardAppendLiteral(&imapwire.Command{Args: args})
+		return nil, nil, no(codeTooBig, "Message larger than APPENDLIMIT "+strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10)) // RFC 7889 4
+	}
+	if !lit.NonSync {
+		c.continuation(continuationText)
+		if err := c.bw.Flush(); err != nil {
+			return nil, nil, err
+		}
+	}
+	spool, err := blobstore.NewSpool(c.srv.cfg.SpoolDir, max(lit.Size, 1))
+	if err != nil {
+		c.discardAppendLiteral(&imapwire.Command{Args: args})
+		return nil, nil, fmt.Errorf("append: %w", err)
+	}
+	body := &nulDetector{r: c.framer.LiteralReader(lit.Size)}
+	if _, err := io.CopyN(spool, body, lit.Size); err != nil {
+		// The connection failed mid-literal or the spool could not be written; either way
+		// the command stream is lost.
+		spool.Close()
+		c.state = stateLogout
+		return nil, nil, fmt.Errorf("append: spool message: %w", err)
+	}
+	rest, err := c.framer.ReadLine()
+	if err != nil && !errors.Is(err, imapwire.ErrLineTooLong) {
+		spool.Close()
+		return nil, nil, err
+	}
+	if err != nil {
+		spool.Close()
+		c.skipCommand(rest)
+		return nil, nil, bad(codeLimit, "APPEND line too long")
+	}
+	if body.sawNUL && !lit.Binary {
+		// RFC 9051 4.3: a literal is CHAR8, without NUL; binary content needs literal8
+		// (RFC 3516 4.4), whose content is stored as given.
+		spool.Close()
+		c.skipCommand(rest)
+		return nil, nil, bad("", "NUL in a message literal; use a literal8 (~{n})")
+	}
+	return &spooledMessage{args: args, spool: spool}, rest, nil
+}
+
+// storeBlob parses a spooled message and writes it to the blob store, returning what the
+// metadata Append needs.
+func (c *conn) storeBlob(m *spooledMessage) (*metadatapb.NewMessage, error) {
+	structure, err := message.Parse(m.spool.Reader())
+	if err != nil {
+		return nil, fmt.Errorf("append: parse message: %w", err)
+	}
+	key := blobstore.Key(c.account.GetTenant(), m.spool.Sum())
+	putCtx, cancel := context.WithTimeout(c.ctx, writeTimeout)
+	err = c.srv.cfg.Blobs.Put(putCtx, key, m.spool.Reader(), m.spool.Size())
+	cancel()
+	if err != nil {
+		return nil, no(codeUnavailable, "Could not store the message: "+err.Error())
+	}
+	date := m.args.Date
+	if date.IsZero() {
+		date = time.Now()
+	}
+	var flags []string
+	for _, f := range m.args.Flags {
+		// \Recent cannot be set by a client (RFC 3501 2.3.2).
+		if !strings.EqualFold(string(f), `\Recent`) {
+			flags = append(flags, string(f))
+		}
+	}
+	return &metadatapb.NewMessage{
+		BlobKey: key, Size: uint64(m.spool.Size()), InternalDateUnix: date.Unix(),
+		Flags: flags, Structure: structure,
+	}, nil
+}
+
+// nulDetector passes a literal through and notes whether it held a NUL byte.
+type nulDetector struct {
+	r      io.Reader
+	sawNUL bool
+}
+
+func (d *nulDetector) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if !d.sawNUL && bytes.IndexByte(p[:n], 0) >= 0 {
+		d.sawNUL = true
+	}
+	return n, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/strata-mail/strata/frontend/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -22,8 +23,12 @@ func (c *conn) cmdCopy(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
+	destName, err := c.mailboxIn(args.Mailbox)
+	if err != nil {
+		return err
+	}
 	// RFC 9051 6.4.7: a target that does not exist gets NO [TRYCREATE].
-	dest, err := c.getMailbox(args.Mailbox, codeTryCreate)
+	dest, err := c.getMailbox(destName, codeTryCreate)
 	if err != nil {
 		return err
 	}
@@ -44,7 +49,7 @@ func (c *conn) cmdCopy(cmd *imapwire.Command) error {
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeTryCreate, strconv.Quote(args.Mailbox))
+		return rpcStatus(err, codeTryCreate, strings.ToLower(cmd.Name)+" to "+strconv.Quote(destName))
 	}
 	copyUID := ""
 	if len(resp.GetSourceUids()) > 0 && len(resp.GetSourceUids()) == len(resp.GetDestUids()) {

@@ -74,19 +74,24 @@ func init() {
 // 7.2.2). Each entry is implemented by the commands above.
 func (c *conn) capabilities() string {
 	caps := []string{
-		"IMAP4rev1", // RFC 3501
-		"IMAP4rev2", // RFC 9051
-		"LITERAL+",  // RFC 7888
-		"ENABLE",    // RFC 5161
-		"IDLE",      // RFC 2177
-		"NAMESPACE", // RFC 2342
-		"UIDPLUS",   // RFC 4315
-		"MOVE",      // RFC 6851
-		"UNSELECT",  // RFC 3691
-		"CHILDREN",  // RFC 3348
-		"SPECIAL-USE",
-		"ID",          // RFC 2971
-		"UTF8=ACCEPT", // RFC 6855
+		"IMAP4rev1",          // RFC 3501
+		"IMAP4rev2",          // RFC 9051
+		"LITERAL+",           // RFC 7888
+		"ENABLE",             // RFC 5161
+		"IDLE",               // RFC 2177
+		"NAMESPACE",          // RFC 2342
+		"UIDPLUS",            // RFC 4315
+		"MOVE",               // RFC 6851
+		"UNSELECT",           // RFC 3691
+		"CHILDREN",           // RFC 3348
+		"SPECIAL-USE",        // RFC 6154
+		"CREATE-SPECIAL-USE", // RFC 6154 3
+		"LIST-EXTENDED",      // RFC 5258
+		"LIST-STATUS",        // RFC 5819
+		"MULTIAPPEND",        // RFC 3502
+		"STATUS=SIZE",        // RFC 8438
+		"ID",                 // RFC 2971
+		"UTF8=ACCEPT",        // RFC 6855
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
 	if c.state == stateNotAuthenticated {

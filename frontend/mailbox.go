@@ -13,42 +13,113 @@ import (
 // delimiter is the hierarchy delimiter of every Strata mailbox name (RFC 9051 5.1.1).
 const delimiter = '/'
 
-// maxPatternLength bounds a LIST pattern, so matching stays cheap.
-const maxPatternLength = 1024
+// Bounds on names and patterns. The metadata service refuses names over 1024 bytes; the
+// frontend answers those, and hierarchies deeper than maxMailboxDepth, with NO [LIMIT]
+// (RFC 5530 3) before asking it.
+const (
+	maxPatternLength  = 1024
+	maxMailboxNameLen = 1024
+	maxMailboxDepth   = 128
+)
 
-// cmdList: LIST (RFC 9051 6.3.9 with the RFC 5258 selection and return options that it
-// includes, RFC 6154 special-use attributes) and LSUB (RFC 3501 6.3.9).
-func (c *conn) cmdList(cmd *imapwire.Command) error {
-	args := cmd.Args.(*imapwire.ListArgs)
-	lsub := cmd.Name == "LSUB"
-	subscribedOnly, specialUseOnly := lsub, false
+// creatableSpecialUses are the RFC 6154 2 attributes CREATE accepts in USE. \All and
+// \Flagged name virtual mailboxes that Strata does not compute, so they are refused with
+// [USEATTR] (RFC 6154 3).
+var creatableSpecialUses = []string{`\Archive`, `\Drafts`, `\Junk`, `\Sent`, `\Trash`}
+
+// listQuery is one LIST or LSUB command, parsed and checked.
+type listQuery struct {
+	lsub bool
+	// extended is RFC 5258 3's extended LIST: selection options, return options or more
+	// than one pattern.
+	extended bool
+	// Selection options (RFC 5258 3.1, RFC 6154 5.1).
+	selSubscribed, selSpecialUse, recursive bool
+	// Return options (RFC 5258 3.2, RFC 5819, RFC 6154 5.2).
+	retSubscribed bool
+	statusItems   []string
+	patterns      []string
+}
+
+// parseListQuery checks the options of LIST / LSUB and decodes the patterns.
+func (c *conn) parseListQuery(name string, args *imapwire.ListArgs) (*listQuery, error) {
+	q := &listQuery{lsub: name == "LSUB"}
+	q.selSubscribed = q.lsub
+	q.extended = len(args.SelectOptions) > 0 || args.ReturnOptions != nil || len(args.Patterns) > 1
 	for _, opt := range args.SelectOptions {
 		switch opt {
 		case "SUBSCRIBED":
-			subscribedOnly = true
-		case "SPECIAL-USE": // RFC 6154 3
-			specialUseOnly = true
-		case "REMOTE", "RECURSIVEMATCH":
+			q.selSubscribed = true
+		case "SPECIAL-USE": // RFC 6154 5.1
+			q.selSpecialUse = true
+		case "RECURSIVEMATCH":
+			q.recursive = true
+		case "REMOTE": // RFC 5258 3.1: no remote mailboxes here, so nothing to add
 		default:
-			return bad("", "Unsupported LIST selection option "+opt)
+			// RFC 5258 3.1: an unrecognised selection option is a BAD.
+			return nil, bad("", "Unsupported LIST selection option "+opt)
 		}
 	}
-	returnSubscribed := subscribedOnly
+	if q.recursive && !q.selSubscribed && !q.selSpecialUse {
+		// RFC 5258 3.1: RECURSIVEMATCH alone (or with REMOTE only) is a BAD.
+		return nil, bad("", "RECURSIVEMATCH needs another selection option")
+	}
+	q.retSubscribed = q.selSubscribed && !q.lsub
 	for _, opt := range args.ReturnOptions {
 		switch opt {
 		case "SUBSCRIBED":
-			returnSubscribed = true
-		case "CHILDREN", "SPECIAL-USE": // always returned
+			q.retSubscribed = true
+		case "CHILDREN", "SPECIAL-USE": // RFC 5258 4, RFC 6154 5.2: always returned
+		case "STATUS": // RFC 5819 2
+			for _, item := range args.StatusItems {
+				if !knownStatusItem(item) {
+					return nil, bad("", "Unsupported STATUS item "+item)
+				}
+			}
+			q.statusItems = args.StatusItems
 		default:
-			return bad("", "Unsupported LIST return option "+opt)
+			return nil, bad("", "Unsupported LIST return option "+opt)
 		}
 	}
+	for _, pattern := range args.Patterns {
+		if pattern == "" {
+			continue
+		}
+		full := args.Reference + pattern
+		if len(full) > maxPatternLength {
+			return nil, bad(codeLimit, "Pattern too long")
+		}
+		// RFC 3501 5.1.3: a rev1 client's patterns are modified UTF-7 like its names; the
+		// wildcards are printable ASCII and decode as themselves. A pattern that does not
+		// decode matches no name.
+		decoded, err := c.decodeClientName(full)
+		if err != nil {
+			continue
+		}
+		q.patterns = append(q.patterns, decoded)
+	}
+	return q, nil
+}
+
+// matches reports whether name matches one of the query's patterns.
+func (q *listQuery) matches(name string) bool {
+	return slices.ContainsFunc(q.patterns, func(p string) bool { return matchPattern(p, name) })
+}
+
+// cmdList: LIST (RFC 9051 6.3.9) with LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819) and
+// SPECIAL-USE (RFC 6154), and LSUB (RFC 3501 6.3.9).
+func (c *conn) cmdList(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.ListArgs)
+	q, err := c.parseListQuery(cmd.Name, args)
+	if err != nil {
+		return err
+	}
 	verb := "LIST"
-	if lsub {
+	if q.lsub {
 		verb = "LSUB"
 	}
-	// RFC 9051 6.3.9: an empty pattern asks for the hierarchy delimiter.
-	if len(args.Patterns) == 1 && args.Patterns[0] == "" {
+	// RFC 9051 6.3.9: an empty pattern asks for the hierarchy delimiter and the root.
+	if !slices.ContainsFunc(args.Patterns, func(p string) bool { return p != "" }) {
 		c.untagged(verb + ` (\Noselect) "/" ""`)
 		return nil
 	}
@@ -58,87 +129,115 @@ func (c *conn) cmdList(cmd *imapwire.Command) error {
 	if err != nil {
 		return rpcStatus(err, codeNonExistent, "list mailboxes")
 	}
-	mailboxes := resp.GetMailboxes()
-	exists := make(map[string]*metadatapb.Mailbox, len(mailboxes))
-	hasChildren := make(map[string]bool)
-	for _, mb := range mailboxes {
+	exists := make(map[string]*metadatapb.Mailbox, len(resp.GetMailboxes()))
+	hasChildren := map[string]bool{}
+	candidates := map[string]bool{}
+	for _, mb := range resp.GetMailboxes() {
 		exists[mb.GetName()] = mb
-		for name := mb.GetName(); ; {
-			i := strings.LastIndexByte(name, delimiter)
-			if i < 0 {
-				break
-			}
-			name = name[:i]
-			hasChildren[name] = true
+		candidates[mb.GetName()] = true
+		for _, parent := range parentNames(mb.GetName()) {
+			hasChildren[parent] = true
+			candidates[parent] = true
 		}
 	}
-	names := make([]string, 0, len(mailboxes))
-	for _, mb := range mailboxes {
-		names = append(names, mb.GetName())
+	subscribed := map[string]bool{}
+	// subscribedBelow marks the names with a subscribed inferior that no pattern matches:
+	// RFC 5258 3.5 CHILDINFO, and RFC 3501 6.3.9's LSUB rule for "%".
+	subscribedBelow := map[string]bool{}
+	for _, name := range resp.GetSubscriptions() {
+		subscribed[name] = true
+		candidates[name] = true
+		outside := !q.matches(name)
+		for _, parent := range parentNames(name) {
+			candidates[parent] = true
+			if outside {
+				subscribedBelow[parent] = true
+			}
+		}
 	}
-	// Superiors that are not mailboxes themselves are listed as \NonExistent when a "%"
-	// pattern stops at their level (RFC 9051 6.3.9).
-	for name := range hasChildren {
-		if exists[name] == nil {
+	names := make([]string, 0, len(candidates))
+	for name := range candidates {
+		if q.matches(name) {
 			names = append(names, name)
 		}
 	}
 	slices.Sort(names)
 
-	var patterns []string
-	for _, pattern := range args.Patterns {
-		full := args.Reference + pattern
-		if len(full) > maxPatternLength {
-			return bad(codeLimit, "Pattern too long")
-		}
-		patterns = append(patterns, full)
-	}
-	enc := c.encoder()
 	for _, name := range names {
-		if !slices.ContainsFunc(patterns, func(p string) bool { return matchPattern(p, name) }) {
+		mb := exists[name]
+		childInfo := false
+		switch {
+		case q.lsub:
+			// RFC 3501 6.3.9: an unsubscribed superior of a subscribed name that "%"
+			// stops at is listed, \Noselect.
+			if !subscribed[name] && !subscribedBelow[name] {
+				continue
+			}
+		case q.selSubscribed:
+			childInfo = q.recursive && subscribedBelow[name]
+			if !subscribed[name] && !childInfo {
+				continue
+			}
+		case !q.selSpecialUse && mb == nil && !hasChildren[name]:
+			continue // only a subscription: not listed without SUBSCRIBED
+		}
+		if q.selSpecialUse && (mb == nil || mb.GetSpecialUse() == "") {
 			continue
 		}
-		mb := exists[name]
 		var attrs []string
-		if mb == nil {
-			if subscribedOnly || specialUseOnly {
-				continue
-			}
-			attrs = append(attrs, `\NonExistent`, `\Noselect`)
-		} else {
-			if subscribedOnly && !mb.GetSubscribed() {
-				continue
-			}
-			if specialUseOnly && mb.GetSpecialUse() == "" {
-				continue
-			}
-			if mb.GetNoselect() {
-				attrs = append(attrs, `\Noselect`)
-			}
-			if returnSubscribed && mb.GetSubscribed() && !lsub {
-				attrs = append(attrs, `\Subscribed`)
-			}
-			if mb.GetSpecialUse() != "" {
-				attrs = append(attrs, mb.GetSpecialUse())
-			}
+		switch {
+		case mb == nil && (q.lsub || !q.extended && !c.rev2):
+			// RFC 3501 7.2.2: the rev1 grammar has one of \Noselect / \Marked / \Unmarked.
+			attrs = append(attrs, `\Noselect`)
+		case mb == nil:
+			attrs = append(attrs, `\NonExistent`) // RFC 5258 3.4, RFC 9051 7.3.1
+		case mb.GetNoselect() || q.lsub && !subscribed[name]:
+			attrs = append(attrs, `\Noselect`)
+		}
+		if q.retSubscribed && subscribed[name] {
+			attrs = append(attrs, `\Subscribed`) // RFC 5258 3.4
+		}
+		if mb.GetSpecialUse() != "" {
+			attrs = append(attrs, mb.GetSpecialUse()) // RFC 6154 2
 		}
 		if hasChildren[name] {
-			attrs = append(attrs, `\HasChildren`) // RFC 9051 7.3.1, RFC 3348
-		} else {
+			attrs = append(attrs, `\HasChildren`) // RFC 5258 4, RFC 3348
+		} else if mb != nil {
 			attrs = append(attrs, `\HasNoChildren`)
 		}
 		line := []byte(verb + " (" + strings.Join(attrs, " ") + `) "/" `)
-		line = enc.AppendAString(line, name)
+		line = c.appendMailbox(line, name)
+		if childInfo {
+			line = append(line, ` ("CHILDINFO" ("SUBSCRIBED"))`...) // RFC 5258 3.5
+		}
 		c.untaggedBytes(line)
+		// RFC 5819 2: STATUS follows the LIST of each selectable mailbox it covers.
+		if q.statusItems != nil && mb != nil && !mb.GetNoselect() {
+			if err := c.writeStatusResponse(mb, q.statusItems); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
+// parentNames returns the superior names of name, outermost first.
+func parentNames(name string) []string {
+	var parents []string
+	for i := 0; i < len(name); i++ {
+		if name[i] == delimiter {
+			parents = append(parents, name[:i])
+		}
+	}
+	return parents
+}
+
 // matchPattern reports whether name matches a LIST pattern: "*" matches anything, "%"
-// anything but the delimiter (RFC 9051 6.3.9). INBOX matches case-insensitively. The match
-// is dynamic programming over the two strings, so no pattern makes it exponential.
+// anything but the delimiter (RFC 9051 6.3.9). INBOX, also as the first level of its
+// inferiors, matches case-insensitively (RFC 9051 5.1). The match is dynamic programming
+// over the two strings, so no pattern makes it exponential.
 func matchPattern(pattern, name string) bool {
-	if name == "INBOX" && len(pattern) >= 5 && strings.EqualFold(pattern[:5], "INBOX") {
+	if (name == "INBOX" || strings.HasPrefix(name, "INBOX/")) && len(pattern) >= 5 && strings.EqualFold(pattern[:5], "INBOX") {
 		pattern = "INBOX" + pattern[5:]
 	}
 	// match[j]: pattern[:i] matches name[:j].
@@ -161,33 +260,59 @@ func matchPattern(pattern, name string) bool {
 	return match[len(name)]
 }
 
-// validMailboxName checks a name given to CREATE or RENAME: non-empty, no empty hierarchy
-// level, no wildcards (RFC 9051 5.1), valid UTF-8 was checked by the parser.
-func validMailboxName(name string) bool {
-	if name == "" || strings.ContainsAny(name, "*%\r\n") {
-		return false
+// checkNewName checks a name given to CREATE, RENAME or SUBSCRIBE: non-empty, no empty
+// hierarchy level, no wildcards or control characters (RFC 9051 5.1), within the length
+// and depth limits.
+func checkNewName(name string) error {
+	if len(name) > maxMailboxNameLen || strings.Count(name, string(delimiter)) >= maxMailboxDepth {
+		return no(codeLimit, "Mailbox name too long or too deep")
+	}
+	if name == "" {
+		return no(codeCannot, "Empty mailbox name")
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r == '*' || r == '%' || r >= 0x80 && r < 0xa0 {
+			return no(codeCannot, "Mailbox name holds a wildcard or control character")
+		}
 	}
 	for _, level := range strings.Split(name, string(delimiter)) {
 		if level == "" {
-			return false
+			return no(codeCannot, "Mailbox name has an empty hierarchy level")
 		}
 	}
-	return true
+	return nil
 }
 
-// cmdCreate: RFC 9051 6.3.4.
+// cmdCreate: RFC 9051 6.3.4, with CREATE-SPECIAL-USE (RFC 6154 3).
 func (c *conn) cmdCreate(cmd *imapwire.Command) error {
-	name := strings.TrimSuffix(cmd.Args.(*imapwire.MailboxArgs).Mailbox, string(delimiter))
+	args := cmd.Args.(*imapwire.MailboxArgs)
+	name, err := c.mailboxIn(args.Mailbox)
+	if err != nil {
+		return err
+	}
+	// RFC 9051 6.3.4: a trailing delimiter only declares that inferiors will follow.
+	name = strings.TrimSuffix(name, string(delimiter))
 	if name == "INBOX" {
 		return no(codeAlreadyExists, "INBOX always exists")
 	}
-	if !validMailboxName(name) {
-		return no(codeCannot, "Invalid mailbox name")
+	if err := checkNewName(name); err != nil {
+		return err
+	}
+	specialUse := ""
+	if len(args.SpecialUse) > 1 {
+		return no("USEATTR", "One special-use attribute per mailbox") // RFC 6154 3
+	}
+	if len(args.SpecialUse) == 1 {
+		i := slices.IndexFunc(creatableSpecialUses, func(su string) bool { return strings.EqualFold(su, args.SpecialUse[0]) })
+		if i < 0 {
+			return no("USEATTR", "Special-use attribute "+args.SpecialUse[0]+" cannot be created") // RFC 6154 3
+		}
+		specialUse = creatableSpecialUses[i]
 	}
 	requestID := newRequestID()
-	err := c.withRetry(func(ctx context.Context) error {
+	err = c.withRetry(func(ctx context.Context) error {
 		_, err := c.srv.cfg.Metadata.CreateMailbox(ctx, &metadatapb.CreateMailboxRequest{
-			RequestId: requestID, Account: c.accountName(), Name: name,
+			RequestId: requestID, Account: c.accountName(), Name: name, SpecialUse: specialUse,
 		})
 		return err
 	})
@@ -199,12 +324,15 @@ func (c *conn) cmdCreate(cmd *imapwire.Command) error {
 
 // cmdDelete: RFC 9051 6.3.5.
 func (c *conn) cmdDelete(cmd *imapwire.Command) error {
-	name := cmd.Args.(*imapwire.MailboxArgs).Mailbox
+	name, err := c.mailboxIn(cmd.Args.(*imapwire.MailboxArgs).Mailbox)
+	if err != nil {
+		return err
+	}
 	if name == "INBOX" {
 		return no(codeCannot, "INBOX cannot be deleted")
 	}
 	requestID := newRequestID()
-	err := c.withRetry(func(ctx context.Context) error {
+	err = c.withRetry(func(ctx context.Context) error {
 		_, err := c.srv.cfg.Metadata.DeleteMailbox(ctx, &metadatapb.DeleteMailboxRequest{
 			RequestId: requestID, Account: c.accountName(), Name: name,
 		})
@@ -216,31 +344,51 @@ func (c *conn) cmdDelete(cmd *imapwire.Command) error {
 	return nil
 }
 
-// cmdRename: RFC 9051 6.3.6.
+// cmdRename: RFC 9051 6.3.6. Inferiors move along; renaming INBOX moves its messages to
+// the new mailbox and leaves INBOX empty (both done by the metadata service).
 func (c *conn) cmdRename(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.RenameArgs)
-	to := strings.TrimSuffix(args.To, string(delimiter))
-	if !validMailboxName(to) || to == "INBOX" {
-		return no(codeCannot, "Invalid target mailbox name")
+	from, err := c.mailboxIn(args.From)
+	if err != nil {
+		return err
+	}
+	to, err := c.mailboxIn(args.To)
+	if err != nil {
+		return err
+	}
+	to = strings.TrimSuffix(to, string(delimiter))
+	if to == "INBOX" {
+		return no(codeAlreadyExists, "INBOX always exists")
+	}
+	if err := checkNewName(to); err != nil {
+		return err
 	}
 	requestID := newRequestID()
-	err := c.withRetry(func(ctx context.Context) error {
+	err = c.withRetry(func(ctx context.Context) error {
 		_, err := c.srv.cfg.Metadata.RenameMailbox(ctx, &metadatapb.RenameMailboxRequest{
-			RequestId: requestID, Account: c.accountName(), From: args.From, To: to,
+			RequestId: requestID, Account: c.accountName(), From: from, To: to,
 		})
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, "rename "+strconv.Quote(args.From))
+		return rpcStatus(err, codeNonExistent, "rename "+strconv.Quote(from))
 	}
 	return nil
 }
 
-// cmdSubscribe: SUBSCRIBE and UNSUBSCRIBE, RFC 9051 6.3.7 and 6.3.8.
+// cmdSubscribe: SUBSCRIBE and UNSUBSCRIBE, RFC 9051 6.3.7 and 6.3.8. The name need not
+// exist, and a subscription outlives its mailbox (RFC 9051 6.3.7).
 func (c *conn) cmdSubscribe(cmd *imapwire.Command) error {
-	name := cmd.Args.(*imapwire.MailboxArgs).Mailbox
+	name, err := c.mailboxIn(cmd.Args.(*imapwire.MailboxArgs).Mailbox)
+	if err != nil {
+		return err
+	}
+	name = strings.TrimSuffix(name, string(delimiter))
+	if err := checkNewName(name); err != nil {
+		return err
+	}
 	requestID := newRequestID()
-	err := c.withRetry(func(ctx context.Context) error {
+	err = c.withRetry(func(ctx context.Context) error {
 		_, err := c.srv.cfg.Metadata.SetSubscribed(ctx, &metadatapb.SetSubscribedRequest{
 			RequestId: requestID, Account: c.accountName(), Name: name, Subscribed: cmd.Name == "SUBSCRIBE",
 		})
@@ -252,7 +400,7 @@ func (c *conn) cmdSubscribe(cmd *imapwire.Command) error {
 	return nil
 }
 
-// getMailbox looks a mailbox of the account up by name.
+// getMailbox looks a mailbox of the account up by its stored (UTF-8) name.
 func (c *conn) getMailbox(name, notFoundCode string) (*metadatapb.Mailbox, error) {
 	var mb *metadatapb.Mailbox
 	err := c.withRetry(func(ctx context.Context) error {
@@ -266,18 +414,44 @@ func (c *conn) getMailbox(name, notFoundCode string) (*metadatapb.Mailbox, error
 	return mb, nil
 }
 
-// cmdStatus: RFC 9051 6.3.11, with SIZE and DELETED (RFC 9051), APPENDLIMIT (RFC 7889).
+// cmdStatus: RFC 9051 6.3.11, with SIZE and DELETED (RFC 9051, RFC 8438), APPENDLIMIT
+// (RFC 7889) and RECENT (RFC 3501 6.3.10).
 func (c *conn) cmdStatus(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.StatusArgs)
-	mb, err := c.getMailbox(args.Mailbox, codeNonExistent)
+	for _, item := range args.Items {
+		if !knownStatusItem(item) {
+			return bad("", "Unsupported STATUS item "+item)
+		}
+	}
+	name, err := c.mailboxIn(args.Mailbox)
+	if err != nil {
+		return err
+	}
+	mb, err := c.getMailbox(name, codeNonExistent)
 	if err != nil {
 		return err
 	}
 	if mb.GetNoselect() {
 		return no(codeNonExistent, "Mailbox cannot be selected")
 	}
-	items := make([]string, 0, 2*len(args.Items))
-	for _, item := range args.Items {
+	return c.writeStatusResponse(mb, args.Items)
+}
+
+// knownStatusItem reports a status-att of RFC 9051 6.3.11 (with RECENT from RFC 3501
+// and APPENDLIMIT from RFC 7889). HIGHESTMODSEQ needs CONDSTORE, which Strata does not
+// announce.
+func knownStatusItem(item string) bool {
+	switch item {
+	case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT":
+		return true
+	}
+	return false
+}
+
+// writeStatusResponse writes "* STATUS name (items)" (RFC 9051 7.3.2) for mb.
+func (c *conn) writeStatusResponse(mb *metadatapb.Mailbox, statusItems []string) error {
+	items := make([]string, 0, 2*len(statusItems))
+	for _, item := range statusItems {
 		var value string
 		switch item {
 		case "MESSAGES":
@@ -290,7 +464,7 @@ func (c *conn) cmdStatus(cmd *imapwire.Command) error {
 			value = strconv.FormatUint(uint64(mb.GetUnseen()), 10)
 		case "SIZE":
 			value = strconv.FormatUint(mb.GetSize(), 10)
-		case "RECENT": // RFC 3501 only
+		case "RECENT":
 			value = strconv.FormatUint(uint64(mb.GetRecent()), 10)
 		case "APPENDLIMIT":
 			value = strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10)
@@ -300,12 +474,10 @@ func (c *conn) cmdStatus(cmd *imapwire.Command) error {
 				return err
 			}
 			value = strconv.Itoa(deleted)
-		default:
-			return bad("", "Unsupported STATUS item "+item)
 		}
 		items = append(items, item, value)
 	}
-	line := c.encoder().AppendAString([]byte("STATUS "), mb.GetName())
+	line := c.appendMailbox([]byte("STATUS "), mb.GetName())
 	line = append(line, " ("+strings.Join(items, " ")+")"...)
 	c.untaggedBytes(line)
 	return nil

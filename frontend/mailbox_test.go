@@ -101,7 +101,8 @@ func TestListRaw(t *testing.T) {
 	if got := rc.ok(`LSUB "" a/*`); len(got) != 0 {
 		t.Errorf("LSUB after UNSUBSCRIBE = %q", got)
 	}
-	rc.expect(`LIST "" * RETURN (STATUS (MESSAGES))`, "BAD")
+	rc.expect(`LIST "" * RETURN (STATUS (BOGUS))`, "BAD")
+	rc.expect(`LIST (RECURSIVEMATCH) "" *`, "BAD") // RFC 5258 3.1
 }
 
 func TestStatus(t *testing.T) {

@@ -19,7 +19,10 @@ var systemFlags = []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft
 // cmdSelect: SELECT (RFC 9051 6.3.2) and EXAMINE (6.3.3, read-only: no flag changes, no
 // expunge, no implicit \Seen).
 func (c *conn) cmdSelect(cmd *imapwire.Command) error {
-	name := cmd.Args.(*imapwire.MailboxArgs).Mailbox
+	name, err := c.mailboxIn(cmd.Args.(*imapwire.MailboxArgs).Mailbox)
+	if err != nil {
+		return err
+	}
 	readOnly := cmd.Name == "EXAMINE"
 	if c.sel != nil {
 		// RFC 9051 6.3.2: selecting deselects the current mailbox first, and says so.

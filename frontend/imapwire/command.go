@@ -47,6 +47,8 @@ type EnableArgs struct {
 // CREATE, DELETE, SUBSCRIBE, UNSUBSCRIBE.
 type MailboxArgs struct {
 	Mailbox string
+	// SpecialUse lists the RFC 6154 3 attributes of CREATE's USE parameter, as sent.
+	SpecialUse []string
 }
 
 // RenameArgs are the arguments of RENAME (RFC 9051 6.3.6).
@@ -61,6 +63,8 @@ type ListArgs struct {
 	Reference     string
 	Patterns      []string
 	ReturnOptions []string // upper-case, e.g. CHILDREN, SPECIAL-USE
+	// StatusItems are the items of the STATUS return option (RFC 5819), upper-case.
+	StatusItems []string
 }
 
 // StatusArgs are the arguments of STATUS (RFC 9051 6.3.11).
