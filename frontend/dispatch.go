@@ -92,6 +92,9 @@ func (c *conn) capabilities() string {
 		"STATUS=SIZE",        // RFC 8438
 		"ID",                 // RFC 2971
 		"UTF8=ACCEPT",        // RFC 6855
+		"ESEARCH",            // RFC 4731
+		"SEARCHRES",          // RFC 5182
+		"BINARY",             // RFC 3516
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
 	if c.state == stateNotAuthenticated {

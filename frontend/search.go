@@ -284,6 +284,7 @@ func headerMatches(fields []message.HeaderField, key, value string) bool {
 	}
 	return false
 }
+
 // numSetContains reports whether set holds n, with "*" standing for last.
 func numSetContains(set imap.SeqSet, n, last uint32) bool {
 	for _, r := range set {
