@@ -3,6 +3,7 @@ package frontend_test
 import (
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestStore(t *testing.T) {
@@ -30,4 +31,59 @@ func TestStore(t *testing.T) {
 	}
 	rc.expect("STORE 4 +FLAGS (\\Seen)", "BAD")
 	rc.expect("STORE 1 +FLAGS (\\Seen", "BAD")
+}
+
+func TestStoreGrammar(t *testing.T) {
+	srv := startServer(t)
+	c := login(t, srv)
+	for _, s := range []string{"a", "b", "c"} {
+		appendMessage(t, c, "INBOX", testMessage(s, s))
+	}
+	rc := loginRaw(t, srv)
+	// RFC 9051 7.1: PERMANENTFLAGS with \* — clients may create keywords.
+	if got := rc.ok("SELECT INBOX"); !contains(got, `\*)] `) {
+		t.Errorf("SELECT lacks PERMANENTFLAGS \\*: %q", got)
+	}
+	check := func(cmd string, want ...string) {
+		t.Helper()
+		if got := rc.ok(cmd); !slices.Equal(got, want) {
+			t.Errorf("%s = %q, want %q", cmd, got, want)
+		}
+	}
+	// Reversed ranges, lower-case command and item, a flag without parentheses.
+	check(`store 3:2 +flags \Answered`, `* 2 FETCH (FLAGS (\Answered))`, `* 3 FETCH (FLAGS (\Answered))`)
+	check(`STORE 1 +FLAGS ($Label1 NonJunk)`, `* 1 FETCH (FLAGS ($Label1 NonJunk))`)
+	// Keywords are case-insensitive: removing "$label1" removes "$Label1" (RFC 9051 2.3.2).
+	check(`STORE 1 -FLAGS ($label1)`, `* 1 FETCH (FLAGS (NonJunk))`)
+	// \Recent cannot be stored (RFC 3501 2.3.2).
+	check(`STORE 1 FLAGS (\Recent \Seen)`, `* 1 FETCH (FLAGS (\Seen))`)
+	// UID STORE responses carry the UID (RFC 9051 6.4.9, 7.5.2), even with a reversed range.
+	check(`UID STORE 3:1 -FLAGS.SILENT (\Answered)`)
+	check(`UID STORE 2,3 +FLAGS (\Flagged)`, `* 2 FETCH (UID 2 FLAGS (\Flagged))`, `* 3 FETCH (UID 3 FLAGS (\Flagged))`)
+	check(`UID STORE 7:9 +FLAGS (\Flagged)`)
+	check(`STORE * -FLAGS ()`, `* 3 FETCH (FLAGS (\Flagged))`)
+	for _, cmd := range []string{
+		`STORE 1 +FLAGS`, `STORE 1 FLAGS.LOUD (\Seen)`, `STORE 0 +FLAGS (\Seen)`, `STORE 1 +FLAGS (\Seen) extra`,
+		`STORE 1 +FLAGS (a(b)`, `STORE 1 +FLAGS ("quoted")`, `STORE 1:4 +FLAGS (\Seen)`,
+	} {
+		rc.expect(cmd, "BAD")
+	}
+	// Another session sees the change as an unsolicited FETCH (RFC 9051 7.5.2).
+	other := loginRaw(t, srv)
+	other.ok("SELECT INBOX")
+	rc.ok(`STORE 2 +FLAGS.SILENT (\Seen)`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if got := other.ok("NOOP"); contains(got, `* 2 FETCH (FLAGS (\Seen \Flagged))`) || contains(got, `* 2 FETCH (FLAGS (\Flagged \Seen))`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other session never saw the STORE")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// EXAMINE is read-only (RFC 9051 6.3.3).
+	rc.ok("EXAMINE INBOX")
+	rc.expect(`STORE 1 +FLAGS (\Seen)`, "NO [READ-ONLY]")
+	rc.expect(`UID STORE 1 +FLAGS (\Seen)`, "NO [READ-ONLY]")
 }
