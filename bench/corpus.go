@@ -1,0 +1,391 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"mime"
+	"mime/quotedprintable"
+	"strings"
+	"time"
+)
+
+// Corpus generates realistic messages, the same bytes for the same seed, stream and index:
+// plain text, multipart/alternative (text and HTML), multipart/mixed with base64
+// attachments, threads (In-Reply-To and References), UTF-8 in headers both as RFC 2047
+// encoded words and as raw 8-bit (RFC 6532), and sizes skewed like a real mailbox (most
+// messages a few KiB, a long tail of attachments up to MaxSize).
+type Corpus struct {
+	Seed    uint64
+	MinSize int // default 1 KiB
+	MaxSize int // default 1 MiB
+}
+
+// Message kinds and the share of each (out of 100).
+const (
+	kindPlain       = iota // text/plain
+	kindAlternative        // multipart/alternative: text/plain + text/html
+	kindAttachment         // multipart/mixed: a text part and 1 or 2 base64 attachments
+)
+
+var kindShare = [...]int{kindPlain: 55, kindAlternative: 25, kindAttachment: 20}
+
+// Subject styles.
+const (
+	subjectASCII     = iota
+	subjectUTF8B     // =?UTF-8?B?...?= (RFC 2047 4.1)
+	subjectLatin1Q   // =?ISO-8859-1?Q?...?= (RFC 2047 4.2)
+	subjectRaw8bit   // raw UTF-8 (RFC 6532 3.2)
+	subjectStyleCount
+)
+
+var words = strings.Fields(`quarterly report meeting agenda budget review project deadline
+invoice shipment contract proposal draft schedule update release notes server migration
+backup weekend offsite lunch holiday travel expenses security audit roadmap hiring interview
+feedback customer support ticket outage postmortem design document kubernetes storage cluster
+latency throughput benchmark mailbox archive newsletter conference keynote workshop`)
+
+// SearchWord is a word that appears in the subjects of many corpus messages; the load
+// generator searches for it.
+const SearchWord = "report"
+
+var utf8Words = strings.Fields(`réunion Müller Straße café naïve Zürich façade résumé São Paulo
+Ελληνικά данные 会議 予定 Ærøskøbing Kraków żółw`)
+
+type person struct{ name, addr string }
+
+var people = []person{
+	{"Alice Martin", "alice@example.org"},
+	{"Bob O'Neil", "bob@example.net"},
+	{"José Álvarez", "jose@example.es"},
+	{"Zoë Müller", "zoe@example.de"},
+	{"李小龍", "li@example.cn"},
+	{"Søren Kierkegaard", "soren@example.dk"},
+	{"Carol Smith", "carol@example.com"},
+	{"Дмитрий Петров", "dmitry@example.ru"},
+	{"", "noreply@notifications.example.com"},
+	{"Ops Team", "ops@example.org"},
+}
+
+var baseDate = time.Date(2026, 1, 5, 8, 0, 0, 0, time.UTC)
+
+func (c Corpus) sizes() (lo, hi int) {
+	lo, hi = c.MinSize, c.MaxSize
+	if lo <= 0 {
+		lo = 1 << 10
+	}
+	if hi <= 0 {
+		hi = 1 << 20
+	}
+	return lo, max(hi, lo)
+}
+
+// rng returns the generator of one part (0 head, 1 body) of message index of stream.
+func (c Corpus) rng(stream uint64, index int, part uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(c.Seed^(stream*0x9e3779b97f4a7c15), uint64(index)<<1|part))
+}
+
+// head is what a message shows of itself to its replies.
+type head struct {
+	reply   bool
+	parent  int
+	subject []string
+	style   int
+}
+
+func (c Corpus) head(stream uint64, index int) head {
+	r := c.rng(stream, index, 0)
+	h := head{style: r.IntN(subjectStyleCount)}
+	h.reply = index > 0 && r.Float64() < 0.35
+	h.parent = index - 1 - r.IntN(min(index, 30)+1)
+	if h.parent < 0 {
+		h.parent, h.reply = 0, false
+	}
+	n := 3 + r.IntN(5)
+	for i := 0; i < n; i++ {
+		if h.style != subjectASCII && i%3 == 1 {
+			h.subject = append(h.subject, utf8Words[r.IntN(len(utf8Words))])
+		} else {
+			h.subject = append(h.subject, words[r.IntN(len(words))])
+		}
+	}
+	return h
+}
+
+// MessageID is the Message-ID of message index of stream, without angle brackets.
+func (c Corpus) MessageID(stream uint64, index int) string {
+	return fmt.Sprintf("%d.%d.%x@bench.strata.test", index, stream, c.Seed)
+}
+
+// thread returns the root's head and the References of message index, root first, at most
+// 10 (RFC 5322 3.6.4 allows trimming the middle).
+func (c Corpus) thread(stream uint64, index int, h head) (head, []string) {
+	var refs []string
+	root := h
+	for i := index; root.reply && len(refs) < 10; {
+		i = root.parent
+		refs = append(refs, "<"+c.MessageID(stream, i)+">")
+		root = c.head(stream, i)
+	}
+	for i, j := 0, len(refs)-1; i < j; i, j = i+1, j-1 {
+		refs[i], refs[j] = refs[j], refs[i]
+	}
+	return root, refs
+}
+
+// Message returns message index of stream (a user, or a load-generator client).
+func (c Corpus) Message(stream uint64, index int) []byte {
+	h := c.head(stream, index)
+	root, refs := c.thread(stream, index, h)
+	r := c.rng(stream, index, 1)
+	lo, hi := c.sizes()
+
+	var b bytes.Buffer
+	from := people[r.IntN(len(people))]
+	to := people[r.IntN(len(people))]
+	date := baseDate.Add(time.Duration(index)*17*time.Minute + time.Duration(r.IntN(600))*time.Second)
+	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", from.addr)
+	fmt.Fprintf(&b, "Date: %s\r\n", date.Format(time.RFC1123Z))
+	fmt.Fprintf(&b, "From: %s\r\n", renderAddress(from, root.style))
+	fmt.Fprintf(&b, "To: %s\r\n", renderAddress(to, root.style))
+	if r.IntN(4) == 0 {
+		cc := people[r.IntN(len(people))]
+		fmt.Fprintf(&b, "Cc: %s, %s\r\n", renderAddress(cc, root.style), renderAddress(people[(index+3)%len(people)], subjectASCII))
+	}
+	subject := renderSubject(root)
+	if h.reply {
+		subject = "Re: " + subject
+	}
+	fmt.Fprintf(&b, "Subject: %s\r\n", subject)
+	fmt.Fprintf(&b, "Message-ID: <%s>\r\n", c.MessageID(stream, index))
+	if len(refs) > 0 {
+		fmt.Fprintf(&b, "In-Reply-To: %s\r\n", refs[len(refs)-1])
+		fmt.Fprintf(&b, "References: %s\r\n", strings.Join(refs, "\r\n "))
+	}
+	b.WriteString("MIME-Version: 1.0\r\n")
+
+	kind := pickKind(r)
+	target := lognormal(r, 3<<10, 0.8)
+	if kind == kindAlternative {
+		target = lognormal(r, 8<<10, 0.8)
+	}
+	var attachments [][]byte
+	if kind == kindAttachment {
+		for n := 1 + r.IntN(2); n > 0; n-- {
+			attachments = append(attachments, randomBytes(r, lognormal(r, 48<<10, 1.3)))
+		}
+	}
+	// Shrink attachments to fit MaxSize (base64 grows them by 4/3 plus line ends).
+	budget := hi - b.Len() - 1024
+	for i := range attachments {
+		encoded := (len(attachments[i])+2)/3*4*78/76 + 400
+		if encoded > budget/len(attachments) {
+			attachments[i] = attachments[i][:max(0, (budget/len(attachments)-400)*76/78/4*3)]
+		}
+		target += (len(attachments[i])+2)/3*4*78/76 + 400
+	}
+	target = min(max(target, lo), hi)
+
+	boundary := fmt.Sprintf("=_bench_%x_%d", r.Uint32(), index)
+	switch kind {
+	case kindPlain:
+		textLen := max(target-b.Len()-120, 64)
+		writePlainPart(&b, r, textLen, false)
+	case kindAlternative:
+		fmt.Fprintf(&b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary)
+		b.WriteString("This is a multi-part message in MIME format.\r\n")
+		textLen := max((target-b.Len()-400)/3, 64)
+		fmt.Fprintf(&b, "--%s\r\n", boundary)
+		writePlainPart(&b, r, textLen, true)
+		fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
+		writeHTMLPart(&b, r, textLen*2)
+		fmt.Fprintf(&b, "\r\n--%s--\r\n", boundary)
+	case kindAttachment:
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", boundary)
+		fmt.Fprintf(&b, "--%s\r\n", boundary)
+		attached := 0
+		for _, a := range attachments {
+			attached += len(a) * 4 / 3
+		}
+		writePlainPart(&b, r, max(target-b.Len()-attached-600, 200), true)
+		for i, a := range attachments {
+			fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
+			writeAttachment(&b, r, i, a)
+		}
+		fmt.Fprintf(&b, "\r\n--%s--\r\n", boundary)
+	}
+	return b.Bytes()
+}
+
+func pickKind(r *rand.Rand) int {
+	n := r.IntN(100)
+	for k, share := range kindShare {
+		if n < share {
+			return k
+		}
+		n -= share
+	}
+	return kindPlain
+}
+
+// lognormal draws a size with the given median and spread: most near the median, a long
+// tail above it.
+func lognormal(r *rand.Rand, median int, sigma float64) int {
+	return int(float64(median) * math.Exp(sigma*r.NormFloat64()))
+}
+
+func randomBytes(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8; j++ {
+			b[i+j] = byte(v >> (8 * j))
+		}
+	}
+	return b
+}
+
+func renderAddress(p person, style int) string {
+	switch {
+	case p.name == "":
+		return p.addr
+	case isASCII(p.name):
+		if strings.ContainsAny(p.name, `'".,`) {
+			return Quote(p.name) + " <" + p.addr + ">"
+		}
+		return p.name + " <" + p.addr + ">"
+	case style == subjectRaw8bit:
+		return Quote(p.name) + " <" + p.addr + ">"
+	default:
+		return mime.QEncoding.Encode("UTF-8", p.name) + " <" + p.addr + ">"
+	}
+}
+
+func renderSubject(h head) string {
+	text := strings.Join(h.subject, " ")
+	switch h.style {
+	case subjectUTF8B:
+		return mime.BEncoding.Encode("UTF-8", text)
+	case subjectLatin1Q:
+		// ISO-8859-1 can hold only Latin-1; other words stay as their UTF-8 encoded word.
+		if latin, ok := toLatin1(text); ok {
+			return mime.QEncoding.Encode("ISO-8859-1", latin)
+		}
+		return mime.QEncoding.Encode("UTF-8", text)
+	}
+	return text
+}
+
+func toLatin1(s string) (string, bool) {
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r > 0xff {
+			return "", false
+		}
+		b = append(b, byte(r))
+	}
+	return string(b), true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// sentence returns a line of text of about n bytes ending in CRLF, some of it UTF-8.
+func sentence(r *rand.Rand, n int, utf8 bool) string {
+	var b strings.Builder
+	for b.Len() < n {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		if utf8 && r.IntN(8) == 0 {
+			b.WriteString(utf8Words[r.IntN(len(utf8Words))])
+		} else {
+			b.WriteString(words[r.IntN(len(words))])
+		}
+	}
+	return b.String()
+}
+
+func writePlainPart(b *bytes.Buffer, r *rand.Rand, n int, inMultipart bool) {
+	qp := r.IntN(3) == 0
+	b.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
+	if qp {
+		b.WriteString("Content-Transfer-Encoding: quoted-printable\r\n\r\n")
+		w := quotedprintable.NewWriter(b)
+		for start := b.Len(); b.Len()-start < n; {
+			fmt.Fprintf(w, "%s.\r\n", sentence(r, 40+r.IntN(80), true))
+		}
+		w.Close()
+		b.WriteString("\r\n")
+		return
+	}
+	b.WriteString("Content-Transfer-Encoding: 8bit\r\n\r\n")
+	for start := b.Len(); b.Len()-start < n; {
+		b.WriteString(sentence(r, 30+r.IntN(40), true))
+		b.WriteString("\r\n")
+		if r.IntN(6) == 0 {
+			b.WriteString("\r\n")
+		}
+	}
+}
+
+func writeHTMLPart(b *bytes.Buffer, r *rand.Rand, n int) {
+	b.WriteString("Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
+	w := quotedprintable.NewWriter(b)
+	start := b.Len()
+	fmt.Fprint(w, "<!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\"></head><body>\r\n")
+	for b.Len()-start < n {
+		fmt.Fprintf(w, "<p style=\"font-family: Arial, sans-serif; margin: 0 0 1em 0\">%s.</p>\r\n", sentence(r, 60+r.IntN(120), true))
+	}
+	fmt.Fprint(w, "</body></html>\r\n")
+	w.Close()
+}
+
+var attachmentTypes = []struct{ mediaType, ext string }{
+	{"application/pdf", "pdf"},
+	{"image/jpeg", "jpg"},
+	{"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
+	{"application/zip", "zip"},
+}
+
+func writeAttachment(b *bytes.Buffer, r *rand.Rand, i int, data []byte) {
+	t := attachmentTypes[r.IntN(len(attachmentTypes))]
+	name := fmt.Sprintf("%s-%d.%s", words[r.IntN(len(words))], i+1, t.ext)
+	disposition := "attachment; filename=\"" + name + "\""
+	if r.IntN(4) == 0 {
+		// RFC 2231 parameter value with a charset for a non-ASCII file name.
+		name = utf8Words[r.IntN(len(utf8Words))] + "-" + name
+		disposition = "attachment; filename*=UTF-8''" + percentEncode(name)
+	}
+	fmt.Fprintf(b, "Content-Type: %s; name=\"%s\"\r\n", t.mediaType, mime.QEncoding.Encode("UTF-8", name))
+	fmt.Fprintf(b, "Content-Disposition: %s\r\nContent-Transfer-Encoding: base64\r\n\r\n", disposition)
+	enc := base64.StdEncoding.EncodeToString(data)
+	for len(enc) > 76 {
+		b.WriteString(enc[:76])
+		b.WriteString("\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc)
+	b.WriteString("\r\n")
+}
+
+func percentEncode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x80 && (c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~", c) >= 0) {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,15 @@
+// Package bench is Strata's IMAP load generator and benchmark toolkit, behind
+// `strata bench`. It speaks IMAP itself (imapconn.go) so that it can pipeline LITERAL+ APPENDs
+// and check every response it reads, and it measures any IMAP4rev1 server with LITERAL+ and
+// UIDPLUS, Strata and Dovecot alike.
+//
+//   - profile.go parses a weighted workload ("login=1,select=5,fetch-body=10,...");
+//   - corpus.go generates realistic messages deterministically from a seed;
+//   - stats.go keeps bounded-memory latency histograms and error counts;
+//   - loadgen.go runs the mixed workload, populate.go fills mailboxes, scenarios.go holds the
+//     big-mailbox and idle-connection scenarios, report.go prints tables, JSON and ratios.
+//
+// Invariant: an operation is counted as a success only when the server answered OK and the
+// answer holds what was asked for (the requested items for the requested messages, APPENDUID
+// for APPEND, known UIDs for SEARCH); anything else is counted as an error of a named kind.
+package bench

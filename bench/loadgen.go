@@ -1,0 +1,528 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config describes a run of the mixed workload.
+type Config struct {
+	Addr     string
+	Dial     DialOptions
+	Users    []string // client i logs in as Users[i % len(Users)]
+	Password string
+	Clients  int
+	Duration time.Duration
+	Profile  *Profile
+	Seed     uint64
+	Mailbox  string        // default INBOX
+	Range    int           // messages per FETCH of flags and envelopes; default 20
+	IdleHold time.Duration // how long an IDLE waits before DONE; default 50 ms
+	Corpus   Corpus        // what APPEND sends
+	Progress io.Writer     // a progress line every second; nil for none
+}
+
+func (c *Config) defaults() error {
+	if c.Mailbox == "" {
+		c.Mailbox = "INBOX"
+	}
+	if c.Range <= 0 {
+		c.Range = 20
+	}
+	if c.IdleHold <= 0 {
+		c.IdleHold = 50 * time.Millisecond
+	}
+	if c.Clients <= 0 {
+		return errors.New("need at least one client")
+	}
+	if len(c.Users) == 0 {
+		return errors.New("need at least one user")
+	}
+	if c.Profile == nil {
+		p, err := ParseProfile(DefaultProfile)
+		if err != nil {
+			return err
+		}
+		c.Profile = p
+	}
+	return nil
+}
+
+// Run drives cfg.Clients concurrent clients for cfg.Duration (or until ctx ends) and
+// reports what they measured.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	rec := NewRecorder()
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	start := time.Now()
+	stopProgress := progress(cfg.Progress, rec, start)
+	var wg sync.WaitGroup
+	for i := 0; i < cfg.Clients; i++ {
+		w := &worker{
+			cfg:  &cfg,
+			rec:  rec,
+			id:   i,
+			rng:  rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
+			user: cfg.Users[i%len(cfg.Users)],
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(ctx)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stopProgress()
+	rep := rec.Report(elapsed)
+	rep.Scenario = "mixed"
+	rep.Server = cfg.Addr
+	rep.Clients = cfg.Clients
+	rep.Users = len(cfg.Users)
+	rep.Profile = cfg.Profile.String()
+	rep.Seed = cfg.Seed
+	return rep, nil
+}
+
+// progress prints a line to w every second until the returned function is called.
+func progress(w io.Writer, rec *Recorder, start time.Time) (stop func()) {
+	if w == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var last uint64
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				ops, errs := rec.Totals()
+				fmt.Fprintf(w, "%6.0fs  %9d ops  %8d ops/s  %6d errors\n", now.Sub(start).Seconds(), ops, ops-last, errs)
+				last = ops
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// worker is one client: a session (nil while logged out) and the UIDs it appended, which
+// are the ones it may expunge, so that concurrent clients never expunge each other's reads.
+type worker struct {
+	cfg       *Config
+	rec       *Recorder
+	id        int
+	rng       *rand.Rand
+	user      string
+	s         *Session
+	appended  []uint32
+	appendSeq int
+}
+
+func (w *worker) run(ctx context.Context) {
+	defer w.drop(true)
+	for ctx.Err() == nil {
+		op := w.cfg.Profile.Pick(w.rng)
+		w.do(op)
+	}
+}
+
+// timed runs one operation, records it, and drops the connection after any error, since
+// the session's state is then unknown.
+func (w *worker) timed(op string, fn func() (int, error)) error {
+	start := time.Now()
+	n, err := fn()
+	if err != nil {
+		w.rec.Failure(op, err)
+		w.drop(false)
+		return err
+	}
+	w.rec.Success(op, time.Since(start), n)
+	return nil
+}
+
+func (w *worker) drop(logout bool) {
+	if w.s == nil {
+		return
+	}
+	if logout {
+		w.s.Exec("LOGOUT")
+	}
+	w.s.Close()
+	w.s = nil
+	w.appended = nil
+}
+
+func (w *worker) do(op string) {
+	switch op {
+	case OpLogin:
+		if w.s != nil {
+			if err := w.timed(OpLogout, w.logout); err != nil {
+				return
+			}
+		}
+		w.timed(OpLogin, w.login)
+	case OpSelect:
+		if w.loggedIn() {
+			w.timed(OpSelect, w.selectMailbox)
+		}
+	case OpLogout:
+		if w.loggedIn() {
+			w.timed(OpLogout, w.logout)
+		}
+	case OpAppend:
+		if w.loggedIn() {
+			w.timed(OpAppend, w.append)
+		}
+	case OpFetchFlagsEnvelope:
+		if w.nonEmpty() {
+			w.timed(op, w.fetchFlagsEnvelope)
+		}
+	case OpFetchBody:
+		if w.nonEmpty() {
+			w.timed(op, w.fetchBody)
+		}
+	case OpStore:
+		if w.nonEmpty() {
+			w.timed(op, w.store)
+		}
+	case OpSearch:
+		if w.selected() {
+			w.timed(op, w.search)
+		}
+	case OpIdle:
+		if w.selected() {
+			took, err := w.idle()
+			if err != nil {
+				w.rec.Failure(op, err)
+				w.drop(false)
+				return
+			}
+			w.rec.Success(op, took, 0)
+		}
+	case OpExpunge:
+		if w.selected() && (len(w.appended) > 0 || w.timed(OpAppend, w.append) == nil) {
+			w.timed(op, w.expunge)
+		}
+	}
+}
+
+// loggedIn, selected and nonEmpty bring the session to the state an operation needs,
+// recording the LOGIN, SELECT or APPEND that takes; they report whether it got there.
+func (w *worker) loggedIn() bool {
+	return w.s != nil || w.timed(OpLogin, w.login) == nil
+}
+
+func (w *worker) selected() bool {
+	return w.loggedIn() && (w.s.Selected || w.timed(OpSelect, w.selectMailbox) == nil)
+}
+
+func (w *worker) nonEmpty() bool {
+	return w.selected() && (w.s.Exists > 0 || w.timed(OpAppend, w.append) == nil && w.s.Exists > 0)
+}
+
+func (w *worker) login() (int, error) {
+	c, err := Dial(w.cfg.Addr, w.cfg.Dial)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.Login(w.user, w.cfg.Password); err != nil {
+		c.Close()
+		return 0, err
+	}
+	w.s = &Session{Conn: c}
+	return 0, nil
+}
+
+func (w *worker) logout() (int, error) {
+	res, err := w.s.Exec("LOGOUT")
+	if err == nil && !hasUntagged(res, "BYE") {
+		err = &VerifyError{Msg: "LOGOUT without BYE"} // RFC 9051 6.1.3
+	}
+	w.s.Close()
+	w.s = nil
+	w.appended = nil
+	return 0, err
+}
+
+func (w *worker) selectMailbox() (int, error) {
+	return 0, w.s.Select(w.cfg.Mailbox)
+}
+
+func (w *worker) append() (int, error) {
+	msg := w.cfg.Corpus.Message(1<<32|uint64(w.id), w.appendSeq)
+	w.appendSeq++
+	uid, err := appendMessage(w.s, w.cfg.Mailbox, msg)
+	if err != nil {
+		return 0, err
+	}
+	if w.s.Selected {
+		w.appended = append(w.appended, uid)
+		w.s.UIDNext = max(w.s.UIDNext, uid+1)
+	}
+	return len(msg), nil
+}
+
+// appendMessage APPENDs msg with the \Seen flag, as a non-synchronizing literal when the
+// server has LITERAL+ (RFC 7888), and returns its APPENDUID.
+func appendMessage(s *Session, mailbox string, msg []byte) (uint32, error) {
+	tag := s.NextTag()
+	head := tag + " APPEND " + Quote(mailbox) + ` (\Seen) {` + strconv.Itoa(len(msg))
+	if s.Caps["LITERAL+"] {
+		s.deadline()
+		s.w.WriteString(head + "+}\r\n")
+	} else {
+		if err := s.Send(head + "}"); err != nil {
+			return 0, err
+		}
+		resp, err := s.ReadResponse()
+		if err != nil {
+			return 0, err
+		}
+		if !strings.HasPrefix(resp.Text, "+") {
+			return 0, &ProtocolError{Msg: "APPEND: want a continuation request, got " + truncate(resp.Text)}
+		}
+	}
+	s.w.Write(msg)
+	s.w.WriteString("\r\n")
+	if err := s.w.Flush(); err != nil {
+		return 0, fmt.Errorf("send APPEND: %w", err)
+	}
+	res, err := s.ReadUntilTagged(tag)
+	if _, _, aerr := s.Absorb(res); err == nil {
+		err = aerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("append: %w", err)
+	}
+	return appendUID(res.Text)
+}
+
+// seqRange picks up to n consecutive sequence numbers in the mailbox.
+func (w *worker) seqRange(n int) (lo, hi int) {
+	lo = 1 + w.rng.IntN(max(1, w.s.Exists-n+1))
+	return lo, min(lo+n-1, w.s.Exists)
+}
+
+// checkFetched verifies that every message lo..hi came back with the wanted items, and that
+// nothing else came back but unsolicited flag updates (RFC 9051 7.5.2).
+func checkFetched(fetches []FetchData, lo, hi int, items ...string) (map[int]*FetchData, error) {
+	got := make(map[int]*FetchData, hi-lo+1)
+	for i := range fetches {
+		f := &fetches[i]
+		if f.Seq < lo || f.Seq > hi {
+			for name := range f.Items {
+				if name != "FLAGS" && name != "UID" && name != "MODSEQ" {
+					return nil, &VerifyError{Msg: fmt.Sprintf("unrequested %s for message %d", name, f.Seq)}
+				}
+			}
+			continue
+		}
+		if got[f.Seq] == nil {
+			got[f.Seq] = f
+		} else {
+			for k, v := range f.Items {
+				got[f.Seq].Items[k] = v
+			}
+		}
+	}
+	for seq := lo; seq <= hi; seq++ {
+		f := got[seq]
+		if f == nil {
+			return nil, &VerifyError{Msg: fmt.Sprintf("no FETCH response for message %d of %d:%d", seq, lo, hi)}
+		}
+		for _, item := range items {
+			v, ok := f.Items[item]
+			if !ok {
+				return nil, &VerifyError{Msg: fmt.Sprintf("message %d: no %s", seq, item)}
+			}
+			switch item {
+			case "UID":
+				if f.UID() == 0 {
+					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: UID %q", seq, v.Atom)}
+				}
+			case "FLAGS":
+				if !v.IsList {
+					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: FLAGS is not a list", seq)}
+				}
+			case "ENVELOPE":
+				if !v.IsList || len(v.List) != 10 { // RFC 9051 7.5.2: ten fields
+					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: ENVELOPE of %d fields", seq, len(v.List))}
+				}
+			}
+		}
+	}
+	return got, nil
+}
+
+func (w *worker) fetchFlagsEnvelope() (int, error) {
+	lo, hi := w.seqRange(w.cfg.Range)
+	_, fetches, _, err := w.s.Run(fmt.Sprintf("FETCH %d:%d (UID FLAGS ENVELOPE)", lo, hi))
+	if err != nil {
+		return 0, err
+	}
+	_, err = checkFetched(fetches, lo, hi, "UID", "FLAGS", "ENVELOPE")
+	return 0, err
+}
+
+func (w *worker) fetchBody() (int, error) {
+	seq, _ := w.seqRange(1)
+	_, fetches, _, err := w.s.Run(fmt.Sprintf("FETCH %d (UID RFC822.SIZE BODY.PEEK[])", seq))
+	if err != nil {
+		return 0, err
+	}
+	got, err := checkFetched(fetches, seq, seq, "UID", "RFC822.SIZE", "BODY[]")
+	if err != nil {
+		return 0, err
+	}
+	f := got[seq]
+	size, _ := strconv.Atoi(f.Items["RFC822.SIZE"].Atom)
+	body := f.Items["BODY[]"]
+	if !body.IsStr || len(body.Str) != size || size == 0 {
+		return 0, &VerifyError{Msg: fmt.Sprintf("message %d: BODY[] of %d bytes, RFC822.SIZE %d", seq, len(body.Str), size)}
+	}
+	return size, nil
+}
+
+func (w *worker) store() (int, error) {
+	lo, hi := w.seqRange(1 + w.rng.IntN(5))
+	sign := "+"
+	if w.rng.IntN(2) == 0 {
+		sign = "-"
+	}
+	_, fetches, _, err := w.s.Run(fmt.Sprintf(`STORE %d:%d %sFLAGS (\Flagged)`, lo, hi, sign))
+	if err != nil {
+		return 0, err
+	}
+	// RFC 9051 6.4.6: without .SILENT the server returns the new flags of each message.
+	got, err := checkFetched(fetches, lo, hi, "FLAGS")
+	if err != nil {
+		return 0, err
+	}
+	for seq, f := range got {
+		if hasFlag(f.Items["FLAGS"], `\Flagged`) != (sign == "+") {
+			return 0, &VerifyError{Msg: fmt.Sprintf("message %d: FLAGS %s after %sFLAGS \\Flagged", seq, f.Items["FLAGS"].String(), sign)}
+		}
+	}
+	return 0, nil
+}
+
+var searches = []string{
+	`UID SEARCH FLAGGED`,
+	`UID SEARCH UNSEEN`,
+	`UID SEARCH HEADER Subject ` + SearchWord,
+	`UID SEARCH UNFLAGGED HEADER From example`,
+}
+
+func (w *worker) search() (int, error) {
+	_, _, uids, err := w.s.Run(searches[w.rng.IntN(len(searches))])
+	if err != nil {
+		return 0, err
+	}
+	return 0, checkSearch(w.s, uids)
+}
+
+// checkSearch verifies that SEARCH returned distinct UIDs below UIDNEXT, no more than the
+// mailbox holds.
+func checkSearch(s *Session, uids []uint32) error {
+	if len(uids) > s.Exists {
+		return &VerifyError{Msg: fmt.Sprintf("SEARCH returned %d UIDs of %d messages", len(uids), s.Exists)}
+	}
+	seen := make(map[uint32]bool, len(uids))
+	for _, uid := range uids {
+		if uid == 0 || seen[uid] {
+			return &VerifyError{Msg: fmt.Sprintf("SEARCH returned UID %d twice or zero", uid)}
+		}
+		seen[uid] = true
+	}
+	return nil
+}
+
+func (w *worker) expunge() (int, error) {
+	uid := w.appended[len(w.appended)-1]
+	w.appended = w.appended[:len(w.appended)-1]
+	if _, _, _, err := w.s.Run(fmt.Sprintf(`UID STORE %d +FLAGS.SILENT (\Deleted)`, uid)); err != nil {
+		return 0, err
+	}
+	// RFC 4315 2.1: UID EXPUNGE removes only the given UIDs.
+	res, _, _, err := w.s.Run(fmt.Sprintf("UID EXPUNGE %d", uid))
+	if err != nil {
+		return 0, err
+	}
+	if n := countUntagged(res, "EXPUNGE"); n != 1 {
+		return 0, &VerifyError{Msg: fmt.Sprintf("UID EXPUNGE %d sent %d EXPUNGE responses", uid, n)}
+	}
+	return 0, nil
+}
+
+// idle enters IDLE (RFC 2177), waits IdleHold and leaves it; the time recorded is the
+// round trips of IDLE to its continuation request and of DONE to the tagged OK.
+func (w *worker) idle() (time.Duration, error) {
+	tag := w.s.NextTag()
+	start := time.Now()
+	if err := w.s.Send(tag + " IDLE"); err != nil {
+		return 0, err
+	}
+	res := &Result{}
+	for {
+		resp, err := w.s.ReadResponse()
+		if err != nil {
+			return 0, err
+		}
+		if strings.HasPrefix(resp.Text, "+") {
+			break
+		}
+		if !strings.HasPrefix(resp.Text, "* ") {
+			return 0, &ProtocolError{Msg: "IDLE: want a continuation request, got " + truncate(resp.Text)}
+		}
+		res.Untagged = append(res.Untagged, resp)
+	}
+	entered := time.Since(start)
+	time.Sleep(w.cfg.IdleHold)
+	done := time.Now()
+	if err := w.s.Send("DONE"); err != nil {
+		return 0, err
+	}
+	tail, err := w.s.ReadUntilTagged(tag)
+	if err != nil {
+		return 0, err
+	}
+	res.Untagged = append(res.Untagged, tail.Untagged...)
+	if _, _, err := w.s.Absorb(res); err != nil {
+		return 0, err
+	}
+	return entered + time.Since(done), nil
+}
+
+func hasUntagged(res *Result, word string) bool {
+	for _, r := range res.Untagged {
+		if strings.HasPrefix(strings.ToUpper(r.Text), "* "+word) {
+			return true
+		}
+	}
+	return false
+}
+
+func countUntagged(res *Result, word string) int {
+	n := 0
+	for _, r := range res.Untagged {
+		if _, after, ok := strings.Cut(r.Text[2:], " "); ok && strings.EqualFold(after, word) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,377 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// BigMailboxConfig describes the big-mailbox scenario: one user whose mailbox holds many
+// messages.
+type BigMailboxConfig struct {
+	Addr     string
+	Dial     DialOptions
+	User     string
+	Password string
+	Mailbox  string
+	Repeat   int // rounds of the command sequence; default 3
+	Seed     uint64
+}
+
+// BigMailbox runs, Repeat times on one connection: SELECT, FETCH 1:* (FLAGS), UID SEARCH by
+// a flag, UID SEARCH by a header, and UID FETCH of the ENVELOPEs of the last 50 UIDs; each
+// answer is checked against the mailbox's size.
+func BigMailbox(ctx context.Context, cfg BigMailboxConfig) (*Report, error) {
+	if cfg.Mailbox == "" {
+		cfg.Mailbox = "INBOX"
+	}
+	if cfg.Repeat <= 0 {
+		cfg.Repeat = 3
+	}
+	rec := NewRecorder()
+	c, err := Dial(cfg.Addr, cfg.Dial)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := c.Login(cfg.User, cfg.Password); err != nil {
+		return nil, err
+	}
+	s := &Session{Conn: c}
+	start := time.Now()
+	var exists int
+	for round := 0; round < cfg.Repeat && ctx.Err() == nil; round++ {
+		steps := []struct {
+			op string
+			fn func() error
+		}{
+			{"select", func() error { return s.Select(cfg.Mailbox) }},
+			{"fetch-all-flags", func() error { return fetchAllFlags(s) }},
+			{"search-flag", func() error {
+				_, _, uids, err := s.Run("UID SEARCH UNSEEN")
+				if err == nil {
+					err = checkSearch(s, uids)
+				}
+				return err
+			}},
+			{"search-header", func() error {
+				_, _, uids, err := s.Run("UID SEARCH HEADER Subject " + SearchWord)
+				if err == nil {
+					err = checkSearch(s, uids)
+				}
+				if err == nil && len(uids) == 0 && s.Exists > 1000 {
+					err = &VerifyError{Msg: "no message with " + SearchWord + " in its subject"}
+				}
+				return err
+			}},
+			{"uid-fetch-last50-envelope", func() error { return fetchLastEnvelopes(s, 50) }},
+		}
+		for _, step := range steps {
+			t := time.Now()
+			if err := step.fn(); err != nil {
+				rec.Failure(step.op, err)
+				return rec.Report(time.Since(start)), fmt.Errorf("%s: %w", step.op, err)
+			}
+			rec.Success(step.op, time.Since(t), 0)
+		}
+		exists = s.Exists
+	}
+	c.Exec("LOGOUT")
+	rep := rec.Report(time.Since(start))
+	rep.Scenario = "bigmailbox"
+	rep.Server = cfg.Addr
+	rep.Clients, rep.Users = 1, 1
+	rep.Seed = cfg.Seed
+	rep.Figures = map[string]float64{"messages": float64(exists)}
+	return rep, nil
+}
+
+// fetchAllFlags runs FETCH 1:* (FLAGS) and checks that each message 1..EXISTS came back
+// once with its flags; it reads the responses without building a value per message.
+func fetchAllFlags(s *Session) error {
+	res, err := s.Exec("FETCH 1:* (FLAGS)")
+	if err != nil {
+		return err
+	}
+	seen := make([]bool, s.Exists+1)
+	count := 0
+	for _, r := range res.Untagged {
+		num, rest, _ := strings.Cut(r.Text[2:], " ")
+		n, err := strconv.Atoi(num)
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.EqualFold(rest, "EXISTS"):
+			return &VerifyError{Msg: "the mailbox grew during the scenario"}
+		case len(rest) > 6 && strings.EqualFold(rest[:6], "FETCH "):
+			if n < 1 || n > s.Exists || seen[n] {
+				return &VerifyError{Msg: fmt.Sprintf("FETCH for message %d of %d, or twice", n, s.Exists)}
+			}
+			if !strings.Contains(strings.ToUpper(rest), "FLAGS (") {
+				return &VerifyError{Msg: "FETCH without FLAGS: " + truncate(r.Text)}
+			}
+			seen[n] = true
+			count++
+		}
+	}
+	if count != s.Exists {
+		return &VerifyError{Msg: fmt.Sprintf("FETCH 1:* returned %d of %d messages", count, s.Exists)}
+	}
+	return nil
+}
+
+func fetchLastEnvelopes(s *Session, n uint32) error {
+	lo := uint32(1)
+	if s.UIDNext > n {
+		lo = s.UIDNext - n
+	}
+	_, fetches, _, err := s.Run(fmt.Sprintf("UID FETCH %d:* (UID ENVELOPE)", lo))
+	if err != nil {
+		return err
+	}
+	if len(fetches) == 0 && s.Exists > 0 || len(fetches) > int(n) {
+		return &VerifyError{Msg: fmt.Sprintf("UID FETCH %d:* returned %d messages", lo, len(fetches))}
+	}
+	for _, f := range fetches {
+		if uid := f.UID(); uid < lo || uid >= s.UIDNext {
+			return &VerifyError{Msg: fmt.Sprintf("UID FETCH %d:* returned UID %d (UIDNEXT %d)", lo, uid, s.UIDNext)}
+		}
+		if env := f.Items["ENVELOPE"]; !env.IsList || len(env.List) != 10 {
+			return &VerifyError{Msg: fmt.Sprintf("UID %d: ENVELOPE of %d fields", f.UID(), len(env.List))}
+		}
+	}
+	return nil
+}
+
+// IdleConfig describes the idle-connection scenario.
+type IdleConfig struct {
+	Addr        string
+	Dial        DialOptions
+	Users       []string
+	Password    string
+	Connections int
+	Parallel    int           // connections being set up at once; default 16
+	Hold        time.Duration // how long all connections stay in IDLE; default 10 s
+	ServerPID   int           // the server's process; its tree's memory is measured
+	Progress    io.Writer
+}
+
+// Idle opens Connections sessions (LOGIN, SELECT INBOX, IDLE), measures the memory of the
+// server's process tree before and once all are idling, holds them for Hold, then ends each
+// IDLE with DONE and checks the tagged OK (RFC 2177 3).
+func Idle(ctx context.Context, cfg IdleConfig) (*Report, error) {
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 16
+	}
+	if cfg.Hold <= 0 {
+		cfg.Hold = 10 * time.Second
+	}
+	if cfg.ServerPID <= 0 {
+		return nil, errors.New("idle: need the server's PID to measure its memory")
+	}
+	before, err := TreeMemory(cfg.ServerPID)
+	if err != nil {
+		return nil, err
+	}
+	rec := NewRecorder()
+	start := time.Now()
+	stopProgress := progress(cfg.Progress, rec, start)
+	sessions := make([]*Session, cfg.Connections)
+	tags := make([]string, cfg.Connections)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for p := 0; p < cfg.Parallel; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= cfg.Connections {
+					return
+				}
+				t := time.Now()
+				s, tag, err := enterIdle(cfg, cfg.Users[i%len(cfg.Users)])
+				if err != nil {
+					rec.Failure("connect-login-select-idle", err)
+					continue
+				}
+				rec.Success("connect-login-select-idle", time.Since(t), 0)
+				sessions[i], tags[i] = s, tag
+			}
+		}()
+	}
+	wg.Wait()
+	stopProgress()
+	idling := 0
+	for _, s := range sessions {
+		if s != nil {
+			idling++
+		}
+	}
+	// Let the server settle (goroutine stacks shrink, buffers are released) before measuring.
+	time.Sleep(2 * time.Second)
+	after, err := TreeMemory(cfg.ServerPID)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-time.After(cfg.Hold):
+	case <-ctx.Done():
+	}
+	for i, s := range sessions {
+		if s == nil {
+			continue
+		}
+		t := time.Now()
+		err := s.Send("DONE")
+		if err == nil {
+			_, err = s.ReadUntilTagged(tags[i])
+		}
+		if err != nil {
+			rec.Failure("done", err)
+		} else {
+			rec.Success("done", time.Since(t), 0)
+		}
+		s.Close()
+	}
+	rep := rec.Report(time.Since(start))
+	rep.Scenario = "idle"
+	rep.Server = cfg.Addr
+	rep.Clients = cfg.Connections
+	rep.Users = len(cfg.Users)
+	rep.Figures = map[string]float64{
+		"connections_idling":      float64(idling),
+		"server_rss_before_mib":   float64(before.RSS) / (1 << 20),
+		"server_rss_after_mib":    float64(after.RSS) / (1 << 20),
+		"server_pss_before_mib":   float64(before.PSS) / (1 << 20),
+		"server_pss_after_mib":    float64(after.PSS) / (1 << 20),
+		"server_processes_after":  float64(after.Processes),
+		"rss_per_connection_kib":  0,
+		"pss_per_connection_kib":  0,
+		"server_rss_growth_mib":   float64(after.RSS-before.RSS) / (1 << 20),
+		"server_pss_growth_mib":   float64(after.PSS-before.PSS) / (1 << 20),
+		"connections_with_errors": float64(cfg.Connections - idling),
+	}
+	if idling > 0 {
+		rep.Figures["rss_per_connection_kib"] = float64(after.RSS-before.RSS) / 1024 / float64(idling)
+		rep.Figures["pss_per_connection_kib"] = float64(after.PSS-before.PSS) / 1024 / float64(idling)
+	}
+	return rep, nil
+}
+
+func enterIdle(cfg IdleConfig, user string) (*Session, string, error) {
+	c, err := Dial(cfg.Addr, cfg.Dial)
+	if err != nil {
+		return nil, "", err
+	}
+	s := &Session{Conn: c}
+	if err := c.Login(user, cfg.Password); err != nil {
+		c.Close()
+		return nil, "", err
+	}
+	if err := s.Select("INBOX"); err != nil {
+		c.Close()
+		return nil, "", err
+	}
+	tag := c.NextTag()
+	if err := c.Send(tag + " IDLE"); err != nil {
+		c.Close()
+		return nil, "", err
+	}
+	for {
+		resp, err := c.ReadResponse()
+		if err != nil {
+			c.Close()
+			return nil, "", err
+		}
+		if strings.HasPrefix(resp.Text, "+") {
+			// No deadline while idling: the connection is quiet by design.
+			c.nc.SetDeadline(time.Time{})
+			return s, tag, nil
+		}
+		if !strings.HasPrefix(resp.Text, "* ") {
+			c.Close()
+			return nil, "", &ProtocolError{Msg: "IDLE: " + truncate(resp.Text)}
+		}
+	}
+}
+
+// Memory is the resident memory of a process tree: RSS counts shared pages in every
+// process, PSS divides them among the processes that share them.
+type Memory struct {
+	RSS, PSS  int64 // bytes
+	Processes int
+}
+
+// TreeMemory sums the memory of pid and all its descendants from /proc.
+func TreeMemory(pid int) (Memory, error) {
+	children := map[int][]int{}
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		// The command name in parentheses may hold spaces; fields resume after the last ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 2 {
+			continue
+		}
+		child, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
+		parent, _ := strconv.Atoi(f[1])
+		children[parent] = append(children[parent], child)
+	}
+	var m Memory
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		rss, pss, err := processMemory(p)
+		if err != nil {
+			if p == pid {
+				return m, err
+			}
+			continue
+		}
+		m.RSS += rss
+		m.PSS += pss
+		m.Processes++
+		queue = append(queue, children[p]...)
+	}
+	return m, nil
+}
+
+// processMemory reads Rss and Pss from /proc/PID/smaps_rollup.
+func processMemory(pid int) (rss, pss int64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, 0, fmt.Errorf("read memory of process %d: %w", pid, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 3 || f[2] != "kB" {
+			continue
+		}
+		v, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "Rss:":
+			rss = v << 10
+		case "Pss:":
+			pss = v << 10
+		}
+	}
+	return rss, pss, sc.Err()
+}

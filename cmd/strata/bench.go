@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/strata-mail/strata/bench"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+func newBenchCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "IMAP load generator: mixed workload, populate, big mailbox, idle connections",
+		Long: `'strata bench' drives an IMAP server (Strata, Dovecot, any server with LITERAL+ and
+UIDPLUS) with concurrent clients running a weighted mix of commands, checks every answer,
+and prints per-command throughput, p50/p95/p99 latency and errors by kind.
+
+Client i logs in as user i mod --users of --user-pattern. Operations:
+` + fmt.Sprint(bench.Operations) + `
+
+Fill mailboxes first with 'strata bench populate'; create the users with 'strata bench users'.`,
+		Args: cobra.NoArgs,
+		RunE: runBenchMixed,
+	}
+	pf := cmd.PersistentFlags()
+	pf.String("addr", "127.0.0.1:1143", "IMAP server address")
+	pf.Bool("tls", false, "connect with TLS (IMAPS)")
+	pf.Bool("insecure-skip-verify", false, "accept any TLS certificate")
+	pf.Int("users", 1, "number of users")
+	pf.String("user-pattern", "demo@example.com", `user names; %d is replaced by 1..--users (e.g. "bench%d@example.com")`)
+	pf.String("password", "demo", "password of every user")
+	pf.Uint64("seed", 1, "seed of the workload and the corpus")
+	pf.String("json", "", "also write the report as JSON to this file")
+	pf.String("label", "", "name of the server in reports (e.g. strata, dovecot)")
+	pf.Duration("timeout", 0, "deadline of each command (default 2m)")
+	pf.Int("max-size", 1<<20, "largest corpus message in bytes")
+
+	f := cmd.Flags()
+	f.Int("clients", 16, "concurrent clients")
+	f.Duration("duration", 0, "how long to run (default 30s)")
+	f.String("profile", bench.DefaultProfile, "operation weights")
+	f.Int("range", 20, "messages per FETCH of flags and envelopes")
+	f.Duration("idle-hold", 0, "time between IDLE and DONE (default 50ms)")
+
+	cmd.AddCommand(newBenchPopulateCommand(), newBenchUsersCommand(), newBenchBigMailboxCommand(),
+		newBenchIdleCommand(), newBenchCompareCommand())
+	return cmd
+}
+
+// benchCommon reads the flags every bench subcommand shares.
+type benchCommon struct {
+	addr     string
+	dial     bench.DialOptions
+	users    []string
+	password string
+	seed     uint64
+	json     string
+	label    string
+	maxSize  int
+}
+
+func readBenchCommon(cmd *cobra.Command) benchCommon {
+	f := cmd.Flags()
+	var c benchCommon
+	c.addr, _ = f.GetString("addr")
+	c.dial.TLS, _ = f.GetBool("tls")
+	c.dial.InsecureSkipVerify, _ = f.GetBool("insecure-skip-verify")
+	c.dial.Timeout, _ = f.GetDuration("timeout")
+	n, _ := f.GetInt("users")
+	pattern, _ := f.GetString("user-pattern")
+	c.users = bench.UserNames(pattern, n)
+	c.password, _ = f.GetString("password")
+	c.seed, _ = f.GetUint64("seed")
+	c.json, _ = f.GetString("json")
+	c.label, _ = f.GetString("label")
+	c.maxSize, _ = f.GetInt("max-size")
+	return c
+}
+
+// finish prints the report, writes its JSON, and fails when an operation failed.
+func (c benchCommon) finish(cmd *cobra.Command, rep *bench.Report, runErr error) error {
+	if rep != nil {
+		rep.Label = c.label
+		if err := rep.WriteTable(cmd.OutOrStdout()); err != nil {
+			return err
+		}
+		if c.json != "" {
+			if err := rep.WriteJSON(c.json); err != nil {
+				return err
+			}
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if n := rep.Errors(); n > 0 {
+		return fmt.Errorf("%d operations failed", n)
+	}
+	return nil
+}
+
+// interruptible cancels the command's context on SIGINT and SIGTERM.
+func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runBenchMixed(cmd *cobra.Command, _ []string) error {
+	c := readBenchCommon(cmd)
+	f := cmd.Flags()
+	profileText, _ := f.GetString("profile")
+	profile, err := bench.ParseProfile(profileText)
+	if err != nil {
+		return err
+	}
+	cfg := bench.Config{Addr: c.addr, Dial: c.dial, Users: c.users, Password: c.password, Profile: profile,
+		Seed: c.seed, Corpus: bench.Corpus{Seed: c.seed, MaxSize: c.maxSize}, Progress: cmd.ErrOrStderr()}
+	cfg.Clients, _ = f.GetInt("clients")
+	cfg.Duration, _ = f.GetDuration("duration")
+	if cfg.Duration <= 0 {
+		cfg.Duration = defaultBenchDuration
+	}
+	cfg.Range, _ = f.GetInt("range")
+	cfg.IdleHold, _ = f.GetDuration("idle-hold")
+	ctx, cancel := interruptible(cmd)
+	defer cancel()
+	rep, err := bench.Run(ctx, cfg)
+	return c.finish(cmd, rep, err)
+}
+
+const defaultBenchDuration = 30 * time.Second
+
+func newBenchPopulateCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "populate",
+		Short: "Fill each user's INBOX with --messages corpus messages (pipelined LITERAL+ APPEND)",
+		Long: `Appends --messages generated messages to the INBOX of each of --users users: plain text,
+multipart/alternative, base64 attachments, threads, UTF-8 headers, sizes from 1 KiB to
+--max-size. The same --seed gives the same mail on every server.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := readBenchCommon(cmd)
+			f := cmd.Flags()
+			cfg := bench.PopulateConfig{Addr: c.addr, Dial: c.dial, Users: c.users, Password: c.password,
+				Corpus: bench.Corpus{Seed: c.seed, MaxSize: c.maxSize}, Progress: cmd.ErrOrStderr()}
+			cfg.Messages, _ = f.GetInt("messages")
+			cfg.Conns, _ = f.GetInt("conns")
+			cfg.Window, _ = f.GetInt("window")
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			rep, err := bench.Populate(ctx, cfg)
+			return c.finish(cmd, rep, err)
+		},
+	}
+	cmd.Flags().Int("messages", 100, "messages per user")
+	cmd.Flags().Int("conns", 8, "concurrent connections")
+	cmd.Flags().Int("window", 32, "APPENDs in flight per connection")
+	return cmd
+}
+
+func newBenchUsersCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "users",
+		Short: "Create the bench users in Strata (admin gRPC) or write a Dovecot passwd-file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := readBenchCommon(cmd)
+			f := cmd.Flags()
+			if path, _ := f.GetString("dovecot-passwd"); path != "" {
+				uid, _ := f.GetInt("dovecot-uid")
+				gid, _ := f.GetInt("dovecot-gid")
+				homes, _ := f.GetString("dovecot-homes")
+				return bench.WriteDovecotPasswd(path, c.users, c.password, uid, gid, homes)
+			}
+			addr, _ := f.GetString("server")
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				return fmt.Errorf("connect to %s: %w", addr, err)
+			}
+			defer conn.Close()
+			if err := bench.CreateUsers(cmd.Context(), metadatapb.NewMetadataClient(conn), c.users, c.password); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%d users ready\n", len(c.users))
+			return nil
+		},
+	}
+	cmd.Flags().String("server", defaultAdminAddr, "admin gRPC address of a running Strata")
+	cmd.Flags().String("dovecot-passwd", "", "write a Dovecot passwd-file here instead")
+	cmd.Flags().Int("dovecot-uid", 65534, "system uid of the Dovecot mail users")
+	cmd.Flags().Int("dovecot-gid", 65534, "system gid of the Dovecot mail users")
+	cmd.Flags().String("dovecot-homes", "/tmp/dovecot-bench/home", "directory of the Dovecot users' homes")
+	return cmd
+}
+
+func newBenchBigMailboxCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bigmailbox",
+		Short: "SELECT, FETCH 1:* (FLAGS), UID SEARCH by flag and header, UID FETCH of the last 50 ENVELOPEs",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := readBenchCommon(cmd)
+			repeat, _ := cmd.Flags().GetInt("repeat")
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			rep, err := bench.BigMailbox(ctx, bench.BigMailboxConfig{Addr: c.addr, Dial: c.dial, User: c.users[0],
+				Password: c.password, Repeat: repeat, Seed: c.seed})
+			return c.finish(cmd, rep, err)
+		},
+	}
+	cmd.Flags().Int("repeat", 3, "rounds of the command sequence")
+	return cmd
+}
+
+func newBenchIdleCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "idle",
+		Short: "Hold --connections sessions in IDLE and measure the server's memory per connection",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := readBenchCommon(cmd)
+			f := cmd.Flags()
+			cfg := bench.IdleConfig{Addr: c.addr, Dial: c.dial, Users: c.users, Password: c.password, Progress: cmd.ErrOrStderr()}
+			cfg.Connections, _ = f.GetInt("connections")
+			cfg.Parallel, _ = f.GetInt("parallel")
+			cfg.Hold, _ = f.GetDuration("hold")
+			cfg.ServerPID, _ = f.GetInt("pid")
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			rep, err := bench.Idle(ctx, cfg)
+			return c.finish(cmd, rep, err)
+		},
+	}
+	cmd.Flags().Int("connections", 1000, "connections to hold in IDLE")
+	cmd.Flags().Int("parallel", 16, "connections set up at once")
+	cmd.Flags().Duration("hold", 0, "how long to hold them (default 10s)")
+	cmd.Flags().Int("pid", 0, "PID of the server (its process tree's RSS and PSS are measured)")
+	return cmd
+}
+
+func newBenchCompareCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "compare A.json B.json",
+		Short: "Print per-command ratios of two reports of the same scenario",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := bench.ReadReport(args[0])
+			if err != nil {
+				return err
+			}
+			b, err := bench.ReadReport(args[1])
+			if err != nil {
+				return err
+			}
+			return writeComparison(cmd.OutOrStdout(), a, b)
+		},
+	}
+}
+
+func writeComparison(w io.Writer, a, b *bench.Report) error {
+	if a.Scenario != b.Scenario {
+		return fmt.Errorf("reports of different scenarios: %s and %s", a.Scenario, b.Scenario)
+	}
+	return bench.WriteComparison(w, a, b)
+}
