@@ -3,9 +3,12 @@ package e2e
 import (
 	"net"
 	"os/exec"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // TestPythonImaplib runs a whole session of Python's standard imaplib against
@@ -57,4 +60,84 @@ func hasFlag(flags []imap.Flag, f imap.Flag) bool {
 		}
 	}
 	return false
+}
+
+// TestPythonImaplibFull runs testdata/imaplib_full.py (NAMESPACE, LIST patterns, STATUS,
+// APPEND with flags and date, header-field and partial fetches, BODYSTRUCTURE, silent
+// stores, UID COPY and MOVE, SEARCH keys, EXPUNGE, RENAME, DELETE, IDLE) and checks what it
+// left on the server with imapclient.
+func TestPythonImaplibFull(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is required (the .ci/run script installs it): %v", err)
+	}
+	srv := startServe(t, t.TempDir())
+	host, port, err := net.SplitHostPort(srv.imapAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(python, "testdata/imaplib_full.py", host, port, "demo@example.com", "demo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("imaplib session failed: %v\n%s", err, out)
+	}
+
+	c := srv.login(t)
+	boxes, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatalf("LIST: %v", err)
+	}
+	var names []string
+	for _, b := range boxes {
+		names = append(names, b.Mailbox)
+	}
+	if got, want := strings.Join(names, ","), "Archive,Drafts,INBOX,Junk,Py,Py/Renamed,Py/Sub,Sent,Trash"; got != want {
+		t.Errorf("mailboxes after the session: %s, want %s", got, want)
+	}
+
+	fetchAll := func(mailbox string) []*imapclient.FetchMessageBuffer {
+		t.Helper()
+		sel, err := c.Select(mailbox, &imap.SelectOptions{ReadOnly: true}).Wait()
+		if err != nil {
+			t.Fatalf("EXAMINE %s: %v", mailbox, err)
+		}
+		if sel.NumMessages == 0 {
+			return nil
+		}
+		var all imap.SeqSet
+		all.AddRange(1, sel.NumMessages)
+		msgs, err := c.Fetch(all, &imap.FetchOptions{Flags: true, Envelope: true, InternalDate: true}).Collect()
+		if err != nil {
+			t.Fatalf("FETCH in %s: %v", mailbox, err)
+		}
+		return msgs
+	}
+	flagString := func(flags []imap.Flag) string {
+		var s []string
+		for _, f := range flags {
+			s = append(s, string(f))
+		}
+		sort.Strings(s)
+		return strings.Join(s, " ")
+	}
+
+	sub := fetchAll("Py/Sub")
+	if len(sub) != 2 {
+		t.Fatalf("Py/Sub holds %d messages, want 2 (A and the one appended during IDLE)", len(sub))
+	}
+	if sub[0].Envelope.Subject != "plain A" || flagString(sub[0].Flags) != `$Label1 \Flagged \Seen` {
+		t.Errorf("Py/Sub message 1: %q %v", sub[0].Envelope.Subject, sub[0].Flags)
+	}
+	if got := sub[0].InternalDate.Format("2006-01-02 15:04:05"); got != "2020-03-04 05:06:07" {
+		t.Errorf("INTERNALDATE of the APPEND with a date: %s", sub[0].InternalDate)
+	}
+	if sub[1].Envelope.Subject != "during idle C" || len(sub[1].Flags) != 0 {
+		t.Errorf("Py/Sub message 2: %q %v", sub[1].Envelope.Subject, sub[1].Flags)
+	}
+	renamed := fetchAll("Py/Renamed")
+	if len(renamed) != 1 || renamed[0].Envelope.Subject != "plain A" || flagString(renamed[0].Flags) != `$Label1 \Flagged \Seen` {
+		t.Errorf("Py/Renamed should hold the UID COPY of A with its flags: %+v", renamed)
+	}
+	if inbox := fetchAll("INBOX"); len(inbox) != 0 {
+		t.Errorf("INBOX holds %d messages, want 0", len(inbox))
+	}
 }
