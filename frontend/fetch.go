@@ -201,7 +201,7 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 		}
 		switch it.Attr {
 		case imapwire.FetchFlags:
-			b = appendFlags(append(b, "FLAGS "...), s.flags[i])
+			b = appendFlags(append(b, "FLAGS "...), c.sessionFlags(i))
 		case imapwire.FetchUID:
 			b = strconv.AppendUint(append(b, "UID "...), uint64(s.uids[i]), 10)
 		case imapwire.FetchInternalDate:
@@ -252,7 +252,7 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 		}
 	}
 	if addFlags {
-		b = appendFlags(append(b, " FLAGS "...), s.flags[i])
+		b = appendFlags(append(b, " FLAGS "...), c.sessionFlags(i))
 	}
 	b = append(b, ")\r\n"...)
 	c.bw.Write(b)

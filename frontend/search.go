@@ -191,12 +191,12 @@ func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.M
 		}
 	}
 	for _, f := range crit.Flag {
-		if !hasFlag(s.flags[i], string(f)) {
+		if !hasFlag(c.sessionFlags(i), string(f)) {
 			return false, nil
 		}
 	}
 	for _, f := range crit.NotFlag {
-		if hasFlag(s.flags[i], string(f)) {
+		if hasFlag(c.sessionFlags(i), string(f)) {
 			return false, nil
 		}
 	}

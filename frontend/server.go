@@ -123,6 +123,7 @@ type Server struct {
 	closing   bool
 	active    sync.WaitGroup
 	nextID    atomic.Uint64
+	recent    recentMarks // \Recent for IMAP4rev1 sessions (recent.go)
 }
 
 // NewServer returns a server that is not yet listening.

@@ -34,6 +34,8 @@ type selected struct {
 	// searchRes is the saved search result of RFC 5182 ("$"), as UIDs: a UID that is
 	// expunged no longer resolves, which removes it from the result (RFC 5182 2.1).
 	searchRes []uint32
+	// recent are the UIDs that are \Recent in this IMAP4rev1 session, ascending (recent.go).
+	recent []uint32
 
 	feed *changeFeed
 }
@@ -202,11 +204,14 @@ func (c *conn) closeSelected() {
 func (c *conn) sendUpdates(allowExpunge bool) {
 	s := c.sel
 	uidCmd := c.cmd != nil && strings.HasPrefix(c.cmd.Name, "UID ")
-	existsDirty := false
+	existsDirty, recentDirty := false, false
 	flushExists := func() {
 		if existsDirty {
 			c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS") // RFC 9051 7.4.1
-			existsDirty = false
+			if recentDirty {
+				c.untagged(strconv.Itoa(s.recentCount()) + " RECENT") // RFC 3501 7.3.2
+			}
+			existsDirty, recentDirty = false, false
 		}
 	}
 	for _, ch := range s.feed.take(allowExpunge) {
@@ -221,6 +226,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 			s.modseqs = append(s.modseqs, ch.GetModseq())
 			s.uidNext = max(s.uidNext, uid+1)
 			existsDirty = true
+			recentDirty = c.noteArrival(uid) || recentDirty
 		case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
 			seq := s.seqOf(ch.GetUid())
 			if seq == 0 || ch.GetModseq() <= s.modseqs[seq-1] {
@@ -272,7 +278,7 @@ func (c *conn) flagsFetch(seq int, uid bool) []byte {
 		b = strconv.AppendUint(b, uint64(s.uids[seq-1]), 10)
 		b = append(b, ' ')
 	}
-	b = appendFlags(append(b, "FLAGS "...), s.flags[seq-1])
+	b = appendFlags(append(b, "FLAGS "...), c.sessionFlags(seq-1))
 	return append(b, ')')
 }
 
