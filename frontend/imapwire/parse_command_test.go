@@ -1,0 +1,70 @@
+package imapwire
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+func TestParseMailboxExtensions(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		args any
+	}{
+		// RFC 6154 3 (CREATE-SPECIAL-USE).
+		{`a CREATE MySpecial (USE (\Drafts \Sent))`, &MailboxArgs{Mailbox: "MySpecial", SpecialUse: []string{`\Drafts`, `\Sent`}}},
+		{`a CREATE "Foo/" (use (\Archive))`, &MailboxArgs{Mailbox: "Foo/", SpecialUse: []string{`\Archive`}}},
+		// RFC 5819 (LIST-STATUS), RFC 5258 (several patterns, RECURSIVEMATCH).
+		{`a LIST (SUBSCRIBED RECURSIVEMATCH) "" (% "Fruit/*") RETURN (CHILDREN STATUS (MESSAGES unseen))`, &ListArgs{
+			SelectOptions: []string{"SUBSCRIBED", "RECURSIVEMATCH"}, Patterns: []string{"%", "Fruit/*"},
+			ReturnOptions: []string{"CHILDREN", "STATUS"}, StatusItems: []string{"MESSAGES", "UNSEEN"},
+		}},
+		{`a LIST "" &AMk-t&AOk- RETURN ()`, &ListArgs{Patterns: []string{"&AMk-t&AOk-"}}},
+	} {
+		cmd, err := ParseCommand([]byte(tc.line))
+		if err != nil {
+			t.Errorf("ParseCommand(%q): %v", tc.line, err)
+			continue
+		}
+		if !reflect.DeepEqual(cmd.Args, tc.args) {
+			t.Errorf("ParseCommand(%q) = %#v, want %#v", tc.line, cmd.Args, tc.args)
+		}
+	}
+	for _, line := range []string{
+		`a CREATE x (USE ())`,
+		`a CREATE x (USE (Drafts))`,
+		`a CREATE x (FOO (\Drafts))`,
+		`a CREATE x (USE (\Drafts)`,
+		`a LIST "" * RETURN (STATUS ())`,
+		`a LIST "" * RETURN (STATUS)`,
+	} {
+		if _, err := ParseCommand([]byte(line)); err == nil {
+			t.Errorf("ParseCommand(%q) succeeded", line)
+		}
+	}
+}
+
+func TestParseAppendNext(t *testing.T) {
+	got, err := ParseAppendNext([]byte(` (\Seen) " 7-Feb-1994 22:43:04 -0800" {295}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &AppendArgs{
+		Flags:   []imap.Flag{imap.FlagSeen},
+		Date:    time.Date(1994, 2, 7, 22, 43, 4, 0, time.FixedZone("", -8*3600)),
+		Literal: Literal{Size: 295},
+	}
+	if !reflect.DeepEqual(got.Flags, want.Flags) || !got.Date.Equal(want.Date) || got.Literal != want.Literal {
+		t.Errorf("ParseAppendNext = %+v, want %+v", got, want)
+	}
+	if got, err := ParseAppendNext([]byte(` ~{12+}`)); err != nil || got.Literal != (Literal{Size: 12, NonSync: true, Binary: true}) {
+		t.Errorf("literal8: %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "{3}", " (\\Seen)", " {3} x", " garbage {3}"} {
+		if _, err := ParseAppendNext([]byte(bad)); err == nil {
+			t.Errorf("ParseAppendNext(%q) succeeded", bad)
+		}
+	}
+}
