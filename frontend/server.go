@@ -119,7 +119,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
-	perIP     map[string]int // open connections per remote IP, loopback excluded
+	served    int            // connections in conns that are served, not refused
+	perIP     map[string]int // served connections per remote IP, loopback excluded
 	closing   bool
 	active    sync.WaitGroup
 	nextID    atomic.Uint64
@@ -203,13 +204,14 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 		// A connection over a limit is still served, but only to be told BYE: the client
 		// learns why instead of seeing a reset (RFC 9051 7.1.5, RFC 5530).
 		switch {
-		case len(s.conns) >= s.limits.MaxConnections:
+		case s.served >= s.limits.MaxConnections:
 			c.refuse = "[UNAVAILABLE] Too many connections to this server, try again later"
 		case ip != "" && s.perIP[ip] >= s.limits.MaxConnectionsPerIP:
 			c.refuse = "[LIMIT] Too many connections from your address"
 		}
+		s.conns[c] = struct{}{}
 		if c.refuse == "" {
-			s.conns[c] = struct{}{}
+			s.served++
 			if ip != "" {
 				s.perIP[ip]++
 			}
@@ -219,14 +221,14 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 		go func() {
 			defer s.active.Done()
 			defer func() {
-				if c.refuse != "" {
-					return
-				}
 				s.mu.Lock()
 				delete(s.conns, c)
-				if ip != "" {
-					if s.perIP[ip]--; s.perIP[ip] == 0 {
-						delete(s.perIP, ip)
+				if c.refuse == "" {
+					s.served--
+					if ip != "" {
+						if s.perIP[ip]--; s.perIP[ip] == 0 {
+							delete(s.perIP, ip)
+						}
 					}
 				}
 				s.mu.Unlock()
