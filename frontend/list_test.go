@@ -202,6 +202,11 @@ func TestMailboxNamesUTF7(t *testing.T) {
 	rev2.ok(`CREATE "Ça/&AMk-"`) // "&" is just a character in UTF-8
 	checkLines(t, "rev1 sees the rev2 name", rev1.ok(`LIST "" "&AMc-a/*"`), []string{`* LIST (\HasNoChildren) "/" &AMc-a/&-AMk-`})
 
+	// ENABLE UTF8=ACCEPT switches a rev1 session to UTF-8 names too (RFC 6855 3).
+	utf8 := loginRaw(t, srv)
+	utf8.ok("ENABLE UTF8=ACCEPT")
+	checkLines(t, "UTF8=ACCEPT LIST", utf8.ok(`LIST "" "Ét%"`), []string{`* LIST (\HasChildren) "/" "Été"`})
+
 	// A rev1 client's name that is not modified UTF-7 is refused.
 	rev1.expect(`CREATE "&AGE-"`, "NO [CANNOT]")
 	rev1.expect(`CREATE "a&b"`, "NO [CANNOT]")
