@@ -356,6 +356,9 @@ func (c *conn) statusOf(cmd *imapwire.Command, err error) *imapStatus {
 	if errors.As(err, &st) {
 		return st
 	}
+	if st := c.blobStatus(cmd, err); st != nil {
+		return st
+	}
 	if c.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 		return no(codeUnavailable, "Connection closing")
 	}

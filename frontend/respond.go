@@ -117,7 +117,7 @@ func (c *conn) writeLiteral(r io.Reader, n int64) error {
 	b = strconv.AppendInt(b, n, 10)
 	b = append(b, '}', '\r', '\n')
 	c.bw.Write(b)
-	copied, err := io.CopyN(c.bw, r, n)
+	copied, err := io.CopyN(c.bw, &endChecked{r: r, remaining: n}, n)
 	if err != nil {
 		if copied < n && errors.Is(err, io.EOF) {
 			return errShortBody
