@@ -101,9 +101,11 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
 	}
 	s = &Server{cfg: cfg, logger: cfg.Logger, serveErr: make(chan error, 3)}
+	// The error returns set s to nil; close what was opened through this copy.
+	opened := s
 	defer func() {
 		if err != nil {
-			s.Close()
+			opened.Close()
 		}
 	}()
 	for _, dir := range []string{"fsm", "raft", "blobs", "spool"} {

@@ -159,9 +159,8 @@ const (
 	maxIDParams     = 30
 	maxIDFieldSize  = 30
 	maxIDValueSize  = 1024
-	serverIDName    = "Strata"
-	serverIDVendor  = "Strata"
-	serverIDSupport = "https://github.com/strata-mail/strata"
+	serverIDName   = "Strata"
+	serverIDVendor = "Strata"
 )
 
 // cmdID: RFC 2971 3.1. The client's identification is logged (bounded); the server answers
@@ -181,7 +180,7 @@ func (c *conn) cmdID(cmd *imapwire.Command) error {
 	enc := c.encoder()
 	b := []byte("ID (")
 	for i, kv := range [][2]string{
-		{"name", serverIDName}, {"version", serverVersion()}, {"vendor", serverIDVendor}, {"support-url", serverIDSupport},
+		{"name", serverIDName}, {"version", serverVersion()}, {"vendor", serverIDVendor},
 	} {
 		if i > 0 {
 			b = append(b, ' ')
