@@ -156,9 +156,9 @@ func (c *conn) cmdEnable(cmd *imapwire.Command) error {
 // ID limits of RFC 2971 3.3: at most 30 pairs, fields of 30 octets, values of 1024. A
 // client that sends more is logged only up to them.
 const (
-	maxIDParams     = 30
-	maxIDFieldSize  = 30
-	maxIDValueSize  = 1024
+	maxIDParams    = 30
+	maxIDFieldSize = 30
+	maxIDValueSize = 1024
 	serverIDName   = "Strata"
 	serverIDVendor = "Strata"
 )
