@@ -64,7 +64,7 @@ func BenchmarkMailbox100k(b *testing.B) {
 
 // fillMailbox appends one message over IMAP, then n-1 copies of its record through the
 // metadata Append with per-message subjects and Message-IDs of the same length.
-func fillMailbox(b *testing.B, srv *embedded.Server, n int) {
+func fillMailbox(b testing.TB, srv *embedded.Server, n int) {
 	b.Helper()
 	c := login(b, srv)
 	appendMessage(b, c, "INBOX", testMessage("bench-000000", "benchmark body text"))

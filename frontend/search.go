@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"fmt"
 	"net/mail"
 	"slices"
 	"strconv"
@@ -53,25 +54,15 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 			}
 		}
 	} else {
-		for start := 0; start < len(s.uids); start += fetchBatch {
-			uids := s.uids[start:min(start+fetchBatch, len(s.uids))]
-			records, err := c.fetchRecords(uids, needStructure)
-			if err != nil {
-				return err
+		err := c.scanRecords(needStructure, func(i int, rec *metadatapb.MessageRecord) error {
+			ok, err := c.matchCriteria(crit, i, rec)
+			if ok {
+				matched = append(matched, i)
 			}
-			for k := range uids {
-				rec := records[uids[k]]
-				if rec == nil {
-					continue
-				}
-				ok, err := c.matchCriteria(crit, start+k, rec)
-				if err != nil {
-					return err
-				}
-				if ok {
-					matched = append(matched, start+k)
-				}
-			}
+			return err
+		})
+		if err != nil {
+			return err
 		}
 	}
 
@@ -121,6 +112,61 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 		}
 	}
 	c.untaggedBytes(b)
+	return nil
+}
+
+// scanRecords calls match with the stored record of every message in the view, in order.
+// The next batch of records is fetched while the current one is matched, so the metadata
+// round trips overlap the matching (and its blob reads for BODY and TEXT).
+func (c *conn) scanRecords(withStructure bool, match func(i int, rec *metadatapb.MessageRecord) error) error {
+	type batch struct {
+		start   int
+		records map[uint32]*metadatapb.MessageRecord
+		err     error
+	}
+	uids := c.sel.uids
+	batches := make(chan batch, 1)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(batches)
+		defer func() {
+			if v := recover(); v != nil {
+				c.log.Error("panic fetching records for SEARCH", "panic", v)
+				select {
+				case batches <- batch{err: fmt.Errorf("fetch records: panic: %v", v)}:
+				case <-stop:
+				}
+			}
+		}()
+		for start := 0; start < len(uids); start += fetchBatch {
+			records, err := c.fetchRecords(uids[start:min(start+fetchBatch, len(uids))], withStructure)
+			select {
+			case batches <- batch{start: start, records: records, err: err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	for b := range batches {
+		if b.err != nil {
+			return b.err
+		}
+		for i := b.start; i < min(b.start+fetchBatch, len(uids)); i++ {
+			if rec := b.records[uids[i]]; rec != nil {
+				if err := match(i, rec); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	return nil
 }
 

@@ -287,3 +287,27 @@ func TestSearchRes(t *testing.T) {
 	check("FETCH $ UID")
 	check("UID SEARCH ALL", "* SEARCH 1 2 3")
 }
+
+// TestSearchManyBatches searches a mailbox larger than one batch of stored records, so the
+// prefetching scan (scanRecords) must keep every batch in sequence order.
+func TestSearchManyBatches(t *testing.T) {
+	srv := startServer(t)
+	fillMailbox(t, srv, 700)
+	rc := loginRaw(t, srv)
+	rc.ok("SELECT INBOX")
+	rc.ok(`STORE 300:310 +FLAGS.SILENT (\Flagged)`)
+	for query, want := range map[string]string{
+		"SEARCH SUBJECT bench-000650":                         "* SEARCH 651",
+		"SEARCH OR SUBJECT bench-000001 SUBJECT bench-000699": "* SEARCH 2 700",
+		"UID SEARCH FLAGGED HEADER Message-ID bench-00030":    "* SEARCH 301 302 303 304 305 306 307 308 309 310",
+	} {
+		if got := rc.ok(query); !slices.Equal(got, []string{want}) {
+			t.Errorf("%s = %q, want %q", query, got, want)
+		}
+	}
+	// Every message shares one stored body: BODY reads all 700 blobs.
+	got := rc.ok(`SEARCH RETURN (COUNT MIN MAX) BODY "BENCHMARK body"`)
+	if want := fmt.Sprintf(`* ESEARCH (TAG "x%d") COUNT 700 MIN 1 MAX 700`, rc.n); !slices.Equal(got, []string{want}) {
+		t.Errorf("SEARCH BODY = %q, want %q", got, want)
+	}
+}
