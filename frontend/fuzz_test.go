@@ -18,6 +18,8 @@ var serverSeeds = []string{
 	"UID FETCH 1:* (BODY[]<0.10> RFC822.SIZE INTERNALDATE)", "STORE 1 +FLAGS (\\Seen)", "UID STORE 1:* -FLAGS.SILENT (\\Seen)",
 	"SEARCH ALL", "UID SEARCH OR UNSEEN FROM alice", "COPY 1 INBOX", "UID MOVE 1 Trash", "EXPUNGE", "UID EXPUNGE 1:*",
 	"APPEND INBOX (\\Seen) {3+}\r\nabc", "ENABLE IMAP4rev2", "ENABLE UTF8=ACCEPT", `ID ("name" "fuzz")`, "ID NIL", "NAMESPACE", "UNSELECT", "CLOSE", "CHECK",
+	"SEARCH RETURN (SAVE MIN) FLAGGED", "UID FETCH $ (BINARY.PEEK[1]<0.5> BINARY.SIZE[1])", "STORE $ FLAGS.SILENT ($Fuzz)",
+	"SEARCH CHARSET UTF-8 TEXT {2+}\r\n\xc3\xa9", "FETCH 1 (BODY.PEEK[1.2.HEADER.FIELDS.NOT (X)]<1.2> RFC822.TEXT)",
 }
 
 // FuzzServer sends a command to a live server in each connection state (not authenticated,

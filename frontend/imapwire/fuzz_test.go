@@ -55,6 +55,8 @@ var seedCommands = []string{
 	"T7 SEARCH $",
 	"T8 UID COPY 1:* \"Ünïcode\"",
 	"T9 STORE 1:* (UNCHANGEDSINCE 12) FLAGS.SILENT ()",
+	"T10 UID FETCH $ (BINARY.PEEK[2.1]<0.5> BINARY.SIZE[1] RFC822.HEADER)",
+	"T11 SEARCH RETURN (SAVE MIN) CHARSET UTF-8 (OR $ 5:2) BODY {2+}\r\n\xc3\xa9",
 }
 
 // FuzzParseCommand checks that no input makes the parser panic or loop. `go test` runs the
