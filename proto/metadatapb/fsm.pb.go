@@ -49,6 +49,8 @@ type Command struct {
 	//	*Command_StoreFlags
 	//	*Command_Copy
 	//	*Command_Expunge
+	//	*Command_MarkBlobsDeleting
+	//	*Command_ForgetBlobs
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -213,6 +215,24 @@ func (x *Command) GetExpunge() *ExpungeRequest {
 	return nil
 }
 
+func (x *Command) GetMarkBlobsDeleting() *MarkBlobsDeletingRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_MarkBlobsDeleting); ok {
+			return x.MarkBlobsDeleting
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetForgetBlobs() *ForgetBlobsRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ForgetBlobs); ok {
+			return x.ForgetBlobs
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -265,6 +285,14 @@ type Command_Expunge struct {
 	Expunge *ExpungeRequest `protobuf:"bytes,21,opt,name=expunge,proto3,oneof"`
 }
 
+type Command_MarkBlobsDeleting struct {
+	MarkBlobsDeleting *MarkBlobsDeletingRequest `protobuf:"bytes,22,opt,name=mark_blobs_deleting,json=markBlobsDeleting,proto3,oneof"`
+}
+
+type Command_ForgetBlobs struct {
+	ForgetBlobs *ForgetBlobsRequest `protobuf:"bytes,23,opt,name=forget_blobs,json=forgetBlobs,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -288,6 +316,10 @@ func (*Command_StoreFlags) isCommand_Op() {}
 func (*Command_Copy) isCommand_Op() {}
 
 func (*Command_Expunge) isCommand_Op() {}
+
+func (*Command_MarkBlobsDeleting) isCommand_Op() {}
+
+func (*Command_ForgetBlobs) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -408,7 +440,12 @@ type CommandResult struct {
 	//	*CommandResult_StoreFlags
 	//	*CommandResult_Copy
 	//	*CommandResult_Expunge
-	Result        isCommandResult_Result `protobuf_oneof:"result"`
+	//	*CommandResult_Blobs
+	Result isCommandResult_Result `protobuf_oneof:"result"`
+	// A refusal the caller acts on (ErrorInfo reason, e.g. BLOB_DELETING) and the blob
+	// epoch it carries; empty and 0 otherwise.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	BlobEpoch     uint64 `protobuf:"varint,4,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -527,6 +564,29 @@ func (x *CommandResult) GetExpunge() *ExpungeResponse {
 	return nil
 }
 
+func (x *CommandResult) GetBlobs() *BlobBatch {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_Blobs); ok {
+			return x.Blobs
+		}
+	}
+	return nil
+}
+
+func (x *CommandResult) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *CommandResult) GetBlobEpoch() uint64 {
+	if x != nil {
+		return x.BlobEpoch
+	}
+	return 0
+}
+
 type isCommandResult_Result interface {
 	isCommandResult_Result()
 }
@@ -559,6 +619,10 @@ type CommandResult_Expunge struct {
 	Expunge *ExpungeResponse `protobuf:"bytes,16,opt,name=expunge,proto3,oneof"`
 }
 
+type CommandResult_Blobs struct {
+	Blobs *BlobBatch `protobuf:"bytes,17,opt,name=blobs,proto3,oneof"`
+}
+
 func (*CommandResult_Tenant) isCommandResult_Result() {}
 
 func (*CommandResult_Account) isCommandResult_Result() {}
@@ -572,6 +636,8 @@ func (*CommandResult_StoreFlags) isCommandResult_Result() {}
 func (*CommandResult_Copy) isCommandResult_Result() {}
 
 func (*CommandResult_Expunge) isCommandResult_Result() {}
+
+func (*CommandResult_Blobs) isCommandResult_Result() {}
 
 type AccountRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -760,8 +826,11 @@ type BlobRef struct {
 	Refs  uint64                 `protobuf:"varint,1,opt,name=refs,proto3" json:"refs,omitempty"`
 	// When refs dropped to zero (log time), for the garbage collector's grace period.
 	OrphanedUnixNano int64 `protobuf:"varint,2,opt,name=orphaned_unix_nano,json=orphanedUnixNano,proto3" json:"orphaned_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Marked by the garbage collector, which may be deleting the body: refs stays 0
+	// until the record is forgotten.
+	Deleting      bool `protobuf:"varint,3,opt,name=deleting,proto3" json:"deleting,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *BlobRef) Reset() {
@@ -806,6 +875,13 @@ func (x *BlobRef) GetOrphanedUnixNano() int64 {
 		return x.OrphanedUnixNano
 	}
 	return 0
+}
+
+func (x *BlobRef) GetDeleting() bool {
+	if x != nil {
+		return x.Deleting
+	}
+	return false
 }
 
 type RequestRecord struct {
@@ -874,7 +950,7 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xeb\a\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\x98\t\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -892,14 +968,16 @@ const file_fsm_proto_rawDesc = "" +
 	"\vstore_flags\x18\x13 \x01(\v2%.strata.metadata.v1.StoreFlagsRequestH\x00R\n" +
 	"storeFlags\x125\n" +
 	"\x04copy\x18\x14 \x01(\v2\x1f.strata.metadata.v1.CopyRequestH\x00R\x04copy\x12>\n" +
-	"\aexpunge\x18\x15 \x01(\v2\".strata.metadata.v1.ExpungeRequestH\x00R\aexpungeB\x04\n" +
+	"\aexpunge\x18\x15 \x01(\v2\".strata.metadata.v1.ExpungeRequestH\x00R\aexpunge\x12^\n" +
+	"\x13mark_blobs_deleting\x18\x16 \x01(\v2,.strata.metadata.v1.MarkBlobsDeletingRequestH\x00R\x11markBlobsDeleting\x12K\n" +
+	"\fforget_blobs\x18\x17 \x01(\v2&.strata.metadata.v1.ForgetBlobsRequestH\x00R\vforgetBlobsB\x04\n" +
 	"\x02op\"Q\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"O\n" +
 	"\x12SetPasswordCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
-	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\xf1\x03\n" +
+	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\xdf\x04\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x124\n" +
@@ -911,7 +989,11 @@ const file_fsm_proto_rawDesc = "" +
 	"\vstore_flags\x18\x0e \x01(\v2&.strata.metadata.v1.StoreFlagsResponseH\x00R\n" +
 	"storeFlags\x126\n" +
 	"\x04copy\x18\x0f \x01(\v2 .strata.metadata.v1.CopyResponseH\x00R\x04copy\x12?\n" +
-	"\aexpunge\x18\x10 \x01(\v2#.strata.metadata.v1.ExpungeResponseH\x00R\aexpungeB\b\n" +
+	"\aexpunge\x18\x10 \x01(\v2#.strata.metadata.v1.ExpungeResponseH\x00R\aexpunge\x125\n" +
+	"\x05blobs\x18\x11 \x01(\v2\x1d.strata.metadata.v1.BlobBatchH\x00R\x05blobs\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
+	"\n" +
+	"blob_epoch\x18\x04 \x01(\x04R\tblobEpochB\b\n" +
 	"\x06result\"k\n" +
 	"\rAccountRecord\x125\n" +
 	"\aaccount\x18\x01 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\x12#\n" +
@@ -924,10 +1006,11 @@ const file_fsm_proto_rawDesc = "" +
 	"\x05flags\x18\x02 \x03(\tR\x05flags\x12,\n" +
 	"\x12internal_date_unix\x18\x03 \x01(\x03R\x10internalDateUnix\x12\x12\n" +
 	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x19\n" +
-	"\bblob_key\x18\x05 \x01(\tR\ablobKey\"K\n" +
+	"\bblob_key\x18\x05 \x01(\tR\ablobKey\"g\n" +
 	"\aBlobRef\x12\x12\n" +
 	"\x04refs\x18\x01 \x01(\x04R\x04refs\x12,\n" +
-	"\x12orphaned_unix_nano\x18\x02 \x01(\x03R\x10orphanedUnixNano\"\x90\x01\n" +
+	"\x12orphaned_unix_nano\x18\x02 \x01(\x03R\x10orphanedUnixNano\x12\x1a\n" +
+	"\bdeleting\x18\x03 \x01(\bR\bdeleting\"\x90\x01\n" +
 	"\rRequestRecord\x12.\n" +
 	"\x13timestamp_unix_nano\x18\x01 \x01(\x03R\x11timestampUnixNano\x12\x14\n" +
 	"\x05scope\x18\x02 \x01(\tR\x05scope\x129\n" +
@@ -947,32 +1030,35 @@ func file_fsm_proto_rawDescGZIP() []byte {
 
 var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_fsm_proto_goTypes = []any{
-	(*Command)(nil),              // 0: strata.metadata.v1.Command
-	(*CreateAccountCommand)(nil), // 1: strata.metadata.v1.CreateAccountCommand
-	(*SetPasswordCommand)(nil),   // 2: strata.metadata.v1.SetPasswordCommand
-	(*CommandResult)(nil),        // 3: strata.metadata.v1.CommandResult
-	(*AccountRecord)(nil),        // 4: strata.metadata.v1.AccountRecord
-	(*MailboxRecord)(nil),        // 5: strata.metadata.v1.MailboxRecord
-	(*MessageIndex)(nil),         // 6: strata.metadata.v1.MessageIndex
-	(*BlobRef)(nil),              // 7: strata.metadata.v1.BlobRef
-	(*RequestRecord)(nil),        // 8: strata.metadata.v1.RequestRecord
-	(*CreateTenantRequest)(nil),  // 9: strata.metadata.v1.CreateTenantRequest
-	(*DeleteAccountRequest)(nil), // 10: strata.metadata.v1.DeleteAccountRequest
-	(*CreateMailboxRequest)(nil), // 11: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil), // 12: strata.metadata.v1.DeleteMailboxRequest
-	(*RenameMailboxRequest)(nil), // 13: strata.metadata.v1.RenameMailboxRequest
-	(*SetSubscribedRequest)(nil), // 14: strata.metadata.v1.SetSubscribedRequest
-	(*AppendRequest)(nil),        // 15: strata.metadata.v1.AppendRequest
-	(*StoreFlagsRequest)(nil),    // 16: strata.metadata.v1.StoreFlagsRequest
-	(*CopyRequest)(nil),          // 17: strata.metadata.v1.CopyRequest
-	(*ExpungeRequest)(nil),       // 18: strata.metadata.v1.ExpungeRequest
-	(*Tenant)(nil),               // 19: strata.metadata.v1.Tenant
-	(*Account)(nil),              // 20: strata.metadata.v1.Account
-	(*Mailbox)(nil),              // 21: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),       // 22: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),   // 23: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),         // 24: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),      // 25: strata.metadata.v1.ExpungeResponse
+	(*Command)(nil),                  // 0: strata.metadata.v1.Command
+	(*CreateAccountCommand)(nil),     // 1: strata.metadata.v1.CreateAccountCommand
+	(*SetPasswordCommand)(nil),       // 2: strata.metadata.v1.SetPasswordCommand
+	(*CommandResult)(nil),            // 3: strata.metadata.v1.CommandResult
+	(*AccountRecord)(nil),            // 4: strata.metadata.v1.AccountRecord
+	(*MailboxRecord)(nil),            // 5: strata.metadata.v1.MailboxRecord
+	(*MessageIndex)(nil),             // 6: strata.metadata.v1.MessageIndex
+	(*BlobRef)(nil),                  // 7: strata.metadata.v1.BlobRef
+	(*RequestRecord)(nil),            // 8: strata.metadata.v1.RequestRecord
+	(*CreateTenantRequest)(nil),      // 9: strata.metadata.v1.CreateTenantRequest
+	(*DeleteAccountRequest)(nil),     // 10: strata.metadata.v1.DeleteAccountRequest
+	(*CreateMailboxRequest)(nil),     // 11: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),     // 12: strata.metadata.v1.DeleteMailboxRequest
+	(*RenameMailboxRequest)(nil),     // 13: strata.metadata.v1.RenameMailboxRequest
+	(*SetSubscribedRequest)(nil),     // 14: strata.metadata.v1.SetSubscribedRequest
+	(*AppendRequest)(nil),            // 15: strata.metadata.v1.AppendRequest
+	(*StoreFlagsRequest)(nil),        // 16: strata.metadata.v1.StoreFlagsRequest
+	(*CopyRequest)(nil),              // 17: strata.metadata.v1.CopyRequest
+	(*ExpungeRequest)(nil),           // 18: strata.metadata.v1.ExpungeRequest
+	(*MarkBlobsDeletingRequest)(nil), // 19: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),       // 20: strata.metadata.v1.ForgetBlobsRequest
+	(*Tenant)(nil),                   // 21: strata.metadata.v1.Tenant
+	(*Account)(nil),                  // 22: strata.metadata.v1.Account
+	(*Mailbox)(nil),                  // 23: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),           // 24: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),       // 25: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),             // 26: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),          // 27: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                // 28: strata.metadata.v1.BlobBatch
 }
 var file_fsm_proto_depIdxs = []int32{
 	9,  // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
@@ -987,21 +1073,24 @@ var file_fsm_proto_depIdxs = []int32{
 	16, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
 	17, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
 	18, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
-	19, // 12: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	20, // 13: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	21, // 14: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	22, // 15: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	23, // 16: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	24, // 17: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	25, // 18: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	20, // 19: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	21, // 20: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	3,  // 21: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	22, // [22:22] is the sub-list for method output_type
-	22, // [22:22] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	19, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
+	20, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
+	21, // 14: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	22, // 15: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	23, // 16: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	24, // 17: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	25, // 18: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	26, // 19: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	27, // 20: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	28, // 21: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	22, // 22: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	23, // 23: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	3,  // 24: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	25, // [25:25] is the sub-list for method output_type
+	25, // [25:25] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -1023,6 +1112,8 @@ func file_fsm_proto_init() {
 		(*Command_StoreFlags)(nil),
 		(*Command_Copy)(nil),
 		(*Command_Expunge)(nil),
+		(*Command_MarkBlobsDeleting)(nil),
+		(*Command_ForgetBlobs)(nil),
 	}
 	file_fsm_proto_msgTypes[3].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
@@ -1032,6 +1123,7 @@ func file_fsm_proto_init() {
 		(*CommandResult_StoreFlags)(nil),
 		(*CommandResult_Copy)(nil),
 		(*CommandResult_Expunge)(nil),
+		(*CommandResult_Blobs)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -2134,11 +2134,14 @@ func (x *NewMessage) GetStructure() *MessageStructure {
 }
 
 type AppendRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	Account       string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
-	MailboxId     uint64                 `protobuf:"varint,3,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
-	Messages      []*NewMessage          `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"` // all or nothing (RFC 3502)
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Account   string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId uint64                 `protobuf:"varint,3,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	Messages  []*NewMessage          `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"` // all or nothing (RFC 3502)
+	// The blob epoch the frontend knew before it stored the bodies (from an earlier
+	// AppendResponse or refusal; 0 at first). See MarkBlobsDeleting.
+	BlobEpoch     uint64 `protobuf:"varint,5,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2201,11 +2204,19 @@ func (x *AppendRequest) GetMessages() []*NewMessage {
 	return nil
 }
 
+func (x *AppendRequest) GetBlobEpoch() uint64 {
+	if x != nil {
+		return x.BlobEpoch
+	}
+	return 0
+}
+
 type AppendResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UidValidity   uint32                 `protobuf:"varint,1,opt,name=uid_validity,json=uidValidity,proto3" json:"uid_validity,omitempty"`
 	Uids          []uint32               `protobuf:"varint,2,rep,packed,name=uids,proto3" json:"uids,omitempty"`
 	Modseq        uint64                 `protobuf:"varint,3,opt,name=modseq,proto3" json:"modseq,omitempty"`
+	BlobEpoch     uint64                 `protobuf:"varint,4,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"` // the blob epoch after this append
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2257,6 +2268,13 @@ func (x *AppendResponse) GetUids() []uint32 {
 func (x *AppendResponse) GetModseq() uint64 {
 	if x != nil {
 		return x.Modseq
+	}
+	return 0
+}
+
+func (x *AppendResponse) GetBlobEpoch() uint64 {
+	if x != nil {
+		return x.BlobEpoch
 	}
 	return 0
 }
@@ -3214,6 +3232,264 @@ func (x *ChangeBatch) GetHighestModseq() uint64 {
 	return 0
 }
 
+type MarkBlobsDeletingRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Blobs without references for at least this long (log time) are marked.
+	GraceNanos int64 `protobuf:"varint,2,opt,name=grace_nanos,json=graceNanos,proto3" json:"grace_nanos,omitempty"`
+	// At most this many blobs are marked and returned; 0: 1000.
+	Limit         uint32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkBlobsDeletingRequest) Reset() {
+	*x = MarkBlobsDeletingRequest{}
+	mi := &file_metadata_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkBlobsDeletingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkBlobsDeletingRequest) ProtoMessage() {}
+
+func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkBlobsDeletingRequest.ProtoReflect.Descriptor instead.
+func (*MarkBlobsDeletingRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *MarkBlobsDeletingRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *MarkBlobsDeletingRequest) GetGraceNanos() int64 {
+	if x != nil {
+		return x.GraceNanos
+	}
+	return 0
+}
+
+func (x *MarkBlobsDeletingRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ForgetBlobsRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Blobs the collector has deleted from the blob store; those still deleting
+	// (unreferenced) lose their records.
+	Keys          []string `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForgetBlobsRequest) Reset() {
+	*x = ForgetBlobsRequest{}
+	mi := &file_metadata_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForgetBlobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForgetBlobsRequest) ProtoMessage() {}
+
+func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForgetBlobsRequest.ProtoReflect.Descriptor instead.
+func (*ForgetBlobsRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ForgetBlobsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ForgetBlobsRequest) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type BlobBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// MarkBlobsDeleting: every blob in state deleting, up to the limit, in key order.
+	// ForgetBlobs: the blobs whose records were dropped.
+	Keys          []string `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	BlobEpoch     uint64   `protobuf:"varint,2,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"` // the blob epoch after the command
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobBatch) Reset() {
+	*x = BlobBatch{}
+	mi := &file_metadata_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobBatch) ProtoMessage() {}
+
+func (x *BlobBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobBatch.ProtoReflect.Descriptor instead.
+func (*BlobBatch) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *BlobBatch) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *BlobBatch) GetBlobEpoch() uint64 {
+	if x != nil {
+		return x.BlobEpoch
+	}
+	return 0
+}
+
+type CollectBlobsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	GraceNanos    int64                  `protobuf:"varint,1,opt,name=grace_nanos,json=graceNanos,proto3" json:"grace_nanos,omitempty"` // 0: the server's default grace period
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CollectBlobsRequest) Reset() {
+	*x = CollectBlobsRequest{}
+	mi := &file_metadata_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CollectBlobsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CollectBlobsRequest) ProtoMessage() {}
+
+func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CollectBlobsRequest.ProtoReflect.Descriptor instead.
+func (*CollectBlobsRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *CollectBlobsRequest) GetGraceNanos() int64 {
+	if x != nil {
+		return x.GraceNanos
+	}
+	return 0
+}
+
+type CollectBlobsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deleted       uint64                 `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"` // blobs deleted from the blob store
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CollectBlobsResponse) Reset() {
+	*x = CollectBlobsResponse{}
+	mi := &file_metadata_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CollectBlobsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CollectBlobsResponse) ProtoMessage() {}
+
+func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CollectBlobsResponse.ProtoReflect.Descriptor instead.
+func (*CollectBlobsResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *CollectBlobsResponse) GetDeleted() uint64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
 var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
@@ -3381,18 +3657,22 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12,\n" +
 	"\x12internal_date_unix\x18\x03 \x01(\x03R\x10internalDateUnix\x12\x14\n" +
 	"\x05flags\x18\x04 \x03(\tR\x05flags\x12B\n" +
-	"\tstructure\x18\x05 \x01(\v2$.strata.metadata.v1.MessageStructureR\tstructure\"\xa3\x01\n" +
+	"\tstructure\x18\x05 \x01(\v2$.strata.metadata.v1.MessageStructureR\tstructure\"\xc2\x01\n" +
 	"\rAppendRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x12:\n" +
-	"\bmessages\x18\x04 \x03(\v2\x1e.strata.metadata.v1.NewMessageR\bmessages\"_\n" +
+	"\bmessages\x18\x04 \x03(\v2\x1e.strata.metadata.v1.NewMessageR\bmessages\x12\x1d\n" +
+	"\n" +
+	"blob_epoch\x18\x05 \x01(\x04R\tblobEpoch\"~\n" +
 	"\x0eAppendResponse\x12!\n" +
 	"\fuid_validity\x18\x01 \x01(\rR\vuidValidity\x12\x12\n" +
 	"\x04uids\x18\x02 \x03(\rR\x04uids\x12\x16\n" +
-	"\x06modseq\x18\x03 \x01(\x04R\x06modseq\"4\n" +
+	"\x06modseq\x18\x03 \x01(\x04R\x06modseq\x12\x1d\n" +
+	"\n" +
+	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\"4\n" +
 	"\bUidRange\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\rR\x05first\x12\x12\n" +
 	"\x04last\x18\x02 \x01(\rR\x04last\"N\n" +
@@ -3468,7 +3748,26 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04name\x18\x05 \x01(\tR\x04name\"j\n" +
 	"\vChangeBatch\x124\n" +
 	"\achanges\x18\x01 \x03(\v2\x1a.strata.metadata.v1.ChangeR\achanges\x12%\n" +
-	"\x0ehighest_modseq\x18\x02 \x01(\x04R\rhighestModseq*[\n" +
+	"\x0ehighest_modseq\x18\x02 \x01(\x04R\rhighestModseq\"p\n" +
+	"\x18MarkBlobsDeletingRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n" +
+	"\vgrace_nanos\x18\x02 \x01(\x03R\n" +
+	"graceNanos\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\rR\x05limit\"G\n" +
+	"\x12ForgetBlobsRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\tR\x04keys\">\n" +
+	"\tBlobBatch\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\x12\x1d\n" +
+	"\n" +
+	"blob_epoch\x18\x02 \x01(\x04R\tblobEpoch\"6\n" +
+	"\x13CollectBlobsRequest\x12\x1f\n" +
+	"\vgrace_nanos\x18\x01 \x01(\x03R\n" +
+	"graceNanos\"0\n" +
+	"\x14CollectBlobsResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\x04R\adeleted*[\n" +
 	"\x06FlagOp\x12\x17\n" +
 	"\x13FLAG_OP_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vFLAG_OP_ADD\x10\x01\x12\x12\n" +
@@ -3481,7 +3780,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11CHANGE_KIND_FLAGS\x10\x02\x12\x17\n" +
 	"\x13CHANGE_KIND_EXPUNGE\x10\x03\x12\x1f\n" +
 	"\x1bCHANGE_KIND_MAILBOX_DELETED\x10\x04\x12\x1f\n" +
-	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\xaa\x0e\n" +
+	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\xe2\x0f\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -3504,7 +3803,11 @@ const file_metadata_proto_rawDesc = "" +
 	"StoreFlags\x12%.strata.metadata.v1.StoreFlagsRequest\x1a&.strata.metadata.v1.StoreFlagsResponse\x12I\n" +
 	"\x04Copy\x12\x1f.strata.metadata.v1.CopyRequest\x1a .strata.metadata.v1.CopyResponse\x12R\n" +
 	"\aExpunge\x12\".strata.metadata.v1.ExpungeRequest\x1a#.strata.metadata.v1.ExpungeResponse\x12L\n" +
-	"\x05Watch\x12 .strata.metadata.v1.WatchRequest\x1a\x1f.strata.metadata.v1.ChangeBatch0\x01B0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
+	"\x05Watch\x12 .strata.metadata.v1.WatchRequest\x1a\x1f.strata.metadata.v1.ChangeBatch0\x01\x12`\n" +
+	"\x11MarkBlobsDeleting\x12,.strata.metadata.v1.MarkBlobsDeletingRequest\x1a\x1d.strata.metadata.v1.BlobBatch\x12T\n" +
+	"\vForgetBlobs\x12&.strata.metadata.v1.ForgetBlobsRequest\x1a\x1d.strata.metadata.v1.BlobBatch2n\n" +
+	"\tBlobAdmin\x12a\n" +
+	"\fCollectBlobs\x12'.strata.metadata.v1.CollectBlobsRequest\x1a(.strata.metadata.v1.CollectBlobsResponseB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
 var (
 	file_metadata_proto_rawDescOnce sync.Once
@@ -3519,58 +3822,63 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_metadata_proto_goTypes = []any{
-	(FlagOp)(0),                   // 0: strata.metadata.v1.FlagOp
-	(ChangeKind)(0),               // 1: strata.metadata.v1.ChangeKind
-	(*Tenant)(nil),                // 2: strata.metadata.v1.Tenant
-	(*Account)(nil),               // 3: strata.metadata.v1.Account
-	(*Mailbox)(nil),               // 4: strata.metadata.v1.Mailbox
-	(*AclEntry)(nil),              // 5: strata.metadata.v1.AclEntry
-	(*Address)(nil),               // 6: strata.metadata.v1.Address
-	(*Envelope)(nil),              // 7: strata.metadata.v1.Envelope
-	(*Param)(nil),                 // 8: strata.metadata.v1.Param
-	(*BodyPart)(nil),              // 9: strata.metadata.v1.BodyPart
-	(*MessageStructure)(nil),      // 10: strata.metadata.v1.MessageStructure
-	(*MessageRecord)(nil),         // 11: strata.metadata.v1.MessageRecord
-	(*CreateTenantRequest)(nil),   // 12: strata.metadata.v1.CreateTenantRequest
-	(*ListTenantsRequest)(nil),    // 13: strata.metadata.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),   // 14: strata.metadata.v1.ListTenantsResponse
-	(*CreateAccountRequest)(nil),  // 15: strata.metadata.v1.CreateAccountRequest
-	(*SetPasswordRequest)(nil),    // 16: strata.metadata.v1.SetPasswordRequest
-	(*DeleteAccountRequest)(nil),  // 17: strata.metadata.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil), // 18: strata.metadata.v1.DeleteAccountResponse
-	(*ListAccountsRequest)(nil),   // 19: strata.metadata.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),  // 20: strata.metadata.v1.ListAccountsResponse
-	(*AuthenticateRequest)(nil),   // 21: strata.metadata.v1.AuthenticateRequest
-	(*ListMailboxesRequest)(nil),  // 22: strata.metadata.v1.ListMailboxesRequest
-	(*ListMailboxesResponse)(nil), // 23: strata.metadata.v1.ListMailboxesResponse
-	(*GetMailboxRequest)(nil),     // 24: strata.metadata.v1.GetMailboxRequest
-	(*CreateMailboxRequest)(nil),  // 25: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),  // 26: strata.metadata.v1.DeleteMailboxRequest
-	(*DeleteMailboxResponse)(nil), // 27: strata.metadata.v1.DeleteMailboxResponse
-	(*RenameMailboxRequest)(nil),  // 28: strata.metadata.v1.RenameMailboxRequest
-	(*RenameMailboxResponse)(nil), // 29: strata.metadata.v1.RenameMailboxResponse
-	(*SetSubscribedRequest)(nil),  // 30: strata.metadata.v1.SetSubscribedRequest
-	(*SetSubscribedResponse)(nil), // 31: strata.metadata.v1.SetSubscribedResponse
-	(*NewMessage)(nil),            // 32: strata.metadata.v1.NewMessage
-	(*AppendRequest)(nil),         // 33: strata.metadata.v1.AppendRequest
-	(*AppendResponse)(nil),        // 34: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),              // 35: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),   // 36: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),  // 37: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),               // 38: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),  // 39: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),     // 40: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),            // 41: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),    // 42: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),           // 43: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),          // 44: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),        // 45: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),       // 46: strata.metadata.v1.ExpungeResponse
-	(*WatchRequest)(nil),          // 47: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                // 48: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),           // 49: strata.metadata.v1.ChangeBatch
+	(FlagOp)(0),                      // 0: strata.metadata.v1.FlagOp
+	(ChangeKind)(0),                  // 1: strata.metadata.v1.ChangeKind
+	(*Tenant)(nil),                   // 2: strata.metadata.v1.Tenant
+	(*Account)(nil),                  // 3: strata.metadata.v1.Account
+	(*Mailbox)(nil),                  // 4: strata.metadata.v1.Mailbox
+	(*AclEntry)(nil),                 // 5: strata.metadata.v1.AclEntry
+	(*Address)(nil),                  // 6: strata.metadata.v1.Address
+	(*Envelope)(nil),                 // 7: strata.metadata.v1.Envelope
+	(*Param)(nil),                    // 8: strata.metadata.v1.Param
+	(*BodyPart)(nil),                 // 9: strata.metadata.v1.BodyPart
+	(*MessageStructure)(nil),         // 10: strata.metadata.v1.MessageStructure
+	(*MessageRecord)(nil),            // 11: strata.metadata.v1.MessageRecord
+	(*CreateTenantRequest)(nil),      // 12: strata.metadata.v1.CreateTenantRequest
+	(*ListTenantsRequest)(nil),       // 13: strata.metadata.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),      // 14: strata.metadata.v1.ListTenantsResponse
+	(*CreateAccountRequest)(nil),     // 15: strata.metadata.v1.CreateAccountRequest
+	(*SetPasswordRequest)(nil),       // 16: strata.metadata.v1.SetPasswordRequest
+	(*DeleteAccountRequest)(nil),     // 17: strata.metadata.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),    // 18: strata.metadata.v1.DeleteAccountResponse
+	(*ListAccountsRequest)(nil),      // 19: strata.metadata.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),     // 20: strata.metadata.v1.ListAccountsResponse
+	(*AuthenticateRequest)(nil),      // 21: strata.metadata.v1.AuthenticateRequest
+	(*ListMailboxesRequest)(nil),     // 22: strata.metadata.v1.ListMailboxesRequest
+	(*ListMailboxesResponse)(nil),    // 23: strata.metadata.v1.ListMailboxesResponse
+	(*GetMailboxRequest)(nil),        // 24: strata.metadata.v1.GetMailboxRequest
+	(*CreateMailboxRequest)(nil),     // 25: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),     // 26: strata.metadata.v1.DeleteMailboxRequest
+	(*DeleteMailboxResponse)(nil),    // 27: strata.metadata.v1.DeleteMailboxResponse
+	(*RenameMailboxRequest)(nil),     // 28: strata.metadata.v1.RenameMailboxRequest
+	(*RenameMailboxResponse)(nil),    // 29: strata.metadata.v1.RenameMailboxResponse
+	(*SetSubscribedRequest)(nil),     // 30: strata.metadata.v1.SetSubscribedRequest
+	(*SetSubscribedResponse)(nil),    // 31: strata.metadata.v1.SetSubscribedResponse
+	(*NewMessage)(nil),               // 32: strata.metadata.v1.NewMessage
+	(*AppendRequest)(nil),            // 33: strata.metadata.v1.AppendRequest
+	(*AppendResponse)(nil),           // 34: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                 // 35: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),      // 36: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),     // 37: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                  // 38: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),     // 39: strata.metadata.v1.FetchMessagesRequest
+	(*StoreFlagsRequest)(nil),        // 40: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),               // 41: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),       // 42: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),              // 43: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),             // 44: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),           // 45: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),          // 46: strata.metadata.v1.ExpungeResponse
+	(*WatchRequest)(nil),             // 47: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                   // 48: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),              // 49: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil), // 50: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),       // 51: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                // 52: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),      // 53: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),     // 54: strata.metadata.v1.CollectBlobsResponse
 }
 var file_metadata_proto_depIdxs = []int32{
 	5,  // 0: strata.metadata.v1.Mailbox.acl:type_name -> strata.metadata.v1.AclEntry
@@ -3623,28 +3931,34 @@ var file_metadata_proto_depIdxs = []int32{
 	43, // 47: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
 	45, // 48: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
 	47, // 49: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	2,  // 50: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	14, // 51: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	3,  // 52: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	3,  // 53: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	18, // 54: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	20, // 55: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	3,  // 56: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	23, // 57: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	4,  // 58: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	4,  // 59: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	27, // 60: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	29, // 61: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	31, // 62: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	34, // 63: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	37, // 64: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	11, // 65: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	42, // 66: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	44, // 67: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	46, // 68: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	49, // 69: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	50, // [50:70] is the sub-list for method output_type
-	30, // [30:50] is the sub-list for method input_type
+	50, // 50: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	51, // 51: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	53, // 52: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	2,  // 53: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	14, // 54: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	3,  // 55: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	3,  // 56: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	18, // 57: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	20, // 58: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	3,  // 59: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	23, // 60: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	4,  // 61: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	4,  // 62: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	27, // 63: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	29, // 64: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	31, // 65: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	34, // 66: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	37, // 67: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	11, // 68: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	42, // 69: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	44, // 70: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	46, // 71: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	49, // 72: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	52, // 73: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	52, // 74: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	54, // 75: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	53, // [53:76] is the sub-list for method output_type
+	30, // [30:53] is the sub-list for method input_type
 	30, // [30:30] is the sub-list for extension type_name
 	30, // [30:30] is the sub-list for extension extendee
 	0,  // [0:30] is the sub-list for field type_name
@@ -3661,9 +3975,9 @@ func file_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   48,
+			NumMessages:   53,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_metadata_proto_goTypes,
 		DependencyIndexes: file_metadata_proto_depIdxs,

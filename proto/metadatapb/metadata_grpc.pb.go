@@ -23,26 +23,28 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Metadata_CreateTenant_FullMethodName  = "/strata.metadata.v1.Metadata/CreateTenant"
-	Metadata_ListTenants_FullMethodName   = "/strata.metadata.v1.Metadata/ListTenants"
-	Metadata_CreateAccount_FullMethodName = "/strata.metadata.v1.Metadata/CreateAccount"
-	Metadata_SetPassword_FullMethodName   = "/strata.metadata.v1.Metadata/SetPassword"
-	Metadata_DeleteAccount_FullMethodName = "/strata.metadata.v1.Metadata/DeleteAccount"
-	Metadata_ListAccounts_FullMethodName  = "/strata.metadata.v1.Metadata/ListAccounts"
-	Metadata_Authenticate_FullMethodName  = "/strata.metadata.v1.Metadata/Authenticate"
-	Metadata_ListMailboxes_FullMethodName = "/strata.metadata.v1.Metadata/ListMailboxes"
-	Metadata_GetMailbox_FullMethodName    = "/strata.metadata.v1.Metadata/GetMailbox"
-	Metadata_CreateMailbox_FullMethodName = "/strata.metadata.v1.Metadata/CreateMailbox"
-	Metadata_DeleteMailbox_FullMethodName = "/strata.metadata.v1.Metadata/DeleteMailbox"
-	Metadata_RenameMailbox_FullMethodName = "/strata.metadata.v1.Metadata/RenameMailbox"
-	Metadata_SetSubscribed_FullMethodName = "/strata.metadata.v1.Metadata/SetSubscribed"
-	Metadata_Append_FullMethodName        = "/strata.metadata.v1.Metadata/Append"
-	Metadata_ListMessages_FullMethodName  = "/strata.metadata.v1.Metadata/ListMessages"
-	Metadata_FetchMessages_FullMethodName = "/strata.metadata.v1.Metadata/FetchMessages"
-	Metadata_StoreFlags_FullMethodName    = "/strata.metadata.v1.Metadata/StoreFlags"
-	Metadata_Copy_FullMethodName          = "/strata.metadata.v1.Metadata/Copy"
-	Metadata_Expunge_FullMethodName       = "/strata.metadata.v1.Metadata/Expunge"
-	Metadata_Watch_FullMethodName         = "/strata.metadata.v1.Metadata/Watch"
+	Metadata_CreateTenant_FullMethodName      = "/strata.metadata.v1.Metadata/CreateTenant"
+	Metadata_ListTenants_FullMethodName       = "/strata.metadata.v1.Metadata/ListTenants"
+	Metadata_CreateAccount_FullMethodName     = "/strata.metadata.v1.Metadata/CreateAccount"
+	Metadata_SetPassword_FullMethodName       = "/strata.metadata.v1.Metadata/SetPassword"
+	Metadata_DeleteAccount_FullMethodName     = "/strata.metadata.v1.Metadata/DeleteAccount"
+	Metadata_ListAccounts_FullMethodName      = "/strata.metadata.v1.Metadata/ListAccounts"
+	Metadata_Authenticate_FullMethodName      = "/strata.metadata.v1.Metadata/Authenticate"
+	Metadata_ListMailboxes_FullMethodName     = "/strata.metadata.v1.Metadata/ListMailboxes"
+	Metadata_GetMailbox_FullMethodName        = "/strata.metadata.v1.Metadata/GetMailbox"
+	Metadata_CreateMailbox_FullMethodName     = "/strata.metadata.v1.Metadata/CreateMailbox"
+	Metadata_DeleteMailbox_FullMethodName     = "/strata.metadata.v1.Metadata/DeleteMailbox"
+	Metadata_RenameMailbox_FullMethodName     = "/strata.metadata.v1.Metadata/RenameMailbox"
+	Metadata_SetSubscribed_FullMethodName     = "/strata.metadata.v1.Metadata/SetSubscribed"
+	Metadata_Append_FullMethodName            = "/strata.metadata.v1.Metadata/Append"
+	Metadata_ListMessages_FullMethodName      = "/strata.metadata.v1.Metadata/ListMessages"
+	Metadata_FetchMessages_FullMethodName     = "/strata.metadata.v1.Metadata/FetchMessages"
+	Metadata_StoreFlags_FullMethodName        = "/strata.metadata.v1.Metadata/StoreFlags"
+	Metadata_Copy_FullMethodName              = "/strata.metadata.v1.Metadata/Copy"
+	Metadata_Expunge_FullMethodName           = "/strata.metadata.v1.Metadata/Expunge"
+	Metadata_Watch_FullMethodName             = "/strata.metadata.v1.Metadata/Watch"
+	Metadata_MarkBlobsDeleting_FullMethodName = "/strata.metadata.v1.Metadata/MarkBlobsDeleting"
+	Metadata_ForgetBlobs_FullMethodName       = "/strata.metadata.v1.Metadata/ForgetBlobs"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -80,6 +82,16 @@ type MetadataClient interface {
 	// journal and then live, without gaps. A client that reconnects resumes from the
 	// last MODSEQ it saw.
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangeBatch], error)
+	// Blob garbage collection (DESIGN.md: bodies). MarkBlobsDeleting marks the blobs
+	// without references for longer than the grace period "deleting" and returns every
+	// blob in that state; once the collector has deleted them from the blob store,
+	// ForgetBlobs drops their records. An Append that references a deleting blob, or a
+	// blob whose record was forgotten after the append's blob_epoch, is refused with
+	// FailedPrecondition and an ErrorInfo (domain "strata.metadata.v1", reason
+	// BLOB_DELETING or BLOB_EPOCH_STALE, metadata "blob_epoch": the current epoch): the
+	// frontend stores the body again and retries with that epoch.
+	MarkBlobsDeleting(ctx context.Context, in *MarkBlobsDeletingRequest, opts ...grpc.CallOption) (*BlobBatch, error)
+	ForgetBlobs(ctx context.Context, in *ForgetBlobsRequest, opts ...grpc.CallOption) (*BlobBatch, error)
 }
 
 type metadataClient struct {
@@ -308,6 +320,26 @@ func (c *metadataClient) Watch(ctx context.Context, in *WatchRequest, opts ...gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Metadata_WatchClient = grpc.ServerStreamingClient[ChangeBatch]
 
+func (c *metadataClient) MarkBlobsDeleting(ctx context.Context, in *MarkBlobsDeletingRequest, opts ...grpc.CallOption) (*BlobBatch, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BlobBatch)
+	err := c.cc.Invoke(ctx, Metadata_MarkBlobsDeleting_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) ForgetBlobs(ctx context.Context, in *ForgetBlobsRequest, opts ...grpc.CallOption) (*BlobBatch, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BlobBatch)
+	err := c.cc.Invoke(ctx, Metadata_ForgetBlobs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -343,6 +375,16 @@ type MetadataServer interface {
 	// journal and then live, without gaps. A client that reconnects resumes from the
 	// last MODSEQ it saw.
 	Watch(*WatchRequest, grpc.ServerStreamingServer[ChangeBatch]) error
+	// Blob garbage collection (DESIGN.md: bodies). MarkBlobsDeleting marks the blobs
+	// without references for longer than the grace period "deleting" and returns every
+	// blob in that state; once the collector has deleted them from the blob store,
+	// ForgetBlobs drops their records. An Append that references a deleting blob, or a
+	// blob whose record was forgotten after the append's blob_epoch, is refused with
+	// FailedPrecondition and an ErrorInfo (domain "strata.metadata.v1", reason
+	// BLOB_DELETING or BLOB_EPOCH_STALE, metadata "blob_epoch": the current epoch): the
+	// frontend stores the body again and retries with that epoch.
+	MarkBlobsDeleting(context.Context, *MarkBlobsDeletingRequest) (*BlobBatch, error)
+	ForgetBlobs(context.Context, *ForgetBlobsRequest) (*BlobBatch, error)
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -412,6 +454,12 @@ func (UnimplementedMetadataServer) Expunge(context.Context, *ExpungeRequest) (*E
 }
 func (UnimplementedMetadataServer) Watch(*WatchRequest, grpc.ServerStreamingServer[ChangeBatch]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedMetadataServer) MarkBlobsDeleting(context.Context, *MarkBlobsDeletingRequest) (*BlobBatch, error) {
+	return nil, status.Error(codes.Unimplemented, "method MarkBlobsDeleting not implemented")
+}
+func (UnimplementedMetadataServer) ForgetBlobs(context.Context, *ForgetBlobsRequest) (*BlobBatch, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForgetBlobs not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -780,6 +828,42 @@ func _Metadata_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Metadata_WatchServer = grpc.ServerStreamingServer[ChangeBatch]
 
+func _Metadata_MarkBlobsDeleting_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MarkBlobsDeletingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).MarkBlobsDeleting(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_MarkBlobsDeleting_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).MarkBlobsDeleting(ctx, req.(*MarkBlobsDeletingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_ForgetBlobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForgetBlobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ForgetBlobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ForgetBlobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ForgetBlobs(ctx, req.(*ForgetBlobsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -859,6 +943,14 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Expunge",
 			Handler:    _Metadata_Expunge_Handler,
 		},
+		{
+			MethodName: "MarkBlobsDeleting",
+			Handler:    _Metadata_MarkBlobsDeleting_Handler,
+		},
+		{
+			MethodName: "ForgetBlobs",
+			Handler:    _Metadata_ForgetBlobs_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -872,5 +964,113 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 			ServerStreams: true,
 		},
 	},
+	Metadata: "metadata.proto",
+}
+
+const (
+	BlobAdmin_CollectBlobs_FullMethodName = "/strata.metadata.v1.BlobAdmin/CollectBlobs"
+)
+
+// BlobAdminClient is the client API for BlobAdmin service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// BlobAdmin runs blob garbage collection on a process that holds the blob store
+// (`strata serve`), for `strata blob gc`.
+type BlobAdminClient interface {
+	CollectBlobs(ctx context.Context, in *CollectBlobsRequest, opts ...grpc.CallOption) (*CollectBlobsResponse, error)
+}
+
+type blobAdminClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewBlobAdminClient(cc grpc.ClientConnInterface) BlobAdminClient {
+	return &blobAdminClient{cc}
+}
+
+func (c *blobAdminClient) CollectBlobs(ctx context.Context, in *CollectBlobsRequest, opts ...grpc.CallOption) (*CollectBlobsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CollectBlobsResponse)
+	err := c.cc.Invoke(ctx, BlobAdmin_CollectBlobs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// BlobAdminServer is the server API for BlobAdmin service.
+// All implementations must embed UnimplementedBlobAdminServer
+// for forward compatibility.
+//
+// BlobAdmin runs blob garbage collection on a process that holds the blob store
+// (`strata serve`), for `strata blob gc`.
+type BlobAdminServer interface {
+	CollectBlobs(context.Context, *CollectBlobsRequest) (*CollectBlobsResponse, error)
+	mustEmbedUnimplementedBlobAdminServer()
+}
+
+// UnimplementedBlobAdminServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedBlobAdminServer struct{}
+
+func (UnimplementedBlobAdminServer) CollectBlobs(context.Context, *CollectBlobsRequest) (*CollectBlobsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CollectBlobs not implemented")
+}
+func (UnimplementedBlobAdminServer) mustEmbedUnimplementedBlobAdminServer() {}
+func (UnimplementedBlobAdminServer) testEmbeddedByValue()                   {}
+
+// UnsafeBlobAdminServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to BlobAdminServer will
+// result in compilation errors.
+type UnsafeBlobAdminServer interface {
+	mustEmbedUnimplementedBlobAdminServer()
+}
+
+func RegisterBlobAdminServer(s grpc.ServiceRegistrar, srv BlobAdminServer) {
+	// If the following call panics, it indicates UnimplementedBlobAdminServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&BlobAdmin_ServiceDesc, srv)
+}
+
+func _BlobAdmin_CollectBlobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CollectBlobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BlobAdminServer).CollectBlobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BlobAdmin_CollectBlobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BlobAdminServer).CollectBlobs(ctx, req.(*CollectBlobsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// BlobAdmin_ServiceDesc is the grpc.ServiceDesc for BlobAdmin service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var BlobAdmin_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "strata.metadata.v1.BlobAdmin",
+	HandlerType: (*BlobAdminServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "CollectBlobs",
+			Handler:    _BlobAdmin_CollectBlobs_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
 	Metadata: "metadata.proto",
 }
