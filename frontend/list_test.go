@@ -191,12 +191,21 @@ func TestMailboxNamesUTF7(t *testing.T) {
 	if _, err := c.Select("Été", nil).Wait(); err != nil {
 		t.Errorf("imapclient SELECT: %v", err)
 	}
+	// go-imap writes "&" as "&-" even in its UTF-8 names.
+	if err := c.Create("Été/Jour & nuit", nil).Wait(); err != nil {
+		t.Fatalf("imapclient CREATE: %v", err)
+	}
+	checkLines(t, "rev1 LIST of an imapclient name", rev1.ok(`LIST "" "&AMk-t&AOk-/J*"`), []string{`* LIST (\HasNoChildren) "/" "&AMk-t&AOk-/Jour &- nuit"`})
+	if boxes, err := c.List("", "Été/J*", nil).Collect(); err != nil || len(boxes) != 1 || boxes[0].Mailbox != "Été/Jour & nuit" {
+		t.Errorf("imapclient LIST = %+v, %v", boxes, err)
+	}
 
 	// After ENABLE IMAP4rev2 the same session speaks UTF-8.
 	rev2 := loginRaw(t, srv)
 	rev2.ok("ENABLE IMAP4rev2")
 	checkLines(t, "rev2 LIST", rev2.ok(`LIST "" "Été*"`), []string{
 		`* LIST (\HasChildren) "/" "Été"`,
+		`* LIST (\HasNoChildren) "/" "Été/Jour & nuit"`,
 		`* LIST (\HasNoChildren) "/" "Été/Tom & Jerry"`,
 	})
 	rev2.ok(`CREATE "Ça/&AMk-"`) // "&" is just a character in UTF-8

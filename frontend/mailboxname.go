@@ -130,8 +130,9 @@ func (c *conn) utf8Names() bool {
 // decodeClientName turns a name or LIST pattern from the client into UTF-8. In a rev1
 // session an ASCII name is modified UTF-7 and decoded strictly. A name with 8-bit
 // characters cannot be modified UTF-7; the parser has checked that it is UTF-8, and it is
-// taken as such: clients such as go-imap's send UTF-8 names to any server that announces
-// IMAP4rev2, without enabling it, and read the modified UTF-7 answers fine.
+// taken as such: go-imap's client sends UTF-8 names to any server that announces
+// IMAP4rev2, without enabling it, with "&" still written "&-" as in modified UTF-7, and
+// reads the modified UTF-7 answers fine.
 func (c *conn) decodeClientName(raw string) (string, error) {
 	if c.utf8Names() {
 		return raw, nil
@@ -141,7 +142,7 @@ func (c *conn) decodeClientName(raw string) (string, error) {
 			if !utf8.ValidString(raw) {
 				return "", errModifiedUTF7
 			}
-			return raw, nil
+			return strings.ReplaceAll(raw, "&-", "&"), nil
 		}
 	}
 	return decodeModifiedUTF7(raw)
