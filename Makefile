@@ -24,7 +24,7 @@ test: tools-s3
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCommand$$' -fuzztime $(FUZZTIME) ./frontend/imapwire
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./frontend/message
-	$(GO) test -run '^$$$$' -fuzz '^FuzzSequences$$$$' -fuzztime $(FUZZTIME) ./frontend
+	$(GO) test -run '^$$' -fuzz '^FuzzSequences$$' -fuzztime $(FUZZTIME) ./frontend
 
 tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
