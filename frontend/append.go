@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/frontend/imapwire"
 	"github.com/strata-mail/strata/frontend/message"
@@ -20,9 +22,15 @@ import (
 // come back on the feed, so that EXISTS goes out with the response.
 const appendSyncWait = 2 * time.Second
 
-// maxAppendMessages bounds the messages of one MULTIAPPEND (RFC 3502), each of which holds
-// a spool file until the command ends.
-const maxAppendMessages = 1000
+// Bounds on one MULTIAPPEND (RFC 3502), whose messages are all spooled before any is
+// committed: their number, their total size on the spool, and the size of the one metadata
+// Append request (message structures included), which must stay under gRPC's default 4 MiB
+// message limit. Beyond them the command fails with NO [LIMIT] (RFC 5530 3).
+const (
+	maxAppendMessages     = 1000
+	maxAppendSpoolBytes   = 1 << 30
+	maxAppendRequestBytes = 3 << 20
+)
 
 // spooledMessage is one message of an APPEND, held in a spool file until it is committed.
 type spooledMessage struct {
@@ -57,12 +65,18 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 			m.spool.Close()
 		}
 	}()
+	var spooled int64
 	for args := first; ; {
+		if len(msgs) > 0 && spooled+args.Literal.Size > maxAppendSpoolBytes {
+			c.discardAppendLiteral(&imapwire.Command{Args: args})
+			return no(codeLimit, "Messages of one APPEND too large together")
+		}
 		m, rest, err := c.readAppendMessage(args)
 		if err != nil {
 			return err
 		}
 		msgs = append(msgs, m)
+		spooled += m.spool.Size()
 		if len(rest) == 0 {
 			break
 		}
@@ -79,21 +93,26 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 		args = next
 	}
 
-	newMessages := make([]*metadatapb.NewMessage, 0, len(msgs))
+	req := &metadatapb.AppendRequest{RequestId: newRequestID(), Account: c.accountName(), MailboxId: mb.GetId()}
 	for _, m := range msgs {
-		nm, err := c.storeBlob(m)
+		nm, err := c.parseSpooled(m)
 		if err != nil {
 			return err
 		}
-		newMessages = append(newMessages, nm)
+		req.Messages = append(req.Messages, nm)
 	}
-	requestID := newRequestID()
+	if len(req.Messages) > 1 && proto.Size(req) > maxAppendRequestBytes {
+		return no(codeLimit, "Too many messages in one APPEND")
+	}
+	for i, m := range msgs {
+		if err := c.storeBlob(m, req.Messages[i].GetBlobKey()); err != nil {
+			return err
+		}
+	}
 	var resp *metadatapb.AppendResponse
 	err = c.withRetry(func(ctx context.Context) error {
 		var err error
-		resp, err = c.srv.cfg.Metadata.Append(ctx, &metadatapb.AppendRequest{
-			RequestId: requestID, Account: c.accountName(), MailboxId: mb.GetId(), Messages: newMessages,
-		})
+		resp, err = c.srv.cfg.Metadata.Append(ctx, req)
 		return err
 	})
 	if err != nil {
@@ -104,7 +123,7 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 		// wait for the feed to deliver this append so run sends it now.
 		c.sel.feed.waitFor(c.ctx, resp.GetModseq(), appendSyncWait)
 	}
-	if uids := resp.GetUids(); len(uids) == len(newMessages) {
+	if uids := resp.GetUids(); len(uids) == len(req.Messages) {
 		// RFC 4315 3: APPENDUID with the UID set of all the messages (RFC 3502 6.3.11
 		// appends them in order, so the set is in order too).
 		return ok(fmt.Sprintf("APPENDUID %d %s", resp.GetUidValidity(), uidSetString(uids)), "APPEND completed")
@@ -160,19 +179,12 @@ func (c *conn) readAppendMessage(args *imapwire.AppendArgs) (*spooledMessage, []
 	return &spooledMessage{args: args, spool: spool}, rest, nil
 }
 
-// storeBlob parses a spooled message and writes it to the blob store, returning what the
-// metadata Append needs.
-func (c *conn) storeBlob(m *spooledMessage) (*metadatapb.NewMessage, error) {
+// parseSpooled parses a spooled message once for its structure and returns what the
+// metadata Append needs; its body is not stored yet.
+func (c *conn) parseSpooled(m *spooledMessage) (*metadatapb.NewMessage, error) {
 	structure, err := message.Parse(m.spool.Reader())
 	if err != nil {
 		return nil, fmt.Errorf("append: parse message: %w", err)
-	}
-	key := blobstore.Key(c.account.GetTenant(), m.spool.Sum())
-	putCtx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-	err = c.srv.cfg.Blobs.Put(putCtx, key, m.spool.Reader(), m.spool.Size())
-	cancel()
-	if err != nil {
-		return nil, no(codeUnavailable, "Could not store the message: "+err.Error())
 	}
 	date := m.args.Date
 	if date.IsZero() {
@@ -186,9 +198,23 @@ func (c *conn) storeBlob(m *spooledMessage) (*metadatapb.NewMessage, error) {
 		}
 	}
 	return &metadatapb.NewMessage{
-		BlobKey: key, Size: uint64(m.spool.Size()), InternalDateUnix: date.Unix(),
-		Flags: flags, Structure: structure,
+		BlobKey:          blobstore.Key(c.account.GetTenant(), m.spool.Sum()),
+		Size:             uint64(m.spool.Size()),
+		InternalDateUnix: date.Unix(),
+		Flags:            flags,
+		Structure:        structure,
 	}, nil
+}
+
+// storeBlob writes a spooled message to the blob store under key, before its metadata is
+// committed (the blob first, then metadata).
+func (c *conn) storeBlob(m *spooledMessage, key string) error {
+	ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
+	defer cancel()
+	if err := c.srv.cfg.Blobs.Put(ctx, key, m.spool.Reader(), m.spool.Size()); err != nil {
+		return no(codeUnavailable, "Could not store the message: "+err.Error())
+	}
+	return nil
 }
 
 // nulDetector passes a literal through and notes whether it held a NUL byte.

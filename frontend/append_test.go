@@ -104,3 +104,22 @@ func TestAppendTargets(t *testing.T) {
 	}
 	rc.expect("APPEND &AGE- {5}", "NO [CANNOT]")
 }
+
+// TestMultiAppendLimit: one APPEND holds at most 1000 messages; the 1001st fails the whole
+// command with NO [LIMIT] (RFC 5530 3) and nothing is appended.
+func TestMultiAppendLimit(t *testing.T) {
+	srv := startServer(t)
+	rc := loginRaw(t, srv)
+	msg := "Subject: s\r\n\r\nb\r\n"
+	var sb strings.Builder
+	sb.WriteString("A1 APPEND INBOX")
+	for i := 0; i < 1001; i++ {
+		fmt.Fprintf(&sb, " {%d+}\r\n%s", len(msg), msg)
+	}
+	sb.WriteString("\r\n")
+	rc.write(sb.String())
+	if _, tagged := rc.until("A1"); !strings.HasPrefix(tagged, "NO [LIMIT]") {
+		t.Fatalf("1001 messages: %q", tagged)
+	}
+	checkLines(t, "STATUS", rc.ok("STATUS INBOX (MESSAGES)"), []string{"* STATUS INBOX (MESSAGES 0)"})
+}
