@@ -20,6 +20,9 @@ const requestRetention = 10 * time.Minute
 type cmdError struct {
 	code codes.Code
 	msg  string
+	// reason and blobEpoch go into the result for refusals the caller acts on (blobgc.go).
+	reason    string
+	blobEpoch uint64
 }
 
 func (e *cmdError) Error() string { return e.msg }
@@ -49,7 +52,7 @@ func errorResult(err error) *metadatapb.CommandResult {
 	if !errors.As(err, &ce) {
 		panic(fmt.Sprintf("metadata fsm: %v", err))
 	}
-	return &metadatapb.CommandResult{Code: uint32(ce.code), Message: ce.msg}
+	return &metadatapb.CommandResult{Code: uint32(ce.code), Message: ce.msg, Reason: ce.reason, BlobEpoch: ce.blobEpoch}
 }
 
 // cmdCtx is the state of one command being applied.
@@ -193,6 +196,10 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "copy:" + op.Copy.GetAccount()
 	case *metadatapb.Command_Expunge:
 		return "expunge:" + op.Expunge.GetAccount()
+	case *metadatapb.Command_MarkBlobsDeleting:
+		return "mark-blobs-deleting"
+	case *metadatapb.Command_ForgetBlobs:
+		return "forget-blobs"
 	}
 	return "unknown"
 }
@@ -223,6 +230,10 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.copyMessages(op.Copy)
 	case *metadatapb.Command_Expunge:
 		return c.expunge(op.Expunge)
+	case *metadatapb.Command_MarkBlobsDeleting:
+		return c.markBlobsDeleting(op.MarkBlobsDeleting)
+	case *metadatapb.Command_ForgetBlobs:
+		return c.forgetBlobs(op.ForgetBlobs)
 	}
 	return nil, errInvalid("command has no operation")
 }

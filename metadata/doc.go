@@ -27,7 +27,9 @@
 //   - Counters. A mailbox's messages, unseen and size are updated with every change
 //     of its messages, in the same command.
 //   - Blobs. Each message record holds one reference on its blob key; a blob whose
-//     count drops to zero is listed as an orphan for the collector.
+//     count drops to zero is listed as an orphan for the collector. The body of every
+//     blob record that is not deleting is in the blob store; an append that could
+//     reference a deleted body is refused (blobgc.go).
 //   - Reads. Every read uses a Pebble snapshot (a consistent view of whole batches)
 //     of a store generation it holds a reference on; Restore swaps generations and
 //     the old one closes when its last reader is done. Service reads go through

@@ -27,6 +27,8 @@ import (
 //	'J' mailbox id, modseq             -> ChangeBatch (the changes of one command)
 //	'B' blob key                       -> BlobRef
 //	'O' orphaned-at, blob key          -> empty (blobs without references, by time)
+//	'G' blob key                       -> empty (blobs being deleted, blobgc.go)
+//	'0' "blob-epoch"                   -> uint64 ForgetBlobs commands that dropped a record
 //	'Q' request id                     -> RequestRecord
 //	'q' timestamp, request id          -> empty (request ids by age, for pruning)
 const (

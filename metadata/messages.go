@@ -188,6 +188,9 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 		if m.GetBlobKey() == "" {
 			return nil, errInvalid("message %d has no blob key", i)
 		}
+		if err := c.checkAppendBlob(m.GetBlobKey(), req.GetBlobEpoch()); err != nil {
+			return nil, err
+		}
 		flags, valid := normalizeFlags(m.GetFlags())
 		if !valid {
 			return nil, errInvalid("message %d has invalid flags %q", i, m.GetFlags())
@@ -208,6 +211,9 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 		resp.Uids = append(resp.Uids, uid)
 	}
 	resp.Modseq = ms.modseq
+	if resp.BlobEpoch, err = c.blobEpoch(); err != nil {
+		return nil, err
+	}
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Append{Append: resp}}, nil
 }
 

@@ -104,8 +104,8 @@ func (s *Service) propose(ctx context.Context, requestID string, cmd *metadatapb
 	if !isResult || res == nil {
 		return nil, status.Errorf(codes.Internal, "state machine returned %T", resp)
 	}
-	if code := codes.Code(res.GetCode()); code != codes.OK {
-		return nil, status.Error(code, res.GetMessage())
+	if codes.Code(res.GetCode()) != codes.OK {
+		return nil, commandStatus(res)
 	}
 	return res, nil
 }

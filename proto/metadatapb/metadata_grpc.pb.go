@@ -87,7 +87,7 @@ type MetadataClient interface {
 	// blob in that state; once the collector has deleted them from the blob store,
 	// ForgetBlobs drops their records. An Append that references a deleting blob, or a
 	// blob whose record was forgotten after the append's blob_epoch, is refused with
-	// FailedPrecondition and an ErrorInfo (domain "strata.metadata.v1", reason
+	// FailedPrecondition and an ErrorInfo (domain "metadata.strata-mail", reason
 	// BLOB_DELETING or BLOB_EPOCH_STALE, metadata "blob_epoch": the current epoch): the
 	// frontend stores the body again and retries with that epoch.
 	MarkBlobsDeleting(ctx context.Context, in *MarkBlobsDeletingRequest, opts ...grpc.CallOption) (*BlobBatch, error)
@@ -380,7 +380,7 @@ type MetadataServer interface {
 	// blob in that state; once the collector has deleted them from the blob store,
 	// ForgetBlobs drops their records. An Append that references a deleting blob, or a
 	// blob whose record was forgotten after the append's blob_epoch, is refused with
-	// FailedPrecondition and an ErrorInfo (domain "strata.metadata.v1", reason
+	// FailedPrecondition and an ErrorInfo (domain "metadata.strata-mail", reason
 	// BLOB_DELETING or BLOB_EPOCH_STALE, metadata "blob_epoch": the current epoch): the
 	// frontend stores the body again and retries with that epoch.
 	MarkBlobsDeleting(context.Context, *MarkBlobsDeletingRequest) (*BlobBatch, error)
