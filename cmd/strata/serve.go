@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/frontend"
 )
 
 func newServeCommand() *cobra.Command {
@@ -35,6 +36,8 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.String("imaps-listen", "127.0.0.1:1993", `IMAPS (implicit TLS) listen address; "" for none`)
 	f.String("tls-cert", "", "PEM certificate chain for STARTTLS and IMAPS (default: a self-signed one generated in <data>/tls)")
 	f.String("tls-key", "", "PEM private key of --tls-cert")
+	f.Int("max-connections", 10000, "most IMAP connections at once; more are told BYE")
+	f.Int("max-connections-per-ip", 200, "most IMAP connections from one non-loopback address; more are told BYE")
 	f.String("grpc-listen", defaultAdminAddr, "metadata and admin gRPC listen address (keep it on loopback)")
 	f.Bool("no-demo", false, "do not create the demo account demo@example.com")
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS on non-loopback connections (loopback is always allowed)")
@@ -66,6 +69,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	imapsListen, _ := f.GetString("imaps-listen")
 	tlsCert, _ := f.GetString("tls-cert")
 	tlsKey, _ := f.GetString("tls-key")
+	maxConns, _ := f.GetInt("max-connections")
+	maxConnsPerIP, _ := f.GetInt("max-connections-per-ip")
 	grpcListen, _ := f.GetString("grpc-listen")
 	noDemo, _ := f.GetBool("no-demo")
 	plaintext, _ := f.GetBool("allow-plaintext-auth")
@@ -84,6 +89,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		IMAPSListen:        imapsListen,
 		TLSCertFile:        tlsCert,
 		TLSKeyFile:         tlsKey,
+		IMAPLimits:         frontend.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
 		GRPCListen:         grpcListen,
 		Demo:               !noDemo,
 		AllowPlaintextAuth: plaintext,
