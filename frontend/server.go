@@ -23,6 +23,11 @@
 //     connection's context is cancelled when it closes. Writes carry a request ID that is
 //     reused when the call is retried, so a retry is applied once.
 //   - Every connection goroutine recovers panics and logs them with the connection.
+//   - Commands are read in order from one framer per transport, so a pipeline is answered in
+//     the order sent; STARTTLS replaces the framer after its OK, dropping whatever the
+//     client sent ahead in plaintext (RFC 9051 6.2.1).
+//   - Every write to a client has a deadline (Limits.WriteTimeout) and every wait for a
+//     command an autologout timer (Limits.IdleTimeout, RFC 9051 5.4).
 package frontend
 
 import (
