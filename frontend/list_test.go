@@ -72,6 +72,7 @@ func TestListExtendedRFC5258(t *testing.T) {
 	rc.expect(`LIST (REMOTE RECURSIVEMATCH) "" *`, "BAD")
 	rc.expect(`LIST (BOGUS) "" *`, "BAD")
 	rc.expect(`LIST "" * RETURN (BOGUS)`, "BAD")
+	rc.expect(`LIST "" (`+strings.Repeat("a ", 64)+`a)`, "BAD [LIMIT]")
 }
 
 // TestLsubQuirks: LSUB (RFC 3501 6.3.9) lists an unsubscribed superior that "%" stops at

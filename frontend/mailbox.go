@@ -17,6 +17,7 @@ const delimiter = '/'
 // frontend answers those, and hierarchies deeper than maxMailboxDepth, with NO [LIMIT]
 // (RFC 5530 3) before asking it.
 const (
+	maxListPatterns   = 64
 	maxPatternLength  = 1024
 	maxMailboxNameLen = 1024
 	maxMailboxDepth   = 128
@@ -80,6 +81,9 @@ func (c *conn) parseListQuery(name string, args *imapwire.ListArgs) (*listQuery,
 		default:
 			return nil, bad("", "Unsupported LIST return option "+opt)
 		}
+	}
+	if len(args.Patterns) > maxListPatterns {
+		return nil, bad(codeLimit, "Too many patterns")
 	}
 	for _, pattern := range args.Patterns {
 		if pattern == "" {
@@ -242,9 +246,10 @@ func matchPattern(pattern, name string) bool {
 	}
 	// match[j]: pattern[:i] matches name[:j].
 	match := make([]bool, len(name)+1)
+	next := make([]bool, len(name)+1)
 	match[0] = true
 	for i := 0; i < len(pattern); i++ {
-		next := make([]bool, len(name)+1)
+		clear(next)
 		switch pc := pattern[i]; pc {
 		case '*', '%':
 			for j := 0; j <= len(name); j++ {
@@ -255,7 +260,7 @@ func matchPattern(pattern, name string) bool {
 				next[j] = match[j-1] && name[j-1] == pc
 			}
 		}
-		match = next
+		match, next = next, match
 	}
 	return match[len(name)]
 }
