@@ -104,17 +104,7 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 	if len(req.Messages) > 1 && proto.Size(req) > maxAppendRequestBytes {
 		return no(codeLimit, "Too many messages in one APPEND")
 	}
-	for i, m := range msgs {
-		if err := c.storeBlob(m, req.Messages[i].GetBlobKey()); err != nil {
-			return err
-		}
-	}
-	var resp *metadatapb.AppendResponse
-	err = c.withRetry(func(ctx context.Context) error {
-		var err error
-		resp, err = c.srv.cfg.Metadata.Append(ctx, req)
-		return err
-	})
+	resp, err := c.storeAndAppend(msgs, req)
 	if err != nil {
 		return rpcStatus(err, codeTryCreate, "append to "+strconv.Quote(name))
 	}
