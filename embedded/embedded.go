@@ -7,6 +7,7 @@
 package embedded
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -26,6 +27,7 @@ import (
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/blobstore/cache"
 	"github.com/strata-mail/strata/blobstore/fs"
+	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/frontend"
 	"github.com/strata-mail/strata/metadata"
@@ -63,7 +65,12 @@ type Config struct {
 	// BlobCacheSize is the size in bytes of the in-memory body cache in front of S3;
 	// DefaultBlobCacheSize if zero, none if negative.
 	BlobCacheSize int64
-	Logger        *slog.Logger
+	// BlobGCInterval is how often bodies no message references are collected;
+	// gc.DefaultInterval if zero, never if negative. BlobGCGrace is how long a body stays
+	// unreferenced before it is deleted; gc.DefaultGrace if zero.
+	BlobGCInterval time.Duration
+	BlobGCGrace    time.Duration
+	Logger         *slog.Logger
 }
 
 // DefaultBlobCacheSize is the body cache's size when the configuration gives none.
@@ -83,6 +90,7 @@ type Server struct {
 	imapsLn  net.Listener
 	keyPair  *frontend.KeyPair
 	serveErr chan error
+	stopGC   context.CancelFunc
 }
 
 // DefaultMaxMessageSize is the APPENDLIMIT when the configuration gives none.
@@ -139,24 +147,30 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for gRPC on %s: %w", cfg.GRPCListen, err)
 	}
-	s.grpcSrv = grpc.NewServer()
-	metadatapb.RegisterMetadataServer(s.grpcSrv, metadata.NewService(s.node, s.fsm, cfg.Logger))
-	go func() { s.serveErr <- s.grpcSrv.Serve(s.grpcLn) }()
-
+	blobs, err := openBlobs(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	s.conn, err = grpc.NewClient(s.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, fmt.Errorf("dial metadata at %s: %w", s.grpcLn.Addr(), err)
 	}
 	client := metadatapb.NewMetadataClient(s.conn)
+	collector := &gc.Collector{Metadata: client, Blobs: blobs, Logger: cfg.Logger}
+	grace := cmp.Or(cfg.BlobGCGrace, gc.DefaultGrace)
+	s.grpcSrv = grpc.NewServer()
+	metadatapb.RegisterMetadataServer(s.grpcSrv, metadata.NewService(s.node, s.fsm, cfg.Logger))
+	metadatapb.RegisterBlobAdminServer(s.grpcSrv, &gc.AdminServer{Collector: collector, Grace: grace})
+	go func() { s.serveErr <- s.grpcSrv.Serve(s.grpcLn) }()
 	if cfg.Demo {
 		if err := EnsureDemo(ctx, client); err != nil {
 			return nil, err
 		}
 	}
-
-	blobs, err := openBlobs(ctx, cfg)
-	if err != nil {
-		return nil, err
+	if interval := cmp.Or(cfg.BlobGCInterval, gc.DefaultInterval); interval > 0 {
+		var gcCtx context.Context
+		gcCtx, s.stopGC = context.WithCancel(context.Background())
+		go collector.RunEvery(gcCtx, interval, grace)
 	}
 	if s.keyPair, err = loadKeyPair(&s.cfg, s.logger); err != nil {
 		return nil, err
@@ -309,6 +323,9 @@ func (s *Server) Metadata() metadatapb.MetadataClient { return metadatapb.NewMet
 // Shutdown says BYE to IMAP clients, stops the gRPC service and closes Raft and the FSM.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
+	if s.stopGC != nil {
+		s.stopGC()
+	}
 	if s.frontend != nil {
 		errs = append(errs, s.frontend.Shutdown(ctx))
 	}

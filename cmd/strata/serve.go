@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend"
@@ -54,6 +55,8 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.Duration("s3-timeout", s3.DefaultTimeout, "S3 request timeout (for bodies: longest time without progress)")
 	f.Int("s3-retries", s3.DefaultRetries, "retries of a failed S3 request")
 	f.Int64("blob-cache-size", embedded.DefaultBlobCacheSize, "bytes of the in-memory body cache in front of S3 (negative: none)")
+	f.Duration("blob-gc-interval", gc.DefaultInterval, "how often bodies no message references are deleted (negative: never)")
+	f.Duration("blob-gc-grace", gc.DefaultGrace, "how long a body stays unreferenced before it is deleted")
 	return cmd
 }
 
@@ -80,6 +83,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	cacheSize, _ := f.GetInt64("blob-cache-size")
+	gcInterval, _ := f.GetDuration("blob-gc-interval")
+	gcGrace, _ := f.GetDuration("blob-gc-grace")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -96,6 +101,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		MaxMessageSize:     maxSize,
 		S3:                 s3Config,
 		BlobCacheSize:      cacheSize,
+		BlobGCInterval:     gcInterval,
+		BlobGCGrace:        gcGrace,
 		Logger:             logger,
 	})
 	if err != nil {
