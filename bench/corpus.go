@@ -34,10 +34,10 @@ var kindShare = [...]int{kindPlain: 55, kindAlternative: 25, kindAttachment: 20}
 
 // Subject styles.
 const (
-	subjectASCII     = iota
-	subjectUTF8B     // =?UTF-8?B?...?= (RFC 2047 4.1)
-	subjectLatin1Q   // =?ISO-8859-1?Q?...?= (RFC 2047 4.2)
-	subjectRaw8bit   // raw UTF-8 (RFC 6532 3.2)
+	subjectASCII   = iota
+	subjectUTF8B   // =?UTF-8?B?...?= (RFC 2047 4.1)
+	subjectLatin1Q // =?ISO-8859-1?Q?...?= (RFC 2047 4.2)
+	subjectRaw8bit // raw UTF-8 (RFC 6532 3.2)
 	subjectStyleCount
 )
 
@@ -137,16 +137,28 @@ func (c Corpus) thread(stream uint64, index int, h head) (head, []string) {
 
 // Message returns message index of stream (a user, or a load-generator client).
 func (c Corpus) Message(stream uint64, index int) []byte {
+	_, hi := c.sizes()
+	reserve := 4096
+	for {
+		msg := c.build(stream, index, reserve)
+		if len(msg) <= hi || reserve > hi {
+			return msg
+		}
+		reserve += len(msg) - hi + 1024
+	}
+}
+
+// build generates the message, leaving reserve bytes of MaxSize for all but attachments.
+func (c Corpus) build(stream uint64, index int, reserve int) []byte {
 	h := c.head(stream, index)
 	root, refs := c.thread(stream, index, h)
 	r := c.rng(stream, index, 1)
 	lo, hi := c.sizes()
 
-	var b bytes.Buffer
+	var b bytes.Buffer // the header from Date on, then the body
 	from := people[r.IntN(len(people))]
 	to := people[r.IntN(len(people))]
 	date := baseDate.Add(time.Duration(index)*17*time.Minute + time.Duration(r.IntN(600))*time.Second)
-	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", from.addr)
 	fmt.Fprintf(&b, "Date: %s\r\n", date.Format(time.RFC1123Z))
 	fmt.Fprintf(&b, "From: %s\r\n", renderAddress(from, root.style))
 	fmt.Fprintf(&b, "To: %s\r\n", renderAddress(to, root.style))
@@ -177,16 +189,17 @@ func (c Corpus) Message(stream uint64, index int) []byte {
 			attachments = append(attachments, randomBytes(r, lognormal(r, 48<<10, 1.3)))
 		}
 	}
-	// Shrink attachments to fit MaxSize (base64 grows them by 4/3 plus line ends).
-	budget := hi - b.Len() - 1024
+	// Shrink attachments to fit MaxSize with room for the header, a text part and the
+	// MIME framing.
+	attached := 0
 	for i := range attachments {
-		encoded := (len(attachments[i])+2)/3*4*78/76 + 400
-		if encoded > budget/len(attachments) {
-			attachments[i] = attachments[i][:max(0, (budget/len(attachments)-400)*76/78/4*3)]
+		share := (hi-b.Len()-reserve)/len(attachments) - attachmentOverhead
+		if encodedLen(len(attachments[i])) > share {
+			attachments[i] = attachments[i][:max(0, share*3/4*76/78-3)]
 		}
-		target += (len(attachments[i])+2)/3*4*78/76 + 400
+		attached += encodedLen(len(attachments[i])) + attachmentOverhead
 	}
-	target = min(max(target, lo), hi)
+	target = min(max(target+attached, lo), hi)
 
 	boundary := fmt.Sprintf("=_bench_%x_%d", r.Uint32(), index)
 	switch kind {
@@ -205,17 +218,37 @@ func (c Corpus) Message(stream uint64, index int) []byte {
 	case kindAttachment:
 		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", boundary)
 		fmt.Fprintf(&b, "--%s\r\n", boundary)
-		attached := 0
-		for _, a := range attachments {
-			attached += len(a) * 4 / 3
-		}
-		writePlainPart(&b, r, max(target-b.Len()-attached-600, 200), true)
+		writePlainPart(&b, r, max(target-b.Len()-attached-200, 200), true)
 		for i, a := range attachments {
 			fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
 			writeAttachment(&b, r, i, a)
 		}
 		fmt.Fprintf(&b, "\r\n--%s--\r\n", boundary)
 	}
+	return withTrace(r, from, date, b.Bytes(), lo)
+}
+
+// attachmentOverhead is about what an attachment's headers and boundary take.
+const attachmentOverhead = 400
+
+// encodedLen is the size of n bytes in base64 with CRLF after every 76 characters.
+func encodedLen(n int) int {
+	chars := (n + 2) / 3 * 4
+	return chars + (chars+75)/76*2
+}
+
+// withTrace prepends Return-Path and the Received chain a delivered message carries
+// (RFC 5321 4.4): two to four hops, more while the message is shorter than lo.
+func withTrace(r *rand.Rand, from person, date time.Time, rest []byte, lo int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", from.addr)
+	hops := 2 + r.IntN(3)
+	for hop := 0; hop < hops || b.Len()+len(rest) < lo; hop++ {
+		at := date.Add(time.Duration(hops-hop) * time.Second)
+		fmt.Fprintf(&b, "Received: from mx%d.example.net (mx%d.example.net [192.0.2.%d])\r\n\tby mail.bench.strata.test with ESMTPS id %08X\r\n\tfor <inbox@bench.strata.test>; %s\r\n",
+			hop+1, hop+1, 1+r.IntN(250), r.Uint32(), at.Format(time.RFC1123Z))
+	}
+	b.Write(rest)
 	return b.Bytes()
 }
 

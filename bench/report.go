@@ -23,6 +23,7 @@ type OpStats struct {
 	MaxMs     float64           `json:"max_ms"`
 	Bytes     uint64            `json:"bytes,omitempty"`
 	Errors    map[string]uint64 `json:"errors,omitempty"`
+	FirstErr  string            `json:"first_error,omitempty"`
 }
 
 // ErrorCount is the number of failed operations.
@@ -67,6 +68,7 @@ func (r *Recorder) Report(elapsed time.Duration) *Report {
 		}
 		if e := r.errors[op]; len(e) > 0 {
 			s.Errors = map[string]uint64{}
+			s.FirstErr = r.sample[op]
 			for k, v := range e {
 				s.Errors[k] = v
 				rep.Total.Errors[k] += v
@@ -118,6 +120,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, s := range rep.Ops {
+		if s.FirstErr != "" {
+			fmt.Fprintf(w, "first %s error: %s\n", s.Op, s.FirstErr)
+		}
 	}
 	if len(rep.Figures) > 0 {
 		keys := make([]string, 0, len(rep.Figures))

@@ -125,6 +125,7 @@ type Recorder struct {
 	mu     sync.Mutex
 	ops    map[string]*Histogram
 	errors map[string]map[string]uint64
+	sample map[string]string // the first error message of each operation
 	bytes  map[string]uint64
 	total  uint64 // successes and errors, for the progress line
 	errs   uint64
@@ -132,7 +133,7 @@ type Recorder struct {
 
 // NewRecorder returns an empty recorder.
 func NewRecorder() *Recorder {
-	return &Recorder{ops: map[string]*Histogram{}, errors: map[string]map[string]uint64{}, bytes: map[string]uint64{}}
+	return &Recorder{ops: map[string]*Histogram{}, errors: map[string]map[string]uint64{}, sample: map[string]string{}, bytes: map[string]uint64{}}
 }
 
 // Success records a verified operation that took d and moved n bytes of message data.
@@ -160,6 +161,9 @@ func (r *Recorder) Failure(op string, err error) {
 		r.errors[op] = m
 	}
 	m[kind]++
+	if _, ok := r.sample[op]; !ok {
+		r.sample[op] = err.Error()
+	}
 	r.total++
 	r.errs++
 }

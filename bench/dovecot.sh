@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Runs Debian's Dovecot as a throw-away IMAP server on 127.0.0.1 for `strata bench`.
+#
+#   bench/dovecot.sh start DIR PORT USERS PATTERN PASSWORD   # writes DIR/dovecot.conf, starts, prints the master PID
+#   bench/dovecot.sh stop DIR
+#
+# The configuration is self-contained under DIR: base_dir, a passwd-file userdb/passdb with
+# the same users and password as the Strata run (argon2id with Strata's parameters, written
+# by `strata bench users --dovecot-passwd`), sdbox mail under DIR/home, no TLS, plaintext
+# LOGIN allowed, loopback only. Mail files belong to nobody:nogroup.
+set -euo pipefail
+
+STRATA=${STRATA:-bin/strata}
+
+install_dovecot() {
+	if ! command -v dovecot >/dev/null 2>&1; then
+		echo "installing dovecot-imapd" >&2
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
+	fi
+}
+
+start() {
+	local dir=$1 port=$2 users=$3 pattern=$4 password=$5
+	install_dovecot
+	mkdir -p "$dir/run" "$dir/home"
+	chown nobody:nogroup "$dir/home"
+	"$STRATA" bench users --users "$users" --user-pattern "$pattern" --password "$password" \
+		--dovecot-passwd "$dir/passwd" --dovecot-uid 65534 --dovecot-gid 65534 --dovecot-homes "$dir/home"
+	chmod 0644 "$dir/passwd"
+	cat >"$dir/dovecot.conf" <<EOF
+protocols = imap
+listen = 127.0.0.1
+base_dir = $dir/run
+instance_name = strata-bench-$port
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+log_path = $dir/dovecot.log
+info_log_path = $dir/dovecot.log
+first_valid_uid = 1
+mail_location = sdbox:~/sdbox
+mail_fsync = optimized
+passdb {
+  driver = passwd-file
+  args = scheme=ARGON2ID $dir/passwd
+}
+userdb {
+  driver = passwd-file
+  args = $dir/passwd
+}
+# Enough processes and descriptors for the idle scenario's thousands of connections.
+default_process_limit = 20000
+default_client_limit = 10000
+default_vsz_limit = 0
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $port
+  }
+  inet_listener imaps {
+    port = 0
+  }
+  service_count = 0
+  process_min_avail = 2
+  client_limit = 20000
+}
+service imap {
+  process_limit = 20000
+}
+service anvil {
+  client_limit = 50000
+}
+service auth {
+  client_limit = 50000
+}
+protocol imap {
+  mail_max_userip_connections = 20000
+}
+EOF
+	dovecot -c "$dir/dovecot.conf"
+	for _ in $(seq 50); do
+		if [ -s "$dir/run/master.pid" ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			cat "$dir/run/master.pid"
+			return 0
+		fi
+		sleep 0.2
+	done
+	echo "dovecot did not start; see $dir/dovecot.log" >&2
+	tail -20 "$dir/dovecot.log" >&2 || true
+	return 1
+}
+
+stop() {
+	local dir=$1
+	if [ -s "$dir/run/master.pid" ]; then
+		doveadm -c "$dir/dovecot.conf" stop 2>/dev/null || kill "$(cat "$dir/run/master.pid")" 2>/dev/null || true
+	fi
+}
+
+case ${1:-} in
+start) shift; start "$@" ;;
+stop) shift; stop "$@" ;;
+*) echo "usage: $0 start DIR PORT USERS PATTERN PASSWORD | stop DIR" >&2; exit 2 ;;
+esac

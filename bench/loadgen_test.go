@@ -1,0 +1,133 @@
+package bench
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-mail/strata/embedded"
+)
+
+func startEmbedded(t *testing.T) *embedded.Server {
+	t.Helper()
+	srv, err := embedded.Start(context.Background(), embedded.Config{
+		DataDir:    t.TempDir(),
+		IMAPListen: "127.0.0.1:0",
+		GRPCListen: "127.0.0.1:0",
+		Demo:       true,
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func checkReport(t *testing.T, rep *Report, ops ...string) {
+	t.Helper()
+	var table strings.Builder
+	rep.WriteTable(&table)
+	t.Log("\n" + table.String())
+	if rep.Errors() != 0 {
+		t.Errorf("%d errors: %v", rep.Errors(), rep.Total.Errors)
+	}
+	counted := map[string]uint64{}
+	for _, s := range rep.Ops {
+		counted[s.Op] = s.Count
+	}
+	for _, op := range ops {
+		if counted[op] == 0 {
+			t.Errorf("no successful %s", op)
+		}
+	}
+}
+
+// TestAgainstEmbeddedServer populates the demo account, then runs the mixed workload for
+// about 2 s, the big-mailbox sequence and a few idle connections, and expects every
+// answer to verify.
+func TestAgainstEmbeddedServer(t *testing.T) {
+	srv := startEmbedded(t)
+	ctx := context.Background()
+	users := []string{embedded.DemoAccount}
+	corpus := Corpus{Seed: 3, MaxSize: 64 << 10}
+
+	rep, err := Populate(ctx, PopulateConfig{Addr: srv.IMAPAddr(), Users: users, Password: embedded.DemoPassword,
+		Messages: 60, Conns: 2, Window: 8, Corpus: corpus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, "append")
+	if rep.Total.Count != 60 {
+		t.Errorf("populated %d messages, want 60", rep.Total.Count)
+	}
+
+	profile, err := ParseProfile(DefaultProfile + ",") // every operation
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Run(ctx, Config{Addr: srv.IMAPAddr(), Users: users, Password: embedded.DemoPassword,
+		Clients: 3, Duration: 2 * time.Second, Profile: profile, Seed: 5, Corpus: corpus, IdleHold: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, OpLogin, OpSelect, OpFetchFlagsEnvelope, OpFetchBody, OpStore, OpAppend, OpSearch)
+
+	rep, err = BigMailbox(ctx, BigMailboxConfig{Addr: srv.IMAPAddr(), User: users[0], Password: embedded.DemoPassword, Repeat: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, "select", "fetch-all-flags", "search-flag", "search-header", "uid-fetch-last50-envelope")
+
+	rep, err = Idle(ctx, IdleConfig{Addr: srv.IMAPAddr(), Users: users, Password: embedded.DemoPassword,
+		Connections: 4, Parallel: 2, Hold: 10 * time.Millisecond, ServerPID: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, "connect-login-select-idle", "done")
+	if rep.Figures["connections_idling"] != 4 || rep.Figures["server_rss_after_mib"] <= 0 {
+		t.Errorf("figures %v", rep.Figures)
+	}
+}
+
+// TestVerificationCatchesWrongAnswers feeds the checks answers that are well-formed but
+// wrong, so that they can never pass as successes.
+func TestVerificationCatchesWrongAnswers(t *testing.T) {
+	s := &Session{Exists: 5}
+	res := &Result{Untagged: []*Response{
+		{Text: `* 2 FETCH (UID 7 FLAGS (\Seen))`},
+		{Text: `* 3 FETCH (UID 8 FLAGS ())`},
+	}}
+	fetches, _, err := s.Absorb(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := checkFetched(fetches, 2, 3, "UID", "FLAGS"); err != nil {
+		t.Errorf("right answer refused: %v", err)
+	}
+	if _, err := checkFetched(fetches, 2, 4, "UID", "FLAGS"); ErrorKind(err) != "verify" {
+		t.Errorf("missing message 4 accepted: %v", err)
+	}
+	if _, err := checkFetched(fetches, 2, 3, "UID", "ENVELOPE"); ErrorKind(err) != "verify" {
+		t.Errorf("missing ENVELOPE accepted: %v", err)
+	}
+	if _, _, err := s.Absorb(&Result{Untagged: []*Response{{Text: "* 9 FETCH (FLAGS ())"}}}); ErrorKind(err) != "protocol" {
+		t.Errorf("FETCH beyond EXISTS accepted: %v", err)
+	}
+	if err := checkSearch(s, []uint32{4, 4}); ErrorKind(err) != "verify" {
+		t.Errorf("duplicate SEARCH result accepted: %v", err)
+	}
+	if err := checkSearch(s, []uint32{1, 2, 3, 4, 5, 6}); ErrorKind(err) != "verify" {
+		t.Errorf("more SEARCH results than messages accepted: %v", err)
+	}
+	if _, err := appendUID("OK Append completed"); ErrorKind(err) != "verify" {
+		t.Errorf("APPEND without APPENDUID accepted: %v", err)
+	}
+	if uid, err := appendUID("OK [APPENDUID 38505 3955] APPEND completed"); err != nil || uid != 3955 {
+		t.Errorf("APPENDUID parsed as %d, %v", uid, err)
+	}
+}
