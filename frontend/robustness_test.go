@@ -76,8 +76,9 @@ func TestAppendRaw(t *testing.T) {
 	if !strings.HasPrefix(tagged, "OK [APPENDUID ") || !strings.HasSuffix(strings.SplitN(tagged, "]", 2)[0], " 1") {
 		t.Errorf("APPEND: %q", tagged)
 	}
-	// Appending to the selected mailbox: EXISTS comes with the response.
-	if len(untagged) != 1 || untagged[0] != "* 1 EXISTS" {
+	// Appending to the selected mailbox: EXISTS comes with the response, and RECENT in this
+	// IMAP4rev1 session, the only one to learn of the message (RFC 3501 7.3.2).
+	if len(untagged) != 2 || untagged[0] != "* 1 EXISTS" || untagged[1] != "* 1 RECENT" {
 		t.Errorf("APPEND untagged %q", untagged)
 	}
 	// LITERAL+ and a literal mailbox name.
@@ -86,7 +87,7 @@ func TestAppendRaw(t *testing.T) {
 		t.Errorf("APPEND LITERAL+: %q %q", untagged, tagged)
 	}
 	got := rc.ok("FETCH 1 (FLAGS INTERNALDATE)")
-	if len(got) != 1 || got[0] != `* 1 FETCH (FLAGS (\Seen) INTERNALDATE "08-Feb-1994 05:52:25 +0000")` {
+	if len(got) != 1 || got[0] != `* 1 FETCH (FLAGS (\Seen \Recent) INTERNALDATE "08-Feb-1994 05:52:25 +0000")` {
 		t.Errorf("appended message: %q", got)
 	}
 	rc.expect("APPEND Missing {3}", "NO [TRYCREATE]")
