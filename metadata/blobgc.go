@@ -35,6 +35,10 @@ import (
 // exists and is not deleting has its body by the invariant; one that is deleting refuses.
 // Either refusal carries the current epoch, with which the frontend stores the body again
 // (a real upload once the collector deleted it) and retries.
+//
+// An append does not revive a deleting blob (un-mark it): the collector may already have
+// deleted the body, or be about to, and the FSM cannot know which; only a Put after the
+// forget is known to have stored it.
 
 // Reasons of the refusals an Append caller acts on (ErrorInfo, domain errorDomain).
 const (
