@@ -2,11 +2,15 @@ package frontend_test
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/strata-mail/strata/embedded"
 )
 
 func TestSearch(t *testing.T) {
@@ -310,4 +314,30 @@ func TestSearchManyBatches(t *testing.T) {
 	if want := fmt.Sprintf(`* ESEARCH (TAG "x%d") COUNT 700 MIN 1 MAX 700`, rc.n); !slices.Equal(got, []string{want}) {
 		t.Errorf("SEARCH BODY = %q, want %q", got, want)
 	}
+}
+
+// TestSearchHeadersNeverReadBodies removes every body from the blob store: header, date and
+// size keys still work (they use the stored records), BODY fails with NO.
+func TestSearchHeadersNeverReadBodies(t *testing.T) {
+	dataDir := t.TempDir()
+	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir = dataDir })
+	c := login(t, srv)
+	appendMessage(t, c, "INBOX", testMessage("=?UTF-8?Q?caf=C3=A9?= time", "The body."))
+	appendMessage(t, c, "INBOX", testMessage("other", "Other body."))
+	if err := os.RemoveAll(filepath.Join(dataDir, "blobs", "t")); err != nil {
+		t.Fatal(err)
+	}
+	rc := loginRaw(t, srv)
+	rc.ok("SELECT INBOX")
+	for query, want := range map[string]string{
+		"SEARCH CHARSET UTF-8 SUBJECT {5+}\r\nCAFÉ":           "* SEARCH 1",
+		"SEARCH OR HEADER Message-ID other FROM nobody":       "* SEARCH 2",
+		"SEARCH SENTON 7-Feb-1994 LARGER 10 SINCE 1-Jan-2000": "* SEARCH 1 2",
+	} {
+		if got := rc.ok(query); !slices.Equal(got, []string{want}) {
+			t.Errorf("%s = %q, want %q", query, got, want)
+		}
+	}
+	rc.expect("SEARCH BODY body", "NO")
+	rc.ok("NOOP")
 }
