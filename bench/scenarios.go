@@ -59,14 +59,14 @@ func BigMailbox(ctx context.Context, cfg BigMailboxConfig) (*Report, error) {
 			{"search-flag", func() error {
 				_, _, uids, err := s.Run("UID SEARCH UNSEEN")
 				if err == nil {
-					err = checkSearch(s, uids)
+					err = checkSearch(uids, s.Exists)
 				}
 				return err
 			}},
 			{"search-header", func() error {
 				_, _, uids, err := s.Run("UID SEARCH HEADER Subject " + SearchWord)
 				if err == nil {
-					err = checkSearch(s, uids)
+					err = checkSearch(uids, s.Exists)
 				}
 				if err == nil && len(uids) == 0 && s.Exists > 1000 {
 					err = &VerifyError{Msg: "no message with " + SearchWord + " in its subject"}
