@@ -59,3 +59,24 @@ bench:
 image:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/strata-static ./cmd/strata
 	docker build -f deploy/Dockerfile -t strata:dev .
+
+# IMAP scenarios with `strata bench` (bench/scenario.sh starts and stops the servers on
+# 127.0.0.1; reports go to $(BENCH_OUT)). Figures: docs/benchmarks.md.
+BIG ?= 1000000
+BENCH_DURATION ?= 30s
+BENCH_OUT ?= /tmp/strata-bench
+
+bench-mixed: build
+	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh mixed
+
+bench-bigmailbox: build
+	OUT=$(BENCH_OUT) BIG=$(BIG) bench/scenario.sh bigmailbox
+
+bench-idle: build
+	OUT=$(BENCH_OUT) bench/scenario.sh idle
+
+bench-append: build
+	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh append
+
+bench-compare: build
+	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh compare
