@@ -15,13 +15,15 @@ SEED=${SEED:-1}
 DURATION=${DURATION:-30s}
 PASSWORD=bench
 PATTERN='bench%d@example.com'
-IMAP_PORT=${IMAP_PORT:-11143}
-GRPC_PORT=${GRPC_PORT:-11144}
-DOVECOT_PORT=${DOVECOT_PORT:-11150}
+IMAP_PORT=${IMAP_PORT:-31143}
+GRPC_PORT=${GRPC_PORT:-31144}
+DOVECOT_PORT=${DOVECOT_PORT:-31150}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/strata-bench-run.XXXXXX)
+# Dovecot's auth and mail processes (dovecot, nobody) read the passwd-file and homes in here.
+chmod 0755 "$WORK"
 STRATA_PID=
 DOVECOT_DIR=
 
