@@ -30,6 +30,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/frontend"
+	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
@@ -70,7 +71,9 @@ type Config struct {
 	// unreferenced before it is deleted; gc.DefaultGrace if zero.
 	BlobGCInterval time.Duration
 	BlobGCGrace    time.Duration
-	Logger         *slog.Logger
+	// MetricsListen is where Prometheus metrics are served (GET /metrics); off if empty.
+	MetricsListen string
+	Logger        *slog.Logger
 }
 
 // DefaultBlobCacheSize is the body cache's size when the configuration gives none.
@@ -91,6 +94,7 @@ type Server struct {
 	keyPair  *frontend.KeyPair
 	serveErr chan error
 	stopGC   context.CancelFunc
+	metrics  *promexport.Server
 }
 
 // DefaultMaxMessageSize is the APPENDLIMIT when the configuration gives none.
@@ -150,6 +154,11 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	blobs, err := openBlobs(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.MetricsListen != "" {
+		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger); err != nil {
+			return nil, err
+		}
 	}
 	s.conn, err = grpc.NewClient(s.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -314,6 +323,14 @@ func loadKeyPair(cfg *Config, logger *slog.Logger) (*frontend.KeyPair, error) {
 	return frontend.LoadKeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 }
 
+// MetricsAddr returns the address of the /metrics endpoint, or "" when it is off.
+func (s *Server) MetricsAddr() string {
+	if s.metrics == nil {
+		return ""
+	}
+	return s.metrics.Addr()
+}
+
 // GRPCAddr is the address of the metadata and admin gRPC endpoint.
 func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
 
@@ -325,6 +342,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
 	if s.stopGC != nil {
 		s.stopGC()
+	}
+	if s.metrics != nil {
+		errs = append(errs, s.metrics.Shutdown(ctx))
 	}
 	if s.frontend != nil {
 		errs = append(errs, s.frontend.Shutdown(ctx))

@@ -57,6 +57,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.Int64("blob-cache-size", embedded.DefaultBlobCacheSize, "bytes of the in-memory body cache in front of S3 (negative: none)")
 	f.Duration("blob-gc-interval", gc.DefaultInterval, "how often bodies no message references are deleted (negative: never)")
 	f.Duration("blob-gc-grace", gc.DefaultGrace, "how long a body stays unreferenced before it is deleted")
+	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
 	return cmd
 }
 
@@ -85,6 +86,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	cacheSize, _ := f.GetInt64("blob-cache-size")
 	gcInterval, _ := f.GetDuration("blob-gc-interval")
 	gcGrace, _ := f.GetDuration("blob-gc-grace")
+	metricsListen, _ := f.GetString("metrics-listen")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -103,6 +105,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		BlobCacheSize:      cacheSize,
 		BlobGCInterval:     gcInterval,
 		BlobGCGrace:        gcGrace,
+		MetricsListen:      metricsListen,
 		Logger:             logger,
 	})
 	if err != nil {
