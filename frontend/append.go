@@ -202,7 +202,10 @@ func (c *conn) storeBlob(m *spooledMessage, key string) error {
 	ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
 	defer cancel()
 	if err := c.srv.cfg.Blobs.Put(ctx, key, m.spool.Reader(), m.spool.Size()); err != nil {
-		return no(codeUnavailable, "Could not store the message: "+err.Error())
+		// The cause (endpoints, paths) stays in the log; the client learns only that it may
+		// retry (RFC 5530 UNAVAILABLE).
+		c.log.Warn("store message body", "key", key, "err", err)
+		return no(codeUnavailable, "Could not store the message, try again later")
 	}
 	return nil
 }
