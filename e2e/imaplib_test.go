@@ -3,6 +3,7 @@ package e2e
 import (
 	"net"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -139,5 +140,34 @@ func TestPythonImaplibFull(t *testing.T) {
 	}
 	if inbox := fetchAll("INBOX"); len(inbox) != 0 {
 		t.Errorf("INBOX holds %d messages, want 0", len(inbox))
+	}
+}
+
+// TestPythonImaplibTLS runs STARTTLS on the plaintext port and AUTHENTICATE PLAIN on the
+// IMAPS port with Python's imaplib, verifying the certificate `strata serve` generated.
+func TestPythonImaplibTLS(t *testing.T) {
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatalf("python3 is required (the .ci/run script installs it): %v", err)
+	}
+	dataDir := t.TempDir()
+	srv := startServe(t, dataDir)
+	host, port, err := net.SplitHostPort(srv.imapAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, imapsPort, err := net.SplitHostPort(srv.imapsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(python, "testdata/imaplib_tls.py", host, port, imapsPort,
+		filepath.Join(dataDir, "tls", "cert.pem"), "demo@example.com", "demo").CombinedOutput()
+	if err != nil {
+		t.Fatalf("imaplib TLS session failed: %v\n%s", err, out)
+	}
+	c := srv.login(t)
+	data, err := c.Status("TLS", &imap.StatusOptions{NumMessages: true}).Wait()
+	if err != nil || data.NumMessages == nil || *data.NumMessages != 1 {
+		t.Fatalf("STATUS TLS after the IMAPS session: %+v, %v", data, err)
 	}
 }
