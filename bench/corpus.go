@@ -124,10 +124,10 @@ func (c Corpus) MessageID(stream uint64, index int) string {
 func (c Corpus) thread(stream uint64, index int, h head) (head, []string) {
 	var refs []string
 	root := h
-	for i := index; root.reply && len(refs) < 10; {
-		i = root.parent
-		refs = append(refs, "<"+c.MessageID(stream, i)+">")
-		root = c.head(stream, i)
+	for root.reply && len(refs) < 10 {
+		parent := root.parent
+		refs = append(refs, "<"+c.MessageID(stream, parent)+">")
+		root = c.head(stream, parent)
 	}
 	for i, j := 0, len(refs)-1; i < j; i, j = i+1, j-1 {
 		refs[i], refs[j] = refs[j], refs[i]
