@@ -574,5 +574,6 @@ func skipComment(s string, i int) int {
 			}
 		}
 	}
-	return i
+	// A backslash at the very end stepped past it: an unterminated comment runs to the end.
+	return min(i, len(s))
 }
