@@ -54,13 +54,13 @@ func TestMbsync(t *testing.T) {
 	}
 
 	runMbsync(t, mbsync, config, "first", "--push")
-	checkMbsyncFolders(t, srv, first, "after the push", true)
+	checkMaildirFolders(t, srv, first, "after the push", true)
 	runMbsync(t, mbsync, config, "second", "--pull")
-	checkMbsyncState(t, srv, second, "after the pull into an empty Maildir")
+	checkMaildirMatchesServer(t, srv, second, "after the pull into an empty Maildir")
 	// A full sync of the first Maildir brings it the folders it did not have (the push
 	// created Work on the server as the parent of Work/Projects, RFC 9051 6.3.4).
 	runMbsync(t, mbsync, config, "first")
-	checkMbsyncState(t, srv, first, "after a full sync of the first Maildir")
+	checkMaildirMatchesServer(t, srv, first, "after a full sync of the first Maildir")
 	compareMaildirs(t, first, second, "after the pull")
 
 	// A full sync of both sides now has nothing to do.
@@ -75,9 +75,9 @@ func TestMbsync(t *testing.T) {
 	removeMaildirMessage(t, first, "INBOX", 1)
 	setMaildirFlags(t, first, "Work/Projects", 9, "ST")
 	runMbsync(t, mbsync, config, "first")
-	checkMbsyncState(t, srv, first, "after flag changes and deletions in the first Maildir")
+	checkMaildirMatchesServer(t, srv, first, "after flag changes and deletions in the first Maildir")
 	runMbsync(t, mbsync, config, "second")
-	checkMbsyncState(t, srv, second, "after pulling the first Maildir's changes")
+	checkMaildirMatchesServer(t, srv, second, "after pulling the first Maildir's changes")
 	compareMaildirs(t, first, second, "after the first Maildir's changes")
 
 	// Changes in the second Maildir travel the other way.
@@ -85,9 +85,9 @@ func TestMbsync(t *testing.T) {
 	removeMaildirMessage(t, second, "Old Stuff", 10)
 	writeMaildirMessage(t, second, "Archive", "1800000000.1.e2e", "F", false, maildirTestMessage(11, false))
 	runMbsync(t, mbsync, config, "second")
-	checkMbsyncState(t, srv, second, "after changes in the second Maildir")
+	checkMaildirMatchesServer(t, srv, second, "after changes in the second Maildir")
 	runMbsync(t, mbsync, config, "first")
-	checkMbsyncState(t, srv, first, "after pulling the second Maildir's changes")
+	checkMaildirMatchesServer(t, srv, first, "after pulling the second Maildir's changes")
 	compareMaildirs(t, first, second, "after the second Maildir's changes")
 
 	// Changes made on the server by another client reach both Maildirs.
@@ -111,8 +111,8 @@ func TestMbsync(t *testing.T) {
 	}
 	runMbsync(t, mbsync, config, "first")
 	runMbsync(t, mbsync, config, "second")
-	checkMbsyncState(t, srv, first, "after server-side changes (first)")
-	checkMbsyncState(t, srv, second, "after server-side changes (second)")
+	checkMaildirMatchesServer(t, srv, first, "after server-side changes (first)")
+	checkMaildirMatchesServer(t, srv, second, "after server-side changes (second)")
 	compareMaildirs(t, first, second, "after server-side changes")
 	if msgs := readMaildir(t, first)["INBOX"]; msgs["<mbsync3@example.org>"] != nil || msgs["<mbsync5@example.org>"] == nil || msgs["<mbsync5@example.org>"].flags != "FPS" {
 		t.Errorf("server-side expunge of mbsync3 and \\Flagged on mbsync5 did not arrive: %v", msgs)
@@ -152,7 +152,7 @@ func runMbsync(t *testing.T, mbsync, config, channel string, extra ...string) []
 	defer cancel()
 	args := append([]string{"-Dn", "-c", config}, extra...)
 	out, err := exec.CommandContext(ctx, mbsync, append(args, channel)...).CombinedOutput()
-	if os.Getenv("STRATA_E2E_VERBOSE") != "" {
+	if os.Getenv("STRATA_E2E_VERBOSE") != "" { // mbsync's IMAP traffic, for debugging
 		t.Logf("mbsync %s:\n%s", channel, out)
 	}
 	if err != nil {
@@ -319,21 +319,21 @@ func removeMaildirMessage(t *testing.T, root, folder string, i int) {
 	}
 }
 
-// maildirFlagToIMAP maps mbsync's Maildir flag letters to IMAP flags.
+// maildirFlagToIMAP maps Maildir flag letters to IMAP flags as mbsync and offlineimap do.
 var maildirFlagToIMAP = map[rune]imap.Flag{
 	'D': imap.FlagDraft, 'F': imap.FlagFlagged, 'P': imap.FlagForwarded, 'R': imap.FlagAnswered, 'S': imap.FlagSeen, 'T': imap.FlagDeleted,
 }
 
-// checkMbsyncState checks that the server holds exactly the folders and messages of the
+// checkMaildirMatchesServer checks that the server holds exactly the folders and messages of the
 // Maildir at root, with the same flags and bytes.
-func checkMbsyncState(t *testing.T, srv *serverProcess, root, when string) {
+func checkMaildirMatchesServer(t *testing.T, srv *serverProcess, root, when string) {
 	t.Helper()
-	checkMbsyncFolders(t, srv, root, when, false)
+	checkMaildirFolders(t, srv, root, when, false)
 }
 
-// checkMbsyncFolders is checkMbsyncState; with pushOnly the server may hold more folders
+// checkMaildirFolders is checkMaildirMatchesServer; with pushOnly the server may hold more folders
 // than the Maildir (a push does not create Maildir folders for server folders).
-func checkMbsyncFolders(t *testing.T, srv *serverProcess, root, when string, pushOnly bool) {
+func checkMaildirFolders(t *testing.T, srv *serverProcess, root, when string, pushOnly bool) {
 	t.Helper()
 	local := readMaildir(t, root)
 	remote := serverMessages(t, srv)
@@ -447,9 +447,6 @@ func serverMessages(t *testing.T, srv *serverProcess) map[string]map[string]*ser
 		for _, m := range fetched {
 			body := withoutTUID(m.FindBodySection(&imap.FetchItemBodySection{Peek: true}))
 			id := messageIDOf(body)
-			if os.Getenv("STRATA_E2E_VERBOSE") != "" {
-				t.Logf("server %s UID %d flags %v id %q %d bytes", box.Mailbox, m.UID, m.Flags, id, len(body))
-			}
 			var flags []string
 			for _, f := range m.Flags {
 				if f != "\\Recent" {

@@ -82,7 +82,7 @@ starttls = no
 	}
 
 	runOfflineIMAP(t, offlineimap, config)
-	checkMbsyncState(t, srv, maildir, "after the first offlineimap run")
+	checkMaildirMatchesServer(t, srv, maildir, "after the first offlineimap run")
 	if got := len(readMaildir(t, maildir)["INBOX"]); got != 4 {
 		t.Fatalf("INBOX in the Maildir holds %d messages, want 4", got)
 	}
@@ -97,7 +97,7 @@ starttls = no
 	runOfflineIMAP(t, offlineimap, config)
 	// offlineimap renames files and moves new/ to cur/ as it syncs; a second run settles it.
 	runOfflineIMAP(t, offlineimap, config)
-	checkMbsyncState(t, srv, maildir, "after local changes")
+	checkMaildirMatchesServer(t, srv, maildir, "after local changes")
 	remote := serverMessages(t, srv)
 	if remote["INBOX"]["<mbsync3@example.org>"] != nil {
 		t.Error("the message deleted from the Maildir is still in INBOX on the server")
