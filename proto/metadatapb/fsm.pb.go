@@ -51,6 +51,11 @@ type Command struct {
 	//	*Command_Expunge
 	//	*Command_MarkBlobsDeleting
 	//	*Command_ForgetBlobs
+	//	*Command_DeleteTenant
+	//	*Command_AddDomain
+	//	*Command_RemoveDomain
+	//	*Command_SetAccountDisabled
+	//	*Command_SetQuota
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -233,6 +238,51 @@ func (x *Command) GetForgetBlobs() *ForgetBlobsRequest {
 	return nil
 }
 
+func (x *Command) GetDeleteTenant() *DeleteTenantRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteTenant); ok {
+			return x.DeleteTenant
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAddDomain() *AddDomainRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AddDomain); ok {
+			return x.AddDomain
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRemoveDomain() *RemoveDomainRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RemoveDomain); ok {
+			return x.RemoveDomain
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetAccountDisabled() *SetAccountDisabledRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetAccountDisabled); ok {
+			return x.SetAccountDisabled
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetQuota() *SetQuotaRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetQuota); ok {
+			return x.SetQuota
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -293,6 +343,26 @@ type Command_ForgetBlobs struct {
 	ForgetBlobs *ForgetBlobsRequest `protobuf:"bytes,23,opt,name=forget_blobs,json=forgetBlobs,proto3,oneof"`
 }
 
+type Command_DeleteTenant struct {
+	DeleteTenant *DeleteTenantRequest `protobuf:"bytes,24,opt,name=delete_tenant,json=deleteTenant,proto3,oneof"`
+}
+
+type Command_AddDomain struct {
+	AddDomain *AddDomainRequest `protobuf:"bytes,25,opt,name=add_domain,json=addDomain,proto3,oneof"`
+}
+
+type Command_RemoveDomain struct {
+	RemoveDomain *RemoveDomainRequest `protobuf:"bytes,26,opt,name=remove_domain,json=removeDomain,proto3,oneof"`
+}
+
+type Command_SetAccountDisabled struct {
+	SetAccountDisabled *SetAccountDisabledRequest `protobuf:"bytes,27,opt,name=set_account_disabled,json=setAccountDisabled,proto3,oneof"`
+}
+
+type Command_SetQuota struct {
+	SetQuota *SetQuotaRequest `protobuf:"bytes,28,opt,name=set_quota,json=setQuota,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -320,6 +390,16 @@ func (*Command_Expunge) isCommand_Op() {}
 func (*Command_MarkBlobsDeleting) isCommand_Op() {}
 
 func (*Command_ForgetBlobs) isCommand_Op() {}
+
+func (*Command_DeleteTenant) isCommand_Op() {}
+
+func (*Command_AddDomain) isCommand_Op() {}
+
+func (*Command_RemoveDomain) isCommand_Op() {}
+
+func (*Command_SetAccountDisabled) isCommand_Op() {}
+
+func (*Command_SetQuota) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -441,6 +521,8 @@ type CommandResult struct {
 	//	*CommandResult_Copy
 	//	*CommandResult_Expunge
 	//	*CommandResult_Blobs
+	//	*CommandResult_DeleteTenant
+	//	*CommandResult_Quota
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// A refusal the caller acts on (ErrorInfo reason, e.g. BLOB_DELETING) and the blob
 	// epoch it carries; empty and 0 otherwise.
@@ -573,6 +655,24 @@ func (x *CommandResult) GetBlobs() *BlobBatch {
 	return nil
 }
 
+func (x *CommandResult) GetDeleteTenant() *DeleteTenantResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_DeleteTenant); ok {
+			return x.DeleteTenant
+		}
+	}
+	return nil
+}
+
+func (x *CommandResult) GetQuota() *QuotaRoot {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_Quota); ok {
+			return x.Quota
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetReason() string {
 	if x != nil {
 		return x.Reason
@@ -623,6 +723,14 @@ type CommandResult_Blobs struct {
 	Blobs *BlobBatch `protobuf:"bytes,17,opt,name=blobs,proto3,oneof"`
 }
 
+type CommandResult_DeleteTenant struct {
+	DeleteTenant *DeleteTenantResponse `protobuf:"bytes,18,opt,name=delete_tenant,json=deleteTenant,proto3,oneof"`
+}
+
+type CommandResult_Quota struct {
+	Quota *QuotaRoot `protobuf:"bytes,19,opt,name=quota,proto3,oneof"`
+}
+
 func (*CommandResult_Tenant) isCommandResult_Result() {}
 
 func (*CommandResult_Account) isCommandResult_Result() {}
@@ -638,6 +746,10 @@ func (*CommandResult_Copy) isCommandResult_Result() {}
 func (*CommandResult_Expunge) isCommandResult_Result() {}
 
 func (*CommandResult_Blobs) isCommandResult_Result() {}
+
+func (*CommandResult_DeleteTenant) isCommandResult_Result() {}
+
+func (*CommandResult_Quota) isCommandResult_Result() {}
 
 type AccountRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -950,7 +1062,7 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\x98\t\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xa6\f\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -970,14 +1082,20 @@ const file_fsm_proto_rawDesc = "" +
 	"\x04copy\x18\x14 \x01(\v2\x1f.strata.metadata.v1.CopyRequestH\x00R\x04copy\x12>\n" +
 	"\aexpunge\x18\x15 \x01(\v2\".strata.metadata.v1.ExpungeRequestH\x00R\aexpunge\x12^\n" +
 	"\x13mark_blobs_deleting\x18\x16 \x01(\v2,.strata.metadata.v1.MarkBlobsDeletingRequestH\x00R\x11markBlobsDeleting\x12K\n" +
-	"\fforget_blobs\x18\x17 \x01(\v2&.strata.metadata.v1.ForgetBlobsRequestH\x00R\vforgetBlobsB\x04\n" +
+	"\fforget_blobs\x18\x17 \x01(\v2&.strata.metadata.v1.ForgetBlobsRequestH\x00R\vforgetBlobs\x12N\n" +
+	"\rdelete_tenant\x18\x18 \x01(\v2'.strata.metadata.v1.DeleteTenantRequestH\x00R\fdeleteTenant\x12E\n" +
+	"\n" +
+	"add_domain\x18\x19 \x01(\v2$.strata.metadata.v1.AddDomainRequestH\x00R\taddDomain\x12N\n" +
+	"\rremove_domain\x18\x1a \x01(\v2'.strata.metadata.v1.RemoveDomainRequestH\x00R\fremoveDomain\x12a\n" +
+	"\x14set_account_disabled\x18\x1b \x01(\v2-.strata.metadata.v1.SetAccountDisabledRequestH\x00R\x12setAccountDisabled\x12B\n" +
+	"\tset_quota\x18\x1c \x01(\v2#.strata.metadata.v1.SetQuotaRequestH\x00R\bsetQuotaB\x04\n" +
 	"\x02op\"Q\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"O\n" +
 	"\x12SetPasswordCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
-	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\xdf\x04\n" +
+	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\xe7\x05\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x124\n" +
@@ -990,7 +1108,9 @@ const file_fsm_proto_rawDesc = "" +
 	"storeFlags\x126\n" +
 	"\x04copy\x18\x0f \x01(\v2 .strata.metadata.v1.CopyResponseH\x00R\x04copy\x12?\n" +
 	"\aexpunge\x18\x10 \x01(\v2#.strata.metadata.v1.ExpungeResponseH\x00R\aexpunge\x125\n" +
-	"\x05blobs\x18\x11 \x01(\v2\x1d.strata.metadata.v1.BlobBatchH\x00R\x05blobs\x12\x16\n" +
+	"\x05blobs\x18\x11 \x01(\v2\x1d.strata.metadata.v1.BlobBatchH\x00R\x05blobs\x12O\n" +
+	"\rdelete_tenant\x18\x12 \x01(\v2(.strata.metadata.v1.DeleteTenantResponseH\x00R\fdeleteTenant\x125\n" +
+	"\x05quota\x18\x13 \x01(\v2\x1d.strata.metadata.v1.QuotaRootH\x00R\x05quota\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpochB\b\n" +
@@ -1030,35 +1150,42 @@ func file_fsm_proto_rawDescGZIP() []byte {
 
 var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_fsm_proto_goTypes = []any{
-	(*Command)(nil),                  // 0: strata.metadata.v1.Command
-	(*CreateAccountCommand)(nil),     // 1: strata.metadata.v1.CreateAccountCommand
-	(*SetPasswordCommand)(nil),       // 2: strata.metadata.v1.SetPasswordCommand
-	(*CommandResult)(nil),            // 3: strata.metadata.v1.CommandResult
-	(*AccountRecord)(nil),            // 4: strata.metadata.v1.AccountRecord
-	(*MailboxRecord)(nil),            // 5: strata.metadata.v1.MailboxRecord
-	(*MessageIndex)(nil),             // 6: strata.metadata.v1.MessageIndex
-	(*BlobRef)(nil),                  // 7: strata.metadata.v1.BlobRef
-	(*RequestRecord)(nil),            // 8: strata.metadata.v1.RequestRecord
-	(*CreateTenantRequest)(nil),      // 9: strata.metadata.v1.CreateTenantRequest
-	(*DeleteAccountRequest)(nil),     // 10: strata.metadata.v1.DeleteAccountRequest
-	(*CreateMailboxRequest)(nil),     // 11: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),     // 12: strata.metadata.v1.DeleteMailboxRequest
-	(*RenameMailboxRequest)(nil),     // 13: strata.metadata.v1.RenameMailboxRequest
-	(*SetSubscribedRequest)(nil),     // 14: strata.metadata.v1.SetSubscribedRequest
-	(*AppendRequest)(nil),            // 15: strata.metadata.v1.AppendRequest
-	(*StoreFlagsRequest)(nil),        // 16: strata.metadata.v1.StoreFlagsRequest
-	(*CopyRequest)(nil),              // 17: strata.metadata.v1.CopyRequest
-	(*ExpungeRequest)(nil),           // 18: strata.metadata.v1.ExpungeRequest
-	(*MarkBlobsDeletingRequest)(nil), // 19: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),       // 20: strata.metadata.v1.ForgetBlobsRequest
-	(*Tenant)(nil),                   // 21: strata.metadata.v1.Tenant
-	(*Account)(nil),                  // 22: strata.metadata.v1.Account
-	(*Mailbox)(nil),                  // 23: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),           // 24: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),       // 25: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),             // 26: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),          // 27: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                // 28: strata.metadata.v1.BlobBatch
+	(*Command)(nil),                   // 0: strata.metadata.v1.Command
+	(*CreateAccountCommand)(nil),      // 1: strata.metadata.v1.CreateAccountCommand
+	(*SetPasswordCommand)(nil),        // 2: strata.metadata.v1.SetPasswordCommand
+	(*CommandResult)(nil),             // 3: strata.metadata.v1.CommandResult
+	(*AccountRecord)(nil),             // 4: strata.metadata.v1.AccountRecord
+	(*MailboxRecord)(nil),             // 5: strata.metadata.v1.MailboxRecord
+	(*MessageIndex)(nil),              // 6: strata.metadata.v1.MessageIndex
+	(*BlobRef)(nil),                   // 7: strata.metadata.v1.BlobRef
+	(*RequestRecord)(nil),             // 8: strata.metadata.v1.RequestRecord
+	(*CreateTenantRequest)(nil),       // 9: strata.metadata.v1.CreateTenantRequest
+	(*DeleteAccountRequest)(nil),      // 10: strata.metadata.v1.DeleteAccountRequest
+	(*CreateMailboxRequest)(nil),      // 11: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),      // 12: strata.metadata.v1.DeleteMailboxRequest
+	(*RenameMailboxRequest)(nil),      // 13: strata.metadata.v1.RenameMailboxRequest
+	(*SetSubscribedRequest)(nil),      // 14: strata.metadata.v1.SetSubscribedRequest
+	(*AppendRequest)(nil),             // 15: strata.metadata.v1.AppendRequest
+	(*StoreFlagsRequest)(nil),         // 16: strata.metadata.v1.StoreFlagsRequest
+	(*CopyRequest)(nil),               // 17: strata.metadata.v1.CopyRequest
+	(*ExpungeRequest)(nil),            // 18: strata.metadata.v1.ExpungeRequest
+	(*MarkBlobsDeletingRequest)(nil),  // 19: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),        // 20: strata.metadata.v1.ForgetBlobsRequest
+	(*DeleteTenantRequest)(nil),       // 21: strata.metadata.v1.DeleteTenantRequest
+	(*AddDomainRequest)(nil),          // 22: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),       // 23: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil), // 24: strata.metadata.v1.SetAccountDisabledRequest
+	(*SetQuotaRequest)(nil),           // 25: strata.metadata.v1.SetQuotaRequest
+	(*Tenant)(nil),                    // 26: strata.metadata.v1.Tenant
+	(*Account)(nil),                   // 27: strata.metadata.v1.Account
+	(*Mailbox)(nil),                   // 28: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),            // 29: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),        // 30: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),              // 31: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),           // 32: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                 // 33: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),      // 34: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                 // 35: strata.metadata.v1.QuotaRoot
 }
 var file_fsm_proto_depIdxs = []int32{
 	9,  // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
@@ -1075,22 +1202,29 @@ var file_fsm_proto_depIdxs = []int32{
 	18, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
 	19, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
 	20, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
-	21, // 14: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	22, // 15: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	23, // 16: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	24, // 17: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	25, // 18: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	26, // 19: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	27, // 20: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	28, // 21: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	22, // 22: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	23, // 23: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	3,  // 24: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	25, // [25:25] is the sub-list for method output_type
-	25, // [25:25] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	21, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
+	22, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
+	23, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
+	24, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
+	25, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
+	26, // 19: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	27, // 20: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	28, // 21: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	29, // 22: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	30, // 23: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	31, // 24: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	32, // 25: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	33, // 26: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	34, // 27: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	35, // 28: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	27, // 29: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	28, // 30: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	3,  // 31: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	32, // [32:32] is the sub-list for method output_type
+	32, // [32:32] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -1114,6 +1248,11 @@ func file_fsm_proto_init() {
 		(*Command_Expunge)(nil),
 		(*Command_MarkBlobsDeleting)(nil),
 		(*Command_ForgetBlobs)(nil),
+		(*Command_DeleteTenant)(nil),
+		(*Command_AddDomain)(nil),
+		(*Command_RemoveDomain)(nil),
+		(*Command_SetAccountDisabled)(nil),
+		(*Command_SetQuota)(nil),
 	}
 	file_fsm_proto_msgTypes[3].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
@@ -1124,6 +1263,8 @@ func file_fsm_proto_init() {
 		(*CommandResult_Copy)(nil),
 		(*CommandResult_Expunge)(nil),
 		(*CommandResult_Blobs)(nil),
+		(*CommandResult_DeleteTenant)(nil),
+		(*CommandResult_Quota)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

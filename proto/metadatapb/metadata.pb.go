@@ -3490,6 +3490,674 @@ func (x *CollectBlobsResponse) GetDeleted() uint64 {
 	return 0
 }
 
+type DeleteTenantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Force         bool                   `protobuf:"varint,3,opt,name=force,proto3" json:"force,omitempty"` // also delete the tenant's accounts and their mail
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteTenantRequest) Reset() {
+	*x = DeleteTenantRequest{}
+	mi := &file_metadata_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTenantRequest) ProtoMessage() {}
+
+func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
+func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *DeleteTenantRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *DeleteTenantRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeleteTenantRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+type DeleteTenantResponse struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	DeletedAccounts []string               `protobuf:"bytes,1,rep,name=deleted_accounts,json=deletedAccounts,proto3" json:"deleted_accounts,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeleteTenantResponse) Reset() {
+	*x = DeleteTenantResponse{}
+	mi := &file_metadata_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteTenantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteTenantResponse) ProtoMessage() {}
+
+func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
+func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *DeleteTenantResponse) GetDeletedAccounts() []string {
+	if x != nil {
+		return x.DeletedAccounts
+	}
+	return nil
+}
+
+type AddDomainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Tenant        string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Domain        string                 `protobuf:"bytes,3,opt,name=domain,proto3" json:"domain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddDomainRequest) Reset() {
+	*x = AddDomainRequest{}
+	mi := &file_metadata_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddDomainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddDomainRequest) ProtoMessage() {}
+
+func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddDomainRequest.ProtoReflect.Descriptor instead.
+func (*AddDomainRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *AddDomainRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AddDomainRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *AddDomainRequest) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+type RemoveDomainRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Tenant        string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Domain        string                 `protobuf:"bytes,3,opt,name=domain,proto3" json:"domain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveDomainRequest) Reset() {
+	*x = RemoveDomainRequest{}
+	mi := &file_metadata_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveDomainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveDomainRequest) ProtoMessage() {}
+
+func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveDomainRequest.ProtoReflect.Descriptor instead.
+func (*RemoveDomainRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *RemoveDomainRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RemoveDomainRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *RemoveDomainRequest) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+type SetAccountDisabledRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Disabled      bool                   `protobuf:"varint,3,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAccountDisabledRequest) Reset() {
+	*x = SetAccountDisabledRequest{}
+	mi := &file_metadata_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAccountDisabledRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAccountDisabledRequest) ProtoMessage() {}
+
+func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAccountDisabledRequest.ProtoReflect.Descriptor instead.
+func (*SetAccountDisabledRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *SetAccountDisabledRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SetAccountDisabledRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *SetAccountDisabledRequest) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+type GetAccountRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAccountRequest) Reset() {
+	*x = GetAccountRequest{}
+	mi := &file_metadata_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAccountRequest) ProtoMessage() {}
+
+func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
+func (*GetAccountRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *GetAccountRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+// QuotaLimits are the limits of one quota root; an absent limit is no limit.
+type QuotaLimits struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StorageBytes  *uint64                `protobuf:"varint,1,opt,name=storage_bytes,json=storageBytes,proto3,oneof" json:"storage_bytes,omitempty"` // RFC 9208 5.1 STORAGE, in octets here
+	Messages      *uint64                `protobuf:"varint,2,opt,name=messages,proto3,oneof" json:"messages,omitempty"`                             // RFC 9208 5.2 MESSAGE
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotaLimits) Reset() {
+	*x = QuotaLimits{}
+	mi := &file_metadata_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotaLimits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotaLimits) ProtoMessage() {}
+
+func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotaLimits.ProtoReflect.Descriptor instead.
+func (*QuotaLimits) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *QuotaLimits) GetStorageBytes() uint64 {
+	if x != nil && x.StorageBytes != nil {
+		return *x.StorageBytes
+	}
+	return 0
+}
+
+func (x *QuotaLimits) GetMessages() uint64 {
+	if x != nil && x.Messages != nil {
+		return *x.Messages
+	}
+	return 0
+}
+
+type QuotaUsage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	StorageBytes  uint64                 `protobuf:"varint,1,opt,name=storage_bytes,json=storageBytes,proto3" json:"storage_bytes,omitempty"` // sum of RFC822.SIZE of the root's messages
+	Messages      uint64                 `protobuf:"varint,2,opt,name=messages,proto3" json:"messages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotaUsage) Reset() {
+	*x = QuotaUsage{}
+	mi := &file_metadata_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotaUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotaUsage) ProtoMessage() {}
+
+func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotaUsage.ProtoReflect.Descriptor instead.
+func (*QuotaUsage) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *QuotaUsage) GetStorageBytes() uint64 {
+	if x != nil {
+		return x.StorageBytes
+	}
+	return 0
+}
+
+func (x *QuotaUsage) GetMessages() uint64 {
+	if x != nil {
+		return x.Messages
+	}
+	return 0
+}
+
+type QuotaRoot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"` // set for an account root
+	Tenant        string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`   // set for a tenant root
+	Limits        *QuotaLimits           `protobuf:"bytes,3,opt,name=limits,proto3" json:"limits,omitempty"`
+	Usage         *QuotaUsage            `protobuf:"bytes,4,opt,name=usage,proto3" json:"usage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuotaRoot) Reset() {
+	*x = QuotaRoot{}
+	mi := &file_metadata_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuotaRoot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuotaRoot) ProtoMessage() {}
+
+func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuotaRoot.ProtoReflect.Descriptor instead.
+func (*QuotaRoot) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *QuotaRoot) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *QuotaRoot) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *QuotaRoot) GetLimits() *QuotaLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *QuotaRoot) GetUsage() *QuotaUsage {
+	if x != nil {
+		return x.Usage
+	}
+	return nil
+}
+
+type SetQuotaRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Exactly one of account and tenant.
+	Account string `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	Tenant  string `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	// The new limits; a limit absent here is removed.
+	Limits        *QuotaLimits `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetQuotaRequest) Reset() {
+	*x = SetQuotaRequest{}
+	mi := &file_metadata_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetQuotaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetQuotaRequest) ProtoMessage() {}
+
+func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
+func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *SetQuotaRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SetQuotaRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SetQuotaRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SetQuotaRequest) GetLimits() *QuotaLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+type GetQuotaRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Exactly one of account and tenant.
+	Account       string `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Tenant        string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQuotaRequest) Reset() {
+	*x = GetQuotaRequest{}
+	mi := &file_metadata_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQuotaRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQuotaRequest) ProtoMessage() {}
+
+func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQuotaRequest.ProtoReflect.Descriptor instead.
+func (*GetQuotaRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *GetQuotaRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *GetQuotaRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type GetQuotaResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Roots         []*QuotaRoot           `protobuf:"bytes,1,rep,name=roots,proto3" json:"roots,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetQuotaResponse) Reset() {
+	*x = GetQuotaResponse{}
+	mi := &file_metadata_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetQuotaResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetQuotaResponse) ProtoMessage() {}
+
+func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetQuotaResponse.ProtoReflect.Descriptor instead.
+func (*GetQuotaResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *GetQuotaResponse) GetRoots() []*QuotaRoot {
+	if x != nil {
+		return x.Roots
+	}
+	return nil
+}
+
 var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
@@ -3767,7 +4435,56 @@ const file_metadata_proto_rawDesc = "" +
 	"\vgrace_nanos\x18\x01 \x01(\x03R\n" +
 	"graceNanos\"0\n" +
 	"\x14CollectBlobsResponse\x12\x18\n" +
-	"\adeleted\x18\x01 \x01(\x04R\adeleted*[\n" +
+	"\adeleted\x18\x01 \x01(\x04R\adeleted\"^\n" +
+	"\x13DeleteTenantRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05force\x18\x03 \x01(\bR\x05force\"A\n" +
+	"\x14DeleteTenantResponse\x12)\n" +
+	"\x10deleted_accounts\x18\x01 \x03(\tR\x0fdeletedAccounts\"a\n" +
+	"\x10AddDomainRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06domain\x18\x03 \x01(\tR\x06domain\"d\n" +
+	"\x13RemoveDomainRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06domain\x18\x03 \x01(\tR\x06domain\"l\n" +
+	"\x19SetAccountDisabledRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1a\n" +
+	"\bdisabled\x18\x03 \x01(\bR\bdisabled\")\n" +
+	"\x11GetAccountRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"w\n" +
+	"\vQuotaLimits\x12(\n" +
+	"\rstorage_bytes\x18\x01 \x01(\x04H\x00R\fstorageBytes\x88\x01\x01\x12\x1f\n" +
+	"\bmessages\x18\x02 \x01(\x04H\x01R\bmessages\x88\x01\x01B\x10\n" +
+	"\x0e_storage_bytesB\v\n" +
+	"\t_messages\"M\n" +
+	"\n" +
+	"QuotaUsage\x12#\n" +
+	"\rstorage_bytes\x18\x01 \x01(\x04R\fstorageBytes\x12\x1a\n" +
+	"\bmessages\x18\x02 \x01(\x04R\bmessages\"\xac\x01\n" +
+	"\tQuotaRoot\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x127\n" +
+	"\x06limits\x18\x03 \x01(\v2\x1f.strata.metadata.v1.QuotaLimitsR\x06limits\x124\n" +
+	"\x05usage\x18\x04 \x01(\v2\x1e.strata.metadata.v1.QuotaUsageR\x05usage\"\x9b\x01\n" +
+	"\x0fSetQuotaRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x127\n" +
+	"\x06limits\x18\x04 \x01(\v2\x1f.strata.metadata.v1.QuotaLimitsR\x06limits\"C\n" +
+	"\x0fGetQuotaRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"G\n" +
+	"\x10GetQuotaResponse\x123\n" +
+	"\x05roots\x18\x01 \x03(\v2\x1d.strata.metadata.v1.QuotaRootR\x05roots*[\n" +
 	"\x06FlagOp\x12\x17\n" +
 	"\x13FLAG_OP_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vFLAG_OP_ADD\x10\x01\x12\x12\n" +
@@ -3780,7 +4497,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11CHANGE_KIND_FLAGS\x10\x02\x12\x17\n" +
 	"\x13CHANGE_KIND_EXPUNGE\x10\x03\x12\x1f\n" +
 	"\x1bCHANGE_KIND_MAILBOX_DELETED\x10\x04\x12\x1f\n" +
-	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\xe2\x0f\n" +
+	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\xc4\x14\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -3805,7 +4522,15 @@ const file_metadata_proto_rawDesc = "" +
 	"\aExpunge\x12\".strata.metadata.v1.ExpungeRequest\x1a#.strata.metadata.v1.ExpungeResponse\x12L\n" +
 	"\x05Watch\x12 .strata.metadata.v1.WatchRequest\x1a\x1f.strata.metadata.v1.ChangeBatch0\x01\x12`\n" +
 	"\x11MarkBlobsDeleting\x12,.strata.metadata.v1.MarkBlobsDeletingRequest\x1a\x1d.strata.metadata.v1.BlobBatch\x12T\n" +
-	"\vForgetBlobs\x12&.strata.metadata.v1.ForgetBlobsRequest\x1a\x1d.strata.metadata.v1.BlobBatch2n\n" +
+	"\vForgetBlobs\x12&.strata.metadata.v1.ForgetBlobsRequest\x1a\x1d.strata.metadata.v1.BlobBatch\x12a\n" +
+	"\fDeleteTenant\x12'.strata.metadata.v1.DeleteTenantRequest\x1a(.strata.metadata.v1.DeleteTenantResponse\x12M\n" +
+	"\tAddDomain\x12$.strata.metadata.v1.AddDomainRequest\x1a\x1a.strata.metadata.v1.Tenant\x12S\n" +
+	"\fRemoveDomain\x12'.strata.metadata.v1.RemoveDomainRequest\x1a\x1a.strata.metadata.v1.Tenant\x12`\n" +
+	"\x12SetAccountDisabled\x12-.strata.metadata.v1.SetAccountDisabledRequest\x1a\x1b.strata.metadata.v1.Account\x12P\n" +
+	"\n" +
+	"GetAccount\x12%.strata.metadata.v1.GetAccountRequest\x1a\x1b.strata.metadata.v1.Account\x12N\n" +
+	"\bSetQuota\x12#.strata.metadata.v1.SetQuotaRequest\x1a\x1d.strata.metadata.v1.QuotaRoot\x12U\n" +
+	"\bGetQuota\x12#.strata.metadata.v1.GetQuotaRequest\x1a$.strata.metadata.v1.GetQuotaResponse2n\n" +
 	"\tBlobAdmin\x12a\n" +
 	"\fCollectBlobs\x12'.strata.metadata.v1.CollectBlobsRequest\x1a(.strata.metadata.v1.CollectBlobsResponseB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
@@ -3822,63 +4547,75 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
 var file_metadata_proto_goTypes = []any{
-	(FlagOp)(0),                      // 0: strata.metadata.v1.FlagOp
-	(ChangeKind)(0),                  // 1: strata.metadata.v1.ChangeKind
-	(*Tenant)(nil),                   // 2: strata.metadata.v1.Tenant
-	(*Account)(nil),                  // 3: strata.metadata.v1.Account
-	(*Mailbox)(nil),                  // 4: strata.metadata.v1.Mailbox
-	(*AclEntry)(nil),                 // 5: strata.metadata.v1.AclEntry
-	(*Address)(nil),                  // 6: strata.metadata.v1.Address
-	(*Envelope)(nil),                 // 7: strata.metadata.v1.Envelope
-	(*Param)(nil),                    // 8: strata.metadata.v1.Param
-	(*BodyPart)(nil),                 // 9: strata.metadata.v1.BodyPart
-	(*MessageStructure)(nil),         // 10: strata.metadata.v1.MessageStructure
-	(*MessageRecord)(nil),            // 11: strata.metadata.v1.MessageRecord
-	(*CreateTenantRequest)(nil),      // 12: strata.metadata.v1.CreateTenantRequest
-	(*ListTenantsRequest)(nil),       // 13: strata.metadata.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),      // 14: strata.metadata.v1.ListTenantsResponse
-	(*CreateAccountRequest)(nil),     // 15: strata.metadata.v1.CreateAccountRequest
-	(*SetPasswordRequest)(nil),       // 16: strata.metadata.v1.SetPasswordRequest
-	(*DeleteAccountRequest)(nil),     // 17: strata.metadata.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),    // 18: strata.metadata.v1.DeleteAccountResponse
-	(*ListAccountsRequest)(nil),      // 19: strata.metadata.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),     // 20: strata.metadata.v1.ListAccountsResponse
-	(*AuthenticateRequest)(nil),      // 21: strata.metadata.v1.AuthenticateRequest
-	(*ListMailboxesRequest)(nil),     // 22: strata.metadata.v1.ListMailboxesRequest
-	(*ListMailboxesResponse)(nil),    // 23: strata.metadata.v1.ListMailboxesResponse
-	(*GetMailboxRequest)(nil),        // 24: strata.metadata.v1.GetMailboxRequest
-	(*CreateMailboxRequest)(nil),     // 25: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),     // 26: strata.metadata.v1.DeleteMailboxRequest
-	(*DeleteMailboxResponse)(nil),    // 27: strata.metadata.v1.DeleteMailboxResponse
-	(*RenameMailboxRequest)(nil),     // 28: strata.metadata.v1.RenameMailboxRequest
-	(*RenameMailboxResponse)(nil),    // 29: strata.metadata.v1.RenameMailboxResponse
-	(*SetSubscribedRequest)(nil),     // 30: strata.metadata.v1.SetSubscribedRequest
-	(*SetSubscribedResponse)(nil),    // 31: strata.metadata.v1.SetSubscribedResponse
-	(*NewMessage)(nil),               // 32: strata.metadata.v1.NewMessage
-	(*AppendRequest)(nil),            // 33: strata.metadata.v1.AppendRequest
-	(*AppendResponse)(nil),           // 34: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),                 // 35: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),      // 36: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),     // 37: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),                  // 38: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),     // 39: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),        // 40: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),               // 41: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),       // 42: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),              // 43: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),             // 44: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),           // 45: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),          // 46: strata.metadata.v1.ExpungeResponse
-	(*WatchRequest)(nil),             // 47: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                   // 48: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),              // 49: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil), // 50: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),       // 51: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                // 52: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),      // 53: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),     // 54: strata.metadata.v1.CollectBlobsResponse
+	(FlagOp)(0),                       // 0: strata.metadata.v1.FlagOp
+	(ChangeKind)(0),                   // 1: strata.metadata.v1.ChangeKind
+	(*Tenant)(nil),                    // 2: strata.metadata.v1.Tenant
+	(*Account)(nil),                   // 3: strata.metadata.v1.Account
+	(*Mailbox)(nil),                   // 4: strata.metadata.v1.Mailbox
+	(*AclEntry)(nil),                  // 5: strata.metadata.v1.AclEntry
+	(*Address)(nil),                   // 6: strata.metadata.v1.Address
+	(*Envelope)(nil),                  // 7: strata.metadata.v1.Envelope
+	(*Param)(nil),                     // 8: strata.metadata.v1.Param
+	(*BodyPart)(nil),                  // 9: strata.metadata.v1.BodyPart
+	(*MessageStructure)(nil),          // 10: strata.metadata.v1.MessageStructure
+	(*MessageRecord)(nil),             // 11: strata.metadata.v1.MessageRecord
+	(*CreateTenantRequest)(nil),       // 12: strata.metadata.v1.CreateTenantRequest
+	(*ListTenantsRequest)(nil),        // 13: strata.metadata.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),       // 14: strata.metadata.v1.ListTenantsResponse
+	(*CreateAccountRequest)(nil),      // 15: strata.metadata.v1.CreateAccountRequest
+	(*SetPasswordRequest)(nil),        // 16: strata.metadata.v1.SetPasswordRequest
+	(*DeleteAccountRequest)(nil),      // 17: strata.metadata.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),     // 18: strata.metadata.v1.DeleteAccountResponse
+	(*ListAccountsRequest)(nil),       // 19: strata.metadata.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),      // 20: strata.metadata.v1.ListAccountsResponse
+	(*AuthenticateRequest)(nil),       // 21: strata.metadata.v1.AuthenticateRequest
+	(*ListMailboxesRequest)(nil),      // 22: strata.metadata.v1.ListMailboxesRequest
+	(*ListMailboxesResponse)(nil),     // 23: strata.metadata.v1.ListMailboxesResponse
+	(*GetMailboxRequest)(nil),         // 24: strata.metadata.v1.GetMailboxRequest
+	(*CreateMailboxRequest)(nil),      // 25: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),      // 26: strata.metadata.v1.DeleteMailboxRequest
+	(*DeleteMailboxResponse)(nil),     // 27: strata.metadata.v1.DeleteMailboxResponse
+	(*RenameMailboxRequest)(nil),      // 28: strata.metadata.v1.RenameMailboxRequest
+	(*RenameMailboxResponse)(nil),     // 29: strata.metadata.v1.RenameMailboxResponse
+	(*SetSubscribedRequest)(nil),      // 30: strata.metadata.v1.SetSubscribedRequest
+	(*SetSubscribedResponse)(nil),     // 31: strata.metadata.v1.SetSubscribedResponse
+	(*NewMessage)(nil),                // 32: strata.metadata.v1.NewMessage
+	(*AppendRequest)(nil),             // 33: strata.metadata.v1.AppendRequest
+	(*AppendResponse)(nil),            // 34: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                  // 35: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),       // 36: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),      // 37: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                   // 38: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),      // 39: strata.metadata.v1.FetchMessagesRequest
+	(*StoreFlagsRequest)(nil),         // 40: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                // 41: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),        // 42: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),               // 43: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),              // 44: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),            // 45: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),           // 46: strata.metadata.v1.ExpungeResponse
+	(*WatchRequest)(nil),              // 47: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                    // 48: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),               // 49: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),  // 50: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),        // 51: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                 // 52: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),       // 53: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),      // 54: strata.metadata.v1.CollectBlobsResponse
+	(*DeleteTenantRequest)(nil),       // 55: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),      // 56: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),          // 57: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),       // 58: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil), // 59: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),         // 60: strata.metadata.v1.GetAccountRequest
+	(*QuotaLimits)(nil),               // 61: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                // 62: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                 // 63: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),           // 64: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),           // 65: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),          // 66: strata.metadata.v1.GetQuotaResponse
 }
 var file_metadata_proto_depIdxs = []int32{
 	5,  // 0: strata.metadata.v1.Mailbox.acl:type_name -> strata.metadata.v1.AclEntry
@@ -3911,57 +4648,75 @@ var file_metadata_proto_depIdxs = []int32{
 	35, // 27: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
 	1,  // 28: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
 	48, // 29: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	12, // 30: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	13, // 31: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	15, // 32: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	16, // 33: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	17, // 34: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	19, // 35: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	21, // 36: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	22, // 37: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	24, // 38: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	25, // 39: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	26, // 40: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	28, // 41: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	30, // 42: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	33, // 43: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	36, // 44: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	39, // 45: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	40, // 46: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	43, // 47: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	45, // 48: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	47, // 49: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	50, // 50: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	51, // 51: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	53, // 52: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	2,  // 53: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	14, // 54: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	3,  // 55: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	3,  // 56: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	18, // 57: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	20, // 58: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	3,  // 59: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	23, // 60: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	4,  // 61: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	4,  // 62: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	27, // 63: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	29, // 64: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	31, // 65: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	34, // 66: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	37, // 67: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	11, // 68: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	42, // 69: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	44, // 70: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	46, // 71: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	49, // 72: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	52, // 73: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	52, // 74: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	54, // 75: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	53, // [53:76] is the sub-list for method output_type
-	30, // [30:53] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	61, // 30: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	62, // 31: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	61, // 32: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	63, // 33: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	12, // 34: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	13, // 35: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	15, // 36: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	16, // 37: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	17, // 38: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	19, // 39: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	21, // 40: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	22, // 41: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	24, // 42: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	25, // 43: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	26, // 44: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	28, // 45: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	30, // 46: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	33, // 47: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	36, // 48: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	39, // 49: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	40, // 50: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	43, // 51: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	45, // 52: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	47, // 53: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	50, // 54: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	51, // 55: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	55, // 56: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	57, // 57: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	58, // 58: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	59, // 59: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	60, // 60: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	64, // 61: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	65, // 62: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	53, // 63: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	2,  // 64: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	14, // 65: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	3,  // 66: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	3,  // 67: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	18, // 68: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	20, // 69: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	3,  // 70: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	23, // 71: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	4,  // 72: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	4,  // 73: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	27, // 74: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	29, // 75: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	31, // 76: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	34, // 77: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	37, // 78: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	11, // 79: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	42, // 80: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	44, // 81: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	46, // 82: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	49, // 83: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	52, // 84: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	52, // 85: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	56, // 86: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	2,  // 87: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	2,  // 88: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	3,  // 89: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	3,  // 90: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	63, // 91: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	66, // 92: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	54, // 93: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	64, // [64:94] is the sub-list for method output_type
+	34, // [34:64] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -3969,13 +4724,14 @@ func file_metadata_proto_init() {
 	if File_metadata_proto != nil {
 		return
 	}
+	file_metadata_proto_msgTypes[59].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   53,
+			NumMessages:   65,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -23,28 +23,35 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Metadata_CreateTenant_FullMethodName      = "/strata.metadata.v1.Metadata/CreateTenant"
-	Metadata_ListTenants_FullMethodName       = "/strata.metadata.v1.Metadata/ListTenants"
-	Metadata_CreateAccount_FullMethodName     = "/strata.metadata.v1.Metadata/CreateAccount"
-	Metadata_SetPassword_FullMethodName       = "/strata.metadata.v1.Metadata/SetPassword"
-	Metadata_DeleteAccount_FullMethodName     = "/strata.metadata.v1.Metadata/DeleteAccount"
-	Metadata_ListAccounts_FullMethodName      = "/strata.metadata.v1.Metadata/ListAccounts"
-	Metadata_Authenticate_FullMethodName      = "/strata.metadata.v1.Metadata/Authenticate"
-	Metadata_ListMailboxes_FullMethodName     = "/strata.metadata.v1.Metadata/ListMailboxes"
-	Metadata_GetMailbox_FullMethodName        = "/strata.metadata.v1.Metadata/GetMailbox"
-	Metadata_CreateMailbox_FullMethodName     = "/strata.metadata.v1.Metadata/CreateMailbox"
-	Metadata_DeleteMailbox_FullMethodName     = "/strata.metadata.v1.Metadata/DeleteMailbox"
-	Metadata_RenameMailbox_FullMethodName     = "/strata.metadata.v1.Metadata/RenameMailbox"
-	Metadata_SetSubscribed_FullMethodName     = "/strata.metadata.v1.Metadata/SetSubscribed"
-	Metadata_Append_FullMethodName            = "/strata.metadata.v1.Metadata/Append"
-	Metadata_ListMessages_FullMethodName      = "/strata.metadata.v1.Metadata/ListMessages"
-	Metadata_FetchMessages_FullMethodName     = "/strata.metadata.v1.Metadata/FetchMessages"
-	Metadata_StoreFlags_FullMethodName        = "/strata.metadata.v1.Metadata/StoreFlags"
-	Metadata_Copy_FullMethodName              = "/strata.metadata.v1.Metadata/Copy"
-	Metadata_Expunge_FullMethodName           = "/strata.metadata.v1.Metadata/Expunge"
-	Metadata_Watch_FullMethodName             = "/strata.metadata.v1.Metadata/Watch"
-	Metadata_MarkBlobsDeleting_FullMethodName = "/strata.metadata.v1.Metadata/MarkBlobsDeleting"
-	Metadata_ForgetBlobs_FullMethodName       = "/strata.metadata.v1.Metadata/ForgetBlobs"
+	Metadata_CreateTenant_FullMethodName       = "/strata.metadata.v1.Metadata/CreateTenant"
+	Metadata_ListTenants_FullMethodName        = "/strata.metadata.v1.Metadata/ListTenants"
+	Metadata_CreateAccount_FullMethodName      = "/strata.metadata.v1.Metadata/CreateAccount"
+	Metadata_SetPassword_FullMethodName        = "/strata.metadata.v1.Metadata/SetPassword"
+	Metadata_DeleteAccount_FullMethodName      = "/strata.metadata.v1.Metadata/DeleteAccount"
+	Metadata_ListAccounts_FullMethodName       = "/strata.metadata.v1.Metadata/ListAccounts"
+	Metadata_Authenticate_FullMethodName       = "/strata.metadata.v1.Metadata/Authenticate"
+	Metadata_ListMailboxes_FullMethodName      = "/strata.metadata.v1.Metadata/ListMailboxes"
+	Metadata_GetMailbox_FullMethodName         = "/strata.metadata.v1.Metadata/GetMailbox"
+	Metadata_CreateMailbox_FullMethodName      = "/strata.metadata.v1.Metadata/CreateMailbox"
+	Metadata_DeleteMailbox_FullMethodName      = "/strata.metadata.v1.Metadata/DeleteMailbox"
+	Metadata_RenameMailbox_FullMethodName      = "/strata.metadata.v1.Metadata/RenameMailbox"
+	Metadata_SetSubscribed_FullMethodName      = "/strata.metadata.v1.Metadata/SetSubscribed"
+	Metadata_Append_FullMethodName             = "/strata.metadata.v1.Metadata/Append"
+	Metadata_ListMessages_FullMethodName       = "/strata.metadata.v1.Metadata/ListMessages"
+	Metadata_FetchMessages_FullMethodName      = "/strata.metadata.v1.Metadata/FetchMessages"
+	Metadata_StoreFlags_FullMethodName         = "/strata.metadata.v1.Metadata/StoreFlags"
+	Metadata_Copy_FullMethodName               = "/strata.metadata.v1.Metadata/Copy"
+	Metadata_Expunge_FullMethodName            = "/strata.metadata.v1.Metadata/Expunge"
+	Metadata_Watch_FullMethodName              = "/strata.metadata.v1.Metadata/Watch"
+	Metadata_MarkBlobsDeleting_FullMethodName  = "/strata.metadata.v1.Metadata/MarkBlobsDeleting"
+	Metadata_ForgetBlobs_FullMethodName        = "/strata.metadata.v1.Metadata/ForgetBlobs"
+	Metadata_DeleteTenant_FullMethodName       = "/strata.metadata.v1.Metadata/DeleteTenant"
+	Metadata_AddDomain_FullMethodName          = "/strata.metadata.v1.Metadata/AddDomain"
+	Metadata_RemoveDomain_FullMethodName       = "/strata.metadata.v1.Metadata/RemoveDomain"
+	Metadata_SetAccountDisabled_FullMethodName = "/strata.metadata.v1.Metadata/SetAccountDisabled"
+	Metadata_GetAccount_FullMethodName         = "/strata.metadata.v1.Metadata/GetAccount"
+	Metadata_SetQuota_FullMethodName           = "/strata.metadata.v1.Metadata/SetQuota"
+	Metadata_GetQuota_FullMethodName           = "/strata.metadata.v1.Metadata/GetQuota"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -92,6 +99,22 @@ type MetadataClient interface {
 	// frontend stores the body again and retries with that epoch.
 	MarkBlobsDeleting(ctx context.Context, in *MarkBlobsDeletingRequest, opts ...grpc.CallOption) (*BlobBatch, error)
 	ForgetBlobs(ctx context.Context, in *ForgetBlobsRequest, opts ...grpc.CallOption) (*BlobBatch, error)
+	// Tenants, domains and accounts (admin, issue 7). DeleteTenant is refused while the
+	// tenant has accounts unless force is set, which deletes them too. A domain belongs
+	// to one tenant; RemoveDomain is refused while accounts use it.
+	DeleteTenant(ctx context.Context, in *DeleteTenantRequest, opts ...grpc.CallOption) (*DeleteTenantResponse, error)
+	AddDomain(ctx context.Context, in *AddDomainRequest, opts ...grpc.CallOption) (*Tenant, error)
+	RemoveDomain(ctx context.Context, in *RemoveDomainRequest, opts ...grpc.CallOption) (*Tenant, error)
+	// SetAccountDisabled disables or enables an account: a disabled account cannot
+	// log in, and frontends close its open sessions (they re-check with GetAccount).
+	SetAccountDisabled(ctx context.Context, in *SetAccountDisabledRequest, opts ...grpc.CallOption) (*Account, error)
+	GetAccount(ctx context.Context, in *GetAccountRequest, opts ...grpc.CallOption) (*Account, error)
+	// Quotas (RFC 9208): limits and exact usage per account and per tenant. Append and
+	// Copy that would exceed a limit of either root fail with ResourceExhausted.
+	SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*QuotaRoot, error)
+	// GetQuota returns the account's roots (the account's, then its tenant's), or the
+	// tenant's root when tenant is set.
+	GetQuota(ctx context.Context, in *GetQuotaRequest, opts ...grpc.CallOption) (*GetQuotaResponse, error)
 }
 
 type metadataClient struct {
@@ -340,6 +363,76 @@ func (c *metadataClient) ForgetBlobs(ctx context.Context, in *ForgetBlobsRequest
 	return out, nil
 }
 
+func (c *metadataClient) DeleteTenant(ctx context.Context, in *DeleteTenantRequest, opts ...grpc.CallOption) (*DeleteTenantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteTenantResponse)
+	err := c.cc.Invoke(ctx, Metadata_DeleteTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) AddDomain(ctx context.Context, in *AddDomainRequest, opts ...grpc.CallOption) (*Tenant, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Tenant)
+	err := c.cc.Invoke(ctx, Metadata_AddDomain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) RemoveDomain(ctx context.Context, in *RemoveDomainRequest, opts ...grpc.CallOption) (*Tenant, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Tenant)
+	err := c.cc.Invoke(ctx, Metadata_RemoveDomain_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetAccountDisabled(ctx context.Context, in *SetAccountDisabledRequest, opts ...grpc.CallOption) (*Account, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Account)
+	err := c.cc.Invoke(ctx, Metadata_SetAccountDisabled_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GetAccount(ctx context.Context, in *GetAccountRequest, opts ...grpc.CallOption) (*Account, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Account)
+	err := c.cc.Invoke(ctx, Metadata_GetAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*QuotaRoot, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(QuotaRoot)
+	err := c.cc.Invoke(ctx, Metadata_SetQuota_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GetQuota(ctx context.Context, in *GetQuotaRequest, opts ...grpc.CallOption) (*GetQuotaResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetQuotaResponse)
+	err := c.cc.Invoke(ctx, Metadata_GetQuota_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -385,6 +478,22 @@ type MetadataServer interface {
 	// frontend stores the body again and retries with that epoch.
 	MarkBlobsDeleting(context.Context, *MarkBlobsDeletingRequest) (*BlobBatch, error)
 	ForgetBlobs(context.Context, *ForgetBlobsRequest) (*BlobBatch, error)
+	// Tenants, domains and accounts (admin, issue 7). DeleteTenant is refused while the
+	// tenant has accounts unless force is set, which deletes them too. A domain belongs
+	// to one tenant; RemoveDomain is refused while accounts use it.
+	DeleteTenant(context.Context, *DeleteTenantRequest) (*DeleteTenantResponse, error)
+	AddDomain(context.Context, *AddDomainRequest) (*Tenant, error)
+	RemoveDomain(context.Context, *RemoveDomainRequest) (*Tenant, error)
+	// SetAccountDisabled disables or enables an account: a disabled account cannot
+	// log in, and frontends close its open sessions (they re-check with GetAccount).
+	SetAccountDisabled(context.Context, *SetAccountDisabledRequest) (*Account, error)
+	GetAccount(context.Context, *GetAccountRequest) (*Account, error)
+	// Quotas (RFC 9208): limits and exact usage per account and per tenant. Append and
+	// Copy that would exceed a limit of either root fail with ResourceExhausted.
+	SetQuota(context.Context, *SetQuotaRequest) (*QuotaRoot, error)
+	// GetQuota returns the account's roots (the account's, then its tenant's), or the
+	// tenant's root when tenant is set.
+	GetQuota(context.Context, *GetQuotaRequest) (*GetQuotaResponse, error)
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -460,6 +569,27 @@ func (UnimplementedMetadataServer) MarkBlobsDeleting(context.Context, *MarkBlobs
 }
 func (UnimplementedMetadataServer) ForgetBlobs(context.Context, *ForgetBlobsRequest) (*BlobBatch, error) {
 	return nil, status.Error(codes.Unimplemented, "method ForgetBlobs not implemented")
+}
+func (UnimplementedMetadataServer) DeleteTenant(context.Context, *DeleteTenantRequest) (*DeleteTenantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteTenant not implemented")
+}
+func (UnimplementedMetadataServer) AddDomain(context.Context, *AddDomainRequest) (*Tenant, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddDomain not implemented")
+}
+func (UnimplementedMetadataServer) RemoveDomain(context.Context, *RemoveDomainRequest) (*Tenant, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveDomain not implemented")
+}
+func (UnimplementedMetadataServer) SetAccountDisabled(context.Context, *SetAccountDisabledRequest) (*Account, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAccountDisabled not implemented")
+}
+func (UnimplementedMetadataServer) GetAccount(context.Context, *GetAccountRequest) (*Account, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAccount not implemented")
+}
+func (UnimplementedMetadataServer) SetQuota(context.Context, *SetQuotaRequest) (*QuotaRoot, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetQuota not implemented")
+}
+func (UnimplementedMetadataServer) GetQuota(context.Context, *GetQuotaRequest) (*GetQuotaResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetQuota not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -864,6 +994,132 @@ func _Metadata_ForgetBlobs_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_DeleteTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).DeleteTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_DeleteTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).DeleteTenant(ctx, req.(*DeleteTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_AddDomain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddDomainRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).AddDomain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_AddDomain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).AddDomain(ctx, req.(*AddDomainRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_RemoveDomain_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveDomainRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).RemoveDomain(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_RemoveDomain_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).RemoveDomain(ctx, req.(*RemoveDomainRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetAccountDisabled_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetAccountDisabledRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetAccountDisabled(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetAccountDisabled_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetAccountDisabled(ctx, req.(*SetAccountDisabledRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GetAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GetAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GetAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GetAccount(ctx, req.(*GetAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetQuota_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetQuotaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetQuota(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetQuota_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetQuota(ctx, req.(*SetQuotaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GetQuota_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetQuotaRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GetQuota(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GetQuota_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GetQuota(ctx, req.(*GetQuotaRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -950,6 +1206,34 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ForgetBlobs",
 			Handler:    _Metadata_ForgetBlobs_Handler,
+		},
+		{
+			MethodName: "DeleteTenant",
+			Handler:    _Metadata_DeleteTenant_Handler,
+		},
+		{
+			MethodName: "AddDomain",
+			Handler:    _Metadata_AddDomain_Handler,
+		},
+		{
+			MethodName: "RemoveDomain",
+			Handler:    _Metadata_RemoveDomain_Handler,
+		},
+		{
+			MethodName: "SetAccountDisabled",
+			Handler:    _Metadata_SetAccountDisabled_Handler,
+		},
+		{
+			MethodName: "GetAccount",
+			Handler:    _Metadata_GetAccount_Handler,
+		},
+		{
+			MethodName: "SetQuota",
+			Handler:    _Metadata_SetQuota_Handler,
+		},
+		{
+			MethodName: "GetQuota",
+			Handler:    _Metadata_GetQuota_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
