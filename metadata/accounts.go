@@ -104,6 +104,9 @@ func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatap
 	if err != nil {
 		return nil, err
 	}
+	if err := c.forgetAccountQuota(email); err != nil {
+		return nil, err
+	}
 	names, err := c.mailboxNames(email, "")
 	if err != nil {
 		return nil, err

@@ -200,6 +200,16 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "mark-blobs-deleting"
 	case *metadatapb.Command_ForgetBlobs:
 		return "forget-blobs"
+	case *metadatapb.Command_DeleteTenant:
+		return "delete-tenant:" + op.DeleteTenant.GetName()
+	case *metadatapb.Command_AddDomain:
+		return "add-domain:" + op.AddDomain.GetTenant()
+	case *metadatapb.Command_RemoveDomain:
+		return "remove-domain:" + op.RemoveDomain.GetTenant()
+	case *metadatapb.Command_SetAccountDisabled:
+		return "set-account-disabled:" + op.SetAccountDisabled.GetEmail()
+	case *metadatapb.Command_SetQuota:
+		return "set-quota:" + op.SetQuota.GetAccount() + "/" + op.SetQuota.GetTenant()
 	}
 	return "unknown"
 }
@@ -234,6 +244,16 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.markBlobsDeleting(op.MarkBlobsDeleting)
 	case *metadatapb.Command_ForgetBlobs:
 		return c.forgetBlobs(op.ForgetBlobs)
+	case *metadatapb.Command_DeleteTenant:
+		return c.deleteTenant(op.DeleteTenant)
+	case *metadatapb.Command_AddDomain:
+		return c.addDomain(op.AddDomain)
+	case *metadatapb.Command_RemoveDomain:
+		return c.removeDomain(op.RemoveDomain)
+	case *metadatapb.Command_SetAccountDisabled:
+		return c.setAccountDisabled(op.SetAccountDisabled)
+	case *metadatapb.Command_SetQuota:
+		return c.setQuota(op.SetQuota)
 	}
 	return nil, errInvalid("command has no operation")
 }

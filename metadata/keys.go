@@ -31,6 +31,8 @@ import (
 //	'0' "blob-epoch"                   -> uint64 ForgetBlobs commands that dropped a record
 //	'Q' request id                     -> RequestRecord
 //	'q' timestamp, request id          -> empty (request ids by age, for pruning)
+//	'L' 'a'|'t' account or tenant      -> QuotaLimits (quota.go)
+//	'W' 'a'|'t' account or tenant      -> QuotaUsage (quota.go)
 const (
 	prefixSystem      = '0'
 	prefixTenant      = 'T'

@@ -239,6 +239,9 @@ func (c *cmdCtx) deleteMailbox(req *metadatapb.DeleteMailboxRequest) (*metadatap
 		// RFC 9051 6.3.5: deleting a \Noselect name that has inferiors is an error.
 		return nil, errPrecondition("mailbox %q has inferiors and is \\Noselect", name)
 	}
+	if err := c.chargeUsage(email, -int64(ms.box().GetMessages()), -int64(ms.box().GetSize())); err != nil {
+		return nil, err
+	}
 	if err := c.destroyMailbox(ms); err != nil {
 		return nil, err
 	}

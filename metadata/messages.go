@@ -183,6 +183,13 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 	if err := checkUIDSpace(ms, len(req.GetMessages())); err != nil {
 		return nil, err
 	}
+	var size int64
+	for _, m := range req.GetMessages() {
+		size += int64(m.GetSize())
+	}
+	if err := c.chargeUsage(req.GetAccount(), int64(len(req.GetMessages())), size); err != nil {
+		return nil, err
+	}
 	resp := &metadatapb.AppendResponse{UidValidity: ms.box().GetUidValidity()}
 	for i, m := range req.GetMessages() {
 		if m.GetBlobKey() == "" {
@@ -300,6 +307,15 @@ func (c *cmdCtx) transfer(src, dst *mailboxState, ranges [][2]uint32, move bool)
 	if err := checkUIDSpace(dst, len(msgs)); err != nil {
 		return nil, err
 	}
+	if !move {
+		var size int64
+		for _, m := range msgs {
+			size += int64(m.idx.GetSize())
+		}
+		if err := c.chargeUsage(dst.rec.GetAccount(), int64(len(msgs)), size); err != nil {
+			return nil, err
+		}
+	}
 	resp := &metadatapb.CopyResponse{DestUidValidity: dst.box().GetUidValidity()}
 	for _, m := range msgs {
 		structure, _, err := getRaw(c.tx.b, structureKey(src.box().GetId(), m.uid))
@@ -342,6 +358,7 @@ func (c *cmdCtx) expunge(req *metadatapb.ExpungeRequest) (*metadatapb.CommandRes
 		return nil, err
 	}
 	resp := &metadatapb.ExpungeResponse{}
+	var freed int64
 	for _, m := range msgs {
 		if !hasFlag(m.idx.GetFlags(), flagDeleted) {
 			continue
@@ -350,6 +367,10 @@ func (c *cmdCtx) expunge(req *metadatapb.ExpungeRequest) (*metadatapb.CommandRes
 			return nil, err
 		}
 		resp.Expunged = append(resp.Expunged, m.uid)
+		freed += int64(m.idx.GetSize())
+	}
+	if err := c.chargeUsage(req.GetAccount(), -int64(len(resp.Expunged)), -freed); err != nil {
+		return nil, err
 	}
 	resp.Modseq = ms.box().GetHighestModseq()
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Expunge{Expunge: resp}}, nil

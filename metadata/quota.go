@@ -1,0 +1,363 @@
+package metadata
+
+import (
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// Quotas (RFC 9208): every account and every tenant is a quota root with optional
+// limits on STORAGE (octets of RFC822.SIZE) and MESSAGE (count). Usage is counted
+// exactly by the commands that add or remove messages, in the same command, so
+// concurrent appends from any number of frontends are serialised by the log and
+// the limit is never overshot.
+//
+// Keys (see keys.go):
+//
+//	'L' 'a' email   -> QuotaLimits of the account
+//	'L' 't' tenant  -> QuotaLimits of the tenant
+//	'W' 'a' email   -> QuotaUsage of the account
+//	'W' 't' tenant  -> QuotaUsage of the tenant
+//
+// A missing usage record (a store written before quotas were counted) is computed
+// from the mailbox counters, which every command keeps exact (doc.go: Counters).
+// Mailbox records are written back only when a command finishes (apply.go), so a
+// command that charges usage before it renames or deletes mailbox names computes
+// the usage as of before the command.
+const (
+	prefixQuotaLimits = 'L'
+	prefixQuotaUsage  = 'W'
+	quotaAccount      = 'a'
+	quotaTenant       = 't'
+)
+
+func quotaKey(prefix, kind byte, name string) []byte {
+	k := make([]byte, 0, 2+len(name))
+	return append(append(k, prefix, kind), name...)
+}
+
+// errOverQuota refuses a command that would exceed a quota limit; the frontend
+// answers it with NO [OVERQUOTA] (RFC 9208 4.3).
+func errOverQuota(format string, args ...any) error {
+	return newCmdError(codes.ResourceExhausted, format, args...)
+}
+
+// accountUsage returns the stored usage of an account or computes it from its
+// mailboxes.
+func accountUsage(r reader, email string) (*metadatapb.QuotaUsage, error) {
+	u := &metadatapb.QuotaUsage{}
+	found, err := getProto(r, quotaKey(prefixQuotaUsage, quotaAccount, email), u)
+	if err != nil || found {
+		return u, err
+	}
+	names, err := listMailboxNames(r, email, mailboxNamesPrefix(email))
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		rec := &metadatapb.MailboxRecord{}
+		if found, err := getProto(r, mailboxKey(n.id), rec); err != nil {
+			return nil, err
+		} else if found {
+			u.Messages += uint64(rec.GetMailbox().GetMessages())
+			u.StorageBytes += rec.GetMailbox().GetSize()
+		}
+	}
+	return u, nil
+}
+
+// tenantUsage returns the stored usage of a tenant or the sum of its accounts'.
+func tenantUsage(r reader, tenant string) (*metadatapb.QuotaUsage, error) {
+	u := &metadatapb.QuotaUsage{}
+	found, err := getProto(r, quotaKey(prefixQuotaUsage, quotaTenant, tenant), u)
+	if err != nil || found {
+		return u, err
+	}
+	emails, err := tenantAccounts(r, tenant)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range emails {
+		au, err := accountUsage(r, e)
+		if err != nil {
+			return nil, err
+		}
+		u.Messages += au.GetMessages()
+		u.StorageBytes += au.GetStorageBytes()
+	}
+	return u, nil
+}
+
+// tenantAccounts lists the emails of a tenant's accounts, sorted.
+func tenantAccounts(r reader, tenant string) ([]string, error) {
+	prefix := tenantAccountsPrefix(tenant)
+	var emails []string
+	err := scan(r, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+		emails = append(emails, string(k[len(prefix):]))
+		return true, nil
+	})
+	return emails, err
+}
+
+func quotaLimits(r reader, kind byte, name string) (*metadatapb.QuotaLimits, error) {
+	l := &metadatapb.QuotaLimits{}
+	_, err := getProto(r, quotaKey(prefixQuotaLimits, kind, name), l)
+	return l, err
+}
+
+// addDelta returns v+d, never below zero.
+func addDelta(v uint64, d int64) uint64 {
+	if d < 0 && uint64(-d) > v {
+		return 0
+	}
+	return uint64(int64(v) + d)
+}
+
+// overLimit reports whether adding d to used exceeds limit; only growth is refused,
+// so that a root over a lowered limit can still shrink (RFC 9208 4.3).
+func overLimit(used uint64, d int64, limit *uint64) bool {
+	return d > 0 && limit != nil && used+uint64(d) > *limit
+}
+
+// chargeUsage adds dMessages and dBytes to the usage of the account and of its
+// tenant, refusing with ResourceExhausted if a growing resource would exceed a
+// limit of either root. Both usages are read before either is written.
+func (c *cmdCtx) chargeUsage(email string, dMessages, dBytes int64) error {
+	if dMessages == 0 && dBytes == 0 {
+		return nil
+	}
+	rec, err := c.loadAccount(email)
+	if err != nil {
+		return err
+	}
+	tenant := rec.GetAccount().GetTenant()
+	au, err := accountUsage(c.tx.b, email)
+	if err != nil {
+		return err
+	}
+	tu, err := tenantUsage(c.tx.b, tenant)
+	if err != nil {
+		return err
+	}
+	roots := []struct {
+		kind  byte
+		name  string
+		usage *metadatapb.QuotaUsage
+	}{{quotaAccount, email, au}, {quotaTenant, tenant, tu}}
+	for _, root := range roots {
+		lim, err := quotaLimits(c.tx.b, root.kind, root.name)
+		if err != nil {
+			return err
+		}
+		what := "account " + root.name
+		if root.kind == quotaTenant {
+			what = "tenant " + root.name
+		}
+		if overLimit(root.usage.GetMessages(), dMessages, lim.Messages) {
+			return errOverQuota("quota exceeded: %s MESSAGE limit %d", what, lim.GetMessages())
+		}
+		if overLimit(root.usage.GetStorageBytes(), dBytes, lim.StorageBytes) {
+			return errOverQuota("quota exceeded: %s STORAGE limit %d bytes", what, lim.GetStorageBytes())
+		}
+	}
+	for _, root := range roots {
+		root.usage.Messages = addDelta(root.usage.GetMessages(), dMessages)
+		root.usage.StorageBytes = addDelta(root.usage.GetStorageBytes(), dBytes)
+		c.tx.setProto(quotaKey(prefixQuotaUsage, root.kind, root.name), root.usage)
+	}
+	return nil
+}
+
+// forgetAccountQuota removes an account's quota records and its usage from its
+// tenant's; deleteAccount calls it before it removes any mailbox.
+func (c *cmdCtx) forgetAccountQuota(email string) error {
+	au, err := accountUsage(c.tx.b, email)
+	if err != nil {
+		return err
+	}
+	if err := c.chargeUsage(email, -int64(au.GetMessages()), -int64(au.GetStorageBytes())); err != nil {
+		return err
+	}
+	c.tx.mustDelete(quotaKey(prefixQuotaUsage, quotaAccount, email))
+	c.tx.mustDelete(quotaKey(prefixQuotaLimits, quotaAccount, email))
+	return nil
+}
+
+// quotaRoot reads one root with its limits and usage.
+func quotaRoot(r reader, kind byte, name string) (*metadatapb.QuotaRoot, error) {
+	lim, err := quotaLimits(r, kind, name)
+	if err != nil {
+		return nil, err
+	}
+	root := &metadatapb.QuotaRoot{Limits: lim}
+	if kind == quotaAccount {
+		root.Account = name
+		root.Usage, err = accountUsage(r, name)
+	} else {
+		root.Tenant = name
+		root.Usage, err = tenantUsage(r, name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+// setQuota sets or removes the limits of an account or tenant root.
+func (c *cmdCtx) setQuota(req *metadatapb.SetQuotaRequest) (*metadatapb.CommandResult, error) {
+	var kind byte
+	var name string
+	switch {
+	case req.GetAccount() != "" && req.GetTenant() != "":
+		return nil, errInvalid("set quota: give an account or a tenant, not both")
+	case req.GetAccount() != "":
+		kind, name = quotaAccount, req.GetAccount()
+		if _, err := c.loadAccount(name); err != nil {
+			return nil, err
+		}
+	case req.GetTenant() != "":
+		kind, name = quotaTenant, req.GetTenant()
+		if _, found, err := getRaw(c.tx.b, tenantKey(name)); err != nil {
+			return nil, err
+		} else if !found {
+			return nil, errNotFound("tenant %q not found", name)
+		}
+	default:
+		return nil, errInvalid("set quota: no account or tenant")
+	}
+	lim := req.GetLimits()
+	if lim == nil || (lim.StorageBytes == nil && lim.Messages == nil) {
+		c.tx.mustDelete(quotaKey(prefixQuotaLimits, kind, name))
+	} else {
+		c.tx.setProto(quotaKey(prefixQuotaLimits, kind, name), lim)
+	}
+	root, err := quotaRoot(c.tx.b, kind, name)
+	if err != nil {
+		return nil, err
+	}
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Quota{Quota: root}}, nil
+}
+
+// deleteTenant removes a tenant, its domains and quota records; with force it first
+// deletes every account of the tenant (deleteAccount), else it refuses while the
+// tenant has accounts.
+func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.CommandResult, error) {
+	name := req.GetName()
+	tenant := &metadatapb.Tenant{}
+	if found, err := getProto(c.tx.b, tenantKey(name), tenant); err != nil {
+		return nil, err
+	} else if !found {
+		return nil, errNotFound("tenant %q not found", name)
+	}
+	emails, err := tenantAccounts(c.tx.b, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(emails) > 0 && !req.GetForce() {
+		return nil, errPrecondition("tenant %q has %d accounts; delete them first or force", name, len(emails))
+	}
+	for _, e := range emails {
+		if _, err := c.deleteAccount(&metadatapb.DeleteAccountRequest{Email: e}); err != nil {
+			return nil, fmt.Errorf("delete tenant %q: %w", name, err)
+		}
+	}
+	for _, d := range tenant.GetDomains() {
+		c.tx.mustDelete(domainKey(d))
+	}
+	c.tx.mustDelete(tenantKey(name))
+	c.tx.mustDelete(quotaKey(prefixQuotaLimits, quotaTenant, name))
+	c.tx.mustDelete(quotaKey(prefixQuotaUsage, quotaTenant, name))
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_DeleteTenant{
+		DeleteTenant: &metadatapb.DeleteTenantResponse{DeletedAccounts: emails},
+	}}, nil
+}
+
+func (c *cmdCtx) loadTenant(name string) (*metadatapb.Tenant, error) {
+	tenant := &metadatapb.Tenant{}
+	found, err := getProto(c.tx.b, tenantKey(name), tenant)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, errNotFound("tenant %q not found", name)
+	}
+	return tenant, nil
+}
+
+// addDomain gives a tenant one more domain; a domain belongs to one tenant.
+func (c *cmdCtx) addDomain(req *metadatapb.AddDomainRequest) (*metadatapb.CommandResult, error) {
+	tenant, err := c.loadTenant(req.GetTenant())
+	if err != nil {
+		return nil, err
+	}
+	domain, valid := normalizeDomain(req.GetDomain())
+	if !valid {
+		return nil, errInvalid("invalid domain %q", req.GetDomain())
+	}
+	if owner, found, err := getRaw(c.tx.b, domainKey(domain)); err != nil {
+		return nil, err
+	} else if found {
+		return nil, errExists("domain %q already belongs to tenant %q", domain, owner)
+	}
+	c.tx.mustSet(domainKey(domain), []byte(tenant.GetName()))
+	tenant.Domains = append(tenant.Domains, domain)
+	c.tx.setProto(tenantKey(tenant.GetName()), tenant)
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Tenant{Tenant: tenant}}, nil
+}
+
+// removeDomain takes a domain from its tenant, refused while an account uses it.
+func (c *cmdCtx) removeDomain(req *metadatapb.RemoveDomainRequest) (*metadatapb.CommandResult, error) {
+	tenant, err := c.loadTenant(req.GetTenant())
+	if err != nil {
+		return nil, err
+	}
+	domain, _ := normalizeDomain(req.GetDomain())
+	owner, found, err := getRaw(c.tx.b, domainKey(domain))
+	if err != nil {
+		return nil, err
+	}
+	if !found || string(owner) != tenant.GetName() {
+		return nil, errNotFound("tenant %q does not own domain %q", tenant.GetName(), req.GetDomain())
+	}
+	emails, err := tenantAccounts(c.tx.b, tenant.GetName())
+	if err != nil {
+		return nil, err
+	}
+	users := 0
+	for _, e := range emails {
+		if emailDomain(e) == domain {
+			users++
+		}
+	}
+	if users > 0 {
+		return nil, errPrecondition("domain %q has %d accounts; delete them first", domain, users)
+	}
+	c.tx.mustDelete(domainKey(domain))
+	kept := tenant.Domains[:0]
+	for _, d := range tenant.GetDomains() {
+		if d != domain {
+			kept = append(kept, d)
+		}
+	}
+	tenant.Domains = kept
+	c.tx.setProto(tenantKey(tenant.GetName()), tenant)
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Tenant{Tenant: tenant}}, nil
+}
+
+// setAccountDisabled disables or enables an account; Authenticate refuses a
+// disabled one and frontends end its sessions (frontend/account.go).
+func (c *cmdCtx) setAccountDisabled(req *metadatapb.SetAccountDisabledRequest) (*metadatapb.CommandResult, error) {
+	email, _ := NormalizeEmail(req.GetEmail())
+	rec, err := c.loadAccount(email)
+	if err != nil {
+		return nil, err
+	}
+	if rec.GetAccount().GetDisabled() != req.GetDisabled() {
+		rec.Account.Disabled = req.GetDisabled()
+		c.tx.setProto(accountKey(email), rec)
+	}
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Account{Account: proto.Clone(rec.GetAccount()).(*metadatapb.Account)}}, nil
+}
