@@ -10,10 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/strata-mail/strata/blobstore/gc"
-	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend"
 )
@@ -43,18 +41,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.Bool("no-demo", false, "do not create the demo account demo@example.com")
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS on non-loopback connections (loopback is always allowed)")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
-	f.String("blob", "fs", `where message bodies live: "fs" (the data directory) or "s3"`)
-	f.String("s3-endpoint", "", "S3 endpoint host:port, without a scheme (--blob s3)")
-	f.String("s3-bucket", "", "S3 bucket; created if missing (--blob s3)")
-	f.String("s3-region", s3.DefaultRegion, "S3 region")
-	f.String("s3-prefix", "", "prefix of every object name in the bucket")
-	f.Bool("s3-insecure", false, "talk plain HTTP to S3 instead of HTTPS")
-	f.Bool("s3-path-style", false, "put the bucket in the URL path rather than the host name (most non-AWS servers)")
-	f.String("s3-ca-file", "", "PEM file of extra certificate authorities for the S3 endpoint")
-	f.String("s3-credentials-file", "", "AWS shared credentials file with the S3 keys")
-	f.Duration("s3-timeout", s3.DefaultTimeout, "S3 request timeout (for bodies: longest time without progress)")
-	f.Int("s3-retries", s3.DefaultRetries, "retries of a failed S3 request")
-	f.Int64("blob-cache-size", embedded.DefaultBlobCacheSize, "bytes of the in-memory body cache in front of S3 (negative: none)")
+	addBlobStoreFlags(f, "the data directory")
 	f.Duration("blob-gc-interval", gc.DefaultInterval, "how often bodies no message references are deleted (negative: never)")
 	f.Duration("blob-gc-grace", gc.DefaultGrace, "how long a body stays unreferenced before it is deleted")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
@@ -132,41 +119,15 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	return srv.Shutdown(shutdownCtx)
 }
 
-// s3ConfigFromFlags returns the S3 settings for --blob s3, nil for --blob fs.
-func s3ConfigFromFlags(f *pflag.FlagSet) (*s3.Config, error) {
-	blob, _ := f.GetString("blob")
-	switch blob {
-	case "fs":
-		return nil, nil
-	case "s3":
-	default:
-		return nil, fmt.Errorf(`--blob %q: want "fs" or "s3"`, blob)
-	}
-	var c s3.Config
-	c.Endpoint, _ = f.GetString("s3-endpoint")
-	c.Bucket, _ = f.GetString("s3-bucket")
-	if c.Endpoint == "" || c.Bucket == "" {
-		return nil, fmt.Errorf("--blob s3 needs --s3-endpoint and --s3-bucket")
-	}
-	c.Region, _ = f.GetString("s3-region")
-	c.Prefix, _ = f.GetString("s3-prefix")
-	c.Insecure, _ = f.GetBool("s3-insecure")
-	if pathStyle, _ := f.GetBool("s3-path-style"); pathStyle {
-		c.Addressing = s3.AddressingPath
-	}
-	c.CAFile, _ = f.GetString("s3-ca-file")
-	c.CredentialsFile, _ = f.GetString("s3-credentials-file")
-	c.Timeout, _ = f.GetDuration("s3-timeout")
-	c.Retries, _ = f.GetInt("s3-retries")
-	if c.Retries == 0 {
-		c.Retries = -1 // s3.Config reads 0 as the default; the flag's 0 means none
-	}
-	return &c, nil
+// tlsReloader is a server whose TLS certificate and key files can be read again.
+type tlsReloader interface {
+	ReloadTLS() error
+	TLSCertFile() string
 }
 
 // reloadTLSOnSIGHUP reads the TLS certificate and key again on every SIGHUP until ctx ends;
 // a pair that fails to load is logged and the previous one stays in use.
-func reloadTLSOnSIGHUP(ctx context.Context, srv *embedded.Server, logger *slog.Logger) {
+func reloadTLSOnSIGHUP(ctx context.Context, srv tlsReloader, logger *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {

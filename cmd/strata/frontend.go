@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/frontend"
+	"github.com/strata-mail/strata/frontend/metaclient"
+	"github.com/strata-mail/strata/internal/promexport"
+	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/replication/directory"
+)
+
+func newFrontendCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "frontend",
+		Short: "Run a stateless IMAP frontend of a cluster",
+		Long: `frontend serves IMAP for any user of the cluster. It keeps no state: metadata calls
+go to the leader of the metadata group (found through etcd with --etcd, or among the static
+addresses of --metadata), and message bodies go to the blob store, which every frontend must
+share: S3 (--blob s3), or with --blob fs a directory all frontends mount (--blob-dir), which
+only suits one machine or tests.
+
+STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
+		Args: cobra.NoArgs,
+		RunE: runFrontend,
+	}
+	f := cmd.Flags()
+	f.String("imap-listen", "127.0.0.1:1143", "IMAP listen address (with STARTTLS when a certificate is given)")
+	f.String("imaps-listen", "", `IMAPS (implicit TLS) listen address; "" for none`)
+	f.String("tls-cert", "", "PEM certificate chain for STARTTLS and IMAPS")
+	f.String("tls-key", "", "PEM private key of --tls-cert")
+	f.String("metadata", "", "comma-separated gRPC addresses of the metadata nodes (instead of --etcd)")
+	f.String("etcd", "", "comma-separated etcd endpoints to find the metadata nodes (instead of --metadata)")
+	f.String("blob-dir", "", "shared directory of message bodies (--blob fs)")
+	f.String("spool-dir", filepath.Join(os.TempDir(), "strata-frontend-spool"), "directory for incoming messages being received")
+	f.Int("max-connections", 10000, "most IMAP connections at once; more are told BYE")
+	f.Int("max-connections-per-ip", 200, "most IMAP connections from one non-loopback address; more are told BYE")
+	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS")
+	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
+	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
+	addBlobStoreFlags(f, "the directory --blob-dir, shared by all frontends")
+	return cmd
+}
+
+// frontendTLS is the frontend's key pair with the file it was read from, for SIGHUP.
+type frontendTLS struct {
+	*frontend.KeyPair
+	certFile string
+}
+
+func (t frontendTLS) ReloadTLS() error    { return t.Reload() }
+func (t frontendTLS) TLSCertFile() string { return t.certFile }
+
+func runFrontend(cmd *cobra.Command, _ []string) error {
+	f := cmd.Flags()
+	level, _ := f.GetString("log-level")
+	logger, err := newLogger(level)
+	if err != nil {
+		return err
+	}
+	imapListen, _ := f.GetString("imap-listen")
+	imapsListen, _ := f.GetString("imaps-listen")
+	tlsCert, _ := f.GetString("tls-cert")
+	tlsKey, _ := f.GetString("tls-key")
+	staticNodes, _ := f.GetString("metadata")
+	etcdEndpoints, _ := f.GetString("etcd")
+	blobDir, _ := f.GetString("blob-dir")
+	spoolDir, _ := f.GetString("spool-dir")
+	maxConns, _ := f.GetInt("max-connections")
+	maxConnsPerIP, _ := f.GetInt("max-connections-per-ip")
+	plaintext, _ := f.GetBool("allow-plaintext-auth")
+	maxSize, _ := f.GetInt64("max-message-size")
+	metricsListen, _ := f.GetString("metrics-listen")
+
+	if (staticNodes == "") == (etcdEndpoints == "") {
+		return errors.New("give exactly one of --metadata and --etcd")
+	}
+	if blob, _ := f.GetString("blob"); blob == "fs" && blobDir == "" {
+		return errors.New("--blob fs needs --blob-dir, a directory every frontend shares")
+	}
+	if (tlsCert == "") != (tlsKey == "") {
+		return errors.New("give both --tls-cert and --tls-key, or neither")
+	}
+	if imapsListen != "" && tlsCert == "" {
+		return errors.New("--imaps-listen needs --tls-cert and --tls-key")
+	}
+	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
+		return fmt.Errorf("create spool directory: %w", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	blobs, err := openBlobStoreFromFlags(ctx, f, blobDir, logger)
+	if err != nil {
+		return err
+	}
+	md, err := metaclient.New(metaclient.Config{
+		Nodes:       parseStaticNodes(staticNodes),
+		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+		Logger:      logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer md.Close()
+	if etcdEndpoints != "" {
+		etcd, err := directory.Dial(etcdEndpoints)
+		if err != nil {
+			return err
+		}
+		defer etcd.Close()
+		go followDirectory(ctx, directory.New(etcd, logger), md, logger)
+	}
+
+	var keyPair *frontend.KeyPair
+	cfg := frontend.Config{
+		Metadata:           metadatapb.NewMetadataClient(md),
+		Blobs:              blobs,
+		SpoolDir:           spoolDir,
+		Logger:             logger,
+		AllowPlaintextAuth: plaintext,
+		MaxMessageSize:     maxSize,
+		Limits:             frontend.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
+	}
+	if tlsCert != "" {
+		if keyPair, err = frontend.LoadKeyPair(tlsCert, tlsKey); err != nil {
+			return err
+		}
+		cfg.TLS = keyPair.TLSConfig()
+	}
+	var metrics *promexport.Server
+	if metricsListen != "" {
+		if metrics, err = promexport.Listen(metricsListen, blobs, logger); err != nil {
+			return err
+		}
+	}
+	srv := frontend.NewServer(cfg)
+	imapLn, err := net.Listen("tcp", imapListen)
+	if err != nil {
+		return fmt.Errorf("listen for IMAP on %s: %w", imapListen, err)
+	}
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- srv.Serve(imapLn) }()
+	if imapsListen != "" {
+		imapsLn, err := net.Listen("tcp", imapsListen)
+		if err != nil {
+			imapLn.Close()
+			return fmt.Errorf("listen for IMAPS on %s: %w", imapsListen, err)
+		}
+		go func() { serveErr <- srv.ServeTLS(imapsLn) }()
+	}
+	if keyPair != nil {
+		reloadTLSOnSIGHUP(ctx, frontendTLS{KeyPair: keyPair, certFile: tlsCert}, logger)
+	}
+	logger.Info("strata frontend serving", "imap", imapLn.Addr().String(), "imaps", imapsListen, "metadata", staticNodes, "etcd", etcdEndpoints)
+	fmt.Fprintf(cmd.OutOrStdout(), "Strata frontend is ready. IMAP on %s\n", imapLn.Addr())
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		logger.Error("IMAP listener failed", "err", err)
+	}
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errs := []error{srv.Shutdown(shutdownCtx)}
+	if metrics != nil {
+		errs = append(errs, metrics.Shutdown(shutdownCtx))
+	}
+	return errors.Join(errs...)
+}
+
+// parseStaticNodes turns --metadata into nodes known only by their gRPC address.
+func parseStaticNodes(list string) []metaclient.Node {
+	var nodes []metaclient.Node
+	for _, addr := range strings.Split(list, ",") {
+		if addr = strings.TrimSpace(addr); addr != "" {
+			nodes = append(nodes, metaclient.Node{GRPCAddr: addr})
+		}
+	}
+	return nodes
+}
+
+// followDirectory keeps md's node list equal to the nodes registered in etcd until ctx ends.
+func followDirectory(ctx context.Context, dir *directory.Directory, md *metaclient.Client, logger *slog.Logger) {
+	for list := range dir.WatchNodes(ctx) {
+		nodes := make([]metaclient.Node, 0, len(list))
+		for _, n := range list {
+			nodes = append(nodes, metaclient.Node{ID: n.ID, GRPCAddr: n.GRPCAddr, RaftAddr: n.RaftAddr})
+		}
+		if err := md.SetNodes(nodes); err != nil {
+			logger.Error("metadata nodes from etcd", "err", err)
+			continue
+		}
+		logger.Info("metadata nodes from etcd", "nodes", len(nodes))
+	}
+}
