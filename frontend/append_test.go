@@ -98,7 +98,7 @@ func TestAppendTargets(t *testing.T) {
 		t.Fatalf("APPEND to a modified UTF-7 name: %q", tagged)
 	}
 	checkLines(t, "STATUS", rc.ok("STATUS &AMk-t&AOk- (MESSAGES)"), []string{"* STATUS &AMk-t&AOk- (MESSAGES 1)"})
-	c := login(t, srv)
+	c := loginUTF8(t, srv)
 	if data, err := c.Status("Été", &imap.StatusOptions{NumMessages: true}).Wait(); err != nil || data.Mailbox != "Été" || *data.NumMessages != 1 {
 		t.Errorf("imapclient STATUS Été = %+v, %v", data, err)
 	}

@@ -101,7 +101,7 @@ func TestMoveExpungedElsewhere(t *testing.T) {
 // after EXAMINE expunges nothing (RFC 9051 6.4.1).
 func TestCopyNamesAndCodes(t *testing.T) {
 	srv := startServer(t)
-	c := login(t, srv)
+	c := loginUTF8(t, srv)
 	appendMessage(t, c, "INBOX", testMessage("a", "a"))
 	rc := loginRaw(t, srv)
 	rc.ok(`CREATE "&AMk-t&AOk-"`)

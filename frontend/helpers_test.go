@@ -73,6 +73,17 @@ func loginWith(t testing.TB, srv *embedded.Server, opts *imapclient.Options) *im
 	return c
 }
 
+// loginUTF8 logs in as the demo account and enables IMAP4rev2, after which mailbox names
+// are UTF-8 (RFC 9051); without it a session speaks IMAP4rev1 and modified UTF-7.
+func loginUTF8(t testing.TB, srv *embedded.Server) *imapclient.Client {
+	t.Helper()
+	c := login(t, srv)
+	if _, err := c.Enable(imap.CapIMAP4rev2).Wait(); err != nil {
+		t.Fatalf("ENABLE IMAP4rev2: %v", err)
+	}
+	return c
+}
+
 // testMessage returns a small RFC 5322 message with CRLF line ends.
 func testMessage(subject, body string) string {
 	return strings.ReplaceAll(fmt.Sprintf(`From: Alice <alice@example.org>

@@ -175,10 +175,15 @@ func TestMailboxNamesUTF7(t *testing.T) {
 	checkLines(t, "rev1 LIST %", rev1.ok(`LIST "" "&AMk-%"`), []string{`* LIST (\HasChildren) "/" &AMk-t&AOk-`})
 	rev1.ok(`STATUS "&AMk-t&AOk-/Tom &- Jerry" (MESSAGES)`)
 
-	// go-imap's client sends UTF-8 to a server that announces IMAP4rev2 and decodes the
-	// modified UTF-7 it gets back.
-	c := login(t, srv)
-	boxes, err := c.List("", "Été*", nil).Collect()
+	// A rev1 session may not send 8-bit names (RFC 3501 5.1.3): taken as UTF-8 they would
+	// come back from LIST in modified UTF-7, and mbsync 1.4 would see two mailboxes.
+	rev1.expect(`CREATE "Café"`, "NO [CANNOT]")
+	rev1.expect(`SELECT "Été"`, "NO [CANNOT]")
+
+	// go-imap's client, once IMAP4rev2 is enabled, uses UTF-8 names. (It also expects "&"
+	// escaped as in modified UTF-7 there, so names with "&" stay out of this part.)
+	c := loginUTF8(t, srv)
+	boxes, err := c.List("", "Été", nil).Collect()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,24 +191,17 @@ func TestMailboxNamesUTF7(t *testing.T) {
 	for _, b := range boxes {
 		names = append(names, b.Mailbox)
 	}
-	if !slices.Equal(names, []string{"Été", "Été/Tom & Jerry"}) {
+	if !slices.Equal(names, []string{"Été"}) {
 		t.Errorf("imapclient LIST = %q", names)
 	}
 	if _, err := c.Select("Été", nil).Wait(); err != nil {
 		t.Errorf("imapclient SELECT: %v", err)
 	}
-	// go-imap writes "&" as "&-" even in its UTF-8 names.
-	if err := c.Create("Été/Jour & nuit", nil).Wait(); err != nil {
-		t.Fatalf("imapclient CREATE: %v", err)
-	}
-	checkLines(t, "rev1 LIST of an imapclient name", rev1.ok(`LIST "" "&AMk-t&AOk-/J*"`), []string{`* LIST (\HasNoChildren) "/" "&AMk-t&AOk-/Jour &- nuit"`})
-	if boxes, err := c.List("", "Été/J*", nil).Collect(); err != nil || len(boxes) != 1 || boxes[0].Mailbox != "Été/Jour & nuit" {
-		t.Errorf("imapclient LIST = %+v, %v", boxes, err)
-	}
 
 	// After ENABLE IMAP4rev2 the same session speaks UTF-8.
 	rev2 := loginRaw(t, srv)
 	rev2.ok("ENABLE IMAP4rev2")
+	rev2.ok(`CREATE "Été/Jour & nuit"`)
 	checkLines(t, "rev2 LIST", rev2.ok(`LIST "" "Été*"`), []string{
 		`* LIST (\HasChildren) "/" "Été"`,
 		`* LIST (\HasNoChildren) "/" "Été/Jour & nuit"`,
@@ -221,9 +219,9 @@ func TestMailboxNamesUTF7(t *testing.T) {
 	rev1.expect(`CREATE "&AGE-"`, "NO [CANNOT]")
 	rev1.expect(`CREATE "a&b"`, "NO [CANNOT]")
 	rev1.expect(`SELECT "&AMk-&AOk-"`, "NO [CANNOT]")
-	// 8-bit UTF-8 from a rev1 client is taken as UTF-8 (it cannot be modified UTF-7).
-	rev1.ok(`CREATE "Café"`)
-	checkLines(t, "rev1 LIST of 8-bit name", rev1.ok(`LIST "" "Caf*"`), []string{`* LIST (\HasNoChildren) "/" Caf&AOk-`})
+	// The modified UTF-7 form of an 8-bit name works.
+	rev1.ok(`CREATE Caf&AOk-`)
+	checkLines(t, "rev1 LIST of an 8-bit name", rev1.ok(`LIST "" "Caf*"`), []string{`* LIST (\HasNoChildren) "/" Caf&AOk-`})
 	rev1.ok(`RENAME Caf&AOk- "Caf&AOk-s"`)
 	rev1.ok(`SUBSCRIBE Caf&AOk-s`)
 	checkLines(t, "rev2 LSUB", rev2.ok(`LIST (SUBSCRIBED) "" "Caf*"`), []string{`* LIST (\Subscribed \HasNoChildren) "/" "Cafés"`})

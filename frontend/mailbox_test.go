@@ -11,7 +11,7 @@ import (
 
 func TestListCreateDeleteRename(t *testing.T) {
 	srv := startServer(t)
-	c := login(t, srv)
+	c := loginUTF8(t, srv)
 	for _, name := range []string{"Work", "Work/Projects", "Work/Projects/Strata", "Ünïcode"} {
 		if err := c.Create(name, nil).Wait(); err != nil {
 			t.Fatalf("CREATE %s: %v", name, err)

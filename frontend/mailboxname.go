@@ -128,21 +128,17 @@ func (c *conn) utf8Names() bool {
 }
 
 // decodeClientName turns a name or LIST pattern from the client into UTF-8. In a rev1
-// session an ASCII name is modified UTF-7 and decoded strictly. A name with 8-bit
-// characters cannot be modified UTF-7; the parser has checked that it is UTF-8, and it is
-// taken as such: go-imap's client sends UTF-8 names to any server that announces
-// IMAP4rev2, without enabling it, with "&" still written "&-" as in modified UTF-7, and
-// reads the modified UTF-7 answers fine.
+// session names are modified UTF-7 (RFC 3501 5.1.3) and decoded strictly; 8-bit
+// characters are refused, as Dovecot does: a name taken as UTF-8 would come back from LIST
+// in modified UTF-7, and a client such as mbsync 1.4 would then see two different
+// mailboxes. Sessions that enabled IMAP4rev2 or UTF8=ACCEPT (RFC 6855 3) use UTF-8.
 func (c *conn) decodeClientName(raw string) (string, error) {
 	if c.utf8Names() {
 		return raw, nil
 	}
 	for i := 0; i < len(raw); i++ {
 		if raw[i] >= 0x80 {
-			if !utf8.ValidString(raw) {
-				return "", errModifiedUTF7
-			}
-			return strings.ReplaceAll(raw, "&-", "&"), nil
+			return "", errModifiedUTF7
 		}
 	}
 	return decodeModifiedUTF7(raw)
@@ -155,7 +151,7 @@ func (c *conn) decodeClientName(raw string) (string, error) {
 func (c *conn) mailboxIn(raw string) (string, error) {
 	name, err := c.decodeClientName(raw)
 	if err != nil {
-		return "", no(codeCannot, "Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)")
+		return "", no(codeCannot, "Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3); ENABLE UTF8=ACCEPT to use UTF-8 names")
 	}
 	first, rest, nested := strings.Cut(name, string(delimiter))
 	if strings.EqualFold(first, "INBOX") {

@@ -144,7 +144,11 @@ func rpcStatus(err error, notFoundCode, what string) error {
 	}
 	switch st.Code() {
 	case codes.NotFound:
-		return no(notFoundCode, what+": "+st.Message())
+		// The service's text names internal ids; the client gets a plain one.
+		if notFoundCode == codeAuthFailed {
+			return no(notFoundCode, "Authentication failed")
+		}
+		return no(notFoundCode, what+": mailbox does not exist")
 	case codes.AlreadyExists:
 		return no(codeAlreadyExists, what+": "+st.Message())
 	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
