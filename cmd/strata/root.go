@@ -23,7 +23,7 @@ Flags win over the environment, which wins over the file.`,
 	}
 	root.PersistentFlags().String("config", "", "YAML configuration file (keys are flag names)")
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn or error")
-	root.AddCommand(newServeCommand(), newUserCommand(), newTenantCommand(), newBenchCommand(), newBlobCommand())
+	root.AddCommand(newServeCommand(), newUserCommand(), newTenantCommand(), newBenchCommand(), newBlobCommand(), newMetadataCommand(), newClusterCommand())
 	root.AddCommand(newFrontendCommand())
 	return root
 }

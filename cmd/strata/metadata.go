@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	"github.com/strata-mail/strata/metadata"
+	"github.com/strata-mail/strata/proto/clusterpb"
+	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/replication"
+	"github.com/strata-mail/strata/replication/cluster"
+	"github.com/strata-mail/strata/replication/directory"
+)
+
+// defaultGroup is the name of the metadata Raft group in etcd.
+const defaultGroup = "metadata"
+
+func newMetadataCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "metadata",
+		Short: "Run a metadata node: one member of the Raft-replicated metadata group",
+		Long: `metadata runs one member of the metadata Raft group and serves the metadata and
+cluster admin gRPC APIs on --grpc-listen. It registers itself in etcd under a lease. The
+first node of a new group bootstraps it (an etcd election makes sure only one does); every
+later node asks the leader to add it, enters as a non-voter and is promoted to a voter once
+it has caught up. A restarted node rejoins with the state in --data. SIGTERM hands
+leadership over before exiting.`,
+		Args: cobra.NoArgs,
+		RunE: runMetadata,
+	}
+	f := cmd.Flags()
+	f.String("node-id", "", "this node's ID, stable across restarts (required)")
+	f.String("data", "./data", "data directory (Raft log, snapshots, metadata state)")
+	f.String("grpc-listen", "127.0.0.1:7400", "metadata and cluster admin gRPC listen address")
+	f.String("grpc-advertise", "", "gRPC address other nodes and frontends dial (default: the bound --grpc-listen address)")
+	f.String("raft-listen", "127.0.0.1:7300", "Raft listen address")
+	f.String("raft-advertise", "", "Raft address peers dial (default: the bound --raft-listen address)")
+	f.String("etcd", "127.0.0.1:2379", "comma-separated etcd endpoints")
+	f.String("group", defaultGroup, "name of the Raft group in etcd")
+	f.Int64("etcd-ttl", directory.DefaultTTL, "seconds the etcd registration outlives this node")
+	f.Uint64("snapshot-threshold", 8192, "Raft log entries since the last snapshot that trigger one")
+	f.Duration("snapshot-interval", 2*time.Minute, "how often the snapshot threshold is checked")
+	f.Uint64("trailing-logs", 10240, "Raft log entries kept after a snapshot for followers that are behind; one further behind gets the snapshot")
+	f.Uint64("promote-max-lag", cluster.DefaultMaxLag, "a non-voter is promoted once its log is within this many entries of the leader's ...")
+	f.Duration("promote-stable", cluster.DefaultStable, "... for this long")
+	return cmd
+}
+
+func runMetadata(cmd *cobra.Command, _ []string) error {
+	f := cmd.Flags()
+	level, _ := f.GetString("log-level")
+	logger, err := newLogger(level)
+	if err != nil {
+		return err
+	}
+	nodeID, _ := f.GetString("node-id")
+	if nodeID == "" {
+		return errors.New("--node-id is required")
+	}
+	dataDir, _ := f.GetString("data")
+	grpcListen, _ := f.GetString("grpc-listen")
+	grpcAdvertise, _ := f.GetString("grpc-advertise")
+	raftListen, _ := f.GetString("raft-listen")
+	raftAdvertise, _ := f.GetString("raft-advertise")
+	endpoints, _ := f.GetString("etcd")
+	group, _ := f.GetString("group")
+	ttl, _ := f.GetInt64("etcd-ttl")
+	snapThreshold, _ := f.GetUint64("snapshot-threshold")
+	snapInterval, _ := f.GetDuration("snapshot-interval")
+	trailing, _ := f.GetUint64("trailing-logs")
+	maxLag, _ := f.GetUint64("promote-max-lag")
+	stable, _ := f.GetDuration("promote-stable")
+	logger = logger.With("node", nodeID)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	etcd, err := directory.Dial(endpoints)
+	if err != nil {
+		return err
+	}
+	defer etcd.Close()
+	dir := directory.New(etcd, logger)
+
+	if err := os.MkdirAll(filepath.Join(dataDir, "fsm"), 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	fsm, err := metadata.OpenFSM(filepath.Join(dataDir, "fsm"), logger)
+	if err != nil {
+		return fmt.Errorf("open metadata state: %w", err)
+	}
+	defer fsm.Close()
+	node, err := replication.Open(replication.Config{
+		NodeID:            nodeID,
+		DataDir:           dataDir,
+		RaftBind:          raftListen,
+		RaftAdvertise:     raftAdvertise,
+		FSM:               fsm,
+		Logger:            logger,
+		SnapshotThreshold: snapThreshold,
+		SnapshotInterval:  snapInterval,
+		TrailingLogs:      trailing,
+	})
+	if err != nil {
+		return fmt.Errorf("open raft: %w", err)
+	}
+	defer node.Close() // after the explicit Close below it does nothing
+
+	ln, err := net.Listen("tcp", grpcListen)
+	if err != nil {
+		return fmt.Errorf("listen for gRPC on %s: %w", grpcListen, err)
+	}
+	if grpcAdvertise == "" {
+		grpcAdvertise = ln.Addr().String()
+	}
+	admin := cluster.NewAdmin(node, fsm.Digest, dir, logger)
+	srv := grpc.NewServer()
+	metadatapb.RegisterMetadataServer(srv, metadata.NewService(node, fsm, logger))
+	clusterpb.RegisterClusterAdminServer(srv, admin)
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	defer srv.Stop()
+
+	info := directory.NodeInfo{ID: nodeID, GRPCAddr: grpcAdvertise, RaftAddr: node.Addr()}
+	regCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	reg, err := dir.Register(regCtx, info, ttl)
+	cancel()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := reg.Close(cctx); err != nil {
+			logger.Warn("withdraw etcd registration", "err", err)
+		}
+	}()
+
+	if err := enterGroup(ctx, node, dir, info, group, logger); err != nil {
+		return err
+	}
+
+	loops, stopLoops := context.WithCancel(context.Background())
+	hintDone := make(chan struct{})
+	go func() { defer close(hintDone); admin.RunLeaderHint(loops, reg, group) }()
+	go admin.RunPromoter(loops, cluster.Promotion{MaxLag: maxLag, Stable: stable})
+
+	logger.Info("metadata node running", "grpc", grpcAdvertise, "raft", node.Addr(), "group", group)
+	fmt.Fprintf(cmd.OutOrStdout(), "Strata metadata node %s is ready. gRPC on %s, Raft on %s\n", nodeID, grpcAdvertise, node.Addr())
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		logger.Error("gRPC server stopped", "err", err)
+	}
+	logger.Info("shutting down")
+	stopLoops()
+	<-hintDone
+	// Hand leadership over while the gRPC port still answers, so clients are redirected.
+	if err := node.Close(); err != nil {
+		logger.Warn("close raft", "err", err)
+	}
+	return nil
+}
+
+// enterGroup makes this node a member of the group: a node with Raft state already is one; a
+// new node bootstraps the group if it wins the bootstrap election and the group was never
+// bootstrapped, and otherwise asks the leader to add it.
+func enterGroup(ctx context.Context, node *replication.Node, dir *directory.Directory, self directory.NodeInfo, group string, logger *slog.Logger) error {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	servers, err := node.Servers(sctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("read raft configuration: %w", err)
+	}
+	if len(servers) > 0 {
+		logger.Info("rejoining the group with existing raft state", "members", len(servers))
+		return nil
+	}
+	bctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	booted, err := dir.Bootstrap(bctx, group, self.ID, func(ctx context.Context) error {
+		cfg := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: raft.ServerID(self.ID), Address: raft.ServerAddress(self.RaftAddr),
+		}}}
+		if err := node.Raft().BootstrapCluster(cfg).Error(); err != nil {
+			return fmt.Errorf("bootstrap raft: %w", err)
+		}
+		return node.WaitLeader(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	if booted {
+		logger.Info("bootstrapped a new group as its single voter", "group", group)
+		return nil
+	}
+	logger.Info("group exists; asking its leader to add this node", "group", group)
+	peers := func(ctx context.Context) []string {
+		var addrs []string
+		if l, ok, err := dir.Leader(ctx, group); err == nil && ok && l.ID != self.ID {
+			addrs = append(addrs, l.GRPCAddr)
+		}
+		nodes, _ := dir.Nodes(ctx)
+		for _, n := range nodes {
+			if n.ID != self.ID {
+				addrs = append(addrs, n.GRPCAddr)
+			}
+		}
+		return addrs
+	}
+	for {
+		first := peers(bctx)
+		if len(first) > 0 {
+			err = cluster.OnLeader(bctx, first[0], peers, func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
+				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				_, err := c.Join(rctx, &clusterpb.JoinRequest{Id: self.ID, RaftAddr: self.RaftAddr, GrpcAddr: self.GRPCAddr})
+				return err
+			})
+			if err == nil {
+				logger.Info("joined the group as a non-voter", "group", group)
+				return nil
+			}
+			logger.Warn("join the group", "err", err)
+		}
+		if bctx.Err() != nil {
+			return fmt.Errorf("join group %s: no member accepted this node: %w", group, bctx.Err())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
