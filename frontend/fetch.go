@@ -108,7 +108,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 		for k, i := range batch {
 			uids[k] = s.uids[i]
 		}
-		records, err := c.fetchRecords(uids, needStructure)
+		records, err := c.fetchRecords(uids, needStructure, false)
 		if err != nil {
 			return err
 		}
@@ -131,13 +131,15 @@ func wholeMessage(s *imap.FetchItemBodySection) bool {
 	return len(s.Part) == 0 && s.Specifier == imap.PartSpecifierNone
 }
 
-// fetchRecords returns the stored records of uids, by UID.
-func (c *conn) fetchRecords(uids []uint32, withStructure bool) (map[uint32]*metadatapb.MessageRecord, error) {
+// fetchRecords returns the stored records of uids, by UID; with headerOnly, a record's
+// structure holds only the header bytes.
+func (c *conn) fetchRecords(uids []uint32, withStructure, headerOnly bool) (map[uint32]*metadatapb.MessageRecord, error) {
 	records := make(map[uint32]*metadatapb.MessageRecord, len(uids))
 	err := c.withRetry(func(ctx context.Context) error {
 		clear(records)
 		stream, err := c.srv.cfg.Metadata.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{
 			Account: c.accountName(), MailboxId: c.sel.mailboxID, Uids: uidRanges(uids), WithStructure: withStructure,
+			HeaderOnly: headerOnly,
 		})
 		if err != nil {
 			return err

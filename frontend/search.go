@@ -46,6 +46,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	}
 	crit := foldCriteria(&args.Criteria)
 	needRecord, needStructure := criteriaNeeds(crit)
+	headerOnly := needStructure && !criteriaNeedBeyondHeader(crit)
 	var matched []int
 	if !needRecord {
 		for i := range s.uids {
@@ -54,7 +55,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 			}
 		}
 	} else {
-		err := c.scanRecords(needStructure, func(i int, rec *metadatapb.MessageRecord) error {
+		err := c.scanRecords(needStructure, headerOnly, func(i int, rec *metadatapb.MessageRecord) error {
 			ok, err := c.matchCriteria(crit, i, rec)
 			if ok {
 				matched = append(matched, i)
@@ -115,10 +116,11 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	return nil
 }
 
-// scanRecords calls match with the stored record of every message in the view, in order.
+// scanRecords calls match with the stored record of every message in the view, in order
+// (with headerOnly, each record's structure holds only the header bytes).
 // The next batch of records is fetched while the current one is matched, so the metadata
 // round trips overlap the matching (and its blob reads for BODY and TEXT).
-func (c *conn) scanRecords(withStructure bool, match func(i int, rec *metadatapb.MessageRecord) error) error {
+func (c *conn) scanRecords(withStructure, headerOnly bool, match func(i int, rec *metadatapb.MessageRecord) error) error {
 	type batch struct {
 		start   int
 		records map[uint32]*metadatapb.MessageRecord
@@ -140,7 +142,7 @@ func (c *conn) scanRecords(withStructure bool, match func(i int, rec *metadatapb
 			}
 		}()
 		for start := 0; start < len(uids); start += fetchBatch {
-			records, err := c.fetchRecords(uids[start:min(start+fetchBatch, len(uids))], withStructure)
+			records, err := c.fetchRecords(uids[start:min(start+fetchBatch, len(uids))], withStructure, headerOnly)
 			select {
 			case batches <- batch{start: start, records: records, err: err}:
 			case <-stop:
@@ -209,6 +211,28 @@ func criteriaNeeds(c *imap.SearchCriteria) (record, structure bool) {
 		}
 	}
 	return record || structure, structure
+}
+
+// criteriaNeedBeyondHeader reports whether crit has a key that reads more of the message
+// structure than its header: the envelope's Date (SENTSINCE, SENTBEFORE) or the body parts
+// (BODY, TEXT). Without one, SEARCH asks metadata for the header bytes only.
+func criteriaNeedBeyondHeader(c *imap.SearchCriteria) bool {
+	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() || len(c.Text) > 0 || len(c.Body) > 0 {
+		return true
+	}
+	for i := range c.Not {
+		if criteriaNeedBeyondHeader(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		for j := range c.Or[i] {
+			if criteriaNeedBeyondHeader(&c.Or[i][j]) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // matchCriteria reports whether message i (with its record when the criteria need it)

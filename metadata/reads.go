@@ -1,8 +1,11 @@
 package metadata
 
 import (
+	"errors"
 	"fmt"
 
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -123,8 +126,9 @@ func (v *view) messageList(mailbox *metadatapb.Mailbox) (*metadatapb.ListMessage
 	return resp, err
 }
 
-// messageRecords returns up to limit records in ranges, in UID order.
-func (v *view) messageRecords(mailbox uint64, ranges [][2]uint32, withStructure bool, limit int) ([]*metadatapb.MessageRecord, error) {
+// messageRecords returns up to limit records in ranges, in UID order; with headerOnly, a
+// record's structure holds only the header bytes.
+func (v *view) messageRecords(mailbox uint64, ranges [][2]uint32, withStructure, headerOnly bool, limit int) ([]*metadatapb.MessageRecord, error) {
 	var out []*metadatapb.MessageRecord
 	err := scanMessages(v.r, mailbox, ranges, func(uid uint32, idx *metadatapb.MessageIndex) (bool, error) {
 		rec := &metadatapb.MessageRecord{
@@ -135,7 +139,15 @@ func (v *view) messageRecords(mailbox uint64, ranges [][2]uint32, withStructure 
 			Size:             idx.GetSize(),
 			BlobKey:          idx.GetBlobKey(),
 		}
-		if withStructure {
+		if withStructure && headerOnly {
+			header, found, err := structureHeader(v.r, structureKey(mailbox, uid))
+			if err != nil {
+				return false, err
+			}
+			if found {
+				rec.Structure = &metadatapb.MessageStructure{Header: header}
+			}
+		} else if withStructure {
 			s := &metadatapb.MessageStructure{}
 			found, err := getProto(v.r, structureKey(mailbox, uid), s)
 			if err != nil {
@@ -168,4 +180,45 @@ func (v *view) journal(mailbox, after uint64, maxChanges int) ([]*metadatapb.Cha
 		return n < maxChanges, nil
 	})
 	return out, err
+}
+
+// structureHeaderField is the field number of MessageStructure.header.
+var structureHeaderField = (&metadatapb.MessageStructure{}).ProtoReflect().Descriptor().Fields().ByName("header").Number()
+
+// structureHeader returns a copy of the header field of the MessageStructure stored under
+// key, read straight off the wire encoding: decoding the whole structure (envelope, every
+// body part) costs several times more than the copy, and header searches need nothing else.
+func structureHeader(r reader, key []byte) ([]byte, bool, error) {
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("get %q: %w", key, err)
+	}
+	defer closer.Close()
+	var header []byte
+	for len(v) > 0 {
+		num, typ, n := protowire.ConsumeTag(v)
+		if n < 0 {
+			return nil, false, fmt.Errorf("decode %q: %w", key, protowire.ParseError(n))
+		}
+		v = v[n:]
+		if num == structureHeaderField && typ == protowire.BytesType {
+			b, m := protowire.ConsumeBytes(v)
+			if m < 0 {
+				return nil, false, fmt.Errorf("decode %q: %w", key, protowire.ParseError(m))
+			}
+			// The last occurrence wins, as in proto.Unmarshal.
+			header = append(header[:0], b...)
+			v = v[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, v)
+		if m < 0 {
+			return nil, false, fmt.Errorf("decode %q: %w", key, protowire.ParseError(m))
+		}
+		v = v[m:]
+	}
+	return header, true, nil
 }

@@ -409,7 +409,7 @@ func (s *Service) FetchMessages(req *metadatapb.FetchMessagesRequest, stream grp
 	}
 	for len(ranges) > 0 {
 		v := s.fsm.view()
-		records, err := v.messageRecords(req.GetMailboxId(), ranges, req.GetWithStructure(), fetchChunk)
+		records, err := v.messageRecords(req.GetMailboxId(), ranges, req.GetWithStructure(), req.GetHeaderOnly(), fetchChunk)
 		v.close()
 		if err != nil {
 			return storageStatus(err)

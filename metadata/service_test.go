@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
@@ -272,6 +273,18 @@ func TestServiceMessages(t *testing.T) {
 	}
 	if !slices.Equal(uids, []uint32{3, 4, 5, 6, 299, 300}) {
 		t.Fatalf("fetched uids %v", uids)
+	}
+	// header_only: the same header bytes, nothing else of the structure.
+	headers := s.fetch(&metadatapb.FetchMessagesRequest{Account: alice, MailboxId: inbox.GetId(), WithStructure: true, HeaderOnly: true,
+		Uids: []*metadatapb.UidRange{uidRange(3, 6), uidRange(299, 0)}})
+	if len(headers) != len(some) {
+		t.Fatalf("header_only fetched %d records, want %d", len(headers), len(some))
+	}
+	for i, r := range headers {
+		want := &metadatapb.MessageStructure{Header: some[i].GetStructure().GetHeader()}
+		if len(want.GetHeader()) == 0 || r.GetUid() != some[i].GetUid() || !proto.Equal(r.GetStructure(), want) {
+			t.Fatalf("header_only record %d = %v, want uid %d and %v", i, r, some[i].GetUid(), want)
+		}
 	}
 
 	st := must(c.StoreFlags(s.ctx(), &metadatapb.StoreFlagsRequest{RequestId: s.reqID(), Account: alice, MailboxId: inbox.GetId(),

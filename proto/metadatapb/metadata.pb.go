@@ -2503,6 +2503,10 @@ type FetchMessagesRequest struct {
 	MailboxId     uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
 	Uids          []*UidRange            `protobuf:"bytes,3,rep,name=uids,proto3" json:"uids,omitempty"`
 	WithStructure bool                   `protobuf:"varint,4,opt,name=with_structure,json=withStructure,proto3" json:"with_structure,omitempty"`
+	// With with_structure: each record's structure carries only its header bytes (no
+	// envelope, body parts or preview), for SEARCH keys that read header fields only. The
+	// service copies the stored header out without decoding the whole structure.
+	HeaderOnly    bool `protobuf:"varint,5,opt,name=header_only,json=headerOnly,proto3" json:"header_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2561,6 +2565,13 @@ func (x *FetchMessagesRequest) GetUids() []*UidRange {
 func (x *FetchMessagesRequest) GetWithStructure() bool {
 	if x != nil {
 		return x.WithStructure
+	}
+	return false
+}
+
+func (x *FetchMessagesRequest) GetHeaderOnly() bool {
+	if x != nil {
+		return x.HeaderOnly
 	}
 	return false
 }
@@ -4354,13 +4365,15 @@ const file_metadata_proto_rawDesc = "" +
 	"\amodseqs\x18\x03 \x03(\x04B\x02\x10\x01R\amodseqs\x121\n" +
 	"\x05flags\x18\x04 \x03(\v2\x1b.strata.metadata.v1.FlagSetR\x05flags\"\x1f\n" +
 	"\aFlagSet\x12\x14\n" +
-	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xa8\x01\n" +
+	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xc9\x01\n" +
 	"\x14FetchMessagesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x120\n" +
 	"\x04uids\x18\x03 \x03(\v2\x1c.strata.metadata.v1.UidRangeR\x04uids\x12%\n" +
-	"\x0ewith_structure\x18\x04 \x01(\bR\rwithStructure\"\x88\x02\n" +
+	"\x0ewith_structure\x18\x04 \x01(\bR\rwithStructure\x12\x1f\n" +
+	"\vheader_only\x18\x05 \x01(\bR\n" +
+	"headerOnly\"\x88\x02\n" +
 	"\x11StoreFlagsRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
