@@ -58,6 +58,8 @@ type conn struct {
 
 	state   connState
 	account *metadatapb.Account
+	// accountChecked is when accountRevoked last asked for the account (quota.go).
+	accountChecked time.Time
 
 	// The protocol switches of the session, set by ENABLE (RFC 5161, RFC 9051 6.3.1). Every
 	// IMAP4rev1/IMAP4rev2 difference is decided by these two fields, read directly or
@@ -329,6 +331,11 @@ func (c *conn) run(cmd *imapwire.Command) {
 	if spec.states&c.state == 0 {
 		c.discardAppendLiteral(cmd)
 		c.writeStatus(cmd.Tag, bad("", fmt.Sprintf("%s is not allowed in this state", cmd.Name)))
+		return
+	}
+	if c.state&authState != 0 && c.accountRevoked() {
+		c.discardAppendLiteral(cmd)
+		c.bye("Account disabled")
 		return
 	}
 	start := time.Now()

@@ -51,6 +51,10 @@ func init() {
 		"STATUS":      {states: authState, handler: (*conn).cmdStatus},
 		"APPEND":      {states: authState, handler: (*conn).cmdAppend},
 		"IDLE":        {states: authState, handler: (*conn).cmdIdle},
+		// RFC 9208 4.1: QUOTA (quota.go).
+		"GETQUOTA":     {states: authState, handler: (*conn).cmdGetQuota},
+		"GETQUOTAROOT": {states: authState, handler: (*conn).cmdGetQuotaRoot},
+		"SETQUOTA":     {states: authState, handler: (*conn).cmdSetQuota},
 		// RFC 9051 6.4: selected state.
 		"CHECK":       {states: stateSelected, handler: (*conn).cmdNoop},
 		"CLOSE":       {states: stateSelected, handler: (*conn).cmdClose},
@@ -95,6 +99,9 @@ func (c *conn) capabilities() string {
 		"ESEARCH",            // RFC 4731
 		"SEARCHRES",          // RFC 5182
 		"BINARY",             // RFC 3516
+		"QUOTA",              // RFC 9208 3
+		"QUOTA=RES-STORAGE",  // RFC 9208 5.1
+		"QUOTA=RES-MESSAGE",  // RFC 9208 5.2
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
 	if c.state == stateNotAuthenticated {

@@ -125,6 +125,8 @@ func (p *parser) args(name string) any {
 		return args
 	case "SEARCH", "UID SEARCH":
 		return p.searchArgs(name == "UID SEARCH")
+	case "GETQUOTA", "GETQUOTAROOT", "SETQUOTA": // RFC 9208 4.1
+		return p.quotaArgs(name)
 	case "UID EXPUNGE": // RFC 9051 6.4.9: uid-expunge = "EXPUNGE" SP sequence-set
 		p.sp()
 		set, _ := p.sequenceSet(true).(imap.UIDSet)
