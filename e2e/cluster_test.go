@@ -1,0 +1,454 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/etcdtest"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// clusterNodeFlags make snapshots frequent and keep few trailing entries, so a node that is
+// down for a few seconds can only catch up by snapshot install.
+var clusterNodeFlags = []string{"--snapshot-threshold", "200", "--snapshot-interval", "500ms",
+	"--trailing-logs", "50", "--promote-stable", "1s", "--log-level", "info"}
+
+// TestCluster runs etcd and three `strata metadata` processes, writes through the leader
+// while it kills the leader, freezes a follower, removes a node and adds a new one, and
+// checks that every replica ends with the same state holding each acknowledged write once.
+func TestCluster(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	nodes := []*metaNode{
+		newMetaNode(t, "n1", etcd, clusterNodeFlags...),
+		newMetaNode(t, "n2", etcd, clusterNodeFlags...),
+		newMetaNode(t, "n3", etcd, clusterNodeFlags...),
+	}
+	for _, n := range nodes {
+		t.Cleanup(func() {
+			n.signal(syscall.SIGKILL)
+			if t.Failed() {
+				t.Logf("node %s log:\n%s", n.id, tail(n.logs(), 60))
+			}
+		})
+	}
+	// All three start at once: the bootstrap election lets exactly one bootstrap.
+	var readies []<-chan struct{}
+	for _, n := range nodes {
+		readies = append(readies, n.start())
+	}
+	for i, n := range nodes {
+		n.waitReady(readies[i])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	members := waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	t.Logf("group of 3 voters formed")
+	_ = members
+
+	lc := newLeaderClient(t, nodes...)
+	mailbox := setupAccount(t, ctx, lc)
+	w := &writers{lc: lc, account: "u@acme.test", mailbox: mailbox}
+
+	// Throughput: one client, then 64 clients, APPENDs of one message each.
+	for _, clients := range []int{1, 64} {
+		n, d := w.burst(ctx, t, clients, 2*time.Second)
+		t.Logf("APPEND throughput, %d client(s): %d in %v = %.0f/s", clients, n, d.Round(time.Millisecond), float64(n)/d.Seconds())
+	}
+
+	// Continuous writers for the rest of the test.
+	stopWriters := w.start(ctx, t, 4)
+
+	// SIGKILL the leader; measure how long no write is acknowledged.
+	leader := leaderOf(t, ctx, nodes)
+	time.Sleep(300 * time.Millisecond)
+	killedAt := time.Now()
+	ackedBefore := w.acked.Load()
+	leader.signal(syscall.SIGKILL)
+	firstAck := w.waitAckAfter(t, killedAt)
+	t.Logf("writes unavailable after SIGKILL of leader %s: %v", leader.id, firstAck.Sub(killedAt).Round(time.Millisecond))
+	// Keep it down until the others have moved well past the log it has (snapshot + compaction).
+	for w.acked.Load() < ackedBefore+800 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	leader.waitReady(leader.start())
+	waitCaughtUp(t, ctx, nodes)
+	if !strings.Contains(strings.ToLower(leader.logs()), "installed remote snapshot") {
+		t.Errorf("restarted node %s did not catch up by snapshot install", leader.id)
+	}
+
+	// SIGSTOP a follower for 3 s, then let it go on.
+	follower := followerOf(t, ctx, nodes)
+	follower.signal(syscall.SIGSTOP)
+	time.Sleep(3 * time.Second)
+	follower.signal(syscall.SIGCONT)
+	waitCaughtUp(t, ctx, nodes)
+
+	// Remove a follower with `strata cluster remove`, then add a new node in its place.
+	removed := followerOf(t, ctx, nodes)
+	out, err := exec.Command(strataBin, "cluster", "remove", removed.id, "--etcd", etcd).CombinedOutput()
+	if err != nil {
+		t.Fatalf("strata cluster remove %s: %v\n%s", removed.id, err, out)
+	}
+	removed.signal(syscall.SIGTERM)
+	var rest []*metaNode
+	var ids []string
+	for _, n := range nodes {
+		if n != removed {
+			rest = append(rest, n)
+			ids = append(ids, n.id)
+		}
+	}
+	waitVoters(t, ctx, rest, ids...)
+	n4 := newMetaNode(t, "n4", etcd, clusterNodeFlags...)
+	t.Cleanup(func() {
+		n4.signal(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("node n4 log:\n%s", tail(n4.logs(), 60))
+		}
+	})
+	n4.waitReady(n4.start())
+	lc.add(t, n4)
+	nodes = append(rest, n4)
+	waitVoters(t, ctx, nodes, append(ids, "n4")...)
+	out, err = exec.Command(strataBin, "cluster", "status", "--etcd", etcd, "--digest").CombinedOutput()
+	if err != nil || strings.Count(string(out), "voter") != 3 {
+		t.Fatalf("strata cluster status: %v\n%s", err, out)
+	}
+	t.Logf("strata cluster status:\n%s", out)
+
+	stopWriters()
+	if errs := w.errors(); len(errs) > 0 {
+		t.Fatalf("writers saw errors: %v", errs)
+	}
+	waitCaughtUp(t, ctx, nodes)
+	compareDigests(t, ctx, nodes)
+	w.verify(t, ctx)
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+// waitVoters waits until the nodes' leader reports exactly ids as voters and no other member.
+func waitVoters(t *testing.T, ctx context.Context, nodes []*metaNode, ids ...string) []string {
+	t.Helper()
+	want := append([]string(nil), ids...)
+	sort.Strings(want)
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		for _, n := range nodes {
+			st, err := n.status(ctx, false)
+			if err != nil || st.GetState() != "Leader" {
+				continue
+			}
+			var got []string
+			all := true
+			for _, s := range st.GetServers() {
+				got = append(got, s.GetId())
+				all = all && s.GetSuffrage() == "voter"
+			}
+			sort.Strings(got)
+			last = fmt.Sprint(st.GetServers())
+			if all && fmt.Sprint(got) == fmt.Sprint(want) {
+				return got
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("voters never became %v; last membership seen: %s", want, last)
+	return nil
+}
+
+func leaderOf(t *testing.T, ctx context.Context, nodes []*metaNode) *metaNode {
+	t.Helper()
+	for range 100 {
+		for _, n := range nodes {
+			if st, err := n.status(ctx, false); err == nil && st.GetState() == "Leader" {
+				return n
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("no leader")
+	return nil
+}
+
+func followerOf(t *testing.T, ctx context.Context, nodes []*metaNode) *metaNode {
+	t.Helper()
+	leader := leaderOf(t, ctx, nodes)
+	for _, n := range nodes {
+		if n != leader {
+			return n
+		}
+	}
+	t.Fatal("no follower")
+	return nil
+}
+
+// waitCaughtUp waits until every node has applied what the leader has committed.
+func waitCaughtUp(t *testing.T, ctx context.Context, nodes []*metaNode) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		leader := leaderOf(t, ctx, nodes)
+		lst, err := leader.status(ctx, false)
+		if err != nil {
+			continue
+		}
+		ok := true
+		for _, n := range nodes {
+			st, err := n.status(ctx, false)
+			ok = ok && err == nil && st.GetLastIndex()+5 >= lst.GetCommitIndex() && st.GetAppliedIndex() > 0
+		}
+		if ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("nodes did not catch up with the leader within 60s")
+}
+
+// compareDigests checks that every node's state machine digest is the same once they all
+// applied the same index (writes have stopped).
+func compareDigests(t *testing.T, ctx context.Context, nodes []*metaNode) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var last []string
+	for time.Now().Before(deadline) {
+		last = last[:0]
+		applied := map[uint64]bool{}
+		digests := map[string]bool{}
+		for _, n := range nodes {
+			st, err := n.status(ctx, true)
+			if err != nil {
+				t.Fatalf("status of %s: %v", n.id, err)
+			}
+			applied[st.GetAppliedIndex()] = true
+			digests[st.GetDigest()] = true
+			last = append(last, fmt.Sprintf("%s applied=%d digest=%.16s", n.id, st.GetAppliedIndex(), st.GetDigest()))
+		}
+		if len(applied) == 1 {
+			if len(digests) != 1 {
+				t.Fatalf("replicas at the same applied index differ: %v", last)
+			}
+			t.Logf("replica digests equal: %v", last)
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("replicas never reached the same applied index: %v", last)
+}
+
+func setupAccount(t *testing.T, ctx context.Context, lc *leaderClient) uint64 {
+	t.Helper()
+	err := lc.do(ctx, func(ctx context.Context, c metadatapb.MetadataClient) error {
+		_, err := c.CreateTenant(ctx, &metadatapb.CreateTenantRequest{RequestId: "tenant-acme", Name: "acme", Domains: []string{"acme.test"}})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("create tenant: %v", err)
+	}
+	err = lc.do(ctx, func(ctx context.Context, c metadatapb.MetadataClient) error {
+		_, err := c.CreateAccount(ctx, &metadatapb.CreateAccountRequest{RequestId: "account-u", Email: "u@acme.test", Password: "pw"})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("create account: %v", err)
+	}
+	var id uint64
+	err = lc.do(ctx, func(ctx context.Context, c metadatapb.MetadataClient) error {
+		mb, err := c.CreateMailbox(ctx, &metadatapb.CreateMailboxRequest{RequestId: "mailbox-cluster", Account: "u@acme.test", Name: "Cluster"})
+		id = mb.GetId()
+		return err
+	})
+	if err != nil {
+		t.Fatalf("create mailbox: %v", err)
+	}
+	return id
+}
+
+// writers append messages with unique blob keys and remember every acknowledged one.
+type writers struct {
+	lc      *leaderClient
+	account string
+	mailbox uint64
+	seq     atomic.Uint64
+	acked   atomic.Int64
+
+	mu       sync.Mutex
+	keys     map[string]uint32 // acknowledged blob key -> UID
+	lastAck  time.Time
+	errs     []error
+	ackTimes []time.Time
+}
+
+// appendOne appends one message, retrying with the same request ID until acknowledged.
+func (w *writers) appendOne(ctx context.Context) error {
+	n := w.seq.Add(1)
+	key := blobstore.Key("acme", sha256.Sum256([]byte(fmt.Sprintf("message %d", n))))
+	reqID := embedded.NewRequestID()
+	var resp *metadatapb.AppendResponse
+	err := w.lc.do(ctx, func(ctx context.Context, c metadatapb.MetadataClient) error {
+		r, err := c.Append(ctx, &metadatapb.AppendRequest{RequestId: reqID, Account: w.account, MailboxId: w.mailbox,
+			Messages: []*metadatapb.NewMessage{{BlobKey: key, Size: 100, InternalDateUnix: 1700000000}}})
+		resp = r
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	w.mu.Lock()
+	if w.keys == nil {
+		w.keys = map[string]uint32{}
+	}
+	w.keys[key] = resp.GetUids()[0]
+	w.ackTimes = append(w.ackTimes, now)
+	w.mu.Unlock()
+	w.acked.Add(1)
+	return nil
+}
+
+// burst runs clients appending for d and returns how many were acknowledged.
+func (w *writers) burst(ctx context.Context, t *testing.T, clients int, d time.Duration) (int64, time.Duration) {
+	before := w.acked.Load()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Since(start) < d {
+				if err := w.appendOne(ctx); err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return w.acked.Load() - before, time.Since(start)
+}
+
+// start runs clients appending until the returned function is called.
+func (w *writers) start(ctx context.Context, t *testing.T, clients int) func() {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := w.appendOne(ctx); err != nil {
+					w.mu.Lock()
+					w.errs = append(w.errs, err)
+					w.mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	return func() { close(stop); wg.Wait() }
+}
+
+func (w *writers) errors() []error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.errs
+}
+
+// waitAckAfter returns the time of the first acknowledgement after t0.
+func (w *writers) waitAckAfter(t *testing.T, t0 time.Time) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		for i := len(w.ackTimes) - 1; i >= 0 && w.ackTimes[i].After(t0); i-- {
+			if i == 0 || !w.ackTimes[i-1].After(t0) {
+				at := w.ackTimes[i]
+				w.mu.Unlock()
+				return at
+			}
+		}
+		w.mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("no write acknowledged within 30s of the leader's SIGKILL")
+	return time.Time{}
+}
+
+// verify checks that every acknowledged append is in the mailbox exactly once, under the UID
+// it was acknowledged with, and that UIDs ascend.
+func (w *writers) verify(t *testing.T, ctx context.Context) {
+	t.Helper()
+	byKey := map[string][]uint32{}
+	var uids []uint32
+	err := w.lc.do(ctx, func(ctx context.Context, c metadatapb.MetadataClient) error {
+		clear(byKey)
+		uids = uids[:0]
+		stream, err := c.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{Account: w.account, MailboxId: w.mailbox,
+			Uids: []*metadatapb.UidRange{{First: 1}}})
+		if err != nil {
+			return err
+		}
+		for {
+			m, err := stream.Recv()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			byKey[m.GetBlobKey()] = append(byKey[m.GetBlobKey()], m.GetUid())
+			uids = append(uids, m.GetUid())
+		}
+	})
+	if err != nil {
+		t.Fatalf("fetch messages: %v", err)
+	}
+	for i := 1; i < len(uids); i++ {
+		if uids[i] <= uids[i-1] {
+			t.Fatalf("UIDs not strictly ascending at %d: %d after %d", i, uids[i], uids[i-1])
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for key, uid := range w.keys {
+		got := byKey[key]
+		if len(got) != 1 || got[0] != uid {
+			t.Errorf("acknowledged append %s (UID %d) is in the mailbox as %v", key, uid, got)
+		}
+	}
+	for key, got := range byKey {
+		if len(got) != 1 {
+			t.Errorf("blob %s is in the mailbox %d times: %v", key, len(got), got)
+		}
+	}
+	t.Logf("%d acknowledged appends, %d messages in the mailbox, each once, UIDs ascending", len(w.keys), len(uids))
+	if os.Getenv("STRATA_E2E_VERBOSE") != "" {
+		t.Logf("UIDs: %v", uids)
+	}
+}
