@@ -126,7 +126,7 @@ func newUserCommand() *cobra.Command {
 	}
 	list.Flags().String("tenant", "", "only accounts of this tenant")
 
-	cmd.AddCommand(add, passwd, del, list)
+	cmd.AddCommand(add, passwd, del, list, newUserDisableCommand(true), newUserDisableCommand(false))
 	return cmd
 }
 
@@ -173,6 +173,6 @@ func newTenantCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list)
+	cmd.AddCommand(add, list, newTenantDelCommand())
 	return cmd
 }

@@ -25,5 +25,6 @@ Flags win over the environment, which wins over the file.`,
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(newServeCommand(), newUserCommand(), newTenantCommand(), newBenchCommand(), newBlobCommand(), newMetadataCommand(), newClusterCommand())
 	root.AddCommand(newFrontendCommand())
+	root.AddCommand(newDomainCommand(), newQuotaCommand())
 	return root
 }
