@@ -1,0 +1,167 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/strata-mail/strata/metadata"
+	"github.com/strata-mail/strata/proto/clusterpb"
+	"github.com/strata-mail/strata/replication"
+)
+
+type member struct {
+	node  *replication.Node
+	admin *Admin
+	addr  string // gRPC
+}
+
+func startMember(t *testing.T, id string, bootstrap bool) *member {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	dir := t.TempDir()
+	fsm, err := metadata.OpenFSM(filepath.Join(dir, "fsm"), logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := replication.Open(replication.Config{
+		NodeID: id, DataDir: dir, RaftBind: "127.0.0.1:0", Bootstrap: bootstrap, FSM: fsm, Logger: logger,
+		HeartbeatTimeout: 50 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := NewAdmin(node, fsm.Digest, nil, logger)
+	srv := grpc.NewServer()
+	clusterpb.RegisterClusterAdminServer(srv, admin)
+	go srv.Serve(ln)
+	ctx, cancel := context.WithCancel(context.Background())
+	go admin.RunPromoter(ctx, Promotion{MaxLag: 16, Stable: 200 * time.Millisecond})
+	t.Cleanup(func() {
+		cancel()
+		srv.Stop()
+		_ = node.Close()
+		_ = fsm.Close()
+	})
+	return &member{node: node, admin: admin, addr: ln.Addr().String()}
+}
+
+func suffrages(t *testing.T, ctx context.Context, m *member) map[string]string {
+	t.Helper()
+	st, err := m.admin.Status(ctx, &clusterpb.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, s := range st.GetServers() {
+		out[s.GetId()] = s.GetSuffrage()
+	}
+	return out
+}
+
+func waitSuffrages(t *testing.T, ctx context.Context, m *member, want map[string]string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var got map[string]string
+	for time.Now().Before(deadline) {
+		got = suffrages(t, ctx, m)
+		if len(got) == len(want) {
+			same := true
+			for id, s := range want {
+				same = same && got[id] == s
+			}
+			if same {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("membership %v, want %v", got, want)
+}
+
+func TestJoinPromoteRemove(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m1 := startMember(t, "m1", true)
+	if err := m1.node.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m2 := startMember(t, "m2", false)
+	m3 := startMember(t, "m3", false)
+	join := func(m *member, id string) func(context.Context, clusterpb.ClusterAdminClient) error {
+		return func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
+			_, err := c.Join(ctx, &clusterpb.JoinRequest{Id: id, RaftAddr: m.node.Addr(), GrpcAddr: m.addr})
+			return err
+		}
+	}
+	all := func(context.Context) []string { return []string{m1.addr, m2.addr, m3.addr} }
+
+	// m2 joins through the leader, enters as a non-voter, and is promoted once caught up.
+	if err := OnLeader(ctx, m1.addr, all, join(m2, "m2")); err != nil {
+		t.Fatal(err)
+	}
+	if got := suffrages(t, ctx, m1)["m2"]; got != "nonvoter" && got != "voter" {
+		t.Fatalf("m2 after join: %q", got)
+	}
+	waitSuffrages(t, ctx, m1, map[string]string{"m1": "voter", "m2": "voter"})
+
+	// A follower refuses Join with NOT_LEADER; OnLeader finds the leader.
+	_, err := m2.admin.Join(ctx, &clusterpb.JoinRequest{Id: "m3", RaftAddr: m3.node.Addr()})
+	if _, ok := LeaderRedirect(err); !ok {
+		t.Fatalf("Join on a follower: %v, want NOT_LEADER", err)
+	}
+	if err := OnLeader(ctx, m2.addr, all, join(m3, "m3")); err != nil {
+		t.Fatal(err)
+	}
+	waitSuffrages(t, ctx, m1, map[string]string{"m1": "voter", "m2": "voter", "m3": "voter"})
+	// Joining again changes nothing.
+	if err := OnLeader(ctx, m1.addr, all, join(m3, "m3")); err != nil {
+		t.Fatal(err)
+	}
+	waitSuffrages(t, ctx, m1, map[string]string{"m1": "voter", "m2": "voter", "m3": "voter"})
+
+	// Remove through a follower, redirected to the leader.
+	err = OnLeader(ctx, m3.addr, all, func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
+		_, err := c.Remove(ctx, &clusterpb.RemoveRequest{Id: "m2"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSuffrages(t, ctx, m1, map[string]string{"m1": "voter", "m3": "voter"})
+
+	// Digests of the remaining replicas agree.
+	conn, err := grpc.NewClient(m3.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s1, err1 := m1.admin.Status(ctx, &clusterpb.StatusRequest{Digest: true})
+		s3, err3 := clusterpb.NewClusterAdminClient(conn).Status(ctx, &clusterpb.StatusRequest{Digest: true})
+		if err1 != nil || err3 != nil {
+			t.Fatal(err1, err3)
+		}
+		if s1.GetAppliedIndex() == s3.GetAppliedIndex() {
+			if s1.GetDigest() == "" || s1.GetDigest() != s3.GetDigest() {
+				t.Fatalf("digests at index %d: %q vs %q", s1.GetAppliedIndex(), s1.GetDigest(), s3.GetDigest())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("m3 never reached m1's applied index %d (at %d)", s1.GetAppliedIndex(), s3.GetAppliedIndex())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
