@@ -256,7 +256,13 @@ func (e Encoder) appendExtension(b []byte, part *metadatapb.BodyPart) []byte {
 }
 
 // appendParams renders body-fld-param: "(" string SP string *(SP string SP
-// string) ")" / nil, with upper-cased attribute names.
+// string) ")" / nil, with upper-cased attribute names. Values are stored
+// decoded to UTF-8 (RFC 2231 charsets included); a session without UTF-8
+// strings gets a non-ASCII value back in the RFC 2231 4 extended form, as
+// Dovecot sends it, which Thunderbird and Apple Mail decode, rather than 8-bit
+// literals that they would read in some local charset:
+//
+//	("FILENAME*" "UTF-8''r%C3%A9sum%C3%A9.pdf")
 func (e Encoder) appendParams(b []byte, params []*metadatapb.Param) []byte {
 	if len(params) == 0 {
 		return append(b, "NIL"...)
@@ -266,9 +272,44 @@ func (e Encoder) appendParams(b []byte, params []*metadatapb.Param) []byte {
 		if i > 0 {
 			b = append(b, ' ')
 		}
-		b = e.AppendString(b, strings.ToUpper(p.GetKey()))
+		key, value := strings.ToUpper(p.GetKey()), p.GetValue()
+		if !e.UTF8 && !isASCII(value) && isASCII(key) && utf8.ValidString(value) {
+			b = e.AppendString(b, key+"*")
+			b = append(b, ' ')
+			b = append(b, `"UTF-8''`...)
+			b = appendPercentEncoded(b, value)
+			b = append(b, '"')
+			continue
+		}
+		b = e.AppendString(b, key)
 		b = append(b, ' ')
-		b = e.AppendString(b, p.GetValue())
+		b = e.AppendString(b, value)
 	}
 	return append(b, ')')
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// appendPercentEncoded appends s as an RFC 2231 4 extended value: every byte
+// that is not an attribute-char (a CHAR other than SPACE, CTLs, "*", "'",
+// "%" and the RFC 2045 tspecials) as "%" and two upper-case hex digits. The
+// result is all quotable TEXT-CHARs.
+func appendPercentEncoded(b []byte, s string) []byte {
+	const hexDigits = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c > ' ' && c < 0x7f && strings.IndexByte(`*'%()<>@,;:\"/[]?=`, c) < 0 {
+			b = append(b, c)
+			continue
+		}
+		b = append(b, '%', hexDigits[c>>4], hexDigits[c&0xf])
+	}
+	return b
 }
