@@ -26,6 +26,9 @@
 //     recreated name never repeats one; mailbox ids are never reused.
 //   - Counters. A mailbox's messages, unseen and size are updated with every change
 //     of its messages, in the same command.
+//   - Quotas. Account and tenant usage (messages, bytes) change in the command that
+//     adds or removes messages; a command that would grow a root past a limit is
+//     refused whole with ResourceExhausted (quota.go).
 //   - Blobs. Each message record holds one reference on its blob key; a blob whose
 //     count drops to zero is listed as an orphan for the collector. The body of every
 //     blob record that is not deleting is in the blob store; an append that could
