@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -166,8 +167,13 @@ func compareBody(t *testing.T, name string, want *metadatapb.BodyPart, got imap.
 		t.Errorf("%s: part %+v, want %s/%s size %d", name, sp, want.Type, want.Subtype, want.Size)
 	}
 	for _, p := range want.Params {
-		if sp.Params[p.Key] != p.Value {
-			t.Errorf("%s: param %s = %q, want %q", name, p.Key, sp.Params[p.Key], p.Value)
+		got, ok := sp.Params[p.Key]
+		if extValue, isExt := sp.Params[p.Key+"*"]; !ok && isExt {
+			// Non-ASCII values come back in the RFC 2231 4 extended form.
+			got, _ = url.PathUnescape(strings.TrimPrefix(extValue, "UTF-8''"))
+		}
+		if got != p.Value {
+			t.Errorf("%s: param %s = %q, want %q", name, p.Key, got, p.Value)
 		}
 	}
 	switch {

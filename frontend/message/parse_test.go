@@ -152,7 +152,7 @@ Content-Transfer-Encoding: BASE64
 	{
 		name:          "RFC 2231 parameters",
 		msg:           rfc2231Message,
-		bodyStructure: "(\"APPLICATION\" \"OCTET-STREAM\" (\"NAME\" {12}\r\n€ rate.pdf) NIL NIL \"7BIT\" 6 NIL (\"ATTACHMENT\" (\"FILENAME\" {12}\r\n£ rates.txt)) NIL NIL)",
+		bodyStructure: `("APPLICATION" "OCTET-STREAM" ("NAME*" "UTF-8''%E2%82%AC%20rate.pdf") NIL NIL "7BIT" 6 NIL ("ATTACHMENT" ("FILENAME*" "UTF-8''%C2%A3%20rates.txt")) NIL NIL)`,
 		sections:      map[string]string{"1": "data\r\n"},
 	},
 	{

@@ -89,3 +89,23 @@ func TestAppendBodyStructureDegenerate(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendParamsExtended: without UTF-8 strings a non-ASCII parameter value is sent in
+// the RFC 2231 4 extended form, every byte outside attribute-char percent-encoded; ASCII
+// values and UTF-8 sessions get plain strings.
+func TestAppendParamsExtended(t *testing.T) {
+	params := []*metadatapb.Param{
+		{Key: "name", Value: `ü 'a*b%c"d\e(f).txt`},
+		{Key: "charset", Value: "us-ascii"},
+	}
+	got := string(Encoder{}.appendParams(nil, params))
+	want := `("NAME*" "UTF-8''%C3%BC%20%27a%2Ab%25c%22d%5Ce%28f%29.txt" "CHARSET" "us-ascii")`
+	if got != want {
+		t.Errorf("IMAP4rev1 params\n got %s\nwant %s", got, want)
+	}
+	got = string(Encoder{UTF8: true}.appendParams(nil, params))
+	want = `("NAME" "ü 'a*b%c\"d\\e(f).txt" "CHARSET" "us-ascii")`
+	if got != want {
+		t.Errorf("UTF-8 params\n got %s\nwant %s", got, want)
+	}
+}
