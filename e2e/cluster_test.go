@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"sort"
 	"strings"
@@ -54,9 +53,8 @@ func TestCluster(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	members := waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
 	t.Logf("group of 3 voters formed")
-	_ = members
 
 	lc := newLeaderClient(t, nodes...)
 	mailbox := setupAccount(t, ctx, lc)
@@ -147,7 +145,7 @@ func tail(s string, lines int) string {
 }
 
 // waitVoters waits until the nodes' leader reports exactly ids as voters and no other member.
-func waitVoters(t *testing.T, ctx context.Context, nodes []*metaNode, ids ...string) []string {
+func waitVoters(t *testing.T, ctx context.Context, nodes []*metaNode, ids ...string) {
 	t.Helper()
 	want := append([]string(nil), ids...)
 	sort.Strings(want)
@@ -168,13 +166,12 @@ func waitVoters(t *testing.T, ctx context.Context, nodes []*metaNode, ids ...str
 			sort.Strings(got)
 			last = fmt.Sprint(st.GetServers())
 			if all && fmt.Sprint(got) == fmt.Sprint(want) {
-				return got
+				return
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("voters never became %v; last membership seen: %s", want, last)
-	return nil
 }
 
 func leaderOf(t *testing.T, ctx context.Context, nodes []*metaNode) *metaNode {
@@ -295,7 +292,6 @@ type writers struct {
 
 	mu       sync.Mutex
 	keys     map[string]uint32 // acknowledged blob key -> UID
-	lastAck  time.Time
 	errs     []error
 	ackTimes []time.Time
 }
@@ -448,7 +444,4 @@ func (w *writers) verify(t *testing.T, ctx context.Context) {
 		}
 	}
 	t.Logf("%d acknowledged appends, %d messages in the mailbox, each once, UIDs ascending", len(w.keys), len(uids))
-	if os.Getenv("STRATA_E2E_VERBOSE") != "" {
-		t.Logf("UIDs: %v", uids)
-	}
 }
