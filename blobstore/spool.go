@@ -22,8 +22,13 @@ var ErrTooLarge = errors.New("blobstore: body too large")
 //
 // Write is not safe for concurrent use; ReadAt and the readers from Reader are, once writing
 // is over.
+//
+// A spool from NewMemorySpool holds its bytes in memory instead, for bodies small enough that
+// creating, writing and unlinking a file would cost more than the bytes themselves.
 type Spool struct {
 	file    *os.File
+	mem     []byte // the bytes of a memory spool (file == nil)
+	closed  bool
 	digest  hash.Hash
 	size    int64
 	maxSize int64
@@ -46,6 +51,15 @@ func NewSpool(dir string, maxSize int64) (*Spool, error) {
 	return &Spool{file: file, digest: sha256.New(), maxSize: maxSize}, nil
 }
 
+// NewMemorySpool creates a spool that holds at most maxSize bytes in memory: for bodies of
+// a known, small size, where the file of NewSpool costs more than it saves.
+func NewMemorySpool(maxSize int64) (*Spool, error) {
+	if maxSize <= 0 {
+		return nil, fmt.Errorf("new memory spool: max size %d is not positive", maxSize)
+	}
+	return &Spool{mem: make([]byte, 0, maxSize), digest: sha256.New(), maxSize: maxSize}, nil
+}
+
 // Write appends p to the body. A write that would take the body past the spool's limit
 // writes nothing and fails with ErrTooLarge; after any failure every Write fails the same way.
 func (s *Spool) Write(p []byte) (int, error) {
@@ -55,6 +69,12 @@ func (s *Spool) Write(p []byte) (int, error) {
 	if int64(len(p)) > s.maxSize-s.size {
 		s.err = fmt.Errorf("spool: %w: more than %d bytes", ErrTooLarge, s.maxSize)
 		return 0, s.err
+	}
+	if s.file == nil {
+		s.mem = append(s.mem, p...)
+		s.digest.Write(p)
+		s.size += int64(len(p))
+		return len(p), nil
 	}
 	n, err := s.file.Write(p)
 	s.digest.Write(p[:n])
@@ -86,11 +106,35 @@ func (s *Spool) ReadAt(p []byte, off int64) (int, error) {
 // Reader returns a reader over the bytes written so far, from the first. Each call gives an
 // independent reader.
 func (s *Spool) Reader() *io.SectionReader {
+	if s.file == nil {
+		return io.NewSectionReader(memReaderAt{s}, 0, s.size)
+	}
 	return io.NewSectionReader(s.file, 0, s.size)
+}
+
+// memReaderAt reads a memory spool, and fails once it is closed as a file spool does.
+type memReaderAt struct{ s *Spool }
+
+func (m memReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if m.s.closed {
+		return 0, fmt.Errorf("read spool: %w", os.ErrClosed)
+	}
+	if off >= int64(len(m.s.mem)) {
+		return 0, io.EOF
+	}
+	n := copy(p, m.s.mem[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // Close releases the temporary file and its space.
 func (s *Spool) Close() error {
+	if s.file == nil {
+		s.closed, s.mem = true, nil
+		return nil
+	}
 	if err := s.file.Close(); err != nil {
 		return fmt.Errorf("close spool: %w", err)
 	}

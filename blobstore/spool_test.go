@@ -165,3 +165,38 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// TestMemorySpool checks that a memory spool reads back, hashes and limits like a file spool,
+// and fails reads once closed.
+func TestMemorySpool(t *testing.T) {
+	body := bytes.Repeat([]byte("Subject: small\r\n"), 1000)
+	s, err := blobstore.NewMemorySpool(int64(len(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.Copy(s, bytes.NewReader(body)); err != nil || n != int64(len(body)) {
+		t.Fatalf("copy into memory spool: %d, %v", n, err)
+	}
+	if s.Size() != int64(len(body)) || s.Sum() != sha256.Sum256(body) {
+		t.Fatalf("Size %d Sum %x, want %d %x", s.Size(), s.Sum(), len(body), sha256.Sum256(body))
+	}
+	if got, err := io.ReadAll(s.Reader()); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("Reader gave %d bytes, %v; want the %d written", len(got), err, len(body))
+	}
+	part := make([]byte, 100)
+	if n, err := s.ReadAt(part, int64(len(body))-10); n != 10 || !errors.Is(err, io.EOF) || !bytes.Equal(part[:10], body[len(body)-10:]) {
+		t.Fatalf("ReadAt near the end = %d, %v; want 10, EOF", n, err)
+	}
+	if _, err := s.Write([]byte("x")); !errors.Is(err, blobstore.ErrTooLarge) {
+		t.Fatalf("writing past the max size = %v, want ErrTooLarge", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadAt(part, 0); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("ReadAt after Close = %v, want ErrClosed", err)
+	}
+	if _, err := blobstore.NewMemorySpool(0); err == nil {
+		t.Fatal("NewMemorySpool(0) succeeded")
+	}
+}

@@ -32,6 +32,12 @@ const (
 	maxAppendRequestBytes = 3 << 20
 )
 
+// maxMemorySpoolBytes is the largest literal that the first message of an APPEND spools in
+// memory rather than in a file: a file costs a create, writes and an unlink per message,
+// which at the typical mail size of a few KiB cost more than the bytes. Later messages of a
+// MULTIAPPEND use files, so a connection holds at most this much in memory.
+const maxMemorySpoolBytes = 64 << 10
+
 // spooledMessage is one message of an APPEND, held in a spool file until it is committed.
 type spooledMessage struct {
 	args  *imapwire.AppendArgs
@@ -71,7 +77,7 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 			c.discardAppendLiteral(&imapwire.Command{Args: args})
 			return no(codeLimit, "Messages of one APPEND too large together")
 		}
-		m, rest, err := c.readAppendMessage(args)
+		m, rest, err := c.readAppendMessage(args, len(msgs) == 0)
 		if err != nil {
 			return err
 		}
@@ -121,10 +127,10 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 	return nil
 }
 
-// readAppendMessage streams the literal of one APPEND message into a spool file, after the
-// size check and the continuation request, and returns it with the rest of the command
-// line that follows the literal.
-func (c *conn) readAppendMessage(args *imapwire.AppendArgs) (*spooledMessage, []byte, error) {
+// readAppendMessage streams the literal of one APPEND message into a spool file (in memory
+// when first and small), after the size check and the continuation request, and returns it
+// with the rest of the command line that follows the literal.
+func (c *conn) readAppendMessage(args *imapwire.AppendArgs, first bool) (*spooledMessage, []byte, error) {
 	lit := args.Literal
 	if lit.Size > c.srv.cfg.MaxMessageSize {
 		c.discardAppendLiteral(&imapwire.Command{Args: args})
@@ -136,7 +142,13 @@ func (c *conn) readAppendMessage(args *imapwire.AppendArgs) (*spooledMessage, []
 			return nil, nil, err
 		}
 	}
-	spool, err := blobstore.NewSpool(c.srv.cfg.SpoolDir, max(lit.Size, 1))
+	var spool *blobstore.Spool
+	var err error
+	if first && lit.Size <= maxMemorySpoolBytes {
+		spool, err = blobstore.NewMemorySpool(max(lit.Size, 1))
+	} else {
+		spool, err = blobstore.NewSpool(c.srv.cfg.SpoolDir, max(lit.Size, 1))
+	}
 	if err != nil {
 		c.discardAppendLiteral(&imapwire.Command{Args: args})
 		return nil, nil, fmt.Errorf("append: %w", err)
