@@ -470,7 +470,11 @@ func (c *conn) writeStatusResponse(mb *metadatapb.Mailbox, statusItems []string)
 		case "SIZE":
 			value = strconv.FormatUint(mb.GetSize(), 10)
 		case "RECENT":
-			value = strconv.FormatUint(uint64(mb.GetRecent()), 10)
+			recent, err := c.statusRecent(mb)
+			if err != nil {
+				return err
+			}
+			value = strconv.Itoa(recent)
 		case "APPENDLIMIT":
 			value = strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10)
 		case "DELETED":

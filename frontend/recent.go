@@ -3,6 +3,8 @@ package frontend
 import (
 	"slices"
 	"sync"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // \Recent (RFC 3501 2.3.2) for IMAP4rev1 sessions; IMAP4rev2 removed it (RFC 9051 appendix
@@ -49,6 +51,18 @@ func (m *recentMarks) claimOnSelect(account string, mailboxID uint64, uidNext ui
 	return min(mark, uidNext)
 }
 
+// firstRecent returns the first UID that claimOnSelect would make recent in a read-write
+// session selecting the mailbox now, without claiming anything (STATUS RECENT).
+func (m *recentMarks) firstRecent(account string, mailboxID uint64, uidNext uint32) uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mark, seen := m.marks[recentKey{account, mailboxID}]
+	if !seen {
+		return uidNext
+	}
+	return min(mark, uidNext)
+}
+
 // claimArrival reports whether a selected read-write session is the first on this frontend
 // to learn of message uid, which is then recent in that session only.
 func (m *recentMarks) claimArrival(account string, mailboxID uint64, uid uint32) bool {
@@ -75,6 +89,32 @@ func (c *conn) initRecent(s *selected) int {
 	i, _ := slices.BinarySearch(s.uids, from)
 	s.recent = slices.Clone(s.uids[i:])
 	return len(s.recent)
+}
+
+// statusRecent returns the number of \Recent messages in mb for STATUS RECENT (RFC 3501
+// 6.3.10): those a SELECT would now claim (initRecent) and, when mb is selected read-write,
+// those this session has claimed; nothing is claimed. IMAP4rev2 sessions have none.
+func (c *conn) statusRecent(mb *metadatapb.Mailbox) (int, error) {
+	if c.rev2 {
+		return 0, nil
+	}
+	n := 0
+	if s := c.sel; s != nil && s.mailboxID == mb.GetId() && !s.readOnly {
+		n = s.recentCount()
+	}
+	from := c.srv.recent.firstRecent(c.accountName(), mb.GetId(), mb.GetUidNext())
+	if from >= mb.GetUidNext() {
+		return n, nil
+	}
+	ctx, cancel := c.rpcContext()
+	defer cancel()
+	resp, err := c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: c.accountName(), MailboxId: mb.GetId()})
+	if err != nil {
+		return 0, rpcStatus(err, codeNonExistent, "list messages")
+	}
+	uids := resp.GetUids()
+	i, _ := slices.BinarySearch(uids, from)
+	return n + len(uids) - i, nil
 }
 
 // noteArrival records a message the session learnt of from the change feed; it returns
