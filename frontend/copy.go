@@ -51,6 +51,11 @@ func (c *conn) cmdCopy(cmd *imapwire.Command) error {
 	if err != nil {
 		return rpcStatus(err, codeTryCreate, strings.ToLower(cmd.Name)+" to "+strconv.Quote(destName))
 	}
+	if dest.GetId() == s.mailboxID {
+		// RFC 9051 6.4.7 / 7.4.1: the copies are new messages of the selected mailbox; wait
+		// for the feed to deliver them so EXISTS goes out with this command's response.
+		s.feed.waitFor(c.ctx, resp.GetDestModseq(), appendSyncWait)
+	}
 	copyUID := ""
 	if len(resp.GetSourceUids()) > 0 && len(resp.GetSourceUids()) == len(resp.GetDestUids()) {
 		copyUID = "COPYUID " + strconv.FormatUint(uint64(resp.GetDestUidValidity()), 10) + " " +

@@ -339,6 +339,7 @@ func (c *cmdCtx) transfer(src, dst *mailboxState, ranges [][2]uint32, move bool)
 			}
 		}
 	}
+	resp.DestModseq = dst.box().GetHighestModseq()
 	return resp, nil
 }
 

@@ -2877,8 +2877,11 @@ type CopyResponse struct {
 	DestUidValidity uint32                 `protobuf:"varint,1,opt,name=dest_uid_validity,json=destUidValidity,proto3" json:"dest_uid_validity,omitempty"`
 	SourceUids      []uint32               `protobuf:"varint,2,rep,packed,name=source_uids,json=sourceUids,proto3" json:"source_uids,omitempty"`
 	DestUids        []uint32               `protobuf:"varint,3,rep,packed,name=dest_uids,json=destUids,proto3" json:"dest_uids,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The destination's HIGHESTMODSEQ after the copy, so a session that has the destination
+	// selected can wait for its change feed to deliver the new messages.
+	DestModseq    uint64 `protobuf:"varint,4,opt,name=dest_modseq,json=destModseq,proto3" json:"dest_modseq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CopyResponse) Reset() {
@@ -2930,6 +2933,13 @@ func (x *CopyResponse) GetDestUids() []uint32 {
 		return x.DestUids
 	}
 	return nil
+}
+
+func (x *CopyResponse) GetDestModseq() uint64 {
+	if x != nil {
+		return x.DestModseq
+	}
+	return 0
 }
 
 type ExpungeRequest struct {
@@ -4400,12 +4410,14 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11source_mailbox_id\x18\x03 \x01(\x04R\x0fsourceMailboxId\x120\n" +
 	"\x04uids\x18\x04 \x03(\v2\x1c.strata.metadata.v1.UidRangeR\x04uids\x12&\n" +
 	"\x0fdest_mailbox_id\x18\x05 \x01(\x04R\rdestMailboxId\x12\x12\n" +
-	"\x04move\x18\x06 \x01(\bR\x04move\"x\n" +
+	"\x04move\x18\x06 \x01(\bR\x04move\"\x99\x01\n" +
 	"\fCopyResponse\x12*\n" +
 	"\x11dest_uid_validity\x18\x01 \x01(\rR\x0fdestUidValidity\x12\x1f\n" +
 	"\vsource_uids\x18\x02 \x03(\rR\n" +
 	"sourceUids\x12\x1b\n" +
-	"\tdest_uids\x18\x03 \x03(\rR\bdestUids\"\x9a\x01\n" +
+	"\tdest_uids\x18\x03 \x03(\rR\bdestUids\x12\x1f\n" +
+	"\vdest_modseq\x18\x04 \x01(\x04R\n" +
+	"destModseq\"\x9a\x01\n" +
 	"\x0eExpungeRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
