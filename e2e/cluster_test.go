@@ -127,6 +127,18 @@ func TestCluster(t *testing.T) {
 	}
 	t.Logf("strata cluster status:\n%s", out)
 
+	// SIGTERM the leader: it hands leadership over before exiting, so writes pause briefly.
+	leader = leaderOf(t, ctx, nodes)
+	termAt := time.Now()
+	leader.signal(syscall.SIGTERM)
+	t.Logf("SIGTERM of leader %s: exited after %v, writes unavailable for %v", leader.id,
+		time.Since(termAt).Round(time.Millisecond), w.waitAckAfter(t, termAt).Sub(termAt).Round(time.Millisecond))
+	if !strings.Contains(leader.logs(), "handed over raft leadership") {
+		t.Errorf("leader %s exited on SIGTERM without handing leadership over", leader.id)
+	}
+	leader.waitReady(leader.start())
+	waitCaughtUp(t, ctx, nodes)
+
 	stopWriters()
 	if errs := w.errors(); len(errs) > 0 {
 		t.Fatalf("writers saw errors: %v", errs)
@@ -290,17 +302,21 @@ type writers struct {
 	seq     atomic.Uint64
 	acked   atomic.Int64
 
-	mu       sync.Mutex
-	keys     map[string]uint32 // acknowledged blob key -> UID
-	errs     []error
-	ackTimes []time.Time
+	mu   sync.Mutex
+	keys map[string]uint32 // acknowledged blob key -> UID
+	errs []error
+	acks []ack
 }
+
+// ack is one acknowledged append: when it was first sent and when it was acknowledged.
+type ack struct{ sent, acked time.Time }
 
 // appendOne appends one message, retrying with the same request ID until acknowledged.
 func (w *writers) appendOne(ctx context.Context) error {
 	n := w.seq.Add(1)
 	key := blobstore.Key("acme", sha256.Sum256([]byte(fmt.Sprintf("message %d", n))))
 	reqID := embedded.NewRequestID()
+	sent := time.Now()
 	var resp *metadatapb.AppendResponse
 	err := w.lc.do(ctx, func(ctx context.Context, c metadatapb.MetadataClient) error {
 		r, err := c.Append(ctx, &metadatapb.AppendRequest{RequestId: reqID, Account: w.account, MailboxId: w.mailbox,
@@ -317,7 +333,7 @@ func (w *writers) appendOne(ctx context.Context) error {
 		w.keys = map[string]uint32{}
 	}
 	w.keys[key] = resp.GetUids()[0]
-	w.ackTimes = append(w.ackTimes, now)
+	w.acks = append(w.acks, ack{sent: sent, acked: now})
 	w.mu.Unlock()
 	w.acked.Add(1)
 	return nil
@@ -376,23 +392,26 @@ func (w *writers) errors() []error {
 	return w.errs
 }
 
-// waitAckAfter returns the time of the first acknowledgement after t0.
+// waitAckAfter returns when the first append sent after t0 was acknowledged: until then, no
+// new write got through.
 func (w *writers) waitAckAfter(t *testing.T, t0 time.Time) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		w.mu.Lock()
-		for i := len(w.ackTimes) - 1; i >= 0 && w.ackTimes[i].After(t0); i-- {
-			if i == 0 || !w.ackTimes[i-1].After(t0) {
-				at := w.ackTimes[i]
-				w.mu.Unlock()
-				return at
+		first := time.Time{}
+		for _, a := range w.acks {
+			if a.sent.After(t0) && (first.IsZero() || a.acked.Before(first)) {
+				first = a.acked
 			}
 		}
 		w.mu.Unlock()
+		if !first.IsZero() {
+			return first
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Fatal("no write acknowledged within 30s of the leader's SIGKILL")
+	t.Fatal("no write sent after the leader stopped was acknowledged within 30s")
 	return time.Time{}
 }
 
