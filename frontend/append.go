@@ -45,7 +45,8 @@ type spooledMessage struct {
 }
 
 // cmdAppend: RFC 9051 6.3.12 with MULTIAPPEND (RFC 3502), LITERAL+ (RFC 7888), literal8
-// (RFC 3516 4.4), APPENDLIMIT (RFC 7889) and APPENDUID (RFC 4315 3). Every message literal
+// (RFC 3516 4.4), the UTF8 data extension (RFC 6855 4), APPENDLIMIT (RFC 7889) and
+// APPENDUID (RFC 4315 3). Every message literal
 // is streamed into a spool file while it is hashed; then each is parsed once for its
 // structure and stored in the blob store, and only then are all appended in metadata by one
 // call, which applies them together or not at all (RFC 3502 6.3.11).
@@ -77,9 +78,24 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 			c.discardAppendLiteral(&imapwire.Command{Args: args})
 			return no(codeLimit, "Messages of one APPEND too large together")
 		}
+		if args.UTF8 && !c.utf8Accept {
+			// RFC 6855 4: the UTF8 data extension is refused with BAD until the client
+			// has sent ENABLE UTF8=ACCEPT.
+			c.discardAppendLiteral(&imapwire.Command{Args: args})
+			return bad("", "APPEND UTF8 needs ENABLE UTF8=ACCEPT")
+		}
 		m, rest, err := c.readAppendMessage(args, len(msgs) == 0)
 		if err != nil {
 			return err
+		}
+		if args.UTF8 {
+			// RFC 6855 4: "UTF8 (" literal8 ")"; the message is stored as given.
+			if len(rest) == 0 || rest[0] != ')' {
+				m.spool.Close()
+				c.skipCommand(rest)
+				return bad("", `APPEND: expected ")" after the UTF8 message`)
+			}
+			rest = rest[1:]
 		}
 		msgs = append(msgs, m)
 		spooled += m.spool.Size()

@@ -79,6 +79,9 @@ type AppendArgs struct {
 	Mailbox string
 	Flags   []imap.Flag
 	Date    time.Time // zero when not given
+	// UTF8 is set when the message came as the UTF8 data extension, "UTF8 (" literal8 ")"
+	// (RFC 6855 4); the ")" follows the literal.
+	UTF8    bool
 	Literal Literal
 }
 

@@ -216,6 +216,7 @@ func (p *parser) useAttrs() []string {
 // carries its message (RFC 9051 6.3.12, literal8 from RFC 3516):
 //
 //	append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
+//	append-data =/ "UTF8" SP "(" literal8 ")"   ; RFC 6855 4
 //
 // b holds the command so far, with any earlier literals (a mailbox name) inline, and must
 // end right after the literal's "}". An error means b is not an APPEND at its message
@@ -238,7 +239,7 @@ func ParseAppendHead(b []byte) (*Command, error) {
 		args.Date = p.dateTime()
 		p.sp()
 	}
-	args.Literal = p.literalMarker(true)
+	p.appendData(args)
 	p.end()
 	if !p.ok() {
 		return nil, p.err
@@ -266,12 +267,26 @@ func ParseAppendNext(b []byte) (*AppendArgs, error) {
 		args.Date = p.dateTime()
 		p.sp()
 	}
-	args.Literal = p.literalMarker(true)
+	p.appendData(args)
 	p.end()
 	if !p.ok() {
 		return nil, p.err
 	}
 	return args, nil
+}
+
+// appendData reads the literal that carries an APPEND message, plain or as the UTF8 data
+// extension of RFC 6855 4, whose closing ")" follows the literal:
+//
+//	append-data =/ "UTF8" SP "(" literal8 ")"
+func (p *parser) appendData(args *AppendArgs) {
+	if p.takeFold("UTF8 (") {
+		args.UTF8 = true
+		if p.peek() != '~' {
+			p.errorf("UTF8 message must be a literal8")
+		}
+	}
+	args.Literal = p.literalMarker(true)
 }
 
 // storeArgs parses RFC 9051 6.4.6: store = "STORE" SP sequence-set [SP store-modifiers] SP

@@ -62,7 +62,14 @@ func TestParseAppendNext(t *testing.T) {
 	if got, err := ParseAppendNext([]byte(` ~{12+}`)); err != nil || got.Literal != (Literal{Size: 12, NonSync: true, Binary: true}) {
 		t.Errorf("literal8: %+v, %v", got, err)
 	}
-	for _, bad := range []string{"", "{3}", " (\\Seen)", " {3} x", " garbage {3}"} {
+	// RFC 6855 4: append-data =/ "UTF8" SP "(" literal8 ")"
+	if got, err := ParseAppendNext([]byte(` (\Seen) utf8 (~{7}`)); err != nil || !got.UTF8 || got.Literal != (Literal{Size: 7, Binary: true}) {
+		t.Errorf("UTF8 data: %+v, %v", got, err)
+	}
+	if cmd, err := ParseAppendHead([]byte(`a1 APPEND INBOX UTF8 (~{7+}`)); err != nil || !cmd.Args.(*AppendArgs).UTF8 {
+		t.Errorf("ParseAppendHead with UTF8 data: %+v, %v", cmd, err)
+	}
+	for _, bad := range []string{"", "{3}", " (\\Seen)", " {3} x", " garbage {3}", " UTF8 ({3}", " UTF8 ~{3}", " UTF8(~{3}"} {
 		if _, err := ParseAppendNext([]byte(bad)); err == nil {
 			t.Errorf("ParseAppendNext(%q) succeeded", bad)
 		}
