@@ -46,7 +46,7 @@ func startMember(t *testing.T, id string, bootstrap bool) *member {
 	clusterpb.RegisterClusterAdminServer(srv, admin)
 	go srv.Serve(ln)
 	ctx, cancel := context.WithCancel(context.Background())
-	go admin.RunPromoter(ctx, Promotion{MaxLag: 16, Stable: 200 * time.Millisecond})
+	go admin.RunPromoter(ctx, Promotion{MaxLag: 64, Stable: 200 * time.Millisecond})
 	t.Cleanup(func() {
 		cancel()
 		srv.Stop()
@@ -71,7 +71,7 @@ func suffrages(t *testing.T, ctx context.Context, m *member) map[string]string {
 
 func waitSuffrages(t *testing.T, ctx context.Context, m *member, want map[string]string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	var got map[string]string
 	for time.Now().Before(deadline) {
 		got = suffrages(t, ctx, m)
@@ -90,7 +90,7 @@ func waitSuffrages(t *testing.T, ctx context.Context, m *member, want map[string
 }
 
 func TestJoinPromoteRemove(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	m1 := startMember(t, "m1", true)
 	if err := m1.node.WaitLeader(ctx); err != nil {
