@@ -42,6 +42,7 @@ var seedCommands = []string{
 	"BHAD8 CLOSE",
 	"BHAD9 LOGOUT",
 	"BHAE1 APPEND INBOX () \"07-Feb-1994 21:52:25 -0800\" {5}",
+	"u1 APPEND INBOX (\\Seen) UTF8 (~{5}",
 	// imapclient and the grammar's corners
 	"T1 LOGIN {4}\r\nuser {4+}\r\npass",
 	"T2 UID SEARCH RETURN (ALL) CHARSET UTF-8 OR (FROM \"a\" SEEN) NOT (LARGER 10 SINCE 1-Jan-2024) UID 1:*,5",
