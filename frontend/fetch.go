@@ -40,7 +40,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 		items = append([]imapwire.FetchItem{{Attr: imapwire.FetchUID}}, items...) // RFC 9051 6.4.9
 	}
 	needRecord, needStructure, setsSeen := false, false, false
-	wantsFlags := false
+	wantsFlags, wantsEnvelope := false, false
 	for _, it := range items {
 		switch it.Attr {
 		case imapwire.FetchFlags:
@@ -48,7 +48,9 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 		case imapwire.FetchUID:
 		case imapwire.FetchInternalDate, imapwire.FetchRFC822Size:
 			needRecord = true
-		case imapwire.FetchEnvelope, imapwire.FetchBodyStructure, imapwire.FetchBody, imapwire.FetchRFC822Header:
+		case imapwire.FetchEnvelope:
+			needRecord, wantsEnvelope = true, true
+		case imapwire.FetchBodyStructure, imapwire.FetchBody, imapwire.FetchRFC822Header:
 			needRecord, needStructure = true, true
 		case imapwire.FetchRFC822:
 			needRecord, setsSeen = true, true
@@ -67,6 +69,12 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 			return bad("", "MODSEQ requires CONDSTORE, which is not enabled")
 		}
 	}
+	// ENVELOPE alone needs only the envelope of the stored structure.
+	parts := structureAll
+	if wantsEnvelope && !needStructure {
+		parts = structureEnvelope
+	}
+	needStructure = needStructure || wantsEnvelope
 	idx, err := c.resolve(args.Set)
 	if err != nil {
 		return err
@@ -108,7 +116,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 		for k, i := range batch {
 			uids[k] = s.uids[i]
 		}
-		records, err := c.fetchRecords(uids, needStructure, false)
+		records, err := c.fetchRecords(uids, needStructure, parts)
 		if err != nil {
 			return err
 		}
@@ -131,15 +139,25 @@ func wholeMessage(s *imap.FetchItemBodySection) bool {
 	return len(s.Part) == 0 && s.Specifier == imap.PartSpecifierNone
 }
 
-// fetchRecords returns the stored records of uids, by UID; with headerOnly, a record's
-// structure holds only the header bytes.
-func (c *conn) fetchRecords(uids []uint32, withStructure, headerOnly bool) (map[uint32]*metadatapb.MessageRecord, error) {
+// structureParts says which fields of a record's MessageStructure fetchRecords asks for.
+type structureParts int
+
+const (
+	structureAll      structureParts = iota // all of it
+	structureHeader                         // the header bytes only
+	structureEnvelope                       // the envelope only
+)
+
+// fetchRecords returns the stored records of uids, by UID, with the structure's parts when
+// withStructure.
+func (c *conn) fetchRecords(uids []uint32, withStructure bool, parts structureParts) (map[uint32]*metadatapb.MessageRecord, error) {
 	records := make(map[uint32]*metadatapb.MessageRecord, len(uids))
 	err := c.withRetry(func(ctx context.Context) error {
 		clear(records)
 		stream, err := c.srv.cfg.Metadata.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{
 			Account: c.accountName(), MailboxId: c.sel.mailboxID, Uids: uidRanges(uids), WithStructure: withStructure,
-			HeaderOnly: headerOnly,
+			HeaderOnly:   parts == structureHeader,
+			EnvelopeOnly: parts == structureEnvelope,
 		})
 		if err != nil {
 			return err

@@ -46,7 +46,10 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	}
 	crit := foldCriteria(&args.Criteria)
 	needRecord, needStructure := criteriaNeeds(crit)
-	headerOnly := needStructure && !criteriaNeedBeyondHeader(crit)
+	parts := structureAll
+	if !criteriaNeedBeyondHeader(crit) {
+		parts = structureHeader
+	}
 	var matched []int
 	if !needRecord {
 		for i := range s.uids {
@@ -55,7 +58,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 			}
 		}
 	} else {
-		err := c.scanRecords(needStructure, headerOnly, func(i int, rec *metadatapb.MessageRecord) error {
+		err := c.scanRecords(needStructure, parts, func(i int, rec *metadatapb.MessageRecord) error {
 			ok, err := c.matchCriteria(crit, i, rec)
 			if ok {
 				matched = append(matched, i)
@@ -116,11 +119,11 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	return nil
 }
 
-// scanRecords calls match with the stored record of every message in the view, in order
-// (with headerOnly, each record's structure holds only the header bytes).
+// scanRecords calls match with the stored record of every message in the view, in order,
+// with the structure's parts when withStructure.
 // The next batch of records is fetched while the current one is matched, so the metadata
 // round trips overlap the matching (and its blob reads for BODY and TEXT).
-func (c *conn) scanRecords(withStructure, headerOnly bool, match func(i int, rec *metadatapb.MessageRecord) error) error {
+func (c *conn) scanRecords(withStructure bool, parts structureParts, match func(i int, rec *metadatapb.MessageRecord) error) error {
 	type batch struct {
 		start   int
 		records map[uint32]*metadatapb.MessageRecord
@@ -142,7 +145,7 @@ func (c *conn) scanRecords(withStructure, headerOnly bool, match func(i int, rec
 			}
 		}()
 		for start := 0; start < len(uids); start += fetchBatch {
-			records, err := c.fetchRecords(uids[start:min(start+fetchBatch, len(uids))], withStructure, headerOnly)
+			records, err := c.fetchRecords(uids[start:min(start+fetchBatch, len(uids))], withStructure, parts)
 			select {
 			case batches <- batch{start: start, records: records, err: err}:
 			case <-stop:

@@ -3,10 +3,12 @@ package metadata
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -126,9 +128,9 @@ func (v *view) messageList(mailbox *metadatapb.Mailbox) (*metadatapb.ListMessage
 	return resp, err
 }
 
-// messageRecords returns up to limit records in ranges, in UID order; with headerOnly, a
-// record's structure holds only the header bytes.
-func (v *view) messageRecords(mailbox uint64, ranges [][2]uint32, withStructure, headerOnly bool, limit int) ([]*metadatapb.MessageRecord, error) {
+// messageRecords returns up to limit records in ranges, in UID order; with parts, a record's
+// structure holds only those fields of MessageStructure.
+func (v *view) messageRecords(mailbox uint64, ranges [][2]uint32, withStructure bool, parts []protowire.Number, limit int) ([]*metadatapb.MessageRecord, error) {
 	var out []*metadatapb.MessageRecord
 	err := scanMessages(v.r, mailbox, ranges, func(uid uint32, idx *metadatapb.MessageIndex) (bool, error) {
 		rec := &metadatapb.MessageRecord{
@@ -139,14 +141,12 @@ func (v *view) messageRecords(mailbox uint64, ranges [][2]uint32, withStructure,
 			Size:             idx.GetSize(),
 			BlobKey:          idx.GetBlobKey(),
 		}
-		if withStructure && headerOnly {
-			header, found, err := structureHeader(v.r, structureKey(mailbox, uid))
+		if withStructure && len(parts) > 0 {
+			s, err := structureParts(v.r, structureKey(mailbox, uid), parts)
 			if err != nil {
 				return false, err
 			}
-			if found {
-				rec.Structure = &metadatapb.MessageStructure{Header: header}
-			}
+			rec.Structure = s
 		} else if withStructure {
 			s := &metadatapb.MessageStructure{}
 			found, err := getProto(v.r, structureKey(mailbox, uid), s)
@@ -182,43 +182,47 @@ func (v *view) journal(mailbox, after uint64, maxChanges int) ([]*metadatapb.Cha
 	return out, err
 }
 
-// structureHeaderField is the field number of MessageStructure.header.
-var structureHeaderField = (&metadatapb.MessageStructure{}).ProtoReflect().Descriptor().Fields().ByName("header").Number()
+// Field numbers of MessageStructure, for FetchMessages' header_only and envelope_only.
+var (
+	structureHeaderField   = structureField("header")
+	structureEnvelopeField = structureField("envelope")
+)
 
-// structureHeader returns a copy of the header field of the MessageStructure stored under
-// key, read straight off the wire encoding: decoding the whole structure (envelope, every
-// body part) costs several times more than the copy, and header searches need nothing else.
-func structureHeader(r reader, key []byte) ([]byte, bool, error) {
+func structureField(name protoreflect.Name) protowire.Number {
+	return (&metadatapb.MessageStructure{}).ProtoReflect().Descriptor().Fields().ByName(name).Number()
+}
+
+// structureParts returns the fields parts of the MessageStructure stored under key (nil if
+// there is none). It picks them off the wire encoding and decodes only them: decoding the
+// whole structure (every body part, the header) costs several times more, and FETCH
+// ENVELOPE or a header SEARCH needs nothing else.
+func structureParts(r reader, key []byte, parts []protowire.Number) (*metadatapb.MessageStructure, error) {
 	v, closer, err := r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("get %q: %w", key, err)
+		return nil, fmt.Errorf("get %q: %w", key, err)
 	}
 	defer closer.Close()
-	var header []byte
+	var picked []byte
 	for len(v) > 0 {
 		num, typ, n := protowire.ConsumeTag(v)
 		if n < 0 {
-			return nil, false, fmt.Errorf("decode %q: %w", key, protowire.ParseError(n))
+			return nil, fmt.Errorf("decode %q: %w", key, protowire.ParseError(n))
 		}
-		v = v[n:]
-		if num == structureHeaderField && typ == protowire.BytesType {
-			b, m := protowire.ConsumeBytes(v)
-			if m < 0 {
-				return nil, false, fmt.Errorf("decode %q: %w", key, protowire.ParseError(m))
-			}
-			// The last occurrence wins, as in proto.Unmarshal.
-			header = append(header[:0], b...)
-			v = v[m:]
-			continue
-		}
-		m := protowire.ConsumeFieldValue(num, typ, v)
+		m := protowire.ConsumeFieldValue(num, typ, v[n:])
 		if m < 0 {
-			return nil, false, fmt.Errorf("decode %q: %w", key, protowire.ParseError(m))
+			return nil, fmt.Errorf("decode %q: %w", key, protowire.ParseError(m))
 		}
-		v = v[m:]
+		if slices.Contains(parts, num) {
+			picked = append(picked, v[:n+m]...)
+		}
+		v = v[n+m:]
 	}
-	return header, true, nil
+	s := &metadatapb.MessageStructure{}
+	if err := proto.Unmarshal(picked, s); err != nil {
+		return nil, fmt.Errorf("decode %q: %w", key, err)
+	}
+	return s, nil
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -407,9 +408,16 @@ func (s *Service) FetchMessages(req *metadatapb.FetchMessagesRequest, stream grp
 	if len(req.GetUids()) > 0 {
 		ranges = normalizeRanges(req.GetUids())
 	}
+	var parts []protowire.Number
+	if req.GetHeaderOnly() {
+		parts = append(parts, structureHeaderField)
+	}
+	if req.GetEnvelopeOnly() {
+		parts = append(parts, structureEnvelopeField)
+	}
 	for len(ranges) > 0 {
 		v := s.fsm.view()
-		records, err := v.messageRecords(req.GetMailboxId(), ranges, req.GetWithStructure(), req.GetHeaderOnly(), fetchChunk)
+		records, err := v.messageRecords(req.GetMailboxId(), ranges, req.GetWithStructure(), parts, fetchChunk)
 		v.close()
 		if err != nil {
 			return storageStatus(err)

@@ -286,6 +286,23 @@ func TestServiceMessages(t *testing.T) {
 			t.Fatalf("header_only record %d = %v, want uid %d and %v", i, r, some[i].GetUid(), want)
 		}
 	}
+	// envelope_only, alone and with header_only.
+	for _, withHeader := range []bool{false, true} {
+		envelopes := s.fetch(&metadatapb.FetchMessagesRequest{Account: alice, MailboxId: inbox.GetId(), WithStructure: true, EnvelopeOnly: true,
+			HeaderOnly: withHeader, Uids: []*metadatapb.UidRange{uidRange(3, 6), uidRange(299, 0)}})
+		if len(envelopes) != len(some) {
+			t.Fatalf("envelope_only fetched %d records, want %d", len(envelopes), len(some))
+		}
+		for i, r := range envelopes {
+			want := &metadatapb.MessageStructure{Envelope: some[i].GetStructure().GetEnvelope()}
+			if withHeader {
+				want.Header = some[i].GetStructure().GetHeader()
+			}
+			if want.GetEnvelope() == nil || !proto.Equal(r.GetStructure(), want) {
+				t.Fatalf("envelope_only (header %v) record %d = %v, want %v", withHeader, i, r.GetStructure(), want)
+			}
+		}
+	}
 
 	st := must(c.StoreFlags(s.ctx(), &metadatapb.StoreFlagsRequest{RequestId: s.reqID(), Account: alice, MailboxId: inbox.GetId(),
 		Uids: []*metadatapb.UidRange{uidRange(1, 3)}, Op: metadatapb.FlagOp_FLAG_OP_ADD, Flags: []string{`\Deleted`, `\seen`}}))

@@ -2506,7 +2506,10 @@ type FetchMessagesRequest struct {
 	// With with_structure: each record's structure carries only its header bytes (no
 	// envelope, body parts or preview), for SEARCH keys that read header fields only. The
 	// service copies the stored header out without decoding the whole structure.
-	HeaderOnly    bool `protobuf:"varint,5,opt,name=header_only,json=headerOnly,proto3" json:"header_only,omitempty"`
+	HeaderOnly bool `protobuf:"varint,5,opt,name=header_only,json=headerOnly,proto3" json:"header_only,omitempty"`
+	// With with_structure: each record's structure carries only its envelope (with
+	// header_only as well: its envelope and its header), for FETCH ENVELOPE.
+	EnvelopeOnly  bool `protobuf:"varint,6,opt,name=envelope_only,json=envelopeOnly,proto3" json:"envelope_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2572,6 +2575,13 @@ func (x *FetchMessagesRequest) GetWithStructure() bool {
 func (x *FetchMessagesRequest) GetHeaderOnly() bool {
 	if x != nil {
 		return x.HeaderOnly
+	}
+	return false
+}
+
+func (x *FetchMessagesRequest) GetEnvelopeOnly() bool {
+	if x != nil {
+		return x.EnvelopeOnly
 	}
 	return false
 }
@@ -4375,7 +4385,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\amodseqs\x18\x03 \x03(\x04B\x02\x10\x01R\amodseqs\x121\n" +
 	"\x05flags\x18\x04 \x03(\v2\x1b.strata.metadata.v1.FlagSetR\x05flags\"\x1f\n" +
 	"\aFlagSet\x12\x14\n" +
-	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xc9\x01\n" +
+	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xee\x01\n" +
 	"\x14FetchMessagesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
@@ -4383,7 +4393,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04uids\x18\x03 \x03(\v2\x1c.strata.metadata.v1.UidRangeR\x04uids\x12%\n" +
 	"\x0ewith_structure\x18\x04 \x01(\bR\rwithStructure\x12\x1f\n" +
 	"\vheader_only\x18\x05 \x01(\bR\n" +
-	"headerOnly\"\x88\x02\n" +
+	"headerOnly\x12#\n" +
+	"\renvelope_only\x18\x06 \x01(\bR\fenvelopeOnly\"\x88\x02\n" +
 	"\x11StoreFlagsRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
