@@ -1,0 +1,462 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// frontendProcess is one running `strata frontend`.
+type frontendProcess struct {
+	name     string
+	cmd      *exec.Cmd
+	imapAddr string
+	exited   chan struct{}
+	logMu    sync.Mutex
+	log      strings.Builder
+}
+
+var frontendReadyLine = regexp.MustCompile(`^Strata frontend is ready\. IMAP on (\S+)`)
+
+// startFrontend runs `strata frontend` with an ephemeral loopback IMAP port, finding the
+// metadata nodes through etcd, and waits for its ready line.
+func startFrontend(t *testing.T, name, etcd string, extraArgs ...string) *frontendProcess {
+	t.Helper()
+	args := append([]string{"frontend", "--imap-listen", "127.0.0.1:0", "--etcd", etcd, "--spool-dir", t.TempDir(),
+		"--allow-plaintext-auth", "--log-level", "info"}, extraArgs...)
+	cmd := exec.Command(strataBin, args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &frontendProcess{name: name, cmd: cmd, exited: make(chan struct{})}
+	cmd.Stderr = frontendLog{p}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start strata frontend: %v", err)
+	}
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := frontendReadyLine.FindStringSubmatch(sc.Text()); m != nil {
+				ready <- m[1]
+			}
+		}
+	}()
+	go func() { cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-p.exited
+		}
+		if t.Failed() {
+			t.Logf("frontend %s log:\n%s", name, tail(p.logs(), 60))
+		}
+	})
+	select {
+	case p.imapAddr = <-ready:
+	case <-p.exited:
+		t.Fatalf("strata frontend %s exited before it was ready:\n%s", name, p.logs())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("strata frontend %s not ready after 60s:\n%s", name, p.logs())
+	}
+	return p
+}
+
+type frontendLog struct{ p *frontendProcess }
+
+func (w frontendLog) Write(b []byte) (int, error) {
+	w.p.logMu.Lock()
+	defer w.p.logMu.Unlock()
+	return w.p.log.Write(b)
+}
+
+func (p *frontendProcess) logs() string {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	return p.log.String()
+}
+
+// errKind sorts an IMAP client error into what the acceptance criteria allow.
+type errKind int
+
+const (
+	errOther       errKind = iota
+	errUnavailable         // NO [UNAVAILABLE] (RFC 5530 3): try again later
+	errDisconnect          // the connection broke: reconnect and continue
+)
+
+func classifyIMAPError(err error) errKind {
+	var imapErr *imap.Error
+	if errors.As(err, &imapErr) {
+		if imapErr.Type == imap.StatusResponseTypeNo && imapErr.Code == imap.ResponseCodeUnavailable {
+			return errUnavailable
+		}
+		if imapErr.Type == imap.StatusResponseTypeBye {
+			return errDisconnect
+		}
+		return errOther
+	}
+	var netErr net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.As(err, &netErr) {
+		return errDisconnect
+	}
+	return errOther
+}
+
+// ledger records what the IMAP clients of the system test were told.
+type ledger struct {
+	mu          sync.Mutex
+	acked       map[string]uint32 // Message-ID -> UID of an APPEND answered OK
+	unknown     map[string]bool   // Message-IDs of APPENDs whose outcome the client never learned
+	targeted    map[string]bool   // Message-IDs STORE \Deleted + UID EXPUNGE was tried on
+	expunged    map[string]bool   // Message-IDs whose UID EXPUNGE was answered OK
+	acks        []ack
+	stores      int
+	unavailable int
+	disconnects int
+	failures    []string
+}
+
+func newLedger() *ledger {
+	return &ledger{acked: map[string]uint32{}, unknown: map[string]bool{}, targeted: map[string]bool{}, expunged: map[string]bool{}}
+}
+
+// noteError counts an allowed error or records a failure; it reports whether the connection
+// must be dropped.
+func (l *ledger) noteError(who, what string, err error) (reconnect bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch classifyIMAPError(err) {
+	case errUnavailable:
+		l.unavailable++
+		return false
+	case errDisconnect:
+		l.disconnects++
+		return true
+	default:
+		l.failures = append(l.failures, fmt.Sprintf("%s: %s: %v", who, what, err))
+		return true
+	}
+}
+
+// firstAckAfter returns when the first APPEND sent after t0 was answered OK, zero if none.
+func (l *ledger) firstAckAfter(t0 time.Time) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var first time.Time
+	for _, a := range l.acks {
+		if a.sent.After(t0) && (first.IsZero() || a.acked.Before(first)) {
+			first = a.acked
+		}
+	}
+	return first
+}
+
+func systemMessage(msgID string) []byte {
+	return []byte("From: Writer <writer@strata.test>\r\nTo: u@acme.test\r\nSubject: system test\r\n" +
+		"Message-ID: " + msgID + "\r\nDate: Sun, 22 Nov 2026 10:00:00 +0000\r\n" +
+		"Content-Type: text/plain; charset=utf-8\r\n\r\nBody of " + msgID + ".\r\n")
+}
+
+// dialSystem connects to addr, logs in and selects mailbox.
+func dialSystem(addr, mailbox string, opts *imapclient.Options) (*imapclient.Client, *imap.SelectData, error) {
+	c, err := imapclient.DialInsecure(addr, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.Login("u@acme.test", "pw").Wait(); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	sel, err := c.Select(mailbox, nil).Wait()
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, sel, nil
+}
+
+// imapWriter APPENDs to INBOX through one frontend until stop is closed; it flags every
+// third message it appended and expunges every fifth (STORE +FLAGS \Deleted, UID EXPUNGE).
+func imapWriter(id int, addr string, l *ledger, stop <-chan struct{}) {
+	who := fmt.Sprintf("writer %d", id)
+	var c *imapclient.Client
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	drop := func() {
+		c.Close()
+		c = nil
+	}
+	for n := 1; ; n++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if c == nil {
+			var err error
+			if c, _, err = dialSystem(addr, "INBOX", nil); err != nil {
+				l.noteError(who, "connect", err)
+				c = nil
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+		}
+		msgID := fmt.Sprintf("<sys-%d-%d@strata.test>", id, n)
+		sent := time.Now()
+		uid, err := appendMessage(c, "INBOX", systemMessage(msgID), nil)
+		if err != nil {
+			l.mu.Lock()
+			l.unknown[msgID] = true
+			l.mu.Unlock()
+			if l.noteError(who, "APPEND", err) {
+				drop()
+			}
+			continue
+		}
+		l.mu.Lock()
+		l.acked[msgID] = uid
+		l.acks = append(l.acks, ack{sent: sent, acked: time.Now()})
+		l.mu.Unlock()
+
+		set := imap.UIDSetNum(imap.UID(uid))
+		switch {
+		case n%5 == 0:
+			l.mu.Lock()
+			l.targeted[msgID] = true
+			l.mu.Unlock()
+			err = c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
+			if err == nil {
+				err = c.UIDExpunge(set).Close()
+				if err == nil {
+					l.mu.Lock()
+					l.expunged[msgID] = true
+					l.mu.Unlock()
+				}
+			}
+		case n%3 == 0:
+			err = c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close()
+			if err == nil {
+				l.mu.Lock()
+				l.stores++
+				l.mu.Unlock()
+			}
+		}
+		if err != nil && l.noteError(who, "STORE/EXPUNGE", err) {
+			drop()
+		}
+	}
+}
+
+// idleWatcher keeps a client in IDLE on one mailbox of one frontend and tracks the message
+// count its untagged EXISTS responses announce, with when each arrived.
+type idleWatcher struct {
+	addr, mailbox string
+	l             *ledger
+
+	mu         sync.Mutex
+	exists     uint32
+	changed    chan struct{} // closed and replaced at every change of exists
+	reconnects int
+}
+
+func newIdleWatcher(addr, mailbox string, l *ledger) *idleWatcher {
+	return &idleWatcher{addr: addr, mailbox: mailbox, l: l, changed: make(chan struct{})}
+}
+
+func (w *idleWatcher) set(n uint32) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.exists = n
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+// run stays in IDLE until stop is closed, reconnecting (and counting it) when the
+// connection breaks.
+func (w *idleWatcher) run(stop <-chan struct{}) {
+	opts := &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				w.set(*d.NumMessages)
+			}
+		},
+	}}
+	for first := true; ; first = false {
+		if !first {
+			w.mu.Lock()
+			w.reconnects++
+			w.mu.Unlock()
+		}
+		c, sel, err := dialSystem(w.addr, w.mailbox, opts)
+		if err != nil {
+			w.l.noteError("idle watcher", "connect", err)
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				continue
+			}
+		}
+		w.set(sel.NumMessages)
+		idle, err := c.Idle()
+		if err != nil {
+			w.l.noteError("idle watcher", "IDLE", err)
+			c.Close()
+			continue
+		}
+		select {
+		case <-stop:
+			idle.Close()
+			idle.Wait()
+			c.Logout().Wait()
+			c.Close()
+			return
+		case <-c.Closed():
+			w.l.noteError("idle watcher", "IDLE", io.EOF)
+		}
+	}
+}
+
+// waitExists waits until the watcher has seen at least n messages and returns when.
+func (w *idleWatcher) waitExists(n uint32, timeout time.Duration) (time.Time, bool) {
+	deadline := time.After(timeout)
+	for {
+		w.mu.Lock()
+		exists, changed := w.exists, w.changed
+		w.mu.Unlock()
+		if exists >= n {
+			return time.Now(), true
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			return time.Time{}, false
+		}
+	}
+}
+
+// mailboxContents is what a UID FETCH of every message's Message-ID returned.
+type mailboxContents struct {
+	uids  []uint32
+	byMID map[string][]uint32
+}
+
+// fetchMessageIDs SELECTs mailbox on addr and returns each message's UID and Message-ID,
+// retrying on allowed errors for up to a minute.
+func fetchMessageIDs(addr, mailbox string) (*mailboxContents, error) {
+	section := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}, Peek: true}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got, err := func() (*mailboxContents, error) {
+			c, sel, err := dialSystem(addr, mailbox, nil)
+			if err != nil {
+				return nil, err
+			}
+			defer c.Close()
+			res := &mailboxContents{byMID: map[string][]uint32{}}
+			if sel.NumMessages == 0 {
+				return res, nil
+			}
+			msgs, err := c.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.FetchOptions{
+				UID: true, BodySection: []*imap.FetchItemBodySection{section},
+			}).Collect()
+			if err != nil {
+				return nil, err
+			}
+			for _, m := range msgs {
+				uid := uint32(m.UID)
+				res.uids = append(res.uids, uid)
+				mid := parseMessageID(m.FindBodySection(section))
+				res.byMID[mid] = append(res.byMID[mid], uid)
+			}
+			return res, nil
+		}()
+		if err == nil || classifyIMAPError(err) == errOther || time.Now().After(deadline) {
+			return got, err
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func parseMessageID(header []byte) string {
+	for _, line := range bytes.Split(header, []byte("\r\n")) {
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(k), "Message-ID") {
+			return strings.TrimSpace(string(v))
+		}
+	}
+	return ""
+}
+
+// sortedKeys is for stable failure messages.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// modseqMonitor samples the mailbox's HIGHESTMODSEQ and UIDNEXT on the leader (linearizable
+// reads) and records any decrease.
+type modseqMonitor struct {
+	mu         sync.Mutex
+	samples    int
+	highest    uint64
+	uidNext    uint32
+	violations []string
+}
+
+func (m *modseqMonitor) observe(modseq uint64, uidNext uint32) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.samples++
+	if modseq < m.highest {
+		m.violations = append(m.violations, fmt.Sprintf("HIGHESTMODSEQ went from %d to %d", m.highest, modseq))
+	}
+	if uidNext < m.uidNext {
+		m.violations = append(m.violations, fmt.Sprintf("UIDNEXT went from %d to %d", m.uidNext, uidNext))
+	}
+	m.highest, m.uidNext = max(m.highest, modseq), max(m.uidNext, uidNext)
+}
+
+// sampleUntil calls get every 100ms until stop is closed; get's errors (a leader change) are
+// skipped.
+func (m *modseqMonitor) sampleUntil(stop <-chan struct{}, get func(context.Context) (uint64, uint32, error)) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		modseq, uidNext, err := get(ctx)
+		cancel()
+		if err == nil {
+			m.observe(modseq, uidNext)
+		}
+	}
+}

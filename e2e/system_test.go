@@ -1,0 +1,324 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/strata-mail/strata/blobstore/s3"
+	"github.com/strata-mail/strata/internal/etcdtest"
+	"github.com/strata-mail/strata/internal/s3test"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// TestSystem is issue 5's acceptance test of the whole system as real processes: etcd,
+// versitygw, three `strata metadata` nodes and two `strata frontend`s storing bodies in S3.
+// IMAP clients APPEND, STORE and EXPUNGE through both frontends while the test SIGKILLs the
+// metadata leader, SIGSTOPs a follower, restarts the killed node, and removes a voter and
+// adds a new one; a client in IDLE on frontend A must see the APPENDs made through frontend
+// B throughout. Afterwards every acknowledged APPEND is in INBOX exactly once under its UID,
+// UIDs ascend and were never handed out twice, HIGHESTMODSEQ never decreased, every
+// replica's FSM digest is the same, and the clients saw no error but NO [UNAVAILABLE] and
+// dropped connections.
+func TestSystem(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	blobs := s3test.Start(t, s3test.Options{})
+	t.Setenv(s3.EnvAccessKey, blobs.AccessKey) // inherited by the frontends
+	t.Setenv(s3.EnvSecretKey, blobs.SecretKey)
+
+	nodes := []*metaNode{
+		newMetaNode(t, "n1", etcd, clusterNodeFlags...),
+		newMetaNode(t, "n2", etcd, clusterNodeFlags...),
+		newMetaNode(t, "n3", etcd, clusterNodeFlags...),
+	}
+	var readies []<-chan struct{}
+	for _, n := range nodes {
+		t.Cleanup(func() {
+			n.signal(syscall.SIGCONT)
+			n.signal(syscall.SIGKILL)
+			if t.Failed() {
+				t.Logf("node %s log:\n%s", n.id, tail(n.logs(), 40))
+			}
+		})
+		readies = append(readies, n.start())
+	}
+	for i, n := range nodes {
+		n.waitReady(readies[i])
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+
+	// The tenant and the account, made with the admin commands on the leader.
+	admin := func(args ...string) {
+		t.Helper()
+		var out []byte
+		var err error
+		for range 20 {
+			leader := leaderOf(t, ctx, nodes)
+			out, err = exec.Command(strataBin, append(args, "--server", leader.grpcAddr)...).CombinedOutput()
+			if err == nil {
+				return
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		t.Fatalf("strata %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	admin("tenant", "add", "acme", "--domains", "acme.test")
+	admin("user", "add", "u@acme.test", "--password", "pw")
+
+	s3Args := []string{"--blob", "s3", "--s3-endpoint", blobs.Endpoint, "--s3-bucket", "strata-system", "--s3-insecure", "--s3-path-style"}
+	feA := startFrontend(t, "A", etcd, s3Args...)
+	feB := startFrontend(t, "B", etcd, s3Args...)
+
+	// Probe is appended to only through frontend B; the IDLE client on A counts its EXISTS.
+	l := newLedger()
+	func() {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			c, err := imapclient.DialInsecure(feB.imapAddr, nil)
+			if err == nil {
+				if err = c.Login("u@acme.test", "pw").Wait(); err == nil {
+					err = c.Create("Probe", nil).Wait()
+				}
+				c.Close()
+			}
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("CREATE Probe through frontend B: %v", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	watcher := newIdleWatcher(feA.imapAddr, "Probe", l)
+	stopAll := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); watcher.run(stopAll) }()
+
+	probes := 0
+	var probeLatencies []time.Duration
+	probe := func(when string) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			c, _, err := dialSystem(feB.imapAddr, "INBOX", nil)
+			if err == nil {
+				_, err = appendMessage(c, "Probe", systemMessage(fmt.Sprintf("<probe-%d@strata.test>", probes+1)), nil)
+				c.Close()
+			}
+			if err == nil {
+				break
+			}
+			if l.noteError("prober", "APPEND Probe", err); time.Now().After(deadline) {
+				t.Fatalf("probe APPEND through frontend B %s never succeeded: %v", when, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		probes++
+		okAt := time.Now()
+		seenAt, ok := watcher.waitExists(uint32(probes), 60*time.Second)
+		if !ok {
+			t.Fatalf("the IDLE client on frontend A did not see probe APPEND %d through frontend B (%s) within 60s", probes, when)
+		}
+		probeLatencies = append(probeLatencies, seenAt.Sub(okAt))
+	}
+
+	monitor := &modseqMonitor{}
+	lc := newLeaderClient(t, nodes...)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		monitor.sampleUntil(stopAll, func(ctx context.Context) (uint64, uint32, error) {
+			var mb *metadatapb.Mailbox
+			err := lc.do(ctx, func(ctx context.Context, c metadatapb.MetadataClient) error {
+				var err error
+				mb, err = c.GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: "u@acme.test", Name: "INBOX"})
+				return err
+			})
+			return mb.GetHighestModseq(), mb.GetUidNext(), err
+		})
+	}()
+
+	// Four writers, two on each frontend.
+	stopWriters := make(chan struct{})
+	var writers sync.WaitGroup
+	for i, fe := range []*frontendProcess{feA, feB, feA, feB} {
+		writers.Add(1)
+		go func() { defer writers.Done(); imapWriter(i+1, fe.imapAddr, l, stopWriters) }()
+	}
+	time.Sleep(3 * time.Second)
+	probe("before the faults")
+
+	// SIGKILL the leader: how long until an APPEND sent after the kill is answered OK?
+	leader := leaderOf(t, ctx, nodes)
+	killedAt := time.Now()
+	leader.signal(syscall.SIGKILL)
+	var firstOK time.Time
+	for waitUntil := time.Now().Add(60 * time.Second); firstOK.IsZero(); time.Sleep(5 * time.Millisecond) {
+		if firstOK = l.firstAckAfter(killedAt); firstOK.IsZero() && time.Now().After(waitUntil) {
+			t.Fatal("no APPEND sent after the leader's SIGKILL was answered OK within 60s")
+		}
+	}
+	unavailableFor := firstOK.Sub(killedAt)
+	t.Logf("IMAP APPEND unavailable after SIGKILL of leader %s: %v", leader.id, unavailableFor.Round(time.Millisecond))
+	probe("after the leader change")
+	time.Sleep(2 * time.Second)
+	leader.waitReady(leader.start())
+	waitCaughtUp(t, ctx, nodes)
+
+	// SIGSTOP a follower for 3s.
+	follower := followerOf(t, ctx, nodes)
+	follower.signal(syscall.SIGSTOP)
+	time.Sleep(3 * time.Second)
+	follower.signal(syscall.SIGCONT)
+	waitCaughtUp(t, ctx, nodes)
+
+	// Remove a voter with `strata cluster remove`, then a fresh node joins in its place.
+	removed := followerOf(t, ctx, nodes)
+	if out, err := exec.Command(strataBin, "cluster", "remove", removed.id, "--etcd", etcd).CombinedOutput(); err != nil {
+		t.Fatalf("strata cluster remove %s: %v\n%s", removed.id, err, out)
+	}
+	removed.signal(syscall.SIGTERM)
+	var rest []*metaNode
+	var ids []string
+	for _, n := range nodes {
+		if n != removed {
+			rest, ids = append(rest, n), append(ids, n.id)
+		}
+	}
+	waitVoters(t, ctx, rest, ids...)
+	n4 := newMetaNode(t, "n4", etcd, clusterNodeFlags...)
+	t.Cleanup(func() {
+		n4.signal(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("node n4 log:\n%s", tail(n4.logs(), 40))
+		}
+	})
+	n4.waitReady(n4.start())
+	lc.add(t, n4)
+	nodes = append(rest, n4)
+	waitVoters(t, ctx, nodes, append(ids, "n4")...)
+	probe("after the membership change")
+
+	close(stopWriters)
+	writers.Wait()
+	close(stopAll)
+	wg.Wait()
+
+	// Every replica holds the same state.
+	waitCaughtUp(t, ctx, nodes)
+	compareDigests(t, ctx, nodes)
+	if out, err := exec.Command(strataBin, "cluster", "status", "--etcd", etcd, "--digest").CombinedOutput(); err != nil {
+		t.Errorf("strata cluster status --digest: %v\n%s", err, out)
+	} else {
+		t.Logf("strata cluster status --digest:\n%s", out)
+	}
+
+	// No client error but NO [UNAVAILABLE] and dropped connections.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.failures) > 0 {
+		t.Errorf("IMAP clients saw %d errors other than NO [UNAVAILABLE] or a disconnect: %v", len(l.failures), l.failures)
+	}
+	watcher.mu.Lock()
+	t.Logf("IMAP: %d APPENDs OK, %d outcome unknown, %d STOREs of \\Flagged, %d UID EXPUNGEs OK; %d NO [UNAVAILABLE], "+
+		"%d disconnects; IDLE watcher reconnected %d times; APPEND-OK-on-B to EXISTS-on-A: %v",
+		len(l.acked), len(l.unknown), l.stores, len(l.expunged), l.unavailable, l.disconnects, watcher.reconnects, probeLatencies)
+	watcher.mu.Unlock()
+
+	// UIDs from APPENDUID (RFC 4315 3) are never handed out twice.
+	owner := map[uint32]string{}
+	for mid, uid := range l.acked {
+		if other, dup := owner[uid]; dup {
+			t.Errorf("UID %d was acknowledged for both %s and %s", uid, other, mid)
+		}
+		owner[uid] = mid
+	}
+
+	// INBOX holds every acknowledged APPEND once under its UID, less the ones expunged.
+	got, err := fetchMessageIDs(feA.imapAddr, "INBOX")
+	if err != nil {
+		t.Fatalf("UID FETCH of INBOX: %v", err)
+	}
+	for i := 1; i < len(got.uids); i++ {
+		if got.uids[i] <= got.uids[i-1] {
+			t.Fatalf("UIDs not strictly ascending at %d: %d after %d", i, got.uids[i], got.uids[i-1])
+		}
+	}
+	for _, mid := range sortedKeys(l.acked) {
+		uids := got.byMID[mid]
+		switch {
+		case l.expunged[mid]:
+			if len(uids) != 0 {
+				t.Errorf("%s was expunged (UID EXPUNGE OK) but is in INBOX as %v", mid, uids)
+			}
+		case l.targeted[mid]:
+			if len(uids) > 1 || len(uids) == 1 && uids[0] != l.acked[mid] {
+				t.Errorf("%s (UID %d, expunge outcome unknown) is in INBOX as %v", mid, l.acked[mid], uids)
+			}
+		case len(uids) != 1 || uids[0] != l.acked[mid]:
+			t.Errorf("acknowledged APPEND %s (UID %d) is in INBOX as %v", mid, l.acked[mid], uids)
+		}
+	}
+	for _, mid := range sortedKeys(got.byMID) {
+		uids := got.byMID[mid]
+		if _, acked := l.acked[mid]; !acked && !l.unknown[mid] {
+			t.Errorf("INBOX holds %s (UIDs %v), which no client appended", mid, uids)
+		}
+		if len(uids) > 1 {
+			t.Errorf("%s is in INBOX %d times: %v", mid, len(uids), uids)
+		}
+	}
+
+	// HIGHESTMODSEQ and UIDNEXT never went down (CONDSTORE is not offered over IMAP, so they
+	// are read from the metadata group), and no message carries a MODSEQ above it.
+	monitor.mu.Lock()
+	defer monitor.mu.Unlock()
+	if len(monitor.violations) > 0 {
+		t.Errorf("mailbox counters decreased: %v", monitor.violations)
+	}
+	var maxModseq uint64
+	var final *metadatapb.Mailbox
+	err = lc.do(ctx, func(ctx context.Context, c metadatapb.MetadataClient) error {
+		var err error
+		if final, err = c.GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: "u@acme.test", Name: "INBOX"}); err != nil {
+			return err
+		}
+		stream, err := c.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{Account: "u@acme.test", MailboxId: final.GetId(),
+			Uids: []*metadatapb.UidRange{{First: 1}}})
+		if err != nil {
+			return err
+		}
+		maxModseq = 0
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+			maxModseq = max(maxModseq, m.GetModseq())
+		}
+	})
+	if err != nil {
+		t.Fatalf("read INBOX from the metadata group: %v", err)
+	}
+	if final.GetHighestModseq() < monitor.highest || maxModseq > final.GetHighestModseq() {
+		t.Errorf("final HIGHESTMODSEQ %d: sampled up to %d, a message has MODSEQ %d", final.GetHighestModseq(), monitor.highest, maxModseq)
+	}
+	t.Logf("%d messages in INBOX, UIDs ascending; HIGHESTMODSEQ sampled %d times, never decreased, final %d",
+		len(got.uids), monitor.samples, final.GetHighestModseq())
+}
