@@ -278,17 +278,24 @@ type idleWatcher struct {
 
 	mu         sync.Mutex
 	exists     uint32
-	changed    chan struct{} // closed and replaced at every change of exists
+	reachedAt  map[uint32]time.Time // when exists first reached each count
+	changed    chan struct{}        // closed and replaced at every change of exists
 	reconnects int
 }
 
 func newIdleWatcher(addr, mailbox string, l *ledger) *idleWatcher {
-	return &idleWatcher{addr: addr, mailbox: mailbox, l: l, changed: make(chan struct{})}
+	return &idleWatcher{addr: addr, mailbox: mailbox, l: l, reachedAt: map[uint32]time.Time{}, changed: make(chan struct{})}
 }
 
 func (w *idleWatcher) set(n uint32) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	now := time.Now()
+	for i := w.exists + 1; i <= n; i++ {
+		if _, ok := w.reachedAt[i]; !ok {
+			w.reachedAt[i] = now
+		}
+	}
 	w.exists = n
 	close(w.changed)
 	w.changed = make(chan struct{})
@@ -340,15 +347,16 @@ func (w *idleWatcher) run(stop <-chan struct{}) {
 	}
 }
 
-// waitExists waits until the watcher has seen at least n messages and returns when.
+// waitExists waits until the watcher has seen at least n messages and returns when the
+// count first reached n (which may precede the APPEND's OK on the other frontend).
 func (w *idleWatcher) waitExists(n uint32, timeout time.Duration) (time.Time, bool) {
 	deadline := time.After(timeout)
 	for {
 		w.mu.Lock()
-		exists, changed := w.exists, w.changed
+		exists, changed, at := w.exists, w.changed, w.reachedAt[n]
 		w.mu.Unlock()
 		if exists >= n {
-			return time.Now(), true
+			return at, true
 		}
 		select {
 		case <-changed:

@@ -108,11 +108,13 @@ func TestSystem(t *testing.T) {
 	go func() { defer wg.Done(); watcher.run(stopAll) }()
 
 	probes := 0
-	var probeLatencies []time.Duration
+	var probeLatencies, probeRoundTrips []time.Duration
 	probe := func(when string) {
 		t.Helper()
 		deadline := time.Now().Add(60 * time.Second)
+		var sent time.Time
 		for {
+			sent = time.Now()
 			c, _, err := dialSystem(feB.imapAddr, "INBOX", nil)
 			if err == nil {
 				_, err = appendMessage(c, "Probe", systemMessage(fmt.Sprintf("<probe-%d@strata.test>", probes+1)), nil)
@@ -133,6 +135,7 @@ func TestSystem(t *testing.T) {
 			t.Fatalf("the IDLE client on frontend A did not see probe APPEND %d through frontend B (%s) within 60s", probes, when)
 		}
 		probeLatencies = append(probeLatencies, seenAt.Sub(okAt))
+		probeRoundTrips = append(probeRoundTrips, seenAt.Sub(sent))
 	}
 
 	monitor := &modseqMonitor{}
@@ -234,8 +237,9 @@ func TestSystem(t *testing.T) {
 	}
 	watcher.mu.Lock()
 	t.Logf("IMAP: %d APPENDs OK, %d outcome unknown, %d STOREs of \\Flagged, %d UID EXPUNGEs OK; %d NO [UNAVAILABLE], "+
-		"%d disconnects; IDLE watcher reconnected %d times; APPEND-OK-on-B to EXISTS-on-A: %v",
-		len(l.acked), len(l.unknown), l.stores, len(l.expunged), l.unavailable, l.disconnects, watcher.reconnects, probeLatencies)
+		"%d disconnects; IDLE watcher reconnected %d times; "+
+		"EXISTS on A after APPEND OK on B: %v (negative: before the OK), after the probe's connect to B: %v",
+		len(l.acked), len(l.unknown), l.stores, len(l.expunged), l.unavailable, l.disconnects, watcher.reconnects, probeLatencies, probeRoundTrips)
 	watcher.mu.Unlock()
 
 	// UIDs from APPENDUID (RFC 4315 3) are never handed out twice.
