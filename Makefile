@@ -6,7 +6,8 @@ STATICCHECK_VERSION := v0.8.2
 VERSITYGW_VERSION := v1.8.0
 GOBIN ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build run test proto proto-check lint fuzz bench e2e tools tools-s3 image
+.PHONY: build run test proto proto-check lint fuzz bench e2e tools tools-s3 image \
+	cluster-images cluster-up cluster-down cluster-test
 
 build:
 	$(GO) build -o bin/strata ./cmd/strata
@@ -80,3 +81,36 @@ bench-append: build
 
 bench-compare: build
 	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh compare
+
+# The compose cluster of deploy/compose.yaml (etcd, versitygw, 3 metadata nodes, 2 frontends
+# with IMAP on 127.0.0.1:11431 and :11432), every image FROM scratch with a static binary
+# built here. The etcd and versitygw binaries are kept in bin/ under their version.
+ETCD_VERSION := $(shell awk '$$1 == "go.etcd.io/etcd/server/v3" { print $$2 }' go.mod)
+
+bin/etcd-$(ETCD_VERSION)-static: deploy/etcd/main.go
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./deploy/etcd
+
+bin/versitygw-$(VERSITYGW_VERSION)-static:
+	tmp=$$(mktemp -d) && CGO_ENABLED=0 GOBIN=$$tmp $(GO) install -trimpath -ldflags='-s -w' \
+		github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION) && \
+		mv $$tmp/versitygw $@ && rmdir $$tmp
+
+cluster-images: image bin/etcd-$(ETCD_VERSION)-static bin/versitygw-$(VERSITYGW_VERSION)-static
+	ln -f bin/etcd-$(ETCD_VERSION)-static bin/etcd-static
+	ln -f bin/versitygw-$(VERSITYGW_VERSION)-static bin/versitygw-static
+	docker build -q -f deploy/etcd/Dockerfile -t strata-etcd:dev bin
+	docker build -q -f deploy/versitygw/Dockerfile -t strata-versitygw:dev bin
+
+# Starts the cluster, creates tenant example with demo@example.com (password demo) and waits
+# until both frontends answer IMAP.
+cluster-up: cluster-images
+	deploy/cluster.sh up
+
+# Removes the cluster's containers, network and volumes.
+cluster-down:
+	deploy/cluster.sh down
+
+# Brings the cluster up, runs an IMAP session through each frontend, SIGKILLs the Raft
+# leader's container, checks the same sessions still APPEND and FETCH, and tears it down.
+cluster-test: cluster-images
+	deploy/cluster.sh test

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Runs the compose cluster of deploy/compose.yaml on the local Docker engine (docker-compose
+# v1 or `docker compose`). The images must exist (`make cluster-images`).
+#
+#   cluster.sh up     start it, create tenant example with demo@example.com (password demo),
+#                     wait until both frontends answer IMAP
+#   cluster.sh down   remove its containers, network and volumes
+#   cluster.sh test   up, an IMAP session through each frontend, SIGKILL of the Raft
+#                     leader's container, the same sessions again, down
+set -euo pipefail
+cd "$(dirname "$0")"
+
+PROJECT=${STRATA_COMPOSE_PROJECT:-strata-cluster}
+FRONTENDS=(127.0.0.1:11431 127.0.0.1:11432)
+if command -v docker-compose >/dev/null; then
+  compose() { docker-compose -p "$PROJECT" -f compose.yaml "$@"; }
+else
+  compose() { docker compose -p "$PROJECT" -f compose.yaml "$@"; }
+fi
+
+# strata NODE ARGS...: runs the strata binary inside the container of service NODE.
+strata() { local node=$1; shift; compose exec -T "$node" /strata "$@"; }
+
+# running_meta prints the metadata services whose container is running.
+running_meta() {
+  local n
+  for n in meta1 meta2 meta3; do
+    [ "$(docker inspect -f '{{.State.Running}}' "$(compose ps -q "$n")" 2>/dev/null)" = true ] && echo "$n"
+  done
+  return 0
+}
+
+# leader prints the ID of the Raft leader, asking a running metadata node.
+leader() {
+  local n out
+  for n in $(running_meta); do
+    if out=$(strata "$n" cluster status --etcd etcd:2379 --timeout 10s 2>/dev/null); then
+      out=$(sed -n 's/^leader: \([^ ]*\) .*/\1/p' <<<"$out")
+      if [ -n "$out" ]; then echo "$out"; return 0; fi
+    fi
+  done
+  return 1
+}
+
+# admin ARGS...: an admin command (tenant add, user add) sent to each running metadata node in
+# turn until the leader takes it; "already exists" counts as done, so `up` can run twice.
+admin() {
+  local n out
+  for n in $(running_meta); do
+    if out=$(strata "$n" "$@" --server "$n:7100" 2>&1); then echo "$out"; return 0; fi
+    if grep -qi 'already exists' <<<"$out"; then echo "$* : already there"; return 0; fi
+  done
+  echo "${out:-no metadata node running}" >&2
+  return 1
+}
+
+# retry SECONDS CMD...: runs CMD every second until it succeeds or SECONDS have passed.
+retry() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then echo "gave up after ${deadline}s: $*" >&2; return 1; fi
+    sleep 1
+  done
+}
+
+# imap_ready HOST:PORT: the frontend sends an IMAP greeting.
+imap_ready() {
+  python3 - "$1" <<'PY'
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+try:
+    with socket.create_connection((host, int(port)), timeout=3) as s:
+        s.settimeout(3)
+        sys.exit(0 if s.recv(512).startswith(b"* OK") else 1)
+except OSError:
+    sys.exit(1)
+PY
+}
+
+up() {
+  compose up -d
+  echo "--- waiting for the Raft leader"
+  retry 120 leader >/dev/null
+  echo "leader: $(leader)"
+  echo "--- tenant example, user demo@example.com"
+  retry 60 admin tenant add example --domains example.com
+  retry 60 admin user add demo@example.com --password demo
+  echo "--- waiting for the frontends"
+  local fe
+  for fe in "${FRONTENDS[@]}"; do retry 120 imap_ready "$fe"; echo "IMAP answers on $fe"; done
+}
+
+down() { compose down -v --remove-orphans; }
+
+# kill_leader SIGKILLs the container of the current Raft leader.
+kill_leader() {
+  local id
+  id=$(leader)
+  echo "killing the leader $id (container $(compose ps -q "$id" | cut -c1-12))"
+  docker kill "$(compose ps -q "$id")" >/dev/null
+}
+
+cluster_test() {
+  local start=$SECONDS status=0
+  trap 'echo "--- tearing down"; down' EXIT
+  down >/dev/null 2>&1 || true
+  up
+  echo "--- IMAP sessions, leader kill, the same sessions again"
+  python3 imap_check.py --kill "$0 kill-leader" "${FRONTENDS[@]}" || status=$?
+  if [ "$status" -ne 0 ]; then
+    echo "--- FAILED; logs follow" >&2
+    compose logs --tail 50 >&2 || true
+  else
+    echo "--- status after the failover"
+    retry 60 leader >/dev/null
+    strata "$(running_meta | head -1)" cluster status --etcd etcd:2379
+  fi
+  echo "cluster-test took $((SECONDS - start))s (up, sessions, failover; without teardown)"
+  return "$status"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  test) cluster_test ;;
+  leader) leader ;;
+  kill-leader) kill_leader ;;
+  *) echo "usage: $0 up|down|test|leader|kill-leader" >&2; exit 2 ;;
+esac
