@@ -332,7 +332,12 @@ func (w *idleWatcher) run(stop <-chan struct{}) {
 		if err != nil {
 			w.l.noteError("idle watcher", "IDLE", err)
 			c.Close()
-			continue
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+				continue
+			}
 		}
 		select {
 		case <-stop:

@@ -161,6 +161,15 @@ func TestSystem(t *testing.T) {
 		writers.Add(1)
 		go func() { defer writers.Done(); imapWriter(i+1, fe.imapAddr, l, stopWriters) }()
 	}
+	// Stops the clients on every path out of the test, before the processes and connections
+	// they use are cleaned up (cleanups run last registered first).
+	stopClients := sync.OnceFunc(func() {
+		close(stopWriters)
+		writers.Wait()
+		close(stopAll)
+		wg.Wait()
+	})
+	t.Cleanup(stopClients)
 	time.Sleep(3 * time.Second)
 	probe("before the faults")
 
@@ -215,10 +224,7 @@ func TestSystem(t *testing.T) {
 	waitVoters(t, ctx, nodes, append(ids, "n4")...)
 	probe("after the membership change")
 
-	close(stopWriters)
-	writers.Wait()
-	close(stopAll)
-	wg.Wait()
+	stopClients()
 
 	// Every replica holds the same state.
 	waitCaughtUp(t, ctx, nodes)
