@@ -58,14 +58,14 @@ func TestSystem(t *testing.T) {
 	defer cancel()
 	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
 
-	// The tenant and the account, made with the admin commands on the leader.
+	// The tenant and the account, made with the admin commands, which find the metadata
+	// nodes in etcd and follow NOT_LEADER to the leader.
 	admin := func(args ...string) {
 		t.Helper()
 		var out []byte
 		var err error
 		for range 20 {
-			leader := leaderOf(t, ctx, nodes)
-			out, err = exec.Command(strataBin, append(args, "--server", leader.grpcAddr)...).CombinedOutput()
+			out, err = exec.Command(strataBin, append(args, "--etcd", etcd)...).CombinedOutput()
 			if err == nil {
 				return
 			}

@@ -12,7 +12,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/replication/directory"
 )
 
 // defaultAdminAddr is where `strata serve` exposes the admin gRPC endpoint.
@@ -22,20 +24,55 @@ const defaultAdminAddr = "127.0.0.1:1144"
 const adminTimeout = 30 * time.Second
 
 func addServerFlag(cmd *cobra.Command) {
-	cmd.PersistentFlags().String("server", defaultAdminAddr, "admin gRPC address of a running Strata")
+	cmd.PersistentFlags().String("server", defaultAdminAddr, "admin gRPC address of a running Strata (strata serve, or any metadata node)")
+	cmd.PersistentFlags().String("etcd", "", "comma-separated etcd endpoints to find the metadata nodes of a cluster (instead of --server)")
 }
 
-// withAdmin dials the admin endpoint named by --server and runs fn with a deadline.
+// withAdmin runs fn with a deadline against the metadata service: the nodes registered in
+// etcd when --etcd is given, else the endpoint named by --server. Calls follow NOT_LEADER
+// answers to the leader of the group.
 func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, c metadatapb.MetadataClient) error) error {
-	addr, _ := cmd.Flags().GetString("server")
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", addr, err)
-	}
-	defer conn.Close()
 	ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
 	defer cancel()
-	return fn(ctx, metadatapb.NewMetadataClient(conn))
+	nodes, err := adminNodes(ctx, cmd)
+	if err != nil {
+		return err
+	}
+	md, err := metaclient.New(metaclient.Config{
+		Nodes:       nodes,
+		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+	})
+	if err != nil {
+		return fmt.Errorf("connect to the metadata service: %w", err)
+	}
+	defer md.Close()
+	return fn(ctx, metadatapb.NewMetadataClient(md))
+}
+
+// adminNodes lists the metadata nodes an admin command talks to.
+func adminNodes(ctx context.Context, cmd *cobra.Command) ([]metaclient.Node, error) {
+	endpoints, _ := cmd.Flags().GetString("etcd")
+	if endpoints == "" {
+		addr, _ := cmd.Flags().GetString("server")
+		return []metaclient.Node{{GRPCAddr: addr}}, nil
+	}
+	etcd, err := directory.Dial(endpoints)
+	if err != nil {
+		return nil, fmt.Errorf("connect to etcd at %s: %w", endpoints, err)
+	}
+	defer etcd.Close()
+	list, err := directory.New(etcd, nil).Nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list metadata nodes in etcd: %w", err)
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("no metadata node is registered in etcd at %s", endpoints)
+	}
+	nodes := make([]metaclient.Node, 0, len(list))
+	for _, n := range list {
+		nodes = append(nodes, metaclient.Node{ID: n.ID, GRPCAddr: n.GRPCAddr, RaftAddr: n.RaftAddr})
+	}
+	return nodes, nil
 }
 
 func newUserCommand() *cobra.Command {
