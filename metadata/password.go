@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -81,6 +82,12 @@ var dummyHash = sync.OnceValue(func() string {
 	}
 	return h
 })
+
+// argonSlots bounds the password verifications that run at once to twice the number of
+// CPUs. Each one holds argonMemoryKiB (19 MiB) while it runs and is CPU-bound, so many more
+// at once finish no sooner but hold more memory: 32 concurrent LOGINs took 600 MiB, which
+// the runtime then kept from the OS. Waiters are served in order.
+var argonSlots = make(chan struct{}, 2*runtime.GOMAXPROCS(0))
 
 // VerifyPassword reports whether password matches the PHC hash, in constant time
 // with respect to the key.

@@ -243,7 +243,14 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 	if usable {
 		hash = rec.GetPasswordHash()
 	}
-	if !VerifyPassword(hash, req.GetPassword()) || !usable {
+	select {
+	case argonSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	}
+	matched := VerifyPassword(hash, req.GetPassword())
+	<-argonSlots
+	if !matched || !usable {
 		return nil, status.Error(codes.Unauthenticated, "invalid credentials")
 	}
 	return rec.GetAccount(), nil
