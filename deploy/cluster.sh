@@ -9,6 +9,7 @@
 #                     leader's container, the same sessions again, down
 set -euo pipefail
 cd "$(dirname "$0")"
+SELF="$PWD/$(basename "$0")"
 
 PROJECT=${STRATA_COMPOSE_PROJECT:-strata-cluster}
 FRONTENDS=(127.0.0.1:11431 127.0.0.1:11432)
@@ -37,6 +38,19 @@ leader() {
     if out=$(strata "$n" cluster status --etcd etcd:2379 --timeout 10s 2>/dev/null); then
       out=$(sed -n 's/^leader: \([^ ]*\) .*/\1/p' <<<"$out")
       if [ -n "$out" ]; then echo "$out"; return 0; fi
+    fi
+  done
+  return 1
+}
+
+# all_voters: the group has three voters, each answering as leader or follower, so it
+# survives the loss of any one.
+all_voters() {
+  local n out
+  for n in $(running_meta); do
+    if out=$(strata "$n" cluster status --etcd etcd:2379 --timeout 10s 2>/dev/null); then
+      [ "$(grep -cE '^meta[0-9]+ +voter +(Leader|Follower) ' <<<"$out")" -eq 3 ]
+      return
     fi
   done
   return 1
@@ -78,16 +92,20 @@ PY
 }
 
 up() {
+  local t0=$SECONDS
   compose up -d
-  echo "--- waiting for the Raft leader"
+  echo "--- waiting for the Raft leader ($((SECONDS - t0))s)"
   retry 120 leader >/dev/null
   echo "leader: $(leader)"
-  echo "--- tenant example, user demo@example.com"
+  echo "--- tenant example ($((SECONDS - t0))s), user demo@example.com"
   retry 60 admin tenant add example --domains example.com
   retry 60 admin user add demo@example.com --password demo
-  echo "--- waiting for the frontends"
+  echo "--- waiting for three voters ($((SECONDS - t0))s)"
+  retry 120 all_voters
+  echo "--- waiting for the frontends ($((SECONDS - t0))s)"
   local fe
   for fe in "${FRONTENDS[@]}"; do retry 120 imap_ready "$fe"; echo "IMAP answers on $fe"; done
+  echo "--- cluster up in $((SECONDS - t0))s"
 }
 
 down() { compose down -v --remove-orphans; }
@@ -106,7 +124,7 @@ cluster_test() {
   down >/dev/null 2>&1 || true
   up
   echo "--- IMAP sessions, leader kill, the same sessions again"
-  python3 imap_check.py --kill "$0 kill-leader" "${FRONTENDS[@]}" || status=$?
+  python3 imap_check.py --kill "$SELF kill-leader" "${FRONTENDS[@]}" || status=$?
   if [ "$status" -ne 0 ]; then
     echo "--- FAILED; logs follow" >&2
     compose logs --tail 50 >&2 || true

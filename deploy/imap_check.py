@@ -130,6 +130,6 @@ def main():
 if __name__ == "__main__":
     try:
         main()
-    except (AssertionError, imaplib.IMAP4.error, OSError) as e:
+    except (AssertionError, imaplib.IMAP4.error, OSError, subprocess.CalledProcessError) as e:
         print("FAIL:", e, file=sys.stderr)
         sys.exit(1)
