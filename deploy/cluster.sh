@@ -56,15 +56,15 @@ all_voters() {
   return 1
 }
 
-# admin ARGS...: an admin command (tenant add, user add) sent to each running metadata node in
-# turn until the leader takes it; "already exists" counts as done, so `up` can run twice.
+# admin ARGS...: an admin command (tenant add, user add) sent to the Raft leader (a follower
+# holds a write until its deadline); "already exists" counts as done, so `up` can run twice.
 admin() {
   local n out
-  for n in $(running_meta); do
+  for n in $(leader); do
     if out=$(strata "$n" "$@" --server "$n:7100" 2>&1); then echo "$out"; return 0; fi
     if grep -qi 'already exists' <<<"$out"; then echo "$* : already there"; return 0; fi
   done
-  echo "${out:-no metadata node running}" >&2
+  echo "${out:-no leader}" >&2
   return 1
 }
 
