@@ -193,6 +193,13 @@ func (c *Client) pick() (string, *grpc.ClientConn, error) {
 	return addr, conn, nil
 }
 
+// onlyNode reports whether the client knows a single metadata node.
+func (c *Client) onlyNode() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.nodes) == 1
+}
+
 // answered records that addr served a call that only the leader serves.
 func (c *Client) answered(addr string) {
 	c.mu.Lock()
@@ -294,6 +301,11 @@ func (c *Client) Invoke(ctx context.Context, method string, args, reply any, opt
 			return err
 		}
 		redirected := c.refused(addr, err)
+		if !redirected && leaderHint(err) != (leaderRef{}) && c.onlyNode() {
+			// The only node known is a follower naming a leader this client cannot reach by
+			// name (static --server/--metadata addresses carry no ids): waiting cannot help.
+			return err
+		}
 		c.logger.Debug("metadata call refused; retrying", "method", method, "node", addr, "attempt", attempt+1, "err", err)
 		if c.backoff(ctx, attempt+1, redirected) != nil {
 			return err
