@@ -112,9 +112,9 @@ func (c *cmdCtx) createMailboxCmd(req *metadatapb.CreateMailboxRequest) (*metada
 	if _, err := c.loadAccount(email); err != nil {
 		return nil, err
 	}
-	name, valid := NormalizeMailboxName(req.GetName())
-	if !valid {
-		return nil, errInvalid("invalid mailbox name %q", req.GetName())
+	name, err := validMailboxName(req.GetName())
+	if err != nil {
+		return nil, err
 	}
 	specialUse, valid := normalizeSpecialUse(req.GetSpecialUse())
 	if !valid {
@@ -212,9 +212,9 @@ func (c *cmdCtx) deleteMailbox(req *metadatapb.DeleteMailboxRequest) (*metadatap
 	if _, err := c.loadAccount(email); err != nil {
 		return nil, err
 	}
-	name, valid := NormalizeMailboxName(req.GetName())
-	if !valid {
-		return nil, errInvalid("invalid mailbox name %q", req.GetName())
+	name, err := validMailboxName(req.GetName())
+	if err != nil {
+		return nil, err
 	}
 	if name == "INBOX" {
 		// RFC 9051 6.3.5: it is an error to attempt to delete INBOX.
@@ -265,13 +265,13 @@ func (c *cmdCtx) renameMailbox(req *metadatapb.RenameMailboxRequest) (*metadatap
 	if _, err := c.loadAccount(email); err != nil {
 		return nil, err
 	}
-	from, valid := NormalizeMailboxName(req.GetFrom())
-	if !valid {
-		return nil, errInvalid("invalid mailbox name %q", req.GetFrom())
+	from, err := validMailboxName(req.GetFrom())
+	if err != nil {
+		return nil, err
 	}
-	to, valid := NormalizeMailboxName(req.GetTo())
-	if !valid {
-		return nil, errInvalid("invalid mailbox name %q", req.GetTo())
+	to, err := validMailboxName(req.GetTo())
+	if err != nil {
+		return nil, err
 	}
 	fromID, err := lookupName(c.tx.b, email, from)
 	if err != nil {
@@ -363,9 +363,9 @@ func (c *cmdCtx) setSubscribed(req *metadatapb.SetSubscribedRequest) (*metadatap
 	if _, err := c.loadAccount(email); err != nil {
 		return nil, err
 	}
-	name, valid := NormalizeMailboxName(req.GetName())
-	if !valid {
-		return nil, errInvalid("invalid mailbox name %q", req.GetName())
+	name, err := validMailboxName(req.GetName())
+	if err != nil {
+		return nil, err
 	}
 	if req.GetSubscribed() {
 		c.tx.mustSet(subscriptionKey(email, name), nil)

@@ -211,3 +211,12 @@ func applyFlagOp(current []string, op metadatapb.FlagOp, flags []string) []strin
 		return slices.Clone(flags)
 	}
 }
+
+// validMailboxName normalizes a mailbox name from a command, or refuses it as InvalidArgument.
+func validMailboxName(raw string) (string, error) {
+	name, valid := NormalizeMailboxName(raw)
+	if !valid {
+		return "", errInvalid("invalid mailbox name %q", raw)
+	}
+	return name, nil
+}
