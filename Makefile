@@ -15,17 +15,21 @@ build:
 run: build
 	./bin/strata serve
 
-FUZZTIME ?= 15s
+# Fuzzing budgets are execution counts, not durations: a -fuzztime duration can end a clean
+# run with "context deadline exceeded" when it expires while the coordinator is busy.
+FUZZ_PARSER_EXECS ?= 400000x
+FUZZ_MESSAGE_EXECS ?= 40000x
+FUZZ_SESSION_EXECS ?= 20x
 
 test: tools-s3
 	$(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 
-# Runs each fuzz target for FUZZTIME (the seeds run in every `go test`).
+# Runs each fuzz target for its execution budget (the seeds run in every `go test`).
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCommand$$' -fuzztime $(FUZZTIME) ./frontend/imapwire
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./frontend/message
-	$(GO) test -run '^$$' -fuzz '^FuzzSequences$$' -fuzztime $(FUZZTIME) ./frontend
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCommand$$' -fuzztime $(FUZZ_PARSER_EXECS) ./frontend/imapwire
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_MESSAGE_EXECS) ./frontend/message
+	$(GO) test -run '^$$' -fuzz '^FuzzSequences$$' -fuzztime $(FUZZ_SESSION_EXECS) ./frontend
 
 tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
