@@ -36,6 +36,12 @@ import (
 	"github.com/strata-mail/strata/replication"
 )
 
+// maxMetadataResponseBytes bounds one metadata response to the frontend. SELECT's
+// ListMessages carries the whole mailbox view in one message, ~15 bytes per message (15 MB
+// for 1,000,000 messages), far above gRPC's default limit of 4 MiB, which failed SELECT
+// above ~275,000 messages.
+const maxMetadataResponseBytes = 256 << 20
+
 // Config selects where the embedded server keeps its data and listens.
 type Config struct {
 	DataDir    string // holds raft/, fsm/, blobs/ and spool/
@@ -160,15 +166,17 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			return nil, err
 		}
 	}
-	s.conn, err = grpc.NewClient(s.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	s.conn, err = grpc.NewClient(s.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMetadataResponseBytes)))
 	if err != nil {
 		return nil, fmt.Errorf("dial metadata at %s: %w", s.grpcLn.Addr(), err)
 	}
 	client := metadatapb.NewMetadataClient(s.conn)
 	collector := &gc.Collector{Metadata: client, Blobs: blobs, Logger: cfg.Logger}
 	grace := cmp.Or(cfg.BlobGCGrace, gc.DefaultGrace)
-	s.grpcSrv = grpc.NewServer()
-	metadatapb.RegisterMetadataServer(s.grpcSrv, metadata.NewService(s.node, s.fsm, cfg.Logger))
+	svc := metadata.NewService(s.node, s.fsm, cfg.Logger)
+	s.grpcSrv = grpc.NewServer(svc.ConsistencyOptions()...)
+	metadatapb.RegisterMetadataServer(s.grpcSrv, svc)
 	metadatapb.RegisterBlobAdminServer(s.grpcSrv, &gc.AdminServer{Collector: collector, Grace: grace})
 	go func() { s.serveErr <- s.grpcSrv.Serve(s.grpcLn) }()
 	if cfg.Demo {

@@ -78,7 +78,7 @@ func (c *cmdCtx) createAccount(req *metadatapb.CreateAccountCommand) (*metadatap
 	c.tx.setProto(accountKey(email), &metadatapb.AccountRecord{Account: account, PasswordHash: req.GetPasswordHash()})
 	c.tx.mustSet(tenantAccountKey(string(tenant), email), nil)
 	for _, m := range defaultMailboxes {
-		if _, err := c.newMailbox(email, m.name, m.specialUse, true); err != nil {
+		if _, err := c.newMailbox(email, m.name, m.specialUse, true, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -96,8 +96,8 @@ func (c *cmdCtx) setPassword(req *metadatapb.SetPasswordCommand) (*metadatapb.Co
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Account{Account: rec.GetAccount()}}, nil
 }
 
-// deleteAccount removes the account, all its mailboxes and messages, and releases
-// its blob references.
+// deleteAccount removes the account, all its mailboxes and messages, the ACL entries that
+// name it and its private \Seen records, and releases its blob references.
 func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatapb.CommandResult, error) {
 	email, _ := NormalizeEmail(req.GetEmail())
 	rec, err := c.loadAccount(email)
@@ -105,6 +105,12 @@ func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatap
 		return nil, err
 	}
 	if err := c.forgetAccountQuota(email); err != nil {
+		return nil, err
+	}
+	if err := c.removeGrantsTo(rec.GetAccount().GetTenant(), email); err != nil {
+		return nil, err
+	}
+	if err := c.forgetReader(email); err != nil {
 		return nil, err
 	}
 	names, err := c.mailboxNames(email, "")

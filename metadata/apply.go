@@ -71,6 +71,21 @@ type mailboxState struct {
 	changes []*metadatapb.Change
 	dirty   bool
 	deleted bool
+	// aclChanged publishes a change event without a new MODSEQ, so that Watch streams
+	// re-check their user's rights (acl.go).
+	aclChanged bool
+	// The mailbox's name and ACL identifiers in the store before the command (none for a
+	// new one), and the tenant of its owner once looked up: finish brings the ACL index
+	// from the one to the final state (acl.go).
+	storedName  string
+	storedACL   []string
+	stored      bool
+	tenant      string
+	tenantKnown bool
+	// readers are the users with private \Seen records in the mailbox, once loaded
+	// (privateseen.go).
+	readers       []string
+	readersLoaded bool
 }
 
 func (m *mailboxState) box() *metadatapb.Mailbox { return m.rec.Mailbox }
@@ -103,7 +118,7 @@ func (f *FSM) applyCommand(tx *txn, cmd *metadatapb.Command) (*metadatapb.Comman
 	tx.savepoint()
 	res, err := c.dispatch(cmd)
 	if err == nil {
-		c.finish()
+		err = c.finish()
 	}
 	var events []ChangeEvent
 	if err != nil {
@@ -210,6 +225,10 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "set-account-disabled:" + op.SetAccountDisabled.GetEmail()
 	case *metadatapb.Command_SetQuota:
 		return "set-quota:" + op.SetQuota.GetAccount() + "/" + op.SetQuota.GetTenant()
+	case *metadatapb.Command_SetAcl:
+		return "set-acl:" + op.SetAcl.GetAccount()
+	case *metadatapb.Command_DeleteAcl:
+		return "delete-acl:" + op.DeleteAcl.GetAccount()
 	}
 	return "unknown"
 }
@@ -254,6 +273,10 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.setAccountDisabled(op.SetAccountDisabled)
 	case *metadatapb.Command_SetQuota:
 		return c.setQuota(op.SetQuota)
+	case *metadatapb.Command_SetAcl:
+		return c.setACL(op.SetAcl)
+	case *metadatapb.Command_DeleteAcl:
+		return c.deleteACL(op.DeleteAcl)
 	}
 	return nil, errInvalid("command has no operation")
 }
@@ -264,7 +287,7 @@ func okResult() *metadatapb.CommandResult { return &metadatapb.CommandResult{} }
 func (c *cmdCtx) loadMailbox(account string, id uint64) (*mailboxState, error) {
 	if ms, found := c.mailboxes[id]; found {
 		if ms.deleted || ms.rec.GetAccount() != account {
-			return nil, errNotFound("mailbox %d not found", id)
+			return nil, errNoMailbox()
 		}
 		return ms, nil
 	}
@@ -274,24 +297,32 @@ func (c *cmdCtx) loadMailbox(account string, id uint64) (*mailboxState, error) {
 		return nil, err
 	}
 	if !found || rec.GetAccount() != account {
-		return nil, errNotFound("mailbox %d not found", id)
+		return nil, errNoMailbox()
 	}
-	ms := &mailboxState{rec: rec}
+	ms := &mailboxState{rec: rec, stored: true, storedName: rec.GetMailbox().GetName(), storedACL: aclIdentifiers(rec.GetMailbox().GetAcl())}
+	if len(ms.storedACL) > 0 {
+		// Looked up now: a command that deletes the owner's tenant removes its domains
+		// before finish unindexes the ACL.
+		if err := c.ensureTenant(ms); err != nil {
+			return nil, err
+		}
+	}
 	c.mailboxes[id] = ms
 	return ms, nil
 }
 
-// selectable returns the mailbox if it can hold messages.
-func (c *cmdCtx) selectable(account string, id uint64) (*mailboxState, error) {
-	ms, err := c.loadMailbox(account, id)
+// selectable returns the mailbox id of owner if it can hold messages and user has need
+// on it (RFC 4314 4), with user's rights.
+func (c *cmdCtx) selectable(user, owner string, id uint64, need rights) (*mailboxState, rights, error) {
+	ms, granted, err := c.access(user, owner, id, need)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if ms.box().GetNoselect() {
 		// RFC 9051 6.3.5: a \Noselect name left by DELETE holds no messages.
-		return nil, errNotFound("mailbox %q is \\Noselect", ms.box().GetName())
+		return nil, 0, errNoMailbox()
 	}
-	return ms, nil
+	return ms, granted, nil
 }
 
 // bump returns the command's MODSEQ in the mailbox, allocating it on first use: one
@@ -310,8 +341,12 @@ func (c *cmdCtx) record(ms *mailboxState, ch *metadatapb.Change) {
 	ms.changes = append(ms.changes, ch)
 }
 
-// finish writes back the mailboxes the command changed and their journal entries.
-func (c *cmdCtx) finish() {
+// finish writes back the mailboxes the command changed, their journal entries and their
+// ACL index entries.
+func (c *cmdCtx) finish() error {
+	if err := c.reindexACLs(); err != nil {
+		return err
+	}
 	for _, id := range c.touchedIDs() {
 		ms := c.mailboxes[id]
 		if ms.deleted {
@@ -325,6 +360,7 @@ func (c *cmdCtx) finish() {
 			c.tx.insert(journalKey(id, ms.modseq), mustMarshal(&metadatapb.ChangeBatch{Changes: ms.changes, HighestModseq: ms.modseq}))
 		}
 	}
+	return nil
 }
 
 func (c *cmdCtx) touchedIDs() []uint64 {
@@ -340,8 +376,8 @@ func (c *cmdCtx) events() []ChangeEvent {
 	var evs []ChangeEvent
 	for _, id := range c.touchedIDs() {
 		ms := c.mailboxes[id]
-		if ms.modseq != 0 {
-			evs = append(evs, ChangeEvent{Account: ms.rec.GetAccount(), MailboxID: id, HighestModSeq: ms.modseq})
+		if ms.modseq != 0 || ms.aclChanged {
+			evs = append(evs, ChangeEvent{Account: ms.rec.GetAccount(), MailboxID: id, HighestModSeq: ms.box().GetHighestModseq()})
 		}
 	}
 	return evs

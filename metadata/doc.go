@@ -40,6 +40,15 @@
 //   - Change feed. Events are published after the batch commits and never block
 //     apply. Watch subscribes before its first journal read and re-reads the
 //     journal from its cursor on every signal, so it never misses or repeats one.
+//   - Access (RFC 4314, acl.go). Every mailbox request names its acting user (empty: a
+//     trusted admin call). Rights are checked where the operation happens: inside the
+//     command the FSM applies, or on the view a read answers from. A mailbox the user may
+//     not see (no l, no r, or another tenant's) is answered exactly as a missing one.
+//   - ACL index. The ACL entries of every mailbox are indexed by tenant and identifier;
+//     each command's finish moves the index from the stored name and ACL of the
+//     mailboxes it touched to their final ones, so no command maintains it by hand.
+//   - Private \Seen. In a mailbox a user does not own, its \Seen is a record of its own
+//     (privateseen.go) that goes with the message, the mailbox and the user.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

@@ -33,6 +33,11 @@ import (
 //	'q' timestamp, request id          -> empty (request ids by age, for pruning)
 //	'L' 'a'|'t' account or tenant      -> QuotaLimits (quota.go)
 //	'W' 'a'|'t' account or tenant      -> QuotaUsage (quota.go)
+//	'K' tenant 0x00 identifier 0x00 owner 0x00 mailbox name
+//	                                   -> uint64 mailbox id: the ACL entries of the tenant's
+//	                                      mailboxes by identifier ("anyone", "bob@x",
+//	                                      "-bob@x"), so that the mailboxes shared with a
+//	                                      user are a prefix scan (acl.go)
 const (
 	prefixSystem      = '0'
 	prefixTenant      = 'T'
@@ -50,6 +55,9 @@ const (
 	prefixOrphan      = 'O'
 	prefixRequest     = 'Q'
 	prefixRequestAge  = 'q'
+	prefixACLIndex    = 'K'
+	prefixPrivateSeen = 'P'
+	prefixSeenCount   = 'p'
 )
 
 var (
@@ -98,6 +106,38 @@ func subscriptionsPrefix(email string) []byte {
 
 func subscriptionKey(email, name string) []byte {
 	return append(subscriptionsPrefix(email), name...)
+}
+
+// aclIndexPrefix is the prefix of the ACL index entries of identifier in tenant.
+func aclIndexPrefix(tenant, identifier string) []byte {
+	k := make([]byte, 0, 3+len(tenant)+len(identifier))
+	k = append(append(append(k, prefixACLIndex), tenant...), 0)
+	return append(append(k, identifier...), 0)
+}
+
+func aclIndexKey(tenant, identifier, owner, name string) []byte {
+	k := aclIndexPrefix(tenant, identifier)
+	return append(append(append(k, owner...), 0), name...)
+}
+
+// privateSeenPrefix is the prefix of user's private \Seen records in a mailbox.
+func privateSeenPrefix(mailbox uint64, user string) []byte {
+	k := make([]byte, 0, 14+len(user))
+	k = binary.BigEndian.AppendUint64(append(k, prefixPrivateSeen), mailbox)
+	return append(append(k, user...), 0)
+}
+
+func privateSeenKey(mailbox uint64, user string, uid uint32) []byte {
+	return binary.BigEndian.AppendUint32(privateSeenPrefix(mailbox, user), uid)
+}
+
+// seenCountPrefix is the prefix of the mailboxes where user has private \Seen records.
+func seenCountPrefix(user string) []byte {
+	return append(strKey(prefixSeenCount, user), 0)
+}
+
+func seenCountKey(user string, mailbox uint64) []byte {
+	return binary.BigEndian.AppendUint64(seenCountPrefix(user), mailbox)
 }
 
 // mailboxUIDKey is the key of per-message tables: prefix, mailbox id, uid.

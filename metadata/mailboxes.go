@@ -1,8 +1,10 @@
 package metadata
 
 import (
+	"errors"
 	"strings"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -61,8 +63,9 @@ func (c *cmdCtx) newUIDValidity() (uint32, error) {
 
 // newMailbox creates a selectable mailbox with a new id and UIDVALIDITY; name must be
 // normalised and free. subscribed adds the name to the account's subscription list, which
-// lives apart from the mailbox records (see subscriptions).
-func (c *cmdCtx) newMailbox(email, name, specialUse string, subscribed bool) (*mailboxState, error) {
+// lives apart from the mailbox records (see subscriptions). The mailbox starts with a copy
+// of acl.
+func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl []*metadatapb.AclEntry) (*mailboxState, error) {
 	id, err := c.nextCounter(keyLastMailboxID)
 	if err != nil {
 		return nil, err
@@ -72,34 +75,43 @@ func (c *cmdCtx) newMailbox(email, name, specialUse string, subscribed bool) (*m
 		return nil, err
 	}
 	ms := &mailboxState{
-		rec: &metadatapb.MailboxRecord{Account: email, Mailbox: &metadatapb.Mailbox{
+		rec: &metadatapb.MailboxRecord{Account: owner, Mailbox: &metadatapb.Mailbox{
 			Id:            id,
 			Name:          name,
 			UidValidity:   uidValidity,
 			UidNext:       1,
 			HighestModseq: 1,
 			SpecialUse:    specialUse,
+			Acl:           cloneACL(acl),
 		}},
 		dirty: true,
 	}
 	c.mailboxes[id] = ms
-	c.tx.mustSet(mailboxNameKey(email, name), encodeUint64(id))
+	c.tx.mustSet(mailboxNameKey(owner, name), encodeUint64(id))
 	if subscribed {
-		c.tx.mustSet(subscriptionKey(email, name), nil)
+		c.tx.mustSet(subscriptionKey(owner, name), nil)
 	}
 	return ms, nil
 }
 
-// createParents creates the missing superiors of name as selectable mailboxes
-// (RFC 9051 6.3.4: the server SHOULD create superior names that are needed).
-func (c *cmdCtx) createParents(email, name string) error {
+func cloneACL(acl []*metadatapb.AclEntry) []*metadatapb.AclEntry {
+	out := make([]*metadatapb.AclEntry, 0, len(acl))
+	for _, e := range acl {
+		out = append(out, proto.Clone(e).(*metadatapb.AclEntry))
+	}
+	return out
+}
+
+// createParents creates the missing superiors of name as selectable mailboxes (RFC 9051
+// 6.3.4: the server SHOULD create superior names that are needed), each with acl.
+func (c *cmdCtx) createParents(owner, name string, acl []*metadatapb.AclEntry) error {
 	for _, parent := range parentNames(name) {
-		id, err := lookupName(c.tx.b, email, parent)
+		id, err := lookupName(c.tx.b, owner, parent)
 		if err != nil {
 			return err
 		}
 		if id == 0 {
-			if _, err := c.newMailbox(email, parent, "", false); err != nil {
+			if _, err := c.newMailbox(owner, parent, "", false, acl); err != nil {
 				return err
 			}
 		}
@@ -107,9 +119,89 @@ func (c *cmdCtx) createParents(email, name string) error {
 	return nil
 }
 
+// checkOwner checks that the owner a command names exists: an account, or the tenant of
+// a pseudo-owner. A user who names an unknown owner gets the answer of a missing mailbox
+// (RFC 4314 6), so that no command tells whether an account exists.
+func (c *cmdCtx) checkOwner(user, owner string) error {
+	var err error
+	if tenant, isTenant := cutTenantOwner(owner); isTenant {
+		_, err = c.loadTenant(tenant)
+	} else {
+		_, err = c.loadAccount(owner)
+	}
+	if err != nil && user != "" {
+		var ce *cmdError
+		if errors.As(err, &ce) && ce.code == codes.NotFound {
+			return errNoMailbox()
+		}
+	}
+	return err
+}
+
+// createUnder checks that user may create name in owner's space and returns the ACL the
+// new mailbox inherits: that of the nearest existing parent (RFC 4314 4: CREATE needs k on
+// the nearest existing parent, and the new mailbox SHOULD inherit its ACL). A parent the
+// user cannot see counts as missing (RFC 4314 6), and the user gets the answer of the
+// nearest parent it sees, without the right to create through the hidden one (whose
+// existence the k holder could learn anyway: a CREATE of its name fails). With no parent
+// the user sees, a name in another owner's space is answered as a missing mailbox.
+func (c *cmdCtx) createUnder(user, owner, name string) ([]*metadatapb.AclEntry, error) {
+	parents := parentNames(name)
+	var inherit *mailboxState
+	hidden := false
+	for i := len(parents) - 1; i >= 0; i-- {
+		id, err := lookupName(c.tx.b, owner, parents[i])
+		if err != nil {
+			return nil, err
+		}
+		if id == 0 {
+			continue
+		}
+		ms, err := c.loadMailbox(owner, id)
+		if err != nil {
+			return nil, err
+		}
+		if inherit == nil {
+			inherit = ms
+		}
+		granted, err := mailboxRights(c.tx.b, user, ms.rec)
+		if err != nil {
+			return nil, err
+		}
+		if !granted.visible() {
+			hidden = true
+			continue
+		}
+		if !granted.has(rightCreate) || hidden {
+			return nil, errNoRight(rightCreate)
+		}
+		return inherit.box().GetAcl(), nil
+	}
+	if !isOwner(user, owner) {
+		return nil, errNoMailbox()
+	}
+	if inherit != nil {
+		return inherit.box().GetAcl(), nil
+	}
+	return nil, nil
+}
+
+// visibleTo reports whether the mailbox id of owner exists for user (RFC 4314 6).
+func (c *cmdCtx) visibleTo(user, owner string, id uint64) (bool, error) {
+	ms, err := c.loadMailbox(owner, id)
+	if err != nil {
+		return false, err
+	}
+	granted, err := mailboxRights(c.tx.b, user, ms.rec)
+	return granted.visible(), err
+}
+
+// createMailboxCmd implements CREATE (RFC 9051 6.3.4) in the space of an account or of a
+// tenant ("tenant:NAME", the shared namespace); RFC 4314 4: it needs k on the nearest
+// existing parent.
 func (c *cmdCtx) createMailboxCmd(req *metadatapb.CreateMailboxRequest) (*metadatapb.CommandResult, error) {
-	email := req.GetAccount()
-	if _, err := c.loadAccount(email); err != nil {
+	owner, user := req.GetAccount(), req.GetUser()
+	if err := c.checkOwner(user, owner); err != nil {
 		return nil, err
 	}
 	name, err := validMailboxName(req.GetName())
@@ -121,49 +213,68 @@ func (c *cmdCtx) createMailboxCmd(req *metadatapb.CreateMailboxRequest) (*metada
 		// RFC 6154 3: an unknown special-use attribute fails the CREATE.
 		return nil, errInvalid("unknown special-use attribute %q", req.GetSpecialUse())
 	}
-	id, err := lookupName(c.tx.b, email, name)
+	id, err := lookupName(c.tx.b, owner, name)
 	if err != nil {
 		return nil, err
 	}
+	var existing *mailboxState
 	if id != 0 {
-		ms, err := c.loadMailbox(email, id)
+		if existing, err = c.loadMailbox(owner, id); err != nil {
+			return nil, err
+		}
+		visible, err := c.visibleTo(user, owner, id)
 		if err != nil {
 			return nil, err
 		}
-		if !ms.box().GetNoselect() {
+		if visible && !existing.box().GetNoselect() {
+			return nil, errExists("mailbox %q already exists", name)
+		}
+	}
+	acl, err := c.createUnder(user, owner, name)
+	if err != nil {
+		return nil, err
+	}
+	if existing != nil {
+		if !existing.box().GetNoselect() {
 			return nil, errExists("mailbox %q already exists", name)
 		}
 		// The \Noselect placeholder of a deleted mailbox with inferiors becomes a
-		// real mailbox again, with a new UIDVALIDITY.
+		// real mailbox again, with a new UIDVALIDITY and the ACL it kept.
 		uidValidity, err := c.newUIDValidity()
 		if err != nil {
 			return nil, err
 		}
-		box := ms.box()
+		box := existing.box()
 		box.Noselect, box.UidValidity, box.SpecialUse = false, uidValidity, specialUse
-		ms.dirty = true
-		return c.mailboxResult(email, box)
+		existing.dirty = true
+		return c.mailboxResult(user, existing)
 	}
-	if err := c.createParents(email, name); err != nil {
+	if err := c.createParents(owner, name, acl); err != nil {
 		return nil, err
 	}
-	ms, err := c.newMailbox(email, name, specialUse, false)
+	ms, err := c.newMailbox(owner, name, specialUse, false, acl)
 	if err != nil {
 		return nil, err
 	}
-	return c.mailboxResult(email, ms.box())
+	return c.mailboxResult(user, ms)
 }
 
-// mailboxResult answers a command with a copy of box whose subscribed field says whether
-// its name is on the subscription list (a name may be subscribed before it is created).
-func (c *cmdCtx) mailboxResult(email string, box *metadatapb.Mailbox) (*metadatapb.CommandResult, error) {
-	_, subscribed, err := getRaw(c.tx.b, subscriptionKey(email, box.GetName()))
+// mailboxResult answers a command with a copy of the mailbox as user sees it; subscribed
+// says whether its name is on the owner's subscription list (a name may be subscribed
+// before it is created).
+func (c *cmdCtx) mailboxResult(user string, ms *mailboxState) (*metadatapb.CommandResult, error) {
+	owner := ms.rec.GetAccount()
+	out := proto.Clone(ms.box()).(*metadatapb.Mailbox)
+	_, subscribed, err := getRaw(c.tx.b, subscriptionKey(owner, out.GetName()))
 	if err != nil {
 		return nil, err
 	}
-	out := proto.Clone(box).(*metadatapb.Mailbox)
 	out.Subscribed = subscribed
-	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Mailbox{Mailbox: out}}, nil
+	granted, err := mailboxRights(c.tx.b, user, ms.rec)
+	if err != nil {
+		return nil, err
+	}
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Mailbox{Mailbox: presentMailbox(out, owner, user, granted)}}, nil
 }
 
 // destroyMailbox removes a mailbox's messages, tombstones and record, releasing
@@ -202,36 +313,32 @@ func (c *cmdCtx) destroyMailbox(ms *mailboxState) error {
 	for _, k := range tombstones {
 		c.tx.mustDelete(k)
 	}
+	if err := c.destroyPrivateSeen(ms); err != nil {
+		return err
+	}
 	ms.deleted = true
 	return nil
 }
 
-// deleteMailbox implements RFC 9051 6.3.5.
+// deleteMailbox implements RFC 9051 6.3.5; RFC 4314 4: it needs x on the mailbox.
 func (c *cmdCtx) deleteMailbox(req *metadatapb.DeleteMailboxRequest) (*metadatapb.CommandResult, error) {
-	email := req.GetAccount()
-	if _, err := c.loadAccount(email); err != nil {
+	owner, user := req.GetAccount(), req.GetUser()
+	if err := c.checkOwner(user, owner); err != nil {
 		return nil, err
 	}
 	name, err := validMailboxName(req.GetName())
 	if err != nil {
 		return nil, err
 	}
-	if name == "INBOX" {
+	ms, _, err := c.accessName(user, owner, name, rightDeleteBox)
+	if err != nil {
+		return nil, err
+	}
+	if _, isTenant := cutTenantOwner(owner); name == "INBOX" && !isTenant {
 		// RFC 9051 6.3.5: it is an error to attempt to delete INBOX.
 		return nil, errPrecondition("INBOX cannot be deleted")
 	}
-	id, err := lookupName(c.tx.b, email, name)
-	if err != nil {
-		return nil, err
-	}
-	if id == 0 {
-		return nil, errNotFound("mailbox %q not found", name)
-	}
-	ms, err := c.loadMailbox(email, id)
-	if err != nil {
-		return nil, err
-	}
-	children, err := c.mailboxNames(email, name)
+	children, err := c.mailboxNames(owner, name)
 	if err != nil {
 		return nil, err
 	}
@@ -239,18 +346,18 @@ func (c *cmdCtx) deleteMailbox(req *metadatapb.DeleteMailboxRequest) (*metadatap
 		// RFC 9051 6.3.5: deleting a \Noselect name that has inferiors is an error.
 		return nil, errPrecondition("mailbox %q has inferiors and is \\Noselect", name)
 	}
-	if err := c.chargeUsage(email, -int64(ms.box().GetMessages()), -int64(ms.box().GetSize())); err != nil {
+	if err := c.chargeUsage(owner, -int64(ms.box().GetMessages()), -int64(ms.box().GetSize())); err != nil {
 		return nil, err
 	}
 	if err := c.destroyMailbox(ms); err != nil {
 		return nil, err
 	}
-	c.tx.mustDelete(mailboxNameKey(email, name))
+	c.tx.mustDelete(mailboxNameKey(owner, name))
 	if len(children) > 0 {
 		// RFC 9051 6.3.5: the messages go and the name stays as \Noselect for its
-		// inferiors. The placeholder is a new mailbox id; watchers of the old id
-		// see MAILBOX_DELETED.
-		placeholder, err := c.newMailbox(email, name, "", false)
+		// inferiors, with the ACL it had so that the inferiors stay reachable. The
+		// placeholder is a new mailbox id; watchers of the old id see MAILBOX_DELETED.
+		placeholder, err := c.newMailbox(owner, name, "", false, ms.box().GetAcl())
 		if err != nil {
 			return nil, err
 		}
@@ -259,10 +366,12 @@ func (c *cmdCtx) deleteMailbox(req *metadatapb.DeleteMailboxRequest) (*metadatap
 	return okResult(), nil
 }
 
-// renameMailbox implements RFC 9051 6.3.6.
+// renameMailbox implements RFC 9051 6.3.6 within one owner's space; RFC 4314 4: it needs x
+// on the source and k on the nearest existing parent of the new name. Renamed mailboxes
+// keep their ACLs; superiors it creates inherit like a CREATE.
 func (c *cmdCtx) renameMailbox(req *metadatapb.RenameMailboxRequest) (*metadatapb.CommandResult, error) {
-	email := req.GetAccount()
-	if _, err := c.loadAccount(email); err != nil {
+	owner, user := req.GetAccount(), req.GetUser()
+	if err := c.checkOwner(user, owner); err != nil {
 		return nil, err
 	}
 	from, err := validMailboxName(req.GetFrom())
@@ -273,83 +382,94 @@ func (c *cmdCtx) renameMailbox(req *metadatapb.RenameMailboxRequest) (*metadatap
 	if err != nil {
 		return nil, err
 	}
-	fromID, err := lookupName(c.tx.b, email, from)
+	source, _, err := c.accessName(user, owner, from, rightDeleteBox)
 	if err != nil {
 		return nil, err
 	}
-	if fromID == 0 {
-		return nil, errNotFound("mailbox %q not found", from)
-	}
-	if toID, err := lookupName(c.tx.b, email, to); err != nil {
+	fromID := source.box().GetId()
+	toID, err := lookupName(c.tx.b, owner, to)
+	if err != nil {
 		return nil, err
-	} else if toID != 0 {
-		// RFC 9051 6.3.6: renaming to an existing name is an error.
+	}
+	if toID != 0 {
+		if visible, err := c.visibleTo(user, owner, toID); err != nil {
+			return nil, err
+		} else if visible {
+			// RFC 9051 6.3.6: renaming to an existing name is an error.
+			return nil, errExists("mailbox %q already exists", to)
+		}
+	}
+	acl, err := c.createUnder(user, owner, to)
+	if err != nil {
+		return nil, err
+	}
+	if toID != 0 {
 		return nil, errExists("mailbox %q already exists", to)
 	}
-	if from == "INBOX" {
-		return c.renameInbox(email, fromID, to)
+	if _, isTenant := cutTenantOwner(owner); from == "INBOX" && !isTenant {
+		return c.renameInbox(owner, fromID, to, acl)
 	}
 	if strings.HasPrefix(to, from+Delimiter) {
 		return nil, errInvalid("cannot rename %q into its own inferior %q", from, to)
 	}
 	// RFC 9051 6.3.6: inferior names are renamed too.
-	subtree, err := c.mailboxNames(email, from)
+	subtree, err := c.mailboxNames(owner, from)
 	if err != nil {
 		return nil, err
 	}
 	subtree = append([]mailboxName{{name: from, id: fromID}}, subtree...)
 	for _, n := range subtree[1:] {
 		newName := to + strings.TrimPrefix(n.name, from)
-		if id, err := lookupName(c.tx.b, email, newName); err != nil {
+		if id, err := lookupName(c.tx.b, owner, newName); err != nil {
 			return nil, err
 		} else if id != 0 {
 			return nil, errExists("mailbox %q already exists", newName)
 		}
 	}
 	for _, n := range subtree {
-		c.tx.mustDelete(mailboxNameKey(email, n.name))
+		c.tx.mustDelete(mailboxNameKey(owner, n.name))
 	}
 	for _, n := range subtree {
 		newName := to + strings.TrimPrefix(n.name, from)
-		ms, err := c.loadMailbox(email, n.id)
+		ms, err := c.loadMailbox(owner, n.id)
 		if err != nil {
 			return nil, err
 		}
 		ms.box().Name = newName
 		ms.dirty = true
-		c.tx.mustSet(mailboxNameKey(email, newName), encodeUint64(n.id))
+		c.tx.mustSet(mailboxNameKey(owner, newName), encodeUint64(n.id))
 		c.record(ms, &metadatapb.Change{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_RENAMED, Name: newName})
 		// A subscription follows its mailbox to the new name, as clients that rename a
 		// folder expect it to stay visible; subscribed names without a mailbox stay.
-		if _, subscribed, err := getRaw(c.tx.b, subscriptionKey(email, n.name)); err != nil {
+		if _, subscribed, err := getRaw(c.tx.b, subscriptionKey(owner, n.name)); err != nil {
 			return nil, err
 		} else if subscribed {
-			c.tx.mustDelete(subscriptionKey(email, n.name))
-			c.tx.mustSet(subscriptionKey(email, newName), nil)
+			c.tx.mustDelete(subscriptionKey(owner, n.name))
+			c.tx.mustSet(subscriptionKey(owner, newName), nil)
 		}
 	}
 	// RFC 9051 6.3.6: superior names of the new name are created as needed.
-	if err := c.createParents(email, to); err != nil {
+	if err := c.createParents(owner, to, acl); err != nil {
 		return nil, err
 	}
 	return okResult(), nil
 }
 
-// renameInbox moves all of INBOX's messages to a new mailbox and leaves INBOX empty;
-// its inferiors stay (RFC 9051 6.3.6).
-func (c *cmdCtx) renameInbox(email string, inboxID uint64, to string) (*metadatapb.CommandResult, error) {
-	if err := c.createParents(email, to); err != nil {
+// renameInbox moves all of INBOX's messages to a new mailbox, which gets acl, and leaves
+// INBOX empty; its inferiors stay (RFC 9051 6.3.6).
+func (c *cmdCtx) renameInbox(owner string, inboxID uint64, to string, acl []*metadatapb.AclEntry) (*metadatapb.CommandResult, error) {
+	if err := c.createParents(owner, to, acl); err != nil {
 		return nil, err
 	}
-	dst, err := c.newMailbox(email, to, "", false)
+	dst, err := c.newMailbox(owner, to, "", false, acl)
 	if err != nil {
 		return nil, err
 	}
-	inbox, err := c.loadMailbox(email, inboxID)
+	inbox, err := c.loadMailbox(owner, inboxID)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.transfer(inbox, dst, nil, true); err != nil {
+	if _, err := c.transfer(inbox, dst, nil, true, "", allRights); err != nil {
 		return nil, err
 	}
 	return okResult(), nil

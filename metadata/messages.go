@@ -144,6 +144,26 @@ func (c *cmdCtx) addMessage(ms *mailboxState, idx *metadatapb.MessageIndex, stru
 	return uid, nil
 }
 
+// addAs stores a message with the flags user gives it: in another owner's mailbox its
+// \Seen goes to the user's private record, the rest to the shared flags.
+func (c *cmdCtx) addAs(ms *mailboxState, user string, flags []string, idx *metadatapb.MessageIndex, structure []byte) (uint32, error) {
+	private := isPrivate(user, ms.rec.GetAccount())
+	idx.Flags = flags
+	if private {
+		idx.Flags = withSeen(flags, false)
+	}
+	uid, err := c.addMessage(ms, idx, structure)
+	if err != nil {
+		return 0, err
+	}
+	if private && hasFlag(flags, flagSeen) {
+		if err := c.setPrivateSeen(ms, user, uid, true); err != nil {
+			return 0, err
+		}
+	}
+	return uid, nil
+}
+
 // removeMessage expunges one message and leaves a tombstone at the command's MODSEQ.
 func (c *cmdCtx) removeMessage(ms *mailboxState, m storedMessage) error {
 	box := ms.box()
@@ -152,6 +172,9 @@ func (c *cmdCtx) removeMessage(ms *mailboxState, m storedMessage) error {
 	c.tx.mustDelete(structureKey(box.Id, m.uid))
 	c.tx.mustSet(tombstoneKey(box.Id, m.uid), encodeUint64(modseq))
 	if err := c.releaseBlob(m.idx.GetBlobKey()); err != nil {
+		return err
+	}
+	if err := c.dropPrivateSeen(ms, m.uid); err != nil {
 		return err
 	}
 	box.Messages--
@@ -171,9 +194,11 @@ func checkUIDSpace(ms *mailboxState, n int) error {
 }
 
 // appendMessages implements APPEND (RFC 9051 6.3.12) and MULTIAPPEND (RFC 3502):
-// all messages or none.
+// all messages or none. It needs i; flags the user may not set are dropped (RFC 4314 4);
+// in another owner's mailbox a \Seen is the user's own (privateseen.go).
 func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.CommandResult, error) {
-	ms, err := c.selectable(req.GetAccount(), req.GetMailboxId())
+	user := req.GetUser()
+	ms, granted, err := c.selectable(user, req.GetAccount(), req.GetMailboxId(), rightInsert)
 	if err != nil {
 		return nil, err
 	}
@@ -206,8 +231,7 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 		if m.GetStructure() != nil {
 			structure = mustMarshal(m.GetStructure())
 		}
-		uid, err := c.addMessage(ms, &metadatapb.MessageIndex{
-			Flags:            flags,
+		uid, err := c.addAs(ms, user, granted.permitted(flags), &metadatapb.MessageIndex{
 			InternalDateUnix: m.GetInternalDateUnix(),
 			Size:             m.GetSize(),
 			BlobKey:          m.GetBlobKey(),
@@ -224,10 +248,47 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Append{Append: resp}}, nil
 }
 
+// checkStoreRights refuses a STORE that may change none of the flags it asks for (RFC 4314
+// 4: s for \Seen, t for \Deleted, w for the others). A STORE that replaces the flag list
+// touches every kind of flag; one that adds or removes no flag changes nothing.
+func checkStoreRights(granted rights, op metadatapb.FlagOp, flags []string) error {
+	if op == metadatapb.FlagOp_FLAG_OP_REPLACE {
+		if granted&(rightSeen|rightWrite|rightDeleteFlag) == 0 {
+			return errNoRight(rightSeen | rightWrite | rightDeleteFlag)
+		}
+		return nil
+	}
+	for _, f := range flags {
+		if granted.mayStore(f) {
+			return nil
+		}
+	}
+	if len(flags) > 0 {
+		if hasFlag(flags, flagSeen) {
+			return errNoRight(rightSeen)
+		}
+		if hasFlag(flags, flagDeleted) {
+			return errNoRight(rightDeleteFlag)
+		}
+		return errNoRight(rightWrite)
+	}
+	return nil
+}
+
+// storedFlags returns current after a STORE by a user with granted: flags the user may not
+// change are left as they are (RFC 4314 4).
+func storedFlags(current []string, op metadatapb.FlagOp, flags []string, granted rights) []string {
+	if op != metadatapb.FlagOp_FLAG_OP_REPLACE {
+		return applyFlagOp(current, op, granted.permitted(flags))
+	}
+	kept := slices.DeleteFunc(slices.Clone(current), granted.mayStore)
+	return canonicalFlags(append(kept, granted.permitted(flags)...))
+}
+
 // storeFlags implements STORE (RFC 9051 6.4.6) with UNCHANGEDSINCE (RFC 7162 3.1.3).
 // Only messages whose flags change get the command's MODSEQ.
 func (c *cmdCtx) storeFlags(req *metadatapb.StoreFlagsRequest) (*metadatapb.CommandResult, error) {
-	ms, err := c.selectable(req.GetAccount(), req.GetMailboxId())
+	ms, granted, err := c.selectable(req.GetUser(), req.GetAccount(), req.GetMailboxId(), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -241,53 +302,114 @@ func (c *cmdCtx) storeFlags(req *metadatapb.StoreFlagsRequest) (*metadatapb.Comm
 	if !valid {
 		return nil, errInvalid("invalid flags %q", req.GetFlags())
 	}
-	msgs, err := c.messages(ms.box().GetId(), normalizeRanges(req.GetUids()))
+	if err := checkStoreRights(granted, req.GetOp(), flags); err != nil {
+		return nil, err
+	}
+	ranges := normalizeRanges(req.GetUids())
+	box := ms.box()
+	msgs, err := c.messages(box.GetId(), ranges)
 	if err != nil {
 		return nil, err
 	}
+	user := req.GetUser()
+	private := isPrivate(user, req.GetAccount())
+	var mine map[uint32]privateSeen
+	if private {
+		if mine, err = privateSeenIn(c.tx.b, box.GetId(), user, ranges); err != nil {
+			return nil, err
+		}
+	}
 	resp := &metadatapb.StoreFlagsResponse{}
-	box := ms.box()
 	for _, m := range msgs {
-		if since := req.GetUnchangedSince(); since != 0 && m.idx.GetModseq() > since {
+		// The flags and MODSEQ the user sees: with its own \Seen in another's mailbox.
+		current, modseq := m.idx.GetFlags(), m.idx.GetModseq()
+		if private {
+			current, modseq = privateView(current, modseq, mine[m.uid])
+		}
+		if since := req.GetUnchangedSince(); since != 0 && modseq > since {
 			// RFC 7162 3.1.3: the message changed after UNCHANGEDSINCE.
 			resp.Modified = append(resp.Modified, m.uid)
 			continue
 		}
-		updated := applyFlagOp(m.idx.GetFlags(), req.GetOp(), flags)
-		if slices.Equal(updated, m.idx.GetFlags()) {
+		updated := storedFlags(current, req.GetOp(), flags, granted)
+		if slices.Equal(updated, current) {
 			continue
 		}
-		wasSeen, isSeen := hasFlag(m.idx.GetFlags(), flagSeen), hasFlag(updated, flagSeen)
-		if wasSeen && !isSeen {
-			box.Unseen++
-		} else if !wasSeen && isSeen {
-			box.Unseen--
+		shared := updated
+		if private {
+			shared = withSeen(updated, hasFlag(m.idx.GetFlags(), flagSeen))
 		}
-		m.idx.Flags = updated
-		m.idx.Modseq = c.bump(ms)
-		c.tx.setProto(messageKey(box.GetId(), m.uid), m.idx)
-		c.record(ms, &metadatapb.Change{Kind: metadatapb.ChangeKind_CHANGE_KIND_FLAGS, Uid: m.uid, Flags: updated})
-		resp.Updated = append(resp.Updated, &metadatapb.FlagUpdate{Uid: m.uid, Flags: updated, Modseq: m.idx.Modseq})
+		sharedChanged := !slices.Equal(shared, m.idx.GetFlags())
+		if sharedChanged {
+			wasSeen, isSeen := hasFlag(m.idx.GetFlags(), flagSeen), hasFlag(shared, flagSeen)
+			if wasSeen && !isSeen {
+				box.Unseen++
+			} else if !wasSeen && isSeen {
+				box.Unseen--
+			}
+			m.idx.Flags = shared
+			m.idx.Modseq = c.bump(ms)
+			c.tx.setProto(messageKey(box.GetId(), m.uid), m.idx)
+			c.record(ms, &metadatapb.Change{Kind: metadatapb.ChangeKind_CHANGE_KIND_FLAGS, Uid: m.uid, Flags: shared})
+		}
+		if seen := hasFlag(updated, flagSeen); private && seen != mine[m.uid].seen {
+			if err := c.setPrivateSeen(ms, user, m.uid, seen); err != nil {
+				return nil, err
+			}
+			if !sharedChanged {
+				// Only this user's Watch streams receive it (privateseen.go).
+				c.record(ms, &metadatapb.Change{Kind: metadatapb.ChangeKind_CHANGE_KIND_FLAGS, Uid: m.uid, Flags: updated, User: user})
+			}
+		}
+		resp.Updated = append(resp.Updated, &metadatapb.FlagUpdate{Uid: m.uid, Flags: updated, Modseq: c.bump(ms)})
 	}
 	resp.Modseq = box.GetHighestModseq()
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_StoreFlags{StoreFlags: resp}}, nil
 }
 
-// copyMessages implements COPY (RFC 9051 6.4.7) and MOVE (RFC 6851 3.1).
+// copyMessages implements COPY (RFC 9051 6.4.7) and MOVE (RFC 6851 3.1). RFC 4314 4: COPY
+// needs r on the source and i on the destination, MOVE also t and e on the source (it
+// expunges there; x is not needed); the copies keep only the flags the user may set in the
+// destination, as for APPEND. The destination may belong to another owner of the same
+// tenant (a shared mailbox, or the user's own from one); its owner's quota roots are
+// charged.
 func (c *cmdCtx) copyMessages(req *metadatapb.CopyRequest) (*metadatapb.CommandResult, error) {
-	src, err := c.selectable(req.GetAccount(), req.GetSourceMailboxId())
+	user := req.GetUser()
+	need := rightRead
+	if req.GetMove() {
+		need |= rightDeleteFlag | rightExpunge
+	}
+	src, _, err := c.selectable(user, req.GetAccount(), req.GetSourceMailboxId(), need)
 	if err != nil {
 		return nil, err
 	}
-	dst, err := c.selectable(req.GetAccount(), req.GetDestMailboxId())
+	destOwner := req.GetDestAccount()
+	if destOwner == "" {
+		destOwner = req.GetAccount()
+	}
+	// RFC 9051 6.4.7: a missing destination is NO [TRYCREATE]; NotFound says so.
+	dst, dstRights, err := c.selectable(user, destOwner, req.GetDestMailboxId(), rightInsert)
 	if err != nil {
-		// RFC 9051 6.4.7: a missing destination is NO [TRYCREATE]; NotFound says so.
 		return nil, err
+	}
+	if destOwner != req.GetAccount() {
+		// Blobs are stored per tenant (DESIGN.md: bodies), and no user reaches two tenants.
+		srcTenant, _, err := ownerTenant(c.tx.b, req.GetAccount())
+		if err != nil {
+			return nil, err
+		}
+		dstTenant, _, err := ownerTenant(c.tx.b, destOwner)
+		if err != nil {
+			return nil, err
+		}
+		if srcTenant != dstTenant {
+			return nil, errInvalid("copy between mailboxes of two tenants")
+		}
 	}
 	if len(req.GetUids()) == 0 {
 		return nil, errInvalid("copy without UIDs")
 	}
-	resp, err := c.transfer(src, dst, normalizeRanges(req.GetUids()), req.GetMove())
+	resp, err := c.transfer(src, dst, normalizeRanges(req.GetUids()), req.GetMove(), user, dstRights)
 	if err != nil {
 		return nil, err
 	}
@@ -295,8 +417,12 @@ func (c *cmdCtx) copyMessages(req *metadatapb.CopyRequest) (*metadatapb.CommandR
 }
 
 // transfer copies the source messages in ranges (nil: all) to dst with new UIDs, and
-// expunges them from src when move is set, all in this command.
-func (c *cmdCtx) transfer(src, dst *mailboxState, ranges [][2]uint32, move bool) (*metadatapb.CopyResponse, error) {
+// expunges them from src when move is set, all in this command. The copies have the flags
+// user sees in src (its own \Seen in another owner's mailbox) that dstRights allows
+// setting, given as user gives them (addAs). Usage moves between the owners' quota roots: the source's is
+// credited before the destination's is charged, so a move between two owners of one
+// tenant never fails the tenant's limit.
+func (c *cmdCtx) transfer(src, dst *mailboxState, ranges [][2]uint32, move bool, user string, dstRights rights) (*metadatapb.CopyResponse, error) {
 	if ranges == nil {
 		ranges = allUIDs
 	}
@@ -304,15 +430,28 @@ func (c *cmdCtx) transfer(src, dst *mailboxState, ranges [][2]uint32, move bool)
 	if err != nil {
 		return nil, err
 	}
+	srcPrivate := isPrivate(user, src.rec.GetAccount())
+	var mine map[uint32]privateSeen
+	if srcPrivate {
+		if mine, err = privateSeenIn(c.tx.b, src.box().GetId(), user, ranges); err != nil {
+			return nil, err
+		}
+	}
 	if err := checkUIDSpace(dst, len(msgs)); err != nil {
 		return nil, err
 	}
-	if !move {
-		var size int64
-		for _, m := range msgs {
-			size += int64(m.idx.GetSize())
+	var size int64
+	for _, m := range msgs {
+		size += int64(m.idx.GetSize())
+	}
+	srcOwner, dstOwner := src.rec.GetAccount(), dst.rec.GetAccount()
+	if move && srcOwner != dstOwner {
+		if err := c.chargeUsage(srcOwner, -int64(len(msgs)), -size); err != nil {
+			return nil, err
 		}
-		if err := c.chargeUsage(dst.rec.GetAccount(), int64(len(msgs)), size); err != nil {
+	}
+	if !move || srcOwner != dstOwner {
+		if err := c.chargeUsage(dstOwner, int64(len(msgs)), size); err != nil {
 			return nil, err
 		}
 	}
@@ -322,8 +461,11 @@ func (c *cmdCtx) transfer(src, dst *mailboxState, ranges [][2]uint32, move bool)
 		if err != nil {
 			return nil, err
 		}
-		uid, err := c.addMessage(dst, &metadatapb.MessageIndex{
-			Flags:            m.idx.GetFlags(),
+		flags := m.idx.GetFlags()
+		if srcPrivate {
+			flags = withSeen(flags, mine[m.uid].seen)
+		}
+		uid, err := c.addAs(dst, user, dstRights.permitted(flags), &metadatapb.MessageIndex{
 			InternalDateUnix: m.idx.GetInternalDateUnix(),
 			Size:             m.idx.GetSize(),
 			BlobKey:          m.idx.GetBlobKey(),
@@ -346,7 +488,8 @@ func (c *cmdCtx) transfer(src, dst *mailboxState, ranges [][2]uint32, move bool)
 // expunge implements EXPUNGE (RFC 9051 6.4.3) and UID EXPUNGE (RFC 9051 6.4.9):
 // only messages with \Deleted go.
 func (c *cmdCtx) expunge(req *metadatapb.ExpungeRequest) (*metadatapb.CommandResult, error) {
-	ms, err := c.selectable(req.GetAccount(), req.GetMailboxId())
+	// RFC 4314 4: EXPUNGE needs e.
+	ms, _, err := c.selectable(req.GetUser(), req.GetAccount(), req.GetMailboxId(), rightExpunge)
 	if err != nil {
 		return nil, err
 	}

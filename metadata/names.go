@@ -76,11 +76,13 @@ func normalizeSpecialUse(s string) (string, bool) {
 }
 
 // NormalizeEmail lower-cases an account address and checks its shape: local part,
-// "@", domain, no spaces or control characters.
+// "@", domain, no spaces or control characters, and not the "tenant:" prefix of the
+// pseudo-owner of a tenant's shared mailboxes (acl.go), so that no account shares a
+// keyspace with one.
 func NormalizeEmail(email string) (string, bool) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	at := strings.LastIndexByte(email, '@')
-	if at <= 0 || len(email) > maxEmail || !utf8.ValidString(email) {
+	if at <= 0 || len(email) > maxEmail || !utf8.ValidString(email) || strings.HasPrefix(email, tenantOwnerPrefix) {
 		return "", false
 	}
 	if _, ok := normalizeDomain(email[at+1:]); !ok {

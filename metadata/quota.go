@@ -80,7 +80,8 @@ func tenantUsage(r reader, tenant string) (*metadatapb.QuotaUsage, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range emails {
+	// The tenant's shared mailboxes count toward its root only (acl.go).
+	for _, e := range append(emails, tenantOwner(tenant)) {
 		au, err := accountUsage(r, e)
 		if err != nil {
 			return nil, err
@@ -122,31 +123,38 @@ func overLimit(used uint64, d int64, limit *uint64) bool {
 	return d > 0 && limit != nil && used+uint64(d) > *limit
 }
 
-// chargeUsage adds dMessages and dBytes to the usage of the account and of its
-// tenant, refusing with ResourceExhausted if a growing resource would exceed a
-// limit of either root. Both usages are read before either is written.
-func (c *cmdCtx) chargeUsage(email string, dMessages, dBytes int64) error {
+// chargeUsage adds dMessages and dBytes to the usage of a mailbox owner's roots, refusing
+// with ResourceExhausted if a growing resource would exceed a limit of any root: the
+// account's and its tenant's, or only the tenant's for the tenant's shared mailboxes
+// (owner "tenant:NAME"). All usages are read before any is written.
+func (c *cmdCtx) chargeUsage(owner string, dMessages, dBytes int64) error {
 	if dMessages == 0 && dBytes == 0 {
 		return nil
 	}
-	rec, err := c.loadAccount(email)
-	if err != nil {
-		return err
+	type root struct {
+		kind  byte
+		name  string
+		usage *metadatapb.QuotaUsage
 	}
-	tenant := rec.GetAccount().GetTenant()
-	au, err := accountUsage(c.tx.b, email)
-	if err != nil {
-		return err
+	var roots []root
+	tenant, isTenant := cutTenantOwner(owner)
+	if !isTenant {
+		rec, err := c.loadAccount(owner)
+		if err != nil {
+			return err
+		}
+		tenant = rec.GetAccount().GetTenant()
+		au, err := accountUsage(c.tx.b, owner)
+		if err != nil {
+			return err
+		}
+		roots = append(roots, root{quotaAccount, owner, au})
 	}
 	tu, err := tenantUsage(c.tx.b, tenant)
 	if err != nil {
 		return err
 	}
-	roots := []struct {
-		kind  byte
-		name  string
-		usage *metadatapb.QuotaUsage
-	}{{quotaAccount, email, au}, {quotaTenant, tenant, tu}}
+	roots = append(roots, root{quotaTenant, tenant, tu})
 	for _, root := range roots {
 		lim, err := quotaLimits(c.tx.b, root.kind, root.name)
 		if err != nil {
@@ -263,6 +271,21 @@ func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.
 		if _, err := c.deleteAccount(&metadatapb.DeleteAccountRequest{Email: e}); err != nil {
 			return nil, fmt.Errorf("delete tenant %q: %w", name, err)
 		}
+	}
+	// The tenant's shared mailboxes go with it.
+	shared, err := c.mailboxNames(tenantOwner(name), "")
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range shared {
+		ms, err := c.loadMailbox(tenantOwner(name), n.id)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.destroyMailbox(ms); err != nil {
+			return nil, err
+		}
+		c.tx.mustDelete(mailboxNameKey(tenantOwner(name), n.name))
 	}
 	for _, d := range tenant.GetDomains() {
 		c.tx.mustDelete(domainKey(d))

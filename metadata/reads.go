@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -116,8 +117,9 @@ func (v *view) mailboxes(account string) ([]*metadatapb.Mailbox, error) {
 	return out, nil
 }
 
-// messageList is the SELECT view of a mailbox.
-func (v *view) messageList(mailbox *metadatapb.Mailbox) (*metadatapb.ListMessagesResponse, error) {
+// messageList is the SELECT view of a mailbox of owner as user sees it: with its private
+// \Seen in another owner's mailbox (privateseen.go).
+func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string) (*metadatapb.ListMessagesResponse, error) {
 	resp := &metadatapb.ListMessagesResponse{Mailbox: mailbox}
 	err := scanMessages(v.r, mailbox.GetId(), allUIDs, func(uid uint32, idx *metadatapb.MessageIndex) (bool, error) {
 		resp.Uids = append(resp.Uids, uid)
@@ -125,12 +127,23 @@ func (v *view) messageList(mailbox *metadatapb.Mailbox) (*metadatapb.ListMessage
 		resp.Flags = append(resp.Flags, &metadatapb.FlagSet{Flags: idx.GetFlags()})
 		return true, nil
 	})
-	return resp, err
+	if err != nil || !isPrivate(user, owner) {
+		return resp, err
+	}
+	var seen privateSeenCursor
+	if err := seen.load(v.r, mailbox.GetId(), user, 1, maxUID); err != nil {
+		return nil, err
+	}
+	for i, uid := range resp.Uids {
+		resp.Flags[i].Flags, resp.Modseqs[i] = privateView(resp.Flags[i].GetFlags(), resp.Modseqs[i], seen.at(uid))
+	}
+	return resp, nil
 }
 
 // messageRecords returns up to limit records in ranges, in UID order; with parts, a record's
-// structure holds only those fields of MessageStructure.
-func (v *view) messageRecords(mailbox uint64, ranges [][2]uint32, withStructure bool, parts []protowire.Number, limit int) ([]*metadatapb.MessageRecord, error) {
+// structure holds only those fields of MessageStructure. privateUser, when set, is the user
+// whose private \Seen the flags carry (privateseen.go).
+func (v *view) messageRecords(mailbox uint64, privateUser string, ranges [][2]uint32, withStructure bool, parts []protowire.Number, limit int) ([]*metadatapb.MessageRecord, error) {
 	var out []*metadatapb.MessageRecord
 	err := scanMessages(v.r, mailbox, ranges, func(uid uint32, idx *metadatapb.MessageIndex) (bool, error) {
 		rec := &metadatapb.MessageRecord{
@@ -160,7 +173,10 @@ func (v *view) messageRecords(mailbox uint64, ranges [][2]uint32, withStructure 
 		out = append(out, rec)
 		return len(out) < limit, nil
 	})
-	return out, err
+	if err != nil || privateUser == "" {
+		return out, err
+	}
+	return out, applyPrivateSeen(v.r, mailbox, privateUser, out)
 }
 
 // journal returns the change batches of a mailbox after modseq, oldest first, up
@@ -225,4 +241,45 @@ func structureParts(r reader, key []byte, parts []protowire.Number) (*metadatapb
 		return nil, fmt.Errorf("decode %q: %w", key, err)
 	}
 	return s, nil
+}
+
+// headerFields returns the fields of header named in names (compared without case), each
+// with its continuation lines, in their order. It reads a header as the frontend's
+// message.Fields does: a field name is the text before the colon without trailing blanks
+// (RFC 5322 2.2, 3.6.8), a line starting with a blank continues the field before it
+// (RFC 5322 2.2.3), and the header ends at the first empty line.
+func headerFields(header []byte, names []string) []byte {
+	var out []byte
+	keep := false
+	for len(header) > 0 {
+		n := bytes.IndexByte(header, '\n') + 1
+		if n == 0 {
+			n = len(header)
+		}
+		line := header[:n]
+		header = header[n:]
+		if string(line) == "\n" || string(line) == "\r\n" {
+			break
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			if keep {
+				out = append(out, line...)
+			}
+			continue
+		}
+		keep = false
+		if colon := bytes.IndexByte(line, ':'); colon > 0 {
+			name := bytes.TrimRight(line[:colon], " \t")
+			for _, want := range names {
+				if len(name) == len(want) && bytes.EqualFold(name, []byte(want)) {
+					keep = true
+					break
+				}
+			}
+		}
+		if keep {
+			out = append(out, line...)
+		}
+	}
+	return out
 }

@@ -111,12 +111,13 @@ func (s *Service) propose(ctx context.Context, requestID string, cmd *metadatapb
 	return res, nil
 }
 
-// read waits for a linearizable read point and returns a view of the FSM.
+// read waits for the read point the request asked for (linearizable, or session
+// consistent: consistency.go) and returns a view of the FSM.
 func (s *Service) read(ctx context.Context) (*view, error) {
 	ctx, cancel := withDefaultDeadline(ctx)
 	defer cancel()
-	if err := s.node.ReadBarrier(ctx); err != nil {
-		return nil, replicationStatus("read", err)
+	if err := s.readPoint(ctx); err != nil {
+		return nil, err
 	}
 	return s.fsm.view(), nil
 }
@@ -256,58 +257,64 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 	return rec.GetAccount(), nil
 }
 
+// ListMailboxes lists the mailboxes of an account (or of a tenant, "tenant:NAME") as the
+// request's user sees them, and with a user the mailboxes of other owners shared with it.
 func (s *Service) ListMailboxes(ctx context.Context, req *metadatapb.ListMailboxesRequest) (*metadatapb.ListMailboxesResponse, error) {
+	user, err := actingUser(req.GetUser())
+	if err != nil {
+		return nil, err
+	}
 	v, err := s.read(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer v.close()
-	account := accountName(req.GetAccount())
-	if _, found, err := v.account(account); err != nil {
-		return nil, storageStatus(err)
-	} else if !found {
-		return nil, status.Errorf(codes.NotFound, "account %q not found", req.GetAccount())
-	}
-	boxes, err := v.mailboxes(account)
+	resp, err := v.listMailboxes(normalizeOwner(req.GetAccount()), user)
 	if err != nil {
-		return nil, storageStatus(err)
+		return nil, readStatus(err)
 	}
-	subscribed, err := v.subscriptions(account)
-	if err != nil {
-		return nil, storageStatus(err)
-	}
-	return &metadatapb.ListMailboxesResponse{Mailboxes: boxes, Subscriptions: subscribed}, nil
+	return resp, nil
 }
 
+// GetMailbox returns one mailbox, by name or id, as the request's user sees it: it needs
+// l or r (RFC 4314 4).
 func (s *Service) GetMailbox(ctx context.Context, req *metadatapb.GetMailboxRequest) (*metadatapb.Mailbox, error) {
+	user, err := actingUser(req.GetUser())
+	if err != nil {
+		return nil, err
+	}
+	id, name := req.GetId(), ""
+	if req.GetName() != "" {
+		var valid bool
+		if name, valid = NormalizeMailboxName(req.GetName()); !valid {
+			return nil, status.Errorf(codes.InvalidArgument, "invalid mailbox name %q", req.GetName())
+		}
+		id = 0
+	} else if id == 0 {
+		return nil, status.Error(codes.InvalidArgument, "get mailbox: give a name or an id")
+	}
 	v, err := s.read(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer v.close()
-	account := accountName(req.GetAccount())
-	var box *metadatapb.Mailbox
-	var found bool
-	if req.GetName() != "" {
-		name, valid := NormalizeMailboxName(req.GetName())
-		if !valid {
-			return nil, status.Errorf(codes.InvalidArgument, "invalid mailbox name %q", req.GetName())
-		}
-		box, found, err = v.mailboxByName(account, name)
-	} else {
-		box, found, err = v.mailbox(account, req.GetId())
+	rec, granted, err := v.access(user, normalizeOwner(req.GetAccount()), id, name, 0)
+	if err != nil {
+		return nil, readStatus(err)
 	}
+	box, err := v.present(rec, user, granted)
 	if err != nil {
 		return nil, storageStatus(err)
-	}
-	if !found {
-		return nil, status.Errorf(codes.NotFound, "mailbox %q (id %d) not found", req.GetName(), req.GetId())
 	}
 	return box, nil
 }
 
 func (s *Service) CreateMailbox(ctx context.Context, req *metadatapb.CreateMailboxRequest) (*metadatapb.Mailbox, error) {
-	req.Account = accountName(req.GetAccount())
+	var err error
+	if req.User, err = actingUser(req.GetUser()); err != nil {
+		return nil, err
+	}
+	req.Account = normalizeOwner(req.GetAccount())
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_CreateMailbox{CreateMailbox: req}})
 	if err != nil {
 		return nil, err
@@ -316,7 +323,11 @@ func (s *Service) CreateMailbox(ctx context.Context, req *metadatapb.CreateMailb
 }
 
 func (s *Service) DeleteMailbox(ctx context.Context, req *metadatapb.DeleteMailboxRequest) (*metadatapb.DeleteMailboxResponse, error) {
-	req.Account = accountName(req.GetAccount())
+	var err error
+	if req.User, err = actingUser(req.GetUser()); err != nil {
+		return nil, err
+	}
+	req.Account = normalizeOwner(req.GetAccount())
 	if _, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_DeleteMailbox{DeleteMailbox: req}}); err != nil {
 		return nil, err
 	}
@@ -324,7 +335,11 @@ func (s *Service) DeleteMailbox(ctx context.Context, req *metadatapb.DeleteMailb
 }
 
 func (s *Service) RenameMailbox(ctx context.Context, req *metadatapb.RenameMailboxRequest) (*metadatapb.RenameMailboxResponse, error) {
-	req.Account = accountName(req.GetAccount())
+	var err error
+	if req.User, err = actingUser(req.GetUser()); err != nil {
+		return nil, err
+	}
+	req.Account = normalizeOwner(req.GetAccount())
 	if _, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_RenameMailbox{RenameMailbox: req}}); err != nil {
 		return nil, err
 	}
@@ -340,7 +355,11 @@ func (s *Service) SetSubscribed(ctx context.Context, req *metadatapb.SetSubscrib
 }
 
 func (s *Service) Append(ctx context.Context, req *metadatapb.AppendRequest) (*metadatapb.AppendResponse, error) {
-	req.Account = accountName(req.GetAccount())
+	var err error
+	if req.User, err = actingUser(req.GetUser()); err != nil {
+		return nil, err
+	}
+	req.Account = normalizeOwner(req.GetAccount())
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_Append{Append: req}})
 	if err != nil {
 		return nil, err
@@ -349,7 +368,11 @@ func (s *Service) Append(ctx context.Context, req *metadatapb.AppendRequest) (*m
 }
 
 func (s *Service) StoreFlags(ctx context.Context, req *metadatapb.StoreFlagsRequest) (*metadatapb.StoreFlagsResponse, error) {
-	req.Account = accountName(req.GetAccount())
+	var err error
+	if req.User, err = actingUser(req.GetUser()); err != nil {
+		return nil, err
+	}
+	req.Account = normalizeOwner(req.GetAccount())
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_StoreFlags{StoreFlags: req}})
 	if err != nil {
 		return nil, err
@@ -358,7 +381,18 @@ func (s *Service) StoreFlags(ctx context.Context, req *metadatapb.StoreFlagsRequ
 }
 
 func (s *Service) Copy(ctx context.Context, req *metadatapb.CopyRequest) (*metadatapb.CopyResponse, error) {
-	req.Account = accountName(req.GetAccount())
+	var err error
+	if req.User, err = actingUser(req.GetUser()); err != nil {
+		return nil, err
+	}
+	req.Account = normalizeOwner(req.GetAccount())
+	if req.GetDestAccount() != "" {
+		req.DestAccount = normalizeOwner(req.GetDestAccount())
+		if req.DestAccount == "" {
+			// An owner that cannot exist: the destination is missing (RFC 9051 6.4.7 TRYCREATE).
+			return nil, status.Error(codes.NotFound, "mailbox not found")
+		}
+	}
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_Copy{Copy: req}})
 	if err != nil {
 		return nil, err
@@ -367,7 +401,11 @@ func (s *Service) Copy(ctx context.Context, req *metadatapb.CopyRequest) (*metad
 }
 
 func (s *Service) Expunge(ctx context.Context, req *metadatapb.ExpungeRequest) (*metadatapb.ExpungeResponse, error) {
-	req.Account = accountName(req.GetAccount())
+	var err error
+	if req.User, err = actingUser(req.GetUser()); err != nil {
+		return nil, err
+	}
+	req.Account = normalizeOwner(req.GetAccount())
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_Expunge{Expunge: req}})
 	if err != nil {
 		return nil, err
@@ -375,41 +413,53 @@ func (s *Service) Expunge(ctx context.Context, req *metadatapb.ExpungeRequest) (
 	return res.GetExpunge(), nil
 }
 
+// ListMessages returns the SELECT view of a mailbox; it needs r (RFC 4314 4).
 func (s *Service) ListMessages(ctx context.Context, req *metadatapb.ListMessagesRequest) (*metadatapb.ListMessagesResponse, error) {
+	user, err := actingUser(req.GetUser())
+	if err != nil {
+		return nil, err
+	}
 	v, err := s.read(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer v.close()
-	box, found, err := v.mailbox(accountName(req.GetAccount()), req.GetMailboxId())
+	rec, granted, err := v.access(user, normalizeOwner(req.GetAccount()), req.GetMailboxId(), "", rightRead)
+	if err != nil {
+		return nil, readStatus(err)
+	}
+	box, err := v.present(rec, user, granted)
 	if err != nil {
 		return nil, storageStatus(err)
 	}
-	if !found {
-		return nil, status.Errorf(codes.NotFound, "mailbox %d not found", req.GetMailboxId())
-	}
-	resp, err := v.messageList(box)
+	resp, err := v.messageList(box, rec.GetAccount(), user)
 	if err != nil {
 		return nil, storageStatus(err)
 	}
 	return resp, nil
 }
 
-// FetchMessages streams records in UID order; an empty UID set means all. Each chunk
-// is read from its own consistent view after the read barrier.
+// FetchMessages streams records in UID order; an empty UID set means all. It needs r (RFC
+// 4314 4), checked once on the first view. Each chunk is read from its own consistent view
+// after the read barrier.
 func (s *Service) FetchMessages(req *metadatapb.FetchMessagesRequest, stream grpc.ServerStreamingServer[metadatapb.MessageRecord]) error {
+	user, err := actingUser(req.GetUser())
+	if err != nil {
+		return err
+	}
 	v, err := s.read(stream.Context())
 	if err != nil {
 		return err
 	}
-	account := accountName(req.GetAccount())
-	_, found, err := v.mailbox(account, req.GetMailboxId())
+	owner := normalizeOwner(req.GetAccount())
+	_, _, err = v.access(user, owner, req.GetMailboxId(), "", rightRead)
 	v.close()
 	if err != nil {
-		return storageStatus(err)
+		return readStatus(err)
 	}
-	if !found {
-		return status.Errorf(codes.NotFound, "mailbox %d not found", req.GetMailboxId())
+	privateUser := ""
+	if isPrivate(user, owner) {
+		privateUser = user
 	}
 	ranges := allUIDs
 	if len(req.GetUids()) > 0 {
@@ -424,12 +474,15 @@ func (s *Service) FetchMessages(req *metadatapb.FetchMessagesRequest, stream grp
 	}
 	for len(ranges) > 0 {
 		v := s.fsm.view()
-		records, err := v.messageRecords(req.GetMailboxId(), ranges, req.GetWithStructure(), parts, fetchChunk)
+		records, err := v.messageRecords(req.GetMailboxId(), privateUser, ranges, req.GetWithStructure(), parts, fetchChunk)
 		v.close()
 		if err != nil {
 			return storageStatus(err)
 		}
 		for _, r := range records {
+			if names := req.GetHeaderFields(); req.GetHeaderOnly() && len(names) > 0 && r.GetStructure() != nil {
+				r.Structure.Header = headerFields(r.Structure.GetHeader(), names)
+			}
 			if err := stream.Send(r); err != nil {
 				return err
 			}
@@ -459,29 +512,30 @@ func rangesAfter(ranges [][2]uint32, uid uint32) [][2]uint32 {
 
 // Watch streams the mailbox's journal after since_modseq, then live changes. It
 // subscribes before its first read of the journal, and after every wake-up reads the
-// journal again from its cursor, so no change is missed or sent twice. It ends with
-// NotFound after sending MAILBOX_DELETED.
+// journal again from its cursor, so no change is missed or sent twice. It needs r (RFC 4314
+// 4), checked again at every wake-up, so a revoked right ends the stream with NotFound or
+// PermissionDenied. It ends with NotFound after sending MAILBOX_DELETED.
 func (s *Service) Watch(req *metadatapb.WatchRequest, stream grpc.ServerStreamingServer[metadatapb.ChangeBatch]) error {
 	ctx := stream.Context()
+	user, err := actingUser(req.GetUser())
+	if err != nil {
+		return err
+	}
+	owner := normalizeOwner(req.GetAccount())
 	sub := s.fsm.Subscribe(req.GetMailboxId())
 	defer sub.Close()
 	v, err := s.read(ctx)
 	if err != nil {
 		return err
 	}
-	_, found, err := v.mailbox(accountName(req.GetAccount()), req.GetMailboxId())
+	_, _, err = v.access(user, owner, req.GetMailboxId(), "", rightRead)
 	v.close()
 	if err != nil {
-		return storageStatus(err)
+		return readStatus(err)
 	}
-	if !found {
-		return status.Errorf(codes.NotFound, "mailbox %d not found", req.GetMailboxId())
-	}
-	cursor := req.GetSinceModseq()
+	w := &watchState{owner: owner, user: user, mailbox: req.GetMailboxId(), cursor: req.GetSinceModseq()}
 	for {
-		var deleted bool
-		var err error
-		cursor, deleted, err = s.sendJournal(stream, req.GetMailboxId(), cursor)
+		deleted, err := s.sendJournal(stream, w)
 		if err != nil {
 			return err
 		}
@@ -499,18 +553,42 @@ func (s *Service) Watch(req *metadatapb.WatchRequest, stream grpc.ServerStreamin
 	}
 }
 
-// sendJournal sends every journal entry after cursor and returns the new cursor and
-// whether the mailbox was deleted.
-func (s *Service) sendJournal(stream grpc.ServerStreamingServer[metadatapb.ChangeBatch], mailbox, cursor uint64) (uint64, bool, error) {
+// watchState is what one Watch stream follows: a mailbox as its user sees it, and the
+// MODSEQ it has sent changes up to.
+type watchState struct {
+	owner, user string
+	mailbox     uint64
+	cursor      uint64
+}
+
+// sendJournal sends every journal entry after the cursor as the user sees it (changesFor),
+// re-checking on each view that the user may still read the mailbox, and reports whether
+// the mailbox was deleted. A user
+// other than the owner learns of a deletion only as MAILBOX_DELETED at the journal's end:
+// without a mailbox there is no ACL to say what else it may read.
+func (s *Service) sendJournal(stream grpc.ServerStreamingServer[metadatapb.ChangeBatch], w *watchState) (bool, error) {
 	for {
 		v := s.fsm.view()
-		entries, err := v.journal(mailbox, cursor, watchChunk)
+		gone, err := v.watchAccess(w)
+		if err != nil {
+			v.close()
+			return false, err
+		}
+		var entries []*metadatapb.ChangeBatch
+		if gone && !isOwner(w.user, w.owner) {
+			entries, err = v.deletedJournalEnd(w.mailbox, w.cursor)
+		} else {
+			entries, err = v.journal(w.mailbox, w.cursor, watchChunk)
+		}
+		if err == nil {
+			err = v.changesFor(w, entries)
+		}
 		v.close()
 		if err != nil {
-			return cursor, false, storageStatus(err)
+			return false, storageStatus(err)
 		}
 		if len(entries) == 0 {
-			return cursor, false, nil
+			return false, nil
 		}
 		out := &metadatapb.ChangeBatch{}
 		deleted := false
@@ -522,11 +600,64 @@ func (s *Service) sendJournal(stream grpc.ServerStreamingServer[metadatapb.Chang
 			}
 		}
 		if err := stream.Send(out); err != nil {
-			return cursor, false, err
+			return false, err
 		}
-		cursor = out.GetHighestModseq()
+		w.cursor = out.GetHighestModseq()
 		if deleted {
-			return cursor, true, nil
+			return true, nil
 		}
 	}
+}
+
+// SetAcl implements SETACL (RFC 4314 3.1); it needs a, or an admin call.
+func (s *Service) SetAcl(ctx context.Context, req *metadatapb.SetAclRequest) (*metadatapb.AclResponse, error) {
+	var err error
+	if req.User, err = actingUser(req.GetUser()); err != nil {
+		return nil, err
+	}
+	req.Account = normalizeOwner(req.GetAccount())
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetAcl{SetAcl: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetAcl(), nil
+}
+
+// DeleteAcl implements DELETEACL (RFC 4314 3.2); it needs a, or an admin call.
+func (s *Service) DeleteAcl(ctx context.Context, req *metadatapb.DeleteAclRequest) (*metadatapb.AclResponse, error) {
+	var err error
+	if req.User, err = actingUser(req.GetUser()); err != nil {
+		return nil, err
+	}
+	req.Account = normalizeOwner(req.GetAccount())
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_DeleteAcl{DeleteAcl: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetAcl(), nil
+}
+
+// GetAcl implements GETACL (RFC 4314 3.3); it needs a (RFC 4314 4), or an admin call.
+func (s *Service) GetAcl(ctx context.Context, req *metadatapb.GetAclRequest) (*metadatapb.AclResponse, error) {
+	user, err := actingUser(req.GetUser())
+	if err != nil {
+		return nil, err
+	}
+	name := ""
+	if req.GetMailboxId() == 0 {
+		var valid bool
+		if name, valid = NormalizeMailboxName(req.GetName()); !valid {
+			return nil, status.Errorf(codes.InvalidArgument, "invalid mailbox name %q", req.GetName())
+		}
+	}
+	v, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	rec, _, err := v.access(user, normalizeOwner(req.GetAccount()), req.GetMailboxId(), name, rightAdminister)
+	if err != nil {
+		return nil, readStatus(err)
+	}
+	return &metadatapb.AclResponse{MailboxId: rec.GetMailbox().GetId(), Acl: rec.GetMailbox().GetAcl()}, nil
 }

@@ -64,7 +64,8 @@ func startService(t testing.TB) *testService {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer()
+	// Stop waits for the handlers, so that none holds a store view when the FSM closes.
+	srv := grpc.NewServer(grpc.WaitForHandlers(true))
 	metadatapb.RegisterMetadataServer(srv, NewService(node, fsm, logger))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()

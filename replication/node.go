@@ -464,6 +464,10 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 	}
 }
 
+// LastLeaderContact is when this node last heard from a leader; the zero time if it never
+// has. On the leader itself it says nothing.
+func (n *Node) LastLeaderContact() time.Time { return n.raft.LastContact() }
+
 // IsLeader reports whether this node currently believes it is the leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 

@@ -142,7 +142,7 @@ const defaultBenchDuration = 30 * time.Second
 func newBenchPopulateCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "populate",
-		Short: "Fill each user's INBOX with --messages corpus messages (pipelined LITERAL+ APPEND)",
+		Short: "Fill each user's INBOX with --messages corpus messages (pipelined LITERAL+ APPEND or MULTIAPPEND)",
 		Long: `Appends --messages generated messages to the INBOX of each of --users users: plain text,
 multipart/alternative, base64 attachments, threads, UTF-8 headers, sizes from 1 KiB to
 --max-size. The same --seed gives the same mail on every server.`,
@@ -155,6 +155,7 @@ multipart/alternative, base64 attachments, threads, UTF-8 headers, sizes from 1 
 			cfg.Messages, _ = f.GetInt("messages")
 			cfg.Conns, _ = f.GetInt("conns")
 			cfg.Window, _ = f.GetInt("window")
+			cfg.Batch, _ = f.GetInt("batch")
 			ctx, cancel := interruptible(cmd)
 			defer cancel()
 			rep, err := bench.Populate(ctx, cfg)
@@ -163,7 +164,8 @@ multipart/alternative, base64 attachments, threads, UTF-8 headers, sizes from 1 
 	}
 	cmd.Flags().Int("messages", 100, "messages per user")
 	cmd.Flags().Int("conns", 8, "concurrent connections")
-	cmd.Flags().Int("window", 32, "APPENDs in flight per connection")
+	cmd.Flags().Int("window", 32, "APPEND commands in flight per connection")
+	cmd.Flags().Int("batch", 1, "messages per APPEND command (above 1: MULTIAPPEND, RFC 3502)")
 	return cmd
 }
 
@@ -233,6 +235,7 @@ func newBenchIdleCommand() *cobra.Command {
 			cfg.Connections, _ = f.GetInt("connections")
 			cfg.Parallel, _ = f.GetInt("parallel")
 			cfg.Hold, _ = f.GetDuration("hold")
+			cfg.Settle, _ = f.GetDuration("settle")
 			cfg.ServerPID, _ = f.GetInt("pid")
 			ctx, cancel := interruptible(cmd)
 			defer cancel()
@@ -242,7 +245,8 @@ func newBenchIdleCommand() *cobra.Command {
 	}
 	cmd.Flags().Int("connections", 1000, "connections to hold in IDLE")
 	cmd.Flags().Int("parallel", 16, "connections set up at once")
-	cmd.Flags().Duration("hold", 0, "how long to hold them (default 10s)")
+	cmd.Flags().Duration("hold", 0, "how long to hold them after the measurement (default 10s)")
+	cmd.Flags().Duration("settle", 0, "wait after the last connection entered IDLE before measuring (default 2s)")
 	cmd.Flags().Int("pid", 0, "PID of the server (its process tree's RSS and PSS are measured)")
 	return cmd
 }

@@ -31,7 +31,8 @@ func newFrontendCommand() *cobra.Command {
 		Short: "Run a stateless IMAP frontend of a cluster",
 		Long: `frontend serves IMAP for any user of the cluster. It keeps no state: metadata calls
 go to the leader of the metadata group (found through etcd with --etcd, or among the static
-addresses of --metadata), and message bodies go to the blob store, which every frontend must
+addresses of --metadata), except the reads of selected sessions, which any node that has
+applied what this frontend has seen may serve (--follower-reads), and message bodies go to the blob store, which every frontend must
 share: S3 (--blob s3), or with --blob fs a directory all frontends mount (--blob-dir), which
 only suits one machine or tests.
 
@@ -53,6 +54,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
+	f.Bool("follower-reads", true, "serve the reads of selected sessions from any metadata node that has applied what this frontend has seen (session consistency); false sends every read to the leader")
 	addBlobStoreFlags(f, "the directory --blob-dir, shared by all frontends")
 	return cmd
 }
@@ -86,6 +88,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	plaintext, _ := f.GetBool("allow-plaintext-auth")
 	maxSize, _ := f.GetInt64("max-message-size")
 	metricsListen, _ := f.GetString("metrics-listen")
+	followerReads, _ := f.GetBool("follower-reads")
 
 	if (staticNodes == "") == (etcdEndpoints == "") {
 		return errors.New("give exactly one of --metadata and --etcd")
@@ -110,9 +113,10 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	md, err := metaclient.New(metaclient.Config{
-		Nodes:       parseStaticNodes(staticNodes),
-		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
-		Logger:      logger,
+		Nodes:         parseStaticNodes(staticNodes),
+		DialOptions:   []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+		FollowerReads: followerReads,
+		Logger:        logger,
 	})
 	if err != nil {
 		return err

@@ -126,8 +126,9 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		grpcAdvertise = ln.Addr().String()
 	}
 	admin := cluster.NewAdmin(node, fsm.Digest, dir, logger)
-	srv := grpc.NewServer()
-	metadatapb.RegisterMetadataServer(srv, metadata.NewService(node, fsm, logger))
+	svc := metadata.NewService(node, fsm, logger)
+	srv := grpc.NewServer(svc.ConsistencyOptions()...)
+	metadatapb.RegisterMetadataServer(srv, svc)
 	clusterpb.RegisterClusterAdminServer(srv, admin)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()

@@ -26,5 +26,6 @@ Flags win over the environment, which wins over the file.`,
 	root.AddCommand(newServeCommand(), newUserCommand(), newTenantCommand(), newBenchCommand(), newBlobCommand(), newMetadataCommand(), newClusterCommand())
 	root.AddCommand(newFrontendCommand())
 	root.AddCommand(newDomainCommand(), newQuotaCommand())
+	root.AddCommand(newACLCommand(), newMailboxCommand())
 	return root
 }

@@ -56,6 +56,8 @@ type Command struct {
 	//	*Command_RemoveDomain
 	//	*Command_SetAccountDisabled
 	//	*Command_SetQuota
+	//	*Command_SetAcl
+	//	*Command_DeleteAcl
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -283,6 +285,24 @@ func (x *Command) GetSetQuota() *SetQuotaRequest {
 	return nil
 }
 
+func (x *Command) GetSetAcl() *SetAclRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetAcl); ok {
+			return x.SetAcl
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteAcl() *DeleteAclRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteAcl); ok {
+			return x.DeleteAcl
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -363,6 +383,14 @@ type Command_SetQuota struct {
 	SetQuota *SetQuotaRequest `protobuf:"bytes,28,opt,name=set_quota,json=setQuota,proto3,oneof"`
 }
 
+type Command_SetAcl struct {
+	SetAcl *SetAclRequest `protobuf:"bytes,29,opt,name=set_acl,json=setAcl,proto3,oneof"`
+}
+
+type Command_DeleteAcl struct {
+	DeleteAcl *DeleteAclRequest `protobuf:"bytes,30,opt,name=delete_acl,json=deleteAcl,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -400,6 +428,10 @@ func (*Command_RemoveDomain) isCommand_Op() {}
 func (*Command_SetAccountDisabled) isCommand_Op() {}
 
 func (*Command_SetQuota) isCommand_Op() {}
+
+func (*Command_SetAcl) isCommand_Op() {}
+
+func (*Command_DeleteAcl) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -523,6 +555,7 @@ type CommandResult struct {
 	//	*CommandResult_Blobs
 	//	*CommandResult_DeleteTenant
 	//	*CommandResult_Quota
+	//	*CommandResult_Acl
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// A refusal the caller acts on (ErrorInfo reason, e.g. BLOB_DELETING) and the blob
 	// epoch it carries; empty and 0 otherwise.
@@ -673,6 +706,15 @@ func (x *CommandResult) GetQuota() *QuotaRoot {
 	return nil
 }
 
+func (x *CommandResult) GetAcl() *AclResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_Acl); ok {
+			return x.Acl
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetReason() string {
 	if x != nil {
 		return x.Reason
@@ -731,6 +773,10 @@ type CommandResult_Quota struct {
 	Quota *QuotaRoot `protobuf:"bytes,19,opt,name=quota,proto3,oneof"`
 }
 
+type CommandResult_Acl struct {
+	Acl *AclResponse `protobuf:"bytes,20,opt,name=acl,proto3,oneof"`
+}
+
 func (*CommandResult_Tenant) isCommandResult_Result() {}
 
 func (*CommandResult_Account) isCommandResult_Result() {}
@@ -750,6 +796,8 @@ func (*CommandResult_Blobs) isCommandResult_Result() {}
 func (*CommandResult_DeleteTenant) isCommandResult_Result() {}
 
 func (*CommandResult_Quota) isCommandResult_Result() {}
+
+func (*CommandResult_Acl) isCommandResult_Result() {}
 
 type AccountRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1062,7 +1110,7 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xa6\f\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xab\r\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1088,14 +1136,17 @@ const file_fsm_proto_rawDesc = "" +
 	"add_domain\x18\x19 \x01(\v2$.strata.metadata.v1.AddDomainRequestH\x00R\taddDomain\x12N\n" +
 	"\rremove_domain\x18\x1a \x01(\v2'.strata.metadata.v1.RemoveDomainRequestH\x00R\fremoveDomain\x12a\n" +
 	"\x14set_account_disabled\x18\x1b \x01(\v2-.strata.metadata.v1.SetAccountDisabledRequestH\x00R\x12setAccountDisabled\x12B\n" +
-	"\tset_quota\x18\x1c \x01(\v2#.strata.metadata.v1.SetQuotaRequestH\x00R\bsetQuotaB\x04\n" +
+	"\tset_quota\x18\x1c \x01(\v2#.strata.metadata.v1.SetQuotaRequestH\x00R\bsetQuota\x12<\n" +
+	"\aset_acl\x18\x1d \x01(\v2!.strata.metadata.v1.SetAclRequestH\x00R\x06setAcl\x12E\n" +
+	"\n" +
+	"delete_acl\x18\x1e \x01(\v2$.strata.metadata.v1.DeleteAclRequestH\x00R\tdeleteAclB\x04\n" +
 	"\x02op\"Q\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"O\n" +
 	"\x12SetPasswordCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
-	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\xe7\x05\n" +
+	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\x9c\x06\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x124\n" +
@@ -1110,7 +1161,8 @@ const file_fsm_proto_rawDesc = "" +
 	"\aexpunge\x18\x10 \x01(\v2#.strata.metadata.v1.ExpungeResponseH\x00R\aexpunge\x125\n" +
 	"\x05blobs\x18\x11 \x01(\v2\x1d.strata.metadata.v1.BlobBatchH\x00R\x05blobs\x12O\n" +
 	"\rdelete_tenant\x18\x12 \x01(\v2(.strata.metadata.v1.DeleteTenantResponseH\x00R\fdeleteTenant\x125\n" +
-	"\x05quota\x18\x13 \x01(\v2\x1d.strata.metadata.v1.QuotaRootH\x00R\x05quota\x12\x16\n" +
+	"\x05quota\x18\x13 \x01(\v2\x1d.strata.metadata.v1.QuotaRootH\x00R\x05quota\x123\n" +
+	"\x03acl\x18\x14 \x01(\v2\x1f.strata.metadata.v1.AclResponseH\x00R\x03acl\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpochB\b\n" +
@@ -1176,16 +1228,19 @@ var file_fsm_proto_goTypes = []any{
 	(*RemoveDomainRequest)(nil),       // 23: strata.metadata.v1.RemoveDomainRequest
 	(*SetAccountDisabledRequest)(nil), // 24: strata.metadata.v1.SetAccountDisabledRequest
 	(*SetQuotaRequest)(nil),           // 25: strata.metadata.v1.SetQuotaRequest
-	(*Tenant)(nil),                    // 26: strata.metadata.v1.Tenant
-	(*Account)(nil),                   // 27: strata.metadata.v1.Account
-	(*Mailbox)(nil),                   // 28: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),            // 29: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),        // 30: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),              // 31: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),           // 32: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                 // 33: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),      // 34: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                 // 35: strata.metadata.v1.QuotaRoot
+	(*SetAclRequest)(nil),             // 26: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),          // 27: strata.metadata.v1.DeleteAclRequest
+	(*Tenant)(nil),                    // 28: strata.metadata.v1.Tenant
+	(*Account)(nil),                   // 29: strata.metadata.v1.Account
+	(*Mailbox)(nil),                   // 30: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),            // 31: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),        // 32: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),              // 33: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),           // 34: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                 // 35: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),      // 36: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                 // 37: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),               // 38: strata.metadata.v1.AclResponse
 }
 var file_fsm_proto_depIdxs = []int32{
 	9,  // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
@@ -1207,24 +1262,27 @@ var file_fsm_proto_depIdxs = []int32{
 	23, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
 	24, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
 	25, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
-	26, // 19: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	27, // 20: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	28, // 21: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	29, // 22: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	30, // 23: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	31, // 24: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	32, // 25: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	33, // 26: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	34, // 27: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	35, // 28: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	27, // 29: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	28, // 30: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	3,  // 31: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	32, // [32:32] is the sub-list for method output_type
-	32, // [32:32] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	26, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
+	27, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
+	28, // 21: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	29, // 22: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	30, // 23: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	31, // 24: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	32, // 25: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	33, // 26: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	34, // 27: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	35, // 28: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	36, // 29: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	37, // 30: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	38, // 31: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	29, // 32: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	30, // 33: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	3,  // 34: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -1253,6 +1311,8 @@ func file_fsm_proto_init() {
 		(*Command_RemoveDomain)(nil),
 		(*Command_SetAccountDisabled)(nil),
 		(*Command_SetQuota)(nil),
+		(*Command_SetAcl)(nil),
+		(*Command_DeleteAcl)(nil),
 	}
 	file_fsm_proto_msgTypes[3].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
@@ -1265,6 +1325,7 @@ func file_fsm_proto_init() {
 		(*CommandResult_Blobs)(nil),
 		(*CommandResult_DeleteTenant)(nil),
 		(*CommandResult_Quota)(nil),
+		(*CommandResult_Acl)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -25,6 +25,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type AclMode int32
+
+const (
+	AclMode_ACL_MODE_REPLACE AclMode = 0 // rights replace the identifier's rights (SETACL "lrs")
+	AclMode_ACL_MODE_ADD     AclMode = 1 // SETACL "+lrs"
+	AclMode_ACL_MODE_REMOVE  AclMode = 2 // SETACL "-lrs"; an entry left with no rights is removed
+)
+
+// Enum value maps for AclMode.
+var (
+	AclMode_name = map[int32]string{
+		0: "ACL_MODE_REPLACE",
+		1: "ACL_MODE_ADD",
+		2: "ACL_MODE_REMOVE",
+	}
+	AclMode_value = map[string]int32{
+		"ACL_MODE_REPLACE": 0,
+		"ACL_MODE_ADD":     1,
+		"ACL_MODE_REMOVE":  2,
+	}
+)
+
+func (x AclMode) Enum() *AclMode {
+	p := new(AclMode)
+	*p = x
+	return p
+}
+
+func (x AclMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AclMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_metadata_proto_enumTypes[0].Descriptor()
+}
+
+func (AclMode) Type() protoreflect.EnumType {
+	return &file_metadata_proto_enumTypes[0]
+}
+
+func (x AclMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AclMode.Descriptor instead.
+func (AclMode) EnumDescriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{0}
+}
+
 type FlagOp int32
 
 const (
@@ -61,11 +110,11 @@ func (x FlagOp) String() string {
 }
 
 func (FlagOp) Descriptor() protoreflect.EnumDescriptor {
-	return file_metadata_proto_enumTypes[0].Descriptor()
+	return file_metadata_proto_enumTypes[1].Descriptor()
 }
 
 func (FlagOp) Type() protoreflect.EnumType {
-	return &file_metadata_proto_enumTypes[0]
+	return &file_metadata_proto_enumTypes[1]
 }
 
 func (x FlagOp) Number() protoreflect.EnumNumber {
@@ -74,7 +123,7 @@ func (x FlagOp) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FlagOp.Descriptor instead.
 func (FlagOp) EnumDescriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{0}
+	return file_metadata_proto_rawDescGZIP(), []int{1}
 }
 
 type ChangeKind int32
@@ -119,11 +168,11 @@ func (x ChangeKind) String() string {
 }
 
 func (ChangeKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_metadata_proto_enumTypes[1].Descriptor()
+	return file_metadata_proto_enumTypes[2].Descriptor()
 }
 
 func (ChangeKind) Type() protoreflect.EnumType {
-	return &file_metadata_proto_enumTypes[1]
+	return &file_metadata_proto_enumTypes[2]
 }
 
 func (x ChangeKind) Number() protoreflect.EnumNumber {
@@ -132,7 +181,311 @@ func (x ChangeKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChangeKind.Descriptor instead.
 func (ChangeKind) EnumDescriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{2}
+}
+
+type SetAclRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`       // acting user; empty: admin
+	Account       string                 `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"` // mailbox owner
+	MailboxId     uint64                 `protobuf:"varint,4,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	Name          string                 `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"` // used when mailbox_id is 0
+	Identifier    string                 `protobuf:"bytes,6,opt,name=identifier,proto3" json:"identifier,omitempty"`
+	Rights        string                 `protobuf:"bytes,7,opt,name=rights,proto3" json:"rights,omitempty"` // RFC 4314 letters; c and d are taken as k/x and e/t (2.1.1)
+	Mode          AclMode                `protobuf:"varint,8,opt,name=mode,proto3,enum=strata.metadata.v1.AclMode" json:"mode,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetAclRequest) Reset() {
+	*x = SetAclRequest{}
+	mi := &file_metadata_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetAclRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetAclRequest) ProtoMessage() {}
+
+func (x *SetAclRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetAclRequest.ProtoReflect.Descriptor instead.
+func (*SetAclRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SetAclRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SetAclRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *SetAclRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SetAclRequest) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *SetAclRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetAclRequest) GetIdentifier() string {
+	if x != nil {
+		return x.Identifier
+	}
+	return ""
+}
+
+func (x *SetAclRequest) GetRights() string {
+	if x != nil {
+		return x.Rights
+	}
+	return ""
+}
+
+func (x *SetAclRequest) GetMode() AclMode {
+	if x != nil {
+		return x.Mode
+	}
+	return AclMode_ACL_MODE_REPLACE
+}
+
+type DeleteAclRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	Account       string                 `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId     uint64                 `protobuf:"varint,4,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	Name          string                 `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	Identifier    string                 `protobuf:"bytes,6,opt,name=identifier,proto3" json:"identifier,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAclRequest) Reset() {
+	*x = DeleteAclRequest{}
+	mi := &file_metadata_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAclRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAclRequest) ProtoMessage() {}
+
+func (x *DeleteAclRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAclRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAclRequest) Descriptor() ([]byte, []int) {
 	return file_metadata_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DeleteAclRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *DeleteAclRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *DeleteAclRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *DeleteAclRequest) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *DeleteAclRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DeleteAclRequest) GetIdentifier() string {
+	if x != nil {
+		return x.Identifier
+	}
+	return ""
+}
+
+type GetAclRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Account       string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId     uint64                 `protobuf:"varint,3,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAclRequest) Reset() {
+	*x = GetAclRequest{}
+	mi := &file_metadata_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAclRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAclRequest) ProtoMessage() {}
+
+func (x *GetAclRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAclRequest.ProtoReflect.Descriptor instead.
+func (*GetAclRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *GetAclRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GetAclRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *GetAclRequest) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *GetAclRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type AclResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MailboxId     uint64                 `protobuf:"varint,1,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	Acl           []*AclEntry            `protobuf:"bytes,2,rep,name=acl,proto3" json:"acl,omitempty"` // sorted by identifier; the owner's implicit rights are not listed
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AclResponse) Reset() {
+	*x = AclResponse{}
+	mi := &file_metadata_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AclResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AclResponse) ProtoMessage() {}
+
+func (x *AclResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AclResponse.ProtoReflect.Descriptor instead.
+func (*AclResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AclResponse) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *AclResponse) GetAcl() []*AclEntry {
+	if x != nil {
+		return x.Acl
+	}
+	return nil
 }
 
 type Tenant struct {
@@ -145,7 +498,7 @@ type Tenant struct {
 
 func (x *Tenant) Reset() {
 	*x = Tenant{}
-	mi := &file_metadata_proto_msgTypes[0]
+	mi := &file_metadata_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -157,7 +510,7 @@ func (x *Tenant) String() string {
 func (*Tenant) ProtoMessage() {}
 
 func (x *Tenant) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[0]
+	mi := &file_metadata_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -170,7 +523,7 @@ func (x *Tenant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
 func (*Tenant) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{0}
+	return file_metadata_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Tenant) GetName() string {
@@ -199,7 +552,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_metadata_proto_msgTypes[1]
+	mi := &file_metadata_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +564,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[1]
+	mi := &file_metadata_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +577,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{1}
+	return file_metadata_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Account) GetEmail() string {
@@ -268,15 +621,17 @@ type Mailbox struct {
 	Messages      uint32                 `protobuf:"varint,9,opt,name=messages,proto3" json:"messages,omitempty"`
 	Unseen        uint32                 `protobuf:"varint,10,opt,name=unseen,proto3" json:"unseen,omitempty"`
 	Size          uint64                 `protobuf:"varint,11,opt,name=size,proto3" json:"size,omitempty"` // sum of RFC822.SIZE, for STATUS=SIZE
-	Acl           []*AclEntry            `protobuf:"bytes,12,rep,name=acl,proto3" json:"acl,omitempty"`
+	Acl           []*AclEntry            `protobuf:"bytes,12,rep,name=acl,proto3" json:"acl,omitempty"`    // only for the owner, admin calls and users with 'a'
 	Recent        uint32                 `protobuf:"varint,13,opt,name=recent,proto3" json:"recent,omitempty"`
+	Owner         string                 `protobuf:"bytes,14,opt,name=owner,proto3" json:"owner,omitempty"`                       // the owning account, or "tenant:NAME" for a tenant-shared mailbox
+	MyRights      string                 `protobuf:"bytes,15,opt,name=my_rights,json=myRights,proto3" json:"my_rights,omitempty"` // the acting user's rights (RFC 4314), set when the request named a user
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Mailbox) Reset() {
 	*x = Mailbox{}
-	mi := &file_metadata_proto_msgTypes[2]
+	mi := &file_metadata_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -288,7 +643,7 @@ func (x *Mailbox) String() string {
 func (*Mailbox) ProtoMessage() {}
 
 func (x *Mailbox) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[2]
+	mi := &file_metadata_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -301,7 +656,7 @@ func (x *Mailbox) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mailbox.ProtoReflect.Descriptor instead.
 func (*Mailbox) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{2}
+	return file_metadata_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Mailbox) GetId() uint64 {
@@ -395,6 +750,20 @@ func (x *Mailbox) GetRecent() uint32 {
 	return 0
 }
 
+func (x *Mailbox) GetOwner() string {
+	if x != nil {
+		return x.Owner
+	}
+	return ""
+}
+
+func (x *Mailbox) GetMyRights() string {
+	if x != nil {
+		return x.MyRights
+	}
+	return ""
+}
+
 type AclEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Identifier    string                 `protobuf:"bytes,1,opt,name=identifier,proto3" json:"identifier,omitempty"`
@@ -405,7 +774,7 @@ type AclEntry struct {
 
 func (x *AclEntry) Reset() {
 	*x = AclEntry{}
-	mi := &file_metadata_proto_msgTypes[3]
+	mi := &file_metadata_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -417,7 +786,7 @@ func (x *AclEntry) String() string {
 func (*AclEntry) ProtoMessage() {}
 
 func (x *AclEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[3]
+	mi := &file_metadata_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -430,7 +799,7 @@ func (x *AclEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AclEntry.ProtoReflect.Descriptor instead.
 func (*AclEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{3}
+	return file_metadata_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AclEntry) GetIdentifier() string {
@@ -461,7 +830,7 @@ type Address struct {
 
 func (x *Address) Reset() {
 	*x = Address{}
-	mi := &file_metadata_proto_msgTypes[4]
+	mi := &file_metadata_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -473,7 +842,7 @@ func (x *Address) String() string {
 func (*Address) ProtoMessage() {}
 
 func (x *Address) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[4]
+	mi := &file_metadata_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -486,7 +855,7 @@ func (x *Address) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Address.ProtoReflect.Descriptor instead.
 func (*Address) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{4}
+	return file_metadata_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Address) GetName() string {
@@ -536,7 +905,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_metadata_proto_msgTypes[5]
+	mi := &file_metadata_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -548,7 +917,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[5]
+	mi := &file_metadata_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -561,7 +930,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{5}
+	return file_metadata_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Envelope) GetDate() string {
@@ -644,7 +1013,7 @@ type Param struct {
 
 func (x *Param) Reset() {
 	*x = Param{}
-	mi := &file_metadata_proto_msgTypes[6]
+	mi := &file_metadata_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +1025,7 @@ func (x *Param) String() string {
 func (*Param) ProtoMessage() {}
 
 func (x *Param) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[6]
+	mi := &file_metadata_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +1038,7 @@ func (x *Param) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Param.ProtoReflect.Descriptor instead.
 func (*Param) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{6}
+	return file_metadata_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Param) GetKey() string {
@@ -716,7 +1085,7 @@ type BodyPart struct {
 
 func (x *BodyPart) Reset() {
 	*x = BodyPart{}
-	mi := &file_metadata_proto_msgTypes[7]
+	mi := &file_metadata_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +1097,7 @@ func (x *BodyPart) String() string {
 func (*BodyPart) ProtoMessage() {}
 
 func (x *BodyPart) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[7]
+	mi := &file_metadata_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +1110,7 @@ func (x *BodyPart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BodyPart.ProtoReflect.Descriptor instead.
 func (*BodyPart) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{7}
+	return file_metadata_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BodyPart) GetType() string {
@@ -891,7 +1260,7 @@ type MessageStructure struct {
 
 func (x *MessageStructure) Reset() {
 	*x = MessageStructure{}
-	mi := &file_metadata_proto_msgTypes[8]
+	mi := &file_metadata_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -903,7 +1272,7 @@ func (x *MessageStructure) String() string {
 func (*MessageStructure) ProtoMessage() {}
 
 func (x *MessageStructure) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[8]
+	mi := &file_metadata_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -916,7 +1285,7 @@ func (x *MessageStructure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageStructure.ProtoReflect.Descriptor instead.
 func (*MessageStructure) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{8}
+	return file_metadata_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MessageStructure) GetEnvelope() *Envelope {
@@ -962,7 +1331,7 @@ type MessageRecord struct {
 
 func (x *MessageRecord) Reset() {
 	*x = MessageRecord{}
-	mi := &file_metadata_proto_msgTypes[9]
+	mi := &file_metadata_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1343,7 @@ func (x *MessageRecord) String() string {
 func (*MessageRecord) ProtoMessage() {}
 
 func (x *MessageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[9]
+	mi := &file_metadata_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1356,7 @@ func (x *MessageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageRecord.ProtoReflect.Descriptor instead.
 func (*MessageRecord) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{9}
+	return file_metadata_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MessageRecord) GetUid() uint32 {
@@ -1050,7 +1419,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_metadata_proto_msgTypes[10]
+	mi := &file_metadata_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1431,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[10]
+	mi := &file_metadata_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1444,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{10}
+	return file_metadata_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateTenantRequest) GetRequestId() string {
@@ -1107,7 +1476,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_metadata_proto_msgTypes[11]
+	mi := &file_metadata_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1488,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[11]
+	mi := &file_metadata_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1501,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{11}
+	return file_metadata_proto_rawDescGZIP(), []int{15}
 }
 
 type ListTenantsResponse struct {
@@ -1144,7 +1513,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_metadata_proto_msgTypes[12]
+	mi := &file_metadata_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1525,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[12]
+	mi := &file_metadata_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1538,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{12}
+	return file_metadata_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -1190,7 +1559,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[13]
+	mi := &file_metadata_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1571,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[13]
+	mi := &file_metadata_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1584,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{13}
+	return file_metadata_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateAccountRequest) GetRequestId() string {
@@ -1250,7 +1619,7 @@ type SetPasswordRequest struct {
 
 func (x *SetPasswordRequest) Reset() {
 	*x = SetPasswordRequest{}
-	mi := &file_metadata_proto_msgTypes[14]
+	mi := &file_metadata_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1262,7 +1631,7 @@ func (x *SetPasswordRequest) String() string {
 func (*SetPasswordRequest) ProtoMessage() {}
 
 func (x *SetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[14]
+	mi := &file_metadata_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1275,7 +1644,7 @@ func (x *SetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*SetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{14}
+	return file_metadata_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetPasswordRequest) GetRequestId() string {
@@ -1309,7 +1678,7 @@ type DeleteAccountRequest struct {
 
 func (x *DeleteAccountRequest) Reset() {
 	*x = DeleteAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[15]
+	mi := &file_metadata_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1690,7 @@ func (x *DeleteAccountRequest) String() string {
 func (*DeleteAccountRequest) ProtoMessage() {}
 
 func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[15]
+	mi := &file_metadata_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1703,7 @@ func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{15}
+	return file_metadata_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteAccountRequest) GetRequestId() string {
@@ -1359,7 +1728,7 @@ type DeleteAccountResponse struct {
 
 func (x *DeleteAccountResponse) Reset() {
 	*x = DeleteAccountResponse{}
-	mi := &file_metadata_proto_msgTypes[16]
+	mi := &file_metadata_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1371,7 +1740,7 @@ func (x *DeleteAccountResponse) String() string {
 func (*DeleteAccountResponse) ProtoMessage() {}
 
 func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[16]
+	mi := &file_metadata_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1384,7 +1753,7 @@ func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAccountResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{16}
+	return file_metadata_proto_rawDescGZIP(), []int{20}
 }
 
 type ListAccountsRequest struct {
@@ -1396,7 +1765,7 @@ type ListAccountsRequest struct {
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_metadata_proto_msgTypes[17]
+	mi := &file_metadata_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1408,7 +1777,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[17]
+	mi := &file_metadata_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1421,7 +1790,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{17}
+	return file_metadata_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListAccountsRequest) GetTenant() string {
@@ -1440,7 +1809,7 @@ type ListAccountsResponse struct {
 
 func (x *ListAccountsResponse) Reset() {
 	*x = ListAccountsResponse{}
-	mi := &file_metadata_proto_msgTypes[18]
+	mi := &file_metadata_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1821,7 @@ func (x *ListAccountsResponse) String() string {
 func (*ListAccountsResponse) ProtoMessage() {}
 
 func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[18]
+	mi := &file_metadata_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1834,7 @@ func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{18}
+	return file_metadata_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListAccountsResponse) GetAccounts() []*Account {
@@ -1485,7 +1854,7 @@ type AuthenticateRequest struct {
 
 func (x *AuthenticateRequest) Reset() {
 	*x = AuthenticateRequest{}
-	mi := &file_metadata_proto_msgTypes[19]
+	mi := &file_metadata_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1497,7 +1866,7 @@ func (x *AuthenticateRequest) String() string {
 func (*AuthenticateRequest) ProtoMessage() {}
 
 func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[19]
+	mi := &file_metadata_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1510,7 +1879,7 @@ func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{19}
+	return file_metadata_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AuthenticateRequest) GetEmail() string {
@@ -1528,15 +1897,18 @@ func (x *AuthenticateRequest) GetPassword() string {
 }
 
 type ListMailboxesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// When set (normally user == account), the response also lists in `shared` the
+	// mailboxes of other owners of the same tenant on which user has 'l'.
+	User          string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListMailboxesRequest) Reset() {
 	*x = ListMailboxesRequest{}
-	mi := &file_metadata_proto_msgTypes[20]
+	mi := &file_metadata_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1548,7 +1920,7 @@ func (x *ListMailboxesRequest) String() string {
 func (*ListMailboxesRequest) ProtoMessage() {}
 
 func (x *ListMailboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[20]
+	mi := &file_metadata_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1561,12 +1933,19 @@ func (x *ListMailboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMailboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListMailboxesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{20}
+	return file_metadata_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListMailboxesRequest) GetAccount() string {
 	if x != nil {
 		return x.Account
+	}
+	return ""
+}
+
+func (x *ListMailboxesRequest) GetUser() string {
+	if x != nil {
+		return x.User
 	}
 	return ""
 }
@@ -1577,13 +1956,16 @@ type ListMailboxesResponse struct {
 	// The account's subscription list (RFC 9051 6.3.7), sorted: names that need not
 	// exist as mailboxes.
 	Subscriptions []string `protobuf:"bytes,2,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	// Mailboxes of other accounts and of the tenant ("tenant:NAME" owners) visible to
+	// the request's user, each with owner and my_rights set, sorted by owner then name.
+	Shared        []*Mailbox `protobuf:"bytes,3,rep,name=shared,proto3" json:"shared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListMailboxesResponse) Reset() {
 	*x = ListMailboxesResponse{}
-	mi := &file_metadata_proto_msgTypes[21]
+	mi := &file_metadata_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1595,7 +1977,7 @@ func (x *ListMailboxesResponse) String() string {
 func (*ListMailboxesResponse) ProtoMessage() {}
 
 func (x *ListMailboxesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[21]
+	mi := &file_metadata_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1608,7 +1990,7 @@ func (x *ListMailboxesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMailboxesResponse.ProtoReflect.Descriptor instead.
 func (*ListMailboxesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{21}
+	return file_metadata_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListMailboxesResponse) GetMailboxes() []*Mailbox {
@@ -1625,18 +2007,26 @@ func (x *ListMailboxesResponse) GetSubscriptions() []string {
 	return nil
 }
 
+func (x *ListMailboxesResponse) GetShared() []*Mailbox {
+	if x != nil {
+		return x.Shared
+	}
+	return nil
+}
+
 type GetMailboxRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
 	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Id            uint64                 `protobuf:"varint,3,opt,name=id,proto3" json:"id,omitempty"` // used when name is empty
+	User          string                 `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetMailboxRequest) Reset() {
 	*x = GetMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[22]
+	mi := &file_metadata_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +2038,7 @@ func (x *GetMailboxRequest) String() string {
 func (*GetMailboxRequest) ProtoMessage() {}
 
 func (x *GetMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[22]
+	mi := &file_metadata_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +2051,7 @@ func (x *GetMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMailboxRequest.ProtoReflect.Descriptor instead.
 func (*GetMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{22}
+	return file_metadata_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetMailboxRequest) GetAccount() string {
@@ -1685,19 +2075,27 @@ func (x *GetMailboxRequest) GetId() uint64 {
 	return 0
 }
 
+func (x *GetMailboxRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
 type CreateMailboxRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	Account       string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
 	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	SpecialUse    string                 `protobuf:"bytes,4,opt,name=special_use,json=specialUse,proto3" json:"special_use,omitempty"`
+	User          string                 `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CreateMailboxRequest) Reset() {
 	*x = CreateMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[23]
+	mi := &file_metadata_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1709,7 +2107,7 @@ func (x *CreateMailboxRequest) String() string {
 func (*CreateMailboxRequest) ProtoMessage() {}
 
 func (x *CreateMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[23]
+	mi := &file_metadata_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1722,7 +2120,7 @@ func (x *CreateMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMailboxRequest.ProtoReflect.Descriptor instead.
 func (*CreateMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{23}
+	return file_metadata_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateMailboxRequest) GetRequestId() string {
@@ -1753,18 +2151,26 @@ func (x *CreateMailboxRequest) GetSpecialUse() string {
 	return ""
 }
 
+func (x *CreateMailboxRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
 type DeleteMailboxRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	Account       string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
 	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	User          string                 `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeleteMailboxRequest) Reset() {
 	*x = DeleteMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[24]
+	mi := &file_metadata_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +2182,7 @@ func (x *DeleteMailboxRequest) String() string {
 func (*DeleteMailboxRequest) ProtoMessage() {}
 
 func (x *DeleteMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[24]
+	mi := &file_metadata_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +2195,7 @@ func (x *DeleteMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMailboxRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{24}
+	return file_metadata_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DeleteMailboxRequest) GetRequestId() string {
@@ -1813,6 +2219,13 @@ func (x *DeleteMailboxRequest) GetName() string {
 	return ""
 }
 
+func (x *DeleteMailboxRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
 type DeleteMailboxResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1821,7 +2234,7 @@ type DeleteMailboxResponse struct {
 
 func (x *DeleteMailboxResponse) Reset() {
 	*x = DeleteMailboxResponse{}
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +2246,7 @@ func (x *DeleteMailboxResponse) String() string {
 func (*DeleteMailboxResponse) ProtoMessage() {}
 
 func (x *DeleteMailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +2259,7 @@ func (x *DeleteMailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMailboxResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMailboxResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{25}
+	return file_metadata_proto_rawDescGZIP(), []int{29}
 }
 
 type RenameMailboxRequest struct {
@@ -1855,13 +2268,14 @@ type RenameMailboxRequest struct {
 	Account       string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
 	From          string                 `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`
 	To            string                 `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`
+	User          string                 `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RenameMailboxRequest) Reset() {
 	*x = RenameMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +2287,7 @@ func (x *RenameMailboxRequest) String() string {
 func (*RenameMailboxRequest) ProtoMessage() {}
 
 func (x *RenameMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +2300,7 @@ func (x *RenameMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameMailboxRequest.ProtoReflect.Descriptor instead.
 func (*RenameMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{26}
+	return file_metadata_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RenameMailboxRequest) GetRequestId() string {
@@ -1917,6 +2331,13 @@ func (x *RenameMailboxRequest) GetTo() string {
 	return ""
 }
 
+func (x *RenameMailboxRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
 type RenameMailboxResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1925,7 +2346,7 @@ type RenameMailboxResponse struct {
 
 func (x *RenameMailboxResponse) Reset() {
 	*x = RenameMailboxResponse{}
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1937,7 +2358,7 @@ func (x *RenameMailboxResponse) String() string {
 func (*RenameMailboxResponse) ProtoMessage() {}
 
 func (x *RenameMailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1950,7 +2371,7 @@ func (x *RenameMailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameMailboxResponse.ProtoReflect.Descriptor instead.
 func (*RenameMailboxResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{27}
+	return file_metadata_proto_rawDescGZIP(), []int{31}
 }
 
 type SetSubscribedRequest struct {
@@ -1965,7 +2386,7 @@ type SetSubscribedRequest struct {
 
 func (x *SetSubscribedRequest) Reset() {
 	*x = SetSubscribedRequest{}
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1977,7 +2398,7 @@ func (x *SetSubscribedRequest) String() string {
 func (*SetSubscribedRequest) ProtoMessage() {}
 
 func (x *SetSubscribedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1990,7 +2411,7 @@ func (x *SetSubscribedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSubscribedRequest.ProtoReflect.Descriptor instead.
 func (*SetSubscribedRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{28}
+	return file_metadata_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SetSubscribedRequest) GetRequestId() string {
@@ -2029,7 +2450,7 @@ type SetSubscribedResponse struct {
 
 func (x *SetSubscribedResponse) Reset() {
 	*x = SetSubscribedResponse{}
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2041,7 +2462,7 @@ func (x *SetSubscribedResponse) String() string {
 func (*SetSubscribedResponse) ProtoMessage() {}
 
 func (x *SetSubscribedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2054,7 +2475,7 @@ func (x *SetSubscribedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSubscribedResponse.ProtoReflect.Descriptor instead.
 func (*SetSubscribedResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{29}
+	return file_metadata_proto_rawDescGZIP(), []int{33}
 }
 
 type NewMessage struct {
@@ -2070,7 +2491,7 @@ type NewMessage struct {
 
 func (x *NewMessage) Reset() {
 	*x = NewMessage{}
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2082,7 +2503,7 @@ func (x *NewMessage) String() string {
 func (*NewMessage) ProtoMessage() {}
 
 func (x *NewMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2095,7 +2516,7 @@ func (x *NewMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewMessage.ProtoReflect.Descriptor instead.
 func (*NewMessage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{30}
+	return file_metadata_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *NewMessage) GetBlobKey() string {
@@ -2142,13 +2563,14 @@ type AppendRequest struct {
 	// The blob epoch the frontend knew before it stored the bodies (from an earlier
 	// AppendResponse or refusal; 0 at first). See MarkBlobsDeleting.
 	BlobEpoch     uint64 `protobuf:"varint,5,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"`
+	User          string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AppendRequest) Reset() {
 	*x = AppendRequest{}
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2582,7 @@ func (x *AppendRequest) String() string {
 func (*AppendRequest) ProtoMessage() {}
 
 func (x *AppendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2595,7 @@ func (x *AppendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendRequest.ProtoReflect.Descriptor instead.
 func (*AppendRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{31}
+	return file_metadata_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *AppendRequest) GetRequestId() string {
@@ -2211,6 +2633,13 @@ func (x *AppendRequest) GetBlobEpoch() uint64 {
 	return 0
 }
 
+func (x *AppendRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
 type AppendResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	UidValidity   uint32                 `protobuf:"varint,1,opt,name=uid_validity,json=uidValidity,proto3" json:"uid_validity,omitempty"`
@@ -2223,7 +2652,7 @@ type AppendResponse struct {
 
 func (x *AppendResponse) Reset() {
 	*x = AppendResponse{}
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2235,7 +2664,7 @@ func (x *AppendResponse) String() string {
 func (*AppendResponse) ProtoMessage() {}
 
 func (x *AppendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2248,7 +2677,7 @@ func (x *AppendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendResponse.ProtoReflect.Descriptor instead.
 func (*AppendResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{32}
+	return file_metadata_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AppendResponse) GetUidValidity() uint32 {
@@ -2290,7 +2719,7 @@ type UidRange struct {
 
 func (x *UidRange) Reset() {
 	*x = UidRange{}
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2302,7 +2731,7 @@ func (x *UidRange) String() string {
 func (*UidRange) ProtoMessage() {}
 
 func (x *UidRange) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2315,7 +2744,7 @@ func (x *UidRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UidRange.ProtoReflect.Descriptor instead.
 func (*UidRange) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{33}
+	return file_metadata_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *UidRange) GetFirst() uint32 {
@@ -2336,13 +2765,14 @@ type ListMessagesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
 	MailboxId     uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	User          string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2354,7 +2784,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2367,7 +2797,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{34}
+	return file_metadata_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListMessagesRequest) GetAccount() string {
@@ -2384,6 +2814,13 @@ func (x *ListMessagesRequest) GetMailboxId() uint64 {
 	return 0
 }
 
+func (x *ListMessagesRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
 type ListMessagesResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Mailbox *Mailbox               `protobuf:"bytes,1,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
@@ -2397,7 +2834,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2409,7 +2846,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2422,7 +2859,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{35}
+	return file_metadata_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListMessagesResponse) GetMailbox() *Mailbox {
@@ -2462,7 +2899,7 @@ type FlagSet struct {
 
 func (x *FlagSet) Reset() {
 	*x = FlagSet{}
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2474,7 +2911,7 @@ func (x *FlagSet) String() string {
 func (*FlagSet) ProtoMessage() {}
 
 func (x *FlagSet) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2487,7 +2924,7 @@ func (x *FlagSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagSet.ProtoReflect.Descriptor instead.
 func (*FlagSet) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{36}
+	return file_metadata_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *FlagSet) GetFlags() []string {
@@ -2509,14 +2946,20 @@ type FetchMessagesRequest struct {
 	HeaderOnly bool `protobuf:"varint,5,opt,name=header_only,json=headerOnly,proto3" json:"header_only,omitempty"`
 	// With with_structure: each record's structure carries only its envelope (with
 	// header_only as well: its envelope and its header), for FETCH ENVELOPE.
-	EnvelopeOnly  bool `protobuf:"varint,6,opt,name=envelope_only,json=envelopeOnly,proto3" json:"envelope_only,omitempty"`
+	EnvelopeOnly bool   `protobuf:"varint,6,opt,name=envelope_only,json=envelopeOnly,proto3" json:"envelope_only,omitempty"`
+	User         string `protobuf:"bytes,7,opt,name=user,proto3" json:"user,omitempty"`
+	// With header_only: the header carries only the fields of these names (compared without
+	// case, RFC 5322 2.2), each with its continuation lines, for SEARCH keys that name header
+	// fields (HEADER, FROM, TO, CC, BCC, SUBJECT): a header SEARCH of a large mailbox then
+	// moves a few bytes per message instead of the whole header.
+	HeaderFields  []string `protobuf:"bytes,8,rep,name=header_fields,json=headerFields,proto3" json:"header_fields,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FetchMessagesRequest) Reset() {
 	*x = FetchMessagesRequest{}
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +2971,7 @@ func (x *FetchMessagesRequest) String() string {
 func (*FetchMessagesRequest) ProtoMessage() {}
 
 func (x *FetchMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +2984,7 @@ func (x *FetchMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchMessagesRequest.ProtoReflect.Descriptor instead.
 func (*FetchMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{37}
+	return file_metadata_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *FetchMessagesRequest) GetAccount() string {
@@ -2586,6 +3029,20 @@ func (x *FetchMessagesRequest) GetEnvelopeOnly() bool {
 	return false
 }
 
+func (x *FetchMessagesRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *FetchMessagesRequest) GetHeaderFields() []string {
+	if x != nil {
+		return x.HeaderFields
+	}
+	return nil
+}
+
 type StoreFlagsRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	RequestId      string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -2595,13 +3052,14 @@ type StoreFlagsRequest struct {
 	Op             FlagOp                 `protobuf:"varint,5,opt,name=op,proto3,enum=strata.metadata.v1.FlagOp" json:"op,omitempty"`
 	Flags          []string               `protobuf:"bytes,6,rep,name=flags,proto3" json:"flags,omitempty"`
 	UnchangedSince uint64                 `protobuf:"varint,7,opt,name=unchanged_since,json=unchangedSince,proto3" json:"unchanged_since,omitempty"` // RFC 7162 3.1.3; 0: not given
+	User           string                 `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StoreFlagsRequest) Reset() {
 	*x = StoreFlagsRequest{}
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +3071,7 @@ func (x *StoreFlagsRequest) String() string {
 func (*StoreFlagsRequest) ProtoMessage() {}
 
 func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +3084,7 @@ func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsRequest.ProtoReflect.Descriptor instead.
 func (*StoreFlagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{38}
+	return file_metadata_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *StoreFlagsRequest) GetRequestId() string {
@@ -2678,6 +3136,13 @@ func (x *StoreFlagsRequest) GetUnchangedSince() uint64 {
 	return 0
 }
 
+func (x *StoreFlagsRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
 type FlagUpdate struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Uid           uint32                 `protobuf:"varint,1,opt,name=uid,proto3" json:"uid,omitempty"`
@@ -2689,7 +3154,7 @@ type FlagUpdate struct {
 
 func (x *FlagUpdate) Reset() {
 	*x = FlagUpdate{}
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2701,7 +3166,7 @@ func (x *FlagUpdate) String() string {
 func (*FlagUpdate) ProtoMessage() {}
 
 func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2714,7 +3179,7 @@ func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagUpdate.ProtoReflect.Descriptor instead.
 func (*FlagUpdate) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{39}
+	return file_metadata_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *FlagUpdate) GetUid() uint32 {
@@ -2749,7 +3214,7 @@ type StoreFlagsResponse struct {
 
 func (x *StoreFlagsResponse) Reset() {
 	*x = StoreFlagsResponse{}
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2761,7 +3226,7 @@ func (x *StoreFlagsResponse) String() string {
 func (*StoreFlagsResponse) ProtoMessage() {}
 
 func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2774,7 +3239,7 @@ func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsResponse.ProtoReflect.Descriptor instead.
 func (*StoreFlagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{40}
+	return file_metadata_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StoreFlagsResponse) GetUpdated() []*FlagUpdate {
@@ -2806,13 +3271,17 @@ type CopyRequest struct {
 	Uids            []*UidRange            `protobuf:"bytes,4,rep,name=uids,proto3" json:"uids,omitempty"`
 	DestMailboxId   uint64                 `protobuf:"varint,5,opt,name=dest_mailbox_id,json=destMailboxId,proto3" json:"dest_mailbox_id,omitempty"`
 	Move            bool                   `protobuf:"varint,6,opt,name=move,proto3" json:"move,omitempty"` // RFC 6851: expunge from the source in the same command
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	User            string                 `protobuf:"bytes,7,opt,name=user,proto3" json:"user,omitempty"`
+	// The destination's owner when it is not `account` (the source's owner), e.g. a
+	// copy from a shared mailbox into the user's own INBOX; empty: account.
+	DestAccount   string `protobuf:"bytes,8,opt,name=dest_account,json=destAccount,proto3" json:"dest_account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CopyRequest) Reset() {
 	*x = CopyRequest{}
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2824,7 +3293,7 @@ func (x *CopyRequest) String() string {
 func (*CopyRequest) ProtoMessage() {}
 
 func (x *CopyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2837,7 +3306,7 @@ func (x *CopyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyRequest.ProtoReflect.Descriptor instead.
 func (*CopyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{41}
+	return file_metadata_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CopyRequest) GetRequestId() string {
@@ -2882,6 +3351,20 @@ func (x *CopyRequest) GetMove() bool {
 	return false
 }
 
+func (x *CopyRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *CopyRequest) GetDestAccount() string {
+	if x != nil {
+		return x.DestAccount
+	}
+	return ""
+}
+
 type CopyResponse struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	DestUidValidity uint32                 `protobuf:"varint,1,opt,name=dest_uid_validity,json=destUidValidity,proto3" json:"dest_uid_validity,omitempty"`
@@ -2896,7 +3379,7 @@ type CopyResponse struct {
 
 func (x *CopyResponse) Reset() {
 	*x = CopyResponse{}
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2908,7 +3391,7 @@ func (x *CopyResponse) String() string {
 func (*CopyResponse) ProtoMessage() {}
 
 func (x *CopyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2921,7 +3404,7 @@ func (x *CopyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyResponse.ProtoReflect.Descriptor instead.
 func (*CopyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{42}
+	return file_metadata_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CopyResponse) GetDestUidValidity() uint32 {
@@ -2959,13 +3442,14 @@ type ExpungeRequest struct {
 	MailboxId uint64                 `protobuf:"varint,3,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
 	// Only messages with \Deleted among these UIDs are expunged; empty means all.
 	Uids          []*UidRange `protobuf:"bytes,4,rep,name=uids,proto3" json:"uids,omitempty"`
+	User          string      `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExpungeRequest) Reset() {
 	*x = ExpungeRequest{}
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2977,7 +3461,7 @@ func (x *ExpungeRequest) String() string {
 func (*ExpungeRequest) ProtoMessage() {}
 
 func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2990,7 +3474,7 @@ func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeRequest.ProtoReflect.Descriptor instead.
 func (*ExpungeRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{43}
+	return file_metadata_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ExpungeRequest) GetRequestId() string {
@@ -3021,6 +3505,13 @@ func (x *ExpungeRequest) GetUids() []*UidRange {
 	return nil
 }
 
+func (x *ExpungeRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
 type ExpungeResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Expunged      []uint32               `protobuf:"varint,1,rep,packed,name=expunged,proto3" json:"expunged,omitempty"`
@@ -3031,7 +3522,7 @@ type ExpungeResponse struct {
 
 func (x *ExpungeResponse) Reset() {
 	*x = ExpungeResponse{}
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3043,7 +3534,7 @@ func (x *ExpungeResponse) String() string {
 func (*ExpungeResponse) ProtoMessage() {}
 
 func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3056,7 +3547,7 @@ func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeResponse.ProtoReflect.Descriptor instead.
 func (*ExpungeResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{44}
+	return file_metadata_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ExpungeResponse) GetExpunged() []uint32 {
@@ -3078,13 +3569,14 @@ type WatchRequest struct {
 	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
 	MailboxId     uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
 	SinceModseq   uint64                 `protobuf:"varint,3,opt,name=since_modseq,json=sinceModseq,proto3" json:"since_modseq,omitempty"`
+	User          string                 `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3096,7 +3588,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3109,7 +3601,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{45}
+	return file_metadata_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *WatchRequest) GetAccount() string {
@@ -3133,20 +3625,30 @@ func (x *WatchRequest) GetSinceModseq() uint64 {
 	return 0
 }
 
+func (x *WatchRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
 type Change struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          ChangeKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=strata.metadata.v1.ChangeKind" json:"kind,omitempty"`
-	Uid           uint32                 `protobuf:"varint,2,opt,name=uid,proto3" json:"uid,omitempty"`
-	Modseq        uint64                 `protobuf:"varint,3,opt,name=modseq,proto3" json:"modseq,omitempty"`
-	Flags         []string               `protobuf:"bytes,4,rep,name=flags,proto3" json:"flags,omitempty"`
-	Name          string                 `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Kind   ChangeKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=strata.metadata.v1.ChangeKind" json:"kind,omitempty"`
+	Uid    uint32                 `protobuf:"varint,2,opt,name=uid,proto3" json:"uid,omitempty"`
+	Modseq uint64                 `protobuf:"varint,3,opt,name=modseq,proto3" json:"modseq,omitempty"`
+	Flags  []string               `protobuf:"bytes,4,rep,name=flags,proto3" json:"flags,omitempty"`
+	Name   string                 `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	// Set for a private \Seen change (see "Private \Seen"): only this user's watchers
+	// receive it.
+	User          string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3158,7 +3660,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3171,7 +3673,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{46}
+	return file_metadata_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Change) GetKind() ChangeKind {
@@ -3209,6 +3711,13 @@ func (x *Change) GetName() string {
 	return ""
 }
 
+func (x *Change) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
 // ChangeBatch is all changes of one or more commands, in MODSEQ order; a watcher's
 // cursor after it is highest_modseq.
 type ChangeBatch struct {
@@ -3221,7 +3730,7 @@ type ChangeBatch struct {
 
 func (x *ChangeBatch) Reset() {
 	*x = ChangeBatch{}
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3233,7 +3742,7 @@ func (x *ChangeBatch) String() string {
 func (*ChangeBatch) ProtoMessage() {}
 
 func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3246,7 +3755,7 @@ func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBatch.ProtoReflect.Descriptor instead.
 func (*ChangeBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{47}
+	return file_metadata_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ChangeBatch) GetChanges() []*Change {
@@ -3276,7 +3785,7 @@ type MarkBlobsDeletingRequest struct {
 
 func (x *MarkBlobsDeletingRequest) Reset() {
 	*x = MarkBlobsDeletingRequest{}
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3288,7 +3797,7 @@ func (x *MarkBlobsDeletingRequest) String() string {
 func (*MarkBlobsDeletingRequest) ProtoMessage() {}
 
 func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3301,7 +3810,7 @@ func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkBlobsDeletingRequest.ProtoReflect.Descriptor instead.
 func (*MarkBlobsDeletingRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{48}
+	return file_metadata_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *MarkBlobsDeletingRequest) GetRequestId() string {
@@ -3337,7 +3846,7 @@ type ForgetBlobsRequest struct {
 
 func (x *ForgetBlobsRequest) Reset() {
 	*x = ForgetBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3349,7 +3858,7 @@ func (x *ForgetBlobsRequest) String() string {
 func (*ForgetBlobsRequest) ProtoMessage() {}
 
 func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3362,7 +3871,7 @@ func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetBlobsRequest.ProtoReflect.Descriptor instead.
 func (*ForgetBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{49}
+	return file_metadata_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ForgetBlobsRequest) GetRequestId() string {
@@ -3391,7 +3900,7 @@ type BlobBatch struct {
 
 func (x *BlobBatch) Reset() {
 	*x = BlobBatch{}
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3403,7 +3912,7 @@ func (x *BlobBatch) String() string {
 func (*BlobBatch) ProtoMessage() {}
 
 func (x *BlobBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3416,7 +3925,7 @@ func (x *BlobBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobBatch.ProtoReflect.Descriptor instead.
 func (*BlobBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{50}
+	return file_metadata_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *BlobBatch) GetKeys() []string {
@@ -3442,7 +3951,7 @@ type CollectBlobsRequest struct {
 
 func (x *CollectBlobsRequest) Reset() {
 	*x = CollectBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +3963,7 @@ func (x *CollectBlobsRequest) String() string {
 func (*CollectBlobsRequest) ProtoMessage() {}
 
 func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +3976,7 @@ func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsRequest.ProtoReflect.Descriptor instead.
 func (*CollectBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{51}
+	return file_metadata_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CollectBlobsRequest) GetGraceNanos() int64 {
@@ -3486,7 +3995,7 @@ type CollectBlobsResponse struct {
 
 func (x *CollectBlobsResponse) Reset() {
 	*x = CollectBlobsResponse{}
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3498,7 +4007,7 @@ func (x *CollectBlobsResponse) String() string {
 func (*CollectBlobsResponse) ProtoMessage() {}
 
 func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3511,7 +4020,7 @@ func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsResponse.ProtoReflect.Descriptor instead.
 func (*CollectBlobsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{52}
+	return file_metadata_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CollectBlobsResponse) GetDeleted() uint64 {
@@ -3532,7 +4041,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3544,7 +4053,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3557,7 +4066,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{53}
+	return file_metadata_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *DeleteTenantRequest) GetRequestId() string {
@@ -3590,7 +4099,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3602,7 +4111,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3615,7 +4124,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{54}
+	return file_metadata_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *DeleteTenantResponse) GetDeletedAccounts() []string {
@@ -3636,7 +4145,7 @@ type AddDomainRequest struct {
 
 func (x *AddDomainRequest) Reset() {
 	*x = AddDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3648,7 +4157,7 @@ func (x *AddDomainRequest) String() string {
 func (*AddDomainRequest) ProtoMessage() {}
 
 func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3661,7 +4170,7 @@ func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainRequest.ProtoReflect.Descriptor instead.
 func (*AddDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{55}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *AddDomainRequest) GetRequestId() string {
@@ -3696,7 +4205,7 @@ type RemoveDomainRequest struct {
 
 func (x *RemoveDomainRequest) Reset() {
 	*x = RemoveDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3708,7 +4217,7 @@ func (x *RemoveDomainRequest) String() string {
 func (*RemoveDomainRequest) ProtoMessage() {}
 
 func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3721,7 +4230,7 @@ func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDomainRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *RemoveDomainRequest) GetRequestId() string {
@@ -3756,7 +4265,7 @@ type SetAccountDisabledRequest struct {
 
 func (x *SetAccountDisabledRequest) Reset() {
 	*x = SetAccountDisabledRequest{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3768,7 +4277,7 @@ func (x *SetAccountDisabledRequest) String() string {
 func (*SetAccountDisabledRequest) ProtoMessage() {}
 
 func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3781,7 +4290,7 @@ func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountDisabledRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *SetAccountDisabledRequest) GetRequestId() string {
@@ -3814,7 +4323,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3826,7 +4335,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3839,7 +4348,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *GetAccountRequest) GetEmail() string {
@@ -3860,7 +4369,7 @@ type QuotaLimits struct {
 
 func (x *QuotaLimits) Reset() {
 	*x = QuotaLimits{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3872,7 +4381,7 @@ func (x *QuotaLimits) String() string {
 func (*QuotaLimits) ProtoMessage() {}
 
 func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3885,7 +4394,7 @@ func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaLimits.ProtoReflect.Descriptor instead.
 func (*QuotaLimits) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *QuotaLimits) GetStorageBytes() uint64 {
@@ -3912,7 +4421,7 @@ type QuotaUsage struct {
 
 func (x *QuotaUsage) Reset() {
 	*x = QuotaUsage{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3924,7 +4433,7 @@ func (x *QuotaUsage) String() string {
 func (*QuotaUsage) ProtoMessage() {}
 
 func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3937,7 +4446,7 @@ func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaUsage.ProtoReflect.Descriptor instead.
 func (*QuotaUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *QuotaUsage) GetStorageBytes() uint64 {
@@ -3966,7 +4475,7 @@ type QuotaRoot struct {
 
 func (x *QuotaRoot) Reset() {
 	*x = QuotaRoot{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3978,7 +4487,7 @@ func (x *QuotaRoot) String() string {
 func (*QuotaRoot) ProtoMessage() {}
 
 func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3991,7 +4500,7 @@ func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaRoot.ProtoReflect.Descriptor instead.
 func (*QuotaRoot) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *QuotaRoot) GetAccount() string {
@@ -4036,7 +4545,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4048,7 +4557,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4061,7 +4570,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SetQuotaRequest) GetRequestId() string {
@@ -4103,7 +4612,7 @@ type GetQuotaRequest struct {
 
 func (x *GetQuotaRequest) Reset() {
 	*x = GetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4115,7 +4624,7 @@ func (x *GetQuotaRequest) String() string {
 func (*GetQuotaRequest) ProtoMessage() {}
 
 func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4128,7 +4637,7 @@ func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*GetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *GetQuotaRequest) GetAccount() string {
@@ -4154,7 +4663,7 @@ type GetQuotaResponse struct {
 
 func (x *GetQuotaResponse) Reset() {
 	*x = GetQuotaResponse{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4166,7 +4675,7 @@ func (x *GetQuotaResponse) String() string {
 func (*GetQuotaResponse) ProtoMessage() {}
 
 func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4179,7 +4688,7 @@ func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*GetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *GetQuotaResponse) GetRoots() []*QuotaRoot {
@@ -4193,7 +4702,41 @@ var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
 	"\n" +
-	"\x0emetadata.proto\x12\x12strata.metadata.v1\"6\n" +
+	"\x0emetadata.proto\x12\x12strata.metadata.v1\"\xf8\x01\n" +
+	"\rSetAclRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x18\n" +
+	"\aaccount\x18\x03 \x01(\tR\aaccount\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x04 \x01(\x04R\tmailboxId\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x1e\n" +
+	"\n" +
+	"identifier\x18\x06 \x01(\tR\n" +
+	"identifier\x12\x16\n" +
+	"\x06rights\x18\a \x01(\tR\x06rights\x12/\n" +
+	"\x04mode\x18\b \x01(\x0e2\x1b.strata.metadata.v1.AclModeR\x04mode\"\xb2\x01\n" +
+	"\x10DeleteAclRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x18\n" +
+	"\aaccount\x18\x03 \x01(\tR\aaccount\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x04 \x01(\x04R\tmailboxId\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x1e\n" +
+	"\n" +
+	"identifier\x18\x06 \x01(\tR\n" +
+	"identifier\"p\n" +
+	"\rGetAclRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"\\\n" +
+	"\vAclResponse\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x01 \x01(\x04R\tmailboxId\x12.\n" +
+	"\x03acl\x18\x02 \x03(\v2\x1c.strata.metadata.v1.AclEntryR\x03acl\"6\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\"v\n" +
@@ -4201,7 +4744,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +
 	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12!\n" +
-	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\"\xff\x02\n" +
+	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\"\xb2\x03\n" +
 	"\aMailbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
@@ -4219,7 +4762,9 @@ const file_metadata_proto_rawDesc = "" +
 	" \x01(\rR\x06unseen\x12\x12\n" +
 	"\x04size\x18\v \x01(\x04R\x04size\x12.\n" +
 	"\x03acl\x18\f \x03(\v2\x1c.strata.metadata.v1.AclEntryR\x03acl\x12\x16\n" +
-	"\x06recent\x18\r \x01(\rR\x06recent\"B\n" +
+	"\x06recent\x18\r \x01(\rR\x06recent\x12\x14\n" +
+	"\x05owner\x18\x0e \x01(\tR\x05owner\x12\x1b\n" +
+	"\tmy_rights\x18\x0f \x01(\tR\bmyRights\"B\n" +
 	"\bAclEntry\x12\x1e\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\tR\n" +
@@ -4311,35 +4856,41 @@ const file_metadata_proto_rawDesc = "" +
 	"\baccounts\x18\x01 \x03(\v2\x1b.strata.metadata.v1.AccountR\baccounts\"G\n" +
 	"\x13AuthenticateRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"0\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"D\n" +
 	"\x14ListMailboxesRequest\x12\x18\n" +
-	"\aaccount\x18\x01 \x01(\tR\aaccount\"x\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\"\xad\x01\n" +
 	"\x15ListMailboxesResponse\x129\n" +
 	"\tmailboxes\x18\x01 \x03(\v2\x1b.strata.metadata.v1.MailboxR\tmailboxes\x12$\n" +
-	"\rsubscriptions\x18\x02 \x03(\tR\rsubscriptions\"Q\n" +
+	"\rsubscriptions\x18\x02 \x03(\tR\rsubscriptions\x123\n" +
+	"\x06shared\x18\x03 \x03(\v2\x1b.strata.metadata.v1.MailboxR\x06shared\"e\n" +
 	"\x11GetMailboxRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x0e\n" +
-	"\x02id\x18\x03 \x01(\x04R\x02id\"\x84\x01\n" +
+	"\x02id\x18\x03 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04user\x18\x04 \x01(\tR\x04user\"\x98\x01\n" +
 	"\x14CreateMailboxRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1f\n" +
 	"\vspecial_use\x18\x04 \x01(\tR\n" +
-	"specialUse\"c\n" +
+	"specialUse\x12\x12\n" +
+	"\x04user\x18\x05 \x01(\tR\x04user\"w\n" +
 	"\x14DeleteMailboxRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\x17\n" +
-	"\x15DeleteMailboxResponse\"s\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x12\n" +
+	"\x04user\x18\x04 \x01(\tR\x04user\"\x17\n" +
+	"\x15DeleteMailboxResponse\"\x87\x01\n" +
 	"\x14RenameMailboxRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04from\x18\x03 \x01(\tR\x04from\x12\x0e\n" +
-	"\x02to\x18\x04 \x01(\tR\x02to\"\x17\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\x12\x12\n" +
+	"\x04user\x18\x05 \x01(\tR\x04user\"\x17\n" +
 	"\x15RenameMailboxResponse\"\x83\x01\n" +
 	"\x14SetSubscribedRequest\x12\x1d\n" +
 	"\n" +
@@ -4356,7 +4907,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12,\n" +
 	"\x12internal_date_unix\x18\x03 \x01(\x03R\x10internalDateUnix\x12\x14\n" +
 	"\x05flags\x18\x04 \x03(\tR\x05flags\x12B\n" +
-	"\tstructure\x18\x05 \x01(\v2$.strata.metadata.v1.MessageStructureR\tstructure\"\xc2\x01\n" +
+	"\tstructure\x18\x05 \x01(\v2$.strata.metadata.v1.MessageStructureR\tstructure\"\xd6\x01\n" +
 	"\rAppendRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
@@ -4365,7 +4916,8 @@ const file_metadata_proto_rawDesc = "" +
 	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x12:\n" +
 	"\bmessages\x18\x04 \x03(\v2\x1e.strata.metadata.v1.NewMessageR\bmessages\x12\x1d\n" +
 	"\n" +
-	"blob_epoch\x18\x05 \x01(\x04R\tblobEpoch\"~\n" +
+	"blob_epoch\x18\x05 \x01(\x04R\tblobEpoch\x12\x12\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\"~\n" +
 	"\x0eAppendResponse\x12!\n" +
 	"\fuid_validity\x18\x01 \x01(\rR\vuidValidity\x12\x12\n" +
 	"\x04uids\x18\x02 \x03(\rR\x04uids\x12\x16\n" +
@@ -4374,18 +4926,19 @@ const file_metadata_proto_rawDesc = "" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\"4\n" +
 	"\bUidRange\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\rR\x05first\x12\x12\n" +
-	"\x04last\x18\x02 \x01(\rR\x04last\"N\n" +
+	"\x04last\x18\x02 \x01(\rR\x04last\"b\n" +
 	"\x13ListMessagesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
-	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\"\xb6\x01\n" +
+	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\"\xb6\x01\n" +
 	"\x14ListMessagesResponse\x125\n" +
 	"\amailbox\x18\x01 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12\x16\n" +
 	"\x04uids\x18\x02 \x03(\rB\x02\x10\x01R\x04uids\x12\x1c\n" +
 	"\amodseqs\x18\x03 \x03(\x04B\x02\x10\x01R\amodseqs\x121\n" +
 	"\x05flags\x18\x04 \x03(\v2\x1b.strata.metadata.v1.FlagSetR\x05flags\"\x1f\n" +
 	"\aFlagSet\x12\x14\n" +
-	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xee\x01\n" +
+	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xa7\x02\n" +
 	"\x14FetchMessagesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
@@ -4394,7 +4947,9 @@ const file_metadata_proto_rawDesc = "" +
 	"\x0ewith_structure\x18\x04 \x01(\bR\rwithStructure\x12\x1f\n" +
 	"\vheader_only\x18\x05 \x01(\bR\n" +
 	"headerOnly\x12#\n" +
-	"\renvelope_only\x18\x06 \x01(\bR\fenvelopeOnly\"\x88\x02\n" +
+	"\renvelope_only\x18\x06 \x01(\bR\fenvelopeOnly\x12\x12\n" +
+	"\x04user\x18\a \x01(\tR\x04user\x12#\n" +
+	"\rheader_fields\x18\b \x03(\tR\fheaderFields\"\x9c\x02\n" +
 	"\x11StoreFlagsRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
@@ -4404,7 +4959,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04uids\x18\x04 \x03(\v2\x1c.strata.metadata.v1.UidRangeR\x04uids\x12*\n" +
 	"\x02op\x18\x05 \x01(\x0e2\x1a.strata.metadata.v1.FlagOpR\x02op\x12\x14\n" +
 	"\x05flags\x18\x06 \x03(\tR\x05flags\x12'\n" +
-	"\x0funchanged_since\x18\a \x01(\x04R\x0eunchangedSince\"L\n" +
+	"\x0funchanged_since\x18\a \x01(\x04R\x0eunchangedSince\x12\x12\n" +
+	"\x04user\x18\b \x01(\tR\x04user\"L\n" +
 	"\n" +
 	"FlagUpdate\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x14\n" +
@@ -4413,7 +4969,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x12StoreFlagsResponse\x128\n" +
 	"\aupdated\x18\x01 \x03(\v2\x1e.strata.metadata.v1.FlagUpdateR\aupdated\x12\x1a\n" +
 	"\bmodified\x18\x02 \x03(\rR\bmodified\x12\x16\n" +
-	"\x06modseq\x18\x03 \x01(\x04R\x06modseq\"\xe0\x01\n" +
+	"\x06modseq\x18\x03 \x01(\x04R\x06modseq\"\x97\x02\n" +
 	"\vCopyRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
@@ -4421,35 +4977,40 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11source_mailbox_id\x18\x03 \x01(\x04R\x0fsourceMailboxId\x120\n" +
 	"\x04uids\x18\x04 \x03(\v2\x1c.strata.metadata.v1.UidRangeR\x04uids\x12&\n" +
 	"\x0fdest_mailbox_id\x18\x05 \x01(\x04R\rdestMailboxId\x12\x12\n" +
-	"\x04move\x18\x06 \x01(\bR\x04move\"\x99\x01\n" +
+	"\x04move\x18\x06 \x01(\bR\x04move\x12\x12\n" +
+	"\x04user\x18\a \x01(\tR\x04user\x12!\n" +
+	"\fdest_account\x18\b \x01(\tR\vdestAccount\"\x99\x01\n" +
 	"\fCopyResponse\x12*\n" +
 	"\x11dest_uid_validity\x18\x01 \x01(\rR\x0fdestUidValidity\x12\x1f\n" +
 	"\vsource_uids\x18\x02 \x03(\rR\n" +
 	"sourceUids\x12\x1b\n" +
 	"\tdest_uids\x18\x03 \x03(\rR\bdestUids\x12\x1f\n" +
 	"\vdest_modseq\x18\x04 \x01(\x04R\n" +
-	"destModseq\"\x9a\x01\n" +
+	"destModseq\"\xae\x01\n" +
 	"\x0eExpungeRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x120\n" +
-	"\x04uids\x18\x04 \x03(\v2\x1c.strata.metadata.v1.UidRangeR\x04uids\"E\n" +
+	"\x04uids\x18\x04 \x03(\v2\x1c.strata.metadata.v1.UidRangeR\x04uids\x12\x12\n" +
+	"\x04user\x18\x05 \x01(\tR\x04user\"E\n" +
 	"\x0fExpungeResponse\x12\x1a\n" +
 	"\bexpunged\x18\x01 \x03(\rR\bexpunged\x12\x16\n" +
-	"\x06modseq\x18\x02 \x01(\x04R\x06modseq\"j\n" +
+	"\x06modseq\x18\x02 \x01(\x04R\x06modseq\"~\n" +
 	"\fWatchRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12!\n" +
-	"\fsince_modseq\x18\x03 \x01(\x04R\vsinceModseq\"\x90\x01\n" +
+	"\fsince_modseq\x18\x03 \x01(\x04R\vsinceModseq\x12\x12\n" +
+	"\x04user\x18\x04 \x01(\tR\x04user\"\xa4\x01\n" +
 	"\x06Change\x122\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1e.strata.metadata.v1.ChangeKindR\x04kind\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x16\n" +
 	"\x06modseq\x18\x03 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x04 \x03(\tR\x05flags\x12\x12\n" +
-	"\x04name\x18\x05 \x01(\tR\x04name\"j\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x12\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\"j\n" +
 	"\vChangeBatch\x124\n" +
 	"\achanges\x18\x01 \x03(\v2\x1a.strata.metadata.v1.ChangeR\achanges\x12%\n" +
 	"\x0ehighest_modseq\x18\x02 \x01(\x04R\rhighestModseq\"p\n" +
@@ -4520,7 +5081,11 @@ const file_metadata_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"G\n" +
 	"\x10GetQuotaResponse\x123\n" +
-	"\x05roots\x18\x01 \x03(\v2\x1d.strata.metadata.v1.QuotaRootR\x05roots*[\n" +
+	"\x05roots\x18\x01 \x03(\v2\x1d.strata.metadata.v1.QuotaRootR\x05roots*F\n" +
+	"\aAclMode\x12\x14\n" +
+	"\x10ACL_MODE_REPLACE\x10\x00\x12\x10\n" +
+	"\fACL_MODE_ADD\x10\x01\x12\x13\n" +
+	"\x0fACL_MODE_REMOVE\x10\x02*[\n" +
 	"\x06FlagOp\x12\x17\n" +
 	"\x13FLAG_OP_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vFLAG_OP_ADD\x10\x01\x12\x12\n" +
@@ -4533,7 +5098,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11CHANGE_KIND_FLAGS\x10\x02\x12\x17\n" +
 	"\x13CHANGE_KIND_EXPUNGE\x10\x03\x12\x1f\n" +
 	"\x1bCHANGE_KIND_MAILBOX_DELETED\x10\x04\x12\x1f\n" +
-	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\xc4\x14\n" +
+	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\xb4\x16\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -4566,7 +5131,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\n" +
 	"GetAccount\x12%.strata.metadata.v1.GetAccountRequest\x1a\x1b.strata.metadata.v1.Account\x12N\n" +
 	"\bSetQuota\x12#.strata.metadata.v1.SetQuotaRequest\x1a\x1d.strata.metadata.v1.QuotaRoot\x12U\n" +
-	"\bGetQuota\x12#.strata.metadata.v1.GetQuotaRequest\x1a$.strata.metadata.v1.GetQuotaResponse2n\n" +
+	"\bGetQuota\x12#.strata.metadata.v1.GetQuotaRequest\x1a$.strata.metadata.v1.GetQuotaResponse\x12L\n" +
+	"\x06SetAcl\x12!.strata.metadata.v1.SetAclRequest\x1a\x1f.strata.metadata.v1.AclResponse\x12R\n" +
+	"\tDeleteAcl\x12$.strata.metadata.v1.DeleteAclRequest\x1a\x1f.strata.metadata.v1.AclResponse\x12L\n" +
+	"\x06GetAcl\x12!.strata.metadata.v1.GetAclRequest\x1a\x1f.strata.metadata.v1.AclResponse2n\n" +
 	"\tBlobAdmin\x12a\n" +
 	"\fCollectBlobs\x12'.strata.metadata.v1.CollectBlobsRequest\x1a(.strata.metadata.v1.CollectBlobsResponseB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
@@ -4582,177 +5150,191 @@ func file_metadata_proto_rawDescGZIP() []byte {
 	return file_metadata_proto_rawDescData
 }
 
-var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 65)
+var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
 var file_metadata_proto_goTypes = []any{
-	(FlagOp)(0),                       // 0: strata.metadata.v1.FlagOp
-	(ChangeKind)(0),                   // 1: strata.metadata.v1.ChangeKind
-	(*Tenant)(nil),                    // 2: strata.metadata.v1.Tenant
-	(*Account)(nil),                   // 3: strata.metadata.v1.Account
-	(*Mailbox)(nil),                   // 4: strata.metadata.v1.Mailbox
-	(*AclEntry)(nil),                  // 5: strata.metadata.v1.AclEntry
-	(*Address)(nil),                   // 6: strata.metadata.v1.Address
-	(*Envelope)(nil),                  // 7: strata.metadata.v1.Envelope
-	(*Param)(nil),                     // 8: strata.metadata.v1.Param
-	(*BodyPart)(nil),                  // 9: strata.metadata.v1.BodyPart
-	(*MessageStructure)(nil),          // 10: strata.metadata.v1.MessageStructure
-	(*MessageRecord)(nil),             // 11: strata.metadata.v1.MessageRecord
-	(*CreateTenantRequest)(nil),       // 12: strata.metadata.v1.CreateTenantRequest
-	(*ListTenantsRequest)(nil),        // 13: strata.metadata.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),       // 14: strata.metadata.v1.ListTenantsResponse
-	(*CreateAccountRequest)(nil),      // 15: strata.metadata.v1.CreateAccountRequest
-	(*SetPasswordRequest)(nil),        // 16: strata.metadata.v1.SetPasswordRequest
-	(*DeleteAccountRequest)(nil),      // 17: strata.metadata.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),     // 18: strata.metadata.v1.DeleteAccountResponse
-	(*ListAccountsRequest)(nil),       // 19: strata.metadata.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),      // 20: strata.metadata.v1.ListAccountsResponse
-	(*AuthenticateRequest)(nil),       // 21: strata.metadata.v1.AuthenticateRequest
-	(*ListMailboxesRequest)(nil),      // 22: strata.metadata.v1.ListMailboxesRequest
-	(*ListMailboxesResponse)(nil),     // 23: strata.metadata.v1.ListMailboxesResponse
-	(*GetMailboxRequest)(nil),         // 24: strata.metadata.v1.GetMailboxRequest
-	(*CreateMailboxRequest)(nil),      // 25: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),      // 26: strata.metadata.v1.DeleteMailboxRequest
-	(*DeleteMailboxResponse)(nil),     // 27: strata.metadata.v1.DeleteMailboxResponse
-	(*RenameMailboxRequest)(nil),      // 28: strata.metadata.v1.RenameMailboxRequest
-	(*RenameMailboxResponse)(nil),     // 29: strata.metadata.v1.RenameMailboxResponse
-	(*SetSubscribedRequest)(nil),      // 30: strata.metadata.v1.SetSubscribedRequest
-	(*SetSubscribedResponse)(nil),     // 31: strata.metadata.v1.SetSubscribedResponse
-	(*NewMessage)(nil),                // 32: strata.metadata.v1.NewMessage
-	(*AppendRequest)(nil),             // 33: strata.metadata.v1.AppendRequest
-	(*AppendResponse)(nil),            // 34: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),                  // 35: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),       // 36: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),      // 37: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),                   // 38: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),      // 39: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),         // 40: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),                // 41: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),        // 42: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),               // 43: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),              // 44: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),            // 45: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),           // 46: strata.metadata.v1.ExpungeResponse
-	(*WatchRequest)(nil),              // 47: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                    // 48: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),               // 49: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),  // 50: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),        // 51: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                 // 52: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),       // 53: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),      // 54: strata.metadata.v1.CollectBlobsResponse
-	(*DeleteTenantRequest)(nil),       // 55: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),      // 56: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),          // 57: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),       // 58: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil), // 59: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),         // 60: strata.metadata.v1.GetAccountRequest
-	(*QuotaLimits)(nil),               // 61: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                // 62: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                 // 63: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),           // 64: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),           // 65: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),          // 66: strata.metadata.v1.GetQuotaResponse
+	(AclMode)(0),                      // 0: strata.metadata.v1.AclMode
+	(FlagOp)(0),                       // 1: strata.metadata.v1.FlagOp
+	(ChangeKind)(0),                   // 2: strata.metadata.v1.ChangeKind
+	(*SetAclRequest)(nil),             // 3: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),          // 4: strata.metadata.v1.DeleteAclRequest
+	(*GetAclRequest)(nil),             // 5: strata.metadata.v1.GetAclRequest
+	(*AclResponse)(nil),               // 6: strata.metadata.v1.AclResponse
+	(*Tenant)(nil),                    // 7: strata.metadata.v1.Tenant
+	(*Account)(nil),                   // 8: strata.metadata.v1.Account
+	(*Mailbox)(nil),                   // 9: strata.metadata.v1.Mailbox
+	(*AclEntry)(nil),                  // 10: strata.metadata.v1.AclEntry
+	(*Address)(nil),                   // 11: strata.metadata.v1.Address
+	(*Envelope)(nil),                  // 12: strata.metadata.v1.Envelope
+	(*Param)(nil),                     // 13: strata.metadata.v1.Param
+	(*BodyPart)(nil),                  // 14: strata.metadata.v1.BodyPart
+	(*MessageStructure)(nil),          // 15: strata.metadata.v1.MessageStructure
+	(*MessageRecord)(nil),             // 16: strata.metadata.v1.MessageRecord
+	(*CreateTenantRequest)(nil),       // 17: strata.metadata.v1.CreateTenantRequest
+	(*ListTenantsRequest)(nil),        // 18: strata.metadata.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),       // 19: strata.metadata.v1.ListTenantsResponse
+	(*CreateAccountRequest)(nil),      // 20: strata.metadata.v1.CreateAccountRequest
+	(*SetPasswordRequest)(nil),        // 21: strata.metadata.v1.SetPasswordRequest
+	(*DeleteAccountRequest)(nil),      // 22: strata.metadata.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),     // 23: strata.metadata.v1.DeleteAccountResponse
+	(*ListAccountsRequest)(nil),       // 24: strata.metadata.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),      // 25: strata.metadata.v1.ListAccountsResponse
+	(*AuthenticateRequest)(nil),       // 26: strata.metadata.v1.AuthenticateRequest
+	(*ListMailboxesRequest)(nil),      // 27: strata.metadata.v1.ListMailboxesRequest
+	(*ListMailboxesResponse)(nil),     // 28: strata.metadata.v1.ListMailboxesResponse
+	(*GetMailboxRequest)(nil),         // 29: strata.metadata.v1.GetMailboxRequest
+	(*CreateMailboxRequest)(nil),      // 30: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),      // 31: strata.metadata.v1.DeleteMailboxRequest
+	(*DeleteMailboxResponse)(nil),     // 32: strata.metadata.v1.DeleteMailboxResponse
+	(*RenameMailboxRequest)(nil),      // 33: strata.metadata.v1.RenameMailboxRequest
+	(*RenameMailboxResponse)(nil),     // 34: strata.metadata.v1.RenameMailboxResponse
+	(*SetSubscribedRequest)(nil),      // 35: strata.metadata.v1.SetSubscribedRequest
+	(*SetSubscribedResponse)(nil),     // 36: strata.metadata.v1.SetSubscribedResponse
+	(*NewMessage)(nil),                // 37: strata.metadata.v1.NewMessage
+	(*AppendRequest)(nil),             // 38: strata.metadata.v1.AppendRequest
+	(*AppendResponse)(nil),            // 39: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                  // 40: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),       // 41: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),      // 42: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                   // 43: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),      // 44: strata.metadata.v1.FetchMessagesRequest
+	(*StoreFlagsRequest)(nil),         // 45: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                // 46: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),        // 47: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),               // 48: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),              // 49: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),            // 50: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),           // 51: strata.metadata.v1.ExpungeResponse
+	(*WatchRequest)(nil),              // 52: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                    // 53: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),               // 54: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),  // 55: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),        // 56: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                 // 57: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),       // 58: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),      // 59: strata.metadata.v1.CollectBlobsResponse
+	(*DeleteTenantRequest)(nil),       // 60: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),      // 61: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),          // 62: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),       // 63: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil), // 64: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),         // 65: strata.metadata.v1.GetAccountRequest
+	(*QuotaLimits)(nil),               // 66: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                // 67: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                 // 68: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),           // 69: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),           // 70: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),          // 71: strata.metadata.v1.GetQuotaResponse
 }
 var file_metadata_proto_depIdxs = []int32{
-	5,  // 0: strata.metadata.v1.Mailbox.acl:type_name -> strata.metadata.v1.AclEntry
-	6,  // 1: strata.metadata.v1.Envelope.from:type_name -> strata.metadata.v1.Address
-	6,  // 2: strata.metadata.v1.Envelope.sender:type_name -> strata.metadata.v1.Address
-	6,  // 3: strata.metadata.v1.Envelope.reply_to:type_name -> strata.metadata.v1.Address
-	6,  // 4: strata.metadata.v1.Envelope.to:type_name -> strata.metadata.v1.Address
-	6,  // 5: strata.metadata.v1.Envelope.cc:type_name -> strata.metadata.v1.Address
-	6,  // 6: strata.metadata.v1.Envelope.bcc:type_name -> strata.metadata.v1.Address
-	8,  // 7: strata.metadata.v1.BodyPart.params:type_name -> strata.metadata.v1.Param
-	8,  // 8: strata.metadata.v1.BodyPart.disposition_params:type_name -> strata.metadata.v1.Param
-	9,  // 9: strata.metadata.v1.BodyPart.parts:type_name -> strata.metadata.v1.BodyPart
-	7,  // 10: strata.metadata.v1.BodyPart.envelope:type_name -> strata.metadata.v1.Envelope
-	9,  // 11: strata.metadata.v1.BodyPart.message:type_name -> strata.metadata.v1.BodyPart
-	7,  // 12: strata.metadata.v1.MessageStructure.envelope:type_name -> strata.metadata.v1.Envelope
-	9,  // 13: strata.metadata.v1.MessageStructure.body:type_name -> strata.metadata.v1.BodyPart
-	10, // 14: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
-	2,  // 15: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
-	3,  // 16: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
-	4,  // 17: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	10, // 18: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
-	32, // 19: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
-	4,  // 20: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
-	38, // 21: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
-	35, // 22: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
-	35, // 23: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
-	0,  // 24: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
-	41, // 25: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
-	35, // 26: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
-	35, // 27: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	1,  // 28: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	48, // 29: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	61, // 30: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	62, // 31: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	61, // 32: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	63, // 33: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	12, // 34: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	13, // 35: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	15, // 36: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	16, // 37: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	17, // 38: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	19, // 39: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	21, // 40: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	22, // 41: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	24, // 42: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	25, // 43: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	26, // 44: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	28, // 45: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	30, // 46: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	33, // 47: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	36, // 48: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	39, // 49: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	40, // 50: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	43, // 51: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	45, // 52: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	47, // 53: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	50, // 54: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	51, // 55: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	55, // 56: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	57, // 57: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	58, // 58: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	59, // 59: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	60, // 60: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	64, // 61: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	65, // 62: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	53, // 63: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	2,  // 64: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	14, // 65: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	3,  // 66: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	3,  // 67: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	18, // 68: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	20, // 69: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	3,  // 70: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	23, // 71: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	4,  // 72: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	4,  // 73: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	27, // 74: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	29, // 75: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	31, // 76: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	34, // 77: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	37, // 78: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	11, // 79: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	42, // 80: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	44, // 81: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	46, // 82: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	49, // 83: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	52, // 84: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	52, // 85: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	56, // 86: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	2,  // 87: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	2,  // 88: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	3,  // 89: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	3,  // 90: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	63, // 91: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	66, // 92: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	54, // 93: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	64, // [64:94] is the sub-list for method output_type
-	34, // [34:64] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	0,  // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
+	10, // 1: strata.metadata.v1.AclResponse.acl:type_name -> strata.metadata.v1.AclEntry
+	10, // 2: strata.metadata.v1.Mailbox.acl:type_name -> strata.metadata.v1.AclEntry
+	11, // 3: strata.metadata.v1.Envelope.from:type_name -> strata.metadata.v1.Address
+	11, // 4: strata.metadata.v1.Envelope.sender:type_name -> strata.metadata.v1.Address
+	11, // 5: strata.metadata.v1.Envelope.reply_to:type_name -> strata.metadata.v1.Address
+	11, // 6: strata.metadata.v1.Envelope.to:type_name -> strata.metadata.v1.Address
+	11, // 7: strata.metadata.v1.Envelope.cc:type_name -> strata.metadata.v1.Address
+	11, // 8: strata.metadata.v1.Envelope.bcc:type_name -> strata.metadata.v1.Address
+	13, // 9: strata.metadata.v1.BodyPart.params:type_name -> strata.metadata.v1.Param
+	13, // 10: strata.metadata.v1.BodyPart.disposition_params:type_name -> strata.metadata.v1.Param
+	14, // 11: strata.metadata.v1.BodyPart.parts:type_name -> strata.metadata.v1.BodyPart
+	12, // 12: strata.metadata.v1.BodyPart.envelope:type_name -> strata.metadata.v1.Envelope
+	14, // 13: strata.metadata.v1.BodyPart.message:type_name -> strata.metadata.v1.BodyPart
+	12, // 14: strata.metadata.v1.MessageStructure.envelope:type_name -> strata.metadata.v1.Envelope
+	14, // 15: strata.metadata.v1.MessageStructure.body:type_name -> strata.metadata.v1.BodyPart
+	15, // 16: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
+	7,  // 17: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
+	8,  // 18: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
+	9,  // 19: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	9,  // 20: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
+	15, // 21: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
+	37, // 22: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
+	9,  // 23: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
+	43, // 24: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
+	40, // 25: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
+	40, // 26: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
+	1,  // 27: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
+	46, // 28: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
+	40, // 29: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
+	40, // 30: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
+	2,  // 31: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
+	53, // 32: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	66, // 33: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	67, // 34: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	66, // 35: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	68, // 36: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	17, // 37: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	18, // 38: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	20, // 39: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	21, // 40: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	22, // 41: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	24, // 42: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	26, // 43: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	27, // 44: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	29, // 45: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	30, // 46: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	31, // 47: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	33, // 48: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	35, // 49: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	38, // 50: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	41, // 51: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	44, // 52: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	45, // 53: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	48, // 54: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	50, // 55: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	52, // 56: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	55, // 57: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	56, // 58: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	60, // 59: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	62, // 60: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	63, // 61: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	64, // 62: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	65, // 63: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	69, // 64: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	70, // 65: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	3,  // 66: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	4,  // 67: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	5,  // 68: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	58, // 69: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	7,  // 70: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	19, // 71: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	8,  // 72: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	8,  // 73: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	23, // 74: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	25, // 75: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	8,  // 76: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	28, // 77: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	9,  // 78: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	9,  // 79: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	32, // 80: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	34, // 81: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	36, // 82: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	39, // 83: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	42, // 84: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	16, // 85: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	47, // 86: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	49, // 87: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	51, // 88: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	54, // 89: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	57, // 90: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	57, // 91: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	61, // 92: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	7,  // 93: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	7,  // 94: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	8,  // 95: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	8,  // 96: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	68, // 97: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	71, // 98: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	6,  // 99: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	6,  // 100: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	6,  // 101: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	59, // 102: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	70, // [70:103] is the sub-list for method output_type
+	37, // [37:70] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -4760,14 +5342,14 @@ func file_metadata_proto_init() {
 	if File_metadata_proto != nil {
 		return
 	}
-	file_metadata_proto_msgTypes[59].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[63].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   65,
+			NumEnums:      3,
+			NumMessages:   69,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

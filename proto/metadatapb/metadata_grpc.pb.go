@@ -52,6 +52,9 @@ const (
 	Metadata_GetAccount_FullMethodName         = "/strata.metadata.v1.Metadata/GetAccount"
 	Metadata_SetQuota_FullMethodName           = "/strata.metadata.v1.Metadata/SetQuota"
 	Metadata_GetQuota_FullMethodName           = "/strata.metadata.v1.Metadata/GetQuota"
+	Metadata_SetAcl_FullMethodName             = "/strata.metadata.v1.Metadata/SetAcl"
+	Metadata_DeleteAcl_FullMethodName          = "/strata.metadata.v1.Metadata/DeleteAcl"
+	Metadata_GetAcl_FullMethodName             = "/strata.metadata.v1.Metadata/GetAcl"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -115,6 +118,14 @@ type MetadataClient interface {
 	// GetQuota returns the account's roots (the account's, then its tenant's), or the
 	// tenant's root when tenant is set.
 	GetQuota(ctx context.Context, in *GetQuotaRequest, opts ...grpc.CallOption) (*GetQuotaResponse, error)
+	// Access control (RFC 4314). SetAcl and DeleteAcl need the 'a' right (or an admin
+	// call without user); GetAcl needs 'a'. An identifier is "anyone", an account of the
+	// mailbox owner's tenant (user@domain with a domain the tenant owns), or either with
+	// a leading "-" for negative rights; anything else is refused with InvalidArgument,
+	// so no ACL ever names another tenant's account.
+	SetAcl(ctx context.Context, in *SetAclRequest, opts ...grpc.CallOption) (*AclResponse, error)
+	DeleteAcl(ctx context.Context, in *DeleteAclRequest, opts ...grpc.CallOption) (*AclResponse, error)
+	GetAcl(ctx context.Context, in *GetAclRequest, opts ...grpc.CallOption) (*AclResponse, error)
 }
 
 type metadataClient struct {
@@ -433,6 +444,36 @@ func (c *metadataClient) GetQuota(ctx context.Context, in *GetQuotaRequest, opts
 	return out, nil
 }
 
+func (c *metadataClient) SetAcl(ctx context.Context, in *SetAclRequest, opts ...grpc.CallOption) (*AclResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AclResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetAcl_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) DeleteAcl(ctx context.Context, in *DeleteAclRequest, opts ...grpc.CallOption) (*AclResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AclResponse)
+	err := c.cc.Invoke(ctx, Metadata_DeleteAcl_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GetAcl(ctx context.Context, in *GetAclRequest, opts ...grpc.CallOption) (*AclResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AclResponse)
+	err := c.cc.Invoke(ctx, Metadata_GetAcl_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -494,6 +535,14 @@ type MetadataServer interface {
 	// GetQuota returns the account's roots (the account's, then its tenant's), or the
 	// tenant's root when tenant is set.
 	GetQuota(context.Context, *GetQuotaRequest) (*GetQuotaResponse, error)
+	// Access control (RFC 4314). SetAcl and DeleteAcl need the 'a' right (or an admin
+	// call without user); GetAcl needs 'a'. An identifier is "anyone", an account of the
+	// mailbox owner's tenant (user@domain with a domain the tenant owns), or either with
+	// a leading "-" for negative rights; anything else is refused with InvalidArgument,
+	// so no ACL ever names another tenant's account.
+	SetAcl(context.Context, *SetAclRequest) (*AclResponse, error)
+	DeleteAcl(context.Context, *DeleteAclRequest) (*AclResponse, error)
+	GetAcl(context.Context, *GetAclRequest) (*AclResponse, error)
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -590,6 +639,15 @@ func (UnimplementedMetadataServer) SetQuota(context.Context, *SetQuotaRequest) (
 }
 func (UnimplementedMetadataServer) GetQuota(context.Context, *GetQuotaRequest) (*GetQuotaResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetQuota not implemented")
+}
+func (UnimplementedMetadataServer) SetAcl(context.Context, *SetAclRequest) (*AclResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAcl not implemented")
+}
+func (UnimplementedMetadataServer) DeleteAcl(context.Context, *DeleteAclRequest) (*AclResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteAcl not implemented")
+}
+func (UnimplementedMetadataServer) GetAcl(context.Context, *GetAclRequest) (*AclResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAcl not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -1120,6 +1178,60 @@ func _Metadata_GetQuota_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_SetAcl_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetAclRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetAcl(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetAcl_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetAcl(ctx, req.(*SetAclRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_DeleteAcl_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteAclRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).DeleteAcl(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_DeleteAcl_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).DeleteAcl(ctx, req.(*DeleteAclRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GetAcl_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAclRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GetAcl(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GetAcl_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GetAcl(ctx, req.(*GetAclRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1234,6 +1346,18 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetQuota",
 			Handler:    _Metadata_GetQuota_Handler,
+		},
+		{
+			MethodName: "SetAcl",
+			Handler:    _Metadata_SetAcl_Handler,
+		},
+		{
+			MethodName: "DeleteAcl",
+			Handler:    _Metadata_DeleteAcl_Handler,
+		},
+		{
+			MethodName: "GetAcl",
+			Handler:    _Metadata_GetAcl_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
