@@ -1,21 +1,3 @@
-// Package metaclient is the frontend's client of a replicated metadata group: one
-// grpc.ClientConnInterface over connections to every metadata node that sends each call to
-// the group's current Raft leader (DESIGN.md "Errors that route").
-//
-// Invariants:
-//
-//   - A call is retried only with the identical request message, so a write keeps its
-//     request_id and the metadata FSM applies it at most once even when a timed-out
-//     attempt did commit ("outcome unknown, retry with the same request_id").
-//   - Retries stay within the caller's deadline: attempts back off exponentially with full
-//     jitter and stop when the context ends; the last error is returned.
-//   - The leader is learned from the NOT_LEADER details of a refusal (leader_id, mapped to
-//     the node's gRPC address through the node list) and from any node that answers; with
-//     no usable hint the next node of the list is tried.
-//   - A server stream (Watch, FetchMessages) is moved to another node only while it has
-//     delivered nothing, by sending the same request again; once a message was delivered its
-//     error goes to the caller, which resumes from what it received (the frontend's change
-//     feed reconnects from its MODSEQ cursor), so no position is ever tracked twice.
 package metaclient
 
 import (
@@ -26,12 +8,16 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
+	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/metadata"
@@ -50,7 +36,8 @@ type Node struct {
 type Config struct {
 	// Nodes are the metadata nodes known at start; SetNodes replaces them later.
 	Nodes []Node
-	// DialOptions are passed to grpc.NewClient for every node (transport credentials).
+	// DialOptions are passed to grpc.NewClient for every node (transport credentials),
+	// after the client's keepalive parameters (keepaliveParams), which they may replace.
 	DialOptions []grpc.DialOption
 	// AttemptTimeout bounds one attempt of a unary call, so that a node that hangs costs
 	// one attempt, not the caller's whole deadline. Default 5s.
@@ -59,21 +46,41 @@ type Config struct {
 	// Defaults 20ms and 1s.
 	MinBackoff time.Duration
 	MaxBackoff time.Duration
-	Logger     *slog.Logger
+	// FollowerReads sends the reads of selected IMAP sessions (sessionReads) to any
+	// healthy node as session-consistent reads at the client's read position, instead of
+	// linearizable reads on the leader (package comment). Off, every call goes to the
+	// leader.
+	FollowerReads bool
+	// FollowerTimeout bounds how long a node has to start answering a session read (its
+	// response header) before the read goes to the leader and the node is skipped for a
+	// while: the cost of one read on a node that hangs. Default 500ms.
+	FollowerTimeout time.Duration
+	Logger          *slog.Logger
 }
 
 // Defaults of Config.
 const (
-	DefaultAttemptTimeout = 5 * time.Second
-	DefaultMinBackoff     = 20 * time.Millisecond
-	DefaultMaxBackoff     = time.Second
+	DefaultAttemptTimeout  = 5 * time.Second
+	DefaultMinBackoff      = 20 * time.Millisecond
+	DefaultMaxBackoff      = time.Second
+	DefaultFollowerTimeout = 500 * time.Millisecond
 )
 
-// Client routes gRPC calls to the leader of one metadata group. Use it as the connection of
-// a generated client: metadatapb.NewMetadataClient(c).
+// keepaliveParams make the client ping a node while calls are open on its connection, so
+// that a stream on a node that stopped without closing its connections (SIGSTOP, a hung
+// host) fails and is resumed elsewhere instead of waiting for the node to come back.
+// Metadata servers accept pings this often (metadata.Service.ConsistencyOptions).
+var keepaliveParams = keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 5 * time.Second}
+
+// Client routes gRPC calls to the leader of one metadata group, and session reads to any
+// healthy node. Use it as the connection of a generated client:
+// metadatapb.NewMetadataClient(c).
 type Client struct {
 	cfg    Config
 	logger *slog.Logger
+
+	// seen is the read position: the highest applied index any response carried.
+	seen atomic.Uint64
 
 	mu     sync.Mutex
 	nodes  []Node
@@ -81,6 +88,25 @@ type Client struct {
 	leader string                      // gRPC address of the presumed leader; "" if unknown
 	next   int                         // round-robin position when no leader is known
 	closed bool
+
+	// clock orders deliveries and calls: each delivery ticks it, each call reads it when
+	// sent. fences holds, by node and then by fence (a stream, or one unlabelled answer),
+	// the tick of the latest delivery that no index covers yet.
+	clock     uint64
+	fences    map[string]map[uint64]uint64
+	lastFence uint64 // the last fence id handed out
+	// spread is the round-robin position of session reads; skipped holds the nodes that
+	// failed one, until when and for how long the last time.
+	spread  int
+	skipped map[string]skip
+	// attempts are the feed (Watch) attempts open, by node.
+	attempts map[string]map[*attempt]struct{}
+}
+
+// skip is how long a node that failed a session read is left out of the spread.
+type skip struct {
+	until time.Time
+	last  time.Duration
 }
 
 var _ grpc.ClientConnInterface = (*Client)(nil)
@@ -99,10 +125,17 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = DefaultMaxBackoff
 	}
+	if cfg.FollowerTimeout <= 0 {
+		cfg.FollowerTimeout = DefaultFollowerTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	c := &Client{cfg: cfg, logger: cfg.Logger.With("component", "metaclient"), conns: map[string]*grpc.ClientConn{}}
+	c := &Client{
+		cfg: cfg, logger: cfg.Logger.With("component", "metaclient"), conns: map[string]*grpc.ClientConn{},
+		fences: map[string]map[uint64]uint64{}, skipped: map[string]skip{}, attempts: map[string]map[*attempt]struct{}{},
+	}
+	c.cfg.DialOptions = append([]grpc.DialOption{grpc.WithKeepaliveParams(keepaliveParams)}, cfg.DialOptions...)
 	if err := c.SetNodes(cfg.Nodes); err != nil {
 		return nil, err
 	}
@@ -131,6 +164,13 @@ func (c *Client) SetNodes(nodes []Node) error {
 	}
 	if c.leader != "" && !slices.ContainsFunc(nodes, func(n Node) bool { return n.GRPCAddr == c.leader }) {
 		c.leader = ""
+	}
+	// A fence on a node that left stays: session reads then go to the leader, which
+	// lifts it.
+	for addr := range c.skipped {
+		if !slices.ContainsFunc(nodes, func(n Node) bool { return n.GRPCAddr == addr }) {
+			delete(c.skipped, addr)
+		}
 	}
 	return nil
 }
@@ -164,16 +204,20 @@ func (c *Client) Close() error {
 	return errors.Join(errs...)
 }
 
-// pick returns the node to try next and its connection: the leader if known, else the next
-// node in round-robin order.
-func (c *Client) pick() (string, *grpc.ClientConn, error) {
+// target is a node chosen for one attempt of a call.
+type target struct {
+	addr   string
+	conn   *grpc.ClientConn
+	sentAt uint64 // the clock when the attempt was sent
+}
+
+// pick returns the node to try next for a leader-only call: the leader if known, else the
+// next node in round-robin order.
+func (c *Client) pick() (target, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed {
-		return "", nil, status.Error(codes.Canceled, "metadata client closed")
-	}
-	if len(c.nodes) == 0 {
-		return "", nil, ErrNoNodes
+	if err := c.usableLocked(); err != nil {
+		return target{}, err
 	}
 	addr := c.leader
 	if addr == "" {
@@ -181,16 +225,31 @@ func (c *Client) pick() (string, *grpc.ClientConn, error) {
 		addr = c.nodes[c.next].GRPCAddr
 		c.next++
 	}
+	return c.targetLocked(addr)
+}
+
+func (c *Client) usableLocked() error {
+	if c.closed {
+		return status.Error(codes.Canceled, "metadata client closed")
+	}
+	if len(c.nodes) == 0 {
+		return ErrNoNodes
+	}
+	return nil
+}
+
+// targetLocked returns addr with its connection, dialling it on first use.
+func (c *Client) targetLocked(addr string) (target, error) {
 	conn := c.conns[addr]
 	if conn == nil {
 		var err error
 		conn, err = grpc.NewClient(addr, c.cfg.DialOptions...)
 		if err != nil {
-			return "", nil, fmt.Errorf("dial metadata node %s: %w", addr, err)
+			return target{}, fmt.Errorf("dial metadata node %s: %w", addr, err)
 		}
 		c.conns[addr] = conn
 	}
-	return addr, conn, nil
+	return target{addr: addr, conn: conn, sentAt: c.clock}, nil
 }
 
 // onlyNode reports whether the client knows a single metadata node.
@@ -282,17 +341,27 @@ func (c *Client) backoff(ctx context.Context, attempt int, redirected bool) erro
 	}
 }
 
-// Invoke runs a unary call on the leader, retrying retryable failures on the leader that
-// the refusal names, or the next node, until ctx ends.
+// Invoke runs a unary call: a session read on the node sessionRoute chooses, if follower
+// reads are on; otherwise, or when that node cannot answer, on the leader, retrying
+// retryable failures on the leader that the refusal names, or the next node, until ctx
+// ends.
 func (c *Client) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	if c.cfg.FollowerReads && sessionReads[method] {
+		if done, err := c.invokeSession(ctx, method, args, reply, opts); done {
+			return err
+		}
+	}
 	for attempt := 0; ; attempt++ {
-		addr, conn, err := c.pick()
+		t, err := c.pick()
 		if err != nil {
 			return err
 		}
+		addr := t.addr
+		var trailer grpcmd.MD
 		attemptCtx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
-		err = conn.Invoke(attemptCtx, method, args, reply, opts...)
+		err = t.conn.Invoke(attemptCtx, method, args, reply, append(opts[:len(opts):len(opts)], grpc.Trailer(&trailer))...)
 		cancel()
+		c.settle(answer{addr: addr, sentAt: t.sentAt, trailer: trailer, leaderOnly: err == nil && metadataMethod(method), state: answeredByNode(err)})
 		if err == nil {
 			c.answered(addr)
 			return nil
@@ -313,10 +382,24 @@ func (c *Client) Invoke(ctx context.Context, method string, args, reply any, opt
 	}
 }
 
-// NewStream opens a stream on the leader. A server stream that fails retryably before it
-// delivered anything is opened again, with the same request, on the next leader.
+// NewStream opens a stream: a session read on the node sessionRoute chooses, if follower
+// reads are on; otherwise on the leader. A server stream that fails retryably before it
+// delivered anything is opened again, with the same request, on the leader (the next one,
+// after a leader change).
 func (c *Client) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	s := &routedStream{client: c, ctx: ctx, desc: desc, method: method, opts: opts}
+	if c.cfg.FollowerReads && sessionReads[method] && !desc.ClientStreams {
+		t, minIndex, ok, err := c.sessionRoute()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if err := s.openSession(t, minIndex); err == nil {
+				return s, nil
+			}
+			c.sessionFailed(t.addr, true)
+		}
+	}
 	err := s.open()
 	for attempt := 1; err != nil; attempt++ {
 		if !retryable(err) || ctx.Err() != nil {
@@ -342,23 +425,70 @@ type routedStream struct {
 
 	grpc.ClientStream        // the current attempt
 	addr              string // its node
+	sentAt            uint64 // the client's clock when it was opened
 	sent              []any  // messages sent, replayed on a new node
 	halfClosed        bool
 	delivered         bool
+	fence             uint64 // the id of the fence its deliveries set, 0 before the first
+
+	// Each attempt has its own context (attempt), cancelled when it ends, when a session
+	// read's node does not send the response header within FollowerTimeout (timedOut),
+	// and, for a feed, when a session read finds the node not answering (sessionFailed).
+	attempt    *attempt
+	session    bool
+	headerSeen bool
+	timedOut   bool
 }
 
+// attempt is one stream attempt on one node, which the client can end from outside.
+type attempt struct {
+	addr    string
+	cancel  context.CancelFunc
+	aborted atomic.Bool
+}
+
+// open opens the stream on the node pick chooses: a leader-only call.
 func (s *routedStream) open() error {
-	addr, conn, err := s.client.pick()
+	s.endAttempt()
+	s.session = false
+	t, err := s.client.pick()
 	if err != nil {
 		return err
 	}
-	s.addr = addr
-	stream, err := conn.NewStream(s.ctx, s.desc, s.method, s.opts...)
+	return s.start(t, s.ctx)
+}
+
+// openSession opens the stream on t as a session read at minIndex.
+func (s *routedStream) openSession(t target, minIndex uint64) error {
+	s.session, s.headerSeen, s.timedOut = true, false, false
+	return s.start(t, grpcmd.AppendToOutgoingContext(s.ctx, metadata.MinIndexHeader, strconv.FormatUint(minIndex, 10)))
+}
+
+func (s *routedStream) start(t target, ctx context.Context) error {
+	s.addr, s.sentAt = t.addr, t.sentAt
+	ctx, cancel := context.WithCancel(ctx)
+	a := &attempt{addr: t.addr, cancel: cancel}
+	if feeds[s.method] {
+		// A feed can wait on a hung node forever; sessionFailed may end it. Whoever ends
+		// the attempt (the caller's context, endAttempt, sessionFailed) unlists it.
+		s.client.track(a)
+		context.AfterFunc(ctx, func() { s.client.untrack(a) })
+	}
+	s.attempt = a
+	stream, err := t.conn.NewStream(ctx, s.desc, s.method, s.opts...)
 	if err != nil {
+		s.endAttempt()
 		return err
 	}
 	s.ClientStream = stream
 	return nil
+}
+
+func (s *routedStream) endAttempt() {
+	if s.attempt != nil {
+		s.attempt.cancel()
+		s.attempt = nil
+	}
 }
 
 func (s *routedStream) SendMsg(m any) error {
@@ -371,28 +501,84 @@ func (s *routedStream) CloseSend() error {
 	return s.ClientStream.CloseSend()
 }
 
-// RecvMsg receives from the current attempt; while nothing was delivered, a retryable
-// failure (the node is gone or not the leader) moves the stream to another node.
+// RecvMsg receives from the current attempt. While nothing was delivered, a session read
+// that fails on its node moves to the leader, and a retryable failure on the leader (the
+// node is gone or not the leader any more) moves the stream to another node. Every
+// message of a feed (Watch) is a fence on its node until an index covers it; the messages
+// of other streams are covered by their trailer, which arrives before the caller sees the
+// end of the stream, or else the end is a fence.
 func (s *routedStream) RecvMsg(m any) error {
-	err := s.ClientStream.RecvMsg(m)
-	for attempt := 1; err != nil; attempt++ {
-		if s.delivered || s.desc.ClientStreams || !retryable(err) || s.ctx.Err() != nil {
-			return err
-		}
-		redirected := s.client.refused(s.addr, err)
-		s.client.logger.Debug("metadata stream refused; reopening", "method", s.method, "node", s.addr, "attempt", attempt, "err", err)
-		if s.client.backoff(s.ctx, attempt, redirected) != nil {
-			return err
+	err := s.recv(m)
+	for attempt := 1; err != nil && !s.delivered && !s.desc.ClientStreams && s.ctx.Err() == nil; attempt++ {
+		if s.session {
+			if !sessionRetryable(err, s.timedOut) {
+				break
+			}
+			s.client.sessionFailed(s.addr, suspect(err, s.timedOut))
+			s.client.logger.Debug("session read refused; reading from the leader", "method", s.method, "node", s.addr, "err", err)
+		} else {
+			if !retryable(err) {
+				break
+			}
+			redirected := s.client.refused(s.addr, err)
+			s.client.logger.Debug("metadata stream refused; reopening", "method", s.method, "node", s.addr, "attempt", attempt, "err", err)
+			if s.client.backoff(s.ctx, attempt, redirected) != nil {
+				break
+			}
 		}
 		if err = s.reopen(); err == nil {
-			err = s.ClientStream.RecvMsg(m)
+			err = s.recv(m)
 		}
+	}
+	if err != nil {
+		s.finish(err)
+		return err
 	}
 	if !s.delivered {
 		s.delivered = true
-		s.client.answered(s.addr)
+		if s.session {
+			s.client.sessionServed(s.addr)
+		} else {
+			s.client.answered(s.addr)
+		}
+	}
+	if feeds[s.method] {
+		s.client.delivered(s.addr, &s.fence)
 	}
 	return nil
+}
+
+// recv receives one message; the first receive of a session read waits at most
+// FollowerTimeout for the response header, which the node sends as soon as it takes the
+// call (metadata/consistency.go).
+func (s *routedStream) recv(m any) error {
+	if s.session && !s.headerSeen {
+		s.headerSeen = true
+		timer := time.AfterFunc(s.client.cfg.FollowerTimeout, s.attempt.cancel)
+		header, err := s.ClientStream.Header()
+		s.timedOut = !timer.Stop()
+		if err == nil {
+			s.client.raiseSeen(header)
+		}
+	}
+	err := s.ClientStream.RecvMsg(m)
+	if err != nil && s.attempt != nil && s.attempt.aborted.Load() && s.ctx.Err() == nil {
+		err = status.Errorf(codes.Unavailable, "metadata node %s stopped answering: %v", s.addr, err)
+	}
+	return err
+}
+
+// finish settles the end of the stream: its trailer covers every message it delivered.
+func (s *routedStream) finish(err error) {
+	s.client.settle(answer{
+		addr: s.addr, sentAt: s.sentAt, trailer: s.ClientStream.Trailer(), fence: s.fence,
+		leaderOnly: !s.session && errors.Is(err, io.EOF) && metadataMethod(s.method),
+		state:      answeredByNode(err) || s.delivered,
+	})
+	if s.session && answeredByNode(err) {
+		s.client.sessionServed(s.addr)
+	}
+	s.endAttempt()
 }
 
 // reopen opens the stream on the node pick chooses and sends it what the caller sent. A

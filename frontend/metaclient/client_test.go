@@ -84,7 +84,8 @@ func TestRoutesToLeaderByHint(t *testing.T) {
 		t.Fatal(err)
 	}
 	createDemo(t, md)
-	if got, want := c.Leader(), leader.ln.Addr().String(); got != want {
+	// The leader now: on a loaded machine the group may have elected another meanwhile.
+	if got, want := c.Leader(), g.leader().ln.Addr().String(); got != want {
 		t.Errorf("client's leader = %s, want %s", got, want)
 	}
 }
@@ -197,7 +198,8 @@ func TestStreamMovesBeforeFirstMessage(t *testing.T) {
 	if !slices.Equal(uids, []uint32{1, 2, 3}) {
 		t.Errorf("fetched UIDs %v, want [1 2 3]", uids)
 	}
-	if got, want := c.Leader(), leader.ln.Addr().String(); got != want {
+	// The leader now: on a loaded machine the group may have elected another meanwhile.
+	if got, want := c.Leader(), g.leader().ln.Addr().String(); got != want {
 		t.Errorf("client's leader = %s, want %s", got, want)
 	}
 }
