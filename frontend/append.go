@@ -52,13 +52,19 @@ type spooledMessage struct {
 // call, which applies them together or not at all (RFC 3502 6.3.11).
 func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 	first := cmd.Args.(*imapwire.AppendArgs)
-	name, err := c.mailboxIn(first.Mailbox)
+	ref, err := c.mailboxRefIn(first.Mailbox)
 	var mb *metadatapb.Mailbox
 	if err == nil {
-		mb, err = c.getMailbox(name, codeTryCreate)
+		mb, err = c.getMailbox(ref, codeTryCreate)
 	}
 	if err == nil && mb.GetNoselect() {
 		err = no(codeTryCreate, "Mailbox cannot hold messages")
+	}
+	var granted rights
+	if err == nil {
+		if granted = c.rightsOn(ref, mb); !granted.has('i') {
+			err = no(codeNoPerm, "APPEND needs the i right") // RFC 4314 4
+		}
 	}
 	if err != nil {
 		// Refused before the message arrives (RFC 9051 6.3.12): no continuation request
@@ -115,12 +121,14 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 		args = next
 	}
 
-	req := &metadatapb.AppendRequest{RequestId: newRequestID(), Account: c.accountName(), MailboxId: mb.GetId()}
+	req := &metadatapb.AppendRequest{RequestId: newRequestID(), Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName()}
 	for _, m := range msgs {
 		nm, err := c.parseSpooled(m)
 		if err != nil {
 			return err
 		}
+		// RFC 4314 4: flags the session may not set are dropped, not refused.
+		nm.Flags = granted.permitted(nm.Flags)
 		req.Messages = append(req.Messages, nm)
 	}
 	if len(req.Messages) > 1 && proto.Size(req) > maxAppendRequestBytes {
@@ -128,9 +136,9 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 	}
 	resp, err := c.storeAndAppend(msgs, req)
 	if err != nil {
-		return rpcStatus(err, codeTryCreate, "append to "+strconv.Quote(name))
+		return rpcStatus(err, codeTryCreate, "append to "+strconv.Quote(ref.full))
 	}
-	if c.sel != nil && c.sel.mailboxID == mb.GetId() {
+	if c.sel != nil && c.sel.owner == ref.owner && c.sel.mailboxID == mb.GetId() {
 		// RFC 9051 6.3.12: appending to the selected mailbox should be followed by EXISTS;
 		// wait for the feed to deliver this append so run sends it now.
 		c.sel.feed.waitFor(c.ctx, resp.GetModseq(), appendSyncWait)

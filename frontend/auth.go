@@ -220,12 +220,6 @@ var serverVersion = sync.OnceValue(func() string {
 	return "devel"
 })
 
-// cmdNamespace: RFC 9051 6.3.10. Strata has one personal namespace, "/"-delimited.
-func (c *conn) cmdNamespace(cmd *imapwire.Command) error {
-	c.untagged(`NAMESPACE (("" "/")) NIL NIL`)
-	return nil
-}
-
 // accountName returns the authenticated account's e-mail address.
 func (c *conn) accountName() string {
 	return c.account.GetEmail()

@@ -109,7 +109,7 @@ func TestEnableIMAP4rev2(t *testing.T) {
 	if got := rc.ok("SEARCH ALL"); len(got) != 1 || got[0] != `* ESEARCH (TAG "x4")` {
 		t.Errorf("SEARCH = %q", got)
 	}
-	if got := rc.ok("NAMESPACE"); len(got) != 1 || got[0] != `* NAMESPACE (("" "/")) NIL NIL` {
+	if got := rc.ok("NAMESPACE"); len(got) != 1 || got[0] != `* NAMESPACE (("" "/")) (("Other Users/" "/")) (("Shared/" "/"))` {
 		t.Errorf("NAMESPACE = %q", got)
 	}
 }

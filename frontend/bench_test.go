@@ -31,35 +31,72 @@ const benchMessages = 100_000
 func BenchmarkMailbox100k(b *testing.B) {
 	srv := startServerWith(b, func(cfg *embedded.Config) { cfg.MaxMessageSize = 1 << 20 })
 	fillMailbox(b, srv, benchMessages)
+	bc := dialBench(b, srv, embedded.DemoAccount, embedded.DemoPassword, "INBOX")
+	for _, bm := range benchCommands {
+		b.Run(bm.name, func(b *testing.B) { bc.bench(b, bm.command) })
+	}
+}
 
+// benchCommands are the commands the mailbox benchmarks run.
+var benchCommands = []struct{ name, command string }{
+	{"UIDSearchFlagged", "UID SEARCH FLAGGED"},
+	{"UIDSearchUnflaggedUnseen", "UID SEARCH UNFLAGGED UNSEEN"},
+	{"SearchSubject", "SEARCH SUBJECT bench-099999"},
+	{"SearchHeader", "SEARCH HEADER Message-ID bench-050000"},
+	{"FetchAllFlags", "FETCH 1:* (FLAGS)"},
+	{"UIDFetchLast50Envelope", fmt.Sprintf("UID FETCH %d:* (ENVELOPE)", benchMessages-49)},
+}
+
+// BenchmarkSharedMailbox100k measures what RFC 4314 access control costs on a large shared
+// mailbox: the commands of BenchmarkMailbox100k on the same 100,000-message INBOX, run by
+// its owner ("Owner/...") and by bob@example.com, whom the owner granted lrs, through
+// "Other Users/demo@example.com/INBOX" ("Shared/..."). For bob the frontend re-reads his
+// rights once per command, and the metadata service checks them on every call and gives
+// him his own \Seen.
+//
+//	go test ./frontend -run '^$' -bench BenchmarkSharedMailbox100k -benchtime 5x
+func BenchmarkSharedMailbox100k(b *testing.B) {
+	srv := startServerWith(b, func(cfg *embedded.Config) { cfg.MaxMessageSize = 1 << 20 })
+	fillMailbox(b, srv, benchMessages)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	md := srv.Metadata()
+	if _, err := md.CreateAccount(ctx, &metadatapb.CreateAccountRequest{RequestId: randomID(), Email: bob, Password: testPassword}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := md.SetAcl(ctx, &metadatapb.SetAclRequest{
+		RequestId: randomID(), Account: embedded.DemoAccount, Name: "INBOX", Identifier: bob, Rights: "lrs",
+	}); err != nil {
+		b.Fatal(err)
+	}
+	sessions := []struct {
+		name string
+		bc   *benchConn
+	}{
+		{"Owner", dialBench(b, srv, embedded.DemoAccount, embedded.DemoPassword, "INBOX")},
+		{"Shared", dialBench(b, srv, bob, testPassword, `"Other Users/demo@example.com/INBOX"`)},
+	}
+	for _, bm := range benchCommands {
+		for _, s := range sessions {
+			b.Run(s.name+"/"+bm.name, func(b *testing.B) { s.bc.bench(b, bm.command) })
+		}
+	}
+}
+
+// dialBench logs in as user and selects mailbox (as the command takes it).
+func dialBench(b *testing.B, srv *embedded.Server, user, password, mailbox string) *benchConn {
 	conn, err := net.Dial("tcp", srv.IMAPAddr())
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer conn.Close()
+	b.Cleanup(func() { conn.Close() })
 	bc := &benchConn{b: b, conn: conn, r: bufio.NewReaderSize(conn, 64<<10)}
 	bc.r.ReadString('\n') // greeting
-	bc.run("LOGIN " + embedded.DemoAccount + " " + embedded.DemoPassword)
-	if n := bc.run("SELECT INBOX"); n == 0 {
+	bc.run("LOGIN " + user + " " + password)
+	if n := bc.run("SELECT " + mailbox); n == 0 {
 		b.Fatal("SELECT returned nothing")
 	}
-	for _, bm := range []struct{ name, command string }{
-		{"UIDSearchFlagged", "UID SEARCH FLAGGED"},
-		{"UIDSearchUnflaggedUnseen", "UID SEARCH UNFLAGGED UNSEEN"},
-		{"SearchSubject", "SEARCH SUBJECT bench-099999"},
-		{"SearchHeader", "SEARCH HEADER Message-ID bench-050000"},
-		{"FetchAllFlags", "FETCH 1:* (FLAGS)"},
-		{"UIDFetchLast50Envelope", fmt.Sprintf("UID FETCH %d:* (ENVELOPE)", benchMessages-49)},
-	} {
-		b.Run(bm.name, func(b *testing.B) {
-			bc.b = b
-			var bytesRead int
-			for b.Loop() {
-				bytesRead = bc.run(bm.command)
-			}
-			b.ReportMetric(float64(bytesRead), "resp-bytes")
-		})
-	}
+	return bc
 }
 
 // fillMailbox appends one message over IMAP, then n-1 copies of its record through the
@@ -123,6 +160,16 @@ type benchConn struct {
 	conn net.Conn
 	r    *bufio.Reader
 	n    int
+}
+
+// bench runs command b.N times and reports the bytes of one response.
+func (bc *benchConn) bench(b *testing.B, command string) {
+	bc.b = b
+	var bytesRead int
+	for b.Loop() {
+		bytesRead = bc.run(command)
+	}
+	b.ReportMetric(float64(bytesRead), "resp-bytes")
 }
 
 // run sends a command, reads the responses up to its tagged OK and returns the bytes read.

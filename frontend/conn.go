@@ -338,6 +338,12 @@ func (c *conn) run(cmd *imapwire.Command) {
 		c.bye("Account disabled")
 		return
 	}
+	// RFC 4314: a right revoked on another owner's selected mailbox applies from the
+	// session's next command, except those that leave the mailbox anyway.
+	if c.state == stateSelected && c.sel != nil && c.sel.owner != c.accountName() && !leavesMailbox[cmd.Name] && !c.refreshRights() {
+		c.discardAppendLiteral(cmd)
+		return
+	}
 	start := time.Now()
 	err := spec.handler(c, cmd)
 	if errors.Is(err, errAnswered) {
@@ -353,6 +359,10 @@ func (c *conn) run(cmd *imapwire.Command) {
 	c.writeStatus(cmd.Tag, status)
 	c.log.Debug("IMAP command", "tag", cmd.Tag, "command", cmd.Name, "status", status.Type, "duration", time.Since(start))
 }
+
+// leavesMailbox are the commands that need no rights on the selected mailbox, since they
+// leave it (RFC 9051 6.3.2, 6.4.2, 6.1.3).
+var leavesMailbox = map[string]bool{"SELECT": true, "EXAMINE": true, "UNSELECT": true, "LOGOUT": true}
 
 // statusOf turns a handler's result into its tagged status response.
 func (c *conn) statusOf(cmd *imapwire.Command, err error) *imapStatus {

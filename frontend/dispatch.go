@@ -55,6 +55,12 @@ func init() {
 		"GETQUOTA":     {states: authState, handler: (*conn).cmdGetQuota},
 		"GETQUOTAROOT": {states: authState, handler: (*conn).cmdGetQuotaRoot},
 		"SETQUOTA":     {states: authState, handler: (*conn).cmdSetQuota},
+		// RFC 4314 3: ACL (acl.go).
+		"SETACL":     {states: authState, handler: (*conn).cmdSetACL},
+		"DELETEACL":  {states: authState, handler: (*conn).cmdDeleteACL},
+		"GETACL":     {states: authState, handler: (*conn).cmdGetACL},
+		"LISTRIGHTS": {states: authState, handler: (*conn).cmdListRights},
+		"MYRIGHTS":   {states: authState, handler: (*conn).cmdMyRights},
 		// RFC 9051 6.4: selected state.
 		"CHECK":       {states: stateSelected, handler: (*conn).cmdNoop},
 		"CLOSE":       {states: stateSelected, handler: (*conn).cmdClose},
@@ -102,6 +108,8 @@ func (c *conn) capabilities() string {
 		"QUOTA",              // RFC 9208 3
 		"QUOTA=RES-STORAGE",  // RFC 9208 5.1
 		"QUOTA=RES-MESSAGE",  // RFC 9208 5.2
+		"ACL",                // RFC 4314 2
+		"RIGHTS=texk",        // RFC 4314 2.1: the rights beyond RFC 2086's
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
 	if c.state == stateNotAuthenticated {

@@ -84,9 +84,10 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 	}
 
 	// RFC 9051 6.4.5: fetching a body section without PEEK sets \Seen, and the changed
-	// flags go with the FETCH response. EXAMINE never changes flags (6.3.3).
+	// flags go with the FETCH response. EXAMINE never changes flags (6.3.3), nor does a
+	// session without the s right (RFC 4314 4).
 	seenSet := map[uint32]bool{}
-	if setsSeen && !s.readOnly {
+	if setsSeen && !s.readOnly && s.rights.has('s') {
 		var unseen []uint32
 		for _, i := range idx {
 			if !hasFlag(s.flags[i], string(imap.FlagSeen)) {
@@ -116,7 +117,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 		for k, i := range batch {
 			uids[k] = s.uids[i]
 		}
-		records, err := c.fetchRecords(uids, needStructure, parts)
+		records, err := c.fetchRecords(uids, needStructure, parts, nil)
 		if err != nil {
 			return err
 		}
@@ -148,16 +149,24 @@ const (
 	structureEnvelope                       // the envelope only
 )
 
-// fetchRecords returns the stored records of uids, by UID, with the structure's parts when
-// withStructure.
-func (c *conn) fetchRecords(uids []uint32, withStructure bool, parts structureParts) (map[uint32]*metadatapb.MessageRecord, error) {
+// fetchRecords returns the stored records of uids in the selected mailbox, by UID, with the
+// structure's parts when withStructure. With parts structureHeader and headerFields, the
+// header holds only the fields of those names.
+func (c *conn) fetchRecords(uids []uint32, withStructure bool, parts structureParts, headerFields []string) (map[uint32]*metadatapb.MessageRecord, error) {
+	return c.fetchRecordsOf(c.sel.owner, c.sel.mailboxID, uids, withStructure, parts, headerFields)
+}
+
+// fetchRecordsOf is fetchRecords for a mailbox of owner.
+func (c *conn) fetchRecordsOf(owner string, mailboxID uint64, uids []uint32, withStructure bool, parts structureParts, headerFields []string) (map[uint32]*metadatapb.MessageRecord, error) {
 	records := make(map[uint32]*metadatapb.MessageRecord, len(uids))
 	err := c.withRetry(func(ctx context.Context) error {
 		clear(records)
 		stream, err := c.srv.cfg.Metadata.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{
-			Account: c.accountName(), MailboxId: c.sel.mailboxID, Uids: uidRanges(uids), WithStructure: withStructure,
+			Account: owner, MailboxId: mailboxID, Uids: uidRanges(uids), WithStructure: withStructure,
 			HeaderOnly:   parts == structureHeader,
 			EnvelopeOnly: parts == structureEnvelope,
+			HeaderFields: headerFields,
+			User:         c.accountName(),
 		})
 		if err != nil {
 			return err

@@ -20,6 +20,8 @@ var serverSeeds = []string{
 	"APPEND INBOX (\\Seen) {3+}\r\nabc", "ENABLE IMAP4rev2", "ENABLE UTF8=ACCEPT", `ID ("name" "fuzz")`, "ID NIL", "NAMESPACE", "UNSELECT", "CLOSE", "CHECK",
 	"SEARCH RETURN (SAVE MIN) FLAGGED", "UID FETCH $ (BINARY.PEEK[1]<0.5> BINARY.SIZE[1])", "STORE $ FLAGS.SILENT ($Fuzz)",
 	"SEARCH CHARSET UTF-8 TEXT {2+}\r\n\xc3\xa9", "FETCH 1 (BODY.PEEK[1.2.HEADER.FIELDS.NOT (X)]<1.2> RFC822.TEXT)",
+	"MYRIGHTS INBOX", "GETACL INBOX", "LISTRIGHTS INBOX anyone", "SETACL Archive anyone +lr", "DELETEACL Archive anyone",
+	`SELECT "Other Users/alice@example.com/INBOX"`, `LIST "Other Users/" "%"`, "STATUS Shared/Support (MESSAGES DELETED-STORAGE)",
 }
 
 // FuzzServer sends a command to a live server in each connection state (not authenticated,

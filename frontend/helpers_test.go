@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // startServer runs a whole embedded Strata (Raft metadata over gRPC, filesystem blobs, this
@@ -225,4 +226,84 @@ func contains(lines []string, want string) bool {
 		}
 	}
 	return false
+}
+
+// Accounts of the multi-user tests: alice, bob and carol in the demo tenant (example.com),
+// eve in a second tenant (other.org). All have testPassword.
+const (
+	alice        = "alice@example.com"
+	bob          = "bob@example.com"
+	carol        = "carol@example.com"
+	eve          = "eve@other.org"
+	otherTenant  = "other"
+	testPassword = "secret"
+)
+
+// startTenants is startServer with the accounts above.
+func startTenants(t *testing.T) *embedded.Server {
+	t.Helper()
+	srv := startServer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	md := srv.Metadata()
+	if _, err := md.CreateTenant(ctx, &metadatapb.CreateTenantRequest{
+		RequestId: embedded.NewRequestID(), Name: otherTenant, Domains: []string{"other.org"},
+	}); err != nil {
+		t.Fatalf("create tenant %s: %v", otherTenant, err)
+	}
+	for _, email := range []string{alice, bob, carol, eve} {
+		if _, err := md.CreateAccount(ctx, &metadatapb.CreateAccountRequest{
+			RequestId: embedded.NewRequestID(), Email: email, Password: testPassword,
+		}); err != nil {
+			t.Fatalf("create account %s: %v", email, err)
+		}
+	}
+	return srv
+}
+
+// loginRawAs is dialRaw followed by LOGIN as email with testPassword.
+func loginRawAs(t *testing.T, srv *embedded.Server, email string) *rawConn {
+	t.Helper()
+	rc := dialRaw(t, srv)
+	rc.ok("LOGIN " + email + " " + testPassword)
+	return rc
+}
+
+// adminCreateMailbox creates a mailbox of owner (an account or "tenant:NAME") as an
+// administrator does, without an acting user.
+func adminCreateMailbox(t *testing.T, srv *embedded.Server, owner, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := srv.Metadata().CreateMailbox(ctx, &metadatapb.CreateMailboxRequest{
+		RequestId: embedded.NewRequestID(), Account: owner, Name: name,
+	}); err != nil {
+		t.Fatalf("create mailbox %s of %s: %v", name, owner, err)
+	}
+}
+
+// adminSetACL sets the rights of identifier on a mailbox of owner as an administrator.
+func adminSetACL(t *testing.T, srv *embedded.Server, owner, name, identifier, rights string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := srv.Metadata().SetAcl(ctx, &metadatapb.SetAclRequest{
+		RequestId: embedded.NewRequestID(), Account: owner, Name: name, Identifier: identifier, Rights: rights,
+	}); err != nil {
+		t.Fatalf("set ACL of %s on %s of %s: %v", identifier, name, owner, err)
+	}
+}
+
+// linesWith returns the lines that contain one of subs.
+func linesWith(lines []string, subs ...string) []string {
+	var kept []string
+	for _, l := range lines {
+		for _, s := range subs {
+			if strings.Contains(l, s) {
+				kept = append(kept, l)
+				break
+			}
+		}
+	}
+	return kept
 }

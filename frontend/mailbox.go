@@ -6,6 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/strata-mail/strata/frontend/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -129,20 +132,37 @@ func (c *conn) cmdList(cmd *imapwire.Command) error {
 	}
 	ctx, cancel := c.rpcContext()
 	defer cancel()
-	resp, err := c.srv.cfg.Metadata.ListMailboxes(ctx, &metadatapb.ListMailboxesRequest{Account: c.accountName()})
+	resp, err := c.srv.cfg.Metadata.ListMailboxes(ctx, &metadatapb.ListMailboxesRequest{Account: c.accountName(), User: c.accountName()})
 	if err != nil {
 		return rpcStatus(err, codeNonExistent, "list mailboxes")
 	}
-	exists := make(map[string]*metadatapb.Mailbox, len(resp.GetMailboxes()))
+	// Every mailbox the session may see, by its session name: its own, and those of other
+	// owners of its tenant on which it has the l right (RFC 4314 4), which the metadata
+	// service lists in shared under the namespaces' prefixes.
+	exists := make(map[string]*metadatapb.Mailbox, len(resp.GetMailboxes())+len(resp.GetShared()))
+	refs := make(map[string]mailboxRef, len(resp.GetShared()))
 	hasChildren := map[string]bool{}
 	candidates := map[string]bool{}
-	for _, mb := range resp.GetMailboxes() {
-		exists[mb.GetName()] = mb
-		candidates[mb.GetName()] = true
-		for _, parent := range parentNames(mb.GetName()) {
+	add := func(name string, mb *metadatapb.Mailbox) {
+		exists[name] = mb
+		candidates[name] = true
+		for _, parent := range parentNames(name) {
 			hasChildren[parent] = true
 			candidates[parent] = true
 		}
+	}
+	for _, mb := range resp.GetMailboxes() {
+		if !hiddenPersonal(mb.GetName()) {
+			add(mb.GetName(), mb)
+		}
+	}
+	for _, mb := range resp.GetShared() {
+		ref := c.refOf(mb)
+		if c.personal(ref) || !c.ownerInTenant(ref.owner) {
+			continue
+		}
+		refs[ref.full] = ref
+		add(ref.full, mb)
 	}
 	subscribed := map[string]bool{}
 	// subscribedBelow marks the names with a subscribed inferior that no pattern matches:
@@ -190,6 +210,9 @@ func (c *conn) cmdList(cmd *imapwire.Command) error {
 		}
 		var attrs []string
 		switch {
+		case mb == nil && isNamespaceNode(name):
+			// RFC 2342 5: a namespace level holds mailboxes but is none.
+			attrs = append(attrs, `\Noselect`)
 		case mb == nil && (q.lsub || !q.extended && !c.rev2):
 			// RFC 3501 7.2.2: the rev1 grammar has one of \Noselect / \Marked / \Unmarked.
 			attrs = append(attrs, `\Noselect`)
@@ -215,10 +238,17 @@ func (c *conn) cmdList(cmd *imapwire.Command) error {
 			line = append(line, ` ("CHILDINFO" ("SUBSCRIBED"))`...) // RFC 5258 3.5
 		}
 		c.untaggedBytes(line)
-		// RFC 5819 2: STATUS follows the LIST of each selectable mailbox it covers.
+		// RFC 5819 2: STATUS follows the LIST of each selectable mailbox it covers that
+		// the session may read (RFC 4314 4: STATUS needs r).
 		if q.statusItems != nil && mb != nil && !mb.GetNoselect() {
-			if err := c.writeStatusResponse(mb, q.statusItems); err != nil {
-				return err
+			ref, shared := refs[name]
+			if !shared {
+				ref = mailboxRef{full: name, owner: c.accountName(), name: name}
+			}
+			if c.rightsOn(ref, mb).has('r') {
+				if err := c.writeStatusResponse(ref, mb, q.statusItems); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -288,7 +318,9 @@ func checkNewName(name string) error {
 	return nil
 }
 
-// cmdCreate: RFC 9051 6.3.4, with CREATE-SPECIAL-USE (RFC 6154 3).
+// cmdCreate: RFC 9051 6.3.4, with CREATE-SPECIAL-USE (RFC 6154 3). In another owner's
+// space it needs the k right on the parent (RFC 4314 4), which the metadata service
+// checks; a namespace level cannot be created.
 func (c *conn) cmdCreate(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.MailboxArgs)
 	name, err := c.mailboxIn(args.Mailbox)
@@ -297,11 +329,15 @@ func (c *conn) cmdCreate(cmd *imapwire.Command) error {
 	}
 	// RFC 9051 6.3.4: a trailing delimiter only declares that inferiors will follow.
 	name = strings.TrimSuffix(name, string(delimiter))
-	if name == "INBOX" {
-		return no(codeAlreadyExists, "INBOX always exists")
-	}
 	if err := checkNewName(name); err != nil {
 		return err
+	}
+	ref := c.locate(name)
+	if ref.node {
+		return no(codeCannot, "Mailbox name is a namespace level (RFC 2342)")
+	}
+	if ref.name == "INBOX" {
+		return no(codeAlreadyExists, "INBOX always exists")
 	}
 	specialUse := ""
 	if len(args.SpecialUse) > 1 {
@@ -317,66 +353,83 @@ func (c *conn) cmdCreate(cmd *imapwire.Command) error {
 	requestID := newRequestID()
 	err = c.withRetry(func(ctx context.Context) error {
 		_, err := c.srv.cfg.Metadata.CreateMailbox(ctx, &metadatapb.CreateMailboxRequest{
-			RequestId: requestID, Account: c.accountName(), Name: name, SpecialUse: specialUse,
+			RequestId: requestID, Account: ref.owner, Name: ref.name, SpecialUse: specialUse, User: c.accountName(),
 		})
 		return err
 	})
+	if status.Code(err) == codes.NotFound && !c.personal(ref) {
+		// RFC 4314 6: an owner or parent the session cannot see is answered like one it
+		// may not create in.
+		return no(codeNoPerm, "create "+strconv.Quote(name)+": permission denied")
+	}
 	if err != nil {
 		return rpcStatus(err, codeNonExistent, "create "+strconv.Quote(name))
 	}
 	return nil
 }
 
-// cmdDelete: RFC 9051 6.3.5.
+// cmdDelete: RFC 9051 6.3.5; the x right (RFC 4314 4), checked by the metadata service.
 func (c *conn) cmdDelete(cmd *imapwire.Command) error {
-	name, err := c.mailboxIn(cmd.Args.(*imapwire.MailboxArgs).Mailbox)
+	ref, err := c.mailboxRefIn(cmd.Args.(*imapwire.MailboxArgs).Mailbox)
 	if err != nil {
 		return err
 	}
-	if name == "INBOX" {
+	if ref.node {
+		return no(codeNonExistent, "delete "+strconv.Quote(ref.full)+": mailbox does not exist")
+	}
+	if ref.name == "INBOX" {
 		return no(codeCannot, "INBOX cannot be deleted")
 	}
 	requestID := newRequestID()
 	err = c.withRetry(func(ctx context.Context) error {
 		_, err := c.srv.cfg.Metadata.DeleteMailbox(ctx, &metadatapb.DeleteMailboxRequest{
-			RequestId: requestID, Account: c.accountName(), Name: name,
+			RequestId: requestID, Account: ref.owner, Name: ref.name, User: c.accountName(),
 		})
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, "delete "+strconv.Quote(name))
+		return rpcStatus(err, codeNonExistent, "delete "+strconv.Quote(ref.full))
 	}
 	return nil
 }
 
 // cmdRename: RFC 9051 6.3.6. Inferiors move along; renaming INBOX moves its messages to
-// the new mailbox and leaves INBOX empty (both done by the metadata service).
+// the new mailbox and leaves INBOX empty (both done by the metadata service). A mailbox
+// stays in its owner's space; it needs x on it and k on the new parent (RFC 4314 4).
 func (c *conn) cmdRename(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.RenameArgs)
-	from, err := c.mailboxIn(args.From)
+	from, err := c.mailboxRefIn(args.From)
 	if err != nil {
 		return err
 	}
-	to, err := c.mailboxIn(args.To)
+	toName, err := c.mailboxIn(args.To)
 	if err != nil {
 		return err
 	}
-	to = strings.TrimSuffix(to, string(delimiter))
-	if to == "INBOX" {
+	toName = strings.TrimSuffix(toName, string(delimiter))
+	if err := checkNewName(toName); err != nil {
+		return err
+	}
+	to := c.locate(toName)
+	switch {
+	case from.node:
+		return no(codeNonExistent, "rename "+strconv.Quote(from.full)+": mailbox does not exist")
+	case to.node:
+		return no(codeCannot, "Mailbox name is a namespace level (RFC 2342)")
+	case from.owner != to.owner:
+		return no(codeCannot, "A mailbox cannot move to another owner's namespace")
+	case to.name == "INBOX":
 		return no(codeAlreadyExists, "INBOX always exists")
-	}
-	if err := checkNewName(to); err != nil {
-		return err
 	}
 	requestID := newRequestID()
 	err = c.withRetry(func(ctx context.Context) error {
 		_, err := c.srv.cfg.Metadata.RenameMailbox(ctx, &metadatapb.RenameMailboxRequest{
-			RequestId: requestID, Account: c.accountName(), From: from, To: to,
+			RequestId: requestID, Account: from.owner, From: from.name, To: to.name, User: c.accountName(),
 		})
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, "rename "+strconv.Quote(from))
+		return rpcStatus(err, codeNonExistent, "rename "+strconv.Quote(from.full))
 	}
 	return nil
 }
@@ -405,22 +458,29 @@ func (c *conn) cmdSubscribe(cmd *imapwire.Command) error {
 	return nil
 }
 
-// getMailbox looks a mailbox of the account up by its stored (UTF-8) name.
-func (c *conn) getMailbox(name, notFoundCode string) (*metadatapb.Mailbox, error) {
+// getMailbox looks a mailbox up, as the session's account sees it: a namespace level, a
+// mailbox that does not exist and one the account may not see all fail alike, with
+// notFoundCode (RFC 4314 6).
+func (c *conn) getMailbox(ref mailboxRef, notFoundCode string) (*metadatapb.Mailbox, error) {
+	what := "mailbox " + strconv.Quote(ref.full)
+	if ref.node {
+		return nil, no(notFoundCode, what+": mailbox does not exist")
+	}
 	var mb *metadatapb.Mailbox
 	err := c.withRetry(func(ctx context.Context) error {
 		var err error
-		mb, err = c.srv.cfg.Metadata.GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: c.accountName(), Name: name})
+		mb, err = c.srv.cfg.Metadata.GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: ref.owner, Name: ref.name, User: c.accountName()})
 		return err
 	})
 	if err != nil {
-		return nil, rpcStatus(err, notFoundCode, "mailbox "+strconv.Quote(name))
+		return nil, rpcStatus(err, notFoundCode, what)
 	}
 	return mb, nil
 }
 
-// cmdStatus: RFC 9051 6.3.11, with SIZE and DELETED (RFC 9051, RFC 8438), APPENDLIMIT
-// (RFC 7889) and RECENT (RFC 3501 6.3.10).
+// cmdStatus: RFC 9051 6.3.11, with SIZE and DELETED (RFC 9051, RFC 8438), DELETED-STORAGE
+// (RFC 9208 4.1.4), APPENDLIMIT (RFC 7889) and RECENT (RFC 3501 6.3.10). It needs the r
+// right (RFC 4314 4).
 func (c *conn) cmdStatus(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.StatusArgs)
 	for _, item := range args.Items {
@@ -428,33 +488,38 @@ func (c *conn) cmdStatus(cmd *imapwire.Command) error {
 			return bad("", "Unsupported STATUS item "+item)
 		}
 	}
-	name, err := c.mailboxIn(args.Mailbox)
+	ref, err := c.mailboxRefIn(args.Mailbox)
 	if err != nil {
 		return err
 	}
-	mb, err := c.getMailbox(name, codeNonExistent)
+	mb, err := c.getMailbox(ref, codeNonExistent)
 	if err != nil {
 		return err
 	}
 	if mb.GetNoselect() {
 		return no(codeNonExistent, "Mailbox cannot be selected")
 	}
-	return c.writeStatusResponse(mb, args.Items)
+	if !c.rightsOn(ref, mb).has('r') {
+		return no(codeNoPerm, "STATUS needs the r right") // RFC 4314 4
+	}
+	return c.writeStatusResponse(ref, mb, args.Items)
 }
 
-// knownStatusItem reports a status-att of RFC 9051 6.3.11 (with RECENT from RFC 3501
-// and APPENDLIMIT from RFC 7889). HIGHESTMODSEQ needs CONDSTORE, which Strata does not
-// announce.
+// knownStatusItem reports a status-att of RFC 9051 6.3.11 (with RECENT from RFC 3501,
+// APPENDLIMIT from RFC 7889 and DELETED-STORAGE from RFC 9208 4.1.4, announced by
+// QUOTA=RES-STORAGE). HIGHESTMODSEQ needs CONDSTORE, which Strata does not announce.
 func knownStatusItem(item string) bool {
 	switch item {
-	case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT", "APPENDLIMIT":
+	case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "DELETED-STORAGE", "SIZE", "RECENT", "APPENDLIMIT":
 		return true
 	}
 	return false
 }
 
-// writeStatusResponse writes "* STATUS name (items)" (RFC 9051 7.3.2) for mb.
-func (c *conn) writeStatusResponse(mb *metadatapb.Mailbox, statusItems []string) error {
+// writeStatusResponse writes "* STATUS name (items)" (RFC 9051 7.3.2) for mb, which ref
+// located.
+func (c *conn) writeStatusResponse(ref mailboxRef, mb *metadatapb.Mailbox, statusItems []string) error {
+	var deleted *deletedMessages
 	items := make([]string, 0, 2*len(statusItems))
 	for _, item := range statusItems {
 		var value string
@@ -470,41 +535,72 @@ func (c *conn) writeStatusResponse(mb *metadatapb.Mailbox, statusItems []string)
 		case "SIZE":
 			value = strconv.FormatUint(mb.GetSize(), 10)
 		case "RECENT":
-			recent, err := c.statusRecent(mb)
+			recent, err := c.statusRecent(ref, mb)
 			if err != nil {
 				return err
 			}
 			value = strconv.Itoa(recent)
 		case "APPENDLIMIT":
 			value = strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10)
-		case "DELETED":
-			deleted, err := c.countDeleted(mb)
-			if err != nil {
-				return err
+		case "DELETED", "DELETED-STORAGE":
+			if deleted == nil {
+				var err error
+				if deleted, err = c.countDeleted(ref, mb, slices.Contains(statusItems, "DELETED-STORAGE")); err != nil {
+					return err
+				}
 			}
-			value = strconv.Itoa(deleted)
+			if item == "DELETED" {
+				value = strconv.Itoa(len(deleted.uids))
+			} else {
+				// RFC 9208 4.1.4: the storage an EXPUNGE would free, in the 1024-octet
+				// units of the STORAGE resource (5.1), rounded up as GETQUOTA's usage is.
+				value = strconv.FormatUint((deleted.size+1023)/1024, 10)
+			}
 		}
 		items = append(items, item, value)
 	}
-	line := c.appendMailbox([]byte("STATUS "), mb.GetName())
+	line := c.appendMailbox([]byte("STATUS "), ref.full)
 	line = append(line, " ("+strings.Join(items, " ")+")"...)
 	c.untaggedBytes(line)
 	return nil
 }
 
-// countDeleted counts the messages of mb that have \Deleted (STATUS DELETED, RFC 9051 6.3.11).
-func (c *conn) countDeleted(mb *metadatapb.Mailbox) (int, error) {
-	ctx, cancel := c.rpcContext()
-	defer cancel()
-	resp, err := c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: c.accountName(), MailboxId: mb.GetId()})
+// deletedMessages are the messages of a mailbox that have \Deleted.
+type deletedMessages struct {
+	uids []uint32
+	size uint64 // the sum of their RFC822.SIZE, when asked for
+}
+
+// countDeleted finds the messages of mb that have \Deleted (STATUS DELETED, RFC 9051
+// 6.3.11) and, withSize, the sum of their sizes (DELETED-STORAGE, RFC 9208 4.1.4).
+func (c *conn) countDeleted(ref mailboxRef, mb *metadatapb.Mailbox, withSize bool) (*deletedMessages, error) {
+	var resp *metadatapb.ListMessagesResponse
+	err := c.withRetry(func(ctx context.Context) error {
+		var err error
+		resp, err = c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName()})
+		return err
+	})
 	if err != nil {
-		return 0, rpcStatus(err, codeNonExistent, "list messages")
+		return nil, rpcStatus(err, codeNonExistent, "list messages")
 	}
-	n := 0
-	for _, flags := range resp.GetFlags() {
-		if slices.Contains(flags.GetFlags(), `\Deleted`) {
-			n++
+	d := &deletedMessages{}
+	for i, flags := range resp.GetFlags() {
+		if i < len(resp.GetUids()) && slices.Contains(flags.GetFlags(), `\Deleted`) {
+			d.uids = append(d.uids, resp.GetUids()[i])
 		}
 	}
-	return n, nil
+	if !withSize {
+		return d, nil
+	}
+	for start := 0; start < len(d.uids); start += fetchBatch {
+		batch := d.uids[start:min(start+fetchBatch, len(d.uids))]
+		records, err := c.fetchRecordsOf(ref.owner, mb.GetId(), batch, false, structureAll, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range records {
+			d.size += rec.GetSize()
+		}
+	}
+	return d, nil
 }

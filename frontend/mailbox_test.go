@@ -138,6 +138,36 @@ func TestStatus(t *testing.T) {
 	rc.expect("STATUS P (MESSAGES)", "NO [NONEXISTENT]")
 }
 
+// TestStatusDeletedStorage: RFC 9208 4.1.4's DELETED-STORAGE, the space an EXPUNGE would
+// free in units of 1024 octets (as the STORAGE resource counts), beside DELETED.
+func TestStatusDeletedStorage(t *testing.T) {
+	srv := startServer(t)
+	rc := loginRaw(t, srv)
+	big := testMessage("big", strings.Repeat("x", 3000))
+	small := testMessage("small", "tiny")
+	for _, msg := range []string{big, small, big} {
+		if tagged := rc.rawAppend("INBOX", msg); !strings.HasPrefix(tagged, "OK") {
+			t.Fatalf("APPEND: %s", tagged)
+		}
+	}
+	want := []string{"* STATUS INBOX (DELETED 0 DELETED-STORAGE 0)"}
+	if got := rc.ok("STATUS INBOX (DELETED DELETED-STORAGE)"); !slices.Equal(got, want) {
+		t.Errorf("STATUS = %q, want %q", got, want)
+	}
+	rc.ok("SELECT INBOX")
+	rc.ok(`STORE 1:2 +FLAGS.SILENT (\Deleted)`)
+	kib := (len(big) + len(small) + 1023) / 1024
+	want = []string{fmt.Sprintf("* STATUS INBOX (DELETED-STORAGE %d DELETED 2 MESSAGES 3)", kib)}
+	if got := rc.ok("STATUS INBOX (DELETED-STORAGE DELETED MESSAGES)"); !slices.Equal(got, want) {
+		t.Errorf("STATUS = %q, want %q", got, want)
+	}
+	want = []string{"* STATUS INBOX (MESSAGES 1 DELETED-STORAGE 0)"}
+	rc.ok("EXPUNGE")
+	if got := rc.ok("STATUS INBOX (MESSAGES DELETED-STORAGE)"); !slices.Equal(got, want) {
+		t.Errorf("STATUS after EXPUNGE = %q, want %q", got, want)
+	}
+}
+
 // hasCode reports whether err is an IMAP status response with code.
 func hasCode(err error, code imap.ResponseCode) bool {
 	imapErr, ok := err.(*imap.Error)

@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
@@ -75,23 +76,28 @@ func (c *conn) writeQuota(root *metadatapb.QuotaRoot) {
 	c.untaggedBytes(b)
 }
 
-// cmdGetQuotaRoot: RFC 9208 4.1.2. The mailbox must exist; the answer lists the
-// roots that have limits, each followed by its QUOTA response.
+// cmdGetQuotaRoot: RFC 9208 4.1.2. The mailbox must exist and be visible to the
+// session; the answer lists the roots that have limits, each followed by its QUOTA
+// response. Another owner's mailbox shows only the tenant's root: the session's own root
+// does not govern it, and the owner's usage is not the session's to see.
 func (c *conn) cmdGetQuotaRoot(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.MailboxArgs)
-	name, err := c.mailboxIn(args.Mailbox)
+	ref, err := c.mailboxRefIn(args.Mailbox)
 	if err != nil {
 		return err
 	}
-	if _, err := c.getMailbox(name, codeNonExistent); err != nil {
+	if _, err := c.getMailbox(ref, codeNonExistent); err != nil {
 		return err
 	}
 	roots, err := c.quotaRoots()
 	if err != nil {
 		return err
 	}
+	if !c.personal(ref) {
+		roots = slices.DeleteFunc(roots, func(r *metadatapb.QuotaRoot) bool { return r.GetTenant() == "" })
+	}
 	b := []byte("QUOTAROOT ")
-	b = c.appendMailbox(b, name)
+	b = c.appendMailbox(b, ref.full)
 	for _, r := range roots {
 		if hasLimits(r) {
 			b = append(b, ' ')

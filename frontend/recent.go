@@ -12,14 +12,14 @@ import (
 // it arrived, or the first selected session to learn of it.
 //
 // Strata's frontends are stateless and share nothing, so each frontend approximates this
-// with what it has seen itself: for every (account, mailbox) it keeps the highest UIDNEXT
+// with what it has seen itself: for every mailbox it keeps the highest UIDNEXT
 // that one of its sessions has selected (SELECT, not EXAMINE: RFC 3501 6.3.2) or learnt of.
 // A session's recent messages are those at or above that mark when it selects, and the new
 // messages it is the first on this frontend to learn of while selected. Consequences: two
 // frontends may both show a message as recent, and after a frontend restarts no message is
 // recent until new mail arrives, which loses \Recent but never shows it twice on one frontend.
 
-// recentMarks holds, per account and mailbox, the UID below which every message has been
+// recentMarks holds, per mailbox (its owner and id), the UID below which every message has been
 // claimed as recent by some session of this frontend. The zero value is ready to use.
 type recentMarks struct {
 	mu    sync.Mutex
@@ -27,17 +27,17 @@ type recentMarks struct {
 }
 
 type recentKey struct {
-	account   string
+	owner     string
 	mailboxID uint64
 }
 
 // claimOnSelect returns the first UID that is recent for a session selecting the mailbox
 // whose UIDNEXT is uidNext, and, unless the selection is read-only, claims every message
 // below uidNext. A mailbox this frontend has never seen selected has no recent message.
-func (m *recentMarks) claimOnSelect(account string, mailboxID uint64, uidNext uint32, readOnly bool) uint32 {
+func (m *recentMarks) claimOnSelect(owner string, mailboxID uint64, uidNext uint32, readOnly bool) uint32 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	key := recentKey{account, mailboxID}
+	key := recentKey{owner, mailboxID}
 	mark, seen := m.marks[key]
 	if !seen {
 		mark = uidNext
@@ -53,10 +53,10 @@ func (m *recentMarks) claimOnSelect(account string, mailboxID uint64, uidNext ui
 
 // firstRecent returns the first UID that claimOnSelect would make recent in a read-write
 // session selecting the mailbox now, without claiming anything (STATUS RECENT).
-func (m *recentMarks) firstRecent(account string, mailboxID uint64, uidNext uint32) uint32 {
+func (m *recentMarks) firstRecent(owner string, mailboxID uint64, uidNext uint32) uint32 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mark, seen := m.marks[recentKey{account, mailboxID}]
+	mark, seen := m.marks[recentKey{owner, mailboxID}]
 	if !seen {
 		return uidNext
 	}
@@ -65,10 +65,10 @@ func (m *recentMarks) firstRecent(account string, mailboxID uint64, uidNext uint
 
 // claimArrival reports whether a selected read-write session is the first on this frontend
 // to learn of message uid, which is then recent in that session only.
-func (m *recentMarks) claimArrival(account string, mailboxID uint64, uid uint32) bool {
+func (m *recentMarks) claimArrival(owner string, mailboxID uint64, uid uint32) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	key := recentKey{account, mailboxID}
+	key := recentKey{owner, mailboxID}
 	if m.marks[key] > uid {
 		return false
 	}
@@ -85,7 +85,7 @@ func (c *conn) initRecent(s *selected) int {
 	if c.rev2 {
 		return 0
 	}
-	from := c.srv.recent.claimOnSelect(c.accountName(), s.mailboxID, s.uidNext, s.readOnly)
+	from := c.srv.recent.claimOnSelect(s.owner, s.mailboxID, s.uidNext, s.readOnly)
 	i, _ := slices.BinarySearch(s.uids, from)
 	s.recent = slices.Clone(s.uids[i:])
 	return len(s.recent)
@@ -94,21 +94,21 @@ func (c *conn) initRecent(s *selected) int {
 // statusRecent returns the number of \Recent messages in mb for STATUS RECENT (RFC 3501
 // 6.3.10): those a SELECT would now claim (initRecent) and, when mb is selected read-write,
 // those this session has claimed; nothing is claimed. IMAP4rev2 sessions have none.
-func (c *conn) statusRecent(mb *metadatapb.Mailbox) (int, error) {
+func (c *conn) statusRecent(ref mailboxRef, mb *metadatapb.Mailbox) (int, error) {
 	if c.rev2 {
 		return 0, nil
 	}
 	n := 0
-	if s := c.sel; s != nil && s.mailboxID == mb.GetId() && !s.readOnly {
+	if s := c.sel; s != nil && s.owner == ref.owner && s.mailboxID == mb.GetId() && !s.readOnly {
 		n = s.recentCount()
 	}
-	from := c.srv.recent.firstRecent(c.accountName(), mb.GetId(), mb.GetUidNext())
+	from := c.srv.recent.firstRecent(ref.owner, mb.GetId(), mb.GetUidNext())
 	if from >= mb.GetUidNext() {
 		return n, nil
 	}
 	ctx, cancel := c.rpcContext()
 	defer cancel()
-	resp, err := c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: c.accountName(), MailboxId: mb.GetId()})
+	resp, err := c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName()})
 	if err != nil {
 		return 0, rpcStatus(err, codeNonExistent, "list messages")
 	}
@@ -122,7 +122,7 @@ func (c *conn) statusRecent(mb *metadatapb.Mailbox) (int, error) {
 // 7.3.2).
 func (c *conn) noteArrival(uid uint32) bool {
 	s := c.sel
-	if c.rev2 || s.readOnly || !c.srv.recent.claimArrival(c.accountName(), s.mailboxID, uid) {
+	if c.rev2 || s.readOnly || !c.srv.recent.claimArrival(s.owner, s.mailboxID, uid) {
 		return false
 	}
 	s.recent = append(s.recent, uid)

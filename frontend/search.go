@@ -47,8 +47,10 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	crit := foldCriteria(&args.Criteria)
 	needRecord, needStructure := criteriaNeeds(crit)
 	parts := structureAll
+	var headerFields []string
 	if !criteriaNeedBeyondHeader(crit) {
 		parts = structureHeader
+		headerFields = criteriaHeaderFields(crit, nil)
 	}
 	var matched []int
 	if !needRecord {
@@ -58,7 +60,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 			}
 		}
 	} else {
-		err := c.scanRecords(needStructure, parts, func(i int, rec *metadatapb.MessageRecord) error {
+		err := c.scanRecords(needStructure, parts, headerFields, func(i int, rec *metadatapb.MessageRecord) error {
 			ok, err := c.matchCriteria(crit, i, rec)
 			if ok {
 				matched = append(matched, i)
@@ -122,8 +124,9 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 // scanRecords calls match with the stored record of every message in the view, in order,
 // with the structure's parts when withStructure.
 // The next batch of records is fetched while the current one is matched, so the metadata
-// round trips overlap the matching (and its blob reads for BODY and TEXT).
-func (c *conn) scanRecords(withStructure bool, parts structureParts, match func(i int, rec *metadatapb.MessageRecord) error) error {
+// round trips overlap the matching (and its blob reads for BODY and TEXT). With parts
+// structureHeader and headerFields, each header holds only the fields of those names.
+func (c *conn) scanRecords(withStructure bool, parts structureParts, headerFields []string, match func(i int, rec *metadatapb.MessageRecord) error) error {
 	type batch struct {
 		start   int
 		records map[uint32]*metadatapb.MessageRecord
@@ -145,7 +148,7 @@ func (c *conn) scanRecords(withStructure bool, parts structureParts, match func(
 			}
 		}()
 		for start := 0; start < len(uids); start += fetchBatch {
-			records, err := c.fetchRecords(uids[start:min(start+fetchBatch, len(uids))], withStructure, parts)
+			records, err := c.fetchRecords(uids[start:min(start+fetchBatch, len(uids))], withStructure, parts, headerFields)
 			select {
 			case batches <- batch{start: start, records: records, err: err}:
 			case <-stop:
@@ -236,6 +239,25 @@ func criteriaNeedBeyondHeader(c *imap.SearchCriteria) bool {
 		}
 	}
 	return false
+}
+
+// criteriaHeaderFields appends to names the header field names that crit's HEADER, FROM,
+// TO, CC, BCC and SUBJECT keys read (RFC 9051 6.4.4), in crit and in its NOT and OR keys.
+func criteriaHeaderFields(crit *imap.SearchCriteria, names []string) []string {
+	for _, h := range crit.Header {
+		if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, h.Key) }) {
+			names = append(names, h.Key)
+		}
+	}
+	for i := range crit.Not {
+		names = criteriaHeaderFields(&crit.Not[i], names)
+	}
+	for i := range crit.Or {
+		for j := range crit.Or[i] {
+			names = criteriaHeaderFields(&crit.Or[i][j], names)
+		}
+	}
+	return names
 }
 
 // matchCriteria reports whether message i (with its record when the criteria need it)

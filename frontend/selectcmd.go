@@ -17,9 +17,9 @@ import (
 var systemFlags = []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`}
 
 // cmdSelect: SELECT (RFC 9051 6.3.2) and EXAMINE (6.3.3, read-only: no flag changes, no
-// expunge, no implicit \Seen).
+// expunge, no implicit \Seen). Both need the r right (RFC 4314 4).
 func (c *conn) cmdSelect(cmd *imapwire.Command) error {
-	name, err := c.mailboxIn(cmd.Args.(*imapwire.MailboxArgs).Mailbox)
+	ref, err := c.mailboxRefIn(cmd.Args.(*imapwire.MailboxArgs).Mailbox)
 	if err != nil {
 		return err
 	}
@@ -29,23 +29,32 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 		c.closeSelected()
 		c.untagged("OK [" + codeClosed + "] Previous mailbox closed")
 	}
-	mb, err := c.getMailbox(name, codeNonExistent)
+	mb, err := c.getMailbox(ref, codeNonExistent)
 	if err != nil {
 		return err
 	}
 	if mb.GetNoselect() {
 		return no(codeNonExistent, "Mailbox cannot be selected")
 	}
+	granted := c.rightsOn(ref, mb)
+	if !granted.has('r') {
+		return no(codeNoPerm, cmd.Name+" needs the r right") // RFC 4314 4
+	}
+	// RFC 4314 5.2: READ-WRITE only for a session that may change the mailbox: insert,
+	// expunge, or set some flag.
+	readOnly = readOnly || !granted.hasAny("iestw")
 	var view *metadatapb.ListMessagesResponse
 	err = c.withRetry(func(ctx context.Context) error {
-		view, err = c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: c.accountName(), MailboxId: mb.GetId()})
+		view, err = c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName()})
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, "select "+strconv.Quote(name))
+		return rpcStatus(err, codeNonExistent, "select "+strconv.Quote(ref.full))
 	}
 	mb = view.GetMailbox()
 	s := &selected{
+		owner:       ref.owner,
+		rights:      granted,
 		mailboxID:   mb.GetId(),
 		name:        mb.GetName(),
 		uidValidity: mb.GetUidValidity(),
@@ -71,7 +80,7 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 			firstUnseen = i + 1
 		}
 	}
-	s.feed = c.startFeed(s.mailboxID, mb.GetHighestModseq())
+	s.feed = c.startFeed(s.owner, s.mailboxID, mb.GetHighestModseq())
 	c.sel = s
 	c.state = stateSelected
 
@@ -80,7 +89,7 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	if readOnly {
 		c.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")
 	} else {
-		c.untaggedBytes(append(appendFlags([]byte("OK [PERMANENTFLAGS "), append(flags, `\*`)), "] Flags permitted"...))
+		c.untaggedBytes(append(appendFlags([]byte("OK [PERMANENTFLAGS "), permanentFlags(granted, flags)), "] Flags permitted"...))
 	}
 	c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS")
 	if !c.rev2 {
@@ -98,11 +107,22 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	return ok(codeReadWrite, "SELECT completed")
 }
 
+// permanentFlags are the flags of PERMANENTFLAGS (RFC 9051 7.1) for a session with
+// granted: only those it may set (RFC 4314 4), and \* for new keywords with w.
+func permanentFlags(granted rights, flags []string) []string {
+	perm := granted.permitted(slices.Clone(flags))
+	if granted.has('w') {
+		perm = append(perm, `\*`)
+	}
+	return perm
+}
+
 // cmdClose: RFC 9051 6.4.1. Removes the \Deleted messages without EXPUNGE responses, unless
-// the mailbox is read-only, and returns to the authenticated state.
+// the mailbox is read-only or the session lacks the e right (RFC 4314 4), and returns to
+// the authenticated state.
 func (c *conn) cmdClose(cmd *imapwire.Command) error {
 	s := c.sel
-	if !s.readOnly {
+	if !s.readOnly && s.rights.has('e') {
 		if _, err := c.expunge(nil); err != nil {
 			return err
 		}
@@ -122,6 +142,9 @@ func (c *conn) cmdExpunge(cmd *imapwire.Command) error {
 	s := c.sel
 	if s.readOnly {
 		return no(codeReadOnly, "Mailbox is read-only")
+	}
+	if !s.rights.has('e') {
+		return no(codeNoPerm, cmd.Name+" needs the e right") // RFC 4314 4
 	}
 	var ranges []*metadatapb.UidRange
 	if args, isUID := cmd.Args.(*imapwire.UIDExpungeArgs); isUID {
@@ -157,7 +180,7 @@ func (c *conn) expunge(ranges []*metadatapb.UidRange) ([]uint32, error) {
 	err := c.withRetry(func(ctx context.Context) error {
 		var err error
 		resp, err = c.srv.cfg.Metadata.Expunge(ctx, &metadatapb.ExpungeRequest{
-			RequestId: requestID, Account: c.accountName(), MailboxId: s.mailboxID, Uids: ranges,
+			RequestId: requestID, Account: s.owner, MailboxId: s.mailboxID, Uids: ranges, User: c.accountName(),
 		})
 		return err
 	})

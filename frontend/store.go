@@ -39,6 +39,19 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 			flags = append(flags, string(f))
 		}
 	}
+	// RFC 4314 4: s for \Seen, t for \Deleted, w for the others. Flags the session may not
+	// change are left alone (the metadata service does so for FLAGS, which replaces them
+	// all), and the command fails only when it may change none of them.
+	if op == metadatapb.FlagOp_FLAG_OP_REPLACE {
+		if !s.rights.hasAny("stw") {
+			return no(codeNoPerm, "STORE needs the s, t or w right")
+		}
+	} else if permitted := s.rights.permitted(flags); len(permitted) < len(flags) {
+		if len(permitted) == 0 {
+			return no(codeNoPerm, "STORE of these flags needs rights the session lacks")
+		}
+		flags = permitted
+	}
 	uids := make([]uint32, len(idx))
 	for k, i := range idx {
 		uids[k] = s.uids[i]
@@ -67,8 +80,8 @@ func (c *conn) storeFlags(uids []uint32, op metadatapb.FlagOp, flags []string) (
 	err := c.withRetry(func(ctx context.Context) error {
 		var err error
 		resp, err = c.srv.cfg.Metadata.StoreFlags(ctx, &metadatapb.StoreFlagsRequest{
-			RequestId: requestID, Account: c.accountName(), MailboxId: s.mailboxID,
-			Uids: uidRanges(uids), Op: op, Flags: flags,
+			RequestId: requestID, Account: s.owner, MailboxId: s.mailboxID,
+			Uids: uidRanges(uids), Op: op, Flags: flags, User: c.accountName(),
 		})
 		return err
 	})

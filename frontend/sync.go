@@ -21,11 +21,17 @@ import (
 // the connection's goroutine touches it; changes from the feed wait in feed until the
 // session applies them at a point RFC 9051 7 allows.
 type selected struct {
+	owner       string // the mailbox's owner: the session's account, another's or "tenant:NAME"
 	mailboxID   uint64
-	name        string
+	name        string // in the owner's space
 	uidValidity uint32
 	uidNext     uint32
-	readOnly    bool // EXAMINE (RFC 9051 6.3.3)
+	// readOnly is EXAMINE (RFC 9051 6.3.3), or SELECT without a right to change anything
+	// (RFC 4314 5.2).
+	readOnly bool
+	// rights are the session's rights on the mailbox (RFC 4314 2.1), re-read before each
+	// command when the mailbox is another owner's (refreshRights).
+	rights rights
 
 	uids    []uint32
 	flags   [][]string
@@ -49,6 +55,10 @@ func (s *selected) seqOf(uid uint32) int {
 	return i + 1
 }
 
+// selectedGoneText is the BYE of a session whose selected mailbox was deleted or whose
+// right to read it was revoked.
+const selectedGoneText = "Selected mailbox was deleted or is no longer readable"
+
 // changeFeed receives a mailbox's change batches from Metadata.Watch in its own goroutine and
 // queues them for the session.
 type changeFeed struct {
@@ -61,18 +71,20 @@ type changeFeed struct {
 	wake    chan struct{} // closed and replaced whenever a batch arrives
 }
 
-// startFeed watches mailboxID from sinceModSeq until the connection closes or the session
-// leaves the mailbox.
-func (c *conn) startFeed(mailboxID, sinceModSeq uint64) *changeFeed {
+// startFeed watches the mailbox mailboxID of owner from sinceModSeq, as the session's
+// account sees it (its own \Seen in another owner's mailbox), until the connection closes
+// or the session leaves the mailbox.
+func (c *conn) startFeed(owner string, mailboxID, sinceModSeq uint64) *changeFeed {
 	// The stream lives as long as the selection, so its context has no deadline; it is
 	// cancelled by closeSelected and with the connection.
 	ctx, cancel := context.WithCancel(c.ctx)
 	f := &changeFeed{cancel: cancel, done: make(chan struct{}), seen: sinceModSeq, wake: make(chan struct{})}
-	go f.run(ctx, c.srv.cfg.Metadata, c.accountName(), mailboxID, c.log)
+	req := &metadatapb.WatchRequest{Account: owner, MailboxId: mailboxID, User: c.accountName()}
+	go f.run(ctx, c.srv.cfg.Metadata, req, c.log)
 	return f
 }
 
-func (f *changeFeed) run(ctx context.Context, md metadatapb.MetadataClient, account string, mailboxID uint64, log *slog.Logger) {
+func (f *changeFeed) run(ctx context.Context, md metadatapb.MetadataClient, req *metadatapb.WatchRequest, log *slog.Logger) {
 	defer close(f.done)
 	defer func() {
 		if v := recover(); v != nil {
@@ -82,18 +94,20 @@ func (f *changeFeed) run(ctx context.Context, md metadatapb.MetadataClient, acco
 	backoff := 100 * time.Millisecond
 	for {
 		f.mu.Lock()
-		cursor := f.seen
+		req.SinceModseq = f.seen
 		f.mu.Unlock()
-		err := f.watch(ctx, md, &metadatapb.WatchRequest{Account: account, MailboxId: mailboxID, SinceModseq: cursor}, &backoff)
+		err := f.watch(ctx, md, req, &backoff)
 		if ctx.Err() != nil {
 			return
 		}
-		if status.Code(err) == codes.NotFound {
+		if code := status.Code(err); code == codes.NotFound || code == codes.PermissionDenied {
+			// Deleted, or no longer readable by the session's account (Watch needs r, RFC
+			// 4314 4): the session cannot stay in it.
 			f.add(&metadatapb.ChangeBatch{Changes: []*metadatapb.Change{{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED}}})
 			return
 		}
 		// A broken stream resumes from the last MODSEQ seen, so no change is lost.
-		log.Warn("mailbox change feed interrupted; reconnecting", "mailbox", mailboxID, "err", err, "backoff", backoff)
+		log.Warn("mailbox change feed interrupted; reconnecting", "mailbox", req.GetMailboxId(), "err", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
 			return
@@ -246,11 +260,11 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		case metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_RENAMED:
 			s.name = ch.GetName()
 		case metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED:
-			// The selected mailbox is gone; no response can deselect it, so the session
-			// ends (RFC 9051 7.1.5).
+			// The selected mailbox is gone, or the session may no longer read it; no
+			// response can deselect it, so the session ends (RFC 9051 7.1.5).
 			flushExists()
 			c.closeSelected()
-			c.bye("Selected mailbox was deleted")
+			c.bye(selectedGoneText)
 			return
 		}
 	}

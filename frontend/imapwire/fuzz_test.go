@@ -21,6 +21,8 @@ var seedCommands = []string{
 	"10 IDLE",
 	"11 UID MOVE 4 \"Trash\"",
 	"12 getquotaroot \"INBOX\"",
+	"13 myrights \"Other Users/alice@example.com/Projects\"",
+	"14 getacl \"Shared/Support\"",
 	// mutt
 	"a0001 CAPABILITY",
 	"a0002 LOGIN \"demo@example.com\" \"demo\"",
@@ -57,6 +59,10 @@ var seedCommands = []string{
 	"T8 UID COPY 1:* \"Ünïcode\"",
 	"T9 STORE 1:* (UNCHANGEDSINCE 12) FLAGS.SILENT ()",
 	"T10 UID FETCH $ (BINARY.PEEK[2.1]<0.5> BINARY.SIZE[1] RFC822.HEADER)",
+	"T12 SETACL INBOX bob@example.com +lrs",
+	"T12 SETACL {5}\r\nINBOX \"-bob@example.com\" \"\"",
+	"T13 DELETEACL INBOX anyone",
+	"T13 LISTRIGHTS INBOX anyone",
 	"T11 SEARCH RETURN (SAVE MIN) CHARSET UTF-8 (OR $ 5:2) BODY {2+}\r\n\xc3\xa9",
 }
 

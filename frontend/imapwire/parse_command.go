@@ -127,6 +127,8 @@ func (p *parser) args(name string) any {
 		return p.searchArgs(name == "UID SEARCH")
 	case "GETQUOTA", "GETQUOTAROOT", "SETQUOTA": // RFC 9208 4.1
 		return p.quotaArgs(name)
+	case "SETACL", "DELETEACL", "GETACL", "LISTRIGHTS", "MYRIGHTS": // RFC 4314 3
+		return p.aclArgs(name)
 	case "UID EXPUNGE": // RFC 9051 6.4.9: uid-expunge = "EXPUNGE" SP sequence-set
 		p.sp()
 		set, _ := p.sequenceSet(true).(imap.UIDSet)

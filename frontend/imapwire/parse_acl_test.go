@@ -1,0 +1,45 @@
+package imapwire
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestParseACL(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		args *ACLArgs
+	}{
+		// RFC 4314 3.1 - 3.8, with the examples' shapes.
+		{`a SETACL INBOX bob@example.com +lrs`, &ACLArgs{Mailbox: "INBOX", Identifier: "bob@example.com", Rights: "+lrs"}},
+		{`a setacl "Other Users/alice@example.com/Projects" "-anyone" ""`, &ACLArgs{Mailbox: "Other Users/alice@example.com/Projects", Identifier: "-anyone", Rights: ""}},
+		{"a SETACL {5}\r\ninbox anyone {2}\r\n-w", &ACLArgs{Mailbox: "INBOX", Identifier: "anyone", Rights: "-w"}},
+		{`a DELETEACL Shared/Support anyone`, &ACLArgs{Mailbox: "Shared/Support", Identifier: "anyone"}},
+		{`a GETACL INBOX`, &ACLArgs{Mailbox: "INBOX"}},
+		{`a LISTRIGHTS ~/Mail/saved smith`, &ACLArgs{Mailbox: "~/Mail/saved", Identifier: "smith"}},
+		{`a MYRIGHTS "Shared/Sales"`, &ACLArgs{Mailbox: "Shared/Sales"}},
+	} {
+		cmd, err := ParseCommand([]byte(tc.line))
+		if err != nil {
+			t.Errorf("ParseCommand(%q): %v", tc.line, err)
+			continue
+		}
+		if !reflect.DeepEqual(cmd.Args, tc.args) {
+			t.Errorf("ParseCommand(%q) = %#v, want %#v", tc.line, cmd.Args, tc.args)
+		}
+	}
+	for _, line := range []string{
+		`a SETACL INBOX bob@example.com`,
+		`a SETACL INBOX`,
+		`a DELETEACL INBOX`,
+		`a GETACL INBOX anyone`,
+		`a LISTRIGHTS INBOX`,
+		`a MYRIGHTS`,
+		`a MYRIGHTS INBOX x`,
+		`a SETACL INBOX anyone (lr)`,
+	} {
+		if _, err := ParseCommand([]byte(line)); err == nil {
+			t.Errorf("ParseCommand(%q) succeeded", line)
+		}
+	}
+}
