@@ -12,17 +12,10 @@ import (
 // and checks each change with a real IMAP login.
 func TestAdminCommands(t *testing.T) {
 	srv := startServe(t, t.TempDir())
-	admin := func(args ...string) (string, error) {
-		out, err := exec.Command(strataBin, append(args, "--server", srv.grpcAddr)...).CombinedOutput()
-		return string(out), err
-	}
+	admin := srv.admin
 	mustAdmin := func(args ...string) string {
 		t.Helper()
-		out, err := admin(args...)
-		if err != nil {
-			t.Fatalf("strata %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
+		return srv.mustAdmin(t, args...)
 	}
 	canLogin := func(user, pass string) bool {
 		c, err := imapclient.DialInsecure(srv.imapAddr, nil)

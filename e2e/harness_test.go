@@ -127,6 +127,22 @@ func (p *serverProcess) kill(sig syscall.Signal) {
 	}
 }
 
+// admin runs a `strata` admin command against this server's gRPC endpoint.
+func (p *serverProcess) admin(args ...string) (string, error) {
+	out, err := exec.Command(strataBin, append(args, "--server", p.grpcAddr)...).CombinedOutput()
+	return string(out), err
+}
+
+// mustAdmin runs an admin command and fails the test if it fails.
+func (p *serverProcess) mustAdmin(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := p.admin(args...)
+	if err != nil {
+		t.Fatalf("strata %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
 // login opens an IMAP connection as the demo user.
 func (p *serverProcess) login(t *testing.T) *imapclient.Client {
 	t.Helper()

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"errors"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,17 +18,10 @@ import (
 // whose bodies the blob collector then removes without touching another account's.
 func TestTenantDomainQuotaAdmin(t *testing.T) {
 	srv := startServe(t, t.TempDir(), "--blob-gc-interval", "-1s")
-	admin := func(args ...string) (string, error) {
-		out, err := exec.Command(strataBin, append(args, "--server", srv.grpcAddr)...).CombinedOutput()
-		return string(out), err
-	}
+	admin := srv.admin
 	mustAdmin := func(args ...string) string {
 		t.Helper()
-		out, err := admin(args...)
-		if err != nil {
-			t.Fatalf("strata %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return out
+		return srv.mustAdmin(t, args...)
 	}
 	refused := func(args ...string) {
 		t.Helper()

@@ -68,9 +68,9 @@ def main():
             fail(f"greeting capabilities lack {cap}", imap.capabilities)
     check(imap.login(user, password), "LOGIN")
 
-    # RFC 2342: one personal namespace with "/" as the delimiter.
+    # RFC 2342 5: personal, other users' and shared namespaces, "/" as the delimiter.
     data = check(imap.namespace(), "NAMESPACE")
-    if data != [b'(("" "/")) NIL NIL']:
+    if data != [b'(("" "/")) (("Other Users/" "/")) (("Shared/" "/"))']:
         fail("NAMESPACE", data)
 
     for name in ("Py", "Py/Sub", "Py/Other", '"Py Two"'):
