@@ -68,6 +68,8 @@ image:
 # IMAP scenarios with `strata bench` (bench/scenario.sh starts and stops the servers on
 # 127.0.0.1; reports go to $(BENCH_OUT)). Figures: docs/benchmarks.md.
 BIG ?= 1000000
+CONNS ?= 10000
+DOVECOT_HIBERNATE ?= 5s
 BENCH_DURATION ?= 30s
 BENCH_OUT ?= /tmp/strata-bench
 
@@ -78,13 +80,20 @@ bench-bigmailbox: build
 	OUT=$(BENCH_OUT) BIG=$(BIG) bench/scenario.sh bigmailbox
 
 bench-idle: build
-	OUT=$(BENCH_OUT) bench/scenario.sh idle
+	OUT=$(BENCH_OUT) CONNS=$(CONNS) bench/scenario.sh idle
 
 bench-append: build
 	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh append
 
 bench-compare: build
 	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh compare
+
+# Scenarios (b) and (c) against Strata and Dovecot in one run each, with the ratios.
+bench-compare-bigmailbox: build
+	OUT=$(BENCH_OUT) BIG=$(BIG) bench/scenario.sh compare-bigmailbox
+
+bench-compare-idle: build
+	OUT=$(BENCH_OUT) CONNS=$(CONNS) DOVECOT_HIBERNATE=$(DOVECOT_HIBERNATE) bench/scenario.sh compare-idle
 
 # The compose cluster of deploy/compose.yaml (etcd, versitygw, 3 metadata nodes, 2 frontends
 # with IMAP on 127.0.0.1:11431 and :11432), every image FROM scratch with a static binary

@@ -135,6 +135,24 @@ func (c Corpus) thread(stream uint64, index int, h head) (head, []string) {
 	return root, refs
 }
 
+// Flags returns the flags message index of stream is populated with, like a mailbox read
+// over the years: 80% \Seen (a quarter of those also \Answered), 3% \Flagged, the rest
+// unseen.
+func (c Corpus) Flags(stream uint64, index int) []string {
+	r := rand.New(rand.NewPCG(c.Seed^(stream*0x9e3779b97f4a7c15)^0x5eedf1a65eedf1a6, uint64(index)))
+	var flags []string
+	if r.IntN(100) < 80 {
+		flags = append(flags, `\Seen`)
+		if r.IntN(4) == 0 {
+			flags = append(flags, `\Answered`)
+		}
+	}
+	if r.IntN(100) < 3 {
+		flags = append(flags, `\Flagged`)
+	}
+	return flags
+}
+
 // Message returns message index of stream (a user, or a load-generator client).
 func (c Corpus) Message(stream uint64, index int) []byte {
 	_, hi := c.sizes()

@@ -141,3 +141,42 @@ func TestTokenizer(t *testing.T) {
 		}
 	}
 }
+
+// TestCorpusFlags checks that populated flags are the same for the same seed, stream and
+// index, and come in the promised shares: most messages \Seen, some \Answered and
+// \Flagged, some with no flag at all.
+func TestCorpusFlags(t *testing.T) {
+	c := Corpus{Seed: 1}
+	const n = 10000
+	counts := map[string]int{}
+	none := 0
+	for i := 0; i < n; i++ {
+		flags := c.Flags(2, i)
+		if !slices.Equal(flags, c.Flags(2, i)) {
+			t.Fatalf("message %d: flags differ between calls", i)
+		}
+		if len(flags) == 0 {
+			none++
+		}
+		for _, f := range flags {
+			counts[f]++
+		}
+		if slices.Contains(flags, `\Answered`) && !slices.Contains(flags, `\Seen`) {
+			t.Fatalf("message %d: \\Answered without \\Seen: %v", i, flags)
+		}
+	}
+	within := func(name string, got, lo, hi int) {
+		if got < lo || got > hi {
+			t.Errorf("%s on %d of %d messages, want %d to %d", name, got, n, lo, hi)
+		}
+	}
+	within(`\Seen`, counts[`\Seen`], 7700, 8300)
+	within(`\Answered`, counts[`\Answered`], 1700, 2300)
+	within(`\Flagged`, counts[`\Flagged`], 200, 400)
+	within("no flag", none, 1700, 2300)
+	if slices.Equal(c.Flags(2, 0), c.Flags(3, 0)) && slices.Equal(c.Flags(2, 1), c.Flags(3, 1)) &&
+		slices.Equal(c.Flags(2, 2), c.Flags(3, 2)) && slices.Equal(c.Flags(2, 3), c.Flags(3, 3)) &&
+		slices.Equal(c.Flags(2, 4), c.Flags(3, 4)) && slices.Equal(c.Flags(2, 5), c.Flags(3, 5)) {
+		t.Error("streams 2 and 3 have the same flags on their first six messages")
+	}
+}

@@ -7,7 +7,9 @@
 # The configuration is self-contained under DIR: base_dir, a passwd-file userdb/passdb with
 # the same users and password as the Strata run (argon2id with Strata's parameters, written
 # by `strata bench users --dovecot-passwd`), sdbox mail under DIR/home, no TLS, plaintext
-# LOGIN allowed, loopback only. Mail files belong to nobody:nogroup.
+# LOGIN allowed, loopback only. Mail files belong to nobody:nogroup. With HIBERNATE set (a
+# Dovecot interval such as 5s), IMAP connections idling that long move to the imap-hibernate
+# process (imap_hibernate_timeout), which Debian's default configuration leaves off.
 set -euo pipefail
 
 STRATA=${STRATA:-bin/strata}
@@ -49,9 +51,11 @@ userdb {
   driver = passwd-file
   args = $dir/passwd
 }
-# Enough processes and descriptors for the idle scenario's thousands of connections.
+# Enough processes and descriptors for the idle scenario's thousands of connections (one
+# imap process each, and each holds a connection to log, anvil and stats), within the
+# usual hard limit of 20000 descriptors per process.
 default_process_limit = 20000
-default_client_limit = 10000
+default_client_limit = 19000
 default_vsz_limit = 0
 service imap-login {
   inet_listener imap {
@@ -61,23 +65,48 @@ service imap-login {
   inet_listener imaps {
     port = 0
   }
+  # High-performance mode: a few login processes, each serving many connections.
   service_count = 0
   process_min_avail = 2
-  client_limit = 20000
+  process_limit = 8
+  client_limit = 19000
+}
+service imap-urlauth-login {
+  process_limit = 1
 }
 service imap {
   process_limit = 20000
 }
 service anvil {
-  client_limit = 50000
+  client_limit = 19000
 }
 service auth {
-  client_limit = 50000
+  client_limit = 19000
 }
 protocol imap {
   mail_max_userip_connections = 20000
 }
 EOF
+	if [ -n "${HIBERNATE:-}" ]; then
+		# As Dovecot's documentation of imap_hibernate_timeout describes: the imap processes
+		# (nobody, with the dovecot group) hand idle connections to imap-hibernate, which
+		# hands them back through imap-master.
+		cat >>"$dir/dovecot.conf" <<EOF
+imap_hibernate_timeout = $HIBERNATE
+service imap {
+  extra_groups = \$default_internal_group
+  unix_listener imap-master {
+    user = \$default_internal_user
+  }
+}
+service imap-hibernate {
+  unix_listener imap-hibernate {
+    mode = 0660
+    group = \$default_internal_group
+  }
+}
+EOF
+	fi
 	dovecot -c "$dir/dovecot.conf"
 	for _ in $(seq 50); do
 		if [ -s "$dir/run/master.pid" ] && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

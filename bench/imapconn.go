@@ -15,7 +15,7 @@ import (
 
 // maxLineLength and maxLiteral bound what the client accepts from a server.
 const (
-	maxLineLength = 1 << 20
+	maxLineLength = 64 << 20 // a SEARCH of a million-message mailbox answers in one line of up to ~8 MB
 	maxLiteral    = 256 << 20
 )
 

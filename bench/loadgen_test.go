@@ -130,4 +130,78 @@ func TestVerificationCatchesWrongAnswers(t *testing.T) {
 	if uid, err := appendUID("OK [APPENDUID 38505 3955] APPEND completed"); err != nil || uid != 3955 {
 		t.Errorf("APPENDUID parsed as %d, %v", uid, err)
 	}
+	if err := checkAppendUIDs("OK [APPENDUID 38505 3955:3957,3960] APPEND completed", 4); err != nil {
+		t.Errorf("MULTIAPPEND's APPENDUID of 4 UIDs refused: %v", err)
+	}
+	if err := checkAppendUIDs("OK [APPENDUID 38505 3955:3957] APPEND completed", 4); ErrorKind(err) != "verify" {
+		t.Errorf("APPENDUID of 3 UIDs for 4 messages accepted: %v", err)
+	}
+	if err := checkAppendUIDs("OK [APPENDUID 38505 *] APPEND completed", 2); ErrorKind(err) != "verify" {
+		t.Errorf("APPENDUID with * accepted: %v", err)
+	}
+}
+
+// TestPopulateMultiappend fills a mailbox with MULTIAPPEND batches over two connections and
+// checks the mailbox holds every message once with the corpus's flags, and that the
+// big-mailbox sequence reports its first round apart.
+func TestPopulateMultiappend(t *testing.T) {
+	srv := startEmbedded(t)
+	ctx := context.Background()
+	const messages = 130
+	corpus := Corpus{Seed: 9, MaxSize: 16 << 10}
+	rep, err := Populate(ctx, PopulateConfig{Addr: srv.IMAPAddr(), Users: []string{embedded.DemoAccount},
+		Password: embedded.DemoPassword, Messages: messages, Conns: 2, Window: 2, Batch: 25, Corpus: corpus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, "append")
+	if rep.Total.Count != messages {
+		t.Errorf("populated %d messages, want %d", rep.Total.Count, messages)
+	}
+
+	want := map[string]int{}
+	for i := 0; i < messages; i++ {
+		for _, f := range corpus.Flags(0, i) {
+			want[f]++
+		}
+	}
+	c, err := Dial(srv.IMAPAddr(), DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(embedded.DemoAccount, embedded.DemoPassword); err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{Conn: c}
+	if err := s.Select("INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	if s.Exists != messages {
+		t.Fatalf("INBOX holds %d messages, want %d", s.Exists, messages)
+	}
+	_, fetches, _, err := s.Run("FETCH 1:* (FLAGS)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, f := range fetches {
+		for _, flag := range f.Items["FLAGS"].List {
+			got[flag.Atom]++
+		}
+	}
+	for _, flag := range []string{`\Seen`, `\Answered`, `\Flagged`} {
+		if got[flag] != want[flag] {
+			t.Errorf("%s on %d messages, want %d", flag, got[flag], want[flag])
+		}
+	}
+
+	rep, err = BigMailbox(ctx, BigMailboxConfig{Addr: srv.IMAPAddr(), User: embedded.DemoAccount, Password: embedded.DemoPassword, Repeat: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, "select", "search-flag")
+	if rep.Figures["messages"] != messages || rep.Figures["round1_select_ms"] <= 0 || rep.Figures["round1_search-header_ms"] <= 0 {
+		t.Errorf("figures %v", rep.Figures)
+	}
 }

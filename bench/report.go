@@ -204,9 +204,14 @@ func WriteComparison(w io.Writer, a, b *Report) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	for k, va := range a.Figures {
+	keys := make([]string, 0, len(a.Figures))
+	for k := range a.Figures {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
 		if vb, ok := b.Figures[k]; ok {
-			fmt.Fprintf(w, "%s: %.1f vs %.1f (ratio %s)\n", k, va, vb, ratio(va, vb))
+			fmt.Fprintf(w, "%s: %.1f vs %.1f (ratio %s)\n", k, a.Figures[k], vb, ratio(a.Figures[k], vb))
 		}
 	}
 	return nil

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Runs one `strata bench` scenario against servers it starts on 127.0.0.1 and stops after.
 #
-#   bench/scenario.sh mixed|bigmailbox|idle|append|compare
+#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle
+#
+# compare, compare-bigmailbox and compare-idle run the same scenario against `strata serve`
+# and Dovecot (bench/dovecot.sh) and print the ratios.
 #
 # Knobs (environment): STRATA (binary, default bin/strata), OUT (reports, default
-# /tmp/strata-bench), SEED, DURATION, and per scenario USERS, MESSAGES, CLIENTS (mixed,
-# compare), BIG and BIG_MAX_SIZE (bigmailbox), CONNS (idle). Every report is printed and
-# written as JSON under OUT.
+# /tmp/strata-bench), WORKDIR (where the servers keep their data, default /tmp; a million
+# messages take ~9 GB per server), SEED, DURATION, and per scenario USERS, MESSAGES, CLIENTS
+# (mixed, compare), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox), CONNS and SETTLE (idle),
+# DOVECOT_HIBERNATE (compare-idle: also measure Dovecot with imap_hibernate_timeout set to
+# this). Every report is printed and written as JSON under OUT.
 set -euo pipefail
 
 STRATA=${STRATA:-bin/strata}
@@ -21,28 +26,48 @@ DOVECOT_PORT=${DOVECOT_PORT:-31150}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 mkdir -p "$OUT"
-WORK=$(mktemp -d /tmp/strata-bench-run.XXXXXX)
+WORK=$(mktemp -d "${WORKDIR:-/tmp}/strata-bench-run.XXXXXX")
 # Dovecot's auth and mail processes (dovecot, nobody) read the passwd-file and homes in here.
 chmod 0755 "$WORK"
 STRATA_PID=
 DOVECOT_DIR=
+INOTIFY_INSTANCES=
 
 cleanup() {
-	if [ -n "$STRATA_PID" ]; then
-		kill "$STRATA_PID" 2>/dev/null || true
-		wait "$STRATA_PID" 2>/dev/null || true
-	fi
-	if [ -n "$DOVECOT_DIR" ]; then
-		"$HERE/dovecot.sh" stop "$DOVECOT_DIR" || true
+	stop_strata
+	stop_dovecot
+	if [ -n "$INOTIFY_INSTANCES" ]; then
+		echo "$INOTIFY_INSTANCES" >/proc/sys/fs/inotify/max_user_instances || true
 	fi
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# start_strata: `strata serve` with a fresh data directory; waits for "Strata is ready".
+stop_strata() {
+	if [ -n "$STRATA_PID" ]; then
+		kill "$STRATA_PID" 2>/dev/null || true
+		wait "$STRATA_PID" 2>/dev/null || true
+		STRATA_PID=
+	fi
+}
+
+stop_dovecot() {
+	if [ -n "$DOVECOT_DIR" ]; then
+		"$HERE/dovecot.sh" stop "$DOVECOT_DIR" || true
+		# The master exits after its children; wait so the next server starts on a quiet machine.
+		for _ in $(seq 100); do
+			pgrep -f "$DOVECOT_DIR/dovecot.conf" >/dev/null || break
+			sleep 0.2
+		done
+		DOVECOT_DIR=
+	fi
+}
+
+# start_strata [flags]: `strata serve` with a fresh data directory and any extra flags;
+# waits for "Strata is ready".
 start_strata() {
 	"$STRATA" serve --data "$WORK/strata" --imap-listen "127.0.0.1:$IMAP_PORT" --grpc-listen "127.0.0.1:$GRPC_PORT" \
-		--imaps-listen "" --no-demo --log-level warn >"$WORK/strata.log" 2>&1 &
+		--imaps-listen "" --no-demo --log-level warn "$@" >"$WORK/strata.log" 2>&1 &
 	STRATA_PID=$!
 	for _ in $(seq 300); do
 		if grep -q "Strata is ready" "$WORK/strata.log"; then
@@ -58,10 +83,12 @@ start_strata() {
 	exit 1
 }
 
+# start_dovecot USERS [NAME [HIBERNATE]]: Dovecot with its configuration and mail under
+# $WORK/NAME, with imap_hibernate_timeout = HIBERNATE when given.
 start_dovecot() {
 	local users=$1
-	DOVECOT_DIR=$WORK/dovecot
-	DOVECOT_PID=$(STRATA=$STRATA "$HERE/dovecot.sh" start "$DOVECOT_DIR" "$DOVECOT_PORT" "$users" "$PATTERN" "$PASSWORD")
+	DOVECOT_DIR=$WORK/${2:-dovecot}
+	DOVECOT_PID=$(STRATA=$STRATA HIBERNATE=${3:-} "$HERE/dovecot.sh" start "$DOVECOT_DIR" "$DOVECOT_PORT" "$users" "$PATTERN" "$PASSWORD")
 }
 
 # b runs `strata bench` with the common flags.
@@ -73,6 +100,11 @@ machine() {
 	echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/ {print $2}') GiB RAM, load $(cut -d' ' -f1-3 /proc/loadavg), $(uname -sr)"
 }
 
+# load WHAT: prints the time and the load average, to tell a quiet run from a shared one.
+load() {
+	echo "load $1: $(date -u +%H:%M:%S) $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
 scenario_mixed() {
 	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-16}
 	start_strata
@@ -81,23 +113,114 @@ scenario_mixed() {
 	b --addr "127.0.0.1:$IMAP_PORT" --users "$users" --clients "$clients" --duration "$DURATION" --label strata --json "$OUT/mixed-strata.json"
 }
 
+# populate_big NAME PORT DIR: fills the one user's INBOX with $BIG messages, 16 connections of
+# 4 pipelined MULTIAPPENDs of 50 messages (RFC 3502, LITERAL+), then prints the disk use.
+populate_big() {
+	local name=$1 port=$2 dir=$3
+	load "before populating $name"
+	b populate --addr "127.0.0.1:$port" --users 1 --messages "${BIG:-1000000}" --conns 16 --window 4 --batch 50 \
+		--max-size "${BIG_MAX_SIZE:-16384}" --timeout 10m --label "$name" --json "$OUT/bigmailbox-populate-$name.json" \
+		2> >(awk 'NR % 60 == 0 { print; fflush() }' >&2)
+	load "after populating $name"
+	echo "disk used by $name: $(du -sm "$dir" | cut -f1) MiB"
+}
+
+# run_big NAME PORT: ROUNDS rounds of the big-mailbox commands.
+run_big() {
+	local name=$1 port=$2 status=0
+	load "before bigmailbox on $name"
+	b bigmailbox --addr "127.0.0.1:$port" --users 1 --repeat "${ROUNDS:-5}" --timeout 30m --label "$name" \
+		--json "$OUT/bigmailbox-$name.json" || status=$?
+	load "after bigmailbox on $name"
+	return "$status"
+}
+
 scenario_bigmailbox() {
-	local big=${BIG:-1000000}
 	start_strata
 	b users --server "127.0.0.1:$GRPC_PORT" --users 1
-	b populate --addr "127.0.0.1:$IMAP_PORT" --users 1 --messages "$big" --conns 16 --max-size "${BIG_MAX_SIZE:-16384}" \
-		--label strata --json "$OUT/bigmailbox-populate-strata.json" 2> >(awk 'NR % 30 == 0' >&2)
-	b bigmailbox --addr "127.0.0.1:$IMAP_PORT" --users 1 --repeat 3 --timeout 10m --label strata --json "$OUT/bigmailbox-strata.json"
+	populate_big strata "$IMAP_PORT" "$WORK/strata"
+	run_big strata "$IMAP_PORT"
+	echo "strata serve RSS: $(($(ps -o rss= -p "$STRATA_PID") / 1024)) MiB"
+}
+
+# scenario_compare_bigmailbox fills one INBOX with the same $BIG messages in Strata and in
+# Dovecot, one server after the other, then runs the big-mailbox commands on each. A server
+# that fails them does not stop the other's run; the scenario fails at the end.
+scenario_compare_bigmailbox() {
+	local status=0
+	start_strata
+	b users --server "127.0.0.1:$GRPC_PORT" --users 1
+	populate_big strata "$IMAP_PORT" "$WORK/strata"
+	start_dovecot 1
+	populate_big dovecot "$DOVECOT_PORT" "$DOVECOT_DIR/home"
+	run_big strata "$IMAP_PORT" || status=1
+	echo "strata serve RSS: $(($(ps -o rss= -p "$STRATA_PID") / 1024)) MiB"
+	run_big dovecot "$DOVECOT_PORT" || status=1
+	echo
+	machine
+	"$STRATA" bench compare "$OUT/bigmailbox-populate-strata.json" "$OUT/bigmailbox-populate-dovecot.json"
+	echo
+	"$STRATA" bench compare "$OUT/bigmailbox-strata.json" "$OUT/bigmailbox-dovecot.json"
+	return "$status"
+}
+
+# idle NAME PORT PID: CONNS connections (100 users) in IDLE, the memory of PID's process tree
+# measured SETTLE after the last one entered IDLE.
+idle() {
+	local name=$1 port=$2 pid=$3 status=0
+	load "before idle on $name"
+	b idle --addr "127.0.0.1:$port" --users 100 --connections "${CONNS:-10000}" --parallel 32 --settle "${SETTLE:-30s}" --hold 10s \
+		--pid "$pid" --timeout 10m --label "$name" --json "$OUT/idle-$name.json" \
+		2> >(awk 'NR % 30 == 0 { print; fflush() }' >&2) || status=$?
+	load "after idle on $name"
+	return "$status"
+}
+
+# strata_for_idle starts Strata with a connection limit above CONNS (the default is 10,000).
+strata_for_idle() {
+	start_strata --max-connections "$((${CONNS:-10000} + 100))"
+	b users --server "127.0.0.1:$GRPC_PORT" --users 100
 }
 
 scenario_idle() {
-	local conns=${CONNS:-10000}
 	# Each connection is a descriptor in the server and in the client.
 	ulimit -n "$(ulimit -Hn)"
-	start_strata
-	b users --server "127.0.0.1:$GRPC_PORT" --users 100
-	b idle --addr "127.0.0.1:$IMAP_PORT" --users 100 --connections "$conns" --parallel 32 --hold 10s --pid "$STRATA_PID" \
-		--label strata --json "$OUT/idle-strata.json" 2> >(awk 'NR % 10 == 0' >&2)
+	strata_for_idle
+	idle strata "$IMAP_PORT" "$STRATA_PID"
+}
+
+# scenario_compare_idle holds CONNS IDLE connections on Strata, then (Strata stopped) on
+# Dovecot, whose memory is the sum over its master and every child (one imap process per
+# connection), and with DOVECOT_HIBERNATE set, once more on Dovecot with IMAP hibernation.
+scenario_compare_idle() {
+	ulimit -n "$(ulimit -Hn)"
+	# Dovecot watches each idling mailbox with an inotify instance; the kernel's default of
+	# 128 per user would make all but 128 of its IDLE connections poll instead.
+	local instances
+	instances=$(cat /proc/sys/fs/inotify/max_user_instances)
+	if [ "$instances" -lt "$((${CONNS:-10000} + 100))" ] && echo "$((${CONNS:-10000} + 100))" 2>/dev/null >/proc/sys/fs/inotify/max_user_instances; then
+		INOTIFY_INSTANCES=$instances
+	fi
+	local status=0
+	strata_for_idle
+	idle strata "$IMAP_PORT" "$STRATA_PID" || status=1
+	stop_strata
+	start_dovecot 100
+	idle dovecot "$DOVECOT_PORT" "$DOVECOT_PID" || status=1
+	stop_dovecot
+	if [ -n "${DOVECOT_HIBERNATE:-}" ]; then
+		start_dovecot 100 dovecot-hibernate "$DOVECOT_HIBERNATE"
+		idle dovecot-hibernate "$DOVECOT_PORT" "$DOVECOT_PID" || status=1
+		stop_dovecot
+	fi
+	echo
+	machine
+	"$STRATA" bench compare "$OUT/idle-strata.json" "$OUT/idle-dovecot.json"
+	if [ -n "${DOVECOT_HIBERNATE:-}" ]; then
+		echo
+		"$STRATA" bench compare "$OUT/idle-strata.json" "$OUT/idle-dovecot-hibernate.json"
+	fi
+	return "$status"
 }
 
 scenario_append() {
@@ -136,12 +259,12 @@ scenario_compare() {
 }
 
 case ${1:-} in
-mixed | bigmailbox | idle | append | compare)
+mixed | bigmailbox | idle | append | compare | compare-bigmailbox | compare-idle)
 	machine
-	"scenario_$1"
+	"scenario_${1//-/_}"
 	;;
 *)
-	echo "usage: $0 mixed|bigmailbox|idle|append|compare" >&2
+	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle" >&2
 	exit 2
 	;;
 esac
