@@ -30,17 +30,12 @@ import (
 	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/frontend"
+	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
 )
-
-// maxMetadataResponseBytes bounds one metadata response to the frontend. SELECT's
-// ListMessages carries the whole mailbox view in one message, ~15 bytes per message (15 MB
-// for 1,000,000 messages), far above gRPC's default limit of 4 MiB, which failed SELECT
-// above ~275,000 messages.
-const maxMetadataResponseBytes = 256 << 20
 
 // Config selects where the embedded server keeps its data and listens.
 type Config struct {
@@ -167,7 +162,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 	}
 	s.conn, err = grpc.NewClient(s.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMetadataResponseBytes)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(metaclient.MaxResponseBytes)))
 	if err != nil {
 		return nil, fmt.Errorf("dial metadata at %s: %w", s.grpcLn.Addr(), err)
 	}

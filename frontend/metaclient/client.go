@@ -66,6 +66,12 @@ const (
 	DefaultFollowerTimeout = 500 * time.Millisecond
 )
 
+// MaxResponseBytes bounds one metadata response the client accepts. SELECT's ListMessages
+// carries the whole mailbox view in one message, ~15 bytes per message (15 MB for 1,000,000
+// messages), far above gRPC's default receive limit of 4 MiB, which failed SELECT above
+// ~275,000 messages through `strata frontend`.
+const MaxResponseBytes = 256 << 20
+
 // keepaliveParams make the client ping a node while calls are open on its connection, so
 // that a stream on a node that stopped without closing its connections (SIGSTOP, a hung
 // host) fails and is resumed elsewhere instead of waiting for the node to come back.
@@ -135,7 +141,10 @@ func New(cfg Config) (*Client, error) {
 		cfg: cfg, logger: cfg.Logger.With("component", "metaclient"), conns: map[string]*grpc.ClientConn{},
 		fences: map[string]map[uint64]uint64{}, skipped: map[string]skip{}, attempts: map[string]map[*attempt]struct{}{},
 	}
-	c.cfg.DialOptions = append([]grpc.DialOption{grpc.WithKeepaliveParams(keepaliveParams)}, cfg.DialOptions...)
+	c.cfg.DialOptions = append([]grpc.DialOption{
+		grpc.WithKeepaliveParams(keepaliveParams),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxResponseBytes)),
+	}, cfg.DialOptions...)
 	if err := c.SetNodes(cfg.Nodes); err != nil {
 		return nil, err
 	}

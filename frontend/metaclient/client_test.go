@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/metaclient"
@@ -201,5 +202,41 @@ func TestStreamMovesBeforeFirstMessage(t *testing.T) {
 	// The leader now: on a loaded machine the group may have elected another meanwhile.
 	if got, want := c.Leader(), g.leader().ln.Addr().String(); got != want {
 		t.Errorf("client's leader = %s, want %s", got, want)
+	}
+}
+
+// TestLargeMailboxView lists a mailbox whose view (UIDs, flags, MODSEQs) is larger than
+// gRPC's default 4 MiB receive limit, as SELECT of a mailbox with hundreds of thousands of
+// messages does through `strata frontend`.
+func TestLargeMailboxView(t *testing.T) {
+	if testing.Short() {
+		t.Skip("appends 200,000 messages")
+	}
+	g := startGroup(t)
+	md := metadatapb.NewMetadataClient(newClient(t, g.nodes()))
+	createDemo(t, md)
+	inbox := inboxID(t, md)
+	// With two flags each, a message takes ~25 bytes of the view.
+	const total, batch = 200_000, 10_000
+	for b := range total / batch {
+		msgs := make([]*metadatapb.NewMessage, batch)
+		for i := range msgs {
+			msgs[i] = &metadatapb.NewMessage{BlobKey: fmt.Sprintf("big/%07d", b*batch+i), Size: 10, InternalDateUnix: 1793534400, Flags: []string{`\Seen`, `\Flagged`}}
+		}
+		if _, err := md.Append(rpcContext(t), &metadatapb.AppendRequest{
+			RequestId: fmt.Sprintf("big-%d", b), Account: embedded.DemoAccount, MailboxId: inbox, Messages: msgs,
+		}); err != nil {
+			t.Fatalf("append batch %d: %v", b, err)
+		}
+	}
+	resp, err := md.ListMessages(rpcContext(t), &metadatapb.ListMessagesRequest{Account: embedded.DemoAccount, MailboxId: inbox})
+	if err != nil {
+		t.Fatalf("list %d messages: %v", total, err)
+	}
+	if size := proto.Size(resp); size <= 4<<20 {
+		t.Fatalf("the view of %d messages is %d bytes, not above the 4 MiB default the test is about", total, size)
+	}
+	if n := len(resp.GetUids()); n != total {
+		t.Fatalf("listed %d messages, want %d", n, total)
 	}
 }
