@@ -1,7 +1,6 @@
 package frontend
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -54,7 +53,7 @@ type conn struct {
 	ctx         context.Context // cancelled when the connection closes
 	cancel      context.CancelFunc
 	framer      *imapwire.Framer
-	bw          *bufio.Writer
+	bw          *connWriter // responses, buffered
 
 	state   connState
 	account *metadatapb.Account

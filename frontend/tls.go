@@ -1,7 +1,6 @@
 package frontend
 
 import (
-	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -182,7 +181,7 @@ func (c *conn) handshake(tc *tls.Conn) error {
 func (c *conn) useConn(nc net.Conn) {
 	c.nc = nc
 	c.framer = imapwire.NewFramer(nc, maxLineLength)
-	c.bw = bufio.NewWriterSize(deadlineWriter{nc: nc, timeout: c.srv.limits.WriteTimeout}, 32<<10)
+	c.bw = newConnWriter(deadlineWriter{nc: nc, timeout: c.srv.limits.WriteTimeout})
 }
 
 // cmdStartTLS: RFC 9051 6.2.1. The tagged OK is written here, the handshake follows it at
