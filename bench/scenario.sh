@@ -232,7 +232,7 @@ scenario_append() {
 	done
 }
 
-# scenario_compare runs the mixed workload and 64-client APPEND against Strata and Dovecot
+# scenario_compare runs the mixed workload and APPEND with 1 and 64 clients against Strata and Dovecot
 # with the same users and the same populated mail, one server after the other.
 scenario_compare() {
 	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-16}
@@ -246,8 +246,10 @@ scenario_compare() {
 	for server in strata:$IMAP_PORT dovecot:$DOVECOT_PORT; do
 		local name=${server%%:*} port=${server##*:}
 		b --addr "127.0.0.1:$port" --users "$users" --clients "$clients" --duration "$DURATION" --label "$name" --json "$OUT/compare-mixed-$name.json"
-		b --addr "127.0.0.1:$port" --users "$users" --clients 64 --duration "$DURATION" --profile append=1 --max-size 65536 \
-			--label "$name" --json "$OUT/compare-append-$name.json"
+		for appenders in 1 64; do
+			b --addr "127.0.0.1:$port" --users "$users" --clients "$appenders" --duration "$DURATION" --profile append=1 --max-size 65536 \
+				--label "$name" --json "$OUT/compare-append$appenders-$name.json"
+		done
 	done
 	echo
 	machine
@@ -255,7 +257,9 @@ scenario_compare() {
 	echo
 	"$STRATA" bench compare "$OUT/compare-mixed-strata.json" "$OUT/compare-mixed-dovecot.json"
 	echo
-	"$STRATA" bench compare "$OUT/compare-append-strata.json" "$OUT/compare-append-dovecot.json"
+	"$STRATA" bench compare "$OUT/compare-append1-strata.json" "$OUT/compare-append1-dovecot.json"
+	echo
+	"$STRATA" bench compare "$OUT/compare-append64-strata.json" "$OUT/compare-append64-dovecot.json"
 }
 
 case ${1:-} in
