@@ -247,6 +247,23 @@ func presentMailbox(box *metadatapb.Mailbox, owner, user string, granted rights)
 	return box
 }
 
+// requireRights returns user's rights on the mailbox rec when they include need: NotFound
+// when user may not see the mailbox (RFC 4314 6: the same answer as for a missing one),
+// PermissionDenied naming the missing rights otherwise.
+func requireRights(r reader, user string, rec *metadatapb.MailboxRecord, need rights) (rights, error) {
+	granted, err := mailboxRights(r, user, rec)
+	if err != nil {
+		return 0, err
+	}
+	if !granted.visible() {
+		return 0, errNoMailbox()
+	}
+	if !granted.has(need) {
+		return 0, errNoRight(need &^ granted)
+	}
+	return granted, nil
+}
+
 // access loads the mailbox id of owner for user and checks that user has need on it:
 // NotFound when it is missing or invisible to user (RFC 4314 6), PermissionDenied when a
 // right is missing.
@@ -255,15 +272,9 @@ func (c *cmdCtx) access(user, owner string, id uint64, need rights) (*mailboxSta
 	if err != nil {
 		return nil, 0, err
 	}
-	granted, err := mailboxRights(c.tx.b, user, ms.rec)
+	granted, err := requireRights(c.tx.b, user, ms.rec, need)
 	if err != nil {
 		return nil, 0, err
-	}
-	if !granted.visible() {
-		return nil, 0, errNoMailbox()
-	}
-	if !granted.has(need) {
-		return nil, 0, errNoRight(need &^ granted)
 	}
 	return ms, granted, nil
 }
@@ -442,15 +453,9 @@ func (v *view) access(user, owner string, id uint64, name string, need rights) (
 	if !found || rec.GetAccount() != owner {
 		return nil, 0, errNoMailbox()
 	}
-	granted, err := mailboxRights(v.r, user, rec)
+	granted, err := requireRights(v.r, user, rec, need)
 	if err != nil {
 		return nil, 0, err
-	}
-	if !granted.visible() {
-		return nil, 0, errNoMailbox()
-	}
-	if !granted.has(need) {
-		return nil, 0, errNoRight(need &^ granted)
 	}
 	return rec, granted, nil
 }
@@ -496,6 +501,17 @@ func actingUser(raw string) (string, error) {
 		return "", status.Errorf(codes.InvalidArgument, "invalid acting user %q", raw)
 	}
 	return user, nil
+}
+
+// normalizeActor normalises the acting user and the owner of a write request in place,
+// as the FSM compares them.
+func normalizeActor(user, owner *string) error {
+	u, err := actingUser(*user)
+	if err != nil {
+		return err
+	}
+	*user, *owner = u, normalizeOwner(*owner)
+	return nil
 }
 
 // ownerExists reports whether owner is an account, or a tenant's pseudo-owner of an

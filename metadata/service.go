@@ -310,11 +310,9 @@ func (s *Service) GetMailbox(ctx context.Context, req *metadatapb.GetMailboxRequ
 }
 
 func (s *Service) CreateMailbox(ctx context.Context, req *metadatapb.CreateMailboxRequest) (*metadatapb.Mailbox, error) {
-	var err error
-	if req.User, err = actingUser(req.GetUser()); err != nil {
+	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	req.Account = normalizeOwner(req.GetAccount())
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_CreateMailbox{CreateMailbox: req}})
 	if err != nil {
 		return nil, err
@@ -323,11 +321,9 @@ func (s *Service) CreateMailbox(ctx context.Context, req *metadatapb.CreateMailb
 }
 
 func (s *Service) DeleteMailbox(ctx context.Context, req *metadatapb.DeleteMailboxRequest) (*metadatapb.DeleteMailboxResponse, error) {
-	var err error
-	if req.User, err = actingUser(req.GetUser()); err != nil {
+	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	req.Account = normalizeOwner(req.GetAccount())
 	if _, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_DeleteMailbox{DeleteMailbox: req}}); err != nil {
 		return nil, err
 	}
@@ -335,11 +331,9 @@ func (s *Service) DeleteMailbox(ctx context.Context, req *metadatapb.DeleteMailb
 }
 
 func (s *Service) RenameMailbox(ctx context.Context, req *metadatapb.RenameMailboxRequest) (*metadatapb.RenameMailboxResponse, error) {
-	var err error
-	if req.User, err = actingUser(req.GetUser()); err != nil {
+	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	req.Account = normalizeOwner(req.GetAccount())
 	if _, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_RenameMailbox{RenameMailbox: req}}); err != nil {
 		return nil, err
 	}
@@ -355,11 +349,9 @@ func (s *Service) SetSubscribed(ctx context.Context, req *metadatapb.SetSubscrib
 }
 
 func (s *Service) Append(ctx context.Context, req *metadatapb.AppendRequest) (*metadatapb.AppendResponse, error) {
-	var err error
-	if req.User, err = actingUser(req.GetUser()); err != nil {
+	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	req.Account = normalizeOwner(req.GetAccount())
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_Append{Append: req}})
 	if err != nil {
 		return nil, err
@@ -368,11 +360,9 @@ func (s *Service) Append(ctx context.Context, req *metadatapb.AppendRequest) (*m
 }
 
 func (s *Service) StoreFlags(ctx context.Context, req *metadatapb.StoreFlagsRequest) (*metadatapb.StoreFlagsResponse, error) {
-	var err error
-	if req.User, err = actingUser(req.GetUser()); err != nil {
+	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	req.Account = normalizeOwner(req.GetAccount())
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_StoreFlags{StoreFlags: req}})
 	if err != nil {
 		return nil, err
@@ -381,11 +371,9 @@ func (s *Service) StoreFlags(ctx context.Context, req *metadatapb.StoreFlagsRequ
 }
 
 func (s *Service) Copy(ctx context.Context, req *metadatapb.CopyRequest) (*metadatapb.CopyResponse, error) {
-	var err error
-	if req.User, err = actingUser(req.GetUser()); err != nil {
+	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	req.Account = normalizeOwner(req.GetAccount())
 	if req.GetDestAccount() != "" {
 		req.DestAccount = normalizeOwner(req.GetDestAccount())
 		if req.DestAccount == "" {
@@ -401,11 +389,9 @@ func (s *Service) Copy(ctx context.Context, req *metadatapb.CopyRequest) (*metad
 }
 
 func (s *Service) Expunge(ctx context.Context, req *metadatapb.ExpungeRequest) (*metadatapb.ExpungeResponse, error) {
-	var err error
-	if req.User, err = actingUser(req.GetUser()); err != nil {
+	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	req.Account = normalizeOwner(req.GetAccount())
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_Expunge{Expunge: req}})
 	if err != nil {
 		return nil, err
@@ -611,11 +597,9 @@ func (s *Service) sendJournal(stream grpc.ServerStreamingServer[metadatapb.Chang
 
 // SetAcl implements SETACL (RFC 4314 3.1); it needs a, or an admin call.
 func (s *Service) SetAcl(ctx context.Context, req *metadatapb.SetAclRequest) (*metadatapb.AclResponse, error) {
-	var err error
-	if req.User, err = actingUser(req.GetUser()); err != nil {
+	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	req.Account = normalizeOwner(req.GetAccount())
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetAcl{SetAcl: req}})
 	if err != nil {
 		return nil, err
@@ -625,11 +609,9 @@ func (s *Service) SetAcl(ctx context.Context, req *metadatapb.SetAclRequest) (*m
 
 // DeleteAcl implements DELETEACL (RFC 4314 3.2); it needs a, or an admin call.
 func (s *Service) DeleteAcl(ctx context.Context, req *metadatapb.DeleteAclRequest) (*metadatapb.AclResponse, error) {
-	var err error
-	if req.User, err = actingUser(req.GetUser()); err != nil {
+	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	req.Account = normalizeOwner(req.GetAccount())
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_DeleteAcl{DeleteAcl: req}})
 	if err != nil {
 		return nil, err
