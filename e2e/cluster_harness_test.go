@@ -88,6 +88,27 @@ func (n *metaNode) start() <-chan struct{} {
 	return ready
 }
 
+// startNodes starts nodes all at once (the bootstrap election lets exactly one bootstrap),
+// waits until each is ready, and kills them when the test ends (resumed first, in case a
+// test left one SIGSTOPped), with the tail of each log if the test failed.
+func startNodes(t *testing.T, nodes []*metaNode) {
+	t.Helper()
+	var readies []<-chan struct{}
+	for _, n := range nodes {
+		t.Cleanup(func() {
+			n.signal(syscall.SIGCONT)
+			n.signal(syscall.SIGKILL)
+			if t.Failed() {
+				t.Logf("node %s log:\n%s", n.id, tail(n.logs(), 60))
+			}
+		})
+		readies = append(readies, n.start())
+	}
+	for i, n := range nodes {
+		n.waitReady(readies[i])
+	}
+}
+
 // waitReady waits for a ready channel from start.
 func (n *metaNode) waitReady(ready <-chan struct{}) {
 	n.t.Helper()

@@ -35,22 +35,8 @@ func TestCluster(t *testing.T) {
 		newMetaNode(t, "n2", etcd, clusterNodeFlags...),
 		newMetaNode(t, "n3", etcd, clusterNodeFlags...),
 	}
-	for _, n := range nodes {
-		t.Cleanup(func() {
-			n.signal(syscall.SIGKILL)
-			if t.Failed() {
-				t.Logf("node %s log:\n%s", n.id, tail(n.logs(), 60))
-			}
-		})
-	}
 	// All three start at once: the bootstrap election lets exactly one bootstrap.
-	var readies []<-chan struct{}
-	for _, n := range nodes {
-		readies = append(readies, n.start())
-	}
-	for i, n := range nodes {
-		n.waitReady(readies[i])
-	}
+	startNodes(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	waitVoters(t, ctx, nodes, "n1", "n2", "n3")

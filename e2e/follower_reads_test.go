@@ -37,20 +37,7 @@ func TestFollowerReads(t *testing.T) {
 		newMetaNode(t, "n2", etcd, "--log-level", "info"),
 		newMetaNode(t, "n3", etcd, "--log-level", "info"),
 	}
-	var readies []<-chan struct{}
-	for _, n := range nodes {
-		t.Cleanup(func() {
-			n.signal(syscall.SIGCONT)
-			n.signal(syscall.SIGKILL)
-			if t.Failed() {
-				t.Logf("node %s log:\n%s", n.id, tail(n.logs(), 40))
-			}
-		})
-		readies = append(readies, n.start())
-	}
-	for i, n := range nodes {
-		n.waitReady(readies[i])
-	}
+	startNodes(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	waitVoters(t, ctx, nodes, "n1", "n2", "n3")

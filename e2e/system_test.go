@@ -40,20 +40,7 @@ func TestSystem(t *testing.T) {
 		newMetaNode(t, "n2", etcd, clusterNodeFlags...),
 		newMetaNode(t, "n3", etcd, clusterNodeFlags...),
 	}
-	var readies []<-chan struct{}
-	for _, n := range nodes {
-		t.Cleanup(func() {
-			n.signal(syscall.SIGCONT)
-			n.signal(syscall.SIGKILL)
-			if t.Failed() {
-				t.Logf("node %s log:\n%s", n.id, tail(n.logs(), 40))
-			}
-		})
-		readies = append(readies, n.start())
-	}
-	for i, n := range nodes {
-		n.waitReady(readies[i])
-	}
+	startNodes(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
