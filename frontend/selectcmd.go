@@ -80,17 +80,12 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 			firstUnseen = i + 1
 		}
 	}
+	s.keywords = slices.Sorted(maps.Keys(keywords))
 	s.feed = c.startFeed(s.owner, s.mailboxID, mb.GetHighestModseq())
 	c.sel = s
 	c.state = stateSelected
 
-	flags := append(slices.Clone(systemFlags), slices.Sorted(maps.Keys(keywords))...)
-	c.untaggedBytes(appendFlags([]byte("FLAGS "), flags)) // RFC 9051 7.3.5
-	if readOnly {
-		c.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")
-	} else {
-		c.untaggedBytes(append(appendFlags([]byte("OK [PERMANENTFLAGS "), permanentFlags(granted, flags)), "] Flags permitted"...))
-	}
+	c.sendFlagList()
 	c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS")
 	if !c.rev2 {
 		// RFC 3501 6.3.1 requires RECENT and the first unseen message; IMAP4rev2 dropped both.
@@ -105,6 +100,40 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 		return ok(codeReadOnly, "EXAMINE completed")
 	}
 	return ok(codeReadWrite, "SELECT completed")
+}
+
+// sendFlagList sends the FLAGS response (RFC 9051 7.3.5) with the system flags and the
+// keywords the session has announced, and the PERMANENTFLAGS the session may set (7.1).
+func (c *conn) sendFlagList() {
+	s := c.sel
+	flags := append(slices.Clone(systemFlags), s.keywords...)
+	c.untaggedBytes(appendFlags([]byte("FLAGS "), flags))
+	if s.readOnly {
+		c.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")
+	} else {
+		c.untaggedBytes(append(appendFlags([]byte("OK [PERMANENTFLAGS "), permanentFlags(s.rights, flags)), "] Flags permitted"...))
+	}
+}
+
+// announceKeywords makes sure every keyword among flags has been announced to the client
+// before a response carries it: RFC 9051 7.3.5 and RFC 3501 7.2.6 say the FLAGS response
+// lists the flags the mailbox uses, so a keyword that another session (or this one, or a
+// delivery) has just added is sent in a new FLAGS and PERMANENTFLAGS response first, as
+// Dovecot does. It must be called before the EXISTS or FETCH that carries flags.
+func (c *conn) announceKeywords(flags []string) {
+	s := c.sel
+	added := false
+	for _, f := range flags {
+		if strings.HasPrefix(f, `\`) || slices.ContainsFunc(s.keywords, func(k string) bool { return strings.EqualFold(k, f) }) {
+			continue
+		}
+		s.keywords = append(s.keywords, f)
+		added = true
+	}
+	if added {
+		slices.Sort(s.keywords)
+		c.sendFlagList()
+	}
 }
 
 // permanentFlags are the flags of PERMANENTFLAGS (RFC 9051 7.1) for a session with

@@ -94,6 +94,7 @@ func (c *conn) storeFlags(uids []uint32, op metadatapb.FlagOp, flags []string) (
 		if seq == 0 || u.GetModseq() <= s.modseqs[seq-1] {
 			continue
 		}
+		c.announceKeywords(u.GetFlags())
 		s.flags[seq-1] = u.GetFlags()
 		s.modseqs[seq-1] = u.GetModseq()
 		changed = append(changed, u.GetUid())

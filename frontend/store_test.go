@@ -14,7 +14,11 @@ func TestStore(t *testing.T) {
 	}
 	rc := loginRaw(t, srv)
 	rc.ok("SELECT INBOX")
-	if got, want := rc.ok(`STORE 1:2 +FLAGS (\Seen $Work)`), []string{`* 1 FETCH (FLAGS (\Seen $Work))`, `* 2 FETCH (FLAGS (\Seen $Work))`}; !slices.Equal(got, want) {
+	if got, want := rc.ok(`STORE 1:2 +FLAGS (\Seen $Work)`), []string{
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work)`, // RFC 9051 7.3.5: a new keyword is announced first
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work \*)] Flags permitted`,
+		`* 1 FETCH (FLAGS (\Seen $Work))`, `* 2 FETCH (FLAGS (\Seen $Work))`,
+	}; !slices.Equal(got, want) {
 		t.Errorf("+FLAGS: %q, want %q", got, want)
 	}
 	if got, want := rc.ok(`UID STORE 2 -FLAGS ($Work)`), []string{`* 2 FETCH (UID 2 FLAGS (\Seen))`}; !slices.Equal(got, want) {
@@ -52,7 +56,10 @@ func TestStoreGrammar(t *testing.T) {
 	}
 	// Reversed ranges, lower-case command and item, a flag without parentheses.
 	check(`store 3:2 +flags \Answered`, `* 2 FETCH (FLAGS (\Answered))`, `* 3 FETCH (FLAGS (\Answered))`)
-	check(`STORE 1 +FLAGS ($Label1 NonJunk)`, `* 1 FETCH (FLAGS ($Label1 NonJunk))`)
+	check(`STORE 1 +FLAGS ($Label1 NonJunk)`,
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Label1 NonJunk)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Label1 NonJunk \*)] Flags permitted`,
+		`* 1 FETCH (FLAGS ($Label1 NonJunk))`)
 	// Keywords are case-insensitive: removing "$label1" removes "$Label1" (RFC 9051 2.3.2).
 	check(`STORE 1 -FLAGS ($label1)`, `* 1 FETCH (FLAGS (NonJunk))`)
 	// \Recent cannot be stored (RFC 3501 2.3.2).

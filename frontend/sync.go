@@ -36,6 +36,9 @@ type selected struct {
 	uids    []uint32
 	flags   [][]string
 	modseqs []uint64
+	// keywords are the keywords announced to the client in FLAGS (RFC 9051 7.3.5), sorted:
+	// every keyword in flags is among them (announceKeywords).
+	keywords []string
 
 	// searchRes is the saved search result of RFC 5182 ("$"), as UIDs: a UID that is
 	// expunged no longer resolves, which removes it from the result (RFC 5182 2.1).
@@ -235,6 +238,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 			if n := len(s.uids); n > 0 && uid <= s.uids[n-1] {
 				continue // known already: UIDs only grow within a mailbox (RFC 9051 2.3.1.1)
 			}
+			c.announceKeywords(ch.GetFlags())
 			s.uids = append(s.uids, uid)
 			s.flags = append(s.flags, ch.GetFlags())
 			s.modseqs = append(s.modseqs, ch.GetModseq())
@@ -247,6 +251,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 				continue
 			}
 			flushExists()
+			c.announceKeywords(ch.GetFlags())
 			s.flags[seq-1] = ch.GetFlags()
 			s.modseqs[seq-1] = ch.GetModseq()
 			c.untaggedBytes(c.flagsFetch(seq, uidCmd))
