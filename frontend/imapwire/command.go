@@ -49,6 +49,23 @@ type MailboxArgs struct {
 	Mailbox string
 	// SpecialUse lists the RFC 6154 3 attributes of CREATE's USE parameter, as sent.
 	SpecialUse []string
+	// CondStore is SELECT/EXAMINE's CONDSTORE parameter (RFC 7162 3.1.8).
+	CondStore bool
+	// QResync is SELECT/EXAMINE's QRESYNC parameter (RFC 7162 3.2.5); nil when not given.
+	QResync *QResyncParams
+}
+
+// QResyncParams are the parameters of SELECT/EXAMINE (QRESYNC (...)) (RFC 7162 3.2.5):
+// what the client knew of the mailbox when it last had it.
+type QResyncParams struct {
+	UIDValidity uint32
+	ModSeq      uint64 // mod-sequence-value: at least 1
+	// KnownUIDs are the UIDs the client knows; nil: not given (all UIDs, 3.2.5.1).
+	KnownUIDs imap.UIDSet
+	// SeqMatch is the message sequence match data (3.2.5.2): message numbers and the UIDs
+	// they had for the client, pairwise in order; nil when not given.
+	SeqMatchSeqs imap.SeqSet
+	SeqMatchUIDs imap.UIDSet
 }
 
 // RenameArgs are the arguments of RENAME (RFC 9051 6.3.6).
@@ -118,6 +135,10 @@ type FetchItem struct {
 type FetchArgs struct {
 	Set   imap.NumSet
 	Items []FetchItem
+	// ChangedSince is the CHANGEDSINCE modifier (RFC 7162 3.1.4.1); 0 when not given.
+	ChangedSince uint64
+	// Vanished is the VANISHED modifier of UID FETCH (RFC 7162 3.2.6).
+	Vanished bool
 }
 
 // StoreArgs are the arguments of STORE and UID STORE (RFC 9051 6.4.6).
@@ -135,6 +156,9 @@ type CopyArgs struct {
 
 // SearchArgs are the arguments of SEARCH and UID SEARCH (RFC 9051 6.4.4).
 type SearchArgs struct {
+	// ModSeq is set when a MODSEQ search key occurs anywhere in Criteria (RFC 7162 3.1.5),
+	// so that the result carries the highest MODSEQ of the messages found (3.1.6).
+	ModSeq bool
 	// Return lists the RFC 9051 6.4.4 / RFC 4731 return options (upper-case); ESearch is
 	// true when a RETURN clause was given, so the result is an ESEARCH response.
 	Return   []string

@@ -72,7 +72,14 @@ func (p *parser) args(name string) any {
 			p.errorf("expected a capability")
 		}
 		return args
-	case "SELECT", "EXAMINE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE":
+	case "SELECT", "EXAMINE": // RFC 9051 6.3.2 with select-params (RFC 4466 2.1)
+		p.sp()
+		args := &MailboxArgs{Mailbox: p.mailbox()}
+		if p.take(' ') {
+			p.selectParams(args)
+		}
+		return args
+	case "DELETE", "SUBSCRIBE", "UNSUBSCRIBE":
 		p.sp()
 		return &MailboxArgs{Mailbox: p.mailbox()}
 	case "CREATE": // RFC 9051 6.3.4 with create-params (RFC 4466 2.2) for USE (RFC 6154 3)
@@ -289,6 +296,74 @@ func (p *parser) appendData(args *AppendArgs) {
 		}
 	}
 	args.Literal = p.literalMarker(true)
+}
+
+// selectParams parses select-params = "(" select-param *(SP select-param) ")" (RFC 4466
+// 2.1) with the CONDSTORE (RFC 7162 3.1.8) and QRESYNC (RFC 7162 3.2.5, 7) parameters:
+// "QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")".
+func (p *parser) selectParams(args *MailboxArgs) {
+	p.expect('(')
+	for first := true; p.ok() && (first || p.take(' ')); first = false {
+		switch name := strings.ToUpper(p.atom()); {
+		case !p.ok():
+		case name == "CONDSTORE" && !args.CondStore:
+			args.CondStore = true
+		case name == "QRESYNC" && args.QResync == nil:
+			p.sp()
+			args.QResync = p.qresyncParams()
+		default:
+			p.errorf("unknown or repeated SELECT parameter %q", name)
+		}
+	}
+	p.expect(')')
+}
+
+func (p *parser) qresyncParams() *QResyncParams {
+	q := &QResyncParams{}
+	p.expect('(')
+	q.UIDValidity = p.nzNumber()
+	p.sp()
+	if q.ModSeq = p.number64(); p.ok() && q.ModSeq == 0 {
+		p.errorf("mod-sequence-value must be at least 1")
+	}
+	if p.take(' ') {
+		if p.peek() != '(' {
+			q.KnownUIDs = p.uidSetOnly()
+			p.take(' ')
+		}
+		if p.take('(') {
+			seqs, _ := p.sequenceSet(false).(imap.SeqSet)
+			if p.ok() && seqs == nil {
+				p.errorf("expected message numbers")
+			}
+			p.sp()
+			q.SeqMatchSeqs = seqs
+			q.SeqMatchUIDs = p.uidSetOnly()
+			p.expect(')')
+		}
+	}
+	p.expect(')')
+	return q
+}
+
+// uidSetOnly parses a sequence-set of UIDs without "*" or "$" (RFC 7162 7: known-uids and
+// the UIDs of seq-match-data are sequence-set, but "*" has no meaning in them).
+func (p *parser) uidSetOnly() imap.UIDSet {
+	uids, _ := p.sequenceSet(true).(imap.UIDSet)
+	if !p.ok() {
+		return nil
+	}
+	if uids == nil {
+		p.errorf("expected UIDs")
+		return nil
+	}
+	for _, r := range uids {
+		if r.Start == 0 || r.Stop == 0 {
+			p.errorf("\"*\" is not allowed here")
+			return nil
+		}
+	}
+	return uids
 }
 
 // storeArgs parses RFC 9051 6.4.6: store = "STORE" SP sequence-set [SP store-modifiers] SP

@@ -38,8 +38,27 @@ func (p *parser) fetchArgs(uid bool) *FetchArgs {
 		}
 	}
 	if p.take(' ') {
-		// fetch-modifiers: only CHANGEDSINCE (RFC 7162) exists, and it is not offered.
-		p.errorf("unsupported FETCH modifier")
+		// fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")" (RFC 4466 2.4):
+		// CHANGEDSINCE (RFC 7162 3.1.4.1) and, for UID FETCH, VANISHED (3.2.6).
+		p.expect('(')
+		for first := true; p.ok() && (first || p.take(' ')); first = false {
+			switch name := strings.ToUpper(p.atom()); {
+			case !p.ok():
+			case name == "CHANGEDSINCE" && args.ChangedSince == 0:
+				p.sp()
+				if args.ChangedSince = p.number64(); p.ok() && args.ChangedSince == 0 {
+					p.errorf("CHANGEDSINCE needs a mod-sequence-value of at least 1")
+				}
+			case name == "VANISHED" && uid && !args.Vanished:
+				args.Vanished = true
+			default:
+				p.errorf("unknown or repeated FETCH modifier %q", name)
+			}
+		}
+		p.expect(')')
+		if p.ok() && args.Vanished && args.ChangedSince == 0 {
+			p.errorf("VANISHED needs CHANGEDSINCE") // RFC 7162 3.2.6
+		}
 	}
 	return args
 }

@@ -25,6 +25,7 @@ func (p *parser) searchArgs(uid bool) *SearchArgs {
 	for p.ok() && p.take(' ') {
 		p.searchKey(&args.Criteria, uid)
 	}
+	args.ModSeq = p.sawModSeq
 	return args
 }
 
@@ -107,6 +108,26 @@ func (p *parser) searchKey(c *imap.SearchCriteria, uid bool) {
 		if n := int64(p.number64()); c.Smaller == 0 || n < c.Smaller {
 			c.Smaller = n
 		}
+	case "MODSEQ": // RFC 7162 3.1.5: "MODSEQ" [SP entry-name SP entry-type-req] SP mod-sequence-valzer
+		p.sp()
+		m := &imap.SearchCriteriaModSeq{}
+		if p.peek() == '"' {
+			m.MetadataName = p.quoted()
+			p.sp()
+			switch t := strings.ToLower(p.atom()); t {
+			case "priv", "shared", "all":
+				m.MetadataType = imap.SearchCriteriaMetadataType(t)
+			default:
+				p.errorf("expected priv, shared or all")
+			}
+			p.sp()
+		}
+		m.ModSeq = p.number64()
+		// Several MODSEQ keys ANDed: the highest bound is what all of them match.
+		if c.ModSeq == nil || c.ModSeq.ModSeq < m.ModSeq {
+			c.ModSeq = m
+		}
+		p.sawModSeq = true
 	case "UID":
 		p.sp()
 		if uids, ok := p.sequenceSet(true).(imap.UIDSet); ok {

@@ -30,6 +30,8 @@ type parser struct {
 	pos   int
 	depth int
 	err   *ParseError
+	// sawModSeq records a MODSEQ search key (RFC 7162 3.1.5) anywhere in the command.
+	sawModSeq bool
 }
 
 func (p *parser) errorf(format string, args ...any) {
