@@ -147,6 +147,13 @@ func (c *conn) cmdEnable(cmd *imapwire.Command) error {
 		case name == "UTF8=ACCEPT" && !c.utf8Accept:
 			c.utf8Accept = true
 			enabled = append(enabled, "UTF8=ACCEPT")
+		case name == "CONDSTORE" && !c.condStore: // RFC 7162 3.1
+			c.enableCondStore()
+			enabled = append(enabled, "CONDSTORE")
+		case name == "QRESYNC" && !c.qresync: // RFC 7162 3.2.3: implies CONDSTORE
+			c.enableCondStore()
+			c.qresync = true
+			enabled = append(enabled, "QRESYNC")
 		}
 	}
 	c.untagged(strings.TrimSpace("ENABLED " + strings.Join(enabled, " ")))

@@ -70,6 +70,9 @@ type conn struct {
 	//     for an IMAP4rev1 session; the rest of IMAP4rev1 stays.
 	rev2       bool
 	utf8Accept bool
+	// condStore and qresync: RFC 7162 (condstore.go).
+	condStore bool
+	qresync   bool
 
 	sel      *selected // the selected mailbox, in stateSelected
 	cmd      *imapwire.Command

@@ -2,7 +2,6 @@ package frontend
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -80,12 +79,6 @@ func (c *conn) cmdCopy(cmd *imapwire.Command) error {
 	if copyUID != "" {
 		c.untagged("OK [" + copyUID + "] Moved")
 	}
-	moved := slices.Clone(resp.GetSourceUids())
-	slices.Sort(moved)
-	for i := len(moved) - 1; i >= 0; i-- {
-		if seq := s.seqOf(moved[i]); seq > 0 {
-			c.expungeSeq(seq)
-		}
-	}
+	c.expungeUIDs(resp.GetSourceUids()) // RFC 6851 3.3, RFC 7162 3.2.10: VANISHED with QRESYNC
 	return nil
 }

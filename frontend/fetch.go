@@ -36,8 +36,21 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 	s := c.sel
 	items := args.Items
 	uidCmd := cmd.Name == "UID FETCH"
-	if uidCmd && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchUID }) {
+	if args.Vanished && !c.qresync {
+		return bad("", "VANISHED needs ENABLE QRESYNC") // RFC 7162 3.2.6
+	}
+	hasItem := func(attr imapwire.FetchAttr) bool {
+		return slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == attr })
+	}
+	if uidCmd && !hasItem(imapwire.FetchUID) {
 		items = append([]imapwire.FetchItem{{Attr: imapwire.FetchUID}}, items...) // RFC 9051 6.4.9
+	}
+	if args.ChangedSince != 0 || hasItem(imapwire.FetchModSeq) {
+		c.enableCondStore() // RFC 7162 3.1
+	}
+	if args.ChangedSince != 0 && !hasItem(imapwire.FetchModSeq) {
+		// RFC 7162 3.1.4.1: CHANGEDSINCE answers as if MODSEQ were asked for.
+		items = append(slices.Clip(items), imapwire.FetchItem{Attr: imapwire.FetchModSeq})
 	}
 	needRecord, needStructure, setsSeen := false, false, false
 	wantsFlags, wantsEnvelope := false, false
@@ -65,8 +78,6 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 			setsSeen = setsSeen || !it.Section.Peek
 		case imapwire.FetchBinarySize:
 			needRecord, needStructure = true, true
-		case imapwire.FetchModSeq:
-			return bad("", "MODSEQ requires CONDSTORE, which is not enabled")
 		}
 	}
 	// ENVELOPE alone needs only the envelope of the stored structure.
@@ -78,6 +89,21 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 	idx, err := c.resolve(args.Set)
 	if err != nil {
 		return err
+	}
+	if uids, isUID := args.Set.(imap.UIDSet); args.Vanished && isUID {
+		// RFC 7162 3.2.6: the UIDs of the set expunged since CHANGEDSINCE, before the
+		// FETCH responses.
+		if ranges := c.uidSetBounds(uids); len(ranges) > 0 {
+			vanished, err := c.listVanished(ranges, args.ChangedSince)
+			if err != nil {
+				return err
+			}
+			c.sendVanishedEarlier(vanished)
+		}
+	}
+	if args.ChangedSince != 0 {
+		// RFC 7162 3.1.4.1: only the messages whose MODSEQ is above CHANGEDSINCE.
+		idx = slices.DeleteFunc(idx, func(i int) bool { return s.modseqs[i] <= args.ChangedSince })
 	}
 	if len(idx) == 0 {
 		return nil
@@ -95,7 +121,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 			}
 		}
 		if len(unseen) > 0 {
-			updated, err := c.storeFlags(unseen, metadatapb.FlagOp_FLAG_OP_ADD, []string{string(imap.FlagSeen)})
+			updated, _, err := c.storeFlags(unseen, metadatapb.FlagOp_FLAG_OP_ADD, []string{string(imap.FlagSeen)}, 0)
 			if err != nil {
 				return err
 			}
@@ -233,6 +259,8 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 			b = appendFlags(append(b, "FLAGS "...), c.sessionFlags(i))
 		case imapwire.FetchUID:
 			b = strconv.AppendUint(append(b, "UID "...), uint64(s.uids[i]), 10)
+		case imapwire.FetchModSeq:
+			b = appendModSeq(b, s.modseqs[i]) // RFC 7162 3.1.4
 		case imapwire.FetchInternalDate:
 			date := time.Unix(rec.GetInternalDateUnix(), 0).UTC().Format(internalDateLayout)
 			b = append(b, `INTERNALDATE "`+date+`"`...)
@@ -282,6 +310,13 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 	}
 	if addFlags {
 		b = appendFlags(append(b, " FLAGS "...), c.sessionFlags(i))
+		// RFC 7162 3.1: a FETCH that set \Seen reports UID and MODSEQ with the flags.
+		if c.condStore && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchUID }) {
+			b = strconv.AppendUint(append(b, " UID "...), uint64(s.uids[i]), 10)
+		}
+		if c.condStore && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchModSeq }) {
+			b = appendModSeq(append(b, ' '), s.modseqs[i])
+		}
 	}
 	b = append(b, ")\r\n"...)
 	c.bw.Write(b)

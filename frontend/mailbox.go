@@ -507,10 +507,10 @@ func (c *conn) cmdStatus(cmd *imapwire.Command) error {
 
 // knownStatusItem reports a status-att of RFC 9051 6.3.11 (with RECENT from RFC 3501,
 // APPENDLIMIT from RFC 7889 and DELETED-STORAGE from RFC 9208 4.1.4, announced by
-// QUOTA=RES-STORAGE). HIGHESTMODSEQ needs CONDSTORE, which Strata does not announce.
+// QUOTA=RES-STORAGE) and HIGHESTMODSEQ (RFC 7162 3.1.7).
 func knownStatusItem(item string) bool {
 	switch item {
-	case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "DELETED-STORAGE", "SIZE", "RECENT", "APPENDLIMIT":
+	case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "DELETED-STORAGE", "SIZE", "RECENT", "APPENDLIMIT", "HIGHESTMODSEQ":
 		return true
 	}
 	return false
@@ -534,6 +534,9 @@ func (c *conn) writeStatusResponse(ref mailboxRef, mb *metadatapb.Mailbox, statu
 			value = strconv.FormatUint(uint64(mb.GetUnseen()), 10)
 		case "SIZE":
 			value = strconv.FormatUint(mb.GetSize(), 10)
+		case "HIGHESTMODSEQ": // RFC 7162 3.1.7
+			c.enableCondStore()
+			value = strconv.FormatUint(mb.GetHighestModseq(), 10)
 		case "RECENT":
 			recent, err := c.statusRecent(ref, mb)
 			if err != nil {

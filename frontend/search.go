@@ -44,6 +44,9 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 			return bad("", "Unsupported SEARCH return option "+opt)
 		}
 	}
+	if args.ModSeq {
+		c.enableCondStore() // RFC 7162 3.1
+	}
 	crit := foldCriteria(&args.Criteria)
 	needRecord, needStructure := criteriaNeeds(crit)
 	parts := structureAll
@@ -89,6 +92,11 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 		for _, n := range nums {
 			b = strconv.AppendUint(append(b, ' '), uint64(n), 10)
 		}
+		if args.ModSeq && len(matched) > 0 {
+			// RFC 7162 3.1.6: the highest MODSEQ of the messages found.
+			b = strconv.AppendUint(append(b, " (MODSEQ "...), s.highestModSeqOf(matched), 10)
+			b = append(b, ')')
+		}
 		c.untaggedBytes(b)
 		return nil
 	}
@@ -115,6 +123,23 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 			b = strconv.AppendUint(append(b, " MAX "...), uint64(nums[len(nums)-1]), 10)
 		case opt == "ALL":
 			b = append(append(b, " ALL "...), uidSetString(nums)...)
+		}
+	}
+	if args.ModSeq && len(matched) > 0 {
+		// RFC 7162 3.1.10: MODSEQ, the highest of the messages found, or with only MIN
+		// and/or MAX, of the messages those return.
+		reported := matched
+		if !slices.Contains(returns, "ALL") && !slices.Contains(returns, "COUNT") {
+			reported = nil
+			if slices.Contains(returns, "MIN") {
+				reported = append(reported, matched[0])
+			}
+			if slices.Contains(returns, "MAX") {
+				reported = append(reported, matched[len(matched)-1])
+			}
+		}
+		if len(reported) > 0 {
+			b = strconv.AppendUint(append(b, " MODSEQ "...), s.highestModSeqOf(reported), 10)
 		}
 	}
 	c.untaggedBytes(b)
@@ -264,6 +289,9 @@ func criteriaHeaderFields(crit *imap.SearchCriteria, names []string) []string {
 // matches every key of crit (RFC 9051 6.4.4).
 func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.MessageRecord) (bool, error) {
 	s := c.sel
+	if !s.matchModSeq(crit.ModSeq, i) {
+		return false, nil
+	}
 	for _, set := range crit.SeqNum {
 		if !numSetContains(set, uint32(i+1), uint32(len(s.uids))) {
 			return false, nil

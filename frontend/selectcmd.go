@@ -19,7 +19,13 @@ var systemFlags = []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft
 // cmdSelect: SELECT (RFC 9051 6.3.2) and EXAMINE (6.3.3, read-only: no flag changes, no
 // expunge, no implicit \Seen). Both need the r right (RFC 4314 4).
 func (c *conn) cmdSelect(cmd *imapwire.Command) error {
-	ref, err := c.mailboxRefIn(cmd.Args.(*imapwire.MailboxArgs).Mailbox)
+	args := cmd.Args.(*imapwire.MailboxArgs)
+	// RFC 7162 3.2.5: the QRESYNC parameter without ENABLE QRESYNC is BAD, and nothing
+	// changes: the current mailbox stays selected.
+	if args.QResync != nil && !c.qresync {
+		return bad("", "QRESYNC parameter without ENABLE QRESYNC")
+	}
+	ref, err := c.mailboxRefIn(args.Mailbox)
 	if err != nil {
 		return err
 	}
@@ -53,16 +59,17 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	}
 	mb = view.GetMailbox()
 	s := &selected{
-		owner:       ref.owner,
-		rights:      granted,
-		mailboxID:   mb.GetId(),
-		name:        mb.GetName(),
-		uidValidity: mb.GetUidValidity(),
-		uidNext:     mb.GetUidNext(),
-		readOnly:    readOnly,
-		uids:        view.GetUids(),
-		modseqs:     view.GetModseqs(),
-		flags:       make([][]string, len(view.GetUids())),
+		owner:         ref.owner,
+		rights:        granted,
+		mailboxID:     mb.GetId(),
+		name:          mb.GetName(),
+		uidValidity:   mb.GetUidValidity(),
+		uidNext:       mb.GetUidNext(),
+		highestModSeq: mb.GetHighestModseq(),
+		readOnly:      readOnly,
+		uids:          view.GetUids(),
+		modseqs:       view.GetModseqs(),
+		flags:         make([][]string, len(view.GetUids())),
 	}
 	if len(s.modseqs) != len(s.uids) || len(view.GetFlags()) != len(s.uids) {
 		return no(codeServerBug, "Inconsistent mailbox listing")
@@ -96,6 +103,18 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	}
 	c.untagged("OK [UIDVALIDITY " + strconv.FormatUint(uint64(s.uidValidity), 10) + "] UIDs valid")
 	c.untagged("OK [UIDNEXT " + strconv.FormatUint(uint64(s.uidNext), 10) + "] Predicted next UID")
+	if args.CondStore {
+		c.enableCondStore() // RFC 7162 3.1.8
+	}
+	if c.condStore {
+		// RFC 7162 3.1.2.1: every mailbox has persistent MODSEQs, so never NOMODSEQ.
+		c.untagged("OK [HIGHESTMODSEQ " + strconv.FormatUint(s.highestModSeq, 10) + "] Highest")
+	}
+	if args.QResync != nil {
+		if err := c.qresyncSelect(args.QResync); err != nil {
+			return err
+		}
+	}
 	if readOnly {
 		return ok(codeReadOnly, "EXAMINE completed")
 	}
@@ -152,7 +171,7 @@ func permanentFlags(granted rights, flags []string) []string {
 func (c *conn) cmdClose(cmd *imapwire.Command) error {
 	s := c.sel
 	if !s.readOnly && s.rights.has('e') {
-		if _, err := c.expunge(nil); err != nil {
+		if _, _, err := c.expunge(nil); err != nil {
 			return err
 		}
 	}
@@ -186,23 +205,24 @@ func (c *conn) cmdExpunge(cmd *imapwire.Command) error {
 		}
 		ranges = uidRanges(uids)
 	}
-	expunged, err := c.expunge(ranges)
+	expunged, modseq, err := c.expunge(ranges)
 	if err != nil {
 		return err
 	}
-	// Highest first, so that each number sent is the message's number at that point and the
-	// numbers still to be sent do not move.
-	slices.Sort(expunged)
-	for i := len(expunged) - 1; i >= 0; i-- {
-		if seq := s.seqOf(expunged[i]); seq > 0 {
-			c.expungeSeq(seq)
-		}
+	c.expungeUIDs(expunged)
+	if !c.qresync {
+		return nil
 	}
-	return nil
+	// RFC 7162 3.2.7: the tagged OK of EXPUNGE in a QRESYNC session carries HIGHESTMODSEQ;
+	// the changes before it go out first, so that the client has seen all it covers.
+	c.sendUpdates(true)
+	s.highestModSeq = max(s.highestModSeq, modseq)
+	return ok("HIGHESTMODSEQ "+strconv.FormatUint(s.highestModSeq, 10), cmd.Name+" completed")
 }
 
-// expunge removes the \Deleted messages among ranges (all with nil) and returns their UIDs.
-func (c *conn) expunge(ranges []*metadatapb.UidRange) ([]uint32, error) {
+// expunge removes the \Deleted messages among ranges (all with nil) and returns their UIDs
+// and the MODSEQ of the expunge.
+func (c *conn) expunge(ranges []*metadatapb.UidRange) ([]uint32, uint64, error) {
 	s := c.sel
 	requestID := newRequestID()
 	var resp *metadatapb.ExpungeResponse
@@ -214,7 +234,7 @@ func (c *conn) expunge(ranges []*metadatapb.UidRange) ([]uint32, error) {
 		return err
 	})
 	if err != nil {
-		return nil, rpcStatus(err, codeNonExistent, "expunge")
+		return nil, 0, rpcStatus(err, codeNonExistent, "expunge")
 	}
-	return resp.GetExpunged(), nil
+	return resp.GetExpunged(), resp.GetModseq(), nil
 }

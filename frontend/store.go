@@ -2,6 +2,8 @@ package frontend
 
 import (
 	"context"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -18,7 +20,7 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 		return no(codeReadOnly, "Mailbox is read-only") // RFC 9051 6.3.3
 	}
 	if args.UnchangedSince != 0 {
-		return bad("", "UNCHANGEDSINCE requires CONDSTORE, which is not enabled")
+		c.enableCondStore() // RFC 7162 3.1
 	}
 	idx, err := c.resolve(args.Set)
 	if err != nil {
@@ -56,39 +58,69 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 	for k, i := range idx {
 		uids[k] = s.uids[i]
 	}
-	if _, err := c.storeFlags(uids, op, flags); err != nil {
+	changed, modified, err := c.storeFlags(uids, op, flags, args.UnchangedSince)
+	if err != nil {
 		return err
 	}
-	if args.Flags.Silent {
+	uidCmd := cmd.Name == "UID STORE"
+	switch {
+	case !args.Flags.Silent:
+		// RFC 9051 6.4.6: the flags of every message in the set, after the change, but for
+		// those that failed UNCHANGEDSINCE (RFC 7162 3.1.3).
+		for _, i := range idx {
+			if !slices.Contains(modified, s.uids[i]) {
+				c.untaggedBytes(c.flagsFetch(i+1, uidCmd))
+			}
+		}
+	case c.condStore:
+		// RFC 7162 3.1.3: with .SILENT the messages whose MODSEQ moved are still reported,
+		// with UID and MODSEQ only.
+		for _, uid := range changed {
+			if seq := s.seqOf(uid); seq > 0 {
+				b := strconv.AppendInt(nil, int64(seq), 10)
+				b = strconv.AppendUint(append(b, " FETCH (UID "...), uint64(uid), 10)
+				c.untaggedBytes(append(appendModSeq(append(b, ' '), s.modseqs[seq-1]), ')'))
+			}
+		}
+	}
+	if len(modified) == 0 {
 		return nil
 	}
-	// RFC 9051 6.4.6: the flags of every message in the set, after the change.
-	uidCmd := cmd.Name == "UID STORE"
-	for _, i := range idx {
-		c.untaggedBytes(c.flagsFetch(i+1, uidCmd))
+	// RFC 7162 3.1.3: the messages that failed UNCHANGEDSINCE, as message numbers for
+	// STORE and UIDs for UID STORE.
+	nums := make([]uint32, 0, len(modified))
+	for _, uid := range modified {
+		if uidCmd {
+			nums = append(nums, uid)
+		} else if seq := s.seqOf(uid); seq > 0 {
+			nums = append(nums, uint32(seq))
+		}
 	}
-	return nil
+	slices.Sort(nums)
+	return ok("MODIFIED "+uidSetString(nums), "Conditional STORE failed for some messages")
 }
 
-// storeFlags changes the flags of uids in the selected mailbox and applies the result to the
-// session's view at once, so that the same change from the feed is not reported again. It
-// returns the UIDs whose flags changed.
-func (c *conn) storeFlags(uids []uint32, op metadatapb.FlagOp, flags []string) ([]uint32, error) {
+// storeFlags changes the flags of uids in the selected mailbox, only of those whose MODSEQ
+// is at most unchangedSince when it is not 0 (RFC 7162 3.1.3), and applies the result to
+// the session's view at once, so that the same change from the feed is not reported again.
+// It returns the UIDs whose flags changed and those that failed UNCHANGEDSINCE.
+func (c *conn) storeFlags(uids []uint32, op metadatapb.FlagOp, flags []string, unchangedSince uint64) (changed, modified []uint32, err error) {
 	s := c.sel
 	requestID := newRequestID()
 	var resp *metadatapb.StoreFlagsResponse
-	err := c.withRetry(func(ctx context.Context) error {
+	err = c.withRetry(func(ctx context.Context) error {
 		var err error
 		resp, err = c.srv.cfg.Metadata.StoreFlags(ctx, &metadatapb.StoreFlagsRequest{
 			RequestId: requestID, Account: s.owner, MailboxId: s.mailboxID,
 			Uids: uidRanges(uids), Op: op, Flags: flags, User: c.accountName(),
+			UnchangedSince: unchangedSince,
 		})
 		return err
 	})
 	if err != nil {
-		return nil, rpcStatus(err, codeNonExistent, "store flags")
+		return nil, nil, rpcStatus(err, codeNonExistent, "store flags")
 	}
-	changed := make([]uint32, 0, len(resp.GetUpdated()))
+	changed = make([]uint32, 0, len(resp.GetUpdated()))
 	for _, u := range resp.GetUpdated() {
 		seq := s.seqOf(u.GetUid())
 		if seq == 0 || u.GetModseq() <= s.modseqs[seq-1] {
@@ -99,5 +131,5 @@ func (c *conn) storeFlags(uids []uint32, op metadatapb.FlagOp, flags []string) (
 		s.modseqs[seq-1] = u.GetModseq()
 		changed = append(changed, u.GetUid())
 	}
-	return changed, nil
+	return changed, resp.GetModified(), nil
 }

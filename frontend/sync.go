@@ -26,6 +26,9 @@ type selected struct {
 	name        string // in the owner's space
 	uidValidity uint32
 	uidNext     uint32
+	// highestModSeq is the mailbox's HIGHESTMODSEQ as far as the client has been told of
+	// its changes (RFC 7162 3.1.2.1).
+	highestModSeq uint64
 	// readOnly is EXAMINE (RFC 9051 6.3.3), or SELECT without a right to change anything
 	// (RFC 4314 5.2).
 	readOnly bool
@@ -222,7 +225,15 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 	s := c.sel
 	uidCmd := c.cmd != nil && strings.HasPrefix(c.cmd.Name, "UID ")
 	existsDirty, recentDirty := false, false
+	var expunged []uint32
+	flushExpunged := func() {
+		if len(expunged) > 0 {
+			c.expungeUIDs(expunged)
+			expunged = expunged[:0]
+		}
+	}
 	flushExists := func() {
+		flushExpunged()
 		if existsDirty {
 			c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS") // RFC 9051 7.4.1
 			if recentDirty {
@@ -232,12 +243,14 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		}
 	}
 	for _, ch := range s.feed.take(allowExpunge) {
+		s.highestModSeq = max(s.highestModSeq, ch.GetModseq())
 		switch ch.GetKind() {
 		case metadatapb.ChangeKind_CHANGE_KIND_APPEND:
 			uid := ch.GetUid()
 			if n := len(s.uids); n > 0 && uid <= s.uids[n-1] {
 				continue // known already: UIDs only grow within a mailbox (RFC 9051 2.3.1.1)
 			}
+			flushExpunged()
 			c.announceKeywords(ch.GetFlags())
 			s.uids = append(s.uids, uid)
 			s.flags = append(s.flags, ch.GetFlags())
@@ -256,12 +269,13 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 			s.modseqs[seq-1] = ch.GetModseq()
 			c.untaggedBytes(c.flagsFetch(seq, uidCmd))
 		case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
-			seq := s.seqOf(ch.GetUid())
-			if seq == 0 {
+			if s.seqOf(ch.GetUid()) == 0 {
 				continue // expunged by this session, or never known
 			}
-			flushExists()
-			c.expungeSeq(seq)
+			if existsDirty {
+				flushExists()
+			}
+			expunged = append(expunged, ch.GetUid())
 		case metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_RENAMED:
 			s.name = ch.GetName()
 		case metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED:
@@ -276,19 +290,15 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 	flushExists()
 }
 
-// expungeSeq removes message seq from the view and sends its EXPUNGE (RFC 9051 7.5.1): the
-// numbers of the messages after it go down by one, as the client's do.
-func (c *conn) expungeSeq(seq int) {
-	s := c.sel
-	i := seq - 1
-	s.uids = slices.Delete(s.uids, i, i+1)
-	s.flags = slices.Delete(s.flags, i, i+1)
-	s.modseqs = slices.Delete(s.modseqs, i, i+1)
-	c.untagged(strconv.Itoa(seq) + " EXPUNGE")
+// flagsFetch renders the FETCH response that reports the flags of message seq: "seq FETCH
+// (FLAGS (...))", with the UID when uid is true, and UID and MODSEQ once CONDSTORE is
+// enabled (RFC 7162 3.1).
+func (c *conn) flagsFetch(seq int, uid bool) []byte {
+	return c.flagsFetchFor(seq, uid || c.condStore)
 }
 
-// flagsFetch renders "seq FETCH (FLAGS (...))", with the UID when uid is true.
-func (c *conn) flagsFetch(seq int, uid bool) []byte {
+// flagsFetchFor is flagsFetch with the UID when uid is true.
+func (c *conn) flagsFetchFor(seq int, uid bool) []byte {
 	s := c.sel
 	b := strconv.AppendInt(nil, int64(seq), 10)
 	b = append(b, " FETCH ("...)
@@ -298,6 +308,9 @@ func (c *conn) flagsFetch(seq int, uid bool) []byte {
 		b = append(b, ' ')
 	}
 	b = appendFlags(append(b, "FLAGS "...), c.sessionFlags(seq-1))
+	if c.condStore {
+		b = appendModSeq(append(b, ' '), s.modseqs[seq-1])
+	}
 	return append(b, ')')
 }
 

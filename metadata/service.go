@@ -425,6 +425,33 @@ func (s *Service) ListMessages(ctx context.Context, req *metadatapb.ListMessages
 	return resp, nil
 }
 
+// ListVanished answers VANISHED (EARLIER) (RFC 7162 3.2.5.1, 3.2.6) from the journal; it
+// needs r (RFC 4314 4). An empty UID set means all.
+func (s *Service) ListVanished(ctx context.Context, req *metadatapb.ListVanishedRequest) (*metadatapb.ListVanishedResponse, error) {
+	user, err := actingUser(req.GetUser())
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer v.close()
+	rec, _, err := v.access(user, normalizeOwner(req.GetAccount()), req.GetMailboxId(), "", rightRead)
+	if err != nil {
+		return nil, readStatus(err)
+	}
+	ranges := allUIDs
+	if len(req.GetUids()) > 0 {
+		ranges = normalizeRanges(req.GetUids())
+	}
+	uids, err := v.vanished(req.GetMailboxId(), req.GetSinceModseq(), ranges)
+	if err != nil {
+		return nil, storageStatus(err)
+	}
+	return &metadatapb.ListVanishedResponse{Vanished: uidRangesOf(uids), HighestModseq: rec.GetMailbox().GetHighestModseq()}, nil
+}
+
 // FetchMessages streams records in UID order; an empty UID set means all. It needs r (RFC
 // 4314 4), checked once on the first view. Each chunk is read from its own consistent view
 // after the read barrier.

@@ -25,6 +25,7 @@ var sessionReads = map[string]bool{
 	metadatapb.Metadata_GetMailbox_FullMethodName:    true,
 	metadatapb.Metadata_ListMessages_FullMethodName:  true,
 	metadatapb.Metadata_FetchMessages_FullMethodName: true,
+	metadatapb.Metadata_ListVanished_FullMethodName:  true,
 	metadatapb.Metadata_GetQuota_FullMethodName:      true,
 	metadatapb.Metadata_Watch_FullMethodName:         true,
 }

@@ -42,6 +42,7 @@ const (
 	Metadata_StoreFlags_FullMethodName         = "/strata.metadata.v1.Metadata/StoreFlags"
 	Metadata_Copy_FullMethodName               = "/strata.metadata.v1.Metadata/Copy"
 	Metadata_Expunge_FullMethodName            = "/strata.metadata.v1.Metadata/Expunge"
+	Metadata_ListVanished_FullMethodName       = "/strata.metadata.v1.Metadata/ListVanished"
 	Metadata_Watch_FullMethodName              = "/strata.metadata.v1.Metadata/Watch"
 	Metadata_MarkBlobsDeleting_FullMethodName  = "/strata.metadata.v1.Metadata/MarkBlobsDeleting"
 	Metadata_ForgetBlobs_FullMethodName        = "/strata.metadata.v1.Metadata/ForgetBlobs"
@@ -88,6 +89,10 @@ type MetadataClient interface {
 	StoreFlags(ctx context.Context, in *StoreFlagsRequest, opts ...grpc.CallOption) (*StoreFlagsResponse, error)
 	Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (*CopyResponse, error)
 	Expunge(ctx context.Context, in *ExpungeRequest, opts ...grpc.CallOption) (*ExpungeResponse, error)
+	// ListVanished returns the UIDs among uids that were expunged after since_modseq, from
+	// the journal (RFC 7162 3.2.5.1, 3.2.6: VANISHED (EARLIER)); it costs O(changes since
+	// since_modseq), not O(mailbox).
+	ListVanished(ctx context.Context, in *ListVanishedRequest, opts ...grpc.CallOption) (*ListVanishedResponse, error)
 	// Watch streams the changes of one mailbox after since_modseq, first from the
 	// journal and then live, without gaps. A client that reconnects resumes from the
 	// last MODSEQ it saw.
@@ -335,6 +340,16 @@ func (c *metadataClient) Expunge(ctx context.Context, in *ExpungeRequest, opts .
 	return out, nil
 }
 
+func (c *metadataClient) ListVanished(ctx context.Context, in *ListVanishedRequest, opts ...grpc.CallOption) (*ListVanishedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListVanishedResponse)
+	err := c.cc.Invoke(ctx, Metadata_ListVanished_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *metadataClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangeBatch], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Metadata_ServiceDesc.Streams[1], Metadata_Watch_FullMethodName, cOpts...)
@@ -505,6 +520,10 @@ type MetadataServer interface {
 	StoreFlags(context.Context, *StoreFlagsRequest) (*StoreFlagsResponse, error)
 	Copy(context.Context, *CopyRequest) (*CopyResponse, error)
 	Expunge(context.Context, *ExpungeRequest) (*ExpungeResponse, error)
+	// ListVanished returns the UIDs among uids that were expunged after since_modseq, from
+	// the journal (RFC 7162 3.2.5.1, 3.2.6: VANISHED (EARLIER)); it costs O(changes since
+	// since_modseq), not O(mailbox).
+	ListVanished(context.Context, *ListVanishedRequest) (*ListVanishedResponse, error)
 	// Watch streams the changes of one mailbox after since_modseq, first from the
 	// journal and then live, without gaps. A client that reconnects resumes from the
 	// last MODSEQ it saw.
@@ -609,6 +628,9 @@ func (UnimplementedMetadataServer) Copy(context.Context, *CopyRequest) (*CopyRes
 }
 func (UnimplementedMetadataServer) Expunge(context.Context, *ExpungeRequest) (*ExpungeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Expunge not implemented")
+}
+func (UnimplementedMetadataServer) ListVanished(context.Context, *ListVanishedRequest) (*ListVanishedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListVanished not implemented")
 }
 func (UnimplementedMetadataServer) Watch(*WatchRequest, grpc.ServerStreamingServer[ChangeBatch]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
@@ -1005,6 +1027,24 @@ func _Metadata_Expunge_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_ListVanished_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListVanishedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ListVanished(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ListVanished_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ListVanished(ctx, req.(*ListVanishedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Metadata_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -1310,6 +1350,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Expunge",
 			Handler:    _Metadata_Expunge_Handler,
+		},
+		{
+			MethodName: "ListVanished",
+			Handler:    _Metadata_ListVanished_Handler,
 		},
 		{
 			MethodName: "MarkBlobsDeleting",
