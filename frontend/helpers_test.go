@@ -307,3 +307,22 @@ func linesWith(lines []string, subs ...string) []string {
 	}
 	return kept
 }
+
+// noopUntil sends NOOP until the untagged responses gathered contain want (changes of other
+// sessions arrive through the change feed) and returns all of them; it fails the test after
+// 5 seconds.
+func (rc *rawConn) noopUntil(want string) []string {
+	rc.t.Helper()
+	var got []string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got = append(got, rc.ok("NOOP")...)
+		if contains(got, want) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			rc.t.Fatalf("NOOP never brought %q: %q", want, got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -33,14 +33,14 @@ func TestKeywordAnnouncedBeforeUse(t *testing.T) {
 	if got, want := setter.ok(`STORE 2 +FLAGS ($label3)`), []string{`* 2 FETCH (FLAGS ($label3))`}; !slices.Equal(got, want) {
 		t.Errorf("setter, known keyword: %q, want %q", got, want)
 	}
-	got = watcher.ok("NOOP")
+	got = watcher.noopUntil("$Label3)")
 	if i := firstIndex(got, "FETCH"); i < 0 || firstIndex(got, `* FLAGS (`) < 0 || firstIndex(got, `* FLAGS (`) > i {
 		t.Errorf("watcher: FLAGS must come before the FETCH that carries $Label3: %q", got)
 	}
 	if !contains(got, `$Label3 \*)] Flags permitted`) {
 		t.Errorf("watcher lacks the new PERMANENTFLAGS: %q", got)
 	}
-	got = reader.ok("NOOP")
+	got = reader.noopUntil("$Label3)")
 	if i := firstIndex(got, "FETCH"); i < 0 || firstIndex(got, `* FLAGS (`) > i || firstIndex(got, `* FLAGS (`) < 0 {
 		t.Errorf("read-only session: FLAGS must come before the FETCH: %q", got)
 	}
@@ -51,7 +51,7 @@ func TestKeywordAnnouncedBeforeUse(t *testing.T) {
 	// A message appended with a new keyword: FLAGS before EXISTS, so a later FETCH FLAGS
 	// carries only announced keywords.
 	appendMessage(t, c, "INBOX", testMessage("d", "d"), "$Junk")
-	got = watcher.ok("NOOP")
+	got = watcher.noopUntil("EXISTS")
 	flagsAt, existsAt := firstIndex(got, `* FLAGS (`), firstIndex(got, "EXISTS")
 	if flagsAt < 0 || existsAt < 0 || flagsAt > existsAt || !strings.Contains(got[flagsAt], "$Junk") {
 		t.Errorf("append with a new keyword: %q", got)
