@@ -40,9 +40,13 @@ func appendModSeq(b []byte, modseq uint64) []byte {
 	return append(b, ')')
 }
 
-// listVanished asks the metadata journal for the UIDs in ranges (all when empty) of the
-// selected mailbox expunged after modseq (RFC 7162 3.2.5.1, 3.2.6).
-func (c *conn) listVanished(ranges []*metadatapb.UidRange, modseq uint64) ([]*metadatapb.UidRange, error) {
+// listVanished asks the metadata service for the UIDs in ranges (all when empty) of the
+// selected mailbox expunged after modseq (RFC 7162 3.2.5.1, 3.2.6). When the service no
+// longer keeps every expunge since modseq (metadata/history.go), it answers every UID in
+// ranges, at or above from, that the view lacks: the client may have known any of them
+// (RFC 7162 3.2.6 allows reporting UIDs that do not exist), and none that is gone is ever
+// left out.
+func (c *conn) listVanished(ranges []*metadatapb.UidRange, modseq uint64, from uint32) ([]*metadatapb.UidRange, error) {
 	s := c.sel
 	var resp *metadatapb.ListVanishedResponse
 	err := c.withRetry(func(ctx context.Context) error {
@@ -55,7 +59,58 @@ func (c *conn) listVanished(ranges []*metadatapb.UidRange, modseq uint64) ([]*me
 	if err != nil {
 		return nil, rpcStatus(err, codeNonExistent, "list vanished messages")
 	}
-	return resp.GetVanished(), nil
+	if resp.GetComplete() {
+		return resp.GetVanished(), nil
+	}
+	if len(ranges) == 0 {
+		ranges = []*metadatapb.UidRange{{First: 1, Last: s.uidNext - 1}}
+	}
+	return s.missingUIDs(ranges, from), nil
+}
+
+// missingUIDs returns the UIDs in ranges, at or above from and below UIDNEXT, that are not in
+// the view, as ascending ranges.
+func (s *selected) missingUIDs(ranges []*metadatapb.UidRange, from uint32) []*metadatapb.UidRange {
+	var set imap.UIDSet
+	for _, r := range ranges {
+		first, last := max(min(r.GetFirst(), r.GetLast()), from, 1), min(max(r.GetFirst(), r.GetLast()), s.uidNext-1)
+		if first > last {
+			continue
+		}
+		i, _ := slices.BinarySearch(s.uids, first)
+		next := first
+		for ; i < len(s.uids) && s.uids[i] <= last; i++ {
+			if s.uids[i] > next {
+				set.AddRange(imap.UID(next), imap.UID(s.uids[i]-1))
+			}
+			next = s.uids[i] + 1
+		}
+		if next <= last {
+			set.AddRange(imap.UID(next), imap.UID(last))
+		}
+	}
+	out := make([]*metadatapb.UidRange, 0, len(set))
+	for _, r := range set {
+		out = append(out, &metadatapb.UidRange{First: uint32(r.Start), Last: uint32(r.Stop)})
+	}
+	return out
+}
+
+// seqMatchFloor returns the UID below which, by the client's message sequence match data
+// (RFC 7162 3.2.5.2), no message the client knew was expunged: the UID of the last pair, in
+// order, whose message number is still the UID's number in the view, with every pair before
+// it matching too. 1 when none matches.
+func (s *selected) seqMatchFloor(q *imapwire.QResyncParams) uint32 {
+	seqs, _ := q.SeqMatchSeqs.Nums()
+	uids, _ := q.SeqMatchUIDs.Nums()
+	floor := uint32(1)
+	for i := 0; i < len(seqs) && i < len(uids); i++ {
+		if s.seqOf(uint32(uids[i])) != int(seqs[i]) {
+			break
+		}
+		floor = uint32(uids[i]) + 1
+	}
+	return floor
 }
 
 // sendVanishedEarlier sends "* VANISHED (EARLIER) uids" (RFC 7162 3.2.10) when there are any.
@@ -87,9 +142,9 @@ func uidSetRanges(set imap.UIDSet) []*metadatapb.UidRange {
 // qresyncSelect sends what a client that last knew the mailbox at q.ModSeq missed (RFC 7162
 // 3.2.5): the expunges since, as VANISHED (EARLIER), then FETCH (UID FLAGS MODSEQ) of every
 // message changed since; both only for q.KnownUIDs when given (3.2.5.1). A UIDVALIDITY that
-// differs means the client's cache is void and nothing is sent. The metadata journal is
-// complete (no entry is ever dropped), so the message sequence match data (3.2.5.2), which
-// helps servers that forget expunges, is checked for syntax only.
+// differs means the client's cache is void and nothing is sent. When the client's MODSEQ is
+// older than the expunges the metadata service keeps, the message sequence match data
+// (3.2.5.2) narrows what listVanished must report.
 func (c *conn) qresyncSelect(q *imapwire.QResyncParams) error {
 	s := c.sel
 	if q.UIDValidity != s.uidValidity {
@@ -99,7 +154,7 @@ func (c *conn) qresyncSelect(q *imapwire.QResyncParams) error {
 	if q.KnownUIDs != nil {
 		known = uidSetRanges(q.KnownUIDs)
 	}
-	vanished, err := c.listVanished(known, q.ModSeq)
+	vanished, err := c.listVanished(known, q.ModSeq, s.seqMatchFloor(q))
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 		// RFC 7162 3.2.6: the UIDs of the set expunged since CHANGEDSINCE, before the
 		// FETCH responses.
 		if ranges := c.uidSetBounds(uids); len(ranges) > 0 {
-			vanished, err := c.listVanished(ranges, args.ChangedSince)
+			vanished, err := c.listVanished(ranges, args.ChangedSince, 1)
 			if err != nil {
 				return err
 			}

@@ -73,8 +73,11 @@ type changeFeed struct {
 
 	mu      sync.Mutex
 	pending []*metadatapb.Change
-	seen    uint64        // the highest MODSEQ received
-	wake    chan struct{} // closed and replaced whenever a batch arrives
+	// behind is set when the metadata service no longer keeps the changes after seen
+	// (metadata/history.go): the feed cannot go on and the session must end.
+	behind bool
+	seen   uint64        // the highest MODSEQ received
+	wake   chan struct{} // closed and replaced whenever a batch arrives
 }
 
 // startFeed watches the mailbox mailboxID of owner from sinceModSeq, as the session's
@@ -112,6 +115,13 @@ func (f *changeFeed) run(ctx context.Context, md metadatapb.MetadataClient, req 
 			f.add(&metadatapb.ChangeBatch{Changes: []*metadatapb.Change{{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED}}})
 			return
 		}
+		if status.Code(err) == codes.OutOfRange {
+			f.mu.Lock()
+			f.behind = true
+			f.mu.Unlock()
+			f.add(&metadatapb.ChangeBatch{})
+			return
+		}
 		// A broken stream resumes from the last MODSEQ seen, so no change is lost.
 		log.Warn("mailbox change feed interrupted; reconnecting", "mailbox", req.GetMailboxId(), "err", err, "backoff", backoff)
 		select {
@@ -146,6 +156,13 @@ func (f *changeFeed) add(batch *metadatapb.ChangeBatch) {
 	f.seen = max(f.seen, batch.GetHighestModseq())
 	close(f.wake)
 	f.wake = make(chan struct{})
+}
+
+// isBehind reports whether the feed stopped because the changes it needs were dropped.
+func (f *changeFeed) isBehind() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.behind
 }
 
 // take removes the pending changes the session may apply now. Without allowExpunge, EXPUNGE
@@ -288,7 +305,17 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		}
 	}
 	flushExists()
+	if s.feed.isBehind() {
+		// The session's view cannot be brought up to date change by change any more; the
+		// client reconnects and resynchronises (RFC 7162 3.2.5 makes that cheap).
+		c.closeSelected()
+		c.bye("[" + codeUnavailable + "] " + feedBehindText)
+	}
 }
+
+// feedBehindText is the BYE of a session whose change feed fell behind the history the
+// metadata service keeps.
+const feedBehindText = "Mailbox changes since this session's view are no longer kept; please reconnect"
 
 // flagsFetch renders the FETCH response that reports the flags of message seq: "seq FETCH
 // (FLAGS (...))", with the UID when uid is true, and UID and MODSEQ once CONDSTORE is

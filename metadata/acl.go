@@ -577,7 +577,8 @@ func (v *view) listMailboxes(owner, user string) (*metadatapb.ListMailboxesRespo
 
 // watchAccess checks on v that the user of a Watch stream may still read its mailbox (RFC
 // 4314 4: r). gone reports that the mailbox was deleted: its id belonged to the owner when
-// the stream started, and ids are never reused.
+// the stream started, and ids are never reused. A cursor below the mailbox's journal floor
+// (history.go) cannot be replayed: OutOfRange.
 func (v *view) watchAccess(w *watchState) (gone bool, err error) {
 	rec := &metadatapb.MailboxRecord{}
 	found, err := getProto(v.r, mailboxKey(w.mailbox), rec)
@@ -596,6 +597,8 @@ func (v *view) watchAccess(w *watchState) (gone bool, err error) {
 		return false, readStatus(errNoMailbox())
 	case !granted.has(rightRead):
 		return false, readStatus(errNoRight(rightRead))
+	case w.cursor < rec.GetMailbox().GetJournalFloor():
+		return false, status.Errorf(codes.OutOfRange, "the changes of mailbox %d after MODSEQ %d are no longer kept", w.mailbox, w.cursor)
 	}
 	return false, nil
 }

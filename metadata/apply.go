@@ -352,12 +352,17 @@ func (c *cmdCtx) finish() error {
 		if ms.deleted {
 			c.record(ms, &metadatapb.Change{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED})
 			c.tx.mustDelete(mailboxKey(id))
-		} else if ms.dirty {
+		} else if len(ms.changes) > 0 {
+			if err := c.pruneHistory(ms); err != nil {
+				return err
+			}
+		}
+		if !ms.deleted && ms.dirty {
 			c.tx.setProto(mailboxKey(id), ms.rec)
 		}
 		if len(ms.changes) > 0 {
 			// The MODSEQ is new in this mailbox, so is its journal key.
-			c.tx.insert(journalKey(id, ms.modseq), mustMarshal(&metadatapb.ChangeBatch{Changes: ms.changes, HighestModseq: ms.modseq}))
+			c.tx.insert(journalKey(id, ms.modseq), mustMarshal(&metadatapb.ChangeBatch{Changes: ms.changes, HighestModseq: ms.modseq, TimestampUnixNano: c.now}))
 		}
 	}
 	return nil

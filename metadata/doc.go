@@ -21,7 +21,11 @@
 //   - MODSEQ. A command that changes a mailbox allocates exactly one new MODSEQ in
 //     it (HIGHESTMODSEQ + 1); every message it changes carries that MODSEQ, and the
 //     changes are journaled under (mailbox id, MODSEQ). Messages it does not change
-//     keep theirs. Expunged UIDs leave a tombstone with the MODSEQ of the expunge.
+//     keep theirs. Expunged UIDs leave a tombstone keyed by the MODSEQ of the expunge.
+//   - History (history.go). Journal entries and tombstones older than their retention (log
+//     time) are dropped by later write commands of their mailbox, a bounded number per
+//     command, raising the mailbox's journal_floor and vanished_floor; above its floor
+//     each is complete. A Watch cursor below the journal floor ends with OutOfRange.
 //   - UIDs. UIDNEXT only grows; UIDVALIDITY values are never reused in a group, so a
 //     recreated name never repeats one; mailbox ids are never reused.
 //   - Counters. A mailbox's messages, unseen and size are updated with every change

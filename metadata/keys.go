@@ -23,7 +23,8 @@ import (
 //	'U' email 0x00 mailbox name        -> empty (the account's subscriptions, sorted)
 //	'R' mailbox id, uid                -> MessageIndex
 //	'S' mailbox id, uid                -> MessageStructure
-//	'X' mailbox id, uid                -> uint64 MODSEQ of the expunge (tombstone)
+//	'X' mailbox id, modseq, uid        -> int64 log time of the expunge (tombstone, by the
+//	                                      MODSEQ of the expunge: history.go)
 //	'J' mailbox id, modseq             -> ChangeBatch (the changes of one command)
 //	'B' blob key                       -> BlobRef
 //	'O' orphaned-at, blob key          -> empty (blobs without references, by time)
@@ -161,9 +162,16 @@ func structureKey(mailbox uint64, uid uint32) []byte {
 	return mailboxUIDKey(prefixStructure, mailbox, uid)
 }
 
-func tombstoneKey(mailbox uint64, uid uint32) []byte {
-	return mailboxUIDKey(prefixTombstone, mailbox, uid)
+func tombstoneKey(mailbox, modseq uint64, uid uint32) []byte {
+	k := make([]byte, 0, 21)
+	k = binary.BigEndian.AppendUint64(append(k, prefixTombstone), mailbox)
+	k = binary.BigEndian.AppendUint64(k, modseq)
+	return binary.BigEndian.AppendUint32(k, uid)
 }
+
+// modseqFromTombstoneKey and uidFromTombstoneKey take a tombstoneKey apart.
+func modseqFromTombstoneKey(k []byte) uint64 { return binary.BigEndian.Uint64(k[9:17]) }
+func uidFromTombstoneKey(k []byte) uint32    { return binary.BigEndian.Uint32(k[17:21]) }
 
 func journalKey(mailbox, modseq uint64) []byte {
 	return binary.BigEndian.AppendUint64(mailboxPrefix(prefixJournal, mailbox), modseq)

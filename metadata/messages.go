@@ -164,13 +164,14 @@ func (c *cmdCtx) addAs(ms *mailboxState, user string, flags []string, idx *metad
 	return uid, nil
 }
 
-// removeMessage expunges one message and leaves a tombstone at the command's MODSEQ.
+// removeMessage expunges one message and leaves a tombstone at the command's MODSEQ, with
+// the log time for its retention (history.go).
 func (c *cmdCtx) removeMessage(ms *mailboxState, m storedMessage) error {
 	box := ms.box()
 	modseq := c.bump(ms)
 	c.tx.mustDelete(messageKey(box.Id, m.uid))
 	c.tx.mustDelete(structureKey(box.Id, m.uid))
-	c.tx.mustSet(tombstoneKey(box.Id, m.uid), encodeUint64(modseq))
+	c.tx.insert(tombstoneKey(box.Id, modseq, m.uid), encodeUint64(uint64(c.now)))
 	if err := c.releaseBlob(m.idx.GetBlobKey()); err != nil {
 		return err
 	}

@@ -284,29 +284,6 @@ func headerFields(header []byte, names []string) []byte {
 	return out
 }
 
-// vanished returns the UIDs in ranges that were expunged after modseq, ascending, from the
-// mailbox's journal (RFC 7162 3.2.5.1, 3.2.6): the entries after modseq are exactly the
-// changes since, so the cost is O(changes), whatever the mailbox's size.
-func (v *view) vanished(mailbox, modseq uint64, ranges [][2]uint32) ([]uint32, error) {
-	var out []uint32
-	lower := journalKey(mailbox, modseq+1)
-	upper := prefixEnd(mailboxPrefix(prefixJournal, mailbox))
-	err := scan(v.r, lower, upper, func(k, val []byte) (bool, error) {
-		b := &metadatapb.ChangeBatch{}
-		if err := proto.Unmarshal(val, b); err != nil {
-			return false, fmt.Errorf("decode journal entry %d of mailbox %d: %w", modseqFromJournalKey(k), mailbox, err)
-		}
-		for _, ch := range b.GetChanges() {
-			if ch.GetKind() == metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE && inRanges(ranges, ch.GetUid()) {
-				out = append(out, ch.GetUid())
-			}
-		}
-		return true, nil
-	})
-	slices.Sort(out)
-	return slices.Compact(out), err
-}
-
 // inRanges reports whether uid is in the normalized ranges.
 func inRanges(ranges [][2]uint32, uid uint32) bool {
 	i, _ := slices.BinarySearchFunc(ranges, uid, func(r [2]uint32, uid uint32) int {

@@ -425,7 +425,7 @@ func (s *Service) ListMessages(ctx context.Context, req *metadatapb.ListMessages
 	return resp, nil
 }
 
-// ListVanished answers VANISHED (EARLIER) (RFC 7162 3.2.5.1, 3.2.6) from the journal; it
+// ListVanished answers VANISHED (EARLIER) (RFC 7162 3.2.5.1, 3.2.6) from the tombstones; it
 // needs r (RFC 4314 4). An empty UID set means all.
 func (s *Service) ListVanished(ctx context.Context, req *metadatapb.ListVanishedRequest) (*metadatapb.ListVanishedResponse, error) {
 	user, err := actingUser(req.GetUser())
@@ -445,11 +445,11 @@ func (s *Service) ListVanished(ctx context.Context, req *metadatapb.ListVanished
 	if len(req.GetUids()) > 0 {
 		ranges = normalizeRanges(req.GetUids())
 	}
-	uids, err := v.vanished(req.GetMailboxId(), req.GetSinceModseq(), ranges)
+	uids, complete, err := v.vanished(rec.GetMailbox(), req.GetSinceModseq(), ranges)
 	if err != nil {
 		return nil, storageStatus(err)
 	}
-	return &metadatapb.ListVanishedResponse{Vanished: uidRangesOf(uids), HighestModseq: rec.GetMailbox().GetHighestModseq()}, nil
+	return &metadatapb.ListVanishedResponse{Vanished: uidRangesOf(uids), HighestModseq: rec.GetMailbox().GetHighestModseq(), Complete: complete}, nil
 }
 
 // FetchMessages streams records in UID order; an empty UID set means all. It needs r (RFC

@@ -625,6 +625,11 @@ type Mailbox struct {
 	Recent        uint32                 `protobuf:"varint,13,opt,name=recent,proto3" json:"recent,omitempty"`
 	Owner         string                 `protobuf:"bytes,14,opt,name=owner,proto3" json:"owner,omitempty"`                       // the owning account, or "tenant:NAME" for a tenant-shared mailbox
 	MyRights      string                 `protobuf:"bytes,15,opt,name=my_rights,json=myRights,proto3" json:"my_rights,omitempty"` // the acting user's rights (RFC 4314), set when the request named a user
+	// The change history kept for resynchronisation (metadata/history.go): the journal holds
+	// every change with a MODSEQ above journal_floor, the tombstones every expunge above
+	// vanished_floor; what is older was dropped by the retention policy.
+	JournalFloor  uint64 `protobuf:"varint,30,opt,name=journal_floor,json=journalFloor,proto3" json:"journal_floor,omitempty"`
+	VanishedFloor uint64 `protobuf:"varint,31,opt,name=vanished_floor,json=vanishedFloor,proto3" json:"vanished_floor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -762,6 +767,20 @@ func (x *Mailbox) GetMyRights() string {
 		return x.MyRights
 	}
 	return ""
+}
+
+func (x *Mailbox) GetJournalFloor() uint64 {
+	if x != nil {
+		return x.JournalFloor
+	}
+	return 0
+}
+
+func (x *Mailbox) GetVanishedFloor() uint64 {
+	if x != nil {
+		return x.VanishedFloor
+	}
+	return 0
 }
 
 type AclEntry struct {
@@ -3646,6 +3665,10 @@ type ListVanishedResponse struct {
 	Vanished []*UidRange `protobuf:"bytes,1,rep,name=vanished,proto3" json:"vanished,omitempty"`
 	// The mailbox's HIGHESTMODSEQ at the view the answer was read from.
 	HighestModseq uint64 `protobuf:"varint,2,opt,name=highest_modseq,json=highestModseq,proto3" json:"highest_modseq,omitempty"`
+	// False when since_modseq is older than the tombstones kept (the mailbox's
+	// vanished_floor): vanished then holds only the expunges after the floor, and the caller
+	// must treat every UID it cannot see as possibly expunged (RFC 7162 3.2.5.2, 3.2.6).
+	Complete      bool `protobuf:"varint,3,opt,name=complete,proto3" json:"complete,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3692,6 +3715,13 @@ func (x *ListVanishedResponse) GetHighestModseq() uint64 {
 		return x.HighestModseq
 	}
 	return 0
+}
+
+func (x *ListVanishedResponse) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
 }
 
 type WatchRequest struct {
@@ -3854,8 +3884,10 @@ type ChangeBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Changes       []*Change              `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
 	HighestModseq uint64                 `protobuf:"varint,2,opt,name=highest_modseq,json=highestModseq,proto3" json:"highest_modseq,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The log time of the command, in the stored journal entry only (retention).
+	TimestampUnixNano int64 `protobuf:"varint,3,opt,name=timestamp_unix_nano,json=timestampUnixNano,proto3" json:"timestamp_unix_nano,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ChangeBatch) Reset() {
@@ -3898,6 +3930,13 @@ func (x *ChangeBatch) GetChanges() []*Change {
 func (x *ChangeBatch) GetHighestModseq() uint64 {
 	if x != nil {
 		return x.HighestModseq
+	}
+	return 0
+}
+
+func (x *ChangeBatch) GetTimestampUnixNano() int64 {
+	if x != nil {
+		return x.TimestampUnixNano
 	}
 	return 0
 }
@@ -4874,7 +4913,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +
 	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12!\n" +
-	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\"\xb2\x03\n" +
+	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\"\xfe\x03\n" +
 	"\aMailbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
@@ -4894,7 +4933,9 @@ const file_metadata_proto_rawDesc = "" +
 	"\x03acl\x18\f \x03(\v2\x1c.strata.metadata.v1.AclEntryR\x03acl\x12\x16\n" +
 	"\x06recent\x18\r \x01(\rR\x06recent\x12\x14\n" +
 	"\x05owner\x18\x0e \x01(\tR\x05owner\x12\x1b\n" +
-	"\tmy_rights\x18\x0f \x01(\tR\bmyRights\"B\n" +
+	"\tmy_rights\x18\x0f \x01(\tR\bmyRights\x12#\n" +
+	"\rjournal_floor\x18\x1e \x01(\x04R\fjournalFloor\x12%\n" +
+	"\x0evanished_floor\x18\x1f \x01(\x04R\rvanishedFloor\"B\n" +
 	"\bAclEntry\x12\x1e\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\tR\n" +
@@ -5134,10 +5175,11 @@ const file_metadata_proto_rawDesc = "" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12\x12\n" +
 	"\x04user\x18\x03 \x01(\tR\x04user\x12!\n" +
 	"\fsince_modseq\x18\x04 \x01(\x04R\vsinceModseq\x120\n" +
-	"\x04uids\x18\x05 \x03(\v2\x1c.strata.metadata.v1.UidRangeR\x04uids\"w\n" +
+	"\x04uids\x18\x05 \x03(\v2\x1c.strata.metadata.v1.UidRangeR\x04uids\"\x93\x01\n" +
 	"\x14ListVanishedResponse\x128\n" +
 	"\bvanished\x18\x01 \x03(\v2\x1c.strata.metadata.v1.UidRangeR\bvanished\x12%\n" +
-	"\x0ehighest_modseq\x18\x02 \x01(\x04R\rhighestModseq\"~\n" +
+	"\x0ehighest_modseq\x18\x02 \x01(\x04R\rhighestModseq\x12\x1a\n" +
+	"\bcomplete\x18\x03 \x01(\bR\bcomplete\"~\n" +
 	"\fWatchRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
@@ -5150,10 +5192,11 @@ const file_metadata_proto_rawDesc = "" +
 	"\x06modseq\x18\x03 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x04 \x03(\tR\x05flags\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12\x12\n" +
-	"\x04user\x18\x06 \x01(\tR\x04user\"j\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\"\x9a\x01\n" +
 	"\vChangeBatch\x124\n" +
 	"\achanges\x18\x01 \x03(\v2\x1a.strata.metadata.v1.ChangeR\achanges\x12%\n" +
-	"\x0ehighest_modseq\x18\x02 \x01(\x04R\rhighestModseq\"p\n" +
+	"\x0ehighest_modseq\x18\x02 \x01(\x04R\rhighestModseq\x12.\n" +
+	"\x13timestamp_unix_nano\x18\x03 \x01(\x03R\x11timestampUnixNano\"p\n" +
 	"\x18MarkBlobsDeletingRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n" +

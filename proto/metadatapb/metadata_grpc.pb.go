@@ -90,8 +90,8 @@ type MetadataClient interface {
 	Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (*CopyResponse, error)
 	Expunge(ctx context.Context, in *ExpungeRequest, opts ...grpc.CallOption) (*ExpungeResponse, error)
 	// ListVanished returns the UIDs among uids that were expunged after since_modseq, from
-	// the journal (RFC 7162 3.2.5.1, 3.2.6: VANISHED (EARLIER)); it costs O(changes since
-	// since_modseq), not O(mailbox).
+	// the tombstones (RFC 7162 3.2.5.1, 3.2.6: VANISHED (EARLIER)); it costs O(expunges
+	// since since_modseq), not O(mailbox).
 	ListVanished(ctx context.Context, in *ListVanishedRequest, opts ...grpc.CallOption) (*ListVanishedResponse, error)
 	// Watch streams the changes of one mailbox after since_modseq, first from the
 	// journal and then live, without gaps. A client that reconnects resumes from the
@@ -521,8 +521,8 @@ type MetadataServer interface {
 	Copy(context.Context, *CopyRequest) (*CopyResponse, error)
 	Expunge(context.Context, *ExpungeRequest) (*ExpungeResponse, error)
 	// ListVanished returns the UIDs among uids that were expunged after since_modseq, from
-	// the journal (RFC 7162 3.2.5.1, 3.2.6: VANISHED (EARLIER)); it costs O(changes since
-	// since_modseq), not O(mailbox).
+	// the tombstones (RFC 7162 3.2.5.1, 3.2.6: VANISHED (EARLIER)); it costs O(expunges
+	// since since_modseq), not O(mailbox).
 	ListVanished(context.Context, *ListVanishedRequest) (*ListVanishedResponse, error)
 	// Watch streams the changes of one mailbox after since_modseq, first from the
 	// journal and then live, without gaps. A client that reconnects resumes from the
