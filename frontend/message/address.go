@@ -100,7 +100,9 @@ func unescapeComment(s string) string {
 // envelope addresses: a group is a start marker (mailbox = group name, host
 // empty), its members, and an end marker (all empty). Names and local parts
 // are unquoted; RFC 2047 encoded-words are left for the client to decode.
-// Anything that is not an address degrades to one instead of being dropped.
+// Text that is not an address degrades to one instead of being dropped;
+// empty list elements and comments are not addresses and are dropped
+// (RFC 5322 4.4 obs-addr-list, 3.2.2).
 func parseAddressList(s string) []*metadatapb.Address {
 	toks := tokenize(s)
 	var out []*metadatapb.Address
@@ -157,19 +159,20 @@ func parseAddressList(s string) []*metadatapb.Address {
 	return out
 }
 
-// parseMailbox parses one RFC 5322 3.4 mailbox: name-addr or addr-spec. A
-// display name missing from an addr-spec comes from its comment, as in
-// "user@host (Full Name)".
+// parseMailbox parses one RFC 5322 3.4 mailbox: name-addr or addr-spec, or
+// nil when seg holds no address. Comments are CFWS, not part of an address
+// (RFC 5322 3.2.2): a segment of comments alone is no mailbox, as in the
+// empty group "group: (comment) ;" (RFC 5322 3.4 group-list = CFWS), and a
+// comment is never a mailbox, host or route. The only comment that counts is
+// the display name an addr-spec without one takes from a comment within or
+// after it, "user@host (Full Name)", the last one as Dovecot takes it; comments
+// before the addr-spec or around a name-addr are no name.
 func parseMailbox(seg []addrToken) *metadatapb.Address {
+	for len(seg) > 0 && seg[0].kind == tokComment {
+		seg = seg[1:]
+	}
 	if len(seg) == 0 {
 		return nil
-	}
-	comment := ""
-	for _, t := range seg {
-		if t.kind == tokComment && t.text != "" {
-			comment = t.text
-			break
-		}
 	}
 	for lt, t := range seg {
 		if !t.is('<') {
@@ -182,12 +185,8 @@ func parseMailbox(seg []addrToken) *metadatapb.Address {
 				break
 			}
 		}
-		name := phrase(seg[:lt])
-		if name == "" {
-			name = comment
-		}
 		adl, local, domain := addrSpec(inner)
-		return newAddress(name, adl, local, domain)
+		return newAddress(phrase(seg[:lt]), adl, local, domain)
 	}
 	hasAt, words := false, 0
 	for _, t := range seg {
@@ -204,10 +203,20 @@ func parseMailbox(seg []addrToken) *metadatapb.Address {
 		return newAddress(phrase(seg), "", "", "")
 	}
 	adl, local, domain := addrSpec(seg)
-	if local == "" && domain == "" && adl == "" && comment == "" {
+	if local == "" && domain == "" && adl == "" {
 		return nil
 	}
-	return newAddress(comment, adl, local, domain)
+	return newAddress(lastComment(seg), adl, local, domain)
+}
+
+// lastComment returns the text of the last non-empty comment of toks.
+func lastComment(toks []addrToken) string {
+	for i := len(toks) - 1; i >= 0; i-- {
+		if toks[i].kind == tokComment && toks[i].text != "" {
+			return toks[i].text
+		}
+	}
+	return ""
 }
 
 func newAddress(name, adl, local, domain string) *metadatapb.Address {

@@ -20,6 +20,19 @@ func TestParseAddressList(t *testing.T) {
 		{`"unterminated <a@b>`, `((NIL NIL "unterminated <a@b>" "MISSING_DOMAIN"))`},
 		{`Name <a@b`, `(("Name" NIL "a" "b"))`},
 		{``, `NIL`},
+		// Comments are CFWS, never an address (RFC 5322 3.2.2, 3.4).
+		{`group:;, group2: (foo) ;`, `((NIL NIL "group" NIL)(NIL NIL NIL NIL)(NIL NIL "group2" NIL)(NIL NIL NIL NIL))`},
+		{`(foo)`, `NIL`},
+		{` (foo) (bar) `, `NIL`},
+		{`a@b (one), (two), (three) c@d`, `(("one" NIL "a" "b")(NIL NIL "c" "d"))`},
+		{`(lead) a@b`, `((NIL NIL "a" "b"))`},
+		{`team: (x) a@b (A), (y) ;(after), c@d`, `((NIL NIL "team" NIL)("A" NIL "a" "b")(NIL NIL NIL NIL)(NIL NIL "c" "d"))`},
+		{`<user-from (comment)@ (comment) domain.org>`, `((NIL NIL "user-from" "domain.org"))`},
+		{`<a@b> (trailing)`, `((NIL NIL "a" "b"))`},
+		{`(c) Name (d) <a@b>`, `(("Name" NIL "a" "b"))`},
+		{`user (c1)@host (c2)`, `(("c2" NIL "user" "host"))`},
+		{`MAILER-DAEMON (Mail Delivery)`, `(("Mail Delivery" NIL "MAILER-DAEMON" "MISSING_DOMAIN"))`},
+		{`group: (unterminated`, `((NIL NIL "group" NIL)(NIL NIL NIL NIL))`},
 	}
 	for _, tc := range cases {
 		got := string(Encoder{}.appendAddressList(nil, parseAddressList(tc.in)))

@@ -18,6 +18,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\n\n--a\n--a\nContent-Type: message/rfc822\n\n--a--"))
 	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/digest; boundary=x\r\n\r\n--x\r\n\r\n--x--"))
+	f.Add([]byte("From: <user-from (comment)@ (comment) domain.org>\r\nCc: group:;, group2: (foo) ;\r\nTo: (a), b@c (d), (e\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		s, err := Parse(bytes.NewReader(msg))
 		if err != nil {
