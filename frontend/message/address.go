@@ -35,7 +35,7 @@ func (t addrToken) is(c byte) bool { return t.kind == tokSpecial && t.text[0] ==
 // tokenize splits an unfolded address header value. It accepts anything:
 // unterminated quoted strings, comments and domain literals run to the end.
 func tokenize(s string) []addrToken {
-	var toks []addrToken
+	toks := make([]addrToken, 0, 8) // a name-addr without growing
 	space := false
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -157,6 +157,76 @@ func parseAddressList(s string) []*metadatapb.Address {
 		out = append(out, &metadatapb.Address{}) // group without its ";"
 	}
 	return out
+}
+
+// AddressListText returns an address-list field value (RFC 5322 3.4) as
+// parsed, in the form Dovecot matches SEARCH FROM, TO, CC and BCC against
+// (RFC 9051 6.4.4): "mailbox@host", or "name <route:mailbox@host>" with a
+// display name or a route, and a group as "name: members;", comments and
+// folding white space removed. Parts the field leaves out are left out, not
+// written as the envelope's MISSING_MAILBOX and MISSING_DOMAIN. RFC 2047
+// encoded-words are left as they are.
+func AddressListText(value string) string {
+	var sb strings.Builder
+	sb.Grow(len(value))
+	sep := ""
+	for _, a := range parseAddressList(value) {
+		switch {
+		case a.Host == "" && a.Mailbox != "": // group start (RFC 9051 7.5.2)
+			sb.WriteString(sep)
+			sb.WriteString(present(a.Mailbox, missingMailbox))
+			sb.WriteByte(':')
+			sep = " "
+		case a.Host == "": // group end
+			sb.WriteByte(';')
+			sep = ", "
+		default:
+			sb.WriteString(sep)
+			writeAddress(&sb, a)
+			sep = ", "
+		}
+	}
+	return sb.String()
+}
+
+// writeAddress writes one mailbox of AddressListText.
+func writeAddress(sb *strings.Builder, a *metadatapb.Address) {
+	local, host := present(a.Mailbox, missingMailbox), present(a.Host, missingDomain)
+	switch {
+	case local == "" && host == "":
+		sb.WriteString(a.Name) // "Mail Delivery System", or nothing for "<>"
+	case a.Name == "" && a.Adl == "":
+		writeAddrSpec(sb, local, host)
+	default:
+		if a.Name != "" {
+			sb.WriteString(a.Name)
+			sb.WriteByte(' ')
+		}
+		sb.WriteByte('<')
+		if a.Adl != "" {
+			sb.WriteString(a.Adl)
+			sb.WriteByte(':')
+		}
+		writeAddrSpec(sb, local, host)
+		sb.WriteByte('>')
+	}
+}
+
+// writeAddrSpec writes local "@" host, leaving out what is missing.
+func writeAddrSpec(sb *strings.Builder, local, host string) {
+	sb.WriteString(local)
+	if host != "" {
+		sb.WriteByte('@')
+		sb.WriteString(host)
+	}
+}
+
+// present returns s, or "" when s is the placeholder of a missing part.
+func present(s, placeholder string) string {
+	if s == placeholder {
+		return ""
+	}
+	return s
 }
 
 // parseMailbox parses one RFC 5322 3.4 mailbox: name-addr or addr-spec, or

@@ -42,6 +42,31 @@ func TestParseAddressList(t *testing.T) {
 	}
 }
 
+func TestAddressListText(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`user-from@domain.org`, `user-from@domain.org`},
+		{`<user-from (comment)@ (comment) domain.org>`, `user-from@domain.org`},
+		{`user-from@domain.org (RealFrom)`, `RealFrom <user-from@domain.org>`},
+		{`"Doe, John" <john@example.com>`, `Doe, John <john@example.com>`},
+		{`=?UTF-8?Q?Andr=C3=A9?= <andre@example.org>`, `=?UTF-8?Q?Andr=C3=A9?= <andre@example.org>`},
+		{`<@route.test,@two.test:boss@nil.test>`, `<@route.test,@two.test:boss@nil.test>`},
+		{`a@b, c@d`, `a@b, c@d`},
+		{"groupname: groupuser1@domain.org, groupuser2@domain.org;,\r\n  groupname2: groupuser3@domain.org;", `groupname: groupuser1@domain.org, groupuser2@domain.org;, groupname2: groupuser3@domain.org;`},
+		{`group:;, group2: (foo) ;`, `group:;, group2:;`},
+		{`MAILER-DAEMON`, `MAILER-DAEMON`},
+		{`Mail Delivery System`, `Mail Delivery System`},
+		{`<>`, ``},
+		{`Name <>`, `Name`},
+		{`(foo)`, ``},
+		{``, ``},
+	}
+	for _, tc := range cases {
+		if got := AddressListText(tc.in); got != tc.want {
+			t.Errorf("AddressListText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestEnvelopeFieldsRaw(t *testing.T) {
 	fields := Fields([]byte(crlf("Subject: =?ISO-8859-1?Q?caf=E9?=\n  folded\nIn-Reply-To: <a@b>\n <c@d>\nMessage-ID: <id@x>\nMessage-ID: <second@x>\nSender:\n\n")))
 	env := buildEnvelope(fields)

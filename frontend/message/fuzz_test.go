@@ -9,9 +9,9 @@ import (
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
-// FuzzParse checks that no input makes Parse, the renderers or SectionRange
-// panic, that offsets stay ordered and within the input, and that the
-// structure always marshals.
+// FuzzParse checks that no input makes Parse, the renderers, AddressListText
+// or SectionRange panic, that offsets stay ordered and within the input, and
+// that the structure always marshals.
 func FuzzParse(f *testing.F) {
 	for _, tc := range parseCases {
 		f.Add([]byte(tc.msg))
@@ -32,6 +32,9 @@ func FuzzParse(f *testing.F) {
 		AppendBodyStructure(nil, s.Body, true)
 		Encoder{UTF8: true}.AppendBodyStructure(nil, s.Body, false)
 		FilterHeader(s.Header, []string{"subject", "from"}, true)
+		for _, field := range Fields(s.Header) {
+			AddressListText(field.Value())
+		}
 		walkSections(t, s, s.Body, nil, int64(len(msg)))
 	})
 }
