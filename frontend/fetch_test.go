@@ -121,6 +121,36 @@ func fetchSections(m *imapclient.FetchMessageBuffer) []*imap.FetchItemBodySectio
 	return out
 }
 
+// TestFetchEnvelopeAddressComments: comments in address fields are CFWS, not addresses
+// (RFC 5322 3.2.2, 3.4): an empty group holding a comment stays empty, a comment inside an
+// angle-addr is no name, and "user@host (Real Name)" keeps its comment as the name. The
+// message is imaptest's fetch-envelope message 4.
+func TestFetchEnvelopeAddressComments(t *testing.T) {
+	srv := startServer(t)
+	c := login(t, srv)
+	appendMessage(t, c, "INBOX", strings.ReplaceAll(`Date: Thu, 15 Feb 2007 01:02:03 +0200
+From: user@domain (Real Name)
+Sender: <user-from (comment)@ (comment) domain.org>
+To: group: g1@d1.org, g2@d2.org;, group2: g3@d3.org;
+Cc: group:;, group2: (foo) ;
+Bcc: (only a comment)
+
+body
+`, "\n", "\r\n"))
+	rc := loginRaw(t, srv)
+	rc.ok("EXAMINE INBOX")
+	want := `* 1 FETCH (ENVELOPE ("Thu, 15 Feb 2007 01:02:03 +0200" NIL ` +
+		`(("Real Name" NIL "user" "domain")) ` +
+		`((NIL NIL "user-from" "domain.org")) ` +
+		`(("Real Name" NIL "user" "domain")) ` +
+		`((NIL NIL "group" NIL)(NIL NIL "g1" "d1.org")(NIL NIL "g2" "d2.org")(NIL NIL NIL NIL)(NIL NIL "group2" NIL)(NIL NIL "g3" "d3.org")(NIL NIL NIL NIL)) ` +
+		`((NIL NIL "group" NIL)(NIL NIL NIL NIL)(NIL NIL "group2" NIL)(NIL NIL NIL NIL)) ` +
+		`NIL NIL NIL))`
+	if got := rc.ok("FETCH 1 ENVELOPE"); !slices.Equal(got, []string{want}) {
+		t.Errorf("FETCH ENVELOPE =\n%q\nwant\n%q", got, want)
+	}
+}
+
 func TestFetchRaw(t *testing.T) {
 	srv := startServer(t)
 	c := login(t, srv)

@@ -398,10 +398,35 @@ func dayInRange(t, since, before time.Time) bool {
 
 // headerMatches reports whether a field named key contains value (folded with foldString),
 // after decoding RFC 2047 encoded-words and folding case; an empty value matches any field of
-// that name (RFC 9051 6.4.4 HEADER).
+// that name (RFC 9051 6.4.4 HEADER). A From, To, Cc or Bcc field also matches when its
+// address list as parsed contains value (message.AddressListText), as Dovecot matches FROM,
+// TO, CC and BCC: RFC 9051 6.4.4 FROM "contains the specified string in the envelope
+// structure's FROM field", and an envelope address has neither comments nor folding white
+// space, so "user@domain.org" is found in "<user (comment)@ (comment) domain.org>". HEADER
+// From, To, Cc and Bcc match the same way: imap.SearchCriteria does not tell them apart from
+// FROM, TO, CC and BCC, and the parsed list only adds matches to those of the field's text.
 func headerMatches(fields []message.HeaderField, key, value string) bool {
+	address := isAddressKey(key)
 	for _, f := range fields {
-		if strings.EqualFold(f.Name, key) && strings.Contains(foldString(decodeWords(f.Value())), value) {
+		if !strings.EqualFold(f.Name, key) {
+			continue
+		}
+		v := f.Value()
+		if strings.Contains(foldString(decodeWords(v)), value) {
+			return true
+		}
+		if address && strings.Contains(foldString(decodeWords(message.AddressListText(v))), value) {
+			return true
+		}
+	}
+	return false
+}
+
+// isAddressKey reports whether key names the header field of a FROM, TO, CC or BCC search
+// key (RFC 9051 6.4.4).
+func isAddressKey(key string) bool {
+	for _, name := range []string{"From", "To", "Cc", "Bcc"} {
+		if strings.EqualFold(key, name) {
 			return true
 		}
 	}

@@ -151,6 +151,65 @@ func TestSearchGrammar(t *testing.T) {
 	rc.expect("SEARCH UNRECENT", "BAD")
 }
 
+// TestSearchAddresses: FROM, TO, CC and BCC match the address list as parsed, display name
+// and mailbox@host without comments and folding white space, as well as the field's text,
+// case-insensitively as substrings (RFC 9051 6.4.4). The messages are those of imaptest's
+// search-addresses test, with two of their keys.
+func TestSearchAddresses(t *testing.T) {
+	srv := startServer(t)
+	c := login(t, srv)
+	for _, header := range []string{
+		"From: user-from@domain.org\nTo: user-to@domain.org\nCc: user-cc@domain.org\nBcc: user-bcc@domain.org",
+		"From: RealFrom <user-from@domain.org>\nTo: RealTo <user-to@domain.org>\nCc: RealCc <user-cc@domain.org>\nBcc: RealBcc <user-bcc@domain.org>",
+		"From: <user-from (comment)@ (comment) domain.org>\nTo: <user-to@domain.org>\nCc: <user-cc@domain.org>\nBcc: <user-bcc@domain.org>",
+		"From: user-from@domain.org (RealFrom)\nTo: user-to@domain.org (RealTo)\nCc: user-cc@domain.org (RealCc)\nBcc: user-bcc@domain.org (RealBcc)",
+		"From: user-from1@domain.org, user-from2@domain.org\nCc: user-cc@domain.org",
+		"To: groupname: groupuser1@domain.org, groupuser2@domain.org;,\n  groupname2: groupuser3@domain.org;",
+		"From: =?UTF-8?Q?Andr=C3=A9?= <andre (the one)@\n (folded) example.org>",
+	} {
+		appendMessage(t, c, "INBOX", strings.ReplaceAll(header+"\nSubject: addresses\n\nbody\n", "\n", "\r\n"))
+	}
+	rc := loginRaw(t, srv)
+	rc.ok("SELECT INBOX")
+	literal := func(s string) string { return fmt.Sprintf("{%d+}\r\n%s", len(s), s) }
+	for query, want := range map[string]string{
+		"SEARCH FROM user-from@domain.org":                      "1 2 3 4",
+		"SEARCH TO user-to@domain.org":                          "1 2 3 4",
+		"SEARCH CC user-cc@domain.org":                          "1 2 3 4 5",
+		"SEARCH BCC user-bcc@domain.org":                        "1 2 3 4",
+		"SEARCH FROM USER-FROM@DOMAIN.ORG":                      "1 2 3 4",
+		"SEARCH FROM realfrom":                                  "2 4",
+		"SEARCH TO realto":                                      "2 4",
+		"SEARCH CC realcc":                                      "2 4",
+		"SEARCH BCC realbcc":                                    "2 4",
+		"SEARCH FROM ser-fro":                                   "1 2 3 4 5",
+		"SEARCH FROM ealfro":                                    "2 4",
+		"SEARCH FROM \"RealFrom <user-from@\"":                  "2 4",
+		"SEARCH FROM user-from1":                                "5",
+		"SEARCH FROM user-from2":                                "5",
+		"SEARCH TO groupname":                                   "6",
+		"SEARCH TO groupname2":                                  "6",
+		"SEARCH TO groupuser3":                                  "6",
+		"SEARCH TO groupuser4":                                  "",
+		"SEARCH FROM andre@example.org":                         "7",
+		"SEARCH CHARSET UTF-8 FROM " + literal("andré <andre@"): "7",
+		// The field's text still matches, comments included.
+		"SEARCH FROM \"(comment)\"":         "3",
+		"SEARCH FROM \"(the one)\"":         "7",
+		"SEARCH NOT FROM domain.org":        "6 7",
+		"SEARCH OR FROM andre TO groupname": "6 7",
+		"SEARCH HEADER From \"\"":           "1 2 3 4 5 7",
+		"SEARCH HEADER To \"\"":             "1 2 3 4 6",
+	} {
+		if want != "" {
+			want = " " + want
+		}
+		if got := rc.ok(query); !slices.Equal(got, []string{"* SEARCH" + want}) {
+			t.Errorf("%s = %q, want %q", query, got, "* SEARCH"+want)
+		}
+	}
+}
+
 // TestSearchCharset: substring keys match decoded text (RFC 2047 words, quoted-printable,
 // base64, charsets) with Unicode case folding (RFC 9051 6.4.4).
 func TestSearchCharset(t *testing.T) {

@@ -35,7 +35,7 @@ func (t addrToken) is(c byte) bool { return t.kind == tokSpecial && t.text[0] ==
 // tokenize splits an unfolded address header value. It accepts anything:
 // unterminated quoted strings, comments and domain literals run to the end.
 func tokenize(s string) []addrToken {
-	var toks []addrToken
+	toks := make([]addrToken, 0, 8) // a name-addr without growing
 	space := false
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -100,7 +100,9 @@ func unescapeComment(s string) string {
 // envelope addresses: a group is a start marker (mailbox = group name, host
 // empty), its members, and an end marker (all empty). Names and local parts
 // are unquoted; RFC 2047 encoded-words are left for the client to decode.
-// Anything that is not an address degrades to one instead of being dropped.
+// Text that is not an address degrades to one instead of being dropped;
+// empty list elements and comments are not addresses and are dropped
+// (RFC 5322 4.4 obs-addr-list, 3.2.2).
 func parseAddressList(s string) []*metadatapb.Address {
 	toks := tokenize(s)
 	var out []*metadatapb.Address
@@ -157,19 +159,90 @@ func parseAddressList(s string) []*metadatapb.Address {
 	return out
 }
 
-// parseMailbox parses one RFC 5322 3.4 mailbox: name-addr or addr-spec. A
-// display name missing from an addr-spec comes from its comment, as in
-// "user@host (Full Name)".
+// AddressListText returns an address-list field value (RFC 5322 3.4) as
+// parsed, in the form Dovecot matches SEARCH FROM, TO, CC and BCC against
+// (RFC 9051 6.4.4): "mailbox@host", or "name <route:mailbox@host>" with a
+// display name or a route, and a group as "name: members;", comments and
+// folding white space removed. Parts the field leaves out are left out, not
+// written as the envelope's MISSING_MAILBOX and MISSING_DOMAIN. RFC 2047
+// encoded-words are left as they are.
+func AddressListText(value string) string {
+	var sb strings.Builder
+	sb.Grow(len(value))
+	sep := ""
+	for _, a := range parseAddressList(value) {
+		switch {
+		case a.Host == "" && a.Mailbox != "": // group start (RFC 9051 7.5.2)
+			sb.WriteString(sep)
+			sb.WriteString(present(a.Mailbox, missingMailbox))
+			sb.WriteByte(':')
+			sep = " "
+		case a.Host == "": // group end
+			sb.WriteByte(';')
+			sep = ", "
+		default:
+			sb.WriteString(sep)
+			writeAddress(&sb, a)
+			sep = ", "
+		}
+	}
+	return sb.String()
+}
+
+// writeAddress writes one mailbox of AddressListText.
+func writeAddress(sb *strings.Builder, a *metadatapb.Address) {
+	local, host := present(a.Mailbox, missingMailbox), present(a.Host, missingDomain)
+	switch {
+	case local == "" && host == "":
+		sb.WriteString(a.Name) // "Mail Delivery System", or nothing for "<>"
+	case a.Name == "" && a.Adl == "":
+		writeAddrSpec(sb, local, host)
+	default:
+		if a.Name != "" {
+			sb.WriteString(a.Name)
+			sb.WriteByte(' ')
+		}
+		sb.WriteByte('<')
+		if a.Adl != "" {
+			sb.WriteString(a.Adl)
+			sb.WriteByte(':')
+		}
+		writeAddrSpec(sb, local, host)
+		sb.WriteByte('>')
+	}
+}
+
+// writeAddrSpec writes local "@" host, leaving out what is missing.
+func writeAddrSpec(sb *strings.Builder, local, host string) {
+	sb.WriteString(local)
+	if host != "" {
+		sb.WriteByte('@')
+		sb.WriteString(host)
+	}
+}
+
+// present returns s, or "" when s is the placeholder of a missing part.
+func present(s, placeholder string) string {
+	if s == placeholder {
+		return ""
+	}
+	return s
+}
+
+// parseMailbox parses one RFC 5322 3.4 mailbox: name-addr or addr-spec, or
+// nil when seg holds no address. Comments are CFWS, not part of an address
+// (RFC 5322 3.2.2): a segment of comments alone is no mailbox, as in the
+// empty group "group: (comment) ;" (RFC 5322 3.4 group-list = CFWS), and a
+// comment is never a mailbox, host or route. The only comment that counts is
+// the display name an addr-spec without one takes from a comment within or
+// after it, "user@host (Full Name)", the last one as Dovecot takes it; comments
+// before the addr-spec or around a name-addr are no name.
 func parseMailbox(seg []addrToken) *metadatapb.Address {
+	for len(seg) > 0 && seg[0].kind == tokComment {
+		seg = seg[1:]
+	}
 	if len(seg) == 0 {
 		return nil
-	}
-	comment := ""
-	for _, t := range seg {
-		if t.kind == tokComment && t.text != "" {
-			comment = t.text
-			break
-		}
 	}
 	for lt, t := range seg {
 		if !t.is('<') {
@@ -182,12 +255,8 @@ func parseMailbox(seg []addrToken) *metadatapb.Address {
 				break
 			}
 		}
-		name := phrase(seg[:lt])
-		if name == "" {
-			name = comment
-		}
 		adl, local, domain := addrSpec(inner)
-		return newAddress(name, adl, local, domain)
+		return newAddress(phrase(seg[:lt]), adl, local, domain)
 	}
 	hasAt, words := false, 0
 	for _, t := range seg {
@@ -204,10 +273,20 @@ func parseMailbox(seg []addrToken) *metadatapb.Address {
 		return newAddress(phrase(seg), "", "", "")
 	}
 	adl, local, domain := addrSpec(seg)
-	if local == "" && domain == "" && adl == "" && comment == "" {
+	if local == "" && domain == "" && adl == "" {
 		return nil
 	}
-	return newAddress(comment, adl, local, domain)
+	return newAddress(lastComment(seg), adl, local, domain)
+}
+
+// lastComment returns the text of the last non-empty comment of toks.
+func lastComment(toks []addrToken) string {
+	for i := len(toks) - 1; i >= 0; i-- {
+		if toks[i].kind == tokComment && toks[i].text != "" {
+			return toks[i].text
+		}
+	}
+	return ""
 }
 
 func newAddress(name, adl, local, domain string) *metadatapb.Address {

@@ -20,11 +20,49 @@ func TestParseAddressList(t *testing.T) {
 		{`"unterminated <a@b>`, `((NIL NIL "unterminated <a@b>" "MISSING_DOMAIN"))`},
 		{`Name <a@b`, `(("Name" NIL "a" "b"))`},
 		{``, `NIL`},
+		// Comments are CFWS, never an address (RFC 5322 3.2.2, 3.4).
+		{`group:;, group2: (foo) ;`, `((NIL NIL "group" NIL)(NIL NIL NIL NIL)(NIL NIL "group2" NIL)(NIL NIL NIL NIL))`},
+		{`(foo)`, `NIL`},
+		{` (foo) (bar) `, `NIL`},
+		{`a@b (one), (two), (three) c@d`, `(("one" NIL "a" "b")(NIL NIL "c" "d"))`},
+		{`(lead) a@b`, `((NIL NIL "a" "b"))`},
+		{`team: (x) a@b (A), (y) ;(after), c@d`, `((NIL NIL "team" NIL)("A" NIL "a" "b")(NIL NIL NIL NIL)(NIL NIL "c" "d"))`},
+		{`<user-from (comment)@ (comment) domain.org>`, `((NIL NIL "user-from" "domain.org"))`},
+		{`<a@b> (trailing)`, `((NIL NIL "a" "b"))`},
+		{`(c) Name (d) <a@b>`, `(("Name" NIL "a" "b"))`},
+		{`user (c1)@host (c2)`, `(("c2" NIL "user" "host"))`},
+		{`MAILER-DAEMON (Mail Delivery)`, `(("Mail Delivery" NIL "MAILER-DAEMON" "MISSING_DOMAIN"))`},
+		{`group: (unterminated`, `((NIL NIL "group" NIL)(NIL NIL NIL NIL))`},
 	}
 	for _, tc := range cases {
 		got := string(Encoder{}.appendAddressList(nil, parseAddressList(tc.in)))
 		if got != tc.want {
 			t.Errorf("parseAddressList(%q)\n got %s\nwant %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestAddressListText(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`user-from@domain.org`, `user-from@domain.org`},
+		{`<user-from (comment)@ (comment) domain.org>`, `user-from@domain.org`},
+		{`user-from@domain.org (RealFrom)`, `RealFrom <user-from@domain.org>`},
+		{`"Doe, John" <john@example.com>`, `Doe, John <john@example.com>`},
+		{`=?UTF-8?Q?Andr=C3=A9?= <andre@example.org>`, `=?UTF-8?Q?Andr=C3=A9?= <andre@example.org>`},
+		{`<@route.test,@two.test:boss@nil.test>`, `<@route.test,@two.test:boss@nil.test>`},
+		{`a@b, c@d`, `a@b, c@d`},
+		{"groupname: groupuser1@domain.org, groupuser2@domain.org;,\r\n  groupname2: groupuser3@domain.org;", `groupname: groupuser1@domain.org, groupuser2@domain.org;, groupname2: groupuser3@domain.org;`},
+		{`group:;, group2: (foo) ;`, `group:;, group2:;`},
+		{`MAILER-DAEMON`, `MAILER-DAEMON`},
+		{`Mail Delivery System`, `Mail Delivery System`},
+		{`<>`, ``},
+		{`Name <>`, `Name`},
+		{`(foo)`, ``},
+		{``, ``},
+	}
+	for _, tc := range cases {
+		if got := AddressListText(tc.in); got != tc.want {
+			t.Errorf("AddressListText(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }

@@ -9,15 +9,16 @@ import (
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
-// FuzzParse checks that no input makes Parse, the renderers or SectionRange
-// panic, that offsets stay ordered and within the input, and that the
-// structure always marshals.
+// FuzzParse checks that no input makes Parse, the renderers, AddressListText
+// or SectionRange panic, that offsets stay ordered and within the input, and
+// that the structure always marshals.
 func FuzzParse(f *testing.F) {
 	for _, tc := range parseCases {
 		f.Add([]byte(tc.msg))
 	}
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\n\n--a\n--a\nContent-Type: message/rfc822\n\n--a--"))
 	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/digest; boundary=x\r\n\r\n--x\r\n\r\n--x--"))
+	f.Add([]byte("From: <user-from (comment)@ (comment) domain.org>\r\nCc: group:;, group2: (foo) ;\r\nTo: (a), b@c (d), (e\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		s, err := Parse(bytes.NewReader(msg))
 		if err != nil {
@@ -31,6 +32,9 @@ func FuzzParse(f *testing.F) {
 		AppendBodyStructure(nil, s.Body, true)
 		Encoder{UTF8: true}.AppendBodyStructure(nil, s.Body, false)
 		FilterHeader(s.Header, []string{"subject", "from"}, true)
+		for _, field := range Fields(s.Header) {
+			AddressListText(field.Value())
+		}
 		walkSections(t, s, s.Body, nil, int64(len(msg)))
 	})
 }
