@@ -148,12 +148,13 @@ func (c *conn) writeBinary(b *[]byte, begun *bool, rec *metadatapb.MessageRecord
 		body = r
 	}
 	*begun = true
-	if bs.literal8 {
-		*b = append(*b, '~') // literal8 = "~{" number64 "}" CRLF *OCTET (RFC 9051 9)
-	}
 	c.bw.Write(*b)
 	*b = (*b)[:0]
-	if err := c.writeLiteral(body, n); err != nil {
+	write := c.writeLiteral
+	if bs.literal8 {
+		write = c.writeLiteral8
+	}
+	if err := write(body, n); err != nil {
 		return fmt.Errorf("stream binary section of message %d: %w", rec.GetUid(), err)
 	}
 	return nil
