@@ -353,6 +353,53 @@ func TestFetchLiteral8Message(t *testing.T) {
 	}
 }
 
+// TestFetchBinaryNULInIdentityPart: a 7bit or 8bit part, or an encapsulated message, of a
+// message appended as a literal8 may hold NUL although RFC 2045 2.7 and 2.8 forbid it; its
+// BINARY[] is then a literal8 of the exact octets (RFC 9051 4.3.1), and a string otherwise
+// (RFC 9051 7.5.2).
+func TestFetchBinaryNULInIdentityPart(t *testing.T) {
+	srv := startServer(t)
+	msg := strings.ReplaceAll(`From: Bob <bob@example.net>
+Subject: NUL in text
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="B"
+
+--B
+Content-Type: text/plain
+
+plain
+--B
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+a_b
+--B
+Content-Type: message/rfc822
+
+Subject: inner
+
+c_d
+--B--
+`, "\n", "\r\n")
+	msg = strings.ReplaceAll(msg, "_", "\x00")
+	rc := loginRaw(t, srv)
+	rc.ok(fmt.Sprintf("APPEND INBOX ~{%d+}\r\n%s", len(msg), msg))
+	rc.ok("SELECT INBOX")
+	for cmd, want := range map[string]string{
+		"FETCH 1 BINARY.PEEK[1]":      "* 1 FETCH (BINARY[1] {5}\r\nplain)",
+		"FETCH 1 BINARY.PEEK[2]":      "* 1 FETCH (BINARY[2] ~{3}\r\na\x00b)",
+		"FETCH 1 BINARY.PEEK[2]<2.1>": "* 1 FETCH (BINARY[2]<2> ~{1}\r\nb)",
+		"FETCH 1 BINARY.SIZE[2]":      "* 1 FETCH (BINARY.SIZE[2] 3)",
+		"FETCH 1 BODY.PEEK[2]":        "* 1 FETCH (BODY[2] {3}\r\na\x80b)",
+		"FETCH 1 BINARY.PEEK[3]":      "* 1 FETCH (BINARY[3] ~{21}\r\nSubject: inner\r\n\r\nc\x00d)",
+		"FETCH 1 BINARY.PEEK[3.1]":    "* 1 FETCH (BINARY[3.1] ~{3}\r\nc\x00d)",
+		"FETCH 1 BODY.PEEK[3.TEXT]":   "* 1 FETCH (BODY[3.TEXT] {3}\r\nc\x80d)",
+		"FETCH 1 BINARY.SIZE[3]":      "* 1 FETCH (BINARY.SIZE[3] 21)",
+	} {
+		checkLines(t, cmd, rc.ok(cmd), []string{want})
+	}
+}
+
 // nestedMessage is a multipart whose second part is a message/rfc822 that is itself
 // multipart, as in the RFC 9051 6.4.5 part-numbering example.
 var nestedMessage = strings.ReplaceAll(`From: Outer <outer@example.org>
