@@ -27,11 +27,13 @@ type binarySection struct {
 	literal8 bool
 }
 
-// measureBinary finds the section that path names and its decoded size. The size of a
+// measureBinary finds the section that path names and its decoded size, and, when
+// forContent (BINARY[], not BINARY.SIZE[]), whether it needs a literal8. The size of a
 // base64 or quoted-printable part is found by decoding it as it streams from the blob (the
-// stored structure has only encoded sizes); identity encodings need no read. An encoding
+// stored structure has only encoded sizes). An identity encoding needs no read for its
+// size, but a 7bit or 8bit one is read for NUL when its content is to be sent. An encoding
 // the server does not know is NO [UNKNOWN-CTE] (RFC 3516 4.3, RFC 9051 7.1).
-func (c *conn) measureBinary(rec *metadatapb.MessageRecord, path []int) (*binarySection, error) {
+func (c *conn) measureBinary(rec *metadatapb.MessageRecord, path []int, forContent bool) (*binarySection, error) {
 	if len(path) == 0 {
 		// BINARY[] is the whole message, which has no transfer encoding of its own
 		// (RFC 9051 6.4.5); a part may be "binary", so it goes as a literal8.
@@ -54,26 +56,45 @@ func (c *conn) measureBinary(rec *metadatapb.MessageRecord, path []int) (*binary
 	}
 	if bs.identity() {
 		bs.size, bs.literal8 = length, bs.encoding == "binary"
+		if !bs.literal8 && forContent && length > 0 {
+			// 7bit and 8bit data have no NUL (RFC 2045 2.7, 2.8), but a message appended
+			// as a literal8 (RFC 3516 4.4) may hold one in any part, and only a literal8
+			// carries it (RFC 9051 4.3.1); without NUL the data goes as a string (7.5.2).
+			_, bs.literal8, err = c.scanDecoded(rec, bs)
+			if err != nil {
+				return nil, err
+			}
+		}
 		return bs, nil
 	}
 	if _, err := transferDecoder(nil, bs.encoding); errors.Is(err, errUnknownCTE) {
 		return nil, no("UNKNOWN-CTE", fmt.Sprintf("Cannot decode %q content of message %d", part.GetEncoding(), rec.GetUid()))
 	}
-	r, err := c.openDecoded(rec, bs)
+	bs.size, bs.literal8, err = c.scanDecoded(rec, bs)
 	if err != nil {
 		return nil, err
+	}
+	return bs, nil
+}
+
+// scanDecoded reads the decoded content of bs from the blob and returns its size and
+// whether it holds NUL.
+func (c *conn) scanDecoded(rec *metadatapb.MessageRecord, bs *binarySection) (size int64, hasNUL bool, err error) {
+	r, err := c.openDecoded(rec, bs)
+	if err != nil {
+		return 0, false, err
 	}
 	defer r.Close()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := r.Read(buf)
-		bs.size += int64(n)
-		bs.literal8 = bs.literal8 || bytes.IndexByte(buf[:n], 0) >= 0
+		size += int64(n)
+		hasNUL = hasNUL || bytes.IndexByte(buf[:n], 0) >= 0
 		if errors.Is(err, io.EOF) {
-			return bs, nil
+			return size, hasNUL, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("decode binary section of message %d: %w", rec.GetUid(), err)
+			return 0, false, fmt.Errorf("decode binary section of message %d: %w", rec.GetUid(), err)
 		}
 	}
 }
@@ -148,12 +169,13 @@ func (c *conn) writeBinary(b *[]byte, begun *bool, rec *metadatapb.MessageRecord
 		body = r
 	}
 	*begun = true
-	if bs.literal8 {
-		*b = append(*b, '~') // literal8 = "~{" number64 "}" CRLF *OCTET (RFC 9051 9)
-	}
 	c.bw.Write(*b)
 	*b = (*b)[:0]
-	if err := c.writeLiteral(body, n); err != nil {
+	write := c.writeLiteral
+	if bs.literal8 {
+		write = c.writeLiteral8
+	}
+	if err := write(body, n); err != nil {
 		return fmt.Errorf("stream binary section of message %d: %w", rec.GetUid(), err)
 	}
 	return nil

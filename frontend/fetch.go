@@ -237,7 +237,7 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 		if it.Attr != imapwire.FetchBinarySection && it.Attr != imapwire.FetchBinarySize {
 			continue
 		}
-		bs, err := c.measureBinary(rec, it.Section.Part)
+		bs, err := c.measureBinary(rec, it.Section.Part, it.Attr == imapwire.FetchBinarySection)
 		if err != nil {
 			return err
 		}

@@ -325,6 +325,111 @@ func TestFetchBinary(t *testing.T) {
 	}
 }
 
+// binaryPartMessage has a Content-Transfer-Encoding: binary part (RFC 2045 2.9) that starts
+// and ends with NUL, as imaptest appends one with a literal8 (RFC 3516 4.4).
+var binaryPartMessage = strings.ReplaceAll(`From: Bob <bob@example.net>
+Subject: binary part
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="B"
+
+--B
+Content-Type: application/octet-stream
+Content-Transfer-Encoding: binary
+
+`, "\n", "\r\n") + binaryPartContent + "\r\n--B--\r\n"
+
+const binaryPartContent = "\x00\x01\x02\r\n\xff\x00"
+
+// TestFetchLiteral8Message: the BODY[] sections of a message appended with a synchronising
+// literal8 keep every octet of the binary part, NUL sent as 0x80, in a literal; only BINARY[]
+// answers a literal8 with the NULs (RFC 9051 4.3.1, 7.5.2 and 9, RFC 3516 4.3). An IMAP4rev2
+// session gets the same answers: literal8 is no BODY[] syntax in either version.
+func TestFetchLiteral8Message(t *testing.T) {
+	srv := startServer(t)
+	char8 := func(s string) string { return strings.ReplaceAll(s, "\x00", "\x80") }
+	text := binaryPartMessage[strings.Index(binaryPartMessage, "\r\n\r\n")+4:]
+	for _, rev2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rev2=%v", rev2), func(t *testing.T) {
+			rc := loginRaw(t, srv)
+			if rev2 {
+				rc.ok("ENABLE IMAP4rev2")
+			}
+			mailbox := fmt.Sprintf("Rev2-%v", rev2)
+			rc.ok("CREATE " + mailbox)
+			rc.n++
+			tag := fmt.Sprintf("x%d", rc.n)
+			rc.write(fmt.Sprintf("%s APPEND %s ~{%d}\r\n", tag, mailbox, len(binaryPartMessage)))
+			if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
+				t.Fatalf("continuation request: %q", l)
+			}
+			rc.write(binaryPartMessage + "\r\n")
+			if _, tagged := rc.until(tag); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
+				t.Fatalf("APPEND literal8: %q", tagged)
+			}
+			rc.ok("SELECT " + mailbox)
+			for cmd, want := range map[string]string{
+				"FETCH 1 BODY.PEEK[1]":      "* 1 FETCH (BODY[1] {7}\r\n\x80\x01\x02\r\n\xff\x80)",
+				"FETCH 1 BODY.PEEK[1]<1.4>": "* 1 FETCH (BODY[1]<1> {4}\r\n\x01\x02\r\n)",
+				"FETCH 1 BODY.PEEK[]":       fmt.Sprintf("* 1 FETCH (BODY[] {%d}\r\n%s)", len(binaryPartMessage), char8(binaryPartMessage)),
+				"FETCH 1 BODY.PEEK[TEXT]":   fmt.Sprintf("* 1 FETCH (BODY[TEXT] {%d}\r\n%s)", len(text), char8(text)),
+				"FETCH 1 RFC822.SIZE":       fmt.Sprintf("* 1 FETCH (RFC822.SIZE %d)", len(binaryPartMessage)),
+				"FETCH 1 BINARY.PEEK[1]":    "* 1 FETCH (BINARY[1] ~{7}\r\n" + binaryPartContent + ")",
+				"FETCH 1 BINARY.SIZE[1]":    "* 1 FETCH (BINARY.SIZE[1] 7)",
+				"FETCH 1 BINARY.PEEK[]":     fmt.Sprintf("* 1 FETCH (BINARY[] ~{%d}\r\n%s)", len(binaryPartMessage), binaryPartMessage),
+			} {
+				checkLines(t, cmd, rc.ok(cmd), []string{want})
+			}
+		})
+	}
+}
+
+// TestFetchBinaryNULInIdentityPart: a 7bit or 8bit part, or an encapsulated message, of a
+// message appended as a literal8 may hold NUL although RFC 2045 2.7 and 2.8 forbid it; its
+// BINARY[] is then a literal8 of the exact octets (RFC 9051 4.3.1), and a string otherwise
+// (RFC 9051 7.5.2).
+func TestFetchBinaryNULInIdentityPart(t *testing.T) {
+	srv := startServer(t)
+	msg := strings.ReplaceAll(`From: Bob <bob@example.net>
+Subject: NUL in text
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="B"
+
+--B
+Content-Type: text/plain
+
+plain
+--B
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: 8bit
+
+a_b
+--B
+Content-Type: message/rfc822
+
+Subject: inner
+
+c_d
+--B--
+`, "\n", "\r\n")
+	msg = strings.ReplaceAll(msg, "_", "\x00")
+	rc := loginRaw(t, srv)
+	rc.ok(fmt.Sprintf("APPEND INBOX ~{%d+}\r\n%s", len(msg), msg))
+	rc.ok("SELECT INBOX")
+	for cmd, want := range map[string]string{
+		"FETCH 1 BINARY.PEEK[1]":      "* 1 FETCH (BINARY[1] {5}\r\nplain)",
+		"FETCH 1 BINARY.PEEK[2]":      "* 1 FETCH (BINARY[2] ~{3}\r\na\x00b)",
+		"FETCH 1 BINARY.PEEK[2]<2.1>": "* 1 FETCH (BINARY[2]<2> ~{1}\r\nb)",
+		"FETCH 1 BINARY.SIZE[2]":      "* 1 FETCH (BINARY.SIZE[2] 3)",
+		"FETCH 1 BODY.PEEK[2]":        "* 1 FETCH (BODY[2] {3}\r\na\x80b)",
+		"FETCH 1 BINARY.PEEK[3]":      "* 1 FETCH (BINARY[3] ~{21}\r\nSubject: inner\r\n\r\nc\x00d)",
+		"FETCH 1 BINARY.PEEK[3.1]":    "* 1 FETCH (BINARY[3.1] ~{3}\r\nc\x00d)",
+		"FETCH 1 BODY.PEEK[3.TEXT]":   "* 1 FETCH (BODY[3.TEXT] {3}\r\nc\x80d)",
+		"FETCH 1 BINARY.SIZE[3]":      "* 1 FETCH (BINARY.SIZE[3] 21)",
+	} {
+		checkLines(t, cmd, rc.ok(cmd), []string{want})
+	}
+}
+
 // nestedMessage is a multipart whose second part is a message/rfc822 that is itself
 // multipart, as in the RFC 9051 6.4.5 part-numbering example.
 var nestedMessage = strings.ReplaceAll(`From: Outer <outer@example.org>

@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -111,9 +112,28 @@ var errShortBody = errors.New("stored body shorter than its metadata says")
 
 // writeLiteral streams n bytes from r to the client as a literal: "{n}" CRLF data. The data
 // is copied through the output buffer and never held whole.
+//
+// A literal is *CHAR8, which excludes NUL (RFC 9051 9, RFC 3501 9), and a binary string, one
+// with NUL, may go out only as the literal8 of a BINARY response (RFC 9051 4.3.1; RFC 3501
+// 4.3.1 allows none). In IMAP4rev1 and IMAP4rev2 alike a BODY[] section is an nstring, never
+// a literal8 (RFC 9051 7.5.2 and 9 msg-att-static, RFC 3516 7), whatever the client enabled
+// or appended. So each NUL of r, which a message appended as a literal8 may hold (RFC 3516
+// 4.4), goes out as 0x80, as Dovecot sends it: the length and every partial origin stay
+// those of the stored message, RFC822.SIZE and BODYSTRUCTURE, and the exact octets are what
+// BINARY[] returns (writeLiteral8).
 func (c *conn) writeLiteral(r io.Reader, n int64) error {
+	return c.streamLiteral("{", char8Reader{r: r}, n)
+}
+
+// writeLiteral8 streams n bytes from r as they are, NUL included, as a literal8: "~{n}" CRLF
+// data (RFC 9051 9, RFC 3516 4.3). Only BINARY responses may carry one.
+func (c *conn) writeLiteral8(r io.Reader, n int64) error {
+	return c.streamLiteral("~{", r, n)
+}
+
+func (c *conn) streamLiteral(open string, r io.Reader, n int64) error {
 	b := make([]byte, 0, 24)
-	b = append(b, '{')
+	b = append(b, open...)
 	b = strconv.AppendInt(b, n, 10)
 	b = append(b, '}', '\r', '\n')
 	c.bw.Write(b)
@@ -125,6 +145,25 @@ func (c *conn) writeLiteral(r io.Reader, n int64) error {
 		return fmt.Errorf("stream literal: %w", err)
 	}
 	return nil
+}
+
+// char8Reader reads r with each NUL octet turned into 0x80, so that what it reads is CHAR8
+// (RFC 9051 9) and has the length of what r holds.
+type char8Reader struct {
+	r io.Reader
+}
+
+func (c char8Reader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for rest := p[:n]; ; {
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 {
+			break
+		}
+		rest[i] = 0x80
+		rest = rest[i+1:]
+	}
+	return n, err
 }
 
 // newRequestID returns a fresh ID for a metadata write; a retried write reuses it.
