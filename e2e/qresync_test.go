@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/strata-mail/strata/internal/etcdtest"
+)
+
+// TestQResyncAcrossFrontends: a client on frontend A of a 3-node cluster remembers the
+// mailbox (UIDVALIDITY, HIGHESTMODSEQ) and disconnects; through frontend B messages are
+// flagged, expunged and appended, the metadata leader is SIGKILLed and more changes follow
+// under the new leader; back on A, SELECT (QRESYNC ...) (RFC 7162 3.2.5) tells exactly what
+// changed: VANISHED (EARLIER) for the expunged UIDs, FETCH for the changed flags, the new
+// EXISTS, and UID FETCH (CHANGEDSINCE ... VANISHED) agrees.
+func TestQResyncAcrossFrontends(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	nodes := []*metaNode{
+		newMetaNode(t, "n1", etcd, clusterNodeFlags...),
+		newMetaNode(t, "n2", etcd, clusterNodeFlags...),
+		newMetaNode(t, "n3", etcd, clusterNodeFlags...),
+	}
+	startNodes(t, nodes)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	for _, args := range [][]string{{"tenant", "add", "acme", "--domains", "acme.test"}, {"user", "add", "u@acme.test", "--password", "pw"}} {
+		var out []byte
+		var err error
+		for range 20 {
+			if out, err = exec.Command(strataBin, append(args, "--etcd", etcd)...).CombinedOutput(); err == nil {
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("strata %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	blobDir := t.TempDir() // one filesystem blob store for both frontends of this machine
+	feA := startFrontend(t, "A", etcd, "--blob-dir", blobDir)
+	feB := startFrontend(t, "B", etcd, "--blob-dir", blobDir)
+
+	// The frontends learn the metadata nodes from etcd just after they start.
+	for _, fe := range []*frontendProcess{feA, feB} {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			c, _, err := dialSystem(fe.imapAddr, "INBOX", nil)
+			if err == nil {
+				c.Close()
+				break
+			} else if time.Now().After(deadline) {
+				t.Fatalf("frontend %s: %v", fe.name, err)
+			}
+		}
+	}
+	mustOK := func(c *rawIMAP, line string) []string {
+		t.Helper()
+		rep := c.cmd(line)
+		if !rep.ok() {
+			t.Fatalf("%.60s: %s", line, rep)
+		}
+		return rep.untagged
+	}
+	writer := dialRaw(t, feB.imapAddr, "u@acme.test", "pw")
+	for i := range 5 {
+		mustOK(writer, "APPEND INBOX "+lit(string(systemMessage(fmt.Sprintf("<qresync-%d@strata.test>", i)))))
+	}
+	mustOK(writer, "SELECT INBOX")
+
+	a := dialRaw(t, feA.imapAddr, "u@acme.test", "pw")
+	mustOK(a, "ENABLE QRESYNC")
+	sel := mustOK(a, "SELECT INBOX")
+	uidValidity := matchNumber(t, sel, `UIDVALIDITY (\d+)`)
+	known := matchNumber(t, sel, `HIGHESTMODSEQ (\d+)`)
+	mustOK(a, "LOGOUT")
+
+	// While A is away: B flags 2, expunges 3, appends one; the leader dies; B flags 4.
+	mustOK(writer, `UID STORE 2 +FLAGS.SILENT (\Flagged)`)
+	mustOK(writer, `UID STORE 3 +FLAGS.SILENT (\Deleted)`)
+	mustOK(writer, "UID EXPUNGE 3")
+	mustOK(writer, "APPEND INBOX "+lit(string(systemMessage("<qresync-new@strata.test>"))))
+	leader := leaderOf(t, ctx, nodes)
+	leader.signal(syscall.SIGKILL)
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		rep := writer.cmd(`UID STORE 4 +FLAGS.SILENT ($Later)`)
+		if rep.ok() {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no STORE succeeded after the leader %s was killed: %s", leader.id, rep)
+		}
+	}
+	t.Logf("leader %s killed; changes went on under the new leader", leader.id)
+
+	a = dialRaw(t, feA.imapAddr, "u@acme.test", "pw")
+	mustOK(a, "ENABLE QRESYNC")
+	got := mustOK(a, fmt.Sprintf("SELECT INBOX (QRESYNC (%d %d 1:5))", uidValidity, known))
+	fetches := linesMatching(got, " FETCH ")
+	if !slices.Contains(got, "* VANISHED (EARLIER) 3") || !slices.Contains(got, "* 5 EXISTS") || len(fetches) != 2 ||
+		!strings.Contains(fetches[0], `UID 2 FLAGS (\Flagged)`) || !strings.Contains(fetches[1], `UID 4 FLAGS ($Later)`) {
+		t.Fatalf("SELECT (QRESYNC) on frontend A after the changes on B and a leader change: %q", got)
+	}
+	got = mustOK(a, fmt.Sprintf("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)", known))
+	if len(got) != 4 || got[0] != "* VANISHED (EARLIER) 3" {
+		t.Fatalf("UID FETCH (CHANGEDSINCE VANISHED): %q (want VANISHED, then 2, 4 and the new message)", got)
+	}
+}
+
+func matchNumber(t *testing.T, lines []string, re string) uint64 {
+	t.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(strings.Join(lines, "\n"))
+	if m == nil {
+		t.Fatalf("no %s in %q", re, lines)
+	}
+	n, _ := strconv.ParseUint(m[1], 10, 64)
+	return n
+}
+
+func linesMatching(lines []string, sub string) []string {
+	var out []string
+	for _, l := range lines {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
