@@ -79,6 +79,11 @@ bench-mixed: build
 bench-bigmailbox: build
 	OUT=$(BENCH_OUT) BIG=$(BIG) bench/scenario.sh bigmailbox
 
+# Catch-up after CHANGES changes with QRESYNC/CONDSTORE on a BIG mailbox, Strata and Dovecot.
+CHANGES ?= 10
+bench-compare-resync: build
+	OUT=$(BENCH_OUT) BIG=$(BIG) CHANGES=$(CHANGES) bench/scenario.sh compare-resync
+
 bench-idle: build
 	OUT=$(BENCH_OUT) CONNS=$(CONNS) bench/scenario.sh idle
 

@@ -58,6 +58,8 @@ type Conn struct {
 	timeout time.Duration
 	tagSeq  int
 	Caps    map[string]bool
+	// read counts the bytes received from the server (BytesRead).
+	read *countingReader
 }
 
 // DialOptions select TLS and the per-command deadline.
@@ -84,7 +86,8 @@ func Dial(addr string, opts DialOptions) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	c := &Conn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10), w: bufio.NewWriterSize(nc, 64<<10), timeout: opts.Timeout, Caps: map[string]bool{}}
+	counter := &countingReader{r: nc}
+	c := &Conn{nc: nc, r: bufio.NewReaderSize(counter, 64<<10), w: bufio.NewWriterSize(nc, 64<<10), timeout: opts.Timeout, Caps: map[string]bool{}, read: counter}
 	c.deadline()
 	greeting, err := c.ReadResponse()
 	if err != nil {
@@ -101,6 +104,23 @@ func Dial(addr string, opts DialOptions) (*Conn, error) {
 	c.noteCapabilities(greeting.Text)
 	return c, nil
 }
+
+// countingReader counts what passes through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// BytesRead returns how many bytes the server has sent on the connection, greeting
+// included. Between two commands nothing is buffered ahead, so the difference of two
+// readings is what the commands between them received.
+func (c *Conn) BytesRead() int64 { return c.read.n }
 
 // Close closes the connection without LOGOUT.
 func (c *Conn) Close() error { return c.nc.Close() }

@@ -83,6 +83,15 @@ func TestAgainstEmbeddedServer(t *testing.T) {
 	}
 	checkReport(t, rep, "select", "fetch-all-flags", "search-flag", "search-header", "uid-fetch-last50-envelope")
 
+	rep, err = Resync(ctx, ResyncConfig{Addr: srv.IMAPAddr(), User: users[0], Password: embedded.DemoPassword, Changes: 3, Rounds: 2, FullResync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, "full-resync-fetch", "select-qresync", "uid-fetch-changedsince")
+	if rep.Figures["select_qresync_bytes"] <= 0 || rep.Figures["select_qresync_bytes"] >= rep.Figures["full_resync_fetch_bytes"] {
+		t.Errorf("resync figures %v", rep.Figures)
+	}
+
 	rep, err = Idle(ctx, IdleConfig{Addr: srv.IMAPAddr(), Users: users, Password: embedded.DemoPassword,
 		Connections: 4, Parallel: 2, Hold: 10 * time.Millisecond, ServerPID: os.Getpid()})
 	if err != nil {

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Runs one `strata bench` scenario against servers it starts on 127.0.0.1 and stops after.
 #
-#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle
+#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|compare-resync
 #
-# compare, compare-bigmailbox and compare-idle run the same scenario against `strata serve`
+# compare, compare-bigmailbox, compare-idle and compare-resync run the same scenario against `strata serve`
 # and Dovecot (bench/dovecot.sh) and print the ratios.
 #
 # Knobs (environment): STRATA (binary, default bin/strata), OUT (reports, default
 # /tmp/strata-bench), WORKDIR (where the servers keep their data, default /tmp; a million
 # messages take ~9 GB per server), SEED, DURATION, and per scenario USERS, MESSAGES, CLIENTS
-# (mixed, compare), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox), CONNS and SETTLE (idle),
+# (mixed, compare), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox, compare-resync), CHANGES
+# (compare-resync), CONNS and SETTLE (idle),
 # DOVECOT_HIBERNATE (compare-idle: also measure Dovecot with imap_hibernate_timeout set to
 # this). Every report is printed and written as JSON under OUT.
 set -euo pipefail
@@ -262,13 +263,41 @@ scenario_compare() {
 	"$STRATA" bench compare "$OUT/compare-append64-strata.json" "$OUT/compare-append64-dovecot.json"
 }
 
+# run_resync NAME PORT: ROUNDS reconnects after CHANGES flag changes each, with QRESYNC.
+run_resync() {
+	local name=$1 port=$2 status=0
+	load "before resync on $name"
+	b resync --addr "127.0.0.1:$port" --users 1 --changes "${CHANGES:-10}" --rounds "${ROUNDS:-5}" --timeout 30m \
+		--label "$name" --json "$OUT/resync-$name.json" || status=$?
+	load "after resync on $name"
+	return "$status"
+}
+
+# scenario_compare_resync fills one INBOX with the same $BIG messages in Strata and in Dovecot,
+# then on each measures a client's catch-up after CHANGES changes: SELECT (QRESYNC ...) and
+# UID FETCH (CHANGEDSINCE ...) (RFC 7162), time and bytes, against FETCH 1:* (UID FLAGS).
+scenario_compare_resync() {
+	local status=0
+	start_strata
+	b users --server "127.0.0.1:$GRPC_PORT" --users 1
+	populate_big strata "$IMAP_PORT" "$WORK/strata"
+	start_dovecot 1
+	populate_big dovecot "$DOVECOT_PORT" "$DOVECOT_DIR/home"
+	run_resync strata "$IMAP_PORT" || status=1
+	run_resync dovecot "$DOVECOT_PORT" || status=1
+	echo
+	machine
+	"$STRATA" bench compare "$OUT/resync-strata.json" "$OUT/resync-dovecot.json"
+	return "$status"
+}
+
 case ${1:-} in
-mixed | bigmailbox | idle | append | compare | compare-bigmailbox | compare-idle)
+mixed | bigmailbox | idle | append | compare | compare-bigmailbox | compare-idle | compare-resync)
 	machine
 	"scenario_${1//-/_}"
 	;;
 *)
-	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle" >&2
+	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|compare-resync" >&2
 	exit 2
 	;;
 esac

@@ -52,7 +52,7 @@ Fill mailboxes first with 'strata bench populate'; create the users with 'strata
 	f.Int("range", 20, "messages per FETCH of flags and envelopes")
 	f.Duration("idle-hold", 0, "time between IDLE and DONE (default 50ms)")
 
-	cmd.AddCommand(newBenchPopulateCommand(), newBenchUsersCommand(), newBenchBigMailboxCommand(),
+	cmd.AddCommand(newBenchPopulateCommand(), newBenchUsersCommand(), newBenchBigMailboxCommand(), newBenchResyncCommand(),
 		newBenchIdleCommand(), newBenchCompareCommand())
 	return cmd
 }
@@ -220,6 +220,29 @@ func newBenchBigMailboxCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().Int("repeat", 3, "rounds of the command sequence")
+	return cmd
+}
+
+func newBenchResyncCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "resync",
+		Short: "Reconnect after N flag changes: SELECT (QRESYNC ...) and UID FETCH (CHANGEDSINCE ...), time and bytes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := readBenchCommon(cmd)
+			changes, _ := cmd.Flags().GetInt("changes")
+			rounds, _ := cmd.Flags().GetInt("rounds")
+			full, _ := cmd.Flags().GetBool("full-resync")
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			rep, err := bench.Resync(ctx, bench.ResyncConfig{Addr: c.addr, Dial: c.dial, User: c.users[0],
+				Password: c.password, Changes: changes, Rounds: rounds, FullResync: full, Seed: c.seed})
+			return c.finish(cmd, rep, err)
+		},
+	}
+	cmd.Flags().Int("changes", 10, "messages changed while the client is away, per round")
+	cmd.Flags().Int("rounds", 5, "reconnects")
+	cmd.Flags().Bool("full-resync", true, "also measure, once, FETCH 1:* (UID FLAGS), what a client without CONDSTORE does")
 	return cmd
 }
 
