@@ -622,11 +622,17 @@ type Mailbox struct {
 	Unseen        uint32                 `protobuf:"varint,10,opt,name=unseen,proto3" json:"unseen,omitempty"`
 	Size          uint64                 `protobuf:"varint,11,opt,name=size,proto3" json:"size,omitempty"` // sum of RFC822.SIZE, for STATUS=SIZE
 	Acl           []*AclEntry            `protobuf:"bytes,12,rep,name=acl,proto3" json:"acl,omitempty"`    // only for the owner, admin calls and users with 'a'
-	Recent        uint32                 `protobuf:"varint,13,opt,name=recent,proto3" json:"recent,omitempty"`
-	Owner         string                 `protobuf:"bytes,14,opt,name=owner,proto3" json:"owner,omitempty"`                       // the owning account, or "tenant:NAME" for a tenant-shared mailbox
-	MyRights      string                 `protobuf:"bytes,15,opt,name=my_rights,json=myRights,proto3" json:"my_rights,omitempty"` // the acting user's rights (RFC 4314), set when the request named a user
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The number of messages with a UID at or above first_recent_uid: those the next
+	// read-write SELECT of an IMAP4rev1 session claims as \Recent (RFC 3501 6.3.10
+	// STATUS RECENT counts them).
+	Recent   uint32 `protobuf:"varint,13,opt,name=recent,proto3" json:"recent,omitempty"`
+	Owner    string `protobuf:"bytes,14,opt,name=owner,proto3" json:"owner,omitempty"`                       // the owning account, or "tenant:NAME" for a tenant-shared mailbox
+	MyRights string `protobuf:"bytes,15,opt,name=my_rights,json=myRights,proto3" json:"my_rights,omitempty"` // the acting user's rights (RFC 4314), set when the request named a user
+	// The first UID that no session has claimed as \Recent (ClaimRecent); 1 in a new
+	// mailbox, so that what arrives before the first SELECT is recent; at most uid_next.
+	FirstRecentUid uint32 `protobuf:"varint,16,opt,name=first_recent_uid,json=firstRecentUid,proto3" json:"first_recent_uid,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Mailbox) Reset() {
@@ -762,6 +768,13 @@ func (x *Mailbox) GetMyRights() string {
 		return x.MyRights
 	}
 	return ""
+}
+
+func (x *Mailbox) GetFirstRecentUid() uint32 {
+	if x != nil {
+		return x.FirstRecentUid
+	}
+	return 0
 }
 
 type AclEntry struct {
@@ -3564,6 +3577,137 @@ func (x *ExpungeResponse) GetModseq() uint64 {
 	return 0
 }
 
+type ClaimRecentRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Account   string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId uint64                 `protobuf:"varint,3,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	User      string                 `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	// The UIDs below it are claimed; a value past UIDNEXT claims up to UIDNEXT.
+	UpToUid       uint32 `protobuf:"varint,5,opt,name=up_to_uid,json=upToUid,proto3" json:"up_to_uid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimRecentRequest) Reset() {
+	*x = ClaimRecentRequest{}
+	mi := &file_metadata_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimRecentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimRecentRequest) ProtoMessage() {}
+
+func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimRecentRequest.ProtoReflect.Descriptor instead.
+func (*ClaimRecentRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *ClaimRecentRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ClaimRecentRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *ClaimRecentRequest) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *ClaimRecentRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ClaimRecentRequest) GetUpToUid() uint32 {
+	if x != nil {
+		return x.UpToUid
+	}
+	return 0
+}
+
+// The session that made the claim holds the UIDs in [first_uid, next_uid) as \Recent;
+// none when they are equal (another session claimed them first).
+type ClaimRecentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FirstUid      uint32                 `protobuf:"varint,1,opt,name=first_uid,json=firstUid,proto3" json:"first_uid,omitempty"` // Mailbox.first_recent_uid before the claim
+	NextUid       uint32                 `protobuf:"varint,2,opt,name=next_uid,json=nextUid,proto3" json:"next_uid,omitempty"`    // Mailbox.first_recent_uid after it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimRecentResponse) Reset() {
+	*x = ClaimRecentResponse{}
+	mi := &file_metadata_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimRecentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimRecentResponse) ProtoMessage() {}
+
+func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimRecentResponse.ProtoReflect.Descriptor instead.
+func (*ClaimRecentResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *ClaimRecentResponse) GetFirstUid() uint32 {
+	if x != nil {
+		return x.FirstUid
+	}
+	return 0
+}
+
+func (x *ClaimRecentResponse) GetNextUid() uint32 {
+	if x != nil {
+		return x.NextUid
+	}
+	return 0
+}
+
 type WatchRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -3576,7 +3720,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3588,7 +3732,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3601,7 +3745,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{49}
+	return file_metadata_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *WatchRequest) GetAccount() string {
@@ -3648,7 +3792,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3660,7 +3804,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3673,7 +3817,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{50}
+	return file_metadata_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Change) GetKind() ChangeKind {
@@ -3730,7 +3874,7 @@ type ChangeBatch struct {
 
 func (x *ChangeBatch) Reset() {
 	*x = ChangeBatch{}
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3742,7 +3886,7 @@ func (x *ChangeBatch) String() string {
 func (*ChangeBatch) ProtoMessage() {}
 
 func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3755,7 +3899,7 @@ func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBatch.ProtoReflect.Descriptor instead.
 func (*ChangeBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{51}
+	return file_metadata_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ChangeBatch) GetChanges() []*Change {
@@ -3785,7 +3929,7 @@ type MarkBlobsDeletingRequest struct {
 
 func (x *MarkBlobsDeletingRequest) Reset() {
 	*x = MarkBlobsDeletingRequest{}
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3797,7 +3941,7 @@ func (x *MarkBlobsDeletingRequest) String() string {
 func (*MarkBlobsDeletingRequest) ProtoMessage() {}
 
 func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3810,7 +3954,7 @@ func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkBlobsDeletingRequest.ProtoReflect.Descriptor instead.
 func (*MarkBlobsDeletingRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{52}
+	return file_metadata_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *MarkBlobsDeletingRequest) GetRequestId() string {
@@ -3846,7 +3990,7 @@ type ForgetBlobsRequest struct {
 
 func (x *ForgetBlobsRequest) Reset() {
 	*x = ForgetBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3858,7 +4002,7 @@ func (x *ForgetBlobsRequest) String() string {
 func (*ForgetBlobsRequest) ProtoMessage() {}
 
 func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3871,7 +4015,7 @@ func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetBlobsRequest.ProtoReflect.Descriptor instead.
 func (*ForgetBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{53}
+	return file_metadata_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ForgetBlobsRequest) GetRequestId() string {
@@ -3900,7 +4044,7 @@ type BlobBatch struct {
 
 func (x *BlobBatch) Reset() {
 	*x = BlobBatch{}
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3912,7 +4056,7 @@ func (x *BlobBatch) String() string {
 func (*BlobBatch) ProtoMessage() {}
 
 func (x *BlobBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3925,7 +4069,7 @@ func (x *BlobBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobBatch.ProtoReflect.Descriptor instead.
 func (*BlobBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{54}
+	return file_metadata_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *BlobBatch) GetKeys() []string {
@@ -3951,7 +4095,7 @@ type CollectBlobsRequest struct {
 
 func (x *CollectBlobsRequest) Reset() {
 	*x = CollectBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3963,7 +4107,7 @@ func (x *CollectBlobsRequest) String() string {
 func (*CollectBlobsRequest) ProtoMessage() {}
 
 func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3976,7 +4120,7 @@ func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsRequest.ProtoReflect.Descriptor instead.
 func (*CollectBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{55}
+	return file_metadata_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CollectBlobsRequest) GetGraceNanos() int64 {
@@ -3995,7 +4139,7 @@ type CollectBlobsResponse struct {
 
 func (x *CollectBlobsResponse) Reset() {
 	*x = CollectBlobsResponse{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4007,7 +4151,7 @@ func (x *CollectBlobsResponse) String() string {
 func (*CollectBlobsResponse) ProtoMessage() {}
 
 func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4020,7 +4164,7 @@ func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsResponse.ProtoReflect.Descriptor instead.
 func (*CollectBlobsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CollectBlobsResponse) GetDeleted() uint64 {
@@ -4041,7 +4185,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4053,7 +4197,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4066,7 +4210,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DeleteTenantRequest) GetRequestId() string {
@@ -4099,7 +4243,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4111,7 +4255,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4124,7 +4268,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DeleteTenantResponse) GetDeletedAccounts() []string {
@@ -4145,7 +4289,7 @@ type AddDomainRequest struct {
 
 func (x *AddDomainRequest) Reset() {
 	*x = AddDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4157,7 +4301,7 @@ func (x *AddDomainRequest) String() string {
 func (*AddDomainRequest) ProtoMessage() {}
 
 func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4170,7 +4314,7 @@ func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainRequest.ProtoReflect.Descriptor instead.
 func (*AddDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *AddDomainRequest) GetRequestId() string {
@@ -4205,7 +4349,7 @@ type RemoveDomainRequest struct {
 
 func (x *RemoveDomainRequest) Reset() {
 	*x = RemoveDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4217,7 +4361,7 @@ func (x *RemoveDomainRequest) String() string {
 func (*RemoveDomainRequest) ProtoMessage() {}
 
 func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4230,7 +4374,7 @@ func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDomainRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RemoveDomainRequest) GetRequestId() string {
@@ -4265,7 +4409,7 @@ type SetAccountDisabledRequest struct {
 
 func (x *SetAccountDisabledRequest) Reset() {
 	*x = SetAccountDisabledRequest{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4277,7 +4421,7 @@ func (x *SetAccountDisabledRequest) String() string {
 func (*SetAccountDisabledRequest) ProtoMessage() {}
 
 func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4290,7 +4434,7 @@ func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountDisabledRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *SetAccountDisabledRequest) GetRequestId() string {
@@ -4323,7 +4467,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4335,7 +4479,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4348,7 +4492,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *GetAccountRequest) GetEmail() string {
@@ -4369,7 +4513,7 @@ type QuotaLimits struct {
 
 func (x *QuotaLimits) Reset() {
 	*x = QuotaLimits{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4381,7 +4525,7 @@ func (x *QuotaLimits) String() string {
 func (*QuotaLimits) ProtoMessage() {}
 
 func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4394,7 +4538,7 @@ func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaLimits.ProtoReflect.Descriptor instead.
 func (*QuotaLimits) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *QuotaLimits) GetStorageBytes() uint64 {
@@ -4421,7 +4565,7 @@ type QuotaUsage struct {
 
 func (x *QuotaUsage) Reset() {
 	*x = QuotaUsage{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4433,7 +4577,7 @@ func (x *QuotaUsage) String() string {
 func (*QuotaUsage) ProtoMessage() {}
 
 func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4446,7 +4590,7 @@ func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaUsage.ProtoReflect.Descriptor instead.
 func (*QuotaUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *QuotaUsage) GetStorageBytes() uint64 {
@@ -4475,7 +4619,7 @@ type QuotaRoot struct {
 
 func (x *QuotaRoot) Reset() {
 	*x = QuotaRoot{}
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4487,7 +4631,7 @@ func (x *QuotaRoot) String() string {
 func (*QuotaRoot) ProtoMessage() {}
 
 func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4500,7 +4644,7 @@ func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaRoot.ProtoReflect.Descriptor instead.
 func (*QuotaRoot) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{65}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *QuotaRoot) GetAccount() string {
@@ -4545,7 +4689,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4557,7 +4701,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4570,7 +4714,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{66}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *SetQuotaRequest) GetRequestId() string {
@@ -4612,7 +4756,7 @@ type GetQuotaRequest struct {
 
 func (x *GetQuotaRequest) Reset() {
 	*x = GetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4624,7 +4768,7 @@ func (x *GetQuotaRequest) String() string {
 func (*GetQuotaRequest) ProtoMessage() {}
 
 func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4637,7 +4781,7 @@ func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*GetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{67}
+	return file_metadata_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *GetQuotaRequest) GetAccount() string {
@@ -4663,7 +4807,7 @@ type GetQuotaResponse struct {
 
 func (x *GetQuotaResponse) Reset() {
 	*x = GetQuotaResponse{}
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4675,7 +4819,7 @@ func (x *GetQuotaResponse) String() string {
 func (*GetQuotaResponse) ProtoMessage() {}
 
 func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4688,7 +4832,7 @@ func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*GetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{68}
+	return file_metadata_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *GetQuotaResponse) GetRoots() []*QuotaRoot {
@@ -4744,7 +4888,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +
 	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12!\n" +
-	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\"\xb2\x03\n" +
+	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\"\xdc\x03\n" +
 	"\aMailbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
@@ -4764,7 +4908,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\x03acl\x18\f \x03(\v2\x1c.strata.metadata.v1.AclEntryR\x03acl\x12\x16\n" +
 	"\x06recent\x18\r \x01(\rR\x06recent\x12\x14\n" +
 	"\x05owner\x18\x0e \x01(\tR\x05owner\x12\x1b\n" +
-	"\tmy_rights\x18\x0f \x01(\tR\bmyRights\"B\n" +
+	"\tmy_rights\x18\x0f \x01(\tR\bmyRights\x12(\n" +
+	"\x10first_recent_uid\x18\x10 \x01(\rR\x0efirstRecentUid\"B\n" +
 	"\bAclEntry\x12\x1e\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\tR\n" +
@@ -4997,7 +5142,18 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04user\x18\x05 \x01(\tR\x04user\"E\n" +
 	"\x0fExpungeResponse\x12\x1a\n" +
 	"\bexpunged\x18\x01 \x03(\rR\bexpunged\x12\x16\n" +
-	"\x06modseq\x18\x02 \x01(\x04R\x06modseq\"~\n" +
+	"\x06modseq\x18\x02 \x01(\x04R\x06modseq\"\x9c\x01\n" +
+	"\x12ClaimRecentRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x12\x12\n" +
+	"\x04user\x18\x04 \x01(\tR\x04user\x12\x1a\n" +
+	"\tup_to_uid\x18\x05 \x01(\rR\aupToUid\"M\n" +
+	"\x13ClaimRecentResponse\x12\x1b\n" +
+	"\tfirst_uid\x18\x01 \x01(\rR\bfirstUid\x12\x19\n" +
+	"\bnext_uid\x18\x02 \x01(\rR\anextUid\"~\n" +
 	"\fWatchRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
@@ -5098,7 +5254,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11CHANGE_KIND_FLAGS\x10\x02\x12\x17\n" +
 	"\x13CHANGE_KIND_EXPUNGE\x10\x03\x12\x1f\n" +
 	"\x1bCHANGE_KIND_MAILBOX_DELETED\x10\x04\x12\x1f\n" +
-	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\xb4\x16\n" +
+	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\x94\x17\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -5120,7 +5276,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\n" +
 	"StoreFlags\x12%.strata.metadata.v1.StoreFlagsRequest\x1a&.strata.metadata.v1.StoreFlagsResponse\x12I\n" +
 	"\x04Copy\x12\x1f.strata.metadata.v1.CopyRequest\x1a .strata.metadata.v1.CopyResponse\x12R\n" +
-	"\aExpunge\x12\".strata.metadata.v1.ExpungeRequest\x1a#.strata.metadata.v1.ExpungeResponse\x12L\n" +
+	"\aExpunge\x12\".strata.metadata.v1.ExpungeRequest\x1a#.strata.metadata.v1.ExpungeResponse\x12^\n" +
+	"\vClaimRecent\x12&.strata.metadata.v1.ClaimRecentRequest\x1a'.strata.metadata.v1.ClaimRecentResponse\x12L\n" +
 	"\x05Watch\x12 .strata.metadata.v1.WatchRequest\x1a\x1f.strata.metadata.v1.ChangeBatch0\x01\x12`\n" +
 	"\x11MarkBlobsDeleting\x12,.strata.metadata.v1.MarkBlobsDeletingRequest\x1a\x1d.strata.metadata.v1.BlobBatch\x12T\n" +
 	"\vForgetBlobs\x12&.strata.metadata.v1.ForgetBlobsRequest\x1a\x1d.strata.metadata.v1.BlobBatch\x12a\n" +
@@ -5151,7 +5308,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 69)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 71)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                      // 0: strata.metadata.v1.AclMode
 	(FlagOp)(0),                       // 1: strata.metadata.v1.FlagOp
@@ -5205,26 +5362,28 @@ var file_metadata_proto_goTypes = []any{
 	(*CopyResponse)(nil),              // 49: strata.metadata.v1.CopyResponse
 	(*ExpungeRequest)(nil),            // 50: strata.metadata.v1.ExpungeRequest
 	(*ExpungeResponse)(nil),           // 51: strata.metadata.v1.ExpungeResponse
-	(*WatchRequest)(nil),              // 52: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                    // 53: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),               // 54: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),  // 55: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),        // 56: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                 // 57: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),       // 58: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),      // 59: strata.metadata.v1.CollectBlobsResponse
-	(*DeleteTenantRequest)(nil),       // 60: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),      // 61: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),          // 62: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),       // 63: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil), // 64: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),         // 65: strata.metadata.v1.GetAccountRequest
-	(*QuotaLimits)(nil),               // 66: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                // 67: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                 // 68: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),           // 69: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),           // 70: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),          // 71: strata.metadata.v1.GetQuotaResponse
+	(*ClaimRecentRequest)(nil),        // 52: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),       // 53: strata.metadata.v1.ClaimRecentResponse
+	(*WatchRequest)(nil),              // 54: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                    // 55: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),               // 56: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),  // 57: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),        // 58: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                 // 59: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),       // 60: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),      // 61: strata.metadata.v1.CollectBlobsResponse
+	(*DeleteTenantRequest)(nil),       // 62: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),      // 63: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),          // 64: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),       // 65: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil), // 66: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),         // 67: strata.metadata.v1.GetAccountRequest
+	(*QuotaLimits)(nil),               // 68: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                // 69: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                 // 70: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),           // 71: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),           // 72: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),          // 73: strata.metadata.v1.GetQuotaResponse
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,  // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
@@ -5259,11 +5418,11 @@ var file_metadata_proto_depIdxs = []int32{
 	40, // 29: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
 	40, // 30: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
 	2,  // 31: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	53, // 32: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	66, // 33: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	67, // 34: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	66, // 35: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	68, // 36: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	55, // 32: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	68, // 33: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	69, // 34: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	68, // 35: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	70, // 36: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
 	17, // 37: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
 	18, // 38: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
 	20, // 39: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
@@ -5283,55 +5442,57 @@ var file_metadata_proto_depIdxs = []int32{
 	45, // 53: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
 	48, // 54: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
 	50, // 55: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	52, // 56: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	55, // 57: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	56, // 58: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	60, // 59: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	62, // 60: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	63, // 61: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	64, // 62: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	65, // 63: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	69, // 64: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	70, // 65: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	3,  // 66: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	4,  // 67: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	5,  // 68: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	58, // 69: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	7,  // 70: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	19, // 71: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	8,  // 72: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	8,  // 73: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	23, // 74: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	25, // 75: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	8,  // 76: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	28, // 77: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	9,  // 78: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	9,  // 79: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	32, // 80: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	34, // 81: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	36, // 82: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	39, // 83: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	42, // 84: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	16, // 85: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	47, // 86: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	49, // 87: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	51, // 88: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	54, // 89: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	57, // 90: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	57, // 91: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	61, // 92: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	7,  // 93: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	7,  // 94: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	8,  // 95: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	8,  // 96: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	68, // 97: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	71, // 98: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	6,  // 99: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	6,  // 100: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	6,  // 101: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	59, // 102: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	70, // [70:103] is the sub-list for method output_type
-	37, // [37:70] is the sub-list for method input_type
+	52, // 56: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	54, // 57: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	57, // 58: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	58, // 59: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	62, // 60: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	64, // 61: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	65, // 62: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	66, // 63: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	67, // 64: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	71, // 65: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	72, // 66: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	3,  // 67: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	4,  // 68: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	5,  // 69: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	60, // 70: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	7,  // 71: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	19, // 72: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	8,  // 73: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	8,  // 74: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	23, // 75: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	25, // 76: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	8,  // 77: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	28, // 78: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	9,  // 79: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	9,  // 80: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	32, // 81: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	34, // 82: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	36, // 83: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	39, // 84: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	42, // 85: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	16, // 86: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	47, // 87: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	49, // 88: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	51, // 89: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	53, // 90: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	56, // 91: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	59, // 92: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	59, // 93: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	63, // 94: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	7,  // 95: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	7,  // 96: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	8,  // 97: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	8,  // 98: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	70, // 99: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	73, // 100: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	6,  // 101: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	6,  // 102: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	6,  // 103: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	61, // 104: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	71, // [71:105] is the sub-list for method output_type
+	37, // [37:71] is the sub-list for method input_type
 	37, // [37:37] is the sub-list for extension type_name
 	37, // [37:37] is the sub-list for extension extendee
 	0,  // [0:37] is the sub-list for field type_name
@@ -5342,14 +5503,14 @@ func file_metadata_proto_init() {
 	if File_metadata_proto != nil {
 		return
 	}
-	file_metadata_proto_msgTypes[63].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[65].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   69,
+			NumMessages:   71,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

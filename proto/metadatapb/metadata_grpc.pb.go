@@ -42,6 +42,7 @@ const (
 	Metadata_StoreFlags_FullMethodName         = "/strata.metadata.v1.Metadata/StoreFlags"
 	Metadata_Copy_FullMethodName               = "/strata.metadata.v1.Metadata/Copy"
 	Metadata_Expunge_FullMethodName            = "/strata.metadata.v1.Metadata/Expunge"
+	Metadata_ClaimRecent_FullMethodName        = "/strata.metadata.v1.Metadata/ClaimRecent"
 	Metadata_Watch_FullMethodName              = "/strata.metadata.v1.Metadata/Watch"
 	Metadata_MarkBlobsDeleting_FullMethodName  = "/strata.metadata.v1.Metadata/MarkBlobsDeleting"
 	Metadata_ForgetBlobs_FullMethodName        = "/strata.metadata.v1.Metadata/ForgetBlobs"
@@ -88,6 +89,12 @@ type MetadataClient interface {
 	StoreFlags(ctx context.Context, in *StoreFlagsRequest, opts ...grpc.CallOption) (*StoreFlagsResponse, error)
 	Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (*CopyResponse, error)
 	Expunge(ctx context.Context, in *ExpungeRequest, opts ...grpc.CallOption) (*ExpungeResponse, error)
+	// ClaimRecent claims the mailbox's \Recent messages (RFC 3501 2.3.2) below up_to_uid
+	// for one IMAP4rev1 session: it raises Mailbox.first_recent_uid to up_to_uid (never
+	// lowers it, never past UIDNEXT) and returns the mark it found, so that each UID is
+	// claimed by one session at most, through any frontend. It changes no message: no
+	// MODSEQ, no journal entry, no Watch event.
+	ClaimRecent(ctx context.Context, in *ClaimRecentRequest, opts ...grpc.CallOption) (*ClaimRecentResponse, error)
 	// Watch streams the changes of one mailbox after since_modseq, first from the
 	// journal and then live, without gaps. A client that reconnects resumes from the
 	// last MODSEQ it saw.
@@ -335,6 +342,16 @@ func (c *metadataClient) Expunge(ctx context.Context, in *ExpungeRequest, opts .
 	return out, nil
 }
 
+func (c *metadataClient) ClaimRecent(ctx context.Context, in *ClaimRecentRequest, opts ...grpc.CallOption) (*ClaimRecentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ClaimRecentResponse)
+	err := c.cc.Invoke(ctx, Metadata_ClaimRecent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *metadataClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangeBatch], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Metadata_ServiceDesc.Streams[1], Metadata_Watch_FullMethodName, cOpts...)
@@ -505,6 +522,12 @@ type MetadataServer interface {
 	StoreFlags(context.Context, *StoreFlagsRequest) (*StoreFlagsResponse, error)
 	Copy(context.Context, *CopyRequest) (*CopyResponse, error)
 	Expunge(context.Context, *ExpungeRequest) (*ExpungeResponse, error)
+	// ClaimRecent claims the mailbox's \Recent messages (RFC 3501 2.3.2) below up_to_uid
+	// for one IMAP4rev1 session: it raises Mailbox.first_recent_uid to up_to_uid (never
+	// lowers it, never past UIDNEXT) and returns the mark it found, so that each UID is
+	// claimed by one session at most, through any frontend. It changes no message: no
+	// MODSEQ, no journal entry, no Watch event.
+	ClaimRecent(context.Context, *ClaimRecentRequest) (*ClaimRecentResponse, error)
 	// Watch streams the changes of one mailbox after since_modseq, first from the
 	// journal and then live, without gaps. A client that reconnects resumes from the
 	// last MODSEQ it saw.
@@ -609,6 +632,9 @@ func (UnimplementedMetadataServer) Copy(context.Context, *CopyRequest) (*CopyRes
 }
 func (UnimplementedMetadataServer) Expunge(context.Context, *ExpungeRequest) (*ExpungeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Expunge not implemented")
+}
+func (UnimplementedMetadataServer) ClaimRecent(context.Context, *ClaimRecentRequest) (*ClaimRecentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ClaimRecent not implemented")
 }
 func (UnimplementedMetadataServer) Watch(*WatchRequest, grpc.ServerStreamingServer[ChangeBatch]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
@@ -1005,6 +1031,24 @@ func _Metadata_Expunge_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_ClaimRecent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ClaimRecentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ClaimRecent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ClaimRecent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ClaimRecent(ctx, req.(*ClaimRecentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Metadata_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -1310,6 +1354,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Expunge",
 			Handler:    _Metadata_Expunge_Handler,
+		},
+		{
+			MethodName: "ClaimRecent",
+			Handler:    _Metadata_ClaimRecent_Handler,
 		},
 		{
 			MethodName: "MarkBlobsDeleting",
