@@ -134,8 +134,10 @@ func TestPythonImaplibFull(t *testing.T) {
 	if sub[1].Envelope.Subject != "during idle C" || len(sub[1].Flags) != 0 {
 		t.Errorf("Py/Sub message 2: %q %v", sub[1].Envelope.Subject, sub[1].Flags)
 	}
+	// No session has selected Py/Renamed since the copy arrived: EXAMINE shows it \Recent
+	// (RFC 3501 6.4.7, 6.3.2).
 	renamed := fetchAll("Py/Renamed")
-	if len(renamed) != 1 || renamed[0].Envelope.Subject != "plain A" || flagString(renamed[0].Flags) != `$Label1 \Flagged \Seen` {
+	if len(renamed) != 1 || renamed[0].Envelope.Subject != "plain A" || flagString(renamed[0].Flags) != `$Label1 \Flagged \Recent \Seen` {
 		t.Errorf("Py/Renamed should hold the UID COPY of A with its flags: %+v", renamed)
 	}
 	if inbox := fetchAll("INBOX"); len(inbox) != 0 {

@@ -157,9 +157,11 @@ func TestFetchRaw(t *testing.T) {
 	msg := testMessage("raw", "hello raw")
 	appendMessage(t, c, "INBOX", msg)
 	rc := loginRaw(t, srv)
+	// Nobody has selected INBOX since the delivery: EXAMINE shows the message as \Recent
+	// (RFC 3501 6.3.2).
 	rc.ok("EXAMINE INBOX")
 	got := rc.ok("FETCH 1 (UID RFC822.SIZE FLAGS)")
-	if want := fmt.Sprintf("* 1 FETCH (UID 1 RFC822.SIZE %d FLAGS ())", len(msg)); len(got) != 1 || got[0] != want {
+	if want := fmt.Sprintf("* 1 FETCH (UID 1 RFC822.SIZE %d FLAGS (\\Recent))", len(msg)); len(got) != 1 || got[0] != want {
 		t.Errorf("FETCH = %q, want %q", got, want)
 	}
 	got = rc.ok("UID FETCH 1 (BODY[]<0.5>)")
@@ -171,7 +173,7 @@ func TestFetchRaw(t *testing.T) {
 	if len(got) != 1 || strings.Contains(got[0], `\Seen`) || !strings.HasPrefix(got[0], fmt.Sprintf("* 1 FETCH (RFC822 {%d}", len(msg))) {
 		t.Errorf("FETCH RFC822 = %q", got)
 	}
-	if got := rc.ok("FETCH 1 FLAGS"); got[0] != "* 1 FETCH (FLAGS ())" {
+	if got := rc.ok("FETCH 1 FLAGS"); got[0] != `* 1 FETCH (FLAGS (\Recent))` {
 		t.Errorf("flags after EXAMINE FETCH = %q", got)
 	}
 	got = rc.ok("FETCH 1 (BODY[1] BODY[5] RFC822.HEADER)")
@@ -302,7 +304,7 @@ func TestFetchBinary(t *testing.T) {
 	rc.expect("FETCH 1 BINARY.SIZE[4]", "NO [UNKNOWN-CTE]")
 	rc.expect("FETCH 1 BINARY[1.MIME]", "BAD")
 	// Without .PEEK, BINARY sets \Seen and reports it (RFC 9051 6.4.5).
-	if got := rc.ok("FETCH 1 BINARY[1]"); len(got) != 1 || !strings.HasSuffix(got[0], `FLAGS (\Seen))`) {
+	if got := rc.ok("FETCH 1 BINARY[1]"); len(got) != 1 || !strings.HasSuffix(got[0], `FLAGS (\Seen \Recent))`) {
 		t.Errorf("FETCH BINARY[1] = %q", got)
 	}
 

@@ -538,11 +538,7 @@ func (c *conn) writeStatusResponse(ref mailboxRef, mb *metadatapb.Mailbox, statu
 			c.enableCondStore()
 			value = strconv.FormatUint(mb.GetHighestModseq(), 10)
 		case "RECENT":
-			recent, err := c.statusRecent(ref, mb)
-			if err != nil {
-				return err
-			}
-			value = strconv.Itoa(recent)
+			value = strconv.Itoa(c.statusRecent(ref, mb))
 		case "APPENDLIMIT":
 			value = strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10)
 		case "DELETED", "DELETED-STORAGE":

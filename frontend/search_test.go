@@ -127,9 +127,9 @@ func TestSearchGrammar(t *testing.T) {
 		"SEARCH BEFORE 1-Jan-2000":                "",
 		"SEARCH ON 1-Jan-2000":                    "",
 		"SEARCH SINCE 1-Jan-2000":                 "1 2 3",
-		"SEARCH NEW":                              "",
-		"SEARCH OLD":                              "1 2 3",
-		"SEARCH RECENT":                           "",
+		"SEARCH NEW":                              "2 3", // recent (first SELECT after delivery) and unseen
+		"SEARCH OLD":                              "",
+		"SEARCH RECENT":                           "1 2 3",
 		"SEARCH ALL UNSEEN ALL":                   "2 3",
 	} {
 		if want != "" {
@@ -328,7 +328,7 @@ func TestSearchRes(t *testing.T) {
 		}
 	}
 	check("FETCH $ (UID)", "* 2 FETCH (UID 2)", "* 4 FETCH (UID 4)", "* 6 FETCH (UID 6)")
-	check("UID FETCH $ FLAGS", `* 2 FETCH (UID 2 FLAGS (\Flagged))`, `* 4 FETCH (UID 4 FLAGS (\Flagged))`, `* 6 FETCH (UID 6 FLAGS (\Flagged))`)
+	check("UID FETCH $ FLAGS", `* 2 FETCH (UID 2 FLAGS (\Flagged \Recent))`, `* 4 FETCH (UID 4 FLAGS (\Flagged \Recent))`, `* 6 FETCH (UID 6 FLAGS (\Flagged \Recent))`)
 	check("SEARCH $ 1:4", "* SEARCH 2 4")
 	check("UID SEARCH UID $ NOT 6", "* SEARCH 2 4")
 	check(`STORE $ +FLAGS.SILENT (\Deleted)`)

@@ -96,7 +96,7 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS")
 	if !c.rev2 {
 		// RFC 3501 6.3.1 requires RECENT and the first unseen message; IMAP4rev2 dropped both.
-		c.untagged(strconv.Itoa(c.initRecent(s)) + " RECENT")
+		c.untagged(strconv.Itoa(c.initRecent(s, mb)) + " RECENT")
 		if firstUnseen > 0 {
 			c.untagged("OK [UNSEEN " + strconv.Itoa(firstUnseen) + "] First unseen message")
 		}

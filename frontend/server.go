@@ -129,7 +129,6 @@ type Server struct {
 	closing   bool
 	active    sync.WaitGroup
 	nextID    atomic.Uint64
-	recent    recentMarks   // \Recent for IMAP4rev1 sessions (recent.go)
 	blobEpoch atomic.Uint64 // highest blob epoch seen (appendblobs.go)
 }
 

@@ -5,10 +5,10 @@ import (
 	"testing"
 )
 
-// TestStatusRecent: STATUS RECENT (RFC 3501 6.3.10) counts the messages that a SELECT on
-// this frontend would now show as \Recent (recent.go) without claiming them, plus, for the
-// selected mailbox, the session's own; IMAP4rev2 sessions have no \Recent (RFC 9051
-// appendix E).
+// TestStatusRecent: STATUS RECENT (RFC 3501 6.3.10) counts the messages that no session has
+// claimed as \Recent (those a SELECT would now claim), without claiming them, plus, for the
+// mailbox selected read-write, the session's own; IMAP4rev2 sessions have no \Recent (RFC
+// 9051 appendix E).
 func TestStatusRecent(t *testing.T) {
 	srv := startServer(t)
 	c := login(t, srv)
@@ -18,9 +18,7 @@ func TestStatusRecent(t *testing.T) {
 			t.Errorf("STATUS = %q, want %q", got, want)
 		}
 	}
-	first := loginRaw(t, srv)
-	first.ok("SELECT INBOX")
-	first.ok("UNSELECT")
+	// Delivered to a mailbox that nobody has selected.
 	appendMessage(t, c, "INBOX", testMessage("one", "1"))
 	appendMessage(t, c, "INBOX", testMessage("two", "2"))
 
@@ -36,7 +34,7 @@ func TestStatusRecent(t *testing.T) {
 	}
 	status(examiner, "* STATUS INBOX (MESSAGES 2 RECENT 2)")
 
-	// STATUS claimed nothing: the first SELECT still gets both.
+	// STATUS and EXAMINE claimed nothing: the first SELECT still gets both.
 	selector := loginRaw(t, srv)
 	if got := selector.ok("SELECT INBOX"); !slices.Contains(got, "* 2 RECENT") {
 		t.Errorf("SELECT after STATUS: %q", got)
@@ -46,4 +44,13 @@ func TestStatusRecent(t *testing.T) {
 	if got := other.ok(`LIST "" INBOX RETURN (STATUS (RECENT))`); !slices.Contains(got, "* STATUS INBOX (RECENT 0)") {
 		t.Errorf("LIST-STATUS: %q", got)
 	}
+
+	// New mail counts until a selected session claims it, and then for that session only.
+	appendMessage(t, c, "INBOX", testMessage("three", "3"))
+	status(other, "* STATUS INBOX (MESSAGES 3 RECENT 1)")
+	noopUntil(t, selector, "* 3 RECENT")
+	status(selector, "* STATUS INBOX (MESSAGES 3 RECENT 3)")
+	status(other, "* STATUS INBOX (MESSAGES 3 RECENT 0)")
+	examiner.ok("NOOP")
+	status(examiner, "* STATUS INBOX (MESSAGES 3 RECENT 0)")
 }

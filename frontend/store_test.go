@@ -13,24 +13,26 @@ func TestStore(t *testing.T) {
 		appendMessage(t, c, "INBOX", testMessage(s, s))
 	}
 	rc := loginRaw(t, srv)
+	// The first SELECT after delivery: the messages are \Recent in this session (RFC 3501
+	// 2.3.2), and every flag list it sees says so.
 	rc.ok("SELECT INBOX")
 	if got, want := rc.ok(`STORE 1:2 +FLAGS (\Seen $Work)`), []string{
 		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work)`, // RFC 9051 7.3.5: a new keyword is announced first
 		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work \*)] Flags permitted`,
-		`* 1 FETCH (FLAGS (\Seen $Work))`, `* 2 FETCH (FLAGS (\Seen $Work))`,
+		`* 1 FETCH (FLAGS (\Seen $Work \Recent))`, `* 2 FETCH (FLAGS (\Seen $Work \Recent))`,
 	}; !slices.Equal(got, want) {
 		t.Errorf("+FLAGS: %q, want %q", got, want)
 	}
-	if got, want := rc.ok(`UID STORE 2 -FLAGS ($Work)`), []string{`* 2 FETCH (UID 2 FLAGS (\Seen))`}; !slices.Equal(got, want) {
+	if got, want := rc.ok(`UID STORE 2 -FLAGS ($Work)`), []string{`* 2 FETCH (UID 2 FLAGS (\Seen \Recent))`}; !slices.Equal(got, want) {
 		t.Errorf("UID -FLAGS: %q, want %q", got, want)
 	}
 	if got := rc.ok(`STORE 3 FLAGS.SILENT (\Flagged \Draft)`); len(got) != 0 {
 		t.Errorf(".SILENT answered %q", got)
 	}
-	if got, want := rc.ok(`FETCH 1:* FLAGS`), []string{`* 1 FETCH (FLAGS (\Seen $Work))`, `* 2 FETCH (FLAGS (\Seen))`, `* 3 FETCH (FLAGS (\Flagged \Draft))`}; !slices.Equal(got, want) {
+	if got, want := rc.ok(`FETCH 1:* FLAGS`), []string{`* 1 FETCH (FLAGS (\Seen $Work \Recent))`, `* 2 FETCH (FLAGS (\Seen \Recent))`, `* 3 FETCH (FLAGS (\Flagged \Draft \Recent))`}; !slices.Equal(got, want) {
 		t.Errorf("FETCH FLAGS: %q, want %q", got, want)
 	}
-	if got, want := rc.ok(`STORE * FLAGS ()`), []string{`* 3 FETCH (FLAGS ())`}; !slices.Equal(got, want) {
+	if got, want := rc.ok(`STORE * FLAGS ()`), []string{`* 3 FETCH (FLAGS (\Recent))`}; !slices.Equal(got, want) {
 		t.Errorf("FLAGS (): %q, want %q", got, want)
 	}
 	rc.expect("STORE 4 +FLAGS (\\Seen)", "BAD")
@@ -55,20 +57,22 @@ func TestStoreGrammar(t *testing.T) {
 		}
 	}
 	// Reversed ranges, lower-case command and item, a flag without parentheses.
-	check(`store 3:2 +flags \Answered`, `* 2 FETCH (FLAGS (\Answered))`, `* 3 FETCH (FLAGS (\Answered))`)
+	// The first SELECT after delivery: the messages are \Recent here (RFC 3501 2.3.2).
+	check(`store 3:2 +flags \Answered`, `* 2 FETCH (FLAGS (\Answered \Recent))`, `* 3 FETCH (FLAGS (\Answered \Recent))`)
 	check(`STORE 1 +FLAGS ($Label1 NonJunk)`,
 		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Label1 NonJunk)`,
 		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Label1 NonJunk \*)] Flags permitted`,
-		`* 1 FETCH (FLAGS ($Label1 NonJunk))`)
+		`* 1 FETCH (FLAGS ($Label1 NonJunk \Recent))`)
 	// Keywords are case-insensitive: removing "$label1" removes "$Label1" (RFC 9051 2.3.2).
-	check(`STORE 1 -FLAGS ($label1)`, `* 1 FETCH (FLAGS (NonJunk))`)
-	// \Recent cannot be stored (RFC 3501 2.3.2).
-	check(`STORE 1 FLAGS (\Recent \Seen)`, `* 1 FETCH (FLAGS (\Seen))`)
+	check(`STORE 1 -FLAGS ($label1)`, `* 1 FETCH (FLAGS (NonJunk \Recent))`)
+	// \Recent cannot be stored (RFC 3501 2.3.2): FLAGS neither sets nor clears it.
+	check(`STORE 1 FLAGS (\Recent \Seen)`, `* 1 FETCH (FLAGS (\Seen \Recent))`)
+	check(`STORE 1 -FLAGS (\Recent)`, `* 1 FETCH (FLAGS (\Seen \Recent))`)
 	// UID STORE responses carry the UID (RFC 9051 6.4.9, 7.5.2), even with a reversed range.
 	check(`UID STORE 3:1 -FLAGS.SILENT (\Answered)`)
-	check(`UID STORE 2,3 +FLAGS (\Flagged)`, `* 2 FETCH (UID 2 FLAGS (\Flagged))`, `* 3 FETCH (UID 3 FLAGS (\Flagged))`)
+	check(`UID STORE 2,3 +FLAGS (\Flagged)`, `* 2 FETCH (UID 2 FLAGS (\Flagged \Recent))`, `* 3 FETCH (UID 3 FLAGS (\Flagged \Recent))`)
 	check(`UID STORE 7:9 +FLAGS (\Flagged)`)
-	check(`STORE * -FLAGS ()`, `* 3 FETCH (FLAGS (\Flagged))`)
+	check(`STORE * -FLAGS ()`, `* 3 FETCH (FLAGS (\Flagged \Recent))`)
 	for _, cmd := range []string{
 		`STORE 1 +FLAGS`, `STORE 1 FLAGS.LOUD (\Seen)`, `STORE 0 +FLAGS (\Seen)`, `STORE 1 +FLAGS (\Seen) extra`,
 		`STORE 1 +FLAGS (a(b)`, `STORE 1 +FLAGS ("quoted")`, `STORE 1:4 +FLAGS (\Seen)`,

@@ -235,13 +235,14 @@ func (c *conn) closeSelected() {
 }
 
 // sendUpdates applies the queued changes of the selected mailbox to the session's view and
-// tells the client: EXISTS for new messages, EXPUNGE for removed ones (only if allowExpunge),
-// FETCH FLAGS for flag changes, with the UID inside a UID command (RFC 9051 7.4.2, 7.5.1).
-// Changes the session made itself are already in its view and are skipped.
+// tells the client: EXISTS for new messages (and RECENT when this session claims some of
+// them, recent.go), EXPUNGE for removed ones (only if allowExpunge), FETCH FLAGS for flag
+// changes, with the UID inside a UID command (RFC 9051 7.4.2, 7.5.1). Changes the session
+// made itself are already in its view and are skipped.
 func (c *conn) sendUpdates(allowExpunge bool) {
 	s := c.sel
 	uidCmd := c.cmd != nil && strings.HasPrefix(c.cmd.Name, "UID ")
-	existsDirty, recentDirty := false, false
+	existsDirty := false
 	var expunged []uint32
 	flushExpunged := func() {
 		if len(expunged) > 0 {
@@ -253,10 +254,11 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 		flushExpunged()
 		if existsDirty {
 			c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS") // RFC 9051 7.4.1
-			if recentDirty {
+			// One claim for the batch of new messages (recent.go).
+			if c.claimArrivals() {
 				c.untagged(strconv.Itoa(s.recentCount()) + " RECENT") // RFC 3501 7.3.2
 			}
-			existsDirty, recentDirty = false, false
+			existsDirty = false
 		}
 	}
 	for _, ch := range s.feed.take(allowExpunge) {
@@ -274,7 +276,6 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 			s.modseqs = append(s.modseqs, ch.GetModseq())
 			s.uidNext = max(s.uidNext, uid+1)
 			existsDirty = true
-			recentDirty = c.noteArrival(uid) || recentDirty
 		case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
 			seq := s.seqOf(ch.GetUid())
 			if seq == 0 || ch.GetModseq() <= s.modseqs[seq-1] {

@@ -230,6 +230,7 @@ func mailboxRights(r reader, user string, rec *metadatapb.MailboxRecord) (rights
 // its contents without r (RFC 4314 4: STATUS needs r). subscribed is the user's own
 // subscription state, false on another owner's mailbox.
 func presentMailbox(box *metadatapb.Mailbox, owner, user string, granted rights) *metadatapb.Mailbox {
+	pinRecentMark(box)
 	box.Owner = owner
 	if user != "" {
 		box.MyRights = granted.String()
@@ -242,7 +243,7 @@ func presentMailbox(box *metadatapb.Mailbox, owner, user string, granted rights)
 	}
 	if !granted.has(rightRead) {
 		box.UidValidity, box.UidNext, box.HighestModseq = 0, 0, 0
-		box.Messages, box.Unseen, box.Recent, box.Size = 0, 0, 0, 0
+		box.Messages, box.Unseen, box.Recent, box.Size, box.FirstRecentUid = 0, 0, 0, 0, 0
 	}
 	return box
 }

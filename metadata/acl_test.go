@@ -141,6 +141,10 @@ var aclOperations = []aclOperation{
 		_, err := s.client.Copy(s.ctx(), &metadatapb.CopyRequest{RequestId: s.reqID(), User: user, Account: user, SourceMailboxId: own.GetId(), Uids: uids1to3, DestAccount: owner, DestMailboxId: box.GetId()})
 		return err
 	}},
+	{"ClaimRecent", "r", func(s *testService, user, owner string, box, _ *metadatapb.Mailbox) error {
+		_, err := s.client.ClaimRecent(s.ctx(), &metadatapb.ClaimRecentRequest{RequestId: s.reqID(), User: user, Account: owner, MailboxId: box.GetId(), UpToUid: 4})
+		return err
+	}},
 	{"CreateMailbox below", "k", func(s *testService, user, owner string, box, _ *metadatapb.Mailbox) error {
 		_, err := s.client.CreateMailbox(s.ctx(), &metadatapb.CreateMailboxRequest{RequestId: s.reqID(), User: user, Account: owner, Name: box.GetName() + "/New"})
 		return err
@@ -173,7 +177,7 @@ var aclOperations = []aclOperation{
 // needs: NotFound without l, r and i (section 6; i alone is a drop box), PermissionDenied
 // without a needed right.
 // RenameMailbox of box/Child needs x on the child (which inherited box's ACL) and k on
-// box, the new name's parent.
+// box, the new name's parent; ClaimRecent needs r and one of i, e, s, t, w.
 func wantCodeFor(op aclOperation, granted string) codes.Code {
 	if !strings.ContainsAny(granted, "lri") {
 		return codes.NotFound
@@ -186,6 +190,9 @@ func wantCodeFor(op aclOperation, granted string) codes.Code {
 		if !strings.ContainsRune(granted, r) {
 			return codes.PermissionDenied
 		}
+	}
+	if op.name == "ClaimRecent" && !strings.ContainsAny(granted, "iestw") {
+		return codes.PermissionDenied // a read-write session's: RFC 4314 5.2
 	}
 	return codes.OK
 }

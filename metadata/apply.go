@@ -229,6 +229,8 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "set-acl:" + op.SetAcl.GetAccount()
 	case *metadatapb.Command_DeleteAcl:
 		return "delete-acl:" + op.DeleteAcl.GetAccount()
+	case *metadatapb.Command_ClaimRecent:
+		return "claim-recent:" + op.ClaimRecent.GetAccount()
 	}
 	return "unknown"
 }
@@ -277,6 +279,8 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.setACL(op.SetAcl)
 	case *metadatapb.Command_DeleteAcl:
 		return c.deleteACL(op.DeleteAcl)
+	case *metadatapb.Command_ClaimRecent:
+		return c.claimRecent(op.ClaimRecent)
 	}
 	return nil, errInvalid("command has no operation")
 }
@@ -299,6 +303,7 @@ func (c *cmdCtx) loadMailbox(account string, id uint64) (*mailboxState, error) {
 	if !found || rec.GetAccount() != account {
 		return nil, errNoMailbox()
 	}
+	pinRecentMark(rec.GetMailbox())
 	ms := &mailboxState{rec: rec, stored: true, storedName: rec.GetMailbox().GetName(), storedACL: aclIdentifiers(rec.GetMailbox().GetAcl())}
 	if len(ms.storedACL) > 0 {
 		// Looked up now: a command that deletes the owner's tenant removes its domains

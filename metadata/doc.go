@@ -26,10 +26,16 @@
 //     time) are dropped by later write commands of their mailbox, a bounded number per
 //     command, raising the mailbox's journal_floor and vanished_floor; above its floor
 //     each is complete. A Watch cursor below the journal floor ends with OutOfRange.
+//     ClaimRecent changes no message, only a mailbox's \Recent mark and count: it
+//     allocates no MODSEQ and journals nothing.
 //   - UIDs. UIDNEXT only grows; UIDVALIDITY values are never reused in a group, so a
 //     recreated name never repeats one; mailbox ids are never reused.
-//   - Counters. A mailbox's messages, unseen and size are updated with every change
-//     of its messages, in the same command.
+//   - Counters. A mailbox's messages, unseen, size and recent (the messages at or above
+//     its \Recent mark) are updated with every change of its messages, in the same
+//     command.
+//   - \Recent (RFC 3501 2.3.2, recent.go). A mailbox's first_recent_uid only grows and
+//     never passes UIDNEXT; ClaimRecent raises it and returns the old value in one
+//     command, so no UID is ever claimed as recent by two sessions.
 //   - Quotas. Account and tenant usage (messages, bytes) change in the command that
 //     adds or removes messages; a command that would grow a root past a limit is
 //     refused whole with ResourceExhausted (quota.go).

@@ -630,9 +630,11 @@ func script(h *harness) {
 	for i := range 20 {
 		h.ok(cmdAppend(alice, inbox.GetId(), fmt.Sprintf("blob-%d", i), fmt.Sprintf("blob-%d", i+100)))
 	}
+	h.ok(cmdClaimRecent(alice, alice, inbox.GetId(), 12))
 	h.ok(cmdStore(alice, inbox.GetId(), metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(1, 10), uidRange(30, 0)}, `\Seen`, `\Deleted`))
 	h.ok(cmdCopy(alice, inbox.GetId(), trash.GetId(), true, uidRange(5, 15)))
 	h.ok(cmdExpunge(alice, inbox.GetId()))
+	h.ok(cmdClaimRecent(alice, alice, inbox.GetId(), 35))
 	h.ok(cmdCreateMailbox(alice, "A/B"))
 	h.ok(cmdRename(alice, "A", "C"))
 	h.ok(cmdDeleteMailbox(alice, "C"))

@@ -76,13 +76,14 @@ func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl
 	}
 	ms := &mailboxState{
 		rec: &metadatapb.MailboxRecord{Account: owner, Mailbox: &metadatapb.Mailbox{
-			Id:            id,
-			Name:          name,
-			UidValidity:   uidValidity,
-			UidNext:       1,
-			HighestModseq: 1,
-			SpecialUse:    specialUse,
-			Acl:           cloneACL(acl),
+			Id:             id,
+			Name:           name,
+			UidValidity:    uidValidity,
+			UidNext:        1,
+			FirstRecentUid: 1, // what arrives before the first SELECT is \Recent (recent.go)
+			HighestModseq:  1,
+			SpecialUse:     specialUse,
+			Acl:            cloneACL(acl),
 		}},
 		dirty: true,
 	}

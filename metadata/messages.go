@@ -136,6 +136,7 @@ func (c *cmdCtx) addMessage(ms *mailboxState, idx *metadatapb.MessageIndex, stru
 		return 0, err
 	}
 	box.Messages++
+	box.Recent++ // at or above the mark, which never passes UIDNEXT (recent.go)
 	box.Size += idx.GetSize()
 	if !hasFlag(idx.GetFlags(), flagSeen) {
 		box.Unseen++
@@ -179,6 +180,9 @@ func (c *cmdCtx) removeMessage(ms *mailboxState, m storedMessage) error {
 		return err
 	}
 	box.Messages--
+	if m.uid >= box.GetFirstRecentUid() {
+		box.Recent--
+	}
 	box.Size -= m.idx.GetSize()
 	if !hasFlag(m.idx.GetFlags(), flagSeen) {
 		box.Unseen--

@@ -399,6 +399,19 @@ func (s *Service) Expunge(ctx context.Context, req *metadatapb.ExpungeRequest) (
 	return res.GetExpunge(), nil
 }
 
+// ClaimRecent claims a mailbox's \Recent messages below up_to_uid for one IMAP4rev1
+// session (recent.go); it needs r and a right to change the mailbox (RFC 4314 5.2).
+func (s *Service) ClaimRecent(ctx context.Context, req *metadatapb.ClaimRecentRequest) (*metadatapb.ClaimRecentResponse, error) {
+	if err := normalizeActor(&req.User, &req.Account); err != nil {
+		return nil, err
+	}
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ClaimRecent{ClaimRecent: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetClaimRecent(), nil
+}
+
 // ListMessages returns the SELECT view of a mailbox; it needs r (RFC 4314 4).
 func (s *Service) ListMessages(ctx context.Context, req *metadatapb.ListMessagesRequest) (*metadatapb.ListMessagesResponse, error) {
 	user, err := actingUser(req.GetUser())

@@ -64,7 +64,7 @@ func (p *parser) searchKey(c *imap.SearchCriteria, uid bool) {
 		c.Flag = append(c.Flag, imap.Flag(canonicalSystemFlag("\\"+key)))
 	case "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN":
 		c.NotFlag = append(c.NotFlag, imap.Flag(canonicalSystemFlag("\\"+key[2:])))
-	case "RECENT": // RFC 3501 only; Strata keeps no \Recent, so nothing matches
+	case "RECENT": // RFC 3501 only: the session's \Recent (frontend/recent.go)
 		c.Flag = append(c.Flag, "\\Recent")
 	case "OLD":
 		c.NotFlag = append(c.NotFlag, "\\Recent")

@@ -58,6 +58,7 @@ type Command struct {
 	//	*Command_SetQuota
 	//	*Command_SetAcl
 	//	*Command_DeleteAcl
+	//	*Command_ClaimRecent
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -303,6 +304,15 @@ func (x *Command) GetDeleteAcl() *DeleteAclRequest {
 	return nil
 }
 
+func (x *Command) GetClaimRecent() *ClaimRecentRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ClaimRecent); ok {
+			return x.ClaimRecent
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -391,6 +401,10 @@ type Command_DeleteAcl struct {
 	DeleteAcl *DeleteAclRequest `protobuf:"bytes,30,opt,name=delete_acl,json=deleteAcl,proto3,oneof"`
 }
 
+type Command_ClaimRecent struct {
+	ClaimRecent *ClaimRecentRequest `protobuf:"bytes,31,opt,name=claim_recent,json=claimRecent,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -432,6 +446,8 @@ func (*Command_SetQuota) isCommand_Op() {}
 func (*Command_SetAcl) isCommand_Op() {}
 
 func (*Command_DeleteAcl) isCommand_Op() {}
+
+func (*Command_ClaimRecent) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -556,6 +572,7 @@ type CommandResult struct {
 	//	*CommandResult_DeleteTenant
 	//	*CommandResult_Quota
 	//	*CommandResult_Acl
+	//	*CommandResult_ClaimRecent
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// A refusal the caller acts on (ErrorInfo reason, e.g. BLOB_DELETING) and the blob
 	// epoch it carries; empty and 0 otherwise.
@@ -715,6 +732,15 @@ func (x *CommandResult) GetAcl() *AclResponse {
 	return nil
 }
 
+func (x *CommandResult) GetClaimRecent() *ClaimRecentResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_ClaimRecent); ok {
+			return x.ClaimRecent
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetReason() string {
 	if x != nil {
 		return x.Reason
@@ -777,6 +803,10 @@ type CommandResult_Acl struct {
 	Acl *AclResponse `protobuf:"bytes,20,opt,name=acl,proto3,oneof"`
 }
 
+type CommandResult_ClaimRecent struct {
+	ClaimRecent *ClaimRecentResponse `protobuf:"bytes,21,opt,name=claim_recent,json=claimRecent,proto3,oneof"`
+}
+
 func (*CommandResult_Tenant) isCommandResult_Result() {}
 
 func (*CommandResult_Account) isCommandResult_Result() {}
@@ -798,6 +828,8 @@ func (*CommandResult_DeleteTenant) isCommandResult_Result() {}
 func (*CommandResult_Quota) isCommandResult_Result() {}
 
 func (*CommandResult_Acl) isCommandResult_Result() {}
+
+func (*CommandResult_ClaimRecent) isCommandResult_Result() {}
 
 type AccountRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1110,7 +1142,7 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xab\r\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xf8\r\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1139,14 +1171,15 @@ const file_fsm_proto_rawDesc = "" +
 	"\tset_quota\x18\x1c \x01(\v2#.strata.metadata.v1.SetQuotaRequestH\x00R\bsetQuota\x12<\n" +
 	"\aset_acl\x18\x1d \x01(\v2!.strata.metadata.v1.SetAclRequestH\x00R\x06setAcl\x12E\n" +
 	"\n" +
-	"delete_acl\x18\x1e \x01(\v2$.strata.metadata.v1.DeleteAclRequestH\x00R\tdeleteAclB\x04\n" +
+	"delete_acl\x18\x1e \x01(\v2$.strata.metadata.v1.DeleteAclRequestH\x00R\tdeleteAcl\x12K\n" +
+	"\fclaim_recent\x18\x1f \x01(\v2&.strata.metadata.v1.ClaimRecentRequestH\x00R\vclaimRecentB\x04\n" +
 	"\x02op\"Q\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"O\n" +
 	"\x12SetPasswordCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
-	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\x9c\x06\n" +
+	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\xea\x06\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x124\n" +
@@ -1162,7 +1195,8 @@ const file_fsm_proto_rawDesc = "" +
 	"\x05blobs\x18\x11 \x01(\v2\x1d.strata.metadata.v1.BlobBatchH\x00R\x05blobs\x12O\n" +
 	"\rdelete_tenant\x18\x12 \x01(\v2(.strata.metadata.v1.DeleteTenantResponseH\x00R\fdeleteTenant\x125\n" +
 	"\x05quota\x18\x13 \x01(\v2\x1d.strata.metadata.v1.QuotaRootH\x00R\x05quota\x123\n" +
-	"\x03acl\x18\x14 \x01(\v2\x1f.strata.metadata.v1.AclResponseH\x00R\x03acl\x12\x16\n" +
+	"\x03acl\x18\x14 \x01(\v2\x1f.strata.metadata.v1.AclResponseH\x00R\x03acl\x12L\n" +
+	"\fclaim_recent\x18\x15 \x01(\v2'.strata.metadata.v1.ClaimRecentResponseH\x00R\vclaimRecent\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpochB\b\n" +
@@ -1230,17 +1264,19 @@ var file_fsm_proto_goTypes = []any{
 	(*SetQuotaRequest)(nil),           // 25: strata.metadata.v1.SetQuotaRequest
 	(*SetAclRequest)(nil),             // 26: strata.metadata.v1.SetAclRequest
 	(*DeleteAclRequest)(nil),          // 27: strata.metadata.v1.DeleteAclRequest
-	(*Tenant)(nil),                    // 28: strata.metadata.v1.Tenant
-	(*Account)(nil),                   // 29: strata.metadata.v1.Account
-	(*Mailbox)(nil),                   // 30: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),            // 31: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),        // 32: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),              // 33: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),           // 34: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                 // 35: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),      // 36: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                 // 37: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),               // 38: strata.metadata.v1.AclResponse
+	(*ClaimRecentRequest)(nil),        // 28: strata.metadata.v1.ClaimRecentRequest
+	(*Tenant)(nil),                    // 29: strata.metadata.v1.Tenant
+	(*Account)(nil),                   // 30: strata.metadata.v1.Account
+	(*Mailbox)(nil),                   // 31: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),            // 32: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),        // 33: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),              // 34: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),           // 35: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                 // 36: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),      // 37: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                 // 38: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),               // 39: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),       // 40: strata.metadata.v1.ClaimRecentResponse
 }
 var file_fsm_proto_depIdxs = []int32{
 	9,  // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
@@ -1264,25 +1300,27 @@ var file_fsm_proto_depIdxs = []int32{
 	25, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
 	26, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
 	27, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
-	28, // 21: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	29, // 22: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	30, // 23: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	31, // 24: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	32, // 25: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	33, // 26: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	34, // 27: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	35, // 28: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	36, // 29: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	37, // 30: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	38, // 31: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	29, // 32: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	30, // 33: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	3,  // 34: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	35, // [35:35] is the sub-list for method output_type
-	35, // [35:35] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	28, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
+	29, // 22: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	30, // 23: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	31, // 24: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	32, // 25: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	33, // 26: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	34, // 27: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	35, // 28: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	36, // 29: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	37, // 30: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	38, // 31: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	39, // 32: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	40, // 33: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	30, // 34: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	31, // 35: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	3,  // 36: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -1313,6 +1351,7 @@ func file_fsm_proto_init() {
 		(*Command_SetQuota)(nil),
 		(*Command_SetAcl)(nil),
 		(*Command_DeleteAcl)(nil),
+		(*Command_ClaimRecent)(nil),
 	}
 	file_fsm_proto_msgTypes[3].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
@@ -1326,6 +1365,7 @@ func file_fsm_proto_init() {
 		(*CommandResult_DeleteTenant)(nil),
 		(*CommandResult_Quota)(nil),
 		(*CommandResult_Acl)(nil),
+		(*CommandResult_ClaimRecent)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -622,16 +622,17 @@ type Mailbox struct {
 	Unseen        uint32                 `protobuf:"varint,10,opt,name=unseen,proto3" json:"unseen,omitempty"`
 	Size          uint64                 `protobuf:"varint,11,opt,name=size,proto3" json:"size,omitempty"` // sum of RFC822.SIZE, for STATUS=SIZE
 	Acl           []*AclEntry            `protobuf:"bytes,12,rep,name=acl,proto3" json:"acl,omitempty"`    // only for the owner, admin calls and users with 'a'
-	Recent        uint32                 `protobuf:"varint,13,opt,name=recent,proto3" json:"recent,omitempty"`
-	Owner         string                 `protobuf:"bytes,14,opt,name=owner,proto3" json:"owner,omitempty"`                       // the owning account, or "tenant:NAME" for a tenant-shared mailbox
-	MyRights      string                 `protobuf:"bytes,15,opt,name=my_rights,json=myRights,proto3" json:"my_rights,omitempty"` // the acting user's rights (RFC 4314), set when the request named a user
-	// The change history kept for resynchronisation (metadata/history.go): the journal holds
-	// every change with a MODSEQ above journal_floor, the tombstones every expunge above
-	// vanished_floor; what is older was dropped by the retention policy.
-	JournalFloor  uint64 `protobuf:"varint,30,opt,name=journal_floor,json=journalFloor,proto3" json:"journal_floor,omitempty"`
-	VanishedFloor uint64 `protobuf:"varint,31,opt,name=vanished_floor,json=vanishedFloor,proto3" json:"vanished_floor,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The number of messages with a UID at or above first_recent_uid: those the next
+	// read-write SELECT of an IMAP4rev1 session claims as \Recent (RFC 3501 6.3.10
+	// STATUS RECENT counts them).
+	Recent   uint32 `protobuf:"varint,13,opt,name=recent,proto3" json:"recent,omitempty"`
+	Owner    string `protobuf:"bytes,14,opt,name=owner,proto3" json:"owner,omitempty"`                       // the owning account, or "tenant:NAME" for a tenant-shared mailbox
+	MyRights string `protobuf:"bytes,15,opt,name=my_rights,json=myRights,proto3" json:"my_rights,omitempty"` // the acting user's rights (RFC 4314), set when the request named a user
+	// The first UID that no session has claimed as \Recent (ClaimRecent); 1 in a new
+	// mailbox, so that what arrives before the first SELECT is recent; at most uid_next.
+	FirstRecentUid uint32 `protobuf:"varint,16,opt,name=first_recent_uid,json=firstRecentUid,proto3" json:"first_recent_uid,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Mailbox) Reset() {
@@ -769,16 +770,9 @@ func (x *Mailbox) GetMyRights() string {
 	return ""
 }
 
-func (x *Mailbox) GetJournalFloor() uint64 {
+func (x *Mailbox) GetFirstRecentUid() uint32 {
 	if x != nil {
-		return x.JournalFloor
-	}
-	return 0
-}
-
-func (x *Mailbox) GetVanishedFloor() uint64 {
-	if x != nil {
-		return x.VanishedFloor
+		return x.FirstRecentUid
 	}
 	return 0
 }
@@ -3583,31 +3577,32 @@ func (x *ExpungeResponse) GetModseq() uint64 {
 	return 0
 }
 
-type ListVanishedRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	MailboxId     uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
-	User          string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
-	SinceModseq   uint64                 `protobuf:"varint,4,opt,name=since_modseq,json=sinceModseq,proto3" json:"since_modseq,omitempty"`
-	Uids          []*UidRange            `protobuf:"bytes,5,rep,name=uids,proto3" json:"uids,omitempty"` // empty: all
+type ClaimRecentRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Account   string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId uint64                 `protobuf:"varint,3,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	User      string                 `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	// The UIDs below it are claimed; a value past UIDNEXT claims up to UIDNEXT.
+	UpToUid       uint32 `protobuf:"varint,5,opt,name=up_to_uid,json=upToUid,proto3" json:"up_to_uid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListVanishedRequest) Reset() {
-	*x = ListVanishedRequest{}
+func (x *ClaimRecentRequest) Reset() {
+	*x = ClaimRecentRequest{}
 	mi := &file_metadata_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListVanishedRequest) String() string {
+func (x *ClaimRecentRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListVanishedRequest) ProtoMessage() {}
+func (*ClaimRecentRequest) ProtoMessage() {}
 
-func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
+func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_metadata_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -3619,74 +3614,70 @@ func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListVanishedRequest.ProtoReflect.Descriptor instead.
-func (*ListVanishedRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use ClaimRecentRequest.ProtoReflect.Descriptor instead.
+func (*ClaimRecentRequest) Descriptor() ([]byte, []int) {
 	return file_metadata_proto_rawDescGZIP(), []int{49}
 }
 
-func (x *ListVanishedRequest) GetAccount() string {
+func (x *ClaimRecentRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ClaimRecentRequest) GetAccount() string {
 	if x != nil {
 		return x.Account
 	}
 	return ""
 }
 
-func (x *ListVanishedRequest) GetMailboxId() uint64 {
+func (x *ClaimRecentRequest) GetMailboxId() uint64 {
 	if x != nil {
 		return x.MailboxId
 	}
 	return 0
 }
 
-func (x *ListVanishedRequest) GetUser() string {
+func (x *ClaimRecentRequest) GetUser() string {
 	if x != nil {
 		return x.User
 	}
 	return ""
 }
 
-func (x *ListVanishedRequest) GetSinceModseq() uint64 {
+func (x *ClaimRecentRequest) GetUpToUid() uint32 {
 	if x != nil {
-		return x.SinceModseq
+		return x.UpToUid
 	}
 	return 0
 }
 
-func (x *ListVanishedRequest) GetUids() []*UidRange {
-	if x != nil {
-		return x.Uids
-	}
-	return nil
-}
-
-type ListVanishedResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The expunged UIDs, ascending and merged into ranges.
-	Vanished []*UidRange `protobuf:"bytes,1,rep,name=vanished,proto3" json:"vanished,omitempty"`
-	// The mailbox's HIGHESTMODSEQ at the view the answer was read from.
-	HighestModseq uint64 `protobuf:"varint,2,opt,name=highest_modseq,json=highestModseq,proto3" json:"highest_modseq,omitempty"`
-	// False when since_modseq is older than the tombstones kept (the mailbox's
-	// vanished_floor): vanished then holds only the expunges after the floor, and the caller
-	// must treat every UID it cannot see as possibly expunged (RFC 7162 3.2.5.2, 3.2.6).
-	Complete      bool `protobuf:"varint,3,opt,name=complete,proto3" json:"complete,omitempty"`
+// The session that made the claim holds the UIDs in [first_uid, next_uid) as \Recent;
+// none when they are equal (another session claimed them first).
+type ClaimRecentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	FirstUid      uint32                 `protobuf:"varint,1,opt,name=first_uid,json=firstUid,proto3" json:"first_uid,omitempty"` // Mailbox.first_recent_uid before the claim
+	NextUid       uint32                 `protobuf:"varint,2,opt,name=next_uid,json=nextUid,proto3" json:"next_uid,omitempty"`    // Mailbox.first_recent_uid after it
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *ListVanishedResponse) Reset() {
-	*x = ListVanishedResponse{}
+func (x *ClaimRecentResponse) Reset() {
+	*x = ClaimRecentResponse{}
 	mi := &file_metadata_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *ListVanishedResponse) String() string {
+func (x *ClaimRecentResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*ListVanishedResponse) ProtoMessage() {}
+func (*ClaimRecentResponse) ProtoMessage() {}
 
-func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
+func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_metadata_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -3698,30 +3689,23 @@ func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use ListVanishedResponse.ProtoReflect.Descriptor instead.
-func (*ListVanishedResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use ClaimRecentResponse.ProtoReflect.Descriptor instead.
+func (*ClaimRecentResponse) Descriptor() ([]byte, []int) {
 	return file_metadata_proto_rawDescGZIP(), []int{50}
 }
 
-func (x *ListVanishedResponse) GetVanished() []*UidRange {
+func (x *ClaimRecentResponse) GetFirstUid() uint32 {
 	if x != nil {
-		return x.Vanished
-	}
-	return nil
-}
-
-func (x *ListVanishedResponse) GetHighestModseq() uint64 {
-	if x != nil {
-		return x.HighestModseq
+		return x.FirstUid
 	}
 	return 0
 }
 
-func (x *ListVanishedResponse) GetComplete() bool {
+func (x *ClaimRecentResponse) GetNextUid() uint32 {
 	if x != nil {
-		return x.Complete
+		return x.NextUid
 	}
-	return false
+	return 0
 }
 
 type WatchRequest struct {
@@ -3884,10 +3868,8 @@ type ChangeBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Changes       []*Change              `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
 	HighestModseq uint64                 `protobuf:"varint,2,opt,name=highest_modseq,json=highestModseq,proto3" json:"highest_modseq,omitempty"`
-	// The log time of the command, in the stored journal entry only (retention).
-	TimestampUnixNano int64 `protobuf:"varint,3,opt,name=timestamp_unix_nano,json=timestampUnixNano,proto3" json:"timestamp_unix_nano,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ChangeBatch) Reset() {
@@ -3930,13 +3912,6 @@ func (x *ChangeBatch) GetChanges() []*Change {
 func (x *ChangeBatch) GetHighestModseq() uint64 {
 	if x != nil {
 		return x.HighestModseq
-	}
-	return 0
-}
-
-func (x *ChangeBatch) GetTimestampUnixNano() int64 {
-	if x != nil {
-		return x.TimestampUnixNano
 	}
 	return 0
 }
@@ -4913,7 +4888,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +
 	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12!\n" +
-	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\"\xfe\x03\n" +
+	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\"\xdc\x03\n" +
 	"\aMailbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
@@ -4933,9 +4908,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\x03acl\x18\f \x03(\v2\x1c.strata.metadata.v1.AclEntryR\x03acl\x12\x16\n" +
 	"\x06recent\x18\r \x01(\rR\x06recent\x12\x14\n" +
 	"\x05owner\x18\x0e \x01(\tR\x05owner\x12\x1b\n" +
-	"\tmy_rights\x18\x0f \x01(\tR\bmyRights\x12#\n" +
-	"\rjournal_floor\x18\x1e \x01(\x04R\fjournalFloor\x12%\n" +
-	"\x0evanished_floor\x18\x1f \x01(\x04R\rvanishedFloor\"B\n" +
+	"\tmy_rights\x18\x0f \x01(\tR\bmyRights\x12(\n" +
+	"\x10first_recent_uid\x18\x10 \x01(\rR\x0efirstRecentUid\"B\n" +
 	"\bAclEntry\x12\x1e\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\tR\n" +
@@ -5168,18 +5142,18 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04user\x18\x05 \x01(\tR\x04user\"E\n" +
 	"\x0fExpungeResponse\x12\x1a\n" +
 	"\bexpunged\x18\x01 \x03(\rR\bexpunged\x12\x16\n" +
-	"\x06modseq\x18\x02 \x01(\x04R\x06modseq\"\xb7\x01\n" +
-	"\x13ListVanishedRequest\x12\x18\n" +
-	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
+	"\x06modseq\x18\x02 \x01(\x04R\x06modseq\"\x9c\x01\n" +
+	"\x12ClaimRecentRequest\x12\x1d\n" +
 	"\n" +
-	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12\x12\n" +
-	"\x04user\x18\x03 \x01(\tR\x04user\x12!\n" +
-	"\fsince_modseq\x18\x04 \x01(\x04R\vsinceModseq\x120\n" +
-	"\x04uids\x18\x05 \x03(\v2\x1c.strata.metadata.v1.UidRangeR\x04uids\"\x93\x01\n" +
-	"\x14ListVanishedResponse\x128\n" +
-	"\bvanished\x18\x01 \x03(\v2\x1c.strata.metadata.v1.UidRangeR\bvanished\x12%\n" +
-	"\x0ehighest_modseq\x18\x02 \x01(\x04R\rhighestModseq\x12\x1a\n" +
-	"\bcomplete\x18\x03 \x01(\bR\bcomplete\"~\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x12\x12\n" +
+	"\x04user\x18\x04 \x01(\tR\x04user\x12\x1a\n" +
+	"\tup_to_uid\x18\x05 \x01(\rR\aupToUid\"M\n" +
+	"\x13ClaimRecentResponse\x12\x1b\n" +
+	"\tfirst_uid\x18\x01 \x01(\rR\bfirstUid\x12\x19\n" +
+	"\bnext_uid\x18\x02 \x01(\rR\anextUid\"~\n" +
 	"\fWatchRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
@@ -5192,11 +5166,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\x06modseq\x18\x03 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x04 \x03(\tR\x05flags\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12\x12\n" +
-	"\x04user\x18\x06 \x01(\tR\x04user\"\x9a\x01\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\"j\n" +
 	"\vChangeBatch\x124\n" +
 	"\achanges\x18\x01 \x03(\v2\x1a.strata.metadata.v1.ChangeR\achanges\x12%\n" +
-	"\x0ehighest_modseq\x18\x02 \x01(\x04R\rhighestModseq\x12.\n" +
-	"\x13timestamp_unix_nano\x18\x03 \x01(\x03R\x11timestampUnixNano\"p\n" +
+	"\x0ehighest_modseq\x18\x02 \x01(\x04R\rhighestModseq\"p\n" +
 	"\x18MarkBlobsDeletingRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x1f\n" +
@@ -5281,7 +5254,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11CHANGE_KIND_FLAGS\x10\x02\x12\x17\n" +
 	"\x13CHANGE_KIND_EXPUNGE\x10\x03\x12\x1f\n" +
 	"\x1bCHANGE_KIND_MAILBOX_DELETED\x10\x04\x12\x1f\n" +
-	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\x97\x17\n" +
+	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\x94\x17\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -5303,8 +5276,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\n" +
 	"StoreFlags\x12%.strata.metadata.v1.StoreFlagsRequest\x1a&.strata.metadata.v1.StoreFlagsResponse\x12I\n" +
 	"\x04Copy\x12\x1f.strata.metadata.v1.CopyRequest\x1a .strata.metadata.v1.CopyResponse\x12R\n" +
-	"\aExpunge\x12\".strata.metadata.v1.ExpungeRequest\x1a#.strata.metadata.v1.ExpungeResponse\x12a\n" +
-	"\fListVanished\x12'.strata.metadata.v1.ListVanishedRequest\x1a(.strata.metadata.v1.ListVanishedResponse\x12L\n" +
+	"\aExpunge\x12\".strata.metadata.v1.ExpungeRequest\x1a#.strata.metadata.v1.ExpungeResponse\x12^\n" +
+	"\vClaimRecent\x12&.strata.metadata.v1.ClaimRecentRequest\x1a'.strata.metadata.v1.ClaimRecentResponse\x12L\n" +
 	"\x05Watch\x12 .strata.metadata.v1.WatchRequest\x1a\x1f.strata.metadata.v1.ChangeBatch0\x01\x12`\n" +
 	"\x11MarkBlobsDeleting\x12,.strata.metadata.v1.MarkBlobsDeletingRequest\x1a\x1d.strata.metadata.v1.BlobBatch\x12T\n" +
 	"\vForgetBlobs\x12&.strata.metadata.v1.ForgetBlobsRequest\x1a\x1d.strata.metadata.v1.BlobBatch\x12a\n" +
@@ -5389,8 +5362,8 @@ var file_metadata_proto_goTypes = []any{
 	(*CopyResponse)(nil),              // 49: strata.metadata.v1.CopyResponse
 	(*ExpungeRequest)(nil),            // 50: strata.metadata.v1.ExpungeRequest
 	(*ExpungeResponse)(nil),           // 51: strata.metadata.v1.ExpungeResponse
-	(*ListVanishedRequest)(nil),       // 52: strata.metadata.v1.ListVanishedRequest
-	(*ListVanishedResponse)(nil),      // 53: strata.metadata.v1.ListVanishedResponse
+	(*ClaimRecentRequest)(nil),        // 52: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),       // 53: strata.metadata.v1.ClaimRecentResponse
 	(*WatchRequest)(nil),              // 54: strata.metadata.v1.WatchRequest
 	(*Change)(nil),                    // 55: strata.metadata.v1.Change
 	(*ChangeBatch)(nil),               // 56: strata.metadata.v1.ChangeBatch
@@ -5444,87 +5417,85 @@ var file_metadata_proto_depIdxs = []int32{
 	46, // 28: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
 	40, // 29: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
 	40, // 30: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	40, // 31: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
-	40, // 32: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
-	2,  // 33: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	55, // 34: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	68, // 35: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	69, // 36: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	68, // 37: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	70, // 38: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	17, // 39: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	18, // 40: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	20, // 41: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	21, // 42: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	22, // 43: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	24, // 44: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	26, // 45: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	27, // 46: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	29, // 47: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	30, // 48: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	31, // 49: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	33, // 50: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	35, // 51: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	38, // 52: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	41, // 53: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	44, // 54: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	45, // 55: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	48, // 56: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	50, // 57: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	52, // 58: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	54, // 59: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	57, // 60: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	58, // 61: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	62, // 62: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	64, // 63: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	65, // 64: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	66, // 65: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	67, // 66: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	71, // 67: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	72, // 68: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	3,  // 69: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	4,  // 70: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	5,  // 71: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	60, // 72: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	7,  // 73: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	19, // 74: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	8,  // 75: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	8,  // 76: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	23, // 77: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	25, // 78: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	8,  // 79: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	28, // 80: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	9,  // 81: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	9,  // 82: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	32, // 83: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	34, // 84: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	36, // 85: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	39, // 86: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	42, // 87: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	16, // 88: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	47, // 89: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	49, // 90: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	51, // 91: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	53, // 92: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	56, // 93: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	59, // 94: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	59, // 95: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	63, // 96: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	7,  // 97: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	7,  // 98: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	8,  // 99: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	8,  // 100: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	70, // 101: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	73, // 102: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	6,  // 103: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	6,  // 104: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	6,  // 105: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	61, // 106: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	73, // [73:107] is the sub-list for method output_type
-	39, // [39:73] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	2,  // 31: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
+	55, // 32: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	68, // 33: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	69, // 34: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	68, // 35: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	70, // 36: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	17, // 37: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	18, // 38: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	20, // 39: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	21, // 40: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	22, // 41: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	24, // 42: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	26, // 43: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	27, // 44: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	29, // 45: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	30, // 46: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	31, // 47: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	33, // 48: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	35, // 49: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	38, // 50: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	41, // 51: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	44, // 52: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	45, // 53: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	48, // 54: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	50, // 55: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	52, // 56: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	54, // 57: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	57, // 58: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	58, // 59: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	62, // 60: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	64, // 61: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	65, // 62: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	66, // 63: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	67, // 64: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	71, // 65: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	72, // 66: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	3,  // 67: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	4,  // 68: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	5,  // 69: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	60, // 70: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	7,  // 71: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	19, // 72: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	8,  // 73: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	8,  // 74: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	23, // 75: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	25, // 76: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	8,  // 77: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	28, // 78: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	9,  // 79: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	9,  // 80: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	32, // 81: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	34, // 82: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	36, // 83: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	39, // 84: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	42, // 85: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	16, // 86: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	47, // 87: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	49, // 88: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	51, // 89: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	53, // 90: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	56, // 91: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	59, // 92: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	59, // 93: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	63, // 94: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	7,  // 95: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	7,  // 96: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	8,  // 97: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	8,  // 98: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	70, // 99: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	73, // 100: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	6,  // 101: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	6,  // 102: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	6,  // 103: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	61, // 104: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	71, // [71:105] is the sub-list for method output_type
+	37, // [37:71] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
