@@ -42,6 +42,7 @@ const (
 	Metadata_StoreFlags_FullMethodName         = "/strata.metadata.v1.Metadata/StoreFlags"
 	Metadata_Copy_FullMethodName               = "/strata.metadata.v1.Metadata/Copy"
 	Metadata_Expunge_FullMethodName            = "/strata.metadata.v1.Metadata/Expunge"
+	Metadata_ListVanished_FullMethodName       = "/strata.metadata.v1.Metadata/ListVanished"
 	Metadata_ClaimRecent_FullMethodName        = "/strata.metadata.v1.Metadata/ClaimRecent"
 	Metadata_Watch_FullMethodName              = "/strata.metadata.v1.Metadata/Watch"
 	Metadata_MarkBlobsDeleting_FullMethodName  = "/strata.metadata.v1.Metadata/MarkBlobsDeleting"
@@ -89,6 +90,10 @@ type MetadataClient interface {
 	StoreFlags(ctx context.Context, in *StoreFlagsRequest, opts ...grpc.CallOption) (*StoreFlagsResponse, error)
 	Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (*CopyResponse, error)
 	Expunge(ctx context.Context, in *ExpungeRequest, opts ...grpc.CallOption) (*ExpungeResponse, error)
+	// ListVanished returns the UIDs among uids that were expunged after since_modseq, from
+	// the tombstones (RFC 7162 3.2.5.1, 3.2.6: VANISHED (EARLIER)); it costs O(expunges
+	// since since_modseq), not O(mailbox).
+	ListVanished(ctx context.Context, in *ListVanishedRequest, opts ...grpc.CallOption) (*ListVanishedResponse, error)
 	// ClaimRecent claims the mailbox's \Recent messages (RFC 3501 2.3.2) below up_to_uid
 	// for one IMAP4rev1 session: it raises Mailbox.first_recent_uid to up_to_uid (never
 	// lowers it, never past UIDNEXT) and returns the mark it found, so that each UID is
@@ -342,6 +347,16 @@ func (c *metadataClient) Expunge(ctx context.Context, in *ExpungeRequest, opts .
 	return out, nil
 }
 
+func (c *metadataClient) ListVanished(ctx context.Context, in *ListVanishedRequest, opts ...grpc.CallOption) (*ListVanishedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListVanishedResponse)
+	err := c.cc.Invoke(ctx, Metadata_ListVanished_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *metadataClient) ClaimRecent(ctx context.Context, in *ClaimRecentRequest, opts ...grpc.CallOption) (*ClaimRecentResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ClaimRecentResponse)
@@ -522,6 +537,10 @@ type MetadataServer interface {
 	StoreFlags(context.Context, *StoreFlagsRequest) (*StoreFlagsResponse, error)
 	Copy(context.Context, *CopyRequest) (*CopyResponse, error)
 	Expunge(context.Context, *ExpungeRequest) (*ExpungeResponse, error)
+	// ListVanished returns the UIDs among uids that were expunged after since_modseq, from
+	// the tombstones (RFC 7162 3.2.5.1, 3.2.6: VANISHED (EARLIER)); it costs O(expunges
+	// since since_modseq), not O(mailbox).
+	ListVanished(context.Context, *ListVanishedRequest) (*ListVanishedResponse, error)
 	// ClaimRecent claims the mailbox's \Recent messages (RFC 3501 2.3.2) below up_to_uid
 	// for one IMAP4rev1 session: it raises Mailbox.first_recent_uid to up_to_uid (never
 	// lowers it, never past UIDNEXT) and returns the mark it found, so that each UID is
@@ -632,6 +651,9 @@ func (UnimplementedMetadataServer) Copy(context.Context, *CopyRequest) (*CopyRes
 }
 func (UnimplementedMetadataServer) Expunge(context.Context, *ExpungeRequest) (*ExpungeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Expunge not implemented")
+}
+func (UnimplementedMetadataServer) ListVanished(context.Context, *ListVanishedRequest) (*ListVanishedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListVanished not implemented")
 }
 func (UnimplementedMetadataServer) ClaimRecent(context.Context, *ClaimRecentRequest) (*ClaimRecentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ClaimRecent not implemented")
@@ -1031,6 +1053,24 @@ func _Metadata_Expunge_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_ListVanished_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListVanishedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ListVanished(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ListVanished_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ListVanished(ctx, req.(*ListVanishedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Metadata_ClaimRecent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ClaimRecentRequest)
 	if err := dec(in); err != nil {
@@ -1354,6 +1394,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Expunge",
 			Handler:    _Metadata_Expunge_Handler,
+		},
+		{
+			MethodName: "ListVanished",
+			Handler:    _Metadata_ListVanished_Handler,
 		},
 		{
 			MethodName: "ClaimRecent",
