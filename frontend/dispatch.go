@@ -110,6 +110,9 @@ func (c *conn) capabilities() string {
 		"QUOTA=RES-MESSAGE",  // RFC 9208 5.2
 		"ACL",                // RFC 4314 2
 		"RIGHTS=texk",        // RFC 4314 2.1: the rights beyond RFC 2086's
+		"LIST-MYRIGHTS",      // RFC 8440
+		"PREVIEW",            // RFC 8970
+		"SAVEDATE",           // RFC 8514
 		"CONDSTORE",          // RFC 7162 3.1
 		"QRESYNC",            // RFC 7162 3.2
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889

@@ -53,14 +53,16 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 		items = append(slices.Clip(items), imapwire.FetchItem{Attr: imapwire.FetchModSeq})
 	}
 	needRecord, needStructure, setsSeen := false, false, false
-	wantsFlags, wantsEnvelope := false, false
+	wantsFlags, wantsEnvelope, wantsPreview := false, false, false
 	for _, it := range items {
 		switch it.Attr {
 		case imapwire.FetchFlags:
 			wantsFlags = true
 		case imapwire.FetchUID:
-		case imapwire.FetchInternalDate, imapwire.FetchRFC822Size:
+		case imapwire.FetchInternalDate, imapwire.FetchRFC822Size, imapwire.FetchSaveDate:
 			needRecord = true
+		case imapwire.FetchPreview: // RFC 8970: computed at ingest, stored with the structure
+			needRecord, wantsPreview = true, true
 		case imapwire.FetchEnvelope:
 			needRecord, wantsEnvelope = true, true
 		case imapwire.FetchBodyStructure, imapwire.FetchBody, imapwire.FetchRFC822Header:
@@ -80,12 +82,19 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 			needRecord, needStructure = true, true
 		}
 	}
-	// ENVELOPE alone needs only the envelope of the stored structure.
+	// ENVELOPE alone needs only the envelope of the stored structure, PREVIEW only the
+	// preview, both together both.
 	parts := structureAll
-	if wantsEnvelope && !needStructure {
+	switch {
+	case needStructure:
+	case wantsEnvelope && wantsPreview:
+		parts = structureEnvelope | structurePreview
+	case wantsEnvelope:
 		parts = structureEnvelope
+	case wantsPreview:
+		parts = structurePreview
 	}
-	needStructure = needStructure || wantsEnvelope
+	needStructure = needStructure || wantsEnvelope || wantsPreview
 	idx, err := c.resolve(args.Set)
 	if err != nil {
 		return err
@@ -170,9 +179,10 @@ func wholeMessage(s *imap.FetchItemBodySection) bool {
 type structureParts int
 
 const (
-	structureAll      structureParts = iota // all of it
-	structureHeader                         // the header bytes only
-	structureEnvelope                       // the envelope only
+	structureAll      structureParts = 0         // all of it
+	structureHeader   structureParts = 1 << iota // the header bytes only
+	structureEnvelope                            // the envelope only
+	structurePreview                             // the preview only (RFC 8970)
 )
 
 // fetchRecords returns the stored records of uids in the selected mailbox, by UID, with the
@@ -189,8 +199,9 @@ func (c *conn) fetchRecordsOf(owner string, mailboxID uint64, uids []uint32, wit
 		clear(records)
 		stream, err := c.srv.cfg.Metadata.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{
 			Account: owner, MailboxId: mailboxID, Uids: uidRanges(uids), WithStructure: withStructure,
-			HeaderOnly:   parts == structureHeader,
-			EnvelopeOnly: parts == structureEnvelope,
+			HeaderOnly:   parts&structureHeader != 0,
+			EnvelopeOnly: parts&structureEnvelope != 0,
+			PreviewOnly:  parts&structurePreview != 0,
 			HeaderFields: headerFields,
 			User:         c.accountName(),
 		})
@@ -266,6 +277,17 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 			b = append(b, `INTERNALDATE "`+date+`"`...)
 		case imapwire.FetchRFC822Size:
 			b = strconv.AppendUint(append(b, "RFC822.SIZE "...), rec.GetSize(), 10)
+		case imapwire.FetchSaveDate:
+			// RFC 8514 3: when the message was saved into this mailbox; NIL for messages
+			// stored before Strata kept it.
+			if saved := rec.GetSavedUnix(); saved != 0 {
+				b = append(b, `SAVEDATE "`+time.Unix(saved, 0).UTC().Format(internalDateLayout)+`"`...)
+			} else {
+				b = append(b, "SAVEDATE NIL"...)
+			}
+		case imapwire.FetchPreview:
+			// RFC 8970 3: the preview made at ingest; "" when the message has no text.
+			b = enc.AppendString(append(b, "PREVIEW "...), rec.GetStructure().GetPreview())
 		case imapwire.FetchEnvelope:
 			b = enc.AppendEnvelope(append(b, "ENVELOPE "...), rec.GetStructure().GetEnvelope())
 		case imapwire.FetchBodyStructure:

@@ -41,6 +41,7 @@ type listQuery struct {
 	selSubscribed, selSpecialUse, recursive bool
 	// Return options (RFC 5258 3.2, RFC 5819, RFC 6154 5.2).
 	retSubscribed bool
+	retMyRights   bool // RFC 8440
 	statusItems   []string
 	patterns      []string
 }
@@ -74,6 +75,8 @@ func (c *conn) parseListQuery(name string, args *imapwire.ListArgs) (*listQuery,
 		case "SUBSCRIBED":
 			q.retSubscribed = true
 		case "CHILDREN", "SPECIAL-USE": // RFC 5258 4, RFC 6154 5.2: always returned
+		case "MYRIGHTS": // RFC 8440 2
+			q.retMyRights = true
 		case "STATUS": // RFC 5819 2
 			for _, item := range args.StatusItems {
 				if !knownStatusItem(item) {
@@ -238,13 +241,19 @@ func (c *conn) cmdList(cmd *imapwire.Command) error {
 			line = append(line, ` ("CHILDINFO" ("SUBSCRIBED"))`...) // RFC 5258 3.5
 		}
 		c.untaggedBytes(line)
+		ref, shared := refs[name]
+		if !shared {
+			ref = mailboxRef{full: name, owner: c.accountName(), name: name}
+		}
+		// RFC 8440 2: MYRIGHTS follows the LIST of each mailbox that exists (not of
+		// \NonExistent or \Noselect placeholders), as MYRIGHTS (RFC 4314 3.5) answers it.
+		if q.retMyRights && mb != nil && !mb.GetNoselect() {
+			rights := c.encoder().AppendAString(append(c.appendMailbox([]byte("MYRIGHTS "), name), ' '), rightsOut(string(c.rightsOn(ref, mb))))
+			c.untaggedBytes(rights)
+		}
 		// RFC 5819 2: STATUS follows the LIST of each selectable mailbox it covers that
 		// the session may read (RFC 4314 4: STATUS needs r).
 		if q.statusItems != nil && mb != nil && !mb.GetNoselect() {
-			ref, shared := refs[name]
-			if !shared {
-				ref = mailboxRef{full: name, owner: c.accountName(), name: name}
-			}
 			if c.rightsOn(ref, mb).has('r') {
 				if err := c.writeStatusResponse(ref, mb, q.statusItems); err != nil {
 					return err

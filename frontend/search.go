@@ -229,8 +229,8 @@ func savedResult(uids []uint32, matched []int, returns []string) []uint32 {
 // criteriaNeeds reports whether matching c needs the stored records, and their structure.
 func criteriaNeeds(c *imap.SearchCriteria) (record, structure bool) {
 	record = !c.Since.IsZero() || !c.Before.IsZero() || c.Larger != 0 || c.Smaller != 0 ||
-		len(c.Body) > 0 || len(c.Text) > 0
-	structure = !c.SentSince.IsZero() || !c.SentBefore.IsZero() || len(c.Header) > 0 || len(c.Text) > 0 || len(c.Body) > 0
+		len(c.Body) > 0 || len(c.Text) > 0 || len(c.Header) > 0
+	structure = !c.SentSince.IsZero() || !c.SentBefore.IsZero() || slices.ContainsFunc(c.Header, isHeaderKey) || len(c.Text) > 0 || len(c.Body) > 0
 	for i := range c.Not {
 		r, s := criteriaNeeds(&c.Not[i])
 		record, structure = record || r, structure || s
@@ -270,6 +270,9 @@ func criteriaNeedBeyondHeader(c *imap.SearchCriteria) bool {
 // TO, CC, BCC and SUBJECT keys read (RFC 9051 6.4.4), in crit and in its NOT and OR keys.
 func criteriaHeaderFields(crit *imap.SearchCriteria, names []string) []string {
 	for _, h := range crit.Header {
+		if !isHeaderKey(h) {
+			continue
+		}
 		if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, h.Key) }) {
 			names = append(names, h.Key)
 		}
@@ -380,15 +383,53 @@ func matchRecord(crit *imap.SearchCriteria, rec *metadatapb.MessageRecord) bool 
 			return false
 		}
 	}
-	if len(crit.Header) > 0 {
-		fields := message.Fields(rec.GetStructure().GetHeader())
-		for _, want := range crit.Header {
-			if !headerMatches(fields, want.Key, want.Value) {
+	var fields []message.HeaderField
+	for _, want := range crit.Header {
+		if !isHeaderKey(want) {
+			if !matchSavedDate(rec, want) {
 				return false
 			}
+			continue
+		}
+		if fields == nil {
+			fields = message.Fields(rec.GetStructure().GetHeader())
+		}
+		if !headerMatches(fields, want.Key, want.Value) {
+			return false
 		}
 	}
 	return true
+}
+
+// isHeaderKey reports whether a Header criterion names a header field, rather than being
+// one of RFC 8514's SAVED* keys the parser carries there (imapwire.SearchSavedBefore).
+func isHeaderKey(h imap.SearchCriteriaHeaderField) bool { return !strings.HasPrefix(h.Key, ":") }
+
+// matchSavedDate matches SAVEDBEFORE, SAVEDON and SAVEDSINCE (RFC 8514 4.2): the day the
+// message was saved into the mailbox, disregarding time and timezone as for the other date
+// keys (RFC 9051 6.4.4). A message stored before Strata kept save dates has none, and the
+// keys then look at its internal date, which is when it was appended.
+func matchSavedDate(rec *metadatapb.MessageRecord, h imap.SearchCriteriaHeaderField) bool {
+	day, err := time.Parse("2006-01-02", h.Value)
+	if err != nil {
+		return false
+	}
+	saved := rec.GetSavedUnix()
+	if saved == 0 {
+		saved = rec.GetInternalDateUnix()
+	}
+	var since, before time.Time
+	switch h.Key {
+	case imapwire.SearchSavedBefore:
+		before = day
+	case imapwire.SearchSavedSince:
+		since = day
+	case imapwire.SearchSavedOn:
+		since, before = day, day.AddDate(0, 0, 1)
+	default:
+		return false
+	}
+	return dayInRange(time.Unix(saved, 0).UTC(), since, before)
 }
 
 func dayInRange(t, since, before time.Time) bool {

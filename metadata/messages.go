@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -127,6 +128,7 @@ func (c *cmdCtx) addMessage(ms *mailboxState, idx *metadatapb.MessageIndex, stru
 	uid := box.UidNext
 	box.UidNext++
 	idx.Modseq = c.bump(ms)
+	idx.SavedUnix = c.now / int64(time.Second) // RFC 8514: saved into this mailbox now
 	// UIDs at or above UIDNEXT have never been used in this mailbox.
 	c.tx.insert(messageKey(box.Id, uid), mustMarshal(idx))
 	if len(structure) > 0 {

@@ -153,6 +153,7 @@ func (v *view) messageRecords(mailbox uint64, privateUser string, ranges [][2]ui
 			InternalDateUnix: idx.GetInternalDateUnix(),
 			Size:             idx.GetSize(),
 			BlobKey:          idx.GetBlobKey(),
+			SavedUnix:        idx.GetSavedUnix(),
 		}
 		if withStructure && len(parts) > 0 {
 			s, err := structureParts(v.r, structureKey(mailbox, uid), parts)
@@ -202,6 +203,7 @@ func (v *view) journal(mailbox, after uint64, maxChanges int) ([]*metadatapb.Cha
 var (
 	structureHeaderField   = structureField("header")
 	structureEnvelopeField = structureField("envelope")
+	structurePreviewField  = structureField("preview")
 )
 
 func structureField(name protoreflect.Name) protowire.Number {

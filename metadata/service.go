@@ -495,6 +495,9 @@ func (s *Service) FetchMessages(req *metadatapb.FetchMessagesRequest, stream grp
 	if req.GetHeaderOnly() {
 		parts = append(parts, structureHeaderField)
 	}
+	if req.GetPreviewOnly() {
+		parts = append(parts, structurePreviewField)
+	}
 	if req.GetEnvelopeOnly() {
 		parts = append(parts, structureEnvelopeField)
 	}

@@ -121,6 +121,17 @@ const (
 	FetchRFC822Header  // RFC822.HEADER: BODY.PEEK[HEADER] named RFC822.HEADER
 	FetchRFC822Text    // RFC822.TEXT: BODY[TEXT] named RFC822.TEXT
 	FetchModSeq        // MODSEQ (RFC 7162)
+	FetchPreview       // PREVIEW and PREVIEW (LAZY) (RFC 8970)
+	FetchSaveDate      // SAVEDATE (RFC 8514)
+)
+
+// go-imap's SearchCriteria has no field for the SAVEDBEFORE, SAVEDON and SAVEDSINCE keys of
+// RFC 8514, so the parser carries each as a Header entry whose key no header field can
+// have (a field name has no ":", RFC 5322 2.2) and whose value is the date as "2006-01-02".
+const (
+	SearchSavedBefore = ":SAVEDBEFORE"
+	SearchSavedOn     = ":SAVEDON"
+	SearchSavedSince  = ":SAVEDSINCE"
 )
 
 // FetchItem is one FETCH data item; Section is set for the BODY[...], BINARY[...] and

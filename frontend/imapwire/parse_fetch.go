@@ -68,7 +68,7 @@ var simpleFetchAttrs = map[string]FetchAttr{
 	"FLAGS": FetchFlags, "UID": FetchUID, "INTERNALDATE": FetchInternalDate,
 	"RFC822.SIZE": FetchRFC822Size, "ENVELOPE": FetchEnvelope, "BODYSTRUCTURE": FetchBodyStructure,
 	"RFC822": FetchRFC822, "RFC822.HEADER": FetchRFC822Header, "RFC822.TEXT": FetchRFC822Text,
-	"MODSEQ": FetchModSeq,
+	"MODSEQ": FetchModSeq, "SAVEDATE": FetchSaveDate,
 }
 
 // fetchAtt parses one fetch-att.
@@ -81,6 +81,18 @@ func (p *parser) fetchAtt() FetchItem {
 		return FetchItem{Attr: attr}
 	}
 	switch name {
+	case "PREVIEW": // RFC 8970 3: "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"]
+		if p.peek() == ' ' && len(p.b) > p.pos+2 && p.b[p.pos+1] == '(' && strings.HasPrefix(strings.ToUpper(string(p.b[p.pos+2:min(len(p.b), p.pos+7)])), "LAZY") {
+			p.sp()
+			p.expect('(')
+			for first := true; p.ok() && (first || p.take(' ')); first = false {
+				if mod := strings.ToUpper(p.atom()); p.ok() && mod != "LAZY" {
+					p.errorf("unknown PREVIEW modifier %q", mod) // RFC 8970 3: only LAZY
+				}
+			}
+			p.expect(')')
+		}
+		return FetchItem{Attr: FetchPreview}
 	case "BODY", "BODY.PEEK":
 		if name == "BODY" && p.peek() != '[' {
 			return FetchItem{Attr: FetchBody}

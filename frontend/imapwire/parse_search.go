@@ -83,6 +83,11 @@ func (p *parser) searchKey(c *imap.SearchCriteria, uid bool) {
 	case "HEADER":
 		p.sp()
 		field := imap.SearchCriteriaHeaderField{Key: p.astring()}
+		if strings.HasPrefix(field.Key, ":") {
+			// No field name has a colon (RFC 5322 2.2), so this matches nothing; keep it
+			// apart from the SAVED* keys (SearchSavedBefore).
+			field.Key = "\x00" + field.Key
+		}
 		p.sp()
 		field.Value = p.astring()
 		c.Header = append(c.Header, field)
@@ -95,6 +100,10 @@ func (p *parser) searchKey(c *imap.SearchCriteria, uid bool) {
 	case "BEFORE", "ON", "SINCE":
 		p.sp()
 		addDateKey(&c.Since, &c.Before, key, p.date())
+	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE": // RFC 8514 4.2
+		p.sp()
+		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: ":" + key, Value: p.date().Format("2006-01-02")})
+	case "SAVEDATESUPPORTED": // RFC 8514 4.2: every mailbox keeps save dates, so all match
 	case "SENTBEFORE", "SENTON", "SENTSINCE":
 		p.sp()
 		addDateKey(&c.SentSince, &c.SentBefore, key[4:], p.date())

@@ -944,6 +944,7 @@ type MessageIndex struct {
 	InternalDateUnix int64                  `protobuf:"varint,3,opt,name=internal_date_unix,json=internalDateUnix,proto3" json:"internal_date_unix,omitempty"`
 	Size             uint64                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
 	BlobKey          string                 `protobuf:"bytes,5,opt,name=blob_key,json=blobKey,proto3" json:"blob_key,omitempty"`
+	SavedUnix        int64                  `protobuf:"varint,20,opt,name=saved_unix,json=savedUnix,proto3" json:"saved_unix,omitempty"` // log time of the APPEND, COPY or MOVE that stored it (RFC 8514)
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -1011,6 +1012,13 @@ func (x *MessageIndex) GetBlobKey() string {
 		return x.BlobKey
 	}
 	return ""
+}
+
+func (x *MessageIndex) GetSavedUnix() int64 {
+	if x != nil {
+		return x.SavedUnix
+	}
+	return 0
 }
 
 type BlobRef struct {
@@ -1206,13 +1214,15 @@ const file_fsm_proto_rawDesc = "" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"`\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
-	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\"\x99\x01\n" +
+	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\"\xb8\x01\n" +
 	"\fMessageIndex\x12\x16\n" +
 	"\x06modseq\x18\x01 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x02 \x03(\tR\x05flags\x12,\n" +
 	"\x12internal_date_unix\x18\x03 \x01(\x03R\x10internalDateUnix\x12\x12\n" +
 	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x19\n" +
-	"\bblob_key\x18\x05 \x01(\tR\ablobKey\"g\n" +
+	"\bblob_key\x18\x05 \x01(\tR\ablobKey\x12\x1d\n" +
+	"\n" +
+	"saved_unix\x18\x14 \x01(\x03R\tsavedUnix\"g\n" +
 	"\aBlobRef\x12\x12\n" +
 	"\x04refs\x18\x01 \x01(\x04R\x04refs\x12,\n" +
 	"\x12orphaned_unix_nano\x18\x02 \x01(\x03R\x10orphanedUnixNano\x12\x1a\n" +

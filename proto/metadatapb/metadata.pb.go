@@ -1357,8 +1357,11 @@ type MessageRecord struct {
 	Size             uint64                 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
 	BlobKey          string                 `protobuf:"bytes,6,opt,name=blob_key,json=blobKey,proto3" json:"blob_key,omitempty"`
 	Structure        *MessageStructure      `protobuf:"bytes,7,opt,name=structure,proto3" json:"structure,omitempty"` // only when asked for
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// When the message was saved into this mailbox (APPEND, COPY, MOVE), unix seconds; 0 for
+	// messages stored before Strata kept it (RFC 8514 SAVEDATE is then NIL).
+	SavedUnix     int64 `protobuf:"varint,20,opt,name=saved_unix,json=savedUnix,proto3" json:"saved_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MessageRecord) Reset() {
@@ -1438,6 +1441,13 @@ func (x *MessageRecord) GetStructure() *MessageStructure {
 		return x.Structure
 	}
 	return nil
+}
+
+func (x *MessageRecord) GetSavedUnix() int64 {
+	if x != nil {
+		return x.SavedUnix
+	}
+	return 0
 }
 
 type CreateTenantRequest struct {
@@ -2984,7 +2994,10 @@ type FetchMessagesRequest struct {
 	// case, RFC 5322 2.2), each with its continuation lines, for SEARCH keys that name header
 	// fields (HEADER, FROM, TO, CC, BCC, SUBJECT): a header SEARCH of a large mailbox then
 	// moves a few bytes per message instead of the whole header.
-	HeaderFields  []string `protobuf:"bytes,8,rep,name=header_fields,json=headerFields,proto3" json:"header_fields,omitempty"`
+	HeaderFields []string `protobuf:"bytes,8,rep,name=header_fields,json=headerFields,proto3" json:"header_fields,omitempty"`
+	// With with_structure: each record's structure carries only its preview (RFC 8970; with
+	// envelope_only or header_only as well: those parts too), for FETCH PREVIEW.
+	PreviewOnly   bool `protobuf:"varint,20,opt,name=preview_only,json=previewOnly,proto3" json:"preview_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3073,6 +3086,13 @@ func (x *FetchMessagesRequest) GetHeaderFields() []string {
 		return x.HeaderFields
 	}
 	return nil
+}
+
+func (x *FetchMessagesRequest) GetPreviewOnly() bool {
+	if x != nil {
+		return x.PreviewOnly
+	}
+	return false
 }
 
 type StoreFlagsRequest struct {
@@ -5134,7 +5154,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\benvelope\x18\x01 \x01(\v2\x1c.strata.metadata.v1.EnvelopeR\benvelope\x120\n" +
 	"\x04body\x18\x02 \x01(\v2\x1c.strata.metadata.v1.BodyPartR\x04body\x12\x16\n" +
 	"\x06header\x18\x03 \x01(\fR\x06header\x12\x18\n" +
-	"\apreview\x18\x04 \x01(\tR\apreview\"\xf0\x01\n" +
+	"\apreview\x18\x04 \x01(\tR\apreview\"\x8f\x02\n" +
 	"\rMessageRecord\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x16\n" +
 	"\x06modseq\x18\x02 \x01(\x04R\x06modseq\x12\x14\n" +
@@ -5142,7 +5162,9 @@ const file_metadata_proto_rawDesc = "" +
 	"\x12internal_date_unix\x18\x04 \x01(\x03R\x10internalDateUnix\x12\x12\n" +
 	"\x04size\x18\x05 \x01(\x04R\x04size\x12\x19\n" +
 	"\bblob_key\x18\x06 \x01(\tR\ablobKey\x12B\n" +
-	"\tstructure\x18\a \x01(\v2$.strata.metadata.v1.MessageStructureR\tstructure\"b\n" +
+	"\tstructure\x18\a \x01(\v2$.strata.metadata.v1.MessageStructureR\tstructure\x12\x1d\n" +
+	"\n" +
+	"saved_unix\x18\x14 \x01(\x03R\tsavedUnix\"b\n" +
 	"\x13CreateTenantRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
@@ -5254,7 +5276,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\amodseqs\x18\x03 \x03(\x04B\x02\x10\x01R\amodseqs\x121\n" +
 	"\x05flags\x18\x04 \x03(\v2\x1b.strata.metadata.v1.FlagSetR\x05flags\"\x1f\n" +
 	"\aFlagSet\x12\x14\n" +
-	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xa7\x02\n" +
+	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xca\x02\n" +
 	"\x14FetchMessagesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
@@ -5265,7 +5287,8 @@ const file_metadata_proto_rawDesc = "" +
 	"headerOnly\x12#\n" +
 	"\renvelope_only\x18\x06 \x01(\bR\fenvelopeOnly\x12\x12\n" +
 	"\x04user\x18\a \x01(\tR\x04user\x12#\n" +
-	"\rheader_fields\x18\b \x03(\tR\fheaderFields\"\x9c\x02\n" +
+	"\rheader_fields\x18\b \x03(\tR\fheaderFields\x12!\n" +
+	"\fpreview_only\x18\x14 \x01(\bR\vpreviewOnly\"\x9c\x02\n" +
 	"\x11StoreFlagsRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
