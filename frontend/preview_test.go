@@ -81,4 +81,3 @@ func TestSaveDate(t *testing.T) {
 		t.Errorf("SAVEDATE of a copy: %q", got)
 	}
 }
-
