@@ -51,6 +51,47 @@ type spooledMessage struct {
 // structure and stored in the blob store, and only then are all appended in metadata by one
 // call, which applies them together or not at all (RFC 3502 6.3.11).
 func (c *conn) cmdAppend(cmd *imapwire.Command) error {
+	return c.appendTo(cmd, nil)
+}
+
+// replaced is the message of the selected mailbox that REPLACE replaces.
+type replaced struct {
+	uid uint32
+}
+
+// cmdReplace: REPLACE and UID REPLACE (RFC 8508): APPEND of the new message to the named
+// mailbox and expunge of the replaced one from the selected mailbox, in one metadata
+// command, so that neither both nor none of them are ever there. It needs the rights of
+// APPEND on the target and t and e on the selected mailbox (RFC 8508 3.4).
+func (c *conn) cmdReplace(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.AppendArgs)
+	s := c.sel
+	var err error
+	var uid uint32
+	switch {
+	case s.readOnly:
+		err = no(codeReadOnly, "Mailbox is read-only") // RFC 8508 3.3
+	case !s.rights.has('t') || !s.rights.has('e'):
+		err = no(codeNoPerm, cmd.Name+" needs the t and e rights") // RFC 8508 3.4
+	case cmd.Name == "UID REPLACE":
+		if uid = args.Replace; s.seqOf(uid) == 0 {
+			// RFC 8508 3.3: a UID that does not exist is a NO, not a BAD.
+			err = no(codeNonExistent, "No message with UID "+strconv.FormatUint(uint64(uid), 10))
+		}
+	case int(args.Replace) > len(s.uids):
+		err = bad("", "Invalid message sequence number") // RFC 9051 9: beyond "*"
+	default:
+		uid = s.uids[args.Replace-1]
+	}
+	if err != nil {
+		c.discardAppendLiteral(cmd)
+		return err
+	}
+	return c.appendTo(cmd, &replaced{uid: uid})
+}
+
+// appendTo runs APPEND, or REPLACE when replace is set.
+func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 	first := cmd.Args.(*imapwire.AppendArgs)
 	ref, err := c.mailboxRefIn(first.Mailbox)
 	var mb *metadatapb.Mailbox
@@ -108,6 +149,10 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 		if len(rest) == 0 {
 			break
 		}
+		if replace != nil {
+			c.skipCommand(rest)
+			return bad("", "REPLACE takes one message") // RFC 8508 6
+		}
 		// RFC 3502 6.3.11: append-message follows for another message.
 		next, perr := imapwire.ParseAppendNext(rest)
 		if perr != nil {
@@ -122,6 +167,9 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 	}
 
 	req := &metadatapb.AppendRequest{RequestId: newRequestID(), Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName()}
+	if replace != nil {
+		req.ReplaceUid, req.ReplaceMailboxId, req.ReplaceAccount = replace.uid, c.sel.mailboxID, c.sel.owner
+	}
 	for _, m := range msgs {
 		nm, err := c.parseSpooled(m)
 		if err != nil {
@@ -143,11 +191,21 @@ func (c *conn) cmdAppend(cmd *imapwire.Command) error {
 		// wait for the feed to deliver this append so run sends it now.
 		c.sel.feed.waitFor(c.ctx, resp.GetModseq(), appendSyncWait)
 	}
+	appendUID := ""
 	if uids := resp.GetUids(); len(uids) == len(req.Messages) {
 		// RFC 4315 3: APPENDUID with the UID set of all the messages (RFC 3502 6.3.11
 		// appends them in order, so the set is in order too).
-		return ok(fmt.Sprintf("APPENDUID %d %s", resp.GetUidValidity(), uidSetString(uids)), "APPEND completed")
+		appendUID = fmt.Sprintf("APPENDUID %d %s", resp.GetUidValidity(), uidSetString(uids))
 	}
+	if replace == nil {
+		return ok(appendUID, "APPEND completed")
+	}
+	// RFC 8508 3.1: APPENDUID in an untagged OK, then the replaced message's EXPUNGE (or
+	// VANISHED), then the tagged OK.
+	if appendUID != "" {
+		c.untagged("OK [" + appendUID + "] Replacement message ready")
+	}
+	c.expungeUIDs([]uint32{replace.uid})
 	return nil
 }
 

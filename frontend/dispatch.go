@@ -77,6 +77,9 @@ func init() {
 		"UID COPY":    {states: stateSelected, handler: (*conn).cmdCopy},
 		"MOVE":        {states: stateSelected, handler: (*conn).cmdCopy},
 		"UID MOVE":    {states: stateSelected, handler: (*conn).cmdCopy},
+		// RFC 8508: REPLACE (append.go).
+		"REPLACE":     {states: stateSelected, handler: (*conn).cmdReplace},
+		"UID REPLACE": {states: stateSelected, handler: (*conn).cmdReplace},
 	}
 }
 
@@ -112,6 +115,7 @@ func (c *conn) capabilities() string {
 		"RIGHTS=texk",        // RFC 4314 2.1: the rights beyond RFC 2086's
 		"LIST-MYRIGHTS",      // RFC 8440
 		"PREVIEW",            // RFC 8970
+		"REPLACE",            // RFC 8508
 		"SAVEDATE",           // RFC 8514
 		"CONDSTORE",          // RFC 7162 3.1
 		"QRESYNC",            // RFC 7162 3.2

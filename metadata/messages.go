@@ -249,10 +249,45 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 		resp.Uids = append(resp.Uids, uid)
 	}
 	resp.Modseq = ms.modseq
+	if req.GetReplaceUid() != 0 {
+		if resp.ReplacedModseq, err = c.replaceMessage(req); err != nil {
+			return nil, err
+		}
+	}
 	if resp.BlobEpoch, err = c.blobEpoch(); err != nil {
 		return nil, err
 	}
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Append{Append: resp}}, nil
+}
+
+// replaceMessage expunges the message that an APPEND replaces (RFC 8508 3.3): in the same
+// command, so the new message and the old one are never both there or both gone. It needs
+// t and e on the replaced message's mailbox (RFC 8508 3.4) and returns that mailbox's
+// MODSEQ of the expunge.
+func (c *cmdCtx) replaceMessage(req *metadatapb.AppendRequest) (uint64, error) {
+	account := req.GetReplaceAccount()
+	if account == "" {
+		account = req.GetAccount()
+	}
+	src, _, err := c.selectable(req.GetUser(), account, req.GetReplaceMailboxId(), rightExpunge|rightDeleteFlag)
+	if err != nil {
+		return 0, err
+	}
+	uid := req.GetReplaceUid()
+	msgs, err := c.messages(src.box().GetId(), [][2]uint32{{uid, uid}})
+	if err != nil {
+		return 0, err
+	}
+	if len(msgs) == 0 {
+		return 0, errPrecondition("message %d to replace is gone", uid)
+	}
+	if err := c.removeMessage(src, msgs[0]); err != nil {
+		return 0, err
+	}
+	if err := c.chargeUsage(account, -1, -int64(msgs[0].idx.GetSize())); err != nil {
+		return 0, err
+	}
+	return src.modseq, nil
 }
 
 // checkStoreRights refuses a STORE that may change none of the flags it asks for (RFC 4314

@@ -100,6 +100,9 @@ type AppendArgs struct {
 	// (RFC 6855 4); the ")" follows the literal.
 	UTF8    bool
 	Literal Literal
+	// Replace is the message REPLACE or UID REPLACE replaces (RFC 8508 6): a message
+	// sequence number, or a UID for UID REPLACE; 0 for APPEND.
+	Replace uint32
 }
 
 // FetchAttr names one FETCH data item (RFC 9051 6.4.5).

@@ -117,8 +117,8 @@ func (p *parser) args(name string) any {
 			p.errorf("expected a status item")
 		}
 		return args
-	case "APPEND":
-		p.errorf("APPEND without a message literal")
+	case "APPEND", "REPLACE", "UID REPLACE":
+		p.errorf("%s without a message literal", name)
 		return nil
 	case "FETCH", "UID FETCH":
 		return p.fetchArgs(name == "UID FETCH")
@@ -226,6 +226,8 @@ func (p *parser) useAttrs() []string {
 //
 //	append = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
 //	append-data =/ "UTF8" SP "(" literal8 ")"   ; RFC 6855 4
+//	replace = "REPLACE" SP seq-number SP mailbox [SP flag-list] [SP date-time] SP literal
+//	uid-replace = "UID" SP "REPLACE" SP uniqueid SP mailbox ...   ; RFC 8508 6
 //
 // b holds the command so far, with any earlier literals (a mailbox name) inline, and must
 // end right after the literal's "}". An error means b is not an APPEND at its message
@@ -234,11 +236,22 @@ func ParseAppendHead(b []byte) (*Command, error) {
 	p := &parser{b: b}
 	cmd := &Command{Tag: p.tag()}
 	p.sp()
-	if !p.takeFold("APPEND ") {
-		p.errorf("not APPEND")
+	var replace uint32
+	switch {
+	case p.takeFold("APPEND "):
+		cmd.Name = "APPEND"
+	case p.takeFold("REPLACE "): // RFC 8508 6: "REPLACE" SP seq-number SP mailbox ...
+		cmd.Name = "REPLACE"
+		replace = p.nzNumber()
+		p.sp()
+	case p.takeFold("UID REPLACE "): // RFC 8508 6: "UID" SP "REPLACE" SP uniqueid SP mailbox ...
+		cmd.Name = "UID REPLACE"
+		replace = p.nzNumber()
+		p.sp()
+	default:
+		p.errorf("not APPEND or REPLACE")
 	}
-	cmd.Name = "APPEND"
-	args := &AppendArgs{Mailbox: p.mailbox()}
+	args := &AppendArgs{Mailbox: p.mailbox(), Replace: replace}
 	p.sp()
 	if p.peek() == '(' {
 		args.Flags = p.flagList()

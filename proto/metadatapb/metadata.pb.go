@@ -2604,10 +2604,16 @@ type AppendRequest struct {
 	Messages  []*NewMessage          `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"` // all or nothing (RFC 3502)
 	// The blob epoch the frontend knew before it stored the bodies (from an earlier
 	// AppendResponse or refusal; 0 at first). See MarkBlobsDeleting.
-	BlobEpoch     uint64 `protobuf:"varint,5,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"`
-	User          string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	BlobEpoch uint64 `protobuf:"varint,5,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"`
+	User      string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	// REPLACE (RFC 8508): in the same command, expunge message replace_uid of mailbox
+	// replace_mailbox_id (of replace_account, or account when empty), which needs t and e
+	// there (RFC 8508 3.4); the whole command fails if that message is gone.
+	ReplaceUid       uint32 `protobuf:"varint,20,opt,name=replace_uid,json=replaceUid,proto3" json:"replace_uid,omitempty"`
+	ReplaceMailboxId uint64 `protobuf:"varint,21,opt,name=replace_mailbox_id,json=replaceMailboxId,proto3" json:"replace_mailbox_id,omitempty"`
+	ReplaceAccount   string `protobuf:"bytes,22,opt,name=replace_account,json=replaceAccount,proto3" json:"replace_account,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *AppendRequest) Reset() {
@@ -2682,14 +2688,36 @@ func (x *AppendRequest) GetUser() string {
 	return ""
 }
 
+func (x *AppendRequest) GetReplaceUid() uint32 {
+	if x != nil {
+		return x.ReplaceUid
+	}
+	return 0
+}
+
+func (x *AppendRequest) GetReplaceMailboxId() uint64 {
+	if x != nil {
+		return x.ReplaceMailboxId
+	}
+	return 0
+}
+
+func (x *AppendRequest) GetReplaceAccount() string {
+	if x != nil {
+		return x.ReplaceAccount
+	}
+	return ""
+}
+
 type AppendResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	UidValidity   uint32                 `protobuf:"varint,1,opt,name=uid_validity,json=uidValidity,proto3" json:"uid_validity,omitempty"`
-	Uids          []uint32               `protobuf:"varint,2,rep,packed,name=uids,proto3" json:"uids,omitempty"`
-	Modseq        uint64                 `protobuf:"varint,3,opt,name=modseq,proto3" json:"modseq,omitempty"`
-	BlobEpoch     uint64                 `protobuf:"varint,4,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"` // the blob epoch after this append
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	UidValidity    uint32                 `protobuf:"varint,1,opt,name=uid_validity,json=uidValidity,proto3" json:"uid_validity,omitempty"`
+	Uids           []uint32               `protobuf:"varint,2,rep,packed,name=uids,proto3" json:"uids,omitempty"`
+	Modseq         uint64                 `protobuf:"varint,3,opt,name=modseq,proto3" json:"modseq,omitempty"`
+	BlobEpoch      uint64                 `protobuf:"varint,4,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"`                 // the blob epoch after this append
+	ReplacedModseq uint64                 `protobuf:"varint,20,opt,name=replaced_modseq,json=replacedModseq,proto3" json:"replaced_modseq,omitempty"` // REPLACE: the MODSEQ of the expunge in the replaced mailbox
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AppendResponse) Reset() {
@@ -2746,6 +2774,13 @@ func (x *AppendResponse) GetModseq() uint64 {
 func (x *AppendResponse) GetBlobEpoch() uint64 {
 	if x != nil {
 		return x.BlobEpoch
+	}
+	return 0
+}
+
+func (x *AppendResponse) GetReplacedModseq() uint64 {
+	if x != nil {
+		return x.ReplacedModseq
 	}
 	return 0
 }
@@ -5245,7 +5280,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12,\n" +
 	"\x12internal_date_unix\x18\x03 \x01(\x03R\x10internalDateUnix\x12\x14\n" +
 	"\x05flags\x18\x04 \x03(\tR\x05flags\x12B\n" +
-	"\tstructure\x18\x05 \x01(\v2$.strata.metadata.v1.MessageStructureR\tstructure\"\xd6\x01\n" +
+	"\tstructure\x18\x05 \x01(\v2$.strata.metadata.v1.MessageStructureR\tstructure\"\xce\x02\n" +
 	"\rAppendRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
@@ -5255,13 +5290,18 @@ const file_metadata_proto_rawDesc = "" +
 	"\bmessages\x18\x04 \x03(\v2\x1e.strata.metadata.v1.NewMessageR\bmessages\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x05 \x01(\x04R\tblobEpoch\x12\x12\n" +
-	"\x04user\x18\x06 \x01(\tR\x04user\"~\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\x12\x1f\n" +
+	"\vreplace_uid\x18\x14 \x01(\rR\n" +
+	"replaceUid\x12,\n" +
+	"\x12replace_mailbox_id\x18\x15 \x01(\x04R\x10replaceMailboxId\x12'\n" +
+	"\x0freplace_account\x18\x16 \x01(\tR\x0ereplaceAccount\"\xa7\x01\n" +
 	"\x0eAppendResponse\x12!\n" +
 	"\fuid_validity\x18\x01 \x01(\rR\vuidValidity\x12\x12\n" +
 	"\x04uids\x18\x02 \x03(\rR\x04uids\x12\x16\n" +
 	"\x06modseq\x18\x03 \x01(\x04R\x06modseq\x12\x1d\n" +
 	"\n" +
-	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\"4\n" +
+	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\x12'\n" +
+	"\x0freplaced_modseq\x18\x14 \x01(\x04R\x0ereplacedModseq\"4\n" +
 	"\bUidRange\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\rR\x05first\x12\x12\n" +
 	"\x04last\x18\x02 \x01(\rR\x04last\"b\n" +
