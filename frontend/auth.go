@@ -150,6 +150,9 @@ func (c *conn) cmdEnable(cmd *imapwire.Command) error {
 		case name == "CONDSTORE" && !c.condStore: // RFC 7162 3.1
 			c.enableCondStore()
 			enabled = append(enabled, "CONDSTORE")
+		case name == "UIDONLY" && !c.uidOnly: // RFC 9586 3
+			c.uidOnly = true
+			enabled = append(enabled, "UIDONLY")
 		case name == "QRESYNC" && !c.qresync: // RFC 7162 3.2.3: implies CONDSTORE
 			c.enableCondStore()
 			c.qresync = true

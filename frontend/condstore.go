@@ -186,7 +186,7 @@ func (s *selected) highestModSeqOf(idx []int) uint64 {
 }
 
 // expungeUIDs removes the messages uids from the view and tells the client: in a QRESYNC
-// session one VANISHED response (RFC 7162 3.2.10), otherwise an EXPUNGE per message from
+// or UIDONLY session one VANISHED response (RFC 7162 3.2.10, RFC 9586 3), otherwise an EXPUNGE per message from
 // the highest number down, so that each number sent is the message's number at that point
 // (RFC 9051 7.5.1).
 func (c *conn) expungeUIDs(uids []uint32) {
@@ -203,7 +203,7 @@ func (c *conn) expungeUIDs(uids []uint32) {
 		s.uids = slices.Delete(s.uids, k, k+1)
 		s.flags = slices.Delete(s.flags, k, k+1)
 		s.modseqs = slices.Delete(s.modseqs, k, k+1)
-		if c.qresync {
+		if c.qresync || c.uidOnly {
 			gone = append(gone, uids[i])
 		} else {
 			c.untagged(strconv.Itoa(seq) + " EXPUNGE")

@@ -73,6 +73,8 @@ type conn struct {
 	// condStore and qresync: RFC 7162 (condstore.go).
 	condStore bool
 	qresync   bool
+	// uidOnly: RFC 9586 (uidonly.go).
+	uidOnly bool
 
 	sel      *selected // the selected mailbox, in stateSelected
 	cmd      *imapwire.Command
@@ -333,6 +335,11 @@ func (c *conn) run(cmd *imapwire.Command) {
 	if spec.states&c.state == 0 {
 		c.discardAppendLiteral(cmd)
 		c.writeStatus(cmd.Tag, bad("", fmt.Sprintf("%s is not allowed in this state", cmd.Name)))
+		return
+	}
+	if spec.seqNumbers && c.uidOnly {
+		c.discardAppendLiteral(cmd)
+		c.writeStatus(cmd.Tag, bad(codeUIDRequired, cmd.Name+" uses message sequence numbers, which UIDONLY does not allow")) // RFC 9586 3
 		return
 	}
 	if c.state&authState != 0 && c.accountRevoked() {

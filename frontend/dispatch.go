@@ -14,6 +14,9 @@ type commandSpec struct {
 	// noExpunge marks FETCH, STORE and SEARCH, whose responses must not carry EXPUNGE
 	// (RFC 9051 7.5.1).
 	noExpunge bool
+	// seqNumbers marks the commands that name messages by sequence number, refused once
+	// UIDONLY is enabled (RFC 9586 3).
+	seqNumbers bool
 }
 
 const (
@@ -67,18 +70,18 @@ func init() {
 		"UNSELECT":    {states: stateSelected, handler: (*conn).cmdUnselect},
 		"EXPUNGE":     {states: stateSelected, handler: (*conn).cmdExpunge},
 		"UID EXPUNGE": {states: stateSelected, handler: (*conn).cmdExpunge},
-		"SEARCH":      {states: stateSelected, handler: (*conn).cmdSearch, noExpunge: true},
+		"SEARCH":      {states: stateSelected, handler: (*conn).cmdSearch, noExpunge: true, seqNumbers: true},
 		"UID SEARCH":  {states: stateSelected, handler: (*conn).cmdSearch},
-		"FETCH":       {states: stateSelected, handler: (*conn).cmdFetch, noExpunge: true},
+		"FETCH":       {states: stateSelected, handler: (*conn).cmdFetch, noExpunge: true, seqNumbers: true},
 		"UID FETCH":   {states: stateSelected, handler: (*conn).cmdFetch},
-		"STORE":       {states: stateSelected, handler: (*conn).cmdStore, noExpunge: true},
+		"STORE":       {states: stateSelected, handler: (*conn).cmdStore, noExpunge: true, seqNumbers: true},
 		"UID STORE":   {states: stateSelected, handler: (*conn).cmdStore},
-		"COPY":        {states: stateSelected, handler: (*conn).cmdCopy},
+		"COPY":        {states: stateSelected, handler: (*conn).cmdCopy, seqNumbers: true},
 		"UID COPY":    {states: stateSelected, handler: (*conn).cmdCopy},
-		"MOVE":        {states: stateSelected, handler: (*conn).cmdCopy},
+		"MOVE":        {states: stateSelected, handler: (*conn).cmdCopy, seqNumbers: true},
 		"UID MOVE":    {states: stateSelected, handler: (*conn).cmdCopy},
 		// RFC 8508: REPLACE (append.go).
-		"REPLACE":     {states: stateSelected, handler: (*conn).cmdReplace},
+		"REPLACE":     {states: stateSelected, handler: (*conn).cmdReplace, seqNumbers: true},
 		"UID REPLACE": {states: stateSelected, handler: (*conn).cmdReplace},
 	}
 }
@@ -116,6 +119,7 @@ func (c *conn) capabilities() string {
 		"LIST-MYRIGHTS",      // RFC 8440
 		"PREVIEW",            // RFC 8970
 		"REPLACE",            // RFC 8508
+		"UIDONLY",            // RFC 9586
 		"SAVEDATE",           // RFC 8514
 		"CONDSTORE",          // RFC 7162 3.1
 		"QRESYNC",            // RFC 7162 3.2

@@ -42,7 +42,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 	hasItem := func(attr imapwire.FetchAttr) bool {
 		return slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == attr })
 	}
-	if uidCmd && !hasItem(imapwire.FetchUID) {
+	if uidCmd && !hasItem(imapwire.FetchUID) && !c.uidOnly {
 		items = append([]imapwire.FetchItem{{Attr: imapwire.FetchUID}}, items...) // RFC 9051 6.4.9
 	}
 	if args.ChangedSince != 0 || hasItem(imapwire.FetchModSeq) {
@@ -257,10 +257,7 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 		}
 		binaries[k] = bs
 	}
-	b := make([]byte, 0, 256)
-	b = append(b, "* "...)
-	b = strconv.AppendInt(b, int64(i+1), 10)
-	b = append(b, " FETCH ("...)
+	b := c.appendFetchStart(append(make([]byte, 0, 256), "* "...), i)
 	for k, it := range items {
 		if k > 0 {
 			b = append(b, ' ')
@@ -333,7 +330,7 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 	if addFlags {
 		b = appendFlags(append(b, " FLAGS "...), c.sessionFlags(i))
 		// RFC 7162 3.1: a FETCH that set \Seen reports UID and MODSEQ with the flags.
-		if c.condStore && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchUID }) {
+		if c.condStore && !c.uidOnly && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchUID }) {
 			b = strconv.AppendUint(append(b, " UID "...), uint64(s.uids[i]), 10)
 		}
 		if c.condStore && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchModSeq }) {

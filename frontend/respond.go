@@ -28,6 +28,7 @@ const (
 	codeTooBig         = "TOOBIG"
 	codeTryCreate      = "TRYCREATE"
 	codeUnavailable    = "UNAVAILABLE"
+	codeUIDRequired    = "UIDREQUIRED" // RFC 9586 3
 	codeReadOnly       = "READ-ONLY"
 	codeReadWrite      = "READ-WRITE"
 	codeClosed         = "CLOSED"

@@ -44,6 +44,9 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 			return bad("", "Unsupported SEARCH return option "+opt)
 		}
 	}
+	if c.uidOnly && criteriaUseSeqNumbers(&args.Criteria) {
+		return bad(codeUIDRequired, "UIDONLY does not allow message sequence numbers") // RFC 9586 3
+	}
 	if args.ModSeq {
 		c.enableCondStore() // RFC 7162 3.1
 	}

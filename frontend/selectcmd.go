@@ -25,6 +25,10 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	if args.QResync != nil && !c.qresync {
 		return bad("", "QRESYNC parameter without ENABLE QRESYNC")
 	}
+	if args.QResync != nil && args.QResync.SeqMatchSeqs != nil && c.uidOnly {
+		// RFC 9586 3: no message sequence numbers, also not in the sequence match data.
+		return bad(codeUIDRequired, "UIDONLY does not allow message sequence match data")
+	}
 	ref, err := c.mailboxRefIn(args.Mailbox)
 	if err != nil {
 		return err

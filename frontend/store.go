@@ -77,9 +77,12 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 		// with UID and MODSEQ only.
 		for _, uid := range changed {
 			if seq := s.seqOf(uid); seq > 0 {
-				b := strconv.AppendInt(nil, int64(seq), 10)
-				b = strconv.AppendUint(append(b, " FETCH (UID "...), uint64(uid), 10)
-				c.untaggedBytes(append(appendModSeq(append(b, ' '), s.modseqs[seq-1]), ')'))
+				b := c.appendFetchStart(nil, seq-1)
+				if !c.uidOnly {
+					b = strconv.AppendUint(append(b, "UID "...), uint64(uid), 10)
+					b = append(b, ' ')
+				}
+				c.untaggedBytes(append(appendModSeq(b, s.modseqs[seq-1]), ')'))
 			}
 		}
 	}

@@ -328,9 +328,8 @@ func (c *conn) flagsFetch(seq int, uid bool) []byte {
 // flagsFetchFor is flagsFetch with the UID when uid is true.
 func (c *conn) flagsFetchFor(seq int, uid bool) []byte {
 	s := c.sel
-	b := strconv.AppendInt(nil, int64(seq), 10)
-	b = append(b, " FETCH ("...)
-	if uid {
+	b := c.appendFetchStart(nil, seq-1)
+	if uid && !c.uidOnly {
 		b = append(b, "UID "...)
 		b = strconv.AppendUint(b, uint64(s.uids[seq-1]), 10)
 		b = append(b, ' ')
