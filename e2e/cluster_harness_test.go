@@ -42,15 +42,25 @@ type metaNode struct {
 
 var metaReadyLine = regexp.MustCompile(`^Strata metadata node \S+ is ready\.`)
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
+// handedOut are the addresses freeAddr returned in this test binary.
+var handedOut sync.Map
+
+// freeAddr returns a loopback address with a port that was free a moment ago and that no
+// earlier call returned: the kernel may hand a port that was just closed out again, and two
+// nodes given the same address would fail to start.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func newMetaNode(t *testing.T, id, etcd string, extra ...string) *metaNode {
