@@ -95,7 +95,12 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 		parts = structurePreview
 	}
 	needStructure = needStructure || wantsEnvelope || wantsPreview
-	idx, err := c.resolve(args.Set)
+	var changed func(i int) bool
+	if args.ChangedSince != 0 {
+		// RFC 7162 3.1.4.1: only the messages whose MODSEQ is above CHANGEDSINCE.
+		changed = func(i int) bool { return s.modseqs[i] > args.ChangedSince }
+	}
+	idx, err := c.resolveWhere(args.Set, changed)
 	if err != nil {
 		return err
 	}
@@ -109,10 +114,6 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 			}
 			c.sendVanishedEarlier(vanished)
 		}
-	}
-	if args.ChangedSince != 0 {
-		// RFC 7162 3.1.4.1: only the messages whose MODSEQ is above CHANGEDSINCE.
-		idx = slices.DeleteFunc(idx, func(i int) bool { return s.modseqs[i] <= args.ChangedSince })
 	}
 	if len(idx) == 0 {
 		return nil

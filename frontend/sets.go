@@ -13,6 +13,13 @@ import (
 // imap.UIDSet. A sequence number past the last message is an error (RFC 9051 9: "*" is the
 // largest number in use); UIDs that do not exist are ignored (RFC 9051 6.4.9).
 func (c *conn) resolve(set imap.NumSet) ([]int, error) {
+	return c.resolveWhere(set, nil)
+}
+
+// resolveWhere is resolve keeping only the messages for which keep, when not nil, is true,
+// so that a filter over a huge set (FETCH CHANGEDSINCE, RFC 7162 3.1.4.1) never lists the
+// messages it drops.
+func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, error) {
 	s := c.sel
 	n := uint32(len(s.uids))
 	var idx []int
@@ -34,7 +41,9 @@ func (c *conn) resolve(set imap.NumSet) ([]int, error) {
 				return nil, bad("", "Invalid message sequence number")
 			}
 			for seq := start; seq <= stop; seq++ {
-				idx = append(idx, int(seq-1))
+				if keep == nil || keep(int(seq-1)) {
+					idx = append(idx, int(seq-1))
+				}
 			}
 		}
 	case imap.UIDSet:
@@ -42,7 +51,7 @@ func (c *conn) resolve(set imap.NumSet) ([]int, error) {
 			// RFC 5182 2.1: "$" is the saved result; UIDs expunged since are gone from
 			// the view and drop out here.
 			for _, uid := range s.searchRes {
-				if i, found := slices.BinarySearch(s.uids, uid); found {
+				if i, found := slices.BinarySearch(s.uids, uid); found && (keep == nil || keep(i)) {
 					idx = append(idx, i)
 				}
 			}
@@ -63,7 +72,9 @@ func (c *conn) resolve(set imap.NumSet) ([]int, error) {
 			start, stop = min(start, stop), max(start, stop)
 			i, _ := slices.BinarySearch(s.uids, start)
 			for ; i < len(s.uids) && s.uids[i] <= stop; i++ {
-				idx = append(idx, i)
+				if keep == nil || keep(i) {
+					idx = append(idx, i)
+				}
 			}
 		}
 	}
