@@ -54,6 +54,12 @@ type conn struct {
 	cancel      context.CancelFunc
 	framer      *imapwire.Framer
 	bw          *connWriter // responses, buffered
+	// inflater decompresses the commands after COMPRESS DEFLATE (compress.go); nil while
+	// the connection is not compressed.
+	inflater *inflater
+	// afterResponse, when set by a handler, runs once its tagged response has been sent:
+	// the switch of COMPRESS and UNAUTHENTICATE between plain and compressed.
+	afterResponse func()
 
 	state   connState
 	account *metadatapb.Account
@@ -217,6 +223,10 @@ func (c *conn) serve() {
 		if err := c.bw.Flush(); err != nil {
 			c.log.Debug("write response", "err", err)
 			return
+		}
+		if after := c.afterResponse; after != nil {
+			c.afterResponse = nil
+			after()
 		}
 	}
 }

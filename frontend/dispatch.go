@@ -54,6 +54,7 @@ func init() {
 		"STATUS":      {states: authState, handler: (*conn).cmdStatus},
 		"APPEND":      {states: authState, handler: (*conn).cmdAppend},
 		"IDLE":        {states: authState, handler: (*conn).cmdIdle},
+		"COMPRESS":    {states: authState, handler: (*conn).cmdCompress}, // RFC 4978 3, 5: command-auth
 		// RFC 9208 4.1: QUOTA (quota.go).
 		"GETQUOTA":     {states: authState, handler: (*conn).cmdGetQuota},
 		"GETQUOTAROOT": {states: authState, handler: (*conn).cmdGetQuotaRoot},
@@ -124,6 +125,11 @@ func (c *conn) capabilities() string {
 		"CONDSTORE",          // RFC 7162 3.1
 		"QRESYNC",            // RFC 7162 3.2
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
+	}
+	if c.state&authState != 0 {
+		// RFC 4978 3: COMPRESS is a command of the authenticated state (command-auth), so
+		// it is announced there, as Dovecot does.
+		caps = append(caps, "COMPRESS=DEFLATE")
 	}
 	if c.state == stateNotAuthenticated {
 		if c.srv.cfg.TLS != nil && !c.tlsActive() {

@@ -2,6 +2,7 @@ package frontend_test
 
 import (
 	"bufio"
+	"compress/flate"
 	"context"
 	"fmt"
 	"io"
@@ -121,6 +122,8 @@ type rawConn struct {
 	conn net.Conn
 	r    *bufio.Reader
 	n    int
+	// deflate, after COMPRESS (compress_test.go), compresses what write sends.
+	deflate *flate.Writer
 }
 
 // dialRaw connects and reads the greeting.
@@ -158,8 +161,17 @@ func (rc *rawConn) readLine() string {
 
 func (rc *rawConn) write(s string) {
 	rc.t.Helper()
-	if _, err := io.WriteString(rc.conn, s); err != nil {
+	var w io.Writer = rc.conn
+	if rc.deflate != nil {
+		w = rc.deflate
+	}
+	if _, err := io.WriteString(w, s); err != nil {
 		rc.t.Fatalf("write: %v", err)
+	}
+	if rc.deflate != nil {
+		if err := rc.deflate.Flush(); err != nil {
+			rc.t.Fatalf("write: flush: %v", err)
+		}
 	}
 }
 

@@ -25,7 +25,9 @@
 //   - Every connection goroutine recovers panics and logs them with the connection.
 //   - Commands are read in order from one framer per transport, so a pipeline is answered in
 //     the order sent; STARTTLS replaces the framer after its OK, dropping whatever the
-//     client sent ahead in plaintext (RFC 9051 6.2.1).
+//     client sent ahead in plaintext (RFC 9051 6.2.1). COMPRESS puts a decompressor between
+//     the transport and the framer, and compresses responses, from the octet after its OK
+//     (RFC 4978 3).
 //   - Every write to a client has a deadline (Limits.WriteTimeout) and every wait for a
 //     command an autologout timer (Limits.IdleTimeout, RFC 9051 5.4).
 package frontend
