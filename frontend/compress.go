@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/flate"
 
@@ -73,6 +74,45 @@ func (c *conn) startCompression() {
 		return c.inflater
 	})
 	c.log.Debug("COMPRESS DEFLATE active")
+}
+
+// inflateEndWait bounds how long stopCompression waits for the end of the client's
+// compressed data.
+const inflateEndWait = time.Second
+
+// stopCompression ends the compression of both directions after UNAUTHENTICATE (RFC 8437
+// 4.1): the server's after the CRLF of its OK, with a final block, the client's after the
+// CRLF of UNAUTHENTICATE. RFC 8437 does not say how the client ends its DEFLATE data; the
+// decompressor reads on until the empty stored block of a sync or full flush (which zlib
+// writes for Z_SYNC_FLUSH and Z_FULL_FLUSH, Go's compress/flate for Flush) or the end of a
+// final block, waiting up to inflateEndWait for them. What follows them is read as plain
+// text. A client that only partially flushed (and so has bits it never sent) costs that
+// wait once.
+func (c *conn) stopCompression() {
+	err := c.bw.stopDeflate()
+	if err != nil {
+		c.log.Debug("end compression", "err", err)
+		c.state = stateLogout
+		return
+	}
+	in := c.inflater
+	c.inflater = nil
+	in.source.ending = true
+	if err := c.raw.SetReadDeadline(time.Now().Add(inflateEndWait)); err != nil {
+		c.state = stateLogout
+		return
+	}
+	var rest int
+	buf := make([]byte, 512)
+	for err == nil {
+		var n int
+		n, err = in.Read(buf)
+		rest += n
+	}
+	if rest += c.framer.Pop(); rest > 0 {
+		c.log.Info("discarding compressed input sent after UNAUTHENTICATE", "bytes", rest)
+	}
+	c.log.Debug("COMPRESS DEFLATE ended", "end", err)
 }
 
 // inflater decompresses what the client sends after COMPRESS DEFLATE.

@@ -48,8 +48,9 @@ type conn struct {
 	// connection over it after STARTTLS or for IMAPS.
 	nc          net.Conn
 	implicitTLS bool
-	refuse      string // set when over a connection limit: BYE with this text, then close
-	log         *slog.Logger
+	refuse      string       // set when over a connection limit: BYE with this text, then close
+	log         *slog.Logger // connLog, with the account once authenticated
+	connLog     *slog.Logger
 	ctx         context.Context // cancelled when the connection closes
 	cancel      context.CancelFunc
 	framer      *imapwire.Framer
@@ -91,11 +92,13 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn, implicitTLS bool) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
+	log := s.logger.With("conn", s.nextID.Add(1), "remote", nc.RemoteAddr().String())
 	c := &conn{
 		srv:         s,
 		raw:         nc,
 		implicitTLS: implicitTLS,
-		log:         s.logger.With("conn", s.nextID.Add(1), "remote", nc.RemoteAddr().String()),
+		log:         log,
+		connLog:     log,
 		ctx:         ctx,
 		cancel:      cancel,
 		state:       stateNotAuthenticated,

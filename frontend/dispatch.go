@@ -55,6 +55,8 @@ func init() {
 		"APPEND":      {states: authState, handler: (*conn).cmdAppend},
 		"IDLE":        {states: authState, handler: (*conn).cmdIdle},
 		"COMPRESS":    {states: authState, handler: (*conn).cmdCompress}, // RFC 4978 3, 5: command-auth
+		// RFC 8437 6: command-auth and command-select.
+		"UNAUTHENTICATE": {states: authState, handler: (*conn).cmdUnauthenticate},
 		// RFC 9208 4.1: QUOTA (quota.go).
 		"GETQUOTA":     {states: authState, handler: (*conn).cmdGetQuota},
 		"GETQUOTAROOT": {states: authState, handler: (*conn).cmdGetQuotaRoot},
@@ -130,6 +132,10 @@ func (c *conn) capabilities() string {
 		// RFC 4978 3: COMPRESS is a command of the authenticated state (command-auth), so
 		// it is announced there, as Dovecot does.
 		caps = append(caps, "COMPRESS=DEFLATE")
+		if !c.srv.cfg.DisableUnauthenticate {
+			// RFC 8437 3: servers may announce it only once it can be used.
+			caps = append(caps, "UNAUTHENTICATE")
+		}
 	}
 	if c.state == stateNotAuthenticated {
 		if c.srv.cfg.TLS != nil && !c.tlsActive() {

@@ -58,6 +58,9 @@ type Config struct {
 	// TrustLoopback allows them without TLS on connections from a loopback address, where
 	// the password never leaves the machine (the embedded mode).
 	TrustLoopback bool
+	// DisableUnauthenticate turns UNAUTHENTICATE (RFC 8437) off, which RFC 8437 8 asks a
+	// server to allow.
+	DisableUnauthenticate bool
 	// MaxMessageSize is the largest message APPEND accepts (RFC 7889 APPENDLIMIT).
 	MaxMessageSize int64
 	// TLS, when set, enables STARTTLS (RFC 9051 6.2.1) and ServeTLS (implicit TLS, RFC
