@@ -95,7 +95,7 @@ func (c *conn) capabilities() string {
 	caps := []string{
 		"IMAP4rev1",          // RFC 3501
 		"IMAP4rev2",          // RFC 9051
-		"LITERAL+",           // RFC 7888
+		"LITERAL+",           // RFC 7888; not LITERAL- beside it (RFC 7888 5), whose 4096-octet bound LITERAL+ lifts
 		"ENABLE",             // RFC 5161
 		"IDLE",               // RFC 2177
 		"NAMESPACE",          // RFC 2342
