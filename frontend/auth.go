@@ -148,7 +148,7 @@ func (c *conn) cmdUnauthenticate(cmd *imapwire.Command) error {
 	c.closeSelected()
 	c.account = nil
 	c.accountChecked = time.Time{}
-	c.rev2, c.utf8Accept, c.condStore, c.qresync = false, false, false, false
+	c.rev2, c.utf8Accept, c.condStore, c.qresync, c.uidOnly = false, false, false, false, false
 	c.state = stateNotAuthenticated
 	c.log.Debug("UNAUTHENTICATE")
 	c.log = c.connLog

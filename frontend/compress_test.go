@@ -44,7 +44,7 @@ func (rc *rawConn) compress() *compression {
 	z.below = bufio.NewReader(z)
 	z.inflate = flate.NewReader(z.below)
 	rc.r = bufio.NewReader(z.inflate)
-	deflate, err := flate.NewWriter(rc.conn, flate.BestSpeed)
+	deflate, err := flate.NewWriter(&rc.deflated, flate.BestSpeed)
 	if err != nil {
 		rc.t.Fatal(err)
 	}
