@@ -61,7 +61,9 @@ type Config struct {
 	// from loopback they are accepted unless RequireTLSOnLoopback is set.
 	AllowPlaintextAuth   bool
 	RequireTLSOnLoopback bool
-	MaxMessageSize       int64
+	// DisableUnauthenticate turns off UNAUTHENTICATE (RFC 8437).
+	DisableUnauthenticate bool
+	MaxMessageSize        int64
 	// S3, when set, keeps message bodies in that bucket instead of DataDir/blobs.
 	S3 *s3.Config
 	// BlobCacheSize is the size in bytes of the in-memory body cache in front of S3;
@@ -198,15 +200,16 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 	}
 	s.frontend = frontend.NewServer(frontend.Config{
-		Metadata:           client,
-		Blobs:              blobs,
-		SpoolDir:           filepath.Join(cfg.DataDir, "spool"),
-		Logger:             cfg.Logger,
-		AllowPlaintextAuth: cfg.AllowPlaintextAuth,
-		TrustLoopback:      !cfg.RequireTLSOnLoopback,
-		MaxMessageSize:     cfg.MaxMessageSize,
-		TLS:                s.keyPair.TLSConfig(),
-		Limits:             cfg.IMAPLimits,
+		Metadata:              client,
+		Blobs:                 blobs,
+		SpoolDir:              filepath.Join(cfg.DataDir, "spool"),
+		Logger:                cfg.Logger,
+		AllowPlaintextAuth:    cfg.AllowPlaintextAuth,
+		DisableUnauthenticate: cfg.DisableUnauthenticate,
+		TrustLoopback:         !cfg.RequireTLSOnLoopback,
+		MaxMessageSize:        cfg.MaxMessageSize,
+		TLS:                   s.keyPair.TLSConfig(),
+		Limits:                cfg.IMAPLimits,
 	})
 	go func() { s.serveErr <- s.frontend.Serve(s.imapLn) }()
 	if s.imapsLn != nil {

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -128,9 +129,33 @@ func (c *conn) authenticate(username, password string) error {
 	}
 	c.account = account
 	c.state = stateAuthenticated
-	c.log = c.log.With("account", account.GetEmail())
+	c.log = c.connLog.With("account", account.GetEmail())
 	// RFC 9051 6.2.3: the capabilities may change after login, so send them.
 	return ok("CAPABILITY "+c.capabilities(), "Logged in")
+}
+
+// cmdUnauthenticate: RFC 8437 3. The session goes back to the not authenticated state with
+// nothing of the account it had: the selected mailbox is left without expunging, which
+// stops its change feed and drops its view, saved search result (RFC 5182) and rights
+// (RFC 4314); the account and its re-check time (quota.go) are forgotten; what ENABLE
+// turned on is off again, CONDSTORE as if no enabling command had been sent (RFC 8437
+// 4.1). TLS stays; compression ends after the OK (RFC 8437 4.1, compress.go). The OK
+// carries the capabilities of the not authenticated state, so the client need not ask.
+func (c *conn) cmdUnauthenticate(cmd *imapwire.Command) error {
+	if c.srv.cfg.DisableUnauthenticate {
+		return bad("", "Unknown command "+cmd.Name)
+	}
+	c.closeSelected()
+	c.account = nil
+	c.accountChecked = time.Time{}
+	c.rev2, c.utf8Accept, c.condStore, c.qresync, c.uidOnly = false, false, false, false, false
+	c.state = stateNotAuthenticated
+	c.log.Debug("UNAUTHENTICATE")
+	c.log = c.connLog
+	if c.inflater != nil {
+		c.afterResponse = c.stopCompression
+	}
+	return ok("CAPABILITY "+c.capabilities(), "Not authenticated")
 }
 
 // cmdEnable: RFC 9051 6.3.1 (RFC 5161). IMAP4rev2 and UTF8=ACCEPT (RFC 6855 3) can be

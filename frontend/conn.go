@@ -48,12 +48,19 @@ type conn struct {
 	// connection over it after STARTTLS or for IMAPS.
 	nc          net.Conn
 	implicitTLS bool
-	refuse      string // set when over a connection limit: BYE with this text, then close
-	log         *slog.Logger
+	refuse      string       // set when over a connection limit: BYE with this text, then close
+	log         *slog.Logger // connLog, with the account once authenticated
+	connLog     *slog.Logger
 	ctx         context.Context // cancelled when the connection closes
 	cancel      context.CancelFunc
 	framer      *imapwire.Framer
 	bw          *connWriter // responses, buffered
+	// inflater decompresses the commands after COMPRESS DEFLATE (compress.go); nil while
+	// the connection is not compressed.
+	inflater *inflater
+	// afterResponse, when set by a handler, runs once its tagged response has been sent:
+	// the switch of COMPRESS and UNAUTHENTICATE between plain and compressed.
+	afterResponse func()
 
 	state   connState
 	account *metadatapb.Account
@@ -85,11 +92,13 @@ type conn struct {
 
 func newConn(s *Server, nc net.Conn, implicitTLS bool) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
+	log := s.logger.With("conn", s.nextID.Add(1), "remote", nc.RemoteAddr().String())
 	c := &conn{
 		srv:         s,
 		raw:         nc,
 		implicitTLS: implicitTLS,
-		log:         s.logger.With("conn", s.nextID.Add(1), "remote", nc.RemoteAddr().String()),
+		log:         log,
+		connLog:     log,
 		ctx:         ctx,
 		cancel:      cancel,
 		state:       stateNotAuthenticated,
@@ -217,6 +226,10 @@ func (c *conn) serve() {
 		if err := c.bw.Flush(); err != nil {
 			c.log.Debug("write response", "err", err)
 			return
+		}
+		if after := c.afterResponse; after != nil {
+			c.afterResponse = nil
+			after()
 		}
 	}
 }

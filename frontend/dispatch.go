@@ -54,6 +54,9 @@ func init() {
 		"STATUS":      {states: authState, handler: (*conn).cmdStatus},
 		"APPEND":      {states: authState, handler: (*conn).cmdAppend},
 		"IDLE":        {states: authState, handler: (*conn).cmdIdle},
+		"COMPRESS":    {states: authState, handler: (*conn).cmdCompress}, // RFC 4978 3, 5: command-auth
+		// RFC 8437 6: command-auth and command-select.
+		"UNAUTHENTICATE": {states: authState, handler: (*conn).cmdUnauthenticate},
 		// RFC 9208 4.1: QUOTA (quota.go).
 		"GETQUOTA":     {states: authState, handler: (*conn).cmdGetQuota},
 		"GETQUOTAROOT": {states: authState, handler: (*conn).cmdGetQuotaRoot},
@@ -92,7 +95,7 @@ func (c *conn) capabilities() string {
 	caps := []string{
 		"IMAP4rev1",          // RFC 3501
 		"IMAP4rev2",          // RFC 9051
-		"LITERAL+",           // RFC 7888
+		"LITERAL+",           // RFC 7888; not LITERAL- beside it (RFC 7888 5), whose 4096-octet bound LITERAL+ lifts
 		"ENABLE",             // RFC 5161
 		"IDLE",               // RFC 2177
 		"NAMESPACE",          // RFC 2342
@@ -124,6 +127,15 @@ func (c *conn) capabilities() string {
 		"CONDSTORE",          // RFC 7162 3.1
 		"QRESYNC",            // RFC 7162 3.2
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
+	}
+	if c.state&authState != 0 {
+		// RFC 4978 3: COMPRESS is a command of the authenticated state (command-auth), so
+		// it is announced there, as Dovecot does.
+		caps = append(caps, "COMPRESS=DEFLATE")
+		if !c.srv.cfg.DisableUnauthenticate {
+			// RFC 8437 3: servers may announce it only once it can be used.
+			caps = append(caps, "UNAUTHENTICATE")
+		}
 	}
 	if c.state == stateNotAuthenticated {
 		if c.srv.cfg.TLS != nil && !c.tlsActive() {

@@ -2,6 +2,8 @@ package frontend_test
 
 import (
 	"bufio"
+	"bytes"
+	"compress/flate"
 	"context"
 	"fmt"
 	"io"
@@ -121,6 +123,11 @@ type rawConn struct {
 	conn net.Conn
 	r    *bufio.Reader
 	n    int
+	// deflate, after COMPRESS (compress_test.go), compresses what write sends into
+	// deflated, which goes out in one write: a server that answers as soon as the data
+	// arrives may close the connection before a second write (LOGOUT).
+	deflate  *flate.Writer
+	deflated bytes.Buffer
 }
 
 // dialRaw connects and reads the greeting.
@@ -158,6 +165,14 @@ func (rc *rawConn) readLine() string {
 
 func (rc *rawConn) write(s string) {
 	rc.t.Helper()
+	if rc.deflate != nil {
+		rc.deflated.Reset()
+		io.WriteString(rc.deflate, s)
+		if err := rc.deflate.Flush(); err != nil {
+			rc.t.Fatalf("write: compress: %v", err)
+		}
+		s = rc.deflated.String()
+	}
 	if _, err := io.WriteString(rc.conn, s); err != nil {
 		rc.t.Fatalf("write: %v", err)
 	}

@@ -25,7 +25,9 @@
 //   - Every connection goroutine recovers panics and logs them with the connection.
 //   - Commands are read in order from one framer per transport, so a pipeline is answered in
 //     the order sent; STARTTLS replaces the framer after its OK, dropping whatever the
-//     client sent ahead in plaintext (RFC 9051 6.2.1).
+//     client sent ahead in plaintext (RFC 9051 6.2.1). COMPRESS puts a decompressor between
+//     the transport and the framer, and compresses responses, from the octet after its OK
+//     (RFC 4978 3).
 //   - Every write to a client has a deadline (Limits.WriteTimeout) and every wait for a
 //     command an autologout timer (Limits.IdleTimeout, RFC 9051 5.4).
 package frontend
@@ -56,6 +58,9 @@ type Config struct {
 	// TrustLoopback allows them without TLS on connections from a loopback address, where
 	// the password never leaves the machine (the embedded mode).
 	TrustLoopback bool
+	// DisableUnauthenticate turns UNAUTHENTICATE (RFC 8437) off, which RFC 8437 8 asks a
+	// server to allow.
+	DisableUnauthenticate bool
 	// MaxMessageSize is the largest message APPEND accepts (RFC 7889 APPENDLIMIT).
 	MaxMessageSize int64
 	// TLS, when set, enables STARTTLS (RFC 9051 6.2.1) and ServeTLS (implicit TLS, RFC

@@ -180,6 +180,7 @@ func (c *conn) handshake(tc *tls.Conn) error {
 // Bytes read from the previous one and not yet used are dropped with the old framer.
 func (c *conn) useConn(nc net.Conn) {
 	c.nc = nc
+	c.inflater = nil
 	c.framer = imapwire.NewFramer(nc, maxLineLength)
 	c.bw = newConnWriter(deadlineWriter{nc: nc, timeout: c.srv.limits.WriteTimeout})
 }

@@ -52,6 +52,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	f.Int("max-connections", 10000, "most IMAP connections at once; more are told BYE")
 	f.Int("max-connections-per-ip", 200, "most IMAP connections from one non-loopback address; more are told BYE")
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS")
+	f.Bool("disable-unauthenticate", false, "do not offer UNAUTHENTICATE (RFC 8437), which lets one connection log in as several accounts in turn")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
 	f.Bool("follower-reads", true, "serve the reads of selected sessions from any metadata node that has applied what this frontend has seen (session consistency); false sends every read to the leader")
@@ -87,6 +88,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	maxConnsPerIP, _ := f.GetInt("max-connections-per-ip")
 	plaintext, _ := f.GetBool("allow-plaintext-auth")
 	maxSize, _ := f.GetInt64("max-message-size")
+	noUnauth, _ := f.GetBool("disable-unauthenticate")
 	metricsListen, _ := f.GetString("metrics-listen")
 	followerReads, _ := f.GetBool("follower-reads")
 
@@ -133,13 +135,14 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 
 	var keyPair *frontend.KeyPair
 	cfg := frontend.Config{
-		Metadata:           metadatapb.NewMetadataClient(md),
-		Blobs:              blobs,
-		SpoolDir:           spoolDir,
-		Logger:             logger,
-		AllowPlaintextAuth: plaintext,
-		MaxMessageSize:     maxSize,
-		Limits:             frontend.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
+		Metadata:              metadatapb.NewMetadataClient(md),
+		Blobs:                 blobs,
+		SpoolDir:              spoolDir,
+		Logger:                logger,
+		AllowPlaintextAuth:    plaintext,
+		DisableUnauthenticate: noUnauth,
+		MaxMessageSize:        maxSize,
+		Limits:                frontend.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
 	}
 	if tlsCert != "" {
 		if keyPair, err = frontend.LoadKeyPair(tlsCert, tlsKey); err != nil {

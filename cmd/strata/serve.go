@@ -40,6 +40,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.String("grpc-listen", defaultAdminAddr, "metadata and admin gRPC listen address (keep it on loopback)")
 	f.Bool("no-demo", false, "do not create the demo account demo@example.com")
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS on non-loopback connections (loopback is always allowed)")
+	f.Bool("disable-unauthenticate", false, "do not offer UNAUTHENTICATE (RFC 8437), which lets one connection log in as several accounts in turn")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
 	addBlobStoreFlags(f, "the data directory")
 	f.Duration("blob-gc-interval", gc.DefaultInterval, "how often bodies no message references are deleted (negative: never)")
@@ -66,6 +67,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	noDemo, _ := f.GetBool("no-demo")
 	plaintext, _ := f.GetBool("allow-plaintext-auth")
 	maxSize, _ := f.GetInt64("max-message-size")
+	noUnauth, _ := f.GetBool("disable-unauthenticate")
 	s3Config, err := s3ConfigFromFlags(f)
 	if err != nil {
 		return err
@@ -78,22 +80,23 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := embedded.Start(ctx, embedded.Config{
-		DataDir:            dataDir,
-		IMAPListen:         imapListen,
-		IMAPSListen:        imapsListen,
-		TLSCertFile:        tlsCert,
-		TLSKeyFile:         tlsKey,
-		IMAPLimits:         frontend.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
-		GRPCListen:         grpcListen,
-		Demo:               !noDemo,
-		AllowPlaintextAuth: plaintext,
-		MaxMessageSize:     maxSize,
-		S3:                 s3Config,
-		BlobCacheSize:      cacheSize,
-		BlobGCInterval:     gcInterval,
-		BlobGCGrace:        gcGrace,
-		MetricsListen:      metricsListen,
-		Logger:             logger,
+		DataDir:               dataDir,
+		IMAPListen:            imapListen,
+		IMAPSListen:           imapsListen,
+		TLSCertFile:           tlsCert,
+		TLSKeyFile:            tlsKey,
+		IMAPLimits:            frontend.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
+		GRPCListen:            grpcListen,
+		Demo:                  !noDemo,
+		AllowPlaintextAuth:    plaintext,
+		DisableUnauthenticate: noUnauth,
+		MaxMessageSize:        maxSize,
+		S3:                    s3Config,
+		BlobCacheSize:         cacheSize,
+		BlobGCInterval:        gcInterval,
+		BlobGCGrace:           gcGrace,
+		MetricsListen:         metricsListen,
+		Logger:                logger,
 	})
 	if err != nil {
 		return err

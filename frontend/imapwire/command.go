@@ -38,6 +38,11 @@ type AuthenticateArgs struct {
 	InitialResponse []byte
 }
 
+// CompressArgs are the arguments of COMPRESS (RFC 4978 3).
+type CompressArgs struct {
+	Mechanism string // upper-case; DEFLATE is the only one defined
+}
+
 // EnableArgs are the arguments of ENABLE (RFC 9051 6.3.1).
 type EnableArgs struct {
 	Capabilities []string // upper-case

@@ -26,6 +26,9 @@ type Literal struct {
 type Framer struct {
 	br      *bufio.Reader
 	maxLine int
+	// below is the reader of the connection's own bytes while a layer (Push) is between
+	// them and br; nil otherwise.
+	below *bufio.Reader
 	// tail keeps the last bytes of a discarded over-long line, so that a literal announced
 	// at its end is still seen and can be skipped.
 	tail []byte
@@ -34,6 +37,33 @@ type Framer struct {
 // NewFramer returns a framer over r that accepts lines of at most maxLine bytes.
 func NewFramer(r io.Reader, maxLine int) *Framer {
 	return &Framer{br: bufio.NewReaderSize(r, 16*1024), maxLine: maxLine}
+}
+
+// layerBufferSize is the buffer of what a layer (Push) delivers: small, since the
+// connection's bytes are buffered below it already.
+const layerBufferSize = 4 << 10
+
+// Push makes the framer read through a layer over the connection, such as the decompressor
+// of COMPRESS (RFC 4978): layer gets the reader of the connection's bytes, which still
+// holds whatever the framer had read ahead of the commands it returned, and returns the
+// reader of the layer's output. A layer that reads below one byte at a time (below is an
+// io.ByteReader) leaves there exactly what it did not use, for Pop.
+func (f *Framer) Push(layer func(below *bufio.Reader) io.Reader) {
+	f.below = f.br
+	f.br = bufio.NewReaderSize(layer(f.below), layerBufferSize)
+}
+
+// Pop removes the layer that Push added: the framer reads the connection's bytes again,
+// from where the layer stopped reading them. What the framer had read from the layer and
+// not yet returned is dropped; Pop returns how many bytes that was. Without a layer Pop
+// does nothing.
+func (f *Framer) Pop() int {
+	if f.below == nil {
+		return 0
+	}
+	dropped := f.br.Buffered()
+	f.br, f.below = f.below, nil
+	return dropped
 }
 
 // ReadLine reads one line and returns it without its CRLF (a bare LF is tolerated). The

@@ -70,6 +70,9 @@ var seedCommands = []string{
 	"T12 SETACL {5}\r\nINBOX \"-bob@example.com\" \"\"",
 	"T13 DELETEACL INBOX anyone",
 	"T13 LISTRIGHTS INBOX anyone",
+	"T14 COMPRESS DEFLATE",
+	"T14 UNAUTHENTICATE",
+	"T14 APPEND INBOX {5000+}",
 	"T11 SEARCH RETURN (SAVE MIN) CHARSET UTF-8 (OR $ 5:2) BODY {2+}\r\n\xc3\xa9",
 }
 

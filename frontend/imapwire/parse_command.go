@@ -39,7 +39,8 @@ func ParseCommand(b []byte) (*Command, error) {
 // args parses the arguments of the command name, after its name.
 func (p *parser) args(name string) any {
 	switch name {
-	case "CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "IDLE", "NAMESPACE":
+	case "CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "IDLE", "NAMESPACE",
+		"UNAUTHENTICATE": // RFC 8437 6: command-auth =/ "UNAUTHENTICATE"
 		return nil
 	case "LOGIN": // RFC 9051 6.2.3: login = "LOGIN" SP userid SP password
 		p.sp()
@@ -61,6 +62,9 @@ func (p *parser) args(name string) any {
 			}
 		}
 		return args
+	case "COMPRESS": // RFC 4978 5: compress = "COMPRESS" SP algorithm
+		p.sp()
+		return &CompressArgs{Mechanism: strings.ToUpper(p.atom())}
 	case "ID": // RFC 2971 3.1
 		return p.idArgs()
 	case "ENABLE": // RFC 9051 6.3.1: enable = "ENABLE" 1*(SP capability)

@@ -75,3 +75,32 @@ func TestParseAppendNext(t *testing.T) {
 		}
 	}
 }
+
+func TestParseConnectionCommands(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		name string
+		args any
+	}{
+		// RFC 4978 5: compress = "COMPRESS" SP algorithm.
+		{"a COMPRESS DEFLATE", "COMPRESS", &CompressArgs{Mechanism: "DEFLATE"}},
+		{"a compress deflate", "COMPRESS", &CompressArgs{Mechanism: "DEFLATE"}},
+		{"a COMPRESS X-ZSTD", "COMPRESS", &CompressArgs{Mechanism: "X-ZSTD"}},
+		// RFC 8437 6: "UNAUTHENTICATE" without arguments.
+		{"a UNAUTHENTICATE", "UNAUTHENTICATE", nil},
+	} {
+		cmd, err := ParseCommand([]byte(tc.line))
+		if err != nil {
+			t.Errorf("ParseCommand(%q): %v", tc.line, err)
+			continue
+		}
+		if cmd.Name != tc.name || !reflect.DeepEqual(cmd.Args, tc.args) {
+			t.Errorf("ParseCommand(%q) = %s %#v, want %s %#v", tc.line, cmd.Name, cmd.Args, tc.name, tc.args)
+		}
+	}
+	for _, line := range []string{"a COMPRESS", "a COMPRESS DEFLATE X", "a COMPRESS (DEFLATE)", "a UNAUTHENTICATE now"} {
+		if _, err := ParseCommand([]byte(line)); err == nil {
+			t.Errorf("ParseCommand(%q) succeeded", line)
+		}
+	}
+}

@@ -1,8 +1,10 @@
 package imapwire
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -230,5 +232,63 @@ func TestFramerBoundsMemory(t *testing.T) {
 	f := NewFramer(bytes.NewReader(bytes.Repeat([]byte("a"), 1<<20)), 1024)
 	if _, err := f.ReadLine(); err == nil {
 		t.Fatal("expected an error")
+	}
+}
+
+// rot13Layer is a layer for TestFramerLayer that reads below one byte at a time up to a "|"
+// and changes the letters it passes, so that what it did not use stays below.
+type rot13Layer struct{ below *bufio.Reader }
+
+func (l rot13Layer) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c, err := l.below.ReadByte()
+		if err != nil {
+			return n, err
+		}
+		if c == '|' {
+			return n, io.EOF
+		}
+		if c >= 'a' && c <= 'z' {
+			c = 'a' + (c-'a'+13)%26
+		}
+		p[n] = c
+		n++
+	}
+	return n, nil
+}
+
+func TestFramerLayer(t *testing.T) {
+	// What the framer read ahead before Push goes through the layer; after Pop the framer
+	// reads from where the layer stopped.
+	f := NewFramer(strings.NewReader("a pbzcerff\r\nb abbc\r\n|c noop\r\n"), 100)
+	if f.Pop() != 0 {
+		t.Fatal("Pop without a layer dropped bytes")
+	}
+	f.Push(func(below *bufio.Reader) io.Reader { return rot13Layer{below} })
+	if line, err := f.ReadLine(); err != nil || string(line) != "n compress" {
+		t.Fatalf("line 1 = %q, %v", line, err)
+	}
+	if line, err := f.ReadLine(); err != nil || string(line) != "o noop" {
+		t.Fatalf("line 2 = %q, %v", line, err)
+	}
+	if dropped := f.Pop(); dropped != 0 {
+		t.Fatalf("Pop dropped %d bytes", dropped)
+	}
+	if line, err := f.ReadLine(); err != nil || string(line) != "c noop" {
+		t.Fatalf("line after Pop = %q, %v", line, err)
+	}
+
+	// Output of the layer that was read and not returned is dropped by Pop.
+	f = NewFramer(strings.NewReader("n abbc\r\nn abbc\r\n|plain\r\n"), 100)
+	f.Push(func(below *bufio.Reader) io.Reader { return rot13Layer{below} })
+	if line, err := f.ReadLine(); err != nil || string(line) != "a noop" {
+		t.Fatalf("layered line = %q, %v", line, err)
+	}
+	if dropped := f.Pop(); dropped != len("a noop\r\n") {
+		t.Fatalf("Pop dropped %d bytes, want %d", dropped, len("a noop\r\n"))
+	}
+	if line, err := f.ReadLine(); err != nil || string(line) != "plain" {
+		t.Fatalf("line after Pop = %q, %v", line, err)
 	}
 }
