@@ -76,7 +76,10 @@ type Config struct {
 	BlobGCGrace    time.Duration
 	// MetricsListen is where Prometheus metrics are served (GET /metrics); off if empty.
 	MetricsListen string
-	Logger        *slog.Logger
+	// AdminURI is the server's /shared/admin METADATA entry (RFC 5464 3.2.1.1); none if
+	// empty.
+	AdminURI string
+	Logger   *slog.Logger
 }
 
 // DefaultBlobCacheSize is the body cache's size when the configuration gives none.
@@ -210,6 +213,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		MaxMessageSize:        cfg.MaxMessageSize,
 		TLS:                   s.keyPair.TLSConfig(),
 		Limits:                cfg.IMAPLimits,
+		AdminURI:              cfg.AdminURI,
 	})
 	go func() { s.serveErr <- s.frontend.Serve(s.imapLn) }()
 	if s.imapsLn != nil {

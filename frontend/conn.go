@@ -282,7 +282,11 @@ func (c *conn) readCommand() (*imapwire.Command, error) {
 		}
 		if lit.Size > maxLiteralSize || int64(len(buf))+lit.Size > maxCommandSize {
 			c.skipCommand(line)
-			return nil, &protocolError{tag: tagOf(buf), status: bad(codeLimit, "Literal too large")}
+			refusal := bad(codeLimit, "Literal too large")
+			if metadata := metadataLiteralRefusal(buf); metadata != nil && lit.Size > maxLiteralSize {
+				refusal = metadata
+			}
+			return nil, &protocolError{tag: tagOf(buf), status: refusal}
 		}
 		if !lit.NonSync {
 			c.continuation(continuationText)

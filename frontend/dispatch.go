@@ -67,6 +67,9 @@ func init() {
 		"GETACL":     {states: authState, handler: (*conn).cmdGetACL},
 		"LISTRIGHTS": {states: authState, handler: (*conn).cmdListRights},
 		"MYRIGHTS":   {states: authState, handler: (*conn).cmdMyRights},
+		// RFC 5464 4: METADATA (metadata.go).
+		"GETMETADATA": {states: authState, handler: (*conn).cmdGetMetadata},
+		"SETMETADATA": {states: authState, handler: (*conn).cmdSetMetadata},
 		// RFC 9051 6.4: selected state.
 		"CHECK":       {states: stateSelected, handler: (*conn).cmdNoop},
 		"CLOSE":       {states: stateSelected, handler: (*conn).cmdClose},
@@ -126,6 +129,8 @@ func (c *conn) capabilities() string {
 		"SAVEDATE",           // RFC 8514
 		"CONDSTORE",          // RFC 7162 3.1
 		"QRESYNC",            // RFC 7162 3.2
+		"METADATA",           // RFC 5464 1: server and mailbox entries
+		"METADATA-SERVER",    // RFC 5464 1: server entries
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
 	if c.state&authState != 0 {

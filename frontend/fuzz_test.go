@@ -23,6 +23,9 @@ var serverSeeds = []string{
 	"MYRIGHTS INBOX", "GETACL INBOX", "LISTRIGHTS INBOX anyone", "SETACL Archive anyone +lr", "DELETEACL Archive anyone",
 	"COMPRESS X-UNKNOWN", "UNAUTHENTICATE", "SEARCH TEXT {5000+}\r\n" + strings.Repeat("x", 5000),
 	`SELECT "Other Users/alice@example.com/INBOX"`, `LIST "Other Users/" "%"`, "STATUS Shared/Support (MESSAGES DELETED-STORAGE)",
+	`GETMETADATA "" /shared/comment`, `GETMETADATA (DEPTH infinity MAXSIZE 10) INBOX (/private /shared)`,
+	`SETMETADATA INBOX (/private/comment "fuzz" /shared/comment NIL)`, "SETMETADATA \"\" (/private/vendor/fuzz/b ~{3+}\r\na\x00b)",
+	`SETMETADATA Junk (/private/specialuse "\\Junk")`,
 }
 
 // FuzzServer sends a command to a live server in each connection state (not authenticated,

@@ -68,6 +68,10 @@ type Config struct {
 	TLS *tls.Config
 	// Limits bound connections; zero fields take the defaults.
 	Limits Limits
+	// AdminURI is the server's /shared/admin METADATA entry, a URI to reach the
+	// administrator such as mailto:postmaster@example.com (RFC 5464 3.2.1.1); none when
+	// empty.
+	AdminURI string
 }
 
 // Limits bound what clients can hold of a server.

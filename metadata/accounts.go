@@ -97,7 +97,7 @@ func (c *cmdCtx) setPassword(req *metadatapb.SetPasswordCommand) (*metadatapb.Co
 }
 
 // deleteAccount removes the account, all its mailboxes and messages, the ACL entries that
-// name it and its private \Seen records, and releases its blob references.
+// name it, its private \Seen records and annotations, and releases its blob references.
 func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatapb.CommandResult, error) {
 	email, _ := NormalizeEmail(req.GetEmail())
 	rec, err := c.loadAccount(email)
@@ -111,6 +111,9 @@ func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatap
 		return nil, err
 	}
 	if err := c.forgetReader(email); err != nil {
+		return nil, err
+	}
+	if err := c.forgetAnnotator(email, rec.GetAccount().GetTenant()); err != nil {
 		return nil, err
 	}
 	names, err := c.mailboxNames(email, "")
@@ -136,5 +139,6 @@ func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatap
 	}
 	c.tx.mustDelete(accountKey(email))
 	c.tx.mustDelete(tenantAccountKey(rec.GetAccount().GetTenant(), email))
+	c.dropAnnotationUsage(email)
 	return okResult(), nil
 }

@@ -23,6 +23,8 @@ type cmdError struct {
 	// reason and blobEpoch go into the result for refusals the caller acts on (blobgc.go).
 	reason    string
 	blobEpoch uint64
+	// maxSize goes into the result of a METADATA_MAXSIZE refusal (annotations.go).
+	maxSize uint64
 }
 
 func (e *cmdError) Error() string { return e.msg }
@@ -52,7 +54,7 @@ func errorResult(err error) *metadatapb.CommandResult {
 	if !errors.As(err, &ce) {
 		panic(fmt.Sprintf("metadata fsm: %v", err))
 	}
-	return &metadatapb.CommandResult{Code: uint32(ce.code), Message: ce.msg, Reason: ce.reason, BlobEpoch: ce.blobEpoch}
+	return &metadatapb.CommandResult{Code: uint32(ce.code), Message: ce.msg, Reason: ce.reason, BlobEpoch: ce.blobEpoch, MetadataMaxSize: ce.maxSize}
 }
 
 // cmdCtx is the state of one command being applied.
@@ -61,6 +63,9 @@ type cmdCtx struct {
 	now int64 // log time, unix nanoseconds
 	// mailboxes loaded or created by the command, written back by finish.
 	mailboxes map[uint64]*mailboxState
+	// annotationUsed is the annotation usage of the owners the command charged, written
+	// back by finish (annotations.go).
+	annotationUsed map[string]*metadatapb.AnnotationUsage
 }
 
 // mailboxState is a mailbox as the command changes it.
@@ -231,6 +236,8 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "delete-acl:" + op.DeleteAcl.GetAccount()
 	case *metadatapb.Command_ClaimRecent:
 		return "claim-recent:" + op.ClaimRecent.GetAccount()
+	case *metadatapb.Command_SetMetadata:
+		return "set-metadata:" + op.SetMetadata.GetAccount()
 	}
 	return "unknown"
 }
@@ -281,6 +288,8 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.deleteACL(op.DeleteAcl)
 	case *metadatapb.Command_ClaimRecent:
 		return c.claimRecent(op.ClaimRecent)
+	case *metadatapb.Command_SetMetadata:
+		return c.setMetadata(op.SetMetadata)
 	}
 	return nil, errInvalid("command has no operation")
 }
@@ -346,12 +355,13 @@ func (c *cmdCtx) record(ms *mailboxState, ch *metadatapb.Change) {
 	ms.changes = append(ms.changes, ch)
 }
 
-// finish writes back the mailboxes the command changed, their journal entries and their
-// ACL index entries.
+// finish writes back the mailboxes the command changed, their journal entries, their ACL
+// index entries and the annotation usage the command charged.
 func (c *cmdCtx) finish() error {
 	if err := c.reindexACLs(); err != nil {
 		return err
 	}
+	c.writeAnnotationUsage()
 	for _, id := range c.touchedIDs() {
 		ms := c.mailboxes[id]
 		if ms.deleted {

@@ -186,10 +186,14 @@ func commandStatus(res *metadatapb.CommandResult) error {
 	if res.GetReason() == "" {
 		return st.Err()
 	}
-	detailed, err := st.WithDetails(&errdetails.ErrorInfo{
-		Reason: res.GetReason(), Domain: errorDomain,
-		Metadata: map[string]string{ErrorInfoBlobEpoch: strconv.FormatUint(res.GetBlobEpoch(), 10)},
-	})
+	info := &errdetails.ErrorInfo{Reason: res.GetReason(), Domain: errorDomain}
+	switch res.GetReason() {
+	case ReasonBlobDeleting, ReasonBlobEpochStale:
+		info.Metadata = map[string]string{ErrorInfoBlobEpoch: strconv.FormatUint(res.GetBlobEpoch(), 10)}
+	case ReasonMetadataMaxSize:
+		info.Metadata = map[string]string{ErrorInfoMaxSize: strconv.FormatUint(res.GetMetadataMaxSize(), 10)}
+	}
+	detailed, err := st.WithDetails(info)
 	if err != nil {
 		return st.Err()
 	}

@@ -59,6 +59,10 @@
 //     mailboxes it touched to their final ones, so no command maintains it by hand.
 //   - Private \Seen. In a mailbox a user does not own, its \Seen is a record of its own
 //     (privateseen.go) that goes with the message, the mailbox and the user.
+//   - Annotations (RFC 5464, annotations.go). Entries are keyed by mailbox id or tenant, so
+//     RENAME moves them for free; they go with their mailbox, user and tenant. Every owner's
+//     AnnotationUsage is the sum of the entries charged to it, changed in the command that
+//     changes them, and a command that would pass a limit is refused whole.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

@@ -39,6 +39,11 @@ import (
 //	                                      mailboxes by identifier ("anyone", "bob@x",
 //	                                      "-bob@x"), so that the mailboxes shared with a
 //	                                      user are a prefix scan (acl.go)
+//	'Y' 'm' mailbox id, user 0x00 name -> an RFC 5464 entry's value: a mailbox's, with user ""
+//	                                      for /shared entries (annotations.go)
+//	'Y' 's' tenant 0x00 user 0x00 name -> a server entry's value (the server is the tenant)
+//	'y' user 0x00 mailbox id           -> uint64 the user's private entries on the mailbox
+//	'Z' owner                          -> AnnotationUsage charged to an account or tenant
 const (
 	prefixSystem      = '0'
 	prefixTenant      = 'T'

@@ -317,6 +317,9 @@ func (c *cmdCtx) destroyMailbox(ms *mailboxState) error {
 	if err := c.destroyPrivateSeen(ms); err != nil {
 		return err
 	}
+	if err := c.destroyAnnotations(ms); err != nil {
+		return err
+	}
 	ms.deleted = true
 	return nil
 }
@@ -456,8 +459,9 @@ func (c *cmdCtx) renameMailbox(req *metadatapb.RenameMailboxRequest) (*metadatap
 	return okResult(), nil
 }
 
-// renameInbox moves all of INBOX's messages to a new mailbox, which gets acl, and leaves
-// INBOX empty; its inferiors stay (RFC 9051 6.3.6).
+// renameInbox moves all of INBOX's messages to a new mailbox, which gets acl and a copy of
+// INBOX's annotations (RFC 5464 4.1), and leaves INBOX empty; its inferiors stay (RFC 9051
+// 6.3.6).
 func (c *cmdCtx) renameInbox(owner string, inboxID uint64, to string, acl []*metadatapb.AclEntry) (*metadatapb.CommandResult, error) {
 	if err := c.createParents(owner, to, acl); err != nil {
 		return nil, err
@@ -471,6 +475,9 @@ func (c *cmdCtx) renameInbox(owner string, inboxID uint64, to string, acl []*met
 		return nil, err
 	}
 	if _, err := c.transfer(inbox, dst, nil, true, "", allRights); err != nil {
+		return nil, err
+	}
+	if err := c.copyAnnotations(inbox, dst); err != nil {
 		return nil, err
 	}
 	return okResult(), nil

@@ -287,6 +287,10 @@ func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.
 		}
 		c.tx.mustDelete(mailboxNameKey(tenantOwner(name), n.name))
 	}
+	if err := c.forgetServerAnnotations(name); err != nil {
+		return nil, err
+	}
+	c.dropAnnotationUsage(tenantOwner(name))
 	for _, d := range tenant.GetDomains() {
 		c.tx.mustDelete(domainKey(d))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -57,6 +59,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
 	f.Bool("follower-reads", true, "serve the reads of selected sessions from any metadata node that has applied what this frontend has seen (session consistency); false sends every read to the leader")
 	addBlobStoreFlags(f, "the directory --blob-dir, shared by all frontends")
+	addAdminURIFlag(f)
 	return cmd
 }
 
@@ -91,6 +94,10 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	noUnauth, _ := f.GetBool("disable-unauthenticate")
 	metricsListen, _ := f.GetString("metrics-listen")
 	followerReads, _ := f.GetBool("follower-reads")
+	adminURI, err := adminURIFromFlags(f)
+	if err != nil {
+		return err
+	}
 
 	if (staticNodes == "") == (etcdEndpoints == "") {
 		return errors.New("give exactly one of --metadata and --etcd")
@@ -143,6 +150,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		DisableUnauthenticate: noUnauth,
 		MaxMessageSize:        maxSize,
 		Limits:                frontend.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
+		AdminURI:              adminURI,
 	}
 	if tlsCert != "" {
 		if keyPair, err = frontend.LoadKeyPair(tlsCert, tlsKey); err != nil {
@@ -216,4 +224,22 @@ func followDirectory(ctx context.Context, dir *directory.Directory, md *metaclie
 		}
 		logger.Info("metadata nodes from etcd", "nodes", len(nodes))
 	}
+}
+
+// addAdminURIFlag registers --admin-uri, shared by `strata serve` and `strata frontend`.
+func addAdminURIFlag(f *pflag.FlagSet) {
+	f.String("admin-uri", "", "how to reach the administrator, e.g. mailto:postmaster@example.com: the server's /shared/admin METADATA entry (RFC 5464 3.2.1.1); empty: none")
+}
+
+// adminURIFromFlags returns --admin-uri, which must be a URI with a scheme (RFC 5464
+// 3.2.1.1: "The value MUST be a URI").
+func adminURIFromFlags(f *pflag.FlagSet) (string, error) {
+	uri, _ := f.GetString("admin-uri")
+	if uri == "" {
+		return "", nil
+	}
+	if u, err := url.Parse(uri); err != nil || u.Scheme == "" {
+		return "", fmt.Errorf("--admin-uri %q is not a URI with a scheme, such as mailto:postmaster@example.com", uri)
+	}
+	return uri, nil
 }

@@ -46,6 +46,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.Duration("blob-gc-interval", gc.DefaultInterval, "how often bodies no message references are deleted (negative: never)")
 	f.Duration("blob-gc-grace", gc.DefaultGrace, "how long a body stays unreferenced before it is deleted")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
+	addAdminURIFlag(f)
 	return cmd
 }
 
@@ -76,6 +77,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	gcInterval, _ := f.GetDuration("blob-gc-interval")
 	gcGrace, _ := f.GetDuration("blob-gc-grace")
 	metricsListen, _ := f.GetString("metrics-listen")
+	adminURI, err := adminURIFromFlags(f)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -96,6 +101,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		BlobGCInterval:        gcInterval,
 		BlobGCGrace:           gcGrace,
 		MetricsListen:         metricsListen,
+		AdminURI:              adminURI,
 		Logger:                logger,
 	})
 	if err != nil {

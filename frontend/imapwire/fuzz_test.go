@@ -74,6 +74,14 @@ var seedCommands = []string{
 	"T14 UNAUTHENTICATE",
 	"T14 APPEND INBOX {5000+}",
 	"T11 SEARCH RETURN (SAVE MIN) CHARSET UTF-8 (OR $ 5:2) BODY {2+}\r\n\xc3\xa9",
+	// RFC 5464 METADATA, as Roundcube, Kolab and the RFC's examples send it
+	"M1 GETMETADATA \"\" /shared/comment",
+	"M2 GETMETADATA \"INBOX\" (MAXSIZE 1024) (/shared/comment /private/comment)",
+	"M3 GETMETADATA (DEPTH infinity MAXSIZE 4096) \"Other Users/alice@example.com/Projects\" (/private /shared)",
+	"M4 GETMETADATA INBOX /private/comment /shared/vendor/kolab/folder-type",
+	"M5 SETMETADATA INBOX (/private/comment {33}\r\nMy new comment across\r\ntwo lines.)",
+	"M6 SETMETADATA \"\" (/shared/comment NIL /private/vendor/acme/blob ~{4+}\r\na\x00\r\n)",
+	"M7 SETMETADATA \"Archive\" (/private/specialuse \"\\\\Archive\")",
 }
 
 // FuzzParseCommand checks that no input makes the parser panic or loop. `go test` runs the

@@ -140,6 +140,10 @@ func (p *parser) args(name string) any {
 		return p.quotaArgs(name)
 	case "SETACL", "DELETEACL", "GETACL", "LISTRIGHTS", "MYRIGHTS": // RFC 4314 3
 		return p.aclArgs(name)
+	case "GETMETADATA": // RFC 5464 4.2
+		return p.getMetadataArgs()
+	case "SETMETADATA": // RFC 5464 4.3
+		return p.setMetadataArgs()
 	case "UID EXPUNGE": // RFC 9051 6.4.9: uid-expunge = "EXPUNGE" SP sequence-set
 		p.sp()
 		set, _ := p.sequenceSet(true).(imap.UIDSet)

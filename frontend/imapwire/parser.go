@@ -217,8 +217,12 @@ func (p *parser) literalMarker(binaryOK bool) Literal {
 
 // literal reads a literal with its data inline: "{n}" CRLF n bytes. The data must not hold
 // NUL (RFC 9051 4.3: CHAR8).
-func (p *parser) literal() []byte {
-	lit := p.literalMarker(false)
+func (p *parser) literal() []byte { return p.literalData(false) }
+
+// literalData reads a literal, or with binaryOK also a literal8 ("~{n}" CRLF n bytes, RFC
+// 3516 4.3), whose data may hold NUL.
+func (p *parser) literalData(binaryOK bool) []byte {
+	lit := p.literalMarker(binaryOK)
 	if !p.take('\r') || !p.take('\n') {
 		p.errorf("expected CRLF after literal")
 	}
@@ -231,6 +235,9 @@ func (p *parser) literal() []byte {
 	}
 	data := p.b[p.pos : p.pos+int(lit.Size)]
 	p.pos += int(lit.Size)
+	if lit.Binary {
+		return data
+	}
 	for _, c := range data {
 		if c == 0 {
 			p.errorf("NUL in literal")

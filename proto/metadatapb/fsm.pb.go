@@ -59,6 +59,7 @@ type Command struct {
 	//	*Command_SetAcl
 	//	*Command_DeleteAcl
 	//	*Command_ClaimRecent
+	//	*Command_SetMetadata
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -313,6 +314,15 @@ func (x *Command) GetClaimRecent() *ClaimRecentRequest {
 	return nil
 }
 
+func (x *Command) GetSetMetadata() *SetMetadataRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetMetadata); ok {
+			return x.SetMetadata
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -405,6 +415,10 @@ type Command_ClaimRecent struct {
 	ClaimRecent *ClaimRecentRequest `protobuf:"bytes,31,opt,name=claim_recent,json=claimRecent,proto3,oneof"`
 }
 
+type Command_SetMetadata struct {
+	SetMetadata *SetMetadataRequest `protobuf:"bytes,40,opt,name=set_metadata,json=setMetadata,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -448,6 +462,8 @@ func (*Command_SetAcl) isCommand_Op() {}
 func (*Command_DeleteAcl) isCommand_Op() {}
 
 func (*Command_ClaimRecent) isCommand_Op() {}
+
+func (*Command_SetMetadata) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -576,10 +592,12 @@ type CommandResult struct {
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// A refusal the caller acts on (ErrorInfo reason, e.g. BLOB_DELETING) and the blob
 	// epoch it carries; empty and 0 otherwise.
-	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	BlobEpoch     uint64 `protobuf:"varint,4,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Reason    string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	BlobEpoch uint64 `protobuf:"varint,4,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"`
+	// With reason METADATA_MAXSIZE: the largest value the refused entry could have had.
+	MetadataMaxSize uint64 `protobuf:"varint,40,opt,name=metadata_max_size,json=metadataMaxSize,proto3" json:"metadata_max_size,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CommandResult) Reset() {
@@ -751,6 +769,13 @@ func (x *CommandResult) GetReason() string {
 func (x *CommandResult) GetBlobEpoch() uint64 {
 	if x != nil {
 		return x.BlobEpoch
+	}
+	return 0
+}
+
+func (x *CommandResult) GetMetadataMaxSize() uint64 {
+	if x != nil {
+		return x.MetadataMaxSize
 	}
 	return 0
 }
@@ -1146,11 +1171,65 @@ func (x *RequestRecord) GetResult() *CommandResult {
 	return nil
 }
 
+// AnnotationUsage is what the RFC 5464 entries charged to one owner hold
+// (metadata/annotations.go).
+type AnnotationUsage struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       uint64                 `protobuf:"varint,1,opt,name=entries,proto3" json:"entries,omitempty"`
+	Bytes         uint64                 `protobuf:"varint,2,opt,name=bytes,proto3" json:"bytes,omitempty"` // names and values
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AnnotationUsage) Reset() {
+	*x = AnnotationUsage{}
+	mi := &file_fsm_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AnnotationUsage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AnnotationUsage) ProtoMessage() {}
+
+func (x *AnnotationUsage) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AnnotationUsage.ProtoReflect.Descriptor instead.
+func (*AnnotationUsage) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AnnotationUsage) GetEntries() uint64 {
+	if x != nil {
+		return x.Entries
+	}
+	return 0
+}
+
+func (x *AnnotationUsage) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
 var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xf8\r\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xc5\x0e\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1180,14 +1259,15 @@ const file_fsm_proto_rawDesc = "" +
 	"\aset_acl\x18\x1d \x01(\v2!.strata.metadata.v1.SetAclRequestH\x00R\x06setAcl\x12E\n" +
 	"\n" +
 	"delete_acl\x18\x1e \x01(\v2$.strata.metadata.v1.DeleteAclRequestH\x00R\tdeleteAcl\x12K\n" +
-	"\fclaim_recent\x18\x1f \x01(\v2&.strata.metadata.v1.ClaimRecentRequestH\x00R\vclaimRecentB\x04\n" +
+	"\fclaim_recent\x18\x1f \x01(\v2&.strata.metadata.v1.ClaimRecentRequestH\x00R\vclaimRecent\x12K\n" +
+	"\fset_metadata\x18( \x01(\v2&.strata.metadata.v1.SetMetadataRequestH\x00R\vsetMetadataB\x04\n" +
 	"\x02op\"Q\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"O\n" +
 	"\x12SetPasswordCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
-	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\xea\x06\n" +
+	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\x96\a\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x124\n" +
@@ -1207,7 +1287,8 @@ const file_fsm_proto_rawDesc = "" +
 	"\fclaim_recent\x18\x15 \x01(\v2'.strata.metadata.v1.ClaimRecentResponseH\x00R\vclaimRecent\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
-	"blob_epoch\x18\x04 \x01(\x04R\tblobEpochB\b\n" +
+	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\x12*\n" +
+	"\x11metadata_max_size\x18( \x01(\x04R\x0fmetadataMaxSizeB\b\n" +
 	"\x06result\"k\n" +
 	"\rAccountRecord\x125\n" +
 	"\aaccount\x18\x01 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\x12#\n" +
@@ -1230,7 +1311,10 @@ const file_fsm_proto_rawDesc = "" +
 	"\rRequestRecord\x12.\n" +
 	"\x13timestamp_unix_nano\x18\x01 \x01(\x03R\x11timestampUnixNano\x12\x14\n" +
 	"\x05scope\x18\x02 \x01(\tR\x05scope\x129\n" +
-	"\x06result\x18\x03 \x01(\v2!.strata.metadata.v1.CommandResultR\x06resultB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
+	"\x06result\x18\x03 \x01(\v2!.strata.metadata.v1.CommandResultR\x06result\"A\n" +
+	"\x0fAnnotationUsage\x12\x18\n" +
+	"\aentries\x18\x01 \x01(\x04R\aentries\x12\x14\n" +
+	"\x05bytes\x18\x02 \x01(\x04R\x05bytesB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
 var (
 	file_fsm_proto_rawDescOnce sync.Once
@@ -1244,7 +1328,7 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_fsm_proto_goTypes = []any{
 	(*Command)(nil),                   // 0: strata.metadata.v1.Command
 	(*CreateAccountCommand)(nil),      // 1: strata.metadata.v1.CreateAccountCommand
@@ -1255,82 +1339,85 @@ var file_fsm_proto_goTypes = []any{
 	(*MessageIndex)(nil),              // 6: strata.metadata.v1.MessageIndex
 	(*BlobRef)(nil),                   // 7: strata.metadata.v1.BlobRef
 	(*RequestRecord)(nil),             // 8: strata.metadata.v1.RequestRecord
-	(*CreateTenantRequest)(nil),       // 9: strata.metadata.v1.CreateTenantRequest
-	(*DeleteAccountRequest)(nil),      // 10: strata.metadata.v1.DeleteAccountRequest
-	(*CreateMailboxRequest)(nil),      // 11: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),      // 12: strata.metadata.v1.DeleteMailboxRequest
-	(*RenameMailboxRequest)(nil),      // 13: strata.metadata.v1.RenameMailboxRequest
-	(*SetSubscribedRequest)(nil),      // 14: strata.metadata.v1.SetSubscribedRequest
-	(*AppendRequest)(nil),             // 15: strata.metadata.v1.AppendRequest
-	(*StoreFlagsRequest)(nil),         // 16: strata.metadata.v1.StoreFlagsRequest
-	(*CopyRequest)(nil),               // 17: strata.metadata.v1.CopyRequest
-	(*ExpungeRequest)(nil),            // 18: strata.metadata.v1.ExpungeRequest
-	(*MarkBlobsDeletingRequest)(nil),  // 19: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),        // 20: strata.metadata.v1.ForgetBlobsRequest
-	(*DeleteTenantRequest)(nil),       // 21: strata.metadata.v1.DeleteTenantRequest
-	(*AddDomainRequest)(nil),          // 22: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),       // 23: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil), // 24: strata.metadata.v1.SetAccountDisabledRequest
-	(*SetQuotaRequest)(nil),           // 25: strata.metadata.v1.SetQuotaRequest
-	(*SetAclRequest)(nil),             // 26: strata.metadata.v1.SetAclRequest
-	(*DeleteAclRequest)(nil),          // 27: strata.metadata.v1.DeleteAclRequest
-	(*ClaimRecentRequest)(nil),        // 28: strata.metadata.v1.ClaimRecentRequest
-	(*Tenant)(nil),                    // 29: strata.metadata.v1.Tenant
-	(*Account)(nil),                   // 30: strata.metadata.v1.Account
-	(*Mailbox)(nil),                   // 31: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),            // 32: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),        // 33: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),              // 34: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),           // 35: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                 // 36: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),      // 37: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                 // 38: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),               // 39: strata.metadata.v1.AclResponse
-	(*ClaimRecentResponse)(nil),       // 40: strata.metadata.v1.ClaimRecentResponse
+	(*AnnotationUsage)(nil),           // 9: strata.metadata.v1.AnnotationUsage
+	(*CreateTenantRequest)(nil),       // 10: strata.metadata.v1.CreateTenantRequest
+	(*DeleteAccountRequest)(nil),      // 11: strata.metadata.v1.DeleteAccountRequest
+	(*CreateMailboxRequest)(nil),      // 12: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),      // 13: strata.metadata.v1.DeleteMailboxRequest
+	(*RenameMailboxRequest)(nil),      // 14: strata.metadata.v1.RenameMailboxRequest
+	(*SetSubscribedRequest)(nil),      // 15: strata.metadata.v1.SetSubscribedRequest
+	(*AppendRequest)(nil),             // 16: strata.metadata.v1.AppendRequest
+	(*StoreFlagsRequest)(nil),         // 17: strata.metadata.v1.StoreFlagsRequest
+	(*CopyRequest)(nil),               // 18: strata.metadata.v1.CopyRequest
+	(*ExpungeRequest)(nil),            // 19: strata.metadata.v1.ExpungeRequest
+	(*MarkBlobsDeletingRequest)(nil),  // 20: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),        // 21: strata.metadata.v1.ForgetBlobsRequest
+	(*DeleteTenantRequest)(nil),       // 22: strata.metadata.v1.DeleteTenantRequest
+	(*AddDomainRequest)(nil),          // 23: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),       // 24: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil), // 25: strata.metadata.v1.SetAccountDisabledRequest
+	(*SetQuotaRequest)(nil),           // 26: strata.metadata.v1.SetQuotaRequest
+	(*SetAclRequest)(nil),             // 27: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),          // 28: strata.metadata.v1.DeleteAclRequest
+	(*ClaimRecentRequest)(nil),        // 29: strata.metadata.v1.ClaimRecentRequest
+	(*SetMetadataRequest)(nil),        // 30: strata.metadata.v1.SetMetadataRequest
+	(*Tenant)(nil),                    // 31: strata.metadata.v1.Tenant
+	(*Account)(nil),                   // 32: strata.metadata.v1.Account
+	(*Mailbox)(nil),                   // 33: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),            // 34: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),        // 35: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),              // 36: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),           // 37: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                 // 38: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),      // 39: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                 // 40: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),               // 41: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),       // 42: strata.metadata.v1.ClaimRecentResponse
 }
 var file_fsm_proto_depIdxs = []int32{
-	9,  // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
+	10, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
 	1,  // 1: strata.metadata.v1.Command.create_account:type_name -> strata.metadata.v1.CreateAccountCommand
 	2,  // 2: strata.metadata.v1.Command.set_password:type_name -> strata.metadata.v1.SetPasswordCommand
-	10, // 3: strata.metadata.v1.Command.delete_account:type_name -> strata.metadata.v1.DeleteAccountRequest
-	11, // 4: strata.metadata.v1.Command.create_mailbox:type_name -> strata.metadata.v1.CreateMailboxRequest
-	12, // 5: strata.metadata.v1.Command.delete_mailbox:type_name -> strata.metadata.v1.DeleteMailboxRequest
-	13, // 6: strata.metadata.v1.Command.rename_mailbox:type_name -> strata.metadata.v1.RenameMailboxRequest
-	14, // 7: strata.metadata.v1.Command.set_subscribed:type_name -> strata.metadata.v1.SetSubscribedRequest
-	15, // 8: strata.metadata.v1.Command.append:type_name -> strata.metadata.v1.AppendRequest
-	16, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
-	17, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
-	18, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
-	19, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
-	20, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
-	21, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
-	22, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
-	23, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
-	24, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
-	25, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
-	26, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
-	27, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
-	28, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
-	29, // 22: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	30, // 23: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	31, // 24: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	32, // 25: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	33, // 26: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	34, // 27: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	35, // 28: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	36, // 29: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	37, // 30: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	38, // 31: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	39, // 32: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	40, // 33: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
-	30, // 34: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	31, // 35: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	3,  // 36: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	11, // 3: strata.metadata.v1.Command.delete_account:type_name -> strata.metadata.v1.DeleteAccountRequest
+	12, // 4: strata.metadata.v1.Command.create_mailbox:type_name -> strata.metadata.v1.CreateMailboxRequest
+	13, // 5: strata.metadata.v1.Command.delete_mailbox:type_name -> strata.metadata.v1.DeleteMailboxRequest
+	14, // 6: strata.metadata.v1.Command.rename_mailbox:type_name -> strata.metadata.v1.RenameMailboxRequest
+	15, // 7: strata.metadata.v1.Command.set_subscribed:type_name -> strata.metadata.v1.SetSubscribedRequest
+	16, // 8: strata.metadata.v1.Command.append:type_name -> strata.metadata.v1.AppendRequest
+	17, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
+	18, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
+	19, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
+	20, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
+	21, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
+	22, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
+	23, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
+	24, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
+	25, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
+	26, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
+	27, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
+	28, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
+	29, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
+	30, // 22: strata.metadata.v1.Command.set_metadata:type_name -> strata.metadata.v1.SetMetadataRequest
+	31, // 23: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	32, // 24: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	33, // 25: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	34, // 26: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	35, // 27: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	36, // 28: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	37, // 29: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	38, // 30: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	39, // 31: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	40, // 32: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	41, // 33: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	42, // 34: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	32, // 35: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	33, // 36: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	3,  // 37: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -1362,6 +1449,7 @@ func file_fsm_proto_init() {
 		(*Command_SetAcl)(nil),
 		(*Command_DeleteAcl)(nil),
 		(*Command_ClaimRecent)(nil),
+		(*Command_SetMetadata)(nil),
 	}
 	file_fsm_proto_msgTypes[3].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
@@ -1383,7 +1471,7 @@ func file_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -184,6 +184,55 @@ func (ChangeKind) EnumDescriptor() ([]byte, []int) {
 	return file_metadata_proto_rawDescGZIP(), []int{2}
 }
 
+type MetadataDepth int32
+
+const (
+	MetadataDepth_METADATA_DEPTH_ZERO     MetadataDepth = 0 // the entry only
+	MetadataDepth_METADATA_DEPTH_ONE      MetadataDepth = 1 // and its children
+	MetadataDepth_METADATA_DEPTH_INFINITY MetadataDepth = 2 // and every entry below it
+)
+
+// Enum value maps for MetadataDepth.
+var (
+	MetadataDepth_name = map[int32]string{
+		0: "METADATA_DEPTH_ZERO",
+		1: "METADATA_DEPTH_ONE",
+		2: "METADATA_DEPTH_INFINITY",
+	}
+	MetadataDepth_value = map[string]int32{
+		"METADATA_DEPTH_ZERO":     0,
+		"METADATA_DEPTH_ONE":      1,
+		"METADATA_DEPTH_INFINITY": 2,
+	}
+)
+
+func (x MetadataDepth) Enum() *MetadataDepth {
+	p := new(MetadataDepth)
+	*p = x
+	return p
+}
+
+func (x MetadataDepth) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MetadataDepth) Descriptor() protoreflect.EnumDescriptor {
+	return file_metadata_proto_enumTypes[3].Descriptor()
+}
+
+func (MetadataDepth) Type() protoreflect.EnumType {
+	return &file_metadata_proto_enumTypes[3]
+}
+
+func (x MetadataDepth) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MetadataDepth.Descriptor instead.
+func (MetadataDepth) EnumDescriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{3}
+}
+
 type SetAclRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -5066,6 +5115,358 @@ func (x *GetQuotaResponse) GetRoots() []*QuotaRoot {
 	return nil
 }
 
+type MetadataEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Absent: NIL, which SetMetadata takes as "remove" and GetMetadata returns for a
+	// requested entry that has no value.
+	Value         []byte `protobuf:"bytes,2,opt,name=value,proto3,oneof" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MetadataEntry) Reset() {
+	*x = MetadataEntry{}
+	mi := &file_metadata_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MetadataEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MetadataEntry) ProtoMessage() {}
+
+func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MetadataEntry.ProtoReflect.Descriptor instead.
+func (*MetadataEntry) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *MetadataEntry) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MetadataEntry) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+type SetMetadataRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`       // acting user; empty: admin
+	Account       string                 `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"` // the mailbox owner, or with server the member of the tenant
+	MailboxId     uint64                 `protobuf:"varint,4,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	Name          string                 `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`       // mailbox name, used when mailbox_id is 0
+	Server        bool                   `protobuf:"varint,6,opt,name=server,proto3" json:"server,omitempty"`  // the server's entries instead of a mailbox's
+	Entries       []*MetadataEntry       `protobuf:"bytes,7,rep,name=entries,proto3" json:"entries,omitempty"` // a name given twice takes its last value
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMetadataRequest) Reset() {
+	*x = SetMetadataRequest{}
+	mi := &file_metadata_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMetadataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMetadataRequest) ProtoMessage() {}
+
+func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMetadataRequest.ProtoReflect.Descriptor instead.
+func (*SetMetadataRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *SetMetadataRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SetMetadataRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *SetMetadataRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SetMetadataRequest) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *SetMetadataRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetMetadataRequest) GetServer() bool {
+	if x != nil {
+		return x.Server
+	}
+	return false
+}
+
+func (x *SetMetadataRequest) GetEntries() []*MetadataEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+type SetMetadataResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMetadataResponse) Reset() {
+	*x = SetMetadataResponse{}
+	mi := &file_metadata_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMetadataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMetadataResponse) ProtoMessage() {}
+
+func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMetadataResponse.ProtoReflect.Descriptor instead.
+func (*SetMetadataResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{75}
+}
+
+type GetMetadataRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	User      string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Account   string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId uint64                 `protobuf:"varint,3,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	Name      string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Server    bool                   `protobuf:"varint,5,opt,name=server,proto3" json:"server,omitempty"`
+	// The entries asked for (lower-case), each possibly a root of DEPTH: also /private and
+	// /shared, which hold entries but are none.
+	Entries []string      `protobuf:"bytes,6,rep,name=entries,proto3" json:"entries,omitempty"`
+	Depth   MetadataDepth `protobuf:"varint,7,opt,name=depth,proto3,enum=strata.metadata.v1.MetadataDepth" json:"depth,omitempty"`
+	// MAXSIZE (RFC 5464 4.2.1): larger values are left out and counted in longest_omitted.
+	MaxSize *uint64 `protobuf:"varint,8,opt,name=max_size,json=maxSize,proto3,oneof" json:"max_size,omitempty"`
+	// The value of the server's /shared/admin, which the frontend's operator configures;
+	// empty: none.
+	ServerAdmin   string `protobuf:"bytes,9,opt,name=server_admin,json=serverAdmin,proto3" json:"server_admin,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMetadataRequest) Reset() {
+	*x = GetMetadataRequest{}
+	mi := &file_metadata_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetadataRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetadataRequest) ProtoMessage() {}
+
+func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetadataRequest.ProtoReflect.Descriptor instead.
+func (*GetMetadataRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *GetMetadataRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GetMetadataRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *GetMetadataRequest) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *GetMetadataRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetMetadataRequest) GetServer() bool {
+	if x != nil {
+		return x.Server
+	}
+	return false
+}
+
+func (x *GetMetadataRequest) GetEntries() []string {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *GetMetadataRequest) GetDepth() MetadataDepth {
+	if x != nil {
+		return x.Depth
+	}
+	return MetadataDepth_METADATA_DEPTH_ZERO
+}
+
+func (x *GetMetadataRequest) GetMaxSize() uint64 {
+	if x != nil && x.MaxSize != nil {
+		return *x.MaxSize
+	}
+	return 0
+}
+
+func (x *GetMetadataRequest) GetServerAdmin() string {
+	if x != nil {
+		return x.ServerAdmin
+	}
+	return ""
+}
+
+type GetMetadataResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// For each entry asked for, in that order: the entry itself (with no value when it has
+	// none), then the entries below it within the depth, by name. An entry appears once; a
+	// value over max_size leaves its entry out.
+	Entries []*MetadataEntry `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	// The size of the largest value left out by max_size; 0: none (RFC 5464 4.2.1
+	// LONGENTRIES).
+	LongestOmitted uint64 `protobuf:"varint,2,opt,name=longest_omitted,json=longestOmitted,proto3" json:"longest_omitted,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetMetadataResponse) Reset() {
+	*x = GetMetadataResponse{}
+	mi := &file_metadata_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMetadataResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMetadataResponse) ProtoMessage() {}
+
+func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMetadataResponse.ProtoReflect.Descriptor instead.
+func (*GetMetadataResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *GetMetadataResponse) GetEntries() []*MetadataEntry {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *GetMetadataResponse) GetLongestOmitted() uint64 {
+	if x != nil {
+		return x.LongestOmitted
+	}
+	return 0
+}
+
 var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
@@ -5483,7 +5884,37 @@ const file_metadata_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"G\n" +
 	"\x10GetQuotaResponse\x123\n" +
-	"\x05roots\x18\x01 \x03(\v2\x1d.strata.metadata.v1.QuotaRootR\x05roots*F\n" +
+	"\x05roots\x18\x01 \x03(\v2\x1d.strata.metadata.v1.QuotaRootR\x05roots\"H\n" +
+	"\rMetadataEntry\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\x05value\x18\x02 \x01(\fH\x00R\x05value\x88\x01\x01B\b\n" +
+	"\x06_value\"\xe9\x01\n" +
+	"\x12SetMetadataRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x18\n" +
+	"\aaccount\x18\x03 \x01(\tR\aaccount\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x04 \x01(\x04R\tmailboxId\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x16\n" +
+	"\x06server\x18\x06 \x01(\bR\x06server\x12;\n" +
+	"\aentries\x18\a \x03(\v2!.strata.metadata.v1.MetadataEntryR\aentries\"\x15\n" +
+	"\x13SetMetadataResponse\"\xb0\x02\n" +
+	"\x12GetMetadataRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x16\n" +
+	"\x06server\x18\x05 \x01(\bR\x06server\x12\x18\n" +
+	"\aentries\x18\x06 \x03(\tR\aentries\x127\n" +
+	"\x05depth\x18\a \x01(\x0e2!.strata.metadata.v1.MetadataDepthR\x05depth\x12\x1e\n" +
+	"\bmax_size\x18\b \x01(\x04H\x00R\amaxSize\x88\x01\x01\x12!\n" +
+	"\fserver_admin\x18\t \x01(\tR\vserverAdminB\v\n" +
+	"\t_max_size\"{\n" +
+	"\x13GetMetadataResponse\x12;\n" +
+	"\aentries\x18\x01 \x03(\v2!.strata.metadata.v1.MetadataEntryR\aentries\x12'\n" +
+	"\x0flongest_omitted\x18\x02 \x01(\x04R\x0elongestOmitted*F\n" +
 	"\aAclMode\x12\x14\n" +
 	"\x10ACL_MODE_REPLACE\x10\x00\x12\x10\n" +
 	"\fACL_MODE_ADD\x10\x01\x12\x13\n" +
@@ -5500,7 +5931,11 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11CHANGE_KIND_FLAGS\x10\x02\x12\x17\n" +
 	"\x13CHANGE_KIND_EXPUNGE\x10\x03\x12\x1f\n" +
 	"\x1bCHANGE_KIND_MAILBOX_DELETED\x10\x04\x12\x1f\n" +
-	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\xf7\x17\n" +
+	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x05*]\n" +
+	"\rMetadataDepth\x12\x17\n" +
+	"\x13METADATA_DEPTH_ZERO\x10\x00\x12\x16\n" +
+	"\x12METADATA_DEPTH_ONE\x10\x01\x12\x1b\n" +
+	"\x17METADATA_DEPTH_INFINITY\x10\x022\xb7\x19\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -5538,7 +5973,9 @@ const file_metadata_proto_rawDesc = "" +
 	"\bGetQuota\x12#.strata.metadata.v1.GetQuotaRequest\x1a$.strata.metadata.v1.GetQuotaResponse\x12L\n" +
 	"\x06SetAcl\x12!.strata.metadata.v1.SetAclRequest\x1a\x1f.strata.metadata.v1.AclResponse\x12R\n" +
 	"\tDeleteAcl\x12$.strata.metadata.v1.DeleteAclRequest\x1a\x1f.strata.metadata.v1.AclResponse\x12L\n" +
-	"\x06GetAcl\x12!.strata.metadata.v1.GetAclRequest\x1a\x1f.strata.metadata.v1.AclResponse2n\n" +
+	"\x06GetAcl\x12!.strata.metadata.v1.GetAclRequest\x1a\x1f.strata.metadata.v1.AclResponse\x12^\n" +
+	"\vSetMetadata\x12&.strata.metadata.v1.SetMetadataRequest\x1a'.strata.metadata.v1.SetMetadataResponse\x12^\n" +
+	"\vGetMetadata\x12&.strata.metadata.v1.GetMetadataRequest\x1a'.strata.metadata.v1.GetMetadataResponse2n\n" +
 	"\tBlobAdmin\x12a\n" +
 	"\fCollectBlobs\x12'.strata.metadata.v1.CollectBlobsRequest\x1a(.strata.metadata.v1.CollectBlobsResponseB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
@@ -5554,201 +5991,214 @@ func file_metadata_proto_rawDescGZIP() []byte {
 	return file_metadata_proto_rawDescData
 }
 
-var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
+var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                      // 0: strata.metadata.v1.AclMode
 	(FlagOp)(0),                       // 1: strata.metadata.v1.FlagOp
 	(ChangeKind)(0),                   // 2: strata.metadata.v1.ChangeKind
-	(*SetAclRequest)(nil),             // 3: strata.metadata.v1.SetAclRequest
-	(*DeleteAclRequest)(nil),          // 4: strata.metadata.v1.DeleteAclRequest
-	(*GetAclRequest)(nil),             // 5: strata.metadata.v1.GetAclRequest
-	(*AclResponse)(nil),               // 6: strata.metadata.v1.AclResponse
-	(*Tenant)(nil),                    // 7: strata.metadata.v1.Tenant
-	(*Account)(nil),                   // 8: strata.metadata.v1.Account
-	(*Mailbox)(nil),                   // 9: strata.metadata.v1.Mailbox
-	(*AclEntry)(nil),                  // 10: strata.metadata.v1.AclEntry
-	(*Address)(nil),                   // 11: strata.metadata.v1.Address
-	(*Envelope)(nil),                  // 12: strata.metadata.v1.Envelope
-	(*Param)(nil),                     // 13: strata.metadata.v1.Param
-	(*BodyPart)(nil),                  // 14: strata.metadata.v1.BodyPart
-	(*MessageStructure)(nil),          // 15: strata.metadata.v1.MessageStructure
-	(*MessageRecord)(nil),             // 16: strata.metadata.v1.MessageRecord
-	(*CreateTenantRequest)(nil),       // 17: strata.metadata.v1.CreateTenantRequest
-	(*ListTenantsRequest)(nil),        // 18: strata.metadata.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),       // 19: strata.metadata.v1.ListTenantsResponse
-	(*CreateAccountRequest)(nil),      // 20: strata.metadata.v1.CreateAccountRequest
-	(*SetPasswordRequest)(nil),        // 21: strata.metadata.v1.SetPasswordRequest
-	(*DeleteAccountRequest)(nil),      // 22: strata.metadata.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),     // 23: strata.metadata.v1.DeleteAccountResponse
-	(*ListAccountsRequest)(nil),       // 24: strata.metadata.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),      // 25: strata.metadata.v1.ListAccountsResponse
-	(*AuthenticateRequest)(nil),       // 26: strata.metadata.v1.AuthenticateRequest
-	(*ListMailboxesRequest)(nil),      // 27: strata.metadata.v1.ListMailboxesRequest
-	(*ListMailboxesResponse)(nil),     // 28: strata.metadata.v1.ListMailboxesResponse
-	(*GetMailboxRequest)(nil),         // 29: strata.metadata.v1.GetMailboxRequest
-	(*CreateMailboxRequest)(nil),      // 30: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),      // 31: strata.metadata.v1.DeleteMailboxRequest
-	(*DeleteMailboxResponse)(nil),     // 32: strata.metadata.v1.DeleteMailboxResponse
-	(*RenameMailboxRequest)(nil),      // 33: strata.metadata.v1.RenameMailboxRequest
-	(*RenameMailboxResponse)(nil),     // 34: strata.metadata.v1.RenameMailboxResponse
-	(*SetSubscribedRequest)(nil),      // 35: strata.metadata.v1.SetSubscribedRequest
-	(*SetSubscribedResponse)(nil),     // 36: strata.metadata.v1.SetSubscribedResponse
-	(*NewMessage)(nil),                // 37: strata.metadata.v1.NewMessage
-	(*AppendRequest)(nil),             // 38: strata.metadata.v1.AppendRequest
-	(*AppendResponse)(nil),            // 39: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),                  // 40: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),       // 41: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),      // 42: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),                   // 43: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),      // 44: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),         // 45: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),                // 46: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),        // 47: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),               // 48: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),              // 49: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),            // 50: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),           // 51: strata.metadata.v1.ExpungeResponse
-	(*ListVanishedRequest)(nil),       // 52: strata.metadata.v1.ListVanishedRequest
-	(*ListVanishedResponse)(nil),      // 53: strata.metadata.v1.ListVanishedResponse
-	(*ClaimRecentRequest)(nil),        // 54: strata.metadata.v1.ClaimRecentRequest
-	(*ClaimRecentResponse)(nil),       // 55: strata.metadata.v1.ClaimRecentResponse
-	(*WatchRequest)(nil),              // 56: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                    // 57: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),               // 58: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),  // 59: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),        // 60: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                 // 61: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),       // 62: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),      // 63: strata.metadata.v1.CollectBlobsResponse
-	(*DeleteTenantRequest)(nil),       // 64: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),      // 65: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),          // 66: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),       // 67: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil), // 68: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),         // 69: strata.metadata.v1.GetAccountRequest
-	(*QuotaLimits)(nil),               // 70: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                // 71: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                 // 72: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),           // 73: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),           // 74: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),          // 75: strata.metadata.v1.GetQuotaResponse
+	(MetadataDepth)(0),                // 3: strata.metadata.v1.MetadataDepth
+	(*SetAclRequest)(nil),             // 4: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),          // 5: strata.metadata.v1.DeleteAclRequest
+	(*GetAclRequest)(nil),             // 6: strata.metadata.v1.GetAclRequest
+	(*AclResponse)(nil),               // 7: strata.metadata.v1.AclResponse
+	(*Tenant)(nil),                    // 8: strata.metadata.v1.Tenant
+	(*Account)(nil),                   // 9: strata.metadata.v1.Account
+	(*Mailbox)(nil),                   // 10: strata.metadata.v1.Mailbox
+	(*AclEntry)(nil),                  // 11: strata.metadata.v1.AclEntry
+	(*Address)(nil),                   // 12: strata.metadata.v1.Address
+	(*Envelope)(nil),                  // 13: strata.metadata.v1.Envelope
+	(*Param)(nil),                     // 14: strata.metadata.v1.Param
+	(*BodyPart)(nil),                  // 15: strata.metadata.v1.BodyPart
+	(*MessageStructure)(nil),          // 16: strata.metadata.v1.MessageStructure
+	(*MessageRecord)(nil),             // 17: strata.metadata.v1.MessageRecord
+	(*CreateTenantRequest)(nil),       // 18: strata.metadata.v1.CreateTenantRequest
+	(*ListTenantsRequest)(nil),        // 19: strata.metadata.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),       // 20: strata.metadata.v1.ListTenantsResponse
+	(*CreateAccountRequest)(nil),      // 21: strata.metadata.v1.CreateAccountRequest
+	(*SetPasswordRequest)(nil),        // 22: strata.metadata.v1.SetPasswordRequest
+	(*DeleteAccountRequest)(nil),      // 23: strata.metadata.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),     // 24: strata.metadata.v1.DeleteAccountResponse
+	(*ListAccountsRequest)(nil),       // 25: strata.metadata.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),      // 26: strata.metadata.v1.ListAccountsResponse
+	(*AuthenticateRequest)(nil),       // 27: strata.metadata.v1.AuthenticateRequest
+	(*ListMailboxesRequest)(nil),      // 28: strata.metadata.v1.ListMailboxesRequest
+	(*ListMailboxesResponse)(nil),     // 29: strata.metadata.v1.ListMailboxesResponse
+	(*GetMailboxRequest)(nil),         // 30: strata.metadata.v1.GetMailboxRequest
+	(*CreateMailboxRequest)(nil),      // 31: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),      // 32: strata.metadata.v1.DeleteMailboxRequest
+	(*DeleteMailboxResponse)(nil),     // 33: strata.metadata.v1.DeleteMailboxResponse
+	(*RenameMailboxRequest)(nil),      // 34: strata.metadata.v1.RenameMailboxRequest
+	(*RenameMailboxResponse)(nil),     // 35: strata.metadata.v1.RenameMailboxResponse
+	(*SetSubscribedRequest)(nil),      // 36: strata.metadata.v1.SetSubscribedRequest
+	(*SetSubscribedResponse)(nil),     // 37: strata.metadata.v1.SetSubscribedResponse
+	(*NewMessage)(nil),                // 38: strata.metadata.v1.NewMessage
+	(*AppendRequest)(nil),             // 39: strata.metadata.v1.AppendRequest
+	(*AppendResponse)(nil),            // 40: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                  // 41: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),       // 42: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),      // 43: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                   // 44: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),      // 45: strata.metadata.v1.FetchMessagesRequest
+	(*StoreFlagsRequest)(nil),         // 46: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                // 47: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),        // 48: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),               // 49: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),              // 50: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),            // 51: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),           // 52: strata.metadata.v1.ExpungeResponse
+	(*ListVanishedRequest)(nil),       // 53: strata.metadata.v1.ListVanishedRequest
+	(*ListVanishedResponse)(nil),      // 54: strata.metadata.v1.ListVanishedResponse
+	(*ClaimRecentRequest)(nil),        // 55: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),       // 56: strata.metadata.v1.ClaimRecentResponse
+	(*WatchRequest)(nil),              // 57: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                    // 58: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),               // 59: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),  // 60: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),        // 61: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                 // 62: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),       // 63: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),      // 64: strata.metadata.v1.CollectBlobsResponse
+	(*DeleteTenantRequest)(nil),       // 65: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),      // 66: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),          // 67: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),       // 68: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil), // 69: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),         // 70: strata.metadata.v1.GetAccountRequest
+	(*QuotaLimits)(nil),               // 71: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                // 72: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                 // 73: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),           // 74: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),           // 75: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),          // 76: strata.metadata.v1.GetQuotaResponse
+	(*MetadataEntry)(nil),             // 77: strata.metadata.v1.MetadataEntry
+	(*SetMetadataRequest)(nil),        // 78: strata.metadata.v1.SetMetadataRequest
+	(*SetMetadataResponse)(nil),       // 79: strata.metadata.v1.SetMetadataResponse
+	(*GetMetadataRequest)(nil),        // 80: strata.metadata.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),       // 81: strata.metadata.v1.GetMetadataResponse
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,  // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
-	10, // 1: strata.metadata.v1.AclResponse.acl:type_name -> strata.metadata.v1.AclEntry
-	10, // 2: strata.metadata.v1.Mailbox.acl:type_name -> strata.metadata.v1.AclEntry
-	11, // 3: strata.metadata.v1.Envelope.from:type_name -> strata.metadata.v1.Address
-	11, // 4: strata.metadata.v1.Envelope.sender:type_name -> strata.metadata.v1.Address
-	11, // 5: strata.metadata.v1.Envelope.reply_to:type_name -> strata.metadata.v1.Address
-	11, // 6: strata.metadata.v1.Envelope.to:type_name -> strata.metadata.v1.Address
-	11, // 7: strata.metadata.v1.Envelope.cc:type_name -> strata.metadata.v1.Address
-	11, // 8: strata.metadata.v1.Envelope.bcc:type_name -> strata.metadata.v1.Address
-	13, // 9: strata.metadata.v1.BodyPart.params:type_name -> strata.metadata.v1.Param
-	13, // 10: strata.metadata.v1.BodyPart.disposition_params:type_name -> strata.metadata.v1.Param
-	14, // 11: strata.metadata.v1.BodyPart.parts:type_name -> strata.metadata.v1.BodyPart
-	12, // 12: strata.metadata.v1.BodyPart.envelope:type_name -> strata.metadata.v1.Envelope
-	14, // 13: strata.metadata.v1.BodyPart.message:type_name -> strata.metadata.v1.BodyPart
-	12, // 14: strata.metadata.v1.MessageStructure.envelope:type_name -> strata.metadata.v1.Envelope
-	14, // 15: strata.metadata.v1.MessageStructure.body:type_name -> strata.metadata.v1.BodyPart
-	15, // 16: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
-	7,  // 17: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
-	8,  // 18: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
-	9,  // 19: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	9,  // 20: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
-	15, // 21: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
-	37, // 22: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
-	9,  // 23: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
-	43, // 24: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
-	40, // 25: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
-	40, // 26: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
+	11, // 1: strata.metadata.v1.AclResponse.acl:type_name -> strata.metadata.v1.AclEntry
+	11, // 2: strata.metadata.v1.Mailbox.acl:type_name -> strata.metadata.v1.AclEntry
+	12, // 3: strata.metadata.v1.Envelope.from:type_name -> strata.metadata.v1.Address
+	12, // 4: strata.metadata.v1.Envelope.sender:type_name -> strata.metadata.v1.Address
+	12, // 5: strata.metadata.v1.Envelope.reply_to:type_name -> strata.metadata.v1.Address
+	12, // 6: strata.metadata.v1.Envelope.to:type_name -> strata.metadata.v1.Address
+	12, // 7: strata.metadata.v1.Envelope.cc:type_name -> strata.metadata.v1.Address
+	12, // 8: strata.metadata.v1.Envelope.bcc:type_name -> strata.metadata.v1.Address
+	14, // 9: strata.metadata.v1.BodyPart.params:type_name -> strata.metadata.v1.Param
+	14, // 10: strata.metadata.v1.BodyPart.disposition_params:type_name -> strata.metadata.v1.Param
+	15, // 11: strata.metadata.v1.BodyPart.parts:type_name -> strata.metadata.v1.BodyPart
+	13, // 12: strata.metadata.v1.BodyPart.envelope:type_name -> strata.metadata.v1.Envelope
+	15, // 13: strata.metadata.v1.BodyPart.message:type_name -> strata.metadata.v1.BodyPart
+	13, // 14: strata.metadata.v1.MessageStructure.envelope:type_name -> strata.metadata.v1.Envelope
+	15, // 15: strata.metadata.v1.MessageStructure.body:type_name -> strata.metadata.v1.BodyPart
+	16, // 16: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
+	8,  // 17: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
+	9,  // 18: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
+	10, // 19: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	10, // 20: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
+	16, // 21: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
+	38, // 22: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
+	10, // 23: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
+	44, // 24: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
+	41, // 25: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
+	41, // 26: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
 	1,  // 27: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
-	46, // 28: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
-	40, // 29: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
-	40, // 30: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	40, // 31: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
-	40, // 32: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
+	47, // 28: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
+	41, // 29: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
+	41, // 30: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
+	41, // 31: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
+	41, // 32: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
 	2,  // 33: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	57, // 34: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	70, // 35: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	71, // 36: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	70, // 37: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	72, // 38: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	17, // 39: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	18, // 40: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	20, // 41: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	21, // 42: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	22, // 43: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	24, // 44: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	26, // 45: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	27, // 46: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	29, // 47: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	30, // 48: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	31, // 49: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	33, // 50: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	35, // 51: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	38, // 52: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	41, // 53: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	44, // 54: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	45, // 55: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	48, // 56: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	50, // 57: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	52, // 58: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	54, // 59: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	56, // 60: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	59, // 61: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	60, // 62: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	64, // 63: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	66, // 64: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	67, // 65: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	68, // 66: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	69, // 67: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	73, // 68: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	74, // 69: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	3,  // 70: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	4,  // 71: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	5,  // 72: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	62, // 73: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	7,  // 74: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	19, // 75: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	8,  // 76: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	8,  // 77: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	23, // 78: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	25, // 79: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	8,  // 80: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	28, // 81: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	9,  // 82: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	9,  // 83: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	32, // 84: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	34, // 85: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	36, // 86: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	39, // 87: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	42, // 88: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	16, // 89: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	47, // 90: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	49, // 91: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	51, // 92: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	53, // 93: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	55, // 94: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	58, // 95: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	61, // 96: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	61, // 97: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	65, // 98: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	7,  // 99: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	7,  // 100: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	8,  // 101: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	8,  // 102: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	72, // 103: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	75, // 104: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	6,  // 105: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	6,  // 106: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	6,  // 107: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	63, // 108: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	74, // [74:109] is the sub-list for method output_type
-	39, // [39:74] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	58, // 34: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	71, // 35: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	72, // 36: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	71, // 37: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	73, // 38: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	77, // 39: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
+	3,  // 40: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
+	77, // 41: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
+	18, // 42: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	19, // 43: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	21, // 44: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	22, // 45: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	23, // 46: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	25, // 47: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	27, // 48: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	28, // 49: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	30, // 50: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	31, // 51: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	32, // 52: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	34, // 53: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	36, // 54: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	39, // 55: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	42, // 56: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	45, // 57: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	46, // 58: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	49, // 59: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	51, // 60: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	53, // 61: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	55, // 62: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	57, // 63: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	60, // 64: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	61, // 65: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	65, // 66: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	67, // 67: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	68, // 68: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	69, // 69: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	70, // 70: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	74, // 71: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	75, // 72: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	4,  // 73: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	5,  // 74: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	6,  // 75: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	78, // 76: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	80, // 77: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	63, // 78: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	8,  // 79: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	20, // 80: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	9,  // 81: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	9,  // 82: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	24, // 83: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	26, // 84: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	9,  // 85: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	29, // 86: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	10, // 87: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	10, // 88: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	33, // 89: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	35, // 90: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	37, // 91: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	40, // 92: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	43, // 93: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	17, // 94: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	48, // 95: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	50, // 96: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	52, // 97: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	54, // 98: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	56, // 99: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	59, // 100: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	62, // 101: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	62, // 102: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	66, // 103: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	8,  // 104: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	8,  // 105: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	9,  // 106: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	9,  // 107: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	73, // 108: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	76, // 109: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	7,  // 110: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	7,  // 111: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	7,  // 112: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	79, // 113: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	81, // 114: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	64, // 115: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	79, // [79:116] is the sub-list for method output_type
+	42, // [42:79] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -5757,13 +6207,15 @@ func file_metadata_proto_init() {
 		return
 	}
 	file_metadata_proto_msgTypes[67].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[73].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[76].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   73,
+			NumEnums:      4,
+			NumMessages:   78,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

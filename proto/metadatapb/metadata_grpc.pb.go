@@ -57,6 +57,8 @@ const (
 	Metadata_SetAcl_FullMethodName             = "/strata.metadata.v1.Metadata/SetAcl"
 	Metadata_DeleteAcl_FullMethodName          = "/strata.metadata.v1.Metadata/DeleteAcl"
 	Metadata_GetAcl_FullMethodName             = "/strata.metadata.v1.Metadata/GetAcl"
+	Metadata_SetMetadata_FullMethodName        = "/strata.metadata.v1.Metadata/SetMetadata"
+	Metadata_GetMetadata_FullMethodName        = "/strata.metadata.v1.Metadata/GetMetadata"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -138,6 +140,11 @@ type MetadataClient interface {
 	SetAcl(ctx context.Context, in *SetAclRequest, opts ...grpc.CallOption) (*AclResponse, error)
 	DeleteAcl(ctx context.Context, in *DeleteAclRequest, opts ...grpc.CallOption) (*AclResponse, error)
 	GetAcl(ctx context.Context, in *GetAclRequest, opts ...grpc.CallOption) (*AclResponse, error)
+	// Annotations (RFC 5464 METADATA, see "annotations" below). SetMetadata sets and removes
+	// entries of a mailbox or of the server, all or nothing (RFC 5464 4.3); GetMetadata
+	// reads them with the DEPTH and MAXSIZE options of RFC 5464 4.2.
+	SetMetadata(ctx context.Context, in *SetMetadataRequest, opts ...grpc.CallOption) (*SetMetadataResponse, error)
+	GetMetadata(ctx context.Context, in *GetMetadataRequest, opts ...grpc.CallOption) (*GetMetadataResponse, error)
 }
 
 type metadataClient struct {
@@ -506,6 +513,26 @@ func (c *metadataClient) GetAcl(ctx context.Context, in *GetAclRequest, opts ...
 	return out, nil
 }
 
+func (c *metadataClient) SetMetadata(ctx context.Context, in *SetMetadataRequest, opts ...grpc.CallOption) (*SetMetadataResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetMetadataResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetMetadata_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GetMetadata(ctx context.Context, in *GetMetadataRequest, opts ...grpc.CallOption) (*GetMetadataResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMetadataResponse)
+	err := c.cc.Invoke(ctx, Metadata_GetMetadata_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -585,6 +612,11 @@ type MetadataServer interface {
 	SetAcl(context.Context, *SetAclRequest) (*AclResponse, error)
 	DeleteAcl(context.Context, *DeleteAclRequest) (*AclResponse, error)
 	GetAcl(context.Context, *GetAclRequest) (*AclResponse, error)
+	// Annotations (RFC 5464 METADATA, see "annotations" below). SetMetadata sets and removes
+	// entries of a mailbox or of the server, all or nothing (RFC 5464 4.3); GetMetadata
+	// reads them with the DEPTH and MAXSIZE options of RFC 5464 4.2.
+	SetMetadata(context.Context, *SetMetadataRequest) (*SetMetadataResponse, error)
+	GetMetadata(context.Context, *GetMetadataRequest) (*GetMetadataResponse, error)
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -696,6 +728,12 @@ func (UnimplementedMetadataServer) DeleteAcl(context.Context, *DeleteAclRequest)
 }
 func (UnimplementedMetadataServer) GetAcl(context.Context, *GetAclRequest) (*AclResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAcl not implemented")
+}
+func (UnimplementedMetadataServer) SetMetadata(context.Context, *SetMetadataRequest) (*SetMetadataResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetMetadata not implemented")
+}
+func (UnimplementedMetadataServer) GetMetadata(context.Context, *GetMetadataRequest) (*GetMetadataResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMetadata not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -1316,6 +1354,42 @@ func _Metadata_GetAcl_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_SetMetadata_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetMetadataRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetMetadata(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetMetadata_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetMetadata(ctx, req.(*SetMetadataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GetMetadata_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMetadataRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GetMetadata(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GetMetadata_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GetMetadata(ctx, req.(*GetMetadataRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1450,6 +1524,14 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetAcl",
 			Handler:    _Metadata_GetAcl_Handler,
+		},
+		{
+			MethodName: "SetMetadata",
+			Handler:    _Metadata_SetMetadata_Handler,
+		},
+		{
+			MethodName: "GetMetadata",
+			Handler:    _Metadata_GetMetadata_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
