@@ -97,7 +97,7 @@ func (c *cmdCtx) setPassword(req *metadatapb.SetPasswordCommand) (*metadatapb.Co
 }
 
 // deleteAccount removes the account, all its mailboxes and messages, the ACL entries that
-// name it and its private \Seen records, and releases its blob references.
+// name it, its private \Seen records and its thread index, and releases its blob references.
 func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatapb.CommandResult, error) {
 	email, _ := NormalizeEmail(req.GetEmail())
 	rec, err := c.loadAccount(email)
@@ -111,6 +111,9 @@ func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatap
 		return nil, err
 	}
 	if err := c.forgetReader(email); err != nil {
+		return nil, err
+	}
+	if err := c.forgetThreads(email); err != nil {
 		return nil, err
 	}
 	names, err := c.mailboxNames(email, "")

@@ -59,6 +59,11 @@
 //     mailboxes it touched to their final ones, so no command maintains it by hand.
 //   - Private \Seen. In a mailbox a user does not own, its \Seen is a record of its own
 //     (privateseen.go) that goes with the message, the mailbox and the user.
+//   - Object ids (RFC 8474, objectid.go). A mailbox's MAILBOXID is minted with each
+//     UIDVALIDITY it gets and kept in its record; a message's EMAILID derives from its blob
+//     key and its THREADID from the thread id stored with it, both kept by COPY and MOVE.
+//   - Threads (thread.go). A message's thread id is assigned by the command that adds it,
+//     from its owner's thread index, which that command updates; it never changes.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata
