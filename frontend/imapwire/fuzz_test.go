@@ -74,6 +74,9 @@ var seedCommands = []string{
 	"T14 UNAUTHENTICATE",
 	"T14 APPEND INBOX {5000+}",
 	"T11 SEARCH RETURN (SAVE MIN) CHARSET UTF-8 (OR $ 5:2) BODY {2+}\r\n\xc3\xa9",
+	"T14 UID FETCH 1:* (UID EMAILID THREADID)",
+	"T14 UID SEARCH THREADID T64b478a75b7ea9 NOT EMAILID M6d99ac3275bb4e",
+	"T14 STATUS INBOX (MAILBOXID MESSAGES)",
 }
 
 // FuzzParseCommand checks that no input makes the parser panic or loop. `go test` runs the
