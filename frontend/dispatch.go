@@ -126,6 +126,7 @@ func (c *conn) capabilities() string {
 		"SAVEDATE",           // RFC 8514
 		"CONDSTORE",          // RFC 7162 3.1
 		"QRESYNC",            // RFC 7162 3.2
+		"OBJECTID",           // RFC 8474 3
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
 	if c.state&authState != 0 {

@@ -23,6 +23,7 @@ var serverSeeds = []string{
 	"MYRIGHTS INBOX", "GETACL INBOX", "LISTRIGHTS INBOX anyone", "SETACL Archive anyone +lr", "DELETEACL Archive anyone",
 	"COMPRESS X-UNKNOWN", "UNAUTHENTICATE", "SEARCH TEXT {5000+}\r\n" + strings.Repeat("x", 5000),
 	`SELECT "Other Users/alice@example.com/INBOX"`, `LIST "Other Users/" "%"`, "STATUS Shared/Support (MESSAGES DELETED-STORAGE)",
+	"UID FETCH 1:* (EMAILID THREADID)", "SEARCH OR EMAILID M1 NOT THREADID T1", `LIST "" "*" RETURN (STATUS (MAILBOXID))`,
 }
 
 // FuzzServer sends a command to a live server in each connection state (not authenticated,
