@@ -287,6 +287,7 @@ func (c *conn) parseSpooled(m *spooledMessage) (*metadatapb.NewMessage, error) {
 		InternalDateUnix: date.Unix(),
 		Flags:            flags,
 		Structure:        structure,
+		Thread:           message.ThreadKeys(structure), // RFC 8474 5.2 THREADID
 	}, nil
 }
 

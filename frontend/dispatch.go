@@ -131,6 +131,7 @@ func (c *conn) capabilities() string {
 		"QRESYNC",            // RFC 7162 3.2
 		"METADATA",           // RFC 5464 1: server and mailbox entries
 		"METADATA-SERVER",    // RFC 5464 1: server entries
+		"OBJECTID",           // RFC 8474 3
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
 	if c.state&authState != 0 {

@@ -28,9 +28,9 @@ const (
 	internalDateLayout = "02-Jan-2006 15:04:05 -0700"
 )
 
-// cmdFetch: FETCH (RFC 9051 6.4.5) and UID FETCH (6.4.9). ENVELOPE, BODYSTRUCTURE and the
-// top-level header come from metadata; body sections are ranged reads of the blob, streamed
-// to the client.
+// cmdFetch: FETCH (RFC 9051 6.4.5) and UID FETCH (6.4.9), with EMAILID and THREADID (RFC
+// 8474 5.3). ENVELOPE, BODYSTRUCTURE, the top-level header and the object ids come from
+// metadata; body sections are ranged reads of the blob, streamed to the client.
 func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.FetchArgs)
 	s := c.sel
@@ -59,7 +59,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 		case imapwire.FetchFlags:
 			wantsFlags = true
 		case imapwire.FetchUID:
-		case imapwire.FetchInternalDate, imapwire.FetchRFC822Size, imapwire.FetchSaveDate:
+		case imapwire.FetchInternalDate, imapwire.FetchRFC822Size, imapwire.FetchSaveDate, imapwire.FetchEmailID, imapwire.FetchThreadID:
 			needRecord = true
 		case imapwire.FetchPreview: // RFC 8970: computed at ingest, stored with the structure
 			needRecord, wantsPreview = true, true
@@ -326,6 +326,10 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 		case imapwire.FetchBinarySize:
 			b = appendBinaryName(append(b, "BINARY.SIZE"...), it.Section.Part)
 			b = strconv.AppendInt(append(b, ' '), binaries[k].size, 10)
+		case imapwire.FetchEmailID: // RFC 8474 5.3, 7: "EMAILID" SP "(" objectid ")"
+			b = appendObjectID(append(b, "EMAILID "...), rec.GetEmailId())
+		case imapwire.FetchThreadID: // RFC 8474 5.3, 7: "THREADID" SP ( "(" objectid ")" / nil )
+			b = appendObjectID(append(b, "THREADID "...), rec.GetThreadId())
 		}
 	}
 	if addFlags {
@@ -341,6 +345,16 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 	b = append(b, ")\r\n"...)
 	c.bw.Write(b)
 	return nil
+}
+
+// appendObjectID renders an object id as "(" objectid ")" (RFC 8474 7), or NIL when the
+// metadata service sent none (one that predates OBJECTID; RFC 8474 5.2 allows NIL for
+// THREADID).
+func appendObjectID(b []byte, id string) []byte {
+	if id == "" {
+		return append(b, "NIL"...)
+	}
+	return append(append(append(b, '('), id...), ')')
 }
 
 // appendSectionName renders the response name of a body section: BODY[<section>]<<origin>>

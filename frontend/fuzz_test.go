@@ -26,6 +26,7 @@ var serverSeeds = []string{
 	`GETMETADATA "" /shared/comment`, `GETMETADATA (DEPTH infinity MAXSIZE 10) INBOX (/private /shared)`,
 	`SETMETADATA INBOX (/private/comment "fuzz" /shared/comment NIL)`, "SETMETADATA \"\" (/private/vendor/fuzz/b ~{3+}\r\na\x00b)",
 	`SETMETADATA Junk (/private/specialuse "\\Junk")`,
+	"UID FETCH 1:* (EMAILID THREADID)", "SEARCH OR EMAILID M1 NOT THREADID T1", `LIST "" "*" RETURN (STATUS (MAILBOXID))`,
 }
 
 // FuzzServer sends a command to a live server in each connection state (not authenticated,

@@ -327,9 +327,10 @@ func checkNewName(name string) error {
 	return nil
 }
 
-// cmdCreate: RFC 9051 6.3.4, with CREATE-SPECIAL-USE (RFC 6154 3). In another owner's
-// space it needs the k right on the parent (RFC 4314 4), which the metadata service
-// checks; a namespace level cannot be created.
+// cmdCreate: RFC 9051 6.3.4, with CREATE-SPECIAL-USE (RFC 6154 3) and the new mailbox's
+// MAILBOXID in the tagged OK (RFC 8474 4.1). In another owner's space it needs the k right on
+// the parent (RFC 4314 4), which the metadata service checks; a namespace level cannot be
+// created.
 func (c *conn) cmdCreate(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.MailboxArgs)
 	name, err := c.mailboxIn(args.Mailbox)
@@ -360,8 +361,10 @@ func (c *conn) cmdCreate(cmd *imapwire.Command) error {
 		specialUse = creatableSpecialUses[i]
 	}
 	requestID := newRequestID()
+	var created *metadatapb.Mailbox
 	err = c.withRetry(func(ctx context.Context) error {
-		_, err := c.srv.cfg.Metadata.CreateMailbox(ctx, &metadatapb.CreateMailboxRequest{
+		var err error
+		created, err = c.srv.cfg.Metadata.CreateMailbox(ctx, &metadatapb.CreateMailboxRequest{
 			RequestId: requestID, Account: ref.owner, Name: ref.name, SpecialUse: specialUse, User: c.accountName(),
 		})
 		return err
@@ -373,6 +376,9 @@ func (c *conn) cmdCreate(cmd *imapwire.Command) error {
 	}
 	if err != nil {
 		return rpcStatus(err, codeNonExistent, "create "+strconv.Quote(name))
+	}
+	if id := created.GetObjectId(); id != "" {
+		return ok("MAILBOXID ("+id+")", "CREATE completed") // RFC 8474 4.1
 	}
 	return nil
 }
@@ -488,8 +494,8 @@ func (c *conn) getMailbox(ref mailboxRef, notFoundCode string) (*metadatapb.Mail
 }
 
 // cmdStatus: RFC 9051 6.3.11, with SIZE and DELETED (RFC 9051, RFC 8438), DELETED-STORAGE
-// (RFC 9208 4.1.4), APPENDLIMIT (RFC 7889) and RECENT (RFC 3501 6.3.10). It needs the r
-// right (RFC 4314 4).
+// (RFC 9208 4.1.4), APPENDLIMIT (RFC 7889), MAILBOXID (RFC 8474 4.3) and RECENT (RFC 3501
+// 6.3.10). It needs the r right (RFC 4314 4).
 func (c *conn) cmdStatus(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.StatusArgs)
 	for _, item := range args.Items {
@@ -516,10 +522,10 @@ func (c *conn) cmdStatus(cmd *imapwire.Command) error {
 
 // knownStatusItem reports a status-att of RFC 9051 6.3.11 (with RECENT from RFC 3501,
 // APPENDLIMIT from RFC 7889 and DELETED-STORAGE from RFC 9208 4.1.4, announced by
-// QUOTA=RES-STORAGE) and HIGHESTMODSEQ (RFC 7162 3.1.7).
+// QUOTA=RES-STORAGE), HIGHESTMODSEQ (RFC 7162 3.1.7) and MAILBOXID (RFC 8474 4.3).
 func knownStatusItem(item string) bool {
 	switch item {
-	case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "DELETED-STORAGE", "SIZE", "RECENT", "APPENDLIMIT", "HIGHESTMODSEQ":
+	case "MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "DELETED-STORAGE", "SIZE", "RECENT", "APPENDLIMIT", "HIGHESTMODSEQ", "MAILBOXID":
 		return true
 	}
 	return false
@@ -550,6 +556,11 @@ func (c *conn) writeStatusResponse(ref mailboxRef, mb *metadatapb.Mailbox, statu
 			value = strconv.Itoa(c.statusRecent(ref, mb))
 		case "APPENDLIMIT":
 			value = strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10)
+		case "MAILBOXID": // RFC 8474 4.3: "MAILBOXID" SP "(" objectid ")"
+			if mb.GetObjectId() == "" {
+				continue // a metadata server without OBJECTID
+			}
+			value = "(" + mb.GetObjectId() + ")"
 		case "DELETED", "DELETED-STORAGE":
 			if deleted == nil {
 				var err error

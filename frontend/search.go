@@ -389,7 +389,7 @@ func matchRecord(crit *imap.SearchCriteria, rec *metadatapb.MessageRecord) bool 
 	var fields []message.HeaderField
 	for _, want := range crit.Header {
 		if !isHeaderKey(want) {
-			if !matchSavedDate(rec, want) {
+			if !matchRecordKey(rec, want) {
 				return false
 			}
 			continue
@@ -405,8 +405,21 @@ func matchRecord(crit *imap.SearchCriteria, rec *metadatapb.MessageRecord) bool 
 }
 
 // isHeaderKey reports whether a Header criterion names a header field, rather than being
-// one of RFC 8514's SAVED* keys the parser carries there (imapwire.SearchSavedBefore).
+// one of RFC 8514's SAVED* keys or RFC 8474's EMAILID and THREADID, which the parser carries
+// there (imapwire.SearchSavedBefore, imapwire.SearchEmailID).
 func isHeaderKey(h imap.SearchCriteriaHeaderField) bool { return !strings.HasPrefix(h.Key, ":") }
+
+// matchRecordKey matches a key the parser carries as a Header entry that is not a header
+// field against the stored record.
+func matchRecordKey(rec *metadatapb.MessageRecord, h imap.SearchCriteriaHeaderField) bool {
+	switch h.Key {
+	case imapwire.SearchEmailID: // RFC 8474 6: the EMAILID is exactly the objectid
+		return rec.GetEmailId() == h.Value
+	case imapwire.SearchThreadID: // RFC 8474 6
+		return rec.GetThreadId() == h.Value
+	}
+	return matchSavedDate(rec, h)
+}
 
 // matchSavedDate matches SAVEDBEFORE, SAVEDON and SAVEDSINCE (RFC 8514 4.2): the day the
 // message was saved into the mailbox, disregarding time and timezone as for the other date

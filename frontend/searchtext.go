@@ -50,12 +50,17 @@ func foldString(s string) string {
 	return b.String()
 }
 
-// foldCriteria returns a copy of crit whose header, BODY and TEXT strings are folded.
+// foldCriteria returns a copy of crit whose header, BODY and TEXT strings are folded; the
+// values of the keys carried as Header entries that are not header fields (isHeaderKey) are
+// compared as they are.
 func foldCriteria(crit *imap.SearchCriteria) *imap.SearchCriteria {
 	out := *crit
 	out.Header = make([]imap.SearchCriteriaHeaderField, len(crit.Header))
 	for i, h := range crit.Header {
-		out.Header[i] = imap.SearchCriteriaHeaderField{Key: h.Key, Value: foldString(h.Value)}
+		out.Header[i] = h
+		if isHeaderKey(h) {
+			out.Header[i].Value = foldString(h.Value)
+		}
 	}
 	out.Body = foldStrings(crit.Body)
 	out.Text = foldStrings(crit.Text)

@@ -17,7 +17,8 @@ import (
 var systemFlags = []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`}
 
 // cmdSelect: SELECT (RFC 9051 6.3.2) and EXAMINE (6.3.3, read-only: no flag changes, no
-// expunge, no implicit \Seen). Both need the r right (RFC 4314 4).
+// expunge, no implicit \Seen), with the mailbox's MAILBOXID (RFC 8474 4.2). Both need the r
+// right (RFC 4314 4).
 func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.MailboxArgs)
 	// RFC 7162 3.2.5: the QRESYNC parameter without ENABLE QRESYNC is BAD, and nothing
@@ -107,6 +108,9 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	}
 	c.untagged("OK [UIDVALIDITY " + strconv.FormatUint(uint64(s.uidValidity), 10) + "] UIDs valid")
 	c.untagged("OK [UIDNEXT " + strconv.FormatUint(uint64(s.uidNext), 10) + "] Predicted next UID")
+	if id := mb.GetObjectId(); id != "" {
+		c.untagged("OK [MAILBOXID (" + id + ")] Ok") // RFC 8474 4.2
+	}
 	if args.CondStore {
 		c.enableCondStore() // RFC 7162 3.1.8
 	}

@@ -97,7 +97,7 @@ func (c *cmdCtx) setPassword(req *metadatapb.SetPasswordCommand) (*metadatapb.Co
 }
 
 // deleteAccount removes the account, all its mailboxes and messages, the ACL entries that
-// name it, its private \Seen records and annotations, and releases its blob references.
+// name it, its private \Seen records, annotations and thread index, and releases its blob references.
 func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatapb.CommandResult, error) {
 	email, _ := NormalizeEmail(req.GetEmail())
 	rec, err := c.loadAccount(email)
@@ -114,6 +114,9 @@ func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatap
 		return nil, err
 	}
 	if err := c.forgetAnnotator(email, rec.GetAccount().GetTenant()); err != nil {
+		return nil, err
+	}
+	if err := c.forgetThreads(email); err != nil {
 		return nil, err
 	}
 	names, err := c.mailboxNames(email, "")

@@ -232,6 +232,10 @@ func mailboxRights(r reader, user string, rec *metadatapb.MailboxRecord) (rights
 func presentMailbox(box *metadatapb.Mailbox, owner, user string, granted rights) *metadatapb.Mailbox {
 	pinRecentMark(box)
 	box.Owner = owner
+	if box.GetObjectId() == "" && !box.GetNoselect() {
+		// A mailbox stored before MAILBOXIDs were minted (objectid.go).
+		box.ObjectId = mailboxObjectID(owner, box.GetId(), box.GetUidValidity(), 0)
+	}
 	if user != "" {
 		box.MyRights = granted.String()
 	}

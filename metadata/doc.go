@@ -63,6 +63,11 @@
 //     RENAME moves them for free; they go with their mailbox, user and tenant. Every owner's
 //     AnnotationUsage is the sum of the entries charged to it, changed in the command that
 //     changes them, and a command that would pass a limit is refused whole.
+//   - Object ids (RFC 8474, objectid.go). A mailbox's MAILBOXID is minted with each
+//     UIDVALIDITY it gets and kept in its record; a message's EMAILID derives from its blob
+//     key and its THREADID from the thread id stored with it, both kept by COPY and MOVE.
+//   - Threads (thread.go). A message's thread id is assigned by the command that adds it,
+//     from its owner's thread index, which that command updates; it never changes.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

@@ -631,6 +631,8 @@ func script(h *harness) {
 		h.ok(cmdAppend(alice, inbox.GetId(), fmt.Sprintf("blob-%d", i), fmt.Sprintf("blob-%d", i+100)))
 	}
 	h.ok(cmdClaimRecent(alice, alice, inbox.GetId(), 12))
+	h.appendThreaded(alice, trash.GetId(), "blob-root", &metadatapb.ThreadKeys{MessageId: "root@x", BaseSubject: "plans"})
+	h.appendThreaded(alice, trash.GetId(), "blob-reply", &metadatapb.ThreadKeys{MessageId: "reply@x", References: []string{"root@x"}, BaseSubject: "plans", Reply: true})
 	h.ok(cmdStore(alice, inbox.GetId(), metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(1, 10), uidRange(30, 0)}, `\Seen`, `\Deleted`))
 	h.ok(cmdCopy(alice, inbox.GetId(), trash.GetId(), true, uidRange(5, 15)))
 	h.ok(cmdExpunge(alice, inbox.GetId()))

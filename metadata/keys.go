@@ -44,6 +44,11 @@ import (
 //	'Y' 's' tenant 0x00 user 0x00 name -> a server entry's value (the server is the tenant)
 //	'y' user 0x00 mailbox id           -> uint64 the user's private entries on the mailbox
 //	'Z' owner                          -> AnnotationUsage charged to an account or tenant
+//	'H' owner 0x00 'c' blob key        -> uint64 thread id of the owner's messages with that
+//	                                      content (thread.go, RFC 8474 5.2)
+//	'H' owner 0x00 'm' Message-ID      -> uint64 thread id of the message with that id, or
+//	                                      of a message that refers to it
+//	'H' owner 0x00 's' base subject    -> uint64 thread id that last took that base subject
 const (
 	prefixSystem      = '0'
 	prefixTenant      = 'T'
@@ -64,6 +69,7 @@ const (
 	prefixACLIndex    = 'K'
 	prefixPrivateSeen = 'P'
 	prefixSeenCount   = 'p'
+	prefixThread      = 'H'
 )
 
 var (
@@ -145,6 +151,21 @@ func seenCountPrefix(user string) []byte {
 func seenCountKey(user string, mailbox uint64) []byte {
 	return binary.BigEndian.AppendUint64(seenCountPrefix(user), mailbox)
 }
+
+// threadIndexPrefix is the prefix of owner's thread index (thread.go).
+func threadIndexPrefix(owner string) []byte {
+	return append(strKey(prefixThread, owner), 0)
+}
+
+func threadIndexKey(owner string, kind byte, value string) []byte {
+	k := make([]byte, 0, 3+len(owner)+len(value))
+	k = append(append(k, threadIndexPrefix(owner)...), kind)
+	return append(k, value...)
+}
+
+func threadContentKey(owner, blob string) []byte { return threadIndexKey(owner, 'c', blob) }
+func threadMessageIDKey(owner, id string) []byte { return threadIndexKey(owner, 'm', id) }
+func threadSubjectKey(owner, base string) []byte { return threadIndexKey(owner, 's', base) }
 
 // mailboxUIDKey is the key of per-message tables: prefix, mailbox id, uid.
 func mailboxUIDKey(prefix byte, mailbox uint64, uid uint32) []byte {

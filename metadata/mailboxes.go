@@ -84,6 +84,7 @@ func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl
 			HighestModseq:  1,
 			SpecialUse:     specialUse,
 			Acl:            cloneACL(acl),
+			ObjectId:       mailboxObjectID(owner, id, uidValidity, c.now),
 		}},
 		dirty: true,
 	}
@@ -240,13 +241,15 @@ func (c *cmdCtx) createMailboxCmd(req *metadatapb.CreateMailboxRequest) (*metada
 			return nil, errExists("mailbox %q already exists", name)
 		}
 		// The \Noselect placeholder of a deleted mailbox with inferiors becomes a
-		// real mailbox again, with a new UIDVALIDITY and the ACL it kept.
+		// real mailbox again, with a new UIDVALIDITY, a MAILBOXID minted with it and the
+		// ACL it kept.
 		uidValidity, err := c.newUIDValidity()
 		if err != nil {
 			return nil, err
 		}
 		box := existing.box()
 		box.Noselect, box.UidValidity, box.SpecialUse = false, uidValidity, specialUse
+		box.ObjectId = mailboxObjectID(owner, box.GetId(), uidValidity, c.now)
 		existing.dirty = true
 		return c.mailboxResult(user, existing)
 	}

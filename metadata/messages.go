@@ -234,6 +234,13 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 		if !valid {
 			return nil, errInvalid("message %d has invalid flags %q", i, m.GetFlags())
 		}
+		if err := checkThreadKeys(m.GetThread()); err != nil {
+			return nil, err
+		}
+		thread, err := c.ingestThread(ms.rec.GetAccount(), m.GetBlobKey(), m.GetThread())
+		if err != nil {
+			return nil, err
+		}
 		var structure []byte
 		if m.GetStructure() != nil {
 			structure = mustMarshal(m.GetStructure())
@@ -242,6 +249,7 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 			InternalDateUnix: m.GetInternalDateUnix(),
 			Size:             m.GetSize(),
 			BlobKey:          m.GetBlobKey(),
+			ThreadId:         thread,
 		}, structure)
 		if err != nil {
 			return nil, err
@@ -507,10 +515,16 @@ func (c *cmdCtx) transfer(src, dst *mailboxState, ranges [][2]uint32, move bool,
 		if srcPrivate {
 			flags = withSeen(flags, mine[m.uid].seen)
 		}
+		// RFC 8474 5.1, 5.2: the copy keeps the blob key, so its EMAILID, and its THREADID.
+		thread, err := c.copiedThread(dstOwner, m.idx.GetBlobKey(), m.idx.GetThreadId())
+		if err != nil {
+			return nil, err
+		}
 		uid, err := c.addAs(dst, user, dstRights.permitted(flags), &metadatapb.MessageIndex{
 			InternalDateUnix: m.idx.GetInternalDateUnix(),
 			Size:             m.idx.GetSize(),
 			BlobKey:          m.idx.GetBlobKey(),
+			ThreadId:         thread,
 		}, structure)
 		if err != nil {
 			return nil, err

@@ -272,9 +272,12 @@ func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.
 			return nil, fmt.Errorf("delete tenant %q: %w", name, err)
 		}
 	}
-	// The tenant's shared mailboxes go with it.
+	// The tenant's shared mailboxes go with it, and their thread index.
 	shared, err := c.mailboxNames(tenantOwner(name), "")
 	if err != nil {
+		return nil, err
+	}
+	if err := c.forgetThreads(tenantOwner(name)); err != nil {
 		return nil, err
 	}
 	for _, n := range shared {

@@ -154,6 +154,8 @@ func (v *view) messageRecords(mailbox uint64, privateUser string, ranges [][2]ui
 			Size:             idx.GetSize(),
 			BlobKey:          idx.GetBlobKey(),
 			SavedUnix:        idx.GetSavedUnix(),
+			EmailId:          emailObjectID(idx.GetBlobKey()),
+			ThreadId:         threadObjectID(messageThread(idx)),
 		}
 		if withStructure && len(parts) > 0 {
 			s, err := structureParts(v.r, structureKey(mailbox, uid), parts)

@@ -131,6 +131,8 @@ const (
 	FetchModSeq        // MODSEQ (RFC 7162)
 	FetchPreview       // PREVIEW and PREVIEW (LAZY) (RFC 8970)
 	FetchSaveDate      // SAVEDATE (RFC 8514)
+	FetchEmailID       // EMAILID (RFC 8474 5.3)
+	FetchThreadID      // THREADID (RFC 8474 5.3)
 )
 
 // go-imap's SearchCriteria has no field for the SAVEDBEFORE, SAVEDON and SAVEDSINCE keys of
@@ -140,6 +142,13 @@ const (
 	SearchSavedBefore = ":SAVEDBEFORE"
 	SearchSavedOn     = ":SAVEDON"
 	SearchSavedSince  = ":SAVEDSINCE"
+)
+
+// The EMAILID and THREADID search keys of RFC 8474 6 travel the same way, as a Header entry
+// with one of these keys and the objectid as its value.
+const (
+	SearchEmailID  = ":EMAILID"
+	SearchThreadID = ":THREADID"
 )
 
 // FetchItem is one FETCH data item; Section is set for the BODY[...], BINARY[...] and

@@ -82,6 +82,9 @@ var seedCommands = []string{
 	"M5 SETMETADATA INBOX (/private/comment {33}\r\nMy new comment across\r\ntwo lines.)",
 	"M6 SETMETADATA \"\" (/shared/comment NIL /private/vendor/acme/blob ~{4+}\r\na\x00\r\n)",
 	"M7 SETMETADATA \"Archive\" (/private/specialuse \"\\\\Archive\")",
+	"T14 UID FETCH 1:* (UID EMAILID THREADID)",
+	"T14 UID SEARCH THREADID T64b478a75b7ea9 NOT EMAILID M6d99ac3275bb4e",
+	"T14 STATUS INBOX (MAILBOXID MESSAGES)",
 }
 
 // FuzzParseCommand checks that no input makes the parser panic or loop. `go test` runs the

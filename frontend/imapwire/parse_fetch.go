@@ -68,7 +68,7 @@ var simpleFetchAttrs = map[string]FetchAttr{
 	"FLAGS": FetchFlags, "UID": FetchUID, "INTERNALDATE": FetchInternalDate,
 	"RFC822.SIZE": FetchRFC822Size, "ENVELOPE": FetchEnvelope, "BODYSTRUCTURE": FetchBodyStructure,
 	"RFC822": FetchRFC822, "RFC822.HEADER": FetchRFC822Header, "RFC822.TEXT": FetchRFC822Text,
-	"MODSEQ": FetchModSeq, "SAVEDATE": FetchSaveDate,
+	"MODSEQ": FetchModSeq, "SAVEDATE": FetchSaveDate, "EMAILID": FetchEmailID, "THREADID": FetchThreadID,
 }
 
 // fetchAtt parses one fetch-att.

@@ -85,7 +85,7 @@ func (p *parser) searchKey(c *imap.SearchCriteria, uid bool) {
 		field := imap.SearchCriteriaHeaderField{Key: p.astring()}
 		if strings.HasPrefix(field.Key, ":") {
 			// No field name has a colon (RFC 5322 2.2), so this matches nothing; keep it
-			// apart from the SAVED* keys (SearchSavedBefore).
+			// apart from the SAVED* keys (SearchSavedBefore) and EMAILID and THREADID.
 			field.Key = "\x00" + field.Key
 		}
 		p.sp()
@@ -104,6 +104,9 @@ func (p *parser) searchKey(c *imap.SearchCriteria, uid bool) {
 		p.sp()
 		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: ":" + key, Value: p.date().Format("2006-01-02")})
 	case "SAVEDATESUPPORTED": // RFC 8514 4.2: every mailbox keeps save dates, so all match
+	case "EMAILID", "THREADID": // RFC 8474 6
+		p.sp()
+		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: ":" + key, Value: p.objectID()})
 	case "SENTBEFORE", "SENTON", "SENTSINCE":
 		p.sp()
 		addDateKey(&c.SentSince, &c.SentBefore, key[4:], p.date())
@@ -158,6 +161,17 @@ func (p *parser) searchKey(c *imap.SearchCriteria, uid bool) {
 		p.pos = start
 		p.errorf("unknown search key %q", key)
 	}
+}
+
+// objectID reads objectid = 1*255(ALPHA / DIGIT / "_" / "-") (RFC 8474 7).
+func (p *parser) objectID() string {
+	id := p.takeWhile(func(c byte) bool {
+		return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+	})
+	if id == "" || len(id) > 255 {
+		p.errorf("expected an objectid")
+	}
+	return id
 }
 
 func headerName(key string) string {

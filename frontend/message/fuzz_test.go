@@ -19,6 +19,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\n\n--a\n--a\nContent-Type: message/rfc822\n\n--a--"))
 	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/digest; boundary=x\r\n\r\n--x\r\n\r\n--x--"))
 	f.Add([]byte("From: <user-from (comment)@ (comment) domain.org>\r\nCc: group:;, group2: (foo) ;\r\nTo: (a), b@c (d), (e\r\n\r\n"))
+	f.Add([]byte("Message-ID: <a@b>\r\nReferences: <r@x> <<s@y>\r\nSubject: =?utf-8?q?Re=3A_=FF?= [Fwd: x]\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		s, err := Parse(bytes.NewReader(msg))
 		if err != nil {
@@ -36,6 +37,13 @@ func FuzzParse(f *testing.F) {
 			AddressListText(field.Value())
 		}
 		walkSections(t, s, s.Body, nil, int64(len(msg)))
+		keys := ThreadKeys(s)
+		if len(keys.References) > maxThreadReferences || len(keys.MessageId) > maxMessageIDBytes || len(keys.BaseSubject) > maxBaseSubjectBytes {
+			t.Fatalf("thread keys beyond their bounds: %v", keys)
+		}
+		if _, err := proto.Marshal(keys); err != nil {
+			t.Fatalf("marshal thread keys: %v", err)
+		}
 	})
 }
 

@@ -970,8 +970,11 @@ type MessageIndex struct {
 	Size             uint64                 `protobuf:"varint,4,opt,name=size,proto3" json:"size,omitempty"`
 	BlobKey          string                 `protobuf:"bytes,5,opt,name=blob_key,json=blobKey,proto3" json:"blob_key,omitempty"`
 	SavedUnix        int64                  `protobuf:"varint,20,opt,name=saved_unix,json=savedUnix,proto3" json:"saved_unix,omitempty"` // log time of the APPEND, COPY or MOVE that stored it (RFC 8514)
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The message's thread (RFC 8474 5.2, thread.go); 0 for a message stored before threads
+	// were assigned, whose thread is then derived from its blob key.
+	ThreadId      uint64 `protobuf:"fixed64,40,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MessageIndex) Reset() {
@@ -1042,6 +1045,13 @@ func (x *MessageIndex) GetBlobKey() string {
 func (x *MessageIndex) GetSavedUnix() int64 {
 	if x != nil {
 		return x.SavedUnix
+	}
+	return 0
+}
+
+func (x *MessageIndex) GetThreadId() uint64 {
+	if x != nil {
+		return x.ThreadId
 	}
 	return 0
 }
@@ -1295,7 +1305,7 @@ const file_fsm_proto_rawDesc = "" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"`\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
-	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\"\xb8\x01\n" +
+	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\"\xd5\x01\n" +
 	"\fMessageIndex\x12\x16\n" +
 	"\x06modseq\x18\x01 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x02 \x03(\tR\x05flags\x12,\n" +
@@ -1303,7 +1313,8 @@ const file_fsm_proto_rawDesc = "" +
 	"\x04size\x18\x04 \x01(\x04R\x04size\x12\x19\n" +
 	"\bblob_key\x18\x05 \x01(\tR\ablobKey\x12\x1d\n" +
 	"\n" +
-	"saved_unix\x18\x14 \x01(\x03R\tsavedUnix\"g\n" +
+	"saved_unix\x18\x14 \x01(\x03R\tsavedUnix\x12\x1b\n" +
+	"\tthread_id\x18( \x01(\x06R\bthreadId\"g\n" +
 	"\aBlobRef\x12\x12\n" +
 	"\x04refs\x18\x01 \x01(\x04R\x04refs\x12,\n" +
 	"\x12orphaned_unix_nano\x18\x02 \x01(\x03R\x10orphanedUnixNano\x12\x1a\n" +

@@ -685,8 +685,11 @@ type Mailbox struct {
 	// The first UID that no session has claimed as \Recent (ClaimRecent); 1 in a new
 	// mailbox, so that what arrives before the first SELECT is recent; at most uid_next.
 	FirstRecentUid uint32 `protobuf:"varint,16,opt,name=first_recent_uid,json=firstRecentUid,proto3" json:"first_recent_uid,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// RFC 8474 4 MAILBOXID: minted with each UIDVALIDITY the mailbox gets, so it stays the
+	// same across RENAME and a recreated name gets a new one (metadata/objectid.go).
+	ObjectId      string `protobuf:"bytes,40,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Mailbox) Reset() {
@@ -843,6 +846,13 @@ func (x *Mailbox) GetFirstRecentUid() uint32 {
 		return x.FirstRecentUid
 	}
 	return 0
+}
+
+func (x *Mailbox) GetObjectId() string {
+	if x != nil {
+		return x.ObjectId
+	}
+	return ""
 }
 
 type AclEntry struct {
@@ -1408,7 +1418,10 @@ type MessageRecord struct {
 	Structure        *MessageStructure      `protobuf:"bytes,7,opt,name=structure,proto3" json:"structure,omitempty"` // only when asked for
 	// When the message was saved into this mailbox (APPEND, COPY, MOVE), unix seconds; 0 for
 	// messages stored before Strata kept it (RFC 8514 SAVEDATE is then NIL).
-	SavedUnix     int64 `protobuf:"varint,20,opt,name=saved_unix,json=savedUnix,proto3" json:"saved_unix,omitempty"`
+	SavedUnix int64 `protobuf:"varint,20,opt,name=saved_unix,json=savedUnix,proto3" json:"saved_unix,omitempty"`
+	// RFC 8474 5.1 EMAILID and 5.2 THREADID, rendered as objectids (metadata/objectid.go).
+	EmailId       string `protobuf:"bytes,40,opt,name=email_id,json=emailId,proto3" json:"email_id,omitempty"`
+	ThreadId      string `protobuf:"bytes,41,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1497,6 +1510,20 @@ func (x *MessageRecord) GetSavedUnix() int64 {
 		return x.SavedUnix
 	}
 	return 0
+}
+
+func (x *MessageRecord) GetEmailId() string {
+	if x != nil {
+		return x.EmailId
+	}
+	return ""
+}
+
+func (x *MessageRecord) GetThreadId() string {
+	if x != nil {
+		return x.ThreadId
+	}
+	return ""
 }
 
 type CreateTenantRequest struct {
@@ -2576,8 +2603,11 @@ type NewMessage struct {
 	InternalDateUnix int64                  `protobuf:"varint,3,opt,name=internal_date_unix,json=internalDateUnix,proto3" json:"internal_date_unix,omitempty"`
 	Flags            []string               `protobuf:"bytes,4,rep,name=flags,proto3" json:"flags,omitempty"`
 	Structure        *MessageStructure      `protobuf:"bytes,5,opt,name=structure,proto3" json:"structure,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// What the metadata service threads the message by (RFC 8474 5.2, metadata/thread.go);
+	// absent: the message starts a thread of its own unless its content is already known.
+	Thread        *ThreadKeys `protobuf:"bytes,40,opt,name=thread,proto3" json:"thread,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NewMessage) Reset() {
@@ -2645,6 +2675,89 @@ func (x *NewMessage) GetStructure() *MessageStructure {
 	return nil
 }
 
+func (x *NewMessage) GetThread() *ThreadKeys {
+	if x != nil {
+		return x.Thread
+	}
+	return nil
+}
+
+// ThreadKeys are the header data a new message is threaded by, extracted and normalised
+// by the frontend at ingest (frontend/message.ThreadKeys), so that the Raft log carries
+// them as data and every replica threads alike whatever its version's parser.
+type ThreadKeys struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The message's own Message-ID without angle brackets; empty: none. At most 250 bytes.
+	MessageId string `protobuf:"bytes,1,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	// The Message-IDs it refers to (In-Reply-To, then References), nearest ancestor first,
+	// without duplicates or its own id; at most 32, each of at most 250 bytes.
+	References []string `protobuf:"bytes,2,rep,name=references,proto3" json:"references,omitempty"`
+	// The RFC 5256 2.1 base subject, case-folded; at most 256 bytes.
+	BaseSubject string `protobuf:"bytes,3,opt,name=base_subject,json=baseSubject,proto3" json:"base_subject,omitempty"`
+	// The subject was a reply or forward ("Re:", "Fwd:", "(fwd)", "[Fwd: ...]", RFC 5256 2.1).
+	Reply         bool `protobuf:"varint,4,opt,name=reply,proto3" json:"reply,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ThreadKeys) Reset() {
+	*x = ThreadKeys{}
+	mi := &file_metadata_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ThreadKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ThreadKeys) ProtoMessage() {}
+
+func (x *ThreadKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ThreadKeys.ProtoReflect.Descriptor instead.
+func (*ThreadKeys) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ThreadKeys) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *ThreadKeys) GetReferences() []string {
+	if x != nil {
+		return x.References
+	}
+	return nil
+}
+
+func (x *ThreadKeys) GetBaseSubject() string {
+	if x != nil {
+		return x.BaseSubject
+	}
+	return ""
+}
+
+func (x *ThreadKeys) GetReply() bool {
+	if x != nil {
+		return x.Reply
+	}
+	return false
+}
+
 type AppendRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -2667,7 +2780,7 @@ type AppendRequest struct {
 
 func (x *AppendRequest) Reset() {
 	*x = AppendRequest{}
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2679,7 +2792,7 @@ func (x *AppendRequest) String() string {
 func (*AppendRequest) ProtoMessage() {}
 
 func (x *AppendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2692,7 +2805,7 @@ func (x *AppendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendRequest.ProtoReflect.Descriptor instead.
 func (*AppendRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{35}
+	return file_metadata_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *AppendRequest) GetRequestId() string {
@@ -2771,7 +2884,7 @@ type AppendResponse struct {
 
 func (x *AppendResponse) Reset() {
 	*x = AppendResponse{}
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2783,7 +2896,7 @@ func (x *AppendResponse) String() string {
 func (*AppendResponse) ProtoMessage() {}
 
 func (x *AppendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2796,7 +2909,7 @@ func (x *AppendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendResponse.ProtoReflect.Descriptor instead.
 func (*AppendResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{36}
+	return file_metadata_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AppendResponse) GetUidValidity() uint32 {
@@ -2845,7 +2958,7 @@ type UidRange struct {
 
 func (x *UidRange) Reset() {
 	*x = UidRange{}
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2857,7 +2970,7 @@ func (x *UidRange) String() string {
 func (*UidRange) ProtoMessage() {}
 
 func (x *UidRange) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2870,7 +2983,7 @@ func (x *UidRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UidRange.ProtoReflect.Descriptor instead.
 func (*UidRange) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{37}
+	return file_metadata_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UidRange) GetFirst() uint32 {
@@ -2898,7 +3011,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2910,7 +3023,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2923,7 +3036,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{38}
+	return file_metadata_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListMessagesRequest) GetAccount() string {
@@ -2960,7 +3073,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2972,7 +3085,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2985,7 +3098,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{39}
+	return file_metadata_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListMessagesResponse) GetMailbox() *Mailbox {
@@ -3025,7 +3138,7 @@ type FlagSet struct {
 
 func (x *FlagSet) Reset() {
 	*x = FlagSet{}
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3037,7 +3150,7 @@ func (x *FlagSet) String() string {
 func (*FlagSet) ProtoMessage() {}
 
 func (x *FlagSet) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3050,7 +3163,7 @@ func (x *FlagSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagSet.ProtoReflect.Descriptor instead.
 func (*FlagSet) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{40}
+	return file_metadata_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *FlagSet) GetFlags() []string {
@@ -3088,7 +3201,7 @@ type FetchMessagesRequest struct {
 
 func (x *FetchMessagesRequest) Reset() {
 	*x = FetchMessagesRequest{}
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3100,7 +3213,7 @@ func (x *FetchMessagesRequest) String() string {
 func (*FetchMessagesRequest) ProtoMessage() {}
 
 func (x *FetchMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3113,7 +3226,7 @@ func (x *FetchMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchMessagesRequest.ProtoReflect.Descriptor instead.
 func (*FetchMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{41}
+	return file_metadata_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *FetchMessagesRequest) GetAccount() string {
@@ -3195,7 +3308,7 @@ type StoreFlagsRequest struct {
 
 func (x *StoreFlagsRequest) Reset() {
 	*x = StoreFlagsRequest{}
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3207,7 +3320,7 @@ func (x *StoreFlagsRequest) String() string {
 func (*StoreFlagsRequest) ProtoMessage() {}
 
 func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3220,7 +3333,7 @@ func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsRequest.ProtoReflect.Descriptor instead.
 func (*StoreFlagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{42}
+	return file_metadata_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *StoreFlagsRequest) GetRequestId() string {
@@ -3290,7 +3403,7 @@ type FlagUpdate struct {
 
 func (x *FlagUpdate) Reset() {
 	*x = FlagUpdate{}
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3302,7 +3415,7 @@ func (x *FlagUpdate) String() string {
 func (*FlagUpdate) ProtoMessage() {}
 
 func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3315,7 +3428,7 @@ func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagUpdate.ProtoReflect.Descriptor instead.
 func (*FlagUpdate) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{43}
+	return file_metadata_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *FlagUpdate) GetUid() uint32 {
@@ -3350,7 +3463,7 @@ type StoreFlagsResponse struct {
 
 func (x *StoreFlagsResponse) Reset() {
 	*x = StoreFlagsResponse{}
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3362,7 +3475,7 @@ func (x *StoreFlagsResponse) String() string {
 func (*StoreFlagsResponse) ProtoMessage() {}
 
 func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3375,7 +3488,7 @@ func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsResponse.ProtoReflect.Descriptor instead.
 func (*StoreFlagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{44}
+	return file_metadata_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *StoreFlagsResponse) GetUpdated() []*FlagUpdate {
@@ -3417,7 +3530,7 @@ type CopyRequest struct {
 
 func (x *CopyRequest) Reset() {
 	*x = CopyRequest{}
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3429,7 +3542,7 @@ func (x *CopyRequest) String() string {
 func (*CopyRequest) ProtoMessage() {}
 
 func (x *CopyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3442,7 +3555,7 @@ func (x *CopyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyRequest.ProtoReflect.Descriptor instead.
 func (*CopyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{45}
+	return file_metadata_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CopyRequest) GetRequestId() string {
@@ -3515,7 +3628,7 @@ type CopyResponse struct {
 
 func (x *CopyResponse) Reset() {
 	*x = CopyResponse{}
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3527,7 +3640,7 @@ func (x *CopyResponse) String() string {
 func (*CopyResponse) ProtoMessage() {}
 
 func (x *CopyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3540,7 +3653,7 @@ func (x *CopyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyResponse.ProtoReflect.Descriptor instead.
 func (*CopyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{46}
+	return file_metadata_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CopyResponse) GetDestUidValidity() uint32 {
@@ -3585,7 +3698,7 @@ type ExpungeRequest struct {
 
 func (x *ExpungeRequest) Reset() {
 	*x = ExpungeRequest{}
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3597,7 +3710,7 @@ func (x *ExpungeRequest) String() string {
 func (*ExpungeRequest) ProtoMessage() {}
 
 func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3610,7 +3723,7 @@ func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeRequest.ProtoReflect.Descriptor instead.
 func (*ExpungeRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{47}
+	return file_metadata_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ExpungeRequest) GetRequestId() string {
@@ -3658,7 +3771,7 @@ type ExpungeResponse struct {
 
 func (x *ExpungeResponse) Reset() {
 	*x = ExpungeResponse{}
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3670,7 +3783,7 @@ func (x *ExpungeResponse) String() string {
 func (*ExpungeResponse) ProtoMessage() {}
 
 func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3683,7 +3796,7 @@ func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeResponse.ProtoReflect.Descriptor instead.
 func (*ExpungeResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{48}
+	return file_metadata_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ExpungeResponse) GetExpunged() []uint32 {
@@ -3713,7 +3826,7 @@ type ListVanishedRequest struct {
 
 func (x *ListVanishedRequest) Reset() {
 	*x = ListVanishedRequest{}
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3725,7 +3838,7 @@ func (x *ListVanishedRequest) String() string {
 func (*ListVanishedRequest) ProtoMessage() {}
 
 func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3738,7 +3851,7 @@ func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVanishedRequest.ProtoReflect.Descriptor instead.
 func (*ListVanishedRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{49}
+	return file_metadata_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListVanishedRequest) GetAccount() string {
@@ -3792,7 +3905,7 @@ type ListVanishedResponse struct {
 
 func (x *ListVanishedResponse) Reset() {
 	*x = ListVanishedResponse{}
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3804,7 +3917,7 @@ func (x *ListVanishedResponse) String() string {
 func (*ListVanishedResponse) ProtoMessage() {}
 
 func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3817,7 +3930,7 @@ func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVanishedResponse.ProtoReflect.Descriptor instead.
 func (*ListVanishedResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{50}
+	return file_metadata_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListVanishedResponse) GetVanished() []*UidRange {
@@ -3855,7 +3968,7 @@ type ClaimRecentRequest struct {
 
 func (x *ClaimRecentRequest) Reset() {
 	*x = ClaimRecentRequest{}
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3867,7 +3980,7 @@ func (x *ClaimRecentRequest) String() string {
 func (*ClaimRecentRequest) ProtoMessage() {}
 
 func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3880,7 +3993,7 @@ func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRecentRequest.ProtoReflect.Descriptor instead.
 func (*ClaimRecentRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{51}
+	return file_metadata_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ClaimRecentRequest) GetRequestId() string {
@@ -3930,7 +4043,7 @@ type ClaimRecentResponse struct {
 
 func (x *ClaimRecentResponse) Reset() {
 	*x = ClaimRecentResponse{}
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3942,7 +4055,7 @@ func (x *ClaimRecentResponse) String() string {
 func (*ClaimRecentResponse) ProtoMessage() {}
 
 func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3955,7 +4068,7 @@ func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRecentResponse.ProtoReflect.Descriptor instead.
 func (*ClaimRecentResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{52}
+	return file_metadata_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ClaimRecentResponse) GetFirstUid() uint32 {
@@ -3984,7 +4097,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3996,7 +4109,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4009,7 +4122,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{53}
+	return file_metadata_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *WatchRequest) GetAccount() string {
@@ -4056,7 +4169,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4068,7 +4181,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4081,7 +4194,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{54}
+	return file_metadata_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Change) GetKind() ChangeKind {
@@ -4140,7 +4253,7 @@ type ChangeBatch struct {
 
 func (x *ChangeBatch) Reset() {
 	*x = ChangeBatch{}
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4152,7 +4265,7 @@ func (x *ChangeBatch) String() string {
 func (*ChangeBatch) ProtoMessage() {}
 
 func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4165,7 +4278,7 @@ func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBatch.ProtoReflect.Descriptor instead.
 func (*ChangeBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{55}
+	return file_metadata_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ChangeBatch) GetChanges() []*Change {
@@ -4202,7 +4315,7 @@ type MarkBlobsDeletingRequest struct {
 
 func (x *MarkBlobsDeletingRequest) Reset() {
 	*x = MarkBlobsDeletingRequest{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4214,7 +4327,7 @@ func (x *MarkBlobsDeletingRequest) String() string {
 func (*MarkBlobsDeletingRequest) ProtoMessage() {}
 
 func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4227,7 +4340,7 @@ func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkBlobsDeletingRequest.ProtoReflect.Descriptor instead.
 func (*MarkBlobsDeletingRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *MarkBlobsDeletingRequest) GetRequestId() string {
@@ -4263,7 +4376,7 @@ type ForgetBlobsRequest struct {
 
 func (x *ForgetBlobsRequest) Reset() {
 	*x = ForgetBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4275,7 +4388,7 @@ func (x *ForgetBlobsRequest) String() string {
 func (*ForgetBlobsRequest) ProtoMessage() {}
 
 func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4288,7 +4401,7 @@ func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetBlobsRequest.ProtoReflect.Descriptor instead.
 func (*ForgetBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ForgetBlobsRequest) GetRequestId() string {
@@ -4317,7 +4430,7 @@ type BlobBatch struct {
 
 func (x *BlobBatch) Reset() {
 	*x = BlobBatch{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4329,7 +4442,7 @@ func (x *BlobBatch) String() string {
 func (*BlobBatch) ProtoMessage() {}
 
 func (x *BlobBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4342,7 +4455,7 @@ func (x *BlobBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobBatch.ProtoReflect.Descriptor instead.
 func (*BlobBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *BlobBatch) GetKeys() []string {
@@ -4368,7 +4481,7 @@ type CollectBlobsRequest struct {
 
 func (x *CollectBlobsRequest) Reset() {
 	*x = CollectBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4380,7 +4493,7 @@ func (x *CollectBlobsRequest) String() string {
 func (*CollectBlobsRequest) ProtoMessage() {}
 
 func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4393,7 +4506,7 @@ func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsRequest.ProtoReflect.Descriptor instead.
 func (*CollectBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *CollectBlobsRequest) GetGraceNanos() int64 {
@@ -4412,7 +4525,7 @@ type CollectBlobsResponse struct {
 
 func (x *CollectBlobsResponse) Reset() {
 	*x = CollectBlobsResponse{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4424,7 +4537,7 @@ func (x *CollectBlobsResponse) String() string {
 func (*CollectBlobsResponse) ProtoMessage() {}
 
 func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4437,7 +4550,7 @@ func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsResponse.ProtoReflect.Descriptor instead.
 func (*CollectBlobsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *CollectBlobsResponse) GetDeleted() uint64 {
@@ -4458,7 +4571,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4470,7 +4583,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4483,7 +4596,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *DeleteTenantRequest) GetRequestId() string {
@@ -4516,7 +4629,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4528,7 +4641,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4541,7 +4654,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *DeleteTenantResponse) GetDeletedAccounts() []string {
@@ -4562,7 +4675,7 @@ type AddDomainRequest struct {
 
 func (x *AddDomainRequest) Reset() {
 	*x = AddDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4574,7 +4687,7 @@ func (x *AddDomainRequest) String() string {
 func (*AddDomainRequest) ProtoMessage() {}
 
 func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4587,7 +4700,7 @@ func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainRequest.ProtoReflect.Descriptor instead.
 func (*AddDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *AddDomainRequest) GetRequestId() string {
@@ -4622,7 +4735,7 @@ type RemoveDomainRequest struct {
 
 func (x *RemoveDomainRequest) Reset() {
 	*x = RemoveDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4634,7 +4747,7 @@ func (x *RemoveDomainRequest) String() string {
 func (*RemoveDomainRequest) ProtoMessage() {}
 
 func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4647,7 +4760,7 @@ func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDomainRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *RemoveDomainRequest) GetRequestId() string {
@@ -4682,7 +4795,7 @@ type SetAccountDisabledRequest struct {
 
 func (x *SetAccountDisabledRequest) Reset() {
 	*x = SetAccountDisabledRequest{}
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4694,7 +4807,7 @@ func (x *SetAccountDisabledRequest) String() string {
 func (*SetAccountDisabledRequest) ProtoMessage() {}
 
 func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4707,7 +4820,7 @@ func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountDisabledRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{65}
+	return file_metadata_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *SetAccountDisabledRequest) GetRequestId() string {
@@ -4740,7 +4853,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4752,7 +4865,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4765,7 +4878,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{66}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *GetAccountRequest) GetEmail() string {
@@ -4786,7 +4899,7 @@ type QuotaLimits struct {
 
 func (x *QuotaLimits) Reset() {
 	*x = QuotaLimits{}
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4798,7 +4911,7 @@ func (x *QuotaLimits) String() string {
 func (*QuotaLimits) ProtoMessage() {}
 
 func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4811,7 +4924,7 @@ func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaLimits.ProtoReflect.Descriptor instead.
 func (*QuotaLimits) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{67}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *QuotaLimits) GetStorageBytes() uint64 {
@@ -4838,7 +4951,7 @@ type QuotaUsage struct {
 
 func (x *QuotaUsage) Reset() {
 	*x = QuotaUsage{}
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4850,7 +4963,7 @@ func (x *QuotaUsage) String() string {
 func (*QuotaUsage) ProtoMessage() {}
 
 func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4863,7 +4976,7 @@ func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaUsage.ProtoReflect.Descriptor instead.
 func (*QuotaUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{68}
+	return file_metadata_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *QuotaUsage) GetStorageBytes() uint64 {
@@ -4892,7 +5005,7 @@ type QuotaRoot struct {
 
 func (x *QuotaRoot) Reset() {
 	*x = QuotaRoot{}
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4904,7 +5017,7 @@ func (x *QuotaRoot) String() string {
 func (*QuotaRoot) ProtoMessage() {}
 
 func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4917,7 +5030,7 @@ func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaRoot.ProtoReflect.Descriptor instead.
 func (*QuotaRoot) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{69}
+	return file_metadata_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *QuotaRoot) GetAccount() string {
@@ -4962,7 +5075,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4974,7 +5087,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4987,7 +5100,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{70}
+	return file_metadata_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *SetQuotaRequest) GetRequestId() string {
@@ -5029,7 +5142,7 @@ type GetQuotaRequest struct {
 
 func (x *GetQuotaRequest) Reset() {
 	*x = GetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5041,7 +5154,7 @@ func (x *GetQuotaRequest) String() string {
 func (*GetQuotaRequest) ProtoMessage() {}
 
 func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5054,7 +5167,7 @@ func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*GetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{71}
+	return file_metadata_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *GetQuotaRequest) GetAccount() string {
@@ -5080,7 +5193,7 @@ type GetQuotaResponse struct {
 
 func (x *GetQuotaResponse) Reset() {
 	*x = GetQuotaResponse{}
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5092,7 +5205,7 @@ func (x *GetQuotaResponse) String() string {
 func (*GetQuotaResponse) ProtoMessage() {}
 
 func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5105,7 +5218,7 @@ func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*GetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{72}
+	return file_metadata_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *GetQuotaResponse) GetRoots() []*QuotaRoot {
@@ -5127,7 +5240,7 @@ type MetadataEntry struct {
 
 func (x *MetadataEntry) Reset() {
 	*x = MetadataEntry{}
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5139,7 +5252,7 @@ func (x *MetadataEntry) String() string {
 func (*MetadataEntry) ProtoMessage() {}
 
 func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5152,7 +5265,7 @@ func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataEntry.ProtoReflect.Descriptor instead.
 func (*MetadataEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{73}
+	return file_metadata_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *MetadataEntry) GetName() string {
@@ -5184,7 +5297,7 @@ type SetMetadataRequest struct {
 
 func (x *SetMetadataRequest) Reset() {
 	*x = SetMetadataRequest{}
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5196,7 +5309,7 @@ func (x *SetMetadataRequest) String() string {
 func (*SetMetadataRequest) ProtoMessage() {}
 
 func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5209,7 +5322,7 @@ func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{74}
+	return file_metadata_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SetMetadataRequest) GetRequestId() string {
@@ -5269,7 +5382,7 @@ type SetMetadataResponse struct {
 
 func (x *SetMetadataResponse) Reset() {
 	*x = SetMetadataResponse{}
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5281,7 +5394,7 @@ func (x *SetMetadataResponse) String() string {
 func (*SetMetadataResponse) ProtoMessage() {}
 
 func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5294,7 +5407,7 @@ func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*SetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{75}
+	return file_metadata_proto_rawDescGZIP(), []int{76}
 }
 
 type GetMetadataRequest struct {
@@ -5319,7 +5432,7 @@ type GetMetadataRequest struct {
 
 func (x *GetMetadataRequest) Reset() {
 	*x = GetMetadataRequest{}
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5331,7 +5444,7 @@ func (x *GetMetadataRequest) String() string {
 func (*GetMetadataRequest) ProtoMessage() {}
 
 func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5344,7 +5457,7 @@ func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*GetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{76}
+	return file_metadata_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *GetMetadataRequest) GetUser() string {
@@ -5425,7 +5538,7 @@ type GetMetadataResponse struct {
 
 func (x *GetMetadataResponse) Reset() {
 	*x = GetMetadataResponse{}
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5437,7 +5550,7 @@ func (x *GetMetadataResponse) String() string {
 func (*GetMetadataResponse) ProtoMessage() {}
 
 func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5450,7 +5563,7 @@ func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*GetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{77}
+	return file_metadata_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GetMetadataResponse) GetEntries() []*MetadataEntry {
@@ -5513,7 +5626,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +
 	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12!\n" +
-	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\"\xa8\x04\n" +
+	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\"\xc5\x04\n" +
 	"\aMailbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
@@ -5536,7 +5649,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\tmy_rights\x18\x0f \x01(\tR\bmyRights\x12#\n" +
 	"\rjournal_floor\x18\x1e \x01(\x04R\fjournalFloor\x12%\n" +
 	"\x0evanished_floor\x18\x1f \x01(\x04R\rvanishedFloor\x12(\n" +
-	"\x10first_recent_uid\x18\x10 \x01(\rR\x0efirstRecentUid\"B\n" +
+	"\x10first_recent_uid\x18\x10 \x01(\rR\x0efirstRecentUid\x12\x1b\n" +
+	"\tobject_id\x18( \x01(\tR\bobjectId\"B\n" +
 	"\bAclEntry\x12\x1e\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\tR\n" +
@@ -5590,7 +5704,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\benvelope\x18\x01 \x01(\v2\x1c.strata.metadata.v1.EnvelopeR\benvelope\x120\n" +
 	"\x04body\x18\x02 \x01(\v2\x1c.strata.metadata.v1.BodyPartR\x04body\x12\x16\n" +
 	"\x06header\x18\x03 \x01(\fR\x06header\x12\x18\n" +
-	"\apreview\x18\x04 \x01(\tR\apreview\"\x8f\x02\n" +
+	"\apreview\x18\x04 \x01(\tR\apreview\"\xc7\x02\n" +
 	"\rMessageRecord\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x16\n" +
 	"\x06modseq\x18\x02 \x01(\x04R\x06modseq\x12\x14\n" +
@@ -5600,7 +5714,9 @@ const file_metadata_proto_rawDesc = "" +
 	"\bblob_key\x18\x06 \x01(\tR\ablobKey\x12B\n" +
 	"\tstructure\x18\a \x01(\v2$.strata.metadata.v1.MessageStructureR\tstructure\x12\x1d\n" +
 	"\n" +
-	"saved_unix\x18\x14 \x01(\x03R\tsavedUnix\"b\n" +
+	"saved_unix\x18\x14 \x01(\x03R\tsavedUnix\x12\x19\n" +
+	"\bemail_id\x18( \x01(\tR\aemailId\x12\x1b\n" +
+	"\tthread_id\x18) \x01(\tR\bthreadId\"b\n" +
 	"\x13CreateTenantRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x12\n" +
@@ -5674,14 +5790,24 @@ const file_metadata_proto_rawDesc = "" +
 	"\n" +
 	"subscribed\x18\x04 \x01(\bR\n" +
 	"subscribed\"\x17\n" +
-	"\x15SetSubscribedResponse\"\xc3\x01\n" +
+	"\x15SetSubscribedResponse\"\xfb\x01\n" +
 	"\n" +
 	"NewMessage\x12\x19\n" +
 	"\bblob_key\x18\x01 \x01(\tR\ablobKey\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12,\n" +
 	"\x12internal_date_unix\x18\x03 \x01(\x03R\x10internalDateUnix\x12\x14\n" +
 	"\x05flags\x18\x04 \x03(\tR\x05flags\x12B\n" +
-	"\tstructure\x18\x05 \x01(\v2$.strata.metadata.v1.MessageStructureR\tstructure\"\xce\x02\n" +
+	"\tstructure\x18\x05 \x01(\v2$.strata.metadata.v1.MessageStructureR\tstructure\x126\n" +
+	"\x06thread\x18( \x01(\v2\x1e.strata.metadata.v1.ThreadKeysR\x06thread\"\x84\x01\n" +
+	"\n" +
+	"ThreadKeys\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\x01 \x01(\tR\tmessageId\x12\x1e\n" +
+	"\n" +
+	"references\x18\x02 \x03(\tR\n" +
+	"references\x12!\n" +
+	"\fbase_subject\x18\x03 \x01(\tR\vbaseSubject\x12\x14\n" +
+	"\x05reply\x18\x04 \x01(\bR\x05reply\"\xce\x02\n" +
 	"\rAppendRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
@@ -5992,7 +6118,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 78)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                      // 0: strata.metadata.v1.AclMode
 	(FlagOp)(0),                       // 1: strata.metadata.v1.FlagOp
@@ -6033,49 +6159,50 @@ var file_metadata_proto_goTypes = []any{
 	(*SetSubscribedRequest)(nil),      // 36: strata.metadata.v1.SetSubscribedRequest
 	(*SetSubscribedResponse)(nil),     // 37: strata.metadata.v1.SetSubscribedResponse
 	(*NewMessage)(nil),                // 38: strata.metadata.v1.NewMessage
-	(*AppendRequest)(nil),             // 39: strata.metadata.v1.AppendRequest
-	(*AppendResponse)(nil),            // 40: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),                  // 41: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),       // 42: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),      // 43: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),                   // 44: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),      // 45: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),         // 46: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),                // 47: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),        // 48: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),               // 49: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),              // 50: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),            // 51: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),           // 52: strata.metadata.v1.ExpungeResponse
-	(*ListVanishedRequest)(nil),       // 53: strata.metadata.v1.ListVanishedRequest
-	(*ListVanishedResponse)(nil),      // 54: strata.metadata.v1.ListVanishedResponse
-	(*ClaimRecentRequest)(nil),        // 55: strata.metadata.v1.ClaimRecentRequest
-	(*ClaimRecentResponse)(nil),       // 56: strata.metadata.v1.ClaimRecentResponse
-	(*WatchRequest)(nil),              // 57: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                    // 58: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),               // 59: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),  // 60: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),        // 61: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                 // 62: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),       // 63: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),      // 64: strata.metadata.v1.CollectBlobsResponse
-	(*DeleteTenantRequest)(nil),       // 65: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),      // 66: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),          // 67: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),       // 68: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil), // 69: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),         // 70: strata.metadata.v1.GetAccountRequest
-	(*QuotaLimits)(nil),               // 71: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                // 72: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                 // 73: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),           // 74: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),           // 75: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),          // 76: strata.metadata.v1.GetQuotaResponse
-	(*MetadataEntry)(nil),             // 77: strata.metadata.v1.MetadataEntry
-	(*SetMetadataRequest)(nil),        // 78: strata.metadata.v1.SetMetadataRequest
-	(*SetMetadataResponse)(nil),       // 79: strata.metadata.v1.SetMetadataResponse
-	(*GetMetadataRequest)(nil),        // 80: strata.metadata.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),       // 81: strata.metadata.v1.GetMetadataResponse
+	(*ThreadKeys)(nil),                // 39: strata.metadata.v1.ThreadKeys
+	(*AppendRequest)(nil),             // 40: strata.metadata.v1.AppendRequest
+	(*AppendResponse)(nil),            // 41: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                  // 42: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),       // 43: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),      // 44: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                   // 45: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),      // 46: strata.metadata.v1.FetchMessagesRequest
+	(*StoreFlagsRequest)(nil),         // 47: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                // 48: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),        // 49: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),               // 50: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),              // 51: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),            // 52: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),           // 53: strata.metadata.v1.ExpungeResponse
+	(*ListVanishedRequest)(nil),       // 54: strata.metadata.v1.ListVanishedRequest
+	(*ListVanishedResponse)(nil),      // 55: strata.metadata.v1.ListVanishedResponse
+	(*ClaimRecentRequest)(nil),        // 56: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),       // 57: strata.metadata.v1.ClaimRecentResponse
+	(*WatchRequest)(nil),              // 58: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                    // 59: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),               // 60: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),  // 61: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),        // 62: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                 // 63: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),       // 64: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),      // 65: strata.metadata.v1.CollectBlobsResponse
+	(*DeleteTenantRequest)(nil),       // 66: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),      // 67: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),          // 68: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),       // 69: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil), // 70: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),         // 71: strata.metadata.v1.GetAccountRequest
+	(*QuotaLimits)(nil),               // 72: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                // 73: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                 // 74: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),           // 75: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),           // 76: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),          // 77: strata.metadata.v1.GetQuotaResponse
+	(*MetadataEntry)(nil),             // 78: strata.metadata.v1.MetadataEntry
+	(*SetMetadataRequest)(nil),        // 79: strata.metadata.v1.SetMetadataRequest
+	(*SetMetadataResponse)(nil),       // 80: strata.metadata.v1.SetMetadataResponse
+	(*GetMetadataRequest)(nil),        // 81: strata.metadata.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),       // 82: strata.metadata.v1.GetMetadataResponse
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,  // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
@@ -6100,105 +6227,106 @@ var file_metadata_proto_depIdxs = []int32{
 	10, // 19: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
 	10, // 20: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
 	16, // 21: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
-	38, // 22: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
-	10, // 23: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
-	44, // 24: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
-	41, // 25: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
-	41, // 26: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
-	1,  // 27: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
-	47, // 28: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
-	41, // 29: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
-	41, // 30: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	41, // 31: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
-	41, // 32: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
-	2,  // 33: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	58, // 34: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	71, // 35: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	72, // 36: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	71, // 37: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	73, // 38: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	77, // 39: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
-	3,  // 40: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
-	77, // 41: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
-	18, // 42: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	19, // 43: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	21, // 44: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	22, // 45: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	23, // 46: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	25, // 47: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	27, // 48: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	28, // 49: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	30, // 50: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	31, // 51: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	32, // 52: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	34, // 53: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	36, // 54: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	39, // 55: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	42, // 56: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	45, // 57: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	46, // 58: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	49, // 59: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	51, // 60: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	53, // 61: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	55, // 62: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	57, // 63: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	60, // 64: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	61, // 65: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	65, // 66: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	67, // 67: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	68, // 68: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	69, // 69: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	70, // 70: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	74, // 71: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	75, // 72: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	4,  // 73: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	5,  // 74: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	6,  // 75: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	78, // 76: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	80, // 77: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	63, // 78: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	8,  // 79: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	20, // 80: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	9,  // 81: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	9,  // 82: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	24, // 83: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	26, // 84: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	9,  // 85: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	29, // 86: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	10, // 87: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	10, // 88: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	33, // 89: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	35, // 90: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	37, // 91: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	40, // 92: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	43, // 93: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	17, // 94: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	48, // 95: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	50, // 96: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	52, // 97: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	54, // 98: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	56, // 99: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	59, // 100: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	62, // 101: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	62, // 102: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	66, // 103: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	8,  // 104: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	8,  // 105: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	9,  // 106: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	9,  // 107: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	73, // 108: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	76, // 109: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	7,  // 110: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	7,  // 111: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	7,  // 112: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	79, // 113: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	81, // 114: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	64, // 115: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	79, // [79:116] is the sub-list for method output_type
-	42, // [42:79] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	39, // 22: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
+	38, // 23: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
+	10, // 24: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
+	45, // 25: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
+	42, // 26: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
+	42, // 27: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
+	1,  // 28: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
+	48, // 29: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
+	42, // 30: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
+	42, // 31: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
+	42, // 32: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
+	42, // 33: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
+	2,  // 34: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
+	59, // 35: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	72, // 36: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	73, // 37: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	72, // 38: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	74, // 39: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	78, // 40: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
+	3,  // 41: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
+	78, // 42: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
+	18, // 43: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	19, // 44: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	21, // 45: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	22, // 46: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	23, // 47: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	25, // 48: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	27, // 49: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	28, // 50: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	30, // 51: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	31, // 52: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	32, // 53: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	34, // 54: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	36, // 55: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	40, // 56: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	43, // 57: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	46, // 58: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	47, // 59: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	50, // 60: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	52, // 61: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	54, // 62: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	56, // 63: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	58, // 64: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	61, // 65: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	62, // 66: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	66, // 67: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	68, // 68: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	69, // 69: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	70, // 70: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	71, // 71: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	75, // 72: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	76, // 73: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	4,  // 74: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	5,  // 75: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	6,  // 76: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	79, // 77: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	81, // 78: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	64, // 79: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	8,  // 80: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	20, // 81: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	9,  // 82: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	9,  // 83: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	24, // 84: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	26, // 85: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	9,  // 86: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	29, // 87: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	10, // 88: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	10, // 89: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	33, // 90: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	35, // 91: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	37, // 92: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	41, // 93: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	44, // 94: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	17, // 95: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	49, // 96: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	51, // 97: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	53, // 98: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	55, // 99: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	57, // 100: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	60, // 101: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	63, // 102: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	63, // 103: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	67, // 104: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	8,  // 105: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	8,  // 106: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	9,  // 107: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	9,  // 108: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	74, // 109: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	77, // 110: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	7,  // 111: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	7,  // 112: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	7,  // 113: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	80, // 114: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	82, // 115: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	65, // 116: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	80, // [80:117] is the sub-list for method output_type
+	43, // [43:80] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -6206,16 +6334,16 @@ func file_metadata_proto_init() {
 	if File_metadata_proto != nil {
 		return
 	}
-	file_metadata_proto_msgTypes[67].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[73].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[76].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[68].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[74].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[77].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   78,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
