@@ -54,6 +54,9 @@ const codeCompressionActive = "COMPRESSIONACTIVE"
 // from the octet after its CRLF, which serve's afterResponse arranges.
 func (c *conn) cmdCompress(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.CompressArgs)
+	if !c.srv.cfg.EnableCompress {
+		return bad("", "COMPRESS is not offered") // not announced (Config.EnableCompress)
+	}
 	if args.Mechanism != "DEFLATE" {
 		return bad("", "Unknown compression mechanism "+args.Mechanism)
 	}

@@ -137,7 +137,9 @@ func (c *conn) capabilities() string {
 	if c.state&authState != 0 {
 		// RFC 4978 3: COMPRESS is a command of the authenticated state (command-auth), so
 		// it is announced there, as Dovecot does.
-		caps = append(caps, "COMPRESS=DEFLATE")
+		if c.srv.cfg.EnableCompress {
+			caps = append(caps, "COMPRESS=DEFLATE")
+		}
 		if !c.srv.cfg.DisableUnauthenticate {
 			// RFC 8437 3: servers may announce it only once it can be used.
 			caps = append(caps, "UNAUTHENTICATE")
