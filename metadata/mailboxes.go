@@ -85,12 +85,14 @@ func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl
 			SpecialUse:     specialUse,
 			Acl:            cloneACL(acl),
 		}},
-		dirty: true,
+		dirty:   true,
+		created: true,
 	}
 	c.mailboxes[id] = ms
 	c.tx.mustSet(mailboxNameKey(owner, name), encodeUint64(id))
 	if subscribed {
 		c.tx.mustSet(subscriptionKey(owner, name), nil)
+		c.subscriptionsOf(owner)
 	}
 	return ms, nil
 }
@@ -247,7 +249,7 @@ func (c *cmdCtx) createMailboxCmd(req *metadatapb.CreateMailboxRequest) (*metada
 		}
 		box := existing.box()
 		box.Noselect, box.UidValidity, box.SpecialUse = false, uidValidity, specialUse
-		existing.dirty = true
+		existing.dirty, existing.created = true, true
 		return c.mailboxResult(user, existing)
 	}
 	if err := c.createParents(owner, name, acl); err != nil {
@@ -447,6 +449,7 @@ func (c *cmdCtx) renameMailbox(req *metadatapb.RenameMailboxRequest) (*metadatap
 		} else if subscribed {
 			c.tx.mustDelete(subscriptionKey(owner, n.name))
 			c.tx.mustSet(subscriptionKey(owner, newName), nil)
+			c.subscriptionsOf(owner)
 		}
 	}
 	// RFC 9051 6.3.6: superior names of the new name are created as needed.
@@ -493,6 +496,7 @@ func (c *cmdCtx) setSubscribed(req *metadatapb.SetSubscribedRequest) (*metadatap
 	} else {
 		c.tx.mustDelete(subscriptionKey(email, name))
 	}
+	c.subscriptionsOf(email)
 	return okResult(), nil
 }
 

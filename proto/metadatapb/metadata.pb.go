@@ -5031,6 +5031,145 @@ func (x *GetQuotaResponse) GetRoots() []*QuotaRoot {
 	return nil
 }
 
+type WatchAccountRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// The acting user: the account itself, or empty for an admin call. Mailboxes of other
+	// owners shared with the user are not streamed.
+	User          string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchAccountRequest) Reset() {
+	*x = WatchAccountRequest{}
+	mi := &file_metadata_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchAccountRequest) ProtoMessage() {}
+
+func (x *WatchAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchAccountRequest.ProtoReflect.Descriptor instead.
+func (*WatchAccountRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *WatchAccountRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *WatchAccountRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+// AccountChanges is one batch of WatchAccount.
+type AccountChanges struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set on the first batch of a stream, and on a batch after the service's queue for the
+	// stream overflowed: mailboxes then holds every mailbox of the account and subscriptions
+	// the whole list, and a mailbox the client knew that is missing was deleted.
+	Snapshot bool `protobuf:"varint,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// The mailboxes created, renamed or changed since the previous batch, in their state at
+	// this batch, as GetMailbox presents them to the owner (subscribed set).
+	Mailboxes []*Mailbox `protobuf:"bytes,2,rep,name=mailboxes,proto3" json:"mailboxes,omitempty"`
+	// The ids of the mailboxes deleted since the previous batch.
+	Deleted []uint64 `protobuf:"varint,3,rep,packed,name=deleted,proto3" json:"deleted,omitempty"`
+	// The account's subscription list, sorted, when subscriptions_changed (always in a
+	// snapshot).
+	Subscriptions        []string `protobuf:"bytes,4,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	SubscriptionsChanged bool     `protobuf:"varint,5,opt,name=subscriptions_changed,json=subscriptionsChanged,proto3" json:"subscriptions_changed,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *AccountChanges) Reset() {
+	*x = AccountChanges{}
+	mi := &file_metadata_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountChanges) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountChanges) ProtoMessage() {}
+
+func (x *AccountChanges) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountChanges.ProtoReflect.Descriptor instead.
+func (*AccountChanges) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *AccountChanges) GetSnapshot() bool {
+	if x != nil {
+		return x.Snapshot
+	}
+	return false
+}
+
+func (x *AccountChanges) GetMailboxes() []*Mailbox {
+	if x != nil {
+		return x.Mailboxes
+	}
+	return nil
+}
+
+func (x *AccountChanges) GetDeleted() []uint64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return nil
+}
+
+func (x *AccountChanges) GetSubscriptions() []string {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
+func (x *AccountChanges) GetSubscriptionsChanged() bool {
+	if x != nil {
+		return x.SubscriptionsChanged
+	}
+	return false
+}
+
 var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
@@ -5443,7 +5582,16 @@ const file_metadata_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"G\n" +
 	"\x10GetQuotaResponse\x123\n" +
-	"\x05roots\x18\x01 \x03(\v2\x1d.strata.metadata.v1.QuotaRootR\x05roots*F\n" +
+	"\x05roots\x18\x01 \x03(\v2\x1d.strata.metadata.v1.QuotaRootR\x05roots\"C\n" +
+	"\x13WatchAccountRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\"\xdc\x01\n" +
+	"\x0eAccountChanges\x12\x1a\n" +
+	"\bsnapshot\x18\x01 \x01(\bR\bsnapshot\x129\n" +
+	"\tmailboxes\x18\x02 \x03(\v2\x1b.strata.metadata.v1.MailboxR\tmailboxes\x12\x18\n" +
+	"\adeleted\x18\x03 \x03(\x04R\adeleted\x12$\n" +
+	"\rsubscriptions\x18\x04 \x03(\tR\rsubscriptions\x123\n" +
+	"\x15subscriptions_changed\x18\x05 \x01(\bR\x14subscriptionsChanged*F\n" +
 	"\aAclMode\x12\x14\n" +
 	"\x10ACL_MODE_REPLACE\x10\x00\x12\x10\n" +
 	"\fACL_MODE_ADD\x10\x01\x12\x13\n" +
@@ -5460,7 +5608,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11CHANGE_KIND_FLAGS\x10\x02\x12\x17\n" +
 	"\x13CHANGE_KIND_EXPUNGE\x10\x03\x12\x1f\n" +
 	"\x1bCHANGE_KIND_MAILBOX_DELETED\x10\x04\x12\x1f\n" +
-	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\xf7\x17\n" +
+	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x052\xd6\x18\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -5498,7 +5646,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\bGetQuota\x12#.strata.metadata.v1.GetQuotaRequest\x1a$.strata.metadata.v1.GetQuotaResponse\x12L\n" +
 	"\x06SetAcl\x12!.strata.metadata.v1.SetAclRequest\x1a\x1f.strata.metadata.v1.AclResponse\x12R\n" +
 	"\tDeleteAcl\x12$.strata.metadata.v1.DeleteAclRequest\x1a\x1f.strata.metadata.v1.AclResponse\x12L\n" +
-	"\x06GetAcl\x12!.strata.metadata.v1.GetAclRequest\x1a\x1f.strata.metadata.v1.AclResponse2n\n" +
+	"\x06GetAcl\x12!.strata.metadata.v1.GetAclRequest\x1a\x1f.strata.metadata.v1.AclResponse\x12]\n" +
+	"\fWatchAccount\x12'.strata.metadata.v1.WatchAccountRequest\x1a\".strata.metadata.v1.AccountChanges0\x012n\n" +
 	"\tBlobAdmin\x12a\n" +
 	"\fCollectBlobs\x12'.strata.metadata.v1.CollectBlobsRequest\x1a(.strata.metadata.v1.CollectBlobsResponseB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
@@ -5515,7 +5664,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 73)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 75)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                      // 0: strata.metadata.v1.AclMode
 	(FlagOp)(0),                       // 1: strata.metadata.v1.FlagOp
@@ -5593,6 +5742,8 @@ var file_metadata_proto_goTypes = []any{
 	(*SetQuotaRequest)(nil),           // 73: strata.metadata.v1.SetQuotaRequest
 	(*GetQuotaRequest)(nil),           // 74: strata.metadata.v1.GetQuotaRequest
 	(*GetQuotaResponse)(nil),          // 75: strata.metadata.v1.GetQuotaResponse
+	(*WatchAccountRequest)(nil),       // 76: strata.metadata.v1.WatchAccountRequest
+	(*AccountChanges)(nil),            // 77: strata.metadata.v1.AccountChanges
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,  // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
@@ -5634,81 +5785,84 @@ var file_metadata_proto_depIdxs = []int32{
 	71, // 36: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
 	70, // 37: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
 	72, // 38: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	17, // 39: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	18, // 40: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	20, // 41: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	21, // 42: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	22, // 43: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	24, // 44: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	26, // 45: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	27, // 46: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	29, // 47: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	30, // 48: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	31, // 49: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	33, // 50: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	35, // 51: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	38, // 52: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	41, // 53: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	44, // 54: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	45, // 55: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	48, // 56: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	50, // 57: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	52, // 58: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	54, // 59: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	56, // 60: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	59, // 61: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	60, // 62: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	64, // 63: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	66, // 64: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	67, // 65: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	68, // 66: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	69, // 67: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	73, // 68: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	74, // 69: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	3,  // 70: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	4,  // 71: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	5,  // 72: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	62, // 73: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	7,  // 74: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	19, // 75: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	8,  // 76: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	8,  // 77: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	23, // 78: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	25, // 79: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	8,  // 80: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	28, // 81: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	9,  // 82: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	9,  // 83: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	32, // 84: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	34, // 85: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	36, // 86: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	39, // 87: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	42, // 88: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	16, // 89: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	47, // 90: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	49, // 91: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	51, // 92: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	53, // 93: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	55, // 94: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	58, // 95: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	61, // 96: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	61, // 97: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	65, // 98: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	7,  // 99: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	7,  // 100: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	8,  // 101: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	8,  // 102: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	72, // 103: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	75, // 104: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	6,  // 105: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	6,  // 106: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	6,  // 107: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	63, // 108: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	74, // [74:109] is the sub-list for method output_type
-	39, // [39:74] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	9,  // 39: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	17, // 40: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	18, // 41: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	20, // 42: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	21, // 43: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	22, // 44: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	24, // 45: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	26, // 46: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	27, // 47: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	29, // 48: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	30, // 49: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	31, // 50: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	33, // 51: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	35, // 52: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	38, // 53: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	41, // 54: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	44, // 55: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	45, // 56: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	48, // 57: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	50, // 58: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	52, // 59: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	54, // 60: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	56, // 61: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	59, // 62: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	60, // 63: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	64, // 64: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	66, // 65: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	67, // 66: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	68, // 67: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	69, // 68: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	73, // 69: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	74, // 70: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	3,  // 71: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	4,  // 72: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	5,  // 73: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	76, // 74: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	62, // 75: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	7,  // 76: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	19, // 77: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	8,  // 78: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	8,  // 79: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	23, // 80: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	25, // 81: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	8,  // 82: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	28, // 83: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	9,  // 84: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	9,  // 85: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	32, // 86: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	34, // 87: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	36, // 88: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	39, // 89: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	42, // 90: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	16, // 91: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	47, // 92: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	49, // 93: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	51, // 94: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	53, // 95: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	55, // 96: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	58, // 97: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	61, // 98: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	61, // 99: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	65, // 100: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	7,  // 101: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	7,  // 102: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	8,  // 103: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	8,  // 104: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	72, // 105: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	75, // 106: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	6,  // 107: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	6,  // 108: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	6,  // 109: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	77, // 110: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	63, // 111: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	76, // [76:112] is the sub-list for method output_type
+	40, // [40:76] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -5723,7 +5877,7 @@ func file_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   73,
+			NumMessages:   75,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -57,6 +57,7 @@ const (
 	Metadata_SetAcl_FullMethodName             = "/strata.metadata.v1.Metadata/SetAcl"
 	Metadata_DeleteAcl_FullMethodName          = "/strata.metadata.v1.Metadata/DeleteAcl"
 	Metadata_GetAcl_FullMethodName             = "/strata.metadata.v1.Metadata/GetAcl"
+	Metadata_WatchAccount_FullMethodName       = "/strata.metadata.v1.Metadata/WatchAccount"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -138,6 +139,13 @@ type MetadataClient interface {
 	SetAcl(ctx context.Context, in *SetAclRequest, opts ...grpc.CallOption) (*AclResponse, error)
 	DeleteAcl(ctx context.Context, in *DeleteAclRequest, opts ...grpc.CallOption) (*AclResponse, error)
 	GetAcl(ctx context.Context, in *GetAclRequest, opts ...grpc.CallOption) (*AclResponse, error)
+	// WatchAccount streams the mailbox-level changes of one account's own mailboxes, for RFC
+	// 5465 NOTIFY: mailboxes created, deleted and renamed, the subscription list, and every
+	// mailbox whose HIGHESTMODSEQ or counters moved, with its new state. The first batch is a
+	// snapshot of all of them; a client that reconnects compares the snapshot of the new
+	// stream with what it knew, so nothing is missed. Bursts coalesce: a batch carries each
+	// changed mailbox once, in its latest state. Needs user == account (or an admin call).
+	WatchAccount(ctx context.Context, in *WatchAccountRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AccountChanges], error)
 }
 
 type metadataClient struct {
@@ -506,6 +514,25 @@ func (c *metadataClient) GetAcl(ctx context.Context, in *GetAclRequest, opts ...
 	return out, nil
 }
 
+func (c *metadataClient) WatchAccount(ctx context.Context, in *WatchAccountRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AccountChanges], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Metadata_ServiceDesc.Streams[2], Metadata_WatchAccount_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchAccountRequest, AccountChanges]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Metadata_WatchAccountClient = grpc.ServerStreamingClient[AccountChanges]
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -585,6 +612,13 @@ type MetadataServer interface {
 	SetAcl(context.Context, *SetAclRequest) (*AclResponse, error)
 	DeleteAcl(context.Context, *DeleteAclRequest) (*AclResponse, error)
 	GetAcl(context.Context, *GetAclRequest) (*AclResponse, error)
+	// WatchAccount streams the mailbox-level changes of one account's own mailboxes, for RFC
+	// 5465 NOTIFY: mailboxes created, deleted and renamed, the subscription list, and every
+	// mailbox whose HIGHESTMODSEQ or counters moved, with its new state. The first batch is a
+	// snapshot of all of them; a client that reconnects compares the snapshot of the new
+	// stream with what it knew, so nothing is missed. Bursts coalesce: a batch carries each
+	// changed mailbox once, in its latest state. Needs user == account (or an admin call).
+	WatchAccount(*WatchAccountRequest, grpc.ServerStreamingServer[AccountChanges]) error
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -696,6 +730,9 @@ func (UnimplementedMetadataServer) DeleteAcl(context.Context, *DeleteAclRequest)
 }
 func (UnimplementedMetadataServer) GetAcl(context.Context, *GetAclRequest) (*AclResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAcl not implemented")
+}
+func (UnimplementedMetadataServer) WatchAccount(*WatchAccountRequest, grpc.ServerStreamingServer[AccountChanges]) error {
+	return status.Error(codes.Unimplemented, "method WatchAccount not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -1316,6 +1353,17 @@ func _Metadata_GetAcl_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_WatchAccount_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchAccountRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MetadataServer).WatchAccount(m, &grpc.GenericServerStream[WatchAccountRequest, AccountChanges]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Metadata_WatchAccountServer = grpc.ServerStreamingServer[AccountChanges]
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1461,6 +1509,11 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Watch",
 			Handler:       _Metadata_Watch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchAccount",
+			Handler:       _Metadata_WatchAccount_Handler,
 			ServerStreams: true,
 		},
 	},
