@@ -70,6 +70,12 @@ var seedCommands = []string{
 	"T13 DELETEACL INBOX anyone",
 	"T13 LISTRIGHTS INBOX anyone",
 	"T11 SEARCH RETURN (SAVE MIN) CHARSET UTF-8 (OR $ 5:2) BODY {2+}\r\n\xc3\xa9",
+	// RFC 5465 NOTIFY, as in its examples and as Dovecot's tests send it
+	"N1 NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[HEADER.FIELDS (From To)]) MessageExpunge FlagChange)) (subtree Lists (MessageNew MessageExpunge))",
+	"N2 NOTIFY SET (selected-delayed (MessageNew MessageExpunge)) (inboxes (MessageNew MessageExpunge FlagChange)) (personal (MailboxName SubscriptionChange))",
+	"N3 NOTIFY SET (mailboxes (INBOX \"Lists/IETF\" {4}\r\nWork) (MessageNew MessageExpunge)) (subscribed NONE)",
+	"N4 NOTIFY NONE",
+	"N5 notify set (PERSONAL (MailboxMetadataChange ServerMetadataChange AnnotationChange))",
 }
 
 // FuzzParseCommand checks that no input makes the parser panic or loop. `go test` runs the

@@ -136,6 +136,8 @@ func (p *parser) args(name string) any {
 		return p.quotaArgs(name)
 	case "SETACL", "DELETEACL", "GETACL", "LISTRIGHTS", "MYRIGHTS": // RFC 4314 3
 		return p.aclArgs(name)
+	case "NOTIFY": // RFC 5465 8
+		return p.notifyArgs()
 	case "UID EXPUNGE": // RFC 9051 6.4.9: uid-expunge = "EXPUNGE" SP sequence-set
 		p.sp()
 		set, _ := p.sequenceSet(true).(imap.UIDSet)
