@@ -61,6 +61,8 @@ func init() {
 		"GETACL":     {states: authState, handler: (*conn).cmdGetACL},
 		"LISTRIGHTS": {states: authState, handler: (*conn).cmdListRights},
 		"MYRIGHTS":   {states: authState, handler: (*conn).cmdMyRights},
+		// RFC 5465 3.1: NOTIFY (notify.go).
+		"NOTIFY": {states: authState, handler: (*conn).cmdNotify},
 		// RFC 9051 6.4: selected state.
 		"CHECK":       {states: stateSelected, handler: (*conn).cmdNoop},
 		"CLOSE":       {states: stateSelected, handler: (*conn).cmdClose},
@@ -115,6 +117,7 @@ func (c *conn) capabilities() string {
 		"SAVEDATE",           // RFC 8514
 		"CONDSTORE",          // RFC 7162 3.1
 		"QRESYNC",            // RFC 7162 3.2
+		"NOTIFY",             // RFC 5465
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
 	if c.state == stateNotAuthenticated {
