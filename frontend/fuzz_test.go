@@ -22,6 +22,9 @@ var serverSeeds = []string{
 	"SEARCH CHARSET UTF-8 TEXT {2+}\r\n\xc3\xa9", "FETCH 1 (BODY.PEEK[1.2.HEADER.FIELDS.NOT (X)]<1.2> RFC822.TEXT)",
 	"MYRIGHTS INBOX", "GETACL INBOX", "LISTRIGHTS INBOX anyone", "SETACL Archive anyone +lr", "DELETEACL Archive anyone",
 	`SELECT "Other Users/alice@example.com/INBOX"`, `LIST "Other Users/" "%"`, "STATUS Shared/Support (MESSAGES DELETED-STORAGE)",
+	"NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[HEADER.FIELDS (Subject)]) MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge MailboxName SubscriptionChange))",
+	"NOTIFY SET (selected-delayed (MessageNew MessageExpunge)) (subtree (INBOX Archive) (MessageNew MessageExpunge)) (mailboxes Sent NONE)",
+	"NOTIFY SET (personal (MailboxMetadataChange))", "NOTIFY NONE",
 }
 
 // FuzzServer sends a command to a live server in each connection state (not authenticated,
