@@ -40,9 +40,10 @@ import (
 // Scope: the account's own mailboxes (the personal namespace, 6.2). Mailboxes of other
 // owners shared with the account are not watched: SUBTREE and MAILBOXES names in the other
 // users' and shared namespaces are ignored like any name the session cannot access (6.5,
-// 6.6). INBOXES is INBOX, where mail is delivered (6.3). Events the session causes itself
-// are reported like any other, except the FETCH of MessageNew for its own APPEND, COPY and
-// MOVE (5.2).
+// 6.6). INBOXES is INBOX, where mail is delivered (6.3). Of the events the session causes
+// itself (RFC 5465 5: SHOULD be omitted), its own APPEND, COPY and MOVE into another mailbox
+// bring no STATUS, and into the selected one no FETCH of MessageNew (5.2); its own CREATE,
+// DELETE, RENAME and SUBSCRIBE are reported like any other.
 
 // Limits of NOTIFY.
 const (
@@ -78,6 +79,56 @@ type notifyState struct {
 	// subscription list.
 	known      map[uint64]*metadatapb.Mailbox
 	subscribed map[string]bool
+	// own are the MODSEQs of the session's own APPEND and COPY/MOVE into other mailboxes,
+	// by mailbox id, not yet seen on the feed: a change made only of them brings no STATUS
+	// (RFC 5465 5: the server SHOULD omit events the client caused).
+	own map[uint64][]uint64
+}
+
+// maxOwnChanges bounds the MODSEQs of own changes kept per mailbox.
+const maxOwnChanges = 64
+
+// notifyOwnChange records that the session's own command brought mailboxID of owner to
+// modseq (APPEND, or the target of COPY and MOVE).
+func (c *conn) notifyOwnChange(owner string, mailboxID, modseq uint64) {
+	n := c.notify
+	if n == nil || owner != c.accountName() || modseq == 0 {
+		return
+	}
+	if n.own == nil {
+		n.own = map[uint64][]uint64{}
+	}
+	mine := append(n.own[mailboxID], modseq)
+	if len(mine) > maxOwnChanges {
+		mine = mine[len(mine)-maxOwnChanges:]
+	}
+	n.own[mailboxID] = mine
+}
+
+// onlyOwn reports whether every change of the mailbox from old to mb is the session's own,
+// and forgets the own changes mb covers.
+func (n *notifyState) onlyOwn(old, mb *metadatapb.Mailbox) bool {
+	mine := n.own[mb.GetId()]
+	if len(mine) == 0 {
+		return false
+	}
+	from, to := old.GetHighestModseq(), mb.GetHighestModseq()
+	count := uint64(0)
+	kept := mine[:0]
+	for _, m := range mine {
+		switch {
+		case m > to:
+			kept = append(kept, m)
+		case m > from:
+			count++
+		}
+	}
+	if len(kept) == 0 {
+		delete(n.own, mb.GetId())
+	} else {
+		n.own[mb.GetId()] = kept
+	}
+	return to > from && count == to-from && mb.GetUidValidity() == old.GetUidValidity()
 }
 
 // notifyGroup is one event group of the other mailboxes (RFC 5465 6.2 to 6.6).
@@ -404,7 +455,7 @@ func (c *conn) sendNotifications() {
 	// or only flags (FlagChange) changed.
 	for _, id := range changed {
 		mb, old := next[id], known[id]
-		if old == nil || !c.statusWanted(mb) {
+		if old == nil || !c.statusWanted(mb) || n.onlyOwn(old, mb) {
 			continue
 		}
 		messages := mb.GetUidNext() != old.GetUidNext() || mb.GetMessages() != old.GetMessages() || mb.GetUidValidity() != old.GetUidValidity()

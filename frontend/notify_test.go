@@ -60,6 +60,12 @@ func TestNotifyStatusOtherMailboxes(t *testing.T) {
 		t.Fatalf("after an EXPUNGE in Archive: %q", l)
 	}
 	watcher.silent(300 * time.Millisecond)
+	// The session's own APPEND brings no STATUS (RFC 5465 5: SHOULD omit).
+	msg := testMessage("mine", "my own")
+	if got := watcher.ok("APPEND Junk {" + strconv.Itoa(len(msg)) + "+}\r\n" + msg); contains(got, "STATUS") {
+		t.Fatalf("own APPEND: %q", got)
+	}
+	watcher.silent(300 * time.Millisecond)
 
 	// FlagChange: a STATUS for a flag change too (RFC 5465 5.1); with CONDSTORE, with
 	// HIGHESTMODSEQ (5.2).
