@@ -377,32 +377,47 @@ func (c *conn) sendNotifications() {
 		return
 	}
 	known := n.known
+	var next map[uint64]*metadatapb.Mailbox
+	var gone []uint64
 	if ch.snapshot {
-		known = map[uint64]*metadatapb.Mailbox{}
-	}
-	next := maps.Clone(known)
-	maps.Copy(next, ch.mailboxes)
-	gone := slices.Collect(maps.Keys(ch.deleted))
-	if ch.snapshot {
-		// A reconnected stream: what was known and is not in the snapshot is gone.
-		for id := range n.known {
+		// A stream's first batch after a reconnect: what was known and is not in it is
+		// gone.
+		next = ch.mailboxes
+		for id := range known {
 			if next[id] == nil {
 				gone = append(gone, id)
 			}
 		}
-		known = n.known
+	} else {
+		next = maps.Clone(known)
+		if next == nil {
+			next = map[uint64]*metadatapb.Mailbox{}
+		}
+		maps.Copy(next, ch.mailboxes)
+		for id := range ch.deleted {
+			if known[id] != nil {
+				gone = append(gone, id)
+			}
+			delete(next, id)
+		}
 	}
-	for _, id := range gone {
-		delete(next, id)
+	if next == nil {
+		next = map[uint64]*metadatapb.Mailbox{}
 	}
 	slices.Sort(gone)
 	subscribed := n.subscribed
 	if ch.subscriptionsChanged {
 		subscribed = nameSet(ch.subscriptions)
 	}
-	byName := make(map[string]*metadatapb.Mailbox, len(next))
-	for _, mb := range next {
-		byName[mb.GetName()] = mb
+	var byName map[string]*metadatapb.Mailbox // built when a LIST needs it
+	list := func(name, oldName string) {
+		if byName == nil {
+			byName = make(map[string]*metadatapb.Mailbox, len(next))
+			for _, mb := range next {
+				byName[mb.GetName()] = mb
+			}
+		}
+		c.notifyList(name, byName, subscribed, oldName)
 	}
 	changed := slices.Sorted(maps.Keys(ch.mailboxes))
 
@@ -414,20 +429,20 @@ func (c *conn) sendNotifications() {
 		switch name := mb.GetName(); {
 		case old == nil:
 			if n.wants(mailboxNameEvents, name, subscribed) {
-				c.notifyList(name, byName, subscribed, "")
+				list(name, "")
 				listed[name] = true
 			}
 		case old.GetName() != name:
 			if n.wants(mailboxNameEvents, name, subscribed) || n.wants(mailboxNameEvents, old.GetName(), subscribed) {
-				c.notifyList(name, byName, subscribed, old.GetName())
+				list(name, old.GetName())
 				listed[name] = true
 			}
 		}
 	}
 	for _, id := range gone {
 		old := known[id]
-		if name := old.GetName(); old != nil && !listed[name] && n.wants(mailboxNameEvents, name, subscribed) {
-			c.notifyList(name, byName, subscribed, "")
+		if name := old.GetName(); !listed[name] && n.wants(mailboxNameEvents, name, subscribed) {
+			list(name, "")
 			listed[name] = true
 		}
 	}
@@ -447,7 +462,7 @@ func (c *conn) sendNotifications() {
 		slices.Sort(flipped)
 		for _, name := range flipped {
 			if n.wants(subscriptionEvents, name, subscribed) || n.wants(subscriptionEvents, name, n.subscribed) {
-				c.notifyList(name, byName, subscribed, "")
+				list(name, "")
 			}
 		}
 	}
