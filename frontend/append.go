@@ -186,6 +186,7 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 	if err != nil {
 		return rpcStatus(err, codeTryCreate, "append to "+strconv.Quote(ref.full))
 	}
+	c.notifyOwnChange(ref.owner, mb.GetId(), resp.GetModseq())
 	if c.sel != nil && c.sel.owner == ref.owner && c.sel.mailboxID == mb.GetId() {
 		// RFC 9051 6.3.12: appending to the selected mailbox should be followed by EXISTS;
 		// wait for the feed to deliver this append so run sends it now.

@@ -83,7 +83,9 @@ type conn struct {
 	// uidOnly: RFC 9586 (uidonly.go).
 	uidOnly bool
 
-	sel      *selected // the selected mailbox, in stateSelected
+	sel *selected // the selected mailbox, in stateSelected
+	// notify is the session's NOTIFY SET (RFC 5465, notify.go); nil without one.
+	notify   *notifyState
 	cmd      *imapwire.Command
 	shutdown atomic.Bool
 	waiting  atomic.Bool   // serve is waiting for (or reading) the next command
@@ -162,6 +164,7 @@ func (c *conn) serve() {
 			c.log.Error("panic serving IMAP connection", "panic", v, "stack", string(debug.Stack()))
 		}
 		c.closeSelected()
+		c.stopNotify()
 		c.cancel()
 		c.raw.Close()
 	}()
@@ -194,7 +197,16 @@ func (c *conn) serve() {
 			c.bye(shutdownByeText)
 			return
 		}
-		cmd, err := c.readCommand()
+		// With NOTIFY, notifications go out while the client is between commands (RFC
+		// 5465 3); the command is read once it has started to arrive.
+		err := c.awaitCommand()
+		if c.state == stateLogout {
+			return
+		}
+		var cmd *imapwire.Command
+		if err == nil {
+			cmd, err = c.readCommand()
+		}
 		c.waiting.Store(false)
 		if err != nil {
 			if c.shutdown.Load() {
@@ -381,6 +393,9 @@ func (c *conn) run(cmd *imapwire.Command) {
 		// RFC 9051 7: untagged updates go before the tagged response; 7.5.1 forbids EXPUNGE
 		// in the response to FETCH, STORE and SEARCH (not their UID forms).
 		c.sendUpdates(!spec.noExpunge)
+	}
+	if c.state != stateLogout {
+		c.sendNotifications() // RFC 5465: STATUS and LIST go out with any response
 	}
 	c.writeStatus(cmd.Tag, status)
 	c.log.Debug("IMAP command", "tag", cmd.Tag, "command", cmd.Name, "status", status.Type, "duration", time.Since(start))

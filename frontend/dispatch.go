@@ -70,6 +70,8 @@ func init() {
 		// RFC 5464 4: METADATA (metadata.go).
 		"GETMETADATA": {states: authState, handler: (*conn).cmdGetMetadata},
 		"SETMETADATA": {states: authState, handler: (*conn).cmdSetMetadata},
+		// RFC 5465 3.1: NOTIFY (notify.go).
+		"NOTIFY": {states: authState, handler: (*conn).cmdNotify},
 		// RFC 9051 6.4: selected state.
 		"CHECK":       {states: stateSelected, handler: (*conn).cmdNoop},
 		"CLOSE":       {states: stateSelected, handler: (*conn).cmdClose},
@@ -132,6 +134,7 @@ func (c *conn) capabilities() string {
 		"METADATA",           // RFC 5464 1: server and mailbox entries
 		"METADATA-SERVER",    // RFC 5464 1: server entries
 		"OBJECTID",           // RFC 8474 3
+		"NOTIFY",             // RFC 5465
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
 	if c.state&authState != 0 {

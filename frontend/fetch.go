@@ -52,6 +52,38 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 		// RFC 7162 3.1.4.1: CHANGEDSINCE answers as if MODSEQ were asked for.
 		items = append(slices.Clip(items), imapwire.FetchItem{Attr: imapwire.FetchModSeq})
 	}
+	var changed func(i int) bool
+	if args.ChangedSince != 0 {
+		// RFC 7162 3.1.4.1: only the messages whose MODSEQ is above CHANGEDSINCE.
+		changed = func(i int) bool { return s.modseqs[i] > args.ChangedSince }
+	}
+	idx, err := c.resolveWhere(args.Set, changed)
+	if err != nil {
+		return err
+	}
+	if uids, isUID := args.Set.(imap.UIDSet); args.Vanished && isUID {
+		// RFC 7162 3.2.6: the UIDs of the set expunged since CHANGEDSINCE, before the
+		// FETCH responses.
+		if ranges := c.uidSetBounds(uids); len(ranges) > 0 {
+			vanished, err := c.listVanished(ranges, args.ChangedSince, 1)
+			if err != nil {
+				return err
+			}
+			c.sendVanishedEarlier(vanished)
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	return c.fetchMessages(idx, items, true)
+}
+
+// fetchMessages writes the FETCH responses of the messages at idx in the selected mailbox
+// with items. With markSeen, a body section fetched without PEEK sets \Seen (RFC 9051
+// 6.4.5); without it (the FETCH that follows a NOTIFY MessageNew, RFC 5465 5.2) nothing
+// changes.
+func (c *conn) fetchMessages(idx []int, items []imapwire.FetchItem, markSeen bool) error {
+	s := c.sel
 	needRecord, needStructure, setsSeen := false, false, false
 	wantsFlags, wantsEnvelope, wantsPreview := false, false, false
 	for _, it := range items {
@@ -95,35 +127,12 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 		parts = structurePreview
 	}
 	needStructure = needStructure || wantsEnvelope || wantsPreview
-	var changed func(i int) bool
-	if args.ChangedSince != 0 {
-		// RFC 7162 3.1.4.1: only the messages whose MODSEQ is above CHANGEDSINCE.
-		changed = func(i int) bool { return s.modseqs[i] > args.ChangedSince }
-	}
-	idx, err := c.resolveWhere(args.Set, changed)
-	if err != nil {
-		return err
-	}
-	if uids, isUID := args.Set.(imap.UIDSet); args.Vanished && isUID {
-		// RFC 7162 3.2.6: the UIDs of the set expunged since CHANGEDSINCE, before the
-		// FETCH responses.
-		if ranges := c.uidSetBounds(uids); len(ranges) > 0 {
-			vanished, err := c.listVanished(ranges, args.ChangedSince, 1)
-			if err != nil {
-				return err
-			}
-			c.sendVanishedEarlier(vanished)
-		}
-	}
-	if len(idx) == 0 {
-		return nil
-	}
 
 	// RFC 9051 6.4.5: fetching a body section without PEEK sets \Seen, and the changed
 	// flags go with the FETCH response. EXAMINE never changes flags (6.3.3), nor does a
 	// session without the s right (RFC 4314 4).
 	seenSet := map[uint32]bool{}
-	if setsSeen && !s.readOnly && s.rights.has('s') {
+	if setsSeen && markSeen && !s.readOnly && s.rights.has('s') {
 		var unseen []uint32
 		for _, i := range idx {
 			if !hasFlag(s.flags[i], string(imap.FlagSeen)) {

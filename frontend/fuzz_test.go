@@ -27,6 +27,9 @@ var serverSeeds = []string{
 	`SETMETADATA INBOX (/private/comment "fuzz" /shared/comment NIL)`, "SETMETADATA \"\" (/private/vendor/fuzz/b ~{3+}\r\na\x00b)",
 	`SETMETADATA Junk (/private/specialuse "\\Junk")`,
 	"UID FETCH 1:* (EMAILID THREADID)", "SEARCH OR EMAILID M1 NOT THREADID T1", `LIST "" "*" RETURN (STATUS (MAILBOXID))`,
+	"NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[HEADER.FIELDS (Subject)]) MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge MailboxName SubscriptionChange))",
+	"NOTIFY SET (selected-delayed (MessageNew MessageExpunge)) (subtree (INBOX Archive) (MessageNew MessageExpunge)) (mailboxes Sent NONE)",
+	"NOTIFY SET (personal (MailboxMetadataChange))", "NOTIFY NONE",
 }
 
 // FuzzServer sends a command to a live server in each connection state (not authenticated,

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -188,24 +189,31 @@ func (rc *rawConn) cmd(line string) (untagged []string, tagged string) {
 	return rc.until(tag)
 }
 
+// readResponse reads one response line with its literals inline.
+func (rc *rawConn) readResponse() string {
+	rc.t.Helper()
+	l := rc.readLine()
+	// A literal at the end of a line: read it and the rest of the response line.
+	for strings.HasSuffix(l, "}") {
+		i := strings.LastIndexByte(l, '{')
+		var n int
+		if _, err := fmt.Sscanf(l[i:], "{%d}", &n); err != nil {
+			break
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(rc.r, buf); err != nil {
+			rc.t.Fatalf("read literal: %v", err)
+		}
+		l += "\r\n" + string(buf) + rc.readLine()
+	}
+	return l
+}
+
 // until reads responses up to the one tagged tag.
 func (rc *rawConn) until(tag string) (untagged []string, tagged string) {
 	rc.t.Helper()
 	for {
-		l := rc.readLine()
-		// A literal at the end of a line: read it and the rest of the response line.
-		for strings.HasSuffix(l, "}") {
-			i := strings.LastIndexByte(l, '{')
-			var n int
-			if _, err := fmt.Sscanf(l[i:], "{%d}", &n); err != nil {
-				break
-			}
-			buf := make([]byte, n)
-			if _, err := io.ReadFull(rc.r, buf); err != nil {
-				rc.t.Fatalf("read literal: %v", err)
-			}
-			l += "\r\n" + string(buf) + rc.readLine()
-		}
+		l := rc.readResponse()
 		if rest, ok := strings.CutPrefix(l, tag+" "); ok {
 			return untagged, rest
 		}
@@ -339,5 +347,33 @@ func (rc *rawConn) noopUntil(want string) []string {
 			rc.t.Fatalf("NOOP never brought %q: %q", want, got)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitFor reads what the server sends without sending anything, until a line contains want,
+// and returns the lines read; it fails the test after 10 seconds.
+func (rc *rawConn) waitFor(want string) []string {
+	rc.t.Helper()
+	var got []string
+	for {
+		l := rc.readResponse()
+		got = append(got, l)
+		if strings.Contains(l, want) {
+			return got
+		}
+	}
+}
+
+// silent checks that the server sends nothing for d.
+func (rc *rawConn) silent(d time.Duration) {
+	rc.t.Helper()
+	rc.conn.SetReadDeadline(time.Now().Add(d))
+	line, err := rc.r.ReadString('\n')
+	if err == nil || line != "" {
+		rc.t.Fatalf("the server sent %q (%v), want nothing", line, err)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		rc.t.Fatalf("read: %v, want a timeout", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // cmdIdle: IDLE (RFC 9051 6.3.13, RFC 2177). Mailbox changes are sent as they arrive, EXPUNGE
-// included, until the client sends DONE.
+// included, until the client sends DONE; with NOTIFY, the events it asks for (RFC 5465 4).
 func (c *conn) cmdIdle(cmd *imapwire.Command) error {
 	c.continuation("idling")
 	if err := c.bw.Flush(); err != nil {
@@ -27,19 +27,26 @@ func (c *conn) cmdIdle(cmd *imapwire.Command) error {
 		lines <- lineResult{append([]byte(nil), line...), err}
 	}()
 	for {
-		var changes <-chan struct{}
+		// The channels are taken before the changes, so that none arriving in between is
+		// left waiting.
+		var changes, notices <-chan struct{}
 		if c.sel != nil {
-			c.sendUpdates(true)
-			if c.state == stateLogout {
-				return nil
-			}
-			if err := c.bw.Flush(); err != nil {
-				return err
-			}
-			changes = c.sel.feed.signal()
+			changes = c.sel.feed.arrivals()
+		}
+		if c.notify != nil {
+			notices = c.notify.feed.arrivals()
+		}
+		// RFC 5465 4: with NOTIFY, IDLE sends what NOTIFY asks for.
+		c.sendUnsolicited(true)
+		if c.state == stateLogout {
+			return nil
+		}
+		if err := c.bw.Flush(); err != nil {
+			return err
 		}
 		select {
 		case <-changes:
+		case <-notices:
 		case <-c.stopIdle:
 			// Shutdown: BYE now; the blocked read ends when serve closes the connection.
 			c.bye(shutdownByeText)

@@ -5,13 +5,17 @@
 // Invariants of the engine:
 //
 //   - One goroutine serves a connection and is the only one that writes to it; the change
-//     feed goroutine of a selected session only queues changes. No lock is held while
-//     writing to a client: the session takes its pending changes out of the queue under the
-//     queue's mutex and writes after releasing it.
+//     feed goroutine of a selected session and the account feed of a NOTIFY session only
+//     queue changes, and the goroutine that waits for a NOTIFY session's next command only
+//     peeks at the input, which the serving goroutine reads once it has returned. No lock is
+//     held while writing to a client: the session takes its pending changes out of the queue
+//     under the queue's mutex and writes after releasing it.
 //   - Updates about the selected mailbox (EXISTS, EXPUNGE, FETCH FLAGS) are sent only where
 //     RFC 9051 7 allows: before the tagged response of a command, and at once during IDLE
 //     (RFC 2177). EXPUNGE is never sent while no command is in progress, nor in the response
-//     to FETCH, STORE or SEARCH (RFC 9051 7.5.1); UID commands may carry it.
+//     to FETCH, STORE or SEARCH (RFC 9051 7.5.1); UID commands may carry it. NOTIFY (RFC
+//     5465, notify.go) adds what it asks for between commands: EXISTS and FETCH, and EXPUNGE
+//     only with SELECTED (not SELECTED-DELAYED); STATUS and LIST of other mailboxes.
 //   - The session's sequence numbers change only by the EXPUNGE and EXISTS responses it
 //     sends, so the client and the session agree on every message number at all times.
 //   - A change the session made itself (STORE, EXPUNGE) is applied to its view when the

@@ -166,36 +166,42 @@ func (f *changeFeed) isBehind() bool {
 }
 
 // take removes the pending changes the session may apply now. Without allowExpunge, EXPUNGE
-// changes stay queued (RFC 9051 7.5.1) and everything else is taken.
-func (f *changeFeed) take(allowExpunge bool) []*metadatapb.Change {
+// changes stay queued (RFC 9051 7.5.1), and without allowFlags FLAGS changes do (a NOTIFY
+// session that did not ask for FlagChange, between commands: RFC 5465 5.1); everything else
+// is taken.
+func (f *changeFeed) take(allowExpunge, allowFlags bool) []*metadatapb.Change {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if allowExpunge {
+	if allowExpunge && allowFlags {
 		changes := f.pending
 		f.pending = nil
 		return changes
 	}
 	var changes, kept []*metadatapb.Change
 	for _, ch := range f.pending {
-		if ch.GetKind() == metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE {
-			kept = append(kept, ch)
-		} else {
-			changes = append(changes, ch)
+		switch ch.GetKind() {
+		case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
+			if !allowExpunge {
+				kept = append(kept, ch)
+				continue
+			}
+		case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
+			if !allowFlags {
+				kept = append(kept, ch)
+				continue
+			}
 		}
+		changes = append(changes, ch)
 	}
 	f.pending = kept
 	return changes
 }
 
-// signal returns a channel that is closed when the next batch arrives.
-func (f *changeFeed) signal() <-chan struct{} {
+// arrivals returns a channel that is closed when the next batch arrives, whatever is
+// pending now: a session that leaves some changes queued waits on it for new ones.
+func (f *changeFeed) arrivals() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(f.pending) > 0 {
-		closed := make(chan struct{})
-		close(closed)
-		return closed
-	}
 	return f.wake
 }
 
@@ -240,9 +246,17 @@ func (c *conn) closeSelected() {
 // changes, with the UID inside a UID command (RFC 9051 7.4.2, 7.5.1). Changes the session
 // made itself are already in its view and are skipped.
 func (c *conn) sendUpdates(allowExpunge bool) {
+	c.sendChanges(allowExpunge, true)
+}
+
+// sendChanges is sendUpdates that leaves flag changes queued without allowFlags. New
+// messages are followed by the FETCH responses that NOTIFY's MessageNew asks for (RFC
+// 5465 5.2, notify.go).
+func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 	s := c.sel
 	uidCmd := c.cmd != nil && strings.HasPrefix(c.cmd.Name, "UID ")
 	existsDirty := false
+	newFrom := 0 // with existsDirty, the index of the first message not yet announced
 	var expunged []uint32
 	flushExpunged := func() {
 		if len(expunged) > 0 {
@@ -258,10 +272,11 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 			if c.claimArrivals() {
 				c.untagged(strconv.Itoa(s.recentCount()) + " RECENT") // RFC 3501 7.3.2
 			}
+			c.notifyNewMessages(newFrom)
 			existsDirty = false
 		}
 	}
-	for _, ch := range s.feed.take(allowExpunge) {
+	for _, ch := range s.feed.take(allowExpunge, allowFlags) {
 		s.highestModSeq = max(s.highestModSeq, ch.GetModseq())
 		switch ch.GetKind() {
 		case metadatapb.ChangeKind_CHANGE_KIND_APPEND:
@@ -270,6 +285,9 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 				continue // known already: UIDs only grow within a mailbox (RFC 9051 2.3.1.1)
 			}
 			flushExpunged()
+			if !existsDirty {
+				newFrom = len(s.uids)
+			}
 			c.announceKeywords(ch.GetFlags())
 			s.uids = append(s.uids, uid)
 			s.flags = append(s.flags, ch.GetFlags())
@@ -320,9 +338,9 @@ const feedBehindText = "Mailbox changes since this session's view are no longer 
 
 // flagsFetch renders the FETCH response that reports the flags of message seq: "seq FETCH
 // (FLAGS (...))", with the UID when uid is true, and UID and MODSEQ once CONDSTORE is
-// enabled (RFC 7162 3.1).
+// enabled (RFC 7162 3.1). With NOTIFY the UID is always there (RFC 5465 5.1).
 func (c *conn) flagsFetch(seq int, uid bool) []byte {
-	return c.flagsFetchFor(seq, uid || c.condStore)
+	return c.flagsFetchFor(seq, uid || c.condStore || c.notify != nil)
 }
 
 // flagsFetchFor is flagsFetch with the UID when uid is true.

@@ -66,6 +66,9 @@ type cmdCtx struct {
 	// annotationUsed is the annotation usage of the owners the command charged, written
 	// back by finish (annotations.go).
 	annotationUsed map[string]*metadatapb.AnnotationUsage
+	// subscriptionsChanged are the accounts whose subscription list the command changed, so
+	// that their WatchAccount streams hear of it (events).
+	subscriptionsChanged []string
 }
 
 // mailboxState is a mailbox as the command changes it.
@@ -79,6 +82,9 @@ type mailboxState struct {
 	// aclChanged publishes a change event without a new MODSEQ, so that Watch streams
 	// re-check their user's rights (acl.go).
 	aclChanged bool
+	// created publishes a change event for a new mailbox, or a \Noselect placeholder that
+	// became a mailbox again, which allocate no MODSEQ (WatchAccount).
+	created bool
 	// The mailbox's name and ACL identifiers in the store before the command (none for a
 	// new one), and the tenant of its owner once looked up: finish brings the ACL index
 	// from the one to the final state (acl.go).
@@ -396,11 +402,21 @@ func (c *cmdCtx) events() []ChangeEvent {
 	var evs []ChangeEvent
 	for _, id := range c.touchedIDs() {
 		ms := c.mailboxes[id]
-		if ms.modseq != 0 || ms.aclChanged {
+		if ms.modseq != 0 || ms.aclChanged || ms.created {
 			evs = append(evs, ChangeEvent{Account: ms.rec.GetAccount(), MailboxID: id, HighestModSeq: ms.box().GetHighestModseq()})
 		}
 	}
+	for _, account := range c.subscriptionsChanged {
+		evs = append(evs, ChangeEvent{Account: account, Subscriptions: true})
+	}
 	return evs
+}
+
+// subscriptionsOf records that the command changed account's subscription list.
+func (c *cmdCtx) subscriptionsOf(account string) {
+	if !slices.Contains(c.subscriptionsChanged, account) {
+		c.subscriptionsChanged = append(c.subscriptionsChanged, account)
+	}
 }
 
 func (c *cmdCtx) nextCounter(key []byte) (uint64, error) {

@@ -4,11 +4,14 @@ import (
 	"sync"
 )
 
-// ChangeEvent says that a mailbox reached a new HIGHESTMODSEQ in an applied batch.
+// ChangeEvent says that a mailbox reached a new HIGHESTMODSEQ in an applied batch, or was
+// created, or (MailboxID 0, Subscriptions) that an account's subscription list changed.
 type ChangeEvent struct {
 	Account       string
 	MailboxID     uint64
 	HighestModSeq uint64
+	// Subscriptions marks an event about the account's subscription list, not a mailbox.
+	Subscriptions bool
 }
 
 // maxPendingEvents bounds a subscription's queue; beyond it events coalesce into
@@ -22,17 +25,21 @@ type broadcaster struct {
 	mu sync.Mutex
 	// subs indexes subscriptions by mailbox id; 0 holds those of every mailbox.
 	subs map[uint64]map[*Subscription]struct{}
+	// accounts indexes the subscriptions to every event of an account (WatchAccount).
+	accounts map[string]map[*Subscription]struct{}
 }
 
 func newBroadcaster() *broadcaster {
-	return &broadcaster{subs: map[uint64]map[*Subscription]struct{}{}}
+	return &broadcaster{subs: map[uint64]map[*Subscription]struct{}{}, accounts: map[string]map[*Subscription]struct{}{}}
 }
 
 // Subscription receives the change events of one mailbox, or of all when its
-// mailbox id is 0.
+// mailbox id is 0, or, when account is set, every event of that account (its mailboxes
+// and its subscription list).
 type Subscription struct {
 	b         *broadcaster
 	mailboxID uint64
+	account   string
 	ready     chan struct{}
 
 	mu         sync.Mutex
@@ -54,6 +61,20 @@ func (b *broadcaster) subscribe(mailboxID uint64) *Subscription {
 	return s
 }
 
+// subscribeAccount registers for every event of account.
+func (b *broadcaster) subscribeAccount(account string) *Subscription {
+	s := &Subscription{b: b, account: account, ready: make(chan struct{}, 1)}
+	b.mu.Lock()
+	set := b.accounts[account]
+	if set == nil {
+		set = map[*Subscription]struct{}{}
+		b.accounts[account] = set
+	}
+	set[s] = struct{}{}
+	b.mu.Unlock()
+	return s
+}
+
 // publish delivers events to matching subscriptions.
 func (b *broadcaster) publish(events []ChangeEvent) {
 	if len(events) == 0 {
@@ -65,8 +86,27 @@ func (b *broadcaster) publish(events []ChangeEvent) {
 		s.deliver(events)
 	}
 	for _, ev := range events {
-		for s := range b.subs[ev.MailboxID] {
+		if ev.MailboxID != 0 {
+			for s := range b.subs[ev.MailboxID] {
+				s.deliver([]ChangeEvent{ev})
+			}
+		}
+		for s := range b.accounts[ev.Account] {
 			s.deliver([]ChangeEvent{ev})
+		}
+	}
+}
+
+// everySubscription calls fn on each subscription; b.mu is held.
+func (b *broadcaster) everySubscription(fn func(*Subscription)) {
+	for _, set := range b.subs {
+		for s := range set {
+			fn(s)
+		}
+	}
+	for _, set := range b.accounts {
+		for s := range set {
+			fn(s)
 		}
 	}
 }
@@ -76,36 +116,33 @@ func (b *broadcaster) publish(events []ChangeEvent) {
 func (b *broadcaster) signalAll() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, set := range b.subs {
-		for s := range set {
-			s.mu.Lock()
-			s.overflowed = true
-			s.pending = nil
-			s.mu.Unlock()
-			s.wake()
-		}
-	}
+	b.everySubscription(func(s *Subscription) {
+		s.mu.Lock()
+		s.overflowed = true
+		s.pending = nil
+		s.mu.Unlock()
+		s.wake()
+	})
 }
 
 func (b *broadcaster) closeAll() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for id, set := range b.subs {
-		for s := range set {
-			s.mu.Lock()
-			s.closed = true
-			s.mu.Unlock()
-			s.wake()
-		}
-		delete(b.subs, id)
-	}
+	b.everySubscription(func(s *Subscription) {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.wake()
+	})
+	clear(b.subs)
+	clear(b.accounts)
 }
 
 func (s *Subscription) deliver(events []ChangeEvent) {
 	s.mu.Lock()
 	matched := false
 	for _, ev := range events {
-		if s.mailboxID != 0 && ev.MailboxID != s.mailboxID {
+		if !s.matches(ev) {
 			continue
 		}
 		matched = true
@@ -123,6 +160,14 @@ func (s *Subscription) deliver(events []ChangeEvent) {
 	if matched {
 		s.wake()
 	}
+}
+
+// matches reports whether the subscription follows ev.
+func (s *Subscription) matches(ev ChangeEvent) bool {
+	if s.account != "" {
+		return ev.Account == s.account
+	}
+	return ev.MailboxID != 0 && (s.mailboxID == 0 || ev.MailboxID == s.mailboxID)
 }
 
 func (s *Subscription) wake() {
@@ -149,7 +194,14 @@ func (s *Subscription) Drain() (events []ChangeEvent, overflowed, closed bool) {
 // Close unregisters the subscription.
 func (s *Subscription) Close() {
 	s.b.mu.Lock()
-	if set := s.b.subs[s.mailboxID]; set != nil {
+	if s.account != "" {
+		if set := s.b.accounts[s.account]; set != nil {
+			delete(set, s)
+			if len(set) == 0 {
+				delete(s.b.accounts, s.account)
+			}
+		}
+	} else if set := s.b.subs[s.mailboxID]; set != nil {
 		delete(set, s)
 		if len(set) == 0 {
 			delete(s.b.subs, s.mailboxID)

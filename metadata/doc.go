@@ -50,6 +50,9 @@
 //   - Change feed. Events are published after the batch commits and never block
 //     apply. Watch subscribes before its first journal read and re-reads the
 //     journal from its cursor on every signal, so it never misses or repeats one.
+//     WatchAccount (watchaccount.go) subscribes to an account's events (its mailboxes,
+//     including those created, and its subscription list) before the snapshot it sends
+//     first, and answers each signal with the current state of the mailboxes named.
 //   - Access (RFC 4314, acl.go). Every mailbox request names its acting user (empty: a
 //     trusted admin call). Rights are checked where the operation happens: inside the
 //     command the FSM applies, or on the view a read answers from. A mailbox the user may

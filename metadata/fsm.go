@@ -359,6 +359,12 @@ func (f *FSM) Subscribe(mailboxID uint64) *Subscription {
 	return f.changes.subscribe(mailboxID)
 }
 
+// SubscribeAccount registers for every change event of account: its mailboxes' and its
+// subscription list's. The subscription must be closed.
+func (f *FSM) SubscribeAccount(account string) *Subscription {
+	return f.changes.subscribeAccount(account)
+}
+
 // reader is what both a Pebble snapshot and an indexed batch offer.
 type reader interface {
 	Get(key []byte) ([]byte, io.Closer, error)

@@ -86,12 +86,14 @@ func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl
 			Acl:            cloneACL(acl),
 			ObjectId:       mailboxObjectID(owner, id, uidValidity, c.now),
 		}},
-		dirty: true,
+		dirty:   true,
+		created: true,
 	}
 	c.mailboxes[id] = ms
 	c.tx.mustSet(mailboxNameKey(owner, name), encodeUint64(id))
 	if subscribed {
 		c.tx.mustSet(subscriptionKey(owner, name), nil)
+		c.subscriptionsOf(owner)
 	}
 	return ms, nil
 }
@@ -250,7 +252,7 @@ func (c *cmdCtx) createMailboxCmd(req *metadatapb.CreateMailboxRequest) (*metada
 		box := existing.box()
 		box.Noselect, box.UidValidity, box.SpecialUse = false, uidValidity, specialUse
 		box.ObjectId = mailboxObjectID(owner, box.GetId(), uidValidity, c.now)
-		existing.dirty = true
+		existing.dirty, existing.created = true, true
 		return c.mailboxResult(user, existing)
 	}
 	if err := c.createParents(owner, name, acl); err != nil {
@@ -453,6 +455,7 @@ func (c *cmdCtx) renameMailbox(req *metadatapb.RenameMailboxRequest) (*metadatap
 		} else if subscribed {
 			c.tx.mustDelete(subscriptionKey(owner, n.name))
 			c.tx.mustSet(subscriptionKey(owner, newName), nil)
+			c.subscriptionsOf(owner)
 		}
 	}
 	// RFC 9051 6.3.6: superior names of the new name are created as needed.
@@ -503,6 +506,7 @@ func (c *cmdCtx) setSubscribed(req *metadatapb.SetSubscribedRequest) (*metadatap
 	} else {
 		c.tx.mustDelete(subscriptionKey(email, name))
 	}
+	c.subscriptionsOf(email)
 	return okResult(), nil
 }
 

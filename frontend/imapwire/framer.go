@@ -168,3 +168,12 @@ func LiteralAtEnd(line []byte) (Literal, bool) {
 // Buffered returns how many bytes have been read from the connection and not yet returned:
 // what a client sent ahead (pipelined) of the command being served.
 func (f *Framer) Buffered() int { return f.br.Buffered() }
+
+// WaitInput blocks until the client has sent at least one byte that is not yet read, or the
+// read fails (a deadline, a closed connection); it consumes nothing. A session that sends
+// notifications between commands (RFC 5465) waits on it in a goroutine of its own, and reads
+// the command only after it returned.
+func (f *Framer) WaitInput() error {
+	_, err := f.br.Peek(1)
+	return err
+}

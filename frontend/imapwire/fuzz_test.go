@@ -85,6 +85,12 @@ var seedCommands = []string{
 	"T14 UID FETCH 1:* (UID EMAILID THREADID)",
 	"T14 UID SEARCH THREADID T64b478a75b7ea9 NOT EMAILID M6d99ac3275bb4e",
 	"T14 STATUS INBOX (MAILBOXID MESSAGES)",
+	// RFC 5465 NOTIFY, as in its examples and as Dovecot's tests send it
+	"N1 NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[HEADER.FIELDS (From To)]) MessageExpunge FlagChange)) (subtree Lists (MessageNew MessageExpunge))",
+	"N2 NOTIFY SET (selected-delayed (MessageNew MessageExpunge)) (inboxes (MessageNew MessageExpunge FlagChange)) (personal (MailboxName SubscriptionChange))",
+	"N3 NOTIFY SET (mailboxes (INBOX \"Lists/IETF\" {4}\r\nWork) (MessageNew MessageExpunge)) (subscribed NONE)",
+	"N4 NOTIFY NONE",
+	"N5 notify set (PERSONAL (MailboxMetadataChange ServerMetadataChange AnnotationChange))",
 }
 
 // FuzzParseCommand checks that no input makes the parser panic or loop. `go test` runs the

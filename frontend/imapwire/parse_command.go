@@ -144,6 +144,8 @@ func (p *parser) args(name string) any {
 		return p.getMetadataArgs()
 	case "SETMETADATA": // RFC 5464 4.3
 		return p.setMetadataArgs()
+	case "NOTIFY": // RFC 5465 8
+		return p.notifyArgs()
 	case "UID EXPUNGE": // RFC 9051 6.4.9: uid-expunge = "EXPUNGE" SP sequence-set
 		p.sp()
 		set, _ := p.sequenceSet(true).(imap.UIDSet)

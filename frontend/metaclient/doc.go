@@ -57,7 +57,8 @@
 // mailboxes: ListMailboxes (LIST, LSUB), GetMailbox (SELECT, EXAMINE, STATUS, and the
 // lookups before writes), ListMessages (SELECT), FetchMessages (FETCH, SEARCH), GetQuota
 // (GETQUOTA) and Watch (the change feed). Authenticate, GetAccount, ACL and admin reads,
-// and every write, stay on the leader.
+// WatchAccount (NOTIFY's account feed, whose snapshot on every new stream makes up for what a
+// broken one missed), and every write, stay on the leader.
 //
 //   - A session never sees state older than it already saw. Every answer it received was
 //     covered by the read position or fenced, and the next read is served at or past the

@@ -5580,6 +5580,145 @@ func (x *GetMetadataResponse) GetLongestOmitted() uint64 {
 	return 0
 }
 
+type WatchAccountRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	// The acting user: the account itself, or empty for an admin call. Mailboxes of other
+	// owners shared with the user are not streamed.
+	User          string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchAccountRequest) Reset() {
+	*x = WatchAccountRequest{}
+	mi := &file_metadata_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchAccountRequest) ProtoMessage() {}
+
+func (x *WatchAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchAccountRequest.ProtoReflect.Descriptor instead.
+func (*WatchAccountRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *WatchAccountRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *WatchAccountRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+// AccountChanges is one batch of WatchAccount.
+type AccountChanges struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set on the first batch of a stream, and on a batch after the service's queue for the
+	// stream overflowed: mailboxes then holds every mailbox of the account and subscriptions
+	// the whole list, and a mailbox the client knew that is missing was deleted.
+	Snapshot bool `protobuf:"varint,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// The mailboxes created, renamed or changed since the previous batch, in their state at
+	// this batch, as GetMailbox presents them to the owner (subscribed set).
+	Mailboxes []*Mailbox `protobuf:"bytes,2,rep,name=mailboxes,proto3" json:"mailboxes,omitempty"`
+	// The ids of the mailboxes deleted since the previous batch.
+	Deleted []uint64 `protobuf:"varint,3,rep,packed,name=deleted,proto3" json:"deleted,omitempty"`
+	// The account's subscription list, sorted, when subscriptions_changed (always in a
+	// snapshot).
+	Subscriptions        []string `protobuf:"bytes,4,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
+	SubscriptionsChanged bool     `protobuf:"varint,5,opt,name=subscriptions_changed,json=subscriptionsChanged,proto3" json:"subscriptions_changed,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *AccountChanges) Reset() {
+	*x = AccountChanges{}
+	mi := &file_metadata_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AccountChanges) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AccountChanges) ProtoMessage() {}
+
+func (x *AccountChanges) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AccountChanges.ProtoReflect.Descriptor instead.
+func (*AccountChanges) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *AccountChanges) GetSnapshot() bool {
+	if x != nil {
+		return x.Snapshot
+	}
+	return false
+}
+
+func (x *AccountChanges) GetMailboxes() []*Mailbox {
+	if x != nil {
+		return x.Mailboxes
+	}
+	return nil
+}
+
+func (x *AccountChanges) GetDeleted() []uint64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return nil
+}
+
+func (x *AccountChanges) GetSubscriptions() []string {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
+func (x *AccountChanges) GetSubscriptionsChanged() bool {
+	if x != nil {
+		return x.SubscriptionsChanged
+	}
+	return false
+}
+
 var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
@@ -6040,7 +6179,16 @@ const file_metadata_proto_rawDesc = "" +
 	"\t_max_size\"{\n" +
 	"\x13GetMetadataResponse\x12;\n" +
 	"\aentries\x18\x01 \x03(\v2!.strata.metadata.v1.MetadataEntryR\aentries\x12'\n" +
-	"\x0flongest_omitted\x18\x02 \x01(\x04R\x0elongestOmitted*F\n" +
+	"\x0flongest_omitted\x18\x02 \x01(\x04R\x0elongestOmitted\"C\n" +
+	"\x13WatchAccountRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\"\xdc\x01\n" +
+	"\x0eAccountChanges\x12\x1a\n" +
+	"\bsnapshot\x18\x01 \x01(\bR\bsnapshot\x129\n" +
+	"\tmailboxes\x18\x02 \x03(\v2\x1b.strata.metadata.v1.MailboxR\tmailboxes\x12\x18\n" +
+	"\adeleted\x18\x03 \x03(\x04R\adeleted\x12$\n" +
+	"\rsubscriptions\x18\x04 \x03(\tR\rsubscriptions\x123\n" +
+	"\x15subscriptions_changed\x18\x05 \x01(\bR\x14subscriptionsChanged*F\n" +
 	"\aAclMode\x12\x14\n" +
 	"\x10ACL_MODE_REPLACE\x10\x00\x12\x10\n" +
 	"\fACL_MODE_ADD\x10\x01\x12\x13\n" +
@@ -6061,7 +6209,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\rMetadataDepth\x12\x17\n" +
 	"\x13METADATA_DEPTH_ZERO\x10\x00\x12\x16\n" +
 	"\x12METADATA_DEPTH_ONE\x10\x01\x12\x1b\n" +
-	"\x17METADATA_DEPTH_INFINITY\x10\x022\xb7\x19\n" +
+	"\x17METADATA_DEPTH_INFINITY\x10\x022\x96\x1a\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -6101,7 +6249,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\tDeleteAcl\x12$.strata.metadata.v1.DeleteAclRequest\x1a\x1f.strata.metadata.v1.AclResponse\x12L\n" +
 	"\x06GetAcl\x12!.strata.metadata.v1.GetAclRequest\x1a\x1f.strata.metadata.v1.AclResponse\x12^\n" +
 	"\vSetMetadata\x12&.strata.metadata.v1.SetMetadataRequest\x1a'.strata.metadata.v1.SetMetadataResponse\x12^\n" +
-	"\vGetMetadata\x12&.strata.metadata.v1.GetMetadataRequest\x1a'.strata.metadata.v1.GetMetadataResponse2n\n" +
+	"\vGetMetadata\x12&.strata.metadata.v1.GetMetadataRequest\x1a'.strata.metadata.v1.GetMetadataResponse\x12]\n" +
+	"\fWatchAccount\x12'.strata.metadata.v1.WatchAccountRequest\x1a\".strata.metadata.v1.AccountChanges0\x012n\n" +
 	"\tBlobAdmin\x12a\n" +
 	"\fCollectBlobs\x12'.strata.metadata.v1.CollectBlobsRequest\x1a(.strata.metadata.v1.CollectBlobsResponseB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
@@ -6118,7 +6267,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                      // 0: strata.metadata.v1.AclMode
 	(FlagOp)(0),                       // 1: strata.metadata.v1.FlagOp
@@ -6203,6 +6352,8 @@ var file_metadata_proto_goTypes = []any{
 	(*SetMetadataResponse)(nil),       // 80: strata.metadata.v1.SetMetadataResponse
 	(*GetMetadataRequest)(nil),        // 81: strata.metadata.v1.GetMetadataRequest
 	(*GetMetadataResponse)(nil),       // 82: strata.metadata.v1.GetMetadataResponse
+	(*WatchAccountRequest)(nil),       // 83: strata.metadata.v1.WatchAccountRequest
+	(*AccountChanges)(nil),            // 84: strata.metadata.v1.AccountChanges
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,  // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
@@ -6248,85 +6399,88 @@ var file_metadata_proto_depIdxs = []int32{
 	78, // 40: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
 	3,  // 41: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
 	78, // 42: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
-	18, // 43: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	19, // 44: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	21, // 45: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	22, // 46: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	23, // 47: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	25, // 48: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	27, // 49: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	28, // 50: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	30, // 51: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	31, // 52: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	32, // 53: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	34, // 54: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	36, // 55: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	40, // 56: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	43, // 57: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	46, // 58: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	47, // 59: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	50, // 60: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	52, // 61: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	54, // 62: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	56, // 63: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	58, // 64: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	61, // 65: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	62, // 66: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	66, // 67: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	68, // 68: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	69, // 69: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	70, // 70: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	71, // 71: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	75, // 72: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	76, // 73: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	4,  // 74: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	5,  // 75: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	6,  // 76: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	79, // 77: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	81, // 78: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	64, // 79: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	8,  // 80: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	20, // 81: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	9,  // 82: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	9,  // 83: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	24, // 84: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	26, // 85: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	9,  // 86: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	29, // 87: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	10, // 88: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	10, // 89: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	33, // 90: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	35, // 91: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	37, // 92: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	41, // 93: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	44, // 94: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	17, // 95: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	49, // 96: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	51, // 97: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	53, // 98: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	55, // 99: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	57, // 100: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	60, // 101: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	63, // 102: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	63, // 103: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	67, // 104: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	8,  // 105: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	8,  // 106: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	9,  // 107: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	9,  // 108: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	74, // 109: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	77, // 110: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	7,  // 111: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	7,  // 112: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	7,  // 113: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	80, // 114: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	82, // 115: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	65, // 116: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	80, // [80:117] is the sub-list for method output_type
-	43, // [43:80] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	10, // 43: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	18, // 44: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	19, // 45: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	21, // 46: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	22, // 47: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	23, // 48: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	25, // 49: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	27, // 50: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	28, // 51: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	30, // 52: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	31, // 53: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	32, // 54: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	34, // 55: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	36, // 56: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	40, // 57: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	43, // 58: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	46, // 59: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	47, // 60: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	50, // 61: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	52, // 62: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	54, // 63: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	56, // 64: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	58, // 65: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	61, // 66: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	62, // 67: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	66, // 68: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	68, // 69: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	69, // 70: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	70, // 71: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	71, // 72: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	75, // 73: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	76, // 74: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	4,  // 75: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	5,  // 76: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	6,  // 77: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	79, // 78: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	81, // 79: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	83, // 80: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	64, // 81: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	8,  // 82: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	20, // 83: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	9,  // 84: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	9,  // 85: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	24, // 86: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	26, // 87: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	9,  // 88: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	29, // 89: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	10, // 90: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	10, // 91: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	33, // 92: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	35, // 93: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	37, // 94: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	41, // 95: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	44, // 96: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	17, // 97: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	49, // 98: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	51, // 99: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	53, // 100: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	55, // 101: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	57, // 102: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	60, // 103: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	63, // 104: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	63, // 105: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	67, // 106: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	8,  // 107: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	8,  // 108: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	9,  // 109: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	9,  // 110: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	74, // 111: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	77, // 112: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	7,  // 113: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	7,  // 114: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	7,  // 115: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	80, // 116: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	82, // 117: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	84, // 118: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	65, // 119: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	82, // [82:120] is the sub-list for method output_type
+	44, // [44:82] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -6343,7 +6497,7 @@ func file_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   79,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

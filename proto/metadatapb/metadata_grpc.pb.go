@@ -59,6 +59,7 @@ const (
 	Metadata_GetAcl_FullMethodName             = "/strata.metadata.v1.Metadata/GetAcl"
 	Metadata_SetMetadata_FullMethodName        = "/strata.metadata.v1.Metadata/SetMetadata"
 	Metadata_GetMetadata_FullMethodName        = "/strata.metadata.v1.Metadata/GetMetadata"
+	Metadata_WatchAccount_FullMethodName       = "/strata.metadata.v1.Metadata/WatchAccount"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -145,6 +146,13 @@ type MetadataClient interface {
 	// reads them with the DEPTH and MAXSIZE options of RFC 5464 4.2.
 	SetMetadata(ctx context.Context, in *SetMetadataRequest, opts ...grpc.CallOption) (*SetMetadataResponse, error)
 	GetMetadata(ctx context.Context, in *GetMetadataRequest, opts ...grpc.CallOption) (*GetMetadataResponse, error)
+	// WatchAccount streams the mailbox-level changes of one account's own mailboxes, for RFC
+	// 5465 NOTIFY: mailboxes created, deleted and renamed, the subscription list, and every
+	// mailbox whose HIGHESTMODSEQ or counters moved, with its new state. The first batch is a
+	// snapshot of all of them; a client that reconnects compares the snapshot of the new
+	// stream with what it knew, so nothing is missed. Bursts coalesce: a batch carries each
+	// changed mailbox once, in its latest state. Needs user == account (or an admin call).
+	WatchAccount(ctx context.Context, in *WatchAccountRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AccountChanges], error)
 }
 
 type metadataClient struct {
@@ -533,6 +541,25 @@ func (c *metadataClient) GetMetadata(ctx context.Context, in *GetMetadataRequest
 	return out, nil
 }
 
+func (c *metadataClient) WatchAccount(ctx context.Context, in *WatchAccountRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AccountChanges], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Metadata_ServiceDesc.Streams[2], Metadata_WatchAccount_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[WatchAccountRequest, AccountChanges]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Metadata_WatchAccountClient = grpc.ServerStreamingClient[AccountChanges]
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -617,6 +644,13 @@ type MetadataServer interface {
 	// reads them with the DEPTH and MAXSIZE options of RFC 5464 4.2.
 	SetMetadata(context.Context, *SetMetadataRequest) (*SetMetadataResponse, error)
 	GetMetadata(context.Context, *GetMetadataRequest) (*GetMetadataResponse, error)
+	// WatchAccount streams the mailbox-level changes of one account's own mailboxes, for RFC
+	// 5465 NOTIFY: mailboxes created, deleted and renamed, the subscription list, and every
+	// mailbox whose HIGHESTMODSEQ or counters moved, with its new state. The first batch is a
+	// snapshot of all of them; a client that reconnects compares the snapshot of the new
+	// stream with what it knew, so nothing is missed. Bursts coalesce: a batch carries each
+	// changed mailbox once, in its latest state. Needs user == account (or an admin call).
+	WatchAccount(*WatchAccountRequest, grpc.ServerStreamingServer[AccountChanges]) error
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -734,6 +768,9 @@ func (UnimplementedMetadataServer) SetMetadata(context.Context, *SetMetadataRequ
 }
 func (UnimplementedMetadataServer) GetMetadata(context.Context, *GetMetadataRequest) (*GetMetadataResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetMetadata not implemented")
+}
+func (UnimplementedMetadataServer) WatchAccount(*WatchAccountRequest, grpc.ServerStreamingServer[AccountChanges]) error {
+	return status.Error(codes.Unimplemented, "method WatchAccount not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -1390,6 +1427,17 @@ func _Metadata_GetMetadata_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_WatchAccount_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(WatchAccountRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MetadataServer).WatchAccount(m, &grpc.GenericServerStream[WatchAccountRequest, AccountChanges]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Metadata_WatchAccountServer = grpc.ServerStreamingServer[AccountChanges]
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1543,6 +1591,11 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Watch",
 			Handler:       _Metadata_Watch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "WatchAccount",
+			Handler:       _Metadata_WatchAccount_Handler,
 			ServerStreams: true,
 		},
 	},
