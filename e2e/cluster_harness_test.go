@@ -275,3 +275,27 @@ func notLeaderID(err error) string {
 	}
 	return ""
 }
+
+// clusterAdmin runs `strata ARGS --etcd etcd`, an admin command that finds the cluster in
+// etcd and follows NOT_LEADER, retrying for up to 10 s while the nodes elect a leader and
+// register.
+func clusterAdmin(t *testing.T, etcd string, args ...string) {
+	t.Helper()
+	var out []byte
+	var err error
+	for range 20 {
+		if out, err = exec.Command(strataBin, append(args, "--etcd", etcd)...).CombinedOutput(); err == nil {
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("strata %s: %v\n%s", strings.Join(args, " "), err, out)
+}
+
+// addClusterAccount makes the tenant acme (domain acme.test) and its account u@acme.test with
+// password pw, which the cluster tests log in as.
+func addClusterAccount(t *testing.T, etcd string) {
+	t.Helper()
+	clusterAdmin(t, etcd, "tenant", "add", "acme", "--domains", "acme.test")
+	clusterAdmin(t, etcd, "user", "add", "u@acme.test", "--password", "pw")
+}

@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -41,19 +39,7 @@ func TestFollowerReads(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
-	for _, args := range [][]string{{"tenant", "add", "acme", "--domains", "acme.test"}, {"user", "add", "u@acme.test", "--password", "pw"}} {
-		var out []byte
-		var err error
-		for range 20 {
-			if out, err = exec.Command(strataBin, append(args, "--etcd", etcd)...).CombinedOutput(); err == nil {
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatalf("strata %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
+	addClusterAccount(t, etcd)
 
 	// Every member answers a session read at the index of the account's creation.
 	lc := newLeaderClient(t, nodes...)

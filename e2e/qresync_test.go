@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -32,19 +31,7 @@ func TestQResyncAcrossFrontends(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
-	for _, args := range [][]string{{"tenant", "add", "acme", "--domains", "acme.test"}, {"user", "add", "u@acme.test", "--password", "pw"}} {
-		var out []byte
-		var err error
-		for range 20 {
-			if out, err = exec.Command(strataBin, append(args, "--etcd", etcd)...).CombinedOutput(); err == nil {
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		if err != nil {
-			t.Fatalf("strata %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
+	addClusterAccount(t, etcd)
 	blobDir := t.TempDir() // one filesystem blob store for both frontends of this machine
 	feA := startFrontend(t, "A", etcd, "--blob-dir", blobDir)
 	feB := startFrontend(t, "B", etcd, "--blob-dir", blobDir)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -47,21 +46,7 @@ func TestSystem(t *testing.T) {
 
 	// The tenant and the account, made with the admin commands, which find the metadata
 	// nodes in etcd and follow NOT_LEADER to the leader.
-	admin := func(args ...string) {
-		t.Helper()
-		var out []byte
-		var err error
-		for range 20 {
-			out, err = exec.Command(strataBin, append(args, "--etcd", etcd)...).CombinedOutput()
-			if err == nil {
-				return
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		t.Fatalf("strata %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	admin("tenant", "add", "acme", "--domains", "acme.test")
-	admin("user", "add", "u@acme.test", "--password", "pw")
+	addClusterAccount(t, etcd)
 
 	s3Args := []string{"--blob", "s3", "--s3-endpoint", blobs.Endpoint, "--s3-bucket", "strata-system", "--s3-insecure", "--s3-path-style"}
 	feA := startFrontend(t, "A", etcd, s3Args...)
