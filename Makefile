@@ -20,6 +20,7 @@ run: build
 FUZZ_PARSER_EXECS ?= 400000x
 FUZZ_MESSAGE_EXECS ?= 40000x
 FUZZ_SESSION_EXECS ?= 20x
+FUZZ_INFLATE_EXECS ?= 100000x
 
 test: tools-s3
 	$(GO) test -count=1 -timeout 20m ./...
@@ -30,6 +31,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCommand$$' -fuzztime $(FUZZ_PARSER_EXECS) ./frontend/imapwire
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_MESSAGE_EXECS) ./frontend/message
 	$(GO) test -run '^$$' -fuzz '^FuzzSequences$$' -fuzztime $(FUZZ_SESSION_EXECS) ./frontend
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZ_INFLATE_EXECS) ./frontend/inflate
 
 tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

@@ -63,9 +63,9 @@ type Config struct {
 	RequireTLSOnLoopback bool
 	// DisableUnauthenticate turns off UNAUTHENTICATE (RFC 8437).
 	DisableUnauthenticate bool
-	// EnableCompress offers COMPRESS=DEFLATE (RFC 4978); see frontend.Config.
-	EnableCompress bool
-	MaxMessageSize int64
+	// DisableCompress turns COMPRESS=DEFLATE (RFC 4978) off.
+	DisableCompress bool
+	MaxMessageSize  int64
 	// S3, when set, keeps message bodies in that bucket instead of DataDir/blobs.
 	S3 *s3.Config
 	// BlobCacheSize is the size in bytes of the in-memory body cache in front of S3;
@@ -211,7 +211,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		Logger:                cfg.Logger,
 		AllowPlaintextAuth:    cfg.AllowPlaintextAuth,
 		DisableUnauthenticate: cfg.DisableUnauthenticate,
-		EnableCompress:        cfg.EnableCompress,
+		DisableCompress:       cfg.DisableCompress,
 		TrustLoopback:         !cfg.RequireTLSOnLoopback,
 		MaxMessageSize:        cfg.MaxMessageSize,
 		TLS:                   s.keyPair.TLSConfig(),

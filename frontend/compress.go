@@ -10,16 +10,19 @@ import (
 	"github.com/klauspost/compress/flate"
 
 	"github.com/strata-mail/strata/frontend/imapwire"
+	"github.com/strata-mail/strata/frontend/inflate"
 )
 
 // COMPRESS=DEFLATE (RFC 4978): after the tagged OK of COMPRESS DEFLATE both directions of
 // the connection are raw DEFLATE (RFC 1951, no zlib header), above TLS when TLS is active.
 //
-// The compressor is github.com/klauspost/compress/flate rather than compress/flate, for two
-// reasons. Its decompressor can hand out the data of every block as the block ends
-// (WithPartialBlock): mutt and neomutt end each command with Z_PARTIAL_FLUSH, which writes
-// no empty stored block, and compress/flate's reader keeps such data until a stored block
-// or 32 KiB more arrive, so the command would never be read. And its compressor is faster:
+// The decompressor is frontend/inflate, which hands over every byte as soon as its symbol is
+// decoded and reads no input bit before it needs it: mutt, neomutt and mbsync end each
+// command with zlib's Z_PARTIAL_FLUSH, whose last bits stay in the client until it sends
+// more, and Go's decoders (compress/flate, and klauspost's even with WithPartialBlock) wait
+// for input past them, so such a command was never read (mbsync hung at its first
+// synchronising APPEND). The compressor is github.com/klauspost/compress/flate, which is
+// faster than compress/flate:
 // on the FETCH responses of BenchmarkDeflateLevels, level 5 ran at 2 to 5 times the speed
 // of compress/flate at zlib's default level 6 (Dovecot's level) on this loaded 2-core
 // machine, for output 13% larger (0.065 of the input against 0.058); its level 6 is 6%
@@ -54,8 +57,8 @@ const codeCompressionActive = "COMPRESSIONACTIVE"
 // from the octet after its CRLF, which serve's afterResponse arranges.
 func (c *conn) cmdCompress(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.CompressArgs)
-	if !c.srv.cfg.EnableCompress {
-		return bad("", "COMPRESS is not offered") // not announced (Config.EnableCompress)
+	if c.srv.cfg.DisableCompress {
+		return bad("", "COMPRESS is not offered") // not announced (Config.DisableCompress)
 	}
 	if args.Mechanism != "DEFLATE" {
 		return bad("", "Unknown compression mechanism "+args.Mechanism)
@@ -126,7 +129,7 @@ type inflater struct {
 
 func newInflater(below *bufio.Reader) *inflater {
 	src := &deflateSource{below: below}
-	return &inflater{Reader: flate.NewReaderOpts(src, flate.WithPartialBlock()), source: src}
+	return &inflater{Reader: inflate.NewReader(src), source: src}
 }
 
 // errDeflateEnded is what deflateSource returns once the client's compressed data has ended.
@@ -154,6 +157,14 @@ func (s *deflateSource) ReadByte() (byte, error) {
 		s.last = s.last<<8 | uint32(b)
 	}
 	return b, err
+}
+
+// Buffered is how many bytes can be read without waiting (inflate.Source).
+func (s *deflateSource) Buffered() int {
+	if s.ending {
+		return 0
+	}
+	return s.below.Buffered()
 }
 
 func (s *deflateSource) Read(p []byte) (int, error) {

@@ -53,7 +53,7 @@ func (rc *rawConn) compress() *compression {
 }
 
 func TestCompress(t *testing.T) {
-	srv := startServerWith(t, enableCompress)
+	srv := startServer(t)
 	rc := loginRaw(t, srv)
 	if caps := rc.ok("CAPABILITY"); !contains(caps, " COMPRESS=DEFLATE") {
 		t.Fatalf("CAPABILITY after login lacks COMPRESS=DEFLATE: %q", caps)
@@ -117,7 +117,7 @@ func TestCompress(t *testing.T) {
 }
 
 func TestCompressRefused(t *testing.T) {
-	srv := startServerWith(t, enableCompress)
+	srv := startServer(t)
 	rc := dialRaw(t, srv)
 	if caps := rc.ok("CAPABILITY"); contains(caps, "COMPRESS") {
 		t.Errorf("CAPABILITY before login offers COMPRESS: %q", caps) // a command-auth (RFC 4978 5)
@@ -134,7 +134,7 @@ func TestCompressRefused(t *testing.T) {
 
 // TestCompressLimits: the bounds of the framer hold for decompressed commands.
 func TestCompressLimits(t *testing.T) {
-	srv := startServerWith(t, enableCompress)
+	srv := startServer(t)
 	rc := loginRaw(t, srv)
 	rc.compress()
 	rc.write("l1 NOOP " + strings.Repeat("x", 70<<10) + "\r\n")
@@ -155,7 +155,6 @@ func TestCompressOverTLS(t *testing.T) {
 		cfg.IMAPSListen = "127.0.0.1:0"
 		cfg.AllowPlaintextAuth = false
 		cfg.RequireTLSOnLoopback = true
-		cfg.EnableCompress = true
 	})
 	rc := dialRaw(t, srv)
 	rc.ok("STARTTLS")
@@ -183,7 +182,7 @@ func TestCompressPartialFlush(t *testing.T) {
 	if err != nil {
 		t.Skip("no python3")
 	}
-	srv := startServerWith(t, enableCompress)
+	srv := startServer(t)
 	const script = `
 import socket, sys, zlib
 host, port = sys.argv[1].rsplit(":", 1)
@@ -230,7 +229,7 @@ for tag, command in ((b"c", b"SELECT INBOX"), (b"d", b"APPEND INBOX {5+}\r\nhell
 // decompressor, which lives as long as compression, and no compressor, which a connection
 // holds only while it sends a response (compress.go).
 func TestCompressedIdleConnMemory(t *testing.T) {
-	srv := startServerWith(t, enableCompress)
+	srv := startServer(t)
 	const conns = 40
 	type client struct {
 		conn net.Conn
@@ -307,6 +306,3 @@ func TestCompressedIdleConnMemory(t *testing.T) {
 		t.Errorf("an idle compressed connection holds %d KiB more than a plain one; its compressor was not given back?", perConn(answered)>>10)
 	}
 }
-
-// enableCompress offers COMPRESS=DEFLATE, which is off by default (frontend.Config).
-func enableCompress(cfg *embedded.Config) { cfg.EnableCompress = true }

@@ -140,7 +140,7 @@ func (c *conn) capabilities() string {
 	if c.state&authState != 0 {
 		// RFC 4978 3: COMPRESS is a command of the authenticated state (command-auth), so
 		// it is announced there, as Dovecot does.
-		if c.srv.cfg.EnableCompress {
+		if !c.srv.cfg.DisableCompress {
 			caps = append(caps, "COMPRESS=DEFLATE")
 		}
 		if !c.srv.cfg.DisableUnauthenticate {

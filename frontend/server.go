@@ -65,11 +65,8 @@ type Config struct {
 	// DisableUnauthenticate turns UNAUTHENTICATE (RFC 8437) off, which RFC 8437 8 asks a
 	// server to allow.
 	DisableUnauthenticate bool
-	// EnableCompress offers COMPRESS=DEFLATE (RFC 4978). It is off by default: Go's DEFLATE
-	// decoders (compress/flate and klauspost's) decode a block only once more input follows
-	// it, so a command a client ends with zlib's Z_PARTIAL_FLUSH whose last bits it keeps
-	// (mbsync does) is never read, and the client waits for a continuation that never comes.
-	EnableCompress bool
+	// DisableCompress turns COMPRESS=DEFLATE (RFC 4978) off.
+	DisableCompress bool
 	// MaxMessageSize is the largest message APPEND accepts (RFC 7889 APPENDLIMIT).
 	MaxMessageSize int64
 	// TLS, when set, enables STARTTLS (RFC 9051 6.2.1) and ServeTLS (implicit TLS, RFC

@@ -112,7 +112,7 @@ func TestUnauthenticateKeepsTLS(t *testing.T) {
 // TestUnauthenticateEndsCompression: both directions are plain again after the OK (RFC
 // 8437 4.1); a later COMPRESS starts a new compression.
 func TestUnauthenticateEndsCompression(t *testing.T) {
-	srv := startServerWith(t, enableCompress)
+	srv := startServer(t)
 	rc := loginRaw(t, srv)
 	z := rc.compress()
 	rc.ok("SELECT INBOX")

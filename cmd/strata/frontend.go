@@ -54,7 +54,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	f.Int("max-connections", 10000, "most IMAP connections at once; more are told BYE")
 	f.Int("max-connections-per-ip", 200, "most IMAP connections from one non-loopback address; more are told BYE")
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS")
-	f.Bool("enable-compress", false, "offer COMPRESS=DEFLATE (RFC 4978); off by default: clients that end commands with a partial flush, such as mbsync, hang")
+	f.Bool("disable-compress", false, "do not offer COMPRESS=DEFLATE (RFC 4978)")
 	f.Bool("disable-unauthenticate", false, "do not offer UNAUTHENTICATE (RFC 8437), which lets one connection log in as several accounts in turn")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
@@ -93,7 +93,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	plaintext, _ := f.GetBool("allow-plaintext-auth")
 	maxSize, _ := f.GetInt64("max-message-size")
 	noUnauth, _ := f.GetBool("disable-unauthenticate")
-	compress, _ := f.GetBool("enable-compress")
+	noCompress, _ := f.GetBool("disable-compress")
 	metricsListen, _ := f.GetString("metrics-listen")
 	followerReads, _ := f.GetBool("follower-reads")
 	adminURI, err := adminURIFromFlags(f)
@@ -150,7 +150,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		Logger:                logger,
 		AllowPlaintextAuth:    plaintext,
 		DisableUnauthenticate: noUnauth,
-		EnableCompress:        compress,
+		DisableCompress:       noCompress,
 		MaxMessageSize:        maxSize,
 		Limits:                frontend.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
 		AdminURI:              adminURI,

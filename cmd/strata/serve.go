@@ -40,7 +40,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.String("grpc-listen", defaultAdminAddr, "metadata and admin gRPC listen address (keep it on loopback)")
 	f.Bool("no-demo", false, "do not create the demo account demo@example.com")
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS on non-loopback connections (loopback is always allowed)")
-	f.Bool("enable-compress", false, "offer COMPRESS=DEFLATE (RFC 4978); off by default: clients that end commands with a partial flush, such as mbsync, hang")
+	f.Bool("disable-compress", false, "do not offer COMPRESS=DEFLATE (RFC 4978)")
 	f.Bool("disable-unauthenticate", false, "do not offer UNAUTHENTICATE (RFC 8437), which lets one connection log in as several accounts in turn")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
 	addBlobStoreFlags(f, "the data directory")
@@ -70,7 +70,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	plaintext, _ := f.GetBool("allow-plaintext-auth")
 	maxSize, _ := f.GetInt64("max-message-size")
 	noUnauth, _ := f.GetBool("disable-unauthenticate")
-	compress, _ := f.GetBool("enable-compress")
+	noCompress, _ := f.GetBool("disable-compress")
 	s3Config, err := s3ConfigFromFlags(f)
 	if err != nil {
 		return err
@@ -97,7 +97,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		Demo:                  !noDemo,
 		AllowPlaintextAuth:    plaintext,
 		DisableUnauthenticate: noUnauth,
-		EnableCompress:        compress,
+		DisableCompress:       noCompress,
 		MaxMessageSize:        maxSize,
 		S3:                    s3Config,
 		BlobCacheSize:         cacheSize,
