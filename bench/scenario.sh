@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one `strata bench` scenario against servers it starts on 127.0.0.1 and stops after.
 #
-#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|compare-resync
+#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync
 #
 # compare, compare-bigmailbox, compare-idle and compare-resync run the same scenario against `strata serve`
 # and Dovecot (bench/dovecot.sh) and print the ratios.
@@ -273,6 +273,14 @@ run_resync() {
 	return "$status"
 }
 
+# scenario_resync: the resync scenario on Strata alone, with BIG messages.
+scenario_resync() {
+	start_strata
+	b users --server "127.0.0.1:$GRPC_PORT" --users 1
+	populate_big strata "$IMAP_PORT" "$WORK/strata"
+	run_resync strata "$IMAP_PORT"
+}
+
 # scenario_compare_resync fills one INBOX with the same $BIG messages in Strata and in Dovecot,
 # then on each measures a client's catch-up after CHANGES changes: SELECT (QRESYNC ...) and
 # UID FETCH (CHANGEDSINCE ...) (RFC 7162), time and bytes, against FETCH 1:* (UID FLAGS).
@@ -292,12 +300,12 @@ scenario_compare_resync() {
 }
 
 case ${1:-} in
-mixed | bigmailbox | idle | append | compare | compare-bigmailbox | compare-idle | compare-resync)
+mixed | bigmailbox | idle | append | compare | compare-bigmailbox | compare-idle | resync | compare-resync)
 	machine
 	"scenario_${1//-/_}"
 	;;
 *)
-	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|compare-resync" >&2
+	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync" >&2
 	exit 2
 	;;
 esac
