@@ -377,6 +377,7 @@ func (c *conn) cmdCreate(cmd *imapwire.Command) error {
 	if err != nil {
 		return rpcStatus(err, codeNonExistent, "create "+strconv.Quote(name))
 	}
+	c.notifyOwnNames(ref.owner, ref.name)
 	if id := created.GetObjectId(); id != "" {
 		return ok("MAILBOXID ("+id+")", "CREATE completed") // RFC 8474 4.1
 	}
@@ -405,6 +406,7 @@ func (c *conn) cmdDelete(cmd *imapwire.Command) error {
 	if err != nil {
 		return rpcStatus(err, codeNonExistent, "delete "+strconv.Quote(ref.full))
 	}
+	c.notifyOwnNames(ref.owner, ref.name)
 	return nil
 }
 
@@ -446,6 +448,7 @@ func (c *conn) cmdRename(cmd *imapwire.Command) error {
 	if err != nil {
 		return rpcStatus(err, codeNonExistent, "rename "+strconv.Quote(from.full))
 	}
+	c.notifyOwnNames(from.owner, from.name, to.name, to.name+"/")
 	return nil
 }
 
@@ -470,6 +473,7 @@ func (c *conn) cmdSubscribe(cmd *imapwire.Command) error {
 	if err != nil {
 		return rpcStatus(err, codeNonExistent, strings.ToLower(cmd.Name)+" "+strconv.Quote(name))
 	}
+	c.notifyOwnSubscription(name)
 	return nil
 }
 

@@ -43,7 +43,7 @@ import (
 // 6.6). INBOXES is INBOX, where mail is delivered (6.3). Of the events the session causes
 // itself (RFC 5465 5: SHOULD be omitted), its own APPEND, COPY and MOVE into another mailbox
 // bring no STATUS, and into the selected one no FETCH of MessageNew (5.2); its own CREATE,
-// DELETE, RENAME and SUBSCRIBE are reported like any other.
+// DELETE, RENAME, SUBSCRIBE and UNSUBSCRIBE bring no LIST (ownNames, ownSubs).
 
 // Limits of NOTIFY.
 const (
@@ -83,6 +83,64 @@ type notifyState struct {
 	// by mailbox id, not yet seen on the feed: a change made only of them brings no STATUS
 	// (RFC 5465 5: the server SHOULD omit events the client caused).
 	own map[uint64][]uint64
+	// ownNames are the mailbox names the session's own CREATE, DELETE and RENAME changed
+	// ("name/" for the inferiors RENAME moves), and ownSubs the names its own SUBSCRIBE and
+	// UNSUBSCRIBE changed, each until its event arrives or ownNameTTL passes: those
+	// MailboxName and SubscriptionChange events are the client's own (RFC 5465 5: SHOULD be
+	// omitted).
+	ownNames map[string]time.Time
+	ownSubs  map[string]time.Time
+}
+
+// ownNameTTL bounds how long an own name change waits for its event on the feed.
+const ownNameTTL = 30 * time.Second
+
+// notifyOwnNames records mailbox names (or "name/" subtrees) of the session's account that
+// its own command changed.
+func (c *conn) notifyOwnNames(owner string, names ...string) {
+	if n := c.notify; n != nil && owner == c.accountName() {
+		n.ownNames = rememberOwn(n.ownNames, names)
+	}
+}
+
+// notifyOwnSubscription records a name whose subscription the session's own command
+// changed.
+func (c *conn) notifyOwnSubscription(name string) {
+	if n := c.notify; n != nil {
+		n.ownSubs = rememberOwn(n.ownSubs, []string{name})
+	}
+}
+
+func rememberOwn(m map[string]time.Time, names []string) map[string]time.Time {
+	now := time.Now()
+	if m == nil {
+		m = map[string]time.Time{}
+	}
+	for k, at := range m {
+		if now.Sub(at) > ownNameTTL {
+			delete(m, k)
+		}
+	}
+	for _, name := range names {
+		m[name] = now
+	}
+	return m
+}
+
+// isOwn reports whether name is among own (exactly, and then it is forgotten, or below a
+// "name/" subtree entry).
+func isOwn(own map[string]time.Time, name string) bool {
+	now := time.Now()
+	if at, ok := own[name]; ok {
+		delete(own, name)
+		return now.Sub(at) <= ownNameTTL
+	}
+	for k, at := range own {
+		if strings.HasSuffix(k, "/") && strings.HasPrefix(name, k) && now.Sub(at) <= ownNameTTL {
+			return true
+		}
+	}
+	return false
 }
 
 // maxOwnChanges bounds the MODSEQs of own changes kept per mailbox.
@@ -427,6 +485,8 @@ func (c *conn) sendNotifications() {
 	for _, id := range changed {
 		mb, old := next[id], known[id]
 		switch name := mb.GetName(); {
+		case (old == nil || old.GetName() != name) && isOwn(n.ownNames, name):
+			// The session's own CREATE or RENAME (RFC 5465 5).
 		case old == nil:
 			if n.wants(mailboxNameEvents, name, subscribed) {
 				list(name, "")
@@ -441,7 +501,7 @@ func (c *conn) sendNotifications() {
 	}
 	for _, id := range gone {
 		old := known[id]
-		if name := old.GetName(); !listed[name] && n.wants(mailboxNameEvents, name, subscribed) {
+		if name := old.GetName(); !listed[name] && !isOwn(n.ownNames, name) && n.wants(mailboxNameEvents, name, subscribed) {
 			list(name, "")
 			listed[name] = true
 		}
@@ -461,6 +521,9 @@ func (c *conn) sendNotifications() {
 		}
 		slices.Sort(flipped)
 		for _, name := range flipped {
+			if isOwn(n.ownSubs, name) {
+				continue // the session's own SUBSCRIBE or UNSUBSCRIBE (RFC 5465 5)
+			}
 			if n.wants(subscriptionEvents, name, subscribed) || n.wants(subscriptionEvents, name, n.subscribed) {
 				list(name, "")
 			}

@@ -171,6 +171,29 @@ func TestNotifyMailboxNames(t *testing.T) {
 	watcher.silent(300 * time.Millisecond)
 }
 
+// TestNotifyOwnNameChanges: the session's own CREATE, RENAME, SUBSCRIBE, UNSUBSCRIBE and
+// DELETE bring it no LIST (RFC 5465 5: events the client caused SHOULD be omitted); another
+// session's do.
+func TestNotifyOwnNameChanges(t *testing.T) {
+	srv := startServer(t)
+	watcher := loginRaw(t, srv)
+	other := loginRaw(t, srv)
+	watcher.ok("NOTIFY SET (personal (MailboxName SubscriptionChange))")
+	for _, cmd := range []string{"CREATE Mine", "CREATE Mine/Sub", "RENAME Mine Ours", "SUBSCRIBE Ours", "UNSUBSCRIBE Ours", "DELETE Ours/Sub"} {
+		if got := watcher.ok(cmd); len(got) != 0 {
+			t.Fatalf("%s: %q", cmd, got)
+		}
+	}
+	watcher.silent(500 * time.Millisecond)
+	if got := watcher.ok("NOOP"); len(got) != 0 {
+		t.Fatalf("NOOP after the session's own changes: %q", got)
+	}
+	other.ok("CREATE Theirs")
+	if l := watcher.readLine(); l != `* LIST (\HasNoChildren) "/" Theirs` {
+		t.Fatalf("another session's CREATE: %q", l)
+	}
+}
+
 // TestNotifyNone: NOTIFY NONE stops the notifications (RFC 5465 3.1).
 func TestNotifyNone(t *testing.T) {
 	srv := startServer(t)
