@@ -42,16 +42,14 @@ import (
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
 )
 
 const (
-	// AppliedIndexHeader is the gRPC header and trailer key of the serving node's applied
-	// Raft index.
-	AppliedIndexHeader = "strata-applied-index"
-	// MinIndexHeader is the gRPC request header key of a session-consistent read: the
-	// Raft index the serving node must have applied.
-	MinIndexHeader = "strata-min-index"
+	// AppliedIndexHeader and MinIndexHeader are metadatapb's (proto/metadatapb/headers.go).
+	AppliedIndexHeader = metadatapb.AppliedIndexHeader
+	MinIndexHeader     = metadatapb.MinIndexHeader
 	// sessionReadWait bounds how long a follower behind a read's min index waits for its
 	// state machine before it sends the client to the leader. Followers learn the commit
 	// index within the leader's CommitTimeout (10ms by default), so a read that follows a

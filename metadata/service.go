@@ -26,9 +26,8 @@ const (
 	fetchChunk = 256
 	// watchChunk bounds the changes of one ChangeBatch sent by Watch.
 	watchChunk = 1024
-	// NotLeaderReason is the errdetails.ErrorInfo reason of a not-leader error; its
-	// metadata holds "leader_id" and "leader_addr" (empty when unknown).
-	NotLeaderReason = "NOT_LEADER"
+	// NotLeaderReason is metadatapb's (proto/metadatapb/headers.go).
+	NotLeaderReason = metadatapb.NotLeaderReason
 	errorDomain     = "metadata.strata-mail"
 )
 

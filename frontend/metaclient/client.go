@@ -13,14 +13,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strata-mail/strata/proto/metadatapb"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-
-	"github.com/strata-mail/strata/metadata"
 )
 
 // Node is one metadata node as the directory lists it. Only GRPCAddr is needed; ID and
@@ -308,14 +307,14 @@ func (c *Client) refused(addr string, err error) (redirected bool) {
 
 type leaderRef struct{ id, raftAddr string }
 
-// leaderHint reads the leader named by a NOT_LEADER refusal (metadata.NotLeaderReason).
+// leaderHint reads the leader named by a NOT_LEADER refusal (metadatapb.NotLeaderReason).
 func leaderHint(err error) leaderRef {
 	st, ok := status.FromError(err)
 	if !ok {
 		return leaderRef{}
 	}
 	for _, d := range st.Details() {
-		if info, isInfo := d.(*errdetails.ErrorInfo); isInfo && info.GetReason() == metadata.NotLeaderReason {
+		if info, isInfo := d.(*errdetails.ErrorInfo); isInfo && info.GetReason() == metadatapb.NotLeaderReason {
 			return leaderRef{id: info.GetMetadata()["leader_id"], raftAddr: info.GetMetadata()["leader_addr"]}
 		}
 	}
@@ -470,7 +469,7 @@ func (s *routedStream) open() error {
 // openSession opens the stream on t as a session read at minIndex.
 func (s *routedStream) openSession(t target, minIndex uint64) error {
 	s.session, s.headerSeen, s.timedOut = true, false, false
-	return s.start(t, grpcmd.AppendToOutgoingContext(s.ctx, metadata.MinIndexHeader, strconv.FormatUint(minIndex, 10)))
+	return s.start(t, grpcmd.AppendToOutgoingContext(s.ctx, metadatapb.MinIndexHeader, strconv.FormatUint(minIndex, 10)))
 }
 
 func (s *routedStream) start(t target, ctx context.Context) error {

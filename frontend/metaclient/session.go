@@ -14,7 +14,6 @@ import (
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -58,7 +57,7 @@ func (c *Client) SeenIndex() uint64 { return c.seen.Load() }
 // raiseSeen raises the read position to the index md carries, and reports whether it
 // carried one.
 func (c *Client) raiseSeen(md grpcmd.MD) bool {
-	values := md.Get(metadata.AppliedIndexHeader)
+	values := md.Get(metadatapb.AppliedIndexHeader)
 	if len(values) == 0 {
 		return false
 	}
@@ -249,7 +248,7 @@ func suspect(err error, timedOut bool) bool {
 func refusedAsNotLeader(err error) bool {
 	st, _ := status.FromError(err)
 	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == metadata.NotLeaderReason {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == metadatapb.NotLeaderReason {
 			return true
 		}
 	}
@@ -310,7 +309,7 @@ func (c *Client) invokeSession(ctx context.Context, method string, args, reply a
 	}
 	attemptCtx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 	defer cancel()
-	attemptCtx = grpcmd.AppendToOutgoingContext(attemptCtx, metadata.MinIndexHeader, strconv.FormatUint(minIndex, 10))
+	attemptCtx = grpcmd.AppendToOutgoingContext(attemptCtx, metadatapb.MinIndexHeader, strconv.FormatUint(minIndex, 10))
 	timedOut := false
 	err = func() error {
 		cs, err := t.conn.NewStream(attemptCtx, &unaryDesc, method, opts...)
