@@ -28,10 +28,10 @@ test: tools-s3
 
 # Runs each fuzz target for its execution budget (the seeds run in every `go test`).
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCommand$$' -fuzztime $(FUZZ_PARSER_EXECS) ./frontend/imapwire
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCommand$$' -fuzztime $(FUZZ_PARSER_EXECS) ./frontend/imap/imapwire
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_MESSAGE_EXECS) ./frontend/message
-	$(GO) test -run '^$$' -fuzz '^FuzzSequences$$' -fuzztime $(FUZZ_SESSION_EXECS) ./frontend
-	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZ_INFLATE_EXECS) ./frontend/inflate
+	$(GO) test -run '^$$' -fuzz '^FuzzSequences$$' -fuzztime $(FUZZ_SESSION_EXECS) ./frontend/imap
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZ_INFLATE_EXECS) ./frontend/imap/inflate
 
 tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

@@ -12,7 +12,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/strata-mail/strata/frontend"
+	imapserver "github.com/strata-mail/strata/frontend/imap"
 )
 
 // TestServeTLS: `strata serve` generates a self-signed certificate in the data directory,
@@ -77,7 +77,7 @@ func TestServeTLS(t *testing.T) {
 	before := serial()
 	os.Remove(certFile)
 	os.Remove(keyFile)
-	if _, err := frontend.EnsureSelfSigned(certFile, keyFile, []string{"localhost"}); err != nil {
+	if _, err := imapserver.EnsureSelfSigned(certFile, keyFile, []string{"localhost"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := srv.cmd.Process.Signal(syscall.SIGHUP); err != nil {

@@ -29,7 +29,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/fs"
 	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/blobstore/s3"
-	"github.com/strata-mail/strata/frontend"
+	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
@@ -51,7 +51,7 @@ type Config struct {
 	TLSCertFile string
 	TLSKeyFile  string
 	// IMAPLimits bound IMAP connections; zero fields take the frontend's defaults.
-	IMAPLimits frontend.Limits
+	IMAPLimits imap.Limits
 	GRPCListen string // the metadata and admin gRPC endpoint, e.g. 127.0.0.1:1144
 	RaftListen string // defaults to 127.0.0.1:0: the single voter talks to nobody
 	// Demo creates tenant "example" (example.com) and demo@example.com with password
@@ -96,10 +96,10 @@ type Server struct {
 	grpcSrv  *grpc.Server
 	grpcLn   net.Listener
 	conn     *grpc.ClientConn
-	frontend *frontend.Server
+	frontend *imap.Server
 	imapLn   net.Listener
 	imapsLn  net.Listener
-	keyPair  *frontend.KeyPair
+	keyPair  *imap.KeyPair
 	serveErr chan error
 	stopGC   context.CancelFunc
 	metrics  *promexport.Server
@@ -204,7 +204,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			return nil, fmt.Errorf("listen for IMAPS on %s: %w", cfg.IMAPSListen, err)
 		}
 	}
-	s.frontend = frontend.NewServer(frontend.Config{
+	s.frontend = imap.NewServer(imap.Config{
 		Metadata:              client,
 		Blobs:                 blobs,
 		SpoolDir:              filepath.Join(cfg.DataDir, "spool"),
@@ -318,12 +318,12 @@ var selfSignedHosts = []string{"localhost", "127.0.0.1", "::1"}
 // loadKeyPair reads the configured certificate and key or, when none are configured,
 // the ones in the data directory, generating them on first start. It fills in cfg's
 // file names.
-func loadKeyPair(cfg *Config, logger *slog.Logger) (*frontend.KeyPair, error) {
+func loadKeyPair(cfg *Config, logger *slog.Logger) (*imap.KeyPair, error) {
 	switch {
 	case cfg.TLSCertFile == "" && cfg.TLSKeyFile == "":
 		cfg.TLSCertFile = filepath.Join(cfg.DataDir, "tls", "cert.pem")
 		cfg.TLSKeyFile = filepath.Join(cfg.DataDir, "tls", "key.pem")
-		created, err := frontend.EnsureSelfSigned(cfg.TLSCertFile, cfg.TLSKeyFile, selfSignedHosts)
+		created, err := imap.EnsureSelfSigned(cfg.TLSCertFile, cfg.TLSKeyFile, selfSignedHosts)
 		if err != nil {
 			return nil, err
 		}
@@ -333,7 +333,7 @@ func loadKeyPair(cfg *Config, logger *slog.Logger) (*frontend.KeyPair, error) {
 	case cfg.TLSCertFile == "" || cfg.TLSKeyFile == "":
 		return nil, errors.New("TLS: give both a certificate file and a key file, or neither")
 	}
-	return frontend.LoadKeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	return imap.LoadKeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 }
 
 // MetricsAddr returns the address of the /metrics endpoint, or "" when it is off.

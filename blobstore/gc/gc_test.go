@@ -22,7 +22,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/fs"
 	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/embedded"
-	"github.com/strata-mail/strata/frontend"
+	imapserver "github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -213,7 +213,7 @@ func TestRacingDedupAppend(t *testing.T) {
 	}
 
 	store := &hookedStore{Store: base, pauseAt: 2, paused: make(chan struct{}), resume: make(chan struct{})}
-	fe := frontend.NewServer(frontend.Config{
+	fe := imapserver.NewServer(imapserver.Config{
 		Metadata: md, Blobs: store, SpoolDir: t.TempDir(), Logger: quietLogger(),
 		AllowPlaintextAuth: true, TrustLoopback: true, MaxMessageSize: 1 << 20,
 	})

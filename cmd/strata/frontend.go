@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/strata-mail/strata/embedded"
-	"github.com/strata-mail/strata/frontend"
+	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -66,7 +66,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 
 // frontendTLS is the frontend's key pair with the file it was read from, for SIGHUP.
 type frontendTLS struct {
-	*frontend.KeyPair
+	*imap.KeyPair
 	certFile string
 }
 
@@ -142,8 +142,8 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		go followDirectory(ctx, directory.New(etcd, logger), md, logger)
 	}
 
-	var keyPair *frontend.KeyPair
-	cfg := frontend.Config{
+	var keyPair *imap.KeyPair
+	cfg := imap.Config{
 		Metadata:              metadatapb.NewMetadataClient(md),
 		Blobs:                 blobs,
 		SpoolDir:              spoolDir,
@@ -152,11 +152,11 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		DisableUnauthenticate: noUnauth,
 		DisableCompress:       noCompress,
 		MaxMessageSize:        maxSize,
-		Limits:                frontend.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
+		Limits:                imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
 		AdminURI:              adminURI,
 	}
 	if tlsCert != "" {
-		if keyPair, err = frontend.LoadKeyPair(tlsCert, tlsKey); err != nil {
+		if keyPair, err = imap.LoadKeyPair(tlsCert, tlsKey); err != nil {
 			return err
 		}
 		cfg.TLS = keyPair.TLSConfig()
@@ -167,7 +167,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 			return err
 		}
 	}
-	srv := frontend.NewServer(cfg)
+	srv := imap.NewServer(cfg)
 	imapLn, err := net.Listen("tcp", imapListen)
 	if err != nil {
 		return fmt.Errorf("listen for IMAP on %s: %w", imapListen, err)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/embedded"
-	"github.com/strata-mail/strata/frontend"
+	"github.com/strata-mail/strata/frontend/imap"
 )
 
 func newServeCommand() *cobra.Command {
@@ -92,7 +92,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		IMAPSListen:           imapsListen,
 		TLSCertFile:           tlsCert,
 		TLSKeyFile:            tlsKey,
-		IMAPLimits:            frontend.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
+		IMAPLimits:            imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
 		GRPCListen:            grpcListen,
 		Demo:                  !noDemo,
 		AllowPlaintextAuth:    plaintext,

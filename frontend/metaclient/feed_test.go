@@ -16,7 +16,7 @@ import (
 
 	"github.com/strata-mail/strata/blobstore/fs"
 	"github.com/strata-mail/strata/embedded"
-	"github.com/strata-mail/strata/frontend"
+	imapserver "github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -28,7 +28,7 @@ func startFrontend(t testing.TB, g *group, blobDir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := frontend.NewServer(frontend.Config{
+	srv := imapserver.NewServer(imapserver.Config{
 		Metadata:       metadatapb.NewMetadataClient(newClient(t, g.nodes())),
 		Blobs:          blobs,
 		SpoolDir:       t.TempDir(),
@@ -48,7 +48,7 @@ func startFrontend(t testing.TB, g *group, blobDir string) string {
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shut down frontend: %v", err)
 		}
-		if err := <-served; !errors.Is(err, frontend.ErrServerClosed) {
+		if err := <-served; !errors.Is(err, imapserver.ErrServerClosed) {
 			t.Errorf("frontend serve: %v", err)
 		}
 	})

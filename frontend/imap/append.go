@@ -1,0 +1,321 @@
+package imap
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/frontend/imap/imapwire"
+	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// appendSyncWait bounds how long APPEND to the selected mailbox waits for its own change to
+// come back on the feed, so that EXISTS goes out with the response.
+const appendSyncWait = 2 * time.Second
+
+// Bounds on one MULTIAPPEND (RFC 3502), whose messages are all spooled before any is
+// committed: their number, their total size on the spool, and the size of the one metadata
+// Append request (message structures included), which must stay under gRPC's default 4 MiB
+// message limit. Beyond them the command fails with NO [LIMIT] (RFC 5530 3).
+const (
+	maxAppendMessages     = 1000
+	maxAppendSpoolBytes   = 1 << 30
+	maxAppendRequestBytes = 3 << 20
+)
+
+// maxMemorySpoolBytes is the largest literal that the first message of an APPEND spools in
+// memory rather than in a file: a file costs a create, writes and an unlink per message,
+// which at the typical mail size of a few KiB cost more than the bytes. Later messages of a
+// MULTIAPPEND use files, so a connection holds at most this much in memory.
+const maxMemorySpoolBytes = 64 << 10
+
+// spooledMessage is one message of an APPEND, held in a spool file until it is committed.
+type spooledMessage struct {
+	args  *imapwire.AppendArgs
+	spool *blobstore.Spool
+}
+
+// cmdAppend: RFC 9051 6.3.12 with MULTIAPPEND (RFC 3502), LITERAL+ (RFC 7888), literal8
+// (RFC 3516 4.4), the UTF8 data extension (RFC 6855 4), APPENDLIMIT (RFC 7889) and
+// APPENDUID (RFC 4315 3). Every message literal
+// is streamed into a spool file while it is hashed; then each is parsed once for its
+// structure and stored in the blob store, and only then are all appended in metadata by one
+// call, which applies them together or not at all (RFC 3502 6.3.11).
+func (c *conn) cmdAppend(cmd *imapwire.Command) error {
+	return c.appendTo(cmd, nil)
+}
+
+// replaced is the message of the selected mailbox that REPLACE replaces.
+type replaced struct {
+	uid uint32
+}
+
+// cmdReplace: REPLACE and UID REPLACE (RFC 8508): APPEND of the new message to the named
+// mailbox and expunge of the replaced one from the selected mailbox, in one metadata
+// command, so that neither both nor none of them are ever there. It needs the rights of
+// APPEND on the target and t and e on the selected mailbox (RFC 8508 3.4).
+func (c *conn) cmdReplace(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.AppendArgs)
+	s := c.sel
+	var err error
+	var uid uint32
+	switch {
+	case s.readOnly:
+		err = no(codeReadOnly, "Mailbox is read-only") // RFC 8508 3.3
+	case !s.rights.has('t') || !s.rights.has('e'):
+		err = no(codeNoPerm, cmd.Name+" needs the t and e rights") // RFC 8508 3.4
+	case cmd.Name == "UID REPLACE":
+		if uid = args.Replace; s.seqOf(uid) == 0 {
+			// RFC 8508 3.3: a UID that does not exist is a NO, not a BAD.
+			err = no(codeNonExistent, "No message with UID "+strconv.FormatUint(uint64(uid), 10))
+		}
+	case int(args.Replace) > len(s.uids):
+		err = bad("", "Invalid message sequence number") // RFC 9051 9: beyond "*"
+	default:
+		uid = s.uids[args.Replace-1]
+	}
+	if err != nil {
+		c.discardAppendLiteral(cmd)
+		return err
+	}
+	return c.appendTo(cmd, &replaced{uid: uid})
+}
+
+// appendTo runs APPEND, or REPLACE when replace is set.
+func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
+	first := cmd.Args.(*imapwire.AppendArgs)
+	ref, err := c.mailboxRefIn(first.Mailbox)
+	var mb *metadatapb.Mailbox
+	if err == nil {
+		mb, err = c.getMailbox(ref, codeTryCreate)
+	}
+	if err == nil && mb.GetNoselect() {
+		err = no(codeTryCreate, "Mailbox cannot hold messages")
+	}
+	var granted rights
+	if err == nil {
+		if granted = c.rightsOn(ref, mb); !granted.has('i') {
+			err = no(codeNoPerm, "APPEND needs the i right") // RFC 4314 4
+		}
+	}
+	if err != nil {
+		// Refused before the message arrives (RFC 9051 6.3.12): no continuation request
+		// for a synchronising literal; a non-synchronising one is read and dropped.
+		c.discardAppendLiteral(cmd)
+		return err
+	}
+	var msgs []*spooledMessage
+	defer func() {
+		for _, m := range msgs {
+			m.spool.Close()
+		}
+	}()
+	var spooled int64
+	for args := first; ; {
+		if len(msgs) > 0 && spooled+args.Literal.Size > maxAppendSpoolBytes {
+			c.discardAppendLiteral(&imapwire.Command{Args: args})
+			return no(codeLimit, "Messages of one APPEND too large together")
+		}
+		if args.UTF8 && !c.utf8Accept {
+			// RFC 6855 4: the UTF8 data extension is refused with BAD until the client
+			// has sent ENABLE UTF8=ACCEPT.
+			c.discardAppendLiteral(&imapwire.Command{Args: args})
+			return bad("", "APPEND UTF8 needs ENABLE UTF8=ACCEPT")
+		}
+		m, rest, err := c.readAppendMessage(args, len(msgs) == 0)
+		if err != nil {
+			return err
+		}
+		if args.UTF8 {
+			// RFC 6855 4: "UTF8 (" literal8 ")"; the message is stored as given.
+			if len(rest) == 0 || rest[0] != ')' {
+				m.spool.Close()
+				c.skipCommand(rest)
+				return bad("", `APPEND: expected ")" after the UTF8 message`)
+			}
+			rest = rest[1:]
+		}
+		msgs = append(msgs, m)
+		spooled += m.spool.Size()
+		if len(rest) == 0 {
+			break
+		}
+		if replace != nil {
+			c.skipCommand(rest)
+			return bad("", "REPLACE takes one message") // RFC 8508 6
+		}
+		// RFC 3502 6.3.11: append-message follows for another message.
+		next, perr := imapwire.ParseAppendNext(rest)
+		if perr != nil {
+			c.skipCommand(rest)
+			return bad("", "APPEND: "+perr.Error())
+		}
+		if len(msgs) >= maxAppendMessages {
+			c.discardAppendLiteral(&imapwire.Command{Args: next})
+			return no(codeLimit, "Too many messages in one APPEND")
+		}
+		args = next
+	}
+
+	req := &metadatapb.AppendRequest{RequestId: newRequestID(), Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName()}
+	if replace != nil {
+		req.ReplaceUid, req.ReplaceMailboxId, req.ReplaceAccount = replace.uid, c.sel.mailboxID, c.sel.owner
+	}
+	for _, m := range msgs {
+		nm, err := c.parseSpooled(m)
+		if err != nil {
+			return err
+		}
+		// RFC 4314 4: flags the session may not set are dropped, not refused.
+		nm.Flags = granted.permitted(nm.Flags)
+		req.Messages = append(req.Messages, nm)
+	}
+	if len(req.Messages) > 1 && proto.Size(req) > maxAppendRequestBytes {
+		return no(codeLimit, "Too many messages in one APPEND")
+	}
+	resp, err := c.storeAndAppend(msgs, req)
+	if err != nil {
+		return rpcStatus(err, codeTryCreate, "append to "+strconv.Quote(ref.full))
+	}
+	c.notifyOwnChange(ref.owner, mb.GetId(), resp.GetModseq())
+	if c.sel != nil && c.sel.owner == ref.owner && c.sel.mailboxID == mb.GetId() {
+		// RFC 9051 6.3.12: appending to the selected mailbox should be followed by EXISTS;
+		// wait for the feed to deliver this append so run sends it now.
+		c.sel.feed.waitFor(c.ctx, resp.GetModseq(), appendSyncWait)
+	}
+	appendUID := ""
+	if uids := resp.GetUids(); len(uids) == len(req.Messages) {
+		// RFC 4315 3: APPENDUID with the UID set of all the messages (RFC 3502 6.3.11
+		// appends them in order, so the set is in order too).
+		appendUID = fmt.Sprintf("APPENDUID %d %s", resp.GetUidValidity(), uidSetString(uids))
+	}
+	if replace == nil {
+		return ok(appendUID, "APPEND completed")
+	}
+	// RFC 8508 3.1: APPENDUID in an untagged OK, then the replaced message's EXPUNGE (or
+	// VANISHED), then the tagged OK.
+	if appendUID != "" {
+		c.untagged("OK [" + appendUID + "] Replacement message ready")
+	}
+	c.expungeUIDs([]uint32{replace.uid})
+	return nil
+}
+
+// readAppendMessage streams the literal of one APPEND message into a spool file (in memory
+// when first and small), after the size check and the continuation request, and returns it
+// with the rest of the command line that follows the literal.
+func (c *conn) readAppendMessage(args *imapwire.AppendArgs, first bool) (*spooledMessage, []byte, error) {
+	lit := args.Literal
+	if lit.Size > c.srv.cfg.MaxMessageSize {
+		c.discardAppendLiteral(&imapwire.Command{Args: args})
+		return nil, nil, no(codeTooBig, "Message larger than APPENDLIMIT "+strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10)) // RFC 7889 4
+	}
+	if !lit.NonSync {
+		c.continuation(continuationText)
+		if err := c.bw.Flush(); err != nil {
+			return nil, nil, err
+		}
+	}
+	var spool *blobstore.Spool
+	var err error
+	if first && lit.Size <= maxMemorySpoolBytes {
+		spool, err = blobstore.NewMemorySpool(max(lit.Size, 1))
+	} else {
+		spool, err = blobstore.NewSpool(c.srv.cfg.SpoolDir, max(lit.Size, 1))
+	}
+	if err != nil {
+		c.discardAppendLiteral(&imapwire.Command{Args: args})
+		return nil, nil, fmt.Errorf("append: %w", err)
+	}
+	body := &nulDetector{r: c.framer.LiteralReader(lit.Size)}
+	if _, err := io.CopyN(spool, body, lit.Size); err != nil {
+		// The connection failed mid-literal or the spool could not be written; either way
+		// the command stream is lost.
+		spool.Close()
+		c.state = stateLogout
+		return nil, nil, fmt.Errorf("append: spool message: %w", err)
+	}
+	rest, err := c.framer.ReadLine()
+	if err != nil && !errors.Is(err, imapwire.ErrLineTooLong) {
+		spool.Close()
+		return nil, nil, err
+	}
+	if err != nil {
+		spool.Close()
+		c.skipCommand(rest)
+		return nil, nil, bad(codeLimit, "APPEND line too long")
+	}
+	if body.sawNUL && !lit.Binary {
+		// RFC 9051 4.3: a literal is CHAR8, without NUL; binary content needs literal8
+		// (RFC 3516 4.4), whose content is stored as given.
+		spool.Close()
+		c.skipCommand(rest)
+		return nil, nil, bad("", "NUL in a message literal; use a literal8 (~{n})")
+	}
+	return &spooledMessage{args: args, spool: spool}, rest, nil
+}
+
+// parseSpooled parses a spooled message once for its structure and returns what the
+// metadata Append needs; its body is not stored yet.
+func (c *conn) parseSpooled(m *spooledMessage) (*metadatapb.NewMessage, error) {
+	structure, err := message.Parse(m.spool.Reader())
+	if err != nil {
+		return nil, fmt.Errorf("append: parse message: %w", err)
+	}
+	date := m.args.Date
+	if date.IsZero() {
+		date = time.Now()
+	}
+	var flags []string
+	for _, f := range m.args.Flags {
+		// \Recent cannot be set by a client (RFC 3501 2.3.2).
+		if !strings.EqualFold(string(f), `\Recent`) {
+			flags = append(flags, string(f))
+		}
+	}
+	return &metadatapb.NewMessage{
+		BlobKey:          blobstore.Key(c.account.GetTenant(), m.spool.Sum()),
+		Size:             uint64(m.spool.Size()),
+		InternalDateUnix: date.Unix(),
+		Flags:            flags,
+		Structure:        structure,
+		Thread:           message.ThreadKeys(structure), // RFC 8474 5.2 THREADID
+	}, nil
+}
+
+// storeBlob writes a spooled message to the blob store under key, before its metadata is
+// committed (the blob first, then metadata).
+func (c *conn) storeBlob(m *spooledMessage, key string) error {
+	ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
+	defer cancel()
+	if err := c.srv.cfg.Blobs.Put(ctx, key, m.spool.Reader(), m.spool.Size()); err != nil {
+		// The cause (endpoints, paths) stays in the log; the client learns only that it may
+		// retry (RFC 5530 UNAVAILABLE).
+		c.log.Warn("store message body", "key", key, "err", err)
+		return no(codeUnavailable, "Could not store the message, try again later")
+	}
+	return nil
+}
+
+// nulDetector passes a literal through and notes whether it held a NUL byte.
+type nulDetector struct {
+	r      io.Reader
+	sawNUL bool
+}
+
+func (d *nulDetector) Read(p []byte) (int, error) {
+	n, err := d.r.Read(p)
+	if !d.sawNUL && bytes.IndexByte(p[:n], 0) >= 0 {
+		d.sawNUL = true
+	}
+	return n, err
+}

@@ -1,0 +1,125 @@
+package imap_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// TestMultiAppend: RFC 3502's example, two messages in one APPEND answered with one
+// APPENDUID set (RFC 4315 3), with synchronising and non-synchronising literals.
+func TestMultiAppend(t *testing.T) {
+	srv := startServer(t)
+	rc := loginRaw(t, srv)
+	rc.ok("CREATE saved-messages")
+	msg1 := testMessage("afternoon meeting", "Hello Joe, do you think we can meet at 3:30 tomorrow?")
+	msg2 := testMessage("afternoon meeting 2", "Hello Joe, I'll bring the doughnuts.")
+	rc.write(fmt.Sprintf("A003 APPEND saved-messages (\\Seen) {%d}\r\n", len(msg1)))
+	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("continuation: %q", l)
+	}
+	rc.write(msg1 + fmt.Sprintf(` (\Seen) " 7-Feb-1994 22:43:04 -0800" {%d}`+"\r\n", len(msg2)))
+	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("second continuation: %q", l)
+	}
+	rc.write(msg2 + "\r\n")
+	_, tagged := rc.until("A003")
+	var validity, first, last uint32
+	if _, err := fmt.Sscanf(tagged, "OK [APPENDUID %d %d:%d]", &validity, &first, &last); err != nil || first != 1 || last != 2 {
+		t.Fatalf("APPEND: %q", tagged)
+	}
+	// LITERAL+ (RFC 7888): three messages without continuation requests.
+	rc.write(fmt.Sprintf("A004 APPEND saved-messages {%d+}\r\n%s {%d+}\r\n%s ~{%d+}\r\n%s\r\n",
+		len(msg1), msg1, len(msg2), msg2, len(msg1), msg1))
+	if _, tagged := rc.until("A004"); !strings.HasPrefix(tagged, fmt.Sprintf("OK [APPENDUID %d 3:5]", validity)) {
+		t.Fatalf("non-synchronising MULTIAPPEND: %q", tagged)
+	}
+	rc.ok("SELECT saved-messages")
+	got := rc.ok("FETCH 1:* (FLAGS INTERNALDATE)")
+	if len(got) != 5 || !strings.Contains(got[0], `\Seen`) || !strings.Contains(got[1], `"08-Feb-1994 06:43:04 +0000"`) || strings.Contains(got[2], `\Seen`) {
+		t.Errorf("FETCH = %q", got)
+	}
+}
+
+// TestMultiAppendAllOrNothing: RFC 3502 6.3.11: when one message is refused, none of the
+// command's messages is appended.
+func TestMultiAppendAllOrNothing(t *testing.T) {
+	srv := startServer(t) // APPENDLIMIT 1 MiB
+	rc := loginRaw(t, srv)
+	msg := testMessage("kept out", "body")
+	rc.write(fmt.Sprintf("A1 APPEND INBOX {%d}\r\n", len(msg)))
+	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("continuation: %q", l)
+	}
+	// The second literal is too big: the server refuses it without a continuation request.
+	rc.write(msg + " {2000000}\r\n")
+	if _, tagged := rc.until("A1"); !strings.HasPrefix(tagged, "NO [TOOBIG]") {
+		t.Fatalf("oversized second message: %q", tagged)
+	}
+	// A syntax error after the first message.
+	rc.write(fmt.Sprintf("A2 APPEND INBOX {%d+}\r\n%s garbage\r\n", len(msg), msg))
+	if _, tagged := rc.until("A2"); !strings.HasPrefix(tagged, "BAD") {
+		t.Fatalf("garbage after a message: %q", tagged)
+	}
+	// A NUL in a plain literal (RFC 9051 4.3) in the second message.
+	nul := "Subject: x\r\n\r\na\x00b\r\n"
+	rc.write(fmt.Sprintf("A3 APPEND INBOX {%d+}\r\n%s {%d+}\r\n%s\r\n", len(msg), msg, len(nul), nul))
+	if _, tagged := rc.until("A3"); !strings.HasPrefix(tagged, "BAD") {
+		t.Fatalf("NUL in a literal: %q", tagged)
+	}
+	checkLines(t, "STATUS", rc.ok("STATUS INBOX (MESSAGES)"), []string{"* STATUS INBOX (MESSAGES 0)"})
+	// The session goes on.
+	rc.write(fmt.Sprintf("A4 APPEND INBOX ~{%d+}\r\n%s\r\n", len(nul), nul))
+	if _, tagged := rc.until("A4"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
+		t.Fatalf("literal8 with NUL: %q", tagged)
+	}
+	rc.ok("SELECT INBOX")
+	if got := rc.ok("FETCH 1 RFC822.SIZE"); !slices.Equal(got, []string{fmt.Sprintf("* 1 FETCH (RFC822.SIZE %d)", len(nul))}) {
+		t.Errorf("literal8 message stored as given: %q", got)
+	}
+}
+
+// TestAppendTargets: APPEND to a missing or \Noselect mailbox answers [TRYCREATE] (RFC
+// 9051 6.3.12); a rev1 session names the target in modified UTF-7.
+func TestAppendTargets(t *testing.T) {
+	srv := startServer(t)
+	rc := loginRaw(t, srv)
+	rc.expect("APPEND Missing {5}", "NO [TRYCREATE]")
+	rc.ok("CREATE P/C")
+	rc.ok("DELETE P")
+	rc.expect("APPEND P {5}", "NO [TRYCREATE]")
+	rc.ok(`CREATE "&AMk-t&AOk-"`)
+	msg := testMessage("summer", "sun")
+	rc.write(fmt.Sprintf("A1 APPEND &AMk-t&AOk- {%d+}\r\n%s\r\n", len(msg), msg))
+	if _, tagged := rc.until("A1"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
+		t.Fatalf("APPEND to a modified UTF-7 name: %q", tagged)
+	}
+	checkLines(t, "STATUS", rc.ok("STATUS &AMk-t&AOk- (MESSAGES)"), []string{"* STATUS &AMk-t&AOk- (MESSAGES 1)"})
+	c := loginUTF8(t, srv)
+	if data, err := c.Status("Été", &imap.StatusOptions{NumMessages: true}).Wait(); err != nil || data.Mailbox != "Été" || *data.NumMessages != 1 {
+		t.Errorf("imapclient STATUS Été = %+v, %v", data, err)
+	}
+	rc.expect("APPEND &AGE- {5}", "NO [CANNOT]")
+}
+
+// TestMultiAppendLimit: one APPEND holds at most 1000 messages; the 1001st fails the whole
+// command with NO [LIMIT] (RFC 5530 3) and nothing is appended.
+func TestMultiAppendLimit(t *testing.T) {
+	srv := startServer(t)
+	rc := loginRaw(t, srv)
+	msg := "Subject: s\r\n\r\nb\r\n"
+	var sb strings.Builder
+	sb.WriteString("A1 APPEND INBOX")
+	for i := 0; i < 1001; i++ {
+		fmt.Fprintf(&sb, " {%d+}\r\n%s", len(msg), msg)
+	}
+	sb.WriteString("\r\n")
+	rc.write(sb.String())
+	if _, tagged := rc.until("A1"); !strings.HasPrefix(tagged, "NO [LIMIT]") {
+		t.Fatalf("1001 messages: %q", tagged)
+	}
+	checkLines(t, "STATUS", rc.ok("STATUS INBOX (MESSAGES)"), []string{"* STATUS INBOX (MESSAGES 0)"})
+}

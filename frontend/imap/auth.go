@@ -1,0 +1,261 @@
+package imap
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-mail/strata/frontend/imap/imapwire"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// cmdCapability: RFC 9051 6.1.1.
+func (c *conn) cmdCapability(cmd *imapwire.Command) error {
+	c.untagged("CAPABILITY " + c.capabilities())
+	return nil
+}
+
+// cmdNoop: RFC 9051 6.1.2 (and CHECK, RFC 3501 6.4.1, which IMAP4rev2 folds into NOOP).
+// Pending mailbox updates are sent by run before the tagged response.
+func (c *conn) cmdNoop(cmd *imapwire.Command) error {
+	return nil
+}
+
+// cmdLogout: RFC 9051 6.1.3.
+func (c *conn) cmdLogout(cmd *imapwire.Command) error {
+	c.untagged("BYE Logging out")
+	c.closeSelected()
+	c.state = stateLogout
+	return nil
+}
+
+// plaintextAuthAllowed reports whether a password may be sent on this connection: over TLS,
+// from a loopback address when loopback is trusted, or when the configuration allows it
+// everywhere. RFC 9051 6.2.3, 11.1.
+func (c *conn) plaintextAuthAllowed() bool {
+	return c.tlsActive() || c.srv.cfg.AllowPlaintextAuth ||
+		(c.srv.cfg.TrustLoopback && isLoopback(c.nc.RemoteAddr()))
+}
+
+// isLoopback reports whether addr is a TCP address on the loopback network.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}
+
+// cmdLogin: RFC 9051 6.2.3.
+func (c *conn) cmdLogin(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.LoginArgs)
+	if !c.plaintextAuthAllowed() {
+		return no(codePrivacyReq, "LOGIN is disabled without TLS")
+	}
+	return c.authenticate(args.Username, args.Password)
+}
+
+// cmdAuthenticate: RFC 9051 6.2.2 with the SASL PLAIN mechanism (RFC 4616) and the initial
+// response of RFC 4959.
+func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.AuthenticateArgs)
+	if args.Mechanism != "PLAIN" {
+		return no(codeCannot, "Unsupported authentication mechanism")
+	}
+	if !c.plaintextAuthAllowed() {
+		return no(codePrivacyReq, "PLAIN is disabled without TLS")
+	}
+	encoded := args.InitialResponse
+	if encoded == nil {
+		// RFC 9051 6.2.2: an empty challenge, then the client's response line.
+		c.continuation("")
+		if err := c.bw.Flush(); err != nil {
+			return err
+		}
+		line, err := c.framer.ReadLine()
+		if err != nil {
+			if errors.Is(err, imapwire.ErrLineTooLong) {
+				return bad("", "Authentication response too long")
+			}
+			return err
+		}
+		encoded = line
+	}
+	if string(encoded) == "*" {
+		return bad("", "Authentication cancelled") // RFC 9051 6.2.2
+	}
+	var response []byte
+	if string(encoded) != "=" { // RFC 4959 3: "=" is an empty initial response
+		var err error
+		if response, err = base64.StdEncoding.DecodeString(string(encoded)); err != nil {
+			return bad("", "Invalid base64 in the authentication response")
+		}
+	}
+	// RFC 4616 2: message = [authzid] UTF8NUL authcid UTF8NUL passwd
+	fields := bytes.Split(response, []byte{0})
+	if len(fields) != 3 {
+		return bad("", "Malformed PLAIN response")
+	}
+	authzid, authcid, password := string(fields[0]), string(fields[1]), string(fields[2])
+	if authzid != "" && !strings.EqualFold(authzid, authcid) {
+		return no(codeAuthorizFailed, "Acting as another user is not allowed")
+	}
+	return c.authenticate(authcid, password)
+}
+
+// authenticate checks the credentials with the metadata service and enters the
+// authenticated state.
+func (c *conn) authenticate(username, password string) error {
+	ctx, cancel := c.rpcContext()
+	defer cancel()
+	account, err := c.srv.cfg.Metadata.Authenticate(ctx, &metadatapb.AuthenticateRequest{
+		Email: strings.ToLower(username), Password: password,
+	})
+	if err != nil {
+		switch status.Code(err) {
+		case codes.Unauthenticated, codes.PermissionDenied, codes.NotFound, codes.InvalidArgument:
+			return no(codeAuthFailed, "Invalid credentials")
+		}
+		return rpcStatus(err, codeAuthFailed, "authenticate")
+	}
+	if account.GetDisabled() {
+		return no(codeAuthFailed, "Invalid credentials")
+	}
+	c.account = account
+	c.state = stateAuthenticated
+	c.log = c.connLog.With("account", account.GetEmail())
+	// RFC 9051 6.2.3: the capabilities may change after login, so send them.
+	return ok("CAPABILITY "+c.capabilities(), "Logged in")
+}
+
+// cmdUnauthenticate: RFC 8437 3. The session goes back to the not authenticated state with
+// nothing of the account it had: the selected mailbox is left without expunging, which
+// stops its change feed and drops its view, saved search result (RFC 5182) and rights
+// (RFC 4314); the account and its re-check time (quota.go) are forgotten; what ENABLE
+// turned on is off again, CONDSTORE as if no enabling command had been sent (RFC 8437
+// 4.1). TLS stays; compression ends after the OK (RFC 8437 4.1, compress.go). The OK
+// carries the capabilities of the not authenticated state, so the client need not ask.
+func (c *conn) cmdUnauthenticate(cmd *imapwire.Command) error {
+	if c.srv.cfg.DisableUnauthenticate {
+		return bad("", "Unknown command "+cmd.Name)
+	}
+	c.closeSelected()
+	c.account = nil
+	c.accountChecked = time.Time{}
+	c.rev2, c.utf8Accept, c.condStore, c.qresync, c.uidOnly = false, false, false, false, false
+	c.state = stateNotAuthenticated
+	c.log.Debug("UNAUTHENTICATE")
+	c.log = c.connLog
+	if c.inflater != nil {
+		c.afterResponse = c.stopCompression
+	}
+	return ok("CAPABILITY "+c.capabilities(), "Not authenticated")
+}
+
+// cmdEnable: RFC 9051 6.3.1 (RFC 5161). IMAP4rev2 and UTF8=ACCEPT (RFC 6855 3) can be
+// enabled; the switches they set are described on conn. ENABLED lists only what this
+// command newly enabled (RFC 5161 3.1); unknown capabilities are ignored.
+func (c *conn) cmdEnable(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.EnableArgs)
+	var enabled []string
+	for _, name := range args.Capabilities {
+		switch {
+		case name == "IMAP4REV2" && !c.rev2:
+			c.rev2 = true
+			enabled = append(enabled, "IMAP4rev2")
+		case name == "UTF8=ACCEPT" && !c.utf8Accept:
+			c.utf8Accept = true
+			enabled = append(enabled, "UTF8=ACCEPT")
+		case name == "CONDSTORE" && !c.condStore: // RFC 7162 3.1
+			c.enableCondStore()
+			enabled = append(enabled, "CONDSTORE")
+		case name == "UIDONLY" && !c.uidOnly: // RFC 9586 3
+			c.uidOnly = true
+			enabled = append(enabled, "UIDONLY")
+		case name == "QRESYNC" && !c.qresync: // RFC 7162 3.2.3: implies CONDSTORE
+			c.enableCondStore()
+			c.qresync = true
+			enabled = append(enabled, "QRESYNC")
+		}
+	}
+	c.untagged(strings.TrimSpace("ENABLED " + strings.Join(enabled, " ")))
+	return nil
+}
+
+// ID limits of RFC 2971 3.3: at most 30 pairs, fields of 30 octets, values of 1024. A
+// client that sends more is logged only up to them.
+const (
+	maxIDParams    = 30
+	maxIDFieldSize = 30
+	maxIDValueSize = 1024
+	serverIDName   = "Strata"
+	serverIDVendor = "Strata"
+)
+
+// cmdID: RFC 2971 3.1. The client's identification is logged (bounded); the server answers
+// with its name and version.
+func (c *conn) cmdID(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.IDArgs)
+	if len(args.Params) > 0 {
+		attrs := make([]any, 0, 2*maxIDParams)
+		for i, p := range args.Params {
+			if i == maxIDParams {
+				break
+			}
+			attrs = append(attrs, truncate(p.Field, maxIDFieldSize), truncate(p.Value, maxIDValueSize))
+		}
+		c.log.Info("IMAP client ID", slog.Group("id", attrs...))
+	}
+	enc := c.encoder()
+	b := []byte("ID (")
+	for i, kv := range [][2]string{
+		{"name", serverIDName}, {"version", serverVersion()}, {"vendor", serverIDVendor},
+	} {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = enc.AppendString(b, kv[0])
+		b = append(b, ' ')
+		b = enc.AppendString(b, kv[1])
+	}
+	b = append(b, ')')
+	c.untaggedBytes(b)
+	return nil
+}
+
+// truncate cuts s to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// serverVersion is the version of the running binary: the module version it was built
+// as, or the VCS revision of a build from a checkout.
+var serverVersion = sync.OnceValue(func() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			return "devel-" + s.Value[:12]
+		}
+	}
+	return "devel"
+})
+
+// accountName returns the authenticated account's e-mail address.
+func (c *conn) accountName() string {
+	return c.account.GetEmail()
+}

@@ -1,0 +1,56 @@
+package imap
+
+import (
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/strata-mail/strata/frontend/imap/imapwire"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// TestMissingUIDs: when the metadata service no longer keeps every expunge since the
+// client's MODSEQ, VANISHED (EARLIER) reports every UID the client may know that the view
+// lacks (RFC 7162 3.2.6), narrowed by the message sequence match data (3.2.5.2).
+func TestMissingUIDs(t *testing.T) {
+	s := &selected{uids: []uint32{2, 3, 7, 10}, uidNext: 13}
+	for _, tc := range []struct {
+		ranges []*metadatapb.UidRange
+		from   uint32
+		want   string
+	}{
+		{[]*metadatapb.UidRange{{First: 1, Last: 12}}, 1, "1,4:6,8:9,11:12"},
+		{[]*metadatapb.UidRange{{First: 1, Last: 4294967295}}, 1, "1,4:6,8:9,11:12"},
+		{[]*metadatapb.UidRange{{First: 1, Last: 12}}, 8, "8:9,11:12"},
+		{[]*metadatapb.UidRange{{First: 9, Last: 3}}, 1, "4:6,8:9"},
+		{[]*metadatapb.UidRange{{First: 2, Last: 3}, {First: 7, Last: 7}}, 1, ""},
+		{[]*metadatapb.UidRange{{First: 20, Last: 30}}, 1, ""},
+	} {
+		got := ""
+		if r := s.missingUIDs(tc.ranges, tc.from); len(r) > 0 {
+			got = rangesString(r)
+		}
+		if got != tc.want {
+			t.Errorf("missingUIDs(%v, %d) = %q, want %q", tc.ranges, tc.from, got, tc.want)
+		}
+	}
+
+	for _, tc := range []struct {
+		seqs []uint32
+		uids []imap.UID
+		want uint32
+	}{
+		{[]uint32{1, 2}, []imap.UID{2, 3}, 4},               // both still at their numbers: nothing below 4 was expunged
+		{[]uint32{1, 2, 3}, []imap.UID{2, 3, 5}, 4},         // 5 is gone: the match stops after 3
+		{[]uint32{1, 2, 3}, []imap.UID{1, 2, 3}, 1},         // 1 is gone, so 2 moved: no floor
+		{[]uint32{1, 2, 3, 4}, []imap.UID{2, 3, 7, 10}, 11}, // all match
+		{[]uint32{2, 3}, []imap.UID{3, 7}, 8},               // a client that starts in the middle
+		{[]uint32{1, 2}, []imap.UID{2, 7}, 3},               // 7 is not message 2
+		{[]uint32{1, 2, 3, 4, 5}, []imap.UID{2, 3, 7, 10, 11}, 11},
+	} {
+		q := &imapwire.QResyncParams{SeqMatchSeqs: imap.SeqSetNum(tc.seqs...), SeqMatchUIDs: imap.UIDSetNum(tc.uids...)}
+		if got := s.seqMatchFloor(q); got != tc.want {
+			t.Errorf("seqMatchFloor(%v / %v) = %d, want %d", tc.seqs, tc.uids, got, tc.want)
+		}
+	}
+}

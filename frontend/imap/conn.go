@@ -1,0 +1,455 @@
+package imap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+
+	"github.com/strata-mail/strata/frontend/imap/imapwire"
+	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// Bounds on what a client can make the engine hold in memory.
+const (
+	maxLineLength    = 64 << 10        // one line of a command, without literals
+	maxLiteralSize   = 64 << 10        // a literal outside APPEND
+	maxCommandSize   = 1 << 20         // a whole command with its literals, outside APPEND
+	maxBadCommands   = 20              // consecutive syntax errors before the server says BYE
+	writeTimeout     = 5 * time.Minute // default Limits.WriteTimeout; bounds blob transfers too
+	rpcTimeout       = 15 * time.Second
+	shutdownByeText  = "Server shutting down"
+	continuationText = "Ready for literal data"
+)
+
+// connState is a connection state of RFC 9051 3.
+type connState int
+
+const (
+	stateNotAuthenticated connState = 1 << iota
+	stateAuthenticated
+	stateSelected
+	stateLogout
+)
+
+// conn is one client connection; only its own goroutine (serve) uses it, except
+// startShutdown and the raw socket, which Server.Shutdown closes.
+type conn struct {
+	srv *Server
+	raw net.Conn // the accepted socket
+	// nc is what commands are read from and responses written to: raw, or the TLS
+	// connection over it after STARTTLS or for IMAPS.
+	nc          net.Conn
+	implicitTLS bool
+	refuse      string       // set when over a connection limit: BYE with this text, then close
+	log         *slog.Logger // connLog, with the account once authenticated
+	connLog     *slog.Logger
+	ctx         context.Context // cancelled when the connection closes
+	cancel      context.CancelFunc
+	framer      *imapwire.Framer
+	bw          *connWriter // responses, buffered
+	// inflater decompresses the commands after COMPRESS DEFLATE (compress.go); nil while
+	// the connection is not compressed.
+	inflater *inflater
+	// afterResponse, when set by a handler, runs once its tagged response has been sent:
+	// the switch of COMPRESS and UNAUTHENTICATE between plain and compressed.
+	afterResponse func()
+
+	state   connState
+	account *metadatapb.Account
+	// accountChecked is when accountRevoked last asked for the account (quota.go).
+	accountChecked time.Time
+
+	// The protocol switches of the session, set by ENABLE (RFC 5161, RFC 9051 6.3.1). Every
+	// IMAP4rev1/IMAP4rev2 difference is decided by these two fields, read directly or
+	// through utf8Enabled:
+	//   - rev2 (ENABLE IMAP4rev2): SEARCH answers with ESEARCH (RFC 9051 6.4.4), no \Recent
+	//     and no RECENT or UNSEEN in SELECT (RFC 9051 appendix E), UTF-8 quoted strings and
+	//     mailbox names (RFC 9051 4.3, 5.1).
+	//   - utf8Accept (ENABLE UTF8=ACCEPT, RFC 6855 3): UTF-8 quoted strings and mailbox names
+	//     for an IMAP4rev1 session; the rest of IMAP4rev1 stays.
+	rev2       bool
+	utf8Accept bool
+	// condStore and qresync: RFC 7162 (condstore.go).
+	condStore bool
+	qresync   bool
+	// uidOnly: RFC 9586 (uidonly.go).
+	uidOnly bool
+
+	sel *selected // the selected mailbox, in stateSelected
+	// notify is the session's NOTIFY SET (RFC 5465, notify.go); nil without one.
+	notify   *notifyState
+	cmd      *imapwire.Command
+	shutdown atomic.Bool
+	waiting  atomic.Bool   // serve is waiting for (or reading) the next command
+	stopIdle chan struct{} // closed by startShutdown
+}
+
+func newConn(s *Server, nc net.Conn, implicitTLS bool) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	log := s.logger.With("conn", s.nextID.Add(1), "remote", nc.RemoteAddr().String())
+	c := &conn{
+		srv:         s,
+		raw:         nc,
+		implicitTLS: implicitTLS,
+		log:         log,
+		connLog:     log,
+		ctx:         ctx,
+		cancel:      cancel,
+		state:       stateNotAuthenticated,
+		stopIdle:    make(chan struct{}),
+	}
+	c.useConn(nc)
+	return c
+}
+
+// deadlineWriter gives every write to the client a deadline, so a client that stops reading
+// cannot hold its connection's goroutine, nor the responses queued for it, forever.
+type deadlineWriter struct {
+	nc      net.Conn
+	timeout time.Duration
+}
+
+func (w deadlineWriter) Write(p []byte) (int, error) {
+	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+		return 0, err
+	}
+	return w.nc.Write(p)
+}
+
+// startShutdown makes the connection say BYE and close: at once if it waits for a command
+// or is in IDLE, after the running command otherwise (an APPEND whose message is arriving
+// completes first). Called by Server.Shutdown.
+func (c *conn) startShutdown() {
+	if c.shutdown.Swap(true) {
+		return
+	}
+	close(c.stopIdle)
+	if c.waiting.Load() {
+		// Wakes the blocked read; serve sees the flag. serve sets waiting after its own
+		// read deadline, so this one is not overwritten.
+		c.raw.SetReadDeadline(time.Now())
+	}
+}
+
+// errAnswered is returned by a handler that wrote its tagged response itself (STARTTLS,
+// which must answer before the handshake); run writes nothing more.
+var errAnswered = errors.New("tagged response already written")
+
+// readTimeout is the autologout timer for the connection's state (RFC 9051 5.4).
+func (c *conn) readTimeout() time.Duration {
+	if c.state == stateNotAuthenticated {
+		return c.srv.limits.LoginTimeout
+	}
+	return c.srv.limits.IdleTimeout
+}
+
+// utf8Enabled reports whether quoted strings and mailbox names are sent and taken as UTF-8
+// (RFC 9051 4.3 and 5.1 for IMAP4rev2, RFC 6855 3 after ENABLE UTF8=ACCEPT) rather than
+// ASCII with modified UTF-7 mailbox names (RFC 3501 5.1.3).
+func (c *conn) utf8Enabled() bool {
+	return c.rev2 || c.utf8Accept
+}
+
+func (c *conn) serve() {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("panic serving IMAP connection", "panic", v, "stack", string(debug.Stack()))
+		}
+		c.closeSelected()
+		c.stopNotify()
+		c.cancel()
+		c.raw.Close()
+	}()
+	if c.refuse != "" {
+		if c.implicitTLS && c.handshake(tls.Server(c.raw, c.srv.cfg.TLS)) != nil {
+			return
+		}
+		c.log.Info("IMAP connection refused", "reason", c.refuse)
+		c.bye(c.refuse)
+		return
+	}
+	if c.implicitTLS {
+		if err := c.handshake(tls.Server(c.raw, c.srv.cfg.TLS)); err != nil {
+			c.log.Debug("IMAPS handshake", "err", err)
+			return
+		}
+	}
+	c.log.Debug("IMAP connection opened", "tls", c.tlsActive())
+	c.untagged("OK [CAPABILITY " + c.capabilities() + "] Strata IMAP ready")
+	if err := c.bw.Flush(); err != nil {
+		return
+	}
+	badCommands := 0
+	for c.state != stateLogout {
+		if err := c.raw.SetReadDeadline(time.Now().Add(c.readTimeout())); err != nil {
+			return
+		}
+		c.waiting.Store(true)
+		if c.shutdown.Load() {
+			c.bye(shutdownByeText)
+			return
+		}
+		// With NOTIFY, notifications go out while the client is between commands (RFC
+		// 5465 3); the command is read once it has started to arrive.
+		err := c.awaitCommand()
+		if c.state == stateLogout {
+			return
+		}
+		var cmd *imapwire.Command
+		if err == nil {
+			cmd, err = c.readCommand()
+		}
+		c.waiting.Store(false)
+		if err != nil {
+			if c.shutdown.Load() {
+				c.bye(shutdownByeText)
+				return
+			}
+			var perr *protocolError
+			if !errors.As(err, &perr) {
+				if isTimeout(err) {
+					c.bye("Autologout; idle for too long") // RFC 9051 5.4
+				} else if !errors.Is(err, io.EOF) {
+					c.log.Debug("read command", "err", err)
+				}
+				return
+			}
+			badCommands++
+			if badCommands > maxBadCommands {
+				c.bye("Too many invalid commands")
+				return
+			}
+			c.writeStatus(perr.tag, perr.status)
+			if c.bw.Flush() != nil {
+				return
+			}
+			continue
+		}
+		badCommands = 0
+		c.run(cmd)
+		if err := c.bw.Flush(); err != nil {
+			c.log.Debug("write response", "err", err)
+			return
+		}
+		if after := c.afterResponse; after != nil {
+			c.afterResponse = nil
+			after()
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// bye sends an untagged BYE (RFC 9051 7.1.5) and marks the connection for closing.
+func (c *conn) bye(text string) {
+	c.untagged("BYE " + text)
+	c.bw.Flush()
+	c.state = stateLogout
+}
+
+// protocolError is a command that could not be read or parsed, answered with status.
+type protocolError struct {
+	tag    string // "*" when unknown
+	status *imapStatus
+}
+
+func (e *protocolError) Error() string { return e.status.Text }
+
+// readCommand reads the next command: its line, and its literals, answering each
+// synchronising literal with a continuation request (RFC 9051 7.5) before reading it. An
+// APPEND stops at its message literal, which the APPEND handler streams into the spool.
+func (c *conn) readCommand() (*imapwire.Command, error) {
+	var buf []byte
+	for {
+		line, err := c.framer.ReadLine()
+		if errors.Is(err, imapwire.ErrLineTooLong) {
+			c.skipCommand(line)
+			return nil, &protocolError{tag: tagOf(buf), status: bad("", "Line too long")}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(buf)+len(line) > maxCommandSize {
+			c.skipCommand(line)
+			return nil, &protocolError{tag: tagOf(buf), status: bad(codeLimit, "Command too long")}
+		}
+		buf = append(buf, line...)
+		lit, ok := imapwire.LiteralAtEnd(line)
+		if !ok {
+			break
+		}
+		if cmd, err := imapwire.ParseAppendHead(buf); err == nil {
+			return cmd, nil
+		}
+		if lit.Size > maxLiteralSize || int64(len(buf))+lit.Size > maxCommandSize {
+			c.skipCommand(line)
+			refusal := bad(codeLimit, "Literal too large")
+			if metadata := metadataLiteralRefusal(buf); metadata != nil && lit.Size > maxLiteralSize {
+				refusal = metadata
+			}
+			return nil, &protocolError{tag: tagOf(buf), status: refusal}
+		}
+		if !lit.NonSync {
+			c.continuation(continuationText)
+			if err := c.bw.Flush(); err != nil {
+				return nil, err
+			}
+		}
+		buf = append(buf, '\r', '\n')
+		if buf, err = c.framer.ReadLiteral(buf, lit.Size); err != nil {
+			return nil, err
+		}
+	}
+	cmd, err := imapwire.ParseCommand(buf)
+	if err != nil {
+		tag := "*"
+		if cmd != nil {
+			tag = cmd.Tag
+		}
+		return nil, &protocolError{tag: tag, status: bad("", err.Error())}
+	}
+	return cmd, nil
+}
+
+// skipCommand drops the rest of a refused command that ends with line: a non-synchronising
+// literal the client sends anyway (RFC 7888 4) and the lines after it. A synchronising
+// literal is never sent, since no continuation request is made.
+func (c *conn) skipCommand(line []byte) {
+	for {
+		lit, ok := imapwire.LiteralAtEnd(line)
+		if !ok || !lit.NonSync {
+			return
+		}
+		if c.framer.Discard(lit.Size) != nil {
+			return
+		}
+		next, err := c.framer.ReadLine()
+		if err != nil && !errors.Is(err, imapwire.ErrLineTooLong) {
+			return
+		}
+		line = next
+	}
+}
+
+// tagOf returns the tag at the start of a partly read command, or "*".
+func tagOf(buf []byte) string {
+	cmd, _ := imapwire.ParseCommand(buf)
+	if cmd == nil || cmd.Tag == "" {
+		return "*"
+	}
+	return cmd.Tag
+}
+
+// run dispatches one command through the command table and writes its tagged response.
+func (c *conn) run(cmd *imapwire.Command) {
+	c.cmd = cmd
+	defer func() { c.cmd = nil }()
+	spec, ok := commands[cmd.Name]
+	if !ok {
+		c.discardAppendLiteral(cmd)
+		c.writeStatus(cmd.Tag, bad("", "Unknown command "+cmd.Name))
+		return
+	}
+	if spec.states&c.state == 0 {
+		c.discardAppendLiteral(cmd)
+		c.writeStatus(cmd.Tag, bad("", fmt.Sprintf("%s is not allowed in this state", cmd.Name)))
+		return
+	}
+	if spec.seqNumbers && c.uidOnly {
+		c.discardAppendLiteral(cmd)
+		c.writeStatus(cmd.Tag, bad(codeUIDRequired, cmd.Name+" uses message sequence numbers, which UIDONLY does not allow")) // RFC 9586 3
+		return
+	}
+	if c.state&authState != 0 && c.accountRevoked() {
+		c.discardAppendLiteral(cmd)
+		c.bye("Account disabled")
+		return
+	}
+	// RFC 4314: a right revoked on another owner's selected mailbox applies from the
+	// session's next command, except those that leave the mailbox anyway.
+	if c.state == stateSelected && c.sel != nil && c.sel.owner != c.accountName() && !leavesMailbox[cmd.Name] && !c.refreshRights() {
+		c.discardAppendLiteral(cmd)
+		return
+	}
+	start := time.Now()
+	err := spec.handler(c, cmd)
+	if errors.Is(err, errAnswered) {
+		c.log.Debug("IMAP command", "tag", cmd.Tag, "command", cmd.Name, "duration", time.Since(start))
+		return
+	}
+	status := c.statusOf(cmd, err)
+	if c.state == stateSelected && c.sel != nil {
+		// RFC 9051 7: untagged updates go before the tagged response; 7.5.1 forbids EXPUNGE
+		// in the response to FETCH, STORE and SEARCH (not their UID forms).
+		c.sendUpdates(!spec.noExpunge)
+	}
+	if c.state != stateLogout {
+		c.sendNotifications() // RFC 5465: STATUS and LIST go out with any response
+	}
+	c.writeStatus(cmd.Tag, status)
+	c.log.Debug("IMAP command", "tag", cmd.Tag, "command", cmd.Name, "status", status.Type, "duration", time.Since(start))
+}
+
+// leavesMailbox are the commands that need no rights on the selected mailbox, since they
+// leave it (RFC 9051 6.3.2, 6.4.2, 6.1.3).
+var leavesMailbox = map[string]bool{"SELECT": true, "EXAMINE": true, "UNSELECT": true, "LOGOUT": true}
+
+// statusOf turns a handler's result into its tagged status response.
+func (c *conn) statusOf(cmd *imapwire.Command, err error) *imapStatus {
+	if err == nil {
+		return ok("", cmd.Name+" completed")
+	}
+	var st *imapStatus
+	if errors.As(err, &st) {
+		return st
+	}
+	if st := c.blobStatus(cmd, err); st != nil {
+		return st
+	}
+	if c.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+		return no(codeUnavailable, "Connection closing")
+	}
+	c.log.Error("IMAP command failed", "command", cmd.Name, "err", err)
+	return no(codeServerBug, cmd.Name+" failed")
+}
+
+// discardAppendLiteral drops the message of an APPEND that is refused before its handler
+// runs: a non-synchronising literal arrives anyway (RFC 7888 4); for a synchronising one no
+// continuation was sent, so the client sends nothing.
+func (c *conn) discardAppendLiteral(cmd *imapwire.Command) {
+	if args, ok := cmd.Args.(*imapwire.AppendArgs); ok && args.Literal.NonSync {
+		if c.framer.Discard(args.Literal.Size) == nil {
+			line, _ := c.framer.ReadLine()
+			c.skipCommand(line)
+		}
+	}
+}
+
+// rpcContext returns a context for one metadata or blob call: the connection's, with a
+// deadline.
+func (c *conn) rpcContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ctx, rpcTimeout)
+}
+
+// encoder renders strings for this session: UTF-8 quoted strings once IMAP4rev2 or
+// UTF8=ACCEPT is enabled (RFC 9051 4.3, RFC 6855 3).
+func (c *conn) encoder() message.Encoder {
+	return message.Encoder{UTF8: c.utf8Enabled()}
+}
+
+// tlsActive reports whether the connection is encrypted.
+func (c *conn) tlsActive() bool {
+	_, ok := c.nc.(*tls.Conn)
+	return ok
+}

@@ -1,0 +1,90 @@
+package imap_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestPipelining sends 200 commands in one write, LITERAL+ APPENDs among them (RFC 7888),
+// and checks that each is answered, in order (RFC 9051 5.5: the server may read ahead,
+// and the responses of commands in a pipeline come in the order sent).
+func TestPipelining(t *testing.T) {
+	srv := startServer(t)
+	rc := dialRaw(t, srv)
+
+	var batch strings.Builder
+	var tags []string
+	add := func(format string, args ...any) {
+		tag := fmt.Sprintf("p%03d", len(tags))
+		tags = append(tags, tag)
+		fmt.Fprintf(&batch, tag+" "+format+"\r\n", args...)
+	}
+	add("LOGIN demo@example.com demo")
+	add("SELECT INBOX")
+	appends := 0
+	for len(tags) < 200 {
+		switch len(tags) % 6 {
+		case 2:
+			msg := testMessage(fmt.Sprintf("pipelined %d", len(tags)), "body")
+			add("APPEND INBOX (\\Flagged) {%d+}\r\n%s", len(msg), msg)
+			appends++
+		case 3:
+			add("UID FETCH 1:* (UID FLAGS)")
+		case 4:
+			add("UID STORE 1:* +FLAGS.SILENT (\\Seen)")
+		case 5:
+			add("SEARCH UNSEEN")
+		case 0:
+			add("FETCH 1 (FLAGS)") // RFC 9051 6.3.12: the APPEND's EXISTS came before
+		case 1:
+			add("NOOP")
+		}
+	}
+	rc.write(batch.String())
+
+	for _, tag := range tags {
+		untagged, tagged := rc.until(tag)
+		if !strings.HasPrefix(tagged, "OK") {
+			t.Fatalf("%s: %q (untagged %q)", tag, tagged, untagged)
+		}
+		for _, l := range untagged {
+			if strings.HasPrefix(l, "p") {
+				t.Fatalf("response of another command before %s: %q", tag, l)
+			}
+		}
+	}
+	// Every APPEND stored its message, and a later UID STORE (the batch's last STORE follows
+	// its last APPEND) marked each \Seen.
+	untagged := rc.ok("SEARCH ALL")
+	if got := strings.Fields(strings.TrimPrefix(untagged[len(untagged)-1], "* SEARCH")); len(got) != appends {
+		t.Fatalf("SEARCH ALL after %d APPENDs: %q", appends, untagged)
+	}
+	untagged = rc.ok("SEARCH FLAGGED SEEN")
+	if got := strings.Fields(strings.TrimPrefix(untagged[len(untagged)-1], "* SEARCH")); len(got) != appends {
+		t.Fatalf("SEARCH FLAGGED SEEN after %d APPENDs: %q", appends, untagged)
+	}
+}
+
+// TestIdlePipelinedDone: IDLE, its DONE and the next command in one write (RFC 2177 3).
+func TestIdlePipelinedDone(t *testing.T) {
+	srv := startServer(t)
+	rc := loginRaw(t, srv)
+	rc.ok("SELECT INBOX")
+	rc.write("i1 IDLE\r\nDONE\r\ni2 NOOP\r\ni3 IDLE\r\nDONE\r\n")
+	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	for _, tag := range []string{"i1", "i2"} {
+		if _, tagged := rc.until(tag); !strings.HasPrefix(tagged, "OK") {
+			t.Fatalf("%s: %q", tag, tagged)
+		}
+	}
+	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("second IDLE: %q", l)
+	}
+	if _, tagged := rc.until("i3"); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("i3: %q", tagged)
+	}
+	rc.ok("NOOP")
+}

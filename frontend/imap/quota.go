@@ -1,0 +1,162 @@
+package imap
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-mail/strata/frontend/imap/imapwire"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// Quota roots (RFC 9208 3): every mailbox of an account belongs to the account's
+// root and to its tenant's. Usage and limits live in the metadata service, which
+// refuses APPEND, COPY and MOVE beyond a limit (ResourceExhausted, answered with
+// NO [OVERQUOTA] by rpcStatus, RFC 9208 4.3.1).
+const (
+	quotaRootAccount = ""
+	quotaRootTenant  = "Tenant"
+)
+
+// quotaRootName is the name the session sees for a root of GetQuota.
+func quotaRootName(root *metadatapb.QuotaRoot) string {
+	if root.GetTenant() != "" {
+		return quotaRootTenant
+	}
+	return quotaRootAccount
+}
+
+// hasLimits reports whether a root has a limit; roots without one are not listed
+// in QUOTAROOT, since a QUOTA response needs at least one resource (RFC 9208 9).
+func hasLimits(root *metadatapb.QuotaRoot) bool {
+	return root.GetLimits().StorageBytes != nil || root.GetLimits().Messages != nil
+}
+
+func (c *conn) quotaRoots() ([]*metadatapb.QuotaRoot, error) {
+	var resp *metadatapb.GetQuotaResponse
+	err := c.withRetry(func(ctx context.Context) error {
+		var err error
+		resp, err = c.srv.cfg.Metadata.GetQuota(ctx, &metadatapb.GetQuotaRequest{Account: c.accountName()})
+		return err
+	})
+	if err != nil {
+		return nil, rpcStatus(err, codeNonExistent, "quota")
+	}
+	return resp.GetRoots(), nil
+}
+
+// writeQuota writes one QUOTA response (RFC 9208 4.2.1). STORAGE is in units of
+// 1024 octets (RFC 9208 5.1): usage is rounded up, the limit down, so a root at
+// its limit never shows less usage than limit.
+func (c *conn) writeQuota(root *metadatapb.QuotaRoot) {
+	b := []byte("QUOTA ")
+	b = c.encoder().AppendAString(b, quotaRootName(root))
+	b = append(b, " ("...)
+	lim, use := root.GetLimits(), root.GetUsage()
+	sep := ""
+	if lim.StorageBytes != nil {
+		b = append(b, "STORAGE "...)
+		b = strconv.AppendUint(b, (use.GetStorageBytes()+1023)/1024, 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, lim.GetStorageBytes()/1024, 10)
+		sep = " "
+	}
+	if lim.Messages != nil {
+		b = append(b, sep...)
+		b = append(b, "MESSAGE "...)
+		b = strconv.AppendUint(b, use.GetMessages(), 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, lim.GetMessages(), 10)
+	}
+	b = append(b, ')')
+	c.untaggedBytes(b)
+}
+
+// cmdGetQuotaRoot: RFC 9208 4.1.2. The mailbox must exist and be visible to the
+// session; the answer lists the roots that have limits, each followed by its QUOTA
+// response. Another owner's mailbox shows only the tenant's root: the session's own root
+// does not govern it, and the owner's usage is not the session's to see.
+func (c *conn) cmdGetQuotaRoot(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.MailboxArgs)
+	ref, err := c.mailboxRefIn(args.Mailbox)
+	if err != nil {
+		return err
+	}
+	if _, err := c.getMailbox(ref, codeNonExistent); err != nil {
+		return err
+	}
+	roots, err := c.quotaRoots()
+	if err != nil {
+		return err
+	}
+	if !c.personal(ref) {
+		roots = slices.DeleteFunc(roots, func(r *metadatapb.QuotaRoot) bool { return r.GetTenant() == "" })
+	}
+	b := []byte("QUOTAROOT ")
+	b = c.appendMailbox(b, ref.full)
+	for _, r := range roots {
+		if hasLimits(r) {
+			b = append(b, ' ')
+			b = c.encoder().AppendAString(b, quotaRootName(r))
+		}
+	}
+	c.untaggedBytes(b)
+	for _, r := range roots {
+		if hasLimits(r) {
+			c.writeQuota(r)
+		}
+	}
+	return nil
+}
+
+// cmdGetQuota: RFC 9208 4.1.1. Only the session's own roots exist for it; a root
+// without limits is answered like an unknown one.
+func (c *conn) cmdGetQuota(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.QuotaRootArgs)
+	roots, err := c.quotaRoots()
+	if err != nil {
+		return err
+	}
+	for _, r := range roots {
+		if quotaRootName(r) == args.Root && hasLimits(r) {
+			c.writeQuota(r)
+			return nil
+		}
+	}
+	return no(codeNonExistent, "No such quota root")
+}
+
+// cmdSetQuota: RFC 9208 4.1.3. Limits are set by administrators with `strata quota
+// set`; no IMAP user may change them.
+func (c *conn) cmdSetQuota(*imapwire.Command) error {
+	return no(codeNoPerm, "Quota limits are set by the administrator")
+}
+
+// accountCheckInterval is how often a session re-reads its account: a disabled or
+// deleted account's sessions end at their first command after at most this long.
+const accountCheckInterval = 2 * time.Second
+
+// accountRevoked reports whether the session's account was disabled or deleted
+// since login, asking the metadata service at most once per accountCheckInterval.
+// A metadata service that cannot answer does not end sessions.
+func (c *conn) accountRevoked() bool {
+	if c.account == nil || time.Since(c.accountChecked) < accountCheckInterval {
+		return false
+	}
+	ctx, cancel := c.rpcContext()
+	defer cancel()
+	acct, err := c.srv.cfg.Metadata.GetAccount(ctx, &metadatapb.GetAccountRequest{Email: c.accountName()})
+	c.accountChecked = time.Now()
+	switch {
+	case status.Code(err) == codes.NotFound:
+		return true
+	case err != nil:
+		c.log.Debug("re-check account", "err", err)
+		return false
+	}
+	return acct.GetDisabled()
+}

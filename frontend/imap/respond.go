@@ -1,0 +1,238 @@
+package imap
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Response codes (RFC 9051 7.1, RFC 5530, RFC 4315, RFC 7889).
+const (
+	codeAlreadyExists  = "ALREADYEXISTS"
+	codeAuthFailed     = "AUTHENTICATIONFAILED"
+	codeCannot         = "CANNOT"
+	codeClientBug      = "CLIENTBUG"
+	codeLimit          = "LIMIT"
+	codeNonExistent    = "NONEXISTENT"
+	codePrivacyReq     = "PRIVACYREQUIRED"
+	codeServerBug      = "SERVERBUG"
+	codeTooBig         = "TOOBIG"
+	codeTryCreate      = "TRYCREATE"
+	codeUnavailable    = "UNAVAILABLE"
+	codeUIDRequired    = "UIDREQUIRED" // RFC 9586 3
+	codeReadOnly       = "READ-ONLY"
+	codeReadWrite      = "READ-WRITE"
+	codeClosed         = "CLOSED"
+	codeNoPerm         = "NOPERM"
+	codeAuthorizFailed = "AUTHORIZATIONFAILED"
+)
+
+// imapStatus is a status response (RFC 9051 7.1): the result of a command, written tagged.
+// Handlers return it as an error for NO and BAD, and for OK with a response code.
+type imapStatus struct {
+	Type string // OK, NO, BAD
+	Code string // response code with its arguments, without brackets; may be empty
+	Text string
+}
+
+func (s *imapStatus) Error() string {
+	if s.Code != "" {
+		return fmt.Sprintf("%s [%s] %s", s.Type, s.Code, s.Text)
+	}
+	return s.Type + " " + s.Text
+}
+
+func ok(code, text string) *imapStatus  { return &imapStatus{Type: "OK", Code: code, Text: text} }
+func no(code, text string) *imapStatus  { return &imapStatus{Type: "NO", Code: code, Text: text} }
+func bad(code, text string) *imapStatus { return &imapStatus{Type: "BAD", Code: code, Text: text} }
+
+// writeStatus writes a tagged (or, with tag "*", untagged) status response.
+func (c *conn) writeStatus(tag string, st *imapStatus) {
+	b := make([]byte, 0, 64)
+	b = append(b, tag...)
+	b = append(b, ' ')
+	b = append(b, st.Type...)
+	b = append(b, ' ')
+	if st.Code != "" {
+		b = append(b, '[')
+		b = append(b, st.Code...)
+		b = append(b, "] "...)
+	}
+	b = append(b, sanitizeText(st.Text)...)
+	b = append(b, '\r', '\n')
+	c.bw.Write(b)
+}
+
+// sanitizeText keeps human-readable response text on one line of TEXT-CHARs.
+func sanitizeText(s string) string {
+	out := []byte(s)
+	for i, ch := range out {
+		if ch == '\r' || ch == '\n' || ch == 0 {
+			out[i] = ' '
+		}
+	}
+	if len(out) == 0 {
+		return "-"
+	}
+	return string(out)
+}
+
+// untagged writes "* " line CRLF.
+func (c *conn) untagged(line string) {
+	c.bw.WriteString("* ")
+	c.bw.WriteString(line)
+	c.bw.WriteString("\r\n")
+}
+
+// untaggedBytes writes "* " line CRLF.
+func (c *conn) untaggedBytes(line []byte) {
+	c.bw.WriteString("* ")
+	c.bw.Write(line)
+	c.bw.WriteString("\r\n")
+}
+
+// continuation writes a command continuation request (RFC 9051 7.5).
+func (c *conn) continuation(text string) {
+	c.bw.WriteString("+ ")
+	c.bw.WriteString(text)
+	c.bw.WriteString("\r\n")
+}
+
+// errShortBody is a stored body that ended before the length its metadata gives. The
+// response literal is then cut short, so the connection must close.
+var errShortBody = errors.New("stored body shorter than its metadata says")
+
+// writeLiteral streams n bytes from r to the client as a literal: "{n}" CRLF data. The data
+// is copied through the output buffer and never held whole.
+//
+// A literal is *CHAR8, which excludes NUL (RFC 9051 9, RFC 3501 9), and a binary string, one
+// with NUL, may go out only as the literal8 of a BINARY response (RFC 9051 4.3.1; RFC 3501
+// 4.3.1 allows none). In IMAP4rev1 and IMAP4rev2 alike a BODY[] section is an nstring, never
+// a literal8 (RFC 9051 7.5.2 and 9 msg-att-static, RFC 3516 7), whatever the client enabled
+// or appended. So each NUL of r, which a message appended as a literal8 may hold (RFC 3516
+// 4.4), goes out as 0x80, as Dovecot sends it: the length and every partial origin stay
+// those of the stored message, RFC822.SIZE and BODYSTRUCTURE, and the exact octets are what
+// BINARY[] returns (writeLiteral8).
+func (c *conn) writeLiteral(r io.Reader, n int64) error {
+	return c.streamLiteral("{", char8Reader{r: r}, n)
+}
+
+// writeLiteral8 streams n bytes from r as they are, NUL included, as a literal8: "~{n}" CRLF
+// data (RFC 9051 9, RFC 3516 4.3). Only BINARY responses may carry one.
+func (c *conn) writeLiteral8(r io.Reader, n int64) error {
+	return c.streamLiteral("~{", r, n)
+}
+
+func (c *conn) streamLiteral(open string, r io.Reader, n int64) error {
+	b := make([]byte, 0, 24)
+	b = append(b, open...)
+	b = strconv.AppendInt(b, n, 10)
+	b = append(b, '}', '\r', '\n')
+	c.bw.Write(b)
+	copied, err := io.CopyN(c.bw, &endChecked{r: r, remaining: n}, n)
+	if err != nil {
+		if copied < n && errors.Is(err, io.EOF) {
+			return errShortBody
+		}
+		return fmt.Errorf("stream literal: %w", err)
+	}
+	return nil
+}
+
+// char8Reader reads r with each NUL octet turned into 0x80, so that what it reads is CHAR8
+// (RFC 9051 9) and has the length of what r holds.
+type char8Reader struct {
+	r io.Reader
+}
+
+func (c char8Reader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for rest := p[:n]; ; {
+		i := bytes.IndexByte(rest, 0)
+		if i < 0 {
+			break
+		}
+		rest[i] = 0x80
+		rest = rest[i+1:]
+	}
+	return n, err
+}
+
+// newRequestID returns a fresh ID for a metadata write; a retried write reuses it.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// rpcStatus maps a metadata call's error to the NO or BAD it answers: notFoundCode is the
+// response code for NotFound (NONEXISTENT, or TRYCREATE for APPEND and COPY targets, RFC
+// 9051 6.3.12 and 6.4.7). Errors that are not gRPC statuses are returned unchanged.
+func rpcStatus(err error, notFoundCode, what string) error {
+	st, isStatus := status.FromError(err)
+	if !isStatus {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	switch st.Code() {
+	case codes.NotFound:
+		// The service's text names internal ids; the client gets a plain one.
+		if notFoundCode == codeAuthFailed {
+			return no(notFoundCode, "Authentication failed")
+		}
+		return no(notFoundCode, what+": mailbox does not exist")
+	case codes.AlreadyExists:
+		return no(codeAlreadyExists, what+": "+st.Message())
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
+		return no(codeCannot, what+": "+st.Message())
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
+		return no(codeUnavailable, what+": try again later")
+	case codes.PermissionDenied:
+		return no(codeNoPerm, what+": permission denied")
+	case codes.ResourceExhausted:
+		return no("OVERQUOTA", what+": "+st.Message())
+	case codes.Canceled:
+		return no(codeUnavailable, what+": cancelled")
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// retryable reports whether a metadata call failed in a way a retry may cure.
+func retryable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
+		return true
+	}
+	return false
+}
+
+// withRetry runs call up to three times while it fails retryably, each time with a fresh
+// deadline. Writes pass their request ID in the closure, so every attempt reuses it and the
+// metadata service applies the write once.
+func (c *conn) withRetry(call func(ctx context.Context) error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-c.ctx.Done():
+				return err
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		ctx, cancel := c.rpcContext()
+		err = call(ctx)
+		cancel()
+		if err == nil || !retryable(err) || c.ctx.Err() != nil {
+			return err
+		}
+	}
+	return err
+}

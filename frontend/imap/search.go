@@ -1,0 +1,516 @@
+package imap
+
+import (
+	"fmt"
+	"net/mail"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/strata-mail/strata/frontend/imap/imapwire"
+	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// cmdSearch: SEARCH (RFC 9051 6.4.4) and UID SEARCH (6.4.9). Flags, sequence numbers and
+// UIDs are matched against the session's view; sizes, dates and headers against the stored
+// records (metadata: header keys never read a blob); BODY and TEXT stream the blobs. Results
+// are "* SEARCH" (RFC 3501 7.2.5) or, with RETURN or once IMAP4rev2 is enabled, "* ESEARCH"
+// (RFC 9051 7.3.4, RFC 4731). RETURN (SAVE) keeps the result for "$" (RFC 5182).
+func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
+	args := cmd.Args.(*imapwire.SearchArgs)
+	s := c.sel
+	save := slices.Contains(args.Return, "SAVE")
+	if save {
+		// RFC 5182 2.1: a SEARCH with SAVE that fails leaves an empty saved result.
+		defer func() {
+			if err != nil {
+				s.searchRes = nil
+			}
+		}()
+	}
+	switch args.Charset {
+	case "", "UTF-8", "US-ASCII":
+	default:
+		return no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset") // RFC 9051 6.4.4
+	}
+	for _, opt := range args.Return {
+		switch opt {
+		case "MIN", "MAX", "ALL", "COUNT", "SAVE": // RFC 4731 3.1, RFC 5182 2.4
+		default:
+			return bad("", "Unsupported SEARCH return option "+opt)
+		}
+	}
+	if c.uidOnly && criteriaUseSeqNumbers(&args.Criteria) {
+		return bad(codeUIDRequired, "UIDONLY does not allow message sequence numbers") // RFC 9586 3
+	}
+	if args.ModSeq {
+		c.enableCondStore() // RFC 7162 3.1
+	}
+	crit := foldCriteria(&args.Criteria)
+	needRecord, needStructure := criteriaNeeds(crit)
+	parts := structureAll
+	var headerFields []string
+	if !criteriaNeedBeyondHeader(crit) {
+		parts = structureHeader
+		headerFields = criteriaHeaderFields(crit, nil)
+	}
+	var matched []int
+	if !needRecord {
+		for i := range s.uids {
+			if ok, _ := c.matchCriteria(crit, i, nil); ok {
+				matched = append(matched, i)
+			}
+		}
+	} else {
+		err := c.scanRecords(needStructure, parts, headerFields, func(i int, rec *metadatapb.MessageRecord) error {
+			ok, err := c.matchCriteria(crit, i, rec)
+			if ok {
+				matched = append(matched, i)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	if save {
+		s.searchRes = savedResult(s.uids, matched, args.Return)
+	}
+	uidCmd := cmd.Name == "UID SEARCH"
+	nums := make([]uint32, len(matched))
+	for k, i := range matched {
+		if uidCmd {
+			nums[k] = s.uids[i]
+		} else {
+			nums[k] = uint32(i + 1)
+		}
+	}
+	if !args.ESearch && !c.rev2 {
+		b := []byte("SEARCH")
+		for _, n := range nums {
+			b = strconv.AppendUint(append(b, ' '), uint64(n), 10)
+		}
+		if args.ModSeq && len(matched) > 0 {
+			// RFC 7162 3.1.6: the highest MODSEQ of the messages found.
+			b = strconv.AppendUint(append(b, " (MODSEQ "...), s.highestModSeqOf(matched), 10)
+			b = append(b, ')')
+		}
+		c.untaggedBytes(b)
+		return nil
+	}
+	returns := args.Return
+	if len(returns) == 0 {
+		returns = []string{"ALL"} // RFC 4731 3.1, RFC 9051 6.4.4: RETURN () means ALL
+	} else if len(returns) == 1 && save {
+		return nil // RFC 5182 2.4: SAVE alone produces no ESEARCH response
+	}
+	b := c.encoder().AppendString([]byte("ESEARCH (TAG "), cmd.Tag)
+	b = append(b, ')')
+	if uidCmd {
+		b = append(b, " UID"...)
+	}
+	for _, opt := range returns {
+		switch {
+		case opt == "COUNT":
+			b = strconv.AppendInt(append(b, " COUNT "...), int64(len(nums)), 10)
+		case len(nums) == 0:
+			// MIN, MAX and ALL are left out when nothing matched (RFC 4731 3.1).
+		case opt == "MIN":
+			b = strconv.AppendUint(append(b, " MIN "...), uint64(nums[0]), 10)
+		case opt == "MAX":
+			b = strconv.AppendUint(append(b, " MAX "...), uint64(nums[len(nums)-1]), 10)
+		case opt == "ALL":
+			b = append(append(b, " ALL "...), uidSetString(nums)...)
+		}
+	}
+	if args.ModSeq && len(matched) > 0 {
+		// RFC 7162 3.1.10: MODSEQ, the highest of the messages found, or with only MIN
+		// and/or MAX, of the messages those return.
+		reported := matched
+		if !slices.Contains(returns, "ALL") && !slices.Contains(returns, "COUNT") {
+			reported = nil
+			if slices.Contains(returns, "MIN") {
+				reported = append(reported, matched[0])
+			}
+			if slices.Contains(returns, "MAX") {
+				reported = append(reported, matched[len(matched)-1])
+			}
+		}
+		if len(reported) > 0 {
+			b = strconv.AppendUint(append(b, " MODSEQ "...), s.highestModSeqOf(reported), 10)
+		}
+	}
+	c.untaggedBytes(b)
+	return nil
+}
+
+// scanRecords calls match with the stored record of every message in the view, in order,
+// with the structure's parts when withStructure.
+// The next batch of records is fetched while the current one is matched, so the metadata
+// round trips overlap the matching (and its blob reads for BODY and TEXT). With parts
+// structureHeader and headerFields, each header holds only the fields of those names.
+func (c *conn) scanRecords(withStructure bool, parts structureParts, headerFields []string, match func(i int, rec *metadatapb.MessageRecord) error) error {
+	type batch struct {
+		start   int
+		records map[uint32]*metadatapb.MessageRecord
+		err     error
+	}
+	uids := c.sel.uids
+	batches := make(chan batch, 1)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(batches)
+		defer func() {
+			if v := recover(); v != nil {
+				c.log.Error("panic fetching records for SEARCH", "panic", v)
+				select {
+				case batches <- batch{err: fmt.Errorf("fetch records: panic: %v", v)}:
+				case <-stop:
+				}
+			}
+		}()
+		for start := 0; start < len(uids); start += fetchBatch {
+			records, err := c.fetchRecords(uids[start:min(start+fetchBatch, len(uids))], withStructure, parts, headerFields)
+			select {
+			case batches <- batch{start: start, records: records, err: err}:
+			case <-stop:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+	}()
+	for b := range batches {
+		if b.err != nil {
+			return b.err
+		}
+		for i := b.start; i < min(b.start+fetchBatch, len(uids)); i++ {
+			if rec := b.records[uids[i]]; rec != nil {
+				if err := match(i, rec); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// savedResult returns the UIDs that SEARCH RETURN (SAVE ...) keeps (RFC 5182 2.4): only the
+// lowest and/or highest match when SAVE comes with MIN and/or MAX but neither ALL nor COUNT,
+// every match otherwise.
+func savedResult(uids []uint32, matched []int, returns []string) []uint32 {
+	minMax := (slices.Contains(returns, "MIN") || slices.Contains(returns, "MAX")) &&
+		!slices.Contains(returns, "ALL") && !slices.Contains(returns, "COUNT")
+	if minMax && len(matched) > 0 {
+		var saved []uint32
+		if slices.Contains(returns, "MIN") {
+			saved = append(saved, uids[matched[0]])
+		}
+		if slices.Contains(returns, "MAX") && (len(saved) == 0 || matched[len(matched)-1] != matched[0]) {
+			saved = append(saved, uids[matched[len(matched)-1]])
+		}
+		return saved
+	}
+	saved := make([]uint32, len(matched))
+	for k, i := range matched {
+		saved[k] = uids[i]
+	}
+	return saved
+}
+
+// criteriaNeeds reports whether matching c needs the stored records, and their structure.
+func criteriaNeeds(c *imap.SearchCriteria) (record, structure bool) {
+	record = !c.Since.IsZero() || !c.Before.IsZero() || c.Larger != 0 || c.Smaller != 0 ||
+		len(c.Body) > 0 || len(c.Text) > 0 || len(c.Header) > 0
+	structure = !c.SentSince.IsZero() || !c.SentBefore.IsZero() || slices.ContainsFunc(c.Header, isHeaderKey) || len(c.Text) > 0 || len(c.Body) > 0
+	for i := range c.Not {
+		r, s := criteriaNeeds(&c.Not[i])
+		record, structure = record || r, structure || s
+	}
+	for i := range c.Or {
+		for j := range c.Or[i] {
+			r, s := criteriaNeeds(&c.Or[i][j])
+			record, structure = record || r, structure || s
+		}
+	}
+	return record || structure, structure
+}
+
+// criteriaNeedBeyondHeader reports whether crit has a key that reads more of the message
+// structure than its header: the envelope's Date (SENTSINCE, SENTBEFORE) or the body parts
+// (BODY, TEXT). Without one, SEARCH asks metadata for the header bytes only.
+func criteriaNeedBeyondHeader(c *imap.SearchCriteria) bool {
+	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() || len(c.Text) > 0 || len(c.Body) > 0 {
+		return true
+	}
+	for i := range c.Not {
+		if criteriaNeedBeyondHeader(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		for j := range c.Or[i] {
+			if criteriaNeedBeyondHeader(&c.Or[i][j]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// criteriaHeaderFields appends to names the header field names that crit's HEADER, FROM,
+// TO, CC, BCC and SUBJECT keys read (RFC 9051 6.4.4), in crit and in its NOT and OR keys.
+func criteriaHeaderFields(crit *imap.SearchCriteria, names []string) []string {
+	for _, h := range crit.Header {
+		if !isHeaderKey(h) {
+			continue
+		}
+		if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, h.Key) }) {
+			names = append(names, h.Key)
+		}
+	}
+	for i := range crit.Not {
+		names = criteriaHeaderFields(&crit.Not[i], names)
+	}
+	for i := range crit.Or {
+		for j := range crit.Or[i] {
+			names = criteriaHeaderFields(&crit.Or[i][j], names)
+		}
+	}
+	return names
+}
+
+// matchCriteria reports whether message i (with its record when the criteria need it)
+// matches every key of crit (RFC 9051 6.4.4).
+func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.MessageRecord) (bool, error) {
+	s := c.sel
+	if !s.matchModSeq(crit.ModSeq, i) {
+		return false, nil
+	}
+	for _, set := range crit.SeqNum {
+		if !numSetContains(set, uint32(i+1), uint32(len(s.uids))) {
+			return false, nil
+		}
+	}
+	for _, set := range crit.UID {
+		if imap.IsSearchRes(set) {
+			// RFC 5182 2: "$" is the saved result; an expunged UID is not in the view.
+			if _, found := slices.BinarySearch(s.searchRes, s.uids[i]); !found {
+				return false, nil
+			}
+			continue
+		}
+		var last uint32
+		if len(s.uids) > 0 {
+			last = s.uids[len(s.uids)-1]
+		}
+		if !numSetContains(imap.SeqSet(uidRangesAsSeq(set)), s.uids[i], last) {
+			return false, nil
+		}
+	}
+	for _, f := range crit.Flag {
+		if !hasFlag(c.sessionFlags(i), string(f)) {
+			return false, nil
+		}
+	}
+	for _, f := range crit.NotFlag {
+		if hasFlag(c.sessionFlags(i), string(f)) {
+			return false, nil
+		}
+	}
+	if rec != nil {
+		if !matchRecord(crit, rec) {
+			return false, nil
+		}
+		for _, text := range crit.Body {
+			found, err := c.textContains(rec, text, false)
+			if err != nil || !found {
+				return false, err
+			}
+		}
+		for _, text := range crit.Text {
+			found, err := c.textContains(rec, text, true)
+			if err != nil || !found {
+				return false, err
+			}
+		}
+	}
+	for k := range crit.Not {
+		m, err := c.matchCriteria(&crit.Not[k], i, rec)
+		if err != nil || m {
+			return false, err
+		}
+	}
+	for _, or := range crit.Or {
+		m0, err := c.matchCriteria(&or[0], i, rec)
+		if err != nil {
+			return false, err
+		}
+		if !m0 {
+			m1, err := c.matchCriteria(&or[1], i, rec)
+			if err != nil || !m1 {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// matchRecord matches the keys answered by the stored record: dates, sizes, headers.
+func matchRecord(crit *imap.SearchCriteria, rec *metadatapb.MessageRecord) bool {
+	// RFC 9051 6.4.4: dates compare by day, disregarding time and timezone.
+	internal := time.Unix(rec.GetInternalDateUnix(), 0).UTC()
+	if !dayInRange(internal, crit.Since, crit.Before) {
+		return false
+	}
+	if crit.Larger != 0 && int64(rec.GetSize()) <= crit.Larger {
+		return false
+	}
+	if crit.Smaller != 0 && int64(rec.GetSize()) >= crit.Smaller {
+		return false
+	}
+	if !crit.SentSince.IsZero() || !crit.SentBefore.IsZero() {
+		sent, err := mail.ParseDate(rec.GetStructure().GetEnvelope().GetDate())
+		if err != nil || !dayInRange(sent, crit.SentSince, crit.SentBefore) {
+			return false
+		}
+	}
+	var fields []message.HeaderField
+	for _, want := range crit.Header {
+		if !isHeaderKey(want) {
+			if !matchRecordKey(rec, want) {
+				return false
+			}
+			continue
+		}
+		if fields == nil {
+			fields = message.Fields(rec.GetStructure().GetHeader())
+		}
+		if !headerMatches(fields, want.Key, want.Value) {
+			return false
+		}
+	}
+	return true
+}
+
+// isHeaderKey reports whether a Header criterion names a header field, rather than being
+// one of RFC 8514's SAVED* keys or RFC 8474's EMAILID and THREADID, which the parser carries
+// there (imapwire.SearchSavedBefore, imapwire.SearchEmailID).
+func isHeaderKey(h imap.SearchCriteriaHeaderField) bool { return !strings.HasPrefix(h.Key, ":") }
+
+// matchRecordKey matches a key the parser carries as a Header entry that is not a header
+// field against the stored record.
+func matchRecordKey(rec *metadatapb.MessageRecord, h imap.SearchCriteriaHeaderField) bool {
+	switch h.Key {
+	case imapwire.SearchEmailID: // RFC 8474 6: the EMAILID is exactly the objectid
+		return rec.GetEmailId() == h.Value
+	case imapwire.SearchThreadID: // RFC 8474 6
+		return rec.GetThreadId() == h.Value
+	}
+	return matchSavedDate(rec, h)
+}
+
+// matchSavedDate matches SAVEDBEFORE, SAVEDON and SAVEDSINCE (RFC 8514 4.2): the day the
+// message was saved into the mailbox, disregarding time and timezone as for the other date
+// keys (RFC 9051 6.4.4). A message stored before Strata kept save dates has none, and the
+// keys then look at its internal date, which is when it was appended.
+func matchSavedDate(rec *metadatapb.MessageRecord, h imap.SearchCriteriaHeaderField) bool {
+	day, err := time.Parse("2006-01-02", h.Value)
+	if err != nil {
+		return false
+	}
+	saved := rec.GetSavedUnix()
+	if saved == 0 {
+		saved = rec.GetInternalDateUnix()
+	}
+	var since, before time.Time
+	switch h.Key {
+	case imapwire.SearchSavedBefore:
+		before = day
+	case imapwire.SearchSavedSince:
+		since = day
+	case imapwire.SearchSavedOn:
+		since, before = day, day.AddDate(0, 0, 1)
+	default:
+		return false
+	}
+	return dayInRange(time.Unix(saved, 0).UTC(), since, before)
+}
+
+func dayInRange(t, since, before time.Time) bool {
+	day := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	return (since.IsZero() || !day.Before(since)) && (before.IsZero() || day.Before(before))
+}
+
+// headerMatches reports whether a field named key contains value (folded with foldString),
+// after decoding RFC 2047 encoded-words and folding case; an empty value matches any field of
+// that name (RFC 9051 6.4.4 HEADER). A From, To, Cc or Bcc field also matches when its
+// address list as parsed contains value (message.AddressListText), as Dovecot matches FROM,
+// TO, CC and BCC: RFC 9051 6.4.4 FROM "contains the specified string in the envelope
+// structure's FROM field", and an envelope address has neither comments nor folding white
+// space, so "user@domain.org" is found in "<user (comment)@ (comment) domain.org>". HEADER
+// From, To, Cc and Bcc match the same way: imap.SearchCriteria does not tell them apart from
+// FROM, TO, CC and BCC, and the parsed list only adds matches to those of the field's text.
+func headerMatches(fields []message.HeaderField, key, value string) bool {
+	address := isAddressKey(key)
+	for _, f := range fields {
+		if !strings.EqualFold(f.Name, key) {
+			continue
+		}
+		v := f.Value()
+		if strings.Contains(foldString(decodeWords(v)), value) {
+			return true
+		}
+		if address && strings.Contains(foldString(decodeWords(message.AddressListText(v))), value) {
+			return true
+		}
+	}
+	return false
+}
+
+// isAddressKey reports whether key names the header field of a FROM, TO, CC or BCC search
+// key (RFC 9051 6.4.4).
+func isAddressKey(key string) bool {
+	for _, name := range []string{"From", "To", "Cc", "Bcc"} {
+		if strings.EqualFold(key, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// numSetContains reports whether set holds n, with "*" standing for last.
+func numSetContains(set imap.SeqSet, n, last uint32) bool {
+	for _, r := range set {
+		start, stop := r.Start, r.Stop
+		if start == 0 {
+			start = last
+		}
+		if stop == 0 {
+			stop = last
+		}
+		if min(start, stop) <= n && n <= max(start, stop) {
+			return true
+		}
+	}
+	return false
+}
+
+func uidRangesAsSeq(set imap.UIDSet) []imap.SeqRange {
+	ranges := make([]imap.SeqRange, len(set))
+	for i, r := range set {
+		ranges[i] = imap.SeqRange{Start: uint32(r.Start), Stop: uint32(r.Stop)}
+	}
+	return ranges
+}

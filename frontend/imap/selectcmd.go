@@ -1,0 +1,248 @@
+package imap
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/strata-mail/strata/frontend/imap/imapwire"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// systemFlags are the flags of RFC 9051 2.3.2 that every mailbox supports.
+var systemFlags = []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`}
+
+// cmdSelect: SELECT (RFC 9051 6.3.2) and EXAMINE (6.3.3, read-only: no flag changes, no
+// expunge, no implicit \Seen), with the mailbox's MAILBOXID (RFC 8474 4.2). Both need the r
+// right (RFC 4314 4).
+func (c *conn) cmdSelect(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.MailboxArgs)
+	// RFC 7162 3.2.5: the QRESYNC parameter without ENABLE QRESYNC is BAD, and nothing
+	// changes: the current mailbox stays selected.
+	if args.QResync != nil && !c.qresync {
+		return bad("", "QRESYNC parameter without ENABLE QRESYNC")
+	}
+	if args.QResync != nil && args.QResync.SeqMatchSeqs != nil && c.uidOnly {
+		// RFC 9586 3: no message sequence numbers, also not in the sequence match data.
+		return bad(codeUIDRequired, "UIDONLY does not allow message sequence match data")
+	}
+	ref, err := c.mailboxRefIn(args.Mailbox)
+	if err != nil {
+		return err
+	}
+	readOnly := cmd.Name == "EXAMINE"
+	if c.sel != nil {
+		// RFC 9051 6.3.2: selecting deselects the current mailbox first, and says so.
+		c.closeSelected()
+		c.untagged("OK [" + codeClosed + "] Previous mailbox closed")
+	}
+	mb, err := c.getMailbox(ref, codeNonExistent)
+	if err != nil {
+		return err
+	}
+	if mb.GetNoselect() {
+		return no(codeNonExistent, "Mailbox cannot be selected")
+	}
+	granted := c.rightsOn(ref, mb)
+	if !granted.has('r') {
+		return no(codeNoPerm, cmd.Name+" needs the r right") // RFC 4314 4
+	}
+	// RFC 4314 5.2: READ-WRITE only for a session that may change the mailbox: insert,
+	// expunge, or set some flag.
+	readOnly = readOnly || !granted.hasAny("iestw")
+	var view *metadatapb.ListMessagesResponse
+	err = c.withRetry(func(ctx context.Context) error {
+		view, err = c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName()})
+		return err
+	})
+	if err != nil {
+		return rpcStatus(err, codeNonExistent, "select "+strconv.Quote(ref.full))
+	}
+	mb = view.GetMailbox()
+	s := &selected{
+		owner:         ref.owner,
+		rights:        granted,
+		mailboxID:     mb.GetId(),
+		name:          mb.GetName(),
+		uidValidity:   mb.GetUidValidity(),
+		uidNext:       mb.GetUidNext(),
+		highestModSeq: mb.GetHighestModseq(),
+		readOnly:      readOnly,
+		uids:          view.GetUids(),
+		modseqs:       view.GetModseqs(),
+		flags:         make([][]string, len(view.GetUids())),
+	}
+	if len(s.modseqs) != len(s.uids) || len(view.GetFlags()) != len(s.uids) {
+		return no(codeServerBug, "Inconsistent mailbox listing")
+	}
+	keywords := map[string]bool{}
+	firstUnseen := 0
+	for i, fs := range view.GetFlags() {
+		s.flags[i] = fs.GetFlags()
+		for _, f := range s.flags[i] {
+			if !strings.HasPrefix(f, `\`) {
+				keywords[f] = true
+			}
+		}
+		if firstUnseen == 0 && !slices.Contains(s.flags[i], string(imap.FlagSeen)) {
+			firstUnseen = i + 1
+		}
+	}
+	s.keywords = slices.Sorted(maps.Keys(keywords))
+	s.feed = c.startFeed(s.owner, s.mailboxID, mb.GetHighestModseq())
+	c.sel = s
+	c.state = stateSelected
+
+	c.sendFlagList()
+	c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS")
+	if !c.rev2 {
+		// RFC 3501 6.3.1 requires RECENT and the first unseen message; IMAP4rev2 dropped both.
+		c.untagged(strconv.Itoa(c.initRecent(s, mb)) + " RECENT")
+		if firstUnseen > 0 {
+			c.untagged("OK [UNSEEN " + strconv.Itoa(firstUnseen) + "] First unseen message")
+		}
+	}
+	c.untagged("OK [UIDVALIDITY " + strconv.FormatUint(uint64(s.uidValidity), 10) + "] UIDs valid")
+	c.untagged("OK [UIDNEXT " + strconv.FormatUint(uint64(s.uidNext), 10) + "] Predicted next UID")
+	if id := mb.GetObjectId(); id != "" {
+		c.untagged("OK [MAILBOXID (" + id + ")] Ok") // RFC 8474 4.2
+	}
+	if args.CondStore {
+		c.enableCondStore() // RFC 7162 3.1.8
+	}
+	if c.condStore {
+		// RFC 7162 3.1.2.1: every mailbox has persistent MODSEQs, so never NOMODSEQ.
+		c.untagged("OK [HIGHESTMODSEQ " + strconv.FormatUint(s.highestModSeq, 10) + "] Highest")
+	}
+	if args.QResync != nil {
+		if err := c.qresyncSelect(args.QResync); err != nil {
+			return err
+		}
+	}
+	if readOnly {
+		return ok(codeReadOnly, "EXAMINE completed")
+	}
+	return ok(codeReadWrite, "SELECT completed")
+}
+
+// sendFlagList sends the FLAGS response (RFC 9051 7.3.5) with the system flags and the
+// keywords the session has announced, and the PERMANENTFLAGS the session may set (7.1).
+func (c *conn) sendFlagList() {
+	s := c.sel
+	flags := append(slices.Clone(systemFlags), s.keywords...)
+	c.untaggedBytes(appendFlags([]byte("FLAGS "), flags))
+	if s.readOnly {
+		c.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")
+	} else {
+		c.untaggedBytes(append(appendFlags([]byte("OK [PERMANENTFLAGS "), permanentFlags(s.rights, flags)), "] Flags permitted"...))
+	}
+}
+
+// announceKeywords makes sure every keyword among flags has been announced to the client
+// before a response carries it: RFC 9051 7.3.5 and RFC 3501 7.2.6 say the FLAGS response
+// lists the flags the mailbox uses, so a keyword that another session (or this one, or a
+// delivery) has just added is sent in a new FLAGS and PERMANENTFLAGS response first, as
+// Dovecot does. It must be called before the EXISTS or FETCH that carries flags.
+func (c *conn) announceKeywords(flags []string) {
+	s := c.sel
+	added := false
+	for _, f := range flags {
+		if strings.HasPrefix(f, `\`) || slices.ContainsFunc(s.keywords, func(k string) bool { return strings.EqualFold(k, f) }) {
+			continue
+		}
+		s.keywords = append(s.keywords, f)
+		added = true
+	}
+	if added {
+		slices.Sort(s.keywords)
+		c.sendFlagList()
+	}
+}
+
+// permanentFlags are the flags of PERMANENTFLAGS (RFC 9051 7.1) for a session with
+// granted: only those it may set (RFC 4314 4), and \* for new keywords with w.
+func permanentFlags(granted rights, flags []string) []string {
+	perm := granted.permitted(slices.Clone(flags))
+	if granted.has('w') {
+		perm = append(perm, `\*`)
+	}
+	return perm
+}
+
+// cmdClose: RFC 9051 6.4.1. Removes the \Deleted messages without EXPUNGE responses, unless
+// the mailbox is read-only or the session lacks the e right (RFC 4314 4), and returns to
+// the authenticated state.
+func (c *conn) cmdClose(cmd *imapwire.Command) error {
+	s := c.sel
+	if !s.readOnly && s.rights.has('e') {
+		if _, _, err := c.expunge(nil); err != nil {
+			return err
+		}
+	}
+	c.closeSelected()
+	return nil
+}
+
+// cmdUnselect: RFC 9051 6.4.2 (RFC 3691): like CLOSE without expunging.
+func (c *conn) cmdUnselect(cmd *imapwire.Command) error {
+	c.closeSelected()
+	return nil
+}
+
+// cmdExpunge: EXPUNGE (RFC 9051 6.4.3) and UID EXPUNGE (6.4.9, RFC 4315 2.1).
+func (c *conn) cmdExpunge(cmd *imapwire.Command) error {
+	s := c.sel
+	if s.readOnly {
+		return no(codeReadOnly, "Mailbox is read-only")
+	}
+	if !s.rights.has('e') {
+		return no(codeNoPerm, cmd.Name+" needs the e right") // RFC 4314 4
+	}
+	var ranges []*metadatapb.UidRange
+	if args, isUID := cmd.Args.(*imapwire.UIDExpungeArgs); isUID {
+		uids, err := c.resolveUIDs(args.Set)
+		if err != nil {
+			return err
+		}
+		if len(uids) == 0 {
+			return nil
+		}
+		ranges = uidRanges(uids)
+	}
+	expunged, modseq, err := c.expunge(ranges)
+	if err != nil {
+		return err
+	}
+	c.expungeUIDs(expunged)
+	if !c.qresync {
+		return nil
+	}
+	// RFC 7162 3.2.7: the tagged OK of EXPUNGE in a QRESYNC session carries HIGHESTMODSEQ;
+	// the changes before it go out first, so that the client has seen all it covers.
+	c.sendUpdates(true)
+	s.highestModSeq = max(s.highestModSeq, modseq)
+	return ok("HIGHESTMODSEQ "+strconv.FormatUint(s.highestModSeq, 10), cmd.Name+" completed")
+}
+
+// expunge removes the \Deleted messages among ranges (all with nil) and returns their UIDs
+// and the MODSEQ of the expunge.
+func (c *conn) expunge(ranges []*metadatapb.UidRange) ([]uint32, uint64, error) {
+	s := c.sel
+	requestID := newRequestID()
+	var resp *metadatapb.ExpungeResponse
+	err := c.withRetry(func(ctx context.Context) error {
+		var err error
+		resp, err = c.srv.cfg.Metadata.Expunge(ctx, &metadatapb.ExpungeRequest{
+			RequestId: requestID, Account: s.owner, MailboxId: s.mailboxID, Uids: ranges, User: c.accountName(),
+		})
+		return err
+	})
+	if err != nil {
+		return nil, 0, rpcStatus(err, codeNonExistent, "expunge")
+	}
+	return resp.GetExpunged(), resp.GetModseq(), nil
+}

@@ -1,0 +1,305 @@
+// Package imap is Strata's IMAP protocol engine: it accepts client connections, parses
+// commands with imapwire, runs them against the metadata service (gRPC) and the blob store,
+// and keeps each selected session's view of its mailbox in step with the change feed.
+//
+// Invariants of the engine:
+//
+//   - One goroutine serves a connection and is the only one that writes to it; the change
+//     feed goroutine of a selected session and the account feed of a NOTIFY session only
+//     queue changes, and the goroutine that waits for a NOTIFY session's next command only
+//     peeks at the input, which the serving goroutine reads once it has returned. No lock is
+//     held while writing to a client: the session takes its pending changes out of the queue
+//     under the queue's mutex and writes after releasing it.
+//   - Updates about the selected mailbox (EXISTS, EXPUNGE, FETCH FLAGS) are sent only where
+//     RFC 9051 7 allows: before the tagged response of a command, and at once during IDLE
+//     (RFC 2177). EXPUNGE is never sent while no command is in progress, nor in the response
+//     to FETCH, STORE or SEARCH (RFC 9051 7.5.1); UID commands may carry it. NOTIFY (RFC
+//     5465, notify.go) adds what it asks for between commands: EXISTS and FETCH, and EXPUNGE
+//     only with SELECTED (not SELECTED-DELAYED); STATUS and LIST of other mailboxes.
+//   - The session's sequence numbers change only by the EXPUNGE and EXISTS responses it
+//     sends, so the client and the session agree on every message number at all times.
+//   - A change the session made itself (STORE, EXPUNGE) is applied to its view when the
+//     command returns and reported once; the same change arriving on the feed is recognised
+//     by its MODSEQ (or by the UID being gone) and dropped.
+//   - A body is durable in the blob store before the metadata that references it is
+//     appended (APPEND spools, parses, Puts, then calls Metadata.Append).
+//   - Every gRPC call takes a context derived from the connection's, with a deadline; the
+//     connection's context is cancelled when it closes. Writes carry a request ID that is
+//     reused when the call is retried, so a retry is applied once.
+//   - Every connection goroutine recovers panics and logs them with the connection.
+//   - Commands are read in order from one framer per transport, so a pipeline is answered in
+//     the order sent; STARTTLS replaces the framer after its OK, dropping whatever the
+//     client sent ahead in plaintext (RFC 9051 6.2.1). COMPRESS puts a decompressor between
+//     the transport and the framer, and compresses responses, from the octet after its OK
+//     (RFC 4978 3).
+//   - Every write to a client has a deadline (Limits.WriteTimeout) and every wait for a
+//     command an autologout timer (Limits.IdleTimeout, RFC 9051 5.4).
+package imap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// Config configures an IMAP Server.
+type Config struct {
+	Metadata metadatapb.MetadataClient
+	Blobs    blobstore.Store
+	SpoolDir string // temporary files for incoming message literals
+	Logger   *slog.Logger
+	// AllowPlaintextAuth allows LOGIN and AUTHENTICATE PLAIN without TLS on every connection.
+	AllowPlaintextAuth bool
+	// TrustLoopback allows them without TLS on connections from a loopback address, where
+	// the password never leaves the machine (the embedded mode).
+	TrustLoopback bool
+	// DisableUnauthenticate turns UNAUTHENTICATE (RFC 8437) off, which RFC 8437 8 asks a
+	// server to allow.
+	DisableUnauthenticate bool
+	// DisableCompress turns COMPRESS=DEFLATE (RFC 4978) off.
+	DisableCompress bool
+	// MaxMessageSize is the largest message APPEND accepts (RFC 7889 APPENDLIMIT).
+	MaxMessageSize int64
+	// TLS, when set, enables STARTTLS (RFC 9051 6.2.1) and ServeTLS (implicit TLS, RFC
+	// 8314); KeyPair.TLSConfig makes one that follows certificate reloads.
+	TLS *tls.Config
+	// Limits bound connections; zero fields take the defaults.
+	Limits Limits
+	// AdminURI is the server's /shared/admin METADATA entry, a URI to reach the
+	// administrator such as mailto:postmaster@example.com (RFC 5464 3.2.1.1); none when
+	// empty.
+	AdminURI string
+}
+
+// Limits bound what clients can hold of a server.
+type Limits struct {
+	// MaxConnections is the most connections served at once; more are told BYE
+	// [UNAVAILABLE] and closed. Default 10000.
+	MaxConnections int
+	// MaxConnectionsPerIP is the most connections from one remote address, except loopback
+	// (local proxies and tools); more are told BYE [LIMIT]. Default 200.
+	MaxConnectionsPerIP int
+	// IdleTimeout is the autologout timer of an authenticated session waiting for a command
+	// (RFC 9051 5.4: at least 30 minutes, and IDLE clients re-issue it every 29). Default
+	// 30 minutes.
+	IdleTimeout time.Duration
+	// LoginTimeout is the same timer before authentication, which RFC 9051 5.4 leaves free.
+	// Default 2 minutes.
+	LoginTimeout time.Duration
+	// WriteTimeout is how long one write to a client may block; a client that stops
+	// reading is disconnected after it, so it cannot pin the server's memory. Default 5
+	// minutes.
+	WriteTimeout time.Duration
+}
+
+// Defaults of Config.
+const (
+	defaultMaxMessageSize      = 64 << 20
+	defaultMaxConnections      = 10000
+	defaultMaxConnectionsPerIP = 200
+	defaultIdleTimeout         = 30 * time.Minute
+	defaultLoginTimeout        = 2 * time.Minute
+	defaultWriteTimeout        = writeTimeout
+)
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxConnections <= 0 {
+		l.MaxConnections = defaultMaxConnections
+	}
+	if l.MaxConnectionsPerIP <= 0 {
+		l.MaxConnectionsPerIP = defaultMaxConnectionsPerIP
+	}
+	if l.IdleTimeout <= 0 {
+		l.IdleTimeout = defaultIdleTimeout
+	}
+	if l.LoginTimeout <= 0 {
+		l.LoginTimeout = defaultLoginTimeout
+	}
+	if l.WriteTimeout <= 0 {
+		l.WriteTimeout = defaultWriteTimeout
+	}
+	return l
+}
+
+// Server serves IMAP on the listeners given to Serve.
+type Server struct {
+	cfg    Config
+	limits Limits
+	logger *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	served    int            // connections in conns that are served, not refused
+	perIP     map[string]int // served connections per remote IP, loopback excluded
+	closing   bool
+	active    sync.WaitGroup
+	nextID    atomic.Uint64
+	blobEpoch atomic.Uint64 // highest blob epoch seen (appendblobs.go)
+}
+
+// NewServer returns a server that is not yet listening.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = defaultMaxMessageSize
+	}
+	return &Server{
+		cfg:       cfg,
+		limits:    cfg.Limits.withDefaults(),
+		logger:    cfg.Logger,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[*conn]struct{}),
+		perIP:     make(map[string]int),
+	}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("frontend: server closed")
+
+// Serve accepts connections on ln and serves each in its own goroutine. It returns when the
+// listener closes: ErrServerClosed after Shutdown, the accept error otherwise.
+func (s *Server) Serve(ln net.Listener) error {
+	return s.serve(ln, false)
+}
+
+// ServeTLS is Serve for implicit TLS (IMAPS, RFC 8314 3.2): each connection starts with a
+// TLS handshake using Config.TLS.
+func (s *Server) ServeTLS(ln net.Listener) error {
+	if s.cfg.TLS == nil {
+		ln.Close()
+		return errors.New("frontend: ServeTLS without a TLS configuration")
+	}
+	return s.serve(ln, true)
+}
+
+func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept IMAP connection: %w", err)
+		}
+		c := newConn(s, nc, implicitTLS)
+		ip := remoteIP(nc.RemoteAddr())
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		// A connection over a limit is still served, but only to be told BYE: the client
+		// learns why instead of seeing a reset (RFC 9051 7.1.5, RFC 5530).
+		switch {
+		case s.served >= s.limits.MaxConnections:
+			c.refuse = "[UNAVAILABLE] Too many connections to this server, try again later"
+		case ip != "" && s.perIP[ip] >= s.limits.MaxConnectionsPerIP:
+			c.refuse = "[LIMIT] Too many connections from your address"
+		}
+		s.conns[c] = struct{}{}
+		if c.refuse == "" {
+			s.served++
+			if ip != "" {
+				s.perIP[ip]++
+			}
+		}
+		s.active.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.active.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				if c.refuse == "" {
+					s.served--
+					if ip != "" {
+						if s.perIP[ip]--; s.perIP[ip] == 0 {
+							delete(s.perIP, ip)
+						}
+					}
+				}
+				s.mu.Unlock()
+			}()
+			c.serve()
+		}()
+	}
+}
+
+// Shutdown stops accepting connections, tells every client BYE (after the command it is
+// running, at once when idle or in IDLE) and waits for the connections to close. When ctx
+// ends first, the remaining connections are closed and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	var errs []error
+	for ln := range s.listeners {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("close IMAP listener: %w", err))
+		}
+	}
+	for c := range s.conns {
+		c.startShutdown()
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.raw.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		errs = append(errs, fmt.Errorf("shut down IMAP connections: %w", ctx.Err()))
+	}
+	return errors.Join(errs...)
+}
+
+// remoteIP returns the IP of a TCP remote address for the per-address limit, or "" for
+// loopback and non-TCP addresses, which the limit does not cover.
+func remoteIP(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP.IsLoopback() {
+		return ""
+	}
+	return tcp.IP.String()
+}

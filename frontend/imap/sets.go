@@ -1,0 +1,118 @@
+package imap
+
+import (
+	"slices"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// resolve returns the indexes into the session's view (sequence number - 1, ascending) of
+// the messages set names: message sequence numbers for an imap.SeqSet, UIDs for an
+// imap.UIDSet. A sequence number past the last message is an error (RFC 9051 9: "*" is the
+// largest number in use); UIDs that do not exist are ignored (RFC 9051 6.4.9).
+func (c *conn) resolve(set imap.NumSet) ([]int, error) {
+	return c.resolveWhere(set, nil)
+}
+
+// resolveWhere is resolve keeping only the messages for which keep, when not nil, is true,
+// so that a filter over a huge set (FETCH CHANGEDSINCE, RFC 7162 3.1.4.1) never lists the
+// messages it drops.
+func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, error) {
+	s := c.sel
+	n := uint32(len(s.uids))
+	var idx []int
+	switch set := set.(type) {
+	case imap.SeqSet:
+		for _, r := range set {
+			start, stop := r.Start, r.Stop
+			if n == 0 && (start == 0 || stop == 0) {
+				continue // "*" in an empty mailbox names nothing
+			}
+			if start == 0 {
+				start = n
+			}
+			if stop == 0 {
+				stop = n
+			}
+			start, stop = min(start, stop), max(start, stop)
+			if stop > n {
+				return nil, bad("", "Invalid message sequence number")
+			}
+			for seq := start; seq <= stop; seq++ {
+				if keep == nil || keep(int(seq-1)) {
+					idx = append(idx, int(seq-1))
+				}
+			}
+		}
+	case imap.UIDSet:
+		if imap.IsSearchRes(set) {
+			// RFC 5182 2.1: "$" is the saved result; UIDs expunged since are gone from
+			// the view and drop out here.
+			for _, uid := range s.searchRes {
+				if i, found := slices.BinarySearch(s.uids, uid); found && (keep == nil || keep(i)) {
+					idx = append(idx, i)
+				}
+			}
+			return idx, nil
+		}
+		if n == 0 {
+			return nil, nil
+		}
+		last := s.uids[n-1]
+		for _, r := range set {
+			start, stop := uint32(r.Start), uint32(r.Stop)
+			if start == 0 {
+				start = last
+			}
+			if stop == 0 {
+				stop = last
+			}
+			start, stop = min(start, stop), max(start, stop)
+			i, _ := slices.BinarySearch(s.uids, start)
+			for ; i < len(s.uids) && s.uids[i] <= stop; i++ {
+				if keep == nil || keep(i) {
+					idx = append(idx, i)
+				}
+			}
+		}
+	}
+	slices.Sort(idx)
+	return slices.Compact(idx), nil
+}
+
+// resolveUIDs returns the UIDs of the messages set names.
+func (c *conn) resolveUIDs(set imap.NumSet) ([]uint32, error) {
+	idx, err := c.resolve(set)
+	if err != nil {
+		return nil, err
+	}
+	uids := make([]uint32, len(idx))
+	for i, j := range idx {
+		uids[i] = c.sel.uids[j]
+	}
+	return uids, nil
+}
+
+// uidRanges compresses ascending UIDs into the ranges of the metadata API.
+func uidRanges(uids []uint32) []*metadatapb.UidRange {
+	var ranges []*metadatapb.UidRange
+	for _, uid := range uids {
+		if n := len(ranges); n > 0 && ranges[n-1].Last+1 == uid {
+			ranges[n-1].Last = uid
+			continue
+		}
+		ranges = append(ranges, &metadatapb.UidRange{First: uid, Last: uid})
+	}
+	return ranges
+}
+
+// uidSetString renders ascending UIDs as an IMAP uid-set, as in COPYUID (RFC 4315 3).
+func uidSetString(uids []uint32) string {
+	var set imap.UIDSet
+	for _, uid := range uids {
+		set.AddNum(imap.UID(uid))
+	}
+	return set.String()
+}

@@ -1,0 +1,100 @@
+package imap_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestStore(t *testing.T) {
+	srv := startServer(t)
+	c := login(t, srv)
+	for _, s := range []string{"a", "b", "c"} {
+		appendMessage(t, c, "INBOX", testMessage(s, s))
+	}
+	rc := loginRaw(t, srv)
+	// The first SELECT after delivery: the messages are \Recent in this session (RFC 3501
+	// 2.3.2), and every flag list it sees says so.
+	rc.ok("SELECT INBOX")
+	if got, want := rc.ok(`STORE 1:2 +FLAGS (\Seen $Work)`), []string{
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work)`, // RFC 9051 7.3.5: a new keyword is announced first
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work \*)] Flags permitted`,
+		`* 1 FETCH (FLAGS (\Seen $Work \Recent))`, `* 2 FETCH (FLAGS (\Seen $Work \Recent))`,
+	}; !slices.Equal(got, want) {
+		t.Errorf("+FLAGS: %q, want %q", got, want)
+	}
+	if got, want := rc.ok(`UID STORE 2 -FLAGS ($Work)`), []string{`* 2 FETCH (UID 2 FLAGS (\Seen \Recent))`}; !slices.Equal(got, want) {
+		t.Errorf("UID -FLAGS: %q, want %q", got, want)
+	}
+	if got := rc.ok(`STORE 3 FLAGS.SILENT (\Flagged \Draft)`); len(got) != 0 {
+		t.Errorf(".SILENT answered %q", got)
+	}
+	if got, want := rc.ok(`FETCH 1:* FLAGS`), []string{`* 1 FETCH (FLAGS (\Seen $Work \Recent))`, `* 2 FETCH (FLAGS (\Seen \Recent))`, `* 3 FETCH (FLAGS (\Flagged \Draft \Recent))`}; !slices.Equal(got, want) {
+		t.Errorf("FETCH FLAGS: %q, want %q", got, want)
+	}
+	if got, want := rc.ok(`STORE * FLAGS ()`), []string{`* 3 FETCH (FLAGS (\Recent))`}; !slices.Equal(got, want) {
+		t.Errorf("FLAGS (): %q, want %q", got, want)
+	}
+	rc.expect("STORE 4 +FLAGS (\\Seen)", "BAD")
+	rc.expect("STORE 1 +FLAGS (\\Seen", "BAD")
+}
+
+func TestStoreGrammar(t *testing.T) {
+	srv := startServer(t)
+	c := login(t, srv)
+	for _, s := range []string{"a", "b", "c"} {
+		appendMessage(t, c, "INBOX", testMessage(s, s))
+	}
+	rc := loginRaw(t, srv)
+	// RFC 9051 7.1: PERMANENTFLAGS with \* — clients may create keywords.
+	if got := rc.ok("SELECT INBOX"); !contains(got, `\*)] `) {
+		t.Errorf("SELECT lacks PERMANENTFLAGS \\*: %q", got)
+	}
+	check := func(cmd string, want ...string) {
+		t.Helper()
+		if got := rc.ok(cmd); !slices.Equal(got, want) {
+			t.Errorf("%s = %q, want %q", cmd, got, want)
+		}
+	}
+	// Reversed ranges, lower-case command and item, a flag without parentheses.
+	// The first SELECT after delivery: the messages are \Recent here (RFC 3501 2.3.2).
+	check(`store 3:2 +flags \Answered`, `* 2 FETCH (FLAGS (\Answered \Recent))`, `* 3 FETCH (FLAGS (\Answered \Recent))`)
+	check(`STORE 1 +FLAGS ($Label1 NonJunk)`,
+		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Label1 NonJunk)`,
+		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Label1 NonJunk \*)] Flags permitted`,
+		`* 1 FETCH (FLAGS ($Label1 NonJunk \Recent))`)
+	// Keywords are case-insensitive: removing "$label1" removes "$Label1" (RFC 9051 2.3.2).
+	check(`STORE 1 -FLAGS ($label1)`, `* 1 FETCH (FLAGS (NonJunk \Recent))`)
+	// \Recent cannot be stored (RFC 3501 2.3.2): FLAGS neither sets nor clears it.
+	check(`STORE 1 FLAGS (\Recent \Seen)`, `* 1 FETCH (FLAGS (\Seen \Recent))`)
+	check(`STORE 1 -FLAGS (\Recent)`, `* 1 FETCH (FLAGS (\Seen \Recent))`)
+	// UID STORE responses carry the UID (RFC 9051 6.4.9, 7.5.2), even with a reversed range.
+	check(`UID STORE 3:1 -FLAGS.SILENT (\Answered)`)
+	check(`UID STORE 2,3 +FLAGS (\Flagged)`, `* 2 FETCH (UID 2 FLAGS (\Flagged \Recent))`, `* 3 FETCH (UID 3 FLAGS (\Flagged \Recent))`)
+	check(`UID STORE 7:9 +FLAGS (\Flagged)`)
+	check(`STORE * -FLAGS ()`, `* 3 FETCH (FLAGS (\Flagged \Recent))`)
+	for _, cmd := range []string{
+		`STORE 1 +FLAGS`, `STORE 1 FLAGS.LOUD (\Seen)`, `STORE 0 +FLAGS (\Seen)`, `STORE 1 +FLAGS (\Seen) extra`,
+		`STORE 1 +FLAGS (a(b)`, `STORE 1 +FLAGS ("quoted")`, `STORE 1:4 +FLAGS (\Seen)`,
+	} {
+		rc.expect(cmd, "BAD")
+	}
+	// Another session sees the change as an unsolicited FETCH (RFC 9051 7.5.2).
+	other := loginRaw(t, srv)
+	other.ok("SELECT INBOX")
+	rc.ok(`STORE 2 +FLAGS.SILENT (\Seen)`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if got := other.ok("NOOP"); contains(got, `* 2 FETCH (FLAGS (\Seen \Flagged))`) || contains(got, `* 2 FETCH (FLAGS (\Flagged \Seen))`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other session never saw the STORE")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// EXAMINE is read-only (RFC 9051 6.3.3).
+	rc.ok("EXAMINE INBOX")
+	rc.expect(`STORE 1 +FLAGS (\Seen)`, "NO [READ-ONLY]")
+	rc.expect(`UID STORE 1 +FLAGS (\Seen)`, "NO [READ-ONLY]")
+}

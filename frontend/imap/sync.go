@@ -1,0 +1,372 @@
+package imap
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// selected is a session's view of its selected mailbox (DESIGN.md "Sequence numbers live in
+// the frontend"): the UIDs as of the last update sent to the client, in ascending order, so
+// that message sequence number n is uids[n-1], with each message's flags and MODSEQ. Only
+// the connection's goroutine touches it; changes from the feed wait in feed until the
+// session applies them at a point RFC 9051 7 allows.
+type selected struct {
+	owner       string // the mailbox's owner: the session's account, another's or "tenant:NAME"
+	mailboxID   uint64
+	name        string // in the owner's space
+	uidValidity uint32
+	uidNext     uint32
+	// highestModSeq is the mailbox's HIGHESTMODSEQ as far as the client has been told of
+	// its changes (RFC 7162 3.1.2.1).
+	highestModSeq uint64
+	// readOnly is EXAMINE (RFC 9051 6.3.3), or SELECT without a right to change anything
+	// (RFC 4314 5.2).
+	readOnly bool
+	// rights are the session's rights on the mailbox (RFC 4314 2.1), re-read before each
+	// command when the mailbox is another owner's (refreshRights).
+	rights rights
+
+	uids    []uint32
+	flags   [][]string
+	modseqs []uint64
+	// keywords are the keywords announced to the client in FLAGS (RFC 9051 7.3.5), sorted:
+	// every keyword in flags is among them (announceKeywords).
+	keywords []string
+
+	// searchRes is the saved search result of RFC 5182 ("$"), as UIDs: a UID that is
+	// expunged no longer resolves, which removes it from the result (RFC 5182 2.1).
+	searchRes []uint32
+	// recent are the UIDs that are \Recent in this IMAP4rev1 session, ascending (recent.go).
+	recent []uint32
+
+	feed *changeFeed
+}
+
+// seqOf returns the sequence number of uid, or 0 if the session does not know it.
+func (s *selected) seqOf(uid uint32) int {
+	i, found := slices.BinarySearch(s.uids, uid)
+	if !found {
+		return 0
+	}
+	return i + 1
+}
+
+// selectedGoneText is the BYE of a session whose selected mailbox was deleted or whose
+// right to read it was revoked.
+const selectedGoneText = "Selected mailbox was deleted or is no longer readable"
+
+// changeFeed receives a mailbox's change batches from Metadata.Watch in its own goroutine and
+// queues them for the session.
+type changeFeed struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu      sync.Mutex
+	pending []*metadatapb.Change
+	// behind is set when the metadata service no longer keeps the changes after seen
+	// (metadata/history.go): the feed cannot go on and the session must end.
+	behind bool
+	seen   uint64        // the highest MODSEQ received
+	wake   chan struct{} // closed and replaced whenever a batch arrives
+}
+
+// startFeed watches the mailbox mailboxID of owner from sinceModSeq, as the session's
+// account sees it (its own \Seen in another owner's mailbox), until the connection closes
+// or the session leaves the mailbox.
+func (c *conn) startFeed(owner string, mailboxID, sinceModSeq uint64) *changeFeed {
+	// The stream lives as long as the selection, so its context has no deadline; it is
+	// cancelled by closeSelected and with the connection.
+	ctx, cancel := context.WithCancel(c.ctx)
+	f := &changeFeed{cancel: cancel, done: make(chan struct{}), seen: sinceModSeq, wake: make(chan struct{})}
+	req := &metadatapb.WatchRequest{Account: owner, MailboxId: mailboxID, User: c.accountName()}
+	go f.run(ctx, c.srv.cfg.Metadata, req, c.log)
+	return f
+}
+
+func (f *changeFeed) run(ctx context.Context, md metadatapb.MetadataClient, req *metadatapb.WatchRequest, log *slog.Logger) {
+	defer close(f.done)
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("panic in mailbox change feed", "panic", v)
+		}
+	}()
+	backoff := 100 * time.Millisecond
+	for {
+		f.mu.Lock()
+		req.SinceModseq = f.seen
+		f.mu.Unlock()
+		err := f.watch(ctx, md, req, &backoff)
+		if ctx.Err() != nil {
+			return
+		}
+		if code := status.Code(err); code == codes.NotFound || code == codes.PermissionDenied {
+			// Deleted, or no longer readable by the session's account (Watch needs r, RFC
+			// 4314 4): the session cannot stay in it.
+			f.add(&metadatapb.ChangeBatch{Changes: []*metadatapb.Change{{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED}}})
+			return
+		}
+		if status.Code(err) == codes.OutOfRange {
+			f.mu.Lock()
+			f.behind = true
+			f.mu.Unlock()
+			f.add(&metadatapb.ChangeBatch{})
+			return
+		}
+		// A broken stream resumes from the last MODSEQ seen, so no change is lost.
+		log.Warn("mailbox change feed interrupted; reconnecting", "mailbox", req.GetMailboxId(), "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// watch reads one Watch stream until it fails.
+func (f *changeFeed) watch(ctx context.Context, md metadatapb.MetadataClient, req *metadatapb.WatchRequest, backoff *time.Duration) error {
+	stream, err := md.Watch(ctx, req)
+	if err != nil {
+		return err
+	}
+	for {
+		batch, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		f.add(batch)
+		*backoff = 100 * time.Millisecond
+	}
+}
+
+func (f *changeFeed) add(batch *metadatapb.ChangeBatch) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pending = append(f.pending, batch.GetChanges()...)
+	f.seen = max(f.seen, batch.GetHighestModseq())
+	close(f.wake)
+	f.wake = make(chan struct{})
+}
+
+// isBehind reports whether the feed stopped because the changes it needs were dropped.
+func (f *changeFeed) isBehind() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.behind
+}
+
+// take removes the pending changes the session may apply now. Without allowExpunge, EXPUNGE
+// changes stay queued (RFC 9051 7.5.1), and without allowFlags FLAGS changes do (a NOTIFY
+// session that did not ask for FlagChange, between commands: RFC 5465 5.1); everything else
+// is taken.
+func (f *changeFeed) take(allowExpunge, allowFlags bool) []*metadatapb.Change {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if allowExpunge && allowFlags {
+		changes := f.pending
+		f.pending = nil
+		return changes
+	}
+	var changes, kept []*metadatapb.Change
+	for _, ch := range f.pending {
+		switch ch.GetKind() {
+		case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
+			if !allowExpunge {
+				kept = append(kept, ch)
+				continue
+			}
+		case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
+			if !allowFlags {
+				kept = append(kept, ch)
+				continue
+			}
+		}
+		changes = append(changes, ch)
+	}
+	f.pending = kept
+	return changes
+}
+
+// arrivals returns a channel that is closed when the next batch arrives, whatever is
+// pending now: a session that leaves some changes queued waits on it for new ones.
+func (f *changeFeed) arrivals() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.wake
+}
+
+// waitFor waits until the feed has seen modseq (a change this session just committed), at
+// most timeout, so that its EXISTS can go out with the command's response.
+func (f *changeFeed) waitFor(ctx context.Context, modseq uint64, timeout time.Duration) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		f.mu.Lock()
+		seen, wake := f.seen, f.wake
+		f.mu.Unlock()
+		if seen >= modseq {
+			return
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// closeSelected leaves the selected mailbox, if any, and stops its feed.
+func (c *conn) closeSelected() {
+	if c.sel == nil {
+		return
+	}
+	c.sel.feed.cancel()
+	<-c.sel.feed.done
+	c.sel = nil
+	if c.state == stateSelected {
+		c.state = stateAuthenticated
+	}
+}
+
+// sendUpdates applies the queued changes of the selected mailbox to the session's view and
+// tells the client: EXISTS for new messages (and RECENT when this session claims some of
+// them, recent.go), EXPUNGE for removed ones (only if allowExpunge), FETCH FLAGS for flag
+// changes, with the UID inside a UID command (RFC 9051 7.4.2, 7.5.1). Changes the session
+// made itself are already in its view and are skipped.
+func (c *conn) sendUpdates(allowExpunge bool) {
+	c.sendChanges(allowExpunge, true)
+}
+
+// sendChanges is sendUpdates that leaves flag changes queued without allowFlags. New
+// messages are followed by the FETCH responses that NOTIFY's MessageNew asks for (RFC
+// 5465 5.2, notify.go).
+func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
+	s := c.sel
+	uidCmd := c.cmd != nil && strings.HasPrefix(c.cmd.Name, "UID ")
+	existsDirty := false
+	newFrom := 0 // with existsDirty, the index of the first message not yet announced
+	var expunged []uint32
+	flushExpunged := func() {
+		if len(expunged) > 0 {
+			c.expungeUIDs(expunged)
+			expunged = expunged[:0]
+		}
+	}
+	flushExists := func() {
+		flushExpunged()
+		if existsDirty {
+			c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS") // RFC 9051 7.4.1
+			// One claim for the batch of new messages (recent.go).
+			if c.claimArrivals() {
+				c.untagged(strconv.Itoa(s.recentCount()) + " RECENT") // RFC 3501 7.3.2
+			}
+			c.notifyNewMessages(newFrom)
+			existsDirty = false
+		}
+	}
+	for _, ch := range s.feed.take(allowExpunge, allowFlags) {
+		s.highestModSeq = max(s.highestModSeq, ch.GetModseq())
+		switch ch.GetKind() {
+		case metadatapb.ChangeKind_CHANGE_KIND_APPEND:
+			uid := ch.GetUid()
+			if n := len(s.uids); n > 0 && uid <= s.uids[n-1] {
+				continue // known already: UIDs only grow within a mailbox (RFC 9051 2.3.1.1)
+			}
+			flushExpunged()
+			if !existsDirty {
+				newFrom = len(s.uids)
+			}
+			c.announceKeywords(ch.GetFlags())
+			s.uids = append(s.uids, uid)
+			s.flags = append(s.flags, ch.GetFlags())
+			s.modseqs = append(s.modseqs, ch.GetModseq())
+			s.uidNext = max(s.uidNext, uid+1)
+			existsDirty = true
+		case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
+			seq := s.seqOf(ch.GetUid())
+			if seq == 0 || ch.GetModseq() <= s.modseqs[seq-1] {
+				continue
+			}
+			flushExists()
+			c.announceKeywords(ch.GetFlags())
+			s.flags[seq-1] = ch.GetFlags()
+			s.modseqs[seq-1] = ch.GetModseq()
+			c.untaggedBytes(c.flagsFetch(seq, uidCmd))
+		case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
+			if s.seqOf(ch.GetUid()) == 0 {
+				continue // expunged by this session, or never known
+			}
+			if existsDirty {
+				flushExists()
+			}
+			expunged = append(expunged, ch.GetUid())
+		case metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_RENAMED:
+			s.name = ch.GetName()
+		case metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED:
+			// The selected mailbox is gone, or the session may no longer read it; no
+			// response can deselect it, so the session ends (RFC 9051 7.1.5).
+			flushExists()
+			c.closeSelected()
+			c.bye(selectedGoneText)
+			return
+		}
+	}
+	flushExists()
+	if s.feed.isBehind() {
+		// The session's view cannot be brought up to date change by change any more; the
+		// client reconnects and resynchronises (RFC 7162 3.2.5 makes that cheap).
+		c.closeSelected()
+		c.bye("[" + codeUnavailable + "] " + feedBehindText)
+	}
+}
+
+// feedBehindText is the BYE of a session whose change feed fell behind the history the
+// metadata service keeps.
+const feedBehindText = "Mailbox changes since this session's view are no longer kept; please reconnect"
+
+// flagsFetch renders the FETCH response that reports the flags of message seq: "seq FETCH
+// (FLAGS (...))", with the UID when uid is true, and UID and MODSEQ once CONDSTORE is
+// enabled (RFC 7162 3.1). With NOTIFY the UID is always there (RFC 5465 5.1).
+func (c *conn) flagsFetch(seq int, uid bool) []byte {
+	return c.flagsFetchFor(seq, uid || c.condStore || c.notify != nil)
+}
+
+// flagsFetchFor is flagsFetch with the UID when uid is true.
+func (c *conn) flagsFetchFor(seq int, uid bool) []byte {
+	s := c.sel
+	b := c.appendFetchStart(nil, seq-1)
+	if uid && !c.uidOnly {
+		b = append(b, "UID "...)
+		b = strconv.AppendUint(b, uint64(s.uids[seq-1]), 10)
+		b = append(b, ' ')
+	}
+	b = appendFlags(append(b, "FLAGS "...), c.sessionFlags(seq-1))
+	if c.condStore {
+		b = appendModSeq(append(b, ' '), s.modseqs[seq-1])
+	}
+	return append(b, ')')
+}
+
+// appendFlags renders a flag list "(...)".
+func appendFlags(b []byte, flags []string) []byte {
+	b = append(b, '(')
+	for i, f := range flags {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, f...)
+	}
+	return append(b, ')')
+}

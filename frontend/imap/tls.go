@@ -1,0 +1,217 @@
+package imap
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/strata-mail/strata/frontend/imap/imapwire"
+)
+
+// KeyPair is the server's TLS certificate and key, read from two PEM files. Reload reads
+// them again (on SIGHUP); connections that start after it present the new certificate,
+// those already established keep theirs.
+type KeyPair struct {
+	certFile, keyFile string
+	current           atomic.Pointer[tls.Certificate]
+}
+
+// LoadKeyPair reads a PEM certificate chain and its private key.
+func LoadKeyPair(certFile, keyFile string) (*KeyPair, error) {
+	kp := &KeyPair{certFile: certFile, keyFile: keyFile}
+	if err := kp.Reload(); err != nil {
+		return nil, err
+	}
+	return kp, nil
+}
+
+// Reload reads the certificate and key files again and, when both parse and match, makes
+// them the pair new connections get. On error the previous pair stays in use.
+func (kp *KeyPair) Reload() error {
+	cert, err := tls.LoadX509KeyPair(kp.certFile, kp.keyFile)
+	if err != nil {
+		return fmt.Errorf("load TLS certificate %s and key %s: %w", kp.certFile, kp.keyFile, err)
+	}
+	kp.current.Store(&cert)
+	return nil
+}
+
+// Certificate returns the pair in use.
+func (kp *KeyPair) Certificate() *tls.Certificate { return kp.current.Load() }
+
+// GetCertificate is a tls.Config.GetCertificate that returns the pair in use.
+func (kp *KeyPair) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return kp.current.Load(), nil
+}
+
+// TLSConfig returns the server TLS configuration for STARTTLS and IMAPS: the current pair,
+// TLS 1.2 or later (RFC 8314 4.1).
+func (kp *KeyPair) TLSConfig() *tls.Config {
+	return &tls.Config{
+		GetCertificate: kp.GetCertificate,
+		MinVersion:     tls.VersionTLS12,
+	}
+}
+
+// selfSignedValidity is how long a generated certificate is valid.
+const selfSignedValidity = 5 * 365 * 24 * time.Hour
+
+// EnsureSelfSigned writes a self-signed ECDSA P-256 certificate for hosts (DNS names and IP
+// addresses) and its key to certFile and keyFile unless both exist. It reports whether it
+// created them. The key file is readable by its owner only.
+func EnsureSelfSigned(certFile, keyFile string, hosts []string) (created bool, err error) {
+	_, certErr := os.Stat(certFile)
+	_, keyErr := os.Stat(keyFile)
+	if certErr == nil && keyErr == nil {
+		return false, nil
+	}
+	for _, err := range []error{certErr, keyErr} {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return false, fmt.Errorf("check TLS files: %w", err)
+		}
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return false, fmt.Errorf("generate TLS key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return false, fmt.Errorf("generate certificate serial: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{Organization: []string{"Strata"}, CommonName: "Strata self-signed"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(selfSignedValidity),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true, // so that clients can trust it as its own root
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return false, fmt.Errorf("create self-signed certificate: %w", err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return false, fmt.Errorf("encode TLS key: %w", err)
+	}
+	for _, dir := range []string{filepath.Dir(certFile), filepath.Dir(keyFile)} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return false, fmt.Errorf("create TLS directory: %w", err)
+		}
+	}
+	// The key first: a certificate without its key would stop the next start.
+	if err := writePEM(keyFile, "PRIVATE KEY", keyDER, 0o600); err != nil {
+		return false, err
+	}
+	if err := writePEM(certFile, "CERTIFICATE", der, 0o644); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// writePEM writes one PEM block to path through a temporary file and a rename, so a reader
+// never sees half a file.
+func writePEM(path, blockType string, der []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := pem.Encode(tmp, &pem.Block{Type: blockType, Bytes: der}); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// handshakeTimeout bounds a TLS handshake, for IMAPS and after STARTTLS.
+const handshakeTimeout = 30 * time.Second
+
+// handshake runs the server side of a TLS handshake on the connection's socket.
+func (c *conn) handshake(tc *tls.Conn) error {
+	if err := tc.SetDeadline(time.Now().Add(handshakeTimeout)); err != nil {
+		return fmt.Errorf("set handshake deadline: %w", err)
+	}
+	if err := tc.HandshakeContext(c.ctx); err != nil {
+		return fmt.Errorf("TLS handshake: %w", err)
+	}
+	// Reads and writes set their own deadlines from here on.
+	if err := tc.SetDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("clear handshake deadline: %w", err)
+	}
+	c.useConn(tc)
+	return nil
+}
+
+// useConn makes nc the connection that commands are read from and responses written to.
+// Bytes read from the previous one and not yet used are dropped with the old framer.
+func (c *conn) useConn(nc net.Conn) {
+	c.nc = nc
+	c.inflater = nil
+	c.framer = imapwire.NewFramer(nc, maxLineLength)
+	c.bw = newConnWriter(deadlineWriter{nc: nc, timeout: c.srv.limits.WriteTimeout})
+}
+
+// cmdStartTLS: RFC 9051 6.2.1. The tagged OK is written here, the handshake follows it at
+// once; run writes nothing more (errAnswered).
+func (c *conn) cmdStartTLS(cmd *imapwire.Command) error {
+	if c.tlsActive() {
+		return bad(codeClientBug, "TLS is already active") // RFC 5530 CLIENTBUG
+	}
+	if c.srv.cfg.TLS == nil {
+		return no(codeCannot, "TLS is not configured on this server")
+	}
+	c.writeStatus(cmd.Tag, ok("", "Begin TLS negotiation now"))
+	if err := c.bw.Flush(); err != nil {
+		c.state = stateLogout
+		return errAnswered
+	}
+	// RFC 9051 6.2.1, RFC 2595 3.1: the client sends nothing before the handshake. Anything
+	// already read after the STARTTLS line is plaintext an attacker may have injected; it
+	// is dropped with the plaintext framer (the STARTTLS command injection attack,
+	// CVE-2011-0411 in other servers).
+	if n := c.framer.Buffered(); n > 0 {
+		c.log.Info("discarding plaintext sent after STARTTLS", "bytes", n)
+	}
+	if err := c.handshake(tls.Server(c.nc, c.srv.cfg.TLS)); err != nil {
+		c.log.Debug("STARTTLS", "err", err)
+		c.state = stateLogout
+		return errAnswered
+	}
+	// RFC 9051 6.2.1: the server stays in the not authenticated state; the client must ask
+	// for the capabilities again, which now lack STARTTLS and LOGINDISABLED.
+	return errAnswered
+}

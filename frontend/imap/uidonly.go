@@ -1,0 +1,43 @@
+package imap
+
+import (
+	"strconv"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+// UIDONLY (RFC 9586). Once a session enables it, it names messages by UID only: the
+// commands that take message sequence numbers (marked seqNumbers in the dispatch table) and
+// sequence numbers inside UID SEARCH criteria are BAD [UIDREQUIRED]; FETCH data goes out
+// as "* uid UIDFETCH (...)" without the UID item, and expunges as VANISHED. The session's
+// view still numbers the messages, for EXISTS and for QRESYNC's bookkeeping.
+
+// appendFetchStart renders the start of the FETCH response for message i, after "* ":
+// "seq FETCH (", or "uid UIDFETCH (" in a UIDONLY session (RFC 9586 3.3).
+func (c *conn) appendFetchStart(b []byte, i int) []byte {
+	if c.uidOnly {
+		b = strconv.AppendUint(b, uint64(c.sel.uids[i]), 10)
+		return append(b, " UIDFETCH ("...)
+	}
+	b = strconv.AppendInt(b, int64(i+1), 10)
+	return append(b, " FETCH ("...)
+}
+
+// criteriaUseSeqNumbers reports whether search criteria name messages by sequence number
+// anywhere, which a UIDONLY session may not (RFC 9586 3).
+func criteriaUseSeqNumbers(c *imap.SearchCriteria) bool {
+	if len(c.SeqNum) > 0 {
+		return true
+	}
+	for i := range c.Not {
+		if criteriaUseSeqNumbers(&c.Not[i]) {
+			return true
+		}
+	}
+	for i := range c.Or {
+		if criteriaUseSeqNumbers(&c.Or[i][0]) || criteriaUseSeqNumbers(&c.Or[i][1]) {
+			return true
+		}
+	}
+	return false
+}
