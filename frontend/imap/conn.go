@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/frontend/message"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -183,7 +184,7 @@ func (c *conn) serve() {
 		}
 	}
 	c.log.Debug("IMAP connection opened", "tls", c.tlsActive())
-	c.untagged("OK [CAPABILITY " + c.capabilities() + "] Strata IMAP ready")
+	c.untaggedOK(imapresp.CapabilityCode(c.capabilities()), "Strata IMAP ready")
 	if err := c.bw.Flush(); err != nil {
 		return
 	}
@@ -253,7 +254,7 @@ func isTimeout(err error) bool {
 
 // bye sends an untagged BYE (RFC 9051 7.1.5) and marks the connection for closing.
 func (c *conn) bye(text string) {
-	c.untagged("BYE " + text)
+	c.bw.Write(imapresp.AppendStatusResponse(nil, "*", "BYE", "", text))
 	c.bw.Flush()
 	c.state = stateLogout
 }
@@ -282,7 +283,7 @@ func (c *conn) readCommand() (*imapwire.Command, error) {
 		}
 		if len(buf)+len(line) > maxCommandSize {
 			c.skipCommand(line)
-			return nil, &protocolError{tag: tagOf(buf), status: bad(codeLimit, "Command too long")}
+			return nil, &protocolError{tag: tagOf(buf), status: bad(imapresp.CodeLimit, "Command too long")}
 		}
 		buf = append(buf, line...)
 		lit, ok := imapwire.LiteralAtEnd(line)
@@ -294,7 +295,7 @@ func (c *conn) readCommand() (*imapwire.Command, error) {
 		}
 		if lit.Size > maxLiteralSize || int64(len(buf))+lit.Size > maxCommandSize {
 			c.skipCommand(line)
-			refusal := bad(codeLimit, "Literal too large")
+			refusal := bad(imapresp.CodeLimit, "Literal too large")
 			if metadata := metadataLiteralRefusal(buf); metadata != nil && lit.Size > maxLiteralSize {
 				refusal = metadata
 			}
@@ -368,7 +369,7 @@ func (c *conn) run(cmd *imapwire.Command) {
 	}
 	if spec.seqNumbers && c.uidOnly {
 		c.discardAppendLiteral(cmd)
-		c.writeStatus(cmd.Tag, bad(codeUIDRequired, cmd.Name+" uses message sequence numbers, which UIDONLY does not allow")) // RFC 9586 3
+		c.writeStatus(cmd.Tag, bad(imapresp.CodeUIDRequired, cmd.Name+" uses message sequence numbers, which UIDONLY does not allow")) // RFC 9586 3
 		return
 	}
 	if c.state&authState != 0 && c.accountRevoked() {
@@ -418,10 +419,10 @@ func (c *conn) statusOf(cmd *imapwire.Command, err error) *imapStatus {
 		return st
 	}
 	if c.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-		return no(codeUnavailable, "Connection closing")
+		return no(imapresp.CodeUnavailable, "Connection closing")
 	}
 	c.log.Error("IMAP command failed", "command", cmd.Name, "err", err)
-	return no(codeServerBug, cmd.Name+" failed")
+	return no(imapresp.CodeServerBug, cmd.Name+" failed")
 }
 
 // discardAppendLiteral drops the message of an APPEND that is refused before its handler

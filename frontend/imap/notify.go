@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -55,9 +56,6 @@ const (
 	// session cannot keep up and NOTIFY ends (RFC 5465 5.8).
 	maxNotifyPending = 1024
 )
-
-// codeNotificationOverflow is RFC 5465 5.8's response code.
-const codeNotificationOverflow = "NOTIFICATIONOVERFLOW"
 
 // supportedEvents are the events BADEVENT lists (RFC 5465 3.1).
 var supportedEvents = []string{
@@ -256,7 +254,7 @@ func (c *conn) cmdNotify(cmd *imapwire.Command) error {
 	n.feed = c.startAccountFeed()
 	if err := n.feed.waitReady(c.ctx, rpcTimeout); err != nil {
 		n.feed.stop()
-		return rpcStatus(err, codeUnavailable, "watch the account's mailboxes")
+		return rpcStatus(err, imapresp.CodeUnavailable, "watch the account's mailboxes")
 	}
 	first := n.feed.take()
 	n.known = first.mailboxes
@@ -278,19 +276,19 @@ func (c *conn) cmdNotify(cmd *imapwire.Command) error {
 // for events Strata does not send (RFC 5465 3.1), NO [LIMIT] past the limits.
 func (c *conn) newNotifyState(args *imapwire.NotifyArgs) (*notifyState, error) {
 	if len(args.Groups) > maxNotifyGroups {
-		return nil, no(codeLimit, "Too many event groups")
+		return nil, no(imapresp.CodeLimit, "Too many event groups")
 	}
 	names := 0
 	for _, g := range args.Groups {
 		names += len(g.Mailboxes)
 		for _, ev := range g.Events {
 			if !slices.Contains(supportedEvents, ev.Name) {
-				return nil, no("BADEVENT ("+strings.Join(supportedEvents, " ")+")", "Event "+ev.Name+" is not supported")
+				return nil, no(imapresp.BadEventCode(supportedEvents), "Event "+ev.Name+" is not supported")
 			}
 		}
 	}
 	if names > maxNotifyNames {
-		return nil, no(codeLimit, "Too many mailbox names")
+		return nil, no(imapresp.CodeLimit, "Too many mailbox names")
 	}
 	n := &notifyState{}
 	for i := range args.Groups {
@@ -428,7 +426,7 @@ func (c *conn) sendNotifications() {
 		}
 		// RFC 5465 5.8: as if NOTIFY NONE had been received.
 		c.stopNotify()
-		c.untagged("OK [" + codeNotificationOverflow + "] Too many changes to report; NOTIFY is off")
+		c.untaggedOK(imapresp.CodeNotificationOverflow, "Too many changes to report; NOTIFY is off")
 		return
 	}
 	if !ch.snapshot && len(ch.mailboxes) == 0 && len(ch.deleted) == 0 && !ch.subscriptionsChanged {
@@ -602,12 +600,11 @@ func (c *conn) notifyList(name string, byName map[string]*metadatapb.Mailbox, su
 			attrs = append(attrs, `\HasNoChildren`)
 		}
 	}
-	line := []byte(`LIST (` + strings.Join(attrs, " ") + `) "/" `)
-	line = c.appendMailbox(line, name)
+	l := imapresp.List{Attrs: attrs, Delimiter: delimiter, Mailbox: c.mailboxOut(name)}
 	if oldName != "" {
-		line = append(c.appendMailbox(append(line, ` ("OLDNAME" (`...), oldName), "))"...)
+		l.OldName = c.mailboxOut(oldName)
 	}
-	c.untaggedBytes(line)
+	c.bw.Write(imapresp.AppendList(nil, c.encoder(), l))
 }
 
 // notifyNewMessages sends the FETCH that NOTIFY's MessageNew asks for after the EXISTS of

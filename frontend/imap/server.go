@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -225,9 +226,9 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 		// learns why instead of seeing a reset (RFC 9051 7.1.5, RFC 5530).
 		switch {
 		case s.served >= s.limits.MaxConnections:
-			c.refuse = "[UNAVAILABLE] Too many connections to this server, try again later"
+			c.refuse = "[" + imapresp.CodeUnavailable + "] Too many connections to this server, try again later"
 		case ip != "" && s.perIP[ip] >= s.limits.MaxConnectionsPerIP:
-			c.refuse = "[LIMIT] Too many connections from your address"
+			c.refuse = "[" + imapresp.CodeLimit + "] Too many connections from your address"
 		}
 		s.conns[c] = struct{}{}
 		if c.refuse == "" {

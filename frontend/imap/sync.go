@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -267,10 +267,10 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 	flushExists := func() {
 		flushExpunged()
 		if existsDirty {
-			c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS") // RFC 9051 7.4.1
+			c.bw.Write(imapresp.AppendExists(nil, len(s.uids))) // RFC 9051 7.4.1
 			// One claim for the batch of new messages (recent.go).
 			if c.claimArrivals() {
-				c.untagged(strconv.Itoa(s.recentCount()) + " RECENT") // RFC 3501 7.3.2
+				c.bw.Write(imapresp.AppendRecent(nil, s.recentCount())) // RFC 3501 7.3.2
 			}
 			c.notifyNewMessages(newFrom)
 			existsDirty = false
@@ -303,7 +303,7 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 			c.announceKeywords(ch.GetFlags())
 			s.flags[seq-1] = ch.GetFlags()
 			s.modseqs[seq-1] = ch.GetModseq()
-			c.untaggedBytes(c.flagsFetch(seq, uidCmd))
+			c.bw.Write(c.flagsFetch(seq, uidCmd))
 		case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
 			if s.seqOf(ch.GetUid()) == 0 {
 				continue // expunged by this session, or never known
@@ -328,7 +328,7 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 		// The session's view cannot be brought up to date change by change any more; the
 		// client reconnects and resynchronises (RFC 7162 3.2.5 makes that cheap).
 		c.closeSelected()
-		c.bye("[" + codeUnavailable + "] " + feedBehindText)
+		c.bye("[" + imapresp.CodeUnavailable + "] " + feedBehindText)
 	}
 }
 
@@ -346,27 +346,13 @@ func (c *conn) flagsFetch(seq int, uid bool) []byte {
 // flagsFetchFor is flagsFetch with the UID when uid is true.
 func (c *conn) flagsFetchFor(seq int, uid bool) []byte {
 	s := c.sel
-	b := c.appendFetchStart(nil, seq-1)
+	num, uidFetch := c.fetchNum(seq - 1)
+	f := imapresp.FlagsFetch{Num: num, UIDFetch: uidFetch, Flags: c.sessionFlags(seq - 1)}
 	if uid && !c.uidOnly {
-		b = append(b, "UID "...)
-		b = strconv.AppendUint(b, uint64(s.uids[seq-1]), 10)
-		b = append(b, ' ')
+		f.UID = s.uids[seq-1]
 	}
-	b = appendFlags(append(b, "FLAGS "...), c.sessionFlags(seq-1))
 	if c.condStore {
-		b = appendModSeq(append(b, ' '), s.modseqs[seq-1])
+		f.ModSeq = s.modseqs[seq-1]
 	}
-	return append(b, ')')
-}
-
-// appendFlags renders a flag list "(...)".
-func appendFlags(b []byte, flags []string) []byte {
-	b = append(b, '(')
-	for i, f := range flags {
-		if i > 0 {
-			b = append(b, ' ')
-		}
-		b = append(b, f...)
-	}
-	return append(b, ')')
+	return imapresp.AppendFlagsFetch(make([]byte, 0, 128), f)
 }

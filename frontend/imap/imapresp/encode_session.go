@@ -41,3 +41,11 @@ func AppendID(b []byte, enc message.Encoder, fields []IDField) []byte {
 	}
 	return append(b, ")\r\n"...)
 }
+
+// AppendContinuation appends a command continuation request, "+ text" (RFC 9051 7.5): text
+// is a resp-text, or for AUTHENTICATE the base64 challenge, empty for PLAIN (RFC 4616 2).
+func AppendContinuation(b []byte, text string) []byte {
+	b = append(b, "+ "...)
+	b = append(b, text...)
+	return append(b, '\r', '\n')
+}

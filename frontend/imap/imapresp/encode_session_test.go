@@ -14,5 +14,7 @@ func TestAppendSessionResponses(t *testing.T) {
 		{"ID", AppendID(nil, message.Encoder{}, []IDField{{"name", "Strata"}, {"version", "1.0 (dev)"}}),
 			"* ID (\"name\" \"Strata\" \"version\" \"1.0 (dev)\")\r\n"},
 		{"ID NIL", AppendID(nil, message.Encoder{}, nil), "* ID NIL\r\n"},
+		{"continuation", AppendContinuation(nil, "Ready for literal data"), "+ Ready for literal data\r\n"},
+		{"empty challenge", AppendContinuation(nil, ""), "+ \r\n"},
 	})
 }
