@@ -58,19 +58,14 @@ type StatusItem struct {
 // AppendMailboxStatus appends "* STATUS mailbox (name value ...)" (RFC 9051 7.3.2).
 func AppendMailboxStatus(b []byte, enc message.Encoder, mailbox string, items []StatusItem) []byte {
 	b = enc.AppendAString(append(b, "* STATUS "...), mailbox)
-	b = append(b, " ("...)
-	for i, it := range items {
-		if i > 0 {
-			b = append(b, ' ')
+	b = appendParenList(append(b, ' '), len(items), func(b []byte, i int) []byte {
+		b = append(append(b, items[i].Name...), ' ')
+		if items[i].ObjectID != "" {
+			return AppendObjectID(b, items[i].ObjectID)
 		}
-		b = append(append(b, it.Name...), ' ')
-		if it.ObjectID != "" {
-			b = AppendObjectID(b, it.ObjectID)
-		} else {
-			b = strconv.AppendUint(b, it.Value, 10)
-		}
-	}
-	return append(b, ")\r\n"...)
+		return strconv.AppendUint(b, items[i].Value, 10)
+	})
+	return append(b, '\r', '\n')
 }
 
 // ACLEntry is an identifier and its rights in an ACL response (RFC 4314 3.6).
@@ -145,16 +140,11 @@ type QuotaResource struct {
 // AppendQuota appends "* QUOTA root (resource usage limit ...)" (RFC 9208 4.2.1).
 func AppendQuota(b []byte, enc message.Encoder, root string, resources []QuotaResource) []byte {
 	b = enc.AppendAString(append(b, "* QUOTA "...), root)
-	b = append(b, " ("...)
-	for i, r := range resources {
-		if i > 0 {
-			b = append(b, ' ')
-		}
-		b = append(append(b, r.Name...), ' ')
-		b = strconv.AppendUint(b, r.Usage, 10)
-		b = strconv.AppendUint(append(b, ' '), r.Limit, 10)
-	}
-	return append(b, ")\r\n"...)
+	b = appendParenList(append(b, ' '), len(resources), func(b []byte, i int) []byte {
+		b = strconv.AppendUint(append(append(b, resources[i].Name...), ' '), resources[i].Usage, 10)
+		return strconv.AppendUint(append(b, ' '), resources[i].Limit, 10)
+	})
+	return append(b, '\r', '\n')
 }
 
 // AppendQuotaRoot appends "* QUOTAROOT mailbox root ..." (RFC 9208 4.2.2).
@@ -177,22 +167,32 @@ type MetadataEntry struct {
 // literal8 when it holds NUL, which no string can carry (RFC 5464 5, RFC 3516 4.3).
 func AppendMetadata(b []byte, enc message.Encoder, mailbox string, entries []MetadataEntry) []byte {
 	b = enc.AppendAString(append(b, "* METADATA "...), mailbox)
-	b = append(b, " ("...)
-	for i, e := range entries {
+	b = appendParenList(append(b, ' '), len(entries), func(b []byte, i int) []byte {
+		e := entries[i]
+		b = append(enc.AppendAString(b, e.Name), ' ')
+		switch {
+		case e.Value == nil:
+			return append(b, "NIL"...)
+		case bytes.IndexByte(e.Value, 0) >= 0:
+			b = strconv.AppendInt(append(b, "~{"...), int64(len(e.Value)), 10)
+			return append(append(b, "}\r\n"...), e.Value...)
+		default:
+			return enc.AppendString(b, string(e.Value))
+		}
+	})
+	return append(b, '\r', '\n')
+}
+
+// appendParenList appends "(" item *(SP item) ")", the parenthesized list of STATUS, QUOTA,
+// METADATA and ID (RFC 9051 9 status-att-list, RFC 9208 4.2.1, RFC 5464 4.4.1, RFC 2971 4);
+// appendItem renders item i of n.
+func appendParenList(b []byte, n int, appendItem func(b []byte, i int) []byte) []byte {
+	b = append(b, '(')
+	for i := 0; i < n; i++ {
 		if i > 0 {
 			b = append(b, ' ')
 		}
-		b = enc.AppendAString(b, e.Name)
-		b = append(b, ' ')
-		switch {
-		case e.Value == nil:
-			b = append(b, "NIL"...)
-		case bytes.IndexByte(e.Value, 0) >= 0:
-			b = strconv.AppendInt(append(b, "~{"...), int64(len(e.Value)), 10)
-			b = append(append(b, "}\r\n"...), e.Value...)
-		default:
-			b = enc.AppendString(b, string(e.Value))
-		}
+		b = appendItem(b, i)
 	}
-	return append(b, ")\r\n"...)
+	return append(b, ')')
 }

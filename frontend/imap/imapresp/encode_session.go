@@ -31,15 +31,10 @@ func AppendID(b []byte, enc message.Encoder, fields []IDField) []byte {
 	if len(fields) == 0 {
 		return append(b, "NIL\r\n"...)
 	}
-	b = append(b, '(')
-	for i, f := range fields {
-		if i > 0 {
-			b = append(b, ' ')
-		}
-		b = enc.AppendString(b, f.Name)
-		b = enc.AppendString(append(b, ' '), f.Value)
-	}
-	return append(b, ")\r\n"...)
+	b = appendParenList(b, len(fields), func(b []byte, i int) []byte {
+		return enc.AppendString(append(enc.AppendString(b, fields[i].Name), ' '), fields[i].Value)
+	})
+	return append(b, '\r', '\n')
 }
 
 // AppendContinuation appends a command continuation request, "+ text" (RFC 9051 7.5): text
