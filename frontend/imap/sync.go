@@ -336,8 +336,8 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 // metadata service keeps.
 const feedBehindText = "Mailbox changes since this session's view are no longer kept; please reconnect"
 
-// flagsFetch renders the FETCH response that reports the flags of message seq: "seq FETCH
-// (FLAGS (...))", with the UID when uid is true, and UID and MODSEQ once CONDSTORE is
+// flagsFetch renders the FETCH response that reports the flags of message seq: "* seq FETCH
+// (FLAGS (...))" CRLF (imapresp.AppendFlagsFetch), with the UID when uid is true, and UID and MODSEQ once CONDSTORE is
 // enabled (RFC 7162 3.1). With NOTIFY the UID is always there (RFC 5465 5.1).
 func (c *conn) flagsFetch(seq int, uid bool) []byte {
 	return c.flagsFetchFor(seq, uid || c.condStore || c.notify != nil)
