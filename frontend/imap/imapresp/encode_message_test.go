@@ -63,3 +63,21 @@ func TestAppendSearch(t *testing.T) {
 			"* ESEARCH (TAG \"tä\") COUNT 0\r\n"},
 	})
 }
+
+// TestFlagUpdatesAllocateNothing pins that the encoders of the hot path, the updates a
+// session sends for every changed or expunged message, append into the buffer they are
+// given without allocating when it is large enough.
+func TestFlagUpdatesAllocateNothing(t *testing.T) {
+	buf := make([]byte, 0, 256)
+	flags := []string{`\Seen`, `\Flagged`, "$Important"}
+	for name, encode := range map[string]func(){
+		"FlagsFetch":  func() { AppendFlagsFetch(buf, FlagsFetch{Num: 123456, UID: 654321, Flags: flags, ModSeq: 1 << 40}) },
+		"ModSeqFetch": func() { AppendModSeqFetch(buf, 123456, false, 654321, 1<<40) },
+		"EXPUNGE":     func() { AppendExpunge(buf, 123456) },
+		"EXISTS":      func() { AppendExists(buf, 123456) },
+	} {
+		if n := testing.AllocsPerRun(100, encode); n != 0 {
+			t.Errorf("%s: %v allocations, want 0", name, n)
+		}
+	}
+}
