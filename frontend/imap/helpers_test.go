@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -392,17 +393,13 @@ func linesWith(lines []string, subs ...string) []string {
 func (rc *rawConn) noopUntil(want string) []string {
 	rc.t.Helper()
 	var got []string
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got = append(got, rc.ok("NOOP")...)
-		if contains(got, want) {
-			return got
+	testwait.Until(rc.t, 5*time.Second, func() error {
+		if got = append(got, rc.ok("NOOP")...); !contains(got, want) {
+			return fmt.Errorf("NOOP never brought %q: %q", want, got)
 		}
-		if time.Now().After(deadline) {
-			rc.t.Fatalf("NOOP never brought %q: %q", want, got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return got
 }
 
 // waitFor reads what the server sends without sending anything, until a line contains want,
