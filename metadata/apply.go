@@ -319,6 +319,14 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.addAlias(op.AddAlias)
 	case *metadatapb.Command_DeleteAlias:
 		return c.deleteAlias(op.DeleteAlias)
+	case *metadatapb.Command_PutSieveScript:
+		return c.putSieveScript(op.PutSieveScript)
+	case *metadatapb.Command_DeleteSieveScript:
+		return c.deleteSieveScript(op.DeleteSieveScript)
+	case *metadatapb.Command_RenameSieveScript:
+		return c.renameSieveScript(op.RenameSieveScript)
+	case *metadatapb.Command_SetActiveSieveScript:
+		return c.setActiveSieveScript(op.SetActiveSieveScript)
 	}
 	return nil, errInvalid("command has no operation")
 }

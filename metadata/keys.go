@@ -55,6 +55,8 @@ import (
 //	'd' owner 0x00 dedup key           -> DedupRecord: an append by its dedup key (dedup.go)
 //	'e' expires-at, owner 0x00 key     -> empty (dedup records by expiry, for pruning)
 //	'0' "dedup-floor"                  -> int64 every dedup record expiring before is pruned
+//	'v' owner 0x00 script name         -> SieveScript of an account or "tenant:NAME" (sieve.go)
+//	'w' account                        -> the name of the account's active Sieve script
 const (
 	prefixSystem      = '0'
 	prefixTenant      = 'T'
