@@ -293,6 +293,10 @@ func NewRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// IMAPRecoveredPanics is how many panics the IMAP engine has recovered from (imap.Server's
+// RecoveredPanics); tests fail on any.
+func (s *Server) IMAPRecoveredPanics() uint64 { return s.frontend.RecoveredPanics() }
+
 // IMAPAddr is the address the IMAP listener is bound to.
 func (s *Server) IMAPAddr() string { return s.imapLn.Addr().String() }
 

@@ -109,11 +109,11 @@ func aclIdentifier(ref mailboxRef, raw string) (string, error) {
 	return id, nil
 }
 
-// cmdSetACL: SETACL (RFC 4314 3.1). Rights with "+" are added, with "-" removed, else
-// they replace the identifier's; an unknown right letter is a BAD (RFC 4314 3.1).
-func (c *conn) cmdSetACL(cmd *imapwire.Command) error {
-	args := cmd.Args.(*imapwire.ACLArgs)
-	mode, letters := metadatapb.AclMode_ACL_MODE_REPLACE, args.Rights
+// parseModRights reads SETACL's mod-rights (RFC 4314 3.1): rights letters that replace the
+// identifier's, or with a leading "+" are added to them, with "-" removed from them. A
+// letter that is not a right of RFC 4314 2.1 (or the obsolete c and d, 2.1.1) is a BAD.
+func parseModRights(modRights string) (metadatapb.AclMode, string, error) {
+	mode, letters := metadatapb.AclMode_ACL_MODE_REPLACE, modRights
 	switch {
 	case strings.HasPrefix(letters, "+"):
 		mode, letters = metadatapb.AclMode_ACL_MODE_ADD, letters[1:]
@@ -122,8 +122,19 @@ func (c *conn) cmdSetACL(cmd *imapwire.Command) error {
 	}
 	for i := 0; i < len(letters); i++ {
 		if strings.IndexByte(knownRights, letters[i]) < 0 {
-			return bad("", "Unknown right "+strings.ToValidUTF8(letters[i:i+1], "?")+" (RFC 4314 2.1)")
+			return 0, "", bad("", "Unknown right "+strings.ToValidUTF8(letters[i:i+1], "?")+" (RFC 4314 2.1)")
 		}
+	}
+	return mode, letters, nil
+}
+
+// cmdSetACL: SETACL (RFC 4314 3.1). Rights with "+" are added, with "-" removed, else
+// they replace the identifier's; an unknown right letter is a BAD (RFC 4314 3.1).
+func (c *conn) cmdSetACL(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.ACLArgs)
+	mode, letters, err := parseModRights(args.Rights)
+	if err != nil {
+		return err
 	}
 	ref, err := c.aclTarget(args.Mailbox, "setacl")
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -161,14 +160,12 @@ func (c *conn) utf8Enabled() bool {
 
 func (c *conn) serve() {
 	defer func() {
-		if v := recover(); v != nil {
-			c.log.Error("panic serving IMAP connection", "panic", v, "stack", string(debug.Stack()))
-		}
 		c.closeSelected()
 		c.stopNotify()
 		c.cancel()
 		c.raw.Close()
 	}()
+	defer c.srv.recoverPanic(c.log, "IMAP connection", nil)
 	if c.refuse != "" {
 		if c.implicitTLS && c.handshake(tls.Server(c.raw, c.srv.cfg.TLS)) != nil {
 			return
@@ -384,6 +381,7 @@ func (c *conn) run(cmd *imapwire.Command) {
 		return
 	}
 	start := time.Now()
+	atTestHook("command " + cmd.Name)
 	err := spec.handler(c, cmd)
 	if errors.Is(err, errAnswered) {
 		c.log.Debug("IMAP command", "tag", cmd.Tag, "command", cmd.Name, "duration", time.Since(start))

@@ -2,6 +2,8 @@ package imap
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -36,7 +38,9 @@ import (
 // with the state it last reported (notifyState.known), so a burst of appends is one STATUS
 // per mailbox per flush. A reconnected stream starts with a snapshot that the same
 // comparison turns into the events missed. More than maxNotifyPending mailboxes waiting, or
-// a stream that cannot go on, ends NOTIFY with an untagged OK [NOTIFICATIONOVERFLOW] (5.8).
+// a stream that cannot go on, ends NOTIFY with an untagged OK [NOTIFICATIONOVERFLOW] (5.8);
+// a feed that panicked ends the session with BYE [UNAVAILABLE], as a failed mailbox feed
+// does (sync.go).
 //
 // Scope: the account's own mailboxes (the personal namespace, 6.2). Mailboxes of other
 // owners shared with the account are not watched: SUBTREE and MAILBOXES names in the other
@@ -56,6 +60,9 @@ const (
 	// session cannot keep up and NOTIFY ends (RFC 5465 5.8).
 	maxNotifyPending = 1024
 )
+
+// accountFeedFailedText is the BYE of a NOTIFY session whose account feed panicked.
+const accountFeedFailedText = "Mailbox notifications can no longer be followed; please reconnect"
 
 // supportedEvents are the events BADEVENT lists (RFC 5465 3.1).
 var supportedEvents = []string{
@@ -384,7 +391,12 @@ func (c *conn) awaitCommand() error {
 		return nil
 	}
 	input := make(chan error, 1)
-	go func() { input <- c.framer.WaitInput() }()
+	go func() {
+		defer c.srv.recoverPanic(c.log, "NOTIFY input wait", func(v any) {
+			input <- fmt.Errorf("wait for input: panic: %v", v)
+		})
+		input <- c.framer.WaitInput()
+	}()
 	for {
 		var selected, notices <-chan struct{}
 		if c.sel != nil {
@@ -420,6 +432,14 @@ func (c *conn) sendNotifications() {
 		return
 	}
 	ch := n.feed.take()
+	if errors.Is(ch.failed, errAccountFeedPanicked) {
+		// Whatever the feed was doing is lost with its state: the session ends, as for a
+		// failed mailbox feed (sync.go), and the client reconnects (RFC 9051 7.1.5, RFC
+		// 5530 UNAVAILABLE).
+		c.stopNotify()
+		c.bye("[" + imapresp.CodeUnavailable + "] " + accountFeedFailedText)
+		return
+	}
 	if ch.overflowed || ch.failed != nil {
 		if ch.failed != nil {
 			c.log.Warn("account change feed failed; NOTIFY ends", "err", ch.failed)
@@ -678,7 +698,7 @@ func (c *conn) startAccountFeed() *accountFeed {
 	ctx, cancel := context.WithCancel(c.ctx)
 	f := &accountFeed{cancel: cancel, done: make(chan struct{}), wake: make(chan struct{})}
 	req := &metadatapb.WatchAccountRequest{Account: c.accountName(), User: c.accountName()}
-	go f.run(ctx, c.srv.cfg.Metadata, req, c.log)
+	go f.run(ctx, c.srv, req, c.log)
 	return f
 }
 
@@ -687,13 +707,10 @@ func (f *accountFeed) stop() {
 	<-f.done
 }
 
-func (f *accountFeed) run(ctx context.Context, md metadatapb.MetadataClient, req *metadatapb.WatchAccountRequest, log *slog.Logger) {
+func (f *accountFeed) run(ctx context.Context, srv *Server, req *metadatapb.WatchAccountRequest, log *slog.Logger) {
 	defer close(f.done)
-	defer func() {
-		if v := recover(); v != nil {
-			log.Error("panic in account change feed", "panic", v)
-		}
-	}()
+	defer srv.recoverPanic(log, "account change feed", func(any) { f.fail(errAccountFeedPanicked) })
+	md := srv.cfg.Metadata
 	backoff := 100 * time.Millisecond
 	for {
 		err := f.watch(ctx, md, req, &backoff)
@@ -728,10 +745,14 @@ func (f *accountFeed) watch(ctx context.Context, md metadatapb.MetadataClient, r
 		if err != nil {
 			return err
 		}
+		atTestHook("account feed")
 		f.add(batch)
 		*backoff = 100 * time.Millisecond
 	}
 }
+
+// errAccountFeedPanicked is the failure of an account feed that panicked.
+var errAccountFeedPanicked = errors.New("account change feed panicked")
 
 // add merges a batch into the pending changes.
 func (f *accountFeed) add(batch *metadatapb.AccountChanges) {

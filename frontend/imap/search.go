@@ -144,16 +144,14 @@ func (c *conn) scanRecords(withStructure bool, parts structureParts, headerField
 	go func() {
 		defer close(done)
 		defer close(batches)
-		defer func() {
-			if v := recover(); v != nil {
-				c.log.Error("panic fetching records for SEARCH", "panic", v)
-				select {
-				case batches <- batch{err: fmt.Errorf("fetch records: panic: %v", v)}:
-				case <-stop:
-				}
+		defer c.srv.recoverPanic(c.log, "SEARCH record fetcher", func(v any) {
+			select {
+			case batches <- batch{err: fmt.Errorf("fetch records: panic: %v", v)}:
+			case <-stop:
 			}
-		}()
+		})
 		for start := 0; start < len(uids); start += fetchBatch {
+			atTestHook("search records")
 			records, err := c.fetchRecords(uids[start:min(start+fetchBatch, len(uids))], withStructure, parts, headerFields)
 			select {
 			case batches <- batch{start: start, records: records, err: err}:

@@ -1,9 +1,12 @@
 package imap_test
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/strata-mail/strata/internal/testwait"
 )
 
 func TestStore(t *testing.T) {
@@ -83,16 +86,12 @@ func TestStoreGrammar(t *testing.T) {
 	other := loginRaw(t, srv)
 	other.ok("SELECT INBOX")
 	rc.ok(`STORE 2 +FLAGS.SILENT (\Seen)`)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if got := other.ok("NOOP"); contains(got, `* 2 FETCH (FLAGS (\Seen \Flagged))`) || contains(got, `* 2 FETCH (FLAGS (\Flagged \Seen))`) {
-			break
+	testwait.Until(t, 5*time.Second, func() error {
+		if got := other.ok("NOOP"); !contains(got, `* 2 FETCH (FLAGS (\Seen \Flagged))`) && !contains(got, `* 2 FETCH (FLAGS (\Flagged \Seen))`) {
+			return fmt.Errorf("the other session has not seen the STORE: NOOP brought %q", got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the other session never saw the STORE")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	// EXAMINE is read-only (RFC 9051 6.3.3).
 	rc.ok("EXAMINE INBOX")
 	rc.expect(`STORE 1 +FLAGS (\Seen)`, "NO [READ-ONLY]")

@@ -73,11 +73,13 @@ type changeFeed struct {
 
 	mu      sync.Mutex
 	pending []*metadatapb.Change
-	// behind is set when the metadata service no longer keeps the changes after seen
-	// (metadata/history.go): the feed cannot go on and the session must end.
-	behind bool
-	seen   uint64        // the highest MODSEQ received
-	wake   chan struct{} // closed and replaced whenever a batch arrives
+	// stopped, when set, is why the feed stopped for good, the text of the session's BYE
+	// [UNAVAILABLE]: the metadata service no longer keeps the changes after seen
+	// (metadata/history.go), the stream failed in a way a retry cannot mend, or the feed
+	// panicked. The session's view can no longer follow the mailbox, so the session ends.
+	stopped string
+	seen    uint64        // the highest MODSEQ received
+	wake    chan struct{} // closed and replaced whenever a batch arrives
 }
 
 // startFeed watches the mailbox mailboxID of owner from sinceModSeq, as the session's
@@ -89,17 +91,14 @@ func (c *conn) startFeed(owner string, mailboxID, sinceModSeq uint64) *changeFee
 	ctx, cancel := context.WithCancel(c.ctx)
 	f := &changeFeed{cancel: cancel, done: make(chan struct{}), seen: sinceModSeq, wake: make(chan struct{})}
 	req := &metadatapb.WatchRequest{Account: owner, MailboxId: mailboxID, User: c.accountName()}
-	go f.run(ctx, c.srv.cfg.Metadata, req, c.log)
+	go f.run(ctx, c.srv, req, c.log)
 	return f
 }
 
-func (f *changeFeed) run(ctx context.Context, md metadatapb.MetadataClient, req *metadatapb.WatchRequest, log *slog.Logger) {
+func (f *changeFeed) run(ctx context.Context, srv *Server, req *metadatapb.WatchRequest, log *slog.Logger) {
 	defer close(f.done)
-	defer func() {
-		if v := recover(); v != nil {
-			log.Error("panic in mailbox change feed", "panic", v)
-		}
-	}()
+	defer srv.recoverPanic(log, "mailbox change feed", func(any) { f.stop(feedFailedText) })
+	md := srv.cfg.Metadata
 	backoff := 100 * time.Millisecond
 	for {
 		f.mu.Lock()
@@ -115,11 +114,14 @@ func (f *changeFeed) run(ctx context.Context, md metadatapb.MetadataClient, req 
 			f.add(&metadatapb.ChangeBatch{Changes: []*metadatapb.Change{{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED}}})
 			return
 		}
-		if status.Code(err) == codes.OutOfRange {
-			f.mu.Lock()
-			f.behind = true
-			f.mu.Unlock()
-			f.add(&metadatapb.ChangeBatch{})
+		switch status.Code(err) {
+		case codes.OutOfRange:
+			f.stop(feedBehindText)
+			return
+		case codes.InvalidArgument, codes.Unimplemented:
+			// A request the service refuses, or a service without Watch: no retry mends it.
+			log.Error("mailbox change feed failed", "mailbox", req.GetMailboxId(), "err", err)
+			f.stop(feedFailedText)
 			return
 		}
 		// A broken stream resumes from the last MODSEQ seen, so no change is lost.
@@ -144,6 +146,7 @@ func (f *changeFeed) watch(ctx context.Context, md metadatapb.MetadataClient, re
 		if err != nil {
 			return err
 		}
+		atTestHook("feed")
 		f.add(batch)
 		*backoff = 100 * time.Millisecond
 	}
@@ -158,11 +161,20 @@ func (f *changeFeed) add(batch *metadatapb.ChangeBatch) {
 	f.wake = make(chan struct{})
 }
 
-// isBehind reports whether the feed stopped because the changes it needs were dropped.
-func (f *changeFeed) isBehind() bool {
+// stop records that the feed stopped for good, with the reason the session's BYE gives, and
+// wakes the session.
+func (f *changeFeed) stop(reason string) {
+	f.mu.Lock()
+	f.stopped = reason
+	f.mu.Unlock()
+	f.add(&metadatapb.ChangeBatch{})
+}
+
+// stoppedReason returns why the feed stopped for good, or "" while it runs.
+func (f *changeFeed) stoppedReason() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.behind
+	return f.stopped
 }
 
 // take removes the pending changes the session may apply now. Without allowExpunge, EXPUNGE
@@ -324,21 +336,26 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 		}
 	}
 	flushExists()
-	if s.feed.isBehind() {
-		// The session's view cannot be brought up to date change by change any more; the
-		// client reconnects and resynchronises (RFC 7162 3.2.5 makes that cheap).
+	if reason := s.feed.stoppedReason(); reason != "" {
+		// The session's view cannot be brought up to date change by change any more, and
+		// no response can deselect the mailbox: the session ends, and the client
+		// reconnects and resynchronises (RFC 9051 7.1.5, RFC 5530 UNAVAILABLE; RFC 7162
+		// 3.2.5 makes the resynchronisation cheap).
 		c.closeSelected()
-		c.bye("[" + imapresp.CodeUnavailable + "] " + feedBehindText)
+		c.bye("[" + imapresp.CodeUnavailable + "] " + reason)
 	}
 }
 
-// feedBehindText is the BYE of a session whose change feed fell behind the history the
-// metadata service keeps.
-const feedBehindText = "Mailbox changes since this session's view are no longer kept; please reconnect"
+// The BYE texts of a session whose change feed stopped: it fell behind the history the
+// metadata service keeps, or it failed (a panic, or an error no retry mends).
+const (
+	feedBehindText = "Mailbox changes since this session's view are no longer kept; please reconnect"
+	feedFailedText = "Mailbox changes can no longer be followed; please reconnect"
+)
 
 // flagsFetch renders the FETCH response that reports the flags of message seq: "* seq FETCH
-// (FLAGS (...))" CRLF (imapresp.AppendFlagsFetch), with the UID when uid is true, and UID and MODSEQ once CONDSTORE is
-// enabled (RFC 7162 3.1). With NOTIFY the UID is always there (RFC 5465 5.1).
+// (FLAGS (...))" CRLF (imapresp.AppendFlagsFetch), with the UID when uid is true, and UID
+// and MODSEQ once CONDSTORE is enabled (RFC 7162 3.1). With NOTIFY the UID is always there (RFC 5465 5.1).
 func (c *conn) flagsFetch(seq int, uid bool) []byte {
 	return c.flagsFetchFor(seq, uid || c.condStore || c.notify != nil)
 }
