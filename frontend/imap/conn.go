@@ -90,6 +90,10 @@ type conn struct {
 	shutdown atomic.Bool
 	waiting  atomic.Bool   // serve is waiting for (or reading) the next command
 	stopIdle chan struct{} // closed by startShutdown
+	// taggedStatus is the type of the last tagged status written, and tlsStarted is set
+	// after a successful STARTTLS: the command and connection metrics (metrics.go).
+	taggedStatus string
+	tlsStarted   atomic.Bool
 }
 
 func newConn(s *Server, nc net.Conn, implicitTLS bool) *conn {
@@ -161,6 +165,7 @@ func (c *conn) utf8Enabled() bool {
 func (c *conn) serve() {
 	defer func() {
 		if v := recover(); v != nil {
+			c.srv.panics.Add(1)
 			c.log.Error("panic serving IMAP connection", "panic", v, "stack", string(debug.Stack()))
 		}
 		c.closeSelected()
@@ -222,6 +227,7 @@ func (c *conn) serve() {
 				}
 				return
 			}
+			c.srv.metrics.countUnparsed(perr.name)
 			badCommands++
 			if badCommands > maxBadCommands {
 				c.bye("Too many invalid commands")
@@ -234,7 +240,7 @@ func (c *conn) serve() {
 			continue
 		}
 		badCommands = 0
-		c.run(cmd)
+		c.runMeasured(cmd)
 		if err := c.bw.Flush(); err != nil {
 			c.log.Debug("write response", "err", err)
 			return
@@ -261,6 +267,7 @@ func (c *conn) bye(text string) {
 // protocolError is a command that could not be read or parsed, answered with status.
 type protocolError struct {
 	tag    string // "*" when unknown
+	name   string // the command's name when it was read but could not be parsed
 	status *imapStatus
 }
 
@@ -313,11 +320,11 @@ func (c *conn) readCommand() (*imapwire.Command, error) {
 	}
 	cmd, err := imapwire.ParseCommand(buf)
 	if err != nil {
-		tag := "*"
+		tag, name := "*", ""
 		if cmd != nil {
-			tag = cmd.Tag
+			tag, name = cmd.Tag, cmd.Name
 		}
-		return nil, &protocolError{tag: tag, status: bad("", err.Error())}
+		return nil, &protocolError{tag: tag, name: name, status: bad("", err.Error())}
 	}
 	return cmd, nil
 }

@@ -653,6 +653,7 @@ func sortedByName(boxes map[uint64]*metadatapb.Mailbox) []*metadatapb.Mailbox {
 // changed since the session last took them (coalescing), the ids deleted and the newest
 // subscription list.
 type accountFeed struct {
+	srv    *Server // counts its panics
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -679,7 +680,7 @@ type accountChanges struct {
 // startAccountFeed watches the session's account until stop or the end of the connection.
 func (c *conn) startAccountFeed() *accountFeed {
 	ctx, cancel := context.WithCancel(c.ctx)
-	f := &accountFeed{cancel: cancel, done: make(chan struct{}), wake: make(chan struct{})}
+	f := &accountFeed{srv: c.srv, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{})}
 	req := &metadatapb.WatchAccountRequest{Account: c.accountName(), User: c.accountName()}
 	go f.run(ctx, c.srv.cfg.Metadata, req, c.log)
 	return f
@@ -694,6 +695,9 @@ func (f *accountFeed) run(ctx context.Context, md metadatapb.MetadataClient, req
 	defer close(f.done)
 	defer func() {
 		if v := recover(); v != nil {
+			if f.srv != nil {
+				f.srv.panics.Add(1)
+			}
 			log.Error("panic in account change feed", "panic", v)
 		}
 	}()

@@ -168,6 +168,7 @@ func (c *conn) scanRecords(withStructure bool, parts structureParts, headerField
 		defer close(batches)
 		defer func() {
 			if v := recover(); v != nil {
+				c.srv.panics.Add(1)
 				c.log.Error("panic fetching records for SEARCH", "panic", v)
 				select {
 				case batches <- batch{err: fmt.Errorf("fetch records: panic: %v", v)}:

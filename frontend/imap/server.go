@@ -26,7 +26,8 @@
 //   - Every gRPC call takes a context derived from the connection's, with a deadline; the
 //     connection's context is cancelled when it closes. Writes carry a request ID that is
 //     reused when the call is retried, so a retry is applied once.
-//   - Every connection goroutine recovers panics and logs them with the connection.
+//   - Every connection goroutine recovers panics, logs them with the connection and counts
+//     them (RecoveredPanics).
 //   - Commands are read in order from one framer per transport, so a pipeline is answered in
 //     the order sent; STARTTLS replaces the framer after its OK, dropping whatever the
 //     client sent ahead in plaintext (RFC 9051 6.2.1). COMPRESS puts a decompressor between
@@ -145,6 +146,8 @@ type Server struct {
 	active    sync.WaitGroup
 	nextID    atomic.Uint64
 	blobEpoch atomic.Uint64 // highest blob epoch seen (appendblobs.go)
+	metrics   *serverMetrics
+	panics    atomic.Uint64 // panics recovered (RecoveredPanics)
 }
 
 // NewServer returns a server that is not yet listening.
@@ -162,6 +165,7 @@ func NewServer(cfg Config) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[string]int),
+		metrics:   newServerMetrics(),
 	}
 }
 
@@ -226,8 +230,10 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 		switch {
 		case s.served >= s.limits.MaxConnections:
 			c.refuse = "[UNAVAILABLE] Too many connections to this server, try again later"
+			s.metrics.refusedMax.Add(1)
 		case ip != "" && s.perIP[ip] >= s.limits.MaxConnectionsPerIP:
 			c.refuse = "[LIMIT] Too many connections from your address"
+			s.metrics.refusedPerIP.Add(1)
 		}
 		s.conns[c] = struct{}{}
 		if c.refuse == "" {
