@@ -1,8 +1,15 @@
 package imap
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // BenchmarkCommandMetrics measures what the metrics add to each command: the lookup of its
@@ -29,5 +36,38 @@ func TestCommandLabelsBounded(t *testing.T) {
 		if _, inTable := commands[name]; inTable != (cm.name == name) || !inTable && cm.name != unknownCommand {
 			t.Errorf("command(%q) has label %q", name, cm.name)
 		}
+	}
+}
+
+// brokenMetadata is a metadata client whose every call panics (a nil interface inside): a
+// deliberately injected bug.
+type brokenMetadata struct{ metadatapb.MetadataClient }
+
+// TestRecoveredPanicCounted injects a panic into a change feed goroutine and checks that it
+// is counted and exported as strata_imap_panics_recovered_total.
+func TestRecoveredPanicCounted(t *testing.T) {
+	s := NewServer(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	f := &changeFeed{srv: s, cancel: func() {}, done: make(chan struct{}), wake: make(chan struct{})}
+	f.run(context.Background(), brokenMetadata{}, &metadatapb.WatchRequest{}, s.logger)
+	if got := s.RecoveredPanics(); got != 1 {
+		t.Fatalf("RecoveredPanics = %d, want 1", got)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(s.Collector())
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range families {
+		if f.GetName() == "strata_imap_panics_recovered_total" {
+			found = true
+			if v := f.GetMetric()[0].GetCounter().GetValue(); v != 1 {
+				t.Errorf("strata_imap_panics_recovered_total = %v, want 1", v)
+			}
+		}
+	}
+	if !found {
+		t.Error("no strata_imap_panics_recovered_total")
 	}
 }
