@@ -68,6 +68,7 @@ const selectedGoneText = "Selected mailbox was deleted or is no longer readable"
 // changeFeed receives a mailbox's change batches from Metadata.Watch in its own goroutine and
 // queues them for the session.
 type changeFeed struct {
+	srv    *Server // its panics and metrics
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -89,7 +90,7 @@ func (c *conn) startFeed(owner string, mailboxID, sinceModSeq uint64) *changeFee
 	// The stream lives as long as the selection, so its context has no deadline; it is
 	// cancelled by closeSelected and with the connection.
 	ctx, cancel := context.WithCancel(c.ctx)
-	f := &changeFeed{cancel: cancel, done: make(chan struct{}), seen: sinceModSeq, wake: make(chan struct{})}
+	f := &changeFeed{srv: c.srv, cancel: cancel, done: make(chan struct{}), seen: sinceModSeq, wake: make(chan struct{})}
 	req := &metadatapb.WatchRequest{Account: owner, MailboxId: mailboxID, User: c.accountName()}
 	go f.run(ctx, c.srv, req, c.log)
 	return f
@@ -147,6 +148,7 @@ func (f *changeFeed) watch(ctx context.Context, md metadatapb.MetadataClient, re
 			return err
 		}
 		atTestHook("feed")
+		f.srv.metrics.observeFeedLag(batch.GetTimestampUnixNano())
 		f.add(batch)
 		*backoff = 100 * time.Millisecond
 	}
