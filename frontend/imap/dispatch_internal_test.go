@@ -32,3 +32,24 @@ func TestCommandTableMatchesParser(t *testing.T) {
 		}
 	}
 }
+
+// TestCommandTableUIDForms: the rows that UIDONLY refuses are the message-number forms, each
+// with a UID form to use instead (RFC 9586 3); the rows that hold back EXPUNGE are FETCH,
+// STORE and SEARCH, not their UID forms (RFC 9051 7.5.1).
+func TestCommandTableUIDForms(t *testing.T) {
+	var noExpunge []string
+	for name, spec := range commands {
+		if spec.seqNumbers {
+			if _, twin := commands["UID "+name]; strings.HasPrefix(name, "UID ") || !twin {
+				t.Errorf("%s is refused under UIDONLY but is a UID form or has none", name)
+			}
+		}
+		if spec.noExpunge {
+			noExpunge = append(noExpunge, name)
+		}
+	}
+	slices.Sort(noExpunge)
+	if want := []string{"FETCH", "SEARCH", "STORE"}; !slices.Equal(noExpunge, want) {
+		t.Errorf("EXPUNGE held back in %v, want %v (RFC 9051 7.5.1)", noExpunge, want)
+	}
+}
