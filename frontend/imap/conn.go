@@ -70,8 +70,9 @@ type conn struct {
 	// IMAP4rev1/IMAP4rev2 difference is decided by these two fields, read directly or
 	// through utf8Enabled:
 	//   - rev2 (ENABLE IMAP4rev2): SEARCH answers with ESEARCH (RFC 9051 6.4.4), no \Recent
-	//     and no RECENT or UNSEEN in SELECT (RFC 9051 appendix E), UTF-8 quoted strings and
-	//     mailbox names (RFC 9051 4.3, 5.1).
+	//     and no RECENT or UNSEEN in SELECT (RFC 9051 appendix E) but LIST (6.3.2), UTF-8
+	//     quoted strings and mailbox names (RFC 9051 4.3, 5.1). Tests run in both modes
+	//     (modes_test.go).
 	//   - utf8Accept (ENABLE UTF8=ACCEPT, RFC 6855 3): UTF-8 quoted strings and mailbox names
 	//     for an IMAP4rev1 session; the rest of IMAP4rev1 stays.
 	rev2       bool

@@ -639,8 +639,8 @@ func (c *conn) notifyNewMessages(from int) {
 		return
 	}
 	if c.cmd != nil {
-		switch c.cmd.Name {
-		case "APPEND", "COPY", "UID COPY", "MOVE", "UID MOVE":
+		switch c.cmd.Base {
+		case "APPEND", "COPY", "MOVE":
 			return
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -268,7 +267,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 // 5465 5.2, notify.go).
 func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 	s := c.sel
-	uidCmd := c.cmd != nil && strings.HasPrefix(c.cmd.Name, "UID ")
+	uidCmd := c.cmd != nil && c.cmd.UID
 	existsDirty := false
 	newFrom := 0 // with existsDirty, the index of the first message not yet announced
 	var expunged []uint32
