@@ -290,8 +290,7 @@ func (a *refAction) normalize() string {
 
 // applyVacationRun settles the vacation line of lines with an executed run (sieve-test -e) of
 // the same case: the line goes when Pigeonhole discarded the reply (RFC 5230 4.5, 4.6: not
-// addressed to the user, auto-submitted, mailing list, a system sender), and a default subject,
-// which the plain run does not print, is taken from the reply it sent.
+// addressed to the user, auto-submitted, mailing list, a system sender, the user's own address).
 func applyVacationRun(lines []string, exec refRun) ([]string, error) {
 	if exec.failed() {
 		// The plain run succeeded: a failure here is the scratch mail store's, not the script's.
@@ -312,41 +311,11 @@ func applyVacationRun(lines []string, exec refRun) ([]string, error) {
 			out = append(out, l)
 			continue
 		}
-		if discarded {
-			continue
+		if !discarded {
+			out = append(out, l)
 		}
-		if rest, ok := strings.CutPrefix(l, "vacation subject= seconds="); ok {
-			subject, err := sentSubject(exec.Stdout)
-			if err != nil {
-				return nil, err
-			}
-			l = "vacation subject=" + subject + " seconds=" + rest
-		}
-		out = append(out, l)
 	}
 	return out, nil
-}
-
-// sentSubject finds the Subject header (unfolded) of the reply an executed run printed on its
-// standard output, which starts with the reply's header.
-func sentSubject(stdout string) (string, error) {
-	lines := strings.Split(strings.TrimLeft(stdout, "\r\n"), "\n")
-	for i, l := range lines {
-		l = strings.TrimRight(l, "\r")
-		if l == "" {
-			break
-		}
-		if s, ok := strings.CutPrefix(l, "Subject: "); ok {
-			for _, more := range lines[i+1:] {
-				if more == "" || (more[0] != ' ' && more[0] != '\t') {
-					break
-				}
-				s += strings.TrimRight(more, "\r")
-			}
-			return s, nil
-		}
-	}
-	return "", errors.New("the reply has no Subject header")
 }
 
 // refEnv is a scratch directory laid out the way the corpus's Dovecot configuration expects:
