@@ -622,3 +622,46 @@ func sectionRun(sections map[string]string, prefix string) (refRun, error) {
 	}
 	return refRun{Exit: code, Stdout: sections[prefix+"stdout"], Stderr: sections[prefix+"stderr"]}, nil
 }
+
+// TestCasesFile checks the cases file reader's refusals and that -update rewrites only the
+// expect lines.
+func TestCasesFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(text string) string {
+		p := filepath.Join(dir, "cases.txt")
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, bad := range []string{
+		"case a\nscript s.sieve\nmessage m.eml\nfrom f@x\n",                 // no to
+		"case a\nscript s.sieve\nfrom f@x\nto t@x\n",                        // no message
+		"case a\nscript s.sieve\nmessage m.eml\nfrom f@x\nto t@x\nfrob x\n", // unknown keyword
+		"script s.sieve\n", // outside a block
+		"case a\nscript s\nmessage m\nfrom f@x\nto t@x\n\ncase a\nscript s\nmessage m\nfrom f@x\nto t@x\n", // twice
+	} {
+		if _, err := loadCases(write(bad)); err == nil {
+			t.Errorf("loadCases accepted %q", bad)
+		}
+	}
+	text := "# head\n\ncase a\nscript s.sieve\n# note\nmessage m.eml\nfrom f@x\nto t@x\norig-to o@x\nexpect keep\nexpect discard\n\ncase b\nscript s.sieve\nmessage m.eml\nfrom f@x\nto t@x\n"
+	cases, err := loadCases(write(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cases) != 2 || cases[0].OrigTo != "o@x" || cases[1].OrigTo != "t@x" || !equalLines(cases[0].Expect, []string{"keep", "discard"}) {
+		t.Fatalf("loadCases read %+v", cases)
+	}
+	got, err := rewriteExpectations([]byte(text), map[string][]string{"a": {"error"}, "b": {"implicit-keep", "redirect r@x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# head\n\ncase a\nscript s.sieve\n# note\nmessage m.eml\nfrom f@x\nto t@x\norig-to o@x\nexpect error\n\ncase b\nscript s.sieve\nmessage m.eml\nfrom f@x\nto t@x\nexpect implicit-keep\nexpect redirect r@x\n"
+	if string(got) != want {
+		t.Errorf("rewriteExpectations gave\n%s\nwant\n%s", got, want)
+	}
+	if _, err := rewriteExpectations([]byte(text), map[string][]string{"a": {"keep"}}); err == nil {
+		t.Error("rewriteExpectations accepted a case without an outcome")
+	}
+}
