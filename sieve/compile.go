@@ -38,7 +38,6 @@ type node struct {
 	// elses is the elsif/else chain of an if (RFC 5228 3.1).
 	elses []*node
 	match *matchSpec
-	data  any
 }
 
 func (n *node) hasTag(name string) bool { _, ok := n.tags[name]; return ok }

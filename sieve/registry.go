@@ -54,7 +54,7 @@ type commandDef struct {
 	// tests is 0 for no test argument, 1 for exactly one, -1 for a test list.
 	tests int
 	block bool
-	// check validates what the generic argument check cannot; it may fill n.data.
+	// check validates what the generic argument check cannot.
 	check func(c *compiler, n *node) error
 	// run executes a command, or evaluates a test and returns its value.
 	run func(r *run, n *node) (bool, error)
