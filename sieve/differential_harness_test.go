@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -467,19 +468,28 @@ func TestDifferentialReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := newRefEnv(t)
+	var mu sync.Mutex
 	outcomes := map[string][]string{}
-	for _, c := range cases {
-		got, plain, err := env.reference(t, sieveTest, c)
-		if err != nil {
-			t.Errorf("case %s (%s:%d): %v\nstdout:\n%s\nstderr:\n%s", c.Name, casesPath, c.Line, err, plain.Stdout, plain.Stderr)
-			continue
+	// The cases run in parallel (up to GOMAXPROCS sieve-test processes); the group returns
+	// when all of them have.
+	t.Run("cases", func(t *testing.T) {
+		for _, c := range cases {
+			t.Run(c.Name, func(t *testing.T) {
+				t.Parallel()
+				got, plain, err := env.reference(t, sieveTest, c)
+				if err != nil {
+					t.Fatalf("%s:%d: %v\nstdout:\n%s\nstderr:\n%s", casesPath, c.Line, err, plain.Stdout, plain.Stderr)
+				}
+				mu.Lock()
+				outcomes[c.Name] = got
+				mu.Unlock()
+				if !*updateDifferential && !equalLines(got, c.Expect) {
+					t.Errorf("%s:%d: sieve-test now gives\n\t%s\nthe corpus expects\n\t%s\n(go test ./sieve -run TestDifferentialReference -update rewrites cases.txt)",
+						casesPath, c.Line, strings.Join(got, "\n\t"), strings.Join(c.Expect, "\n\t"))
+				}
+			})
 		}
-		outcomes[c.Name] = got
-		if !*updateDifferential && !equalLines(got, c.Expect) {
-			t.Errorf("case %s (%s:%d): sieve-test now gives\n\t%s\nthe corpus expects\n\t%s\n(go test ./sieve -run TestDifferentialReference -update rewrites cases.txt)",
-				c.Name, casesPath, c.Line, strings.Join(got, "\n\t"), strings.Join(c.Expect, "\n\t"))
-		}
-	}
+	})
 	if *updateDifferential && !t.Failed() {
 		data, err := os.ReadFile(casesPath)
 		if err != nil {
