@@ -91,6 +91,8 @@ type run struct {
 	stopped  bool
 	returned bool
 	canceled bool // the implicit keep is canceled (RFC 5228 2.10.2)
+	// keptInbox is set by an explicit store into INBOX (for Runner).
+	keptInbox bool
 }
 
 type scope struct {

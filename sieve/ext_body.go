@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"html"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -33,7 +34,8 @@ type bodyPart struct {
 }
 
 // runBody (RFC 5173 5): :raw matches the undecoded body; :content the
-// decoded parts whose type matches; :text, the default, the text parts.
+// decoded parts whose type matches; :text, the default, the text parts,
+// with HTML turned into its text as Pigeonhole does.
 // Each part is matched on its own. It sets no match variables.
 func runBody(r *run, n *node) (bool, error) {
 	if r.in.Message == nil {
@@ -45,14 +47,17 @@ func runBody(r *run, n *node) (bool, error) {
 		ok, _ := matchValues(n.match, []string{string(raw)}, keys)
 		return ok, nil
 	}
-	types := []string{"text"}
+	types, text := []string{"text"}, true
 	if v, ok := n.tags[":content"]; ok {
-		types = r.expandAll(v)
+		types, text = r.expandAll(v), false
 	}
 	var values []string
 	for _, p := range mimeParts(r.header, raw, 0) {
 		for _, t := range types {
 			if contentTypeMatches(p.mediaType, t) {
+				if text && p.mediaType == "text/html" {
+					p.content = htmlText(p.content)
+				}
 				values = append(values, p.content)
 				break
 			}
@@ -120,6 +125,42 @@ func mimeParts(header []HeaderField, body []byte, depth int) []bodyPart {
 		decoded = toUTF8(params["charset"], decoded)
 	}
 	return []bodyPart{{mediaType: mediaType, content: string(decoded)}}
+}
+
+// htmlText drops the markup of an HTML part: tags, comments, and the
+// content of script and style elements; entities are decoded.
+func htmlText(s string) string {
+	var b strings.Builder
+	lower := asciiLower(s) // byte for byte, so indexes agree with s
+	for i := 0; i < len(s); {
+		switch {
+		case strings.HasPrefix(s[i:], "<!--"):
+			end := strings.Index(s[i+4:], "-->")
+			if end < 0 {
+				i = len(s)
+				continue
+			}
+			i += 4 + end + 3
+		case s[i] == '<':
+			end := strings.IndexByte(s[i:], '>')
+			if end < 0 {
+				i = len(s)
+				continue
+			}
+			for _, skip := range []string{"script", "style"} {
+				if strings.HasPrefix(lower[i+1:], skip) {
+					if close := strings.Index(lower[i:], "</"+skip); close >= 0 {
+						end = close + strings.IndexByte(s[i+close:]+">", '>')
+					}
+				}
+			}
+			i += end + 1
+		default:
+			b.WriteByte(s[i])
+			i++
+		}
+	}
+	return html.UnescapeString(b.String())
 }
 
 // decodeTransfer undoes a Content-Transfer-Encoding (RFC 2045 6); a body

@@ -31,7 +31,7 @@ var DefaultLimits = Limits{
 	MaxIncludeDepth:        10,
 	MaxVariableSize:        4096,
 	VacationMinPeriod:      86400,
-	VacationMaxPeriod:      60 * 86400,
+	VacationMaxPeriod:      1 << 53, // no maximum, as Pigeonhole's default
 	VacationDefaultPeriod:  7 * 86400,
 	DuplicateDefaultPeriod: 14 * 86400,
 	DuplicateMaxPeriod:     7 * 86400 * 52,

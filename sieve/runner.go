@@ -39,24 +39,23 @@ func (rn *Runner) Execute(ctx context.Context, in Input) (*Result, error) {
 	r := newRun(ctx, &in, chain[0].p.opts.Limits)
 	for _, e := range chain {
 		r.limits = e.p.opts.Limits.withDefaults()
-		r.stopped, r.canceled = false, false
+		r.stopped, r.canceled, r.keptInbox = false, false, false
 		before := len(r.res.Actions)
 		if err := r.script(e.p, e.key); err != nil {
 			res := &Result{Actions: r.res.Actions[:before:before], ImplicitKeep: true, Err: err}
 			return res, err
 		}
-		if r.canceled && !keptInInbox(r.res.Actions) {
+		if r.canceled && !r.keptInbox {
 			break
 		}
 	}
-	return r.finish(nil)
-}
-
-func keptInInbox(actions []Action) bool {
-	for _, a := range actions {
-		if a.stores() && isInbox(a.Mailbox) {
-			return true
+	res, err := r.finish(nil)
+	for _, a := range res.Actions {
+		if res.ImplicitKeep && a.stores() && isInbox(a.Mailbox) {
+			// RFC 5228 2.10.3: an implicit keep after an explicit keep
+			// of an earlier script is the same store.
+			res.ImplicitKeep, res.ImplicitKeepFlags = false, nil
 		}
 	}
-	return false
+	return res, err
 }

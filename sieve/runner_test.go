@@ -1,0 +1,56 @@
+package sieve
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func mustCompile(t *testing.T, name, src string) *Program {
+	t.Helper()
+	p, err := Compile(name, []byte(src), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRunner: before, personal and after scripts share one result; the
+// chain stops once a script no longer keeps the message.
+func TestRunner(t *testing.T) {
+	spamBefore := mustCompile(t, "spam", `require "fileinto"; if header :is "x-spam" "yes" { fileinto "Junk"; }`)
+	flagBefore := mustCompile(t, "flag", `require "imap4flags"; addflag "$Seen-By-Site"; stop;`)
+	personal := mustCompile(t, "main", `require "fileinto"; if header :contains "subject" "hello" { fileinto "Hello"; }`)
+	keepPersonal := mustCompile(t, "keepit", `keep;`)
+	afterCopy := mustCompile(t, "after2", `require ["fileinto", "copy"]; fileinto :copy "Archive";`)
+	bad := mustCompile(t, "bad", `redirect "a@x.org"; redirect "b@x.org"; redirect "c@x.org"; redirect "d@x.org"; redirect "e@x.org";`)
+	cases := []struct {
+		name string
+		rn   Runner
+		msg  string
+		want []string
+	}{
+		{"no scripts keeps", Runner{}, "", []string{"implicit-keep"}},
+		{"before files away, personal skipped", Runner{Before: []*Program{spamBefore}, Personal: personal}, "", []string{"fileinto Junk"}},
+		{"before keeps, personal runs", Runner{Before: []*Program{spamBefore}, Personal: personal}, "Subject: hello\r\n\r\nx\r\n", []string{"fileinto Hello"}},
+		{"stop in before ends only that script", Runner{Before: []*Program{flagBefore}, Personal: personal}, "Subject: hello\r\n\r\nx\r\n", []string{"fileinto Hello"}},
+		{"after runs while kept", Runner{Personal: keepPersonal, After: []*Program{afterCopy}}, "", []string{"keep", "fileinto Archive"}},
+		{"after skipped once filed", Runner{Personal: personal, After: []*Program{afterCopy}}, "Subject: hello\r\n\r\nx\r\n", []string{"fileinto Hello"}},
+		{"after with implicit keep", Runner{Before: []*Program{flagBefore}, After: []*Program{afterCopy}}, "Subject: x\r\n\r\nx\r\n", []string{"fileinto Archive", "implicit-keep flags=$seen-by-site"}},
+		{"error in personal keeps before's actions", Runner{Before: []*Program{afterCopy}, Personal: bad}, "", []string{"error"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rn := c.rn
+			res, err := rn.Execute(context.Background(), testInput(t, c.msg))
+			if got := strings.Join(res.Outcome(), "|"); got != strings.Join(c.want, "|") {
+				t.Fatalf("got %q, want %q (err %v)", got, c.want, err)
+			}
+		})
+	}
+	rn := Runner{Before: []*Program{afterCopy}, Personal: bad}
+	res, err := rn.Execute(context.Background(), testInput(t, ""))
+	if err == nil || !res.ImplicitKeep || len(res.Actions) != 1 || res.Actions[0].Mailbox != "Archive" {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
