@@ -91,9 +91,11 @@ func TestVacation(t *testing.T) {
 		{name: "vacation with fileinto", script: `require ["vacation", "fileinto"]; fileinto "A"; vacation "x";`, want: []string{"fileinto A", "vacation subject= seconds=604800"}},
 		{name: "vacation with reject fails", script: `require ["vacation", "reject"]; vacation "x"; reject "no";`, want: []string{"error"}},
 		{name: "two vacations fail", script: `require ["vacation"]; vacation "x"; vacation "y";`, want: []string{"error"}},
-		{name: "tracked response still listed", script: `require "vacation"; vacation "x";`,
+		{name: "tracked response not listed", script: `require "vacation"; vacation "x";`,
 			input: reply(responses{"x<default-subject><default-from><NO-MIME>\x00alice@example.org": testNow.Add(-time.Hour)}),
-			want:  []string{"vacation subject= seconds=604800", "implicit-keep"}},
+			want:  []string{"implicit-keep"}},
+		{name: "suppressed response not listed", script: `require "vacation"; vacation "x";`, msg: "To: nobody@example.net\r\nSubject: s\r\n\r\nb\r\n",
+			want: []string{"implicit-keep"}},
 	})
 }
 

@@ -173,7 +173,10 @@ func sameMailbox(a, b string) bool { return a == b || isInbox(a) && isInbox(b) }
 // contract (sieve/testdata/differential/FORMAT.md): one line per action in
 // order, then the implicit keep; "error" alone when execution failed. A
 // store into INBOX reads "keep" whether keep or fileinto made it, as
-// sieve-test prints both the same way.
+// sieve-test prints both the same way. A vacation whose reply the
+// response rules suppress (RFC 5230 4.2, 4.5; Send false) is left out, as
+// sieve-test -e leaves out the replies it does not send: the outcome lists
+// what leaves the server.
 func (r *Result) Outcome() []string {
 	if r.Err != nil {
 		return []string{"error"}
@@ -196,6 +199,9 @@ func (r *Result) Outcome() []string {
 			line = "discard"
 		case ActionVacation:
 			v := a.Vacation
+			if !v.Send {
+				continue
+			}
 			line = "vacation subject=" + escapeLines(v.ScriptSubject) + " seconds=" + strconv.FormatInt(v.Seconds, 10)
 			if v.ScriptFrom != "" {
 				line += " from=" + v.ScriptFrom
