@@ -37,8 +37,10 @@ var dateParts = map[string]func(t time.Time) string{
 	"minute": func(t time.Time) string { return fmt.Sprintf("%02d", t.Minute()) },
 	"second": func(t time.Time) string { return fmt.Sprintf("%02d", t.Second()) },
 	"time":   func(t time.Time) string { return t.Format("15:04:05") },
-	// RFC 5260 4.2: iso8601 as RFC 3339 with a numeric offset, std11 as RFC 5322.
-	"iso8601": func(t time.Time) string { return t.Format("2006-01-02T15:04:05-07:00") },
+	// RFC 5260 4.2: iso8601 is an RFC 3339 5.6 date-time, whose time-offset
+	// is "Z" / time-numoffset; offset zero is "Z", as Pigeonhole writes it.
+	// std11 is an RFC 5322 date.
+	"iso8601": func(t time.Time) string { return t.Format(time.RFC3339) },
 	"std11":   func(t time.Time) string { return t.Format("Mon, 02 Jan 2006 15:04:05 -0700") },
 	"zone":    func(t time.Time) string { return t.Format("-0700") },
 	"weekday": func(t time.Time) string { return strconv.Itoa(int(t.Weekday())) },
