@@ -9,14 +9,17 @@ func init() {
 	registerCapability("spamtest", "spamtestplus", "virustest")
 	registerTest(&commandDef{name: "spamtest", ext: "spamtest",
 		tags: append(matchTags(), &tagDef{name: ":percent", ext: "spamtestplus"}),
-		args: []argType{typeString}, check: checkNumericMatch, run: runSpamtest})
+		args: []argType{typeString}, check: checkMatch, run: runSpamtest})
 	registerTest(&commandDef{name: "virustest", ext: "virustest", tags: matchTags(),
-		args: []argType{typeString}, check: checkNumericMatch, run: runVirustest})
+		args: []argType{typeString}, check: checkMatch, run: runVirustest})
 }
 
-// checkNumericMatch: RFC 5235 3.1, 3.2 and 3.3 default the comparator to
-// i;ascii-numeric.
-func checkNumericMatch(c *compiler, n *node) error { return checkMatchWith(c, n, "i;ascii-numeric") }
+// RFC 5235 3.2, 3.3 name no default comparator for spamtest and virustest,
+// so RFC 5228 2.7.3's i;ascii-casemap applies (checkMatch), as in
+// Pigeonhole: numeric comparisons ask for :comparator "i;ascii-numeric"
+// the way RFC 5235's examples do, and :matches "*" captures the score.
+// (i;ascii-numeric as the default would make :contains and :matches
+// errors, RFC 4790 9.1 giving that comparator no substring operations.)
 
 // runSpamtest compares "0" for an untested message, else the score 1-10,
 // or with :percent 0-100 (RFC 5235 3.1, 3.2).

@@ -244,7 +244,11 @@ func TestSpamtest(t *testing.T) {
 	}
 	runCases(t, []sieveCase{
 		{name: "untested is 0", script: `require "spamtest"; if spamtest :is "0" { discard; }`, want: []string{"discard"}},
-		{name: "value numeric by default", script: `require ["spamtest", "relational"]; if spamtest :value "ge" "5" { discard; }`, input: spam, want: []string{"discard"}},
+		{name: "value numeric", script: `require ["spamtest", "relational", "comparator-i;ascii-numeric"]; if spamtest :value "ge" :comparator "i;ascii-numeric" "5" { discard; }`,
+			input: func(in *Input) { in.Spam = Score{Tested: true, Value: 10} }, want: []string{"discard"}},
+		{name: "casemap by default", script: `require ["spamtest", "relational"]; if spamtest :value "ge" "5" { discard; }`,
+			input: func(in *Input) { in.Spam = Score{Tested: true, Value: 10} }, want: []string{"implicit-keep"}},
+		{name: "matches captures the score", script: `require ["spamtest", "variables", "fileinto"]; if spamtest :matches "*" { fileinto "s${1}"; }`, input: spam, want: []string{"fileinto s8"}},
 		{name: "percent", script: `require ["spamtestplus", "relational"]; if spamtest :percent :value "gt" "70" { discard; }`, input: spam, want: []string{"discard"}},
 		{name: "virustest", script: `require ["virustest", "relational"]; if virustest :value "gt" "1" { discard; }`, input: spam, want: []string{"implicit-keep"}},
 	})
