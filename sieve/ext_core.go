@@ -140,9 +140,23 @@ func runAddress(r *run, n *node) (bool, error) {
 	var values []string
 	for _, name := range r.expandAll(n.args[0]) {
 		for _, raw := range selectIndex(r, n, r.rawHeaderValues(name)) {
-			for _, addr := range addressesOf(raw) {
-				if part, ok := addressPartOf(addr, n.match.part, r.in.SubaddressDelimiter); ok {
-					values = append(values, part)
+			addrs, unparsed := addressesOf(raw)
+			for _, addr := range addrs {
+				switch {
+				case n.match.typ == matchCount:
+					// RFC 5231 4.1: :count counts the addresses, whatever
+					// the address part, as Pigeonhole does.
+					values = append(values, addr)
+				case unparsed:
+					// A value without an address has no local part or
+					// domain: only :all (or an empty value) tests it.
+					if n.match.part == partAll || addr == "" {
+						values = append(values, addr)
+					}
+				default:
+					if part, ok := addressPartOf(addr, n.match.part, r.in.SubaddressDelimiter); ok {
+						values = append(values, part)
+					}
 				}
 			}
 		}
