@@ -194,7 +194,14 @@ func runEnvelope(r *run, n *node) (bool, error) {
 		case "from":
 			addr = r.in.Envelope.From
 		case "to":
-			addr = r.in.Envelope.To
+			// RFC 5228 5.4: "to" is the RCPT TO that caused the delivery
+			// to this user, the address as the sender gave it: the
+			// original recipient before alias expansion, as Pigeonhole
+			// compares it (sieve-test -a).
+			addr = r.in.Envelope.OrigTo
+			if addr == "" {
+				addr = r.in.Envelope.To
+			}
 		default:
 			continue
 		}
