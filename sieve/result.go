@@ -215,11 +215,25 @@ func (r *Result) Outcome() []string {
 	return out
 }
 
+// flagsSuffix renders flags the way sieve-test prints them: the system
+// flags first in a fixed order, then the keywords as added; the flags are a
+// set (RFC 5232 3), so the order carries nothing.
 func flagsSuffix(flags []string) string {
 	if len(flags) == 0 {
 		return ""
 	}
-	return " flags=" + strings.ToLower(strings.Join(flags, " "))
+	var ordered []string
+	for _, sys := range systemFlags {
+		if containsFold(flags, sys) {
+			ordered = append(ordered, sys)
+		}
+	}
+	for _, f := range flags {
+		if !containsFold(systemFlags, f) {
+			ordered = append(ordered, f)
+		}
+	}
+	return " flags=" + strings.ToLower(strings.Join(ordered, " "))
 }
 
 func escapeLines(s string) string {
