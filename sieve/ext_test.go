@@ -44,6 +44,7 @@ func TestImap4flags(t *testing.T) {
 
 // RFC 5173
 func TestBody(t *testing.T) {
+	fwd := "Content-Type: message/rfc822\n\nFrom: x@y.example\nSubject: inner\n\nThe secret.\n"
 	mime := "Content-Type: multipart/alternative; boundary=BB\r\nSubject: m\r\n\r\n" +
 		"preamble\r\n--BB\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9 soon=\r\n now\r\n" +
 		"--BB\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\nPGI+Ym9sZDwvYj4=\r\n--BB--\r\n"
@@ -57,6 +58,10 @@ func TestBody(t *testing.T) {
 		{name: "content base64 decoded", script: `require "body"; if body :content "text/html" :contains "<b>" { discard; }`, msg: mime, want: []string{"discard"}},
 		{name: "content image none", script: `require "body"; if body :content "image" :contains "" { discard; }`, msg: mime, want: []string{"implicit-keep"}},
 		{name: "matches", script: `require "body"; if body :matches "*keyword*" { discard; }`, want: []string{"discard"}},
+		{name: "message/rfc822 is its header", script: `require "body"; if body :content "message/rfc822" :contains "Subject: inner" { discard; }`, msg: fwd, want: []string{"discard"}},
+		{name: "message/rfc822 header lines end in CRLF", script: `require ["body", "encoded-character"]; if body :content "message" :matches "From: x@y.example${hex:0D 0A}*inner${hex:0D 0A}" { discard; }`, msg: fwd, want: []string{"discard"}},
+		{name: "message/rfc822 is not its body", script: `require "body"; if body :content "message/rfc822" :contains "secret" { discard; }`, msg: fwd, want: []string{"implicit-keep"}},
+		{name: "embedded text part", script: `require "body"; if body :text :contains "secret" { discard; }`, msg: fwd, want: []string{"discard"}},
 	})
 }
 

@@ -44,25 +44,30 @@ func NewRawMessage(raw []byte) (Message, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("sieve: empty message")
 	}
-	head, body := raw, []byte(nil)
+	head, body := splitMessage(raw)
+	return &rawMessage{header: parseHeader(head), body: body, size: int64(len(raw))}, nil
+}
+
+// splitMessage splits a message at the blank line that ends its header
+// (RFC 5322 2.1): head keeps the header's last line ending, body starts
+// after the blank line. Without a blank line it is all header.
+func splitMessage(raw []byte) (head, body []byte) {
+	if bytes.HasPrefix(raw, []byte("\r\n")) || bytes.HasPrefix(raw, []byte("\n")) {
+		return nil, raw[bytes.IndexByte(raw, '\n')+1:]
+	}
 	for i := 0; i < len(raw); i++ {
 		if raw[i] != '\n' {
 			continue
 		}
 		rest := raw[i+1:]
 		if bytes.HasPrefix(rest, []byte("\r\n")) {
-			head, body = raw[:i+1], rest[2:]
-			break
+			return raw[:i+1], rest[2:]
 		}
 		if bytes.HasPrefix(rest, []byte("\n")) {
-			head, body = raw[:i+1], rest[1:]
-			break
+			return raw[:i+1], rest[1:]
 		}
 	}
-	if bytes.HasPrefix(raw, []byte("\r\n")) || bytes.HasPrefix(raw, []byte("\n")) {
-		head, body = nil, raw[bytes.IndexByte(raw, '\n')+1:]
-	}
-	return &rawMessage{header: parseHeader(head), body: body, size: int64(len(raw))}, nil
+	return raw, nil
 }
 
 // parseHeader splits a header block into fields (RFC 5322 2.2); a line
