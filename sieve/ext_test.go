@@ -80,6 +80,8 @@ func TestVariables(t *testing.T) {
 		{name: "modifiers", script: `require ["variables", "fileinto"]; set :upperfirst :lower "a" "hELLO"; set :length "n" "ab€"; set :quotewildcard "q" "a*b?"; fileinto "${a}${n}${q}";`,
 			want: []string{`fileinto Hello3a\*b\?`}},
 		{name: "upper", script: `require ["variables", "fileinto"]; set :upper "a" "abc"; fileinto "${a}";`, want: []string{"fileinto ABC"}},
+		{name: "case modifiers change ASCII only", script: `require ["variables", "fileinto"]; set :upper "a" "café"; set :upperfirst "b" "élan"; set :lower "c" "ÉCOLE"; fileinto "${a}|${b}|${c}";`,
+			want: []string{"fileinto CAFé|élan|École"}},
 		{name: "string test", script: `require ["variables"]; set "x" "abc"; if string :is "${x}" "abc" { discard; }`, want: []string{"discard"}},
 		{name: "string :count skips empty", script: `require ["variables", "relational"]; if string :count "eq" ["a", "", "b"] "2" { discard; }`, want: []string{"discard"}},
 		{name: "quotewildcard round trip", script: `require ["variables"]; set :quotewildcard "p" "a*"; if string :matches "a*" "${p}" { discard; }`, want: []string{"discard"}},
