@@ -290,6 +290,9 @@ func TestEditheader(t *testing.T) {
 		{name: "deleted header is gone", script: `require "editheader"; deleteheader "subject"; if exists "subject" { discard; }`, want: []string{"implicit-keep"}},
 		{name: "delete by value", script: `require "editheader"; deleteheader :is "x-spam" "yes"; if header :is "x-spam" "yes" { discard; }`, want: []string{"implicit-keep"}},
 		{name: "delete by index", script: `require ["editheader", "relational"]; deleteheader :index 1 :last "x-spam"; if header :count "eq" "x-spam" "1" { if header :is "x-spam" "yes" { discard; } }`, want: []string{"discard"}},
+		{name: "received may be added", script: `require "editheader"; addheader "Received" "x"; if header :is "received" "x" { discard; }`, want: []string{"discard"}},
+		{name: "auto-submitted may be added but not deleted", script: `require "editheader"; addheader "Auto-Submitted" "auto-generated"; deleteheader "auto-submitted"; if exists "auto-submitted" { discard; }`,
+			want: []string{"discard"}},
 		{name: "received is protected", script: `require "editheader"; deleteheader "received"; if exists "received" { discard; }`,
 			msg: "Received: from a\r\n\r\nx\r\n", want: []string{"discard"}},
 	})
