@@ -216,6 +216,8 @@ func TestDate(t *testing.T) {
 		{name: "originalzone", script: `require "date"; if date :originalzone :is "date" "hour" "10" { discard; }`, want: []string{"discard"}},
 		{name: "zone", script: `require "date"; if date :zone "-0500" :is "date" "time" "04:00:00" { discard; }`, want: []string{"discard"}},
 		{name: "iso8601", script: `require "date"; if date :originalzone :is "date" "iso8601" "2026-12-01T10:00:00+01:00" { discard; }`, want: []string{"discard"}},
+		{name: "invalid zone is the local zone", script: `require "date"; if date :zone "CET" :is "date" "zone" "+0000" { discard; }`, want: []string{"discard"}},
+		{name: "zone minutes carry", script: `require "date"; if date :zone "+0160" :is "date" "zone" "+0200" { discard; }`, want: []string{"discard"}},
 		{name: "iso8601 utc is Z", script: `require "date"; if date :zone "+0000" :is "date" "iso8601" "2026-12-01T09:00:00Z" { discard; }`, want: []string{"discard"}},
 		{name: "std11 and zone part", script: `require "date"; if allof(date :originalzone :is "date" "std11" "Tue, 01 Dec 2026 10:00:00 +0100", date :originalzone :is "date" "zone" "+0100") { discard; }`, want: []string{"discard"}},
 		{name: "weekday and julian", script: `require "date"; if allof(date :is "date" "weekday" "2", date :is "date" "julian" "61375") { discard; }`, want: []string{"discard"}},
