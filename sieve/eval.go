@@ -96,8 +96,8 @@ type run struct {
 	stopped  bool
 	returned bool
 	canceled bool // the implicit keep is canceled (RFC 5228 2.10.2)
-	// keptInbox is set by an explicit store into INBOX (for Runner).
-	keptInbox bool
+	// explicitKeep is set by a keep action of the current script (for Runner).
+	explicitKeep bool
 }
 
 type scope struct {

@@ -125,8 +125,8 @@ func (r *run) addAction(n *node, a Action) error {
 			return r.errorf(n, "duplicate vacation action")
 		}
 	}
-	if a.stores() && isInbox(a.Mailbox) {
-		r.keptInbox = true
+	if a.Kind == ActionKeep {
+		r.explicitKeep = true
 	}
 	if !a.Copy && a.Kind != ActionVacation {
 		r.canceled = true // RFC 5228 2.10.2, RFC 3894 3: :copy keeps the implicit keep
