@@ -32,8 +32,11 @@ type diffCase struct {
 	From    string // envelope sender (sieve-test -f)
 	To      string // final envelope recipient (sieve-test -r)
 	OrigTo  string // original envelope recipient (sieve-test -a); To when the block has none
-	Expect  []string
-	Line    int // line of the "case" keyword, for messages
+	// Before are scripts (under scripts/) run ahead of Script in one chain: sieve-test -s,
+	// the interpreter's Runner (Pigeonhole's sieve_before / sieve_after).
+	Before []string
+	Expect []string
+	Line   int // line of the "case" keyword, for messages
 }
 
 // loadCases reads a cases file; it refuses unknown keywords, duplicate names and blocks
@@ -102,6 +105,8 @@ func loadCases(path string) ([]diffCase, error) {
 			cur.To = value
 		case "orig-to":
 			cur.OrigTo = value
+		case "before":
+			cur.Before = append(cur.Before, value)
 		case "expect":
 			cur.Expect = append(cur.Expect, value)
 		default:
@@ -172,6 +177,14 @@ func (r refRun) failed() bool {
 
 // referenceOutcome turns a plain sieve-test run (without -e) into the normalized outcome lines,
 // and reports whether the outcome holds a vacation line, whose fate needs an executed run.
+//
+// A run with before scripts (-s) prints one "## Executing script: ..." section per script
+// that ran, each with its "Performed actions:" and "Implicit keep:". The chain's outcome is
+// every section's performed actions in order and the last section's implicit keep, except
+// that a "keep" in a section before the last is left out: Pigeonhole's multiscript execution
+// does not store it, it only lets the next script run (an executed run stores the message
+// once, or not at all when a later script files it elsewhere). Only the last section's
+// implicit keep is done.
 func referenceOutcome(r refRun) (lines []string, hasVacation bool, err error) {
 	if r.failed() {
 		return []string{"error"}, false, nil
@@ -181,15 +194,20 @@ func referenceOutcome(r refRun) (lines []string, hasVacation bool, err error) {
 		performed
 		implicit
 	)
+	type scriptSection struct {
+		actions  []*refAction
+		complete bool // its "Implicit keep:" part was seen
+	}
+	sections := []*scriptSection{{}}
 	section := before
 	var cur *refAction
-	var actions []*refAction
 	inMessage := false
 	inHandle := false // the vacation handle runs over lines up to the reply's START MESSAGE
 	sc := bufio.NewScanner(strings.NewReader(r.Stdout))
 	sc.Buffer(make([]byte, 0, 64*1024), 4<<20)
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
+		last := sections[len(sections)-1]
 		switch {
 		case inMessage:
 			if line == "END MESSAGE" {
@@ -198,16 +216,22 @@ func referenceOutcome(r refRun) (lines []string, hasVacation bool, err error) {
 		case line == "START MESSAGE":
 			inMessage, inHandle = true, false
 		case inHandle:
+		case strings.HasPrefix(line, "## Executing script: "):
+			if section != before {
+				sections = append(sections, &scriptSection{})
+			}
+			section, cur = before, nil
 		case line == "Performed actions:":
 			section = performed
 		case line == "Implicit keep:":
 			section = implicit
+			last.complete = true
 		case strings.TrimSpace(line) == "" || strings.TrimSpace(line) == "(none)":
 		case section == before:
 			// Warnings and the like before the action list.
 		case strings.HasPrefix(line, " * "):
 			cur = &refAction{implicit: section == implicit, text: line[3:]}
-			actions = append(actions, cur)
+			last.actions = append(last.actions, cur)
 		case cur != nil && strings.HasPrefix(strings.TrimSpace(line), "+ "):
 			cur.mods = append(cur.mods, strings.TrimSpace(line)[2:])
 		case cur != nil && strings.HasPrefix(strings.TrimSpace(line), "=> "):
@@ -224,16 +248,25 @@ func referenceOutcome(r refRun) (lines []string, hasVacation bool, err error) {
 	if err := sc.Err(); err != nil {
 		return nil, false, err
 	}
-	if section != implicit {
-		return nil, false, errors.New("sieve-test printed no \"Implicit keep:\" section")
-	}
-	for _, a := range actions {
-		l := a.normalize()
-		if l == "" {
-			continue
+	for _, sec := range sections {
+		if !sec.complete {
+			return nil, false, errors.New("sieve-test printed a script without an \"Implicit keep:\" section")
 		}
-		hasVacation = hasVacation || strings.HasPrefix(l, "vacation ")
-		lines = append(lines, l)
+	}
+	for i, sec := range sections {
+		final := i == len(sections)-1
+		for _, a := range sec.actions {
+			if !final && (a.implicit || a.text == "keep") {
+				// The chain went on: this keep only let the next script run.
+				continue
+			}
+			l := a.normalize()
+			if l == "" {
+				continue
+			}
+			hasVacation = hasVacation || strings.HasPrefix(l, "vacation ")
+			lines = append(lines, l)
+		}
 	}
 	return lines, hasVacation, nil
 }
@@ -266,6 +299,9 @@ func (a *refAction) normalize() string {
 			return "keep" + a.flags()
 		}
 		return "fileinto " + box + a.flags()
+	case a.text == "keep":
+		// An explicit keep that merged with the keep of an earlier script of the chain.
+		return "keep" + a.flags()
 	case strings.HasPrefix(a.text, "redirect message to: "):
 		addr := strings.TrimPrefix(a.text, "redirect message to: ")
 		return "redirect " + strings.TrimSuffix(strings.TrimPrefix(addr, "<"), ">")
@@ -418,6 +454,13 @@ func (e *refEnv) run(t *testing.T, sieveTest string, c diffCase, execute bool) r
 	copyFile(t, filepath.Join(differentialDir, "scripts", c.Script), script)
 	copyFile(t, filepath.Join(differentialDir, "messages", c.Message), msg)
 	args := []string{"-C", "-c", e.conf, "-f", c.From, "-r", c.To, "-a", c.OrigTo}
+	for i, b := range c.Before {
+		// -s takes the path relative to the working directory: sieve-test 0.5.19 fails to
+		// open an absolute one ("internal error occurred").
+		name := fmt.Sprintf("before%d-%s", i+1, b)
+		copyFile(t, filepath.Join(differentialDir, "scripts", b), filepath.Join(work, name))
+		args = append(args, "-s", name)
+	}
 	if execute {
 		args = append(args, "-e")
 	}
@@ -529,7 +572,11 @@ func TestDifferentialCorpusShape(t *testing.T) {
 	}
 	used := map[string]bool{}
 	for _, c := range cases {
-		for _, f := range []string{filepath.Join("scripts", c.Script), filepath.Join("messages", c.Message)} {
+		files := []string{filepath.Join("scripts", c.Script), filepath.Join("messages", c.Message)}
+		for _, b := range c.Before {
+			files = append(files, filepath.Join("scripts", b))
+		}
+		for _, f := range files {
 			used[f] = true
 			if _, err := os.Stat(filepath.Join(differentialDir, f)); err != nil {
 				t.Errorf("case %s: %v", c.Name, err)
@@ -655,19 +702,20 @@ func TestCasesFile(t *testing.T) {
 			t.Errorf("loadCases accepted %q", bad)
 		}
 	}
-	text := "# head\n\ncase a\nscript s.sieve\n# note\nmessage m.eml\nfrom f@x\nto t@x\norig-to o@x\nexpect keep\nexpect discard\n\ncase b\nscript s.sieve\nmessage m.eml\nfrom f@x\nto t@x\n"
+	text := "# head\n\ncase a\nscript s.sieve\n# note\nmessage m.eml\nfrom f@x\nto t@x\norig-to o@x\nexpect keep\nexpect discard\n\ncase b\nscript s.sieve\nbefore b1.sieve\nbefore b2.sieve\nmessage m.eml\nfrom f@x\nto t@x\n"
 	cases, err := loadCases(write(text))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cases) != 2 || cases[0].OrigTo != "o@x" || cases[1].OrigTo != "t@x" || !equalLines(cases[0].Expect, []string{"keep", "discard"}) {
+	if len(cases) != 2 || cases[0].OrigTo != "o@x" || cases[1].OrigTo != "t@x" || !equalLines(cases[0].Expect, []string{"keep", "discard"}) ||
+		len(cases[0].Before) != 0 || !equalLines(cases[1].Before, []string{"b1.sieve", "b2.sieve"}) {
 		t.Fatalf("loadCases read %+v", cases)
 	}
 	got, err := rewriteExpectations([]byte(text), map[string][]string{"a": {"error"}, "b": {"implicit-keep", "redirect r@x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "# head\n\ncase a\nscript s.sieve\n# note\nmessage m.eml\nfrom f@x\nto t@x\norig-to o@x\nexpect error\n\ncase b\nscript s.sieve\nmessage m.eml\nfrom f@x\nto t@x\nexpect implicit-keep\nexpect redirect r@x\n"
+	want := "# head\n\ncase a\nscript s.sieve\n# note\nmessage m.eml\nfrom f@x\nto t@x\norig-to o@x\nexpect error\n\ncase b\nscript s.sieve\nbefore b1.sieve\nbefore b2.sieve\nmessage m.eml\nfrom f@x\nto t@x\nexpect implicit-keep\nexpect redirect r@x\n"
 	if string(got) != want {
 		t.Errorf("rewriteExpectations gave\n%s\nwant\n%s", got, want)
 	}

@@ -67,27 +67,31 @@ func TestDifferential(t *testing.T) {
 // configuration (dovecot.conf).
 func interpreterOutcome(t *testing.T, c diffCase, loader *corpusScripts) []string {
 	t.Helper()
-	src, err := os.ReadFile(filepath.Join(differentialDir, "scripts", c.Script))
-	if err != nil {
-		t.Fatal(err)
-	}
 	raw, err := os.ReadFile(filepath.Join(differentialDir, "messages", c.Message))
 	if err != nil {
 		t.Fatal(err)
 	}
-	prog, err := sieve.Compile(strings.TrimSuffix(c.Script, ".sieve"), src, sieve.Options{})
-	if err != nil {
-		var serr *sieve.Error
-		if !errors.As(err, &serr) {
-			t.Errorf("case %s: Compile returned %T, not a *sieve.Error: %v", c.Name, err, err)
+	var chain []*sieve.Program
+	for _, script := range append(append([]string(nil), c.Before...), c.Script) {
+		src, err := os.ReadFile(filepath.Join(differentialDir, "scripts", script))
+		if err != nil {
+			t.Fatal(err)
 		}
-		return []string{"error"}
+		prog, err := sieve.Compile(strings.TrimSuffix(script, ".sieve"), src, sieve.Options{})
+		if err != nil {
+			var serr *sieve.Error
+			if !errors.As(err, &serr) {
+				t.Errorf("case %s: Compile returned %T, not a *sieve.Error: %v", c.Name, err, err)
+			}
+			return []string{"error"}
+		}
+		chain = append(chain, prog)
 	}
 	msg, err := sieve.NewRawMessage(raw)
 	if err != nil {
 		t.Fatalf("case %s: NewRawMessage: %v", c.Name, err)
 	}
-	res, err := prog.Execute(context.Background(), sieve.Input{
+	in := sieve.Input{
 		Message:             msg,
 		Envelope:            sieve.Envelope{From: c.From, To: c.To, OrigTo: c.OrigTo},
 		Now:                 time.Now(),
@@ -100,14 +104,30 @@ func interpreterOutcome(t *testing.T, c diffCase, loader *corpusScripts) []strin
 		Vacations:           neverResponded{},
 		Duplicates:          neverSeen{},
 		Scripts:             loader,
-	})
-	if res == nil {
-		if err == nil {
-			t.Fatalf("case %s: Execute returned neither a result nor an error", c.Name)
-		}
-		return []string{"error"}
 	}
-	return res.Outcome()
+	outcomeOf := func(res *sieve.Result, err error) []string {
+		if res == nil {
+			if err == nil {
+				t.Fatalf("case %s: Execute returned neither a result nor an error", c.Name)
+			}
+			return []string{"error"}
+		}
+		return res.Outcome()
+	}
+	if len(chain) == 1 {
+		return outcomeOf(chain[0].Execute(context.Background(), in))
+	}
+	// sieve-test -s runs the before scripts and then the main one; the Runner runs the same
+	// chain whether the scripts are before scripts and the personal one, or the personal
+	// one and after scripts (sieve_before, sieve_after).
+	last := len(chain) - 1
+	got := outcomeOf((&sieve.Runner{Before: chain[:last], Personal: chain[last]}).Execute(context.Background(), in))
+	after := outcomeOf((&sieve.Runner{Personal: chain[0], After: chain[1:]}).Execute(context.Background(), in))
+	if !equalLines(got, after) {
+		t.Errorf("case %s: the chain as before scripts gives\n\t%s\nas after scripts\n\t%s",
+			c.Name, strings.Join(got, "\n\t"), strings.Join(after, "\n\t"))
+	}
+	return got
 }
 
 // referenceEnvironment mirrors what Pigeonhole's sieve-test reports for RFC 5183 items; the

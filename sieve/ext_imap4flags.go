@@ -157,12 +157,14 @@ func runHasflag(r *run, n *node) (bool, error) {
 }
 
 // actionFlags are the flags of a keep or fileinto: :flags when given, else
-// the internal variable's current value (RFC 5232 5).
+// the internal variable's current value (RFC 5232 5). The variable applies
+// even in a script that did not require imap4flags when an earlier script
+// of a Runner chain (or an included one) set it, as in Pigeonhole.
 func (r *run) actionFlags(n *node) []string {
 	if v, ok := n.tags[":flags"]; ok {
 		return validFlags(parseFlags(r.expandAll(v)))
 	}
-	if !r.prog.requires["imap4flags"] {
+	if len(r.flags) == 0 {
 		return nil
 	}
 	return append([]string(nil), r.flags...)
