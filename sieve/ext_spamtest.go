@@ -14,12 +14,13 @@ func init() {
 		args: []argType{typeString}, check: checkMatch, run: runVirustest})
 }
 
-// RFC 5235 3.2, 3.3 name no default comparator for spamtest and virustest,
-// so RFC 5228 2.7.3's i;ascii-casemap applies (checkMatch), as in
-// Pigeonhole: numeric comparisons ask for :comparator "i;ascii-numeric"
-// the way RFC 5235's examples do, and :matches "*" captures the score.
-// (i;ascii-numeric as the default would make :contains and :matches
-// errors, RFC 4790 9.1 giving that comparator no substring operations.)
+// RFC 5235 3.2, 3.3: spamtest [":percent"] [COMPARATOR] [MATCH-TYPE]
+// <value>. The comparator defaults as for any test, to i;ascii-casemap
+// (RFC 5228 2.7.3, checkMatch), as in Pigeonhole (corpus case
+// spam_value_default: without :comparator, "10" is less than "5"); numeric
+// comparisons name i;ascii-numeric. With i;ascii-numeric as the default,
+// :matches "*" could not compile, that comparator having no substring
+// operations (RFC 4790 9.1).
 
 // runSpamtest compares "0" for an untested message, else the score 1-10,
 // or with :percent 0-100 (RFC 5235 3.1, 3.2).
