@@ -69,7 +69,7 @@ func runStop(r *run, _ *node) (bool, error) {
 
 // runKeep stores into INBOX (RFC 5228 4.3).
 func runKeep(r *run, n *node) (bool, error) {
-	return true, r.addAction(n, Action{Kind: ActionKeep, Mailbox: "INBOX", Flags: r.actionFlags(n)})
+	return true, r.addAction(n, Action{Kind: ActionKeep, Mailbox: "INBOX", Flags: r.actionFlags(n), flagsGiven: n.hasTag(":flags")})
 }
 
 // runDiscard cancels the implicit keep silently (RFC 5228 4.4).

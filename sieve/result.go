@@ -38,6 +38,9 @@ type Action struct {
 	Address string
 	// Reason is the reject or ereject text.
 	Reason string
+	// flagsGiven is set when keep or fileinto named its flags with :flags
+	// rather than taking the imap4flags internal variable (for Runner).
+	flagsGiven bool
 	// Vacation is the reply a vacation action built.
 	Vacation *VacationReply
 	// Script and Pos say which command made the action.
@@ -136,7 +139,7 @@ func (r *run) addAction(n *node, a Action) error {
 		// RFC 5228 2.10.3: the same mailbox or address twice is one action.
 		switch {
 		case a.stores() && prev.stores() && sameMailbox(a.Mailbox, prev.Mailbox):
-			prev.Flags, prev.Create = a.Flags, prev.Create || a.Create
+			prev.Flags, prev.flagsGiven, prev.Create = a.Flags, a.flagsGiven, prev.Create || a.Create
 			prev.Copy = prev.Copy && a.Copy
 			if a.SpecialUse != "" {
 				prev.SpecialUse = a.SpecialUse

@@ -18,8 +18,9 @@ import "context"
 //   - An explicit keep of a script the chain went past is not a store of
 //     its own: it only keeps the message for the next script. When the
 //     last script that ran keeps the message implicitly, the store into
-//     INBOX takes that keep's flags; when it files the message elsewhere
-//     without keeping it, the earlier keep is dropped.
+//     INBOX takes that keep's :flags if it named some (else the internal
+//     variable's, as any implicit keep); when it files the message
+//     elsewhere without keeping it, the earlier keep is dropped.
 //   - A runtime error in any script ends the chain; the actions of the
 //     scripts before it stand and the message is kept (RFC 5228 2.10.6).
 type Runner struct {
@@ -72,7 +73,7 @@ func (rn *Runner) Execute(ctx context.Context, in Input) (*Result, error) {
 		r.res.Actions = kept
 	}
 	res, err := r.finish(nil)
-	if res.ImplicitKeep && deferred != nil {
+	if res.ImplicitKeep && deferred != nil && deferred.flagsGiven {
 		res.ImplicitKeepFlags = append([]string(nil), deferred.Flags...)
 	}
 	for _, a := range res.Actions {
