@@ -74,7 +74,7 @@ func (c *conn) cmdReplace(cmd *imapwire.Command) error {
 		err = no(imapresp.CodeReadOnly, "Mailbox is read-only") // RFC 8508 3.3
 	case !s.rights.has('t') || !s.rights.has('e'):
 		err = no(imapresp.CodeNoPerm, cmd.Name+" needs the t and e rights") // RFC 8508 3.4
-	case cmd.Name == "UID REPLACE":
+	case cmd.UID:
 		if uid = args.Replace; s.seqOf(uid) == 0 {
 			// RFC 8508 3.3: a UID that does not exist is a NO, not a BAD.
 			err = no(imapresp.CodeNonExistent, "No message with UID "+strconv.FormatUint(uint64(uid), 10))

@@ -38,6 +38,9 @@ func bad(code, text string) *imapStatus { return &imapStatus{Type: "BAD", Code: 
 
 // writeStatus writes a tagged (or, with tag "*", untagged) status response.
 func (c *conn) writeStatus(tag string, st *imapStatus) {
+	if tag != "*" {
+		c.taggedStatus = st.Type
+	}
 	c.bw.Write(imapresp.AppendStatusResponse(make([]byte, 0, 64), tag, st.Type, st.Code, st.Text))
 }
 

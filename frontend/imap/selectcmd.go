@@ -106,6 +106,10 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 		if firstUnseen > 0 {
 			c.untaggedOK(imapresp.UnseenCode(firstUnseen), "First unseen message")
 		}
+	} else {
+		// RFC 9051 6.3.2: LIST with the mailbox name is required; its attributes must be
+		// accurate, so it claims none, as the RFC's example does.
+		c.bw.Write(imapresp.AppendList(nil, c.encoder(), imapresp.List{Delimiter: delimiter, Mailbox: c.mailboxOut(ref.full)}))
 	}
 	c.untaggedOK(imapresp.UIDValidityCode(s.uidValidity), "UIDs valid")
 	c.untaggedOK(imapresp.UIDNextCode(s.uidNext), "Predicted next UID")

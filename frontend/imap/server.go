@@ -150,6 +150,7 @@ type Server struct {
 	active    sync.WaitGroup
 	nextID    atomic.Uint64
 	blobEpoch atomic.Uint64 // highest blob epoch seen (appendblobs.go)
+	metrics   *serverMetrics
 	panics    atomic.Uint64 // panics recovered (recoverPanic)
 }
 
@@ -203,6 +204,7 @@ func NewServer(cfg Config) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[string]int),
+		metrics:   newServerMetrics(),
 	}
 }
 
@@ -267,8 +269,10 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 		switch {
 		case s.served >= s.limits.MaxConnections:
 			c.refuse = "[" + imapresp.CodeUnavailable + "] Too many connections to this server, try again later"
+			s.metrics.refusedMax.Add(1)
 		case ip != "" && s.perIP[ip] >= s.limits.MaxConnectionsPerIP:
 			c.refuse = "[" + imapresp.CodeLimit + "] Too many connections from your address"
+			s.metrics.refusedPerIP.Add(1)
 		}
 		s.conns[c] = struct{}{}
 		if c.refuse == "" {
