@@ -82,6 +82,9 @@ type Config struct {
 	// administrator such as mailto:postmaster@example.com (RFC 5464 3.2.1.1); none when
 	// empty.
 	AdminURI string
+	// Learner, when set, is told of the messages users move into or out of their \Junk
+	// mailbox or flag $Junk or $NotJunk (learn.go); nil turns spam learning off.
+	Learner Learner
 }
 
 // Limits bound what clients can hold of a server.
