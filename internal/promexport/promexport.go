@@ -94,10 +94,12 @@ type Server struct {
 	http *http.Server
 }
 
-// Listen serves the blob metrics of store and the Go runtime's on addr at /metrics.
-func Listen(addr string, store blobstore.Store, logger *slog.Logger) (*Server, error) {
+// Listen serves the blob metrics of store, the Go runtime's and those of extra (such as the
+// rspamd learner's) on addr at /metrics.
+func Listen(addr string, store blobstore.Store, logger *slog.Logger, extra ...prometheus.Collector) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewBlobCollector(store), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(extra...)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)
