@@ -35,8 +35,8 @@
 // # Invariants
 //
 //   - Learn never blocks and never fails: a job that does not fit the queue, or comes
-//     after Close, is dropped and counted in Dropped; every job queued ends in exactly one
-//     of LearnedSpam, LearnedHam, Skipped, Failures or Dropped.
+//     after Close, is dropped and counted in Dropped; every job queued (Accepted) ends in
+//     exactly one of LearnedSpam, LearnedHam, Skipped, Failures or Dropped.
 //   - Check's error is either the caller's (a bad envelope value, an unreadable message),
 //     whatever the fail mode, or, with FailClosed only, one wrapping ErrUnavailable. With
 //     fail-open a scanner failure is never an error; it is counted in Failures.

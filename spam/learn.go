@@ -83,6 +83,7 @@ type Learner struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	accepted                         atomic.Uint64
 	learnedSpam, learnedHam, skipped atomic.Uint64
 	failures, retries, dropped       atomic.Uint64
 }
@@ -148,6 +149,7 @@ func (l *Learner) Learn(spam bool, account string, open OpenFunc) {
 	}
 	select {
 	case l.queue <- learnJob{spam: spam, account: account, open: open}:
+		l.accepted.Add(1)
 	default:
 		l.dropped.Add(1)
 	}
@@ -281,6 +283,7 @@ func (l *Learner) post(job learnJob) (learnOutcome, error) {
 
 // LearnerStats counts what a Learner did since it started.
 type LearnerStats struct {
+	Accepted                uint64 // messages Learn queued
 	LearnedSpam, LearnedHam uint64 // messages rspamd learnt
 	Skipped                 uint64 // messages rspamd declined to learn (too short, known)
 	Failures                uint64 // messages given up after their attempts or a permanent error
@@ -292,7 +295,7 @@ type LearnerStats struct {
 // Stats returns the counters.
 func (l *Learner) Stats() LearnerStats {
 	return LearnerStats{
-		LearnedSpam: l.learnedSpam.Load(), LearnedHam: l.learnedHam.Load(),
+		Accepted: l.accepted.Load(), LearnedSpam: l.learnedSpam.Load(), LearnedHam: l.learnedHam.Load(),
 		Skipped: l.skipped.Load(), Failures: l.failures.Load(), Retries: l.retries.Load(),
 		Dropped: l.dropped.Load(), Queued: len(l.queue),
 	}

@@ -136,8 +136,8 @@ func TestLearnNeverBlocks(t *testing.T) {
 	var calls atomic.Int64
 	l.Learn(true, "demo@example.com", opener(message("queued", "z"), &calls)) // fills the queue
 	l.Learn(true, "demo@example.com", opener(message("dropped", "z"), &calls))
-	if st := l.Stats(); st.Dropped != 1 || st.Queued != 1 {
-		t.Errorf("stats %+v, want 1 queued and 1 dropped", st)
+	if st := l.Stats(); st.Dropped != 1 || st.Queued != 1 || st.Accepted != 2 {
+		t.Errorf("stats %+v, want 2 accepted, 1 queued and 1 dropped", st)
 	}
 	close(release)
 	l.Close()
