@@ -196,6 +196,10 @@ func (l *Learner) learn(job learnJob) {
 			}
 			return
 		}
+		if l.ctx.Err() != nil {
+			l.dropped.Add(1) // Close cancelled it
+			return
+		}
 		var perm *permanentError
 		if errors.As(err, &perm) || attempt >= l.maxAttempts {
 			l.failures.Add(1)
@@ -203,13 +207,13 @@ func (l *Learner) learn(job learnJob) {
 				"attempts", attempt, "err", err)
 			return
 		}
-		l.retries.Add(1)
 		select {
 		case <-time.After(wait):
 		case <-l.ctx.Done():
 			l.dropped.Add(1)
 			return
 		}
+		l.retries.Add(1)
 		wait = min(2*wait, maxBackoff)
 	}
 }

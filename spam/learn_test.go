@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/strata-mail/strata/internal/rspamdtest"
 	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/spam"
@@ -71,6 +73,24 @@ func TestLearnSpamAndHam(t *testing.T) {
 	}
 	if st := l.Stats(); st.Failures != 0 || st.Retries != 0 || st.Dropped != 0 || calls.Load() != 2 {
 		t.Errorf("stats %+v after %d opens", st, calls.Load())
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(l)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	learnt := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "strata_spam_learned_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			learnt[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	if learnt["spam"] != 1 || learnt["ham"] != 1 {
+		t.Errorf("strata_spam_learned_total = %v, want spam 1 and ham 1", learnt)
 	}
 }
 
@@ -140,6 +160,7 @@ func TestLearnNeverBlocks(t *testing.T) {
 		t.Errorf("stats %+v, want 2 accepted, 1 queued and 1 dropped", st)
 	}
 	close(release)
+	waitStats(t, l, "the blocked message failed", func(st spam.LearnerStats) bool { return st.Failures == 1 })
 	l.Close()
 	l.Learn(true, "demo@example.com", opener(message("late", "z"), &calls))
 	st := l.Stats()
