@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -35,6 +36,7 @@ import (
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
+	"github.com/strata-mail/strata/spam"
 )
 
 // Config selects where the embedded server keeps its data and listens.
@@ -81,7 +83,10 @@ type Config struct {
 	// AdminURI is the server's /shared/admin METADATA entry (RFC 5464 3.2.1.1); none if
 	// empty.
 	AdminURI string
-	Logger   *slog.Logger
+	// Rspamd turns on scanning at delivery (URL) and learning from IMAP filing
+	// (ControllerURL); both off when zero.
+	Rspamd spam.Config
+	Logger *slog.Logger
 }
 
 // DefaultBlobCacheSize is the body cache's size when the configuration gives none.
@@ -103,6 +108,35 @@ type Server struct {
 	serveErr chan error
 	stopGC   context.CancelFunc
 	metrics  *promexport.Server
+	// spamChecker and spamLearner are nil when Config.Rspamd leaves them off.
+	spamChecker *spam.Checker
+	spamLearner *spam.Learner
+}
+
+// SpamChecker returns the rspamd checker for delivery, nil when scanning is off.
+func (s *Server) SpamChecker() *spam.Checker { return s.spamChecker }
+
+// SpamLearner returns the rspamd learner fed by IMAP filing, nil when learning is off.
+func (s *Server) SpamLearner() *spam.Learner { return s.spamLearner }
+
+// learner is spamLearner as the IMAP engine's optional Learner: nil stays a nil interface.
+func (s *Server) learner() imap.Learner {
+	if s.spamLearner == nil {
+		return nil
+	}
+	return s.spamLearner
+}
+
+// spamCollectors are the Prometheus collectors of the rspamd checker and learner in use.
+func (s *Server) spamCollectors() []prometheus.Collector {
+	var cs []prometheus.Collector
+	if s.spamChecker != nil {
+		cs = append(cs, s.spamChecker)
+	}
+	if s.spamLearner != nil {
+		cs = append(cs, s.spamLearner)
+	}
+	return cs
 }
 
 // DefaultMaxMessageSize is the APPENDLIMIT when the configuration gives none.
@@ -165,6 +199,12 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.spamChecker, err = cfg.Rspamd.NewChecker(); err != nil {
+		return nil, err
+	}
+	if s.spamLearner, err = cfg.Rspamd.NewLearner(cfg.Logger); err != nil {
+		return nil, err
+	}
 	s.conn, err = grpc.NewClient(s.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(metaclient.MaxResponseBytes)))
 	if err != nil {
@@ -214,9 +254,10 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		TLS:                   s.keyPair.TLSConfig(),
 		Limits:                cfg.IMAPLimits,
 		AdminURI:              cfg.AdminURI,
+		Learner:               s.learner(),
 	})
 	if cfg.MetricsListen != "" {
-		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger, s.frontend.Collector(), metadataMetrics); err != nil {
+		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger, append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics)...); err != nil {
 			// Not served yet, so Shutdown would not close them.
 			s.imapLn.Close()
 			if s.imapsLn != nil {
@@ -372,6 +413,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.frontend != nil {
 		errs = append(errs, s.frontend.Shutdown(ctx))
+	}
+	if s.spamLearner != nil {
+		s.spamLearner.Close() // after the frontend: no session hands it messages any more
 	}
 	if s.conn != nil {
 		errs = append(errs, s.conn.Close())

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
@@ -61,6 +62,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	f.Bool("follower-reads", true, "serve the reads of selected sessions from any metadata node that has applied what this frontend has seen (session consistency); false sends every read to the leader")
 	addBlobStoreFlags(f, "the directory --blob-dir, shared by all frontends")
 	addAdminURIFlag(f)
+	addRspamdFlags(f)
 	return cmd
 }
 
@@ -161,10 +163,30 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		}
 		cfg.TLS = keyPair.TLSConfig()
 	}
+	// rspamd: the learner is fed by IMAP filing; the checker is built to refuse a bad
+	// --rspamd-url at start and to export its counters.
+	rspamd := rspamdConfigFromFlags(f)
+	spamChecker, err := rspamd.NewChecker()
+	if err != nil {
+		return err
+	}
+	spamLearner, err := rspamd.NewLearner(logger)
+	if err != nil {
+		return err
+	}
+	var spamMetrics []prometheus.Collector
+	if spamChecker != nil {
+		spamMetrics = append(spamMetrics, spamChecker)
+	}
+	if spamLearner != nil {
+		defer spamLearner.Close()
+		cfg.Learner = spamLearner
+		spamMetrics = append(spamMetrics, spamLearner)
+	}
 	srv := imap.NewServer(cfg)
 	var metrics *promexport.Server
 	if metricsListen != "" {
-		if metrics, err = promexport.Listen(metricsListen, blobs, logger, srv.Collector()); err != nil {
+		if metrics, err = promexport.Listen(metricsListen, blobs, logger, append(spamMetrics, srv.Collector())...); err != nil {
 			return err
 		}
 	}

@@ -48,6 +48,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.Duration("blob-gc-grace", gc.DefaultGrace, "how long a body stays unreferenced before it is deleted")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
 	addAdminURIFlag(f)
+	addRspamdFlags(f)
 	return cmd
 }
 
@@ -105,6 +106,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		BlobGCGrace:           gcGrace,
 		MetricsListen:         metricsListen,
 		AdminURI:              adminURI,
+		Rspamd:                rspamdConfigFromFlags(f),
 		Logger:                logger,
 	})
 	if err != nil {

@@ -64,6 +64,7 @@ func (c *conn) cmdCopy(cmd *imapwire.Command) error {
 		return rpcStatus(err, imapresp.CodeTryCreate, strings.ToLower(cmd.Name)+" to "+strconv.Quote(destRef.full))
 	}
 	c.notifyOwnChange(destRef.owner, dest.GetId(), resp.GetDestModseq())
+	c.learnCopied(dest, destRef.owner, resp.GetDestUids())
 	if destRef.owner == s.owner && dest.GetId() == s.mailboxID {
 		// RFC 9051 6.4.7 / 7.4.1: the copies are new messages of the selected mailbox; wait
 		// for the feed to deliver them so EXISTS goes out with this command's response.

@@ -69,6 +69,7 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 		rights:        granted,
 		mailboxID:     mb.GetId(),
 		name:          mb.GetName(),
+		specialUse:    mb.GetSpecialUse(),
 		uidValidity:   mb.GetUidValidity(),
 		uidNext:       mb.GetUidNext(),
 		highestModSeq: mb.GetHighestModseq(),

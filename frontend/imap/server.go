@@ -24,7 +24,9 @@
 //   - A body is durable in the blob store before the metadata that references it is
 //     appended (APPEND spools, parses, Puts, then calls Metadata.Append).
 //   - Every gRPC call takes a context derived from the connection's, with a deadline; the
-//     connection's context is cancelled when it closes. Writes carry a request ID that is
+//     connection's context is cancelled when it closes. The one exception is spam learning
+//     (learn.go): a command only hands Config.Learner a function, which must not block, and
+//     the learner reads the message later under its own context and deadline. Writes carry a request ID that is
 //     reused when the call is retried, so a retry is applied once.
 //   - Every goroutine of the engine recovers panics through Server.recoverPanic, which logs
 //     them with the connection and counts them (RecoveredPanics). A change feed that
@@ -83,6 +85,9 @@ type Config struct {
 	// administrator such as mailto:postmaster@example.com (RFC 5464 3.2.1.1); none when
 	// empty.
 	AdminURI string
+	// Learner, when set, is told of the messages users move into or out of their \Junk
+	// mailbox or flag $Junk or $NotJunk (learn.go); nil turns spam learning off.
+	Learner Learner
 }
 
 // Limits bound what clients can hold of a server.

@@ -62,6 +62,7 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
+	c.learnStored(op, flags, changed)
 	uidCmd := cmd.UID
 	switch {
 	case !args.Flags.Silent:

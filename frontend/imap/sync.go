@@ -20,9 +20,12 @@ import (
 // the connection's goroutine touches it; changes from the feed wait in feed until the
 // session applies them at a point RFC 9051 7 allows.
 type selected struct {
-	owner       string // the mailbox's owner: the session's account, another's or "tenant:NAME"
-	mailboxID   uint64
-	name        string // in the owner's space
+	owner     string // the mailbox's owner: the session's account, another's or "tenant:NAME"
+	mailboxID uint64
+	name      string // in the owner's space
+	// specialUse is the mailbox's RFC 6154 attribute at SELECT, for spam learning
+	// (learn.go): a change by SETMETADATA shows at the next SELECT.
+	specialUse  string
 	uidValidity uint32
 	uidNext     uint32
 	// highestModSeq is the mailbox's HIGHESTMODSEQ as far as the client has been told of
