@@ -1,0 +1,33 @@
+// Package outbound builds and sends the mail a delivery generates: Sieve
+// redirects (RFC 5228 4.2), vacation replies (RFC 5230, RFC 3834) and the
+// rejection notices of reject (RFC 5429 2.2, an MDN per RFC 8098). Nothing
+// else sends mail from Strata.
+//
+// # Design
+//
+//   - build.go turns a delivered message and a sieve.Action into an
+//     Envelope and the bytes of the message to send, or says why none goes
+//     out (loop protection, a null sender). It has no I/O.
+//   - spool.go keeps the queue on disk: one file per message holding its
+//     envelope and bytes, written to tmp/, fsynced and renamed into place,
+//     so a message is either whole in the spool or absent.
+//   - queue.go is the Queue: Enqueue puts a message in the spool and
+//     returns; one sender goroutine hands due messages to the relay
+//     (relay.go, go-smtp's client with STARTTLS or implicit TLS and AUTH
+//     PLAIN) and schedules a failed attempt again with exponential backoff
+//     and jitter.
+//
+// # Invariants
+//
+//   - Enqueue returns nil only after the message is durable in the spool
+//     (file and directory fsynced); a full spool is an error wrapping
+//     ErrSpoolFull, never a silent drop.
+//   - Enqueue never talks to the relay: a relay that is down or slow never
+//     blocks delivery. Only the sender goroutine does network I/O.
+//   - A spool file is removed only after the relay accepted the message
+//     for every recipient (250 after DATA), refused it permanently (5xx),
+//     or after it stayed longer than MaxAge; each of these is logged and
+//     counted. A temporary failure (4xx, network, TLS) keeps it.
+//   - The password is sent only over TLS whose certificate was verified,
+//     or to a relay on a loopback address.
+package outbound
