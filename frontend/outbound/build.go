@@ -167,7 +167,7 @@ func BuildVacation(d Delivery, v *sieve.VacationReply) (Outgoing, error) {
 	if v.MIME {
 		// RFC 5230 4.4: the reason is a whole MIME entity, its own header
 		// fields (Content-Type and the rest) completing ours.
-		msg = append(b.bytes(), crlf([]byte(v.Body))...)
+		msg = append(b.bytes(), endLine(crlf([]byte(v.Body)))...)
 	} else {
 		body, cte := textBody(v.Body)
 		b.add("Content-Type", "text/plain; charset=utf-8")
@@ -414,10 +414,11 @@ func crlf(b []byte) []byte {
 	return out
 }
 
-// textBody returns a text with CRLF line ends, quoted-printable when it is
-// not 7-bit (RFC 2045 6.7), and its Content-Transfer-Encoding.
+// textBody returns a text with CRLF line ends, the last line ended too,
+// quoted-printable when it is not 7-bit (RFC 2045 6.7), and its
+// Content-Transfer-Encoding.
 func textBody(s string) ([]byte, string) {
-	body := crlf([]byte(s))
+	body := endLine(crlf([]byte(s)))
 	if isASCII(s) {
 		return body, "7bit"
 	}
@@ -448,6 +449,14 @@ func formatAddress(s string) (string, error) {
 		return "", err
 	}
 	return a.String(), nil
+}
+
+// endLine ends a text with CRLF unless it is empty or ends so already.
+func endLine(b []byte) []byte {
+	if len(b) == 0 || bytes.HasSuffix(b, []byte("\r\n")) {
+		return b
+	}
+	return append(b, '\r', '\n')
 }
 
 func isASCII(s string) bool {
