@@ -31,6 +31,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/metaclient"
+	"github.com/strata-mail/strata/frontend/outbound"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -81,6 +82,9 @@ type Config struct {
 	// AdminURI is the server's /shared/admin METADATA entry (RFC 5464 3.2.1.1); none if
 	// empty.
 	AdminURI string
+	// Outbound, when its Relay is set, runs the queue of the mail delivery generates (Sieve
+	// redirect, vacation, reject); its SpoolDir defaults to DataDir/outbound.
+	Outbound outbound.Config
 	Logger   *slog.Logger
 }
 
@@ -103,6 +107,7 @@ type Server struct {
 	serveErr chan error
 	stopGC   context.CancelFunc
 	metrics  *promexport.Server
+	outbound *outbound.Queue
 }
 
 // DefaultMaxMessageSize is the APPENDLIMIT when the configuration gives none.
@@ -190,6 +195,14 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		var gcCtx context.Context
 		gcCtx, s.stopGC = context.WithCancel(context.Background())
 		go collector.RunEvery(gcCtx, interval, grace)
+	}
+	if cfg.Outbound.Relay != "" {
+		ocfg := cfg.Outbound
+		ocfg.SpoolDir = cmp.Or(ocfg.SpoolDir, filepath.Join(cfg.DataDir, "outbound"))
+		ocfg.Logger = cmp.Or(ocfg.Logger, cfg.Logger)
+		if s.outbound, err = outbound.New(ocfg); err != nil {
+			return nil, err
+		}
 	}
 	if s.keyPair, err = loadKeyPair(&s.cfg, s.logger); err != nil {
 		return nil, err
@@ -351,6 +364,9 @@ func (s *Server) MetricsAddr() string {
 // GRPCAddr is the address of the metadata and admin gRPC endpoint.
 func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
 
+// Outbound is the queue of the mail delivery generates, nil without a relay configured.
+func (s *Server) Outbound() *outbound.Queue { return s.outbound }
+
 // Metadata returns a client of the server's metadata service.
 func (s *Server) Metadata() metadatapb.MetadataClient { return metadatapb.NewMetadataClient(s.conn) }
 
@@ -365,6 +381,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.frontend != nil {
 		errs = append(errs, s.frontend.Shutdown(ctx))
+	}
+	if s.outbound != nil {
+		// After the listeners that enqueue; what is queued stays in the spool.
+		errs = append(errs, s.outbound.Close())
 	}
 	if s.conn != nil {
 		errs = append(errs, s.conn.Close())

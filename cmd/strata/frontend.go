@@ -61,6 +61,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	f.Bool("follower-reads", true, "serve the reads of selected sessions from any metadata node that has applied what this frontend has seen (session consistency); false sends every read to the leader")
 	addBlobStoreFlags(f, "the directory --blob-dir, shared by all frontends")
 	addAdminURIFlag(f)
+	addOutboundFlags(f, "<spool-dir>/outbound")
 	return cmd
 }
 
@@ -166,6 +167,14 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		if metrics, err = promexport.Listen(metricsListen, blobs, logger); err != nil {
 			return err
 		}
+	}
+	// The queue of the mail delivery generates (Sieve redirect, vacation, reject).
+	outboundQueue, err := startOutbound(f, filepath.Join(spoolDir, "outbound"), logger)
+	if err != nil {
+		return err
+	}
+	if outboundQueue != nil {
+		defer outboundQueue.Close()
 	}
 	srv := imap.NewServer(cfg)
 	imapLn, err := net.Listen("tcp", imapListen)
