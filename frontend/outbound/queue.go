@@ -199,10 +199,14 @@ func (c *Config) fill() error {
 
 // Stats are the queue's counters since New, for metrics.
 type Stats struct {
-	Queued  uint64 // messages accepted by Enqueue
-	Sent    uint64 // messages the relay accepted for at least one recipient
+	Queued uint64 // messages accepted by Enqueue
+	// Sent and Failed count messages done with: Sent those the relay
+	// accepted for at least one recipient, Failed those with at least one
+	// recipient given up (5xx, or older than MaxAge). A message with both
+	// counts in both.
+	Sent    uint64
 	Retried uint64 // attempts that failed temporarily and were rescheduled
-	Failed  uint64 // messages with a recipient dropped: 5xx, or older than MaxAge
+	Failed  uint64
 	// Pending and PendingBytes are what the spool holds now.
 	Pending      int
 	PendingBytes int64
@@ -215,6 +219,9 @@ type entry struct {
 	spooled
 	attempts int
 	next     time.Time
+	// sent and dropped say whether some recipient got the message, and
+	// whether some was given up, for the counters when the message is done.
+	sent, dropped bool
 }
 
 // Queue is the outbound mail queue: a spool directory and one sender.
@@ -411,7 +418,8 @@ func (q *Queue) attempt(ctx context.Context, due []*entry) {
 		m, body, err := q.spool.read(e.id)
 		if err != nil {
 			q.log.Error("outbound message unreadable, dropped", "id", e.id, "err", err)
-			q.finish(e, false, true)
+			e.dropped = true
+			q.finish(e)
 			continue
 		}
 		if rc == nil {
@@ -440,7 +448,6 @@ func (q *Queue) attempt(ctx context.Context, due []*entry) {
 func (q *Queue) settle(e *entry, failures map[string]error) {
 	var delivered, temporary []string
 	var lastTemp error
-	dropped := false
 	for _, to := range e.env.To {
 		err, failed := failures[to]
 		switch {
@@ -453,14 +460,15 @@ func (q *Queue) settle(e *entry, failures map[string]error) {
 			// RFC 5321 4.2.1: a 5yz reply is permanent; the message is not
 			// sent to that recipient again.
 			q.log.Warn("outbound recipient refused, dropped", "id", e.id, "to", to, "err", err)
-			dropped = true
+			e.dropped = true
 		}
 	}
 	if len(delivered) > 0 {
+		e.sent = true
 		q.log.Info("outbound sent", "id", e.id, "relay", q.cfg.Relay, "to", strings.Join(delivered, ","))
 	}
 	if len(temporary) == 0 {
-		q.finish(e, len(delivered) > 0, dropped)
+		q.finish(e)
 		return
 	}
 	if len(temporary) < len(e.env.To) {
@@ -478,12 +486,6 @@ func (q *Queue) settle(e *entry, failures map[string]error) {
 			e.env = rest.env
 			q.mu.Unlock()
 		}
-		if len(delivered) > 0 {
-			q.sent.Add(1)
-		}
-		if dropped {
-			q.failed.Add(1)
-		}
 	}
 	q.deferred(e, temporary, lastTemp)
 }
@@ -494,7 +496,8 @@ func (q *Queue) deferred(e *entry, to []string, err error) {
 	now := time.Now()
 	if now.Sub(e.created) >= q.cfg.MaxAge {
 		q.log.Error("outbound message expired, dropped", "id", e.id, "to", strings.Join(to, ","), "age", now.Sub(e.created).Round(time.Second), "attempts", e.attempts+1, "err", err)
-		q.finish(e, false, true)
+		e.dropped = true
+		q.finish(e)
 		return
 	}
 	q.mu.Lock()
@@ -518,8 +521,8 @@ func (q *Queue) backoff(n int) time.Duration {
 	return half + rand.N(half+1)
 }
 
-// finish removes a message from the queue and the spool.
-func (q *Queue) finish(e *entry, sent, dropped bool) {
+// finish removes a message from the queue and the spool and counts it.
+func (q *Queue) finish(e *entry) {
 	if err := q.spool.remove(e.id); err != nil {
 		q.log.Error("outbound spool remove failed", "id", e.id, "err", err)
 	}
@@ -530,10 +533,10 @@ func (q *Queue) finish(e *entry, sent, dropped bool) {
 		q.bytes -= e.size
 	}
 	q.mu.Unlock()
-	if sent {
+	if e.sent {
 		q.sent.Add(1)
 	}
-	if dropped {
+	if e.dropped {
 		q.failed.Add(1)
 	}
 }

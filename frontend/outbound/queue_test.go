@@ -302,3 +302,23 @@ func TestEnqueueRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestNonASCIIAddressNeedsSMTPUTF8(t *testing.T) {
+	env := Envelope{From: "a@example.org", To: []string{"jörg@example.net"}}
+	plain := startRelay(t, "", relayOptions{})
+	q := newQueue(t, testConfig(t, plain.addr, t.TempDir()))
+	enqueue(t, q, env, testMessage)
+	// RFC 6531 3.4: without SMTPUTF8 the relay can never take it.
+	s := waitStats(t, q, "failed 1", func(s Stats) bool { return s.Failed == 1 })
+	if s.Retried != 0 || s.Sent != 0 || len(plain.messages()) != 0 {
+		t.Errorf("relay without SMTPUTF8: %+v", s)
+	}
+
+	utf8 := startRelay(t, "", relayOptions{smtputf8: true})
+	q = newQueue(t, testConfig(t, utf8.addr, t.TempDir()))
+	enqueue(t, q, env, testMessage)
+	waitStats(t, q, "sent 1", func(s Stats) bool { return s.Sent == 1 })
+	if got := utf8.messages(); len(got) != 1 || got[0].to[0] != "jörg@example.net" {
+		t.Errorf("relay with SMTPUTF8 got %+v", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -127,6 +128,15 @@ func (rc *relayConn) send(env Envelope, body []byte) (failures map[string]error,
 		}
 	}
 	opts := &smtp.MailOptions{Size: int64(len(body))}
+	if !isASCII(env.From) || slices.ContainsFunc(env.To, func(to string) bool { return !isASCII(to) }) {
+		// RFC 6531 3.4: an address that is not ASCII needs SMTPUTF8, and a
+		// relay without it will never take the message.
+		if ok, _ := rc.c.Extension("SMTPUTF8"); !ok {
+			failAll(env.To, permanentError{errors.New("an address is not ASCII and the relay does not offer SMTPUTF8")})
+			return failures, false
+		}
+		opts.UTF8 = true
+	}
 	if err := rc.c.Mail(env.From, opts); err != nil {
 		failAll(env.To, fmt.Errorf("MAIL FROM: %w", err))
 		return failures, !rc.reset(err)
@@ -184,10 +194,17 @@ func isSMTPReply(err error) bool {
 	return errors.As(err, &se)
 }
 
+// permanentError is a failure that no retry mends, found without asking
+// the relay.
+type permanentError struct{ error }
+
 // isTemporary says whether a failure may go away: a 4yz reply (RFC 5321
-// 4.2.1) or a failure to talk to the relay at all. Only a 5yz reply is
-// permanent.
+// 4.2.1) or a failure to talk to the relay at all. A 5yz reply and a
+// permanentError are permanent.
 func isTemporary(err error) bool {
+	if errors.As(err, new(permanentError)) {
+		return false
+	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
 		return se.Code/100 != 5

@@ -59,6 +59,7 @@ type relayOptions struct {
 	user, pass   string
 	tempFailures int
 	refuse       []string
+	smtputf8     bool
 }
 
 // startRelay serves SMTP on addr ("" for a free loopback port).
@@ -81,6 +82,7 @@ func startRelay(t *testing.T, addr string, o relayOptions) *testRelay {
 	}))
 	r.srv.Domain = "relay.test"
 	r.srv.AllowInsecureAuth = true
+	r.srv.EnableSMTPUTF8 = o.smtputf8
 	if o.tls != nil && !o.implicit {
 		r.srv.TLSConfig = o.tls
 	}
