@@ -205,12 +205,22 @@ func autoReplyAllowed(d Delivery, fields []message.HeaderField) error {
 			if v == "bulk" || v == "list" || v == "junk" {
 				return fmt.Errorf("%w: Precedence: %s", ErrSuppressed, v)
 			}
-		case strings.EqualFold(f.Name, "List-Id"):
-			// RFC 3834 2, RFC 2919: no responses to list traffic.
-			return fmt.Errorf("%w: List-Id: %s", ErrSuppressed, v)
+		case isListField(f.Name):
+			// RFC 3834 2: no responses to list traffic, known by the list
+			// fields of RFC 2369 and RFC 2919, as Pigeonhole does.
+			return fmt.Errorf("%w: %s: %s", ErrSuppressed, f.Name, v)
 		}
 	}
 	return nil
+}
+
+// isListField says whether a header field is one a mailing list adds.
+func isListField(name string) bool {
+	switch strings.ToLower(name) {
+	case "list-id", "list-owner", "list-subscribe", "list-post", "list-unsubscribe", "list-help", "list-archive":
+		return true
+	}
+	return false
 }
 
 // isSystemSender recognizes senders RFC 5230 4.6 (citing RFC 3834 2)

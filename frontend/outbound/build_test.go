@@ -152,6 +152,7 @@ func TestNoAutoReply(t *testing.T) {
 		{"precedence list", testDelivery(header("Precedence: LIST"))},
 		{"precedence junk", testDelivery(header("Precedence: junk"))},
 		{"list-id", testDelivery(header("List-Id: Lunch <lunch.example.org>"))},
+		{"list-unsubscribe", testDelivery(header("List-Unsubscribe: <mailto:lunch-leave@example.org>"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := BuildVacation(tc.d, v)

@@ -17,6 +17,18 @@
 //     PLAIN) and schedules a failed attempt again with exponential backoff
 //     and jitter.
 //
+// # RFCs
+//
+//	RFC 5321 (SMTP)         client side: envelope, 4yz/5yz, RSET; Yes
+//	RFC 3207 (STARTTLS)     may, starttls; the EHLO before TLS names "localhost"
+//	RFC 8314 3.3            implicit TLS (--smtp-relay-tls tls)
+//	RFC 4954, RFC 4616      AUTH PLAIN only
+//	RFC 6531                SMTPUTF8 when an address needs it, else a permanent failure
+//	RFC 5228 4.2            redirect: message unchanged, <> kept, loop control by fields
+//	RFC 5230 5, RFC 3834    vacation reply from <>, Auto-Submitted, threading; :mime
+//	RFC 5429 2.2, RFC 8098  reject notice as an MDN, disposition "deleted"; ereject is
+//	                        refused in LMTP itself and sends nothing here
+//
 // # Invariants
 //
 //   - Enqueue returns nil only after the message is durable in the spool
