@@ -365,3 +365,34 @@ func TestVacationThroughRelay(t *testing.T) {
 }
 
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+// TestEnqueueActions runs a Sieve result's actions through a real relay:
+// a redirect keeps the sender, a vacation reply goes from <>, and a
+// redirect back to the account sends nothing.
+func TestEnqueueActions(t *testing.T) {
+	relay := startRelay(t, "", relayOptions{})
+	q := newQueue(t, testConfig(t, relay.addr, t.TempDir()))
+	actions := []sieve.Action{
+		{Kind: sieve.ActionRedirect, Address: "carol@example.net"},
+		{Kind: sieve.ActionRedirect, Address: "bob@example.com"},
+		{Kind: sieve.ActionVacation, Vacation: &sieve.VacationReply{To: "alice@example.org", Subject: "Auto: lunch?", Body: "away", Send: true}},
+	}
+	if err := q.EnqueueActions(context.Background(), testDelivery(original), actions, Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	waitStats(t, q, "sent 2", func(s Stats) bool { return s.Sent == 2 })
+	got := relay.messages()
+	if len(got) != 2 {
+		t.Fatalf("relay got %d messages, want 2", len(got))
+	}
+	byTo := map[string]received{}
+	for _, r := range got {
+		byTo[r.to[0]] = r
+	}
+	if r, ok := byTo["carol@example.net"]; !ok || r.from != "alice@example.org" || !bytes.HasPrefix(r.data, []byte("X-Sieve-Redirected-From: <bob@example.com>\r\n")) {
+		t.Errorf("redirect: %+v", r)
+	}
+	if r, ok := byTo["alice@example.org"]; !ok || r.from != "" || !bytes.Contains(r.data, []byte("Auto-Submitted: auto-replied\r\n")) {
+		t.Errorf("vacation: %+v", r)
+	}
+}

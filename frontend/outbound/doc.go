@@ -37,9 +37,11 @@
 //   - Enqueue never talks to the relay: a relay that is down or slow never
 //     blocks delivery. Only the sender goroutine does network I/O.
 //   - A spool file is removed only after the relay accepted the message
-//     for every recipient (250 after DATA), refused it permanently (5xx),
-//     or after it stayed longer than MaxAge; each of these is logged and
-//     counted. A temporary failure (4xx, network, TLS) keeps it.
+//     for every recipient (250 after DATA), refused it permanently (5xx, or
+//     SMTPUTF8 needed and not offered), or after it stayed longer than
+//     MaxAge; each of these is logged and counted. A temporary failure
+//     (4xx, network, TLS, AUTH) keeps it. A file that cannot be read back
+//     is moved to bad/ for a human, never deleted.
 //   - The password is sent only over TLS whose certificate was verified,
 //     or to a relay on a loopback address.
 package outbound

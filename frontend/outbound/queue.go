@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/strata-mail/strata/sieve"
 )
 
 // Defaults of Config.
@@ -331,6 +333,23 @@ func (q *Queue) Enqueue(ctx context.Context, env Envelope, msg []byte) error {
 	return nil
 }
 
+// EnqueueActions builds the mail the actions of a Sieve result send
+// (Build) and enqueues it; what loop protection stops is logged. The error
+// joins those of Enqueue; the messages before a failing one stay queued.
+func (q *Queue) EnqueueActions(ctx context.Context, d Delivery, actions []sieve.Action, p Policy) error {
+	out, skipped := Build(d, actions, p)
+	for _, s := range skipped {
+		q.log.Info("outbound not sent", "action", s.Kind, "recipient", d.Recipient, "sender", d.Sender, "reason", s.Reason)
+	}
+	var errs []error
+	for _, o := range out {
+		if err := q.Enqueue(ctx, o.Envelope, o.Message); err != nil {
+			errs = append(errs, fmt.Errorf("%s for %s: %w", o.Kind, d.Recipient, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Stats returns the counters.
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()
@@ -417,7 +436,10 @@ func (q *Queue) attempt(ctx context.Context, due []*entry) {
 		}
 		m, body, err := q.spool.read(e.id)
 		if err != nil {
-			q.log.Error("outbound message unreadable, dropped", "id", e.id, "err", err)
+			q.log.Error("outbound message unreadable, moved to bad/", "id", e.id, "err", err)
+			if err := q.spool.setAside(e.id); err != nil {
+				q.log.Error("outbound spool", "id", e.id, "err", err)
+			}
 			e.dropped = true
 			q.finish(e)
 			continue

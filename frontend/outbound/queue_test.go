@@ -322,3 +322,26 @@ func TestNonASCIIAddressNeedsSMTPUTF8(t *testing.T) {
 		t.Errorf("relay with SMTPUTF8 got %+v", got)
 	}
 }
+
+func TestSpoolFileCorruptedWhileQueued(t *testing.T) {
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	q := newQueue(t, testConfig(t, addr, dir))
+	enqueue(t, q, testEnvelope, testMessage)
+	waitStats(t, q, "a failed attempt", func(s Stats) bool { return s.Retried >= 1 })
+	files := spoolFiles(t, dir)
+	if len(files) != 1 {
+		t.Fatalf("spool holds %v", files)
+	}
+	if err := os.WriteFile(files[0], []byte("strata-outbound 1\n{\"size\":99}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	relay := startRelay(t, addr, relayOptions{})
+	s := waitStats(t, q, "failed 1", func(s Stats) bool { return s.Failed == 1 })
+	if s.Pending != 0 || s.Sent != 0 || len(relay.messages()) != 0 {
+		t.Errorf("%+v, relay got %d", s, len(relay.messages()))
+	}
+	if _, err := os.Stat(filepath.Join(dir, spoolBadDir, filepath.Base(files[0]))); err != nil {
+		t.Errorf("unreadable file not in bad/: %v", err)
+	}
+}

@@ -183,14 +183,22 @@ func (s *spool) load(onBad func(name string, err error)) ([]spooled, error) {
 		m, _, err := s.read(id)
 		if err != nil {
 			onBad(name, err)
-			if rerr := os.Rename(s.path(id), filepath.Join(s.dir, spoolBadDir, name)); rerr != nil {
-				return nil, fmt.Errorf("outbound spool: set aside %s: %w", name, rerr)
+			if err := s.setAside(id); err != nil {
+				return nil, err
 			}
 			continue
 		}
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// setAside moves a message file that cannot be read to bad/.
+func (s *spool) setAside(id string) error {
+	if err := os.Rename(s.path(id), filepath.Join(s.dir, spoolBadDir, id+spoolExt)); err != nil {
+		return fmt.Errorf("outbound spool: set aside %s: %w", id, err)
+	}
+	return nil
 }
 
 // remove deletes a message from the spool.
