@@ -146,10 +146,10 @@ func BuildVacation(d Delivery, v *sieve.VacationReply) (Outgoing, error) {
 		return Outgoing{}, fmt.Errorf("vacation :from: %w", err)
 	}
 	var b headerBuilder
-	b.add("Date", d.now().Format(time.RFC1123Z)) // RFC 5230 5.2
-	b.add("From", fromField)                     // RFC 5230 5.4
-	b.add("To", "<"+to+">")                      // RFC 5230 5.5
-	b.add("Subject", encodeText(v.Subject))      // RFC 5230 5.3
+	b.add("Date", d.now().Format(time.RFC1123Z))                       // RFC 5230 5.2
+	b.add("From", fromField)                                           // RFC 5230 5.4
+	b.add("To", "<"+to+">")                                            // RFC 5230 5.5
+	b.add("Subject", encodeText(truncateRunes(v.Subject, maxSubject))) // RFC 5230 5.3
 	b.add("Message-ID", newMessageID(d.Hostname))
 	// RFC 5230 5.8, RFC 5322 3.6.4: the reply threads under the original.
 	if id := firstValue(fields, "Message-ID"); id != "" {
@@ -266,7 +266,7 @@ func BuildRejection(d Delivery, reason string, p Policy) (Outgoing, error) {
 	b.add("Date", d.now().Format(time.RFC1123Z))
 	b.add("From", "Mail Delivery Subsystem <"+postmaster+">")
 	b.add("To", "<"+d.Sender+">")
-	b.add("Subject", encodeText("Automatically rejected mail"+subjectSuffix(subject)))
+	b.add("Subject", encodeText(truncateRunes("Automatically rejected mail"+subjectSuffix(subject), maxSubject)))
 	b.add("Message-ID", newMessageID(d.Hostname))
 	if id := firstValue(fields, "Message-ID"); id != "" {
 		b.add("In-Reply-To", id)
@@ -382,10 +382,49 @@ func (d Delivery) now() time.Time {
 type headerBuilder struct{ buf bytes.Buffer }
 
 func (b *headerBuilder) add(name, value string) {
-	// A value is one line: line breaks from script text cannot start a
+	// A value is one field: line breaks from script text cannot start a
 	// field of their own (RFC 5322 2.2).
 	value = strings.NewReplacer("\r\n", " ", "\r", " ", "\n", " ").Replace(value)
-	b.buf.WriteString(name + ": " + value + "\r\n")
+	b.buf.WriteString(fold(name + ": " + value))
+	b.buf.WriteString("\r\n")
+}
+
+// fold breaks a header field before white space so that lines stay within
+// 78 characters where it can (RFC 5322 2.1.1, 2.2.3); encoded-words are
+// separated by spaces, so a long encoded Subject folds too.
+func fold(field string) string {
+	const width = 78
+	var out strings.Builder
+	for len(field) > width {
+		cut := strings.LastIndexByte(field[:width], ' ')
+		if cut <= 0 {
+			// No space early enough: break at the next one.
+			if cut = strings.IndexByte(field[width:], ' '); cut < 0 {
+				break
+			}
+			cut += width
+		}
+		out.WriteString(field[:cut])
+		out.WriteString("\r\n")
+		field = field[cut:] // the space starts the continuation line
+	}
+	out.WriteString(field)
+	return out.String()
+}
+
+// maxSubject is how many characters of a subject a reply keeps, as
+// Pigeonhole does: "Auto: " before a long subject must not grow it
+// without bound.
+const maxSubject = 256
+
+func truncateRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
 }
 
 func (b *headerBuilder) bytes() []byte { return bytes.Clone(b.buf.Bytes()) }
@@ -429,7 +468,7 @@ func crlf(b []byte) []byte {
 // Content-Transfer-Encoding.
 func textBody(s string) ([]byte, string) {
 	body := endLine(crlf([]byte(s)))
-	if isASCII(s) {
+	if isASCII(s) && !hasLongLine(body) {
 		return body, "7bit"
 	}
 	var buf bytes.Buffer
@@ -437,6 +476,19 @@ func textBody(s string) ([]byte, string) {
 	w.Write(body)
 	w.Close()
 	return buf.Bytes(), "quoted-printable"
+}
+
+// hasLongLine says whether a line is longer than the 998 characters
+// RFC 5322 2.1.1 allows.
+func hasLongLine(b []byte) bool {
+	for len(b) > 0 {
+		line, rest, _ := bytes.Cut(b, []byte("\r\n"))
+		if len(line) > 998 {
+			return true
+		}
+		b = rest
+	}
+	return false
 }
 
 // encodeText makes an unstructured field value ASCII with RFC 2047

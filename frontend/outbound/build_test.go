@@ -396,3 +396,30 @@ func TestEnqueueActions(t *testing.T) {
 		t.Errorf("vacation: %+v", r)
 	}
 }
+
+func TestLongSubjectAndBody(t *testing.T) {
+	subject := "Auto: " + strings.Repeat("déjeuner très long ", 40)
+	body := strings.Repeat("x", 2000)
+	o, err := BuildVacation(testDelivery(original), &sieve.VacationReply{To: "alice@example.org", Subject: subject, Body: body, Send: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(o.Message), "\r\n") {
+		if len(line) > 78 {
+			t.Errorf("line of %d characters: %q", len(line), line)
+		}
+	}
+	m := parse(t, o.Message)
+	var dec mime.WordDecoder
+	got, err := dec.DecodeHeader(m.Header.Get("Subject"))
+	if err != nil || got != truncateRunes(subject, maxSubject) {
+		t.Errorf("Subject decodes to %q %v", got, err)
+	}
+	e, err := gomessage.Read(bytes.NewReader(o.Message))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(e.Body); string(b) != body+"\r\n" {
+		t.Errorf("body of %d bytes, want %d", len(b), len(body)+2)
+	}
+}
