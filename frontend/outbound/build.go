@@ -358,6 +358,11 @@ func BuildRedirect(d Delivery, to string, p Policy) (Outgoing, error) {
 	if from != "" && p.RedirectSender != "" {
 		from = p.RedirectSender
 	}
+	if from != "" {
+		if err := checkPath(from); err != nil {
+			return Outgoing{}, fmt.Errorf("redirect envelope sender: %w", err)
+		}
+	}
 	var b headerBuilder
 	b.add(RedirectedFromField, "<"+d.Recipient+">")
 	if firstValue(fields, "Message-ID") == "" {
