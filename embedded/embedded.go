@@ -142,6 +142,8 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open metadata state: %w", err)
 	}
+	metadataMetrics := metadata.NewMetrics()
+	s.fsm.SetMetrics(metadataMetrics)
 	s.node, err = replication.Open(replication.Config{
 		NodeID:    "embedded",
 		DataDir:   filepath.Join(cfg.DataDir, "raft"),
@@ -167,11 +169,6 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	blobs, err := openBlobs(ctx, cfg)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.MetricsListen != "" {
-		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger); err != nil {
-			return nil, err
-		}
 	}
 	s.conn, err = grpc.NewClient(s.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(metaclient.MaxResponseBytes)))
@@ -231,6 +228,16 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		Limits:                cfg.IMAPLimits,
 		AdminURI:              cfg.AdminURI,
 	})
+	if cfg.MetricsListen != "" {
+		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger, s.frontend.Collector(), metadataMetrics); err != nil {
+			// Not served yet, so Shutdown would not close them.
+			s.imapLn.Close()
+			if s.imapsLn != nil {
+				s.imapsLn.Close()
+			}
+			return nil, err
+		}
+	}
 	go func() { s.serveErr <- s.frontend.Serve(s.imapLn) }()
 	if s.imapsLn != nil {
 		go func() { s.serveErr <- s.frontend.ServeTLS(s.imapsLn) }()

@@ -10,6 +10,8 @@
 //     never reads the clock or randomness, never iterates a Go map into state or a
 //     response, and does not depend on how Raft groups entries into batches (request
 //     ID pruning and every counter advance per command). Digest compares replicas.
+//     The clock read to time commands for the metrics (metrics.go) never reaches the
+//     state.
 //   - Atomicity. One Raft batch is one Pebble batch, which also stores the applied
 //     index. A command that fails is rolled back inside the batch (txn savepoints),
 //     so it leaves no trace; a storage failure panics rather than skip an entry.

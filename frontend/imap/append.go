@@ -73,7 +73,7 @@ func (c *conn) cmdReplace(cmd *imapwire.Command) error {
 		err = no(codeReadOnly, "Mailbox is read-only") // RFC 8508 3.3
 	case !s.rights.has('t') || !s.rights.has('e'):
 		err = no(codeNoPerm, cmd.Name+" needs the t and e rights") // RFC 8508 3.4
-	case cmd.Name == "UID REPLACE":
+	case cmd.UID:
 		if uid = args.Replace; s.seqOf(uid) == 0 {
 			// RFC 8508 3.3: a UID that does not exist is a NO, not a BAD.
 			err = no(codeNonExistent, "No message with UID "+strconv.FormatUint(uint64(uid), 10))

@@ -70,8 +70,9 @@ type conn struct {
 	// IMAP4rev1/IMAP4rev2 difference is decided by these two fields, read directly or
 	// through utf8Enabled:
 	//   - rev2 (ENABLE IMAP4rev2): SEARCH answers with ESEARCH (RFC 9051 6.4.4), no \Recent
-	//     and no RECENT or UNSEEN in SELECT (RFC 9051 appendix E), UTF-8 quoted strings and
-	//     mailbox names (RFC 9051 4.3, 5.1).
+	//     and no RECENT or UNSEEN in SELECT (RFC 9051 appendix E) but LIST (6.3.2), UTF-8
+	//     quoted strings and mailbox names (RFC 9051 4.3, 5.1). Tests run in both modes
+	//     (modes_test.go).
 	//   - utf8Accept (ENABLE UTF8=ACCEPT, RFC 6855 3): UTF-8 quoted strings and mailbox names
 	//     for an IMAP4rev1 session; the rest of IMAP4rev1 stays.
 	rev2       bool
@@ -89,6 +90,10 @@ type conn struct {
 	shutdown atomic.Bool
 	waiting  atomic.Bool   // serve is waiting for (or reading) the next command
 	stopIdle chan struct{} // closed by startShutdown
+	// taggedStatus is the type of the last tagged status written, and tlsStarted is set
+	// after a successful STARTTLS: the command and connection metrics (metrics.go).
+	taggedStatus string
+	tlsStarted   atomic.Bool
 }
 
 func newConn(s *Server, nc net.Conn, implicitTLS bool) *conn {
@@ -219,6 +224,7 @@ func (c *conn) serve() {
 				}
 				return
 			}
+			c.srv.metrics.countUnparsed(perr.name)
 			badCommands++
 			if badCommands > maxBadCommands {
 				c.bye("Too many invalid commands")
@@ -231,7 +237,7 @@ func (c *conn) serve() {
 			continue
 		}
 		badCommands = 0
-		c.run(cmd)
+		c.runMeasured(cmd)
 		if err := c.bw.Flush(); err != nil {
 			c.log.Debug("write response", "err", err)
 			return
@@ -258,6 +264,7 @@ func (c *conn) bye(text string) {
 // protocolError is a command that could not be read or parsed, answered with status.
 type protocolError struct {
 	tag    string // "*" when unknown
+	name   string // the command's name when it was read but could not be parsed
 	status *imapStatus
 }
 
@@ -310,11 +317,11 @@ func (c *conn) readCommand() (*imapwire.Command, error) {
 	}
 	cmd, err := imapwire.ParseCommand(buf)
 	if err != nil {
-		tag := "*"
+		tag, name := "*", ""
 		if cmd != nil {
-			tag = cmd.Tag
+			tag, name = cmd.Tag, cmd.Name
 		}
-		return nil, &protocolError{tag: tag, status: bad("", err.Error())}
+		return nil, &protocolError{tag: tag, name: name, status: bad("", err.Error())}
 	}
 	return cmd, nil
 }

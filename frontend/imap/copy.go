@@ -15,7 +15,7 @@ import (
 func (c *conn) cmdCopy(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.CopyArgs)
 	s := c.sel
-	move := cmd.Name == "MOVE" || cmd.Name == "UID MOVE"
+	move := cmd.Base == "MOVE"
 	if move && s.readOnly {
 		return no(codeReadOnly, "Mailbox is read-only")
 	}

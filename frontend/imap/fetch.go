@@ -35,7 +35,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.FetchArgs)
 	s := c.sel
 	items := args.Items
-	uidCmd := cmd.Name == "UID FETCH"
+	uidCmd := cmd.UID
 	if args.Vanished && !c.qresync {
 		return bad("", "VANISHED needs ENABLE QRESYNC") // RFC 7162 3.2.6
 	}

@@ -639,8 +639,8 @@ func (c *conn) notifyNewMessages(from int) {
 		return
 	}
 	if c.cmd != nil {
-		switch c.cmd.Name {
-		case "APPEND", "COPY", "UID COPY", "MOVE", "UID MOVE":
+		switch c.cmd.Base {
+		case "APPEND", "COPY", "MOVE":
 			return
 		}
 	}
@@ -673,6 +673,7 @@ func sortedByName(boxes map[uint64]*metadatapb.Mailbox) []*metadatapb.Mailbox {
 // changed since the session last took them (coalescing), the ids deleted and the newest
 // subscription list.
 type accountFeed struct {
+	srv    *Server // counts its panics
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -699,7 +700,7 @@ type accountChanges struct {
 // startAccountFeed watches the session's account until stop or the end of the connection.
 func (c *conn) startAccountFeed() *accountFeed {
 	ctx, cancel := context.WithCancel(c.ctx)
-	f := &accountFeed{cancel: cancel, done: make(chan struct{}), wake: make(chan struct{})}
+	f := &accountFeed{srv: c.srv, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{})}
 	req := &metadatapb.WatchAccountRequest{Account: c.accountName(), User: c.accountName()}
 	go f.run(ctx, c.srv, req, c.log)
 	return f

@@ -57,6 +57,9 @@ func bad(code, text string) *imapStatus { return &imapStatus{Type: "BAD", Code: 
 
 // writeStatus writes a tagged (or, with tag "*", untagged) status response.
 func (c *conn) writeStatus(tag string, st *imapStatus) {
+	if tag != "*" {
+		c.taggedStatus = st.Type
+	}
 	b := make([]byte, 0, 64)
 	b = append(b, tag...)
 	b = append(b, ' ')

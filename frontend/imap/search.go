@@ -81,7 +81,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	if save {
 		s.searchRes = savedResult(s.uids, matched, args.Return)
 	}
-	uidCmd := cmd.Name == "UID SEARCH"
+	uidCmd := cmd.UID
 	nums := make([]uint32, len(matched))
 	for k, i := range matched {
 		if uidCmd {

@@ -105,6 +105,10 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 		if firstUnseen > 0 {
 			c.untagged("OK [UNSEEN " + strconv.Itoa(firstUnseen) + "] First unseen message")
 		}
+	} else {
+		// RFC 9051 6.3.2: LIST with the mailbox name is required; its attributes must be
+		// accurate, so it claims none, as the RFC's example does.
+		c.untaggedBytes(c.appendMailbox([]byte(`LIST () "/" `), ref.full))
 	}
 	c.untagged("OK [UIDVALIDITY " + strconv.FormatUint(uint64(s.uidValidity), 10) + "] UIDs valid")
 	c.untagged("OK [UIDNEXT " + strconv.FormatUint(uint64(s.uidNext), 10) + "] Predicted next UID")

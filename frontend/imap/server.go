@@ -149,6 +149,7 @@ type Server struct {
 	active    sync.WaitGroup
 	nextID    atomic.Uint64
 	blobEpoch atomic.Uint64 // highest blob epoch seen (appendblobs.go)
+	metrics   *serverMetrics
 	panics    atomic.Uint64 // panics recovered (recoverPanic)
 }
 
@@ -202,6 +203,7 @@ func NewServer(cfg Config) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[string]int),
+		metrics:   newServerMetrics(),
 	}
 }
 
@@ -266,8 +268,10 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 		switch {
 		case s.served >= s.limits.MaxConnections:
 			c.refuse = "[UNAVAILABLE] Too many connections to this server, try again later"
+			s.metrics.refusedMax.Add(1)
 		case ip != "" && s.perIP[ip] >= s.limits.MaxConnectionsPerIP:
 			c.refuse = "[LIMIT] Too many connections from your address"
+			s.metrics.refusedPerIP.Add(1)
 		}
 		s.conns[c] = struct{}{}
 		if c.refuse == "" {

@@ -62,7 +62,7 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
-	uidCmd := cmd.Name == "UID STORE"
+	uidCmd := cmd.UID
 	switch {
 	case !args.Flags.Silent:
 		// RFC 9051 6.4.6: the flags of every message in the set, after the change, but for

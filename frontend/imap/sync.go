@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -68,6 +67,7 @@ const selectedGoneText = "Selected mailbox was deleted or is no longer readable"
 // changeFeed receives a mailbox's change batches from Metadata.Watch in its own goroutine and
 // queues them for the session.
 type changeFeed struct {
+	srv    *Server // its panics and metrics
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -89,7 +89,7 @@ func (c *conn) startFeed(owner string, mailboxID, sinceModSeq uint64) *changeFee
 	// The stream lives as long as the selection, so its context has no deadline; it is
 	// cancelled by closeSelected and with the connection.
 	ctx, cancel := context.WithCancel(c.ctx)
-	f := &changeFeed{cancel: cancel, done: make(chan struct{}), seen: sinceModSeq, wake: make(chan struct{})}
+	f := &changeFeed{srv: c.srv, cancel: cancel, done: make(chan struct{}), seen: sinceModSeq, wake: make(chan struct{})}
 	req := &metadatapb.WatchRequest{Account: owner, MailboxId: mailboxID, User: c.accountName()}
 	go f.run(ctx, c.srv, req, c.log)
 	return f
@@ -147,6 +147,7 @@ func (f *changeFeed) watch(ctx context.Context, md metadatapb.MetadataClient, re
 			return err
 		}
 		atTestHook("feed")
+		f.srv.metrics.observeFeedLag(batch.GetTimestampUnixNano())
 		f.add(batch)
 		*backoff = 100 * time.Millisecond
 	}
@@ -266,7 +267,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 // 5465 5.2, notify.go).
 func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 	s := c.sel
-	uidCmd := c.cmd != nil && strings.HasPrefix(c.cmd.Name, "UID ")
+	uidCmd := c.cmd != nil && c.cmd.UID
 	existsDirty := false
 	newFrom := 0 // with existsDirty, the index of the first message not yet announced
 	var expunged []uint32

@@ -4284,7 +4284,9 @@ type ChangeBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Changes       []*Change              `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
 	HighestModseq uint64                 `protobuf:"varint,2,opt,name=highest_modseq,json=highestModseq,proto3" json:"highest_modseq,omitempty"`
-	// The log time of the command, in the stored journal entry only (retention).
+	// The log time of the command (stamped by the leader as it proposed it): in the
+	// stored journal entry, for retention; in a Watch batch, that of its first change,
+	// from which frontends measure the change feed's lag.
 	TimestampUnixNano int64 `protobuf:"varint,3,opt,name=timestamp_unix_nano,json=timestampUnixNano,proto3" json:"timestamp_unix_nano,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
