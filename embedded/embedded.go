@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -229,7 +230,11 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		AdminURI:              cfg.AdminURI,
 	})
 	if cfg.MetricsListen != "" {
-		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger, s.frontend.Collector(), metadataMetrics); err != nil {
+		collectors := []prometheus.Collector{s.frontend.Collector(), metadataMetrics}
+		if s.outbound != nil {
+			collectors = append(collectors, s.outbound.Collector())
+		}
+		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger, collectors...); err != nil {
 			// Not served yet, so Shutdown would not close them.
 			s.imapLn.Close()
 			if s.imapsLn != nil {

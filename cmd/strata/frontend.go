@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
@@ -163,19 +164,21 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		cfg.TLS = keyPair.TLSConfig()
 	}
 	srv := imap.NewServer(cfg)
-	var metrics *promexport.Server
-	if metricsListen != "" {
-		if metrics, err = promexport.Listen(metricsListen, blobs, logger, srv.Collector()); err != nil {
-			return err
-		}
-	}
 	// The queue of the mail delivery generates (Sieve redirect, vacation, reject).
 	outboundQueue, err := startOutbound(f, filepath.Join(spoolDir, "outbound"), logger)
 	if err != nil {
 		return err
 	}
+	collectors := []prometheus.Collector{srv.Collector()}
 	if outboundQueue != nil {
 		defer outboundQueue.Close()
+		collectors = append(collectors, outboundQueue.Collector())
+	}
+	var metrics *promexport.Server
+	if metricsListen != "" {
+		if metrics, err = promexport.Listen(metricsListen, blobs, logger, collectors...); err != nil {
+			return err
+		}
 	}
 	imapLn, err := net.Listen("tcp", imapListen)
 	if err != nil {

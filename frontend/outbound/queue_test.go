@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 const testMessage = "From: <a@example.org>\r\nTo: <b@example.net>\r\nSubject: hello\r\n\r\nbody line\r\n.leading dot\r\n"
@@ -343,5 +345,36 @@ func TestSpoolFileCorruptedWhileQueued(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, spoolBadDir, filepath.Base(files[0]))); err != nil {
 		t.Errorf("unreadable file not in bad/: %v", err)
+	}
+}
+
+func TestCollector(t *testing.T) {
+	relay := startRelay(t, "", relayOptions{tempFailures: 1, refuse: []string{"gone@example.net"}})
+	q := newQueue(t, testConfig(t, relay.addr, t.TempDir()))
+	enqueue(t, q, testEnvelope, testMessage)
+	enqueue(t, q, Envelope{From: "", To: []string{"gone@example.net"}}, testMessage)
+	waitStats(t, q, "sent 1, failed 1", func(s Stats) bool { return s.Sent == 1 && s.Failed == 1 })
+	want := `
+# HELP strata_outbound_deferred_total Attempts that failed temporarily (relay down, 4xx, TLS or AUTH failure) and were scheduled again.
+# TYPE strata_outbound_deferred_total counter
+strata_outbound_deferred_total 1
+# HELP strata_outbound_failed_total Messages done with that had a recipient given up: refused with 5xx, or still failing after the maximum age.
+# TYPE strata_outbound_failed_total counter
+strata_outbound_failed_total 1
+# HELP strata_outbound_queued_total Messages delivery generated (redirect, vacation, reject) that the outbound queue accepted.
+# TYPE strata_outbound_queued_total counter
+strata_outbound_queued_total 2
+# HELP strata_outbound_sent_total Messages done with that the relay accepted for at least one recipient.
+# TYPE strata_outbound_sent_total counter
+strata_outbound_sent_total 1
+# HELP strata_outbound_spool_bytes Bytes of the messages in the outbound spool.
+# TYPE strata_outbound_spool_bytes gauge
+strata_outbound_spool_bytes 0
+# HELP strata_outbound_spool_messages Messages in the outbound spool.
+# TYPE strata_outbound_spool_messages gauge
+strata_outbound_spool_messages 0
+`
+	if err := testutil.CollectAndCompare(q.Collector(), strings.NewReader(want)); err != nil {
+		t.Error(err)
 	}
 }
