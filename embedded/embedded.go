@@ -32,6 +32,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/metaclient"
+	"github.com/strata-mail/strata/frontend/outbound"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -86,7 +87,10 @@ type Config struct {
 	// Rspamd turns on scanning at delivery (URL) and learning from IMAP filing
 	// (ControllerURL); both off when zero.
 	Rspamd spam.Config
-	Logger *slog.Logger
+	// Outbound, when its Relay is set, runs the queue of the mail delivery generates (Sieve
+	// redirect, vacation, reject); its SpoolDir defaults to DataDir/outbound.
+	Outbound outbound.Config
+	Logger   *slog.Logger
 }
 
 // DefaultBlobCacheSize is the body cache's size when the configuration gives none.
@@ -111,6 +115,7 @@ type Server struct {
 	// spamChecker and spamLearner are nil when Config.Rspamd leaves them off.
 	spamChecker *spam.Checker
 	spamLearner *spam.Learner
+	outbound    *outbound.Queue
 }
 
 // SpamChecker returns the rspamd checker for delivery, nil when scanning is off.
@@ -228,6 +233,14 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		gcCtx, s.stopGC = context.WithCancel(context.Background())
 		go collector.RunEvery(gcCtx, interval, grace)
 	}
+	if cfg.Outbound.Relay != "" {
+		ocfg := cfg.Outbound
+		ocfg.SpoolDir = cmp.Or(ocfg.SpoolDir, filepath.Join(cfg.DataDir, "outbound"))
+		ocfg.Logger = cmp.Or(ocfg.Logger, cfg.Logger)
+		if s.outbound, err = outbound.New(ocfg); err != nil {
+			return nil, err
+		}
+	}
 	if s.keyPair, err = loadKeyPair(&s.cfg, s.logger); err != nil {
 		return nil, err
 	}
@@ -257,7 +270,11 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		Learner:               s.learner(),
 	})
 	if cfg.MetricsListen != "" {
-		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger, append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics)...); err != nil {
+		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics)
+		if s.outbound != nil {
+			collectors = append(collectors, s.outbound.Collector())
+		}
+		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger, collectors...); err != nil {
 			// Not served yet, so Shutdown would not close them.
 			s.imapLn.Close()
 			if s.imapsLn != nil {
@@ -399,6 +416,9 @@ func (s *Server) MetricsAddr() string {
 // GRPCAddr is the address of the metadata and admin gRPC endpoint.
 func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
 
+// Outbound is the queue of the mail delivery generates, nil without a relay configured.
+func (s *Server) Outbound() *outbound.Queue { return s.outbound }
+
 // Metadata returns a client of the server's metadata service.
 func (s *Server) Metadata() metadatapb.MetadataClient { return metadatapb.NewMetadataClient(s.conn) }
 
@@ -416,6 +436,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.spamLearner != nil {
 		s.spamLearner.Close() // after the frontend: no session hands it messages any more
+	}
+	if s.outbound != nil {
+		// After the listeners that enqueue; what is queued stays in the spool.
+		errs = append(errs, s.outbound.Close())
 	}
 	if s.conn != nil {
 		errs = append(errs, s.conn.Close())

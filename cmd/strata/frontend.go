@@ -63,6 +63,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	addBlobStoreFlags(f, "the directory --blob-dir, shared by all frontends")
 	addAdminURIFlag(f)
 	addRspamdFlags(f)
+	addOutboundFlags(f, "<spool-dir>/outbound")
 	return cmd
 }
 
@@ -184,9 +185,19 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		spamMetrics = append(spamMetrics, spamLearner)
 	}
 	srv := imap.NewServer(cfg)
+	// The queue of the mail delivery generates (Sieve redirect, vacation, reject).
+	outboundQueue, err := startOutbound(f, filepath.Join(spoolDir, "outbound"), logger)
+	if err != nil {
+		return err
+	}
+	collectors := []prometheus.Collector{srv.Collector()}
+	if outboundQueue != nil {
+		defer outboundQueue.Close()
+		collectors = append(collectors, outboundQueue.Collector())
+	}
 	var metrics *promexport.Server
 	if metricsListen != "" {
-		if metrics, err = promexport.Listen(metricsListen, blobs, logger, append(spamMetrics, srv.Collector())...); err != nil {
+		if metrics, err = promexport.Listen(metricsListen, blobs, logger, append(spamMetrics, collectors...)...); err != nil {
 			return err
 		}
 	}

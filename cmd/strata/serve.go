@@ -49,6 +49,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
 	addAdminURIFlag(f)
 	addRspamdFlags(f)
+	addOutboundFlags(f, "<data>/outbound")
 	return cmd
 }
 
@@ -84,6 +85,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	outboundCfg, _, err := outboundConfigFromFlags(f, "", logger)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -107,6 +112,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		MetricsListen:         metricsListen,
 		AdminURI:              adminURI,
 		Rspamd:                rspamdConfigFromFlags(f),
+		Outbound:              outboundCfg,
 		Logger:                logger,
 	})
 	if err != nil {
