@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/frontend/ingest"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -144,7 +145,7 @@ type Server struct {
 	closing   bool
 	active    sync.WaitGroup
 	nextID    atomic.Uint64
-	blobEpoch atomic.Uint64 // highest blob epoch seen (appendblobs.go)
+	ingest    *ingest.Committer // stores bodies and appends them (appendblobs.go)
 }
 
 // NewServer returns a server that is not yet listening.
@@ -162,6 +163,9 @@ func NewServer(cfg Config) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[string]int),
+		ingest: &ingest.Committer{
+			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Timeout: writeTimeout, NewRequestID: newRequestID,
+		},
 	}
 }
 
