@@ -58,7 +58,7 @@ var readyLine = regexp.MustCompile(`^Strata is ready\. IMAP on (\S+), admin gRPC
 // its ready line.
 func startServe(t *testing.T, dataDir string, extraArgs ...string) *serverProcess {
 	t.Helper()
-	args := append([]string{"serve", "--data", dataDir, "--imap-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--imaps-listen", "127.0.0.1:0", "--log-level", "warn"}, extraArgs...)
+	args := append([]string{"serve", "--data", dataDir, "--imap-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--imaps-listen", "127.0.0.1:0", "--lmtp-listen", "127.0.0.1:0", "--log-level", "warn"}, extraArgs...)
 	cmd := exec.Command(strataBin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
