@@ -119,10 +119,10 @@ func TestRecipientRefusals(t *testing.T) {
 	c.deliver("a@example.org", []string{"full@example.com"}, message("first", "fills the quota\n"))
 
 	c.cmd("MAIL FROM:<a@example.org>", "250 ")
-	c.cmd("RCPT TO:<off@example.com>", "550 5.1.1 ")         // disabled
-	c.cmd("RCPT TO:<full@example.com>", "452 4.2.2 ")        // RFC 3463 X.2.2, temporary
-	c.cmd("RCPT TO:<no-at-sign>", "501 5.5.2 ")              // RFC 5321 4.1.2 Forward-path
-	c.cmd("RCPT TO:<dèmo@example.com>", "553 5.6.7 ")        // RFC 6531 3.5: no SMTPUTF8
+	c.cmd("RCPT TO:<off@example.com>", "550 5.1.1 ")          // disabled
+	c.cmd("RCPT TO:<full@example.com>", "452 4.2.2 ")         // RFC 3463 X.2.2, temporary
+	c.cmd("RCPT TO:<no-at-sign>", "501 5.5.2 ")               // RFC 5321 4.1.2 Forward-path
+	c.cmd("RCPT TO:<dèmo@example.com>", "553 5.6.7 ")         // RFC 6531 3.5: no SMTPUTF8
 	c.cmd("RCPT TO:<demo@example.com> FOO=BAR", "500 5.5.4 ") // unknown parameter
 	c.cmd("DATA", "502 5.5.1 ")                               // no recipient accepted
 	c.cmd("RSET", "250 ")
