@@ -112,6 +112,9 @@ func (f *FSM) applyCommand(tx *txn, cmd *metadatapb.Command) (*metadatapb.Comman
 	if err := pruneRequests(tx, c.now-int64(requestRetention)); err != nil {
 		panic(fmt.Sprintf("metadata fsm: %v", err))
 	}
+	if err := pruneDedup(tx, c.now); err != nil {
+		panic(fmt.Sprintf("metadata fsm: %v", err))
+	}
 	scope := commandScope(cmd)
 	if id := cmd.GetRequestId(); id != "" {
 		var prev metadatapb.RequestRecord

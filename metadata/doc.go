@@ -75,6 +75,9 @@
 //     address is both an account and an alias. Aliases go with their domain and tenant; a
 //     deleted account leaves every alias that named it ('b' index), and an alias left
 //     without targets goes.
+//   - Dedup (dedup.go). An append with a dedup key that its owner stored within the key's
+//     window adds nothing and answers the earlier append, in the command itself; every
+//     command prunes a bounded number of expired records (log time), so they stay bounded.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

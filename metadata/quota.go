@@ -281,6 +281,9 @@ func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.
 	if err := c.forgetThreads(tenantOwner(name)); err != nil {
 		return nil, err
 	}
+	if err := c.forgetDedup(tenantOwner(name)); err != nil {
+		return nil, err
+	}
 	for _, n := range shared {
 		ms, err := c.loadMailbox(tenantOwner(name), n.id)
 		if err != nil {
