@@ -262,3 +262,28 @@ func TestPipelining(t *testing.T) {
 	c.expect("250 2.0.0 <bob@example.com>")
 	c.expect("250 ")
 }
+
+// TestRetryDeduplicated delivers the same message twice, as an MTA does when the first
+// reply was lost: the second is answered 250 and stores nothing (the Append dedup key); a
+// different recipient of the same message, or another message, is stored.
+func TestRetryDeduplicated(t *testing.T) {
+	srv := startServer(t, nil)
+	addAccount(t, srv, "bob@example.com")
+	msg := message("retried", "once\n")
+	for range 2 {
+		greeted(t, srv).deliver("a@example.org", []string{"demo@example.com"}, msg)
+	}
+	if n := len(messages(t, srv, "demo@example.com", "INBOX")); n != 1 {
+		t.Fatalf("INBOX has %d messages after a retry, want 1", n)
+	}
+	c := greeted(t, srv)
+	c.deliver("a@example.org", []string{"demo@example.com", "bob@example.com"}, msg) // trace fields differ: dedup keys do not
+	c.deliver("other@example.org", []string{"demo@example.com"}, msg)
+	c.deliver("a@example.org", []string{"demo@example.com"}, message("retried", "twice\n"))
+	if n := len(messages(t, srv, "demo@example.com", "INBOX")); n != 3 {
+		t.Fatalf("INBOX has %d messages, want 3", n)
+	}
+	if n := len(messages(t, srv, "bob@example.com", "INBOX")); n != 1 {
+		t.Fatalf("bob's INBOX has %d messages, want 1", n)
+	}
+}
