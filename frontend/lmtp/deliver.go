@@ -55,8 +55,12 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 	if content.nul && !binaryMIME {
 		return errNUL // RFC 5321 4.5.2 and RFC 3030 3
 	}
-	if content.eightBit && !binaryMIME && s.opts.Body != smtp.Body8BitMIME && !s.opts.UTF8 {
-		return err8Bit // RFC 6152 3 (RFC 6531 3.4: SMTPUTF8 implies 8-bit)
+	if content.eightBit && s.opts.Body == smtp.Body7Bit && !s.opts.UTF8 {
+		// RFC 6152 3: a client that declared BODY=7BIT sent 8-bit data. Without a BODY
+		// parameter 8-bit data is taken as it comes: MTAs relay undeclared 8-bit mail as
+		// received (Postfix without strict_8bitmime), and refusing it here would bounce
+		// mail the MTA accepted.
+		return err8Bit
 	}
 
 	nm, err := ingest.NewMessage(s.rcpts[0].accounts[0].Tenant, spool, now, nil)

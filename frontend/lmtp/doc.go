@@ -49,7 +49,9 @@
 //     or overwrite them, as rspamd and SpamAssassin do).
 //   - Bad input never panics and gets a 5xx with an enhanced status code (RFC 2034): go-smtp
 //     answers malformed commands with 500/501/502 5.5.x; this package refuses 8-bit data
-//     without BODY=8BITMIME or SMTPUTF8 and NUL bytes without BODY=BINARYMIME with 554
-//     5.6.1, and messages over the size limit with 552 5.3.4. go-smtp recovers panics in
+//     in a message declared BODY=7BIT and NUL bytes without BODY=BINARYMIME with 554
+//     5.6.1, and messages over the size limit with 552 5.3.4. 8-bit data without a BODY
+//     parameter is accepted: MTAs relay such mail as they received it (Postfix does unless
+//     strict_8bitmime), so refusing it would bounce mail the MTA already accepted. go-smtp recovers panics in
 //     each connection and answers 421.
 package lmtp

@@ -35,7 +35,7 @@ var (
 	errOverQuotaPerm = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"}
 	// RFC 6152 3: 8-bit data needs BODY=8BITMIME; RFC 3030 3: NUL needs BODY=BINARYMIME.
 	// RFC 3463 X.6.1: media not supported.
-	err8Bit = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 1}, Message: "8-bit data needs BODY=8BITMIME (RFC 6152) or SMTPUTF8"}
+	err8Bit = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 1}, Message: "8-bit data in a message declared BODY=7BIT (RFC 6152)"}
 	errNUL  = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 1}, Message: "NUL bytes need BODY=BINARYMIME (RFC 3030)"}
 	// RFC 2033 4.2 with RFC 3463 X.3.0, for a session whose server is shutting down.
 	errShutdown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Shutting down, try again later"}
