@@ -130,6 +130,11 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if cfg.MaxMessageSize == 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
 	}
+	if cfg.LMTPListen != "" {
+		if err := lmtp.CheckListenAddress(cfg.LMTPListen, cfg.LMTPAllowPublic); err != nil {
+			return nil, err
+		}
+	}
 	s = &Server{cfg: cfg, logger: cfg.Logger, serveErr: make(chan error, 3)}
 	// The error returns set s to nil; close what was opened through this copy.
 	opened := s
@@ -190,7 +195,8 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	s.grpcSrv = grpc.NewServer(svc.ConsistencyOptions()...)
 	metadatapb.RegisterMetadataServer(s.grpcSrv, svc)
 	metadatapb.RegisterBlobAdminServer(s.grpcSrv, &gc.AdminServer{Collector: collector, Grace: grace})
-	go func() { s.serveErr <- s.grpcSrv.Serve(s.grpcLn) }()
+	// The goroutines use opened, not s: an error return sets s to nil.
+	go func() { opened.serveErr <- opened.grpcSrv.Serve(opened.grpcLn) }()
 	if cfg.Demo {
 		if err := EnsureDemo(ctx, client); err != nil {
 			return nil, err
@@ -203,11 +209,6 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	if s.keyPair, err = loadKeyPair(&s.cfg, s.logger); err != nil {
 		return nil, err
-	}
-	if cfg.LMTPListen != "" {
-		if err := lmtp.CheckListenAddress(cfg.LMTPListen, cfg.LMTPAllowPublic); err != nil {
-			return nil, err
-		}
 	}
 	s.imapLn, err = net.Listen("tcp", cfg.IMAPListen)
 	if err != nil {
@@ -233,9 +234,9 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		Limits:                cfg.IMAPLimits,
 		AdminURI:              cfg.AdminURI,
 	})
-	go func() { s.serveErr <- s.frontend.Serve(s.imapLn) }()
+	go func() { opened.serveErr <- opened.frontend.Serve(opened.imapLn) }()
 	if s.imapsLn != nil {
-		go func() { s.serveErr <- s.frontend.ServeTLS(s.imapsLn) }()
+		go func() { opened.serveErr <- opened.frontend.ServeTLS(opened.imapsLn) }()
 	}
 	if cfg.LMTPListen != "" {
 		if s.lmtpLn, err = net.Listen("tcp", cfg.LMTPListen); err != nil {
@@ -249,7 +250,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			MaxMessageSize: cfg.MaxMessageSize,
 			Logger:         cfg.Logger,
 		})
-		go func() { s.serveErr <- s.lmtp.Serve(s.lmtpLn) }()
+		go func() { opened.serveErr <- opened.lmtp.Serve(opened.lmtpLn) }()
 	}
 	return s, nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -176,7 +177,7 @@ func CheckListenAddress(addr string, allowPublic bool) error {
 		}
 		ips = found
 	}
-	if len(ips) == 0 {
+	if len(ips) == 0 || slices.ContainsFunc(ips, net.IP.IsUnspecified) {
 		return fmt.Errorf("LMTP listen address %q listens on every interface; LMTP has no authentication: give a loopback or private address, or allow a public one explicitly", addr)
 	}
 	for _, ip := range ips {
