@@ -2,6 +2,7 @@ package lmtp_test
 
 import (
 	"context"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -286,5 +287,67 @@ func TestRetryDeduplicated(t *testing.T) {
 	}
 	if n := len(messages(t, srv, "bob@example.com", "INBOX")); n != 1 {
 		t.Fatalf("bob's INBOX has %d messages, want 1", n)
+	}
+}
+
+// TestAliases checks that an alias delivers to each of its accounts, one body for all, and
+// that the domain's catch-all takes addresses nothing else matches.
+func TestAliases(t *testing.T) {
+	srv := startServer(t, nil)
+	addAccount(t, srv, "bob@example.com")
+	for _, alias := range []*metadatapb.AddAliasRequest{
+		{Address: "team@example.com", Targets: []string{"demo@example.com", "bob@example.com"}},
+		{Address: "@example.com", Targets: []string{"bob@example.com"}},
+	} {
+		alias.RequestId = embedded.NewRequestID()
+		admin(t, func(ctx context.Context) (*metadatapb.Alias, error) { return srv.Metadata().AddAlias(ctx, alias) })
+	}
+	c := greeted(t, srv)
+	c.deliver("a@example.org", []string{"team@example.com"}, message("to the team", "x\n"))
+	c.deliver("a@example.org", []string{"anything@example.com"}, message("to anyone", "x\n"))
+	demo := messages(t, srv, "demo@example.com", "INBOX")
+	bob := messages(t, srv, "bob@example.com", "INBOX")
+	if len(demo) != 1 || len(bob) != 2 {
+		t.Fatalf("demo has %d messages, bob %d; want 1 and 2", len(demo), len(bob))
+	}
+	if demo[0].GetBlobKey() != bob[0].GetBlobKey() || !strings.Contains(header(bob[0]), "Delivered-To: team@example.com\r\n") {
+		t.Fatalf("alias delivery: keys %s, %s; header:\n%s", demo[0].GetBlobKey(), bob[0].GetBlobKey(), header(bob[0]))
+	}
+	if !strings.Contains(header(bob[1]), "Delivered-To: anything@example.com\r\n") {
+		t.Fatalf("catch-all delivery header:\n%s", header(bob[1]))
+	}
+}
+
+// TestQuotaSize checks that a SIZE declared at MAIL that does not fit the storage quota is
+// refused at RCPT (RFC 1870 6), and one that fits is accepted.
+func TestQuotaSize(t *testing.T) {
+	srv := startServer(t, nil)
+	limit := uint64(10000)
+	admin(t, func(ctx context.Context) (*metadatapb.QuotaRoot, error) {
+		return srv.Metadata().SetQuota(ctx, &metadatapb.SetQuotaRequest{RequestId: embedded.NewRequestID(), Account: "demo@example.com", Limits: &metadatapb.QuotaLimits{StorageBytes: &limit}})
+	})
+	c := greeted(t, srv)
+	c.cmd("MAIL FROM:<a@example.org> SIZE=20000", "250 ")
+	c.cmd("RCPT TO:<demo@example.com>", "452 4.2.2 ")
+	c.cmd("RSET", "250 ")
+	c.cmd("MAIL FROM:<a@example.org> SIZE=2000", "250 ")
+	c.cmd("RCPT TO:<demo@example.com>", "250 ")
+}
+
+// TestShutdown checks that Shutdown closes idle LMTP connections instead of waiting for
+// them, and that a new connection is refused.
+func TestShutdown(t *testing.T) {
+	srv := startServer(t, nil)
+	c := greeted(t, srv)
+	c.cmd("NOOP", "250 ")
+	if err := srv.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if line, err := c.r.ReadLine(); err == nil {
+		t.Fatalf("idle connection still open after shutdown, read %q", line)
+	}
+	if conn, err := net.Dial("tcp", srv.LMTPAddr()); err == nil {
+		conn.Close()
+		t.Fatal("LMTP accepts connections after shutdown")
 	}
 }
