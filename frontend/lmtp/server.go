@@ -56,7 +56,7 @@ const (
 	spoolMemory = 64 << 10
 	// maxTraceBytes bounds the trace fields added before a message (Return-Path,
 	// Received, Delivered-To), beyond MaxMessageSize.
-	maxTraceBytes = 4096
+	maxTraceBytes = 16 << 10
 )
 
 // Server serves LMTP on the listeners given to Serve.
