@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,6 +27,15 @@ import (
 // after the final ".", one reply per successful RCPT, in RCPT order). See the package doc
 // for the steps and invariants.
 func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
+	s.mu.Lock()
+	env := s.env
+	env.rcpts = slices.Clone(env.rcpts)
+	s.mu.Unlock()
+	if len(env.rcpts) == 0 {
+		// RFC 2033 4.2 with RFC 5321 3.3: DATA needs a successful RCPT; go-smtp checks it,
+		// and an RSET that raced a BDAT transfer leaves none.
+		return errNoRecipients
+	}
 	now := time.Now()
 	spool, err := blobstore.NewSpillingSpool(s.srv.cfg.SpoolDir, spoolMemory, s.srv.cfg.MaxMessageSize+maxTraceBytes)
 	if err != nil {
@@ -33,7 +43,7 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 		return errStorage
 	}
 	defer spool.Close()
-	if _, err := spool.Write(s.traceFields(now)); err != nil {
+	if _, err := spool.Write(s.traceFields(&env, now)); err != nil {
 		s.log.Warn("lmtp: spool", "err", err)
 		return errStorage
 	}
@@ -51,11 +61,11 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 		s.log.Debug("lmtp: message transfer failed", "err", err)
 		return errStorage
 	}
-	binaryMIME := s.opts.Body == smtp.BodyBinaryMIME
+	binaryMIME := env.opts.Body == smtp.BodyBinaryMIME
 	if content.nul && !binaryMIME {
 		return errNUL // RFC 5321 4.5.2 and RFC 3030 3
 	}
-	if content.eightBit && s.opts.Body == smtp.Body7Bit && !s.opts.UTF8 {
+	if content.eightBit && env.opts.Body == smtp.Body7Bit && !env.opts.UTF8 {
 		// RFC 6152 3: a client that declared BODY=7BIT sent 8-bit data. Without a BODY
 		// parameter 8-bit data is taken as it comes: MTAs relay undeclared 8-bit mail as
 		// received (Postfix without strict_8bitmime), and refusing it here would bounce
@@ -63,13 +73,13 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 		return err8Bit
 	}
 
-	nm, err := ingest.NewMessage(s.rcpts[0].accounts[0].Tenant, spool, now, nil)
+	nm, err := ingest.NewMessage(env.rcpts[0].accounts[0].Tenant, spool, now, nil)
 	if err != nil {
 		s.log.Warn("lmtp: parse message", "err", err)
 		return errStorage
 	}
 	fields := message.Fields(nm.GetStructure().GetHeader())
-	msg := &Message{From: s.from, Fields: fields, Structure: nm.GetStructure(), Size: spool.Size(), Verdict: SpamVerdict(fields)}
+	msg := &Message{From: env.from, Fields: fields, Structure: nm.GetStructure(), Size: spool.Size(), Verdict: SpamVerdict(fields)}
 
 	// Filing first, so that the bodies stored are those some recipient needs.
 	type filed struct {
@@ -77,9 +87,9 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 		targets []Target
 		err     error
 	}
-	plans := make([][]filed, len(s.rcpts))
+	plans := make([][]filed, len(env.rcpts))
 	tenants := map[string]bool{}
-	for i, rs := range s.rcpts {
+	for i, rs := range env.rcpts {
 		for _, rcpt := range rs.accounts {
 			ctx, cancel := context.WithTimeout(s.ctx, rpcTimeout)
 			targets, err := s.srv.cfg.Filer.File(ctx, rcpt, msg)
@@ -102,13 +112,13 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 	}
 
 	mailboxes := mailboxCache{}
-	for i, rs := range s.rcpts {
+	for i, rs := range env.rcpts {
 		var temporary, permanent error
 		delivered := false
 		for _, p := range plans[i] {
 			err := p.err
 			if err == nil {
-				err = s.deliver(stored, nm, spool.Sum(), p.rcpt, p.targets, bodyHash.Sum(nil), mailboxes)
+				err = s.deliver(&env, stored, nm, spool.Sum(), p.rcpt, p.targets, bodyHash.Sum(nil), mailboxes)
 			}
 			var reply *smtp.SMTPError
 			switch {
@@ -140,7 +150,7 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 }
 
 // deliver appends the message to each target of one account, each with its own dedup key.
-func (s *session) deliver(stored *ingest.Stored, nm *metadatapb.NewMessage, sum [sha256.Size]byte, rcpt Recipient, targets []Target, bodyHash []byte, mailboxes mailboxCache) error {
+func (s *session) deliver(env *envelope, stored *ingest.Stored, nm *metadatapb.NewMessage, sum [sha256.Size]byte, rcpt Recipient, targets []Target, bodyHash []byte, mailboxes mailboxCache) error {
 	for i, t := range targets {
 		mb, err := s.mailbox(rcpt.Account, t.Mailbox, mailboxes)
 		if err != nil {
@@ -154,7 +164,7 @@ func (s *session) deliver(stored *ingest.Stored, nm *metadatapb.NewMessage, sum 
 			Account:            rcpt.Account,
 			MailboxId:          mb.GetId(),
 			Messages:           []*metadatapb.NewMessage{m},
-			DedupKey:           dedupKey(s.from, rcpt, i, bodyHash),
+			DedupKey:           dedupKey(env.from, rcpt, i, bodyHash),
 			DedupWindowSeconds: rcpt.Settings.GetDedupWindowSeconds(),
 		}
 		resp, err := stored.Append(s.ctx, req, s.withRetry)
@@ -250,9 +260,9 @@ func (s *session) withRetry(call func(ctx context.Context) error) error {
 // traceFields are the header fields prepended to the message: Return-Path (RFC 5321
 // 4.4: the final delivery adds it), Received (RFC 5321 4.4, "for" only with one recipient)
 // and Delivered-To with one recipient (per-recipient fields would need a body each).
-func (s *session) traceFields(now time.Time) []byte {
+func (s *session) traceFields(env *envelope, now time.Time) []byte {
 	var b bytes.Buffer
-	b.WriteString("Return-Path: <" + s.from + ">\r\n")
+	b.WriteString("Return-Path: <" + env.from + ">\r\n")
 	b.WriteString("Received: from " + heloName(s.conn.Hostname()))
 	if addr, ok := s.conn.Conn().RemoteAddr().(*net.TCPAddr); ok {
 		// RFC 5321 4.4 TCP-info: the address literal of the connection's source.
@@ -264,16 +274,16 @@ func (s *session) traceFields(now time.Time) []byte {
 	}
 	// RFC 3848 and RFC 6531 4.3: the "with" protocol.
 	protocol := "LMTP"
-	if s.opts.UTF8 {
+	if env.opts.UTF8 {
 		protocol = "UTF8LMTP"
 	}
 	b.WriteString("\r\n\tby " + heloName(s.srv.cfg.Hostname) + " (Strata) with " + protocol + " id " + newID())
-	if len(s.rcpts) == 1 {
-		b.WriteString("\r\n\tfor <" + s.rcpts[0].address + ">")
+	if len(env.rcpts) == 1 {
+		b.WriteString("\r\n\tfor <" + env.rcpts[0].address + ">")
 	}
 	b.WriteString("; " + traceTime(now) + "\r\n")
-	if len(s.rcpts) == 1 {
-		b.WriteString("Delivered-To: " + s.rcpts[0].address + "\r\n")
+	if len(env.rcpts) == 1 {
+		b.WriteString("Delivered-To: " + env.rcpts[0].address + "\r\n")
 	}
 	return b.Bytes()
 }

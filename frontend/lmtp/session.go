@@ -37,6 +37,8 @@ var (
 	// RFC 3463 X.6.1: media not supported.
 	err8Bit = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 1}, Message: "8-bit data in a message declared BODY=7BIT (RFC 6152)"}
 	errNUL  = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 1}, Message: "NUL bytes need BODY=BINARYMIME (RFC 3030)"}
+	// RFC 5321 3.3: "554 No valid recipients" (RFC 3463 X.5.1: invalid command).
+	errNoRecipients = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "No valid recipients"}
 	// RFC 2033 4.2 with RFC 3463 X.3.0, for a session whose server is shutting down.
 	errShutdown = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Shutting down, try again later"}
 )
@@ -50,9 +52,15 @@ type session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// mu guards inMail and env: go-smtp runs the BDAT transfer (LMTPData) in a goroutine
+	// of its own while it reads the next commands, one of which may be RSET.
 	mu     sync.Mutex
 	inMail bool // between MAIL and the end of the transaction: Shutdown leaves it be
+	env    envelope
+}
 
+// envelope is the transaction in progress: RFC 5321 3.3 MAIL and RCPT.
+type envelope struct {
 	from  string
 	opts  smtp.MailOptions
 	rcpts []*rcptState
@@ -88,15 +96,18 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	s.mu.Lock()
 	s.inMail = true
+	s.env = envelope{from: from, opts: *opts}
 	s.mu.Unlock()
-	s.from, s.opts, s.rcpts = from, *opts, nil
 	return nil
 }
 
 // Rcpt resolves the recipient and checks its quota (RFC 2033 4.2: the reply to RCPT says
 // whether the recipient is acceptable; RFC 5321 4.2.5).
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if !s.opts.UTF8 && !isASCII(to) {
+	s.mu.Lock()
+	opts := s.env.opts
+	s.mu.Unlock()
+	if !opts.UTF8 && !isASCII(to) {
 		return errUTF8Address // RFC 6531 3.5
 	}
 	local, domain, ok := strings.Cut(to, "@")
@@ -123,7 +134,7 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 			continue
 		}
 		// RFC 1870 6 with RFC 3463 X.2.2: the declared SIZE does not fit the quota.
-		full := t.GetOverQuota() || (t.StorageAvailable != nil && s.opts.Size > 0 && uint64(s.opts.Size) > t.GetStorageAvailable())
+		full := t.GetOverQuota() || (t.StorageAvailable != nil && opts.Size > 0 && uint64(opts.Size) > t.GetStorageAvailable())
 		if full {
 			if resp.GetSettings().GetQuotaPermanent() {
 				return errOverQuotaPerm
@@ -138,7 +149,9 @@ func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	if len(st.accounts) == 0 {
 		return errUnknownUser
 	}
-	s.rcpts = append(s.rcpts, st)
+	s.mu.Lock()
+	s.env.rcpts = append(s.env.rcpts, st)
+	s.mu.Unlock()
 	return nil
 }
 
@@ -149,9 +162,9 @@ func (s *session) Data(io.Reader) error {
 
 // Reset ends the transaction (RSET, a new LHLO, the end of DATA).
 func (s *session) Reset() {
-	s.from, s.opts, s.rcpts = "", smtp.MailOptions{}, nil
 	s.mu.Lock()
 	s.inMail = false
+	s.env = envelope{}
 	s.mu.Unlock()
 	s.srv.mu.Lock()
 	closing := s.srv.closing
