@@ -43,6 +43,9 @@
 //     Delivered-To, is added only when there is exactly one recipient.
 //   - A recipient's reply is its own: one recipient's failure (quota at commit, a mailbox
 //     that vanished) does not change another's.
+//   - go-smtp serves each connection in one goroutine, except that a BDAT transfer runs
+//     LMTPData in a goroutine of its own while commands are read; the envelope is guarded
+//     by the session's mutex and LMTPData works on a snapshot of it.
 //   - The server listens on loopback or private addresses unless Config.AllowPublic
 //     (CheckListenAddress): LMTP has no authentication, and whoever reaches it can deliver
 //     to every account, including forged spam verdict headers (the MTA's filter must strip
