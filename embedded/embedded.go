@@ -152,6 +152,8 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open metadata state: %w", err)
 	}
+	metadataMetrics := metadata.NewMetrics()
+	s.fsm.SetMetrics(metadataMetrics)
 	s.node, err = replication.Open(replication.Config{
 		NodeID:    "embedded",
 		DataDir:   filepath.Join(cfg.DataDir, "raft"),
@@ -177,11 +179,6 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	blobs, err := openBlobs(ctx, cfg)
 	if err != nil {
 		return nil, err
-	}
-	if cfg.MetricsListen != "" {
-		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger); err != nil {
-			return nil, err
-		}
 	}
 	s.conn, err = grpc.NewClient(s.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(metaclient.MaxResponseBytes)))
@@ -234,6 +231,16 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		Limits:                cfg.IMAPLimits,
 		AdminURI:              cfg.AdminURI,
 	})
+	if cfg.MetricsListen != "" {
+		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger, s.frontend.Collector(), metadataMetrics); err != nil {
+			// Not served yet, so Shutdown would not close them.
+			s.imapLn.Close()
+			if s.imapsLn != nil {
+				s.imapsLn.Close()
+			}
+			return nil, err
+		}
+	}
 	go func() { opened.serveErr <- opened.frontend.Serve(opened.imapLn) }()
 	if s.imapsLn != nil {
 		go func() { opened.serveErr <- opened.frontend.ServeTLS(opened.imapsLn) }()
@@ -322,6 +329,10 @@ func NewRequestID() string {
 	}
 	return hex.EncodeToString(b[:])
 }
+
+// IMAPRecoveredPanics is how many panics the IMAP engine has recovered from (imap.Server's
+// RecoveredPanics); tests fail on any.
+func (s *Server) IMAPRecoveredPanics() uint64 { return s.frontend.RecoveredPanics() }
 
 // IMAPAddr is the address the IMAP listener is bound to.
 func (s *Server) IMAPAddr() string { return s.imapLn.Addr().String() }

@@ -2,6 +2,7 @@ package metadata_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
@@ -86,17 +88,15 @@ func startPair(t *testing.T) [2]*pairMember {
 		pair[i] = m
 	}
 	// On a loaded machine the young group may have changed leader: name them by role.
-	deadline := time.Now().Add(consistencyWait)
-	for !pair[0].node.IsLeader() {
-		if pair[1].node.IsLeader() {
+	testwait.Until(t, consistencyWait, func() error {
+		if !pair[0].node.IsLeader() && pair[1].node.IsLeader() {
 			pair[0], pair[1] = pair[1], pair[0]
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
+		if !pair[0].node.IsLeader() {
+			return errors.New("no leader")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	return pair
 }
 

@@ -171,13 +171,13 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		}
 		cfg.TLS = keyPair.TLSConfig()
 	}
+	srv := imap.NewServer(cfg)
 	var metrics *promexport.Server
 	if metricsListen != "" {
-		if metrics, err = promexport.Listen(metricsListen, blobs, logger); err != nil {
+		if metrics, err = promexport.Listen(metricsListen, blobs, logger, srv.Collector()); err != nil {
 			return err
 		}
 	}
-	srv := imap.NewServer(cfg)
 	imapLn, err := net.Listen("tcp", imapListen)
 	if err != nil {
 		return fmt.Errorf("listen for IMAP on %s: %w", imapListen, err)

@@ -3,6 +3,7 @@ package imap
 import (
 	"errors"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/ingest"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -21,9 +22,9 @@ func (c *conn) storeAndAppend(msgs []*spooledMessage, req *metadatapb.AppendRequ
 	case errors.Is(err, ingest.ErrBlobStore):
 		// The cause (endpoints, paths) stays in the log; the client learns only that it may
 		// retry (RFC 5530 UNAVAILABLE).
-		return nil, no(codeUnavailable, "Could not store the message, try again later")
+		return nil, no(imapresp.CodeUnavailable, "Could not store the message, try again later")
 	case errors.Is(err, ingest.ErrBusy):
-		return nil, no(codeUnavailable, "APPEND: message storage is busy, try again later")
+		return nil, no(imapresp.CodeUnavailable, "APPEND: message storage is busy, try again later")
 	}
 	return resp, err
 }
