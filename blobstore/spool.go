@@ -24,15 +24,19 @@ var ErrTooLarge = errors.New("blobstore: body too large")
 // is over.
 //
 // A spool from NewMemorySpool holds its bytes in memory instead, for bodies small enough that
-// creating, writing and unlinking a file would cost more than the bytes themselves.
+// creating, writing and unlinking a file would cost more than the bytes themselves. A spool
+// from NewSpillingSpool starts in memory and moves to a file once it outgrows its memory
+// budget, for bodies whose size is not known in advance (LMTP DATA).
 type Spool struct {
-	file    *os.File
-	mem     []byte // the bytes of a memory spool (file == nil)
-	closed  bool
-	digest  hash.Hash
-	size    int64
-	maxSize int64
-	err     error // sticky: the first failed Write
+	file     *os.File
+	mem      []byte // the bytes of a memory spool (file == nil)
+	spillDir string // where a spilling spool's file goes once mem would exceed memMax
+	memMax   int64
+	closed   bool
+	digest   hash.Hash
+	size     int64
+	maxSize  int64
+	err      error // sticky: the first failed Write
 }
 
 // NewSpool creates a spool with its temporary file in dir that accepts at most maxSize bytes.
@@ -60,6 +64,34 @@ func NewMemorySpool(maxSize int64) (*Spool, error) {
 	return &Spool{mem: make([]byte, 0, maxSize), digest: sha256.New(), maxSize: maxSize}, nil
 }
 
+// NewSpillingSpool creates a spool that accepts at most maxSize bytes and holds them in
+// memory up to memMax bytes, then in a temporary file in dir, as NewSpool.
+func NewSpillingSpool(dir string, memMax, maxSize int64) (*Spool, error) {
+	if maxSize <= 0 {
+		return nil, fmt.Errorf("new spool: max size %d is not positive", maxSize)
+	}
+	memMax = min(max(memMax, 0), maxSize)
+	return &Spool{mem: make([]byte, 0, min(memMax, 4096)), spillDir: dir, memMax: memMax, digest: sha256.New(), maxSize: maxSize}, nil
+}
+
+// spill moves the bytes of a spilling spool from memory to a new temporary file.
+func (s *Spool) spill() error {
+	file, err := os.CreateTemp(s.spillDir, "spool-*")
+	if err != nil {
+		return fmt.Errorf("spool: spill to a file: %w", err)
+	}
+	if err := os.Remove(file.Name()); err != nil {
+		file.Close()
+		return fmt.Errorf("spool: unlink %s: %w", file.Name(), err)
+	}
+	if _, err := file.Write(s.mem); err != nil {
+		file.Close()
+		return fmt.Errorf("spool: spill to a file: %w", err)
+	}
+	s.file, s.mem, s.spillDir = file, nil, ""
+	return nil
+}
+
 // Write appends p to the body. A write that would take the body past the spool's limit
 // writes nothing and fails with ErrTooLarge; after any failure every Write fails the same way.
 func (s *Spool) Write(p []byte) (int, error) {
@@ -69,6 +101,12 @@ func (s *Spool) Write(p []byte) (int, error) {
 	if int64(len(p)) > s.maxSize-s.size {
 		s.err = fmt.Errorf("spool: %w: more than %d bytes", ErrTooLarge, s.maxSize)
 		return 0, s.err
+	}
+	if s.file == nil && s.spillDir != "" && s.size+int64(len(p)) > s.memMax {
+		if err := s.spill(); err != nil {
+			s.err = err
+			return 0, err
+		}
 	}
 	if s.file == nil {
 		s.mem = append(s.mem, p...)

@@ -200,3 +200,51 @@ func TestMemorySpool(t *testing.T) {
 		t.Fatal("NewMemorySpool(0) succeeded")
 	}
 }
+
+// TestSpillingSpool checks that a spilling spool keeps a small body in memory, moves a large
+// one to a file without changing its bytes or digest, and leaves no file behind.
+func TestSpillingSpool(t *testing.T) {
+	for _, size := range []int{0, 100, 4096, 4097, 100000} {
+		dir := t.TempDir()
+		s, err := blobstore.NewSpillingSpool(dir, 4096, 1<<20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+		for rest := body; len(rest) > 0; {
+			n := min(len(rest), 1000)
+			if _, err := s.Write(rest[:n]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[n:]
+		}
+		got, err := io.ReadAll(s.Reader())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, body) || s.Sum() != sha256.Sum256(body) || s.Size() != int64(size) {
+			t.Fatalf("size %d: read back %d bytes, digest or size differ", size, len(got))
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Fatalf("size %d: %d files left in the spool directory", size, len(entries))
+		}
+	}
+	s, err := blobstore.NewSpillingSpool(t.TempDir(), 10, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Write(make([]byte, 21)); !errors.Is(err, blobstore.ErrTooLarge) {
+		t.Fatalf("write past the limit: %v, want ErrTooLarge", err)
+	}
+	if _, err := blobstore.NewSpillingSpool(t.TempDir()+"/missing", 1, 10); err != nil {
+		t.Fatalf("a spilling spool touches its directory only when it spills: %v", err)
+	}
+	m, _ := blobstore.NewSpillingSpool(t.TempDir()+"/missing", 1, 10)
+	if _, err := m.Write([]byte("abc")); err == nil {
+		t.Fatal("spilling into a missing directory succeeded")
+	}
+}

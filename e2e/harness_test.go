@@ -36,6 +36,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	stopPostfix()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -47,18 +48,19 @@ type serverProcess struct {
 	imapAddr  string
 	grpcAddr  string
 	imapsAddr string // "" when serve was started with --imaps-listen ""
+	lmtpAddr  string // "" when serve was started with --lmtp-listen ""
 	exited    chan struct{}
 	logMu     sync.Mutex
 	log       strings.Builder
 }
 
-var readyLine = regexp.MustCompile(`^Strata is ready\. IMAP on (\S+), admin gRPC on (\S+),(?: IMAPS on (\S+),)?`)
+var readyLine = regexp.MustCompile(`^Strata is ready\. IMAP on (\S+), admin gRPC on (\S+),(?: IMAPS on (\S+),)?(?: LMTP on (\S+),)?`)
 
 // startServe runs `strata serve` on dataDir with ephemeral loopback ports and waits for
 // its ready line.
 func startServe(t *testing.T, dataDir string, extraArgs ...string) *serverProcess {
 	t.Helper()
-	args := append([]string{"serve", "--data", dataDir, "--imap-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--imaps-listen", "127.0.0.1:0", "--log-level", "warn"}, extraArgs...)
+	args := append([]string{"serve", "--data", dataDir, "--imap-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--imaps-listen", "127.0.0.1:0", "--lmtp-listen", "127.0.0.1:0", "--log-level", "warn"}, extraArgs...)
 	cmd := exec.Command(strataBin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -69,19 +71,19 @@ func startServe(t *testing.T, dataDir string, extraArgs ...string) *serverProces
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start strata serve: %v", err)
 	}
-	ready := make(chan [3]string, 1)
+	ready := make(chan [4]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := readyLine.FindStringSubmatch(sc.Text()); m != nil {
-				ready <- [3]string{m[1], m[2], m[3]}
+				ready <- [4]string{m[1], m[2], m[3], m[4]}
 			}
 		}
 	}()
 	go func() { cmd.Wait(); close(p.exited) }()
 	select {
 	case addrs := <-ready:
-		p.imapAddr, p.grpcAddr, p.imapsAddr = addrs[0], addrs[1], addrs[2]
+		p.imapAddr, p.grpcAddr, p.imapsAddr, p.lmtpAddr = addrs[0], addrs[1], addrs[2], addrs[3]
 	case <-p.exited:
 		t.Fatalf("strata serve exited before it was ready:\n%s", p.logs())
 	case <-time.After(60 * time.Second):

@@ -1,7 +1,7 @@
 // Package embedded wires the whole of Strata into one process for `strata serve` and for
 // tests: a single-voter Raft group with the metadata FSM, the metadata gRPC service on a
 // loopback listener, the blob store (the filesystem, or an S3 bucket behind an in-memory body
-// cache) and the IMAP frontend. The frontend reaches
+// cache), the IMAP frontend and the LMTP intake. The frontends reach
 // metadata only through gRPC, metadata changes only through the Raft log, and bodies only
 // through the blobstore interface, exactly as in a cluster.
 package embedded
@@ -31,6 +31,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/frontend/outbound"
 	"github.com/strata-mail/strata/internal/promexport"
@@ -56,6 +57,13 @@ type Config struct {
 	// IMAPLimits bound IMAP connections; zero fields take the frontend's defaults.
 	IMAPLimits imap.Limits
 	GRPCListen string // the metadata and admin gRPC endpoint, e.g. 127.0.0.1:1144
+	// LMTPListen is where mail is delivered over LMTP (RFC 2033), e.g. 127.0.0.1:2424;
+	// none when empty. It must be a loopback or private address unless LMTPAllowPublic.
+	LMTPListen      string
+	LMTPAllowPublic bool
+	// Hostname names the server in LMTP greetings and Received fields; the host name
+	// when empty.
+	Hostname   string
 	RaftListen string // defaults to 127.0.0.1:0: the single voter talks to nobody
 	// Demo creates tenant "example" (example.com) and demo@example.com with password
 	// "demo" when that account does not exist yet.
@@ -108,6 +116,8 @@ type Server struct {
 	frontend *imap.Server
 	imapLn   net.Listener
 	imapsLn  net.Listener
+	lmtp     *lmtp.Server
+	lmtpLn   net.Listener
 	keyPair  *imap.KeyPair
 	serveErr chan error
 	stopGC   context.CancelFunc
@@ -158,6 +168,11 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	if cfg.MaxMessageSize == 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if cfg.LMTPListen != "" {
+		if err := lmtp.CheckListenAddress(cfg.LMTPListen, cfg.LMTPAllowPublic); err != nil {
+			return nil, err
+		}
 	}
 	s = &Server{cfg: cfg, logger: cfg.Logger, serveErr: make(chan error, 3)}
 	// The error returns set s to nil; close what was opened through this copy.
@@ -222,7 +237,8 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	s.grpcSrv = grpc.NewServer(svc.ConsistencyOptions()...)
 	metadatapb.RegisterMetadataServer(s.grpcSrv, svc)
 	metadatapb.RegisterBlobAdminServer(s.grpcSrv, &gc.AdminServer{Collector: collector, Grace: grace})
-	go func() { s.serveErr <- s.grpcSrv.Serve(s.grpcLn) }()
+	// The goroutines use opened, not s: an error return sets s to nil.
+	go func() { opened.serveErr <- opened.grpcSrv.Serve(opened.grpcLn) }()
 	if cfg.Demo {
 		if err := EnsureDemo(ctx, client); err != nil {
 			return nil, err
@@ -283,9 +299,23 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			return nil, err
 		}
 	}
-	go func() { s.serveErr <- s.frontend.Serve(s.imapLn) }()
+	go func() { opened.serveErr <- opened.frontend.Serve(opened.imapLn) }()
 	if s.imapsLn != nil {
-		go func() { s.serveErr <- s.frontend.ServeTLS(s.imapsLn) }()
+		go func() { opened.serveErr <- opened.frontend.ServeTLS(opened.imapsLn) }()
+	}
+	if cfg.LMTPListen != "" {
+		if s.lmtpLn, err = net.Listen("tcp", cfg.LMTPListen); err != nil {
+			return nil, fmt.Errorf("listen for LMTP on %s: %w", cfg.LMTPListen, err)
+		}
+		s.lmtp = lmtp.NewServer(lmtp.Config{
+			Metadata:       client,
+			Blobs:          blobs,
+			SpoolDir:       filepath.Join(cfg.DataDir, "spool"),
+			Hostname:       cfg.Hostname,
+			MaxMessageSize: cfg.MaxMessageSize,
+			Logger:         cfg.Logger,
+		})
+		go func() { opened.serveErr <- opened.lmtp.Serve(opened.lmtpLn) }()
 	}
 	return s, nil
 }
@@ -413,6 +443,14 @@ func (s *Server) MetricsAddr() string {
 	return s.metrics.Addr()
 }
 
+// LMTPAddr is the address the LMTP listener is bound to, "" without one.
+func (s *Server) LMTPAddr() string {
+	if s.lmtpLn == nil {
+		return ""
+	}
+	return s.lmtpLn.Addr().String()
+}
+
 // GRPCAddr is the address of the metadata and admin gRPC endpoint.
 func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
 
@@ -430,6 +468,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.metrics != nil {
 		errs = append(errs, s.metrics.Shutdown(ctx))
+	}
+	if s.lmtp != nil {
+		errs = append(errs, s.lmtp.Shutdown(ctx))
+	} else if s.lmtpLn != nil {
+		errs = append(errs, s.lmtpLn.Close())
 	}
 	if s.frontend != nil {
 		errs = append(errs, s.frontend.Shutdown(ctx))

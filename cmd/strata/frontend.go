@@ -22,6 +22,7 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -31,7 +32,7 @@ import (
 func newFrontendCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "frontend",
-		Short: "Run a stateless IMAP frontend of a cluster",
+		Short: "Run a stateless IMAP and LMTP frontend of a cluster",
 		Long: `frontend serves IMAP for any user of the cluster. It keeps no state: metadata calls
 go to the leader of the metadata group (found through etcd with --etcd, or among the static
 addresses of --metadata), except the reads of selected sessions, which any node that has
@@ -46,6 +47,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	f := cmd.Flags()
 	f.String("imap-listen", "127.0.0.1:1143", "IMAP listen address (with STARTTLS when a certificate is given)")
 	f.String("imaps-listen", "", `IMAPS (implicit TLS) listen address; "" for none`)
+	addLMTPFlags(f)
 	f.String("tls-cert", "", "PEM certificate chain for STARTTLS and IMAPS")
 	f.String("tls-key", "", "PEM private key of --tls-cert")
 	f.String("metadata", "", "comma-separated gRPC addresses of the metadata nodes (instead of --etcd)")
@@ -102,6 +104,14 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	adminURI, err := adminURIFromFlags(f)
 	if err != nil {
 		return err
+	}
+	lmtpListen, _ := f.GetString("lmtp-listen")
+	lmtpPublic, _ := f.GetBool("lmtp-allow-public")
+	hostname, _ := f.GetString("hostname")
+	if lmtpListen != "" {
+		if err := lmtp.CheckListenAddress(lmtpListen, lmtpPublic); err != nil {
+			return err
+		}
 	}
 
 	if (staticNodes == "") == (etcdEndpoints == "") {
@@ -215,21 +225,46 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		}
 		go func() { serveErr <- srv.ServeTLS(imapsLn) }()
 	}
+	var lmtpSrv *lmtp.Server
+	lmtpAddr := ""
+	if lmtpListen != "" {
+		lmtpLn, err := net.Listen("tcp", lmtpListen)
+		if err != nil {
+			imapLn.Close()
+			return fmt.Errorf("listen for LMTP on %s: %w", lmtpListen, err)
+		}
+		lmtpAddr = lmtpLn.Addr().String()
+		lmtpSrv = lmtp.NewServer(lmtp.Config{
+			Metadata:       metadatapb.NewMetadataClient(md),
+			Blobs:          blobs,
+			SpoolDir:       spoolDir,
+			Hostname:       hostname,
+			MaxMessageSize: maxSize,
+			Logger:         logger,
+		})
+		go func() { serveErr <- lmtpSrv.Serve(lmtpLn) }()
+	}
 	if keyPair != nil {
 		reloadTLSOnSIGHUP(ctx, frontendTLS{KeyPair: keyPair, certFile: tlsCert}, logger)
 	}
-	logger.Info("strata frontend serving", "imap", imapLn.Addr().String(), "imaps", imapsListen, "metadata", staticNodes, "etcd", etcdEndpoints)
+	logger.Info("strata frontend serving", "imap", imapLn.Addr().String(), "imaps", imapsListen, "lmtp", lmtpAddr, "metadata", staticNodes, "etcd", etcdEndpoints)
 	fmt.Fprintf(cmd.OutOrStdout(), "Strata frontend is ready. IMAP on %s\n", imapLn.Addr())
+	if lmtpAddr != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "LMTP on %s\n", lmtpAddr)
+	}
 
 	select {
 	case <-ctx.Done():
 	case err := <-serveErr:
-		logger.Error("IMAP listener failed", "err", err)
+		logger.Error("listener failed", "err", err)
 	}
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	errs := []error{srv.Shutdown(shutdownCtx)}
+	if lmtpSrv != nil {
+		errs = append(errs, lmtpSrv.Shutdown(shutdownCtx))
+	}
 	if metrics != nil {
 		errs = append(errs, metrics.Shutdown(shutdownCtx))
 	}
@@ -260,6 +295,13 @@ func followDirectory(ctx context.Context, dir *directory.Directory, md *metaclie
 		}
 		logger.Info("metadata nodes from etcd", "nodes", len(nodes))
 	}
+}
+
+// addLMTPFlags registers the LMTP flags shared by `strata serve` and `strata frontend`.
+func addLMTPFlags(f *pflag.FlagSet) {
+	f.String("lmtp-listen", "127.0.0.1:2424", `LMTP (RFC 2033) listen address for the MTA's deliveries; "" for none`)
+	f.Bool("lmtp-allow-public", false, "allow --lmtp-listen on a public or wildcard address (LMTP has no authentication)")
+	f.String("hostname", "", "this server's name in LMTP greetings and Received fields (default: the host name)")
 }
 
 // addAdminURIFlag registers --admin-uri, shared by `strata serve` and `strata frontend`.

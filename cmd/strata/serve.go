@@ -19,8 +19,9 @@ import (
 func newServeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the all-in-one server: IMAP, metadata on single-node Raft, filesystem or S3 blobs",
-		Long: `serve runs everything in one process on one machine: the IMAP frontend, the metadata
+		Short: "Run the all-in-one server: IMAP, LMTP, metadata on single-node Raft, filesystem or S3 blobs",
+		Long: `serve runs everything in one process on one machine: the IMAP frontend, LMTP delivery
+(--lmtp-listen, on loopback or a private address unless --lmtp-allow-public), the metadata
 service on a single-voter Raft group, and message bodies in the data directory or, with
 --blob s3, in an S3 bucket (created if missing). S3 credentials come from
 STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
@@ -37,6 +38,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.String("tls-key", "", "PEM private key of --tls-cert")
 	f.Int("max-connections", 10000, "most IMAP connections at once; more are told BYE")
 	f.Int("max-connections-per-ip", 200, "most IMAP connections from one non-loopback address; more are told BYE")
+	addLMTPFlags(f)
 	f.String("grpc-listen", defaultAdminAddr, "metadata and admin gRPC listen address (keep it on loopback)")
 	f.Bool("no-demo", false, "do not create the demo account demo@example.com")
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS on non-loopback connections (loopback is always allowed)")
@@ -89,6 +91,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	lmtpListen, _ := f.GetString("lmtp-listen")
+	lmtpPublic, _ := f.GetBool("lmtp-allow-public")
+	hostname, _ := f.GetString("hostname")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -100,6 +105,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		TLSKeyFile:            tlsKey,
 		IMAPLimits:            imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
 		GRPCListen:            grpcListen,
+		LMTPListen:            lmtpListen,
+		LMTPAllowPublic:       lmtpPublic,
+		Hostname:              hostname,
 		Demo:                  !noDemo,
 		AllowPlaintextAuth:    plaintext,
 		DisableUnauthenticate: noUnauth,
@@ -118,10 +126,13 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	logger.Info("strata serving", "imap", srv.IMAPAddr(), "imaps", srv.IMAPSAddr(), "grpc", srv.GRPCAddr(), "data", dataDir, "tls_cert", srv.TLSCertFile())
+	logger.Info("strata serving", "imap", srv.IMAPAddr(), "imaps", srv.IMAPSAddr(), "lmtp", srv.LMTPAddr(), "grpc", srv.GRPCAddr(), "data", dataDir, "tls_cert", srv.TLSCertFile())
 	ready := fmt.Sprintf("Strata is ready. IMAP on %s, admin gRPC on %s,", srv.IMAPAddr(), srv.GRPCAddr())
 	if srv.IMAPSAddr() != "" {
 		ready += fmt.Sprintf(" IMAPS on %s,", srv.IMAPSAddr())
+	}
+	if srv.LMTPAddr() != "" {
+		ready += fmt.Sprintf(" LMTP on %s,", srv.LMTPAddr())
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "%s data in %s\n", ready, dataDir)
 	fmt.Fprintf(cmd.OutOrStdout(), "TLS certificate: %s (SIGHUP reloads it)\n", srv.TLSCertFile())

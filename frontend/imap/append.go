@@ -2,7 +2,6 @@ package imap
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +14,7 @@ import (
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
-	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/frontend/ingest"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -268,10 +267,6 @@ func (c *conn) readAppendMessage(args *imapwire.AppendArgs, first bool) (*spoole
 // parseSpooled parses a spooled message once for its structure and returns what the
 // metadata Append needs; its body is not stored yet.
 func (c *conn) parseSpooled(m *spooledMessage) (*metadatapb.NewMessage, error) {
-	structure, err := message.Parse(m.spool.Reader())
-	if err != nil {
-		return nil, fmt.Errorf("append: parse message: %w", err)
-	}
 	date := m.args.Date
 	if date.IsZero() {
 		date = time.Now()
@@ -283,28 +278,11 @@ func (c *conn) parseSpooled(m *spooledMessage) (*metadatapb.NewMessage, error) {
 			flags = append(flags, string(f))
 		}
 	}
-	return &metadatapb.NewMessage{
-		BlobKey:          blobstore.Key(c.account.GetTenant(), m.spool.Sum()),
-		Size:             uint64(m.spool.Size()),
-		InternalDateUnix: date.Unix(),
-		Flags:            flags,
-		Structure:        structure,
-		Thread:           message.ThreadKeys(structure), // RFC 8474 5.2 THREADID
-	}, nil
-}
-
-// storeBlob writes a spooled message to the blob store under key, before its metadata is
-// committed (the blob first, then metadata).
-func (c *conn) storeBlob(m *spooledMessage, key string) error {
-	ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-	defer cancel()
-	if err := c.srv.cfg.Blobs.Put(ctx, key, m.spool.Reader(), m.spool.Size()); err != nil {
-		// The cause (endpoints, paths) stays in the log; the client learns only that it may
-		// retry (RFC 5530 UNAVAILABLE).
-		c.log.Warn("store message body", "key", key, "err", err)
-		return no(imapresp.CodeUnavailable, "Could not store the message, try again later")
+	nm, err := ingest.NewMessage(c.account.GetTenant(), m.spool, date, flags)
+	if err != nil {
+		return nil, fmt.Errorf("append: %w", err)
 	}
-	return nil
+	return nm, nil
 }
 
 // nulDetector passes a literal through and notes whether it held a NUL byte.

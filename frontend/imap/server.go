@@ -55,6 +55,7 @@ import (
 
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
+	"github.com/strata-mail/strata/frontend/ingest"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -154,7 +155,7 @@ type Server struct {
 	closing   bool
 	active    sync.WaitGroup
 	nextID    atomic.Uint64
-	blobEpoch atomic.Uint64 // highest blob epoch seen (appendblobs.go)
+	ingest    *ingest.Committer // stores bodies and appends them (appendblobs.go)
 	metrics   *serverMetrics
 	panics    atomic.Uint64 // panics recovered (recoverPanic)
 }
@@ -209,7 +210,10 @@ func NewServer(cfg Config) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[string]int),
-		metrics:   newServerMetrics(),
+		ingest: &ingest.Committer{
+			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Timeout: writeTimeout, NewRequestID: newRequestID,
+		},
+		metrics: newServerMetrics(),
 	}
 }
 

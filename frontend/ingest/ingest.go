@@ -1,0 +1,228 @@
+// Package ingest is what every intake of mail shares (IMAP APPEND in frontend/imap, LMTP
+// in frontend/lmtp): a message already spooled (blobstore.Spool) is parsed once for the
+// metadata form (frontend/message), its body is stored in the blob store under its
+// content key, and only then is it appended in metadata.
+//
+// Invariants:
+//
+//   - A body is durable in the blob store before any metadata that references it is
+//     appended (DESIGN.md: bodies), and an Append carries the blob epoch known before its
+//     bodies were stored, so the metadata service can refuse it when the blob collector
+//     may have deleted one of them since; the bodies are then stored again and the Append
+//     retried (Stored.Append). So when an Append commits, every body it references is
+//     present.
+//   - A body is stored once however many appends reference it (Committer.Store, then
+//     Stored.Append per target): blob keys are content hashes under a tenant prefix, so one
+//     Put serves every message of that tenant with the same bytes.
+//   - Nothing here talks to a client: failures come back as errors (ErrBlobStore,
+//     ErrBusy, or the metadata call's gRPC status) that the protocol maps to its own
+//     replies.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// ErrBlobStore is returned (wrapped) when a body could not be stored in the blob store: the
+// client may retry later. The cause stays in the log.
+var ErrBlobStore = errors.New("ingest: could not store the message body")
+
+// ErrBusy is returned when the blob collector kept refusing an Append until its deadline.
+var ErrBusy = errors.New("ingest: message storage is busy")
+
+// The refusals of an Append whose body the blob garbage collector may have deleted, and the
+// ErrorInfo metadata key of the blob epoch they carry (metadata/blobgc.go, whose constants
+// these mirror: the frontend reaches metadata only through gRPC).
+const (
+	reasonBlobDeleting   = "BLOB_DELETING"
+	reasonBlobEpochStale = "BLOB_EPOCH_STALE"
+	infoBlobEpoch        = "blob_epoch"
+)
+
+// maxDeletingWait bounds the pause between two attempts while a body's blob is being
+// deleted by the collector.
+const maxDeletingWait = time.Second
+
+// NewMessage parses a spooled message once for its structure and returns what the metadata
+// Append needs for it, keyed in tenant's part of the blob store; its body is not stored yet.
+func NewMessage(tenant string, spool *blobstore.Spool, date time.Time, flags []string) (*metadatapb.NewMessage, error) {
+	structure, err := message.Parse(spool.Reader())
+	if err != nil {
+		return nil, fmt.Errorf("parse message: %w", err)
+	}
+	return &metadatapb.NewMessage{
+		BlobKey:          blobstore.Key(tenant, spool.Sum()),
+		Size:             uint64(spool.Size()),
+		InternalDateUnix: date.Unix(),
+		Flags:            flags,
+		Structure:        structure,
+		Thread:           message.ThreadKeys(structure), // RFC 8474 5.2 THREADID
+	}, nil
+}
+
+// Body is one spooled body and the blob key it is stored under.
+type Body struct {
+	Key   string
+	Spool *blobstore.Spool
+}
+
+// RetryFunc runs a metadata call, retrying it while it fails in a way a retry may cure, each
+// time with a fresh deadline; the request ID in the call's closure makes a retry apply once.
+type RetryFunc func(call func(ctx context.Context) error) error
+
+// Committer stores bodies and appends their messages for one frontend; it remembers the
+// highest blob epoch seen, which all its connections share.
+type Committer struct {
+	Metadata metadatapb.MetadataClient
+	Blobs    blobstore.Store
+	// Timeout bounds each body's Put and the whole of one Append's refusal retries.
+	Timeout time.Duration
+	// NewRequestID makes the request ID of a retried Append.
+	NewRequestID func() string
+
+	epoch atomic.Uint64
+}
+
+// Stored is a set of bodies stored in the blob store, with the blob epoch known before they
+// were stored: what Append passes to the metadata service.
+type Stored struct {
+	c      *Committer
+	bodies []Body
+	epoch  uint64
+	log    *slog.Logger
+}
+
+// Store writes bodies to the blob store, before any metadata that references them.
+func (c *Committer) Store(ctx context.Context, bodies []Body, log *slog.Logger) (*Stored, error) {
+	s := &Stored{c: c, bodies: bodies, epoch: c.epoch.Load(), log: log}
+	if err := s.put(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// put stores every body of s.
+func (s *Stored) put(ctx context.Context) error {
+	for _, b := range s.bodies {
+		putCtx, cancel := context.WithTimeout(ctx, s.c.Timeout)
+		err := s.c.Blobs.Put(putCtx, b.Key, b.Spool.Reader(), b.Spool.Size())
+		cancel()
+		if err != nil {
+			s.log.Warn("store message body", "key", b.Key, "err", err)
+			return fmt.Errorf("%w: %w", ErrBlobStore, err)
+		}
+	}
+	return nil
+}
+
+// StoreAndAppend stores bodies and then appends req, whose messages they are, in metadata:
+// the body first, the metadata second.
+func (c *Committer) StoreAndAppend(ctx context.Context, bodies []Body, req *metadatapb.AppendRequest, retry RetryFunc, log *slog.Logger) (*metadatapb.AppendResponse, error) {
+	deadline := time.Now().Add(c.Timeout)
+	s, err := c.Store(ctx, bodies, log)
+	if err != nil {
+		return nil, err
+	}
+	return s.appendBy(ctx, req, retry, deadline)
+}
+
+// Append appends req, whose messages' bodies are among s's, in metadata.
+//
+// The garbage collector deletes a body only after marking its blob deleting and before
+// forgetting its record, which advances the blob epoch. So the append carries the blob
+// epoch known before the bodies were stored, and the metadata service accepts it only if
+// no body it references can have been deleted since: a blob that is deleting is refused,
+// and so is a blob without a record if a record was forgotten since that epoch (the body
+// may have been a dedup hit on an object the collector deleted right after). A refusal
+// carries the current epoch; the bodies are then stored again, which uploads any body the
+// collector deleted (Put of a missing object is a real upload), and the append is retried
+// with that epoch and a new request ID (the refused one's result is recorded). When the
+// append commits, every body it references was stored after the last deletion that could
+// have touched it, so it is present.
+func (s *Stored) Append(ctx context.Context, req *metadatapb.AppendRequest, retry RetryFunc) (*metadatapb.AppendResponse, error) {
+	return s.appendBy(ctx, req, retry, time.Now().Add(s.c.Timeout))
+}
+
+func (s *Stored) appendBy(ctx context.Context, req *metadatapb.AppendRequest, retry RetryFunc, deadline time.Time) (*metadatapb.AppendResponse, error) {
+	for attempt := 0; ; attempt++ {
+		req.BlobEpoch = s.epoch
+		var resp *metadatapb.AppendResponse
+		err := retry(func(ctx context.Context) error {
+			var err error
+			resp, err = s.c.Metadata.Append(ctx, req)
+			return err
+		})
+		if err == nil {
+			raiseEpoch(&s.c.epoch, resp.GetBlobEpoch())
+			return resp, nil
+		}
+		reason, current, isBlobRefusal := blobRefusal(err)
+		if !isBlobRefusal {
+			return nil, err
+		}
+		raiseEpoch(&s.c.epoch, current)
+		if time.Now().After(deadline) {
+			return nil, ErrBusy
+		}
+		s.log.Debug("append refused while blobs are collected; storing the bodies again", "reason", reason, "epoch", current, "attempt", attempt)
+		s.epoch = current
+		req.RequestId = s.c.NewRequestID()
+		if reason == reasonBlobDeleting {
+			// The collector is deleting the body; storing it again is useful once it is gone.
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(min(time.Duration(attempt+1)*50*time.Millisecond, maxDeletingWait)):
+			}
+		}
+		if err := s.put(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// blobRefusal returns the reason and current blob epoch of an Append refused because a body
+// may be missing from the blob store.
+func blobRefusal(err error) (reason string, epoch uint64, ok bool) {
+	st, isStatus := status.FromError(err)
+	if !isStatus || st.Code() != codes.FailedPrecondition {
+		return "", 0, false
+	}
+	for _, d := range st.Details() {
+		info, isInfo := d.(*errdetails.ErrorInfo)
+		if !isInfo || (info.GetReason() != reasonBlobDeleting && info.GetReason() != reasonBlobEpochStale) {
+			continue
+		}
+		epoch, perr := strconv.ParseUint(info.GetMetadata()[infoBlobEpoch], 10, 64)
+		if perr != nil {
+			return "", 0, false
+		}
+		return info.GetReason(), epoch, true
+	}
+	return "", 0, false
+}
+
+// raiseEpoch sets *known to epoch if that is higher: epochs only grow, and the highest one
+// seen is the one least likely to be refused.
+func raiseEpoch(known *atomic.Uint64, epoch uint64) {
+	for {
+		old := known.Load()
+		if epoch <= old || known.CompareAndSwap(old, epoch) {
+			return
+		}
+	}
+}

@@ -1,0 +1,326 @@
+package lmtp
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/frontend/ingest"
+	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// LMTPData receives the message once for all recipients and answers each (RFC 2033 4.2:
+// after the final ".", one reply per successful RCPT, in RCPT order). See the package doc
+// for the steps and invariants.
+func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
+	s.mu.Lock()
+	env := s.env
+	env.rcpts = slices.Clone(env.rcpts)
+	s.mu.Unlock()
+	if len(env.rcpts) == 0 {
+		// RFC 2033 4.2 with RFC 5321 3.3: DATA needs a successful RCPT; go-smtp checks it,
+		// and an RSET that raced a BDAT transfer leaves none.
+		return errNoRecipients
+	}
+	now := time.Now()
+	spool, err := blobstore.NewSpillingSpool(s.srv.cfg.SpoolDir, spoolMemory, s.srv.cfg.MaxMessageSize+maxTraceBytes)
+	if err != nil {
+		s.log.Warn("lmtp: spool", "err", err)
+		return errStorage
+	}
+	defer spool.Close()
+	if _, err := spool.Write(s.traceFields(&env, now)); err != nil {
+		s.log.Warn("lmtp: spool", "err", err)
+		return errStorage
+	}
+	bodyHash := sha256.New()
+	var content contentCheck
+	if _, err := io.Copy(io.MultiWriter(spool, bodyHash, &content), r); err != nil {
+		if errors.Is(err, blobstore.ErrTooLarge) || errors.Is(err, smtp.ErrDataTooLarge) {
+			return smtp.ErrDataTooLarge // RFC 1870 6: 552 5.3.4
+		}
+		var reply *smtp.SMTPError
+		if errors.As(err, &reply) {
+			return reply
+		}
+		// The connection failed, or the client sent RSET during BDAT: nothing was stored.
+		s.log.Debug("lmtp: message transfer failed", "err", err)
+		return errStorage
+	}
+	binaryMIME := env.opts.Body == smtp.BodyBinaryMIME
+	if content.nul && !binaryMIME {
+		return errNUL // RFC 5321 4.5.2 and RFC 3030 3
+	}
+	if content.eightBit && env.opts.Body == smtp.Body7Bit && !env.opts.UTF8 {
+		// RFC 6152 3: a client that declared BODY=7BIT sent 8-bit data. Without a BODY
+		// parameter 8-bit data is taken as it comes: MTAs relay undeclared 8-bit mail as
+		// received (Postfix without strict_8bitmime), and refusing it here would bounce
+		// mail the MTA accepted.
+		return err8Bit
+	}
+
+	nm, err := ingest.NewMessage(env.rcpts[0].accounts[0].Tenant, spool, now, nil)
+	if err != nil {
+		s.log.Warn("lmtp: parse message", "err", err)
+		return errStorage
+	}
+	fields := message.Fields(nm.GetStructure().GetHeader())
+	msg := &Message{From: env.from, Fields: fields, Structure: nm.GetStructure(), Size: spool.Size(), Verdict: SpamVerdict(fields)}
+
+	// Filing first, so that the bodies stored are those some recipient needs.
+	type filed struct {
+		rcpt    Recipient
+		targets []Target
+		err     error
+	}
+	plans := make([][]filed, len(env.rcpts))
+	tenants := map[string]bool{}
+	for i, rs := range env.rcpts {
+		for _, rcpt := range rs.accounts {
+			ctx, cancel := context.WithTimeout(s.ctx, rpcTimeout)
+			targets, err := s.srv.cfg.Filer.File(ctx, rcpt, msg)
+			cancel()
+			plans[i] = append(plans[i], filed{rcpt: rcpt, targets: targets, err: err})
+			if err == nil && len(targets) > 0 {
+				tenants[rcpt.Tenant] = true
+			}
+		}
+	}
+	var bodies []ingest.Body
+	for tenant := range tenants {
+		bodies = append(bodies, ingest.Body{Key: blobstore.Key(tenant, spool.Sum()), Spool: spool})
+	}
+	var stored *ingest.Stored
+	if len(bodies) > 0 {
+		if stored, err = s.srv.ingest.Store(s.ctx, bodies, s.log); err != nil {
+			return errStorage
+		}
+	}
+
+	mailboxes := mailboxCache{}
+	for i, rs := range env.rcpts {
+		var temporary, permanent error
+		delivered := false
+		for _, p := range plans[i] {
+			err := p.err
+			if err == nil {
+				err = s.deliver(&env, stored, nm, spool.Sum(), p.rcpt, p.targets, bodyHash.Sum(nil), mailboxes)
+			}
+			var reply *smtp.SMTPError
+			switch {
+			case err == nil:
+				delivered = true
+			case errors.As(err, &reply) && reply.Code/100 == 5:
+				permanent = err
+			case errors.As(err, &reply):
+				temporary = err
+			default:
+				s.log.Warn("lmtp: file message", "account", p.rcpt.Account, "err", err)
+				temporary = errStorage
+			}
+		}
+		switch {
+		case temporary != nil:
+			// The MTA retries the recipient whole; what committed dedups.
+			replies.SetStatus(rs.address, temporary)
+		case permanent != nil && !delivered:
+			replies.SetStatus(rs.address, permanent)
+		default:
+			if permanent != nil {
+				s.log.Warn("lmtp: an account of the recipient refused the message", "address", rs.address, "err", permanent)
+			}
+			replies.SetStatus(rs.address, nil)
+		}
+	}
+	return nil
+}
+
+// deliver appends the message to each target of one account, each with its own dedup key.
+func (s *session) deliver(env *envelope, stored *ingest.Stored, nm *metadatapb.NewMessage, sum [sha256.Size]byte, rcpt Recipient, targets []Target, bodyHash []byte, mailboxes mailboxCache) error {
+	for i, t := range targets {
+		mb, err := s.mailbox(rcpt.Account, t.Mailbox, mailboxes)
+		if err != nil {
+			return err
+		}
+		m := proto.Clone(nm).(*metadatapb.NewMessage)
+		m.BlobKey = blobstore.Key(rcpt.Tenant, sum)
+		m.Flags = t.Flags
+		req := &metadatapb.AppendRequest{
+			RequestId:          newID(),
+			Account:            rcpt.Account,
+			MailboxId:          mb.GetId(),
+			Messages:           []*metadatapb.NewMessage{m},
+			DedupKey:           dedupKey(env.from, rcpt, i, bodyHash),
+			DedupWindowSeconds: rcpt.Settings.GetDedupWindowSeconds(),
+		}
+		resp, err := stored.Append(s.ctx, req, s.withRetry)
+		if err != nil {
+			return s.appendError(rcpt, err)
+		}
+		s.log.Info("lmtp: delivered", "account", rcpt.Account, "mailbox", mb.GetName(), "uid", resp.GetUids(), "duplicate", resp.GetDuplicate())
+	}
+	return nil
+}
+
+// appendError maps a failed Append to the recipient's reply.
+func (s *session) appendError(rcpt Recipient, err error) error {
+	if status.Code(err) == codes.ResourceExhausted {
+		// The quota filled between RCPT and DATA (RFC 3463 X.2.2).
+		if rcpt.Settings.GetQuotaPermanent() {
+			return errOverQuotaPerm
+		}
+		return errOverQuotaTemp
+	}
+	if !errors.Is(err, ingest.ErrBlobStore) {
+		s.log.Warn("lmtp: append", "account", rcpt.Account, "err", err)
+	}
+	return errStorage
+}
+
+// mailboxCache holds the mailboxes looked up in one transaction, by account and name.
+type mailboxCache map[[2]string]*metadatapb.Mailbox
+
+// mailbox returns the account's mailbox of that name, or its INBOX when there is none that
+// can hold messages.
+func (s *session) mailbox(account, name string, cache mailboxCache) (*metadatapb.Mailbox, error) {
+	if mb := cache[[2]string{account, name}]; mb != nil {
+		return mb, nil
+	}
+	var mb *metadatapb.Mailbox
+	err := s.withRetry(func(ctx context.Context) error {
+		var err error
+		mb, err = s.srv.cfg.Metadata.GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: account, Name: name})
+		return err
+	})
+	if (status.Code(err) == codes.NotFound || mb.GetNoselect()) && !strings.EqualFold(name, "INBOX") {
+		return s.mailbox(account, "INBOX", cache)
+	}
+	if err != nil {
+		s.log.Warn("lmtp: look up mailbox", "account", account, "mailbox", name, "err", err)
+		return nil, errStorage
+	}
+	cache[[2]string{account, name}] = mb
+	return mb, nil
+}
+
+// dedupKey is what a retry of the same delivery repeats: the envelope sender, the recipient
+// address and account, the target's index and the message as received. The trace fields
+// are left out: their time and ID differ on every attempt.
+func dedupKey(from string, rcpt Recipient, target int, bodyHash []byte) []byte {
+	h := sha256.New()
+	for _, part := range []string{from, strings.ToLower(rcpt.Address), rcpt.Account} {
+		binary.Write(h, binary.BigEndian, uint32(len(part)))
+		h.Write([]byte(part))
+	}
+	binary.Write(h, binary.BigEndian, uint32(target))
+	h.Write(bodyHash)
+	return h.Sum(nil)
+}
+
+// withRetry runs a metadata call up to three times while it fails retryably (the leader
+// moved, a timeout), each time with a fresh deadline; writes reuse their request ID.
+func (s *session) withRetry(call func(ctx context.Context) error) error {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-s.ctx.Done():
+				return err
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, rpcTimeout)
+		err = call(ctx)
+		cancel()
+		switch status.Code(err) {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
+			if s.ctx.Err() == nil {
+				continue
+			}
+		}
+		return err
+	}
+	return err
+}
+
+// traceFields are the header fields prepended to the message: Return-Path (RFC 5321
+// 4.4: the final delivery adds it), Received (RFC 5321 4.4, "for" only with one recipient)
+// and Delivered-To with one recipient (per-recipient fields would need a body each).
+func (s *session) traceFields(env *envelope, now time.Time) []byte {
+	var b bytes.Buffer
+	b.WriteString("Return-Path: <" + env.from + ">\r\n")
+	b.WriteString("Received: from " + heloName(s.conn.Hostname()))
+	if addr, ok := s.conn.Conn().RemoteAddr().(*net.TCPAddr); ok {
+		// RFC 5321 4.4 TCP-info: the address literal of the connection's source.
+		if ip4 := addr.IP.To4(); ip4 != nil {
+			b.WriteString(" ([" + ip4.String() + "])")
+		} else {
+			b.WriteString(" ([IPv6:" + addr.IP.String() + "])")
+		}
+	}
+	// RFC 3848 and RFC 6531 4.3: the "with" protocol.
+	protocol := "LMTP"
+	if env.opts.UTF8 {
+		protocol = "UTF8LMTP"
+	}
+	b.WriteString("\r\n\tby " + heloName(s.srv.cfg.Hostname) + " (Strata) with " + protocol + " id " + newID())
+	if len(env.rcpts) == 1 {
+		b.WriteString("\r\n\tfor <" + env.rcpts[0].address + ">")
+	}
+	b.WriteString("; " + traceTime(now) + "\r\n")
+	if len(env.rcpts) == 1 {
+		b.WriteString("Delivered-To: " + env.rcpts[0].address + "\r\n")
+	}
+	return b.Bytes()
+}
+
+// heloName is a domain or address literal as given, with any character that has no place
+// in one (RFC 5321 4.1.3) dropped, so a client cannot shape the Received field.
+func heloName(name string) string {
+	clean := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
+			r == '.', r == '-', r == '_', r == ':', r == '[', r == ']':
+			return r
+		}
+		return -1
+	}, name)
+	if clean == "" {
+		return "unknown"
+	}
+	return clean
+}
+
+// contentCheck notes whether the message holds 8-bit or NUL bytes.
+type contentCheck struct {
+	eightBit, nul bool
+}
+
+func (c *contentCheck) Write(p []byte) (int, error) {
+	if !c.nul && bytes.IndexByte(p, 0) >= 0 {
+		c.nul = true
+	}
+	if !c.eightBit {
+		for _, b := range p {
+			if b >= 0x80 {
+				c.eightBit = true
+				break
+			}
+		}
+	}
+	return len(p), nil
+}

@@ -1,0 +1,120 @@
+package lmtp
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// Recipient is an accepted envelope recipient, resolved to its account.
+type Recipient struct {
+	Address  string // as given in RCPT TO
+	Account  string // the canonical account email
+	Tenant   string
+	Detail   string // the RFC 5233 subaddress detail, "" if none
+	Via      string // "account", "alias" or "catchall"
+	Settings *metadatapb.DeliverySettings
+}
+
+// Message is what a Filer may look at: the envelope and the parsed message as stored (with
+// the trace fields this server added).
+type Message struct {
+	From      string // the envelope sender, "" for the null reverse-path
+	Fields    []message.HeaderField
+	Structure *metadatapb.MessageStructure
+	Size      int64
+	Verdict   Verdict
+}
+
+// Target is one mailbox of the recipient's account that gets a copy, with its flags.
+type Target struct {
+	Mailbox string // the full name in the account's personal namespace
+	Flags   []string
+}
+
+// A Filer decides where a message goes for one recipient: the target mailboxes, or an error
+// that refuses it (an *smtp.SMTPError is sent as is; anything else is a temporary failure).
+// No targets means the message is discarded and the recipient answered 250. A target
+// mailbox that does not exist (or cannot hold messages) is replaced by INBOX.
+type Filer interface {
+	File(ctx context.Context, rcpt Recipient, msg *Message) ([]Target, error)
+}
+
+// Spam actions of DeliverySettings.spam_action.
+const (
+	spamFile   = "file"
+	spamTag    = "tag"
+	spamReject = "reject"
+)
+
+// junkKeyword marks a message the filter called spam when it stays out of \Junk.
+const junkKeyword = "$Junk"
+
+// DefaultFiler files by the spam verdict (the tenant's spam_action: "file", the default,
+// into the account's \Junk special-use mailbox (RFC 6154); "tag" into the normal target with
+// $Junk; "reject" refuses at or above spam_reject_score and files below it), then by the
+// subaddress detail into the mailbox of that name if it exists and can hold messages, as
+// Dovecot's lmtp_save_to_detail_mailbox, and otherwise into INBOX.
+type DefaultFiler struct {
+	Metadata metadatapb.MetadataClient
+}
+
+// File implements Filer.
+func (f DefaultFiler) File(ctx context.Context, rcpt Recipient, msg *Message) ([]Target, error) {
+	if msg.Verdict.Spam {
+		switch rcpt.Settings.GetSpamAction() {
+		case spamReject:
+			if msg.Verdict.HasScore && msg.Verdict.Score >= rcpt.Settings.GetSpamRejectScore() {
+				// RFC 3463 X.7.1: delivery not authorized, message refused.
+				return nil, &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "Message refused as spam"}
+			}
+		case spamTag:
+			return []Target{{Mailbox: normalMailbox(rcpt), Flags: []string{junkKeyword}}}, nil
+		}
+		junk, err := f.junkMailbox(ctx, rcpt.Account)
+		if err != nil {
+			return nil, err
+		}
+		if junk == "" {
+			return []Target{{Mailbox: normalMailbox(rcpt), Flags: []string{junkKeyword}}}, nil
+		}
+		return []Target{{Mailbox: junk}}, nil
+	}
+	return []Target{{Mailbox: normalMailbox(rcpt)}}, nil
+}
+
+// normalMailbox is the mailbox named by the detail when it exists, else INBOX.
+func normalMailbox(rcpt Recipient) string {
+	if rcpt.Detail == "" || strings.EqualFold(rcpt.Detail, "INBOX") {
+		return "INBOX"
+	}
+	// Whether it exists is checked when the message is stored; a missing one falls back to
+	// INBOX there.
+	return rcpt.Detail
+}
+
+// junkMailbox is the name of the account's mailbox with the \Junk special use, or "".
+func (f DefaultFiler) junkMailbox(ctx context.Context, account string) (string, error) {
+	resp, err := f.Metadata.ListMailboxes(ctx, &metadatapb.ListMailboxesRequest{Account: account})
+	if err != nil {
+		if status.Code(err) == codes.NotFound {
+			return "", nil
+		}
+		return "", fmt.Errorf("list mailboxes of %s: %w", account, err)
+	}
+	for _, mb := range resp.GetMailboxes() {
+		for _, use := range strings.Fields(mb.GetSpecialUse()) {
+			if strings.EqualFold(use, `\Junk`) && !mb.GetNoselect() {
+				return mb.GetName(), nil
+			}
+		}
+	}
+	return "", nil
+}
