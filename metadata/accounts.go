@@ -1,6 +1,8 @@
 package metadata
 
 import (
+	"strings"
+
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -74,6 +76,12 @@ func (c *cmdCtx) createAccount(req *metadatapb.CreateAccountCommand) (*metadatap
 	} else if found {
 		return nil, errExists("account %q already exists", email)
 	}
+	if _, isAlias, err := aliasAt(c.tx.b, emailDomain(email), email[:strings.LastIndexByte(email, '@')]); err != nil {
+		return nil, err
+	} else if isAlias {
+		// An address is an account or an alias, never both (delivery.go).
+		return nil, errExists("%q is an alias", email)
+	}
 	account := &metadatapb.Account{Email: email, Tenant: string(tenant), CreatedUnix: c.now / 1e9}
 	c.tx.setProto(accountKey(email), &metadatapb.AccountRecord{Account: account, PasswordHash: req.GetPasswordHash()})
 	c.tx.mustSet(tenantAccountKey(string(tenant), email), nil)
@@ -97,7 +105,8 @@ func (c *cmdCtx) setPassword(req *metadatapb.SetPasswordCommand) (*metadatapb.Co
 }
 
 // deleteAccount removes the account, all its mailboxes and messages, the ACL entries that
-// name it, its private \Seen records, annotations and thread index, and releases its blob references.
+// name it, its private \Seen records, annotations and thread index, its place in aliases
+// (delivery.go), and releases its blob references.
 func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatapb.CommandResult, error) {
 	email, _ := NormalizeEmail(req.GetEmail())
 	rec, err := c.loadAccount(email)
@@ -117,6 +126,9 @@ func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatap
 		return nil, err
 	}
 	if err := c.forgetThreads(email); err != nil {
+		return nil, err
+	}
+	if err := c.forgetAliasTarget(email); err != nil {
 		return nil, err
 	}
 	names, err := c.mailboxNames(email, "")

@@ -244,6 +244,20 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "claim-recent:" + op.ClaimRecent.GetAccount()
 	case *metadatapb.Command_SetMetadata:
 		return "set-metadata:" + op.SetMetadata.GetAccount()
+	case *metadatapb.Command_SetDeliverySettings:
+		return "set-delivery-settings:" + op.SetDeliverySettings.GetTenant()
+	case *metadatapb.Command_AddAlias:
+		return "add-alias:" + op.AddAlias.GetAddress()
+	case *metadatapb.Command_DeleteAlias:
+		return "delete-alias:" + op.DeleteAlias.GetAddress()
+	case *metadatapb.Command_PutSieveScript:
+		return "put-sieve-script:" + op.PutSieveScript.GetAccount() + "/" + op.PutSieveScript.GetTenant()
+	case *metadatapb.Command_DeleteSieveScript:
+		return "delete-sieve-script:" + op.DeleteSieveScript.GetAccount() + "/" + op.DeleteSieveScript.GetTenant()
+	case *metadatapb.Command_RenameSieveScript:
+		return "rename-sieve-script:" + op.RenameSieveScript.GetAccount() + "/" + op.RenameSieveScript.GetTenant()
+	case *metadatapb.Command_SetActiveSieveScript:
+		return "set-active-sieve-script:" + op.SetActiveSieveScript.GetAccount()
 	}
 	return "unknown"
 }
@@ -296,6 +310,12 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.claimRecent(op.ClaimRecent)
 	case *metadatapb.Command_SetMetadata:
 		return c.setMetadata(op.SetMetadata)
+	case *metadatapb.Command_SetDeliverySettings:
+		return c.setDeliverySettings(op.SetDeliverySettings)
+	case *metadatapb.Command_AddAlias:
+		return c.addAlias(op.AddAlias)
+	case *metadatapb.Command_DeleteAlias:
+		return c.deleteAlias(op.DeleteAlias)
 	}
 	return nil, errInvalid("command has no operation")
 }

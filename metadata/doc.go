@@ -71,6 +71,10 @@
 //     key and its THREADID from the thread id stored with it, both kept by COPY and MOVE.
 //   - Threads (thread.go). A message's thread id is assigned by the command that adds it,
 //     from its owner's thread index, which that command updates; it never changes.
+//   - Aliases (delivery.go). An alias names accounts of its domain's tenant only, and no
+//     address is both an account and an alias. Aliases go with their domain and tenant; a
+//     deleted account leaves every alias that named it ('b' index), and an alias left
+//     without targets goes.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

@@ -49,6 +49,9 @@ import (
 //	'H' owner 0x00 'm' Message-ID      -> uint64 thread id of the message with that id, or
 //	                                      of a message that refers to it
 //	'H' owner 0x00 's' base subject    -> uint64 thread id that last took that base subject
+//	'V' tenant                         -> DeliverySettings (delivery.go)
+//	'a' domain 0x00 local part         -> Alias; local part "" is the catch-all (delivery.go)
+//	'b' account 0x00 alias address     -> empty (the aliases naming an account)
 const (
 	prefixSystem      = '0'
 	prefixTenant      = 'T'

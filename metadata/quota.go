@@ -249,7 +249,8 @@ func (c *cmdCtx) setQuota(req *metadatapb.SetQuotaRequest) (*metadatapb.CommandR
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Quota{Quota: root}}, nil
 }
 
-// deleteTenant removes a tenant, its domains and quota records; with force it first
+// deleteTenant removes a tenant, its domains, their aliases, its delivery settings and quota
+// records; with force it first
 // deletes every account of the tenant (deleteAccount), else it refuses while the
 // tenant has accounts.
 func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.CommandResult, error) {
@@ -295,8 +296,12 @@ func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.
 	}
 	c.dropAnnotationUsage(tenantOwner(name))
 	for _, d := range tenant.GetDomains() {
+		if err := c.forgetDomainAliases(d); err != nil {
+			return nil, err
+		}
 		c.tx.mustDelete(domainKey(d))
 	}
+	c.tx.mustDelete(deliverySettingsKey(name))
 	c.tx.mustDelete(tenantKey(name))
 	c.tx.mustDelete(quotaKey(prefixQuotaLimits, quotaTenant, name))
 	c.tx.mustDelete(quotaKey(prefixQuotaUsage, quotaTenant, name))
@@ -338,7 +343,8 @@ func (c *cmdCtx) addDomain(req *metadatapb.AddDomainRequest) (*metadatapb.Comman
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Tenant{Tenant: tenant}}, nil
 }
 
-// removeDomain takes a domain from its tenant, refused while an account uses it.
+// removeDomain takes a domain from its tenant, refused while an account uses it; its
+// aliases go with it (delivery.go).
 func (c *cmdCtx) removeDomain(req *metadatapb.RemoveDomainRequest) (*metadatapb.CommandResult, error) {
 	tenant, err := c.loadTenant(req.GetTenant())
 	if err != nil {
@@ -364,6 +370,9 @@ func (c *cmdCtx) removeDomain(req *metadatapb.RemoveDomainRequest) (*metadatapb.
 	}
 	if users > 0 {
 		return nil, errPrecondition("domain %q has %d accounts; delete them first", domain, users)
+	}
+	if err := c.forgetDomainAliases(domain); err != nil {
+		return nil, err
 	}
 	c.tx.mustDelete(domainKey(domain))
 	kept := tenant.Domains[:0]

@@ -210,6 +210,6 @@ func newTenantCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, newTenantDelCommand())
+	cmd.AddCommand(add, list, newTenantDelCommand(), tenantDeliveryVerb.command())
 	return cmd
 }

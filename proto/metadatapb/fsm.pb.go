@@ -60,6 +60,13 @@ type Command struct {
 	//	*Command_DeleteAcl
 	//	*Command_ClaimRecent
 	//	*Command_SetMetadata
+	//	*Command_SetDeliverySettings
+	//	*Command_AddAlias
+	//	*Command_DeleteAlias
+	//	*Command_PutSieveScript
+	//	*Command_DeleteSieveScript
+	//	*Command_RenameSieveScript
+	//	*Command_SetActiveSieveScript
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -323,6 +330,69 @@ func (x *Command) GetSetMetadata() *SetMetadataRequest {
 	return nil
 }
 
+func (x *Command) GetSetDeliverySettings() *SetDeliverySettingsRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetDeliverySettings); ok {
+			return x.SetDeliverySettings
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAddAlias() *AddAliasRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AddAlias); ok {
+			return x.AddAlias
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteAlias() *DeleteAliasRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteAlias); ok {
+			return x.DeleteAlias
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPutSieveScript() *PutSieveScriptRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_PutSieveScript); ok {
+			return x.PutSieveScript
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetDeleteSieveScript() *DeleteSieveScriptRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_DeleteSieveScript); ok {
+			return x.DeleteSieveScript
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRenameSieveScript() *RenameSieveScriptRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RenameSieveScript); ok {
+			return x.RenameSieveScript
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetActiveSieveScript() *SetActiveSieveScriptRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetActiveSieveScript); ok {
+			return x.SetActiveSieveScript
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -419,6 +489,34 @@ type Command_SetMetadata struct {
 	SetMetadata *SetMetadataRequest `protobuf:"bytes,40,opt,name=set_metadata,json=setMetadata,proto3,oneof"`
 }
 
+type Command_SetDeliverySettings struct {
+	SetDeliverySettings *SetDeliverySettingsRequest `protobuf:"bytes,50,opt,name=set_delivery_settings,json=setDeliverySettings,proto3,oneof"`
+}
+
+type Command_AddAlias struct {
+	AddAlias *AddAliasRequest `protobuf:"bytes,51,opt,name=add_alias,json=addAlias,proto3,oneof"`
+}
+
+type Command_DeleteAlias struct {
+	DeleteAlias *DeleteAliasRequest `protobuf:"bytes,52,opt,name=delete_alias,json=deleteAlias,proto3,oneof"`
+}
+
+type Command_PutSieveScript struct {
+	PutSieveScript *PutSieveScriptRequest `protobuf:"bytes,53,opt,name=put_sieve_script,json=putSieveScript,proto3,oneof"`
+}
+
+type Command_DeleteSieveScript struct {
+	DeleteSieveScript *DeleteSieveScriptRequest `protobuf:"bytes,54,opt,name=delete_sieve_script,json=deleteSieveScript,proto3,oneof"`
+}
+
+type Command_RenameSieveScript struct {
+	RenameSieveScript *RenameSieveScriptRequest `protobuf:"bytes,55,opt,name=rename_sieve_script,json=renameSieveScript,proto3,oneof"`
+}
+
+type Command_SetActiveSieveScript struct {
+	SetActiveSieveScript *SetActiveSieveScriptRequest `protobuf:"bytes,56,opt,name=set_active_sieve_script,json=setActiveSieveScript,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -464,6 +562,20 @@ func (*Command_DeleteAcl) isCommand_Op() {}
 func (*Command_ClaimRecent) isCommand_Op() {}
 
 func (*Command_SetMetadata) isCommand_Op() {}
+
+func (*Command_SetDeliverySettings) isCommand_Op() {}
+
+func (*Command_AddAlias) isCommand_Op() {}
+
+func (*Command_DeleteAlias) isCommand_Op() {}
+
+func (*Command_PutSieveScript) isCommand_Op() {}
+
+func (*Command_DeleteSieveScript) isCommand_Op() {}
+
+func (*Command_RenameSieveScript) isCommand_Op() {}
+
+func (*Command_SetActiveSieveScript) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -589,6 +701,11 @@ type CommandResult struct {
 	//	*CommandResult_Quota
 	//	*CommandResult_Acl
 	//	*CommandResult_ClaimRecent
+	//	*CommandResult_DeliverySettings
+	//	*CommandResult_Alias
+	//	*CommandResult_DeleteAlias
+	//	*CommandResult_SieveScript
+	//	*CommandResult_SetActiveSieveScript
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// A refusal the caller acts on (ErrorInfo reason, e.g. BLOB_DELETING) and the blob
 	// epoch it carries; empty and 0 otherwise.
@@ -759,6 +876,51 @@ func (x *CommandResult) GetClaimRecent() *ClaimRecentResponse {
 	return nil
 }
 
+func (x *CommandResult) GetDeliverySettings() *DeliverySettings {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_DeliverySettings); ok {
+			return x.DeliverySettings
+		}
+	}
+	return nil
+}
+
+func (x *CommandResult) GetAlias() *Alias {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_Alias); ok {
+			return x.Alias
+		}
+	}
+	return nil
+}
+
+func (x *CommandResult) GetDeleteAlias() *DeleteAliasResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_DeleteAlias); ok {
+			return x.DeleteAlias
+		}
+	}
+	return nil
+}
+
+func (x *CommandResult) GetSieveScript() *SieveScript {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_SieveScript); ok {
+			return x.SieveScript
+		}
+	}
+	return nil
+}
+
+func (x *CommandResult) GetSetActiveSieveScript() *SetActiveSieveScriptResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_SetActiveSieveScript); ok {
+			return x.SetActiveSieveScript
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetReason() string {
 	if x != nil {
 		return x.Reason
@@ -832,6 +994,26 @@ type CommandResult_ClaimRecent struct {
 	ClaimRecent *ClaimRecentResponse `protobuf:"bytes,21,opt,name=claim_recent,json=claimRecent,proto3,oneof"`
 }
 
+type CommandResult_DeliverySettings struct {
+	DeliverySettings *DeliverySettings `protobuf:"bytes,50,opt,name=delivery_settings,json=deliverySettings,proto3,oneof"`
+}
+
+type CommandResult_Alias struct {
+	Alias *Alias `protobuf:"bytes,51,opt,name=alias,proto3,oneof"`
+}
+
+type CommandResult_DeleteAlias struct {
+	DeleteAlias *DeleteAliasResponse `protobuf:"bytes,52,opt,name=delete_alias,json=deleteAlias,proto3,oneof"`
+}
+
+type CommandResult_SieveScript struct {
+	SieveScript *SieveScript `protobuf:"bytes,53,opt,name=sieve_script,json=sieveScript,proto3,oneof"`
+}
+
+type CommandResult_SetActiveSieveScript struct {
+	SetActiveSieveScript *SetActiveSieveScriptResponse `protobuf:"bytes,54,opt,name=set_active_sieve_script,json=setActiveSieveScript,proto3,oneof"`
+}
+
 func (*CommandResult_Tenant) isCommandResult_Result() {}
 
 func (*CommandResult_Account) isCommandResult_Result() {}
@@ -855,6 +1037,16 @@ func (*CommandResult_Quota) isCommandResult_Result() {}
 func (*CommandResult_Acl) isCommandResult_Result() {}
 
 func (*CommandResult_ClaimRecent) isCommandResult_Result() {}
+
+func (*CommandResult_DeliverySettings) isCommandResult_Result() {}
+
+func (*CommandResult_Alias) isCommandResult_Result() {}
+
+func (*CommandResult_DeleteAlias) isCommandResult_Result() {}
+
+func (*CommandResult_SieveScript) isCommandResult_Result() {}
+
+func (*CommandResult_SetActiveSieveScript) isCommandResult_Result() {}
 
 type AccountRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1235,11 +1427,88 @@ func (x *AnnotationUsage) GetBytes() uint64 {
 	return 0
 }
 
+// DedupRecord is an append remembered by its dedup key (metadata/dedup.go).
+type DedupRecord struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	ExpiresUnixNano int64                  `protobuf:"varint,1,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"` // log time
+	MailboxId       uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	UidValidity     uint32                 `protobuf:"varint,3,opt,name=uid_validity,json=uidValidity,proto3" json:"uid_validity,omitempty"`
+	Uids            []uint32               `protobuf:"varint,4,rep,packed,name=uids,proto3" json:"uids,omitempty"`
+	Modseq          uint64                 `protobuf:"varint,5,opt,name=modseq,proto3" json:"modseq,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DedupRecord) Reset() {
+	*x = DedupRecord{}
+	mi := &file_fsm_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DedupRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DedupRecord) ProtoMessage() {}
+
+func (x *DedupRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
+func (*DedupRecord) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DedupRecord) GetExpiresUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresUnixNano
+	}
+	return 0
+}
+
+func (x *DedupRecord) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *DedupRecord) GetUidValidity() uint32 {
+	if x != nil {
+		return x.UidValidity
+	}
+	return 0
+}
+
+func (x *DedupRecord) GetUids() []uint32 {
+	if x != nil {
+		return x.Uids
+	}
+	return nil
+}
+
+func (x *DedupRecord) GetModseq() uint64 {
+	if x != nil {
+		return x.Modseq
+	}
+	return 0
+}
+
 var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xc5\x0e\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xbd\x13\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1270,14 +1539,22 @@ const file_fsm_proto_rawDesc = "" +
 	"\n" +
 	"delete_acl\x18\x1e \x01(\v2$.strata.metadata.v1.DeleteAclRequestH\x00R\tdeleteAcl\x12K\n" +
 	"\fclaim_recent\x18\x1f \x01(\v2&.strata.metadata.v1.ClaimRecentRequestH\x00R\vclaimRecent\x12K\n" +
-	"\fset_metadata\x18( \x01(\v2&.strata.metadata.v1.SetMetadataRequestH\x00R\vsetMetadataB\x04\n" +
+	"\fset_metadata\x18( \x01(\v2&.strata.metadata.v1.SetMetadataRequestH\x00R\vsetMetadata\x12d\n" +
+	"\x15set_delivery_settings\x182 \x01(\v2..strata.metadata.v1.SetDeliverySettingsRequestH\x00R\x13setDeliverySettings\x12B\n" +
+	"\tadd_alias\x183 \x01(\v2#.strata.metadata.v1.AddAliasRequestH\x00R\baddAlias\x12K\n" +
+	"\fdelete_alias\x184 \x01(\v2&.strata.metadata.v1.DeleteAliasRequestH\x00R\vdeleteAlias\x12U\n" +
+	"\x10put_sieve_script\x185 \x01(\v2).strata.metadata.v1.PutSieveScriptRequestH\x00R\x0eputSieveScript\x12^\n" +
+	"\x13delete_sieve_script\x186 \x01(\v2,.strata.metadata.v1.DeleteSieveScriptRequestH\x00R\x11deleteSieveScript\x12^\n" +
+	"\x13rename_sieve_script\x187 \x01(\v2,.strata.metadata.v1.RenameSieveScriptRequestH\x00R\x11renameSieveScript\x12h\n" +
+	"\x17set_active_sieve_script\x188 \x01(\v2/.strata.metadata.v1.SetActiveSieveScriptRequestH\x00R\x14setActiveSieveScriptB\x04\n" +
 	"\x02op\"Q\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"O\n" +
 	"\x12SetPasswordCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
-	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\x96\a\n" +
+	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\x9d\n" +
+	"\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x124\n" +
@@ -1294,7 +1571,12 @@ const file_fsm_proto_rawDesc = "" +
 	"\rdelete_tenant\x18\x12 \x01(\v2(.strata.metadata.v1.DeleteTenantResponseH\x00R\fdeleteTenant\x125\n" +
 	"\x05quota\x18\x13 \x01(\v2\x1d.strata.metadata.v1.QuotaRootH\x00R\x05quota\x123\n" +
 	"\x03acl\x18\x14 \x01(\v2\x1f.strata.metadata.v1.AclResponseH\x00R\x03acl\x12L\n" +
-	"\fclaim_recent\x18\x15 \x01(\v2'.strata.metadata.v1.ClaimRecentResponseH\x00R\vclaimRecent\x12\x16\n" +
+	"\fclaim_recent\x18\x15 \x01(\v2'.strata.metadata.v1.ClaimRecentResponseH\x00R\vclaimRecent\x12S\n" +
+	"\x11delivery_settings\x182 \x01(\v2$.strata.metadata.v1.DeliverySettingsH\x00R\x10deliverySettings\x121\n" +
+	"\x05alias\x183 \x01(\v2\x19.strata.metadata.v1.AliasH\x00R\x05alias\x12L\n" +
+	"\fdelete_alias\x184 \x01(\v2'.strata.metadata.v1.DeleteAliasResponseH\x00R\vdeleteAlias\x12D\n" +
+	"\fsieve_script\x185 \x01(\v2\x1f.strata.metadata.v1.SieveScriptH\x00R\vsieveScript\x12i\n" +
+	"\x17set_active_sieve_script\x186 \x01(\v20.strata.metadata.v1.SetActiveSieveScriptResponseH\x00R\x14setActiveSieveScript\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\x12*\n" +
@@ -1325,7 +1607,14 @@ const file_fsm_proto_rawDesc = "" +
 	"\x06result\x18\x03 \x01(\v2!.strata.metadata.v1.CommandResultR\x06result\"A\n" +
 	"\x0fAnnotationUsage\x12\x18\n" +
 	"\aentries\x18\x01 \x01(\x04R\aentries\x12\x14\n" +
-	"\x05bytes\x18\x02 \x01(\x04R\x05bytesB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
+	"\x05bytes\x18\x02 \x01(\x04R\x05bytes\"\xa7\x01\n" +
+	"\vDedupRecord\x12*\n" +
+	"\x11expires_unix_nano\x18\x01 \x01(\x03R\x0fexpiresUnixNano\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12!\n" +
+	"\fuid_validity\x18\x03 \x01(\rR\vuidValidity\x12\x12\n" +
+	"\x04uids\x18\x04 \x03(\rR\x04uids\x12\x16\n" +
+	"\x06modseq\x18\x05 \x01(\x04R\x06modseqB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
 var (
 	file_fsm_proto_rawDescOnce sync.Once
@@ -1339,96 +1628,121 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_fsm_proto_goTypes = []any{
-	(*Command)(nil),                   // 0: strata.metadata.v1.Command
-	(*CreateAccountCommand)(nil),      // 1: strata.metadata.v1.CreateAccountCommand
-	(*SetPasswordCommand)(nil),        // 2: strata.metadata.v1.SetPasswordCommand
-	(*CommandResult)(nil),             // 3: strata.metadata.v1.CommandResult
-	(*AccountRecord)(nil),             // 4: strata.metadata.v1.AccountRecord
-	(*MailboxRecord)(nil),             // 5: strata.metadata.v1.MailboxRecord
-	(*MessageIndex)(nil),              // 6: strata.metadata.v1.MessageIndex
-	(*BlobRef)(nil),                   // 7: strata.metadata.v1.BlobRef
-	(*RequestRecord)(nil),             // 8: strata.metadata.v1.RequestRecord
-	(*AnnotationUsage)(nil),           // 9: strata.metadata.v1.AnnotationUsage
-	(*CreateTenantRequest)(nil),       // 10: strata.metadata.v1.CreateTenantRequest
-	(*DeleteAccountRequest)(nil),      // 11: strata.metadata.v1.DeleteAccountRequest
-	(*CreateMailboxRequest)(nil),      // 12: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),      // 13: strata.metadata.v1.DeleteMailboxRequest
-	(*RenameMailboxRequest)(nil),      // 14: strata.metadata.v1.RenameMailboxRequest
-	(*SetSubscribedRequest)(nil),      // 15: strata.metadata.v1.SetSubscribedRequest
-	(*AppendRequest)(nil),             // 16: strata.metadata.v1.AppendRequest
-	(*StoreFlagsRequest)(nil),         // 17: strata.metadata.v1.StoreFlagsRequest
-	(*CopyRequest)(nil),               // 18: strata.metadata.v1.CopyRequest
-	(*ExpungeRequest)(nil),            // 19: strata.metadata.v1.ExpungeRequest
-	(*MarkBlobsDeletingRequest)(nil),  // 20: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),        // 21: strata.metadata.v1.ForgetBlobsRequest
-	(*DeleteTenantRequest)(nil),       // 22: strata.metadata.v1.DeleteTenantRequest
-	(*AddDomainRequest)(nil),          // 23: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),       // 24: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil), // 25: strata.metadata.v1.SetAccountDisabledRequest
-	(*SetQuotaRequest)(nil),           // 26: strata.metadata.v1.SetQuotaRequest
-	(*SetAclRequest)(nil),             // 27: strata.metadata.v1.SetAclRequest
-	(*DeleteAclRequest)(nil),          // 28: strata.metadata.v1.DeleteAclRequest
-	(*ClaimRecentRequest)(nil),        // 29: strata.metadata.v1.ClaimRecentRequest
-	(*SetMetadataRequest)(nil),        // 30: strata.metadata.v1.SetMetadataRequest
-	(*Tenant)(nil),                    // 31: strata.metadata.v1.Tenant
-	(*Account)(nil),                   // 32: strata.metadata.v1.Account
-	(*Mailbox)(nil),                   // 33: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),            // 34: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),        // 35: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),              // 36: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),           // 37: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                 // 38: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),      // 39: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                 // 40: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),               // 41: strata.metadata.v1.AclResponse
-	(*ClaimRecentResponse)(nil),       // 42: strata.metadata.v1.ClaimRecentResponse
+	(*Command)(nil),                      // 0: strata.metadata.v1.Command
+	(*CreateAccountCommand)(nil),         // 1: strata.metadata.v1.CreateAccountCommand
+	(*SetPasswordCommand)(nil),           // 2: strata.metadata.v1.SetPasswordCommand
+	(*CommandResult)(nil),                // 3: strata.metadata.v1.CommandResult
+	(*AccountRecord)(nil),                // 4: strata.metadata.v1.AccountRecord
+	(*MailboxRecord)(nil),                // 5: strata.metadata.v1.MailboxRecord
+	(*MessageIndex)(nil),                 // 6: strata.metadata.v1.MessageIndex
+	(*BlobRef)(nil),                      // 7: strata.metadata.v1.BlobRef
+	(*RequestRecord)(nil),                // 8: strata.metadata.v1.RequestRecord
+	(*AnnotationUsage)(nil),              // 9: strata.metadata.v1.AnnotationUsage
+	(*DedupRecord)(nil),                  // 10: strata.metadata.v1.DedupRecord
+	(*CreateTenantRequest)(nil),          // 11: strata.metadata.v1.CreateTenantRequest
+	(*DeleteAccountRequest)(nil),         // 12: strata.metadata.v1.DeleteAccountRequest
+	(*CreateMailboxRequest)(nil),         // 13: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),         // 14: strata.metadata.v1.DeleteMailboxRequest
+	(*RenameMailboxRequest)(nil),         // 15: strata.metadata.v1.RenameMailboxRequest
+	(*SetSubscribedRequest)(nil),         // 16: strata.metadata.v1.SetSubscribedRequest
+	(*AppendRequest)(nil),                // 17: strata.metadata.v1.AppendRequest
+	(*StoreFlagsRequest)(nil),            // 18: strata.metadata.v1.StoreFlagsRequest
+	(*CopyRequest)(nil),                  // 19: strata.metadata.v1.CopyRequest
+	(*ExpungeRequest)(nil),               // 20: strata.metadata.v1.ExpungeRequest
+	(*MarkBlobsDeletingRequest)(nil),     // 21: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 22: strata.metadata.v1.ForgetBlobsRequest
+	(*DeleteTenantRequest)(nil),          // 23: strata.metadata.v1.DeleteTenantRequest
+	(*AddDomainRequest)(nil),             // 24: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 25: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 26: strata.metadata.v1.SetAccountDisabledRequest
+	(*SetQuotaRequest)(nil),              // 27: strata.metadata.v1.SetQuotaRequest
+	(*SetAclRequest)(nil),                // 28: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),             // 29: strata.metadata.v1.DeleteAclRequest
+	(*ClaimRecentRequest)(nil),           // 30: strata.metadata.v1.ClaimRecentRequest
+	(*SetMetadataRequest)(nil),           // 31: strata.metadata.v1.SetMetadataRequest
+	(*SetDeliverySettingsRequest)(nil),   // 32: strata.metadata.v1.SetDeliverySettingsRequest
+	(*AddAliasRequest)(nil),              // 33: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 34: strata.metadata.v1.DeleteAliasRequest
+	(*PutSieveScriptRequest)(nil),        // 35: strata.metadata.v1.PutSieveScriptRequest
+	(*DeleteSieveScriptRequest)(nil),     // 36: strata.metadata.v1.DeleteSieveScriptRequest
+	(*RenameSieveScriptRequest)(nil),     // 37: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 38: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*Tenant)(nil),                       // 39: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 40: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 41: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),               // 42: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),           // 43: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),                 // 44: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),              // 45: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                    // 46: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),         // 47: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                    // 48: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),                  // 49: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),          // 50: strata.metadata.v1.ClaimRecentResponse
+	(*DeliverySettings)(nil),             // 51: strata.metadata.v1.DeliverySettings
+	(*Alias)(nil),                        // 52: strata.metadata.v1.Alias
+	(*DeleteAliasResponse)(nil),          // 53: strata.metadata.v1.DeleteAliasResponse
+	(*SieveScript)(nil),                  // 54: strata.metadata.v1.SieveScript
+	(*SetActiveSieveScriptResponse)(nil), // 55: strata.metadata.v1.SetActiveSieveScriptResponse
 }
 var file_fsm_proto_depIdxs = []int32{
-	10, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
+	11, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
 	1,  // 1: strata.metadata.v1.Command.create_account:type_name -> strata.metadata.v1.CreateAccountCommand
 	2,  // 2: strata.metadata.v1.Command.set_password:type_name -> strata.metadata.v1.SetPasswordCommand
-	11, // 3: strata.metadata.v1.Command.delete_account:type_name -> strata.metadata.v1.DeleteAccountRequest
-	12, // 4: strata.metadata.v1.Command.create_mailbox:type_name -> strata.metadata.v1.CreateMailboxRequest
-	13, // 5: strata.metadata.v1.Command.delete_mailbox:type_name -> strata.metadata.v1.DeleteMailboxRequest
-	14, // 6: strata.metadata.v1.Command.rename_mailbox:type_name -> strata.metadata.v1.RenameMailboxRequest
-	15, // 7: strata.metadata.v1.Command.set_subscribed:type_name -> strata.metadata.v1.SetSubscribedRequest
-	16, // 8: strata.metadata.v1.Command.append:type_name -> strata.metadata.v1.AppendRequest
-	17, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
-	18, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
-	19, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
-	20, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
-	21, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
-	22, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
-	23, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
-	24, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
-	25, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
-	26, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
-	27, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
-	28, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
-	29, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
-	30, // 22: strata.metadata.v1.Command.set_metadata:type_name -> strata.metadata.v1.SetMetadataRequest
-	31, // 23: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	32, // 24: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	33, // 25: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	34, // 26: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	35, // 27: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	36, // 28: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	37, // 29: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	38, // 30: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	39, // 31: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	40, // 32: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	41, // 33: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	42, // 34: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
-	32, // 35: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	33, // 36: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	3,  // 37: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	38, // [38:38] is the sub-list for method output_type
-	38, // [38:38] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	12, // 3: strata.metadata.v1.Command.delete_account:type_name -> strata.metadata.v1.DeleteAccountRequest
+	13, // 4: strata.metadata.v1.Command.create_mailbox:type_name -> strata.metadata.v1.CreateMailboxRequest
+	14, // 5: strata.metadata.v1.Command.delete_mailbox:type_name -> strata.metadata.v1.DeleteMailboxRequest
+	15, // 6: strata.metadata.v1.Command.rename_mailbox:type_name -> strata.metadata.v1.RenameMailboxRequest
+	16, // 7: strata.metadata.v1.Command.set_subscribed:type_name -> strata.metadata.v1.SetSubscribedRequest
+	17, // 8: strata.metadata.v1.Command.append:type_name -> strata.metadata.v1.AppendRequest
+	18, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
+	19, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
+	20, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
+	21, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
+	22, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
+	23, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
+	24, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
+	25, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
+	26, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
+	27, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
+	28, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
+	29, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
+	30, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
+	31, // 22: strata.metadata.v1.Command.set_metadata:type_name -> strata.metadata.v1.SetMetadataRequest
+	32, // 23: strata.metadata.v1.Command.set_delivery_settings:type_name -> strata.metadata.v1.SetDeliverySettingsRequest
+	33, // 24: strata.metadata.v1.Command.add_alias:type_name -> strata.metadata.v1.AddAliasRequest
+	34, // 25: strata.metadata.v1.Command.delete_alias:type_name -> strata.metadata.v1.DeleteAliasRequest
+	35, // 26: strata.metadata.v1.Command.put_sieve_script:type_name -> strata.metadata.v1.PutSieveScriptRequest
+	36, // 27: strata.metadata.v1.Command.delete_sieve_script:type_name -> strata.metadata.v1.DeleteSieveScriptRequest
+	37, // 28: strata.metadata.v1.Command.rename_sieve_script:type_name -> strata.metadata.v1.RenameSieveScriptRequest
+	38, // 29: strata.metadata.v1.Command.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptRequest
+	39, // 30: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	40, // 31: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	41, // 32: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	42, // 33: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	43, // 34: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	44, // 35: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	45, // 36: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	46, // 37: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	47, // 38: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	48, // 39: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	49, // 40: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	50, // 41: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	51, // 42: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
+	52, // 43: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
+	53, // 44: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
+	54, // 45: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
+	55, // 46: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
+	40, // 47: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	41, // 48: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	3,  // 49: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -1461,6 +1775,13 @@ func file_fsm_proto_init() {
 		(*Command_DeleteAcl)(nil),
 		(*Command_ClaimRecent)(nil),
 		(*Command_SetMetadata)(nil),
+		(*Command_SetDeliverySettings)(nil),
+		(*Command_AddAlias)(nil),
+		(*Command_DeleteAlias)(nil),
+		(*Command_PutSieveScript)(nil),
+		(*Command_DeleteSieveScript)(nil),
+		(*Command_RenameSieveScript)(nil),
+		(*Command_SetActiveSieveScript)(nil),
 	}
 	file_fsm_proto_msgTypes[3].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
@@ -1475,6 +1796,11 @@ func file_fsm_proto_init() {
 		(*CommandResult_Quota)(nil),
 		(*CommandResult_Acl)(nil),
 		(*CommandResult_ClaimRecent)(nil),
+		(*CommandResult_DeliverySettings)(nil),
+		(*CommandResult_Alias)(nil),
+		(*CommandResult_DeleteAlias)(nil),
+		(*CommandResult_SieveScript)(nil),
+		(*CommandResult_SetActiveSieveScript)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1482,7 +1808,7 @@ func file_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

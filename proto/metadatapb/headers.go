@@ -14,3 +14,15 @@ const (
 	// metadata holds "leader_id" and "leader_addr" (empty when unknown).
 	NotLeaderReason = "NOT_LEADER"
 )
+
+// The errdetails.ErrorInfo reasons of refused Sieve script commands (metadata.proto "Sieve
+// scripts"), which ManageSieve answers with RFC 5804 response codes.
+const (
+	// SieveActiveReason: DeleteSieveScript of the active script (RFC 5804 2.10 ACTIVE).
+	SieveActiveReason = "SIEVE_ACTIVE"
+	// SieveMaxSizeReason: a script over the size limit (RFC 5804 1.3 QUOTA/MAXSIZE).
+	SieveMaxSizeReason = "SIEVE_MAXSIZE"
+	// SieveMaxScriptsReason: one script more than the owner may have (RFC 5804 1.3
+	// QUOTA/MAXSCRIPTS).
+	SieveMaxScriptsReason = "SIEVE_MAXSCRIPTS"
+)

@@ -2774,8 +2774,15 @@ type AppendRequest struct {
 	ReplaceUid       uint32 `protobuf:"varint,20,opt,name=replace_uid,json=replaceUid,proto3" json:"replace_uid,omitempty"`
 	ReplaceMailboxId uint64 `protobuf:"varint,21,opt,name=replace_mailbox_id,json=replaceMailboxId,proto3" json:"replace_mailbox_id,omitempty"`
 	ReplaceAccount   string `protobuf:"bytes,22,opt,name=replace_account,json=replaceAccount,proto3" json:"replace_account,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Deduplication of MTA retries (issue 12, metadata/dedup.go): with a dedup_key, an
+	// append whose key this account already stored within the window appends nothing and
+	// answers the earlier append (AppendResponse.duplicate). LMTP sets it to a hash of what a
+	// retry repeats (envelope sender, recipient, Message-ID or body hash). At most 128 bytes.
+	DedupKey []byte `protobuf:"bytes,7,opt,name=dedup_key,json=dedupKey,proto3" json:"dedup_key,omitempty"`
+	// How long the key is remembered, log time; 0: 86400 (a day); at most 30 days.
+	DedupWindowSeconds uint32 `protobuf:"varint,8,opt,name=dedup_window_seconds,json=dedupWindowSeconds,proto3" json:"dedup_window_seconds,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *AppendRequest) Reset() {
@@ -2871,6 +2878,20 @@ func (x *AppendRequest) GetReplaceAccount() string {
 	return ""
 }
 
+func (x *AppendRequest) GetDedupKey() []byte {
+	if x != nil {
+		return x.DedupKey
+	}
+	return nil
+}
+
+func (x *AppendRequest) GetDedupWindowSeconds() uint32 {
+	if x != nil {
+		return x.DedupWindowSeconds
+	}
+	return 0
+}
+
 type AppendResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	UidValidity    uint32                 `protobuf:"varint,1,opt,name=uid_validity,json=uidValidity,proto3" json:"uid_validity,omitempty"`
@@ -2878,8 +2899,12 @@ type AppendResponse struct {
 	Modseq         uint64                 `protobuf:"varint,3,opt,name=modseq,proto3" json:"modseq,omitempty"`
 	BlobEpoch      uint64                 `protobuf:"varint,4,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"`                 // the blob epoch after this append
 	ReplacedModseq uint64                 `protobuf:"varint,20,opt,name=replaced_modseq,json=replacedModseq,proto3" json:"replaced_modseq,omitempty"` // REPLACE: the MODSEQ of the expunge in the replaced mailbox
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The dedup_key was stored within its window: nothing was appended; uid_validity, uids
+	// and modseq are those of the earlier append, into mailbox_id.
+	Duplicate     bool   `protobuf:"varint,5,opt,name=duplicate,proto3" json:"duplicate,omitempty"`
+	MailboxId     uint64 `protobuf:"varint,6,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"` // set with duplicate
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AppendResponse) Reset() {
@@ -2943,6 +2968,20 @@ func (x *AppendResponse) GetBlobEpoch() uint64 {
 func (x *AppendResponse) GetReplacedModseq() uint64 {
 	if x != nil {
 		return x.ReplacedModseq
+	}
+	return 0
+}
+
+func (x *AppendResponse) GetDuplicate() bool {
+	if x != nil {
+		return x.Duplicate
+	}
+	return false
+}
+
+func (x *AppendResponse) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
 	}
 	return 0
 }
@@ -5719,6 +5758,1507 @@ func (x *AccountChanges) GetSubscriptionsChanged() bool {
 	return false
 }
 
+// DeliverySettings are per tenant; a tenant that set none has the defaults.
+type DeliverySettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subaddress delimiters (RFC 5233): each character splits "user+detail" at its first
+	// occurrence. Absent: "+"; "" disables subaddressing. At most 8 printable ASCII
+	// characters, not "@". Answers always carry it.
+	SubaddressDelimiter *string `protobuf:"bytes,1,opt,name=subaddress_delimiter,json=subaddressDelimiter,proto3,oneof" json:"subaddress_delimiter,omitempty"`
+	QuotaPermanent      bool    `protobuf:"varint,2,opt,name=quota_permanent,json=quotaPermanent,proto3" json:"quota_permanent,omitempty"`               // full quota: 552 5.2.2 instead of 452 4.2.2
+	SpamAction          string  `protobuf:"bytes,3,opt,name=spam_action,json=spamAction,proto3" json:"spam_action,omitempty"`                            // "file" (default: into \Junk), "tag", "reject"
+	SpamRejectScore     float64 `protobuf:"fixed64,4,opt,name=spam_reject_score,json=spamRejectScore,proto3" json:"spam_reject_score,omitempty"`         // with spam_action reject: refuse at/above this score
+	DedupWindowSeconds  uint32  `protobuf:"varint,5,opt,name=dedup_window_seconds,json=dedupWindowSeconds,proto3" json:"dedup_window_seconds,omitempty"` // default 86400; at most 30 days (2592000)
+	// Sieve limits of the tenant's accounts and of its global scripts: the size of one
+	// script (default 65536 bytes, at most 1 MiB) and the scripts of one owner (default 32,
+	// at most 1024). 0: the default. Answers carry the effective values.
+	SieveMaxScriptBytes uint32 `protobuf:"varint,6,opt,name=sieve_max_script_bytes,json=sieveMaxScriptBytes,proto3" json:"sieve_max_script_bytes,omitempty"`
+	SieveMaxScripts     uint32 `protobuf:"varint,7,opt,name=sieve_max_scripts,json=sieveMaxScripts,proto3" json:"sieve_max_scripts,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
+}
+
+func (x *DeliverySettings) Reset() {
+	*x = DeliverySettings{}
+	mi := &file_metadata_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliverySettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliverySettings) ProtoMessage() {}
+
+func (x *DeliverySettings) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliverySettings.ProtoReflect.Descriptor instead.
+func (*DeliverySettings) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *DeliverySettings) GetSubaddressDelimiter() string {
+	if x != nil && x.SubaddressDelimiter != nil {
+		return *x.SubaddressDelimiter
+	}
+	return ""
+}
+
+func (x *DeliverySettings) GetQuotaPermanent() bool {
+	if x != nil {
+		return x.QuotaPermanent
+	}
+	return false
+}
+
+func (x *DeliverySettings) GetSpamAction() string {
+	if x != nil {
+		return x.SpamAction
+	}
+	return ""
+}
+
+func (x *DeliverySettings) GetSpamRejectScore() float64 {
+	if x != nil {
+		return x.SpamRejectScore
+	}
+	return 0
+}
+
+func (x *DeliverySettings) GetDedupWindowSeconds() uint32 {
+	if x != nil {
+		return x.DedupWindowSeconds
+	}
+	return 0
+}
+
+func (x *DeliverySettings) GetSieveMaxScriptBytes() uint32 {
+	if x != nil {
+		return x.SieveMaxScriptBytes
+	}
+	return 0
+}
+
+func (x *DeliverySettings) GetSieveMaxScripts() uint32 {
+	if x != nil {
+		return x.SieveMaxScripts
+	}
+	return 0
+}
+
+type SetDeliverySettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Tenant        string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Settings      *DeliverySettings      `protobuf:"bytes,3,opt,name=settings,proto3" json:"settings,omitempty"` // replaces the tenant's settings whole
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetDeliverySettingsRequest) Reset() {
+	*x = SetDeliverySettingsRequest{}
+	mi := &file_metadata_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetDeliverySettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetDeliverySettingsRequest) ProtoMessage() {}
+
+func (x *SetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetDeliverySettingsRequest.ProtoReflect.Descriptor instead.
+func (*SetDeliverySettingsRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *SetDeliverySettingsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SetDeliverySettingsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SetDeliverySettingsRequest) GetSettings() *DeliverySettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type GetDeliverySettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDeliverySettingsRequest) Reset() {
+	*x = GetDeliverySettingsRequest{}
+	mi := &file_metadata_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDeliverySettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDeliverySettingsRequest) ProtoMessage() {}
+
+func (x *GetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDeliverySettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetDeliverySettingsRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *GetDeliverySettingsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type ResolveRecipientRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveRecipientRequest) Reset() {
+	*x = ResolveRecipientRequest{}
+	mi := &file_metadata_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveRecipientRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveRecipientRequest) ProtoMessage() {}
+
+func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveRecipientRequest.ProtoReflect.Descriptor instead.
+func (*ResolveRecipientRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *ResolveRecipientRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+// ResolvedAccount is one account a recipient delivers to.
+type ResolvedAccount struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Account  string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Disabled bool                   `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	// No room for another message: the account's or its tenant's MESSAGE or STORAGE limit
+	// is reached (RFC 9208).
+	OverQuota bool `protobuf:"varint,3,opt,name=over_quota,json=overQuota,proto3" json:"over_quota,omitempty"`
+	// The bytes the tightest STORAGE limit of its roots still allows; absent: no limit.
+	StorageAvailable *uint64 `protobuf:"varint,4,opt,name=storage_available,json=storageAvailable,proto3,oneof" json:"storage_available,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ResolvedAccount) Reset() {
+	*x = ResolvedAccount{}
+	mi := &file_metadata_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolvedAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolvedAccount) ProtoMessage() {}
+
+func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolvedAccount.ProtoReflect.Descriptor instead.
+func (*ResolvedAccount) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *ResolvedAccount) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *ResolvedAccount) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *ResolvedAccount) GetOverQuota() bool {
+	if x != nil {
+		return x.OverQuota
+	}
+	return false
+}
+
+func (x *ResolvedAccount) GetStorageAvailable() uint64 {
+	if x != nil && x.StorageAvailable != nil {
+		return *x.StorageAvailable
+	}
+	return 0
+}
+
+type ResolveRecipientResponse struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Account   string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"` // canonical account email (of targets[0])
+	Detail    string                 `protobuf:"bytes,2,opt,name=detail,proto3" json:"detail,omitempty"`   // subaddress detail ("" if none)
+	Tenant    string                 `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Disabled  bool                   `protobuf:"varint,4,opt,name=disabled,proto3" json:"disabled,omitempty"`                    // targets[0].disabled
+	Settings  *DeliverySettings      `protobuf:"bytes,5,opt,name=settings,proto3" json:"settings,omitempty"`                     // the tenant's, with defaults filled in
+	Via       string                 `protobuf:"bytes,6,opt,name=via,proto3" json:"via,omitempty"`                               // "account", "alias" or "catchall"
+	OverQuota bool                   `protobuf:"varint,7,opt,name=over_quota,json=overQuota,proto3" json:"over_quota,omitempty"` // targets[0].over_quota
+	// Every account the recipient delivers to (an alias may name several), sorted;
+	// targets[0] is account.
+	Targets       []*ResolvedAccount `protobuf:"bytes,8,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveRecipientResponse) Reset() {
+	*x = ResolveRecipientResponse{}
+	mi := &file_metadata_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveRecipientResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveRecipientResponse) ProtoMessage() {}
+
+func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveRecipientResponse.ProtoReflect.Descriptor instead.
+func (*ResolveRecipientResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *ResolveRecipientResponse) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *ResolveRecipientResponse) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *ResolveRecipientResponse) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ResolveRecipientResponse) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *ResolveRecipientResponse) GetSettings() *DeliverySettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *ResolveRecipientResponse) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
+func (x *ResolveRecipientResponse) GetOverQuota() bool {
+	if x != nil {
+		return x.OverQuota
+	}
+	return false
+}
+
+func (x *ResolveRecipientResponse) GetTargets() []*ResolvedAccount {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+// Alias maps an address of a tenant's domain to accounts of that tenant.
+type Alias struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"` // "local@domain", or "@domain" for the catch-all
+	Targets       []string               `protobuf:"bytes,2,rep,name=targets,proto3" json:"targets,omitempty"` // account emails, sorted
+	Tenant        string                 `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Alias) Reset() {
+	*x = Alias{}
+	mi := &file_metadata_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Alias) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Alias) ProtoMessage() {}
+
+func (x *Alias) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Alias.ProtoReflect.Descriptor instead.
+func (*Alias) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *Alias) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Alias) GetTargets() []string {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+func (x *Alias) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type AddAliasRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Address   string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// Added to the alias's targets (created when new); at most 64 in all.
+	Targets       []string `protobuf:"bytes,3,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddAliasRequest) Reset() {
+	*x = AddAliasRequest{}
+	mi := &file_metadata_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddAliasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddAliasRequest) ProtoMessage() {}
+
+func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddAliasRequest.ProtoReflect.Descriptor instead.
+func (*AddAliasRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *AddAliasRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AddAliasRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *AddAliasRequest) GetTargets() []string {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+type DeleteAliasRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Address   string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	// Removed from the alias's targets; empty: the whole alias. An alias left without
+	// targets is deleted.
+	Targets       []string `protobuf:"bytes,3,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAliasRequest) Reset() {
+	*x = DeleteAliasRequest{}
+	mi := &file_metadata_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAliasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAliasRequest) ProtoMessage() {}
+
+func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAliasRequest.ProtoReflect.Descriptor instead.
+func (*DeleteAliasRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *DeleteAliasRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *DeleteAliasRequest) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *DeleteAliasRequest) GetTargets() []string {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+type DeleteAliasResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Alias         *Alias                 `protobuf:"bytes,1,opt,name=alias,proto3" json:"alias,omitempty"` // what is left; absent when the alias is gone
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAliasResponse) Reset() {
+	*x = DeleteAliasResponse{}
+	mi := &file_metadata_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAliasResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAliasResponse) ProtoMessage() {}
+
+func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAliasResponse.ProtoReflect.Descriptor instead.
+func (*DeleteAliasResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *DeleteAliasResponse) GetAlias() *Alias {
+	if x != nil {
+		return x.Alias
+	}
+	return nil
+}
+
+type ListAliasesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// At most one of them; neither: every alias.
+	Tenant        string `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Domain        string `protobuf:"bytes,2,opt,name=domain,proto3" json:"domain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAliasesRequest) Reset() {
+	*x = ListAliasesRequest{}
+	mi := &file_metadata_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAliasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAliasesRequest) ProtoMessage() {}
+
+func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
+func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *ListAliasesRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *ListAliasesRequest) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+type ListAliasesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Aliases       []*Alias               `protobuf:"bytes,1,rep,name=aliases,proto3" json:"aliases,omitempty"` // by domain, then local part (the catch-all first)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAliasesResponse) Reset() {
+	*x = ListAliasesResponse{}
+	mi := &file_metadata_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAliasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAliasesResponse) ProtoMessage() {}
+
+func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
+func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *ListAliasesResponse) GetAliases() []*Alias {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
+type SieveScript struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"` // empty for a global script
+	Tenant  string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Name    string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Content []byte                 `protobuf:"bytes,4,opt,name=content,proto3" json:"content,omitempty"` // not in listings
+	Active  bool                   `protobuf:"varint,5,opt,name=active,proto3" json:"active,omitempty"`  // the account's active script (RFC 5804 2.8); one at most
+	// A global script's place in delivery: "before" or "after" the user's script, or "" (only
+	// included by name). Scripts of one phase run in name order. Always "" for an account's.
+	Phase         string `protobuf:"bytes,6,opt,name=phase,proto3" json:"phase,omitempty"`
+	Size          uint64 `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	UpdatedUnix   int64  `protobuf:"varint,8,opt,name=updated_unix,json=updatedUnix,proto3" json:"updated_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SieveScript) Reset() {
+	*x = SieveScript{}
+	mi := &file_metadata_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SieveScript) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SieveScript) ProtoMessage() {}
+
+func (x *SieveScript) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SieveScript.ProtoReflect.Descriptor instead.
+func (*SieveScript) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *SieveScript) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SieveScript) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SieveScript) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SieveScript) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *SieveScript) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *SieveScript) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+func (x *SieveScript) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SieveScript) GetUpdatedUnix() int64 {
+	if x != nil {
+		return x.UpdatedUnix
+	}
+	return 0
+}
+
+type PutSieveScriptRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Account       string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	Tenant        string                 `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"` // with account empty: a global script of this tenant
+	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Content       []byte                 `protobuf:"bytes,5,opt,name=content,proto3" json:"content,omitempty"` // replaces a script of that name (its active flag stays)
+	Phase         string                 `protobuf:"bytes,6,opt,name=phase,proto3" json:"phase,omitempty"`     // global scripts only
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutSieveScriptRequest) Reset() {
+	*x = PutSieveScriptRequest{}
+	mi := &file_metadata_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutSieveScriptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutSieveScriptRequest) ProtoMessage() {}
+
+func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutSieveScriptRequest.ProtoReflect.Descriptor instead.
+func (*PutSieveScriptRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *PutSieveScriptRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *PutSieveScriptRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *PutSieveScriptRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *PutSieveScriptRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PutSieveScriptRequest) GetContent() []byte {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *PutSieveScriptRequest) GetPhase() string {
+	if x != nil {
+		return x.Phase
+	}
+	return ""
+}
+
+type GetSieveScriptRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Tenant        string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSieveScriptRequest) Reset() {
+	*x = GetSieveScriptRequest{}
+	mi := &file_metadata_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSieveScriptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSieveScriptRequest) ProtoMessage() {}
+
+func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSieveScriptRequest.ProtoReflect.Descriptor instead.
+func (*GetSieveScriptRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *GetSieveScriptRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *GetSieveScriptRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *GetSieveScriptRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ListSieveScriptsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Tenant        string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSieveScriptsRequest) Reset() {
+	*x = ListSieveScriptsRequest{}
+	mi := &file_metadata_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSieveScriptsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSieveScriptsRequest) ProtoMessage() {}
+
+func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSieveScriptsRequest.ProtoReflect.Descriptor instead.
+func (*ListSieveScriptsRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *ListSieveScriptsRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *ListSieveScriptsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+type ListSieveScriptsResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Scripts []*SieveScript         `protobuf:"bytes,1,rep,name=scripts,proto3" json:"scripts,omitempty"` // by name, without content
+	// The owner's limits (RFC 5804 2.3 HAVESPACE) and what it uses.
+	MaxScriptBytes uint32 `protobuf:"varint,2,opt,name=max_script_bytes,json=maxScriptBytes,proto3" json:"max_script_bytes,omitempty"`
+	MaxScripts     uint32 `protobuf:"varint,3,opt,name=max_scripts,json=maxScripts,proto3" json:"max_scripts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ListSieveScriptsResponse) Reset() {
+	*x = ListSieveScriptsResponse{}
+	mi := &file_metadata_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSieveScriptsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSieveScriptsResponse) ProtoMessage() {}
+
+func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSieveScriptsResponse.ProtoReflect.Descriptor instead.
+func (*ListSieveScriptsResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *ListSieveScriptsResponse) GetScripts() []*SieveScript {
+	if x != nil {
+		return x.Scripts
+	}
+	return nil
+}
+
+func (x *ListSieveScriptsResponse) GetMaxScriptBytes() uint32 {
+	if x != nil {
+		return x.MaxScriptBytes
+	}
+	return 0
+}
+
+func (x *ListSieveScriptsResponse) GetMaxScripts() uint32 {
+	if x != nil {
+		return x.MaxScripts
+	}
+	return 0
+}
+
+type DeleteSieveScriptRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Account       string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	Tenant        string                 `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSieveScriptRequest) Reset() {
+	*x = DeleteSieveScriptRequest{}
+	mi := &file_metadata_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSieveScriptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSieveScriptRequest) ProtoMessage() {}
+
+func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSieveScriptRequest.ProtoReflect.Descriptor instead.
+func (*DeleteSieveScriptRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *DeleteSieveScriptRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *DeleteSieveScriptRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *DeleteSieveScriptRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *DeleteSieveScriptRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type DeleteSieveScriptResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteSieveScriptResponse) Reset() {
+	*x = DeleteSieveScriptResponse{}
+	mi := &file_metadata_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteSieveScriptResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteSieveScriptResponse) ProtoMessage() {}
+
+func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteSieveScriptResponse.ProtoReflect.Descriptor instead.
+func (*DeleteSieveScriptResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{99}
+}
+
+type RenameSieveScriptRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Account       string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	Tenant        string                 `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Name          string                 `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	NewName       string                 `protobuf:"bytes,5,opt,name=new_name,json=newName,proto3" json:"new_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenameSieveScriptRequest) Reset() {
+	*x = RenameSieveScriptRequest{}
+	mi := &file_metadata_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenameSieveScriptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenameSieveScriptRequest) ProtoMessage() {}
+
+func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenameSieveScriptRequest.ProtoReflect.Descriptor instead.
+func (*RenameSieveScriptRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *RenameSieveScriptRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RenameSieveScriptRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *RenameSieveScriptRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *RenameSieveScriptRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RenameSieveScriptRequest) GetNewName() string {
+	if x != nil {
+		return x.NewName
+	}
+	return ""
+}
+
+type SetActiveSieveScriptRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Account       string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"` // "": no script active (RFC 5804 2.8)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetActiveSieveScriptRequest) Reset() {
+	*x = SetActiveSieveScriptRequest{}
+	mi := &file_metadata_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetActiveSieveScriptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetActiveSieveScriptRequest) ProtoMessage() {}
+
+func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
+func (*SetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *SetActiveSieveScriptRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SetActiveSieveScriptRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SetActiveSieveScriptRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type SetActiveSieveScriptResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Active        string                 `protobuf:"bytes,1,opt,name=active,proto3" json:"active,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetActiveSieveScriptResponse) Reset() {
+	*x = SetActiveSieveScriptResponse{}
+	mi := &file_metadata_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetActiveSieveScriptResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetActiveSieveScriptResponse) ProtoMessage() {}
+
+func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
+func (*SetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *SetActiveSieveScriptResponse) GetActive() string {
+	if x != nil {
+		return x.Active
+	}
+	return ""
+}
+
+type GetActiveSieveScriptRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetActiveSieveScriptRequest) Reset() {
+	*x = GetActiveSieveScriptRequest{}
+	mi := &file_metadata_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetActiveSieveScriptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetActiveSieveScriptRequest) ProtoMessage() {}
+
+func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
+func (*GetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *GetActiveSieveScriptRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+type GetActiveSieveScriptResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Script        *SieveScript           `protobuf:"bytes,1,opt,name=script,proto3" json:"script,omitempty"` // absent: the account has no active script
+	Before        []*SieveScript         `protobuf:"bytes,2,rep,name=before,proto3" json:"before,omitempty"` // the tenant's "before" scripts, by name
+	After         []*SieveScript         `protobuf:"bytes,3,rep,name=after,proto3" json:"after,omitempty"`   // the tenant's "after" scripts, by name
+	Tenant        string                 `protobuf:"bytes,4,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetActiveSieveScriptResponse) Reset() {
+	*x = GetActiveSieveScriptResponse{}
+	mi := &file_metadata_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetActiveSieveScriptResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetActiveSieveScriptResponse) ProtoMessage() {}
+
+func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
+func (*GetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *GetActiveSieveScriptResponse) GetScript() *SieveScript {
+	if x != nil {
+		return x.Script
+	}
+	return nil
+}
+
+func (x *GetActiveSieveScriptResponse) GetBefore() []*SieveScript {
+	if x != nil {
+		return x.Before
+	}
+	return nil
+}
+
+func (x *GetActiveSieveScriptResponse) GetAfter() []*SieveScript {
+	if x != nil {
+		return x.After
+	}
+	return nil
+}
+
+func (x *GetActiveSieveScriptResponse) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
 var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
@@ -5946,7 +7486,7 @@ const file_metadata_proto_rawDesc = "" +
 	"references\x18\x02 \x03(\tR\n" +
 	"references\x12!\n" +
 	"\fbase_subject\x18\x03 \x01(\tR\vbaseSubject\x12\x14\n" +
-	"\x05reply\x18\x04 \x01(\bR\x05reply\"\xce\x02\n" +
+	"\x05reply\x18\x04 \x01(\bR\x05reply\"\x9d\x03\n" +
 	"\rAppendRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
@@ -5960,14 +7500,19 @@ const file_metadata_proto_rawDesc = "" +
 	"\vreplace_uid\x18\x14 \x01(\rR\n" +
 	"replaceUid\x12,\n" +
 	"\x12replace_mailbox_id\x18\x15 \x01(\x04R\x10replaceMailboxId\x12'\n" +
-	"\x0freplace_account\x18\x16 \x01(\tR\x0ereplaceAccount\"\xa7\x01\n" +
+	"\x0freplace_account\x18\x16 \x01(\tR\x0ereplaceAccount\x12\x1b\n" +
+	"\tdedup_key\x18\a \x01(\fR\bdedupKey\x120\n" +
+	"\x14dedup_window_seconds\x18\b \x01(\rR\x12dedupWindowSeconds\"\xe4\x01\n" +
 	"\x0eAppendResponse\x12!\n" +
 	"\fuid_validity\x18\x01 \x01(\rR\vuidValidity\x12\x12\n" +
 	"\x04uids\x18\x02 \x03(\rR\x04uids\x12\x16\n" +
 	"\x06modseq\x18\x03 \x01(\x04R\x06modseq\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\x12'\n" +
-	"\x0freplaced_modseq\x18\x14 \x01(\x04R\x0ereplacedModseq\"4\n" +
+	"\x0freplaced_modseq\x18\x14 \x01(\x04R\x0ereplacedModseq\x12\x1c\n" +
+	"\tduplicate\x18\x05 \x01(\bR\tduplicate\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x06 \x01(\x04R\tmailboxId\"4\n" +
 	"\bUidRange\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\rR\x05first\x12\x12\n" +
 	"\x04last\x18\x02 \x01(\rR\x04last\"b\n" +
@@ -6188,7 +7733,121 @@ const file_metadata_proto_rawDesc = "" +
 	"\tmailboxes\x18\x02 \x03(\v2\x1b.strata.metadata.v1.MailboxR\tmailboxes\x12\x18\n" +
 	"\adeleted\x18\x03 \x03(\x04R\adeleted\x12$\n" +
 	"\rsubscriptions\x18\x04 \x03(\tR\rsubscriptions\x123\n" +
-	"\x15subscriptions_changed\x18\x05 \x01(\bR\x14subscriptionsChanged*F\n" +
+	"\x15subscriptions_changed\x18\x05 \x01(\bR\x14subscriptionsChanged\"\xec\x02\n" +
+	"\x10DeliverySettings\x126\n" +
+	"\x14subaddress_delimiter\x18\x01 \x01(\tH\x00R\x13subaddressDelimiter\x88\x01\x01\x12'\n" +
+	"\x0fquota_permanent\x18\x02 \x01(\bR\x0equotaPermanent\x12\x1f\n" +
+	"\vspam_action\x18\x03 \x01(\tR\n" +
+	"spamAction\x12*\n" +
+	"\x11spam_reject_score\x18\x04 \x01(\x01R\x0fspamRejectScore\x120\n" +
+	"\x14dedup_window_seconds\x18\x05 \x01(\rR\x12dedupWindowSeconds\x123\n" +
+	"\x16sieve_max_script_bytes\x18\x06 \x01(\rR\x13sieveMaxScriptBytes\x12*\n" +
+	"\x11sieve_max_scripts\x18\a \x01(\rR\x0fsieveMaxScriptsB\x17\n" +
+	"\x15_subaddress_delimiter\"\x95\x01\n" +
+	"\x1aSetDeliverySettingsRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12@\n" +
+	"\bsettings\x18\x03 \x01(\v2$.strata.metadata.v1.DeliverySettingsR\bsettings\"4\n" +
+	"\x1aGetDeliverySettingsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"3\n" +
+	"\x17ResolveRecipientRequest\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\"\xae\x01\n" +
+	"\x0fResolvedAccount\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1a\n" +
+	"\bdisabled\x18\x02 \x01(\bR\bdisabled\x12\x1d\n" +
+	"\n" +
+	"over_quota\x18\x03 \x01(\bR\toverQuota\x120\n" +
+	"\x11storage_available\x18\x04 \x01(\x04H\x00R\x10storageAvailable\x88\x01\x01B\x14\n" +
+	"\x12_storage_available\"\xb2\x02\n" +
+	"\x18ResolveRecipientResponse\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06detail\x18\x02 \x01(\tR\x06detail\x12\x16\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x1a\n" +
+	"\bdisabled\x18\x04 \x01(\bR\bdisabled\x12@\n" +
+	"\bsettings\x18\x05 \x01(\v2$.strata.metadata.v1.DeliverySettingsR\bsettings\x12\x10\n" +
+	"\x03via\x18\x06 \x01(\tR\x03via\x12\x1d\n" +
+	"\n" +
+	"over_quota\x18\a \x01(\bR\toverQuota\x12=\n" +
+	"\atargets\x18\b \x03(\v2#.strata.metadata.v1.ResolvedAccountR\atargets\"S\n" +
+	"\x05Alias\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x18\n" +
+	"\atargets\x18\x02 \x03(\tR\atargets\x12\x16\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\"d\n" +
+	"\x0fAddAliasRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x18\n" +
+	"\atargets\x18\x03 \x03(\tR\atargets\"g\n" +
+	"\x12DeleteAliasRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x18\n" +
+	"\atargets\x18\x03 \x03(\tR\atargets\"F\n" +
+	"\x13DeleteAliasResponse\x12/\n" +
+	"\x05alias\x18\x01 \x01(\v2\x19.strata.metadata.v1.AliasR\x05alias\"D\n" +
+	"\x12ListAliasesRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06domain\x18\x02 \x01(\tR\x06domain\"J\n" +
+	"\x13ListAliasesResponse\x123\n" +
+	"\aaliases\x18\x01 \x03(\v2\x19.strata.metadata.v1.AliasR\aaliases\"\xd2\x01\n" +
+	"\vSieveScript\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x18\n" +
+	"\acontent\x18\x04 \x01(\fR\acontent\x12\x16\n" +
+	"\x06active\x18\x05 \x01(\bR\x06active\x12\x14\n" +
+	"\x05phase\x18\x06 \x01(\tR\x05phase\x12\x12\n" +
+	"\x04size\x18\a \x01(\x04R\x04size\x12!\n" +
+	"\fupdated_unix\x18\b \x01(\x03R\vupdatedUnix\"\xac\x01\n" +
+	"\x15PutSieveScriptRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x18\n" +
+	"\acontent\x18\x05 \x01(\fR\acontent\x12\x14\n" +
+	"\x05phase\x18\x06 \x01(\tR\x05phase\"]\n" +
+	"\x15GetSieveScriptRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"K\n" +
+	"\x17ListSieveScriptsRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\"\xa0\x01\n" +
+	"\x18ListSieveScriptsResponse\x129\n" +
+	"\ascripts\x18\x01 \x03(\v2\x1f.strata.metadata.v1.SieveScriptR\ascripts\x12(\n" +
+	"\x10max_script_bytes\x18\x02 \x01(\rR\x0emaxScriptBytes\x12\x1f\n" +
+	"\vmax_scripts\x18\x03 \x01(\rR\n" +
+	"maxScripts\"\x7f\n" +
+	"\x18DeleteSieveScriptRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"\x1b\n" +
+	"\x19DeleteSieveScriptResponse\"\x9a\x01\n" +
+	"\x18RenameSieveScriptRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x16\n" +
+	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x19\n" +
+	"\bnew_name\x18\x05 \x01(\tR\anewName\"j\n" +
+	"\x1bSetActiveSieveScriptRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"6\n" +
+	"\x1cSetActiveSieveScriptResponse\x12\x16\n" +
+	"\x06active\x18\x01 \x01(\tR\x06active\"7\n" +
+	"\x1bGetActiveSieveScriptRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"\xdf\x01\n" +
+	"\x1cGetActiveSieveScriptResponse\x127\n" +
+	"\x06script\x18\x01 \x01(\v2\x1f.strata.metadata.v1.SieveScriptR\x06script\x127\n" +
+	"\x06before\x18\x02 \x03(\v2\x1f.strata.metadata.v1.SieveScriptR\x06before\x125\n" +
+	"\x05after\x18\x03 \x03(\v2\x1f.strata.metadata.v1.SieveScriptR\x05after\x12\x16\n" +
+	"\x06tenant\x18\x04 \x01(\tR\x06tenant*F\n" +
 	"\aAclMode\x12\x14\n" +
 	"\x10ACL_MODE_REPLACE\x10\x00\x12\x10\n" +
 	"\fACL_MODE_ADD\x10\x01\x12\x13\n" +
@@ -6209,7 +7868,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\rMetadataDepth\x12\x17\n" +
 	"\x13METADATA_DEPTH_ZERO\x10\x00\x12\x16\n" +
 	"\x12METADATA_DEPTH_ONE\x10\x01\x12\x1b\n" +
-	"\x17METADATA_DEPTH_INFINITY\x10\x022\x96\x1a\n" +
+	"\x17METADATA_DEPTH_INFINITY\x10\x022\xe2$\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -6250,7 +7909,20 @@ const file_metadata_proto_rawDesc = "" +
 	"\x06GetAcl\x12!.strata.metadata.v1.GetAclRequest\x1a\x1f.strata.metadata.v1.AclResponse\x12^\n" +
 	"\vSetMetadata\x12&.strata.metadata.v1.SetMetadataRequest\x1a'.strata.metadata.v1.SetMetadataResponse\x12^\n" +
 	"\vGetMetadata\x12&.strata.metadata.v1.GetMetadataRequest\x1a'.strata.metadata.v1.GetMetadataResponse\x12]\n" +
-	"\fWatchAccount\x12'.strata.metadata.v1.WatchAccountRequest\x1a\".strata.metadata.v1.AccountChanges0\x012n\n" +
+	"\fWatchAccount\x12'.strata.metadata.v1.WatchAccountRequest\x1a\".strata.metadata.v1.AccountChanges0\x01\x12m\n" +
+	"\x10ResolveRecipient\x12+.strata.metadata.v1.ResolveRecipientRequest\x1a,.strata.metadata.v1.ResolveRecipientResponse\x12k\n" +
+	"\x13SetDeliverySettings\x12..strata.metadata.v1.SetDeliverySettingsRequest\x1a$.strata.metadata.v1.DeliverySettings\x12k\n" +
+	"\x13GetDeliverySettings\x12..strata.metadata.v1.GetDeliverySettingsRequest\x1a$.strata.metadata.v1.DeliverySettings\x12J\n" +
+	"\bAddAlias\x12#.strata.metadata.v1.AddAliasRequest\x1a\x19.strata.metadata.v1.Alias\x12^\n" +
+	"\vDeleteAlias\x12&.strata.metadata.v1.DeleteAliasRequest\x1a'.strata.metadata.v1.DeleteAliasResponse\x12^\n" +
+	"\vListAliases\x12&.strata.metadata.v1.ListAliasesRequest\x1a'.strata.metadata.v1.ListAliasesResponse\x12\\\n" +
+	"\x0ePutSieveScript\x12).strata.metadata.v1.PutSieveScriptRequest\x1a\x1f.strata.metadata.v1.SieveScript\x12\\\n" +
+	"\x0eGetSieveScript\x12).strata.metadata.v1.GetSieveScriptRequest\x1a\x1f.strata.metadata.v1.SieveScript\x12m\n" +
+	"\x10ListSieveScripts\x12+.strata.metadata.v1.ListSieveScriptsRequest\x1a,.strata.metadata.v1.ListSieveScriptsResponse\x12p\n" +
+	"\x11DeleteSieveScript\x12,.strata.metadata.v1.DeleteSieveScriptRequest\x1a-.strata.metadata.v1.DeleteSieveScriptResponse\x12b\n" +
+	"\x11RenameSieveScript\x12,.strata.metadata.v1.RenameSieveScriptRequest\x1a\x1f.strata.metadata.v1.SieveScript\x12y\n" +
+	"\x14SetActiveSieveScript\x12/.strata.metadata.v1.SetActiveSieveScriptRequest\x1a0.strata.metadata.v1.SetActiveSieveScriptResponse\x12y\n" +
+	"\x14GetActiveSieveScript\x12/.strata.metadata.v1.GetActiveSieveScriptRequest\x1a0.strata.metadata.v1.GetActiveSieveScriptResponse2n\n" +
 	"\tBlobAdmin\x12a\n" +
 	"\fCollectBlobs\x12'.strata.metadata.v1.CollectBlobsRequest\x1a(.strata.metadata.v1.CollectBlobsResponseB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
@@ -6267,220 +7939,279 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
 var file_metadata_proto_goTypes = []any{
-	(AclMode)(0),                      // 0: strata.metadata.v1.AclMode
-	(FlagOp)(0),                       // 1: strata.metadata.v1.FlagOp
-	(ChangeKind)(0),                   // 2: strata.metadata.v1.ChangeKind
-	(MetadataDepth)(0),                // 3: strata.metadata.v1.MetadataDepth
-	(*SetAclRequest)(nil),             // 4: strata.metadata.v1.SetAclRequest
-	(*DeleteAclRequest)(nil),          // 5: strata.metadata.v1.DeleteAclRequest
-	(*GetAclRequest)(nil),             // 6: strata.metadata.v1.GetAclRequest
-	(*AclResponse)(nil),               // 7: strata.metadata.v1.AclResponse
-	(*Tenant)(nil),                    // 8: strata.metadata.v1.Tenant
-	(*Account)(nil),                   // 9: strata.metadata.v1.Account
-	(*Mailbox)(nil),                   // 10: strata.metadata.v1.Mailbox
-	(*AclEntry)(nil),                  // 11: strata.metadata.v1.AclEntry
-	(*Address)(nil),                   // 12: strata.metadata.v1.Address
-	(*Envelope)(nil),                  // 13: strata.metadata.v1.Envelope
-	(*Param)(nil),                     // 14: strata.metadata.v1.Param
-	(*BodyPart)(nil),                  // 15: strata.metadata.v1.BodyPart
-	(*MessageStructure)(nil),          // 16: strata.metadata.v1.MessageStructure
-	(*MessageRecord)(nil),             // 17: strata.metadata.v1.MessageRecord
-	(*CreateTenantRequest)(nil),       // 18: strata.metadata.v1.CreateTenantRequest
-	(*ListTenantsRequest)(nil),        // 19: strata.metadata.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),       // 20: strata.metadata.v1.ListTenantsResponse
-	(*CreateAccountRequest)(nil),      // 21: strata.metadata.v1.CreateAccountRequest
-	(*SetPasswordRequest)(nil),        // 22: strata.metadata.v1.SetPasswordRequest
-	(*DeleteAccountRequest)(nil),      // 23: strata.metadata.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),     // 24: strata.metadata.v1.DeleteAccountResponse
-	(*ListAccountsRequest)(nil),       // 25: strata.metadata.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),      // 26: strata.metadata.v1.ListAccountsResponse
-	(*AuthenticateRequest)(nil),       // 27: strata.metadata.v1.AuthenticateRequest
-	(*ListMailboxesRequest)(nil),      // 28: strata.metadata.v1.ListMailboxesRequest
-	(*ListMailboxesResponse)(nil),     // 29: strata.metadata.v1.ListMailboxesResponse
-	(*GetMailboxRequest)(nil),         // 30: strata.metadata.v1.GetMailboxRequest
-	(*CreateMailboxRequest)(nil),      // 31: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),      // 32: strata.metadata.v1.DeleteMailboxRequest
-	(*DeleteMailboxResponse)(nil),     // 33: strata.metadata.v1.DeleteMailboxResponse
-	(*RenameMailboxRequest)(nil),      // 34: strata.metadata.v1.RenameMailboxRequest
-	(*RenameMailboxResponse)(nil),     // 35: strata.metadata.v1.RenameMailboxResponse
-	(*SetSubscribedRequest)(nil),      // 36: strata.metadata.v1.SetSubscribedRequest
-	(*SetSubscribedResponse)(nil),     // 37: strata.metadata.v1.SetSubscribedResponse
-	(*NewMessage)(nil),                // 38: strata.metadata.v1.NewMessage
-	(*ThreadKeys)(nil),                // 39: strata.metadata.v1.ThreadKeys
-	(*AppendRequest)(nil),             // 40: strata.metadata.v1.AppendRequest
-	(*AppendResponse)(nil),            // 41: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),                  // 42: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),       // 43: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),      // 44: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),                   // 45: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),      // 46: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),         // 47: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),                // 48: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),        // 49: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),               // 50: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),              // 51: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),            // 52: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),           // 53: strata.metadata.v1.ExpungeResponse
-	(*ListVanishedRequest)(nil),       // 54: strata.metadata.v1.ListVanishedRequest
-	(*ListVanishedResponse)(nil),      // 55: strata.metadata.v1.ListVanishedResponse
-	(*ClaimRecentRequest)(nil),        // 56: strata.metadata.v1.ClaimRecentRequest
-	(*ClaimRecentResponse)(nil),       // 57: strata.metadata.v1.ClaimRecentResponse
-	(*WatchRequest)(nil),              // 58: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                    // 59: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),               // 60: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),  // 61: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),        // 62: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                 // 63: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),       // 64: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),      // 65: strata.metadata.v1.CollectBlobsResponse
-	(*DeleteTenantRequest)(nil),       // 66: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),      // 67: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),          // 68: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),       // 69: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil), // 70: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),         // 71: strata.metadata.v1.GetAccountRequest
-	(*QuotaLimits)(nil),               // 72: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                // 73: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                 // 74: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),           // 75: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),           // 76: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),          // 77: strata.metadata.v1.GetQuotaResponse
-	(*MetadataEntry)(nil),             // 78: strata.metadata.v1.MetadataEntry
-	(*SetMetadataRequest)(nil),        // 79: strata.metadata.v1.SetMetadataRequest
-	(*SetMetadataResponse)(nil),       // 80: strata.metadata.v1.SetMetadataResponse
-	(*GetMetadataRequest)(nil),        // 81: strata.metadata.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),       // 82: strata.metadata.v1.GetMetadataResponse
-	(*WatchAccountRequest)(nil),       // 83: strata.metadata.v1.WatchAccountRequest
-	(*AccountChanges)(nil),            // 84: strata.metadata.v1.AccountChanges
+	(AclMode)(0),                         // 0: strata.metadata.v1.AclMode
+	(FlagOp)(0),                          // 1: strata.metadata.v1.FlagOp
+	(ChangeKind)(0),                      // 2: strata.metadata.v1.ChangeKind
+	(MetadataDepth)(0),                   // 3: strata.metadata.v1.MetadataDepth
+	(*SetAclRequest)(nil),                // 4: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),             // 5: strata.metadata.v1.DeleteAclRequest
+	(*GetAclRequest)(nil),                // 6: strata.metadata.v1.GetAclRequest
+	(*AclResponse)(nil),                  // 7: strata.metadata.v1.AclResponse
+	(*Tenant)(nil),                       // 8: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 9: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 10: strata.metadata.v1.Mailbox
+	(*AclEntry)(nil),                     // 11: strata.metadata.v1.AclEntry
+	(*Address)(nil),                      // 12: strata.metadata.v1.Address
+	(*Envelope)(nil),                     // 13: strata.metadata.v1.Envelope
+	(*Param)(nil),                        // 14: strata.metadata.v1.Param
+	(*BodyPart)(nil),                     // 15: strata.metadata.v1.BodyPart
+	(*MessageStructure)(nil),             // 16: strata.metadata.v1.MessageStructure
+	(*MessageRecord)(nil),                // 17: strata.metadata.v1.MessageRecord
+	(*CreateTenantRequest)(nil),          // 18: strata.metadata.v1.CreateTenantRequest
+	(*ListTenantsRequest)(nil),           // 19: strata.metadata.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 20: strata.metadata.v1.ListTenantsResponse
+	(*CreateAccountRequest)(nil),         // 21: strata.metadata.v1.CreateAccountRequest
+	(*SetPasswordRequest)(nil),           // 22: strata.metadata.v1.SetPasswordRequest
+	(*DeleteAccountRequest)(nil),         // 23: strata.metadata.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),        // 24: strata.metadata.v1.DeleteAccountResponse
+	(*ListAccountsRequest)(nil),          // 25: strata.metadata.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),         // 26: strata.metadata.v1.ListAccountsResponse
+	(*AuthenticateRequest)(nil),          // 27: strata.metadata.v1.AuthenticateRequest
+	(*ListMailboxesRequest)(nil),         // 28: strata.metadata.v1.ListMailboxesRequest
+	(*ListMailboxesResponse)(nil),        // 29: strata.metadata.v1.ListMailboxesResponse
+	(*GetMailboxRequest)(nil),            // 30: strata.metadata.v1.GetMailboxRequest
+	(*CreateMailboxRequest)(nil),         // 31: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),         // 32: strata.metadata.v1.DeleteMailboxRequest
+	(*DeleteMailboxResponse)(nil),        // 33: strata.metadata.v1.DeleteMailboxResponse
+	(*RenameMailboxRequest)(nil),         // 34: strata.metadata.v1.RenameMailboxRequest
+	(*RenameMailboxResponse)(nil),        // 35: strata.metadata.v1.RenameMailboxResponse
+	(*SetSubscribedRequest)(nil),         // 36: strata.metadata.v1.SetSubscribedRequest
+	(*SetSubscribedResponse)(nil),        // 37: strata.metadata.v1.SetSubscribedResponse
+	(*NewMessage)(nil),                   // 38: strata.metadata.v1.NewMessage
+	(*ThreadKeys)(nil),                   // 39: strata.metadata.v1.ThreadKeys
+	(*AppendRequest)(nil),                // 40: strata.metadata.v1.AppendRequest
+	(*AppendResponse)(nil),               // 41: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                     // 42: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),          // 43: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),         // 44: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                      // 45: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),         // 46: strata.metadata.v1.FetchMessagesRequest
+	(*StoreFlagsRequest)(nil),            // 47: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                   // 48: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),           // 49: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),                  // 50: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),                 // 51: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),               // 52: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),              // 53: strata.metadata.v1.ExpungeResponse
+	(*ListVanishedRequest)(nil),          // 54: strata.metadata.v1.ListVanishedRequest
+	(*ListVanishedResponse)(nil),         // 55: strata.metadata.v1.ListVanishedResponse
+	(*ClaimRecentRequest)(nil),           // 56: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),          // 57: strata.metadata.v1.ClaimRecentResponse
+	(*WatchRequest)(nil),                 // 58: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                       // 59: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),                  // 60: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),     // 61: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 62: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                    // 63: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),          // 64: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),         // 65: strata.metadata.v1.CollectBlobsResponse
+	(*DeleteTenantRequest)(nil),          // 66: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 67: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),             // 68: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 69: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 70: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),            // 71: strata.metadata.v1.GetAccountRequest
+	(*QuotaLimits)(nil),                  // 72: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                   // 73: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                    // 74: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),              // 75: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),              // 76: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),             // 77: strata.metadata.v1.GetQuotaResponse
+	(*MetadataEntry)(nil),                // 78: strata.metadata.v1.MetadataEntry
+	(*SetMetadataRequest)(nil),           // 79: strata.metadata.v1.SetMetadataRequest
+	(*SetMetadataResponse)(nil),          // 80: strata.metadata.v1.SetMetadataResponse
+	(*GetMetadataRequest)(nil),           // 81: strata.metadata.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),          // 82: strata.metadata.v1.GetMetadataResponse
+	(*WatchAccountRequest)(nil),          // 83: strata.metadata.v1.WatchAccountRequest
+	(*AccountChanges)(nil),               // 84: strata.metadata.v1.AccountChanges
+	(*DeliverySettings)(nil),             // 85: strata.metadata.v1.DeliverySettings
+	(*SetDeliverySettingsRequest)(nil),   // 86: strata.metadata.v1.SetDeliverySettingsRequest
+	(*GetDeliverySettingsRequest)(nil),   // 87: strata.metadata.v1.GetDeliverySettingsRequest
+	(*ResolveRecipientRequest)(nil),      // 88: strata.metadata.v1.ResolveRecipientRequest
+	(*ResolvedAccount)(nil),              // 89: strata.metadata.v1.ResolvedAccount
+	(*ResolveRecipientResponse)(nil),     // 90: strata.metadata.v1.ResolveRecipientResponse
+	(*Alias)(nil),                        // 91: strata.metadata.v1.Alias
+	(*AddAliasRequest)(nil),              // 92: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 93: strata.metadata.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),          // 94: strata.metadata.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),           // 95: strata.metadata.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),          // 96: strata.metadata.v1.ListAliasesResponse
+	(*SieveScript)(nil),                  // 97: strata.metadata.v1.SieveScript
+	(*PutSieveScriptRequest)(nil),        // 98: strata.metadata.v1.PutSieveScriptRequest
+	(*GetSieveScriptRequest)(nil),        // 99: strata.metadata.v1.GetSieveScriptRequest
+	(*ListSieveScriptsRequest)(nil),      // 100: strata.metadata.v1.ListSieveScriptsRequest
+	(*ListSieveScriptsResponse)(nil),     // 101: strata.metadata.v1.ListSieveScriptsResponse
+	(*DeleteSieveScriptRequest)(nil),     // 102: strata.metadata.v1.DeleteSieveScriptRequest
+	(*DeleteSieveScriptResponse)(nil),    // 103: strata.metadata.v1.DeleteSieveScriptResponse
+	(*RenameSieveScriptRequest)(nil),     // 104: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 105: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetActiveSieveScriptResponse)(nil), // 106: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*GetActiveSieveScriptRequest)(nil),  // 107: strata.metadata.v1.GetActiveSieveScriptRequest
+	(*GetActiveSieveScriptResponse)(nil), // 108: strata.metadata.v1.GetActiveSieveScriptResponse
 }
 var file_metadata_proto_depIdxs = []int32{
-	0,  // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
-	11, // 1: strata.metadata.v1.AclResponse.acl:type_name -> strata.metadata.v1.AclEntry
-	11, // 2: strata.metadata.v1.Mailbox.acl:type_name -> strata.metadata.v1.AclEntry
-	12, // 3: strata.metadata.v1.Envelope.from:type_name -> strata.metadata.v1.Address
-	12, // 4: strata.metadata.v1.Envelope.sender:type_name -> strata.metadata.v1.Address
-	12, // 5: strata.metadata.v1.Envelope.reply_to:type_name -> strata.metadata.v1.Address
-	12, // 6: strata.metadata.v1.Envelope.to:type_name -> strata.metadata.v1.Address
-	12, // 7: strata.metadata.v1.Envelope.cc:type_name -> strata.metadata.v1.Address
-	12, // 8: strata.metadata.v1.Envelope.bcc:type_name -> strata.metadata.v1.Address
-	14, // 9: strata.metadata.v1.BodyPart.params:type_name -> strata.metadata.v1.Param
-	14, // 10: strata.metadata.v1.BodyPart.disposition_params:type_name -> strata.metadata.v1.Param
-	15, // 11: strata.metadata.v1.BodyPart.parts:type_name -> strata.metadata.v1.BodyPart
-	13, // 12: strata.metadata.v1.BodyPart.envelope:type_name -> strata.metadata.v1.Envelope
-	15, // 13: strata.metadata.v1.BodyPart.message:type_name -> strata.metadata.v1.BodyPart
-	13, // 14: strata.metadata.v1.MessageStructure.envelope:type_name -> strata.metadata.v1.Envelope
-	15, // 15: strata.metadata.v1.MessageStructure.body:type_name -> strata.metadata.v1.BodyPart
-	16, // 16: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
-	8,  // 17: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
-	9,  // 18: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
-	10, // 19: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	10, // 20: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
-	16, // 21: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
-	39, // 22: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
-	38, // 23: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
-	10, // 24: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
-	45, // 25: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
-	42, // 26: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
-	42, // 27: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
-	1,  // 28: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
-	48, // 29: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
-	42, // 30: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
-	42, // 31: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	42, // 32: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
-	42, // 33: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
-	2,  // 34: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	59, // 35: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	72, // 36: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	73, // 37: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	72, // 38: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	74, // 39: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	78, // 40: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
-	3,  // 41: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
-	78, // 42: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
-	10, // 43: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	18, // 44: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	19, // 45: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	21, // 46: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	22, // 47: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	23, // 48: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	25, // 49: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	27, // 50: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	28, // 51: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	30, // 52: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	31, // 53: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	32, // 54: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	34, // 55: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	36, // 56: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	40, // 57: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	43, // 58: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	46, // 59: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	47, // 60: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	50, // 61: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	52, // 62: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	54, // 63: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	56, // 64: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	58, // 65: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	61, // 66: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	62, // 67: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	66, // 68: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	68, // 69: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	69, // 70: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	70, // 71: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	71, // 72: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	75, // 73: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	76, // 74: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	4,  // 75: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	5,  // 76: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	6,  // 77: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	79, // 78: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	81, // 79: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	83, // 80: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
-	64, // 81: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	8,  // 82: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	20, // 83: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	9,  // 84: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	9,  // 85: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	24, // 86: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	26, // 87: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	9,  // 88: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	29, // 89: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	10, // 90: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	10, // 91: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	33, // 92: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	35, // 93: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	37, // 94: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	41, // 95: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	44, // 96: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	17, // 97: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	49, // 98: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	51, // 99: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	53, // 100: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	55, // 101: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	57, // 102: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	60, // 103: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	63, // 104: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	63, // 105: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	67, // 106: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	8,  // 107: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	8,  // 108: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	9,  // 109: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	9,  // 110: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	74, // 111: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	77, // 112: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	7,  // 113: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	7,  // 114: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	7,  // 115: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	80, // 116: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	82, // 117: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	84, // 118: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
-	65, // 119: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	82, // [82:120] is the sub-list for method output_type
-	44, // [44:82] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	0,   // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
+	11,  // 1: strata.metadata.v1.AclResponse.acl:type_name -> strata.metadata.v1.AclEntry
+	11,  // 2: strata.metadata.v1.Mailbox.acl:type_name -> strata.metadata.v1.AclEntry
+	12,  // 3: strata.metadata.v1.Envelope.from:type_name -> strata.metadata.v1.Address
+	12,  // 4: strata.metadata.v1.Envelope.sender:type_name -> strata.metadata.v1.Address
+	12,  // 5: strata.metadata.v1.Envelope.reply_to:type_name -> strata.metadata.v1.Address
+	12,  // 6: strata.metadata.v1.Envelope.to:type_name -> strata.metadata.v1.Address
+	12,  // 7: strata.metadata.v1.Envelope.cc:type_name -> strata.metadata.v1.Address
+	12,  // 8: strata.metadata.v1.Envelope.bcc:type_name -> strata.metadata.v1.Address
+	14,  // 9: strata.metadata.v1.BodyPart.params:type_name -> strata.metadata.v1.Param
+	14,  // 10: strata.metadata.v1.BodyPart.disposition_params:type_name -> strata.metadata.v1.Param
+	15,  // 11: strata.metadata.v1.BodyPart.parts:type_name -> strata.metadata.v1.BodyPart
+	13,  // 12: strata.metadata.v1.BodyPart.envelope:type_name -> strata.metadata.v1.Envelope
+	15,  // 13: strata.metadata.v1.BodyPart.message:type_name -> strata.metadata.v1.BodyPart
+	13,  // 14: strata.metadata.v1.MessageStructure.envelope:type_name -> strata.metadata.v1.Envelope
+	15,  // 15: strata.metadata.v1.MessageStructure.body:type_name -> strata.metadata.v1.BodyPart
+	16,  // 16: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
+	8,   // 17: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
+	9,   // 18: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
+	10,  // 19: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	10,  // 20: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
+	16,  // 21: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
+	39,  // 22: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
+	38,  // 23: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
+	10,  // 24: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
+	45,  // 25: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
+	42,  // 26: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
+	42,  // 27: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
+	1,   // 28: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
+	48,  // 29: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
+	42,  // 30: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
+	42,  // 31: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
+	42,  // 32: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
+	42,  // 33: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
+	2,   // 34: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
+	59,  // 35: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	72,  // 36: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	73,  // 37: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	72,  // 38: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	74,  // 39: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	78,  // 40: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
+	3,   // 41: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
+	78,  // 42: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
+	10,  // 43: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	85,  // 44: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
+	85,  // 45: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
+	89,  // 46: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
+	91,  // 47: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
+	91,  // 48: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
+	97,  // 49: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
+	97,  // 50: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
+	97,  // 51: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
+	97,  // 52: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
+	18,  // 53: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	19,  // 54: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	21,  // 55: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	22,  // 56: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	23,  // 57: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	25,  // 58: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	27,  // 59: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	28,  // 60: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	30,  // 61: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	31,  // 62: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	32,  // 63: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	34,  // 64: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	36,  // 65: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	40,  // 66: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	43,  // 67: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	46,  // 68: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	47,  // 69: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	50,  // 70: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	52,  // 71: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	54,  // 72: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	56,  // 73: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	58,  // 74: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	61,  // 75: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	62,  // 76: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	66,  // 77: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	68,  // 78: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	69,  // 79: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	70,  // 80: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	71,  // 81: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	75,  // 82: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	76,  // 83: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	4,   // 84: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	5,   // 85: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	6,   // 86: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	79,  // 87: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	81,  // 88: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	83,  // 89: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	88,  // 90: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
+	86,  // 91: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
+	87,  // 92: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
+	92,  // 93: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
+	93,  // 94: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
+	95,  // 95: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
+	98,  // 96: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
+	99,  // 97: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
+	100, // 98: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
+	102, // 99: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
+	104, // 100: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
+	105, // 101: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
+	107, // 102: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
+	64,  // 103: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	8,   // 104: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	20,  // 105: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	9,   // 106: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	9,   // 107: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	24,  // 108: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	26,  // 109: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	9,   // 110: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	29,  // 111: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	10,  // 112: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	10,  // 113: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	33,  // 114: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	35,  // 115: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	37,  // 116: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	41,  // 117: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	44,  // 118: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	17,  // 119: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	49,  // 120: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	51,  // 121: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	53,  // 122: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	55,  // 123: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	57,  // 124: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	60,  // 125: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	63,  // 126: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	63,  // 127: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	67,  // 128: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	8,   // 129: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	8,   // 130: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	9,   // 131: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	9,   // 132: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	74,  // 133: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	77,  // 134: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	7,   // 135: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 136: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 137: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	80,  // 138: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	82,  // 139: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	84,  // 140: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	90,  // 141: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
+	85,  // 142: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	85,  // 143: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	91,  // 144: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
+	94,  // 145: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
+	96,  // 146: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
+	97,  // 147: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
+	97,  // 148: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
+	101, // 149: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
+	103, // 150: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
+	97,  // 151: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
+	106, // 152: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
+	108, // 153: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
+	65,  // 154: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	104, // [104:155] is the sub-list for method output_type
+	53,  // [53:104] is the sub-list for method input_type
+	53,  // [53:53] is the sub-list for extension type_name
+	53,  // [53:53] is the sub-list for extension extendee
+	0,   // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -6491,13 +8222,15 @@ func file_metadata_proto_init() {
 	file_metadata_proto_msgTypes[68].OneofWrappers = []any{}
 	file_metadata_proto_msgTypes[74].OneofWrappers = []any{}
 	file_metadata_proto_msgTypes[77].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[81].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[85].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   81,
+			NumMessages:   105,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

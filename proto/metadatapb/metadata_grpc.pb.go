@@ -23,43 +23,56 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Metadata_CreateTenant_FullMethodName       = "/strata.metadata.v1.Metadata/CreateTenant"
-	Metadata_ListTenants_FullMethodName        = "/strata.metadata.v1.Metadata/ListTenants"
-	Metadata_CreateAccount_FullMethodName      = "/strata.metadata.v1.Metadata/CreateAccount"
-	Metadata_SetPassword_FullMethodName        = "/strata.metadata.v1.Metadata/SetPassword"
-	Metadata_DeleteAccount_FullMethodName      = "/strata.metadata.v1.Metadata/DeleteAccount"
-	Metadata_ListAccounts_FullMethodName       = "/strata.metadata.v1.Metadata/ListAccounts"
-	Metadata_Authenticate_FullMethodName       = "/strata.metadata.v1.Metadata/Authenticate"
-	Metadata_ListMailboxes_FullMethodName      = "/strata.metadata.v1.Metadata/ListMailboxes"
-	Metadata_GetMailbox_FullMethodName         = "/strata.metadata.v1.Metadata/GetMailbox"
-	Metadata_CreateMailbox_FullMethodName      = "/strata.metadata.v1.Metadata/CreateMailbox"
-	Metadata_DeleteMailbox_FullMethodName      = "/strata.metadata.v1.Metadata/DeleteMailbox"
-	Metadata_RenameMailbox_FullMethodName      = "/strata.metadata.v1.Metadata/RenameMailbox"
-	Metadata_SetSubscribed_FullMethodName      = "/strata.metadata.v1.Metadata/SetSubscribed"
-	Metadata_Append_FullMethodName             = "/strata.metadata.v1.Metadata/Append"
-	Metadata_ListMessages_FullMethodName       = "/strata.metadata.v1.Metadata/ListMessages"
-	Metadata_FetchMessages_FullMethodName      = "/strata.metadata.v1.Metadata/FetchMessages"
-	Metadata_StoreFlags_FullMethodName         = "/strata.metadata.v1.Metadata/StoreFlags"
-	Metadata_Copy_FullMethodName               = "/strata.metadata.v1.Metadata/Copy"
-	Metadata_Expunge_FullMethodName            = "/strata.metadata.v1.Metadata/Expunge"
-	Metadata_ListVanished_FullMethodName       = "/strata.metadata.v1.Metadata/ListVanished"
-	Metadata_ClaimRecent_FullMethodName        = "/strata.metadata.v1.Metadata/ClaimRecent"
-	Metadata_Watch_FullMethodName              = "/strata.metadata.v1.Metadata/Watch"
-	Metadata_MarkBlobsDeleting_FullMethodName  = "/strata.metadata.v1.Metadata/MarkBlobsDeleting"
-	Metadata_ForgetBlobs_FullMethodName        = "/strata.metadata.v1.Metadata/ForgetBlobs"
-	Metadata_DeleteTenant_FullMethodName       = "/strata.metadata.v1.Metadata/DeleteTenant"
-	Metadata_AddDomain_FullMethodName          = "/strata.metadata.v1.Metadata/AddDomain"
-	Metadata_RemoveDomain_FullMethodName       = "/strata.metadata.v1.Metadata/RemoveDomain"
-	Metadata_SetAccountDisabled_FullMethodName = "/strata.metadata.v1.Metadata/SetAccountDisabled"
-	Metadata_GetAccount_FullMethodName         = "/strata.metadata.v1.Metadata/GetAccount"
-	Metadata_SetQuota_FullMethodName           = "/strata.metadata.v1.Metadata/SetQuota"
-	Metadata_GetQuota_FullMethodName           = "/strata.metadata.v1.Metadata/GetQuota"
-	Metadata_SetAcl_FullMethodName             = "/strata.metadata.v1.Metadata/SetAcl"
-	Metadata_DeleteAcl_FullMethodName          = "/strata.metadata.v1.Metadata/DeleteAcl"
-	Metadata_GetAcl_FullMethodName             = "/strata.metadata.v1.Metadata/GetAcl"
-	Metadata_SetMetadata_FullMethodName        = "/strata.metadata.v1.Metadata/SetMetadata"
-	Metadata_GetMetadata_FullMethodName        = "/strata.metadata.v1.Metadata/GetMetadata"
-	Metadata_WatchAccount_FullMethodName       = "/strata.metadata.v1.Metadata/WatchAccount"
+	Metadata_CreateTenant_FullMethodName         = "/strata.metadata.v1.Metadata/CreateTenant"
+	Metadata_ListTenants_FullMethodName          = "/strata.metadata.v1.Metadata/ListTenants"
+	Metadata_CreateAccount_FullMethodName        = "/strata.metadata.v1.Metadata/CreateAccount"
+	Metadata_SetPassword_FullMethodName          = "/strata.metadata.v1.Metadata/SetPassword"
+	Metadata_DeleteAccount_FullMethodName        = "/strata.metadata.v1.Metadata/DeleteAccount"
+	Metadata_ListAccounts_FullMethodName         = "/strata.metadata.v1.Metadata/ListAccounts"
+	Metadata_Authenticate_FullMethodName         = "/strata.metadata.v1.Metadata/Authenticate"
+	Metadata_ListMailboxes_FullMethodName        = "/strata.metadata.v1.Metadata/ListMailboxes"
+	Metadata_GetMailbox_FullMethodName           = "/strata.metadata.v1.Metadata/GetMailbox"
+	Metadata_CreateMailbox_FullMethodName        = "/strata.metadata.v1.Metadata/CreateMailbox"
+	Metadata_DeleteMailbox_FullMethodName        = "/strata.metadata.v1.Metadata/DeleteMailbox"
+	Metadata_RenameMailbox_FullMethodName        = "/strata.metadata.v1.Metadata/RenameMailbox"
+	Metadata_SetSubscribed_FullMethodName        = "/strata.metadata.v1.Metadata/SetSubscribed"
+	Metadata_Append_FullMethodName               = "/strata.metadata.v1.Metadata/Append"
+	Metadata_ListMessages_FullMethodName         = "/strata.metadata.v1.Metadata/ListMessages"
+	Metadata_FetchMessages_FullMethodName        = "/strata.metadata.v1.Metadata/FetchMessages"
+	Metadata_StoreFlags_FullMethodName           = "/strata.metadata.v1.Metadata/StoreFlags"
+	Metadata_Copy_FullMethodName                 = "/strata.metadata.v1.Metadata/Copy"
+	Metadata_Expunge_FullMethodName              = "/strata.metadata.v1.Metadata/Expunge"
+	Metadata_ListVanished_FullMethodName         = "/strata.metadata.v1.Metadata/ListVanished"
+	Metadata_ClaimRecent_FullMethodName          = "/strata.metadata.v1.Metadata/ClaimRecent"
+	Metadata_Watch_FullMethodName                = "/strata.metadata.v1.Metadata/Watch"
+	Metadata_MarkBlobsDeleting_FullMethodName    = "/strata.metadata.v1.Metadata/MarkBlobsDeleting"
+	Metadata_ForgetBlobs_FullMethodName          = "/strata.metadata.v1.Metadata/ForgetBlobs"
+	Metadata_DeleteTenant_FullMethodName         = "/strata.metadata.v1.Metadata/DeleteTenant"
+	Metadata_AddDomain_FullMethodName            = "/strata.metadata.v1.Metadata/AddDomain"
+	Metadata_RemoveDomain_FullMethodName         = "/strata.metadata.v1.Metadata/RemoveDomain"
+	Metadata_SetAccountDisabled_FullMethodName   = "/strata.metadata.v1.Metadata/SetAccountDisabled"
+	Metadata_GetAccount_FullMethodName           = "/strata.metadata.v1.Metadata/GetAccount"
+	Metadata_SetQuota_FullMethodName             = "/strata.metadata.v1.Metadata/SetQuota"
+	Metadata_GetQuota_FullMethodName             = "/strata.metadata.v1.Metadata/GetQuota"
+	Metadata_SetAcl_FullMethodName               = "/strata.metadata.v1.Metadata/SetAcl"
+	Metadata_DeleteAcl_FullMethodName            = "/strata.metadata.v1.Metadata/DeleteAcl"
+	Metadata_GetAcl_FullMethodName               = "/strata.metadata.v1.Metadata/GetAcl"
+	Metadata_SetMetadata_FullMethodName          = "/strata.metadata.v1.Metadata/SetMetadata"
+	Metadata_GetMetadata_FullMethodName          = "/strata.metadata.v1.Metadata/GetMetadata"
+	Metadata_WatchAccount_FullMethodName         = "/strata.metadata.v1.Metadata/WatchAccount"
+	Metadata_ResolveRecipient_FullMethodName     = "/strata.metadata.v1.Metadata/ResolveRecipient"
+	Metadata_SetDeliverySettings_FullMethodName  = "/strata.metadata.v1.Metadata/SetDeliverySettings"
+	Metadata_GetDeliverySettings_FullMethodName  = "/strata.metadata.v1.Metadata/GetDeliverySettings"
+	Metadata_AddAlias_FullMethodName             = "/strata.metadata.v1.Metadata/AddAlias"
+	Metadata_DeleteAlias_FullMethodName          = "/strata.metadata.v1.Metadata/DeleteAlias"
+	Metadata_ListAliases_FullMethodName          = "/strata.metadata.v1.Metadata/ListAliases"
+	Metadata_PutSieveScript_FullMethodName       = "/strata.metadata.v1.Metadata/PutSieveScript"
+	Metadata_GetSieveScript_FullMethodName       = "/strata.metadata.v1.Metadata/GetSieveScript"
+	Metadata_ListSieveScripts_FullMethodName     = "/strata.metadata.v1.Metadata/ListSieveScripts"
+	Metadata_DeleteSieveScript_FullMethodName    = "/strata.metadata.v1.Metadata/DeleteSieveScript"
+	Metadata_RenameSieveScript_FullMethodName    = "/strata.metadata.v1.Metadata/RenameSieveScript"
+	Metadata_SetActiveSieveScript_FullMethodName = "/strata.metadata.v1.Metadata/SetActiveSieveScript"
+	Metadata_GetActiveSieveScript_FullMethodName = "/strata.metadata.v1.Metadata/GetActiveSieveScript"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -153,6 +166,30 @@ type MetadataClient interface {
 	// stream with what it knew, so nothing is missed. Bursts coalesce: a batch carries each
 	// changed mailbox once, in its latest state. Needs user == account (or an admin call).
 	WatchAccount(ctx context.Context, in *WatchAccountRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AccountChanges], error)
+	// Delivery (issue 12, see "delivery" below). ResolveRecipient resolves an envelope
+	// recipient to the account(s) that receive its mail; NotFound when nothing matches.
+	ResolveRecipient(ctx context.Context, in *ResolveRecipientRequest, opts ...grpc.CallOption) (*ResolveRecipientResponse, error)
+	// A tenant's delivery settings; GetDeliverySettings answers the defaults for a tenant
+	// that set none. Admin calls.
+	SetDeliverySettings(ctx context.Context, in *SetDeliverySettingsRequest, opts ...grpc.CallOption) (*DeliverySettings, error)
+	GetDeliverySettings(ctx context.Context, in *GetDeliverySettingsRequest, opts ...grpc.CallOption) (*DeliverySettings, error)
+	// Aliases of a tenant's domains (admin): "local@domain" or the catch-all "@domain" to
+	// one or more accounts of the same tenant.
+	AddAlias(ctx context.Context, in *AddAliasRequest, opts ...grpc.CallOption) (*Alias, error)
+	DeleteAlias(ctx context.Context, in *DeleteAliasRequest, opts ...grpc.CallOption) (*DeleteAliasResponse, error)
+	ListAliases(ctx context.Context, in *ListAliasesRequest, opts ...grpc.CallOption) (*ListAliasesResponse, error)
+	// Sieve scripts (RFC 5228) of an account, and the global scripts of a tenant, for
+	// ManageSieve (RFC 5804), `strata sieve` and delivery. The service stores the bytes;
+	// callers compile and check a script before they put it.
+	PutSieveScript(ctx context.Context, in *PutSieveScriptRequest, opts ...grpc.CallOption) (*SieveScript, error)
+	GetSieveScript(ctx context.Context, in *GetSieveScriptRequest, opts ...grpc.CallOption) (*SieveScript, error)
+	ListSieveScripts(ctx context.Context, in *ListSieveScriptsRequest, opts ...grpc.CallOption) (*ListSieveScriptsResponse, error)
+	DeleteSieveScript(ctx context.Context, in *DeleteSieveScriptRequest, opts ...grpc.CallOption) (*DeleteSieveScriptResponse, error)
+	RenameSieveScript(ctx context.Context, in *RenameSieveScriptRequest, opts ...grpc.CallOption) (*SieveScript, error)
+	SetActiveSieveScript(ctx context.Context, in *SetActiveSieveScriptRequest, opts ...grpc.CallOption) (*SetActiveSieveScriptResponse, error)
+	// GetActiveSieveScript answers what delivery to an account runs: the tenant's "before"
+	// scripts, the account's active script (if any), the tenant's "after" scripts.
+	GetActiveSieveScript(ctx context.Context, in *GetActiveSieveScriptRequest, opts ...grpc.CallOption) (*GetActiveSieveScriptResponse, error)
 }
 
 type metadataClient struct {
@@ -560,6 +597,136 @@ func (c *metadataClient) WatchAccount(ctx context.Context, in *WatchAccountReque
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Metadata_WatchAccountClient = grpc.ServerStreamingClient[AccountChanges]
 
+func (c *metadataClient) ResolveRecipient(ctx context.Context, in *ResolveRecipientRequest, opts ...grpc.CallOption) (*ResolveRecipientResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveRecipientResponse)
+	err := c.cc.Invoke(ctx, Metadata_ResolveRecipient_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetDeliverySettings(ctx context.Context, in *SetDeliverySettingsRequest, opts ...grpc.CallOption) (*DeliverySettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeliverySettings)
+	err := c.cc.Invoke(ctx, Metadata_SetDeliverySettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GetDeliverySettings(ctx context.Context, in *GetDeliverySettingsRequest, opts ...grpc.CallOption) (*DeliverySettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeliverySettings)
+	err := c.cc.Invoke(ctx, Metadata_GetDeliverySettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) AddAlias(ctx context.Context, in *AddAliasRequest, opts ...grpc.CallOption) (*Alias, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Alias)
+	err := c.cc.Invoke(ctx, Metadata_AddAlias_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) DeleteAlias(ctx context.Context, in *DeleteAliasRequest, opts ...grpc.CallOption) (*DeleteAliasResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteAliasResponse)
+	err := c.cc.Invoke(ctx, Metadata_DeleteAlias_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) ListAliases(ctx context.Context, in *ListAliasesRequest, opts ...grpc.CallOption) (*ListAliasesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAliasesResponse)
+	err := c.cc.Invoke(ctx, Metadata_ListAliases_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) PutSieveScript(ctx context.Context, in *PutSieveScriptRequest, opts ...grpc.CallOption) (*SieveScript, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SieveScript)
+	err := c.cc.Invoke(ctx, Metadata_PutSieveScript_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GetSieveScript(ctx context.Context, in *GetSieveScriptRequest, opts ...grpc.CallOption) (*SieveScript, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SieveScript)
+	err := c.cc.Invoke(ctx, Metadata_GetSieveScript_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) ListSieveScripts(ctx context.Context, in *ListSieveScriptsRequest, opts ...grpc.CallOption) (*ListSieveScriptsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSieveScriptsResponse)
+	err := c.cc.Invoke(ctx, Metadata_ListSieveScripts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) DeleteSieveScript(ctx context.Context, in *DeleteSieveScriptRequest, opts ...grpc.CallOption) (*DeleteSieveScriptResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteSieveScriptResponse)
+	err := c.cc.Invoke(ctx, Metadata_DeleteSieveScript_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) RenameSieveScript(ctx context.Context, in *RenameSieveScriptRequest, opts ...grpc.CallOption) (*SieveScript, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SieveScript)
+	err := c.cc.Invoke(ctx, Metadata_RenameSieveScript_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetActiveSieveScript(ctx context.Context, in *SetActiveSieveScriptRequest, opts ...grpc.CallOption) (*SetActiveSieveScriptResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetActiveSieveScriptResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetActiveSieveScript_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GetActiveSieveScript(ctx context.Context, in *GetActiveSieveScriptRequest, opts ...grpc.CallOption) (*GetActiveSieveScriptResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetActiveSieveScriptResponse)
+	err := c.cc.Invoke(ctx, Metadata_GetActiveSieveScript_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -651,6 +818,30 @@ type MetadataServer interface {
 	// stream with what it knew, so nothing is missed. Bursts coalesce: a batch carries each
 	// changed mailbox once, in its latest state. Needs user == account (or an admin call).
 	WatchAccount(*WatchAccountRequest, grpc.ServerStreamingServer[AccountChanges]) error
+	// Delivery (issue 12, see "delivery" below). ResolveRecipient resolves an envelope
+	// recipient to the account(s) that receive its mail; NotFound when nothing matches.
+	ResolveRecipient(context.Context, *ResolveRecipientRequest) (*ResolveRecipientResponse, error)
+	// A tenant's delivery settings; GetDeliverySettings answers the defaults for a tenant
+	// that set none. Admin calls.
+	SetDeliverySettings(context.Context, *SetDeliverySettingsRequest) (*DeliverySettings, error)
+	GetDeliverySettings(context.Context, *GetDeliverySettingsRequest) (*DeliverySettings, error)
+	// Aliases of a tenant's domains (admin): "local@domain" or the catch-all "@domain" to
+	// one or more accounts of the same tenant.
+	AddAlias(context.Context, *AddAliasRequest) (*Alias, error)
+	DeleteAlias(context.Context, *DeleteAliasRequest) (*DeleteAliasResponse, error)
+	ListAliases(context.Context, *ListAliasesRequest) (*ListAliasesResponse, error)
+	// Sieve scripts (RFC 5228) of an account, and the global scripts of a tenant, for
+	// ManageSieve (RFC 5804), `strata sieve` and delivery. The service stores the bytes;
+	// callers compile and check a script before they put it.
+	PutSieveScript(context.Context, *PutSieveScriptRequest) (*SieveScript, error)
+	GetSieveScript(context.Context, *GetSieveScriptRequest) (*SieveScript, error)
+	ListSieveScripts(context.Context, *ListSieveScriptsRequest) (*ListSieveScriptsResponse, error)
+	DeleteSieveScript(context.Context, *DeleteSieveScriptRequest) (*DeleteSieveScriptResponse, error)
+	RenameSieveScript(context.Context, *RenameSieveScriptRequest) (*SieveScript, error)
+	SetActiveSieveScript(context.Context, *SetActiveSieveScriptRequest) (*SetActiveSieveScriptResponse, error)
+	// GetActiveSieveScript answers what delivery to an account runs: the tenant's "before"
+	// scripts, the account's active script (if any), the tenant's "after" scripts.
+	GetActiveSieveScript(context.Context, *GetActiveSieveScriptRequest) (*GetActiveSieveScriptResponse, error)
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -771,6 +962,45 @@ func (UnimplementedMetadataServer) GetMetadata(context.Context, *GetMetadataRequ
 }
 func (UnimplementedMetadataServer) WatchAccount(*WatchAccountRequest, grpc.ServerStreamingServer[AccountChanges]) error {
 	return status.Error(codes.Unimplemented, "method WatchAccount not implemented")
+}
+func (UnimplementedMetadataServer) ResolveRecipient(context.Context, *ResolveRecipientRequest) (*ResolveRecipientResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveRecipient not implemented")
+}
+func (UnimplementedMetadataServer) SetDeliverySettings(context.Context, *SetDeliverySettingsRequest) (*DeliverySettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetDeliverySettings not implemented")
+}
+func (UnimplementedMetadataServer) GetDeliverySettings(context.Context, *GetDeliverySettingsRequest) (*DeliverySettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDeliverySettings not implemented")
+}
+func (UnimplementedMetadataServer) AddAlias(context.Context, *AddAliasRequest) (*Alias, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddAlias not implemented")
+}
+func (UnimplementedMetadataServer) DeleteAlias(context.Context, *DeleteAliasRequest) (*DeleteAliasResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteAlias not implemented")
+}
+func (UnimplementedMetadataServer) ListAliases(context.Context, *ListAliasesRequest) (*ListAliasesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAliases not implemented")
+}
+func (UnimplementedMetadataServer) PutSieveScript(context.Context, *PutSieveScriptRequest) (*SieveScript, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutSieveScript not implemented")
+}
+func (UnimplementedMetadataServer) GetSieveScript(context.Context, *GetSieveScriptRequest) (*SieveScript, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetSieveScript not implemented")
+}
+func (UnimplementedMetadataServer) ListSieveScripts(context.Context, *ListSieveScriptsRequest) (*ListSieveScriptsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSieveScripts not implemented")
+}
+func (UnimplementedMetadataServer) DeleteSieveScript(context.Context, *DeleteSieveScriptRequest) (*DeleteSieveScriptResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteSieveScript not implemented")
+}
+func (UnimplementedMetadataServer) RenameSieveScript(context.Context, *RenameSieveScriptRequest) (*SieveScript, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenameSieveScript not implemented")
+}
+func (UnimplementedMetadataServer) SetActiveSieveScript(context.Context, *SetActiveSieveScriptRequest) (*SetActiveSieveScriptResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetActiveSieveScript not implemented")
+}
+func (UnimplementedMetadataServer) GetActiveSieveScript(context.Context, *GetActiveSieveScriptRequest) (*GetActiveSieveScriptResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetActiveSieveScript not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -1438,6 +1668,240 @@ func _Metadata_WatchAccount_Handler(srv interface{}, stream grpc.ServerStream) e
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Metadata_WatchAccountServer = grpc.ServerStreamingServer[AccountChanges]
 
+func _Metadata_ResolveRecipient_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveRecipientRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ResolveRecipient(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ResolveRecipient_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ResolveRecipient(ctx, req.(*ResolveRecipientRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetDeliverySettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetDeliverySettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetDeliverySettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetDeliverySettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetDeliverySettings(ctx, req.(*SetDeliverySettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GetDeliverySettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDeliverySettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GetDeliverySettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GetDeliverySettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GetDeliverySettings(ctx, req.(*GetDeliverySettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_AddAlias_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddAliasRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).AddAlias(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_AddAlias_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).AddAlias(ctx, req.(*AddAliasRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_DeleteAlias_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteAliasRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).DeleteAlias(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_DeleteAlias_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).DeleteAlias(ctx, req.(*DeleteAliasRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_ListAliases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAliasesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ListAliases(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ListAliases_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ListAliases(ctx, req.(*ListAliasesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_PutSieveScript_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutSieveScriptRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).PutSieveScript(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_PutSieveScript_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).PutSieveScript(ctx, req.(*PutSieveScriptRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GetSieveScript_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetSieveScriptRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GetSieveScript(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GetSieveScript_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GetSieveScript(ctx, req.(*GetSieveScriptRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_ListSieveScripts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSieveScriptsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ListSieveScripts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ListSieveScripts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ListSieveScripts(ctx, req.(*ListSieveScriptsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_DeleteSieveScript_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteSieveScriptRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).DeleteSieveScript(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_DeleteSieveScript_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).DeleteSieveScript(ctx, req.(*DeleteSieveScriptRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_RenameSieveScript_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenameSieveScriptRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).RenameSieveScript(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_RenameSieveScript_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).RenameSieveScript(ctx, req.(*RenameSieveScriptRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetActiveSieveScript_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetActiveSieveScriptRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetActiveSieveScript(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetActiveSieveScript_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetActiveSieveScript(ctx, req.(*SetActiveSieveScriptRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GetActiveSieveScript_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetActiveSieveScriptRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GetActiveSieveScript(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GetActiveSieveScript_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GetActiveSieveScript(ctx, req.(*GetActiveSieveScriptRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1580,6 +2044,58 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMetadata",
 			Handler:    _Metadata_GetMetadata_Handler,
+		},
+		{
+			MethodName: "ResolveRecipient",
+			Handler:    _Metadata_ResolveRecipient_Handler,
+		},
+		{
+			MethodName: "SetDeliverySettings",
+			Handler:    _Metadata_SetDeliverySettings_Handler,
+		},
+		{
+			MethodName: "GetDeliverySettings",
+			Handler:    _Metadata_GetDeliverySettings_Handler,
+		},
+		{
+			MethodName: "AddAlias",
+			Handler:    _Metadata_AddAlias_Handler,
+		},
+		{
+			MethodName: "DeleteAlias",
+			Handler:    _Metadata_DeleteAlias_Handler,
+		},
+		{
+			MethodName: "ListAliases",
+			Handler:    _Metadata_ListAliases_Handler,
+		},
+		{
+			MethodName: "PutSieveScript",
+			Handler:    _Metadata_PutSieveScript_Handler,
+		},
+		{
+			MethodName: "GetSieveScript",
+			Handler:    _Metadata_GetSieveScript_Handler,
+		},
+		{
+			MethodName: "ListSieveScripts",
+			Handler:    _Metadata_ListSieveScripts_Handler,
+		},
+		{
+			MethodName: "DeleteSieveScript",
+			Handler:    _Metadata_DeleteSieveScript_Handler,
+		},
+		{
+			MethodName: "RenameSieveScript",
+			Handler:    _Metadata_RenameSieveScript_Handler,
+		},
+		{
+			MethodName: "SetActiveSieveScript",
+			Handler:    _Metadata_SetActiveSieveScript_Handler,
+		},
+		{
+			MethodName: "GetActiveSieveScript",
+			Handler:    _Metadata_GetActiveSieveScript_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
