@@ -1,7 +1,7 @@
 // Package embedded wires the whole of Strata into one process for `strata serve` and for
 // tests: a single-voter Raft group with the metadata FSM, the metadata gRPC service on a
 // loopback listener, the blob store (the filesystem, or an S3 bucket behind an in-memory body
-// cache) and the IMAP frontend. The frontend reaches
+// cache) and the IMAP and ManageSieve frontends. The frontends reach
 // metadata only through gRPC, metadata changes only through the Raft log, and bodies only
 // through the blobstore interface, exactly as in a cluster.
 package embedded
@@ -30,6 +30,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/frontend/managesieve"
 	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
@@ -52,8 +53,11 @@ type Config struct {
 	TLSKeyFile  string
 	// IMAPLimits bound IMAP connections; zero fields take the frontend's defaults.
 	IMAPLimits imap.Limits
-	GRPCListen string // the metadata and admin gRPC endpoint, e.g. 127.0.0.1:1144
-	RaftListen string // defaults to 127.0.0.1:0: the single voter talks to nobody
+	// ManageSieveListen is the ManageSieve (RFC 5804) listen address, e.g. 127.0.0.1:4190,
+	// with STARTTLS on the IMAP key pair; none when empty.
+	ManageSieveListen string
+	GRPCListen        string // the metadata and admin gRPC endpoint, e.g. 127.0.0.1:1144
+	RaftListen        string // defaults to 127.0.0.1:0: the single voter talks to nobody
 	// Demo creates tenant "example" (example.com) and demo@example.com with password
 	// "demo" when that account does not exist yet.
 	Demo bool
@@ -100,6 +104,8 @@ type Server struct {
 	imapLn   net.Listener
 	imapsLn  net.Listener
 	keyPair  *imap.KeyPair
+	sieveSrv *managesieve.Server
+	sieveLn  net.Listener
 	serveErr chan error
 	stopGC   context.CancelFunc
 	metrics  *promexport.Server
@@ -120,7 +126,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if cfg.MaxMessageSize == 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
 	}
-	s = &Server{cfg: cfg, logger: cfg.Logger, serveErr: make(chan error, 3)}
+	s = &Server{cfg: cfg, logger: cfg.Logger, serveErr: make(chan error, 4)}
 	// The error returns set s to nil; close what was opened through this copy.
 	opened := s
 	defer func() {
@@ -222,6 +228,19 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if s.imapsLn != nil {
 		go func() { s.serveErr <- s.frontend.ServeTLS(s.imapsLn) }()
 	}
+	if cfg.ManageSieveListen != "" {
+		if s.sieveLn, err = net.Listen("tcp", cfg.ManageSieveListen); err != nil {
+			return nil, fmt.Errorf("listen for ManageSieve on %s: %w", cfg.ManageSieveListen, err)
+		}
+		s.sieveSrv = managesieve.NewServer(managesieve.Config{
+			Metadata:           client,
+			Logger:             cfg.Logger,
+			TLS:                s.keyPair.TLSConfig(),
+			AllowPlaintextAuth: cfg.AllowPlaintextAuth,
+			TrustLoopback:      !cfg.RequireTLSOnLoopback,
+		})
+		go func() { s.serveErr <- s.sieveSrv.Serve(s.sieveLn) }()
+	}
 	return s, nil
 }
 
@@ -304,6 +323,14 @@ func (s *Server) IMAPSAddr() string {
 	return s.imapsLn.Addr().String()
 }
 
+// ManageSieveAddr is the address the ManageSieve listener is bound to, "" without one.
+func (s *Server) ManageSieveAddr() string {
+	if s.sieveLn == nil {
+		return ""
+	}
+	return s.sieveLn.Addr().String()
+}
+
 // TLSCertFile is the certificate file STARTTLS and IMAPS present (the generated one when
 // the configuration names none): what a client adds to its trusted roots.
 func (s *Server) TLSCertFile() string { return s.cfg.TLSCertFile }
@@ -361,6 +388,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.frontend != nil {
 		errs = append(errs, s.frontend.Shutdown(ctx))
+	}
+	if s.sieveSrv != nil {
+		errs = append(errs, s.sieveSrv.Shutdown(ctx))
 	}
 	if s.conn != nil {
 		errs = append(errs, s.conn.Close())
