@@ -21,7 +21,7 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		// RFC 5804 2.2-2.4, 2.11, 2.14: in both states unless noted.
+		// RFC 5804 2.1-2.4, 2.13: in both states unless noted.
 		"CAPABILITY":   {run: (*conn).cmdCapability, notAuth: true, auth: true},
 		"LOGOUT":       {run: (*conn).cmdLogout, notAuth: true, auth: true},
 		"NOOP":         {run: (*conn).cmdNoop, notAuth: true, auth: true, args: "s"},
@@ -29,7 +29,7 @@ func init() {
 		"AUTHENTICATE": {run: (*conn).cmdAuthenticate, notAuth: true, args: "ss", required: 1},
 		// RFC 5804 2.14.1
 		"UNAUTHENTICATE": {run: (*conn).cmdUnauthenticate, auth: true},
-		// RFC 5804 2.5-2.10, 2.11.1, 2.12: the scripts of the authenticated account.
+		// RFC 5804 2.5-2.12: the scripts of the authenticated account.
 		"HAVESPACE":    {run: (*conn).cmdHaveSpace, auth: true, args: "sn", required: 2},
 		"PUTSCRIPT":    {run: (*conn).cmdPutScript, auth: true, args: "ss", required: 2},
 		"LISTSCRIPTS":  {run: (*conn).cmdListScripts, auth: true},

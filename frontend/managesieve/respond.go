@@ -123,6 +123,8 @@ func rpcResponse(err error, what string) *response {
 		return no(codeTryLater, what+": the mail store is busy, try again later") // RFC 5804 1.3 TRYLATER
 	case codes.PermissionDenied:
 		return no("", what+": permission denied")
+	case codes.Unimplemented:
+		return no("", what+": the metadata service does not store Sieve scripts (an older version)")
 	}
 	return nil
 }

@@ -209,7 +209,7 @@ func (c *conn) cmdDeleteScript(cmd *Command) (*response, error) {
 	return ok("Script deleted"), nil
 }
 
-// cmdRenameScript: RFC 5804 2.11.1. NONEXISTENT for an unknown old name, ALREADYEXISTS
+// cmdRenameScript: RFC 5804 2.11. NONEXISTENT for an unknown old name, ALREADYEXISTS
 // for a taken new one; the active flag moves with the script.
 func (c *conn) cmdRenameScript(cmd *Command) (*response, error) {
 	oldName, resp := scriptName(cmd.Args[0])

@@ -66,7 +66,7 @@ func (c *conn) cmdLogout(cmd *Command) (*response, error) {
 	return ok("Logout completed"), nil
 }
 
-// cmdNoop: RFC 5804 2.11. The optional string comes back in a TAG response code.
+// cmdNoop: RFC 5804 2.13. The optional string comes back in a TAG response code.
 func (c *conn) cmdNoop(cmd *Command) (*response, error) {
 	resp := ok("Done")
 	if len(cmd.Args) == 1 {
