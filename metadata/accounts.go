@@ -106,7 +106,8 @@ func (c *cmdCtx) setPassword(req *metadatapb.SetPasswordCommand) (*metadatapb.Co
 
 // deleteAccount removes the account, all its mailboxes and messages, the ACL entries that
 // name it, its private \Seen records, annotations and thread index, its place in aliases
-// (delivery.go), and releases its blob references.
+// (delivery.go), its dedup records (dedup.go), its Sieve
+// scripts (sieve.go), and releases its blob references.
 func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatapb.CommandResult, error) {
 	email, _ := NormalizeEmail(req.GetEmail())
 	rec, err := c.loadAccount(email)
@@ -129,6 +130,12 @@ func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatap
 		return nil, err
 	}
 	if err := c.forgetAliasTarget(email); err != nil {
+		return nil, err
+	}
+	if err := c.forgetDedup(email); err != nil {
+		return nil, err
+	}
+	if err := c.forgetSieveScripts(email); err != nil {
 		return nil, err
 	}
 	names, err := c.mailboxNames(email, "")

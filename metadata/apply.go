@@ -112,6 +112,9 @@ func (f *FSM) applyCommand(tx *txn, cmd *metadatapb.Command) (*metadatapb.Comman
 	if err := pruneRequests(tx, c.now-int64(requestRetention)); err != nil {
 		panic(fmt.Sprintf("metadata fsm: %v", err))
 	}
+	if err := pruneDedup(tx, c.now); err != nil {
+		panic(fmt.Sprintf("metadata fsm: %v", err))
+	}
 	scope := commandScope(cmd)
 	if id := cmd.GetRequestId(); id != "" {
 		var prev metadatapb.RequestRecord
@@ -316,6 +319,14 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.addAlias(op.AddAlias)
 	case *metadatapb.Command_DeleteAlias:
 		return c.deleteAlias(op.DeleteAlias)
+	case *metadatapb.Command_PutSieveScript:
+		return c.putSieveScript(op.PutSieveScript)
+	case *metadatapb.Command_DeleteSieveScript:
+		return c.deleteSieveScript(op.DeleteSieveScript)
+	case *metadatapb.Command_RenameSieveScript:
+		return c.renameSieveScript(op.RenameSieveScript)
+	case *metadatapb.Command_SetActiveSieveScript:
+		return c.setActiveSieveScript(op.SetActiveSieveScript)
 	}
 	return nil, errInvalid("command has no operation")
 }

@@ -288,6 +288,17 @@ func TestServiceDelivery(t *testing.T) {
 	}
 	_, err = s.client.ListAliases(s.ctx(), &metadatapb.ListAliasesRequest{Tenant: "example", Domain: "example.org"})
 	wantCode(t, err, codes.InvalidArgument)
+	// An MTA's retry over a new connection is a new request with the same dedup key.
+	inbox := s.mailbox("INBOX").GetId()
+	var answers []*metadatapb.AppendResponse
+	for range 2 {
+		answers = append(answers, must(s.client.Append(s.ctx(), &metadatapb.AppendRequest{
+			RequestId: s.reqID(), Account: alice, MailboxId: inbox, Messages: newMessages(1, "lmtp"), DedupKey: []byte("mta-retry"),
+		})))
+	}
+	if answers[0].GetDuplicate() || !answers[1].GetDuplicate() || answers[1].GetUids()[0] != answers[0].GetUids()[0] || s.mailbox("INBOX").GetMessages() != 1 {
+		t.Fatalf("append and its retry: %v, %v", answers[0], answers[1])
+	}
 	must(s.client.DeleteAlias(s.ctx(), &metadatapb.DeleteAliasRequest{RequestId: s.reqID(), Address: "postmaster@example.org"}))
 	_, err = s.client.ResolveRecipient(s.ctx(), &metadatapb.ResolveRecipientRequest{Address: "postmaster@example.org"})
 	wantCode(t, err, codes.NotFound)

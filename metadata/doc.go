@@ -75,6 +75,12 @@
 //     address is both an account and an alias. Aliases go with their domain and tenant; a
 //     deleted account leaves every alias that named it ('b' index), and an alias left
 //     without targets goes.
+//   - Dedup (dedup.go). An append with a dedup key that its owner stored within the key's
+//     window adds nothing and answers the earlier append, in the command itself; every
+//     command prunes a bounded number of expired records (log time), so they stay bounded.
+//   - Sieve scripts (sieve.go). An account's active script exists: the active one cannot be
+//     deleted (RFC 5804 2.10) and a rename takes the mark along. Every put keeps the size
+//     and count limits of the owner's tenant. Scripts go with their account and tenant.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

@@ -52,6 +52,11 @@ import (
 //	'V' tenant                         -> DeliverySettings (delivery.go)
 //	'a' domain 0x00 local part         -> Alias; local part "" is the catch-all (delivery.go)
 //	'b' account 0x00 alias address     -> empty (the aliases naming an account)
+//	'd' owner 0x00 dedup key           -> DedupRecord: an append by its dedup key (dedup.go)
+//	'e' expires-at, owner 0x00 key     -> empty (dedup records by expiry, for pruning)
+//	'0' "dedup-floor"                  -> int64 every dedup record expiring before is pruned
+//	'v' owner 0x00 script name         -> SieveScript of an account or "tenant:NAME" (sieve.go)
+//	'w' account                        -> the name of the account's active Sieve script
 const (
 	prefixSystem      = '0'
 	prefixTenant      = 'T'

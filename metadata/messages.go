@@ -212,6 +212,18 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 	if len(req.GetMessages()) == 0 {
 		return nil, errInvalid("append without messages")
 	}
+	window, err := checkDedup(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.GetDedupKey()) > 0 {
+		// A retry of an append the account stored within the window adds nothing (dedup.go).
+		if dup, err := c.duplicateAppend(ms.rec.GetAccount(), req.GetDedupKey()); err != nil {
+			return nil, err
+		} else if dup != nil {
+			return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Append{Append: dup}}, nil
+		}
+	}
 	if err := checkUIDSpace(ms, len(req.GetMessages())); err != nil {
 		return nil, err
 	}
@@ -259,6 +271,11 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 	resp.Modseq = ms.modseq
 	if req.GetReplaceUid() != 0 {
 		if resp.ReplacedModseq, err = c.replaceMessage(req); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.GetDedupKey()) > 0 {
+		if err := c.rememberAppend(ms.rec.GetAccount(), req.GetDedupKey(), window, ms.box().GetId(), resp); err != nil {
 			return nil, err
 		}
 	}

@@ -249,8 +249,8 @@ func (c *cmdCtx) setQuota(req *metadatapb.SetQuotaRequest) (*metadatapb.CommandR
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Quota{Quota: root}}, nil
 }
 
-// deleteTenant removes a tenant, its domains, their aliases, its delivery settings and quota
-// records; with force it first
+// deleteTenant removes a tenant, its domains, their aliases, its delivery settings, global
+// Sieve scripts and quota records; with force it first
 // deletes every account of the tenant (deleteAccount), else it refuses while the
 // tenant has accounts.
 func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.CommandResult, error) {
@@ -279,6 +279,12 @@ func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.
 		return nil, err
 	}
 	if err := c.forgetThreads(tenantOwner(name)); err != nil {
+		return nil, err
+	}
+	if err := c.forgetDedup(tenantOwner(name)); err != nil {
+		return nil, err
+	}
+	if err := c.forgetSieveScripts(tenantOwner(name)); err != nil {
 		return nil, err
 	}
 	for _, n := range shared {

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -138,5 +140,191 @@ var tenantDeliveryVerb = adminVerb{
 		fmt.Fprintf(w, "sieve-max-script-bytes\t%d\n", s.GetSieveMaxScriptBytes())
 		fmt.Fprintf(w, "sieve-max-scripts\t%d\n", s.GetSieveMaxScripts())
 		return w.Flush()
+	},
+}
+
+func newSieveCommand() *cobra.Command {
+	return adminGroup("sieve", "Sieve scripts of accounts, and the global scripts of tenants (RFC 5228, RFC 5804)",
+		`Sieve scripts (RFC 5228) filter an account's mail at delivery. An account may store
+several and has at most one active (RFC 5804). With --tenant NAME in place of EMAIL the
+commands manage the tenant's global scripts: those put with --phase before or after run
+before and after every user's script, the others can be included with :global (RFC 6609).
+The server stores scripts as given; it does not compile them (ManageSieve does, at upload).
+The tenant's limits are set with 'strata tenant delivery'.`,
+		sieveVerbs)
+}
+
+// sieveOwnerArgs reads (EMAIL | --tenant NAME) followed by want more arguments.
+func sieveOwnerArgs(cmd *cobra.Command, args []string, want int) (account, tenant string, rest []string, err error) {
+	owner, rest, err := mailboxOwner(cmd, args, want)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if t, isTenant := strings.CutPrefix(owner, "tenant:"); isTenant {
+		return "", t, rest, nil
+	}
+	return owner, "", rest, nil
+}
+
+func tenantFlag(f *pflag.FlagSet) {
+	f.String("tenant", "", "the global scripts of this tenant instead of an account's")
+}
+
+// readScript reads a script file, or standard input for "-"; the server enforces the size
+// limit, so one byte past the largest limit is enough to be refused.
+func readScript(cmd *cobra.Command, file string) ([]byte, error) {
+	var r io.Reader = cmd.InOrStdin()
+	if file != "-" {
+		fh, err := os.Open(file)
+		if err != nil {
+			return nil, err
+		}
+		defer fh.Close()
+		r = fh
+	}
+	return io.ReadAll(io.LimitReader(r, maxScriptBytes+1))
+}
+
+// maxScriptBytes is the largest script size limit a tenant can set (metadata.proto).
+const maxScriptBytes = 1 << 20
+
+func describeScriptOwner(account, tenant string) string {
+	if tenant != "" {
+		return "tenant " + tenant
+	}
+	return account
+}
+
+var sieveVerbs = []adminVerb{
+	{
+		use:   "put (EMAIL | --tenant NAME) SCRIPT FILE",
+		short: "Store a script from FILE ('-': standard input), replacing one of that name",
+		args:  cobra.RangeArgs(2, 3),
+		flags: func(f *pflag.FlagSet) {
+			tenantFlag(f)
+			f.String("phase", "", "with --tenant: before or after, to run the script before or after every user's")
+		},
+		run: func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error {
+			account, tenant, rest, err := sieveOwnerArgs(cmd, args, 2)
+			if err != nil {
+				return err
+			}
+			content, err := readScript(cmd, rest[1])
+			if err != nil {
+				return fmt.Errorf("read script %s: %w", rest[1], err)
+			}
+			phase, _ := cmd.Flags().GetString("phase")
+			s, err := c.PutSieveScript(ctx, &metadatapb.PutSieveScriptRequest{
+				RequestId: embedded.NewRequestID(), Account: account, Tenant: tenant, Name: rest[0], Content: content, Phase: phase,
+			})
+			if err != nil {
+				return fmt.Errorf("put sieve script %q of %s: %w", rest[0], describeScriptOwner(account, tenant), err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "stored %q of %s (%d bytes)\n", s.GetName(), describeScriptOwner(account, tenant), s.GetSize())
+			return nil
+		},
+	},
+	{
+		use:   "get (EMAIL | --tenant NAME) SCRIPT",
+		short: "Print a script",
+		args:  cobra.RangeArgs(1, 2),
+		flags: tenantFlag,
+		run: func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error {
+			account, tenant, rest, err := sieveOwnerArgs(cmd, args, 1)
+			if err != nil {
+				return err
+			}
+			s, err := c.GetSieveScript(ctx, &metadatapb.GetSieveScriptRequest{Account: account, Tenant: tenant, Name: rest[0]})
+			if err != nil {
+				return fmt.Errorf("get sieve script %q of %s: %w", rest[0], describeScriptOwner(account, tenant), err)
+			}
+			_, err = cmd.OutOrStdout().Write(s.GetContent())
+			return err
+		},
+	},
+	{
+		use:   "list (EMAIL | --tenant NAME)",
+		short: "List scripts with the active one (or the phases of global scripts) and the limits",
+		args:  cobra.MaximumNArgs(1),
+		flags: tenantFlag,
+		run: func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error {
+			account, tenant, _, err := sieveOwnerArgs(cmd, args, 0)
+			if err != nil {
+				return err
+			}
+			resp, err := c.ListSieveScripts(ctx, &metadatapb.ListSieveScriptsRequest{Account: account, Tenant: tenant})
+			if err != nil {
+				return fmt.Errorf("list sieve scripts of %s: %w", describeScriptOwner(account, tenant), err)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "SCRIPT\tACTIVE\tPHASE\tBYTES\tUPDATED")
+			for _, s := range resp.GetScripts() {
+				active := ""
+				if s.GetActive() {
+					active = "yes"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\n", s.GetName(), active, s.GetPhase(), s.GetSize(), time.Unix(s.GetUpdatedUnix(), 0).UTC().Format(time.RFC3339))
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "limits: %d scripts of at most %d bytes\n", resp.GetMaxScripts(), resp.GetMaxScriptBytes())
+			return nil
+		},
+	},
+	{
+		use:   "activate EMAIL [SCRIPT]",
+		short: "Make SCRIPT the account's active script; without SCRIPT, none is active (RFC 5804 2.8)",
+		args:  cobra.RangeArgs(1, 2),
+		run: func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error {
+			name := ""
+			if len(args) == 2 {
+				name = args[1]
+			}
+			if _, err := c.SetActiveSieveScript(ctx, &metadatapb.SetActiveSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: args[0], Name: name}); err != nil {
+				return fmt.Errorf("activate sieve script %q of %s: %w", name, args[0], err)
+			}
+			if name == "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "no script of %s is active\n", args[0])
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "%q of %s is active\n", name, args[0])
+			}
+			return nil
+		},
+	},
+	{
+		use:   "rename (EMAIL | --tenant NAME) SCRIPT NEWNAME",
+		short: "Rename a script (the active one stays active)",
+		args:  cobra.RangeArgs(2, 3),
+		flags: tenantFlag,
+		run: func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error {
+			account, tenant, rest, err := sieveOwnerArgs(cmd, args, 2)
+			if err != nil {
+				return err
+			}
+			if _, err := c.RenameSieveScript(ctx, &metadatapb.RenameSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: account, Tenant: tenant, Name: rest[0], NewName: rest[1]}); err != nil {
+				return fmt.Errorf("rename sieve script %q of %s: %w", rest[0], describeScriptOwner(account, tenant), err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "renamed %q of %s to %q\n", rest[0], describeScriptOwner(account, tenant), rest[1])
+			return nil
+		},
+	},
+	{
+		use:     "delete (EMAIL | --tenant NAME) SCRIPT",
+		aliases: []string{"del"},
+		short:   "Delete a script; the active script cannot be deleted (RFC 5804 2.10)",
+		args:    cobra.RangeArgs(1, 2),
+		flags:   tenantFlag,
+		run: func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error {
+			account, tenant, rest, err := sieveOwnerArgs(cmd, args, 1)
+			if err != nil {
+				return err
+			}
+			if _, err := c.DeleteSieveScript(ctx, &metadatapb.DeleteSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: account, Tenant: tenant, Name: rest[0]}); err != nil {
+				return fmt.Errorf("delete sieve script %q of %s: %w", rest[0], describeScriptOwner(account, tenant), err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "deleted %q of %s\n", rest[0], describeScriptOwner(account, tenant))
+			return nil
+		},
 	},
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -65,5 +68,65 @@ func TestAliasCommands(t *testing.T) {
 	mustStrata(t, srv, "alias", "del", "@acme.example")
 	if out := mustStrata(t, srv, "alias", "list", "--domain", "acme.example"); out != "ALIAS  TENANT  TARGETS\n" {
 		t.Fatalf("aliases of acme.example after del: %q", out)
+	}
+}
+
+// TestSieveCommands: `strata sieve put|get|list|activate|rename|delete` for an account and,
+// with --tenant, the tenant's global scripts; what they store is what delivery reads.
+func TestSieveCommands(t *testing.T) {
+	srv := startAdminServer(t)
+	mustStrata(t, srv, "tenant", "add", "acme", "--domains", "acme.test")
+	mustStrata(t, srv, "user", "add", "alice@acme.test", "--password", "pw")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "main.sieve")
+	script := "require \"fileinto\";\r\nif header :contains \"subject\" \"[list]\" { fileinto \"Lists\"; }\r\n"
+	if err := os.WriteFile(file, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustStrata(t, srv, "sieve", "put", "alice@acme.test", "main", file); out != fmt.Sprintf("stored \"main\" of alice@acme.test (%d bytes)\n", len(script)) {
+		t.Fatalf("sieve put: %q", out)
+	}
+	mustStrata(t, srv, "sieve", "put", "alice@acme.test", "spare", file)
+	mustStrata(t, srv, "sieve", "put", "--tenant", "acme", "spam-first", file, "--phase", "before")
+	if out := mustStrata(t, srv, "sieve", "get", "alice@acme.test", "main"); out != script {
+		t.Fatalf("sieve get = %q, want the file", out)
+	}
+	if out := mustStrata(t, srv, "sieve", "activate", "alice@acme.test", "main"); out != "\"main\" of alice@acme.test is active\n" {
+		t.Fatalf("sieve activate: %q", out)
+	}
+	out := mustStrata(t, srv, "sieve", "list", "alice@acme.test")
+	if !strings.Contains(out, "main    yes") || !strings.Contains(out, "limits: 32 scripts of at most 65536 bytes") {
+		t.Fatalf("sieve list: %q", out)
+	}
+	if out := mustStrata(t, srv, "sieve", "list", "--tenant", "acme"); !strings.Contains(out, "spam-first          before") {
+		t.Fatalf("sieve list --tenant: %q", out)
+	}
+	for _, bad := range [][]string{
+		{"sieve", "delete", "alice@acme.test", "main"}, // active (RFC 5804 2.10)
+		{"sieve", "put", "alice@acme.test", "x", filepath.Join(dir, "missing")},
+		{"sieve", "put", "alice@acme.test", "x", file, "--phase", "after"},
+		{"sieve", "put", "alice@acme.test", "bad\x01name", file},
+		{"sieve", "get", "alice@acme.test", "nope"},
+		{"sieve", "activate", "alice@acme.test", "nope"},
+		{"sieve", "rename", "alice@acme.test", "main", "spare"},
+		{"sieve", "list", "alice@acme.test", "--tenant", "acme"},
+		{"sieve", "list", "ghost@acme.test"},
+	} {
+		if out, err := strata(t, srv, bad...); err == nil {
+			t.Errorf("strata %q succeeded: %s", bad, out)
+		}
+	}
+	mustStrata(t, srv, "sieve", "rename", "alice@acme.test", "main", "rules")
+	mustStrata(t, srv, "sieve", "del", "alice@acme.test", "spare")
+	act, err := srv.Metadata().GetActiveSieveScript(t.Context(), &metadatapb.GetActiveSieveScriptRequest{Account: "alice@acme.test"})
+	if err != nil || act.GetScript().GetName() != "rules" || string(act.GetScript().GetContent()) != script || len(act.GetBefore()) != 1 {
+		t.Fatalf("delivery scripts after the commands: %v, %v", act, err)
+	}
+	if out := mustStrata(t, srv, "sieve", "activate", "alice@acme.test"); out != "no script of alice@acme.test is active\n" {
+		t.Fatalf("sieve activate without a script: %q", out)
+	}
+	mustStrata(t, srv, "sieve", "delete", "alice@acme.test", "rules")
+	if out := mustStrata(t, srv, "sieve", "list", "alice@acme.test"); strings.Contains(out, "rules") {
+		t.Fatalf("deleted script listed: %q", out)
 	}
 }

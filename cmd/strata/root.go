@@ -27,6 +27,6 @@ Flags win over the environment, which wins over the file.`,
 	root.AddCommand(newFrontendCommand())
 	root.AddCommand(newDomainCommand(), newQuotaCommand())
 	root.AddCommand(newACLCommand(), newMailboxCommand())
-	root.AddCommand(newAliasCommand())
+	root.AddCommand(newAliasCommand(), newSieveCommand())
 	return root
 }

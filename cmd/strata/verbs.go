@@ -15,11 +15,12 @@ import (
 // way; the older verbs (user, tenant, domain, quota, acl, mailbox) are still one
 // hand-written cobra block each and can move into tables the same way.
 type adminVerb struct {
-	use   string
-	short string
-	long  string
-	args  cobra.PositionalArgs
-	flags func(*pflag.FlagSet)
+	use     string
+	aliases []string
+	short   string
+	long    string
+	args    cobra.PositionalArgs
+	flags   func(*pflag.FlagSet)
 	// run makes the verb's calls against the metadata service (withAdmin).
 	run func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error
 }
@@ -27,10 +28,11 @@ type adminVerb struct {
 // command builds the cobra command of one verb.
 func (v adminVerb) command() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   v.use,
-		Short: v.short,
-		Long:  v.long,
-		Args:  v.args,
+		Use:     v.use,
+		Aliases: v.aliases,
+		Short:   v.short,
+		Long:    v.long,
+		Args:    v.args,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withAdmin(cmd, func(ctx context.Context, c metadatapb.MetadataClient) error {
 				return v.run(ctx, c, cmd, args)

@@ -58,7 +58,9 @@
 // lookups before writes), ListMessages (SELECT), FetchMessages (FETCH, SEARCH), GetQuota
 // (GETQUOTA) and Watch (the change feed). Authenticate, GetAccount, ACL and admin reads,
 // WatchAccount (NOTIFY's account feed, whose snapshot on every new stream makes up for what a
-// broken one missed), and every write, stay on the leader.
+// broken one missed), the delivery reads (ResolveRecipient, which must find an account or
+// alias created through any frontend a moment before, GetActiveSieveScript and the other
+// Sieve script reads), and every write, stay on the leader.
 //
 //   - A session never sees state older than it already saw. Every answer it received was
 //     covered by the read position or fenced, and the next read is served at or past the

@@ -6805,7 +6805,7 @@ func (x *ListSieveScriptsRequest) GetTenant() string {
 type ListSieveScriptsResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Scripts []*SieveScript         `protobuf:"bytes,1,rep,name=scripts,proto3" json:"scripts,omitempty"` // by name, without content
-	// The owner's limits (RFC 5804 2.3 HAVESPACE) and what it uses.
+	// The owner's limits (RFC 5804 2.3 HAVESPACE).
 	MaxScriptBytes uint32 `protobuf:"varint,2,opt,name=max_script_bytes,json=maxScriptBytes,proto3" json:"max_script_bytes,omitempty"`
 	MaxScripts     uint32 `protobuf:"varint,3,opt,name=max_scripts,json=maxScripts,proto3" json:"max_scripts,omitempty"`
 	unknownFields  protoimpl.UnknownFields

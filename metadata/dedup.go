@@ -1,0 +1,166 @@
+package metadata
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// Deduplication of MTA retries (issue 12). An MTA that loses the reply to a delivery it
+// made sends the message again; LMTP gives such a retry the dedup_key of the first
+// attempt (a hash of what a retry repeats), and the append that carries it checks, in the
+// same command that would add the message, whether the account stored that key within the
+// window: then it adds nothing and answers the earlier append (AppendResponse.duplicate).
+// The request ID table cannot do this: a retry over a new connection is a new request.
+//
+// Keys (see keys.go):
+//
+//	'd' account 0x00 dedup key         -> DedupRecord (the append, and when it expires)
+//	'e' expires-at, account 0x00 key   -> empty (the records by expiry, for pruning)
+//	'0' "dedup-floor"                  -> int64 every record expiring before it is pruned
+//
+// Bounded state: every command drops up to dedupPruneBatch expired records, oldest
+// first, in log time (so every replica drops the same ones: doc.go "Determinism"), and an
+// append stores at most one record, so expired records never pile up; a record lives at
+// most its window (at most maxDedupWindow) plus the time until the next commands get to
+// it. The account's records go with it.
+const (
+	prefixDedup     = 'd'
+	prefixDedupAge  = 'e'
+	maxDedupKey     = 128
+	dedupPruneBatch = 64
+)
+
+var keyDedupFloor = []byte("0dedup-floor")
+
+func dedupPrefix(account string) []byte { return append(strKey(prefixDedup, account), 0) }
+
+func dedupKey(account string, key []byte) []byte { return append(dedupPrefix(account), key...) }
+
+func dedupAgeKey(expires int64, account string, key []byte) []byte {
+	k := binary.BigEndian.AppendUint64([]byte{prefixDedupAge}, uint64(expires))
+	return append(append(append(k, account...), 0), key...)
+}
+
+// checkDedup validates an append's dedup key and returns its window.
+func checkDedup(req *metadatapb.AppendRequest) (time.Duration, error) {
+	if len(req.GetDedupKey()) > maxDedupKey {
+		return 0, errInvalid("dedup key of %d bytes: at most %d", len(req.GetDedupKey()), maxDedupKey)
+	}
+	window := time.Duration(req.GetDedupWindowSeconds()) * time.Second
+	if window > maxDedupWindow {
+		return 0, errInvalid("dedup window %s: at most %s", window, maxDedupWindow)
+	}
+	if window == 0 {
+		window = defaultDedupWindow
+	}
+	return window, nil
+}
+
+// duplicateAppend returns the earlier append of the account with the dedup key, if it is
+// remembered and has not expired.
+func (c *cmdCtx) duplicateAppend(account string, key []byte) (*metadatapb.AppendResponse, error) {
+	rec := &metadatapb.DedupRecord{}
+	found, err := getProto(c.tx.b, dedupKey(account, key), rec)
+	if err != nil || !found || rec.GetExpiresUnixNano() <= c.now {
+		return nil, err
+	}
+	resp := &metadatapb.AppendResponse{
+		UidValidity: rec.GetUidValidity(), Uids: rec.GetUids(), Modseq: rec.GetModseq(),
+		Duplicate: true, MailboxId: rec.GetMailboxId(),
+	}
+	if resp.BlobEpoch, err = c.blobEpoch(); err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// rememberAppend records an append under its dedup key for window, replacing an expired
+// record of the same key.
+func (c *cmdCtx) rememberAppend(account string, key []byte, window time.Duration, mailbox uint64, resp *metadatapb.AppendResponse) error {
+	old := &metadatapb.DedupRecord{}
+	if found, err := getProto(c.tx.b, dedupKey(account, key), old); err != nil {
+		return err
+	} else if found {
+		c.tx.mustDelete(dedupAgeKey(old.GetExpiresUnixNano(), account, key))
+	}
+	expires := c.now + int64(window)
+	c.tx.setProto(dedupKey(account, key), &metadatapb.DedupRecord{
+		ExpiresUnixNano: expires, MailboxId: mailbox, UidValidity: resp.GetUidValidity(),
+		Uids: resp.GetUids(), Modseq: resp.GetModseq(),
+	})
+	c.tx.mustSet(dedupAgeKey(expires, account, key), nil)
+	return nil
+}
+
+// pruneDedup drops up to dedupPruneBatch records that expired at or before now (log
+// time), scanning from the floor of the last prune so that deleted keys below it are never
+// iterated again.
+func pruneDedup(tx *txn, now int64) error {
+	v, _, err := getRaw(tx.b, keyDedupFloor)
+	if err != nil {
+		return err
+	}
+	floor := int64(decodeUint64(v))
+	if floor > now {
+		return nil
+	}
+	lower := binary.BigEndian.AppendUint64([]byte{prefixDedupAge}, uint64(floor))
+	upper := binary.BigEndian.AppendUint64([]byte{prefixDedupAge}, uint64(now)+1)
+	var expired [][]byte
+	err = scan(tx.b, lower, upper, func(k, _ []byte) (bool, error) {
+		expired = append(expired, append([]byte(nil), k...))
+		return len(expired) < dedupPruneBatch, nil
+	})
+	if err != nil {
+		return fmt.Errorf("prune dedup keys: %w", err)
+	}
+	if len(expired) == 0 {
+		return nil
+	}
+	for _, k := range expired {
+		tx.mustDelete(k)
+		account, key, found := bytes.Cut(k[9:], []byte{0})
+		if !found {
+			return fmt.Errorf("prune dedup keys: malformed key %x", k)
+		}
+		rec := &metadatapb.DedupRecord{}
+		if found, err := getProto(tx.b, dedupKey(string(account), key), rec); err != nil {
+			return err
+		} else if found && rec.GetExpiresUnixNano() == int64(binary.BigEndian.Uint64(k[1:9])) {
+			tx.mustDelete(dedupKey(string(account), key))
+		}
+	}
+	last := int64(binary.BigEndian.Uint64(expired[len(expired)-1][1:9]))
+	tx.mustSet(keyDedupFloor, encodeUint64(uint64(last)))
+	return nil
+}
+
+// forgetDedup drops the dedup records of a deleted account.
+func (c *cmdCtx) forgetDedup(account string) error {
+	prefix := dedupPrefix(account)
+	var keys [][]byte
+	var expiries []int64
+	err := scan(c.tx.b, prefix, prefixEnd(prefix), func(k, v []byte) (bool, error) {
+		rec := &metadatapb.DedupRecord{}
+		if err := proto.Unmarshal(v, rec); err != nil {
+			return false, fmt.Errorf("decode dedup record %q: %w", k, err)
+		}
+		keys = append(keys, append([]byte(nil), k[len(prefix):]...))
+		expiries = append(expiries, rec.GetExpiresUnixNano())
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for i, key := range keys {
+		c.tx.mustDelete(dedupKey(account, key))
+		c.tx.mustDelete(dedupAgeKey(expiries[i], account, key))
+	}
+	return nil
+}
