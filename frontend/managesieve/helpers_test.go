@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/managesieve"
+	"github.com/strata-mail/strata/sieve"
 )
 
 // startServer runs a whole embedded Strata (Raft metadata over gRPC) with its ManageSieve
@@ -49,6 +51,13 @@ func startServer(t testing.TB, edit func(*embedded.Config)) *embedded.Server {
 // metadata service of a fresh embedded Strata; it returns its address.
 func startSieve(t testing.TB, edit func(*managesieve.Config)) string {
 	t.Helper()
+	_, addr := startSieveServer(t, edit)
+	return addr
+}
+
+// startSieveServer is startSieve that returns the server too.
+func startSieveServer(t testing.TB, edit func(*managesieve.Config)) (*managesieve.Server, string) {
+	t.Helper()
 	srv := startServer(t, func(c *embedded.Config) { c.ManageSieveListen = "" })
 	cfg := managesieve.Config{
 		Metadata:      srv.Metadata(),
@@ -69,7 +78,7 @@ func startSieve(t testing.TB, edit func(*managesieve.Config)) string {
 		defer cancel()
 		s.Shutdown(ctx)
 	})
-	return ln.Addr().String()
+	return s, ln.Addr().String()
 }
 
 // client is a raw ManageSieve connection with helpers that keep tests short.
@@ -79,16 +88,22 @@ type client struct {
 	br *bufio.Reader
 }
 
-// dial connects to addr and reads the greeting; it returns the client and the greeting's
-// lines.
-func dial(t testing.TB, addr string) (*client, []string) {
+// rawDial connects to addr without reading the greeting.
+func rawDial(t testing.TB, addr string) *client {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	c := &client{t: t, nc: nc, br: bufio.NewReader(nc)}
+	return &client{t: t, nc: nc, br: bufio.NewReader(nc)}
+}
+
+// dial connects to addr and reads the greeting; it returns the client and the greeting's
+// lines.
+func dial(t testing.TB, addr string) (*client, []string) {
+	t.Helper()
+	c := rawDial(t, addr)
 	lines := c.response()
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "OK ") {
 		t.Fatalf("greeting ends with %q", last)
@@ -254,3 +269,17 @@ func (c *client) startTLSAfterOK(cfg *tls.Config) []string {
 	c.nc, c.br = tc, bufio.NewReader(tc)
 	return c.response()
 }
+
+// compileMessage is the interpreter's message for a script that does not compile, escaped
+// as in a quoted string.
+func compileMessage(t testing.TB, src string) string {
+	t.Helper()
+	_, err := sieve.Compile("x", []byte(src), sieve.Options{})
+	var serr *sieve.Error
+	if !errors.As(err, &serr) {
+		t.Fatalf("%q compiles: %v", src, err)
+	}
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(serr.Msg)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
