@@ -134,13 +134,12 @@ func (c *conn) next() bool {
 	case errors.Is(err, errAnswered):
 		return c.bw.Flush() == nil
 	case err != nil:
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
-			return false
-		}
+		// A handler that reads more from the client (AUTHENTICATE's response line) fails
+		// the way reading a command does.
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			c.sayBye(bye("", "Timed out"))
-			return false
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+			errors.Is(err, ErrLineTooLong) || errors.Is(err, ErrLiteralTooLarge) || (errors.As(err, &ne) && ne.Timeout()) {
+			return c.readFailed(err)
 		}
 		c.log.Error("ManageSieve command", "command", cmd.Name, "err", err)
 		resp = no("", "Internal error")
