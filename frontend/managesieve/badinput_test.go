@@ -69,6 +69,18 @@ func TestLargeLiterals(t *testing.T) {
 	c.closed()
 }
 
+// TestLongAuthenticateResponse: the client's SASL line has the limits of a command.
+func TestLongAuthenticateResponse(t *testing.T) {
+	c, _ := dial(t, startSieve(t, smallLimits))
+	c.challenge(`AUTHENTICATE "PLAIN"`, `""`)
+	c.expect(literal(strings.Repeat("A", 100)), `NO "Authentication response too long"`)
+	c.challenge(`AUTHENTICATE "PLAIN"`, `""`)
+	c.expect(`"unterminated`, `NO "Malformed authentication response: NUL, CR or LF in a quoted string; send a literal"`)
+	c.challenge(`AUTHENTICATE "PLAIN"`, `""`)
+	c.expect(`"`+strings.Repeat("A", 200)+`"`, `BYE "Command line too long"`)
+	c.closed()
+}
+
 // TestConnectionLimit: over Limits.MaxConnections a client is told BYE (TRYLATER).
 func TestConnectionLimit(t *testing.T) {
 	addr := startSieve(t, func(c *managesieve.Config) { c.Limits.MaxConnections = 1 })

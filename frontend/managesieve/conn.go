@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -30,7 +31,7 @@ type conn struct {
 	srv     *Server
 	raw     net.Conn // the socket, for Shutdown's wake-up
 	nc      net.Conn // the socket or the TLS connection over it
-	r       *Reader
+	r       *sievewire.Reader
 	bw      *bufio.Writer
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -56,7 +57,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 // was read from the previous one and not used is dropped with its reader.
 func (c *conn) useConn(nc net.Conn) {
 	c.nc = nc
-	c.r = NewReader(bufio.NewReader(nc), wireLimits{
+	c.r = sievewire.NewReader(bufio.NewReader(nc), sievewire.Limits{
 		MaxLine: c.srv.limits.MaxLine, MaxLiteral: c.srv.limits.MaxScriptSize, MaxDiscard: c.srv.limits.MaxDiscard,
 	})
 	c.bw = bufio.NewWriter(deadlineWriter{nc: nc, timeout: c.srv.limits.WriteTimeout})
@@ -138,7 +139,7 @@ func (c *conn) next() bool {
 		// the way reading a command does.
 		var ne net.Error
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
-			errors.Is(err, ErrLineTooLong) || errors.Is(err, ErrLiteralTooLarge) || (errors.As(err, &ne) && ne.Timeout()) {
+			errors.Is(err, sievewire.ErrLineTooLong) || errors.Is(err, sievewire.ErrLiteralTooLarge) || (errors.As(err, &ne) && ne.Timeout()) {
 			return c.readFailed(err)
 		}
 		c.log.Error("ManageSieve command", "command", cmd.Name, "err", err)
@@ -153,14 +154,14 @@ func (c *conn) next() bool {
 
 // readFailed answers a command that could not be read; false ends the connection.
 func (c *conn) readFailed(err error) bool {
-	var syn *SyntaxError
+	var syn *sievewire.SyntaxError
 	var ne net.Error
 	switch {
 	case errors.As(err, &syn):
 		return c.badCommand(syn.Msg)
-	case errors.Is(err, ErrLineTooLong):
+	case errors.Is(err, sievewire.ErrLineTooLong):
 		c.sayBye(bye("", "Command line too long"))
-	case errors.Is(err, ErrLiteralTooLarge):
+	case errors.Is(err, sievewire.ErrLiteralTooLarge):
 		c.sayBye(bye(codeQuotaMaxSize, "Literal too large"))
 	case errors.As(err, &ne) && ne.Timeout():
 		if c.srv.isClosing() {

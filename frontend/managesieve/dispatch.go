@@ -3,12 +3,14 @@ package managesieve
 import (
 	"fmt"
 	"strings"
+
+	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
 )
 
 // command is an entry of the dispatch table: the handler, the states it runs in and the
 // arguments it takes (RFC 5804 2 and 4).
 type command struct {
-	run func(c *conn, cmd *Command) (*response, error)
+	run func(c *conn, cmd *sievewire.Command) (*response, error)
 	// states: the command runs in these states and is refused in the others.
 	notAuth, auth bool
 	// args are the kinds of its arguments in order ('s' string, 'n' number); the first
@@ -42,7 +44,7 @@ func init() {
 }
 
 // dispatch checks a command against the table and runs it.
-func (c *conn) dispatch(cmd *Command) (*response, error) {
+func (c *conn) dispatch(cmd *sievewire.Command) (*response, error) {
 	spec, known := commands[cmd.Name]
 	if !known {
 		c.badCommand("Unknown command " + cmd.Name) // BYE after too many
@@ -67,14 +69,14 @@ func (c *conn) dispatch(cmd *Command) (*response, error) {
 }
 
 // checkArgs answers NO to a command with the wrong number or kinds of arguments.
-func checkArgs(cmd *Command, spec command) *response {
+func checkArgs(cmd *sievewire.Command, spec command) *response {
 	if len(cmd.Args) < spec.required || len(cmd.Args) > len(spec.args) {
 		return no("", fmt.Sprintf("%s takes %s", cmd.Name, describeArgs(spec)))
 	}
 	for i, a := range cmd.Args {
-		want := argString
+		want := sievewire.ArgString
 		if spec.args[i] == 'n' {
-			want = argNumber
+			want = sievewire.ArgNumber
 		}
 		if a.Kind != want {
 			return no("", fmt.Sprintf("%s takes %s", cmd.Name, describeArgs(spec)))

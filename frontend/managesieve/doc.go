@@ -7,10 +7,10 @@
 //
 // The layout follows frontend/imap, smaller:
 //
-//   - wire.go reads commands (RFC 5804 4): a name, then strings (quoted, or literals
+//   - sievewire/ reads commands (RFC 5804 4): a name, then strings (quoted, or literals
 //     "{n+}" and "{n}") and numbers, to CRLF. It does no I/O but its bufio.Reader and
-//     is fuzzed alone (FuzzReadCommand). respond.go renders status lines and strings and
-//     maps service errors to the response codes of RFC 5804 1.3.
+//     is fuzzed alone (sievewire.FuzzReadCommand). respond.go renders status lines and
+//     strings and maps service errors to the response codes of RFC 5804 1.3.
 //   - dispatch.go is the command table: handler, the states a command runs in, and the
 //     kinds of its arguments, checked before the handler runs.
 //   - session.go: CAPABILITY, LOGOUT, NOOP, STARTTLS, AUTHENTICATE PLAIN, UNAUTHENTICATE;

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -77,7 +78,7 @@ func appendString(b, s []byte) []byte {
 }
 
 func quotable(s []byte) bool {
-	if len(s) > maxQuoted || !utf8.Valid(s) {
+	if len(s) > sievewire.MaxQuoted || !utf8.Valid(s) {
 		return false
 	}
 	for _, c := range s {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/sieve"
 )
@@ -35,7 +36,7 @@ func (c *conn) compile(name string, content []byte) *response {
 // scriptName checks a name argument for the commands that do not send it to the service
 // before they answer; the service checks the full rules of RFC 5804 1.6 (Unicode NFC
 // among them) on every name it stores.
-func scriptName(arg Arg) (string, *response) {
+func scriptName(arg sievewire.Arg) (string, *response) {
 	name := arg.Str
 	if len(name) == 0 {
 		return "", no("", "A script name cannot be empty") // RFC 5804 1.6
@@ -64,7 +65,7 @@ func answer(err error, what string) (*response, error) {
 
 // cmdHaveSpace: RFC 5804 2.5. Whether a script of that name and size would be stored:
 // under the owner's size limit, and a new name under the count limit.
-func (c *conn) cmdHaveSpace(cmd *Command) (*response, error) {
+func (c *conn) cmdHaveSpace(cmd *sievewire.Command) (*response, error) {
 	name, resp := scriptName(cmd.Args[0])
 	if resp != nil {
 		return resp, nil
@@ -94,7 +95,7 @@ func (c *conn) cmdHaveSpace(cmd *Command) (*response, error) {
 
 // cmdPutScript: RFC 5804 2.6. The script is compiled first and stored only if it
 // compiles; a script of the same name is replaced and keeps its active flag.
-func (c *conn) cmdPutScript(cmd *Command) (*response, error) {
+func (c *conn) cmdPutScript(cmd *sievewire.Command) (*response, error) {
 	name, resp := scriptName(cmd.Args[0])
 	if resp != nil {
 		return resp, nil
@@ -115,7 +116,7 @@ func (c *conn) cmdPutScript(cmd *Command) (*response, error) {
 }
 
 // cmdCheckScript: RFC 5804 2.12. PUTSCRIPT's check without storing.
-func (c *conn) cmdCheckScript(cmd *Command) (*response, error) {
+func (c *conn) cmdCheckScript(cmd *sievewire.Command) (*response, error) {
 	if resp := c.compile("CHECKSCRIPT", cmd.Args[0].Str); resp != nil {
 		return resp, nil
 	}
@@ -123,7 +124,7 @@ func (c *conn) cmdCheckScript(cmd *Command) (*response, error) {
 }
 
 // cmdListScripts: RFC 5804 2.7. One line per script, the active one marked ACTIVE.
-func (c *conn) cmdListScripts(cmd *Command) (*response, error) {
+func (c *conn) cmdListScripts(cmd *sievewire.Command) (*response, error) {
 	ctx, cancel := c.rpcContext()
 	defer cancel()
 	list, err := c.srv.cfg.Metadata.ListSieveScripts(ctx, &metadatapb.ListSieveScriptsRequest{Account: c.account.GetEmail()})
@@ -142,7 +143,7 @@ func (c *conn) cmdListScripts(cmd *Command) (*response, error) {
 
 // cmdSetActive: RFC 5804 2.8. The script is compiled again before it becomes the one
 // delivery runs, in case the interpreter changed since it was stored; "" deactivates.
-func (c *conn) cmdSetActive(cmd *Command) (*response, error) {
+func (c *conn) cmdSetActive(cmd *sievewire.Command) (*response, error) {
 	name := ""
 	if len(cmd.Args[0].Str) > 0 {
 		var resp *response
@@ -174,7 +175,7 @@ func (c *conn) cmdSetActive(cmd *Command) (*response, error) {
 }
 
 // cmdGetScript: RFC 5804 2.9. The script goes out as a literal, then CRLF and OK.
-func (c *conn) cmdGetScript(cmd *Command) (*response, error) {
+func (c *conn) cmdGetScript(cmd *sievewire.Command) (*response, error) {
 	name, resp := scriptName(cmd.Args[0])
 	if resp != nil {
 		return resp, nil
@@ -193,7 +194,7 @@ func (c *conn) cmdGetScript(cmd *Command) (*response, error) {
 }
 
 // cmdDeleteScript: RFC 5804 2.10. The active script cannot be deleted (NO (ACTIVE)).
-func (c *conn) cmdDeleteScript(cmd *Command) (*response, error) {
+func (c *conn) cmdDeleteScript(cmd *sievewire.Command) (*response, error) {
 	name, resp := scriptName(cmd.Args[0])
 	if resp != nil {
 		return resp, nil
@@ -211,7 +212,7 @@ func (c *conn) cmdDeleteScript(cmd *Command) (*response, error) {
 
 // cmdRenameScript: RFC 5804 2.11. NONEXISTENT for an unknown old name, ALREADYEXISTS
 // for a taken new one; the active flag moves with the script.
-func (c *conn) cmdRenameScript(cmd *Command) (*response, error) {
+func (c *conn) cmdRenameScript(cmd *sievewire.Command) (*response, error) {
 	oldName, resp := scriptName(cmd.Args[0])
 	if resp != nil {
 		return resp, nil

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/strata-mail/strata/frontend/auth"
+	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
 )
 
 // implementation is the IMPLEMENTATION capability (RFC 5804 1.7).
@@ -55,19 +56,19 @@ func (c *conn) plaintextAllowed() bool {
 }
 
 // cmdCapability: RFC 5804 2.4.
-func (c *conn) cmdCapability(cmd *Command) (*response, error) {
+func (c *conn) cmdCapability(cmd *sievewire.Command) (*response, error) {
 	c.writeCapabilities()
 	return ok("Capability completed"), nil
 }
 
 // cmdLogout: RFC 5804 2.3. The server answers OK and closes the connection.
-func (c *conn) cmdLogout(cmd *Command) (*response, error) {
+func (c *conn) cmdLogout(cmd *sievewire.Command) (*response, error) {
 	c.state = stateLogout
 	return ok("Logout completed"), nil
 }
 
 // cmdNoop: RFC 5804 2.13. The optional string comes back in a TAG response code.
-func (c *conn) cmdNoop(cmd *Command) (*response, error) {
+func (c *conn) cmdNoop(cmd *sievewire.Command) (*response, error) {
 	resp := ok("Done")
 	if len(cmd.Args) == 1 {
 		resp.code = appendString([]byte("TAG "), cmd.Args[0].Str)
@@ -78,7 +79,7 @@ func (c *conn) cmdNoop(cmd *Command) (*response, error) {
 // cmdStartTLS: RFC 5804 2.2. The OK goes out, the handshake follows; after it the server
 // sends its capabilities again and OK, unasked. Plaintext the client pipelined after the
 // command is dropped with the old reader (the STARTTLS command injection attack).
-func (c *conn) cmdStartTLS(cmd *Command) (*response, error) {
+func (c *conn) cmdStartTLS(cmd *sievewire.Command) (*response, error) {
 	if c.tlsActive() {
 		return no("", "TLS is already active"), nil
 	}
@@ -105,7 +106,7 @@ func (c *conn) cmdStartTLS(cmd *Command) (*response, error) {
 
 // cmdAuthenticate: RFC 5804 2.1 with SASL PLAIN (RFC 4616): the initial response as the
 // second argument, or an empty challenge and the client's response line.
-func (c *conn) cmdAuthenticate(cmd *Command) (*response, error) {
+func (c *conn) cmdAuthenticate(cmd *sievewire.Command) (*response, error) {
 	if !strings.EqualFold(string(cmd.Args[0].Str), "PLAIN") {
 		return no("", "Unsupported authentication mechanism"), nil
 	}
@@ -124,7 +125,7 @@ func (c *conn) cmdAuthenticate(cmd *Command) (*response, error) {
 			return nil, err
 		}
 		arg, err := c.r.ReadResponse()
-		var syn *SyntaxError
+		var syn *sievewire.SyntaxError
 		if errors.As(err, &syn) {
 			return no("", "Malformed authentication response: "+syn.Msg), nil
 		}
@@ -169,7 +170,7 @@ func (c *conn) cmdAuthenticate(cmd *Command) (*response, error) {
 }
 
 // cmdUnauthenticate: RFC 5804 2.14.1. The session forgets the account; TLS stays.
-func (c *conn) cmdUnauthenticate(cmd *Command) (*response, error) {
+func (c *conn) cmdUnauthenticate(cmd *sievewire.Command) (*response, error) {
 	c.account = nil
 	c.state = stateNotAuthenticated
 	c.log = c.connLog

@@ -1,4 +1,13 @@
-package managesieve
+// Package sievewire reads ManageSieve commands (RFC 5804 4) from a client: a name, then
+// strings (quoted, or literals "{n+}" and "{n}") and numbers, to CRLF. It has no I/O but
+// the reader it is given and keeps to Limits, so it is fuzzed alone (FuzzReadCommand).
+//
+// Invariants: ReadCommand never panics; it keeps at most Limits.MaxLine octets of a line
+// and Limits.MaxLiteral octets of literals per command, reads and drops a literal up to
+// Limits.MaxDiscard octets past that, and ends the stream (ErrLineTooLong,
+// ErrLiteralTooLarge) rather than keep more; after a *SyntaxError the reader is at the
+// next command, the bad one skipped whole with any literal its line announced.
+package sievewire
 
 import (
 	"bufio"
@@ -21,17 +30,18 @@ import (
 // A server never answers a literal with a continuation (ManageSieve has none outside SASL), so
 // "{n}" and "{n+}" read alike.
 
-// argKind tells the kinds of arguments apart.
-type argKind int
+// ArgKind tells the kinds of arguments apart.
+type ArgKind int
 
+// The kinds of arguments.
 const (
-	argString argKind = iota
-	argNumber
+	ArgString ArgKind = iota
+	ArgNumber
 )
 
 // Arg is one argument of a command.
 type Arg struct {
-	Kind argKind
+	Kind ArgKind
 	// Str is the value of a string. A literal over the limits is read and thrown away:
 	// Str is then empty and Dropped its size.
 	Str     []byte
@@ -48,8 +58,8 @@ type Command struct {
 	Dropped int64
 }
 
-// wireLimits bound what one command may hold in memory.
-type wireLimits struct {
+// Limits bound what one command may hold in memory.
+type Limits struct {
 	// MaxLine is the octets of one command outside its literals; longer ends the
 	// connection (ErrLineTooLong).
 	MaxLine int
@@ -61,8 +71,8 @@ type wireLimits struct {
 	MaxDiscard int64
 }
 
-// maxQuoted is the longest quoted string: RFC 5804 4, "*1024QUOTED-CHAR".
-const maxQuoted = 1024
+// MaxQuoted is the longest quoted string: RFC 5804 4, "*1024QUOTED-CHAR".
+const MaxQuoted = 1024
 
 // ErrLineTooLong and ErrLiteralTooLarge end a connection: the server cannot find the next
 // command without reading more than it bounds.
@@ -83,13 +93,13 @@ func (e *SyntaxError) Error() string { return e.Msg }
 // can be fuzzed alone (FuzzReadCommand).
 type Reader struct {
 	br     *bufio.Reader
-	limits wireLimits
+	limits Limits
 	line   int   // octets of the current command outside literals
 	kept   int64 // octets of literals kept for the current command
 }
 
 // NewReader returns a reader of commands from br.
-func NewReader(br *bufio.Reader, limits wireLimits) *Reader {
+func NewReader(br *bufio.Reader, limits Limits) *Reader {
 	return &Reader{br: br, limits: limits}
 }
 
@@ -268,13 +278,13 @@ func (r *Reader) arg() (Arg, error) {
 	case b == '"':
 		r.consume()
 		s, err := r.quoted()
-		return Arg{Kind: argString, Str: s}, err
+		return Arg{Kind: ArgString, Str: s}, err
 	case b == '{':
 		r.consume()
 		return r.literal()
 	case '0' <= b && b <= '9':
 		n, err := r.number()
-		return Arg{Kind: argNumber, Num: n}, err
+		return Arg{Kind: ArgNumber, Num: n}, err
 	}
 	return Arg{}, &SyntaxError{Msg: "expected a string (quoted or literal) or a number"}
 }
@@ -305,7 +315,7 @@ func (r *Reader) quoted() ([]byte, error) {
 		case 0, '\r', '\n':
 			return nil, &SyntaxError{Msg: "NUL, CR or LF in a quoted string; send a literal"}
 		}
-		if len(s) == maxQuoted {
+		if len(s) == MaxQuoted {
 			return nil, &SyntaxError{Msg: "quoted string longer than 1024 octets; send a literal"}
 		}
 		s = append(s, b)
@@ -374,14 +384,14 @@ func (r *Reader) literal() (Arg, error) {
 		if err := r.discard(size); err != nil {
 			return Arg{}, err
 		}
-		return Arg{Kind: argString, Dropped: size}, nil
+		return Arg{Kind: ArgString, Dropped: size}, nil
 	}
 	s := make([]byte, size)
 	if _, err := io.ReadFull(r.br, s); err != nil {
 		return Arg{}, noEOF(err)
 	}
 	r.kept += size
-	return Arg{Kind: argString, Str: s}, nil
+	return Arg{Kind: ArgString, Str: s}, nil
 }
 
 func (r *Reader) discard(n int64) error {

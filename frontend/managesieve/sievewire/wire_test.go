@@ -1,4 +1,4 @@
-package managesieve
+package sievewire
 
 import (
 	"bufio"
@@ -11,9 +11,9 @@ import (
 	"testing"
 )
 
-var testLimits = wireLimits{MaxLine: 256, MaxLiteral: 128, MaxDiscard: 1024}
+var testLimits = Limits{MaxLine: 256, MaxLiteral: 128, MaxDiscard: 1024}
 
-func readAll(input string, limits wireLimits) ([]*Command, []error) {
+func readAll(input string, limits Limits) ([]*Command, []error) {
 	r := NewReader(bufio.NewReader(strings.NewReader(input)), limits)
 	var cmds []*Command
 	var errs []error
@@ -38,7 +38,7 @@ func render(cmd *Command) string {
 	b.WriteString(cmd.Name)
 	for _, a := range cmd.Args {
 		switch {
-		case a.Kind == argNumber:
+		case a.Kind == ArgNumber:
 			fmt.Fprintf(&b, " %d", a.Num)
 		case a.Dropped > 0:
 			fmt.Fprintf(&b, " <dropped %d>", a.Dropped)
@@ -103,7 +103,7 @@ func encode(cmd *Command) []byte {
 	b := []byte(cmd.Name)
 	for _, a := range cmd.Args {
 		b = append(b, ' ')
-		if a.Kind == argNumber {
+		if a.Kind == ArgNumber {
 			b = strconv.AppendUint(b, uint64(a.Num), 10)
 			continue
 		}
@@ -151,7 +151,7 @@ func FuzzReadCommand(f *testing.F) {
 			if cmd.Dropped > 0 {
 				continue // the dropped octets cannot be sent again
 			}
-			again, errs := readAll(string(encode(cmd)), wireLimits{MaxLine: 1 << 20, MaxLiteral: 1 << 20, MaxDiscard: 1 << 20})
+			again, errs := readAll(string(encode(cmd)), Limits{MaxLine: 1 << 20, MaxLiteral: 1 << 20, MaxDiscard: 1 << 20})
 			if len(again) != 1 || len(errs) != 1 || render(again[0]) != render(cmd) {
 				t.Fatalf("%q read back as %v, %v", render(cmd), again, errs)
 			}
