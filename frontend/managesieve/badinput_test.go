@@ -2,11 +2,19 @@ package managesieve_test
 
 import (
 	"context"
+	"io"
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/managesieve"
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // smallLimits keep the bad-input tests' octets few.
@@ -106,4 +114,34 @@ func TestShutdown(t *testing.T) {
 		t.Fatalf("at shutdown: %q", l)
 	}
 	c.closed()
+}
+
+// TestTryLater: when the metadata service cannot be reached, commands answer NO (TRYLATER)
+// (RFC 5804 1.3) and the session stays.
+func TestTryLater(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there any more: every call is Unavailable
+	conn, err := grpc.NewClient(dead, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	s := managesieve.NewServer(managesieve.Config{
+		Metadata: metadatapb.NewMetadataClient(conn), TrustLoopback: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	sieveLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(sieveLn)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	c, _ := dial(t, sieveLn.Addr().String())
+	c.expect(`AUTHENTICATE "PLAIN" "`+plain("", embedded.DemoAccount, embedded.DemoPassword)+`"`,
+		`NO (TRYLATER) "AUTHENTICATE: the mail store is busy, try again later"`)
+	c.expect("NOOP", `OK "Done"`)
 }
