@@ -21,6 +21,7 @@ FUZZ_PARSER_EXECS ?= 400000x
 FUZZ_MESSAGE_EXECS ?= 40000x
 FUZZ_SESSION_EXECS ?= 20x
 FUZZ_INFLATE_EXECS ?= 100000x
+FUZZ_OUTBOUND_EXECS ?= 100000x
 
 test: tools-s3
 	$(GO) test -count=1 -timeout 20m ./...
@@ -32,6 +33,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_MESSAGE_EXECS) ./frontend/message
 	$(GO) test -run '^$$' -fuzz '^FuzzSequences$$' -fuzztime $(FUZZ_SESSION_EXECS) ./frontend/imap
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZ_INFLATE_EXECS) ./frontend/imap/inflate
+	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZ_OUTBOUND_EXECS) ./frontend/outbound
 
 tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/internal/etcdtest"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -147,9 +149,8 @@ func waitVoters(t *testing.T, ctx context.Context, nodes []*metaNode, ids ...str
 	t.Helper()
 	want := append([]string(nil), ids...)
 	sort.Strings(want)
-	deadline := time.Now().Add(60 * time.Second)
 	var last string
-	for time.Now().Before(deadline) {
+	testwait.Until(t, 60*time.Second, func() error {
 		for _, n := range nodes {
 			st, err := n.status(ctx, false)
 			if err != nil || st.GetState() != "Leader" {
@@ -164,12 +165,11 @@ func waitVoters(t *testing.T, ctx context.Context, nodes []*metaNode, ids ...str
 			sort.Strings(got)
 			last = fmt.Sprint(st.GetServers())
 			if all && fmt.Sprint(got) == fmt.Sprint(want) {
-				return
+				return nil
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("voters never became %v; last membership seen: %s", want, last)
+		return fmt.Errorf("voters are not %v; last membership seen: %s", want, last)
+	})
 }
 
 func leaderOf(t *testing.T, ctx context.Context, nodes []*metaNode) *metaNode {
@@ -201,33 +201,28 @@ func followerOf(t *testing.T, ctx context.Context, nodes []*metaNode) *metaNode 
 // waitCaughtUp waits until every node has applied what the leader has committed.
 func waitCaughtUp(t *testing.T, ctx context.Context, nodes []*metaNode) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
+	testwait.Until(t, 60*time.Second, func() error {
 		leader := leaderOf(t, ctx, nodes)
 		lst, err := leader.status(ctx, false)
 		if err != nil {
-			continue
+			return fmt.Errorf("status of the leader %s: %w", leader.id, err)
 		}
-		ok := true
 		for _, n := range nodes {
 			st, err := n.status(ctx, false)
-			ok = ok && err == nil && st.GetLastIndex()+5 >= lst.GetCommitIndex() && st.GetAppliedIndex() > 0
+			if err != nil || st.GetLastIndex()+5 < lst.GetCommitIndex() || st.GetAppliedIndex() == 0 {
+				return fmt.Errorf("%s has not caught up with the leader (commit index %d): %v (err %v)", n.id, lst.GetCommitIndex(), st, err)
+			}
 		}
-		if ok {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("nodes did not catch up with the leader within 60s")
+		return nil
+	})
 }
 
 // compareDigests checks that every node's state machine digest is the same once they all
 // applied the same index (writes have stopped).
 func compareDigests(t *testing.T, ctx context.Context, nodes []*metaNode) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
 	var last []string
-	for time.Now().Before(deadline) {
+	testwait.Until(t, 30*time.Second, func() error {
 		last = last[:0]
 		applied := map[uint64]bool{}
 		digests := map[string]bool{}
@@ -245,11 +240,10 @@ func compareDigests(t *testing.T, ctx context.Context, nodes []*metaNode) {
 				t.Fatalf("replicas at the same applied index differ: %v", last)
 			}
 			t.Logf("replica digests equal: %v", last)
-			return
+			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("replicas never reached the same applied index: %v", last)
+		return fmt.Errorf("replicas not at the same applied index: %v", last)
+	})
 }
 
 func setupAccount(t *testing.T, ctx context.Context, lc *leaderClient) uint64 {
@@ -382,23 +376,21 @@ func (w *writers) errors() []error {
 // new write got through.
 func (w *writers) waitAckAfter(t *testing.T, t0 time.Time) time.Time {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	var first time.Time
+	testwait.Until(t, 30*time.Second, func() error {
 		w.mu.Lock()
-		first := time.Time{}
+		defer w.mu.Unlock()
 		for _, a := range w.acks {
 			if a.sent.After(t0) && (first.IsZero() || a.acked.Before(first)) {
 				first = a.acked
 			}
 		}
-		w.mu.Unlock()
-		if !first.IsZero() {
-			return first
+		if first.IsZero() {
+			return errors.New("no write sent after the leader stopped was acknowledged")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("no write sent after the leader stopped was acknowledged within 30s")
-	return time.Time{}
+		return nil
+	})
+	return first
 }
 
 // verify checks that every acknowledged append is in the mailbox exactly once, under the UID

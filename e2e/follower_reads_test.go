@@ -16,6 +16,7 @@ import (
 	grpcmd "google.golang.org/grpc/metadata"
 
 	"github.com/strata-mail/strata/internal/etcdtest"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -77,14 +78,13 @@ func TestFollowerReads(t *testing.T) {
 	fe := startFrontend(t, "A", etcd, "--blob-dir", t.TempDir())
 	// The frontend learns the metadata nodes from etcd just after it starts.
 	var writer *imapclient.Client
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+	testwait.Until(t, 30*time.Second, func() error {
 		var err error
-		if writer, _, err = dialSystem(fe.imapAddr, "INBOX", nil); err == nil {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("writer session: %v", err)
+		if writer, _, err = dialSystem(fe.imapAddr, "INBOX", nil); err != nil {
+			return fmt.Errorf("writer session: %w", err)
 		}
-	}
+		return nil
+	})
 	defer writer.Close()
 	reader := loginSystem(t, fe.imapAddr)
 	defer reader.Close()
@@ -170,18 +170,15 @@ func TestFollowerReads(t *testing.T) {
 	t.Logf("%d STATUS polls, UIDNEXT never went back", pollCount)
 
 	// The writer's own view follows its change feed, wherever that was.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testwait.Until(t, 60*time.Second, func() error {
 		if err := writer.Noop().Wait(); err != nil {
 			t.Fatalf("writer NOOP: %v", err)
 		}
-		if n := writer.Mailbox().NumMessages; n == uint32(appended) {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("writer session shows %d messages, %d appended", n, appended)
+		if n := writer.Mailbox().NumMessages; n != uint32(appended) {
+			return fmt.Errorf("writer session shows %d messages, %d appended", n, appended)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // appliedIndexOf reads metadata.AppliedIndexHeader from response metadata.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/strata-mail/strata/internal/etcdtest"
+	"github.com/strata-mail/strata/internal/testwait"
 )
 
 // TestQResyncAcrossFrontends: a client on frontend A of a 3-node cluster remembers the
@@ -38,15 +39,14 @@ func TestQResyncAcrossFrontends(t *testing.T) {
 
 	// The frontends learn the metadata nodes from etcd just after they start.
 	for _, fe := range []*frontendProcess{feA, feB} {
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		testwait.Until(t, 30*time.Second, func() error {
 			c, _, err := dialSystem(fe.imapAddr, "INBOX", nil)
-			if err == nil {
-				c.Close()
-				break
-			} else if time.Now().After(deadline) {
-				t.Fatalf("frontend %s: %v", fe.name, err)
+			if err != nil {
+				return fmt.Errorf("frontend %s: %w", fe.name, err)
 			}
-		}
+			c.Close()
+			return nil
+		})
 	}
 	mustOK := func(c *rawIMAP, line string) []string {
 		t.Helper()
@@ -76,14 +76,12 @@ func TestQResyncAcrossFrontends(t *testing.T) {
 	mustOK(writer, "APPEND INBOX "+lit(string(systemMessage("<qresync-new@strata.test>"))))
 	leader := leaderOf(t, ctx, nodes)
 	leader.signal(syscall.SIGKILL)
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		rep := writer.cmd(`UID STORE 4 +FLAGS.SILENT ($Later)`)
-		if rep.ok() {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no STORE succeeded after the leader %s was killed: %s", leader.id, rep)
+	testwait.Until(t, 60*time.Second, func() error {
+		if rep := writer.cmd(`UID STORE 4 +FLAGS.SILENT ($Later)`); !rep.ok() {
+			return fmt.Errorf("no STORE succeeded after the leader %s was killed: %s", leader.id, rep)
 		}
-	}
+		return nil
+	})
 	t.Logf("leader %s killed; changes went on under the new leader", leader.id)
 
 	a = dialRaw(t, feA.imapAddr, "u@acme.test", "pw")

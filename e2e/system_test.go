@@ -16,6 +16,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/internal/etcdtest"
 	"github.com/strata-mail/strata/internal/s3test"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -54,25 +55,19 @@ func TestSystem(t *testing.T) {
 
 	// Probe is appended to only through frontend B; the IDLE client on A counts its EXISTS.
 	l := newLedger()
-	func() {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			c, err := imapclient.DialInsecure(feB.imapAddr, nil)
-			if err == nil {
-				if err = c.Login("u@acme.test", "pw").Wait(); err == nil {
-					err = c.Create("Probe", nil).Wait()
-				}
-				c.Close()
+	testwait.Until(t, 30*time.Second, func() error {
+		c, err := imapclient.DialInsecure(feB.imapAddr, nil)
+		if err == nil {
+			if err = c.Login("u@acme.test", "pw").Wait(); err == nil {
+				err = c.Create("Probe", nil).Wait()
 			}
-			if err == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("CREATE Probe through frontend B: %v", err)
-			}
-			time.Sleep(200 * time.Millisecond)
+			c.Close()
 		}
-	}()
+		if err != nil {
+			return fmt.Errorf("CREATE Probe through frontend B: %w", err)
+		}
+		return nil
+	})
 	watcher := newIdleWatcher(feA.imapAddr, "Probe", l)
 	stopAll := make(chan struct{})
 	var wg sync.WaitGroup

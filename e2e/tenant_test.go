@@ -9,6 +9,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/strata-mail/strata/internal/testwait"
 )
 
 // TestTenantDomainQuotaAdmin drives `strata tenant|domain|quota|user` (issue 7)
@@ -91,13 +93,12 @@ func TestTenantDomainQuotaAdmin(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustAdmin("user", "disable", "bob@acme.org")
-	deadline := time.Now().Add(10 * time.Second)
-	for bob.Noop().Wait() == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("bob's session still works 10 s after his account was disabled")
+	testwait.Until(t, 10*time.Second, func() error {
+		if bob.Noop().Wait() == nil {
+			return errors.New("bob's session still works after his account was disabled")
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	if _, err := dial("bob@acme.org", "pw"); err == nil {
 		t.Fatal("a disabled account can log in")
 	}

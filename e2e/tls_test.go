@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	imapserver "github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/internal/testwait"
 )
 
 // TestServeTLS: `strata serve` generates a self-signed certificate in the data directory,
@@ -83,13 +85,12 @@ func TestServeTLS(t *testing.T) {
 	if err := srv.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for serial() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("certificate unchanged after SIGHUP")
+	testwait.Until(t, 20*time.Second, func() error {
+		if serial() == before {
+			return errors.New("certificate unchanged after SIGHUP")
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return nil
+	})
 	if err := c.Noop().Wait(); err != nil {
 		t.Fatalf("IMAPS connection made before SIGHUP: %v", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -32,10 +33,12 @@ import (
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/managesieve"
 	"github.com/strata-mail/strata/frontend/metaclient"
+	"github.com/strata-mail/strata/frontend/outbound"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
+	"github.com/strata-mail/strata/spam"
 )
 
 // Config selects where the embedded server keeps its data and listens.
@@ -85,6 +88,12 @@ type Config struct {
 	// AdminURI is the server's /shared/admin METADATA entry (RFC 5464 3.2.1.1); none if
 	// empty.
 	AdminURI string
+	// Rspamd turns on scanning at delivery (URL) and learning from IMAP filing
+	// (ControllerURL); both off when zero.
+	Rspamd spam.Config
+	// Outbound, when its Relay is set, runs the queue of the mail delivery generates (Sieve
+	// redirect, vacation, reject); its SpoolDir defaults to DataDir/outbound.
+	Outbound outbound.Config
 	Logger   *slog.Logger
 }
 
@@ -109,6 +118,36 @@ type Server struct {
 	serveErr chan error
 	stopGC   context.CancelFunc
 	metrics  *promexport.Server
+	// spamChecker and spamLearner are nil when Config.Rspamd leaves them off.
+	spamChecker *spam.Checker
+	spamLearner *spam.Learner
+	outbound    *outbound.Queue
+}
+
+// SpamChecker returns the rspamd checker for delivery, nil when scanning is off.
+func (s *Server) SpamChecker() *spam.Checker { return s.spamChecker }
+
+// SpamLearner returns the rspamd learner fed by IMAP filing, nil when learning is off.
+func (s *Server) SpamLearner() *spam.Learner { return s.spamLearner }
+
+// learner is spamLearner as the IMAP engine's optional Learner: nil stays a nil interface.
+func (s *Server) learner() imap.Learner {
+	if s.spamLearner == nil {
+		return nil
+	}
+	return s.spamLearner
+}
+
+// spamCollectors are the Prometheus collectors of the rspamd checker and learner in use.
+func (s *Server) spamCollectors() []prometheus.Collector {
+	var cs []prometheus.Collector
+	if s.spamChecker != nil {
+		cs = append(cs, s.spamChecker)
+	}
+	if s.spamLearner != nil {
+		cs = append(cs, s.spamLearner)
+	}
+	return cs
 }
 
 // DefaultMaxMessageSize is the APPENDLIMIT when the configuration gives none.
@@ -143,6 +182,8 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open metadata state: %w", err)
 	}
+	metadataMetrics := metadata.NewMetrics()
+	s.fsm.SetMetrics(metadataMetrics)
 	s.node, err = replication.Open(replication.Config{
 		NodeID:    "embedded",
 		DataDir:   filepath.Join(cfg.DataDir, "raft"),
@@ -169,10 +210,11 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.MetricsListen != "" {
-		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger); err != nil {
-			return nil, err
-		}
+	if s.spamChecker, err = cfg.Rspamd.NewChecker(); err != nil {
+		return nil, err
+	}
+	if s.spamLearner, err = cfg.Rspamd.NewLearner(cfg.Logger); err != nil {
+		return nil, err
 	}
 	s.conn, err = grpc.NewClient(s.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(metaclient.MaxResponseBytes)))
@@ -196,6 +238,14 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		var gcCtx context.Context
 		gcCtx, s.stopGC = context.WithCancel(context.Background())
 		go collector.RunEvery(gcCtx, interval, grace)
+	}
+	if cfg.Outbound.Relay != "" {
+		ocfg := cfg.Outbound
+		ocfg.SpoolDir = cmp.Or(ocfg.SpoolDir, filepath.Join(cfg.DataDir, "outbound"))
+		ocfg.Logger = cmp.Or(ocfg.Logger, cfg.Logger)
+		if s.outbound, err = outbound.New(ocfg); err != nil {
+			return nil, err
+		}
 	}
 	if s.keyPair, err = loadKeyPair(&s.cfg, s.logger); err != nil {
 		return nil, err
@@ -223,7 +273,22 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		TLS:                   s.keyPair.TLSConfig(),
 		Limits:                cfg.IMAPLimits,
 		AdminURI:              cfg.AdminURI,
+		Learner:               s.learner(),
 	})
+	if cfg.MetricsListen != "" {
+		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics)
+		if s.outbound != nil {
+			collectors = append(collectors, s.outbound.Collector())
+		}
+		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger, collectors...); err != nil {
+			// Not served yet, so Shutdown would not close them.
+			s.imapLn.Close()
+			if s.imapsLn != nil {
+				s.imapsLn.Close()
+			}
+			return nil, err
+		}
+	}
 	go func() { s.serveErr <- s.frontend.Serve(s.imapLn) }()
 	if s.imapsLn != nil {
 		go func() { s.serveErr <- s.frontend.ServeTLS(s.imapsLn) }()
@@ -312,6 +377,10 @@ func NewRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// IMAPRecoveredPanics is how many panics the IMAP engine has recovered from (imap.Server's
+// RecoveredPanics); tests fail on any.
+func (s *Server) IMAPRecoveredPanics() uint64 { return s.frontend.RecoveredPanics() }
+
 // IMAPAddr is the address the IMAP listener is bound to.
 func (s *Server) IMAPAddr() string { return s.imapLn.Addr().String() }
 
@@ -374,6 +443,9 @@ func (s *Server) MetricsAddr() string {
 // GRPCAddr is the address of the metadata and admin gRPC endpoint.
 func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
 
+// Outbound is the queue of the mail delivery generates, nil without a relay configured.
+func (s *Server) Outbound() *outbound.Queue { return s.outbound }
+
 // Metadata returns a client of the server's metadata service.
 func (s *Server) Metadata() metadatapb.MetadataClient { return metadatapb.NewMetadataClient(s.conn) }
 
@@ -391,6 +463,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.sieveSrv != nil {
 		errs = append(errs, s.sieveSrv.Shutdown(ctx))
+	}
+	if s.spamLearner != nil {
+		s.spamLearner.Close() // after the frontend: no session hands it messages any more
+	}
+	if s.outbound != nil {
+		// After the listeners that enqueue; what is queued stays in the spool.
+		errs = append(errs, s.outbound.Close())
 	}
 	if s.conn != nil {
 		errs = append(errs, s.conn.Close())

@@ -107,7 +107,7 @@ func (c *cmdCtx) setPassword(req *metadatapb.SetPasswordCommand) (*metadatapb.Co
 // deleteAccount removes the account, all its mailboxes and messages, the ACL entries that
 // name it, its private \Seen records, annotations and thread index, its place in aliases
 // (delivery.go), its dedup records (dedup.go), its Sieve
-// scripts (sieve.go), and releases its blob references.
+// scripts (sieve.go), its delivery marks (marks.go), and releases its blob references.
 func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatapb.CommandResult, error) {
 	email, _ := NormalizeEmail(req.GetEmail())
 	rec, err := c.loadAccount(email)
@@ -136,6 +136,9 @@ func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatap
 		return nil, err
 	}
 	if err := c.forgetSieveScripts(email); err != nil {
+		return nil, err
+	}
+	if err := c.forgetMarks(email); err != nil {
 		return nil, err
 	}
 	names, err := c.mailboxNames(email, "")

@@ -544,3 +544,28 @@ func TestACLSharedCopyQuotaAndListing(t *testing.T) {
 	_, err = c.ListMailboxes(s.ctx(), &metadatapb.ListMailboxesRequest{Account: "tenant:nosuch"})
 	wantCode(t, err, codes.NotFound)
 }
+
+// TestParseRights: the rights letters of SETACL (RFC 4314 2.1) in any order and repeated,
+// the obsolete c and d as k+x and e+t (2.1.1), rendered back in the canonical order; any
+// other byte is refused (3.1), never ignored.
+func TestParseRights(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"lrswipkxtea", "lrswipkxtea"},
+		{"aetxkpiwsrl", "lrswipkxtea"},
+		{"llrr", "lr"},
+		{"c", "kx"},
+		{"d", "te"},
+		{"lrcd", "lrkxte"},
+	} {
+		r, ok := parseRights(tc.in)
+		if !ok || r.String() != tc.want {
+			t.Errorf("parseRights(%q) = %q, %v; want %q", tc.in, r.String(), ok, tc.want)
+		}
+	}
+	for _, in := range []string{"L", "lrz", "+l", "-l", "l r", "0", "\xff", "\x00"} {
+		if r, ok := parseRights(in); ok {
+			t.Errorf("parseRights(%q) = %q, want refused", in, r.String())
+		}
+	}
+}

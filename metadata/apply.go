@@ -115,6 +115,9 @@ func (f *FSM) applyCommand(tx *txn, cmd *metadatapb.Command) (*metadatapb.Comman
 	if err := pruneDedup(tx, c.now); err != nil {
 		panic(fmt.Sprintf("metadata fsm: %v", err))
 	}
+	if err := pruneMarks(tx, c.now); err != nil {
+		panic(fmt.Sprintf("metadata fsm: %v", err))
+	}
 	scope := commandScope(cmd)
 	if id := cmd.GetRequestId(); id != "" {
 		var prev metadatapb.RequestRecord
@@ -261,6 +264,8 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "rename-sieve-script:" + op.RenameSieveScript.GetAccount() + "/" + op.RenameSieveScript.GetTenant()
 	case *metadatapb.Command_SetActiveSieveScript:
 		return "set-active-sieve-script:" + op.SetActiveSieveScript.GetAccount()
+	case *metadatapb.Command_SetMarks:
+		return "set-marks:" + op.SetMarks.GetAccount()
 	}
 	return "unknown"
 }
@@ -327,6 +332,8 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.renameSieveScript(op.RenameSieveScript)
 	case *metadatapb.Command_SetActiveSieveScript:
 		return c.setActiveSieveScript(op.SetActiveSieveScript)
+	case *metadatapb.Command_SetMarks:
+		return c.setMarks(op.SetMarks)
 	}
 	return nil, errInvalid("command has no operation")
 }

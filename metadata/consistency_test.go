@@ -2,6 +2,7 @@ package metadata_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	grpcmd "google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
@@ -86,17 +88,15 @@ func startPair(t *testing.T) [2]*pairMember {
 		pair[i] = m
 	}
 	// On a loaded machine the young group may have changed leader: name them by role.
-	deadline := time.Now().Add(consistencyWait)
-	for !pair[0].node.IsLeader() {
-		if pair[1].node.IsLeader() {
+	testwait.Until(t, consistencyWait, func() error {
+		if !pair[0].node.IsLeader() && pair[1].node.IsLeader() {
 			pair[0], pair[1] = pair[1], pair[0]
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no leader")
+		if !pair[0].node.IsLeader() {
+			return errors.New("no leader")
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	return pair
 }
 
@@ -261,12 +261,17 @@ func TestCutOffFollowerEndsStreams(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), consistencyWait)
 	defer cancel()
 	var trailer grpcmd.MD
-	if _, err := leader.client.CreateTenant(ctx, &metadatapb.CreateTenantRequest{RequestId: "t1", Name: "example", Domains: []string{"example.com"}}); err != nil {
-		t.Fatalf("create tenant: %v", err)
-	}
-	if _, err := leader.client.CreateAccount(ctx, &metadatapb.CreateAccountRequest{RequestId: "a1", Email: "demo@example.com", Password: "demo"}, grpc.Trailer(&trailer)); err != nil {
-		t.Fatalf("create account: %v", err)
-	}
+	// On a loaded machine the two voters may lose each other's heartbeats and hold a new
+	// election before the writes below: retried with the same request IDs (applied once)
+	// while the group answers Unavailable.
+	testwait.Until(t, consistencyWait, func() error {
+		_, err := leader.client.CreateTenant(ctx, &metadatapb.CreateTenantRequest{RequestId: "t1", Name: "example", Domains: []string{"example.com"}})
+		return unavailableOnly(t, "create tenant", err)
+	})
+	testwait.Until(t, consistencyWait, func() error {
+		_, err := leader.client.CreateAccount(ctx, &metadatapb.CreateAccountRequest{RequestId: "a1", Email: "demo@example.com", Password: "demo"}, grpc.Trailer(&trailer))
+		return unavailableOnly(t, "create account", err)
+	})
 	written := appliedIndex(t, trailer)
 	inbox, err := follower.client.GetMailbox(withMin(ctx, written), &metadatapb.GetMailboxRequest{Account: "demo@example.com", Name: "INBOX"})
 	if err != nil {
@@ -294,4 +299,14 @@ func TestCutOffFollowerEndsStreams(t *testing.T) {
 	if _, refused := notLeader(err); !refused {
 		t.Errorf("session read on the cut-off follower: %v, want NOT_LEADER", err)
 	}
+}
+
+// unavailableOnly returns err when it is Unavailable (the group is electing a leader: worth
+// another try) and fails the test on any other error.
+func unavailableOnly(t *testing.T, what string, err error) error {
+	t.Helper()
+	if err != nil && status.Code(err) != codes.Unavailable {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return err
 }

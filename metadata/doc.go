@@ -10,6 +10,8 @@
 //     never reads the clock or randomness, never iterates a Go map into state or a
 //     response, and does not depend on how Raft groups entries into batches (request
 //     ID pruning and every counter advance per command). Digest compares replicas.
+//     The clock read to time commands for the metrics (metrics.go) never reaches the
+//     state.
 //   - Atomicity. One Raft batch is one Pebble batch, which also stores the applied
 //     index. A command that fails is rolled back inside the batch (txn savepoints),
 //     so it leaves no trace; a storage failure panics rather than skip an entry.
@@ -81,6 +83,11 @@
 //   - Sieve scripts (sieve.go). An account's active script exists: the active one cannot be
 //     deleted (RFC 5804 2.10) and a rename takes the mark along. Every put keeps the size
 //     and count limits of the owner's tenant. Scripts go with their account and tenant.
+//   - Delivery marks (marks.go). An account holds at most maxMarksPerAccount marks of
+//     at most maxMarkKey bytes (a new one evicts the one that expires first); each stored
+//     mark expires after the log time of the command that set it and at most
+//     maxMarkLifetime later. Every command prunes a bounded number of expired marks (log
+//     time); an account's count is the number of its marks; marks go with their account.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -54,7 +55,8 @@ type FSM struct {
 
 	applied atomic.Uint64
 	changes *broadcaster
-	closed  bool // guarded by mu
+	closed  bool     // guarded by mu
+	metrics *Metrics // nil: none (SetMetrics)
 }
 
 // generation is one open Pebble store. Readers hold a reference so that Restore can
@@ -295,6 +297,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 // A storage failure panics: the node cannot continue with a store that may lack a
 // committed entry, and a restart replays the log from the store's applied index.
 func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
+	start := time.Now()
 	responses := make([]any, len(logs))
 	applied := f.applied.Load()
 	g := f.acquire()
@@ -317,7 +320,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			responses[i] = errorResult(errInvalid("decode command at index %d: %v", l.Index, err))
 			continue
 		}
+		cmdStart := time.Now()
 		res, evs := f.applyCommand(tx, &cmd)
+		f.metrics.observeApply(&cmd, time.Since(cmdStart))
 		responses[i] = res
 		events = append(events, evs...)
 	}
@@ -330,6 +335,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	}
 	f.applied.Store(last)
 	f.changes.publish(events)
+	f.metrics.observeBatch(time.Since(start))
 	return responses
 }
 

@@ -57,6 +57,11 @@ import (
 //	'0' "dedup-floor"                  -> int64 every dedup record expiring before is pruned
 //	'v' owner 0x00 script name         -> SieveScript of an account or "tenant:NAME" (sieve.go)
 //	'w' account                        -> the name of the account's active Sieve script
+//	'f' account 0x00 key               -> MarkRecord: a delivery mark (marks.go)
+//	'g' account 0x00 expires-at, key   -> empty (an account's marks by expiry, for eviction)
+//	'h' expires-at, account 0x00 key   -> empty (all marks by expiry, for pruning)
+//	'i' account                        -> uint64 the account's number of marks
+//	'0' "mark-floor"                   -> int64 every mark expiring before is pruned
 const (
 	prefixSystem      = '0'
 	prefixTenant      = 'T'

@@ -96,10 +96,12 @@ func (s *Service) propose(ctx context.Context, requestID string, cmd *metadatapb
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "encode command: %v", err)
 	}
+	start := time.Now()
 	resp, err := s.node.Apply(ctx, data)
 	if err != nil {
 		return nil, replicationStatus("apply", err)
 	}
+	s.fsm.metrics.observeCommit(time.Since(start))
 	res, isResult := resp.(*metadatapb.CommandResult)
 	if !isResult || res == nil {
 		return nil, status.Errorf(codes.Internal, "state machine returned %T", resp)
@@ -618,7 +620,8 @@ func (s *Service) sendJournal(stream grpc.ServerStreamingServer[metadatapb.Chang
 		if len(entries) == 0 {
 			return false, nil
 		}
-		out := &metadatapb.ChangeBatch{}
+		// The first entry's log time: the lag of the batch's oldest change.
+		out := &metadatapb.ChangeBatch{TimestampUnixNano: entries[0].GetTimestampUnixNano()}
 		deleted := false
 		for _, e := range entries {
 			out.Changes = append(out.Changes, e.GetChanges()...)

@@ -29,10 +29,17 @@ type testService struct {
 	t      testing.TB
 	client metadatapb.MetadataClient
 	fsm    *FSM
+	node   *replication.Node
 	seq    int
 }
 
 func startService(t testing.TB) *testService {
+	t.Helper()
+	return startServiceWith(t, nil)
+}
+
+// startServiceWith is startService whose FSM and service record metrics.
+func startServiceWith(t testing.TB, metrics *Metrics) *testService {
 	t.Helper()
 	dir := t.TempDir()
 	logger := testLogger(t)
@@ -40,6 +47,7 @@ func startService(t testing.TB) *testService {
 	if err != nil {
 		t.Fatalf("open fsm: %v", err)
 	}
+	fsm.SetMetrics(metrics)
 	node, err := replication.Open(replication.Config{
 		NodeID:             "meta-1",
 		DataDir:            dir,
@@ -86,7 +94,7 @@ func startService(t testing.TB) *testService {
 			t.Errorf("close fsm: %v", err)
 		}
 	})
-	return &testService{t: t, client: metadatapb.NewMetadataClient(conn), fsm: fsm}
+	return &testService{t: t, client: metadatapb.NewMetadataClient(conn), fsm: fsm, node: node}
 }
 
 func (s *testService) ctx() context.Context {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/raft"
@@ -30,6 +31,7 @@ const restoreBatchBytes = 4 << 20
 
 // fsmSnapshot is a Pebble snapshot handle of one generation.
 type fsmSnapshot struct {
+	metrics *Metrics
 	g       *generation
 	snap    *pebble.Snapshot
 	applied uint64
@@ -38,12 +40,14 @@ type fsmSnapshot struct {
 // Snapshot captures a point-in-time handle; Persist does the I/O.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	g := f.acquire()
-	return &fsmSnapshot{g: g, snap: g.db.NewSnapshot(), applied: f.applied.Load()}, nil
+	return &fsmSnapshot{metrics: f.metrics, g: g, snap: g.db.NewSnapshot(), applied: f.applied.Load()}, nil
 }
 
 // Persist syncs the store, so that everything the snapshot covers is durable before
 // Raft truncates its log, and streams the snapshot to the sink.
-func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
+func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) (err error) {
+	start := time.Now()
+	defer func() { s.metrics.observeSnapshot(time.Since(start), err) }()
 	if err := s.persist(sink); err != nil {
 		if cerr := sink.Cancel(); cerr != nil {
 			return errors.Join(err, fmt.Errorf("cancel snapshot sink: %w", cerr))

@@ -2,12 +2,14 @@ package metadata
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -56,14 +58,14 @@ func (w *accountWatcher) next(t testing.TB) *metadatapb.AccountChanges {
 // until reads batches until one satisfies ok, and returns it.
 func (w *accountWatcher) until(t testing.TB, what string, ok func(*metadatapb.AccountChanges) bool) *metadatapb.AccountChanges {
 	t.Helper()
-	deadline := time.Now().Add(rpcTimeout)
-	for time.Now().Before(deadline) {
-		if b := w.next(t); ok(b) {
-			return b
+	var found *metadatapb.AccountChanges
+	testwait.Until(t, rpcTimeout, func() error {
+		if found = w.next(t); !ok(found) {
+			return fmt.Errorf("no batch with %s", what)
 		}
-	}
-	t.Fatalf("no batch with %s", what)
-	return nil
+		return nil
+	})
+	return found
 }
 
 func boxNamed(b *metadatapb.AccountChanges, name string) *metadatapb.Mailbox {

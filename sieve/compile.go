@@ -12,7 +12,13 @@ type Program struct {
 	commands []*node
 	requires map[string]bool
 	opts     Options
+	warnings []*Error
 }
+
+// Warnings lists what Compile found questionable but not wrong, in script
+// order (a :zone that is no zone); the script runs regardless. ManageSieve
+// can pass them on (RFC 5804 1.3, the WARNINGS response code).
+func (p *Program) Warnings() []*Error { return p.warnings }
 
 // Name is the script name given to Compile.
 func (p *Program) Name() string { return p.name }
@@ -56,6 +62,7 @@ type compiler struct {
 	opts     Options
 	enabled  map[string]bool
 	requires map[string]bool
+	warnings []*Error
 }
 
 // Compile parses and checks a script. A compile error is an *Error with the
@@ -81,11 +88,16 @@ func Compile(name string, src []byte, opts Options) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Program{name: name, commands: cmds, requires: c.requires, opts: opts}, nil
+	return &Program{name: name, commands: cmds, requires: c.requires, opts: opts, warnings: c.warnings}, nil
 }
 
 func (c *compiler) errorf(p Pos, format string, args ...any) *Error {
 	return &Error{Script: c.name, Line: p.Line, Column: p.Column, Msg: fmt.Sprintf(format, args...)}
+}
+
+// warnf records a warning at p; compilation goes on.
+func (c *compiler) warnf(p Pos, format string, args ...any) {
+	c.warnings = append(c.warnings, c.errorf(p, format, args...))
 }
 
 func (c *compiler) has(capability string) bool { return capability == "" || c.requires[capability] }

@@ -24,7 +24,8 @@
 // match.go holds the match types, comparators and relational matching that
 // many tests share, message.go the Message interface and header and address
 // parsing. Runner (runner.go) runs site scripts before and after the user's
-// like Pigeonhole's sieve_before and sieve_after.
+// like Pigeonhole's sieve_before and sieve_after, with its chaining rules
+// (checked against sieve-test -s by the corpus's chain/* cases).
 //
 // # Invariants
 //
@@ -36,7 +37,9 @@
 //   - A script that compiles has no unknown command, test or tag, uses no
 //     extension it did not require, and has arguments of the right kind and
 //     number; Compile reports the first problem as an *Error with line and
-//     column, and never panics on any input (FuzzCompile).
+//     column, and never panics on any input (FuzzCompile). What is
+//     questionable but runs (a :zone that is no zone) is a warning in
+//     Program.Warnings, not an error.
 //   - A Program is immutable after Compile and safe for concurrent Execute.
 //   - Every execution is bounded: Limits caps script size and nesting at
 //     compile time, and steps, actions, redirects and include depth at run

@@ -10,9 +10,14 @@ import (
 // Envelope is the SMTP envelope of the delivery (RFC 5228 5.4). Addresses
 // are addr-specs; From is "" for the null reverse-path.
 type Envelope struct {
-	From   string
-	To     string
-	OrigTo string // the original recipient (RFC 3461 ORCPT) when known
+	From string
+	// To is the final recipient: the user's own address after alias
+	// expansion, which vacation answers from and counts as the user's.
+	To string
+	// OrigTo is the original recipient (RFC 3461 4.2 ORCPT, or the RCPT TO
+	// the message arrived with) when known; the envelope test's "to"
+	// compares it, To when it is "".
+	OrigTo string
 }
 
 // Score is a spam or virus verdict (RFC 5235). Value is 1 to 10 for spam
@@ -91,8 +96,8 @@ type run struct {
 	stopped  bool
 	returned bool
 	canceled bool // the implicit keep is canceled (RFC 5228 2.10.2)
-	// keptInbox is set by an explicit store into INBOX (for Runner).
-	keptInbox bool
+	// explicitKeep is set by a keep action of the current script (for Runner).
+	explicitKeep bool
 }
 
 type scope struct {

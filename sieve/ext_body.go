@@ -116,9 +116,14 @@ func mimeParts(header []HeaderField, body []byte, depth int) []bodyPart {
 		return parts
 	}
 	if mediaType == "message/rfc822" && depth < maxMIMEDepth {
-		if m, err := NewRawMessage(body); err == nil {
-			return mimeParts(m.Header(), m.Body(), depth+1)
-		}
+		// RFC 5173 5.2: :content "message/rfc822" tests the header of the
+		// embedded message; its body parts are tested as parts of their
+		// own types. The header reads as Pigeonhole gives it: its lines
+		// end in CRLF, without the blank line.
+		head, rest := splitMessage(body)
+		crlf := bytes.ReplaceAll(bytes.ReplaceAll(head, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+		parts := []bodyPart{{mediaType: mediaType, content: string(crlf)}}
+		return append(parts, mimeParts(parseHeader(head), rest, depth+1)...)
 	}
 	decoded := decodeTransfer(fieldValue(header, "Content-Transfer-Encoding"), body)
 	if strings.HasPrefix(mediaType, "text/") {

@@ -69,7 +69,7 @@ func runStop(r *run, _ *node) (bool, error) {
 
 // runKeep stores into INBOX (RFC 5228 4.3).
 func runKeep(r *run, n *node) (bool, error) {
-	return true, r.addAction(n, Action{Kind: ActionKeep, Mailbox: "INBOX", Flags: r.actionFlags(n)})
+	return true, r.addAction(n, Action{Kind: ActionKeep, Mailbox: "INBOX", Flags: r.actionFlags(n), flagsGiven: n.hasTag(":flags")})
 }
 
 // runDiscard cancels the implicit keep silently (RFC 5228 4.4).
@@ -140,9 +140,23 @@ func runAddress(r *run, n *node) (bool, error) {
 	var values []string
 	for _, name := range r.expandAll(n.args[0]) {
 		for _, raw := range selectIndex(r, n, r.rawHeaderValues(name)) {
-			for _, addr := range addressesOf(raw) {
-				if part, ok := addressPartOf(addr, n.match.part, r.in.SubaddressDelimiter); ok {
-					values = append(values, part)
+			addrs, unparsed := addressesOf(raw)
+			for _, addr := range addrs {
+				switch {
+				case n.match.typ == matchCount:
+					// RFC 5231 4.1: :count counts the addresses, whatever
+					// the address part, as Pigeonhole does.
+					values = append(values, addr)
+				case unparsed:
+					// A value without an address has no local part or
+					// domain: only :all (or an empty value) tests it.
+					if n.match.part == partAll || addr == "" {
+						values = append(values, addr)
+					}
+				default:
+					if part, ok := addressPartOf(addr, n.match.part, r.in.SubaddressDelimiter); ok {
+						values = append(values, part)
+					}
 				}
 			}
 		}
@@ -180,7 +194,14 @@ func runEnvelope(r *run, n *node) (bool, error) {
 		case "from":
 			addr = r.in.Envelope.From
 		case "to":
-			addr = r.in.Envelope.To
+			// RFC 5228 5.4: "to" is the RCPT TO that caused the delivery
+			// to this user, the address as the sender gave it: the
+			// original recipient before alias expansion, as Pigeonhole
+			// compares it (sieve-test -a).
+			addr = r.in.Envelope.OrigTo
+			if addr == "" {
+				addr = r.in.Envelope.To
+			}
 		default:
 			continue
 		}

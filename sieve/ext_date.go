@@ -37,8 +37,10 @@ var dateParts = map[string]func(t time.Time) string{
 	"minute": func(t time.Time) string { return fmt.Sprintf("%02d", t.Minute()) },
 	"second": func(t time.Time) string { return fmt.Sprintf("%02d", t.Second()) },
 	"time":   func(t time.Time) string { return t.Format("15:04:05") },
-	// RFC 5260 4.2: iso8601 as RFC 3339 with a numeric offset, std11 as RFC 5322.
-	"iso8601": func(t time.Time) string { return t.Format("2006-01-02T15:04:05-07:00") },
+	// RFC 5260 4.2: iso8601 is an RFC 3339 5.6 date-time, whose time-offset
+	// is "Z" / time-numoffset; offset zero is "Z", as Pigeonhole writes it.
+	// std11 is an RFC 5322 date.
+	"iso8601": func(t time.Time) string { return t.Format(time.RFC3339) },
 	"std11":   func(t time.Time) string { return t.Format("Mon, 02 Jan 2006 15:04:05 -0700") },
 	"zone":    func(t time.Time) string { return t.Format("-0700") },
 	"weekday": func(t time.Time) string { return strconv.Itoa(int(t.Weekday())) },
@@ -52,16 +54,20 @@ func julianDay(t time.Time) string {
 	return strconv.FormatInt(int64(day.Sub(epoch)/(24*time.Hour)), 10)
 }
 
-// parseZone reads a "+hhmm" / "-hhmm" time zone (RFC 5260 4.1).
+// parseZone reads a "+hhmm" / "-hhmm" time zone (RFC 5260 4.1). Like
+// Pigeonhole it takes any four digits as hours and minutes ("+0160" is
+// "+0200").
 func parseZone(s string) (*time.Location, bool) {
 	if len(s) != 5 || (s[0] != '+' && s[0] != '-') {
 		return nil, false
 	}
-	h, err1 := strconv.Atoi(s[1:3])
-	m, err2 := strconv.Atoi(s[3:5])
-	if err1 != nil || err2 != nil || m > 59 {
-		return nil, false
+	for i := 1; i < 5; i++ {
+		if !isDigit(s[i]) {
+			return nil, false
+		}
 	}
+	h, _ := strconv.Atoi(s[1:3])
+	m, _ := strconv.Atoi(s[3:5])
 	off := (h*60 + m) * 60
 	if s[0] == '-' {
 		off = -off
@@ -73,7 +79,9 @@ func checkDate(c *compiler, n *node) error {
 	if v, ok := n.tags[":zone"]; ok {
 		if z, isConst := constString(v); isConst {
 			if _, valid := parseZone(z); !valid {
-				return c.errorf(v.pos, "invalid time zone %q", z)
+				// RFC 5260 4.1 defines only "+hhmm"/"-hhmm"; Pigeonhole
+				// warns and uses the local zone, as zoneOf does.
+				c.warnf(v.pos, "invalid time zone %q: the local zone is used", z)
 			}
 		}
 	}
@@ -95,7 +103,8 @@ func checkIndex(c *compiler, n *node) error {
 	return nil
 }
 
-// zoneOf chooses the zone a date is shown in (RFC 5260 4.1).
+// zoneOf chooses the zone a date is shown in (RFC 5260 4.1); a :zone
+// that is no zone gives the local zone, as in Pigeonhole.
 func (r *run) zoneOf(n *node, original *time.Location) *time.Location {
 	if v, ok := n.tags[":zone"]; ok {
 		if z, valid := parseZone(r.expand(v.strs[0])); valid {

@@ -19,9 +19,11 @@ func init() {
 		check: checkDeleteheader, run: runDeleteheader})
 }
 
-// protectedHeader: fields a script may not add or delete, as Pigeonhole's
-// default sieve_editheader_protected (RFC 5293 6 lets a site protect fields).
-func protectedHeader(name string) bool {
+// undeletableHeader: fields a script may add but not delete. RFC 5293 9:
+// deleting Received fields would hide mail loops and deleting
+// Auto-Submitted would let auto-replies answer each other; Pigeonhole
+// refuses both deletions (with a warning) and allows adding either.
+func undeletableHeader(name string) bool {
 	return strings.EqualFold(name, "Received") || strings.EqualFold(name, "Auto-Submitted")
 }
 
@@ -59,9 +61,6 @@ func runAddheader(r *run, n *node) (bool, error) {
 	if !validFieldName(name) {
 		return false, r.errorf(n, "addheader: invalid field name %q", name)
 	}
-	if protectedHeader(name) {
-		return true, nil
-	}
 	value := encodeFieldValue(r.expand(n.args[1].strs[0]))
 	f := HeaderField{Name: name, Value: " " + value}
 	if n.hasTag(":last") {
@@ -80,7 +79,7 @@ func runDeleteheader(r *run, n *node) (bool, error) {
 	if !validFieldName(name) {
 		return false, r.errorf(n, "deleteheader: invalid field name %q", name)
 	}
-	if protectedHeader(name) {
+	if undeletableHeader(name) {
 		return true, nil
 	}
 	var positions []int

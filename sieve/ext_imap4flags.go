@@ -60,6 +60,38 @@ func parseFlags(lists ...[]string) []string {
 	return out
 }
 
+// validFlags keeps the flags IMAP can store and drops the others, as
+// Pigeonhole does (with a warning): RFC 5232 3 takes flags to be IMAP
+// flags, and RFC 3501 9 has five system flags ("\Recent" is the server's
+// alone) and keywords that are atoms.
+func validFlags(flags []string) []string {
+	var out []string
+	for _, f := range flags {
+		if validFlag(f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// systemFlags are the RFC 3501 2.3.2 system flags a client may set, in
+// the order sieve-test prints them.
+var systemFlags = []string{`\flagged`, `\answered`, `\deleted`, `\seen`, `\draft`}
+
+func validFlag(f string) bool {
+	if strings.HasPrefix(f, `\`) {
+		return containsFold(systemFlags, f)
+	}
+	for i := 0; i < len(f); i++ {
+		// RFC 3501 9: ATOM-CHAR is a CHAR other than atom-specials:
+		// "(" ")" "{" SP CTL "%" "*" DQUOTE "\" "]".
+		if c := f[i]; c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return f != ""
+}
+
 func containsFold(list []string, s string) bool {
 	for _, x := range list {
 		if strings.EqualFold(x, s) {
@@ -87,6 +119,9 @@ func (r *run) setFlagVariable(n *node, flags []string) {
 // runFlagCommand is setflag, addflag or removeflag (RFC 5232 3.1-3.3).
 func runFlagCommand(r *run, n *node) (bool, error) {
 	given := parseFlags(r.expandAll(n.args[1]))
+	if n.def.name != "removeflag" {
+		given = validFlags(given)
+	}
 	cur := r.flagVariable(n)
 	var next []string
 	switch n.def.name {
@@ -122,12 +157,14 @@ func runHasflag(r *run, n *node) (bool, error) {
 }
 
 // actionFlags are the flags of a keep or fileinto: :flags when given, else
-// the internal variable's current value (RFC 5232 5).
+// the internal variable's current value (RFC 5232 5). The variable applies
+// even in a script that did not require imap4flags when an earlier script
+// of a Runner chain (or an included one) set it, as in Pigeonhole.
 func (r *run) actionFlags(n *node) []string {
 	if v, ok := n.tags[":flags"]; ok {
-		return parseFlags(r.expandAll(v))
+		return validFlags(parseFlags(r.expandAll(v)))
 	}
-	if !r.prog.requires["imap4flags"] {
+	if len(r.flags) == 0 {
 		return nil
 	}
 	return append([]string(nil), r.flags...)

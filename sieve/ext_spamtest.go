@@ -9,14 +9,18 @@ func init() {
 	registerCapability("spamtest", "spamtestplus", "virustest")
 	registerTest(&commandDef{name: "spamtest", ext: "spamtest",
 		tags: append(matchTags(), &tagDef{name: ":percent", ext: "spamtestplus"}),
-		args: []argType{typeString}, check: checkNumericMatch, run: runSpamtest})
+		args: []argType{typeString}, check: checkMatch, run: runSpamtest})
 	registerTest(&commandDef{name: "virustest", ext: "virustest", tags: matchTags(),
-		args: []argType{typeString}, check: checkNumericMatch, run: runVirustest})
+		args: []argType{typeString}, check: checkMatch, run: runVirustest})
 }
 
-// checkNumericMatch: RFC 5235 3.1, 3.2 and 3.3 default the comparator to
-// i;ascii-numeric.
-func checkNumericMatch(c *compiler, n *node) error { return checkMatchWith(c, n, "i;ascii-numeric") }
+// RFC 5235 3.2, 3.3: spamtest [":percent"] [COMPARATOR] [MATCH-TYPE]
+// <value>. The comparator defaults as for any test, to i;ascii-casemap
+// (RFC 5228 2.7.3, checkMatch), as in Pigeonhole (corpus case
+// spam_value_default: without :comparator, "10" is less than "5"); numeric
+// comparisons name i;ascii-numeric. With i;ascii-numeric as the default,
+// :matches "*" could not compile, that comparator having no substring
+// operations (RFC 4790 9.1).
 
 // runSpamtest compares "0" for an untested message, else the score 1-10,
 // or with :percent 0-100 (RFC 5235 3.1, 3.2).

@@ -28,6 +28,11 @@ func TestImap4flags(t *testing.T) {
 		{name: "duplicate store takes the last flags", script: `require ["imap4flags", "fileinto"]; fileinto "A"; fileinto :flags "x" "A"; fileinto :flags "y" "A";`,
 			want: []string{"fileinto A flags=y"}},
 		{name: "addflag dedups case-insensitively", script: `require "imap4flags"; addflag "a A b"; addflag "B c";`, want: []string{"implicit-keep flags=a b c"}},
+		{name: "invalid flags are dropped", script: `require "imap4flags"; addflag ["\\Bogus", "\\Recent", "a(b", "x*", "ok]", "é", "ok", "\\SEEN"]; if hasflag :contains "bog" { discard; }`,
+			want: []string{`implicit-keep flags=\seen ok`}},
+		{name: "invalid :flags are dropped", script: `require "imap4flags"; keep :flags "\\Bogus a";`, want: []string{"keep flags=a"}},
+		{name: "system flags print first", script: `require "imap4flags"; addflag ["k", "\\Draft", "\\Seen", "\\Deleted", "\\Answered", "\\Flagged"];`,
+			want: []string{`implicit-keep flags=\flagged \answered \deleted \seen \draft k`}},
 		{name: "removeflag", script: `require "imap4flags"; setflag "a b c"; removeflag ["B", "x"];`, want: []string{"implicit-keep flags=a c"}},
 		{name: "hasflag", script: `require "imap4flags"; setflag "\\Seen"; if hasflag "\\seen" { discard; }`, want: []string{"discard"}},
 		{name: "hasflag :contains", script: `require "imap4flags"; setflag "Junk"; if hasflag :contains "un" { discard; }`, want: []string{"discard"}},
@@ -39,6 +44,7 @@ func TestImap4flags(t *testing.T) {
 
 // RFC 5173
 func TestBody(t *testing.T) {
+	fwd := "Content-Type: message/rfc822\n\nFrom: x@y.example\nSubject: inner\n\nThe secret.\n"
 	mime := "Content-Type: multipart/alternative; boundary=BB\r\nSubject: m\r\n\r\n" +
 		"preamble\r\n--BB\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9 soon=\r\n now\r\n" +
 		"--BB\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n\r\nPGI+Ym9sZDwvYj4=\r\n--BB--\r\n"
@@ -52,6 +58,10 @@ func TestBody(t *testing.T) {
 		{name: "content base64 decoded", script: `require "body"; if body :content "text/html" :contains "<b>" { discard; }`, msg: mime, want: []string{"discard"}},
 		{name: "content image none", script: `require "body"; if body :content "image" :contains "" { discard; }`, msg: mime, want: []string{"implicit-keep"}},
 		{name: "matches", script: `require "body"; if body :matches "*keyword*" { discard; }`, want: []string{"discard"}},
+		{name: "message/rfc822 is its header", script: `require "body"; if body :content "message/rfc822" :contains "Subject: inner" { discard; }`, msg: fwd, want: []string{"discard"}},
+		{name: "message/rfc822 header lines end in CRLF", script: `require ["body", "encoded-character"]; if body :content "message" :matches "From: x@y.example${hex:0D 0A}*inner${hex:0D 0A}" { discard; }`, msg: fwd, want: []string{"discard"}},
+		{name: "message/rfc822 is not its body", script: `require "body"; if body :content "message/rfc822" :contains "secret" { discard; }`, msg: fwd, want: []string{"implicit-keep"}},
+		{name: "embedded text part", script: `require "body"; if body :text :contains "secret" { discard; }`, msg: fwd, want: []string{"discard"}},
 	})
 }
 
@@ -70,6 +80,8 @@ func TestVariables(t *testing.T) {
 		{name: "modifiers", script: `require ["variables", "fileinto"]; set :upperfirst :lower "a" "hELLO"; set :length "n" "ab€"; set :quotewildcard "q" "a*b?"; fileinto "${a}${n}${q}";`,
 			want: []string{`fileinto Hello3a\*b\?`}},
 		{name: "upper", script: `require ["variables", "fileinto"]; set :upper "a" "abc"; fileinto "${a}";`, want: []string{"fileinto ABC"}},
+		{name: "case modifiers change ASCII only", script: `require ["variables", "fileinto"]; set :upper "a" "café"; set :upperfirst "b" "élan"; set :lower "c" "ÉCOLE"; fileinto "${a}|${b}|${c}";`,
+			want: []string{"fileinto CAFé|élan|École"}},
 		{name: "string test", script: `require ["variables"]; set "x" "abc"; if string :is "${x}" "abc" { discard; }`, want: []string{"discard"}},
 		{name: "string :count skips empty", script: `require ["variables", "relational"]; if string :count "eq" ["a", "", "b"] "2" { discard; }`, want: []string{"discard"}},
 		{name: "quotewildcard round trip", script: `require ["variables"]; set :quotewildcard "p" "a*"; if string :matches "a*" "${p}" { discard; }`, want: []string{"discard"}},
@@ -91,9 +103,11 @@ func TestVacation(t *testing.T) {
 		{name: "vacation with fileinto", script: `require ["vacation", "fileinto"]; fileinto "A"; vacation "x";`, want: []string{"fileinto A", "vacation subject= seconds=604800"}},
 		{name: "vacation with reject fails", script: `require ["vacation", "reject"]; vacation "x"; reject "no";`, want: []string{"error"}},
 		{name: "two vacations fail", script: `require ["vacation"]; vacation "x"; vacation "y";`, want: []string{"error"}},
-		{name: "tracked response still listed", script: `require "vacation"; vacation "x";`,
+		{name: "tracked response not listed", script: `require "vacation"; vacation "x";`,
 			input: reply(responses{"x<default-subject><default-from><NO-MIME>\x00alice@example.org": testNow.Add(-time.Hour)}),
-			want:  []string{"vacation subject= seconds=604800", "implicit-keep"}},
+			want:  []string{"implicit-keep"}},
+		{name: "suppressed response not listed", script: `require "vacation"; vacation "x";`, msg: "To: nobody@example.net\r\nSubject: s\r\n\r\nb\r\n",
+			want: []string{"implicit-keep"}},
 	})
 }
 
@@ -202,6 +216,9 @@ func TestDate(t *testing.T) {
 		{name: "originalzone", script: `require "date"; if date :originalzone :is "date" "hour" "10" { discard; }`, want: []string{"discard"}},
 		{name: "zone", script: `require "date"; if date :zone "-0500" :is "date" "time" "04:00:00" { discard; }`, want: []string{"discard"}},
 		{name: "iso8601", script: `require "date"; if date :originalzone :is "date" "iso8601" "2026-12-01T10:00:00+01:00" { discard; }`, want: []string{"discard"}},
+		{name: "invalid zone is the local zone", script: `require "date"; if date :zone "CET" :is "date" "zone" "+0000" { discard; }`, want: []string{"discard"}},
+		{name: "zone minutes carry", script: `require "date"; if date :zone "+0160" :is "date" "zone" "+0200" { discard; }`, want: []string{"discard"}},
+		{name: "iso8601 utc is Z", script: `require "date"; if date :zone "+0000" :is "date" "iso8601" "2026-12-01T09:00:00Z" { discard; }`, want: []string{"discard"}},
 		{name: "std11 and zone part", script: `require "date"; if allof(date :originalzone :is "date" "std11" "Tue, 01 Dec 2026 10:00:00 +0100", date :originalzone :is "date" "zone" "+0100") { discard; }`, want: []string{"discard"}},
 		{name: "weekday and julian", script: `require "date"; if allof(date :is "date" "weekday" "2", date :is "date" "julian" "61375") { discard; }`, want: []string{"discard"}},
 		{name: "bad date never matches", script: `require "date"; if date :matches "date" "year" "*" { discard; }`, msg: "Date: soon\r\n\r\nx\r\n", want: []string{"implicit-keep"}},
@@ -241,7 +258,11 @@ func TestSpamtest(t *testing.T) {
 	}
 	runCases(t, []sieveCase{
 		{name: "untested is 0", script: `require "spamtest"; if spamtest :is "0" { discard; }`, want: []string{"discard"}},
-		{name: "value numeric by default", script: `require ["spamtest", "relational"]; if spamtest :value "ge" "5" { discard; }`, input: spam, want: []string{"discard"}},
+		{name: "value numeric", script: `require ["spamtest", "relational", "comparator-i;ascii-numeric"]; if spamtest :value "ge" :comparator "i;ascii-numeric" "5" { discard; }`,
+			input: func(in *Input) { in.Spam = Score{Tested: true, Value: 10} }, want: []string{"discard"}},
+		{name: "casemap by default", script: `require ["spamtest", "relational"]; if spamtest :value "ge" "5" { discard; }`,
+			input: func(in *Input) { in.Spam = Score{Tested: true, Value: 10} }, want: []string{"implicit-keep"}},
+		{name: "matches captures the score", script: `require ["spamtest", "variables", "fileinto"]; if spamtest :matches "*" { fileinto "s${1}"; }`, input: spam, want: []string{"fileinto s8"}},
 		{name: "percent", script: `require ["spamtestplus", "relational"]; if spamtest :percent :value "gt" "70" { discard; }`, input: spam, want: []string{"discard"}},
 		{name: "virustest", script: `require ["virustest", "relational"]; if virustest :value "gt" "1" { discard; }`, input: spam, want: []string{"implicit-keep"}},
 	})
@@ -271,6 +292,9 @@ func TestEditheader(t *testing.T) {
 		{name: "deleted header is gone", script: `require "editheader"; deleteheader "subject"; if exists "subject" { discard; }`, want: []string{"implicit-keep"}},
 		{name: "delete by value", script: `require "editheader"; deleteheader :is "x-spam" "yes"; if header :is "x-spam" "yes" { discard; }`, want: []string{"implicit-keep"}},
 		{name: "delete by index", script: `require ["editheader", "relational"]; deleteheader :index 1 :last "x-spam"; if header :count "eq" "x-spam" "1" { if header :is "x-spam" "yes" { discard; } }`, want: []string{"discard"}},
+		{name: "received may be added", script: `require "editheader"; addheader "Received" "x"; if header :is "received" "x" { discard; }`, want: []string{"discard"}},
+		{name: "auto-submitted may be added but not deleted", script: `require "editheader"; addheader "Auto-Submitted" "auto-generated"; deleteheader "auto-submitted"; if exists "auto-submitted" { discard; }`,
+			want: []string{"discard"}},
 		{name: "received is protected", script: `require "editheader"; deleteheader "received"; if exists "received" { discard; }`,
 			msg: "Received: from a\r\n\r\nx\r\n", want: []string{"discard"}},
 	})

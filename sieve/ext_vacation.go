@@ -146,7 +146,8 @@ func (r *run) vacationSuppressed(n *node, v *VacationReply, mine []string) (stri
 	addressed := false
 	for _, h := range []string{"To", "Cc", "Bcc", "Resent-To", "Resent-Cc", "Resent-Bcc"} {
 		for _, raw := range r.rawHeaderValues(h) {
-			for _, a := range addressesOf(raw) {
+			addrs, _ := addressesOf(raw)
+			for _, a := range addrs {
 				if containsFold(mine, a) {
 					addressed = true
 				}

@@ -3,7 +3,6 @@ package sieve
 import (
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
 )
 
@@ -174,20 +173,25 @@ func checkVariableName(c *compiler, v *value) error {
 func checkSet(c *compiler, n *node) error { return checkVariableName(c, n.args[0]) }
 
 // runSet assigns a variable, applying modifiers from the highest precedence
-// to the lowest (RFC 5229 4.1).
+// to the lowest (RFC 5229 4.1). The case modifiers change ASCII letters
+// only, as Pigeonhole does: RFC 5229 4.1 names no Unicode case mapping,
+// and the default comparator, i;ascii-casemap (RFC 4790 9.2), folds ASCII
+// letters alone, so :lower output compares as the script expects.
 func runSet(r *run, n *node) (bool, error) {
 	v := r.expand(n.args[1].strs[0])
 	switch {
 	case n.hasTag(":lower"):
-		v = strings.ToLower(v)
+		v = asciiLower(v)
 	case n.hasTag(":upper"):
-		v = strings.ToUpper(v)
+		v = asciiUpper(v)
 	}
-	switch {
-	case n.hasTag(":lowerfirst"):
-		v = mapFirst(v, unicode.ToLower)
-	case n.hasTag(":upperfirst"):
-		v = mapFirst(v, unicode.ToUpper)
+	if v != "" {
+		switch {
+		case n.hasTag(":lowerfirst"):
+			v = asciiLower(v[:1]) + v[1:]
+		case n.hasTag(":upperfirst"):
+			v = asciiUpper(v[:1]) + v[1:]
+		}
 	}
 	if n.hasTag(":quotewildcard") {
 		v = quoteWildcard(v)
@@ -199,12 +203,14 @@ func runSet(r *run, n *node) (bool, error) {
 	return true, nil
 }
 
-func mapFirst(s string, f func(rune) rune) string {
-	r, size := utf8.DecodeRuneInString(s)
-	if size == 0 {
-		return s
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'a' && c <= 'z' {
+			b[i] -= 'a' - 'A'
+		}
 	}
-	return string(f(r)) + s[size:]
+	return string(b)
 }
 
 // quoteWildcard escapes the characters :matches treats specially (RFC 5229 4.1.2).

@@ -59,7 +59,7 @@ func FuzzMessage(f *testing.F) {
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nb\r\n--x--\r\n"))
 	f.Add([]byte("\r\nno header"))
 	p, err := Compile("s", []byte(`require ["body", "date", "variables", "editheader"];
-		if anyof(body :text :contains "b", body :raw :matches "*", date :is "date" "year" "2026", address :domain :is "from" "x", header :matches "subject" "*?*") {
+		if anyof(body :text :contains "b", body :raw :matches "*", date :is "date" "year" "2026", address :domain :is "from" "x", address :all :is ["to", "cc"] "x", body :content "message/rfc822" :contains "in", header :matches "subject" "*?*") {
 			deleteheader "subject"; addheader "X" "${1}"; }`), Options{})
 	if err != nil {
 		f.Fatal(err)

@@ -44,25 +44,30 @@ func NewRawMessage(raw []byte) (Message, error) {
 	if len(raw) == 0 {
 		return nil, errors.New("sieve: empty message")
 	}
-	head, body := raw, []byte(nil)
+	head, body := splitMessage(raw)
+	return &rawMessage{header: parseHeader(head), body: body, size: int64(len(raw))}, nil
+}
+
+// splitMessage splits a message at the blank line that ends its header
+// (RFC 5322 2.1): head keeps the header's last line ending, body starts
+// after the blank line. Without a blank line it is all header.
+func splitMessage(raw []byte) (head, body []byte) {
+	if bytes.HasPrefix(raw, []byte("\r\n")) || bytes.HasPrefix(raw, []byte("\n")) {
+		return nil, raw[bytes.IndexByte(raw, '\n')+1:]
+	}
 	for i := 0; i < len(raw); i++ {
 		if raw[i] != '\n' {
 			continue
 		}
 		rest := raw[i+1:]
 		if bytes.HasPrefix(rest, []byte("\r\n")) {
-			head, body = raw[:i+1], rest[2:]
-			break
+			return raw[:i+1], rest[2:]
 		}
 		if bytes.HasPrefix(rest, []byte("\n")) {
-			head, body = raw[:i+1], rest[1:]
-			break
+			return raw[:i+1], rest[1:]
 		}
 	}
-	if bytes.HasPrefix(raw, []byte("\r\n")) || bytes.HasPrefix(raw, []byte("\n")) {
-		head, body = nil, raw[bytes.IndexByte(raw, '\n')+1:]
-	}
-	return &rawMessage{header: parseHeader(head), body: body, size: int64(len(raw))}, nil
+	return raw, nil
 }
 
 // parseHeader splits a header block into fields (RFC 5322 2.2); a line
@@ -128,31 +133,78 @@ func unfold(raw string) string {
 	return strings.Trim(v, " \t")
 }
 
-// addressesOf parses an address header into addr-specs (RFC 5228 5.1). An
-// unparsable value is taken whole, so :all :is still sees it.
-func addressesOf(raw string) []string {
+// addressesOf parses an address header into addr-specs (RFC 5228 5.1).
+// A member that is no mailbox (a group name, a word without "@") is
+// skipped. When the value holds no usable address at all (an empty group
+// such as "undisclosed-recipients:;", a bare word, an empty value), the
+// unfolded value is returned whole as one item and unparsed is true: RFC
+// 5228 5.1 leaves such values to the implementation, and Pigeonhole tests
+// them whole, so address :all :is still sees them and :count counts them.
+func addressesOf(raw string) (addrs []string, unparsed bool) {
 	v := unfold(raw)
-	if v == "" {
-		return nil
-	}
-	list, err := mail.ParseAddressList(v)
-	if err != nil {
-		var out []string
-		for _, part := range strings.Split(v, ",") {
-			part = strings.TrimSpace(part)
-			if i := strings.LastIndexByte(part, '<'); i >= 0 {
-				part = strings.TrimSuffix(part[i+1:], ">")
-			}
-			if part != "" {
-				out = append(out, part)
+	if list, err := mail.ParseAddressList(v); err == nil {
+		for _, a := range list {
+			if usableAddress(a.Address) {
+				addrs = append(addrs, a.Address)
 			}
 		}
-		return out
+	} else {
+		for _, member := range splitAddressList(v) {
+			if a, err := mail.ParseAddress(member); err == nil {
+				member = a.Address
+			} else if i := strings.LastIndexByte(member, '<'); i >= 0 {
+				member = strings.TrimSuffix(member[i+1:], ">")
+			}
+			if usableAddress(member) {
+				addrs = append(addrs, member)
+			}
+		}
 	}
-	out := make([]string, 0, len(list))
-	for _, a := range list {
-		out = append(out, a.Address)
+	if len(addrs) == 0 {
+		return []string{v}, true
 	}
+	return addrs, false
+}
+
+// usableAddress: an addr-spec has a local part and a domain (RFC 5322 3.4.1).
+func usableAddress(a string) bool {
+	i := strings.LastIndexByte(a, '@')
+	return i > 0 && i < len(a)-1
+}
+
+// splitAddressList splits a value that net/mail refused at the commas
+// that separate addresses (RFC 5322 3.4), not those in quoted strings,
+// comments or angle brackets, and drops group names ("name:") and group
+// ends (";").
+func splitAddressList(v string) []string {
+	var out []string
+	start, depth, quoted := 0, 0, false
+	add := func(part string) {
+		if i := strings.IndexByte(part, ':'); i >= 0 && !strings.ContainsAny(part[:i], "\"<@") {
+			part = part[i+1:]
+		}
+		part = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(part), ";"))
+		if part != "" {
+			out = append(out, part)
+		}
+	}
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case quoted && c == '\\':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '(' || c == '<':
+			depth++
+		case (c == ')' || c == '>') && depth > 0:
+			depth--
+		case (c == ',' || c == ';') && depth == 0:
+			add(v[start:i])
+			start = i + 1
+		}
+	}
+	add(v[start:])
 	return out
 }
 

@@ -38,6 +38,9 @@ type Action struct {
 	Address string
 	// Reason is the reject or ereject text.
 	Reason string
+	// flagsGiven is set when keep or fileinto named its flags with :flags
+	// rather than taking the imap4flags internal variable (for Runner).
+	flagsGiven bool
 	// Vacation is the reply a vacation action built.
 	Vacation *VacationReply
 	// Script and Pos say which command made the action.
@@ -125,8 +128,8 @@ func (r *run) addAction(n *node, a Action) error {
 			return r.errorf(n, "duplicate vacation action")
 		}
 	}
-	if a.stores() && isInbox(a.Mailbox) {
-		r.keptInbox = true
+	if a.Kind == ActionKeep {
+		r.explicitKeep = true
 	}
 	if !a.Copy && a.Kind != ActionVacation {
 		r.canceled = true // RFC 5228 2.10.2, RFC 3894 3: :copy keeps the implicit keep
@@ -136,7 +139,7 @@ func (r *run) addAction(n *node, a Action) error {
 		// RFC 5228 2.10.3: the same mailbox or address twice is one action.
 		switch {
 		case a.stores() && prev.stores() && sameMailbox(a.Mailbox, prev.Mailbox):
-			prev.Flags, prev.Create = a.Flags, prev.Create || a.Create
+			prev.Flags, prev.flagsGiven, prev.Create = a.Flags, a.flagsGiven, prev.Create || a.Create
 			prev.Copy = prev.Copy && a.Copy
 			if a.SpecialUse != "" {
 				prev.SpecialUse = a.SpecialUse
@@ -173,7 +176,10 @@ func sameMailbox(a, b string) bool { return a == b || isInbox(a) && isInbox(b) }
 // contract (sieve/testdata/differential/FORMAT.md): one line per action in
 // order, then the implicit keep; "error" alone when execution failed. A
 // store into INBOX reads "keep" whether keep or fileinto made it, as
-// sieve-test prints both the same way.
+// sieve-test prints both the same way. A vacation whose reply the
+// response rules suppress (RFC 5230 4.2, 4.5; Send false) is left out, as
+// sieve-test -e leaves out the replies it does not send: the outcome lists
+// what leaves the server.
 func (r *Result) Outcome() []string {
 	if r.Err != nil {
 		return []string{"error"}
@@ -196,6 +202,9 @@ func (r *Result) Outcome() []string {
 			line = "discard"
 		case ActionVacation:
 			v := a.Vacation
+			if !v.Send {
+				continue
+			}
 			line = "vacation subject=" + escapeLines(v.ScriptSubject) + " seconds=" + strconv.FormatInt(v.Seconds, 10)
 			if v.ScriptFrom != "" {
 				line += " from=" + v.ScriptFrom
@@ -209,11 +218,25 @@ func (r *Result) Outcome() []string {
 	return out
 }
 
+// flagsSuffix renders flags the way sieve-test prints them: the system
+// flags first in a fixed order, then the keywords as added; the flags are a
+// set (RFC 5232 3), so the order carries nothing.
 func flagsSuffix(flags []string) string {
 	if len(flags) == 0 {
 		return ""
 	}
-	return " flags=" + strings.ToLower(strings.Join(flags, " "))
+	var ordered []string
+	for _, sys := range systemFlags {
+		if containsFold(flags, sys) {
+			ordered = append(ordered, sys)
+		}
+	}
+	for _, f := range flags {
+		if !containsFold(systemFlags, f) {
+			ordered = append(ordered, f)
+		}
+	}
+	return " flags=" + strings.ToLower(strings.Join(ordered, " "))
 }
 
 func escapeLines(s string) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/sieve"
 )
 
 // The admin commands of mail delivery (issue 12): `strata alias add|del|list`, `strata
@@ -212,6 +213,10 @@ var sieveVerbs = []adminVerb{
 			content, err := readScript(cmd, rest[1])
 			if err != nil {
 				return fmt.Errorf("read script %s: %w", rest[1], err)
+			}
+			// RFC 5804 2.6: a script that does not compile is never stored, whoever puts it.
+			if _, err := sieve.Compile(rest[0], content, sieve.Options{}); err != nil {
+				return fmt.Errorf("script %s does not compile: %w", rest[0], err)
 			}
 			phase, _ := cmd.Flags().GetString("phase")
 			s, err := c.PutSieveScript(ctx, &metadatapb.PutSieveScriptRequest{

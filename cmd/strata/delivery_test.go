@@ -101,6 +101,13 @@ func TestSieveCommands(t *testing.T) {
 	if out := mustStrata(t, srv, "sieve", "list", "--tenant", "acme"); !strings.Contains(out, "spam-first          before") {
 		t.Fatalf("sieve list --tenant: %q", out)
 	}
+	broken := filepath.Join(dir, "broken.sieve")
+	if err := os.WriteFile(broken, []byte("keep;\r\nkep;\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := strata(t, srv, "sieve", "put", "alice@acme.test", "broken", broken); err == nil || !strings.Contains(out+err.Error(), "broken:2:1") {
+		t.Errorf("sieve put of a script that does not compile: %q, %v; want refused at line 2, column 1", out, err)
+	}
 	for _, bad := range [][]string{
 		{"sieve", "delete", "alice@acme.test", "main"}, // active (RFC 5804 2.10)
 		{"sieve", "put", "alice@acme.test", "x", filepath.Join(dir, "missing")},

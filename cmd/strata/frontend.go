@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
@@ -63,6 +64,8 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	f.Bool("follower-reads", true, "serve the reads of selected sessions from any metadata node that has applied what this frontend has seen (session consistency); false sends every read to the leader")
 	addBlobStoreFlags(f, "the directory --blob-dir, shared by all frontends")
 	addAdminURIFlag(f)
+	addRspamdFlags(f)
+	addOutboundFlags(f, "<spool-dir>/outbound")
 	return cmd
 }
 
@@ -164,13 +167,43 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		}
 		cfg.TLS = keyPair.TLSConfig()
 	}
+	// rspamd: the learner is fed by IMAP filing; the checker is built to refuse a bad
+	// --rspamd-url at start and to export its counters.
+	rspamd := rspamdConfigFromFlags(f)
+	spamChecker, err := rspamd.NewChecker()
+	if err != nil {
+		return err
+	}
+	spamLearner, err := rspamd.NewLearner(logger)
+	if err != nil {
+		return err
+	}
+	var spamMetrics []prometheus.Collector
+	if spamChecker != nil {
+		spamMetrics = append(spamMetrics, spamChecker)
+	}
+	if spamLearner != nil {
+		defer spamLearner.Close()
+		cfg.Learner = spamLearner
+		spamMetrics = append(spamMetrics, spamLearner)
+	}
+	srv := imap.NewServer(cfg)
+	// The queue of the mail delivery generates (Sieve redirect, vacation, reject).
+	outboundQueue, err := startOutbound(f, filepath.Join(spoolDir, "outbound"), logger)
+	if err != nil {
+		return err
+	}
+	collectors := []prometheus.Collector{srv.Collector()}
+	if outboundQueue != nil {
+		defer outboundQueue.Close()
+		collectors = append(collectors, outboundQueue.Collector())
+	}
 	var metrics *promexport.Server
 	if metricsListen != "" {
-		if metrics, err = promexport.Listen(metricsListen, blobs, logger); err != nil {
+		if metrics, err = promexport.Listen(metricsListen, blobs, logger, append(spamMetrics, collectors...)...); err != nil {
 			return err
 		}
 	}
-	srv := imap.NewServer(cfg)
 	imapLn, err := net.Listen("tcp", imapListen)
 	if err != nil {
 		return fmt.Errorf("listen for IMAP on %s: %w", imapListen, err)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
+	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/clusterpb"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -55,6 +56,7 @@ leadership over before exiting.`,
 	f.Uint64("trailing-logs", 10240, "Raft log entries kept after a snapshot for followers that are behind; one further behind gets the snapshot")
 	f.Uint64("promote-max-lag", cluster.DefaultMaxLag, "a non-voter is promoted once its log is within this many entries of the leader's ...")
 	f.Duration("promote-stable", cluster.DefaultStable, "... for this long")
+	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9465 (empty: off)")
 	return cmd
 }
 
@@ -82,6 +84,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	trailing, _ := f.GetUint64("trailing-logs")
 	maxLag, _ := f.GetUint64("promote-max-lag")
 	stable, _ := f.GetDuration("promote-stable")
+	metricsListen, _ := f.GetString("metrics-listen")
 	logger = logger.With("node", nodeID)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -102,6 +105,8 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		return fmt.Errorf("open metadata state: %w", err)
 	}
 	defer fsm.Close()
+	metrics := metadata.NewMetrics()
+	fsm.SetMetrics(metrics)
 	node, err := replication.Open(replication.Config{
 		NodeID:            nodeID,
 		DataDir:           dataDir,
@@ -118,6 +123,19 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	}
 	defer node.Close() // after the explicit Close below it does nothing
 
+	if metricsListen != "" {
+		endpoint, err := promexport.Listen(metricsListen, nil, logger, metrics)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := endpoint.Shutdown(sctx); err != nil {
+				logger.Warn("stop metrics endpoint", "err", err)
+			}
+		}()
+	}
 	ln, err := net.Listen("tcp", grpcListen)
 	if err != nil {
 		return fmt.Errorf("listen for gRPC on %s: %w", grpcListen, err)

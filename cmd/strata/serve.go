@@ -49,6 +49,8 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.Duration("blob-gc-grace", gc.DefaultGrace, "how long a body stays unreferenced before it is deleted")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
 	addAdminURIFlag(f)
+	addRspamdFlags(f)
+	addOutboundFlags(f, "<data>/outbound")
 	return cmd
 }
 
@@ -85,6 +87,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	outboundCfg, _, err := outboundConfigFromFlags(f, "", logger)
+	if err != nil {
+		return err
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -108,6 +114,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		BlobGCGrace:           gcGrace,
 		MetricsListen:         metricsListen,
 		AdminURI:              adminURI,
+		Rspamd:                rspamdConfigFromFlags(f),
+		Outbound:              outboundCfg,
 		Logger:                logger,
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -91,7 +92,7 @@ func (c *conn) aclTarget(raw, verb string) (mailboxRef, error) {
 		return ref, err
 	}
 	if ref.node {
-		return ref, no(codeNonExistent, verb+" "+strconv.Quote(ref.full)+": mailbox does not exist")
+		return ref, no(imapresp.CodeNonExistent, verb+" "+strconv.Quote(ref.full)+": mailbox does not exist")
 	}
 	return ref, nil
 }
@@ -103,16 +104,16 @@ func (c *conn) aclTarget(raw, verb string) (mailboxRef, error) {
 func aclIdentifier(ref mailboxRef, raw string) (string, error) {
 	id := strings.ToLower(raw)
 	if strings.TrimPrefix(id, "-") == ref.owner {
-		return "", no(codeCannot, "The owner of a mailbox always has every right")
+		return "", no(imapresp.CodeCannot, "The owner of a mailbox always has every right")
 	}
 	return id, nil
 }
 
-// cmdSetACL: SETACL (RFC 4314 3.1). Rights with "+" are added, with "-" removed, else
-// they replace the identifier's; an unknown right letter is a BAD (RFC 4314 3.1).
-func (c *conn) cmdSetACL(cmd *imapwire.Command) error {
-	args := cmd.Args.(*imapwire.ACLArgs)
-	mode, letters := metadatapb.AclMode_ACL_MODE_REPLACE, args.Rights
+// parseModRights reads SETACL's mod-rights (RFC 4314 3.1): rights letters that replace the
+// identifier's, or with a leading "+" are added to them, with "-" removed from them. A
+// letter that is not a right of RFC 4314 2.1 (or the obsolete c and d, 2.1.1) is a BAD.
+func parseModRights(modRights string) (metadatapb.AclMode, string, error) {
+	mode, letters := metadatapb.AclMode_ACL_MODE_REPLACE, modRights
 	switch {
 	case strings.HasPrefix(letters, "+"):
 		mode, letters = metadatapb.AclMode_ACL_MODE_ADD, letters[1:]
@@ -121,8 +122,19 @@ func (c *conn) cmdSetACL(cmd *imapwire.Command) error {
 	}
 	for i := 0; i < len(letters); i++ {
 		if strings.IndexByte(knownRights, letters[i]) < 0 {
-			return bad("", "Unknown right "+strings.ToValidUTF8(letters[i:i+1], "?")+" (RFC 4314 2.1)")
+			return 0, "", bad("", "Unknown right "+strings.ToValidUTF8(letters[i:i+1], "?")+" (RFC 4314 2.1)")
 		}
+	}
+	return mode, letters, nil
+}
+
+// cmdSetACL: SETACL (RFC 4314 3.1). Rights with "+" are added, with "-" removed, else
+// they replace the identifier's; an unknown right letter is a BAD (RFC 4314 3.1).
+func (c *conn) cmdSetACL(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.ACLArgs)
+	mode, letters, err := parseModRights(args.Rights)
+	if err != nil {
+		return err
 	}
 	ref, err := c.aclTarget(args.Mailbox, "setacl")
 	if err != nil {
@@ -141,7 +153,7 @@ func (c *conn) cmdSetACL(cmd *imapwire.Command) error {
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, "setacl "+strconv.Quote(ref.full))
+		return rpcStatus(err, imapresp.CodeNonExistent, "setacl "+strconv.Quote(ref.full))
 	}
 	return nil
 }
@@ -165,7 +177,7 @@ func (c *conn) cmdDeleteACL(cmd *imapwire.Command) error {
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, "deleteacl "+strconv.Quote(ref.full))
+		return rpcStatus(err, imapresp.CodeNonExistent, "deleteacl "+strconv.Quote(ref.full))
 	}
 	return nil
 }
@@ -184,21 +196,22 @@ func (c *conn) cmdGetACL(cmd *imapwire.Command) error {
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, "getacl "+strconv.Quote(ref.full))
+		return rpcStatus(err, imapresp.CodeNonExistent, "getacl "+strconv.Quote(ref.full))
 	}
-	enc := c.encoder()
-	line := c.appendMailbox([]byte("ACL "), ref.full)
+	entries := make([]imapresp.ACLEntry, 0, 1+len(resp.GetAcl()))
 	if !strings.HasPrefix(ref.owner, tenantOwnerPrefix) {
-		line = enc.AppendAString(append(line, ' '), ref.owner)
-		line = enc.AppendAString(append(line, ' '), rightsOut(string(ownerRights)))
+		entries = append(entries, imapresp.ACLEntry{Identifier: ref.owner, Rights: rightsOut(string(ownerRights))})
 	}
 	for _, e := range resp.GetAcl() {
-		line = enc.AppendAString(append(line, ' '), e.GetIdentifier())
-		line = enc.AppendAString(append(line, ' '), rightsOut(e.GetRights()))
+		entries = append(entries, imapresp.ACLEntry{Identifier: e.GetIdentifier(), Rights: rightsOut(e.GetRights())})
 	}
-	c.untaggedBytes(line)
+	c.bw.Write(imapresp.AppendACL(nil, c.encoder(), c.mailboxOut(ref.full), entries))
 	return nil
 }
+
+// eachRight is the optional part of LISTRIGHTS for anyone but the owner: every right may
+// be granted on its own (RFC 4314 3.7).
+var eachRight = []string{"l", "r", "s", "w", "i", "p", "k", "x", "t", "e", "a", "c", "d"}
 
 // cmdListRights: LISTRIGHTS (RFC 4314 3.4), answered with LISTRIGHTS (3.7), which needs
 // the a right. The owner of a personal mailbox is always granted every right; anyone
@@ -210,22 +223,18 @@ func (c *conn) cmdListRights(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
-	mb, err := c.getMailbox(ref, codeNonExistent)
+	mb, err := c.getMailbox(ref, imapresp.CodeNonExistent)
 	if err != nil {
 		return err
 	}
 	if !c.rightsOn(ref, mb).has('a') {
-		return no(codeNoPerm, "LISTRIGHTS needs the a right") // RFC 4314 4
+		return no(imapresp.CodeNoPerm, "LISTRIGHTS needs the a right") // RFC 4314 4
 	}
-	enc := c.encoder()
-	line := c.appendMailbox([]byte("LISTRIGHTS "), ref.full)
-	line = enc.AppendAString(append(line, ' '), args.Identifier)
-	if strings.ToLower(args.Identifier) == ref.owner {
-		line = enc.AppendAString(append(line, ' '), rightsOut(string(ownerRights)))
-	} else {
-		line = append(line, ` "" l r s w i p k x t e a c d`...)
+	required, optional := rightsOut(string(ownerRights)), []string(nil)
+	if strings.ToLower(args.Identifier) != ref.owner {
+		required, optional = "", eachRight
 	}
-	c.untaggedBytes(line)
+	c.bw.Write(imapresp.AppendListRights(nil, c.encoder(), c.mailboxOut(ref.full), args.Identifier, required, optional))
 	return nil
 }
 
@@ -235,13 +244,11 @@ func (c *conn) cmdMyRights(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
-	mb, err := c.getMailbox(ref, codeNonExistent)
+	mb, err := c.getMailbox(ref, imapresp.CodeNonExistent)
 	if err != nil {
 		return err
 	}
-	line := c.appendMailbox([]byte("MYRIGHTS "), ref.full)
-	line = c.encoder().AppendAString(append(line, ' '), rightsOut(string(c.rightsOn(ref, mb))))
-	c.untaggedBytes(line)
+	c.bw.Write(imapresp.AppendMyRights(nil, c.encoder(), c.mailboxOut(ref.full), rightsOut(string(c.rightsOn(ref, mb)))))
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/frontend/message"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -70,13 +71,13 @@ func (c *conn) cmdReplace(cmd *imapwire.Command) error {
 	var uid uint32
 	switch {
 	case s.readOnly:
-		err = no(codeReadOnly, "Mailbox is read-only") // RFC 8508 3.3
+		err = no(imapresp.CodeReadOnly, "Mailbox is read-only") // RFC 8508 3.3
 	case !s.rights.has('t') || !s.rights.has('e'):
-		err = no(codeNoPerm, cmd.Name+" needs the t and e rights") // RFC 8508 3.4
-	case cmd.Name == "UID REPLACE":
+		err = no(imapresp.CodeNoPerm, cmd.Name+" needs the t and e rights") // RFC 8508 3.4
+	case cmd.UID:
 		if uid = args.Replace; s.seqOf(uid) == 0 {
 			// RFC 8508 3.3: a UID that does not exist is a NO, not a BAD.
-			err = no(codeNonExistent, "No message with UID "+strconv.FormatUint(uint64(uid), 10))
+			err = no(imapresp.CodeNonExistent, "No message with UID "+strconv.FormatUint(uint64(uid), 10))
 		}
 	case int(args.Replace) > len(s.uids):
 		err = bad("", "Invalid message sequence number") // RFC 9051 9: beyond "*"
@@ -96,15 +97,15 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 	ref, err := c.mailboxRefIn(first.Mailbox)
 	var mb *metadatapb.Mailbox
 	if err == nil {
-		mb, err = c.getMailbox(ref, codeTryCreate)
+		mb, err = c.getMailbox(ref, imapresp.CodeTryCreate)
 	}
 	if err == nil && mb.GetNoselect() {
-		err = no(codeTryCreate, "Mailbox cannot hold messages")
+		err = no(imapresp.CodeTryCreate, "Mailbox cannot hold messages")
 	}
 	var granted rights
 	if err == nil {
 		if granted = c.rightsOn(ref, mb); !granted.has('i') {
-			err = no(codeNoPerm, "APPEND needs the i right") // RFC 4314 4
+			err = no(imapresp.CodeNoPerm, "APPEND needs the i right") // RFC 4314 4
 		}
 	}
 	if err != nil {
@@ -123,7 +124,7 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 	for args := first; ; {
 		if len(msgs) > 0 && spooled+args.Literal.Size > maxAppendSpoolBytes {
 			c.discardAppendLiteral(&imapwire.Command{Args: args})
-			return no(codeLimit, "Messages of one APPEND too large together")
+			return no(imapresp.CodeLimit, "Messages of one APPEND too large together")
 		}
 		if args.UTF8 && !c.utf8Accept {
 			// RFC 6855 4: the UTF8 data extension is refused with BAD until the client
@@ -161,7 +162,7 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 		}
 		if len(msgs) >= maxAppendMessages {
 			c.discardAppendLiteral(&imapwire.Command{Args: next})
-			return no(codeLimit, "Too many messages in one APPEND")
+			return no(imapresp.CodeLimit, "Too many messages in one APPEND")
 		}
 		args = next
 	}
@@ -180,11 +181,11 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 		req.Messages = append(req.Messages, nm)
 	}
 	if len(req.Messages) > 1 && proto.Size(req) > maxAppendRequestBytes {
-		return no(codeLimit, "Too many messages in one APPEND")
+		return no(imapresp.CodeLimit, "Too many messages in one APPEND")
 	}
 	resp, err := c.storeAndAppend(msgs, req)
 	if err != nil {
-		return rpcStatus(err, codeTryCreate, "append to "+strconv.Quote(ref.full))
+		return rpcStatus(err, imapresp.CodeTryCreate, "append to "+strconv.Quote(ref.full))
 	}
 	c.notifyOwnChange(ref.owner, mb.GetId(), resp.GetModseq())
 	if c.sel != nil && c.sel.owner == ref.owner && c.sel.mailboxID == mb.GetId() {
@@ -196,7 +197,7 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 	if uids := resp.GetUids(); len(uids) == len(req.Messages) {
 		// RFC 4315 3: APPENDUID with the UID set of all the messages (RFC 3502 6.3.11
 		// appends them in order, so the set is in order too).
-		appendUID = fmt.Sprintf("APPENDUID %d %s", resp.GetUidValidity(), uidSetString(uids))
+		appendUID = imapresp.AppendUIDCode(resp.GetUidValidity(), imapresp.NumSet(uids))
 	}
 	if replace == nil {
 		return ok(appendUID, "APPEND completed")
@@ -204,7 +205,7 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 	// RFC 8508 3.1: APPENDUID in an untagged OK, then the replaced message's EXPUNGE (or
 	// VANISHED), then the tagged OK.
 	if appendUID != "" {
-		c.untagged("OK [" + appendUID + "] Replacement message ready")
+		c.untaggedOK(appendUID, "Replacement message ready")
 	}
 	c.expungeUIDs([]uint32{replace.uid})
 	return nil
@@ -217,7 +218,7 @@ func (c *conn) readAppendMessage(args *imapwire.AppendArgs, first bool) (*spoole
 	lit := args.Literal
 	if lit.Size > c.srv.cfg.MaxMessageSize {
 		c.discardAppendLiteral(&imapwire.Command{Args: args})
-		return nil, nil, no(codeTooBig, "Message larger than APPENDLIMIT "+strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10)) // RFC 7889 4
+		return nil, nil, no(imapresp.CodeTooBig, "Message larger than APPENDLIMIT "+strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10)) // RFC 7889 4
 	}
 	if !lit.NonSync {
 		c.continuation(continuationText)
@@ -252,7 +253,7 @@ func (c *conn) readAppendMessage(args *imapwire.AppendArgs, first bool) (*spoole
 	if err != nil {
 		spool.Close()
 		c.skipCommand(rest)
-		return nil, nil, bad(codeLimit, "APPEND line too long")
+		return nil, nil, bad(imapresp.CodeLimit, "APPEND line too long")
 	}
 	if body.sawNUL && !lit.Binary {
 		// RFC 9051 4.3: a literal is CHAR8, without NUL; binary content needs literal8
@@ -301,7 +302,7 @@ func (c *conn) storeBlob(m *spooledMessage, key string) error {
 		// The cause (endpoints, paths) stays in the log; the client learns only that it may
 		// retry (RFC 5530 UNAVAILABLE).
 		c.log.Warn("store message body", "key", key, "err", err)
-		return no(codeUnavailable, "Could not store the message, try again later")
+		return no(imapresp.CodeUnavailable, "Could not store the message, try again later")
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -66,7 +67,7 @@ func (c *conn) storeAndAppend(msgs []*spooledMessage, req *metadatapb.AppendRequ
 		}
 		raiseEpoch(&c.srv.blobEpoch, current)
 		if time.Now().After(deadline) {
-			return nil, no(codeUnavailable, "APPEND: message storage is busy, try again later")
+			return nil, no(imapresp.CodeUnavailable, "APPEND: message storage is busy, try again later")
 		}
 		c.log.Debug("append refused while blobs are collected; storing the bodies again", "reason", reason, "epoch", current, "attempt", attempt)
 		epoch = current

@@ -5,17 +5,17 @@ import (
 	"errors"
 	"log/slog"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/strata-mail/strata/frontend/auth"
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 )
 
 // cmdCapability: RFC 9051 6.1.1.
 func (c *conn) cmdCapability(cmd *imapwire.Command) error {
-	c.untagged("CAPABILITY " + c.capabilities())
+	c.bw.Write(imapresp.AppendCapability(nil, c.capabilities()))
 	return nil
 }
 
@@ -27,7 +27,7 @@ func (c *conn) cmdNoop(cmd *imapwire.Command) error {
 
 // cmdLogout: RFC 9051 6.1.3.
 func (c *conn) cmdLogout(cmd *imapwire.Command) error {
-	c.untagged("BYE Logging out")
+	c.bw.Write(imapresp.AppendStatusResponse(nil, "*", "BYE", "", "Logging out"))
 	c.closeSelected()
 	c.state = stateLogout
 	return nil
@@ -44,7 +44,7 @@ func (c *conn) plaintextAuthAllowed() bool {
 func (c *conn) cmdLogin(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.LoginArgs)
 	if !c.plaintextAuthAllowed() {
-		return no(codePrivacyReq, "LOGIN is disabled without TLS")
+		return no(imapresp.CodePrivacyRequired, "LOGIN is disabled without TLS")
 	}
 	return c.authenticate(args.Username, args.Password)
 }
@@ -54,10 +54,10 @@ func (c *conn) cmdLogin(cmd *imapwire.Command) error {
 func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.AuthenticateArgs)
 	if args.Mechanism != "PLAIN" {
-		return no(codeCannot, "Unsupported authentication mechanism")
+		return no(imapresp.CodeCannot, "Unsupported authentication mechanism")
 	}
 	if !c.plaintextAuthAllowed() {
-		return no(codePrivacyReq, "PLAIN is disabled without TLS")
+		return no(imapresp.CodePrivacyRequired, "PLAIN is disabled without TLS")
 	}
 	encoded := args.InitialResponse
 	if encoded == nil {
@@ -89,7 +89,7 @@ func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 	username, password, err := auth.ParsePlain(response)
 	switch {
 	case errors.Is(err, auth.ErrAuthorization):
-		return no(codeAuthorizFailed, "Acting as another user is not allowed")
+		return no(imapresp.CodeAuthorizationFailed, "Acting as another user is not allowed")
 	case err != nil:
 		return bad("", "Malformed PLAIN response")
 	}
@@ -103,16 +103,16 @@ func (c *conn) authenticate(username, password string) error {
 	defer cancel()
 	account, err := auth.CheckPassword(ctx, c.srv.cfg.Metadata, username, password)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
-		return no(codeAuthFailed, "Invalid credentials")
+		return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
 	}
 	if err != nil {
-		return rpcStatus(err, codeAuthFailed, "authenticate")
+		return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
 	}
 	c.account = account
 	c.state = stateAuthenticated
 	c.log = c.connLog.With("account", account.GetEmail())
 	// RFC 9051 6.2.3: the capabilities may change after login, so send them.
-	return ok("CAPABILITY "+c.capabilities(), "Logged in")
+	return ok(imapresp.CapabilityCode(c.capabilities()), "Logged in")
 }
 
 // cmdUnauthenticate: RFC 8437 3. The session goes back to the not authenticated state with
@@ -136,7 +136,7 @@ func (c *conn) cmdUnauthenticate(cmd *imapwire.Command) error {
 	if c.inflater != nil {
 		c.afterResponse = c.stopCompression
 	}
-	return ok("CAPABILITY "+c.capabilities(), "Not authenticated")
+	return ok(imapresp.CapabilityCode(c.capabilities()), "Not authenticated")
 }
 
 // cmdEnable: RFC 9051 6.3.1 (RFC 5161). IMAP4rev2 and UTF8=ACCEPT (RFC 6855 3) can be
@@ -165,7 +165,7 @@ func (c *conn) cmdEnable(cmd *imapwire.Command) error {
 			enabled = append(enabled, "QRESYNC")
 		}
 	}
-	c.untagged(strings.TrimSpace("ENABLED " + strings.Join(enabled, " ")))
+	c.bw.Write(imapresp.AppendEnabled(nil, enabled))
 	return nil
 }
 
@@ -193,20 +193,9 @@ func (c *conn) cmdID(cmd *imapwire.Command) error {
 		}
 		c.log.Info("IMAP client ID", slog.Group("id", attrs...))
 	}
-	enc := c.encoder()
-	b := []byte("ID (")
-	for i, kv := range [][2]string{
-		{"name", serverIDName}, {"version", serverVersion()}, {"vendor", serverIDVendor},
-	} {
-		if i > 0 {
-			b = append(b, ' ')
-		}
-		b = enc.AppendString(b, kv[0])
-		b = append(b, ' ')
-		b = enc.AppendString(b, kv[1])
-	}
-	b = append(b, ')')
-	c.untaggedBytes(b)
+	c.bw.Write(imapresp.AppendID(nil, c.encoder(), []imapresp.IDField{
+		{Name: "name", Value: serverIDName}, {Name: "version", Value: serverVersion()}, {Name: "vendor", Value: serverIDVendor},
+	}))
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/message"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -68,7 +69,7 @@ func (c *conn) measureBinary(rec *metadatapb.MessageRecord, path []int, forConte
 		return bs, nil
 	}
 	if _, err := transferDecoder(nil, bs.encoding); errors.Is(err, errUnknownCTE) {
-		return nil, no("UNKNOWN-CTE", fmt.Sprintf("Cannot decode %q content of message %d", part.GetEncoding(), rec.GetUid()))
+		return nil, no(imapresp.CodeUnknownCTE, fmt.Sprintf("Cannot decode %q content of message %d", part.GetEncoding(), rec.GetUid()))
 	}
 	bs.size, bs.literal8, err = c.scanDecoded(rec, bs)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 )
 
@@ -20,10 +21,10 @@ func (c *conn) blobStatus(cmd *imapwire.Command, err error) *imapStatus {
 	switch {
 	case errors.Is(err, blobstore.ErrCorrupt):
 		c.log.Error("stored body is corrupt", "command", cmd.Name, "err", err)
-		return no(codeServerBug, "A stored message body is damaged; the administrator has been told")
+		return no(imapresp.CodeServerBug, "A stored message body is damaged; the administrator has been told")
 	case errors.Is(err, blobstore.ErrUnavailable):
 		c.log.Warn("blob store unavailable", "command", cmd.Name, "err", err)
-		return no(codeUnavailable, cmd.Name+": message storage unavailable, try again later")
+		return no(imapresp.CodeUnavailable, cmd.Name+": message storage unavailable, try again later")
 	}
 	return nil
 }

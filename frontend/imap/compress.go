@@ -9,6 +9,7 @@ import (
 
 	"github.com/klauspost/compress/flate"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/frontend/imap/inflate"
 )
@@ -49,10 +50,6 @@ var deflaters = sync.Pool{New: func() any {
 	return w
 }}
 
-// codeCompressionActive is the RFC 4978 3 / RFC 5530 response code of a COMPRESS that finds
-// compression already on.
-const codeCompressionActive = "COMPRESSIONACTIVE"
-
 // cmdCompress: RFC 4978 3. The OK goes out uncompressed; both directions are compressed
 // from the octet after its CRLF, which serve's afterResponse arranges.
 func (c *conn) cmdCompress(cmd *imapwire.Command) error {
@@ -66,7 +63,7 @@ func (c *conn) cmdCompress(cmd *imapwire.Command) error {
 	if c.inflater != nil {
 		// RFC 4978 3: "BAD ... COMPRESS already active"; NO is for compression by another
 		// layer, which TLS 1.2 and 1.3 as Go speaks them never do.
-		return bad(codeCompressionActive, "DEFLATE is already active")
+		return bad(imapresp.CodeCompressionActive, "DEFLATE is already active")
 	}
 	c.afterResponse = c.startCompression
 	return ok("", "DEFLATE active")

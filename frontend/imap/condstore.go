@@ -3,10 +3,10 @@ package imap
 import (
 	"context"
 	"slices"
-	"strconv"
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -30,14 +30,8 @@ func (c *conn) enableCondStore() {
 	}
 	c.condStore = true
 	if s := c.sel; s != nil && c.cmd != nil && c.cmd.Name != "SELECT" && c.cmd.Name != "EXAMINE" {
-		c.untagged("OK [HIGHESTMODSEQ " + strconv.FormatUint(s.highestModSeq, 10) + "] Highest")
+		c.untaggedOK(imapresp.HighestModSeqCode(s.highestModSeq), "Highest")
 	}
-}
-
-// appendModSeq renders the MODSEQ fetch data item "MODSEQ (n)" (RFC 7162 3.1.4, 7).
-func appendModSeq(b []byte, modseq uint64) []byte {
-	b = strconv.AppendUint(append(b, "MODSEQ ("...), modseq, 10)
-	return append(b, ')')
 }
 
 // listVanished asks the metadata service for the UIDs in ranges (all when empty) of the
@@ -57,7 +51,7 @@ func (c *conn) listVanished(ranges []*metadatapb.UidRange, modseq uint64, from u
 		return err
 	})
 	if err != nil {
-		return nil, rpcStatus(err, codeNonExistent, "list vanished messages")
+		return nil, rpcStatus(err, imapresp.CodeNonExistent, "list vanished messages")
 	}
 	if resp.GetComplete() {
 		return resp.GetVanished(), nil
@@ -118,16 +112,16 @@ func (c *conn) sendVanishedEarlier(vanished []*metadatapb.UidRange) {
 	if len(vanished) == 0 {
 		return
 	}
-	c.untagged("VANISHED (EARLIER) " + rangesString(vanished))
+	c.bw.Write(imapresp.AppendVanished(nil, true, rangesSet(vanished)))
 }
 
-// rangesString renders UID ranges as a sequence-set.
-func rangesString(ranges []*metadatapb.UidRange) string {
+// rangesSet turns UID ranges into a sequence-set.
+func rangesSet(ranges []*metadatapb.UidRange) imap.UIDSet {
 	var set imap.UIDSet
 	for _, r := range ranges {
 		set.AddRange(imap.UID(r.GetFirst()), imap.UID(r.GetLast()))
 	}
-	return set.String()
+	return set
 }
 
 // uidSetRanges turns a UID set without "*" into the ranges of the metadata API.
@@ -163,7 +157,7 @@ func (c *conn) qresyncSelect(q *imapwire.QResyncParams) error {
 		if s.modseqs[i] <= q.ModSeq || (q.KnownUIDs != nil && !q.KnownUIDs.Contains(imap.UID(uid))) {
 			continue
 		}
-		c.untaggedBytes(c.flagsFetchFor(i+1, true))
+		c.bw.Write(c.flagsFetchFor(i+1, true))
 	}
 	return nil
 }
@@ -206,12 +200,12 @@ func (c *conn) expungeUIDs(uids []uint32) {
 		if c.qresync || c.uidOnly {
 			gone = append(gone, uids[i])
 		} else {
-			c.untagged(strconv.Itoa(seq) + " EXPUNGE")
+			c.bw.Write(imapresp.AppendExpunge(make([]byte, 0, 32), seq))
 		}
 	}
 	if len(gone) > 0 {
 		slices.Reverse(gone)
-		c.untagged("VANISHED " + uidSetString(gone))
+		c.bw.Write(imapresp.AppendVanished(nil, false, imapresp.NumSet(gone)))
 	}
 }
 

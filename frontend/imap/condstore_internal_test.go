@@ -28,7 +28,7 @@ func TestMissingUIDs(t *testing.T) {
 	} {
 		got := ""
 		if r := s.missingUIDs(tc.ranges, tc.from); len(r) > 0 {
-			got = rangesString(r)
+			got = rangesSet(r).String()
 		}
 		if got != tc.want {
 			t.Errorf("missingUIDs(%v, %d) = %q, want %q", tc.ranges, tc.from, got, tc.want)

@@ -8,10 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/frontend/message"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -71,8 +71,9 @@ type conn struct {
 	// IMAP4rev1/IMAP4rev2 difference is decided by these two fields, read directly or
 	// through utf8Enabled:
 	//   - rev2 (ENABLE IMAP4rev2): SEARCH answers with ESEARCH (RFC 9051 6.4.4), no \Recent
-	//     and no RECENT or UNSEEN in SELECT (RFC 9051 appendix E), UTF-8 quoted strings and
-	//     mailbox names (RFC 9051 4.3, 5.1).
+	//     and no RECENT or UNSEEN in SELECT (RFC 9051 appendix E) but LIST (6.3.2), UTF-8
+	//     quoted strings and mailbox names (RFC 9051 4.3, 5.1). Tests run in both modes
+	//     (modes_test.go).
 	//   - utf8Accept (ENABLE UTF8=ACCEPT, RFC 6855 3): UTF-8 quoted strings and mailbox names
 	//     for an IMAP4rev1 session; the rest of IMAP4rev1 stays.
 	rev2       bool
@@ -90,6 +91,10 @@ type conn struct {
 	shutdown atomic.Bool
 	waiting  atomic.Bool   // serve is waiting for (or reading) the next command
 	stopIdle chan struct{} // closed by startShutdown
+	// taggedStatus is the type of the last tagged status written, and tlsStarted is set
+	// after a successful STARTTLS: the command and connection metrics (metrics.go).
+	taggedStatus string
+	tlsStarted   atomic.Bool
 }
 
 func newConn(s *Server, nc net.Conn, implicitTLS bool) *conn {
@@ -160,14 +165,12 @@ func (c *conn) utf8Enabled() bool {
 
 func (c *conn) serve() {
 	defer func() {
-		if v := recover(); v != nil {
-			c.log.Error("panic serving IMAP connection", "panic", v, "stack", string(debug.Stack()))
-		}
 		c.closeSelected()
 		c.stopNotify()
 		c.cancel()
 		c.raw.Close()
 	}()
+	defer c.srv.recoverPanic(c.log, "IMAP connection", nil)
 	if c.refuse != "" {
 		if c.implicitTLS && c.handshake(tls.Server(c.raw, c.srv.cfg.TLS)) != nil {
 			return
@@ -183,7 +186,7 @@ func (c *conn) serve() {
 		}
 	}
 	c.log.Debug("IMAP connection opened", "tls", c.tlsActive())
-	c.untagged("OK [CAPABILITY " + c.capabilities() + "] Strata IMAP ready")
+	c.untaggedOK(imapresp.CapabilityCode(c.capabilities()), "Strata IMAP ready")
 	if err := c.bw.Flush(); err != nil {
 		return
 	}
@@ -222,6 +225,7 @@ func (c *conn) serve() {
 				}
 				return
 			}
+			c.srv.metrics.countUnparsed(perr.name)
 			badCommands++
 			if badCommands > maxBadCommands {
 				c.bye("Too many invalid commands")
@@ -234,7 +238,7 @@ func (c *conn) serve() {
 			continue
 		}
 		badCommands = 0
-		c.run(cmd)
+		c.runMeasured(cmd)
 		if err := c.bw.Flush(); err != nil {
 			c.log.Debug("write response", "err", err)
 			return
@@ -253,7 +257,7 @@ func isTimeout(err error) bool {
 
 // bye sends an untagged BYE (RFC 9051 7.1.5) and marks the connection for closing.
 func (c *conn) bye(text string) {
-	c.untagged("BYE " + text)
+	c.bw.Write(imapresp.AppendStatusResponse(nil, "*", "BYE", "", text))
 	c.bw.Flush()
 	c.state = stateLogout
 }
@@ -261,6 +265,7 @@ func (c *conn) bye(text string) {
 // protocolError is a command that could not be read or parsed, answered with status.
 type protocolError struct {
 	tag    string // "*" when unknown
+	name   string // the command's name when it was read but could not be parsed
 	status *imapStatus
 }
 
@@ -282,7 +287,7 @@ func (c *conn) readCommand() (*imapwire.Command, error) {
 		}
 		if len(buf)+len(line) > maxCommandSize {
 			c.skipCommand(line)
-			return nil, &protocolError{tag: tagOf(buf), status: bad(codeLimit, "Command too long")}
+			return nil, &protocolError{tag: tagOf(buf), status: bad(imapresp.CodeLimit, "Command too long")}
 		}
 		buf = append(buf, line...)
 		lit, ok := imapwire.LiteralAtEnd(line)
@@ -294,7 +299,7 @@ func (c *conn) readCommand() (*imapwire.Command, error) {
 		}
 		if lit.Size > maxLiteralSize || int64(len(buf))+lit.Size > maxCommandSize {
 			c.skipCommand(line)
-			refusal := bad(codeLimit, "Literal too large")
+			refusal := bad(imapresp.CodeLimit, "Literal too large")
 			if metadata := metadataLiteralRefusal(buf); metadata != nil && lit.Size > maxLiteralSize {
 				refusal = metadata
 			}
@@ -313,11 +318,11 @@ func (c *conn) readCommand() (*imapwire.Command, error) {
 	}
 	cmd, err := imapwire.ParseCommand(buf)
 	if err != nil {
-		tag := "*"
+		tag, name := "*", ""
 		if cmd != nil {
-			tag = cmd.Tag
+			tag, name = cmd.Tag, cmd.Name
 		}
-		return nil, &protocolError{tag: tag, status: bad("", err.Error())}
+		return nil, &protocolError{tag: tag, name: name, status: bad("", err.Error())}
 	}
 	return cmd, nil
 }
@@ -368,7 +373,7 @@ func (c *conn) run(cmd *imapwire.Command) {
 	}
 	if spec.seqNumbers && c.uidOnly {
 		c.discardAppendLiteral(cmd)
-		c.writeStatus(cmd.Tag, bad(codeUIDRequired, cmd.Name+" uses message sequence numbers, which UIDONLY does not allow")) // RFC 9586 3
+		c.writeStatus(cmd.Tag, bad(imapresp.CodeUIDRequired, cmd.Name+" uses message sequence numbers, which UIDONLY does not allow")) // RFC 9586 3
 		return
 	}
 	if c.state&authState != 0 && c.accountRevoked() {
@@ -383,6 +388,7 @@ func (c *conn) run(cmd *imapwire.Command) {
 		return
 	}
 	start := time.Now()
+	atTestHook("command " + cmd.Name)
 	err := spec.handler(c, cmd)
 	if errors.Is(err, errAnswered) {
 		c.log.Debug("IMAP command", "tag", cmd.Tag, "command", cmd.Name, "duration", time.Since(start))
@@ -418,10 +424,10 @@ func (c *conn) statusOf(cmd *imapwire.Command, err error) *imapStatus {
 		return st
 	}
 	if c.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-		return no(codeUnavailable, "Connection closing")
+		return no(imapresp.CodeUnavailable, "Connection closing")
 	}
 	c.log.Error("IMAP command failed", "command", cmd.Name, "err", err)
-	return no(codeServerBug, cmd.Name+" failed")
+	return no(imapresp.CodeServerBug, cmd.Name+" failed")
 }
 
 // discardAppendLiteral drops the message of an APPEND that is refused before its handler

@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/internal/testwait"
 )
 
 // TestShutdownDuringAppend: a shutdown that starts while an APPEND's message is arriving
@@ -83,8 +84,7 @@ func TestConnectionLimit(t *testing.T) {
 // waitForGreeting dials until the greeting starts with want.
 func waitForGreeting(t *testing.T, srv *embedded.Server, want string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.Until(t, 20*time.Second, func() error {
 		conn, err := net.Dial("tcp", srv.IMAPAddr())
 		if err != nil {
 			t.Fatal(err)
@@ -92,14 +92,11 @@ func waitForGreeting(t *testing.T, srv *embedded.Server, want string) {
 		rc := &rawConn{t: t, conn: conn, r: bufio.NewReader(conn)}
 		l := rc.readLine()
 		conn.Close()
-		if strings.HasPrefix(l, want) {
-			return
+		if !strings.HasPrefix(l, want) {
+			return fmt.Errorf("greeting still %q, want %q...", l, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("greeting still %q, want %q...", l, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestWriteTimeout: a client that sends commands but never reads the responses is

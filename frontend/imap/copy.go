@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -15,12 +16,12 @@ import (
 func (c *conn) cmdCopy(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.CopyArgs)
 	s := c.sel
-	move := cmd.Name == "MOVE" || cmd.Name == "UID MOVE"
+	move := cmd.Base == "MOVE"
 	if move && s.readOnly {
-		return no(codeReadOnly, "Mailbox is read-only")
+		return no(imapresp.CodeReadOnly, "Mailbox is read-only")
 	}
 	if move && !(s.rights.has('t') && s.rights.has('e')) {
-		return no(codeNoPerm, cmd.Name+" needs the t and e rights on the source") // RFC 4314 4
+		return no(imapresp.CodeNoPerm, cmd.Name+" needs the t and e rights on the source") // RFC 4314 4
 	}
 	uids, err := c.resolveUIDs(args.Set)
 	if err != nil {
@@ -31,15 +32,15 @@ func (c *conn) cmdCopy(cmd *imapwire.Command) error {
 		return err
 	}
 	// RFC 9051 6.4.7: a target that does not exist gets NO [TRYCREATE].
-	dest, err := c.getMailbox(destRef, codeTryCreate)
+	dest, err := c.getMailbox(destRef, imapresp.CodeTryCreate)
 	if err != nil {
 		return err
 	}
 	if dest.GetNoselect() {
-		return no(codeTryCreate, "Target mailbox cannot hold messages")
+		return no(imapresp.CodeTryCreate, "Target mailbox cannot hold messages")
 	}
 	if !c.rightsOn(destRef, dest).has('i') {
-		return no(codeNoPerm, cmd.Name+" needs the i right on the target") // RFC 4314 4
+		return no(imapresp.CodeNoPerm, cmd.Name+" needs the i right on the target") // RFC 4314 4
 	}
 	if len(uids) == 0 {
 		return nil
@@ -60,9 +61,10 @@ func (c *conn) cmdCopy(cmd *imapwire.Command) error {
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeTryCreate, strings.ToLower(cmd.Name)+" to "+strconv.Quote(destRef.full))
+		return rpcStatus(err, imapresp.CodeTryCreate, strings.ToLower(cmd.Name)+" to "+strconv.Quote(destRef.full))
 	}
 	c.notifyOwnChange(destRef.owner, dest.GetId(), resp.GetDestModseq())
+	c.learnCopied(dest, destRef.owner, resp.GetDestUids())
 	if destRef.owner == s.owner && dest.GetId() == s.mailboxID {
 		// RFC 9051 6.4.7 / 7.4.1: the copies are new messages of the selected mailbox; wait
 		// for the feed to deliver them so EXISTS goes out with this command's response.
@@ -70,15 +72,14 @@ func (c *conn) cmdCopy(cmd *imapwire.Command) error {
 	}
 	copyUID := ""
 	if len(resp.GetSourceUids()) > 0 && len(resp.GetSourceUids()) == len(resp.GetDestUids()) {
-		copyUID = "COPYUID " + strconv.FormatUint(uint64(resp.GetDestUidValidity()), 10) + " " +
-			uidSetString(resp.GetSourceUids()) + " " + uidSetString(resp.GetDestUids())
+		copyUID = imapresp.CopyUIDCode(resp.GetDestUidValidity(), imapresp.NumSet(resp.GetSourceUids()), imapresp.NumSet(resp.GetDestUids()))
 	}
 	if !move {
 		return ok(copyUID, cmd.Name+" completed")
 	}
 	// RFC 6851 4.3: COPYUID goes in an untagged OK before the EXPUNGE responses.
 	if copyUID != "" {
-		c.untagged("OK [" + copyUID + "] Moved")
+		c.untaggedOK(copyUID, "Moved")
 	}
 	c.expungeUIDs(resp.GetSourceUids()) // RFC 6851 3.3, RFC 7162 3.2.10: VANISHED with QRESYNC
 	return nil

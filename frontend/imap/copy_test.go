@@ -8,13 +8,15 @@ import (
 	"github.com/emersion/go-imap/v2"
 )
 
-func TestCopyMove(t *testing.T) {
+func TestCopyMove(t *testing.T) { bothModes(t, testCopyMove) }
+
+func testCopyMove(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
 	for _, s := range []string{"a", "b", "c"} {
 		appendMessage(t, c, "INBOX", testMessage(s, s))
 	}
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	rc.ok("CREATE Dest")
 	rc.ok("SELECT INBOX")
 	_, tagged := rc.cmd("COPY 1:2 Dest")
@@ -32,9 +34,7 @@ func TestCopyMove(t *testing.T) {
 		t.Errorf("STATUS Dest = %q", got)
 	}
 	rc.ok("SELECT Dest")
-	if got := rc.ok("UID SEARCH ALL"); !slices.Equal(got, []string{"* SEARCH 1 2 3 4"}) {
-		t.Errorf("UID SEARCH in Dest = %q", got)
-	}
+	rc.okSearch(rev2, "UID SEARCH ALL", "1 2 3 4")
 	got = rc.ok("FETCH 4 BODY.PEEK[HEADER.FIELDS (SUBJECT)]")
 	if len(got) != 1 || !strings.Contains(got[0], "Subject: c") {
 		t.Errorf("moved message = %q", got)
@@ -43,12 +43,14 @@ func TestCopyMove(t *testing.T) {
 
 // TestCopySameMailbox: COPY into the selected mailbox adds new UIDs, reported by COPYUID
 // (RFC 4315 3) and EXISTS.
-func TestCopySameMailbox(t *testing.T) {
+func TestCopySameMailbox(t *testing.T) { bothModes(t, testCopySameMailbox) }
+
+func testCopySameMailbox(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
 	appendMessage(t, c, "INBOX", testMessage("a", "a"))
 	appendMessage(t, c, "INBOX", testMessage("b", "b"))
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	rc.ok("SELECT INBOX")
 	untagged, tagged := rc.cmd("COPY 1:2 INBOX")
 	if !strings.HasPrefix(tagged, "OK [COPYUID ") || !strings.Contains(tagged, " 1:2 3:4]") {
@@ -57,24 +59,24 @@ func TestCopySameMailbox(t *testing.T) {
 	if !contains(untagged, "* 4 EXISTS") {
 		rc.ok("NOOP")
 	}
-	if got := rc.ok("UID SEARCH ALL"); !slices.Equal(got, []string{"* SEARCH 1 2 3 4"}) {
-		t.Errorf("UID SEARCH = %q", got)
-	}
+	rc.okSearch(rev2, "UID SEARCH ALL", "1 2 3 4")
 	rc.expect("MOVE 1 inbox", "OK")
 }
 
 // TestMoveExpungedElsewhere: messages another session expunged in between are skipped by
 // MOVE and COPY; COPYUID names only what moved (RFC 6851 4.4, RFC 9051 6.4.8).
-func TestMoveExpungedElsewhere(t *testing.T) {
+func TestMoveExpungedElsewhere(t *testing.T) { bothModes(t, testMoveExpungedElsewhere) }
+
+func testMoveExpungedElsewhere(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
 	for _, s := range []string{"a", "b", "c"} {
 		appendMessage(t, c, "INBOX", testMessage(s, s))
 	}
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	rc.ok("CREATE Dest")
 	rc.ok("SELECT INBOX")
-	other := loginRaw(t, srv)
+	other := loginRawMode(t, srv, rev2)
 	other.ok("SELECT INBOX")
 	other.ok(`UID STORE 2 +FLAGS.SILENT (\Deleted)`)
 	other.ok("UID EXPUNGE 2")
@@ -96,27 +98,40 @@ func TestMoveExpungedElsewhere(t *testing.T) {
 	}
 }
 
-// TestCopyNamesAndCodes: a rev1 session names the target in modified UTF-7; \Noselect and
-// missing targets answer [TRYCREATE] (RFC 9051 6.4.7); MOVE in EXAMINE is refused; CLOSE
-// after EXAMINE expunges nothing (RFC 9051 6.4.1).
-func TestCopyNamesAndCodes(t *testing.T) {
+// TestCopyNamesAndCodes: the session names the target in modified UTF-7 in IMAP4rev1 (RFC
+// 3501 5.1.3) and in UTF-8 in IMAP4rev2 (RFC 9051 5.1); \Noselect and missing targets answer
+// [TRYCREATE] (RFC 9051 6.4.7); MOVE in EXAMINE is refused; CLOSE after EXAMINE expunges
+// nothing (RFC 9051 6.4.1).
+func TestCopyNamesAndCodes(t *testing.T) { bothModes(t, testCopyNamesAndCodes) }
+
+func testCopyNamesAndCodes(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := loginUTF8(t, srv)
 	appendMessage(t, c, "INBOX", testMessage("a", "a"))
-	rc := loginRaw(t, srv)
-	rc.ok(`CREATE "&AMk-t&AOk-"`)
+	rc := loginRawMode(t, srv, rev2)
+	name := "&AMk-t&AOk-"
+	if rev2 {
+		name = `"Été"`
+	}
+	rc.ok("CREATE " + name)
 	rc.ok("CREATE P/C")
 	rc.ok("DELETE P")
 	rc.ok("SELECT INBOX")
-	if _, tagged := rc.cmd("COPY 1 &AMk-t&AOk-"); !strings.HasPrefix(tagged, "OK [COPYUID ") {
-		t.Errorf("COPY to a modified UTF-7 name: %q", tagged)
+	if _, tagged := rc.cmd("COPY 1 " + name); !strings.HasPrefix(tagged, "OK [COPYUID ") {
+		t.Errorf("COPY to %s: %q", name, tagged)
 	}
 	rc.expect("COPY 1 P", "NO [TRYCREATE]")
 	rc.expect("COPY 1 Nope", "NO [TRYCREATE]")
-	rc.expect("COPY 1 &AGE-", "NO [CANNOT]")
+	if rev2 {
+		// "&" is an ordinary character of a UTF-8 name (RFC 9051 5.1): no such mailbox.
+		rc.expect("COPY 1 &AGE-", "NO [TRYCREATE]")
+	} else {
+		// "a" encoded in modified UTF-7 is no valid name (RFC 3501 5.1.3).
+		rc.expect("COPY 1 &AGE-", "NO [CANNOT]")
+	}
 	rc.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
 	rc.ok("EXAMINE INBOX")
-	rc.expect("MOVE 1 &AMk-t&AOk-", "NO [READ-ONLY]")
+	rc.expect("MOVE 1 "+name, "NO [READ-ONLY]")
 	rc.ok("CLOSE")
 	if got := rc.ok("STATUS INBOX (MESSAGES DELETED)"); !slices.Equal(got, []string{"* STATUS INBOX (MESSAGES 1 DELETED 1)"}) {
 		t.Errorf("after CLOSE of EXAMINE: %q", got)

@@ -25,7 +25,9 @@ const (
 )
 
 // commands is the dispatch table: command name, allowed states, handler. The capability
-// that announces each extension is in capabilities.
+// that announces each extension is in capabilities. Its names are exactly those of the
+// parser (imapwire.CommandNames, checked by TestCommandTableMatchesParser); handlers of
+// commands with a UID form tell it by Command.UID.
 var commands map[string]commandSpec
 
 func init() {

@@ -6,13 +6,15 @@ import (
 	"testing"
 )
 
-func TestExpunge(t *testing.T) {
+func TestExpunge(t *testing.T) { bothModes(t, testExpunge) }
+
+func testExpunge(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
 	for _, s := range []string{"a", "b", "c", "d", "e"} {
 		appendMessage(t, c, "INBOX", testMessage(s, s))
 	}
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	rc.ok("SELECT INBOX")
 	rc.ok(`STORE 2,4 +FLAGS.SILENT (\Deleted)`)
 	// Highest first, so every number is right when it is read (RFC 9051 7.5.1).

@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/frontend/message"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -35,7 +36,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.FetchArgs)
 	s := c.sel
 	items := args.Items
-	uidCmd := cmd.Name == "UID FETCH"
+	uidCmd := cmd.UID
 	if args.Vanished && !c.qresync {
 		return bad("", "VANISHED needs ENABLE QRESYNC") // RFC 7162 3.2.6
 	}
@@ -230,7 +231,7 @@ func (c *conn) fetchRecordsOf(owner string, mailboxID uint64, uids []uint32, wit
 		}
 	})
 	if err != nil {
-		return nil, rpcStatus(err, codeNonExistent, "fetch messages")
+		return nil, rpcStatus(err, imapresp.CodeNonExistent, "fetch messages")
 	}
 	return records, nil
 }
@@ -267,18 +268,19 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 		}
 		binaries[k] = bs
 	}
-	b := c.appendFetchStart(append(make([]byte, 0, 256), "* "...), i)
+	num, uidFetch := c.fetchNum(i)
+	b := imapresp.AppendFetchStart(make([]byte, 0, 256), num, uidFetch)
 	for k, it := range items {
 		if k > 0 {
 			b = append(b, ' ')
 		}
 		switch it.Attr {
 		case imapwire.FetchFlags:
-			b = appendFlags(append(b, "FLAGS "...), c.sessionFlags(i))
+			b = imapresp.AppendFlagList(append(b, "FLAGS "...), c.sessionFlags(i))
 		case imapwire.FetchUID:
 			b = strconv.AppendUint(append(b, "UID "...), uint64(s.uids[i]), 10)
 		case imapwire.FetchModSeq:
-			b = appendModSeq(b, s.modseqs[i]) // RFC 7162 3.1.4
+			b = imapresp.AppendModSeq(b, s.modseqs[i]) // RFC 7162 3.1.4
 		case imapwire.FetchInternalDate:
 			date := time.Unix(rec.GetInternalDateUnix(), 0).UTC().Format(internalDateLayout)
 			b = append(b, `INTERNALDATE "`+date+`"`...)
@@ -336,34 +338,24 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 			b = appendBinaryName(append(b, "BINARY.SIZE"...), it.Section.Part)
 			b = strconv.AppendInt(append(b, ' '), binaries[k].size, 10)
 		case imapwire.FetchEmailID: // RFC 8474 5.3, 7: "EMAILID" SP "(" objectid ")"
-			b = appendObjectID(append(b, "EMAILID "...), rec.GetEmailId())
+			b = imapresp.AppendObjectID(append(b, "EMAILID "...), rec.GetEmailId())
 		case imapwire.FetchThreadID: // RFC 8474 5.3, 7: "THREADID" SP ( "(" objectid ")" / nil )
-			b = appendObjectID(append(b, "THREADID "...), rec.GetThreadId())
+			b = imapresp.AppendObjectID(append(b, "THREADID "...), rec.GetThreadId())
 		}
 	}
 	if addFlags {
-		b = appendFlags(append(b, " FLAGS "...), c.sessionFlags(i))
+		b = imapresp.AppendFlagList(append(b, " FLAGS "...), c.sessionFlags(i))
 		// RFC 7162 3.1: a FETCH that set \Seen reports UID and MODSEQ with the flags.
 		if c.condStore && !c.uidOnly && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchUID }) {
 			b = strconv.AppendUint(append(b, " UID "...), uint64(s.uids[i]), 10)
 		}
 		if c.condStore && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchModSeq }) {
-			b = appendModSeq(append(b, ' '), s.modseqs[i])
+			b = imapresp.AppendModSeq(append(b, ' '), s.modseqs[i])
 		}
 	}
 	b = append(b, ")\r\n"...)
 	c.bw.Write(b)
 	return nil
-}
-
-// appendObjectID renders an object id as "(" objectid ")" (RFC 8474 7), or NIL when the
-// metadata service sent none (one that predates OBJECTID; RFC 8474 5.2 allows NIL for
-// THREADID).
-func appendObjectID(b []byte, id string) []byte {
-	if id == "" {
-		return append(b, "NIL"...)
-	}
-	return append(append(append(b, '('), id...), ')')
 }
 
 // appendSectionName renders the response name of a body section: BODY[<section>]<<origin>>

@@ -36,9 +36,11 @@ AAECAwQFBgcICQ==
 --XYZ--
 `, "\n", "\r\n")
 
-func TestAppendAndFetch(t *testing.T) {
+func TestAppendAndFetch(t *testing.T) { bothModes(t, testAppendAndFetch) }
+
+func testAppendAndFetch(t *testing.T, rev2 bool) {
 	srv := startServer(t)
-	c := login(t, srv)
+	c := loginMode(t, srv, rev2)
 	uid := appendMessage(t, c, "INBOX", multipartMessage, imap.FlagFlagged)
 	if uid != 1 {
 		t.Errorf("APPENDUID uid = %d", uid)
@@ -125,7 +127,9 @@ func fetchSections(m *imapclient.FetchMessageBuffer) []*imap.FetchItemBodySectio
 // (RFC 5322 3.2.2, 3.4): an empty group holding a comment stays empty, a comment inside an
 // angle-addr is no name, and "user@host (Real Name)" keeps its comment as the name. The
 // message is imaptest's fetch-envelope message 4.
-func TestFetchEnvelopeAddressComments(t *testing.T) {
+func TestFetchEnvelopeAddressComments(t *testing.T) { bothModes(t, testFetchEnvelopeAddressComments) }
+
+func testFetchEnvelopeAddressComments(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
 	appendMessage(t, c, "INBOX", strings.ReplaceAll(`Date: Thu, 15 Feb 2007 01:02:03 +0200
@@ -137,7 +141,7 @@ Bcc: (only a comment)
 
 body
 `, "\n", "\r\n"))
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	rc.ok("EXAMINE INBOX")
 	want := `* 1 FETCH (ENVELOPE ("Thu, 15 Feb 2007 01:02:03 +0200" NIL ` +
 		`(("Real Name" NIL "user" "domain")) ` +
@@ -151,17 +155,19 @@ body
 	}
 }
 
-func TestFetchRaw(t *testing.T) {
+func TestFetchRaw(t *testing.T) { bothModes(t, testFetchRaw) }
+
+func testFetchRaw(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
 	msg := testMessage("raw", "hello raw")
 	appendMessage(t, c, "INBOX", msg)
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	// Nobody has selected INBOX since the delivery: EXAMINE shows the message as \Recent
-	// (RFC 3501 6.3.2).
+	// in IMAP4rev1 (RFC 3501 6.3.2), IMAP4rev2 has no \Recent (RFC 9051 appendix E).
 	rc.ok("EXAMINE INBOX")
 	got := rc.ok("FETCH 1 (UID RFC822.SIZE FLAGS)")
-	if want := fmt.Sprintf("* 1 FETCH (UID 1 RFC822.SIZE %d FLAGS (\\Recent))", len(msg)); len(got) != 1 || got[0] != want {
+	if want := fmt.Sprintf("* 1 FETCH (UID 1 RFC822.SIZE %d FLAGS %s)", len(msg), recentFlags(rev2, "")); len(got) != 1 || got[0] != want {
 		t.Errorf("FETCH = %q, want %q", got, want)
 	}
 	got = rc.ok("UID FETCH 1 (BODY[]<0.5>)")
@@ -173,7 +179,7 @@ func TestFetchRaw(t *testing.T) {
 	if len(got) != 1 || strings.Contains(got[0], `\Seen`) || !strings.HasPrefix(got[0], fmt.Sprintf("* 1 FETCH (RFC822 {%d}", len(msg))) {
 		t.Errorf("FETCH RFC822 = %q", got)
 	}
-	if got := rc.ok("FETCH 1 FLAGS"); got[0] != `* 1 FETCH (FLAGS (\Recent))` {
+	if got := rc.ok("FETCH 1 FLAGS"); len(got) != 1 || got[0] != "* 1 FETCH (FLAGS "+recentFlags(rev2, "")+")" {
 		t.Errorf("flags after EXAMINE FETCH = %q", got)
 	}
 	got = rc.ok("FETCH 1 (BODY[1] BODY[5] RFC822.HEADER)")
@@ -187,9 +193,11 @@ func TestFetchRaw(t *testing.T) {
 	rc.expect("STORE 1 +FLAGS (\\Seen)", "NO")
 }
 
-func TestAppendLarge(t *testing.T) {
+func TestAppendLarge(t *testing.T) { bothModes(t, testAppendLarge) }
+
+func testAppendLarge(t *testing.T, rev2 bool) {
 	srv := startServer(t)
-	c := login(t, srv)
+	c := loginMode(t, srv, rev2)
 	// 600 KiB, streamed through the spool; fetched back in ranges.
 	body := strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n", 600*1024/65)
 	msg := testMessage("large", body)
@@ -225,6 +233,10 @@ func TestAppendLarge(t *testing.T) {
 // are still served (they come from metadata, parsed once at APPEND), while a body section
 // fails with NO and leaves the session usable.
 func TestFetchMetadataItemsNeverReadBodies(t *testing.T) {
+	bothModes(t, testFetchMetadataItemsNeverReadBodies)
+}
+
+func testFetchMetadataItemsNeverReadBodies(t *testing.T, rev2 bool) {
 	dataDir := t.TempDir()
 	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir = dataDir })
 	c := login(t, srv)
@@ -233,7 +245,7 @@ func TestFetchMetadataItemsNeverReadBodies(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	rc.ok("SELECT INBOX")
 	untagged := rc.ok("FETCH 1 (FLAGS RFC822.SIZE INTERNALDATE ENVELOPE BODYSTRUCTURE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
 	joined := strings.Join(untagged, "\n")
@@ -277,11 +289,13 @@ begin 644 x
 --B--
 `, "\n", "\r\n")
 
-func TestFetchBinary(t *testing.T) {
+func TestFetchBinary(t *testing.T) { bothModes(t, testFetchBinary) }
+
+func testFetchBinary(t *testing.T, rev2 bool) {
 	srv := startServer(t)
-	c := login(t, srv)
+	c := loginMode(t, srv, rev2)
 	appendMessage(t, c, "INBOX", binaryMessage)
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	rc.ok("SELECT INBOX")
 	for cmd, want := range map[string]string{
 		// RFC 3516 / RFC 9051 6.4.5: decoded sizes; an identity part is its stored size.
@@ -304,7 +318,7 @@ func TestFetchBinary(t *testing.T) {
 	rc.expect("FETCH 1 BINARY.SIZE[4]", "NO [UNKNOWN-CTE]")
 	rc.expect("FETCH 1 BINARY[1.MIME]", "BAD")
 	// Without .PEEK, BINARY sets \Seen and reports it (RFC 9051 6.4.5).
-	if got := rc.ok("FETCH 1 BINARY[1]"); len(got) != 1 || !strings.HasSuffix(got[0], `FLAGS (\Seen \Recent))`) {
+	if got := rc.ok("FETCH 1 BINARY[1]"); len(got) != 1 || !strings.HasSuffix(got[0], " FLAGS "+recentFlags(rev2, `\Seen`)+")") {
 		t.Errorf("FETCH BINARY[1] = %q", got)
 	}
 
@@ -350,46 +364,43 @@ func TestFetchLiteral8Message(t *testing.T) {
 	srv := startServer(t)
 	char8 := func(s string) string { return strings.ReplaceAll(s, "\x00", "\x80") }
 	text := binaryPartMessage[strings.Index(binaryPartMessage, "\r\n\r\n")+4:]
-	for _, rev2 := range []bool{false, true} {
-		t.Run(fmt.Sprintf("rev2=%v", rev2), func(t *testing.T) {
-			rc := loginRaw(t, srv)
-			if rev2 {
-				rc.ok("ENABLE IMAP4rev2")
-			}
-			mailbox := fmt.Sprintf("Rev2-%v", rev2)
-			rc.ok("CREATE " + mailbox)
-			rc.n++
-			tag := fmt.Sprintf("x%d", rc.n)
-			rc.write(fmt.Sprintf("%s APPEND %s ~{%d}\r\n", tag, mailbox, len(binaryPartMessage)))
-			if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-				t.Fatalf("continuation request: %q", l)
-			}
-			rc.write(binaryPartMessage + "\r\n")
-			if _, tagged := rc.until(tag); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
-				t.Fatalf("APPEND literal8: %q", tagged)
-			}
-			rc.ok("SELECT " + mailbox)
-			for cmd, want := range map[string]string{
-				"FETCH 1 BODY.PEEK[1]":      "* 1 FETCH (BODY[1] {7}\r\n\x80\x01\x02\r\n\xff\x80)",
-				"FETCH 1 BODY.PEEK[1]<1.4>": "* 1 FETCH (BODY[1]<1> {4}\r\n\x01\x02\r\n)",
-				"FETCH 1 BODY.PEEK[]":       fmt.Sprintf("* 1 FETCH (BODY[] {%d}\r\n%s)", len(binaryPartMessage), char8(binaryPartMessage)),
-				"FETCH 1 BODY.PEEK[TEXT]":   fmt.Sprintf("* 1 FETCH (BODY[TEXT] {%d}\r\n%s)", len(text), char8(text)),
-				"FETCH 1 RFC822.SIZE":       fmt.Sprintf("* 1 FETCH (RFC822.SIZE %d)", len(binaryPartMessage)),
-				"FETCH 1 BINARY.PEEK[1]":    "* 1 FETCH (BINARY[1] ~{7}\r\n" + binaryPartContent + ")",
-				"FETCH 1 BINARY.SIZE[1]":    "* 1 FETCH (BINARY.SIZE[1] 7)",
-				"FETCH 1 BINARY.PEEK[]":     fmt.Sprintf("* 1 FETCH (BINARY[] ~{%d}\r\n%s)", len(binaryPartMessage), binaryPartMessage),
-			} {
-				checkLines(t, cmd, rc.ok(cmd), []string{want})
-			}
-		})
-	}
+	bothModes(t, func(t *testing.T, rev2 bool) {
+		rc := loginRawMode(t, srv, rev2)
+		mailbox := fmt.Sprintf("Rev2-%v", rev2)
+		rc.ok("CREATE " + mailbox)
+		rc.n++
+		tag := fmt.Sprintf("x%d", rc.n)
+		rc.write(fmt.Sprintf("%s APPEND %s ~{%d}\r\n", tag, mailbox, len(binaryPartMessage)))
+		if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
+			t.Fatalf("continuation request: %q", l)
+		}
+		rc.write(binaryPartMessage + "\r\n")
+		if _, tagged := rc.until(tag); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
+			t.Fatalf("APPEND literal8: %q", tagged)
+		}
+		rc.ok("SELECT " + mailbox)
+		for cmd, want := range map[string]string{
+			"FETCH 1 BODY.PEEK[1]":      "* 1 FETCH (BODY[1] {7}\r\n\x80\x01\x02\r\n\xff\x80)",
+			"FETCH 1 BODY.PEEK[1]<1.4>": "* 1 FETCH (BODY[1]<1> {4}\r\n\x01\x02\r\n)",
+			"FETCH 1 BODY.PEEK[]":       fmt.Sprintf("* 1 FETCH (BODY[] {%d}\r\n%s)", len(binaryPartMessage), char8(binaryPartMessage)),
+			"FETCH 1 BODY.PEEK[TEXT]":   fmt.Sprintf("* 1 FETCH (BODY[TEXT] {%d}\r\n%s)", len(text), char8(text)),
+			"FETCH 1 RFC822.SIZE":       fmt.Sprintf("* 1 FETCH (RFC822.SIZE %d)", len(binaryPartMessage)),
+			"FETCH 1 BINARY.PEEK[1]":    "* 1 FETCH (BINARY[1] ~{7}\r\n" + binaryPartContent + ")",
+			"FETCH 1 BINARY.SIZE[1]":    "* 1 FETCH (BINARY.SIZE[1] 7)",
+			"FETCH 1 BINARY.PEEK[]":     fmt.Sprintf("* 1 FETCH (BINARY[] ~{%d}\r\n%s)", len(binaryPartMessage), binaryPartMessage),
+		} {
+			checkLines(t, cmd, rc.ok(cmd), []string{want})
+		}
+	})
 }
 
 // TestFetchBinaryNULInIdentityPart: a 7bit or 8bit part, or an encapsulated message, of a
 // message appended as a literal8 may hold NUL although RFC 2045 2.7 and 2.8 forbid it; its
 // BINARY[] is then a literal8 of the exact octets (RFC 9051 4.3.1), and a string otherwise
 // (RFC 9051 7.5.2).
-func TestFetchBinaryNULInIdentityPart(t *testing.T) {
+func TestFetchBinaryNULInIdentityPart(t *testing.T) { bothModes(t, testFetchBinaryNULInIdentityPart) }
+
+func testFetchBinaryNULInIdentityPart(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	msg := strings.ReplaceAll(`From: Bob <bob@example.net>
 Subject: NUL in text
@@ -414,7 +425,7 @@ c_d
 --B--
 `, "\n", "\r\n")
 	msg = strings.ReplaceAll(msg, "_", "\x00")
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	rc.ok(fmt.Sprintf("APPEND INBOX ~{%d+}\r\n%s", len(msg), msg))
 	rc.ok("SELECT INBOX")
 	for cmd, want := range map[string]string{
@@ -462,13 +473,15 @@ Content-Type: text/html
 --O--
 `, "\n", "\r\n")
 
-func TestFetchSections(t *testing.T) {
+func TestFetchSections(t *testing.T) { bothModes(t, testFetchSections) }
+
+func testFetchSections(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
 	appendMessage(t, c, "INBOX", nestedMessage)
 	appendMessage(t, c, "INBOX", testMessage("second", "two"))
 	appendMessage(t, c, "INBOX", testMessage("third", "three"))
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	rc.ok("EXAMINE INBOX")
 	innerHeader := "From: Inner <inner@example.org>\r\nSubject: inner\r\nContent-Type: multipart/alternative; boundary=\"I\"\r\n\r\n"
 	for cmd, want := range map[string]string{
@@ -521,9 +534,11 @@ func TestFetchSections(t *testing.T) {
 	}
 }
 
-func TestFetchEmptyMailbox(t *testing.T) {
+func TestFetchEmptyMailbox(t *testing.T) { bothModes(t, testFetchEmptyMailbox) }
+
+func testFetchEmptyMailbox(t *testing.T, rev2 bool) {
 	srv := startServer(t)
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	rc.ok("SELECT INBOX")
 	if got := rc.ok("FETCH 1:* FLAGS"); len(got) != 0 {
 		t.Errorf("FETCH 1:* in an empty mailbox = %q", got)

@@ -48,6 +48,14 @@ func FuzzServer(f *testing.F) {
 		if upper := strings.ToUpper(command); strings.HasPrefix(upper, "IDLE") || strings.Contains(upper, "LOGOUT") || strings.Contains(upper, "STARTTLS") || strings.Contains(upper, "DEFLATE") {
 			t.Skip("commands that wait, end the session, start TLS or compression are tested elsewhere")
 		}
+		// A panic shows here as a lost connection; the server's count names it (and the
+		// check of startServer prints its stack when the fuzz target ends).
+		panics := srv.IMAPRecoveredPanics()
+		t.Cleanup(func() {
+			if n := srv.IMAPRecoveredPanics(); n != panics {
+				t.Errorf("%q: the IMAP engine recovered %d panic(s)", command, n-panics)
+			}
+		})
 		for _, setup := range [][]string{nil, {"LOGIN demo@example.com demo"}, {"LOGIN demo@example.com demo", "SELECT INBOX"}} {
 			conn, err := net.Dial("tcp", srv.IMAPAddr())
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -28,11 +30,14 @@ func startServer(t testing.TB) *embedded.Server {
 	return startServerWith(t, func(*embedded.Config) {})
 }
 
-// startServerWith is startServer with the configuration changed by edit first.
+// startServerWith is startServer with the configuration changed by edit first. When the
+// test ends, after the server has closed, the test fails if the IMAP engine recovered a
+// panic while it ran (checkNoPanics): a client sees one only as a lost connection.
 func startServerWith(t testing.TB, edit func(*embedded.Config)) *embedded.Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	panics := &panicLog{}
 	cfg := embedded.Config{
 		DataDir:            t.TempDir(),
 		IMAPListen:         "127.0.0.1:0",
@@ -40,15 +45,66 @@ func startServerWith(t testing.TB, edit func(*embedded.Config)) *embedded.Server
 		Demo:               true,
 		AllowPlaintextAuth: true,
 		MaxMessageSize:     1 << 20,
-		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:             slog.New(panics.handler()),
 	}
 	edit(&cfg)
 	srv, err := embedded.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start embedded server: %v", err)
 	}
+	t.Cleanup(func() { checkNoPanics(t, srv, panics) }) // runs after Close
 	t.Cleanup(func() { srv.Close() })
 	return srv
+}
+
+// checkNoPanics fails t if srv's IMAP engine recovered panics, with their log records.
+func checkNoPanics(t testing.TB, srv *embedded.Server, panics *panicLog) {
+	t.Helper()
+	if n := srv.IMAPRecoveredPanics(); n > 0 {
+		t.Errorf("the IMAP engine recovered %d panic(s):\n%s", n, panics.String())
+	}
+}
+
+// panicLog keeps the log records of recovered panics ("panic in ...", at Error) of a test
+// server and drops the others, so a test that fails on a panic shows its stack.
+type panicLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *panicLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *panicLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// handler returns the slog handler that writes the panic records to l.
+func (l *panicLog) handler() slog.Handler {
+	return panicFilter{slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelError})}
+}
+
+// panicFilter passes the records of recovered panics to its handler.
+type panicFilter struct{ slog.Handler }
+
+func (f panicFilter) Handle(ctx context.Context, r slog.Record) error {
+	if !strings.HasPrefix(r.Message, "panic in ") {
+		return nil
+	}
+	return f.Handler.Handle(ctx, r)
+}
+
+func (f panicFilter) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return panicFilter{f.Handler.WithAttrs(attrs)}
+}
+
+func (f panicFilter) WithGroup(name string) slog.Handler {
+	return panicFilter{f.Handler.WithGroup(name)}
 }
 
 // dial connects an imapclient to srv without logging in.
@@ -337,17 +393,13 @@ func linesWith(lines []string, subs ...string) []string {
 func (rc *rawConn) noopUntil(want string) []string {
 	rc.t.Helper()
 	var got []string
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got = append(got, rc.ok("NOOP")...)
-		if contains(got, want) {
-			return got
+	testwait.Until(rc.t, 5*time.Second, func() error {
+		if got = append(got, rc.ok("NOOP")...); !contains(got, want) {
+			return fmt.Errorf("NOOP never brought %q: %q", want, got)
 		}
-		if time.Now().After(deadline) {
-			rc.t.Fatalf("NOOP never brought %q: %q", want, got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return got
 }
 
 // waitFor reads what the server sends without sending anything, until a line contains want,

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -23,6 +24,9 @@ func (c *conn) cmdIdle(cmd *imapwire.Command) error {
 	// when the connection fails or is closed.
 	lines := make(chan lineResult, 1)
 	go func() {
+		defer c.srv.recoverPanic(c.log, "IDLE reader", func(v any) {
+			lines <- lineResult{err: fmt.Errorf("read DONE: panic: %v", v)}
+		})
 		line, err := c.framer.ReadLine()
 		lines <- lineResult{append([]byte(nil), line...), err}
 	}()

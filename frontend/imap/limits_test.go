@@ -2,12 +2,15 @@ package imap
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-mail/strata/internal/testwait"
 )
 
 // remoteListener is a real TCP listener whose connections report remote as their peer, so
@@ -84,16 +87,12 @@ func TestConnectionsPerIP(t *testing.T) {
 	}
 	// A closed connection frees its slot.
 	first.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.Until(t, 10*time.Second, func() error {
 		conn, l := greeting(t, ln.Addr().String())
 		conn.Close()
-		if strings.HasPrefix(l, "* OK ") {
-			break
+		if !strings.HasPrefix(l, "* OK ") {
+			return fmt.Errorf("slot not freed: %q", l)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("slot not freed: %q", l)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -89,7 +90,7 @@ func (c *conn) parseListQuery(name string, args *imapwire.ListArgs) (*listQuery,
 		}
 	}
 	if len(args.Patterns) > maxListPatterns {
-		return nil, bad(codeLimit, "Too many patterns")
+		return nil, bad(imapresp.CodeLimit, "Too many patterns")
 	}
 	for _, pattern := range args.Patterns {
 		if pattern == "" {
@@ -97,7 +98,7 @@ func (c *conn) parseListQuery(name string, args *imapwire.ListArgs) (*listQuery,
 		}
 		full := args.Reference + pattern
 		if len(full) > maxPatternLength {
-			return nil, bad(codeLimit, "Pattern too long")
+			return nil, bad(imapresp.CodeLimit, "Pattern too long")
 		}
 		// RFC 3501 5.1.3: a rev1 client's patterns are modified UTF-7 like its names; the
 		// wildcards are printable ASCII and decode as themselves. A pattern that does not
@@ -124,20 +125,16 @@ func (c *conn) cmdList(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
-	verb := "LIST"
-	if q.lsub {
-		verb = "LSUB"
-	}
 	// RFC 9051 6.3.9: an empty pattern asks for the hierarchy delimiter and the root.
 	if !slices.ContainsFunc(args.Patterns, func(p string) bool { return p != "" }) {
-		c.untagged(verb + ` (\Noselect) "/" ""`)
+		c.bw.Write(imapresp.AppendList(nil, c.encoder(), imapresp.List{LSUB: q.lsub, Attrs: []string{`\Noselect`}, Delimiter: delimiter}))
 		return nil
 	}
 	ctx, cancel := c.rpcContext()
 	defer cancel()
 	resp, err := c.srv.cfg.Metadata.ListMailboxes(ctx, &metadatapb.ListMailboxesRequest{Account: c.accountName(), User: c.accountName()})
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, "list mailboxes")
+		return rpcStatus(err, imapresp.CodeNonExistent, "list mailboxes")
 	}
 	// Every mailbox the session may see, by its session name: its own, and those of other
 	// owners of its tenant on which it has the l right (RFC 4314 4), which the metadata
@@ -235,12 +232,10 @@ func (c *conn) cmdList(cmd *imapwire.Command) error {
 		} else if mb != nil {
 			attrs = append(attrs, `\HasNoChildren`)
 		}
-		line := []byte(verb + " (" + strings.Join(attrs, " ") + `) "/" `)
-		line = c.appendMailbox(line, name)
-		if childInfo {
-			line = append(line, ` ("CHILDINFO" ("SUBSCRIBED"))`...) // RFC 5258 3.5
-		}
-		c.untaggedBytes(line)
+		c.bw.Write(imapresp.AppendList(nil, c.encoder(), imapresp.List{
+			LSUB: q.lsub, Attrs: attrs, Delimiter: delimiter, Mailbox: c.mailboxOut(name),
+			ChildInfoSubscribed: childInfo, // RFC 5258 3.5
+		}))
 		ref, shared := refs[name]
 		if !shared {
 			ref = mailboxRef{full: name, owner: c.accountName(), name: name}
@@ -248,8 +243,7 @@ func (c *conn) cmdList(cmd *imapwire.Command) error {
 		// RFC 8440 2: MYRIGHTS follows the LIST of each mailbox that exists (not of
 		// \NonExistent or \Noselect placeholders), as MYRIGHTS (RFC 4314 3.5) answers it.
 		if q.retMyRights && mb != nil && !mb.GetNoselect() {
-			rights := c.encoder().AppendAString(append(c.appendMailbox([]byte("MYRIGHTS "), name), ' '), rightsOut(string(c.rightsOn(ref, mb))))
-			c.untaggedBytes(rights)
+			c.bw.Write(imapresp.AppendMyRights(nil, c.encoder(), c.mailboxOut(name), rightsOut(string(c.rightsOn(ref, mb)))))
 		}
 		// RFC 5819 2: STATUS follows the LIST of each selectable mailbox it covers that
 		// the session may read (RFC 4314 4: STATUS needs r).
@@ -309,19 +303,19 @@ func matchPattern(pattern, name string) bool {
 // and depth limits.
 func checkNewName(name string) error {
 	if len(name) > maxMailboxNameLen || strings.Count(name, string(delimiter)) >= maxMailboxDepth {
-		return no(codeLimit, "Mailbox name too long or too deep")
+		return no(imapresp.CodeLimit, "Mailbox name too long or too deep")
 	}
 	if name == "" {
-		return no(codeCannot, "Empty mailbox name")
+		return no(imapresp.CodeCannot, "Empty mailbox name")
 	}
 	for _, r := range name {
 		if r < 0x20 || r == 0x7f || r == '*' || r == '%' || r >= 0x80 && r < 0xa0 {
-			return no(codeCannot, "Mailbox name holds a wildcard or control character")
+			return no(imapresp.CodeCannot, "Mailbox name holds a wildcard or control character")
 		}
 	}
 	for _, level := range strings.Split(name, string(delimiter)) {
 		if level == "" {
-			return no(codeCannot, "Mailbox name has an empty hierarchy level")
+			return no(imapresp.CodeCannot, "Mailbox name has an empty hierarchy level")
 		}
 	}
 	return nil
@@ -344,19 +338,19 @@ func (c *conn) cmdCreate(cmd *imapwire.Command) error {
 	}
 	ref := c.locate(name)
 	if ref.node {
-		return no(codeCannot, "Mailbox name is a namespace level (RFC 2342)")
+		return no(imapresp.CodeCannot, "Mailbox name is a namespace level (RFC 2342)")
 	}
 	if ref.name == "INBOX" {
-		return no(codeAlreadyExists, "INBOX always exists")
+		return no(imapresp.CodeAlreadyExists, "INBOX always exists")
 	}
 	specialUse := ""
 	if len(args.SpecialUse) > 1 {
-		return no("USEATTR", "One special-use attribute per mailbox") // RFC 6154 3
+		return no(imapresp.CodeUseAttr, "One special-use attribute per mailbox") // RFC 6154 3
 	}
 	if len(args.SpecialUse) == 1 {
 		i := slices.IndexFunc(creatableSpecialUses, func(su string) bool { return strings.EqualFold(su, args.SpecialUse[0]) })
 		if i < 0 {
-			return no("USEATTR", "Special-use attribute "+args.SpecialUse[0]+" cannot be created") // RFC 6154 3
+			return no(imapresp.CodeUseAttr, "Special-use attribute "+args.SpecialUse[0]+" cannot be created") // RFC 6154 3
 		}
 		specialUse = creatableSpecialUses[i]
 	}
@@ -372,14 +366,14 @@ func (c *conn) cmdCreate(cmd *imapwire.Command) error {
 	if status.Code(err) == codes.NotFound && !c.personal(ref) {
 		// RFC 4314 6: an owner or parent the session cannot see is answered like one it
 		// may not create in.
-		return no(codeNoPerm, "create "+strconv.Quote(name)+": permission denied")
+		return no(imapresp.CodeNoPerm, "create "+strconv.Quote(name)+": permission denied")
 	}
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, "create "+strconv.Quote(name))
+		return rpcStatus(err, imapresp.CodeNonExistent, "create "+strconv.Quote(name))
 	}
 	c.notifyOwnNames(ref.owner, ref.name)
 	if id := created.GetObjectId(); id != "" {
-		return ok("MAILBOXID ("+id+")", "CREATE completed") // RFC 8474 4.1
+		return ok(imapresp.MailboxIDCode(id), "CREATE completed") // RFC 8474 4.1
 	}
 	return nil
 }
@@ -391,10 +385,10 @@ func (c *conn) cmdDelete(cmd *imapwire.Command) error {
 		return err
 	}
 	if ref.node {
-		return no(codeNonExistent, "delete "+strconv.Quote(ref.full)+": mailbox does not exist")
+		return no(imapresp.CodeNonExistent, "delete "+strconv.Quote(ref.full)+": mailbox does not exist")
 	}
 	if ref.name == "INBOX" {
-		return no(codeCannot, "INBOX cannot be deleted")
+		return no(imapresp.CodeCannot, "INBOX cannot be deleted")
 	}
 	requestID := newRequestID()
 	err = c.withRetry(func(ctx context.Context) error {
@@ -404,7 +398,7 @@ func (c *conn) cmdDelete(cmd *imapwire.Command) error {
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, "delete "+strconv.Quote(ref.full))
+		return rpcStatus(err, imapresp.CodeNonExistent, "delete "+strconv.Quote(ref.full))
 	}
 	c.notifyOwnNames(ref.owner, ref.name)
 	return nil
@@ -430,13 +424,13 @@ func (c *conn) cmdRename(cmd *imapwire.Command) error {
 	to := c.locate(toName)
 	switch {
 	case from.node:
-		return no(codeNonExistent, "rename "+strconv.Quote(from.full)+": mailbox does not exist")
+		return no(imapresp.CodeNonExistent, "rename "+strconv.Quote(from.full)+": mailbox does not exist")
 	case to.node:
-		return no(codeCannot, "Mailbox name is a namespace level (RFC 2342)")
+		return no(imapresp.CodeCannot, "Mailbox name is a namespace level (RFC 2342)")
 	case from.owner != to.owner:
-		return no(codeCannot, "A mailbox cannot move to another owner's namespace")
+		return no(imapresp.CodeCannot, "A mailbox cannot move to another owner's namespace")
 	case to.name == "INBOX":
-		return no(codeAlreadyExists, "INBOX always exists")
+		return no(imapresp.CodeAlreadyExists, "INBOX always exists")
 	}
 	requestID := newRequestID()
 	err = c.withRetry(func(ctx context.Context) error {
@@ -446,7 +440,7 @@ func (c *conn) cmdRename(cmd *imapwire.Command) error {
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, "rename "+strconv.Quote(from.full))
+		return rpcStatus(err, imapresp.CodeNonExistent, "rename "+strconv.Quote(from.full))
 	}
 	c.notifyOwnNames(from.owner, from.name, to.name, to.name+"/")
 	return nil
@@ -471,7 +465,7 @@ func (c *conn) cmdSubscribe(cmd *imapwire.Command) error {
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, strings.ToLower(cmd.Name)+" "+strconv.Quote(name))
+		return rpcStatus(err, imapresp.CodeNonExistent, strings.ToLower(cmd.Name)+" "+strconv.Quote(name))
 	}
 	c.notifyOwnSubscription(name)
 	return nil
@@ -511,15 +505,15 @@ func (c *conn) cmdStatus(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
-	mb, err := c.getMailbox(ref, codeNonExistent)
+	mb, err := c.getMailbox(ref, imapresp.CodeNonExistent)
 	if err != nil {
 		return err
 	}
 	if mb.GetNoselect() {
-		return no(codeNonExistent, "Mailbox cannot be selected")
+		return no(imapresp.CodeNonExistent, "Mailbox cannot be selected")
 	}
 	if !c.rightsOn(ref, mb).has('r') {
-		return no(codeNoPerm, "STATUS needs the r right") // RFC 4314 4
+		return no(imapresp.CodeNoPerm, "STATUS needs the r right") // RFC 4314 4
 	}
 	return c.writeStatusResponse(ref, mb, args.Items)
 }
@@ -539,32 +533,32 @@ func knownStatusItem(item string) bool {
 // located.
 func (c *conn) writeStatusResponse(ref mailboxRef, mb *metadatapb.Mailbox, statusItems []string) error {
 	var deleted *deletedMessages
-	items := make([]string, 0, 2*len(statusItems))
+	items := make([]imapresp.StatusItem, 0, len(statusItems))
 	for _, item := range statusItems {
-		var value string
+		it := imapresp.StatusItem{Name: item}
 		switch item {
 		case "MESSAGES":
-			value = strconv.FormatUint(uint64(mb.GetMessages()), 10)
+			it.Value = uint64(mb.GetMessages())
 		case "UIDNEXT":
-			value = strconv.FormatUint(uint64(mb.GetUidNext()), 10)
+			it.Value = uint64(mb.GetUidNext())
 		case "UIDVALIDITY":
-			value = strconv.FormatUint(uint64(mb.GetUidValidity()), 10)
+			it.Value = uint64(mb.GetUidValidity())
 		case "UNSEEN":
-			value = strconv.FormatUint(uint64(mb.GetUnseen()), 10)
+			it.Value = uint64(mb.GetUnseen())
 		case "SIZE":
-			value = strconv.FormatUint(mb.GetSize(), 10)
+			it.Value = mb.GetSize()
 		case "HIGHESTMODSEQ": // RFC 7162 3.1.7
 			c.enableCondStore()
-			value = strconv.FormatUint(mb.GetHighestModseq(), 10)
+			it.Value = mb.GetHighestModseq()
 		case "RECENT":
-			value = strconv.Itoa(c.statusRecent(ref, mb))
+			it.Value = uint64(c.statusRecent(ref, mb))
 		case "APPENDLIMIT":
-			value = strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10)
+			it.Value = uint64(c.srv.cfg.MaxMessageSize) // positive (NewServer)
 		case "MAILBOXID": // RFC 8474 4.3: "MAILBOXID" SP "(" objectid ")"
 			if mb.GetObjectId() == "" {
 				continue // a metadata server without OBJECTID
 			}
-			value = "(" + mb.GetObjectId() + ")"
+			it.ObjectID = mb.GetObjectId()
 		case "DELETED", "DELETED-STORAGE":
 			if deleted == nil {
 				var err error
@@ -573,18 +567,16 @@ func (c *conn) writeStatusResponse(ref mailboxRef, mb *metadatapb.Mailbox, statu
 				}
 			}
 			if item == "DELETED" {
-				value = strconv.Itoa(len(deleted.uids))
+				it.Value = uint64(len(deleted.uids))
 			} else {
 				// RFC 9208 4.1.4: the storage an EXPUNGE would free, in the 1024-octet
 				// units of the STORAGE resource (5.1), rounded up as GETQUOTA's usage is.
-				value = strconv.FormatUint((deleted.size+1023)/1024, 10)
+				it.Value = (deleted.size + 1023) / 1024
 			}
 		}
-		items = append(items, item, value)
+		items = append(items, it)
 	}
-	line := c.appendMailbox([]byte("STATUS "), ref.full)
-	line = append(line, " ("+strings.Join(items, " ")+")"...)
-	c.untaggedBytes(line)
+	c.bw.Write(imapresp.AppendMailboxStatus(nil, c.encoder(), c.mailboxOut(ref.full), items))
 	return nil
 }
 
@@ -604,7 +596,7 @@ func (c *conn) countDeleted(ref mailboxRef, mb *metadatapb.Mailbox, withSize boo
 		return err
 	})
 	if err != nil {
-		return nil, rpcStatus(err, codeNonExistent, "list messages")
+		return nil, rpcStatus(err, imapresp.CodeNonExistent, "list messages")
 	}
 	d := &deletedMessages{}
 	for i, flags := range resp.GetFlags() {

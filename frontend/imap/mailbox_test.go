@@ -9,6 +9,9 @@ import (
 	"github.com/emersion/go-imap/v2"
 )
 
+// TestListCreateDeleteRename runs in IMAP4rev2 only: imapclient sends UTF-8 names to any
+// server that announces IMAP4rev2, enabled or not, and an IMAP4rev1 session refuses them
+// (mailboxname.go); TestListRaw and utf8_test.go cover IMAP4rev1 names.
 func TestListCreateDeleteRename(t *testing.T) {
 	srv := startServer(t)
 	c := loginUTF8(t, srv)
@@ -80,9 +83,11 @@ func TestListCreateDeleteRename(t *testing.T) {
 	}
 }
 
-func TestListRaw(t *testing.T) {
+func TestListRaw(t *testing.T) { bothModes(t, testListRaw) }
+
+func testListRaw(t *testing.T, rev2 bool) {
 	srv := startServer(t)
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	if got := rc.ok(`LIST "" ""`); len(got) != 1 || got[0] != `* LIST (\Noselect) "/" ""` {
 		t.Errorf(`LIST "" "" = %q`, got)
 	}
@@ -106,9 +111,11 @@ func TestListRaw(t *testing.T) {
 	rc.expect(`LIST (RECURSIVEMATCH) "" *`, "BAD") // RFC 5258 3.1
 }
 
-func TestStatus(t *testing.T) {
+func TestStatus(t *testing.T) { bothModes(t, testStatus) }
+
+func testStatus(t *testing.T, rev2 bool) {
 	srv := startServer(t)
-	c := login(t, srv)
+	c := loginMode(t, srv, rev2)
 	appendMessage(t, c, "INBOX", testMessage("one", "first"), imap.FlagSeen)
 	appendMessage(t, c, "INBOX", testMessage("two", "second"))
 	data, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true, UIDNext: true, UIDValidity: true, NumUnseen: true, Size: true}).Wait()
@@ -119,7 +126,7 @@ func TestStatus(t *testing.T) {
 		t.Errorf("STATUS = messages %d unseen %d uidnext %d uidvalidity %d size %d",
 			*data.NumMessages, *data.NumUnseen, data.UIDNext, data.UIDValidity, *data.Size)
 	}
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	got := rc.ok("STATUS inbox (MESSAGES DELETED)")
 	if len(got) != 1 || got[0] != "* STATUS INBOX (MESSAGES 2 DELETED 0)" {
 		t.Errorf("STATUS = %q", got)
@@ -139,9 +146,11 @@ func TestStatus(t *testing.T) {
 
 // TestStatusDeletedStorage: RFC 9208 4.1.4's DELETED-STORAGE, the space an EXPUNGE would
 // free in units of 1024 octets (as the STORAGE resource counts), beside DELETED.
-func TestStatusDeletedStorage(t *testing.T) {
+func TestStatusDeletedStorage(t *testing.T) { bothModes(t, testStatusDeletedStorage) }
+
+func testStatusDeletedStorage(t *testing.T, rev2 bool) {
 	srv := startServer(t)
-	rc := loginRaw(t, srv)
+	rc := loginRawMode(t, srv, rev2)
 	big := testMessage("big", strings.Repeat("x", 3000))
 	small := testMessage("small", "tiny")
 	for _, msg := range []string{big, small, big} {

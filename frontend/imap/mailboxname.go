@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 )
 
 // Mailbox names are stored as UTF-8. An IMAP4rev1 session (one that has enabled neither
@@ -151,7 +153,7 @@ func (c *conn) decodeClientName(raw string) (string, error) {
 func (c *conn) mailboxIn(raw string) (string, error) {
 	name, err := c.decodeClientName(raw)
 	if err != nil {
-		return "", no(codeCannot, "Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3); ENABLE UTF8=ACCEPT to use UTF-8 names")
+		return "", no(imapresp.CodeCannot, "Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3); ENABLE UTF8=ACCEPT to use UTF-8 names")
 	}
 	first, rest, nested := strings.Cut(name, string(delimiter))
 	if strings.EqualFold(first, "INBOX") {
@@ -169,9 +171,4 @@ func (c *conn) mailboxOut(name string) string {
 		return name
 	}
 	return encodeModifiedUTF7(name)
-}
-
-// appendMailbox appends name to b as the session's astring.
-func (c *conn) appendMailbox(b []byte, name string) []byte {
-	return c.encoder().AppendAString(b, c.mailboxOut(name))
 }

@@ -1,7 +1,6 @@
 package imap
 
 import (
-	"bytes"
 	"context"
 	"slices"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -63,7 +63,7 @@ func (c *conn) metadataTargetIn(raw, verb string) (metadataTarget, error) {
 		return metadataTarget{}, err
 	}
 	if ref.node {
-		return metadataTarget{}, no(codeNonExistent, verb+" "+strconv.Quote(ref.full)+": mailbox does not exist")
+		return metadataTarget{}, no(imapresp.CodeNonExistent, verb+" "+strconv.Quote(ref.full)+": mailbox does not exist")
 	}
 	return metadataTarget{ref: ref}, nil
 }
@@ -75,14 +75,6 @@ func (t metadataTarget) account(c *conn) string {
 		return c.accountName()
 	}
 	return t.ref.owner
-}
-
-// appendMetadataMailbox appends the mailbox of a METADATA response: "" for the server.
-func (c *conn) appendMetadataMailbox(b []byte, t metadataTarget) []byte {
-	if t.server {
-		return append(b, `""`...)
-	}
-	return c.appendMailbox(b, t.ref.full)
 }
 
 // cmdGetMetadata: GETMETADATA (RFC 5464 4.2), answered with one METADATA response holding
@@ -115,40 +107,20 @@ func (c *conn) cmdGetMetadata(cmd *imapwire.Command) error {
 		return metadataStatus(err, "getmetadata "+strconv.Quote(args.Mailbox))
 	}
 	if len(resp.GetEntries()) > 0 {
-		enc := c.encoder()
-		line := c.appendMetadataMailbox([]byte("METADATA "), target)
-		line = append(line, " ("...)
+		entries := make([]imapresp.MetadataEntry, len(resp.GetEntries()))
 		for i, e := range resp.GetEntries() {
-			if i > 0 {
-				line = append(line, ' ')
-			}
-			line = enc.AppendAString(line, e.GetName())
-			line = append(line, ' ')
-			line = c.appendMetadataValue(line, e)
+			entries[i] = imapresp.MetadataEntry{Name: e.GetName(), Value: e.GetValue()}
 		}
-		c.untaggedBytes(append(line, ')'))
+		mailbox := "" // the server's entries
+		if !target.server {
+			mailbox = c.mailboxOut(target.ref.full)
+		}
+		c.bw.Write(imapresp.AppendMetadata(nil, c.encoder(), mailbox, entries))
 	}
 	if n := resp.GetLongestOmitted(); n > 0 {
-		return ok("METADATA LONGENTRIES "+strconv.FormatUint(n, 10), "GETMETADATA completed")
+		return ok(imapresp.MetadataLongEntriesCode(n), "GETMETADATA completed")
 	}
 	return nil
-}
-
-// appendMetadataValue renders an entry's value (RFC 5464 5: value = nstring / literal8): NIL
-// when it has none, a literal8 when it holds NUL, which no string can carry (RFC 3516 4.3),
-// else a quoted string or a literal.
-func (c *conn) appendMetadataValue(b []byte, e *metadatapb.MetadataEntry) []byte {
-	switch v := e.GetValue(); {
-	case e.Value == nil:
-		return append(b, "NIL"...)
-	case bytes.IndexByte(v, 0) >= 0:
-		b = append(b, "~{"...)
-		b = strconv.AppendInt(b, int64(len(v)), 10)
-		b = append(b, "}\r\n"...)
-		return append(b, v...)
-	default:
-		return c.encoder().AppendString(b, string(v))
-	}
 }
 
 // cmdSetMetadata: SETMETADATA (RFC 5464 4.3), all entries or none. A refusal for size,
@@ -196,11 +168,11 @@ func specialUseValue(v []byte) ([]byte, error) {
 	case len(attrs) == 0:
 		return []byte{}, nil
 	case len(attrs) > 1:
-		return nil, no("USEATTR", "One special-use attribute per mailbox") // RFC 6154 3
+		return nil, no(imapresp.CodeUseAttr, "One special-use attribute per mailbox") // RFC 6154 3
 	}
 	i := slices.IndexFunc(creatableSpecialUses, func(su string) bool { return strings.EqualFold(su, attrs[0]) })
 	if i < 0 {
-		return nil, no("USEATTR", "Special-use attribute "+attrs[0]+" cannot be set")
+		return nil, no(imapresp.CodeUseAttr, "Special-use attribute "+attrs[0]+" cannot be set")
 	}
 	return []byte(creatableSpecialUses[i]), nil
 }
@@ -218,16 +190,16 @@ func metadataStatus(err error, what string) error {
 			switch info.GetReason() {
 			case reasonMetadataMaxSize:
 				if n, perr := strconv.ParseUint(info.GetMetadata()[infoMaxSize], 10, 64); perr == nil {
-					return no("METADATA MAXSIZE "+strconv.FormatUint(n, 10), what+": value too large")
+					return no(imapresp.MetadataMaxSizeCode(n), what+": value too large")
 				}
 			case reasonMetadataTooMany:
-				return no("METADATA TOOMANY", what+": too many entries")
+				return no(imapresp.MetadataTooMany, what+": too many entries")
 			case reasonMetadataNoPrivate:
-				return no("METADATA NOPRIVATE", what+": no private entries here")
+				return no(imapresp.MetadataNoPrivate, what+": no private entries here")
 			}
 		}
 	}
-	return rpcStatus(err, codeNonExistent, what)
+	return rpcStatus(err, imapresp.CodeNonExistent, what)
 }
 
 // metadataLiteralRefusal answers a SETMETADATA whose literal is longer than any literal the
@@ -237,5 +209,5 @@ func metadataLiteralRefusal(buf []byte) *imapStatus {
 	if cmd, _ := imapwire.ParseCommand(buf); cmd == nil || cmd.Name != "SETMETADATA" {
 		return nil
 	}
-	return no("METADATA MAXSIZE "+strconv.Itoa(maxMetadataValue), "SETMETADATA: value too large")
+	return no(imapresp.MetadataMaxSizeCode(maxMetadataValue), "SETMETADATA: value too large")
 }

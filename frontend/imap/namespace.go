@@ -3,6 +3,7 @@ package imap
 import (
 	"strings"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -146,6 +147,9 @@ func isNamespaceNode(name string) bool {
 // cmdNamespace: NAMESPACE (RFC 2342 5, RFC 9051 6.3.10): the personal, other users' and
 // shared namespaces, "/"-delimited.
 func (c *conn) cmdNamespace(cmd *imapwire.Command) error {
-	c.untagged(`NAMESPACE (("" "/")) (("` + otherUsersNamespace + `/" "/")) (("` + sharedNamespace + `/" "/"))`)
+	c.bw.Write(imapresp.AppendNamespace(nil, c.encoder(),
+		[]imapresp.Namespace{{Prefix: "", Delimiter: delimiter}},
+		[]imapresp.Namespace{{Prefix: otherUsersNamespace + string(delimiter), Delimiter: delimiter}},
+		[]imapresp.Namespace{{Prefix: sharedNamespace + string(delimiter), Delimiter: delimiter}}))
 	return nil
 }

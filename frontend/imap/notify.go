@@ -2,6 +2,8 @@ package imap
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -12,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -35,7 +38,9 @@ import (
 // with the state it last reported (notifyState.known), so a burst of appends is one STATUS
 // per mailbox per flush. A reconnected stream starts with a snapshot that the same
 // comparison turns into the events missed. More than maxNotifyPending mailboxes waiting, or
-// a stream that cannot go on, ends NOTIFY with an untagged OK [NOTIFICATIONOVERFLOW] (5.8).
+// a stream that cannot go on, ends NOTIFY with an untagged OK [NOTIFICATIONOVERFLOW] (5.8);
+// a feed that panicked ends the session with BYE [UNAVAILABLE], as a failed mailbox feed
+// does (sync.go).
 //
 // Scope: the account's own mailboxes (the personal namespace, 6.2). Mailboxes of other
 // owners shared with the account are not watched: SUBTREE and MAILBOXES names in the other
@@ -56,8 +61,8 @@ const (
 	maxNotifyPending = 1024
 )
 
-// codeNotificationOverflow is RFC 5465 5.8's response code.
-const codeNotificationOverflow = "NOTIFICATIONOVERFLOW"
+// accountFeedFailedText is the BYE of a NOTIFY session whose account feed panicked.
+const accountFeedFailedText = "Mailbox notifications can no longer be followed; please reconnect"
 
 // supportedEvents are the events BADEVENT lists (RFC 5465 3.1).
 var supportedEvents = []string{
@@ -256,7 +261,7 @@ func (c *conn) cmdNotify(cmd *imapwire.Command) error {
 	n.feed = c.startAccountFeed()
 	if err := n.feed.waitReady(c.ctx, rpcTimeout); err != nil {
 		n.feed.stop()
-		return rpcStatus(err, codeUnavailable, "watch the account's mailboxes")
+		return rpcStatus(err, imapresp.CodeUnavailable, "watch the account's mailboxes")
 	}
 	first := n.feed.take()
 	n.known = first.mailboxes
@@ -278,19 +283,19 @@ func (c *conn) cmdNotify(cmd *imapwire.Command) error {
 // for events Strata does not send (RFC 5465 3.1), NO [LIMIT] past the limits.
 func (c *conn) newNotifyState(args *imapwire.NotifyArgs) (*notifyState, error) {
 	if len(args.Groups) > maxNotifyGroups {
-		return nil, no(codeLimit, "Too many event groups")
+		return nil, no(imapresp.CodeLimit, "Too many event groups")
 	}
 	names := 0
 	for _, g := range args.Groups {
 		names += len(g.Mailboxes)
 		for _, ev := range g.Events {
 			if !slices.Contains(supportedEvents, ev.Name) {
-				return nil, no("BADEVENT ("+strings.Join(supportedEvents, " ")+")", "Event "+ev.Name+" is not supported")
+				return nil, no(imapresp.BadEventCode(supportedEvents), "Event "+ev.Name+" is not supported")
 			}
 		}
 	}
 	if names > maxNotifyNames {
-		return nil, no(codeLimit, "Too many mailbox names")
+		return nil, no(imapresp.CodeLimit, "Too many mailbox names")
 	}
 	n := &notifyState{}
 	for i := range args.Groups {
@@ -386,7 +391,12 @@ func (c *conn) awaitCommand() error {
 		return nil
 	}
 	input := make(chan error, 1)
-	go func() { input <- c.framer.WaitInput() }()
+	go func() {
+		defer c.srv.recoverPanic(c.log, "NOTIFY input wait", func(v any) {
+			input <- fmt.Errorf("wait for input: panic: %v", v)
+		})
+		input <- c.framer.WaitInput()
+	}()
 	for {
 		var selected, notices <-chan struct{}
 		if c.sel != nil {
@@ -422,13 +432,21 @@ func (c *conn) sendNotifications() {
 		return
 	}
 	ch := n.feed.take()
+	if errors.Is(ch.failed, errAccountFeedPanicked) {
+		// Whatever the feed was doing is lost with its state: the session ends, as for a
+		// failed mailbox feed (sync.go), and the client reconnects (RFC 9051 7.1.5, RFC
+		// 5530 UNAVAILABLE).
+		c.stopNotify()
+		c.bye("[" + imapresp.CodeUnavailable + "] " + accountFeedFailedText)
+		return
+	}
 	if ch.overflowed || ch.failed != nil {
 		if ch.failed != nil {
 			c.log.Warn("account change feed failed; NOTIFY ends", "err", ch.failed)
 		}
 		// RFC 5465 5.8: as if NOTIFY NONE had been received.
 		c.stopNotify()
-		c.untagged("OK [" + codeNotificationOverflow + "] Too many changes to report; NOTIFY is off")
+		c.untaggedOK(imapresp.CodeNotificationOverflow, "Too many changes to report; NOTIFY is off")
 		return
 	}
 	if !ch.snapshot && len(ch.mailboxes) == 0 && len(ch.deleted) == 0 && !ch.subscriptionsChanged {
@@ -602,12 +620,11 @@ func (c *conn) notifyList(name string, byName map[string]*metadatapb.Mailbox, su
 			attrs = append(attrs, `\HasNoChildren`)
 		}
 	}
-	line := []byte(`LIST (` + strings.Join(attrs, " ") + `) "/" `)
-	line = c.appendMailbox(line, name)
+	l := imapresp.List{Attrs: attrs, Delimiter: delimiter, Mailbox: c.mailboxOut(name)}
 	if oldName != "" {
-		line = append(c.appendMailbox(append(line, ` ("OLDNAME" (`...), oldName), "))"...)
+		l.OldName = c.mailboxOut(oldName)
 	}
-	c.untaggedBytes(line)
+	c.bw.Write(imapresp.AppendList(nil, c.encoder(), l))
 }
 
 // notifyNewMessages sends the FETCH that NOTIFY's MessageNew asks for after the EXISTS of
@@ -619,8 +636,8 @@ func (c *conn) notifyNewMessages(from int) {
 		return
 	}
 	if c.cmd != nil {
-		switch c.cmd.Name {
-		case "APPEND", "COPY", "UID COPY", "MOVE", "UID MOVE":
+		switch c.cmd.Base {
+		case "APPEND", "COPY", "MOVE":
 			return
 		}
 	}
@@ -653,6 +670,7 @@ func sortedByName(boxes map[uint64]*metadatapb.Mailbox) []*metadatapb.Mailbox {
 // changed since the session last took them (coalescing), the ids deleted and the newest
 // subscription list.
 type accountFeed struct {
+	srv    *Server // counts its panics
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -679,9 +697,9 @@ type accountChanges struct {
 // startAccountFeed watches the session's account until stop or the end of the connection.
 func (c *conn) startAccountFeed() *accountFeed {
 	ctx, cancel := context.WithCancel(c.ctx)
-	f := &accountFeed{cancel: cancel, done: make(chan struct{}), wake: make(chan struct{})}
+	f := &accountFeed{srv: c.srv, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{})}
 	req := &metadatapb.WatchAccountRequest{Account: c.accountName(), User: c.accountName()}
-	go f.run(ctx, c.srv.cfg.Metadata, req, c.log)
+	go f.run(ctx, c.srv, req, c.log)
 	return f
 }
 
@@ -690,13 +708,10 @@ func (f *accountFeed) stop() {
 	<-f.done
 }
 
-func (f *accountFeed) run(ctx context.Context, md metadatapb.MetadataClient, req *metadatapb.WatchAccountRequest, log *slog.Logger) {
+func (f *accountFeed) run(ctx context.Context, srv *Server, req *metadatapb.WatchAccountRequest, log *slog.Logger) {
 	defer close(f.done)
-	defer func() {
-		if v := recover(); v != nil {
-			log.Error("panic in account change feed", "panic", v)
-		}
-	}()
+	defer srv.recoverPanic(log, "account change feed", func(any) { f.fail(errAccountFeedPanicked) })
+	md := srv.cfg.Metadata
 	backoff := 100 * time.Millisecond
 	for {
 		err := f.watch(ctx, md, req, &backoff)
@@ -731,10 +746,14 @@ func (f *accountFeed) watch(ctx context.Context, md metadatapb.MetadataClient, r
 		if err != nil {
 			return err
 		}
+		atTestHook("account feed")
 		f.add(batch)
 		*backoff = 100 * time.Millisecond
 	}
 }
+
+// errAccountFeedPanicked is the failure of an account feed that panicked.
+var errAccountFeedPanicked = errors.New("account change feed panicked")
 
 // add merges a batch into the pending changes.
 func (f *accountFeed) add(batch *metadatapb.AccountChanges) {

@@ -3,12 +3,12 @@ package imap
 import (
 	"context"
 	"slices"
-	"strconv"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -44,7 +44,7 @@ func (c *conn) quotaRoots() ([]*metadatapb.QuotaRoot, error) {
 		return err
 	})
 	if err != nil {
-		return nil, rpcStatus(err, codeNonExistent, "quota")
+		return nil, rpcStatus(err, imapresp.CodeNonExistent, "quota")
 	}
 	return resp.GetRoots(), nil
 }
@@ -53,27 +53,15 @@ func (c *conn) quotaRoots() ([]*metadatapb.QuotaRoot, error) {
 // 1024 octets (RFC 9208 5.1): usage is rounded up, the limit down, so a root at
 // its limit never shows less usage than limit.
 func (c *conn) writeQuota(root *metadatapb.QuotaRoot) {
-	b := []byte("QUOTA ")
-	b = c.encoder().AppendAString(b, quotaRootName(root))
-	b = append(b, " ("...)
 	lim, use := root.GetLimits(), root.GetUsage()
-	sep := ""
+	resources := make([]imapresp.QuotaResource, 0, 2)
 	if lim.StorageBytes != nil {
-		b = append(b, "STORAGE "...)
-		b = strconv.AppendUint(b, (use.GetStorageBytes()+1023)/1024, 10)
-		b = append(b, ' ')
-		b = strconv.AppendUint(b, lim.GetStorageBytes()/1024, 10)
-		sep = " "
+		resources = append(resources, imapresp.QuotaResource{Name: "STORAGE", Usage: (use.GetStorageBytes() + 1023) / 1024, Limit: lim.GetStorageBytes() / 1024})
 	}
 	if lim.Messages != nil {
-		b = append(b, sep...)
-		b = append(b, "MESSAGE "...)
-		b = strconv.AppendUint(b, use.GetMessages(), 10)
-		b = append(b, ' ')
-		b = strconv.AppendUint(b, lim.GetMessages(), 10)
+		resources = append(resources, imapresp.QuotaResource{Name: "MESSAGE", Usage: use.GetMessages(), Limit: lim.GetMessages()})
 	}
-	b = append(b, ')')
-	c.untaggedBytes(b)
+	c.bw.Write(imapresp.AppendQuota(nil, c.encoder(), quotaRootName(root), resources))
 }
 
 // cmdGetQuotaRoot: RFC 9208 4.1.2. The mailbox must exist and be visible to the
@@ -86,7 +74,7 @@ func (c *conn) cmdGetQuotaRoot(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.getMailbox(ref, codeNonExistent); err != nil {
+	if _, err := c.getMailbox(ref, imapresp.CodeNonExistent); err != nil {
 		return err
 	}
 	roots, err := c.quotaRoots()
@@ -96,15 +84,13 @@ func (c *conn) cmdGetQuotaRoot(cmd *imapwire.Command) error {
 	if !c.personal(ref) {
 		roots = slices.DeleteFunc(roots, func(r *metadatapb.QuotaRoot) bool { return r.GetTenant() == "" })
 	}
-	b := []byte("QUOTAROOT ")
-	b = c.appendMailbox(b, ref.full)
+	var names []string
 	for _, r := range roots {
 		if hasLimits(r) {
-			b = append(b, ' ')
-			b = c.encoder().AppendAString(b, quotaRootName(r))
+			names = append(names, quotaRootName(r))
 		}
 	}
-	c.untaggedBytes(b)
+	c.bw.Write(imapresp.AppendQuotaRoot(nil, c.encoder(), c.mailboxOut(ref.full), names))
 	for _, r := range roots {
 		if hasLimits(r) {
 			c.writeQuota(r)
@@ -127,13 +113,13 @@ func (c *conn) cmdGetQuota(cmd *imapwire.Command) error {
 			return nil
 		}
 	}
-	return no(codeNonExistent, "No such quota root")
+	return no(imapresp.CodeNonExistent, "No such quota root")
 }
 
 // cmdSetQuota: RFC 9208 4.1.3. Limits are set by administrators with `strata quota
 // set`; no IMAP user may change them.
 func (c *conn) cmdSetQuota(*imapwire.Command) error {
-	return no(codeNoPerm, "Quota limits are set by the administrator")
+	return no(imapresp.CodeNoPerm, "Quota limits are set by the administrator")
 }
 
 // accountCheckInterval is how often a session re-reads its account: a disabled or

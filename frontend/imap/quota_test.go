@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -114,22 +115,20 @@ func TestDisabledAccountSessionEnds(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for n := 0; ; n++ {
-		if time.Now().After(deadline) {
-			t.Fatal("no BYE within 10 s of disabling the account")
-		}
+	n := 0
+	testwait.Until(t, 10*time.Second, func() error {
+		n++
 		tag := fmt.Sprintf("n%d", n)
 		rc.write(tag + " NOOP\r\n")
 		line := rc.readLine()
 		for !strings.HasPrefix(line, tag+" ") && !strings.HasPrefix(line, "* BYE") {
 			line = rc.readLine()
 		}
-		if strings.HasPrefix(line, "* BYE") {
-			break
+		if !strings.HasPrefix(line, "* BYE") {
+			return fmt.Errorf("no BYE after disabling the account: NOOP answered %q", line)
 		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return nil
+	})
 	other := dialRaw(t, srv)
 	other.expect("LOGIN "+embedded.DemoAccount+" "+embedded.DemoPassword, "NO [AUTHENTICATIONFAILED]")
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strata-mail/strata/internal/testwait"
 )
 
 // wantUntagged runs cmd on rc and checks its untagged responses.
@@ -37,17 +39,14 @@ func selectRecent(t *testing.T, rc *rawConn, cmd string) int {
 // noopUntil sends NOOP until its responses include want and returns them.
 func noopUntil(t *testing.T, rc *rawConn, want string) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := rc.ok("NOOP")
-		if slices.Contains(got, want) {
-			return got
+	var got []string
+	testwait.Until(t, 10*time.Second, func() error {
+		if got = rc.ok("NOOP"); !slices.Contains(got, want) {
+			return fmt.Errorf("NOOP brought %q, not %q", got, want)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("never got %q (last %q)", want, got)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
+	return got
 }
 
 // TestRecent: \Recent in IMAP4rev1 sessions (RFC 3501 2.3.2). Mail delivered to a mailbox

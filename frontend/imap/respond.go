@@ -13,27 +13,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-)
 
-// Response codes (RFC 9051 7.1, RFC 5530, RFC 4315, RFC 7889).
-const (
-	codeAlreadyExists  = "ALREADYEXISTS"
-	codeAuthFailed     = "AUTHENTICATIONFAILED"
-	codeCannot         = "CANNOT"
-	codeClientBug      = "CLIENTBUG"
-	codeLimit          = "LIMIT"
-	codeNonExistent    = "NONEXISTENT"
-	codePrivacyReq     = "PRIVACYREQUIRED"
-	codeServerBug      = "SERVERBUG"
-	codeTooBig         = "TOOBIG"
-	codeTryCreate      = "TRYCREATE"
-	codeUnavailable    = "UNAVAILABLE"
-	codeUIDRequired    = "UIDREQUIRED" // RFC 9586 3
-	codeReadOnly       = "READ-ONLY"
-	codeReadWrite      = "READ-WRITE"
-	codeClosed         = "CLOSED"
-	codeNoPerm         = "NOPERM"
-	codeAuthorizFailed = "AUTHORIZATIONFAILED"
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 )
 
 // imapStatus is a status response (RFC 9051 7.1): the result of a command, written tagged.
@@ -57,54 +38,20 @@ func bad(code, text string) *imapStatus { return &imapStatus{Type: "BAD", Code: 
 
 // writeStatus writes a tagged (or, with tag "*", untagged) status response.
 func (c *conn) writeStatus(tag string, st *imapStatus) {
-	b := make([]byte, 0, 64)
-	b = append(b, tag...)
-	b = append(b, ' ')
-	b = append(b, st.Type...)
-	b = append(b, ' ')
-	if st.Code != "" {
-		b = append(b, '[')
-		b = append(b, st.Code...)
-		b = append(b, "] "...)
+	if tag != "*" {
+		c.taggedStatus = st.Type
 	}
-	b = append(b, sanitizeText(st.Text)...)
-	b = append(b, '\r', '\n')
-	c.bw.Write(b)
+	c.bw.Write(imapresp.AppendStatusResponse(make([]byte, 0, 64), tag, st.Type, st.Code, st.Text))
 }
 
-// sanitizeText keeps human-readable response text on one line of TEXT-CHARs.
-func sanitizeText(s string) string {
-	out := []byte(s)
-	for i, ch := range out {
-		if ch == '\r' || ch == '\n' || ch == 0 {
-			out[i] = ' '
-		}
-	}
-	if len(out) == 0 {
-		return "-"
-	}
-	return string(out)
-}
-
-// untagged writes "* " line CRLF.
-func (c *conn) untagged(line string) {
-	c.bw.WriteString("* ")
-	c.bw.WriteString(line)
-	c.bw.WriteString("\r\n")
-}
-
-// untaggedBytes writes "* " line CRLF.
-func (c *conn) untaggedBytes(line []byte) {
-	c.bw.WriteString("* ")
-	c.bw.Write(line)
-	c.bw.WriteString("\r\n")
+// untaggedOK writes an untagged OK with a response code (RFC 9051 7.1).
+func (c *conn) untaggedOK(code, text string) {
+	c.bw.Write(imapresp.AppendStatusResponse(nil, "*", "OK", code, text))
 }
 
 // continuation writes a command continuation request (RFC 9051 7.5).
 func (c *conn) continuation(text string) {
-	c.bw.WriteString("+ ")
-	c.bw.WriteString(text)
-	c.bw.WriteString("\r\n")
+	c.bw.Write(imapresp.AppendContinuation(nil, text))
 }
 
 // errShortBody is a stored body that ended before the length its metadata gives. The
@@ -185,22 +132,22 @@ func rpcStatus(err error, notFoundCode, what string) error {
 	switch st.Code() {
 	case codes.NotFound:
 		// The service's text names internal ids; the client gets a plain one.
-		if notFoundCode == codeAuthFailed {
+		if notFoundCode == imapresp.CodeAuthenticationFailed {
 			return no(notFoundCode, "Authentication failed")
 		}
 		return no(notFoundCode, what+": mailbox does not exist")
 	case codes.AlreadyExists:
-		return no(codeAlreadyExists, what+": "+st.Message())
+		return no(imapresp.CodeAlreadyExists, what+": "+st.Message())
 	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
-		return no(codeCannot, what+": "+st.Message())
+		return no(imapresp.CodeCannot, what+": "+st.Message())
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
-		return no(codeUnavailable, what+": try again later")
+		return no(imapresp.CodeUnavailable, what+": try again later")
 	case codes.PermissionDenied:
-		return no(codeNoPerm, what+": permission denied")
+		return no(imapresp.CodeNoPerm, what+": permission denied")
 	case codes.ResourceExhausted:
-		return no("OVERQUOTA", what+": "+st.Message())
+		return no(imapresp.CodeOverQuota, what+": "+st.Message())
 	case codes.Canceled:
-		return no(codeUnavailable, what+": cancelled")
+		return no(imapresp.CodeUnavailable, what+": cancelled")
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/internal/s3test"
+	"github.com/strata-mail/strata/internal/testwait"
 )
 
 // faultBucket is the bucket of the S3 fault tests.
@@ -191,13 +192,12 @@ func checkMailbox(t *testing.T, c *imapclient.Client, want map[imap.UID]string) 
 // waitFor polls cond until it holds, failing the test after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	testwait.Until(t, timeout, func() error {
+		if !cond() {
+			return fmt.Errorf("no %s yet", what)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestS3StallAnswersUnavailable stalls the S3 connection (the server accepts but never

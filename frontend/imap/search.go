@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"net/mail"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/frontend/message"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -35,7 +35,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	switch args.Charset {
 	case "", "UTF-8", "US-ASCII":
 	default:
-		return no("BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset") // RFC 9051 6.4.4
+		return no(imapresp.BadCharsetCode("UTF-8", "US-ASCII"), "Unsupported charset") // RFC 9051 6.4.4
 	}
 	for _, opt := range args.Return {
 		switch opt {
@@ -45,7 +45,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 		}
 	}
 	if c.uidOnly && criteriaUseSeqNumbers(&args.Criteria) {
-		return bad(codeUIDRequired, "UIDONLY does not allow message sequence numbers") // RFC 9586 3
+		return bad(imapresp.CodeUIDRequired, "UIDONLY does not allow message sequence numbers") // RFC 9586 3
 	}
 	if args.ModSeq {
 		c.enableCondStore() // RFC 7162 3.1
@@ -81,7 +81,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	if save {
 		s.searchRes = savedResult(s.uids, matched, args.Return)
 	}
-	uidCmd := cmd.Name == "UID SEARCH"
+	uidCmd := cmd.UID
 	nums := make([]uint32, len(matched))
 	for k, i := range matched {
 		if uidCmd {
@@ -91,16 +91,12 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 		}
 	}
 	if !args.ESearch && !c.rev2 {
-		b := []byte("SEARCH")
-		for _, n := range nums {
-			b = strconv.AppendUint(append(b, ' '), uint64(n), 10)
-		}
+		var modseq uint64
 		if args.ModSeq && len(matched) > 0 {
 			// RFC 7162 3.1.6: the highest MODSEQ of the messages found.
-			b = strconv.AppendUint(append(b, " (MODSEQ "...), s.highestModSeqOf(matched), 10)
-			b = append(b, ')')
+			modseq = s.highestModSeqOf(matched)
 		}
-		c.untaggedBytes(b)
+		c.bw.Write(imapresp.AppendSearch(nil, nums, modseq))
 		return nil
 	}
 	returns := args.Return
@@ -109,25 +105,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	} else if len(returns) == 1 && save {
 		return nil // RFC 5182 2.4: SAVE alone produces no ESEARCH response
 	}
-	b := c.encoder().AppendString([]byte("ESEARCH (TAG "), cmd.Tag)
-	b = append(b, ')')
-	if uidCmd {
-		b = append(b, " UID"...)
-	}
-	for _, opt := range returns {
-		switch {
-		case opt == "COUNT":
-			b = strconv.AppendInt(append(b, " COUNT "...), int64(len(nums)), 10)
-		case len(nums) == 0:
-			// MIN, MAX and ALL are left out when nothing matched (RFC 4731 3.1).
-		case opt == "MIN":
-			b = strconv.AppendUint(append(b, " MIN "...), uint64(nums[0]), 10)
-		case opt == "MAX":
-			b = strconv.AppendUint(append(b, " MAX "...), uint64(nums[len(nums)-1]), 10)
-		case opt == "ALL":
-			b = append(append(b, " ALL "...), uidSetString(nums)...)
-		}
-	}
+	e := imapresp.ESearch{Tag: cmd.Tag, UID: uidCmd, Returns: returns, Nums: nums}
 	if args.ModSeq && len(matched) > 0 {
 		// RFC 7162 3.1.10: MODSEQ, the highest of the messages found, or with only MIN
 		// and/or MAX, of the messages those return.
@@ -142,10 +120,10 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 			}
 		}
 		if len(reported) > 0 {
-			b = strconv.AppendUint(append(b, " MODSEQ "...), s.highestModSeqOf(reported), 10)
+			e.ModSeq = s.highestModSeqOf(reported)
 		}
 	}
-	c.untaggedBytes(b)
+	c.bw.Write(imapresp.AppendESearch(nil, c.encoder(), e))
 	return nil
 }
 
@@ -166,16 +144,14 @@ func (c *conn) scanRecords(withStructure bool, parts structureParts, headerField
 	go func() {
 		defer close(done)
 		defer close(batches)
-		defer func() {
-			if v := recover(); v != nil {
-				c.log.Error("panic fetching records for SEARCH", "panic", v)
-				select {
-				case batches <- batch{err: fmt.Errorf("fetch records: panic: %v", v)}:
-				case <-stop:
-				}
+		defer c.srv.recoverPanic(c.log, "SEARCH record fetcher", func(v any) {
+			select {
+			case batches <- batch{err: fmt.Errorf("fetch records: panic: %v", v)}:
+			case <-stop:
 			}
-		}()
+		})
 		for start := 0; start < len(uids); start += fetchBatch {
+			atTestHook("search records")
 			records, err := c.fetchRecords(uids[start:min(start+fetchBatch, len(uids))], withStructure, parts, headerFields)
 			select {
 			case batches <- batch{start: start, records: records, err: err}:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -28,7 +29,7 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	}
 	if args.QResync != nil && args.QResync.SeqMatchSeqs != nil && c.uidOnly {
 		// RFC 9586 3: no message sequence numbers, also not in the sequence match data.
-		return bad(codeUIDRequired, "UIDONLY does not allow message sequence match data")
+		return bad(imapresp.CodeUIDRequired, "UIDONLY does not allow message sequence match data")
 	}
 	ref, err := c.mailboxRefIn(args.Mailbox)
 	if err != nil {
@@ -38,18 +39,18 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	if c.sel != nil {
 		// RFC 9051 6.3.2: selecting deselects the current mailbox first, and says so.
 		c.closeSelected()
-		c.untagged("OK [" + codeClosed + "] Previous mailbox closed")
+		c.untaggedOK(imapresp.CodeClosed, "Previous mailbox closed")
 	}
-	mb, err := c.getMailbox(ref, codeNonExistent)
+	mb, err := c.getMailbox(ref, imapresp.CodeNonExistent)
 	if err != nil {
 		return err
 	}
 	if mb.GetNoselect() {
-		return no(codeNonExistent, "Mailbox cannot be selected")
+		return no(imapresp.CodeNonExistent, "Mailbox cannot be selected")
 	}
 	granted := c.rightsOn(ref, mb)
 	if !granted.has('r') {
-		return no(codeNoPerm, cmd.Name+" needs the r right") // RFC 4314 4
+		return no(imapresp.CodeNoPerm, cmd.Name+" needs the r right") // RFC 4314 4
 	}
 	// RFC 4314 5.2: READ-WRITE only for a session that may change the mailbox: insert,
 	// expunge, or set some flag.
@@ -60,7 +61,7 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 		return err
 	})
 	if err != nil {
-		return rpcStatus(err, codeNonExistent, "select "+strconv.Quote(ref.full))
+		return rpcStatus(err, imapresp.CodeNonExistent, "select "+strconv.Quote(ref.full))
 	}
 	mb = view.GetMailbox()
 	s := &selected{
@@ -68,6 +69,7 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 		rights:        granted,
 		mailboxID:     mb.GetId(),
 		name:          mb.GetName(),
+		specialUse:    mb.GetSpecialUse(),
 		uidValidity:   mb.GetUidValidity(),
 		uidNext:       mb.GetUidNext(),
 		highestModSeq: mb.GetHighestModseq(),
@@ -77,7 +79,7 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 		flags:         make([][]string, len(view.GetUids())),
 	}
 	if len(s.modseqs) != len(s.uids) || len(view.GetFlags()) != len(s.uids) {
-		return no(codeServerBug, "Inconsistent mailbox listing")
+		return no(imapresp.CodeServerBug, "Inconsistent mailbox listing")
 	}
 	keywords := map[string]bool{}
 	firstUnseen := 0
@@ -98,25 +100,29 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	c.state = stateSelected
 
 	c.sendFlagList()
-	c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS")
+	c.bw.Write(imapresp.AppendExists(nil, len(s.uids)))
 	if !c.rev2 {
 		// RFC 3501 6.3.1 requires RECENT and the first unseen message; IMAP4rev2 dropped both.
-		c.untagged(strconv.Itoa(c.initRecent(s, mb)) + " RECENT")
+		c.bw.Write(imapresp.AppendRecent(nil, c.initRecent(s, mb)))
 		if firstUnseen > 0 {
-			c.untagged("OK [UNSEEN " + strconv.Itoa(firstUnseen) + "] First unseen message")
+			c.untaggedOK(imapresp.UnseenCode(firstUnseen), "First unseen message")
 		}
+	} else {
+		// RFC 9051 6.3.2: LIST with the mailbox name is required; its attributes must be
+		// accurate, so it claims none, as the RFC's example does.
+		c.bw.Write(imapresp.AppendList(nil, c.encoder(), imapresp.List{Delimiter: delimiter, Mailbox: c.mailboxOut(ref.full)}))
 	}
-	c.untagged("OK [UIDVALIDITY " + strconv.FormatUint(uint64(s.uidValidity), 10) + "] UIDs valid")
-	c.untagged("OK [UIDNEXT " + strconv.FormatUint(uint64(s.uidNext), 10) + "] Predicted next UID")
+	c.untaggedOK(imapresp.UIDValidityCode(s.uidValidity), "UIDs valid")
+	c.untaggedOK(imapresp.UIDNextCode(s.uidNext), "Predicted next UID")
 	if id := mb.GetObjectId(); id != "" {
-		c.untagged("OK [MAILBOXID (" + id + ")] Ok") // RFC 8474 4.2
+		c.untaggedOK(imapresp.MailboxIDCode(id), "Ok") // RFC 8474 4.2
 	}
 	if args.CondStore {
 		c.enableCondStore() // RFC 7162 3.1.8
 	}
 	if c.condStore {
 		// RFC 7162 3.1.2.1: every mailbox has persistent MODSEQs, so never NOMODSEQ.
-		c.untagged("OK [HIGHESTMODSEQ " + strconv.FormatUint(s.highestModSeq, 10) + "] Highest")
+		c.untaggedOK(imapresp.HighestModSeqCode(s.highestModSeq), "Highest")
 	}
 	if args.QResync != nil {
 		if err := c.qresyncSelect(args.QResync); err != nil {
@@ -124,9 +130,9 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 		}
 	}
 	if readOnly {
-		return ok(codeReadOnly, "EXAMINE completed")
+		return ok(imapresp.CodeReadOnly, "EXAMINE completed")
 	}
-	return ok(codeReadWrite, "SELECT completed")
+	return ok(imapresp.CodeReadWrite, "SELECT completed")
 }
 
 // sendFlagList sends the FLAGS response (RFC 9051 7.3.5) with the system flags and the
@@ -134,11 +140,11 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 func (c *conn) sendFlagList() {
 	s := c.sel
 	flags := append(slices.Clone(systemFlags), s.keywords...)
-	c.untaggedBytes(appendFlags([]byte("FLAGS "), flags))
+	c.bw.Write(imapresp.AppendFlags(nil, flags))
 	if s.readOnly {
-		c.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox")
+		c.untaggedOK(imapresp.PermanentFlagsCode(nil), "Read-only mailbox")
 	} else {
-		c.untaggedBytes(append(appendFlags([]byte("OK [PERMANENTFLAGS "), permanentFlags(s.rights, flags)), "] Flags permitted"...))
+		c.untaggedOK(imapresp.PermanentFlagsCode(permanentFlags(s.rights, flags)), "Flags permitted")
 	}
 }
 
@@ -197,10 +203,10 @@ func (c *conn) cmdUnselect(cmd *imapwire.Command) error {
 func (c *conn) cmdExpunge(cmd *imapwire.Command) error {
 	s := c.sel
 	if s.readOnly {
-		return no(codeReadOnly, "Mailbox is read-only")
+		return no(imapresp.CodeReadOnly, "Mailbox is read-only")
 	}
 	if !s.rights.has('e') {
-		return no(codeNoPerm, cmd.Name+" needs the e right") // RFC 4314 4
+		return no(imapresp.CodeNoPerm, cmd.Name+" needs the e right") // RFC 4314 4
 	}
 	var ranges []*metadatapb.UidRange
 	if args, isUID := cmd.Args.(*imapwire.UIDExpungeArgs); isUID {
@@ -225,7 +231,7 @@ func (c *conn) cmdExpunge(cmd *imapwire.Command) error {
 	// the changes before it go out first, so that the client has seen all it covers.
 	c.sendUpdates(true)
 	s.highestModSeq = max(s.highestModSeq, modseq)
-	return ok("HIGHESTMODSEQ "+strconv.FormatUint(s.highestModSeq, 10), cmd.Name+" completed")
+	return ok(imapresp.HighestModSeqCode(s.highestModSeq), cmd.Name+" completed")
 }
 
 // expunge removes the \Deleted messages among ranges (all with nil) and returns their UIDs
@@ -242,7 +248,7 @@ func (c *conn) expunge(ranges []*metadatapb.UidRange) ([]uint32, uint64, error) 
 		return err
 	})
 	if err != nil {
-		return nil, 0, rpcStatus(err, codeNonExistent, "expunge")
+		return nil, 0, rpcStatus(err, imapresp.CodeNonExistent, "expunge")
 	}
 	return resp.GetExpunged(), resp.GetModseq(), nil
 }

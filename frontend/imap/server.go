@@ -24,9 +24,14 @@
 //   - A body is durable in the blob store before the metadata that references it is
 //     appended (APPEND spools, parses, Puts, then calls Metadata.Append).
 //   - Every gRPC call takes a context derived from the connection's, with a deadline; the
-//     connection's context is cancelled when it closes. Writes carry a request ID that is
+//     connection's context is cancelled when it closes. The one exception is spam learning
+//     (learn.go): a command only hands Config.Learner a function, which must not block, and
+//     the learner reads the message later under its own context and deadline. Writes carry a request ID that is
 //     reused when the call is retried, so a retry is applied once.
-//   - Every connection goroutine recovers panics and logs them with the connection.
+//   - Every goroutine of the engine recovers panics through Server.recoverPanic, which logs
+//     them with the connection and counts them (RecoveredPanics). A change feed that
+//     panicked, or whose stream cannot go on, ends its session with BYE [UNAVAILABLE]: a
+//     session never stays without the updates it promised its client.
 //   - Commands are read in order from one framer per transport, so a pipeline is answered in
 //     the order sent; STARTTLS replaces the framer after its OK, dropping whatever the
 //     client sent ahead in plaintext (RFC 9051 6.2.1). COMPRESS puts a decompressor between
@@ -43,11 +48,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -78,6 +85,9 @@ type Config struct {
 	// administrator such as mailto:postmaster@example.com (RFC 5464 3.2.1.1); none when
 	// empty.
 	AdminURI string
+	// Learner, when set, is told of the messages users move into or out of their \Junk
+	// mailbox or flag $Junk or $NotJunk (learn.go); nil turns spam learning off.
+	Learner Learner
 }
 
 // Limits bound what clients can hold of a server.
@@ -145,6 +155,43 @@ type Server struct {
 	active    sync.WaitGroup
 	nextID    atomic.Uint64
 	blobEpoch atomic.Uint64 // highest blob epoch seen (appendblobs.go)
+	metrics   *serverMetrics
+	panics    atomic.Uint64 // panics recovered (recoverPanic)
+}
+
+// RecoveredPanics returns how many panics the server's goroutines have recovered from since
+// it was made: in commands, change feeds and SEARCH's record fetcher. Each is a bug; tests
+// fail on one and operators alert on it.
+func (s *Server) RecoveredPanics() uint64 {
+	return s.panics.Load()
+}
+
+// recoverPanic recovers a panic of the goroutine that defers it, logs it with its stack on
+// log as "panic in " + where, counts it, and then calls after, if not nil, with the panic
+// value. It must be deferred itself (defer s.recoverPanic(...)), not called from a deferred
+// function, or recover finds nothing.
+func (s *Server) recoverPanic(log *slog.Logger, where string, after func(v any)) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	s.panics.Add(1)
+	log.Error("panic in "+where, "panic", v, "stack", string(debug.Stack()))
+	if after != nil {
+		after(v)
+	}
+}
+
+// testHook, set only by tests, is called at the points where a test injects a panic: "command
+// NAME" before a command's handler runs, "feed" and "account feed" for each batch a change
+// feed receives, "search records" for each batch SEARCH fetches.
+var testHook atomic.Pointer[func(point string)]
+
+// atTestHook calls testHook, if set, with point.
+func atTestHook(point string) {
+	if h := testHook.Load(); h != nil {
+		(*h)(point)
+	}
 }
 
 // NewServer returns a server that is not yet listening.
@@ -162,6 +209,7 @@ func NewServer(cfg Config) *Server {
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[*conn]struct{}),
 		perIP:     make(map[string]int),
+		metrics:   newServerMetrics(),
 	}
 }
 
@@ -225,9 +273,11 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 		// learns why instead of seeing a reset (RFC 9051 7.1.5, RFC 5530).
 		switch {
 		case s.served >= s.limits.MaxConnections:
-			c.refuse = "[UNAVAILABLE] Too many connections to this server, try again later"
+			c.refuse = "[" + imapresp.CodeUnavailable + "] Too many connections to this server, try again later"
+			s.metrics.refusedMax.Add(1)
 		case ip != "" && s.perIP[ip] >= s.limits.MaxConnectionsPerIP:
-			c.refuse = "[LIMIT] Too many connections from your address"
+			c.refuse = "[" + imapresp.CodeLimit + "] Too many connections from your address"
+			s.metrics.refusedPerIP.Add(1)
 		}
 		s.conns[c] = struct{}{}
 		if c.refuse == "" {

@@ -107,12 +107,3 @@ func uidRanges(uids []uint32) []*metadatapb.UidRange {
 	}
 	return ranges
 }
-
-// uidSetString renders ascending UIDs as an IMAP uid-set, as in COPYUID (RFC 4315 3).
-func uidSetString(uids []uint32) string {
-	var set imap.UIDSet
-	for _, uid := range uids {
-		set.AddNum(imap.UID(uid))
-	}
-	return set.String()
-}

@@ -3,11 +3,11 @@ package imap
 import (
 	"context"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -17,7 +17,7 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.StoreArgs)
 	s := c.sel
 	if s.readOnly {
-		return no(codeReadOnly, "Mailbox is read-only") // RFC 9051 6.3.3
+		return no(imapresp.CodeReadOnly, "Mailbox is read-only") // RFC 9051 6.3.3
 	}
 	if args.UnchangedSince != 0 {
 		c.enableCondStore() // RFC 7162 3.1
@@ -46,11 +46,11 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 	// all), and the command fails only when it may change none of them.
 	if op == metadatapb.FlagOp_FLAG_OP_REPLACE {
 		if !s.rights.hasAny("stw") {
-			return no(codeNoPerm, "STORE needs the s, t or w right")
+			return no(imapresp.CodeNoPerm, "STORE needs the s, t or w right")
 		}
 	} else if permitted := s.rights.permitted(flags); len(permitted) < len(flags) {
 		if len(permitted) == 0 {
-			return no(codeNoPerm, "STORE of these flags needs rights the session lacks")
+			return no(imapresp.CodeNoPerm, "STORE of these flags needs rights the session lacks")
 		}
 		flags = permitted
 	}
@@ -62,14 +62,15 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
-	uidCmd := cmd.Name == "UID STORE"
+	c.learnStored(op, flags, changed)
+	uidCmd := cmd.UID
 	switch {
 	case !args.Flags.Silent:
 		// RFC 9051 6.4.6: the flags of every message in the set, after the change, but for
 		// those that failed UNCHANGEDSINCE (RFC 7162 3.1.3).
 		for _, i := range idx {
 			if !slices.Contains(modified, s.uids[i]) {
-				c.untaggedBytes(c.flagsFetch(i+1, uidCmd))
+				c.bw.Write(c.flagsFetch(i+1, uidCmd))
 			}
 		}
 	case c.condStore:
@@ -77,12 +78,12 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 		// with UID and MODSEQ only.
 		for _, uid := range changed {
 			if seq := s.seqOf(uid); seq > 0 {
-				b := c.appendFetchStart(nil, seq-1)
-				if !c.uidOnly {
-					b = strconv.AppendUint(append(b, "UID "...), uint64(uid), 10)
-					b = append(b, ' ')
+				num, uidFetch := c.fetchNum(seq - 1)
+				itemUID := uid
+				if c.uidOnly {
+					itemUID = 0
 				}
-				c.untaggedBytes(append(appendModSeq(b, s.modseqs[seq-1]), ')'))
+				c.bw.Write(imapresp.AppendModSeqFetch(make([]byte, 0, 64), num, uidFetch, itemUID, s.modseqs[seq-1]))
 			}
 		}
 	}
@@ -100,7 +101,7 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 		}
 	}
 	slices.Sort(nums)
-	return ok("MODIFIED "+uidSetString(nums), "Conditional STORE failed for some messages")
+	return ok(imapresp.ModifiedCode(imapresp.NumSet(nums)), "Conditional STORE failed for some messages")
 }
 
 // storeFlags changes the flags of uids in the selected mailbox, only of those whose MODSEQ
@@ -121,7 +122,7 @@ func (c *conn) storeFlags(uids []uint32, op metadatapb.FlagOp, flags []string, u
 		return err
 	})
 	if err != nil {
-		return nil, nil, rpcStatus(err, codeNonExistent, "store flags")
+		return nil, nil, rpcStatus(err, imapresp.CodeNonExistent, "store flags")
 	}
 	changed = make([]uint32, 0, len(resp.GetUpdated()))
 	for _, u := range resp.GetUpdated() {

@@ -4,14 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -21,9 +20,12 @@ import (
 // the connection's goroutine touches it; changes from the feed wait in feed until the
 // session applies them at a point RFC 9051 7 allows.
 type selected struct {
-	owner       string // the mailbox's owner: the session's account, another's or "tenant:NAME"
-	mailboxID   uint64
-	name        string // in the owner's space
+	owner     string // the mailbox's owner: the session's account, another's or "tenant:NAME"
+	mailboxID uint64
+	name      string // in the owner's space
+	// specialUse is the mailbox's RFC 6154 attribute at SELECT, for spam learning
+	// (learn.go): a change by SETMETADATA shows at the next SELECT.
+	specialUse  string
 	uidValidity uint32
 	uidNext     uint32
 	// highestModSeq is the mailbox's HIGHESTMODSEQ as far as the client has been told of
@@ -68,16 +70,19 @@ const selectedGoneText = "Selected mailbox was deleted or is no longer readable"
 // changeFeed receives a mailbox's change batches from Metadata.Watch in its own goroutine and
 // queues them for the session.
 type changeFeed struct {
+	srv    *Server // its panics and metrics
 	cancel context.CancelFunc
 	done   chan struct{}
 
 	mu      sync.Mutex
 	pending []*metadatapb.Change
-	// behind is set when the metadata service no longer keeps the changes after seen
-	// (metadata/history.go): the feed cannot go on and the session must end.
-	behind bool
-	seen   uint64        // the highest MODSEQ received
-	wake   chan struct{} // closed and replaced whenever a batch arrives
+	// stopped, when set, is why the feed stopped for good, the text of the session's BYE
+	// [UNAVAILABLE]: the metadata service no longer keeps the changes after seen
+	// (metadata/history.go), the stream failed in a way a retry cannot mend, or the feed
+	// panicked. The session's view can no longer follow the mailbox, so the session ends.
+	stopped string
+	seen    uint64        // the highest MODSEQ received
+	wake    chan struct{} // closed and replaced whenever a batch arrives
 }
 
 // startFeed watches the mailbox mailboxID of owner from sinceModSeq, as the session's
@@ -87,19 +92,16 @@ func (c *conn) startFeed(owner string, mailboxID, sinceModSeq uint64) *changeFee
 	// The stream lives as long as the selection, so its context has no deadline; it is
 	// cancelled by closeSelected and with the connection.
 	ctx, cancel := context.WithCancel(c.ctx)
-	f := &changeFeed{cancel: cancel, done: make(chan struct{}), seen: sinceModSeq, wake: make(chan struct{})}
+	f := &changeFeed{srv: c.srv, cancel: cancel, done: make(chan struct{}), seen: sinceModSeq, wake: make(chan struct{})}
 	req := &metadatapb.WatchRequest{Account: owner, MailboxId: mailboxID, User: c.accountName()}
-	go f.run(ctx, c.srv.cfg.Metadata, req, c.log)
+	go f.run(ctx, c.srv, req, c.log)
 	return f
 }
 
-func (f *changeFeed) run(ctx context.Context, md metadatapb.MetadataClient, req *metadatapb.WatchRequest, log *slog.Logger) {
+func (f *changeFeed) run(ctx context.Context, srv *Server, req *metadatapb.WatchRequest, log *slog.Logger) {
 	defer close(f.done)
-	defer func() {
-		if v := recover(); v != nil {
-			log.Error("panic in mailbox change feed", "panic", v)
-		}
-	}()
+	defer srv.recoverPanic(log, "mailbox change feed", func(any) { f.stop(feedFailedText) })
+	md := srv.cfg.Metadata
 	backoff := 100 * time.Millisecond
 	for {
 		f.mu.Lock()
@@ -115,11 +117,14 @@ func (f *changeFeed) run(ctx context.Context, md metadatapb.MetadataClient, req 
 			f.add(&metadatapb.ChangeBatch{Changes: []*metadatapb.Change{{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED}}})
 			return
 		}
-		if status.Code(err) == codes.OutOfRange {
-			f.mu.Lock()
-			f.behind = true
-			f.mu.Unlock()
-			f.add(&metadatapb.ChangeBatch{})
+		switch status.Code(err) {
+		case codes.OutOfRange:
+			f.stop(feedBehindText)
+			return
+		case codes.InvalidArgument, codes.Unimplemented:
+			// A request the service refuses, or a service without Watch: no retry mends it.
+			log.Error("mailbox change feed failed", "mailbox", req.GetMailboxId(), "err", err)
+			f.stop(feedFailedText)
 			return
 		}
 		// A broken stream resumes from the last MODSEQ seen, so no change is lost.
@@ -144,6 +149,8 @@ func (f *changeFeed) watch(ctx context.Context, md metadatapb.MetadataClient, re
 		if err != nil {
 			return err
 		}
+		atTestHook("feed")
+		f.srv.metrics.observeFeedLag(batch.GetTimestampUnixNano())
 		f.add(batch)
 		*backoff = 100 * time.Millisecond
 	}
@@ -158,11 +165,20 @@ func (f *changeFeed) add(batch *metadatapb.ChangeBatch) {
 	f.wake = make(chan struct{})
 }
 
-// isBehind reports whether the feed stopped because the changes it needs were dropped.
-func (f *changeFeed) isBehind() bool {
+// stop records that the feed stopped for good, with the reason the session's BYE gives, and
+// wakes the session.
+func (f *changeFeed) stop(reason string) {
+	f.mu.Lock()
+	f.stopped = reason
+	f.mu.Unlock()
+	f.add(&metadatapb.ChangeBatch{})
+}
+
+// stoppedReason returns why the feed stopped for good, or "" while it runs.
+func (f *changeFeed) stoppedReason() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.behind
+	return f.stopped
 }
 
 // take removes the pending changes the session may apply now. Without allowExpunge, EXPUNGE
@@ -254,7 +270,7 @@ func (c *conn) sendUpdates(allowExpunge bool) {
 // 5465 5.2, notify.go).
 func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 	s := c.sel
-	uidCmd := c.cmd != nil && strings.HasPrefix(c.cmd.Name, "UID ")
+	uidCmd := c.cmd != nil && c.cmd.UID
 	existsDirty := false
 	newFrom := 0 // with existsDirty, the index of the first message not yet announced
 	var expunged []uint32
@@ -267,10 +283,10 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 	flushExists := func() {
 		flushExpunged()
 		if existsDirty {
-			c.untagged(strconv.Itoa(len(s.uids)) + " EXISTS") // RFC 9051 7.4.1
+			c.bw.Write(imapresp.AppendExists(nil, len(s.uids))) // RFC 9051 7.4.1
 			// One claim for the batch of new messages (recent.go).
 			if c.claimArrivals() {
-				c.untagged(strconv.Itoa(s.recentCount()) + " RECENT") // RFC 3501 7.3.2
+				c.bw.Write(imapresp.AppendRecent(nil, s.recentCount())) // RFC 3501 7.3.2
 			}
 			c.notifyNewMessages(newFrom)
 			existsDirty = false
@@ -303,7 +319,7 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 			c.announceKeywords(ch.GetFlags())
 			s.flags[seq-1] = ch.GetFlags()
 			s.modseqs[seq-1] = ch.GetModseq()
-			c.untaggedBytes(c.flagsFetch(seq, uidCmd))
+			c.bw.Write(c.flagsFetch(seq, uidCmd))
 		case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
 			if s.seqOf(ch.GetUid()) == 0 {
 				continue // expunged by this session, or never known
@@ -324,21 +340,26 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 		}
 	}
 	flushExists()
-	if s.feed.isBehind() {
-		// The session's view cannot be brought up to date change by change any more; the
-		// client reconnects and resynchronises (RFC 7162 3.2.5 makes that cheap).
+	if reason := s.feed.stoppedReason(); reason != "" {
+		// The session's view cannot be brought up to date change by change any more, and
+		// no response can deselect the mailbox: the session ends, and the client
+		// reconnects and resynchronises (RFC 9051 7.1.5, RFC 5530 UNAVAILABLE; RFC 7162
+		// 3.2.5 makes the resynchronisation cheap).
 		c.closeSelected()
-		c.bye("[" + codeUnavailable + "] " + feedBehindText)
+		c.bye("[" + imapresp.CodeUnavailable + "] " + reason)
 	}
 }
 
-// feedBehindText is the BYE of a session whose change feed fell behind the history the
-// metadata service keeps.
-const feedBehindText = "Mailbox changes since this session's view are no longer kept; please reconnect"
+// The BYE texts of a session whose change feed stopped: it fell behind the history the
+// metadata service keeps, or it failed (a panic, or an error no retry mends).
+const (
+	feedBehindText = "Mailbox changes since this session's view are no longer kept; please reconnect"
+	feedFailedText = "Mailbox changes can no longer be followed; please reconnect"
+)
 
-// flagsFetch renders the FETCH response that reports the flags of message seq: "seq FETCH
-// (FLAGS (...))", with the UID when uid is true, and UID and MODSEQ once CONDSTORE is
-// enabled (RFC 7162 3.1). With NOTIFY the UID is always there (RFC 5465 5.1).
+// flagsFetch renders the FETCH response that reports the flags of message seq: "* seq FETCH
+// (FLAGS (...))" CRLF (imapresp.AppendFlagsFetch), with the UID when uid is true, and UID
+// and MODSEQ once CONDSTORE is enabled (RFC 7162 3.1). With NOTIFY the UID is always there (RFC 5465 5.1).
 func (c *conn) flagsFetch(seq int, uid bool) []byte {
 	return c.flagsFetchFor(seq, uid || c.condStore || c.notify != nil)
 }
@@ -346,27 +367,13 @@ func (c *conn) flagsFetch(seq int, uid bool) []byte {
 // flagsFetchFor is flagsFetch with the UID when uid is true.
 func (c *conn) flagsFetchFor(seq int, uid bool) []byte {
 	s := c.sel
-	b := c.appendFetchStart(nil, seq-1)
+	num, uidFetch := c.fetchNum(seq - 1)
+	f := imapresp.FlagsFetch{Num: num, UIDFetch: uidFetch, Flags: c.sessionFlags(seq - 1)}
 	if uid && !c.uidOnly {
-		b = append(b, "UID "...)
-		b = strconv.AppendUint(b, uint64(s.uids[seq-1]), 10)
-		b = append(b, ' ')
+		f.UID = s.uids[seq-1]
 	}
-	b = appendFlags(append(b, "FLAGS "...), c.sessionFlags(seq-1))
 	if c.condStore {
-		b = appendModSeq(append(b, ' '), s.modseqs[seq-1])
+		f.ModSeq = s.modseqs[seq-1]
 	}
-	return append(b, ')')
-}
-
-// appendFlags renders a flag list "(...)".
-func appendFlags(b []byte, flags []string) []byte {
-	b = append(b, '(')
-	for i, f := range flags {
-		if i > 0 {
-			b = append(b, ' ')
-		}
-		b = append(b, f...)
-	}
-	return append(b, ')')
+	return imapresp.AppendFlagsFetch(make([]byte, 0, 128), f)
 }

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 )
 
@@ -189,10 +190,10 @@ func (c *conn) useConn(nc net.Conn) {
 // once; run writes nothing more (errAnswered).
 func (c *conn) cmdStartTLS(cmd *imapwire.Command) error {
 	if c.tlsActive() {
-		return bad(codeClientBug, "TLS is already active") // RFC 5530 CLIENTBUG
+		return bad(imapresp.CodeClientBug, "TLS is already active") // RFC 5530 CLIENTBUG
 	}
 	if c.srv.cfg.TLS == nil {
-		return no(codeCannot, "TLS is not configured on this server")
+		return no(imapresp.CodeCannot, "TLS is not configured on this server")
 	}
 	c.writeStatus(cmd.Tag, ok("", "Begin TLS negotiation now"))
 	if err := c.bw.Flush(); err != nil {

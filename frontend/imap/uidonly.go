@@ -1,10 +1,6 @@
 package imap
 
-import (
-	"strconv"
-
-	"github.com/emersion/go-imap/v2"
-)
+import "github.com/emersion/go-imap/v2"
 
 // UIDONLY (RFC 9586). Once a session enables it, it names messages by UID only: the
 // commands that take message sequence numbers (marked seqNumbers in the dispatch table) and
@@ -12,15 +8,13 @@ import (
 // as "* uid UIDFETCH (...)" without the UID item, and expunges as VANISHED. The session's
 // view still numbers the messages, for EXISTS and for QRESYNC's bookkeeping.
 
-// appendFetchStart renders the start of the FETCH response for message i, after "* ":
-// "seq FETCH (", or "uid UIDFETCH (" in a UIDONLY session (RFC 9586 3.3).
-func (c *conn) appendFetchStart(b []byte, i int) []byte {
+// fetchNum returns the number a FETCH response gives message i: its sequence number, or
+// its UID in a UIDONLY session, whose responses are UIDFETCH (RFC 9586 3.3).
+func (c *conn) fetchNum(i int) (num uint32, uidFetch bool) {
 	if c.uidOnly {
-		b = strconv.AppendUint(b, uint64(c.sel.uids[i]), 10)
-		return append(b, " UIDFETCH ("...)
+		return c.sel.uids[i], true
 	}
-	b = strconv.AppendInt(b, int64(i+1), 10)
-	return append(b, " FETCH ("...)
+	return uint32(i + 1), false
 }
 
 // criteriaUseSeqNumbers reports whether search criteria name messages by sequence number

@@ -2,6 +2,7 @@ package metaclient_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/metaclient"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
@@ -157,17 +159,17 @@ func (g *group) nodes() []metaclient.Node {
 // leader waits until a live member leads the group and returns it.
 func (g *group) leader() *member {
 	g.t.Helper()
-	deadline := time.Now().Add(testWait)
-	for time.Now().Before(deadline) {
+	var leader *member
+	testwait.Until(g.t, testWait, func() error {
 		for _, m := range g.members {
 			if !m.dead && m.node.IsLeader() {
-				return m
+				leader = m
+				return nil
 			}
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	g.t.Fatal("no leader elected")
-	return nil
+		return errors.New("no leader elected")
+	})
+	return leader
 }
 
 // kill stops m as a crash would: its gRPC server drops every connection and Raft stops

@@ -60,7 +60,8 @@
 // WatchAccount (NOTIFY's account feed, whose snapshot on every new stream makes up for what a
 // broken one missed), the delivery reads (ResolveRecipient, which must find an account or
 // alias created through any frontend a moment before, GetActiveSieveScript and the other
-// Sieve script reads), and every write, stay on the leader.
+// Sieve script reads, CheckMarks, which must see the vacation and duplicate marks set
+// through any frontend), and every write, stay on the leader.
 //
 //   - A session never sees state older than it already saw. Every answer it received was
 //     covered by the read position or fenced, and the next read is served at or past the

@@ -15,6 +15,7 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/metaclient"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -88,13 +89,12 @@ var sessionMethods = []string{
 // waitApplied waits until m's state machine has applied index.
 func waitApplied(t testing.TB, m *member, index uint64) {
 	t.Helper()
-	deadline := time.Now().Add(testWait)
-	for m.node.AppliedIndex() < index {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s applied %d, want %d", m.id, m.node.AppliedIndex(), index)
+	testwait.Until(t, testWait, func() error {
+		if applied := m.node.AppliedIndex(); applied < index {
+			return fmt.Errorf("%s applied %d, want %d", m.id, applied, index)
 		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestFollowerReadsSpreadOverNodes: with follower reads on, the session reads of one
@@ -170,19 +170,15 @@ func TestFollowerBehindDoesNotAnswer(t *testing.T) {
 
 	behind.gate.resume()
 	waitApplied(t, behind, c.SeenIndex())
-	deadline := time.Now().Add(testWait)
-	for {
+	testwait.Until(t, testWait, func() error {
 		if got := listUIDs(t, md, inbox); !slices.Equal(got, want) {
 			t.Fatalf("ListMessages after catching up = %v, want %v", got, want)
 		}
-		if _, n := behind.calls.count(list); n > servedBefore {
-			break
+		if _, n := behind.calls.count(list); n <= servedBefore {
+			return fmt.Errorf("%s serves no read after catching up", behind.id)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s serves no read after catching up", behind.id)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestReadYourWritesUnderFollowerReads: several writers share one client (one frontend);
@@ -436,14 +432,12 @@ func TestStalledNodeStreamsMove(t *testing.T) {
 		})
 		<-opened
 	}
-	for deadline := time.Now().Add(testWait); ; time.Sleep(5 * time.Millisecond) {
-		if taken, _ := hung.calls.count(metadatapb.Metadata_Watch_FullMethodName); taken > 0 {
-			break
+	testwait.Until(t, testWait, func() error {
+		if taken, _ := hung.calls.count(metadatapb.Metadata_Watch_FullMethodName); taken == 0 {
+			return fmt.Errorf("no watch went to %s: the test proves nothing", hung.id)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no watch went to %s: the test proves nothing", hung.id)
-		}
-	}
+		return nil
+	})
 	hung.gate.pause()
 	hung.stall.pause()
 	defer hung.gate.resume()

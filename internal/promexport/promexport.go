@@ -1,6 +1,9 @@
 // Package promexport serves Prometheus metrics of a Strata process over HTTP (GET
 // /metrics): the body cache's hits, misses and size, and the S3 store's calls, errors,
-// bytes and latency, read from their counters at each scrape.
+// bytes and latency, read from their counters at each scrape; the Go runtime's and the
+// process's; and those of the process's other parts given to Listen (the IMAP engine's,
+// a metadata node's). docs/metrics.md lists them. Each endpoint has its own registry, so
+// several can run in one process.
 package promexport
 
 import (
@@ -88,16 +91,29 @@ func (c *blobCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+func registerAll(reg *prometheus.Registry, cs []prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
 // Server is a running /metrics endpoint.
 type Server struct {
 	ln   net.Listener
 	http *http.Server
 }
 
-// Listen serves the blob metrics of store and the Go runtime's on addr at /metrics.
-func Listen(addr string, store blobstore.Store, logger *slog.Logger) (*Server, error) {
+// Listen serves the blob metrics of store (which may be nil), the Go runtime's and those of
+// more on addr at /metrics.
+func Listen(addr string, store blobstore.Store, logger *slog.Logger, more ...prometheus.Collector) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewBlobCollector(store), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := registerAll(reg, more); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("listen for metrics on %s: %w", addr, err)

@@ -67,6 +67,7 @@ type Command struct {
 	//	*Command_DeleteSieveScript
 	//	*Command_RenameSieveScript
 	//	*Command_SetActiveSieveScript
+	//	*Command_SetMarks
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -393,6 +394,15 @@ func (x *Command) GetSetActiveSieveScript() *SetActiveSieveScriptRequest {
 	return nil
 }
 
+func (x *Command) GetSetMarks() *SetMarksRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetMarks); ok {
+			return x.SetMarks
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -517,6 +527,10 @@ type Command_SetActiveSieveScript struct {
 	SetActiveSieveScript *SetActiveSieveScriptRequest `protobuf:"bytes,56,opt,name=set_active_sieve_script,json=setActiveSieveScript,proto3,oneof"`
 }
 
+type Command_SetMarks struct {
+	SetMarks *SetMarksRequest `protobuf:"bytes,60,opt,name=set_marks,json=setMarks,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -576,6 +590,8 @@ func (*Command_DeleteSieveScript) isCommand_Op() {}
 func (*Command_RenameSieveScript) isCommand_Op() {}
 
 func (*Command_SetActiveSieveScript) isCommand_Op() {}
+
+func (*Command_SetMarks) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1504,11 +1520,65 @@ func (x *DedupRecord) GetModseq() uint64 {
 	return 0
 }
 
+// MarkRecord is a delivery mark of an account (metadata/marks.go); its key is in the
+// store key.
+type MarkRecord struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	SetUnix         int64                  `protobuf:"varint,1,opt,name=set_unix,json=setUnix,proto3" json:"set_unix,omitempty"`
+	ExpiresUnixNano int64                  `protobuf:"varint,2,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"` // log time
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *MarkRecord) Reset() {
+	*x = MarkRecord{}
+	mi := &file_fsm_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkRecord) ProtoMessage() {}
+
+func (x *MarkRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkRecord.ProtoReflect.Descriptor instead.
+func (*MarkRecord) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *MarkRecord) GetSetUnix() int64 {
+	if x != nil {
+		return x.SetUnix
+	}
+	return 0
+}
+
+func (x *MarkRecord) GetExpiresUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresUnixNano
+	}
+	return 0
+}
+
 var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xbd\x13\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\x81\x14\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1546,7 +1616,8 @@ const file_fsm_proto_rawDesc = "" +
 	"\x10put_sieve_script\x185 \x01(\v2).strata.metadata.v1.PutSieveScriptRequestH\x00R\x0eputSieveScript\x12^\n" +
 	"\x13delete_sieve_script\x186 \x01(\v2,.strata.metadata.v1.DeleteSieveScriptRequestH\x00R\x11deleteSieveScript\x12^\n" +
 	"\x13rename_sieve_script\x187 \x01(\v2,.strata.metadata.v1.RenameSieveScriptRequestH\x00R\x11renameSieveScript\x12h\n" +
-	"\x17set_active_sieve_script\x188 \x01(\v2/.strata.metadata.v1.SetActiveSieveScriptRequestH\x00R\x14setActiveSieveScriptB\x04\n" +
+	"\x17set_active_sieve_script\x188 \x01(\v2/.strata.metadata.v1.SetActiveSieveScriptRequestH\x00R\x14setActiveSieveScript\x12B\n" +
+	"\tset_marks\x18< \x01(\v2#.strata.metadata.v1.SetMarksRequestH\x00R\bsetMarksB\x04\n" +
 	"\x02op\"Q\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
@@ -1614,7 +1685,11 @@ const file_fsm_proto_rawDesc = "" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12!\n" +
 	"\fuid_validity\x18\x03 \x01(\rR\vuidValidity\x12\x12\n" +
 	"\x04uids\x18\x04 \x03(\rR\x04uids\x12\x16\n" +
-	"\x06modseq\x18\x05 \x01(\x04R\x06modseqB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
+	"\x06modseq\x18\x05 \x01(\x04R\x06modseq\"S\n" +
+	"\n" +
+	"MarkRecord\x12\x19\n" +
+	"\bset_unix\x18\x01 \x01(\x03R\asetUnix\x12*\n" +
+	"\x11expires_unix_nano\x18\x02 \x01(\x03R\x0fexpiresUnixNanoB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
 var (
 	file_fsm_proto_rawDescOnce sync.Once
@@ -1628,7 +1703,7 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_fsm_proto_goTypes = []any{
 	(*Command)(nil),                      // 0: strata.metadata.v1.Command
 	(*CreateAccountCommand)(nil),         // 1: strata.metadata.v1.CreateAccountCommand
@@ -1641,108 +1716,111 @@ var file_fsm_proto_goTypes = []any{
 	(*RequestRecord)(nil),                // 8: strata.metadata.v1.RequestRecord
 	(*AnnotationUsage)(nil),              // 9: strata.metadata.v1.AnnotationUsage
 	(*DedupRecord)(nil),                  // 10: strata.metadata.v1.DedupRecord
-	(*CreateTenantRequest)(nil),          // 11: strata.metadata.v1.CreateTenantRequest
-	(*DeleteAccountRequest)(nil),         // 12: strata.metadata.v1.DeleteAccountRequest
-	(*CreateMailboxRequest)(nil),         // 13: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),         // 14: strata.metadata.v1.DeleteMailboxRequest
-	(*RenameMailboxRequest)(nil),         // 15: strata.metadata.v1.RenameMailboxRequest
-	(*SetSubscribedRequest)(nil),         // 16: strata.metadata.v1.SetSubscribedRequest
-	(*AppendRequest)(nil),                // 17: strata.metadata.v1.AppendRequest
-	(*StoreFlagsRequest)(nil),            // 18: strata.metadata.v1.StoreFlagsRequest
-	(*CopyRequest)(nil),                  // 19: strata.metadata.v1.CopyRequest
-	(*ExpungeRequest)(nil),               // 20: strata.metadata.v1.ExpungeRequest
-	(*MarkBlobsDeletingRequest)(nil),     // 21: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),           // 22: strata.metadata.v1.ForgetBlobsRequest
-	(*DeleteTenantRequest)(nil),          // 23: strata.metadata.v1.DeleteTenantRequest
-	(*AddDomainRequest)(nil),             // 24: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),          // 25: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil),    // 26: strata.metadata.v1.SetAccountDisabledRequest
-	(*SetQuotaRequest)(nil),              // 27: strata.metadata.v1.SetQuotaRequest
-	(*SetAclRequest)(nil),                // 28: strata.metadata.v1.SetAclRequest
-	(*DeleteAclRequest)(nil),             // 29: strata.metadata.v1.DeleteAclRequest
-	(*ClaimRecentRequest)(nil),           // 30: strata.metadata.v1.ClaimRecentRequest
-	(*SetMetadataRequest)(nil),           // 31: strata.metadata.v1.SetMetadataRequest
-	(*SetDeliverySettingsRequest)(nil),   // 32: strata.metadata.v1.SetDeliverySettingsRequest
-	(*AddAliasRequest)(nil),              // 33: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 34: strata.metadata.v1.DeleteAliasRequest
-	(*PutSieveScriptRequest)(nil),        // 35: strata.metadata.v1.PutSieveScriptRequest
-	(*DeleteSieveScriptRequest)(nil),     // 36: strata.metadata.v1.DeleteSieveScriptRequest
-	(*RenameSieveScriptRequest)(nil),     // 37: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 38: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*Tenant)(nil),                       // 39: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 40: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 41: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),               // 42: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),           // 43: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),                 // 44: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),              // 45: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                    // 46: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),         // 47: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                    // 48: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),                  // 49: strata.metadata.v1.AclResponse
-	(*ClaimRecentResponse)(nil),          // 50: strata.metadata.v1.ClaimRecentResponse
-	(*DeliverySettings)(nil),             // 51: strata.metadata.v1.DeliverySettings
-	(*Alias)(nil),                        // 52: strata.metadata.v1.Alias
-	(*DeleteAliasResponse)(nil),          // 53: strata.metadata.v1.DeleteAliasResponse
-	(*SieveScript)(nil),                  // 54: strata.metadata.v1.SieveScript
-	(*SetActiveSieveScriptResponse)(nil), // 55: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*MarkRecord)(nil),                   // 11: strata.metadata.v1.MarkRecord
+	(*CreateTenantRequest)(nil),          // 12: strata.metadata.v1.CreateTenantRequest
+	(*DeleteAccountRequest)(nil),         // 13: strata.metadata.v1.DeleteAccountRequest
+	(*CreateMailboxRequest)(nil),         // 14: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),         // 15: strata.metadata.v1.DeleteMailboxRequest
+	(*RenameMailboxRequest)(nil),         // 16: strata.metadata.v1.RenameMailboxRequest
+	(*SetSubscribedRequest)(nil),         // 17: strata.metadata.v1.SetSubscribedRequest
+	(*AppendRequest)(nil),                // 18: strata.metadata.v1.AppendRequest
+	(*StoreFlagsRequest)(nil),            // 19: strata.metadata.v1.StoreFlagsRequest
+	(*CopyRequest)(nil),                  // 20: strata.metadata.v1.CopyRequest
+	(*ExpungeRequest)(nil),               // 21: strata.metadata.v1.ExpungeRequest
+	(*MarkBlobsDeletingRequest)(nil),     // 22: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 23: strata.metadata.v1.ForgetBlobsRequest
+	(*DeleteTenantRequest)(nil),          // 24: strata.metadata.v1.DeleteTenantRequest
+	(*AddDomainRequest)(nil),             // 25: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 26: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 27: strata.metadata.v1.SetAccountDisabledRequest
+	(*SetQuotaRequest)(nil),              // 28: strata.metadata.v1.SetQuotaRequest
+	(*SetAclRequest)(nil),                // 29: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),             // 30: strata.metadata.v1.DeleteAclRequest
+	(*ClaimRecentRequest)(nil),           // 31: strata.metadata.v1.ClaimRecentRequest
+	(*SetMetadataRequest)(nil),           // 32: strata.metadata.v1.SetMetadataRequest
+	(*SetDeliverySettingsRequest)(nil),   // 33: strata.metadata.v1.SetDeliverySettingsRequest
+	(*AddAliasRequest)(nil),              // 34: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 35: strata.metadata.v1.DeleteAliasRequest
+	(*PutSieveScriptRequest)(nil),        // 36: strata.metadata.v1.PutSieveScriptRequest
+	(*DeleteSieveScriptRequest)(nil),     // 37: strata.metadata.v1.DeleteSieveScriptRequest
+	(*RenameSieveScriptRequest)(nil),     // 38: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 39: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetMarksRequest)(nil),              // 40: strata.metadata.v1.SetMarksRequest
+	(*Tenant)(nil),                       // 41: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 42: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 43: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),               // 44: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),           // 45: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),                 // 46: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),              // 47: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                    // 48: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),         // 49: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                    // 50: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),                  // 51: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),          // 52: strata.metadata.v1.ClaimRecentResponse
+	(*DeliverySettings)(nil),             // 53: strata.metadata.v1.DeliverySettings
+	(*Alias)(nil),                        // 54: strata.metadata.v1.Alias
+	(*DeleteAliasResponse)(nil),          // 55: strata.metadata.v1.DeleteAliasResponse
+	(*SieveScript)(nil),                  // 56: strata.metadata.v1.SieveScript
+	(*SetActiveSieveScriptResponse)(nil), // 57: strata.metadata.v1.SetActiveSieveScriptResponse
 }
 var file_fsm_proto_depIdxs = []int32{
-	11, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
+	12, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
 	1,  // 1: strata.metadata.v1.Command.create_account:type_name -> strata.metadata.v1.CreateAccountCommand
 	2,  // 2: strata.metadata.v1.Command.set_password:type_name -> strata.metadata.v1.SetPasswordCommand
-	12, // 3: strata.metadata.v1.Command.delete_account:type_name -> strata.metadata.v1.DeleteAccountRequest
-	13, // 4: strata.metadata.v1.Command.create_mailbox:type_name -> strata.metadata.v1.CreateMailboxRequest
-	14, // 5: strata.metadata.v1.Command.delete_mailbox:type_name -> strata.metadata.v1.DeleteMailboxRequest
-	15, // 6: strata.metadata.v1.Command.rename_mailbox:type_name -> strata.metadata.v1.RenameMailboxRequest
-	16, // 7: strata.metadata.v1.Command.set_subscribed:type_name -> strata.metadata.v1.SetSubscribedRequest
-	17, // 8: strata.metadata.v1.Command.append:type_name -> strata.metadata.v1.AppendRequest
-	18, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
-	19, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
-	20, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
-	21, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
-	22, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
-	23, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
-	24, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
-	25, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
-	26, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
-	27, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
-	28, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
-	29, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
-	30, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
-	31, // 22: strata.metadata.v1.Command.set_metadata:type_name -> strata.metadata.v1.SetMetadataRequest
-	32, // 23: strata.metadata.v1.Command.set_delivery_settings:type_name -> strata.metadata.v1.SetDeliverySettingsRequest
-	33, // 24: strata.metadata.v1.Command.add_alias:type_name -> strata.metadata.v1.AddAliasRequest
-	34, // 25: strata.metadata.v1.Command.delete_alias:type_name -> strata.metadata.v1.DeleteAliasRequest
-	35, // 26: strata.metadata.v1.Command.put_sieve_script:type_name -> strata.metadata.v1.PutSieveScriptRequest
-	36, // 27: strata.metadata.v1.Command.delete_sieve_script:type_name -> strata.metadata.v1.DeleteSieveScriptRequest
-	37, // 28: strata.metadata.v1.Command.rename_sieve_script:type_name -> strata.metadata.v1.RenameSieveScriptRequest
-	38, // 29: strata.metadata.v1.Command.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptRequest
-	39, // 30: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	40, // 31: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	41, // 32: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	42, // 33: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	43, // 34: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	44, // 35: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	45, // 36: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	46, // 37: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	47, // 38: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	48, // 39: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	49, // 40: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	50, // 41: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
-	51, // 42: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
-	52, // 43: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
-	53, // 44: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
-	54, // 45: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
-	55, // 46: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
-	40, // 47: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	41, // 48: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	3,  // 49: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	50, // [50:50] is the sub-list for method output_type
-	50, // [50:50] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	13, // 3: strata.metadata.v1.Command.delete_account:type_name -> strata.metadata.v1.DeleteAccountRequest
+	14, // 4: strata.metadata.v1.Command.create_mailbox:type_name -> strata.metadata.v1.CreateMailboxRequest
+	15, // 5: strata.metadata.v1.Command.delete_mailbox:type_name -> strata.metadata.v1.DeleteMailboxRequest
+	16, // 6: strata.metadata.v1.Command.rename_mailbox:type_name -> strata.metadata.v1.RenameMailboxRequest
+	17, // 7: strata.metadata.v1.Command.set_subscribed:type_name -> strata.metadata.v1.SetSubscribedRequest
+	18, // 8: strata.metadata.v1.Command.append:type_name -> strata.metadata.v1.AppendRequest
+	19, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
+	20, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
+	21, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
+	22, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
+	23, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
+	24, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
+	25, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
+	26, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
+	27, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
+	28, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
+	29, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
+	30, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
+	31, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
+	32, // 22: strata.metadata.v1.Command.set_metadata:type_name -> strata.metadata.v1.SetMetadataRequest
+	33, // 23: strata.metadata.v1.Command.set_delivery_settings:type_name -> strata.metadata.v1.SetDeliverySettingsRequest
+	34, // 24: strata.metadata.v1.Command.add_alias:type_name -> strata.metadata.v1.AddAliasRequest
+	35, // 25: strata.metadata.v1.Command.delete_alias:type_name -> strata.metadata.v1.DeleteAliasRequest
+	36, // 26: strata.metadata.v1.Command.put_sieve_script:type_name -> strata.metadata.v1.PutSieveScriptRequest
+	37, // 27: strata.metadata.v1.Command.delete_sieve_script:type_name -> strata.metadata.v1.DeleteSieveScriptRequest
+	38, // 28: strata.metadata.v1.Command.rename_sieve_script:type_name -> strata.metadata.v1.RenameSieveScriptRequest
+	39, // 29: strata.metadata.v1.Command.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptRequest
+	40, // 30: strata.metadata.v1.Command.set_marks:type_name -> strata.metadata.v1.SetMarksRequest
+	41, // 31: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	42, // 32: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	43, // 33: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	44, // 34: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	45, // 35: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	46, // 36: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	47, // 37: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	48, // 38: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	49, // 39: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	50, // 40: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	51, // 41: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	52, // 42: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	53, // 43: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
+	54, // 44: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
+	55, // 45: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
+	56, // 46: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
+	57, // 47: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
+	42, // 48: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	43, // 49: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	3,  // 50: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -1782,6 +1860,7 @@ func file_fsm_proto_init() {
 		(*Command_DeleteSieveScript)(nil),
 		(*Command_RenameSieveScript)(nil),
 		(*Command_SetActiveSieveScript)(nil),
+		(*Command_SetMarks)(nil),
 	}
 	file_fsm_proto_msgTypes[3].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
@@ -1808,7 +1887,7 @@ func file_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -4284,7 +4284,9 @@ type ChangeBatch struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Changes       []*Change              `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
 	HighestModseq uint64                 `protobuf:"varint,2,opt,name=highest_modseq,json=highestModseq,proto3" json:"highest_modseq,omitempty"`
-	// The log time of the command, in the stored journal entry only (retention).
+	// The log time of the command (stamped by the leader as it proposed it): in the
+	// stored journal entry, for retention; in a Watch batch, that of its first change,
+	// from which frontends measure the change feed's lag.
 	TimestampUnixNano int64 `protobuf:"varint,3,opt,name=timestamp_unix_nano,json=timestampUnixNano,proto3" json:"timestamp_unix_nano,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
@@ -7259,6 +7261,335 @@ func (x *GetActiveSieveScriptResponse) GetTenant() string {
 	return ""
 }
 
+type Mark struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Key   []byte                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// When the caller made the mark (vacation: when the response went out), unix seconds.
+	SetUnix int64 `protobuf:"varint,2,opt,name=set_unix,json=setUnix,proto3" json:"set_unix,omitempty"`
+	// When the mark is forgotten, unix seconds. At or before the log time: SetMarks removes
+	// the key's mark instead of storing one.
+	ExpiresUnix   int64 `protobuf:"varint,3,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Mark) Reset() {
+	*x = Mark{}
+	mi := &file_metadata_proto_msgTypes[105]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Mark) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Mark) ProtoMessage() {}
+
+func (x *Mark) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[105]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Mark.ProtoReflect.Descriptor instead.
+func (*Mark) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{105}
+}
+
+func (x *Mark) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *Mark) GetSetUnix() int64 {
+	if x != nil {
+		return x.SetUnix
+	}
+	return 0
+}
+
+func (x *Mark) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
+}
+
+type SetMarksRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Account   string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	// Each replaces the account's mark of the same key; for a key given twice the last one
+	// counts.
+	Marks         []*Mark `protobuf:"bytes,3,rep,name=marks,proto3" json:"marks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMarksRequest) Reset() {
+	*x = SetMarksRequest{}
+	mi := &file_metadata_proto_msgTypes[106]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMarksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMarksRequest) ProtoMessage() {}
+
+func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[106]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMarksRequest.ProtoReflect.Descriptor instead.
+func (*SetMarksRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{106}
+}
+
+func (x *SetMarksRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SetMarksRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SetMarksRequest) GetMarks() []*Mark {
+	if x != nil {
+		return x.Marks
+	}
+	return nil
+}
+
+type SetMarksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetMarksResponse) Reset() {
+	*x = SetMarksResponse{}
+	mi := &file_metadata_proto_msgTypes[107]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetMarksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetMarksResponse) ProtoMessage() {}
+
+func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[107]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetMarksResponse.ProtoReflect.Descriptor instead.
+func (*SetMarksResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{107}
+}
+
+type CheckMarksRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Keys    [][]byte               `protobuf:"bytes,2,rep,name=keys,proto3" json:"keys,omitempty"`
+	// The time the marks are checked at, unix seconds: a mark whose expiry is at or before it
+	// is absent. 0: the group's log time (the timestamp of its latest command).
+	NowUnix       int64 `protobuf:"varint,3,opt,name=now_unix,json=nowUnix,proto3" json:"now_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckMarksRequest) Reset() {
+	*x = CheckMarksRequest{}
+	mi := &file_metadata_proto_msgTypes[108]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckMarksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckMarksRequest) ProtoMessage() {}
+
+func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[108]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckMarksRequest.ProtoReflect.Descriptor instead.
+func (*CheckMarksRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{108}
+}
+
+func (x *CheckMarksRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *CheckMarksRequest) GetKeys() [][]byte {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *CheckMarksRequest) GetNowUnix() int64 {
+	if x != nil {
+		return x.NowUnix
+	}
+	return 0
+}
+
+type CheckMarksResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One per key of the request, in its order; absent keys have present false and no
+	// times.
+	Marks         []*MarkState `protobuf:"bytes,1,rep,name=marks,proto3" json:"marks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckMarksResponse) Reset() {
+	*x = CheckMarksResponse{}
+	mi := &file_metadata_proto_msgTypes[109]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckMarksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckMarksResponse) ProtoMessage() {}
+
+func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[109]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckMarksResponse.ProtoReflect.Descriptor instead.
+func (*CheckMarksResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{109}
+}
+
+func (x *CheckMarksResponse) GetMarks() []*MarkState {
+	if x != nil {
+		return x.Marks
+	}
+	return nil
+}
+
+type MarkState struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Present       bool                   `protobuf:"varint,1,opt,name=present,proto3" json:"present,omitempty"`
+	SetUnix       int64                  `protobuf:"varint,2,opt,name=set_unix,json=setUnix,proto3" json:"set_unix,omitempty"`
+	ExpiresUnix   int64                  `protobuf:"varint,3,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkState) Reset() {
+	*x = MarkState{}
+	mi := &file_metadata_proto_msgTypes[110]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkState) ProtoMessage() {}
+
+func (x *MarkState) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[110]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkState.ProtoReflect.Descriptor instead.
+func (*MarkState) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{110}
+}
+
+func (x *MarkState) GetPresent() bool {
+	if x != nil {
+		return x.Present
+	}
+	return false
+}
+
+func (x *MarkState) GetSetUnix() int64 {
+	if x != nil {
+		return x.SetUnix
+	}
+	return 0
+}
+
+func (x *MarkState) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
+}
+
 var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
@@ -7847,7 +8178,27 @@ const file_metadata_proto_rawDesc = "" +
 	"\x06script\x18\x01 \x01(\v2\x1f.strata.metadata.v1.SieveScriptR\x06script\x127\n" +
 	"\x06before\x18\x02 \x03(\v2\x1f.strata.metadata.v1.SieveScriptR\x06before\x125\n" +
 	"\x05after\x18\x03 \x03(\v2\x1f.strata.metadata.v1.SieveScriptR\x05after\x12\x16\n" +
-	"\x06tenant\x18\x04 \x01(\tR\x06tenant*F\n" +
+	"\x06tenant\x18\x04 \x01(\tR\x06tenant\"V\n" +
+	"\x04Mark\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\fR\x03key\x12\x19\n" +
+	"\bset_unix\x18\x02 \x01(\x03R\asetUnix\x12!\n" +
+	"\fexpires_unix\x18\x03 \x01(\x03R\vexpiresUnix\"z\n" +
+	"\x0fSetMarksRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12.\n" +
+	"\x05marks\x18\x03 \x03(\v2\x18.strata.metadata.v1.MarkR\x05marks\"\x12\n" +
+	"\x10SetMarksResponse\"\\\n" +
+	"\x11CheckMarksRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
+	"\x04keys\x18\x02 \x03(\fR\x04keys\x12\x19\n" +
+	"\bnow_unix\x18\x03 \x01(\x03R\anowUnix\"I\n" +
+	"\x12CheckMarksResponse\x123\n" +
+	"\x05marks\x18\x01 \x03(\v2\x1d.strata.metadata.v1.MarkStateR\x05marks\"c\n" +
+	"\tMarkState\x12\x18\n" +
+	"\apresent\x18\x01 \x01(\bR\apresent\x12\x19\n" +
+	"\bset_unix\x18\x02 \x01(\x03R\asetUnix\x12!\n" +
+	"\fexpires_unix\x18\x03 \x01(\x03R\vexpiresUnix*F\n" +
 	"\aAclMode\x12\x14\n" +
 	"\x10ACL_MODE_REPLACE\x10\x00\x12\x10\n" +
 	"\fACL_MODE_ADD\x10\x01\x12\x13\n" +
@@ -7868,7 +8219,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\rMetadataDepth\x12\x17\n" +
 	"\x13METADATA_DEPTH_ZERO\x10\x00\x12\x16\n" +
 	"\x12METADATA_DEPTH_ONE\x10\x01\x12\x1b\n" +
-	"\x17METADATA_DEPTH_INFINITY\x10\x022\xe2$\n" +
+	"\x17METADATA_DEPTH_INFINITY\x10\x022\x96&\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -7922,7 +8273,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11DeleteSieveScript\x12,.strata.metadata.v1.DeleteSieveScriptRequest\x1a-.strata.metadata.v1.DeleteSieveScriptResponse\x12b\n" +
 	"\x11RenameSieveScript\x12,.strata.metadata.v1.RenameSieveScriptRequest\x1a\x1f.strata.metadata.v1.SieveScript\x12y\n" +
 	"\x14SetActiveSieveScript\x12/.strata.metadata.v1.SetActiveSieveScriptRequest\x1a0.strata.metadata.v1.SetActiveSieveScriptResponse\x12y\n" +
-	"\x14GetActiveSieveScript\x12/.strata.metadata.v1.GetActiveSieveScriptRequest\x1a0.strata.metadata.v1.GetActiveSieveScriptResponse2n\n" +
+	"\x14GetActiveSieveScript\x12/.strata.metadata.v1.GetActiveSieveScriptRequest\x1a0.strata.metadata.v1.GetActiveSieveScriptResponse\x12[\n" +
+	"\n" +
+	"CheckMarks\x12%.strata.metadata.v1.CheckMarksRequest\x1a&.strata.metadata.v1.CheckMarksResponse\x12U\n" +
+	"\bSetMarks\x12#.strata.metadata.v1.SetMarksRequest\x1a$.strata.metadata.v1.SetMarksResponse2n\n" +
 	"\tBlobAdmin\x12a\n" +
 	"\fCollectBlobs\x12'.strata.metadata.v1.CollectBlobsRequest\x1a(.strata.metadata.v1.CollectBlobsResponseB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
@@ -7939,7 +8293,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 105)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 111)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                         // 0: strata.metadata.v1.AclMode
 	(FlagOp)(0),                          // 1: strata.metadata.v1.FlagOp
@@ -8050,6 +8404,12 @@ var file_metadata_proto_goTypes = []any{
 	(*SetActiveSieveScriptResponse)(nil), // 106: strata.metadata.v1.SetActiveSieveScriptResponse
 	(*GetActiveSieveScriptRequest)(nil),  // 107: strata.metadata.v1.GetActiveSieveScriptRequest
 	(*GetActiveSieveScriptResponse)(nil), // 108: strata.metadata.v1.GetActiveSieveScriptResponse
+	(*Mark)(nil),                         // 109: strata.metadata.v1.Mark
+	(*SetMarksRequest)(nil),              // 110: strata.metadata.v1.SetMarksRequest
+	(*SetMarksResponse)(nil),             // 111: strata.metadata.v1.SetMarksResponse
+	(*CheckMarksRequest)(nil),            // 112: strata.metadata.v1.CheckMarksRequest
+	(*CheckMarksResponse)(nil),           // 113: strata.metadata.v1.CheckMarksResponse
+	(*MarkState)(nil),                    // 114: strata.metadata.v1.MarkState
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,   // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
@@ -8105,113 +8465,119 @@ var file_metadata_proto_depIdxs = []int32{
 	97,  // 50: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
 	97,  // 51: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
 	97,  // 52: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
-	18,  // 53: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	19,  // 54: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	21,  // 55: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	22,  // 56: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	23,  // 57: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	25,  // 58: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	27,  // 59: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	28,  // 60: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	30,  // 61: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	31,  // 62: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	32,  // 63: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	34,  // 64: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	36,  // 65: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	40,  // 66: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	43,  // 67: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	46,  // 68: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	47,  // 69: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	50,  // 70: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	52,  // 71: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	54,  // 72: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	56,  // 73: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	58,  // 74: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	61,  // 75: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	62,  // 76: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	66,  // 77: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	68,  // 78: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	69,  // 79: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	70,  // 80: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	71,  // 81: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	75,  // 82: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	76,  // 83: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	4,   // 84: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	5,   // 85: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	6,   // 86: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	79,  // 87: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	81,  // 88: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	83,  // 89: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
-	88,  // 90: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
-	86,  // 91: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
-	87,  // 92: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
-	92,  // 93: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
-	93,  // 94: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
-	95,  // 95: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
-	98,  // 96: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
-	99,  // 97: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
-	100, // 98: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
-	102, // 99: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
-	104, // 100: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
-	105, // 101: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
-	107, // 102: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
-	64,  // 103: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	8,   // 104: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	20,  // 105: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	9,   // 106: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	9,   // 107: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	24,  // 108: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	26,  // 109: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	9,   // 110: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	29,  // 111: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	10,  // 112: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	10,  // 113: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	33,  // 114: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	35,  // 115: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	37,  // 116: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	41,  // 117: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	44,  // 118: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	17,  // 119: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	49,  // 120: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	51,  // 121: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	53,  // 122: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	55,  // 123: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	57,  // 124: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	60,  // 125: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	63,  // 126: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	63,  // 127: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	67,  // 128: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	8,   // 129: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	8,   // 130: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	9,   // 131: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	9,   // 132: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	74,  // 133: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	77,  // 134: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	7,   // 135: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 136: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 137: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	80,  // 138: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	82,  // 139: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	84,  // 140: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
-	90,  // 141: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
-	85,  // 142: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	85,  // 143: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	91,  // 144: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
-	94,  // 145: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
-	96,  // 146: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
-	97,  // 147: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
-	97,  // 148: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
-	101, // 149: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
-	103, // 150: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
-	97,  // 151: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
-	106, // 152: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
-	108, // 153: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
-	65,  // 154: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	104, // [104:155] is the sub-list for method output_type
-	53,  // [53:104] is the sub-list for method input_type
-	53,  // [53:53] is the sub-list for extension type_name
-	53,  // [53:53] is the sub-list for extension extendee
-	0,   // [0:53] is the sub-list for field type_name
+	109, // 53: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
+	114, // 54: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
+	18,  // 55: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	19,  // 56: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	21,  // 57: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	22,  // 58: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	23,  // 59: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	25,  // 60: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	27,  // 61: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	28,  // 62: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	30,  // 63: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	31,  // 64: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	32,  // 65: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	34,  // 66: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	36,  // 67: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	40,  // 68: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	43,  // 69: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	46,  // 70: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	47,  // 71: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	50,  // 72: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	52,  // 73: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	54,  // 74: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	56,  // 75: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	58,  // 76: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	61,  // 77: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	62,  // 78: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	66,  // 79: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	68,  // 80: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	69,  // 81: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	70,  // 82: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	71,  // 83: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	75,  // 84: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	76,  // 85: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	4,   // 86: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	5,   // 87: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	6,   // 88: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	79,  // 89: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	81,  // 90: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	83,  // 91: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	88,  // 92: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
+	86,  // 93: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
+	87,  // 94: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
+	92,  // 95: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
+	93,  // 96: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
+	95,  // 97: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
+	98,  // 98: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
+	99,  // 99: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
+	100, // 100: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
+	102, // 101: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
+	104, // 102: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
+	105, // 103: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
+	107, // 104: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
+	112, // 105: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
+	110, // 106: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
+	64,  // 107: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	8,   // 108: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	20,  // 109: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	9,   // 110: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	9,   // 111: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	24,  // 112: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	26,  // 113: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	9,   // 114: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	29,  // 115: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	10,  // 116: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	10,  // 117: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	33,  // 118: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	35,  // 119: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	37,  // 120: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	41,  // 121: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	44,  // 122: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	17,  // 123: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	49,  // 124: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	51,  // 125: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	53,  // 126: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	55,  // 127: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	57,  // 128: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	60,  // 129: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	63,  // 130: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	63,  // 131: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	67,  // 132: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	8,   // 133: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	8,   // 134: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	9,   // 135: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	9,   // 136: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	74,  // 137: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	77,  // 138: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	7,   // 139: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 140: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 141: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	80,  // 142: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	82,  // 143: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	84,  // 144: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	90,  // 145: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
+	85,  // 146: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	85,  // 147: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	91,  // 148: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
+	94,  // 149: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
+	96,  // 150: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
+	97,  // 151: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
+	97,  // 152: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
+	101, // 153: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
+	103, // 154: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
+	97,  // 155: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
+	106, // 156: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
+	108, // 157: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
+	113, // 158: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
+	111, // 159: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
+	65,  // 160: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	108, // [108:161] is the sub-list for method output_type
+	55,  // [55:108] is the sub-list for method input_type
+	55,  // [55:55] is the sub-list for extension type_name
+	55,  // [55:55] is the sub-list for extension extendee
+	0,   // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -8230,7 +8596,7 @@ func file_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   105,
+			NumMessages:   111,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

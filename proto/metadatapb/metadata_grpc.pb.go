@@ -73,6 +73,8 @@ const (
 	Metadata_RenameSieveScript_FullMethodName    = "/strata.metadata.v1.Metadata/RenameSieveScript"
 	Metadata_SetActiveSieveScript_FullMethodName = "/strata.metadata.v1.Metadata/SetActiveSieveScript"
 	Metadata_GetActiveSieveScript_FullMethodName = "/strata.metadata.v1.Metadata/GetActiveSieveScript"
+	Metadata_CheckMarks_FullMethodName           = "/strata.metadata.v1.Metadata/CheckMarks"
+	Metadata_SetMarks_FullMethodName             = "/strata.metadata.v1.Metadata/SetMarks"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -190,6 +192,11 @@ type MetadataClient interface {
 	// GetActiveSieveScript answers what delivery to an account runs: the tenant's "before"
 	// scripts, the account's active script (if any), the tenant's "after" scripts.
 	GetActiveSieveScript(ctx context.Context, in *GetActiveSieveScriptRequest, opts ...grpc.CallOption) (*GetActiveSieveScriptResponse, error)
+	// Delivery marks (issue 12, see "delivery marks" below): small per-account records that
+	// delivery keeps for Sieve's vacation response tracking (RFC 5230 4.2, RFC 6131) and
+	// duplicate test (RFC 7352). CheckMarks reads them; SetMarks writes them through Raft.
+	CheckMarks(ctx context.Context, in *CheckMarksRequest, opts ...grpc.CallOption) (*CheckMarksResponse, error)
+	SetMarks(ctx context.Context, in *SetMarksRequest, opts ...grpc.CallOption) (*SetMarksResponse, error)
 }
 
 type metadataClient struct {
@@ -727,6 +734,26 @@ func (c *metadataClient) GetActiveSieveScript(ctx context.Context, in *GetActive
 	return out, nil
 }
 
+func (c *metadataClient) CheckMarks(ctx context.Context, in *CheckMarksRequest, opts ...grpc.CallOption) (*CheckMarksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckMarksResponse)
+	err := c.cc.Invoke(ctx, Metadata_CheckMarks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) SetMarks(ctx context.Context, in *SetMarksRequest, opts ...grpc.CallOption) (*SetMarksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetMarksResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetMarks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -842,6 +869,11 @@ type MetadataServer interface {
 	// GetActiveSieveScript answers what delivery to an account runs: the tenant's "before"
 	// scripts, the account's active script (if any), the tenant's "after" scripts.
 	GetActiveSieveScript(context.Context, *GetActiveSieveScriptRequest) (*GetActiveSieveScriptResponse, error)
+	// Delivery marks (issue 12, see "delivery marks" below): small per-account records that
+	// delivery keeps for Sieve's vacation response tracking (RFC 5230 4.2, RFC 6131) and
+	// duplicate test (RFC 7352). CheckMarks reads them; SetMarks writes them through Raft.
+	CheckMarks(context.Context, *CheckMarksRequest) (*CheckMarksResponse, error)
+	SetMarks(context.Context, *SetMarksRequest) (*SetMarksResponse, error)
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -1001,6 +1033,12 @@ func (UnimplementedMetadataServer) SetActiveSieveScript(context.Context, *SetAct
 }
 func (UnimplementedMetadataServer) GetActiveSieveScript(context.Context, *GetActiveSieveScriptRequest) (*GetActiveSieveScriptResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetActiveSieveScript not implemented")
+}
+func (UnimplementedMetadataServer) CheckMarks(context.Context, *CheckMarksRequest) (*CheckMarksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckMarks not implemented")
+}
+func (UnimplementedMetadataServer) SetMarks(context.Context, *SetMarksRequest) (*SetMarksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetMarks not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -1902,6 +1940,42 @@ func _Metadata_GetActiveSieveScript_Handler(srv interface{}, ctx context.Context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_CheckMarks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckMarksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).CheckMarks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_CheckMarks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).CheckMarks(ctx, req.(*CheckMarksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_SetMarks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetMarksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetMarks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetMarks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetMarks(ctx, req.(*SetMarksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2096,6 +2170,14 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetActiveSieveScript",
 			Handler:    _Metadata_GetActiveSieveScript_Handler,
+		},
+		{
+			MethodName: "CheckMarks",
+			Handler:    _Metadata_CheckMarks_Handler,
+		},
+		{
+			MethodName: "SetMarks",
+			Handler:    _Metadata_SetMarks_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

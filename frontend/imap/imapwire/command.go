@@ -17,7 +17,13 @@ import (
 type Command struct {
 	Tag string
 	// Name is the upper-case command name; UID commands are "UID FETCH", "UID STORE", ...
+	// It is the key of the dispatch table and the name responses use.
 	Name string
+	// Base is the name without its UID prefix ("FETCH" for FETCH and UID FETCH), and UID
+	// tells the UID form (RFC 9051 6.4.9: numbers in the arguments and in the responses'
+	// message references are UIDs). Handlers test these, never Name's spelling.
+	Base string
+	UID  bool
 	// Args holds the command's arguments: one of the *...Args types of this package, or nil
 	// for commands without arguments.
 	Args any

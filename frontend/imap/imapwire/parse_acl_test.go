@@ -18,6 +18,11 @@ func TestParseACL(t *testing.T) {
 		{`a GETACL INBOX`, &ACLArgs{Mailbox: "INBOX"}},
 		{`a LISTRIGHTS ~/Mail/saved smith`, &ACLArgs{Mailbox: "~/Mail/saved", Identifier: "smith"}},
 		{`a MYRIGHTS "Shared/Sales"`, &ACLArgs{Mailbox: "Shared/Sales"}},
+		// mod-rights is an astring (RFC 4314 7); its letters are checked by the handler.
+		{`a SETACL INBOX anyone lrx`, &ACLArgs{Mailbox: "INBOX", Identifier: "anyone", Rights: "lrx"}},
+		{`a SETACL INBOX anyone "+"`, &ACLArgs{Mailbox: "INBOX", Identifier: "anyone", Rights: "+"}},
+		{`a SETACL INBOX "" ""`, &ACLArgs{Mailbox: "INBOX", Identifier: "", Rights: ""}},
+		{`a SETACL INBOX anyone NIL`, &ACLArgs{Mailbox: "INBOX", Identifier: "anyone", Rights: "NIL"}}, // an atom, not nil
 	} {
 		cmd, err := ParseCommand([]byte(tc.line))
 		if err != nil {
@@ -37,6 +42,13 @@ func TestParseACL(t *testing.T) {
 		`a MYRIGHTS`,
 		`a MYRIGHTS INBOX x`,
 		`a SETACL INBOX anyone (lr)`,
+		`a SETACL INBOX anyone lr extra`,
+		`a SETACL INBOX anyone  lr`,
+		`a GETACL`,
+		`a GETACL (INBOX)`,
+		`a DELETEACL INBOX anyone extra`,
+		`a LISTRIGHTS INBOX anyone x`,
+		"a SETACL INBOX anyone {3}\r\nlr",
 	} {
 		if _, err := ParseCommand([]byte(line)); err == nil {
 			t.Errorf("ParseCommand(%q) succeeded", line)

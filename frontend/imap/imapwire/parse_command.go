@@ -1,6 +1,8 @@
 package imapwire
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
@@ -17,10 +19,13 @@ func ParseCommand(b []byte) (*Command, error) {
 	p := &parser{b: b}
 	cmd := &Command{Tag: p.tag()}
 	p.sp()
-	cmd.Name = strings.ToUpper(p.atom())
-	if cmd.Name == "UID" {
+	cmd.Base = strings.ToUpper(p.atom())
+	cmd.Name = cmd.Base
+	if cmd.Base == "UID" { // RFC 9051 6.4.9: uid = "UID" SP (copy / move / fetch / search / store / uid-expunge)
 		p.sp()
-		cmd.Name = "UID " + strings.ToUpper(p.atom())
+		cmd.Base = strings.ToUpper(p.atom())
+		cmd.Name = "UID " + cmd.Base
+		cmd.UID = true
 	}
 	if !p.ok() {
 		if cmd.Tag == "" {
@@ -28,7 +33,12 @@ func ParseCommand(b []byte) (*Command, error) {
 		}
 		return cmd, p.err
 	}
-	cmd.Args = p.args(cmd.Name)
+	parseArgs, known := commandArgs[cmd.Name]
+	if !known {
+		p.errorf("unknown command %s", cmd.Name)
+		return cmd, p.err
+	}
+	cmd.Args = parseArgs(p, cmd)
 	p.end()
 	if !p.ok() {
 		return cmd, p.err
@@ -36,123 +46,175 @@ func ParseCommand(b []byte) (*Command, error) {
 	return cmd, nil
 }
 
-// args parses the arguments of the command name, after its name.
-func (p *parser) args(name string) any {
-	switch name {
-	case "CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "CHECK", "CLOSE", "UNSELECT", "EXPUNGE", "IDLE", "NAMESPACE",
-		"UNAUTHENTICATE": // RFC 8437 6: command-auth =/ "UNAUTHENTICATE"
-		return nil
-	case "LOGIN": // RFC 9051 6.2.3: login = "LOGIN" SP userid SP password
-		p.sp()
-		args := &LoginArgs{Username: p.astring()}
-		p.sp()
-		args.Password = p.astring()
-		return args
-	case "AUTHENTICATE": // RFC 9051 6.2.2, RFC 4959 for the initial response
-		p.sp()
-		args := &AuthenticateArgs{Mechanism: strings.ToUpper(p.atom())}
-		if p.take(' ') {
-			if p.take('=') {
-				args.InitialResponse = []byte("=")
-			} else {
-				args.InitialResponse = []byte(p.takeWhile(isBase64Char))
-				if len(args.InitialResponse) == 0 {
-					p.errorf("expected a base64 initial response")
-				}
-			}
-		}
-		return args
-	case "COMPRESS": // RFC 4978 5: compress = "COMPRESS" SP algorithm
-		p.sp()
-		return &CompressArgs{Mechanism: strings.ToUpper(p.atom())}
-	case "ID": // RFC 2971 3.1
-		return p.idArgs()
-	case "ENABLE": // RFC 9051 6.3.1: enable = "ENABLE" 1*(SP capability)
-		args := &EnableArgs{}
-		for p.take(' ') {
-			args.Capabilities = append(args.Capabilities, strings.ToUpper(p.atom()))
-		}
-		if len(args.Capabilities) == 0 {
-			p.errorf("expected a capability")
-		}
-		return args
-	case "SELECT", "EXAMINE": // RFC 9051 6.3.2 with select-params (RFC 4466 2.1)
-		p.sp()
-		args := &MailboxArgs{Mailbox: p.mailbox()}
-		if p.take(' ') {
-			p.selectParams(args)
-		}
-		return args
-	case "DELETE", "SUBSCRIBE", "UNSUBSCRIBE":
+// commandArgs is the parser's command table: every command name it knows, UID forms as
+// their own entries ("UID FETCH"), and the parser of the arguments that follow the name.
+// frontend/imap's dispatch table has exactly these names (a test there checks both ways).
+var commandArgs map[string]func(p *parser, cmd *Command) any
+
+func init() {
+	noArgs := func(*parser, *Command) any { return nil }
+	mailboxOnly := func(p *parser, _ *Command) any {
 		p.sp()
 		return &MailboxArgs{Mailbox: p.mailbox()}
-	case "CREATE": // RFC 9051 6.3.4 with create-params (RFC 4466 2.2) for USE (RFC 6154 3)
-		p.sp()
-		args := &MailboxArgs{Mailbox: p.mailbox()}
-		if p.take(' ') {
-			p.expect('(')
-			if !p.takeFold("USE ") {
-				p.errorf("expected USE")
-			}
-			args.SpecialUse = p.useAttrs()
-			p.expect(')')
-		}
-		return args
-	case "RENAME": // RFC 9051 6.3.6
-		p.sp()
-		args := &RenameArgs{From: p.mailbox()}
-		p.sp()
-		args.To = p.mailbox()
-		return args
-	case "LIST":
-		return p.listArgs()
-	case "LSUB": // RFC 3501 6.3.9
-		p.sp()
-		args := &ListArgs{Reference: p.mailbox()}
-		p.sp()
-		args.Patterns = []string{p.listMailbox()}
-		return args
-	case "STATUS": // RFC 9051 6.3.11
-		p.sp()
-		args := &StatusArgs{Mailbox: p.mailbox()}
-		p.sp()
-		args.Items = p.upperAtomList()
-		if p.ok() && len(args.Items) == 0 {
-			p.errorf("expected a status item")
-		}
-		return args
-	case "APPEND", "REPLACE", "UID REPLACE":
-		p.errorf("%s without a message literal", name)
+	}
+	// APPEND and REPLACE are parsed by ParseAppendHead, since their message literal is
+	// streamed; here they lack it.
+	appendHead := func(p *parser, cmd *Command) any {
+		p.errorf("%s without a message literal", cmd.Name)
 		return nil
-	case "FETCH", "UID FETCH":
-		return p.fetchArgs(name == "UID FETCH")
-	case "STORE", "UID STORE":
-		return p.storeArgs(name == "UID STORE")
-	case "COPY", "UID COPY", "MOVE", "UID MOVE": // RFC 9051 6.4.7, 6.4.8
+	}
+	copyArgs := func(p *parser, cmd *Command) any { // RFC 9051 6.4.7, 6.4.8
 		p.sp()
-		args := &CopyArgs{Set: p.sequenceSet(strings.HasPrefix(name, "UID "))}
+		args := &CopyArgs{Set: p.sequenceSet(cmd.UID)}
 		p.sp()
 		args.Mailbox = p.mailbox()
 		return args
-	case "SEARCH", "UID SEARCH":
-		return p.searchArgs(name == "UID SEARCH")
-	case "GETQUOTA", "GETQUOTAROOT", "SETQUOTA": // RFC 9208 4.1
-		return p.quotaArgs(name)
-	case "SETACL", "DELETEACL", "GETACL", "LISTRIGHTS", "MYRIGHTS": // RFC 4314 3
-		return p.aclArgs(name)
-	case "GETMETADATA": // RFC 5464 4.2
-		return p.getMetadataArgs()
-	case "SETMETADATA": // RFC 5464 4.3
-		return p.setMetadataArgs()
-	case "NOTIFY": // RFC 5465 8
-		return p.notifyArgs()
-	case "UID EXPUNGE": // RFC 9051 6.4.9: uid-expunge = "EXPUNGE" SP sequence-set
-		p.sp()
-		set, _ := p.sequenceSet(true).(imap.UIDSet)
-		return &UIDExpungeArgs{Set: set}
 	}
-	p.errorf("unknown command %s", name)
-	return nil
+	quotaArgs := func(p *parser, cmd *Command) any { return p.quotaArgs(cmd.Name) } // RFC 9208 4.1
+	aclArgs := func(p *parser, cmd *Command) any { return p.aclArgs(cmd.Name) }     // RFC 4314 3
+	fetchArgs := func(p *parser, cmd *Command) any { return p.fetchArgs(cmd.UID) }
+	storeArgs := func(p *parser, cmd *Command) any { return p.storeArgs(cmd.UID) }
+	searchArgs := func(p *parser, cmd *Command) any { return p.searchArgs(cmd.UID) }
+	commandArgs = map[string]func(p *parser, cmd *Command) any{
+		"CAPABILITY": noArgs,
+		"NOOP":       noArgs,
+		"LOGOUT":     noArgs,
+		"STARTTLS":   noArgs,
+		"CHECK":      noArgs,
+		"CLOSE":      noArgs,
+		"UNSELECT":   noArgs,
+		"EXPUNGE":    noArgs,
+		"IDLE":       noArgs,
+		"NAMESPACE":  noArgs,
+		// RFC 8437 6: command-auth =/ "UNAUTHENTICATE"
+		"UNAUTHENTICATE": noArgs,
+		"LOGIN": func(p *parser, _ *Command) any { // RFC 9051 6.2.3: login = "LOGIN" SP userid SP password
+			p.sp()
+			args := &LoginArgs{Username: p.astring()}
+			p.sp()
+			args.Password = p.astring()
+			return args
+		},
+		"AUTHENTICATE": func(p *parser, _ *Command) any { // RFC 9051 6.2.2, RFC 4959 for the initial response
+			p.sp()
+			args := &AuthenticateArgs{Mechanism: strings.ToUpper(p.atom())}
+			if p.take(' ') {
+				if p.take('=') {
+					args.InitialResponse = []byte("=")
+				} else {
+					args.InitialResponse = []byte(p.takeWhile(isBase64Char))
+					if len(args.InitialResponse) == 0 {
+						p.errorf("expected a base64 initial response")
+					}
+				}
+			}
+			return args
+		},
+		"COMPRESS": func(p *parser, _ *Command) any { // RFC 4978 5: compress = "COMPRESS" SP algorithm
+			p.sp()
+			return &CompressArgs{Mechanism: strings.ToUpper(p.atom())}
+		},
+		"ID": func(p *parser, _ *Command) any { return p.idArgs() }, // RFC 2971 3.1
+		"ENABLE": func(p *parser, _ *Command) any { // RFC 9051 6.3.1: enable = "ENABLE" 1*(SP capability)
+			args := &EnableArgs{}
+			for p.take(' ') {
+				args.Capabilities = append(args.Capabilities, strings.ToUpper(p.atom()))
+			}
+			if len(args.Capabilities) == 0 {
+				p.errorf("expected a capability")
+			}
+			return args
+		},
+		"SELECT":  selectArgs,
+		"EXAMINE": selectArgs,
+		"CREATE": func(p *parser, _ *Command) any { // RFC 9051 6.3.4 with create-params (RFC 4466 2.2) for USE (RFC 6154 3)
+			p.sp()
+			args := &MailboxArgs{Mailbox: p.mailbox()}
+			if p.take(' ') {
+				p.expect('(')
+				if !p.takeFold("USE ") {
+					p.errorf("expected USE")
+				}
+				args.SpecialUse = p.useAttrs()
+				p.expect(')')
+			}
+			return args
+		},
+		"DELETE":      mailboxOnly,
+		"SUBSCRIBE":   mailboxOnly,
+		"UNSUBSCRIBE": mailboxOnly,
+		"RENAME": func(p *parser, _ *Command) any { // RFC 9051 6.3.6
+			p.sp()
+			args := &RenameArgs{From: p.mailbox()}
+			p.sp()
+			args.To = p.mailbox()
+			return args
+		},
+		"LIST": func(p *parser, _ *Command) any { return p.listArgs() },
+		"LSUB": func(p *parser, _ *Command) any { // RFC 3501 6.3.9
+			p.sp()
+			args := &ListArgs{Reference: p.mailbox()}
+			p.sp()
+			args.Patterns = []string{p.listMailbox()}
+			return args
+		},
+		"STATUS": func(p *parser, _ *Command) any { // RFC 9051 6.3.11
+			p.sp()
+			args := &StatusArgs{Mailbox: p.mailbox()}
+			p.sp()
+			args.Items = p.upperAtomList()
+			if p.ok() && len(args.Items) == 0 {
+				p.errorf("expected a status item")
+			}
+			return args
+		},
+		"APPEND":      appendHead,
+		"REPLACE":     appendHead,
+		"UID REPLACE": appendHead,
+		"FETCH":       fetchArgs,
+		"UID FETCH":   fetchArgs,
+		"STORE":       storeArgs,
+		"UID STORE":   storeArgs,
+		"COPY":        copyArgs,
+		"UID COPY":    copyArgs,
+		"MOVE":        copyArgs,
+		"UID MOVE":    copyArgs,
+		"SEARCH":      searchArgs,
+		"UID SEARCH":  searchArgs,
+		"UID EXPUNGE": func(p *parser, _ *Command) any { // RFC 9051 6.4.9: uid-expunge = "EXPUNGE" SP sequence-set
+			p.sp()
+			set, _ := p.sequenceSet(true).(imap.UIDSet)
+			return &UIDExpungeArgs{Set: set}
+		},
+		"GETQUOTA":     quotaArgs,
+		"GETQUOTAROOT": quotaArgs,
+		"SETQUOTA":     quotaArgs,
+		"SETACL":       aclArgs,
+		"DELETEACL":    aclArgs,
+		"GETACL":       aclArgs,
+		"LISTRIGHTS":   aclArgs,
+		"MYRIGHTS":     aclArgs,
+		"GETMETADATA":  func(p *parser, _ *Command) any { return p.getMetadataArgs() }, // RFC 5464 4.2
+		"SETMETADATA":  func(p *parser, _ *Command) any { return p.setMetadataArgs() }, // RFC 5464 4.3
+		"NOTIFY":       func(p *parser, _ *Command) any { return p.notifyArgs() },      // RFC 5465 8
+	}
+}
+
+// selectArgs parses SELECT and EXAMINE (RFC 9051 6.3.2, 6.3.3) with select-params (RFC
+// 4466 2.1).
+func selectArgs(p *parser, _ *Command) any {
+	p.sp()
+	args := &MailboxArgs{Mailbox: p.mailbox()}
+	if p.take(' ') {
+		p.selectParams(args)
+	}
+	return args
+}
+
+// CommandNames returns, sorted, every command name ParseCommand and ParseAppendHead accept,
+// UID forms as "UID FETCH".
+func CommandNames() []string {
+	return slices.Sorted(maps.Keys(commandArgs))
 }
 
 func isBase64Char(c byte) bool {
@@ -249,13 +311,13 @@ func ParseAppendHead(b []byte) (*Command, error) {
 	var replace uint32
 	switch {
 	case p.takeFold("APPEND "):
-		cmd.Name = "APPEND"
+		cmd.Name, cmd.Base = "APPEND", "APPEND"
 	case p.takeFold("REPLACE "): // RFC 8508 6: "REPLACE" SP seq-number SP mailbox ...
-		cmd.Name = "REPLACE"
+		cmd.Name, cmd.Base = "REPLACE", "REPLACE"
 		replace = p.nzNumber()
 		p.sp()
 	case p.takeFold("UID REPLACE "): // RFC 8508 6: "UID" SP "REPLACE" SP uniqueid SP mailbox ...
-		cmd.Name = "UID REPLACE"
+		cmd.Name, cmd.Base, cmd.UID = "UID REPLACE", "REPLACE", true
 		replace = p.nzNumber()
 		p.sp()
 	default:

@@ -2,6 +2,7 @@ package imapwire
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,71 @@ func TestParseConnectionCommands(t *testing.T) {
 	for _, line := range []string{"a COMPRESS", "a COMPRESS DEFLATE X", "a COMPRESS (DEFLATE)", "a UNAUTHENTICATE now"} {
 		if _, err := ParseCommand([]byte(line)); err == nil {
 			t.Errorf("ParseCommand(%q) succeeded", line)
+		}
+	}
+}
+
+// TestCommandUIDForm: the parser sets Name, Base and UID; the UID prefix may be in any
+// case and only the commands of RFC 9051 6.4.9 (and RFC 8508 6's UID REPLACE) have it.
+func TestCommandUIDForm(t *testing.T) {
+	for _, tc := range []struct {
+		line       string
+		name, base string
+		uid        bool
+	}{
+		{"a FETCH 1 FLAGS", "FETCH", "FETCH", false},
+		{"a uid fetch 1 FLAGS", "UID FETCH", "FETCH", true},
+		{"a Uid Store 1 +FLAGS (\\Seen)", "UID STORE", "STORE", true},
+		{"a UID SEARCH ALL", "UID SEARCH", "SEARCH", true},
+		{"a UID COPY 1 Trash", "UID COPY", "COPY", true},
+		{"a UID MOVE 1 Trash", "UID MOVE", "MOVE", true},
+		{"a UID EXPUNGE 1", "UID EXPUNGE", "EXPUNGE", true},
+		{"a EXPUNGE", "EXPUNGE", "EXPUNGE", false},
+		{"a NOOP", "NOOP", "NOOP", false},
+	} {
+		cmd, err := ParseCommand([]byte(tc.line))
+		if err != nil {
+			t.Errorf("ParseCommand(%q): %v", tc.line, err)
+			continue
+		}
+		if cmd.Name != tc.name || cmd.Base != tc.base || cmd.UID != tc.uid {
+			t.Errorf("ParseCommand(%q) = %q %q UID=%v, want %q %q UID=%v", tc.line, cmd.Name, cmd.Base, cmd.UID, tc.name, tc.base, tc.uid)
+		}
+	}
+	cmd, err := ParseAppendHead([]byte("a UID REPLACE 4 INBOX {3}"))
+	if err != nil || cmd.Name != "UID REPLACE" || cmd.Base != "REPLACE" || !cmd.UID {
+		t.Errorf("ParseAppendHead(UID REPLACE) = %+v, %v", cmd, err)
+	}
+	for _, line := range []string{"a UID NOOP", "a UID LOGIN a b", "a UID UID FETCH 1 FLAGS"} {
+		if _, err := ParseCommand([]byte(line)); err == nil || !strings.Contains(err.Error(), "unknown command") {
+			t.Errorf("ParseCommand(%q): %v, want an unknown command error", line, err)
+		}
+	}
+	if _, err := ParseCommand([]byte("a UID")); err == nil {
+		t.Error(`ParseCommand("a UID") succeeded`)
+	}
+}
+
+// TestCommandNames: every name CommandNames lists is one ParseCommand knows (it may still
+// want arguments, or, for APPEND and REPLACE, ParseAppendHead), with the base name and UID
+// flag its spelling says.
+func TestCommandNames(t *testing.T) {
+	names := CommandNames()
+	if len(names) == 0 {
+		t.Fatal("no command names")
+	}
+	for _, name := range names {
+		cmd, err := ParseCommand([]byte("a " + name))
+		if cmd == nil || cmd.Name != name {
+			t.Errorf("ParseCommand(%q) = %+v, %v", "a "+name, cmd, err)
+			continue
+		}
+		if err != nil && strings.Contains(err.Error(), "unknown command") {
+			t.Errorf("ParseCommand(%q): %v", "a "+name, err)
+		}
+		base, uid := strings.CutPrefix(name, "UID ")
+		if cmd.Base != base || cmd.UID != uid {
+			t.Errorf("ParseCommand(%q): Base %q UID %v, want %q %v", "a "+name, cmd.Base, cmd.UID, base, uid)
 		}
 	}
 }

@@ -1,0 +1,83 @@
+package imapresp
+
+import (
+	"testing"
+
+	"github.com/strata-mail/strata/frontend/message"
+)
+
+func TestAppendMessageUpdates(t *testing.T) {
+	checkEncoded(t, []encodeCase{
+		{"EXISTS", AppendExists(nil, 23), "* 23 EXISTS\r\n"},
+		{"EXISTS 0", AppendExists(nil, 0), "* 0 EXISTS\r\n"},
+		{"RECENT", AppendRecent(nil, 5), "* 5 RECENT\r\n"},
+		{"EXPUNGE", AppendExpunge(nil, 3), "* 3 EXPUNGE\r\n"},
+		{"VANISHED", AppendVanished(nil, false, NumSet([]uint32{405, 407, 408, 409, 410})), "* VANISHED 405,407:410\r\n"},
+		{"VANISHED (EARLIER)", AppendVanished(nil, true, NumSet([]uint32{41, 42, 43, 99})), "* VANISHED (EARLIER) 41:43,99\r\n"},
+		{"FLAGS", AppendFlags(nil, []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft`, "$Forwarded"}),
+			"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded)\r\n"},
+		{"FLAGS none", AppendFlags(nil, nil), "* FLAGS ()\r\n"},
+	})
+}
+
+func TestAppendFetchUpdates(t *testing.T) {
+	flags := []string{`\Seen`, "$Important"}
+	checkEncoded(t, []encodeCase{
+		{"FETCH start", AppendFetchStart(nil, 12, false), "* 12 FETCH ("},
+		{"UIDFETCH start", AppendFetchStart(nil, 4827, true), "* 4827 UIDFETCH ("},
+		{"MODSEQ item", AppendModSeq(nil, 12121231000), "MODSEQ (12121231000)"},
+		{"object id", AppendObjectID([]byte("EMAILID "), "M6d99ac3275bb4e"), "EMAILID (M6d99ac3275bb4e)"},
+		{"object id NIL", AppendObjectID([]byte("THREADID "), ""), "THREADID NIL"},
+		{"flag list", AppendFlagList(nil, flags), `(\Seen $Important)`},
+		{"flags", AppendFlagsFetch(nil, FlagsFetch{Num: 2, Flags: flags}), "* 2 FETCH (FLAGS (\\Seen $Important))\r\n"},
+		{"no flags", AppendFlagsFetch(nil, FlagsFetch{Num: 2}), "* 2 FETCH (FLAGS ())\r\n"},
+		{"flags with UID", AppendFlagsFetch(nil, FlagsFetch{Num: 2, UID: 17, Flags: flags}), "* 2 FETCH (UID 17 FLAGS (\\Seen $Important))\r\n"},
+		{"CONDSTORE", AppendFlagsFetch(nil, FlagsFetch{Num: 7, UID: 30, Flags: flags, ModSeq: 90060115205545359}),
+			"* 7 FETCH (UID 30 FLAGS (\\Seen $Important) MODSEQ (90060115205545359))\r\n"},
+		{"UIDONLY", AppendFlagsFetch(nil, FlagsFetch{Num: 30, UIDFetch: true, Flags: flags, ModSeq: 5}),
+			"* 30 UIDFETCH (FLAGS (\\Seen $Important) MODSEQ (5))\r\n"},
+		{"STORE .SILENT", AppendModSeqFetch(nil, 7, false, 30, 12), "* 7 FETCH (UID 30 MODSEQ (12))\r\n"},
+		{"STORE .SILENT UIDONLY", AppendModSeqFetch(nil, 30, true, 0, 12), "* 30 UIDFETCH (MODSEQ (12))\r\n"},
+	})
+}
+
+func TestAppendSearch(t *testing.T) {
+	utf8 := message.Encoder{UTF8: true}
+	checkEncoded(t, []encodeCase{
+		{"SEARCH", AppendSearch(nil, []uint32{2, 3, 6}, 0), "* SEARCH 2 3 6\r\n"},
+		{"SEARCH nothing", AppendSearch(nil, nil, 0), "* SEARCH\r\n"},
+		{"SEARCH MODSEQ", AppendSearch(nil, []uint32{2, 5}, 917162500), "* SEARCH 2 5 (MODSEQ 917162500)\r\n"},
+		{"ESEARCH ALL", AppendESearch(nil, message.Encoder{}, ESearch{Tag: "A282", Returns: []string{"ALL"}, Nums: []uint32{2, 3, 4, 10}}),
+			"* ESEARCH (TAG \"A282\") ALL 2:4,10\r\n"},
+		{"ESEARCH in the client's order", AppendESearch(nil, message.Encoder{}, ESearch{Tag: "A283", UID: true, Returns: []string{"MAX", "COUNT", "MIN", "SAVE"}, Nums: []uint32{7, 9, 4000}}),
+			"* ESEARCH (TAG \"A283\") UID MAX 4000 COUNT 3 MIN 7\r\n"},
+		{"ESEARCH nothing found", AppendESearch(nil, message.Encoder{}, ESearch{Tag: "t", Returns: []string{"MIN", "MAX", "ALL", "COUNT"}}),
+			"* ESEARCH (TAG \"t\") COUNT 0\r\n"},
+		{"ESEARCH MODSEQ", AppendESearch(nil, message.Encoder{}, ESearch{Tag: "t", Returns: []string{"MIN"}, Nums: []uint32{3, 8}, ModSeq: 3}),
+			"* ESEARCH (TAG \"t\") MIN 3 MODSEQ 3\r\n"},
+		{"ESEARCH quoted tag", AppendESearch(nil, message.Encoder{}, ESearch{Tag: `a"b`, Returns: []string{"COUNT"}}),
+			"* ESEARCH (TAG \"a\\\"b\") COUNT 0\r\n"},
+		{"ESEARCH 8-bit tag, IMAP4rev1", AppendESearch(nil, message.Encoder{}, ESearch{Tag: "tä", Returns: []string{"COUNT"}}),
+			"* ESEARCH (TAG {3}\r\ntä) COUNT 0\r\n"},
+		{"ESEARCH 8-bit tag, UTF-8", AppendESearch(nil, utf8, ESearch{Tag: "tä", Returns: []string{"COUNT"}}),
+			"* ESEARCH (TAG \"tä\") COUNT 0\r\n"},
+	})
+}
+
+// TestFlagUpdatesAllocateNothing pins that the encoders of the hot path, the updates a
+// session sends for every changed or expunged message, append into the buffer they are
+// given without allocating when it is large enough.
+func TestFlagUpdatesAllocateNothing(t *testing.T) {
+	buf := make([]byte, 0, 256)
+	flags := []string{`\Seen`, `\Flagged`, "$Important"}
+	for name, encode := range map[string]func(){
+		"FlagsFetch":  func() { AppendFlagsFetch(buf, FlagsFetch{Num: 123456, UID: 654321, Flags: flags, ModSeq: 1 << 40}) },
+		"ModSeqFetch": func() { AppendModSeqFetch(buf, 123456, false, 654321, 1<<40) },
+		"EXPUNGE":     func() { AppendExpunge(buf, 123456) },
+		"EXISTS":      func() { AppendExists(buf, 123456) },
+	} {
+		if n := testing.AllocsPerRun(100, encode); n != 0 {
+			t.Errorf("%s: %v allocations, want 0", name, n)
+		}
+	}
+}

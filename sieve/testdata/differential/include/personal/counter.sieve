@@ -1,0 +1,3 @@
+require "imap4flags";
+addflag "Counted";
+redirect "counter@example.net";

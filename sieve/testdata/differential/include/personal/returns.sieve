@@ -1,0 +1,6 @@
+require ["include", "fileinto"];
+if exists "list-id" {
+  fileinto "ListsEarly";
+  return;
+}
+fileinto "NoList";

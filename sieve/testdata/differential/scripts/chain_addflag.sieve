@@ -1,0 +1,3 @@
+# A site script that flags the message and leaves the implicit keep.
+require "imap4flags";
+addflag "\\Flagged";

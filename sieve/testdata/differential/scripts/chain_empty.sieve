@@ -1,0 +1,1 @@
+# The user has no rule: the implicit keep.

@@ -1,0 +1,3 @@
+# fileinto "INBOX" is not a keep: it ends the chain.
+require "fileinto";
+fileinto "INBOX";

@@ -1,0 +1,3 @@
+# A site script that files meetings as junk, ending the chain.
+require "fileinto";
+if header :contains "subject" "meeting" { fileinto "Junk"; }

@@ -1,0 +1,2 @@
+# A site script that keeps the message explicitly.
+keep;

@@ -1,0 +1,3 @@
+# A site script that keeps the message with a flag.
+require "imap4flags";
+keep :flags "\\Seen";

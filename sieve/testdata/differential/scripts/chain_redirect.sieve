@@ -1,0 +1,1 @@
+redirect "site@example.net";

@@ -1,0 +1,3 @@
+# Variables belong to one script of a chain.
+require "variables";
+set "box" "Lists";

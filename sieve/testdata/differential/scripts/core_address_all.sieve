@@ -1,0 +1,2 @@
+require "fileinto";
+if address :all :is "from" "alice@example.com" { fileinto "FromAlice"; }

@@ -1,0 +1,4 @@
+require "fileinto";
+if anyof (header :contains "subject" "invoice", address :is "from" "dave@example.net") {
+  fileinto "Either";
+}

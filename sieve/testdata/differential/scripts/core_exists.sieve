@@ -1,0 +1,3 @@
+require "fileinto";
+if exists ["subject", "date"] { fileinto "HasBoth"; }
+if exists "x-empty" { fileinto "HasEmpty"; }

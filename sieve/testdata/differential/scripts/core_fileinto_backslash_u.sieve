@@ -1,0 +1,3 @@
+require ["fileinto", "variables"];
+set "box" "a\u0000b";
+fileinto "${box}";

@@ -1,0 +1,4 @@
+require "fileinto";
+fileinto "Lists";
+fileinto "Lists";
+fileinto "Archive";

@@ -1,0 +1,1 @@
+redirect "forward@example.net";

@@ -1,0 +1,1 @@
+redirect "Forward Person <forward@example.net>";

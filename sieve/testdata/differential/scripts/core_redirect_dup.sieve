@@ -1,0 +1,2 @@
+redirect "forward@example.net";
+redirect "forward@example.net";

@@ -1,0 +1,2 @@
+require "date";
+if date :zone "CET" :is "date" "year" "2024" { keep; }

@@ -1,0 +1,3 @@
+require "fileinto";
+if header :contains "subject" "CAFÉ" { fileinto "UpperNonAscii"; }
+if header :contains "subject" "CAF" { fileinto "UpperAscii"; }

@@ -1,0 +1,2 @@
+require "relational";
+if header :count :matches "subject" "1" { keep; }

@@ -1,0 +1,1 @@
+if header :is 1 "x" { keep; }

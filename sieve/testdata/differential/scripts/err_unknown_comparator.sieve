@@ -1,0 +1,1 @@
+if header :comparator "i;frobnicate" :is "subject" "x" { keep; }

@@ -1,0 +1,4 @@
+require "imap4flags";
+addflag "Alpha";
+addflag "ALPHA beta";
+addflag "Beta";

@@ -1,0 +1,4 @@
+require ["imap4flags", "fileinto"];
+setflag "\\Seen \\Flagged Custom";
+removeflag "\\seen";
+fileinto "Lists";

@@ -1,0 +1,3 @@
+require ["include", "fileinto"];
+include :global "spam";
+fileinto "After";

@@ -1,0 +1,3 @@
+require ["include", "fileinto"];
+include :optional "does_not_exist";
+fileinto "Survived";

@@ -1,0 +1,3 @@
+require "include";
+include "counter";
+include "counter";

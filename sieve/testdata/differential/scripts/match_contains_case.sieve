@@ -1,0 +1,3 @@
+require "fileinto";
+if header :contains "subject" "MEETING" { fileinto "Casemap"; }
+if header :contains :comparator "i;octet" "subject" "MEETING" { fileinto "Octet"; }

@@ -1,0 +1,2 @@
+require ["fileinto", "variables"];
+if header :matches "subject" "*: *" { fileinto "a-${1}-b-${2}"; }

@@ -1,0 +1,2 @@
+require "reject";
+if header :contains "subject" "won" { reject "No lotteries."; }

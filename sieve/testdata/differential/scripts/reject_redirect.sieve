@@ -1,0 +1,3 @@
+require "reject";
+redirect "forward@example.net";
+reject "Refused";

@@ -1,0 +1,6 @@
+require "reject";
+reject text:
+Your message was refused.
+Goodbye.
+.
+;

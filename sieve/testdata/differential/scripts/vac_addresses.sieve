@@ -1,0 +1,2 @@
+require "vacation";
+vacation :addresses ["support@example.org", "help@example.org"] :subject "Away" "Away.";

@@ -1,0 +1,2 @@
+require "vacation";
+vacation :subject "Away" "I am away until Monday.";

@@ -1,0 +1,2 @@
+require "vacation";
+vacation :handle "h1" :subject "Away" "Away one.";

@@ -1,0 +1,3 @@
+require ["vacation", "fileinto"];
+fileinto "Lists";
+vacation :subject "Away" "Away.";

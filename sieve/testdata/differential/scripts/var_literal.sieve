@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+set "x" "X";
+fileinto "${ x }-${x-y}-${1x}-${}-${x}-$${x}-${${x}}";

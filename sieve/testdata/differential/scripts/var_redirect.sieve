@@ -1,0 +1,3 @@
+require ["variables"];
+set "user" "forward";
+redirect "${user}@example.net";

@@ -1,0 +1,4 @@
+require ["variables", "fileinto"];
+set "folder" "Lists";
+set "FOLDER" "${folder}-x";
+fileinto "${Folder}";
