@@ -49,10 +49,13 @@ type serverProcess struct {
 	grpcAddr  string
 	imapsAddr string // "" when serve was started with --imaps-listen ""
 	lmtpAddr  string // "" when serve was started with --lmtp-listen ""
+	sieveAddr string // ManageSieve; "" when started with --managesieve-listen ""
 	exited    chan struct{}
 	logMu     sync.Mutex
 	log       strings.Builder
 }
+
+var sieveLine = regexp.MustCompile(`^ManageSieve on (\S+)`)
 
 var readyLine = regexp.MustCompile(`^Strata is ready\. IMAP on (\S+), admin gRPC on (\S+),(?: IMAPS on (\S+),)?(?: LMTP on (\S+),)?`)
 
@@ -60,7 +63,7 @@ var readyLine = regexp.MustCompile(`^Strata is ready\. IMAP on (\S+), admin gRPC
 // its ready line.
 func startServe(t *testing.T, dataDir string, extraArgs ...string) *serverProcess {
 	t.Helper()
-	args := append([]string{"serve", "--data", dataDir, "--imap-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--imaps-listen", "127.0.0.1:0", "--lmtp-listen", "127.0.0.1:0", "--log-level", "warn"}, extraArgs...)
+	args := append([]string{"serve", "--data", dataDir, "--imap-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--imaps-listen", "127.0.0.1:0", "--lmtp-listen", "127.0.0.1:0", "--managesieve-listen", "127.0.0.1:0", "--log-level", "warn"}, extraArgs...)
 	cmd := exec.Command(strataBin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -75,6 +78,9 @@ func startServe(t *testing.T, dataDir string, extraArgs ...string) *serverProces
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			if m := sieveLine.FindStringSubmatch(sc.Text()); m != nil {
+				p.sieveAddr = m[1] // before the ready line, which publishes it
+			}
 			if m := readyLine.FindStringSubmatch(sc.Text()); m != nil {
 				ready <- [4]string{m[1], m[2], m[3], m[4]}
 			}

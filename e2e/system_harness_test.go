@@ -37,7 +37,7 @@ var frontendReadyLine = regexp.MustCompile(`^Strata frontend is ready\. IMAP on 
 // metadata nodes through etcd, and waits for its ready line.
 func startFrontend(t *testing.T, name, etcd string, extraArgs ...string) *frontendProcess {
 	t.Helper()
-	args := append([]string{"frontend", "--imap-listen", "127.0.0.1:0", "--lmtp-listen", "127.0.0.1:0", "--etcd", etcd, "--spool-dir", t.TempDir(),
+	args := append([]string{"frontend", "--imap-listen", "127.0.0.1:0", "--lmtp-listen", "127.0.0.1:0", "--managesieve-listen", "127.0.0.1:0", "--etcd", etcd, "--spool-dir", t.TempDir(),
 		"--allow-plaintext-auth", "--log-level", "info"}, extraArgs...)
 	cmd := exec.Command(strataBin, args...)
 	stdout, err := cmd.StdoutPipe()

@@ -1,7 +1,7 @@
 // Package embedded wires the whole of Strata into one process for `strata serve` and for
 // tests: a single-voter Raft group with the metadata FSM, the metadata gRPC service on a
 // loopback listener, the blob store (the filesystem, or an S3 bucket behind an in-memory body
-// cache), the IMAP frontend and the LMTP intake. The frontends reach
+// cache), the IMAP frontend, the LMTP intake and the ManageSieve server. The frontends reach
 // metadata only through gRPC, metadata changes only through the Raft log, and bodies only
 // through the blobstore interface, exactly as in a cluster.
 package embedded
@@ -32,6 +32,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/lmtp"
+	"github.com/strata-mail/strata/frontend/managesieve"
 	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/frontend/outbound"
 	"github.com/strata-mail/strata/internal/promexport"
@@ -65,6 +66,9 @@ type Config struct {
 	// when empty.
 	Hostname   string
 	RaftListen string // defaults to 127.0.0.1:0: the single voter talks to nobody
+	// ManageSieveListen is the ManageSieve (RFC 5804) listen address, e.g. 127.0.0.1:4190,
+	// with STARTTLS on the IMAP key pair; none when empty.
+	ManageSieveListen string
 	// Demo creates tenant "example" (example.com) and demo@example.com with password
 	// "demo" when that account does not exist yet.
 	Demo bool
@@ -119,6 +123,8 @@ type Server struct {
 	lmtp     *lmtp.Server
 	lmtpLn   net.Listener
 	keyPair  *imap.KeyPair
+	sieveSrv *managesieve.Server
+	sieveLn  net.Listener
 	serveErr chan error
 	stopGC   context.CancelFunc
 	metrics  *promexport.Server
@@ -174,7 +180,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			return nil, err
 		}
 	}
-	s = &Server{cfg: cfg, logger: cfg.Logger, serveErr: make(chan error, 3)}
+	s = &Server{cfg: cfg, logger: cfg.Logger, serveErr: make(chan error, 4)}
 	// The error returns set s to nil; close what was opened through this copy.
 	opened := s
 	defer func() {
@@ -317,6 +323,19 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		})
 		go func() { opened.serveErr <- opened.lmtp.Serve(opened.lmtpLn) }()
 	}
+	if cfg.ManageSieveListen != "" {
+		if s.sieveLn, err = net.Listen("tcp", cfg.ManageSieveListen); err != nil {
+			return nil, fmt.Errorf("listen for ManageSieve on %s: %w", cfg.ManageSieveListen, err)
+		}
+		s.sieveSrv = managesieve.NewServer(managesieve.Config{
+			Metadata:           client,
+			Logger:             cfg.Logger,
+			TLS:                s.keyPair.TLSConfig(),
+			AllowPlaintextAuth: cfg.AllowPlaintextAuth,
+			TrustLoopback:      !cfg.RequireTLSOnLoopback,
+		})
+		go func() { opened.serveErr <- opened.sieveSrv.Serve(opened.sieveLn) }()
+	}
 	return s, nil
 }
 
@@ -403,6 +422,14 @@ func (s *Server) IMAPSAddr() string {
 	return s.imapsLn.Addr().String()
 }
 
+// ManageSieveAddr is the address the ManageSieve listener is bound to, "" without one.
+func (s *Server) ManageSieveAddr() string {
+	if s.sieveLn == nil {
+		return ""
+	}
+	return s.sieveLn.Addr().String()
+}
+
 // TLSCertFile is the certificate file STARTTLS and IMAPS present (the generated one when
 // the configuration names none): what a client adds to its trusted roots.
 func (s *Server) TLSCertFile() string { return s.cfg.TLSCertFile }
@@ -476,6 +503,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.frontend != nil {
 		errs = append(errs, s.frontend.Shutdown(ctx))
+	}
+	if s.sieveSrv != nil {
+		errs = append(errs, s.sieveSrv.Shutdown(ctx))
 	}
 	if s.spamLearner != nil {
 		s.spamLearner.Close() // after the frontend: no session hands it messages any more

@@ -23,6 +23,7 @@ import (
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/lmtp"
+	"github.com/strata-mail/strata/frontend/managesieve"
 	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -48,6 +49,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	f.String("imap-listen", "127.0.0.1:1143", "IMAP listen address (with STARTTLS when a certificate is given)")
 	f.String("imaps-listen", "", `IMAPS (implicit TLS) listen address; "" for none`)
 	addLMTPFlags(f)
+	f.String("managesieve-listen", "127.0.0.1:4190", `ManageSieve (RFC 5804) listen address, with STARTTLS when a certificate is given; "" for none`)
 	f.String("tls-cert", "", "PEM certificate chain for STARTTLS and IMAPS")
 	f.String("tls-key", "", "PEM private key of --tls-cert")
 	f.String("metadata", "", "comma-separated gRPC addresses of the metadata nodes (instead of --etcd)")
@@ -87,6 +89,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	}
 	imapListen, _ := f.GetString("imap-listen")
 	imapsListen, _ := f.GetString("imaps-listen")
+	sieveListen, _ := f.GetString("managesieve-listen")
 	tlsCert, _ := f.GetString("tls-cert")
 	tlsKey, _ := f.GetString("tls-key")
 	staticNodes, _ := f.GetString("metadata")
@@ -215,7 +218,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("listen for IMAP on %s: %w", imapListen, err)
 	}
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, 3)
 	go func() { serveErr <- srv.Serve(imapLn) }()
 	if imapsListen != "" {
 		imapsLn, err := net.Listen("tcp", imapsListen)
@@ -244,6 +247,19 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		})
 		go func() { serveErr <- lmtpSrv.Serve(lmtpLn) }()
 	}
+	var sieveSrv *managesieve.Server
+	if sieveListen != "" {
+		sieveLn, err := net.Listen("tcp", sieveListen)
+		if err != nil {
+			imapLn.Close()
+			return fmt.Errorf("listen for ManageSieve on %s: %w", sieveListen, err)
+		}
+		sieveSrv = managesieve.NewServer(managesieve.Config{
+			Metadata: cfg.Metadata, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
+		})
+		go func() { serveErr <- sieveSrv.Serve(sieveLn) }()
+		fmt.Fprintf(cmd.OutOrStdout(), "ManageSieve on %s\n", sieveLn.Addr())
+	}
 	if keyPair != nil {
 		reloadTLSOnSIGHUP(ctx, frontendTLS{KeyPair: keyPair, certFile: tlsCert}, logger)
 	}
@@ -264,6 +280,9 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	errs := []error{srv.Shutdown(shutdownCtx)}
 	if lmtpSrv != nil {
 		errs = append(errs, lmtpSrv.Shutdown(shutdownCtx))
+	}
+	if sieveSrv != nil {
+		errs = append(errs, sieveSrv.Shutdown(shutdownCtx))
 	}
 	if metrics != nil {
 		errs = append(errs, metrics.Shutdown(shutdownCtx))

@@ -34,6 +34,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.String("data", "./data", "data directory (Raft log, metadata, message bodies)")
 	f.String("imap-listen", "127.0.0.1:1143", "IMAP listen address (with STARTTLS)")
 	f.String("imaps-listen", "127.0.0.1:1993", `IMAPS (implicit TLS) listen address; "" for none`)
+	f.String("managesieve-listen", "127.0.0.1:4190", `ManageSieve (RFC 5804) listen address, with STARTTLS; "" for none`)
 	f.String("tls-cert", "", "PEM certificate chain for STARTTLS and IMAPS (default: a self-signed one generated in <data>/tls)")
 	f.String("tls-key", "", "PEM private key of --tls-cert")
 	f.Int("max-connections", 10000, "most IMAP connections at once; more are told BYE")
@@ -65,6 +66,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	dataDir, _ := f.GetString("data")
 	imapListen, _ := f.GetString("imap-listen")
 	imapsListen, _ := f.GetString("imaps-listen")
+	sieveListen, _ := f.GetString("managesieve-listen")
 	tlsCert, _ := f.GetString("tls-cert")
 	tlsKey, _ := f.GetString("tls-key")
 	maxConns, _ := f.GetInt("max-connections")
@@ -101,6 +103,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		DataDir:               dataDir,
 		IMAPListen:            imapListen,
 		IMAPSListen:           imapsListen,
+		ManageSieveListen:     sieveListen,
 		TLSCertFile:           tlsCert,
 		TLSKeyFile:            tlsKey,
 		IMAPLimits:            imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
@@ -127,6 +130,9 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	logger.Info("strata serving", "imap", srv.IMAPAddr(), "imaps", srv.IMAPSAddr(), "lmtp", srv.LMTPAddr(), "grpc", srv.GRPCAddr(), "data", dataDir, "tls_cert", srv.TLSCertFile())
+	if addr := srv.ManageSieveAddr(); addr != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "ManageSieve on %s\n", addr)
+	}
 	ready := fmt.Sprintf("Strata is ready. IMAP on %s, admin gRPC on %s,", srv.IMAPAddr(), srv.GRPCAddr())
 	if srv.IMAPSAddr() != "" {
 		ready += fmt.Sprintf(" IMAPS on %s,", srv.IMAPSAddr())

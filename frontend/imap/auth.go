@@ -1,22 +1,16 @@
 package imap
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"log/slog"
-	"net"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
+	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
-	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // cmdCapability: RFC 9051 6.1.1.
@@ -39,18 +33,11 @@ func (c *conn) cmdLogout(cmd *imapwire.Command) error {
 	return nil
 }
 
-// plaintextAuthAllowed reports whether a password may be sent on this connection: over TLS,
-// from a loopback address when loopback is trusted, or when the configuration allows it
-// everywhere. RFC 9051 6.2.3, 11.1.
+// plaintextAuthAllowed reports whether a password may be sent on this connection under the
+// policy IMAP shares with ManageSieve (frontend/auth). RFC 9051 6.2.3, 11.1.
 func (c *conn) plaintextAuthAllowed() bool {
-	return c.tlsActive() || c.srv.cfg.AllowPlaintextAuth ||
-		(c.srv.cfg.TrustLoopback && isLoopback(c.nc.RemoteAddr()))
-}
-
-// isLoopback reports whether addr is a TCP address on the loopback network.
-func isLoopback(addr net.Addr) bool {
-	tcp, ok := addr.(*net.TCPAddr)
-	return ok && tcp.IP.IsLoopback()
+	policy := auth.Policy{AllowPlaintext: c.srv.cfg.AllowPlaintextAuth, TrustLoopback: c.srv.cfg.TrustLoopback}
+	return policy.PlaintextAllowed(c.tlsActive(), c.nc.RemoteAddr())
 }
 
 // cmdLogin: RFC 9051 6.2.3.
@@ -99,34 +86,27 @@ func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 		}
 	}
 	// RFC 4616 2: message = [authzid] UTF8NUL authcid UTF8NUL passwd
-	fields := bytes.Split(response, []byte{0})
-	if len(fields) != 3 {
+	username, password, err := auth.ParsePlain(response)
+	switch {
+	case errors.Is(err, auth.ErrAuthorization):
+		return no(imapresp.CodeAuthorizationFailed, "Acting as another user is not allowed")
+	case err != nil:
 		return bad("", "Malformed PLAIN response")
 	}
-	authzid, authcid, password := string(fields[0]), string(fields[1]), string(fields[2])
-	if authzid != "" && !strings.EqualFold(authzid, authcid) {
-		return no(imapresp.CodeAuthorizationFailed, "Acting as another user is not allowed")
-	}
-	return c.authenticate(authcid, password)
+	return c.authenticate(username, password)
 }
 
-// authenticate checks the credentials with the metadata service and enters the
-// authenticated state.
+// authenticate checks the credentials with the metadata service (the account check of
+// frontend/auth) and enters the authenticated state.
 func (c *conn) authenticate(username, password string) error {
 	ctx, cancel := c.rpcContext()
 	defer cancel()
-	account, err := c.srv.cfg.Metadata.Authenticate(ctx, &metadatapb.AuthenticateRequest{
-		Email: strings.ToLower(username), Password: password,
-	})
-	if err != nil {
-		switch status.Code(err) {
-		case codes.Unauthenticated, codes.PermissionDenied, codes.NotFound, codes.InvalidArgument:
-			return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
-		}
-		return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
-	}
-	if account.GetDisabled() {
+	account, err := auth.CheckPassword(ctx, c.srv.cfg.Metadata, username, password)
+	if errors.Is(err, auth.ErrInvalidCredentials) {
 		return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
+	}
+	if err != nil {
+		return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
 	}
 	c.account = account
 	c.state = stateAuthenticated

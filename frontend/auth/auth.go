@@ -1,0 +1,93 @@
+// Package auth is the account check the mail protocols share: IMAP (frontend/imap) and
+// ManageSieve (frontend/managesieve) verify a password the same way, read SASL PLAIN the same
+// way and allow a plaintext password under the same policy.
+//
+// Invariants:
+//
+//   - Every refusal of a password (unknown account, wrong password, disabled account, a name
+//     the service cannot read) is the one error ErrInvalidCredentials, so a client cannot
+//     tell which accounts exist; every other error (the service unreachable) is returned as
+//     the service gave it, for the protocol to answer "try again later".
+//   - A password is accepted in plaintext only over TLS, from loopback when the server
+//     trusts loopback, or when the configuration allows it everywhere (PlaintextAllowed).
+//   - Nothing here does I/O but the one Authenticate call, which takes the caller's context.
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// ErrInvalidCredentials is every refused password, whatever the reason.
+var ErrInvalidCredentials = errors.New("invalid credentials")
+
+// ErrMalformedPlain is a SASL PLAIN response that is not authzid NUL authcid NUL passwd.
+var ErrMalformedPlain = errors.New("malformed PLAIN response")
+
+// ErrAuthorization is a SASL PLAIN response that asks to act as another user (an authzid
+// other than the authcid), which Strata does not allow.
+var ErrAuthorization = errors.New("acting as another user is not allowed")
+
+// CheckPassword verifies username and password with the metadata service and returns the
+// account. The user name is compared in lower case, as accounts are stored.
+func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, username, password string) (*metadatapb.Account, error) {
+	account, err := md.Authenticate(ctx, &metadatapb.AuthenticateRequest{
+		Email: strings.ToLower(username), Password: password,
+	})
+	if err != nil {
+		switch status.Code(err) {
+		case codes.Unauthenticated, codes.PermissionDenied, codes.NotFound, codes.InvalidArgument:
+			return nil, ErrInvalidCredentials
+		}
+		return nil, err
+	}
+	if account.GetDisabled() {
+		return nil, ErrInvalidCredentials
+	}
+	return account, nil
+}
+
+// ParsePlain splits a decoded SASL PLAIN response into the user name and password.
+// RFC 4616 2: message = [authzid] UTF8NUL authcid UTF8NUL passwd; an authzid, if given,
+// must name the same user (no proxy authorization).
+func ParsePlain(response []byte) (username, password string, err error) {
+	fields := bytes.Split(response, []byte{0})
+	if len(fields) != 3 {
+		return "", "", ErrMalformedPlain
+	}
+	authzid, authcid := string(fields[0]), string(fields[1])
+	if authzid != "" && !strings.EqualFold(authzid, authcid) {
+		return "", "", ErrAuthorization
+	}
+	return authcid, string(fields[2]), nil
+}
+
+// Policy says where a password may travel in plaintext.
+type Policy struct {
+	// AllowPlaintext allows it on every connection.
+	AllowPlaintext bool
+	// TrustLoopback allows it on connections from a loopback address, where the password
+	// never leaves the machine (the embedded mode).
+	TrustLoopback bool
+}
+
+// PlaintextAllowed reports whether a password may be sent on a connection from remote:
+// over TLS, from loopback when loopback is trusted, or everywhere when the policy allows
+// it. RFC 9051 11.1, RFC 5804 2.1 (PLAIN only under TLS unless configured otherwise).
+func (p Policy) PlaintextAllowed(tlsActive bool, remote net.Addr) bool {
+	return tlsActive || p.AllowPlaintext || (p.TrustLoopback && IsLoopback(remote))
+}
+
+// IsLoopback reports whether addr is a TCP address on the loopback network.
+func IsLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
+}

@@ -1,0 +1,59 @@
+// Package managesieve is Strata's ManageSieve server (RFC 5804): the protocol mail clients
+// and webmail use to upload, check, list, activate and delete the Sieve scripts that LMTP
+// delivery runs (sieve/ is the interpreter, metadata/ stores the scripts in the replicated
+// state through the Metadata gRPC API).
+//
+// # Design
+//
+// The layout follows frontend/imap, smaller:
+//
+//   - sievewire/ reads commands (RFC 5804 4): a name, then strings (quoted, or literals
+//     "{n+}" and "{n}") and numbers, to CRLF. It does no I/O but its bufio.Reader and
+//     is fuzzed alone (sievewire.FuzzReadCommand). respond.go renders status lines and
+//     strings and maps service errors to the response codes of RFC 5804 1.3.
+//   - dispatch.go is the command table: handler, the states a command runs in, and the
+//     kinds of its arguments, checked before the handler runs.
+//   - session.go: CAPABILITY, LOGOUT, NOOP, STARTTLS, AUTHENTICATE PLAIN, UNAUTHENTICATE;
+//     scripts.go: HAVESPACE, PUTSCRIPT, CHECKSCRIPT, LISTSCRIPTS, SETACTIVE, GETSCRIPT,
+//     DELETESCRIPT, RENAMESCRIPT.
+//   - server.go and conn.go: listeners, the connection limit, one goroutine per
+//     connection, timeouts, shutdown.
+//
+// Authentication is IMAP's (frontend/auth): the same password check against the metadata
+// service, the same SASL PLAIN reading and the same plaintext policy. STARTTLS uses the
+// tls.Config IMAP uses (imap.KeyPair), so a certificate reload reaches both.
+//
+// # Invariants
+//
+//   - A script is stored only if sieve.Compile accepts it with the extensions the server
+//     announces in SIEVE; one that does not compile is answered NO with its line and column
+//     and never reaches the service (RFC 5804 2.6). SETACTIVE compiles the stored script
+//     again before it becomes the one delivery runs.
+//   - Bounded memory per connection: a command line outside literals is at most
+//     Limits.MaxLine octets (longer: BYE); the literals of one command kept in memory are at
+//     most Limits.MaxScriptSize octets together; a larger literal is read and dropped and
+//     the command refused with QUOTA/MAXSIZE, and one over Limits.MaxDiscard ends the
+//     connection (BYE), since the next command cannot be found without reading it.
+//   - A command that cannot be parsed is skipped whole (with any literal its line
+//     announces) and answered NO, so the next command is read in step; too many bad
+//     commands in a row end the session with BYE. Nothing a client sends panics the server;
+//     a panic in a handler is recovered and logged with the connection.
+//   - One goroutine serves a connection and is its only writer; responses are buffered
+//     and flushed once per command, every write has a deadline (Limits.WriteTimeout) and
+//     every wait for a command a timer (LoginTimeout, then IdleTimeout).
+//   - STARTTLS replaces the reader after its OK: plaintext pipelined behind it is dropped.
+//     A password is accepted only where frontend/auth's policy allows plaintext (TLS, or
+//     loopback when trusted); elsewhere AUTHENTICATE is NO (ENCRYPT-NEEDED) and SASL is
+//     announced empty beside STARTTLS (RFC 5804 1.7).
+//   - The service is the authority on names (RFC 5804 1.6), limits, the active script and
+//     what exists; its refusals come back as RFC 5804 response codes (ACTIVE, NONEXISTENT,
+//     ALREADYEXISTS, QUOTA/MAXSIZE, QUOTA/MAXSCRIPTS, TRYLATER), never as a dropped
+//     connection. Every call has a deadline derived from the connection's context.
+//
+// # RFCs
+//
+//	RFC 5804  ManageSieve                   Yes: SASL PLAIN only; no referrals, no
+//	                                        sieve: URLs; UNAUTHENTICATE (2.14.1)
+//	RFC 4616  SASL PLAIN                    Yes (no proxy authorization)
+//	RFC 5435  enotify (NOTIFY capability)   No: announced only if the interpreter has it
+package managesieve

@@ -1,0 +1,241 @@
+package managesieve
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/strata-mail/strata/frontend/auth"
+	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/sieve"
+)
+
+// Config configures a ManageSieve Server.
+type Config struct {
+	Metadata metadatapb.MetadataClient
+	Logger   *slog.Logger
+	// TLS, when set, enables STARTTLS (RFC 5804 2.2); imap.KeyPair.TLSConfig makes one that
+	// follows certificate reloads, the same pair IMAP presents.
+	TLS *tls.Config
+	// AllowPlaintextAuth and TrustLoopback are IMAP's plaintext policy (frontend/auth):
+	// AUTHENTICATE PLAIN without TLS everywhere, or from loopback addresses.
+	AllowPlaintextAuth bool
+	TrustLoopback      bool
+	// Extensions are the Sieve capabilities scripts may use and the SIEVE capability
+	// announces; nil: every one the interpreter implements (sieve.Extensions).
+	Extensions []string
+	// SieveLimits are the interpreter's limits scripts are compiled with, as delivery runs
+	// them; MAXREDIRECTS announces MaxRedirects. Zero fields take sieve.DefaultLimits.
+	SieveLimits sieve.Limits
+	// Limits bound connections; zero fields take the defaults.
+	Limits Limits
+}
+
+// Limits bound what clients can hold of a server.
+type Limits struct {
+	// MaxConnections is the most connections served at once; more are told BYE (TRYLATER)
+	// and closed. Default 1000.
+	MaxConnections int
+	// MaxScriptSize bounds the literals of one command kept in memory (a script and its
+	// name); a larger script is read and dropped and refused with QUOTA/MAXSIZE, the
+	// owner's own limit is the metadata service's. Default 1 MiB, the most a tenant can
+	// configure.
+	MaxScriptSize int64
+	// MaxDiscard is the largest literal read and dropped; a larger one ends the
+	// connection. Default 16 times MaxScriptSize.
+	MaxDiscard int64
+	// MaxLine is the octets of a command outside its literals. Default 8 KiB.
+	MaxLine int
+	// MaxBadCommands is how many commands in a row may fail to parse or be unknown before
+	// the server says BYE. Default 10.
+	MaxBadCommands int
+	// IdleTimeout is how long an authenticated session may wait between commands.
+	// Default 30 minutes.
+	IdleTimeout time.Duration
+	// LoginTimeout is the same before authentication. Default 2 minutes.
+	LoginTimeout time.Duration
+	// WriteTimeout is how long one write to a client may block. Default 5 minutes.
+	WriteTimeout time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	set := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	set64 := func(v *int64, def int64) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	setDur := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	set(&l.MaxConnections, 1000)
+	set64(&l.MaxScriptSize, 1<<20)
+	set64(&l.MaxDiscard, 16*l.MaxScriptSize)
+	set(&l.MaxLine, 8<<10)
+	set(&l.MaxBadCommands, 10)
+	setDur(&l.IdleTimeout, 30*time.Minute)
+	setDur(&l.LoginTimeout, 2*time.Minute)
+	setDur(&l.WriteTimeout, 5*time.Minute)
+	return l
+}
+
+// rpcTimeout bounds one call to the metadata service.
+const rpcTimeout = 30 * time.Second
+
+// Server serves ManageSieve on the listeners given to Serve.
+type Server struct {
+	cfg        Config
+	limits     Limits
+	policy     auth.Policy
+	extensions []string
+	logger     *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	served    int
+	closing   bool
+	active    sync.WaitGroup
+	nextID    uint64
+}
+
+// NewServer returns a server that is not yet listening.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	ext := cfg.Extensions
+	if ext == nil {
+		ext = sieve.Extensions()
+	}
+	return &Server{
+		cfg:        cfg,
+		limits:     cfg.Limits.withDefaults(),
+		policy:     auth.Policy{AllowPlaintext: cfg.AllowPlaintextAuth, TrustLoopback: cfg.TrustLoopback},
+		extensions: ext,
+		logger:     cfg.Logger.With("proto", "managesieve"),
+		listeners:  make(map[net.Listener]struct{}),
+		conns:      make(map[*conn]struct{}),
+	}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("managesieve: server closed")
+
+// Serve accepts connections on ln and serves each in its own goroutine. It returns when the
+// listener closes: ErrServerClosed after Shutdown, the accept error otherwise.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, ln)
+		s.mu.Unlock()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept ManageSieve connection: %w", err)
+		}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			nc.Close()
+			return ErrServerClosed
+		}
+		s.nextID++
+		c := newConn(s, nc, s.nextID)
+		// Over the limit, a connection is still answered, with BYE: the client learns why.
+		c.refused = s.served >= s.limits.MaxConnections
+		if !c.refused {
+			s.served++
+		}
+		s.conns[c] = struct{}{}
+		s.active.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.active.Done()
+			defer func() {
+				s.mu.Lock()
+				delete(s.conns, c)
+				if !c.refused {
+					s.served--
+				}
+				s.mu.Unlock()
+			}()
+			c.serve()
+		}()
+	}
+}
+
+// isClosing reports whether Shutdown has begun.
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Shutdown stops accepting connections, tells every client BYE (after the command it is
+// running, at once when it waits for one) and waits for the connections to close. When ctx
+// ends first, the remaining connections are closed and ctx's error returned.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	var errs []error
+	for ln := range s.listeners {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("close ManageSieve listener: %w", err))
+		}
+	}
+	for c := range s.conns {
+		// The wait for the next command ends at once; conn.serve checks closing after
+		// setting its own deadline, so it cannot push this one back.
+		_ = c.raw.SetReadDeadline(time.Now()) // a closed socket needs no wake-up
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.raw.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		errs = append(errs, fmt.Errorf("shut down ManageSieve connections: %w", ctx.Err()))
+	}
+	return errors.Join(errs...)
+}
