@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -108,18 +109,26 @@ func lmtpClient(id int, addrs []string, l *lmtpLedger, stop <-chan struct{}) {
 				l.mu.Unlock()
 				time.Sleep(100 * time.Millisecond)
 			}
-			pending = lmtpAttempt(id, addrs[(id+attempt)%len(addrs)], msgID, body, pending, l)
+			// Every fifth message loses its first attempt's replies: the connection closes
+			// right after the end of the data, as when the MTA's link breaks, and the
+			// retry through the other frontend must dedup what the first one committed.
+			loseReplies := attempt == 0 && n%5 == 0
+			pending = lmtpAttempt(id, addrs[(id+attempt)%len(addrs)], msgID, body, pending, loseReplies, l)
 		}
 	}
 }
 
 // lmtpAttempt runs one LMTP transaction on a fresh connection for the recipients in pending
 // and returns those still to be retried.
-func lmtpAttempt(id int, addr, msgID string, body []byte, pending []string, l *lmtpLedger) []string {
+// With loseReplies the connection is closed as soon as the end of the data is sent.
+func lmtpAttempt(id int, addr, msgID string, body []byte, pending []string, loseReplies bool, l *lmtpLedger) []string {
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		l.fail("client %d: dial %s: %v", id, addr, err) // the frontends stay up
 		return pending
+	}
+	if loseReplies {
+		conn = &closeAfterData{Conn: conn}
 	}
 	c := smtp.NewClientLMTP(conn)
 	defer c.Close()
@@ -168,6 +177,9 @@ func lmtpAttempt(id int, addr, msgID string, body []byte, pending []string, l *l
 		return pending
 	}
 	if _, err := w.Write(body); err != nil {
+		l.mu.Lock()
+		l.unknown += len(rcpts)
+		l.mu.Unlock()
 		return pending
 	}
 	// RFC 2033 4.2: one reply per recipient accepted at RCPT, in RCPT order.
@@ -202,10 +214,23 @@ func lmtpAttempt(id int, addr, msgID string, body []byte, pending []string, l *l
 	return retry
 }
 
+// closeAfterData closes the connection once a write ends with the end of the data
+// (RFC 5321 4.1.1.4: CRLF.CRLF), before any reply can be read.
+type closeAfterData struct{ net.Conn }
+
+func (c *closeAfterData) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err == nil && bytes.HasSuffix(b, []byte("\r\n.\r\n")) {
+		c.Conn.Close()
+	}
+	return n, err
+}
+
 // TestSystemLMTP is issue 12's cluster acceptance test: LMTP clients deliver through both
 // frontends of a three-node metadata group while the test SIGKILLs the leader and restarts
-// it. Every recipient that got 250 holds the message exactly once; a 4xx or a lost reply is
-// retried like an MTA does (through either frontend), and the retries dedup, so in the end
+// it, and every fifth message loses its first attempt's replies to a closed connection.
+// Every recipient that got 250 holds the message exactly once; a 4xx or a lost reply is
+// retried like an MTA does (through the other frontend), and the retries dedup, so in the end
 // every message is in every recipient's INBOX exactly once; no reply is a 5xx.
 func TestSystemLMTP(t *testing.T) {
 	etcd := etcdtest.Start(t)
