@@ -26,14 +26,15 @@ type frontendProcess struct {
 	name     string
 	cmd      *exec.Cmd
 	imapAddr string
+	lmtpAddr string // "" when started with --lmtp-listen ""
 	exited   chan struct{}
 	logMu    sync.Mutex
 	log      strings.Builder
 }
 
-var frontendReadyLine = regexp.MustCompile(`^Strata frontend is ready\. IMAP on (\S+)`)
+var frontendReadyLine = regexp.MustCompile(`^Strata frontend is ready\. IMAP on ([^\s,]+)(?:, LMTP on (\S+))?`)
 
-// startFrontend runs `strata frontend` with an ephemeral loopback IMAP port, finding the
+// startFrontend runs `strata frontend` with ephemeral loopback IMAP and LMTP ports, finding the
 // metadata nodes through etcd, and waits for its ready line.
 func startFrontend(t *testing.T, name, etcd string, extraArgs ...string) *frontendProcess {
 	t.Helper()
@@ -49,12 +50,12 @@ func startFrontend(t *testing.T, name, etcd string, extraArgs ...string) *fronte
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start strata frontend: %v", err)
 	}
-	ready := make(chan string, 1)
+	ready := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := frontendReadyLine.FindStringSubmatch(sc.Text()); m != nil {
-				ready <- m[1]
+				ready <- m[1:]
 			}
 		}
 	}()
@@ -71,7 +72,8 @@ func startFrontend(t *testing.T, name, etcd string, extraArgs ...string) *fronte
 		}
 	})
 	select {
-	case p.imapAddr = <-ready:
+	case addrs := <-ready:
+		p.imapAddr, p.lmtpAddr = addrs[0], addrs[1]
 	case <-p.exited:
 		t.Fatalf("strata frontend %s exited before it was ready:\n%s", name, p.logs())
 	case <-time.After(60 * time.Second):
@@ -177,13 +179,18 @@ func systemMessage(msgID string) []byte {
 		"Content-Type: text/plain; charset=utf-8\r\n\r\nBody of " + msgID + ".\r\n")
 }
 
-// dialSystem connects to addr, logs in and selects mailbox.
+// dialSystem connects to addr, logs in as u@acme.test and selects mailbox.
 func dialSystem(addr, mailbox string, opts *imapclient.Options) (*imapclient.Client, *imap.SelectData, error) {
+	return dialAs(addr, "u@acme.test", mailbox, opts)
+}
+
+// dialAs connects to addr, logs in as user (password pw) and selects mailbox.
+func dialAs(addr, user, mailbox string, opts *imapclient.Options) (*imapclient.Client, *imap.SelectData, error) {
 	c, err := imapclient.DialInsecure(addr, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := c.Login("u@acme.test", "pw").Wait(); err != nil {
+	if err := c.Login(user, "pw").Wait(); err != nil {
 		c.Close()
 		return nil, nil, err
 	}
@@ -371,25 +378,31 @@ func (w *idleWatcher) waitExists(n uint32, timeout time.Duration) (time.Time, bo
 	}
 }
 
-// mailboxContents is what a UID FETCH of every message's Message-ID returned.
+// mailboxContents is what a UID FETCH of every message's Message-ID and Subject returned.
 type mailboxContents struct {
-	uids  []uint32
-	byMID map[string][]uint32
+	uids     []uint32
+	byMID    map[string][]uint32
+	subjects map[uint32]string
 }
 
-// fetchMessageIDs SELECTs mailbox on addr and returns each message's UID and Message-ID,
-// retrying on allowed errors for up to a minute.
+// fetchMessageIDs SELECTs mailbox on addr as u@acme.test and returns each message's UID and
+// Message-ID, retrying on allowed errors for up to a minute.
 func fetchMessageIDs(addr, mailbox string) (*mailboxContents, error) {
-	section := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}, Peek: true}
+	return fetchMessageIDsAs(addr, "u@acme.test", mailbox)
+}
+
+// fetchMessageIDsAs is fetchMessageIDs logged in as user.
+func fetchMessageIDsAs(addr, user, mailbox string) (*mailboxContents, error) {
+	section := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID", "Subject"}, Peek: true}
 	deadline := time.Now().Add(time.Minute)
 	for {
 		got, err := func() (*mailboxContents, error) {
-			c, sel, err := dialSystem(addr, mailbox, nil)
+			c, sel, err := dialAs(addr, user, mailbox, nil)
 			if err != nil {
 				return nil, err
 			}
 			defer c.Close()
-			res := &mailboxContents{byMID: map[string][]uint32{}}
+			res := &mailboxContents{byMID: map[string][]uint32{}, subjects: map[uint32]string{}}
 			if sel.NumMessages == 0 {
 				return res, nil
 			}
@@ -402,8 +415,10 @@ func fetchMessageIDs(addr, mailbox string) (*mailboxContents, error) {
 			for _, m := range msgs {
 				uid := uint32(m.UID)
 				res.uids = append(res.uids, uid)
-				mid := parseMessageID(m.FindBodySection(section))
+				header := m.FindBodySection(section)
+				mid := parseHeaderField(header, "Message-ID")
 				res.byMID[mid] = append(res.byMID[mid], uid)
+				res.subjects[uid] = parseHeaderField(header, "Subject")
 			}
 			return res, nil
 		}()
@@ -414,9 +429,10 @@ func fetchMessageIDs(addr, mailbox string) (*mailboxContents, error) {
 	}
 }
 
-func parseMessageID(header []byte) string {
+// parseHeaderField returns the value of the first unfolded field name in header.
+func parseHeaderField(header []byte, name string) string {
 	for _, line := range bytes.Split(header, []byte("\r\n")) {
-		if k, v, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(k), "Message-ID") {
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && strings.EqualFold(string(k), name) {
 			return strings.TrimSpace(string(v))
 		}
 	}

@@ -264,10 +264,13 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		reloadTLSOnSIGHUP(ctx, frontendTLS{KeyPair: keyPair, certFile: tlsCert}, logger)
 	}
 	logger.Info("strata frontend serving", "imap", imapLn.Addr().String(), "imaps", imapsListen, "lmtp", lmtpAddr, "metadata", staticNodes, "etcd", etcdEndpoints)
-	fmt.Fprintf(cmd.OutOrStdout(), "Strata frontend is ready. IMAP on %s\n", imapLn.Addr())
+	// One ready line, as `strata serve` prints, so that a supervisor (or the e2e harness)
+	// learns every address at once.
+	ready := fmt.Sprintf("Strata frontend is ready. IMAP on %s", imapLn.Addr())
 	if lmtpAddr != "" {
-		fmt.Fprintf(cmd.OutOrStdout(), "LMTP on %s\n", lmtpAddr)
+		ready += ", LMTP on " + lmtpAddr
 	}
+	fmt.Fprintln(cmd.OutOrStdout(), ready)
 
 	select {
 	case <-ctx.Done():
