@@ -174,6 +174,18 @@ func appendMessage(t testing.TB, c *imapclient.Client, mailbox, msg string, flag
 	return data.UID
 }
 
+// startWithInbox starts a server and appends to the demo INBOX, through a logged-in client
+// it returns, one test message for each subject, with the subject as its body.
+func startWithInbox(t testing.TB, subjects ...string) (*embedded.Server, *imapclient.Client) {
+	t.Helper()
+	srv := startServer(t)
+	c := login(t, srv)
+	for _, s := range subjects {
+		appendMessage(t, c, "INBOX", testMessage(s, s))
+	}
+	return srv, c
+}
+
 // rawConn is a plain socket to the server for checking exact wire output.
 type rawConn struct {
 	t    *testing.T
