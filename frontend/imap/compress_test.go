@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -158,20 +157,16 @@ func TestCompressOverTLS(t *testing.T) {
 	})
 	rc := dialRaw(t, srv)
 	rc.ok("STARTTLS")
-	tc := tls.Client(rc.conn, &tls.Config{RootCAs: certPool(t, srv), ServerName: "localhost"})
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
-	tr := &rawConn{t: t, conn: tc, r: bufio.NewReader(tc)}
-	tr.ok("LOGIN demo@example.com demo")
-	tr.compress() // TLS below, DEFLATE above
+	rc.handshake(srv)
+	rc.ok("LOGIN demo@example.com demo")
+	rc.compress() // TLS below, DEFLATE above
 	msg := testMessage("over TLS and DEFLATE", "hello")
-	tr.ok(fmt.Sprintf("APPEND INBOX {%d+}\r\n%s", len(msg), msg))
-	tr.ok("SELECT INBOX")
-	if untagged := tr.ok("FETCH 1 BODY.PEEK[]"); !contains(untagged, msg) {
+	rc.ok(fmt.Sprintf("APPEND INBOX {%d+}\r\n%s", len(msg), msg))
+	rc.ok("SELECT INBOX")
+	if untagged := rc.ok("FETCH 1 BODY.PEEK[]"); !contains(untagged, msg) {
 		t.Fatalf("FETCH over TLS and DEFLATE: %q", untagged)
 	}
-	tr.ok("LOGOUT")
+	rc.ok("LOGOUT")
 }
 
 // TestCompressPartialFlush is a client that ends each command with Z_PARTIAL_FLUSH, as

@@ -2,7 +2,6 @@ package imap_test
 
 import (
 	"bufio"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -69,11 +68,7 @@ func TestMetrics(t *testing.T) {
 	// command has been counted.
 	e := dialRaw(t, srv)
 	e.expect("STARTTLS", "OK")
-	tc := tls.Client(e.conn, &tls.Config{RootCAs: certPool(t, srv), ServerName: "localhost"})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	e.conn, e.r = tc, bufio.NewReader(tc)
+	e.handshake(srv)
 	e.ok("NOOP")
 
 	// A fourth is over MaxConnections.
