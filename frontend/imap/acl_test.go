@@ -298,10 +298,7 @@ func TestACLRevokeInIdle(t *testing.T) {
 	_, a, b := teamFixture(t)
 	grant(a, "lrsw")
 	b.ok("SELECT " + team)
-	b.write("i IDLE\r\n")
-	if got := b.readLine(); !strings.HasPrefix(got, "+ ") {
-		t.Fatalf("IDLE = %q", got)
-	}
+	b.startIdle("i")
 	a.ok("SETACL Team bob@example.com -w")
 	a.ok("SELECT Team")
 	a.ok(`STORE 1 +FLAGS (\Answered)`)
@@ -312,10 +309,7 @@ func TestACLRevokeInIdle(t *testing.T) {
 	b.write("DONE\r\n")
 	b.until("i")
 	b.expect(`STORE 1 +FLAGS (\Flagged)`, "NO [NOPERM]")
-	b.write("j IDLE\r\n")
-	if got := b.readLine(); !strings.HasPrefix(got, "+ ") {
-		t.Fatalf("IDLE = %q", got)
-	}
+	b.startIdle("j")
 	a.ok("SETACL Team bob@example.com -r")
 	if got := b.readLine(); !strings.HasPrefix(got, "* BYE ") {
 		t.Errorf("bob in IDLE after losing r: %q", got)
@@ -332,10 +326,7 @@ func TestACLPrivateSeen(t *testing.T) {
 	grant(a, "lrsw")
 	a.ok("SELECT Team")
 	b.ok("SELECT " + team)
-	b.write("i IDLE\r\n")
-	if got := b.readLine(); !strings.HasPrefix(got, "+ ") {
-		t.Fatalf("IDLE = %q", got)
-	}
+	b.startIdle("i")
 	a.ok(`STORE 1 +FLAGS.SILENT (\Seen \Flagged)`)
 	if got := b.readLine(); got != `* 1 FETCH (FLAGS (\Flagged))` {
 		t.Errorf("bob in IDLE after alice's STORE: %q", got)

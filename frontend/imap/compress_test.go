@@ -94,10 +94,7 @@ func TestCompress(t *testing.T) {
 	}
 
 	// IDLE: the EXISTS of another session's APPEND arrives compressed at once.
-	rc.write("i1 IDLE\r\n")
-	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("IDLE: %q", l)
-	}
+	rc.startIdle("i1")
 	appendMessage(t, login(t, srv), "INBOX", testMessage("while idling", "x"))
 	for l := rc.readLine(); l != "* 3 EXISTS"; l = rc.readLine() {
 		if !strings.HasSuffix(l, " RECENT") {

@@ -399,6 +399,16 @@ func linesWith(lines []string, subs ...string) []string {
 	return kept
 }
 
+// startIdle sends IDLE with tag and reads the server's continuation request (RFC 9051
+// 6.3.13); the client ends the IDLE by writing "DONE".
+func (rc *rawConn) startIdle(tag string) {
+	rc.t.Helper()
+	rc.write(tag + " IDLE\r\n")
+	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
+		rc.t.Fatalf("%s IDLE: %q, want a continuation request", tag, l)
+	}
+}
+
 // noopUntil sends NOOP until the untagged responses gathered contain want (changes of other
 // sessions arrive through the change feed) and returns all of them; it fails the test after
 // 5 seconds.

@@ -81,10 +81,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("over the limit: %q, %v", line, err)
 	}
 
-	a.write("i1 IDLE\r\n")
-	if l := a.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("IDLE: %q", l)
-	}
+	a.startIdle("i1")
 	value, _ := scrape(t, srv)
 	for series, want := range map[string]float64{
 		`strata_imap_connections{tls="false"}`:                            2,

@@ -102,10 +102,7 @@ func TestShutdownSaysBye(t *testing.T) {
 	srv := startServer(t)
 	idle := loginRaw(t, srv)
 	idle.ok("SELECT INBOX")
-	idle.write("i1 IDLE\r\n")
-	if l := idle.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("IDLE: %q", l)
-	}
+	idle.startIdle("i1")
 	waiting := loginRaw(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
