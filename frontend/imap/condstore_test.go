@@ -130,9 +130,7 @@ func TestCondStoreEnablingCommands(t *testing.T) {
 func TestQResync(t *testing.T) {
 	srv := startServer(t)
 	c := login(t, srv)
-	for i := range 6 {
-		appendMessage(t, c, "INBOX", testMessage(fmt.Sprintf("m%d", i), "x"))
-	}
+	appendNumbered(t, c, 6, nil)
 	rc := loginRaw(t, srv)
 	// The QRESYNC parameter and VANISHED need ENABLE QRESYNC first (3.2.5, 3.2.6).
 	rc.expect("SELECT INBOX (QRESYNC (1 1))", "BAD")

@@ -186,6 +186,19 @@ func startWithInbox(t testing.TB, subjects ...string) (*embedded.Server, *imapcl
 	return srv, c
 }
 
+// appendNumbered appends n test messages, subjects "m0" to "m<n-1>", to INBOX through c;
+// message i gets the flags flagsOf(i) when flagsOf is not nil.
+func appendNumbered(t testing.TB, c *imapclient.Client, n int, flagsOf func(i int) []imap.Flag) {
+	t.Helper()
+	for i := range n {
+		var flags []imap.Flag
+		if flagsOf != nil {
+			flags = flagsOf(i)
+		}
+		appendMessage(t, c, "INBOX", testMessage(fmt.Sprintf("m%d", i), "x"), flags...)
+	}
+}
+
 // rawConn is a plain socket to the server for checking exact wire output.
 type rawConn struct {
 	t    *testing.T

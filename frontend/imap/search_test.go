@@ -261,13 +261,12 @@ func TestSearchESearch(t *testing.T) { bothModes(t, testSearchESearch) }
 func testSearchESearch(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
-	for i := range 5 {
-		var flags []imap.Flag
+	appendNumbered(t, c, 5, func(i int) []imap.Flag { // 1, 3 and 5 seen
 		if i%2 == 0 {
-			flags = append(flags, imap.FlagSeen)
+			return []imap.Flag{imap.FlagSeen}
 		}
-		appendMessage(t, c, "INBOX", testMessage(fmt.Sprintf("m%d", i), "x"), flags...)
-	}
+		return nil
+	})
 	rc := loginRawMode(t, srv, rev2)
 	rc.ok("SELECT INBOX")
 	for query, want := range map[string]string{
@@ -305,13 +304,12 @@ func TestSearchRes(t *testing.T) { bothModes(t, testSearchRes) }
 func testSearchRes(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
-	for i := range 6 {
-		var flags []imap.Flag
+	appendNumbered(t, c, 6, func(i int) []imap.Flag { // 2, 4 and 6 flagged
 		if i%2 == 1 {
-			flags = append(flags, imap.FlagFlagged)
+			return []imap.Flag{imap.FlagFlagged}
 		}
-		appendMessage(t, c, "INBOX", testMessage(fmt.Sprintf("m%d", i), "x"), flags...)
-	}
+		return nil
+	})
 	rc := loginRawMode(t, srv, rev2)
 	rc.ok("CREATE Saved")
 	rc.ok("SELECT INBOX")
