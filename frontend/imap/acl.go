@@ -210,11 +210,7 @@ func (c *conn) cmdGetACL(cmd *imapwire.Command) error {
 // answer.
 func (c *conn) cmdListRights(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.ACLArgs)
-	ref, err := c.mailboxRefIn(args.Mailbox)
-	if err != nil {
-		return err
-	}
-	mb, err := c.getMailbox(ref, codeNonExistent)
+	ref, mb, err := c.lookupMailbox(args.Mailbox)
 	if err != nil {
 		return err
 	}
@@ -235,11 +231,7 @@ func (c *conn) cmdListRights(cmd *imapwire.Command) error {
 
 // cmdMyRights: MYRIGHTS (RFC 4314 3.5), answered with MYRIGHTS (3.8).
 func (c *conn) cmdMyRights(cmd *imapwire.Command) error {
-	ref, err := c.mailboxRefIn(cmd.Args.(*imapwire.ACLArgs).Mailbox)
-	if err != nil {
-		return err
-	}
-	mb, err := c.getMailbox(ref, codeNonExistent)
+	ref, mb, err := c.lookupMailbox(cmd.Args.(*imapwire.ACLArgs).Mailbox)
 	if err != nil {
 		return err
 	}
