@@ -69,10 +69,7 @@ func TestCompress(t *testing.T) {
 	msg := testMessage("compressed", text)
 	rc.n++
 	tag := fmt.Sprintf("x%d", rc.n)
-	rc.write(fmt.Sprintf("%s APPEND INBOX {%d}\r\n", tag, len(msg)))
-	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("APPEND: %q, want a continuation request", l)
-	}
+	rc.writeExpect(fmt.Sprintf("%s APPEND INBOX {%d}\r\n", tag, len(msg)), "+ ")
 	rc.write(msg + "\r\n")
 	if _, tagged := rc.until(tag); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
 		t.Fatalf("APPEND: %s", tagged)
@@ -139,10 +136,7 @@ func TestCompressLimits(t *testing.T) {
 	}
 	rc.expect(fmt.Sprintf("ID (\"x\" {%d+}\r\n%s)", 70<<10, strings.Repeat("y", 70<<10)), "BAD [LIMIT]")
 	rc.ok("NOOP")
-	rc.write(fmt.Sprintf("a1 APPEND INBOX {%d}\r\n", 2<<20))
-	if l := rc.readLine(); !strings.HasPrefix(l, "a1 NO [TOOBIG]") {
-		t.Fatalf("APPEND above APPENDLIMIT: %q", l)
-	}
+	rc.writeExpect(fmt.Sprintf("a1 APPEND INBOX {%d}\r\n", 2<<20), "a1 NO [TOOBIG]")
 	rc.ok("NOOP")
 }
 

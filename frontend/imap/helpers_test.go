@@ -199,6 +199,17 @@ func appendNumbered(t testing.TB, c *imapclient.Client, n int, flagsOf func(i in
 	}
 }
 
+// everyOther is a flagsOf for appendNumbered: flag on every other message, from message
+// first (0 or 1) on.
+func everyOther(first int, flag imap.Flag) func(i int) []imap.Flag {
+	return func(i int) []imap.Flag {
+		if i%2 == first {
+			return []imap.Flag{flag}
+		}
+		return nil
+	}
+}
+
 // rawConn is a plain socket to the server for checking exact wire output.
 type rawConn struct {
 	t    *testing.T
@@ -412,14 +423,22 @@ func linesWith(lines []string, subs ...string) []string {
 	return kept
 }
 
+// writeExpect writes data and fails the test unless the server's next line starts with
+// prefix: "+ " for a continuation request, "TAG BAD" for a refusal.
+func (rc *rawConn) writeExpect(data, prefix string) {
+	rc.t.Helper()
+	rc.write(data)
+	if l := rc.readLine(); !strings.HasPrefix(l, prefix) {
+		sent, _, _ := strings.Cut(data, "\r\n")
+		rc.t.Fatalf("%.60q answered %q, want %q...", sent, l, prefix)
+	}
+}
+
 // startIdle sends IDLE with tag and reads the server's continuation request (RFC 9051
 // 6.3.13); the client ends the IDLE by writing "DONE".
 func (rc *rawConn) startIdle(tag string) {
 	rc.t.Helper()
-	rc.write(tag + " IDLE\r\n")
-	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-		rc.t.Fatalf("%s IDLE: %q, want a continuation request", tag, l)
-	}
+	rc.writeExpect(tag+" IDLE\r\n", "+ ")
 }
 
 // noopUntil sends NOOP until the untagged responses gathered contain want (changes of other

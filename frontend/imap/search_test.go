@@ -261,12 +261,7 @@ func TestSearchESearch(t *testing.T) { bothModes(t, testSearchESearch) }
 func testSearchESearch(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
-	appendNumbered(t, c, 5, func(i int) []imap.Flag { // 1, 3 and 5 seen
-		if i%2 == 0 {
-			return []imap.Flag{imap.FlagSeen}
-		}
-		return nil
-	})
+	appendNumbered(t, c, 5, everyOther(0, imap.FlagSeen)) // 1, 3 and 5
 	rc := loginRawMode(t, srv, rev2)
 	rc.ok("SELECT INBOX")
 	for query, want := range map[string]string{
@@ -304,12 +299,7 @@ func TestSearchRes(t *testing.T) { bothModes(t, testSearchRes) }
 func testSearchRes(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
-	appendNumbered(t, c, 6, func(i int) []imap.Flag { // 2, 4 and 6 flagged
-		if i%2 == 1 {
-			return []imap.Flag{imap.FlagFlagged}
-		}
-		return nil
-	})
+	appendNumbered(t, c, 6, everyOther(1, imap.FlagFlagged)) // 2, 4 and 6
 	rc := loginRawMode(t, srv, rev2)
 	rc.ok("CREATE Saved")
 	rc.ok("SELECT INBOX")

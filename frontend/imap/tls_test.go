@@ -91,10 +91,7 @@ func TestSTARTTLSDiscardsInjectedPlaintext(t *testing.T) {
 	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.AllowPlaintextAuth = true })
 	rc := dialRaw(t, srv)
 	// One write: a man in the middle appends a command after the client's STARTTLS.
-	rc.write("a1 STARTTLS\r\na2 LOGIN demo@example.com demo\r\n")
-	if l := rc.readLine(); !strings.HasPrefix(l, "a1 OK") {
-		t.Fatalf("STARTTLS: %q", l)
-	}
+	rc.writeExpect("a1 STARTTLS\r\na2 LOGIN demo@example.com demo\r\n", "a1 OK")
 	if n := rc.r.Buffered(); n != 0 {
 		t.Fatalf("%d bytes after the STARTTLS response", n)
 	}
