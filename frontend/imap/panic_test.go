@@ -86,28 +86,27 @@ func TestPanicInCommand(t *testing.T) {
 }
 
 // TestPanicInChangeFeed: a selected session whose change feed panicked is told BYE
-// [UNAVAILABLE] at once (here in IDLE) rather than left without updates, and the test that
-// caused it fails.
+// [UNAVAILABLE] rather than left without updates: in IDLE at once, otherwise with the
+// response to its next command; and the test that caused it fails.
 func TestPanicInChangeFeed(t *testing.T) {
-	imap.SetTestHook(t, panicAt("feed", 1))
-	srv := expectPanicReport(t, "mailbox change feed")
-	watcher := loginRaw(t, srv)
-	watcher.ok("SELECT INBOX")
-	watcher.startIdle("i")
-	appendMessage(t, login(t, srv), "INBOX", testMessage("wakes the feed", "body"))
-	wantUnavailableBye(t, "IDLE after the feed died", watcher.waitFor("* BYE"))
-}
-
-// TestPanicInChangeFeedBeforeCommand: without IDLE, the BYE goes out with the response to
-// the session's next command.
-func TestPanicInChangeFeedBeforeCommand(t *testing.T) {
-	imap.SetTestHook(t, panicAt("feed", 1))
-	srv := expectPanicReport(t, "mailbox change feed")
-	watcher := loginRaw(t, srv)
-	watcher.ok("SELECT INBOX")
-	appendMessage(t, login(t, srv), "INBOX", testMessage("wakes the feed", "body"))
-	// The append's change may reach the feed after a NOOP or two; the BYE follows it.
-	wantUnavailableBye(t, "NOOP after the feed died", watcher.noopUntil("* BYE"))
+	for _, idle := range []bool{true, false} {
+		t.Run(fmt.Sprintf("idle=%v", idle), func(t *testing.T) {
+			imap.SetTestHook(t, panicAt("feed", 1))
+			srv := expectPanicReport(t, "mailbox change feed")
+			watcher := loginRaw(t, srv)
+			watcher.ok("SELECT INBOX")
+			if idle {
+				watcher.startIdle("i")
+			}
+			appendMessage(t, login(t, srv), "INBOX", testMessage("wakes the feed", "body"))
+			if idle {
+				wantUnavailableBye(t, "IDLE after the feed died", watcher.waitFor("* BYE"))
+				return
+			}
+			// The append's change may reach the feed after a NOOP or two; the BYE follows it.
+			wantUnavailableBye(t, "NOOP after the feed died", watcher.noopUntil("* BYE"))
+		})
+	}
 }
 
 // TestPanicInAccountFeed: a NOTIFY session whose account feed panicked is told BYE
