@@ -33,17 +33,20 @@ func startFollowerGroup(t testing.TB) (*group, *metaclient.Client, metadatapb.Me
 	return g, c, md, inboxID(t, md)
 }
 
-// follower returns a member that does not lead the group.
+// follower returns a member that does not lead the group, the last in g.members.
 func (g *group) follower() *member {
 	g.t.Helper()
 	leader := g.leader()
+	var follower *member
 	for _, m := range g.members {
 		if m != leader {
-			return m
+			follower = m
 		}
 	}
-	g.t.Fatal("no follower in the group")
-	return nil
+	if follower == nil {
+		g.t.Fatal("no follower in the group")
+	}
+	return follower
 }
 
 // fetchUIDs fetches the records of uids (all when empty) and returns their UIDs.
