@@ -136,32 +136,30 @@ func (c *conn) cmdSetACL(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
-	ref, err := c.aclTarget(args.Mailbox, "setacl")
-	if err != nil {
-		return err
-	}
-	id, err := aclIdentifier(ref, args.Identifier)
-	if err != nil {
-		return err
-	}
-	requestID := newRequestID()
-	err = c.withRetry(func(ctx context.Context) error {
+	return c.changeACL(args, "setacl", func(ctx context.Context, ref mailboxRef, id, requestID string) error {
 		_, err := c.srv.cfg.Metadata.SetAcl(ctx, &metadatapb.SetAclRequest{
 			RequestId: requestID, User: c.accountName(), Account: ref.owner, Name: ref.name,
 			Identifier: id, Rights: letters, Mode: mode,
 		})
 		return err
 	})
-	if err != nil {
-		return rpcStatus(err, imapresp.CodeNonExistent, "setacl "+strconv.Quote(ref.full))
-	}
-	return nil
 }
 
 // cmdDeleteACL: DELETEACL (RFC 4314 3.2).
 func (c *conn) cmdDeleteACL(cmd *imapwire.Command) error {
-	args := cmd.Args.(*imapwire.ACLArgs)
-	ref, err := c.aclTarget(args.Mailbox, "deleteacl")
+	return c.changeACL(cmd.Args.(*imapwire.ACLArgs), "deleteacl", func(ctx context.Context, ref mailboxRef, id, requestID string) error {
+		_, err := c.srv.cfg.Metadata.DeleteAcl(ctx, &metadatapb.DeleteAclRequest{
+			RequestId: requestID, User: c.accountName(), Account: ref.owner, Name: ref.name, Identifier: id,
+		})
+		return err
+	})
+}
+
+// changeACL makes the change of SETACL or DELETEACL (verb) to the entry of args.Identifier
+// on args.Mailbox: change calls the metadata service, once per attempt, with the same
+// request ID in every attempt so that a retry is not applied twice.
+func (c *conn) changeACL(args *imapwire.ACLArgs, verb string, change func(ctx context.Context, ref mailboxRef, id, requestID string) error) error {
+	ref, err := c.aclTarget(args.Mailbox, verb)
 	if err != nil {
 		return err
 	}
@@ -170,14 +168,9 @@ func (c *conn) cmdDeleteACL(cmd *imapwire.Command) error {
 		return err
 	}
 	requestID := newRequestID()
-	err = c.withRetry(func(ctx context.Context) error {
-		_, err := c.srv.cfg.Metadata.DeleteAcl(ctx, &metadatapb.DeleteAclRequest{
-			RequestId: requestID, User: c.accountName(), Account: ref.owner, Name: ref.name, Identifier: id,
-		})
-		return err
-	})
+	err = c.withRetry(func(ctx context.Context) error { return change(ctx, ref, id, requestID) })
 	if err != nil {
-		return rpcStatus(err, imapresp.CodeNonExistent, "deleteacl "+strconv.Quote(ref.full))
+		return rpcStatus(err, imapresp.CodeNonExistent, verb+" "+strconv.Quote(ref.full))
 	}
 	return nil
 }
@@ -219,11 +212,7 @@ var eachRight = []string{"l", "r", "s", "w", "i", "p", "k", "x", "t", "e", "a", 
 // answer.
 func (c *conn) cmdListRights(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.ACLArgs)
-	ref, err := c.mailboxRefIn(args.Mailbox)
-	if err != nil {
-		return err
-	}
-	mb, err := c.getMailbox(ref, imapresp.CodeNonExistent)
+	ref, mb, err := c.lookupMailbox(args.Mailbox)
 	if err != nil {
 		return err
 	}
@@ -240,11 +229,7 @@ func (c *conn) cmdListRights(cmd *imapwire.Command) error {
 
 // cmdMyRights: MYRIGHTS (RFC 4314 3.5), answered with MYRIGHTS (3.8).
 func (c *conn) cmdMyRights(cmd *imapwire.Command) error {
-	ref, err := c.mailboxRefIn(cmd.Args.(*imapwire.ACLArgs).Mailbox)
-	if err != nil {
-		return err
-	}
-	mb, err := c.getMailbox(ref, imapresp.CodeNonExistent)
+	ref, mb, err := c.lookupMailbox(cmd.Args.(*imapwire.ACLArgs).Mailbox)
 	if err != nil {
 		return err
 	}

@@ -286,10 +286,7 @@ func TestACLRevokeInOpenSession(t *testing.T) {
 	b.ok(`STORE 1 +FLAGS (\Seen)`)
 	// Without r bob cannot stay in the mailbox: the session ends as when it is deleted.
 	a.ok("SETACL Team bob@example.com -r")
-	b.write("n NOOP\r\n")
-	if got := b.readLine(); !strings.HasPrefix(got, "* BYE ") {
-		t.Errorf("NOOP after losing r = %q", got)
-	}
+	b.writeExpect("n NOOP\r\n", "* BYE ")
 }
 
 // TestACLRevokeInIdle: a session in IDLE learns of a revoked right as well: w at its
@@ -298,10 +295,7 @@ func TestACLRevokeInIdle(t *testing.T) {
 	_, a, b := teamFixture(t)
 	grant(a, "lrsw")
 	b.ok("SELECT " + team)
-	b.write("i IDLE\r\n")
-	if got := b.readLine(); !strings.HasPrefix(got, "+ ") {
-		t.Fatalf("IDLE = %q", got)
-	}
+	b.startIdle("i")
 	a.ok("SETACL Team bob@example.com -w")
 	a.ok("SELECT Team")
 	a.ok(`STORE 1 +FLAGS (\Answered)`)
@@ -312,10 +306,7 @@ func TestACLRevokeInIdle(t *testing.T) {
 	b.write("DONE\r\n")
 	b.until("i")
 	b.expect(`STORE 1 +FLAGS (\Flagged)`, "NO [NOPERM]")
-	b.write("j IDLE\r\n")
-	if got := b.readLine(); !strings.HasPrefix(got, "+ ") {
-		t.Fatalf("IDLE = %q", got)
-	}
+	b.startIdle("j")
 	a.ok("SETACL Team bob@example.com -r")
 	if got := b.readLine(); !strings.HasPrefix(got, "* BYE ") {
 		t.Errorf("bob in IDLE after losing r: %q", got)
@@ -332,10 +323,7 @@ func TestACLPrivateSeen(t *testing.T) {
 	grant(a, "lrsw")
 	a.ok("SELECT Team")
 	b.ok("SELECT " + team)
-	b.write("i IDLE\r\n")
-	if got := b.readLine(); !strings.HasPrefix(got, "+ ") {
-		t.Fatalf("IDLE = %q", got)
-	}
+	b.startIdle("i")
 	a.ok(`STORE 1 +FLAGS.SILENT (\Seen \Flagged)`)
 	if got := b.readLine(); got != `* 1 FETCH (FLAGS (\Flagged))` {
 		t.Errorf("bob in IDLE after alice's STORE: %q", got)

@@ -17,14 +17,8 @@ func TestMultiAppend(t *testing.T) {
 	rc.ok("CREATE saved-messages")
 	msg1 := testMessage("afternoon meeting", "Hello Joe, do you think we can meet at 3:30 tomorrow?")
 	msg2 := testMessage("afternoon meeting 2", "Hello Joe, I'll bring the doughnuts.")
-	rc.write(fmt.Sprintf("A003 APPEND saved-messages (\\Seen) {%d}\r\n", len(msg1)))
-	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("continuation: %q", l)
-	}
-	rc.write(msg1 + fmt.Sprintf(` (\Seen) " 7-Feb-1994 22:43:04 -0800" {%d}`+"\r\n", len(msg2)))
-	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("second continuation: %q", l)
-	}
+	rc.writeExpect(fmt.Sprintf("A003 APPEND saved-messages (\\Seen) {%d}\r\n", len(msg1)), "+ ")
+	rc.writeExpect(msg1+fmt.Sprintf(` (\Seen) " 7-Feb-1994 22:43:04 -0800" {%d}`+"\r\n", len(msg2)), "+ ")
 	rc.write(msg2 + "\r\n")
 	_, tagged := rc.until("A003")
 	var validity, first, last uint32
@@ -50,10 +44,7 @@ func TestMultiAppendAllOrNothing(t *testing.T) {
 	srv := startServer(t) // APPENDLIMIT 1 MiB
 	rc := loginRaw(t, srv)
 	msg := testMessage("kept out", "body")
-	rc.write(fmt.Sprintf("A1 APPEND INBOX {%d}\r\n", len(msg)))
-	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("continuation: %q", l)
-	}
+	rc.writeExpect(fmt.Sprintf("A1 APPEND INBOX {%d}\r\n", len(msg)), "+ ")
 	// The second literal is too big: the server refuses it without a continuation request.
 	rc.write(msg + " {2000000}\r\n")
 	if _, tagged := rc.until("A1"); !strings.HasPrefix(tagged, "NO [TOOBIG]") {

@@ -66,10 +66,7 @@ func TestAuthenticatePlain(t *testing.T) {
 
 	// Without an initial response: an empty continuation, then the response line.
 	rc = dialRaw(t, srv)
-	rc.write("a1 AUTHENTICATE PLAIN\r\n")
-	if l := rc.readLine(); !strings.HasPrefix(l, "+") {
-		t.Fatalf("expected a continuation, got %q", l)
-	}
+	rc.writeExpect("a1 AUTHENTICATE PLAIN\r\n", "+")
 	rc.write("AGRlbW9AZXhhbXBsZS5jb20Ad3Jvbmc=\r\n") // wrong password
 	if _, tagged := rc.until("a1"); !strings.HasPrefix(tagged, "NO [AUTHENTICATIONFAILED]") {
 		t.Fatalf("wrong password: %q", tagged)

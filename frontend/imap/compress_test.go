@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -70,10 +69,7 @@ func TestCompress(t *testing.T) {
 	msg := testMessage("compressed", text)
 	rc.n++
 	tag := fmt.Sprintf("x%d", rc.n)
-	rc.write(fmt.Sprintf("%s APPEND INBOX {%d}\r\n", tag, len(msg)))
-	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("APPEND: %q, want a continuation request", l)
-	}
+	rc.writeExpect(fmt.Sprintf("%s APPEND INBOX {%d}\r\n", tag, len(msg)), "+ ")
 	rc.write(msg + "\r\n")
 	if _, tagged := rc.until(tag); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
 		t.Fatalf("APPEND: %s", tagged)
@@ -95,10 +91,7 @@ func TestCompress(t *testing.T) {
 	}
 
 	// IDLE: the EXISTS of another session's APPEND arrives compressed at once.
-	rc.write("i1 IDLE\r\n")
-	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("IDLE: %q", l)
-	}
+	rc.startIdle("i1")
 	appendMessage(t, login(t, srv), "INBOX", testMessage("while idling", "x"))
 	for l := rc.readLine(); l != "* 3 EXISTS"; l = rc.readLine() {
 		if !strings.HasSuffix(l, " RECENT") {
@@ -143,10 +136,7 @@ func TestCompressLimits(t *testing.T) {
 	}
 	rc.expect(fmt.Sprintf("ID (\"x\" {%d+}\r\n%s)", 70<<10, strings.Repeat("y", 70<<10)), "BAD [LIMIT]")
 	rc.ok("NOOP")
-	rc.write(fmt.Sprintf("a1 APPEND INBOX {%d}\r\n", 2<<20))
-	if l := rc.readLine(); !strings.HasPrefix(l, "a1 NO [TOOBIG]") {
-		t.Fatalf("APPEND above APPENDLIMIT: %q", l)
-	}
+	rc.writeExpect(fmt.Sprintf("a1 APPEND INBOX {%d}\r\n", 2<<20), "a1 NO [TOOBIG]")
 	rc.ok("NOOP")
 }
 
@@ -158,20 +148,16 @@ func TestCompressOverTLS(t *testing.T) {
 	})
 	rc := dialRaw(t, srv)
 	rc.ok("STARTTLS")
-	tc := tls.Client(rc.conn, &tls.Config{RootCAs: certPool(t, srv), ServerName: "localhost"})
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
-	tr := &rawConn{t: t, conn: tc, r: bufio.NewReader(tc)}
-	tr.ok("LOGIN demo@example.com demo")
-	tr.compress() // TLS below, DEFLATE above
+	rc.handshake(srv)
+	rc.ok("LOGIN demo@example.com demo")
+	rc.compress() // TLS below, DEFLATE above
 	msg := testMessage("over TLS and DEFLATE", "hello")
-	tr.ok(fmt.Sprintf("APPEND INBOX {%d+}\r\n%s", len(msg), msg))
-	tr.ok("SELECT INBOX")
-	if untagged := tr.ok("FETCH 1 BODY.PEEK[]"); !contains(untagged, msg) {
+	rc.ok(fmt.Sprintf("APPEND INBOX {%d+}\r\n%s", len(msg), msg))
+	rc.ok("SELECT INBOX")
+	if untagged := rc.ok("FETCH 1 BODY.PEEK[]"); !contains(untagged, msg) {
 		t.Fatalf("FETCH over TLS and DEFLATE: %q", untagged)
 	}
-	tr.ok("LOGOUT")
+	rc.ok("LOGOUT")
 }
 
 // TestCompressPartialFlush is a client that ends each command with Z_PARTIAL_FLUSH, as

@@ -223,14 +223,8 @@ func (c *conn) uidSetBounds(set imap.UIDSet) []*metadatapb.UidRange {
 	}
 	ranges := make([]*metadatapb.UidRange, 0, len(set))
 	for _, r := range set {
-		start, stop := uint32(r.Start), uint32(r.Stop)
-		if start == 0 {
-			start = last
-		}
-		if stop == 0 {
-			stop = last
-		}
-		ranges = append(ranges, &metadatapb.UidRange{First: max(min(start, stop), 1), Last: max(start, stop, 1)})
+		start, stop := starBounds(uint32(r.Start), uint32(r.Stop), last)
+		ranges = append(ranges, &metadatapb.UidRange{First: max(start, 1), Last: max(stop, 1)})
 	}
 	return ranges
 }

@@ -19,9 +19,7 @@ import (
 func TestCondStoreResyncLoop(t *testing.T) {
 	srv := startServer(t)
 	writer := login(t, srv)
-	for i := range 20 {
-		appendMessage(t, writer, "INBOX", testMessage(fmt.Sprintf("m%d", i), "x"))
-	}
+	appendNumbered(t, writer, 20, nil)
 	if _, err := writer.Select("INBOX", nil).Wait(); err != nil {
 		t.Fatal(err)
 	}

@@ -27,11 +27,7 @@ func modseqOf(t *testing.T, lines []string) uint64 {
 // FETCH MODSEQ and CHANGEDSINCE, STORE UNCHANGEDSINCE with MODIFIED, SEARCH MODSEQ, STATUS
 // HIGHESTMODSEQ, and MODSEQ in the updates of other sessions.
 func TestCondStore(t *testing.T) {
-	srv := startServer(t)
-	c := login(t, srv)
-	for _, s := range []string{"a", "b", "c", "d"} {
-		appendMessage(t, c, "INBOX", testMessage(s, s))
-	}
+	srv, _ := startWithInbox(t, "a", "b", "c", "d")
 	rc := loginRaw(t, srv)
 	if got := rc.ok("CAPABILITY"); !contains(got, " CONDSTORE ") || !contains(got, " QRESYNC ") {
 		t.Errorf("CAPABILITY lacks CONDSTORE/QRESYNC: %q", got)
@@ -107,9 +103,7 @@ func TestCondStore(t *testing.T) {
 // TestCondStoreEnablingCommands: each CONDSTORE enabling command of RFC 7162 3.1 turns
 // MODSEQ on in later FETCH updates; ENABLE reports what it enabled.
 func TestCondStoreEnablingCommands(t *testing.T) {
-	srv := startServer(t)
-	c := login(t, srv)
-	appendMessage(t, c, "INBOX", testMessage("a", "a"))
+	srv, _ := startWithInbox(t, "a")
 	for _, enabling := range []string{"ENABLE CONDSTORE", "STATUS INBOX (HIGHESTMODSEQ)", "FETCH 1 MODSEQ", "FETCH 1 FLAGS (CHANGEDSINCE 1)", "SEARCH MODSEQ 1", `STORE 1 (UNCHANGEDSINCE 1000) +FLAGS ()`} {
 		rc := loginRaw(t, srv)
 		rc.ok("SELECT INBOX")
@@ -136,9 +130,7 @@ func TestCondStoreEnablingCommands(t *testing.T) {
 func TestQResync(t *testing.T) {
 	srv := startServer(t)
 	c := login(t, srv)
-	for i := range 6 {
-		appendMessage(t, c, "INBOX", testMessage(fmt.Sprintf("m%d", i), "x"))
-	}
+	appendNumbered(t, c, 6, nil)
 	rc := loginRaw(t, srv)
 	// The QRESYNC parameter and VANISHED need ENABLE QRESYNC first (3.2.5, 3.2.6).
 	rc.expect("SELECT INBOX (QRESYNC (1 1))", "BAD")

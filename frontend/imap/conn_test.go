@@ -21,10 +21,7 @@ func TestShutdownDuringAppend(t *testing.T) {
 	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir = dataDir })
 	rc := loginRaw(t, srv)
 	msg := testMessage("sent across a shutdown", strings.Repeat("line of body text\r\n", 2000))
-	rc.write(fmt.Sprintf("a1 APPEND INBOX {%d}\r\n", len(msg)))
-	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("APPEND: %q", l)
-	}
+	rc.writeExpect(fmt.Sprintf("a1 APPEND INBOX {%d}\r\n", len(msg)), "+ ")
 	rc.write(msg[:len(msg)/2])
 
 	shutdown := make(chan error, 1)

@@ -11,11 +11,7 @@ import (
 func TestCopyMove(t *testing.T) { bothModes(t, testCopyMove) }
 
 func testCopyMove(t *testing.T, rev2 bool) {
-	srv := startServer(t)
-	c := login(t, srv)
-	for _, s := range []string{"a", "b", "c"} {
-		appendMessage(t, c, "INBOX", testMessage(s, s))
-	}
+	srv, _ := startWithInbox(t, "a", "b", "c")
 	rc := loginRawMode(t, srv, rev2)
 	rc.ok("CREATE Dest")
 	rc.ok("SELECT INBOX")
@@ -46,10 +42,7 @@ func testCopyMove(t *testing.T, rev2 bool) {
 func TestCopySameMailbox(t *testing.T) { bothModes(t, testCopySameMailbox) }
 
 func testCopySameMailbox(t *testing.T, rev2 bool) {
-	srv := startServer(t)
-	c := login(t, srv)
-	appendMessage(t, c, "INBOX", testMessage("a", "a"))
-	appendMessage(t, c, "INBOX", testMessage("b", "b"))
+	srv, _ := startWithInbox(t, "a", "b")
 	rc := loginRawMode(t, srv, rev2)
 	rc.ok("SELECT INBOX")
 	untagged, tagged := rc.cmd("COPY 1:2 INBOX")
@@ -68,11 +61,7 @@ func testCopySameMailbox(t *testing.T, rev2 bool) {
 func TestMoveExpungedElsewhere(t *testing.T) { bothModes(t, testMoveExpungedElsewhere) }
 
 func testMoveExpungedElsewhere(t *testing.T, rev2 bool) {
-	srv := startServer(t)
-	c := login(t, srv)
-	for _, s := range []string{"a", "b", "c"} {
-		appendMessage(t, c, "INBOX", testMessage(s, s))
-	}
+	srv, _ := startWithInbox(t, "a", "b", "c")
 	rc := loginRawMode(t, srv, rev2)
 	rc.ok("CREATE Dest")
 	rc.ok("SELECT INBOX")

@@ -9,11 +9,7 @@ import (
 func TestExpunge(t *testing.T) { bothModes(t, testExpunge) }
 
 func testExpunge(t *testing.T, rev2 bool) {
-	srv := startServer(t)
-	c := login(t, srv)
-	for _, s := range []string{"a", "b", "c", "d", "e"} {
-		appendMessage(t, c, "INBOX", testMessage(s, s))
-	}
+	srv, _ := startWithInbox(t, "a", "b", "c", "d", "e")
 	rc := loginRawMode(t, srv, rev2)
 	rc.ok("SELECT INBOX")
 	rc.ok(`STORE 2,4 +FLAGS.SILENT (\Deleted)`)

@@ -370,10 +370,7 @@ func TestFetchLiteral8Message(t *testing.T) {
 		rc.ok("CREATE " + mailbox)
 		rc.n++
 		tag := fmt.Sprintf("x%d", rc.n)
-		rc.write(fmt.Sprintf("%s APPEND %s ~{%d}\r\n", tag, mailbox, len(binaryPartMessage)))
-		if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-			t.Fatalf("continuation request: %q", l)
-		}
+		rc.writeExpect(fmt.Sprintf("%s APPEND %s ~{%d}\r\n", tag, mailbox, len(binaryPartMessage)), "+ ")
 		rc.write(binaryPartMessage + "\r\n")
 		if _, tagged := rc.until(tag); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
 			t.Fatalf("APPEND literal8: %q", tagged)

@@ -174,6 +174,42 @@ func appendMessage(t testing.TB, c *imapclient.Client, mailbox, msg string, flag
 	return data.UID
 }
 
+// startWithInbox starts a server and appends to the demo INBOX, through a logged-in client
+// it returns, one test message for each subject, with the subject as its body.
+func startWithInbox(t testing.TB, subjects ...string) (*embedded.Server, *imapclient.Client) {
+	t.Helper()
+	srv := startServer(t)
+	c := login(t, srv)
+	for _, s := range subjects {
+		appendMessage(t, c, "INBOX", testMessage(s, s))
+	}
+	return srv, c
+}
+
+// appendNumbered appends n test messages, subjects "m0" to "m<n-1>", to INBOX through c;
+// message i gets the flags flagsOf(i) when flagsOf is not nil.
+func appendNumbered(t testing.TB, c *imapclient.Client, n int, flagsOf func(i int) []imap.Flag) {
+	t.Helper()
+	for i := range n {
+		var flags []imap.Flag
+		if flagsOf != nil {
+			flags = flagsOf(i)
+		}
+		appendMessage(t, c, "INBOX", testMessage(fmt.Sprintf("m%d", i), "x"), flags...)
+	}
+}
+
+// everyOther is a flagsOf for appendNumbered: flag on every other message, from message
+// first (0 or 1) on.
+func everyOther(first int, flag imap.Flag) func(i int) []imap.Flag {
+	return func(i int) []imap.Flag {
+		if i%2 == first {
+			return []imap.Flag{flag}
+		}
+		return nil
+	}
+}
+
 // rawConn is a plain socket to the server for checking exact wire output.
 type rawConn struct {
 	t    *testing.T
@@ -385,6 +421,24 @@ func linesWith(lines []string, subs ...string) []string {
 		}
 	}
 	return kept
+}
+
+// writeExpect writes data and fails the test unless the server's next line starts with
+// prefix: "+ " for a continuation request, "TAG BAD" for a refusal.
+func (rc *rawConn) writeExpect(data, prefix string) {
+	rc.t.Helper()
+	rc.write(data)
+	if l := rc.readLine(); !strings.HasPrefix(l, prefix) {
+		sent, _, _ := strings.Cut(data, "\r\n")
+		rc.t.Fatalf("%.60q answered %q, want %q...", sent, l, prefix)
+	}
+}
+
+// startIdle sends IDLE with tag and reads the server's continuation request (RFC 9051
+// 6.3.13); the client ends the IDLE by writing "DONE".
+func (rc *rawConn) startIdle(tag string) {
+	rc.t.Helper()
+	rc.writeExpect(tag+" IDLE\r\n", "+ ")
 }
 
 // noopUntil sends NOOP until the untagged responses gathered contain want (changes of other

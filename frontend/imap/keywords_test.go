@@ -10,11 +10,7 @@ import (
 // a FLAGS (and PERMANENTFLAGS) response before the first FETCH that carries it (RFC 9051
 // 7.3.5, RFC 3501 7.2.6), in the session that sets it and in the others.
 func TestKeywordAnnouncedBeforeUse(t *testing.T) {
-	srv := startServer(t)
-	c := login(t, srv)
-	for _, s := range []string{"a", "b", "c"} {
-		appendMessage(t, c, "INBOX", testMessage(s, s))
-	}
+	srv, c := startWithInbox(t, "a", "b", "c")
 	// The appending client selects first and so holds the messages' \Recent (RFC 3501
 	// 2.3.2), which keeps it out of the lines below.
 	if _, err := c.Select("INBOX", nil).Wait(); err != nil {

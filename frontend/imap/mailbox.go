@@ -491,6 +491,17 @@ func (c *conn) getMailbox(ref mailboxRef, notFoundCode string) (*metadatapb.Mail
 	return mb, nil
 }
 
+// lookupMailbox locates the mailbox the client named raw and reads it (getMailbox, with
+// NONEXISTENT for a mailbox that is not found).
+func (c *conn) lookupMailbox(raw string) (mailboxRef, *metadatapb.Mailbox, error) {
+	ref, err := c.mailboxRefIn(raw)
+	if err != nil {
+		return ref, nil, err
+	}
+	mb, err := c.getMailbox(ref, imapresp.CodeNonExistent)
+	return ref, mb, err
+}
+
 // cmdStatus: RFC 9051 6.3.11, with SIZE and DELETED (RFC 9051, RFC 8438), DELETED-STORAGE
 // (RFC 9208 4.1.4), APPENDLIMIT (RFC 7889), MAILBOXID (RFC 8474 4.3) and RECENT (RFC 3501
 // 6.3.10). It needs the r right (RFC 4314 4).
@@ -501,11 +512,7 @@ func (c *conn) cmdStatus(cmd *imapwire.Command) error {
 			return bad("", "Unsupported STATUS item "+item)
 		}
 	}
-	ref, err := c.mailboxRefIn(args.Mailbox)
-	if err != nil {
-		return err
-	}
-	mb, err := c.getMailbox(ref, imapresp.CodeNonExistent)
+	ref, mb, err := c.lookupMailbox(args.Mailbox)
 	if err != nil {
 		return err
 	}

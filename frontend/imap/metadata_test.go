@@ -59,10 +59,7 @@ func TestMetadataServer(t *testing.T) {
 func TestMetadataMailbox(t *testing.T) {
 	rc := loginRaw(t, startServer(t))
 	// RFC 5464 4.3, the multi-line example, sent as a synchronising literal.
-	rc.write("s1 SETMETADATA INBOX (/private/comment {33}\r\n")
-	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("literal: %q", l)
-	}
+	rc.writeExpect("s1 SETMETADATA INBOX (/private/comment {33}\r\n", "+ ")
 	rc.write("My new comment across\r\ntwo lines.)\r\n")
 	if _, tagged := rc.until("s1"); !strings.HasPrefix(tagged, "OK") {
 		t.Fatalf("SETMETADATA with a literal: %s", tagged)

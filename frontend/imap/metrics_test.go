@@ -2,7 +2,6 @@ package imap_test
 
 import (
 	"bufio"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -69,11 +68,7 @@ func TestMetrics(t *testing.T) {
 	// command has been counted.
 	e := dialRaw(t, srv)
 	e.expect("STARTTLS", "OK")
-	tc := tls.Client(e.conn, &tls.Config{RootCAs: certPool(t, srv), ServerName: "localhost"})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	e.conn, e.r = tc, bufio.NewReader(tc)
+	e.handshake(srv)
 	e.ok("NOOP")
 
 	// A fourth is over MaxConnections.
@@ -86,10 +81,7 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("over the limit: %q, %v", line, err)
 	}
 
-	a.write("i1 IDLE\r\n")
-	if l := a.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("IDLE: %q", l)
-	}
+	a.startIdle("i1")
 	value, _ := scrape(t, srv)
 	for series, want := range map[string]float64{
 		`strata_imap_connections{tls="false"}`:                            2,

@@ -712,44 +712,24 @@ func (f *accountFeed) run(ctx context.Context, srv *Server, req *metadatapb.Watc
 	defer close(f.done)
 	defer srv.recoverPanic(log, "account change feed", func(any) { f.fail(errAccountFeedPanicked) })
 	md := srv.cfg.Metadata
-	backoff := 100 * time.Millisecond
-	for {
-		err := f.watch(ctx, md, req, &backoff)
-		if ctx.Err() != nil {
-			return
-		}
-		switch status.Code(err) {
-		case codes.NotFound, codes.PermissionDenied, codes.InvalidArgument, codes.Unimplemented:
-			f.fail(err)
-			return
-		}
-		// A new stream starts with a snapshot, which the session compares with what it
-		// knew: nothing is missed.
-		log.Warn("account change feed interrupted; reconnecting", "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-// watch reads one WatchAccount stream until it fails.
-func (f *accountFeed) watch(ctx context.Context, md metadatapb.MetadataClient, req *metadatapb.WatchAccountRequest, backoff *time.Duration) error {
-	stream, err := md.WatchAccount(ctx, req)
-	if err != nil {
-		return err
-	}
-	for {
-		batch, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		atTestHook("account feed")
-		f.add(batch)
-		*backoff = 100 * time.Millisecond
-	}
+	// A new stream starts with a snapshot, which the session compares with what it knew:
+	// nothing is missed.
+	followStream(ctx, log, "account change feed",
+		func(ctx context.Context) (recver[metadatapb.AccountChanges], error) {
+			return md.WatchAccount(ctx, req)
+		},
+		func(batch *metadatapb.AccountChanges) {
+			atTestHook("account feed")
+			f.add(batch)
+		},
+		func(err error) bool {
+			switch status.Code(err) {
+			case codes.NotFound, codes.PermissionDenied, codes.InvalidArgument, codes.Unimplemented:
+				f.fail(err)
+				return true
+			}
+			return false
+		})
 }
 
 // errAccountFeedPanicked is the failure of an account feed that panicked.

@@ -19,6 +19,14 @@ func appendRaw(rc *rawConn, mailbox, subject string, flags string) {
 	rc.ok("APPEND " + mailbox + " (" + flags + ") {" + strconv.Itoa(len(msg)) + "+}\r\n" + msg)
 }
 
+// watcherAndOther starts a server and logs in to the demo account twice: a session that
+// watches for notifications and one whose changes bring them.
+func watcherAndOther(t *testing.T) (watcher, other *rawConn) {
+	t.Helper()
+	srv := startServer(t)
+	return loginRaw(t, srv), loginRaw(t, srv)
+}
+
 // statusRE matches the STATUS of a NOTIFY event without CONDSTORE (RFC 5465 5.2).
 func statusLine(mailbox string, messages, uidNext, unseen int) *regexp.Regexp {
 	return regexp.MustCompile(`^\* STATUS ` + regexp.QuoteMeta(mailbox) + ` \(MESSAGES ` + strconv.Itoa(messages) +
@@ -31,9 +39,7 @@ func statusLine(mailbox string, messages, uidNext, unseen int) *regexp.Regexp {
 // mailboxes the groups cover (SUBSCRIBED, RFC 5465 6.4); flag changes bring one only with
 // FlagChange (5.1).
 func TestNotifyStatusOtherMailboxes(t *testing.T) {
-	srv := startServer(t)
-	watcher := loginRaw(t, srv)
-	other := loginRaw(t, srv)
+	watcher, other := watcherAndOther(t)
 	other.ok("CREATE Private") // not subscribed
 
 	got := watcher.ok("NOTIFY SET STATUS (subscribed (MessageNew MessageExpunge))")
@@ -87,9 +93,7 @@ func TestNotifyStatusOtherMailboxes(t *testing.T) {
 // change by FETCH with UID and FLAGS (5.1), an expunge by EXPUNGE (5.3); other mailboxes send
 // STATUS, never the selected one.
 func TestNotifySelected(t *testing.T) {
-	srv := startServer(t)
-	watcher := loginRaw(t, srv)
-	other := loginRaw(t, srv)
+	watcher, other := watcherAndOther(t)
 	watcher.ok("ENABLE IMAP4rev2") // no RECENT (RFC 9051 appendix E)
 	watcher.ok("SELECT INBOX")
 	watcher.ok("NOTIFY SET (selected (MessageNew (UID FLAGS BODY.PEEK[HEADER.FIELDS (Subject)]) MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge))")
@@ -122,9 +126,7 @@ func TestNotifySelected(t *testing.T) {
 // expunges until a command that may carry them (RFC 5465 6.1.2); FETCH, STORE and SEARCH
 // never do (RFC 9051 7.5.1).
 func TestNotifySelectedDelayed(t *testing.T) {
-	srv := startServer(t)
-	watcher := loginRaw(t, srv)
-	other := loginRaw(t, srv)
+	watcher, other := watcherAndOther(t)
 	appendRaw(other, "INBOX", "one", "")
 	appendRaw(other, "INBOX", "two", "")
 	watcher.ok("ENABLE IMAP4rev2")
@@ -151,9 +153,7 @@ func TestNotifySelectedDelayed(t *testing.T) {
 // OLDNAME) and deleted (\NonExistent) by another session (RFC 5465 5.4), SubscriptionChange a
 // LIST with or without \Subscribed (5.5).
 func TestNotifyMailboxNames(t *testing.T) {
-	srv := startServer(t)
-	watcher := loginRaw(t, srv)
-	other := loginRaw(t, srv)
+	watcher, other := watcherAndOther(t)
 	watcher.ok("NOTIFY SET (personal (MailboxName SubscriptionChange))")
 	for _, step := range []struct{ command, want string }{
 		{"CREATE Projects", `* LIST (\HasNoChildren) "/" Projects`},
@@ -175,9 +175,7 @@ func TestNotifyMailboxNames(t *testing.T) {
 // DELETE bring it no LIST (RFC 5465 5: events the client caused SHOULD be omitted); another
 // session's do.
 func TestNotifyOwnNameChanges(t *testing.T) {
-	srv := startServer(t)
-	watcher := loginRaw(t, srv)
-	other := loginRaw(t, srv)
+	watcher, other := watcherAndOther(t)
 	watcher.ok("NOTIFY SET (personal (MailboxName SubscriptionChange))")
 	for _, cmd := range []string{"CREATE Mine", "CREATE Mine/Sub", "RENAME Mine Ours", "SUBSCRIBE Ours", "UNSUBSCRIBE Ours", "DELETE Ours/Sub"} {
 		if got := watcher.ok(cmd); len(got) != 0 {
@@ -196,9 +194,7 @@ func TestNotifyOwnNameChanges(t *testing.T) {
 
 // TestNotifyNone: NOTIFY NONE stops the notifications (RFC 5465 3.1).
 func TestNotifyNone(t *testing.T) {
-	srv := startServer(t)
-	watcher := loginRaw(t, srv)
-	other := loginRaw(t, srv)
+	watcher, other := watcherAndOther(t)
 	watcher.ok("NOTIFY SET (personal (MessageNew MessageExpunge MailboxName))")
 	other.ok("CREATE Gone")
 	watcher.waitFor(`"/" Gone`)
@@ -240,15 +236,10 @@ func TestNotifyRefused(t *testing.T) {
 // TestNotifyIdle: in IDLE a NOTIFY session gets what NOTIFY asks for (RFC 5465 4): the
 // STATUS of INBOX while another mailbox is selected.
 func TestNotifyIdle(t *testing.T) {
-	srv := startServer(t)
-	watcher := loginRaw(t, srv)
-	other := loginRaw(t, srv)
+	watcher, other := watcherAndOther(t)
 	watcher.ok("SELECT Drafts")
 	watcher.ok("NOTIFY SET (selected (MessageNew MessageExpunge)) (inboxes (MessageNew MessageExpunge))")
-	watcher.write("i1 IDLE\r\n")
-	if l := watcher.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("IDLE: %q", l)
-	}
+	watcher.startIdle("i1")
 	appendRaw(other, "INBOX", "to the inbox", "")
 	if l := watcher.readLine(); !statusLine("INBOX", 1, 2, 1).MatchString(l) {
 		t.Fatalf("in IDLE, after an APPEND to INBOX: %q", l)

@@ -58,6 +58,15 @@ func panicAt(point string, nth int32) func(string) {
 	}
 }
 
+// wantUnavailableBye checks that the first BYE among lines is BYE [UNAVAILABLE], which ends
+// a session whose change feed died so that its client reconnects.
+func wantUnavailableBye(t *testing.T, when string, lines []string) {
+	t.Helper()
+	if bye := linesWith(lines, "* BYE"); len(bye) == 0 || !strings.HasPrefix(bye[0], "* BYE [UNAVAILABLE] ") {
+		t.Fatalf("%s: %q, want BYE [UNAVAILABLE]", when, lines)
+	}
+}
+
 // TestPanicInCommand: a command that panics loses its connection, and the test that caused
 // it fails.
 func TestPanicInCommand(t *testing.T) {
@@ -77,36 +86,26 @@ func TestPanicInCommand(t *testing.T) {
 }
 
 // TestPanicInChangeFeed: a selected session whose change feed panicked is told BYE
-// [UNAVAILABLE] at once (here in IDLE) rather than left without updates, and the test that
-// caused it fails.
+// [UNAVAILABLE] rather than left without updates: in IDLE at once, otherwise with the
+// response to its next command; and the test that caused it fails.
 func TestPanicInChangeFeed(t *testing.T) {
-	imap.SetTestHook(t, panicAt("feed", 1))
-	srv := expectPanicReport(t, "mailbox change feed")
-	watcher := loginRaw(t, srv)
-	watcher.ok("SELECT INBOX")
-	watcher.write("i IDLE\r\n")
-	if l := watcher.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("IDLE: %q", l)
-	}
-	appendMessage(t, login(t, srv), "INBOX", testMessage("wakes the feed", "body"))
-	got := watcher.waitFor("* BYE")
-	if last := got[len(got)-1]; !strings.HasPrefix(last, "* BYE [UNAVAILABLE] ") {
-		t.Fatalf("IDLE after the feed died: %q, want BYE [UNAVAILABLE]", got)
-	}
-}
-
-// TestPanicInChangeFeedBeforeCommand: without IDLE, the BYE goes out with the response to
-// the session's next command.
-func TestPanicInChangeFeedBeforeCommand(t *testing.T) {
-	imap.SetTestHook(t, panicAt("feed", 1))
-	srv := expectPanicReport(t, "mailbox change feed")
-	watcher := loginRaw(t, srv)
-	watcher.ok("SELECT INBOX")
-	appendMessage(t, login(t, srv), "INBOX", testMessage("wakes the feed", "body"))
-	// The append's change may reach the feed after a NOOP or two; the BYE follows it.
-	bye := linesWith(watcher.noopUntil("* BYE"), "* BYE")
-	if !strings.HasPrefix(bye[0], "* BYE [UNAVAILABLE] ") {
-		t.Fatalf("NOOP after the feed died: %q, want BYE [UNAVAILABLE]", bye)
+	for _, idle := range []bool{true, false} {
+		t.Run(fmt.Sprintf("idle=%v", idle), func(t *testing.T) {
+			imap.SetTestHook(t, panicAt("feed", 1))
+			srv := expectPanicReport(t, "mailbox change feed")
+			watcher := loginRaw(t, srv)
+			watcher.ok("SELECT INBOX")
+			if idle {
+				watcher.startIdle("i")
+			}
+			appendMessage(t, login(t, srv), "INBOX", testMessage("wakes the feed", "body"))
+			if idle {
+				wantUnavailableBye(t, "IDLE after the feed died", watcher.waitFor("* BYE"))
+				return
+			}
+			// The append's change may reach the feed after a NOOP or two; the BYE follows it.
+			wantUnavailableBye(t, "NOOP after the feed died", watcher.noopUntil("* BYE"))
+		})
 	}
 }
 
@@ -119,10 +118,7 @@ func TestPanicInAccountFeed(t *testing.T) {
 	notified := loginRaw(t, srv)
 	notified.ok("NOTIFY SET (personal (MessageNew MessageExpunge MailboxName))")
 	loginRaw(t, srv).ok("CREATE Wakes")
-	got := notified.waitFor("* BYE")
-	if last := got[len(got)-1]; !strings.HasPrefix(last, "* BYE [UNAVAILABLE] ") {
-		t.Fatalf("NOTIFY after the account feed died: %q, want BYE [UNAVAILABLE]", got)
-	}
+	wantUnavailableBye(t, "NOTIFY after the account feed died", notified.waitFor("* BYE"))
 }
 
 // TestPanicInSearchFetcher: a panic fetching SEARCH's records fails the command, not the

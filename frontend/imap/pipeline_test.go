@@ -71,10 +71,7 @@ func TestIdlePipelinedDone(t *testing.T) {
 	srv := startServer(t)
 	rc := loginRaw(t, srv)
 	rc.ok("SELECT INBOX")
-	rc.write("i1 IDLE\r\nDONE\r\ni2 NOOP\r\ni3 IDLE\r\nDONE\r\n")
-	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("IDLE: %q", l)
-	}
+	rc.writeExpect("i1 IDLE\r\nDONE\r\ni2 NOOP\r\ni3 IDLE\r\nDONE\r\n", "+ ")
 	for _, tag := range []string{"i1", "i2"} {
 		if _, tagged := rc.until(tag); !strings.HasPrefix(tagged, "OK") {
 			t.Fatalf("%s: %q", tag, tagged)

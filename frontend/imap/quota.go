@@ -70,11 +70,8 @@ func (c *conn) writeQuota(root *metadatapb.QuotaRoot) {
 // does not govern it, and the owner's usage is not the session's to see.
 func (c *conn) cmdGetQuotaRoot(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.MailboxArgs)
-	ref, err := c.mailboxRefIn(args.Mailbox)
+	ref, _, err := c.lookupMailbox(args.Mailbox)
 	if err != nil {
-		return err
-	}
-	if _, err := c.getMailbox(ref, imapresp.CodeNonExistent); err != nil {
 		return err
 	}
 	roots, err := c.quotaRoots()

@@ -37,27 +37,15 @@ func TestGarbageAndLimits(t *testing.T) {
 	rc.ok("NOOP")
 
 	// A literal over the limit outside APPEND: refused without a continuation.
-	rc.write("lit LOGIN {10000000}\r\n")
-	if l := rc.readLine(); !strings.HasPrefix(l, "lit BAD") {
-		t.Errorf("huge literal answered %q", l)
-	}
+	rc.writeExpect("lit LOGIN {10000000}\r\n", "lit BAD")
 	rc.ok("NOOP")
 	// The same with LITERAL+: the server reads and drops it.
-	rc.write("litp LOGIN {100000+}\r\n" + strings.Repeat("y", 100000) + " pass\r\n")
-	if l := rc.readLine(); !strings.HasPrefix(l, "litp BAD") {
-		t.Errorf("huge LITERAL+ answered %q", l)
-	}
+	rc.writeExpect("litp LOGIN {100000+}\r\n"+strings.Repeat("y", 100000)+" pass\r\n", "litp BAD")
 	rc.ok("LOGIN demo@example.com demo")
 
 	// APPEND over APPENDLIMIT (1 MiB in these tests): NO [TOOBIG] before any data.
-	rc.write("ap APPEND INBOX {2000000}\r\n")
-	if l := rc.readLine(); !strings.HasPrefix(l, "ap NO [TOOBIG]") {
-		t.Errorf("APPEND over the limit answered %q", l)
-	}
-	rc.write("ap2 APPEND INBOX {2000000+}\r\n" + strings.Repeat("z", 2000000) + "\r\n")
-	if l := rc.readLine(); !strings.HasPrefix(l, "ap2 NO [TOOBIG]") {
-		t.Errorf("APPEND LITERAL+ over the limit answered %q", l)
-	}
+	rc.writeExpect("ap APPEND INBOX {2000000}\r\n", "ap NO [TOOBIG]")
+	rc.writeExpect("ap2 APPEND INBOX {2000000+}\r\n"+strings.Repeat("z", 2000000)+"\r\n", "ap2 NO [TOOBIG]")
 	rc.ok("NOOP")
 	bystander.ok("NOOP")
 }
@@ -102,10 +90,7 @@ func TestShutdownSaysBye(t *testing.T) {
 	srv := startServer(t)
 	idle := loginRaw(t, srv)
 	idle.ok("SELECT INBOX")
-	idle.write("i1 IDLE\r\n")
-	if l := idle.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("IDLE: %q", l)
-	}
+	idle.startIdle("i1")
 	waiting := loginRaw(t, srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

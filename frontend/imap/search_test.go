@@ -261,13 +261,7 @@ func TestSearchESearch(t *testing.T) { bothModes(t, testSearchESearch) }
 func testSearchESearch(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
-	for i := range 5 {
-		var flags []imap.Flag
-		if i%2 == 0 {
-			flags = append(flags, imap.FlagSeen)
-		}
-		appendMessage(t, c, "INBOX", testMessage(fmt.Sprintf("m%d", i), "x"), flags...)
-	}
+	appendNumbered(t, c, 5, everyOther(0, imap.FlagSeen)) // 1, 3 and 5
 	rc := loginRawMode(t, srv, rev2)
 	rc.ok("SELECT INBOX")
 	for query, want := range map[string]string{
@@ -305,13 +299,7 @@ func TestSearchRes(t *testing.T) { bothModes(t, testSearchRes) }
 func testSearchRes(t *testing.T, rev2 bool) {
 	srv := startServer(t)
 	c := login(t, srv)
-	for i := range 6 {
-		var flags []imap.Flag
-		if i%2 == 1 {
-			flags = append(flags, imap.FlagFlagged)
-		}
-		appendMessage(t, c, "INBOX", testMessage(fmt.Sprintf("m%d", i), "x"), flags...)
-	}
+	appendNumbered(t, c, 6, everyOther(1, imap.FlagFlagged)) // 2, 4 and 6
 	rc := loginRawMode(t, srv, rev2)
 	rc.ok("CREATE Saved")
 	rc.ok("SELECT INBOX")

@@ -26,17 +26,10 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 	switch set := set.(type) {
 	case imap.SeqSet:
 		for _, r := range set {
-			start, stop := r.Start, r.Stop
-			if n == 0 && (start == 0 || stop == 0) {
+			if n == 0 && (r.Start == 0 || r.Stop == 0) {
 				continue // "*" in an empty mailbox names nothing
 			}
-			if start == 0 {
-				start = n
-			}
-			if stop == 0 {
-				stop = n
-			}
-			start, stop = min(start, stop), max(start, stop)
+			start, stop := starBounds(r.Start, r.Stop, n)
 			if stop > n {
 				return nil, bad("", "Invalid message sequence number")
 			}
@@ -62,14 +55,7 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 		}
 		last := s.uids[n-1]
 		for _, r := range set {
-			start, stop := uint32(r.Start), uint32(r.Stop)
-			if start == 0 {
-				start = last
-			}
-			if stop == 0 {
-				stop = last
-			}
-			start, stop = min(start, stop), max(start, stop)
+			start, stop := starBounds(uint32(r.Start), uint32(r.Stop), last)
 			i, _ := slices.BinarySearch(s.uids, start)
 			for ; i < len(s.uids) && s.uids[i] <= stop; i++ {
 				if keep == nil || keep(i) {
@@ -80,6 +66,18 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 	}
 	slices.Sort(idx)
 	return slices.Compact(idx), nil
+}
+
+// starBounds returns a range's bounds in ascending order, "*" (0) standing for last, the
+// largest number in use (RFC 9051 9: a range is the same whichever bound comes first).
+func starBounds(start, stop, last uint32) (lo, hi uint32) {
+	if start == 0 {
+		start = last
+	}
+	if stop == 0 {
+		stop = last
+	}
+	return min(start, stop), max(start, stop)
 }
 
 // resolveUIDs returns the UIDs of the messages set names.

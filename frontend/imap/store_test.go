@@ -12,11 +12,7 @@ import (
 func TestStore(t *testing.T) { bothModes(t, testStore) }
 
 func testStore(t *testing.T, rev2 bool) {
-	srv := startServer(t)
-	c := login(t, srv)
-	for _, s := range []string{"a", "b", "c"} {
-		appendMessage(t, c, "INBOX", testMessage(s, s))
-	}
+	srv, _ := startWithInbox(t, "a", "b", "c")
 	rc := loginRawMode(t, srv, rev2)
 	// The first SELECT after delivery: in IMAP4rev1 the messages are \Recent in this
 	// session (RFC 3501 2.3.2), and every flag list it sees says so.
@@ -48,11 +44,7 @@ func testStore(t *testing.T, rev2 bool) {
 func TestStoreGrammar(t *testing.T) { bothModes(t, testStoreGrammar) }
 
 func testStoreGrammar(t *testing.T, rev2 bool) {
-	srv := startServer(t)
-	c := login(t, srv)
-	for _, s := range []string{"a", "b", "c"} {
-		appendMessage(t, c, "INBOX", testMessage(s, s))
-	}
+	srv, _ := startWithInbox(t, "a", "b", "c")
 	rc := loginRawMode(t, srv, rev2)
 	rf := func(flags string) string { return recentFlags(rev2, flags) }
 	// RFC 9051 7.1: PERMANENTFLAGS with \* — clients may create keywords.

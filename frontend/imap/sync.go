@@ -102,58 +102,37 @@ func (f *changeFeed) run(ctx context.Context, srv *Server, req *metadatapb.Watch
 	defer close(f.done)
 	defer srv.recoverPanic(log, "mailbox change feed", func(any) { f.stop(feedFailedText) })
 	md := srv.cfg.Metadata
-	backoff := 100 * time.Millisecond
-	for {
-		f.mu.Lock()
-		req.SinceModseq = f.seen
-		f.mu.Unlock()
-		err := f.watch(ctx, md, req, &backoff)
-		if ctx.Err() != nil {
-			return
-		}
-		if code := status.Code(err); code == codes.NotFound || code == codes.PermissionDenied {
-			// Deleted, or no longer readable by the session's account (Watch needs r, RFC
-			// 4314 4): the session cannot stay in it.
-			f.add(&metadatapb.ChangeBatch{Changes: []*metadatapb.Change{{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED}}})
-			return
-		}
-		switch status.Code(err) {
-		case codes.OutOfRange:
-			f.stop(feedBehindText)
-			return
-		case codes.InvalidArgument, codes.Unimplemented:
-			// A request the service refuses, or a service without Watch: no retry mends it.
-			log.Error("mailbox change feed failed", "mailbox", req.GetMailboxId(), "err", err)
-			f.stop(feedFailedText)
-			return
-		}
-		// A broken stream resumes from the last MODSEQ seen, so no change is lost.
-		log.Warn("mailbox change feed interrupted; reconnecting", "mailbox", req.GetMailboxId(), "err", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-// watch reads one Watch stream until it fails.
-func (f *changeFeed) watch(ctx context.Context, md metadatapb.MetadataClient, req *metadatapb.WatchRequest, backoff *time.Duration) error {
-	stream, err := md.Watch(ctx, req)
-	if err != nil {
-		return err
-	}
-	for {
-		batch, err := stream.Recv()
-		if err != nil {
-			return err
-		}
-		atTestHook("feed")
-		f.srv.metrics.observeFeedLag(batch.GetTimestampUnixNano())
-		f.add(batch)
-		*backoff = 100 * time.Millisecond
-	}
+	// A broken stream resumes from the last MODSEQ seen, so no change is lost.
+	followStream(ctx, log.With("mailbox", req.GetMailboxId()), "mailbox change feed",
+		func(ctx context.Context) (recver[metadatapb.ChangeBatch], error) {
+			f.mu.Lock()
+			req.SinceModseq = f.seen
+			f.mu.Unlock()
+			return md.Watch(ctx, req)
+		},
+		func(batch *metadatapb.ChangeBatch) {
+			atTestHook("feed")
+			f.srv.metrics.observeFeedLag(batch.GetTimestampUnixNano())
+			f.add(batch)
+		},
+		func(err error) bool {
+			switch status.Code(err) {
+			case codes.NotFound, codes.PermissionDenied:
+				// Deleted, or no longer readable by the session's account (Watch needs r,
+				// RFC 4314 4): the session cannot stay in it.
+				f.add(&metadatapb.ChangeBatch{Changes: []*metadatapb.Change{{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED}}})
+				return true
+			case codes.OutOfRange:
+				f.stop(feedBehindText)
+				return true
+			case codes.InvalidArgument, codes.Unimplemented:
+				// A request the service refuses, or a service without Watch: no retry mends it.
+				log.Error("mailbox change feed failed", "mailbox", req.GetMailboxId(), "err", err)
+				f.stop(feedFailedText)
+				return true
+			}
+			return false
+		})
 }
 
 func (f *changeFeed) add(batch *metadatapb.ChangeBatch) {

@@ -31,6 +31,17 @@ func certPool(t *testing.T, srv *embedded.Server) *x509.CertPool {
 	return pool
 }
 
+// handshake starts TLS on rc's socket, whose STARTTLS the server has accepted, verifying the
+// server's certificate; rc then reads and writes through TLS.
+func (rc *rawConn) handshake(srv *embedded.Server) {
+	rc.t.Helper()
+	tc := tls.Client(rc.conn, &tls.Config{RootCAs: certPool(rc.t, srv), ServerName: "localhost"})
+	if err := tc.Handshake(); err != nil {
+		rc.t.Fatalf("TLS handshake: %v", err)
+	}
+	rc.conn, rc.r = tc, bufio.NewReader(tc)
+}
+
 // startTLSServer is an embedded server with an IMAPS listener that, like a server on a
 // public address, does not trust loopback for plaintext passwords.
 func startTLSServer(t *testing.T) *embedded.Server {
@@ -80,30 +91,23 @@ func TestSTARTTLSDiscardsInjectedPlaintext(t *testing.T) {
 	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.AllowPlaintextAuth = true })
 	rc := dialRaw(t, srv)
 	// One write: a man in the middle appends a command after the client's STARTTLS.
-	rc.write("a1 STARTTLS\r\na2 LOGIN demo@example.com demo\r\n")
-	if l := rc.readLine(); !strings.HasPrefix(l, "a1 OK") {
-		t.Fatalf("STARTTLS: %q", l)
-	}
+	rc.writeExpect("a1 STARTTLS\r\na2 LOGIN demo@example.com demo\r\n", "a1 OK")
 	if n := rc.r.Buffered(); n != 0 {
 		t.Fatalf("%d bytes after the STARTTLS response", n)
 	}
-	tc := tls.Client(rc.conn, &tls.Config{RootCAs: certPool(t, srv), ServerName: "localhost"})
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
-	tr := &rawConn{t: t, conn: tc, r: bufio.NewReader(tc)}
+	rc.handshake(srv)
 	// Still not authenticated: the injected LOGIN was not run, and nothing answers a2.
-	untagged, tagged := tr.cmd("NOOP")
+	untagged, tagged := rc.cmd("NOOP")
 	if len(untagged) != 0 || !strings.HasPrefix(tagged, "OK") {
 		t.Fatalf("NOOP after STARTTLS: %q %q", untagged, tagged)
 	}
-	tr.expect("SELECT INBOX", "BAD")
-	tr.expect("STARTTLS", "BAD [CLIENTBUG]")
-	if caps := tr.ok("CAPABILITY"); contains(caps, "STARTTLS") {
+	rc.expect("SELECT INBOX", "BAD")
+	rc.expect("STARTTLS", "BAD [CLIENTBUG]")
+	if caps := rc.ok("CAPABILITY"); contains(caps, "STARTTLS") {
 		t.Errorf("CAPABILITY over TLS offers STARTTLS: %q", caps)
 	}
-	tr.ok("LOGIN demo@example.com demo")
-	tr.expect("STARTTLS", "BAD") // not in the authenticated state
+	rc.ok("LOGIN demo@example.com demo")
+	rc.expect("STARTTLS", "BAD") // not in the authenticated state
 }
 
 func TestIMAPS(t *testing.T) {

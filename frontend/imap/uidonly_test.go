@@ -10,11 +10,7 @@ import (
 // [UIDREQUIRED], FETCH data comes as UIDFETCH keyed by UID, and expunges as VANISHED, in the
 // session's own commands and in the updates of other sessions' changes.
 func TestUIDOnly(t *testing.T) {
-	srv := startServer(t)
-	c := login(t, srv)
-	for _, s := range []string{"a", "b", "c"} {
-		appendMessage(t, c, "INBOX", testMessage(s, s))
-	}
+	srv, _ := startWithInbox(t, "a", "b", "c")
 	rc := loginRaw(t, srv)
 	if got := rc.ok("CAPABILITY"); !contains(got, " UIDONLY ") {
 		t.Errorf("CAPABILITY lacks UIDONLY: %q", got)

@@ -1,9 +1,7 @@
 package imap_test
 
 import (
-	"bufio"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"strings"
@@ -94,19 +92,15 @@ func TestUnauthenticateKeepsTLS(t *testing.T) {
 	srv := startTLSServer(t)
 	rc := dialRaw(t, srv)
 	rc.ok("STARTTLS")
-	tc := tls.Client(rc.conn, &tls.Config{RootCAs: certPool(t, srv), ServerName: "localhost"})
-	if err := tc.Handshake(); err != nil {
-		t.Fatalf("handshake: %v", err)
-	}
-	tr := &rawConn{t: t, conn: tc, r: bufio.NewReader(tc)}
-	tr.ok("LOGIN demo@example.com demo")
-	_, tagged := tr.cmd("UNAUTHENTICATE")
+	rc.handshake(srv)
+	rc.ok("LOGIN demo@example.com demo")
+	_, tagged := rc.cmd("UNAUTHENTICATE")
 	if !strings.HasPrefix(tagged, "OK") || strings.Contains(tagged, "STARTTLS") || strings.Contains(tagged, "LOGINDISABLED") {
 		t.Fatalf("UNAUTHENTICATE over TLS: %q", tagged)
 	}
-	tr.expect("STARTTLS", "BAD [CLIENTBUG]")
-	tr.ok("LOGIN demo@example.com demo")
-	tr.ok("SELECT INBOX")
+	rc.expect("STARTTLS", "BAD [CLIENTBUG]")
+	rc.ok("LOGIN demo@example.com demo")
+	rc.ok("SELECT INBOX")
 }
 
 // TestUnauthenticateEndsCompression: both directions are plain again after the OK (RFC

@@ -106,10 +106,7 @@ func TestAppendUTF8Data(t *testing.T) {
 	// A synchronising literal8: continuation request, data, ")" and the end of the line.
 	rc.n++
 	tag := fmt.Sprintf("x%d", rc.n)
-	rc.write(fmt.Sprintf("%s append INBOX (\\Seen) utf8 (~{%d}\r\n", tag, len(utf8Message)))
-	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("continuation request: %q", l)
-	}
+	rc.writeExpect(fmt.Sprintf("%s append INBOX (\\Seen) utf8 (~{%d}\r\n", tag, len(utf8Message)), "+ ")
 	rc.write(utf8Message + ")\r\n")
 	if _, tagged := rc.until(tag); !strings.HasPrefix(tagged, "OK [APPENDUID ") || !strings.Contains(tagged, " 1] ") {
 		t.Fatalf("APPEND UTF8: %q", tagged)

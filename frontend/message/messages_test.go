@@ -107,7 +107,22 @@ This is a multi-part message in MIME format.
 --outer
 Content-Type: multipart/alternative; boundary="inner"
 
---inner
+` + mixedInner + `
+--outer
+Content-Type: application/pdf; name="report.pdf"
+Content-Transfer-Encoding: base64
+Content-Disposition: attachment; filename="report.pdf"; size=15
+Content-Language: en, de
+Content-Location: http://example.com/report.pdf
+Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==
+Content-Description: Quarterly report
+
+JVBERi0xLjQKJeLjz9MK
+--outer--
+`
+
+// mixedInner is part 1 of mixedNested, its multipart/alternative body.
+const mixedInner = `--inner
 Content-Type: text/plain; charset=us-ascii
 
 See the attached report.
@@ -126,19 +141,7 @@ Content-Disposition: inline; filename="logo.png"
 
 iVBORw0KGgo=
 --rel--
---inner--
---outer
-Content-Type: application/pdf; name="report.pdf"
-Content-Transfer-Encoding: base64
-Content-Disposition: attachment; filename="report.pdf"; size=15
-Content-Language: en, de
-Content-Location: http://example.com/report.pdf
-Content-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==
-Content-Description: Quarterly report
-
-JVBERi0xLjQKJeLjz9MK
---outer--
-`
+--inner--`
 
 var forwardedMessage = crlf(`From: Eve <eve@example.com>
 To: Frank <frank@example.com>

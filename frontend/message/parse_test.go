@@ -197,26 +197,7 @@ Content-Transfer-Encoding: BASE64
 func mixedSections(eol string) map[string]string {
 	conv := func(s string) string { return strings.ReplaceAll(s, "\n", eol) }
 	return map[string]string{
-		"1": conv(`--inner
-Content-Type: text/plain; charset=us-ascii
-
-See the attached report.
---inner
-Content-Type: multipart/related; boundary="rel"; type="text/html"
-
---rel
-Content-Type: text/html; charset=us-ascii
-
-<p>See the attached <b>report</b>.<img src="cid:logo@x"></p>
---rel
-Content-Type: image/png; name="logo.png"
-Content-ID: <logo@x>
-Content-Transfer-Encoding: base64
-Content-Disposition: inline; filename="logo.png"
-
-iVBORw0KGgo=
---rel--
---inner--`),
+		"1":          conv(mixedInner),
 		"1.MIME":     conv("Content-Type: multipart/alternative; boundary=\"inner\"\n\n"),
 		"1.1":        "See the attached report.",
 		"1.1.MIME":   conv("Content-Type: text/plain; charset=us-ascii\n\n"),

@@ -199,10 +199,17 @@ func (g *group) kill(m *member) {
 // newClient returns a metaclient over nodes, closed when the test ends.
 func newClient(t testing.TB, nodes []metaclient.Node) *metaclient.Client {
 	t.Helper()
+	return newClientReads(t, nodes, false)
+}
+
+// newClientReads is newClient with follower reads on or off.
+func newClientReads(t testing.TB, nodes []metaclient.Node, followerReads bool) *metaclient.Client {
+	t.Helper()
 	c, err := metaclient.New(metaclient.Config{
-		Nodes:       nodes,
-		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
-		Logger:      quietLogger(),
+		Nodes:         nodes,
+		DialOptions:   []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+		Logger:        quietLogger(),
+		FollowerReads: followerReads,
 	})
 	if err != nil {
 		t.Fatal(err)

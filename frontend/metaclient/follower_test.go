@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/internal/testwait"
@@ -22,17 +19,34 @@ import (
 // newFollowerClient returns a metaclient with follower reads on, closed when the test ends.
 func newFollowerClient(t testing.TB, nodes []metaclient.Node) *metaclient.Client {
 	t.Helper()
-	c, err := metaclient.New(metaclient.Config{
-		Nodes:         nodes,
-		DialOptions:   []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
-		Logger:        quietLogger(),
-		FollowerReads: true,
-	})
-	if err != nil {
-		t.Fatal(err)
+	return newClientReads(t, nodes, true)
+}
+
+// startFollowerGroup starts a group with the demo account and a client with follower reads
+// on, and returns them with the client's API and the demo INBOX.
+func startFollowerGroup(t testing.TB) (*group, *metaclient.Client, metadatapb.MetadataClient, uint64) {
+	t.Helper()
+	g := startGroup(t)
+	c := newFollowerClient(t, g.nodes())
+	md := metadatapb.NewMetadataClient(c)
+	createDemo(t, md)
+	return g, c, md, inboxID(t, md)
+}
+
+// follower returns a member that does not lead the group, the last in g.members.
+func (g *group) follower() *member {
+	g.t.Helper()
+	leader := g.leader()
+	var follower *member
+	for _, m := range g.members {
+		if m != leader {
+			follower = m
+		}
 	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	if follower == nil {
+		g.t.Fatal("no follower in the group")
+	}
+	return follower
 }
 
 // fetchUIDs fetches the records of uids (all when empty) and returns their UIDs.
@@ -100,11 +114,7 @@ func waitApplied(t testing.TB, m *member, index uint64) {
 // TestFollowerReadsSpreadOverNodes: with follower reads on, the session reads of one
 // client are served by every member, each answer holding every message appended before.
 func TestFollowerReadsSpreadOverNodes(t *testing.T) {
-	g := startGroup(t)
-	c := newFollowerClient(t, g.nodes())
-	md := metadatapb.NewMetadataClient(c)
-	createDemo(t, md)
-	inbox := inboxID(t, md)
+	g, _, md, inbox := startFollowerGroup(t)
 	var want []uint32
 	for i := range 3 {
 		want = append(want, appendOne(t, md, inbox, fmt.Sprint("req-", i), fmt.Sprint("blob-", i)))
@@ -133,18 +143,8 @@ func TestFollowerReadsSpreadOverNodes(t *testing.T) {
 // position never come from it while it is behind (they go to the leader or the other
 // follower), and it serves again once it has caught up.
 func TestFollowerBehindDoesNotAnswer(t *testing.T) {
-	g := startGroup(t)
-	c := newFollowerClient(t, g.nodes())
-	md := metadatapb.NewMetadataClient(c)
-	createDemo(t, md)
-	inbox := inboxID(t, md)
-	leader := g.leader()
-	var behind *member
-	for _, m := range g.members {
-		if m != leader {
-			behind = m
-		}
-	}
+	g, c, md, inbox := startFollowerGroup(t)
+	behind := g.follower()
 	behind.gate.pause()
 	var want []uint32
 	for i := range 5 {
@@ -185,11 +185,7 @@ func TestFollowerBehindDoesNotAnswer(t *testing.T) {
 // right after each append, the writer's list and fetch hold its message, and the UIDs a
 // writer sees never go backwards, while followers serve reads.
 func TestReadYourWritesUnderFollowerReads(t *testing.T) {
-	g := startGroup(t)
-	c := newFollowerClient(t, g.nodes())
-	md := metadatapb.NewMetadataClient(c)
-	createDemo(t, md)
-	inbox := inboxID(t, md)
+	g, _, md, inbox := startFollowerGroup(t)
 	before := served(g.members, sessionMethods...)
 	const writers, rounds = 4, 15
 	ctx := rpcContext(t)
@@ -285,24 +281,14 @@ func TestFollowerReadsOff(t *testing.T) {
 // appended, beyond this client's read position. A fetch of it must not go to a follower
 // that has reached the position but not the message: the batch fences its node.
 func TestWatchBatchFencesReads(t *testing.T) {
-	g := startGroup(t)
-	c := newFollowerClient(t, g.nodes())
-	md := metadatapb.NewMetadataClient(c)
+	g, c, md, inbox := startFollowerGroup(t)
 	other := metadatapb.NewMetadataClient(newClient(t, g.nodes()))
-	createDemo(t, md)
-	inbox := inboxID(t, md)
 	first := appendOne(t, md, inbox, "req-1", "blob-1")
 	mb, err := md.GetMailbox(rpcContext(t), &metadatapb.GetMailboxRequest{Account: embedded.DemoAccount, Id: inbox})
 	if err != nil {
 		t.Fatal(err)
 	}
-	leader := g.leader()
-	var behind *member
-	for _, m := range g.members {
-		if m != leader {
-			behind = m
-		}
-	}
+	behind := g.follower()
 	waitApplied(t, behind, c.SeenIndex())
 	behind.gate.pause()
 	defer behind.gate.resume()
@@ -381,23 +367,13 @@ func TestWatchBatchFencesReads(t *testing.T) {
 // resumes it from its cursor, as the frontend's change feed does. Either way the next
 // change arrives from another member instead of waiting for the hung one.
 func TestStalledNodeStreamsMove(t *testing.T) {
-	g := startGroup(t)
-	c := newFollowerClient(t, g.nodes())
-	md := metadatapb.NewMetadataClient(c)
+	g, _, md, inbox := startFollowerGroup(t)
 	other := metadatapb.NewMetadataClient(newClient(t, g.nodes()))
-	createDemo(t, md)
-	inbox := inboxID(t, md)
 	mb, err := md.GetMailbox(rpcContext(t), &metadatapb.GetMailboxRequest{Account: embedded.DemoAccount, Id: inbox})
 	if err != nil {
 		t.Fatal(err)
 	}
-	leader := g.leader()
-	var hung *member
-	for _, m := range g.members {
-		if m != leader {
-			hung = m
-		}
-	}
+	hung := g.follower()
 
 	// One watcher per member: session streams go round the healthy nodes.
 	ctx := rpcContext(t)

@@ -325,16 +325,7 @@ func ParseAppendHead(b []byte) (*Command, error) {
 	}
 	args := &AppendArgs{Mailbox: p.mailbox(), Replace: replace}
 	p.sp()
-	if p.peek() == '(' {
-		args.Flags = p.flagList()
-		p.sp()
-	}
-	if p.peek() == '"' {
-		args.Date = p.dateTime()
-		p.sp()
-	}
-	p.appendData(args)
-	p.end()
+	p.appendMessage(args)
 	if !p.ok() {
 		return nil, p.err
 	}
@@ -353,6 +344,18 @@ func ParseAppendNext(b []byte) (*AppendArgs, error) {
 	p := &parser{b: b}
 	p.sp()
 	args := &AppendArgs{}
+	p.appendMessage(args)
+	if !p.ok() {
+		return nil, p.err
+	}
+	return args, nil
+}
+
+// appendMessage reads the rest of a command from one APPEND message's optional flags and
+// date on, up to the message literal's "}" that ends b (RFC 3502 6.3.11):
+//
+//	append-message = [flag-list SP] [date-time SP] append-data
+func (p *parser) appendMessage(args *AppendArgs) {
 	if p.peek() == '(' {
 		args.Flags = p.flagList()
 		p.sp()
@@ -363,10 +366,6 @@ func ParseAppendNext(b []byte) (*AppendArgs, error) {
 	}
 	p.appendData(args)
 	p.end()
-	if !p.ok() {
-		return nil, p.err
-	}
-	return args, nil
 }
 
 // appendData reads the literal that carries an APPEND message, plain or as the UTF8 data

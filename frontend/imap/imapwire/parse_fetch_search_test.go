@@ -38,16 +38,12 @@ func TestParseFetchGrammar(t *testing.T) {
 			t.Errorf("%q:\n got %+v\nwant %+v", tc.line, got, tc.want)
 		}
 	}
-	for _, line := range []string{
+	checkRefused(t, []string{
 		"a FETCH 1 BINARY.SIZE[1]<0.5>", "a FETCH 1 BINARY[1.TEXT]", "a FETCH 1 BINARY[HEADER]",
 		"a FETCH 1 BODY[1.0]", "a FETCH 1 BODY[]<1>", "a FETCH 1 BODY[]<1.0>", "a FETCH 1 (FAST)",
 		"a FETCH 1 BODY[MIME]", "a FETCH 1 BODY[HEADER.FIELDS]", "a FETCH $,1 FLAGS", "a FETCH 1:$ FLAGS",
 		"a FETCH 1 BODY[1." + strings.Repeat("1.", 200) + "1]",
-	} {
-		if _, err := ParseCommand([]byte(line)); err == nil {
-			t.Errorf("%q parsed", line)
-		}
-	}
+	})
 }
 
 func TestParseSearchGrammar(t *testing.T) {
@@ -66,12 +62,8 @@ func TestParseSearchGrammar(t *testing.T) {
 	if !imap.IsSearchRes(c.Or[0][0].UID[0]) || c.Or[0][1].UID[0].String() != "2:5" {
 		t.Errorf("OR operands %+v", c.Or[0])
 	}
-	for _, line := range []string{
+	checkRefused(t, []string{
 		"a SEARCH", "a SEARCH ()", "a SEARCH NOT", "a SEARCH RETURN SAVE ALL", "a SEARCH CHARSET", "a SEARCH ON 1-Jan-99999",
 		"a SEARCH " + strings.Repeat("NOT ", 1000) + "ALL", "a SEARCH " + strings.Repeat("(", 1000) + "ALL" + strings.Repeat(")", 1000),
-	} {
-		if _, err := ParseCommand([]byte(line)); err == nil {
-			t.Errorf("%q parsed", line)
-		}
-	}
+	})
 }

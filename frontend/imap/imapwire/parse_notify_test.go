@@ -1,7 +1,6 @@
 package imapwire
 
 import (
-	"reflect"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
@@ -9,10 +8,7 @@ import (
 
 func TestParseNotify(t *testing.T) {
 	newExpunge := []NotifyEvent{{Name: EventMessageNew}, {Name: EventMessageExpunge}}
-	for _, tc := range []struct {
-		line string
-		args *NotifyArgs
-	}{
+	checkParses(t, []parseCase{
 		{`a NOTIFY NONE`, &NotifyArgs{None: true}},
 		// RFC 5465 3.1's example, with MessageNew's fetch attributes.
 		{`a NOTIFY SET STATUS (selected (MessageNew (uid body.peek[header.fields (from to subject)]) MessageExpunge)) (subtree Lists (MessageNew MessageExpunge))`, &NotifyArgs{
@@ -44,17 +40,8 @@ func TestParseNotify(t *testing.T) {
 		{`a NOTIFY SET (personal (MailboxMetadataChange X-Custom))`, &NotifyArgs{
 			Groups: []NotifyGroup{{Filter: NotifyPersonal, Events: []NotifyEvent{{Name: EventMailboxMetadataChange}, {Name: "X-Custom"}}}},
 		}},
-	} {
-		cmd, err := ParseCommand([]byte(tc.line))
-		if err != nil {
-			t.Errorf("ParseCommand(%q): %v", tc.line, err)
-			continue
-		}
-		if !reflect.DeepEqual(cmd.Args, tc.args) {
-			t.Errorf("ParseCommand(%q) =\n%#v, want\n%#v", tc.line, cmd.Args, tc.args)
-		}
-	}
-	for _, line := range []string{
+	})
+	checkRefused(t, []string{
 		`a NOTIFY`,
 		`a NOTIFY SET`,
 		`a NOTIFY NONE (personal NONE)`,
@@ -75,9 +62,5 @@ func TestParseNotify(t *testing.T) {
 		`a NOTIFY SET (personal (MailboxName)) (personal (SubscriptionChange)) trailing`, // trailing data
 		`a NOTIFY SET (personal (MailboxName))(personal (SubscriptionChange))`,           // no SP
 		`a NOTIFY SET (personal (MailboxName SubscriptionChange)`,                        // unclosed
-	} {
-		if _, err := ParseCommand([]byte(line)); err == nil {
-			t.Errorf("ParseCommand(%q) succeeded", line)
-		}
-	}
+	})
 }
