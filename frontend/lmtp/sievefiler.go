@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,6 +73,9 @@ func (f *SieveFiler) init() {
 		f.cache = newProgramCache(programCacheSize)
 		if f.Default.Metadata == nil {
 			f.Default.Metadata = f.Metadata
+		}
+		if f.Hostname == "" {
+			f.Hostname, _ = os.Hostname()
 		}
 		if f.Logger == nil {
 			f.Logger = slog.Default()
