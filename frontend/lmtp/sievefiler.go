@@ -330,7 +330,13 @@ func (f *SieveFiler) spamScore(ctx context.Context, rcpt Recipient, msg *Message
 	v := msg.Verdict
 	switch {
 	case v.HasScore:
-		return spam.ScoreOf(v.Score, rcpt.Settings.GetSpamRejectScore(), false), nil
+		// The fields carry no reject score: the tenant's spam_reject_score, else rspamd's
+		// default reject score.
+		reject := rcpt.Settings.GetSpamRejectScore()
+		if reject <= 0 {
+			reject = defaultRejectScore
+		}
+		return spam.ScoreOf(v.Score, reject, false), nil
 	case v.Spam:
 		return spam.ScoreOf(1, 0, true), nil
 	}
@@ -432,6 +438,10 @@ func (m mailboxes) SpecialUseExists(ctx context.Context, mailbox, use string) (b
 	}
 	return false, nil
 }
+
+// defaultRejectScore is rspamd's default score of the reject action, the top of the
+// spamtest scale for a score read from the MTA's verdict fields.
+const defaultRejectScore = 15
 
 // programCacheSize bounds the compiled programs a frontend keeps.
 const programCacheSize = 1024

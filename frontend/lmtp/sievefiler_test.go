@@ -16,6 +16,7 @@ import (
 	"github.com/strata-mail/strata/frontend/outbound"
 	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/spam"
 )
 
 // putScript stores and activates a Sieve script of the demo account.
@@ -298,5 +299,53 @@ vacation :days 7 :subject "Away" "I am away until Monday.";
 	}
 	if n := count(t, srv, "INBOX"); n != 3 {
 		t.Errorf("INBOX holds %d messages, want 3", n)
+	}
+}
+
+// TestSieveSpamtestHeaders reads the MTA's verdict fields as the spamtest score (RFC 5235
+// 3.2): 3.0 of rspamd's 15 is low, 15 and above is 10.
+func TestSieveSpamtestHeaders(t *testing.T) {
+	srv := startServer(t, nil)
+	addMailbox(t, srv, embedded.DemoAccount, "Suspect", "")
+	putScript(t, srv, "main", `require ["spamtest", "fileinto", "relational", "comparator-i;ascii-numeric"];
+if spamtest :value "ge" :comparator "i;ascii-numeric" "9" { fileinto "Suspect"; }
+`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("low", "x\n", "X-Spamd-Result: default: False [3.00 / 15.00]"))
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("high", "x\n", "X-Spamd-Result: default: False [16.00 / 15.00]"))
+	suspect := messages(t, srv, embedded.DemoAccount, "Suspect")
+	if len(suspect) != 1 || !strings.Contains(header(suspect[0]), "Subject: high") {
+		t.Fatalf("Suspect holds %d messages, want the high-scoring one", len(suspect))
+	}
+	if n := count(t, srv, "INBOX"); n != 1 {
+		t.Errorf("INBOX holds %d messages, want 1", n)
+	}
+}
+
+// TestSieveRspamdFailClosed refuses the whole transaction with 451 4.7.1 when rspamd
+// (here a port nothing listens on) gives no verdict and the site fails closed.
+func TestSieveRspamdFailClosed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	srv := startServer(t, func(cfg *embedded.Config) {
+		cfg.Rspamd = spam.Config{URL: "http://" + dead, FailClosed: true}
+	})
+	addAccount(t, srv, "bob@example.com")
+	putScript(t, srv, "main", `keep;`)
+	c := greeted(t, srv)
+	c.cmd("MAIL FROM:<alice@example.org>", "250 ")
+	c.cmd("RCPT TO:<"+embedded.DemoAccount+">", "250 ")
+	c.cmd("RCPT TO:<bob@example.com>", "250 ")
+	for i, r := range c.data(message("unscanned", "x\n"), 2) {
+		if !strings.HasPrefix(r, "451 4.7.1 ") {
+			t.Errorf("reply %d: %q, want 451 4.7.1", i, r)
+		}
+	}
+	if n := count(t, srv, "INBOX"); n != 0 {
+		t.Errorf("INBOX holds %d messages", n)
 	}
 }
