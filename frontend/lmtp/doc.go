@@ -47,8 +47,10 @@
 //   - Per-recipient headers never force one stored body per recipient: the only one,
 //     Delivered-To, is added only when there is exactly one recipient.
 //     Sieve editheader changes are therefore not applied (they are logged).
-//   - Sieve side effects follow the store: a recipient answered 4xx has sent no redirect
-//     or vacation and recorded no mark, so the MTA's retry does not repeat them; a
+//   - Sieve side effects follow the store: an account whose Appends failed has sent no
+//     redirect or vacation and recorded no mark, so the MTA's retry does not repeat them
+//     (an address that expands to several accounts is retried whole, and the accounts
+//     that succeeded before run theirs again: vacation marks stop a second response); a
 //     runtime error keeps the message in INBOX (RFC 5228 2.10.6); a missing outbound
 //     relay drops redirect and vacation (logged, counted) and never fails delivery.
 //   - A recipient's reply is its own: one recipient's failure (quota at commit, a mailbox

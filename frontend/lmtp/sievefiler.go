@@ -230,11 +230,16 @@ func (f *SieveFiler) send(ctx context.Context, rcpt Recipient, msg *Message, act
 	}
 }
 
-// rejectText is a reject reason fit for one reply line: control characters become spaces.
+// rejectText is a reject reason fit for one reply line: control characters become spaces,
+// and non-ASCII characters "?" (RFC 5321 4.2: reply text is US-ASCII; RFC 5429 2.1 lets
+// the reason be shortened or changed to fit the protocol).
 func rejectText(reason string) string {
 	reason = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+		switch {
+		case r < 0x20 || r == 0x7f:
 			return ' '
+		case r > 0x7f:
+			return '?'
 		}
 		return r
 	}, reason)

@@ -349,3 +349,21 @@ func TestSieveRspamdFailClosed(t *testing.T) {
 		t.Errorf("INBOX holds %d messages", n)
 	}
 }
+
+// TestSieveRedirectWithoutRelay: with no outbound relay configured a redirect is dropped
+// and logged, and delivery still succeeds; the redirect canceled the implicit keep
+// (RFC 5228 4.2), so nothing is stored, and a :copy keeps it.
+func TestSieveRedirectWithoutRelay(t *testing.T) {
+	srv := startServer(t, nil)
+	putScript(t, srv, "main", `require "copy";
+if header :is "Subject" "copy" { redirect :copy "other@example.net"; }
+else { redirect "other@example.net"; }
+`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("away", "x\n"))
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("copy", "x\n"))
+	inbox := messages(t, srv, embedded.DemoAccount, "INBOX")
+	if len(inbox) != 1 || !strings.Contains(header(inbox[0]), "Subject: copy") {
+		t.Fatalf("INBOX holds %d messages, want only the :copy one", len(inbox))
+	}
+}
