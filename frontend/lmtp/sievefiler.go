@@ -268,7 +268,8 @@ func (f *SieveFiler) fileintoTarget(ctx context.Context, account string, a sieve
 	if a.Create {
 		_, err := f.Metadata.GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: account, Name: a.Mailbox})
 		if status.Code(err) == codes.NotFound {
-			_, err = f.Metadata.CreateMailbox(ctx, &metadatapb.CreateMailboxRequest{RequestId: newID(), Account: account, Name: a.Mailbox})
+			// RFC 8579 4: with :create a missing mailbox is created with the special use.
+			_, err = f.Metadata.CreateMailbox(ctx, &metadatapb.CreateMailboxRequest{RequestId: newID(), Account: account, Name: a.Mailbox, SpecialUse: a.SpecialUse})
 			if status.Code(err) == codes.AlreadyExists {
 				err = nil
 			}

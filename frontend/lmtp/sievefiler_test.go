@@ -367,3 +367,20 @@ else { redirect "other@example.net"; }
 		t.Fatalf("INBOX holds %d messages, want only the :copy one", len(inbox))
 	}
 }
+
+// TestSieveSpecialUse files into the mailbox with the special use when there is one (RFC
+// 8579 4), here the demo account's Junk, whatever the name given.
+func TestSieveSpecialUse(t *testing.T) {
+	srv := startServer(t, nil)
+	putScript(t, srv, "main", `require ["fileinto", "special-use"];
+fileinto :specialuse "\\Junk" "Spam";
+`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("special", "x\n"))
+	if n := count(t, srv, "Junk"); n != 1 {
+		t.Errorf("Junk holds %d messages, want 1", n)
+	}
+	if n := count(t, srv, "INBOX"); n != 0 {
+		t.Errorf("INBOX holds %d messages", n)
+	}
+}
