@@ -384,3 +384,19 @@ fileinto :specialuse "\\Junk" "Spam";
 		t.Errorf("INBOX holds %d messages", n)
 	}
 }
+
+// TestSieveDuplicate discards a second message with the same Message-ID (RFC 7352 3): the
+// mark of the first was recorded once it was stored.
+func TestSieveDuplicate(t *testing.T) {
+	srv := startServer(t, nil)
+	putScript(t, srv, "main", `require "duplicate";
+if duplicate { discard; }
+`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("same id", "first\n"))
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("same id", "second\n"))
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("other id", "third\n"))
+	if n := count(t, srv, "INBOX"); n != 2 {
+		t.Errorf("INBOX holds %d messages, want 2 (the duplicate discarded)", n)
+	}
+}
