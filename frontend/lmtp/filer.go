@@ -1,6 +1,7 @@
 package lmtp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -77,6 +78,15 @@ func (m *Message) Original() ([]byte, error) {
 	return raw[min(m.trace, int64(len(raw))):], nil
 }
 
+// original streams the message as the MTA handed it over.
+func (m *Message) original() io.Reader {
+	if m.raw != nil || m.spool == nil {
+		raw, _ := m.Original()
+		return bytes.NewReader(raw)
+	}
+	return io.NewSectionReader(m.spool, m.trace, m.spool.Size()-m.trace)
+}
+
 // OnDelivered registers fn to run once rcpt's targets are all stored (after its Appends
 // committed), and not when its delivery fails. A Filer calls it from File.
 func (m *Message) OnDelivered(rcpt Recipient, fn func(context.Context)) {
@@ -104,7 +114,9 @@ type Target struct {
 
 // A Filer decides where a message goes for one recipient: the target mailboxes, or an error
 // that refuses it (an *smtp.SMTPError is sent as is; anything else is a temporary failure).
-// No targets means the message is discarded and the recipient answered 250. A target
+// No targets means the message is discarded and the recipient answered 250. File is called
+// for one message's recipients one after the other, never at once, so it may cache what is
+// per message in msg. A target
 // mailbox that does not exist (or cannot hold messages) is replaced by INBOX.
 type Filer interface {
 	File(ctx context.Context, rcpt Recipient, msg *Message) ([]Target, error)

@@ -1,7 +1,6 @@
 package lmtp
 
 import (
-	"bytes"
 	"container/list"
 	"context"
 	"crypto/sha256"
@@ -311,14 +310,11 @@ func (f *SieveFiler) spamScore(ctx context.Context, rcpt Recipient, msg *Message
 	if f.Spam != nil {
 		if !msg.scanned {
 			msg.scanned = true
-			raw, err := msg.Original()
-			if err == nil {
-				var v spam.Verdict
-				v, err = f.Spam.Check(ctx, bytes.NewReader(raw), spam.Envelope{From: msg.From, Rcpt: msg.Recipients})
-				if err == nil && v.Tested {
-					msg.Verdict = Verdict{Spam: v.Spam(), Score: v.Score, HasScore: true}
-					msg.score = v.SieveScore()
-				}
+			// The message as the MTA handed it, streamed from the spool.
+			v, err := f.Spam.Check(ctx, msg.original(), spam.Envelope{From: msg.From, Rcpt: msg.Recipients})
+			if err == nil && v.Tested {
+				msg.Verdict = Verdict{Spam: v.Spam(), Score: v.Score, HasScore: true}
+				msg.score = v.SieveScore()
 			}
 			msg.scanErr = err
 		}
