@@ -320,6 +320,15 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			Hostname:       cfg.Hostname,
 			MaxMessageSize: cfg.MaxMessageSize,
 			Logger:         cfg.Logger,
+			// Sieve (issue 12): the account's and the tenant's scripts, rspamd when
+			// configured, redirect and vacation through the outbound queue.
+			Filer: &lmtp.SieveFiler{
+				Metadata: client,
+				Spam:     s.spamChecker,
+				Outbound: s.outbound,
+				Hostname: cfg.Hostname,
+				Logger:   cfg.Logger,
+			},
 		})
 		go func() { opened.serveErr <- opened.lmtp.Serve(opened.lmtpLn) }()
 	}

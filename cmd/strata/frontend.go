@@ -244,6 +244,15 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 			Hostname:       hostname,
 			MaxMessageSize: maxSize,
 			Logger:         logger,
+			// Sieve (issue 12): the account's and the tenant's scripts, rspamd when
+			// configured, redirect and vacation through the outbound queue.
+			Filer: &lmtp.SieveFiler{
+				Metadata: metadatapb.NewMetadataClient(md),
+				Spam:     spamChecker,
+				Outbound: outboundQueue,
+				Hostname: hostname,
+				Logger:   logger,
+			},
 		})
 		go func() { serveErr <- lmtpSrv.Serve(lmtpLn) }()
 	}

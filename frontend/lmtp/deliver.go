@@ -43,7 +43,8 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 		return errStorage
 	}
 	defer spool.Close()
-	if _, err := spool.Write(s.traceFields(&env, now)); err != nil {
+	trace := s.traceFields(&env, now)
+	if _, err := spool.Write(trace); err != nil {
 		s.log.Warn("lmtp: spool", "err", err)
 		return errStorage
 	}
@@ -79,7 +80,11 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 		return errStorage
 	}
 	fields := message.Fields(nm.GetStructure().GetHeader())
-	msg := &Message{From: env.from, Fields: fields, Structure: nm.GetStructure(), Size: spool.Size(), Verdict: SpamVerdict(fields)}
+	msg := &Message{From: env.from, Fields: fields, Structure: nm.GetStructure(), Size: spool.Size(), Verdict: SpamVerdict(fields),
+		Now: now, spool: spool, trace: int64(len(trace))}
+	for _, rs := range env.rcpts {
+		msg.Recipients = append(msg.Recipients, rs.address)
+	}
 
 	// Filing first, so that the bodies stored are those some recipient needs.
 	type filed struct {
@@ -119,6 +124,10 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 			err := p.err
 			if err == nil {
 				err = s.deliver(&env, stored, nm, spool.Sum(), p.rcpt, p.targets, bodyHash.Sum(nil), mailboxes)
+			}
+			if err == nil {
+				// The recipient's copies are stored: the filer's work for after that.
+				msg.runDelivered(s.ctx, p.rcpt)
 			}
 			var reply *smtp.SMTPError
 			switch {

@@ -20,7 +20,12 @@
 //   - For each recipient the Filer (filer.go) decides the target mailboxes: the default one
 //     files by the spam verdict of the MTA's filter into the account's \Junk mailbox, by the
 //     subaddress detail into the mailbox of that name when it exists (Dovecot's
-//     lmtp_save_to_detail_mailbox), and otherwise into INBOX. Sieve plugs in here.
+//     lmtp_save_to_detail_mailbox), and otherwise into INBOX. SieveFiler (sievefiler.go),
+//     which strata serve and strata frontend use, runs the account's Sieve scripts
+//     between the tenant's before and after scripts and falls back to the default one
+//     for the implicit keep and for accounts without scripts. Work that must wait for
+//     the store (redirect and vacation mail, duplicate and vacation marks) is registered
+//     with Message.OnDelivered and runs only after the recipient's Appends committed.
 //   - Each target is one metadata Append; LMTP answers one reply per recipient (RFC 2033
 //     4.2), in RCPT order.
 //
@@ -41,6 +46,13 @@
 //     targets whose reply was a 4xx is retried whole; the targets already committed dedup.
 //   - Per-recipient headers never force one stored body per recipient: the only one,
 //     Delivered-To, is added only when there is exactly one recipient.
+//     Sieve editheader changes are therefore not applied (they are logged).
+//   - Sieve side effects follow the store: an account whose Appends failed has sent no
+//     redirect or vacation and recorded no mark, so the MTA's retry does not repeat them
+//     (an address that expands to several accounts is retried whole, and the accounts
+//     that succeeded before run theirs again: vacation marks stop a second response); a
+//     runtime error keeps the message in INBOX (RFC 5228 2.10.6); a missing outbound
+//     relay drops redirect and vacation (logged, counted) and never fails delivery.
 //   - A recipient's reply is its own: one recipient's failure (quota at commit, a mailbox
 //     that vanished) does not change another's.
 //   - go-smtp serves each connection in one goroutine, except that a BDAT transfer runs

@@ -1,16 +1,22 @@
 package lmtp
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/frontend/message"
 	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/sieve"
 )
 
 // Recipient is an accepted envelope recipient, resolved to its account.
@@ -31,6 +37,73 @@ type Message struct {
 	Structure *metadatapb.MessageStructure
 	Size      int64
 	Verdict   Verdict
+	// Now is the time of delivery; Recipients the RCPT TO addresses of the transaction.
+	Now        time.Time
+	Recipients []string
+
+	spool *blobstore.Spool // the message as stored
+	trace int64            // the bytes of trace fields this server put before it
+	raw   []byte           // read from spool on first use
+	// scanned is set once rspamd was asked (SieveFiler), with its score or error.
+	scanned bool
+	score   sieve.Score
+	scanErr error
+	// delivered are the callbacks to run once a recipient's targets are stored.
+	delivered map[[2]string][]func(context.Context)
+}
+
+// Raw is the message as stored, with the trace fields this server added. It is read into
+// memory once.
+func (m *Message) Raw() ([]byte, error) {
+	if m.raw == nil {
+		if m.spool == nil {
+			return nil, errors.New("lmtp: message has no content")
+		}
+		raw, err := io.ReadAll(m.spool.Reader())
+		if err != nil {
+			return nil, err
+		}
+		m.raw = raw
+	}
+	return m.raw, nil
+}
+
+// Original is the message as the MTA handed it over: Raw without the trace fields this
+// server added (what outbound.Delivery.Message wants).
+func (m *Message) Original() ([]byte, error) {
+	raw, err := m.Raw()
+	if err != nil {
+		return nil, err
+	}
+	return raw[min(m.trace, int64(len(raw))):], nil
+}
+
+// original streams the message as the MTA handed it over.
+func (m *Message) original() io.Reader {
+	if m.raw != nil || m.spool == nil {
+		raw, _ := m.Original()
+		return bytes.NewReader(raw)
+	}
+	return io.NewSectionReader(m.spool, m.trace, m.spool.Size()-m.trace)
+}
+
+// OnDelivered registers fn to run once rcpt's targets are all stored (after its Appends
+// committed), and not when its delivery fails. A Filer calls it from File.
+func (m *Message) OnDelivered(rcpt Recipient, fn func(context.Context)) {
+	if m.delivered == nil {
+		m.delivered = map[[2]string][]func(context.Context){}
+	}
+	key := [2]string{rcpt.Address, rcpt.Account}
+	m.delivered[key] = append(m.delivered[key], fn)
+}
+
+func (m *Message) runDelivered(ctx context.Context, rcpt Recipient) {
+	key := [2]string{rcpt.Address, rcpt.Account}
+	fns := m.delivered[key]
+	delete(m.delivered, key)
+	for _, fn := range fns {
+		fn(ctx)
+	}
 }
 
 // Target is one mailbox of the recipient's account that gets a copy, with its flags.
@@ -41,7 +114,9 @@ type Target struct {
 
 // A Filer decides where a message goes for one recipient: the target mailboxes, or an error
 // that refuses it (an *smtp.SMTPError is sent as is; anything else is a temporary failure).
-// No targets means the message is discarded and the recipient answered 250. A target
+// No targets means the message is discarded and the recipient answered 250. File is called
+// for one message's recipients one after the other, never at once, so it may cache what is
+// per message in msg. A target
 // mailbox that does not exist (or cannot hold messages) is replaced by INBOX.
 type Filer interface {
 	File(ctx context.Context, rcpt Recipient, msg *Message) ([]Target, error)

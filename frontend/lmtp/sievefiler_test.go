@@ -1,0 +1,402 @@
+package lmtp_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/frontend/outbound"
+	"github.com/strata-mail/strata/internal/testwait"
+	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/spam"
+)
+
+// putScript stores and activates a Sieve script of the demo account.
+func putScript(t testing.TB, srv *embedded.Server, name, content string) {
+	t.Helper()
+	admin(t, func(ctx context.Context) (*metadatapb.SieveScript, error) {
+		return srv.Metadata().PutSieveScript(ctx, &metadatapb.PutSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: embedded.DemoAccount, Name: name, Content: []byte(content)})
+	})
+	admin(t, func(ctx context.Context) (*metadatapb.SetActiveSieveScriptResponse, error) {
+		return srv.Metadata().SetActiveSieveScript(ctx, &metadatapb.SetActiveSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: embedded.DemoAccount, Name: name})
+	})
+}
+
+// putGlobal stores a global script of the demo tenant in a phase ("before", "after").
+func putGlobal(t testing.TB, srv *embedded.Server, name, phase, content string) {
+	t.Helper()
+	admin(t, func(ctx context.Context) (*metadatapb.SieveScript, error) {
+		return srv.Metadata().PutSieveScript(ctx, &metadatapb.PutSieveScriptRequest{RequestId: embedded.NewRequestID(), Tenant: embedded.DemoTenant, Name: name, Phase: phase, Content: []byte(content)})
+	})
+}
+
+// count is the number of messages in a mailbox of the demo account.
+func count(t testing.TB, srv *embedded.Server, mailbox string) int {
+	t.Helper()
+	return len(messages(t, srv, embedded.DemoAccount, mailbox))
+}
+
+// TestSieveFileintoFlags files by a header into an existing mailbox with flags
+// (RFC 5228 4.1, RFC 5232 5), and others by the implicit keep into INBOX.
+func TestSieveFileintoFlags(t *testing.T) {
+	srv := startServer(t, nil)
+	addMailbox(t, srv, embedded.DemoAccount, "Lists", "")
+	putScript(t, srv, "main", `require ["fileinto", "imap4flags"];
+if header :contains "List-Id" "golang" { fileinto :flags ["\\Flagged", "$list"] "Lists"; }
+`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("list mail", "hi\n", "List-Id: <golang-nuts.googlegroups.com>"))
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("personal", "hi\n"))
+
+	lists := messages(t, srv, embedded.DemoAccount, "Lists")
+	if len(lists) != 1 || !strings.Contains(header(lists[0]), "Subject: list mail") {
+		t.Fatalf("Lists holds %d messages, want the list mail", len(lists))
+	}
+	flags := lists[0].GetFlags()
+	if !slices.Contains(flags, `\Flagged`) || !slices.Contains(flags, "$list") {
+		t.Errorf("flags %q, want \\Flagged and $list", flags)
+	}
+	inbox := messages(t, srv, embedded.DemoAccount, "INBOX")
+	if len(inbox) != 1 || !strings.Contains(header(inbox[0]), "Subject: personal") {
+		t.Fatalf("INBOX holds %d messages, want the personal one", len(inbox))
+	}
+}
+
+// TestSieveFileintoCreate creates a missing mailbox with :create (RFC 5490 3.2); without
+// it a missing mailbox falls back to INBOX.
+func TestSieveFileintoCreate(t *testing.T) {
+	srv := startServer(t, nil)
+	putScript(t, srv, "main", `require ["fileinto", "mailbox"];
+if header :is "Subject" "create" { fileinto :create "Archive/2026"; }
+else { fileinto "Missing"; }
+`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("create", "x\n"))
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("other", "x\n"))
+	if n := count(t, srv, "Archive/2026"); n != 1 {
+		t.Errorf("Archive/2026 holds %d messages, want 1", n)
+	}
+	if n := count(t, srv, "INBOX"); n != 1 {
+		t.Errorf("INBOX holds %d messages, want 1 (fileinto a missing mailbox)", n)
+	}
+}
+
+// TestSieveDiscard stores nothing and answers 250 (RFC 5228 4.4).
+func TestSieveDiscard(t *testing.T) {
+	srv := startServer(t, nil)
+	putScript(t, srv, "main", `if header :contains "Subject" "junk" { discard; }`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("junk offer", "x\n"))
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("fine", "x\n"))
+	inbox := messages(t, srv, embedded.DemoAccount, "INBOX")
+	if len(inbox) != 1 || !strings.Contains(header(inbox[0]), "Subject: fine") {
+		t.Fatalf("INBOX holds %d messages, want only the one not discarded", len(inbox))
+	}
+}
+
+// TestSieveReject refuses the recipient at protocol level with 550 5.7.1 and the reason
+// (RFC 5429 2.1), while another recipient of the transaction gets the message.
+func TestSieveReject(t *testing.T) {
+	srv := startServer(t, nil)
+	addAccount(t, srv, "bob@example.com")
+	putScript(t, srv, "main", `require "reject";
+reject "I do not want this";
+`)
+	c := greeted(t, srv)
+	c.cmd("MAIL FROM:<alice@example.org>", "250 ")
+	c.cmd("RCPT TO:<"+embedded.DemoAccount+">", "250 ")
+	c.cmd("RCPT TO:<bob@example.com>", "250 ")
+	replies := c.data(message("unwanted", "x\n"), 2)
+	if !strings.HasPrefix(replies[0], "550 5.7.1 ") || !strings.Contains(replies[0], "I do not want this") {
+		t.Errorf("reply for the rejecting account: %q, want 550 5.7.1 with the reason", replies[0])
+	}
+	if !strings.HasPrefix(replies[1], "250 ") {
+		t.Errorf("reply for bob: %q, want 250", replies[1])
+	}
+	if n := count(t, srv, "INBOX"); n != 0 {
+		t.Errorf("rejecting account's INBOX holds %d messages", n)
+	}
+	if n := len(messages(t, srv, "bob@example.com", "INBOX")); n != 1 {
+		t.Errorf("bob's INBOX holds %d messages, want 1", n)
+	}
+}
+
+// TestSieveBeforeScript runs the tenant's before script ahead of the user's: filing the
+// message away ends the chain; keeping it lets the user's script run.
+func TestSieveBeforeScript(t *testing.T) {
+	srv := startServer(t, nil)
+	addMailbox(t, srv, embedded.DemoAccount, "Quarantine", "")
+	addMailbox(t, srv, embedded.DemoAccount, "User", "")
+	putGlobal(t, srv, "00-site", "before", `require "fileinto";
+if header :contains "Subject" "virus" { fileinto "Quarantine"; }
+`)
+	putScript(t, srv, "main", `require "fileinto"; fileinto "User";`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("virus inside", "x\n"))
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("hello", "x\n"))
+	if n := count(t, srv, "Quarantine"); n != 1 {
+		t.Errorf("Quarantine holds %d messages, want 1", n)
+	}
+	user := messages(t, srv, embedded.DemoAccount, "User")
+	if len(user) != 1 || !strings.Contains(header(user[0]), "Subject: hello") {
+		t.Errorf("User holds %d messages, want the one the before script kept", len(user))
+	}
+}
+
+// TestSieveRuntimeLimit keeps the message in INBOX when the script fails at run time
+// (RFC 5228 2.10.6): here more redirects than the limit.
+func TestSieveRuntimeLimit(t *testing.T) {
+	srv := startServer(t, nil)
+	addMailbox(t, srv, embedded.DemoAccount, "Never", "")
+	putScript(t, srv, "main", `require ["fileinto", "copy"];
+fileinto "Never";
+redirect :copy "a@example.net"; redirect :copy "b@example.net"; redirect :copy "c@example.net";
+redirect :copy "d@example.net"; redirect :copy "e@example.net"; redirect :copy "f@example.net";
+`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("limit", "x\n"))
+	if n := count(t, srv, "INBOX"); n != 1 {
+		t.Errorf("INBOX holds %d messages, want the implicit keep", n)
+	}
+	if n := count(t, srv, "Never"); n != 0 {
+		t.Errorf("Never holds %d messages: the failed script's fileinto was carried out", n)
+	}
+}
+
+// TestSieveSpamImplicitKeep: a script that leaves the implicit keep in effect files spam
+// by the tenant's spam policy into \Junk, as without a script.
+func TestSieveSpamImplicitKeep(t *testing.T) {
+	srv := startServer(t, nil)
+	putScript(t, srv, "main", `require "imap4flags"; addflag "$seen-by-sieve";`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("buy now", "x\n", "X-Spam-Flag: YES"))
+	// The demo account's Junk has the \Junk special use.
+	spam := messages(t, srv, embedded.DemoAccount, "Junk")
+	if len(spam) != 1 {
+		t.Fatalf("Junk holds %d messages, want 1", len(spam))
+	}
+	if !slices.Contains(spam[0].GetFlags(), "$seen-by-sieve") {
+		t.Errorf("flags %q, want the implicit keep's $seen-by-sieve", spam[0].GetFlags())
+	}
+	if n := count(t, srv, "INBOX"); n != 0 {
+		t.Errorf("INBOX holds %d messages", n)
+	}
+}
+
+// smtpRelay is a real SMTP server (go-smtp) the outbound queue relays to.
+type smtpRelay struct {
+	mu  sync.Mutex
+	got []relayed
+}
+
+type relayed struct {
+	from string
+	to   []string
+	data string
+}
+
+func startSMTPRelay(t *testing.T) (*smtpRelay, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &smtpRelay{}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &relaySession{r: r}, nil }))
+	srv.Domain = "relay.test"
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return r, ln.Addr().String()
+}
+
+func (r *smtpRelay) messages() []relayed {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+type relaySession struct {
+	r    *smtpRelay
+	from string
+	to   []string
+}
+
+func (s *relaySession) Mail(from string, _ *smtp.MailOptions) error { s.from = from; return nil }
+func (s *relaySession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, to)
+	return nil
+}
+func (s *relaySession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.r.mu.Lock()
+	s.r.got = append(s.r.got, relayed{from: s.from, to: s.to, data: string(b)})
+	s.r.mu.Unlock()
+	return nil
+}
+func (s *relaySession) Reset()        { s.from, s.to = "", nil }
+func (s *relaySession) Logout() error { return nil }
+
+// TestSieveVacation queues a vacation response to a real SMTP relay (RFC 5230 4, 5), keeps
+// the message, and answers the same sender only once in the period (RFC 5230 4.2).
+func TestSieveVacation(t *testing.T) {
+	relay, addr := startSMTPRelay(t)
+	srv := startServer(t, func(cfg *embedded.Config) {
+		cfg.Outbound = outbound.Config{Relay: addr, TLS: outbound.TLSNone, HeloName: "mx.test"}
+	})
+	putScript(t, srv, "main", `require "vacation";
+vacation :days 7 :subject "Away" "I am away until Monday.";
+`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("are you there", "x\n"))
+	testwait.Until(t, 30*time.Second, func() error {
+		if len(relay.messages()) == 0 {
+			return io.ErrNoProgress
+		}
+		return nil
+	})
+	got := relay.messages()[0]
+	if got.from != "" || !slices.Equal(got.to, []string{"alice@example.org"}) {
+		t.Errorf("vacation envelope from %q to %q, want <> to alice@example.org (RFC 5230 5.1)", got.from, got.to)
+	}
+	if !strings.Contains(got.data, "Subject: Away") || !strings.Contains(got.data, "I am away until Monday.") {
+		t.Errorf("vacation response:\n%s", got.data)
+	}
+	if n := count(t, srv, "INBOX"); n != 1 {
+		t.Errorf("INBOX holds %d messages, want the kept message", n)
+	}
+	// The mark was recorded after the enqueue: a second message from the same sender
+	// within the period gets no response, while another sender's does. The queue sends
+	// in order, so once bob's response is there alice's second would be too.
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("still there", "x\n"))
+	c.deliver("bob@example.org", []string{embedded.DemoAccount}, message("hi from bob", "x\n"))
+	testwait.Until(t, 30*time.Second, func() error {
+		for _, m := range relay.messages() {
+			if slices.Equal(m.to, []string{"bob@example.org"}) {
+				return nil
+			}
+		}
+		return io.ErrNoProgress
+	})
+	toAlice := 0
+	for _, m := range relay.messages() {
+		if slices.Equal(m.to, []string{"alice@example.org"}) {
+			toAlice++
+		}
+	}
+	if toAlice != 1 {
+		t.Errorf("alice got %d vacation responses, want 1 (RFC 5230 4.2)", toAlice)
+	}
+	if n := count(t, srv, "INBOX"); n != 3 {
+		t.Errorf("INBOX holds %d messages, want 3", n)
+	}
+}
+
+// TestSieveSpamtestHeaders reads the MTA's verdict fields as the spamtest score (RFC 5235
+// 3.2): 3.0 of rspamd's 15 is low, 15 and above is 10.
+func TestSieveSpamtestHeaders(t *testing.T) {
+	srv := startServer(t, nil)
+	addMailbox(t, srv, embedded.DemoAccount, "Suspect", "")
+	putScript(t, srv, "main", `require ["spamtest", "fileinto", "relational", "comparator-i;ascii-numeric"];
+if spamtest :value "ge" :comparator "i;ascii-numeric" "9" { fileinto "Suspect"; }
+`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("low", "x\n", "X-Spamd-Result: default: False [3.00 / 15.00]"))
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("high", "x\n", "X-Spamd-Result: default: False [16.00 / 15.00]"))
+	suspect := messages(t, srv, embedded.DemoAccount, "Suspect")
+	if len(suspect) != 1 || !strings.Contains(header(suspect[0]), "Subject: high") {
+		t.Fatalf("Suspect holds %d messages, want the high-scoring one", len(suspect))
+	}
+	if n := count(t, srv, "INBOX"); n != 1 {
+		t.Errorf("INBOX holds %d messages, want 1", n)
+	}
+}
+
+// TestSieveRspamdFailClosed refuses the whole transaction with 451 4.7.1 when rspamd
+// (here a port nothing listens on) gives no verdict and the site fails closed.
+func TestSieveRspamdFailClosed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	srv := startServer(t, func(cfg *embedded.Config) {
+		cfg.Rspamd = spam.Config{URL: "http://" + dead, FailClosed: true}
+	})
+	addAccount(t, srv, "bob@example.com")
+	putScript(t, srv, "main", `keep;`)
+	c := greeted(t, srv)
+	c.cmd("MAIL FROM:<alice@example.org>", "250 ")
+	c.cmd("RCPT TO:<"+embedded.DemoAccount+">", "250 ")
+	c.cmd("RCPT TO:<bob@example.com>", "250 ")
+	for i, r := range c.data(message("unscanned", "x\n"), 2) {
+		if !strings.HasPrefix(r, "451 4.7.1 ") {
+			t.Errorf("reply %d: %q, want 451 4.7.1", i, r)
+		}
+	}
+	if n := count(t, srv, "INBOX"); n != 0 {
+		t.Errorf("INBOX holds %d messages", n)
+	}
+}
+
+// TestSieveRedirectWithoutRelay: with no outbound relay configured a redirect is dropped
+// and logged, and delivery still succeeds; the redirect canceled the implicit keep
+// (RFC 5228 4.2), so nothing is stored, and a :copy keeps it.
+func TestSieveRedirectWithoutRelay(t *testing.T) {
+	srv := startServer(t, nil)
+	putScript(t, srv, "main", `require "copy";
+if header :is "Subject" "copy" { redirect :copy "other@example.net"; }
+else { redirect "other@example.net"; }
+`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("away", "x\n"))
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("copy", "x\n"))
+	inbox := messages(t, srv, embedded.DemoAccount, "INBOX")
+	if len(inbox) != 1 || !strings.Contains(header(inbox[0]), "Subject: copy") {
+		t.Fatalf("INBOX holds %d messages, want only the :copy one", len(inbox))
+	}
+}
+
+// TestSieveSpecialUse files into the mailbox with the special use when there is one (RFC
+// 8579 4), here the demo account's Junk, whatever the name given.
+func TestSieveSpecialUse(t *testing.T) {
+	srv := startServer(t, nil)
+	putScript(t, srv, "main", `require ["fileinto", "special-use"];
+fileinto :specialuse "\\Junk" "Spam";
+`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("special", "x\n"))
+	if n := count(t, srv, "Junk"); n != 1 {
+		t.Errorf("Junk holds %d messages, want 1", n)
+	}
+	if n := count(t, srv, "INBOX"); n != 0 {
+		t.Errorf("INBOX holds %d messages", n)
+	}
+}
+
+// TestSieveDuplicate discards a second message with the same Message-ID (RFC 7352 3): the
+// mark of the first was recorded once it was stored.
+func TestSieveDuplicate(t *testing.T) {
+	srv := startServer(t, nil)
+	putScript(t, srv, "main", `require "duplicate";
+if duplicate { discard; }
+`)
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("same id", "first\n"))
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("same id", "second\n"))
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("other id", "third\n"))
+	if n := count(t, srv, "INBOX"); n != 2 {
+		t.Errorf("INBOX holds %d messages, want 2 (the duplicate discarded)", n)
+	}
+}
