@@ -129,7 +129,7 @@ func TestLMTPCountsRefusals(t *testing.T) {
 
 func TestLMTPConfigErrors(t *testing.T) {
 	for _, cfg := range []LMTPConfig{
-		{Addr: "127.0.0.1:1", Recipients: []string{"a@x"}, Count: 1},                           // no connections
+		{Addr: "127.0.0.1:1", Recipients: []string{"a@x"}, Count: 1},                          // no connections
 		{Addr: "127.0.0.1:1", Recipients: []string{"a@x"}, PerMessage: 2, Conns: 1, Count: 1}, // too few users
 		{Addr: "127.0.0.1:1", Recipients: []string{"a@x"}, Conns: 1},                          // neither count nor duration
 	} {
