@@ -23,7 +23,8 @@ const (
 
 // LMTPConfig describes a run of the LMTP delivery load: Conns connections each deliver
 // messages from the corpus, one after the other, to PerMessage recipients, until
-// Duration has passed or Count messages have been delivered in all.
+// Duration has passed or Count transactions have been made in all (a failed one is an
+// error in the report, not retried).
 type LMTPConfig struct {
 	Addr       string
 	Recipients []string // delivery addresses; message i goes to PerMessage of them starting at a rotating offset

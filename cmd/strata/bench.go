@@ -280,7 +280,8 @@ func newBenchLMTPCommand() *cobra.Command {
 		Short: "Deliver corpus messages over LMTP with --conns connections and --rcpts recipients each; msgs/s, p50/p99",
 		Long: `Delivers generated messages over LMTP (RFC 2033) to the users of --users/--user-pattern,
 --rcpts recipients per message (message i goes to users i*rcpts+1.. in turn), over --conns
-connections, for --duration or until --count messages are delivered. A message counts as
+connections, for --duration or until --count transactions were made (a failed one is
+counted as an error, not retried). A message counts as
 delivered only when every RCPT and every per-recipient reply after DATA was 250. The
 same --seed gives the same messages on every server (Strata, Dovecot LMTP).
 
@@ -310,7 +311,7 @@ The users must exist: 'strata bench users' (Strata) or a Dovecot passwd-file.`,
 	f.String("lmtp-addr", "127.0.0.1:2424", "LMTP server address")
 	f.Int("conns", 1, "concurrent LMTP connections")
 	f.Int("rcpts", 1, "recipients per message (at most --users)")
-	f.Int("count", 0, "messages to deliver in all (0: run for --duration)")
+	f.Int("count", 0, "transactions to make in all (0: run for --duration)")
 	f.Duration("duration", 0, "how long to run when --count is 0 (default 30s)")
 	f.String("from", "bench@example.net", "envelope sender")
 	return cmd
