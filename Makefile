@@ -136,3 +136,11 @@ cluster-down:
 # leader's container, checks the same sessions still APPEND and FETCH, and tears it down.
 cluster-test: cluster-images
 	deploy/cluster.sh test
+
+# LMTP delivery, Strata then Dovecot LMTP + Pigeonhole (maildir), 1 and 16 connections,
+# 1 and 10 recipients; SIEVE=FILE gives every user that script in both servers.
+bench-compare-lmtp: build
+	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) SIEVE=$(SIEVE) CPU_PROFILE=$(CPU_PROFILE) bench/scenario.sh compare-lmtp
+
+bench-lmtp: build
+	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) SIEVE=$(SIEVE) CPU_PROFILE=$(CPU_PROFILE) bench/scenario.sh lmtp

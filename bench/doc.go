@@ -7,9 +7,12 @@
 //   - corpus.go generates realistic messages deterministically from a seed;
 //   - stats.go keeps bounded-memory latency histograms and error counts;
 //   - loadgen.go runs the mixed workload, populate.go fills mailboxes, scenarios.go holds the
-//     big-mailbox and idle-connection scenarios, report.go prints tables, JSON and ratios.
+//     big-mailbox and idle-connection scenarios, report.go prints tables, JSON and ratios;
+//   - lmtp.go is the LMTP delivery load (`strata bench lmtp`), a go-smtp client in LMTP mode
+//     (RFC 2033) against Strata's or Dovecot's LMTP.
 //
 // Invariant: an operation is counted as a success only when the server answered OK and the
 // answer holds what was asked for (the requested items for the requested messages, APPENDUID
-// for APPEND, known UIDs for SEARCH); anything else is counted as an error of a named kind.
+// for APPEND, known UIDs for SEARCH, a 250 for every RCPT and one 250 per recipient after an LMTP
+// DATA); anything else is counted as an error of a named kind.
 package bench

@@ -20,6 +20,11 @@ install_dovecot() {
 		apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null
 	fi
+	if [ -n "${LMTP_PORT:-}" ] && { ! [ -e /usr/lib/dovecot/lmtp ] || ! [ -e /usr/lib/dovecot/modules/lib90_sieve_plugin.so ]; }; then
+		echo "installing dovecot-lmtpd dovecot-sieve" >&2
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-lmtpd dovecot-sieve >/dev/null
+	fi
 }
 
 start() {
@@ -31,7 +36,7 @@ start() {
 		--dovecot-passwd "$dir/passwd" --dovecot-uid 65534 --dovecot-gid 65534 --dovecot-homes "$dir/home"
 	chmod 0644 "$dir/passwd"
 	cat >"$dir/dovecot.conf" <<EOF
-protocols = imap
+protocols = imap${LMTP_PORT:+ lmtp}
 listen = 127.0.0.1
 base_dir = $dir/run
 instance_name = strata-bench-$port
@@ -41,7 +46,7 @@ auth_mechanisms = plain login
 log_path = $dir/dovecot.log
 info_log_path = $dir/dovecot.log
 first_valid_uid = 1
-mail_location = sdbox:~/sdbox
+mail_location = ${MAIL_LOCATION:-sdbox:~/sdbox}
 mail_fsync = optimized
 passdb {
   driver = passwd-file
@@ -87,6 +92,33 @@ protocol imap {
   mail_max_userip_connections = 20000
 }
 EOF
+	if [ -n "${LMTP_PORT:-}" ]; then
+		cat >>"$dir/dovecot.conf" <<EOF
+postmaster_address = postmaster@example.com
+service lmtp {
+  inet_listener lmtp {
+    address = 127.0.0.1
+    port = $LMTP_PORT
+  }
+}
+protocol lmtp {
+  mail_plugins = \$mail_plugins sieve
+}
+plugin {
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+}
+EOF
+		if [ -n "${SIEVE:-}" ]; then
+			local u home
+			for u in $(cut -d: -f1 "$dir/passwd"); do
+				home=$dir/home/$u
+				mkdir -p "$home/sieve"
+				cp "$SIEVE" "$home/sieve/bench.sieve"
+				ln -sf sieve/bench.sieve "$home/.dovecot.sieve"
+			done
+		fi
+		chown -R nobody:nogroup "$dir/home"
+	fi
 	if [ -n "${HIBERNATE:-}" ]; then
 		# As Dovecot's documentation of imap_hibernate_timeout describes: the imap processes
 		# (nobody, with the dovecot group) hand idle connections to imap-hibernate, which

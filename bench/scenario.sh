@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one `strata bench` scenario against servers it starts on 127.0.0.1 and stops after.
 #
-#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync
+#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp
 #
 # compare, compare-bigmailbox, compare-idle and compare-resync run the same scenario against `strata serve`
 # and Dovecot (bench/dovecot.sh) and print the ratios.
@@ -12,7 +12,10 @@
 # (mixed, compare), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox, compare-resync), CHANGES
 # (compare-resync), CONNS and SETTLE (idle),
 # DOVECOT_HIBERNATE (compare-idle: also measure Dovecot with imap_hibernate_timeout set to
-# this). Every report is printed and written as JSON under OUT.
+# this), and for lmtp and compare-lmtp USERS (at least 10), LMTP_MAX_SIZE, SIEVE (a Sieve
+# script every user gets as the active one, in both servers), CPU_PROFILE (a file: the CPU
+# profile of `strata serve` over its LMTP runs). Every report is printed and written as JSON
+# under OUT.
 set -euo pipefail
 
 STRATA=${STRATA:-bin/strata}
@@ -24,6 +27,8 @@ PATTERN='bench%d@example.com'
 IMAP_PORT=${IMAP_PORT:-31143}
 GRPC_PORT=${GRPC_PORT:-31144}
 DOVECOT_PORT=${DOVECOT_PORT:-31150}
+STRATA_LMTP_PORT=${STRATA_LMTP_PORT:-31124}
+DOVECOT_LMTP_PORT=${DOVECOT_LMTP_PORT:-31151}
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 mkdir -p "$OUT"
@@ -89,7 +94,7 @@ start_strata() {
 start_dovecot() {
 	local users=$1
 	DOVECOT_DIR=$WORK/${2:-dovecot}
-	DOVECOT_PID=$(STRATA=$STRATA HIBERNATE=${3:-} "$HERE/dovecot.sh" start "$DOVECOT_DIR" "$DOVECOT_PORT" "$users" "$PATTERN" "$PASSWORD")
+	DOVECOT_PID=$(STRATA=$STRATA HIBERNATE=${3:-} LMTP_PORT=${LMTP_PORT:-} MAIL_LOCATION=${MAIL_LOCATION:-} SIEVE=${SIEVE:-} "$HERE/dovecot.sh" start "$DOVECOT_DIR" "$DOVECOT_PORT" "$users" "$PATTERN" "$PASSWORD")
 }
 
 # b runs `strata bench` with the common flags.
@@ -299,13 +304,75 @@ scenario_compare_resync() {
 	return "$status"
 }
 
+# run_lmtp NAME PORT USERS: LMTP delivery of the same corpus messages (same seed) with 1 and
+# 16 connections, 1 and 10 recipients per message, DURATION each.
+run_lmtp() {
+	local name=$1 port=$2 users=$3 status=0
+	for conns in 1 16; do
+		for rcpts in 1 10; do
+			load "before lmtp $conns conns $rcpts rcpts on $name"
+			b lmtp --lmtp-addr "127.0.0.1:$port" --users "$users" --conns "$conns" --rcpts "$rcpts" --duration "$DURATION" \
+				--max-size "${LMTP_MAX_SIZE:-65536}" --label "$name" --json "$OUT/lmtp-c$conns-r$rcpts-$name.json" \
+				2> >(awk 'NR % 10 == 0 { print; fflush() }' >&2) || status=1
+		done
+	done
+	return "$status"
+}
+
+# strata_for_lmtp starts Strata with LMTP (and a CPU profile with CPU_PROFILE), creates the
+# users and, with SIEVE, stores and activates the script for each.
+strata_for_lmtp() {
+	local users=$1
+	start_strata --lmtp-listen "127.0.0.1:$STRATA_LMTP_PORT" ${CPU_PROFILE:+--cpu-profile "$CPU_PROFILE"}
+	b users --server "127.0.0.1:$GRPC_PORT" --users "$users"
+	if [ -n "${SIEVE:-}" ]; then
+		local i
+		for i in $(seq "$users"); do
+			"$STRATA" sieve put --server "127.0.0.1:$GRPC_PORT" "bench$i@example.com" bench "$SIEVE"
+			"$STRATA" sieve activate --server "127.0.0.1:$GRPC_PORT" "bench$i@example.com" bench
+		done
+	fi
+}
+
+scenario_lmtp() {
+	local users=${USERS:-16}
+	strata_for_lmtp "$users"
+	run_lmtp strata "$STRATA_LMTP_PORT" "$users"
+	echo "disk used by strata: $(du -sm "$WORK/strata" | cut -f1) MiB"
+}
+
+# scenario_compare_lmtp delivers the same messages over LMTP to Strata, then (Strata stopped)
+# to Dovecot's LMTP with Pigeonhole's Sieve plugin and maildir, and prints the ratios.
+scenario_compare_lmtp() {
+	local users=${USERS:-16} status=0
+	strata_for_lmtp "$users"
+	run_lmtp strata "$STRATA_LMTP_PORT" "$users" || status=1
+	echo "disk used by strata: $(du -sm "$WORK/strata" | cut -f1) MiB"
+	stop_strata
+	# Quoted: bash would expand the ~ after the colon of an assignment.
+	LMTP_PORT=$DOVECOT_LMTP_PORT MAIL_LOCATION="${MAIL_LOCATION:-maildir:~/Maildir}" start_dovecot "$users"
+	run_lmtp dovecot "$DOVECOT_LMTP_PORT" "$users" || status=1
+	echo "disk used by dovecot: $(du -sm "$DOVECOT_DIR/home" | cut -f1) MiB"
+	stop_dovecot
+	echo
+	machine
+	local conns rcpts
+	for conns in 1 16; do
+		for rcpts in 1 10; do
+			"$STRATA" bench compare "$OUT/lmtp-c$conns-r$rcpts-strata.json" "$OUT/lmtp-c$conns-r$rcpts-dovecot.json"
+			echo
+		done
+	done
+	return "$status"
+}
+
 case ${1:-} in
-mixed | bigmailbox | idle | append | compare | compare-bigmailbox | compare-idle | resync | compare-resync)
+mixed | bigmailbox | idle | append | compare | compare-bigmailbox | compare-idle | resync | compare-resync | lmtp | compare-lmtp)
 	machine
 	"scenario_${1//-/_}"
 	;;
 *)
-	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync" >&2
+	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp" >&2
 	exit 2
 	;;
 esac

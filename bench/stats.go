@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/bits"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 // subBucketBits sets the histogram's precision: 2^subBucketBits buckets per power of two,
@@ -176,13 +179,17 @@ func (r *Recorder) Totals() (ops, errs uint64) {
 }
 
 // ErrorKind names the class of err for the report: no, bad, bye, protocol, verify,
-// timeout, connection.
+// timeout, connection, and for LMTP smtp-4xx or smtp-5xx (a temporary or permanent
+// refusal, RFC 5321 4.2.1).
 func ErrorKind(err error) string {
 	var se *ServerError
 	var pe *ProtocolError
 	var ve *VerifyError
 	var ne net.Error
+	var smtpErr *smtp.SMTPError
 	switch {
+	case errors.As(err, &smtpErr):
+		return fmt.Sprintf("smtp-%dxx", smtpErr.Code/100)
 	case errors.As(err, &se):
 		switch se.Status {
 		case "NO":

@@ -53,7 +53,7 @@ Fill mailboxes first with 'strata bench populate'; create the users with 'strata
 	f.Duration("idle-hold", 0, "time between IDLE and DONE (default 50ms)")
 
 	cmd.AddCommand(newBenchPopulateCommand(), newBenchUsersCommand(), newBenchBigMailboxCommand(), newBenchResyncCommand(),
-		newBenchIdleCommand(), newBenchCompareCommand())
+		newBenchIdleCommand(), newBenchLMTPCommand(), newBenchCompareCommand())
 	return cmd
 }
 
@@ -271,6 +271,49 @@ func newBenchIdleCommand() *cobra.Command {
 	cmd.Flags().Duration("hold", 0, "how long to hold them after the measurement (default 10s)")
 	cmd.Flags().Duration("settle", 0, "wait after the last connection entered IDLE before measuring (default 2s)")
 	cmd.Flags().Int("pid", 0, "PID of the server (its process tree's RSS and PSS are measured)")
+	return cmd
+}
+
+func newBenchLMTPCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "lmtp",
+		Short: "Deliver corpus messages over LMTP with --conns connections and --rcpts recipients each; msgs/s, p50/p99",
+		Long: `Delivers generated messages over LMTP (RFC 2033) to the users of --users/--user-pattern,
+--rcpts recipients per message (message i goes to users i*rcpts+1.. in turn), over --conns
+connections, for --duration or until --count transactions were made (a failed one is
+counted as an error, not retried). A message counts as
+delivered only when every RCPT and every per-recipient reply after DATA was 250. The
+same --seed gives the same messages on every server (Strata, Dovecot LMTP).
+
+The users must exist: 'strata bench users' (Strata) or a Dovecot passwd-file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := readBenchCommon(cmd)
+			f := cmd.Flags()
+			lmtpAddr, _ := f.GetString("lmtp-addr")
+			cfg := bench.LMTPConfig{Addr: lmtpAddr, Recipients: c.users, Timeout: c.dial.Timeout,
+				Corpus: bench.Corpus{Seed: c.seed, MaxSize: c.maxSize}, Progress: cmd.ErrOrStderr()}
+			cfg.Conns, _ = f.GetInt("conns")
+			cfg.PerMessage, _ = f.GetInt("rcpts")
+			cfg.Count, _ = f.GetInt("count")
+			cfg.Duration, _ = f.GetDuration("duration")
+			cfg.From, _ = f.GetString("from")
+			if cfg.Count == 0 && cfg.Duration <= 0 {
+				cfg.Duration = defaultBenchDuration
+			}
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			rep, err := bench.LMTP(ctx, cfg)
+			return c.finish(cmd, rep, err)
+		},
+	}
+	f := cmd.Flags()
+	f.String("lmtp-addr", "127.0.0.1:2424", "LMTP server address")
+	f.Int("conns", 1, "concurrent LMTP connections")
+	f.Int("rcpts", 1, "recipients per message (at most --users)")
+	f.Int("count", 0, "transactions to make in all (0: run for --duration)")
+	f.Duration("duration", 0, "how long to run when --count is 0 (default 30s)")
+	f.String("from", "bench@example.net", "envelope sender")
 	return cmd
 }
 
