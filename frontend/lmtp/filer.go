@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/frontend/message"
@@ -175,21 +172,8 @@ func normalMailbox(rcpt Recipient) string {
 	return rcpt.Detail
 }
 
-// junkMailbox is the name of the account's mailbox with the \Junk special use, or "".
+// junkMailbox is the name of the account's mailbox with the \Junk special use (RFC 6154
+// 2), or "".
 func (f DefaultFiler) junkMailbox(ctx context.Context, account string) (string, error) {
-	resp, err := f.Metadata.ListMailboxes(ctx, &metadatapb.ListMailboxesRequest{Account: account})
-	if err != nil {
-		if status.Code(err) == codes.NotFound {
-			return "", nil
-		}
-		return "", fmt.Errorf("list mailboxes of %s: %w", account, err)
-	}
-	for _, mb := range resp.GetMailboxes() {
-		for _, use := range strings.Fields(mb.GetSpecialUse()) {
-			if strings.EqualFold(use, `\Junk`) && !mb.GetNoselect() {
-				return mb.GetName(), nil
-			}
-		}
-	}
-	return "", nil
+	return specialUseMailbox(ctx, f.Metadata, account, `\Junk`)
 }

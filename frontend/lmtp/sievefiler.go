@@ -284,7 +284,8 @@ func (f *SieveFiler) fileintoTarget(ctx context.Context, account string, a sieve
 	return a.Mailbox, nil
 }
 
-// specialUseMailbox is the name of the account's mailbox with the special use, or "".
+// specialUseMailbox is the name of the account's selectable mailbox with the special use
+// (RFC 6154 2, RFC 8579 :specialuse), or "".
 func specialUseMailbox(ctx context.Context, md metadatapb.MetadataClient, account, use string) (string, error) {
 	resp, err := md.ListMailboxes(ctx, &metadatapb.ListMailboxesRequest{Account: account})
 	if err != nil {
