@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"regexp"
 	"strconv"
 	"testing"
@@ -12,23 +10,14 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // startLMTP starts `strata serve`'s components with an LMTP listener and creates users.
 func startLMTP(t *testing.T, users []string, password string) *embedded.Server {
 	t.Helper()
-	srv, err := embedded.Start(context.Background(), embedded.Config{
-		DataDir:    t.TempDir(),
-		IMAPListen: "127.0.0.1:0",
-		GRPCListen: "127.0.0.1:0",
-		LMTPListen: "127.0.0.1:0",
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := embeddedtest.Start(t, embedded.Config{LMTPListen: "127.0.0.1:0"})
 	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

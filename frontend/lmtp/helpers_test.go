@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/textproto"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -21,28 +21,17 @@ import (
 // IMAP engine and this LMTP server on a loopback port) with the demo account.
 func startServer(t testing.TB, edit func(*embedded.Config)) *embedded.Server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	cfg := embedded.Config{
-		DataDir:            t.TempDir(),
-		IMAPListen:         "127.0.0.1:0",
-		GRPCListen:         "127.0.0.1:0",
 		LMTPListen:         "127.0.0.1:0",
 		Hostname:           "mx.test",
 		Demo:               true,
 		AllowPlaintextAuth: true,
 		MaxMessageSize:     1 << 20,
-		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if edit != nil {
 		edit(&cfg)
 	}
-	srv, err := embedded.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("start embedded server: %v", err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
+	return embeddedtest.Start(t, cfg)
 }
 
 // client is a raw LMTP client over a real socket: it sends lines as given and reads replies

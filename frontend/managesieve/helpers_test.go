@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/managesieve"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/sieve"
 )
 
@@ -26,25 +27,11 @@ import (
 // listener and the demo account, changed by edit first.
 func startServer(t testing.TB, edit func(*embedded.Config)) *embedded.Server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cfg := embedded.Config{
-		DataDir:           t.TempDir(),
-		IMAPListen:        "127.0.0.1:0",
-		GRPCListen:        "127.0.0.1:0",
-		ManageSieveListen: "127.0.0.1:0",
-		Demo:              true,
-		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
+	cfg := embedded.Config{ManageSieveListen: "127.0.0.1:0", Demo: true}
 	if edit != nil {
 		edit(&cfg)
 	}
-	srv, err := embedded.Start(ctx, cfg)
-	if err != nil {
-		t.Fatalf("start embedded server: %v", err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv
+	return embeddedtest.Start(t, cfg)
 }
 
 // startSieve runs a ManageSieve server of its own, configured by edit, against the

@@ -3,8 +3,6 @@ package sievestate_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -13,6 +11,7 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/sievestate"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/sieve"
 )
@@ -23,17 +22,7 @@ const testWait = 30 * time.Second
 // listener) with the demo account and returns its metadata client.
 func startMetadata(t *testing.T) metadatapb.MetadataClient {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), testWait)
-	defer cancel()
-	srv, err := embedded.Start(ctx, embedded.Config{
-		DataDir: t.TempDir(), IMAPListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", Demo: true,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatalf("start embedded server: %v", err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return srv.Metadata()
+	return embeddedtest.Start(t, embedded.Config{Demo: true}).Metadata()
 }
 
 func rpcContext(t *testing.T) context.Context {
