@@ -5,14 +5,16 @@
 #   cluster.sh up     start it, create tenant example with demo@example.com (password demo),
 #                     wait until both frontends answer IMAP
 #   cluster.sh down   remove its containers, network and volumes
-#   cluster.sh test   up, an IMAP session through each frontend, SIGKILL of the Raft
-#                     leader's container, the same sessions again, down
+#   cluster.sh test   up, an LMTP delivery through each frontend's published port, an IMAP
+#                     session through each frontend, SIGKILL of the Raft leader's
+#                     container, the same sessions again, down
 set -euo pipefail
 cd "$(dirname "$0")"
 SELF="$PWD/$(basename "$0")"
 
 PROJECT=${STRATA_COMPOSE_PROJECT:-strata-cluster}
 FRONTENDS=(127.0.0.1:11431 127.0.0.1:11432)
+LMTP_CHECKS=(127.0.0.1:24241=127.0.0.1:11431 127.0.0.1:24242=127.0.0.1:11432)
 if command -v docker-compose >/dev/null; then
   compose() { docker-compose -p "$PROJECT" -f compose.yaml "$@"; }
 else
@@ -123,8 +125,10 @@ cluster_test() {
   trap 'echo "--- tearing down"; down' EXIT
   down >/dev/null 2>&1 || true
   up
+  echo "--- LMTP delivery through each frontend's published port"
+  python3 lmtp_check.py "${LMTP_CHECKS[@]}" || status=$?
   echo "--- IMAP sessions, leader kill, the same sessions again"
-  python3 imap_check.py --kill "$SELF kill-leader" "${FRONTENDS[@]}" || status=$?
+  [ "$status" -ne 0 ] || python3 imap_check.py --kill "$SELF kill-leader" "${FRONTENDS[@]}" || status=$?
   if [ "$status" -ne 0 ]; then
     echo "--- FAILED; logs follow" >&2
     compose logs --tail 50 >&2 || true

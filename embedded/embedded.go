@@ -319,6 +319,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			SpoolDir:       filepath.Join(cfg.DataDir, "spool"),
 			Hostname:       cfg.Hostname,
 			MaxMessageSize: cfg.MaxMessageSize,
+			AllowPublic:    cfg.LMTPAllowPublic,
 			Logger:         cfg.Logger,
 			// Sieve (issue 12): the account's and the tenant's scripts, rspamd when
 			// configured, redirect and vacation through the outbound queue.

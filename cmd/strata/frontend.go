@@ -243,6 +243,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 			SpoolDir:       spoolDir,
 			Hostname:       hostname,
 			MaxMessageSize: maxSize,
+			AllowPublic:    lmtpPublic,
 			Logger:         logger,
 			// Sieve (issue 12): the account's and the tenant's scripts, rspamd when
 			// configured, redirect and vacation through the outbound queue.
@@ -331,7 +332,7 @@ func followDirectory(ctx context.Context, dir *directory.Directory, md *metaclie
 // addLMTPFlags registers the LMTP flags shared by `strata serve` and `strata frontend`.
 func addLMTPFlags(f *pflag.FlagSet) {
 	f.String("lmtp-listen", "127.0.0.1:2424", `LMTP (RFC 2033) listen address for the MTA's deliveries; "" for none`)
-	f.Bool("lmtp-allow-public", false, "allow --lmtp-listen on a public or wildcard address (LMTP has no authentication)")
+	f.Bool("lmtp-allow-public", false, "allow --lmtp-listen on a public address and serve clients from public addresses (LMTP has no authentication; without it a wildcard address serves loopback and private clients only)")
 	f.String("hostname", "", "this server's name in LMTP greetings and Received fields (default: the host name)")
 }
 

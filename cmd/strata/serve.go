@@ -22,7 +22,7 @@ func newServeCommand() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the all-in-one server: IMAP, LMTP, metadata on single-node Raft, filesystem or S3 blobs",
 		Long: `serve runs everything in one process on one machine: the IMAP frontend, LMTP delivery
-(--lmtp-listen, on loopback or a private address unless --lmtp-allow-public), the metadata
+(--lmtp-listen, serving loopback and private clients only unless --lmtp-allow-public), the metadata
 service on a single-voter Raft group, and message bodies in the data directory or, with
 --blob s3, in an S3 bucket (created if missing). S3 credentials come from
 STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or

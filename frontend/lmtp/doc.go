@@ -58,8 +58,10 @@
 //   - go-smtp serves each connection in one goroutine, except that a BDAT transfer runs
 //     LMTPData in a goroutine of its own while commands are read; the envelope is guarded
 //     by the session's mutex and LMTPData works on a snapshot of it.
-//   - The server listens on loopback or private addresses unless Config.AllowPublic
-//     (CheckListenAddress): LMTP has no authentication, and whoever reaches it can deliver
+//   - The server serves loopback and private clients only unless Config.AllowPublic: it
+//     listens on a loopback, private or wildcard address (CheckListenAddress) and answers a
+//     connection from any other source 554 5.7.1 (privateListener); LMTP has no
+//     authentication, and whoever reaches it can deliver
 //     to every account, including forged spam verdict headers (the MTA's filter must strip
 //     or overwrite them, as rspamd and SpamAssassin do).
 //   - Bad input never panics and gets a 5xx with an enhanced status code (RFC 2034): go-smtp

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"slices"
 	"sync"
 	"time"
 
@@ -39,7 +38,11 @@ type Config struct {
 	// 10 and 5 minutes (RFC 5321 4.5.3.2 asks for at least 5 and 10 minutes for the
 	// client; the server's idle timeout should be at least 5 minutes, 4.5.3.2.7).
 	ReadTimeout, WriteTimeout time.Duration
-	Logger                    *slog.Logger
+	// AllowPublic serves clients from any address. Without it a connection from an address
+	// that is neither loopback nor private (RFC 1918, RFC 4193) is refused with 554 5.7.1
+	// before any command: LMTP has no authentication (see CheckListenAddress).
+	AllowPublic bool
+	Logger      *slog.Logger
 }
 
 // Defaults of Config.
@@ -121,6 +124,9 @@ func NewServer(cfg Config) *Server {
 
 // Serve accepts connections on ln until Shutdown; it returns nil then.
 func (s *Server) Serve(ln net.Listener) error {
+	if !s.cfg.AllowPublic {
+		ln = &privateListener{Listener: ln, hostname: s.cfg.Hostname, log: s.log}
+	}
 	err := s.smtp.Serve(ln)
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
@@ -154,11 +160,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// CheckListenAddress refuses a listen address that is not loopback or private (RFC 1918,
-// RFC 4193) unless allowPublic: LMTP has no authentication, so whoever reaches the port can
-// deliver to every account. An address with no host or an unspecified one (0.0.0.0, ::)
-// listens on every interface and counts as public; a host name must resolve to loopback or
-// private addresses only.
+// CheckListenAddress refuses a listen address that is public unless allowPublic: LMTP has no
+// authentication, so whoever reaches the port can deliver to every account. A loopback or
+// private (RFC 1918, RFC 4193) address is accepted, and so is a wildcard one (0.0.0.0, ::, no
+// host), which a container or pod needs because its own address is not known in advance:
+// the server then refuses each connection from a public source (Config.AllowPublic). A
+// specific public address, or a host name resolving to one, is refused.
 func CheckListenAddress(addr string, allowPublic bool) error {
 	if allowPublic {
 		return nil
@@ -167,25 +174,62 @@ func CheckListenAddress(addr string, allowPublic bool) error {
 	if err != nil {
 		return fmt.Errorf("LMTP listen address %q: %w", addr, err)
 	}
+	if host == "" {
+		return nil
+	}
 	var ips []net.IP
 	if ip := net.ParseIP(host); ip != nil {
 		ips = []net.IP{ip}
-	} else if host != "" {
+	} else {
 		found, err := net.LookupIP(host)
 		if err != nil {
 			return fmt.Errorf("LMTP listen address %q: %w", addr, err)
 		}
 		ips = found
 	}
-	if len(ips) == 0 || slices.ContainsFunc(ips, net.IP.IsUnspecified) {
-		return fmt.Errorf("LMTP listen address %q listens on every interface; LMTP has no authentication: give a loopback or private address, or allow a public one explicitly", addr)
-	}
 	for _, ip := range ips {
-		if !ip.IsLoopback() && !ip.IsPrivate() {
-			return fmt.Errorf("LMTP listen address %q is public (%s); LMTP has no authentication: give a loopback or private address, or allow a public one explicitly", addr, ip)
+		if !ip.IsUnspecified() && !privateIP(ip) {
+			return fmt.Errorf("LMTP listen address %q is public (%s); LMTP has no authentication: give a loopback, private or wildcard address, or allow a public one explicitly", addr, ip)
 		}
 	}
 	return nil
+}
+
+// privateIP reports whether ip is loopback or private (RFC 1918, RFC 4193), including an
+// IPv4 address mapped into IPv6 (a dual-stack wildcard listener sees those).
+func privateIP(ip net.IP) bool {
+	return ip.IsLoopback() || ip.IsPrivate()
+}
+
+// privateListener hands the LMTP server only connections from loopback or private
+// addresses; any other is answered 554 5.7.1 and closed (RFC 5321 3.1: a server may refuse
+// service with 554 in its greeting; RFC 3463 5.7.1: delivery not authorized).
+type privateListener struct {
+	net.Listener
+	hostname string
+	log      *slog.Logger
+}
+
+func (l *privateListener) Accept() (net.Conn, error) {
+	for {
+		conn, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if addr, ok := conn.RemoteAddr().(*net.TCPAddr); !ok || privateIP(addr.IP) {
+			return conn, nil
+		}
+		l.log.Warn("lmtp: refused a connection from a public address", "remote", conn.RemoteAddr().String())
+		go refusePublic(conn, l.hostname)
+	}
+}
+
+// refusePublic answers the greeting with 554 and closes, without waiting on a slow client
+// in the accept loop.
+func refusePublic(conn net.Conn, hostname string) {
+	defer conn.Close()
+	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "554 5.7.1 %s LMTP is not offered to public addresses\r\n", heloName(hostname))
 }
 
 // slogPrinter is go-smtp's error log (panics, accept errors) on slog.

@@ -6,8 +6,8 @@ import (
 	"github.com/strata-mail/strata/frontend/lmtp"
 )
 
-// TestCheckListenAddress checks that LMTP listens on loopback or private addresses unless
-// a public one is allowed explicitly.
+// TestCheckListenAddress checks that LMTP listens on loopback, private or wildcard addresses
+// unless a public one is allowed explicitly.
 func TestCheckListenAddress(t *testing.T) {
 	for _, tc := range []struct {
 		addr   string
@@ -20,9 +20,9 @@ func TestCheckListenAddress(t *testing.T) {
 		{"10.1.2.3:24", false, true},
 		{"192.168.0.9:24", false, true},
 		{"[fd00::1]:24", false, true},
-		{"0.0.0.0:2424", false, false},
-		{"[::]:2424", false, false},
-		{":2424", false, false},
+		{"0.0.0.0:2424", false, true},
+		{"[::]:2424", false, true},
+		{":2424", false, true},
 		{"8.8.8.8:24", false, false},
 		{"[2001:db8::1]:24", false, false},
 		{"no-port", false, false},
