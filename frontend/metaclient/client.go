@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/strata-mail/strata/internal/mutation"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
@@ -400,6 +401,9 @@ func (c *Client) NewStream(ctx context.Context, desc *grpc.StreamDesc, method st
 		t, minIndex, ok, err := c.sessionRoute()
 		if err != nil {
 			return nil, err
+		}
+		if mutation.StaleReads {
+			minIndex = 0 // the broken build of the consistency checker's tests
 		}
 		if ok {
 			if err := s.openSession(t, minIndex); err == nil {
