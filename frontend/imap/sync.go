@@ -290,11 +290,15 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 			s.uidNext = max(s.uidNext, uid+1)
 			existsDirty = true
 		case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
+			// Expunges and new messages queued before this change go out first, so the
+			// sequence number is taken after them (RFC 9051 7.5.1: each response's
+			// number counts the ones sent before it). Found by the consistency checker
+			// (jepsen/): taken before, it named another message, or none.
+			flushExists()
 			seq := s.seqOf(ch.GetUid())
 			if seq == 0 || ch.GetModseq() <= s.modseqs[seq-1] {
 				continue
 			}
-			flushExists()
 			c.announceKeywords(ch.GetFlags())
 			s.flags[seq-1] = ch.GetFlags()
 			s.modseqs[seq-1] = ch.GetModseq()
