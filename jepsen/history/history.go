@@ -118,17 +118,18 @@ type Op struct {
 	Criteria  string   `json:"criteria,omitempty"`
 
 	// The client's view of the result.
-	UIDValidity   uint32    `json:"uidvalidity,omitempty"`   // of Mailbox, or of Dest for copy/move
-	UIDs          []uint32  `json:"uids,omitempty"`          // APPENDUID, COPYUID destination
-	SourceUIDs    []uint32  `json:"source_uids,omitempty"`   // COPYUID source, in the order of UIDs
-	ExpungedSeqs  []uint32  `json:"expunged_seqs,omitempty"` // EXPUNGE responses of an EXPUNGE command
-	Messages      []Message `json:"messages,omitempty"`      // FETCH results, STORE results
-	Nums          []uint32  `json:"nums,omitempty"`          // SEARCH results (UIDs when ByUID)
-	Exists        uint32    `json:"exists,omitempty"`        // SELECT EXISTS, STATUS MESSAGES
-	HasExists     bool      `json:"has_exists,omitempty"`    // Exists was reported (it may be 0)
-	UIDNext       uint32    `json:"uidnext,omitempty"`       // SELECT, STATUS
-	HighestModSeq uint64    `json:"highestmodseq,omitempty"` // SELECT, STATUS
-	Updates       []Update  `json:"updates,omitempty"`
+	UIDValidity     uint32    `json:"uidvalidity,omitempty"`      // of Mailbox (the selected one for copy/move)
+	DestUIDValidity uint32    `json:"dest_uidvalidity,omitempty"` // COPYUID of a copy/move
+	UIDs            []uint32  `json:"uids,omitempty"`             // APPENDUID, COPYUID destination
+	SourceUIDs      []uint32  `json:"source_uids,omitempty"`      // COPYUID source, in the order of UIDs
+	ExpungedSeqs    []uint32  `json:"expunged_seqs,omitempty"`    // EXPUNGE responses of an EXPUNGE command
+	Messages        []Message `json:"messages,omitempty"`         // FETCH results, STORE results
+	Nums            []uint32  `json:"nums,omitempty"`             // SEARCH results (UIDs when ByUID)
+	Exists          uint32    `json:"exists,omitempty"`           // SELECT EXISTS, STATUS MESSAGES
+	HasExists       bool      `json:"has_exists,omitempty"`       // Exists was reported (it may be 0)
+	UIDNext         uint32    `json:"uidnext,omitempty"`          // SELECT, STATUS
+	HighestModSeq   uint64    `json:"highestmodseq,omitempty"`    // SELECT, STATUS
+	Updates         []Update  `json:"updates,omitempty"`
 }
 
 // Fault is one fault window the nemesis opened; End is 0 while it is open (and in a saved
