@@ -122,8 +122,10 @@ type mkey struct {
 
 // opCtx is what the checker knows of the session an op ran in.
 type opCtx struct {
-	selected int           // index of the session's current SELECT/EXAMINE, -1 if none
-	mb       mbox          // the selected mailbox (or the op's own, for APPEND, STATUS, SELECT)
+	selected int  // index of the session's current SELECT/EXAMINE, -1 if none
+	mb       mbox // what the op names: its own mailbox for APPEND, STATUS, SELECT, else sel
+	// sel is the selected mailbox, which the updates an op receives are about.
+	sel      mbox
 	snapshot time.Duration // the Invoke of that SELECT: the view is at least this new
 }
 
@@ -174,19 +176,21 @@ func newRun(h *history.History) *run {
 				// RFC 9051 6.3.2: a failed SELECT leaves the session unselected.
 				delete(current, op.Session)
 			}
-			c.ctx[i] = opCtx{selected: i, mb: own, snapshot: op.Invoke}
+			c.ctx[i] = opCtx{selected: i, mb: own, sel: own, snapshot: op.Invoke}
 			continue
 		case history.KindAppend, history.KindStatus, history.KindDeliver:
 			c.ctx[i] = opCtx{selected: -1, mb: own}
 			if s, ok := current[op.Session]; ok && op.Kind != history.KindDeliver {
-				c.ctx[i].snapshot = ops[s].Invoke
-				c.ctx[i].selected = s
+				sel := &ops[s]
+				c.ctx[i].snapshot, c.ctx[i].selected = sel.Invoke, s
+				c.ctx[i].sel = mbox{sel.Account, sel.Mailbox, sel.UIDValidity}
 			}
 			continue
 		}
 		if s, ok := current[op.Session]; ok {
 			sel := &ops[s]
-			c.ctx[i] = opCtx{selected: s, mb: mbox{sel.Account, sel.Mailbox, sel.UIDValidity}, snapshot: sel.Invoke}
+			mb := mbox{sel.Account, sel.Mailbox, sel.UIDValidity}
+			c.ctx[i] = opCtx{selected: s, mb: mb, sel: mb, snapshot: sel.Invoke}
 		} else {
 			c.ctx[i] = opCtx{selected: -1, mb: own}
 		}

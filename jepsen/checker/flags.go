@@ -108,7 +108,7 @@ func (c *run) checkFlags() {
 		if m.Flags == nil || c.ctx[i].selected < 0 || !c.ops[i].Done() {
 			return
 		}
-		add(mkey{c.ctx[i].mb, m.UID}, porcupine.Operation{ClientId: i, Input: flagOp{}, Output: normFlags(m.Flags),
+		add(mkey{c.ctx[i].sel, m.UID}, porcupine.Operation{ClientId: i, Input: flagOp{}, Output: normFlags(m.Flags),
 			Call: int64(c.ctx[i].snapshot), Return: int64(c.ops[i].Complete), Metadata: i})
 	}
 	for i := range c.ops {
@@ -170,10 +170,16 @@ func (c *run) checkFlags() {
 	}
 }
 
-// shrink drops operations one by one while the rest stays non-linearizable, so what is
-// left shows the violation and nothing else.
+// shrink drops reads one by one while the rest stays non-linearizable, so what is left shows
+// the violation. Only reads: a read only constrains, so a history with fewer reads that is
+// not linearizable proves the whole one is not; dropping a write could make an innocent
+// history look guilty.
 func shrink(ops []porcupine.Operation) []porcupine.Operation {
 	for j := 0; j < len(ops); {
+		if ops[j].Input.(flagOp).mode != "" {
+			j++
+			continue
+		}
 		rest := slices.Delete(slices.Clone(ops), j, j+1)
 		if porcupine.CheckOperationsTimeout(flagModel, rest, flagsPartitionTimeout) == porcupine.Illegal {
 			ops = rest

@@ -35,7 +35,7 @@ func (c *run) sightings() map[mbox][]uidSighting {
 		mb := c.ctx[i].mb
 		for _, u := range op.Updates {
 			if u.Kind == history.UpdateFetch && u.Message != nil {
-				add(mb, i, u.Message.UID)
+				add(c.ctx[i].sel, i, u.Message.UID)
 			}
 		}
 		if op.Outcome != history.OK {

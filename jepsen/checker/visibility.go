@@ -388,8 +388,9 @@ func (c *run) checkMonotonic() {
 		at := op.End()
 		for _, u := range op.Updates {
 			if u.Kind == history.UpdateFetch && u.Message != nil {
-				floor(modseq, op.Process, mb, at, u.Message.ModSeq, i)
-				floor(uidnext, op.Process, mb, at, uint64(u.Message.UID)+1, i)
+				sel := c.ctx[i].sel
+				floor(modseq, op.Process, sel, at, u.Message.ModSeq, i)
+				floor(uidnext, op.Process, sel, at, uint64(u.Message.UID)+1, i)
 			}
 		}
 		if op.Outcome != history.OK {
