@@ -1,6 +1,8 @@
 // Package checker checks a recorded run (jepsen/history) against a model of IMAP mailboxes
 // and reports every anomaly with the minimal slice of the history that shows it. It is pure:
-// no I/O, no clock, the same history always gives the same Result.
+// no I/O and the same history gives the same anomalies; the only clock it reads bounds the
+// linearizability search (a partition porcupine cannot decide in time is counted under
+// "flags-timeout", not reported) and the shrinking of a flags violation.
 //
 // What a client may expect, and what is checked (the Checks keys count each individual
 // comparison made, so a check that never ran shows as 0):
@@ -64,6 +66,8 @@ const (
 	checkFlagsUnfinished  = "flags-timeout"
 	maxAnomaliesPerKind   = 50
 	flagsPartitionTimeout = 20 * time.Second
+	shrinkBudget          = 5 * time.Second
+	shrinkStepTimeout     = time.Second
 )
 
 // Anomaly is one violation with the ops that show it, in invocation order.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 
@@ -174,14 +175,17 @@ func (c *run) checkFlags() {
 // the violation. Only reads: a read only constrains, so a history with fewer reads that is
 // not linearizable proves the whole one is not; dropping a write could make an innocent
 // history look guilty.
+// Proving a history illegal means exploring all of it, so each try is bounded, and so is
+// the whole shrink: what is left when time runs out still shows the violation.
 func shrink(ops []porcupine.Operation) []porcupine.Operation {
-	for j := 0; j < len(ops); {
+	deadline := time.Now().Add(shrinkBudget)
+	for j := 0; j < len(ops) && time.Now().Before(deadline); {
 		if ops[j].Input.(flagOp).mode != "" {
 			j++
 			continue
 		}
 		rest := slices.Delete(slices.Clone(ops), j, j+1)
-		if porcupine.CheckOperationsTimeout(flagModel, rest, flagsPartitionTimeout) == porcupine.Illegal {
+		if porcupine.CheckOperationsTimeout(flagModel, rest, shrinkStepTimeout) == porcupine.Illegal {
 			ops = rest
 			continue
 		}

@@ -330,6 +330,11 @@ func (c *client) fetchOp(all, byUID bool) {
 	res := c.do(op, func(op *history.Op) error {
 		msgs, err := c.s.imap.Fetch(set, items).Collect()
 		for _, m := range msgs {
+			if len(m.BodySection) == 0 {
+				// A flag update of a message the FETCH has not answered yet, which
+				// imapclient hands to the command: the tap has it as an update.
+				continue
+			}
 			op.Messages = append(op.Messages, fetched(m))
 			uids = append(uids, uint32(m.UID))
 		}
