@@ -202,19 +202,20 @@ func (r *Recorder) Complete(id int64, fill func(*Op)) {
 	r.ops[i] = op
 }
 
-// FaultStart opens a fault window and returns its handle for FaultEnd.
-func (r *Recorder) FaultStart(kind, target, detail string) int {
+// FaultStart opens a fault window and returns its handle for FaultEnd (the two make
+// jepsen/nemesis.Recorder).
+func (r *Recorder) FaultStart(kind, target, detail string) int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.faults = append(r.faults, Fault{Kind: kind, Target: target, Start: r.Now(), Detail: detail})
-	return len(r.faults) - 1
+	return int64(len(r.faults) - 1)
 }
 
 // FaultEnd closes the fault window h.
-func (r *Recorder) FaultEnd(h int) {
+func (r *Recorder) FaultEnd(h int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if h >= 0 && h < len(r.faults) && r.faults[h].End == 0 {
+	if h >= 0 && h < int64(len(r.faults)) && r.faults[h].End == 0 {
 		r.faults[h].End = max(r.Now(), r.faults[h].Start)
 	}
 }
