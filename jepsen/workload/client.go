@@ -185,9 +185,14 @@ func solicitedOut(op history.Op, updates []history.Update) []history.Update {
 
 // connect starts a session on a random frontend and records it as a connect op.
 func (c *client) connect(ctx context.Context) bool {
+	return c.connectTo(ctx, c.cfg.IMAPAddrs[c.rng.IntN(len(c.cfg.IMAPAddrs))], c.rng.IntN(2) == 0)
+}
+
+// connectTo starts a session on frontend and records it as a connect op.
+func (c *client) connectTo(ctx context.Context, frontend string, qresync bool) bool {
 	c.id = c.sessions.Add(1)
-	c.frontend = c.cfg.IMAPAddrs[c.rng.IntN(len(c.cfg.IMAPAddrs))]
-	c.qresync = c.rng.IntN(2) == 0
+	c.frontend = frontend
+	c.qresync = qresync
 	op := history.Op{Process: c.process, Session: c.id, Frontend: c.frontend, Kind: history.KindConnect, Account: c.account.User, QResync: c.qresync}
 	id := c.cfg.Recorder.Invoke(op)
 	s, err := login(ctx, c.frontend, c.account, c.qresync, c.cfg.OpTimeout, c.cfg.Recorder.Now)
@@ -284,8 +289,12 @@ func (c *client) message() (string, []byte) {
 }
 
 func (c *client) selectOp() {
-	mb := c.mailbox()
-	readOnly := c.rng.IntN(5) == 0
+	c.selectMailbox(c.mailbox(), c.rng.IntN(5) == 0)
+}
+
+// selectMailbox SELECTs (or EXAMINEs) mb with CONDSTORE and lists it; it reports whether
+// both succeeded.
+func (c *client) selectMailbox(mb string, readOnly bool) bool {
 	c.selected = ""
 	var data *imap.SelectData
 	res := c.do(history.Op{Kind: history.KindSelect, Mailbox: mb, ReadOnly: readOnly}, func(op *history.Op) error {
@@ -299,16 +308,16 @@ func (c *client) selectOp() {
 		return nil
 	})
 	if res != history.OK {
-		return
+		return false
 	}
 	c.selected, c.uidValidity, c.readOnly, c.known = mb, data.UIDValidity, readOnly, nil
 	// What a client does after SELECT: learn the UIDs.
-	c.fetchOp(true, true)
+	return c.fetchOp(true, true) == history.OK
 }
 
 // fetchOp fetches UID, FLAGS, MODSEQ and the Message-ID of the whole mailbox (all) or of
 // some known UIDs, by UID or (all only) by sequence number.
-func (c *client) fetchOp(all, byUID bool) {
+func (c *client) fetchOp(all, byUID bool) history.Outcome {
 	op := history.Op{Kind: history.KindFetch, All: all, ByUID: byUID}
 	var set imap.NumSet
 	switch {
@@ -319,7 +328,7 @@ func (c *client) fetchOp(all, byUID bool) {
 	default:
 		op.Targets = c.targets(3)
 		if len(op.Targets) == 0 {
-			return
+			return history.Fail
 		}
 		set = uidSet(op.Targets)
 	}
@@ -343,6 +352,7 @@ func (c *client) fetchOp(all, byUID bool) {
 	if res == history.OK && all {
 		c.known = uids
 	}
+	return res
 }
 
 // fetched converts a FETCH response that was asked for FLAGS: imapclient gives no FLAGS and

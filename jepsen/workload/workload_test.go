@@ -36,7 +36,7 @@ func runAgainstEmbedded(t *testing.T, seed int64, d time.Duration) *history.Hist
 		t.Fatalf("create account: %v", err)
 	}
 	rec := history.NewRecorder(seed)
-	err := workload.Run(context.Background(), workload.Config{
+	cfg := workload.Config{
 		Seed:      seed,
 		IMAPAddrs: []string{srv.IMAPAddr()},
 		LMTPAddrs: []string{srv.LMTPAddr()},
@@ -49,9 +49,12 @@ func runAgainstEmbedded(t *testing.T, seed int64, d time.Duration) *history.Hist
 		Duration:  d,
 		OpTimeout: 10 * time.Second,
 		Recorder:  rec,
-	})
-	if err != nil {
+	}
+	if err := workload.Run(context.Background(), cfg); err != nil {
 		t.Fatal(err)
+	}
+	if err := workload.FinalReads(ctx, cfg); err != nil {
+		t.Fatalf("final reads: %v", err)
 	}
 	if n := srv.IMAPRecoveredPanics(); n != 0 {
 		t.Errorf("%d panics recovered by the IMAP engine", n)
@@ -75,6 +78,17 @@ func TestWorkloadEmbedded(t *testing.T) {
 		}
 	}
 	t.Logf("ops by kind: %v; OK: %v", count, ok)
+	// The final reads: every mailbox of both accounts listed whole by a process after the
+	// workload's six.
+	finals := 0
+	for _, op := range h.Ops {
+		if op.Process >= 6 && op.Kind == history.KindFetch && op.All && op.Outcome == history.OK {
+			finals++
+		}
+	}
+	if finals != 2*3 {
+		t.Errorf("%d final listings, want 6 (2 accounts x 3 mailboxes)", finals)
+	}
 	for _, kind := range []string{history.KindConnect, history.KindSelect, history.KindAppend, history.KindDeliver, history.KindStore,
 		history.KindFetch, history.KindSearch, history.KindUIDExpunge, history.KindMove, history.KindCopy, history.KindStatus, history.KindNoop} {
 		if ok[kind] < 10 {
