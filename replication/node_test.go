@@ -579,3 +579,39 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 }
+
+// TestDialFromBindIP checks that a node bound to a specific IP dials its peers from that IP
+// (so a peer, or a proxy in front of it, sees which node connects), and that a node bound to a
+// wildcard address leaves the source to the kernel.
+func TestDialFromBindIP(t *testing.T) {
+	peer, err := net.Listen("tcp", "127.0.0.12:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	for _, tc := range []struct {
+		bind, wantSource string
+	}{
+		{"127.0.0.11:0", "127.0.0.11"},
+		{"0.0.0.0:0", "127.0.0.1"}, // the loopback route's preferred source
+	} {
+		layer, err := listenRaft(tc.bind, "127.0.0.99:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := layer.Dial(raft.ServerAddress(peer.Addr().String()), time.Second)
+		if err != nil {
+			t.Fatalf("dial from a node bound to %s: %v", tc.bind, err)
+		}
+		accepted, err := peer.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := accepted.RemoteAddr().(*net.TCPAddr).IP.String(); got != tc.wantSource {
+			t.Errorf("node bound to %s dialed from %s, want %s", tc.bind, got, tc.wantSource)
+		}
+		accepted.Close()
+		conn.Close()
+		layer.Close()
+	}
+}

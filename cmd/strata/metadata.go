@@ -46,7 +46,7 @@ leadership over before exiting.`,
 	f.String("data", "./data", "data directory (Raft log, snapshots, metadata state)")
 	f.String("grpc-listen", "127.0.0.1:7400", "metadata and cluster admin gRPC listen address")
 	f.String("grpc-advertise", "", "gRPC address other nodes and frontends dial (default: the bound --grpc-listen address)")
-	f.String("raft-listen", "127.0.0.1:7300", "Raft listen address")
+	f.String("raft-listen", "127.0.0.1:7300", "Raft listen address; when it names a specific IP, peers are also dialed from that IP")
 	f.String("raft-advertise", "", "Raft address peers dial (default: the bound --raft-listen address)")
 	f.String("etcd", "127.0.0.1:2379", "comma-separated etcd endpoints")
 	f.String("group", defaultGroup, "name of the Raft group in etcd")
