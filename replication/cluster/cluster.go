@@ -1,5 +1,5 @@
 // Package cluster runs the membership side of a metadata node in a cluster: the ClusterAdmin
-// gRPC service (Join, Remove, Status), the leader's promotion of caught-up non-voters to
+// gRPC service (Join, Remove, Status, TransferLeadership), the leader's promotion of caught-up non-voters to
 // voters, the leader hint in etcd, and the client helpers that find the leader and follow
 // NOT_LEADER redirects.
 //
@@ -177,6 +177,25 @@ func (a *Admin) Remove(ctx context.Context, req *clusterpb.RemoveRequest) (*clus
 	}
 	a.logger.Info("node removed from the group", "node", req.GetId())
 	return &clusterpb.RemoveResponse{}, nil
+}
+
+// TransferLeadership hands leadership to the requested voter (any up-to-date voter if none).
+func (a *Admin) TransferLeadership(ctx context.Context, req *clusterpb.TransferLeadershipRequest) (*clusterpb.TransferLeadershipResponse, error) {
+	if !a.node.IsLeader() {
+		return nil, a.routeStatus(ctx, "transfer leadership", a.notLeader())
+	}
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	err := a.node.TransferLeadership(ctx, req.GetId())
+	if errors.Is(err, replication.ErrNotMember) || errors.Is(err, replication.ErrNotVoter) {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	if err != nil {
+		return nil, a.routeStatus(ctx, "transfer leadership", err)
+	}
+	leaderID, _ := a.node.Leader()
+	a.logger.Info("handed raft leadership over on request", "requested", req.GetId(), "leader", leaderID)
+	return &clusterpb.TransferLeadershipResponse{}, nil
 }
 
 // Status reports this node's view of the group.
