@@ -17,6 +17,7 @@ import (
 	"github.com/strata-mail/strata/internal/s3test"
 	"github.com/strata-mail/strata/jepsen/faultproxy"
 	"github.com/strata-mail/strata/jepsen/nemesis"
+	"github.com/strata-mail/strata/proto/clusterpb"
 )
 
 // The Jepsen cluster (issue 13): etcd and an S3 server each behind a fault proxy, three
@@ -174,15 +175,27 @@ func (c *jepsenCluster) frontend(name string) *frontendProcess {
 	return nil
 }
 
-// Leader asks every node directly and returns the leader of the highest term, waiting for
-// one.
+// Leader asks every node directly, at once (a paused node does not hold up the others), and
+// returns the leader of the highest term, waiting for one.
 func (c *jepsenCluster) Leader(ctx context.Context) (string, error) {
 	for {
+		states := make([]*clusterpb.StatusResponse, len(c.nodes))
+		var wg sync.WaitGroup
+		for i, n := range c.nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				defer cancel()
+				states[i], _ = n.status(sctx, false)
+			}()
+		}
+		wg.Wait()
 		var leader string
 		var term uint64
-		for _, n := range c.nodes {
-			if st, err := n.status(ctx, false); err == nil && st.GetState() == "Leader" && st.GetTerm() >= term {
-				leader, term = n.id, st.GetTerm()
+		for i, st := range states {
+			if st.GetState() == "Leader" && st.GetTerm() >= term {
+				leader, term = c.nodes[i].id, st.GetTerm()
 			}
 		}
 		if leader != "" {

@@ -77,6 +77,9 @@ func NewAdmin(node *replication.Node, digest func() ([]byte, error), dir *direct
 // grpcAddr returns node id's gRPC address from etcd, or from an earlier Join.
 func (a *Admin) grpcAddr(ctx context.Context, id string) string {
 	if a.dir != nil {
+		// etcd only adds an address to the answer; an etcd outage must not hold it up.
+		ctx, cancel := context.WithTimeout(ctx, peerRPCTimeout)
+		defer cancel()
 		if info, ok, err := a.dir.Node(ctx, id); err == nil && ok {
 			return info.GRPCAddr
 		}
@@ -220,7 +223,12 @@ func (a *Admin) Status(ctx context.Context, req *clusterpb.StatusRequest) (*clus
 	}
 	addrs := map[string]string{}
 	if a.dir != nil {
-		if nodes, err := a.dir.Nodes(ctx); err == nil {
+		// gRPC addresses only decorate the status; an etcd outage must not hold it up (the
+		// addresses learnt from Join still fill in).
+		dctx, cancel := context.WithTimeout(ctx, peerRPCTimeout)
+		nodes, err := a.dir.Nodes(dctx)
+		cancel()
+		if err == nil {
 			for _, n := range nodes {
 				addrs[n.ID] = n.GRPCAddr
 			}
