@@ -17,6 +17,16 @@
 //     caught up.
 //   - A fault window is recorded from just before the fault is injected to just after it is
 //     healed, so no client operation affected by a fault falls outside its window.
+//
+// Clocks. Raft timing, leader contact and every timeout in Strata use Go's monotonic clock,
+// and etcd leases are TTLs kept by etcd, so a wall-clock jump does not touch them. The wall
+// clock matters in one place: the leader stamps each command with its wall clock when it
+// proposes it, and the state machine's log clock (the largest stamp seen, never going back)
+// drives the request ID retention that makes retried commands idempotent (10 minutes), LMTP
+// dedup windows, blob GC grace, journal and tombstone retention. ClockJump therefore restarts
+// a follower with its clock off (the hidden --clock-offset flag of `strata metadata`) and
+// hands it leadership; a forward jump moves the log clock forward for good (a later correct
+// leader cannot move it back), a backward one freezes it until real time catches up.
 package nemesis
 
 import (
