@@ -58,6 +58,7 @@ func TestJepsenClusterFaults(t *testing.T) {
 	rec := &faultLog{start: time.Now(), open: map[int64]string{}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	runStart := time.Now() // a moment before Run's own start, which Outcome times count from
 	outcomes, err := nemesis.Run(ctx, c, steps, rec, t.Logf)
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +83,17 @@ func TestJepsenClusterFaults(t *testing.T) {
 			if o.LeaderDuring != o.Target {
 				t.Errorf("%s: leader during the fault is %s, want %s", o.Step.Kind, o.LeaderDuring, o.Target)
 			}
+		case nemesis.S3Outage:
+			// Bodies go to S3 before metadata commits, so no APPEND can be sent and
+			// acknowledged inside an S3 outage (50ms margin for the clocks' offset).
+			from, to := runStart.Add(o.Start+50*time.Millisecond), runStart.Add(o.End)
+			l.mu.Lock()
+			for _, a := range l.acks {
+				if !a.sent.Before(from) && !a.acked.After(to) {
+					t.Errorf("an APPEND sent %v into the S3 outage was acknowledged before it ended", a.sent.Sub(from))
+				}
+			}
+			l.mu.Unlock()
 		case nemesis.SnapshotInstall:
 			if !strings.Contains(c.node(o.Target).logs(), "Installed remote snapshot") {
 				t.Errorf("snapshot-install: %s never installed a snapshot (%s)", o.Target, o.Detail)
