@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -326,12 +327,12 @@ func (p *Proxy) pipe(l *link, dir Direction, dst, src net.Conn) {
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(queue)
+		buf := make([]byte, chunkSize)
 		for {
-			buf := make([]byte, chunkSize)
 			n, err := src.Read(buf)
 			if n > 0 {
 				select {
-				case queue <- chunk{data: buf[:n], at: time.Now()}:
+				case queue <- chunk{data: slices.Clone(buf[:n]), at: time.Now()}:
 				case <-l.done:
 					readErr <- net.ErrClosed
 					return
