@@ -90,13 +90,33 @@ type client struct {
 
 func dialFrom(t *testing.T, ip, addr string) *client {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
-	conn, err := d.Dial("tcp", addr)
+	c, err := tryDialFrom(t, ip, addr)
 	if err != nil {
 		t.Fatalf("dial %s from %s: %v", addr, ip, err)
 	}
+	return c
+}
+
+// tryDialFrom is dialFrom for a proxy that may cut the connection at once: its RST can beat
+// the dial's return.
+func tryDialFrom(t *testing.T, ip, addr string) (*client, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	conn, err := d.Dial("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
 	t.Cleanup(func() { conn.Close() })
-	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}
+	return &client{t: t, conn: conn, r: bufio.NewReader(conn)}, nil
+}
+
+// cutRoundTrip is the error of a round trip on a new connection from ip, which the proxy cuts.
+func cutRoundTrip(t *testing.T, ip, addr, line string) error {
+	c, err := tryDialFrom(t, ip, addr)
+	if err != nil {
+		return err
+	}
+	_, err = c.roundTrip(line, 10*time.Second)
+	return err
 }
 
 func (c *client) send(line string) error {
@@ -157,8 +177,7 @@ func TestDropCutsOnlyThatSourceUntilHealed(t *testing.T) {
 	if _, err := a.readLine(10 * time.Second); !errors.Is(err, io.EOF) {
 		t.Errorf("open connection of a dropped source: read gave %v, want EOF", err)
 	}
-	fresh := dialFrom(t, "127.0.0.11", p.Addr())
-	if _, err := fresh.roundTrip("from n1", 10*time.Second); err == nil {
+	if err := cutRoundTrip(t, "127.0.0.11", p.Addr(), "from n1"); err == nil {
 		t.Error("a new connection of a dropped source carried traffic")
 	}
 	b.mustEcho("from n2") // other sources are untouched
@@ -179,8 +198,7 @@ func TestResetSendsRST(t *testing.T) {
 	if _, err := a.readLine(10 * time.Second); !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("open connection of a reset source: read gave %v, want ECONNRESET", err)
 	}
-	fresh := dialFrom(t, "127.0.0.11", p.Addr())
-	if _, err := fresh.roundTrip("during", 10*time.Second); !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+	if err := cutRoundTrip(t, "127.0.0.11", p.Addr(), "during"); !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
 		t.Errorf("new connection of a reset source: got %v, want ECONNRESET", err)
 	}
 	p.HealAll()
@@ -285,13 +303,8 @@ func TestAnySourceAndTargetDown(t *testing.T) {
 
 	// A target that is down shows as a reset connection (the RST may beat the dial's return).
 	echo.ln.Close()
-	conn, err := net.Dial("tcp", p.Addr())
-	if err == nil {
-		defer conn.Close()
-		c := &client{t: t, conn: conn, r: bufio.NewReader(conn)}
-		if _, err := c.roundTrip("down", 10*time.Second); err == nil {
-			t.Error("a connection to a target that is down carried traffic")
-		}
+	if err := cutRoundTrip(t, "127.0.0.1", p.Addr(), "down"); err == nil {
+		t.Error("a connection to a target that is down carried traffic")
 	}
 }
 
