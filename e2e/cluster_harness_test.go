@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os/exec"
 	"regexp"
@@ -24,15 +25,19 @@ import (
 )
 
 // metaNode is one `strata metadata` process; its addresses stay the same across restarts,
-// as Raft's configuration names them.
+// as Raft's configuration names them. grpcAddr and raftAddr are where it listens; when the
+// advertised addresses are set (a proxy in front of it), peers and clients use those.
 type metaNode struct {
-	t        *testing.T
-	id       string
-	dataDir  string
-	etcd     string
-	grpcAddr string
-	raftAddr string
-	extra    []string
+	t             *testing.T
+	id            string
+	dataDir       string
+	etcd          string
+	grpcAddr      string
+	raftAddr      string
+	grpcAdvertise string
+	raftAdvertise string
+	extra         []string
+	clockOffset   time.Duration // --clock-offset of the next start
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -50,8 +55,14 @@ var handedOut sync.Map
 // nodes given the same address would fail to start.
 func freeAddr(t *testing.T) string {
 	t.Helper()
+	return freeAddrOn(t, "127.0.0.1")
+}
+
+// freeAddrOn is freeAddr on loopback address ip (any of 127.0.0.0/8).
+func freeAddrOn(t *testing.T, ip string) string {
+	t.Helper()
 	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,6 +83,15 @@ func (n *metaNode) start() <-chan struct{} {
 	t := n.t
 	args := append([]string{"metadata", "--node-id", n.id, "--data", n.dataDir, "--grpc-listen", n.grpcAddr,
 		"--raft-listen", n.raftAddr, "--etcd", n.etcd, "--etcd-ttl", "2"}, n.extra...)
+	if n.grpcAdvertise != "" {
+		args = append(args, "--grpc-advertise", n.grpcAdvertise)
+	}
+	if n.raftAdvertise != "" {
+		args = append(args, "--raft-advertise", n.raftAdvertise)
+	}
+	if n.clockOffset != 0 {
+		args = append(args, "--clock-offset", n.clockOffset.String())
+	}
 	cmd := exec.Command(strataBin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -122,15 +142,23 @@ func startNodes(t *testing.T, nodes []*metaNode) {
 // waitReady waits for a ready channel from start.
 func (n *metaNode) waitReady(ready <-chan struct{}) {
 	n.t.Helper()
+	if err := n.awaitReady(ready); err != nil {
+		n.t.Fatal(err)
+	}
+}
+
+// awaitReady is waitReady returning the failure, for goroutines other than the test's.
+func (n *metaNode) awaitReady(ready <-chan struct{}) error {
 	n.mu.Lock()
 	exited := n.exited
 	n.mu.Unlock()
 	select {
 	case <-ready:
+		return nil
 	case <-exited:
-		n.t.Fatalf("metadata node %s exited before it was ready:\n%s", n.id, n.logs())
+		return fmt.Errorf("metadata node %s exited before it was ready:\n%s", n.id, tail(n.logs(), 60))
 	case <-time.After(60 * time.Second):
-		n.t.Fatalf("metadata node %s not ready after 60s:\n%s", n.id, n.logs())
+		return fmt.Errorf("metadata node %s not ready after 60s:\n%s", n.id, tail(n.logs(), 60))
 	}
 }
 

@@ -21,35 +21,58 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 )
 
-// frontendProcess is one running `strata frontend`.
+// frontendProcess is one `strata frontend`; restart runs it again with the same arguments
+// (the same ports, when they were given rather than ephemeral).
 type frontendProcess struct {
 	name     string
-	cmd      *exec.Cmd
+	args     []string
 	imapAddr string
 	lmtpAddr string // "" when started with --lmtp-listen ""
-	exited   chan struct{}
-	logMu    sync.Mutex
-	log      strings.Builder
+
+	mu     sync.Mutex // guards cmd and exited
+	cmd    *exec.Cmd
+	exited chan struct{}
+	logMu  sync.Mutex
+	log    strings.Builder
 }
 
 var frontendReadyLine = regexp.MustCompile(`^Strata frontend is ready\. IMAP on ([^\s,]+)(?:, LMTP on (\S+))?`)
 
-// startFrontend runs `strata frontend` with ephemeral loopback IMAP and LMTP ports, finding the
-// metadata nodes through etcd, and waits for its ready line.
+// startFrontend runs `strata frontend` with ephemeral loopback IMAP and LMTP ports (extraArgs
+// may name others), finding the metadata nodes through etcd, and waits for its ready line.
 func startFrontend(t *testing.T, name, etcd string, extraArgs ...string) *frontendProcess {
 	t.Helper()
 	args := append([]string{"frontend", "--imap-listen", "127.0.0.1:0", "--lmtp-listen", "127.0.0.1:0", "--managesieve-listen", "127.0.0.1:0", "--etcd", etcd, "--spool-dir", t.TempDir(),
 		"--allow-plaintext-auth", "--log-level", "info"}, extraArgs...)
-	cmd := exec.Command(strataBin, args...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
+	p := &frontendProcess{name: name, args: args}
+	t.Cleanup(func() {
+		p.signal(syscall.SIGCONT)
+		p.signal(syscall.SIGKILL)
+		if t.Failed() {
+			t.Logf("frontend %s log:\n%s", name, tail(p.logs(), 60))
+		}
+	})
+	if err := p.start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &frontendProcess{name: name, cmd: cmd, exited: make(chan struct{})}
+	return p
+}
+
+// start runs the process and waits for its ready line.
+func (p *frontendProcess) start() error {
+	cmd := exec.Command(strataBin, p.args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
 	cmd.Stderr = frontendLog{p}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start strata frontend: %v", err)
+		return fmt.Errorf("start strata frontend %s: %w", p.name, err)
 	}
+	exited := make(chan struct{})
+	p.mu.Lock()
+	p.cmd, p.exited = cmd, exited
+	p.mu.Unlock()
 	ready := make(chan []string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -59,27 +82,37 @@ func startFrontend(t *testing.T, name, etcd string, extraArgs ...string) *fronte
 			}
 		}
 	}()
-	go func() { cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			cmd.Process.Signal(syscall.SIGKILL)
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("frontend %s log:\n%s", name, tail(p.logs(), 60))
-		}
-	})
+	go func() { cmd.Wait(); close(exited) }()
 	select {
 	case addrs := <-ready:
-		p.imapAddr, p.lmtpAddr = addrs[0], addrs[1]
-	case <-p.exited:
-		t.Fatalf("strata frontend %s exited before it was ready:\n%s", name, p.logs())
+		if p.imapAddr == "" { // a restart binds the same ports; clients may be reading these
+			p.imapAddr, p.lmtpAddr = addrs[0], addrs[1]
+		}
+		return nil
+	case <-exited:
+		return fmt.Errorf("strata frontend %s exited before it was ready:\n%s", p.name, tail(p.logs(), 60))
 	case <-time.After(60 * time.Second):
-		t.Fatalf("strata frontend %s not ready after 60s:\n%s", name, p.logs())
+		return fmt.Errorf("strata frontend %s not ready after 60s:\n%s", p.name, tail(p.logs(), 60))
 	}
-	return p
+}
+
+// signal sends sig; for SIGKILL it waits for the exit.
+func (p *frontendProcess) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-exited:
+		return
+	default:
+	}
+	_ = cmd.Process.Signal(sig)
+	if sig == syscall.SIGKILL {
+		<-exited
+	}
 }
 
 type frontendLog struct{ p *frontendProcess }
@@ -486,6 +519,54 @@ func (m *modseqMonitor) sampleUntil(stop <-chan struct{}, get func(context.Conte
 		cancel()
 		if err == nil {
 			m.observe(modseq, uidNext)
+		}
+	}
+}
+
+// check compares what INBOX holds (got) with what the clients were told: UIDs from APPENDUID
+// (RFC 4315 3) never handed out twice, UIDs ascending, every acknowledged APPEND there once
+// under its UID unless its UID EXPUNGE was acknowledged, nothing no client appended. The
+// caller holds no lock on l.
+func (l *ledger) check(t *testing.T, got *mailboxContents) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	owner := map[uint32]string{}
+	for mid, uid := range l.acked {
+		if other, dup := owner[uid]; dup {
+			t.Errorf("UID %d was acknowledged for both %s and %s", uid, other, mid)
+		}
+		owner[uid] = mid
+	}
+
+	// INBOX holds every acknowledged APPEND once under its UID, less the ones expunged.
+	for i := 1; i < len(got.uids); i++ {
+		if got.uids[i] <= got.uids[i-1] {
+			t.Fatalf("UIDs not strictly ascending at %d: %d after %d", i, got.uids[i], got.uids[i-1])
+		}
+	}
+	for _, mid := range sortedKeys(l.acked) {
+		uids := got.byMID[mid]
+		switch {
+		case l.expunged[mid]:
+			if len(uids) != 0 {
+				t.Errorf("%s was expunged (UID EXPUNGE OK) but is in INBOX as %v", mid, uids)
+			}
+		case l.targeted[mid]:
+			if len(uids) > 1 || len(uids) == 1 && uids[0] != l.acked[mid] {
+				t.Errorf("%s (UID %d, expunge outcome unknown) is in INBOX as %v", mid, l.acked[mid], uids)
+			}
+		case len(uids) != 1 || uids[0] != l.acked[mid]:
+			t.Errorf("acknowledged APPEND %s (UID %d) is in INBOX as %v", mid, l.acked[mid], uids)
+		}
+	}
+	for _, mid := range sortedKeys(got.byMID) {
+		uids := got.byMID[mid]
+		if _, acked := l.acked[mid]; !acked && !l.unknown[mid] {
+			t.Errorf("INBOX holds %s (UIDs %v), which no client appended", mid, uids)
+		}
+		if len(uids) > 1 {
+			t.Errorf("%s is in INBOX %d times: %v", mid, len(uids), uids)
 		}
 	}
 }

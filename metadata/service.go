@@ -43,7 +43,17 @@ type Service struct {
 	node   *replication.Node
 	fsm    *FSM
 	logger *slog.Logger
+	// clockOffset is added to the wall clock that stamps commands (SetClockOffset).
+	clockOffset time.Duration
 }
+
+// SetClockOffset makes this node stamp the commands it proposes with its wall clock plus d, to
+// play a node whose clock is wrong. The state machine's log clock is the proposing leader's
+// clock, never moving backwards (advanceClock), and it drives the request ID retention, dedup
+// windows, blob GC grace and journal retention; the fault-injection tests (jepsen/nemesis'
+// clock-jump) use this, through the hidden --clock-offset flag, to jump it. Call it before
+// serving.
+func (s *Service) SetClockOffset(d time.Duration) { s.clockOffset = d }
 
 // NewService returns the gRPC service over node, whose state machine is fsm.
 func NewService(node *replication.Node, fsm *FSM, logger *slog.Logger) *Service {
@@ -91,7 +101,7 @@ func (s *Service) propose(ctx context.Context, requestID string, cmd *metadatapb
 	ctx, cancel := withDefaultDeadline(ctx)
 	defer cancel()
 	cmd.RequestId = requestID
-	cmd.TimestampUnixNano = time.Now().UnixNano()
+	cmd.TimestampUnixNano = time.Now().Add(s.clockOffset).UnixNano()
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "encode command: %v", err)

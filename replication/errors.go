@@ -10,6 +10,12 @@ import (
 // ErrNotLeader matches (errors.Is) every NotLeaderError.
 var ErrNotLeader = errors.New("not the raft leader")
 
+// ErrNotMember and ErrNotVoter refuse a leadership transfer to a server that cannot lead.
+var (
+	ErrNotMember = errors.New("not a member of the group")
+	ErrNotVoter  = errors.New("not a voter")
+)
+
 // ErrClosed is returned by operations on a Node after Close.
 var ErrClosed = errors.New("raft node closed")
 

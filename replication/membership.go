@@ -54,3 +54,40 @@ func (n *Node) membershipChange(ctx context.Context, op string, f raft.IndexFutu
 	}
 	return nil
 }
+
+// TransferLeadership hands leadership to voter id, or to the most up-to-date other voter when
+// id is empty, and returns once the transfer is done (raft's LeadershipTransfer: the target
+// is brought up to date and told to start an election at once, so writes pause for about one
+// round trip instead of an election timeout). Only the leader can do it.
+func (n *Node) TransferLeadership(ctx context.Context, id string) error {
+	if !n.IsLeader() {
+		return n.routeError("transfer leadership", raft.ErrNotLeader)
+	}
+	if id == "" {
+		return n.leadershipTransfer(ctx, n.raft.LeadershipTransfer())
+	}
+	if id == n.id {
+		return nil
+	}
+	servers, err := n.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range servers {
+		if string(s.ID) != id {
+			continue
+		}
+		if s.Suffrage != raft.Voter {
+			return fmt.Errorf("transfer leadership to %s: %w", id, ErrNotVoter)
+		}
+		return n.leadershipTransfer(ctx, n.raft.LeadershipTransferToServer(s.ID, s.Address))
+	}
+	return fmt.Errorf("transfer leadership to %s: %w", id, ErrNotMember)
+}
+
+func (n *Node) leadershipTransfer(ctx context.Context, f raft.Future) error {
+	if err := n.await(ctx, f); err != nil {
+		return n.routeError("transfer leadership", err)
+	}
+	return nil
+}

@@ -579,3 +579,89 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 }
+
+// TestDialFromBindIP checks that a node bound to a specific IP dials its peers from that IP
+// (so a peer, or a proxy in front of it, sees which node connects), and that a node bound to a
+// wildcard address leaves the source to the kernel.
+func TestDialFromBindIP(t *testing.T) {
+	peer, err := net.Listen("tcp", "127.0.0.12:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	for _, tc := range []struct {
+		bind, wantSource string
+	}{
+		{"127.0.0.11:0", "127.0.0.11"},
+		{"0.0.0.0:0", "127.0.0.1"}, // the loopback route's preferred source
+	} {
+		layer, err := listenRaft(tc.bind, "127.0.0.99:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := layer.Dial(raft.ServerAddress(peer.Addr().String()), time.Second)
+		if err != nil {
+			t.Fatalf("dial from a node bound to %s: %v", tc.bind, err)
+		}
+		accepted, err := peer.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := accepted.RemoteAddr().(*net.TCPAddr).IP.String(); got != tc.wantSource {
+			t.Errorf("node bound to %s dialed from %s, want %s", tc.bind, got, tc.wantSource)
+		}
+		accepted.Close()
+		conn.Close()
+		layer.Close()
+	}
+}
+
+func TestTransferLeadership(t *testing.T) {
+	var nodes []*Node
+	for i := range 3 {
+		dir := t.TempDir()
+		cfg := testConfig(t, "n"+strconv.Itoa(i+1), dir, openKVFSM(t, filepath.Join(dir, "fsm.db"), false))
+		cfg.Bootstrap = i == 0
+		// Raft's own timeouts: the test's short ones let a loaded machine depose a new leader
+		// right after the transfer.
+		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 0, 0, 0
+		nodes = append(nodes, openNode(t, cfg))
+	}
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	ctx := ctxFor(t)
+	if err := n1.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.AddVoter(ctx, n2.ID(), n2.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.AddNonvoter(ctx, n3.ID(), n3.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, n1, "x=1")
+	if err := waitForLeaderKnown(n2, n1); err != nil {
+		t.Fatal(err)
+	}
+	if err := n2.TransferLeadership(ctx, ""); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("transfer on a follower: %v, want NotLeaderError", err)
+	}
+	if err := n1.TransferLeadership(ctx, "n9"); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("transfer to a stranger: %v, want ErrNotMember", err)
+	}
+	if err := n1.TransferLeadership(ctx, "n3"); !errors.Is(err, ErrNotVoter) {
+		t.Fatalf("transfer to a nonvoter: %v, want ErrNotVoter", err)
+	}
+	if err := n1.TransferLeadership(ctx, "n2"); err != nil {
+		t.Fatalf("transfer to n2: %v", err)
+	}
+	if leader := waitForLeader(t, n1, n2); leader != n2 {
+		t.Fatalf("leader after the transfer is %s, want n2", leader.ID())
+	}
+	apply(t, n2, "x=2")
+	if err := n2.TransferLeadership(ctx, ""); err != nil {
+		t.Fatalf("transfer to any voter: %v", err)
+	}
+	if leader := waitForLeader(t, n1, n2); leader != n1 {
+		t.Fatalf("leader after a transfer to any voter is %s, want n1 (the only other voter)", leader.ID())
+	}
+}

@@ -24,9 +24,17 @@ func (a advertiseAddr) Network() string { return "tcp" }
 func (a advertiseAddr) String() string  { return string(a) }
 
 // tcpStreamLayer is the raft.StreamLayer over plain TCP.
+//
+// When the node is bound to a specific IP, it also dials its peers from that IP rather than
+// from whatever source address the kernel's route picks. On a multi-homed host this keeps
+// Raft traffic on the interface the operator chose (and lets firewalls and peers identify the
+// node by the address it is bound to); it is also what lets a fault-injecting proxy in front
+// of a peer tell the other members apart by source IP when they all run on one machine on
+// different loopback addresses. A node bound to a wildcard address dials as before.
 type tcpStreamLayer struct {
 	listener  net.Listener
 	advertise advertiseAddr
+	source    *net.TCPAddr // local address of outgoing connections; nil: chosen by the kernel
 }
 
 func (l *tcpStreamLayer) Accept() (net.Conn, error) { return l.listener.Accept() }
@@ -35,6 +43,9 @@ func (l *tcpStreamLayer) Addr() net.Addr            { return l.advertise }
 
 func (l *tcpStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
+	if l.source != nil {
+		d.LocalAddr = l.source
+	}
 	return d.Dial("tcp", string(address))
 }
 
@@ -51,7 +62,16 @@ func listenRaft(bind, advertise string) (*tcpStreamLayer, error) {
 		_ = ln.Close()
 		return nil, err
 	}
-	return &tcpStreamLayer{listener: ln, advertise: adv}, nil
+	return &tcpStreamLayer{listener: ln, advertise: adv, source: dialSource(ln.Addr().(*net.TCPAddr))}, nil
+}
+
+// dialSource is the local address to dial peers from: the bound IP with any port, or nil for a
+// wildcard bind.
+func dialSource(bound *net.TCPAddr) *net.TCPAddr {
+	if bound.IP == nil || bound.IP.IsUnspecified() {
+		return nil
+	}
+	return &net.TCPAddr{IP: bound.IP, Zone: bound.Zone}
 }
 
 func advertisedAddress(bound *net.TCPAddr, advertise string) (advertiseAddr, error) {

@@ -46,7 +46,7 @@ leadership over before exiting.`,
 	f.String("data", "./data", "data directory (Raft log, snapshots, metadata state)")
 	f.String("grpc-listen", "127.0.0.1:7400", "metadata and cluster admin gRPC listen address")
 	f.String("grpc-advertise", "", "gRPC address other nodes and frontends dial (default: the bound --grpc-listen address)")
-	f.String("raft-listen", "127.0.0.1:7300", "Raft listen address")
+	f.String("raft-listen", "127.0.0.1:7300", "Raft listen address; when it names a specific IP, peers are also dialed from that IP")
 	f.String("raft-advertise", "", "Raft address peers dial (default: the bound --raft-listen address)")
 	f.String("etcd", "127.0.0.1:2379", "comma-separated etcd endpoints")
 	f.String("group", defaultGroup, "name of the Raft group in etcd")
@@ -57,6 +57,9 @@ leadership over before exiting.`,
 	f.Uint64("promote-max-lag", cluster.DefaultMaxLag, "a non-voter is promoted once its log is within this many entries of the leader's ...")
 	f.Duration("promote-stable", cluster.DefaultStable, "... for this long")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9465 (empty: off)")
+	// For fault injection only (jepsen/nemesis clock-jump): a node whose wall clock is wrong.
+	f.Duration("clock-offset", 0, "added to the wall clock that stamps this node's commands (fault injection tests only)")
+	_ = f.MarkHidden("clock-offset")
 	return cmd
 }
 
@@ -85,6 +88,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	maxLag, _ := f.GetUint64("promote-max-lag")
 	stable, _ := f.GetDuration("promote-stable")
 	metricsListen, _ := f.GetString("metrics-listen")
+	clockOffset, _ := f.GetDuration("clock-offset")
 	logger = logger.With("node", nodeID)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -145,6 +149,10 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	}
 	admin := cluster.NewAdmin(node, fsm.Digest, dir, logger)
 	svc := metadata.NewService(node, fsm, logger)
+	if clockOffset != 0 {
+		logger.Warn("stamping commands with a wrong clock on purpose", "clock_offset", clockOffset)
+		svc.SetClockOffset(clockOffset)
+	}
 	srv := grpc.NewServer(svc.ConsistencyOptions()...)
 	metadatapb.RegisterMetadataServer(srv, svc)
 	clusterpb.RegisterClusterAdminServer(srv, admin)

@@ -212,6 +212,87 @@ func (*RemoveResponse) Descriptor() ([]byte, []int) {
 	return file_cluster_proto_rawDescGZIP(), []int{3}
 }
 
+type TransferLeadershipRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the voter to hand leadership to; empty lets the leader pick the most up-to-date one.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipRequest) Reset() {
+	*x = TransferLeadershipRequest{}
+	mi := &file_cluster_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipRequest) ProtoMessage() {}
+
+func (x *TransferLeadershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipRequest.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipRequest) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TransferLeadershipRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type TransferLeadershipResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferLeadershipResponse) Reset() {
+	*x = TransferLeadershipResponse{}
+	mi := &file_cluster_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferLeadershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferLeadershipResponse) ProtoMessage() {}
+
+func (x *TransferLeadershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cluster_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferLeadershipResponse.ProtoReflect.Descriptor instead.
+func (*TransferLeadershipResponse) Descriptor() ([]byte, []int) {
+	return file_cluster_proto_rawDescGZIP(), []int{5}
+}
+
 type StatusRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// digest asks for a hash of the whole state machine (it reads every key).
@@ -222,7 +303,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_cluster_proto_msgTypes[4]
+	mi := &file_cluster_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -234,7 +315,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[4]
+	mi := &file_cluster_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -247,7 +328,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{4}
+	return file_cluster_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StatusRequest) GetDigest() bool {
@@ -272,7 +353,7 @@ type Server struct {
 
 func (x *Server) Reset() {
 	*x = Server{}
-	mi := &file_cluster_proto_msgTypes[5]
+	mi := &file_cluster_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -284,7 +365,7 @@ func (x *Server) String() string {
 func (*Server) ProtoMessage() {}
 
 func (x *Server) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[5]
+	mi := &file_cluster_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -297,7 +378,7 @@ func (x *Server) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Server.ProtoReflect.Descriptor instead.
 func (*Server) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{5}
+	return file_cluster_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Server) GetId() string {
@@ -355,7 +436,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_cluster_proto_msgTypes[6]
+	mi := &file_cluster_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -367,7 +448,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cluster_proto_msgTypes[6]
+	mi := &file_cluster_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -380,7 +461,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_cluster_proto_rawDescGZIP(), []int{6}
+	return file_cluster_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StatusResponse) GetId() string {
@@ -466,7 +547,10 @@ const file_cluster_proto_rawDesc = "" +
 	"\fJoinResponse\"\x1f\n" +
 	"\rRemoveRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x10\n" +
-	"\x0eRemoveResponse\"'\n" +
+	"\x0eRemoveResponse\"+\n" +
+	"\x19TransferLeadershipRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x1c\n" +
+	"\x1aTransferLeadershipResponse\"'\n" +
 	"\rStatusRequest\x12\x16\n" +
 	"\x06digest\x18\x01 \x01(\bR\x06digest\"\x86\x01\n" +
 	"\x06Server\x12\x0e\n" +
@@ -487,11 +571,12 @@ const file_cluster_proto_rawDesc = "" +
 	"\rapplied_index\x18\b \x01(\x04R\fappliedIndex\x123\n" +
 	"\aservers\x18\t \x03(\v2\x19.strata.cluster.v1.ServerR\aservers\x12\x16\n" +
 	"\x06digest\x18\n" +
-	" \x01(\tR\x06digest2\xf5\x01\n" +
+	" \x01(\tR\x06digest2\xe8\x02\n" +
 	"\fClusterAdmin\x12G\n" +
 	"\x04Join\x12\x1e.strata.cluster.v1.JoinRequest\x1a\x1f.strata.cluster.v1.JoinResponse\x12M\n" +
 	"\x06Remove\x12 .strata.cluster.v1.RemoveRequest\x1a!.strata.cluster.v1.RemoveResponse\x12M\n" +
-	"\x06Status\x12 .strata.cluster.v1.StatusRequest\x1a!.strata.cluster.v1.StatusResponseB/Z-github.com/strata-mail/strata/proto/clusterpbb\x06proto3"
+	"\x06Status\x12 .strata.cluster.v1.StatusRequest\x1a!.strata.cluster.v1.StatusResponse\x12q\n" +
+	"\x12TransferLeadership\x12,.strata.cluster.v1.TransferLeadershipRequest\x1a-.strata.cluster.v1.TransferLeadershipResponseB/Z-github.com/strata-mail/strata/proto/clusterpbb\x06proto3"
 
 var (
 	file_cluster_proto_rawDescOnce sync.Once
@@ -505,26 +590,30 @@ func file_cluster_proto_rawDescGZIP() []byte {
 	return file_cluster_proto_rawDescData
 }
 
-var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_cluster_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_cluster_proto_goTypes = []any{
-	(*JoinRequest)(nil),    // 0: strata.cluster.v1.JoinRequest
-	(*JoinResponse)(nil),   // 1: strata.cluster.v1.JoinResponse
-	(*RemoveRequest)(nil),  // 2: strata.cluster.v1.RemoveRequest
-	(*RemoveResponse)(nil), // 3: strata.cluster.v1.RemoveResponse
-	(*StatusRequest)(nil),  // 4: strata.cluster.v1.StatusRequest
-	(*Server)(nil),         // 5: strata.cluster.v1.Server
-	(*StatusResponse)(nil), // 6: strata.cluster.v1.StatusResponse
+	(*JoinRequest)(nil),                // 0: strata.cluster.v1.JoinRequest
+	(*JoinResponse)(nil),               // 1: strata.cluster.v1.JoinResponse
+	(*RemoveRequest)(nil),              // 2: strata.cluster.v1.RemoveRequest
+	(*RemoveResponse)(nil),             // 3: strata.cluster.v1.RemoveResponse
+	(*TransferLeadershipRequest)(nil),  // 4: strata.cluster.v1.TransferLeadershipRequest
+	(*TransferLeadershipResponse)(nil), // 5: strata.cluster.v1.TransferLeadershipResponse
+	(*StatusRequest)(nil),              // 6: strata.cluster.v1.StatusRequest
+	(*Server)(nil),                     // 7: strata.cluster.v1.Server
+	(*StatusResponse)(nil),             // 8: strata.cluster.v1.StatusResponse
 }
 var file_cluster_proto_depIdxs = []int32{
-	5, // 0: strata.cluster.v1.StatusResponse.servers:type_name -> strata.cluster.v1.Server
+	7, // 0: strata.cluster.v1.StatusResponse.servers:type_name -> strata.cluster.v1.Server
 	0, // 1: strata.cluster.v1.ClusterAdmin.Join:input_type -> strata.cluster.v1.JoinRequest
 	2, // 2: strata.cluster.v1.ClusterAdmin.Remove:input_type -> strata.cluster.v1.RemoveRequest
-	4, // 3: strata.cluster.v1.ClusterAdmin.Status:input_type -> strata.cluster.v1.StatusRequest
-	1, // 4: strata.cluster.v1.ClusterAdmin.Join:output_type -> strata.cluster.v1.JoinResponse
-	3, // 5: strata.cluster.v1.ClusterAdmin.Remove:output_type -> strata.cluster.v1.RemoveResponse
-	6, // 6: strata.cluster.v1.ClusterAdmin.Status:output_type -> strata.cluster.v1.StatusResponse
-	4, // [4:7] is the sub-list for method output_type
-	1, // [1:4] is the sub-list for method input_type
+	6, // 3: strata.cluster.v1.ClusterAdmin.Status:input_type -> strata.cluster.v1.StatusRequest
+	4, // 4: strata.cluster.v1.ClusterAdmin.TransferLeadership:input_type -> strata.cluster.v1.TransferLeadershipRequest
+	1, // 5: strata.cluster.v1.ClusterAdmin.Join:output_type -> strata.cluster.v1.JoinResponse
+	3, // 6: strata.cluster.v1.ClusterAdmin.Remove:output_type -> strata.cluster.v1.RemoveResponse
+	8, // 7: strata.cluster.v1.ClusterAdmin.Status:output_type -> strata.cluster.v1.StatusResponse
+	5, // 8: strata.cluster.v1.ClusterAdmin.TransferLeadership:output_type -> strata.cluster.v1.TransferLeadershipResponse
+	5, // [5:9] is the sub-list for method output_type
+	1, // [1:5] is the sub-list for method input_type
 	1, // [1:1] is the sub-list for extension type_name
 	1, // [1:1] is the sub-list for extension extendee
 	0, // [0:1] is the sub-list for field type_name
@@ -541,7 +630,7 @@ func file_cluster_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cluster_proto_rawDesc), len(file_cluster_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

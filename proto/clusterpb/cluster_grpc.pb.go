@@ -25,9 +25,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ClusterAdmin_Join_FullMethodName   = "/strata.cluster.v1.ClusterAdmin/Join"
-	ClusterAdmin_Remove_FullMethodName = "/strata.cluster.v1.ClusterAdmin/Remove"
-	ClusterAdmin_Status_FullMethodName = "/strata.cluster.v1.ClusterAdmin/Status"
+	ClusterAdmin_Join_FullMethodName               = "/strata.cluster.v1.ClusterAdmin/Join"
+	ClusterAdmin_Remove_FullMethodName             = "/strata.cluster.v1.ClusterAdmin/Remove"
+	ClusterAdmin_Status_FullMethodName             = "/strata.cluster.v1.ClusterAdmin/Status"
+	ClusterAdmin_TransferLeadership_FullMethodName = "/strata.cluster.v1.ClusterAdmin/TransferLeadership"
 )
 
 // ClusterAdminClient is the client API for ClusterAdmin service.
@@ -42,6 +43,10 @@ type ClusterAdminClient interface {
 	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*RemoveResponse, error)
 	// Status reports this node's view of the group and its own progress.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// TransferLeadership makes the leader hand leadership to a voter and returns once the
+	// transfer is done. Only the leader can do that (NOT_LEADER elsewhere); a target that is
+	// not a member or not a voter is refused with FAILED_PRECONDITION.
+	TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*TransferLeadershipResponse, error)
 }
 
 type clusterAdminClient struct {
@@ -82,6 +87,16 @@ func (c *clusterAdminClient) Status(ctx context.Context, in *StatusRequest, opts
 	return out, nil
 }
 
+func (c *clusterAdminClient) TransferLeadership(ctx context.Context, in *TransferLeadershipRequest, opts ...grpc.CallOption) (*TransferLeadershipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferLeadershipResponse)
+	err := c.cc.Invoke(ctx, ClusterAdmin_TransferLeadership_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ClusterAdminServer is the server API for ClusterAdmin service.
 // All implementations must embed UnimplementedClusterAdminServer
 // for forward compatibility.
@@ -94,6 +109,10 @@ type ClusterAdminServer interface {
 	Remove(context.Context, *RemoveRequest) (*RemoveResponse, error)
 	// Status reports this node's view of the group and its own progress.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// TransferLeadership makes the leader hand leadership to a voter and returns once the
+	// transfer is done. Only the leader can do that (NOT_LEADER elsewhere); a target that is
+	// not a member or not a voter is refused with FAILED_PRECONDITION.
+	TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error)
 	mustEmbedUnimplementedClusterAdminServer()
 }
 
@@ -112,6 +131,9 @@ func (UnimplementedClusterAdminServer) Remove(context.Context, *RemoveRequest) (
 }
 func (UnimplementedClusterAdminServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedClusterAdminServer) TransferLeadership(context.Context, *TransferLeadershipRequest) (*TransferLeadershipResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransferLeadership not implemented")
 }
 func (UnimplementedClusterAdminServer) mustEmbedUnimplementedClusterAdminServer() {}
 func (UnimplementedClusterAdminServer) testEmbeddedByValue()                      {}
@@ -188,6 +210,24 @@ func _ClusterAdmin_Status_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ClusterAdmin_TransferLeadership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferLeadershipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ClusterAdminServer).TransferLeadership(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ClusterAdmin_TransferLeadership_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ClusterAdminServer).TransferLeadership(ctx, req.(*TransferLeadershipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ClusterAdmin_ServiceDesc is the grpc.ServiceDesc for ClusterAdmin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -206,6 +246,10 @@ var ClusterAdmin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _ClusterAdmin_Status_Handler,
+		},
+		{
+			MethodName: "TransferLeadership",
+			Handler:    _ClusterAdmin_TransferLeadership_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

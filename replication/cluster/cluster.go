@@ -1,5 +1,5 @@
 // Package cluster runs the membership side of a metadata node in a cluster: the ClusterAdmin
-// gRPC service (Join, Remove, Status), the leader's promotion of caught-up non-voters to
+// gRPC service (Join, Remove, Status, TransferLeadership), the leader's promotion of caught-up non-voters to
 // voters, the leader hint in etcd, and the client helpers that find the leader and follow
 // NOT_LEADER redirects.
 //
@@ -77,6 +77,9 @@ func NewAdmin(node *replication.Node, digest func() ([]byte, error), dir *direct
 // grpcAddr returns node id's gRPC address from etcd, or from an earlier Join.
 func (a *Admin) grpcAddr(ctx context.Context, id string) string {
 	if a.dir != nil {
+		// etcd only adds an address to the answer; an etcd outage must not hold it up.
+		ctx, cancel := context.WithTimeout(ctx, peerRPCTimeout)
+		defer cancel()
 		if info, ok, err := a.dir.Node(ctx, id); err == nil && ok {
 			return info.GRPCAddr
 		}
@@ -179,6 +182,25 @@ func (a *Admin) Remove(ctx context.Context, req *clusterpb.RemoveRequest) (*clus
 	return &clusterpb.RemoveResponse{}, nil
 }
 
+// TransferLeadership hands leadership to the requested voter (any up-to-date voter if none).
+func (a *Admin) TransferLeadership(ctx context.Context, req *clusterpb.TransferLeadershipRequest) (*clusterpb.TransferLeadershipResponse, error) {
+	if !a.node.IsLeader() {
+		return nil, a.routeStatus(ctx, "transfer leadership", a.notLeader())
+	}
+	ctx, cancel := withDeadline(ctx)
+	defer cancel()
+	err := a.node.TransferLeadership(ctx, req.GetId())
+	if errors.Is(err, replication.ErrNotMember) || errors.Is(err, replication.ErrNotVoter) {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	if err != nil {
+		return nil, a.routeStatus(ctx, "transfer leadership", err)
+	}
+	leaderID, _ := a.node.Leader()
+	a.logger.Info("handed raft leadership over on request", "requested", req.GetId(), "leader", leaderID)
+	return &clusterpb.TransferLeadershipResponse{}, nil
+}
+
 // Status reports this node's view of the group.
 func (a *Admin) Status(ctx context.Context, req *clusterpb.StatusRequest) (*clusterpb.StatusResponse, error) {
 	ctx, cancel := withDeadline(ctx)
@@ -201,7 +223,12 @@ func (a *Admin) Status(ctx context.Context, req *clusterpb.StatusRequest) (*clus
 	}
 	addrs := map[string]string{}
 	if a.dir != nil {
-		if nodes, err := a.dir.Nodes(ctx); err == nil {
+		// gRPC addresses only decorate the status; an etcd outage must not hold it up (the
+		// addresses learnt from Join still fill in).
+		dctx, cancel := context.WithTimeout(ctx, peerRPCTimeout)
+		nodes, err := a.dir.Nodes(dctx)
+		cancel()
+		if err == nil {
 			for _, n := range nodes {
 				addrs[n.ID] = n.GRPCAddr
 			}

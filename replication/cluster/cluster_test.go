@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/clusterpb"
@@ -129,6 +131,25 @@ func TestJoinPromoteRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSuffrages(t, ctx, m1, map[string]string{"m1": "voter", "m2": "voter", "m3": "voter"})
+
+	// Leadership transfer: a follower redirects, a stranger is refused, m3 takes over.
+	if _, err := m2.admin.TransferLeadership(ctx, &clusterpb.TransferLeadershipRequest{Id: "m3"}); err == nil {
+		t.Fatal("TransferLeadership on a follower succeeded")
+	} else if _, ok := LeaderRedirect(err); !ok {
+		t.Fatalf("TransferLeadership on a follower: %v, want NOT_LEADER", err)
+	}
+	transfer := func(id string) error {
+		return OnLeader(ctx, m2.addr, all, func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
+			_, err := c.TransferLeadership(ctx, &clusterpb.TransferLeadershipRequest{Id: id})
+			return err
+		})
+	}
+	if err := transfer("m9"); status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("transfer to a stranger: %v, want FAILED_PRECONDITION", err)
+	}
+	if err := transfer("m3"); err != nil {
+		t.Fatalf("transfer to m3: %v", err)
+	}
 
 	// Remove through a follower, redirected to the leader.
 	err = OnLeader(ctx, m3.addr, all, func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
