@@ -6,7 +6,7 @@ STATICCHECK_VERSION := v0.8.2
 VERSITYGW_VERSION := v1.8.0
 GOBIN ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build run test proto proto-check lint fuzz bench e2e tools tools-s3 image \
+.PHONY: build run test jepsen proto proto-check lint fuzz bench e2e tools tools-s3 image \
 	cluster-images cluster-up cluster-down cluster-test
 
 build:
@@ -22,10 +22,25 @@ FUZZ_MESSAGE_EXECS ?= 40000x
 FUZZ_SESSION_EXECS ?= 20x
 FUZZ_INFLATE_EXECS ?= 100000x
 FUZZ_OUTBOUND_EXECS ?= 100000x
+FUZZ_HISTORY_EXECS ?= 50000x
+FUZZ_SIEVE_EXECS ?= 100000x
+FUZZ_SPAM_EXECS ?= 50000x
 
 test: tools-s3
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) fuzz
+
+# The long consistency run (issue 13): SEEDS seeded workloads of DURATION each through a real
+# cluster under faults, checked by jepsen/checker; the report goes to docs/jepsen.md and every
+# seed's history to bin/jepsen/. `make test` runs the short one (TestJepsen's defaults).
+SEEDS ?= 100
+FIRST_SEED ?= 1
+DURATION ?= 60s
+JEPSEN_FAULTS ?=
+jepsen: tools-s3
+	$(GO) test -count=1 -timeout 0 -run '^TestJepsen$$' ./e2e -args -jepsen.seeds=$(SEEDS) \
+		-jepsen.first-seed=$(FIRST_SEED) -jepsen.duration=$(DURATION) -jepsen.faults=$(JEPSEN_FAULTS) \
+		-jepsen.report=$(CURDIR)/docs/jepsen.md -jepsen.histories=$(CURDIR)/bin/jepsen
 
 # Runs each fuzz target for its execution budget (the seeds run in every `go test`).
 fuzz:
@@ -34,6 +49,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzSequences$$' -fuzztime $(FUZZ_SESSION_EXECS) ./frontend/imap
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZ_INFLATE_EXECS) ./frontend/imap/inflate
 	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZ_OUTBOUND_EXECS) ./frontend/outbound
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_HISTORY_EXECS) ./jepsen/history
+	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZ_SIEVE_EXECS) ./sieve
+	$(GO) test -run '^$$' -fuzz '^FuzzReadCommand$$' -fuzztime $(FUZZ_SIEVE_EXECS) ./frontend/managesieve/sievewire
+	$(GO) test -run '^$$' -fuzz '^FuzzSpamVerdict$$' -fuzztime $(FUZZ_SPAM_EXECS) ./frontend/lmtp
 
 tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
