@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,8 +13,22 @@ import (
 )
 
 // requestRetention is how long, in log time, a request ID's result is kept for
-// retries.
+// retries at least.
 const requestRetention = 10 * time.Minute
+
+// retryEntries is how many log entries at least a record kept for retries (a request
+// ID's result, a dedup key, a delivery mark) outlives its retention in log time.
+//
+// Log time is the proposing leaders' wall clock, never going back (advanceClock), so a
+// leader whose clock is ahead moves it forward at once; from the log alone such a jump
+// cannot be told from an idle cluster, and dropping by log time only would forget, at the
+// next command, the records of commands applied an instant before, whose retries are still
+// on their way. Retries come within a few entries of their command, and log index and log
+// time both only grow along the log: so a record goes only once its log time is past the
+// retention and also older than the retry horizon, the log time of an entry at least
+// retryEntries (at most twice that) entries back (retryHorizon). Every replica computes the
+// same horizon from the log.
+const retryEntries = 100_000
 
 // cmdError is a command's refusal; it becomes the CommandResult code and message.
 // Any other error inside a command is a storage failure.
@@ -61,6 +76,9 @@ func errorResult(err error) *metadatapb.CommandResult {
 type cmdCtx struct {
 	tx  *txn
 	now int64 // log time, unix nanoseconds
+	// horizon is the retry horizon (retryHorizon): the log time of an entry at least
+	// retryEntries entries before this one, 0 when there is none.
+	horizon int64
 	// mailboxes loaded or created by the command, written back by finish.
 	mailboxes map[uint64]*mailboxState
 	// annotationUsed is the annotation usage of the owners the command charged, written
@@ -101,21 +119,25 @@ type mailboxState struct {
 
 func (m *mailboxState) box() *metadatapb.Mailbox { return m.rec.Mailbox }
 
-// applyCommand applies one command with request ID deduplication. It returns the
-// result and the change events to publish once the batch is committed.
-func (f *FSM) applyCommand(tx *txn, cmd *metadatapb.Command) (*metadatapb.CommandResult, []ChangeEvent) {
+// applyCommand applies one command, the log entry at index, with request ID
+// deduplication. It returns the result and the change events to publish once the batch is
+// committed.
+func (f *FSM) applyCommand(tx *txn, index uint64, cmd *metadatapb.Command) (*metadatapb.CommandResult, []ChangeEvent) {
 	c := &cmdCtx{tx: tx, mailboxes: map[uint64]*mailboxState{}}
 	var err error
 	if c.now, err = advanceClock(tx, cmd.GetTimestampUnixNano()); err != nil {
 		panic(fmt.Sprintf("metadata fsm: %v", err))
 	}
-	if err := pruneRequests(tx, c.now-int64(requestRetention)); err != nil {
+	if c.horizon, err = retryHorizon(tx, index, c.now); err != nil {
 		panic(fmt.Sprintf("metadata fsm: %v", err))
 	}
-	if err := pruneDedup(tx, c.now); err != nil {
+	if err := pruneRequests(tx, min(c.now-int64(requestRetention), c.horizon)); err != nil {
 		panic(fmt.Sprintf("metadata fsm: %v", err))
 	}
-	if err := pruneMarks(tx, c.now); err != nil {
+	if err := pruneDedup(tx, c.horizon); err != nil {
+		panic(fmt.Sprintf("metadata fsm: %v", err))
+	}
+	if err := pruneMarks(tx, c.horizon); err != nil {
 		panic(fmt.Sprintf("metadata fsm: %v", err))
 	}
 	scope := commandScope(cmd)
@@ -169,12 +191,55 @@ func advanceClock(tx *txn, ts int64) (int64, error) {
 	return now, nil
 }
 
+// retryHorizon returns the retry horizon of the entry at index, whose log time is now: the
+// log time of an entry at least retryEntries and less than 2*retryEntries entries back, or 0
+// while the store has not applied that many since it first kept one. A record stamped
+// before the horizon was stamped more than retryEntries entries ago, since log time never
+// goes back along the log.
+//
+// keyRetryHorizon holds two marks of the log, each an index and the log time there: the
+// current one, and the horizon, the log time of the mark before it. Every retryEntries
+// entries the current mark becomes the previous one and this entry the current one, so the
+// horizon lags between retryEntries and 2*retryEntries entries behind; the key is written
+// once per retryEntries entries.
+func retryHorizon(tx *txn, index uint64, now int64) (int64, error) {
+	v, ok, err := getRaw(tx.b, keyRetryHorizon)
+	if err != nil {
+		return 0, err
+	}
+	if ok && len(v) != 24 {
+		return 0, fmt.Errorf("retry horizon of %d bytes", len(v))
+	}
+	var markIndex uint64
+	var markTime, horizon int64
+	if ok {
+		markIndex = binary.BigEndian.Uint64(v[0:8])
+		markTime = int64(binary.BigEndian.Uint64(v[8:16]))
+		horizon = int64(binary.BigEndian.Uint64(v[16:24]))
+	}
+	switch {
+	case !ok:
+		// A new store, or one from before the horizon: nothing is known to be old yet.
+		markIndex, markTime = index, now
+	case index >= markIndex+retryEntries:
+		horizon = markTime
+		markIndex, markTime = index, now
+	default:
+		return horizon, nil
+	}
+	out := binary.BigEndian.AppendUint64(nil, markIndex)
+	out = binary.BigEndian.AppendUint64(out, uint64(markTime))
+	tx.mustSet(keyRetryHorizon, binary.BigEndian.AppendUint64(out, uint64(horizon)))
+	return horizon, nil
+}
+
 // requestPruneInterval is how much log time passes between two prunes of the
-// request ID table; an ID is kept for requestRetention and at most this much longer.
+// request ID table; an ID is kept until both requestRetention and the retry horizon have
+// passed it, and at most this much log time longer.
 const requestPruneInterval = time.Second
 
-// pruneRequests forgets request IDs recorded before cutoff (log time), at most once
-// per requestPruneInterval. It scans from the floor of the last prune, so deletion
+// pruneRequests forgets request IDs recorded before cutoff (log time: the earlier of the
+// retention and the retry horizon), at most once per requestPruneInterval. It scans from the floor of the last prune, so deletion
 // tombstones below it are never iterated again.
 func pruneRequests(tx *txn, cutoff int64) error {
 	v, _, err := getRaw(tx.b, keyRequestFloor)

@@ -24,11 +24,19 @@ import (
 //	'e' expires-at, account 0x00 key   -> empty (the records by expiry, for pruning)
 //	'0' "dedup-floor"                  -> int64 every record expiring before it is pruned
 //
+// A record expires once the retry horizon (apply.go retryEntries) has passed the end of its
+// window: its window in log time, and then retryEntries to 2*retryEntries more log entries.
+// So a leader's clock that jumps ahead, moving log time past the window at once, does not
+// cut short the window of an append whose 250 the MTA lost: its retry, within those
+// entries, still finds the record. The price is that a key is remembered those entries
+// longer than its window; the key holds the body hash, so only the same delivery repeats
+// it.
+//
 // Bounded state: every command drops up to dedupPruneBatch expired records, oldest
-// first, in log time (so every replica drops the same ones: doc.go "Determinism"), and an
-// append stores at most one record, so expired records never pile up; a record lives at
-// most its window (at most maxDedupWindow) plus the time until the next commands get to
-// it. The account's records go with it.
+// first (so every replica drops the same ones: doc.go "Determinism"), and an append stores
+// at most one record, so expired records never pile up; a record lives at most its window
+// (at most maxDedupWindow) plus 2*retryEntries entries plus the time until the next
+// commands get to it. The account's records go with it.
 const (
 	prefixDedup     = 'd'
 	prefixDedupAge  = 'e'
@@ -63,11 +71,11 @@ func checkDedup(req *metadatapb.AppendRequest) (time.Duration, error) {
 }
 
 // duplicateAppend returns the earlier append of the account with the dedup key, if it is
-// remembered and has not expired.
+// remembered and has not expired (its window ends after the retry horizon).
 func (c *cmdCtx) duplicateAppend(account string, key []byte) (*metadatapb.AppendResponse, error) {
 	rec := &metadatapb.DedupRecord{}
 	found, err := getProto(c.tx.b, dedupKey(account, key), rec)
-	if err != nil || !found || rec.GetExpiresUnixNano() <= c.now {
+	if err != nil || !found || rec.GetExpiresUnixNano() <= c.horizon {
 		return nil, err
 	}
 	resp := &metadatapb.AppendResponse{
@@ -98,9 +106,9 @@ func (c *cmdCtx) rememberAppend(account string, key []byte, window time.Duration
 	return nil
 }
 
-// pruneDedup drops up to dedupPruneBatch records that expired at or before now (log
-// time), scanning from the floor of the last prune so that deleted keys below it are never
-// iterated again.
+// pruneDedup drops up to dedupPruneBatch records whose window ended at or before now (the
+// retry horizon), scanning from the floor of the last prune so that deleted keys below it
+// are never iterated again.
 func pruneDedup(tx *txn, now int64) error {
 	v, _, err := getRaw(tx.b, keyDedupFloor)
 	if err != nil {

@@ -48,8 +48,10 @@ func TestDedupWindow(t *testing.T) {
 	if other := h.ok(cmdDedupAppend(alice, inbox, "k2", 0, "blob-a")).GetAppend(); other.GetDuplicate() || other.GetUids()[0] != 2 {
 		t.Fatalf("another key: %v", other)
 	}
-	// Past the window the key is forgotten: the same key appends again.
+	// Once the retry horizon is past the window the key is forgotten: the same key appends
+	// again.
 	h.now = h.now.Add(2 * time.Minute)
+	h.horizonNow()
 	again := h.ok(cmdDedupAppend(alice, inbox, "k1", 60, "blob-a")).GetAppend()
 	if again.GetDuplicate() || again.GetUids()[0] != 3 {
 		t.Fatalf("after the window: %v", again)
@@ -91,6 +93,7 @@ func TestDedupPruning(t *testing.T) {
 		t.Fatalf("records %d, by expiry %d; want %d", d, e, n+1)
 	}
 	h.now = h.now.Add(2 * time.Hour)
+	h.horizonNow()
 	h.ok(cmdCreateMailbox(alice, "One"))
 	if d, e := h.keysWith(prefixDedup), h.keysWith(prefixDedupAge); d != n+1-dedupPruneBatch || e != d {
 		t.Fatalf("after one command: records %d, by expiry %d; want %d", d, e, n+1-dedupPruneBatch)

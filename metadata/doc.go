@@ -9,7 +9,8 @@
 //     carry the leader's timestamp, password hashes and every other input; the FSM
 //     never reads the clock or randomness, never iterates a Go map into state or a
 //     response, and does not depend on how Raft groups entries into batches (request
-//     ID pruning and every counter advance per command). Digest compares replicas.
+//     ID pruning and every counter advance per command; the retry horizon comes from the
+//     entries' log indexes). Digest compares replicas.
 //     The clock read to time commands for the metrics (metrics.go) never reaches the
 //     state.
 //   - Atomicity. One Raft batch is one Pebble batch, which also stores the applied
@@ -18,8 +19,24 @@
 //   - Restart. Entries with an index at or below AppliedIndex are skipped. Batches
 //     commit without fsync; Persist syncs the store before Raft truncates its log.
 //   - Idempotency. Every write carries a request ID; its result is stored in the
-//     same batch and returned, without re-applying, to a retry within 10 minutes of
-//     log time. A request ID reused for another command kind or account is refused.
+//     same batch and returned, without re-applying, to a retry until both 10 minutes
+//     of log time and the retry horizon have passed it. A request ID reused for another
+//     command kind or account is refused.
+//   - Log clock and retries (apply.go retryEntries). Log time is the proposing leaders'
+//     wall clock and never goes back, so one leader whose clock is ahead jumps it
+//     forward for good. What is kept for retries (request IDs, dedup keys, delivery
+//     marks) is therefore dropped only once the retry horizon, the log time of an entry
+//     100,000 to 200,000 entries back, has passed it too: a retry after a jump finds it.
+//     Bound: the request IDs of the last 200,000 entries and of the last 10 minutes of
+//     log time; dedup keys within their window or 200,000 entries past it; marks are
+//     bounded per account anyway. The other things dropped by log time are safe under a
+//     forward jump: history (journal, tombstones) past its retention only makes a Watch
+//     end with OutOfRange and VANISHED (EARLIER) answer complete=false, after which
+//     clients resynchronise from the messages, which are never dropped; a blob marked
+//     deleting before its grace in real time is fenced by the blob epoch and the
+//     deleting refusal (blobgc.go), which hold whatever the clock, so the frontend only
+//     stores the body again. A jump stalls pruning (log time stands still) until real
+//     time catches up; nothing is lost meanwhile.
 //   - MODSEQ. A command that changes a mailbox allocates exactly one new MODSEQ in
 //     it (HIGHESTMODSEQ + 1); every message it changes carries that MODSEQ, and the
 //     changes are journaled under (mailbox id, MODSEQ). Messages it does not change
@@ -78,16 +95,18 @@
 //     deleted account leaves every alias that named it ('b' index), and an alias left
 //     without targets goes.
 //   - Dedup (dedup.go). An append with a dedup key that its owner stored within the key's
-//     window adds nothing and answers the earlier append, in the command itself; every
-//     command prunes a bounded number of expired records (log time), so they stay bounded.
+//     window, or less than the retry horizon past it, adds nothing and answers the earlier
+//     append, in the command itself; every command prunes a bounded number of expired
+//     records, so they stay bounded.
 //   - Sieve scripts (sieve.go). An account's active script exists: the active one cannot be
 //     deleted (RFC 5804 2.10) and a rename takes the mark along. Every put keeps the size
 //     and count limits of the owner's tenant. Scripts go with their account and tenant.
 //   - Delivery marks (marks.go). An account holds at most maxMarksPerAccount marks of
 //     at most maxMarkKey bytes (a new one evicts the one that expires first); each stored
-//     mark expires after the log time of the command that set it and at most
-//     maxMarkLifetime later. Every command prunes a bounded number of expired marks (log
-//     time); an account's count is the number of its marks; marks go with their account.
+//     mark expires after its set time and the retry horizon of the command that set it,
+//     and at most maxMarkLifetime after that command's log time. Every command prunes a bounded number of marks expired at the
+//     retry horizon; an account's count is the number of its marks; marks go with their
+//     account.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

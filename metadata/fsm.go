@@ -321,7 +321,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		cmdStart := time.Now()
-		res, evs := f.applyCommand(tx, &cmd)
+		res, evs := f.applyCommand(tx, l.Index, &cmd)
 		f.metrics.observeApply(&cmd, time.Since(cmdStart))
 		responses[i] = res
 		events = append(events, evs...)

@@ -86,6 +86,17 @@ func (h *harness) fails(want codes.Code, cmd *metadatapb.Command) {
 	}
 }
 
+// horizonNow makes the retry horizon of the next command the log time now: it applies a
+// refused command (it changes nothing but the marks of the log the horizon comes from) with
+// retryEntries entries before and after it that are not commands, as Raft's own entries
+// leave gaps in the indexes the state machine sees.
+func (h *harness) horizonNow() {
+	h.t.Helper()
+	h.index += retryEntries
+	h.fails(codes.NotFound, cmdCreateMailbox("horizon@nowhere.example", "X"))
+	h.index += retryEntries
+}
+
 func (h *harness) digest() []byte {
 	h.t.Helper()
 	d, err := h.f.Digest()
@@ -601,8 +612,10 @@ func TestRequestIDIdempotency(t *testing.T) {
 	other.RequestId = "retry-me"
 	h.fails(codes.FailedPrecondition, other)
 
-	// After the retention period of log time the ID is forgotten.
+	// Once both the retention period of log time and the retry horizon have passed it, the
+	// ID is forgotten.
 	h.now = h.now.Add(requestRetention + time.Minute)
+	h.horizonNow()
 	again := cmdAppend(alice, inbox.GetId(), "blob-1")
 	again.RequestId = "retry-me"
 	if r3 := h.ok(again); slices.Equal(r3.GetAppend().GetUids(), r1.GetAppend().GetUids()) {

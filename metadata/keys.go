@@ -14,6 +14,9 @@ import (
 //	'0' "mailbox-id"                   -> uint64 last assigned mailbox id
 //	'0' "uidvalidity"                  -> uint32 last assigned UIDVALIDITY
 //	'0' "request-floor"                -> int64 every request id older is pruned
+//	'0' "retry-horizon"                -> uint64 index, int64 log time, int64 horizon: the
+//	                                      marks of the log the retry horizon comes from
+//	                                      (apply.go retryHorizon)
 //	'T' tenant                         -> Tenant
 //	'D' domain                         -> tenant name
 //	'A' email                          -> AccountRecord
@@ -91,6 +94,7 @@ var (
 	keyLastMailboxID   = []byte("0mailbox-id")
 	keyLastUIDValidity = []byte("0uidvalidity")
 	keyRequestFloor    = []byte("0request-floor")
+	keyRetryHorizon    = []byte("0retry-horizon")
 )
 
 func strKey(prefix byte, s string) []byte {

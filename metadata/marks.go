@@ -30,12 +30,18 @@ import (
 // Bounded state: a key has at most maxMarkKey bytes; an account at most maxMarksPerAccount
 // marks, a new one beyond that evicts the account's mark that expires first; a mark expires
 // at most maxMarkLifetime after the log time of the command that set it. Every command
-// drops up to markPruneBatch expired marks (log time, so every replica drops the same ones:
-// doc.go "Determinism"). An account's marks go with it.
+// drops up to markPruneBatch marks that expired at or before the retry horizon (apply.go
+// retryEntries: so every replica drops the same ones, doc.go "Determinism"). An account's
+// marks go with it.
 //
-// The expiry comes in the command, cut to the lifetime by log time; the FSM reads no
-// clock. A mark that would expire at or before the log time is not stored (it removes the
-// key's mark), so every stored mark expires after the prune floor.
+// The expiry comes in the command, in the caller's time, cut to the lifetime by log time;
+// the FSM reads no clock, and CheckMarks compares expiries with the caller's time. Marks
+// are dropped by the retry horizon, not by log time, because a leader whose clock is ahead
+// moves log time past marks the caller holds alive: dropping them would answer the next
+// duplicate test (RFC 7352) "not seen" and let a duplicate in, or send a second vacation
+// response (RFC 5230 4.2). A mark that expires at or before it is set, or at or before the
+// retry horizon, is not stored (it removes the key's mark), so every stored mark expires
+// after the prune floor.
 const (
 	prefixMark           = 'f'
 	prefixMarkAccountAge = 'g'
@@ -98,12 +104,13 @@ func (c *cmdCtx) setMarks(req *metadatapb.SetMarksRequest) (*metadatapb.CommandR
 		return nil, err
 	}
 	nowSeconds := c.now / int64(time.Second)
+	horizonSeconds := c.horizon / int64(time.Second)
 	lifetime := int64(maxMarkLifetime / time.Second)
 	for _, m := range req.GetMarks() {
 		if err := c.removeMark(email, m.GetKey()); err != nil {
 			return nil, err
 		}
-		if m.GetExpiresUnix() <= nowSeconds {
+		if m.GetExpiresUnix() <= m.GetSetUnix() || m.GetExpiresUnix() <= horizonSeconds {
 			continue // already expired: the key's mark is gone
 		}
 		expires := c.now + int64(maxMarkLifetime)
@@ -178,7 +185,8 @@ func (c *cmdCtx) evictMark(account string) error {
 	return c.removeMark(account, first)
 }
 
-// pruneMarks drops up to markPruneBatch marks that expired at or before now (log time),
+// pruneMarks drops up to markPruneBatch marks that expired at or before now (the retry
+// horizon),
 // scanning from the floor of the last prune so that deleted keys below it are never
 // iterated again.
 func pruneMarks(tx *txn, now int64) error {

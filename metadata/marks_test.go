@@ -143,6 +143,7 @@ func TestMarksPruning(t *testing.T) {
 	h.ok(cmdSetMarks(alice, mark("long", h.now, h.now.Add(24*time.Hour))))
 	h.wantMarkTables(alice, n+1)
 	h.now = h.now.Add(2 * time.Hour)
+	h.horizonNow()
 	h.ok(cmdCreateMailbox(alice, "One"))
 	h.wantMarkTables(alice, n+1-markPruneBatch)
 	v := h.f.view()
@@ -224,6 +225,7 @@ func TestMarksSurviveSnapshot(t *testing.T) {
 		t.Fatalf("marks on the restored replica: %v", got)
 	}
 	dst.now = dst.now.Add(2 * time.Hour)
+	dst.horizonNow()
 	dst.ok(cmdCreateMailbox(alice, "Later"))
 	dst.wantMarkTables(alice, 1)
 	if got := dst.checkMarks(alice, time.Time{}, "v1", "d1"); got[0].GetPresent() || !got[1].GetPresent() {
