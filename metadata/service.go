@@ -49,10 +49,11 @@ type Service struct {
 
 // SetClockOffset makes this node stamp the commands it proposes with its wall clock plus d, to
 // play a node whose clock is wrong. The state machine's log clock is the proposing leader's
-// clock, never moving backwards (advanceClock), and it drives the request ID retention, dedup
-// windows, blob GC grace and journal retention; the fault-injection tests (jepsen/nemesis'
-// clock-jump) use this, through the hidden --clock-offset flag, to jump it. Call it before
-// serving.
+// clock, never moving backwards (advanceClock); it drives dedup windows, blob GC grace and
+// journal retention, and request IDs, dedup keys and marks are kept until the retry horizon
+// (a log position, apply.go) passes them too, so a jump cannot cut a retry short. The
+// fault-injection tests (jepsen/nemesis' clock-jump) use this, through the hidden
+// --clock-offset flag, to jump it. Call it before serving.
 func (s *Service) SetClockOffset(d time.Duration) { s.clockOffset = d }
 
 // NewService returns the gRPC service over node, whose state machine is fsm.
