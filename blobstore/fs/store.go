@@ -4,12 +4,24 @@
 // Layout: root/t/<tenant>/<h[0:2]>/<h[2:4]>/<h> for the key "t/<tenant>/<h>", where h is the
 // hex SHA-256 of the body; root/tmp holds bodies being written. A Put writes the temporary
 // file, fsyncs it, renames it into place and fsyncs the directory it landed in, so a body is
-// durable when Put returns. Every directory on the way is fsynced into its parent before any
-// file goes into it. Shard directories are never removed, so a Put never races a removal.
+// durable when Put returns. Shard directories are never removed, so a Put never races a
+// removal.
+//
+// Directories: a Put creates the missing directories on its object's path before the body
+// goes in and, before it returns, fsyncs the parent of every directory on that path that
+// this process has not yet seen durable (together with the object's own directory, so the
+// fsyncs overlap). A directory is noted durable (Store.durable) only once its parent was
+// fsynced after it existed, so a Put that finds a directory made by another Put still in
+// progress fsyncs its parent itself and never returns before the whole path is durable. A
+// Put that finds its object present (a dedup hit) returns at once when the object's
+// directory was fsynced by this process (after which every entry renamed into it before is
+// durable) and no Put of the same object is between its rename and its fsyncs
+// (Store.renaming); otherwise it fsyncs the path as a new object's Put does.
 package fs
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -17,7 +29,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-mail/strata/blobstore"
@@ -33,15 +47,28 @@ const (
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
+// maxDurableDirs bounds Store.durable; when it is full it is emptied, which costs at most an
+// fsync per directory on the next Put into each (a tenant has up to 65,536 shard directories).
+const maxDurableDirs = 1 << 17
+
 // Store is a blobstore.Store on a local filesystem. It is safe for concurrent use; one root
 // belongs to one process.
 type Store struct {
 	root   string
 	tmpDir string
-	// dirMu makes creating a shard directory and fsyncing its parent one step: Put holds it
-	// shared to see whether its directory exists, and exclusively to create it, so a
-	// directory that Put sees is already durable.
-	dirMu sync.RWMutex
+	// tmpPrefix and tmpSeq name temporary files: unique within the process by the
+	// sequence, and across processes sharing nothing by the random prefix, so creating
+	// one is a single open with O_EXCL (os.CreateTemp draws a random name per attempt).
+	tmpPrefix string
+	tmpSeq    atomic.Uint64
+
+	mu sync.Mutex
+	// durable holds the directories whose entry in their parent this process has seen
+	// fsynced, and that were fsynced themselves (package comment).
+	durable map[string]struct{}
+	// renaming counts the Puts of each object path between their rename and the end of
+	// their fsyncs.
+	renaming map[string]int
 }
 
 var _ blobstore.Store = (*Store)(nil)
@@ -49,7 +76,12 @@ var _ blobstore.Store = (*Store)(nil)
 // New opens the store under root, creating root if needed, and removes temporary files
 // older than an hour that crashed Puts left behind.
 func New(root string) (*Store, error) {
-	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp")}
+	var prefix [6]byte
+	if _, err := rand.Read(prefix[:]); err != nil {
+		return nil, fmt.Errorf("open blob store %s: %w", root, err)
+	}
+	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp"), tmpPrefix: "put-" + hex.EncodeToString(prefix[:]) + "-",
+		durable: map[string]struct{}{}, renaming: map[string]int{}}
 	if err := os.MkdirAll(s.tmpDir, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
@@ -110,14 +142,20 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	if _, err := os.Lstat(path); err == nil {
+		if s.settled(dirs, path) {
+			return nil
+		}
+		if err := s.syncPath(dirs); err != nil {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
 		return nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := s.ensureDirs(dirs); err != nil {
+	if err := s.makeDirs(dirs); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	tmp, err := os.CreateTemp(s.tmpDir, "put-*")
+	tmp, err := s.createTemp()
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -137,12 +175,107 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	}
 	// A concurrent Put of the same key may have renamed its copy into place already; the
 	// bytes are the same (both were checked against the key), so replacing it is harmless.
+	s.mu.Lock()
+	s.renaming[path]++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.renaming[path]--; s.renaming[path] == 0 {
+			delete(s.renaming, path)
+		}
+		s.mu.Unlock()
+	}()
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := s.syncPath(dirs); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// settled reports whether the object at path, which exists, is durable without another
+// fsync: its directory was fsynced by this process and no Put of it is renaming.
+func (s *Store) settled(dirs []string, path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, fsynced := s.durable[dirs[len(dirs)-1]]
+	return fsynced && s.renaming[path] == 0
+}
+
+// createTemp creates a new temporary file in root/tmp.
+func (s *Store) createTemp() (*os.File, error) {
+	for {
+		name := filepath.Join(s.tmpDir, s.tmpPrefix+strconv.FormatUint(s.tmpSeq.Add(1), 36))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue // a leftover of an earlier process that drew the same prefix
+		}
+		return f, err
+	}
+}
+
+// makeDirs creates those of dirs (each the parent of the next) that this process has not
+// seen durable and that do not exist yet.
+func (s *Store) makeDirs(dirs []string) error {
+	for _, dir := range s.notDurable(dirs) {
+		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// notDurable returns those of dirs not in s.durable.
+func (s *Store) notDurable(dirs []string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var missing []string
+	for _, dir := range dirs {
+		if _, ok := s.durable[dir]; !ok {
+			missing = append(missing, dir)
+		}
+	}
+	return missing
+}
+
+// syncPath fsyncs the last of dirs (it holds the object) and the parent of each of dirs not
+// yet seen durable, all at once, and then notes those durable.
+func (s *Store) syncPath(dirs []string) error {
+	fresh := s.notDurable(dirs)
+	toSync := []string{dirs[len(dirs)-1]}
+	for _, dir := range fresh {
+		toSync = append(toSync, filepath.Dir(dir))
+	}
+	errs := make([]error, len(toSync))
+	var wg sync.WaitGroup
+	for i, dir := range toSync[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i+1] = syncDir(dir)
+		}()
+	}
+	errs[0] = syncDir(toSync[0])
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		// The directory may hold an entry that is not durable: the next Put of an
+		// object in it fsyncs it again.
+		s.mu.Lock()
+		delete(s.durable, dirs[len(dirs)-1])
+		s.mu.Unlock()
+		return err
+	}
+	if len(fresh) > 0 {
+		s.mu.Lock()
+		if len(s.durable)+len(fresh) > maxDurableDirs {
+			clear(s.durable)
+		}
+		for _, dir := range fresh {
+			s.durable[dir] = struct{}{}
+		}
+		s.mu.Unlock()
 	}
 	return nil
 }
@@ -179,35 +312,6 @@ func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("sync body: %w", err)
-	}
-	return nil
-}
-
-// ensureDirs makes sure dirs (each the parent of the next) exist and are durable.
-func (s *Store) ensureDirs(dirs []string) error {
-	leaf := dirs[len(dirs)-1]
-	s.dirMu.RLock()
-	_, err := os.Lstat(leaf)
-	s.dirMu.RUnlock()
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	s.dirMu.Lock()
-	defer s.dirMu.Unlock()
-	for _, dir := range dirs {
-		err := os.Mkdir(dir, 0o750)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := syncDir(filepath.Dir(dir)); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +203,55 @@ func TestReopenKeepsBodies(t *testing.T) {
 	defer rc.Close()
 	if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("Get after reopen = %q, %v", got, err)
+	}
+}
+
+// TestPutSkipsLeftoverTempName puts a body while a file of an earlier process holds the next
+// temporary name: the Put takes another name and leaves the file alone.
+func TestPutSkipsLeftoverTempName(t *testing.T) {
+	s := newStore(t)
+	leftover := filepath.Join(s.tmpDir, s.tmpPrefix+strconv.FormatUint(s.tmpSeq.Load()+1, 36))
+	if err := os.WriteFile(leftover, []byte("partial body"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("stored beside a leftover")
+	key := put(t, s, "acme", body)
+	if got, err := os.ReadFile(leftover); err != nil || string(got) != "partial body" {
+		t.Fatalf("leftover after Put = %q, %v", got, err)
+	}
+	if info, err := s.Stat(t.Context(), key); err != nil || info.Size != int64(len(body)) {
+		t.Fatalf("Stat after Put = %+v, %v", info, err)
+	}
+}
+
+// TestPutNotesDirectoriesDurable checks the bookkeeping that lets a Put skip fsyncs: after
+// a Put every directory on its path is noted durable and no rename is counted, and a
+// reopened store (a new process) starts with none noted, so its first Put into an existing
+// directory, a dedup hit included, fsyncs the path again.
+func TestPutNotesDirectoriesDurable(t *testing.T) {
+	root := t.TempDir()
+	s, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("noted durable")
+	key := put(t, s, "acme", body)
+	dirs, path, _, _ := s.objectPath(key)
+	if missing := s.notDurable(dirs); len(missing) != 0 {
+		t.Fatalf("directories not noted durable after Put: %q", missing)
+	}
+	if !s.settled(dirs, path) || len(s.renaming) != 0 {
+		t.Fatalf("object not settled after Put (renaming %v)", s.renaming)
+	}
+	s, err = New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.settled(dirs, path) {
+		t.Fatal("a reopened store takes an object for durable without an fsync")
+	}
+	put(t, s, "acme", body)
+	if !s.settled(dirs, path) {
+		t.Fatal("dedup Put in a reopened store did not note the path durable")
 	}
 }
