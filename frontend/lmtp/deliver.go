@@ -95,6 +95,15 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 	}
 	plans := make([][]filed, len(env.rcpts))
 	tenants := map[string]bool{}
+	if preparer, ok := s.srv.cfg.Filer.(Preparer); ok {
+		var all []Recipient
+		for _, rs := range env.rcpts {
+			all = append(all, rs.accounts...)
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, rpcTimeout)
+		preparer.Prepare(ctx, all, msg)
+		cancel()
+	}
 	for i, rs := range env.rcpts {
 		for _, rcpt := range rs.accounts {
 			ctx, cancel := context.WithTimeout(s.ctx, rpcTimeout)

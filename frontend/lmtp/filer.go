@@ -47,6 +47,8 @@ type Message struct {
 	scanErr error
 	// delivered are the callbacks to run once a recipient's targets are stored.
 	delivered map[[2]string][]func(context.Context)
+	// sieveScripts are the accounts' scripts SieveFiler.Prepare looked up for this message.
+	sieveScripts map[string]*metadatapb.GetActiveSieveScriptResponse
 }
 
 // Raw is the message as stored, with the trace fields this server added. It is read into
@@ -117,6 +119,13 @@ type Target struct {
 // mailbox that does not exist (or cannot hold messages) is replaced by INBOX.
 type Filer interface {
 	File(ctx context.Context, rcpt Recipient, msg *Message) ([]Target, error)
+}
+
+// A Preparer is a Filer that looks up what File needs for all recipients of a message at
+// once: LMTPData calls Prepare once, before File for each recipient. What Prepare finds is
+// per message, so a change made before the transaction's DATA is seen by it.
+type Preparer interface {
+	Prepare(ctx context.Context, rcpts []Recipient, msg *Message)
 }
 
 // Spam actions of DeliverySettings.spam_action.
