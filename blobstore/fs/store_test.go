@@ -225,9 +225,9 @@ func TestPutSkipsLeftoverTempName(t *testing.T) {
 }
 
 // TestPutNotesDirectoriesDurable checks the bookkeeping that lets a Put skip fsyncs: after
-// a Put every directory on its path is noted durable and no rename is counted, and a
-// reopened store (a new process) starts with none noted, so its first Put into an existing
-// directory, a dedup hit included, fsyncs the path again.
+// a Put every directory on its path is noted durable, the object settled and no rename
+// counted, and a reopened store (a new process) starts with none of it, so its first dedup
+// hit checks and fsyncs the object.
 func TestPutNotesDirectoriesDurable(t *testing.T) {
 	root := t.TempDir()
 	s, err := New(root)
@@ -237,21 +237,53 @@ func TestPutNotesDirectoriesDurable(t *testing.T) {
 	body := []byte("noted durable")
 	key := put(t, s, "acme", body)
 	dirs, path, _, _ := s.objectPath(key)
+	isSettled := func() bool {
+		_, ok := s.settled[path]
+		return ok
+	}
 	if missing := s.notDurable(dirs); len(missing) != 0 {
 		t.Fatalf("directories not noted durable after Put: %q", missing)
 	}
-	if !s.settled(dirs, path) || len(s.renaming) != 0 {
+	if !isSettled() || len(s.renaming) != 0 {
 		t.Fatalf("object not settled after Put (renaming %v)", s.renaming)
 	}
 	s, err = New(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.settled(dirs, path) {
-		t.Fatal("a reopened store takes an object for durable without an fsync")
+	if isSettled() || len(s.notDurable(dirs)) != len(dirs) {
+		t.Fatal("a reopened store takes an object or a directory for durable without an fsync")
+	}
+	if err := s.Put(t.Context(), key, failingReader{t}, int64(len(body))); err != nil {
+		t.Fatalf("dedup Put after reopen: %v", err)
+	}
+	if !isSettled() || len(s.notDurable(dirs)) != 0 {
+		t.Fatal("dedup Put in a reopened store did not note the object and its path durable")
+	}
+}
+
+// TestPutReplacesTornObject reopens a store over an object file that is not whole, as a
+// crash during a Put can leave it (its name durable, its bytes not): a Put of its key
+// stores the body anew instead of taking the file for a dedup hit.
+func TestPutReplacesTornObject(t *testing.T) {
+	root := t.TempDir()
+	s, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("whole body "), 1000)
+	key := put(t, s, "acme", body)
+	_, path, _, _ := s.objectPath(key)
+	if err := os.Truncate(path, 100); err != nil {
+		t.Fatal(err)
+	}
+	s, err = New(root)
+	if err != nil {
+		t.Fatal(err)
 	}
 	put(t, s, "acme", body)
-	if !s.settled(dirs, path) {
-		t.Fatal("dedup Put in a reopened store did not note the path durable")
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("object after Put over a torn one: %d bytes, %v; want %d", len(got), err, len(body))
 	}
 }
