@@ -75,14 +75,32 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 		return err8Bit
 	}
 
+	// The filer's lookups for all recipients run while the message is parsed.
+	var prepared any
+	prepareDone := make(chan struct{})
+	if preparer, ok := s.srv.cfg.Filer.(Preparer); ok {
+		var all []Recipient
+		for _, rs := range env.rcpts {
+			all = append(all, rs.accounts...)
+		}
+		go func() {
+			defer close(prepareDone)
+			ctx, cancel := context.WithTimeout(s.ctx, rpcTimeout)
+			defer cancel()
+			prepared = preparer.Prepare(ctx, all)
+		}()
+	} else {
+		close(prepareDone)
+	}
 	nm, err := ingest.NewMessage(env.rcpts[0].accounts[0].Tenant, spool, now, nil)
+	<-prepareDone
 	if err != nil {
 		s.log.Warn("lmtp: parse message", "err", err)
 		return errStorage
 	}
 	fields := message.Fields(nm.GetStructure().GetHeader())
 	msg := &Message{From: env.from, Fields: fields, Structure: nm.GetStructure(), Size: spool.Size(), Verdict: SpamVerdict(fields),
-		Now: now, spool: spool, trace: int64(len(trace))}
+		Now: now, Prepared: prepared, spool: spool, trace: int64(len(trace))}
 	for _, rs := range env.rcpts {
 		msg.Recipients = append(msg.Recipients, rs.address)
 	}
@@ -95,15 +113,6 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 	}
 	plans := make([][]filed, len(env.rcpts))
 	tenants := map[string]bool{}
-	if preparer, ok := s.srv.cfg.Filer.(Preparer); ok {
-		var all []Recipient
-		for _, rs := range env.rcpts {
-			all = append(all, rs.accounts...)
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, rpcTimeout)
-		preparer.Prepare(ctx, all, msg)
-		cancel()
-	}
 	for i, rs := range env.rcpts {
 		for _, rcpt := range rs.accounts {
 			ctx, cancel := context.WithTimeout(s.ctx, rpcTimeout)

@@ -37,6 +37,8 @@ type Message struct {
 	// Now is the time of delivery; Recipients the RCPT TO addresses of the transaction.
 	Now        time.Time
 	Recipients []string
+	// Prepared is what the Filer's Prepare returned for this message (Preparer).
+	Prepared any
 
 	spool *blobstore.Spool // the message as stored
 	trace int64            // the bytes of trace fields this server put before it
@@ -47,8 +49,6 @@ type Message struct {
 	scanErr error
 	// delivered are the callbacks to run once a recipient's targets are stored.
 	delivered map[[2]string][]func(context.Context)
-	// sieveScripts are the accounts' scripts SieveFiler.Prepare looked up for this message.
-	sieveScripts map[string]*metadatapb.GetActiveSieveScriptResponse
 }
 
 // Raw is the message as stored, with the trace fields this server added. It is read into
@@ -122,10 +122,11 @@ type Filer interface {
 }
 
 // A Preparer is a Filer that looks up what File needs for all recipients of a message at
-// once: LMTPData calls Prepare once, before File for each recipient. What Prepare finds is
-// per message, so a change made before the transaction's DATA is seen by it.
+// once: LMTPData calls Prepare once per message, while it parses the message after DATA,
+// and hands what it returns to each File as Message.Prepared. It is looked up anew for
+// every message, so a change made before a transaction's DATA ended is seen by it.
 type Preparer interface {
-	Prepare(ctx context.Context, rcpts []Recipient, msg *Message)
+	Prepare(ctx context.Context, rcpts []Recipient) any
 }
 
 // Spam actions of DeliverySettings.spam_action.

@@ -83,10 +83,10 @@ func (f *SieveFiler) init() {
 }
 
 // Prepare implements Preparer: it looks up the scripts of the recipients' accounts, all at
-// once. The scripts are read anew for every message, so a script changed (ManageSieve,
-// strata sieve) before a transaction's DATA runs for it; an account whose lookup failed is
-// looked up again by File.
-func (f *SieveFiler) Prepare(ctx context.Context, rcpts []Recipient, msg *Message) {
+// once, while the message is parsed. The scripts are read anew for every message, so a
+// script changed (ManageSieve, strata sieve) before a transaction's DATA ended runs for it;
+// an account whose lookup failed is looked up again by File.
+func (f *SieveFiler) Prepare(ctx context.Context, rcpts []Recipient) any {
 	var accounts []string
 	seen := map[string]bool{}
 	for _, rcpt := range rcpts {
@@ -95,20 +95,21 @@ func (f *SieveFiler) Prepare(ctx context.Context, rcpts []Recipient, msg *Messag
 			accounts = append(accounts, rcpt.Account)
 		}
 	}
-	if len(accounts) < 2 {
-		return // nothing to overlap: File looks it up
-	}
 	found := make([]*metadatapb.GetActiveSieveScriptResponse, len(accounts))
 	parallel(len(accounts), maxConcurrentAppends, func(i int) {
 		found[i], _ = f.Metadata.GetActiveSieveScript(ctx, &metadatapb.GetActiveSieveScriptRequest{Account: accounts[i]})
 	})
-	msg.sieveScripts = map[string]*metadatapb.GetActiveSieveScriptResponse{}
+	scripts := activeScripts{}
 	for i, account := range accounts {
 		if found[i] != nil {
-			msg.sieveScripts[account] = found[i]
+			scripts[account] = found[i]
 		}
 	}
+	return scripts
 }
+
+// activeScripts are the scripts Prepare found, by account.
+type activeScripts map[string]*metadatapb.GetActiveSieveScriptResponse
 
 // File implements Filer.
 func (f *SieveFiler) File(ctx context.Context, rcpt Recipient, msg *Message) ([]Target, error) {
@@ -117,7 +118,8 @@ func (f *SieveFiler) File(ctx context.Context, rcpt Recipient, msg *Message) ([]
 	if err != nil {
 		return nil, err
 	}
-	active := msg.sieveScripts[rcpt.Account]
+	scripts, _ := msg.Prepared.(activeScripts)
+	active := scripts[rcpt.Account]
 	if active == nil {
 		active, err = f.Metadata.GetActiveSieveScript(ctx, &metadatapb.GetActiveSieveScriptRequest{Account: rcpt.Account})
 		if err != nil {
