@@ -26,8 +26,10 @@ import (
 //	BenchmarkGet/1024KiB/first4KiB-2        10460 ns/op  391.59 MB/s   1000 B/op   14 allocs/op
 //	BenchmarkPutParallel-2                1047538 ns/op    3.91 MB/s   3338 B/op   42 allocs/op
 //
-// A new body costs two fsyncs (the file, then its directory): about 1.3k small Puts per
-// second from one writer here, and no more from 32 (the journal serializes the fsyncs).
+// A new body cost two fsyncs in series then (the file, then its directory). Since December
+// 2026 the file, its directory and the parents of new directories are fsynced at once (one
+// journal commit on ext4): BenchmarkPut/4KiB and /64KiB went from 4.5-8.1 ms and 5.3-10.4 ms
+// to 1.6-2.0 ms and 1.6-1.7 ms a Put, measured alternately at load average 7 to 14.
 // Timings vary by a factor of several while other processes use the disk.
 var benchSizes = []int{4 << 10, 64 << 10, 1 << 20}
 

@@ -2,14 +2,29 @@
 // under a root directory.
 //
 // Layout: root/t/<tenant>/<h[0:2]>/<h[2:4]>/<h> for the key "t/<tenant>/<h>", where h is the
-// hex SHA-256 of the body; root/tmp holds bodies being written. A Put writes the temporary
-// file, fsyncs it, renames it into place and fsyncs the directory it landed in, so a body is
-// durable when Put returns. Every directory on the way is fsynced into its parent before any
-// file goes into it. Shard directories are never removed, so a Put never races a removal.
+// hex SHA-256 of the body; root/tmp holds bodies being written. Shard directories are never
+// removed, so a Put never races a removal.
+//
+// Durability: a body is durable when Put returns. A Put writes the temporary file, checks
+// its bytes against the key, renames it into place and then fsyncs, all at once, the file,
+// the directory it landed in and the parent of every directory on its path that this
+// process has not yet seen durable (Store.durable; Put creates missing directories before
+// the rename). On most filesystems these fsyncs share one journal commit, where fsyncing
+// the file before the rename would cost a commit of its own.
+//
+// What that order allows after a crash is an object file that is not whole (its name became
+// durable, its bytes did not) — but only an object whose Put had not returned, so no
+// metadata references it (frontend/ingest appends only after Put returns). The one reader
+// that could take it for a body is a later Put of the same key, which finds the file
+// present: a dedup hit therefore trusts the file without reading it only if this process
+// made it durable itself (Store.settled: it wrote or checked it, and no Put of it is between
+// its rename and its fsyncs); any other present object is read and hashed, and replaced if
+// it does not match its key, before it is fsynced like a new one.
 package fs
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -17,7 +32,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-mail/strata/blobstore"
@@ -33,15 +50,31 @@ const (
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
+// maxDurableDirs bounds Store.durable and Store.settled; when one is full it is emptied,
+// which costs at most an fsync per directory on the next Put into each (a tenant has up to
+// 65,536 shard directories), or a read of an object on its next dedup hit.
+const maxDurableDirs = 1 << 17
+
 // Store is a blobstore.Store on a local filesystem. It is safe for concurrent use; one root
 // belongs to one process.
 type Store struct {
 	root   string
 	tmpDir string
-	// dirMu makes creating a shard directory and fsyncing its parent one step: Put holds it
-	// shared to see whether its directory exists, and exclusively to create it, so a
-	// directory that Put sees is already durable.
-	dirMu sync.RWMutex
+	// tmpPrefix and tmpSeq name temporary files: unique within the process by the
+	// sequence, and across processes sharing nothing by the random prefix, so creating
+	// one is a single open with O_EXCL (os.CreateTemp draws a random name per attempt).
+	tmpPrefix string
+	tmpSeq    atomic.Uint64
+
+	mu sync.Mutex
+	// durable holds the directories whose entry in their parent this process has seen
+	// fsynced, and that were fsynced themselves (package comment).
+	durable map[string]struct{}
+	// settled holds the objects this process wrote or checked and fsynced whole.
+	settled map[string]struct{}
+	// renaming counts the Puts of each object between their rename and the end of their
+	// fsyncs.
+	renaming map[string]int
 }
 
 var _ blobstore.Store = (*Store)(nil)
@@ -49,7 +82,12 @@ var _ blobstore.Store = (*Store)(nil)
 // New opens the store under root, creating root if needed, and removes temporary files
 // older than an hour that crashed Puts left behind.
 func New(root string) (*Store, error) {
-	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp")}
+	var prefix [6]byte
+	if _, err := rand.Read(prefix[:]); err != nil {
+		return nil, fmt.Errorf("open blob store %s: %w", root, err)
+	}
+	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp"), tmpPrefix: "put-" + hex.EncodeToString(prefix[:]) + "-",
+		durable: map[string]struct{}{}, settled: map[string]struct{}{}, renaming: map[string]int{}}
 	if err := os.MkdirAll(s.tmpDir, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
@@ -110,23 +148,25 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	if _, err := os.Lstat(path); err == nil {
-		return nil
+		whole, err := s.present(ctx, dirs, path, sum)
+		if err != nil {
+			return fmt.Errorf("put %s: %w", key, err)
+		}
+		if whole {
+			return nil
+		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := s.ensureDirs(dirs); err != nil {
+	if err := s.makeDirs(dirs); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	tmp, err := os.CreateTemp(s.tmpDir, "put-*")
+	tmp, err := s.createTemp()
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
+	defer tmp.Close()
 	if err := writeBody(ctx, tmp, r, size, sum); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	if err := tmp.Close(); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -135,20 +175,178 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		os.Remove(tmp.Name())
 		return fmt.Errorf("put %s: %w", key, err)
 	}
+	s.startRenaming(path)
+	defer s.endRenaming(path)
 	// A concurrent Put of the same key may have renamed its copy into place already; the
 	// bytes are the same (both were checked against the key), so replacing it is harmless.
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := s.syncObject(dirs, path, tmp); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	return nil
 }
 
+// present makes a dedup hit durable: it reports whether the object at path, which exists,
+// is whole and durable (package comment). It is false for an object that does not match
+// its key, which the caller then writes anew.
+func (s *Store) present(ctx context.Context, dirs []string, path string, sum [sha256.Size]byte) (bool, error) {
+	s.mu.Lock()
+	_, settled := s.settled[path]
+	renaming := s.renaming[path] > 0
+	s.mu.Unlock()
+	if settled && !renaming {
+		return true, nil
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil // deleted since the Lstat
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if !renaming {
+		// Not written by this process, or not yet fsynced: it may be a crashed Put's.
+		if err := hashMatches(ctx, f, sum); err != nil {
+			if errors.Is(err, blobstore.ErrDigestMismatch) {
+				return false, nil
+			}
+			return false, err
+		}
+	}
+	// A Put of it is renaming: its bytes were checked, and fsyncing them here as well
+	// keeps this Put from returning before they are durable.
+	if err := s.syncObject(dirs, path, f); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// hashMatches reads f and checks its content against sum.
+func hashMatches(ctx context.Context, f *os.File, sum [sha256.Size]byte) error {
+	bufp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bufp)
+	digest := sha256.New()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := f.Read(*bufp)
+		digest.Write((*bufp)[:n])
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read object: %w", err)
+		}
+	}
+	var got [sha256.Size]byte
+	digest.Sum(got[:0])
+	if got != sum {
+		return fmt.Errorf("%w: object hashes to %x", blobstore.ErrDigestMismatch, got)
+	}
+	return nil
+}
+
+func (s *Store) startRenaming(path string) {
+	s.mu.Lock()
+	s.renaming[path]++
+	s.mu.Unlock()
+}
+
+func (s *Store) endRenaming(path string) {
+	s.mu.Lock()
+	if s.renaming[path]--; s.renaming[path] == 0 {
+		delete(s.renaming, path)
+	}
+	s.mu.Unlock()
+}
+
+// createTemp creates a new temporary file in root/tmp.
+func (s *Store) createTemp() (*os.File, error) {
+	for {
+		name := filepath.Join(s.tmpDir, s.tmpPrefix+strconv.FormatUint(s.tmpSeq.Add(1), 36))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue // a leftover of an earlier process that drew the same prefix
+		}
+		return f, err
+	}
+}
+
+// makeDirs creates those of dirs (each the parent of the next) that this process has not
+// seen durable and that do not exist yet.
+func (s *Store) makeDirs(dirs []string) error {
+	for _, dir := range s.notDurable(dirs) {
+		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// notDurable returns those of dirs not in s.durable.
+func (s *Store) notDurable(dirs []string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var missing []string
+	for _, dir := range dirs {
+		if _, ok := s.durable[dir]; !ok {
+			missing = append(missing, dir)
+		}
+	}
+	return missing
+}
+
+// syncObject fsyncs the object file f at path, the last of dirs (which holds it) and the
+// parent of each of dirs not yet seen durable, all at once, and then notes them durable
+// and the object settled.
+func (s *Store) syncObject(dirs []string, path string, f *os.File) error {
+	fresh := s.notDurable(dirs)
+	toSync := []string{dirs[len(dirs)-1]}
+	for _, dir := range fresh {
+		toSync = append(toSync, filepath.Dir(dir))
+	}
+	errs := make([]error, len(toSync)+1)
+	var wg sync.WaitGroup
+	for i, dir := range toSync {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i+1] = syncDir(dir)
+		}()
+	}
+	if err := f.Sync(); err != nil {
+		errs[0] = fmt.Errorf("sync object: %w", err)
+	}
+	wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		// The directory may hold an entry that is not durable: the next Put of an
+		// object in it fsyncs it again, and a dedup hit on this one checks it.
+		delete(s.durable, dirs[len(dirs)-1])
+		delete(s.settled, path)
+		return err
+	}
+	if len(s.durable)+len(fresh) > maxDurableDirs {
+		clear(s.durable)
+	}
+	for _, dir := range fresh {
+		s.durable[dir] = struct{}{}
+	}
+	if len(s.settled) >= maxDurableDirs {
+		clear(s.settled)
+	}
+	s.settled[path] = struct{}{}
+	return nil
+}
+
 // writeBody copies exactly size bytes from r to tmp in chunks, checking ctx between them,
-// checks them against sum and fsyncs tmp.
+// and checks them against sum.
 func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [sha256.Size]byte) error {
 	bufp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bufp)
@@ -176,38 +374,6 @@ func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [
 	digest.Sum(got[:0])
 	if got != sum {
 		return fmt.Errorf("%w: content hashes to %x", blobstore.ErrDigestMismatch, got)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync body: %w", err)
-	}
-	return nil
-}
-
-// ensureDirs makes sure dirs (each the parent of the next) exist and are durable.
-func (s *Store) ensureDirs(dirs []string) error {
-	leaf := dirs[len(dirs)-1]
-	s.dirMu.RLock()
-	_, err := os.Lstat(leaf)
-	s.dirMu.RUnlock()
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	s.dirMu.Lock()
-	defer s.dirMu.Unlock()
-	for _, dir := range dirs {
-		err := os.Mkdir(dir, 0o750)
-		if errors.Is(err, os.ErrExist) {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if err := syncDir(filepath.Dir(dir)); err != nil {
-			return err
-		}
 	}
 	return nil
 }
@@ -291,6 +457,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
+	s.mu.Lock()
+	delete(s.settled, path)
+	s.mu.Unlock()
 	err := os.Remove(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +203,87 @@ func TestReopenKeepsBodies(t *testing.T) {
 	defer rc.Close()
 	if got, err := io.ReadAll(rc); err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("Get after reopen = %q, %v", got, err)
+	}
+}
+
+// TestPutSkipsLeftoverTempName puts a body while a file of an earlier process holds the next
+// temporary name: the Put takes another name and leaves the file alone.
+func TestPutSkipsLeftoverTempName(t *testing.T) {
+	s := newStore(t)
+	leftover := filepath.Join(s.tmpDir, s.tmpPrefix+strconv.FormatUint(s.tmpSeq.Load()+1, 36))
+	if err := os.WriteFile(leftover, []byte("partial body"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("stored beside a leftover")
+	key := put(t, s, "acme", body)
+	if got, err := os.ReadFile(leftover); err != nil || string(got) != "partial body" {
+		t.Fatalf("leftover after Put = %q, %v", got, err)
+	}
+	if info, err := s.Stat(t.Context(), key); err != nil || info.Size != int64(len(body)) {
+		t.Fatalf("Stat after Put = %+v, %v", info, err)
+	}
+}
+
+// TestPutNotesDirectoriesDurable checks the bookkeeping that lets a Put skip fsyncs: after
+// a Put every directory on its path is noted durable, the object settled and no rename
+// counted, and a reopened store (a new process) starts with none of it, so its first dedup
+// hit checks and fsyncs the object.
+func TestPutNotesDirectoriesDurable(t *testing.T) {
+	root := t.TempDir()
+	s, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := []byte("noted durable")
+	key := put(t, s, "acme", body)
+	dirs, path, _, _ := s.objectPath(key)
+	isSettled := func() bool {
+		_, ok := s.settled[path]
+		return ok
+	}
+	if missing := s.notDurable(dirs); len(missing) != 0 {
+		t.Fatalf("directories not noted durable after Put: %q", missing)
+	}
+	if !isSettled() || len(s.renaming) != 0 {
+		t.Fatalf("object not settled after Put (renaming %v)", s.renaming)
+	}
+	s, err = New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if isSettled() || len(s.notDurable(dirs)) != len(dirs) {
+		t.Fatal("a reopened store takes an object or a directory for durable without an fsync")
+	}
+	if err := s.Put(t.Context(), key, failingReader{t}, int64(len(body))); err != nil {
+		t.Fatalf("dedup Put after reopen: %v", err)
+	}
+	if !isSettled() || len(s.notDurable(dirs)) != 0 {
+		t.Fatal("dedup Put in a reopened store did not note the object and its path durable")
+	}
+}
+
+// TestPutReplacesTornObject reopens a store over an object file that is not whole, as a
+// crash during a Put can leave it (its name durable, its bytes not): a Put of its key
+// stores the body anew instead of taking the file for a dedup hit.
+func TestPutReplacesTornObject(t *testing.T) {
+	root := t.TempDir()
+	s, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("whole body "), 1000)
+	key := put(t, s, "acme", body)
+	_, path, _, _ := s.objectPath(key)
+	if err := os.Truncate(path, 100); err != nil {
+		t.Fatal(err)
+	}
+	s, err = New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, s, "acme", body)
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("object after Put over a torn one: %d bytes, %v; want %d", len(got), err, len(body))
 	}
 }

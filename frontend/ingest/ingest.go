@@ -98,7 +98,8 @@ type Committer struct {
 }
 
 // Stored is a set of bodies stored in the blob store, with the blob epoch known before they
-// were stored: what Append passes to the metadata service.
+// were stored: what Append passes to the metadata service. Appends of one Stored may run
+// concurrently.
 type Stored struct {
 	c      *Committer
 	bodies []Body
@@ -158,8 +159,11 @@ func (s *Stored) Append(ctx context.Context, req *metadatapb.AppendRequest, retr
 }
 
 func (s *Stored) appendBy(ctx context.Context, req *metadatapb.AppendRequest, retry RetryFunc, deadline time.Time) (*metadatapb.AppendResponse, error) {
+	// The epoch is this call's: a concurrent Append that stores the bodies again must not
+	// hand it an epoch newer than this call's own last storing.
+	epoch := s.epoch
 	for attempt := 0; ; attempt++ {
-		req.BlobEpoch = s.epoch
+		req.BlobEpoch = epoch
 		var resp *metadatapb.AppendResponse
 		err := retry(func(ctx context.Context) error {
 			var err error
@@ -179,7 +183,7 @@ func (s *Stored) appendBy(ctx context.Context, req *metadatapb.AppendRequest, re
 			return nil, ErrBusy
 		}
 		s.log.Debug("append refused while blobs are collected; storing the bodies again", "reason", reason, "epoch", current, "attempt", attempt)
-		s.epoch = current
+		epoch = current
 		req.RequestId = s.c.NewRequestID()
 		if reason == reasonBlobDeleting {
 			// The collector is deleting the body; storing it again is useful once it is gone.

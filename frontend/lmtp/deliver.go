@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -74,14 +75,32 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 		return err8Bit
 	}
 
+	// The filer's lookups for all recipients run while the message is parsed.
+	var prepared any
+	prepareDone := make(chan struct{})
+	if preparer, ok := s.srv.cfg.Filer.(Preparer); ok {
+		var all []Recipient
+		for _, rs := range env.rcpts {
+			all = append(all, rs.accounts...)
+		}
+		go func() {
+			defer close(prepareDone)
+			ctx, cancel := context.WithTimeout(s.ctx, rpcTimeout)
+			defer cancel()
+			prepared = preparer.Prepare(ctx, all)
+		}()
+	} else {
+		close(prepareDone)
+	}
 	nm, err := ingest.NewMessage(env.rcpts[0].accounts[0].Tenant, spool, now, nil)
+	<-prepareDone
 	if err != nil {
 		s.log.Warn("lmtp: parse message", "err", err)
 		return errStorage
 	}
 	fields := message.Fields(nm.GetStructure().GetHeader())
 	msg := &Message{From: env.from, Fields: fields, Structure: nm.GetStructure(), Size: spool.Size(), Verdict: SpamVerdict(fields),
-		Now: now, spool: spool, trace: int64(len(trace))}
+		Now: now, Prepared: prepared, spool: spool, trace: int64(len(trace))}
 	for _, rs := range env.rcpts {
 		msg.Recipients = append(msg.Recipients, rs.address)
 	}
@@ -109,21 +128,66 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 	for tenant := range tenants {
 		bodies = append(bodies, ingest.Body{Key: blobstore.Key(tenant, spool.Sum()), Spool: spool})
 	}
-	var stored *ingest.Stored
-	if len(bodies) > 0 {
-		if stored, err = s.srv.ingest.Store(s.ctx, bodies, s.log); err != nil {
-			return errStorage
+
+	// The target mailboxes are looked up while the bodies are stored; the Appends go out
+	// once the bodies are durable, all at once, so that the Raft log commits them together
+	// (replication batches concurrent proposals) instead of one round trip each.
+	var jobs []*appendJob
+	for i, plan := range plans {
+		for _, p := range plan {
+			if p.err != nil {
+				continue
+			}
+			for t, target := range p.targets {
+				jobs = append(jobs, &appendJob{rcpt: i, account: p.rcpt, target: t, mailbox: target.Mailbox, flags: target.Flags})
+			}
 		}
 	}
+	var stored *ingest.Stored
+	var storeErr error
+	storeDone := make(chan struct{})
+	go func() {
+		defer close(storeDone)
+		if len(bodies) > 0 {
+			stored, storeErr = s.srv.ingest.Store(s.ctx, bodies, s.log)
+		}
+	}()
+	mailboxes := s.lookUpMailboxes(jobs)
+	<-storeDone
+	if storeErr != nil {
+		return errStorage
+	}
+	sum, hash := spool.Sum(), bodyHash.Sum(nil)
+	parallel(len(jobs), maxConcurrentAppends, func(j int) {
+		job := jobs[j]
+		mb := mailboxes[[2]string{job.account.Account, job.mailbox}]
+		if mb.err != nil {
+			job.err = mb.err
+			return
+		}
+		job.err = s.deliver(&env, stored, nm, sum, job, mb.mailbox, hash)
+	})
 
-	mailboxes := mailboxCache{}
+	// An account's error is that of its first target that failed.
+	accountErr := make([]map[string]error, len(env.rcpts))
+	for _, job := range jobs {
+		if job.err == nil {
+			continue
+		}
+		if accountErr[job.rcpt] == nil {
+			accountErr[job.rcpt] = map[string]error{}
+		}
+		if _, seen := accountErr[job.rcpt][job.account.Account]; !seen {
+			accountErr[job.rcpt][job.account.Account] = job.err
+		}
+	}
 	for i, rs := range env.rcpts {
 		var temporary, permanent error
 		delivered := false
 		for _, p := range plans[i] {
 			err := p.err
 			if err == nil {
-				err = s.deliver(&env, stored, nm, spool.Sum(), p.rcpt, p.targets, bodyHash.Sum(nil), mailboxes)
+				err = accountErr[i][p.rcpt.Account]
 			}
 			if err == nil {
 				// The recipient's copies are stored: the filer's work for after that.
@@ -158,30 +222,57 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 	return nil
 }
 
-// deliver appends the message to each target of one account, each with its own dedup key.
-func (s *session) deliver(env *envelope, stored *ingest.Stored, nm *metadatapb.NewMessage, sum [sha256.Size]byte, rcpt Recipient, targets []Target, bodyHash []byte, mailboxes mailboxCache) error {
-	for i, t := range targets {
-		mb, err := s.mailbox(rcpt.Account, t.Mailbox, mailboxes)
-		if err != nil {
-			return err
-		}
-		m := proto.Clone(nm).(*metadatapb.NewMessage)
-		m.BlobKey = blobstore.Key(rcpt.Tenant, sum)
-		m.Flags = t.Flags
-		req := &metadatapb.AppendRequest{
-			RequestId:          newID(),
-			Account:            rcpt.Account,
-			MailboxId:          mb.GetId(),
-			Messages:           []*metadatapb.NewMessage{m},
-			DedupKey:           dedupKey(env.from, rcpt, i, bodyHash),
-			DedupWindowSeconds: rcpt.Settings.GetDedupWindowSeconds(),
-		}
-		resp, err := stored.Append(s.ctx, req, s.withRetry)
-		if err != nil {
-			return s.appendError(rcpt, err)
-		}
-		s.log.Info("lmtp: delivered", "account", rcpt.Account, "mailbox", mb.GetName(), "uid", resp.GetUids(), "duplicate", resp.GetDuplicate())
+// maxConcurrentAppends bounds the metadata calls one transaction has in flight.
+const maxConcurrentAppends = 16
+
+// appendJob is one Append of a transaction: a target of an account of a recipient.
+type appendJob struct {
+	rcpt    int // index into the envelope's recipients
+	account Recipient
+	target  int // index among the account's targets, part of the dedup key
+	mailbox string
+	flags   []string
+	err     error
+}
+
+// parallel runs fn(0) .. fn(n-1), at most limit at once, and returns when all have.
+func parallel(n, limit int, fn func(i int)) {
+	if n == 1 {
+		fn(0)
+		return
 	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// deliver appends the message to one target of an account, with the target's dedup key.
+func (s *session) deliver(env *envelope, stored *ingest.Stored, nm *metadatapb.NewMessage, sum [sha256.Size]byte, job *appendJob, mb *metadatapb.Mailbox, bodyHash []byte) error {
+	rcpt := job.account
+	m := proto.Clone(nm).(*metadatapb.NewMessage)
+	m.BlobKey = blobstore.Key(rcpt.Tenant, sum)
+	m.Flags = job.flags
+	req := &metadatapb.AppendRequest{
+		RequestId:          newID(),
+		Account:            rcpt.Account,
+		MailboxId:          mb.GetId(),
+		Messages:           []*metadatapb.NewMessage{m},
+		DedupKey:           dedupKey(env.from, rcpt, job.target, bodyHash),
+		DedupWindowSeconds: rcpt.Settings.GetDedupWindowSeconds(),
+	}
+	resp, err := stored.Append(s.ctx, req, s.withRetry)
+	if err != nil {
+		return s.appendError(rcpt, err)
+	}
+	s.log.Info("lmtp: delivered", "account", rcpt.Account, "mailbox", mb.GetName(), "uid", resp.GetUids(), "duplicate", resp.GetDuplicate())
 	return nil
 }
 
@@ -200,15 +291,39 @@ func (s *session) appendError(rcpt Recipient, err error) error {
 	return errStorage
 }
 
-// mailboxCache holds the mailboxes looked up in one transaction, by account and name.
-type mailboxCache map[[2]string]*metadatapb.Mailbox
+// lookedUp is the mailbox a target's name resolved to, or the error that fails the target.
+type lookedUp struct {
+	mailbox *metadatapb.Mailbox
+	err     error
+}
+
+// lookUpMailboxes looks up the mailboxes the jobs name, each (account, name) once and all
+// at once.
+func (s *session) lookUpMailboxes(jobs []*appendJob) map[[2]string]lookedUp {
+	var names [][2]string
+	seen := map[[2]string]bool{}
+	for _, job := range jobs {
+		name := [2]string{job.account.Account, job.mailbox}
+		if !seen[name] {
+			seen[name] = true
+			names = append(names, name)
+		}
+	}
+	found := make([]lookedUp, len(names))
+	parallel(len(names), maxConcurrentAppends, func(i int) {
+		mb, err := s.mailbox(names[i][0], names[i][1])
+		found[i] = lookedUp{mailbox: mb, err: err}
+	})
+	mailboxes := make(map[[2]string]lookedUp, len(names))
+	for i, name := range names {
+		mailboxes[name] = found[i]
+	}
+	return mailboxes
+}
 
 // mailbox returns the account's mailbox of that name, or its INBOX when there is none that
 // can hold messages.
-func (s *session) mailbox(account, name string, cache mailboxCache) (*metadatapb.Mailbox, error) {
-	if mb := cache[[2]string{account, name}]; mb != nil {
-		return mb, nil
-	}
+func (s *session) mailbox(account, name string) (*metadatapb.Mailbox, error) {
 	var mb *metadatapb.Mailbox
 	err := s.withRetry(func(ctx context.Context) error {
 		var err error
@@ -216,13 +331,12 @@ func (s *session) mailbox(account, name string, cache mailboxCache) (*metadatapb
 		return err
 	})
 	if (status.Code(err) == codes.NotFound || mb.GetNoselect()) && !strings.EqualFold(name, "INBOX") {
-		return s.mailbox(account, "INBOX", cache)
+		return s.mailbox(account, "INBOX")
 	}
 	if err != nil {
 		s.log.Warn("lmtp: look up mailbox", "account", account, "mailbox", name, "err", err)
 		return nil, errStorage
 	}
-	cache[[2]string{account, name}] = mb
 	return mb, nil
 }
 

@@ -2,8 +2,10 @@ package lmtp_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -287,6 +289,60 @@ func TestRetryDeduplicated(t *testing.T) {
 	}
 	if n := len(messages(t, srv, "bob@example.com", "INBOX")); n != 1 {
 		t.Fatalf("bob's INBOX has %d messages, want 1", n)
+	}
+}
+
+// TestTenRecipientsOneFailsAtCommit delivers to ten accounts, whose Appends go out at once,
+// while one account's quota filled between RCPT and DATA: that recipient alone is answered
+// 452 4.2.2 (RFC 3463 X.2.2) and stores nothing, the nine others 250 each in RCPT order
+// (RFC 2033 4.2). The MTA's retry of the whole transaction then stores the tenth copy and
+// dedups the nine: every account holds the message exactly once.
+func TestTenRecipientsOneFailsAtCommit(t *testing.T) {
+	srv := startServer(t, nil)
+	var to []string
+	for i := range 10 {
+		to = append(to, fmt.Sprintf("r%d@example.com", i))
+		addAccount(t, srv, to[i])
+	}
+	const full = 6
+	c := greeted(t, srv)
+	c.deliver("a@example.org", []string{to[full]}, message("before", "takes the quota\n"))
+	setMessageQuota := func(limit uint64) {
+		admin(t, func(ctx context.Context) (*metadatapb.QuotaRoot, error) {
+			return srv.Metadata().SetQuota(ctx, &metadatapb.SetQuotaRequest{RequestId: embedded.NewRequestID(), Account: to[full], Limits: &metadatapb.QuotaLimits{Messages: &limit}})
+		})
+	}
+	msg := message("to ten", "one body, ten recipients\n")
+	c.cmd("MAIL FROM:<a@example.org>", "250 ")
+	for _, rcpt := range to {
+		c.cmd("RCPT TO:<"+rcpt+">", "250 ")
+	}
+	setMessageQuota(1)
+	for i, r := range c.data(msg, len(to)) {
+		want := "250 2.0.0 <" + to[i] + ">"
+		if i == full {
+			want = "452 4.2.2 "
+		}
+		if !strings.HasPrefix(r, want) {
+			t.Errorf("reply %d (%s) = %q, want %q...", i, to[i], r, want)
+		}
+	}
+	counts := func() []int {
+		var n []int
+		for _, rcpt := range to {
+			n = append(n, len(messages(t, srv, rcpt, "INBOX")))
+		}
+		return n
+	}
+	want := []int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}
+	if got := counts(); !slices.Equal(got, want) {
+		t.Fatalf("messages per account after the transaction = %v, want %v", got, want)
+	}
+	setMessageQuota(10)
+	c.deliver("a@example.org", to, msg)
+	want[full] = 2
+	if got := counts(); !slices.Equal(got, want) {
+		t.Fatalf("messages per account after the retry = %v, want %v", got, want)
 	}
 }
 

@@ -26,8 +26,12 @@
 //     for the implicit keep and for accounts without scripts. Work that must wait for
 //     the store (redirect and vacation mail, duplicate and vacation marks) is registered
 //     with Message.OnDelivered and runs only after the recipient's Appends committed.
-//   - Each target is one metadata Append; LMTP answers one reply per recipient (RFC 2033
-//     4.2), in RCPT order.
+//   - Each target is one metadata Append. The target mailboxes are looked up while the
+//     bodies are stored, and once the bodies are durable all Appends of the transaction go
+//     out at once (at most maxConcurrentAppends in flight), so that Raft commits them in
+//     one or a few log writes rather than one round trip each. Each keeps its own request
+//     ID and dedup key, and its own result: LMTP answers one reply per recipient (RFC 2033
+//     4.2), in RCPT order, from that recipient's Appends alone.
 //
 // Invariants:
 //

@@ -37,6 +37,8 @@ type Message struct {
 	// Now is the time of delivery; Recipients the RCPT TO addresses of the transaction.
 	Now        time.Time
 	Recipients []string
+	// Prepared is what the Filer's Prepare returned for this message (Preparer).
+	Prepared any
 
 	spool *blobstore.Spool // the message as stored
 	trace int64            // the bytes of trace fields this server put before it
@@ -117,6 +119,14 @@ type Target struct {
 // mailbox that does not exist (or cannot hold messages) is replaced by INBOX.
 type Filer interface {
 	File(ctx context.Context, rcpt Recipient, msg *Message) ([]Target, error)
+}
+
+// A Preparer is a Filer that looks up what File needs for all recipients of a message at
+// once: LMTPData calls Prepare once per message, while it parses the message after DATA,
+// and hands what it returns to each File as Message.Prepared. It is looked up anew for
+// every message, so a change made before a transaction's DATA ended is seen by it.
+type Preparer interface {
+	Prepare(ctx context.Context, rcpts []Recipient) any
 }
 
 // Spam actions of DeliverySettings.spam_action.

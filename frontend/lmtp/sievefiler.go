@@ -82,6 +82,35 @@ func (f *SieveFiler) init() {
 	})
 }
 
+// Prepare implements Preparer: it looks up the scripts of the recipients' accounts, all at
+// once, while the message is parsed. The scripts are read anew for every message, so a
+// script changed (ManageSieve, strata sieve) before a transaction's DATA ended runs for it;
+// an account whose lookup failed is looked up again by File.
+func (f *SieveFiler) Prepare(ctx context.Context, rcpts []Recipient) any {
+	var accounts []string
+	seen := map[string]bool{}
+	for _, rcpt := range rcpts {
+		if !seen[rcpt.Account] {
+			seen[rcpt.Account] = true
+			accounts = append(accounts, rcpt.Account)
+		}
+	}
+	found := make([]*metadatapb.GetActiveSieveScriptResponse, len(accounts))
+	parallel(len(accounts), maxConcurrentAppends, func(i int) {
+		found[i], _ = f.Metadata.GetActiveSieveScript(ctx, &metadatapb.GetActiveSieveScriptRequest{Account: accounts[i]})
+	})
+	scripts := activeScripts{}
+	for i, account := range accounts {
+		if found[i] != nil {
+			scripts[account] = found[i]
+		}
+	}
+	return scripts
+}
+
+// activeScripts are the scripts Prepare found, by account.
+type activeScripts map[string]*metadatapb.GetActiveSieveScriptResponse
+
 // File implements Filer.
 func (f *SieveFiler) File(ctx context.Context, rcpt Recipient, msg *Message) ([]Target, error) {
 	f.init()
@@ -89,9 +118,13 @@ func (f *SieveFiler) File(ctx context.Context, rcpt Recipient, msg *Message) ([]
 	if err != nil {
 		return nil, err
 	}
-	active, err := f.Metadata.GetActiveSieveScript(ctx, &metadatapb.GetActiveSieveScriptRequest{Account: rcpt.Account})
-	if err != nil {
-		return nil, fmt.Errorf("active sieve script of %s: %w", rcpt.Account, err)
+	scripts, _ := msg.Prepared.(activeScripts)
+	active := scripts[rcpt.Account]
+	if active == nil {
+		active, err = f.Metadata.GetActiveSieveScript(ctx, &metadatapb.GetActiveSieveScriptRequest{Account: rcpt.Account})
+		if err != nil {
+			return nil, fmt.Errorf("active sieve script of %s: %w", rcpt.Account, err)
+		}
 	}
 	var rn sieve.Runner
 	for _, s := range active.GetBefore() {

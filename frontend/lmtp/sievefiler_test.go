@@ -400,3 +400,54 @@ if duplicate { discard; }
 		t.Errorf("INBOX holds %d messages, want 2 (the duplicate discarded)", n)
 	}
 }
+
+// TestSieveScriptsOfManyRecipients delivers one message to three accounts, two with scripts
+// of their own, whose scripts are looked up at once (SieveFiler.Prepare): each is filed by
+// its own. A script activated after that runs for the next message.
+func TestSieveScriptsOfManyRecipients(t *testing.T) {
+	srv := startServer(t, nil)
+	activate := func(account, name, content string) {
+		admin(t, func(ctx context.Context) (*metadatapb.SieveScript, error) {
+			return srv.Metadata().PutSieveScript(ctx, &metadatapb.PutSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: account, Name: name, Content: []byte(content)})
+		})
+		admin(t, func(ctx context.Context) (*metadatapb.SetActiveSieveScriptResponse, error) {
+			return srv.Metadata().SetActiveSieveScript(ctx, &metadatapb.SetActiveSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: account, Name: name})
+		})
+	}
+	for _, account := range []string{"bob@example.com", "carol@example.com"} {
+		addAccount(t, srv, account)
+	}
+	addMailbox(t, srv, embedded.DemoAccount, "Filed", "")
+	addMailbox(t, srv, "carol@example.com", "Filed", "")
+	activate(embedded.DemoAccount, "file", `require "fileinto"; fileinto "Filed";`)
+	activate("bob@example.com", "drop", `discard;`)
+	to := []string{embedded.DemoAccount, "bob@example.com", "carol@example.com"}
+	c := greeted(t, srv)
+	c.deliver("alice@example.org", to, message("first", "hi\n"))
+	activate(embedded.DemoAccount, "keep", `keep;`)
+	activate("carol@example.com", "file", `require "fileinto"; fileinto "Filed";`)
+	c.deliver("alice@example.org", to, message("second", "hi\n"))
+
+	for _, want := range []struct {
+		account, mailbox string
+		subjects         []string
+	}{
+		{embedded.DemoAccount, "Filed", []string{"first"}},
+		{embedded.DemoAccount, "INBOX", []string{"second"}},
+		{"bob@example.com", "INBOX", nil},
+		{"carol@example.com", "INBOX", []string{"first"}},
+		{"carol@example.com", "Filed", []string{"second"}},
+	} {
+		var got []string
+		for _, rec := range messages(t, srv, want.account, want.mailbox) {
+			for _, subject := range []string{"first", "second"} {
+				if strings.Contains(header(rec), "Subject: "+subject+"\r\n") {
+					got = append(got, subject)
+				}
+			}
+		}
+		if !slices.Equal(got, want.subjects) {
+			t.Errorf("%s %s holds %q, want %q", want.account, want.mailbox, got, want.subjects)
+		}
+	}
+}
