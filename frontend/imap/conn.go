@@ -394,6 +394,15 @@ func (c *conn) run(cmd *imapwire.Command) {
 		c.log.Debug("IMAP command", "tag", cmd.Tag, "command", cmd.Name, "duration", time.Since(start))
 		return
 	}
+	var unknown *outcomeUnknown
+	if errors.As(err, &unknown) && c.ctx.Err() == nil {
+		// No tagged response: the client cannot be told whether the command took effect.
+		c.log.Warn("IMAP command outcome unknown; closing the session", "command", cmd.Name, "err", err)
+		c.bw.Write(imapresp.AppendStatusResponse(nil, "*", "BYE", imapresp.CodeUnavailable, "The mail store did not confirm "+cmd.Name+"; reconnect to see its effect"))
+		c.bw.Flush()
+		c.state = stateLogout
+		return
+	}
 	status := c.statusOf(cmd, err)
 	if c.state == stateSelected && c.sel != nil {
 		// RFC 9051 7: untagged updates go before the tagged response; 7.5.1 forbids EXPUNGE

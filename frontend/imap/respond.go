@@ -140,38 +140,65 @@ func rpcStatus(err error, notFoundCode, what string) error {
 		return no(imapresp.CodeAlreadyExists, what+": "+st.Message())
 	case codes.InvalidArgument, codes.FailedPrecondition, codes.OutOfRange:
 		return no(imapresp.CodeCannot, what+": "+st.Message())
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
-		return no(imapresp.CodeUnavailable, what+": try again later")
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.Canceled:
+		// withRetry gave up on a call whose outcome it could not learn: a write may have
+		// committed, so NO would be a lie (a client that retries an APPEND it was told
+		// failed stores it twice). The session ends instead; the client reconnects and
+		// sees what happened (errOutcomeUnknown).
+		return &outcomeUnknown{what: what, err: err}
 	case codes.PermissionDenied:
 		return no(imapresp.CodeNoPerm, what+": permission denied")
 	case codes.ResourceExhausted:
 		return no(imapresp.CodeOverQuota, what+": "+st.Message())
-	case codes.Canceled:
-		return no(imapresp.CodeUnavailable, what+": cancelled")
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// retryable reports whether a metadata call failed in a way a retry may cure.
+// outcomeUnknown is a metadata call that failed in a way that leaves its outcome unknown
+// (the leader changed or the service did not answer, and retries with the same request ID
+// did not settle it). run answers it with BYE [UNAVAILABLE] and closes the connection, never
+// with a tagged NO (RFC 9051 7.1.5: BYE when the server must close; RFC 5530 3 UNAVAILABLE).
+type outcomeUnknown struct {
+	what string
+	err  error
+}
+
+func (e *outcomeUnknown) Error() string { return e.what + ": outcome unknown: " + e.err.Error() }
+func (e *outcomeUnknown) Unwrap() error { return e.err }
+
+// retryable reports whether a metadata call failed in a way a retry may cure. Canceled
+// counts: the session's own context is checked separately, so a Canceled status is the
+// service's (a leader that lost leadership with the entry pending), whose outcome is unknown.
 func retryable(err error) bool {
 	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.Canceled:
 		return true
 	}
 	return false
 }
 
-// withRetry runs call up to three times while it fails retryably, each time with a fresh
-// deadline. Writes pass their request ID in the closure, so every attempt reuses it and the
-// metadata service applies the write once.
+// retryBudget bounds how long withRetry keeps retrying: longer than a leader election, so a
+// write that was in flight when the leader failed learns its outcome from the new one.
+const retryBudget = 10 * time.Second
+
+// withRetry runs call while it fails retryably, each time with a fresh deadline and a
+// growing pause, for at most retryBudget after the first failure. Writes pass their request
+// ID in the closure, so every attempt reuses it and the metadata service applies the write
+// once and answers a retry with the first result.
 func (c *conn) withRetry(call func(ctx context.Context) error) error {
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
+	var giveUp time.Time
+	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
+			if attempt == 1 {
+				giveUp = time.Now().Add(retryBudget)
+			} else if time.Now().After(giveUp) {
+				return err
+			}
 			select {
 			case <-c.ctx.Done():
 				return err
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			case <-time.After(min(time.Duration(attempt)*200*time.Millisecond, time.Second)):
 			}
 		}
 		ctx, cancel := c.rpcContext()
@@ -181,5 +208,4 @@ func (c *conn) withRetry(call func(ctx context.Context) error) error {
 			return err
 		}
 	}
-	return err
 }
