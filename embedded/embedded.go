@@ -291,28 +291,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		AdminURI:              cfg.AdminURI,
 		Learner:               s.learner(),
 	})
-	if cfg.MetricsListen != "" {
-		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics)
-		if s.outbound != nil {
-			collectors = append(collectors, s.outbound.Collector())
-		}
-		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger, collectors...); err != nil {
-			// Not served yet, so Shutdown would not close them.
-			s.imapLn.Close()
-			if s.imapsLn != nil {
-				s.imapsLn.Close()
-			}
-			return nil, err
-		}
-	}
-	go func() { opened.serveErr <- opened.frontend.Serve(opened.imapLn) }()
-	if s.imapsLn != nil {
-		go func() { opened.serveErr <- opened.frontend.ServeTLS(opened.imapsLn) }()
-	}
 	if cfg.LMTPListen != "" {
-		if s.lmtpLn, err = net.Listen("tcp", cfg.LMTPListen); err != nil {
-			return nil, fmt.Errorf("listen for LMTP on %s: %w", cfg.LMTPListen, err)
-		}
 		s.lmtp = lmtp.NewServer(lmtp.Config{
 			Metadata:       client,
 			Blobs:          blobs,
@@ -331,6 +310,32 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 				Logger:   cfg.Logger,
 			},
 		})
+	}
+	if cfg.MetricsListen != "" {
+		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics)
+		if s.outbound != nil {
+			collectors = append(collectors, s.outbound.Collector())
+		}
+		if s.lmtp != nil {
+			collectors = append(collectors, s.lmtp.Collector())
+		}
+		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger, collectors...); err != nil {
+			// Not served yet, so Shutdown would not close them.
+			s.imapLn.Close()
+			if s.imapsLn != nil {
+				s.imapsLn.Close()
+			}
+			return nil, err
+		}
+	}
+	go func() { opened.serveErr <- opened.frontend.Serve(opened.imapLn) }()
+	if s.imapsLn != nil {
+		go func() { opened.serveErr <- opened.frontend.ServeTLS(opened.imapsLn) }()
+	}
+	if cfg.LMTPListen != "" {
+		if s.lmtpLn, err = net.Listen("tcp", cfg.LMTPListen); err != nil {
+			return nil, fmt.Errorf("listen for LMTP on %s: %w", cfg.LMTPListen, err)
+		}
 		go func() { opened.serveErr <- opened.lmtp.Serve(opened.lmtpLn) }()
 	}
 	if cfg.ManageSieveListen != "" {

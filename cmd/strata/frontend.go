@@ -208,6 +208,28 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		defer outboundQueue.Close()
 		collectors = append(collectors, outboundQueue.Collector())
 	}
+	var lmtpSrv *lmtp.Server
+	if lmtpListen != "" {
+		lmtpSrv = lmtp.NewServer(lmtp.Config{
+			Metadata:       metadatapb.NewMetadataClient(md),
+			Blobs:          blobs,
+			SpoolDir:       spoolDir,
+			Hostname:       hostname,
+			MaxMessageSize: maxSize,
+			AllowPublic:    lmtpPublic,
+			Logger:         logger,
+			// Sieve (issue 12): the account's and the tenant's scripts, rspamd when
+			// configured, redirect and vacation through the outbound queue.
+			Filer: &lmtp.SieveFiler{
+				Metadata: metadatapb.NewMetadataClient(md),
+				Spam:     spamChecker,
+				Outbound: outboundQueue,
+				Hostname: hostname,
+				Logger:   logger,
+			},
+		})
+		collectors = append(collectors, lmtpSrv.Collector())
+	}
 	var metrics *promexport.Server
 	if metricsListen != "" {
 		if metrics, err = promexport.Listen(metricsListen, blobs, logger, append(spamMetrics, collectors...)...); err != nil {
@@ -228,7 +250,6 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		}
 		go func() { serveErr <- srv.ServeTLS(imapsLn) }()
 	}
-	var lmtpSrv *lmtp.Server
 	lmtpAddr := ""
 	if lmtpListen != "" {
 		lmtpLn, err := net.Listen("tcp", lmtpListen)
@@ -237,24 +258,6 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("listen for LMTP on %s: %w", lmtpListen, err)
 		}
 		lmtpAddr = lmtpLn.Addr().String()
-		lmtpSrv = lmtp.NewServer(lmtp.Config{
-			Metadata:       metadatapb.NewMetadataClient(md),
-			Blobs:          blobs,
-			SpoolDir:       spoolDir,
-			Hostname:       hostname,
-			MaxMessageSize: maxSize,
-			AllowPublic:    lmtpPublic,
-			Logger:         logger,
-			// Sieve (issue 12): the account's and the tenant's scripts, rspamd when
-			// configured, redirect and vacation through the outbound queue.
-			Filer: &lmtp.SieveFiler{
-				Metadata: metadatapb.NewMetadataClient(md),
-				Spam:     spamChecker,
-				Outbound: outboundQueue,
-				Hostname: hostname,
-				Logger:   logger,
-			},
-		})
 		go func() { serveErr <- lmtpSrv.Serve(lmtpLn) }()
 	}
 	var sieveSrv *managesieve.Server

@@ -32,6 +32,15 @@ func (s *session) LMTPData(r io.Reader, replies smtp.StatusCollector) error {
 	env := s.env
 	env.rcpts = slices.Clone(env.rcpts)
 	s.mu.Unlock()
+	m := s.srv.metrics
+	start := time.Now()
+	err := s.lmtpData(r, countingReplies{replies, m}, env)
+	m.observeData(len(env.rcpts), err, start)
+	return err
+}
+
+// lmtpData is LMTPData on a snapshot of the envelope.
+func (s *session) lmtpData(r io.Reader, replies smtp.StatusCollector, env envelope) error {
 	if len(env.rcpts) == 0 {
 		// RFC 2033 4.2 with RFC 5321 3.3: DATA needs a successful RCPT; go-smtp checks it,
 		// and an RSET that raced a BDAT transfer leaves none.
@@ -271,6 +280,9 @@ func (s *session) deliver(env *envelope, stored *ingest.Stored, nm *metadatapb.N
 	resp, err := stored.Append(s.ctx, req, s.withRetry)
 	if err != nil {
 		return s.appendError(rcpt, err)
+	}
+	if resp.GetDuplicate() {
+		s.srv.metrics.duplicates.Add(1)
 	}
 	s.log.Info("lmtp: delivered", "account", rcpt.Account, "mailbox", mb.GetName(), "uid", resp.GetUids(), "duplicate", resp.GetDuplicate())
 	return nil

@@ -64,10 +64,11 @@ const (
 
 // Server serves LMTP on the listeners given to Serve.
 type Server struct {
-	cfg    Config
-	smtp   *smtp.Server
-	ingest *ingest.Committer
-	log    *slog.Logger
+	cfg     Config
+	smtp    *smtp.Server
+	metrics *metrics
+	ingest  *ingest.Committer
+	log     *slog.Logger
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -104,6 +105,7 @@ func NewServer(cfg Config) *Server {
 		cfg:      cfg,
 		log:      cfg.Logger,
 		sessions: make(map[*session]struct{}),
+		metrics:  newMetrics(),
 		ingest: &ingest.Committer{
 			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Timeout: storeTimeout, NewRequestID: newID,
 		},

@@ -104,6 +104,14 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 // Rcpt resolves the recipient and checks its quota (RFC 2033 4.2: the reply to RCPT says
 // whether the recipient is acceptable; RFC 5321 4.2.5).
 func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	err := s.rcpt(to)
+	if err != nil {
+		s.srv.metrics.rcptRefused[class(err)].Add(1)
+	}
+	return err
+}
+
+func (s *session) rcpt(to string) error {
 	s.mu.Lock()
 	opts := s.env.opts
 	s.mu.Unlock()
