@@ -22,6 +22,7 @@ import (
 	"github.com/strata-mail/strata/frontend/ingest"
 	"github.com/strata-mail/strata/frontend/message"
 	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/sieve"
 )
 
 // LMTPData receives the message once for all recipients and answers each (RFC 2033 4.2:
@@ -121,34 +122,44 @@ func (s *session) lmtpData(r io.Reader, replies smtp.StatusCollector, env envelo
 		err     error
 	}
 	plans := make([][]filed, len(env.rcpts))
-	tenants := map[string]bool{}
 	for i, rs := range env.rcpts {
 		for _, rcpt := range rs.accounts {
 			ctx, cancel := context.WithTimeout(s.ctx, rpcTimeout)
 			targets, err := s.srv.cfg.Filer.File(ctx, rcpt, msg)
 			cancel()
 			plans[i] = append(plans[i], filed{rcpt: rcpt, targets: targets, err: err})
-			if err == nil && len(targets) > 0 {
-				tenants[rcpt.Tenant] = true
-			}
 		}
-	}
-	var bodies []ingest.Body
-	for tenant := range tenants {
-		bodies = append(bodies, ingest.Body{Key: blobstore.Key(tenant, spool.Sum()), Spool: spool})
 	}
 
 	// The target mailboxes are looked up while the bodies are stored; the Appends go out
 	// once the bodies are durable, all at once, so that the Raft log commits them together
 	// (replication batches concurrent proposals) instead of one round trip each.
 	var jobs []*appendJob
+	var bodies []ingest.Body
+	shared := map[string]bool{} // tenants storing the message as received
 	for i, plan := range plans {
 		for _, p := range plan {
 			if p.err != nil {
 				continue
 			}
+			var edited *variant
 			for t, target := range p.targets {
-				jobs = append(jobs, &appendJob{rcpt: i, account: p.rcpt, target: t, mailbox: target.Mailbox, flags: target.Flags})
+				job := &appendJob{rcpt: i, account: p.rcpt, target: t, mailbox: target.Mailbox, flags: target.Flags}
+				if len(target.HeaderEdits) > 0 && edited == nil {
+					// One edited message per account: every target of its script run
+					// carries the same edits (sievefiler.go).
+					if edited = s.edited(spool, p.rcpt, target.HeaderEdits, now); edited != nil {
+						defer edited.spool.Close()
+						bodies = append(bodies, ingest.Body{Key: edited.nm.GetBlobKey(), Spool: edited.spool})
+					}
+				}
+				if len(target.HeaderEdits) > 0 && edited != nil {
+					job.body = edited
+				} else if !shared[p.rcpt.Tenant] {
+					shared[p.rcpt.Tenant] = true
+					bodies = append(bodies, ingest.Body{Key: blobstore.Key(p.rcpt.Tenant, spool.Sum()), Spool: spool})
+				}
+				jobs = append(jobs, job)
 			}
 		}
 	}
@@ -241,7 +252,30 @@ type appendJob struct {
 	target  int // index among the account's targets, part of the dedup key
 	mailbox string
 	flags   []string
+	body    *variant // the message as the account's Sieve edits made it; nil: as received
 	err     error
+}
+
+// variant is the message with an account's Sieve header edits applied (RFC 5293), stored as a
+// body of its own.
+type variant struct {
+	spool *blobstore.Spool
+	nm    *metadatapb.NewMessage
+}
+
+// edited returns the message with edits applied for rcpt, or nil when they cannot be
+// applied: the message is then stored as received, and the failure logged.
+func (s *session) edited(spool *blobstore.Spool, rcpt Recipient, edits []sieve.HeaderEdit, now time.Time) *variant {
+	dst, err := s.editedSpool(spool, edits)
+	if err == nil {
+		var nm *metadatapb.NewMessage
+		if nm, err = ingest.NewMessage(rcpt.Tenant, dst, now, nil); err == nil {
+			return &variant{spool: dst, nm: nm}
+		}
+		dst.Close()
+	}
+	s.log.Warn("lmtp: sieve header edits not applied", "account", rcpt.Account, "edits", len(edits), "err", err)
+	return nil
 }
 
 // parallel runs fn(0) .. fn(n-1), at most limit at once, and returns when all have.
@@ -266,8 +300,13 @@ func parallel(n, limit int, fn func(i int)) {
 // deliver appends the message to one target of an account, with the target's dedup key.
 func (s *session) deliver(env *envelope, stored *ingest.Stored, nm *metadatapb.NewMessage, sum [sha256.Size]byte, job *appendJob, mb *metadatapb.Mailbox, bodyHash []byte) error {
 	rcpt := job.account
-	m := proto.Clone(nm).(*metadatapb.NewMessage)
-	m.BlobKey = blobstore.Key(rcpt.Tenant, sum)
+	var m *metadatapb.NewMessage
+	if job.body != nil {
+		m = proto.Clone(job.body.nm).(*metadatapb.NewMessage)
+	} else {
+		m = proto.Clone(nm).(*metadatapb.NewMessage)
+		m.BlobKey = blobstore.Key(rcpt.Tenant, sum)
+	}
 	m.Flags = job.flags
 	req := &metadatapb.AppendRequest{
 		RequestId:          newID(),

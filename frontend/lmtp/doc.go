@@ -49,8 +49,11 @@
 //     window with the earlier UID instead of appending again. A recipient with several
 //     targets whose reply was a 4xx is retried whole; the targets already committed dedup.
 //   - Per-recipient headers never force one stored body per recipient: the only one,
-//     Delivered-To, is added only when there is exactly one recipient.
-//     Sieve editheader changes are therefore not applied (they are logged).
+//     Delivered-To, is added only when there is exactly one recipient. The one exception
+//     is asked for by the user: an account whose Sieve script edits the header (RFC 5293)
+//     gets the edited message as a body of its own (editheader.go), for every target of
+//     that script run; the other recipients share the message as received. Its dedup key
+//     stays that of the message as received, since a retry repeats the same edits.
 //   - Sieve side effects follow the store: an account whose Appends failed has sent no
 //     redirect or vacation and recorded no mark, so the MTA's retry does not repeat them
 //     (an address that expands to several accounts is retried whole, and the accounts

@@ -109,6 +109,9 @@ func (m *Message) runDelivered(ctx context.Context, rcpt Recipient) {
 type Target struct {
 	Mailbox string // the full name in the account's personal namespace
 	Flags   []string
+	// HeaderEdits are the account's Sieve editheader changes (RFC 5293), replayed on the
+	// message stored for this target; a target with edits gets a body of its own.
+	HeaderEdits []sieve.HeaderEdit
 }
 
 // A Filer decides where a message goes for one recipient: the target mailboxes, or an error

@@ -214,9 +214,11 @@ func (f *SieveFiler) apply(ctx context.Context, rcpt Recipient, msg *Message, re
 		}
 	}
 	if len(res.HeaderEdits) > 0 {
-		// One body is stored for all recipients of a tenant; per-recipient edits would
-		// need one each.
-		f.Logger.Info("lmtp: sieve editheader changes not applied", "account", rcpt.Account, "edits", len(res.HeaderEdits))
+		// RFC 5293: the edits apply to the message as every keep and fileinto of this run
+		// stores it (deliver.go stores that message as a body of its own).
+		for i := range targets {
+			targets[i].HeaderEdits = res.HeaderEdits
+		}
 	}
 	marks := res.DuplicateMarks
 	if len(marks) > 0 || len(sends) > 0 {

@@ -451,3 +451,46 @@ func TestSieveScriptsOfManyRecipients(t *testing.T) {
 		}
 	}
 }
+
+// TestSieveEditheader stores the message as the recipient's script edited it (RFC 5293 4,
+// 5): the added field first (and one last with :last), the deleted one gone, for that
+// account alone; another recipient of the same transaction gets the message as received,
+// from a body of its own.
+func TestSieveEditheader(t *testing.T) {
+	srv := startServer(t, nil)
+	addAccount(t, srv, "bob@example.com")
+	putScript(t, srv, "main", `require ["editheader", "fileinto"];
+addheader "X-Sieve-Tag" "work";
+addheader :last "X-Sieve-Last" "end";
+deleteheader :index 2 "X-Remove";
+fileinto "INBOX";
+`)
+	msg := message("edited", "body stays\n", "X-Remove: one", "X-Remove: two", "X-Remove: three")
+	greeted(t, srv).deliver("alice@example.org", []string{embedded.DemoAccount, "bob@example.com"}, msg)
+
+	demo := messages(t, srv, embedded.DemoAccount, "INBOX")
+	bob := messages(t, srv, "bob@example.com", "INBOX")
+	if len(demo) != 1 || len(bob) != 1 {
+		t.Fatalf("demo holds %d messages and bob %d, want 1 each", len(demo), len(bob))
+	}
+	h := header(demo[0])
+	if !strings.HasPrefix(h, "X-Sieve-Tag: work\r\n") {
+		t.Errorf("demo's header does not start with the added field:\n%s", h)
+	}
+	if !strings.HasSuffix(h, "X-Sieve-Last: end\r\n\r\n") {
+		t.Errorf("demo's header does not end with the :last field:\n%s", h)
+	}
+	if !strings.Contains(h, "X-Remove: one\r\nX-Remove: three\r\n") || strings.Contains(h, "X-Remove: two") {
+		t.Errorf("demo's header should have lost the second X-Remove only:\n%s", h)
+	}
+	hb := header(bob[0])
+	if strings.Contains(hb, "X-Sieve") || !strings.Contains(hb, "X-Remove: two") {
+		t.Errorf("bob's message was edited by demo's script:\n%s", hb)
+	}
+	if demo[0].GetBlobKey() == bob[0].GetBlobKey() {
+		t.Errorf("the edited and the unedited message share blob %s", demo[0].GetBlobKey())
+	}
+	if demo[0].GetSize() != bob[0].GetSize()+uint64(len("X-Sieve-Tag: work\r\nX-Sieve-Last: end\r\n")-len("X-Remove: two\r\n")) {
+		t.Errorf("sizes %d (edited) and %d: the edit should change only the header", demo[0].GetSize(), bob[0].GetSize())
+	}
+}
