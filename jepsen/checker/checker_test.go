@@ -228,6 +228,19 @@ func TestCleanHistories(t *testing.T) {
 				add(30, 31, connect(3, 3)).add(32, 33, sel(3, 3, 1, 2, 2)).
 				add(34, 35, listing(3, 3, msg(1, 1, "<m1>", 2, `\Seen`)))
 		},
+		"expunge sent with the SELECT response": func() *hist {
+			// Found in a real run: EXISTS 3, then two EXPUNGEs the feed had queued, in the
+			// SELECT's response; the session's view has one message after them, so the
+			// EXISTS 2 of its next APPEND is no shrink.
+			h := base()
+			s := sel(3, 3, 3, 4, 3)
+			s.Updates = []history.Update{{Kind: history.UpdateExpunge, Seq: 3}, {Kind: history.UpdateExpunge, Seq: 2}}
+			a := appendOp(3, 3, 4, "<m3>")
+			a.Updates = []history.Update{{Kind: history.UpdateExists, Count: 2}}
+			return h.add(30, 31, connect(3, 3)).add(32, 33, s).
+				add(34, 35, listing(3, 3, msg(1, 1, "<m1>", 2, `\Seen`))).
+				add(36, 37, a)
+		},
 		"failed append never seen": func() *hist {
 			h := base()
 			f := appendOp(1, 1, 0, "<m2>")

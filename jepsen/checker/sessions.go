@@ -44,9 +44,22 @@ func (c *run) walkSessions() {
 				v.uids = make([]uint32, op.Exists)
 				v.valid = true
 			}
+			// What followed the SELECT's EXISTS in its response: expunges and flag
+			// changes the session's feed had queued by then (RFC 9051 7: untagged updates
+			// may come with any response), or the VANISHED of QRESYNC (RFC 7162 3.2.5.1).
 			for _, u := range op.Updates {
-				if u.Kind == history.UpdateVanished {
+				switch u.Kind {
+				case history.UpdateVanished:
 					c.removed(i, u.UIDs)
+					if !u.Earlier {
+						c.vanished(i, v, u.UIDs)
+					}
+				case history.UpdateExpunge:
+					c.expunge(i, v, u.Seq)
+				case history.UpdateFetch:
+					if u.Message != nil {
+						c.fetched(i, v, *u.Message)
+					}
 				}
 			}
 			continue
