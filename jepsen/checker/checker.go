@@ -17,14 +17,14 @@
 //     ascending, never reused).
 //   - lost-ack / stale-own-read: a message whose APPEND, COPY, MOVE or LMTP delivery was
 //     acknowledged is in every later listing of its mailbox (UID FETCH 1:* of a session that
-//     SELECTed after the ack, or of the writing session itself) unless an op that may have
+//     the ack covers, see below, or of the writing session itself) unless an op that may have
 //     removed it was invoked before the listing completed. stale-own-read is the same rule
 //     when the reader is the writer's own client.
 //   - duplicate: a message appears at most once: one UID once per listing, and one Message-ID
 //     in a mailbox only at UIDs its APPEND, delivery or COPY/MOVE there explain.
 //   - failed-write-visible: a write that was answered NO/BAD (or refused by LMTP) is never seen.
 //   - expunged-returned: a UID a client was told is gone (EXPUNGE, VANISHED, MOVE's COPYUID)
-//     is never listed again by a session that SELECTed after that, nor by the told session.
+//     is never listed again by a session that this covers, nor by the told session.
 //   - modseq-back / uidnext-back: HIGHESTMODSEQ and UIDNEXT reported to one client (across its
 //     reconnects) never go below what it saw earlier: an earlier HIGHESTMODSEQ or message
 //     MODSEQ, an earlier UIDNEXT or UID (RFC 7162 3.1.2.1, RFC 9051 2.3.1.1).
@@ -35,8 +35,14 @@
 //   - expunge-in-command: no EXPUNGE (or VANISHED) while a FETCH, STORE or SEARCH (the non-UID
 //     forms) is in progress (RFC 9051 7.5.1).
 //
-// What a read is compared against rests on one assumption about Strata: SELECT and EXAMINE
-// read the mailbox at least as new as every write acknowledged before they were invoked.
+// What a read is compared against is Strata's read guarantee, session consistency
+// (frontend/metaclient/doc.go): a change acknowledged before a session logged in (LOGIN is a
+// linearizable read), or acknowledged through the session's own frontend before its SELECT,
+// covers the session (run.covered); one made through another frontend later reaches the
+// session through its change feed when it is observed (RFC 9051 5.2), which no bound in the
+// history can check. The final reads, fresh sessions through every frontend once the faults
+// are healed, are covered by every acknowledged write. A session's flag reads linearize
+// between its login and their completion.
 package checker
 
 import (
@@ -130,7 +136,23 @@ type opCtx struct {
 	mb       mbox // what the op names: its own mailbox for APPEND, STATUS, SELECT, else sel
 	// sel is the selected mailbox, which the updates an op receives are about.
 	sel      mbox
-	snapshot time.Duration // the Invoke of that SELECT: the view is at least this new
+	snapshot time.Duration // the Invoke of that SELECT
+	// login is the Invoke of the session's connect op: LOGIN is a linearizable read on
+	// the leader, so every read of the session is at least as new as the group then.
+	login time.Duration
+}
+
+// covered reports whether a write (or expunge) acknowledged at at, through frontend, must be
+// in the reads of op i's session. Strata's reads are session-consistent, not linearizable
+// (frontend/metaclient/doc.go): a session sees what was committed before it logged in, and
+// what its own frontend acknowledged before its SELECT (the frontend's read position covers
+// it); a change acknowledged through another frontend after the login reaches the session
+// through its change feed, when it is observed (RFC 9051 5.2, 7.4.1), with no bound the
+// history could check. The final reads (fresh sessions after the faults) hold every
+// acknowledged write to the first rule.
+func (c *run) covered(i int, at time.Duration, frontend string) bool {
+	x := c.ctx[i]
+	return at < x.login || (frontend == c.ops[i].Frontend && at < x.snapshot)
 }
 
 type run struct {
@@ -165,9 +187,18 @@ func newRun(h *history.History) *run {
 	})
 	c := &run{h: h, ops: ops, ctx: make([]opCtx, len(ops)), checks: map[string]int{}, perKind: map[string]int{}, midOf: map[mkey]sighting{}}
 	current := map[int64]int{}
+	login := map[int64]time.Duration{}
+	defer func() {
+		for i := range ops {
+			c.ctx[i].login = login[ops[i].Session]
+		}
+	}()
 	for i := range ops {
 		op := &ops[i]
 		own := mbox{op.Account, op.Mailbox, op.UIDValidity}
+		if op.Kind == history.KindConnect {
+			login[op.Session] = op.Invoke
+		}
 		switch op.Kind {
 		case history.KindConnect:
 			delete(current, op.Session)

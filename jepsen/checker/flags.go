@@ -110,7 +110,8 @@ func (c *run) checkFlags() {
 			return
 		}
 		add(mkey{c.ctx[i].sel, m.UID}, porcupine.Operation{ClientId: i, Input: flagOp{}, Output: normFlags(m.Flags),
-			Call: int64(c.ctx[i].snapshot), Return: int64(c.ops[i].Complete), Metadata: i})
+			// The session's view is at least as new as its login (covered), not its SELECT.
+			Call: int64(c.ctx[i].login), Return: int64(c.ops[i].Complete), Metadata: i})
 	}
 	for i := range c.ops {
 		op := &c.ops[i]

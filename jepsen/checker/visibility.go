@@ -169,7 +169,7 @@ func (c *run) checkVisibility() {
 				continue
 			}
 			own := w.Session == r.Session && w.Complete < r.Invoke
-			if !own && w.Complete >= x.snapshot {
+			if !own && !c.covered(i, w.Complete, w.Frontend) {
 				continue
 			}
 			kind := KindLostAck
@@ -310,7 +310,7 @@ func (c *run) checkExpungedReturned() {
 			k := mkey{x.mb, u}
 			c.checks[KindExpungedReturned]++
 			p, ok := first[k]
-			if ok && p.at < x.snapshot {
+			if ok && c.covered(i, p.at, c.ops[p.op].Frontend) {
 				c.report(KindExpungedReturned, fmt.Sprintf("UID %d of %s, gone by op %d, is listed by op %d of a session that selected after it", u, x.mb, c.ops[p.op].ID, op.ID), p.op, x.selected, i)
 				continue
 			}
