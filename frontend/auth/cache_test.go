@@ -243,10 +243,11 @@ func TestCache(t *testing.T) {
 // concatenate alike share a key.
 func TestCacheKeyIsPerProcess(t *testing.T) {
 	a, b := auth.NewCache(time.Minute, 1), auth.NewCache(time.Minute, 1)
-	if auth.KeyOf(a, "u@acme.test", "pw") != auth.KeyOf(a, "u@acme.test", "pw") {
+	first, again := auth.KeyOf(a, "u@acme.test", "pw"), auth.KeyOf(a, "u@acme.test", "pw")
+	if first != again {
 		t.Fatal("one cache keys the same pair differently")
 	}
-	if auth.KeyOf(a, "u@acme.test", "pw") == auth.KeyOf(b, "u@acme.test", "pw") {
+	if first == auth.KeyOf(b, "u@acme.test", "pw") {
 		t.Fatal("two caches share a key")
 	}
 	if auth.KeyOf(a, "u@acme.test", "xpw") == auth.KeyOf(a, "u@acme.testx", "pw") {
