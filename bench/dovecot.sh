@@ -7,9 +7,10 @@
 # The configuration is self-contained under DIR: base_dir, a passwd-file userdb/passdb with
 # the same users and password as the Strata run (argon2id with Strata's parameters, written
 # by `strata bench users --dovecot-passwd`), sdbox mail under DIR/home, no TLS, plaintext
-# LOGIN allowed, loopback only. Mail files belong to nobody:nogroup. With HIBERNATE set (a
-# Dovecot interval such as 5s), IMAP connections idling that long move to the imap-hibernate
-# process (imap_hibernate_timeout), which Debian's default configuration leaves off.
+# LOGIN allowed, loopback only, the authentication cache on (AUTH_CACHE_SIZE, default 10M,
+# and AUTH_CACHE_TTL, default 5 mins as Strata's). Mail files belong to nobody:nogroup. With
+# HIBERNATE set (a Dovecot interval such as 5s), IMAP connections idling that long move to
+# the imap-hibernate process (imap_hibernate_timeout), which Debian's default configuration leaves off.
 set -euo pipefail
 
 STRATA=${STRATA:-bin/strata}
@@ -48,6 +49,10 @@ info_log_path = $dir/dovecot.log
 first_valid_uid = 1
 mail_location = ${MAIL_LOCATION:-sdbox:~/sdbox}
 mail_fsync = optimized
+# As a provider runs it: successful logins are cached (Strata's frontends cache them too,
+# --auth-cache-size and --auth-cache-ttl); AUTH_CACHE_SIZE=0 turns the cache off.
+auth_cache_size = ${AUTH_CACHE_SIZE:-10M}
+auth_cache_ttl = ${AUTH_CACHE_TTL:-5 mins}
 passdb {
   driver = passwd-file
   args = scheme=ARGON2ID $dir/passwd

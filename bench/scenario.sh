@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one `strata bench` scenario against servers it starts on 127.0.0.1 and stops after.
 #
-#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp
+#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login
 #
 # compare, compare-bigmailbox, compare-idle and compare-resync run the same scenario against `strata serve`
 # and Dovecot (bench/dovecot.sh) and print the ratios.
@@ -14,8 +14,9 @@
 # DOVECOT_HIBERNATE (compare-idle: also measure Dovecot with imap_hibernate_timeout set to
 # this), and for lmtp and compare-lmtp USERS (at least 10), LMTP_MAX_SIZE, SIEVE (a Sieve
 # script every user gets as the active one, in both servers), CPU_PROFILE (a file: the CPU
-# profile of `strata serve` over its LMTP runs). Every report is printed and written as JSON
-# under OUT.
+# profile of `strata serve` over its LMTP runs), for compare-login USERS and CLIENTS and
+# STRATA_FLAGS (extra `strata serve` flags, e.g. "--auth-cache-ttl 0" to turn its
+# authentication cache off). Every report is printed and written as JSON under OUT.
 set -euo pipefail
 
 STRATA=${STRATA:-bin/strata}
@@ -69,11 +70,12 @@ stop_dovecot() {
 	fi
 }
 
-# start_strata [flags]: `strata serve` with a fresh data directory and any extra flags;
-# waits for "Strata is ready".
+# start_strata [flags]: `strata serve` with a fresh data directory, $STRATA_FLAGS and any
+# extra flags; waits for "Strata is ready".
 start_strata() {
+	# shellcheck disable=SC2086 # STRATA_FLAGS is a list of flags
 	"$STRATA" serve --data "$WORK/strata" --imap-listen "127.0.0.1:$IMAP_PORT" --grpc-listen "127.0.0.1:$GRPC_PORT" \
-		--imaps-listen "" --no-demo --log-level warn "$@" >"$WORK/strata.log" 2>&1 &
+		--imaps-listen "" --managesieve-listen "" --no-demo --log-level warn ${STRATA_FLAGS:-} "$@" >"$WORK/strata.log" 2>&1 &
 	STRATA_PID=$!
 	for _ in $(seq 300); do
 		if grep -q "Strata is ready" "$WORK/strata.log"; then
@@ -366,13 +368,54 @@ scenario_compare_lmtp() {
 	return "$status"
 }
 
+# cpu_ticks PID: the CPU time, in clock ticks, of PID and its live descendants, each with
+# what it reaped of its exited children (Dovecot's master reaps its per-connection processes).
+cpu_ticks() {
+	local total=0 f child
+	# Fields 14 to 17 of /proc/PID/stat, counted after the parenthesised command name (which
+	# may hold spaces): utime, stime, cutime, cstime.
+	for f in $(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f12-15); do
+		total=$((total + f))
+	done
+	for child in $(pgrep -P "$1" || true); do
+		total=$((total + $(cpu_ticks "$child")))
+	done
+	echo "$total"
+}
+
+# scenario_compare_login: LOGIN and LOGOUT in a loop (a new connection per login), CLIENTS
+# clients over USERS users, against `strata serve` and Dovecot (argon2id at Strata's
+# parameters, auth cache on); prints each server's CPU per LOGIN.
+scenario_compare_login() {
+	local users=${USERS:-16} clients=${CLIENTS:-16} hz before after logins
+	hz=$(getconf CLK_TCK)
+	start_strata
+	start_dovecot "$users"
+	b users --server "127.0.0.1:$GRPC_PORT" --users "$users"
+	for server in strata:$IMAP_PORT:$STRATA_PID dovecot:$DOVECOT_PORT:$DOVECOT_PID; do
+		local name port pid
+		IFS=: read -r name port pid <<<"$server"
+		load "before login on $name"
+		before=$(cpu_ticks "$pid")
+		b --addr "127.0.0.1:$port" --users "$users" --clients "$clients" --duration "$DURATION" --profile login=1 \
+			--label "$name" --json "$OUT/compare-login-$name.json"
+		after=$(cpu_ticks "$pid")
+		load "after login on $name"
+		logins=$(jq '[.ops[] | select(.op == "login") | .count] | add' "$OUT/compare-login-$name.json")
+		echo "$name: $logins logins, server CPU $(((after - before) * 1000 / hz)) ms, $(((after - before) * 1000000 / hz / logins)) us per LOGIN (with its connection and LOGOUT)"
+	done
+	echo
+	machine
+	"$STRATA" bench compare "$OUT/compare-login-strata.json" "$OUT/compare-login-dovecot.json"
+}
+
 case ${1:-} in
-mixed | bigmailbox | idle | append | compare | compare-bigmailbox | compare-idle | resync | compare-resync | lmtp | compare-lmtp)
+mixed | bigmailbox | idle | append | compare | compare-bigmailbox | compare-idle | resync | compare-resync | lmtp | compare-lmtp | compare-login)
 	machine
 	"scenario_${1//-/_}"
 	;;
 *)
-	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp" >&2
+	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login" >&2
 	exit 2
 	;;
 esac

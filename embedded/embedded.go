@@ -30,6 +30,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/fs"
 	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/blobstore/s3"
+	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
@@ -91,6 +92,12 @@ type Config struct {
 	// unreferenced before it is deleted; gc.DefaultGrace if zero.
 	BlobGCInterval time.Duration
 	BlobGCGrace    time.Duration
+	// AuthCacheTTL and AuthCacheSize configure the verified-credentials cache IMAP and
+	// ManageSieve share (auth.Cache): how long a verified password is taken without hashing
+	// it again, and how many are held. auth.DefaultCacheTTL and auth.DefaultCacheSize if
+	// zero; no cache if either is negative.
+	AuthCacheTTL  time.Duration
+	AuthCacheSize int
 	// MetricsListen is where Prometheus metrics are served (GET /metrics); off if empty.
 	MetricsListen string
 	// AdminURI is the server's /shared/admin METADATA entry (RFC 5464 3.2.1.1); none if
@@ -110,24 +117,25 @@ const DefaultBlobCacheSize = 64 << 20
 
 // Server is a running embedded Strata.
 type Server struct {
-	cfg      Config
-	logger   *slog.Logger
-	fsm      *metadata.FSM
-	node     *replication.Node
-	grpcSrv  *grpc.Server
-	grpcLn   net.Listener
-	conn     *grpc.ClientConn
-	frontend *imap.Server
-	imapLn   net.Listener
-	imapsLn  net.Listener
-	lmtp     *lmtp.Server
-	lmtpLn   net.Listener
-	keyPair  *imap.KeyPair
-	sieveSrv *managesieve.Server
-	sieveLn  net.Listener
-	serveErr chan error
-	stopGC   context.CancelFunc
-	metrics  *promexport.Server
+	cfg       Config
+	logger    *slog.Logger
+	fsm       *metadata.FSM
+	node      *replication.Node
+	grpcSrv   *grpc.Server
+	grpcLn    net.Listener
+	conn      *grpc.ClientConn
+	frontend  *imap.Server
+	imapLn    net.Listener
+	imapsLn   net.Listener
+	lmtp      *lmtp.Server
+	lmtpLn    net.Listener
+	keyPair   *imap.KeyPair
+	sieveSrv  *managesieve.Server
+	authCache *auth.Cache
+	sieveLn   net.Listener
+	serveErr  chan error
+	stopGC    context.CancelFunc
+	metrics   *promexport.Server
 	// spamChecker and spamLearner are nil when Config.Rspamd leaves them off.
 	spamChecker *spam.Checker
 	spamLearner *spam.Learner
@@ -276,8 +284,10 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			return nil, fmt.Errorf("listen for IMAPS on %s: %w", cfg.IMAPSListen, err)
 		}
 	}
+	s.authCache = auth.NewCache(cmp.Or(cfg.AuthCacheTTL, auth.DefaultCacheTTL), cmp.Or(cfg.AuthCacheSize, auth.DefaultCacheSize))
 	s.frontend = imap.NewServer(imap.Config{
 		Metadata:              client,
+		AuthCache:             s.authCache,
 		Blobs:                 blobs,
 		SpoolDir:              filepath.Join(cfg.DataDir, "spool"),
 		Logger:                cfg.Logger,
@@ -313,6 +323,9 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	if cfg.MetricsListen != "" {
 		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics)
+		if s.authCache != nil {
+			collectors = append(collectors, s.authCache.Collector())
+		}
 		if s.outbound != nil {
 			collectors = append(collectors, s.outbound.Collector())
 		}
@@ -344,6 +357,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 		s.sieveSrv = managesieve.NewServer(managesieve.Config{
 			Metadata:           client,
+			AuthCache:          s.authCache,
 			Logger:             cfg.Logger,
 			TLS:                s.keyPair.TLSConfig(),
 			AllowPlaintextAuth: cfg.AllowPlaintextAuth,
@@ -492,6 +506,9 @@ func (s *Server) LMTPAddr() string {
 	}
 	return s.lmtpLn.Addr().String()
 }
+
+// AuthCache is the verified-credentials cache of IMAP and ManageSieve, nil when off.
+func (s *Server) AuthCache() *auth.Cache { return s.authCache }
 
 // GRPCAddr is the address of the metadata and admin gRPC endpoint.
 func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }

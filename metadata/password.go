@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -98,4 +99,18 @@ func VerifyPassword(phc, password string) bool {
 	}
 	key := argon2.IDKey([]byte(password), h.salt, h.time, h.memory, h.threads, uint32(len(h.key)))
 	return subtle.ConstantTimeCompare(key, h.key) == 1
+}
+
+// credentialStampLen is the length of a credential stamp: 128 bits, too many to guess.
+const credentialStampLen = 16
+
+// credentialStamp names the stored password hash phc for the frontends' verified-credentials
+// cache (Account.credential_stamp): it changes whenever the hash does, and a new hash has
+// a new random salt, so a SetPassword (even to the same password) and a delete and
+// re-create change it. It is a one-way digest of the PHC string, which it does not reveal
+// and which is itself only testable with the full argon2id work, so holding it makes no
+// password cheaper to guess.
+func credentialStamp(phc string) []byte {
+	sum := sha256.Sum256([]byte("strata credential stamp\x00" + phc))
+	return sum[:credentialStampLen]
 }

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -264,6 +265,30 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 	matched := VerifyPassword(hash, req.GetPassword())
 	<-argonSlots
 	if !matched || !usable {
+		return nil, status.Error(codes.Unauthenticated, "invalid credentials")
+	}
+	account := rec.GetAccount()
+	account.CredentialStamp = credentialStamp(rec.GetPasswordHash())
+	return account, nil
+}
+
+// CheckCredential confirms a login a frontend verified earlier (Authenticate) without
+// hashing the password again: the stamp must be the current password hash's, compared in
+// constant time, and the account enabled. Every refusal is the one Unauthenticated error,
+// as in Authenticate. It reads on the leader like Authenticate (not a session read), so a
+// password change, disable or delete committed before the call refuses it.
+func (s *Service) CheckCredential(ctx context.Context, req *metadatapb.CheckCredentialRequest) (*metadatapb.Account, error) {
+	v, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rec, found, err := v.account(accountName(req.GetEmail()))
+	v.close()
+	if err != nil {
+		return nil, storageStatus(err)
+	}
+	usable := found && !rec.GetAccount().GetDisabled() && rec.GetPasswordHash() != ""
+	if !usable || subtle.ConstantTimeCompare(credentialStamp(rec.GetPasswordHash()), req.GetCredentialStamp()) != 1 {
 		return nil, status.Error(codes.Unauthenticated, "invalid credentials")
 	}
 	return rec.GetAccount(), nil

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -526,4 +527,53 @@ func TestServiceSubscriptions(t *testing.T) {
 	}
 	_, err := c.SetSubscribed(s.ctx(), &metadatapb.SetSubscribedRequest{RequestId: s.reqID(), Account: alice, Name: "a//b", Subscribed: true})
 	wantCode(t, err, codes.InvalidArgument)
+}
+
+// TestCheckCredential: the stamp Authenticate answers confirms the account without a hash
+// until the password changes (even to the same password), the account is disabled, or it
+// is deleted and created again; any other stamp is refused.
+func TestCheckCredential(t *testing.T) {
+	s := startService(t)
+	s.setupAlice()
+	c := s.client
+	check := func(stamp []byte) error {
+		_, err := c.CheckCredential(s.ctx(), &metadatapb.CheckCredentialRequest{Email: "Alice@example.org", CredentialStamp: stamp})
+		return err
+	}
+	first := must(c.Authenticate(s.ctx(), &metadatapb.AuthenticateRequest{Email: alice, Password: "correct horse"}))
+	if len(first.GetCredentialStamp()) != credentialStampLen {
+		t.Fatalf("Authenticate stamp = %x", first.GetCredentialStamp())
+	}
+	if acct := must(c.CheckCredential(s.ctx(), &metadatapb.CheckCredentialRequest{Email: alice, CredentialStamp: first.GetCredentialStamp()})); acct.GetEmail() != alice || acct.GetCredentialStamp() != nil {
+		t.Fatalf("CheckCredential = %v", acct)
+	}
+	again := must(c.Authenticate(s.ctx(), &metadatapb.AuthenticateRequest{Email: alice, Password: "correct horse"}))
+	if !bytes.Equal(again.GetCredentialStamp(), first.GetCredentialStamp()) {
+		t.Fatal("the stamp changed without a password change")
+	}
+	for _, bad := range [][]byte{nil, {}, make([]byte, credentialStampLen), first.GetCredentialStamp()[:credentialStampLen-1]} {
+		wantCode(t, check(bad), codes.Unauthenticated)
+	}
+	_, err := c.CheckCredential(s.ctx(), &metadatapb.CheckCredentialRequest{Email: "nobody@example.org", CredentialStamp: first.GetCredentialStamp()})
+	wantCode(t, err, codes.Unauthenticated)
+
+	// A new hash of the same password: a new salt, a new stamp.
+	must(c.SetPassword(s.ctx(), &metadatapb.SetPasswordRequest{RequestId: s.reqID(), Email: alice, Password: "correct horse"}))
+	wantCode(t, check(first.GetCredentialStamp()), codes.Unauthenticated)
+	second := must(c.Authenticate(s.ctx(), &metadatapb.AuthenticateRequest{Email: alice, Password: "correct horse"})).GetCredentialStamp()
+	if err := check(second); err != nil {
+		t.Fatal(err)
+	}
+
+	must(c.SetAccountDisabled(s.ctx(), &metadatapb.SetAccountDisabledRequest{RequestId: s.reqID(), Email: alice, Disabled: true}))
+	wantCode(t, check(second), codes.Unauthenticated)
+	must(c.SetAccountDisabled(s.ctx(), &metadatapb.SetAccountDisabledRequest{RequestId: s.reqID(), Email: alice}))
+	if err := check(second); err != nil {
+		t.Fatal(err)
+	}
+
+	must(c.DeleteAccount(s.ctx(), &metadatapb.DeleteAccountRequest{RequestId: s.reqID(), Email: alice}))
+	wantCode(t, check(second), codes.Unauthenticated)
+	must(c.CreateAccount(s.ctx(), &metadatapb.CreateAccountRequest{RequestId: s.reqID(), Email: alice, Password: "correct horse"}))
+	wantCode(t, check(second), codes.Unauthenticated)
 }

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
@@ -66,6 +67,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	f.Bool("follower-reads", true, "serve the reads of selected sessions from any metadata node that has applied what this frontend has seen (session consistency); false sends every read to the leader")
 	addBlobStoreFlags(f, "the directory --blob-dir, shared by all frontends")
 	addAdminURIFlag(f)
+	addAuthCacheFlags(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<spool-dir>/outbound")
 	return cmd
@@ -105,6 +107,10 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	metricsListen, _ := f.GetString("metrics-listen")
 	followerReads, _ := f.GetBool("follower-reads")
 	adminURI, err := adminURIFromFlags(f)
+	if err != nil {
+		return err
+	}
+	authCacheTTL, authCacheSize, err := authCacheFromFlags(f)
 	if err != nil {
 		return err
 	}
@@ -158,9 +164,12 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		go followDirectory(ctx, directory.New(etcd, logger), md, logger)
 	}
 
+	// One verified-credentials cache for IMAP and ManageSieve.
+	authCache := auth.NewCache(authCacheTTL, authCacheSize)
 	var keyPair *imap.KeyPair
 	cfg := imap.Config{
 		Metadata:              metadatapb.NewMetadataClient(md),
+		AuthCache:             authCache,
 		Blobs:                 blobs,
 		SpoolDir:              spoolDir,
 		Logger:                logger,
@@ -204,6 +213,9 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	collectors := []prometheus.Collector{srv.Collector()}
+	if authCache != nil {
+		collectors = append(collectors, authCache.Collector())
+	}
 	if outboundQueue != nil {
 		defer outboundQueue.Close()
 		collectors = append(collectors, outboundQueue.Collector())
@@ -268,7 +280,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("listen for ManageSieve on %s: %w", sieveListen, err)
 		}
 		sieveSrv = managesieve.NewServer(managesieve.Config{
-			Metadata: cfg.Metadata, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
+			Metadata: cfg.Metadata, AuthCache: authCache, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
 		})
 		go func() { serveErr <- sieveSrv.Serve(sieveLn) }()
 		fmt.Fprintf(cmd.OutOrStdout(), "ManageSieve on %s\n", sieveLn.Addr())
@@ -337,6 +349,27 @@ func addLMTPFlags(f *pflag.FlagSet) {
 	f.String("lmtp-listen", "127.0.0.1:2424", `LMTP (RFC 2033) listen address for the MTA's deliveries; "" for none`)
 	f.Bool("lmtp-allow-public", false, "allow --lmtp-listen on a public address and serve clients from public addresses (LMTP has no authentication; without it a wildcard address serves loopback and private clients only)")
 	f.String("hostname", "", "this server's name in LMTP greetings and Received fields (default: the host name)")
+}
+
+// addAuthCacheFlags registers the verified-credentials cache flags of `strata serve` and
+// `strata frontend` (frontend/auth.Cache).
+func addAuthCacheFlags(f *pflag.FlagSet) {
+	f.Duration("auth-cache-ttl", auth.DefaultCacheTTL, "how long a verified password is accepted again without hashing it (each login still checks with the metadata service that the password, and the account, are unchanged); 0 turns the cache off")
+	f.Int("auth-cache-size", auth.DefaultCacheSize, "most verified account and password pairs the cache holds; 0 turns the cache off")
+}
+
+// authCacheFromFlags reads --auth-cache-ttl and --auth-cache-size; 0 and 0 when the cache
+// is off.
+func authCacheFromFlags(f *pflag.FlagSet) (time.Duration, int, error) {
+	ttl, _ := f.GetDuration("auth-cache-ttl")
+	size, _ := f.GetInt("auth-cache-size")
+	if ttl < 0 || size < 0 {
+		return 0, 0, errors.New("--auth-cache-ttl and --auth-cache-size must not be negative (0 turns the cache off)")
+	}
+	if ttl == 0 || size == 0 {
+		return 0, 0, nil
+	}
+	return ttl, size, nil
 }
 
 // addAdminURIFlag registers --admin-uri, shared by `strata serve` and `strata frontend`.

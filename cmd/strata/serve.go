@@ -53,6 +53,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	addAdminURIFlag(f)
+	addAuthCacheFlags(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<data>/outbound")
 	return cmd
@@ -90,6 +91,13 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	adminURI, err := adminURIFromFlags(f)
 	if err != nil {
 		return err
+	}
+	authCacheTTL, authCacheSize, err := authCacheFromFlags(f)
+	if err != nil {
+		return err
+	}
+	if authCacheTTL == 0 {
+		authCacheTTL = -1 // embedded.Config: off when negative, the default when zero
 	}
 	outboundCfg, _, err := outboundConfigFromFlags(f, "", logger)
 	if err != nil {
@@ -131,6 +139,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		BlobGCInterval:        gcInterval,
 		BlobGCGrace:           gcGrace,
 		MetricsListen:         metricsListen,
+		AuthCacheTTL:          authCacheTTL,
+		AuthCacheSize:         authCacheSize,
 		AdminURI:              adminURI,
 		Rspamd:                rspamdConfigFromFlags(f),
 		Outbound:              outboundCfg,

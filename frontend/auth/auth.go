@@ -10,7 +10,8 @@
 //     the service gave it, for the protocol to answer "try again later".
 //   - A password is accepted in plaintext only over TLS, from loopback when the server
 //     trusts loopback, or when the configuration allows it everywhere (PlaintextAllowed).
-//   - Nothing here does I/O but the one Authenticate call, which takes the caller's context.
+//   - Nothing here does I/O but the metadata calls of a login (Authenticate, or
+//     CheckCredential for a login the Cache holds), which take the caller's context.
 package auth
 
 import (
@@ -19,9 +20,6 @@ import (
 	"errors"
 	"net"
 	"strings"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -37,14 +35,23 @@ var ErrMalformedPlain = errors.New("malformed PLAIN response")
 var ErrAuthorization = errors.New("acting as another user is not allowed")
 
 // CheckPassword verifies username and password with the metadata service and returns the
-// account. The user name is compared in lower case, as accounts are stored.
+// account. The user name is compared in lower case, as accounts are stored. Every call
+// hashes the password; Cache.CheckPassword is the same check through a cache.
 func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, username, password string) (*metadatapb.Account, error) {
-	account, err := md.Authenticate(ctx, &metadatapb.AuthenticateRequest{
-		Email: strings.ToLower(username), Password: password,
-	})
+	account, err := authenticate(ctx, md, strings.ToLower(username), password)
 	if err != nil {
-		switch status.Code(err) {
-		case codes.Unauthenticated, codes.PermissionDenied, codes.NotFound, codes.InvalidArgument:
+		return nil, err
+	}
+	account.CredentialStamp = nil
+	return account, nil
+}
+
+// authenticate runs Authenticate for email (lower case) and returns the account with its
+// credential stamp.
+func authenticate(ctx context.Context, md metadatapb.MetadataClient, email, password string) (*metadatapb.Account, error) {
+	account, err := md.Authenticate(ctx, &metadatapb.AuthenticateRequest{Email: email, Password: password})
+	if err != nil {
+		if refusal(err) {
 			return nil, ErrInvalidCredentials
 		}
 		return nil, err

@@ -101,7 +101,7 @@ func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 func (c *conn) authenticate(username, password string) error {
 	ctx, cancel := c.rpcContext()
 	defer cancel()
-	account, err := auth.CheckPassword(ctx, c.srv.cfg.Metadata, username, password)
+	account, err := c.srv.cfg.AuthCache.CheckPassword(ctx, c.srv.cfg.Metadata, username, password)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
 	}

@@ -54,6 +54,7 @@ import (
 	"time"
 
 	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/ingest"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -65,6 +66,9 @@ type Config struct {
 	Blobs    blobstore.Store
 	SpoolDir string // temporary files for incoming message literals
 	Logger   *slog.Logger
+	// AuthCache is the process's verified-credentials cache, shared with ManageSieve; nil:
+	// every LOGIN and AUTHENTICATE hashes the password.
+	AuthCache *auth.Cache
 	// AllowPlaintextAuth allows LOGIN and AUTHENTICATE PLAIN without TLS on every connection.
 	AllowPlaintextAuth bool
 	// TrustLoopback allows them without TLS on connections from a loopback address, where

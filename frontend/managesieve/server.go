@@ -22,6 +22,9 @@ type Config struct {
 	// TLS, when set, enables STARTTLS (RFC 5804 2.2); imap.KeyPair.TLSConfig makes one that
 	// follows certificate reloads, the same pair IMAP presents.
 	TLS *tls.Config
+	// AuthCache is the process's verified-credentials cache, shared with IMAP; nil: every
+	// AUTHENTICATE hashes the password.
+	AuthCache *auth.Cache
 	// AllowPlaintextAuth and TrustLoopback are IMAP's plaintext policy (frontend/auth):
 	// AUTHENTICATE PLAIN without TLS everywhere, or from loopback addresses.
 	AllowPlaintextAuth bool

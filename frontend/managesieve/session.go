@@ -153,7 +153,7 @@ func (c *conn) cmdAuthenticate(cmd *sievewire.Command) (*response, error) {
 	}
 	ctx, cancel := c.rpcContext()
 	defer cancel()
-	account, err := auth.CheckPassword(ctx, c.srv.cfg.Metadata, username, password)
+	account, err := c.srv.cfg.AuthCache.CheckPassword(ctx, c.srv.cfg.Metadata, username, password)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		return no("", "Authentication failed"), nil
 	}

@@ -590,13 +590,18 @@ func (x *Tenant) GetDomains() []string {
 }
 
 type Account struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"` // lower-cased user@domain
-	Tenant        string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	Disabled      bool                   `protobuf:"varint,3,opt,name=disabled,proto3" json:"disabled,omitempty"`
-	CreatedUnix   int64                  `protobuf:"varint,4,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Email       string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"` // lower-cased user@domain
+	Tenant      string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Disabled    bool                   `protobuf:"varint,3,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	CreatedUnix int64                  `protobuf:"varint,4,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	// Set in Authenticate's answer only: a digest of the account's stored password hash, so it
+	// changes with every SetPassword and with a delete and re-create (a new salt). It names
+	// the credential a password was verified against without revealing the hash: testing a
+	// password against it still needs the hash's salt and the full argon2id work.
+	CredentialStamp []byte `protobuf:"bytes,5,opt,name=credential_stamp,json=credentialStamp,proto3" json:"credential_stamp,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
@@ -655,6 +660,13 @@ func (x *Account) GetCreatedUnix() int64 {
 		return x.CreatedUnix
 	}
 	return 0
+}
+
+func (x *Account) GetCredentialStamp() []byte {
+	if x != nil {
+		return x.CredentialStamp
+	}
+	return nil
 }
 
 type Mailbox struct {
@@ -2014,6 +2026,58 @@ func (x *AuthenticateRequest) GetPassword() string {
 	return ""
 }
 
+type CheckCredentialRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Email           string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	CredentialStamp []byte                 `protobuf:"bytes,2,opt,name=credential_stamp,json=credentialStamp,proto3" json:"credential_stamp,omitempty"` // from an earlier Authenticate of the account
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *CheckCredentialRequest) Reset() {
+	*x = CheckCredentialRequest{}
+	mi := &file_metadata_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckCredentialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckCredentialRequest) ProtoMessage() {}
+
+func (x *CheckCredentialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckCredentialRequest.ProtoReflect.Descriptor instead.
+func (*CheckCredentialRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CheckCredentialRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *CheckCredentialRequest) GetCredentialStamp() []byte {
+	if x != nil {
+		return x.CredentialStamp
+	}
+	return nil
+}
+
 type ListMailboxesRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -2026,7 +2090,7 @@ type ListMailboxesRequest struct {
 
 func (x *ListMailboxesRequest) Reset() {
 	*x = ListMailboxesRequest{}
-	mi := &file_metadata_proto_msgTypes[24]
+	mi := &file_metadata_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2038,7 +2102,7 @@ func (x *ListMailboxesRequest) String() string {
 func (*ListMailboxesRequest) ProtoMessage() {}
 
 func (x *ListMailboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[24]
+	mi := &file_metadata_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2051,7 +2115,7 @@ func (x *ListMailboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMailboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListMailboxesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{24}
+	return file_metadata_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListMailboxesRequest) GetAccount() string {
@@ -2083,7 +2147,7 @@ type ListMailboxesResponse struct {
 
 func (x *ListMailboxesResponse) Reset() {
 	*x = ListMailboxesResponse{}
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2095,7 +2159,7 @@ func (x *ListMailboxesResponse) String() string {
 func (*ListMailboxesResponse) ProtoMessage() {}
 
 func (x *ListMailboxesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2108,7 +2172,7 @@ func (x *ListMailboxesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMailboxesResponse.ProtoReflect.Descriptor instead.
 func (*ListMailboxesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{25}
+	return file_metadata_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListMailboxesResponse) GetMailboxes() []*Mailbox {
@@ -2144,7 +2208,7 @@ type GetMailboxRequest struct {
 
 func (x *GetMailboxRequest) Reset() {
 	*x = GetMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2156,7 +2220,7 @@ func (x *GetMailboxRequest) String() string {
 func (*GetMailboxRequest) ProtoMessage() {}
 
 func (x *GetMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2169,7 +2233,7 @@ func (x *GetMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMailboxRequest.ProtoReflect.Descriptor instead.
 func (*GetMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{26}
+	return file_metadata_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetMailboxRequest) GetAccount() string {
@@ -2213,7 +2277,7 @@ type CreateMailboxRequest struct {
 
 func (x *CreateMailboxRequest) Reset() {
 	*x = CreateMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2225,7 +2289,7 @@ func (x *CreateMailboxRequest) String() string {
 func (*CreateMailboxRequest) ProtoMessage() {}
 
 func (x *CreateMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2238,7 +2302,7 @@ func (x *CreateMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMailboxRequest.ProtoReflect.Descriptor instead.
 func (*CreateMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{27}
+	return file_metadata_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateMailboxRequest) GetRequestId() string {
@@ -2288,7 +2352,7 @@ type DeleteMailboxRequest struct {
 
 func (x *DeleteMailboxRequest) Reset() {
 	*x = DeleteMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2364,7 @@ func (x *DeleteMailboxRequest) String() string {
 func (*DeleteMailboxRequest) ProtoMessage() {}
 
 func (x *DeleteMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2377,7 @@ func (x *DeleteMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMailboxRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{28}
+	return file_metadata_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *DeleteMailboxRequest) GetRequestId() string {
@@ -2352,7 +2416,7 @@ type DeleteMailboxResponse struct {
 
 func (x *DeleteMailboxResponse) Reset() {
 	*x = DeleteMailboxResponse{}
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2364,7 +2428,7 @@ func (x *DeleteMailboxResponse) String() string {
 func (*DeleteMailboxResponse) ProtoMessage() {}
 
 func (x *DeleteMailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2377,7 +2441,7 @@ func (x *DeleteMailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMailboxResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMailboxResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{29}
+	return file_metadata_proto_rawDescGZIP(), []int{30}
 }
 
 type RenameMailboxRequest struct {
@@ -2393,7 +2457,7 @@ type RenameMailboxRequest struct {
 
 func (x *RenameMailboxRequest) Reset() {
 	*x = RenameMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2469,7 @@ func (x *RenameMailboxRequest) String() string {
 func (*RenameMailboxRequest) ProtoMessage() {}
 
 func (x *RenameMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2482,7 @@ func (x *RenameMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameMailboxRequest.ProtoReflect.Descriptor instead.
 func (*RenameMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{30}
+	return file_metadata_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RenameMailboxRequest) GetRequestId() string {
@@ -2464,7 +2528,7 @@ type RenameMailboxResponse struct {
 
 func (x *RenameMailboxResponse) Reset() {
 	*x = RenameMailboxResponse{}
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2476,7 +2540,7 @@ func (x *RenameMailboxResponse) String() string {
 func (*RenameMailboxResponse) ProtoMessage() {}
 
 func (x *RenameMailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2489,7 +2553,7 @@ func (x *RenameMailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameMailboxResponse.ProtoReflect.Descriptor instead.
 func (*RenameMailboxResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{31}
+	return file_metadata_proto_rawDescGZIP(), []int{32}
 }
 
 type SetSubscribedRequest struct {
@@ -2504,7 +2568,7 @@ type SetSubscribedRequest struct {
 
 func (x *SetSubscribedRequest) Reset() {
 	*x = SetSubscribedRequest{}
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2516,7 +2580,7 @@ func (x *SetSubscribedRequest) String() string {
 func (*SetSubscribedRequest) ProtoMessage() {}
 
 func (x *SetSubscribedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2529,7 +2593,7 @@ func (x *SetSubscribedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSubscribedRequest.ProtoReflect.Descriptor instead.
 func (*SetSubscribedRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{32}
+	return file_metadata_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SetSubscribedRequest) GetRequestId() string {
@@ -2568,7 +2632,7 @@ type SetSubscribedResponse struct {
 
 func (x *SetSubscribedResponse) Reset() {
 	*x = SetSubscribedResponse{}
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2580,7 +2644,7 @@ func (x *SetSubscribedResponse) String() string {
 func (*SetSubscribedResponse) ProtoMessage() {}
 
 func (x *SetSubscribedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2593,7 +2657,7 @@ func (x *SetSubscribedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSubscribedResponse.ProtoReflect.Descriptor instead.
 func (*SetSubscribedResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{33}
+	return file_metadata_proto_rawDescGZIP(), []int{34}
 }
 
 type NewMessage struct {
@@ -2612,7 +2676,7 @@ type NewMessage struct {
 
 func (x *NewMessage) Reset() {
 	*x = NewMessage{}
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2624,7 +2688,7 @@ func (x *NewMessage) String() string {
 func (*NewMessage) ProtoMessage() {}
 
 func (x *NewMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2637,7 +2701,7 @@ func (x *NewMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewMessage.ProtoReflect.Descriptor instead.
 func (*NewMessage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{34}
+	return file_metadata_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *NewMessage) GetBlobKey() string {
@@ -2702,7 +2766,7 @@ type ThreadKeys struct {
 
 func (x *ThreadKeys) Reset() {
 	*x = ThreadKeys{}
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2714,7 +2778,7 @@ func (x *ThreadKeys) String() string {
 func (*ThreadKeys) ProtoMessage() {}
 
 func (x *ThreadKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2727,7 +2791,7 @@ func (x *ThreadKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadKeys.ProtoReflect.Descriptor instead.
 func (*ThreadKeys) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{35}
+	return file_metadata_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ThreadKeys) GetMessageId() string {
@@ -2787,7 +2851,7 @@ type AppendRequest struct {
 
 func (x *AppendRequest) Reset() {
 	*x = AppendRequest{}
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2799,7 +2863,7 @@ func (x *AppendRequest) String() string {
 func (*AppendRequest) ProtoMessage() {}
 
 func (x *AppendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2812,7 +2876,7 @@ func (x *AppendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendRequest.ProtoReflect.Descriptor instead.
 func (*AppendRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{36}
+	return file_metadata_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *AppendRequest) GetRequestId() string {
@@ -2909,7 +2973,7 @@ type AppendResponse struct {
 
 func (x *AppendResponse) Reset() {
 	*x = AppendResponse{}
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2921,7 +2985,7 @@ func (x *AppendResponse) String() string {
 func (*AppendResponse) ProtoMessage() {}
 
 func (x *AppendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2934,7 +2998,7 @@ func (x *AppendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendResponse.ProtoReflect.Descriptor instead.
 func (*AppendResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{37}
+	return file_metadata_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AppendResponse) GetUidValidity() uint32 {
@@ -2997,7 +3061,7 @@ type UidRange struct {
 
 func (x *UidRange) Reset() {
 	*x = UidRange{}
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3009,7 +3073,7 @@ func (x *UidRange) String() string {
 func (*UidRange) ProtoMessage() {}
 
 func (x *UidRange) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3022,7 +3086,7 @@ func (x *UidRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UidRange.ProtoReflect.Descriptor instead.
 func (*UidRange) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{38}
+	return file_metadata_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UidRange) GetFirst() uint32 {
@@ -3050,7 +3114,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3062,7 +3126,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3075,7 +3139,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{39}
+	return file_metadata_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListMessagesRequest) GetAccount() string {
@@ -3112,7 +3176,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3124,7 +3188,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3137,7 +3201,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{40}
+	return file_metadata_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ListMessagesResponse) GetMailbox() *Mailbox {
@@ -3177,7 +3241,7 @@ type FlagSet struct {
 
 func (x *FlagSet) Reset() {
 	*x = FlagSet{}
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3189,7 +3253,7 @@ func (x *FlagSet) String() string {
 func (*FlagSet) ProtoMessage() {}
 
 func (x *FlagSet) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3202,7 +3266,7 @@ func (x *FlagSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagSet.ProtoReflect.Descriptor instead.
 func (*FlagSet) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{41}
+	return file_metadata_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *FlagSet) GetFlags() []string {
@@ -3240,7 +3304,7 @@ type FetchMessagesRequest struct {
 
 func (x *FetchMessagesRequest) Reset() {
 	*x = FetchMessagesRequest{}
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3252,7 +3316,7 @@ func (x *FetchMessagesRequest) String() string {
 func (*FetchMessagesRequest) ProtoMessage() {}
 
 func (x *FetchMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3265,7 +3329,7 @@ func (x *FetchMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchMessagesRequest.ProtoReflect.Descriptor instead.
 func (*FetchMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{42}
+	return file_metadata_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *FetchMessagesRequest) GetAccount() string {
@@ -3347,7 +3411,7 @@ type StoreFlagsRequest struct {
 
 func (x *StoreFlagsRequest) Reset() {
 	*x = StoreFlagsRequest{}
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3359,7 +3423,7 @@ func (x *StoreFlagsRequest) String() string {
 func (*StoreFlagsRequest) ProtoMessage() {}
 
 func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3372,7 +3436,7 @@ func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsRequest.ProtoReflect.Descriptor instead.
 func (*StoreFlagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{43}
+	return file_metadata_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *StoreFlagsRequest) GetRequestId() string {
@@ -3442,7 +3506,7 @@ type FlagUpdate struct {
 
 func (x *FlagUpdate) Reset() {
 	*x = FlagUpdate{}
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3454,7 +3518,7 @@ func (x *FlagUpdate) String() string {
 func (*FlagUpdate) ProtoMessage() {}
 
 func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3467,7 +3531,7 @@ func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagUpdate.ProtoReflect.Descriptor instead.
 func (*FlagUpdate) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{44}
+	return file_metadata_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *FlagUpdate) GetUid() uint32 {
@@ -3502,7 +3566,7 @@ type StoreFlagsResponse struct {
 
 func (x *StoreFlagsResponse) Reset() {
 	*x = StoreFlagsResponse{}
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3514,7 +3578,7 @@ func (x *StoreFlagsResponse) String() string {
 func (*StoreFlagsResponse) ProtoMessage() {}
 
 func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3527,7 +3591,7 @@ func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsResponse.ProtoReflect.Descriptor instead.
 func (*StoreFlagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{45}
+	return file_metadata_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StoreFlagsResponse) GetUpdated() []*FlagUpdate {
@@ -3569,7 +3633,7 @@ type CopyRequest struct {
 
 func (x *CopyRequest) Reset() {
 	*x = CopyRequest{}
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3581,7 +3645,7 @@ func (x *CopyRequest) String() string {
 func (*CopyRequest) ProtoMessage() {}
 
 func (x *CopyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3594,7 +3658,7 @@ func (x *CopyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyRequest.ProtoReflect.Descriptor instead.
 func (*CopyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{46}
+	return file_metadata_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *CopyRequest) GetRequestId() string {
@@ -3667,7 +3731,7 @@ type CopyResponse struct {
 
 func (x *CopyResponse) Reset() {
 	*x = CopyResponse{}
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3679,7 +3743,7 @@ func (x *CopyResponse) String() string {
 func (*CopyResponse) ProtoMessage() {}
 
 func (x *CopyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3692,7 +3756,7 @@ func (x *CopyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyResponse.ProtoReflect.Descriptor instead.
 func (*CopyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{47}
+	return file_metadata_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CopyResponse) GetDestUidValidity() uint32 {
@@ -3737,7 +3801,7 @@ type ExpungeRequest struct {
 
 func (x *ExpungeRequest) Reset() {
 	*x = ExpungeRequest{}
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3749,7 +3813,7 @@ func (x *ExpungeRequest) String() string {
 func (*ExpungeRequest) ProtoMessage() {}
 
 func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3762,7 +3826,7 @@ func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeRequest.ProtoReflect.Descriptor instead.
 func (*ExpungeRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{48}
+	return file_metadata_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ExpungeRequest) GetRequestId() string {
@@ -3810,7 +3874,7 @@ type ExpungeResponse struct {
 
 func (x *ExpungeResponse) Reset() {
 	*x = ExpungeResponse{}
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3822,7 +3886,7 @@ func (x *ExpungeResponse) String() string {
 func (*ExpungeResponse) ProtoMessage() {}
 
 func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3835,7 +3899,7 @@ func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeResponse.ProtoReflect.Descriptor instead.
 func (*ExpungeResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{49}
+	return file_metadata_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ExpungeResponse) GetExpunged() []uint32 {
@@ -3865,7 +3929,7 @@ type ListVanishedRequest struct {
 
 func (x *ListVanishedRequest) Reset() {
 	*x = ListVanishedRequest{}
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3877,7 +3941,7 @@ func (x *ListVanishedRequest) String() string {
 func (*ListVanishedRequest) ProtoMessage() {}
 
 func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3890,7 +3954,7 @@ func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVanishedRequest.ProtoReflect.Descriptor instead.
 func (*ListVanishedRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{50}
+	return file_metadata_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListVanishedRequest) GetAccount() string {
@@ -3944,7 +4008,7 @@ type ListVanishedResponse struct {
 
 func (x *ListVanishedResponse) Reset() {
 	*x = ListVanishedResponse{}
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3956,7 +4020,7 @@ func (x *ListVanishedResponse) String() string {
 func (*ListVanishedResponse) ProtoMessage() {}
 
 func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3969,7 +4033,7 @@ func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVanishedResponse.ProtoReflect.Descriptor instead.
 func (*ListVanishedResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{51}
+	return file_metadata_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListVanishedResponse) GetVanished() []*UidRange {
@@ -4007,7 +4071,7 @@ type ClaimRecentRequest struct {
 
 func (x *ClaimRecentRequest) Reset() {
 	*x = ClaimRecentRequest{}
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4019,7 +4083,7 @@ func (x *ClaimRecentRequest) String() string {
 func (*ClaimRecentRequest) ProtoMessage() {}
 
 func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4032,7 +4096,7 @@ func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRecentRequest.ProtoReflect.Descriptor instead.
 func (*ClaimRecentRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{52}
+	return file_metadata_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ClaimRecentRequest) GetRequestId() string {
@@ -4082,7 +4146,7 @@ type ClaimRecentResponse struct {
 
 func (x *ClaimRecentResponse) Reset() {
 	*x = ClaimRecentResponse{}
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4094,7 +4158,7 @@ func (x *ClaimRecentResponse) String() string {
 func (*ClaimRecentResponse) ProtoMessage() {}
 
 func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4107,7 +4171,7 @@ func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRecentResponse.ProtoReflect.Descriptor instead.
 func (*ClaimRecentResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{53}
+	return file_metadata_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ClaimRecentResponse) GetFirstUid() uint32 {
@@ -4136,7 +4200,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4148,7 +4212,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4161,7 +4225,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{54}
+	return file_metadata_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *WatchRequest) GetAccount() string {
@@ -4208,7 +4272,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4220,7 +4284,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4233,7 +4297,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{55}
+	return file_metadata_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *Change) GetKind() ChangeKind {
@@ -4294,7 +4358,7 @@ type ChangeBatch struct {
 
 func (x *ChangeBatch) Reset() {
 	*x = ChangeBatch{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4306,7 +4370,7 @@ func (x *ChangeBatch) String() string {
 func (*ChangeBatch) ProtoMessage() {}
 
 func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4319,7 +4383,7 @@ func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBatch.ProtoReflect.Descriptor instead.
 func (*ChangeBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ChangeBatch) GetChanges() []*Change {
@@ -4356,7 +4420,7 @@ type MarkBlobsDeletingRequest struct {
 
 func (x *MarkBlobsDeletingRequest) Reset() {
 	*x = MarkBlobsDeletingRequest{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4368,7 +4432,7 @@ func (x *MarkBlobsDeletingRequest) String() string {
 func (*MarkBlobsDeletingRequest) ProtoMessage() {}
 
 func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4381,7 +4445,7 @@ func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkBlobsDeletingRequest.ProtoReflect.Descriptor instead.
 func (*MarkBlobsDeletingRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *MarkBlobsDeletingRequest) GetRequestId() string {
@@ -4417,7 +4481,7 @@ type ForgetBlobsRequest struct {
 
 func (x *ForgetBlobsRequest) Reset() {
 	*x = ForgetBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4429,7 +4493,7 @@ func (x *ForgetBlobsRequest) String() string {
 func (*ForgetBlobsRequest) ProtoMessage() {}
 
 func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4442,7 +4506,7 @@ func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetBlobsRequest.ProtoReflect.Descriptor instead.
 func (*ForgetBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ForgetBlobsRequest) GetRequestId() string {
@@ -4471,7 +4535,7 @@ type BlobBatch struct {
 
 func (x *BlobBatch) Reset() {
 	*x = BlobBatch{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4483,7 +4547,7 @@ func (x *BlobBatch) String() string {
 func (*BlobBatch) ProtoMessage() {}
 
 func (x *BlobBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4496,7 +4560,7 @@ func (x *BlobBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobBatch.ProtoReflect.Descriptor instead.
 func (*BlobBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *BlobBatch) GetKeys() []string {
@@ -4522,7 +4586,7 @@ type CollectBlobsRequest struct {
 
 func (x *CollectBlobsRequest) Reset() {
 	*x = CollectBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4534,7 +4598,7 @@ func (x *CollectBlobsRequest) String() string {
 func (*CollectBlobsRequest) ProtoMessage() {}
 
 func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4547,7 +4611,7 @@ func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsRequest.ProtoReflect.Descriptor instead.
 func (*CollectBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *CollectBlobsRequest) GetGraceNanos() int64 {
@@ -4566,7 +4630,7 @@ type CollectBlobsResponse struct {
 
 func (x *CollectBlobsResponse) Reset() {
 	*x = CollectBlobsResponse{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4578,7 +4642,7 @@ func (x *CollectBlobsResponse) String() string {
 func (*CollectBlobsResponse) ProtoMessage() {}
 
 func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4591,7 +4655,7 @@ func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsResponse.ProtoReflect.Descriptor instead.
 func (*CollectBlobsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *CollectBlobsResponse) GetDeleted() uint64 {
@@ -4612,7 +4676,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4624,7 +4688,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4637,7 +4701,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *DeleteTenantRequest) GetRequestId() string {
@@ -4670,7 +4734,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4682,7 +4746,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4695,7 +4759,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *DeleteTenantResponse) GetDeletedAccounts() []string {
@@ -4716,7 +4780,7 @@ type AddDomainRequest struct {
 
 func (x *AddDomainRequest) Reset() {
 	*x = AddDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4728,7 +4792,7 @@ func (x *AddDomainRequest) String() string {
 func (*AddDomainRequest) ProtoMessage() {}
 
 func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4741,7 +4805,7 @@ func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainRequest.ProtoReflect.Descriptor instead.
 func (*AddDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *AddDomainRequest) GetRequestId() string {
@@ -4776,7 +4840,7 @@ type RemoveDomainRequest struct {
 
 func (x *RemoveDomainRequest) Reset() {
 	*x = RemoveDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4788,7 +4852,7 @@ func (x *RemoveDomainRequest) String() string {
 func (*RemoveDomainRequest) ProtoMessage() {}
 
 func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4801,7 +4865,7 @@ func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDomainRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{65}
+	return file_metadata_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *RemoveDomainRequest) GetRequestId() string {
@@ -4836,7 +4900,7 @@ type SetAccountDisabledRequest struct {
 
 func (x *SetAccountDisabledRequest) Reset() {
 	*x = SetAccountDisabledRequest{}
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4848,7 +4912,7 @@ func (x *SetAccountDisabledRequest) String() string {
 func (*SetAccountDisabledRequest) ProtoMessage() {}
 
 func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4861,7 +4925,7 @@ func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountDisabledRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{66}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *SetAccountDisabledRequest) GetRequestId() string {
@@ -4894,7 +4958,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4906,7 +4970,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4919,7 +4983,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{67}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *GetAccountRequest) GetEmail() string {
@@ -4940,7 +5004,7 @@ type QuotaLimits struct {
 
 func (x *QuotaLimits) Reset() {
 	*x = QuotaLimits{}
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4952,7 +5016,7 @@ func (x *QuotaLimits) String() string {
 func (*QuotaLimits) ProtoMessage() {}
 
 func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4965,7 +5029,7 @@ func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaLimits.ProtoReflect.Descriptor instead.
 func (*QuotaLimits) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{68}
+	return file_metadata_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *QuotaLimits) GetStorageBytes() uint64 {
@@ -4992,7 +5056,7 @@ type QuotaUsage struct {
 
 func (x *QuotaUsage) Reset() {
 	*x = QuotaUsage{}
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5004,7 +5068,7 @@ func (x *QuotaUsage) String() string {
 func (*QuotaUsage) ProtoMessage() {}
 
 func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5017,7 +5081,7 @@ func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaUsage.ProtoReflect.Descriptor instead.
 func (*QuotaUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{69}
+	return file_metadata_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *QuotaUsage) GetStorageBytes() uint64 {
@@ -5046,7 +5110,7 @@ type QuotaRoot struct {
 
 func (x *QuotaRoot) Reset() {
 	*x = QuotaRoot{}
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5058,7 +5122,7 @@ func (x *QuotaRoot) String() string {
 func (*QuotaRoot) ProtoMessage() {}
 
 func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5071,7 +5135,7 @@ func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaRoot.ProtoReflect.Descriptor instead.
 func (*QuotaRoot) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{70}
+	return file_metadata_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *QuotaRoot) GetAccount() string {
@@ -5116,7 +5180,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5128,7 +5192,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5141,7 +5205,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{71}
+	return file_metadata_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *SetQuotaRequest) GetRequestId() string {
@@ -5183,7 +5247,7 @@ type GetQuotaRequest struct {
 
 func (x *GetQuotaRequest) Reset() {
 	*x = GetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5195,7 +5259,7 @@ func (x *GetQuotaRequest) String() string {
 func (*GetQuotaRequest) ProtoMessage() {}
 
 func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5208,7 +5272,7 @@ func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*GetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{72}
+	return file_metadata_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *GetQuotaRequest) GetAccount() string {
@@ -5234,7 +5298,7 @@ type GetQuotaResponse struct {
 
 func (x *GetQuotaResponse) Reset() {
 	*x = GetQuotaResponse{}
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5246,7 +5310,7 @@ func (x *GetQuotaResponse) String() string {
 func (*GetQuotaResponse) ProtoMessage() {}
 
 func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5259,7 +5323,7 @@ func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*GetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{73}
+	return file_metadata_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *GetQuotaResponse) GetRoots() []*QuotaRoot {
@@ -5281,7 +5345,7 @@ type MetadataEntry struct {
 
 func (x *MetadataEntry) Reset() {
 	*x = MetadataEntry{}
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5293,7 +5357,7 @@ func (x *MetadataEntry) String() string {
 func (*MetadataEntry) ProtoMessage() {}
 
 func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5306,7 +5370,7 @@ func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataEntry.ProtoReflect.Descriptor instead.
 func (*MetadataEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{74}
+	return file_metadata_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *MetadataEntry) GetName() string {
@@ -5338,7 +5402,7 @@ type SetMetadataRequest struct {
 
 func (x *SetMetadataRequest) Reset() {
 	*x = SetMetadataRequest{}
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5350,7 +5414,7 @@ func (x *SetMetadataRequest) String() string {
 func (*SetMetadataRequest) ProtoMessage() {}
 
 func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5363,7 +5427,7 @@ func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{75}
+	return file_metadata_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *SetMetadataRequest) GetRequestId() string {
@@ -5423,7 +5487,7 @@ type SetMetadataResponse struct {
 
 func (x *SetMetadataResponse) Reset() {
 	*x = SetMetadataResponse{}
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5435,7 +5499,7 @@ func (x *SetMetadataResponse) String() string {
 func (*SetMetadataResponse) ProtoMessage() {}
 
 func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5448,7 +5512,7 @@ func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*SetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{76}
+	return file_metadata_proto_rawDescGZIP(), []int{77}
 }
 
 type GetMetadataRequest struct {
@@ -5473,7 +5537,7 @@ type GetMetadataRequest struct {
 
 func (x *GetMetadataRequest) Reset() {
 	*x = GetMetadataRequest{}
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5485,7 +5549,7 @@ func (x *GetMetadataRequest) String() string {
 func (*GetMetadataRequest) ProtoMessage() {}
 
 func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5498,7 +5562,7 @@ func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*GetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{77}
+	return file_metadata_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GetMetadataRequest) GetUser() string {
@@ -5579,7 +5643,7 @@ type GetMetadataResponse struct {
 
 func (x *GetMetadataResponse) Reset() {
 	*x = GetMetadataResponse{}
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5591,7 +5655,7 @@ func (x *GetMetadataResponse) String() string {
 func (*GetMetadataResponse) ProtoMessage() {}
 
 func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5604,7 +5668,7 @@ func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*GetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{78}
+	return file_metadata_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *GetMetadataResponse) GetEntries() []*MetadataEntry {
@@ -5633,7 +5697,7 @@ type WatchAccountRequest struct {
 
 func (x *WatchAccountRequest) Reset() {
 	*x = WatchAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5645,7 +5709,7 @@ func (x *WatchAccountRequest) String() string {
 func (*WatchAccountRequest) ProtoMessage() {}
 
 func (x *WatchAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5658,7 +5722,7 @@ func (x *WatchAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAccountRequest.ProtoReflect.Descriptor instead.
 func (*WatchAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{79}
+	return file_metadata_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *WatchAccountRequest) GetAccount() string {
@@ -5697,7 +5761,7 @@ type AccountChanges struct {
 
 func (x *AccountChanges) Reset() {
 	*x = AccountChanges{}
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5709,7 +5773,7 @@ func (x *AccountChanges) String() string {
 func (*AccountChanges) ProtoMessage() {}
 
 func (x *AccountChanges) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5722,7 +5786,7 @@ func (x *AccountChanges) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountChanges.ProtoReflect.Descriptor instead.
 func (*AccountChanges) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{80}
+	return file_metadata_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *AccountChanges) GetSnapshot() bool {
@@ -5782,7 +5846,7 @@ type DeliverySettings struct {
 
 func (x *DeliverySettings) Reset() {
 	*x = DeliverySettings{}
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5794,7 +5858,7 @@ func (x *DeliverySettings) String() string {
 func (*DeliverySettings) ProtoMessage() {}
 
 func (x *DeliverySettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5807,7 +5871,7 @@ func (x *DeliverySettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverySettings.ProtoReflect.Descriptor instead.
 func (*DeliverySettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{81}
+	return file_metadata_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *DeliverySettings) GetSubaddressDelimiter() string {
@@ -5870,7 +5934,7 @@ type SetDeliverySettingsRequest struct {
 
 func (x *SetDeliverySettingsRequest) Reset() {
 	*x = SetDeliverySettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5882,7 +5946,7 @@ func (x *SetDeliverySettingsRequest) String() string {
 func (*SetDeliverySettingsRequest) ProtoMessage() {}
 
 func (x *SetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5895,7 +5959,7 @@ func (x *SetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDeliverySettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetDeliverySettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{82}
+	return file_metadata_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *SetDeliverySettingsRequest) GetRequestId() string {
@@ -5928,7 +5992,7 @@ type GetDeliverySettingsRequest struct {
 
 func (x *GetDeliverySettingsRequest) Reset() {
 	*x = GetDeliverySettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5940,7 +6004,7 @@ func (x *GetDeliverySettingsRequest) String() string {
 func (*GetDeliverySettingsRequest) ProtoMessage() {}
 
 func (x *GetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5953,7 +6017,7 @@ func (x *GetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeliverySettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetDeliverySettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{83}
+	return file_metadata_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *GetDeliverySettingsRequest) GetTenant() string {
@@ -5972,7 +6036,7 @@ type ResolveRecipientRequest struct {
 
 func (x *ResolveRecipientRequest) Reset() {
 	*x = ResolveRecipientRequest{}
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5984,7 +6048,7 @@ func (x *ResolveRecipientRequest) String() string {
 func (*ResolveRecipientRequest) ProtoMessage() {}
 
 func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5997,7 +6061,7 @@ func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRecipientRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRecipientRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{84}
+	return file_metadata_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *ResolveRecipientRequest) GetAddress() string {
@@ -6023,7 +6087,7 @@ type ResolvedAccount struct {
 
 func (x *ResolvedAccount) Reset() {
 	*x = ResolvedAccount{}
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6035,7 +6099,7 @@ func (x *ResolvedAccount) String() string {
 func (*ResolvedAccount) ProtoMessage() {}
 
 func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6048,7 +6112,7 @@ func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolvedAccount.ProtoReflect.Descriptor instead.
 func (*ResolvedAccount) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{85}
+	return file_metadata_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *ResolvedAccount) GetAccount() string {
@@ -6097,7 +6161,7 @@ type ResolveRecipientResponse struct {
 
 func (x *ResolveRecipientResponse) Reset() {
 	*x = ResolveRecipientResponse{}
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6109,7 +6173,7 @@ func (x *ResolveRecipientResponse) String() string {
 func (*ResolveRecipientResponse) ProtoMessage() {}
 
 func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6122,7 +6186,7 @@ func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRecipientResponse.ProtoReflect.Descriptor instead.
 func (*ResolveRecipientResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{86}
+	return file_metadata_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *ResolveRecipientResponse) GetAccount() string {
@@ -6193,7 +6257,7 @@ type Alias struct {
 
 func (x *Alias) Reset() {
 	*x = Alias{}
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6205,7 +6269,7 @@ func (x *Alias) String() string {
 func (*Alias) ProtoMessage() {}
 
 func (x *Alias) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6218,7 +6282,7 @@ func (x *Alias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alias.ProtoReflect.Descriptor instead.
 func (*Alias) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{87}
+	return file_metadata_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *Alias) GetAddress() string {
@@ -6254,7 +6318,7 @@ type AddAliasRequest struct {
 
 func (x *AddAliasRequest) Reset() {
 	*x = AddAliasRequest{}
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6266,7 +6330,7 @@ func (x *AddAliasRequest) String() string {
 func (*AddAliasRequest) ProtoMessage() {}
 
 func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6279,7 +6343,7 @@ func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAliasRequest.ProtoReflect.Descriptor instead.
 func (*AddAliasRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{88}
+	return file_metadata_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *AddAliasRequest) GetRequestId() string {
@@ -6316,7 +6380,7 @@ type DeleteAliasRequest struct {
 
 func (x *DeleteAliasRequest) Reset() {
 	*x = DeleteAliasRequest{}
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6328,7 +6392,7 @@ func (x *DeleteAliasRequest) String() string {
 func (*DeleteAliasRequest) ProtoMessage() {}
 
 func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6341,7 +6405,7 @@ func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAliasRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{89}
+	return file_metadata_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *DeleteAliasRequest) GetRequestId() string {
@@ -6374,7 +6438,7 @@ type DeleteAliasResponse struct {
 
 func (x *DeleteAliasResponse) Reset() {
 	*x = DeleteAliasResponse{}
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6386,7 +6450,7 @@ func (x *DeleteAliasResponse) String() string {
 func (*DeleteAliasResponse) ProtoMessage() {}
 
 func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6399,7 +6463,7 @@ func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAliasResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{90}
+	return file_metadata_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *DeleteAliasResponse) GetAlias() *Alias {
@@ -6420,7 +6484,7 @@ type ListAliasesRequest struct {
 
 func (x *ListAliasesRequest) Reset() {
 	*x = ListAliasesRequest{}
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6432,7 +6496,7 @@ func (x *ListAliasesRequest) String() string {
 func (*ListAliasesRequest) ProtoMessage() {}
 
 func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6445,7 +6509,7 @@ func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
 func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{91}
+	return file_metadata_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ListAliasesRequest) GetTenant() string {
@@ -6471,7 +6535,7 @@ type ListAliasesResponse struct {
 
 func (x *ListAliasesResponse) Reset() {
 	*x = ListAliasesResponse{}
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6483,7 +6547,7 @@ func (x *ListAliasesResponse) String() string {
 func (*ListAliasesResponse) ProtoMessage() {}
 
 func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6496,7 +6560,7 @@ func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
 func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{92}
+	return file_metadata_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ListAliasesResponse) GetAliases() []*Alias {
@@ -6524,7 +6588,7 @@ type SieveScript struct {
 
 func (x *SieveScript) Reset() {
 	*x = SieveScript{}
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6536,7 +6600,7 @@ func (x *SieveScript) String() string {
 func (*SieveScript) ProtoMessage() {}
 
 func (x *SieveScript) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6549,7 +6613,7 @@ func (x *SieveScript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SieveScript.ProtoReflect.Descriptor instead.
 func (*SieveScript) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{93}
+	return file_metadata_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *SieveScript) GetAccount() string {
@@ -6622,7 +6686,7 @@ type PutSieveScriptRequest struct {
 
 func (x *PutSieveScriptRequest) Reset() {
 	*x = PutSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6634,7 +6698,7 @@ func (x *PutSieveScriptRequest) String() string {
 func (*PutSieveScriptRequest) ProtoMessage() {}
 
 func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6647,7 +6711,7 @@ func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*PutSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{94}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *PutSieveScriptRequest) GetRequestId() string {
@@ -6703,7 +6767,7 @@ type GetSieveScriptRequest struct {
 
 func (x *GetSieveScriptRequest) Reset() {
 	*x = GetSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6715,7 +6779,7 @@ func (x *GetSieveScriptRequest) String() string {
 func (*GetSieveScriptRequest) ProtoMessage() {}
 
 func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6728,7 +6792,7 @@ func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*GetSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{95}
+	return file_metadata_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *GetSieveScriptRequest) GetAccount() string {
@@ -6762,7 +6826,7 @@ type ListSieveScriptsRequest struct {
 
 func (x *ListSieveScriptsRequest) Reset() {
 	*x = ListSieveScriptsRequest{}
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6774,7 +6838,7 @@ func (x *ListSieveScriptsRequest) String() string {
 func (*ListSieveScriptsRequest) ProtoMessage() {}
 
 func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6787,7 +6851,7 @@ func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSieveScriptsRequest.ProtoReflect.Descriptor instead.
 func (*ListSieveScriptsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{96}
+	return file_metadata_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *ListSieveScriptsRequest) GetAccount() string {
@@ -6816,7 +6880,7 @@ type ListSieveScriptsResponse struct {
 
 func (x *ListSieveScriptsResponse) Reset() {
 	*x = ListSieveScriptsResponse{}
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6828,7 +6892,7 @@ func (x *ListSieveScriptsResponse) String() string {
 func (*ListSieveScriptsResponse) ProtoMessage() {}
 
 func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6841,7 +6905,7 @@ func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSieveScriptsResponse.ProtoReflect.Descriptor instead.
 func (*ListSieveScriptsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{97}
+	return file_metadata_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *ListSieveScriptsResponse) GetScripts() []*SieveScript {
@@ -6877,7 +6941,7 @@ type DeleteSieveScriptRequest struct {
 
 func (x *DeleteSieveScriptRequest) Reset() {
 	*x = DeleteSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6889,7 +6953,7 @@ func (x *DeleteSieveScriptRequest) String() string {
 func (*DeleteSieveScriptRequest) ProtoMessage() {}
 
 func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6902,7 +6966,7 @@ func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{98}
+	return file_metadata_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *DeleteSieveScriptRequest) GetRequestId() string {
@@ -6941,7 +7005,7 @@ type DeleteSieveScriptResponse struct {
 
 func (x *DeleteSieveScriptResponse) Reset() {
 	*x = DeleteSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6953,7 +7017,7 @@ func (x *DeleteSieveScriptResponse) String() string {
 func (*DeleteSieveScriptResponse) ProtoMessage() {}
 
 func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6966,7 +7030,7 @@ func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{99}
+	return file_metadata_proto_rawDescGZIP(), []int{100}
 }
 
 type RenameSieveScriptRequest struct {
@@ -6982,7 +7046,7 @@ type RenameSieveScriptRequest struct {
 
 func (x *RenameSieveScriptRequest) Reset() {
 	*x = RenameSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6994,7 +7058,7 @@ func (x *RenameSieveScriptRequest) String() string {
 func (*RenameSieveScriptRequest) ProtoMessage() {}
 
 func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7007,7 +7071,7 @@ func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*RenameSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{100}
+	return file_metadata_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *RenameSieveScriptRequest) GetRequestId() string {
@@ -7056,7 +7120,7 @@ type SetActiveSieveScriptRequest struct {
 
 func (x *SetActiveSieveScriptRequest) Reset() {
 	*x = SetActiveSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7068,7 +7132,7 @@ func (x *SetActiveSieveScriptRequest) String() string {
 func (*SetActiveSieveScriptRequest) ProtoMessage() {}
 
 func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7081,7 +7145,7 @@ func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*SetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{101}
+	return file_metadata_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *SetActiveSieveScriptRequest) GetRequestId() string {
@@ -7114,7 +7178,7 @@ type SetActiveSieveScriptResponse struct {
 
 func (x *SetActiveSieveScriptResponse) Reset() {
 	*x = SetActiveSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7126,7 +7190,7 @@ func (x *SetActiveSieveScriptResponse) String() string {
 func (*SetActiveSieveScriptResponse) ProtoMessage() {}
 
 func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7139,7 +7203,7 @@ func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*SetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{102}
+	return file_metadata_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *SetActiveSieveScriptResponse) GetActive() string {
@@ -7158,7 +7222,7 @@ type GetActiveSieveScriptRequest struct {
 
 func (x *GetActiveSieveScriptRequest) Reset() {
 	*x = GetActiveSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7170,7 +7234,7 @@ func (x *GetActiveSieveScriptRequest) String() string {
 func (*GetActiveSieveScriptRequest) ProtoMessage() {}
 
 func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7183,7 +7247,7 @@ func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*GetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{103}
+	return file_metadata_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *GetActiveSieveScriptRequest) GetAccount() string {
@@ -7205,7 +7269,7 @@ type GetActiveSieveScriptResponse struct {
 
 func (x *GetActiveSieveScriptResponse) Reset() {
 	*x = GetActiveSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7217,7 +7281,7 @@ func (x *GetActiveSieveScriptResponse) String() string {
 func (*GetActiveSieveScriptResponse) ProtoMessage() {}
 
 func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7230,7 +7294,7 @@ func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*GetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{104}
+	return file_metadata_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *GetActiveSieveScriptResponse) GetScript() *SieveScript {
@@ -7275,7 +7339,7 @@ type Mark struct {
 
 func (x *Mark) Reset() {
 	*x = Mark{}
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7287,7 +7351,7 @@ func (x *Mark) String() string {
 func (*Mark) ProtoMessage() {}
 
 func (x *Mark) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7300,7 +7364,7 @@ func (x *Mark) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mark.ProtoReflect.Descriptor instead.
 func (*Mark) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{105}
+	return file_metadata_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *Mark) GetKey() []byte {
@@ -7337,7 +7401,7 @@ type SetMarksRequest struct {
 
 func (x *SetMarksRequest) Reset() {
 	*x = SetMarksRequest{}
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7349,7 +7413,7 @@ func (x *SetMarksRequest) String() string {
 func (*SetMarksRequest) ProtoMessage() {}
 
 func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7362,7 +7426,7 @@ func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMarksRequest.ProtoReflect.Descriptor instead.
 func (*SetMarksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{106}
+	return file_metadata_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *SetMarksRequest) GetRequestId() string {
@@ -7394,7 +7458,7 @@ type SetMarksResponse struct {
 
 func (x *SetMarksResponse) Reset() {
 	*x = SetMarksResponse{}
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7406,7 +7470,7 @@ func (x *SetMarksResponse) String() string {
 func (*SetMarksResponse) ProtoMessage() {}
 
 func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7419,7 +7483,7 @@ func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMarksResponse.ProtoReflect.Descriptor instead.
 func (*SetMarksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{107}
+	return file_metadata_proto_rawDescGZIP(), []int{108}
 }
 
 type CheckMarksRequest struct {
@@ -7435,7 +7499,7 @@ type CheckMarksRequest struct {
 
 func (x *CheckMarksRequest) Reset() {
 	*x = CheckMarksRequest{}
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7447,7 +7511,7 @@ func (x *CheckMarksRequest) String() string {
 func (*CheckMarksRequest) ProtoMessage() {}
 
 func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7460,7 +7524,7 @@ func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMarksRequest.ProtoReflect.Descriptor instead.
 func (*CheckMarksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{108}
+	return file_metadata_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *CheckMarksRequest) GetAccount() string {
@@ -7495,7 +7559,7 @@ type CheckMarksResponse struct {
 
 func (x *CheckMarksResponse) Reset() {
 	*x = CheckMarksResponse{}
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7507,7 +7571,7 @@ func (x *CheckMarksResponse) String() string {
 func (*CheckMarksResponse) ProtoMessage() {}
 
 func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7520,7 +7584,7 @@ func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMarksResponse.ProtoReflect.Descriptor instead.
 func (*CheckMarksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{109}
+	return file_metadata_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *CheckMarksResponse) GetMarks() []*MarkState {
@@ -7541,7 +7605,7 @@ type MarkState struct {
 
 func (x *MarkState) Reset() {
 	*x = MarkState{}
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7553,7 +7617,7 @@ func (x *MarkState) String() string {
 func (*MarkState) ProtoMessage() {}
 
 func (x *MarkState) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7566,7 +7630,7 @@ func (x *MarkState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkState.ProtoReflect.Descriptor instead.
 func (*MarkState) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{110}
+	return file_metadata_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *MarkState) GetPresent() bool {
@@ -7631,12 +7695,13 @@ const file_metadata_proto_rawDesc = "" +
 	"\x03acl\x18\x02 \x03(\v2\x1c.strata.metadata.v1.AclEntryR\x03acl\"6\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\adomains\x18\x02 \x03(\tR\adomains\"v\n" +
+	"\adomains\x18\x02 \x03(\tR\adomains\"\xa1\x01\n" +
 	"\aAccount\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +
 	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12!\n" +
-	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\"\xc5\x04\n" +
+	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\x12)\n" +
+	"\x10credential_stamp\x18\x05 \x01(\fR\x0fcredentialStamp\"\xc5\x04\n" +
 	"\aMailbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
@@ -7756,7 +7821,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\baccounts\x18\x01 \x03(\v2\x1b.strata.metadata.v1.AccountR\baccounts\"G\n" +
 	"\x13AuthenticateRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"D\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"Y\n" +
+	"\x16CheckCredentialRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12)\n" +
+	"\x10credential_stamp\x18\x02 \x01(\fR\x0fcredentialStamp\"D\n" +
 	"\x14ListMailboxesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\"\xad\x01\n" +
@@ -8219,7 +8287,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\rMetadataDepth\x12\x17\n" +
 	"\x13METADATA_DEPTH_ZERO\x10\x00\x12\x16\n" +
 	"\x12METADATA_DEPTH_ONE\x10\x01\x12\x1b\n" +
-	"\x17METADATA_DEPTH_INFINITY\x10\x022\x96&\n" +
+	"\x17METADATA_DEPTH_INFINITY\x10\x022\xf2&\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -8227,7 +8295,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\vSetPassword\x12&.strata.metadata.v1.SetPasswordRequest\x1a\x1b.strata.metadata.v1.Account\x12d\n" +
 	"\rDeleteAccount\x12(.strata.metadata.v1.DeleteAccountRequest\x1a).strata.metadata.v1.DeleteAccountResponse\x12a\n" +
 	"\fListAccounts\x12'.strata.metadata.v1.ListAccountsRequest\x1a(.strata.metadata.v1.ListAccountsResponse\x12T\n" +
-	"\fAuthenticate\x12'.strata.metadata.v1.AuthenticateRequest\x1a\x1b.strata.metadata.v1.Account\x12d\n" +
+	"\fAuthenticate\x12'.strata.metadata.v1.AuthenticateRequest\x1a\x1b.strata.metadata.v1.Account\x12Z\n" +
+	"\x0fCheckCredential\x12*.strata.metadata.v1.CheckCredentialRequest\x1a\x1b.strata.metadata.v1.Account\x12d\n" +
 	"\rListMailboxes\x12(.strata.metadata.v1.ListMailboxesRequest\x1a).strata.metadata.v1.ListMailboxesResponse\x12P\n" +
 	"\n" +
 	"GetMailbox\x12%.strata.metadata.v1.GetMailboxRequest\x1a\x1b.strata.metadata.v1.Mailbox\x12V\n" +
@@ -8293,7 +8362,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 111)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 112)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                         // 0: strata.metadata.v1.AclMode
 	(FlagOp)(0),                          // 1: strata.metadata.v1.FlagOp
@@ -8323,93 +8392,94 @@ var file_metadata_proto_goTypes = []any{
 	(*ListAccountsRequest)(nil),          // 25: strata.metadata.v1.ListAccountsRequest
 	(*ListAccountsResponse)(nil),         // 26: strata.metadata.v1.ListAccountsResponse
 	(*AuthenticateRequest)(nil),          // 27: strata.metadata.v1.AuthenticateRequest
-	(*ListMailboxesRequest)(nil),         // 28: strata.metadata.v1.ListMailboxesRequest
-	(*ListMailboxesResponse)(nil),        // 29: strata.metadata.v1.ListMailboxesResponse
-	(*GetMailboxRequest)(nil),            // 30: strata.metadata.v1.GetMailboxRequest
-	(*CreateMailboxRequest)(nil),         // 31: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),         // 32: strata.metadata.v1.DeleteMailboxRequest
-	(*DeleteMailboxResponse)(nil),        // 33: strata.metadata.v1.DeleteMailboxResponse
-	(*RenameMailboxRequest)(nil),         // 34: strata.metadata.v1.RenameMailboxRequest
-	(*RenameMailboxResponse)(nil),        // 35: strata.metadata.v1.RenameMailboxResponse
-	(*SetSubscribedRequest)(nil),         // 36: strata.metadata.v1.SetSubscribedRequest
-	(*SetSubscribedResponse)(nil),        // 37: strata.metadata.v1.SetSubscribedResponse
-	(*NewMessage)(nil),                   // 38: strata.metadata.v1.NewMessage
-	(*ThreadKeys)(nil),                   // 39: strata.metadata.v1.ThreadKeys
-	(*AppendRequest)(nil),                // 40: strata.metadata.v1.AppendRequest
-	(*AppendResponse)(nil),               // 41: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),                     // 42: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),          // 43: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),         // 44: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),                      // 45: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),         // 46: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),            // 47: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),                   // 48: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),           // 49: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),                  // 50: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),                 // 51: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),               // 52: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),              // 53: strata.metadata.v1.ExpungeResponse
-	(*ListVanishedRequest)(nil),          // 54: strata.metadata.v1.ListVanishedRequest
-	(*ListVanishedResponse)(nil),         // 55: strata.metadata.v1.ListVanishedResponse
-	(*ClaimRecentRequest)(nil),           // 56: strata.metadata.v1.ClaimRecentRequest
-	(*ClaimRecentResponse)(nil),          // 57: strata.metadata.v1.ClaimRecentResponse
-	(*WatchRequest)(nil),                 // 58: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                       // 59: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),                  // 60: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),     // 61: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),           // 62: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                    // 63: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),          // 64: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),         // 65: strata.metadata.v1.CollectBlobsResponse
-	(*DeleteTenantRequest)(nil),          // 66: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),         // 67: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),             // 68: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),          // 69: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil),    // 70: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),            // 71: strata.metadata.v1.GetAccountRequest
-	(*QuotaLimits)(nil),                  // 72: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                   // 73: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                    // 74: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),              // 75: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),              // 76: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),             // 77: strata.metadata.v1.GetQuotaResponse
-	(*MetadataEntry)(nil),                // 78: strata.metadata.v1.MetadataEntry
-	(*SetMetadataRequest)(nil),           // 79: strata.metadata.v1.SetMetadataRequest
-	(*SetMetadataResponse)(nil),          // 80: strata.metadata.v1.SetMetadataResponse
-	(*GetMetadataRequest)(nil),           // 81: strata.metadata.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),          // 82: strata.metadata.v1.GetMetadataResponse
-	(*WatchAccountRequest)(nil),          // 83: strata.metadata.v1.WatchAccountRequest
-	(*AccountChanges)(nil),               // 84: strata.metadata.v1.AccountChanges
-	(*DeliverySettings)(nil),             // 85: strata.metadata.v1.DeliverySettings
-	(*SetDeliverySettingsRequest)(nil),   // 86: strata.metadata.v1.SetDeliverySettingsRequest
-	(*GetDeliverySettingsRequest)(nil),   // 87: strata.metadata.v1.GetDeliverySettingsRequest
-	(*ResolveRecipientRequest)(nil),      // 88: strata.metadata.v1.ResolveRecipientRequest
-	(*ResolvedAccount)(nil),              // 89: strata.metadata.v1.ResolvedAccount
-	(*ResolveRecipientResponse)(nil),     // 90: strata.metadata.v1.ResolveRecipientResponse
-	(*Alias)(nil),                        // 91: strata.metadata.v1.Alias
-	(*AddAliasRequest)(nil),              // 92: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 93: strata.metadata.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),          // 94: strata.metadata.v1.DeleteAliasResponse
-	(*ListAliasesRequest)(nil),           // 95: strata.metadata.v1.ListAliasesRequest
-	(*ListAliasesResponse)(nil),          // 96: strata.metadata.v1.ListAliasesResponse
-	(*SieveScript)(nil),                  // 97: strata.metadata.v1.SieveScript
-	(*PutSieveScriptRequest)(nil),        // 98: strata.metadata.v1.PutSieveScriptRequest
-	(*GetSieveScriptRequest)(nil),        // 99: strata.metadata.v1.GetSieveScriptRequest
-	(*ListSieveScriptsRequest)(nil),      // 100: strata.metadata.v1.ListSieveScriptsRequest
-	(*ListSieveScriptsResponse)(nil),     // 101: strata.metadata.v1.ListSieveScriptsResponse
-	(*DeleteSieveScriptRequest)(nil),     // 102: strata.metadata.v1.DeleteSieveScriptRequest
-	(*DeleteSieveScriptResponse)(nil),    // 103: strata.metadata.v1.DeleteSieveScriptResponse
-	(*RenameSieveScriptRequest)(nil),     // 104: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 105: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*SetActiveSieveScriptResponse)(nil), // 106: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*GetActiveSieveScriptRequest)(nil),  // 107: strata.metadata.v1.GetActiveSieveScriptRequest
-	(*GetActiveSieveScriptResponse)(nil), // 108: strata.metadata.v1.GetActiveSieveScriptResponse
-	(*Mark)(nil),                         // 109: strata.metadata.v1.Mark
-	(*SetMarksRequest)(nil),              // 110: strata.metadata.v1.SetMarksRequest
-	(*SetMarksResponse)(nil),             // 111: strata.metadata.v1.SetMarksResponse
-	(*CheckMarksRequest)(nil),            // 112: strata.metadata.v1.CheckMarksRequest
-	(*CheckMarksResponse)(nil),           // 113: strata.metadata.v1.CheckMarksResponse
-	(*MarkState)(nil),                    // 114: strata.metadata.v1.MarkState
+	(*CheckCredentialRequest)(nil),       // 28: strata.metadata.v1.CheckCredentialRequest
+	(*ListMailboxesRequest)(nil),         // 29: strata.metadata.v1.ListMailboxesRequest
+	(*ListMailboxesResponse)(nil),        // 30: strata.metadata.v1.ListMailboxesResponse
+	(*GetMailboxRequest)(nil),            // 31: strata.metadata.v1.GetMailboxRequest
+	(*CreateMailboxRequest)(nil),         // 32: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),         // 33: strata.metadata.v1.DeleteMailboxRequest
+	(*DeleteMailboxResponse)(nil),        // 34: strata.metadata.v1.DeleteMailboxResponse
+	(*RenameMailboxRequest)(nil),         // 35: strata.metadata.v1.RenameMailboxRequest
+	(*RenameMailboxResponse)(nil),        // 36: strata.metadata.v1.RenameMailboxResponse
+	(*SetSubscribedRequest)(nil),         // 37: strata.metadata.v1.SetSubscribedRequest
+	(*SetSubscribedResponse)(nil),        // 38: strata.metadata.v1.SetSubscribedResponse
+	(*NewMessage)(nil),                   // 39: strata.metadata.v1.NewMessage
+	(*ThreadKeys)(nil),                   // 40: strata.metadata.v1.ThreadKeys
+	(*AppendRequest)(nil),                // 41: strata.metadata.v1.AppendRequest
+	(*AppendResponse)(nil),               // 42: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                     // 43: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),          // 44: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),         // 45: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                      // 46: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),         // 47: strata.metadata.v1.FetchMessagesRequest
+	(*StoreFlagsRequest)(nil),            // 48: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                   // 49: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),           // 50: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),                  // 51: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),                 // 52: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),               // 53: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),              // 54: strata.metadata.v1.ExpungeResponse
+	(*ListVanishedRequest)(nil),          // 55: strata.metadata.v1.ListVanishedRequest
+	(*ListVanishedResponse)(nil),         // 56: strata.metadata.v1.ListVanishedResponse
+	(*ClaimRecentRequest)(nil),           // 57: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),          // 58: strata.metadata.v1.ClaimRecentResponse
+	(*WatchRequest)(nil),                 // 59: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                       // 60: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),                  // 61: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),     // 62: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 63: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                    // 64: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),          // 65: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),         // 66: strata.metadata.v1.CollectBlobsResponse
+	(*DeleteTenantRequest)(nil),          // 67: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 68: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),             // 69: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 70: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 71: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),            // 72: strata.metadata.v1.GetAccountRequest
+	(*QuotaLimits)(nil),                  // 73: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                   // 74: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                    // 75: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),              // 76: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),              // 77: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),             // 78: strata.metadata.v1.GetQuotaResponse
+	(*MetadataEntry)(nil),                // 79: strata.metadata.v1.MetadataEntry
+	(*SetMetadataRequest)(nil),           // 80: strata.metadata.v1.SetMetadataRequest
+	(*SetMetadataResponse)(nil),          // 81: strata.metadata.v1.SetMetadataResponse
+	(*GetMetadataRequest)(nil),           // 82: strata.metadata.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),          // 83: strata.metadata.v1.GetMetadataResponse
+	(*WatchAccountRequest)(nil),          // 84: strata.metadata.v1.WatchAccountRequest
+	(*AccountChanges)(nil),               // 85: strata.metadata.v1.AccountChanges
+	(*DeliverySettings)(nil),             // 86: strata.metadata.v1.DeliverySettings
+	(*SetDeliverySettingsRequest)(nil),   // 87: strata.metadata.v1.SetDeliverySettingsRequest
+	(*GetDeliverySettingsRequest)(nil),   // 88: strata.metadata.v1.GetDeliverySettingsRequest
+	(*ResolveRecipientRequest)(nil),      // 89: strata.metadata.v1.ResolveRecipientRequest
+	(*ResolvedAccount)(nil),              // 90: strata.metadata.v1.ResolvedAccount
+	(*ResolveRecipientResponse)(nil),     // 91: strata.metadata.v1.ResolveRecipientResponse
+	(*Alias)(nil),                        // 92: strata.metadata.v1.Alias
+	(*AddAliasRequest)(nil),              // 93: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 94: strata.metadata.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),          // 95: strata.metadata.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),           // 96: strata.metadata.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),          // 97: strata.metadata.v1.ListAliasesResponse
+	(*SieveScript)(nil),                  // 98: strata.metadata.v1.SieveScript
+	(*PutSieveScriptRequest)(nil),        // 99: strata.metadata.v1.PutSieveScriptRequest
+	(*GetSieveScriptRequest)(nil),        // 100: strata.metadata.v1.GetSieveScriptRequest
+	(*ListSieveScriptsRequest)(nil),      // 101: strata.metadata.v1.ListSieveScriptsRequest
+	(*ListSieveScriptsResponse)(nil),     // 102: strata.metadata.v1.ListSieveScriptsResponse
+	(*DeleteSieveScriptRequest)(nil),     // 103: strata.metadata.v1.DeleteSieveScriptRequest
+	(*DeleteSieveScriptResponse)(nil),    // 104: strata.metadata.v1.DeleteSieveScriptResponse
+	(*RenameSieveScriptRequest)(nil),     // 105: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 106: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetActiveSieveScriptResponse)(nil), // 107: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*GetActiveSieveScriptRequest)(nil),  // 108: strata.metadata.v1.GetActiveSieveScriptRequest
+	(*GetActiveSieveScriptResponse)(nil), // 109: strata.metadata.v1.GetActiveSieveScriptResponse
+	(*Mark)(nil),                         // 110: strata.metadata.v1.Mark
+	(*SetMarksRequest)(nil),              // 111: strata.metadata.v1.SetMarksRequest
+	(*SetMarksResponse)(nil),             // 112: strata.metadata.v1.SetMarksResponse
+	(*CheckMarksRequest)(nil),            // 113: strata.metadata.v1.CheckMarksRequest
+	(*CheckMarksResponse)(nil),           // 114: strata.metadata.v1.CheckMarksResponse
+	(*MarkState)(nil),                    // 115: strata.metadata.v1.MarkState
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,   // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
@@ -8434,39 +8504,39 @@ var file_metadata_proto_depIdxs = []int32{
 	10,  // 19: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
 	10,  // 20: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
 	16,  // 21: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
-	39,  // 22: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
-	38,  // 23: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
+	40,  // 22: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
+	39,  // 23: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
 	10,  // 24: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
-	45,  // 25: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
-	42,  // 26: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
-	42,  // 27: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
+	46,  // 25: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
+	43,  // 26: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
+	43,  // 27: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
 	1,   // 28: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
-	48,  // 29: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
-	42,  // 30: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
-	42,  // 31: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	42,  // 32: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
-	42,  // 33: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
+	49,  // 29: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
+	43,  // 30: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
+	43,  // 31: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
+	43,  // 32: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
+	43,  // 33: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
 	2,   // 34: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	59,  // 35: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	72,  // 36: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	73,  // 37: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	72,  // 38: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	74,  // 39: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	78,  // 40: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
+	60,  // 35: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	73,  // 36: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	74,  // 37: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	73,  // 38: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	75,  // 39: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	79,  // 40: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
 	3,   // 41: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
-	78,  // 42: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
+	79,  // 42: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
 	10,  // 43: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	85,  // 44: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
-	85,  // 45: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
-	89,  // 46: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
-	91,  // 47: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
-	91,  // 48: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
-	97,  // 49: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
-	97,  // 50: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
-	97,  // 51: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
-	97,  // 52: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
-	109, // 53: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
-	114, // 54: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
+	86,  // 44: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
+	86,  // 45: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
+	90,  // 46: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
+	92,  // 47: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
+	92,  // 48: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
+	98,  // 49: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
+	98,  // 50: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
+	98,  // 51: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
+	98,  // 52: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
+	110, // 53: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
+	115, // 54: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
 	18,  // 55: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
 	19,  // 56: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
 	21,  // 57: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
@@ -8474,107 +8544,109 @@ var file_metadata_proto_depIdxs = []int32{
 	23,  // 59: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
 	25,  // 60: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
 	27,  // 61: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	28,  // 62: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	30,  // 63: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	31,  // 64: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	32,  // 65: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	34,  // 66: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	36,  // 67: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	40,  // 68: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	43,  // 69: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	46,  // 70: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	47,  // 71: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	50,  // 72: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	52,  // 73: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	54,  // 74: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	56,  // 75: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	58,  // 76: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	61,  // 77: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	62,  // 78: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	66,  // 79: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	68,  // 80: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	69,  // 81: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	70,  // 82: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	71,  // 83: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	75,  // 84: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	76,  // 85: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	4,   // 86: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	5,   // 87: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	6,   // 88: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	79,  // 89: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	81,  // 90: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	83,  // 91: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
-	88,  // 92: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
-	86,  // 93: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
-	87,  // 94: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
-	92,  // 95: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
-	93,  // 96: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
-	95,  // 97: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
-	98,  // 98: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
-	99,  // 99: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
-	100, // 100: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
-	102, // 101: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
-	104, // 102: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
-	105, // 103: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
-	107, // 104: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
-	112, // 105: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
-	110, // 106: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
-	64,  // 107: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	8,   // 108: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	20,  // 109: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	9,   // 110: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	9,   // 111: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	24,  // 112: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	26,  // 113: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	9,   // 114: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	29,  // 115: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	10,  // 116: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	10,  // 117: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	33,  // 118: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	35,  // 119: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	37,  // 120: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	41,  // 121: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	44,  // 122: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	17,  // 123: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	49,  // 124: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	51,  // 125: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	53,  // 126: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	55,  // 127: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	57,  // 128: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	60,  // 129: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	63,  // 130: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	63,  // 131: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	67,  // 132: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	8,   // 133: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	8,   // 134: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	9,   // 135: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	9,   // 136: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	74,  // 137: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	77,  // 138: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	7,   // 139: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 140: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 141: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	80,  // 142: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	82,  // 143: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	84,  // 144: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
-	90,  // 145: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
-	85,  // 146: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	85,  // 147: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	91,  // 148: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
-	94,  // 149: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
-	96,  // 150: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
-	97,  // 151: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
-	97,  // 152: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
-	101, // 153: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
-	103, // 154: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
-	97,  // 155: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
-	106, // 156: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
-	108, // 157: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
-	113, // 158: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
-	111, // 159: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
-	65,  // 160: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	108, // [108:161] is the sub-list for method output_type
-	55,  // [55:108] is the sub-list for method input_type
+	28,  // 62: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
+	29,  // 63: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	31,  // 64: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	32,  // 65: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	33,  // 66: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	35,  // 67: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	37,  // 68: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	41,  // 69: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	44,  // 70: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	47,  // 71: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	48,  // 72: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	51,  // 73: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	53,  // 74: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	55,  // 75: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	57,  // 76: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	59,  // 77: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	62,  // 78: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	63,  // 79: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	67,  // 80: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	69,  // 81: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	70,  // 82: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	71,  // 83: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	72,  // 84: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	76,  // 85: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	77,  // 86: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	4,   // 87: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	5,   // 88: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	6,   // 89: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	80,  // 90: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	82,  // 91: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	84,  // 92: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	89,  // 93: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
+	87,  // 94: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
+	88,  // 95: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
+	93,  // 96: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
+	94,  // 97: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
+	96,  // 98: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
+	99,  // 99: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
+	100, // 100: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
+	101, // 101: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
+	103, // 102: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
+	105, // 103: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
+	106, // 104: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
+	108, // 105: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
+	113, // 106: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
+	111, // 107: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
+	65,  // 108: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	8,   // 109: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	20,  // 110: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	9,   // 111: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	9,   // 112: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	24,  // 113: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	26,  // 114: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	9,   // 115: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	9,   // 116: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
+	30,  // 117: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	10,  // 118: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	10,  // 119: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	34,  // 120: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	36,  // 121: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	38,  // 122: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	42,  // 123: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	45,  // 124: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	17,  // 125: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	50,  // 126: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	52,  // 127: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	54,  // 128: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	56,  // 129: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	58,  // 130: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	61,  // 131: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	64,  // 132: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	64,  // 133: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	68,  // 134: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	8,   // 135: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	8,   // 136: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	9,   // 137: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	9,   // 138: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	75,  // 139: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	78,  // 140: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	7,   // 141: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 142: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 143: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	81,  // 144: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	83,  // 145: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	85,  // 146: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	91,  // 147: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
+	86,  // 148: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	86,  // 149: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	92,  // 150: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
+	95,  // 151: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
+	97,  // 152: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
+	98,  // 153: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
+	98,  // 154: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
+	102, // 155: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
+	104, // 156: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
+	98,  // 157: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
+	107, // 158: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
+	109, // 159: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
+	114, // 160: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
+	112, // 161: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
+	66,  // 162: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	109, // [109:163] is the sub-list for method output_type
+	55,  // [55:109] is the sub-list for method input_type
 	55,  // [55:55] is the sub-list for extension type_name
 	55,  // [55:55] is the sub-list for extension extendee
 	0,   // [0:55] is the sub-list for field type_name
@@ -8585,18 +8657,18 @@ func file_metadata_proto_init() {
 	if File_metadata_proto != nil {
 		return
 	}
-	file_metadata_proto_msgTypes[68].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[74].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[77].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[81].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[85].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[69].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[75].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[78].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[82].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[86].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   111,
+			NumMessages:   112,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

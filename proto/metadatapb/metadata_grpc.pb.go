@@ -30,6 +30,7 @@ const (
 	Metadata_DeleteAccount_FullMethodName        = "/strata.metadata.v1.Metadata/DeleteAccount"
 	Metadata_ListAccounts_FullMethodName         = "/strata.metadata.v1.Metadata/ListAccounts"
 	Metadata_Authenticate_FullMethodName         = "/strata.metadata.v1.Metadata/Authenticate"
+	Metadata_CheckCredential_FullMethodName      = "/strata.metadata.v1.Metadata/CheckCredential"
 	Metadata_ListMailboxes_FullMethodName        = "/strata.metadata.v1.Metadata/ListMailboxes"
 	Metadata_GetMailbox_FullMethodName           = "/strata.metadata.v1.Metadata/GetMailbox"
 	Metadata_CreateMailbox_FullMethodName        = "/strata.metadata.v1.Metadata/CreateMailbox"
@@ -88,8 +89,15 @@ type MetadataClient interface {
 	SetPassword(ctx context.Context, in *SetPasswordRequest, opts ...grpc.CallOption) (*Account, error)
 	DeleteAccount(ctx context.Context, in *DeleteAccountRequest, opts ...grpc.CallOption) (*DeleteAccountResponse, error)
 	ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error)
-	// Authenticate checks a password against the stored hash.
+	// Authenticate checks a password against the stored hash. Its answer carries the
+	// account's credential_stamp, for the frontend's verified-credentials cache.
 	Authenticate(ctx context.Context, in *AuthenticateRequest, opts ...grpc.CallOption) (*Account, error)
+	// CheckCredential is the cheap half of a cached login (frontend/auth): it answers the
+	// account when credential_stamp is the one Authenticate gave for the account's current
+	// password hash and the account is enabled, and Unauthenticated otherwise (the password
+	// changed, the account was disabled, deleted or re-created). It reads what Authenticate
+	// reads, on the leader, and runs no password hash.
+	CheckCredential(ctx context.Context, in *CheckCredentialRequest, opts ...grpc.CallOption) (*Account, error)
 	// Mailboxes of one account.
 	ListMailboxes(ctx context.Context, in *ListMailboxesRequest, opts ...grpc.CallOption) (*ListMailboxesResponse, error)
 	GetMailbox(ctx context.Context, in *GetMailboxRequest, opts ...grpc.CallOption) (*Mailbox, error)
@@ -271,6 +279,16 @@ func (c *metadataClient) Authenticate(ctx context.Context, in *AuthenticateReque
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Account)
 	err := c.cc.Invoke(ctx, Metadata_Authenticate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) CheckCredential(ctx context.Context, in *CheckCredentialRequest, opts ...grpc.CallOption) (*Account, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Account)
+	err := c.cc.Invoke(ctx, Metadata_CheckCredential_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -765,8 +783,15 @@ type MetadataServer interface {
 	SetPassword(context.Context, *SetPasswordRequest) (*Account, error)
 	DeleteAccount(context.Context, *DeleteAccountRequest) (*DeleteAccountResponse, error)
 	ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error)
-	// Authenticate checks a password against the stored hash.
+	// Authenticate checks a password against the stored hash. Its answer carries the
+	// account's credential_stamp, for the frontend's verified-credentials cache.
 	Authenticate(context.Context, *AuthenticateRequest) (*Account, error)
+	// CheckCredential is the cheap half of a cached login (frontend/auth): it answers the
+	// account when credential_stamp is the one Authenticate gave for the account's current
+	// password hash and the account is enabled, and Unauthenticated otherwise (the password
+	// changed, the account was disabled, deleted or re-created). It reads what Authenticate
+	// reads, on the leader, and runs no password hash.
+	CheckCredential(context.Context, *CheckCredentialRequest) (*Account, error)
 	// Mailboxes of one account.
 	ListMailboxes(context.Context, *ListMailboxesRequest) (*ListMailboxesResponse, error)
 	GetMailbox(context.Context, *GetMailboxRequest) (*Mailbox, error)
@@ -904,6 +929,9 @@ func (UnimplementedMetadataServer) ListAccounts(context.Context, *ListAccountsRe
 }
 func (UnimplementedMetadataServer) Authenticate(context.Context, *AuthenticateRequest) (*Account, error) {
 	return nil, status.Error(codes.Unimplemented, "method Authenticate not implemented")
+}
+func (UnimplementedMetadataServer) CheckCredential(context.Context, *CheckCredentialRequest) (*Account, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckCredential not implemented")
 }
 func (UnimplementedMetadataServer) ListMailboxes(context.Context, *ListMailboxesRequest) (*ListMailboxesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMailboxes not implemented")
@@ -1183,6 +1211,24 @@ func _Metadata_Authenticate_Handler(srv interface{}, ctx context.Context, dec fu
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).Authenticate(ctx, req.(*AuthenticateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_CheckCredential_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckCredentialRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).CheckCredential(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_CheckCredential_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).CheckCredential(ctx, req.(*CheckCredentialRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -2010,6 +2056,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Authenticate",
 			Handler:    _Metadata_Authenticate_Handler,
+		},
+		{
+			MethodName: "CheckCredential",
+			Handler:    _Metadata_CheckCredential_Handler,
 		},
 		{
 			MethodName: "ListMailboxes",
