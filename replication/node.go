@@ -64,7 +64,7 @@ type Config struct {
 	// Timeouts (DefaultHeartbeatTimeout explains the defaults).
 	HeartbeatTimeout   time.Duration // follower without contact before an election; DefaultHeartbeatTimeout
 	ElectionTimeout    time.Duration // candidate without a result before a new election; HeartbeatTimeout
-	LeaderLeaseTimeout time.Duration // leader without quorum contact before stepping down; HeartbeatTimeout/2
+	LeaderLeaseTimeout time.Duration // leader without quorum contact before stepping down; HeartbeatTimeout
 	CommitTimeout      time.Duration // idle time before the leader tells followers the commit index; DefaultCommitTimeout
 }
 
@@ -98,9 +98,11 @@ func (c *Config) raftConfig(logger *slogHCLogger) *raft.Config {
 	rc.TrailingLogs = orDefault(c.TrailingLogs, 10240)
 	rc.HeartbeatTimeout = orDefault(c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	rc.ElectionTimeout = orDefault(c.ElectionTimeout, rc.HeartbeatTimeout)
-	// Shorter than the followers' timeout, so that a leader cut off from a quorum steps down
-	// before the others elect a new one; it never makes a write succeed without a quorum.
-	rc.LeaderLeaseTimeout = orDefault(c.LeaderLeaseTimeout, rc.HeartbeatTimeout/2)
+	// As long as raft allows (the heartbeat timeout): on a loaded machine a follower that
+	// has just joined answers 100 ms late now and then, and a leader that stepped down for
+	// that costs an election. A leader cut off from a quorum that steps down later commits
+	// nothing meanwhile: commits and linearizable reads (VerifyLeader) need a quorum anyway.
+	rc.LeaderLeaseTimeout = orDefault(c.LeaderLeaseTimeout, rc.HeartbeatTimeout)
 	rc.CommitTimeout = orDefault(c.CommitTimeout, DefaultCommitTimeout)
 	// Pre-vote (raft >= v1.7, on by default; said here so that no one turns it off): a node
 	// becomes a candidate and raises the term only once a quorum says it could win, and a

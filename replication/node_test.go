@@ -17,11 +17,8 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// Raft timeouts for tests: elections on loopback settle in tens of milliseconds.
-const (
-	testHeartbeat = 50 * time.Millisecond
-	testWait      = 10 * time.Second
-)
+// testWait bounds every wait of these tests.
+const testWait = 10 * time.Second
 
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -29,15 +26,14 @@ func testLogger(t testing.TB) *slog.Logger {
 
 func testConfig(t testing.TB, id, dir string, fsm *kvFSM) Config {
 	return Config{
-		NodeID:             id,
-		DataDir:            dir,
-		RaftBind:           "127.0.0.1:0",
-		FSM:                fsm,
-		Logger:             testLogger(t),
-		HeartbeatTimeout:   testHeartbeat,
-		ElectionTimeout:    testHeartbeat,
-		LeaderLeaseTimeout: testHeartbeat,
-		CommitTimeout:      5 * time.Millisecond,
+		NodeID:   id,
+		DataDir:  dir,
+		RaftBind: "127.0.0.1:0",
+		FSM:      fsm,
+		Logger:   testLogger(t),
+		// Raft's timeouts are the defaults: shorter ones let a loaded machine depose
+		// leaders in the middle of a test.
+		CommitTimeout: 5 * time.Millisecond,
 	}
 }
 
@@ -622,9 +618,6 @@ func TestTransferLeadership(t *testing.T) {
 		dir := t.TempDir()
 		cfg := testConfig(t, "n"+strconv.Itoa(i+1), dir, openKVFSM(t, filepath.Join(dir, "fsm.db"), false))
 		cfg.Bootstrap = i == 0
-		// Raft's own timeouts: the test's short ones let a loaded machine depose a new leader
-		// right after the transfer.
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 0, 0, 0
 		nodes = append(nodes, openNode(t, cfg))
 	}
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]

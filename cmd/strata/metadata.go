@@ -56,7 +56,7 @@ leadership over before exiting.`,
 	f.Uint64("trailing-logs", 10240, "Raft log entries kept after a snapshot for followers that are behind; one further behind gets the snapshot")
 	f.Duration("raft-heartbeat-timeout", replication.DefaultHeartbeatTimeout, "a follower that has not heard from the leader for this long (raft randomises up to twice it) starts an election, and the leader sends heartbeats ten times as often; the default suits a LAN, raise it for slow or distant networks")
 	f.Duration("raft-election-timeout", 0, "a candidate without a result after this long (randomised up to twice it) starts a new election (0: --raft-heartbeat-timeout)")
-	f.Duration("raft-leader-lease-timeout", 0, "a leader that has not heard from a quorum for this long steps down; at most --raft-heartbeat-timeout (0: half --raft-heartbeat-timeout)")
+	f.Duration("raft-leader-lease-timeout", 0, "a leader that has not heard from a quorum for this long steps down; at most --raft-heartbeat-timeout (0: --raft-heartbeat-timeout)")
 	f.Duration("raft-commit-timeout", replication.DefaultCommitTimeout, "an idle leader tells followers the commit index after this long")
 	f.Uint64("promote-max-lag", cluster.DefaultMaxLag, "a non-voter is promoted once its log is within this many entries of the leader's ...")
 	f.Duration("promote-stable", cluster.DefaultStable, "... for this long")
