@@ -104,8 +104,8 @@ func TestFailoverLeaderKills(t *testing.T) {
 	if len(l.failures) > 0 {
 		t.Errorf("IMAP clients saw %d errors other than NO [UNAVAILABLE] or a disconnect: %v", len(l.failures), l.failures)
 	}
-	t.Logf("IMAP: %d APPENDs OK, %d outcome unknown, %d NO [UNAVAILABLE], %d disconnects",
-		len(l.acked), len(l.unknown), l.unavailable, l.disconnects)
+	t.Logf("IMAP: %d APPENDs OK, %d outcome unknown, %d NO [UNAVAILABLE] %v, %d disconnects",
+		len(l.acked), len(l.unknown), l.unavailable, l.unavailableOps, l.disconnects)
 	l.mu.Unlock()
 	t.Logf("failover over %d leader SIGKILLs:\n%s\nnew leader seen: p50 %v, p99 %v, max %v\nwrites unavailable: p50 %v, p99 %v, max %v",
 		failoverKills, strings.Join(rows, "\n"),
