@@ -159,20 +159,21 @@ func classifyIMAPError(err error) errKind {
 
 // ledger records what the IMAP clients of the system test were told.
 type ledger struct {
-	mu          sync.Mutex
-	acked       map[string]uint32 // Message-ID -> UID of an APPEND answered OK
-	unknown     map[string]bool   // Message-IDs of APPENDs whose outcome the client never learned
-	targeted    map[string]bool   // Message-IDs STORE \Deleted + UID EXPUNGE was tried on
-	expunged    map[string]bool   // Message-IDs whose UID EXPUNGE was answered OK
-	acks        []ack
-	stores      int
-	unavailable int
-	disconnects int
-	failures    []string
+	mu             sync.Mutex
+	acked          map[string]uint32 // Message-ID -> UID of an APPEND answered OK
+	unknown        map[string]bool   // Message-IDs of APPENDs whose outcome the client never learned
+	targeted       map[string]bool   // Message-IDs STORE \Deleted + UID EXPUNGE was tried on
+	expunged       map[string]bool   // Message-IDs whose UID EXPUNGE was answered OK
+	acks           []ack
+	stores         int
+	unavailable    int
+	unavailableOps map[string]int // what was answered NO [UNAVAILABLE], by client and command
+	disconnects    int
+	failures       []string
 }
 
 func newLedger() *ledger {
-	return &ledger{acked: map[string]uint32{}, unknown: map[string]bool{}, targeted: map[string]bool{}, expunged: map[string]bool{}}
+	return &ledger{acked: map[string]uint32{}, unknown: map[string]bool{}, targeted: map[string]bool{}, expunged: map[string]bool{}, unavailableOps: map[string]int{}}
 }
 
 // noteError counts an allowed error or records a failure; it reports whether the connection
@@ -183,6 +184,7 @@ func (l *ledger) noteError(who, what string, err error) (reconnect bool) {
 	switch classifyIMAPError(err) {
 	case errUnavailable:
 		l.unavailable++
+		l.unavailableOps[who+" "+what]++
 		return false
 	case errDisconnect:
 		l.disconnects++

@@ -29,8 +29,20 @@ const (
 	// storeOpenTimeout bounds waiting for the log store's file lock (another Node on the same
 	// DataDir).
 	storeOpenTimeout = time.Second
-	// waitLeaderPoll is how often WaitLeader looks for a leader.
+	// waitLeaderPoll is how often WaitLeader and awaitLeader look for a leader.
 	waitLeaderPoll = 5 * time.Millisecond
+)
+
+// Raft timeouts tuned for a LAN (nodes a fraction of a millisecond apart), where a dead
+// leader should cost well under a second of writes: a follower starts an election after
+// DefaultHeartbeatTimeout to twice that without contact (raft randomises it), and the leader
+// sends heartbeats every tenth of it. Pre-vote (always on) keeps the short timeout from
+// deposing a healthy leader: a node that lost contact on its own, or rejoins after a
+// partition, asks first whether it could win and is refused while the others hear from the
+// leader, so it never raises the term. Raise them for slow or distant networks.
+const (
+	DefaultHeartbeatTimeout = 200 * time.Millisecond
+	DefaultCommitTimeout    = 10 * time.Millisecond
 )
 
 // Config describes one member of one Raft group. The tuning fields are optional: zero means the
@@ -49,11 +61,11 @@ type Config struct {
 	TrailingLogs      uint64        // entries kept after a snapshot, for slow followers; 10240
 	MaxAppendEntries  int           // entries per AppendEntries RPC and per FSM batch; 512 (raft caps it at 1024)
 
-	// Timeouts, tuned for loopback and embedded use; raise them for slow or distant networks.
-	HeartbeatTimeout   time.Duration // follower without contact before an election; 500ms
+	// Timeouts (DefaultHeartbeatTimeout explains the defaults).
+	HeartbeatTimeout   time.Duration // follower without contact before an election; DefaultHeartbeatTimeout
 	ElectionTimeout    time.Duration // candidate without a result before a new election; HeartbeatTimeout
-	LeaderLeaseTimeout time.Duration // leader without quorum contact before stepping down; HeartbeatTimeout/2
-	CommitTimeout      time.Duration // idle time before the leader tells followers the commit index; 10ms
+	LeaderLeaseTimeout time.Duration // leader without quorum contact before stepping down; HeartbeatTimeout
+	CommitTimeout      time.Duration // idle time before the leader tells followers the commit index; DefaultCommitTimeout
 }
 
 func (c *Config) check() error {
@@ -84,10 +96,19 @@ func (c *Config) raftConfig(logger *slogHCLogger) *raft.Config {
 	rc.SnapshotThreshold = orDefault(c.SnapshotThreshold, 8192)
 	rc.SnapshotInterval = orDefault(c.SnapshotInterval, 2*time.Minute)
 	rc.TrailingLogs = orDefault(c.TrailingLogs, 10240)
-	rc.HeartbeatTimeout = orDefault(c.HeartbeatTimeout, 500*time.Millisecond)
+	rc.HeartbeatTimeout = orDefault(c.HeartbeatTimeout, DefaultHeartbeatTimeout)
 	rc.ElectionTimeout = orDefault(c.ElectionTimeout, rc.HeartbeatTimeout)
-	rc.LeaderLeaseTimeout = orDefault(c.LeaderLeaseTimeout, rc.HeartbeatTimeout/2)
-	rc.CommitTimeout = orDefault(c.CommitTimeout, 10*time.Millisecond)
+	// As long as raft allows (the heartbeat timeout): on a loaded machine a follower that
+	// has just joined answers 100 ms late now and then, and a leader that stepped down for
+	// that costs an election. A leader cut off from a quorum that steps down later commits
+	// nothing meanwhile: commits and linearizable reads (VerifyLeader) need a quorum anyway.
+	rc.LeaderLeaseTimeout = orDefault(c.LeaderLeaseTimeout, rc.HeartbeatTimeout)
+	rc.CommitTimeout = orDefault(c.CommitTimeout, DefaultCommitTimeout)
+	// Pre-vote (raft >= v1.7, on by default; said here so that no one turns it off): a node
+	// becomes a candidate and raises the term only once a quorum says it could win, and a
+	// voter that hears from a leader refuses. A node coming back from a partition thus
+	// rejoins as a follower instead of forcing the healthy leader to step down.
+	rc.PreVoteDisabled = false
 	return rc
 }
 
@@ -109,6 +130,12 @@ type Node struct {
 	logs      raft.LogStore
 	store     *raftboltdb.BoltStore
 	transport *raft.NetworkTransport
+
+	// leaderWait bounds how long a refusal on a node that knows no live leader waits for one
+	// (awaitLeader): long enough for an election, short enough for a group without quorum.
+	leaderWait time.Duration
+	// leaderSilence is how long without contact makes a follower doubt the leader it knows.
+	leaderSilence time.Duration
 
 	// readyTerm is the latest term in which this node, as leader, completed a Barrier: in that
 	// term its commit index covers everything earlier leaders committed.
@@ -214,6 +241,9 @@ func Open(cfg Config) (n *Node, err error) {
 		transport: transport,
 		ctx:       ctx,
 		stop:      stop,
+
+		leaderWait:    2 * (rc.HeartbeatTimeout + rc.ElectionTimeout),
+		leaderSilence: rc.HeartbeatTimeout / 2,
 	}
 	n.wg.Add(1)
 	go n.watchLeadership()
@@ -307,6 +337,9 @@ func (n *Node) leaderBarrier(ctx context.Context) error {
 	for {
 		term := n.raft.CurrentTerm()
 		if n.raft.State() != raft.Leader {
+			if n.awaitLeader(ctx) {
+				continue
+			}
 			return n.routeError("leadership barrier", raft.ErrNotLeader)
 		}
 		if n.readyTerm.Load() >= term {
@@ -373,22 +406,66 @@ func (n *Node) await(ctx context.Context, f raft.Future) error {
 // it. It fails with NotLeaderError on a follower. When ctx ends first the outcome is unknown:
 // the entry may still commit.
 func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
-	timeout, err := enqueueTimeout(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("apply: %w", err)
-	}
-	f := n.raft.Apply(cmd, timeout)
-	if err := n.await(ctx, f); err != nil {
-		switch {
-		case errors.Is(err, raft.ErrEnqueueTimeout):
-			// Never enqueued, so never applied.
-			return nil, fmt.Errorf("apply: %w: %w", context.DeadlineExceeded, err)
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			return nil, fmt.Errorf("apply: outcome unknown: %w", err)
+	for {
+		timeout, err := enqueueTimeout(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("apply: %w", err)
 		}
-		return nil, n.routeError("apply", err)
+		f := n.raft.Apply(cmd, timeout)
+		err = n.await(ctx, f)
+		if err == nil {
+			return f.Response(), nil
+		}
+		// Raft answers ErrNotLeader only for a command it did not append (a follower's or
+		// candidate's refusal, or a leader's that stepped down before dispatching it), so
+		// the command goes in again once this node has become the leader.
+		if errors.Is(err, raft.ErrNotLeader) && n.awaitLeader(ctx) {
+			continue
+		}
+		return nil, n.applyError(err)
 	}
-	return f.Response(), nil
+}
+
+// applyError sorts a failed Apply by what the caller may do about it.
+func (n *Node) applyError(err error) error {
+	switch {
+	case errors.Is(err, raft.ErrEnqueueTimeout):
+		// Never enqueued, so never applied.
+		return fmt.Errorf("apply: %w: %w", context.DeadlineExceeded, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("apply: outcome unknown: %w", err)
+	}
+	return n.routeError("apply", err)
+}
+
+// awaitLeader is called when an operation found this node not leading. While the node knows
+// of no leader it has heard from within leaderSilence (an election is on, or the leader it
+// knows has gone quiet), the refusal would send the client to a dead node or nowhere, and
+// the client would poll with backoff; instead it waits, for at most leaderWait, until the
+// node leads or hears from a leader, so that the refusal names a live one (or the operation
+// runs here). It reports whether this node is now the leader.
+func (n *Node) awaitLeader(ctx context.Context) bool {
+	deadline := time.Now().Add(n.leaderWait)
+	ticker := time.NewTicker(waitLeaderPoll)
+	defer ticker.Stop()
+	for {
+		if n.IsLeader() {
+			return true
+		}
+		if id, _ := n.Leader(); id != "" && time.Since(n.raft.LastContact()) < n.leaderSilence {
+			return false
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-n.ctx.Done():
+			return false
+		case <-ticker.C:
+		}
+	}
 }
 
 // ReadBarrier returns once a read of this node's FSM is linearizable: this node is the leader,

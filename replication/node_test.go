@@ -15,13 +15,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/strata-mail/strata/jepsen/faultproxy"
 )
 
-// Raft timeouts for tests: elections on loopback settle in tens of milliseconds.
-const (
-	testHeartbeat = 50 * time.Millisecond
-	testWait      = 10 * time.Second
-)
+// testWait bounds every wait of these tests.
+const testWait = 10 * time.Second
 
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -29,15 +28,14 @@ func testLogger(t testing.TB) *slog.Logger {
 
 func testConfig(t testing.TB, id, dir string, fsm *kvFSM) Config {
 	return Config{
-		NodeID:             id,
-		DataDir:            dir,
-		RaftBind:           "127.0.0.1:0",
-		FSM:                fsm,
-		Logger:             testLogger(t),
-		HeartbeatTimeout:   testHeartbeat,
-		ElectionTimeout:    testHeartbeat,
-		LeaderLeaseTimeout: testHeartbeat,
-		CommitTimeout:      5 * time.Millisecond,
+		NodeID:   id,
+		DataDir:  dir,
+		RaftBind: "127.0.0.1:0",
+		FSM:      fsm,
+		Logger:   testLogger(t),
+		// Raft's timeouts are the defaults: shorter ones let a loaded machine depose
+		// leaders in the middle of a test.
+		CommitTimeout: 5 * time.Millisecond,
 	}
 }
 
@@ -362,6 +360,16 @@ func TestThreeNodeGroup(t *testing.T) {
 	if err := n1.Raft().Shutdown().Error(); err != nil {
 		t.Fatal(err)
 	}
+	// A follower asked to write once it has stopped hearing from the dead leader does not
+	// send the caller there: it waits out the election, then applies the command itself or
+	// names the new leader (or none, if the election outlasts its wait).
+	time.Sleep(n2.leaderSilence)
+	if _, err := n2.Apply(ctx, []byte("w=1")); err != nil {
+		var nle NotLeaderError
+		if !errors.As(err, &nle) || nle.LeaderID == n1.ID() {
+			t.Fatalf("write on n2 after the leader died: %v, want success or a refusal naming a live leader", err)
+		}
+	}
 	leader := waitForLeader(t, n2, n3)
 	follower := n2
 	if leader == n2 {
@@ -622,9 +630,6 @@ func TestTransferLeadership(t *testing.T) {
 		dir := t.TempDir()
 		cfg := testConfig(t, "n"+strconv.Itoa(i+1), dir, openKVFSM(t, filepath.Join(dir, "fsm.db"), false))
 		cfg.Bootstrap = i == 0
-		// Raft's own timeouts: the test's short ones let a loaded machine depose a new leader
-		// right after the transfer.
-		cfg.HeartbeatTimeout, cfg.ElectionTimeout, cfg.LeaderLeaseTimeout = 0, 0, 0
 		nodes = append(nodes, openNode(t, cfg))
 	}
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
@@ -663,5 +668,88 @@ func TestTransferLeadership(t *testing.T) {
 	}
 	if leader := waitForLeader(t, n1, n2); leader != n1 {
 		t.Fatalf("leader after a transfer to any voter is %s, want n1 (the only other voter)", leader.ID())
+	}
+}
+
+// TestPartitionedFollowerDoesNotDeposeLeader cuts one follower off from the other two for
+// many election timeouts and heals the partition: with pre-vote the follower never becomes
+// a candidate of a higher term (nobody grants it a pre-vote), so when it hears from the
+// group again the leader and its term are the ones from before the partition. Each node
+// binds its own loopback address and sits behind a fault proxy that tells the others apart
+// by source address, so the partition is real TCP connections being dropped.
+func TestPartitionedFollowerDoesNotDeposeLeader(t *testing.T) {
+	sources := map[string]string{"127.0.0.31": "n1", "127.0.0.32": "n2", "127.0.0.33": "n3"}
+	var nodes []*Node
+	proxies := map[string]*faultproxy.Proxy{}
+	for i := 1; i <= 3; i++ {
+		id, ip := "n"+strconv.Itoa(i), "127.0.0.3"+strconv.Itoa(i)
+		ln, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bind := ln.Addr().String()
+		ln.Close()
+		proxy, err := faultproxy.Start(faultproxy.Config{Listen: "127.0.0.1:0", Target: bind, Sources: sources})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { proxy.Close() })
+		proxies[id] = proxy
+		dir := t.TempDir()
+		cfg := testConfig(t, id, dir, openKVFSM(t, filepath.Join(dir, "fsm.db"), false))
+		cfg.RaftBind, cfg.RaftAdvertise, cfg.Bootstrap = bind, proxy.Addr(), i == 1
+		nodes = append(nodes, openNode(t, cfg))
+	}
+	n1 := nodes[0]
+	ctx := ctxFor(t)
+	if err := n1.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		if err := n1.AddVoter(ctx, n.ID(), n.Addr()); err != nil {
+			t.Fatalf("add voter %s: %v", n.ID(), err)
+		}
+	}
+	apply(t, n1, "x=1")
+	leader := waitForLeader(t, nodes...)
+	var cut *Node
+	for _, n := range nodes {
+		if n != leader {
+			cut = n
+		}
+	}
+	if err := waitForLeaderKnown(cut, leader); err != nil {
+		t.Fatal(err)
+	}
+	term := leader.Raft().CurrentTerm()
+
+	for id, proxy := range proxies {
+		if id == cut.ID() {
+			proxy.Drop(faultproxy.AnySource)
+		} else {
+			proxy.Drop(cut.ID())
+		}
+	}
+	// Ten times the longest a follower waits before it campaigns: several rounds of
+	// (pre-)elections on the cut-off node.
+	time.Sleep(20 * DefaultHeartbeatTimeout)
+	apply(t, leader, "x=2")
+	for id, proxy := range proxies {
+		if id == cut.ID() {
+			proxy.Heal(faultproxy.AnySource)
+		} else {
+			proxy.Heal(cut.ID())
+		}
+	}
+	if err := cut.WaitApplied(ctx, leader.AppliedIndex()); err != nil {
+		t.Fatalf("%s catching up after the partition: %v", cut.ID(), err)
+	}
+	apply(t, leader, "x=3")
+	if got := cut.Raft().CurrentTerm(); got != term {
+		t.Errorf("the cut-off follower %s is in term %d after the partition, want %d: it campaigned", cut.ID(), got, term)
+	}
+	if !leader.IsLeader() || leader.Raft().CurrentTerm() != term {
+		t.Errorf("leader %s after the partition healed: leading %v in term %d, want leading in term %d",
+			leader.ID(), leader.IsLeader(), leader.Raft().CurrentTerm(), term)
 	}
 }

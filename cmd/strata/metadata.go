@@ -54,6 +54,10 @@ leadership over before exiting.`,
 	f.Uint64("snapshot-threshold", 8192, "Raft log entries since the last snapshot that trigger one")
 	f.Duration("snapshot-interval", 2*time.Minute, "how often the snapshot threshold is checked")
 	f.Uint64("trailing-logs", 10240, "Raft log entries kept after a snapshot for followers that are behind; one further behind gets the snapshot")
+	f.Duration("raft-heartbeat-timeout", replication.DefaultHeartbeatTimeout, "a follower that has not heard from the leader for this long (raft randomises up to twice it) starts an election, and the leader sends heartbeats ten times as often; the default suits a LAN, raise it for slow or distant networks")
+	f.Duration("raft-election-timeout", 0, "a candidate without a result after this long (randomised up to twice it) starts a new election (0: --raft-heartbeat-timeout)")
+	f.Duration("raft-leader-lease-timeout", 0, "a leader that has not heard from a quorum for this long steps down; at most --raft-heartbeat-timeout (0: --raft-heartbeat-timeout)")
+	f.Duration("raft-commit-timeout", replication.DefaultCommitTimeout, "an idle leader tells followers the commit index after this long")
 	f.Uint64("promote-max-lag", cluster.DefaultMaxLag, "a non-voter is promoted once its log is within this many entries of the leader's ...")
 	f.Duration("promote-stable", cluster.DefaultStable, "... for this long")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9465 (empty: off)")
@@ -85,6 +89,10 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	snapThreshold, _ := f.GetUint64("snapshot-threshold")
 	snapInterval, _ := f.GetDuration("snapshot-interval")
 	trailing, _ := f.GetUint64("trailing-logs")
+	heartbeatTimeout, _ := f.GetDuration("raft-heartbeat-timeout")
+	electionTimeout, _ := f.GetDuration("raft-election-timeout")
+	leaseTimeout, _ := f.GetDuration("raft-leader-lease-timeout")
+	commitTimeout, _ := f.GetDuration("raft-commit-timeout")
 	maxLag, _ := f.GetUint64("promote-max-lag")
 	stable, _ := f.GetDuration("promote-stable")
 	metricsListen, _ := f.GetString("metrics-listen")
@@ -121,6 +129,11 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		SnapshotThreshold: snapThreshold,
 		SnapshotInterval:  snapInterval,
 		TrailingLogs:      trailing,
+
+		HeartbeatTimeout:   heartbeatTimeout,
+		ElectionTimeout:    electionTimeout,
+		LeaderLeaseTimeout: leaseTimeout,
+		CommitTimeout:      commitTimeout,
 	})
 	if err != nil {
 		return fmt.Errorf("open raft: %w", err)

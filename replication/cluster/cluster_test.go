@@ -34,7 +34,9 @@ func startMember(t *testing.T, id string, bootstrap bool) *member {
 	}
 	node, err := replication.Open(replication.Config{
 		NodeID: id, DataDir: dir, RaftBind: "127.0.0.1:0", Bootstrap: bootstrap, FSM: fsm, Logger: logger,
-		HeartbeatTimeout: 50 * time.Millisecond, CommitTimeout: 5 * time.Millisecond,
+		// Raft's default timeouts: shorter ones let a loaded machine depose the leader in the
+		// middle of a membership change.
+		CommitTimeout: 5 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
