@@ -154,6 +154,11 @@ func classifyIMAPError(err error) errKind {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.As(err, &netErr) {
 		return errDisconnect
 	}
+	// go-imap formats some read errors into its own text ("cannot read tag: ..."), losing
+	// the wrapped error: a reset connection is then only recognisable by its message.
+	if msg := err.Error(); strings.Contains(msg, "connection reset by peer") || strings.Contains(msg, "broken pipe") {
+		return errDisconnect
+	}
 	return errOther
 }
 
