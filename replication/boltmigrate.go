@@ -139,8 +139,9 @@ func copyBoltLogStore(boltPath, logDir string, logger *slog.Logger) (int, error)
 		}
 		copied++
 		if b.Count() >= boltMigrateBatch {
-			// Intermediate batches need no sync: the last one's sync covers the WAL before it.
-			if err := b.Commit(pebble.NoSync); err != nil {
+			// Synced like the last batch, so that the marker can only be durable after
+			// everything before it, whatever WAL files the copy spans.
+			if err := b.Commit(pebble.Sync); err != nil {
 				return copied, fmt.Errorf("migrate raft log store: %w", err)
 			}
 			b.Reset()

@@ -511,6 +511,41 @@ func TestBoltMigrationResumes(t *testing.T) {
 	wantStoreHolds(t, s, logs, stable)
 }
 
+// TestBoltMigrationCopiesManyLogs: a log longer than one copy batch, with a gap, comes over
+// whole.
+func TestBoltMigrationCopiesManyLogs(t *testing.T) {
+	raftDir := t.TempDir()
+	boltPath := filepath.Join(raftDir, boltLogFile)
+	bolt, err := raftboltdb.New(raftboltdb.Options{Path: boltPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs []*raft.Log
+	for i := uint64(100); i < 100+2*boltMigrateBatch+500; i++ {
+		if i == 1500 {
+			continue
+		}
+		logs = append(logs, testLog(i, 3, fmt.Sprintf("cmd%d", i)))
+	}
+	storeLogs(t, bolt, logs...)
+	if err := bolt.SetUint64([]byte("CurrentTerm"), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := bolt.Set([]byte("LastVoteCand"), []byte("n1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := bolt.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logDir := filepath.Join(raftDir, logStoreDir)
+	if err := migrateBoltLogStore(raftDir, logDir, testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	s := openTestLogStore(t, logDir)
+	wantStoreHolds(t, s, logs, map[string][]byte{"CurrentTerm": {0, 0, 0, 0, 0, 0, 0, 3}, "LastVoteCand": []byte("n1")})
+	wantNoLog(t, s, 1500)
+}
+
 func BenchmarkStoreLogs(b *testing.B) {
 	stores := []struct {
 		name string
