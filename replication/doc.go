@@ -30,4 +30,9 @@
 //     entry was not committed, or that its outcome is unknown (a timed-out or interrupted Apply
 //     may still commit, which is why commands carry request IDs).
 //   - Node consumes raft's LeaderCh itself; callers of Raft() must not read from it.
+//   - The log and stable store (logStore) is a Pebble instance of its own in DataDir/raft/log;
+//     every write is committed with a WAL sync before it returns, so a log raft was told is
+//     stored survives SIGKILL and power loss. A DataDir from before it holds raft/raft.db
+//     (raft-boltdb): Open copies it over and renames it raft.db.migrated, only after the copy
+//     is synced and marked complete (boltmigrate.go).
 package replication

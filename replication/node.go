@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
-	"go.etcd.io/bbolt"
 )
 
 const (
@@ -26,9 +24,10 @@ const (
 	logCacheSize = 1024
 	// leaderBarrierTimeout bounds the Barrier a new leader issues before serving reads.
 	leaderBarrierTimeout = 10 * time.Second
-	// storeOpenTimeout bounds waiting for the log store's file lock (another Node on the same
-	// DataDir).
+	// storeOpenTimeout bounds waiting for the lock of a raft-boltdb file being migrated.
 	storeOpenTimeout = time.Second
+	// logStoreDir, under DataDir/raft, holds the Pebble log and stable store.
+	logStoreDir = "log"
 	// waitLeaderPoll is how often WaitLeader and awaitLeader look for a leader.
 	waitLeaderPoll = 5 * time.Millisecond
 )
@@ -128,7 +127,7 @@ type Node struct {
 	raft      *raft.Raft
 	fsm       *stateMachineAdapter
 	logs      raft.LogStore
-	store     *raftboltdb.BoltStore
+	store     *logStore
 	transport *raft.NetworkTransport
 
 	// leaderWait bounds how long a refusal on a node that knows no live leader waits for one
@@ -177,19 +176,21 @@ func Open(cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("create raft directory: %w", err)
 	}
 
-	// Log and stable store. raft-wal would be the faster log store, but hashicorp/raft v1.8
-	// requires hashicorp/go-metrics v0.7.0, which dropped the compat package that raft-wal v0.4.2
-	// imports, so the two do not build together. raft-boltdb/v2 v2.2.2 builds with raft v1.8
-	// (v2.3.x does not, for the same reason).
-	// NoFreelistSync: a commit does not write bbolt's free page list (rebuilt by a scan when
-	// the file is opened), which only shortens each commit's writes; its fsyncs, and so what
-	// is durable, are unchanged (etcd runs bbolt the same way).
-	store, err := raftboltdb.New(raftboltdb.Options{
-		Path:        filepath.Join(raftDir, "raft.db"),
-		BoltOptions: &bbolt.Options{Timeout: storeOpenTimeout, NoFreelistSync: true, FreelistType: bbolt.FreelistMapType},
-	})
+	// Log and stable store: a Pebble instance of its own (logstore.go), whose synced batch costs
+	// one WAL fdatasync where bbolt's commit costs two in series. A data directory written
+	// before it holds raft.db (raft-boltdb), copied over here once.
+	logDir := filepath.Join(raftDir, logStoreDir)
+	if err := migrateBoltLogStore(raftDir, logDir, logger); err != nil {
+		return nil, err
+	}
+	store, err := openLogStore(logDir, logger)
 	if err != nil {
-		return nil, fmt.Errorf("open raft log store in %s: %w", raftDir, err)
+		return nil, err
+	}
+	// A new log directory's entry must be durable before the first log in it is acknowledged.
+	if err := syncDir(raftDir); err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("sync raft directory: %w", err)
 	}
 	cleanups = append(cleanups, store.Close)
 	logs, err := raft.NewLogCache(logCacheSize, store)

@@ -1,0 +1,339 @@
+package replication
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/hashicorp/raft"
+)
+
+// logStore is raft's LogStore and StableStore on a Pebble instance of its own (never the state
+// machine's, which is swapped wholesale on snapshot restore).
+//
+// Invariants:
+//
+//   - Every write (StoreLogs, DeleteRange, Set, SetUint64) is one Pebble batch committed with
+//     pebble.Sync: when it returns, the batch is in the WAL and the WAL is fsynced, so it
+//     survives a crash or power loss. A batch of logs costs one WAL sync however many logs it
+//     holds, so raft's batching of concurrent appends amortises the sync.
+//   - Log keys are logKeyPrefix followed by the big-endian index, so key order is index order
+//     and the first and last logs are the iterator's bounds.
+//   - first and last are the lowest and highest stored indexes (both 0 when there is no log).
+//     They are read from the store on open and updated under writeMu after each committed
+//     write, so they match the store across DeleteRange and restarts.
+type logStore struct {
+	db        *pebble.DB
+	closeOnce sync.Once
+	closeErr  error
+
+	writeMu sync.Mutex // serialises writes, so first and last follow the order of commits
+
+	indexMu     sync.RWMutex
+	first, last uint64
+}
+
+var (
+	logKeyPrefix    = []byte("l")
+	stableKeyPrefix = []byte("s")
+	// boltMigratedKey is set, in the same synced batch as the last copied entries, when every
+	// log and stable key of raft.db has been copied into this store (migrateBoltLogStore).
+	boltMigratedKey = []byte("m/bolt-migrated")
+)
+
+// errStableKeyNotFound is what Get and GetUint64 return for a key never set; raft treats any
+// error whose text is "not found" as an unset key (raft.go: "not found" in getLastVote etc.).
+var errStableKeyNotFound = errors.New("not found")
+
+// logStoreOptions suit an append-mostly log read back near its tail: a small memtable (logs
+// are deleted soon after a snapshot, so little reaches the lower levels) and a small cache
+// (raft's LogCache holds the hot tail).
+func logStoreOptions(logger *slog.Logger) *pebble.Options {
+	return &pebble.Options{
+		Logger:             pebbleLogger{logger},
+		FormatMajorVersion: pebble.FormatNewest,
+		MemTableSize:       8 << 20,
+		CacheSize:          8 << 20,
+	}
+}
+
+// openLogStore opens (creating if needed) the log store in dir. Pebble's lock file makes a
+// second open of the same dir fail, from this process or another.
+func openLogStore(dir string, logger *slog.Logger) (*logStore, error) {
+	db, err := pebble.Open(dir, logStoreOptions(logger))
+	if err != nil {
+		return nil, fmt.Errorf("open raft log store %s: %w", dir, err)
+	}
+	s := &logStore{db: db}
+	if err := s.loadBounds(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the store; it is idempotent (Pebble panics on a second Close).
+func (s *logStore) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	return s.closeErr
+}
+
+func logKey(index uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, len(logKeyPrefix)+8), logKeyPrefix...), index)
+}
+
+func stableKey(k []byte) []byte {
+	return append(append(make([]byte, 0, len(stableKeyPrefix)+len(k)), stableKeyPrefix...), k...)
+}
+
+// loadBounds reads the first and last stored indexes.
+func (s *logStore) loadBounds() error {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: logKey(0), UpperBound: prefixUpperBound(logKeyPrefix)})
+	if err != nil {
+		return fmt.Errorf("raft log store: %w", err)
+	}
+	var first, last uint64
+	if it.First() {
+		first = binary.BigEndian.Uint64(it.Key()[len(logKeyPrefix):])
+		it.Last()
+		last = binary.BigEndian.Uint64(it.Key()[len(logKeyPrefix):])
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return fmt.Errorf("raft log store: find first and last index: %w", err)
+	}
+	s.indexMu.Lock()
+	s.first, s.last = first, last
+	s.indexMu.Unlock()
+	return nil
+}
+
+func prefixUpperBound(prefix []byte) []byte {
+	end := append([]byte(nil), prefix...)
+	end[len(end)-1]++ // the prefixes are single letters, never 0xff
+	return end
+}
+
+// FirstIndex is the lowest stored index, 0 when the log is empty.
+func (s *logStore) FirstIndex() (uint64, error) {
+	s.indexMu.RLock()
+	defer s.indexMu.RUnlock()
+	return s.first, nil
+}
+
+// LastIndex is the highest stored index, 0 when the log is empty.
+func (s *logStore) LastIndex() (uint64, error) {
+	s.indexMu.RLock()
+	defer s.indexMu.RUnlock()
+	return s.last, nil
+}
+
+// GetLog reads the entry at index into log, or returns raft.ErrLogNotFound.
+func (s *logStore) GetLog(index uint64, log *raft.Log) error {
+	value, closer, err := s.db.Get(logKey(index))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return raft.ErrLogNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("raft log store: read log %d: %w", index, err)
+	}
+	defer func() { _ = closer.Close() }()
+	if err := decodeLog(value, log); err != nil {
+		return fmt.Errorf("raft log store: log %d: %w", index, err)
+	}
+	log.Index = index
+	return nil
+}
+
+// StoreLog stores one entry durably.
+func (s *logStore) StoreLog(log *raft.Log) error { return s.StoreLogs([]*raft.Log{log}) }
+
+// StoreLogs stores entries in one synced batch: all or none of them survive a crash.
+func (s *logStore) StoreLogs(logs []*raft.Log) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+	var buf []byte
+	low, high := logs[0].Index, logs[0].Index
+	for _, l := range logs {
+		buf = encodeLog(buf[:0], l)
+		if err := b.Set(logKey(l.Index), buf, nil); err != nil {
+			return fmt.Errorf("raft log store: store log %d: %w", l.Index, err)
+		}
+		low, high = min(low, l.Index), max(high, l.Index)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("raft log store: commit logs %d-%d: %w", low, high, err)
+	}
+	s.indexMu.Lock()
+	if s.first == 0 || low < s.first {
+		s.first = low
+	}
+	s.last = max(s.last, high)
+	s.indexMu.Unlock()
+	return nil
+}
+
+// DeleteRange deletes the entries from lo to hi inclusive with one range deletion.
+func (s *logStore) DeleteRange(lo, hi uint64) error {
+	if lo > hi {
+		return nil
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	end := prefixUpperBound(logKeyPrefix)
+	if hi < ^uint64(0) {
+		end = logKey(hi + 1)
+	}
+	if err := s.db.DeleteRange(logKey(lo), end, pebble.Sync); err != nil {
+		return fmt.Errorf("raft log store: delete logs %d-%d: %w", lo, hi, err)
+	}
+	s.indexMu.RLock()
+	first, last := s.first, s.last
+	s.indexMu.RUnlock()
+	switch {
+	case hi < first || lo > last:
+		return nil // nothing stored was in the range
+	case lo <= first && hi >= last:
+		s.setBounds(0, 0)
+		return nil
+	}
+	// Raft deletes a compacted head or a conflicting tail; the rest is contiguous in practice,
+	// but look rather than assume hi+1 or lo-1 is stored.
+	return s.loadBounds()
+}
+
+func (s *logStore) setBounds(first, last uint64) {
+	s.indexMu.Lock()
+	s.first, s.last = first, last
+	s.indexMu.Unlock()
+}
+
+// Set stores a stable key durably.
+func (s *logStore) Set(k, v []byte) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if err := s.db.Set(stableKey(k), v, pebble.Sync); err != nil {
+		return fmt.Errorf("raft stable store: set %q: %w", k, err)
+	}
+	return nil
+}
+
+// Get reads a stable key; a key never set gives an empty value and an error "not found", as
+// raft expects.
+func (s *logStore) Get(k []byte) ([]byte, error) {
+	value, closer, err := s.db.Get(stableKey(k))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, errStableKeyNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("raft stable store: get %q: %w", k, err)
+	}
+	defer func() { _ = closer.Close() }()
+	return append([]byte(nil), value...), nil
+}
+
+// SetUint64 stores a stable integer durably, big-endian as raft-boltdb did.
+func (s *logStore) SetUint64(k []byte, v uint64) error {
+	return s.Set(k, binary.BigEndian.AppendUint64(nil, v))
+}
+
+// GetUint64 reads a stable integer; a key never set gives 0 and an error "not found".
+func (s *logStore) GetUint64(k []byte) (uint64, error) {
+	v, err := s.Get(k)
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("raft stable store: %q holds %d bytes, not a uint64", k, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// logEncodingVersion leads every stored entry, so that a later layout can be told apart.
+const logEncodingVersion = 1
+
+// encodeLog appends the entry's fields except Index (which is in the key): version, term,
+// type, data, extensions, and AppendedAt in time.MarshalBinary form.
+func encodeLog(buf []byte, l *raft.Log) []byte {
+	buf = append(buf, logEncodingVersion)
+	buf = binary.AppendUvarint(buf, l.Term)
+	buf = append(buf, byte(l.Type))
+	buf = binary.AppendUvarint(buf, uint64(len(l.Data)))
+	buf = append(buf, l.Data...)
+	buf = binary.AppendUvarint(buf, uint64(len(l.Extensions)))
+	buf = append(buf, l.Extensions...)
+	appended, err := l.AppendedAt.MarshalBinary()
+	if err != nil {
+		// Only a zone offset that is not a whole minute fails; store the instant in UTC.
+		appended, _ = l.AppendedAt.UTC().MarshalBinary()
+	}
+	return append(buf, appended...)
+}
+
+var errCorruptLog = errors.New("corrupt log entry")
+
+// decodeLog reverses encodeLog. Data and Extensions are copied: raft keeps them past the read.
+func decodeLog(buf []byte, l *raft.Log) error {
+	if len(buf) < 1 || buf[0] != logEncodingVersion {
+		return fmt.Errorf("%w: unknown encoding", errCorruptLog)
+	}
+	buf = buf[1:]
+	term, n := binary.Uvarint(buf)
+	if n <= 0 || len(buf) < n+1 {
+		return fmt.Errorf("%w: term", errCorruptLog)
+	}
+	typ := raft.LogType(buf[n])
+	buf = buf[n+1:]
+	data, buf, ok := readBytes(buf)
+	if !ok {
+		return fmt.Errorf("%w: data", errCorruptLog)
+	}
+	extensions, buf, ok := readBytes(buf)
+	if !ok {
+		return fmt.Errorf("%w: extensions", errCorruptLog)
+	}
+	var appended time.Time
+	if err := appended.UnmarshalBinary(buf); err != nil {
+		return fmt.Errorf("%w: appended time: %w", errCorruptLog, err)
+	}
+	*l = raft.Log{Term: term, Type: typ, Data: data, Extensions: extensions, AppendedAt: appended}
+	return nil
+}
+
+// readBytes reads a uvarint length and that many bytes, copied; nil when the length is 0.
+func readBytes(buf []byte) (field, rest []byte, ok bool) {
+	size, n := binary.Uvarint(buf)
+	if n <= 0 || uint64(len(buf)-n) < size {
+		return nil, nil, false
+	}
+	buf = buf[n:]
+	if size > 0 {
+		field = append([]byte(nil), buf[:size]...)
+	}
+	return field, buf[size:], true
+}
+
+// pebbleLogger sends Pebble's log lines to slog.
+type pebbleLogger struct{ logger *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.logger.Debug(fmt.Sprintf(format, args...), "source", "pebble")
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.logger.Error(fmt.Sprintf(format, args...), "source", "pebble")
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	l.logger.Error(msg, "source", "pebble")
+	panic(msg)
+}
