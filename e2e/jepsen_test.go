@@ -58,7 +58,7 @@ var jepsenMailboxes = []string{"INBOX", "Archive", "Work"}
 // TestJepsen runs seeded workloads through both frontends of a real cluster while the nemesis
 // injects faults, and checks each history (jepsen/checker). A seed with an anomaly fails
 // with the anomalies and the path of its saved history, which `go test ./jepsen/checker
-// -run TestRecheck -history FILE` checks again offline.
+// -run TestRecheck -args -history FILE` checks again offline.
 func TestJepsen(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster per seed")

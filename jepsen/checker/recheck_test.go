@@ -3,36 +3,68 @@ package checker_test
 import (
 	"flag"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/strata-mail/strata/jepsen/checker"
 	"github.com/strata-mail/strata/jepsen/history"
+	"github.com/strata-mail/strata/jepsen/report"
 )
 
-var historyFile = flag.String("history", "", "a saved history (JSON lines) for TestRecheck")
+var (
+	historyFiles = flag.String("history", "", "saved histories (JSON lines; a glob) for TestRecheck")
+	reportFile   = flag.String("report", "", "with -history, write the markdown report of those histories here")
+	reportTitle  = flag.String("report-title", "Consistency under faults", "the report's title")
+)
 
-// TestRecheck checks a history saved by a run (e2e TestJepsen keeps a failing seed's) again,
-// offline: go test ./jepsen/checker -run TestRecheck -history FILE. Without -history it has
-// nothing to do.
+// TestRecheck checks histories saved by runs (e2e TestJepsen keeps a failing seed's, and
+// every seed's with -jepsen.histories) again, offline, and can rebuild the report from them:
+//
+//	go test ./jepsen/checker -run TestRecheck -args -history 'bin/jepsen/*.jsonl' [-report FILE]
+//
+// Without -history it has nothing to do.
 func TestRecheck(t *testing.T) {
-	if *historyFile == "" {
+	if *historyFiles == "" {
 		t.Skip("no -history given")
 	}
-	f, err := os.Open(*historyFile)
-	if err != nil {
-		t.Fatal(err)
+	paths, err := filepath.Glob(*historyFiles)
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no history matches %q (%v)", *historyFiles, err)
 	}
-	defer f.Close()
-	h, err := history.Load(f)
-	if err != nil {
-		t.Fatal(err)
+	slices.Sort(paths)
+	var runs []report.Run
+	for _, path := range paths {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := history.Load(f)
+		f.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		res := checker.Check(h)
+		runs = append(runs, report.Run{History: h, Result: res})
+		t.Logf("seed %d: %d ops, %d faults, %d anomalies; checks %v", h.Seed, res.Ops, len(h.Faults), len(res.Anomalies), res.Checks)
+		for _, a := range res.Anomalies {
+			t.Errorf("seed %d: %s: %s", h.Seed, a.Kind, a.Message)
+			for _, op := range a.Ops {
+				t.Logf("    %+v", op)
+			}
+		}
 	}
-	res := checker.Check(h)
-	t.Logf("seed %d: %d ops, %d faults; checks %v", h.Seed, res.Ops, len(h.Faults), res.Checks)
-	for _, a := range res.Anomalies {
-		t.Errorf("%s: %s", a.Kind, a.Message)
-		for _, op := range a.Ops {
-			t.Logf("    %+v", op)
+	slices.SortFunc(runs, func(a, b report.Run) int { return int(a.History.Seed - b.History.Seed) })
+	if *reportFile != "" {
+		f, err := os.Create(*reportFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := report.Write(f, *reportTitle, runs); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
