@@ -27,7 +27,7 @@ FUZZ_SIEVE_EXECS ?= 100000x
 FUZZ_SPAM_EXECS ?= 50000x
 
 test: tools-s3
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 60m ./...
 	$(MAKE) fuzz
 
 # The long consistency run (issue 13): SEEDS seeded workloads of DURATION each through a real
