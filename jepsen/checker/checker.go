@@ -70,8 +70,10 @@ const (
 	KindSeqInconsistent   = "seq-inconsistent"
 	KindExpungeInCommand  = "expunge-in-command"
 	checkFlagsUnfinished  = "flags-timeout"
+	checkFlagsSameRead    = "flags-repeated-read"
 	maxAnomaliesPerKind   = 50
-	flagsPartitionTimeout = 20 * time.Second
+	flagsPartitionTimeout = 10 * time.Second
+	flagsBudget           = 2 * time.Minute
 	shrinkBudget          = 5 * time.Second
 	shrinkStepTimeout     = time.Second
 )
