@@ -195,7 +195,7 @@ func writeJepsenReport(t *testing.T, path string, runs []report.Run) {
 		t.Fatal(err)
 	}
 	title := fmt.Sprintf("Consistency under faults: %d seeds of %v", len(runs), *jepsenDuration)
-	if err := report.Write(f, title, runs); err != nil {
+	if err := report.Write(f, title, "Written by e2e TestJepsen (-jepsen.report).", runs); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Close(); err != nil {

@@ -35,10 +35,14 @@ var (
 // maxAnomaliesListed bounds the anomaly section; the counts are always complete.
 const maxAnomaliesListed = 30
 
-// Write writes the markdown report of runs to w.
-func Write(w io.Writer, title string, runs []Run) error {
+// Write writes the markdown report of runs to w: title, then preface (how the runs were made:
+// the command, commit and machine; may be empty), then the figures.
+func Write(w io.Writer, title, preface string, runs []Run) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n", title)
+	if preface = strings.TrimSpace(preface); preface != "" {
+		b.WriteString(preface + "\n\n")
+	}
 	ops, anomalies := 0, 0
 	byKind := map[string]int{}
 	checks := map[string]int{}

@@ -32,13 +32,13 @@ func TestReport(t *testing.T) {
 	res := checker.Check(h)
 	anomalous := &checker.Result{Ops: 1, Checks: map[string]int{checker.KindLostAck: 1}, Anomalies: []checker.Anomaly{{Kind: checker.KindLostAck, Message: "lost it", Ops: []history.Op{h.Ops[0]}}}}
 	var b strings.Builder
-	if err := report.Write(&b, "Jepsen", []report.Run{{History: h, Result: res}, {History: &history.History{Seed: 6}, Result: anomalous}}); err != nil {
+	if err := report.Write(&b, "Jepsen", "Made by a test.", []report.Run{{History: h, Result: res}, {History: &history.History{Seed: 6}, Result: anomalous}}); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
 	t.Log(out)
 	for _, want := range []string{
-		"2 seeds, 9 operations checked, 1 anomalies.",
+		"# Jepsen\n\nMade by a test.\n\n2 seeds, 9 operations checked, 1 anomalies.",
 		"| lost-ack |",
 		// writes inside: ops 2 and 3; reads: 4 and 5; longest without a write 900ms -> 3.5s.
 		"| partition-leader | 1 | 2 (1 / 1) | 2 (0 / 0) | 2.6s | 1.56s |",
