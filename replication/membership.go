@@ -3,6 +3,8 @@ package replication
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/hashicorp/raft"
 )
@@ -80,10 +82,29 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 		if s.Suffrage != raft.Voter {
 			return fmt.Errorf("transfer leadership to %s: %w", id, ErrNotVoter)
 		}
-		return n.leadershipTransfer(ctx, n.raft.LeadershipTransferToServer(s.ID, s.Address))
+		// raft gives the target one election timeout to catch up and win; a voter that was
+		// just cut off (or is installing a snapshot) can need longer, and the transfer then
+		// fails with "leadership transfer timeout" and leaves this node leader. Try again
+		// until the caller's deadline: the target is nearer each time.
+		for {
+			err := n.leadershipTransfer(ctx, n.raft.LeadershipTransferToServer(s.ID, s.Address))
+			if err == nil || !strings.Contains(err.Error(), "leadership transfer timeout") || !n.IsLeader() {
+				return err
+			}
+			n.logger.Info("leadership transfer timed out; retrying", "to", id)
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(transferRetryPause):
+			}
+		}
 	}
 	return fmt.Errorf("transfer leadership to %s: %w", id, ErrNotMember)
 }
+
+// transferRetryPause is the pause between tries of a leadership transfer whose target did
+// not catch up in time.
+const transferRetryPause = 100 * time.Millisecond
 
 func (n *Node) leadershipTransfer(ctx context.Context, f raft.Future) error {
 	if err := n.await(ctx, f); err != nil {
