@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/internal/etcdtest"
 	"github.com/strata-mail/strata/internal/testwait"
 )
@@ -117,23 +114,6 @@ func authenticationFailed(err error) bool {
 // authCacheMetric reads strata_auth_cache_<name>_total from a frontend's /metrics.
 func authCacheMetric(t *testing.T, metricsAddr, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	series := fmt.Sprintf("strata_auth_cache_%s_total", name)
-	m := regexp.MustCompile("(?m)^" + series + " (\\S+)$").FindSubmatch(body)
-	if m == nil {
-		t.Fatalf("no %s in /metrics of %s", series, metricsAddr)
-	}
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
+	value, _ := embeddedtest.Scrape(t, metricsAddr)
+	return value(fmt.Sprintf("strata_auth_cache_%s_total", name))
 }
