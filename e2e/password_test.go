@@ -11,7 +11,6 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/strata-mail/strata/internal/embeddedtest"
-	"github.com/strata-mail/strata/internal/etcdtest"
 	"github.com/strata-mail/strata/internal/testwait"
 )
 
@@ -21,16 +20,9 @@ import (
 // password at once, on both frontends, with no wait; the new one logs in. Disabling and
 // deleting the account refuse the cached new password the same way.
 func TestPasswordChangeLocksOutEveryFrontend(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	nodes := []*metaNode{
-		newMetaNode(t, "n1", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n2", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n3", etcd, clusterNodeFlags...),
-	}
-	startNodes(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	etcd, _ := startVoters(t, ctx)
 	addClusterAccount(t, etcd)
 	blobDir := t.TempDir()
 	type frontend struct {
