@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/internal/etcdtest"
 	"github.com/strata-mail/strata/proto/clusterpb"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -326,4 +327,18 @@ func addClusterAccount(t *testing.T, etcd string) {
 	t.Helper()
 	clusterAdmin(t, etcd, "tenant", "add", "acme", "--domains", "acme.test")
 	clusterAdmin(t, etcd, "user", "add", "u@acme.test", "--password", "pw")
+}
+
+// startVoters starts etcd and three `strata metadata` nodes, n1 to n3 with clusterNodeFlags,
+// all at once (the bootstrap election lets exactly one bootstrap), and waits under ctx until
+// they form a group of three voters. It returns etcd's address and the nodes.
+func startVoters(t *testing.T, ctx context.Context) (etcd string, nodes []*metaNode) {
+	t.Helper()
+	etcd = etcdtest.Start(t)
+	for _, id := range []string{"n1", "n2", "n3"} {
+		nodes = append(nodes, newMetaNode(t, id, etcd, clusterNodeFlags...))
+	}
+	startNodes(t, nodes)
+	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	return etcd, nodes
 }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/embedded"
-	"github.com/strata-mail/strata/internal/etcdtest"
 	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -31,17 +30,9 @@ var clusterNodeFlags = []string{"--snapshot-threshold", "200", "--snapshot-inter
 // while it kills the leader, freezes a follower, removes a node and adds a new one, and
 // checks that every replica ends with the same state holding each acknowledged write once.
 func TestCluster(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	nodes := []*metaNode{
-		newMetaNode(t, "n1", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n2", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n3", etcd, clusterNodeFlags...),
-	}
-	// All three start at once: the bootstrap election lets exactly one bootstrap.
-	startNodes(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	etcd, nodes := startVoters(t, ctx)
 	t.Logf("group of 3 voters formed")
 
 	lc := newLeaderClient(t, nodes...)

@@ -10,10 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/strata-mail/strata/blobstore/s3"
-	"github.com/strata-mail/strata/internal/etcdtest"
-	"github.com/strata-mail/strata/internal/s3test"
 )
 
 // failoverKills is how many times TestFailoverLeaderKills SIGKILLs the metadata leader.
@@ -32,25 +28,12 @@ func TestFailoverLeaderKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures failover over 10 leader kills (about a minute)")
 	}
-	etcd := etcdtest.Start(t)
-	blobs := s3test.Start(t, s3test.Options{})
-	t.Setenv(s3.EnvAccessKey, blobs.AccessKey) // inherited by the frontends
-	t.Setenv(s3.EnvSecretKey, blobs.SecretKey)
-
-	nodes := []*metaNode{
-		newMetaNode(t, "n1", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n2", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n3", etcd, clusterNodeFlags...),
-	}
-	startNodes(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
-	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	etcd, nodes := startVoters(t, ctx)
 	addClusterAccount(t, etcd)
 
-	s3Args := []string{"--blob", "s3", "--s3-endpoint", blobs.Endpoint, "--s3-bucket", "strata-failover", "--s3-insecure", "--s3-path-style"}
-	feA := startFrontend(t, "A", etcd, s3Args...)
-	feB := startFrontend(t, "B", etcd, s3Args...)
+	feA, feB := startS3Frontends(t, etcd, "strata-failover")
 
 	l := newLedger()
 	stopWriters := make(chan struct{})

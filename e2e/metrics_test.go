@@ -2,13 +2,10 @@ package e2e
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/internal/etcdtest"
 )
 
@@ -24,24 +21,7 @@ func TestMetadataNodeMetrics(t *testing.T) {
 	defer cancel()
 	setupAccount(t, ctx, newLeaderClient(t, node))
 
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	value := func(series string) float64 {
-		t.Helper()
-		m := regexp.MustCompile("(?m)^" + regexp.QuoteMeta(series) + " (\\S+)$").FindSubmatch(body)
-		if m == nil {
-			t.Fatalf("no %s in /metrics:\n%s", series, body)
-		}
-		v, _ := strconv.ParseFloat(string(m[1]), 64)
-		return v
-	}
+	value, _ := embeddedtest.Scrape(t, metricsAddr)
 	// A retried write is applied (and answered from its stored result) again.
 	if v := value(`strata_metadata_fsm_apply_duration_seconds_count{command="create_tenant"}`); v < 1 {
 		t.Errorf("create_tenant applies = %v, want 1 or more", v)

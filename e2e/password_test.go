@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/strata-mail/strata/internal/etcdtest"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/internal/testwait"
 )
 
@@ -24,16 +20,9 @@ import (
 // password at once, on both frontends, with no wait; the new one logs in. Disabling and
 // deleting the account refuse the cached new password the same way.
 func TestPasswordChangeLocksOutEveryFrontend(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	nodes := []*metaNode{
-		newMetaNode(t, "n1", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n2", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n3", etcd, clusterNodeFlags...),
-	}
-	startNodes(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	etcd, _ := startVoters(t, ctx)
 	addClusterAccount(t, etcd)
 	blobDir := t.TempDir()
 	type frontend struct {
@@ -117,23 +106,6 @@ func authenticationFailed(err error) bool {
 // authCacheMetric reads strata_auth_cache_<name>_total from a frontend's /metrics.
 func authCacheMetric(t *testing.T, metricsAddr, name string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	series := fmt.Sprintf("strata_auth_cache_%s_total", name)
-	m := regexp.MustCompile("(?m)^" + series + " (\\S+)$").FindSubmatch(body)
-	if m == nil {
-		t.Fatalf("no %s in /metrics of %s", series, metricsAddr)
-	}
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
+	value, _ := embeddedtest.Scrape(t, metricsAddr)
+	return value(fmt.Sprintf("strata_auth_cache_%s_total", name))
 }

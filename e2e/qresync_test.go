@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-mail/strata/internal/etcdtest"
 	"github.com/strata-mail/strata/internal/testwait"
 )
 
@@ -22,16 +21,9 @@ import (
 // changed: VANISHED (EARLIER) for the expunged UIDs, FETCH for the changed flags, the new
 // EXISTS, and UID FETCH (CHANGEDSINCE ... VANISHED) agrees.
 func TestQResyncAcrossFrontends(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	nodes := []*metaNode{
-		newMetaNode(t, "n1", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n2", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n3", etcd, clusterNodeFlags...),
-	}
-	startNodes(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	etcd, nodes := startVoters(t, ctx)
 	addClusterAccount(t, etcd)
 	blobDir := t.TempDir() // one filesystem blob store for both frontends of this machine
 	feA := startFrontend(t, "A", etcd, "--blob-dir", blobDir)

@@ -19,6 +19,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/strata-mail/strata/blobstore/s3"
+	"github.com/strata-mail/strata/internal/s3test"
 )
 
 // frontendProcess is one `strata frontend`; restart runs it again with the same arguments
@@ -576,4 +578,16 @@ func (l *ledger) check(t *testing.T, got *mailboxContents) {
 			t.Errorf("%s is in INBOX %d times: %v", mid, len(uids), uids)
 		}
 	}
+}
+
+// startS3Frontends starts an S3 gateway and two `strata frontend` processes, A and B, that
+// find the metadata nodes through etcd and store bodies in bucket of the gateway, whose
+// keys they inherit from the test's environment.
+func startS3Frontends(t *testing.T, etcd, bucket string) (feA, feB *frontendProcess) {
+	t.Helper()
+	blobs := s3test.Start(t, s3test.Options{})
+	t.Setenv(s3.EnvAccessKey, blobs.AccessKey)
+	t.Setenv(s3.EnvSecretKey, blobs.SecretKey)
+	s3Args := []string{"--blob", "s3", "--s3-endpoint", blobs.Endpoint, "--s3-bucket", bucket, "--s3-insecure", "--s3-path-style"}
+	return startFrontend(t, "A", etcd, s3Args...), startFrontend(t, "B", etcd, s3Args...)
 }

@@ -13,10 +13,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-
-	"github.com/strata-mail/strata/blobstore/s3"
-	"github.com/strata-mail/strata/internal/etcdtest"
-	"github.com/strata-mail/strata/internal/s3test"
 )
 
 // lmtpRecipients are the accounts the LMTP clients deliver to: odd messages go to the first,
@@ -233,26 +229,13 @@ func (c *closeAfterData) Write(b []byte) (int, error) {
 // retried like an MTA does (through the other frontend), and the retries dedup, so in the end
 // every message is in every recipient's INBOX exactly once; no reply is a 5xx.
 func TestSystemLMTP(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	blobs := s3test.Start(t, s3test.Options{})
-	t.Setenv(s3.EnvAccessKey, blobs.AccessKey) // inherited by the frontends
-	t.Setenv(s3.EnvSecretKey, blobs.SecretKey)
-
-	nodes := []*metaNode{
-		newMetaNode(t, "n1", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n2", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n3", etcd, clusterNodeFlags...),
-	}
-	startNodes(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	etcd, nodes := startVoters(t, ctx)
 	addClusterAccount(t, etcd)
 	clusterAdmin(t, etcd, "user", "add", lmtpRecipients[1], "--password", "pw")
 
-	s3Args := []string{"--blob", "s3", "--s3-endpoint", blobs.Endpoint, "--s3-bucket", "strata-lmtp", "--s3-insecure", "--s3-path-style"}
-	feA := startFrontend(t, "A", etcd, s3Args...)
-	feB := startFrontend(t, "B", etcd, s3Args...)
+	feA, feB := startS3Frontends(t, etcd, "strata-lmtp")
 	if feA.lmtpAddr == "" || feB.lmtpAddr == "" {
 		t.Fatalf("frontends without LMTP: %q, %q", feA.lmtpAddr, feB.lmtpAddr)
 	}

@@ -13,9 +13,6 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"github.com/strata-mail/strata/blobstore/s3"
-	"github.com/strata-mail/strata/internal/etcdtest"
-	"github.com/strata-mail/strata/internal/s3test"
 	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -30,28 +27,15 @@ import (
 // replica's FSM digest is the same, and the clients saw no error but NO [UNAVAILABLE] and
 // dropped connections.
 func TestSystem(t *testing.T) {
-	etcd := etcdtest.Start(t)
-	blobs := s3test.Start(t, s3test.Options{})
-	t.Setenv(s3.EnvAccessKey, blobs.AccessKey) // inherited by the frontends
-	t.Setenv(s3.EnvSecretKey, blobs.SecretKey)
-
-	nodes := []*metaNode{
-		newMetaNode(t, "n1", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n2", etcd, clusterNodeFlags...),
-		newMetaNode(t, "n3", etcd, clusterNodeFlags...),
-	}
-	startNodes(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	etcd, nodes := startVoters(t, ctx)
 
 	// The tenant and the account, made with the admin commands, which find the metadata
 	// nodes in etcd and follow NOT_LEADER to the leader.
 	addClusterAccount(t, etcd)
 
-	s3Args := []string{"--blob", "s3", "--s3-endpoint", blobs.Endpoint, "--s3-bucket", "strata-system", "--s3-insecure", "--s3-path-style"}
-	feA := startFrontend(t, "A", etcd, s3Args...)
-	feB := startFrontend(t, "B", etcd, s3Args...)
+	feA, feB := startS3Frontends(t, etcd, "strata-system")
 
 	// Probe is appended to only through frontend B; the IDLE client on A counts its EXISTS.
 	l := newLedger()

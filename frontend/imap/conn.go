@@ -39,8 +39,8 @@ const (
 	stateLogout
 )
 
-// conn is one client connection; only its own goroutine (serve) uses it, except
-// startShutdown and the raw socket, which Server.Shutdown closes.
+// conn is one client connection; only its own goroutine (Serve) uses it, except
+// StartShutdown and Close, which Server.Shutdown calls through the connection registry.
 type conn struct {
 	srv *Server
 	raw net.Conn // the accepted socket
@@ -90,16 +90,16 @@ type conn struct {
 	cmd      *imapwire.Command
 	shutdown atomic.Bool
 	waiting  atomic.Bool   // serve is waiting for (or reading) the next command
-	stopIdle chan struct{} // closed by startShutdown
+	stopIdle chan struct{} // closed by StartShutdown
 	// taggedStatus is the type of the last tagged status written, and tlsStarted is set
 	// after a successful STARTTLS: the command and connection metrics (metrics.go).
 	taggedStatus string
 	tlsStarted   atomic.Bool
 }
 
-func newConn(s *Server, nc net.Conn, implicitTLS bool) *conn {
+func newConn(s *Server, nc net.Conn, id uint64, implicitTLS bool) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	log := s.logger.With("conn", s.nextID.Add(1), "remote", nc.RemoteAddr().String())
+	log := s.logger.With("conn", id, "remote", nc.RemoteAddr().String())
 	c := &conn{
 		srv:         s,
 		raw:         nc,
@@ -129,10 +129,10 @@ func (w deadlineWriter) Write(p []byte) (int, error) {
 	return w.nc.Write(p)
 }
 
-// startShutdown makes the connection say BYE and close: at once if it waits for a command
+// StartShutdown makes the connection say BYE and close: at once if it waits for a command
 // or is in IDLE, after the running command otherwise (an APPEND whose message is arriving
 // completes first). Called by Server.Shutdown.
-func (c *conn) startShutdown() {
+func (c *conn) StartShutdown() {
 	if c.shutdown.Swap(true) {
 		return
 	}
@@ -163,14 +163,21 @@ func (c *conn) utf8Enabled() bool {
 	return c.rev2 || c.utf8Accept
 }
 
-func (c *conn) serve() {
+// Close closes the socket at once, when Server.Shutdown's grace period is over.
+func (c *conn) Close() { c.raw.Close() }
+
+// Logger is the connection's logger, for a panic the connection registry recovers.
+func (c *conn) Logger() *slog.Logger { return c.log }
+
+// Serve runs the connection until it ends. A panic is recovered, logged and counted by the
+// connection registry (connserver), after the connection is closed.
+func (c *conn) Serve() {
 	defer func() {
 		c.closeSelected()
 		c.stopNotify()
 		c.cancel()
 		c.raw.Close()
 	}()
-	defer c.srv.recoverPanic(c.log, "IMAP connection", nil)
 	if c.refuse != "" {
 		if c.implicitTLS && c.handshake(tls.Server(c.raw, c.srv.cfg.TLS)) != nil {
 			return

@@ -219,22 +219,19 @@ func (sc serverCollector) Collect(ch chan<- prometheus.Metric) {
 	m.durations.Collect(ch)
 	m.feedLag.Collect(ch)
 	var tls, plain int
-	s.mu.Lock()
-	for c := range s.conns {
+	s.conns.Each(func(c *conn, admitted bool) {
 		switch {
-		case c.refuse != "":
+		case !admitted:
 		case c.implicitTLS || c.tlsStarted.Load():
 			tls++
 		default:
 			plain++
 		}
-	}
-	s.mu.Unlock()
+	})
 	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(tls), "true")
 	ch <- prometheus.MustNewConstMetric(connectionsDesc, prometheus.GaugeValue, float64(plain), "false")
 	ch <- prometheus.MustNewConstMetric(idleDesc, prometheus.GaugeValue, float64(m.idle.Load()))
-	// Every accepted connection takes the next ID (newConn).
-	ch <- prometheus.MustNewConstMetric(acceptedDesc, prometheus.CounterValue, float64(s.nextID.Load()))
+	ch <- prometheus.MustNewConstMetric(acceptedDesc, prometheus.CounterValue, float64(s.conns.Accepted()))
 	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(m.refusedMax.Load()), "max_connections")
 	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(m.refusedPerIP.Load()), "per_ip")
 	ch <- prometheus.MustNewConstMetric(panicsDesc, prometheus.CounterValue, float64(s.RecoveredPanics()))

@@ -5,42 +5,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 )
-
-// scrape GETs /metrics of srv and returns a function giving the value of one series (name
-// with its labels as Prometheus writes them), failing the test when it is missing.
-func scrape(t *testing.T, srv *embedded.Server) (value func(series string) float64, text string) {
-	t.Helper()
-	resp, err := http.Get("http://" + srv.MetricsAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return func(series string) float64 {
-		t.Helper()
-		m := regexp.MustCompile("(?m)^" + regexp.QuoteMeta(series) + " (\\S+)$").FindSubmatch(body)
-		if m == nil {
-			t.Fatalf("no %s in /metrics:\n%s", series, body)
-		}
-		v, err := strconv.ParseFloat(string(m[1]), 64)
-		if err != nil {
-			t.Fatalf("%s: %v", series, err)
-		}
-		return v
-	}, string(body)
-}
 
 // TestMetrics drives real connections through the embedded server and checks the command
 // counts by command and result, the latency histogram's counts, the connection and IDLE
@@ -82,7 +54,7 @@ func TestMetrics(t *testing.T) {
 	}
 
 	a.startIdle("i1")
-	value, _ := scrape(t, srv)
+	value, _ := embeddedtest.Scrape(t, srv.MetricsAddr())
 	for series, want := range map[string]float64{
 		`strata_imap_connections{tls="false"}`:                            2,
 		`strata_imap_connections{tls="true"}`:                             1,
@@ -109,7 +81,7 @@ func TestMetrics(t *testing.T) {
 	}
 	b.ok("LOGOUT")
 
-	value, text := scrape(t, srv)
+	value, text := embeddedtest.Scrape(t, srv.MetricsAddr())
 	for series, want := range map[string]float64{
 		`strata_imap_commands_total{command="LOGIN",result="OK"}`:                 2,
 		`strata_imap_commands_total{command="SELECT",result="OK"}`:                2,

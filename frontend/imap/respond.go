@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
+	"github.com/strata-mail/strata/frontend/ingest"
 )
 
 // imapStatus is a status response (RFC 9051 7.1): the result of a command, written tagged.
@@ -166,46 +167,18 @@ type outcomeUnknown struct {
 func (e *outcomeUnknown) Error() string { return e.what + ": outcome unknown: " + e.err.Error() }
 func (e *outcomeUnknown) Unwrap() error { return e.err }
 
-// retryable reports whether a metadata call failed in a way a retry may cure. Canceled
-// counts: the session's own context is checked separately, so a Canceled status is the
-// service's (a leader that lost leadership with the entry pending), whose outcome is unknown.
-func retryable(err error) bool {
-	switch status.Code(err) {
-	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.Canceled:
-		return true
-	}
-	return false
+// metadataRetry is how a session retries a metadata call. Canceled counts: the session's
+// own context is checked separately, so a Canceled status is the service's (a leader that
+// lost leadership with the entry pending), whose outcome is unknown. The budget is longer
+// than a leader election, so a write that was in flight when the leader failed learns its
+// outcome from the new one.
+var metadataRetry = ingest.RetryPolicy{
+	Retryable:   []codes.Code{codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.Canceled},
+	Budget:      10 * time.Second,
+	CallTimeout: rpcTimeout,
 }
 
-// retryBudget bounds how long withRetry keeps retrying: longer than a leader election, so a
-// write that was in flight when the leader failed learns its outcome from the new one.
-const retryBudget = 10 * time.Second
-
-// withRetry runs call while it fails retryably, each time with a fresh deadline and a
-// growing pause, for at most retryBudget after the first failure. Writes pass their request
-// ID in the closure, so every attempt reuses it and the metadata service applies the write
-// once and answers a retry with the first result.
+// withRetry runs call under metadataRetry, for as long as the connection lasts.
 func (c *conn) withRetry(call func(ctx context.Context) error) error {
-	var err error
-	var giveUp time.Time
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			if attempt == 1 {
-				giveUp = time.Now().Add(retryBudget)
-			} else if time.Now().After(giveUp) {
-				return err
-			}
-			select {
-			case <-c.ctx.Done():
-				return err
-			case <-time.After(min(time.Duration(attempt)*200*time.Millisecond, time.Second)):
-			}
-		}
-		ctx, cancel := c.rpcContext()
-		err = call(ctx)
-		cancel()
-		if err == nil || !retryable(err) || c.ctx.Err() != nil {
-			return err
-		}
-	}
+	return metadataRetry.Do(c.ctx, call)
 }

@@ -29,9 +29,10 @@
 //     the learner reads the message later under its own context and deadline. Writes carry a request ID that is
 //     reused when the call is retried, so a retry is applied once.
 //   - Every goroutine of the engine recovers panics through Server.recoverPanic, which logs
-//     them with the connection and counts them (RecoveredPanics). A change feed that
-//     panicked, or whose stream cannot go on, ends its session with BYE [UNAVAILABLE]: a
-//     session never stays without the updates it promised its client.
+//     them with the connection and counts them (RecoveredPanics); a connection's own
+//     goroutine is recovered the same way by the connection registry (frontend/connserver).
+//     A change feed that panicked, or whose stream cannot go on, ends its session with BYE
+//     [UNAVAILABLE]: a session never stays without the updates it promised its client.
 //   - Commands are read in order from one framer per transport, so a pipeline is answered in
 //     the order sent; STARTTLS replaces the framer after its OK, dropping whatever the
 //     client sent ahead in plaintext (RFC 9051 6.2.1). COMPRESS puts a decompressor between
@@ -45,16 +46,15 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/frontend/auth"
+	"github.com/strata-mail/strata/frontend/connserver"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/ingest"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -151,24 +151,18 @@ type Server struct {
 	limits Limits
 	logger *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	served    int            // connections in conns that are served, not refused
-	perIP     map[string]int // served connections per remote IP, loopback excluded
-	closing   bool
-	active    sync.WaitGroup
-	nextID    atomic.Uint64
-	ingest    *ingest.Committer // stores bodies and appends them (appendblobs.go)
-	metrics   *serverMetrics
-	panics    atomic.Uint64 // panics recovered (recoverPanic)
+	conns   *connserver.Registry[*conn] // listeners and live connections
+	ingest  *ingest.Committer           // stores bodies and appends them (appendblobs.go)
+	metrics *serverMetrics
+	panics  atomic.Uint64 // panics recovered (recoverPanic)
 }
 
 // RecoveredPanics returns how many panics the server's goroutines have recovered from since
-// it was made: in commands, change feeds and SEARCH's record fetcher. Each is a bug; tests
+// it was made: in commands, change feeds and SEARCH's record fetcher, and those that escaped
+// a connection's goroutine (recovered by the connection registry). Each is a bug; tests
 // fail on one and operators alert on it.
 func (s *Server) RecoveredPanics() uint64 {
-	return s.panics.Load()
+	return s.panics.Load() + s.conns.RecoveredPanics()
 }
 
 // recoverPanic recovers a panic of the goroutine that defers it, logs it with its stack on
@@ -208,12 +202,10 @@ func NewServer(cfg Config) *Server {
 		cfg.MaxMessageSize = defaultMaxMessageSize
 	}
 	return &Server{
-		cfg:       cfg,
-		limits:    cfg.Limits.withDefaults(),
-		logger:    cfg.Logger,
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
-		perIP:     make(map[string]int),
+		cfg:    cfg,
+		limits: cfg.Limits.withDefaults(),
+		logger: cfg.Logger,
+		conns:  connserver.New[*conn]("IMAP", ErrServerClosed),
 		ingest: &ingest.Committer{
 			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Timeout: writeTimeout, NewRequestID: newRequestID,
 		},
@@ -241,123 +233,26 @@ func (s *Server) ServeTLS(ln net.Listener) error {
 }
 
 func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-	}()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("accept IMAP connection: %w", err)
-		}
-		c := newConn(s, nc, implicitTLS)
-		ip := remoteIP(nc.RemoteAddr())
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			nc.Close()
-			return ErrServerClosed
-		}
+	return s.conns.Serve(ln, func(nc net.Conn, id uint64, load connserver.Load) (*conn, bool) {
+		c := newConn(s, nc, id, implicitTLS)
 		// A connection over a limit is still served, but only to be told BYE: the client
 		// learns why instead of seeing a reset (RFC 9051 7.1.5, RFC 5530).
 		switch {
-		case s.served >= s.limits.MaxConnections:
+		case load.Served >= s.limits.MaxConnections:
 			c.refuse = "[" + imapresp.CodeUnavailable + "] Too many connections to this server, try again later"
 			s.metrics.refusedMax.Add(1)
-		case ip != "" && s.perIP[ip] >= s.limits.MaxConnectionsPerIP:
+		case load.FromAddress >= s.limits.MaxConnectionsPerIP:
+			// Loopback connections (local proxies and tools) are not counted per address.
 			c.refuse = "[" + imapresp.CodeLimit + "] Too many connections from your address"
 			s.metrics.refusedPerIP.Add(1)
 		}
-		s.conns[c] = struct{}{}
-		if c.refuse == "" {
-			s.served++
-			if ip != "" {
-				s.perIP[ip]++
-			}
-		}
-		s.active.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.active.Done()
-			defer func() {
-				s.mu.Lock()
-				delete(s.conns, c)
-				if c.refuse == "" {
-					s.served--
-					if ip != "" {
-						if s.perIP[ip]--; s.perIP[ip] == 0 {
-							delete(s.perIP, ip)
-						}
-					}
-				}
-				s.mu.Unlock()
-			}()
-			c.serve()
-		}()
-	}
+		return c, c.refuse == ""
+	})
 }
 
 // Shutdown stops accepting connections, tells every client BYE (after the command it is
 // running, at once when idle or in IDLE) and waits for the connections to close. When ctx
 // ends first, the remaining connections are closed and ctx's error returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	var errs []error
-	for ln := range s.listeners {
-		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			errs = append(errs, fmt.Errorf("close IMAP listener: %w", err))
-		}
-	}
-	for c := range s.conns {
-		c.startShutdown()
-	}
-	s.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() {
-		s.active.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.raw.Close()
-		}
-		s.mu.Unlock()
-		<-done
-		errs = append(errs, fmt.Errorf("shut down IMAP connections: %w", ctx.Err()))
-	}
-	return errors.Join(errs...)
-}
-
-// remoteIP returns the IP of a TCP remote address for the per-address limit, or "" for
-// loopback and non-TCP addresses, which the limit does not cover.
-func remoteIP(addr net.Addr) string {
-	tcp, ok := addr.(*net.TCPAddr)
-	if !ok || tcp.IP.IsLoopback() {
-		return ""
-	}
-	return tcp.IP.String()
+	return s.conns.Shutdown(ctx)
 }

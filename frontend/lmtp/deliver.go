@@ -405,30 +405,19 @@ func dedupKey(from string, rcpt Recipient, target int, bodyHash []byte) []byte {
 	return h.Sum(nil)
 }
 
-// withRetry runs a metadata call up to three times while it fails retryably (the leader
-// moved, a timeout), each time with a fresh deadline; writes reuse their request ID.
+// metadataRetry is how delivery retries a metadata call: three attempts, since the MTA
+// retries the whole delivery later. Canceled is not retried, unlike IMAP: the recipient is
+// answered 4xx, and the MTA's retry of it is safe because the dedup key (dedupKey) makes
+// the metadata service store the message once.
+var metadataRetry = ingest.RetryPolicy{
+	Retryable:   []codes.Code{codes.Unavailable, codes.DeadlineExceeded, codes.Aborted},
+	Attempts:    3,
+	CallTimeout: rpcTimeout,
+}
+
+// withRetry runs call under metadataRetry, for as long as the session lasts.
 func (s *session) withRetry(call func(ctx context.Context) error) error {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-s.ctx.Done():
-				return err
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-			}
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, rpcTimeout)
-		err = call(ctx)
-		cancel()
-		switch status.Code(err) {
-		case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
-			if s.ctx.Err() == nil {
-				continue
-			}
-		}
-		return err
-	}
-	return err
+	return metadataRetry.Do(s.ctx, call)
 }
 
 // traceFields are the header fields prepended to the message: Return-Path (RFC 5321

@@ -1,13 +1,10 @@
 package lmtp_test
 
 import (
-	"io"
-	"net/http"
-	"regexp"
-	"strconv"
 	"testing"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 )
 
 // TestMetrics delivers through a real server and checks the LMTP series on /metrics: RCPT
@@ -32,7 +29,7 @@ func TestMetrics(t *testing.T) {
 	c.deliver("a@example.org", []string{"demo@example.com"}, msg)
 	c.deliver("a@example.org", []string{"demo@example.com"}, msg)
 
-	value := scrape(t, srv)
+	value, _ := embeddedtest.Scrape(t, srv.MetricsAddr())
 	for series, want := range map[string]float64{
 		`strata_lmtp_rcpt_refused_total{class="permanent"}`: 1,
 		`strata_lmtp_rcpt_refused_total{class="temporary"}`: 0,
@@ -53,31 +50,5 @@ func TestMetrics(t *testing.T) {
 	}
 	if n := len(messages(t, srv, "demo@example.com", "INBOX")); n != 1 {
 		t.Errorf("demo's INBOX holds %d messages, want 1", n)
-	}
-}
-
-// scrape GETs /metrics and returns a function giving the value of one series.
-func scrape(t *testing.T, srv *embedded.Server) func(series string) float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + srv.MetricsAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return func(series string) float64 {
-		t.Helper()
-		m := regexp.MustCompile("(?m)^" + regexp.QuoteMeta(series) + " (\\S+)$").FindSubmatch(body)
-		if m == nil {
-			t.Fatalf("no %s in /metrics:\n%s", series, body)
-		}
-		v, err := strconv.ParseFloat(string(m[1]), 64)
-		if err != nil {
-			t.Fatalf("%s: %v", series, err)
-		}
-		return v
 	}
 }

@@ -19,15 +19,33 @@ import (
 	"github.com/strata-mail/strata/spam"
 )
 
-// putScript stores and activates a Sieve script of the demo account.
-func putScript(t testing.TB, srv *embedded.Server, name, content string) {
+// activate stores a Sieve script of account and makes it the active one.
+func activate(t testing.TB, srv *embedded.Server, account, name, content string) {
 	t.Helper()
 	admin(t, func(ctx context.Context) (*metadatapb.SieveScript, error) {
-		return srv.Metadata().PutSieveScript(ctx, &metadatapb.PutSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: embedded.DemoAccount, Name: name, Content: []byte(content)})
+		return srv.Metadata().PutSieveScript(ctx, &metadatapb.PutSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: account, Name: name, Content: []byte(content)})
 	})
 	admin(t, func(ctx context.Context) (*metadatapb.SetActiveSieveScriptResponse, error) {
-		return srv.Metadata().SetActiveSieveScript(ctx, &metadatapb.SetActiveSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: embedded.DemoAccount, Name: name})
+		return srv.Metadata().SetActiveSieveScript(ctx, &metadatapb.SetActiveSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: account, Name: name})
 	})
+}
+
+// sieveDemo starts a server (configured by edit, which may be nil) whose demo account has
+// the mailboxes and the active script "main", and returns it with a greeted LMTP client.
+func sieveDemo(t testing.TB, edit func(*embedded.Config), script string, mailboxes ...string) (*embedded.Server, *client) {
+	t.Helper()
+	srv := startServer(t, edit)
+	for _, name := range mailboxes {
+		addMailbox(t, srv, embedded.DemoAccount, name, "")
+	}
+	activate(t, srv, embedded.DemoAccount, "main", script)
+	return srv, greeted(t, srv)
+}
+
+// fromAlice delivers message(subject, body, extraHeader...) from alice@example.org to the
+// demo account.
+func (c *client) fromAlice(subject, body string, extraHeader ...string) {
+	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message(subject, body, extraHeader...))
 }
 
 // putGlobal stores a global script of the demo tenant in a phase ("before", "after").
@@ -36,6 +54,15 @@ func putGlobal(t testing.TB, srv *embedded.Server, name, phase, content string) 
 	admin(t, func(ctx context.Context) (*metadatapb.SieveScript, error) {
 		return srv.Metadata().PutSieveScript(ctx, &metadatapb.PutSieveScriptRequest{RequestId: embedded.NewRequestID(), Tenant: embedded.DemoTenant, Name: name, Phase: phase, Content: []byte(content)})
 	})
+}
+
+// holdsOnly checks that a mailbox of the demo account holds one message, with that subject.
+func holdsOnly(t testing.TB, srv *embedded.Server, mailbox, subject string) {
+	t.Helper()
+	recs := messages(t, srv, embedded.DemoAccount, mailbox)
+	if len(recs) != 1 || !strings.Contains(header(recs[0]), "Subject: "+subject+"\r\n") {
+		t.Errorf("%s holds %d messages, want only %q", mailbox, len(recs), subject)
+	}
 }
 
 // count is the number of messages in a mailbox of the demo account.
@@ -47,14 +74,11 @@ func count(t testing.TB, srv *embedded.Server, mailbox string) int {
 // TestSieveFileintoFlags files by a header into an existing mailbox with flags
 // (RFC 5228 4.1, RFC 5232 5), and others by the implicit keep into INBOX.
 func TestSieveFileintoFlags(t *testing.T) {
-	srv := startServer(t, nil)
-	addMailbox(t, srv, embedded.DemoAccount, "Lists", "")
-	putScript(t, srv, "main", `require ["fileinto", "imap4flags"];
+	srv, c := sieveDemo(t, nil, `require ["fileinto", "imap4flags"];
 if header :contains "List-Id" "golang" { fileinto :flags ["\\Flagged", "$list"] "Lists"; }
-`)
-	c := greeted(t, srv)
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("list mail", "hi\n", "List-Id: <golang-nuts.googlegroups.com>"))
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("personal", "hi\n"))
+`, "Lists")
+	c.fromAlice("list mail", "hi\n", "List-Id: <golang-nuts.googlegroups.com>")
+	c.fromAlice("personal", "hi\n")
 
 	lists := messages(t, srv, embedded.DemoAccount, "Lists")
 	if len(lists) != 1 || !strings.Contains(header(lists[0]), "Subject: list mail") {
@@ -64,23 +88,18 @@ if header :contains "List-Id" "golang" { fileinto :flags ["\\Flagged", "$list"] 
 	if !slices.Contains(flags, `\Flagged`) || !slices.Contains(flags, "$list") {
 		t.Errorf("flags %q, want \\Flagged and $list", flags)
 	}
-	inbox := messages(t, srv, embedded.DemoAccount, "INBOX")
-	if len(inbox) != 1 || !strings.Contains(header(inbox[0]), "Subject: personal") {
-		t.Fatalf("INBOX holds %d messages, want the personal one", len(inbox))
-	}
+	holdsOnly(t, srv, "INBOX", "personal")
 }
 
 // TestSieveFileintoCreate creates a missing mailbox with :create (RFC 5490 3.2); without
 // it a missing mailbox falls back to INBOX.
 func TestSieveFileintoCreate(t *testing.T) {
-	srv := startServer(t, nil)
-	putScript(t, srv, "main", `require ["fileinto", "mailbox"];
+	srv, c := sieveDemo(t, nil, `require ["fileinto", "mailbox"];
 if header :is "Subject" "create" { fileinto :create "Archive/2026"; }
 else { fileinto "Missing"; }
 `)
-	c := greeted(t, srv)
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("create", "x\n"))
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("other", "x\n"))
+	c.fromAlice("create", "x\n")
+	c.fromAlice("other", "x\n")
 	if n := count(t, srv, "Archive/2026"); n != 1 {
 		t.Errorf("Archive/2026 holds %d messages, want 1", n)
 	}
@@ -91,26 +110,19 @@ else { fileinto "Missing"; }
 
 // TestSieveDiscard stores nothing and answers 250 (RFC 5228 4.4).
 func TestSieveDiscard(t *testing.T) {
-	srv := startServer(t, nil)
-	putScript(t, srv, "main", `if header :contains "Subject" "junk" { discard; }`)
-	c := greeted(t, srv)
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("junk offer", "x\n"))
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("fine", "x\n"))
-	inbox := messages(t, srv, embedded.DemoAccount, "INBOX")
-	if len(inbox) != 1 || !strings.Contains(header(inbox[0]), "Subject: fine") {
-		t.Fatalf("INBOX holds %d messages, want only the one not discarded", len(inbox))
-	}
+	srv, c := sieveDemo(t, nil, `if header :contains "Subject" "junk" { discard; }`)
+	c.fromAlice("junk offer", "x\n")
+	c.fromAlice("fine", "x\n")
+	holdsOnly(t, srv, "INBOX", "fine")
 }
 
 // TestSieveReject refuses the recipient at protocol level with 550 5.7.1 and the reason
 // (RFC 5429 2.1), while another recipient of the transaction gets the message.
 func TestSieveReject(t *testing.T) {
-	srv := startServer(t, nil)
-	addAccount(t, srv, "bob@example.com")
-	putScript(t, srv, "main", `require "reject";
+	srv, c := sieveDemo(t, nil, `require "reject";
 reject "I do not want this";
 `)
-	c := greeted(t, srv)
+	addAccount(t, srv, "bob@example.com")
 	c.cmd("MAIL FROM:<alice@example.org>", "250 ")
 	c.cmd("RCPT TO:<"+embedded.DemoAccount+">", "250 ")
 	c.cmd("RCPT TO:<bob@example.com>", "250 ")
@@ -132,37 +144,27 @@ reject "I do not want this";
 // TestSieveBeforeScript runs the tenant's before script ahead of the user's: filing the
 // message away ends the chain; keeping it lets the user's script run.
 func TestSieveBeforeScript(t *testing.T) {
-	srv := startServer(t, nil)
-	addMailbox(t, srv, embedded.DemoAccount, "Quarantine", "")
-	addMailbox(t, srv, embedded.DemoAccount, "User", "")
+	srv, c := sieveDemo(t, nil, `require "fileinto"; fileinto "User";`, "Quarantine", "User")
 	putGlobal(t, srv, "00-site", "before", `require "fileinto";
 if header :contains "Subject" "virus" { fileinto "Quarantine"; }
 `)
-	putScript(t, srv, "main", `require "fileinto"; fileinto "User";`)
-	c := greeted(t, srv)
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("virus inside", "x\n"))
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("hello", "x\n"))
+	c.fromAlice("virus inside", "x\n")
+	c.fromAlice("hello", "x\n")
 	if n := count(t, srv, "Quarantine"); n != 1 {
 		t.Errorf("Quarantine holds %d messages, want 1", n)
 	}
-	user := messages(t, srv, embedded.DemoAccount, "User")
-	if len(user) != 1 || !strings.Contains(header(user[0]), "Subject: hello") {
-		t.Errorf("User holds %d messages, want the one the before script kept", len(user))
-	}
+	holdsOnly(t, srv, "User", "hello")
 }
 
 // TestSieveRuntimeLimit keeps the message in INBOX when the script fails at run time
 // (RFC 5228 2.10.6): here more redirects than the limit.
 func TestSieveRuntimeLimit(t *testing.T) {
-	srv := startServer(t, nil)
-	addMailbox(t, srv, embedded.DemoAccount, "Never", "")
-	putScript(t, srv, "main", `require ["fileinto", "copy"];
+	srv, c := sieveDemo(t, nil, `require ["fileinto", "copy"];
 fileinto "Never";
 redirect :copy "a@example.net"; redirect :copy "b@example.net"; redirect :copy "c@example.net";
 redirect :copy "d@example.net"; redirect :copy "e@example.net"; redirect :copy "f@example.net";
-`)
-	c := greeted(t, srv)
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("limit", "x\n"))
+`, "Never")
+	c.fromAlice("limit", "x\n")
 	if n := count(t, srv, "INBOX"); n != 1 {
 		t.Errorf("INBOX holds %d messages, want the implicit keep", n)
 	}
@@ -174,10 +176,8 @@ redirect :copy "d@example.net"; redirect :copy "e@example.net"; redirect :copy "
 // TestSieveSpamImplicitKeep: a script that leaves the implicit keep in effect files spam
 // by the tenant's spam policy into \Junk, as without a script.
 func TestSieveSpamImplicitKeep(t *testing.T) {
-	srv := startServer(t, nil)
-	putScript(t, srv, "main", `require "imap4flags"; addflag "$seen-by-sieve";`)
-	c := greeted(t, srv)
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("buy now", "x\n", "X-Spam-Flag: YES"))
+	srv, c := sieveDemo(t, nil, `require "imap4flags"; addflag "$seen-by-sieve";`)
+	c.fromAlice("buy now", "x\n", "X-Spam-Flag: YES")
 	// The demo account's Junk has the \Junk special use.
 	spam := messages(t, srv, embedded.DemoAccount, "Junk")
 	if len(spam) != 1 {
@@ -251,14 +251,12 @@ func (s *relaySession) Logout() error { return nil }
 // the message, and answers the same sender only once in the period (RFC 5230 4.2).
 func TestSieveVacation(t *testing.T) {
 	relay, addr := startSMTPRelay(t)
-	srv := startServer(t, func(cfg *embedded.Config) {
+	srv, c := sieveDemo(t, func(cfg *embedded.Config) {
 		cfg.Outbound = outbound.Config{Relay: addr, TLS: outbound.TLSNone, HeloName: "mx.test"}
-	})
-	putScript(t, srv, "main", `require "vacation";
+	}, `require "vacation";
 vacation :days 7 :subject "Away" "I am away until Monday.";
 `)
-	c := greeted(t, srv)
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("are you there", "x\n"))
+	c.fromAlice("are you there", "x\n")
 	testwait.Until(t, 30*time.Second, func() error {
 		if len(relay.messages()) == 0 {
 			return io.ErrNoProgress
@@ -278,7 +276,7 @@ vacation :days 7 :subject "Away" "I am away until Monday.";
 	// The mark was recorded after the enqueue: a second message from the same sender
 	// within the period gets no response, while another sender's does. The queue sends
 	// in order, so once bob's response is there alice's second would be too.
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("still there", "x\n"))
+	c.fromAlice("still there", "x\n")
 	c.deliver("bob@example.org", []string{embedded.DemoAccount}, message("hi from bob", "x\n"))
 	testwait.Until(t, 30*time.Second, func() error {
 		for _, m := range relay.messages() {
@@ -305,18 +303,12 @@ vacation :days 7 :subject "Away" "I am away until Monday.";
 // TestSieveSpamtestHeaders reads the MTA's verdict fields as the spamtest score (RFC 5235
 // 3.2): 3.0 of rspamd's 15 is low, 15 and above is 10.
 func TestSieveSpamtestHeaders(t *testing.T) {
-	srv := startServer(t, nil)
-	addMailbox(t, srv, embedded.DemoAccount, "Suspect", "")
-	putScript(t, srv, "main", `require ["spamtest", "fileinto", "relational", "comparator-i;ascii-numeric"];
+	srv, c := sieveDemo(t, nil, `require ["spamtest", "fileinto", "relational", "comparator-i;ascii-numeric"];
 if spamtest :value "ge" :comparator "i;ascii-numeric" "9" { fileinto "Suspect"; }
-`)
-	c := greeted(t, srv)
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("low", "x\n", "X-Spamd-Result: default: False [3.00 / 15.00]"))
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("high", "x\n", "X-Spamd-Result: default: False [16.00 / 15.00]"))
-	suspect := messages(t, srv, embedded.DemoAccount, "Suspect")
-	if len(suspect) != 1 || !strings.Contains(header(suspect[0]), "Subject: high") {
-		t.Fatalf("Suspect holds %d messages, want the high-scoring one", len(suspect))
-	}
+`, "Suspect")
+	c.fromAlice("low", "x\n", "X-Spamd-Result: default: False [3.00 / 15.00]")
+	c.fromAlice("high", "x\n", "X-Spamd-Result: default: False [16.00 / 15.00]")
+	holdsOnly(t, srv, "Suspect", "high")
 	if n := count(t, srv, "INBOX"); n != 1 {
 		t.Errorf("INBOX holds %d messages, want 1", n)
 	}
@@ -331,12 +323,10 @@ func TestSieveRspamdFailClosed(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close()
-	srv := startServer(t, func(cfg *embedded.Config) {
+	srv, c := sieveDemo(t, func(cfg *embedded.Config) {
 		cfg.Rspamd = spam.Config{URL: "http://" + dead, FailClosed: true}
-	})
+	}, `keep;`)
 	addAccount(t, srv, "bob@example.com")
-	putScript(t, srv, "main", `keep;`)
-	c := greeted(t, srv)
 	c.cmd("MAIL FROM:<alice@example.org>", "250 ")
 	c.cmd("RCPT TO:<"+embedded.DemoAccount+">", "250 ")
 	c.cmd("RCPT TO:<bob@example.com>", "250 ")
@@ -354,29 +344,22 @@ func TestSieveRspamdFailClosed(t *testing.T) {
 // and logged, and delivery still succeeds; the redirect canceled the implicit keep
 // (RFC 5228 4.2), so nothing is stored, and a :copy keeps it.
 func TestSieveRedirectWithoutRelay(t *testing.T) {
-	srv := startServer(t, nil)
-	putScript(t, srv, "main", `require "copy";
+	srv, c := sieveDemo(t, nil, `require "copy";
 if header :is "Subject" "copy" { redirect :copy "other@example.net"; }
 else { redirect "other@example.net"; }
 `)
-	c := greeted(t, srv)
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("away", "x\n"))
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("copy", "x\n"))
-	inbox := messages(t, srv, embedded.DemoAccount, "INBOX")
-	if len(inbox) != 1 || !strings.Contains(header(inbox[0]), "Subject: copy") {
-		t.Fatalf("INBOX holds %d messages, want only the :copy one", len(inbox))
-	}
+	c.fromAlice("away", "x\n")
+	c.fromAlice("copy", "x\n")
+	holdsOnly(t, srv, "INBOX", "copy")
 }
 
 // TestSieveSpecialUse files into the mailbox with the special use when there is one (RFC
 // 8579 4), here the demo account's Junk, whatever the name given.
 func TestSieveSpecialUse(t *testing.T) {
-	srv := startServer(t, nil)
-	putScript(t, srv, "main", `require ["fileinto", "special-use"];
+	srv, c := sieveDemo(t, nil, `require ["fileinto", "special-use"];
 fileinto :specialuse "\\Junk" "Spam";
 `)
-	c := greeted(t, srv)
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("special", "x\n"))
+	c.fromAlice("special", "x\n")
 	if n := count(t, srv, "Junk"); n != 1 {
 		t.Errorf("Junk holds %d messages, want 1", n)
 	}
@@ -388,14 +371,12 @@ fileinto :specialuse "\\Junk" "Spam";
 // TestSieveDuplicate discards a second message with the same Message-ID (RFC 7352 3): the
 // mark of the first was recorded once it was stored.
 func TestSieveDuplicate(t *testing.T) {
-	srv := startServer(t, nil)
-	putScript(t, srv, "main", `require "duplicate";
+	srv, c := sieveDemo(t, nil, `require "duplicate";
 if duplicate { discard; }
 `)
-	c := greeted(t, srv)
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("same id", "first\n"))
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("same id", "second\n"))
-	c.deliver("alice@example.org", []string{embedded.DemoAccount}, message("other id", "third\n"))
+	c.fromAlice("same id", "first\n")
+	c.fromAlice("same id", "second\n")
+	c.fromAlice("other id", "third\n")
 	if n := count(t, srv, "INBOX"); n != 2 {
 		t.Errorf("INBOX holds %d messages, want 2 (the duplicate discarded)", n)
 	}
@@ -406,26 +387,18 @@ if duplicate { discard; }
 // its own. A script activated after that runs for the next message.
 func TestSieveScriptsOfManyRecipients(t *testing.T) {
 	srv := startServer(t, nil)
-	activate := func(account, name, content string) {
-		admin(t, func(ctx context.Context) (*metadatapb.SieveScript, error) {
-			return srv.Metadata().PutSieveScript(ctx, &metadatapb.PutSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: account, Name: name, Content: []byte(content)})
-		})
-		admin(t, func(ctx context.Context) (*metadatapb.SetActiveSieveScriptResponse, error) {
-			return srv.Metadata().SetActiveSieveScript(ctx, &metadatapb.SetActiveSieveScriptRequest{RequestId: embedded.NewRequestID(), Account: account, Name: name})
-		})
-	}
 	for _, account := range []string{"bob@example.com", "carol@example.com"} {
 		addAccount(t, srv, account)
 	}
 	addMailbox(t, srv, embedded.DemoAccount, "Filed", "")
 	addMailbox(t, srv, "carol@example.com", "Filed", "")
-	activate(embedded.DemoAccount, "file", `require "fileinto"; fileinto "Filed";`)
-	activate("bob@example.com", "drop", `discard;`)
+	activate(t, srv, embedded.DemoAccount, "file", `require "fileinto"; fileinto "Filed";`)
+	activate(t, srv, "bob@example.com", "drop", `discard;`)
 	to := []string{embedded.DemoAccount, "bob@example.com", "carol@example.com"}
 	c := greeted(t, srv)
 	c.deliver("alice@example.org", to, message("first", "hi\n"))
-	activate(embedded.DemoAccount, "keep", `keep;`)
-	activate("carol@example.com", "file", `require "fileinto"; fileinto "Filed";`)
+	activate(t, srv, embedded.DemoAccount, "keep", `keep;`)
+	activate(t, srv, "carol@example.com", "file", `require "fileinto"; fileinto "Filed";`)
 	c.deliver("alice@example.org", to, message("second", "hi\n"))
 
 	for _, want := range []struct {
@@ -457,16 +430,15 @@ func TestSieveScriptsOfManyRecipients(t *testing.T) {
 // account alone; another recipient of the same transaction gets the message as received,
 // from a body of its own.
 func TestSieveEditheader(t *testing.T) {
-	srv := startServer(t, nil)
-	addAccount(t, srv, "bob@example.com")
-	putScript(t, srv, "main", `require ["editheader", "fileinto"];
+	srv, c := sieveDemo(t, nil, `require ["editheader", "fileinto"];
 addheader "X-Sieve-Tag" "work";
 addheader :last "X-Sieve-Last" "end";
 deleteheader :index 2 "X-Remove";
 fileinto "INBOX";
 `)
+	addAccount(t, srv, "bob@example.com")
 	msg := message("edited", "body stays\n", "X-Remove: one", "X-Remove: two", "X-Remove: three")
-	greeted(t, srv).deliver("alice@example.org", []string{embedded.DemoAccount, "bob@example.com"}, msg)
+	c.deliver("alice@example.org", []string{embedded.DemoAccount, "bob@example.com"}, msg)
 
 	demo := messages(t, srv, embedded.DemoAccount, "INBOX")
 	bob := messages(t, srv, "bob@example.com", "INBOX")

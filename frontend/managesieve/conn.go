@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
@@ -85,13 +84,24 @@ func (c *conn) rpcContext() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(c.ctx, rpcTimeout)
 }
 
-// serve runs the connection until the client logs out, the connection fails or the
-// server shuts down.
-func (c *conn) serve() {
+// StartShutdown ends the wait for the next command at once; next checks the server's
+// closing after setting its own deadline, so it cannot push this one back. A command that
+// is running finishes first. Called by Server.Shutdown.
+func (c *conn) StartShutdown() {
+	_ = c.raw.SetReadDeadline(time.Now()) // a closed socket needs no wake-up
+}
+
+// Close closes the socket at once, when Server.Shutdown's grace period is over.
+func (c *conn) Close() { c.raw.Close() }
+
+// Logger is the connection's logger, for a panic the connection registry recovers.
+func (c *conn) Logger() *slog.Logger { return c.log }
+
+// Serve runs the connection until the client logs out, the connection fails or the
+// server shuts down. A panic is recovered and logged with the connection by the connection
+// registry (connserver), after the connection is closed.
+func (c *conn) Serve() {
 	defer func() {
-		if p := recover(); p != nil {
-			c.log.Error("panic serving ManageSieve connection", "panic", p, "stack", string(debug.Stack()))
-		}
 		c.cancel()
 		c.nc.Close()
 	}()

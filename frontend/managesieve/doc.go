@@ -16,8 +16,9 @@
 //   - session.go: CAPABILITY, LOGOUT, NOOP, STARTTLS, AUTHENTICATE PLAIN, UNAUTHENTICATE;
 //     scripts.go: HAVESPACE, PUTSCRIPT, CHECKSCRIPT, LISTSCRIPTS, SETACTIVE, GETSCRIPT,
 //     DELETESCRIPT, RENAMESCRIPT.
-//   - server.go and conn.go: listeners, the connection limit, one goroutine per
-//     connection, timeouts, shutdown.
+//   - server.go and conn.go: the connection limit, the greeting, timeouts, shutdown; the
+//     accept loop, the registry of connections (one goroutine each, panics recovered) and
+//     the graceful close are IMAP's too (frontend/connserver).
 //
 // Authentication is IMAP's (frontend/auth): the same password check against the metadata
 // service, the same SASL PLAIN reading and the same plaintext policy. STARTTLS uses the

@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/strata-mail/strata/frontend/auth"
+	"github.com/strata-mail/strata/frontend/connserver"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/sieve"
 )
@@ -104,13 +103,7 @@ type Server struct {
 	extensions []string
 	logger     *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	conns     map[*conn]struct{}
-	served    int
-	closing   bool
-	active    sync.WaitGroup
-	nextID    uint64
+	conns *connserver.Registry[*conn] // listeners and live connections
 }
 
 // NewServer returns a server that is not yet listening.
@@ -128,8 +121,7 @@ func NewServer(cfg Config) *Server {
 		policy:     auth.Policy{AllowPlaintext: cfg.AllowPlaintextAuth, TrustLoopback: cfg.TrustLoopback},
 		extensions: ext,
 		logger:     cfg.Logger.With("proto", "managesieve"),
-		listeners:  make(map[net.Listener]struct{}),
-		conns:      make(map[*conn]struct{}),
+		conns:      connserver.New[*conn]("ManageSieve", ErrServerClosed),
 	}
 }
 
@@ -139,106 +131,22 @@ var ErrServerClosed = errors.New("managesieve: server closed")
 // Serve accepts connections on ln and serves each in its own goroutine. It returns when the
 // listener closes: ErrServerClosed after Shutdown, the accept error otherwise.
 func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		ln.Close()
-		return ErrServerClosed
-	}
-	s.listeners[ln] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, ln)
-		s.mu.Unlock()
-	}()
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return ErrServerClosed
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return fmt.Errorf("accept ManageSieve connection: %w", err)
-		}
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			nc.Close()
-			return ErrServerClosed
-		}
-		s.nextID++
-		c := newConn(s, nc, s.nextID)
+	return s.conns.Serve(ln, func(nc net.Conn, id uint64, load connserver.Load) (*conn, bool) {
+		c := newConn(s, nc, id)
 		// Over the limit, a connection is still answered, with BYE: the client learns why.
-		c.refused = s.served >= s.limits.MaxConnections
-		if !c.refused {
-			s.served++
-		}
-		s.conns[c] = struct{}{}
-		s.active.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.active.Done()
-			defer func() {
-				s.mu.Lock()
-				delete(s.conns, c)
-				if !c.refused {
-					s.served--
-				}
-				s.mu.Unlock()
-			}()
-			c.serve()
-		}()
-	}
+		c.refused = load.Served >= s.limits.MaxConnections
+		return c, !c.refused
+	})
 }
 
 // isClosing reports whether Shutdown has begun.
 func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
+	return s.conns.Closing()
 }
 
 // Shutdown stops accepting connections, tells every client BYE (after the command it is
 // running, at once when it waits for one) and waits for the connections to close. When ctx
 // ends first, the remaining connections are closed and ctx's error returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	var errs []error
-	for ln := range s.listeners {
-		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
-			errs = append(errs, fmt.Errorf("close ManageSieve listener: %w", err))
-		}
-	}
-	for c := range s.conns {
-		// The wait for the next command ends at once; conn.serve checks closing after
-		// setting its own deadline, so it cannot push this one back.
-		_ = c.raw.SetReadDeadline(time.Now()) // a closed socket needs no wake-up
-	}
-	s.mu.Unlock()
-
-	done := make(chan struct{})
-	go func() {
-		s.active.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.raw.Close()
-		}
-		s.mu.Unlock()
-		<-done
-		errs = append(errs, fmt.Errorf("shut down ManageSieve connections: %w", ctx.Err()))
-	}
-	return errors.Join(errs...)
+	return s.conns.Shutdown(ctx)
 }

@@ -2,6 +2,7 @@
 // group, the metadata gRPC service, filesystem blobs and the frontends) for a test, on
 // loopback ports, and closes it when the test ends. It is the one place tests outside
 // embedded/ set up such a server, so a new listener or a required setting changes here.
+// Scrape reads the /metrics of such a server, or of any strata process, for a test.
 package embeddedtest
 
 import (

@@ -4,9 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/internal/s3test"
 )
 
@@ -64,24 +62,7 @@ func TestMetricsOfCacheAndS3(t *testing.T) {
 		}
 	}
 
-	resp, err := http.Get("http://" + srv.MetricsAddr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	text, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	value := func(series string) float64 {
-		t.Helper()
-		m := regexp.MustCompile("(?m)^" + regexp.QuoteMeta(series) + " (\\S+)$").FindSubmatch(text)
-		if m == nil {
-			t.Fatalf("no %s in /metrics:\n%s", series, text)
-		}
-		v, _ := strconv.ParseFloat(string(m[1]), 64)
-		return v
-	}
+	value, text := embeddedtest.Scrape(t, srv.MetricsAddr())
 	if v := value("strata_blob_cache_misses_total"); v != 1 {
 		t.Errorf("cache misses = %v, want 1", v)
 	}
@@ -94,7 +75,7 @@ func TestMetricsOfCacheAndS3(t *testing.T) {
 	if v := value(`strata_s3_bytes_total{op="get"}`); v != float64(len(msg)) {
 		t.Errorf("S3 get bytes = %v, want %d", v, len(msg))
 	}
-	if !strings.Contains(string(text), "go_goroutines") {
+	if !strings.Contains(text, "go_goroutines") {
 		t.Error("no Go runtime metrics")
 	}
 }

@@ -1,0 +1,244 @@
+// Package connserver is the accept loop and the registry of live connections that the IMAP
+// and ManageSieve servers share. The protocol stays in each server's package: greetings,
+// TLS, the limits and what a refused client is told are decided by the protocol's Admit
+// function and its connection's Serve. (LMTP serves through go-smtp's own server.)
+//
+// Invariants:
+//
+//   - Every accepted connection is registered, under the registry's lock, before its
+//     goroutine starts, and unregistered when its Serve returns; Shutdown therefore reaches
+//     every connection that is served, and Each sees them all.
+//   - Load counts only connections admitted as served: one refused over a limit is still
+//     registered (it is served to be told why, then closed) but takes no slot. Connections
+//     from loopback and non-TCP addresses are not counted per address (local proxies and
+//     tools).
+//   - After Shutdown begins no connection is registered: Serve closes the listener (or a
+//     connection accepted in the race) and returns the configured ErrClosed.
+//   - Graceful close: Shutdown closes the listeners, asks each connection to end
+//     (StartShutdown: BYE after the running command) and waits for all of them; when its
+//     context ends first it closes the remaining sockets (Close) and still waits for their
+//     goroutines, so none outlives Shutdown.
+//   - A panic escaping a connection's Serve is recovered in its goroutine, logged with the
+//     connection's logger and its stack as "panic in <protocol> connection", and counted
+//     (RecoveredPanics); the connection is unregistered as after a normal end.
+package connserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+)
+
+// Conn is what the registry needs of one protocol connection.
+type Conn interface {
+	comparable
+	// Serve runs the connection until it ends and closes its socket before returning.
+	Serve()
+	// StartShutdown asks the connection to end: at once when it waits for a command, after
+	// the running one otherwise. It must not block.
+	StartShutdown()
+	// Close closes the socket at once; Serve then returns soon.
+	Close()
+	// Logger is the connection's logger, for a recovered panic.
+	Logger() *slog.Logger
+}
+
+// Load is what a new connection would join, given to Admit.
+type Load struct {
+	// Served is how many admitted connections are being served.
+	Served int
+	// FromAddress is how many of them come from the new connection's remote IP; always 0
+	// for loopback and non-TCP addresses, which are not counted per address.
+	FromAddress int
+}
+
+// Admit makes the protocol connection for nc, the id-th connection accepted by the
+// registry (from 1), and says whether it is admitted: counted in Load and served, or
+// refused (served only to tell the client why, and not counted). It is called under the
+// registry's lock and must not block.
+type Admit[C Conn] func(nc net.Conn, id uint64, load Load) (c C, admitted bool)
+
+// Registry accepts connections on its listeners and tracks the live ones.
+type Registry[C Conn] struct {
+	protocol  string
+	errClosed error
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[C]bool     // live connections: admitted or refused
+	served    int            // admitted connections in conns
+	perIP     map[string]int // admitted connections per remote IP, loopback excluded
+	closing   bool
+	active    sync.WaitGroup
+	accepted  atomic.Uint64
+	panics    atomic.Uint64
+}
+
+// New returns a registry for protocol ("IMAP", "ManageSieve": named in errors and logs)
+// whose Serve returns errClosed after Shutdown.
+func New[C Conn](protocol string, errClosed error) *Registry[C] {
+	return &Registry[C]{
+		protocol:  protocol,
+		errClosed: errClosed,
+		listeners: make(map[net.Listener]struct{}),
+		conns:     make(map[C]bool),
+		perIP:     make(map[string]int),
+	}
+}
+
+// Serve accepts connections on ln, makes each with admit and serves it in its own
+// goroutine. It returns when the listener closes: the registry's errClosed after Shutdown,
+// the accept error otherwise. A temporary accept error (a timeout) is passed over.
+func (r *Registry[C]) Serve(ln net.Listener, admit Admit[C]) error {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		ln.Close()
+		return r.errClosed
+	}
+	r.listeners[ln] = struct{}{}
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		delete(r.listeners, ln)
+		r.mu.Unlock()
+	}()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if r.Closing() {
+				return r.errClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept %s connection: %w", r.protocol, err)
+		}
+		ip := remoteIP(nc.RemoteAddr())
+		r.mu.Lock()
+		if r.closing {
+			r.mu.Unlock()
+			nc.Close()
+			return r.errClosed
+		}
+		load := Load{Served: r.served}
+		if ip != "" {
+			load.FromAddress = r.perIP[ip]
+		}
+		c, admitted := admit(nc, r.accepted.Add(1), load)
+		r.conns[c] = admitted
+		if admitted {
+			r.served++
+			if ip != "" {
+				r.perIP[ip]++
+			}
+		}
+		r.active.Add(1)
+		r.mu.Unlock()
+		go r.serveConn(c, admitted, ip)
+	}
+}
+
+// serveConn runs c.Serve, recovers a panic that escapes it and unregisters c.
+func (r *Registry[C]) serveConn(c C, admitted bool, ip string) {
+	defer r.active.Done()
+	defer func() {
+		r.mu.Lock()
+		delete(r.conns, c)
+		if admitted {
+			r.served--
+			if ip != "" {
+				if r.perIP[ip]--; r.perIP[ip] == 0 {
+					delete(r.perIP, ip)
+				}
+			}
+		}
+		r.mu.Unlock()
+	}()
+	defer func() {
+		if v := recover(); v != nil {
+			r.panics.Add(1)
+			c.Logger().Error("panic in "+r.protocol+" connection", "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	c.Serve()
+}
+
+// Closing reports whether Shutdown has begun.
+func (r *Registry[C]) Closing() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closing
+}
+
+// Accepted returns how many connections Serve has accepted, admitted or refused.
+func (r *Registry[C]) Accepted() uint64 {
+	return r.accepted.Load()
+}
+
+// RecoveredPanics returns how many panics escaped a connection's Serve.
+func (r *Registry[C]) RecoveredPanics() uint64 {
+	return r.panics.Load()
+}
+
+// Each calls f with every live connection and whether it was admitted, under the
+// registry's lock: f must not block.
+func (r *Registry[C]) Each(f func(c C, admitted bool)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c, admitted := range r.conns {
+		f(c, admitted)
+	}
+}
+
+// Shutdown stops accepting connections, asks every connection to end (StartShutdown) and
+// waits for them. When ctx ends first, the remaining connections are closed (Close), their
+// goroutines waited for, and ctx's error returned.
+func (r *Registry[C]) Shutdown(ctx context.Context) error {
+	r.mu.Lock()
+	r.closing = true
+	var errs []error
+	for ln := range r.listeners {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("close %s listener: %w", r.protocol, err))
+		}
+	}
+	for c := range r.conns {
+		c.StartShutdown()
+	}
+	r.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		r.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		r.mu.Lock()
+		for c := range r.conns {
+			c.Close()
+		}
+		r.mu.Unlock()
+		<-done
+		errs = append(errs, fmt.Errorf("shut down %s connections: %w", r.protocol, ctx.Err()))
+	}
+	return errors.Join(errs...)
+}
+
+// remoteIP returns the IP of a TCP remote address for the per-address count, or "" for
+// loopback and non-TCP addresses, which it does not cover.
+func remoteIP(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok || tcp.IP.IsLoopback() {
+		return ""
+	}
+	return tcp.IP.String()
+}

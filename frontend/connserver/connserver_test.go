@@ -1,0 +1,248 @@
+package connserver_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/strata-mail/strata/frontend/connserver"
+)
+
+var errClosed = errors.New("test server closed")
+
+// lineConn is a small line protocol over a real socket: it greets "OK <id>" (or "BYE" when
+// refused and ends), then answers each line "echo: <line>", and "PANIC" by panicking. On
+// StartShutdown it says nothing more and ends when the client's next line, or EOF, comes.
+type lineConn struct {
+	nc       net.Conn
+	id       uint64
+	admitted bool
+	log      *slog.Logger
+
+	mu       sync.Mutex
+	shutdown bool
+}
+
+func (c *lineConn) Serve() {
+	defer c.nc.Close()
+	if !c.admitted {
+		io.WriteString(c.nc, "BYE\r\n")
+		return
+	}
+	io.WriteString(c.nc, "OK\r\n")
+	r := bufio.NewReader(c.nc)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		c.mu.Lock()
+		shutdown := c.shutdown
+		c.mu.Unlock()
+		if shutdown {
+			io.WriteString(c.nc, "BYE shutting down\r\n")
+			return
+		}
+		if strings.TrimSpace(line) == "PANIC" {
+			panic("injected panic")
+		}
+		io.WriteString(c.nc, "echo: "+line)
+	}
+}
+
+func (c *lineConn) StartShutdown() {
+	c.mu.Lock()
+	c.shutdown = true
+	c.mu.Unlock()
+}
+
+func (c *lineConn) Close()               { c.nc.Close() }
+func (c *lineConn) Logger() *slog.Logger { return c.log }
+
+// logRecords keeps the messages logged at Error.
+type logRecords struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (h *logRecords) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelError {
+		h.mu.Lock()
+		h.msgs = append(h.msgs, r.Message)
+		h.mu.Unlock()
+	}
+	return nil
+}
+func (h *logRecords) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *logRecords) WithGroup(string) slog.Handler      { return h }
+
+// server runs a registry on a loopback listener that admits at most max connections, and
+// returns it with its address and Serve's result.
+func server(t *testing.T, max int, logs *logRecords) (*connserver.Registry[*lineConn], string, <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := connserver.New[*lineConn]("LINE", errClosed)
+	served := make(chan error, 1)
+	go func() {
+		served <- reg.Serve(ln, func(nc net.Conn, id uint64, load connserver.Load) (*lineConn, bool) {
+			if load.FromAddress != 0 {
+				t.Errorf("loopback connection counted per address: %+v", load)
+			}
+			admitted := load.Served < max
+			return &lineConn{nc: nc, id: id, admitted: admitted, log: slog.New(logs)}, admitted
+		})
+	}()
+	t.Cleanup(func() { reg.Shutdown(context.Background()) })
+	return reg, ln.Addr().String(), served
+}
+
+// client dials addr and reads the greeting.
+type client struct {
+	nc net.Conn
+	r  *bufio.Reader
+}
+
+func dial(t *testing.T, addr, wantGreeting string) *client {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &client{nc: nc, r: bufio.NewReader(nc)}
+	if got := c.line(t); got != wantGreeting {
+		t.Fatalf("greeting %q, want %q", got, wantGreeting)
+	}
+	return c
+}
+
+// dialUntilAdmitted dials addr until a connection is greeted OK, not refused: a slot frees
+// when the Serve of a connection that ended returns.
+func dialUntilAdmitted(t *testing.T, addr string) {
+	t.Helper()
+	for {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		greeting, _ := bufio.NewReader(nc).ReadString('\n')
+		nc.Close()
+		if greeting == "OK\r\n" {
+			return
+		}
+	}
+}
+
+func (c *client) line(t *testing.T) string {
+	t.Helper()
+	line, err := c.r.ReadString('\n')
+	if err != nil && line == "" {
+		return "error: " + err.Error()
+	}
+	return strings.TrimRight(line, "\r\n")
+}
+
+func (c *client) send(t *testing.T, line string) {
+	t.Helper()
+	if _, err := io.WriteString(c.nc, line+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAdmission: connections past the limit are refused and not counted; a refused or ended
+// connection frees no slot it did not take, an ended admitted one frees its slot.
+func TestAdmission(t *testing.T) {
+	reg, addr, _ := server(t, 2, &logRecords{})
+	a := dial(t, addr, "OK")
+	dial(t, addr, "OK")
+	dial(t, addr, "BYE")
+	dial(t, addr, "BYE")
+	a.send(t, "hello")
+	if got := a.line(t); got != "echo: hello" {
+		t.Fatalf("echo %q", got)
+	}
+	a.nc.Close()
+	// The slot a held frees when its Serve returns; until then new ones are refused.
+	dialUntilAdmitted(t, addr)
+	if got := reg.Accepted(); got < 5 {
+		t.Errorf("Accepted = %d, want at least 5", got)
+	}
+}
+
+// TestShutdownGraceful: Shutdown asks each connection to end, waits for it, and Serve
+// returns the registry's closed error; Serve on a new listener after it does too.
+func TestShutdownGraceful(t *testing.T) {
+	reg, addr, served := server(t, 10, &logRecords{})
+	c := dial(t, addr, "OK")
+	done := make(chan error, 1)
+	go func() { done <- reg.Shutdown(context.Background()) }()
+	if err := <-served; !errors.Is(err, errClosed) {
+		t.Fatalf("Serve returned %v, want %v", err, errClosed)
+	}
+	// The connection is still open until its next line: Shutdown waits for it.
+	c.send(t, "last")
+	if got := c.line(t); got != "BYE shutting down" {
+		t.Fatalf("after Shutdown: %q", got)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.Serve(ln, nil); !errors.Is(err, errClosed) {
+		t.Fatalf("Serve after Shutdown returned %v, want %v", err, errClosed)
+	}
+	if _, err := net.Dial("tcp", ln.Addr().String()); err == nil {
+		t.Error("the listener given to Serve after Shutdown still accepts")
+	}
+}
+
+// TestShutdownDeadline: a connection that does not end by the context's end is closed, and
+// Shutdown returns the context's error.
+func TestShutdownDeadline(t *testing.T) {
+	reg, addr, _ := server(t, 10, &logRecords{})
+	c := dial(t, addr, "OK")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := reg.Shutdown(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Shutdown returned %v, want %v", err, context.Canceled)
+	}
+	if got := c.line(t); !strings.HasPrefix(got, "error: ") {
+		t.Fatalf("after the deadline the client read %q, want the connection closed", got)
+	}
+}
+
+// TestPanicRecovered: a panic in a connection's Serve is logged, counted and its slot freed;
+// the server goes on serving.
+func TestPanicRecovered(t *testing.T) {
+	logs := &logRecords{}
+	reg, addr, _ := server(t, 1, logs)
+	c := dial(t, addr, "OK")
+	c.send(t, "PANIC")
+	if got := c.line(t); !strings.HasPrefix(got, "error: ") {
+		t.Fatalf("after the panic the client read %q, want the connection closed", got)
+	}
+	// The panic is counted before the slot frees, so once a new connection is admitted the
+	// count is in.
+	dialUntilAdmitted(t, addr)
+	if n := reg.RecoveredPanics(); n != 1 {
+		t.Errorf("RecoveredPanics = %d, want 1", n)
+	}
+	logs.mu.Lock()
+	defer logs.mu.Unlock()
+	if len(logs.msgs) != 1 || logs.msgs[0] != "panic in LINE connection" {
+		t.Errorf("logged %q, want one \"panic in LINE connection\"", logs.msgs)
+	}
+}
