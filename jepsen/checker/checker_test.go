@@ -241,6 +241,16 @@ func TestCleanHistories(t *testing.T) {
 				add(34, 35, listing(3, 3, msg(1, 1, "<m1>", 2, `\Seen`))).
 				add(36, 37, a)
 		},
+		"message announced in the SELECT response": func() *hist {
+			// Seed 67 of make jepsen: EXISTS 1 (the reply's count), then a message appended
+			// meanwhile, EXISTS 2, before the tagged OK; the session's listing has both.
+			h := base()
+			a := appendOp(1, 1, 2, "<m2>")
+			s := sel(3, 3, 1, 2, 2)
+			s.Updates = []history.Update{{Kind: history.UpdateExists, Count: 2}}
+			return h.add(30, 33, a).add(31, 32, connect(3, 3)).add(32, 34, s).
+				add(35, 36, listing(3, 3, msg(1, 1, "<m1>", 2, `\Seen`), msg(2, 2, "<m2>", 3)))
+		},
 		"failed append never seen": func() *hist {
 			h := base()
 			f := appendOp(1, 1, 0, "<m2>")

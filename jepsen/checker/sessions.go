@@ -44,8 +44,8 @@ func (c *run) walkSessions() {
 				v.uids = make([]uint32, op.Exists)
 				v.valid = true
 			}
-			// What followed the SELECT's EXISTS in its response: expunges and flag
-			// changes the session's feed had queued by then (RFC 9051 7: untagged updates
+			// What followed the SELECT's EXISTS in its response: expunges, new messages and
+			// flag changes the session's feed had queued by then (RFC 9051 7: untagged updates
 			// may come with any response), or the VANISHED of QRESYNC (RFC 7162 3.2.5.1).
 			for _, u := range op.Updates {
 				switch u.Kind {
@@ -56,6 +56,9 @@ func (c *run) walkSessions() {
 					}
 				case history.UpdateExpunge:
 					c.expunge(i, v, u.Seq)
+				case history.UpdateExists:
+					// Messages that arrived while the SELECT ran, announced before its OK.
+					c.exists(i, v, u.Count)
 				case history.UpdateFetch:
 					if u.Message != nil {
 						c.fetched(i, v, *u.Message)
