@@ -88,7 +88,14 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 		// until the caller's deadline: the target is nearer each time.
 		for {
 			err := n.leadershipTransfer(ctx, n.raft.LeadershipTransferToServer(s.ID, s.Address))
-			if err == nil || !strings.Contains(err.Error(), "leadership transfer timeout") || !n.IsLeader() {
+			if err == nil || !strings.Contains(err.Error(), "leadership transfer timeout") {
+				return err
+			}
+			if !n.IsLeader() {
+				// The target may have won just after raft gave up on it.
+				if n.awaitLeaderID(ctx, time.Second) == id {
+					return nil
+				}
 				return err
 			}
 			n.logger.Info("leadership transfer timed out; retrying", "to", id)
@@ -100,6 +107,21 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 		}
 	}
 	return fmt.Errorf("transfer leadership to %s: %w", id, ErrNotMember)
+}
+
+// awaitLeaderID returns the ID of the leader this node knows of, waiting up to d (or ctx)
+// for one to be known; "" if none is.
+func (n *Node) awaitLeaderID(ctx context.Context, d time.Duration) string {
+	deadline := time.Now().Add(d)
+	for {
+		if _, id := n.raft.LeaderWithID(); id != "" {
+			return string(id)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return ""
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // transferRetryPause is the pause between tries of a leadership transfer whose target did
