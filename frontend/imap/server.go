@@ -162,6 +162,7 @@ type Server struct {
 	ingest    *ingest.Committer // stores bodies and appends them (appendblobs.go)
 	metrics   *serverMetrics
 	panics    atomic.Uint64 // panics recovered (recoverPanic)
+	views     mailViews     // the shared views of the selected mailboxes (mailview.go)
 }
 
 // RecoveredPanics returns how many panics the server's goroutines have recovered from since
