@@ -21,3 +21,11 @@ func SetMailViewLinger(t testing.TB, d time.Duration) {
 	old := mailViewLinger.Swap(int64(d))
 	t.Cleanup(func() { mailViewLinger.Store(old) })
 }
+
+// SetViewPageSize sets how many messages a page of a shared view's load holds
+// (mailview.go) until the test ends.
+func SetViewPageSize(t testing.TB, n uint32) {
+	t.Helper()
+	old := viewPageSize.Swap(n)
+	t.Cleanup(func() { viewPageSize.Store(old) })
+}

@@ -48,8 +48,12 @@ import (
 //   - A view with no session is dropped mailViewLinger later (at once once the server is
 //     shutting down), which ends its Watch stream.
 
-// viewPageSize is how many messages one ListMessages page of a cold SELECT carries: ~1 MB.
-const viewPageSize = 65536
+// defaultViewPageSize is how many messages one ListMessages page of a cold SELECT carries:
+// ~1 MB.
+const defaultViewPageSize = 65536
+
+// viewPageSize is defaultViewPageSize, or a test's value (SetViewPageSize).
+var viewPageSize atomic.Uint32
 
 // defaultMailViewLinger is how long a view outlives its last session, so that a client that
 // reconnects, or selects its mailboxes in turn, finds it open.
@@ -58,7 +62,10 @@ const defaultMailViewLinger = 10 * time.Second
 // mailViewLinger is defaultMailViewLinger, or a test's value (SetMailViewLinger).
 var mailViewLinger atomic.Int64
 
-func init() { mailViewLinger.Store(int64(defaultMailViewLinger)) }
+func init() {
+	mailViewLinger.Store(int64(defaultMailViewLinger))
+	viewPageSize.Store(defaultViewPageSize)
+}
 
 // maxInternedFlagSets bounds the distinct flag sets a view shares between its messages.
 const maxInternedFlagSets = 4096
@@ -239,7 +246,7 @@ func (v *mailView) run(ctx context.Context) {
 	v.follow(ctx)
 }
 
-// load reads the mailbox in pages of viewPageSize (ListMessages), each call retried like a
+// load reads the mailbox in pages of viewPageSize messages (ListMessages), each call retried like a
 // session's (withRetry).
 func (v *mailView) load(ctx context.Context) error {
 	after, more := uint32(0), true
@@ -248,7 +255,7 @@ func (v *mailView) load(ctx context.Context) error {
 		err := retryCall(ctx, func(ctx context.Context) error {
 			var err error
 			page, err = v.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{
-				Account: v.key.owner, MailboxId: v.key.mailboxID, User: v.key.user, AfterUid: after, Limit: viewPageSize,
+				Account: v.key.owner, MailboxId: v.key.mailboxID, User: v.key.user, AfterUid: after, Limit: viewPageSize.Load(),
 			})
 			return err
 		})
@@ -261,6 +268,7 @@ func (v *mailView) load(ctx context.Context) error {
 			return status.Error(codes.Internal, "inconsistent mailbox listing")
 		}
 		v.addPage(page, after == 0)
+		atTestHook("mail view page")
 		if n > 0 {
 			after = page.GetUids()[n-1]
 		}
