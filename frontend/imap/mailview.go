@@ -45,8 +45,8 @@ import (
 //     its sessions share them.
 //   - Neither lock is held while calling the metadata service or writing to a client. Lock
 //     order: mailViews.mu, then mailView.mu, then changeFeed.mu.
-//   - A view with no session is dropped mailViewLinger later (at once once the server is
-//     shutting down), which ends its Watch stream.
+//   - A view with no session is dropped mailViewLinger later, which ends its Watch stream;
+//     Shutdown drops every view.
 
 // defaultViewPageSize is how many messages one ListMessages page of a cold SELECT carries:
 // ~1 MB.
@@ -207,6 +207,25 @@ func (r *mailViews) dropLocked(v *mailView) {
 	}
 	v.goneLocked()
 	v.cancel()
+}
+
+// closeAll drops every view and waits for their feeds to end: the server is shutting down.
+func (r *mailViews) closeAll() {
+	r.mu.Lock()
+	var done []chan struct{}
+	for _, v := range r.views {
+		v.mu.Lock()
+		if v.linger != nil {
+			v.linger.Stop()
+		}
+		r.dropLocked(v)
+		v.mu.Unlock()
+		done = append(done, v.done)
+	}
+	r.mu.Unlock()
+	for _, d := range done {
+		<-d
+	}
 }
 
 // forget removes v from the open views, so that the next SELECT opens a new one.

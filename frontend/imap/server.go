@@ -333,6 +333,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.startShutdown()
 	}
 	s.mu.Unlock()
+	defer s.views.closeAll() // the shared views' feeds (mailview.go)
 
 	done := make(chan struct{})
 	go func() {
