@@ -119,19 +119,26 @@ func (v *view) mailboxes(account string) ([]*metadatapb.Mailbox, error) {
 
 // messageList is the SELECT view of a mailbox of owner as user sees it: with its private
 // \Seen in another owner's mailbox (privateseen.go).
-func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string) (*metadatapb.ListMessagesResponse, error) {
+func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string, afterUID, limit uint32) (*metadatapb.ListMessagesResponse, error) {
 	resp := &metadatapb.ListMessagesResponse{Mailbox: mailbox}
-	err := scanMessages(v.r, mailbox.GetId(), allUIDs, func(uid uint32, idx *metadatapb.MessageIndex) (bool, error) {
+	if afterUID == maxUID {
+		return resp, nil
+	}
+	err := scanMessages(v.r, mailbox.GetId(), [][2]uint32{{afterUID + 1, maxUID}}, func(uid uint32, idx *metadatapb.MessageIndex) (bool, error) {
+		if limit > 0 && len(resp.Uids) == int(limit) {
+			resp.More = true
+			return false, nil
+		}
 		resp.Uids = append(resp.Uids, uid)
 		resp.Modseqs = append(resp.Modseqs, idx.GetModseq())
 		resp.Flags = append(resp.Flags, &metadatapb.FlagSet{Flags: idx.GetFlags()})
 		return true, nil
 	})
-	if err != nil || !isPrivate(user, owner) {
+	if err != nil || !isPrivate(user, owner) || len(resp.Uids) == 0 {
 		return resp, err
 	}
 	var seen privateSeenCursor
-	if err := seen.load(v.r, mailbox.GetId(), user, 1, maxUID); err != nil {
+	if err := seen.load(v.r, mailbox.GetId(), user, resp.Uids[0], resp.Uids[len(resp.Uids)-1]); err != nil {
 		return nil, err
 	}
 	for i, uid := range resp.Uids {

@@ -449,7 +449,8 @@ func (s *Service) ClaimRecent(ctx context.Context, req *metadatapb.ClaimRecentRe
 	return res.GetClaimRecent(), nil
 }
 
-// ListMessages returns the SELECT view of a mailbox; it needs r (RFC 4314 4).
+// ListMessages returns the SELECT view of a mailbox, or one page of it; it needs r (RFC
+// 4314 4).
 func (s *Service) ListMessages(ctx context.Context, req *metadatapb.ListMessagesRequest) (*metadatapb.ListMessagesResponse, error) {
 	user, err := actingUser(req.GetUser())
 	if err != nil {
@@ -468,7 +469,7 @@ func (s *Service) ListMessages(ctx context.Context, req *metadatapb.ListMessages
 	if err != nil {
 		return nil, storageStatus(err)
 	}
-	resp, err := v.messageList(box, rec.GetAccount(), user)
+	resp, err := v.messageList(box, rec.GetAccount(), user, req.GetAfterUid(), req.GetLimit())
 	if err != nil {
 		return nil, storageStatus(err)
 	}

@@ -1,6 +1,9 @@
 package imap
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 // SetTestHook makes the engine call hook at its test points (testHook in server.go) until
 // the test ends. Set it before the test's server starts, so that the server's goroutines
@@ -9,4 +12,20 @@ func SetTestHook(t testing.TB, hook func(point string)) {
 	t.Helper()
 	testHook.Store(&hook)
 	t.Cleanup(func() { testHook.Store(nil) })
+}
+
+// SetMailViewLinger sets how long a shared mailbox view outlives its last session
+// (mailview.go) until the test ends.
+func SetMailViewLinger(t testing.TB, d time.Duration) {
+	t.Helper()
+	old := mailViewLinger.Swap(int64(d))
+	t.Cleanup(func() { mailViewLinger.Store(old) })
+}
+
+// SetViewPageSize sets how many messages a page of a shared view's load holds
+// (mailview.go) until the test ends.
+func SetViewPageSize(t testing.TB, n uint32) {
+	t.Helper()
+	old := viewPageSize.Swap(n)
+	t.Cleanup(func() { viewPageSize.Store(old) })
 }

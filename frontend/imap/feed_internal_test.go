@@ -43,7 +43,7 @@ func (s *watchErrors) Watch(req *metadatapb.WatchRequest, stream grpc.ServerStre
 	return nil
 }
 
-// watchFeed runs a change feed against a server whose Watch fails with errs, and returns
+// watchFeed runs a view's change feed, with one session's feed in it, against a server whose Watch fails with errs, and returns
 // the feed, the number of Watch calls and whether the feed still runs once the server has
 // no error left to give or the feed stopped, whichever comes first.
 func watchFeed(t *testing.T, errs ...codes.Code) (f *changeFeed, calls int, running bool) {
@@ -65,14 +65,19 @@ func watchFeed(t *testing.T, errs ...codes.Code) (f *changeFeed, calls int, runn
 	srv := NewServer(Config{Metadata: metadatapb.NewMetadataClient(cc), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 
 	ctx, cancel := context.WithCancel(t.Context())
-	f = &changeFeed{cancel: cancel, done: make(chan struct{}), wake: make(chan struct{})}
-	go f.run(ctx, srv, &metadatapb.WatchRequest{Account: "demo@example.com", MailboxId: 1}, srv.logger)
+	v := newMailView(srv, viewKey{owner: "demo@example.com", mailboxID: 1, user: "demo@example.com"})
+	f = &changeFeed{wake: make(chan struct{})}
+	v.subs[f] = struct{}{}
+	go func() {
+		defer close(v.done)
+		v.follow(ctx)
+	}()
 	t.Cleanup(func() {
 		cancel()
-		<-f.done
+		<-v.done
 	})
 	select {
-	case <-f.done:
+	case <-v.done:
 	case <-ws.open:
 		running = true
 	case <-time.After(30 * time.Second):

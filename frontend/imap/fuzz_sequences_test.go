@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/strata-mail/strata/frontend/imap"
 )
 
 // sequenceSeeds are command sequences as clients send them, one command per line; a literal
@@ -41,6 +43,9 @@ func FuzzSequences(f *testing.F) {
 	for _, s := range sequenceSeeds {
 		f.Add(s.state, s.commands)
 	}
+	// The goroutines checked are the connection's: the shared view of a mailbox (its change
+	// feed) outlives its last session by design (mailview.go), so here by nothing.
+	imap.SetMailViewLinger(f, 0)
 	srv := startServer(f)
 	appendMessage(f, login(f, srv), "INBOX", testMessage("fuzz sequences", "first body"))
 	f.Fuzz(func(t *testing.T, state uint8, commands string) {

@@ -47,8 +47,7 @@ type brokenMetadata struct{ metadatapb.MetadataClient }
 // is counted and exported as strata_imap_panics_recovered_total.
 func TestRecoveredPanicCounted(t *testing.T) {
 	s := NewServer(Config{Metadata: brokenMetadata{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	f := &changeFeed{srv: s, cancel: func() {}, done: make(chan struct{}), wake: make(chan struct{})}
-	f.run(context.Background(), s, &metadatapb.WatchRequest{}, s.logger)
+	newMailView(s, viewKey{}).run(context.Background())
 	if got := s.RecoveredPanics(); got != 1 {
 		t.Fatalf("RecoveredPanics = %d, want 1", got)
 	}

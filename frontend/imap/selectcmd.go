@@ -2,7 +2,7 @@ package imap
 
 import (
 	"context"
-	"maps"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +19,8 @@ var systemFlags = []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft
 
 // cmdSelect: SELECT (RFC 9051 6.3.2) and EXAMINE (6.3.3, read-only: no flag changes, no
 // expunge, no implicit \Seen), with the mailbox's MAILBOXID (RFC 8474 4.2). Both need the r
-// right (RFC 4314 4).
+// right (RFC 4314 4). The session copies the mailbox from the frontend's shared view
+// (mailview.go): one GetMailbox call when the mailbox is open here, a paged listing when not.
 func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.MailboxArgs)
 	// RFC 7162 3.2.5: the QRESYNC parameter without ENABLE QRESYNC is BAD, and nothing
@@ -55,47 +56,35 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	// RFC 4314 5.2: READ-WRITE only for a session that may change the mailbox: insert,
 	// expunge, or set some flag.
 	readOnly = readOnly || !granted.hasAny("iestw")
-	var view *metadatapb.ListMessagesResponse
-	err = c.withRetry(func(ctx context.Context) error {
-		view, err = c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName()})
-		return err
-	})
+	view, feed, err := c.joinView(ref, mb)
 	if err != nil {
-		return rpcStatus(err, imapresp.CodeNonExistent, "select "+strconv.Quote(ref.full))
+		return err
 	}
-	mb = view.GetMailbox()
 	s := &selected{
-		owner:         ref.owner,
-		rights:        granted,
-		mailboxID:     mb.GetId(),
-		name:          mb.GetName(),
-		specialUse:    mb.GetSpecialUse(),
-		uidValidity:   mb.GetUidValidity(),
-		uidNext:       mb.GetUidNext(),
-		highestModSeq: mb.GetHighestModseq(),
+		owner:       ref.owner,
+		rights:      granted,
+		mailboxID:   mb.GetId(),
+		name:        mb.GetName(),
+		specialUse:  mb.GetSpecialUse(),
+		uidValidity: view.uidValidity,
+		// The view is at or past mb (joinView), so its UIDNEXT and HIGHESTMODSEQ are
+		// too; UIDNEXT never goes back (RFC 9051 2.3.1.1).
+		uidNext:       max(view.uidNext, mb.GetUidNext()),
+		highestModSeq: view.highestModSeq,
 		readOnly:      readOnly,
-		uids:          view.GetUids(),
-		modseqs:       view.GetModseqs(),
-		flags:         make([][]string, len(view.GetUids())),
+		uids:          view.uids,
+		modseqs:       view.modseqs,
+		flags:         view.flags,
+		keywords:      view.keywords,
+		feed:          feed,
 	}
-	if len(s.modseqs) != len(s.uids) || len(view.GetFlags()) != len(s.uids) {
-		return no(imapresp.CodeServerBug, "Inconsistent mailbox listing")
-	}
-	keywords := map[string]bool{}
 	firstUnseen := 0
-	for i, fs := range view.GetFlags() {
-		s.flags[i] = fs.GetFlags()
-		for _, f := range s.flags[i] {
-			if !strings.HasPrefix(f, `\`) {
-				keywords[f] = true
-			}
-		}
-		if firstUnseen == 0 && !slices.Contains(s.flags[i], string(imap.FlagSeen)) {
+	for i, flags := range s.flags {
+		if !slices.Contains(flags, string(imap.FlagSeen)) {
 			firstUnseen = i + 1
+			break
 		}
 	}
-	s.keywords = slices.Sorted(maps.Keys(keywords))
-	s.feed = c.startFeed(s.owner, s.mailboxID, mb.GetHighestModseq())
 	c.sel = s
 	c.state = stateSelected
 
@@ -133,6 +122,39 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 		return ok(imapresp.CodeReadOnly, "EXAMINE completed")
 	}
 	return ok(imapresp.CodeReadWrite, "SELECT completed")
+}
+
+// joinView joins the session to the shared view of mb, opening it when it is not open,
+// once the view holds mb's state at least (mb was read at or past the session's read
+// position: frontend/metaclient/doc.go), and returns the session's copy and feed.
+func (c *conn) joinView(ref mailboxRef, mb *metadatapb.Mailbox) (*viewCopy, *changeFeed, error) {
+	what := "select " + strconv.Quote(ref.full)
+	ctx, cancel := c.rpcContext()
+	defer cancel()
+	key := viewKey{owner: ref.owner, mailboxID: mb.GetId(), user: c.accountName()}
+	for attempt := 0; ; attempt++ {
+		v := c.srv.views.acquire(c.srv, key)
+		view, feed, err := v.join(ctx, mb.GetHighestModseq())
+		if err == nil && view.uidValidity == mb.GetUidValidity() {
+			return view, feed, nil
+		}
+		if err == nil {
+			// A view of another UIDVALIDITY than the mailbox's (RFC 9051 2.3.1.1) is
+			// of no use to any session: a new one is opened.
+			feed.leave()
+			v.retire()
+			err = errViewGone
+		} else {
+			c.srv.views.release(v)
+		}
+		switch {
+		case errors.Is(err, errViewGone) && attempt < 2:
+			continue
+		case errors.Is(err, errViewGone), ctx.Err() != nil:
+			return nil, nil, no(imapresp.CodeUnavailable, what+": the mailbox's changes cannot be followed now")
+		}
+		return nil, nil, rpcStatus(err, imapresp.CodeNonExistent, what)
+	}
 }
 
 // sendFlagList sends the FLAGS response (RFC 9051 7.3.5) with the system flags and the

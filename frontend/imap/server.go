@@ -155,6 +155,7 @@ type Server struct {
 	ingest  *ingest.Committer           // stores bodies and appends them (appendblobs.go)
 	metrics *serverMetrics
 	panics  atomic.Uint64 // panics recovered (recoverPanic)
+	views   mailViews     // the shared views of the selected mailboxes (mailview.go)
 }
 
 // RecoveredPanics returns how many panics the server's goroutines have recovered from since
@@ -254,5 +255,6 @@ func (s *Server) serve(ln net.Listener, implicitTLS bool) error {
 // running, at once when idle or in IDLE) and waits for the connections to close. When ctx
 // ends first, the remaining connections are closed and ctx's error returned.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.views.closeAll() // the shared views' feeds (mailview.go)
 	return s.conns.Shutdown(ctx)
 }

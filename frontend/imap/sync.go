@@ -2,13 +2,9 @@ package imap
 
 import (
 	"context"
-	"log/slog"
 	"slices"
 	"sync"
 	"time"
-
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -67,12 +63,11 @@ func (s *selected) seqOf(uid uint32) int {
 // right to read it was revoked.
 const selectedGoneText = "Selected mailbox was deleted or is no longer readable"
 
-// changeFeed receives a mailbox's change batches from Metadata.Watch in its own goroutine and
-// queues them for the session.
+// changeFeed queues a session's changes of its selected mailbox: the batches its shared
+// view (mailview.go) received after the session joined it, until the session applies them
+// at a point RFC 9051 7 allows.
 type changeFeed struct {
-	srv    *Server // its panics and metrics
-	cancel context.CancelFunc
-	done   chan struct{}
+	view *mailView // the view it follows; nil in tests of the feed alone
 
 	mu      sync.Mutex
 	pending []*metadatapb.Change
@@ -85,54 +80,11 @@ type changeFeed struct {
 	wake    chan struct{} // closed and replaced whenever a batch arrives
 }
 
-// startFeed watches the mailbox mailboxID of owner from sinceModSeq, as the session's
-// account sees it (its own \Seen in another owner's mailbox), until the connection closes
-// or the session leaves the mailbox.
-func (c *conn) startFeed(owner string, mailboxID, sinceModSeq uint64) *changeFeed {
-	// The stream lives as long as the selection, so its context has no deadline; it is
-	// cancelled by closeSelected and with the connection.
-	ctx, cancel := context.WithCancel(c.ctx)
-	f := &changeFeed{srv: c.srv, cancel: cancel, done: make(chan struct{}), seen: sinceModSeq, wake: make(chan struct{})}
-	req := &metadatapb.WatchRequest{Account: owner, MailboxId: mailboxID, User: c.accountName()}
-	go f.run(ctx, c.srv, req, c.log)
-	return f
-}
-
-func (f *changeFeed) run(ctx context.Context, srv *Server, req *metadatapb.WatchRequest, log *slog.Logger) {
-	defer close(f.done)
-	defer srv.recoverPanic(log, "mailbox change feed", func(any) { f.stop(feedFailedText) })
-	md := srv.cfg.Metadata
-	// A broken stream resumes from the last MODSEQ seen, so no change is lost.
-	followStream(ctx, log.With("mailbox", req.GetMailboxId()), "mailbox change feed",
-		func(ctx context.Context) (recver[metadatapb.ChangeBatch], error) {
-			f.mu.Lock()
-			req.SinceModseq = f.seen
-			f.mu.Unlock()
-			return md.Watch(ctx, req)
-		},
-		func(batch *metadatapb.ChangeBatch) {
-			atTestHook("feed")
-			f.srv.metrics.observeFeedLag(batch.GetTimestampUnixNano())
-			f.add(batch)
-		},
-		func(err error) bool {
-			switch status.Code(err) {
-			case codes.NotFound, codes.PermissionDenied:
-				// Deleted, or no longer readable by the session's account (Watch needs r,
-				// RFC 4314 4): the session cannot stay in it.
-				f.add(&metadatapb.ChangeBatch{Changes: []*metadatapb.Change{{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED}}})
-				return true
-			case codes.OutOfRange:
-				f.stop(feedBehindText)
-				return true
-			case codes.InvalidArgument, codes.Unimplemented:
-				// A request the service refuses, or a service without Watch: no retry mends it.
-				log.Error("mailbox change feed failed", "mailbox", req.GetMailboxId(), "err", err)
-				f.stop(feedFailedText)
-				return true
-			}
-			return false
-		})
+// leave detaches the feed from its view: the session leaves the mailbox.
+func (f *changeFeed) leave() {
+	if f.view != nil {
+		f.view.leave(f)
+	}
 }
 
 func (f *changeFeed) add(batch *metadatapb.ChangeBatch) {
@@ -227,8 +179,7 @@ func (c *conn) closeSelected() {
 	if c.sel == nil {
 		return
 	}
-	c.sel.feed.cancel()
-	<-c.sel.feed.done
+	c.sel.feed.leave()
 	c.sel = nil
 	if c.state == stateSelected {
 		c.state = stateAuthenticated

@@ -87,6 +87,15 @@
 //     by the replication delay of the node that answers (milliseconds, bounded by
 //     metadata's sessionReadWait before that node defers to the leader).
 //
+// The sessions of one frontend that have the same mailbox selected as the same user share
+// its view and its one Watch stream (frontend/imap/mailview.go). That keeps the guarantees
+// above: the view only grows along the feed, so no session sees older state than it saw; and
+// a session joins the view only once the view is at or past the HIGHESTMODSEQ of the
+// GetMailbox it made at SELECT, a session read served at or past the read position, so its
+// starting copy holds every write acknowledged before its login and every write of this
+// frontend acknowledged before the SELECT. A view whose feed lags waits for it (at most
+// the call's deadline) before the SELECT answers.
+//
 // Config.FollowerReads off (the default of Config; `strata frontend --follower-reads=false`)
 // sends every call to the leader, linearizable, as before.
 package metaclient

@@ -3104,10 +3104,19 @@ func (x *UidRange) GetLast() uint32 {
 }
 
 type ListMessagesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	MailboxId     uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
-	User          string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Account   string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	User      string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	// Paging (issue 14): with limit > 0 the response lists at most limit messages, those
+	// with UIDs above after_uid, and says in more whether messages above its last UID
+	// remain. Each page is read at its own index, at or past the one before (a session
+	// read); its mailbox (highest_modseq) is read with it. A client that pages through a
+	// mailbox and then follows Watch from the first page's highest_modseq has the mailbox
+	// exactly once the feed has passed the last page's highest_modseq. limit 0: every
+	// message above after_uid in one response.
+	AfterUid      uint32 `protobuf:"varint,4,opt,name=after_uid,json=afterUid,proto3" json:"after_uid,omitempty"`
+	Limit         uint32 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3163,13 +3172,29 @@ func (x *ListMessagesRequest) GetUser() string {
 	return ""
 }
 
+func (x *ListMessagesRequest) GetAfterUid() uint32 {
+	if x != nil {
+		return x.AfterUid
+	}
+	return 0
+}
+
+func (x *ListMessagesRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
 type ListMessagesResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Mailbox *Mailbox               `protobuf:"bytes,1,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
 	Uids    []uint32               `protobuf:"varint,2,rep,packed,name=uids,proto3" json:"uids,omitempty"`
 	Modseqs []uint64               `protobuf:"varint,3,rep,packed,name=modseqs,proto3" json:"modseqs,omitempty"`
 	// flags[i] are the flags of uids[i].
-	Flags         []*FlagSet `protobuf:"bytes,4,rep,name=flags,proto3" json:"flags,omitempty"`
+	Flags []*FlagSet `protobuf:"bytes,4,rep,name=flags,proto3" json:"flags,omitempty"`
+	// With a limit: messages above the last of uids remain.
+	More          bool `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3230,6 +3255,13 @@ func (x *ListMessagesResponse) GetFlags() []*FlagSet {
 		return x.Flags
 	}
 	return nil
+}
+
+func (x *ListMessagesResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
 }
 
 type FlagSet struct {
@@ -7914,17 +7946,20 @@ const file_metadata_proto_rawDesc = "" +
 	"mailbox_id\x18\x06 \x01(\x04R\tmailboxId\"4\n" +
 	"\bUidRange\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\rR\x05first\x12\x12\n" +
-	"\x04last\x18\x02 \x01(\rR\x04last\"b\n" +
+	"\x04last\x18\x02 \x01(\rR\x04last\"\x95\x01\n" +
 	"\x13ListMessagesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12\x12\n" +
-	"\x04user\x18\x03 \x01(\tR\x04user\"\xb6\x01\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12\x1b\n" +
+	"\tafter_uid\x18\x04 \x01(\rR\bafterUid\x12\x14\n" +
+	"\x05limit\x18\x05 \x01(\rR\x05limit\"\xca\x01\n" +
 	"\x14ListMessagesResponse\x125\n" +
 	"\amailbox\x18\x01 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12\x16\n" +
 	"\x04uids\x18\x02 \x03(\rB\x02\x10\x01R\x04uids\x12\x1c\n" +
 	"\amodseqs\x18\x03 \x03(\x04B\x02\x10\x01R\amodseqs\x121\n" +
-	"\x05flags\x18\x04 \x03(\v2\x1b.strata.metadata.v1.FlagSetR\x05flags\"\x1f\n" +
+	"\x05flags\x18\x04 \x03(\v2\x1b.strata.metadata.v1.FlagSetR\x05flags\x12\x12\n" +
+	"\x04more\x18\x05 \x01(\bR\x04more\"\x1f\n" +
 	"\aFlagSet\x12\x14\n" +
 	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xca\x02\n" +
 	"\x14FetchMessagesRequest\x12\x18\n" +

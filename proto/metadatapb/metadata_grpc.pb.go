@@ -109,7 +109,7 @@ type MetadataClient interface {
 	// Append commits messages whose bodies are already durable in the blob store.
 	Append(ctx context.Context, in *AppendRequest, opts ...grpc.CallOption) (*AppendResponse, error)
 	// ListMessages returns the mailbox view a session needs at SELECT: every UID with
-	// its flags and MODSEQ, in ascending UID order.
+	// its flags and MODSEQ, in ascending UID order, in pages when the request has a limit.
 	ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error)
 	// FetchMessages streams stored message records for a UID set.
 	FetchMessages(ctx context.Context, in *FetchMessagesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[MessageRecord], error)
@@ -803,7 +803,7 @@ type MetadataServer interface {
 	// Append commits messages whose bodies are already durable in the blob store.
 	Append(context.Context, *AppendRequest) (*AppendResponse, error)
 	// ListMessages returns the mailbox view a session needs at SELECT: every UID with
-	// its flags and MODSEQ, in ascending UID order.
+	// its flags and MODSEQ, in ascending UID order, in pages when the request has a limit.
 	ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error)
 	// FetchMessages streams stored message records for a UID set.
 	FetchMessages(*FetchMessagesRequest, grpc.ServerStreamingServer[MessageRecord]) error

@@ -1,0 +1,544 @@
+package imap
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// Shared mailbox views (issue 14). A Server keeps one view per selected mailbox and user:
+// the mailbox's UIDs, flags and MODSEQs, its HIGHESTMODSEQ and UIDNEXT, kept current by one
+// Metadata.Watch stream that every session of this frontend with the mailbox selected
+// shares. SELECT of a mailbox that is open here copies the view instead of listing the
+// mailbox again; the first SELECT lists it in pages (ListMessages with a limit).
+//
+// Invariants:
+//
+//   - A view is keyed by owner, mailbox and user, not by mailbox alone: private \Seen
+//     (proto/metadata.proto) makes the flags, and the feed, per user.
+//   - Once ready, a view is the mailbox exactly as of seen, the MODSEQ its feed has
+//     delivered up to. It is loaded page by page, each page read at or past the one before,
+//     and the feed is replayed from the first page's HIGHESTMODSEQ; replaying a change
+//     the view already holds changes nothing (apply), so the view is exact once the feed
+//     has passed the last page's HIGHESTMODSEQ (needed), and only then may sessions join.
+//   - A session joins under the view's lock: it copies the view as of seen and its feed
+//     gets every batch after seen, so it misses no change and sees none twice.
+//   - A session joins a view only at or past the HIGHESTMODSEQ that its own GetMailbox read
+//     at SELECT, which is served at or past the frontend's read position
+//     (frontend/metaclient/doc.go): so the copy holds every write acknowledged before the
+//     session's login, and every write of this frontend acknowledged before the SELECT.
+//   - When EXISTS, EXPUNGE and FETCH FLAGS may be sent (RFC 9051 7.4.1, 7.5.1) stays a
+//     matter of each session: the view only queues batches in the session's changeFeed, and
+//     the session applies them to its own copy where it may (sync.go).
+//   - Flag slices are never changed in place (a change replaces the slice), so the view and
+//     its sessions share them.
+//   - Neither lock is held while calling the metadata service or writing to a client. Lock
+//     order: mailViews.mu, then mailView.mu, then changeFeed.mu.
+//   - A view with no session is dropped mailViewLinger later, which ends its Watch stream;
+//     Shutdown drops every view.
+
+// defaultViewPageSize is how many messages one ListMessages page of a cold SELECT carries:
+// ~1 MB.
+const defaultViewPageSize = 65536
+
+// viewPageSize is defaultViewPageSize, or a test's value (SetViewPageSize).
+var viewPageSize atomic.Uint32
+
+// defaultMailViewLinger is how long a view outlives its last session, so that a client that
+// reconnects, or selects its mailboxes in turn, finds it open.
+const defaultMailViewLinger = 10 * time.Second
+
+// mailViewLinger is defaultMailViewLinger, or a test's value (SetMailViewLinger).
+var mailViewLinger atomic.Int64
+
+func init() {
+	mailViewLinger.Store(int64(defaultMailViewLinger))
+	viewPageSize.Store(defaultViewPageSize)
+}
+
+// maxInternedFlagSets bounds the distinct flag sets a view shares between its messages.
+const maxInternedFlagSets = 4096
+
+// errViewGone is a join of a view that stopped or was dropped meanwhile: the caller opens a
+// new one.
+var errViewGone = errors.New("mailbox view closed")
+
+// viewKey names a view: a mailbox of an owner as user sees it.
+type viewKey struct {
+	owner     string
+	mailboxID uint64
+	user      string
+}
+
+// mailViews are a Server's open views.
+type mailViews struct {
+	mu    sync.Mutex
+	views map[viewKey]*mailView
+}
+
+// mailView is one mailbox's shared view and its change feed.
+type mailView struct {
+	srv    *Server
+	key    viewKey
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{} // closed when run returns
+
+	mu sync.Mutex
+	// refs are the sessions that hold the view (joined, or about to join).
+	refs   int
+	linger *time.Timer
+	// gone: dropped, stopped or deleted; no session joins it any more.
+	gone    bool
+	loadErr error // why the load failed
+
+	loaded bool
+	ready  bool   // loaded, and seen >= needed
+	needed uint64 // the highest HIGHESTMODSEQ of the pages
+
+	uidValidity uint32
+	uidNext     uint32
+	seen        uint64 // the view is the mailbox as of this MODSEQ
+	uids        []uint32
+	flags       [][]string
+	modseqs     []uint64
+	// keywords counts the messages that have each keyword (RFC 9051 2.3.2), for FLAGS.
+	keywords map[string]int
+	interned map[string][]string
+
+	subs map[*changeFeed]struct{}
+	wake chan struct{} // closed and replaced whenever seen, ready or gone change
+}
+
+// viewCopy is what a session copies from a view as it joins.
+type viewCopy struct {
+	uidValidity   uint32
+	uidNext       uint32
+	highestModSeq uint64
+	uids          []uint32
+	flags         [][]string
+	modseqs       []uint64
+	keywords      []string // sorted
+}
+
+// acquire returns the open view of key with a reference for the caller, and opens it (and
+// starts its feed) when there is none.
+func (r *mailViews) acquire(srv *Server, key viewKey) *mailView {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v := r.views[key]; v != nil {
+		v.mu.Lock()
+		if !v.gone {
+			v.refs++
+			if v.linger != nil {
+				v.linger.Stop()
+				v.linger = nil
+			}
+			v.mu.Unlock()
+			return v
+		}
+		v.mu.Unlock()
+	}
+	if r.views == nil {
+		r.views = map[viewKey]*mailView{}
+	}
+	v := newMailView(srv, key)
+	v.refs = 1
+	r.views[key] = v
+	ctx, cancel := context.WithCancel(context.Background())
+	v.cancel = cancel
+	go v.run(ctx)
+	return v
+}
+
+func newMailView(srv *Server, key viewKey) *mailView {
+	return &mailView{
+		srv: srv, key: key, cancel: func() {}, done: make(chan struct{}),
+		log:      srv.logger.With("mailbox", key.mailboxID, "owner", key.owner),
+		keywords: map[string]int{}, interned: map[string][]string{},
+		subs: map[*changeFeed]struct{}{}, wake: make(chan struct{}),
+	}
+}
+
+// release gives back a reference of acquire; the last one schedules the view's drop.
+func (r *mailViews) release(v *mailView) {
+	closing := v.srv.conns.Closing()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.refs--
+	if v.refs > 0 {
+		return
+	}
+	linger := time.Duration(mailViewLinger.Load())
+	if closing || v.gone || linger <= 0 {
+		r.dropLocked(v)
+		return
+	}
+	v.linger = time.AfterFunc(linger, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		if v.refs == 0 {
+			r.dropLocked(v)
+		}
+	})
+}
+
+// dropLocked closes v, with r.mu and v.mu held.
+func (r *mailViews) dropLocked(v *mailView) {
+	if r.views[v.key] == v {
+		delete(r.views, v.key)
+	}
+	v.goneLocked()
+	v.cancel()
+}
+
+// closeAll drops every view and waits for their feeds to end: the server is shutting down.
+func (r *mailViews) closeAll() {
+	r.mu.Lock()
+	var done []chan struct{}
+	for _, v := range r.views {
+		v.mu.Lock()
+		if v.linger != nil {
+			v.linger.Stop()
+		}
+		r.dropLocked(v)
+		v.mu.Unlock()
+		done = append(done, v.done)
+	}
+	r.mu.Unlock()
+	for _, d := range done {
+		<-d
+	}
+}
+
+// forget removes v from the open views, so that the next SELECT opens a new one.
+func (r *mailViews) forget(v *mailView) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.views[v.key] == v {
+		delete(r.views, v.key)
+	}
+}
+
+// goneLocked marks the view closed to new sessions and wakes those waiting to join.
+func (v *mailView) goneLocked() {
+	v.gone = true
+	v.wakeLocked()
+}
+
+func (v *mailView) wakeLocked() {
+	close(v.wake)
+	v.wake = make(chan struct{})
+}
+
+// run loads the mailbox and follows its changes until the view is dropped or the feed
+// stops for good.
+func (v *mailView) run(ctx context.Context) {
+	defer close(v.done)
+	defer atTestHook("mail view closed")
+	defer v.srv.recoverPanic(v.log, "mailbox change feed", func(any) { v.stop(feedFailedText) })
+	if err := v.load(ctx); err != nil {
+		v.mu.Lock()
+		v.loadErr = err
+		v.goneLocked()
+		v.mu.Unlock()
+		v.srv.views.forget(v)
+		return
+	}
+	v.follow(ctx)
+}
+
+// load reads the mailbox in pages of viewPageSize messages (ListMessages), each call retried like a
+// session's (withRetry).
+func (v *mailView) load(ctx context.Context) error {
+	after, more := uint32(0), true
+	for more {
+		var page *metadatapb.ListMessagesResponse
+		err := metadataRetry.Do(ctx, func(ctx context.Context) error {
+			var err error
+			page, err = v.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{
+				Account: v.key.owner, MailboxId: v.key.mailboxID, User: v.key.user, AfterUid: after, Limit: viewPageSize.Load(),
+			})
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		n := len(page.GetUids())
+		if len(page.GetModseqs()) != n || len(page.GetFlags()) != n || n > 0 && page.GetUids()[0] <= after ||
+			page.GetMore() && n == 0 {
+			return status.Error(codes.Internal, "inconsistent mailbox listing")
+		}
+		v.addPage(page, after == 0)
+		atTestHook("mail view page")
+		if n > 0 {
+			after = page.GetUids()[n-1]
+		}
+		more = page.GetMore()
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.loaded = true
+	v.checkReadyLocked()
+	return nil
+}
+
+// addPage appends a page of the listing; the first page sets the feed's starting point.
+func (v *mailView) addPage(page *metadatapb.ListMessagesResponse, first bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	mb := page.GetMailbox()
+	if first {
+		v.uidValidity = mb.GetUidValidity()
+		v.seen = mb.GetHighestModseq()
+		n := int(mb.GetMessages())
+		v.uids = make([]uint32, 0, n)
+		v.flags = make([][]string, 0, n)
+		v.modseqs = make([]uint64, 0, n)
+	}
+	v.needed = max(v.needed, mb.GetHighestModseq())
+	v.uidNext = max(v.uidNext, mb.GetUidNext())
+	v.uids = append(v.uids, page.GetUids()...)
+	v.modseqs = append(v.modseqs, page.GetModseqs()...)
+	for _, fs := range page.GetFlags() {
+		flags := v.intern(fs.GetFlags())
+		v.countKeywords(flags, 1)
+		v.flags = append(v.flags, flags)
+	}
+}
+
+// intern returns the view's shared copy of a flag set equal to flags.
+func (v *mailView) intern(flags []string) []string {
+	if len(flags) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, f := range flags {
+		b.WriteString(f)
+		b.WriteByte(0)
+	}
+	if shared, found := v.interned[b.String()]; found {
+		return shared
+	}
+	if len(v.interned) < maxInternedFlagSets {
+		v.interned[b.String()] = flags
+	}
+	return flags
+}
+
+func (v *mailView) countKeywords(flags []string, delta int) {
+	for _, f := range flags {
+		if !strings.HasPrefix(f, `\`) {
+			v.keywords[f] += delta
+			if v.keywords[f] <= 0 {
+				delete(v.keywords, f)
+			}
+		}
+	}
+}
+
+func (v *mailView) checkReadyLocked() {
+	if v.loaded && !v.ready && v.seen >= v.needed {
+		v.ready = true
+		v.wakeLocked()
+	}
+}
+
+// follow runs the view's Watch stream from seen until ctx ends or the feed stops for good.
+func (v *mailView) follow(ctx context.Context) {
+	req := &metadatapb.WatchRequest{Account: v.key.owner, MailboxId: v.key.mailboxID, User: v.key.user}
+	// A broken stream resumes from the last MODSEQ seen, so no change is lost.
+	followStream(ctx, v.log, "mailbox change feed",
+		func(ctx context.Context) (recver[metadatapb.ChangeBatch], error) {
+			atTestHook("mail view watch")
+			v.mu.Lock()
+			req.SinceModseq = v.seen
+			v.mu.Unlock()
+			return v.srv.cfg.Metadata.Watch(ctx, req)
+		},
+		func(batch *metadatapb.ChangeBatch) {
+			atTestHook("feed")
+			v.srv.metrics.observeFeedLag(batch.GetTimestampUnixNano())
+			v.apply(batch)
+		},
+		func(err error) bool {
+			switch status.Code(err) {
+			case codes.NotFound, codes.PermissionDenied:
+				// Deleted, or no longer readable by the view's user (Watch needs r, RFC
+				// 4314 4): its sessions cannot stay in it.
+				v.apply(&metadatapb.ChangeBatch{Changes: []*metadatapb.Change{{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED}}})
+				return true
+			case codes.OutOfRange:
+				v.stop(feedBehindText)
+				return true
+			case codes.InvalidArgument, codes.Unimplemented:
+				// A request the service refuses, or a service without Watch: no retry mends it.
+				v.log.Error("mailbox change feed failed", "err", err)
+				v.stop(feedFailedText)
+				return true
+			}
+			return false
+		})
+}
+
+// apply brings the view up to a batch and queues the batch for every session in the view.
+// Replayed changes the view already holds change nothing: an APPEND of a UID it has, a
+// FLAGS change not newer than the message's MODSEQ, an EXPUNGE of a UID it lacks.
+func (v *mailView) apply(batch *metadatapb.ChangeBatch) {
+	deleted := false
+	func() {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		var expunged []uint32
+		for _, ch := range batch.GetChanges() {
+			uid := ch.GetUid()
+			i, found := slices.BinarySearch(v.uids, uid)
+			switch ch.GetKind() {
+			case metadatapb.ChangeKind_CHANGE_KIND_APPEND:
+				if found {
+					continue
+				}
+				// At the end, except while replaying the changes of a paged load: a UID
+				// that its page missed because it was expunged, whose EXPUNGE follows.
+				flags := v.intern(ch.GetFlags())
+				v.uids = slices.Insert(v.uids, i, uid)
+				v.flags = slices.Insert(v.flags, i, flags)
+				v.modseqs = slices.Insert(v.modseqs, i, ch.GetModseq())
+				v.countKeywords(flags, 1)
+				v.uidNext = max(v.uidNext, uid+1) // RFC 9051 2.3.1.1
+			case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
+				if !found || ch.GetModseq() <= v.modseqs[i] {
+					continue
+				}
+				flags := v.intern(ch.GetFlags())
+				v.countKeywords(v.flags[i], -1)
+				v.countKeywords(flags, 1)
+				v.flags[i] = flags
+				v.modseqs[i] = ch.GetModseq()
+			case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
+				if found {
+					expunged = append(expunged, uid)
+				}
+			case metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED:
+				deleted = true
+			}
+		}
+		v.removeLocked(expunged)
+		v.seen = max(v.seen, batch.GetHighestModseq())
+		v.checkReadyLocked()
+		for f := range v.subs {
+			f.add(batch)
+		}
+		if deleted {
+			v.goneLocked()
+		}
+		v.wakeLocked()
+	}()
+	if deleted {
+		v.srv.views.forget(v)
+	}
+}
+
+// removeLocked removes the messages uids (in any order) in one pass.
+func (v *mailView) removeLocked(uids []uint32) {
+	if len(uids) == 0 {
+		return
+	}
+	gone := make(map[uint32]bool, len(uids))
+	for _, uid := range uids {
+		gone[uid] = true
+	}
+	kept := 0
+	for i, uid := range v.uids {
+		if gone[uid] {
+			v.countKeywords(v.flags[i], -1)
+			continue
+		}
+		v.uids[kept], v.flags[kept], v.modseqs[kept] = uid, v.flags[i], v.modseqs[i]
+		kept++
+	}
+	clear(v.flags[kept:])
+	v.uids, v.flags, v.modseqs = v.uids[:kept], v.flags[:kept], v.modseqs[:kept]
+}
+
+// stop ends the view for good: its sessions are told why with their next update, and the
+// next SELECT opens a new view.
+func (v *mailView) stop(reason string) {
+	v.mu.Lock()
+	for f := range v.subs {
+		f.stop(reason)
+	}
+	v.goneLocked()
+	v.mu.Unlock()
+	v.srv.views.forget(v)
+}
+
+// join waits until the view is ready and holds the mailbox at least as of atLeast, then
+// copies it and returns the copy with a feed of the changes after it. A view that failed to
+// load returns its error; one that went away meanwhile errViewGone.
+func (v *mailView) join(ctx context.Context, atLeast uint64) (*viewCopy, *changeFeed, error) {
+	for {
+		v.mu.Lock()
+		switch {
+		case v.loadErr != nil:
+			err := v.loadErr
+			v.mu.Unlock()
+			return nil, nil, err
+		case v.gone:
+			v.mu.Unlock()
+			return nil, nil, errViewGone
+		case v.ready && v.seen >= atLeast:
+			cp := &viewCopy{
+				uidValidity:   v.uidValidity,
+				uidNext:       v.uidNext,
+				highestModSeq: v.seen,
+				uids:          slices.Clone(v.uids),
+				flags:         slices.Clone(v.flags),
+				modseqs:       slices.Clone(v.modseqs),
+				keywords:      slices.Sorted(maps.Keys(v.keywords)),
+			}
+			f := &changeFeed{view: v, seen: v.seen, wake: make(chan struct{})}
+			v.subs[f] = struct{}{}
+			v.mu.Unlock()
+			return cp, f, nil
+		}
+		wake := v.wake
+		v.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+// leave removes a session's feed from the view and gives back its reference.
+func (v *mailView) leave(f *changeFeed) {
+	v.mu.Lock()
+	delete(v.subs, f)
+	v.mu.Unlock()
+	v.srv.views.release(v)
+}
+
+// retire closes a view that no new session may join (its UIDVALIDITY is not the mailbox's).
+func (v *mailView) retire() {
+	v.mu.Lock()
+	v.goneLocked()
+	v.mu.Unlock()
+	v.srv.views.forget(v)
+}
