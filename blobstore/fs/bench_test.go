@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 
@@ -135,4 +137,32 @@ func BenchmarkPutParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkWriteBody is the part of a Put that a spooled body's HashedReader saves: copying
+// the body into the temporary file (no fsync) while hashing it (verify=true, any reader) or
+// not (verify=false: blobstore.Prehashed, the spool hashed it already).
+func BenchmarkWriteBody(b *testing.B) {
+	for _, size := range []int{64 << 10, 1 << 20} {
+		for _, verify := range []bool{true, false} {
+			b.Run(fmt.Sprintf("%dKiB/verify=%t", size>>10, verify), func(b *testing.B) {
+				body := bytes.Repeat([]byte("x"), size)
+				sum := sha256.Sum256(body)
+				f, err := os.Create(filepath.Join(b.TempDir(), "body"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer f.Close()
+				b.SetBytes(int64(size))
+				for b.Loop() {
+					if _, err := f.Seek(0, io.SeekStart); err != nil {
+						b.Fatal(err)
+					}
+					if err := writeBody(b.Context(), f, bytes.NewReader(body), int64(size), sum, verify); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

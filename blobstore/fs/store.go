@@ -29,6 +29,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -166,7 +167,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	defer tmp.Close()
-	if err := writeBody(ctx, tmp, r, size, sum); err != nil {
+	if err := writeBody(ctx, tmp, r, size, sum, !blobstore.Prehashed(r, size, sum)); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -346,12 +347,16 @@ func (s *Store) syncObject(dirs []string, path string, f *os.File) error {
 }
 
 // writeBody copies exactly size bytes from r to tmp in chunks, checking ctx between them,
-// and checks them against sum.
-func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [sha256.Size]byte) error {
+// and, if verify is set, checks them against sum (a body from a spool was hashed there:
+// blobstore.Prehashed).
+func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [sha256.Size]byte, verify bool) error {
 	bufp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bufp)
 	buf := *bufp
-	digest := sha256.New()
+	var digest hash.Hash
+	if verify {
+		digest = sha256.New()
+	}
 	for written := int64(0); written < size; {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -364,11 +369,16 @@ func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [
 		if err != nil {
 			return fmt.Errorf("read body: %w", err)
 		}
-		digest.Write(chunk)
+		if digest != nil {
+			digest.Write(chunk)
+		}
 		if _, err := tmp.Write(chunk); err != nil {
 			return fmt.Errorf("write body: %w", err)
 		}
 		written += int64(n)
+	}
+	if digest == nil {
+		return nil
 	}
 	var got [sha256.Size]byte
 	digest.Sum(got[:0])
