@@ -10,7 +10,10 @@
 // the directory it landed in and the parent of every directory on its path that this
 // process has not yet seen durable (Store.durable; Put creates missing directories before
 // the rename). On most filesystems these fsyncs share one journal commit, where fsyncing
-// the file before the rename would cost a commit of its own.
+// the file before the rename would cost a commit of its own. Directory fsyncs are
+// group-committed across concurrent Puts (dirSyncer): a Put joins the next fsync of each
+// directory it needs synced, one that starts after its rename, so Puts waiting on one
+// directory at once share one fsync, and a failed fsync fails them all.
 //
 // What that order allows after a crash is an object file that is not whole (its name became
 // durable, its bytes did not) — but only an object whose Put had not returned, so no
@@ -76,6 +79,9 @@ type Store struct {
 	// renaming counts the Puts of each object between their rename and the end of their
 	// fsyncs.
 	renaming map[string]int
+
+	// dirSyncs group-commits directory fsyncs across concurrent Puts.
+	dirSyncs *dirSyncer
 }
 
 var _ blobstore.Store = (*Store)(nil)
@@ -88,7 +94,8 @@ func New(root string) (*Store, error) {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
 	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp"), tmpPrefix: "put-" + hex.EncodeToString(prefix[:]) + "-",
-		durable: map[string]struct{}{}, settled: map[string]struct{}{}, renaming: map[string]int{}}
+		durable: map[string]struct{}{}, settled: map[string]struct{}{}, renaming: map[string]int{},
+		dirSyncs: newDirSyncer()}
 	if err := os.MkdirAll(s.tmpDir, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
@@ -304,29 +311,23 @@ func (s *Store) notDurable(dirs []string) []string {
 
 // syncObject fsyncs the object file f at path, the last of dirs (which holds it) and the
 // parent of each of dirs not yet seen durable, all at once, and then notes them durable
-// and the object settled.
+// and the object settled. The directories' fsyncs are group-committed with those of
+// concurrent Puts (dirSyncer): each is one that started after the rename.
 func (s *Store) syncObject(dirs []string, path string, f *os.File) error {
 	fresh := s.notDurable(dirs)
 	toSync := []string{dirs[len(dirs)-1]}
 	for _, dir := range fresh {
 		toSync = append(toSync, filepath.Dir(dir))
 	}
-	errs := make([]error, len(toSync)+1)
-	var wg sync.WaitGroup
-	for i, dir := range toSync {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i+1] = syncDir(dir)
-		}()
-	}
+	waitDirs := s.dirSyncs.begin(toSync)
+	var errs [2]error
 	if err := f.Sync(); err != nil {
 		errs[0] = fmt.Errorf("sync object: %w", err)
 	}
-	wg.Wait()
+	errs[1] = waitDirs()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(errs[:]...); err != nil {
 		// The directory may hold an entry that is not durable: the next Put of an
 		// object in it fsyncs it again, and a dedup hit on this one checks it.
 		delete(s.durable, dirs[len(dirs)-1])
@@ -477,7 +478,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := s.dirSyncs.begin([]string{filepath.Dir(path)})(); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	return nil
