@@ -286,9 +286,18 @@ func (s *Store) createTemp() (*os.File, error) {
 }
 
 // makeDirs creates those of dirs (each the parent of the next) that this process has not
-// seen durable and that do not exist yet.
+// seen durable and that do not exist yet. When the last exists, so do all: that is one
+// lookup, where a Mkdir of an existing directory locks its parent, which every concurrent
+// Put into the same tenant would wait on.
 func (s *Store) makeDirs(dirs []string) error {
-	for _, dir := range s.notDurable(dirs) {
+	missing := s.notDurable(dirs)
+	if len(missing) == 0 {
+		return nil
+	}
+	if info, err := os.Lstat(missing[len(missing)-1]); err == nil && info.IsDir() {
+		return nil
+	}
+	for _, dir := range missing {
 		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
