@@ -2,7 +2,11 @@
 // under a root directory.
 //
 // Layout: root/t/<tenant>/<h[0:2]>/<h[2:4]>/<h> for the key "t/<tenant>/<h>", where h is the
-// hex SHA-256 of the body; root/tmp holds bodies being written. Shard directories are never
+// hex SHA-256 of the body. A body being written is a temporary file ".put-*" in the
+// directory its object goes to, so that its create and rename lock only that directory: a
+// rename across directories takes a lock of the whole filesystem on Linux, and a create in
+// one directory that every Put shares locks that directory, which concurrent Puts would
+// queue on. (Stores written before kept them in root/tmp.) Shard directories are never
 // removed, so a Put never races a removal.
 //
 // Durability: a body is durable when Put returns. A Put writes the temporary file, checks
@@ -37,6 +41,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +52,7 @@ import (
 const (
 	// chunkSize is how much of a body Put reads between two context checks.
 	chunkSize = 128 << 10
-	// staleTempAge is how old a file in root/tmp must be for New to remove it as the
+	// staleTempAge is how old a temporary file must be for New to remove it as the
 	// leftover of a Put interrupted by a crash.
 	staleTempAge = time.Hour
 )
@@ -62,7 +67,8 @@ const maxDurableDirs = 1 << 17
 // Store is a blobstore.Store on a local filesystem. It is safe for concurrent use; one root
 // belongs to one process.
 type Store struct {
-	root   string
+	root string
+	// tmpDir is root/tmp, where stores written before kept their temporary files.
 	tmpDir string
 	// tmpPrefix and tmpSeq name temporary files: unique within the process by the
 	// sequence, and across processes sharing nothing by the random prefix, so creating
@@ -82,12 +88,15 @@ type Store struct {
 
 	// dirSyncs group-commits directory fsyncs across concurrent Puts.
 	dirSyncs *dirSyncer
+	// swept is closed once New's sweep of stale temporary files is over.
+	swept chan struct{}
 }
 
 var _ blobstore.Store = (*Store)(nil)
 
 // New opens the store under root, creating root if needed, and removes temporary files
-// older than an hour that crashed Puts left behind.
+// older than an hour that crashed Puts left behind: those in root/tmp before it returns,
+// those in the shard directories in the background (Store.swept).
 func New(root string) (*Store, error) {
 	var prefix [6]byte
 	if _, err := rand.Read(prefix[:]); err != nil {
@@ -95,22 +104,53 @@ func New(root string) (*Store, error) {
 	}
 	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp"), tmpPrefix: "put-" + hex.EncodeToString(prefix[:]) + "-",
 		durable: map[string]struct{}{}, settled: map[string]struct{}{}, renaming: map[string]int{},
-		dirSyncs: newDirSyncer()}
-	if err := os.MkdirAll(s.tmpDir, 0o750); err != nil {
+		dirSyncs: newDirSyncer(), swept: make(chan struct{})}
+	if err := os.MkdirAll(root, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
-	if err := s.removeStaleTemps(time.Now().Add(-staleTempAge)); err != nil {
+	before := time.Now().Add(-staleTempAge)
+	if err := removeStaleTemps(s.tmpDir, "", before); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
+	go func() {
+		defer close(s.swept)
+		s.sweepStaleTemps(before)
+	}()
 	return s, nil
 }
 
-func (s *Store) removeStaleTemps(before time.Time) error {
-	entries, err := os.ReadDir(s.tmpDir)
+// sweepStaleTemps removes the temporary files older than before from every shard
+// directory. It is best effort: a directory it cannot read keeps its leftovers, which
+// take space and nothing else (no key names them).
+func (s *Store) sweepStaleTemps(before time.Time) {
+	top := filepath.Join(s.root, "t")
+	tenants, _ := os.ReadDir(top)
+	for _, tenant := range tenants {
+		shards1, _ := os.ReadDir(filepath.Join(top, tenant.Name()))
+		for _, shard1 := range shards1 {
+			dir1 := filepath.Join(top, tenant.Name(), shard1.Name())
+			shards2, _ := os.ReadDir(dir1)
+			for _, shard2 := range shards2 {
+				_ = removeStaleTemps(filepath.Join(dir1, shard2.Name()), tempMark, before)
+			}
+		}
+	}
+}
+
+// tempMark begins the name of a temporary file in a shard directory; object names are hex.
+const tempMark = "."
+
+// removeStaleTemps removes the regular files of dir whose names begin with prefix and
+// that were last written before before.
+func removeStaleTemps(dir, prefix string, before time.Time) error {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("list temporary files: %w", err)
 	}
 	for _, entry := range entries {
+		if !strings.HasPrefix(entry.Name(), prefix) {
+			continue
+		}
 		info, err := entry.Info()
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -121,7 +161,7 @@ func (s *Store) removeStaleTemps(before time.Time) error {
 		if !info.Mode().IsRegular() || !info.ModTime().Before(before) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(s.tmpDir, entry.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(filepath.Join(dir, entry.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove stale temporary file: %w", err)
 		}
 	}
@@ -169,7 +209,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err := s.makeDirs(dirs); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	tmp, err := s.createTemp()
+	tmp, err := s.createTemp(dirs[len(dirs)-1])
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -273,10 +313,10 @@ func (s *Store) endRenaming(path string) {
 	s.mu.Unlock()
 }
 
-// createTemp creates a new temporary file in root/tmp.
-func (s *Store) createTemp() (*os.File, error) {
+// createTemp creates a new temporary file in dir, the directory of its object.
+func (s *Store) createTemp(dir string) (*os.File, error) {
 	for {
-		name := filepath.Join(s.tmpDir, s.tmpPrefix+strconv.FormatUint(s.tmpSeq.Add(1), 36))
+		name := filepath.Join(dir, tempMark+s.tmpPrefix+strconv.FormatUint(s.tmpSeq.Add(1), 36))
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, os.ErrExist) {
 			continue // a leftover of an earlier process that drew the same prefix
