@@ -326,16 +326,17 @@ func (s *Store) createTemp(dir string) (*os.File, error) {
 }
 
 // makeDirs creates those of dirs (each the parent of the next) that this process has not
-// seen durable and that do not exist yet. When the last exists, so do all: that is one
-// lookup, where a Mkdir of an existing directory locks its parent, which every concurrent
-// Put into the same tenant would wait on.
+// seen durable and that do not exist yet. It looks them up from the deepest and creates
+// only those below the deepest that exists: a lookup takes no lock, where a Mkdir of an
+// existing directory locks its parent, which every concurrent Put into the same tenant
+// would wait on.
 func (s *Store) makeDirs(dirs []string) error {
 	missing := s.notDurable(dirs)
-	if len(missing) == 0 {
-		return nil
-	}
-	if info, err := os.Lstat(missing[len(missing)-1]); err == nil && info.IsDir() {
-		return nil
+	for i := len(missing) - 1; i >= 0; i-- {
+		if info, err := os.Lstat(missing[i]); err == nil && info.IsDir() {
+			missing = missing[i+1:]
+			break
+		}
 	}
 	for _, dir := range missing {
 		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
