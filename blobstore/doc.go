@@ -9,7 +9,9 @@
 //     Store.Delete.
 //   - Keys are content hashes under a tenant prefix, "t/<tenant>/<sha256 hex>" (see Key). A
 //     store checks that the bytes it is given hash to the key's digest, so an object never holds
-//     anything but the body its key names.
+//     anything but the body its key names; for a body from a Spool (HashedReader) the check
+//     is against the digest the spool computed while taking the bytes in, so a body is hashed
+//     once on its way in (Prehashed).
 //   - Dedup is within a tenant and free: a Put of a key that exists stores nothing more and
 //     succeeds. Two tenants never share an object, so no tenant's key can read, probe or delete
 //     another tenant's body.

@@ -150,6 +150,36 @@ func (s *Spool) Reader() *io.SectionReader {
 	return io.NewSectionReader(s.file, 0, s.size)
 }
 
+// HashedReader returns a reader over the bytes written so far, from the first, that carries
+// their SHA-256 as the spool computed it while they were written: a Store's Put that is
+// given it checks the key against that sum (Prehashed) instead of hashing the bytes again.
+// Each call gives an independent reader; writing must be over.
+func (s *Spool) HashedReader() *HashedReader {
+	return &HashedReader{SectionReader: s.Reader(), sum: s.Sum()}
+}
+
+// HashedReader reads a body whose SHA-256 is known from the spool that took it in. Only a
+// Spool makes one, so a Store can trust its sum as it trusts its own hashing.
+type HashedReader struct {
+	*io.SectionReader
+	sum [sha256.Size]byte
+}
+
+// Sum returns the SHA-256 of all the bytes of the reader, from its first.
+func (h *HashedReader) Sum() [sha256.Size]byte { return h.sum }
+
+// Prehashed reports whether r is a HashedReader that has not been read yet, holds exactly
+// size bytes and hashes to sum: then a Put of size bytes from r under sum's key stores the
+// bytes sum was computed over, and need not hash them again.
+func Prehashed(r io.Reader, size int64, sum [sha256.Size]byte) bool {
+	h, ok := r.(*HashedReader)
+	if !ok || h.Size() != size || h.sum != sum {
+		return false
+	}
+	pos, err := h.Seek(0, io.SeekCurrent)
+	return err == nil && pos == 0
+}
+
 // memReaderAt reads a memory spool, and fails once it is closed as a file spool does.
 type memReaderAt struct{ s *Spool }
 

@@ -248,3 +248,50 @@ func TestSpillingSpool(t *testing.T) {
 		t.Fatal("spilling into a missing directory succeeded")
 	}
 }
+
+func TestHashedReader(t *testing.T) {
+	body := []byte("Subject: hi\r\n\r\nhello\r\n")
+	for _, mem := range []bool{false, true} {
+		var s *blobstore.Spool
+		var err error
+		if mem {
+			s, err = blobstore.NewMemorySpool(100)
+		} else {
+			s, err = blobstore.NewSpool(t.TempDir(), 100)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Write(body); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(body)
+		r := s.HashedReader()
+		if r.Sum() != sum || r.Size() != int64(len(body)) {
+			t.Fatalf("HashedReader: sum %x size %d; want %x %d", r.Sum(), r.Size(), sum, len(body))
+		}
+		if !blobstore.Prehashed(r, int64(len(body)), sum) {
+			t.Errorf("a fresh HashedReader of the whole body is not prehashed")
+		}
+		if blobstore.Prehashed(r, int64(len(body))-1, sum) {
+			t.Errorf("a HashedReader is prehashed for a size it does not hold")
+		}
+		if blobstore.Prehashed(r, int64(len(body)), sha256.Sum256(body[1:])) {
+			t.Errorf("a HashedReader is prehashed for another sum")
+		}
+		if blobstore.Prehashed(bytes.NewReader(body), int64(len(body)), sum) {
+			t.Errorf("a bytes.Reader is prehashed")
+		}
+		if _, err := r.Read(make([]byte, 3)); err != nil {
+			t.Fatal(err)
+		}
+		if blobstore.Prehashed(r, int64(len(body)), sum) {
+			t.Errorf("a HashedReader read partly is still prehashed")
+		}
+		got, err := io.ReadAll(s.HashedReader())
+		if err != nil || !bytes.Equal(got, body) {
+			t.Errorf("HashedReader read %q, %v", got, err)
+		}
+		s.Close()
+	}
+}

@@ -1,7 +1,13 @@
 package metadata
 
 import (
+	"errors"
+	"fmt"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/cockroachdb/pebble/v2"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -22,7 +28,7 @@ func (c *cmdCtx) createTenant(req *metadatapb.CreateTenantRequest) (*metadatapb.
 	if !validTenantName(name) {
 		return nil, errInvalid("invalid tenant name %q", name)
 	}
-	if _, found, err := getRaw(c.tx.b, tenantKey(name)); err != nil {
+	if _, found, err := getRaw(c.tx, tenantKey(name)); err != nil {
 		return nil, err
 	} else if found {
 		return nil, errExists("tenant %q already exists", name)
@@ -33,7 +39,7 @@ func (c *cmdCtx) createTenant(req *metadatapb.CreateTenantRequest) (*metadatapb.
 		if !valid {
 			return nil, errInvalid("invalid domain %q", d)
 		}
-		owner, found, err := getRaw(c.tx.b, domainKey(domain))
+		owner, found, err := getRaw(c.tx, domainKey(domain))
 		if err != nil {
 			return nil, err
 		}
@@ -47,9 +53,67 @@ func (c *cmdCtx) createTenant(req *metadatapb.CreateTenantRequest) (*metadatapb.
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Tenant{Tenant: tenant}}, nil
 }
 
+// accountTenant returns the tenant of account email, as loadAccount does in its record, but
+// picks it off the stored record without decoding the rest: every APPEND charges its
+// owner's usage, which needs only the tenant.
+func (c *cmdCtx) accountTenant(email string) (string, error) {
+	v, closer, err := c.tx.Get(accountKey(email))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", errNotFound("account %q not found", email)
+	}
+	if err != nil {
+		return "", fmt.Errorf("get account %q: %w", email, err)
+	}
+	defer closer.Close()
+	account, err := lastBytesField(v, accountRecordAccountField)
+	if err != nil {
+		return "", fmt.Errorf("decode account %q: %w", email, err)
+	}
+	tenant, err := lastBytesField(account, accountTenantField)
+	if err != nil {
+		return "", fmt.Errorf("decode account %q: %w", email, err)
+	}
+	if !utf8.Valid(tenant) {
+		return "", fmt.Errorf("decode account %q: tenant is not UTF-8", email)
+	}
+	return string(tenant), nil
+}
+
+var (
+	accountRecordAccountField = fieldNumber(&metadatapb.AccountRecord{}, "account")
+	accountTenantField        = fieldNumber(&metadatapb.Account{}, "tenant")
+)
+
+// lastBytesField returns the value of the last length-delimited field num of an encoded
+// message (nil if there is none): a stored record, written by mustMarshal, holds each field
+// once.
+func lastBytesField(m []byte, num protowire.Number) ([]byte, error) {
+	var value []byte
+	for len(m) > 0 {
+		n, typ, tagLen := protowire.ConsumeTag(m)
+		if tagLen < 0 {
+			return nil, protowire.ParseError(tagLen)
+		}
+		if n == num && typ == protowire.BytesType {
+			v, l := protowire.ConsumeBytes(m[tagLen:])
+			if l < 0 {
+				return nil, protowire.ParseError(l)
+			}
+			value, m = v, m[tagLen+l:]
+			continue
+		}
+		l := protowire.ConsumeFieldValue(n, typ, m[tagLen:])
+		if l < 0 {
+			return nil, protowire.ParseError(l)
+		}
+		m = m[tagLen+l:]
+	}
+	return value, nil
+}
+
 func (c *cmdCtx) loadAccount(email string) (*metadatapb.AccountRecord, error) {
 	rec := &metadatapb.AccountRecord{}
-	found, err := getProto(c.tx.b, accountKey(email), rec)
+	found, err := getProto(c.tx, accountKey(email), rec)
 	if err != nil {
 		return nil, err
 	}
@@ -64,19 +128,19 @@ func (c *cmdCtx) createAccount(req *metadatapb.CreateAccountCommand) (*metadatap
 	if !valid {
 		return nil, errInvalid("invalid account address %q", req.GetEmail())
 	}
-	tenant, found, err := getRaw(c.tx.b, domainKey(emailDomain(email)))
+	tenant, found, err := getRaw(c.tx, domainKey(emailDomain(email)))
 	if err != nil {
 		return nil, err
 	}
 	if !found {
 		return nil, errNotFound("no tenant owns domain %q", emailDomain(email))
 	}
-	if _, found, err := getRaw(c.tx.b, accountKey(email)); err != nil {
+	if _, found, err := getRaw(c.tx, accountKey(email)); err != nil {
 		return nil, err
 	} else if found {
 		return nil, errExists("account %q already exists", email)
 	}
-	if _, isAlias, err := aliasAt(c.tx.b, emailDomain(email), email[:strings.LastIndexByte(email, '@')]); err != nil {
+	if _, isAlias, err := aliasAt(c.tx, emailDomain(email), email[:strings.LastIndexByte(email, '@')]); err != nil {
 		return nil, err
 	} else if isAlias {
 		// An address is an account or an alias, never both (delivery.go).
@@ -155,7 +219,7 @@ func (c *cmdCtx) deleteAccount(req *metadatapb.DeleteAccountRequest) (*metadatap
 		}
 		c.tx.mustDelete(mailboxNameKey(email, n.name))
 	}
-	subscribed, err := subscriptions(c.tx.b, email)
+	subscribed, err := subscriptions(c.tx, email)
 	if err != nil {
 		return nil, err
 	}

@@ -277,7 +277,7 @@ func (c *cmdCtx) access(user, owner string, id uint64, need rights) (*mailboxSta
 	if err != nil {
 		return nil, 0, err
 	}
-	granted, err := requireRights(c.tx.b, user, ms.rec, need)
+	granted, err := requireRights(c.tx, user, ms.rec, need)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -286,7 +286,7 @@ func (c *cmdCtx) access(user, owner string, id uint64, need rights) (*mailboxSta
 
 // accessName is access for a mailbox named in owner's space.
 func (c *cmdCtx) accessName(user, owner, name string, need rights) (*mailboxState, rights, error) {
-	id, err := lookupName(c.tx.b, owner, name)
+	id, err := lookupName(c.tx, owner, name)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -339,11 +339,11 @@ func (c *cmdCtx) checkIdentifierTenant(owner, identifier, subject string) error 
 	if subject == owner {
 		return errInvalid("the owner of a mailbox always has every right; no ACL entry can name it")
 	}
-	tenant, found, err := ownerTenant(c.tx.b, owner)
+	tenant, found, err := ownerTenant(c.tx, owner)
 	if err != nil {
 		return err
 	}
-	idTenant, idFound, err := domainTenant(c.tx.b, emailDomain(subject))
+	idTenant, idFound, err := domainTenant(c.tx, emailDomain(subject))
 	if err != nil {
 		return err
 	}
@@ -613,7 +613,7 @@ func (v *view) watchAccess(w *watchState) (gone bool, err error) {
 func (v *view) deletedJournalEnd(mailbox, after uint64) ([]*metadatapb.ChangeBatch, error) {
 	it, err := v.r.NewIter(&pebble.IterOptions{
 		LowerBound: journalKey(mailbox, after+1),
-		UpperBound: prefixEnd(mailboxPrefix(prefixJournal, mailbox)),
+		UpperBound: mailboxPrefixEnd(prefixJournal, mailbox),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("new iterator: %w", err)
@@ -648,7 +648,7 @@ func (c *cmdCtx) ensureTenant(ms *mailboxState) error {
 	if ms.tenantKnown {
 		return nil
 	}
-	tenant, found, err := ownerTenant(c.tx.b, ms.rec.GetAccount())
+	tenant, found, err := ownerTenant(c.tx, ms.rec.GetAccount())
 	if err != nil {
 		return err
 	}
@@ -731,7 +731,7 @@ func scanACLIndex(r reader, tenant, identifier string) ([]aclIndexHit, error) {
 // created later with the same address.
 func (c *cmdCtx) removeGrantsTo(tenant, email string) error {
 	for _, identifier := range []string{email, "-" + email} {
-		hits, err := scanACLIndex(c.tx.b, tenant, identifier)
+		hits, err := scanACLIndex(c.tx, tenant, identifier)
 		if err != nil {
 			return err
 		}

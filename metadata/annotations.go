@@ -219,7 +219,7 @@ func (c *cmdCtx) annotationUsage(owner string) (*metadatapb.AnnotationUsage, err
 		return u, nil
 	}
 	u := &metadatapb.AnnotationUsage{}
-	if _, err := getProto(c.tx.b, annotationUsageKey(owner), u); err != nil {
+	if _, err := getProto(c.tx, annotationUsageKey(owner), u); err != nil {
 		return nil, err
 	}
 	if c.annotationUsed == nil {
@@ -274,7 +274,7 @@ func (c *cmdCtx) dropAnnotationUsage(owner string) {
 // indexPrivate counts one private entry of user on a mailbox more (delta 1) or less (-1).
 func (c *cmdCtx) indexPrivate(user string, mailbox uint64, delta int) error {
 	key := annotationIndexKey(user, mailbox)
-	v, _, err := getRaw(c.tx.b, key)
+	v, _, err := getRaw(c.tx, key)
 	if err != nil {
 		return err
 	}
@@ -317,7 +317,7 @@ func (c *cmdCtx) setMetadata(req *metadatapb.SetMetadataRequest) (*metadatapb.Co
 	var box *mailboxState
 	if req.GetServer() {
 		var err error
-		if scope, err = serverScope(c.tx.b, user, owner); err != nil {
+		if scope, err = serverScope(c.tx, user, owner); err != nil {
 			return nil, err
 		}
 	} else {
@@ -399,7 +399,7 @@ func (c *cmdCtx) annotationMailbox(user, owner string, id uint64, rawName string
 		if err != nil {
 			return nil, err
 		}
-		if id, err = lookupName(c.tx.b, owner, name); err != nil {
+		if id, err = lookupName(c.tx, owner, name); err != nil {
 			return nil, err
 		}
 		if id == 0 {
@@ -421,7 +421,7 @@ func (c *cmdCtx) annotationMailbox(user, owner string, id uint64, rawName string
 // checks it. The attribute is the mailbox's, which every user sees, so only the owner or a
 // user with the a right may change it.
 func (c *cmdCtx) setSpecialUse(user string, ms *mailboxState, e *metadatapb.MetadataEntry) error {
-	granted, err := mailboxRights(c.tx.b, user, ms.rec)
+	granted, err := mailboxRights(c.tx, user, ms.rec)
 	if err != nil {
 		return err
 	}
@@ -447,7 +447,7 @@ func (c *cmdCtx) setSpecialUse(user string, ms *mailboxState, e *metadatapb.Meta
 // goes over a limit is refused.
 func (c *cmdCtx) putAnnotation(scope annotationScope, holder, name string, value []byte) error {
 	key := append(scope.prefix(holder), name...)
-	old, existed, err := getRaw(c.tx.b, key)
+	old, existed, err := getRaw(c.tx, key)
 	if err != nil {
 		return err
 	}
@@ -475,7 +475,7 @@ func (c *cmdCtx) putAnnotation(scope annotationScope, holder, name string, value
 // removeAnnotation removes the entry name of holder in scope, if it is there.
 func (c *cmdCtx) removeAnnotation(scope annotationScope, holder, name string) error {
 	key := append(scope.prefix(holder), name...)
-	old, existed, err := getRaw(c.tx.b, key)
+	old, existed, err := getRaw(c.tx, key)
 	if err != nil || !existed {
 		return err
 	}
@@ -513,7 +513,7 @@ func mailboxAnnotations(r reader, mailbox uint64) ([]storedAnnotation, error) {
 // takes them off what their owners are charged.
 func (c *cmdCtx) destroyAnnotations(ms *mailboxState) error {
 	id := ms.box().GetId()
-	entries, err := mailboxAnnotations(c.tx.b, id)
+	entries, err := mailboxAnnotations(c.tx, id)
 	if err != nil {
 		return err
 	}
@@ -534,7 +534,7 @@ func (c *cmdCtx) destroyAnnotations(ms *mailboxState) error {
 // the limits: RENAME of INBOX keeps INBOX's entries and copies them to the new mailbox (RFC
 // 5464 4.1).
 func (c *cmdCtx) copyAnnotations(from, to *mailboxState) error {
-	entries, err := mailboxAnnotations(c.tx.b, from.box().GetId())
+	entries, err := mailboxAnnotations(c.tx, from.box().GetId())
 	if err != nil {
 		return err
 	}
@@ -552,7 +552,7 @@ func (c *cmdCtx) copyAnnotations(from, to *mailboxState) error {
 func (c *cmdCtx) forgetAnnotator(user, tenant string) error {
 	prefix := annotationIndexPrefix(user)
 	var mailboxes []uint64
-	err := scan(c.tx.b, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+	err := scan(c.tx, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
 		mailboxes = append(mailboxes, binary.BigEndian.Uint64(k[len(prefix):]))
 		return true, nil
 	})

@@ -87,11 +87,17 @@ type cmdCtx struct {
 	// subscriptionsChanged are the accounts whose subscription list the command changed, so
 	// that their WatchAccount streams hear of it (events).
 	subscriptionsChanged []string
+	// idsBuf holds touchedIDs of a command that touches few mailboxes.
+	idsBuf [4]uint64
+	// structures are an Append's message structures as encoded in its log entry, one per
+	// message, when ApplyBatch took them off it (rawstructure.go).
+	structures [][]byte
 }
 
 // mailboxState is a mailbox as the command changes it.
 type mailboxState struct {
 	rec *metadatapb.MailboxRecord
+	key []byte // mailboxKey of a loaded mailbox
 	// modseq is the command's new MODSEQ in this mailbox, 0 until the first change.
 	modseq  uint64
 	changes []*metadatapb.Change
@@ -122,8 +128,11 @@ func (m *mailboxState) box() *metadatapb.Mailbox { return m.rec.Mailbox }
 // applyCommand applies one command, the log entry at index, with request ID
 // deduplication. It returns the result and the change events to publish once the batch is
 // committed.
-func (f *FSM) applyCommand(tx *txn, index uint64, cmd *metadatapb.Command) (*metadatapb.CommandResult, []ChangeEvent) {
-	c := &cmdCtx{tx: tx, mailboxes: map[uint64]*mailboxState{}}
+//
+// structures are the encodings of an Append's message structures, taken off its log
+// entry (takeStructures); nil if the command carries its structures decoded.
+func (f *FSM) applyCommand(tx *txn, index uint64, cmd *metadatapb.Command, structures [][]byte) (*metadatapb.CommandResult, []ChangeEvent) {
+	c := &cmdCtx{tx: tx, mailboxes: map[uint64]*mailboxState{}, structures: structures}
 	var err error
 	if c.now, err = advanceClock(tx, cmd.GetTimestampUnixNano()); err != nil {
 		panic(fmt.Sprintf("metadata fsm: %v", err))
@@ -143,7 +152,7 @@ func (f *FSM) applyCommand(tx *txn, index uint64, cmd *metadatapb.Command) (*met
 	scope := commandScope(cmd)
 	if id := cmd.GetRequestId(); id != "" {
 		var prev metadatapb.RequestRecord
-		found, err := getProto(tx.b, requestKey(id), &prev)
+		found, err := getProto(tx, requestKey(id), &prev)
 		if err != nil {
 			panic(fmt.Sprintf("metadata fsm: %v", err))
 		}
@@ -177,7 +186,7 @@ func (f *FSM) applyCommand(tx *txn, index uint64, cmd *metadatapb.Command) (*met
 // advanceClock returns the log time after a command stamped ts: time never goes
 // backwards even when a new leader's clock is behind the old one's.
 func advanceClock(tx *txn, ts int64) (int64, error) {
-	v, ok, err := getRaw(tx.b, keyClock)
+	v, ok, err := getRaw(tx, keyClock)
 	if err != nil {
 		return 0, err
 	}
@@ -203,7 +212,7 @@ func advanceClock(tx *txn, ts int64) (int64, error) {
 // horizon lags between retryEntries and 2*retryEntries entries behind; the key is written
 // once per retryEntries entries.
 func retryHorizon(tx *txn, index uint64, now int64) (int64, error) {
-	v, ok, err := getRaw(tx.b, keyRetryHorizon)
+	v, ok, err := getRaw(tx, keyRetryHorizon)
 	if err != nil {
 		return 0, err
 	}
@@ -242,7 +251,7 @@ const requestPruneInterval = time.Second
 // retention and the retry horizon), at most once per requestPruneInterval. It scans from the floor of the last prune, so deletion
 // tombstones below it are never iterated again.
 func pruneRequests(tx *txn, cutoff int64) error {
-	v, _, err := getRaw(tx.b, keyRequestFloor)
+	v, _, err := getRaw(tx, keyRequestFloor)
 	if err != nil {
 		return err
 	}
@@ -251,7 +260,7 @@ func pruneRequests(tx *txn, cutoff int64) error {
 		return nil
 	}
 	var expired [][]byte
-	err = scan(tx.b, requestAgeKey(floor, ""), requestAgeKey(cutoff, ""), func(k, _ []byte) (bool, error) {
+	err = scan(tx, requestAgeKey(floor, ""), requestAgeKey(cutoff, ""), func(k, _ []byte) (bool, error) {
 		expired = append(expired, append([]byte(nil), k...))
 		return true, nil
 	})
@@ -414,7 +423,8 @@ func (c *cmdCtx) loadMailbox(account string, id uint64) (*mailboxState, error) {
 		return ms, nil
 	}
 	rec := &metadatapb.MailboxRecord{}
-	found, err := getProto(c.tx.b, mailboxKey(id), rec)
+	key := mailboxKey(id)
+	found, err := getProto(c.tx, key, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -422,7 +432,7 @@ func (c *cmdCtx) loadMailbox(account string, id uint64) (*mailboxState, error) {
 		return nil, errNoMailbox()
 	}
 	pinRecentMark(rec.GetMailbox())
-	ms := &mailboxState{rec: rec, stored: true, storedName: rec.GetMailbox().GetName(), storedACL: aclIdentifiers(rec.GetMailbox().GetAcl())}
+	ms := &mailboxState{rec: rec, key: key, stored: true, storedName: rec.GetMailbox().GetName(), storedACL: aclIdentifiers(rec.GetMailbox().GetAcl())}
 	if len(ms.storedACL) > 0 {
 		// Looked up now: a command that deletes the owner's tenant removes its domains
 		// before finish unindexes the ACL.
@@ -482,7 +492,11 @@ func (c *cmdCtx) finish() error {
 			}
 		}
 		if !ms.deleted && ms.dirty {
-			c.tx.setProto(mailboxKey(id), ms.rec)
+			key := ms.key
+			if key == nil {
+				key = mailboxKey(id)
+			}
+			c.tx.setProto(key, ms.rec)
 		}
 		if len(ms.changes) > 0 {
 			// The MODSEQ is new in this mailbox, so is its journal key.
@@ -493,7 +507,7 @@ func (c *cmdCtx) finish() error {
 }
 
 func (c *cmdCtx) touchedIDs() []uint64 {
-	ids := make([]uint64, 0, len(c.mailboxes))
+	ids := c.idsBuf[:0]
 	for id := range c.mailboxes {
 		ids = append(ids, id)
 	}
@@ -523,7 +537,7 @@ func (c *cmdCtx) subscriptionsOf(account string) {
 }
 
 func (c *cmdCtx) nextCounter(key []byte) (uint64, error) {
-	v, _, err := getRaw(c.tx.b, key)
+	v, _, err := getRaw(c.tx, key)
 	if err != nil {
 		return 0, err
 	}

@@ -19,6 +19,16 @@ import (
 // shared 2-core development machine (November 2026), `go test -run '^$' -bench
 // FSMApply -benchtime 3s -benchmem ./metadata` gave 4.7 to 8.2 ms per batch, 7800 to
 // 13700 appends/s, ~780 KB and ~9500 allocs per batch (noisy: other builds ran).
+//
+// December 2026 (issue 14), same machine at load average 20 to 27, before and after the
+// txn read cache, structures taken off the entry and the smaller cuts (run alternately,
+// -benchtime 2s, 3 runs each): 15.6k to 16.0k allocs and 1.24 MB per batch before, 8.0k
+// to 8.2k and 0.77 to 0.82 MB after (of which ~1.9k are this harness building the
+// entries); 13.5 to 26.0 ms per batch before, 15.8 to 17.8 ms after (wall time is noise
+// here). Allocations in ApplyBatch alone per appended message, from
+// `-benchtime 20x -memprofile m.out -memprofilerate 1` and `go tool pprof
+// -sample_index=alloc_objects -top` (ApplyBatch's cum / 1344 messages): 169 before, 83
+// after.
 func BenchmarkFSMApplyAppendBatch(b *testing.B) {
 	const perBatch = 64
 	h := withAccount(b)

@@ -62,7 +62,7 @@ func deletingKey(blob string) []byte { return strKey(prefixDeleting, blob) }
 
 // blobEpoch returns the current blob epoch.
 func (c *cmdCtx) blobEpoch() (uint64, error) {
-	v, _, err := getRaw(c.tx.b, keyBlobEpoch)
+	v, _, err := getRaw(c.tx, keyBlobEpoch)
 	if err != nil {
 		return 0, err
 	}
@@ -73,7 +73,7 @@ func (c *cmdCtx) blobEpoch() (uint64, error) {
 // record is deleting, or absent while a record was forgotten since epoch (see above).
 func (c *cmdCtx) checkAppendBlob(key string, epoch uint64) error {
 	ref := &metadatapb.BlobRef{}
-	found, err := getProto(c.tx.b, blobKey(key), ref)
+	found, err := getProto(c.tx, blobKey(key), ref)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func (c *cmdCtx) markBlobsDeleting(req *metadatapb.MarkBlobsDeletingRequest) (*m
 		limit = defaultMarkLimit
 	}
 	var keys []string
-	err := scan(c.tx.b, []byte{prefixDeleting}, []byte{prefixDeleting + 1}, func(k, _ []byte) (bool, error) {
+	err := scan(c.tx, []byte{prefixDeleting}, []byte{prefixDeleting + 1}, func(k, _ []byte) (bool, error) {
 		keys = append(keys, string(k[1:]))
 		return len(keys) < limit, nil
 	})
@@ -118,7 +118,7 @@ func (c *cmdCtx) markBlobsDeleting(req *metadatapb.MarkBlobsDeletingRequest) (*m
 	var orphans []orphan
 	cutoff := c.now - req.GetGraceNanos()
 	if len(keys) < limit && cutoff >= 0 {
-		err = scan(c.tx.b, []byte{prefixOrphan}, orphanKey(cutoff+1, ""), func(k, _ []byte) (bool, error) {
+		err = scan(c.tx, []byte{prefixOrphan}, orphanKey(cutoff+1, ""), func(k, _ []byte) (bool, error) {
 			orphans = append(orphans, orphan{indexKey: append([]byte(nil), k...), blob: string(k[9:])})
 			return len(keys)+len(orphans) < limit, nil
 		})
@@ -128,7 +128,7 @@ func (c *cmdCtx) markBlobsDeleting(req *metadatapb.MarkBlobsDeletingRequest) (*m
 	}
 	for _, o := range orphans {
 		ref := &metadatapb.BlobRef{}
-		found, err := getProto(c.tx.b, blobKey(o.blob), ref)
+		found, err := getProto(c.tx, blobKey(o.blob), ref)
 		if err != nil {
 			return nil, err
 		}
@@ -156,7 +156,7 @@ func (c *cmdCtx) forgetBlobs(req *metadatapb.ForgetBlobsRequest) (*metadatapb.Co
 	var forgotten []string
 	for _, key := range req.GetKeys() {
 		ref := &metadatapb.BlobRef{}
-		found, err := getProto(c.tx.b, blobKey(key), ref)
+		found, err := getProto(c.tx, blobKey(key), ref)
 		if err != nil {
 			return nil, err
 		}

@@ -74,7 +74,7 @@ func checkDedup(req *metadatapb.AppendRequest) (time.Duration, error) {
 // remembered and has not expired (its window ends after the retry horizon).
 func (c *cmdCtx) duplicateAppend(account string, key []byte) (*metadatapb.AppendResponse, error) {
 	rec := &metadatapb.DedupRecord{}
-	found, err := getProto(c.tx.b, dedupKey(account, key), rec)
+	found, err := getProto(c.tx, dedupKey(account, key), rec)
 	if err != nil || !found || rec.GetExpiresUnixNano() <= c.horizon {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func (c *cmdCtx) duplicateAppend(account string, key []byte) (*metadatapb.Append
 // record of the same key.
 func (c *cmdCtx) rememberAppend(account string, key []byte, window time.Duration, mailbox uint64, resp *metadatapb.AppendResponse) error {
 	old := &metadatapb.DedupRecord{}
-	if found, err := getProto(c.tx.b, dedupKey(account, key), old); err != nil {
+	if found, err := getProto(c.tx, dedupKey(account, key), old); err != nil {
 		return err
 	} else if found {
 		c.tx.mustDelete(dedupAgeKey(old.GetExpiresUnixNano(), account, key))
@@ -110,7 +110,7 @@ func (c *cmdCtx) rememberAppend(account string, key []byte, window time.Duration
 // retry horizon), scanning from the floor of the last prune so that deleted keys below it
 // are never iterated again.
 func pruneDedup(tx *txn, now int64) error {
-	v, _, err := getRaw(tx.b, keyDedupFloor)
+	v, _, err := getRaw(tx, keyDedupFloor)
 	if err != nil {
 		return err
 	}
@@ -118,10 +118,11 @@ func pruneDedup(tx *txn, now int64) error {
 	if floor > now {
 		return nil
 	}
-	lower := binary.BigEndian.AppendUint64([]byte{prefixDedupAge}, uint64(floor))
-	upper := binary.BigEndian.AppendUint64([]byte{prefixDedupAge}, uint64(now)+1)
+	bounds := make([]byte, 0, 18)
+	lower := binary.BigEndian.AppendUint64(append(bounds[0:0:9], prefixDedupAge), uint64(floor))
+	upper := binary.BigEndian.AppendUint64(append(bounds[9:9], prefixDedupAge), uint64(now)+1)
 	var expired [][]byte
-	err = scan(tx.b, lower, upper, func(k, _ []byte) (bool, error) {
+	err = scan(tx, lower, upper, func(k, _ []byte) (bool, error) {
 		expired = append(expired, append([]byte(nil), k...))
 		return len(expired) < dedupPruneBatch, nil
 	})
@@ -138,7 +139,7 @@ func pruneDedup(tx *txn, now int64) error {
 			return fmt.Errorf("prune dedup keys: malformed key %x", k)
 		}
 		rec := &metadatapb.DedupRecord{}
-		if found, err := getProto(tx.b, dedupKey(string(account), key), rec); err != nil {
+		if found, err := getProto(tx, dedupKey(string(account), key), rec); err != nil {
 			return err
 		} else if found && rec.GetExpiresUnixNano() == int64(binary.BigEndian.Uint64(k[1:9])) {
 			tx.mustDelete(dedupKey(string(account), key))
@@ -154,7 +155,7 @@ func (c *cmdCtx) forgetDedup(account string) error {
 	prefix := dedupPrefix(account)
 	var keys [][]byte
 	var expiries []int64
-	err := scan(c.tx.b, prefix, prefixEnd(prefix), func(k, v []byte) (bool, error) {
+	err := scan(c.tx, prefix, prefixEnd(prefix), func(k, v []byte) (bool, error) {
 		rec := &metadatapb.DedupRecord{}
 		if err := proto.Unmarshal(v, rec); err != nil {
 			return false, fmt.Errorf("decode dedup record %q: %w", k, err)

@@ -179,7 +179,7 @@ func (c *cmdCtx) addAlias(req *metadatapb.AddAliasRequest) (*metadatapb.CommandR
 		return nil, err
 	}
 	address := aliasAddress(domain, local)
-	tenant, found, err := domainTenant(c.tx.b, domain)
+	tenant, found, err := domainTenant(c.tx, domain)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func (c *cmdCtx) addAlias(req *metadatapb.AddAliasRequest) (*metadatapb.CommandR
 		return nil, errNotFound("no tenant owns domain %q", domain)
 	}
 	if local != "" {
-		if _, isAccount, err := getRaw(c.tx.b, accountKey(address)); err != nil {
+		if _, isAccount, err := getRaw(c.tx, accountKey(address)); err != nil {
 			return nil, err
 		} else if isAccount {
 			return nil, errExists("%q is an account", address)
@@ -197,7 +197,7 @@ func (c *cmdCtx) addAlias(req *metadatapb.AddAliasRequest) (*metadatapb.CommandR
 		return nil, errInvalid("alias %q: no target account", address)
 	}
 	alias := &metadatapb.Alias{}
-	if _, err := getProto(c.tx.b, aliasKey(domain, local), alias); err != nil {
+	if _, err := getProto(c.tx, aliasKey(domain, local), alias); err != nil {
 		return nil, err
 	}
 	alias.Address, alias.Tenant = address, tenant
@@ -233,7 +233,7 @@ func (c *cmdCtx) deleteAlias(req *metadatapb.DeleteAliasRequest) (*metadatapb.Co
 		return nil, err
 	}
 	alias := &metadatapb.Alias{}
-	if found, err := getProto(c.tx.b, aliasKey(domain, local), alias); err != nil {
+	if found, err := getProto(c.tx, aliasKey(domain, local), alias); err != nil {
 		return nil, err
 	} else if !found {
 		return nil, errNotFound("alias %q not found", aliasAddress(domain, local))
@@ -275,7 +275,7 @@ func (c *cmdCtx) dropAliasTargets(domain, local string, alias *metadatapb.Alias,
 func (c *cmdCtx) forgetAliasTarget(account string) error {
 	prefix := aliasTargetPrefix(account)
 	var addresses []string
-	err := scan(c.tx.b, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+	err := scan(c.tx, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
 		addresses = append(addresses, string(k[len(prefix):]))
 		return true, nil
 	})
@@ -288,7 +288,7 @@ func (c *cmdCtx) forgetAliasTarget(account string) error {
 			return err
 		}
 		alias := &metadatapb.Alias{}
-		if _, err := getProto(c.tx.b, aliasKey(domain, local), alias); err != nil {
+		if _, err := getProto(c.tx, aliasKey(domain, local), alias); err != nil {
 			return err
 		}
 		if _, err := c.dropAliasTargets(domain, local, alias, []string{account}); err != nil {
@@ -300,7 +300,7 @@ func (c *cmdCtx) forgetAliasTarget(account string) error {
 
 // forgetDomainAliases deletes the aliases of a domain that leaves its tenant.
 func (c *cmdCtx) forgetDomainAliases(domain string) error {
-	aliases, err := domainAliases(c.tx.b, domain)
+	aliases, err := domainAliases(c.tx, domain)
 	if err != nil {
 		return err
 	}

@@ -304,7 +304,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	defer g.release()
 	b := g.db.NewIndexedBatch()
 	defer b.Close()
-	tx := &txn{b: b}
+	tx := newTxn(b)
 	var events []ChangeEvent
 	last := applied
 	for i, l := range logs {
@@ -316,12 +316,16 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 			continue
 		}
 		var cmd metadatapb.Command
-		if err := proto.Unmarshal(l.Data, &cmd); err != nil {
+		data, structures, taken := takeStructures(l.Data)
+		if !taken {
+			data = l.Data
+		}
+		if err := proto.Unmarshal(data, &cmd); err != nil {
 			responses[i] = errorResult(errInvalid("decode command at index %d: %v", l.Index, err))
 			continue
 		}
 		cmdStart := time.Now()
-		res, evs := f.applyCommand(tx, l.Index, &cmd)
+		res, evs := f.applyCommand(tx, l.Index, &cmd, structures)
 		f.metrics.observeApply(&cmd, time.Since(cmdStart))
 		responses[i] = res
 		events = append(events, evs...)

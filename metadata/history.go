@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -48,12 +48,12 @@ func (c *cmdCtx) pruneHistory(ms *mailboxState) error {
 	cutoff := c.now - int64(journalRetention)
 	var old [][]byte
 	floor := box.GetJournalFloor()
-	err := scan(c.tx.b, journalKey(id, floor+1), prefixEnd(mailboxPrefix(prefixJournal, id)), func(k, v []byte) (bool, error) {
-		b := &metadatapb.ChangeBatch{}
-		if err := proto.Unmarshal(v, b); err != nil {
+	err := scan(c.tx, journalKey(id, floor+1), mailboxPrefixEnd(prefixJournal, id), func(k, v []byte) (bool, error) {
+		ts, err := journalTimestamp(v)
+		if err != nil {
 			return false, fmt.Errorf("decode journal entry %d of mailbox %d: %w", modseqFromJournalKey(k), id, err)
 		}
-		if b.GetTimestampUnixNano() >= cutoff {
+		if ts >= cutoff {
 			return false, nil
 		}
 		old = append(old, append([]byte(nil), k...))
@@ -76,7 +76,7 @@ func (c *cmdCtx) pruneHistory(ms *mailboxState) error {
 	cutoff = c.now - int64(tombstoneRetention)
 	old = old[:0]
 	floor = box.GetVanishedFloor()
-	err = scan(c.tx.b, tombstoneKey(id, floor, 0), prefixEnd(mailboxPrefix(prefixTombstone, id)), func(k, v []byte) (bool, error) {
+	err = scan(c.tx, tombstoneKey(id, floor, 0), mailboxPrefixEnd(prefixTombstone, id), func(k, v []byte) (bool, error) {
 		if int64(decodeUint64(v)) >= cutoff {
 			return false, nil
 		}
@@ -97,13 +97,45 @@ func (c *cmdCtx) pruneHistory(ms *mailboxState) error {
 	return nil
 }
 
+// journalTimestamp returns the timestamp_unix_nano of a stored ChangeBatch, picked off
+// the wire encoding without decoding its changes (every write command reads the oldest
+// entry of its mailbox's journal for pruneHistory). Like proto.Unmarshal, the last
+// occurrence of the field wins.
+func journalTimestamp(v []byte) (int64, error) {
+	var ts int64
+	for len(v) > 0 {
+		num, typ, n := protowire.ConsumeTag(v)
+		if n < 0 {
+			return 0, protowire.ParseError(n)
+		}
+		v = v[n:]
+		if num == journalTimestampField && typ == protowire.VarintType {
+			x, n := protowire.ConsumeVarint(v)
+			if n < 0 {
+				return 0, protowire.ParseError(n)
+			}
+			ts, v = int64(x), v[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, v)
+		if n < 0 {
+			return 0, protowire.ParseError(n)
+		}
+		v = v[n:]
+	}
+	return ts, nil
+}
+
+// journalTimestampField is ChangeBatch's timestamp_unix_nano.
+var journalTimestampField = (&metadatapb.ChangeBatch{}).ProtoReflect().Descriptor().Fields().ByName("timestamp_unix_nano").Number()
+
 // vanished returns the UIDs in ranges expunged after modseq, ascending, from the tombstones
 // (RFC 7162 3.2.5.1, 3.2.6): those after modseq are exactly the expunges since, so the cost
 // is O(expunges since), whatever the mailbox's size. complete is false when modseq is below
 // the mailbox's vanished_floor, so some of those expunges were forgotten.
 func (v *view) vanished(box *metadatapb.Mailbox, modseq uint64, ranges [][2]uint32) (uids []uint32, complete bool, err error) {
 	id := box.GetId()
-	err = scan(v.r, tombstoneKey(id, modseq+1, 0), prefixEnd(mailboxPrefix(prefixTombstone, id)), func(k, _ []byte) (bool, error) {
+	err = scan(v.r, tombstoneKey(id, modseq+1, 0), mailboxPrefixEnd(prefixTombstone, id), func(k, _ []byte) (bool, error) {
 		if uid := uidFromTombstoneKey(k); inRanges(ranges, uid) {
 			uids = append(uids, uid)
 		}

@@ -141,3 +141,25 @@ func TestWatchBelowJournalFloor(t *testing.T) {
 		t.Fatalf("watch at the floor: %v", err)
 	}
 }
+
+// TestJournalTimestamp checks the timestamp picked off a stored journal entry against
+// the decoded entry's.
+func TestJournalTimestamp(t *testing.T) {
+	for _, b := range []*metadatapb.ChangeBatch{
+		{},
+		{TimestampUnixNano: 1793534400123456789},
+		{TimestampUnixNano: -5, HighestModseq: 9},
+		{Changes: []*metadatapb.Change{{Kind: metadatapb.ChangeKind_CHANGE_KIND_APPEND, Uid: 7, Flags: []string{`\Seen`, "$Junk"}, Modseq: 12}}, HighestModseq: 12, TimestampUnixNano: 1793534400000000001},
+	} {
+		v := mustMarshal(b)
+		got, err := journalTimestamp(v)
+		if err != nil || got != b.GetTimestampUnixNano() {
+			t.Errorf("journalTimestamp(%v) = %d, %v; want %d", b, got, err, b.GetTimestampUnixNano())
+		}
+		if len(v) > 1 {
+			if _, err := journalTimestamp(v[:len(v)-1]); err == nil {
+				t.Errorf("journalTimestamp of %v cut short: no error", b)
+			}
+		}
+	}
+}

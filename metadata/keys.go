@@ -1,8 +1,6 @@
 package metadata
 
-import (
-	"encoding/binary"
-)
+import "encoding/binary"
 
 // The keyspace of the state machine's Pebble store. Every key starts with one prefix
 // byte naming its table; integers in keys are big-endian so that byte order is
@@ -108,11 +106,18 @@ func accountKey(email string) []byte { return strKey(prefixAccount, email) }
 func blobKey(key string) []byte      { return strKey(prefixBlob, key) }
 func requestKey(id string) []byte    { return strKey(prefixRequest, id) }
 func tenantAccountsPrefix(tenant string) []byte {
-	return append(strKey(prefixTenantAcct, tenant), 0)
+	return sepKey(prefixTenantAcct, tenant, 0)
 }
 
 func tenantAccountKey(tenant, email string) []byte {
-	return append(tenantAccountsPrefix(tenant), email...)
+	k := make([]byte, 0, 2+len(tenant)+len(email))
+	return append(append(append(append(k, prefixTenantAcct), tenant...), 0), email...)
+}
+
+// sepKey is prefix, s and extra: keys and prefixes built in one allocation.
+func sepKey(prefix byte, s string, extra ...byte) []byte {
+	k := make([]byte, 0, 1+len(s)+len(extra))
+	return append(append(append(k, prefix), s...), extra...)
 }
 
 func mailboxKey(id uint64) []byte {
@@ -121,7 +126,7 @@ func mailboxKey(id uint64) []byte {
 
 // mailboxNamesPrefix is the prefix of all mailbox names of an account.
 func mailboxNamesPrefix(email string) []byte {
-	return append(strKey(prefixMailboxName, email), 0)
+	return sepKey(prefixMailboxName, email, 0)
 }
 
 func mailboxNameKey(email, name string) []byte {
@@ -171,12 +176,12 @@ func seenCountKey(user string, mailbox uint64) []byte {
 
 // threadIndexPrefix is the prefix of owner's thread index (thread.go).
 func threadIndexPrefix(owner string) []byte {
-	return append(strKey(prefixThread, owner), 0)
+	return sepKey(prefixThread, owner, 0)
 }
 
 func threadIndexKey(owner string, kind byte, value string) []byte {
 	k := make([]byte, 0, 3+len(owner)+len(value))
-	k = append(append(k, threadIndexPrefix(owner)...), kind)
+	k = append(append(append(k, prefixThread), owner...), 0, kind)
 	return append(k, value...)
 }
 
@@ -194,7 +199,12 @@ func mailboxUIDKey(prefix byte, mailbox uint64, uid uint32) []byte {
 
 // mailboxPrefix is the prefix of one mailbox's rows in a per-mailbox table.
 func mailboxPrefix(prefix byte, mailbox uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{prefix}, mailbox)
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 9), prefix), mailbox)
+}
+
+// mailboxPrefixEnd is prefixEnd(mailboxPrefix(prefix, mailbox)), in one allocation.
+func mailboxPrefixEnd(prefix byte, mailbox uint64) []byte {
+	return successor(mailboxPrefix(prefix, mailbox))
 }
 
 func messageKey(mailbox uint64, uid uint32) []byte {
@@ -217,16 +227,17 @@ func modseqFromTombstoneKey(k []byte) uint64 { return binary.BigEndian.Uint64(k[
 func uidFromTombstoneKey(k []byte) uint32    { return binary.BigEndian.Uint32(k[17:21]) }
 
 func journalKey(mailbox, modseq uint64) []byte {
-	return binary.BigEndian.AppendUint64(mailboxPrefix(prefixJournal, mailbox), modseq)
+	k := binary.BigEndian.AppendUint64(append(make([]byte, 0, 17), prefixJournal), mailbox)
+	return binary.BigEndian.AppendUint64(k, modseq)
 }
 
 func orphanKey(since int64, blob string) []byte {
-	k := binary.BigEndian.AppendUint64([]byte{prefixOrphan}, uint64(since))
+	k := binary.BigEndian.AppendUint64(append(make([]byte, 0, 9+len(blob)), prefixOrphan), uint64(since))
 	return append(k, blob...)
 }
 
 func requestAgeKey(ts int64, id string) []byte {
-	k := binary.BigEndian.AppendUint64([]byte{prefixRequestAge}, uint64(ts))
+	k := binary.BigEndian.AppendUint64(append(make([]byte, 0, 9+len(id)), prefixRequestAge), uint64(ts))
 	return append(k, id...)
 }
 
@@ -238,7 +249,11 @@ func modseqFromJournalKey(k []byte) uint64 { return binary.BigEndian.Uint64(k[9:
 
 // prefixEnd returns the smallest key greater than every key with the given prefix.
 func prefixEnd(prefix []byte) []byte {
-	end := append([]byte(nil), prefix...)
+	return successor(append([]byte(nil), prefix...))
+}
+
+// successor turns a prefix into prefixEnd of it, in place.
+func successor(end []byte) []byte {
 	for i := len(end) - 1; i >= 0; i-- {
 		end[i]++
 		if end[i] != 0 {

@@ -22,7 +22,7 @@ func (c *cmdCtx) mailboxNames(email, under string) ([]mailboxName, error) {
 	if under != "" {
 		prefix = mailboxNameKey(email, under+Delimiter)
 	}
-	return listMailboxNames(c.tx.b, email, prefix)
+	return listMailboxNames(c.tx, email, prefix)
 }
 
 func listMailboxNames(r reader, email string, prefix []byte) ([]mailboxName, error) {
@@ -48,7 +48,7 @@ func lookupName(r reader, email, name string) (uint64, error) {
 // than the last one assigned when that is later, so that no two mailboxes, and no two
 // incarnations of one name, ever share a value (RFC 9051 2.3.1.1).
 func (c *cmdCtx) newUIDValidity() (uint32, error) {
-	v, _, err := getRaw(c.tx.b, keyLastUIDValidity)
+	v, _, err := getRaw(c.tx, keyLastUIDValidity)
 	if err != nil {
 		return 0, err
 	}
@@ -110,7 +110,7 @@ func cloneACL(acl []*metadatapb.AclEntry) []*metadatapb.AclEntry {
 // 6.3.4: the server SHOULD create superior names that are needed), each with acl.
 func (c *cmdCtx) createParents(owner, name string, acl []*metadatapb.AclEntry) error {
 	for _, parent := range parentNames(name) {
-		id, err := lookupName(c.tx.b, owner, parent)
+		id, err := lookupName(c.tx, owner, parent)
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,7 @@ func (c *cmdCtx) createUnder(user, owner, name string) ([]*metadatapb.AclEntry, 
 	var inherit *mailboxState
 	hidden := false
 	for i := len(parents) - 1; i >= 0; i-- {
-		id, err := lookupName(c.tx.b, owner, parents[i])
+		id, err := lookupName(c.tx, owner, parents[i])
 		if err != nil {
 			return nil, err
 		}
@@ -168,7 +168,7 @@ func (c *cmdCtx) createUnder(user, owner, name string) ([]*metadatapb.AclEntry, 
 		if inherit == nil {
 			inherit = ms
 		}
-		granted, err := mailboxRights(c.tx.b, user, ms.rec)
+		granted, err := mailboxRights(c.tx, user, ms.rec)
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +196,7 @@ func (c *cmdCtx) visibleTo(user, owner string, id uint64) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	granted, err := mailboxRights(c.tx.b, user, ms.rec)
+	granted, err := mailboxRights(c.tx, user, ms.rec)
 	return granted.visible(), err
 }
 
@@ -217,7 +217,7 @@ func (c *cmdCtx) createMailboxCmd(req *metadatapb.CreateMailboxRequest) (*metada
 		// RFC 6154 3: an unknown special-use attribute fails the CREATE.
 		return nil, errInvalid("unknown special-use attribute %q", req.GetSpecialUse())
 	}
-	id, err := lookupName(c.tx.b, owner, name)
+	id, err := lookupName(c.tx, owner, name)
 	if err != nil {
 		return nil, err
 	}
@@ -271,12 +271,12 @@ func (c *cmdCtx) createMailboxCmd(req *metadatapb.CreateMailboxRequest) (*metada
 func (c *cmdCtx) mailboxResult(user string, ms *mailboxState) (*metadatapb.CommandResult, error) {
 	owner := ms.rec.GetAccount()
 	out := proto.Clone(ms.box()).(*metadatapb.Mailbox)
-	_, subscribed, err := getRaw(c.tx.b, subscriptionKey(owner, out.GetName()))
+	_, subscribed, err := getRaw(c.tx, subscriptionKey(owner, out.GetName()))
 	if err != nil {
 		return nil, err
 	}
 	out.Subscribed = subscribed
-	granted, err := mailboxRights(c.tx.b, user, ms.rec)
+	granted, err := mailboxRights(c.tx, user, ms.rec)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +289,7 @@ func (c *cmdCtx) destroyMailbox(ms *mailboxState) error {
 	id := ms.box().GetId()
 	var uids []uint32
 	var blobs []string
-	err := scan(c.tx.b, mailboxPrefix(prefixMessage, id), prefixEnd(mailboxPrefix(prefixMessage, id)), func(k, v []byte) (bool, error) {
+	err := scan(c.tx, mailboxPrefix(prefixMessage, id), mailboxPrefixEnd(prefixMessage, id), func(k, v []byte) (bool, error) {
 		idx, err := decodeMessageIndex(k, v)
 		if err != nil {
 			return false, err
@@ -309,7 +309,7 @@ func (c *cmdCtx) destroyMailbox(ms *mailboxState) error {
 		}
 	}
 	var tombstones [][]byte
-	err = scan(c.tx.b, mailboxPrefix(prefixTombstone, id), prefixEnd(mailboxPrefix(prefixTombstone, id)), func(k, _ []byte) (bool, error) {
+	err = scan(c.tx, mailboxPrefix(prefixTombstone, id), mailboxPrefixEnd(prefixTombstone, id), func(k, _ []byte) (bool, error) {
 		tombstones = append(tombstones, append([]byte(nil), k...))
 		return true, nil
 	})
@@ -396,7 +396,7 @@ func (c *cmdCtx) renameMailbox(req *metadatapb.RenameMailboxRequest) (*metadatap
 		return nil, err
 	}
 	fromID := source.box().GetId()
-	toID, err := lookupName(c.tx.b, owner, to)
+	toID, err := lookupName(c.tx, owner, to)
 	if err != nil {
 		return nil, err
 	}
@@ -429,7 +429,7 @@ func (c *cmdCtx) renameMailbox(req *metadatapb.RenameMailboxRequest) (*metadatap
 	subtree = append([]mailboxName{{name: from, id: fromID}}, subtree...)
 	for _, n := range subtree[1:] {
 		newName := to + strings.TrimPrefix(n.name, from)
-		if id, err := lookupName(c.tx.b, owner, newName); err != nil {
+		if id, err := lookupName(c.tx, owner, newName); err != nil {
 			return nil, err
 		} else if id != 0 {
 			return nil, errExists("mailbox %q already exists", newName)
@@ -450,7 +450,7 @@ func (c *cmdCtx) renameMailbox(req *metadatapb.RenameMailboxRequest) (*metadatap
 		c.record(ms, &metadatapb.Change{Kind: metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_RENAMED, Name: newName})
 		// A subscription follows its mailbox to the new name, as clients that rename a
 		// folder expect it to stay visible; subscribed names without a mailbox stay.
-		if _, subscribed, err := getRaw(c.tx.b, subscriptionKey(owner, n.name)); err != nil {
+		if _, subscribed, err := getRaw(c.tx, subscriptionKey(owner, n.name)); err != nil {
 			return nil, err
 		} else if subscribed {
 			c.tx.mustDelete(subscriptionKey(owner, n.name))

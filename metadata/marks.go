@@ -137,7 +137,7 @@ func (c *cmdCtx) setMarks(req *metadatapb.SetMarksRequest) (*metadatapb.CommandR
 }
 
 func (c *cmdCtx) markCount(account string) (uint64, error) {
-	v, _, err := getRaw(c.tx.b, markCountKey(account))
+	v, _, err := getRaw(c.tx, markCountKey(account))
 	return decodeUint64(v), err
 }
 
@@ -158,7 +158,7 @@ func (c *cmdCtx) addMarkCount(account string, delta int) error {
 // removeMark deletes the account's mark of key and its index entries, if it has one.
 func (c *cmdCtx) removeMark(account string, key []byte) error {
 	rec := &metadatapb.MarkRecord{}
-	found, err := getProto(c.tx.b, markKey(account, key), rec)
+	found, err := getProto(c.tx, markKey(account, key), rec)
 	if err != nil || !found {
 		return err
 	}
@@ -172,7 +172,7 @@ func (c *cmdCtx) removeMark(account string, key []byte) error {
 func (c *cmdCtx) evictMark(account string) error {
 	prefix := markAccountAgePrefix(account)
 	var first []byte
-	err := scan(c.tx.b, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+	err := scan(c.tx, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
 		first = append([]byte(nil), k[len(prefix)+8:]...)
 		return false, nil
 	})
@@ -190,7 +190,7 @@ func (c *cmdCtx) evictMark(account string) error {
 // scanning from the floor of the last prune so that deleted keys below it are never
 // iterated again.
 func pruneMarks(tx *txn, now int64) error {
-	v, _, err := getRaw(tx.b, keyMarkFloor)
+	v, _, err := getRaw(tx, keyMarkFloor)
 	if err != nil {
 		return err
 	}
@@ -198,10 +198,11 @@ func pruneMarks(tx *txn, now int64) error {
 	if floor > now {
 		return nil
 	}
-	lower := binary.BigEndian.AppendUint64([]byte{prefixMarkAge}, uint64(floor))
-	upper := binary.BigEndian.AppendUint64([]byte{prefixMarkAge}, uint64(now)+1)
+	bounds := make([]byte, 0, 18)
+	lower := binary.BigEndian.AppendUint64(append(bounds[0:0:9], prefixMarkAge), uint64(floor))
+	upper := binary.BigEndian.AppendUint64(append(bounds[9:9], prefixMarkAge), uint64(now)+1)
 	var expired [][]byte
-	err = scan(tx.b, lower, upper, func(k, _ []byte) (bool, error) {
+	err = scan(tx, lower, upper, func(k, _ []byte) (bool, error) {
 		expired = append(expired, append([]byte(nil), k...))
 		return len(expired) < markPruneBatch, nil
 	})
@@ -218,7 +219,7 @@ func pruneMarks(tx *txn, now int64) error {
 			return fmt.Errorf("prune marks: malformed key %x", k)
 		}
 		rec := &metadatapb.MarkRecord{}
-		if found, err := getProto(tx.b, markKey(string(account), key), rec); err != nil {
+		if found, err := getProto(tx, markKey(string(account), key), rec); err != nil {
 			return err
 		} else if !found || rec.GetExpiresUnixNano() != int64(binary.BigEndian.Uint64(k[1:9])) {
 			return fmt.Errorf("prune marks: index entry %x has no mark", k)
@@ -236,7 +237,7 @@ func pruneMarks(tx *txn, now int64) error {
 func (c *cmdCtx) forgetMarks(account string) error {
 	prefix := markPrefix(account)
 	var keys [][]byte
-	err := scan(c.tx.b, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+	err := scan(c.tx, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
 		keys = append(keys, append([]byte(nil), k[len(prefix):]...))
 		return true, nil
 	})

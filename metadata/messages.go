@@ -59,7 +59,7 @@ type storedMessage struct {
 func scanMessages(r reader, mailbox uint64, ranges [][2]uint32, fn func(uid uint32, idx *metadatapb.MessageIndex) (bool, error)) error {
 	for _, rg := range ranges {
 		more := true
-		upper := prefixEnd(mailboxPrefix(prefixMessage, mailbox))
+		upper := mailboxPrefixEnd(prefixMessage, mailbox)
 		if rg[1] < maxUID {
 			upper = messageKey(mailbox, rg[1]+1)
 		}
@@ -80,7 +80,7 @@ func scanMessages(r reader, mailbox uint64, ranges [][2]uint32, fn func(uid uint
 
 func (c *cmdCtx) messages(mailbox uint64, ranges [][2]uint32) ([]storedMessage, error) {
 	var msgs []storedMessage
-	err := scanMessages(c.tx.b, mailbox, ranges, func(uid uint32, idx *metadatapb.MessageIndex) (bool, error) {
+	err := scanMessages(c.tx, mailbox, ranges, func(uid uint32, idx *metadatapb.MessageIndex) (bool, error) {
 		msgs = append(msgs, storedMessage{uid: uid, idx: idx})
 		return true, nil
 	})
@@ -89,7 +89,7 @@ func (c *cmdCtx) messages(mailbox uint64, ranges [][2]uint32) ([]storedMessage, 
 
 func (c *cmdCtx) addBlobRef(key string) error {
 	ref := &metadatapb.BlobRef{}
-	if _, err := getProto(c.tx.b, blobKey(key), ref); err != nil {
+	if _, err := getProto(c.tx, blobKey(key), ref); err != nil {
 		return err
 	}
 	if ref.GetRefs() == 0 && ref.GetOrphanedUnixNano() != 0 {
@@ -106,7 +106,7 @@ func (c *cmdCtx) addBlobRef(key string) error {
 // orphan for the garbage collector (DESIGN.md: bodies).
 func (c *cmdCtx) releaseBlob(key string) error {
 	ref := &metadatapb.BlobRef{}
-	found, err := getProto(c.tx.b, blobKey(key), ref)
+	found, err := getProto(c.tx, blobKey(key), ref)
 	if err != nil {
 		return err
 	}
@@ -254,7 +254,10 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 			return nil, err
 		}
 		var structure []byte
-		if m.GetStructure() != nil {
+		switch {
+		case c.structures != nil:
+			structure = c.structures[i]
+		case m.GetStructure() != nil:
 			structure = mustMarshal(m.GetStructure())
 		}
 		uid, err := c.addAs(ms, user, granted.permitted(flags), &metadatapb.MessageIndex{
@@ -382,7 +385,7 @@ func (c *cmdCtx) storeFlags(req *metadatapb.StoreFlagsRequest) (*metadatapb.Comm
 	private := isPrivate(user, req.GetAccount())
 	var mine map[uint32]privateSeen
 	if private {
-		if mine, err = privateSeenIn(c.tx.b, box.GetId(), user, ranges); err != nil {
+		if mine, err = privateSeenIn(c.tx, box.GetId(), user, ranges); err != nil {
 			return nil, err
 		}
 	}
@@ -461,11 +464,11 @@ func (c *cmdCtx) copyMessages(req *metadatapb.CopyRequest) (*metadatapb.CommandR
 	}
 	if destOwner != req.GetAccount() {
 		// Blobs are stored per tenant (DESIGN.md: bodies), and no user reaches two tenants.
-		srcTenant, _, err := ownerTenant(c.tx.b, req.GetAccount())
+		srcTenant, _, err := ownerTenant(c.tx, req.GetAccount())
 		if err != nil {
 			return nil, err
 		}
-		dstTenant, _, err := ownerTenant(c.tx.b, destOwner)
+		dstTenant, _, err := ownerTenant(c.tx, destOwner)
 		if err != nil {
 			return nil, err
 		}
@@ -500,7 +503,7 @@ func (c *cmdCtx) transfer(src, dst *mailboxState, ranges [][2]uint32, move bool,
 	srcPrivate := isPrivate(user, src.rec.GetAccount())
 	var mine map[uint32]privateSeen
 	if srcPrivate {
-		if mine, err = privateSeenIn(c.tx.b, src.box().GetId(), user, ranges); err != nil {
+		if mine, err = privateSeenIn(c.tx, src.box().GetId(), user, ranges); err != nil {
 			return nil, err
 		}
 	}
@@ -524,7 +527,7 @@ func (c *cmdCtx) transfer(src, dst *mailboxState, ranges [][2]uint32, move bool,
 	}
 	resp := &metadatapb.CopyResponse{DestUidValidity: dst.box().GetUidValidity()}
 	for _, m := range msgs {
-		structure, _, err := getRaw(c.tx.b, structureKey(src.box().GetId(), m.uid))
+		structure, _, err := getRaw(c.tx, structureKey(src.box().GetId(), m.uid))
 		if err != nil {
 			return nil, err
 		}

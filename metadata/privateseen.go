@@ -159,7 +159,7 @@ func applyPrivateSeen(r reader, mailbox uint64, user string, records []*metadata
 func (c *cmdCtx) setPrivateSeen(ms *mailboxState, user string, uid uint32, seen bool) error {
 	id := ms.box().GetId()
 	key := privateSeenKey(id, user, uid)
-	prior, found, err := getRaw(c.tx.b, key)
+	prior, found, err := getRaw(c.tx, key)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func (c *cmdCtx) setPrivateSeen(ms *mailboxState, user string, uid uint32, seen 
 	if was.seen == seen && found {
 		return nil
 	}
-	count, err := seenCount(c.tx.b, user, id)
+	count, err := seenCount(c.tx, user, id)
 	if err != nil {
 		return err
 	}
@@ -199,7 +199,7 @@ func (c *cmdCtx) readers(ms *mailboxState) ([]string, error) {
 		return ms.readers, nil
 	}
 	prefix := mailboxPrefix(prefixPrivateSeen, ms.box().GetId())
-	it, err := c.tx.b.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	it, err := c.tx.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
 	if err != nil {
 		return nil, fmt.Errorf("new iterator: %w", err)
 	}
@@ -232,7 +232,7 @@ func (c *cmdCtx) dropPrivateSeen(ms *mailboxState, uid uint32) error {
 	id := ms.box().GetId()
 	for _, user := range users {
 		key := privateSeenKey(id, user, uid)
-		v, found, err := getRaw(c.tx.b, key)
+		v, found, err := getRaw(c.tx, key)
 		if err != nil || !found {
 			if err != nil {
 				return err
@@ -245,7 +245,7 @@ func (c *cmdCtx) dropPrivateSeen(ms *mailboxState, uid uint32) error {
 		}
 		c.tx.mustDelete(key)
 		if rec.seen {
-			count, err := seenCount(c.tx.b, user, id)
+			count, err := seenCount(c.tx, user, id)
 			if err != nil {
 				return err
 			}
@@ -276,7 +276,7 @@ func (c *cmdCtx) destroyPrivateSeen(ms *mailboxState) error {
 func (c *cmdCtx) forgetReader(user string) error {
 	prefix := seenCountPrefix(user)
 	var mailboxes []uint64
-	err := scan(c.tx.b, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+	err := scan(c.tx, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
 		mailboxes = append(mailboxes, binary.BigEndian.Uint64(k[len(prefix):]))
 		return true, nil
 	})
@@ -298,7 +298,7 @@ func (c *cmdCtx) forgetReader(user string) error {
 // deleteRange deletes every key with prefix, through the undo log.
 func (c *cmdCtx) deleteRange(prefix []byte) error {
 	var keys [][]byte
-	err := scan(c.tx.b, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+	err := scan(c.tx, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
 		keys = append(keys, slices.Clone(k))
 		return true, nil
 	})

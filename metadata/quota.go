@@ -136,27 +136,27 @@ func (c *cmdCtx) chargeUsage(owner string, dMessages, dBytes int64) error {
 		name  string
 		usage *metadatapb.QuotaUsage
 	}
-	var roots []root
+	var rootsBuf [2]root
+	roots := rootsBuf[:0]
 	tenant, isTenant := cutTenantOwner(owner)
 	if !isTenant {
-		rec, err := c.loadAccount(owner)
-		if err != nil {
+		var err error
+		if tenant, err = c.accountTenant(owner); err != nil {
 			return err
 		}
-		tenant = rec.GetAccount().GetTenant()
-		au, err := accountUsage(c.tx.b, owner)
+		au, err := accountUsage(c.tx, owner)
 		if err != nil {
 			return err
 		}
 		roots = append(roots, root{quotaAccount, owner, au})
 	}
-	tu, err := tenantUsage(c.tx.b, tenant)
+	tu, err := tenantUsage(c.tx, tenant)
 	if err != nil {
 		return err
 	}
 	roots = append(roots, root{quotaTenant, tenant, tu})
 	for _, root := range roots {
-		lim, err := quotaLimits(c.tx.b, root.kind, root.name)
+		lim, err := quotaLimits(c.tx, root.kind, root.name)
 		if err != nil {
 			return err
 		}
@@ -182,7 +182,7 @@ func (c *cmdCtx) chargeUsage(owner string, dMessages, dBytes int64) error {
 // forgetAccountQuota removes an account's quota records and its usage from its
 // tenant's; deleteAccount calls it before it removes any mailbox.
 func (c *cmdCtx) forgetAccountQuota(email string) error {
-	au, err := accountUsage(c.tx.b, email)
+	au, err := accountUsage(c.tx, email)
 	if err != nil {
 		return err
 	}
@@ -228,7 +228,7 @@ func (c *cmdCtx) setQuota(req *metadatapb.SetQuotaRequest) (*metadatapb.CommandR
 		}
 	case req.GetTenant() != "":
 		kind, name = quotaTenant, req.GetTenant()
-		if _, found, err := getRaw(c.tx.b, tenantKey(name)); err != nil {
+		if _, found, err := getRaw(c.tx, tenantKey(name)); err != nil {
 			return nil, err
 		} else if !found {
 			return nil, errNotFound("tenant %q not found", name)
@@ -242,7 +242,7 @@ func (c *cmdCtx) setQuota(req *metadatapb.SetQuotaRequest) (*metadatapb.CommandR
 	} else {
 		c.tx.setProto(quotaKey(prefixQuotaLimits, kind, name), lim)
 	}
-	root, err := quotaRoot(c.tx.b, kind, name)
+	root, err := quotaRoot(c.tx, kind, name)
 	if err != nil {
 		return nil, err
 	}
@@ -256,12 +256,12 @@ func (c *cmdCtx) setQuota(req *metadatapb.SetQuotaRequest) (*metadatapb.CommandR
 func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.CommandResult, error) {
 	name := req.GetName()
 	tenant := &metadatapb.Tenant{}
-	if found, err := getProto(c.tx.b, tenantKey(name), tenant); err != nil {
+	if found, err := getProto(c.tx, tenantKey(name), tenant); err != nil {
 		return nil, err
 	} else if !found {
 		return nil, errNotFound("tenant %q not found", name)
 	}
-	emails, err := tenantAccounts(c.tx.b, name)
+	emails, err := tenantAccounts(c.tx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +318,7 @@ func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.
 
 func (c *cmdCtx) loadTenant(name string) (*metadatapb.Tenant, error) {
 	tenant := &metadatapb.Tenant{}
-	found, err := getProto(c.tx.b, tenantKey(name), tenant)
+	found, err := getProto(c.tx, tenantKey(name), tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -338,7 +338,7 @@ func (c *cmdCtx) addDomain(req *metadatapb.AddDomainRequest) (*metadatapb.Comman
 	if !valid {
 		return nil, errInvalid("invalid domain %q", req.GetDomain())
 	}
-	if owner, found, err := getRaw(c.tx.b, domainKey(domain)); err != nil {
+	if owner, found, err := getRaw(c.tx, domainKey(domain)); err != nil {
 		return nil, err
 	} else if found {
 		return nil, errExists("domain %q already belongs to tenant %q", domain, owner)
@@ -357,14 +357,14 @@ func (c *cmdCtx) removeDomain(req *metadatapb.RemoveDomainRequest) (*metadatapb.
 		return nil, err
 	}
 	domain, _ := normalizeDomain(req.GetDomain())
-	owner, found, err := getRaw(c.tx.b, domainKey(domain))
+	owner, found, err := getRaw(c.tx, domainKey(domain))
 	if err != nil {
 		return nil, err
 	}
 	if !found || string(owner) != tenant.GetName() {
 		return nil, errNotFound("tenant %q does not own domain %q", tenant.GetName(), req.GetDomain())
 	}
-	emails, err := tenantAccounts(c.tx.b, tenant.GetName())
+	emails, err := tenantAccounts(c.tx, tenant.GetName())
 	if err != nil {
 		return nil, err
 	}

@@ -195,7 +195,7 @@ func (v *view) journal(mailbox, after uint64, maxChanges int) ([]*metadatapb.Cha
 	var out []*metadatapb.ChangeBatch
 	n := 0
 	lower := journalKey(mailbox, after+1)
-	upper := prefixEnd(mailboxPrefix(prefixJournal, mailbox))
+	upper := mailboxPrefixEnd(prefixJournal, mailbox)
 	err := scan(v.r, lower, upper, func(k, val []byte) (bool, error) {
 		b := &metadatapb.ChangeBatch{}
 		if err := proto.Unmarshal(val, b); err != nil {

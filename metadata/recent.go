@@ -50,7 +50,7 @@ func (c *cmdCtx) claimRecent(req *metadatapb.ClaimRecentRequest) (*metadatapb.Co
 	upTo := min(req.GetUpToUid(), box.GetUidNext())
 	if upTo > resp.FirstUid {
 		var claimed uint32
-		err := scan(c.tx.b, messageKey(box.GetId(), resp.FirstUid), messageKey(box.GetId(), upTo), func(_, _ []byte) (bool, error) {
+		err := scan(c.tx, messageKey(box.GetId(), resp.FirstUid), messageKey(box.GetId(), upTo), func(_, _ []byte) (bool, error) {
 			claimed++
 			return true, nil
 		})

@@ -147,7 +147,7 @@ func sieveResult(s *metadatapb.SieveScript) *metadatapb.CommandResult {
 }
 
 func (c *cmdCtx) putSieveScript(req *metadatapb.PutSieveScriptRequest) (*metadatapb.CommandResult, error) {
-	owner, tenant, err := sieveOwner(c.tx.b, req.GetAccount(), req.GetTenant())
+	owner, tenant, err := sieveOwner(c.tx, req.GetAccount(), req.GetTenant())
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (c *cmdCtx) putSieveScript(req *metadatapb.PutSieveScriptRequest) (*metadat
 	case phase != "" && phase != phaseBefore && phase != phaseAfter:
 		return nil, errInvalid("sieve script phase %q: want before, after or none", phase)
 	}
-	settings, err := deliverySettings(c.tx.b, tenant)
+	settings, err := deliverySettings(c.tx, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -173,10 +173,10 @@ func (c *cmdCtx) putSieveScript(req *metadatapb.PutSieveScriptRequest) (*metadat
 		// RFC 5804 1.3 QUOTA/MAXSIZE.
 		return nil, errSieve(codes.ResourceExhausted, metadatapb.SieveMaxSizeReason, "sieve script of %d bytes: at most %d", size, settings.GetSieveMaxScriptBytes())
 	}
-	if _, exists, err := getRaw(c.tx.b, sieveKey(owner, name)); err != nil {
+	if _, exists, err := getRaw(c.tx, sieveKey(owner, name)); err != nil {
 		return nil, err
 	} else if !exists {
-		scripts, err := sieveScripts(c.tx.b, owner, false)
+		scripts, err := sieveScripts(c.tx, owner, false)
 		if err != nil {
 			return nil, err
 		}
@@ -191,7 +191,7 @@ func (c *cmdCtx) putSieveScript(req *metadatapb.PutSieveScriptRequest) (*metadat
 	}
 	c.tx.setProto(sieveKey(owner, name), s)
 	// RFC 5804 2.6: replacing the active script keeps it active.
-	out, _, err := sieveScript(c.tx.b, owner, name, false)
+	out, _, err := sieveScript(c.tx, owner, name, false)
 	if err != nil {
 		return nil, err
 	}
@@ -199,11 +199,11 @@ func (c *cmdCtx) putSieveScript(req *metadatapb.PutSieveScriptRequest) (*metadat
 }
 
 func (c *cmdCtx) deleteSieveScript(req *metadatapb.DeleteSieveScriptRequest) (*metadatapb.CommandResult, error) {
-	owner, _, err := sieveOwner(c.tx.b, req.GetAccount(), req.GetTenant())
+	owner, _, err := sieveOwner(c.tx, req.GetAccount(), req.GetTenant())
 	if err != nil {
 		return nil, err
 	}
-	s, found, err := sieveScript(c.tx.b, owner, req.GetName(), false)
+	s, found, err := sieveScript(c.tx, owner, req.GetName(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +219,7 @@ func (c *cmdCtx) deleteSieveScript(req *metadatapb.DeleteSieveScriptRequest) (*m
 }
 
 func (c *cmdCtx) renameSieveScript(req *metadatapb.RenameSieveScriptRequest) (*metadatapb.CommandResult, error) {
-	owner, _, err := sieveOwner(c.tx.b, req.GetAccount(), req.GetTenant())
+	owner, _, err := sieveOwner(c.tx, req.GetAccount(), req.GetTenant())
 	if err != nil {
 		return nil, err
 	}
@@ -227,18 +227,18 @@ func (c *cmdCtx) renameSieveScript(req *metadatapb.RenameSieveScriptRequest) (*m
 		return nil, err
 	}
 	s := &metadatapb.SieveScript{}
-	if found, err := getProto(c.tx.b, sieveKey(owner, req.GetName()), s); err != nil {
+	if found, err := getProto(c.tx, sieveKey(owner, req.GetName()), s); err != nil {
 		return nil, err
 	} else if !found {
 		return nil, errNotFound("no sieve script %q", req.GetName())
 	}
-	if _, taken, err := getRaw(c.tx.b, sieveKey(owner, req.GetNewName())); err != nil {
+	if _, taken, err := getRaw(c.tx, sieveKey(owner, req.GetNewName())); err != nil {
 		return nil, err
 	} else if taken {
 		// RFC 5804 2.11.1 ALREADYEXISTS.
 		return nil, errExists("sieve script %q already exists", req.GetNewName())
 	}
-	active, err := activeSieveName(c.tx.b, owner)
+	active, err := activeSieveName(c.tx, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func (c *cmdCtx) renameSieveScript(req *metadatapb.RenameSieveScriptRequest) (*m
 		// RFC 5804 2.11.1: the active script stays active under its new name.
 		c.tx.mustSet(sieveActiveKey(owner), []byte(s.GetName()))
 	}
-	out, _, err := sieveScript(c.tx.b, owner, s.GetName(), false)
+	out, _, err := sieveScript(c.tx, owner, s.GetName(), false)
 	if err != nil {
 		return nil, err
 	}
@@ -260,7 +260,7 @@ func (c *cmdCtx) setActiveSieveScript(req *metadatapb.SetActiveSieveScriptReques
 	if req.GetAccount() == "" {
 		return nil, errInvalid("set active sieve script: no account (a tenant's global scripts have phases instead)")
 	}
-	owner, _, err := sieveOwner(c.tx.b, req.GetAccount(), "")
+	owner, _, err := sieveOwner(c.tx, req.GetAccount(), "")
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +269,7 @@ func (c *cmdCtx) setActiveSieveScript(req *metadatapb.SetActiveSieveScriptReques
 		// RFC 5804 2.8: the empty name deactivates every script.
 		c.tx.mustDelete(sieveActiveKey(owner))
 	} else {
-		if _, found, err := getRaw(c.tx.b, sieveKey(owner, name)); err != nil {
+		if _, found, err := getRaw(c.tx, sieveKey(owner, name)); err != nil {
 			return nil, err
 		} else if !found {
 			return nil, errNotFound("no sieve script %q", name)
@@ -283,7 +283,7 @@ func (c *cmdCtx) setActiveSieveScript(req *metadatapb.SetActiveSieveScriptReques
 func (c *cmdCtx) forgetSieveScripts(owner string) error {
 	prefix := sievePrefix(owner)
 	var keys [][]byte
-	err := scan(c.tx.b, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+	err := scan(c.tx, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
 		keys = append(keys, append([]byte(nil), k...))
 		return true, nil
 	})

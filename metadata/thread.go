@@ -71,7 +71,7 @@ func checkThreadKeys(keys *metadatapb.ThreadKeys) error {
 
 // lookupThread returns the thread the index entry key names, 0 if there is none.
 func (c *cmdCtx) lookupThread(key []byte) (uint64, error) {
-	v, _, err := getRaw(c.tx.b, key)
+	v, _, err := getRaw(c.tx, key)
 	return decodeUint64(v), err
 }
 
@@ -152,7 +152,7 @@ func (c *cmdCtx) copiedThread(owner, blobKey string, thread uint64) (uint64, err
 func (c *cmdCtx) forgetThreads(owner string) error {
 	prefix := threadIndexPrefix(owner)
 	var keys [][]byte
-	err := scan(c.tx.b, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
+	err := scan(c.tx, prefix, prefixEnd(prefix), func(k, _ []byte) (bool, error) {
 		keys = append(keys, append([]byte(nil), k...))
 		return true, nil
 	})

@@ -2,7 +2,11 @@
 // under a root directory.
 //
 // Layout: root/t/<tenant>/<h[0:2]>/<h[2:4]>/<h> for the key "t/<tenant>/<h>", where h is the
-// hex SHA-256 of the body; root/tmp holds bodies being written. Shard directories are never
+// hex SHA-256 of the body. A body being written is a temporary file ".put-*" in the
+// directory its object goes to, so that its create and rename lock only that directory: a
+// rename across directories takes a lock of the whole filesystem on Linux, and a create in
+// one directory that every Put shares locks that directory, which concurrent Puts would
+// queue on. (Stores written before kept them in root/tmp.) Shard directories are never
 // removed, so a Put never races a removal.
 //
 // Durability: a body is durable when Put returns. A Put writes the temporary file, checks
@@ -10,7 +14,10 @@
 // the directory it landed in and the parent of every directory on its path that this
 // process has not yet seen durable (Store.durable; Put creates missing directories before
 // the rename). On most filesystems these fsyncs share one journal commit, where fsyncing
-// the file before the rename would cost a commit of its own.
+// the file before the rename would cost a commit of its own. Directory fsyncs are
+// group-committed across concurrent Puts (dirSyncer): a Put joins the next fsync of each
+// directory it needs synced, one that starts after its rename, so Puts waiting on one
+// directory at once share one fsync, and a failed fsync fails them all.
 //
 // What that order allows after a crash is an object file that is not whole (its name became
 // durable, its bytes did not) — but only an object whose Put had not returned, so no
@@ -29,10 +36,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,7 +52,7 @@ import (
 const (
 	// chunkSize is how much of a body Put reads between two context checks.
 	chunkSize = 128 << 10
-	// staleTempAge is how old a file in root/tmp must be for New to remove it as the
+	// staleTempAge is how old a temporary file must be for New to remove it as the
 	// leftover of a Put interrupted by a crash.
 	staleTempAge = time.Hour
 )
@@ -58,7 +67,8 @@ const maxDurableDirs = 1 << 17
 // Store is a blobstore.Store on a local filesystem. It is safe for concurrent use; one root
 // belongs to one process.
 type Store struct {
-	root   string
+	root string
+	// tmpDir is root/tmp, where stores written before kept their temporary files.
 	tmpDir string
 	// tmpPrefix and tmpSeq name temporary files: unique within the process by the
 	// sequence, and across processes sharing nothing by the random prefix, so creating
@@ -75,34 +85,72 @@ type Store struct {
 	// renaming counts the Puts of each object between their rename and the end of their
 	// fsyncs.
 	renaming map[string]int
+
+	// dirSyncs group-commits directory fsyncs across concurrent Puts.
+	dirSyncs *dirSyncer
+	// swept is closed once New's sweep of stale temporary files is over.
+	swept chan struct{}
 }
 
 var _ blobstore.Store = (*Store)(nil)
 
 // New opens the store under root, creating root if needed, and removes temporary files
-// older than an hour that crashed Puts left behind.
+// older than an hour that crashed Puts left behind: those in root/tmp before it returns,
+// those in the shard directories in the background (Store.swept).
 func New(root string) (*Store, error) {
 	var prefix [6]byte
 	if _, err := rand.Read(prefix[:]); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
 	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp"), tmpPrefix: "put-" + hex.EncodeToString(prefix[:]) + "-",
-		durable: map[string]struct{}{}, settled: map[string]struct{}{}, renaming: map[string]int{}}
-	if err := os.MkdirAll(s.tmpDir, 0o750); err != nil {
+		durable: map[string]struct{}{}, settled: map[string]struct{}{}, renaming: map[string]int{},
+		dirSyncs: newDirSyncer(), swept: make(chan struct{})}
+	if err := os.MkdirAll(root, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
-	if err := s.removeStaleTemps(time.Now().Add(-staleTempAge)); err != nil {
+	before := time.Now().Add(-staleTempAge)
+	if err := removeStaleTemps(s.tmpDir, "", before); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
+	go func() {
+		defer close(s.swept)
+		s.sweepStaleTemps(before)
+	}()
 	return s, nil
 }
 
-func (s *Store) removeStaleTemps(before time.Time) error {
-	entries, err := os.ReadDir(s.tmpDir)
+// sweepStaleTemps removes the temporary files older than before from every shard
+// directory. It is best effort: a directory it cannot read keeps its leftovers, which
+// take space and nothing else (no key names them).
+func (s *Store) sweepStaleTemps(before time.Time) {
+	top := filepath.Join(s.root, "t")
+	tenants, _ := os.ReadDir(top)
+	for _, tenant := range tenants {
+		shards1, _ := os.ReadDir(filepath.Join(top, tenant.Name()))
+		for _, shard1 := range shards1 {
+			dir1 := filepath.Join(top, tenant.Name(), shard1.Name())
+			shards2, _ := os.ReadDir(dir1)
+			for _, shard2 := range shards2 {
+				_ = removeStaleTemps(filepath.Join(dir1, shard2.Name()), tempMark, before)
+			}
+		}
+	}
+}
+
+// tempMark begins the name of a temporary file in a shard directory; object names are hex.
+const tempMark = "."
+
+// removeStaleTemps removes the regular files of dir whose names begin with prefix and
+// that were last written before before.
+func removeStaleTemps(dir, prefix string, before time.Time) error {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("list temporary files: %w", err)
 	}
 	for _, entry := range entries {
+		if !strings.HasPrefix(entry.Name(), prefix) {
+			continue
+		}
 		info, err := entry.Info()
 		if errors.Is(err, os.ErrNotExist) {
 			continue
@@ -113,7 +161,7 @@ func (s *Store) removeStaleTemps(before time.Time) error {
 		if !info.Mode().IsRegular() || !info.ModTime().Before(before) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(s.tmpDir, entry.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := os.Remove(filepath.Join(dir, entry.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove stale temporary file: %w", err)
 		}
 	}
@@ -161,12 +209,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 	if err := s.makeDirs(dirs); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	tmp, err := s.createTemp()
+	tmp, err := s.createTemp(dirs[len(dirs)-1])
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	defer tmp.Close()
-	if err := writeBody(ctx, tmp, r, size, sum); err != nil {
+	if err := writeBody(ctx, tmp, r, size, sum, !blobstore.Prehashed(r, size, sum)); err != nil {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -265,10 +313,10 @@ func (s *Store) endRenaming(path string) {
 	s.mu.Unlock()
 }
 
-// createTemp creates a new temporary file in root/tmp.
-func (s *Store) createTemp() (*os.File, error) {
+// createTemp creates a new temporary file in dir, the directory of its object.
+func (s *Store) createTemp(dir string) (*os.File, error) {
 	for {
-		name := filepath.Join(s.tmpDir, s.tmpPrefix+strconv.FormatUint(s.tmpSeq.Add(1), 36))
+		name := filepath.Join(dir, tempMark+s.tmpPrefix+strconv.FormatUint(s.tmpSeq.Add(1), 36))
 		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, os.ErrExist) {
 			continue // a leftover of an earlier process that drew the same prefix
@@ -278,9 +326,19 @@ func (s *Store) createTemp() (*os.File, error) {
 }
 
 // makeDirs creates those of dirs (each the parent of the next) that this process has not
-// seen durable and that do not exist yet.
+// seen durable and that do not exist yet. It looks them up from the deepest and creates
+// only those below the deepest that exists: a lookup takes no lock, where a Mkdir of an
+// existing directory locks its parent, which every concurrent Put into the same tenant
+// would wait on.
 func (s *Store) makeDirs(dirs []string) error {
-	for _, dir := range s.notDurable(dirs) {
+	missing := s.notDurable(dirs)
+	for i := len(missing) - 1; i >= 0; i-- {
+		if info, err := os.Lstat(missing[i]); err == nil && info.IsDir() {
+			missing = missing[i+1:]
+			break
+		}
+	}
+	for _, dir := range missing {
 		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
@@ -303,29 +361,23 @@ func (s *Store) notDurable(dirs []string) []string {
 
 // syncObject fsyncs the object file f at path, the last of dirs (which holds it) and the
 // parent of each of dirs not yet seen durable, all at once, and then notes them durable
-// and the object settled.
+// and the object settled. The directories' fsyncs are group-committed with those of
+// concurrent Puts (dirSyncer): each is one that started after the rename.
 func (s *Store) syncObject(dirs []string, path string, f *os.File) error {
 	fresh := s.notDurable(dirs)
 	toSync := []string{dirs[len(dirs)-1]}
 	for _, dir := range fresh {
 		toSync = append(toSync, filepath.Dir(dir))
 	}
-	errs := make([]error, len(toSync)+1)
-	var wg sync.WaitGroup
-	for i, dir := range toSync {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i+1] = syncDir(dir)
-		}()
-	}
+	waitDirs := s.dirSyncs.begin(toSync)
+	var errs [2]error
 	if err := f.Sync(); err != nil {
 		errs[0] = fmt.Errorf("sync object: %w", err)
 	}
-	wg.Wait()
+	errs[1] = waitDirs()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(errs[:]...); err != nil {
 		// The directory may hold an entry that is not durable: the next Put of an
 		// object in it fsyncs it again, and a dedup hit on this one checks it.
 		delete(s.durable, dirs[len(dirs)-1])
@@ -346,12 +398,16 @@ func (s *Store) syncObject(dirs []string, path string, f *os.File) error {
 }
 
 // writeBody copies exactly size bytes from r to tmp in chunks, checking ctx between them,
-// and checks them against sum.
-func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [sha256.Size]byte) error {
+// and, if verify is set, checks them against sum (a body from a spool was hashed there:
+// blobstore.Prehashed).
+func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [sha256.Size]byte, verify bool) error {
 	bufp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bufp)
 	buf := *bufp
-	digest := sha256.New()
+	var digest hash.Hash
+	if verify {
+		digest = sha256.New()
+	}
 	for written := int64(0); written < size; {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -364,11 +420,16 @@ func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [
 		if err != nil {
 			return fmt.Errorf("read body: %w", err)
 		}
-		digest.Write(chunk)
+		if digest != nil {
+			digest.Write(chunk)
+		}
 		if _, err := tmp.Write(chunk); err != nil {
 			return fmt.Errorf("write body: %w", err)
 		}
 		written += int64(n)
+	}
+	if digest == nil {
+		return nil
 	}
 	var got [sha256.Size]byte
 	digest.Sum(got[:0])
@@ -467,7 +528,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
-	if err := syncDir(filepath.Dir(path)); err != nil {
+	if err := s.dirSyncs.begin([]string{filepath.Dir(path)})(); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	return nil

@@ -163,24 +163,45 @@ func TestNewRemovesStaleTemps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	<-s.swept
+	// Leftovers of crashed Puts: in root/tmp (stores written before temporary files went
+	// beside their objects) and in a shard directory.
+	key := put(t, s, "acme", []byte("a body"))
+	dirs, path, _, _ := s.objectPath(key)
+	shard := dirs[len(dirs)-1]
+	if err := os.MkdirAll(s.tmpDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
 	stale, fresh := filepath.Join(s.tmpDir, "put-stale"), filepath.Join(s.tmpDir, "put-fresh")
-	for _, name := range []string{stale, fresh} {
+	staleBeside, freshBeside := filepath.Join(shard, ".put-stale"), filepath.Join(shard, ".put-fresh")
+	for _, name := range []string{stale, fresh, staleBeside, freshBeside} {
 		if err := os.WriteFile(name, []byte("partial body"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
 	old := time.Now().Add(-2 * staleTempAge)
-	if err := os.Chtimes(stale, old, old); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{stale, staleBeside, path} {
+		if err := os.Chtimes(name, old, old); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := New(root); err != nil {
+	reopened, err := New(root)
+	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("stale temporary file after reopen: %v", err)
+		t.Errorf("stale temporary file in root/tmp after reopen: %v", err)
 	}
-	if _, err := os.Stat(fresh); err != nil {
-		t.Errorf("fresh temporary file after reopen: %v", err)
+	<-reopened.swept
+	for _, name := range []string{stale, staleBeside} {
+		if _, err := os.Stat(name); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("stale temporary file %s after the sweep: %v", name, err)
+		}
+	}
+	for _, name := range []string{fresh, freshBeside, path} {
+		if _, err := os.Stat(name); err != nil {
+			t.Errorf("%s after the sweep: %v", name, err)
+		}
 	}
 }
 
@@ -210,11 +231,15 @@ func TestReopenKeepsBodies(t *testing.T) {
 // temporary name: the Put takes another name and leaves the file alone.
 func TestPutSkipsLeftoverTempName(t *testing.T) {
 	s := newStore(t)
-	leftover := filepath.Join(s.tmpDir, s.tmpPrefix+strconv.FormatUint(s.tmpSeq.Load()+1, 36))
+	body := []byte("stored beside a leftover")
+	dirs, _, _, _ := s.objectPath(blobstore.Key("acme", sha256.Sum256(body)))
+	if err := os.MkdirAll(dirs[len(dirs)-1], 0o750); err != nil {
+		t.Fatal(err)
+	}
+	leftover := filepath.Join(dirs[len(dirs)-1], tempMark+s.tmpPrefix+strconv.FormatUint(s.tmpSeq.Load()+1, 36))
 	if err := os.WriteFile(leftover, []byte("partial body"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	body := []byte("stored beside a leftover")
 	key := put(t, s, "acme", body)
 	if got, err := os.ReadFile(leftover); err != nil || string(got) != "partial body" {
 		t.Fatalf("leftover after Put = %q, %v", got, err)

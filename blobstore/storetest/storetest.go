@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blobstore.Store) {
 		{"ShortBody", testShortBody},
 		{"NegativeSize", testNegativeSize},
 		{"DigestMismatch", testDigestMismatch},
+		{"SpooledBody", testSpooledBody},
 		{"ConcurrentPutsSameKey", testConcurrentPutsSameKey},
 		{"ConcurrentPutsManyKeys", testConcurrentPutsManyKeys},
 		{"InvalidKeys", testInvalidKeys},
@@ -232,6 +233,44 @@ func testReadsExactlySize(t *testing.T, s blobstore.Store) {
 		}
 	}
 	checkBody(t, s, key, b)
+}
+
+// testSpooledBody puts bodies from a spool's HashedReader, whose sum the store may trust
+// instead of hashing again, and checks that only a whole unread one under its own key is
+// taken on trust: under another key it fails with ErrDigestMismatch, and one read partly
+// is hashed like any reader.
+func testSpooledBody(t *testing.T, s blobstore.Store) {
+	ctx := testContext(t)
+	b := body(100<<10, 11)
+	spool, err := blobstore.NewSpool(t.TempDir(), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer spool.Close()
+	if _, err := spool.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	key := keyOf("acme", b)
+	if err := s.Put(ctx, key, spool.HashedReader(), spool.Size()); err != nil {
+		t.Fatalf("Put from the spool: %v", err)
+	}
+	checkBody(t, s, key, b)
+
+	other := keyOf("acme", body(100<<10, 12))
+	if err := s.Put(ctx, other, spool.HashedReader(), spool.Size()); !errors.Is(err, blobstore.ErrDigestMismatch) {
+		t.Errorf("Put from the spool under another body's key = %v, want ErrDigestMismatch", err)
+	}
+	checkAbsent(t, s, other)
+
+	r := spool.HashedReader()
+	if _, err := io.CopyN(io.Discard, r, 1000); err != nil {
+		t.Fatal(err)
+	}
+	rest := keyOf("acme", b[1000:])
+	if err := s.Put(ctx, rest, r, int64(len(b)-1000)); err != nil {
+		t.Fatalf("Put of the rest of a spool's reader: %v", err)
+	}
+	checkBody(t, s, rest, b[1000:])
 }
 
 func testTenantsApart(t *testing.T, s blobstore.Store) {

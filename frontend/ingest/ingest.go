@@ -116,11 +116,12 @@ func (c *Committer) Store(ctx context.Context, bodies []Body, log *slog.Logger) 
 	return s, nil
 }
 
-// put stores every body of s.
+// put stores every body of s. The reader carries the spool's SHA-256, so the store checks
+// the key against it instead of hashing the body a second time (blobstore.Prehashed).
 func (s *Stored) put(ctx context.Context) error {
 	for _, b := range s.bodies {
 		putCtx, cancel := context.WithTimeout(ctx, s.c.Timeout)
-		err := s.c.Blobs.Put(putCtx, b.Key, b.Spool.Reader(), b.Spool.Size())
+		err := s.c.Blobs.Put(putCtx, b.Key, b.Spool.HashedReader(), b.Spool.Size())
 		cancel()
 		if err != nil {
 			s.log.Warn("store message body", "key", b.Key, "err", err)

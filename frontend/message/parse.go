@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -44,8 +45,14 @@ const (
 // HeaderComplete tells whether it is whole. Malformed MIME never fails the
 // parse; only a read error from r does.
 func Parse(r io.Reader) (*metadatapb.MessageStructure, error) {
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(r)
+	defer func() {
+		br.Reset(nil)
+		readers.Put(br)
+	}()
 	p := &parser{
-		sc:     scanner{r: bufio.NewReaderSize(r, readBufferSize), atLineStart: true},
+		sc:     scanner{r: br, atLineStart: true},
 		parts:  1,
 		budget: retainBudget,
 	}
@@ -391,11 +398,23 @@ func (p *parser) parseLeaf(part *metadatapb.BodyPart) stop {
 		(part.Subtype != "plain" && part.Subtype != "html") || part.Disposition == "attachment" {
 		return p.scanBody(nil, 0)
 	}
-	var raw []byte
+	rawp := previewBuffers.Get().(*[]byte)
+	raw := (*rawp)[:0]
 	st := p.scanBody(&raw, previewRawMax)
 	p.preview = buildPreview(raw, part)
+	*rawp = raw[:0]
+	previewBuffers.Put(rawp)
 	return st
 }
+
+// readers and previewBuffers are reused across parses: every APPEND and delivery parses
+// its message once, and a read buffer and a preview prefix of 64 KiB each were most of
+// what a parse allocated. The parser copies whatever it keeps from them (header blocks
+// by appendCapped, strings by conversion, the preview by buildPreview).
+var (
+	readers        = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+	previewBuffers = sync.Pool{New: func() any { b := make([]byte, 0, previewRawMax); return &b }}
+)
 
 func isEncapsulated(part *metadatapb.BodyPart) bool {
 	if part.Type != "message" || (part.Subtype != "rfc822" && part.Subtype != "global") {
