@@ -23,10 +23,16 @@ import (
 //
 //	go test -run '^$' -bench 'BenchmarkS3' -benchtime 200x ./frontend
 func BenchmarkS3Append(b *testing.B) {
-	for _, size := range []int{4 << 10, 1 << 20} {
-		for _, clients := range []int{1, 16} {
+	benchAppend(b, []int{4 << 10, 1 << 20}, []int{1, 16}, startBenchS3)
+}
+
+// benchAppend runs APPENDs of each size from each number of clients against the server start
+// makes for each step, every APPEND a new body, and reports appends per second.
+func benchAppend(b *testing.B, sizes, clientCounts []int, start func(b *testing.B) *embedded.Server) {
+	for _, size := range sizes {
+		for _, clients := range clientCounts {
 			b.Run(fmt.Sprintf("%s/clients=%d", s3SizeName(size), clients), func(b *testing.B) {
-				srv := startBenchS3(b)
+				srv := start(b)
 				conns := s3BenchClients(b, srv, clients)
 				var next atomic.Int64
 				b.SetBytes(int64(size))
@@ -39,6 +45,7 @@ func BenchmarkS3Append(b *testing.B) {
 					}
 					return nil
 				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
 			})
 		}
 	}
