@@ -105,9 +105,16 @@ func (t *clusterTarget) addrs(ctx context.Context) []string {
 }
 
 func (t *clusterTarget) onLeader(ctx context.Context, fn func(context.Context, clusterpb.ClusterAdminClient) error) error {
+	// A node whose etcd lease lapsed (etcd unreachable or slow for a TTL) registers again
+	// within moments, so an empty registry is waited out until the command's deadline.
 	first := t.addrs(ctx)
-	if len(first) == 0 {
-		return errors.New("no metadata node is registered in etcd")
+	for len(first) == 0 {
+		select {
+		case <-ctx.Done():
+			return errors.New("no metadata node is registered in etcd")
+		case <-time.After(200 * time.Millisecond):
+		}
+		first = t.addrs(ctx)
 	}
 	return cluster.OnLeader(ctx, first[0], t.addrs, fn)
 }
