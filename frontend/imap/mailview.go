@@ -226,6 +226,23 @@ func (r *mailViews) closeAll() {
 	}
 }
 
+// counts returns how many views are open with sessions in them and how many linger without
+// (each has its own Watch stream), for the metrics.
+func (r *mailViews) counts() (active, lingering int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, v := range r.views {
+		v.mu.Lock()
+		if v.refs > 0 {
+			active++
+		} else {
+			lingering++
+		}
+		v.mu.Unlock()
+	}
+	return active, lingering
+}
+
 // forget removes v from the open views, so that the next SELECT opens a new one.
 func (r *mailViews) forget(v *mailView) {
 	r.mu.Lock()

@@ -56,6 +56,8 @@ var (
 		"IMAP connections accepted, refused ones included.", nil, nil)
 	refusedDesc = prometheus.NewDesc("strata_imap_connections_refused_total",
 		"IMAP connections told BYE at once for being over a limit: max_connections (BYE [UNAVAILABLE]) or per_ip (BYE [LIMIT]).", []string{"reason"}, nil)
+	viewsDesc = prometheus.NewDesc("strata_imap_mailbox_views",
+		"Shared mailbox views open on this frontend, each kept current by one change-feed stream: active (selected by sessions) or lingering (kept a while after the last session left).", []string{"state"}, nil)
 	panicsDesc = prometheus.NewDesc("strata_imap_panics_recovered_total",
 		"Panics recovered in IMAP connection and change feed goroutines; each is a bug, logged with its stack.", nil, nil)
 )
@@ -208,7 +210,7 @@ func (sc serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	m.commands.Describe(ch)
 	m.durations.Describe(ch)
 	m.feedLag.Describe(ch)
-	for _, d := range []*prometheus.Desc{connectionsDesc, idleDesc, acceptedDesc, refusedDesc, panicsDesc} {
+	for _, d := range []*prometheus.Desc{connectionsDesc, idleDesc, acceptedDesc, refusedDesc, viewsDesc, panicsDesc} {
 		ch <- d
 	}
 }
@@ -234,5 +236,8 @@ func (sc serverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(acceptedDesc, prometheus.CounterValue, float64(s.conns.Accepted()))
 	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(m.refusedMax.Load()), "max_connections")
 	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(m.refusedPerIP.Load()), "per_ip")
+	active, lingering := s.views.counts()
+	ch <- prometheus.MustNewConstMetric(viewsDesc, prometheus.GaugeValue, float64(active), "active")
+	ch <- prometheus.MustNewConstMetric(viewsDesc, prometheus.GaugeValue, float64(lingering), "lingering")
 	ch <- prometheus.MustNewConstMetric(panicsDesc, prometheus.CounterValue, float64(s.RecoveredPanics()))
 }

@@ -59,6 +59,7 @@ func TestMetrics(t *testing.T) {
 		`strata_imap_connections{tls="false"}`:                            2,
 		`strata_imap_connections{tls="true"}`:                             1,
 		`strata_imap_idle_connections`:                                    1,
+		`strata_imap_mailbox_views{state="active"}`:                       1, // a's Doomed
 		`strata_imap_connections_accepted_total`:                          4,
 		`strata_imap_connections_refused_total{reason="max_connections"}`: 1,
 		`strata_imap_connections_refused_total{reason="per_ip"}`:          0,
