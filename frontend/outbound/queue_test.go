@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -328,7 +329,11 @@ func TestNonASCIIAddressNeedsSMTPUTF8(t *testing.T) {
 func TestSpoolFileCorruptedWhileQueued(t *testing.T) {
 	addr := freeAddr(t)
 	dir := t.TempDir()
-	q := newQueue(t, testConfig(t, addr, dir))
+	// A second of backoff: the file is spoiled and the relay started between two attempts,
+	// not while one has read the good file and is dialling (which then sent it).
+	cfg := testConfig(t, addr, dir)
+	cfg.MinBackoff, cfg.MaxBackoff = time.Second, time.Second
+	q := newQueue(t, cfg)
 	enqueue(t, q, testEnvelope, testMessage)
 	waitStats(t, q, "a failed attempt", func(s Stats) bool { return s.Retried >= 1 })
 	files := spoolFiles(t, dir)
