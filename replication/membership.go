@@ -82,45 +82,38 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 		if s.Suffrage != raft.Voter {
 			return fmt.Errorf("transfer leadership to %s: %w", id, ErrNotVoter)
 		}
-		// raft gives the target one election timeout to catch up and win; a voter that was
-		// just cut off (or is installing a snapshot) can need longer, and the transfer then
-		// fails with "leadership transfer timeout" and leaves this node leader. Try again
-		// until the caller's deadline: the target is nearer each time.
-		for {
-			err := n.leadershipTransfer(ctx, n.raft.LeadershipTransferToServer(s.ID, s.Address))
-			if err == nil || !strings.Contains(err.Error(), "leadership transfer timeout") {
-				return err
-			}
-			if !n.IsLeader() {
-				// The target may have won just after raft gave up on it.
-				if n.awaitLeaderID(ctx, time.Second) == id {
-					return nil
-				}
-				return err
-			}
-			n.logger.Info("leadership transfer timed out; retrying", "to", id)
-			select {
-			case <-ctx.Done():
-				return err
-			case <-time.After(transferRetryPause):
-			}
-		}
+		return n.transferTo(ctx, s)
 	}
 	return fmt.Errorf("transfer leadership to %s: %w", id, ErrNotMember)
 }
 
-// awaitLeaderID returns the ID of the leader this node knows of, waiting up to d (or ctx)
-// for one to be known; "" if none is.
-func (n *Node) awaitLeaderID(ctx context.Context, d time.Duration) string {
-	deadline := time.Now().Add(d)
+// transferTo hands leadership to voter s. raft gives the target one election timeout to
+// catch up and win; a voter that was just cut off (or is installing a snapshot) can need
+// longer, and the transfer then fails with raft's (unexported) "leadership transfer
+// timeout" error and leaves this node leader. It is tried again until the caller's
+// deadline, the target nearer each time; a target that won just after raft gave up on it
+// is a success.
+func (n *Node) transferTo(ctx context.Context, s raft.Server) error {
 	for {
-		if _, id := n.raft.LeaderWithID(); id != "" {
-			return string(id)
+		err := n.leadershipTransfer(ctx, n.raft.LeadershipTransferToServer(s.ID, s.Address))
+		if err == nil || !strings.Contains(err.Error(), "leadership transfer timeout") {
+			return err
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return ""
+		if !n.IsLeader() {
+			wctx, cancel := context.WithTimeout(ctx, time.Second)
+			werr := n.WaitLeader(wctx)
+			cancel()
+			if leader, _ := n.Leader(); werr == nil && leader == string(s.ID) {
+				return nil
+			}
+			return err
 		}
-		time.Sleep(20 * time.Millisecond)
+		n.logger.Info("leadership transfer timed out; retrying", "to", s.ID)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(transferRetryPause):
+		}
 	}
 }
 
