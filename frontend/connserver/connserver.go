@@ -21,6 +21,10 @@
 //   - A panic escaping a connection's Serve is recovered in its goroutine, logged with the
 //     connection's logger and its stack as "panic in <protocol> connection", and counted
 //     (RecoveredPanics); the connection is unregistered as after a normal end.
+//   - A connection is served by one goroutine at a time. When its Serve parks it (returns
+//     true), Serve is called again in a new goroutine and the one that returned ends: a
+//     parked connection holds one goroutine, with a stack as small as its wait needs,
+//     instead of the stack its commands grew. It stays registered and counted meanwhile.
 package connserver
 
 import (
@@ -37,8 +41,11 @@ import (
 // Conn is what the registry needs of one protocol connection.
 type Conn interface {
 	comparable
-	// Serve runs the connection until it ends and closes its socket before returning.
-	Serve()
+	// Serve runs the connection until it ends and closes its socket before returning
+	// false; or until it parks, with nothing to do but wait for its client: then it returns
+	// true before waiting, and the registry calls Serve again in a new goroutine, which
+	// waits and goes on.
+	Serve() (parked bool)
 	// StartShutdown asks the connection to end: at once when it waits for a command, after
 	// the running one otherwise. It must not block.
 	StartShutdown()
@@ -145,29 +152,38 @@ func (r *Registry[C]) Serve(ln net.Listener, admit Admit[C]) error {
 	}
 }
 
-// serveConn runs c.Serve, recovers a panic that escapes it and unregisters c.
+// serveConn runs c.Serve, recovers a panic that escapes it and unregisters c once it
+// ended; a parked c goes on in a new goroutine.
 func (r *Registry[C]) serveConn(c C, admitted bool, ip string) {
-	defer r.active.Done()
-	defer func() {
-		r.mu.Lock()
-		delete(r.conns, c)
-		if admitted {
-			r.served--
-			if ip != "" {
-				if r.perIP[ip]--; r.perIP[ip] == 0 {
-					delete(r.perIP, ip)
-				}
+	if r.serve(c) {
+		go r.serveConn(c, admitted, ip)
+		return
+	}
+	r.mu.Lock()
+	delete(r.conns, c)
+	if admitted {
+		r.served--
+		if ip != "" {
+			if r.perIP[ip]--; r.perIP[ip] == 0 {
+				delete(r.perIP, ip)
 			}
 		}
-		r.mu.Unlock()
-	}()
+	}
+	r.mu.Unlock()
+	r.active.Done()
+}
+
+// serve runs c.Serve once and reports whether it parked; a panic is recovered, logged and
+// counted, and ends the connection.
+func (r *Registry[C]) serve(c C) (parked bool) {
 	defer func() {
 		if v := recover(); v != nil {
+			parked = false
 			r.panics.Add(1)
 			c.Logger().Error("panic in "+r.protocol+" connection", "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
-	c.Serve()
+	return c.Serve()
 }
 
 // Closing reports whether Shutdown has begun.
