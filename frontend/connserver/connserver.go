@@ -12,6 +12,9 @@
 //     registered (it is served to be told why, then closed) but takes no slot. Connections
 //     from loopback and non-TCP addresses are not counted per address (local proxies and
 //     tools).
+//   - Running out of file descriptors (EMFILE, ENFILE) does not stop the accept loop: it
+//     logs the first failure of a run of them and retries with a backoff of 5 ms to 1 s,
+//     while the connections wait in the listener's backlog.
 //   - After Shutdown begins no connection is registered: Serve closes the listener (or a
 //     connection accepted in the race) and returns the configured ErrClosed.
 //   - Graceful close: Shutdown closes the listeners, asks each connection to end
@@ -36,6 +39,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 )
 
 // Conn is what the registry needs of one protocol connection.
@@ -74,6 +79,7 @@ type Admit[C Conn] func(nc net.Conn, id uint64, load Load) (c C, admitted bool)
 type Registry[C Conn] struct {
 	protocol  string
 	errClosed error
+	log       *slog.Logger
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -87,11 +93,12 @@ type Registry[C Conn] struct {
 }
 
 // New returns a registry for protocol ("IMAP", "ManageSieve": named in errors and logs)
-// whose Serve returns errClosed after Shutdown.
-func New[C Conn](protocol string, errClosed error) *Registry[C] {
+// whose Serve returns errClosed after Shutdown and logs accept failures to log.
+func New[C Conn](protocol string, errClosed error, log *slog.Logger) *Registry[C] {
 	return &Registry[C]{
 		protocol:  protocol,
 		errClosed: errClosed,
+		log:       log,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[C]bool),
 		perIP:     make(map[string]int),
@@ -115,6 +122,7 @@ func (r *Registry[C]) Serve(ln net.Listener, admit Admit[C]) error {
 		delete(r.listeners, ln)
 		r.mu.Unlock()
 	}()
+	var backoff time.Duration // after running out of descriptors
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -125,8 +133,17 @@ func (r *Registry[C]) Serve(ln net.Listener, admit Admit[C]) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				if backoff == 0 {
+					r.log.Error("out of file descriptors; "+r.protocol+" connections wait until one frees", "err", err)
+				}
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
 			return fmt.Errorf("accept %s connection: %w", r.protocol, err)
 		}
+		backoff = 0
 		ip := remoteIP(nc.RemoteAddr())
 		r.mu.Lock()
 		if r.closing {

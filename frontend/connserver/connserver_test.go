@@ -103,7 +103,7 @@ func server(t *testing.T, max int, logs *logRecords) (*connserver.Registry[*line
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := connserver.New[*lineConn]("LINE", errClosed)
+	reg := connserver.New[*lineConn]("LINE", errClosed, slog.New(logs))
 	served := make(chan error, 1)
 	go func() {
 		served <- reg.Serve(ln, func(nc net.Conn, id uint64, load connserver.Load) (*lineConn, bool) {

@@ -206,7 +206,7 @@ func NewServer(cfg Config) *Server {
 		cfg:    cfg,
 		limits: cfg.Limits.withDefaults(),
 		logger: cfg.Logger,
-		conns:  connserver.New[*conn]("IMAP", ErrServerClosed),
+		conns:  connserver.New[*conn]("IMAP", ErrServerClosed, cfg.Logger),
 		ingest: &ingest.Committer{
 			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Timeout: writeTimeout, NewRequestID: newRequestID,
 		},
