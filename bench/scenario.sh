@@ -178,14 +178,17 @@ scenario_compare_bigmailbox() {
 # idle` (--tls). Past 25,000 connections they come from several loopback addresses
 # (127.0.0.1, .2, ...), 25,000 each: one has ~28,000 ephemeral ports.
 idle() {
-	local name=$1 port=$2 pid=$3 status=0 conns=${CONNS:-10000} sources=127.0.0.1 i
+	local name=$1 port=$2 pid=$3 status=0 conns=${CONNS:-10000} sources=() i
 	shift 3
-	for ((i = 2; (i - 1) * 25000 < conns; i++)); do
-		sources=$sources,127.0.0.$i
-	done
+	if [ "$conns" -gt 25000 ]; then
+		sources=(--source-ips 127.0.0.1)
+		for ((i = 2; (i - 1) * 25000 < conns; i++)); do
+			sources[1]=${sources[1]},127.0.0.$i
+		done
+	fi
 	load "before idle on $name"
 	b idle --addr "127.0.0.1:$port" --users 100 --connections "$conns" --parallel 32 --settle "${SETTLE:-30s}" --hold 10s \
-		--source-ips "$sources" --pid "$pid" --timeout 10m --label "$name" --json "$OUT/idle-$name.json" "$@" \
+		"${sources[@]}" --pid "$pid" --timeout 10m --label "$name" --json "$OUT/idle-$name.json" "$@" \
 		2> >(awk 'NR % 30 == 0 { print; fflush() }' >&2) || status=$?
 	load "after idle on $name"
 	return "$status"
