@@ -10,7 +10,7 @@
 # /tmp/strata-bench), WORKDIR (where the servers keep their data, default /tmp; a million
 # messages take ~9 GB per server), SEED, DURATION, and per scenario USERS, MESSAGES, CLIENTS
 # (mixed, compare), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox, compare-resync), CHANGES
-# (compare-resync), CONNS, SETTLE and TLS (idle: over IMAPS when set),
+# (compare-resync), CONNS, SETTLE, TLS (idle: over IMAPS when set) and MESSAGES (idle: per INBOX),
 # DOVECOT_HIBERNATE (compare-idle: also measure Dovecot with imap_hibernate_timeout set to
 # this), and for lmtp and compare-lmtp USERS (at least 10), LMTP_MAX_SIZE, SIEVE (a Sieve
 # script every user gets as the active one, in both servers), CPU_PROFILE (a file: the CPU
@@ -213,10 +213,15 @@ strata_for_idle() {
 	fi
 	start_strata "${flags[@]}"
 	b users --server "127.0.0.1:$GRPC_PORT" --users 100
+	if [ "${MESSAGES:-0}" -gt 0 ]; then
+		b populate --addr "127.0.0.1:$IMAP_PORT" --users 100 --messages "$MESSAGES" --max-size 4096 --label strata \
+			--json "$OUT/idle-populate-strata.json" >/dev/null
+	fi
 }
 
 # scenario_idle: with TLS set, over IMAPS (implicit TLS, the self-signed certificate of
-# `strata serve`).
+# `strata serve`); with MESSAGES set, each user's INBOX holds that many messages (each
+# session holds its mailbox's UIDs, flags and MODSEQs).
 scenario_idle() {
 	raise_file_limit
 	strata_for_idle

@@ -208,3 +208,18 @@ func (bc *benchConn) run(command string) int {
 		}
 	}
 }
+
+// BenchmarkCommandCycle measures the round trip of a command with little to do, one at a
+// time on one connection, the client waiting for each tagged OK: what a command costs
+// beyond its work, parking between commands included (park.go: the read buffer given back
+// and taken again, the wait in a new goroutine).
+//
+//	go test ./frontend/imap -run '^$' -bench BenchmarkCommandCycle
+func BenchmarkCommandCycle(b *testing.B) {
+	srv := startServer(b)
+	appendMessage(b, login(b, srv), "INBOX", testMessage("cycle", "body"))
+	bc := dialBench(b, srv, embedded.DemoAccount, embedded.DemoPassword, "INBOX")
+	for _, bm := range []struct{ name, command string }{{"NOOP", "NOOP"}, {"UIDFetchFlags", "UID FETCH 1 (FLAGS)"}} {
+		b.Run(bm.name, func(b *testing.B) { bc.bench(b, bm.command) })
+	}
+}

@@ -194,6 +194,7 @@ func (c *conn) expungeUIDs(uids []uint32) {
 			continue
 		}
 		k := seq - 1
+		s.writable()
 		s.uids = slices.Delete(s.uids, k, k+1)
 		s.flags = slices.Delete(s.flags, k, k+1)
 		s.modseqs = slices.Delete(s.modseqs, k, k+1)

@@ -43,6 +43,13 @@ import (
 //     the session applies them to its own copy where it may (sync.go).
 //   - Flag slices are never changed in place (a change replaces the slice), so the view and
 //     its sessions share them.
+//   - A view of at most maxSharedView messages shares its uids, flags and modseqs arrays
+//     with its sessions instead of copying them (copy-on-write): handed out with their
+//     capacity cut to their length, they are never written while shared. The view copies
+//     them before it applies the next change (shared), a session before it changes its own
+//     (selected.writable, sync.go). A session that has taken every change of its feed and
+//     holds what the view holds shares the view's arrays again (selected.rejoin), so idle
+//     sessions of a mailbox hold one copy of it between them, not one each.
 //   - Neither lock is held while calling the metadata service or writing to a client. Lock
 //     order: mailViews.mu, then mailView.mu, then changeFeed.mu.
 //   - A view with no session is dropped mailViewLinger later, which ends its Watch stream;
@@ -69,6 +76,11 @@ func init() {
 
 // maxInternedFlagSets bounds the distinct flag sets a view shares between its messages.
 const maxInternedFlagSets = 4096
+
+// maxSharedView is the largest mailbox whose view shares its arrays with its sessions: a
+// shared view copies them at its next change, and so does each session that applies it
+// before it shares them again, ~36 bytes per message each (~290 KiB at this size).
+const maxSharedView = 8192
 
 // errViewGone is a join of a view that stopped or was dropped meanwhile: the caller opens a
 // new one.
@@ -113,6 +125,8 @@ type mailView struct {
 	uids        []uint32
 	flags       [][]string
 	modseqs     []uint64
+	// shared: sessions hold uids, flags and modseqs; they are copied before they change.
+	shared bool
 	// keywords counts the messages that have each keyword (RFC 9051 2.3.2), for FLAGS.
 	keywords map[string]int
 	interned map[string][]string
@@ -130,6 +144,8 @@ type viewCopy struct {
 	flags         [][]string
 	modseqs       []uint64
 	keywords      []string // sorted
+	// shared: uids, flags and modseqs are the view's, not a copy (copy-on-write).
+	shared bool
 }
 
 // acquire returns the open view of key with a reference for the caller, and opens it (and
@@ -421,6 +437,10 @@ func (v *mailView) apply(batch *metadatapb.ChangeBatch) {
 	func() {
 		v.mu.Lock()
 		defer v.mu.Unlock()
+		if v.shared && len(batch.GetChanges()) > 0 {
+			v.uids, v.flags, v.modseqs = slices.Clone(v.uids), slices.Clone(v.flags), slices.Clone(v.modseqs)
+			v.shared = false
+		}
 		var expunged []uint32
 		for _, ch := range batch.GetChanges() {
 			uid := ch.GetUid()
@@ -525,10 +545,13 @@ func (v *mailView) join(ctx context.Context, atLeast uint64, onChange func()) (*
 				uidValidity:   v.uidValidity,
 				uidNext:       v.uidNext,
 				highestModSeq: v.seen,
-				uids:          slices.Clone(v.uids),
-				flags:         slices.Clone(v.flags),
-				modseqs:       slices.Clone(v.modseqs),
 				keywords:      slices.Sorted(maps.Keys(v.keywords)),
+			}
+			if n := len(v.uids); n <= maxSharedView {
+				cp.uids, cp.flags, cp.modseqs = v.uids[:n:n], v.flags[:n:n], v.modseqs[:n:n]
+				cp.shared, v.shared = true, true
+			} else {
+				cp.uids, cp.flags, cp.modseqs = slices.Clone(v.uids), slices.Clone(v.flags), slices.Clone(v.modseqs)
 			}
 			f := &changeFeed{view: v, seen: v.seen, wake: make(chan struct{}), onChange: onChange}
 			v.subs[f] = struct{}{}

@@ -75,6 +75,7 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 		uids:          view.uids,
 		modseqs:       view.modseqs,
 		flags:         view.flags,
+		shared:        view.shared,
 		keywords:      view.keywords,
 		feed:          feed,
 	}

@@ -131,6 +131,7 @@ func (c *conn) storeFlags(uids []uint32, op metadatapb.FlagOp, flags []string, u
 			continue
 		}
 		c.announceKeywords(u.GetFlags())
+		s.writable()
 		s.flags[seq-1] = u.GetFlags()
 		s.modseqs[seq-1] = u.GetModseq()
 		changed = append(changed, u.GetUid())

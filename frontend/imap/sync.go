@@ -37,6 +37,9 @@ type selected struct {
 	uids    []uint32
 	flags   [][]string
 	modseqs []uint64
+	// shared: uids, flags and modseqs are the arrays of the mailbox's view, shared with
+	// it and with other sessions (mailview.go): writable copies them before a change.
+	shared bool
 	// keywords are the keywords announced to the client in FLAGS (RFC 9051 7.3.5), sorted:
 	// every keyword in flags is among them (announceKeywords).
 	keywords []string
@@ -48,6 +51,37 @@ type selected struct {
 	recent []uint32
 
 	feed *changeFeed
+}
+
+// writable makes uids, flags and modseqs the session's own, copying them if they are
+// shared, before the session changes them.
+func (s *selected) writable() {
+	if s.shared {
+		s.uids, s.flags, s.modseqs = slices.Clone(s.uids), slices.Clone(s.flags), slices.Clone(s.modseqs)
+		s.shared = false
+	}
+}
+
+// rejoin makes the session share the arrays of its view again (mailview.go) when it holds
+// what the view holds: it has taken every change its feed delivered, and its messages and
+// their MODSEQs are the view's (a change of its own that the feed has not delivered yet
+// makes them differ; flags change only with a new MODSEQ).
+func (s *selected) rejoin() {
+	v := s.feed.view
+	if s.shared || v == nil || len(s.uids) > maxSharedView {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s.feed.mu.Lock()
+	pending := len(s.feed.pending)
+	s.feed.mu.Unlock()
+	if pending > 0 || v.gone || !slices.Equal(s.uids, v.uids) || !slices.Equal(s.modseqs, v.modseqs) {
+		return
+	}
+	n := len(v.uids)
+	s.uids, s.flags, s.modseqs = v.uids[:n:n], v.flags[:n:n], v.modseqs[:n:n]
+	s.shared, v.shared = true, true
 }
 
 // seqOf returns the sequence number of uid, or 0 if the session does not know it.
@@ -232,6 +266,7 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 				newFrom = len(s.uids)
 			}
 			c.announceKeywords(ch.GetFlags())
+			s.writable()
 			s.uids = append(s.uids, uid)
 			s.flags = append(s.flags, ch.GetFlags())
 			s.modseqs = append(s.modseqs, ch.GetModseq())
@@ -248,6 +283,7 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 				continue
 			}
 			c.announceKeywords(ch.GetFlags())
+			s.writable()
 			s.flags[seq-1] = ch.GetFlags()
 			s.modseqs[seq-1] = ch.GetModseq()
 			c.bw.Write(c.flagsFetch(seq, uidCmd))
@@ -278,6 +314,10 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 		// 3.2.5 makes the resynchronisation cheap).
 		c.closeSelected()
 		c.bye("[" + imapresp.CodeUnavailable + "] " + reason)
+		return
+	}
+	if allowExpunge && allowFlags {
+		s.rejoin()
 	}
 }
 
