@@ -111,6 +111,8 @@ image:
 # 127.0.0.1; reports go to $(BENCH_OUT)). Figures: docs/benchmarks.md.
 BIG ?= 1000000
 CONNS ?= 10000
+TLS ?=
+MESSAGES ?= 0
 DOVECOT_HIBERNATE ?= 5s
 BENCH_DURATION ?= 30s
 BENCH_OUT ?= /tmp/strata-bench
@@ -126,8 +128,9 @@ CHANGES ?= 10
 bench-compare-resync: build
 	OUT=$(BENCH_OUT) BIG=$(BIG) CHANGES=$(CHANGES) bench/scenario.sh compare-resync
 
+# CONNS connections in IDLE; TLS=1 over IMAPS, MESSAGES=n messages in every INBOX.
 bench-idle: build
-	OUT=$(BENCH_OUT) CONNS=$(CONNS) bench/scenario.sh idle
+	OUT=$(BENCH_OUT) CONNS=$(CONNS) TLS=$(TLS) MESSAGES=$(MESSAGES) bench/scenario.sh idle
 
 bench-append: build
 	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh append

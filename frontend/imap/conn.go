@@ -200,6 +200,9 @@ func (c *conn) Serve() (parked bool) {
 			if c.state == stateLogout {
 				break
 			}
+			if c.linger() {
+				continue
+			}
 			c.resume = true
 			return true
 		}

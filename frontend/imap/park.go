@@ -32,7 +32,9 @@ import (
 //     when the previous command ended, runs on through the wait, the reading of the next
 //     command, and IDLE until DONE, as it did before parking.
 //   - A client that sent something (even one byte, which Wait keeps) is read at once,
-//     without parking again; so is one whose pipelined commands are buffered.
+//     without parking again; so is one whose pipelined commands are buffered. Before it
+//     parks, a session waits parkDelay in its goroutine (linger), without its read buffer,
+//     so that a client in the middle of a conversation costs no new goroutine per command.
 
 // parking is the state a waiting connection shares with what interrupts it.
 type parking struct {
@@ -69,17 +71,17 @@ func (c *conn) disarm() {
 	c.parking.mu.Unlock()
 }
 
-// armLocked sets the socket's read deadline to the session's, unless it has it already;
-// parking.mu is held.
-func (c *conn) armLocked() error {
+// armLocked sets the socket's read deadline to t, unless it has it already; parking.mu is
+// held.
+func (c *conn) armLocked(t time.Time) error {
 	p := &c.parking
-	if p.armed.Equal(c.deadline) {
+	if p.armed.Equal(t) {
 		return nil
 	}
-	if err := c.raw.SetReadDeadline(c.deadline); err != nil {
+	if err := c.raw.SetReadDeadline(t); err != nil {
 		return err
 	}
-	p.armed = c.deadline
+	p.armed = t
 	return nil
 }
 
@@ -91,20 +93,41 @@ func (c *conn) feedChanged() {
 	}
 }
 
+// parkDelay is how long a session waits for its client in the goroutine that served it
+// before it parks: a client in the middle of a conversation sends its next command sooner
+// and is served without a new goroutine, whose stack would grow again.
+const parkDelay = 20 * time.Millisecond
+
 // wait waits until the client sends something, an interrupt comes or the autologout
 // deadline passes; waitErr says which error ended it, if one did.
 func (c *conn) wait() {
+	c.waitUntil(c.deadline)
+}
+
+// linger waits up to parkDelay before the session parks, and reports whether the wait
+// ended otherwise than by that delay (waitErr says how, as for wait).
+func (c *conn) linger() bool {
+	until := time.Now().Add(parkDelay)
+	if !until.Before(c.deadline) {
+		return false
+	}
+	return !c.waitUntil(until)
+}
+
+// waitUntil is wait that gives up at until, before the autologout deadline, and then
+// reports true.
+func (c *conn) waitUntil(until time.Time) (gaveUp bool) {
 	p := &c.parking
 	p.mu.Lock()
 	if p.woken || c.shutdown.Load() {
 		p.woken = false
 		p.mu.Unlock()
-		return
+		return false
 	}
-	if err := c.armLocked(); err != nil {
+	if err := c.armLocked(until); err != nil {
 		p.mu.Unlock()
 		c.waitErr = err
-		return
+		return false
 	}
 	p.waiting = true
 	p.mu.Unlock()
@@ -114,9 +137,15 @@ func (c *conn) wait() {
 	woken := p.woken
 	p.woken = false
 	p.mu.Unlock()
-	if err != nil && !(woken && isTimeout(err) && time.Now().Before(c.deadline)) {
+	switch {
+	case err == nil:
+	case isTimeout(err) && time.Now().Before(c.deadline):
+		// An interrupt, or until.
+		return !woken
+	default:
 		c.waitErr = err
 	}
+	return false
 }
 
 // startReading sets the deadline of reading what the client sent, unless the server is
@@ -125,7 +154,7 @@ func (c *conn) startReading() bool {
 	p := &c.parking
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c.shutdown.Load() || c.armLocked() != nil {
+	if c.shutdown.Load() || c.armLocked(c.deadline) != nil {
 		return false
 	}
 	p.reading = true
