@@ -16,8 +16,8 @@ import (
 //     connwriter.go) and returns, and the registry (frontend/connserver) calls Serve
 //     again in a new goroutine, whose small stack waits (wait). The goroutine that served
 //     the commands, with the stack they grew, ends. A parked connection therefore holds
-//     one goroutine blocked in a read of at most one byte (Framer.Wait), the one that reads
-//     the socket, and no buffer; TLS keeps its own state (crypto/tls), COMPRESS its
+//     one goroutine blocked in a read of at most 128 bytes (Framer.Wait), the one that
+//     reads the socket, and no buffer; TLS keeps its own state (crypto/tls), COMPRESS its
 //     decompressor and the framer's buffers below it, which cannot be given back.
 //   - What must reach a waiting client ends the wait by a read deadline in the past
 //     (interrupt): a change of the selected mailbox or an account notification for a

@@ -9,8 +9,9 @@
 //     changes, and wake the session when it waits in IDLE or with NOTIFY by ending its read
 //     (park.go). No lock is held while writing to a client: the session takes its pending
 //     changes out of the queue under the queue's mutex and writes after releasing it.
-//   - A session waiting for its client holds no read or write buffer and one goroutine with
-//     a small stack, the one blocked in the read of at most one byte (park.go).
+//   - A session waiting for its client holds no read or write buffer and, once it parked
+//     (parkDelay after its last response), one goroutine with a small stack, the one
+//     blocked in its read of what the client sends next (park.go).
 //   - Updates about the selected mailbox (EXISTS, EXPUNGE, FETCH FLAGS) are sent only where
 //     RFC 9051 7 allows: before the tagged response of a command, and at once during IDLE
 //     (RFC 2177). EXPUNGE is never sent while no command is in progress, nor in the response
