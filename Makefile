@@ -114,6 +114,10 @@ CONNS ?= 10000
 DOVECOT_HIBERNATE ?= 5s
 BENCH_DURATION ?= 30s
 BENCH_OUT ?= /tmp/strata-bench
+# bench-compare: empty RATE runs the mixed step in a closed loop; RATE="400 800" open-loop at
+# each of those operations per second (ARRIVALS poisson or uniform).
+RATE ?=
+ARRIVALS ?= poisson
 
 bench-mixed: build
 	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh mixed
@@ -133,7 +137,7 @@ bench-append: build
 	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh append
 
 bench-compare: build
-	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh compare
+	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) RATE="$(RATE)" ARRIVALS=$(ARRIVALS) bench/scenario.sh compare
 
 # Scenarios (b) and (c) against Strata and Dovecot in one run each, with the ratios.
 bench-compare-bigmailbox: build

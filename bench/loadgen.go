@@ -27,6 +27,14 @@ type Config struct {
 	IdleHold time.Duration // how long an IDLE waits before DONE; default 50 ms
 	Corpus   Corpus        // what APPEND sends
 	Progress io.Writer     // a progress line every second; nil for none
+	// Rate, when positive, makes the run open-loop: operations are scheduled at Rate per
+	// second in all (openloop.go), each taken by whichever client is free, and each one's
+	// latency runs from its scheduled start. Zero is the closed loop: every client starts
+	// its next operation as soon as the last one is answered.
+	Rate float64
+	// Arrivals spaces the scheduled starts of an open-loop run: ArrivalsPoisson (the
+	// default) or ArrivalsUniform.
+	Arrivals string
 }
 
 func (c *Config) defaults() error {
@@ -45,6 +53,16 @@ func (c *Config) defaults() error {
 	if len(c.Users) == 0 {
 		return errors.New("need at least one user")
 	}
+	if c.Rate < 0 {
+		return fmt.Errorf("rate %v: want 0 (closed loop) or more operations per second", c.Rate)
+	}
+	switch c.Arrivals {
+	case "":
+		c.Arrivals = ArrivalsPoisson
+	case ArrivalsPoisson, ArrivalsUniform:
+	default:
+		return fmt.Errorf("arrivals %q: want %s or %s", c.Arrivals, ArrivalsPoisson, ArrivalsUniform)
+	}
 	if c.Profile == nil {
 		p, err := ParseProfile(DefaultProfile)
 		if err != nil {
@@ -62,18 +80,29 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	rec := NewRecorder()
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
 	start := time.Now()
+	// A closed loop ends after Duration. An open-loop run ends once every operation due
+	// within Duration was answered, since leaving out the late ones would leave out the
+	// slowest answers; but at twice Duration it stops, and the report counts the
+	// operations it never started (openloop.go).
+	var sched *schedule
+	runFor := cfg.Duration
+	if cfg.Rate > 0 {
+		sched = newSchedule(start, cfg.Duration, cfg.Rate, cfg.Arrivals, cfg.Seed)
+		runFor = 2 * cfg.Duration
+	}
+	ctx, cancel := context.WithDeadline(ctx, start.Add(runFor))
+	defer cancel()
 	stopProgress := progress(cfg.Progress, rec, start)
 	var wg sync.WaitGroup
 	for i := 0; i < cfg.Clients; i++ {
 		w := &worker{
-			cfg:  &cfg,
-			rec:  rec,
-			id:   i,
-			rng:  rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
-			user: cfg.Users[i%len(cfg.Users)],
+			cfg:   &cfg,
+			rec:   rec,
+			id:    i,
+			rng:   rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
+			user:  cfg.Users[i%len(cfg.Users)],
+			sched: sched,
 		}
 		wg.Add(1)
 		go func() {
@@ -91,6 +120,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Users = len(cfg.Users)
 	rep.Profile = cfg.Profile.String()
 	rep.Seed = cfg.Seed
+	if sched != nil {
+		sched.report(rep)
+	}
 	return rep, nil
 }
 
@@ -131,20 +163,39 @@ type worker struct {
 	s         *Session
 	appended  []uint32
 	appendSeq int
+	// sched hands out the scheduled starts of an open-loop run; nil in a closed loop.
+	sched *schedule
+	// due is the scheduled start of the operation slot being run, until its first
+	// operation has taken it as its start (open loop only).
+	due time.Time
 }
 
 func (w *worker) run(ctx context.Context) {
 	defer w.drop(true)
 	for ctx.Err() == nil {
+		if w.sched != nil {
+			due, ok := w.sched.next()
+			if !ok || !sleepUntil(ctx, due) {
+				return
+			}
+			w.due = due
+		}
 		op := w.cfg.Profile.Pick(w.rng)
 		w.do(op)
+		w.due = time.Time{}
 	}
 }
 
 // timed runs one operation, records it, and drops the connection after any error, since
-// the session's state is then unknown.
+// the session's state is then unknown. In an open-loop run the first operation of a slot
+// is timed from the slot's scheduled start, so that the time it waited for a free client
+// counts (no coordinated omission); a LOGIN, SELECT or APPEND that it needed first is that
+// first operation, and the operation itself is then timed from its own start.
 func (w *worker) timed(op string, fn func() (int, error)) error {
 	start := time.Now()
+	if !w.due.IsZero() {
+		start, w.due = w.due, time.Time{}
+	}
 	n, err := fn()
 	if err != nil {
 		w.rec.Failure(op, err)
@@ -153,6 +204,17 @@ func (w *worker) timed(op string, fn func() (int, error)) error {
 	}
 	w.rec.Success(op, time.Since(start), n)
 	return nil
+}
+
+// sinceDue is how long ago the slot being run was due, for the operation that takes it as
+// its start; 0 in a closed loop or once an operation took it.
+func (w *worker) sinceDue() time.Duration {
+	if w.due.IsZero() {
+		return 0
+	}
+	d := time.Since(w.due)
+	w.due = time.Time{}
+	return d
 }
 
 func (w *worker) drop(logout bool) {
@@ -206,13 +268,14 @@ func (w *worker) do(op string) {
 		}
 	case OpIdle:
 		if w.selected() {
+			waited := w.sinceDue()
 			took, err := w.idle()
 			if err != nil {
 				w.rec.Failure(op, err)
 				w.drop(false)
 				return
 			}
-			w.rec.Success(op, took, 0)
+			w.rec.Success(op, waited+took, 0)
 		}
 	case OpExpunge:
 		if w.selected() && (len(w.appended) > 0 || w.timed(OpAppend, w.append) == nil) {

@@ -9,7 +9,8 @@
 # Knobs (environment): STRATA (binary, default bin/strata), OUT (reports, default
 # /tmp/strata-bench), WORKDIR (where the servers keep their data, default /tmp; a million
 # messages take ~9 GB per server), SEED, DURATION, and per scenario USERS, MESSAGES, CLIENTS
-# (mixed, compare), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox, compare-resync), CHANGES
+# (mixed, compare), RATE and ARRIVALS (compare: the mixed step open-loop at each rate of RATE,
+# in operations per second, with poisson or uniform arrivals), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox, compare-resync), CHANGES
 # (compare-resync), CONNS and SETTLE (idle),
 # DOVECOT_HIBERNATE (compare-idle: also measure Dovecot with imap_hibernate_timeout set to
 # this), and for lmtp and compare-lmtp USERS (at least 10), LMTP_MAX_SIZE, SIEVE (a Sieve
@@ -240,10 +241,26 @@ scenario_append() {
 	done
 }
 
+# mixed_reports: the names of the mixed step's reports, "mixed" in a closed loop and
+# "mixed-rateN" for each open-loop rate N of $RATE.
+mixed_reports() {
+	if [ -z "${RATE:-}" ]; then
+		echo mixed
+		return
+	fi
+	local rate
+	for rate in $RATE; do
+		echo "mixed-rate$rate"
+	done
+}
+
 # scenario_compare runs the mixed workload and APPEND with 1 and 64 clients against Strata and Dovecot
-# with the same users and the same populated mail, one server after the other.
+# with the same users and the same populated mail, one server after the other. With RATE (one
+# or more rates, e.g. RATE="400 800") the mixed step is open-loop at each rate in turn
+# (`strata bench --rate`, ARRIVALS poisson or uniform): the same load offered to both servers,
+# latency timed from each operation's scheduled start.
 scenario_compare() {
-	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-16}
+	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-16} report
 	start_strata
 	start_dovecot "$users"
 	b users --server "127.0.0.1:$GRPC_PORT" --users "$users"
@@ -253,7 +270,12 @@ scenario_compare() {
 	done
 	for server in strata:$IMAP_PORT dovecot:$DOVECOT_PORT; do
 		local name=${server%%:*} port=${server##*:}
-		b --addr "127.0.0.1:$port" --users "$users" --clients "$clients" --duration "$DURATION" --label "$name" --json "$OUT/compare-mixed-$name.json"
+		for report in $(mixed_reports); do
+			load "before $report on $name"
+			b --addr "127.0.0.1:$port" --users "$users" --clients "$clients" --duration "$DURATION" --label "$name" \
+				${RATE:+--rate "${report#mixed-rate}" --arrivals "${ARRIVALS:-poisson}"} --json "$OUT/compare-$report-$name.json"
+			load "after $report on $name"
+		done
 		for appenders in 1 64; do
 			b --addr "127.0.0.1:$port" --users "$users" --clients "$appenders" --duration "$DURATION" --profile append=1 --max-size 65536 \
 				--label "$name" --json "$OUT/compare-append$appenders-$name.json"
@@ -263,8 +285,10 @@ scenario_compare() {
 	machine
 	"$STRATA" bench compare "$OUT/compare-populate-strata.json" "$OUT/compare-populate-dovecot.json"
 	echo
-	"$STRATA" bench compare "$OUT/compare-mixed-strata.json" "$OUT/compare-mixed-dovecot.json"
-	echo
+	for report in $(mixed_reports); do
+		"$STRATA" bench compare "$OUT/compare-$report-strata.json" "$OUT/compare-$report-dovecot.json"
+		echo
+	done
 	"$STRATA" bench compare "$OUT/compare-append1-strata.json" "$OUT/compare-append1-dovecot.json"
 	echo
 	"$STRATA" bench compare "$OUT/compare-append64-strata.json" "$OUT/compare-append64-dovecot.json"

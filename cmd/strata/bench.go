@@ -25,7 +25,11 @@ func newBenchCommand() *cobra.Command {
 UIDPLUS) with concurrent clients running a weighted mix of commands, checks every answer,
 and prints per-command throughput, p50/p95/p99 latency and errors by kind.
 
-Client i logs in as user i mod --users of --user-pattern. Operations:
+Client i logs in as user i mod --users of --user-pattern. By default the clients run a
+closed loop (each sends its next command when the last is answered); with --rate the run
+is open-loop: operations are due at that rate in all (--arrivals poisson or uniform), each
+taken by a free client and timed from when it was due, so that servers are compared at the
+same offered load. Operations:
 ` + fmt.Sprint(bench.Operations) + `
 
 Fill mailboxes first with 'strata bench populate'; create the users with 'strata bench users'.`,
@@ -51,6 +55,8 @@ Fill mailboxes first with 'strata bench populate'; create the users with 'strata
 	f.String("profile", bench.DefaultProfile, "operation weights")
 	f.Int("range", 20, "messages per FETCH of flags and envelopes")
 	f.Duration("idle-hold", 0, "time between IDLE and DONE (default 50ms)")
+	f.Float64("rate", 0, "open loop: operations per second in all, each timed from its scheduled start (0: closed loop)")
+	f.String("arrivals", bench.ArrivalsPoisson, "open loop: spacing of the scheduled starts, poisson or uniform")
 
 	cmd.AddCommand(newBenchPopulateCommand(), newBenchUsersCommand(), newBenchBigMailboxCommand(), newBenchResyncCommand(),
 		newBenchIdleCommand(), newBenchLMTPCommand(), newBenchCompareCommand())
@@ -131,6 +137,8 @@ func runBenchMixed(cmd *cobra.Command, _ []string) error {
 	}
 	cfg.Range, _ = f.GetInt("range")
 	cfg.IdleHold, _ = f.GetDuration("idle-hold")
+	cfg.Rate, _ = f.GetFloat64("rate")
+	cfg.Arrivals, _ = f.GetString("arrivals")
 	ctx, cancel := interruptible(cmd)
 	defer cancel()
 	rep, err := bench.Run(ctx, cfg)
