@@ -135,6 +135,11 @@ const (
 	ChangeKind_CHANGE_KIND_EXPUNGE         ChangeKind = 3 // uid expunged at modseq
 	ChangeKind_CHANGE_KIND_MAILBOX_DELETED ChangeKind = 4
 	ChangeKind_CHANGE_KIND_MAILBOX_RENAMED ChangeKind = 5 // name holds the new name
+	// The watcher's rights (WatchRequest.follow_rights): rights holds them as RFC 4314 2.1
+	// letters, acl_version the Mailbox.acl_version they are as of. No MODSEQ (modseq is 0):
+	// an ACL change is not a change of the messages. Losing r ends the stream instead
+	// (PermissionDenied, or NotFound without l).
+	ChangeKind_CHANGE_KIND_RIGHTS ChangeKind = 6
 )
 
 // Enum value maps for ChangeKind.
@@ -146,6 +151,7 @@ var (
 		3: "CHANGE_KIND_EXPUNGE",
 		4: "CHANGE_KIND_MAILBOX_DELETED",
 		5: "CHANGE_KIND_MAILBOX_RENAMED",
+		6: "CHANGE_KIND_RIGHTS",
 	}
 	ChangeKind_value = map[string]int32{
 		"CHANGE_KIND_UNSPECIFIED":     0,
@@ -154,6 +160,7 @@ var (
 		"CHANGE_KIND_EXPUNGE":         3,
 		"CHANGE_KIND_MAILBOX_DELETED": 4,
 		"CHANGE_KIND_MAILBOX_RENAMED": 5,
+		"CHANGE_KIND_RIGHTS":          6,
 	}
 )
 
@@ -488,7 +495,8 @@ func (x *GetAclRequest) GetName() string {
 type AclResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MailboxId     uint64                 `protobuf:"varint,1,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
-	Acl           []*AclEntry            `protobuf:"bytes,2,rep,name=acl,proto3" json:"acl,omitempty"` // sorted by identifier; the owner's implicit rights are not listed
+	Acl           []*AclEntry            `protobuf:"bytes,2,rep,name=acl,proto3" json:"acl,omitempty"`                                  // sorted by identifier; the owner's implicit rights are not listed
+	AclVersion    uint64                 `protobuf:"varint,3,opt,name=acl_version,json=aclVersion,proto3" json:"acl_version,omitempty"` // Mailbox.acl_version after the command
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -535,6 +543,13 @@ func (x *AclResponse) GetAcl() []*AclEntry {
 		return x.Acl
 	}
 	return nil
+}
+
+func (x *AclResponse) GetAclVersion() uint64 {
+	if x != nil {
+		return x.AclVersion
+	}
+	return 0
 }
 
 type Tenant struct {
@@ -699,7 +714,11 @@ type Mailbox struct {
 	FirstRecentUid uint32 `protobuf:"varint,16,opt,name=first_recent_uid,json=firstRecentUid,proto3" json:"first_recent_uid,omitempty"`
 	// RFC 8474 4 MAILBOXID: minted with each UIDVALIDITY the mailbox gets, so it stays the
 	// same across RENAME and a recreated name gets a new one (metadata/objectid.go).
-	ObjectId      string `protobuf:"bytes,40,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	ObjectId string `protobuf:"bytes,40,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	// Counts the commands that changed the mailbox's ACL (SetAcl, DeleteAcl, and the removal
+	// of a deleted account's entries): my_rights are the user's rights as of this version,
+	// so a frontend that caches rights can tell which of two answers is newer.
+	AclVersion    uint64 `protobuf:"varint,41,opt,name=acl_version,json=aclVersion,proto3" json:"acl_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -865,6 +884,13 @@ func (x *Mailbox) GetObjectId() string {
 		return x.ObjectId
 	}
 	return ""
+}
+
+func (x *Mailbox) GetAclVersion() uint64 {
+	if x != nil {
+		return x.AclVersion
+	}
+	return 0
 }
 
 type AclEntry struct {
@@ -4221,11 +4247,17 @@ func (x *ClaimRecentResponse) GetNextUid() uint32 {
 }
 
 type WatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	MailboxId     uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
-	SinceModseq   uint64                 `protobuf:"varint,3,opt,name=since_modseq,json=sinceModseq,proto3" json:"since_modseq,omitempty"`
-	User          string                 `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Account     string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId   uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	SinceModseq uint64                 `protobuf:"varint,3,opt,name=since_modseq,json=sinceModseq,proto3" json:"since_modseq,omitempty"`
+	User        string                 `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	// With follow_rights the stream also carries the user's rights on the mailbox: its first
+	// batch holds a CHANGE_KIND_RIGHTS change with the rights as they are, and every later
+	// change of the mailbox's ACL that the stream sees is sent as another one, before the
+	// journal's changes read with it. A frontend keeps the rights of its sessions current
+	// from it instead of reading the mailbox before each command (RFC 4314 4).
+	FollowRights  bool `protobuf:"varint,5,opt,name=follow_rights,json=followRights,proto3" json:"follow_rights,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4288,6 +4320,13 @@ func (x *WatchRequest) GetUser() string {
 	return ""
 }
 
+func (x *WatchRequest) GetFollowRights() bool {
+	if x != nil {
+		return x.FollowRights
+	}
+	return false
+}
+
 type Change struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Kind   ChangeKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=strata.metadata.v1.ChangeKind" json:"kind,omitempty"`
@@ -4298,6 +4337,8 @@ type Change struct {
 	// Set for a private \Seen change (see "Private \Seen"): only this user's watchers
 	// receive it.
 	User          string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	Rights        string `protobuf:"bytes,7,opt,name=rights,proto3" json:"rights,omitempty"`                            // CHANGE_KIND_RIGHTS
+	AclVersion    uint64 `protobuf:"varint,8,opt,name=acl_version,json=aclVersion,proto3" json:"acl_version,omitempty"` // CHANGE_KIND_RIGHTS
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4372,6 +4413,20 @@ func (x *Change) GetUser() string {
 		return x.User
 	}
 	return ""
+}
+
+func (x *Change) GetRights() string {
+	if x != nil {
+		return x.Rights
+	}
+	return ""
+}
+
+func (x *Change) GetAclVersion() uint64 {
+	if x != nil {
+		return x.AclVersion
+	}
+	return 0
 }
 
 // ChangeBatch is all changes of one or more commands, in MODSEQ order; a watcher's
@@ -7720,11 +7775,13 @@ const file_metadata_proto_rawDesc = "" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x12\x12\n" +
-	"\x04name\x18\x04 \x01(\tR\x04name\"\\\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"}\n" +
 	"\vAclResponse\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x01 \x01(\x04R\tmailboxId\x12.\n" +
-	"\x03acl\x18\x02 \x03(\v2\x1c.strata.metadata.v1.AclEntryR\x03acl\"6\n" +
+	"\x03acl\x18\x02 \x03(\v2\x1c.strata.metadata.v1.AclEntryR\x03acl\x12\x1f\n" +
+	"\vacl_version\x18\x03 \x01(\x04R\n" +
+	"aclVersion\"6\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\"\xa1\x01\n" +
@@ -7733,7 +7790,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +
 	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12!\n" +
 	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\x12)\n" +
-	"\x10credential_stamp\x18\x05 \x01(\fR\x0fcredentialStamp\"\xc5\x04\n" +
+	"\x10credential_stamp\x18\x05 \x01(\fR\x0fcredentialStamp\"\xe6\x04\n" +
 	"\aMailbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
@@ -7757,7 +7814,9 @@ const file_metadata_proto_rawDesc = "" +
 	"\rjournal_floor\x18\x1e \x01(\x04R\fjournalFloor\x12%\n" +
 	"\x0evanished_floor\x18\x1f \x01(\x04R\rvanishedFloor\x12(\n" +
 	"\x10first_recent_uid\x18\x10 \x01(\rR\x0efirstRecentUid\x12\x1b\n" +
-	"\tobject_id\x18( \x01(\tR\bobjectId\"B\n" +
+	"\tobject_id\x18( \x01(\tR\bobjectId\x12\x1f\n" +
+	"\vacl_version\x18) \x01(\x04R\n" +
+	"aclVersion\"B\n" +
 	"\bAclEntry\x12\x1e\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\tR\n" +
@@ -8043,20 +8102,24 @@ const file_metadata_proto_rawDesc = "" +
 	"\tup_to_uid\x18\x05 \x01(\rR\aupToUid\"M\n" +
 	"\x13ClaimRecentResponse\x12\x1b\n" +
 	"\tfirst_uid\x18\x01 \x01(\rR\bfirstUid\x12\x19\n" +
-	"\bnext_uid\x18\x02 \x01(\rR\anextUid\"~\n" +
+	"\bnext_uid\x18\x02 \x01(\rR\anextUid\"\xa3\x01\n" +
 	"\fWatchRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12!\n" +
 	"\fsince_modseq\x18\x03 \x01(\x04R\vsinceModseq\x12\x12\n" +
-	"\x04user\x18\x04 \x01(\tR\x04user\"\xa4\x01\n" +
+	"\x04user\x18\x04 \x01(\tR\x04user\x12#\n" +
+	"\rfollow_rights\x18\x05 \x01(\bR\ffollowRights\"\xdd\x01\n" +
 	"\x06Change\x122\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1e.strata.metadata.v1.ChangeKindR\x04kind\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x16\n" +
 	"\x06modseq\x18\x03 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x04 \x03(\tR\x05flags\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12\x12\n" +
-	"\x04user\x18\x06 \x01(\tR\x04user\"\x9a\x01\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\x12\x16\n" +
+	"\x06rights\x18\a \x01(\tR\x06rights\x12\x1f\n" +
+	"\vacl_version\x18\b \x01(\x04R\n" +
+	"aclVersion\"\x9a\x01\n" +
 	"\vChangeBatch\x124\n" +
 	"\achanges\x18\x01 \x03(\v2\x1a.strata.metadata.v1.ChangeR\achanges\x12%\n" +
 	"\x0ehighest_modseq\x18\x02 \x01(\x04R\rhighestModseq\x12.\n" +
@@ -8310,7 +8373,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x13FLAG_OP_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vFLAG_OP_ADD\x10\x01\x12\x12\n" +
 	"\x0eFLAG_OP_REMOVE\x10\x02\x12\x13\n" +
-	"\x0fFLAG_OP_REPLACE\x10\x03*\xb3\x01\n" +
+	"\x0fFLAG_OP_REPLACE\x10\x03*\xcb\x01\n" +
 	"\n" +
 	"ChangeKind\x12\x1b\n" +
 	"\x17CHANGE_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -8318,7 +8381,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11CHANGE_KIND_FLAGS\x10\x02\x12\x17\n" +
 	"\x13CHANGE_KIND_EXPUNGE\x10\x03\x12\x1f\n" +
 	"\x1bCHANGE_KIND_MAILBOX_DELETED\x10\x04\x12\x1f\n" +
-	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x05*]\n" +
+	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x05\x12\x16\n" +
+	"\x12CHANGE_KIND_RIGHTS\x10\x06*]\n" +
 	"\rMetadataDepth\x12\x17\n" +
 	"\x13METADATA_DEPTH_ZERO\x10\x00\x12\x16\n" +
 	"\x12METADATA_DEPTH_ONE\x10\x01\x12\x1b\n" +
