@@ -43,6 +43,12 @@ import (
 //     the session applies them to its own copy where it may (sync.go).
 //   - Flag slices are never changed in place (a change replaces the slice), so the view and
 //     its sessions share them.
+//   - The view's rights are its user's rights on the mailbox as of aclVersion, the
+//     Mailbox.acl_version of the last CHANGE_KIND_RIGHTS its feed delivered (the feed asks
+//     for them: WatchRequest.follow_rights); they only move to higher versions. aclWanted is
+//     the highest version this frontend has learned otherwise (a SETACL or DELETEACL it
+//     made, a SELECT's GetMailbox): while aclVersion is below it, the view's rights are
+//     stale and sessions read theirs from the metadata service (acl.go, refreshRights).
 //   - Neither lock is held while calling the metadata service or writing to a client. Lock
 //     order: mailViews.mu, then mailView.mu, then changeFeed.mu.
 //   - A view with no session is dropped mailViewLinger later, which ends its Watch stream;
@@ -119,6 +125,31 @@ type mailView struct {
 
 	subs map[*changeFeed]struct{}
 	wake chan struct{} // closed and replaced whenever seen, ready or gone change
+
+	// The user's rights on the mailbox (RFC 4314 2.1) as of aclVersion, once rightsKnown;
+	// aclWanted and the rest: see the invariants above.
+	rights      rights
+	aclVersion  uint64
+	rightsKnown bool
+	aclWanted   uint64
+	// deleted: the feed said the mailbox was deleted or the user may no longer read it;
+	// stopped: the feed stopped for good. Either way its sessions cannot stay.
+	deleted, stopped bool
+	// retired: no longer among the open views (retire), so no ACL version is noted in it;
+	// its sessions read their rights from the metadata service.
+	retired bool
+}
+
+// viewRights is what a session reads of its view's rights before a command.
+type viewRights struct {
+	rights  rights
+	version uint64
+	known   bool // rights and version are set
+	// current: the feed follows the mailbox, and no ACL version this frontend learned of is
+	// newer than version.
+	current bool
+	// gone: the feed said the mailbox was deleted or the user may no longer read it.
+	gone bool
 }
 
 // viewCopy is what a session copies from a view as it joins.
@@ -377,8 +408,10 @@ func (v *mailView) checkReadyLocked() {
 }
 
 // follow runs the view's Watch stream from seen until ctx ends or the feed stops for good.
+// The stream carries the user's rights as well (follow_rights): each new stream starts with
+// them, so a reconnect misses no ACL change either.
 func (v *mailView) follow(ctx context.Context) {
-	req := &metadatapb.WatchRequest{Account: v.key.owner, MailboxId: v.key.mailboxID, User: v.key.user}
+	req := &metadatapb.WatchRequest{Account: v.key.owner, MailboxId: v.key.mailboxID, User: v.key.user, FollowRights: true}
 	// A broken stream resumes from the last MODSEQ seen, so no change is lost.
 	followStream(ctx, v.log, "mailbox change feed",
 		func(ctx context.Context) (recver[metadatapb.ChangeBatch], error) {
@@ -453,6 +486,12 @@ func (v *mailView) apply(batch *metadatapb.ChangeBatch) {
 				}
 			case metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED:
 				deleted = true
+				v.deleted = true
+			case metadatapb.ChangeKind_CHANGE_KIND_RIGHTS:
+				// RFC 4314 4: the rights each later command of the view's sessions checks.
+				if !v.rightsKnown || ch.GetAclVersion() >= v.aclVersion {
+					v.rights, v.aclVersion, v.rightsKnown = rights(ch.GetRights()), ch.GetAclVersion(), true
+				}
 			}
 		}
 		v.removeLocked(expunged)
@@ -500,6 +539,7 @@ func (v *mailView) stop(reason string) {
 	for f := range v.subs {
 		f.stop(reason)
 	}
+	v.stopped = true
 	v.goneLocked()
 	v.mu.Unlock()
 	v.srv.views.forget(v)
@@ -544,6 +584,38 @@ func (v *mailView) join(ctx context.Context, atLeast uint64) (*viewCopy, *change
 	}
 }
 
+// sessionRights returns the view's rights for a session's next command.
+func (v *mailView) sessionRights() viewRights {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return viewRights{
+		rights: v.rights, version: v.aclVersion, known: v.rightsKnown,
+		current: v.rightsKnown && v.aclVersion >= v.aclWanted && !v.retired && !v.stopped,
+		gone:    v.deleted,
+	}
+}
+
+// noteACLVersion records that the mailbox's ACL reached version: until the feed delivers
+// rights as of it, the view's rights are stale.
+func (v *mailView) noteACLVersion(version uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.aclWanted = max(v.aclWanted, version)
+}
+
+// noteACLVersion records an ACL version of owner's mailbox in every view of it (one per
+// user): this frontend changed its ACL (SETACL, DELETEACL), so each user's rights may have
+// changed, and none of its sessions may use rights older than that (acl.go).
+func (r *mailViews) noteACLVersion(owner string, mailboxID, version uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, v := range r.views {
+		if key.owner == owner && key.mailboxID == mailboxID {
+			v.noteACLVersion(version)
+		}
+	}
+}
+
 // leave removes a session's feed from the view and gives back its reference.
 func (v *mailView) leave(f *changeFeed) {
 	v.mu.Lock()
@@ -555,6 +627,7 @@ func (v *mailView) leave(f *changeFeed) {
 // retire closes a view that no new session may join (its UIDVALIDITY is not the mailbox's).
 func (v *mailView) retire() {
 	v.mu.Lock()
+	v.retired = true
 	v.goneLocked()
 	v.mu.Unlock()
 	v.srv.views.forget(v)

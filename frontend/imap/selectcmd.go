@@ -60,9 +60,12 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
+	// Sessions of the view use no rights older than those this SELECT read (acl.go).
+	feed.view.noteACLVersion(mb.GetAclVersion())
 	s := &selected{
 		owner:       ref.owner,
 		rights:      granted,
+		aclVersion:  mb.GetAclVersion(),
 		mailboxID:   mb.GetId(),
 		name:        mb.GetName(),
 		specialUse:  mb.GetSpecialUse(),

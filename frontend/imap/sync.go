@@ -30,9 +30,11 @@ type selected struct {
 	// readOnly is EXAMINE (RFC 9051 6.3.3), or SELECT without a right to change anything
 	// (RFC 4314 5.2).
 	readOnly bool
-	// rights are the session's rights on the mailbox (RFC 4314 2.1), re-read before each
-	// command when the mailbox is another owner's (refreshRights).
-	rights rights
+	// rights are the session's rights on the mailbox (RFC 4314 2.1) as of the mailbox's ACL
+	// version aclVersion, brought up to date before each command when the mailbox is
+	// another owner's (refreshRights).
+	rights     rights
+	aclVersion uint64
 
 	uids    []uint32
 	flags   [][]string
