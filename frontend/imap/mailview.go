@@ -616,6 +616,45 @@ func (r *mailViews) noteACLVersion(owner string, mailboxID, version uint64) {
 	}
 }
 
+// open returns the open view of key, or nil when there is none; it takes no reference.
+func (r *mailViews) open(key viewKey) *mailView {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.views[key]
+}
+
+// deletedUIDs returns the UIDs of the view's messages that have \Deleted, once the view is
+// ready and holds the mailbox at least as of atLeast (as join waits for it), for STATUS
+// DELETED (RFC 9051 6.3.11) without listing the mailbox. A view that went away meanwhile
+// returns errViewGone, as does one of another UIDVALIDITY than uidValidity: the caller
+// lists the mailbox.
+func (v *mailView) deletedUIDs(ctx context.Context, uidValidity uint32, atLeast uint64) ([]uint32, error) {
+	for {
+		v.mu.Lock()
+		switch {
+		case v.gone || v.loadErr != nil || v.loaded && v.uidValidity != uidValidity:
+			v.mu.Unlock()
+			return nil, errViewGone
+		case v.ready && v.seen >= atLeast:
+			var uids []uint32
+			for i, flags := range v.flags {
+				if slices.Contains(flags, `\Deleted`) {
+					uids = append(uids, v.uids[i])
+				}
+			}
+			v.mu.Unlock()
+			return uids, nil
+		}
+		wake := v.wake
+		v.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // leave removes a session's feed from the view and gives back its reference.
 func (v *mailView) leave(f *changeFeed) {
 	v.mu.Lock()
