@@ -198,18 +198,47 @@ const (
 
 // fetchRecords returns the stored records of uids in the selected mailbox, by UID, with the
 // structure's parts when withStructure. With parts structureHeader and headerFields, the
-// header holds only the fields of those names.
+// header holds at least the fields of those names. The records' flags and MODSEQs are not
+// to be used (the session's view has them), and the records are not to be changed: they
+// may be shared through the record cache.
 func (c *conn) fetchRecords(uids []uint32, withStructure bool, parts structureParts, headerFields []string) (map[uint32]*metadatapb.MessageRecord, error) {
-	return c.fetchRecordsOf(c.sel.owner, c.sel.mailboxID, uids, withStructure, parts, headerFields)
+	s := c.sel
+	return c.fetchRecordsOf(s.owner, s.mailboxID, s.uidValidity, uids, withStructure, parts, headerFields)
 }
 
-// fetchRecordsOf is fetchRecords for a mailbox of owner.
-func (c *conn) fetchRecordsOf(owner string, mailboxID uint64, uids []uint32, withStructure bool, parts structureParts, headerFields []string) (map[uint32]*metadatapb.MessageRecord, error) {
+// fetchRecordsOf is fetchRecords for a mailbox of owner with UIDVALIDITY uidValidity. In the
+// session's own mailboxes, the records the frontend's record cache holds are taken from it
+// and those fetched are put in it (recordcache.go); a header is then fetched whole, so that
+// it serves a search for any field.
+func (c *conn) fetchRecordsOf(owner string, mailboxID uint64, uidValidity uint32, uids []uint32, withStructure bool, parts structureParts, headerFields []string) (map[uint32]*metadatapb.MessageRecord, error) {
 	records := make(map[uint32]*metadatapb.MessageRecord, len(uids))
+	cache := c.srv.records
+	if owner != c.accountName() {
+		cache = nil // RFC 4314: another owner's mailbox is read under the rights in force
+	}
+	key := recordKey{owner: owner, mailboxID: mailboxID, uidValidity: uidValidity, parts: recordParts{withStructure, parts}}
+	missing := uids
+	if cache != nil {
+		headerFields = nil
+		missing = nil
+		for _, uid := range uids {
+			key.uid = uid
+			if rec := cache.get(key); rec != nil {
+				records[uid] = rec
+			} else {
+				missing = append(missing, uid)
+			}
+		}
+		if len(missing) == 0 {
+			return records, nil
+		}
+	}
+	atTestHook("fetch records")
+	fetched := make(map[uint32]*metadatapb.MessageRecord, len(missing))
 	err := c.withRetry(func(ctx context.Context) error {
-		clear(records)
+		clear(fetched)
 		stream, err := c.srv.cfg.Metadata.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{
-			Account: owner, MailboxId: mailboxID, Uids: uidRanges(uids), WithStructure: withStructure,
+			Account: owner, MailboxId: mailboxID, Uids: uidRanges(missing), WithStructure: withStructure,
 			HeaderOnly:   parts&structureHeader != 0,
 			EnvelopeOnly: parts&structureEnvelope != 0,
 			PreviewOnly:  parts&structurePreview != 0,
@@ -227,11 +256,18 @@ func (c *conn) fetchRecordsOf(owner string, mailboxID uint64, uids []uint32, wit
 			if err != nil {
 				return err
 			}
-			records[rec.GetUid()] = rec
+			fetched[rec.GetUid()] = rec
 		}
 	})
 	if err != nil {
 		return nil, rpcStatus(err, imapresp.CodeNonExistent, "fetch messages")
+	}
+	for uid, rec := range fetched {
+		if cache != nil {
+			key.uid = uid
+			cache.put(key, rec)
+		}
+		records[uid] = rec
 	}
 	return records, nil
 }

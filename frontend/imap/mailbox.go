@@ -631,7 +631,7 @@ func (c *conn) countDeleted(ref mailboxRef, mb *metadatapb.Mailbox, withSize boo
 	}
 	for start := 0; start < len(d.uids); start += fetchBatch {
 		batch := d.uids[start:min(start+fetchBatch, len(d.uids))]
-		records, err := c.fetchRecordsOf(ref.owner, mb.GetId(), batch, false, structureAll, nil)
+		records, err := c.fetchRecordsOf(ref.owner, mb.GetId(), mb.GetUidValidity(), batch, false, structureAll, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -93,6 +93,9 @@ type Config struct {
 	// Learner, when set, is told of the messages users move into or out of their \Junk
 	// mailbox or flag $Junk or $NotJunk (learn.go); nil turns spam learning off.
 	Learner Learner
+	// RecordCacheBytes is the budget of the cache of messages' unchanging stored parts
+	// (recordcache.go); 0 takes the default of 64 MiB, a negative value turns it off.
+	RecordCacheBytes int
 }
 
 // Limits bound what clients can hold of a server.
@@ -156,6 +159,7 @@ type Server struct {
 	metrics *serverMetrics
 	panics  atomic.Uint64 // panics recovered (recoverPanic)
 	views   mailViews     // the shared views of the selected mailboxes (mailview.go)
+	records *recordCache  // the messages' unchanging parts (recordcache.go); nil: none
 }
 
 // RecoveredPanics returns how many panics the server's goroutines have recovered from since
@@ -202,6 +206,9 @@ func NewServer(cfg Config) *Server {
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = defaultMaxMessageSize
 	}
+	if cfg.RecordCacheBytes == 0 {
+		cfg.RecordCacheBytes = defaultRecordCacheBytes
+	}
 	return &Server{
 		cfg:    cfg,
 		limits: cfg.Limits.withDefaults(),
@@ -211,6 +218,7 @@ func NewServer(cfg Config) *Server {
 			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Timeout: writeTimeout, NewRequestID: newRequestID,
 		},
 		metrics: newServerMetrics(),
+		records: newRecordCache(cfg.RecordCacheBytes),
 	}
 }
 
