@@ -478,9 +478,16 @@ func (n *Node) awaitLeader(ctx context.Context) bool {
 // ReadBarrier returns once a read of this node's FSM is linearizable: this node is the leader,
 // it has completed a Barrier in its term, a quorum still confirms it as leader, and its FSM has
 // applied everything committed when the read began. It fails with NotLeaderError on a follower.
+//
+// The leader of a group whose only voter it is (the embedded mode) skips the quorum check
+// and the wait: no other node can win an election, and every write acknowledged before the
+// read began was applied here before Apply returned, so the FSM as it is holds them all.
 func (n *Node) ReadBarrier(ctx context.Context) error {
 	if err := n.leaderBarrier(ctx); err != nil {
 		return fmt.Errorf("read barrier: %w", err)
+	}
+	if n.soleVoter() {
+		return nil
 	}
 	commit := n.raft.CommitIndex()
 	if err := n.await(ctx, n.raft.VerifyLeader()); err != nil {
@@ -557,6 +564,26 @@ func (n *Node) LastLeaderContact() time.Time { return n.raft.LastContact() }
 
 // IsLeader reports whether this node currently believes it is the leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// soleVoter reports whether this node is the leader and the only voter of the latest
+// configuration it knows (which a leader itself appends: a voter being added counts from
+// then on, before it commits). GetConfiguration reads it without a round trip to raft.
+func (n *Node) soleVoter() bool {
+	if n.raft.State() != raft.Leader {
+		return false
+	}
+	self := false
+	for _, s := range n.raft.GetConfiguration().Configuration().Servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		if s.ID != raft.ServerID(n.id) {
+			return false
+		}
+		self = true
+	}
+	return self
+}
 
 // Leader returns the server ID and address of the leader this node knows of, or empty strings.
 func (n *Node) Leader() (id, addr string) {

@@ -753,3 +753,44 @@ func TestPartitionedFollowerDoesNotDeposeLeader(t *testing.T) {
 			leader.ID(), leader.IsLeader(), leader.Raft().CurrentTerm(), term)
 	}
 }
+
+// TestSoleVoterReads: the leader of a group whose only voter it is serves linearizable
+// reads without a quorum check (ReadBarrier's fast path), and stops doing so once another
+// voter is in its configuration; a nonvoter does not count.
+func TestSoleVoterReads(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	cfg := testConfig(t, "n1", dirs[0], openKVFSM(t, filepath.Join(dirs[0], "fsm.db"), false))
+	cfg.Bootstrap = true
+	leader := openNode(t, cfg)
+	ctx := ctxFor(t)
+	if err := leader.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, leader, "a=1")
+	if !leader.soleVoter() {
+		t.Fatal("a bootstrapped single node is not its group's sole voter")
+	}
+	if err := leader.ReadBarrier(ctx); err != nil {
+		t.Fatalf("read barrier of the sole voter: %v", err)
+	}
+	nonvoter := openNode(t, testConfig(t, "r1", dirs[1], openKVFSM(t, filepath.Join(dirs[1], "fsm.db"), false)))
+	if err := leader.AddNonvoter(ctx, nonvoter.ID(), nonvoter.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if !leader.soleVoter() {
+		t.Fatal("a nonvoter made the leader no longer the sole voter")
+	}
+	if nonvoter.soleVoter() {
+		t.Fatal("a nonvoter takes itself for the sole voter")
+	}
+	voter := openNode(t, testConfig(t, "n2", dirs[2], openKVFSM(t, filepath.Join(dirs[2], "fsm.db"), false)))
+	if err := leader.AddVoter(ctx, voter.ID(), voter.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if leader.soleVoter() {
+		t.Fatal("the leader of two voters takes itself for the sole voter")
+	}
+	if err := leader.ReadBarrier(ctx); err != nil {
+		t.Fatalf("read barrier with two voters: %v", err)
+	}
+}
