@@ -2,8 +2,10 @@
 // tests: a single-voter Raft group with the metadata FSM, the metadata gRPC service on a
 // loopback listener, the blob store (the filesystem, or an S3 bucket behind an in-memory body
 // cache), the IMAP frontend, the LMTP intake and the ManageSieve server. The frontends reach
-// metadata only through gRPC, metadata changes only through the Raft log, and bodies only
-// through the blobstore interface, exactly as in a cluster.
+// metadata only through the gRPC client interface (in this process a connection that calls
+// the service's handlers directly, internal/inproc, with the messages encoded as on the
+// wire), metadata changes only through the Raft log, and bodies only through the blobstore
+// interface, exactly as in a cluster.
 package embedded
 
 import (
@@ -22,7 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/blobstore"
@@ -34,8 +35,8 @@ import (
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
-	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/frontend/outbound"
+	"github.com/strata-mail/strata/internal/inproc"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -123,7 +124,7 @@ type Server struct {
 	node      *replication.Node
 	grpcSrv   *grpc.Server
 	grpcLn    net.Listener
-	conn      *grpc.ClientConn
+	inproc    *inproc.Conn // the metadata service, for this process's callers
 	frontend  *imap.Server
 	imapLn    net.Listener
 	imapsLn   net.Listener
@@ -239,15 +240,15 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if s.spamLearner, err = cfg.Rspamd.NewLearner(cfg.Logger); err != nil {
 		return nil, err
 	}
-	s.conn, err = grpc.NewClient(s.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(metaclient.MaxResponseBytes)))
-	if err != nil {
-		return nil, fmt.Errorf("dial metadata at %s: %w", s.grpcLn.Addr(), err)
-	}
-	client := metadatapb.NewMetadataClient(s.conn)
+	// The components of this process call the metadata service in the process (inproc:
+	// no socket, no HTTP/2, no goroutine hops per call); the gRPC listener serves the admin
+	// commands and other processes.
+	svc := metadata.NewService(s.node, s.fsm, cfg.Logger)
+	s.inproc = inproc.New()
+	metadatapb.RegisterMetadataServer(s.inproc, svc)
+	client := metadatapb.NewMetadataClient(s.inproc)
 	collector := &gc.Collector{Metadata: client, Blobs: blobs, Logger: cfg.Logger}
 	grace := cmp.Or(cfg.BlobGCGrace, gc.DefaultGrace)
-	svc := metadata.NewService(s.node, s.fsm, cfg.Logger)
 	s.grpcSrv = grpc.NewServer(svc.ConsistencyOptions()...)
 	metadatapb.RegisterMetadataServer(s.grpcSrv, svc)
 	metadatapb.RegisterBlobAdminServer(s.grpcSrv, &gc.AdminServer{Collector: collector, Grace: grace})
@@ -517,7 +518,7 @@ func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
 func (s *Server) Outbound() *outbound.Queue { return s.outbound }
 
 // Metadata returns a client of the server's metadata service.
-func (s *Server) Metadata() metadatapb.MetadataClient { return metadatapb.NewMetadataClient(s.conn) }
+func (s *Server) Metadata() metadatapb.MetadataClient { return metadatapb.NewMetadataClient(s.inproc) }
 
 // Shutdown says BYE to IMAP clients, stops the gRPC service and closes Raft and the FSM.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -545,9 +546,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.outbound != nil {
 		// After the listeners that enqueue; what is queued stays in the spool.
 		errs = append(errs, s.outbound.Close())
-	}
-	if s.conn != nil {
-		errs = append(errs, s.conn.Close())
 	}
 	if s.grpcSrv != nil {
 		stopped := make(chan struct{})
