@@ -201,9 +201,21 @@ const (
 // header holds at least the fields of those names. The records' flags and MODSEQs are not
 // to be used (the session's view has them), and the records are not to be changed: they
 // may be shared through the record cache.
+//
+// A message whose EXPUNGE waits in the session's feed (RFC 9051 7.5.1 holds it back during
+// FETCH, STORE and SEARCH) has no record, as the metadata service would give none: its body
+// may be collected an hour after the expunge (blobstore/gc), which a cached record would not
+// know of.
 func (c *conn) fetchRecords(uids []uint32, withStructure bool, parts structureParts, headerFields []string) (map[uint32]*metadatapb.MessageRecord, error) {
 	s := c.sel
-	return c.fetchRecordsOf(s.owner, s.mailboxID, s.uidValidity, uids, withStructure, parts, headerFields)
+	records, err := c.fetchRecordsOf(s.owner, s.mailboxID, s.uidValidity, uids, withStructure, parts, headerFields)
+	if err != nil || s.feed == nil {
+		return records, err
+	}
+	for _, uid := range s.feed.pendingExpunges() {
+		delete(records, uid)
+	}
+	return records, nil
 }
 
 // fetchRecordsOf is fetchRecords for a mailbox of owner with UIDVALIDITY uidValidity. In the

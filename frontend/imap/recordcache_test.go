@@ -1,12 +1,15 @@
 package imap_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/internal/testwait"
 )
 
 // countFetches counts the FetchMessages calls of the engine (its "fetch records" test
@@ -80,4 +83,31 @@ func TestRecordCacheNotInOthersMailboxes(t *testing.T) {
 	}
 	a.ok("SETACL Team " + bob + " l")
 	b.writeExpect("n FETCH 1 (ENVELOPE)\r\n", "* BYE ")
+}
+
+// TestRecordCacheExpungeHeldBack: a message expunged by another session, whose EXPUNGE the
+// session cannot be told of during FETCH (RFC 9051 7.5.1), is fetched with no data once the
+// expunge reached the session, as the metadata service answers, though its record is in
+// the cache; NOOP then reports the EXPUNGE.
+func TestRecordCacheExpungeHeldBack(t *testing.T) {
+	srv, c := startWithInbox(t, "one", "two", "three")
+	c.Logout()
+	a := loginRaw(t, srv)
+	a.ok("SELECT INBOX")
+	if got := a.ok("FETCH 2 (ENVELOPE)"); len(got) != 1 {
+		t.Fatalf("FETCH 2 (ENVELOPE): %q", got)
+	}
+	b := loginRaw(t, srv)
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 2 +FLAGS.SILENT (\Deleted)`)
+	b.ok("EXPUNGE")
+	testwait.Until(t, 5*time.Second, func() error {
+		for _, l := range a.ok("FETCH 2 (ENVELOPE)") {
+			if strings.Contains(l, "ENVELOPE") {
+				return fmt.Errorf("FETCH of the expunged message still answers: %q", l)
+			}
+		}
+		return nil
+	})
+	okWith(t, a, "NOOP", "* 2 EXPUNGE")
 }

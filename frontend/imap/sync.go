@@ -146,6 +146,19 @@ func (f *changeFeed) take(allowExpunge, allowFlags bool) []*metadatapb.Change {
 	return changes
 }
 
+// pendingExpunges returns the UIDs of the EXPUNGE changes waiting in the feed.
+func (f *changeFeed) pendingExpunges() []uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var uids []uint32
+	for _, ch := range f.pending {
+		if ch.GetKind() == metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE {
+			uids = append(uids, ch.GetUid())
+		}
+	}
+	return uids
+}
+
 // arrivals returns a channel that is closed when the next batch arrives, whatever is
 // pending now: a session that leaves some changes queued waits on it for new ones.
 func (f *changeFeed) arrivals() <-chan struct{} {
