@@ -38,6 +38,8 @@ type recordCache struct {
 	used    int
 	entries map[recordKey]*list.Element // of *cachedRecord
 	lru     list.List                   // front: most recently used
+
+	hits, misses uint64 // lookups, for the metrics
 }
 
 // recordKey names a cached record: a message and the parts of it the record carries.
@@ -84,10 +86,22 @@ func (rc *recordCache) get(key recordKey) *metadatapb.MessageRecord {
 	defer rc.mu.Unlock()
 	e := rc.entries[key]
 	if e == nil {
+		rc.misses++
 		return nil
 	}
+	rc.hits++
 	rc.lru.MoveToFront(e)
 	return e.Value.(*cachedRecord).rec
+}
+
+// stats returns the lookups that found a record and those that did not, and the bytes held.
+func (rc *recordCache) stats() (hits, misses uint64, held int) {
+	if rc == nil {
+		return 0, 0, 0
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.hits, rc.misses, rc.used
 }
 
 // put keeps rec under key, with its flags and modseq cleared (rec is the caller's, as the

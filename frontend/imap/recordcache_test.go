@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/internal/testwait"
 )
 
@@ -30,7 +32,11 @@ func countFetches(t *testing.T) *atomic.Int32 {
 // reads the whole header once and serves other fields from it.
 func TestRecordCache(t *testing.T) {
 	fetches := countFetches(t)
-	srv, c := startWithInbox(t, "one", "two", "three")
+	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.MetricsListen = "127.0.0.1:0" })
+	c := login(t, srv)
+	for _, subject := range []string{"one", "two", "three"} {
+		appendMessage(t, c, "INBOX", testMessage(subject, subject))
+	}
 	c.Logout()
 	rc := loginRaw(t, srv)
 	rc.ok("SELECT INBOX")
@@ -66,6 +72,17 @@ func TestRecordCache(t *testing.T) {
 	}
 	ask("FETCH 1 (RFC822.SIZE BODY.PEEK[])", 1)
 	ask("FETCH 1:3 (BODYSTRUCTURE)", 1)
+	value, _ := embeddedtest.Scrape(t, srv.MetricsAddr())
+	// Misses: 3 envelopes, 3 headers, 1 body record, 3 structures; every other lookup hit.
+	if misses := value(`strata_imap_record_cache_lookups_total{result="miss"}`); misses != 10 {
+		t.Errorf("%v record cache misses, want 10", misses)
+	}
+	if hits := value(`strata_imap_record_cache_lookups_total{result="hit"}`); hits < 10 {
+		t.Errorf("%v record cache hits, want 10 or more", hits)
+	}
+	if held := value(`strata_imap_record_cache_bytes`); held <= 0 {
+		t.Errorf("record cache holds %v bytes", held)
+	}
 }
 
 // TestRecordCacheNotInOthersMailboxes: a session in another owner's mailbox reads every
