@@ -220,18 +220,20 @@ func (c *conn) fetchRecords(uids []uint32, withStructure bool, parts structurePa
 
 // fetchRecordsOf is fetchRecords for a mailbox of owner with UIDVALIDITY uidValidity. In the
 // session's own mailboxes, the records the frontend's record cache holds are taken from it
-// and those fetched are put in it (recordcache.go); a header is then fetched whole, so that
-// it serves a search for any field.
+// and those fetched are put in it (recordcache.go), a header trimmed to headerFields under
+// those names.
 func (c *conn) fetchRecordsOf(owner string, mailboxID uint64, uidValidity uint32, uids []uint32, withStructure bool, parts structureParts, headerFields []string) (map[uint32]*metadatapb.MessageRecord, error) {
 	records := make(map[uint32]*metadatapb.MessageRecord, len(uids))
 	cache := c.srv.records
 	if owner != c.accountName() {
 		cache = nil // RFC 4314: another owner's mailbox is read under the rights in force
 	}
-	key := recordKey{owner: owner, mailboxID: mailboxID, uidValidity: uidValidity, parts: recordParts{withStructure, parts}}
+	key := recordKey{owner: owner, mailboxID: mailboxID, uidValidity: uidValidity, parts: recordParts{withStructure: withStructure, structure: parts}}
+	if withStructure && parts&structureHeader != 0 {
+		key.parts.headerFields = headerFieldsKey(headerFields)
+	}
 	missing := uids
 	if cache != nil {
-		headerFields = nil
 		missing = nil
 		for _, uid := range uids {
 			key.uid = uid

@@ -2,6 +2,8 @@ package imap
 
 import (
 	"container/list"
+	"slices"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/proto"
@@ -51,11 +53,26 @@ type recordKey struct {
 	parts       recordParts
 }
 
-// recordParts are the parts a record carries: with a structure or not, and which parts of
-// it (structureParts).
+// recordParts are the parts a record carries: with a structure or not, which parts of it
+// (structureParts), and for a header trimmed to some fields (FetchMessagesRequest
+// header_fields), their names, lower-case, sorted and joined by NULs.
 type recordParts struct {
 	withStructure bool
 	structure     structureParts
+	headerFields  string
+}
+
+// headerFieldsKey is the headerFields of recordParts for a request of names.
+func headerFieldsKey(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	lower := make([]string, len(names))
+	for i, n := range names {
+		lower[i] = strings.ToLower(n)
+	}
+	slices.Sort(lower)
+	return strings.Join(slices.Compact(lower), "\x00")
 }
 
 type cachedRecord struct {

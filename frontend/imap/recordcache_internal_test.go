@@ -59,3 +59,13 @@ func TestRecordCacheBudget(t *testing.T) {
 		t.Error("a nil cache returned a record")
 	}
 }
+
+// TestHeaderFieldsKey: the same set of field names, in any order and case, is one key.
+func TestHeaderFieldsKey(t *testing.T) {
+	if a, b := headerFieldsKey([]string{"Subject", "FROM", "subject"}), headerFieldsKey([]string{"from", "Subject"}); a != b || a != "from\x00subject" {
+		t.Errorf("keys %q and %q, want both from\\x00subject", a, b)
+	}
+	if got := headerFieldsKey(nil); got != "" {
+		t.Errorf("key of no fields %q", got)
+	}
+}
