@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	grpcmd "google.golang.org/grpc/metadata"
@@ -163,5 +165,41 @@ func TestCallsAndStreams(t *testing.T) {
 	}
 	if got, err := count("failed"); status.Code(err) != codes.FailedPrecondition || len(got) != 3 {
 		t.Errorf("Count ending in an error = %v, %v; want 3 messages, then FailedPrecondition", got, err)
+	}
+}
+
+// BenchmarkUnaryCall compares one unary call (grpc's health Check) through a Conn with the
+// same call over a loopback gRPC connection, the path that `strata serve` took before.
+//
+//	go test ./internal/inproc -run '^$' -bench UnaryCall -count 3
+func BenchmarkUnaryCall(b *testing.B) {
+	hs := health.NewServer()
+	conn := New()
+	healthpb.RegisterHealthServer(conn, hs)
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	go srv.Serve(ln)
+	b.Cleanup(srv.Stop)
+	loopback, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { loopback.Close() })
+	for _, c := range []struct {
+		name string
+		conn grpc.ClientConnInterface
+	}{{"inproc", conn}, {"loopback", loopback}} {
+		client := healthpb.NewHealthClient(c.conn)
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := client.Check(b.Context(), &healthpb.HealthCheckRequest{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
