@@ -572,10 +572,10 @@ func TestParseRights(t *testing.T) {
 }
 
 // watchRights opens a Watch stream of user on owner's mailbox that follows the user's
-// rights (WatchRequest.follow_rights).
-func (s *testService) watchRights(user, owner string, mailbox, since uint64) *watcher {
+// rights (WatchRequest.follow_rights), holding those of ACL version known.
+func (s *testService) watchRights(user, owner string, mailbox, since, known uint64) *watcher {
 	ctx, cancel := context.WithCancel(s.t.Context())
-	stream, err := s.client.Watch(ctx, &metadatapb.WatchRequest{User: user, Account: owner, MailboxId: mailbox, SinceModseq: since, FollowRights: true})
+	stream, err := s.client.Watch(ctx, &metadatapb.WatchRequest{User: user, Account: owner, MailboxId: mailbox, SinceModseq: since, FollowRights: true, KnownAclVersion: known})
 	if err != nil {
 		cancel()
 		s.t.Fatalf("watch: %v", err)
@@ -619,9 +619,10 @@ func (w *watcher) next(t *testing.T) string {
 	return ""
 }
 
-// TestWatchFollowsRights: a Watch with follow_rights starts with the user's rights and
-// sends them again with every change of the mailbox's ACL, at the ACL version that
-// SetAcl answered and GetMailbox shows, without a MODSEQ; losing r ends it (RFC 4314 4).
+// TestWatchFollowsRights: a Watch with follow_rights starts with the user's rights when
+// they are of another ACL version than the watcher holds, and sends them again with every
+// change of the mailbox's ACL, at the ACL version that SetAcl answered and GetMailbox shows,
+// without a MODSEQ; losing r ends it (RFC 4314 4).
 func TestWatchFollowsRights(t *testing.T) {
 	s := startService(t)
 	s.setupTenants()
@@ -635,14 +636,16 @@ func TestWatchFollowsRights(t *testing.T) {
 		t.Fatalf("bob's GetMailbox: version %d, rights %q", mb.GetAclVersion(), mb.GetMyRights())
 	}
 	since := mb.GetHighestModseq()
-	wb := s.watchRights(bob, alice, team.GetId(), since)
+	wb := s.watchRights(bob, alice, team.GetId(), since, 0)
 	if got, want := wb.next(t), fmt.Sprintf("%d: rights/lr@1", since); got != want {
 		t.Fatalf("bob's first batch %q, want %q", got, want)
 	}
-	wa := s.watchRights(alice, alice, team.GetId(), since)
+	wa := s.watchRights(alice, alice, team.GetId(), since, 0)
 	if got, want := wa.next(t), fmt.Sprintf("%d: rights/lrswipkxtea@1", since); got != want {
 		t.Fatalf("alice's first batch %q, want %q (the owner's fixed rights)", got, want)
 	}
+	// A watcher that holds the rights of the current version gets none at first.
+	current := s.watchRights(bob, alice, team.GetId(), since, 1)
 
 	if got := s.setACL(alice, alice, "Team", bob, "lrw").GetAclVersion(); got != 2 {
 		t.Fatalf("ACL version after the second SETACL: %d", got)
@@ -652,6 +655,9 @@ func TestWatchFollowsRights(t *testing.T) {
 	}
 	if got, want := wa.next(t), fmt.Sprintf("%d: rights/lrswipkxtea@2", since); got != want {
 		t.Errorf("alice's batch after bob's +w %q, want %q", got, want)
+	}
+	if got, want := current.next(t), fmt.Sprintf("%d: rights/lrw@2", since); got != want {
+		t.Errorf("first batch of the watch that held version 1: %q, want %q", got, want)
 	}
 	// A change of another user's entry is a new version; the rights come again, the same.
 	s.setACL(alice, alice, "Team", carol, "l")

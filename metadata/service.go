@@ -600,7 +600,8 @@ func (s *Service) Watch(req *metadatapb.WatchRequest, stream grpc.ServerStreamin
 	if err != nil {
 		return readStatus(err)
 	}
-	w := &watchState{owner: owner, user: user, mailbox: req.GetMailboxId(), cursor: req.GetSinceModseq(), followRights: req.GetFollowRights()}
+	w := &watchState{owner: owner, user: user, mailbox: req.GetMailboxId(), cursor: req.GetSinceModseq(),
+		followRights: req.GetFollowRights(), sentVersion: req.GetKnownAclVersion()}
 	for {
 		deleted, err := s.sendJournal(stream, w)
 		if err != nil {
@@ -622,7 +623,7 @@ func (s *Service) Watch(req *metadatapb.WatchRequest, stream grpc.ServerStreamin
 
 // watchState is what one Watch stream follows: a mailbox as its user sees it, and the
 // MODSEQ it has sent changes up to; with followRights, also the user's rights, and the ACL
-// version of the rights it sent last.
+// version of the rights the watcher holds (known_acl_version, then the last it was sent).
 type watchState struct {
 	owner, user string
 	mailbox     uint64
@@ -631,17 +632,16 @@ type watchState struct {
 	followRights bool
 	granted      rights // as of aclVersion, the last watchAccess
 	aclVersion   uint64
-	rightsSent   bool
 	sentVersion  uint64
 }
 
-// rightsChange returns the CHANGE_KIND_RIGHTS change the stream owes its watcher: the
-// first of the stream, or one for an ACL version it has not sent; nil when it owes none.
+// rightsChange returns the CHANGE_KIND_RIGHTS change the stream owes its watcher, whose
+// rights are as of another ACL version than the mailbox's; nil when it owes none.
 func (w *watchState) rightsChange() *metadatapb.Change {
-	if !w.followRights || w.rightsSent && w.sentVersion == w.aclVersion {
+	if !w.followRights || w.sentVersion == w.aclVersion {
 		return nil
 	}
-	w.rightsSent, w.sentVersion = true, w.aclVersion
+	w.sentVersion = w.aclVersion
 	return &metadatapb.Change{Kind: metadatapb.ChangeKind_CHANGE_KIND_RIGHTS, Rights: w.granted.String(), AclVersion: w.aclVersion}
 }
 

@@ -43,9 +43,10 @@ import (
 //     the session applies them to its own copy where it may (sync.go).
 //   - Flag slices are never changed in place (a change replaces the slice), so the view and
 //     its sessions share them.
-//   - The view's rights are its user's rights on the mailbox as of aclVersion, the
-//     Mailbox.acl_version of the last CHANGE_KIND_RIGHTS its feed delivered (the feed asks
-//     for them: WatchRequest.follow_rights); they only move to higher versions. aclWanted is
+//   - The view's rights are its user's rights on the mailbox as of aclVersion: those of the
+//     listing's mailbox (Mailbox.my_rights and acl_version), then of each CHANGE_KIND_RIGHTS
+//     its feed delivers (WatchRequest.follow_rights, with the version the view holds); they
+//     only move to higher versions. aclWanted is
 //     the highest version this frontend has learned otherwise (a SETACL or DELETEACL it
 //     made, a SELECT's GetMailbox): while aclVersion is below it, the view's rights are
 //     stale and sessions read theirs from the metadata service (acl.go, refreshRights).
@@ -361,6 +362,9 @@ func (v *mailView) addPage(page *metadatapb.ListMessagesResponse, first bool) {
 	}
 	v.needed = max(v.needed, mb.GetHighestModseq())
 	v.uidNext = max(v.uidNext, mb.GetUidNext())
+	if !v.rightsKnown || mb.GetAclVersion() > v.aclVersion {
+		v.rights, v.aclVersion, v.rightsKnown = rights(mb.GetMyRights()), mb.GetAclVersion(), true
+	}
 	v.uids = append(v.uids, page.GetUids()...)
 	v.modseqs = append(v.modseqs, page.GetModseqs()...)
 	for _, fs := range page.GetFlags() {
@@ -408,8 +412,9 @@ func (v *mailView) checkReadyLocked() {
 }
 
 // follow runs the view's Watch stream from seen until ctx ends or the feed stops for good.
-// The stream carries the user's rights as well (follow_rights): each new stream starts with
-// them, so a reconnect misses no ACL change either.
+// The stream carries the user's rights as well (follow_rights): each new stream sends them
+// first when the ACL changed since the version the view holds, so a reconnect misses no ACL
+// change either.
 func (v *mailView) follow(ctx context.Context) {
 	req := &metadatapb.WatchRequest{Account: v.key.owner, MailboxId: v.key.mailboxID, User: v.key.user, FollowRights: true}
 	// A broken stream resumes from the last MODSEQ seen, so no change is lost.
@@ -417,7 +422,7 @@ func (v *mailView) follow(ctx context.Context) {
 		func(ctx context.Context) (recver[metadatapb.ChangeBatch], error) {
 			atTestHook("mail view watch")
 			v.mu.Lock()
-			req.SinceModseq = v.seen
+			req.SinceModseq, req.KnownAclVersion = v.seen, v.aclVersion
 			v.mu.Unlock()
 			return v.srv.cfg.Metadata.Watch(ctx, req)
 		},

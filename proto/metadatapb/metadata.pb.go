@@ -4252,14 +4252,16 @@ type WatchRequest struct {
 	MailboxId   uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
 	SinceModseq uint64                 `protobuf:"varint,3,opt,name=since_modseq,json=sinceModseq,proto3" json:"since_modseq,omitempty"`
 	User        string                 `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
-	// With follow_rights the stream also carries the user's rights on the mailbox: its first
-	// batch holds a CHANGE_KIND_RIGHTS change with the rights as they are, and every later
-	// change of the mailbox's ACL that the stream sees is sent as another one, before the
-	// journal's changes read with it. A frontend keeps the rights of its sessions current
+	// With follow_rights the stream also carries the user's rights on the mailbox, as a
+	// CHANGE_KIND_RIGHTS change before the journal's changes read with them: first when the
+	// mailbox's ACL version is not known_acl_version (the Mailbox.acl_version of the rights the
+	// watcher holds, from the listing it follows the mailbox from), then after every change
+	// of the ACL that the stream sees. A frontend keeps the rights of its sessions current
 	// from it instead of reading the mailbox before each command (RFC 4314 4).
-	FollowRights  bool `protobuf:"varint,5,opt,name=follow_rights,json=followRights,proto3" json:"follow_rights,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FollowRights    bool   `protobuf:"varint,5,opt,name=follow_rights,json=followRights,proto3" json:"follow_rights,omitempty"`
+	KnownAclVersion uint64 `protobuf:"varint,6,opt,name=known_acl_version,json=knownAclVersion,proto3" json:"known_acl_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *WatchRequest) Reset() {
@@ -4325,6 +4327,13 @@ func (x *WatchRequest) GetFollowRights() bool {
 		return x.FollowRights
 	}
 	return false
+}
+
+func (x *WatchRequest) GetKnownAclVersion() uint64 {
+	if x != nil {
+		return x.KnownAclVersion
+	}
+	return 0
 }
 
 type Change struct {
@@ -8102,14 +8111,15 @@ const file_metadata_proto_rawDesc = "" +
 	"\tup_to_uid\x18\x05 \x01(\rR\aupToUid\"M\n" +
 	"\x13ClaimRecentResponse\x12\x1b\n" +
 	"\tfirst_uid\x18\x01 \x01(\rR\bfirstUid\x12\x19\n" +
-	"\bnext_uid\x18\x02 \x01(\rR\anextUid\"\xa3\x01\n" +
+	"\bnext_uid\x18\x02 \x01(\rR\anextUid\"\xcf\x01\n" +
 	"\fWatchRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12!\n" +
 	"\fsince_modseq\x18\x03 \x01(\x04R\vsinceModseq\x12\x12\n" +
 	"\x04user\x18\x04 \x01(\tR\x04user\x12#\n" +
-	"\rfollow_rights\x18\x05 \x01(\bR\ffollowRights\"\xdd\x01\n" +
+	"\rfollow_rights\x18\x05 \x01(\bR\ffollowRights\x12*\n" +
+	"\x11known_acl_version\x18\x06 \x01(\x04R\x0fknownAclVersion\"\xdd\x01\n" +
 	"\x06Change\x122\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1e.strata.metadata.v1.ChangeKindR\x04kind\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x16\n" +
