@@ -9,8 +9,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -751,5 +753,69 @@ func TestPartitionedFollowerDoesNotDeposeLeader(t *testing.T) {
 	if !leader.IsLeader() || leader.Raft().CurrentTerm() != term {
 		t.Errorf("leader %s after the partition healed: leading %v in term %d, want leading in term %d",
 			leader.ID(), leader.IsLeader(), leader.Raft().CurrentTerm(), term)
+	}
+}
+
+// TestBeforeSnapshotAndEachCommand: Config.BeforeSnapshot runs before every snapshot, and
+// its error fails the snapshot, so the log is not compacted; EachCommand reads every
+// command entry the log holds, in order.
+func TestBeforeSnapshotAndEachCommand(t *testing.T) {
+	dir := t.TempDir()
+	fsm := openKVFSM(t, filepath.Join(dir, "fsm.db"), false)
+	cfg := testConfig(t, "n1", dir, fsm)
+	cfg.Bootstrap = true
+	cfg.TrailingLogs = 1
+	cfg.SnapshotThreshold = 1 << 20 // snapshots are taken explicitly below
+	var calls atomic.Int32
+	var fail atomic.Bool
+	cfg.BeforeSnapshot = func() error {
+		calls.Add(1)
+		if fail.Load() {
+			return errors.New("bodies not synced")
+		}
+		return nil
+	}
+	n := openNode(t, cfg)
+	if err := n.WaitLeader(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 10 {
+		cmd := fmt.Sprintf("k%d=v%d", i, i)
+		apply(t, n, cmd)
+		want = append(want, cmd)
+	}
+	commands := func() []string {
+		var got []string
+		if err := n.EachCommand(func(_ uint64, data []byte) error {
+			got = append(got, string(data))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := commands(); !slices.Equal(got, want) {
+		t.Fatalf("EachCommand read %q, want %q", got, want)
+	}
+	fail.Store(true)
+	if err := n.Raft().Snapshot().Error(); err == nil {
+		t.Fatal("snapshot succeeded although BeforeSnapshot failed")
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("BeforeSnapshot ran %d times, want 1", calls.Load())
+	}
+	if got := commands(); !slices.Equal(got, want) {
+		t.Fatalf("after a failed snapshot EachCommand read %q, want every command %q", got, want)
+	}
+	fail.Store(false)
+	if err := n.Raft().Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("BeforeSnapshot ran %d times, want 2", calls.Load())
+	}
+	if got := commands(); len(got) >= len(want) {
+		t.Fatalf("after a snapshot with TrailingLogs 1 the log still holds %d commands", len(got))
 	}
 }

@@ -358,6 +358,29 @@ func (s *Store) present(ctx context.Context, dirs []string, path string, sum [sh
 	return true, nil
 }
 
+// Check reports whether the object under key is whole: present and hashing to its key.
+// It returns blobstore.ErrNotFound for a missing object and ErrDigestMismatch for one that
+// is not whole (the staging recovery after a machine crash reads every body it may have
+// lost this way).
+func (s *Store) Check(ctx context.Context, key string) error {
+	_, path, sum, ok := s.objectPath(key)
+	if !ok {
+		return fmt.Errorf("check %q: %w", key, blobstore.ErrInvalidKey)
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("check %s: %w", key, blobstore.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("check %s: %w", key, err)
+	}
+	defer f.Close()
+	if err := hashMatches(ctx, f, sum); err != nil {
+		return fmt.Errorf("check %s: %w", key, err)
+	}
+	return nil
+}
+
 // hashMatches reads f and checks its content against sum.
 func hashMatches(ctx context.Context, f *os.File, sum [sha256.Size]byte) error {
 	bufp := chunkPool.Get().(*[]byte)

@@ -96,6 +96,9 @@ type RetryFunc func(call func(ctx context.Context) error) error
 type Committer struct {
 	Metadata metadatapb.MetadataClient
 	Blobs    blobstore.Store
+	// Stage lets a Blobs that is a blobstore.Stager stage bodies (package comment): set
+	// only where a staging recovery runs after a machine crash.
+	Stage bool
 	// Timeout bounds each body's Put and the whole of one Append's refusal retries.
 	Timeout time.Duration
 	// NewRequestID makes the request ID of a retried Append.
@@ -122,7 +125,7 @@ type Stored struct {
 // blobstore.Stager it stages them and starts their syncs; Append waits for those.
 func (c *Committer) Store(ctx context.Context, bodies []Body, log *slog.Logger) (*Stored, error) {
 	s := &Stored{c: c, bodies: bodies, epoch: c.epoch.Load(), log: log}
-	if stager, ok := c.Blobs.(blobstore.Stager); ok {
+	if stager, ok := c.Blobs.(blobstore.Stager); ok && c.Stage {
 		if err := s.stage(ctx, stager); err != nil {
 			return nil, err
 		}

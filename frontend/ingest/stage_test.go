@@ -99,6 +99,7 @@ func TestStagedBodySyncsBesideAppend(t *testing.T) {
 		c := &ingest.Committer{
 			Metadata:     appendWatcher{MetadataClient: srv.Metadata(), t: t, blobs: store, gate: g.gate},
 			Blobs:        g,
+			Stage:        true,
 			Timeout:      30 * time.Second,
 			NewRequestID: embedded.NewRequestID,
 		}
