@@ -819,3 +819,84 @@ func TestBeforeSnapshotAndEachCommand(t *testing.T) {
 		t.Fatalf("after a snapshot with TrailingLogs 1 the log still holds %d commands", len(got))
 	}
 }
+
+// TestTransferToCutOffVoterRetries: a transfer to a voter that cannot be reached for longer
+// than raft's own transfer timeout (one election timeout) is tried again until the
+// caller's deadline, and succeeds once the voter is back.
+func TestTransferToCutOffVoterRetries(t *testing.T) {
+	sources := map[string]string{"127.0.0.41": "n1", "127.0.0.42": "n2", "127.0.0.43": "n3"}
+	var nodes []*Node
+	proxies := map[string]*faultproxy.Proxy{}
+	for i := 1; i <= 3; i++ {
+		id, ip := "n"+strconv.Itoa(i), "127.0.0.4"+strconv.Itoa(i)
+		ln, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bind := ln.Addr().String()
+		ln.Close()
+		proxy, err := faultproxy.Start(faultproxy.Config{Listen: "127.0.0.1:0", Target: bind, Sources: sources})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { proxy.Close() })
+		proxies[id] = proxy
+		dir := t.TempDir()
+		cfg := testConfig(t, id, dir, openKVFSM(t, filepath.Join(dir, "fsm.db"), false))
+		cfg.RaftBind, cfg.RaftAdvertise, cfg.Bootstrap = bind, proxy.Addr(), i == 1
+		nodes = append(nodes, openNode(t, cfg))
+	}
+	n1 := nodes[0]
+	ctx := ctxFor(t)
+	if err := n1.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		if err := n1.AddVoter(ctx, n.ID(), n.Addr()); err != nil {
+			t.Fatalf("add voter %s: %v", n.ID(), err)
+		}
+	}
+	apply(t, n1, "x=1")
+	leader := waitForLeader(t, nodes...)
+	var cut *Node
+	for _, n := range nodes {
+		if n != leader {
+			cut = n
+		}
+	}
+	if err := waitForLeaderKnown(cut, leader); err != nil {
+		t.Fatal(err)
+	}
+	cutOff := func(cutOff bool) {
+		for id, proxy := range proxies {
+			switch {
+			case id == cut.ID() && cutOff:
+				proxy.Drop(faultproxy.AnySource)
+			case id == cut.ID():
+				proxy.Heal(faultproxy.AnySource)
+			case cutOff:
+				proxy.Drop(cut.ID())
+			default:
+				proxy.Heal(cut.ID())
+			}
+		}
+	}
+	cutOff(true)
+	apply(t, leader, "x=2") // the cut-off voter falls behind
+	done := make(chan error, 1)
+	go func() { done <- leader.TransferLeadership(ctx, cut.ID()) }()
+	// Three election timeouts: raft's first transfer attempt gives up after one.
+	time.Sleep(3 * DefaultHeartbeatTimeout)
+	select {
+	case err := <-done:
+		t.Fatalf("the transfer to a cut-off voter ended while it was cut off: %v", err)
+	default:
+	}
+	cutOff(false)
+	if err := <-done; err != nil {
+		t.Fatalf("transfer once the voter is back: %v", err)
+	}
+	if got := waitForLeader(t, nodes...); got != cut {
+		t.Fatalf("leader after the transfer is %s, want %s", got.ID(), cut.ID())
+	}
+}
