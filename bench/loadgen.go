@@ -20,10 +20,10 @@ type Config struct {
 	Password string
 	Clients  int
 	Duration time.Duration
-	Profile  *Profile
+	Profile  *Profile // the mixed workload's; default DefaultProfile
 	Seed     uint64
 	Mailbox  string        // default INBOX
-	Range    int           // messages per FETCH of flags and envelopes; default 20
+	Range    int           // messages per FETCH of flags and envelopes; default 20, DefaultCycleRange in the cycle
 	IdleHold time.Duration // how long an IDLE waits before DONE; default 50 ms
 	Corpus   Corpus        // what APPEND sends
 	Progress io.Writer     // a progress line every second; nil for none
@@ -45,13 +45,6 @@ func (c *Config) defaults() error {
 	if len(c.Users) == 0 {
 		return errors.New("need at least one user")
 	}
-	if c.Profile == nil {
-		p, err := ParseProfile(DefaultProfile)
-		if err != nil {
-			return err
-		}
-		c.Profile = p
-	}
 	return nil
 }
 
@@ -61,37 +54,53 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
+	if cfg.Profile == nil {
+		p, err := ParseProfile(DefaultProfile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Profile = p
+	}
+	rep, _ := runClients(ctx, &cfg, (*worker).runMixed)
+	rep.Scenario = "mixed"
+	rep.Profile = cfg.Profile.String()
+	return rep, nil
+}
+
+// runClients runs loop in cfg.Clients workers until cfg.Duration has passed (or ctx ends)
+// and each loop has returned; it reports what they measured and returns the workers.
+func runClients(ctx context.Context, cfg *Config, loop func(*worker, context.Context)) (*Report, []*worker) {
 	rec := NewRecorder()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	start := time.Now()
 	stopProgress := progress(cfg.Progress, rec, start)
+	workers := make([]*worker, cfg.Clients)
 	var wg sync.WaitGroup
-	for i := 0; i < cfg.Clients; i++ {
+	for i := range workers {
 		w := &worker{
-			cfg:  &cfg,
+			cfg:  cfg,
 			rec:  rec,
 			id:   i,
 			rng:  rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
 			user: cfg.Users[i%len(cfg.Users)],
 		}
+		workers[i] = w
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.run(ctx)
+			loop(w, ctx)
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	stopProgress()
 	rep := rec.Report(elapsed)
-	rep.Scenario = "mixed"
 	rep.Server = cfg.Addr
 	rep.Clients = cfg.Clients
 	rep.Users = len(cfg.Users)
-	rep.Profile = cfg.Profile.String()
 	rep.Seed = cfg.Seed
-	return rep, nil
+	return rep, workers
 }
 
 // progress prints a line to w every second until the returned function is called.
@@ -131,9 +140,10 @@ type worker struct {
 	s         *Session
 	appended  []uint32
 	appendSeq int
+	sessions  int // sessions of the cycle scenario completed without error
 }
 
-func (w *worker) run(ctx context.Context) {
+func (w *worker) runMixed(ctx context.Context) {
 	defer w.drop(true)
 	for ctx.Err() == nil {
 		op := w.cfg.Profile.Pick(w.rng)
@@ -499,11 +509,29 @@ func checkSearch(uids []uint32, exists int) error {
 }
 
 func (w *worker) expunge() (int, error) {
-	uid := w.appended[len(w.appended)-1]
-	w.appended = w.appended[:len(w.appended)-1]
-	if _, _, _, err := w.s.Run(fmt.Sprintf(`UID STORE %d +FLAGS.SILENT (\Deleted)`, uid)); err != nil {
+	if _, err := w.storeDeleted(); err != nil {
 		return 0, err
 	}
+	return w.uidExpunge()
+}
+
+// storeDeleted sets \Deleted on the message the client appended last.
+func (w *worker) storeDeleted() (int, error) {
+	if len(w.appended) == 0 {
+		return 0, &VerifyError{Msg: "no message of this client to delete"}
+	}
+	uid := w.appended[len(w.appended)-1]
+	_, _, _, err := w.s.Run(fmt.Sprintf(`UID STORE %d +FLAGS.SILENT (\Deleted)`, uid))
+	return 0, err
+}
+
+// uidExpunge expunges the message the client appended last, which storeDeleted marked.
+func (w *worker) uidExpunge() (int, error) {
+	if len(w.appended) == 0 {
+		return 0, &VerifyError{Msg: "no message of this client to expunge"}
+	}
+	uid := w.appended[len(w.appended)-1]
+	w.appended = w.appended[:len(w.appended)-1]
 	// RFC 4315 2.1: UID EXPUNGE removes only the given UIDs.
 	res, _, _, err := w.s.Run(fmt.Sprintf("UID EXPUNGE %d", uid))
 	if err != nil {
