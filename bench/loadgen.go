@@ -325,7 +325,9 @@ func appendMessage(s *Session, mailbox string, msg []byte) (uint32, error) {
 // racing wraps a read or flag change of a mailbox that other clients share: when its
 // check fails, a NOOP shows whether another client expunged messages meanwhile, which
 // explains a missing or stale answer (RFC 2180 4.1); only an unexplained mismatch counts as
-// an error.
+// an error. The NOOP is repeated for up to about a second: the other client's expunge may
+// have committed before this command ran and still be on its way to this session (in a
+// cluster it comes through the frontend's change feed, a few milliseconds after the commit).
 func (w *worker) racing(fn func() (int, error)) func() (int, error) {
 	return func() (int, error) {
 		n, err := fn()
@@ -333,12 +335,42 @@ func (w *worker) racing(fn func() (int, error)) func() (int, error) {
 		if err == nil || !errors.As(err, &ve) || w.cfg.Clients <= len(w.cfg.Users) {
 			return n, err
 		}
-		res, nerr := w.s.Exec("NOOP")
-		if _, _, aerr := w.s.Absorb(res); nerr == nil && aerr == nil && countUntagged(res, "EXPUNGE") > 0 {
-			return n, nil
+		seq := ve.Seq
+		for wait := 10 * time.Millisecond; ; wait *= 2 {
+			res, nerr := w.s.Exec("NOOP")
+			if _, _, aerr := w.s.Absorb(res); nerr != nil || aerr != nil {
+				return n, err
+			}
+			var gone bool
+			if gone, seq = expunged(res, seq); gone {
+				return n, nil
+			}
+			if wait > 640*time.Millisecond {
+				return n, err
+			}
+			time.Sleep(wait)
 		}
-		return n, err
 	}
+}
+
+// expunged reports whether res's EXPUNGE responses remove message seq, and the number seq
+// has after them: each EXPUNGE renumbers the messages after it at once (RFC 9051 7.4.1).
+// Seq 0 stands for any message: any EXPUNGE removes it.
+func expunged(res *Result, seq int) (bool, int) {
+	for _, r := range res.Untagged {
+		num, after, _ := strings.Cut(r.Text[2:], " ")
+		n, err := strconv.Atoi(num)
+		if err != nil || !strings.EqualFold(after, "EXPUNGE") {
+			continue
+		}
+		switch {
+		case seq == 0 || n == seq:
+			return true, 0
+		case n < seq:
+			seq--
+		}
+	}
+	return false, seq
 }
 
 // seqRange picks up to n consecutive sequence numbers in the mailbox.
@@ -372,25 +404,25 @@ func checkFetched(fetches []FetchData, lo, hi int, items ...string) (map[int]*Fe
 	for seq := lo; seq <= hi; seq++ {
 		f := got[seq]
 		if f == nil {
-			return nil, &VerifyError{Msg: fmt.Sprintf("no FETCH response for message %d of %d:%d", seq, lo, hi)}
+			return nil, &VerifyError{Msg: fmt.Sprintf("no FETCH response for message %d of %d:%d", seq, lo, hi), Seq: seq}
 		}
 		for _, item := range items {
 			v, ok := f.Items[item]
 			if !ok {
-				return nil, &VerifyError{Msg: fmt.Sprintf("message %d: no %s", seq, item)}
+				return nil, &VerifyError{Msg: fmt.Sprintf("message %d: no %s", seq, item), Seq: seq}
 			}
 			switch item {
 			case "UID":
 				if f.UID() == 0 {
-					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: UID %q", seq, v.Atom)}
+					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: UID %q", seq, v.Atom), Seq: seq}
 				}
 			case "FLAGS":
 				if !v.IsList {
-					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: FLAGS is not a list", seq)}
+					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: FLAGS is not a list", seq), Seq: seq}
 				}
 			case "ENVELOPE":
 				if !v.IsList || len(v.List) != 10 { // RFC 9051 7.5.2: ten fields
-					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: ENVELOPE of %d fields", seq, len(v.List))}
+					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: ENVELOPE of %d fields", seq, len(v.List)), Seq: seq}
 				}
 			}
 		}
@@ -422,7 +454,7 @@ func (w *worker) fetchBody() (int, error) {
 	size, _ := strconv.Atoi(f.Items["RFC822.SIZE"].Atom)
 	body := f.Items["BODY[]"]
 	if !body.IsStr || len(body.Str) != size || size == 0 {
-		return 0, &VerifyError{Msg: fmt.Sprintf("message %d: BODY[] of %d bytes, RFC822.SIZE %d", seq, len(body.Str), size)}
+		return 0, &VerifyError{Msg: fmt.Sprintf("message %d: BODY[] of %d bytes, RFC822.SIZE %d", seq, len(body.Str), size), Seq: seq}
 	}
 	return size, nil
 }
@@ -468,7 +500,7 @@ func (w *worker) store() (int, error) {
 	}
 	for seq, f := range got {
 		if hasFlag(f.Items["FLAGS"], flag) != (sign == "+") {
-			return 0, &VerifyError{Msg: fmt.Sprintf("message %d: FLAGS %v after %sFLAGS %s", seq, f.Items["FLAGS"].List, sign, flag)}
+			return 0, &VerifyError{Msg: fmt.Sprintf("message %d: FLAGS %v after %sFLAGS %s", seq, f.Items["FLAGS"].List, sign, flag), Seq: seq}
 		}
 	}
 	return 0, nil

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/strata-mail/strata/bench"
+	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -223,13 +224,20 @@ func newBenchUsersCommand() *cobra.Command {
 				homes, _ := f.GetString("dovecot-homes")
 				return bench.WriteDovecotPasswd(path, c.users, c.password, uid, gid, homes)
 			}
-			addr, _ := f.GetString("server")
-			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			nodes, err := adminNodes(cmd.Context(), cmd)
 			if err != nil {
-				return fmt.Errorf("connect to %s: %w", addr, err)
+				return err
 			}
-			defer conn.Close()
-			if err := bench.CreateUsers(cmd.Context(), metadatapb.NewMetadataClient(conn), c.users, c.password); err != nil {
+			// Calls follow NOT_LEADER to the leader of a cluster's group.
+			md, err := metaclient.New(metaclient.Config{
+				Nodes:       nodes,
+				DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+			})
+			if err != nil {
+				return fmt.Errorf("connect to the metadata service: %w", err)
+			}
+			defer md.Close()
+			if err := bench.CreateUsers(cmd.Context(), metadatapb.NewMetadataClient(md), c.users, c.password); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d users ready\n", len(c.users))
@@ -237,6 +245,7 @@ func newBenchUsersCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().String("server", defaultAdminAddr, "admin gRPC address of a running Strata")
+	cmd.Flags().String("etcd", "", "comma-separated etcd endpoints to find the metadata nodes of a cluster (instead of --server)")
 	cmd.Flags().String("dovecot-passwd", "", "write a Dovecot passwd-file here instead")
 	cmd.Flags().Int("dovecot-uid", 65534, "system uid of the Dovecot mail users")
 	cmd.Flags().Int("dovecot-gid", 65534, "system gid of the Dovecot mail users")
