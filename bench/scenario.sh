@@ -104,7 +104,7 @@ start_strata() {
 start_dovecot() {
 	local users=$1
 	DOVECOT_DIR=$WORK/${2:-dovecot}
-	DOVECOT_PID=$(STRATA=$STRATA HIBERNATE=${3:-} LMTP_PORT=${LMTP_PORT:-} MAIL_LOCATION=${MAIL_LOCATION:-} SIEVE=${SIEVE:-} "$HERE/dovecot.sh" start "$DOVECOT_DIR" "$DOVECOT_PORT" "$users" "$PATTERN" "$PASSWORD")
+	DOVECOT_PID=$(STRATA=$STRATA HIBERNATE=${3:-} AUTH_CACHE_VERIFY_WITH_WORKER=${AUTH_CACHE_VERIFY_WITH_WORKER:-} LMTP_PORT=${LMTP_PORT:-} MAIL_LOCATION=${MAIL_LOCATION:-} SIEVE=${SIEVE:-} "$HERE/dovecot.sh" start "$DOVECOT_DIR" "$DOVECOT_PORT" "$users" "$PATTERN" "$PASSWORD")
 }
 
 # b runs `strata bench` with the common flags.
@@ -448,6 +448,19 @@ populate_cycle() {
 	b populate --addr "127.0.0.1:$2" --users "$3" --messages "$4" --label "$1" --json "$OUT/cycle-populate-$1.json"
 }
 
+# dovecot_cycles USERS CLIENTS: the cycle on the running Dovecot (report "dovecot"), then on
+# the same Dovecot and mail restarted with auth_cache_verify_password_with_worker = yes
+# ("dovecot-workers"): its auth process verifies every LOGIN's argon2id itself, one at a
+# time, unless cached passwords go to the auth workers.
+dovecot_cycles() {
+	local status=0
+	run_cycle dovecot "$DOVECOT_PORT" "$1" "$2" "$DOVECOT_PID" || status=1
+	stop_dovecot
+	AUTH_CACHE_VERIFY_WITH_WORKER=yes start_dovecot "$1"
+	run_cycle dovecot-workers "$DOVECOT_PORT" "$1" "$2" "$DOVECOT_PID" || status=1
+	return "$status"
+}
+
 scenario_cycle() {
 	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-50}
 	start_strata
@@ -457,7 +470,8 @@ scenario_cycle() {
 }
 
 # scenario_compare_cycle: the cycle (a login per session, CLIENTS clients over USERS users)
-# against `strata serve` and Dovecot, populated as compare does, one server after the other.
+# against `strata serve` and Dovecot (dovecot_cycles: twice), populated as compare does, one
+# server after the other.
 # With CPU_PROFILE, Strata is restarted after populating with --cpu-profile, so the profile
 # holds its cycle run alone (its first LOGIN of each user then pays argon2id again).
 scenario_compare_cycle() {
@@ -473,12 +487,14 @@ scenario_compare_cycle() {
 	fi
 	run_cycle strata "$IMAP_PORT" "$users" "$clients" "$STRATA_PID" || status=1
 	stop_strata
-	run_cycle dovecot "$DOVECOT_PORT" "$users" "$clients" "$DOVECOT_PID" || status=1
+	dovecot_cycles "$users" "$clients" || status=1
 	echo
 	machine
 	"$STRATA" bench compare "$OUT/cycle-populate-strata.json" "$OUT/cycle-populate-dovecot.json"
 	echo
 	"$STRATA" bench compare "$OUT/cycle-strata.json" "$OUT/cycle-dovecot.json"
+	echo
+	"$STRATA" bench compare "$OUT/cycle-strata.json" "$OUT/cycle-dovecot-workers.json"
 	if [ -n "${CPU_PROFILE:-}" ]; then
 		echo "CPU profile of strata serve's cycle run: $CPU_PROFILE (go tool pprof -top $STRATA $CPU_PROFILE)"
 	fi
@@ -593,12 +609,14 @@ scenario_cluster_cycle() {
 	fi
 	run_cycle cluster "$IMAP_PORT" "$users" "$clients" "$FRONTEND_PID" "${CLUSTER_PIDS[@]}" || status=1
 	stop_cluster
-	run_cycle dovecot "$DOVECOT_PORT" "$users" "$clients" "$DOVECOT_PID" || status=1
+	dovecot_cycles "$users" "$clients" || status=1
 	echo
 	machine
 	"$STRATA" bench compare "$OUT/cycle-populate-cluster.json" "$OUT/cycle-populate-dovecot.json"
 	echo
 	"$STRATA" bench compare "$OUT/cycle-cluster.json" "$OUT/cycle-dovecot.json"
+	echo
+	"$STRATA" bench compare "$OUT/cycle-cluster.json" "$OUT/cycle-dovecot-workers.json"
 	if [ -n "${CPU_PROFILE:-}" ]; then
 		echo "CPU profiles: $CPU_PROFILE.frontend (cycle run), $CPU_PROFILE.meta1..3 (populate and cycle)"
 	fi
