@@ -21,7 +21,7 @@ func (c *conn) resolve(set imap.NumSet) ([]int, error) {
 // messages it drops.
 func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, error) {
 	s := c.sel
-	n := uint32(len(s.uids))
+	n := uint32(len(s.msgs.uids))
 	var idx []int
 	switch set := set.(type) {
 	case imap.SeqSet:
@@ -44,7 +44,7 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 			// RFC 5182 2.1: "$" is the saved result; UIDs expunged since are gone from
 			// the view and drop out here.
 			for _, uid := range s.searchRes {
-				if i, found := slices.BinarySearch(s.uids, uid); found && (keep == nil || keep(i)) {
+				if i, found := slices.BinarySearch(s.msgs.uids, uid); found && (keep == nil || keep(i)) {
 					idx = append(idx, i)
 				}
 			}
@@ -53,11 +53,11 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 		if n == 0 {
 			return nil, nil
 		}
-		last := s.uids[n-1]
+		last := s.msgs.uids[n-1]
 		for _, r := range set {
 			start, stop := starBounds(uint32(r.Start), uint32(r.Stop), last)
-			i, _ := slices.BinarySearch(s.uids, start)
-			for ; i < len(s.uids) && s.uids[i] <= stop; i++ {
+			i, _ := slices.BinarySearch(s.msgs.uids, start)
+			for ; i < len(s.msgs.uids) && s.msgs.uids[i] <= stop; i++ {
 				if keep == nil || keep(i) {
 					idx = append(idx, i)
 				}
@@ -88,7 +88,7 @@ func (c *conn) resolveUIDs(set imap.NumSet) ([]uint32, error) {
 	}
 	uids := make([]uint32, len(idx))
 	for i, j := range idx {
-		uids[i] = c.sel.uids[j]
+		uids[i] = c.sel.msgs.uids[j]
 	}
 	return uids, nil
 }
