@@ -202,3 +202,40 @@ func FuzzIndexModseqFlags(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkIndexModseqFlags measures the listing's read of one stored MessageIndex (a
+// typical one: two flags, a 64-character blob key, dates, size, thread) and the lookup of
+// its flag set, against proto.Unmarshal of the whole record, which the listing did before.
+//
+//	go test ./metadata -run '^$' -bench BenchmarkIndexModseqFlags -benchmem
+func BenchmarkIndexModseqFlags(b *testing.B) {
+	enc, err := proto.Marshal(&metadatapb.MessageIndex{
+		Modseq: 123456, Flags: []string{`\Seen`, "$Work"}, InternalDateUnix: 1793534400, Size: 4400,
+		BlobKey: strings.Repeat("ab", 32), SavedUnix: 1793534401, ThreadId: 1 << 60,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("Listing", func(b *testing.B) {
+		var d flagSetDict
+		var raw []byte
+		b.ReportAllocs()
+		for b.Loop() {
+			var err error
+			if _, raw, err = indexModseqFlags(enc, raw[:0]); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := d.lookup(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Unmarshal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeMessageIndex(nil, enc); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

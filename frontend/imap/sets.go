@@ -25,6 +25,16 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 	var idx []int
 	switch set := set.(type) {
 	case imap.SeqSet:
+		// Sized for the set (FETCH 1:* of a large mailbox names every message), at most
+		// one entry per message: a set that names messages twice grows it.
+		size := 0
+		for _, r := range set {
+			if n > 0 {
+				start, stop := starBounds(r.Start, r.Stop, n)
+				size += int(min(stop, n)) - int(min(start, n)) + 1
+			}
+		}
+		idx = make([]int, 0, min(size, int(n)))
 		for _, r := range set {
 			if n == 0 && (r.Start == 0 || r.Stop == 0) {
 				continue // "*" in an empty mailbox names nothing
@@ -64,7 +74,9 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 			}
 		}
 	}
-	slices.Sort(idx)
+	if !slices.IsSorted(idx) {
+		slices.Sort(idx)
+	}
 	return slices.Compact(idx), nil
 }
 
