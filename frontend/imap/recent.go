@@ -150,7 +150,8 @@ func (c *conn) appendSessionFlags(b []byte, i int) []byte {
 }
 
 // hasSessionFlag reports whether message i has flag f (compared without case) as this
-// session shows its flags (sessionFlags): \Recent is the session's, never stored.
+// session shows its flags (sessionFlags): \Recent is the session's, never stored (RFC 3501
+// 2.3.2).
 func (c *conn) hasSessionFlag(i int, f string) bool {
 	if strings.EqualFold(f, `\Recent`) {
 		return c.recentIn(i)
