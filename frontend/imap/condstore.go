@@ -185,14 +185,7 @@ func (s *selected) highestModSeqOf(idx []int) uint64 {
 // (RFC 9051 7.5.1).
 func (c *conn) expungeUIDs(uids []uint32) {
 	s := c.sel
-	idx := make([]int, 0, len(uids))
-	for _, uid := range uids {
-		if i, found := s.msgs.search(uid); found {
-			idx = append(idx, i)
-		}
-	}
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
+	idx := s.msgs.indexesOf(uids)
 	if len(idx) == 0 {
 		return
 	}

@@ -501,14 +501,7 @@ func (v *mailView) removeLocked(uids []uint32) {
 	if len(uids) == 0 {
 		return
 	}
-	idx := make([]int, 0, len(uids))
-	for _, uid := range uids {
-		if i, found := v.msgs.search(uid); found {
-			idx = append(idx, i)
-		}
-	}
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
+	idx := v.msgs.indexesOf(uids)
 	for _, i := range idx {
 		v.countKeywords(v.msgs.flags(i), -1)
 	}

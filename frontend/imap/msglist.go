@@ -56,6 +56,19 @@ func (l *msgList) flags(i int) []string { return l.sets.list[l.refs[i]] }
 // search returns the index of uid, or where it would be inserted and false.
 func (l *msgList) search(uid uint32) (int, bool) { return slices.BinarySearch(l.uids, uid) }
 
+// indexesOf returns the indexes of the messages with UIDs among uids (in any order, UIDs
+// the list lacks ignored), ascending and each once: what remove takes.
+func (l *msgList) indexesOf(uids []uint32) []int {
+	idx := make([]int, 0, len(uids))
+	for _, uid := range uids {
+		if i, found := l.search(uid); found {
+			idx = append(idx, i)
+		}
+	}
+	slices.Sort(idx)
+	return slices.Compact(idx)
+}
+
 // last returns the highest UID, or 0 for an empty list.
 func (l *msgList) last() uint32 {
 	if n := len(l.uids); n > 0 {
