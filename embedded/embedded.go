@@ -141,6 +141,11 @@ type Server struct {
 	spamChecker *spam.Checker
 	spamLearner *spam.Learner
 	outbound    *outbound.Queue
+	// staging is the fs store when bodies are staged (staging.go), else nil.
+	staging *fs.Store
+	// stagingMarked is set once this run has written the staging marker (after any
+	// recovery): only then may a clean shutdown remove it.
+	stagingMarked bool
 }
 
 // SpamChecker returns the rspamd checker for delivery, nil when scanning is off.
@@ -202,6 +207,24 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
+	// The body store first: raft's snapshots sync the bodies it staged (staging.go).
+	blobs, err := openBlobs(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var beforeSnapshot func() error
+	recoverStaging := false
+	if fsStore, ok := blobs.(*fs.Store); ok {
+		s.staging = fsStore
+		if recoverStaging, err = stagingRecoveryNeeded(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		beforeSnapshot = func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			return fsStore.SyncStaged(ctx)
+		}
+	}
 	s.fsm, err = metadata.OpenFSM(filepath.Join(cfg.DataDir, "fsm"), cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata state: %w", err)
@@ -215,6 +238,8 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		Bootstrap: true,
 		FSM:       s.fsm,
 		Logger:    cfg.Logger,
+
+		BeforeSnapshot: beforeSnapshot,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft: %w", err)
@@ -229,10 +254,6 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	s.grpcLn, err = net.Listen("tcp", cfg.GRPCListen)
 	if err != nil {
 		return nil, fmt.Errorf("listen for gRPC on %s: %w", cfg.GRPCListen, err)
-	}
-	blobs, err := openBlobs(ctx, cfg)
-	if err != nil {
-		return nil, err
 	}
 	if s.spamChecker, err = cfg.Rspamd.NewChecker(); err != nil {
 		return nil, err
@@ -254,6 +275,18 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	metadatapb.RegisterBlobAdminServer(s.grpcSrv, &gc.AdminServer{Collector: collector, Grace: grace})
 	// The goroutines use opened, not s: an error return sets s to nil.
 	go func() { opened.serveErr <- opened.grpcSrv.Serve(opened.grpcLn) }()
+	if s.staging != nil {
+		// Before any client is served (staging.go).
+		if recoverStaging {
+			if _, err := recoverStaged(ctx, s.node, s.staging, client, cfg.Logger); err != nil {
+				return nil, err
+			}
+		}
+		if err := writeStagingMarker(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		s.stagingMarked = true
+	}
 	if cfg.Demo {
 		if err := EnsureDemo(ctx, client); err != nil {
 			return nil, err
@@ -290,6 +323,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		Metadata:              client,
 		AuthCache:             s.authCache,
 		Blobs:                 blobs,
+		StageBodies:           s.staging != nil,
 		SpoolDir:              filepath.Join(cfg.DataDir, "spool"),
 		Logger:                cfg.Logger,
 		AllowPlaintextAuth:    cfg.AllowPlaintextAuth,
@@ -306,6 +340,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		s.lmtp = lmtp.NewServer(lmtp.Config{
 			Metadata:       client,
 			Blobs:          blobs,
+			StageBodies:    s.staging != nil,
 			SpoolDir:       filepath.Join(cfg.DataDir, "spool"),
 			Hostname:       cfg.Hostname,
 			MaxMessageSize: cfg.MaxMessageSize,
@@ -542,6 +577,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.spamLearner != nil {
 		s.spamLearner.Close() // after the frontend: no session hands it messages any more
+	}
+	if s.stagingMarked {
+		// Every intake is closed: what they staged is synced, and only then is the
+		// shutdown clean (staging.go). If a frontend did not end cleanly a session may
+		// still stage, so the marker stays and the next start checks.
+		if err := errors.Join(errs...); err == nil {
+			if err := s.staging.SyncStaged(ctx); err != nil {
+				errs = append(errs, err)
+			} else {
+				errs = append(errs, removeStagingMarker(s.cfg.DataDir))
+			}
+		}
 	}
 	if s.outbound != nil {
 		// After the listeners that enqueue; what is queued stays in the spool.

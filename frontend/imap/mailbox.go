@@ -614,15 +614,26 @@ func (c *conn) countDeleted(ref mailboxRef, mb *metadatapb.Mailbox, withSize boo
 		var resp *metadatapb.ListMessagesResponse
 		err := c.withRetry(func(ctx context.Context) error {
 			var err error
-			resp, err = c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName()})
+			resp, err = c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{
+				Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName(), FlagSetDictionary: true,
+			})
 			return err
 		})
 		if err != nil {
 			return nil, rpcStatus(err, imapresp.CodeNonExistent, "list messages")
 		}
-		for i, flags := range resp.GetFlags() {
-			if i < len(resp.GetUids()) && slices.Contains(flags.GetFlags(), `\Deleted`) {
-				d.uids = append(d.uids, resp.GetUids()[i])
+		if !consistentPage(resp, 0) {
+			return nil, no(imapresp.CodeServerBug, "list messages: inconsistent mailbox listing")
+		}
+		for i, uid := range resp.GetUids() {
+			var fs *metadatapb.FlagSet
+			if len(resp.GetFlags()) > 0 {
+				fs = resp.GetFlags()[i] // a metadata service without the dictionary
+			} else {
+				fs = resp.GetFlagSets()[resp.GetFlagSetIndexes()[i]]
+			}
+			if slices.Contains(fs.GetFlags(), `\Deleted`) {
+				d.uids = append(d.uids, uid)
 			}
 		}
 	}

@@ -41,15 +41,17 @@ import (
 //   - When EXISTS, EXPUNGE and FETCH FLAGS may be sent (RFC 9051 7.4.1, 7.5.1) stays a
 //     matter of each session: the view only queues batches in the session's changeFeed, and
 //     the session applies them to its own copy where it may (sync.go).
-//   - Flag slices are never changed in place (a change replaces the slice), so the view and
-//     its sessions share them.
+//   - The view's messages are a msgList (msglist.go): a joining session shares its arrays
+//     (copy on write) instead of copying a million messages, and flag slices are never
+//     changed in place (a change replaces the slice), so the view and its sessions share
+//     them.
 //   - The view's rights are its user's rights on the mailbox as of aclVersion: those of the
 //     listing's mailbox (Mailbox.my_rights and acl_version), then of each CHANGE_KIND_RIGHTS
 //     its feed delivers (WatchRequest.follow_rights, with the version the view holds); they
-//     only move to higher versions. aclWanted is
-//     the highest version this frontend has learned otherwise (a SETACL or DELETEACL it
-//     made, a SELECT's GetMailbox): while aclVersion is below it, the view's rights are
-//     stale and sessions read theirs from the metadata service (acl.go, refreshRights).
+//     only move to higher versions. aclWanted is the highest version this frontend has
+//     learned otherwise (a SETACL or DELETEACL it made, a SELECT's GetMailbox): while
+//     aclVersion is below it, the view's rights are stale and sessions read theirs from the
+//     metadata service (acl.go, refreshRights).
 //   - Neither lock is held while calling the metadata service or writing to a client. Lock
 //     order: mailViews.mu, then mailView.mu, then changeFeed.mu.
 //   - A view with no session is dropped mailViewLinger later, which ends its Watch stream;
@@ -73,9 +75,6 @@ func init() {
 	mailViewLinger.Store(int64(defaultMailViewLinger))
 	viewPageSize.Store(defaultViewPageSize)
 }
-
-// maxInternedFlagSets bounds the distinct flag sets a view shares between its messages.
-const maxInternedFlagSets = 4096
 
 // errViewGone is a join of a view that stopped or was dropped meanwhile: the caller opens a
 // new one.
@@ -117,12 +116,9 @@ type mailView struct {
 	uidValidity uint32
 	uidNext     uint32
 	seen        uint64 // the view is the mailbox as of this MODSEQ
-	uids        []uint32
-	flags       [][]string
-	modseqs     []uint64
+	msgs        msgList
 	// keywords counts the messages that have each keyword (RFC 9051 2.3.2), for FLAGS.
 	keywords map[string]int
-	interned map[string][]string
 
 	subs map[*changeFeed]struct{}
 	wake chan struct{} // closed and replaced whenever seen, ready or gone change
@@ -158,9 +154,7 @@ type viewCopy struct {
 	uidValidity   uint32
 	uidNext       uint32
 	highestModSeq uint64
-	uids          []uint32
-	flags         [][]string
-	modseqs       []uint64
+	msgs          msgList  // shared with the view (copy on write)
 	keywords      []string // sorted
 }
 
@@ -198,8 +192,8 @@ func newMailView(srv *Server, key viewKey) *mailView {
 	return &mailView{
 		srv: srv, key: key, cancel: func() {}, done: make(chan struct{}),
 		log:      srv.logger.With("mailbox", key.mailboxID, "owner", key.owner),
-		keywords: map[string]int{}, interned: map[string][]string{},
-		subs: map[*changeFeed]struct{}{}, wake: make(chan struct{}),
+		keywords: map[string]int{},
+		subs:     map[*changeFeed]struct{}{}, wake: make(chan struct{}),
 	}
 }
 
@@ -322,6 +316,7 @@ func (v *mailView) load(ctx context.Context) error {
 			var err error
 			page, err = v.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{
 				Account: v.key.owner, MailboxId: v.key.mailboxID, User: v.key.user, AfterUid: after, Limit: viewPageSize.Load(),
+				FlagSetDictionary: true,
 			})
 			return err
 		})
@@ -329,8 +324,7 @@ func (v *mailView) load(ctx context.Context) error {
 			return err
 		}
 		n := len(page.GetUids())
-		if len(page.GetModseqs()) != n || len(page.GetFlags()) != n || n > 0 && page.GetUids()[0] <= after ||
-			page.GetMore() && n == 0 {
+		if !consistentPage(page, after) {
 			return status.Error(codes.Internal, "inconsistent mailbox listing")
 		}
 		v.addPage(page, after == 0)
@@ -347,7 +341,38 @@ func (v *mailView) load(ctx context.Context) error {
 	return nil
 }
 
-// addPage appends a page of the listing; the first page sets the feed's starting point.
+// consistentPage reports whether a ListMessages page of the messages above after is well
+// formed: UIDs ascending above after, a MODSEQ and flags for each, and more only after some
+// messages. Its flags are a flag-set dictionary, or, from a metadata service that predates
+// the dictionary, a flag set per message.
+func consistentPage(page *metadatapb.ListMessagesResponse, after uint32) bool {
+	uids := page.GetUids()
+	n := len(uids)
+	if len(page.GetModseqs()) != n || page.GetMore() && n == 0 {
+		return false
+	}
+	for _, uid := range uids {
+		if uid <= after {
+			return false
+		}
+		after = uid
+	}
+	if len(page.GetFlags()) > 0 || len(page.GetFlagSets()) == 0 {
+		return len(page.GetFlags()) == n && len(page.GetFlagSetIndexes()) == 0
+	}
+	if len(page.GetFlagSetIndexes()) != n {
+		return false
+	}
+	for _, k := range page.GetFlagSetIndexes() {
+		if int(k) >= len(page.GetFlagSets()) {
+			return false
+		}
+	}
+	return true
+}
+
+// addPage appends a page of the listing (consistentPage); the first page sets the feed's
+// starting point.
 func (v *mailView) addPage(page *metadatapb.ListMessagesResponse, first bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -356,44 +381,48 @@ func (v *mailView) addPage(page *metadatapb.ListMessagesResponse, first bool) {
 		v.uidValidity = mb.GetUidValidity()
 		v.seen = mb.GetHighestModseq()
 		n := int(mb.GetMessages())
-		v.uids = make([]uint32, 0, n)
-		v.flags = make([][]string, 0, n)
-		v.modseqs = make([]uint64, 0, n)
+		v.msgs.uids = make([]uint32, 0, n)
+		v.msgs.modseqs = make([]uint64, 0, n)
+		v.msgs.refs = make([]uint32, 0, n)
 	}
 	v.needed = max(v.needed, mb.GetHighestModseq())
 	v.uidNext = max(v.uidNext, mb.GetUidNext())
 	if !v.rightsKnown || mb.GetAclVersion() > v.aclVersion {
 		v.rights, v.aclVersion, v.rightsKnown = rights(mb.GetMyRights()), mb.GetAclVersion(), true
 	}
-	v.uids = append(v.uids, page.GetUids()...)
-	v.modseqs = append(v.modseqs, page.GetModseqs()...)
-	for _, fs := range page.GetFlags() {
-		flags := v.intern(fs.GetFlags())
-		v.countKeywords(flags, 1)
-		v.flags = append(v.flags, flags)
+	if len(page.GetFlags()) > 0 {
+		for i, fs := range page.GetFlags() {
+			flags := fs.GetFlags()
+			v.msgs.append(page.GetUids()[i], page.GetModseqs()[i], flags)
+			v.countKeywords(flags, 1)
+		}
+		v.msgs.sets.live = len(v.msgs.sets.list)
+		return
 	}
-}
-
-// intern returns the view's shared copy of a flag set equal to flags.
-func (v *mailView) intern(flags []string) []string {
-	if len(flags) == 0 {
-		return nil
+	// The page's dictionary onto the view's sets: each set interned and its keywords
+	// counted once, each message an index.
+	sets := page.GetFlagSets()
+	refs := make([]uint32, len(sets))
+	counts := make([]int, len(sets))
+	for k, fs := range sets {
+		refs[k] = v.msgs.intern(fs.GetFlags())
 	}
-	var b strings.Builder
-	for _, f := range flags {
-		b.WriteString(f)
-		b.WriteByte(0)
+	v.msgs.uids = append(v.msgs.uids, page.GetUids()...)
+	v.msgs.modseqs = append(v.msgs.modseqs, page.GetModseqs()...)
+	for _, k := range page.GetFlagSetIndexes() {
+		v.msgs.refs = append(v.msgs.refs, refs[k])
+		counts[k]++
 	}
-	if shared, found := v.interned[b.String()]; found {
-		return shared
+	for k, fs := range sets {
+		v.countKeywords(fs.GetFlags(), counts[k])
 	}
-	if len(v.interned) < maxInternedFlagSets {
-		v.interned[b.String()] = flags
-	}
-	return flags
+	v.msgs.sets.live = len(v.msgs.sets.list)
 }
 
 func (v *mailView) countKeywords(flags []string, delta int) {
+	if delta == 0 {
+		return
+	}
 	for _, f := range flags {
 		if !strings.HasPrefix(f, `\`) {
 			v.keywords[f] += delta
@@ -462,7 +491,7 @@ func (v *mailView) apply(batch *metadatapb.ChangeBatch) {
 		var expunged []uint32
 		for _, ch := range batch.GetChanges() {
 			uid := ch.GetUid()
-			i, found := slices.BinarySearch(v.uids, uid)
+			i, found := v.msgs.search(uid)
 			switch ch.GetKind() {
 			case metadatapb.ChangeKind_CHANGE_KIND_APPEND:
 				if found {
@@ -470,21 +499,16 @@ func (v *mailView) apply(batch *metadatapb.ChangeBatch) {
 				}
 				// At the end, except while replaying the changes of a paged load: a UID
 				// that its page missed because it was expunged, whose EXPUNGE follows.
-				flags := v.intern(ch.GetFlags())
-				v.uids = slices.Insert(v.uids, i, uid)
-				v.flags = slices.Insert(v.flags, i, flags)
-				v.modseqs = slices.Insert(v.modseqs, i, ch.GetModseq())
-				v.countKeywords(flags, 1)
+				v.msgs.insert(i, uid, ch.GetModseq(), ch.GetFlags())
+				v.countKeywords(ch.GetFlags(), 1)
 				v.uidNext = max(v.uidNext, uid+1) // RFC 9051 2.3.1.1
 			case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
-				if !found || ch.GetModseq() <= v.modseqs[i] {
+				if !found || ch.GetModseq() <= v.msgs.modseqs[i] {
 					continue
 				}
-				flags := v.intern(ch.GetFlags())
-				v.countKeywords(v.flags[i], -1)
-				v.countKeywords(flags, 1)
-				v.flags[i] = flags
-				v.modseqs[i] = ch.GetModseq()
+				v.countKeywords(v.msgs.flags(i), -1)
+				v.countKeywords(ch.GetFlags(), 1)
+				v.msgs.setFlags(i, ch.GetFlags(), ch.GetModseq())
 			case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
 				if found {
 					expunged = append(expunged, uid)
@@ -500,6 +524,7 @@ func (v *mailView) apply(batch *metadatapb.ChangeBatch) {
 			}
 		}
 		v.removeLocked(expunged)
+		v.msgs.compactSets()
 		v.seen = max(v.seen, batch.GetHighestModseq())
 		v.checkReadyLocked()
 		for f := range v.subs {
@@ -520,21 +545,11 @@ func (v *mailView) removeLocked(uids []uint32) {
 	if len(uids) == 0 {
 		return
 	}
-	gone := make(map[uint32]bool, len(uids))
-	for _, uid := range uids {
-		gone[uid] = true
+	idx := v.msgs.indexesOf(uids)
+	for _, i := range idx {
+		v.countKeywords(v.msgs.flags(i), -1)
 	}
-	kept := 0
-	for i, uid := range v.uids {
-		if gone[uid] {
-			v.countKeywords(v.flags[i], -1)
-			continue
-		}
-		v.uids[kept], v.flags[kept], v.modseqs[kept] = uid, v.flags[i], v.modseqs[i]
-		kept++
-	}
-	clear(v.flags[kept:])
-	v.uids, v.flags, v.modseqs = v.uids[:kept], v.flags[:kept], v.modseqs[:kept]
+	v.msgs.remove(idx)
 }
 
 // stop ends the view for good: its sessions are told why with their next update, and the
@@ -569,9 +584,7 @@ func (v *mailView) join(ctx context.Context, atLeast uint64) (*viewCopy, *change
 				uidValidity:   v.uidValidity,
 				uidNext:       v.uidNext,
 				highestModSeq: v.seen,
-				uids:          slices.Clone(v.uids),
-				flags:         slices.Clone(v.flags),
-				modseqs:       slices.Clone(v.modseqs),
+				msgs:          v.msgs.share(),
 				keywords:      slices.Sorted(maps.Keys(v.keywords)),
 			}
 			f := &changeFeed{view: v, seen: v.seen, wake: make(chan struct{})}
@@ -642,9 +655,9 @@ func (v *mailView) deletedUIDs(ctx context.Context, uidValidity uint32, atLeast 
 			return nil, errViewGone
 		case v.ready && v.seen >= atLeast:
 			var uids []uint32
-			for i, flags := range v.flags {
-				if slices.Contains(flags, `\Deleted`) {
-					uids = append(uids, v.uids[i])
+			for i := range v.msgs.len() {
+				if slices.Contains(v.msgs.flags(i), `\Deleted`) {
+					uids = append(uids, v.msgs.uids[i])
 				}
 			}
 			v.mu.Unlock()

@@ -64,8 +64,12 @@ import (
 type Config struct {
 	Metadata metadatapb.MetadataClient
 	Blobs    blobstore.Store
-	SpoolDir string // temporary files for incoming message literals
-	Logger   *slog.Logger
+	// StageBodies lets a blobstore.Stager Blobs make a body durable beside its metadata
+	// Append instead of before it (frontend/ingest); set only where a staging recovery runs
+	// after a machine crash (the embedded server).
+	StageBodies bool
+	SpoolDir    string // temporary files for incoming message literals
+	Logger      *slog.Logger
 	// AuthCache is the process's verified-credentials cache, shared with ManageSieve; nil:
 	// every LOGIN and AUTHENTICATE hashes the password.
 	AuthCache *auth.Cache
@@ -215,7 +219,7 @@ func NewServer(cfg Config) *Server {
 		logger: cfg.Logger,
 		conns:  connserver.New[*conn]("IMAP", ErrServerClosed),
 		ingest: &ingest.Committer{
-			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Timeout: writeTimeout, NewRequestID: newRequestID,
+			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Stage: cfg.StageBodies, Timeout: writeTimeout, NewRequestID: newRequestID,
 		},
 		metrics: newServerMetrics(),
 		records: newRecordCache(cfg.RecordCacheBytes),

@@ -2,7 +2,6 @@ package imap
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -11,9 +10,9 @@ import (
 )
 
 // selected is a session's view of its selected mailbox (DESIGN.md "Sequence numbers live in
-// the frontend"): the UIDs as of the last update sent to the client, in ascending order, so
-// that message sequence number n is uids[n-1], with each message's flags and MODSEQ. Only
-// the connection's goroutine touches it; changes from the feed wait in feed until the
+// the frontend"): the messages as of the last update sent to the client, in ascending UID
+// order, so that message sequence number n is msgs.uids[n-1], with each message's flags and
+// MODSEQ. Only the connection's goroutine touches it; changes from the feed wait in feed until the
 // session applies them at a point RFC 9051 7 allows.
 type selected struct {
 	owner     string // the mailbox's owner: the session's account, another's or "tenant:NAME"
@@ -36,9 +35,9 @@ type selected struct {
 	rights     rights
 	aclVersion uint64
 
-	uids    []uint32
-	flags   [][]string
-	modseqs []uint64
+	// msgs are the messages, shared with the mailbox's view until either changes
+	// (msgList: copy on write).
+	msgs msgList
 	// keywords are the keywords announced to the client in FLAGS (RFC 9051 7.3.5), sorted:
 	// every keyword in flags is among them (announceKeywords).
 	keywords []string
@@ -54,7 +53,7 @@ type selected struct {
 
 // seqOf returns the sequence number of uid, or 0 if the session does not know it.
 func (s *selected) seqOf(uid uint32) int {
-	i, found := slices.BinarySearch(s.uids, uid)
+	i, found := s.msgs.search(uid)
 	if !found {
 		return 0
 	}
@@ -228,7 +227,7 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 	flushExists := func() {
 		flushExpunged()
 		if existsDirty {
-			c.bw.Write(imapresp.AppendExists(nil, len(s.uids))) // RFC 9051 7.4.1
+			c.bw.Write(imapresp.AppendExists(nil, s.msgs.len())) // RFC 9051 7.4.1
 			// One claim for the batch of new messages (recent.go).
 			if c.claimArrivals() {
 				c.bw.Write(imapresp.AppendRecent(nil, s.recentCount())) // RFC 3501 7.3.2
@@ -242,17 +241,15 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 		switch ch.GetKind() {
 		case metadatapb.ChangeKind_CHANGE_KIND_APPEND:
 			uid := ch.GetUid()
-			if n := len(s.uids); n > 0 && uid <= s.uids[n-1] {
+			if s.msgs.len() > 0 && uid <= s.msgs.last() {
 				continue // known already: UIDs only grow within a mailbox (RFC 9051 2.3.1.1)
 			}
 			flushExpunged()
 			if !existsDirty {
-				newFrom = len(s.uids)
+				newFrom = s.msgs.len()
 			}
 			c.announceKeywords(ch.GetFlags())
-			s.uids = append(s.uids, uid)
-			s.flags = append(s.flags, ch.GetFlags())
-			s.modseqs = append(s.modseqs, ch.GetModseq())
+			s.msgs.append(uid, ch.GetModseq(), ch.GetFlags())
 			s.uidNext = max(s.uidNext, uid+1)
 			existsDirty = true
 		case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
@@ -262,12 +259,11 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 			// (jepsen/): taken before, it named another message, or none.
 			flushExists()
 			seq := s.seqOf(ch.GetUid())
-			if seq == 0 || ch.GetModseq() <= s.modseqs[seq-1] {
+			if seq == 0 || ch.GetModseq() <= s.msgs.modseqs[seq-1] {
 				continue
 			}
 			c.announceKeywords(ch.GetFlags())
-			s.flags[seq-1] = ch.GetFlags()
-			s.modseqs[seq-1] = ch.GetModseq()
+			s.msgs.setFlags(seq-1, ch.GetFlags(), ch.GetModseq())
 			c.bw.Write(c.flagsFetch(seq, uidCmd))
 		case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
 			if s.seqOf(ch.GetUid()) == 0 {
@@ -289,6 +285,7 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 		}
 	}
 	flushExists()
+	s.msgs.compactSets()
 	if reason := s.feed.stoppedReason(); reason != "" {
 		// The session's view cannot be brought up to date change by change any more, and
 		// no response can deselect the mailbox: the session ends, and the client
@@ -319,10 +316,10 @@ func (c *conn) flagsFetchFor(seq int, uid bool) []byte {
 	num, uidFetch := c.fetchNum(seq - 1)
 	f := imapresp.FlagsFetch{Num: num, UIDFetch: uidFetch, Flags: c.sessionFlags(seq - 1)}
 	if uid && !c.uidOnly {
-		f.UID = s.uids[seq-1]
+		f.UID = s.msgs.uids[seq-1]
 	}
 	if c.condStore {
-		f.ModSeq = s.modseqs[seq-1]
+		f.ModSeq = s.msgs.modseqs[seq-1]
 	}
 	return imapresp.AppendFlagsFetch(make([]byte, 0, 128), f)
 }
