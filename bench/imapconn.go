@@ -65,11 +65,17 @@ type Conn struct {
 	read *countingReader
 }
 
-// DialOptions select TLS and the per-command deadline.
+// DialOptions select TLS, the per-command deadline, the size of the connection's buffers
+// and the local address.
 type DialOptions struct {
 	TLS                bool
 	InsecureSkipVerify bool
 	Timeout            time.Duration // per command; default 2 minutes
+	BufferSize         int           // of the read and of the write buffer; default 64 KiB
+	// LocalIP is the address to connect from; the system's choice when nil. A client
+	// holding more connections to one server address than the ephemeral ports of one
+	// source address (~28,000 on Linux) spreads them over several (127.0.0.x on loopback).
+	LocalIP net.IP
 }
 
 // Dial connects and reads the greeting; its CAPABILITY response code, if any, fills Caps.
@@ -77,7 +83,13 @@ func Dial(addr string, opts DialOptions) (*Conn, error) {
 	if opts.Timeout == 0 {
 		opts.Timeout = 2 * time.Minute
 	}
+	if opts.BufferSize == 0 {
+		opts.BufferSize = 64 << 10
+	}
 	d := &net.Dialer{Timeout: opts.Timeout}
+	if opts.LocalIP != nil {
+		d.LocalAddr = &net.TCPAddr{IP: opts.LocalIP}
+	}
 	var nc net.Conn
 	var err error
 	if opts.TLS {
@@ -90,7 +102,7 @@ func Dial(addr string, opts DialOptions) (*Conn, error) {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	counter := &countingReader{r: nc}
-	c := &Conn{nc: nc, r: bufio.NewReaderSize(counter, 64<<10), w: bufio.NewWriterSize(nc, 64<<10), timeout: opts.Timeout, Caps: map[string]bool{}, read: counter}
+	c := &Conn{nc: nc, r: bufio.NewReaderSize(counter, opts.BufferSize), w: bufio.NewWriterSize(nc, opts.BufferSize), timeout: opts.Timeout, Caps: map[string]bool{}, read: counter}
 	c.deadline()
 	greeting, err := c.ReadResponse()
 	if err != nil {

@@ -14,7 +14,7 @@
 # (mixed, compare, cycle, compare-cycle, cluster-cycle), RATE and ARRIVALS (compare: the
 # mixed step open-loop at each rate of RATE, in operations per second, with poisson or
 # uniform arrivals), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox, compare-resync), CHANGES
-# (compare-resync), CONNS and SETTLE (idle),
+# (compare-resync), CONNS, SETTLE and TLS (idle: over IMAPS when set),
 # DOVECOT_HIBERNATE (compare-idle: also measure Dovecot with imap_hibernate_timeout set to
 # this), and for lmtp and compare-lmtp USERS (at least 10), LMTP_MAX_SIZE, SIEVE (a Sieve
 # script every user gets as the active one, in both servers), CPU_PROFILE (a file: the CPU
@@ -34,6 +34,7 @@ PASSWORD=bench
 PATTERN='bench%d@example.com'
 IMAP_PORT=${IMAP_PORT:-31143}
 GRPC_PORT=${GRPC_PORT:-31144}
+IMAPS_PORT=${IMAPS_PORT:-31145}
 DOVECOT_PORT=${DOVECOT_PORT:-31150}
 STRATA_LMTP_PORT=${STRATA_LMTP_PORT:-31124}
 DOVECOT_LMTP_PORT=${DOVECOT_LMTP_PORT:-31151}
@@ -182,36 +183,65 @@ scenario_compare_bigmailbox() {
 	return "$status"
 }
 
-# idle NAME PORT PID: CONNS connections (100 users) in IDLE, the memory of PID's process tree
-# measured SETTLE after the last one entered IDLE.
+# idle NAME PORT PID [FLAGS]: CONNS connections (100 users) in IDLE, the memory of PID's
+# process tree measured SETTLE after the last one entered IDLE; FLAGS go to `strata bench
+# idle` (--tls). Past 25,000 connections they come from several loopback addresses
+# (127.0.0.1, .2, ...), 25,000 each: one has ~28,000 ephemeral ports.
 idle() {
-	local name=$1 port=$2 pid=$3 status=0
+	local name=$1 port=$2 pid=$3 status=0 conns=${CONNS:-10000} sources=() i
+	shift 3
+	if [ "$conns" -gt 25000 ]; then
+		sources=(--source-ips 127.0.0.1)
+		for ((i = 2; (i - 1) * 25000 < conns; i++)); do
+			sources[1]=${sources[1]},127.0.0.$i
+		done
+	fi
 	load "before idle on $name"
-	b idle --addr "127.0.0.1:$port" --users 100 --connections "${CONNS:-10000}" --parallel 32 --settle "${SETTLE:-30s}" --hold 10s \
-		--pid "$pid" --timeout 10m --label "$name" --json "$OUT/idle-$name.json" \
+	b idle --addr "127.0.0.1:$port" --users 100 --connections "$conns" --parallel 32 --settle "${SETTLE:-30s}" --hold 10s \
+		"${sources[@]}" --pid "$pid" --timeout 10m --label "$name" --json "$OUT/idle-$name.json" "$@" \
 		2> >(awk 'NR % 30 == 0 { print; fflush() }' >&2) || status=$?
 	load "after idle on $name"
 	return "$status"
 }
 
-# strata_for_idle starts Strata with a connection limit above CONNS (the default is 10,000).
+# raise_file_limit: each connection is a descriptor in the server and in the client; the
+# limit is raised to CONNS plus room for the rest, past the hard limit when we may (root).
+raise_file_limit() {
+	local want=$((${CONNS:-10000} + 4096))
+	if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want" ]; then
+		ulimit -Hn "$want" 2>/dev/null || true
+	fi
+	ulimit -n "$(ulimit -Hn)"
+}
+
+# strata_for_idle starts Strata with a connection limit above CONNS (the default is
+# 10,000), and with TLS set, an IMAPS listener.
 strata_for_idle() {
-	start_strata --max-connections "$((${CONNS:-10000} + 100))"
+	local flags=(--max-connections "$((${CONNS:-10000} + 100))")
+	if [ -n "${TLS:-}" ]; then
+		flags+=(--imaps-listen "127.0.0.1:$IMAPS_PORT")
+	fi
+	start_strata "${flags[@]}"
 	b users --server "127.0.0.1:$GRPC_PORT" --users 100
 }
 
+# scenario_idle: with TLS set, over IMAPS (implicit TLS, the self-signed certificate of
+# `strata serve`).
 scenario_idle() {
-	# Each connection is a descriptor in the server and in the client.
-	ulimit -n "$(ulimit -Hn)"
+	raise_file_limit
 	strata_for_idle
-	idle strata "$IMAP_PORT" "$STRATA_PID"
+	if [ -n "${TLS:-}" ]; then
+		idle strata-tls "$IMAPS_PORT" "$STRATA_PID" --tls --insecure-skip-verify
+	else
+		idle strata "$IMAP_PORT" "$STRATA_PID"
+	fi
 }
 
 # scenario_compare_idle holds CONNS IDLE connections on Strata, then (Strata stopped) on
 # Dovecot, whose memory is the sum over its master and every child (one imap process per
 # connection), and with DOVECOT_HIBERNATE set, once more on Dovecot with IMAP hibernation.
 scenario_compare_idle() {
-	ulimit -n "$(ulimit -Hn)"
+	raise_file_limit
 	# Dovecot watches each idling mailbox with an inotify instance; the kernel's default of
 	# 128 per user would make all but 128 of its IDLE connections poll instead.
 	local instances

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -173,7 +174,11 @@ type IdleConfig struct {
 	Hold        time.Duration // how long all connections stay in IDLE after the measurement; default 10 s
 	Settle      time.Duration // wait between the last connection entering IDLE and the measurement; default 2 s
 	ServerPID   int           // the server's process; its tree's memory is measured
-	Progress    io.Writer
+	// SourceIPs are the local addresses to connect from, connection i from SourceIPs[i mod
+	// len]: one loopback address has ~28,000 ephemeral ports, too few for 100,000
+	// connections to one server address. Empty: the system's choice.
+	SourceIPs []net.IP
+	Progress  io.Writer
 }
 
 // Idle opens Connections sessions (LOGIN, SELECT INBOX, IDLE), measures the memory of the
@@ -191,6 +196,10 @@ func Idle(ctx context.Context, cfg IdleConfig) (*Report, error) {
 	}
 	if cfg.ServerPID <= 0 {
 		return nil, errors.New("idle: need the server's PID to measure its memory")
+	}
+	if cfg.Dial.BufferSize == 0 {
+		// Tens of thousands of connections in one client: an idle one needs little.
+		cfg.Dial.BufferSize = 4 << 10
 	}
 	before, err := TreeMemory(cfg.ServerPID)
 	if err != nil {
@@ -213,7 +222,11 @@ func Idle(ctx context.Context, cfg IdleConfig) (*Report, error) {
 					return
 				}
 				t := time.Now()
-				s, tag, err := enterIdle(cfg, cfg.Users[i%len(cfg.Users)])
+				dial := cfg.Dial
+				if len(cfg.SourceIPs) > 0 {
+					dial.LocalIP = cfg.SourceIPs[i%len(cfg.SourceIPs)]
+				}
+				s, tag, err := enterIdle(cfg.Addr, dial, cfg.Password, cfg.Users[i%len(cfg.Users)])
 				if err != nil {
 					rec.Failure("connect-login-select-idle", err)
 					continue
@@ -291,13 +304,13 @@ func Idle(ctx context.Context, cfg IdleConfig) (*Report, error) {
 	return rep, nil
 }
 
-func enterIdle(cfg IdleConfig, user string) (*Session, string, error) {
-	c, err := Dial(cfg.Addr, cfg.Dial)
+func enterIdle(addr string, dial DialOptions, password, user string) (*Session, string, error) {
+	c, err := Dial(addr, dial)
 	if err != nil {
 		return nil, "", err
 	}
 	s := &Session{Conn: c}
-	if err := c.Login(user, cfg.Password); err != nil {
+	if err := c.Login(user, password); err != nil {
 		c.Close()
 		return nil, "", err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -317,6 +318,14 @@ func newBenchIdleCommand() *cobra.Command {
 			cfg.Hold, _ = f.GetDuration("hold")
 			cfg.Settle, _ = f.GetDuration("settle")
 			cfg.ServerPID, _ = f.GetInt("pid")
+			sources, _ := f.GetStringSlice("source-ips")
+			for _, s := range sources {
+				ip := net.ParseIP(s)
+				if ip == nil {
+					return fmt.Errorf("--source-ips: %q is not an IP address", s)
+				}
+				cfg.SourceIPs = append(cfg.SourceIPs, ip)
+			}
 			ctx, cancel := interruptible(cmd)
 			defer cancel()
 			rep, err := bench.Idle(ctx, cfg)
@@ -328,6 +337,7 @@ func newBenchIdleCommand() *cobra.Command {
 	cmd.Flags().Duration("hold", 0, "how long to hold them after the measurement (default 10s)")
 	cmd.Flags().Duration("settle", 0, "wait after the last connection entered IDLE before measuring (default 2s)")
 	cmd.Flags().Int("pid", 0, "PID of the server (its process tree's RSS and PSS are measured)")
+	cmd.Flags().StringSlice("source-ips", nil, "local addresses to connect from, in turn (e.g. 127.0.0.1,127.0.0.2: one has ~28,000 ephemeral ports)")
 	return cmd
 }
 

@@ -12,6 +12,9 @@
 //     registered (it is served to be told why, then closed) but takes no slot. Connections
 //     from loopback and non-TCP addresses are not counted per address (local proxies and
 //     tools).
+//   - Running out of file descriptors (EMFILE, ENFILE) does not stop the accept loop: it
+//     logs the first failure of a run of them and retries with a backoff of 5 ms to 1 s,
+//     while the connections wait in the listener's backlog.
 //   - After Shutdown begins no connection is registered: Serve closes the listener (or a
 //     connection accepted in the race) and returns the configured ErrClosed.
 //   - Graceful close: Shutdown closes the listeners, asks each connection to end
@@ -21,6 +24,10 @@
 //   - A panic escaping a connection's Serve is recovered in its goroutine, logged with the
 //     connection's logger and its stack as "panic in <protocol> connection", and counted
 //     (RecoveredPanics); the connection is unregistered as after a normal end.
+//   - A connection is served by one goroutine at a time. When its Serve parks it (returns
+//     true), Serve is called again in a new goroutine and the one that returned ends: a
+//     parked connection holds one goroutine, with a stack as small as its wait needs,
+//     instead of the stack its commands grew. It stays registered and counted meanwhile.
 package connserver
 
 import (
@@ -32,13 +39,18 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 )
 
 // Conn is what the registry needs of one protocol connection.
 type Conn interface {
 	comparable
-	// Serve runs the connection until it ends and closes its socket before returning.
-	Serve()
+	// Serve runs the connection until it ends and closes its socket before returning
+	// false; or until it parks, with nothing to do but wait for its client: then it returns
+	// true before waiting, and the registry calls Serve again in a new goroutine, which
+	// waits and goes on.
+	Serve() (parked bool)
 	// StartShutdown asks the connection to end: at once when it waits for a command, after
 	// the running one otherwise. It must not block.
 	StartShutdown()
@@ -67,6 +79,7 @@ type Admit[C Conn] func(nc net.Conn, id uint64, load Load) (c C, admitted bool)
 type Registry[C Conn] struct {
 	protocol  string
 	errClosed error
+	log       *slog.Logger
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -80,11 +93,12 @@ type Registry[C Conn] struct {
 }
 
 // New returns a registry for protocol ("IMAP", "ManageSieve": named in errors and logs)
-// whose Serve returns errClosed after Shutdown.
-func New[C Conn](protocol string, errClosed error) *Registry[C] {
+// whose Serve returns errClosed after Shutdown and logs accept failures to log.
+func New[C Conn](protocol string, errClosed error, log *slog.Logger) *Registry[C] {
 	return &Registry[C]{
 		protocol:  protocol,
 		errClosed: errClosed,
+		log:       log,
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[C]bool),
 		perIP:     make(map[string]int),
@@ -108,6 +122,7 @@ func (r *Registry[C]) Serve(ln net.Listener, admit Admit[C]) error {
 		delete(r.listeners, ln)
 		r.mu.Unlock()
 	}()
+	var backoff time.Duration // after running out of descriptors
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
@@ -118,8 +133,17 @@ func (r *Registry[C]) Serve(ln net.Listener, admit Admit[C]) error {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				if backoff == 0 {
+					r.log.Error("out of file descriptors; "+r.protocol+" connections wait until one frees", "err", err)
+				}
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				time.Sleep(backoff)
+				continue
+			}
 			return fmt.Errorf("accept %s connection: %w", r.protocol, err)
 		}
+		backoff = 0
 		ip := remoteIP(nc.RemoteAddr())
 		r.mu.Lock()
 		if r.closing {
@@ -145,29 +169,38 @@ func (r *Registry[C]) Serve(ln net.Listener, admit Admit[C]) error {
 	}
 }
 
-// serveConn runs c.Serve, recovers a panic that escapes it and unregisters c.
+// serveConn runs c.Serve, recovers a panic that escapes it and unregisters c once it
+// ended; a parked c goes on in a new goroutine.
 func (r *Registry[C]) serveConn(c C, admitted bool, ip string) {
-	defer r.active.Done()
-	defer func() {
-		r.mu.Lock()
-		delete(r.conns, c)
-		if admitted {
-			r.served--
-			if ip != "" {
-				if r.perIP[ip]--; r.perIP[ip] == 0 {
-					delete(r.perIP, ip)
-				}
+	if r.serve(c) {
+		go r.serveConn(c, admitted, ip)
+		return
+	}
+	r.mu.Lock()
+	delete(r.conns, c)
+	if admitted {
+		r.served--
+		if ip != "" {
+			if r.perIP[ip]--; r.perIP[ip] == 0 {
+				delete(r.perIP, ip)
 			}
 		}
-		r.mu.Unlock()
-	}()
+	}
+	r.mu.Unlock()
+	r.active.Done()
+}
+
+// serve runs c.Serve once and reports whether it parked; a panic is recovered, logged and
+// counted, and ends the connection.
+func (r *Registry[C]) serve(c C) (parked bool) {
 	defer func() {
 		if v := recover(); v != nil {
+			parked = false
 			r.panics.Add(1)
 			c.Logger().Error("panic in "+r.protocol+" connection", "panic", v, "stack", string(debug.Stack()))
 		}
 	}()
-	c.Serve()
+	return c.Serve()
 }
 
 // Closing reports whether Shutdown has begun.

@@ -17,40 +17,52 @@ import (
 var errClosed = errors.New("test server closed")
 
 // lineConn is a small line protocol over a real socket: it greets "OK <id>" (or "BYE" when
-// refused and ends), then answers each line "echo: <line>", and "PANIC" by panicking. On
-// StartShutdown it says nothing more and ends when the client's next line, or EOF, comes.
+// refused and ends), then answers each line "echo: <line>", "PANIC" by panicking and "PARK"
+// with "parked" and parking. On StartShutdown it says nothing more and ends when the
+// client's next line, or EOF, comes.
 type lineConn struct {
 	nc       net.Conn
 	id       uint64
 	admitted bool
 	log      *slog.Logger
+	r        *bufio.Reader // nil until greeted
 
 	mu       sync.Mutex
 	shutdown bool
 }
 
-func (c *lineConn) Serve() {
-	defer c.nc.Close()
+func (c *lineConn) Serve() (parked bool) {
+	defer func() {
+		if !parked {
+			c.nc.Close()
+		}
+	}()
 	if !c.admitted {
 		io.WriteString(c.nc, "BYE\r\n")
-		return
+		return false
 	}
-	io.WriteString(c.nc, "OK\r\n")
-	r := bufio.NewReader(c.nc)
+	if c.r == nil {
+		io.WriteString(c.nc, "OK\r\n")
+		c.r = bufio.NewReader(c.nc)
+	}
 	for {
-		line, err := r.ReadString('\n')
+		line, err := c.r.ReadString('\n')
 		if err != nil {
-			return
+			return false
 		}
 		c.mu.Lock()
 		shutdown := c.shutdown
 		c.mu.Unlock()
 		if shutdown {
 			io.WriteString(c.nc, "BYE shutting down\r\n")
-			return
+			return false
 		}
-		if strings.TrimSpace(line) == "PANIC" {
+		switch strings.TrimSpace(line) {
+		case "PANIC":
 			panic("injected panic")
+		case "PARK":
+			io.WriteString(c.nc, "parked\r\n")
+			return true
 		}
 		io.WriteString(c.nc, "echo: "+line)
 	}
@@ -91,7 +103,7 @@ func server(t *testing.T, max int, logs *logRecords) (*connserver.Registry[*line
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := connserver.New[*lineConn]("LINE", errClosed)
+	reg := connserver.New[*lineConn]("LINE", errClosed, slog.New(logs))
 	served := make(chan error, 1)
 	go func() {
 		served <- reg.Serve(ln, func(nc net.Conn, id uint64, load connserver.Load) (*lineConn, bool) {
@@ -244,5 +256,63 @@ func TestPanicRecovered(t *testing.T) {
 	defer logs.mu.Unlock()
 	if len(logs.msgs) != 1 || logs.msgs[0] != "panic in LINE connection" {
 		t.Errorf("logged %q, want one \"panic in LINE connection\"", logs.msgs)
+	}
+}
+
+// TestPark: a connection that parks goes on being served, stays registered and counted
+// (it keeps its slot), and Shutdown waits for it; a panic after parking is recovered.
+func TestPark(t *testing.T) {
+	logs := &logRecords{}
+	reg, addr, _ := server(t, 1, logs)
+	c := dial(t, addr, "OK")
+	for range 3 {
+		c.send(t, "PARK")
+		if got := c.line(t); got != "parked" {
+			t.Fatalf("PARK answered %q", got)
+		}
+		dial(t, addr, "BYE") // the parked connection keeps the only slot
+		n := 0
+		reg.Each(func(*lineConn, bool) { n++ })
+		if n != 1 {
+			t.Fatalf("Each saw %d connections, want the parked one", n)
+		}
+		c.send(t, "hello")
+		if got := c.line(t); got != "echo: hello" {
+			t.Fatalf("echo after parking %q", got)
+		}
+	}
+	c.send(t, "PARK")
+	c.line(t)
+	c.send(t, "PANIC")
+	if got := c.line(t); !strings.HasPrefix(got, "error: ") {
+		t.Fatalf("after the panic the client read %q, want the connection closed", got)
+	}
+	dialUntilAdmitted(t, addr)
+	if n := reg.RecoveredPanics(); n != 1 {
+		t.Errorf("RecoveredPanics = %d, want 1", n)
+	}
+
+	var d *client
+	for d == nil { // the slot frees when the Serve of dialUntilAdmitted's connection returns
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+		d = &client{nc: nc, r: bufio.NewReader(nc)}
+		if d.line(t) != "OK" {
+			d = nil
+		}
+	}
+	d.send(t, "PARK")
+	d.line(t)
+	done := make(chan error, 1)
+	go func() { done <- reg.Shutdown(context.Background()) }()
+	d.send(t, "last")
+	if got := d.line(t); got != "BYE shutting down" {
+		t.Fatalf("parked connection after Shutdown: %q", got)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
 	}
 }

@@ -86,11 +86,22 @@ type conn struct {
 
 	sel *selected // the selected mailbox, in stateSelected
 	// notify is the session's NOTIFY SET (RFC 5465, notify.go); nil without one.
-	notify   *notifyState
-	cmd      *imapwire.Command
-	shutdown atomic.Bool
-	waiting  atomic.Bool   // serve is waiting for (or reading) the next command
-	stopIdle chan struct{} // closed by StartShutdown
+	notify *notifyState
+	cmd    *imapwire.Command
+	// idle is the IDLE in progress (idle.go): the session waits for DONE.
+	idle *idleCommand
+	// measured is the command being counted and timed in the metrics (metrics.go).
+	measured measuredCommand
+	// badCommands counts consecutive commands that could not be read or parsed.
+	badCommands int
+	shutdown    atomic.Bool
+	// The wait for the client (park.go): deadline is the autologout of the wait for the
+	// next command (RFC 9051 5.4), which reading it shares; resume is set while Serve is
+	// parked, waitErr is how its wait ended.
+	deadline time.Time
+	resume   bool
+	waitErr  error
+	parking  parking
 	// taggedStatus is the type of the last tagged status written, and tlsStarted is set
 	// after a successful STARTTLS: the command and connection metrics (metrics.go).
 	taggedStatus string
@@ -109,7 +120,6 @@ func newConn(s *Server, nc net.Conn, id uint64, implicitTLS bool) *conn {
 		ctx:         ctx,
 		cancel:      cancel,
 		state:       stateNotAuthenticated,
-		stopIdle:    make(chan struct{}),
 	}
 	c.useConn(nc)
 	return c
@@ -136,12 +146,7 @@ func (c *conn) StartShutdown() {
 	if c.shutdown.Swap(true) {
 		return
 	}
-	close(c.stopIdle)
-	if c.waiting.Load() {
-		// Wakes the blocked read; serve sees the flag. serve sets waiting after its own
-		// read deadline, so this one is not overwritten.
-		c.raw.SetReadDeadline(time.Now())
-	}
+	c.interrupt(true)
 }
 
 // errAnswered is returned by a handler that wrote its tagged response itself (STARTTLS,
@@ -169,92 +174,131 @@ func (c *conn) Close() { c.raw.Close() }
 // Logger is the connection's logger, for a panic the connection registry recovers.
 func (c *conn) Logger() *slog.Logger { return c.log }
 
-// Serve runs the connection until it ends. A panic is recovered, logged and counted by the
-// connection registry (connserver), after the connection is closed.
-func (c *conn) Serve() {
+// Serve runs the connection until it ends, or until it parks (park.go): it returns true
+// when the session waits for its client with nothing else to do, holding no read or write
+// buffer, and the registry (connserver) calls it again in a new goroutine, which waits and
+// goes on. A panic is recovered, logged and counted by the registry, after the connection
+// is closed.
+func (c *conn) Serve() (parked bool) {
 	defer func() {
-		c.closeSelected()
-		c.stopNotify()
-		c.cancel()
-		c.raw.Close()
+		if !parked {
+			c.endMeasured(resultBYE) // a command the connection ended in, or panicked in
+			c.closeSelected()
+			c.stopNotify()
+			c.cancel()
+			c.raw.Close()
+		}
 	}()
+	if c.resume {
+		c.resume = false
+		c.wait()
+	} else if !c.open() {
+		return false
+	}
+	for c.state != stateLogout {
+		if !c.inputReady() {
+			if c.state == stateLogout {
+				break
+			}
+			c.resume = true
+			return true
+		}
+		c.serveInput()
+	}
+	return false
+}
+
+// open starts the connection: the BYE of one refused over a limit, the IMAPS handshake,
+// the greeting. False ends the connection.
+func (c *conn) open() bool {
 	if c.refuse != "" {
 		if c.implicitTLS && c.handshake(tls.Server(c.raw, c.srv.cfg.TLS)) != nil {
-			return
+			return false
 		}
 		c.log.Info("IMAP connection refused", "reason", c.refuse)
 		c.bye(c.refuse)
-		return
+		return false
 	}
 	if c.implicitTLS {
 		if err := c.handshake(tls.Server(c.raw, c.srv.cfg.TLS)); err != nil {
 			c.log.Debug("IMAPS handshake", "err", err)
-			return
+			return false
 		}
 	}
 	c.log.Debug("IMAP connection opened", "tls", c.tlsActive())
 	c.untaggedOK(imapresp.CapabilityCode(c.capabilities()), "Strata IMAP ready")
 	if err := c.bw.Flush(); err != nil {
+		return false
+	}
+	c.deadline = time.Now().Add(c.readTimeout())
+	return true
+}
+
+// serveInput reads what the client sent and serves it: DONE in IDLE, or the next command.
+func (c *conn) serveInput() {
+	if !c.startReading() {
+		c.bye(shutdownByeText)
+		if c.idle != nil {
+			c.endIdle(nil)
+		}
 		return
 	}
-	badCommands := 0
-	for c.state != stateLogout {
-		if err := c.raw.SetReadDeadline(time.Now().Add(c.readTimeout())); err != nil {
-			return
-		}
-		c.waiting.Store(true)
+	if c.idle != nil {
+		line, err := c.framer.ReadLine()
+		c.stopReading()
+		c.readDone(line, err)
+		c.commandDone()
+		return
+	}
+	cmd, err := c.readCommand()
+	c.stopReading()
+	if err != nil {
 		if c.shutdown.Load() {
 			c.bye(shutdownByeText)
 			return
 		}
-		// With NOTIFY, notifications go out while the client is between commands (RFC
-		// 5465 3); the command is read once it has started to arrive.
-		err := c.awaitCommand()
-		if c.state == stateLogout {
-			return
-		}
-		var cmd *imapwire.Command
-		if err == nil {
-			cmd, err = c.readCommand()
-		}
-		c.waiting.Store(false)
-		if err != nil {
-			if c.shutdown.Load() {
-				c.bye(shutdownByeText)
-				return
-			}
-			var perr *protocolError
-			if !errors.As(err, &perr) {
-				if isTimeout(err) {
-					c.bye("Autologout; idle for too long") // RFC 9051 5.4
-				} else if !errors.Is(err, io.EOF) {
+		var perr *protocolError
+		if !errors.As(err, &perr) {
+			if isTimeout(err) {
+				c.bye("Autologout; idle for too long") // RFC 9051 5.4
+			} else {
+				if !errors.Is(err, io.EOF) {
 					c.log.Debug("read command", "err", err)
 				}
-				return
+				c.state = stateLogout
 			}
-			c.srv.metrics.countUnparsed(perr.name)
-			badCommands++
-			if badCommands > maxBadCommands {
-				c.bye("Too many invalid commands")
-				return
-			}
-			c.writeStatus(perr.tag, perr.status)
-			if c.bw.Flush() != nil {
-				return
-			}
-			continue
-		}
-		badCommands = 0
-		c.runMeasured(cmd)
-		if err := c.bw.Flush(); err != nil {
-			c.log.Debug("write response", "err", err)
 			return
 		}
-		if after := c.afterResponse; after != nil {
-			c.afterResponse = nil
-			after()
+		c.srv.metrics.countUnparsed(perr.name)
+		c.badCommands++
+		if c.badCommands > maxBadCommands {
+			c.bye("Too many invalid commands")
+			return
 		}
+		c.writeStatus(perr.tag, perr.status)
+		c.commandDone()
+		return
 	}
+	c.badCommands = 0
+	c.runMeasured(cmd)
+	if c.idle == nil {
+		c.commandDone()
+	}
+}
+
+// commandDone sends the response of a command that ended, runs what it left to do after
+// it (afterResponse) and starts the autologout timer of the wait for the next one.
+func (c *conn) commandDone() {
+	if err := c.bw.Flush(); err != nil {
+		c.log.Debug("write response", "err", err)
+		c.state = stateLogout
+		return
+	}
+	if after := c.afterResponse; after != nil {
+		c.afterResponse = nil
+		after()
+	}
+	c.deadline = time.Now().Add(c.readTimeout())
 }
 
 func isTimeout(err error) bool {
@@ -397,6 +441,16 @@ func (c *conn) run(cmd *imapwire.Command) {
 	start := time.Now()
 	atTestHook("command " + cmd.Name)
 	err := spec.handler(c, cmd)
+	if errors.Is(err, errIdling) {
+		c.idle = &idleCommand{cmd: cmd, start: start}
+		return
+	}
+	c.finish(cmd, spec, start, err)
+}
+
+// finish writes the response of a command whose handler returned err: the untagged updates
+// that may go with it, then its tagged status.
+func (c *conn) finish(cmd *imapwire.Command, spec commandSpec, start time.Time, err error) {
 	if errors.Is(err, errAnswered) {
 		c.log.Debug("IMAP command", "tag", cmd.Tag, "command", cmd.Name, "duration", time.Since(start))
 		return

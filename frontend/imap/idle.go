@@ -2,81 +2,63 @@ package imap
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 )
 
+// idleCommand is an IDLE in progress: its tagged response waits for DONE.
+type idleCommand struct {
+	cmd   *imapwire.Command
+	start time.Time
+}
+
+// errIdling is cmdIdle's result: IDLE goes on, and the connection's loop serves it (park.go)
+// until DONE.
+var errIdling = errors.New("IDLE in progress")
+
 // cmdIdle: IDLE (RFC 9051 6.3.13, RFC 2177). Mailbox changes are sent as they arrive, EXPUNGE
 // included, until the client sends DONE; with NOTIFY, the events it asks for (RFC 5465 4).
-func (c *conn) cmdIdle(cmd *imapwire.Command) error {
+// The session waits for DONE as it waits for a command, parked (park.go): inputReady sends
+// the changes while it waits, readDone ends the IDLE.
+func (c *conn) cmdIdle(*imapwire.Command) error {
 	c.continuation("idling")
 	if err := c.bw.Flush(); err != nil {
 		return err
 	}
-	type lineResult struct {
-		line []byte
-		err  error
+	return errIdling
+}
+
+// readDone ends the IDLE in progress with the line the client sent, which must be DONE, or
+// the error reading it.
+func (c *conn) readDone(line []byte, err error) {
+	switch {
+	case err != nil && c.shutdown.Load():
+		c.bye(shutdownByeText)
+		c.endIdle(nil)
+	case errors.Is(err, imapwire.ErrLineTooLong):
+		c.endIdle(bad("", "Expected DONE"))
+	case isTimeout(err):
+		c.bye("Autologout; idle for too long") // RFC 9051 5.4
+		c.endIdle(nil)
+	case err != nil:
+		c.state = stateLogout
+		c.endIdle(err)
+	case !strings.EqualFold(string(line), "DONE"):
+		c.endIdle(bad("", "Expected DONE")) // RFC 2177 3
+	default:
+		c.endIdle(nil)
 	}
-	// The only reader of the connection while IDLE lasts; it ends with the DONE line or
-	// when the connection fails or is closed.
-	lines := make(chan lineResult, 1)
-	go func() {
-		defer c.srv.recoverPanic(c.log, "IDLE reader", func(v any) {
-			lines <- lineResult{err: fmt.Errorf("read DONE: panic: %v", v)}
-		})
-		line, err := c.framer.ReadLine()
-		lines <- lineResult{append([]byte(nil), line...), err}
-	}()
-	for {
-		// The channels are taken before the changes, so that none arriving in between is
-		// left waiting.
-		var changes, notices <-chan struct{}
-		if c.sel != nil {
-			changes = c.sel.feed.arrivals()
-		}
-		if c.notify != nil {
-			notices = c.notify.feed.arrivals()
-		}
-		// RFC 5465 4: with NOTIFY, IDLE sends what NOTIFY asks for.
-		c.sendUnsolicited(true)
-		if c.state == stateLogout {
-			return nil
-		}
-		if err := c.bw.Flush(); err != nil {
-			return err
-		}
-		select {
-		case <-changes:
-		case <-notices:
-		case <-c.stopIdle:
-			// Shutdown: BYE now; the blocked read ends when serve closes the connection.
-			c.bye(shutdownByeText)
-			return nil
-		case res := <-lines:
-			if res.err != nil && c.shutdown.Load() {
-				c.bye(shutdownByeText)
-				return nil
-			}
-			if res.err != nil {
-				if errors.Is(res.err, imapwire.ErrLineTooLong) {
-					return bad("", "Expected DONE")
-				}
-				if isTimeout(res.err) {
-					c.bye("Autologout; idle for too long")
-					return nil
-				}
-				c.state = stateLogout
-				return res.err
-			}
-			if !strings.EqualFold(string(res.line), "DONE") {
-				return bad("", "Expected DONE") // RFC 2177 3
-			}
-			// The read deadline set for the IDLE command line applies; renew it for the
-			// commands that follow.
-			return c.raw.SetReadDeadline(time.Now().Add(c.readTimeout()))
-		}
-	}
+}
+
+// endIdle ends the IDLE in progress as a command ends, with err as its handler's result:
+// the updates that go with its response, its tagged status, its metrics.
+func (c *conn) endIdle(err error) {
+	idle := c.idle
+	c.idle = nil
+	c.cmd = idle.cmd
+	c.finish(idle.cmd, commands[idle.cmd.Name], idle.start, err)
+	c.cmd = nil
+	c.endMeasured(c.measuredResult())
 }

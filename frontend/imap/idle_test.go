@@ -2,12 +2,18 @@ package imap_test
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/strata-mail/strata/embedded"
+	imapserver "github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/internal/testwait"
 )
 
 // watcher is an imapclient session that records the unilateral updates it receives.
@@ -155,5 +161,79 @@ func TestTwoSessionsIdle(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if untagged := rc.ok("NOOP"); len(untagged) != 0 {
 		t.Errorf("NOOP after own STORE reported %q", untagged)
+	}
+}
+
+// connGoroutines returns the stacks of the goroutines that serve IMAP connections (a
+// method of the engine's conn on their stack).
+func connGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var conns []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "frontend/imap.(*conn).") {
+			conns = append(conns, g)
+		}
+	}
+	return conns
+}
+
+// TestIdleParked: sessions in IDLE are parked (park.go): each holds one goroutine, blocked
+// in its wait for the client, and none of a reader of DONE or of the command loop; a change
+// of the mailbox still reaches every one of them at once (RFC 2177), and DONE ends each.
+func TestIdleParked(t *testing.T) {
+	srv := startServer(t)
+	const sessions = 20
+	var idlers []*rawConn
+	for i := range sessions {
+		rc := loginRaw(t, srv)
+		rc.ok("SELECT INBOX")
+		rc.startIdle(fmt.Sprintf("i%d", i))
+		idlers = append(idlers, rc)
+	}
+	testwait.Until(t, 10*time.Second, func() error {
+		conns := connGoroutines()
+		parked := 0
+		for _, g := range conns {
+			if strings.Contains(g, "frontend/imap.(*conn).wait(") {
+				parked++
+			}
+		}
+		if len(conns) != sessions || parked != sessions {
+			return fmt.Errorf("%d goroutines serve connections, %d of them parked; want %d parked and no other:\n%s",
+				len(conns), parked, sessions, strings.Join(conns, "\n\n"))
+		}
+		return nil
+	})
+	appendMessage(t, login(t, srv), "INBOX", testMessage("wakes them all", "body"))
+	for i, rc := range idlers {
+		if l := rc.readLine(); l != "* 1 EXISTS" {
+			t.Fatalf("session %d in IDLE: %q, want * 1 EXISTS", i, l)
+		}
+		rc.write("DONE\r\n")
+		if _, tagged := rc.until(fmt.Sprintf("i%d", i)); !strings.HasPrefix(tagged, "OK") {
+			t.Fatalf("session %d DONE: %q", i, tagged)
+		}
+	}
+}
+
+// TestIdleAutologout: the autologout timer runs through IDLE (RFC 9051 5.4; RFC 2177 asks
+// clients to end IDLE within 29 minutes): a parked session is told BYE when it expires.
+func TestIdleAutologout(t *testing.T) {
+	srv := startServerWith(t, func(cfg *embedded.Config) {
+		cfg.IMAPLimits = imapserver.Limits{IdleTimeout: 500 * time.Millisecond}
+	})
+	rc := loginRaw(t, srv)
+	rc.ok("SELECT INBOX")
+	rc.startIdle("i")
+	if l := rc.readLine(); !strings.HasPrefix(l, "* BYE Autologout") {
+		t.Fatalf("in IDLE past the timer: %q, want BYE Autologout", l)
 	}
 }

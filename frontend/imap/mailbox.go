@@ -467,7 +467,7 @@ func (c *conn) cmdSubscribe(cmd *imapwire.Command) error {
 	if err != nil {
 		return rpcStatus(err, imapresp.CodeNonExistent, strings.ToLower(cmd.Name)+" "+strconv.Quote(name))
 	}
-	c.notifyOwnSubscription(name)
+	c.notifyOwnSubscription(name, cmd.Name == "SUBSCRIBE")
 	return nil
 }
 

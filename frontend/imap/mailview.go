@@ -566,9 +566,10 @@ func (v *mailView) stop(reason string) {
 }
 
 // join waits until the view is ready and holds the mailbox at least as of atLeast, then
-// copies it and returns the copy with a feed of the changes after it. A view that failed to
-// load returns its error; one that went away meanwhile errViewGone.
-func (v *mailView) join(ctx context.Context, atLeast uint64) (*viewCopy, *changeFeed, error) {
+// copies it and returns the copy with a feed of the changes after it, which calls onChange
+// as they arrive. A view that failed to load returns its error; one that went away
+// meanwhile errViewGone.
+func (v *mailView) join(ctx context.Context, atLeast uint64, onChange func()) (*viewCopy, *changeFeed, error) {
 	for {
 		v.mu.Lock()
 		switch {
@@ -587,7 +588,7 @@ func (v *mailView) join(ctx context.Context, atLeast uint64) (*viewCopy, *change
 				msgs:          v.msgs.share(),
 				keywords:      slices.Sorted(maps.Keys(v.keywords)),
 			}
-			f := &changeFeed{view: v, seen: v.seen, wake: make(chan struct{})}
+			f := &changeFeed{view: v, seen: v.seen, wake: make(chan struct{}), onChange: onChange}
 			v.subs[f] = struct{}{}
 			v.mu.Unlock()
 			return cp, f, nil

@@ -170,31 +170,52 @@ func resultOf(statusType string) commandResult {
 	return resultBYE
 }
 
+// measuredCommand is a command being counted and timed: from runMeasured until it ends,
+// which for IDLE is after DONE (endIdle).
+type measuredCommand struct {
+	cm    *commandMetrics // nil when none is
+	start time.Time
+}
+
 // runMeasured is run, counted and timed in the command metrics. Its result is the tagged
 // status that run wrote, or BYE when the command ended the connection otherwise than by a
-// successful LOGOUT, or panicked (the panic goes on to serve's recovery).
+// successful LOGOUT, or panicked (serve then ends the measurement, and the panic goes on
+// to the registry's recovery). IDLE is measured until DONE.
 func (c *conn) runMeasured(cmd *imapwire.Command) {
-	m := c.srv.metrics
-	cm := m.command(cmd.Name)
+	cm := c.srv.metrics.command(cmd.Name)
 	if cm.idle {
-		m.idle.Add(1)
+		c.srv.metrics.idle.Add(1)
 	}
 	c.taggedStatus = ""
-	result := resultBYE
-	start := time.Now()
-	defer func() {
-		if cm.idle {
-			m.idle.Add(-1)
-		}
-		cm.observe(result, time.Since(start))
-	}()
+	c.measured = measuredCommand{cm: cm, start: time.Now()}
 	c.run(cmd)
-	if c.state != stateLogout || cm.logout {
-		result = resultOf(c.taggedStatus)
+	if c.idle == nil {
+		c.endMeasured(c.measuredResult())
 	}
+}
+
+// measuredResult is the result of the measured command that ended.
+func (c *conn) measuredResult() commandResult {
+	if c.state != stateLogout || c.measured.cm != nil && c.measured.cm.logout {
+		return resultOf(c.taggedStatus)
+	}
+	return resultBYE
+}
+
+// endMeasured counts and times the measured command, if any, with result.
+func (c *conn) endMeasured(result commandResult) {
+	cm := c.measured.cm
+	if cm == nil {
+		return
+	}
+	if cm.idle {
+		c.srv.metrics.idle.Add(-1)
+	}
+	cm.observe(result, time.Since(c.measured.start))
 	if cm.startTLS && c.tlsActive() {
 		c.tlsStarted.Store(true)
 	}
+	c.measured = measuredCommand{}
 }
 
 // countUnparsed counts a command answered BAD before dispatch: one that could not be

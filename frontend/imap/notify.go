@@ -3,7 +3,6 @@ package imap
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
@@ -89,12 +88,20 @@ type notifyState struct {
 	// (RFC 5465 5: the server SHOULD omit events the client caused).
 	own map[uint64][]uint64
 	// ownNames are the mailbox names the session's own CREATE, DELETE and RENAME changed
-	// ("name/" for the inferiors RENAME moves), and ownSubs the names its own SUBSCRIBE and
-	// UNSUBSCRIBE changed, each until its event arrives or ownNameTTL passes: those
-	// MailboxName and SubscriptionChange events are the client's own (RFC 5465 5: SHOULD be
-	// omitted).
+	// ("name/" for the inferiors RENAME moves), and ownSubs, by name, the subscription
+	// states its own SUBSCRIBE and UNSUBSCRIBE set, in the order it set them; each until its
+	// event arrives or ownNameTTL passes: those MailboxName and SubscriptionChange events
+	// are the client's own (RFC 5465 5: SHOULD be omitted). The event of a command may
+	// arrive after the session's next command: the order of the states tells a SUBSCRIBE's
+	// late event from the UNSUBSCRIBE's that follows it.
 	ownNames map[string]time.Time
-	ownSubs  map[string]time.Time
+	ownSubs  map[string][]ownSubscription
+}
+
+// ownSubscription is a subscription state that the session's own command set.
+type ownSubscription struct {
+	subscribed bool
+	at         time.Time
 }
 
 // ownNameTTL bounds how long an own name change waits for its event on the feed.
@@ -108,12 +115,50 @@ func (c *conn) notifyOwnNames(owner string, names ...string) {
 	}
 }
 
-// notifyOwnSubscription records a name whose subscription the session's own command
-// changed.
-func (c *conn) notifyOwnSubscription(name string) {
-	if n := c.notify; n != nil {
-		n.ownSubs = rememberOwn(n.ownSubs, []string{name})
+// notifyOwnSubscription records the subscription state of name that the session's own
+// command set.
+func (c *conn) notifyOwnSubscription(name string, subscribed bool) {
+	n := c.notify
+	if n == nil {
+		return
 	}
+	now := time.Now()
+	if n.ownSubs == nil {
+		n.ownSubs = map[string][]ownSubscription{}
+	}
+	for k, states := range n.ownSubs {
+		if now.Sub(states[len(states)-1].at) > ownNameTTL {
+			delete(n.ownSubs, k)
+		}
+	}
+	states := n.ownSubs[name]
+	if k := len(states); k > 0 && states[k-1].subscribed == subscribed {
+		// The state set again: no second event comes.
+		states[k-1].at = now
+		return
+	}
+	n.ownSubs[name] = append(states, ownSubscription{subscribed: subscribed, at: now})
+}
+
+// isOwnSubscription reports whether the flip of name's subscription to subscribed is the
+// event of the session's own command, which it then forgets. A flip to another state than
+// the first one the session set means the states are out of step with the feed (a command
+// that changed nothing, or events merged in one batch): they are forgotten.
+func (n *notifyState) isOwnSubscription(name string, subscribed bool) bool {
+	states := n.ownSubs[name]
+	if len(states) == 0 {
+		return false
+	}
+	if states[0].subscribed != subscribed || time.Since(states[0].at) > ownNameTTL {
+		delete(n.ownSubs, name)
+		return false
+	}
+	if len(states) == 1 {
+		delete(n.ownSubs, name)
+	} else {
+		n.ownSubs[name] = states[1:]
+	}
+	return true
 }
 
 func rememberOwn(m map[string]time.Time, names []string) map[string]time.Time {
@@ -381,49 +426,6 @@ func (c *conn) sendUnsolicited(inIdle bool) {
 	c.sendNotifications()
 }
 
-// awaitCommand waits for the client's next command while sending notifications as they
-// arrive (RFC 5465 3), when NOTIFY is on; otherwise it returns at once. The wait for input
-// runs in a goroutine that only peeks: the command is read after it returned. An error is
-// the read's (a deadline, shutdown, a closed connection); a session that ended returns nil
-// with stateLogout.
-func (c *conn) awaitCommand() error {
-	if c.notify == nil || c.framer.Buffered() > 0 {
-		return nil
-	}
-	input := make(chan error, 1)
-	go func() {
-		defer c.srv.recoverPanic(c.log, "NOTIFY input wait", func(v any) {
-			input <- fmt.Errorf("wait for input: panic: %v", v)
-		})
-		input <- c.framer.WaitInput()
-	}()
-	for {
-		var selected, notices <-chan struct{}
-		if c.sel != nil {
-			selected = c.sel.feed.arrivals()
-		}
-		if c.notify != nil {
-			notices = c.notify.feed.arrivals()
-		}
-		c.sendUnsolicited(false)
-		if c.state == stateLogout {
-			return nil // the connection closes, which ends the peek
-		}
-		if err := c.bw.Flush(); err != nil {
-			return err
-		}
-		if c.notify == nil {
-			return <-input
-		}
-		select {
-		case err := <-input:
-			return err
-		case <-selected:
-		case <-notices:
-		}
-	}
-}
-
 // sendNotifications reports the changes of the account's mailboxes that arrived since the
 // last flush, as the session's groups ask for them.
 func (c *conn) sendNotifications() {
@@ -539,7 +541,7 @@ func (c *conn) sendNotifications() {
 		}
 		slices.Sort(flipped)
 		for _, name := range flipped {
-			if isOwn(n.ownSubs, name) {
+			if n.isOwnSubscription(name, subscribed[name]) {
 				continue // the session's own SUBSCRIBE or UNSUBSCRIBE (RFC 5465 5)
 			}
 			if n.wants(subscriptionEvents, name, subscribed) || n.wants(subscriptionEvents, name, n.subscribed) {
@@ -673,6 +675,8 @@ type accountFeed struct {
 	srv    *Server // counts its panics
 	cancel context.CancelFunc
 	done   chan struct{}
+	// onChange is called, with mu held, when changes arrive: the session's feedChanged.
+	onChange func()
 
 	mu      sync.Mutex
 	pending accountChanges
@@ -697,7 +701,7 @@ type accountChanges struct {
 // startAccountFeed watches the session's account until stop or the end of the connection.
 func (c *conn) startAccountFeed() *accountFeed {
 	ctx, cancel := context.WithCancel(c.ctx)
-	f := &accountFeed{srv: c.srv, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{})}
+	f := &accountFeed{srv: c.srv, cancel: cancel, done: make(chan struct{}), wake: make(chan struct{}), onChange: c.feedChanged}
 	req := &metadatapb.WatchAccountRequest{Account: c.accountName(), User: c.accountName()}
 	go f.run(ctx, c.srv, req, c.log)
 	return f
@@ -783,6 +787,9 @@ func (f *accountFeed) fail(err error) {
 func (f *accountFeed) signal() {
 	close(f.wake)
 	f.wake = make(chan struct{})
+	if f.onChange != nil {
+		f.onChange()
+	}
 }
 
 // take removes the pending changes.
@@ -792,13 +799,6 @@ func (f *accountFeed) take() accountChanges {
 	p := f.pending
 	f.pending = accountChanges{}
 	return p
-}
-
-// arrivals returns a channel that is closed when the next batch arrives.
-func (f *accountFeed) arrivals() <-chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.wake
 }
 
 // waitReady waits for the stream's first snapshot, at most timeout.

@@ -128,7 +128,7 @@ func (c *conn) joinView(ref mailboxRef, mb *metadatapb.Mailbox) (*viewCopy, *cha
 	key := viewKey{owner: ref.owner, mailboxID: mb.GetId(), user: c.accountName()}
 	for attempt := 0; ; attempt++ {
 		v := c.srv.views.acquire(c.srv, key)
-		view, feed, err := v.join(ctx, mb.GetHighestModseq())
+		view, feed, err := v.join(ctx, mb.GetHighestModseq(), c.feedChanged)
 		if err == nil && view.uidValidity == mb.GetUidValidity() {
 			return view, feed, nil
 		}

@@ -4,12 +4,13 @@
 //
 // Invariants of the engine:
 //
-//   - One goroutine serves a connection and is the only one that writes to it; the change
-//     feed goroutine of a selected session and the account feed of a NOTIFY session only
-//     queue changes, and the goroutine that waits for a NOTIFY session's next command only
-//     peeks at the input, which the serving goroutine reads once it has returned. No lock is
-//     held while writing to a client: the session takes its pending changes out of the queue
-//     under the queue's mutex and writes after releasing it.
+//   - One goroutine at a time serves a connection, reads from it and writes to it; the
+//     change feed of a selected session and the account feed of a NOTIFY session only queue
+//     changes, and wake the session when it waits in IDLE or with NOTIFY by ending its read
+//     (park.go). No lock is held while writing to a client: the session takes its pending
+//     changes out of the queue under the queue's mutex and writes after releasing it.
+//   - A session waiting for its client holds no read or write buffer and one goroutine with
+//     a small stack, the one blocked in the read of at most one byte (park.go).
 //   - Updates about the selected mailbox (EXISTS, EXPUNGE, FETCH FLAGS) are sent only where
 //     RFC 9051 7 allows: before the tagged response of a command, and at once during IDLE
 //     (RFC 2177). EXPUNGE is never sent while no command is in progress, nor in the response
@@ -217,7 +218,7 @@ func NewServer(cfg Config) *Server {
 		cfg:    cfg,
 		limits: cfg.Limits.withDefaults(),
 		logger: cfg.Logger,
-		conns:  connserver.New[*conn]("IMAP", ErrServerClosed),
+		conns:  connserver.New[*conn]("IMAP", ErrServerClosed, cfg.Logger),
 		ingest: &ingest.Committer{
 			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Stage: cfg.StageBodies, Timeout: writeTimeout, NewRequestID: newRequestID,
 		},

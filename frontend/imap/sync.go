@@ -69,6 +69,8 @@ const selectedGoneText = "Selected mailbox was deleted or is no longer readable"
 // at a point RFC 9051 7 allows.
 type changeFeed struct {
 	view *mailView // the view it follows; nil in tests of the feed alone
+	// onChange is called, with mu held, when a batch arrives: the session's feedChanged.
+	onChange func()
 
 	mu      sync.Mutex
 	pending []*metadatapb.Change
@@ -95,6 +97,9 @@ func (f *changeFeed) add(batch *metadatapb.ChangeBatch) {
 	f.seen = max(f.seen, batch.GetHighestModseq())
 	close(f.wake)
 	f.wake = make(chan struct{})
+	if f.onChange != nil {
+		f.onChange()
+	}
 }
 
 // stop records that the feed stopped for good, with the reason the session's BYE gives, and
@@ -156,14 +161,6 @@ func (f *changeFeed) pendingExpunges() []uint32 {
 		}
 	}
 	return uids
-}
-
-// arrivals returns a channel that is closed when the next batch arrives, whatever is
-// pending now: a session that leaves some changes queued waits on it for new ones.
-func (f *changeFeed) arrivals() <-chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.wake
 }
 
 // waitFor waits until the feed has seen modseq (a change this session just committed), at

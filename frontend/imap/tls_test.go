@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -245,5 +246,30 @@ func TestSelfSignedCertificate(t *testing.T) {
 	}
 	if again, _ := os.ReadFile(certFile); string(again) != string(raw) {
 		t.Fatal("certificate rewritten")
+	}
+}
+
+// TestIdleOverTLS: a session in IDLE over TLS is woken for each change (its wait, a read
+// inside crypto/tls, is ended by a read deadline each time and goes on, park.go), and DONE
+// with a command after it in the same TLS record is read whole.
+func TestIdleOverTLS(t *testing.T) {
+	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.AllowPlaintextAuth = true })
+	rc := dialRaw(t, srv)
+	rc.ok("STARTTLS")
+	rc.handshake(srv)
+	rc.ok("LOGIN demo@example.com demo")
+	rc.ok("SELECT INBOX")
+	rc.startIdle("i")
+	other := login(t, srv)
+	for i := 1; i <= 3; i++ {
+		appendMessage(t, other, "INBOX", testMessage(fmt.Sprintf("change %d", i), "body"))
+		rc.waitFor(fmt.Sprintf("* %d EXISTS", i))
+	}
+	rc.write("DONE\r\nn NOOP\r\n")
+	if _, tagged := rc.until("i"); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("DONE: %q", tagged)
+	}
+	if _, tagged := rc.until("n"); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("NOOP after DONE: %q", tagged)
 	}
 }

@@ -99,8 +99,8 @@ func (c *conn) Logger() *slog.Logger { return c.log }
 
 // Serve runs the connection until the client logs out, the connection fails or the
 // server shuts down. A panic is recovered and logged with the connection by the connection
-// registry (connserver), after the connection is closed.
-func (c *conn) Serve() {
+// registry (connserver), after the connection is closed. It never parks.
+func (c *conn) Serve() (parked bool) {
 	defer func() {
 		c.cancel()
 		c.nc.Close()
@@ -108,19 +108,20 @@ func (c *conn) Serve() {
 	if c.refused {
 		c.writeResponse(bye(codeTryLater, "Too many connections to this server, try again later"))
 		_ = c.bw.Flush() // closing anyway
-		return
+		return false
 	}
 	// RFC 5804 1.7: the server greets with its capabilities and OK.
 	c.writeCapabilities()
 	c.writeResponse(ok("Strata ManageSieve ready"))
 	if c.bw.Flush() != nil {
-		return
+		return false
 	}
 	for c.state != stateLogout {
 		if !c.next() {
-			return
+			return false
 		}
 	}
+	return false
 }
 
 // next reads, runs and answers one command; false ends the connection.

@@ -121,7 +121,7 @@ func NewServer(cfg Config) *Server {
 		policy:     auth.Policy{AllowPlaintext: cfg.AllowPlaintextAuth, TrustLoopback: cfg.TrustLoopback},
 		extensions: ext,
 		logger:     cfg.Logger.With("proto", "managesieve"),
-		conns:      connserver.New[*conn]("ManageSieve", ErrServerClosed),
+		conns:      connserver.New[*conn]("ManageSieve", ErrServerClosed, cfg.Logger.With("proto", "managesieve")),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // ErrLineTooLong is returned by Framer.ReadLine for a line longer than the framer's limit. The
@@ -23,8 +24,14 @@ type Literal struct {
 // Framer reads the lines and literals of IMAP commands from a client with bounded memory:
 // a line longer than the limit is discarded, literals are read only as the caller asks. It
 // knows nothing of command grammar; Parse* turn the assembled bytes into commands.
+//
+// The read buffer is taken from a pool when the framer reads and can be given back while
+// nothing is buffered (Release), so that a connection waiting for its client (Wait) holds
+// none: most of a server's connections wait most of the time.
 type Framer struct {
-	br      *bufio.Reader
+	src source
+	br  *bufio.Reader // nil while released
+	// maxLine bounds a line.
 	maxLine int
 	// below is the reader of the connection's own bytes while a layer (Push) is between
 	// them and br; nil otherwise.
@@ -34,9 +41,85 @@ type Framer struct {
 	tail []byte
 }
 
-// NewFramer returns a framer over r that accepts lines of at most maxLine bytes.
+// source is the connection under the framer's buffer, with the byte that Wait read ahead.
+type source struct {
+	r       io.Reader
+	ahead   [1]byte
+	isAhead bool
+}
+
+func (s *source) Read(p []byte) (int, error) {
+	if s.isAhead && len(p) > 0 {
+		p[0] = s.ahead[0]
+		s.isAhead = false
+		return 1, nil
+	}
+	return s.r.Read(p)
+}
+
+// readBufferSize is the size of a framer's read buffer.
+const readBufferSize = 16 << 10
+
+// readBuffers holds the read buffers of framers that have nothing buffered.
+var readBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+
+// NewFramer returns a framer over r that accepts lines of at most maxLine bytes. It takes
+// no buffer until it reads.
 func NewFramer(r io.Reader, maxLine int) *Framer {
-	return &Framer{br: bufio.NewReaderSize(r, 16*1024), maxLine: maxLine}
+	return &Framer{src: source{r: r}, maxLine: maxLine}
+}
+
+// reader returns the buffered reader of the commands, taking a read buffer if the framer
+// has none.
+func (f *Framer) reader() *bufio.Reader {
+	if f.br == nil {
+		f.br = readBuffers.Get().(*bufio.Reader)
+		f.br.Reset(&f.src)
+	}
+	return f.br
+}
+
+// Release gives the read buffer back when it holds nothing, and reports whether the framer
+// now holds none. A framer with a layer (Push) keeps its buffers: the layer reads from
+// the one below.
+func (f *Framer) Release() bool {
+	switch {
+	case f.br == nil:
+		return true
+	case f.below != nil || f.br.Buffered() > 0:
+		return false
+	}
+	f.br.Reset(nil)
+	readBuffers.Put(f.br)
+	f.br = nil
+	return true
+}
+
+// Wait blocks until the client has sent something that the framer has not returned yet, or
+// the read fails (a deadline, a closed connection; the framer goes on reading after a
+// deadline). It reads at most one byte, which the framer keeps without a read buffer, so
+// that a framer that Released its buffer waits without one. A read through a layer
+// (Push) that has output buffered returns at once; one with only its input buffered
+// returns at once too, though that input may turn out to hold no command.
+func (f *Framer) Wait() error {
+	if f.Pending() {
+		return nil
+	}
+	n, err := f.src.r.Read(f.src.ahead[:])
+	if n == 1 {
+		f.src.isAhead = true
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+// Pending reports whether the client sent something that the framer has not returned yet:
+// bytes in its buffer, the byte Wait read, or input that a layer (Push) has not read yet.
+func (f *Framer) Pending() bool {
+	return f.Buffered() > 0 || f.src.isAhead || f.below != nil && f.below.Buffered() > 0
 }
 
 // layerBufferSize is the buffer of what a layer (Push) delivers: small, since the
@@ -49,7 +132,7 @@ const layerBufferSize = 4 << 10
 // reader of the layer's output. A layer that reads below one byte at a time (below is an
 // io.ByteReader) leaves there exactly what it did not use, for Pop.
 func (f *Framer) Push(layer func(below *bufio.Reader) io.Reader) {
-	f.below = f.br
+	f.below = f.reader()
 	f.br = bufio.NewReaderSize(layer(f.below), layerBufferSize)
 }
 
@@ -72,8 +155,9 @@ func (f *Framer) Pop() int {
 // a literal announced at its end, see LiteralAtEnd).
 func (f *Framer) ReadLine() ([]byte, error) {
 	var line []byte
+	br := f.reader()
 	for {
-		chunk, err := f.br.ReadSlice('\n')
+		chunk, err := br.ReadSlice('\n')
 		if len(line)+len(chunk) > f.maxLine+2 {
 			return f.discardLine(chunk, err)
 		}
@@ -105,7 +189,7 @@ func (f *Framer) discardLine(chunk []byte, err error) ([]byte, error) {
 		if !errors.Is(err, bufio.ErrBufferFull) {
 			return nil, fmt.Errorf("read line: %w", err)
 		}
-		chunk, err = f.br.ReadSlice('\n')
+		chunk, err = f.reader().ReadSlice('\n')
 		keep(chunk)
 	}
 	tail := bytes.TrimSuffix(bytes.TrimSuffix(f.tail, []byte{'\n'}), []byte{'\r'})
@@ -116,7 +200,7 @@ func (f *Framer) discardLine(chunk []byte, err error) ([]byte, error) {
 func (f *Framer) ReadLiteral(dst []byte, n int64) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, make([]byte, n)...)
-	if _, err := io.ReadFull(f.br, dst[start:]); err != nil {
+	if _, err := io.ReadFull(f.reader(), dst[start:]); err != nil {
 		return dst[:start], fmt.Errorf("read literal of %d bytes: %w", n, err)
 	}
 	return dst, nil
@@ -125,12 +209,12 @@ func (f *Framer) ReadLiteral(dst []byte, n int64) ([]byte, error) {
 // LiteralReader returns a reader over the next n bytes, the data of a literal that the
 // caller streams somewhere (an APPEND body into the blob spool) instead of holding it.
 func (f *Framer) LiteralReader(n int64) io.Reader {
-	return io.LimitReader(f.br, n)
+	return io.LimitReader(f.reader(), n)
 }
 
 // Discard reads and drops n bytes: a literal the client sent although it is refused.
 func (f *Framer) Discard(n int64) error {
-	if _, err := io.CopyN(io.Discard, f.br, n); err != nil {
+	if _, err := io.CopyN(io.Discard, f.reader(), n); err != nil {
 		return fmt.Errorf("discard literal of %d bytes: %w", n, err)
 	}
 	return nil
@@ -166,14 +250,11 @@ func LiteralAtEnd(line []byte) (Literal, bool) {
 }
 
 // Buffered returns how many bytes have been read from the connection and not yet returned:
-// what a client sent ahead (pipelined) of the command being served.
-func (f *Framer) Buffered() int { return f.br.Buffered() }
-
-// WaitInput blocks until the client has sent at least one byte that is not yet read, or the
-// read fails (a deadline, a closed connection); it consumes nothing. A session that sends
-// notifications between commands (RFC 5465) waits on it in a goroutine of its own, and reads
-// the command only after it returned.
-func (f *Framer) WaitInput() error {
-	_, err := f.br.Peek(1)
-	return err
+// what a client sent ahead (pipelined) of the command being served. The byte that Wait read
+// ahead is not counted.
+func (f *Framer) Buffered() int {
+	if f.br == nil {
+		return 0
+	}
+	return f.br.Buffered()
 }
