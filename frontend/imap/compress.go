@@ -101,6 +101,7 @@ func (c *conn) stopCompression() {
 	in := c.inflater
 	c.inflater = nil
 	in.source.ending = true
+	defer c.disarm()
 	if err := c.raw.SetReadDeadline(time.Now().Add(inflateEndWait)); err != nil {
 		c.state = stateLogout
 		return

@@ -40,6 +40,9 @@ type parking struct {
 	waiting bool // wait is blocked in (or about to start) its read
 	reading bool // a command is being read
 	woken   bool // an interrupt came since the last wait ended
+	// armed is the read deadline the socket has, as far as the session knows: the zero
+	// time after an interrupt set one of its own.
+	armed time.Time
 	// onFeed: changes of the feeds interrupt the wait (IDLE, NOTIFY); set by the serving
 	// goroutine before it takes the changes it sends.
 	onFeed atomic.Bool
@@ -54,7 +57,30 @@ func (c *conn) interrupt(shutdown bool) {
 	p.woken = true
 	if p.waiting || shutdown && p.reading {
 		c.raw.SetReadDeadline(time.Now())
+		p.armed = time.Time{}
 	}
+}
+
+// disarm records that the socket's read deadline was set otherwise than by armLocked (the
+// TLS handshake, the end of COMPRESS).
+func (c *conn) disarm() {
+	c.parking.mu.Lock()
+	c.parking.armed = time.Time{}
+	c.parking.mu.Unlock()
+}
+
+// armLocked sets the socket's read deadline to the session's, unless it has it already;
+// parking.mu is held.
+func (c *conn) armLocked() error {
+	p := &c.parking
+	if p.armed.Equal(c.deadline) {
+		return nil
+	}
+	if err := c.raw.SetReadDeadline(c.deadline); err != nil {
+		return err
+	}
+	p.armed = c.deadline
+	return nil
 }
 
 // feedChanged is called by the session's change feeds (its selected mailbox's and its
@@ -75,7 +101,7 @@ func (c *conn) wait() {
 		p.mu.Unlock()
 		return
 	}
-	if err := c.raw.SetReadDeadline(c.deadline); err != nil {
+	if err := c.armLocked(); err != nil {
 		p.mu.Unlock()
 		c.waitErr = err
 		return
@@ -99,7 +125,7 @@ func (c *conn) startReading() bool {
 	p := &c.parking
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c.shutdown.Load() || c.raw.SetReadDeadline(c.deadline) != nil {
+	if c.shutdown.Load() || c.armLocked() != nil {
 		return false
 	}
 	p.reading = true

@@ -163,6 +163,7 @@ const handshakeTimeout = 30 * time.Second
 
 // handshake runs the server side of a TLS handshake on the connection's socket.
 func (c *conn) handshake(tc *tls.Conn) error {
+	defer c.disarm()
 	if err := tc.SetDeadline(time.Now().Add(handshakeTimeout)); err != nil {
 		return fmt.Errorf("set handshake deadline: %w", err)
 	}

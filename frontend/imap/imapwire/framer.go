@@ -41,18 +41,22 @@ type Framer struct {
 	tail []byte
 }
 
-// source is the connection under the framer's buffer, with the byte that Wait read ahead.
+// source is the connection under the framer's buffer, with what Wait read ahead.
 type source struct {
-	r       io.Reader
-	ahead   [1]byte
-	isAhead bool
+	r      io.Reader
+	ahead  [aheadSize]byte
+	lo, hi uint8 // ahead[lo:hi] is unread
 }
 
+// aheadSize is how much Wait reads: most command lines (and DONE) fit, so the framer's
+// buffer then finds the whole line there without another read.
+const aheadSize = 128
+
 func (s *source) Read(p []byte) (int, error) {
-	if s.isAhead && len(p) > 0 {
-		p[0] = s.ahead[0]
-		s.isAhead = false
-		return 1, nil
+	if s.lo < s.hi {
+		n := copy(p, s.ahead[s.lo:s.hi])
+		s.lo += uint8(n)
+		return n, nil
 	}
 	return s.r.Read(p)
 }
@@ -97,17 +101,17 @@ func (f *Framer) Release() bool {
 
 // Wait blocks until the client has sent something that the framer has not returned yet, or
 // the read fails (a deadline, a closed connection; the framer goes on reading after a
-// deadline). It reads at most one byte, which the framer keeps without a read buffer, so
-// that a framer that Released its buffer waits without one. A read through a layer
-// (Push) that has output buffered returns at once; one with only its input buffered
-// returns at once too, though that input may turn out to hold no command.
+// deadline). It reads at most aheadSize bytes, which the framer keeps without a read
+// buffer, so that a framer that Released its buffer waits without one. A read through a
+// layer (Push) that has output buffered returns at once; one with only its input
+// buffered returns at once too, though that input may turn out to hold no command.
 func (f *Framer) Wait() error {
 	if f.Pending() {
 		return nil
 	}
 	n, err := f.src.r.Read(f.src.ahead[:])
-	if n == 1 {
-		f.src.isAhead = true
+	if n > 0 {
+		f.src.lo, f.src.hi = 0, uint8(n)
 		return nil
 	}
 	if err == nil {
@@ -117,9 +121,9 @@ func (f *Framer) Wait() error {
 }
 
 // Pending reports whether the client sent something that the framer has not returned yet:
-// bytes in its buffer, the byte Wait read, or input that a layer (Push) has not read yet.
+// bytes in its buffer, those Wait read, or input that a layer (Push) has not read yet.
 func (f *Framer) Pending() bool {
-	return f.Buffered() > 0 || f.src.isAhead || f.below != nil && f.below.Buffered() > 0
+	return f.Buffered() > 0 || f.src.lo < f.src.hi || f.below != nil && f.below.Buffered() > 0
 }
 
 // layerBufferSize is the buffer of what a layer (Push) delivers: small, since the
@@ -250,8 +254,8 @@ func LiteralAtEnd(line []byte) (Literal, bool) {
 }
 
 // Buffered returns how many bytes have been read from the connection and not yet returned:
-// what a client sent ahead (pipelined) of the command being served. The byte that Wait read
-// ahead is not counted.
+// what a client sent ahead (pipelined) of the command being served. What Wait read ahead is
+// not counted.
 func (f *Framer) Buffered() int {
 	if f.br == nil {
 		return 0
