@@ -7,7 +7,7 @@ VERSITYGW_VERSION := v1.8.0
 GOBIN ?= $(shell $(GO) env GOPATH)/bin
 
 .PHONY: build run test jepsen proto proto-check lint fuzz bench e2e tools tools-s3 image \
-	cluster-images cluster-up cluster-down cluster-test
+	cluster-images cluster-up cluster-down cluster-test bench-compare-cycle bench-cluster-cycle
 
 build:
 	$(GO) build -o bin/strata ./cmd/strata
@@ -116,6 +116,10 @@ MESSAGES ?= 0
 DOVECOT_HIBERNATE ?= 5s
 BENCH_DURATION ?= 30s
 BENCH_OUT ?= /tmp/strata-bench
+# bench-compare: empty RATE runs the mixed step in a closed loop; RATE="400 800" open-loop at
+# each of those operations per second (ARRIVALS poisson or uniform).
+RATE ?=
+ARRIVALS ?= poisson
 
 bench-mixed: build
 	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh mixed
@@ -136,7 +140,7 @@ bench-append: build
 	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh append
 
 bench-compare: build
-	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) bench/scenario.sh compare
+	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) RATE="$(RATE)" ARRIVALS=$(ARRIVALS) bench/scenario.sh compare
 
 # Scenarios (b) and (c) against Strata and Dovecot in one run each, with the ratios.
 bench-compare-bigmailbox: build
@@ -185,3 +189,17 @@ bench-compare-lmtp: build
 
 bench-lmtp: build
 	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) SIEVE=$(SIEVE) CPU_PROFILE=$(CPU_PROFILE) bench/scenario.sh lmtp
+
+# A login per session (each client repeats connect, LOGIN, SELECT, FETCH, STORE, APPEND,
+# UID STORE \Deleted + UID EXPUNGE, LOGOUT; `strata bench cycle`), CYCLE_CLIENTS clients over
+# 16 users populated as bench-compare does, against `strata serve` and Dovecot in one run;
+# bench-cluster-cycle against a 3-node cluster with S3 on this machine (etcd, versitygw,
+# three `strata metadata`, one `strata frontend`) and Dovecot. CPU_PROFILE=FILE profiles
+# Strata's cycle run.
+CYCLE_CLIENTS ?= 50
+bench-compare-cycle: build
+	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) CLIENTS=$(CYCLE_CLIENTS) CPU_PROFILE=$(CPU_PROFILE) bench/scenario.sh compare-cycle
+
+bench-cluster-cycle: build tools-s3 bin/etcd-$(ETCD_VERSION)-static
+	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) CLIENTS=$(CYCLE_CLIENTS) CPU_PROFILE=$(CPU_PROFILE) \
+		ETCD=bin/etcd-$(ETCD_VERSION)-static VERSITYGW=$(GOBIN)/versitygw bench/scenario.sh cluster-cycle

@@ -6,8 +6,13 @@
 //   - profile.go parses a weighted workload ("login=1,select=5,fetch-body=10,...");
 //   - corpus.go generates realistic messages deterministically from a seed;
 //   - stats.go keeps bounded-memory latency histograms and error counts;
-//   - loadgen.go runs the mixed workload, populate.go fills mailboxes, scenarios.go holds the
-//     big-mailbox and idle-connection scenarios, report.go prints tables, JSON and ratios;
+//   - loadgen.go runs the mixed workload, in a closed loop or, with Config.Rate, open-loop
+//     (openloop.go: operations due at a fixed rate, Poisson or uniform, each timed from when it
+//     was due, so that servers are compared at the same offered load without coordinated
+//     omission); cycle.go the login-per-session cycle (imaptest's shape: each client repeats
+//     connect, LOGIN, SELECT, FETCH, STORE, APPEND, EXPUNGE, LOGOUT), populate.go fills
+//     mailboxes, scenarios.go holds the big-mailbox and
+//     idle-connection scenarios, report.go prints tables, JSON and ratios;
 //   - lmtp.go is the LMTP delivery load (`strata bench lmtp`), a go-smtp client in LMTP mode
 //     (RFC 2033) against Strata's or Dovecot's LMTP.
 //

@@ -8,7 +8,8 @@
 # the same users and password as the Strata run (argon2id with Strata's parameters, written
 # by `strata bench users --dovecot-passwd`), sdbox mail under DIR/home, no TLS, plaintext
 # LOGIN allowed, loopback only, the authentication cache on (AUTH_CACHE_SIZE, default 10M,
-# and AUTH_CACHE_TTL, default 5 mins as Strata's). Mail files belong to nobody:nogroup. With
+# and AUTH_CACHE_TTL, default 5 mins as Strata's; AUTH_CACHE_VERIFY_WITH_WORKER=yes verifies
+# cached passwords in the auth-worker processes, in parallel, default no). Mail files belong to nobody:nogroup. With
 # HIBERNATE set (a Dovecot interval such as 5s), IMAP connections idling that long move to
 # the imap-hibernate process (imap_hibernate_timeout), which Debian's default configuration leaves off.
 set -euo pipefail
@@ -53,6 +54,9 @@ mail_fsync = optimized
 # --auth-cache-size and --auth-cache-ttl); AUTH_CACHE_SIZE=0 turns the cache off.
 auth_cache_size = ${AUTH_CACHE_SIZE:-10M}
 auth_cache_ttl = ${AUTH_CACHE_TTL:-5 mins}
+# yes: a cached password is verified (argon2id against the cached hash) in the auth-worker
+# processes, several at once, instead of one at a time in the auth process.
+auth_cache_verify_password_with_worker = ${AUTH_CACHE_VERIFY_WITH_WORKER:-no}
 passdb {
   driver = passwd-file
   args = scheme=ARGON2ID $dir/passwd

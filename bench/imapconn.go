@@ -33,7 +33,10 @@ type ProtocolError struct{ Msg string }
 func (e *ProtocolError) Error() string { return "protocol: " + e.Msg }
 
 // VerifyError is a well-formed answer that does not hold what was asked for.
-type VerifyError struct{ Msg string }
+type VerifyError struct {
+	Msg string
+	Seq int // the message it is about, when it is about one (0: none in particular)
+}
 
 func (e *VerifyError) Error() string { return "verify: " + e.Msg }
 

@@ -17,7 +17,13 @@ import (
 // startLMTP starts `strata serve`'s components with an LMTP listener and creates users.
 func startLMTP(t *testing.T, users []string, password string) *embedded.Server {
 	t.Helper()
-	srv := embeddedtest.Start(t, embedded.Config{LMTPListen: "127.0.0.1:0"})
+	return startWithUsers(t, embedded.Config{LMTPListen: "127.0.0.1:0"}, users, password)
+}
+
+// startWithUsers starts `strata serve`'s components with cfg and creates users.
+func startWithUsers(t *testing.T, cfg embedded.Config, users []string, password string) *embedded.Server {
+	t.Helper()
+	srv := embeddedtest.Start(t, cfg)
 	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -20,13 +20,21 @@ type Config struct {
 	Password string
 	Clients  int
 	Duration time.Duration
-	Profile  *Profile
+	Profile  *Profile // the mixed workload's; default DefaultProfile
 	Seed     uint64
 	Mailbox  string        // default INBOX
-	Range    int           // messages per FETCH of flags and envelopes; default 20
+	Range    int           // messages per FETCH of flags and envelopes; default 20, DefaultCycleRange in the cycle
 	IdleHold time.Duration // how long an IDLE waits before DONE; default 50 ms
 	Corpus   Corpus        // what APPEND sends
 	Progress io.Writer     // a progress line every second; nil for none
+	// Rate, when positive, makes the run open-loop: operations are scheduled at Rate per
+	// second in all (openloop.go), each taken by whichever client is free, and each one's
+	// latency runs from its scheduled start. Zero is the closed loop: every client starts
+	// its next operation as soon as the last one is answered.
+	Rate float64
+	// Arrivals spaces the scheduled starts of an open-loop run: ArrivalsPoisson (the
+	// default) or ArrivalsUniform.
+	Arrivals string
 }
 
 func (c *Config) defaults() error {
@@ -45,12 +53,15 @@ func (c *Config) defaults() error {
 	if len(c.Users) == 0 {
 		return errors.New("need at least one user")
 	}
-	if c.Profile == nil {
-		p, err := ParseProfile(DefaultProfile)
-		if err != nil {
-			return err
-		}
-		c.Profile = p
+	if c.Rate < 0 {
+		return fmt.Errorf("rate %v: want 0 (closed loop) or more operations per second", c.Rate)
+	}
+	switch c.Arrivals {
+	case "":
+		c.Arrivals = ArrivalsPoisson
+	case ArrivalsPoisson, ArrivalsUniform:
+	default:
+		return fmt.Errorf("arrivals %q: want %s or %s", c.Arrivals, ArrivalsPoisson, ArrivalsUniform)
 	}
 	return nil
 }
@@ -61,37 +72,67 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	rec := NewRecorder()
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
-	start := time.Now()
-	stopProgress := progress(cfg.Progress, rec, start)
-	var wg sync.WaitGroup
-	for i := 0; i < cfg.Clients; i++ {
-		w := &worker{
-			cfg:  &cfg,
-			rec:  rec,
-			id:   i,
-			rng:  rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
-			user: cfg.Users[i%len(cfg.Users)],
+	if cfg.Profile == nil {
+		p, err := ParseProfile(DefaultProfile)
+		if err != nil {
+			return nil, err
 		}
+		cfg.Profile = p
+	}
+	rep, _ := runClients(ctx, &cfg, (*worker).runMixed)
+	rep.Scenario = "mixed"
+	rep.Profile = cfg.Profile.String()
+	return rep, nil
+}
+
+// runClients runs loop in cfg.Clients workers until cfg.Duration has passed (or ctx ends)
+// and each loop has returned; it reports what they measured and returns the workers.
+func runClients(ctx context.Context, cfg *Config, loop func(*worker, context.Context)) (*Report, []*worker) {
+	rec := NewRecorder()
+	start := time.Now()
+	// A closed loop ends after Duration. An open-loop run ends once every operation due
+	// within Duration was answered, since leaving out the late ones would leave out the
+	// slowest answers; but at twice Duration it stops, and the report counts the
+	// operations it never started (openloop.go).
+	var sched *schedule
+	runFor := cfg.Duration
+	if cfg.Rate > 0 {
+		sched = newSchedule(start, cfg.Duration, cfg.Rate, cfg.Arrivals, cfg.Seed)
+		runFor = 2 * cfg.Duration
+	}
+	ctx, cancel := context.WithDeadline(ctx, start.Add(runFor))
+	defer cancel()
+	stopProgress := progress(cfg.Progress, rec, start)
+	workers := make([]*worker, cfg.Clients)
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &worker{
+			cfg:   cfg,
+			rec:   rec,
+			id:    i,
+			rng:   rand.New(rand.NewPCG(cfg.Seed, uint64(i))),
+			user:  cfg.Users[i%len(cfg.Users)],
+			sched: sched,
+		}
+		workers[i] = w
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w.run(ctx)
+			loop(w, ctx)
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	stopProgress()
 	rep := rec.Report(elapsed)
-	rep.Scenario = "mixed"
 	rep.Server = cfg.Addr
 	rep.Clients = cfg.Clients
 	rep.Users = len(cfg.Users)
-	rep.Profile = cfg.Profile.String()
 	rep.Seed = cfg.Seed
-	return rep, nil
+	if sched != nil {
+		sched.report(rep)
+	}
+	return rep, workers
 }
 
 // progress prints a line to w every second until the returned function is called.
@@ -131,20 +172,40 @@ type worker struct {
 	s         *Session
 	appended  []uint32
 	appendSeq int
+	sessions  int // sessions of the cycle scenario completed without error
+	// sched hands out the scheduled starts of an open-loop run; nil in a closed loop.
+	sched *schedule
+	// due is the scheduled start of the operation slot being run, until its first
+	// operation has taken it as its start (open loop only).
+	due time.Time
 }
 
-func (w *worker) run(ctx context.Context) {
+func (w *worker) runMixed(ctx context.Context) {
 	defer w.drop(true)
 	for ctx.Err() == nil {
+		if w.sched != nil {
+			due, ok := w.sched.next()
+			if !ok || !sleepUntil(ctx, due) {
+				return
+			}
+			w.due = due
+		}
 		op := w.cfg.Profile.Pick(w.rng)
 		w.do(op)
+		w.due = time.Time{}
 	}
 }
 
 // timed runs one operation, records it, and drops the connection after any error, since
-// the session's state is then unknown.
+// the session's state is then unknown. In an open-loop run the first operation of a slot
+// is timed from the slot's scheduled start, so that the time it waited for a free client
+// counts (no coordinated omission); a LOGIN, SELECT or APPEND that it needed first is that
+// first operation, and the operation itself is then timed from its own start.
 func (w *worker) timed(op string, fn func() (int, error)) error {
 	start := time.Now()
+	if !w.due.IsZero() {
+		start, w.due = w.due, time.Time{}
+	}
 	n, err := fn()
 	if err != nil {
 		w.rec.Failure(op, err)
@@ -153,6 +214,17 @@ func (w *worker) timed(op string, fn func() (int, error)) error {
 	}
 	w.rec.Success(op, time.Since(start), n)
 	return nil
+}
+
+// sinceDue is how long ago the slot being run was due, for the operation that takes it as
+// its start; 0 in a closed loop or once an operation took it.
+func (w *worker) sinceDue() time.Duration {
+	if w.due.IsZero() {
+		return 0
+	}
+	d := time.Since(w.due)
+	w.due = time.Time{}
+	return d
 }
 
 func (w *worker) drop(logout bool) {
@@ -206,13 +278,14 @@ func (w *worker) do(op string) {
 		}
 	case OpIdle:
 		if w.selected() {
+			waited := w.sinceDue()
 			took, err := w.idle()
 			if err != nil {
 				w.rec.Failure(op, err)
 				w.drop(false)
 				return
 			}
-			w.rec.Success(op, took, 0)
+			w.rec.Success(op, waited+took, 0)
 		}
 	case OpExpunge:
 		if w.selected() && (len(w.appended) > 0 || w.timed(OpAppend, w.append) == nil) {
@@ -315,7 +388,9 @@ func appendMessage(s *Session, mailbox string, msg []byte) (uint32, error) {
 // racing wraps a read or flag change of a mailbox that other clients share: when its
 // check fails, a NOOP shows whether another client expunged messages meanwhile, which
 // explains a missing or stale answer (RFC 2180 4.1); only an unexplained mismatch counts as
-// an error.
+// an error. The NOOP is repeated for up to about a second: the other client's expunge may
+// have committed before this command ran and still be on its way to this session (in a
+// cluster it comes through the frontend's change feed, a few milliseconds after the commit).
 func (w *worker) racing(fn func() (int, error)) func() (int, error) {
 	return func() (int, error) {
 		n, err := fn()
@@ -323,12 +398,42 @@ func (w *worker) racing(fn func() (int, error)) func() (int, error) {
 		if err == nil || !errors.As(err, &ve) || w.cfg.Clients <= len(w.cfg.Users) {
 			return n, err
 		}
-		res, nerr := w.s.Exec("NOOP")
-		if _, _, aerr := w.s.Absorb(res); nerr == nil && aerr == nil && countUntagged(res, "EXPUNGE") > 0 {
-			return n, nil
+		seq := ve.Seq
+		for wait := 10 * time.Millisecond; ; wait *= 2 {
+			res, nerr := w.s.Exec("NOOP")
+			if _, _, aerr := w.s.Absorb(res); nerr != nil || aerr != nil {
+				return n, err
+			}
+			var gone bool
+			if gone, seq = expunged(res, seq); gone {
+				return n, nil
+			}
+			if wait > 640*time.Millisecond {
+				return n, err
+			}
+			time.Sleep(wait)
 		}
-		return n, err
 	}
+}
+
+// expunged reports whether res's EXPUNGE responses remove message seq, and the number seq
+// has after them: each EXPUNGE renumbers the messages after it at once (RFC 9051 7.4.1).
+// Seq 0 stands for any message: any EXPUNGE removes it.
+func expunged(res *Result, seq int) (bool, int) {
+	for _, r := range res.Untagged {
+		num, after, _ := strings.Cut(r.Text[2:], " ")
+		n, err := strconv.Atoi(num)
+		if err != nil || !strings.EqualFold(after, "EXPUNGE") {
+			continue
+		}
+		switch {
+		case seq == 0 || n == seq:
+			return true, 0
+		case n < seq:
+			seq--
+		}
+	}
+	return false, seq
 }
 
 // seqRange picks up to n consecutive sequence numbers in the mailbox.
@@ -362,25 +467,25 @@ func checkFetched(fetches []FetchData, lo, hi int, items ...string) (map[int]*Fe
 	for seq := lo; seq <= hi; seq++ {
 		f := got[seq]
 		if f == nil {
-			return nil, &VerifyError{Msg: fmt.Sprintf("no FETCH response for message %d of %d:%d", seq, lo, hi)}
+			return nil, &VerifyError{Msg: fmt.Sprintf("no FETCH response for message %d of %d:%d", seq, lo, hi), Seq: seq}
 		}
 		for _, item := range items {
 			v, ok := f.Items[item]
 			if !ok {
-				return nil, &VerifyError{Msg: fmt.Sprintf("message %d: no %s", seq, item)}
+				return nil, &VerifyError{Msg: fmt.Sprintf("message %d: no %s", seq, item), Seq: seq}
 			}
 			switch item {
 			case "UID":
 				if f.UID() == 0 {
-					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: UID %q", seq, v.Atom)}
+					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: UID %q", seq, v.Atom), Seq: seq}
 				}
 			case "FLAGS":
 				if !v.IsList {
-					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: FLAGS is not a list", seq)}
+					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: FLAGS is not a list", seq), Seq: seq}
 				}
 			case "ENVELOPE":
 				if !v.IsList || len(v.List) != 10 { // RFC 9051 7.5.2: ten fields
-					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: ENVELOPE of %d fields", seq, len(v.List))}
+					return nil, &VerifyError{Msg: fmt.Sprintf("message %d: ENVELOPE of %d fields", seq, len(v.List)), Seq: seq}
 				}
 			}
 		}
@@ -412,7 +517,7 @@ func (w *worker) fetchBody() (int, error) {
 	size, _ := strconv.Atoi(f.Items["RFC822.SIZE"].Atom)
 	body := f.Items["BODY[]"]
 	if !body.IsStr || len(body.Str) != size || size == 0 {
-		return 0, &VerifyError{Msg: fmt.Sprintf("message %d: BODY[] of %d bytes, RFC822.SIZE %d", seq, len(body.Str), size)}
+		return 0, &VerifyError{Msg: fmt.Sprintf("message %d: BODY[] of %d bytes, RFC822.SIZE %d", seq, len(body.Str), size), Seq: seq}
 	}
 	return size, nil
 }
@@ -458,7 +563,7 @@ func (w *worker) store() (int, error) {
 	}
 	for seq, f := range got {
 		if hasFlag(f.Items["FLAGS"], flag) != (sign == "+") {
-			return 0, &VerifyError{Msg: fmt.Sprintf("message %d: FLAGS %v after %sFLAGS %s", seq, f.Items["FLAGS"].List, sign, flag)}
+			return 0, &VerifyError{Msg: fmt.Sprintf("message %d: FLAGS %v after %sFLAGS %s", seq, f.Items["FLAGS"].List, sign, flag), Seq: seq}
 		}
 	}
 	return 0, nil
@@ -499,11 +604,29 @@ func checkSearch(uids []uint32, exists int) error {
 }
 
 func (w *worker) expunge() (int, error) {
-	uid := w.appended[len(w.appended)-1]
-	w.appended = w.appended[:len(w.appended)-1]
-	if _, _, _, err := w.s.Run(fmt.Sprintf(`UID STORE %d +FLAGS.SILENT (\Deleted)`, uid)); err != nil {
+	if _, err := w.storeDeleted(); err != nil {
 		return 0, err
 	}
+	return w.uidExpunge()
+}
+
+// storeDeleted sets \Deleted on the message the client appended last.
+func (w *worker) storeDeleted() (int, error) {
+	if len(w.appended) == 0 {
+		return 0, &VerifyError{Msg: "no message of this client to delete"}
+	}
+	uid := w.appended[len(w.appended)-1]
+	_, _, _, err := w.s.Run(fmt.Sprintf(`UID STORE %d +FLAGS.SILENT (\Deleted)`, uid))
+	return 0, err
+}
+
+// uidExpunge expunges the message the client appended last, which storeDeleted marked.
+func (w *worker) uidExpunge() (int, error) {
+	if len(w.appended) == 0 {
+		return 0, &VerifyError{Msg: "no message of this client to expunge"}
+	}
+	uid := w.appended[len(w.appended)-1]
+	w.appended = w.appended[:len(w.appended)-1]
 	// RFC 4315 2.1: UID EXPUNGE removes only the given UIDs.
 	res, _, _, err := w.s.Run(fmt.Sprintf("UID EXPUNGE %d", uid))
 	if err != nil {

@@ -151,6 +151,21 @@ func TestVerificationCatchesWrongAnswers(t *testing.T) {
 	if err := checkSearch([]uint32{1, 2, 3, 4, 5, 6}, s.Exists); ErrorKind(err) != "verify" {
 		t.Errorf("more SEARCH results than messages accepted: %v", err)
 	}
+	// Message 4 is gone after EXPUNGE 3 and EXPUNGE 3 (the second removes what was 4);
+	// message 5 is not, and is then message 3.
+	twice := &Result{Untagged: []*Response{{Text: "* 3 EXPUNGE"}, {Text: "* 3 EXPUNGE"}, {Text: "* 1 EXISTS"}}}
+	if gone, _ := expunged(twice, 4); !gone {
+		t.Error("message 4 not seen expunged by EXPUNGE 3, EXPUNGE 3")
+	}
+	if gone, seq := expunged(twice, 5); gone || seq != 3 {
+		t.Errorf("message 5 after EXPUNGE 3, EXPUNGE 3: gone %v, now %d", gone, seq)
+	}
+	if gone, seq := expunged(&Result{Untagged: []*Response{{Text: "* 6 EXPUNGE"}}}, 5); gone || seq != 5 {
+		t.Errorf("message 5 after EXPUNGE 6: gone %v, now %d", gone, seq)
+	}
+	if gone, _ := expunged(&Result{Untagged: []*Response{{Text: "* 6 EXPUNGE"}}}, 0); !gone {
+		t.Error("an EXPUNGE does not explain a mismatch about no message in particular")
+	}
 	if _, err := appendUID("OK Append completed"); ErrorKind(err) != "verify" {
 		t.Errorf("APPEND without APPENDUID accepted: %v", err)
 	}

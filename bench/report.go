@@ -48,6 +48,10 @@ type Report struct {
 	Ops         []OpStats          `json:"ops"`
 	Total       OpStats            `json:"total"`
 	Figures     map[string]float64 `json:"figures,omitempty"` // scenario-specific, e.g. rss_per_conn_kib
+	// Rate is the operations per second an open-loop run offered (Config.Rate), 0 for a
+	// closed loop; Arrivals is how their due times were spaced.
+	Rate     float64 `json:"rate,omitempty"`
+	Arrivals string  `json:"arrivals,omitempty"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -108,7 +112,11 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	if rep.Label != "" {
 		fmt.Fprintf(w, " (%s)", rep.Label)
 	}
-	fmt.Fprintf(w, ": %d clients, %d users, %.1f s, seed %d\n", rep.Clients, rep.Users, rep.DurationSec, rep.Seed)
+	fmt.Fprintf(w, ": %d clients, %d users, %.1f s, seed %d", rep.Clients, rep.Users, rep.DurationSec, rep.Seed)
+	if rep.Rate > 0 {
+		fmt.Fprintf(w, ", open loop at %g ops/s (%s arrivals), latency from the scheduled start", rep.Rate, rep.Arrivals)
+	}
+	fmt.Fprintln(w)
 	if rep.Profile != "" {
 		fmt.Fprintf(w, "profile %s\n", rep.Profile)
 	}
@@ -175,6 +183,10 @@ func WriteComparison(w io.Writer, a, b *Report) error {
 	}
 	fmt.Fprintf(w, "scenario %s: %s vs %s (ratio = %s / %s; ops/s above 1 and latency below 1 favour %s)\n",
 		a.Scenario, name(a), name(b), name(a), name(b), name(a))
+	if a.Rate > 0 || b.Rate > 0 {
+		fmt.Fprintf(w, "open loop: %s offered %g ops/s (%s), %s %g ops/s (%s); latency from the scheduled start\n",
+			name(a), a.Rate, a.Arrivals, name(b), b.Rate, b.Arrivals)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "op\t%s ops/s\t%s ops/s\tratio\t%s p50 ms\t%s p50 ms\tratio\t%s p99 ms\t%s p99 ms\tratio\terrors\t\n",
 		name(a), name(b), name(a), name(b), name(a), name(b))

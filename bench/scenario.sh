@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # Runs one `strata bench` scenario against servers it starts on 127.0.0.1 and stops after.
 #
-#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login
+#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle
 #
-# compare, compare-bigmailbox, compare-idle and compare-resync run the same scenario against `strata serve`
-# and Dovecot (bench/dovecot.sh) and print the ratios.
+# compare, compare-bigmailbox, compare-idle, compare-resync and compare-cycle run the same
+# scenario against `strata serve` and Dovecot (bench/dovecot.sh) and print the ratios;
+# cluster-cycle runs the cycle against a 3-node cluster with S3 on this machine (etcd,
+# versitygw, three `strata metadata`, one `strata frontend`) and Dovecot.
 #
 # Knobs (environment): STRATA (binary, default bin/strata), OUT (reports, default
 # /tmp/strata-bench), WORKDIR (where the servers keep their data, default /tmp; a million
 # messages take ~9 GB per server), SEED, DURATION, and per scenario USERS, MESSAGES, CLIENTS
-# (mixed, compare), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox, compare-resync), CHANGES
-# (compare-resync), CONNS, SETTLE, TLS (idle: over IMAPS when set) and MESSAGES (idle: per INBOX),
+# (mixed, compare, cycle, compare-cycle, cluster-cycle), RATE and ARRIVALS (compare: the
+# mixed step open-loop at each rate of RATE, in operations per second, with poisson or
+# uniform arrivals), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox, compare-resync), CHANGES
+# (compare-resync), CONNS, SETTLE, TLS (idle: over IMAPS when set) and MESSAGES (idle: per
+# INBOX),
 # DOVECOT_HIBERNATE (compare-idle: also measure Dovecot with imap_hibernate_timeout set to
 # this), and for lmtp and compare-lmtp USERS (at least 10), LMTP_MAX_SIZE, SIEVE (a Sieve
 # script every user gets as the active one, in both servers), CPU_PROFILE (a file: the CPU
-# profile of `strata serve` over its LMTP runs), for compare-login USERS and CLIENTS and
+# profile of `strata serve` over its LMTP runs; for compare-cycle over its cycle run, for
+# cluster-cycle FILE.frontend and FILE.meta1..3), for compare-login USERS and CLIENTS and
 # STRATA_FLAGS (extra `strata serve` flags, e.g. "--auth-cache-ttl 0" to turn its
-# authentication cache off). Every report is printed and written as JSON under OUT.
+# authentication cache off), for cluster-cycle ETCD (an etcd server binary, default
+# bin/etcd, built from deploy/etcd when missing), VERSITYGW (default the one on PATH or in
+# ~/go/bin) and CLUSTER_PORT (first of 9 ports). Every report is printed and written as JSON under OUT.
 set -euo pipefail
 
 STRATA=${STRATA:-bin/strata}
@@ -40,9 +48,12 @@ chmod 0755 "$WORK"
 STRATA_PID=
 DOVECOT_DIR=
 INOTIFY_INSTANCES=
+CLUSTER_PIDS=()
+FRONTEND_PID=
 
 cleanup() {
 	stop_strata
+	stop_cluster
 	stop_dovecot
 	if [ -n "$INOTIFY_INSTANCES" ]; then
 		echo "$INOTIFY_INSTANCES" >/proc/sys/fs/inotify/max_user_instances || true
@@ -72,11 +83,11 @@ stop_dovecot() {
 }
 
 # start_strata [flags]: `strata serve` with a fresh data directory, $STRATA_FLAGS and any
-# extra flags; waits for "Strata is ready".
+# extra flags (a later --lmtp-listen turns LMTP on); waits for "Strata is ready".
 start_strata() {
 	# shellcheck disable=SC2086 # STRATA_FLAGS is a list of flags
 	"$STRATA" serve --data "$WORK/strata" --imap-listen "127.0.0.1:$IMAP_PORT" --grpc-listen "127.0.0.1:$GRPC_PORT" \
-		--imaps-listen "" --managesieve-listen "" --no-demo --log-level warn ${STRATA_FLAGS:-} "$@" >"$WORK/strata.log" 2>&1 &
+		--imaps-listen "" --managesieve-listen "" --lmtp-listen "" --no-demo --log-level warn ${STRATA_FLAGS:-} "$@" >"$WORK/strata.log" 2>&1 &
 	STRATA_PID=$!
 	for _ in $(seq 300); do
 		if grep -q "Strata is ready" "$WORK/strata.log"; then
@@ -97,7 +108,7 @@ start_strata() {
 start_dovecot() {
 	local users=$1
 	DOVECOT_DIR=$WORK/${2:-dovecot}
-	DOVECOT_PID=$(STRATA=$STRATA HIBERNATE=${3:-} LMTP_PORT=${LMTP_PORT:-} MAIL_LOCATION=${MAIL_LOCATION:-} SIEVE=${SIEVE:-} "$HERE/dovecot.sh" start "$DOVECOT_DIR" "$DOVECOT_PORT" "$users" "$PATTERN" "$PASSWORD")
+	DOVECOT_PID=$(STRATA=$STRATA HIBERNATE=${3:-} AUTH_CACHE_VERIFY_WITH_WORKER=${AUTH_CACHE_VERIFY_WITH_WORKER:-} LMTP_PORT=${LMTP_PORT:-} MAIL_LOCATION=${MAIL_LOCATION:-} SIEVE=${SIEVE:-} "$HERE/dovecot.sh" start "$DOVECOT_DIR" "$DOVECOT_PORT" "$users" "$PATTERN" "$PASSWORD")
 }
 
 # b runs `strata bench` with the common flags.
@@ -220,8 +231,7 @@ strata_for_idle() {
 }
 
 # scenario_idle: with TLS set, over IMAPS (implicit TLS, the self-signed certificate of
-# `strata serve`); with MESSAGES set, each user's INBOX holds that many messages (each
-# session holds its mailbox's UIDs, flags and MODSEQs).
+# `strata serve`); with MESSAGES set, each user's INBOX holds that many messages first.
 scenario_idle() {
 	raise_file_limit
 	strata_for_idle
@@ -275,10 +285,26 @@ scenario_append() {
 	done
 }
 
+# mixed_reports: the names of the mixed step's reports, "mixed" in a closed loop and
+# "mixed-rateN" for each open-loop rate N of $RATE.
+mixed_reports() {
+	if [ -z "${RATE:-}" ]; then
+		echo mixed
+		return
+	fi
+	local rate
+	for rate in $RATE; do
+		echo "mixed-rate$rate"
+	done
+}
+
 # scenario_compare runs the mixed workload and APPEND with 1 and 64 clients against Strata and Dovecot
-# with the same users and the same populated mail, one server after the other.
+# with the same users and the same populated mail, one server after the other. With RATE (one
+# or more rates, e.g. RATE="400 800") the mixed step is open-loop at each rate in turn
+# (`strata bench --rate`, ARRIVALS poisson or uniform): the same load offered to both servers,
+# latency timed from each operation's scheduled start.
 scenario_compare() {
-	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-16}
+	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-16} report
 	start_strata
 	start_dovecot "$users"
 	b users --server "127.0.0.1:$GRPC_PORT" --users "$users"
@@ -288,7 +314,12 @@ scenario_compare() {
 	done
 	for server in strata:$IMAP_PORT dovecot:$DOVECOT_PORT; do
 		local name=${server%%:*} port=${server##*:}
-		b --addr "127.0.0.1:$port" --users "$users" --clients "$clients" --duration "$DURATION" --label "$name" --json "$OUT/compare-mixed-$name.json"
+		for report in $(mixed_reports); do
+			load "before $report on $name"
+			b --addr "127.0.0.1:$port" --users "$users" --clients "$clients" --duration "$DURATION" --label "$name" \
+				${RATE:+--rate "${report#mixed-rate}" --arrivals "${ARRIVALS:-poisson}"} --json "$OUT/compare-$report-$name.json"
+			load "after $report on $name"
+		done
 		for appenders in 1 64; do
 			b --addr "127.0.0.1:$port" --users "$users" --clients "$appenders" --duration "$DURATION" --profile append=1 --max-size 65536 \
 				--label "$name" --json "$OUT/compare-append$appenders-$name.json"
@@ -298,8 +329,10 @@ scenario_compare() {
 	machine
 	"$STRATA" bench compare "$OUT/compare-populate-strata.json" "$OUT/compare-populate-dovecot.json"
 	echo
-	"$STRATA" bench compare "$OUT/compare-mixed-strata.json" "$OUT/compare-mixed-dovecot.json"
-	echo
+	for report in $(mixed_reports); do
+		"$STRATA" bench compare "$OUT/compare-$report-strata.json" "$OUT/compare-$report-dovecot.json"
+		echo
+	done
 	"$STRATA" bench compare "$OUT/compare-append1-strata.json" "$OUT/compare-append1-dovecot.json"
 	echo
 	"$STRATA" bench compare "$OUT/compare-append64-strata.json" "$OUT/compare-append64-dovecot.json"
@@ -444,13 +477,219 @@ scenario_compare_login() {
 	"$STRATA" bench compare "$OUT/compare-login-strata.json" "$OUT/compare-login-dovecot.json"
 }
 
+# run_cycle NAME PORT USERS CLIENTS PID...: the cycle scenario (a login per session) for
+# DURATION; prints the CPU time of the PIDs' process trees per completed session.
+run_cycle() {
+	local name=$1 port=$2 users=$3 clients=$4 hz before after sessions status=0
+	shift 4
+	hz=$(getconf CLK_TCK)
+	load "before cycle on $name"
+	before=$(cpu_ticks_of "$@")
+	b cycle --addr "127.0.0.1:$port" --users "$users" --clients "$clients" --duration "$DURATION" --label "$name" \
+		--json "$OUT/cycle-$name.json" 2> >(awk 'NR % 5 == 0 { print; fflush() }' >&2) || status=$?
+	after=$(cpu_ticks_of "$@")
+	load "after cycle on $name"
+	sessions=$(jq '.figures.sessions' "$OUT/cycle-$name.json")
+	echo "$name: $sessions sessions, server CPU $(((after - before) * 1000 / hz)) ms, $(((after - before) * 1000000 / hz / (sessions > 0 ? sessions : 1))) us per session"
+	return "$status"
+}
+
+# cpu_ticks_of PID...: cpu_ticks summed over several process trees.
+cpu_ticks_of() {
+	local total=0 pid
+	for pid in "$@"; do
+		total=$((total + $(cpu_ticks "$pid")))
+	done
+	echo "$total"
+}
+
+# populate_cycle NAME PORT USERS MESSAGES: what compare populates, for the cycle.
+populate_cycle() {
+	b populate --addr "127.0.0.1:$2" --users "$3" --messages "$4" --label "$1" --json "$OUT/cycle-populate-$1.json"
+}
+
+# dovecot_cycles USERS CLIENTS: the cycle on the running Dovecot (report "dovecot"), then on
+# the same Dovecot and mail restarted with auth_cache_verify_password_with_worker = yes
+# ("dovecot-workers"): its auth process verifies every LOGIN's argon2id itself, one at a
+# time, unless cached passwords go to the auth workers.
+dovecot_cycles() {
+	local status=0
+	run_cycle dovecot "$DOVECOT_PORT" "$1" "$2" "$DOVECOT_PID" || status=1
+	stop_dovecot
+	AUTH_CACHE_VERIFY_WITH_WORKER=yes start_dovecot "$1"
+	run_cycle dovecot-workers "$DOVECOT_PORT" "$1" "$2" "$DOVECOT_PID" || status=1
+	return "$status"
+}
+
+scenario_cycle() {
+	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-50}
+	start_strata
+	b users --server "127.0.0.1:$GRPC_PORT" --users "$users"
+	populate_cycle strata "$IMAP_PORT" "$users" "$messages"
+	run_cycle strata "$IMAP_PORT" "$users" "$clients" "$STRATA_PID"
+}
+
+# scenario_compare_cycle: the cycle (a login per session, CLIENTS clients over USERS users)
+# against `strata serve` and Dovecot (dovecot_cycles: twice), populated as compare does, one
+# server after the other.
+# With CPU_PROFILE, Strata is restarted after populating with --cpu-profile, so the profile
+# holds its cycle run alone (its first LOGIN of each user then pays argon2id again).
+scenario_compare_cycle() {
+	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-50} status=0
+	start_strata
+	start_dovecot "$users"
+	b users --server "127.0.0.1:$GRPC_PORT" --users "$users"
+	populate_cycle strata "$IMAP_PORT" "$users" "$messages"
+	populate_cycle dovecot "$DOVECOT_PORT" "$users" "$messages"
+	if [ -n "${CPU_PROFILE:-}" ]; then
+		stop_strata
+		start_strata --cpu-profile "$CPU_PROFILE"
+	fi
+	run_cycle strata "$IMAP_PORT" "$users" "$clients" "$STRATA_PID" || status=1
+	stop_strata
+	dovecot_cycles "$users" "$clients" || status=1
+	echo
+	machine
+	"$STRATA" bench compare "$OUT/cycle-populate-strata.json" "$OUT/cycle-populate-dovecot.json"
+	echo
+	"$STRATA" bench compare "$OUT/cycle-strata.json" "$OUT/cycle-dovecot.json"
+	echo
+	"$STRATA" bench compare "$OUT/cycle-strata.json" "$OUT/cycle-dovecot-workers.json"
+	if [ -n "${CPU_PROFILE:-}" ]; then
+		echo "CPU profile of strata serve's cycle run: $CPU_PROFILE (go tool pprof -top $STRATA $CPU_PROFILE)"
+	fi
+	return "$status"
+}
+
+ETCD=${ETCD:-bin/etcd}
+VERSITYGW=${VERSITYGW:-$(command -v versitygw || echo "$HOME/go/bin/versitygw")}
+# etcd client +0, etcd peer +1, S3 +2, metadata gRPC +3..+5, Raft +6..+8.
+CLUSTER_PORT=${CLUSTER_PORT:-31160}
+S3_ACCESS_KEY=strata-bench
+S3_SECRET_KEY=strata-bench-secret
+
+# wait_until SECONDS WHAT CMD...: runs CMD every 0.2 s until it succeeds; fails the scenario
+# with WHAT after SECONDS.
+wait_until() {
+	local deadline=$((SECONDS + $1)) what=$2
+	shift 2
+	until "$@" >/dev/null 2>&1; do
+		if [ "$SECONDS" -ge "$deadline" ]; then
+			echo "gave up waiting for $what" >&2
+			tail -5 "$WORK"/*.log >&2 || true
+			exit 1
+		fi
+		sleep 0.2
+	done
+}
+
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# three_voters: the group has three voters, each a leader or a follower.
+three_voters() {
+	[ "$("$STRATA" cluster status --etcd "127.0.0.1:$CLUSTER_PORT" --timeout 5s 2>/dev/null |
+		grep -cE '^meta[0-9]+ +voter +(Leader|Follower) ')" -eq 3 ]
+}
+
+# start_cluster: etcd, versitygw (S3, posix backend), three `strata metadata` nodes (one Raft
+# group, the default flags of `strata metadata`) and one `strata frontend` (IMAP on
+# $IMAP_PORT, bodies in S3, metadata through etcd), all on 127.0.0.1 with data under $WORK;
+# waits until the group has three voters and the frontend is ready. With CPU_PROFILE each
+# metadata node writes FILE.metaN when stopped.
+start_cluster() {
+	local etcd=127.0.0.1:$CLUSTER_PORT peer=http://127.0.0.1:$((CLUSTER_PORT + 1)) i
+	if ! [ -x "$ETCD" ]; then
+		echo "building $ETCD from deploy/etcd" >&2
+		go build -o "$ETCD" ./deploy/etcd
+	fi
+	"$ETCD" --name bench --data-dir "$WORK/etcd" --listen-client-urls "http://$etcd" --advertise-client-urls "http://$etcd" \
+		--listen-peer-urls "$peer" --initial-advertise-peer-urls "$peer" --initial-cluster "bench=$peer" >"$WORK/etcd.log" 2>&1 &
+	CLUSTER_PIDS+=($!)
+	mkdir -p "$WORK/s3"
+	"$VERSITYGW" --access "$S3_ACCESS_KEY" --secret "$S3_SECRET_KEY" --port "127.0.0.1:$((CLUSTER_PORT + 2))" --quiet \
+		posix "$WORK/s3" >"$WORK/versitygw.log" 2>&1 &
+	CLUSTER_PIDS+=($!)
+	wait_until 30 etcd listening "$CLUSTER_PORT"
+	wait_until 30 versitygw listening "$((CLUSTER_PORT + 2))"
+	for i in 1 2 3; do
+		"$STRATA" metadata --node-id "meta$i" --data "$WORK/meta$i" --etcd "$etcd" \
+			--grpc-listen "127.0.0.1:$((CLUSTER_PORT + 2 + i))" --raft-listen "127.0.0.1:$((CLUSTER_PORT + 5 + i))" \
+			--log-level warn ${CPU_PROFILE:+--cpu-profile "$CPU_PROFILE.meta$i"} >"$WORK/meta$i.log" 2>&1 &
+		CLUSTER_PIDS+=($!)
+	done
+	wait_until 120 "three voters" three_voters
+	start_frontend
+}
+
+# start_frontend [flags]: the cluster's `strata frontend`, with any extra flags.
+start_frontend() {
+	STRATA_S3_ACCESS_KEY=$S3_ACCESS_KEY STRATA_S3_SECRET_KEY=$S3_SECRET_KEY "$STRATA" frontend \
+		--imap-listen "127.0.0.1:$IMAP_PORT" --lmtp-listen "" --managesieve-listen "" --etcd "127.0.0.1:$CLUSTER_PORT" \
+		--spool-dir "$WORK/spool" --allow-plaintext-auth --log-level warn \
+		--blob s3 --s3-endpoint "127.0.0.1:$((CLUSTER_PORT + 2))" --s3-bucket mail --s3-insecure --s3-path-style \
+		"$@" >"$WORK/frontend.log" 2>&1 &
+	FRONTEND_PID=$!
+	wait_until 60 "strata frontend" grep -q "Strata frontend is ready" "$WORK/frontend.log"
+}
+
+stop_frontend() {
+	if [ -n "$FRONTEND_PID" ]; then
+		kill "$FRONTEND_PID" 2>/dev/null || true
+		wait "$FRONTEND_PID" 2>/dev/null || true
+		FRONTEND_PID=
+	fi
+}
+
+# stop_cluster: the frontend, then the metadata nodes, the S3 server and etcd (SIGTERM, so
+# that CPU profiles are written).
+stop_cluster() {
+	stop_frontend
+	local i
+	for ((i = ${#CLUSTER_PIDS[@]} - 1; i >= 0; i--)); do
+		kill "${CLUSTER_PIDS[i]}" 2>/dev/null || true
+		wait "${CLUSTER_PIDS[i]}" 2>/dev/null || true
+	done
+	CLUSTER_PIDS=()
+}
+
+# scenario_cluster_cycle: the cycle against the 3-node cluster with S3 (start_cluster) and
+# against Dovecot, populated as compare does, one after the other. With CPU_PROFILE, the
+# frontend is restarted after populating with --cpu-profile FILE.frontend (its cycle run
+# alone); the metadata nodes' FILE.metaN cover populating too.
+scenario_cluster_cycle() {
+	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-50} status=0
+	start_cluster
+	start_dovecot "$users"
+	b users --etcd "127.0.0.1:$CLUSTER_PORT" --users "$users"
+	populate_cycle cluster "$IMAP_PORT" "$users" "$messages"
+	populate_cycle dovecot "$DOVECOT_PORT" "$users" "$messages"
+	if [ -n "${CPU_PROFILE:-}" ]; then
+		stop_frontend
+		start_frontend --cpu-profile "$CPU_PROFILE.frontend"
+	fi
+	run_cycle cluster "$IMAP_PORT" "$users" "$clients" "$FRONTEND_PID" "${CLUSTER_PIDS[@]}" || status=1
+	stop_cluster
+	dovecot_cycles "$users" "$clients" || status=1
+	echo
+	machine
+	"$STRATA" bench compare "$OUT/cycle-populate-cluster.json" "$OUT/cycle-populate-dovecot.json"
+	echo
+	"$STRATA" bench compare "$OUT/cycle-cluster.json" "$OUT/cycle-dovecot.json"
+	echo
+	"$STRATA" bench compare "$OUT/cycle-cluster.json" "$OUT/cycle-dovecot-workers.json"
+	if [ -n "${CPU_PROFILE:-}" ]; then
+		echo "CPU profiles: $CPU_PROFILE.frontend (cycle run), $CPU_PROFILE.meta1..3 (populate and cycle)"
+	fi
+	return "$status"
+}
+
 case ${1:-} in
-mixed | bigmailbox | idle | append | compare | compare-bigmailbox | compare-idle | resync | compare-resync | lmtp | compare-lmtp | compare-login)
+mixed | bigmailbox | idle | append | compare | compare-bigmailbox | compare-idle | resync | compare-resync | lmtp | compare-lmtp | compare-login | cycle | compare-cycle | cluster-cycle)
 	machine
 	"scenario_${1//-/_}"
 	;;
 *)
-	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login" >&2
+	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle" >&2
 	exit 2
 	;;
 esac

@@ -6,7 +6,11 @@
 //   - A body is durable before the metadata that references it commits: ingest calls
 //     Store.Put, which returns only once the bytes survive a crash, and only then appends the
 //     message through the metadata service. Removal goes the other way: metadata first, then
-//     Store.Delete.
+//     Store.Delete. The one exception is a Stager (the fs store of the embedded mode): its
+//     body is readable before the commit and durable before the commit is acknowledged
+//     (Staged.Sync runs beside the Append); the embedded server syncs staged bodies before
+//     each Raft snapshot and recovers after a machine crash what referenced a body that
+//     did not survive it.
 //   - Keys are content hashes under a tenant prefix, "t/<tenant>/<sha256 hex>" (see Key). A
 //     store checks that the bytes it is given hash to the key's digest, so an object never holds
 //     anything but the body its key names; for a body from a Spool (HashedReader) the check

@@ -29,6 +29,28 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// Stager is a Store that can make a body readable before it is durable, so that the write
+// that makes it durable can run beside the metadata commit that references it
+// (frontend/ingest). The fs store is one; a store whose bodies a crash of the machine
+// could lose after Stage must be paired with a recovery that finds the metadata
+// referencing them (embedded's staging recovery).
+type Stager interface {
+	Store
+	// Stage stores size bytes read from r under key like Put, and returns once they can be
+	// read (Get, Stat) by this process and any other, which may be before they are
+	// durable: Staged.Sync makes them durable. A failed Stage leaves no object behind.
+	Stage(ctx context.Context, key string, r io.Reader, size int64) (Staged, error)
+	// SyncStaged makes every body staged before the call durable.
+	SyncStaged(ctx context.Context) error
+}
+
+// Staged is a body stored by Stager.Stage.
+type Staged interface {
+	// Sync returns once the body is durable. It may be called more than once, and
+	// concurrently; every call returns the first one's outcome.
+	Sync() error
+}
+
 // Info describes a stored body.
 type Info struct {
 	Size int64

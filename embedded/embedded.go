@@ -2,8 +2,10 @@
 // tests: a single-voter Raft group with the metadata FSM, the metadata gRPC service on a
 // loopback listener, the blob store (the filesystem, or an S3 bucket behind an in-memory body
 // cache), the IMAP frontend, the LMTP intake and the ManageSieve server. The frontends reach
-// metadata only through gRPC, metadata changes only through the Raft log, and bodies only
-// through the blobstore interface, exactly as in a cluster.
+// metadata only through the gRPC client interface (in this process a connection that calls
+// the service's handlers directly, internal/inproc, with the messages encoded as on the
+// wire), metadata changes only through the Raft log, and bodies only through the blobstore
+// interface, exactly as in a cluster.
 package embedded
 
 import (
@@ -22,7 +24,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/blobstore"
@@ -34,8 +35,8 @@ import (
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
-	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/frontend/outbound"
+	"github.com/strata-mail/strata/internal/inproc"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -123,7 +124,7 @@ type Server struct {
 	node      *replication.Node
 	grpcSrv   *grpc.Server
 	grpcLn    net.Listener
-	conn      *grpc.ClientConn
+	inproc    *inproc.Conn // the metadata service, for this process's callers
 	frontend  *imap.Server
 	imapLn    net.Listener
 	imapsLn   net.Listener
@@ -140,6 +141,11 @@ type Server struct {
 	spamChecker *spam.Checker
 	spamLearner *spam.Learner
 	outbound    *outbound.Queue
+	// staging is the fs store when bodies are staged (staging.go), else nil.
+	staging *fs.Store
+	// stagingMarked is set once this run has written the staging marker (after any
+	// recovery): only then may a clean shutdown remove it.
+	stagingMarked bool
 }
 
 // SpamChecker returns the rspamd checker for delivery, nil when scanning is off.
@@ -201,6 +207,24 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
+	// The body store first: raft's snapshots sync the bodies it staged (staging.go).
+	blobs, err := openBlobs(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var beforeSnapshot func() error
+	recoverStaging := false
+	if fsStore, ok := blobs.(*fs.Store); ok {
+		s.staging = fsStore
+		if recoverStaging, err = stagingRecoveryNeeded(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		beforeSnapshot = func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			return fsStore.SyncStaged(ctx)
+		}
+	}
 	s.fsm, err = metadata.OpenFSM(filepath.Join(cfg.DataDir, "fsm"), cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("open metadata state: %w", err)
@@ -214,6 +238,8 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		Bootstrap: true,
 		FSM:       s.fsm,
 		Logger:    cfg.Logger,
+
+		BeforeSnapshot: beforeSnapshot,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft: %w", err)
@@ -229,30 +255,38 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen for gRPC on %s: %w", cfg.GRPCListen, err)
 	}
-	blobs, err := openBlobs(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
 	if s.spamChecker, err = cfg.Rspamd.NewChecker(); err != nil {
 		return nil, err
 	}
 	if s.spamLearner, err = cfg.Rspamd.NewLearner(cfg.Logger); err != nil {
 		return nil, err
 	}
-	s.conn, err = grpc.NewClient(s.grpcLn.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(metaclient.MaxResponseBytes)))
-	if err != nil {
-		return nil, fmt.Errorf("dial metadata at %s: %w", s.grpcLn.Addr(), err)
-	}
-	client := metadatapb.NewMetadataClient(s.conn)
+	// The components of this process call the metadata service in the process (inproc:
+	// no socket, no HTTP/2, no goroutine hops per call); the gRPC listener serves the admin
+	// commands and other processes.
+	svc := metadata.NewService(s.node, s.fsm, cfg.Logger)
+	s.inproc = inproc.New()
+	metadatapb.RegisterMetadataServer(s.inproc, svc)
+	client := metadatapb.NewMetadataClient(s.inproc)
 	collector := &gc.Collector{Metadata: client, Blobs: blobs, Logger: cfg.Logger}
 	grace := cmp.Or(cfg.BlobGCGrace, gc.DefaultGrace)
-	svc := metadata.NewService(s.node, s.fsm, cfg.Logger)
 	s.grpcSrv = grpc.NewServer(svc.ConsistencyOptions()...)
 	metadatapb.RegisterMetadataServer(s.grpcSrv, svc)
 	metadatapb.RegisterBlobAdminServer(s.grpcSrv, &gc.AdminServer{Collector: collector, Grace: grace})
 	// The goroutines use opened, not s: an error return sets s to nil.
 	go func() { opened.serveErr <- opened.grpcSrv.Serve(opened.grpcLn) }()
+	if s.staging != nil {
+		// Before any client is served (staging.go).
+		if recoverStaging {
+			if _, err := recoverStaged(ctx, s.node, s.staging, client, cfg.Logger); err != nil {
+				return nil, err
+			}
+		}
+		if err := writeStagingMarker(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		s.stagingMarked = true
+	}
 	if cfg.Demo {
 		if err := EnsureDemo(ctx, client); err != nil {
 			return nil, err
@@ -289,6 +323,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		Metadata:              client,
 		AuthCache:             s.authCache,
 		Blobs:                 blobs,
+		StageBodies:           s.staging != nil,
 		SpoolDir:              filepath.Join(cfg.DataDir, "spool"),
 		Logger:                cfg.Logger,
 		AllowPlaintextAuth:    cfg.AllowPlaintextAuth,
@@ -305,6 +340,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		s.lmtp = lmtp.NewServer(lmtp.Config{
 			Metadata:       client,
 			Blobs:          blobs,
+			StageBodies:    s.staging != nil,
 			SpoolDir:       filepath.Join(cfg.DataDir, "spool"),
 			Hostname:       cfg.Hostname,
 			MaxMessageSize: cfg.MaxMessageSize,
@@ -517,7 +553,7 @@ func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
 func (s *Server) Outbound() *outbound.Queue { return s.outbound }
 
 // Metadata returns a client of the server's metadata service.
-func (s *Server) Metadata() metadatapb.MetadataClient { return metadatapb.NewMetadataClient(s.conn) }
+func (s *Server) Metadata() metadatapb.MetadataClient { return metadatapb.NewMetadataClient(s.inproc) }
 
 // Shutdown says BYE to IMAP clients, stops the gRPC service and closes Raft and the FSM.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -542,12 +578,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.spamLearner != nil {
 		s.spamLearner.Close() // after the frontend: no session hands it messages any more
 	}
+	if s.stagingMarked {
+		// Every intake is closed: what they staged is synced, and only then is the
+		// shutdown clean (staging.go). If a frontend did not end cleanly a session may
+		// still stage, so the marker stays and the next start checks.
+		if err := errors.Join(errs...); err == nil {
+			if err := s.staging.SyncStaged(ctx); err != nil {
+				errs = append(errs, err)
+			} else {
+				errs = append(errs, removeStagingMarker(s.cfg.DataDir))
+			}
+		}
+	}
 	if s.outbound != nil {
 		// After the listeners that enqueue; what is queued stays in the spool.
 		errs = append(errs, s.outbound.Close())
-	}
-	if s.conn != nil {
-		errs = append(errs, s.conn.Close())
 	}
 	if s.grpcSrv != nil {
 		stopped := make(chan struct{})

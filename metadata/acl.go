@@ -425,13 +425,17 @@ func (c *cmdCtx) writeACLEntry(ms *mailboxState, identifier string, granted righ
 	default:
 		box.Acl = slices.Insert(box.Acl, i, &metadatapb.AclEntry{Identifier: identifier, Rights: granted.String()})
 	}
+	if !ms.aclChanged {
+		// One new version per command that changes the ACL (Mailbox.acl_version).
+		box.AclVersion++
+	}
 	ms.dirty = true
 	ms.aclChanged = true
 	return nil
 }
 
 func aclResult(ms *mailboxState) *metadatapb.CommandResult {
-	resp := &metadatapb.AclResponse{MailboxId: ms.box().GetId()}
+	resp := &metadatapb.AclResponse{MailboxId: ms.box().GetId(), AclVersion: ms.box().GetAclVersion()}
 	for _, e := range ms.box().GetAcl() {
 		resp.Acl = append(resp.Acl, proto.Clone(e).(*metadatapb.AclEntry))
 	}
@@ -581,8 +585,9 @@ func (v *view) listMailboxes(owner, user string) (*metadatapb.ListMailboxesRespo
 }
 
 // watchAccess checks on v that the user of a Watch stream may still read its mailbox (RFC
-// 4314 4: r). gone reports that the mailbox was deleted: its id belonged to the owner when
-// the stream started, and ids are never reused. A cursor below the mailbox's journal floor
+// 4314 4: r), and records the user's rights and the ACL version they are as of in w. gone
+// reports that the mailbox was deleted: its id belonged to the owner when the stream
+// started, and ids are never reused. A cursor below the mailbox's journal floor
 // (history.go) cannot be replayed: OutOfRange.
 func (v *view) watchAccess(w *watchState) (gone bool, err error) {
 	rec := &metadatapb.MailboxRecord{}
@@ -605,6 +610,7 @@ func (v *view) watchAccess(w *watchState) (gone bool, err error) {
 	case w.cursor < rec.GetMailbox().GetJournalFloor():
 		return false, status.Errorf(codes.OutOfRange, "the changes of mailbox %d after MODSEQ %d are no longer kept", w.mailbox, w.cursor)
 	}
+	w.granted, w.aclVersion = granted, rec.GetMailbox().GetAclVersion()
 	return false, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -567,5 +568,120 @@ func TestParseRights(t *testing.T) {
 		if r, ok := parseRights(in); ok {
 			t.Errorf("parseRights(%q) = %q, want refused", in, r.String())
 		}
+	}
+}
+
+// watchRights opens a Watch stream of user on owner's mailbox that follows the user's
+// rights (WatchRequest.follow_rights), holding those of ACL version known.
+func (s *testService) watchRights(user, owner string, mailbox, since, known uint64) *watcher {
+	ctx, cancel := context.WithCancel(s.t.Context())
+	stream, err := s.client.Watch(ctx, &metadatapb.WatchRequest{User: user, Account: owner, MailboxId: mailbox, SinceModseq: since, FollowRights: true, KnownAclVersion: known})
+	if err != nil {
+		cancel()
+		s.t.Fatalf("watch: %v", err)
+	}
+	w := &watcher{batches: make(chan *metadatapb.ChangeBatch, 100), done: make(chan error, 1), cancel: cancel}
+	go func() {
+		for {
+			b, err := stream.Recv()
+			if err != nil {
+				w.done <- err
+				return
+			}
+			w.batches <- b
+		}
+	}()
+	s.t.Cleanup(cancel)
+	return w
+}
+
+// next returns the watcher's next batch, described as "modseq: kind/uid/rights@acl_version ...".
+func (w *watcher) next(t *testing.T) string {
+	t.Helper()
+	select {
+	case b := <-w.batches:
+		var parts []string
+		for _, c := range b.GetChanges() {
+			kind := strings.ToLower(strings.TrimPrefix(c.GetKind().String(), "CHANGE_KIND_"))
+			switch c.GetKind() {
+			case metadatapb.ChangeKind_CHANGE_KIND_RIGHTS:
+				parts = append(parts, fmt.Sprintf("%s/%s@%d", kind, c.GetRights(), c.GetAclVersion()))
+			default:
+				parts = append(parts, fmt.Sprintf("%s/%d", kind, c.GetUid()))
+			}
+		}
+		return fmt.Sprintf("%d: %s", b.GetHighestModseq(), strings.Join(parts, " "))
+	case err := <-w.done:
+		t.Fatalf("watch ended: %v", err)
+	case <-time.After(rpcTimeout):
+		t.Fatal("no batch")
+	}
+	return ""
+}
+
+// TestWatchFollowsRights: a Watch with follow_rights starts with the user's rights when
+// they are of another ACL version than the watcher holds, and sends them again with every
+// change of the mailbox's ACL, at the ACL version that SetAcl answered and GetMailbox shows,
+// without a MODSEQ; losing r ends it (RFC 4314 4).
+func TestWatchFollowsRights(t *testing.T) {
+	s := startService(t)
+	s.setupTenants()
+	team := s.createMailbox(alice, alice, "Team")
+	granted := s.setACL(alice, alice, "Team", bob, "lr")
+	if granted.GetAclVersion() != 1 {
+		t.Fatalf("ACL version after the first SETACL: %d", granted.GetAclVersion())
+	}
+	mb := s.getMailbox(bob, alice, "Team")
+	if mb.GetAclVersion() != 1 || mb.GetMyRights() != "lr" {
+		t.Fatalf("bob's GetMailbox: version %d, rights %q", mb.GetAclVersion(), mb.GetMyRights())
+	}
+	since := mb.GetHighestModseq()
+	wb := s.watchRights(bob, alice, team.GetId(), since, 0)
+	if got, want := wb.next(t), fmt.Sprintf("%d: rights/lr@1", since); got != want {
+		t.Fatalf("bob's first batch %q, want %q", got, want)
+	}
+	wa := s.watchRights(alice, alice, team.GetId(), since, 0)
+	if got, want := wa.next(t), fmt.Sprintf("%d: rights/lrswipkxtea@1", since); got != want {
+		t.Fatalf("alice's first batch %q, want %q (the owner's fixed rights)", got, want)
+	}
+	// A watcher that holds the rights of the current version gets none at first.
+	current := s.watchRights(bob, alice, team.GetId(), since, 1)
+
+	if got := s.setACL(alice, alice, "Team", bob, "lrw").GetAclVersion(); got != 2 {
+		t.Fatalf("ACL version after the second SETACL: %d", got)
+	}
+	if got, want := wb.next(t), fmt.Sprintf("%d: rights/lrw@2", since); got != want {
+		t.Errorf("bob's batch after +w %q, want %q", got, want)
+	}
+	if got, want := wa.next(t), fmt.Sprintf("%d: rights/lrswipkxtea@2", since); got != want {
+		t.Errorf("alice's batch after bob's +w %q, want %q", got, want)
+	}
+	if got, want := current.next(t), fmt.Sprintf("%d: rights/lrw@2", since); got != want {
+		t.Errorf("first batch of the watch that held version 1: %q, want %q", got, want)
+	}
+	// A change of another user's entry is a new version; the rights come again, the same.
+	s.setACL(alice, alice, "Team", carol, "l")
+	if got, want := wb.next(t), fmt.Sprintf("%d: rights/lrw@3", since); got != want {
+		t.Errorf("bob's batch after carol's SETACL %q, want %q", got, want)
+	}
+	// Mail changes come as before, with no rights when the ACL did not change.
+	app := must(s.client.Append(s.ctx(), &metadatapb.AppendRequest{RequestId: s.reqID(), User: alice, Account: alice, MailboxId: team.GetId(), Messages: newMessages(1, "rights")}))
+	if got, want := wb.next(t), fmt.Sprintf("%d: append/%d", app.GetModseq(), app.GetUids()[0]); got != want {
+		t.Errorf("bob's batch after the APPEND %q, want %q", got, want)
+	}
+	// Without r the stream ends: no rights change says so.
+	s.setACL(alice, alice, "Team", bob, "l")
+	select {
+	case err := <-wb.done:
+		wantCode(t, err, codes.PermissionDenied)
+	case b := <-wb.batches:
+		t.Fatalf("bob's watch sent %v after his r was revoked", b)
+	case <-time.After(rpcTimeout):
+		t.Fatal("bob's watch went on after his r was revoked")
+	}
+	// A stream without follow_rights carries no rights.
+	plain := s.watchAs(alice, alice, team.GetId(), since)
+	if got, want := func() string { defer plain.cancel(); return plain.next(t) }(), fmt.Sprintf("%d: append/%d", app.GetModseq(), app.GetUids()[0]); got != want {
+		t.Errorf("a plain watch's first batch %q, want %q", got, want)
 	}
 }

@@ -44,7 +44,7 @@ func (h *harness) seenView(user, owner string, mailbox uint64) (string, uint32) 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	list, err := v.messageList(box, owner, user, 0, 0)
+	list, err := v.messageList(box, owner, user, 0, 0, false)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -331,27 +331,24 @@ func TestPrivateSeenService(t *testing.T) {
 		t.Fatalf("bob's ListMessages: last modseq %d, mailbox %v", list.GetModseqs()[n-1], list.GetMailbox())
 	}
 	// Paged (issue 14), the same list: pages of 7 above after_uid, more on all but the last,
-	// bob's \Seen on the first and last message.
-	var paged []string
-	for after, more := uint32(0), true; more; {
-		page := must(c.ListMessages(s.ctx(), &metadatapb.ListMessagesRequest{User: bob, Account: alice, MailboxId: team.GetId(), AfterUid: after, Limit: 7}))
-		if len(page.GetUids()) > 7 || len(page.GetUids()) == 0 || page.GetMailbox().GetHighestModseq() != 4 {
-			t.Fatalf("page after %d: %d uids, mailbox %v", after, len(page.GetUids()), page.GetMailbox())
+	// bob's \Seen on the first and last message; with a flag-set dictionary too.
+	whole := describeListing(t, list)
+	for _, dictionary := range []bool{false, true} {
+		var paged []string
+		for after, more := uint32(0), true; more; {
+			page := must(c.ListMessages(s.ctx(), &metadatapb.ListMessagesRequest{User: bob, Account: alice, MailboxId: team.GetId(), AfterUid: after, Limit: 7, FlagSetDictionary: dictionary}))
+			if len(page.GetUids()) > 7 || len(page.GetUids()) == 0 || page.GetMailbox().GetHighestModseq() != 4 {
+				t.Fatalf("page after %d: %d uids, mailbox %v", after, len(page.GetUids()), page.GetMailbox())
+			}
+			paged = append(paged, describeListing(t, page)...)
+			after, more = page.GetUids()[len(page.GetUids())-1], page.GetMore()
+			if more == (after == n) {
+				t.Fatalf("page ending at %d says more = %v", after, more)
+			}
 		}
-		for i, uid := range page.GetUids() {
-			paged = append(paged, fmt.Sprintf("%d:%s@%d", uid, strings.Join(page.GetFlags()[i].GetFlags(), ","), page.GetModseqs()[i]))
+		if !slices.Equal(paged, whole) {
+			t.Fatalf("bob's paged list (dictionary %v) differs from the whole:\n%v\n%v", dictionary, paged, whole)
 		}
-		after, more = page.GetUids()[len(page.GetUids())-1], page.GetMore()
-		if more == (after == n) {
-			t.Fatalf("page ending at %d says more = %v", after, more)
-		}
-	}
-	var whole []string
-	for i, uid := range list.GetUids() {
-		whole = append(whole, fmt.Sprintf("%d:%s@%d", uid, strings.Join(list.GetFlags()[i].GetFlags(), ","), list.GetModseqs()[i]))
-	}
-	if !slices.Equal(paged, whole) {
-		t.Fatalf("bob's paged list differs from the whole:\n%v\n%v", paged, whole)
 	}
 	records := s.fetch(&metadatapb.FetchMessagesRequest{User: bob, Account: alice, MailboxId: team.GetId()})
 	var seenUIDs []uint32

@@ -117,36 +117,6 @@ func (v *view) mailboxes(account string) ([]*metadatapb.Mailbox, error) {
 	return out, nil
 }
 
-// messageList is the SELECT view of a mailbox of owner as user sees it: with its private
-// \Seen in another owner's mailbox (privateseen.go).
-func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string, afterUID, limit uint32) (*metadatapb.ListMessagesResponse, error) {
-	resp := &metadatapb.ListMessagesResponse{Mailbox: mailbox}
-	if afterUID == maxUID {
-		return resp, nil
-	}
-	err := scanMessages(v.r, mailbox.GetId(), [][2]uint32{{afterUID + 1, maxUID}}, func(uid uint32, idx *metadatapb.MessageIndex) (bool, error) {
-		if limit > 0 && len(resp.Uids) == int(limit) {
-			resp.More = true
-			return false, nil
-		}
-		resp.Uids = append(resp.Uids, uid)
-		resp.Modseqs = append(resp.Modseqs, idx.GetModseq())
-		resp.Flags = append(resp.Flags, &metadatapb.FlagSet{Flags: idx.GetFlags()})
-		return true, nil
-	})
-	if err != nil || !isPrivate(user, owner) || len(resp.Uids) == 0 {
-		return resp, err
-	}
-	var seen privateSeenCursor
-	if err := seen.load(v.r, mailbox.GetId(), user, resp.Uids[0], resp.Uids[len(resp.Uids)-1]); err != nil {
-		return nil, err
-	}
-	for i, uid := range resp.Uids {
-		resp.Flags[i].Flags, resp.Modseqs[i] = privateView(resp.Flags[i].GetFlags(), resp.Modseqs[i], seen.at(uid))
-	}
-	return resp, nil
-}
-
 // messageRecords returns up to limit records in ranges, in UID order; with parts, a record's
 // structure holds only those fields of MessageStructure. privateUser, when set, is the user
 // whose private \Seen the flags carry (privateseen.go).

@@ -469,7 +469,7 @@ func (s *Service) ListMessages(ctx context.Context, req *metadatapb.ListMessages
 	if err != nil {
 		return nil, storageStatus(err)
 	}
-	resp, err := v.messageList(box, rec.GetAccount(), user, req.GetAfterUid(), req.GetLimit())
+	resp, err := v.messageList(box, rec.GetAccount(), user, req.GetAfterUid(), req.GetLimit(), req.GetFlagSetDictionary())
 	if err != nil {
 		return nil, storageStatus(err)
 	}
@@ -600,7 +600,8 @@ func (s *Service) Watch(req *metadatapb.WatchRequest, stream grpc.ServerStreamin
 	if err != nil {
 		return readStatus(err)
 	}
-	w := &watchState{owner: owner, user: user, mailbox: req.GetMailboxId(), cursor: req.GetSinceModseq()}
+	w := &watchState{owner: owner, user: user, mailbox: req.GetMailboxId(), cursor: req.GetSinceModseq(),
+		followRights: req.GetFollowRights(), sentVersion: req.GetKnownAclVersion()}
 	for {
 		deleted, err := s.sendJournal(stream, w)
 		if err != nil {
@@ -621,16 +622,34 @@ func (s *Service) Watch(req *metadatapb.WatchRequest, stream grpc.ServerStreamin
 }
 
 // watchState is what one Watch stream follows: a mailbox as its user sees it, and the
-// MODSEQ it has sent changes up to.
+// MODSEQ it has sent changes up to; with followRights, also the user's rights, and the ACL
+// version of the rights the watcher holds (known_acl_version, then the last it was sent).
 type watchState struct {
 	owner, user string
 	mailbox     uint64
 	cursor      uint64
+
+	followRights bool
+	granted      rights // as of aclVersion, the last watchAccess
+	aclVersion   uint64
+	sentVersion  uint64
+}
+
+// rightsChange returns the CHANGE_KIND_RIGHTS change the stream owes its watcher, whose
+// rights are as of another ACL version than the mailbox's; nil when it owes none.
+func (w *watchState) rightsChange() *metadatapb.Change {
+	if !w.followRights || w.sentVersion == w.aclVersion {
+		return nil
+	}
+	w.sentVersion = w.aclVersion
+	return &metadatapb.Change{Kind: metadatapb.ChangeKind_CHANGE_KIND_RIGHTS, Rights: w.granted.String(), AclVersion: w.aclVersion}
 }
 
 // sendJournal sends every journal entry after the cursor as the user sees it (changesFor),
 // re-checking on each view that the user may still read the mailbox, and reports whether
-// the mailbox was deleted. A user
+// the mailbox was deleted. With followRights, the user's rights read on that view go
+// first in its batch when they are not those sent last (a batch of no other change, at the
+// cursor, when the journal has nothing new). A user
 // other than the owner learns of a deletion only as MAILBOX_DELETED at the journal's end:
 // without a mailbox there is no ACL to say what else it may read.
 func (s *Service) sendJournal(stream grpc.ServerStreamingServer[metadatapb.ChangeBatch], w *watchState) (bool, error) {
@@ -654,11 +673,21 @@ func (s *Service) sendJournal(stream grpc.ServerStreamingServer[metadatapb.Chang
 		if err != nil {
 			return false, storageStatus(err)
 		}
-		if len(entries) == 0 {
+		var rightsChange *metadatapb.Change
+		if !gone {
+			rightsChange = w.rightsChange()
+		}
+		if len(entries) == 0 && rightsChange == nil {
 			return false, nil
 		}
-		// The first entry's log time: the lag of the batch's oldest change.
-		out := &metadatapb.ChangeBatch{TimestampUnixNano: entries[0].GetTimestampUnixNano()}
+		out := &metadatapb.ChangeBatch{HighestModseq: w.cursor}
+		if rightsChange != nil {
+			out.Changes = append(out.Changes, rightsChange)
+		}
+		if len(entries) > 0 {
+			// The first entry's log time: the lag of the batch's oldest change.
+			out.TimestampUnixNano = entries[0].GetTimestampUnixNano()
+		}
 		deleted := false
 		for _, e := range entries {
 			out.Changes = append(out.Changes, e.GetChanges()...)

@@ -24,7 +24,9 @@
 //   - Linearizable reads (ReadBarrier): a leader serves them only once a Barrier issued in its
 //     current term has completed, so that its commit index covers everything earlier leaders
 //     committed; then per read: CommitIndex(), VerifyLeader(), and wait until the state machine
-//     has applied up to that index.
+//     has applied up to that index. A leader that is the only voter of its latest
+//     configuration skips the per-read steps: no other node can be elected, and a write is
+//     acknowledged only once applied, so its state holds every acknowledged write.
 //   - Apply returns the state machine's response for the entry; a command the state machine
 //     rejects comes back as that response, never as Apply's error. Apply's error means the
 //     entry was not committed, or that its outcome is unknown (a timed-out or interrupted Apply

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 
@@ -24,12 +25,13 @@ type StateMachine interface {
 // stateMachineAdapter sits between raft and the StateMachine and tells waiting readers how far
 // the state machine has got, without polling it.
 type stateMachineAdapter struct {
-	sm      StateMachine
-	applied appliedWatch
+	sm             StateMachine
+	beforeSnapshot func() error
+	applied        appliedWatch
 }
 
-func newStateMachineAdapter(sm StateMachine) *stateMachineAdapter {
-	a := &stateMachineAdapter{sm: sm}
+func newStateMachineAdapter(sm StateMachine, beforeSnapshot func() error) *stateMachineAdapter {
+	a := &stateMachineAdapter{sm: sm, beforeSnapshot: beforeSnapshot}
 	a.applied.set(sm.AppliedIndex())
 	return a
 }
@@ -50,7 +52,15 @@ func (a *stateMachineAdapter) ApplyBatch(logs []*raft.Log) []any {
 	return resp
 }
 
+// Snapshot runs Config.BeforeSnapshot first: a snapshot leads raft to compact the log up to
+// it, so what must be settled for every entry the snapshot holds is settled before it is
+// taken. Its error fails the snapshot; raft tries again at its next check.
 func (a *stateMachineAdapter) Snapshot() (raft.FSMSnapshot, error) {
+	if a.beforeSnapshot != nil {
+		if err := a.beforeSnapshot(); err != nil {
+			return nil, fmt.Errorf("before snapshot: %w", err)
+		}
+	}
 	return a.sm.Snapshot()
 }
 

@@ -342,7 +342,7 @@ func writeBoltRaftDir(t *testing.T, dir string, cmds []string) {
 		t.Fatal(err)
 	}
 	fsm := openKVFSM(t, filepath.Join(t.TempDir(), "old-fsm.db"), false)
-	r, err := raft.NewRaft(rc, newStateMachineAdapter(fsm), store, store, snaps, transport)
+	r, err := raft.NewRaft(rc, newStateMachineAdapter(fsm, nil), store, store, snaps, transport)
 	if err != nil {
 		t.Fatal(err)
 	}

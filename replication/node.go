@@ -54,6 +54,10 @@ type Config struct {
 	Bootstrap     bool   // bootstrap a new single-voter group if this node has no state
 	FSM           StateMachine
 	Logger        *slog.Logger // defaults to slog.Default()
+	// BeforeSnapshot, when set, runs before every snapshot of the state machine is taken
+	// (and so before raft compacts the log up to it); its error fails that snapshot. The
+	// embedded server makes the bodies its blob store staged durable here (blobstore.Stager).
+	BeforeSnapshot func() error
 
 	SnapshotThreshold uint64        // log entries since the last snapshot that trigger one; 8192
 	SnapshotInterval  time.Duration // how often the threshold is checked; 2m
@@ -224,7 +228,7 @@ func Open(cfg Config) (n *Node, err error) {
 		}
 	}
 
-	fsm := newStateMachineAdapter(cfg.FSM)
+	fsm := newStateMachineAdapter(cfg.FSM, cfg.BeforeSnapshot)
 	r, err := raft.NewRaft(rc, fsm, logs, store, snaps, transport)
 	if err != nil {
 		return nil, fmt.Errorf("start raft node %s: %w", cfg.NodeID, err)
@@ -478,9 +482,16 @@ func (n *Node) awaitLeader(ctx context.Context) bool {
 // ReadBarrier returns once a read of this node's FSM is linearizable: this node is the leader,
 // it has completed a Barrier in its term, a quorum still confirms it as leader, and its FSM has
 // applied everything committed when the read began. It fails with NotLeaderError on a follower.
+//
+// The leader of a group whose only voter it is (the embedded mode) skips the quorum check
+// and the wait: no other node can win an election, and every write acknowledged before the
+// read began was applied here before Apply returned, so the FSM as it is holds them all.
 func (n *Node) ReadBarrier(ctx context.Context) error {
 	if err := n.leaderBarrier(ctx); err != nil {
 		return fmt.Errorf("read barrier: %w", err)
+	}
+	if n.soleVoter() {
+		return nil
 	}
 	commit := n.raft.CommitIndex()
 	if err := n.await(ctx, n.raft.VerifyLeader()); err != nil {
@@ -558,6 +569,26 @@ func (n *Node) LastLeaderContact() time.Time { return n.raft.LastContact() }
 // IsLeader reports whether this node currently believes it is the leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
+// soleVoter reports whether this node is the leader and the only voter of the latest
+// configuration it knows (which a leader itself appends: a voter being added counts from
+// then on, before it commits). GetConfiguration reads it without a round trip to raft.
+func (n *Node) soleVoter() bool {
+	if n.raft.State() != raft.Leader {
+		return false
+	}
+	self := false
+	for _, s := range n.raft.GetConfiguration().Configuration().Servers {
+		if s.Suffrage != raft.Voter {
+			continue
+		}
+		if s.ID != raft.ServerID(n.id) {
+			return false
+		}
+		self = true
+	}
+	return self
+}
+
 // Leader returns the server ID and address of the leader this node knows of, or empty strings.
 func (n *Node) Leader() (id, addr string) {
 	leaderAddr, leaderID := n.raft.LeaderWithID()
@@ -569,6 +600,37 @@ func (n *Node) ID() string { return n.id }
 
 // Addr is the address this node advertises to its peers.
 func (n *Node) Addr() string { return n.addr }
+
+// EachCommand calls fn with the data of every command entry (raft.LogCommand) the log
+// store holds, from its first index to its last, in order; it stops at fn's first error
+// and returns it. It reads what is stored, committed or not: the embedded server's staging
+// recovery uses it at startup, before any client is served.
+func (n *Node) EachCommand(fn func(index uint64, data []byte) error) error {
+	first, err := n.logs.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("raft log: %w", err)
+	}
+	last, err := n.logs.LastIndex()
+	if err != nil {
+		return fmt.Errorf("raft log: %w", err)
+	}
+	if first == 0 {
+		return nil // an empty log
+	}
+	var entry raft.Log
+	for index := first; index <= last; index++ {
+		if err := n.logs.GetLog(index, &entry); err != nil {
+			return fmt.Errorf("raft log entry %d: %w", index, err)
+		}
+		if entry.Type != raft.LogCommand {
+			continue
+		}
+		if err := fn(index, entry.Data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Raft exposes the underlying raft instance (for stats, observers and tests). Do not read its
 // LeaderCh: the Node consumes it.

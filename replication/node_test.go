@@ -9,8 +9,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -751,5 +753,191 @@ func TestPartitionedFollowerDoesNotDeposeLeader(t *testing.T) {
 	if !leader.IsLeader() || leader.Raft().CurrentTerm() != term {
 		t.Errorf("leader %s after the partition healed: leading %v in term %d, want leading in term %d",
 			leader.ID(), leader.IsLeader(), leader.Raft().CurrentTerm(), term)
+	}
+}
+
+// TestSoleVoterReads: the leader of a group whose only voter it is serves linearizable
+// reads without a quorum check (ReadBarrier's fast path), and stops doing so once another
+// voter is in its configuration; a nonvoter does not count.
+func TestSoleVoterReads(t *testing.T) {
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	cfg := testConfig(t, "n1", dirs[0], openKVFSM(t, filepath.Join(dirs[0], "fsm.db"), false))
+	cfg.Bootstrap = true
+	leader := openNode(t, cfg)
+	ctx := ctxFor(t)
+	if err := leader.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, leader, "a=1")
+	if !leader.soleVoter() {
+		t.Fatal("a bootstrapped single node is not its group's sole voter")
+	}
+	if err := leader.ReadBarrier(ctx); err != nil {
+		t.Fatalf("read barrier of the sole voter: %v", err)
+	}
+	nonvoter := openNode(t, testConfig(t, "r1", dirs[1], openKVFSM(t, filepath.Join(dirs[1], "fsm.db"), false)))
+	if err := leader.AddNonvoter(ctx, nonvoter.ID(), nonvoter.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if !leader.soleVoter() {
+		t.Fatal("a nonvoter made the leader no longer the sole voter")
+	}
+	if nonvoter.soleVoter() {
+		t.Fatal("a nonvoter takes itself for the sole voter")
+	}
+	voter := openNode(t, testConfig(t, "n2", dirs[2], openKVFSM(t, filepath.Join(dirs[2], "fsm.db"), false)))
+	if err := leader.AddVoter(ctx, voter.ID(), voter.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	if leader.soleVoter() {
+		t.Fatal("the leader of two voters takes itself for the sole voter")
+	}
+	if err := leader.ReadBarrier(ctx); err != nil {
+		t.Fatalf("read barrier with two voters: %v", err)
+	}
+}
+
+// TestBeforeSnapshotAndEachCommand: Config.BeforeSnapshot runs before every snapshot, and
+// its error fails the snapshot, so the log is not compacted; EachCommand reads every
+// command entry the log holds, in order.
+func TestBeforeSnapshotAndEachCommand(t *testing.T) {
+	dir := t.TempDir()
+	fsm := openKVFSM(t, filepath.Join(dir, "fsm.db"), false)
+	cfg := testConfig(t, "n1", dir, fsm)
+	cfg.Bootstrap = true
+	cfg.TrailingLogs = 1
+	cfg.SnapshotThreshold = 1 << 20 // snapshots are taken explicitly below
+	var calls atomic.Int32
+	var fail atomic.Bool
+	cfg.BeforeSnapshot = func() error {
+		calls.Add(1)
+		if fail.Load() {
+			return errors.New("bodies not synced")
+		}
+		return nil
+	}
+	n := openNode(t, cfg)
+	if err := n.WaitLeader(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := range 10 {
+		cmd := fmt.Sprintf("k%d=v%d", i, i)
+		apply(t, n, cmd)
+		want = append(want, cmd)
+	}
+	commands := func() []string {
+		var got []string
+		if err := n.EachCommand(func(_ uint64, data []byte) error {
+			got = append(got, string(data))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := commands(); !slices.Equal(got, want) {
+		t.Fatalf("EachCommand read %q, want %q", got, want)
+	}
+	fail.Store(true)
+	if err := n.Raft().Snapshot().Error(); err == nil {
+		t.Fatal("snapshot succeeded although BeforeSnapshot failed")
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("BeforeSnapshot ran %d times, want 1", calls.Load())
+	}
+	if got := commands(); !slices.Equal(got, want) {
+		t.Fatalf("after a failed snapshot EachCommand read %q, want every command %q", got, want)
+	}
+	fail.Store(false)
+	if err := n.Raft().Snapshot().Error(); err != nil {
+		t.Fatalf("snapshot: %v", err)
+	}
+	if calls.Load() != 2 {
+		t.Fatalf("BeforeSnapshot ran %d times, want 2", calls.Load())
+	}
+	if got := commands(); len(got) >= len(want) {
+		t.Fatalf("after a snapshot with TrailingLogs 1 the log still holds %d commands", len(got))
+	}
+}
+
+// TestTransferToCutOffVoterRetries: a transfer to a voter that cannot be reached for longer
+// than raft's own transfer timeout (one election timeout) is tried again until the
+// caller's deadline, and succeeds once the voter is back.
+func TestTransferToCutOffVoterRetries(t *testing.T) {
+	sources := map[string]string{"127.0.0.41": "n1", "127.0.0.42": "n2", "127.0.0.43": "n3"}
+	var nodes []*Node
+	proxies := map[string]*faultproxy.Proxy{}
+	for i := 1; i <= 3; i++ {
+		id, ip := "n"+strconv.Itoa(i), "127.0.0.4"+strconv.Itoa(i)
+		ln, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bind := ln.Addr().String()
+		ln.Close()
+		proxy, err := faultproxy.Start(faultproxy.Config{Listen: "127.0.0.1:0", Target: bind, Sources: sources})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { proxy.Close() })
+		proxies[id] = proxy
+		dir := t.TempDir()
+		cfg := testConfig(t, id, dir, openKVFSM(t, filepath.Join(dir, "fsm.db"), false))
+		cfg.RaftBind, cfg.RaftAdvertise, cfg.Bootstrap = bind, proxy.Addr(), i == 1
+		nodes = append(nodes, openNode(t, cfg))
+	}
+	n1 := nodes[0]
+	ctx := ctxFor(t)
+	if err := n1.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		if err := n1.AddVoter(ctx, n.ID(), n.Addr()); err != nil {
+			t.Fatalf("add voter %s: %v", n.ID(), err)
+		}
+	}
+	apply(t, n1, "x=1")
+	leader := waitForLeader(t, nodes...)
+	var cut *Node
+	for _, n := range nodes {
+		if n != leader {
+			cut = n
+		}
+	}
+	if err := waitForLeaderKnown(cut, leader); err != nil {
+		t.Fatal(err)
+	}
+	cutOff := func(cutOff bool) {
+		for id, proxy := range proxies {
+			switch {
+			case id == cut.ID() && cutOff:
+				proxy.Drop(faultproxy.AnySource)
+			case id == cut.ID():
+				proxy.Heal(faultproxy.AnySource)
+			case cutOff:
+				proxy.Drop(cut.ID())
+			default:
+				proxy.Heal(cut.ID())
+			}
+		}
+	}
+	cutOff(true)
+	apply(t, leader, "x=2") // the cut-off voter falls behind
+	done := make(chan error, 1)
+	go func() { done <- leader.TransferLeadership(ctx, cut.ID()) }()
+	// Three election timeouts: raft's first transfer attempt gives up after one.
+	time.Sleep(3 * DefaultHeartbeatTimeout)
+	select {
+	case err := <-done:
+		t.Fatalf("the transfer to a cut-off voter ended while it was cut off: %v", err)
+	default:
+	}
+	cutOff(false)
+	if err := <-done; err != nil {
+		t.Fatalf("transfer once the voter is back: %v", err)
+	}
+	if got := waitForLeader(t, nodes...); got != cut {
+		t.Fatalf("leader after the transfer is %s, want %s", got.ID(), cut.ID())
 	}
 }

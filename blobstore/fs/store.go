@@ -27,6 +27,16 @@
 // made it durable itself (Store.settled: it wrote or checked it, and no Put of it is between
 // its rename and its fsyncs); any other present object is read and hashed, and replaced if
 // it does not match its key, before it is fsynced like a new one.
+//
+// Staging: Stage is Put without the fsyncs, which the returned Staged's Sync runs (Put is
+// Stage and Sync). Between the two the object is in place and readable, so the metadata
+// commit that references it can run while it is made durable (frontend/ingest); the
+// caller acknowledges nothing before Sync returns. Until then the object counts as
+// renaming (a dedup hit fsyncs it itself) and is in Store.staged, which SyncStaged syncs:
+// the embedded server calls it before every Raft snapshot and at shutdown. A crash of the
+// process leaves a staged object whole in the page cache; a crash of the machine can lose
+// it, or leave it not whole, under a committed message that was never acknowledged: the
+// embedded server's staging recovery finds those after a reboot (embedded/staging.go).
 package fs
 
 import (
@@ -85,6 +95,8 @@ type Store struct {
 	// renaming counts the Puts of each object between their rename and the end of their
 	// fsyncs.
 	renaming map[string]int
+	// staged holds the objects staged and not yet synced (Stage).
+	staged map[*stagedObject]struct{}
 
 	// dirSyncs group-commits directory fsyncs across concurrent Puts.
 	dirSyncs *dirSyncer
@@ -92,7 +104,7 @@ type Store struct {
 	swept chan struct{}
 }
 
-var _ blobstore.Store = (*Store)(nil)
+var _ blobstore.Stager = (*Store)(nil)
 
 // New opens the store under root, creating root if needed, and removes temporary files
 // older than an hour that crashed Puts left behind: those in root/tmp before it returns,
@@ -103,7 +115,7 @@ func New(root string) (*Store, error) {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
 	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp"), tmpPrefix: "put-" + hex.EncodeToString(prefix[:]) + "-",
-		durable: map[string]struct{}{}, settled: map[string]struct{}{}, renaming: map[string]int{},
+		durable: map[string]struct{}{}, settled: map[string]struct{}{}, renaming: map[string]int{}, staged: map[*stagedObject]struct{}{},
 		dirSyncs: newDirSyncer(), swept: make(chan struct{})}
 	if err := os.MkdirAll(root, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
@@ -185,56 +197,129 @@ func (s *Store) objectPath(key string) (dirs []string, path string, sum [sha256.
 
 // Put implements blobstore.Store.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	st, err := s.Stage(ctx, key, r, size)
+	if err != nil {
+		return err
+	}
+	return st.Sync()
+}
+
+// Stage stores a body like Put but returns as soon as the object is in place, readable
+// by Get and Stat, before its fsyncs; the returned Staged's Sync runs them (package
+// comment, "Staging"). Until then a dedup hit on the object by another Put fsyncs it
+// itself, as it does for any object between its rename and its fsyncs.
+func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) (blobstore.Staged, error) {
 	dirs, path, sum, ok := s.objectPath(key)
 	if !ok {
-		return fmt.Errorf("put %q: %w", key, blobstore.ErrInvalidKey)
+		return nil, fmt.Errorf("put %q: %w", key, blobstore.ErrInvalidKey)
 	}
 	if size < 0 {
-		return fmt.Errorf("put %s: negative size %d", key, size)
+		return nil, fmt.Errorf("put %s: negative size %d", key, size)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	if _, err := os.Lstat(path); err == nil {
 		whole, err := s.present(ctx, dirs, path, sum)
 		if err != nil {
-			return fmt.Errorf("put %s: %w", key, err)
+			return nil, fmt.Errorf("put %s: %w", key, err)
 		}
 		if whole {
-			return nil
+			return durableObject{}, nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("put %s: %w", key, err)
+		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	if err := s.makeDirs(dirs); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	tmp, err := s.createTemp(dirs[len(dirs)-1])
 	if err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
-	defer tmp.Close()
 	if err := writeBody(ctx, tmp, r, size, sum, !blobstore.Prehashed(r, size, sum)); err != nil {
+		tmp.Close()
 		os.Remove(tmp.Name())
-		return fmt.Errorf("put %s: %w", key, err)
+		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	// A cancelled Put must not leave a body that its caller will never reference.
 	if err := ctx.Err(); err != nil {
+		tmp.Close()
 		os.Remove(tmp.Name())
-		return fmt.Errorf("put %s: %w", key, err)
+		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	s.startRenaming(path)
-	defer s.endRenaming(path)
 	// A concurrent Put of the same key may have renamed its copy into place already; the
 	// bytes are the same (both were checked against the key), so replacing it is harmless.
 	if err := os.Rename(tmp.Name(), path); err != nil {
+		s.endRenaming(path)
+		tmp.Close()
 		os.Remove(tmp.Name())
-		return fmt.Errorf("put %s: %w", key, err)
+		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := s.syncObject(dirs, path, tmp); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
+	st := &stagedObject{s: s, key: key, dirs: dirs, path: path, f: tmp}
+	s.mu.Lock()
+	s.staged[st] = struct{}{}
+	s.mu.Unlock()
+	return st, nil
+}
+
+// durableObject is the Staged of a dedup hit, durable already.
+type durableObject struct{}
+
+func (durableObject) Sync() error { return nil }
+
+// stagedObject is an object renamed into place and not yet fsynced; its file stays open
+// until Sync.
+type stagedObject struct {
+	s    *Store
+	key  string
+	dirs []string
+	path string
+	once sync.Once
+	f    *os.File
+	err  error
+}
+
+// Sync fsyncs the object (syncObject) once; later calls return the first one's result.
+func (st *stagedObject) Sync() error {
+	st.once.Do(func() {
+		s := st.s
+		if err := s.syncObject(st.dirs, st.path, st.f); err != nil {
+			st.err = fmt.Errorf("put %s: %w", st.key, err)
+		}
+		st.f.Close()
+		s.endRenaming(st.path)
+		s.mu.Lock()
+		delete(s.staged, st)
+		s.mu.Unlock()
+	})
+	return st.err
+}
+
+// SyncStaged fsyncs every object staged and not yet synced (Stage): what is staged when
+// it is called is durable when it returns nil.
+func (s *Store) SyncStaged(ctx context.Context) error {
+	s.mu.Lock()
+	pending := make([]*stagedObject, 0, len(s.staged))
+	for st := range s.staged {
+		pending = append(pending, st)
 	}
-	return nil
+	s.mu.Unlock()
+	errs := make([]error, len(pending))
+	var wg sync.WaitGroup
+	for i, st := range pending {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = st.Sync()
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // present makes a dedup hit durable: it reports whether the object at path, which exists,
@@ -271,6 +356,29 @@ func (s *Store) present(ctx context.Context, dirs []string, path string, sum [sh
 		return false, err
 	}
 	return true, nil
+}
+
+// Check reports whether the object under key is whole: present and hashing to its key.
+// It returns blobstore.ErrNotFound for a missing object and ErrDigestMismatch for one that
+// is not whole (the staging recovery after a machine crash reads every body it may have
+// lost this way).
+func (s *Store) Check(ctx context.Context, key string) error {
+	_, path, sum, ok := s.objectPath(key)
+	if !ok {
+		return fmt.Errorf("check %q: %w", key, blobstore.ErrInvalidKey)
+	}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("check %s: %w", key, blobstore.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("check %s: %w", key, err)
+	}
+	defer f.Close()
+	if err := hashMatches(ctx, f, sum); err != nil {
+		return fmt.Errorf("check %s: %w", key, err)
+	}
+	return nil
 }
 
 // hashMatches reads f and checks its content against sum.

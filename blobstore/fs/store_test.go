@@ -312,3 +312,62 @@ func TestPutReplacesTornObject(t *testing.T) {
 		t.Fatalf("object after Put over a torn one: %d bytes, %v; want %d", len(got), err, len(body))
 	}
 }
+
+// TestStageReadableBeforeSync: a staged object is readable at once, counts as renaming (a
+// dedup hit fsyncs it itself) until its Sync, and SyncStaged syncs what is still staged.
+func TestStageReadableBeforeSync(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	bodies := [][]byte{[]byte("staged one"), []byte("staged two")}
+	var staged []blobstore.Staged
+	var paths []string
+	for _, body := range bodies {
+		key := blobstore.Key("acme", sha256.Sum256(body))
+		st, err := s.Stage(ctx, key, bytes.NewReader(body), int64(len(body)))
+		if err != nil {
+			t.Fatalf("Stage: %v", err)
+		}
+		staged = append(staged, st)
+		_, path, _, _ := s.objectPath(key)
+		paths = append(paths, path)
+		rc, err := s.Get(ctx, key, 0, -1)
+		if err != nil {
+			t.Fatalf("Get of a staged object: %v", err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Equal(got, body) {
+			t.Fatalf("staged object reads %q, want %q", got, body)
+		}
+		if _, settled := s.settled[path]; settled || s.renaming[path] != 1 {
+			t.Fatalf("staged object: settled %v, renaming %d; want not settled, renaming 1", settled, s.renaming[path])
+		}
+	}
+	if len(s.staged) != 2 {
+		t.Fatalf("%d objects staged, want 2", len(s.staged))
+	}
+	// A dedup hit on a staged object is durable when it returns: it fsyncs the object.
+	if err := s.Put(ctx, blobstore.Key("acme", sha256.Sum256(bodies[0])), failingReader{t}, int64(len(bodies[0]))); err != nil {
+		t.Fatalf("dedup Put of a staged object: %v", err)
+	}
+	if err := staged[0].Sync(); err != nil {
+		t.Fatalf("Sync: %v", err)
+	}
+	if err := staged[0].Sync(); err != nil {
+		t.Fatalf("second Sync: %v", err)
+	}
+	if err := s.SyncStaged(ctx); err != nil {
+		t.Fatalf("SyncStaged: %v", err)
+	}
+	if len(s.staged) != 0 || len(s.renaming) != 0 {
+		t.Fatalf("after SyncStaged: staged %d, renaming %v; want none", len(s.staged), s.renaming)
+	}
+	for _, path := range paths {
+		if _, settled := s.settled[path]; !settled {
+			t.Fatalf("%s not settled after SyncStaged", path)
+		}
+	}
+	if err := staged[1].Sync(); err != nil {
+		t.Fatalf("Sync after SyncStaged: %v", err)
+	}
+}

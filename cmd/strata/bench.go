@@ -15,18 +15,23 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/strata-mail/strata/bench"
+	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 func newBenchCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "IMAP load generator: mixed workload, populate, big mailbox, idle connections",
+		Short: "IMAP load generator: mixed workload, login cycle, populate, big mailbox, idle connections",
 		Long: `'strata bench' drives an IMAP server (Strata, Dovecot, any server with LITERAL+ and
 UIDPLUS) with concurrent clients running a weighted mix of commands, checks every answer,
 and prints per-command throughput, p50/p95/p99 latency and errors by kind.
 
-Client i logs in as user i mod --users of --user-pattern. Operations:
+Client i logs in as user i mod --users of --user-pattern. By default the clients run a
+closed loop (each sends its next command when the last is answered); with --rate the run
+is open-loop: operations are due at that rate in all (--arrivals poisson or uniform), each
+taken by a free client and timed from when it was due, so that servers are compared at the
+same offered load. Operations:
 ` + fmt.Sprint(bench.Operations) + `
 
 Fill mailboxes first with 'strata bench populate'; create the users with 'strata bench users'.`,
@@ -52,8 +57,10 @@ Fill mailboxes first with 'strata bench populate'; create the users with 'strata
 	f.String("profile", bench.DefaultProfile, "operation weights")
 	f.Int("range", 20, "messages per FETCH of flags and envelopes")
 	f.Duration("idle-hold", 0, "time between IDLE and DONE (default 50ms)")
+	f.Float64("rate", 0, "open loop: operations per second in all, each timed from its scheduled start (0: closed loop)")
+	f.String("arrivals", bench.ArrivalsPoisson, "open loop: spacing of the scheduled starts, poisson or uniform")
 
-	cmd.AddCommand(newBenchPopulateCommand(), newBenchUsersCommand(), newBenchBigMailboxCommand(), newBenchResyncCommand(),
+	cmd.AddCommand(newBenchCycleCommand(), newBenchPopulateCommand(), newBenchUsersCommand(), newBenchBigMailboxCommand(), newBenchResyncCommand(),
 		newBenchIdleCommand(), newBenchLMTPCommand(), newBenchCompareCommand())
 	return cmd
 }
@@ -132,6 +139,8 @@ func runBenchMixed(cmd *cobra.Command, _ []string) error {
 	}
 	cfg.Range, _ = f.GetInt("range")
 	cfg.IdleHold, _ = f.GetDuration("idle-hold")
+	cfg.Rate, _ = f.GetFloat64("rate")
+	cfg.Arrivals, _ = f.GetString("arrivals")
 	ctx, cancel := interruptible(cmd)
 	defer cancel()
 	rep, err := bench.Run(ctx, cfg)
@@ -139,6 +148,46 @@ func runBenchMixed(cmd *cobra.Command, _ []string) error {
 }
 
 const defaultBenchDuration = 30 * time.Second
+
+func newBenchCycleCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "cycle",
+		Short: "A login per session: each client repeats connect, LOGIN, SELECT, FETCH, STORE, APPEND, EXPUNGE, LOGOUT",
+		Long: `Each of --clients clients repeats one whole session on a new connection until --duration
+has passed (a session under way then runs to its end):
+
+  ` + bench.CycleSteps(bench.DefaultCycleRange) + `
+
+that is connect and LOGIN, SELECT INBOX, FETCH (UID FLAGS ENVELOPE) of --range messages,
+FETCH BODY.PEEK[] of one, STORE +/-FLAGS.SILENT on 1 to 5 with a FETCH FLAGS in the same
+write, APPEND of one corpus message, UID STORE +FLAGS.SILENT (\Deleted) and UID EXPUNGE of
+that message (the mailbox keeps its size), LOGOUT. Each command is one operation of the
+report (the STORE's FETCH FLAGS read-back counts with it); sessions_per_sec counts the sessions completed without error. The INBOXes must be
+populated first ('strata bench populate').`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c := readBenchCommon(cmd)
+			f := cmd.Flags()
+			cfg := bench.Config{Addr: c.addr, Dial: c.dial, Users: c.users, Password: c.password,
+				Seed: c.seed, Corpus: bench.Corpus{Seed: c.seed, MaxSize: c.maxSize}, Progress: cmd.ErrOrStderr()}
+			cfg.Clients, _ = f.GetInt("clients")
+			cfg.Duration, _ = f.GetDuration("duration")
+			if cfg.Duration <= 0 {
+				cfg.Duration = defaultBenchDuration
+			}
+			cfg.Range, _ = f.GetInt("range")
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			rep, err := bench.RunCycle(ctx, cfg)
+			return c.finish(cmd, rep, err)
+		},
+	}
+	f := cmd.Flags()
+	f.Int("clients", 50, "concurrent clients")
+	f.Duration("duration", 0, "how long to start new sessions (default 30s)")
+	f.Int("range", bench.DefaultCycleRange, "messages per FETCH of flags and envelopes")
+	return cmd
+}
 
 func newBenchPopulateCommand() *cobra.Command {
 	cmd := &cobra.Command{
@@ -184,13 +233,20 @@ func newBenchUsersCommand() *cobra.Command {
 				homes, _ := f.GetString("dovecot-homes")
 				return bench.WriteDovecotPasswd(path, c.users, c.password, uid, gid, homes)
 			}
-			addr, _ := f.GetString("server")
-			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			nodes, err := adminNodes(cmd.Context(), cmd)
 			if err != nil {
-				return fmt.Errorf("connect to %s: %w", addr, err)
+				return err
 			}
-			defer conn.Close()
-			if err := bench.CreateUsers(cmd.Context(), metadatapb.NewMetadataClient(conn), c.users, c.password); err != nil {
+			// Calls follow NOT_LEADER to the leader of a cluster's group.
+			md, err := metaclient.New(metaclient.Config{
+				Nodes:       nodes,
+				DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+			})
+			if err != nil {
+				return fmt.Errorf("connect to the metadata service: %w", err)
+			}
+			defer md.Close()
+			if err := bench.CreateUsers(cmd.Context(), metadatapb.NewMetadataClient(md), c.users, c.password); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d users ready\n", len(c.users))
@@ -198,6 +254,7 @@ func newBenchUsersCommand() *cobra.Command {
 		},
 	}
 	cmd.Flags().String("server", defaultAdminAddr, "admin gRPC address of a running Strata")
+	cmd.Flags().String("etcd", "", "comma-separated etcd endpoints to find the metadata nodes of a cluster (instead of --server)")
 	cmd.Flags().String("dovecot-passwd", "", "write a Dovecot passwd-file here instead")
 	cmd.Flags().Int("dovecot-uid", 65534, "system uid of the Dovecot mail users")
 	cmd.Flags().Int("dovecot-gid", 65534, "system gid of the Dovecot mail users")

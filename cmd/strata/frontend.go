@@ -64,6 +64,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	f.Bool("disable-unauthenticate", false, "do not offer UNAUTHENTICATE (RFC 8437), which lets one connection log in as several accounts in turn")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
+	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	f.Bool("follower-reads", true, "serve the reads of selected sessions from any metadata node that has applied what this frontend has seen (session consistency); false sends every read to the leader")
 	addBlobStoreFlags(f, "the directory --blob-dir, shared by all frontends")
 	addAdminURIFlag(f)
@@ -137,6 +138,14 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	}
 	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
 		return fmt.Errorf("create spool directory: %w", err)
+	}
+
+	if path, _ := f.GetString("cpu-profile"); path != "" {
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

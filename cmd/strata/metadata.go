@@ -61,6 +61,7 @@ leadership over before exiting.`,
 	f.Uint64("promote-max-lag", cluster.DefaultMaxLag, "a non-voter is promoted once its log is within this many entries of the leader's ...")
 	f.Duration("promote-stable", cluster.DefaultStable, "... for this long")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9465 (empty: off)")
+	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	// For fault injection only (jepsen/nemesis clock-jump): a node whose wall clock is wrong.
 	f.Duration("clock-offset", 0, "added to the wall clock that stamps this node's commands (fault injection tests only)")
 	_ = f.MarkHidden("clock-offset")
@@ -98,6 +99,14 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	metricsListen, _ := f.GetString("metrics-listen")
 	clockOffset, _ := f.GetDuration("clock-offset")
 	logger = logger.With("node", nodeID)
+
+	if path, _ := f.GetString("cpu-profile"); path != "" {
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

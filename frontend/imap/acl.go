@@ -136,29 +136,29 @@ func (c *conn) cmdSetACL(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
-	return c.changeACL(args, "setacl", func(ctx context.Context, ref mailboxRef, id, requestID string) error {
-		_, err := c.srv.cfg.Metadata.SetAcl(ctx, &metadatapb.SetAclRequest{
+	return c.changeACL(args, "setacl", func(ctx context.Context, ref mailboxRef, id, requestID string) (*metadatapb.AclResponse, error) {
+		return c.srv.cfg.Metadata.SetAcl(ctx, &metadatapb.SetAclRequest{
 			RequestId: requestID, User: c.accountName(), Account: ref.owner, Name: ref.name,
 			Identifier: id, Rights: letters, Mode: mode,
 		})
-		return err
 	})
 }
 
 // cmdDeleteACL: DELETEACL (RFC 4314 3.2).
 func (c *conn) cmdDeleteACL(cmd *imapwire.Command) error {
-	return c.changeACL(cmd.Args.(*imapwire.ACLArgs), "deleteacl", func(ctx context.Context, ref mailboxRef, id, requestID string) error {
-		_, err := c.srv.cfg.Metadata.DeleteAcl(ctx, &metadatapb.DeleteAclRequest{
+	return c.changeACL(cmd.Args.(*imapwire.ACLArgs), "deleteacl", func(ctx context.Context, ref mailboxRef, id, requestID string) (*metadatapb.AclResponse, error) {
+		return c.srv.cfg.Metadata.DeleteAcl(ctx, &metadatapb.DeleteAclRequest{
 			RequestId: requestID, User: c.accountName(), Account: ref.owner, Name: ref.name, Identifier: id,
 		})
-		return err
 	})
 }
 
 // changeACL makes the change of SETACL or DELETEACL (verb) to the entry of args.Identifier
 // on args.Mailbox: change calls the metadata service, once per attempt, with the same
-// request ID in every attempt so that a retry is not applied twice.
-func (c *conn) changeACL(args *imapwire.ACLArgs, verb string, change func(ctx context.Context, ref mailboxRef, id, requestID string) error) error {
+// request ID in every attempt so that a retry is not applied twice. The new ACL version is
+// noted in this frontend's views of the mailbox before the OK, so that every session here
+// uses the changed rights from its next command on (refreshRights).
+func (c *conn) changeACL(args *imapwire.ACLArgs, verb string, change func(ctx context.Context, ref mailboxRef, id, requestID string) (*metadatapb.AclResponse, error)) error {
 	ref, err := c.aclTarget(args.Mailbox, verb)
 	if err != nil {
 		return err
@@ -168,10 +168,16 @@ func (c *conn) changeACL(args *imapwire.ACLArgs, verb string, change func(ctx co
 		return err
 	}
 	requestID := newRequestID()
-	err = c.withRetry(func(ctx context.Context) error { return change(ctx, ref, id, requestID) })
+	var resp *metadatapb.AclResponse
+	err = c.withRetry(func(ctx context.Context) error {
+		var err error
+		resp, err = change(ctx, ref, id, requestID)
+		return err
+	})
 	if err != nil {
 		return rpcStatus(err, imapresp.CodeNonExistent, verb+" "+strconv.Quote(ref.full))
 	}
+	c.srv.views.noteACLVersion(ref.owner, resp.GetMailboxId(), resp.GetAclVersion())
 	return nil
 }
 
@@ -237,13 +243,39 @@ func (c *conn) cmdMyRights(cmd *imapwire.Command) error {
 	return nil
 }
 
-// refreshRights re-reads the session's rights on its selected mailbox of another owner,
-// once per command, so that a revoked right applies from the next command on (RFC 4314
-// 4 gives no other point). It reports false, after BYE, when the session may no longer
-// read the mailbox: SELECT needed r, and no response can deselect a mailbox (RFC 9051
-// 7.1.5). A metadata service that cannot answer leaves the rights as they were.
+// refreshRights brings the session's rights on its selected mailbox of another owner up to
+// date before each command, so that a revoked right applies from the next command on (RFC
+// 4314 4 gives no other point). It reports false, after BYE, when the session may no
+// longer read the mailbox: SELECT needed r, and no response can deselect a mailbox (RFC
+// 9051 7.1.5).
+//
+// The rights come from the session's shared view, whose change feed carries them
+// (mailview.go), with no call to the metadata service: exact for every ACL change made
+// through this frontend before the command, since SETACL and DELETEACL note their version
+// in the views before answering, and so does each SELECT's GetMailbox. Only while the view
+// has not caught up with such a version (or cannot follow the mailbox) does the session
+// read the mailbox as before; a metadata service that cannot answer then leaves the rights
+// as they were. A change made elsewhere (another frontend, `strata acl`) applies once the
+// feed delivers it; until then the metadata service still checks every read and write of
+// mail against the rights in force (metadata/acl.go), and the feed sends no change after
+// r is gone, so nothing the user may no longer read reaches the session meanwhile.
 func (c *conn) refreshRights() bool {
 	s := c.sel
+	if v := s.feed.view; v != nil {
+		vr := v.sessionRights()
+		if vr.known && vr.version > s.aclVersion {
+			s.rights, s.aclVersion = vr.rights, vr.version
+		}
+		switch {
+		case vr.gone:
+			c.closeSelected()
+			c.bye(selectedGoneText)
+			return false
+		case vr.current && s.aclVersion >= vr.version:
+			return true
+		}
+	}
+	atTestHook("rights read")
 	ctx, cancel := c.rpcContext()
 	mb, err := c.srv.cfg.Metadata.GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: s.owner, Id: s.mailboxID, User: c.accountName()})
 	cancel()
@@ -253,7 +285,12 @@ func (c *conn) refreshRights() bool {
 		c.log.Debug("re-read rights on the selected mailbox", "err", err)
 		return true
 	default:
-		s.rights = rights(mb.GetMyRights())
+		if mb.GetAclVersion() >= s.aclVersion {
+			s.rights, s.aclVersion = rights(mb.GetMyRights()), mb.GetAclVersion()
+		}
+		if s.feed.view != nil {
+			s.feed.view.noteACLVersion(mb.GetAclVersion())
+		}
 		if s.rights.has('r') {
 			return true
 		}

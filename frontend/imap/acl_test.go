@@ -1,12 +1,20 @@
 package imap_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/internal/testwait"
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // team is alice's mailbox Team as bob and carol name it.
@@ -366,4 +374,104 @@ func TestACLPrivateSeen(t *testing.T) {
 	if got := linesWith(b.ok("UID FETCH 3 (FLAGS)"), "UID 3"); len(got) != 1 || !strings.Contains(got[0], `\Seen`) {
 		t.Errorf("bob sees his APPEND with %q", got)
 	}
+}
+
+// rightsEvents counts, through the engine's test hook, the commands that read the
+// session's rights from the metadata service instead of its shared view (acl.go), and can
+// slow the view's feed.
+type rightsEvents struct {
+	reads    atomic.Int32
+	slowFeed atomic.Bool
+}
+
+func watchRights(t *testing.T) *rightsEvents {
+	ev := &rightsEvents{}
+	imap.SetTestHook(t, func(point string) {
+		switch point {
+		case "rights read":
+			ev.reads.Add(1)
+		case "feed":
+			if ev.slowFeed.Load() {
+				time.Sleep(300 * time.Millisecond)
+			}
+		}
+	})
+	return ev
+}
+
+// settled sends NOOPs until one reads no rights from the metadata service: the view's feed
+// has delivered the rights as of the latest ACL version this frontend knows.
+func (ev *rightsEvents) settled(t *testing.T, rc *rawConn) {
+	t.Helper()
+	testwait.Until(t, 5*time.Second, func() error {
+		before := ev.reads.Load()
+		rc.ok("NOOP")
+		if ev.reads.Load() != before {
+			return errors.New("the session still reads its rights from the metadata service")
+		}
+		return nil
+	})
+}
+
+// TestACLRightsFromView: in another owner's mailbox the session's rights come from its
+// shared view, kept current by the change feed, with no metadata call per command (issue
+// 14); a right revoked through this frontend still applies at the next command, also while
+// the view's feed lags (the session reads the mailbox then), and one revoked outside the
+// frontend once the feed brings it (RFC 4314 4).
+func TestACLRightsFromView(t *testing.T) {
+	ev := watchRights(t)
+	srv, a, b := teamFixture(t)
+	grant(a, "lrsw")
+	b.ok("SELECT " + team)
+	ev.settled(t, b)
+	before := ev.reads.Load()
+	for _, line := range []string{"NOOP", "FETCH 1 (FLAGS)", `STORE 1 +FLAGS (\Flagged)`, "SEARCH FLAGGED", "FETCH 1 (ENVELOPE)", `STORE 1 -FLAGS (\Flagged)`, "CHECK"} {
+		b.ok(line)
+	}
+	if n := ev.reads.Load() - before; n != 0 {
+		t.Errorf("%d rights reads from the metadata service in 7 commands, want 0", n)
+	}
+
+	// Through this frontend, with the feed held back: the next command reads the rights.
+	ev.slowFeed.Store(true)
+	a.ok("SETACL Team " + bob + " -w")
+	before = ev.reads.Load()
+	if _, tagged := b.cmd(`STORE 1 +FLAGS (\Answered)`); tagged != "NO [NOPERM] STORE of these flags needs rights the session lacks" {
+		t.Errorf("STORE without w: %q, want the session's own refusal", tagged)
+	}
+	if ev.reads.Load() == before {
+		t.Error("the session used its view's rights while the view lagged behind a SETACL of this frontend")
+	}
+	ev.slowFeed.Store(false)
+	ev.settled(t, b)
+	a.ok("SETACL Team " + bob + " +w")
+	b.ok(`STORE 1 +FLAGS (\Answered)`)
+
+	// Outside the frontend (an admin call, as `strata acl` makes): the feed brings it.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, err := srv.Metadata().SetAcl(ctx, &metadatapb.SetAclRequest{RequestId: "admin-minus-w", Account: alice, Name: "Team", Identifier: bob, Rights: "w", Mode: metadatapb.AclMode_ACL_MODE_REMOVE}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, 5*time.Second, func() error {
+		if _, tagged := b.cmd(`STORE 1 +FLAGS (\Draft)`); tagged != "NO [NOPERM] STORE of these flags needs rights the session lacks" {
+			return fmt.Errorf("STORE after the admin's -w: %q", tagged)
+		}
+		return nil
+	})
+	// Without r the feed ends, and so does the session, at its next command.
+	if _, err := srv.Metadata().SetAcl(ctx, &metadatapb.SetAclRequest{RequestId: "admin-l", Account: alice, Name: "Team", Identifier: bob, Rights: "l"}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, 5*time.Second, func() error {
+		b.write("n NOOP\r\n")
+		for {
+			switch l := b.readLine(); {
+			case strings.HasPrefix(l, "* BYE "):
+				return nil
+			case strings.HasPrefix(l, "n "):
+				return fmt.Errorf("NOOP after the admin took r: %q", l)
+			}
+		}
+	})
 }

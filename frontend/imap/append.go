@@ -79,10 +79,10 @@ func (c *conn) cmdReplace(cmd *imapwire.Command) error {
 			// RFC 8508 3.3: a UID that does not exist is a NO, not a BAD.
 			err = no(imapresp.CodeNonExistent, "No message with UID "+strconv.FormatUint(uint64(uid), 10))
 		}
-	case int(args.Replace) > len(s.uids):
+	case int(args.Replace) > len(s.msgs.uids):
 		err = bad("", "Invalid message sequence number") // RFC 9051 9: beyond "*"
 	default:
-		uid = s.uids[args.Replace-1]
+		uid = s.msgs.uids[args.Replace-1]
 	}
 	if err != nil {
 		c.discardAppendLiteral(cmd)
@@ -91,29 +91,56 @@ func (c *conn) cmdReplace(cmd *imapwire.Command) error {
 	return c.appendTo(cmd, &replaced{uid: uid})
 }
 
+// appendTarget is the mailbox an APPEND names, looked up, with the session's rights on it,
+// or why the APPEND is refused.
+type appendTarget struct {
+	ref     mailboxRef
+	mb      *metadatapb.Mailbox
+	granted rights
+	err     error
+}
+
+// lookUpAppendTarget looks up the mailbox an APPEND names and checks that the session may
+// append to it. It reads nothing from the connection, so it may run while the message
+// literal is read.
+func (c *conn) lookUpAppendTarget(name string) appendTarget {
+	ref, err := c.mailboxRefIn(name)
+	if err != nil {
+		return appendTarget{err: err}
+	}
+	mb, err := c.getMailbox(ref, imapresp.CodeTryCreate)
+	if err != nil {
+		return appendTarget{err: err}
+	}
+	if mb.GetNoselect() {
+		return appendTarget{err: no(imapresp.CodeTryCreate, "Mailbox cannot hold messages")}
+	}
+	granted := c.rightsOn(ref, mb)
+	if !granted.has('i') {
+		return appendTarget{err: no(imapresp.CodeNoPerm, "APPEND needs the i right")} // RFC 4314 4
+	}
+	return appendTarget{ref: ref, mb: mb, granted: granted}
+}
+
 // appendTo runs APPEND, or REPLACE when replace is set.
 func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 	first := cmd.Args.(*imapwire.AppendArgs)
-	ref, err := c.mailboxRefIn(first.Mailbox)
-	var mb *metadatapb.Mailbox
-	if err == nil {
-		mb, err = c.getMailbox(ref, imapresp.CodeTryCreate)
-	}
-	if err == nil && mb.GetNoselect() {
-		err = no(imapresp.CodeTryCreate, "Mailbox cannot hold messages")
-	}
-	var granted rights
-	if err == nil {
-		if granted = c.rightsOn(ref, mb); !granted.has('i') {
-			err = no(imapresp.CodeNoPerm, "APPEND needs the i right") // RFC 4314 4
-		}
-	}
-	if err != nil {
+	var target appendTarget
+	var lookedUp chan appendTarget
+	if first.Literal.NonSync {
+		// RFC 7888 (LITERAL+): the client sends the message without waiting for a
+		// continuation, so the mailbox is looked up while the message is read; a refusal
+		// then comes after it, as it would for a literal read and dropped.
+		lookedUp = make(chan appendTarget, 1)
+		go func() { lookedUp <- c.lookUpAppendTarget(first.Mailbox) }()
+	} else if target = c.lookUpAppendTarget(first.Mailbox); target.err != nil {
 		// Refused before the message arrives (RFC 9051 6.3.12): no continuation request
-		// for a synchronising literal; a non-synchronising one is read and dropped.
+		// for a synchronising literal.
 		c.discardAppendLiteral(cmd)
-		return err
+		return target.err
 	}
+	ref, mb := target.ref, target.mb
+	granted := target.granted
 	var msgs []*spooledMessage
 	defer func() {
 		for _, m := range msgs {
@@ -133,6 +160,19 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 			return bad("", "APPEND UTF8 needs ENABLE UTF8=ACCEPT")
 		}
 		m, rest, err := c.readAppendMessage(args, len(msgs) == 0)
+		if lookedUp != nil {
+			target, lookedUp = <-lookedUp, nil
+			ref, mb, granted = target.ref, target.mb, target.granted
+			if target.err != nil {
+				if err == nil {
+					m.spool.Close()
+					c.skipCommand(rest)
+				} else if c.state == stateLogout {
+					return err // the connection is lost
+				}
+				return target.err
+			}
+		}
 		if err != nil {
 			return err
 		}

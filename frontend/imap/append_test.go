@@ -96,6 +96,32 @@ func TestAppendTargets(t *testing.T) {
 	rc.expect("APPEND &AGE- {5}", "NO [CANNOT]")
 }
 
+// TestAppendNonSyncRefused: with a non-synchronising literal (RFC 7888) the mailbox is
+// looked up while the message is read; a refusal still reads and drops every message of
+// the command, so the next command is read as a command, and nothing is stored.
+func TestAppendNonSyncRefused(t *testing.T) {
+	srv := startServer(t)
+	rc := loginRaw(t, srv)
+	msg := testMessage("lost", "never stored")
+	for _, cmd := range []string{
+		"APPEND Missing " + lit(msg),
+		"APPEND Missing (\\Seen) " + lit(msg) + " " + lit(msg) + " (\\Flagged) " + lit(msg), // RFC 3502
+	} {
+		rc.write("A1 " + cmd + "\r\n")
+		if _, tagged := rc.until("A1"); !strings.HasPrefix(tagged, "NO [TRYCREATE]") {
+			t.Fatalf("%q: %q, want NO [TRYCREATE]", cmd, tagged)
+		}
+		rc.ok("NOOP")
+	}
+	rc.ok("CREATE P/C")
+	rc.ok("DELETE P")
+	rc.write("A2 APPEND P " + lit(msg) + "\r\n")
+	if _, tagged := rc.until("A2"); !strings.HasPrefix(tagged, "NO [TRYCREATE]") {
+		t.Fatalf("APPEND to a \\Noselect mailbox: %q", tagged)
+	}
+	checkLines(t, "STATUS", rc.ok("STATUS INBOX (MESSAGES)"), []string{"* STATUS INBOX (MESSAGES 0)"})
+}
+
 // TestMultiAppendLimit: one APPEND holds at most 1000 messages; the 1001st fails the whole
 // command with NO [LIMIT] (RFC 5530 3) and nothing is appended.
 func TestMultiAppendLimit(t *testing.T) {

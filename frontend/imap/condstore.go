@@ -71,13 +71,13 @@ func (s *selected) missingUIDs(ranges []*metadatapb.UidRange, from uint32) []*me
 		if first > last {
 			continue
 		}
-		i, _ := slices.BinarySearch(s.uids, first)
+		i, _ := slices.BinarySearch(s.msgs.uids, first)
 		next := first
-		for ; i < len(s.uids) && s.uids[i] <= last; i++ {
-			if s.uids[i] > next {
-				set.AddRange(imap.UID(next), imap.UID(s.uids[i]-1))
+		for ; i < len(s.msgs.uids) && s.msgs.uids[i] <= last; i++ {
+			if s.msgs.uids[i] > next {
+				set.AddRange(imap.UID(next), imap.UID(s.msgs.uids[i]-1))
 			}
-			next = s.uids[i] + 1
+			next = s.msgs.uids[i] + 1
 		}
 		if next <= last {
 			set.AddRange(imap.UID(next), imap.UID(last))
@@ -153,8 +153,8 @@ func (c *conn) qresyncSelect(q *imapwire.QResyncParams) error {
 		return err
 	}
 	c.sendVanishedEarlier(vanished)
-	for i, uid := range s.uids {
-		if s.modseqs[i] <= q.ModSeq || (q.KnownUIDs != nil && !q.KnownUIDs.Contains(imap.UID(uid))) {
+	for i, uid := range s.msgs.uids {
+		if s.msgs.modseqs[i] <= q.ModSeq || (q.KnownUIDs != nil && !q.KnownUIDs.Contains(imap.UID(uid))) {
 			continue
 		}
 		c.bw.Write(c.flagsFetchFor(i+1, true))
@@ -166,7 +166,7 @@ func (c *conn) qresyncSelect(q *imapwire.QResyncParams) error {
 // MODSEQ is at least the key's. The entry name and type do not narrow it: every change of a
 // message's flags moves the message's one MODSEQ.
 func (s *selected) matchModSeq(m *imap.SearchCriteriaModSeq, i int) bool {
-	return m == nil || s.modseqs[i] >= m.ModSeq
+	return m == nil || s.msgs.modseqs[i] >= m.ModSeq
 }
 
 // highestModSeqOf returns the highest MODSEQ among the messages at indexes idx (RFC 7162
@@ -174,7 +174,7 @@ func (s *selected) matchModSeq(m *imap.SearchCriteriaModSeq, i int) bool {
 func (s *selected) highestModSeqOf(idx []int) uint64 {
 	var highest uint64
 	for _, i := range idx {
-		highest = max(highest, s.modseqs[i])
+		highest = max(highest, s.msgs.modseqs[i])
 	}
 	return highest
 }
@@ -185,29 +185,23 @@ func (s *selected) highestModSeqOf(idx []int) uint64 {
 // (RFC 9051 7.5.1).
 func (c *conn) expungeUIDs(uids []uint32) {
 	s := c.sel
-	uids = slices.Clone(uids)
-	slices.Sort(uids)
-	var gone []uint32
-	for i := len(uids) - 1; i >= 0; i-- {
-		seq := s.seqOf(uids[i])
-		if seq == 0 {
-			continue
-		}
-		k := seq - 1
-		s.writable()
-		s.uids = slices.Delete(s.uids, k, k+1)
-		s.flags = slices.Delete(s.flags, k, k+1)
-		s.modseqs = slices.Delete(s.modseqs, k, k+1)
-		if c.qresync || c.uidOnly {
-			gone = append(gone, uids[i])
-		} else {
-			c.bw.Write(imapresp.AppendExpunge(make([]byte, 0, 32), seq))
-		}
+	idx := s.msgs.indexesOf(uids)
+	if len(idx) == 0 {
+		return
 	}
-	if len(gone) > 0 {
-		slices.Reverse(gone)
+	if c.qresync || c.uidOnly {
+		gone := make([]uint32, len(idx))
+		for k, i := range idx {
+			gone[k] = s.msgs.uids[i]
+		}
 		c.bw.Write(imapresp.AppendVanished(nil, false, imapresp.NumSet(gone)))
+	} else {
+		// From the highest down: removing a message renumbers only those above it.
+		for k := len(idx) - 1; k >= 0; k-- {
+			c.bw.Write(imapresp.AppendExpunge(make([]byte, 0, 32), idx[k]+1))
+		}
 	}
+	s.msgs.remove(idx)
 }
 
 // uidSetBounds turns a UID set into metadata ranges, "*" being the highest UID in the
@@ -219,8 +213,8 @@ func (c *conn) uidSetBounds(set imap.UIDSet) []*metadatapb.UidRange {
 		return uidRanges(s.searchRes) // RFC 5182 2: "$" is the saved result's UIDs
 	}
 	last := s.uidNext - 1
-	if n := len(s.uids); n > 0 {
-		last = s.uids[n-1]
+	if n := len(s.msgs.uids); n > 0 {
+		last = s.msgs.uids[n-1]
 	}
 	ranges := make([]*metadatapb.UidRange, 0, len(set))
 	for _, r := range set {

@@ -56,7 +56,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 	var changed func(i int) bool
 	if args.ChangedSince != 0 {
 		// RFC 7162 3.1.4.1: only the messages whose MODSEQ is above CHANGEDSINCE.
-		changed = func(i int) bool { return s.modseqs[i] > args.ChangedSince }
+		changed = func(i int) bool { return s.msgs.modseqs[i] > args.ChangedSince }
 	}
 	idx, err := c.resolveWhere(args.Set, changed)
 	if err != nil {
@@ -136,8 +136,8 @@ func (c *conn) fetchMessages(idx []int, items []imapwire.FetchItem, markSeen boo
 	if setsSeen && markSeen && !s.readOnly && s.rights.has('s') {
 		var unseen []uint32
 		for _, i := range idx {
-			if !hasFlag(s.flags[i], string(imap.FlagSeen)) {
-				unseen = append(unseen, s.uids[i])
+			if !hasFlag(s.msgs.flags(i), string(imap.FlagSeen)) {
+				unseen = append(unseen, s.msgs.uids[i])
 			}
 		}
 		if len(unseen) > 0 {
@@ -151,9 +151,12 @@ func (c *conn) fetchMessages(idx []int, items []imapwire.FetchItem, markSeen boo
 		}
 	}
 
+	// One buffer renders every response of the command (FETCH 1:* FLAGS of a large mailbox
+	// is a million of them).
+	buf := make([]byte, 0, 256)
 	if !needRecord {
 		for _, i := range idx {
-			c.writeFetch(i, items, nil, seenSet[c.sel.uids[i]] && !wantsFlags)
+			c.writeFetch(i, items, nil, len(seenSet) > 0 && seenSet[s.msgs.uids[i]] && !wantsFlags, &buf)
 		}
 		return nil
 	}
@@ -161,18 +164,18 @@ func (c *conn) fetchMessages(idx []int, items []imapwire.FetchItem, markSeen boo
 		batch := idx[start:min(start+fetchBatch, len(idx))]
 		uids := make([]uint32, len(batch))
 		for k, i := range batch {
-			uids[k] = s.uids[i]
+			uids[k] = s.msgs.uids[i]
 		}
 		records, err := c.fetchRecords(uids, needStructure, parts, nil)
 		if err != nil {
 			return err
 		}
 		for _, i := range batch {
-			rec := records[s.uids[i]]
+			rec := records[s.msgs.uids[i]]
 			if rec == nil {
 				continue // expunged meanwhile; its EXPUNGE comes later (RFC 9051 7.5.1)
 			}
-			if err := c.writeFetch(i, items, rec, seenSet[s.uids[i]] && !wantsFlags); err != nil {
+			if err := c.writeFetch(i, items, rec, seenSet[s.msgs.uids[i]] && !wantsFlags, &buf); err != nil {
 				return err
 			}
 		}
@@ -198,18 +201,61 @@ const (
 
 // fetchRecords returns the stored records of uids in the selected mailbox, by UID, with the
 // structure's parts when withStructure. With parts structureHeader and headerFields, the
-// header holds only the fields of those names.
+// header holds at least the fields of those names. The records' flags and MODSEQs are not
+// to be used (the session's view has them), and the records are not to be changed: they
+// may be shared through the record cache.
+//
+// A message whose EXPUNGE waits in the session's feed (RFC 9051 7.5.1 holds it back during
+// FETCH, STORE and SEARCH) has no record, as the metadata service would give none: its body
+// may be collected an hour after the expunge (blobstore/gc), which a cached record would not
+// know of.
 func (c *conn) fetchRecords(uids []uint32, withStructure bool, parts structureParts, headerFields []string) (map[uint32]*metadatapb.MessageRecord, error) {
-	return c.fetchRecordsOf(c.sel.owner, c.sel.mailboxID, uids, withStructure, parts, headerFields)
+	s := c.sel
+	records, err := c.fetchRecordsOf(s.owner, s.mailboxID, s.uidValidity, uids, withStructure, parts, headerFields)
+	if err != nil || s.feed == nil {
+		return records, err
+	}
+	for _, uid := range s.feed.pendingExpunges() {
+		delete(records, uid)
+	}
+	return records, nil
 }
 
-// fetchRecordsOf is fetchRecords for a mailbox of owner.
-func (c *conn) fetchRecordsOf(owner string, mailboxID uint64, uids []uint32, withStructure bool, parts structureParts, headerFields []string) (map[uint32]*metadatapb.MessageRecord, error) {
+// fetchRecordsOf is fetchRecords for a mailbox of owner with UIDVALIDITY uidValidity. In the
+// session's own mailboxes, the records the frontend's record cache holds are taken from it
+// and those fetched are put in it (recordcache.go), a header trimmed to headerFields under
+// those names.
+func (c *conn) fetchRecordsOf(owner string, mailboxID uint64, uidValidity uint32, uids []uint32, withStructure bool, parts structureParts, headerFields []string) (map[uint32]*metadatapb.MessageRecord, error) {
 	records := make(map[uint32]*metadatapb.MessageRecord, len(uids))
+	cache := c.srv.records
+	if owner != c.accountName() {
+		cache = nil // RFC 4314: another owner's mailbox is read under the rights in force
+	}
+	key := recordKey{owner: owner, mailboxID: mailboxID, uidValidity: uidValidity, parts: recordParts{withStructure: withStructure, structure: parts}}
+	if withStructure && parts&structureHeader != 0 {
+		key.parts.headerFields = headerFieldsKey(headerFields)
+	}
+	missing := uids
+	if cache != nil {
+		missing = nil
+		for _, uid := range uids {
+			key.uid = uid
+			if rec := cache.get(key); rec != nil {
+				records[uid] = rec
+			} else {
+				missing = append(missing, uid)
+			}
+		}
+		if len(missing) == 0 {
+			return records, nil
+		}
+	}
+	atTestHook("fetch records")
+	fetched := make(map[uint32]*metadatapb.MessageRecord, len(missing))
 	err := c.withRetry(func(ctx context.Context) error {
-		clear(records)
+		clear(fetched)
 		stream, err := c.srv.cfg.Metadata.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{
-			Account: owner, MailboxId: mailboxID, Uids: uidRanges(uids), WithStructure: withStructure,
+			Account: owner, MailboxId: mailboxID, Uids: uidRanges(missing), WithStructure: withStructure,
 			HeaderOnly:   parts&structureHeader != 0,
 			EnvelopeOnly: parts&structureEnvelope != 0,
 			PreviewOnly:  parts&structurePreview != 0,
@@ -227,29 +273,36 @@ func (c *conn) fetchRecordsOf(owner string, mailboxID uint64, uids []uint32, wit
 			if err != nil {
 				return err
 			}
-			records[rec.GetUid()] = rec
+			fetched[rec.GetUid()] = rec
 		}
 	})
 	if err != nil {
 		return nil, rpcStatus(err, imapresp.CodeNonExistent, "fetch messages")
 	}
+	for uid, rec := range fetched {
+		if cache != nil {
+			key.uid = uid
+			cache.put(key, rec)
+		}
+		records[uid] = rec
+	}
 	return records, nil
 }
 
 // writeFetch writes the FETCH response of message i (RFC 9051 7.5.2). rec is nil when only
-// FLAGS and UID are asked for; addFlags appends FLAGS after an implicit \Seen. A failure
-// after part of the response went out leaves the client unable to parse the rest, so the
-// connection then ends.
-func (c *conn) writeFetch(i int, items []imapwire.FetchItem, rec *metadatapb.MessageRecord, addFlags bool) error {
+// FLAGS and UID are asked for; addFlags appends FLAGS after an implicit \Seen. The response
+// is rendered in *buf, which is left for the next one. A failure after part of the response
+// went out leaves the client unable to parse the rest, so the connection then ends.
+func (c *conn) writeFetch(i int, items []imapwire.FetchItem, rec *metadatapb.MessageRecord, addFlags bool, buf *[]byte) error {
 	begun := false
-	err := c.appendFetch(i, items, rec, addFlags, &begun)
+	err := c.appendFetch(i, items, rec, addFlags, &begun, buf)
 	if err != nil && begun {
 		c.state = stateLogout
 	}
 	return err
 }
 
-func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.MessageRecord, addFlags bool, begun *bool) error {
+func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.MessageRecord, addFlags bool, begun *bool, buf *[]byte) error {
 	s := c.sel
 	enc := c.encoder()
 	// BINARY needs the decoded size before the response starts, and an encoding the server
@@ -269,18 +322,18 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 		binaries[k] = bs
 	}
 	num, uidFetch := c.fetchNum(i)
-	b := imapresp.AppendFetchStart(make([]byte, 0, 256), num, uidFetch)
+	b := imapresp.AppendFetchStart((*buf)[:0], num, uidFetch)
 	for k, it := range items {
 		if k > 0 {
 			b = append(b, ' ')
 		}
 		switch it.Attr {
 		case imapwire.FetchFlags:
-			b = imapresp.AppendFlagList(append(b, "FLAGS "...), c.sessionFlags(i))
+			b = c.appendSessionFlags(append(b, "FLAGS "...), i)
 		case imapwire.FetchUID:
-			b = strconv.AppendUint(append(b, "UID "...), uint64(s.uids[i]), 10)
+			b = strconv.AppendUint(append(b, "UID "...), uint64(s.msgs.uids[i]), 10)
 		case imapwire.FetchModSeq:
-			b = imapresp.AppendModSeq(b, s.modseqs[i]) // RFC 7162 3.1.4
+			b = imapresp.AppendModSeq(b, s.msgs.modseqs[i]) // RFC 7162 3.1.4
 		case imapwire.FetchInternalDate:
 			date := time.Unix(rec.GetInternalDateUnix(), 0).UTC().Format(internalDateLayout)
 			b = append(b, `INTERNALDATE "`+date+`"`...)
@@ -344,17 +397,18 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 		}
 	}
 	if addFlags {
-		b = imapresp.AppendFlagList(append(b, " FLAGS "...), c.sessionFlags(i))
+		b = c.appendSessionFlags(append(b, " FLAGS "...), i)
 		// RFC 7162 3.1: a FETCH that set \Seen reports UID and MODSEQ with the flags.
 		if c.condStore && !c.uidOnly && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchUID }) {
-			b = strconv.AppendUint(append(b, " UID "...), uint64(s.uids[i]), 10)
+			b = strconv.AppendUint(append(b, " UID "...), uint64(s.msgs.uids[i]), 10)
 		}
 		if c.condStore && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchModSeq }) {
-			b = imapresp.AppendModSeq(append(b, ' '), s.modseqs[i])
+			b = imapresp.AppendModSeq(append(b, ' '), s.msgs.modseqs[i])
 		}
 	}
 	b = append(b, ")\r\n"...)
 	c.bw.Write(b)
+	*buf = b[:0]
 	return nil
 }
 

@@ -88,7 +88,7 @@ func (c *conn) learnStored(op metadatapb.FlagOp, flags []string, changed []uint3
 		for _, uid := range changed {
 			// A message that had the keyword already had its flags changed for another
 			// reason; it is learnt again, which rspamd answers with "already learned".
-			if seq := c.sel.seqOf(uid); seq > 0 && containsFold(c.sel.flags[seq-1], keyword) {
+			if seq := c.sel.seqOf(uid); seq > 0 && containsFold(c.sel.msgs.flags(seq-1), keyword) {
 				learner.Learn(keyword == keywordJunk, c.sel.owner, c.messageOpener(c.sel.owner, c.sel.mailboxID, uid))
 			}
 		}

@@ -594,21 +594,47 @@ type deletedMessages struct {
 }
 
 // countDeleted finds the messages of mb that have \Deleted (STATUS DELETED, RFC 9051
-// 6.3.11) and, withSize, the sum of their sizes (DELETED-STORAGE, RFC 9208 4.1.4).
+// 6.3.11) and, withSize, the sum of their sizes (DELETED-STORAGE, RFC 9208 4.1.4). A
+// mailbox whose shared view is open on this frontend (mailview.go) is counted in the view,
+// once the view holds mb's state at least (mb was read at or past the session's read
+// position, as SELECT's join waits for it); any other is listed.
 func (c *conn) countDeleted(ref mailboxRef, mb *metadatapb.Mailbox, withSize bool) (*deletedMessages, error) {
-	var resp *metadatapb.ListMessagesResponse
-	err := c.withRetry(func(ctx context.Context) error {
-		var err error
-		resp, err = c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName()})
-		return err
-	})
-	if err != nil {
-		return nil, rpcStatus(err, imapresp.CodeNonExistent, "list messages")
-	}
 	d := &deletedMessages{}
-	for i, flags := range resp.GetFlags() {
-		if i < len(resp.GetUids()) && slices.Contains(flags.GetFlags(), `\Deleted`) {
-			d.uids = append(d.uids, resp.GetUids()[i])
+	fromView := false
+	if v := c.srv.views.open(viewKey{owner: ref.owner, mailboxID: mb.GetId(), user: c.accountName()}); v != nil {
+		ctx, cancel := c.rpcContext()
+		uids, err := v.deletedUIDs(ctx, mb.GetUidValidity(), mb.GetHighestModseq())
+		cancel()
+		d.uids, fromView = uids, err == nil
+		if fromView {
+			atTestHook("status from view")
+		}
+	}
+	if !fromView {
+		var resp *metadatapb.ListMessagesResponse
+		err := c.withRetry(func(ctx context.Context) error {
+			var err error
+			resp, err = c.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{
+				Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName(), FlagSetDictionary: true,
+			})
+			return err
+		})
+		if err != nil {
+			return nil, rpcStatus(err, imapresp.CodeNonExistent, "list messages")
+		}
+		if !consistentPage(resp, 0) {
+			return nil, no(imapresp.CodeServerBug, "list messages: inconsistent mailbox listing")
+		}
+		for i, uid := range resp.GetUids() {
+			var fs *metadatapb.FlagSet
+			if len(resp.GetFlags()) > 0 {
+				fs = resp.GetFlags()[i] // a metadata service without the dictionary
+			} else {
+				fs = resp.GetFlagSets()[resp.GetFlagSetIndexes()[i]]
+			}
+			if slices.Contains(fs.GetFlags(), `\Deleted`) {
+				d.uids = append(d.uids, uid)
+			}
 		}
 	}
 	if !withSize {
@@ -616,7 +642,7 @@ func (c *conn) countDeleted(ref mailboxRef, mb *metadatapb.Mailbox, withSize boo
 	}
 	for start := 0; start < len(d.uids); start += fetchBatch {
 		batch := d.uids[start:min(start+fetchBatch, len(d.uids))]
-		records, err := c.fetchRecordsOf(ref.owner, mb.GetId(), batch, false, structureAll, nil)
+		records, err := c.fetchRecordsOf(ref.owner, mb.GetId(), mb.GetUidValidity(), batch, false, structureAll, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -41,15 +41,17 @@ import (
 //   - When EXISTS, EXPUNGE and FETCH FLAGS may be sent (RFC 9051 7.4.1, 7.5.1) stays a
 //     matter of each session: the view only queues batches in the session's changeFeed, and
 //     the session applies them to its own copy where it may (sync.go).
-//   - Flag slices are never changed in place (a change replaces the slice), so the view and
-//     its sessions share them.
-//   - A view of at most maxSharedView messages shares its uids, flags and modseqs arrays
-//     with its sessions instead of copying them (copy-on-write): handed out with their
-//     capacity cut to their length, they are never written while shared. The view copies
-//     them before it applies the next change (shared), a session before it changes its own
-//     (selected.writable, sync.go). A session that has taken every change of its feed and
-//     holds what the view holds shares the view's arrays again (selected.rejoin), so idle
-//     sessions of a mailbox hold one copy of it between them, not one each.
+//   - The view's messages are a msgList (msglist.go): a joining session shares its arrays
+//     (copy on write) instead of copying a million messages, and flag slices are never
+//     changed in place (a change replaces the slice), so the view and its sessions share
+//     them.
+//   - The view's rights are its user's rights on the mailbox as of aclVersion: those of the
+//     listing's mailbox (Mailbox.my_rights and acl_version), then of each CHANGE_KIND_RIGHTS
+//     its feed delivers (WatchRequest.follow_rights, with the version the view holds); they
+//     only move to higher versions. aclWanted is the highest version this frontend has
+//     learned otherwise (a SETACL or DELETEACL it made, a SELECT's GetMailbox): while
+//     aclVersion is below it, the view's rights are stale and sessions read theirs from the
+//     metadata service (acl.go, refreshRights).
 //   - Neither lock is held while calling the metadata service or writing to a client. Lock
 //     order: mailViews.mu, then mailView.mu, then changeFeed.mu.
 //   - A view with no session is dropped mailViewLinger later, which ends its Watch stream;
@@ -73,14 +75,6 @@ func init() {
 	mailViewLinger.Store(int64(defaultMailViewLinger))
 	viewPageSize.Store(defaultViewPageSize)
 }
-
-// maxInternedFlagSets bounds the distinct flag sets a view shares between its messages.
-const maxInternedFlagSets = 4096
-
-// maxSharedView is the largest mailbox whose view shares its arrays with its sessions: a
-// shared view copies them at its next change, and so does each session that applies it
-// before it shares them again, ~36 bytes per message each (~290 KiB at this size).
-const maxSharedView = 8192
 
 // errViewGone is a join of a view that stopped or was dropped meanwhile: the caller opens a
 // new one.
@@ -122,17 +116,37 @@ type mailView struct {
 	uidValidity uint32
 	uidNext     uint32
 	seen        uint64 // the view is the mailbox as of this MODSEQ
-	uids        []uint32
-	flags       [][]string
-	modseqs     []uint64
-	// shared: sessions hold uids, flags and modseqs; they are copied before they change.
-	shared bool
+	msgs        msgList
 	// keywords counts the messages that have each keyword (RFC 9051 2.3.2), for FLAGS.
 	keywords map[string]int
-	interned map[string][]string
 
 	subs map[*changeFeed]struct{}
 	wake chan struct{} // closed and replaced whenever seen, ready or gone change
+
+	// The user's rights on the mailbox (RFC 4314 2.1) as of aclVersion, once rightsKnown;
+	// aclWanted and the rest: see the invariants above.
+	rights      rights
+	aclVersion  uint64
+	rightsKnown bool
+	aclWanted   uint64
+	// deleted: the feed said the mailbox was deleted or the user may no longer read it;
+	// stopped: the feed stopped for good. Either way its sessions cannot stay.
+	deleted, stopped bool
+	// retired: no longer among the open views (retire), so no ACL version is noted in it;
+	// its sessions read their rights from the metadata service.
+	retired bool
+}
+
+// viewRights is what a session reads of its view's rights before a command.
+type viewRights struct {
+	rights  rights
+	version uint64
+	known   bool // rights and version are set
+	// current: the feed follows the mailbox, and no ACL version this frontend learned of is
+	// newer than version.
+	current bool
+	// gone: the feed said the mailbox was deleted or the user may no longer read it.
+	gone bool
 }
 
 // viewCopy is what a session copies from a view as it joins.
@@ -140,12 +154,8 @@ type viewCopy struct {
 	uidValidity   uint32
 	uidNext       uint32
 	highestModSeq uint64
-	uids          []uint32
-	flags         [][]string
-	modseqs       []uint64
+	msgs          msgList  // shared with the view (copy on write)
 	keywords      []string // sorted
-	// shared: uids, flags and modseqs are the view's, not a copy (copy-on-write).
-	shared bool
 }
 
 // acquire returns the open view of key with a reference for the caller, and opens it (and
@@ -182,8 +192,8 @@ func newMailView(srv *Server, key viewKey) *mailView {
 	return &mailView{
 		srv: srv, key: key, cancel: func() {}, done: make(chan struct{}),
 		log:      srv.logger.With("mailbox", key.mailboxID, "owner", key.owner),
-		keywords: map[string]int{}, interned: map[string][]string{},
-		subs: map[*changeFeed]struct{}{}, wake: make(chan struct{}),
+		keywords: map[string]int{},
+		subs:     map[*changeFeed]struct{}{}, wake: make(chan struct{}),
 	}
 }
 
@@ -306,6 +316,7 @@ func (v *mailView) load(ctx context.Context) error {
 			var err error
 			page, err = v.srv.cfg.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{
 				Account: v.key.owner, MailboxId: v.key.mailboxID, User: v.key.user, AfterUid: after, Limit: viewPageSize.Load(),
+				FlagSetDictionary: true,
 			})
 			return err
 		})
@@ -313,8 +324,7 @@ func (v *mailView) load(ctx context.Context) error {
 			return err
 		}
 		n := len(page.GetUids())
-		if len(page.GetModseqs()) != n || len(page.GetFlags()) != n || n > 0 && page.GetUids()[0] <= after ||
-			page.GetMore() && n == 0 {
+		if !consistentPage(page, after) {
 			return status.Error(codes.Internal, "inconsistent mailbox listing")
 		}
 		v.addPage(page, after == 0)
@@ -331,7 +341,38 @@ func (v *mailView) load(ctx context.Context) error {
 	return nil
 }
 
-// addPage appends a page of the listing; the first page sets the feed's starting point.
+// consistentPage reports whether a ListMessages page of the messages above after is well
+// formed: UIDs ascending above after, a MODSEQ and flags for each, and more only after some
+// messages. Its flags are a flag-set dictionary, or, from a metadata service that predates
+// the dictionary, a flag set per message.
+func consistentPage(page *metadatapb.ListMessagesResponse, after uint32) bool {
+	uids := page.GetUids()
+	n := len(uids)
+	if len(page.GetModseqs()) != n || page.GetMore() && n == 0 {
+		return false
+	}
+	for _, uid := range uids {
+		if uid <= after {
+			return false
+		}
+		after = uid
+	}
+	if len(page.GetFlags()) > 0 || len(page.GetFlagSets()) == 0 {
+		return len(page.GetFlags()) == n && len(page.GetFlagSetIndexes()) == 0
+	}
+	if len(page.GetFlagSetIndexes()) != n {
+		return false
+	}
+	for _, k := range page.GetFlagSetIndexes() {
+		if int(k) >= len(page.GetFlagSets()) {
+			return false
+		}
+	}
+	return true
+}
+
+// addPage appends a page of the listing (consistentPage); the first page sets the feed's
+// starting point.
 func (v *mailView) addPage(page *metadatapb.ListMessagesResponse, first bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -340,41 +381,48 @@ func (v *mailView) addPage(page *metadatapb.ListMessagesResponse, first bool) {
 		v.uidValidity = mb.GetUidValidity()
 		v.seen = mb.GetHighestModseq()
 		n := int(mb.GetMessages())
-		v.uids = make([]uint32, 0, n)
-		v.flags = make([][]string, 0, n)
-		v.modseqs = make([]uint64, 0, n)
+		v.msgs.uids = make([]uint32, 0, n)
+		v.msgs.modseqs = make([]uint64, 0, n)
+		v.msgs.refs = make([]uint32, 0, n)
 	}
 	v.needed = max(v.needed, mb.GetHighestModseq())
 	v.uidNext = max(v.uidNext, mb.GetUidNext())
-	v.uids = append(v.uids, page.GetUids()...)
-	v.modseqs = append(v.modseqs, page.GetModseqs()...)
-	for _, fs := range page.GetFlags() {
-		flags := v.intern(fs.GetFlags())
-		v.countKeywords(flags, 1)
-		v.flags = append(v.flags, flags)
+	if !v.rightsKnown || mb.GetAclVersion() > v.aclVersion {
+		v.rights, v.aclVersion, v.rightsKnown = rights(mb.GetMyRights()), mb.GetAclVersion(), true
 	}
-}
-
-// intern returns the view's shared copy of a flag set equal to flags.
-func (v *mailView) intern(flags []string) []string {
-	if len(flags) == 0 {
-		return nil
+	if len(page.GetFlags()) > 0 {
+		for i, fs := range page.GetFlags() {
+			flags := fs.GetFlags()
+			v.msgs.append(page.GetUids()[i], page.GetModseqs()[i], flags)
+			v.countKeywords(flags, 1)
+		}
+		v.msgs.sets.live = len(v.msgs.sets.list)
+		return
 	}
-	var b strings.Builder
-	for _, f := range flags {
-		b.WriteString(f)
-		b.WriteByte(0)
+	// The page's dictionary onto the view's sets: each set interned and its keywords
+	// counted once, each message an index.
+	sets := page.GetFlagSets()
+	refs := make([]uint32, len(sets))
+	counts := make([]int, len(sets))
+	for k, fs := range sets {
+		refs[k] = v.msgs.intern(fs.GetFlags())
 	}
-	if shared, found := v.interned[b.String()]; found {
-		return shared
+	v.msgs.uids = append(v.msgs.uids, page.GetUids()...)
+	v.msgs.modseqs = append(v.msgs.modseqs, page.GetModseqs()...)
+	for _, k := range page.GetFlagSetIndexes() {
+		v.msgs.refs = append(v.msgs.refs, refs[k])
+		counts[k]++
 	}
-	if len(v.interned) < maxInternedFlagSets {
-		v.interned[b.String()] = flags
+	for k, fs := range sets {
+		v.countKeywords(fs.GetFlags(), counts[k])
 	}
-	return flags
+	v.msgs.sets.live = len(v.msgs.sets.list)
 }
 
 func (v *mailView) countKeywords(flags []string, delta int) {
+	if delta == 0 {
+		return
+	}
 	for _, f := range flags {
 		if !strings.HasPrefix(f, `\`) {
 			v.keywords[f] += delta
@@ -393,14 +441,17 @@ func (v *mailView) checkReadyLocked() {
 }
 
 // follow runs the view's Watch stream from seen until ctx ends or the feed stops for good.
+// The stream carries the user's rights as well (follow_rights): each new stream sends them
+// first when the ACL changed since the version the view holds, so a reconnect misses no ACL
+// change either.
 func (v *mailView) follow(ctx context.Context) {
-	req := &metadatapb.WatchRequest{Account: v.key.owner, MailboxId: v.key.mailboxID, User: v.key.user}
+	req := &metadatapb.WatchRequest{Account: v.key.owner, MailboxId: v.key.mailboxID, User: v.key.user, FollowRights: true}
 	// A broken stream resumes from the last MODSEQ seen, so no change is lost.
 	followStream(ctx, v.log, "mailbox change feed",
 		func(ctx context.Context) (recver[metadatapb.ChangeBatch], error) {
 			atTestHook("mail view watch")
 			v.mu.Lock()
-			req.SinceModseq = v.seen
+			req.SinceModseq, req.KnownAclVersion = v.seen, v.aclVersion
 			v.mu.Unlock()
 			return v.srv.cfg.Metadata.Watch(ctx, req)
 		},
@@ -437,14 +488,10 @@ func (v *mailView) apply(batch *metadatapb.ChangeBatch) {
 	func() {
 		v.mu.Lock()
 		defer v.mu.Unlock()
-		if v.shared && len(batch.GetChanges()) > 0 {
-			v.uids, v.flags, v.modseqs = slices.Clone(v.uids), slices.Clone(v.flags), slices.Clone(v.modseqs)
-			v.shared = false
-		}
 		var expunged []uint32
 		for _, ch := range batch.GetChanges() {
 			uid := ch.GetUid()
-			i, found := slices.BinarySearch(v.uids, uid)
+			i, found := v.msgs.search(uid)
 			switch ch.GetKind() {
 			case metadatapb.ChangeKind_CHANGE_KIND_APPEND:
 				if found {
@@ -452,30 +499,32 @@ func (v *mailView) apply(batch *metadatapb.ChangeBatch) {
 				}
 				// At the end, except while replaying the changes of a paged load: a UID
 				// that its page missed because it was expunged, whose EXPUNGE follows.
-				flags := v.intern(ch.GetFlags())
-				v.uids = slices.Insert(v.uids, i, uid)
-				v.flags = slices.Insert(v.flags, i, flags)
-				v.modseqs = slices.Insert(v.modseqs, i, ch.GetModseq())
-				v.countKeywords(flags, 1)
+				v.msgs.insert(i, uid, ch.GetModseq(), ch.GetFlags())
+				v.countKeywords(ch.GetFlags(), 1)
 				v.uidNext = max(v.uidNext, uid+1) // RFC 9051 2.3.1.1
 			case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
-				if !found || ch.GetModseq() <= v.modseqs[i] {
+				if !found || ch.GetModseq() <= v.msgs.modseqs[i] {
 					continue
 				}
-				flags := v.intern(ch.GetFlags())
-				v.countKeywords(v.flags[i], -1)
-				v.countKeywords(flags, 1)
-				v.flags[i] = flags
-				v.modseqs[i] = ch.GetModseq()
+				v.countKeywords(v.msgs.flags(i), -1)
+				v.countKeywords(ch.GetFlags(), 1)
+				v.msgs.setFlags(i, ch.GetFlags(), ch.GetModseq())
 			case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
 				if found {
 					expunged = append(expunged, uid)
 				}
 			case metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED:
 				deleted = true
+				v.deleted = true
+			case metadatapb.ChangeKind_CHANGE_KIND_RIGHTS:
+				// RFC 4314 4: the rights each later command of the view's sessions checks.
+				if !v.rightsKnown || ch.GetAclVersion() >= v.aclVersion {
+					v.rights, v.aclVersion, v.rightsKnown = rights(ch.GetRights()), ch.GetAclVersion(), true
+				}
 			}
 		}
 		v.removeLocked(expunged)
+		v.msgs.compactSets()
 		v.seen = max(v.seen, batch.GetHighestModseq())
 		v.checkReadyLocked()
 		for f := range v.subs {
@@ -496,21 +545,11 @@ func (v *mailView) removeLocked(uids []uint32) {
 	if len(uids) == 0 {
 		return
 	}
-	gone := make(map[uint32]bool, len(uids))
-	for _, uid := range uids {
-		gone[uid] = true
+	idx := v.msgs.indexesOf(uids)
+	for _, i := range idx {
+		v.countKeywords(v.msgs.flags(i), -1)
 	}
-	kept := 0
-	for i, uid := range v.uids {
-		if gone[uid] {
-			v.countKeywords(v.flags[i], -1)
-			continue
-		}
-		v.uids[kept], v.flags[kept], v.modseqs[kept] = uid, v.flags[i], v.modseqs[i]
-		kept++
-	}
-	clear(v.flags[kept:])
-	v.uids, v.flags, v.modseqs = v.uids[:kept], v.flags[:kept], v.modseqs[:kept]
+	v.msgs.remove(idx)
 }
 
 // stop ends the view for good: its sessions are told why with their next update, and the
@@ -520,6 +559,7 @@ func (v *mailView) stop(reason string) {
 	for f := range v.subs {
 		f.stop(reason)
 	}
+	v.stopped = true
 	v.goneLocked()
 	v.mu.Unlock()
 	v.srv.views.forget(v)
@@ -545,13 +585,8 @@ func (v *mailView) join(ctx context.Context, atLeast uint64, onChange func()) (*
 				uidValidity:   v.uidValidity,
 				uidNext:       v.uidNext,
 				highestModSeq: v.seen,
+				msgs:          v.msgs.share(),
 				keywords:      slices.Sorted(maps.Keys(v.keywords)),
-			}
-			if n := len(v.uids); n <= maxSharedView {
-				cp.uids, cp.flags, cp.modseqs = v.uids[:n:n], v.flags[:n:n], v.modseqs[:n:n]
-				cp.shared, v.shared = true, true
-			} else {
-				cp.uids, cp.flags, cp.modseqs = slices.Clone(v.uids), slices.Clone(v.flags), slices.Clone(v.modseqs)
 			}
 			f := &changeFeed{view: v, seen: v.seen, wake: make(chan struct{}), onChange: onChange}
 			v.subs[f] = struct{}{}
@@ -568,6 +603,77 @@ func (v *mailView) join(ctx context.Context, atLeast uint64, onChange func()) (*
 	}
 }
 
+// sessionRights returns the view's rights for a session's next command.
+func (v *mailView) sessionRights() viewRights {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return viewRights{
+		rights: v.rights, version: v.aclVersion, known: v.rightsKnown,
+		current: v.rightsKnown && v.aclVersion >= v.aclWanted && !v.retired && !v.stopped,
+		gone:    v.deleted,
+	}
+}
+
+// noteACLVersion records that the mailbox's ACL reached version: until the feed delivers
+// rights as of it, the view's rights are stale.
+func (v *mailView) noteACLVersion(version uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.aclWanted = max(v.aclWanted, version)
+}
+
+// noteACLVersion records an ACL version of owner's mailbox in every view of it (one per
+// user): this frontend changed its ACL (SETACL, DELETEACL), so each user's rights may have
+// changed, and none of its sessions may use rights older than that (acl.go).
+func (r *mailViews) noteACLVersion(owner string, mailboxID, version uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for key, v := range r.views {
+		if key.owner == owner && key.mailboxID == mailboxID {
+			v.noteACLVersion(version)
+		}
+	}
+}
+
+// open returns the open view of key, or nil when there is none; it takes no reference.
+func (r *mailViews) open(key viewKey) *mailView {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.views[key]
+}
+
+// deletedUIDs returns the UIDs of the view's messages that have \Deleted, once the view is
+// ready and holds the mailbox at least as of atLeast (as join waits for it), for STATUS
+// DELETED (RFC 9051 6.3.11) without listing the mailbox. A view that went away meanwhile
+// returns errViewGone, as does one of another UIDVALIDITY than uidValidity: the caller
+// lists the mailbox.
+func (v *mailView) deletedUIDs(ctx context.Context, uidValidity uint32, atLeast uint64) ([]uint32, error) {
+	for {
+		v.mu.Lock()
+		switch {
+		case v.gone || v.loadErr != nil || v.loaded && v.uidValidity != uidValidity:
+			v.mu.Unlock()
+			return nil, errViewGone
+		case v.ready && v.seen >= atLeast:
+			var uids []uint32
+			for i := range v.msgs.len() {
+				if slices.Contains(v.msgs.flags(i), `\Deleted`) {
+					uids = append(uids, v.msgs.uids[i])
+				}
+			}
+			v.mu.Unlock()
+			return uids, nil
+		}
+		wake := v.wake
+		v.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // leave removes a session's feed from the view and gives back its reference.
 func (v *mailView) leave(f *changeFeed) {
 	v.mu.Lock()
@@ -579,6 +685,7 @@ func (v *mailView) leave(f *changeFeed) {
 // retire closes a view that no new session may join (its UIDVALIDITY is not the mailbox's).
 func (v *mailView) retire() {
 	v.mu.Lock()
+	v.retired = true
 	v.goneLocked()
 	v.mu.Unlock()
 	v.srv.views.forget(v)

@@ -18,6 +18,7 @@ import (
 // hook (mailview.go), and can slow the delivery of feed batches.
 type viewEvents struct {
 	watches, closed atomic.Int32
+	statusFromView  atomic.Int32
 	slowFeed        atomic.Bool
 	onPage          atomic.Pointer[func()]
 }
@@ -41,6 +42,8 @@ func watchViews(t *testing.T) *viewEvents {
 			ev.watches.Add(1)
 		case "mail view closed":
 			ev.closed.Add(1)
+		case "status from view":
+			ev.statusFromView.Add(1)
 		case "feed":
 			if ev.slowFeed.Load() {
 				// Holds the view behind the metadata service, as a busy or distant
@@ -118,6 +121,40 @@ func TestSharedViewSelectSeesOwnFrontendWrite(t *testing.T) {
 	ev.slowFeed.Store(false)
 	if n := ev.watches.Load(); n != 1 {
 		t.Fatalf("%d Watch streams, want 1", n)
+	}
+}
+
+// TestSharedViewStatusDeleted: STATUS DELETED of a mailbox whose view is open here counts
+// the view's \Deleted messages instead of listing the mailbox, and shows a write this
+// frontend acknowledged even while the view's feed lags (it waits for the HIGHESTMODSEQ that
+// STATUS read, as SELECT does); with no view open the mailbox is listed.
+func TestSharedViewStatusDeleted(t *testing.T) {
+	ev := watchViews(t)
+	imap.SetMailViewLinger(t, 0)
+	srv, c := startWithInbox(t, "one", "two", "three")
+	c.Logout()
+	holder := loginRaw(t, srv)
+	holder.ok("SELECT INBOX")
+	ev.slowFeed.Store(true)
+	holder.ok(`STORE 1:2 +FLAGS.SILENT (\Deleted)`)
+	other := loginRaw(t, srv)
+	okWith(t, other, "STATUS INBOX (MESSAGES DELETED)", "* STATUS INBOX (MESSAGES 3 DELETED 2)")
+	ev.slowFeed.Store(false)
+	if n := ev.statusFromView.Load(); n != 1 {
+		t.Fatalf("%d STATUS answered from the view, want 1", n)
+	}
+	holder.ok(`STORE 2 -FLAGS.SILENT (\Deleted)`)
+	okWith(t, other, "STATUS INBOX (DELETED MESSAGES)", "* STATUS INBOX (DELETED 1 MESSAGES 3)")
+	holder.ok("UNSELECT")
+	testwait.Until(t, 5*time.Second, func() error {
+		if ev.closed.Load() == 0 {
+			return fmt.Errorf("the view is still open after its last session left")
+		}
+		return nil
+	})
+	okWith(t, other, "STATUS INBOX (DELETED)", "* STATUS INBOX (DELETED 1)")
+	if n := ev.statusFromView.Load(); n != 2 {
+		t.Fatalf("%d STATUS answered from the view, want 2 (none after it closed)", n)
 	}
 }
 

@@ -58,6 +58,10 @@ var (
 		"IMAP connections told BYE at once for being over a limit: max_connections (BYE [UNAVAILABLE]) or per_ip (BYE [LIMIT]).", []string{"reason"}, nil)
 	viewsDesc = prometheus.NewDesc("strata_imap_mailbox_views",
 		"Shared mailbox views open on this frontend, each kept current by one change-feed stream: active (selected by sessions) or lingering (kept a while after the last session left).", []string{"state"}, nil)
+	recordCacheDesc = prometheus.NewDesc("strata_imap_record_cache_lookups_total",
+		"Lookups of messages' unchanging stored parts in the frontend's record cache, by result: hit, or miss (read from the metadata service and kept).", []string{"result"}, nil)
+	recordCacheBytesDesc = prometheus.NewDesc("strata_imap_record_cache_bytes",
+		"Bytes of records the frontend's record cache holds (protobuf size), at most its budget.", nil, nil)
 	panicsDesc = prometheus.NewDesc("strata_imap_panics_recovered_total",
 		"Panics recovered in IMAP connection and change feed goroutines; each is a bug, logged with its stack.", nil, nil)
 )
@@ -231,7 +235,7 @@ func (sc serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	m.commands.Describe(ch)
 	m.durations.Describe(ch)
 	m.feedLag.Describe(ch)
-	for _, d := range []*prometheus.Desc{connectionsDesc, idleDesc, acceptedDesc, refusedDesc, viewsDesc, panicsDesc} {
+	for _, d := range []*prometheus.Desc{connectionsDesc, idleDesc, acceptedDesc, refusedDesc, viewsDesc, recordCacheDesc, recordCacheBytesDesc, panicsDesc} {
 		ch <- d
 	}
 }
@@ -260,5 +264,9 @@ func (sc serverCollector) Collect(ch chan<- prometheus.Metric) {
 	active, lingering := s.views.counts()
 	ch <- prometheus.MustNewConstMetric(viewsDesc, prometheus.GaugeValue, float64(active), "active")
 	ch <- prometheus.MustNewConstMetric(viewsDesc, prometheus.GaugeValue, float64(lingering), "lingering")
+	hits, misses, held := s.records.stats()
+	ch <- prometheus.MustNewConstMetric(recordCacheDesc, prometheus.CounterValue, float64(hits), "hit")
+	ch <- prometheus.MustNewConstMetric(recordCacheDesc, prometheus.CounterValue, float64(misses), "miss")
+	ch <- prometheus.MustNewConstMetric(recordCacheBytesDesc, prometheus.GaugeValue, float64(held))
 	ch <- prometheus.MustNewConstMetric(panicsDesc, prometheus.CounterValue, float64(s.RecoveredPanics()))
 }

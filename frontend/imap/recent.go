@@ -3,10 +3,12 @@ package imap
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -94,9 +96,9 @@ func (c *conn) claimArrivals() bool {
 // addRecent makes the messages of the view with UIDs in [from, to) recent in this session.
 // They are above every UID already recent: a session's claims follow a mark that only grows.
 func (s *selected) addRecent(from, to uint32) {
-	i, _ := slices.BinarySearch(s.uids, from)
-	for ; i < len(s.uids) && s.uids[i] < to; i++ {
-		s.recent = append(s.recent, s.uids[i])
+	i, _ := slices.BinarySearch(s.msgs.uids, from)
+	for ; i < len(s.msgs.uids) && s.msgs.uids[i] < to; i++ {
+		s.recent = append(s.recent, s.msgs.uids[i])
 	}
 }
 
@@ -123,11 +125,38 @@ func (s *selected) isRecent(uid uint32) bool {
 // sessionFlags returns the flags of message i as this session shows them: the stored flags
 // and, in an IMAP4rev1 session, \Recent.
 func (c *conn) sessionFlags(i int) []string {
-	s := c.sel
-	if c.rev2 || !s.isRecent(s.uids[i]) {
-		return s.flags[i]
+	if !c.recentIn(i) {
+		return c.sel.msgs.flags(i)
 	}
-	return append(slices.Clip(s.flags[i]), `\Recent`)
+	return append(slices.Clip(c.sel.msgs.flags(i)), `\Recent`)
+}
+
+// recentIn reports whether message i is \Recent in this session (never in IMAP4rev2).
+func (c *conn) recentIn(i int) bool {
+	return !c.rev2 && len(c.sel.recent) > 0 && c.sel.isRecent(c.sel.msgs.uids[i])
+}
+
+// appendSessionFlags appends the flag list of message i as sessionFlags gives it (RFC 9051
+// 7.5.2, FLAGS), without building the list.
+func (c *conn) appendSessionFlags(b []byte, i int) []byte {
+	b = imapresp.AppendFlagList(b, c.sel.msgs.flags(i))
+	if !c.recentIn(i) {
+		return b
+	}
+	if len(c.sel.msgs.flags(i)) > 0 {
+		return append(b[:len(b)-1], ` \Recent)`...)
+	}
+	return append(b[:len(b)-1], `\Recent)`...)
+}
+
+// hasSessionFlag reports whether message i has flag f (compared without case) as this
+// session shows its flags (sessionFlags): \Recent is the session's, never stored (RFC 3501
+// 2.3.2).
+func (c *conn) hasSessionFlag(i int, f string) bool {
+	if strings.EqualFold(f, `\Recent`) {
+		return c.recentIn(i)
+	}
+	return hasFlag(c.sel.msgs.flags(i), f)
 }
 
 // recentCount returns how many messages in the view are \Recent in this session.

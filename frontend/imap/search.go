@@ -60,7 +60,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	}
 	var matched []int
 	if !needRecord {
-		for i := range s.uids {
+		for i := range s.msgs.uids {
 			if ok, _ := c.matchCriteria(crit, i, nil); ok {
 				matched = append(matched, i)
 			}
@@ -79,13 +79,13 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	}
 
 	if save {
-		s.searchRes = savedResult(s.uids, matched, args.Return)
+		s.searchRes = savedResult(s.msgs.uids, matched, args.Return)
 	}
 	uidCmd := cmd.UID
 	nums := make([]uint32, len(matched))
 	for k, i := range matched {
 		if uidCmd {
-			nums[k] = s.uids[i]
+			nums[k] = s.msgs.uids[i]
 		} else {
 			nums[k] = uint32(i + 1)
 		}
@@ -138,7 +138,7 @@ func (c *conn) scanRecords(withStructure bool, parts structureParts, headerField
 		records map[uint32]*metadatapb.MessageRecord
 		err     error
 	}
-	uids := c.sel.uids
+	uids := c.sel.msgs.uids
 	batches := make(chan batch, 1)
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -275,33 +275,33 @@ func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.M
 		return false, nil
 	}
 	for _, set := range crit.SeqNum {
-		if !numSetContains(set, uint32(i+1), uint32(len(s.uids))) {
+		if !numSetContains(set, uint32(i+1), uint32(len(s.msgs.uids))) {
 			return false, nil
 		}
 	}
 	for _, set := range crit.UID {
 		if imap.IsSearchRes(set) {
 			// RFC 5182 2: "$" is the saved result; an expunged UID is not in the view.
-			if _, found := slices.BinarySearch(s.searchRes, s.uids[i]); !found {
+			if _, found := slices.BinarySearch(s.searchRes, s.msgs.uids[i]); !found {
 				return false, nil
 			}
 			continue
 		}
 		var last uint32
-		if len(s.uids) > 0 {
-			last = s.uids[len(s.uids)-1]
+		if len(s.msgs.uids) > 0 {
+			last = s.msgs.uids[len(s.msgs.uids)-1]
 		}
-		if !numSetContains(imap.SeqSet(uidRangesAsSeq(set)), s.uids[i], last) {
+		if !numSetContains(imap.SeqSet(uidRangesAsSeq(set)), s.msgs.uids[i], last) {
 			return false, nil
 		}
 	}
 	for _, f := range crit.Flag {
-		if !hasFlag(c.sessionFlags(i), string(f)) {
+		if !c.hasSessionFlag(i, string(f)) {
 			return false, nil
 		}
 	}
 	for _, f := range crit.NotFlag {
-		if hasFlag(c.sessionFlags(i), string(f)) {
+		if c.hasSessionFlag(i, string(f)) {
 			return false, nil
 		}
 	}

@@ -71,8 +71,7 @@ func searchBenchMailbox(b *testing.B, n int) (*conn, []*metadatapb.MessageRecord
 		if i%7 == 0 {
 			flags = append(flags, "$Label1")
 		}
-		sel.uids = append(sel.uids, uid)
-		sel.flags = append(sel.flags, flags)
+		sel.msgs.append(uid, 1, flags)
 		records[i] = &metadatapb.MessageRecord{Uid: uid, Size: uint64(len(raw)),
 			InternalDateUnix: date.Add(90 * time.Second).Unix(), Flags: flags, Structure: st}
 	}
@@ -124,7 +123,7 @@ func BenchmarkSearchEval(b *testing.B) {
 				crit := foldCriteria(&args.Criteria)
 				needRecord, _ := criteriaNeeds(crit)
 				matches = 0
-				for i := range c.sel.uids {
+				for i := range c.sel.msgs.uids {
 					var rec *metadatapb.MessageRecord
 					if needRecord {
 						rec = records[i]

@@ -60,9 +60,12 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
+	// Sessions of the view use no rights older than those this SELECT read (acl.go).
+	feed.view.noteACLVersion(mb.GetAclVersion())
 	s := &selected{
 		owner:       ref.owner,
 		rights:      granted,
+		aclVersion:  mb.GetAclVersion(),
 		mailboxID:   mb.GetId(),
 		name:        mb.GetName(),
 		specialUse:  mb.GetSpecialUse(),
@@ -72,29 +75,19 @@ func (c *conn) cmdSelect(cmd *imapwire.Command) error {
 		uidNext:       max(view.uidNext, mb.GetUidNext()),
 		highestModSeq: view.highestModSeq,
 		readOnly:      readOnly,
-		uids:          view.uids,
-		modseqs:       view.modseqs,
-		flags:         view.flags,
-		shared:        view.shared,
+		msgs:          view.msgs,
 		keywords:      view.keywords,
 		feed:          feed,
-	}
-	firstUnseen := 0
-	for i, flags := range s.flags {
-		if !slices.Contains(flags, string(imap.FlagSeen)) {
-			firstUnseen = i + 1
-			break
-		}
 	}
 	c.sel = s
 	c.state = stateSelected
 
 	c.sendFlagList()
-	c.bw.Write(imapresp.AppendExists(nil, len(s.uids)))
+	c.bw.Write(imapresp.AppendExists(nil, s.msgs.len()))
 	if !c.rev2 {
 		// RFC 3501 6.3.1 requires RECENT and the first unseen message; IMAP4rev2 dropped both.
 		c.bw.Write(imapresp.AppendRecent(nil, c.initRecent(s, mb)))
-		if firstUnseen > 0 {
+		if firstUnseen := s.firstUnseen(); firstUnseen > 0 {
 			c.untaggedOK(imapresp.UnseenCode(firstUnseen), "First unseen message")
 		}
 	} else {
@@ -156,6 +149,25 @@ func (c *conn) joinView(ref mailboxRef, mb *metadatapb.Mailbox) (*viewCopy, *cha
 		}
 		return nil, nil, rpcStatus(err, imapresp.CodeNonExistent, what)
 	}
+}
+
+// firstUnseen returns the sequence number of the first message without \Seen, or 0 when
+// every message has it; each flag set is looked at once.
+func (s *selected) firstUnseen() int {
+	const unknown, seen, unseen = 0, 1, 2
+	state := make([]int8, len(s.msgs.sets.list))
+	for i, ref := range s.msgs.refs {
+		if state[ref] == unknown {
+			state[ref] = seen
+			if !slices.Contains(s.msgs.sets.list[ref], string(imap.FlagSeen)) {
+				state[ref] = unseen
+			}
+		}
+		if state[ref] == unseen {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // sendFlagList sends the FLAGS response (RFC 9051 7.3.5) with the system flags and the

@@ -66,8 +66,12 @@ import (
 type Config struct {
 	Metadata metadatapb.MetadataClient
 	Blobs    blobstore.Store
-	SpoolDir string // temporary files for incoming message literals
-	Logger   *slog.Logger
+	// StageBodies lets a blobstore.Stager Blobs make a body durable beside its metadata
+	// Append instead of before it (frontend/ingest); set only where a staging recovery runs
+	// after a machine crash (the embedded server).
+	StageBodies bool
+	SpoolDir    string // temporary files for incoming message literals
+	Logger      *slog.Logger
 	// AuthCache is the process's verified-credentials cache, shared with ManageSieve; nil:
 	// every LOGIN and AUTHENTICATE hashes the password.
 	AuthCache *auth.Cache
@@ -95,6 +99,9 @@ type Config struct {
 	// Learner, when set, is told of the messages users move into or out of their \Junk
 	// mailbox or flag $Junk or $NotJunk (learn.go); nil turns spam learning off.
 	Learner Learner
+	// RecordCacheBytes is the budget of the cache of messages' unchanging stored parts
+	// (recordcache.go); 0 takes the default of 64 MiB, a negative value turns it off.
+	RecordCacheBytes int
 }
 
 // Limits bound what clients can hold of a server.
@@ -158,6 +165,7 @@ type Server struct {
 	metrics *serverMetrics
 	panics  atomic.Uint64 // panics recovered (recoverPanic)
 	views   mailViews     // the shared views of the selected mailboxes (mailview.go)
+	records *recordCache  // the messages' unchanging parts (recordcache.go); nil: none
 }
 
 // RecoveredPanics returns how many panics the server's goroutines have recovered from since
@@ -204,15 +212,19 @@ func NewServer(cfg Config) *Server {
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = defaultMaxMessageSize
 	}
+	if cfg.RecordCacheBytes == 0 {
+		cfg.RecordCacheBytes = defaultRecordCacheBytes
+	}
 	return &Server{
 		cfg:    cfg,
 		limits: cfg.Limits.withDefaults(),
 		logger: cfg.Logger,
 		conns:  connserver.New[*conn]("IMAP", ErrServerClosed, cfg.Logger),
 		ingest: &ingest.Committer{
-			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Timeout: writeTimeout, NewRequestID: newRequestID,
+			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Stage: cfg.StageBodies, Timeout: writeTimeout, NewRequestID: newRequestID,
 		},
 		metrics: newServerMetrics(),
+		records: newRecordCache(cfg.RecordCacheBytes),
 	}
 }
 

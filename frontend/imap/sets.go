@@ -21,10 +21,20 @@ func (c *conn) resolve(set imap.NumSet) ([]int, error) {
 // messages it drops.
 func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, error) {
 	s := c.sel
-	n := uint32(len(s.uids))
+	n := uint32(len(s.msgs.uids))
 	var idx []int
 	switch set := set.(type) {
 	case imap.SeqSet:
+		// Sized for the set (FETCH 1:* of a large mailbox names every message), at most
+		// one entry per message: a set that names messages twice grows it.
+		size := 0
+		for _, r := range set {
+			if n > 0 {
+				start, stop := starBounds(r.Start, r.Stop, n)
+				size += int(min(stop, n)) - int(min(start, n)) + 1
+			}
+		}
+		idx = make([]int, 0, min(size, int(n)))
 		for _, r := range set {
 			if n == 0 && (r.Start == 0 || r.Stop == 0) {
 				continue // "*" in an empty mailbox names nothing
@@ -44,7 +54,7 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 			// RFC 5182 2.1: "$" is the saved result; UIDs expunged since are gone from
 			// the view and drop out here.
 			for _, uid := range s.searchRes {
-				if i, found := slices.BinarySearch(s.uids, uid); found && (keep == nil || keep(i)) {
+				if i, found := slices.BinarySearch(s.msgs.uids, uid); found && (keep == nil || keep(i)) {
 					idx = append(idx, i)
 				}
 			}
@@ -53,18 +63,20 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 		if n == 0 {
 			return nil, nil
 		}
-		last := s.uids[n-1]
+		last := s.msgs.uids[n-1]
 		for _, r := range set {
 			start, stop := starBounds(uint32(r.Start), uint32(r.Stop), last)
-			i, _ := slices.BinarySearch(s.uids, start)
-			for ; i < len(s.uids) && s.uids[i] <= stop; i++ {
+			i, _ := slices.BinarySearch(s.msgs.uids, start)
+			for ; i < len(s.msgs.uids) && s.msgs.uids[i] <= stop; i++ {
 				if keep == nil || keep(i) {
 					idx = append(idx, i)
 				}
 			}
 		}
 	}
-	slices.Sort(idx)
+	if !slices.IsSorted(idx) {
+		slices.Sort(idx)
+	}
 	return slices.Compact(idx), nil
 }
 
@@ -88,7 +100,7 @@ func (c *conn) resolveUIDs(set imap.NumSet) ([]uint32, error) {
 	}
 	uids := make([]uint32, len(idx))
 	for i, j := range idx {
-		uids[i] = c.sel.uids[j]
+		uids[i] = c.sel.msgs.uids[j]
 	}
 	return uids, nil
 }

@@ -2,7 +2,6 @@ package imap
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -11,9 +10,9 @@ import (
 )
 
 // selected is a session's view of its selected mailbox (DESIGN.md "Sequence numbers live in
-// the frontend"): the UIDs as of the last update sent to the client, in ascending order, so
-// that message sequence number n is uids[n-1], with each message's flags and MODSEQ. Only
-// the connection's goroutine touches it; changes from the feed wait in feed until the
+// the frontend"): the messages as of the last update sent to the client, in ascending UID
+// order, so that message sequence number n is msgs.uids[n-1], with each message's flags and
+// MODSEQ. Only the connection's goroutine touches it; changes from the feed wait in feed until the
 // session applies them at a point RFC 9051 7 allows.
 type selected struct {
 	owner     string // the mailbox's owner: the session's account, another's or "tenant:NAME"
@@ -30,16 +29,15 @@ type selected struct {
 	// readOnly is EXAMINE (RFC 9051 6.3.3), or SELECT without a right to change anything
 	// (RFC 4314 5.2).
 	readOnly bool
-	// rights are the session's rights on the mailbox (RFC 4314 2.1), re-read before each
-	// command when the mailbox is another owner's (refreshRights).
-	rights rights
+	// rights are the session's rights on the mailbox (RFC 4314 2.1) as of the mailbox's ACL
+	// version aclVersion, brought up to date before each command when the mailbox is
+	// another owner's (refreshRights).
+	rights     rights
+	aclVersion uint64
 
-	uids    []uint32
-	flags   [][]string
-	modseqs []uint64
-	// shared: uids, flags and modseqs are the arrays of the mailbox's view, shared with
-	// it and with other sessions (mailview.go): writable copies them before a change.
-	shared bool
+	// msgs are the messages, shared with the mailbox's view until either changes
+	// (msgList: copy on write).
+	msgs msgList
 	// keywords are the keywords announced to the client in FLAGS (RFC 9051 7.3.5), sorted:
 	// every keyword in flags is among them (announceKeywords).
 	keywords []string
@@ -53,40 +51,9 @@ type selected struct {
 	feed *changeFeed
 }
 
-// writable makes uids, flags and modseqs the session's own, copying them if they are
-// shared, before the session changes them.
-func (s *selected) writable() {
-	if s.shared {
-		s.uids, s.flags, s.modseqs = slices.Clone(s.uids), slices.Clone(s.flags), slices.Clone(s.modseqs)
-		s.shared = false
-	}
-}
-
-// rejoin makes the session share the arrays of its view again (mailview.go) when it holds
-// what the view holds: it has taken every change its feed delivered, and its messages and
-// their MODSEQs are the view's (a change of its own that the feed has not delivered yet
-// makes them differ; flags change only with a new MODSEQ).
-func (s *selected) rejoin() {
-	v := s.feed.view
-	if s.shared || v == nil || len(s.uids) > maxSharedView {
-		return
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	s.feed.mu.Lock()
-	pending := len(s.feed.pending)
-	s.feed.mu.Unlock()
-	if pending > 0 || v.gone || !slices.Equal(s.uids, v.uids) || !slices.Equal(s.modseqs, v.modseqs) {
-		return
-	}
-	n := len(v.uids)
-	s.uids, s.flags, s.modseqs = v.uids[:n:n], v.flags[:n:n], v.modseqs[:n:n]
-	s.shared, v.shared = true, true
-}
-
 // seqOf returns the sequence number of uid, or 0 if the session does not know it.
 func (s *selected) seqOf(uid uint32) int {
-	i, found := slices.BinarySearch(s.uids, uid)
+	i, found := s.msgs.search(uid)
 	if !found {
 		return 0
 	}
@@ -183,6 +150,19 @@ func (f *changeFeed) take(allowExpunge, allowFlags bool) []*metadatapb.Change {
 	return changes
 }
 
+// pendingExpunges returns the UIDs of the EXPUNGE changes waiting in the feed.
+func (f *changeFeed) pendingExpunges() []uint32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var uids []uint32
+	for _, ch := range f.pending {
+		if ch.GetKind() == metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE {
+			uids = append(uids, ch.GetUid())
+		}
+	}
+	return uids
+}
+
 // waitFor waits until the feed has seen modseq (a change this session just committed), at
 // most timeout, so that its EXISTS can go out with the command's response.
 func (f *changeFeed) waitFor(ctx context.Context, modseq uint64, timeout time.Duration) {
@@ -244,7 +224,7 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 	flushExists := func() {
 		flushExpunged()
 		if existsDirty {
-			c.bw.Write(imapresp.AppendExists(nil, len(s.uids))) // RFC 9051 7.4.1
+			c.bw.Write(imapresp.AppendExists(nil, s.msgs.len())) // RFC 9051 7.4.1
 			// One claim for the batch of new messages (recent.go).
 			if c.claimArrivals() {
 				c.bw.Write(imapresp.AppendRecent(nil, s.recentCount())) // RFC 3501 7.3.2
@@ -258,18 +238,15 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 		switch ch.GetKind() {
 		case metadatapb.ChangeKind_CHANGE_KIND_APPEND:
 			uid := ch.GetUid()
-			if n := len(s.uids); n > 0 && uid <= s.uids[n-1] {
+			if s.msgs.len() > 0 && uid <= s.msgs.last() {
 				continue // known already: UIDs only grow within a mailbox (RFC 9051 2.3.1.1)
 			}
 			flushExpunged()
 			if !existsDirty {
-				newFrom = len(s.uids)
+				newFrom = s.msgs.len()
 			}
 			c.announceKeywords(ch.GetFlags())
-			s.writable()
-			s.uids = append(s.uids, uid)
-			s.flags = append(s.flags, ch.GetFlags())
-			s.modseqs = append(s.modseqs, ch.GetModseq())
+			s.msgs.append(uid, ch.GetModseq(), ch.GetFlags())
 			s.uidNext = max(s.uidNext, uid+1)
 			existsDirty = true
 		case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
@@ -279,13 +256,11 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 			// (jepsen/): taken before, it named another message, or none.
 			flushExists()
 			seq := s.seqOf(ch.GetUid())
-			if seq == 0 || ch.GetModseq() <= s.modseqs[seq-1] {
+			if seq == 0 || ch.GetModseq() <= s.msgs.modseqs[seq-1] {
 				continue
 			}
 			c.announceKeywords(ch.GetFlags())
-			s.writable()
-			s.flags[seq-1] = ch.GetFlags()
-			s.modseqs[seq-1] = ch.GetModseq()
+			s.msgs.setFlags(seq-1, ch.GetFlags(), ch.GetModseq())
 			c.bw.Write(c.flagsFetch(seq, uidCmd))
 		case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
 			if s.seqOf(ch.GetUid()) == 0 {
@@ -307,6 +282,7 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 		}
 	}
 	flushExists()
+	s.msgs.compactSets()
 	if reason := s.feed.stoppedReason(); reason != "" {
 		// The session's view cannot be brought up to date change by change any more, and
 		// no response can deselect the mailbox: the session ends, and the client
@@ -314,10 +290,6 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 		// 3.2.5 makes the resynchronisation cheap).
 		c.closeSelected()
 		c.bye("[" + imapresp.CodeUnavailable + "] " + reason)
-		return
-	}
-	if allowExpunge && allowFlags {
-		s.rejoin()
 	}
 }
 
@@ -341,10 +313,10 @@ func (c *conn) flagsFetchFor(seq int, uid bool) []byte {
 	num, uidFetch := c.fetchNum(seq - 1)
 	f := imapresp.FlagsFetch{Num: num, UIDFetch: uidFetch, Flags: c.sessionFlags(seq - 1)}
 	if uid && !c.uidOnly {
-		f.UID = s.uids[seq-1]
+		f.UID = s.msgs.uids[seq-1]
 	}
 	if c.condStore {
-		f.ModSeq = s.modseqs[seq-1]
+		f.ModSeq = s.msgs.modseqs[seq-1]
 	}
 	return imapresp.AppendFlagsFetch(make([]byte, 0, 128), f)
 }

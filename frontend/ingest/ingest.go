@@ -6,11 +6,18 @@
 // Invariants:
 //
 //   - A body is durable in the blob store before any metadata that references it is
-//     appended (DESIGN.md: bodies), and an Append carries the blob epoch known before its
-//     bodies were stored, so the metadata service can refuse it when the blob collector
-//     may have deleted one of them since; the bodies are then stored again and the Append
-//     retried (Stored.Append). So when an Append commits, every body it references is
-//     present.
+//     appended (DESIGN.md: bodies); or, with a blobstore.Stager (the fs store of the
+//     embedded mode), readable before the Append is sent and durable before the Append is
+//     reported done: Store stages every body and starts their syncs, which run beside the
+//     Append, and Stored.Append returns success only once they are over. What a caller
+//     acknowledges is durable in both places either way, and staging saves one fsync
+//     round in series per message. A machine crash can leave a committed Append whose
+//     body was lost, never acknowledged; the embedded server's staging recovery expunges
+//     it (embedded/staging.go).
+//   - An Append carries the blob epoch known before its bodies were stored, so the
+//     metadata service can refuse it when the blob collector may have deleted one of them
+//     since; the bodies are then stored again and the Append retried (Stored.Append). So
+//     when an Append commits, every body it references is present.
 //   - A body is stored once however many appends reference it (Committer.Store, then
 //     Stored.Append per target): blob keys are content hashes under a tenant prefix, so one
 //     Put serves every message of that tenant with the same bytes.
@@ -89,6 +96,9 @@ type RetryFunc func(call func(ctx context.Context) error) error
 type Committer struct {
 	Metadata metadatapb.MetadataClient
 	Blobs    blobstore.Store
+	// Stage lets a Blobs that is a blobstore.Stager stage bodies (package comment): set
+	// only where a staging recovery runs after a machine crash.
+	Stage bool
 	// Timeout bounds each body's Put and the whole of one Append's refusal retries.
 	Timeout time.Duration
 	// NewRequestID makes the request ID of a retried Append.
@@ -105,15 +115,76 @@ type Stored struct {
 	bodies []Body
 	epoch  uint64
 	log    *slog.Logger
+	// synced is closed when the staged bodies' syncs are over, with syncErr their
+	// outcome; nil when the bodies were stored durable (Put).
+	synced  chan struct{}
+	syncErr error
 }
 
-// Store writes bodies to the blob store, before any metadata that references them.
+// Store writes bodies to the blob store, before any metadata that references them. With a
+// blobstore.Stager it stages them and starts their syncs; Append waits for those.
 func (c *Committer) Store(ctx context.Context, bodies []Body, log *slog.Logger) (*Stored, error) {
 	s := &Stored{c: c, bodies: bodies, epoch: c.epoch.Load(), log: log}
+	if stager, ok := c.Blobs.(blobstore.Stager); ok && c.Stage {
+		if err := s.stage(ctx, stager); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	if err := s.put(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// stage stages every body of s and starts their syncs in the background: they run beside
+// the Append that references them, and Append waits for them before it reports success.
+// A body whose staging fails is synced all the same (its Staged is released) before the
+// error returns.
+func (s *Stored) stage(ctx context.Context, stager blobstore.Stager) error {
+	staged := make([]blobstore.Staged, 0, len(s.bodies))
+	syncAll := func() error {
+		var errs []error
+		for _, st := range staged {
+			errs = append(errs, st.Sync())
+		}
+		return errors.Join(errs...)
+	}
+	for _, b := range s.bodies {
+		putCtx, cancel := context.WithTimeout(ctx, s.c.Timeout)
+		st, err := stager.Stage(putCtx, b.Key, b.Spool.HashedReader(), b.Spool.Size())
+		cancel()
+		if err != nil {
+			syncAll()
+			s.log.Warn("store message body", "key", b.Key, "err", err)
+			return fmt.Errorf("%w: %w", ErrBlobStore, err)
+		}
+		staged = append(staged, st)
+	}
+	s.synced = make(chan struct{})
+	go func() {
+		defer close(s.synced)
+		s.syncErr = syncAll()
+	}()
+	return nil
+}
+
+// durable waits until the bodies of s are durable: at once when they were stored with
+// Put, otherwise when their syncs are over.
+func (s *Stored) durable(ctx context.Context) error {
+	if s.synced == nil {
+		return nil
+	}
+	select {
+	case <-s.synced:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if s.syncErr != nil {
+		s.log.Warn("sync message body", "err", s.syncErr)
+		return fmt.Errorf("%w: %w", ErrBlobStore, s.syncErr)
+	}
+	return nil
 }
 
 // put stores every body of s. The reader carries the spool's SHA-256, so the store checks
@@ -173,6 +244,10 @@ func (s *Stored) appendBy(ctx context.Context, req *metadatapb.AppendRequest, re
 		})
 		if err == nil {
 			raiseEpoch(&s.c.epoch, resp.GetBlobEpoch())
+			// Committed; acknowledged only once the bodies are durable as well.
+			if err := s.durable(ctx); err != nil {
+				return nil, err
+			}
 			return resp, nil
 		}
 		reason, current, isBlobRefusal := blobRefusal(err)

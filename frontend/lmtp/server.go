@@ -23,7 +23,11 @@ import (
 type Config struct {
 	Metadata metadatapb.MetadataClient
 	Blobs    blobstore.Store
-	SpoolDir string // temporary files for messages past spoolMemory bytes
+	// StageBodies lets a blobstore.Stager Blobs make a body durable beside its metadata
+	// Append instead of before it (frontend/ingest); set only where a staging recovery runs
+	// after a machine crash (the embedded server).
+	StageBodies bool
+	SpoolDir    string // temporary files for messages past spoolMemory bytes
 	// Hostname names this server in the greeting and in Received fields; the host name
 	// when empty.
 	Hostname string
@@ -107,7 +111,7 @@ func NewServer(cfg Config) *Server {
 		sessions: make(map[*session]struct{}),
 		metrics:  newMetrics(),
 		ingest: &ingest.Committer{
-			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Timeout: storeTimeout, NewRequestID: newID,
+			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Stage: cfg.StageBodies, Timeout: storeTimeout, NewRequestID: newID,
 		},
 	}
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))

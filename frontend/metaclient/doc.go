@@ -96,6 +96,18 @@
 // frontend acknowledged before the SELECT. A view whose feed lags waits for it (at most
 // the call's deadline) before the SELECT answers.
 //
+// The view's feed also carries its user's rights (Watch with follow_rights), from which a
+// session in another owner's mailbox checks its rights before each command instead of a
+// GetMailbox (issue 14). The rights carry the mailbox's ACL version; SETACL and DELETEACL
+// through this frontend, and each SELECT's GetMailbox, note the version they learned in the
+// views, and a session whose view is behind such a version reads the mailbox as before: an
+// ACL change acknowledged by this frontend applies at every session's next command here. One
+// made through another frontend applies once the feed delivers it, as the replication delay
+// of a session read would have it; every FetchMessages, ListMessages and write is still
+// checked by the service under the rights in force. The frontend's record cache
+// (frontend/imap/recordcache.go) holds only what a message keeps for life and serves only
+// the owner's sessions, whose rights no ACL changes, so it changes none of the above.
+//
 // Config.FollowerReads off (the default of Config; `strata frontend --follower-reads=false`)
 // sends every call to the leader, linearizable, as before.
 package metaclient

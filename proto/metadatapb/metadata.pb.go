@@ -135,6 +135,11 @@ const (
 	ChangeKind_CHANGE_KIND_EXPUNGE         ChangeKind = 3 // uid expunged at modseq
 	ChangeKind_CHANGE_KIND_MAILBOX_DELETED ChangeKind = 4
 	ChangeKind_CHANGE_KIND_MAILBOX_RENAMED ChangeKind = 5 // name holds the new name
+	// The watcher's rights (WatchRequest.follow_rights): rights holds them as RFC 4314 2.1
+	// letters, acl_version the Mailbox.acl_version they are as of. No MODSEQ (modseq is 0):
+	// an ACL change is not a change of the messages. Losing r ends the stream instead
+	// (PermissionDenied, or NotFound without l).
+	ChangeKind_CHANGE_KIND_RIGHTS ChangeKind = 6
 )
 
 // Enum value maps for ChangeKind.
@@ -146,6 +151,7 @@ var (
 		3: "CHANGE_KIND_EXPUNGE",
 		4: "CHANGE_KIND_MAILBOX_DELETED",
 		5: "CHANGE_KIND_MAILBOX_RENAMED",
+		6: "CHANGE_KIND_RIGHTS",
 	}
 	ChangeKind_value = map[string]int32{
 		"CHANGE_KIND_UNSPECIFIED":     0,
@@ -154,6 +160,7 @@ var (
 		"CHANGE_KIND_EXPUNGE":         3,
 		"CHANGE_KIND_MAILBOX_DELETED": 4,
 		"CHANGE_KIND_MAILBOX_RENAMED": 5,
+		"CHANGE_KIND_RIGHTS":          6,
 	}
 )
 
@@ -488,7 +495,8 @@ func (x *GetAclRequest) GetName() string {
 type AclResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MailboxId     uint64                 `protobuf:"varint,1,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
-	Acl           []*AclEntry            `protobuf:"bytes,2,rep,name=acl,proto3" json:"acl,omitempty"` // sorted by identifier; the owner's implicit rights are not listed
+	Acl           []*AclEntry            `protobuf:"bytes,2,rep,name=acl,proto3" json:"acl,omitempty"`                                  // sorted by identifier; the owner's implicit rights are not listed
+	AclVersion    uint64                 `protobuf:"varint,3,opt,name=acl_version,json=aclVersion,proto3" json:"acl_version,omitempty"` // Mailbox.acl_version after the command
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -535,6 +543,13 @@ func (x *AclResponse) GetAcl() []*AclEntry {
 		return x.Acl
 	}
 	return nil
+}
+
+func (x *AclResponse) GetAclVersion() uint64 {
+	if x != nil {
+		return x.AclVersion
+	}
+	return 0
 }
 
 type Tenant struct {
@@ -699,7 +714,11 @@ type Mailbox struct {
 	FirstRecentUid uint32 `protobuf:"varint,16,opt,name=first_recent_uid,json=firstRecentUid,proto3" json:"first_recent_uid,omitempty"`
 	// RFC 8474 4 MAILBOXID: minted with each UIDVALIDITY the mailbox gets, so it stays the
 	// same across RENAME and a recreated name gets a new one (metadata/objectid.go).
-	ObjectId      string `protobuf:"bytes,40,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	ObjectId string `protobuf:"bytes,40,opt,name=object_id,json=objectId,proto3" json:"object_id,omitempty"`
+	// Counts the commands that changed the mailbox's ACL (SetAcl, DeleteAcl, and the removal
+	// of a deleted account's entries): my_rights are the user's rights as of this version,
+	// so a frontend that caches rights can tell which of two answers is newer.
+	AclVersion    uint64 `protobuf:"varint,41,opt,name=acl_version,json=aclVersion,proto3" json:"acl_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -865,6 +884,13 @@ func (x *Mailbox) GetObjectId() string {
 		return x.ObjectId
 	}
 	return ""
+}
+
+func (x *Mailbox) GetAclVersion() uint64 {
+	if x != nil {
+		return x.AclVersion
+	}
+	return 0
 }
 
 type AclEntry struct {
@@ -3115,10 +3141,16 @@ type ListMessagesRequest struct {
 	// mailbox and then follows Watch from the first page's highest_modseq has the mailbox
 	// exactly once the feed has passed the last page's highest_modseq. limit 0: every
 	// message above after_uid in one response.
-	AfterUid      uint32 `protobuf:"varint,4,opt,name=after_uid,json=afterUid,proto3" json:"after_uid,omitempty"`
-	Limit         uint32 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	AfterUid uint32 `protobuf:"varint,4,opt,name=after_uid,json=afterUid,proto3" json:"after_uid,omitempty"`
+	Limit    uint32 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Flag-set dictionary (issue 14): the response gives each distinct flag set of the page
+	// once, in flag_sets, and each message the index of its set, in flag_set_indexes,
+	// instead of a FlagSet per message in flags: a mailbox's messages share a few flag sets,
+	// so a page of 65,536 messages carries a few sets and 65,536 small integers. A service
+	// that predates the field ignores it and answers with flags.
+	FlagSetDictionary bool `protobuf:"varint,6,opt,name=flag_set_dictionary,json=flagSetDictionary,proto3" json:"flag_set_dictionary,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ListMessagesRequest) Reset() {
@@ -3186,17 +3218,27 @@ func (x *ListMessagesRequest) GetLimit() uint32 {
 	return 0
 }
 
+func (x *ListMessagesRequest) GetFlagSetDictionary() bool {
+	if x != nil {
+		return x.FlagSetDictionary
+	}
+	return false
+}
+
 type ListMessagesResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Mailbox *Mailbox               `protobuf:"bytes,1,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
 	Uids    []uint32               `protobuf:"varint,2,rep,packed,name=uids,proto3" json:"uids,omitempty"`
 	Modseqs []uint64               `protobuf:"varint,3,rep,packed,name=modseqs,proto3" json:"modseqs,omitempty"`
-	// flags[i] are the flags of uids[i].
+	// flags[i] are the flags of uids[i]; empty with flag_set_dictionary.
 	Flags []*FlagSet `protobuf:"bytes,4,rep,name=flags,proto3" json:"flags,omitempty"`
 	// With a limit: messages above the last of uids remain.
-	More          bool `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	More bool `protobuf:"varint,5,opt,name=more,proto3" json:"more,omitempty"`
+	// With flag_set_dictionary: the flags of uids[i] are flag_sets[flag_set_indexes[i]].
+	FlagSets       []*FlagSet `protobuf:"bytes,6,rep,name=flag_sets,json=flagSets,proto3" json:"flag_sets,omitempty"`
+	FlagSetIndexes []uint32   `protobuf:"varint,7,rep,packed,name=flag_set_indexes,json=flagSetIndexes,proto3" json:"flag_set_indexes,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ListMessagesResponse) Reset() {
@@ -3262,6 +3304,20 @@ func (x *ListMessagesResponse) GetMore() bool {
 		return x.More
 	}
 	return false
+}
+
+func (x *ListMessagesResponse) GetFlagSets() []*FlagSet {
+	if x != nil {
+		return x.FlagSets
+	}
+	return nil
+}
+
+func (x *ListMessagesResponse) GetFlagSetIndexes() []uint32 {
+	if x != nil {
+		return x.FlagSetIndexes
+	}
+	return nil
 }
 
 type FlagSet struct {
@@ -4221,13 +4277,21 @@ func (x *ClaimRecentResponse) GetNextUid() uint32 {
 }
 
 type WatchRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	MailboxId     uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
-	SinceModseq   uint64                 `protobuf:"varint,3,opt,name=since_modseq,json=sinceModseq,proto3" json:"since_modseq,omitempty"`
-	User          string                 `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Account     string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId   uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	SinceModseq uint64                 `protobuf:"varint,3,opt,name=since_modseq,json=sinceModseq,proto3" json:"since_modseq,omitempty"`
+	User        string                 `protobuf:"bytes,4,opt,name=user,proto3" json:"user,omitempty"`
+	// With follow_rights the stream also carries the user's rights on the mailbox, as a
+	// CHANGE_KIND_RIGHTS change before the journal's changes read with them: first when the
+	// mailbox's ACL version is not known_acl_version (the Mailbox.acl_version of the rights the
+	// watcher holds, from the listing it follows the mailbox from), then after every change
+	// of the ACL that the stream sees. A frontend keeps the rights of its sessions current
+	// from it instead of reading the mailbox before each command (RFC 4314 4).
+	FollowRights    bool   `protobuf:"varint,5,opt,name=follow_rights,json=followRights,proto3" json:"follow_rights,omitempty"`
+	KnownAclVersion uint64 `protobuf:"varint,6,opt,name=known_acl_version,json=knownAclVersion,proto3" json:"known_acl_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *WatchRequest) Reset() {
@@ -4288,6 +4352,20 @@ func (x *WatchRequest) GetUser() string {
 	return ""
 }
 
+func (x *WatchRequest) GetFollowRights() bool {
+	if x != nil {
+		return x.FollowRights
+	}
+	return false
+}
+
+func (x *WatchRequest) GetKnownAclVersion() uint64 {
+	if x != nil {
+		return x.KnownAclVersion
+	}
+	return 0
+}
+
 type Change struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Kind   ChangeKind             `protobuf:"varint,1,opt,name=kind,proto3,enum=strata.metadata.v1.ChangeKind" json:"kind,omitempty"`
@@ -4298,6 +4376,8 @@ type Change struct {
 	// Set for a private \Seen change (see "Private \Seen"): only this user's watchers
 	// receive it.
 	User          string `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	Rights        string `protobuf:"bytes,7,opt,name=rights,proto3" json:"rights,omitempty"`                            // CHANGE_KIND_RIGHTS
+	AclVersion    uint64 `protobuf:"varint,8,opt,name=acl_version,json=aclVersion,proto3" json:"acl_version,omitempty"` // CHANGE_KIND_RIGHTS
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4372,6 +4452,20 @@ func (x *Change) GetUser() string {
 		return x.User
 	}
 	return ""
+}
+
+func (x *Change) GetRights() string {
+	if x != nil {
+		return x.Rights
+	}
+	return ""
+}
+
+func (x *Change) GetAclVersion() uint64 {
+	if x != nil {
+		return x.AclVersion
+	}
+	return 0
 }
 
 // ChangeBatch is all changes of one or more commands, in MODSEQ order; a watcher's
@@ -7720,11 +7814,13 @@ const file_metadata_proto_rawDesc = "" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x12\x12\n" +
-	"\x04name\x18\x04 \x01(\tR\x04name\"\\\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"}\n" +
 	"\vAclResponse\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x01 \x01(\x04R\tmailboxId\x12.\n" +
-	"\x03acl\x18\x02 \x03(\v2\x1c.strata.metadata.v1.AclEntryR\x03acl\"6\n" +
+	"\x03acl\x18\x02 \x03(\v2\x1c.strata.metadata.v1.AclEntryR\x03acl\x12\x1f\n" +
+	"\vacl_version\x18\x03 \x01(\x04R\n" +
+	"aclVersion\"6\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\adomains\x18\x02 \x03(\tR\adomains\"\xa1\x01\n" +
@@ -7733,7 +7829,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +
 	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12!\n" +
 	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\x12)\n" +
-	"\x10credential_stamp\x18\x05 \x01(\fR\x0fcredentialStamp\"\xc5\x04\n" +
+	"\x10credential_stamp\x18\x05 \x01(\fR\x0fcredentialStamp\"\xe6\x04\n" +
 	"\aMailbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
@@ -7757,7 +7853,9 @@ const file_metadata_proto_rawDesc = "" +
 	"\rjournal_floor\x18\x1e \x01(\x04R\fjournalFloor\x12%\n" +
 	"\x0evanished_floor\x18\x1f \x01(\x04R\rvanishedFloor\x12(\n" +
 	"\x10first_recent_uid\x18\x10 \x01(\rR\x0efirstRecentUid\x12\x1b\n" +
-	"\tobject_id\x18( \x01(\tR\bobjectId\"B\n" +
+	"\tobject_id\x18( \x01(\tR\bobjectId\x12\x1f\n" +
+	"\vacl_version\x18) \x01(\x04R\n" +
+	"aclVersion\"B\n" +
 	"\bAclEntry\x12\x1e\n" +
 	"\n" +
 	"identifier\x18\x01 \x01(\tR\n" +
@@ -7946,20 +8044,23 @@ const file_metadata_proto_rawDesc = "" +
 	"mailbox_id\x18\x06 \x01(\x04R\tmailboxId\"4\n" +
 	"\bUidRange\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\rR\x05first\x12\x12\n" +
-	"\x04last\x18\x02 \x01(\rR\x04last\"\x95\x01\n" +
+	"\x04last\x18\x02 \x01(\rR\x04last\"\xc5\x01\n" +
 	"\x13ListMessagesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12\x12\n" +
 	"\x04user\x18\x03 \x01(\tR\x04user\x12\x1b\n" +
 	"\tafter_uid\x18\x04 \x01(\rR\bafterUid\x12\x14\n" +
-	"\x05limit\x18\x05 \x01(\rR\x05limit\"\xca\x01\n" +
+	"\x05limit\x18\x05 \x01(\rR\x05limit\x12.\n" +
+	"\x13flag_set_dictionary\x18\x06 \x01(\bR\x11flagSetDictionary\"\xb2\x02\n" +
 	"\x14ListMessagesResponse\x125\n" +
 	"\amailbox\x18\x01 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12\x16\n" +
 	"\x04uids\x18\x02 \x03(\rB\x02\x10\x01R\x04uids\x12\x1c\n" +
 	"\amodseqs\x18\x03 \x03(\x04B\x02\x10\x01R\amodseqs\x121\n" +
 	"\x05flags\x18\x04 \x03(\v2\x1b.strata.metadata.v1.FlagSetR\x05flags\x12\x12\n" +
-	"\x04more\x18\x05 \x01(\bR\x04more\"\x1f\n" +
+	"\x04more\x18\x05 \x01(\bR\x04more\x128\n" +
+	"\tflag_sets\x18\x06 \x03(\v2\x1b.strata.metadata.v1.FlagSetR\bflagSets\x12,\n" +
+	"\x10flag_set_indexes\x18\a \x03(\rB\x02\x10\x01R\x0eflagSetIndexes\"\x1f\n" +
 	"\aFlagSet\x12\x14\n" +
 	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xca\x02\n" +
 	"\x14FetchMessagesRequest\x12\x18\n" +
@@ -8043,20 +8144,25 @@ const file_metadata_proto_rawDesc = "" +
 	"\tup_to_uid\x18\x05 \x01(\rR\aupToUid\"M\n" +
 	"\x13ClaimRecentResponse\x12\x1b\n" +
 	"\tfirst_uid\x18\x01 \x01(\rR\bfirstUid\x12\x19\n" +
-	"\bnext_uid\x18\x02 \x01(\rR\anextUid\"~\n" +
+	"\bnext_uid\x18\x02 \x01(\rR\anextUid\"\xcf\x01\n" +
 	"\fWatchRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12!\n" +
 	"\fsince_modseq\x18\x03 \x01(\x04R\vsinceModseq\x12\x12\n" +
-	"\x04user\x18\x04 \x01(\tR\x04user\"\xa4\x01\n" +
+	"\x04user\x18\x04 \x01(\tR\x04user\x12#\n" +
+	"\rfollow_rights\x18\x05 \x01(\bR\ffollowRights\x12*\n" +
+	"\x11known_acl_version\x18\x06 \x01(\x04R\x0fknownAclVersion\"\xdd\x01\n" +
 	"\x06Change\x122\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1e.strata.metadata.v1.ChangeKindR\x04kind\x12\x10\n" +
 	"\x03uid\x18\x02 \x01(\rR\x03uid\x12\x16\n" +
 	"\x06modseq\x18\x03 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x04 \x03(\tR\x05flags\x12\x12\n" +
 	"\x04name\x18\x05 \x01(\tR\x04name\x12\x12\n" +
-	"\x04user\x18\x06 \x01(\tR\x04user\"\x9a\x01\n" +
+	"\x04user\x18\x06 \x01(\tR\x04user\x12\x16\n" +
+	"\x06rights\x18\a \x01(\tR\x06rights\x12\x1f\n" +
+	"\vacl_version\x18\b \x01(\x04R\n" +
+	"aclVersion\"\x9a\x01\n" +
 	"\vChangeBatch\x124\n" +
 	"\achanges\x18\x01 \x03(\v2\x1a.strata.metadata.v1.ChangeR\achanges\x12%\n" +
 	"\x0ehighest_modseq\x18\x02 \x01(\x04R\rhighestModseq\x12.\n" +
@@ -8310,7 +8416,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x13FLAG_OP_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vFLAG_OP_ADD\x10\x01\x12\x12\n" +
 	"\x0eFLAG_OP_REMOVE\x10\x02\x12\x13\n" +
-	"\x0fFLAG_OP_REPLACE\x10\x03*\xb3\x01\n" +
+	"\x0fFLAG_OP_REPLACE\x10\x03*\xcb\x01\n" +
 	"\n" +
 	"ChangeKind\x12\x1b\n" +
 	"\x17CHANGE_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -8318,7 +8424,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\x11CHANGE_KIND_FLAGS\x10\x02\x12\x17\n" +
 	"\x13CHANGE_KIND_EXPUNGE\x10\x03\x12\x1f\n" +
 	"\x1bCHANGE_KIND_MAILBOX_DELETED\x10\x04\x12\x1f\n" +
-	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x05*]\n" +
+	"\x1bCHANGE_KIND_MAILBOX_RENAMED\x10\x05\x12\x16\n" +
+	"\x12CHANGE_KIND_RIGHTS\x10\x06*]\n" +
 	"\rMetadataDepth\x12\x17\n" +
 	"\x13METADATA_DEPTH_ZERO\x10\x00\x12\x16\n" +
 	"\x12METADATA_DEPTH_ONE\x10\x01\x12\x1b\n" +
@@ -8543,148 +8650,149 @@ var file_metadata_proto_depIdxs = []int32{
 	39,  // 23: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
 	10,  // 24: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
 	46,  // 25: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
-	43,  // 26: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
-	43,  // 27: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
-	1,   // 28: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
-	49,  // 29: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
-	43,  // 30: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
-	43,  // 31: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	43,  // 32: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
-	43,  // 33: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
-	2,   // 34: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	60,  // 35: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	73,  // 36: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	74,  // 37: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	73,  // 38: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	75,  // 39: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	79,  // 40: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
-	3,   // 41: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
-	79,  // 42: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
-	10,  // 43: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	86,  // 44: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
-	86,  // 45: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
-	90,  // 46: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
-	92,  // 47: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
-	92,  // 48: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
-	98,  // 49: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
-	98,  // 50: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
-	98,  // 51: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
-	98,  // 52: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
-	110, // 53: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
-	115, // 54: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
-	18,  // 55: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	19,  // 56: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	21,  // 57: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	22,  // 58: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	23,  // 59: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	25,  // 60: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	27,  // 61: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	28,  // 62: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
-	29,  // 63: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	31,  // 64: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	32,  // 65: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	33,  // 66: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	35,  // 67: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	37,  // 68: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	41,  // 69: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	44,  // 70: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	47,  // 71: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	48,  // 72: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	51,  // 73: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	53,  // 74: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	55,  // 75: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	57,  // 76: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	59,  // 77: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	62,  // 78: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	63,  // 79: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	67,  // 80: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	69,  // 81: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	70,  // 82: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	71,  // 83: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	72,  // 84: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	76,  // 85: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	77,  // 86: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	4,   // 87: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	5,   // 88: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	6,   // 89: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	80,  // 90: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	82,  // 91: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	84,  // 92: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
-	89,  // 93: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
-	87,  // 94: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
-	88,  // 95: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
-	93,  // 96: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
-	94,  // 97: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
-	96,  // 98: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
-	99,  // 99: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
-	100, // 100: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
-	101, // 101: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
-	103, // 102: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
-	105, // 103: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
-	106, // 104: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
-	108, // 105: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
-	113, // 106: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
-	111, // 107: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
-	65,  // 108: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	8,   // 109: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	20,  // 110: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	9,   // 111: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	9,   // 112: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	24,  // 113: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	26,  // 114: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	9,   // 115: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	9,   // 116: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
-	30,  // 117: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	10,  // 118: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	10,  // 119: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	34,  // 120: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	36,  // 121: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	38,  // 122: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	42,  // 123: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	45,  // 124: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	17,  // 125: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	50,  // 126: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	52,  // 127: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	54,  // 128: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	56,  // 129: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	58,  // 130: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	61,  // 131: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	64,  // 132: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	64,  // 133: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	68,  // 134: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	8,   // 135: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	8,   // 136: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	9,   // 137: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	9,   // 138: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	75,  // 139: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	78,  // 140: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	7,   // 141: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 142: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 143: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	81,  // 144: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	83,  // 145: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	85,  // 146: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
-	91,  // 147: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
-	86,  // 148: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	86,  // 149: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	92,  // 150: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
-	95,  // 151: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
-	97,  // 152: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
-	98,  // 153: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
-	98,  // 154: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
-	102, // 155: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
-	104, // 156: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
-	98,  // 157: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
-	107, // 158: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
-	109, // 159: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
-	114, // 160: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
-	112, // 161: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
-	66,  // 162: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	109, // [109:163] is the sub-list for method output_type
-	55,  // [55:109] is the sub-list for method input_type
-	55,  // [55:55] is the sub-list for extension type_name
-	55,  // [55:55] is the sub-list for extension extendee
-	0,   // [0:55] is the sub-list for field type_name
+	46,  // 26: strata.metadata.v1.ListMessagesResponse.flag_sets:type_name -> strata.metadata.v1.FlagSet
+	43,  // 27: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
+	43,  // 28: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
+	1,   // 29: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
+	49,  // 30: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
+	43,  // 31: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
+	43,  // 32: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
+	43,  // 33: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
+	43,  // 34: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
+	2,   // 35: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
+	60,  // 36: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	73,  // 37: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	74,  // 38: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	73,  // 39: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	75,  // 40: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	79,  // 41: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
+	3,   // 42: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
+	79,  // 43: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
+	10,  // 44: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	86,  // 45: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
+	86,  // 46: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
+	90,  // 47: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
+	92,  // 48: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
+	92,  // 49: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
+	98,  // 50: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
+	98,  // 51: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
+	98,  // 52: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
+	98,  // 53: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
+	110, // 54: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
+	115, // 55: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
+	18,  // 56: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	19,  // 57: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	21,  // 58: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	22,  // 59: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	23,  // 60: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	25,  // 61: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	27,  // 62: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	28,  // 63: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
+	29,  // 64: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	31,  // 65: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	32,  // 66: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	33,  // 67: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	35,  // 68: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	37,  // 69: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	41,  // 70: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	44,  // 71: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	47,  // 72: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	48,  // 73: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	51,  // 74: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	53,  // 75: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	55,  // 76: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	57,  // 77: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	59,  // 78: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	62,  // 79: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	63,  // 80: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	67,  // 81: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	69,  // 82: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	70,  // 83: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	71,  // 84: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	72,  // 85: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	76,  // 86: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	77,  // 87: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	4,   // 88: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	5,   // 89: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	6,   // 90: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	80,  // 91: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	82,  // 92: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	84,  // 93: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	89,  // 94: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
+	87,  // 95: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
+	88,  // 96: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
+	93,  // 97: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
+	94,  // 98: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
+	96,  // 99: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
+	99,  // 100: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
+	100, // 101: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
+	101, // 102: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
+	103, // 103: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
+	105, // 104: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
+	106, // 105: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
+	108, // 106: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
+	113, // 107: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
+	111, // 108: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
+	65,  // 109: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	8,   // 110: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	20,  // 111: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	9,   // 112: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	9,   // 113: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	24,  // 114: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	26,  // 115: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	9,   // 116: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	9,   // 117: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
+	30,  // 118: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	10,  // 119: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	10,  // 120: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	34,  // 121: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	36,  // 122: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	38,  // 123: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	42,  // 124: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	45,  // 125: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	17,  // 126: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	50,  // 127: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	52,  // 128: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	54,  // 129: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	56,  // 130: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	58,  // 131: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	61,  // 132: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	64,  // 133: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	64,  // 134: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	68,  // 135: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	8,   // 136: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	8,   // 137: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	9,   // 138: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	9,   // 139: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	75,  // 140: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	78,  // 141: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	7,   // 142: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 143: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 144: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	81,  // 145: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	83,  // 146: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	85,  // 147: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	91,  // 148: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
+	86,  // 149: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	86,  // 150: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	92,  // 151: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
+	95,  // 152: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
+	97,  // 153: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
+	98,  // 154: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
+	98,  // 155: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
+	102, // 156: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
+	104, // 157: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
+	98,  // 158: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
+	107, // 159: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
+	109, // 160: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
+	114, // 161: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
+	112, // 162: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
+	66,  // 163: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	110, // [110:164] is the sub-list for method output_type
+	56,  // [56:110] is the sub-list for method input_type
+	56,  // [56:56] is the sub-list for extension type_name
+	56,  // [56:56] is the sub-list for extension extendee
+	0,   // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }

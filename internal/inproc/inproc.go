@@ -1,0 +1,310 @@
+// Package inproc is a gRPC client connection to services in the same process: a call runs
+// the service's handler on the caller's goroutine (a server stream on one goroutine of its
+// own), with no HTTP/2 framing, socket or connection goroutines between them. `strata serve`
+// gives it to its frontends, whose every command waits on metadata calls: each hop between
+// goroutines that a loopback gRPC call takes (the client's writer, the server's reader, the
+// handler, the client's reader) costs a wake-up, and on a busy machine a wait for a CPU.
+//
+// Invariants:
+//
+//   - Requests and responses are encoded when sent and decoded when received, as on the
+//     wire (a grpc-go SendMsg also encodes before it returns): neither side ever holds the
+//     other's messages, whatever either does to them afterwards.
+//   - Errors are gRPC statuses, as a remote call's are: a handler's status error as it is, a
+//     context error as its status (Canceled, DeadlineExceeded), any other error Unknown.
+//   - A call runs under the caller's context, deadline and cancellation included; the
+//     caller's outgoing metadata is the handler's incoming metadata.
+//   - Only unary calls and server streams exist (the services of proto/ have no other).
+//     A server stream's handler runs on its own goroutine from CloseSend; its messages wait
+//     in a bounded buffer, so a reader that stops reading holds it back as flow control
+//     would, until the caller's context ends.
+//   - Interceptors are not run: the server options of a network server (metadata's
+//     consistency interceptors: applied-index headers and session reads, which only a
+//     metaclient asks for) do not apply to a caller in the same process.
+package inproc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	grpcmd "google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// streamBuffer is how many messages of a server stream wait for the reader.
+const streamBuffer = 64
+
+// Conn is a grpc.ClientConnInterface whose calls go to the services registered on it (a
+// grpc.ServiceRegistrar: metadatapb.RegisterMetadataServer(conn, svc)). Register every
+// service before the first call.
+type Conn struct {
+	unary   map[string]unaryMethod
+	streams map[string]streamMethod
+}
+
+type unaryMethod struct {
+	impl    any
+	handler grpc.MethodHandler
+}
+
+type streamMethod struct {
+	impl any
+	desc grpc.StreamDesc
+}
+
+// New returns a connection with no services.
+func New() *Conn {
+	return &Conn{unary: map[string]unaryMethod{}, streams: map[string]streamMethod{}}
+}
+
+// RegisterService registers a service implementation (grpc.ServiceRegistrar).
+func (c *Conn) RegisterService(desc *grpc.ServiceDesc, impl any) {
+	for _, m := range desc.Methods {
+		c.unary["/"+desc.ServiceName+"/"+m.MethodName] = unaryMethod{impl: impl, handler: m.Handler}
+	}
+	for _, s := range desc.Streams {
+		c.streams["/"+desc.ServiceName+"/"+s.StreamName] = streamMethod{impl: impl, desc: s}
+	}
+}
+
+// encode is m as it would go on the wire.
+func encode(m any) ([]byte, error) {
+	msg, ok := m.(proto.Message)
+	if !ok {
+		return nil, status.Errorf(codes.Internal, "inproc: %T is not a protobuf message", m)
+	}
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "inproc: encode %T: %v", m, err)
+	}
+	return b, nil
+}
+
+// decode fills m from b, as a receiver off the wire does.
+func decode(b []byte, m any) error {
+	msg, ok := m.(proto.Message)
+	if !ok {
+		return status.Errorf(codes.Internal, "inproc: %T is not a protobuf message", m)
+	}
+	if err := proto.Unmarshal(b, msg); err != nil {
+		return status.Errorf(codes.Internal, "inproc: decode %T: %v", m, err)
+	}
+	return nil
+}
+
+// serverContext is the handler's context: the caller's, with its outgoing metadata as the
+// incoming metadata.
+func serverContext(ctx context.Context) context.Context {
+	md, _ := grpcmd.FromOutgoingContext(ctx)
+	return grpcmd.NewIncomingContext(ctx, md)
+}
+
+// toStatus turns a handler's error into the status a remote caller would get.
+func toStatus(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if st, isStatus := status.FromError(err); isStatus {
+		return st.Err() // a wrapped status as the wire carries it: code, message, details
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return status.FromContextError(err).Err()
+	}
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err()).Err()
+	}
+	return status.Error(codes.Unknown, err.Error())
+}
+
+// Invoke runs a unary call (grpc.ClientConnInterface).
+func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, _ ...grpc.CallOption) error {
+	m, found := c.unary[method]
+	if !found {
+		return status.Errorf(codes.Unimplemented, "inproc: unknown method %s", method)
+	}
+	if err := ctx.Err(); err != nil {
+		return status.FromContextError(err).Err()
+	}
+	req, err := encode(args)
+	if err != nil {
+		return err
+	}
+	resp, err := m.handler(m.impl, serverContext(ctx), func(m any) error { return decode(req, m) }, nil)
+	if err != nil {
+		return toStatus(ctx, err)
+	}
+	b, err := encode(resp)
+	if err != nil {
+		return err
+	}
+	return decode(b, reply)
+}
+
+// NewStream opens a server stream (grpc.ClientConnInterface); the generated client sends
+// its one request and calls CloseSend, which starts the handler.
+func (c *Conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, _ ...grpc.CallOption) (grpc.ClientStream, error) {
+	m, found := c.streams[method]
+	if !found {
+		return nil, status.Errorf(codes.Unimplemented, "inproc: unknown method %s", method)
+	}
+	if desc.ClientStreams || m.desc.ClientStreams {
+		return nil, status.Errorf(codes.Unimplemented, "inproc: %s streams from the client", method)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
+	sctx, cancel := context.WithCancel(serverContext(ctx))
+	return &clientStream{
+		ctx: ctx, method: m, sctx: sctx, cancel: cancel,
+		msgs: make(chan []byte, streamBuffer), done: make(chan struct{}),
+	}, nil
+}
+
+// clientStream is the caller's side of a server stream; serverStream the handler's.
+type clientStream struct {
+	ctx    context.Context // the caller's
+	method streamMethod
+	sctx   context.Context // the handler's: ends with the caller's, or when the stream does
+	cancel context.CancelFunc
+
+	req     []byte // the one request, encoded
+	sent    bool   // req is set
+	started bool
+
+	msgs chan []byte   // the handler's messages
+	done chan struct{} // closed once the handler returned, after err is set
+	err  error         // the handler's outcome, as a status
+
+	mu      sync.Mutex
+	header  grpcmd.MD
+	trailer grpcmd.MD
+}
+
+func (cs *clientStream) Context() context.Context { return cs.ctx }
+
+func (cs *clientStream) Header() (grpcmd.MD, error) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.header.Copy(), nil
+}
+
+func (cs *clientStream) Trailer() grpcmd.MD {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	return cs.trailer.Copy()
+}
+
+// SendMsg takes the stream's one request.
+func (cs *clientStream) SendMsg(m any) error {
+	if cs.sent {
+		return status.Error(codes.Internal, "inproc: a server stream takes one request")
+	}
+	req, err := encode(m)
+	if err != nil {
+		return err
+	}
+	cs.req, cs.sent = req, true
+	return nil
+}
+
+// CloseSend starts the handler with the request.
+func (cs *clientStream) CloseSend() error {
+	if cs.started {
+		return nil
+	}
+	if !cs.sent {
+		return status.Error(codes.Internal, "inproc: CloseSend before the request")
+	}
+	cs.started = true
+	ss := &serverStream{cs: cs, req: cs.req}
+	go func() {
+		defer close(cs.done)
+		defer cs.cancel()
+		cs.err = toStatus(cs.sctx, cs.method.desc.Handler(cs.method.impl, ss))
+	}()
+	return nil
+}
+
+// RecvMsg copies the next message of the handler into m; io.EOF once the handler returned
+// without error, its status otherwise.
+func (cs *clientStream) RecvMsg(m any) error {
+	if !cs.started {
+		if err := cs.CloseSend(); err != nil {
+			return err
+		}
+	}
+	select {
+	case msg := <-cs.msgs:
+		return decode(msg, m)
+	default:
+	}
+	select {
+	case msg := <-cs.msgs:
+		return decode(msg, m)
+	case <-cs.done:
+		// Messages sent before the handler returned come first.
+		select {
+		case msg := <-cs.msgs:
+			return decode(msg, m)
+		default:
+		}
+		if cs.err != nil {
+			return cs.err
+		}
+		return io.EOF
+	case <-cs.ctx.Done():
+		cs.cancel()
+		return status.FromContextError(cs.ctx.Err()).Err()
+	}
+}
+
+type serverStream struct {
+	cs    *clientStream
+	req   []byte
+	taken bool // RecvMsg handed req over
+}
+
+func (ss *serverStream) Context() context.Context { return ss.cs.sctx }
+
+func (ss *serverStream) SetHeader(md grpcmd.MD) error {
+	ss.cs.mu.Lock()
+	defer ss.cs.mu.Unlock()
+	ss.cs.header = grpcmd.Join(ss.cs.header, md)
+	return nil
+}
+
+func (ss *serverStream) SendHeader(md grpcmd.MD) error { return ss.SetHeader(md) }
+
+func (ss *serverStream) SetTrailer(md grpcmd.MD) {
+	ss.cs.mu.Lock()
+	defer ss.cs.mu.Unlock()
+	ss.cs.trailer = grpcmd.Join(ss.cs.trailer, md)
+}
+
+// SendMsg hands m, encoded, to the reader, waiting while the buffer is full.
+func (ss *serverStream) SendMsg(m any) error {
+	msg, err := encode(m)
+	if err != nil {
+		return err
+	}
+	select {
+	case ss.cs.msgs <- msg:
+		return nil
+	case <-ss.cs.sctx.Done():
+		return status.FromContextError(ss.cs.sctx.Err()).Err()
+	}
+}
+
+// RecvMsg hands the handler the stream's one request, then io.EOF.
+func (ss *serverStream) RecvMsg(m any) error {
+	if ss.taken {
+		return io.EOF
+	}
+	ss.taken = true
+	return decode(ss.req, m)
+}
