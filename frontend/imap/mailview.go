@@ -44,7 +44,9 @@ import (
 //   - The view's messages are a msgList (msglist.go): a joining session shares its arrays
 //     (copy on write) instead of copying a million messages, and flag slices are never
 //     changed in place (a change replaces the slice), so the view and its sessions share
-//     them.
+//     them. A session of a mailbox of up to maxRejoin messages that has applied every
+//     change of its feed and holds what the view holds shares the view's arrays again
+//     (selected.rejoin, sync.go), so idle sessions keep sharing as mail arrives.
 //   - The view's rights are its user's rights on the mailbox as of aclVersion: those of the
 //     listing's mailbox (Mailbox.my_rights and acl_version), then of each CHANGE_KIND_RIGHTS
 //     its feed delivers (WatchRequest.follow_rights, with the version the view holds); they

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,6 +50,38 @@ type selected struct {
 	recent []uint32
 
 	feed *changeFeed
+}
+
+// maxRejoin is the largest mailbox whose sessions share their view's messages again once
+// they hold what it holds (rejoin): a session that shares them copies its list (16 bytes
+// a message) at each change before it applies it, which pays only for lists of moderate
+// size; sessions of larger mailboxes share the view's messages from SELECT to their first
+// change only.
+const maxRejoin = 8192
+
+// rejoin makes the session share its view's messages again (msgList.share) when it holds
+// what the view holds: it has taken every change its feed delivered, and its messages and
+// their MODSEQs are the view's (a change of its own that the feed has not delivered yet
+// makes them differ; flags change only with a new MODSEQ). Sessions idling in a mailbox
+// that receives mail thus hold one list between them, not one each.
+func (s *selected) rejoin() {
+	v := s.feed.view
+	n := s.msgs.len()
+	if v == nil || n == 0 || n > maxRejoin {
+		return
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.gone || v.msgs.len() != n || &v.msgs.uids[0] == &s.msgs.uids[0] && &v.msgs.refs[0] == &s.msgs.refs[0] {
+		return // not in step, or sharing already
+	}
+	s.feed.mu.Lock()
+	pending := len(s.feed.pending)
+	s.feed.mu.Unlock()
+	if pending > 0 || !slices.Equal(s.msgs.uids, v.msgs.uids) || !slices.Equal(s.msgs.modseqs, v.msgs.modseqs) {
+		return
+	}
+	s.msgs = v.msgs.share()
 }
 
 // seqOf returns the sequence number of uid, or 0 if the session does not know it.
@@ -290,6 +323,10 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 		// 3.2.5 makes the resynchronisation cheap).
 		c.closeSelected()
 		c.bye("[" + imapresp.CodeUnavailable + "] " + reason)
+		return
+	}
+	if allowExpunge && allowFlags {
+		s.rejoin()
 	}
 }
 
