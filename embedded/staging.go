@@ -38,6 +38,7 @@ import (
 
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/blobstore/fs"
+	"github.com/strata-mail/strata/internal/fsync"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
 )
@@ -88,7 +89,7 @@ func writeStagingMarker(dataDir string) error {
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write staging marker: %w", err)
 	}
-	return syncDir(dataDir)
+	return fsync.Dir(dataDir)
 }
 
 // removeStagingMarker removes the staging marker, durably: called at a clean shutdown once
@@ -97,19 +98,7 @@ func removeStagingMarker(dataDir string) error {
 	if err := os.Remove(filepath.Join(dataDir, stagingMarkerName)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove staging marker: %w", err)
 	}
-	return syncDir(dataDir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
+	return fsync.Dir(dataDir)
 }
 
 // recoverStaged finds the bodies that the Appends in node's log reference and that are not

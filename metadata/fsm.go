@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/strata-mail/strata/internal/fsync"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -156,19 +157,7 @@ func writeCurrent(dir, name string) error {
 	if err := os.Rename(tmp, filepath.Join(dir, currentFile)); err != nil {
 		return fmt.Errorf("replace %s: %w", currentFile, err)
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
+	return fsync.Dir(dir)
 }
 
 // removeStaleStores deletes store directories other than the live one: leftovers of

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/raft"
+	"github.com/strata-mail/strata/internal/fsync"
 	"github.com/strata-mail/strata/internal/mutation"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"google.golang.org/protobuf/proto"
@@ -184,7 +185,7 @@ func buildStore(dir string, r io.Reader, logger *slog.Logger) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := syncDir(dir); err != nil {
+	if err := fsync.Dir(dir); err != nil {
 		return 0, err
 	}
 	return applied, nil

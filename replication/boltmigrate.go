@@ -12,6 +12,8 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"go.etcd.io/bbolt"
+
+	"github.com/strata-mail/strata/internal/fsync"
 )
 
 const (
@@ -55,13 +57,13 @@ func migrateBoltLogStore(raftDir, logDir string, logger *slog.Logger) error {
 		logger.Info("copied the bolt raft log store into pebble", "logs", copied, "from", boltPath, "to", logDir)
 	}
 	// The copy's directory entry must be durable before raft.db's rename can be.
-	if err := syncDir(raftDir); err != nil {
+	if err := fsync.Dir(raftDir); err != nil {
 		return fmt.Errorf("migrate raft log store: %w", err)
 	}
 	if err := os.Rename(boltPath, filepath.Join(raftDir, boltMigratedFile)); err != nil {
 		return fmt.Errorf("migrate raft log store: set %s aside: %w", boltPath, err)
 	}
-	if err := syncDir(raftDir); err != nil {
+	if err := fsync.Dir(raftDir); err != nil {
 		return fmt.Errorf("migrate raft log store: %w", err)
 	}
 	return nil
@@ -183,13 +185,4 @@ func readBoltStable(boltPath string) (map[string][]byte, error) {
 		return nil, fmt.Errorf("migrate raft log store: read stable keys of %s: %w", boltPath, err)
 	}
 	return stable, nil
-}
-
-// syncDir fsyncs a directory, making a rename in it durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
 }

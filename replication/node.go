@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/strata-mail/strata/internal/fsync"
 )
 
 const (
@@ -192,7 +194,7 @@ func Open(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	// A new log directory's entry must be durable before the first log in it is acknowledged.
-	if err := syncDir(raftDir); err != nil {
+	if err := fsync.Dir(raftDir); err != nil {
 		_ = store.Close()
 		return nil, fmt.Errorf("sync raft directory: %w", err)
 	}

@@ -680,49 +680,8 @@ func TestTransferLeadership(t *testing.T) {
 // binds its own loopback address and sits behind a fault proxy that tells the others apart
 // by source address, so the partition is real TCP connections being dropped.
 func TestPartitionedFollowerDoesNotDeposeLeader(t *testing.T) {
-	sources := map[string]string{"127.0.0.31": "n1", "127.0.0.32": "n2", "127.0.0.33": "n3"}
-	var nodes []*Node
-	proxies := map[string]*faultproxy.Proxy{}
-	for i := 1; i <= 3; i++ {
-		id, ip := "n"+strconv.Itoa(i), "127.0.0.3"+strconv.Itoa(i)
-		ln, err := net.Listen("tcp", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bind := ln.Addr().String()
-		ln.Close()
-		proxy, err := faultproxy.Start(faultproxy.Config{Listen: "127.0.0.1:0", Target: bind, Sources: sources})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { proxy.Close() })
-		proxies[id] = proxy
-		dir := t.TempDir()
-		cfg := testConfig(t, id, dir, openKVFSM(t, filepath.Join(dir, "fsm.db"), false))
-		cfg.RaftBind, cfg.RaftAdvertise, cfg.Bootstrap = bind, proxy.Addr(), i == 1
-		nodes = append(nodes, openNode(t, cfg))
-	}
-	n1 := nodes[0]
+	_, proxies, leader, cut := proxiedGroup(t, "127.0.0.3")
 	ctx := ctxFor(t)
-	if err := n1.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes[1:] {
-		if err := n1.AddVoter(ctx, n.ID(), n.Addr()); err != nil {
-			t.Fatalf("add voter %s: %v", n.ID(), err)
-		}
-	}
-	apply(t, n1, "x=1")
-	leader := waitForLeader(t, nodes...)
-	var cut *Node
-	for _, n := range nodes {
-		if n != leader {
-			cut = n
-		}
-	}
-	if err := waitForLeaderKnown(cut, leader); err != nil {
-		t.Fatal(err)
-	}
 	term := leader.Raft().CurrentTerm()
 
 	for id, proxy := range proxies {
@@ -865,49 +824,8 @@ func TestBeforeSnapshotAndEachCommand(t *testing.T) {
 // than raft's own transfer timeout (one election timeout) is tried again until the
 // caller's deadline, and succeeds once the voter is back.
 func TestTransferToCutOffVoterRetries(t *testing.T) {
-	sources := map[string]string{"127.0.0.41": "n1", "127.0.0.42": "n2", "127.0.0.43": "n3"}
-	var nodes []*Node
-	proxies := map[string]*faultproxy.Proxy{}
-	for i := 1; i <= 3; i++ {
-		id, ip := "n"+strconv.Itoa(i), "127.0.0.4"+strconv.Itoa(i)
-		ln, err := net.Listen("tcp", ip+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		bind := ln.Addr().String()
-		ln.Close()
-		proxy, err := faultproxy.Start(faultproxy.Config{Listen: "127.0.0.1:0", Target: bind, Sources: sources})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { proxy.Close() })
-		proxies[id] = proxy
-		dir := t.TempDir()
-		cfg := testConfig(t, id, dir, openKVFSM(t, filepath.Join(dir, "fsm.db"), false))
-		cfg.RaftBind, cfg.RaftAdvertise, cfg.Bootstrap = bind, proxy.Addr(), i == 1
-		nodes = append(nodes, openNode(t, cfg))
-	}
-	n1 := nodes[0]
+	nodes, proxies, leader, cut := proxiedGroup(t, "127.0.0.4")
 	ctx := ctxFor(t)
-	if err := n1.WaitLeader(ctx); err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes[1:] {
-		if err := n1.AddVoter(ctx, n.ID(), n.Addr()); err != nil {
-			t.Fatalf("add voter %s: %v", n.ID(), err)
-		}
-	}
-	apply(t, n1, "x=1")
-	leader := waitForLeader(t, nodes...)
-	var cut *Node
-	for _, n := range nodes {
-		if n != leader {
-			cut = n
-		}
-	}
-	if err := waitForLeaderKnown(cut, leader); err != nil {
-		t.Fatal(err)
-	}
 	cutOff := func(cutOff bool) {
 		for id, proxy := range proxies {
 			switch {
@@ -940,4 +858,54 @@ func TestTransferToCutOffVoterRetries(t *testing.T) {
 	if got := waitForLeader(t, nodes...); got != cut {
 		t.Fatalf("leader after the transfer is %s, want %s", got.ID(), cut.ID())
 	}
+}
+
+// proxiedGroup starts a three-voter group whose nodes n1..n3 bind to ipPrefix+"1".."3" and
+// are reached through a fault proxy each (the proxies keyed by node ID, telling the sources
+// apart by those addresses), applies one command and returns the nodes, the proxies, the
+// leader and a follower that knows the leader.
+func proxiedGroup(t *testing.T, ipPrefix string) (nodes []*Node, proxies map[string]*faultproxy.Proxy, leader, follower *Node) {
+	t.Helper()
+	sources := map[string]string{ipPrefix + "1": "n1", ipPrefix + "2": "n2", ipPrefix + "3": "n3"}
+	proxies = map[string]*faultproxy.Proxy{}
+	for i := 1; i <= 3; i++ {
+		id, ip := "n"+strconv.Itoa(i), ipPrefix+strconv.Itoa(i)
+		ln, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bind := ln.Addr().String()
+		ln.Close()
+		proxy, err := faultproxy.Start(faultproxy.Config{Listen: "127.0.0.1:0", Target: bind, Sources: sources})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { proxy.Close() })
+		proxies[id] = proxy
+		dir := t.TempDir()
+		cfg := testConfig(t, id, dir, openKVFSM(t, filepath.Join(dir, "fsm.db"), false))
+		cfg.RaftBind, cfg.RaftAdvertise, cfg.Bootstrap = bind, proxy.Addr(), i == 1
+		nodes = append(nodes, openNode(t, cfg))
+	}
+	n1 := nodes[0]
+	ctx := ctxFor(t)
+	if err := n1.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes[1:] {
+		if err := n1.AddVoter(ctx, n.ID(), n.Addr()); err != nil {
+			t.Fatalf("add voter %s: %v", n.ID(), err)
+		}
+	}
+	apply(t, n1, "x=1")
+	leader = waitForLeader(t, nodes...)
+	for _, n := range nodes {
+		if n != leader {
+			follower = n
+		}
+	}
+	if err := waitForLeaderKnown(follower, leader); err != nil {
+		t.Fatal(err)
+	}
+	return nodes, proxies, leader, follower
 }

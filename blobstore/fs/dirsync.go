@@ -1,6 +1,10 @@
 package fs
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/strata-mail/strata/internal/fsync"
+)
 
 // dirSyncer group-commits the fsyncs of directories: a Put that needs a directory synced
 // after its rename joins the next fsync of that directory, which starts once the one in
@@ -12,7 +16,7 @@ import "sync"
 // shard directories under one parent (every Put into a young store does), dedup hits on
 // one object, and Deletes.
 type dirSyncer struct {
-	// sync fsyncs one directory (syncDir; tests put faults in).
+	// sync fsyncs one directory (fsync.Dir; tests put faults in).
 	sync func(dir string) error
 
 	mu   sync.Mutex
@@ -33,7 +37,7 @@ type syncRound struct {
 }
 
 func newDirSyncer() *dirSyncer {
-	return &dirSyncer{sync: syncDir, dirs: map[string]*dirRounds{}}
+	return &dirSyncer{sync: fsync.Dir, dirs: map[string]*dirRounds{}}
 }
 
 // begin joins the next round of fsyncs of every directory of dirs, starting those not in

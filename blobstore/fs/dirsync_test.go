@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/internal/fsync"
 )
 
 // syncLog wraps a store's directory fsync: it lists each directory as an fsync of it starts
@@ -46,7 +47,7 @@ func installSyncLog(s *Store, l *syncLog) {
 		if dir == l.failDir && n > 1 {
 			return errInjected
 		}
-		if err := syncDir(dir); err != nil {
+		if err := fsync.Dir(dir); err != nil {
 			return err
 		}
 		l.mu.Lock()

@@ -641,19 +641,3 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
-
-// syncDir fsyncs a directory so that the entries created, renamed or removed in it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	if err := d.Sync(); err != nil {
-		d.Close()
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	if err := d.Close(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
-}

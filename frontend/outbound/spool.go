@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/strata-mail/strata/internal/fsync"
 )
 
 // Spool layout: DIR/<id>.msg are queued messages, DIR/tmp holds files being
@@ -114,19 +116,7 @@ func (s *spool) write(m spooled, msg []byte) error {
 		os.Remove(tmpName)
 		return fmt.Errorf("outbound spool: write %s: %w", m.id, err)
 	}
-	return syncDir(s.dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("outbound spool: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("outbound spool: sync %s: %w", dir, err)
-	}
-	return nil
+	return fsync.Dir(s.dir)
 }
 
 // read returns the message bytes of id and its header.
