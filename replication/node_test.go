@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -311,7 +312,13 @@ func TestThreeNodeGroup(t *testing.T) {
 	for i := range members {
 		dir := t.TempDir()
 		members[i] = &member{dir: dir, fsm: openKVFSM(t, filepath.Join(dir, "fsm.db"), false)}
-		open(members[i], "n"+strconv.Itoa(i+1), "127.0.0.1:0", i == 0)
+		bind := "127.0.0.1:0"
+		if i == 0 {
+			// n1 restarts at its address below: a port outside the ephemeral range, which
+			// no outgoing connection can take while it is down.
+			bind = nonEphemeralAddr(t)
+		}
+		open(members[i], "n"+strconv.Itoa(i+1), bind, i == 0)
 	}
 	n1, n2, n3 := members[0].node, members[1].node, members[2].node
 	ctx := ctxFor(t)
@@ -908,4 +915,23 @@ func proxiedGroup(t *testing.T, ipPrefix string) (nodes []*Node, proxies map[str
 		t.Fatal(err)
 	}
 	return nodes, proxies, leader, follower
+}
+
+// nonEphemeralAddr returns a free loopback address whose port is below Linux's ephemeral
+// range (32768-60999), so that no connection's local port takes it while a test's node
+// that will restart at it is down.
+func nonEphemeralAddr(t *testing.T) string {
+	t.Helper()
+	start := 20000 + rand.IntN(10000)
+	for port := start; port < start+2000; port++ {
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return addr
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return ""
 }
