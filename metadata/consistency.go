@@ -254,10 +254,16 @@ func (s *consistentStream) Context() context.Context { return s.ctx }
 // storedAppliedIndex reads the applied index from the live store: it is at least the
 // index of every batch a view taken before the call can see, which the in-memory counter
 // (advanced after the commit) is not.
+//
+// It reads under the FSM's lock, so that a stream ending while the node shuts down reads
+// before Close or gets an error after it, never a closed store (which panics in Pebble).
 func (f *FSM) storedAppliedIndex() (uint64, error) {
-	g := f.acquire()
-	defer g.release()
-	return g.appliedIndex()
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return 0, errors.New("metadata store closed")
+	}
+	return f.gen.appliedIndex()
 }
 
 // readPoint waits until a read of this node's state machine has the consistency the
