@@ -574,25 +574,7 @@ func TestParseRights(t *testing.T) {
 // watchRights opens a Watch stream of user on owner's mailbox that follows the user's
 // rights (WatchRequest.follow_rights), holding those of ACL version known.
 func (s *testService) watchRights(user, owner string, mailbox, since, known uint64) *watcher {
-	ctx, cancel := context.WithCancel(s.t.Context())
-	stream, err := s.client.Watch(ctx, &metadatapb.WatchRequest{User: user, Account: owner, MailboxId: mailbox, SinceModseq: since, FollowRights: true, KnownAclVersion: known})
-	if err != nil {
-		cancel()
-		s.t.Fatalf("watch: %v", err)
-	}
-	w := &watcher{batches: make(chan *metadatapb.ChangeBatch, 100), done: make(chan error, 1), cancel: cancel}
-	go func() {
-		for {
-			b, err := stream.Recv()
-			if err != nil {
-				w.done <- err
-				return
-			}
-			w.batches <- b
-		}
-	}()
-	s.t.Cleanup(cancel)
-	return w
+	return s.watchRequest(&metadatapb.WatchRequest{User: user, Account: owner, MailboxId: mailbox, SinceModseq: since, FollowRights: true, KnownAclVersion: known})
 }
 
 // next returns the watcher's next batch, described as "modseq: kind/uid/rights@acl_version ...".

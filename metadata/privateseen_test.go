@@ -2,7 +2,6 @@ package metadata
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -261,25 +260,7 @@ func TestPrivateSeenSnapshot(t *testing.T) {
 
 // watchAs is watch for user on owner's mailbox.
 func (s *testService) watchAs(user, owner string, mailbox, since uint64) *watcher {
-	ctx, cancel := context.WithCancel(s.t.Context())
-	stream, err := s.client.Watch(ctx, &metadatapb.WatchRequest{User: user, Account: owner, MailboxId: mailbox, SinceModseq: since})
-	if err != nil {
-		cancel()
-		s.t.Fatalf("watch: %v", err)
-	}
-	w := &watcher{batches: make(chan *metadatapb.ChangeBatch, 100), done: make(chan error, 1), cancel: cancel}
-	go func() {
-		for {
-			b, err := stream.Recv()
-			if err != nil {
-				w.done <- err
-				return
-			}
-			w.batches <- b
-		}
-	}()
-	s.t.Cleanup(cancel)
-	return w
+	return s.watchRequest(&metadatapb.WatchRequest{User: user, Account: owner, MailboxId: mailbox, SinceModseq: since})
 }
 
 func describeChanges(changes []*metadatapb.Change) string {

@@ -347,8 +347,14 @@ type watcher struct {
 }
 
 func (s *testService) watch(mailbox, since uint64) *watcher {
+	return s.watchRequest(&metadatapb.WatchRequest{Account: alice, MailboxId: mailbox, SinceModseq: since})
+}
+
+// watchRequest opens the Watch stream req asks for and reads it in the background until the
+// test ends.
+func (s *testService) watchRequest(req *metadatapb.WatchRequest) *watcher {
 	ctx, cancel := context.WithCancel(s.t.Context())
-	stream, err := s.client.Watch(ctx, &metadatapb.WatchRequest{Account: alice, MailboxId: mailbox, SinceModseq: since})
+	stream, err := s.client.Watch(ctx, req)
 	if err != nil {
 		cancel()
 		s.t.Fatalf("watch: %v", err)
