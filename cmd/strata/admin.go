@@ -34,19 +34,29 @@ func addServerFlag(cmd *cobra.Command) {
 func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, c metadatapb.MetadataClient) error) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
 	defer cancel()
-	nodes, err := adminNodes(ctx, cmd)
+	md, closeClient, err := adminClient(ctx, cmd)
 	if err != nil {
 		return err
 	}
-	md, err := metaclient.New(metaclient.Config{
+	defer closeClient()
+	return fn(ctx, md)
+}
+
+// adminClient connects to the metadata service --etcd or --server names; its calls follow
+// NOT_LEADER answers to the leader of the group. closeClient releases the connections.
+func adminClient(ctx context.Context, cmd *cobra.Command) (md metadatapb.MetadataClient, closeClient func() error, err error) {
+	nodes, err := adminNodes(ctx, cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := metaclient.New(metaclient.Config{
 		Nodes:       nodes,
 		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
 	})
 	if err != nil {
-		return fmt.Errorf("connect to the metadata service: %w", err)
+		return nil, nil, fmt.Errorf("connect to the metadata service: %w", err)
 	}
-	defer md.Close()
-	return fn(ctx, metadatapb.NewMetadataClient(md))
+	return metadatapb.NewMetadataClient(conn), conn.Close, nil
 }
 
 // adminNodes lists the metadata nodes an admin command talks to.

@@ -11,12 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/strata-mail/strata/bench"
-	"github.com/strata-mail/strata/frontend/metaclient"
-	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 func newBenchCommand() *cobra.Command {
@@ -233,20 +229,13 @@ func newBenchUsersCommand() *cobra.Command {
 				homes, _ := f.GetString("dovecot-homes")
 				return bench.WriteDovecotPasswd(path, c.users, c.password, uid, gid, homes)
 			}
-			nodes, err := adminNodes(cmd.Context(), cmd)
+			// No admin deadline: creating many users hashes as many passwords.
+			md, closeClient, err := adminClient(cmd.Context(), cmd)
 			if err != nil {
 				return err
 			}
-			// Calls follow NOT_LEADER to the leader of a cluster's group.
-			md, err := metaclient.New(metaclient.Config{
-				Nodes:       nodes,
-				DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
-			})
-			if err != nil {
-				return fmt.Errorf("connect to the metadata service: %w", err)
-			}
-			defer md.Close()
-			if err := bench.CreateUsers(cmd.Context(), metadatapb.NewMetadataClient(md), c.users, c.password); err != nil {
+			defer closeClient()
+			if err := bench.CreateUsers(cmd.Context(), md, c.users, c.password); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d users ready\n", len(c.users))
