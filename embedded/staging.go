@@ -105,9 +105,9 @@ func removeStagingMarker(dataDir string) error {
 // whole in blobs, and expunges the messages that reference them (file comment). It returns
 // how many messages it expunged.
 func recoverStaged(ctx context.Context, node *replication.Node, blobs *fs.Store, md metadatapb.MetadataClient, log *slog.Logger) (int, error) {
-	keys := map[string]bool{}     // blob key -> whole
+	checked := map[string]bool{}  // blob keys read
+	lost := map[string]bool{}     // those that are not whole
 	accounts := map[string]bool{} // accounts whose mailboxes may hold a message of a lost body
-	var broken []string
 	err := node.EachCommand(func(index uint64, data []byte) error {
 		var cmd metadatapb.Command
 		if err := proto.Unmarshal(data, &cmd); err != nil {
@@ -126,19 +126,18 @@ func recoverStaged(ctx context.Context, node *replication.Node, blobs *fs.Store,
 		accounts[a.GetAccount()] = true
 		for _, m := range a.GetMessages() {
 			key := m.GetBlobKey()
-			if _, seen := keys[key]; seen {
+			if checked[key] {
 				continue
 			}
-			err := blobs.Check(ctx, key)
-			keys[key] = err == nil
-			if err != nil {
+			checked[key] = true
+			if err := blobs.Check(ctx, key); err != nil {
 				if !errors.Is(err, blobstore.ErrNotFound) && !errors.Is(err, blobstore.ErrDigestMismatch) {
 					// Not a verdict on the body (an I/O error): expunging on it could
 					// drop an acknowledged message.
 					return err
 				}
 				log.Warn("staging recovery: a body the log references did not survive the crash", "key", key, "index", index, "err", err)
-				broken = append(broken, key)
+				lost[key] = true
 			}
 		}
 		return nil
@@ -146,12 +145,8 @@ func recoverStaged(ctx context.Context, node *replication.Node, blobs *fs.Store,
 	if err != nil {
 		return 0, fmt.Errorf("staging recovery: read the raft log: %w", err)
 	}
-	if len(broken) == 0 {
+	if len(lost) == 0 {
 		return 0, nil
-	}
-	lost := map[string]bool{}
-	for _, key := range broken {
-		lost[key] = true
 	}
 	expunged := 0
 	for account := range accounts {
@@ -161,7 +156,7 @@ func recoverStaged(ctx context.Context, node *replication.Node, blobs *fs.Store,
 			return expunged, fmt.Errorf("staging recovery: account %s: %w", account, err)
 		}
 	}
-	log.Warn("staging recovery: expunged the messages whose bodies the crash lost; none had been acknowledged", "bodies", len(broken), "messages", expunged)
+	log.Warn("staging recovery: expunged the messages whose bodies the crash lost; none had been acknowledged", "bodies", len(lost), "messages", expunged)
 	return expunged, nil
 }
 
