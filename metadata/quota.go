@@ -223,9 +223,15 @@ func (c *cmdCtx) setQuota(req *metadatapb.SetQuotaRequest) (*metadatapb.CommandR
 		return nil, errInvalid("set quota: give an account or a tenant, not both")
 	case req.GetAccount() != "":
 		kind, name = quotaAccount, req.GetAccount()
-		if _, err := c.loadAccount(name); err != nil {
+		rec, err := c.loadAccount(name)
+		if err != nil {
 			return nil, err
 		}
+		if err := c.checkQuotaSetter(req.GetUser(), rec.GetAccount().GetTenant()); err != nil {
+			return nil, err
+		}
+	case req.GetUser() != "":
+		return nil, newCmdError(codes.PermissionDenied, "permission denied: a tenant's quota is set by the provider")
 	case req.GetTenant() != "":
 		kind, name = quotaTenant, req.GetTenant()
 		if _, found, err := getRaw(c.tx, tenantKey(name)); err != nil {
@@ -390,6 +396,43 @@ func (c *cmdCtx) removeDomain(req *metadatapb.RemoveDomainRequest) (*metadatapb.
 	tenant.Domains = kept
 	c.tx.setProto(tenantKey(tenant.GetName()), tenant)
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Tenant{Tenant: tenant}}, nil
+}
+
+// checkQuotaSetter lets an acting user (IMAP SETQUOTA, RFC 9208 4.1.3) set the root of an
+// account of tenant only if the user is an enabled tenant admin of that tenant; an admin
+// call (no user) may set any root.
+func (c *cmdCtx) checkQuotaSetter(user, tenant string) error {
+	if user == "" {
+		return nil
+	}
+	rec := &metadatapb.AccountRecord{}
+	found, err := getProto(c.tx, accountKey(user), rec)
+	if err != nil {
+		return err
+	}
+	acct := rec.GetAccount()
+	if !found {
+		return newCmdError(codes.PermissionDenied, "permission denied: %q is no account", user)
+	}
+	if !acct.GetTenantAdmin() || acct.GetDisabled() || acct.GetTenant() != tenant {
+		return newCmdError(codes.PermissionDenied, "permission denied: quotas are set by the tenant's administrators")
+	}
+	return nil
+}
+
+// setAccountTenantAdmin flags or unflags an account as its tenant's administrator in the
+// mail protocols (IMAP SETQUOTA).
+func (c *cmdCtx) setAccountTenantAdmin(req *metadatapb.SetAccountTenantAdminRequest) (*metadatapb.CommandResult, error) {
+	email, _ := NormalizeEmail(req.GetEmail())
+	rec, err := c.loadAccount(email)
+	if err != nil {
+		return nil, err
+	}
+	if rec.GetAccount().GetTenantAdmin() != req.GetTenantAdmin() {
+		rec.Account.TenantAdmin = req.GetTenantAdmin()
+		c.tx.setProto(accountKey(email), rec)
+	}
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Account{Account: proto.Clone(rec.GetAccount()).(*metadatapb.Account)}}, nil
 }
 
 // setAccountDisabled disables or enables an account; Authenticate refuses a
