@@ -19,8 +19,8 @@
 //     narrow what the caller may do).
 //   - The audit log records who, what RPC, the target (the request fields the row names:
 //     accounts, addresses, tenants, domains), the result code, the peer address and the
-//     time, for every call by an administrator, every call of a row marked audit, and
-//     every refused call. It never records a request's other fields (passwords, Sieve
+//     time, for every call by an administrator, every call of a row marked audit, every
+//     plaintext call of a row frontends cannot call, and every refused call. It never records a request's other fields (passwords, Sieve
 //     scripts, message data) nor a token (only its jti).
 package authz
 
@@ -33,6 +33,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -202,7 +203,7 @@ func (a *Authorizer) scopeTenant(tenant string, row rule, req proto.Message) err
 					return status.Errorf(codes.Unavailable, "look up the tenant of %s: %v", f, err)
 				}
 				if !found || owner != tenant {
-					return status.Errorf(codes.PermissionDenied, "%s %q is not in tenant %s", f, v, tenant)
+					return status.Errorf(codes.PermissionDenied, "%s %q is not in tenant %s", f, clip(v), tenant)
 				}
 			}
 		}
@@ -258,7 +259,7 @@ func (a *Authorizer) unary(ctx context.Context, req any, info *grpc.UnaryServerI
 		return nil, err
 	}
 	resp, err := handler(ctx, req)
-	if rules[info.FullMethod].audit || c.id.IsAdmin() || c.trusted() {
+	if audited(c, info.FullMethod) {
 		a.record(ctx, c, info.FullMethod, msg, err, start)
 	}
 	return resp, err
@@ -276,10 +277,18 @@ func (a *Authorizer) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 		return err
 	}
 	err = handler(srv, ss)
-	if rules[info.FullMethod].audit || c.id.IsAdmin() || c.trusted() {
+	if audited(c, info.FullMethod) {
 		a.record(ctx, c, info.FullMethod, nil, err, start)
 	}
 	return err
+}
+
+// audited reports whether an allowed call is logged: a row marked audit, any call by an
+// administrator, and a plaintext caller's call of a row frontends cannot make (a plaintext
+// caller may be a frontend, whose data-plane calls are not admin calls).
+func audited(c caller, method string) bool {
+	row := rules[method]
+	return row.audit || c.id.IsAdmin() || c.trusted() && row.callers&identity.Frontend == 0
 }
 
 // record writes one audit event.
@@ -323,11 +332,26 @@ func targetAttrs(method string, req proto.Message) []slog.Attr {
 	for _, fields := range [][]string{row.owners, row.tenants, row.domains, row.clusterOnly} {
 		for _, f := range fields {
 			if v := fieldValues(m, f); len(v) > 0 {
-				out = append(out, slog.String(f, strings.Join(v, ",")))
+				out = append(out, slog.String(f, clip(strings.Join(v, ","))))
 			}
 		}
 	}
 	return out
+}
+
+// maxLoggedValue bounds what the audit log and a refusal repeat of a request's field.
+const maxLoggedValue = 512
+
+// clip shortens s to maxLoggedValue bytes (on a rune boundary) and marks the cut.
+func clip(s string) string {
+	if len(s) <= maxLoggedValue {
+		return s
+	}
+	cut := maxLoggedValue
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // shortName is "Service/Method" of a full method name "/pkg.Service/Method".

@@ -479,12 +479,20 @@ func TestAuditLog(t *testing.T) {
 	}
 	_, err := c.SetPassword(ctx(t), &metadatapb.SetPasswordRequest{RequestId: reqID(), Email: "v@other.org", Password: password})
 	wantCode(t, "SetPassword in another tenant", err, codes.PermissionDenied)
+	_, err = c.DeleteAccount(ctx(t), &metadatapb.DeleteAccountRequest{RequestId: reqID(), Email: strings.Repeat("x", 100_000) + "@other.org"})
+	wantCode(t, "DeleteAccount of a huge address", err, codes.PermissionDenied)
+	if n := len(tc.audit.String()); n > 20_000 {
+		t.Errorf("a huge address made the audit log %d bytes long", n)
+	}
 	fe := metadatapb.NewMetadataClient(tc.conn(t, "strata://frontend/fe-1"))
 	if _, err := fe.Authenticate(ctx(t), &metadatapb.AuthenticateRequest{Email: "new@acme.org", Password: password + "2"}); err != nil {
 		t.Fatal(err)
 	}
 	plain := metadatapb.NewMetadataClient(dial(t, tc.plainAddr, grpc.WithTransportCredentials(insecure.NewCredentials())))
 	if _, err := plain.GetAccount(ctx(t), &metadatapb.GetAccountRequest{Email: "new@acme.org"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := plain.ListAccounts(ctx(t), &metadatapb.ListAccountsRequest{Tenant: "acme"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -509,10 +517,13 @@ func TestAuditLog(t *testing.T) {
 			if ev["level"] != "WARN" || target["email"] != "v@other.org" || ev["reason"] == "" {
 				t.Errorf("refused SetPassword event: %v", ev)
 			}
-		case ev["rpc"] == "Metadata/GetAccount" && ev["who"] == "plaintext":
+		case ev["rpc"] == "Metadata/ListAccounts" && ev["who"] == "plaintext":
 			plainRead = true
-		case ev["rpc"] == "Metadata/Authenticate":
-			t.Errorf("a frontend's data-plane call was audited: %v", ev)
+			if target["tenant"] != "acme" {
+				t.Errorf("plaintext ListAccounts event: %v", ev)
+			}
+		case ev["rpc"] == "Metadata/Authenticate", ev["rpc"] == "Metadata/GetAccount":
+			t.Errorf("a data-plane call was audited: %v", ev)
 		}
 	}
 	if !created || !denied || !plainRead {
