@@ -423,28 +423,25 @@ func (c *cmdCtx) checkQuotaSetter(user, tenant string) error {
 // setAccountTenantAdmin flags or unflags an account as its tenant's administrator in the
 // mail protocols (IMAP SETQUOTA).
 func (c *cmdCtx) setAccountTenantAdmin(req *metadatapb.SetAccountTenantAdminRequest) (*metadatapb.CommandResult, error) {
-	email, _ := NormalizeEmail(req.GetEmail())
-	rec, err := c.loadAccount(email)
-	if err != nil {
-		return nil, err
-	}
-	if rec.GetAccount().GetTenantAdmin() != req.GetTenantAdmin() {
-		rec.Account.TenantAdmin = req.GetTenantAdmin()
-		c.tx.setProto(accountKey(email), rec)
-	}
-	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Account{Account: proto.Clone(rec.GetAccount()).(*metadatapb.Account)}}, nil
+	return c.setAccountFlag(req.GetEmail(), func(a *metadatapb.Account) *bool { return &a.TenantAdmin }, req.GetTenantAdmin())
 }
 
 // setAccountDisabled disables or enables an account; Authenticate refuses a
 // disabled one and frontends end its sessions (frontend/account.go).
 func (c *cmdCtx) setAccountDisabled(req *metadatapb.SetAccountDisabledRequest) (*metadatapb.CommandResult, error) {
-	email, _ := NormalizeEmail(req.GetEmail())
+	return c.setAccountFlag(req.GetEmail(), func(a *metadatapb.Account) *bool { return &a.Disabled }, req.GetDisabled())
+}
+
+// setAccountFlag sets the boolean field of an account that field points at to value,
+// writing the account only when it changes, and answers the account.
+func (c *cmdCtx) setAccountFlag(email string, field func(*metadatapb.Account) *bool, value bool) (*metadatapb.CommandResult, error) {
+	email, _ = NormalizeEmail(email)
 	rec, err := c.loadAccount(email)
 	if err != nil {
 		return nil, err
 	}
-	if rec.GetAccount().GetDisabled() != req.GetDisabled() {
-		rec.Account.Disabled = req.GetDisabled()
+	if flag := field(rec.GetAccount()); *flag != value {
+		*flag = value
 		c.tx.setProto(accountKey(email), rec)
 	}
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Account{Account: proto.Clone(rec.GetAccount()).(*metadatapb.Account)}}, nil
