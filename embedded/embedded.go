@@ -36,6 +36,7 @@ import (
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
 	"github.com/strata-mail/strata/frontend/outbound"
+	"github.com/strata-mail/strata/internal/authz"
 	"github.com/strata-mail/strata/internal/inproc"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
@@ -60,6 +61,10 @@ type Config struct {
 	// IMAPLimits bound IMAP connections; zero fields take the frontend's defaults.
 	IMAPLimits imap.Limits
 	GRPCListen string // the metadata and admin gRPC endpoint, e.g. 127.0.0.1:1144
+	// AuditLog receives an event per admin call on the gRPC endpoint (internal/authz). The
+	// endpoint is plaintext and meant for loopback: its callers are trusted with every call,
+	// and logged as "plaintext". Logger with log=audit when nil.
+	AuditLog *slog.Logger
 	// LMTPListen is where mail is delivered over LMTP (RFC 2033), e.g. 127.0.0.1:2424;
 	// none when empty. It must be a loopback or private address unless LMTPAllowPublic.
 	LMTPListen      string
@@ -270,7 +275,12 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	client := metadatapb.NewMetadataClient(s.inproc)
 	collector := &gc.Collector{Metadata: client, Blobs: blobs, Logger: cfg.Logger}
 	grace := cmp.Or(cfg.BlobGCGrace, gc.DefaultGrace)
-	s.grpcSrv = grpc.NewServer(svc.ConsistencyOptions()...)
+	audit := cfg.AuditLog
+	if audit == nil {
+		audit = cfg.Logger.With("log", "audit")
+	}
+	authorizer := authz.New(authz.Config{Tenancy: svc, AllowPlaintext: true, Audit: audit})
+	s.grpcSrv = grpc.NewServer(append(authorizer.ServerOptions(), svc.ConsistencyOptions()...)...)
 	metadatapb.RegisterMetadataServer(s.grpcSrv, svc)
 	metadatapb.RegisterBlobAdminServer(s.grpcSrv, &gc.AdminServer{Collector: collector, Grace: grace})
 	// The goroutines use opened, not s: an error return sets s to nil.

@@ -314,6 +314,8 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "remove-domain:" + op.RemoveDomain.GetTenant()
 	case *metadatapb.Command_SetAccountDisabled:
 		return "set-account-disabled:" + op.SetAccountDisabled.GetEmail()
+	case *metadatapb.Command_SetAccountTenantAdmin:
+		return "set-account-tenant-admin:" + op.SetAccountTenantAdmin.GetEmail()
 	case *metadatapb.Command_SetQuota:
 		return "set-quota:" + op.SetQuota.GetAccount() + "/" + op.SetQuota.GetTenant()
 	case *metadatapb.Command_SetAcl:
@@ -382,6 +384,8 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.removeDomain(op.RemoveDomain)
 	case *metadatapb.Command_SetAccountDisabled:
 		return c.setAccountDisabled(op.SetAccountDisabled)
+	case *metadatapb.Command_SetAccountTenantAdmin:
+		return c.setAccountTenantAdmin(op.SetAccountTenantAdmin)
 	case *metadatapb.Command_SetQuota:
 		return c.setQuota(op.SetQuota)
 	case *metadatapb.Command_SetAcl:
