@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// `strata tenant oauth set|show|clear` (issue 15): the token issuer a tenant trusts for
+// SASL OAUTHBEARER (RFC 7628) and XOAUTH2, built from a table of verbs (verbs.go). The
+// verbs are added under `strata tenant`, which has the --server and --etcd flags.
+
+func newTenantOAuthCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "oauth",
+		Short: "The OAuth token issuer a tenant trusts for IMAP and ManageSieve (OAUTHBEARER, XOAUTH2)",
+		Long: `A tenant that has an issuer lets its accounts log in with an OAuth 2.0 bearer token (a
+JWT) through SASL OAUTHBEARER (RFC 7628) or XOAUTH2. A frontend accepts a token signed by
+a key of the issuer's JWKS (fetched over HTTPS from --jwks-uri or the issuer's discovery
+document), with "iss" the issuer, "aud" naming the audience, not expired, and whose
+account claim names an enabled account of the tenant.`,
+	}
+	for _, v := range tenantOAuthVerbs {
+		cmd.AddCommand(v.command())
+	}
+	return cmd
+}
+
+var tenantOAuthVerbs = []adminVerb{
+	{
+		use:   "set TENANT --issuer URL --audience AUD [flags]",
+		short: "Trust an issuer for the tenant's accounts (replaces the tenant's OAuth settings)",
+		args:  cobra.ExactArgs(1),
+		flags: func(f *pflag.FlagSet) {
+			f.String("issuer", "", `the issuer identifier tokens carry in "iss" (an https URL)`)
+			f.String("audience", "", `the audience tokens must name in "aud" (e.g. the client id)`)
+			f.String("account-claim", "email", "the claim whose value is the account's address")
+			f.StringSlice("algorithms", nil, "accepted JWS algorithms (default RS256,ES256,EdDSA)")
+			f.String("jwks-uri", "", "the issuer's JWKS (https); default: from its discovery document")
+		},
+		run: func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error {
+			f := cmd.Flags()
+			s := &metadatapb.OAuthSettings{}
+			s.Issuer, _ = f.GetString("issuer")
+			s.Audience, _ = f.GetString("audience")
+			s.AccountClaim, _ = f.GetString("account-claim")
+			s.Algorithms, _ = f.GetStringSlice("algorithms")
+			s.JwksUri, _ = f.GetString("jwks-uri")
+			got, err := c.SetOAuthSettings(ctx, &metadatapb.SetOAuthSettingsRequest{RequestId: embedded.NewRequestID(), Tenant: args[0], Settings: s})
+			if err != nil {
+				return fmt.Errorf("set OAuth settings of %s: %w", args[0], err)
+			}
+			return printOAuthSettings(cmd, got)
+		},
+	},
+	{
+		use:   "show TENANT",
+		short: "Show the tenant's OAuth settings",
+		args:  cobra.ExactArgs(1),
+		run: func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error {
+			got, err := c.GetOAuthSettings(ctx, &metadatapb.GetOAuthSettingsRequest{Tenant: args[0]})
+			if err != nil {
+				return fmt.Errorf("OAuth settings of %s: %w", args[0], err)
+			}
+			return printOAuthSettings(cmd, got)
+		},
+	},
+	{
+		use:   "clear TENANT",
+		short: "Stop accepting OAuth tokens for the tenant's accounts",
+		args:  cobra.ExactArgs(1),
+		run: func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error {
+			got, err := c.SetOAuthSettings(ctx, &metadatapb.SetOAuthSettingsRequest{RequestId: embedded.NewRequestID(), Tenant: args[0]})
+			if err != nil {
+				return fmt.Errorf("clear OAuth settings of %s: %w", args[0], err)
+			}
+			return printOAuthSettings(cmd, got)
+		},
+	},
+}
+
+func printOAuthSettings(cmd *cobra.Command, t *metadatapb.TenantOAuthSettings) error {
+	s := t.GetSettings()
+	if s == nil {
+		fmt.Fprintf(cmd.OutOrStdout(), "tenant %s has no OAuth issuer\n", t.GetTenant())
+		return nil
+	}
+	algorithms, jwks := strings.Join(s.GetAlgorithms(), ","), s.GetJwksUri()
+	if algorithms == "" {
+		algorithms = "RS256,ES256,EdDSA (default)"
+	}
+	if jwks == "" {
+		jwks = "(from discovery)"
+	}
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "issuer\t%s\n", s.GetIssuer())
+	fmt.Fprintf(w, "audience\t%s\n", s.GetAudience())
+	fmt.Fprintf(w, "account-claim\t%s\n", s.GetAccountClaim())
+	fmt.Fprintf(w, "algorithms\t%s\n", algorithms)
+	fmt.Fprintf(w, "jwks-uri\t%s\n", jwks)
+	return w.Flush()
+}
