@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 
@@ -106,4 +108,29 @@ func printOAuthSettings(cmd *cobra.Command, t *metadatapb.TenantOAuthSettings) e
 	fmt.Fprintf(w, "algorithms\t%s\n", algorithms)
 	fmt.Fprintf(w, "jwks-uri\t%s\n", jwks)
 	return w.Flush()
+}
+
+// addOAuthFlags registers the OAuth flags of `strata serve` and `strata frontend`.
+func addOAuthFlags(f *pflag.FlagSet) {
+	f.String("oauth-ca-file", "", "PEM certificates trusted, beside the system roots, for the HTTPS of the tenants' OAuth issuers (discovery and JWKS)")
+}
+
+// oauthRootCAsFromFlags reads --oauth-ca-file: nil (the system roots) without it.
+func oauthRootCAsFromFlags(f *pflag.FlagSet) (*x509.CertPool, error) {
+	path, _ := f.GetString("oauth-ca-file")
+	if path == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--oauth-ca-file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--oauth-ca-file %s: no PEM certificate", path)
+	}
+	return pool, nil
 }
