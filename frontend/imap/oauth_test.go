@@ -17,7 +17,7 @@ const oauthAudience = "strata-imap"
 
 // startOAuth is startTenants with an issuer the demo tenant ("example") trusts, a second
 // issuer the other tenant trusts, and carol disabled.
-func startOAuth(t *testing.T, edit func(*embedded.Config)) (*embedded.Server, *oauthtest.Issuer, *oauthtest.Issuer) {
+func startOAuth(t testing.TB, edit func(*embedded.Config)) (*embedded.Server, *oauthtest.Issuer, *oauthtest.Issuer) {
 	t.Helper()
 	iss, otherIss := oauthtest.Start(t), oauthtest.Start(t)
 	roots := iss.CAs.Clone()
