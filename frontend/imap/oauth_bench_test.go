@@ -23,7 +23,10 @@ import (
 //
 //	go test ./frontend/imap -run '^$' -bench BenchmarkAuthenticate -benchtime 2000x
 func BenchmarkAuthenticate(b *testing.B) {
-	srv, iss, _ := startOAuth(b, func(*embedded.Config) {})
+	// Fixed ports below the ephemeral range, which other processes of the machine hold.
+	srv, iss, _ := startOAuth(b, func(cfg *embedded.Config) {
+		cfg.IMAPListen, cfg.GRPCListen = "127.0.0.1:21143", "127.0.0.1:21144"
+	})
 	for _, tc := range []struct{ name, command string }{
 		{"OAUTHBEARER-RS256", "AUTHENTICATE OAUTHBEARER " + oauthBearer(alice, iss.Sign(b, oauthtest.RS256, iss.Claims(alice, oauthAudience)))},
 		{"OAUTHBEARER-ES256", "AUTHENTICATE OAUTHBEARER " + oauthBearer(alice, iss.Sign(b, oauthtest.ES256, iss.Claims(alice, oauthAudience)))},
