@@ -7,9 +7,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -173,6 +170,20 @@ func (v *view) findOAuthIssuer(issuer string) ([]*metadatapb.TenantOAuthSettings
 	return out, nil
 }
 
+// tenantOAuthSettings answers a tenant's settings; NotFound for no such tenant.
+func (v *view) tenantOAuthSettings(tenant string) (*metadatapb.TenantOAuthSettings, error) {
+	if found, err := getProto(v.r, tenantKey(tenant), &metadatapb.Tenant{}); err != nil {
+		return nil, err
+	} else if !found {
+		return nil, errNotFound("tenant %q not found", tenant)
+	}
+	settings, err := oauthSettings(v.r, tenant)
+	if err != nil {
+		return nil, err
+	}
+	return &metadatapb.TenantOAuthSettings{Tenant: tenant, Settings: effectiveOAuthSettings(settings)}, nil
+}
+
 func (s *Service) SetOAuthSettings(ctx context.Context, req *metadatapb.SetOAuthSettingsRequest) (*metadatapb.TenantOAuthSettings, error) {
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetOauthSettings{SetOauthSettings: req}})
 	if err != nil {
@@ -187,16 +198,11 @@ func (s *Service) GetOAuthSettings(ctx context.Context, req *metadatapb.GetOAuth
 		return nil, err
 	}
 	defer v.close()
-	if _, found, err := getRaw(v.r, tenantKey(req.GetTenant())); err != nil {
-		return nil, storageStatus(err)
-	} else if !found {
-		return nil, status.Errorf(codes.NotFound, "tenant %q not found", req.GetTenant())
-	}
-	settings, err := oauthSettings(v.r, req.GetTenant())
+	settings, err := v.tenantOAuthSettings(req.GetTenant())
 	if err != nil {
-		return nil, storageStatus(err)
+		return nil, readStatus(err)
 	}
-	return &metadatapb.TenantOAuthSettings{Tenant: req.GetTenant(), Settings: effectiveOAuthSettings(settings)}, nil
+	return settings, nil
 }
 
 func (s *Service) FindOAuthIssuer(ctx context.Context, req *metadatapb.FindOAuthIssuerRequest) (*metadatapb.FindOAuthIssuerResponse, error) {

@@ -62,30 +62,31 @@ var tenantOAuthVerbs = []adminVerb{
 			return printOAuthSettings(cmd, got)
 		},
 	},
-	{
-		use:   "show TENANT",
-		short: "Show the tenant's OAuth settings",
+	tenantOAuthVerb("show TENANT", "Show the tenant's OAuth settings", "OAuth settings of",
+		func(ctx context.Context, c metadatapb.MetadataClient, tenant string) (*metadatapb.TenantOAuthSettings, error) {
+			return c.GetOAuthSettings(ctx, &metadatapb.GetOAuthSettingsRequest{Tenant: tenant})
+		}),
+	tenantOAuthVerb("clear TENANT", "Stop accepting OAuth tokens for the tenant's accounts", "clear OAuth settings of",
+		func(ctx context.Context, c metadatapb.MetadataClient, tenant string) (*metadatapb.TenantOAuthSettings, error) {
+			return c.SetOAuthSettings(ctx, &metadatapb.SetOAuthSettingsRequest{RequestId: embedded.NewRequestID(), Tenant: tenant})
+		}),
+}
+
+// tenantOAuthVerb is a verb of one TENANT argument that makes call and prints the
+// settings it answers.
+func tenantOAuthVerb(use, short, what string, call func(ctx context.Context, c metadatapb.MetadataClient, tenant string) (*metadatapb.TenantOAuthSettings, error)) adminVerb {
+	return adminVerb{
+		use:   use,
+		short: short,
 		args:  cobra.ExactArgs(1),
 		run: func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error {
-			got, err := c.GetOAuthSettings(ctx, &metadatapb.GetOAuthSettingsRequest{Tenant: args[0]})
+			got, err := call(ctx, c, args[0])
 			if err != nil {
-				return fmt.Errorf("OAuth settings of %s: %w", args[0], err)
+				return fmt.Errorf("%s %s: %w", what, args[0], err)
 			}
 			return printOAuthSettings(cmd, got)
 		},
-	},
-	{
-		use:   "clear TENANT",
-		short: "Stop accepting OAuth tokens for the tenant's accounts",
-		args:  cobra.ExactArgs(1),
-		run: func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error {
-			got, err := c.SetOAuthSettings(ctx, &metadatapb.SetOAuthSettingsRequest{RequestId: embedded.NewRequestID(), Tenant: args[0]})
-			if err != nil {
-				return fmt.Errorf("clear OAuth settings of %s: %w", args[0], err)
-			}
-			return printOAuthSettings(cmd, got)
-		},
-	},
+	}
 }
 
 func printOAuthSettings(cmd *cobra.Command, t *metadatapb.TenantOAuthSettings) error {

@@ -27,29 +27,17 @@ func (c *conn) authenticateOAuth(args *imapwire.AuthenticateArgs) error {
 	if !c.plaintextAuthAllowed() {
 		return no(imapresp.CodePrivacyRequired, args.Mechanism+" is disabled without TLS")
 	}
-	parse := oauth.ParseOAuthBearer
-	if args.Mechanism == oauth.XOAuth2 {
-		parse = oauth.ParseXOAuth2
-	}
 	msg, err := c.saslResponse(args.InitialResponse, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := parse(msg)
-	status := "invalid_request" // RFC 6750 3.1
-	if err == nil && resp.Dummy {
-		err = oauth.ErrMalformed
-	}
+	ctx, cancel := c.rpcContext()
+	account, user, status, err := c.srv.cfg.OAuth.Authenticate(ctx, args.Mechanism, msg)
+	cancel()
 	if err == nil {
-		ctx, cancel := c.rpcContext()
-		account, verr := c.srv.cfg.OAuth.Verify(ctx, resp.Token, resp.User)
-		cancel()
-		if verr == nil {
-			return c.loggedIn(account)
-		}
-		err, status = verr, "invalid_token"
+		return c.loggedIn(account)
 	}
-	c.log.Info("OAuth authentication refused", "mechanism", args.Mechanism, "remote", c.nc.RemoteAddr().String(), "user", resp.User, "err", err)
+	c.log.Info("OAuth authentication refused", "mechanism", args.Mechanism, "remote", c.nc.RemoteAddr().String(), "user", user, "err", err)
 	// RFC 7628 3.2.2: the error, then the client's dummy response (3.2.3).
 	if _, rerr := c.saslResponse(nil, oauth.ErrorChallenge(status)); rerr != nil {
 		return rerr

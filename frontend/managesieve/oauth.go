@@ -20,10 +20,6 @@ func (c *conn) authenticateOAuth(mechanism string, cmd *sievewire.Command) (*res
 		// RFC 5804 1.3 ENCRYPT-NEEDED: STARTTLS first. RFC 7628 4: TLS is required.
 		return no(codeEncryptNeeded, mechanism+" is allowed only over TLS"), nil
 	}
-	parse := oauth.ParseOAuthBearer
-	if mechanism == oauth.XOAuth2 {
-		parse = oauth.ParseXOAuth2
-	}
 	var initial []byte
 	if len(cmd.Args) == 2 {
 		initial = cmd.Args[1].Str
@@ -32,21 +28,13 @@ func (c *conn) authenticateOAuth(mechanism string, cmd *sievewire.Command) (*res
 	if refusal != nil || err != nil {
 		return refusal, err
 	}
-	resp, err := parse(msg)
-	status := "invalid_request" // RFC 6750 3.1
-	if err == nil && resp.Dummy {
-		err = oauth.ErrMalformed
-	}
+	ctx, cancel := c.rpcContext()
+	account, user, status, err := c.srv.cfg.OAuth.Authenticate(ctx, mechanism, msg)
+	cancel()
 	if err == nil {
-		ctx, cancel := c.rpcContext()
-		account, verr := c.srv.cfg.OAuth.Verify(ctx, resp.Token, resp.User)
-		cancel()
-		if verr == nil {
-			return c.loggedIn(account), nil
-		}
-		err, status = verr, "invalid_token"
+		return c.loggedIn(account), nil
 	}
-	c.log.Info("OAuth authentication refused", "mechanism", mechanism, "remote", c.nc.RemoteAddr().String(), "user", resp.User, "err", err)
+	c.log.Info("OAuth authentication refused", "mechanism", mechanism, "remote", c.nc.RemoteAddr().String(), "user", user, "err", err)
 	// RFC 7628 3.2.2: the error as a challenge, then the client's dummy response (3.2.3).
 	if _, refusal, rerr := c.saslResponse(false, nil, oauth.ErrorChallenge(status)); refusal != nil || rerr != nil {
 		return refusal, rerr

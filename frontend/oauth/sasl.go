@@ -2,9 +2,12 @@ package oauth
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"strings"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // ErrMalformed is a client message that is not what its mechanism defines.
@@ -195,4 +198,24 @@ func ErrorChallenge(status string) []byte {
 		Status string `json:"status"`
 	}{status})
 	return b
+}
+
+// Authenticate runs one mechanism's client message (decoded) through its parser and the
+// Verifier: the account it logs in, or the error with the RFC 6750 3.1 status its error
+// challenge carries (RFC 7628 3.2.2): "invalid_request" for a malformed message,
+// "invalid_token" otherwise.
+func (v *Verifier) Authenticate(ctx context.Context, mechanism string, msg []byte) (account *metadatapb.Account, user, status string, err error) {
+	parse := ParseOAuthBearer
+	if mechanism == XOAuth2 {
+		parse = ParseXOAuth2
+	}
+	resp, err := parse(msg)
+	if err == nil && resp.Dummy { // a dummy response is no first message
+		err = ErrMalformed
+	}
+	if err != nil {
+		return nil, "", "invalid_request", err
+	}
+	account, err = v.Verify(ctx, resp.Token, resp.User)
+	return account, resp.User, "invalid_token", err
 }
