@@ -14,6 +14,8 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -59,7 +61,10 @@ func Start(t testing.TB) *Issuer {
 		iss.jwksFetches.Add(1)
 		writeJSON(w, iss.jwks())
 	})
-	iss.srv = httptest.NewTLSServer(mux)
+	iss.srv = httptest.NewUnstartedServer(mux)
+	// A verifier that does not trust the certificate is a case tests make on purpose.
+	iss.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	iss.srv.StartTLS()
 	t.Cleanup(iss.srv.Close)
 	iss.URL = iss.srv.URL
 	iss.CAs = x509.NewCertPool()
