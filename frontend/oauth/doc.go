@@ -23,6 +23,14 @@
 // learns no more than RFC 7628 3.2.2's "invalid_token". An issuer whose keys cannot be
 // fetched and a metadata service that cannot answer are other errors, for "try later".
 //
+// Settings. A tenant's settings are read at each login from the metadata leader
+// (FindOAuthIssuer), as LMTP reads a tenant's DeliverySettings at each recipient: `strata
+// tenant oauth set|clear` applies to the next login on every frontend, with nothing to
+// propagate or expire. The mechanisms are announced by every frontend that has a Verifier
+// (where PLAIN is: TLS or trusted loopback) whether or not any tenant has an issuer: the
+// capability list comes before the client names its account, so it cannot depend on the
+// tenant, and a client of a tenant without one is refused like a bad token.
+//
 // Keys. The JWKS is fetched over HTTPS only (Config.RootCAs, else the system roots; no
 // redirect to another scheme), from the tenant's jwks_uri or from the "jwks_uri" of the
 // issuer's discovery document (OpenID Connect Discovery 1.0 4: issuer +
