@@ -1,9 +1,16 @@
 package main
 
 import (
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/spf13/pflag"
+
+	"github.com/strata-mail/strata/internal/oauthtest"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -42,5 +49,42 @@ func TestTenantOAuthCommands(t *testing.T) {
 	mustStrata(t, srv, "tenant", "oauth", "clear", "acme")
 	if out := mustStrata(t, srv, "tenant", "oauth", "show", "acme"); out != "tenant acme has no OAuth issuer\n" {
 		t.Fatalf("show after clear: %q", out)
+	}
+}
+
+// TestOAuthCAFile: --oauth-ca-file adds its certificates to the roots the OAuth verifier
+// trusts; a file without a certificate is refused at start.
+func TestOAuthCAFile(t *testing.T) {
+	iss := oauthtest.Start(t)
+	dir := t.TempDir()
+	caFile, junk := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: iss.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(junk, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	flags := func(args ...string) *pflag.FlagSet {
+		f := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		addOAuthFlags(f)
+		if err := f.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if pool, err := oauthRootCAsFromFlags(flags()); pool != nil || err != nil {
+		t.Fatalf("without the flag: %v, %v; want the system roots (nil)", pool, err)
+	}
+	pool, err := oauthRootCAsFromFlags(flags("--oauth-ca-file", caFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iss.Certificate().Verify(x509.VerifyOptions{Roots: pool}); err != nil {
+		t.Fatalf("the issuer's certificate against the pool: %v", err)
+	}
+	for _, bad := range []string{junk, filepath.Join(dir, "missing.pem")} {
+		if _, err := oauthRootCAsFromFlags(flags("--oauth-ca-file", bad)); err == nil {
+			t.Errorf("--oauth-ca-file %s accepted", bad)
+		}
 	}
 }
