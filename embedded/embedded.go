@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -35,6 +36,7 @@ import (
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
+	"github.com/strata-mail/strata/frontend/oauth"
 	"github.com/strata-mail/strata/frontend/outbound"
 	"github.com/strata-mail/strata/internal/authz"
 	"github.com/strata-mail/strata/internal/inproc"
@@ -104,6 +106,9 @@ type Config struct {
 	// zero; no cache if either is negative.
 	AuthCacheTTL  time.Duration
 	AuthCacheSize int
+	// OAuthRootCAs are trusted for the HTTPS of the tenants' OAuth issuers (discovery
+	// documents and JWKS, frontend/oauth); nil: the system roots.
+	OAuthRootCAs *x509.CertPool
 	// MetricsListen is where Prometheus metrics are served (GET /metrics); off if empty.
 	MetricsListen string
 	// AdminURI is the server's /shared/admin METADATA entry (RFC 5464 3.2.1.1); none if
@@ -329,9 +334,12 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 	}
 	s.authCache = auth.NewCache(cmp.Or(cfg.AuthCacheTTL, auth.DefaultCacheTTL), cmp.Or(cfg.AuthCacheSize, auth.DefaultCacheSize))
+	// OAUTHBEARER and XOAUTH2 (issue 15) for the tenants that trust an issuer.
+	verifier := oauth.New(oauth.Config{Metadata: client, RootCAs: cfg.OAuthRootCAs})
 	s.frontend = imap.NewServer(imap.Config{
 		Metadata:              client,
 		AuthCache:             s.authCache,
+		OAuth:                 verifier,
 		Blobs:                 blobs,
 		StageBodies:           s.staging != nil,
 		SpoolDir:              filepath.Join(cfg.DataDir, "spool"),
@@ -404,6 +412,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		s.sieveSrv = managesieve.NewServer(managesieve.Config{
 			Metadata:           client,
 			AuthCache:          s.authCache,
+			OAuth:              verifier,
 			Logger:             cfg.Logger,
 			TLS:                s.keyPair.TLSConfig(),
 			AllowPlaintextAuth: cfg.AllowPlaintextAuth,

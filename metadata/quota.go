@@ -255,7 +255,7 @@ func (c *cmdCtx) setQuota(req *metadatapb.SetQuotaRequest) (*metadatapb.CommandR
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Quota{Quota: root}}, nil
 }
 
-// deleteTenant removes a tenant, its domains, their aliases, its delivery settings, global
+// deleteTenant removes a tenant, its domains, their aliases, its delivery and OAuth settings, global
 // Sieve scripts and quota records; with force it first
 // deletes every account of the tenant (deleteAccount), else it refuses while the
 // tenant has accounts.
@@ -314,6 +314,9 @@ func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.
 		c.tx.mustDelete(domainKey(d))
 	}
 	c.tx.mustDelete(deliverySettingsKey(name))
+	if err := c.forgetOAuthSettings(name); err != nil {
+		return nil, err
+	}
 	c.tx.mustDelete(tenantKey(name))
 	c.tx.mustDelete(quotaKey(prefixQuotaLimits, quotaTenant, name))
 	c.tx.mustDelete(quotaKey(prefixQuotaUsage, quotaTenant, name))

@@ -230,6 +230,6 @@ func newTenantCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, newTenantDelCommand(), tenantDeliveryVerb.command())
+	cmd.AddCommand(add, list, newTenantDelCommand(), tenantDeliveryVerb.command(), newTenantOAuthCommand())
 	return cmd
 }

@@ -55,6 +55,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	addAdminURIFlag(f)
 	addAuthCacheFlags(f)
+	addOAuthFlags(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<data>/outbound")
 	return cmd
@@ -121,6 +122,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		defer stopProfile()
 	}
 
+	oauthCAs, err := oauthRootCAsFromFlags(f)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := embedded.Start(ctx, embedded.Config{
@@ -148,6 +153,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		MetricsListen:         metricsListen,
 		AuthCacheTTL:          authCacheTTL,
 		AuthCacheSize:         authCacheSize,
+		OAuthRootCAs:          oauthCAs,
 		AdminURI:              adminURI,
 		Rspamd:                rspamdConfigFromFlags(f),
 		Outbound:              outboundCfg,

@@ -11,6 +11,8 @@ import (
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
+	"github.com/strata-mail/strata/frontend/oauth"
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // cmdCapability: RFC 9051 6.1.1.
@@ -53,6 +55,9 @@ func (c *conn) cmdLogin(cmd *imapwire.Command) error {
 // response of RFC 4959.
 func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.AuthenticateArgs)
+	if (args.Mechanism == oauth.OAuthBearer || args.Mechanism == oauth.XOAuth2) && c.srv.cfg.OAuth != nil {
+		return c.authenticateOAuth(args) // oauth.go
+	}
 	if args.Mechanism != "PLAIN" {
 		return no(imapresp.CodeCannot, "Unsupported authentication mechanism")
 	}
@@ -108,6 +113,11 @@ func (c *conn) authenticate(username, password string) error {
 	if err != nil {
 		return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
 	}
+	return c.loggedIn(account)
+}
+
+// loggedIn enters the authenticated state as account.
+func (c *conn) loggedIn(account *metadatapb.Account) error {
 	c.account = account
 	c.state = stateAuthenticated
 	c.log = c.connLog.With("account", account.GetEmail())

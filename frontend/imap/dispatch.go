@@ -161,6 +161,9 @@ func (c *conn) capabilities() string {
 		}
 		if c.plaintextAuthAllowed() {
 			caps = append(caps, "SASL-IR", "AUTH=PLAIN") // RFC 4959, RFC 4616
+			if c.srv.cfg.OAuth != nil {
+				caps = append(caps, oauthMechanisms...) // RFC 7628 3, oauth.go
+			}
 		} else {
 			caps = append(caps, "LOGINDISABLED") // RFC 9051 6.2.3
 		}

@@ -76,9 +76,14 @@ var rules = map[string]rule{
 	metadatapb.Metadata_SetDeliverySettings_FullMethodName: {callers: cluster, audit: true},
 	metadatapb.Metadata_GetDeliverySettings_FullMethodName: {callers: front | cluster | tenant, tenants: byTenant},
 	metadatapb.Metadata_ResolveRecipient_FullMethodName:    {callers: front | cluster},
-	metadatapb.Metadata_AddAlias_FullMethodName:            {callers: cluster | tenant, owners: []string{"address", "targets"}, audit: true},
-	metadatapb.Metadata_DeleteAlias_FullMethodName:         {callers: cluster | tenant, owners: []string{"address", "targets"}, audit: true},
-	metadatapb.Metadata_ListAliases_FullMethodName:         {callers: cluster | tenant, tenants: byTenant, domains: []string{"domain"}},
+	// OAuth issuers (OAUTHBEARER, XOAUTH2): a tenant's admin may point its own tenant at
+	// its identity provider; a token still has to name an account of that tenant.
+	metadatapb.Metadata_SetOAuthSettings_FullMethodName: {callers: cluster | tenant, tenants: byTenant, audit: true},
+	metadatapb.Metadata_GetOAuthSettings_FullMethodName: {callers: front | cluster | tenant, tenants: byTenant},
+	metadatapb.Metadata_FindOAuthIssuer_FullMethodName:  {callers: front | cluster},
+	metadatapb.Metadata_AddAlias_FullMethodName:         {callers: cluster | tenant, owners: []string{"address", "targets"}, audit: true},
+	metadatapb.Metadata_DeleteAlias_FullMethodName:      {callers: cluster | tenant, owners: []string{"address", "targets"}, audit: true},
+	metadatapb.Metadata_ListAliases_FullMethodName:      {callers: cluster | tenant, tenants: byTenant, domains: []string{"domain"}},
 
 	// Sieve scripts: an account's, or with tenant and no account the tenant's global ones.
 	metadatapb.Metadata_PutSieveScript_FullMethodName:       {callers: front | cluster | tenant, owners: byAccount, tenants: byTenant, audit: true},

@@ -77,6 +77,9 @@ const (
 	Metadata_GetActiveSieveScript_FullMethodName  = "/strata.metadata.v1.Metadata/GetActiveSieveScript"
 	Metadata_CheckMarks_FullMethodName            = "/strata.metadata.v1.Metadata/CheckMarks"
 	Metadata_SetMarks_FullMethodName              = "/strata.metadata.v1.Metadata/SetMarks"
+	Metadata_SetOAuthSettings_FullMethodName      = "/strata.metadata.v1.Metadata/SetOAuthSettings"
+	Metadata_GetOAuthSettings_FullMethodName      = "/strata.metadata.v1.Metadata/GetOAuthSettings"
+	Metadata_FindOAuthIssuer_FullMethodName       = "/strata.metadata.v1.Metadata/FindOAuthIssuer"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -211,6 +214,13 @@ type MetadataClient interface {
 	// duplicate test (RFC 7352). CheckMarks reads them; SetMarks writes them through Raft.
 	CheckMarks(ctx context.Context, in *CheckMarksRequest, opts ...grpc.CallOption) (*CheckMarksResponse, error)
 	SetMarks(ctx context.Context, in *SetMarksRequest, opts ...grpc.CallOption) (*SetMarksResponse, error)
+	// OAuth (issue 15, see "OAuth" below): a tenant's trusted token issuer for SASL
+	// OAUTHBEARER (RFC 7628) and XOAUTH2. SetOAuthSettings (admin) sets or, without settings,
+	// clears it; GetOAuthSettings (admin) reads one tenant's; FindOAuthIssuer answers every
+	// tenant that trusts an issuer, for the frontend that holds a token naming it.
+	SetOAuthSettings(ctx context.Context, in *SetOAuthSettingsRequest, opts ...grpc.CallOption) (*TenantOAuthSettings, error)
+	GetOAuthSettings(ctx context.Context, in *GetOAuthSettingsRequest, opts ...grpc.CallOption) (*TenantOAuthSettings, error)
+	FindOAuthIssuer(ctx context.Context, in *FindOAuthIssuerRequest, opts ...grpc.CallOption) (*FindOAuthIssuerResponse, error)
 }
 
 type metadataClient struct {
@@ -788,6 +798,36 @@ func (c *metadataClient) SetMarks(ctx context.Context, in *SetMarksRequest, opts
 	return out, nil
 }
 
+func (c *metadataClient) SetOAuthSettings(ctx context.Context, in *SetOAuthSettingsRequest, opts ...grpc.CallOption) (*TenantOAuthSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TenantOAuthSettings)
+	err := c.cc.Invoke(ctx, Metadata_SetOAuthSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GetOAuthSettings(ctx context.Context, in *GetOAuthSettingsRequest, opts ...grpc.CallOption) (*TenantOAuthSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TenantOAuthSettings)
+	err := c.cc.Invoke(ctx, Metadata_GetOAuthSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) FindOAuthIssuer(ctx context.Context, in *FindOAuthIssuerRequest, opts ...grpc.CallOption) (*FindOAuthIssuerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindOAuthIssuerResponse)
+	err := c.cc.Invoke(ctx, Metadata_FindOAuthIssuer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -920,6 +960,13 @@ type MetadataServer interface {
 	// duplicate test (RFC 7352). CheckMarks reads them; SetMarks writes them through Raft.
 	CheckMarks(context.Context, *CheckMarksRequest) (*CheckMarksResponse, error)
 	SetMarks(context.Context, *SetMarksRequest) (*SetMarksResponse, error)
+	// OAuth (issue 15, see "OAuth" below): a tenant's trusted token issuer for SASL
+	// OAUTHBEARER (RFC 7628) and XOAUTH2. SetOAuthSettings (admin) sets or, without settings,
+	// clears it; GetOAuthSettings (admin) reads one tenant's; FindOAuthIssuer answers every
+	// tenant that trusts an issuer, for the frontend that holds a token naming it.
+	SetOAuthSettings(context.Context, *SetOAuthSettingsRequest) (*TenantOAuthSettings, error)
+	GetOAuthSettings(context.Context, *GetOAuthSettingsRequest) (*TenantOAuthSettings, error)
+	FindOAuthIssuer(context.Context, *FindOAuthIssuerRequest) (*FindOAuthIssuerResponse, error)
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -1091,6 +1138,15 @@ func (UnimplementedMetadataServer) CheckMarks(context.Context, *CheckMarksReques
 }
 func (UnimplementedMetadataServer) SetMarks(context.Context, *SetMarksRequest) (*SetMarksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetMarks not implemented")
+}
+func (UnimplementedMetadataServer) SetOAuthSettings(context.Context, *SetOAuthSettingsRequest) (*TenantOAuthSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetOAuthSettings not implemented")
+}
+func (UnimplementedMetadataServer) GetOAuthSettings(context.Context, *GetOAuthSettingsRequest) (*TenantOAuthSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOAuthSettings not implemented")
+}
+func (UnimplementedMetadataServer) FindOAuthIssuer(context.Context, *FindOAuthIssuerRequest) (*FindOAuthIssuerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindOAuthIssuer not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -2064,6 +2120,60 @@ func _Metadata_SetMarks_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_SetOAuthSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetOAuthSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetOAuthSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetOAuthSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetOAuthSettings(ctx, req.(*SetOAuthSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GetOAuthSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOAuthSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GetOAuthSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GetOAuthSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GetOAuthSettings(ctx, req.(*GetOAuthSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_FindOAuthIssuer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindOAuthIssuerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).FindOAuthIssuer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_FindOAuthIssuer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).FindOAuthIssuer(ctx, req.(*FindOAuthIssuerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2274,6 +2384,18 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetMarks",
 			Handler:    _Metadata_SetMarks_Handler,
+		},
+		{
+			MethodName: "SetOAuthSettings",
+			Handler:    _Metadata_SetOAuthSettings_Handler,
+		},
+		{
+			MethodName: "GetOAuthSettings",
+			Handler:    _Metadata_GetOAuthSettings_Handler,
+		},
+		{
+			MethodName: "FindOAuthIssuer",
+			Handler:    _Metadata_FindOAuthIssuer_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
