@@ -326,6 +326,8 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "set-metadata:" + op.SetMetadata.GetAccount()
 	case *metadatapb.Command_SetDeliverySettings:
 		return "set-delivery-settings:" + op.SetDeliverySettings.GetTenant()
+	case *metadatapb.Command_SetLdapSettings:
+		return "set-ldap-settings:" + op.SetLdapSettings.GetTenant()
 	case *metadatapb.Command_AddAlias:
 		return "add-alias:" + op.AddAlias.GetAddress()
 	case *metadatapb.Command_DeleteAlias:
@@ -394,6 +396,8 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.setMetadata(op.SetMetadata)
 	case *metadatapb.Command_SetDeliverySettings:
 		return c.setDeliverySettings(op.SetDeliverySettings)
+	case *metadatapb.Command_SetLdapSettings:
+		return c.setLdapSettings(op.SetLdapSettings)
 	case *metadatapb.Command_AddAlias:
 		return c.addAlias(op.AddAlias)
 	case *metadatapb.Command_DeleteAlias:

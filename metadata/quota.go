@@ -308,6 +308,7 @@ func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.
 		c.tx.mustDelete(domainKey(d))
 	}
 	c.tx.mustDelete(deliverySettingsKey(name))
+	c.tx.mustDelete(ldapSettingsKey(name))
 	c.tx.mustDelete(tenantKey(name))
 	c.tx.mustDelete(quotaKey(prefixQuotaLimits, quotaTenant, name))
 	c.tx.mustDelete(quotaKey(prefixQuotaUsage, quotaTenant, name))
