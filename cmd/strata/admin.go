@@ -220,6 +220,6 @@ func newTenantCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, newTenantDelCommand(), tenantDeliveryVerb.command())
+	cmd.AddCommand(add, list, newTenantDelCommand(), tenantDeliveryVerb.command(), newTenantLdapCommand())
 	return cmd
 }
