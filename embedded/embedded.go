@@ -33,6 +33,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/frontend/ldapauth"
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
 	"github.com/strata-mail/strata/frontend/outbound"
@@ -133,6 +134,7 @@ type Server struct {
 	keyPair   *imap.KeyPair
 	sieveSrv  *managesieve.Server
 	authCache *auth.Cache
+	ldap      *ldapauth.Source
 	sieveLn   net.Listener
 	serveErr  chan error
 	stopGC    context.CancelFunc
@@ -319,9 +321,11 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 	}
 	s.authCache = auth.NewCache(cmp.Or(cfg.AuthCacheTTL, auth.DefaultCacheTTL), cmp.Or(cfg.AuthCacheSize, auth.DefaultCacheSize))
+	s.ldap = ldapauth.New(ldapauth.Config{Metadata: client, Cache: s.authCache, Logger: cfg.Logger})
 	s.frontend = imap.NewServer(imap.Config{
 		Metadata:              client,
 		AuthCache:             s.authCache,
+		Directory:             s.ldap,
 		Blobs:                 blobs,
 		StageBodies:           s.staging != nil,
 		SpoolDir:              filepath.Join(cfg.DataDir, "spool"),
@@ -339,6 +343,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if cfg.LMTPListen != "" {
 		s.lmtp = lmtp.NewServer(lmtp.Config{
 			Metadata:       client,
+			Directory:      s.ldap,
 			Blobs:          blobs,
 			StageBodies:    s.staging != nil,
 			SpoolDir:       filepath.Join(cfg.DataDir, "spool"),
@@ -394,6 +399,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		s.sieveSrv = managesieve.NewServer(managesieve.Config{
 			Metadata:           client,
 			AuthCache:          s.authCache,
+			Directory:          s.ldap,
 			Logger:             cfg.Logger,
 			TLS:                s.keyPair.TLSConfig(),
 			AllowPlaintextAuth: cfg.AllowPlaintextAuth,
@@ -545,6 +551,9 @@ func (s *Server) LMTPAddr() string {
 
 // AuthCache is the verified-credentials cache of IMAP and ManageSieve, nil when off.
 func (s *Server) AuthCache() *auth.Cache { return s.authCache }
+
+// LDAP is the account directory of the LDAP tenants (frontend/ldapauth).
+func (s *Server) LDAP() *ldapauth.Source { return s.ldap }
 
 // GRPCAddr is the address of the metadata and admin gRPC endpoint.
 func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }

@@ -75,6 +75,9 @@ type Config struct {
 	// AuthCache is the process's verified-credentials cache, shared with ManageSieve; nil:
 	// every LOGIN and AUTHENTICATE hashes the password.
 	AuthCache *auth.Cache
+	// Directory checks the logins of tenants that keep their passwords outside Strata
+	// (frontend/ldapauth), shared with ManageSieve; nil: every tenant's are Strata's.
+	Directory auth.Directory
 	// AllowPlaintextAuth allows LOGIN and AUTHENTICATE PLAIN without TLS on every connection.
 	AllowPlaintextAuth bool
 	// TrustLoopback allows them without TLS on connections from a loopback address, where

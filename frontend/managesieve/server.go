@@ -24,6 +24,9 @@ type Config struct {
 	// AuthCache is the process's verified-credentials cache, shared with IMAP; nil: every
 	// AUTHENTICATE hashes the password.
 	AuthCache *auth.Cache
+	// Directory checks the logins of tenants that keep their passwords outside Strata
+	// (frontend/ldapauth), shared with IMAP; nil: every tenant's are Strata's.
+	Directory auth.Directory
 	// AllowPlaintextAuth and TrustLoopback are IMAP's plaintext policy (frontend/auth):
 	// AUTHENTICATE PLAIN without TLS everywhere, or from loopback addresses.
 	AllowPlaintextAuth bool
