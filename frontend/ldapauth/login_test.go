@@ -47,12 +47,12 @@ func bindSettings() *metadatapb.LdapSettings {
 
 // ldapServer starts an embedded Strata with the two LDAP tenants and a logger that records
 // everything it logs (for the test that no secret is logged).
-func ldapServer(t testing.TB) (*embedded.Server, *lockedBuilder) {
+func ldapServer(t testing.TB, edits ...func(*embedded.Config)) (*embedded.Server, *lockedBuilder) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	logs := &lockedBuilder{}
-	srv, err := embedded.Start(ctx, embedded.Config{
+	cfg := embedded.Config{
 		DataDir:            t.TempDir(),
 		IMAPListen:         "127.0.0.1:0",
 		GRPCListen:         "127.0.0.1:0",
@@ -60,7 +60,11 @@ func ldapServer(t testing.TB) (*embedded.Server, *lockedBuilder) {
 		AllowPlaintextAuth: true,
 		MaxMessageSize:     1 << 20,
 		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	for _, edit := range edits {
+		edit(&cfg)
+	}
+	srv, err := embedded.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start embedded server: %v", err)
 	}
