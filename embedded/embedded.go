@@ -363,7 +363,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		})
 	}
 	if cfg.MetricsListen != "" {
-		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics)
+		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics, s.ldap.Collector())
 		if s.authCache != nil {
 			collectors = append(collectors, s.authCache.Collector())
 		}

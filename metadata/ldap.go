@@ -186,3 +186,73 @@ func (s *Service) GetLdapSettings(ctx context.Context, req *metadatapb.GetLdapSe
 	}
 	return resp, nil
 }
+
+// provisionLdapAccount creates an LDAP tenant's account when missing and applies its
+// directory attributes, all in one command (metadata.proto ProvisionLdapAccount).
+func (c *cmdCtx) provisionLdapAccount(req *metadatapb.ProvisionLdapAccountRequest) (*metadatapb.CommandResult, error) {
+	email, valid := NormalizeEmail(req.GetEmail())
+	if !valid {
+		return nil, errInvalid("invalid account address %q", req.GetEmail())
+	}
+	tenant, found, err := domainTenant(c.tx, emailDomain(email))
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, errNotFound("no tenant owns domain %q", emailDomain(email))
+	}
+	if _, isLdap, err := getRaw(c.tx, ldapSettingsKey(tenant)); err != nil {
+		return nil, err
+	} else if !isLdap {
+		return nil, errPrecondition("tenant %q does not keep its accounts in LDAP", tenant)
+	}
+	rec := &metadatapb.AccountRecord{}
+	if found, err := getProto(c.tx, accountKey(email), rec); err != nil {
+		return nil, err
+	} else if !found {
+		if _, err := c.createAccount(&metadatapb.CreateAccountCommand{Email: email}); err != nil {
+			return nil, err
+		}
+		if _, err := getProto(c.tx, accountKey(email), rec); err != nil {
+			return nil, err
+		}
+	}
+	if req.GetSetStorage() {
+		limits := &metadatapb.QuotaLimits{}
+		if _, err := getProto(c.tx, quotaKey(prefixQuotaLimits, quotaAccount, email), limits); err != nil {
+			return nil, err
+		}
+		limits.StorageBytes = req.StorageBytes
+		if _, err := c.setQuota(&metadatapb.SetQuotaRequest{Account: email, Limits: limits}); err != nil {
+			return nil, err
+		}
+	}
+	for _, raw := range req.GetAliases() {
+		domain, local, err := parseAliasAddress(raw)
+		if err != nil || local == "" {
+			continue
+		}
+		if owner, found, err := domainTenant(c.tx, domain); err != nil {
+			return nil, err
+		} else if !found || owner != tenant {
+			continue // no alias into another tenant's domains
+		}
+		if _, isAccount, err := getRaw(c.tx, accountKey(aliasAddress(domain, local))); err != nil {
+			return nil, err
+		} else if isAccount {
+			continue
+		}
+		if _, err := c.addAlias(&metadatapb.AddAliasRequest{Address: aliasAddress(domain, local), Targets: []string{email}}); err != nil {
+			return nil, err
+		}
+	}
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Account{Account: rec.GetAccount()}}, nil
+}
+
+func (s *Service) ProvisionLdapAccount(ctx context.Context, req *metadatapb.ProvisionLdapAccountRequest) (*metadatapb.Account, error) {
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ProvisionLdapAccount{ProvisionLdapAccount: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetAccount(), nil
+}

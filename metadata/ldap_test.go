@@ -100,3 +100,47 @@ func TestServiceLdapSettings(t *testing.T) {
 	_, err = s.client.GetLdapSettings(s.ctx(), &metadatapb.GetLdapSettingsRequest{Tenant: "ghost"})
 	wantCode(t, err, codes.NotFound)
 }
+
+func cmdProvisionLdap(req *metadatapb.ProvisionLdapAccountRequest) *metadatapb.Command {
+	return &metadatapb.Command{Op: &metadatapb.Command_ProvisionLdapAccount{ProvisionLdapAccount: req}}
+}
+
+// TestProvisionLdapAccount: the frontend's one write for an LDAP login creates the account
+// without a password, sets its STORAGE limit (keeping the MESSAGE limit) and adds aliases in
+// the tenant's domains only; it is refused for a tenant without LDAP settings.
+func TestProvisionLdapAccount(t *testing.T) {
+	h := withAccount(t)
+	h.ok(cmdTenant("other", "other.org"))
+	h.ok(cmdAccount("mallory@other.org"))
+	h.fails(codes.FailedPrecondition, cmdProvisionLdap(&metadatapb.ProvisionLdapAccountRequest{Email: "bob@example.org"}))
+	h.ok(cmdLdapSettings("example", validLdapSearch()))
+	h.fails(codes.NotFound, cmdProvisionLdap(&metadatapb.ProvisionLdapAccountRequest{Email: "bob@nowhere.org"}))
+	storage := uint64(5000)
+	got := h.ok(cmdProvisionLdap(&metadatapb.ProvisionLdapAccountRequest{
+		Email: "Bob@example.org", SetStorage: true, StorageBytes: &storage,
+		Aliases: []string{"robert@example.org", "alice@example.org", "bob2@other.org", "not an address"},
+	})).GetAccount()
+	if got.GetEmail() != "bob@example.org" || got.GetTenant() != "example" {
+		t.Fatalf("provisioned: %v", got)
+	}
+	v := h.f.view()
+	rec := &metadatapb.AccountRecord{}
+	if _, err := getProto(v.r, accountKey("bob@example.org"), rec); err != nil || rec.GetPasswordHash() != "" {
+		t.Fatalf("account record: %v, %v", rec, err)
+	}
+	limits := &metadatapb.QuotaLimits{}
+	if _, err := getProto(v.r, quotaKey(prefixQuotaLimits, quotaAccount, "bob@example.org"), limits); err != nil || limits.GetStorageBytes() != 5000 {
+		t.Fatalf("limits: %v, %v", limits, err)
+	}
+	v.close()
+	if n := h.keysWith(prefixAlias); n != 1 {
+		t.Fatalf("aliases: %d, want only robert@example.org", n)
+	}
+	// Again, with no limit: the account stays, the limit goes.
+	h.ok(cmdProvisionLdap(&metadatapb.ProvisionLdapAccountRequest{Email: "bob@example.org", SetStorage: true}))
+	v = h.f.view()
+	defer v.close()
+	if found, _ := getProto(v.r, quotaKey(prefixQuotaLimits, quotaAccount, "bob@example.org"), &metadatapb.QuotaLimits{}); found {
+		t.Fatal("the storage limit was not removed")
+	}
+}

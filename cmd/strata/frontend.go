@@ -225,7 +225,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	collectors := []prometheus.Collector{srv.Collector()}
+	collectors := []prometheus.Collector{srv.Collector(), ldapSource.Collector()}
 	if authCache != nil {
 		collectors = append(collectors, authCache.Collector())
 	}

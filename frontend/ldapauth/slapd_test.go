@@ -295,4 +295,30 @@ func pauseSlapd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { slapd.cmd.Process.Signal(syscall.SIGCONT) })
+	// The signal is delivered asynchronously: wait until every thread is stopped ("T").
+	deadline := time.Now().Add(10 * time.Second)
+	for !allStopped(t) {
+		if time.Now().After(deadline) {
+			t.Fatal("slapd did not stop")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func allStopped(t *testing.T) bool {
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", slapd.cmd.Process.Pid))
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("slapd threads: %v", err)
+	}
+	for _, task := range tasks {
+		raw, err := os.ReadFile(task)
+		if err != nil {
+			return false
+		}
+		stat := string(raw)
+		if state := strings.Fields(stat[strings.LastIndexByte(stat, ')')+1:]); len(state) == 0 || state[0] != "T" {
+			return false
+		}
+	}
+	return true
 }

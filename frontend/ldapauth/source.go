@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -223,9 +225,10 @@ func (s *Source) tenant(ctx context.Context, domain string) (*metadatapb.LdapSet
 }
 
 // provision returns the Strata account of a verified directory entry: the entry's mail
-// attribute or else login, which must be an address of the tenant's domains; it is created
-// when missing (without a password) and its attributes applied. A disabled account is
-// refused.
+// attribute or else login, which must be an address of the tenant's domains. When the
+// account is missing, or its STORAGE limit or aliases differ from the entry's, one
+// ProvisionLdapAccount command creates it (without a password) and applies them; otherwise
+// nothing is written. A disabled account is refused.
 func (s *Source) provision(ctx context.Context, tenant *metadatapb.LdapSettingsResponse, login string, e *entry) (*metadatapb.Account, error) {
 	email := login
 	if e.mail != "" {
@@ -237,90 +240,99 @@ func (s *Source) provision(ctx context.Context, tenant *metadatapb.LdapSettingsR
 	}
 	md := s.cfg.Metadata
 	acct, err := md.GetAccount(ctx, &metadatapb.GetAccountRequest{Email: email})
-	if status.Code(err) == codes.NotFound {
-		acct, err = md.CreateAccount(ctx, &metadatapb.CreateAccountRequest{RequestId: newRequestID(), Email: email})
-		switch status.Code(err) {
-		case codes.OK:
-			s.cfg.Logger.Info("account provisioned from ldap", "tenant", tenant.GetTenant(), "account", email, "dn", e.dn)
-		case codes.AlreadyExists:
-			acct, err = md.GetAccount(ctx, &metadatapb.GetAccountRequest{Email: email})
-		case codes.InvalidArgument, codes.FailedPrecondition:
-			s.cfg.Logger.Warn("ldap account cannot be provisioned", "tenant", tenant.GetTenant(), "account", email, "err", err)
-			return nil, auth.ErrInvalidCredentials
-		}
-	}
-	if err != nil {
+	missing := status.Code(err) == codes.NotFound
+	switch {
+	case err != nil && !missing:
 		return nil, err
-	}
-	if acct.GetDisabled() || acct.GetTenant() != tenant.GetTenant() {
+	case !missing && (acct.GetDisabled() || acct.GetTenant() != tenant.GetTenant()):
 		return nil, auth.ErrInvalidCredentials
 	}
-	s.applyAttributes(ctx, tenant, acct.GetEmail(), e)
+	log := s.cfg.Logger.With("tenant", tenant.GetTenant(), "account", email)
+	req := &metadatapb.ProvisionLdapAccountRequest{RequestId: newRequestID(), Email: email}
+	changed := missing
+	if tenant.GetSettings().GetQuotaAttribute() != "" {
+		if set, want, err := s.storageChange(ctx, email, missing, e.quota); err != nil {
+			log.Warn("ldap quota not applied", "value", e.quota, "err", err)
+		} else if set {
+			req.SetStorage, req.StorageBytes, changed = true, want, true
+		}
+	}
+	if req.Aliases = s.newAliases(ctx, log, email, missing, e.aliases); len(req.Aliases) > 0 {
+		changed = true
+	}
+	if !changed {
+		return acct, nil
+	}
+	acct, err = md.ProvisionLdapAccount(ctx, req)
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.AlreadyExists, codes.NotFound:
+		log.Warn("ldap account not provisioned", "err", err)
+		return nil, auth.ErrInvalidCredentials
+	default:
+		return nil, err
+	}
+	if missing {
+		log.Info("account provisioned from ldap", "dn", e.dn)
+	}
+	if acct.GetDisabled() {
+		return nil, auth.ErrInvalidCredentials
+	}
 	return acct, nil
 }
 
-// applyAttributes makes the account's STORAGE limit and aliases those of the entry, writing
-// only what differs. Failures are logged: the login goes on with what the account had.
-func (s *Source) applyAttributes(ctx context.Context, tenant *metadatapb.LdapSettingsResponse, account string, e *entry) {
-	log := s.cfg.Logger.With("tenant", tenant.GetTenant(), "account", account)
-	md := s.cfg.Metadata
-	if tenant.GetSettings().GetQuotaAttribute() != "" {
-		if err := s.applyQuota(ctx, account, e.quota); err != nil {
-			log.Warn("ldap quota not applied", "value", e.quota, "err", err)
+// storageChange compares the entry's quota value (bytes; empty: no limit) with the
+// account's STORAGE limit: set when they differ.
+func (s *Source) storageChange(ctx context.Context, account string, missing bool, value string) (set bool, want *uint64, err error) {
+	if value != "" {
+		n, ok := quotaBytes(value)
+		if !ok {
+			return false, nil, errors.New("not a number of bytes")
+		}
+		want = &n
+	}
+	var have *uint64
+	if !missing {
+		q, err := s.cfg.Metadata.GetQuota(ctx, &metadatapb.GetQuotaRequest{Account: account})
+		if err != nil {
+			return false, nil, err
+		}
+		for _, root := range q.GetRoots() {
+			if root.GetAccount() == account && root.GetLimits() != nil {
+				have = root.GetLimits().StorageBytes
+			}
 		}
 	}
-	for i, alias := range e.aliases {
+	same := (want == nil && have == nil) || (want != nil && have != nil && *want == *have)
+	return !same, want, nil
+}
+
+// newAliases are the entry's alias values (lower case, at most maxAliases) that do not
+// yet deliver to account.
+func (s *Source) newAliases(ctx context.Context, log *slog.Logger, account string, missing bool, values []string) []string {
+	var out []string
+	for i, alias := range values {
 		if i == maxAliases {
 			log.Warn("ldap entry has too many aliases; the rest are not applied", "applied", maxAliases)
 			break
 		}
 		alias = strings.ToLower(strings.TrimSpace(alias))
-		if alias == account || alias == "" {
+		if alias == account || alias == "" || slices.Contains(out, alias) {
 			continue
 		}
-		r, err := md.ResolveRecipient(ctx, &metadatapb.ResolveRecipientRequest{Address: alias})
-		if err == nil && r.GetVia() == "alias" && r.GetDetail() == "" && slices.ContainsFunc(r.GetTargets(), func(t *metadatapb.ResolvedAccount) bool { return t.GetAccount() == account }) {
-			continue
+		if !missing {
+			r, err := s.cfg.Metadata.ResolveRecipient(ctx, &metadatapb.ResolveRecipientRequest{Address: alias})
+			if err == nil && r.GetVia() == "alias" && r.GetDetail() == "" && slices.ContainsFunc(r.GetTargets(), func(t *metadatapb.ResolvedAccount) bool { return t.GetAccount() == account }) {
+				continue
+			}
+			if err != nil && status.Code(err) != codes.NotFound {
+				log.Warn("ldap alias not checked", "alias", alias, "err", err)
+				continue
+			}
 		}
-		if err != nil && status.Code(err) != codes.NotFound {
-			log.Warn("ldap alias not applied", "alias", alias, "err", err)
-			continue
-		}
-		if _, err := md.AddAlias(ctx, &metadatapb.AddAliasRequest{RequestId: newRequestID(), Address: alias, Targets: []string{account}}); err != nil {
-			log.Warn("ldap alias not applied", "alias", alias, "err", err)
-		}
+		out = append(out, alias)
 	}
-}
-
-// applyQuota sets the account's STORAGE limit to value (bytes; empty: no limit), keeping
-// its MESSAGE limit; nothing is written when it is already so.
-func (s *Source) applyQuota(ctx context.Context, account, value string) error {
-	var want *uint64
-	if value != "" {
-		n, ok := quotaBytes(value)
-		if !ok {
-			return errors.New("not a number of bytes")
-		}
-		want = &n
-	}
-	q, err := s.cfg.Metadata.GetQuota(ctx, &metadatapb.GetQuotaRequest{Account: account})
-	if err != nil {
-		return err
-	}
-	limits := &metadatapb.QuotaLimits{}
-	for _, root := range q.GetRoots() {
-		if root.GetAccount() == account && root.GetLimits() != nil {
-			limits = root.GetLimits()
-		}
-	}
-	if (want == nil && limits.StorageBytes == nil) || (want != nil && limits.StorageBytes != nil && *want == *limits.StorageBytes) {
-		return nil
-	}
-	_, err = s.cfg.Metadata.SetQuota(ctx, &metadatapb.SetQuotaRequest{
-		RequestId: newRequestID(), Account: account,
-		Limits: &metadatapb.QuotaLimits{StorageBytes: want, Messages: limits.Messages},
-	})
-	return err
+	return out
 }
 
 // settingsStamp names the settings a login was verified with: a changed setting (another
@@ -345,4 +357,31 @@ func newRequestID() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+var (
+	ldapHitsDesc = prometheus.NewDesc("strata_ldap_cache_hits_total",
+		"Logins of LDAP tenants confirmed from the verified-credentials cache, without a bind to the directory.", nil, nil)
+	ldapMissesDesc = prometheus.NewDesc("strata_ldap_binds_total",
+		"Logins of LDAP tenants checked with the directory (first logins, expired entries, wrong passwords).", nil, nil)
+	ldapUnavailableDesc = prometheus.NewDesc("strata_ldap_unavailable_total",
+		"Logins and LMTP lookups the directory did not answer (down, timeout, TLS failure, service account refused).", nil, nil)
+)
+
+// Collector exports the counters, read at each scrape (docs/metrics.md).
+func (s *Source) Collector() prometheus.Collector { return sourceCollector{s} }
+
+type sourceCollector struct{ s *Source }
+
+func (sc sourceCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{ldapHitsDesc, ldapMissesDesc, ldapUnavailableDesc} {
+		ch <- d
+	}
+}
+
+func (sc sourceCollector) Collect(ch chan<- prometheus.Metric) {
+	st := sc.s.Stats()
+	ch <- prometheus.MustNewConstMetric(ldapHitsDesc, prometheus.CounterValue, float64(st.Hits))
+	ch <- prometheus.MustNewConstMetric(ldapMissesDesc, prometheus.CounterValue, float64(st.Misses))
+	ch <- prometheus.MustNewConstMetric(ldapUnavailableDesc, prometheus.CounterValue, float64(st.Unavailable))
 }

@@ -69,6 +69,7 @@ type Command struct {
 	//	*Command_SetActiveSieveScript
 	//	*Command_SetMarks
 	//	*Command_SetLdapSettings
+	//	*Command_ProvisionLdapAccount
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -413,6 +414,15 @@ func (x *Command) GetSetLdapSettings() *SetLdapSettingsRequest {
 	return nil
 }
 
+func (x *Command) GetProvisionLdapAccount() *ProvisionLdapAccountRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ProvisionLdapAccount); ok {
+			return x.ProvisionLdapAccount
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -545,6 +555,10 @@ type Command_SetLdapSettings struct {
 	SetLdapSettings *SetLdapSettingsRequest `protobuf:"bytes,1200,opt,name=set_ldap_settings,json=setLdapSettings,proto3,oneof"`
 }
 
+type Command_ProvisionLdapAccount struct {
+	ProvisionLdapAccount *ProvisionLdapAccountRequest `protobuf:"bytes,1201,opt,name=provision_ldap_account,json=provisionLdapAccount,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -608,6 +622,8 @@ func (*Command_SetActiveSieveScript) isCommand_Op() {}
 func (*Command_SetMarks) isCommand_Op() {}
 
 func (*Command_SetLdapSettings) isCommand_Op() {}
+
+func (*Command_ProvisionLdapAccount) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1610,7 +1626,7 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xdc\x14\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xc6\x15\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1650,7 +1666,8 @@ const file_fsm_proto_rawDesc = "" +
 	"\x13rename_sieve_script\x187 \x01(\v2,.strata.metadata.v1.RenameSieveScriptRequestH\x00R\x11renameSieveScript\x12h\n" +
 	"\x17set_active_sieve_script\x188 \x01(\v2/.strata.metadata.v1.SetActiveSieveScriptRequestH\x00R\x14setActiveSieveScript\x12B\n" +
 	"\tset_marks\x18< \x01(\v2#.strata.metadata.v1.SetMarksRequestH\x00R\bsetMarks\x12Y\n" +
-	"\x11set_ldap_settings\x18\xb0\t \x01(\v2*.strata.metadata.v1.SetLdapSettingsRequestH\x00R\x0fsetLdapSettingsB\x04\n" +
+	"\x11set_ldap_settings\x18\xb0\t \x01(\v2*.strata.metadata.v1.SetLdapSettingsRequestH\x00R\x0fsetLdapSettings\x12h\n" +
+	"\x16provision_ldap_account\x18\xb1\t \x01(\v2/.strata.metadata.v1.ProvisionLdapAccountRequestH\x00R\x14provisionLdapAccountB\x04\n" +
 	"\x02op\"Q\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
@@ -1781,24 +1798,25 @@ var file_fsm_proto_goTypes = []any{
 	(*SetActiveSieveScriptRequest)(nil),  // 39: strata.metadata.v1.SetActiveSieveScriptRequest
 	(*SetMarksRequest)(nil),              // 40: strata.metadata.v1.SetMarksRequest
 	(*SetLdapSettingsRequest)(nil),       // 41: strata.metadata.v1.SetLdapSettingsRequest
-	(*Tenant)(nil),                       // 42: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 43: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 44: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),               // 45: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),           // 46: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),                 // 47: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),              // 48: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                    // 49: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),         // 50: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                    // 51: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),                  // 52: strata.metadata.v1.AclResponse
-	(*ClaimRecentResponse)(nil),          // 53: strata.metadata.v1.ClaimRecentResponse
-	(*DeliverySettings)(nil),             // 54: strata.metadata.v1.DeliverySettings
-	(*Alias)(nil),                        // 55: strata.metadata.v1.Alias
-	(*DeleteAliasResponse)(nil),          // 56: strata.metadata.v1.DeleteAliasResponse
-	(*SieveScript)(nil),                  // 57: strata.metadata.v1.SieveScript
-	(*SetActiveSieveScriptResponse)(nil), // 58: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*LdapSettingsResponse)(nil),         // 59: strata.metadata.v1.LdapSettingsResponse
+	(*ProvisionLdapAccountRequest)(nil),  // 42: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*Tenant)(nil),                       // 43: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 44: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 45: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),               // 46: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),           // 47: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),                 // 48: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),              // 49: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                    // 50: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),         // 51: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                    // 52: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),                  // 53: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),          // 54: strata.metadata.v1.ClaimRecentResponse
+	(*DeliverySettings)(nil),             // 55: strata.metadata.v1.DeliverySettings
+	(*Alias)(nil),                        // 56: strata.metadata.v1.Alias
+	(*DeleteAliasResponse)(nil),          // 57: strata.metadata.v1.DeleteAliasResponse
+	(*SieveScript)(nil),                  // 58: strata.metadata.v1.SieveScript
+	(*SetActiveSieveScriptResponse)(nil), // 59: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*LdapSettingsResponse)(nil),         // 60: strata.metadata.v1.LdapSettingsResponse
 }
 var file_fsm_proto_depIdxs = []int32{
 	12, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
@@ -1833,32 +1851,33 @@ var file_fsm_proto_depIdxs = []int32{
 	39, // 29: strata.metadata.v1.Command.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptRequest
 	40, // 30: strata.metadata.v1.Command.set_marks:type_name -> strata.metadata.v1.SetMarksRequest
 	41, // 31: strata.metadata.v1.Command.set_ldap_settings:type_name -> strata.metadata.v1.SetLdapSettingsRequest
-	42, // 32: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	43, // 33: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	44, // 34: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	45, // 35: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	46, // 36: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	47, // 37: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	48, // 38: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	49, // 39: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	50, // 40: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	51, // 41: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	52, // 42: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	53, // 43: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
-	54, // 44: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
-	55, // 45: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
-	56, // 46: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
-	57, // 47: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
-	58, // 48: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
-	59, // 49: strata.metadata.v1.CommandResult.ldap_settings:type_name -> strata.metadata.v1.LdapSettingsResponse
-	43, // 50: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	44, // 51: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	3,  // 52: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	53, // [53:53] is the sub-list for method output_type
-	53, // [53:53] is the sub-list for method input_type
-	53, // [53:53] is the sub-list for extension type_name
-	53, // [53:53] is the sub-list for extension extendee
-	0,  // [0:53] is the sub-list for field type_name
+	42, // 32: strata.metadata.v1.Command.provision_ldap_account:type_name -> strata.metadata.v1.ProvisionLdapAccountRequest
+	43, // 33: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	44, // 34: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	45, // 35: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	46, // 36: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	47, // 37: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	48, // 38: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	49, // 39: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	50, // 40: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	51, // 41: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	52, // 42: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	53, // 43: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	54, // 44: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	55, // 45: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
+	56, // 46: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
+	57, // 47: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
+	58, // 48: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
+	59, // 49: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
+	60, // 50: strata.metadata.v1.CommandResult.ldap_settings:type_name -> strata.metadata.v1.LdapSettingsResponse
+	44, // 51: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	45, // 52: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	3,  // 53: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -1900,6 +1919,7 @@ func file_fsm_proto_init() {
 		(*Command_SetActiveSieveScript)(nil),
 		(*Command_SetMarks)(nil),
 		(*Command_SetLdapSettings)(nil),
+		(*Command_ProvisionLdapAccount)(nil),
 	}
 	file_fsm_proto_msgTypes[3].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),

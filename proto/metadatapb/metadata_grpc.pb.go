@@ -66,6 +66,7 @@ const (
 	Metadata_GetDeliverySettings_FullMethodName  = "/strata.metadata.v1.Metadata/GetDeliverySettings"
 	Metadata_SetLdapSettings_FullMethodName      = "/strata.metadata.v1.Metadata/SetLdapSettings"
 	Metadata_GetLdapSettings_FullMethodName      = "/strata.metadata.v1.Metadata/GetLdapSettings"
+	Metadata_ProvisionLdapAccount_FullMethodName = "/strata.metadata.v1.Metadata/ProvisionLdapAccount"
 	Metadata_AddAlias_FullMethodName             = "/strata.metadata.v1.Metadata/AddAlias"
 	Metadata_DeleteAlias_FullMethodName          = "/strata.metadata.v1.Metadata/DeleteAlias"
 	Metadata_ListAliases_FullMethodName          = "/strata.metadata.v1.Metadata/ListAliases"
@@ -192,6 +193,12 @@ type MetadataClient interface {
 	// calls, and GetLdapSettings for frontends at login and delivery.
 	SetLdapSettings(ctx context.Context, in *SetLdapSettingsRequest, opts ...grpc.CallOption) (*LdapSettingsResponse, error)
 	GetLdapSettings(ctx context.Context, in *GetLdapSettingsRequest, opts ...grpc.CallOption) (*LdapSettingsResponse, error)
+	// ProvisionLdapAccount is what a frontend writes after a directory verified a login of
+	// an LDAP tenant (or found an LMTP recipient): the account created without a password
+	// when missing, its STORAGE limit and aliases applied, in one command. Refused with
+	// FailedPrecondition unless the account's tenant has LdapSettings, so a frontend cannot
+	// create accounts of other tenants this way.
+	ProvisionLdapAccount(ctx context.Context, in *ProvisionLdapAccountRequest, opts ...grpc.CallOption) (*Account, error)
 	// Aliases of a tenant's domains (admin): "local@domain" or the catch-all "@domain" to
 	// one or more accounts of the same tenant.
 	AddAlias(ctx context.Context, in *AddAliasRequest, opts ...grpc.CallOption) (*Alias, error)
@@ -681,6 +688,16 @@ func (c *metadataClient) GetLdapSettings(ctx context.Context, in *GetLdapSetting
 	return out, nil
 }
 
+func (c *metadataClient) ProvisionLdapAccount(ctx context.Context, in *ProvisionLdapAccountRequest, opts ...grpc.CallOption) (*Account, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Account)
+	err := c.cc.Invoke(ctx, Metadata_ProvisionLdapAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *metadataClient) AddAlias(ctx context.Context, in *AddAliasRequest, opts ...grpc.CallOption) (*Alias, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Alias)
@@ -913,6 +930,12 @@ type MetadataServer interface {
 	// calls, and GetLdapSettings for frontends at login and delivery.
 	SetLdapSettings(context.Context, *SetLdapSettingsRequest) (*LdapSettingsResponse, error)
 	GetLdapSettings(context.Context, *GetLdapSettingsRequest) (*LdapSettingsResponse, error)
+	// ProvisionLdapAccount is what a frontend writes after a directory verified a login of
+	// an LDAP tenant (or found an LMTP recipient): the account created without a password
+	// when missing, its STORAGE limit and aliases applied, in one command. Refused with
+	// FailedPrecondition unless the account's tenant has LdapSettings, so a frontend cannot
+	// create accounts of other tenants this way.
+	ProvisionLdapAccount(context.Context, *ProvisionLdapAccountRequest) (*Account, error)
 	// Aliases of a tenant's domains (admin): "local@domain" or the catch-all "@domain" to
 	// one or more accounts of the same tenant.
 	AddAlias(context.Context, *AddAliasRequest) (*Alias, error)
@@ -1073,6 +1096,9 @@ func (UnimplementedMetadataServer) SetLdapSettings(context.Context, *SetLdapSett
 }
 func (UnimplementedMetadataServer) GetLdapSettings(context.Context, *GetLdapSettingsRequest) (*LdapSettingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLdapSettings not implemented")
+}
+func (UnimplementedMetadataServer) ProvisionLdapAccount(context.Context, *ProvisionLdapAccountRequest) (*Account, error) {
+	return nil, status.Error(codes.Unimplemented, "method ProvisionLdapAccount not implemented")
 }
 func (UnimplementedMetadataServer) AddAlias(context.Context, *AddAliasRequest) (*Alias, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddAlias not implemented")
@@ -1884,6 +1910,24 @@ func _Metadata_GetLdapSettings_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_ProvisionLdapAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProvisionLdapAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ProvisionLdapAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ProvisionLdapAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ProvisionLdapAccount(ctx, req.(*ProvisionLdapAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Metadata_AddAlias_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AddAliasRequest)
 	if err := dec(in); err != nil {
@@ -2266,6 +2310,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLdapSettings",
 			Handler:    _Metadata_GetLdapSettings_Handler,
+		},
+		{
+			MethodName: "ProvisionLdapAccount",
+			Handler:    _Metadata_ProvisionLdapAccount_Handler,
 		},
 		{
 			MethodName: "AddAlias",
