@@ -55,11 +55,7 @@ never given here: --bind-password-file names a file each frontend host reads.`,
 				MailAttribute: str("mail-attr"), QuotaAttribute: str("quota-attr"), AliasAttribute: str("alias-attr"),
 				TimeoutMs: uint32(timeout / time.Millisecond),
 			}
-			resp, err := c.SetLdapSettings(ctx, &metadatapb.SetLdapSettingsRequest{RequestId: embedded.NewRequestID(), Tenant: args[0], Settings: s})
-			if err != nil {
-				return fmt.Errorf("set LDAP settings of %s: %w", args[0], err)
-			}
-			return printLdapSettings(cmd, resp)
+			return setLdapSettings(ctx, c, cmd, args[0], s)
 		},
 	},
 	{
@@ -79,11 +75,7 @@ never given here: --bind-password-file names a file each frontend host reads.`,
 		short: "Stop using a directory: the tenant's passwords are Strata's again (accounts provisioned from LDAP have none until set)",
 		args:  cobra.ExactArgs(1),
 		run: func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error {
-			resp, err := c.SetLdapSettings(ctx, &metadatapb.SetLdapSettingsRequest{RequestId: embedded.NewRequestID(), Tenant: args[0]})
-			if err != nil {
-				return fmt.Errorf("clear LDAP settings of %s: %w", args[0], err)
-			}
-			return printLdapSettings(cmd, resp)
+			return setLdapSettings(ctx, c, cmd, args[0], nil)
 		},
 	},
 }
@@ -94,6 +86,15 @@ func newTenantLdapCommand() *cobra.Command {
 		cmd.AddCommand(v.command())
 	}
 	return cmd
+}
+
+// setLdapSettings replaces the tenant's settings (nil: clears them) and prints the result.
+func setLdapSettings(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, tenant string, s *metadatapb.LdapSettings) error {
+	resp, err := c.SetLdapSettings(ctx, &metadatapb.SetLdapSettingsRequest{RequestId: embedded.NewRequestID(), Tenant: tenant, Settings: s})
+	if err != nil {
+		return fmt.Errorf("set LDAP settings of %s: %w", tenant, err)
+	}
+	return printLdapSettings(cmd, resp)
 }
 
 func printLdapSettings(cmd *cobra.Command, resp *metadatapb.LdapSettingsResponse) error {

@@ -57,6 +57,7 @@ func ldapServer(t testing.TB, edits ...func(*embedded.Config)) (*embedded.Server
 		IMAPListen:         "127.0.0.1:0",
 		GRPCListen:         "127.0.0.1:0",
 		LMTPListen:         "127.0.0.1:0",
+		ManageSieveListen:  "127.0.0.1:0",
 		AllowPlaintextAuth: true,
 		MaxMessageSize:     1 << 20,
 		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
@@ -402,4 +403,45 @@ func closedPort(t *testing.T) int {
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
 	return port
+}
+
+// TestManageSieveLogin: ManageSieve's AUTHENTICATE PLAIN goes through the same directory:
+// OK for the right password, NO for a wrong one, NO (TRYLATER) (RFC 5804 1.3) when the
+// directory is down.
+func TestManageSieveLogin(t *testing.T) {
+	srv, _ := ldapServer(t)
+	down := bindSettings()
+	down.Url = fmt.Sprintf("ldaps://127.0.0.1:%d", closedPort(t))
+	if _, err := srv.Metadata().CreateTenant(t.Context(), &metadatapb.CreateTenantRequest{RequestId: embedded.NewRequestID(), Name: "downco", Domains: []string{"down.test"}}); err != nil {
+		t.Fatal(err)
+	}
+	setLdap(t, srv, "downco", down)
+	for _, tc := range []struct{ user, password, want string }{
+		{"alice@" + corpDomain, alicePassword, `OK`},
+		{"alice@" + corpDomain, wrongPassword, `NO "Authentication failed"`},
+		{"alice@down.test", alicePassword, `NO (TRYLATER) "Account directory unavailable, try again later"`},
+	} {
+		conn, err := net.Dial("tcp", srv.ManageSieveAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		r := bufio.NewReader(conn)
+		for { // RFC 5804 1.7: capabilities, then OK
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(l, "OK") {
+				break
+			}
+		}
+		fmt.Fprintf(conn, "AUTHENTICATE \"PLAIN\" \"%s\"\r\n", base64.StdEncoding.EncodeToString([]byte("\x00"+tc.user+"\x00"+tc.password)))
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantPrefix(t, tc.user+" over ManageSieve", strings.TrimRight(l, "\r\n"), tc.want)
+	}
 }
