@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -343,10 +345,13 @@ func settingsStamp(settings *metadatapb.LdapSettings) []byte {
 	return sum[:]
 }
 
-// splitAddress takes a lower-case login name apart at its last "@".
+// splitAddress takes a lower-case login name apart at its last "@". A name that is not
+// UTF-8 or holds a control character is no address (and never reaches a directory: LDAP
+// strings are UTF-8, RFC 4511 4.1.2).
 func splitAddress(email string) (local, domain string, ok bool) {
 	i := strings.LastIndexByte(email, '@')
-	if i <= 0 || i == len(email)-1 || len(email) > maxLoginBytes {
+	if i <= 0 || i == len(email)-1 || len(email) > maxLoginBytes || !utf8.ValidString(email) ||
+		strings.ContainsFunc(email, unicode.IsControl) {
 		return "", "", false
 	}
 	return email[:i], email[i+1:], true
