@@ -175,6 +175,9 @@ func (ss *session) verify(local, email, password string) (*entry, error) {
 		if err := ss.conn.Bind(dn, password); err != nil {
 			return nil, bindError(err)
 		}
+		if ss.attributes()[0] == "1.1" {
+			return &entry{dn: dn}, nil // nothing mapped: nothing to read
+		}
 		// The user's own entry, read with the user's rights.
 		return ss.readEntry(dn, "(objectClass=*)", ldap.ScopeBaseObject)
 	case modeSearch:

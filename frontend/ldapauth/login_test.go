@@ -250,6 +250,15 @@ func TestBindAsUserLogin(t *testing.T) {
 	if _, err := srv.Metadata().GetAccount(t.Context(), &metadatapb.GetAccountRequest{Email: "nobody@bind.test"}); err == nil {
 		t.Fatal("a refused login provisioned an account")
 	}
+	// Nothing mapped: the bind alone decides.
+	if _, err := srv.Metadata().CreateTenant(t.Context(), &metadatapb.CreateTenantRequest{RequestId: embedded.NewRequestID(), Name: "bareco", Domains: []string{"bare.test"}}); err != nil {
+		t.Fatal(err)
+	}
+	bare := bindSettings()
+	bare.QuotaAttribute = ""
+	setLdap(t, srv, "bareco", bare)
+	wantPrefix(t, "LOGIN without attributes", login(t, srv, "bob@bare.test", bobPassword), "OK")
+	wantPrefix(t, "wrong password without attributes", login(t, srv, "bob@bare.test", alicePassword), refused)
 }
 
 // TestLDAPInjection: filter metacharacters in the login name are escaped (RFC 4515 3), so a
@@ -381,6 +390,8 @@ func TestLMTPDeliveryToUserWhoNeverLoggedIn(t *testing.T) {
 	wantPrefix(t, "MAIL", reply("MAIL FROM:<sender@remote.test>"), "250")
 	wantPrefix(t, "RCPT by alias", reply("RCPT TO:<bobby@example.org>"), "250")
 	wantPrefix(t, "RCPT unknown", reply("RCPT TO:<nobody@example.org>"), "550")
+	// Bind mode has no credentials to search with: a user who never logged in is unknown.
+	wantPrefix(t, "RCPT in bind mode", reply("RCPT TO:<alice@bind.test>"), "550")
 	wantPrefix(t, "DATA", reply("DATA"), "354")
 	wantPrefix(t, "delivered", reply("Subject: hello\r\n\r\nhi bob\r\n."), "250")
 	acct, err := srv.Metadata().GetAccount(t.Context(), &metadatapb.GetAccountRequest{Email: "bob@example.org"})
