@@ -230,6 +230,6 @@ func newTenantCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, newTenantDelCommand(), tenantDeliveryVerb.command(), newTenantOAuthCommand())
+	cmd.AddCommand(add, list, newTenantDelCommand(), tenantDeliveryVerb.command(), newTenantOAuthCommand(), newTenantLdapCommand())
 	return cmd
 }

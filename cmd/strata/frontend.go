@@ -23,6 +23,7 @@ import (
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/frontend/ldapauth"
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
 	"github.com/strata-mail/strata/frontend/metaclient"
@@ -182,11 +183,14 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	verifier := oauth.New(oauth.Config{Metadata: metadatapb.NewMetadataClient(md), RootCAs: oauthCAs})
+	// The LDAP tenants' account directory, for IMAP, ManageSieve and LMTP alike.
+	ldapSource := ldapauth.New(ldapauth.Config{Metadata: metadatapb.NewMetadataClient(md), Cache: authCache, Logger: logger})
 	var keyPair *imap.KeyPair
 	cfg := imap.Config{
 		Metadata:              metadatapb.NewMetadataClient(md),
 		AuthCache:             authCache,
 		OAuth:                 verifier,
+		Directory:             ldapSource,
 		Blobs:                 blobs,
 		SpoolDir:              spoolDir,
 		Logger:                logger,
@@ -229,7 +233,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	collectors := []prometheus.Collector{srv.Collector()}
+	collectors := []prometheus.Collector{srv.Collector(), ldapSource.Collector()}
 	if authCache != nil {
 		collectors = append(collectors, authCache.Collector())
 	}
@@ -241,6 +245,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	if lmtpListen != "" {
 		lmtpSrv = lmtp.NewServer(lmtp.Config{
 			Metadata:       metadatapb.NewMetadataClient(md),
+			Directory:      ldapSource,
 			Blobs:          blobs,
 			SpoolDir:       spoolDir,
 			Hostname:       hostname,
@@ -297,7 +302,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("listen for ManageSieve on %s: %w", sieveListen, err)
 		}
 		sieveSrv = managesieve.NewServer(managesieve.Config{
-			Metadata: cfg.Metadata, AuthCache: authCache, OAuth: verifier, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
+			Metadata: cfg.Metadata, AuthCache: authCache, OAuth: verifier, Directory: ldapSource, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
 		})
 		go func() { serveErr <- sieveSrv.Serve(sieveLn) }()
 		fmt.Fprintf(cmd.OutOrStdout(), "ManageSieve on %s\n", sieveLn.Addr())

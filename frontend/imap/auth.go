@@ -106,9 +106,13 @@ func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 func (c *conn) authenticate(username, password string) error {
 	ctx, cancel := c.rpcContext()
 	defer cancel()
-	account, err := c.srv.cfg.AuthCache.CheckPassword(ctx, c.srv.cfg.Metadata, username, password)
+	account, err := auth.Login(ctx, c.srv.cfg.Directory, c.srv.cfg.AuthCache, c.srv.cfg.Metadata, username, password)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
+	}
+	if errors.Is(err, auth.ErrDirectoryUnavailable) {
+		// RFC 5530 3 UNAVAILABLE: a temporary failure of a subsystem the login needs.
+		return no(imapresp.CodeUnavailable, "Account directory unavailable, try again later")
 	}
 	if err != nil {
 		return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")

@@ -161,9 +161,12 @@ func (c *conn) cmdAuthenticate(cmd *sievewire.Command) (*response, error) {
 	}
 	ctx, cancel := c.rpcContext()
 	defer cancel()
-	account, err := c.srv.cfg.AuthCache.CheckPassword(ctx, c.srv.cfg.Metadata, username, password)
+	account, err := auth.Login(ctx, c.srv.cfg.Directory, c.srv.cfg.AuthCache, c.srv.cfg.Metadata, username, password)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		return no("", "Authentication failed"), nil
+	}
+	if errors.Is(err, auth.ErrDirectoryUnavailable) {
+		return no(codeTryLater, "Account directory unavailable, try again later"), nil // RFC 5804 1.3 TRYLATER
 	}
 	if err != nil {
 		if resp := rpcResponse(err, "AUTHENTICATE"); resp != nil {

@@ -70,6 +70,8 @@ type Command struct {
 	//	*Command_SetMarks
 	//	*Command_SetAccountTenantAdmin
 	//	*Command_SetOauthSettings
+	//	*Command_SetLdapSettings
+	//	*Command_ProvisionLdapAccount
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -423,6 +425,24 @@ func (x *Command) GetSetOauthSettings() *SetOAuthSettingsRequest {
 	return nil
 }
 
+func (x *Command) GetSetLdapSettings() *SetLdapSettingsRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetLdapSettings); ok {
+			return x.SetLdapSettings
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetProvisionLdapAccount() *ProvisionLdapAccountRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ProvisionLdapAccount); ok {
+			return x.ProvisionLdapAccount
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -559,6 +579,14 @@ type Command_SetOauthSettings struct {
 	SetOauthSettings *SetOAuthSettingsRequest `protobuf:"bytes,1100,opt,name=set_oauth_settings,json=setOauthSettings,proto3,oneof"`
 }
 
+type Command_SetLdapSettings struct {
+	SetLdapSettings *SetLdapSettingsRequest `protobuf:"bytes,1200,opt,name=set_ldap_settings,json=setLdapSettings,proto3,oneof"`
+}
+
+type Command_ProvisionLdapAccount struct {
+	ProvisionLdapAccount *ProvisionLdapAccountRequest `protobuf:"bytes,1201,opt,name=provision_ldap_account,json=provisionLdapAccount,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -624,6 +652,10 @@ func (*Command_SetMarks) isCommand_Op() {}
 func (*Command_SetAccountTenantAdmin) isCommand_Op() {}
 
 func (*Command_SetOauthSettings) isCommand_Op() {}
+
+func (*Command_SetLdapSettings) isCommand_Op() {}
+
+func (*Command_ProvisionLdapAccount) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -755,6 +787,7 @@ type CommandResult struct {
 	//	*CommandResult_SieveScript
 	//	*CommandResult_SetActiveSieveScript
 	//	*CommandResult_OauthSettings
+	//	*CommandResult_LdapSettings
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// A refusal the caller acts on (ErrorInfo reason, e.g. BLOB_DELETING) and the blob
 	// epoch it carries; empty and 0 otherwise.
@@ -979,6 +1012,15 @@ func (x *CommandResult) GetOauthSettings() *TenantOAuthSettings {
 	return nil
 }
 
+func (x *CommandResult) GetLdapSettings() *LdapSettingsResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_LdapSettings); ok {
+			return x.LdapSettings
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetReason() string {
 	if x != nil {
 		return x.Reason
@@ -1076,6 +1118,10 @@ type CommandResult_OauthSettings struct {
 	OauthSettings *TenantOAuthSettings `protobuf:"bytes,1100,opt,name=oauth_settings,json=oauthSettings,proto3,oneof"`
 }
 
+type CommandResult_LdapSettings struct {
+	LdapSettings *LdapSettingsResponse `protobuf:"bytes,1200,opt,name=ldap_settings,json=ldapSettings,proto3,oneof"`
+}
+
 func (*CommandResult_Tenant) isCommandResult_Result() {}
 
 func (*CommandResult_Account) isCommandResult_Result() {}
@@ -1111,6 +1157,8 @@ func (*CommandResult_SieveScript) isCommandResult_Result() {}
 func (*CommandResult_SetActiveSieveScript) isCommandResult_Result() {}
 
 func (*CommandResult_OauthSettings) isCommandResult_Result() {}
+
+func (*CommandResult_LdapSettings) isCommandResult_Result() {}
 
 type AccountRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1626,7 +1674,7 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xcd\x15\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\x92\x17\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1668,15 +1716,16 @@ const file_fsm_proto_rawDesc = "" +
 	"\tset_marks\x18< \x01(\v2#.strata.metadata.v1.SetMarksRequestH\x00R\bsetMarks\x12l\n" +
 	"\x18set_account_tenant_admin\x18\xf8\n" +
 	" \x01(\v20.strata.metadata.v1.SetAccountTenantAdminRequestH\x00R\x15setAccountTenantAdmin\x12\\\n" +
-	"\x12set_oauth_settings\x18\xcc\b \x01(\v2+.strata.metadata.v1.SetOAuthSettingsRequestH\x00R\x10setOauthSettingsB\x04\n" +
+	"\x12set_oauth_settings\x18\xcc\b \x01(\v2+.strata.metadata.v1.SetOAuthSettingsRequestH\x00R\x10setOauthSettings\x12Y\n" +
+	"\x11set_ldap_settings\x18\xb0\t \x01(\v2*.strata.metadata.v1.SetLdapSettingsRequestH\x00R\x0fsetLdapSettings\x12h\n" +
+	"\x16provision_ldap_account\x18\xb1\t \x01(\v2/.strata.metadata.v1.ProvisionLdapAccountRequestH\x00R\x14provisionLdapAccountB\x04\n" +
 	"\x02op\"Q\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"O\n" +
 	"\x12SetPasswordCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
-	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\xf0\n" +
-	"\n" +
+	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\xc2\v\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x124\n" +
@@ -1699,7 +1748,8 @@ const file_fsm_proto_rawDesc = "" +
 	"\fdelete_alias\x184 \x01(\v2'.strata.metadata.v1.DeleteAliasResponseH\x00R\vdeleteAlias\x12D\n" +
 	"\fsieve_script\x185 \x01(\v2\x1f.strata.metadata.v1.SieveScriptH\x00R\vsieveScript\x12i\n" +
 	"\x17set_active_sieve_script\x186 \x01(\v20.strata.metadata.v1.SetActiveSieveScriptResponseH\x00R\x14setActiveSieveScript\x12Q\n" +
-	"\x0eoauth_settings\x18\xcc\b \x01(\v2'.strata.metadata.v1.TenantOAuthSettingsH\x00R\roauthSettings\x12\x16\n" +
+	"\x0eoauth_settings\x18\xcc\b \x01(\v2'.strata.metadata.v1.TenantOAuthSettingsH\x00R\roauthSettings\x12P\n" +
+	"\rldap_settings\x18\xb0\t \x01(\v2(.strata.metadata.v1.LdapSettingsResponseH\x00R\fldapSettings\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\x12*\n" +
@@ -1800,24 +1850,27 @@ var file_fsm_proto_goTypes = []any{
 	(*SetMarksRequest)(nil),              // 40: strata.metadata.v1.SetMarksRequest
 	(*SetAccountTenantAdminRequest)(nil), // 41: strata.metadata.v1.SetAccountTenantAdminRequest
 	(*SetOAuthSettingsRequest)(nil),      // 42: strata.metadata.v1.SetOAuthSettingsRequest
-	(*Tenant)(nil),                       // 43: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 44: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 45: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),               // 46: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),           // 47: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),                 // 48: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),              // 49: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                    // 50: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),         // 51: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                    // 52: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),                  // 53: strata.metadata.v1.AclResponse
-	(*ClaimRecentResponse)(nil),          // 54: strata.metadata.v1.ClaimRecentResponse
-	(*DeliverySettings)(nil),             // 55: strata.metadata.v1.DeliverySettings
-	(*Alias)(nil),                        // 56: strata.metadata.v1.Alias
-	(*DeleteAliasResponse)(nil),          // 57: strata.metadata.v1.DeleteAliasResponse
-	(*SieveScript)(nil),                  // 58: strata.metadata.v1.SieveScript
-	(*SetActiveSieveScriptResponse)(nil), // 59: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*TenantOAuthSettings)(nil),          // 60: strata.metadata.v1.TenantOAuthSettings
+	(*SetLdapSettingsRequest)(nil),       // 43: strata.metadata.v1.SetLdapSettingsRequest
+	(*ProvisionLdapAccountRequest)(nil),  // 44: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*Tenant)(nil),                       // 45: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 46: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 47: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),               // 48: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),           // 49: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),                 // 50: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),              // 51: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                    // 52: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),         // 53: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                    // 54: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),                  // 55: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),          // 56: strata.metadata.v1.ClaimRecentResponse
+	(*DeliverySettings)(nil),             // 57: strata.metadata.v1.DeliverySettings
+	(*Alias)(nil),                        // 58: strata.metadata.v1.Alias
+	(*DeleteAliasResponse)(nil),          // 59: strata.metadata.v1.DeleteAliasResponse
+	(*SieveScript)(nil),                  // 60: strata.metadata.v1.SieveScript
+	(*SetActiveSieveScriptResponse)(nil), // 61: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*TenantOAuthSettings)(nil),          // 62: strata.metadata.v1.TenantOAuthSettings
+	(*LdapSettingsResponse)(nil),         // 63: strata.metadata.v1.LdapSettingsResponse
 }
 var file_fsm_proto_depIdxs = []int32{
 	12, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
@@ -1853,32 +1906,35 @@ var file_fsm_proto_depIdxs = []int32{
 	40, // 30: strata.metadata.v1.Command.set_marks:type_name -> strata.metadata.v1.SetMarksRequest
 	41, // 31: strata.metadata.v1.Command.set_account_tenant_admin:type_name -> strata.metadata.v1.SetAccountTenantAdminRequest
 	42, // 32: strata.metadata.v1.Command.set_oauth_settings:type_name -> strata.metadata.v1.SetOAuthSettingsRequest
-	43, // 33: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	44, // 34: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	45, // 35: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	46, // 36: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	47, // 37: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	48, // 38: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	49, // 39: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	50, // 40: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	51, // 41: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	52, // 42: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	53, // 43: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	54, // 44: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
-	55, // 45: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
-	56, // 46: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
-	57, // 47: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
-	58, // 48: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
-	59, // 49: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
-	60, // 50: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
-	44, // 51: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	45, // 52: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	3,  // 53: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	54, // [54:54] is the sub-list for method output_type
-	54, // [54:54] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	43, // 33: strata.metadata.v1.Command.set_ldap_settings:type_name -> strata.metadata.v1.SetLdapSettingsRequest
+	44, // 34: strata.metadata.v1.Command.provision_ldap_account:type_name -> strata.metadata.v1.ProvisionLdapAccountRequest
+	45, // 35: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	46, // 36: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	47, // 37: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	48, // 38: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	49, // 39: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	50, // 40: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	51, // 41: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	52, // 42: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	53, // 43: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	54, // 44: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	55, // 45: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	56, // 46: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	57, // 47: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
+	58, // 48: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
+	59, // 49: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
+	60, // 50: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
+	61, // 51: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
+	62, // 52: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
+	63, // 53: strata.metadata.v1.CommandResult.ldap_settings:type_name -> strata.metadata.v1.LdapSettingsResponse
+	46, // 54: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	47, // 55: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	3,  // 56: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	57, // [57:57] is the sub-list for method output_type
+	57, // [57:57] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -1921,6 +1977,8 @@ func file_fsm_proto_init() {
 		(*Command_SetMarks)(nil),
 		(*Command_SetAccountTenantAdmin)(nil),
 		(*Command_SetOauthSettings)(nil),
+		(*Command_SetLdapSettings)(nil),
+		(*Command_ProvisionLdapAccount)(nil),
 	}
 	file_fsm_proto_msgTypes[3].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
@@ -1941,6 +1999,7 @@ func file_fsm_proto_init() {
 		(*CommandResult_SieveScript)(nil),
 		(*CommandResult_SetActiveSieveScript)(nil),
 		(*CommandResult_OauthSettings)(nil),
+		(*CommandResult_LdapSettings)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

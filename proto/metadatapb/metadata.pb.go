@@ -6233,6 +6233,414 @@ func (x *GetDeliverySettingsRequest) GetTenant() string {
 	return ""
 }
 
+// ---- LDAP account source (issue 15: metadata/ldap.go, frontend/ldapauth) ----
+//
+// A tenant with LdapSettings keeps its passwords in a directory: the frontend binds to it at
+// LOGIN/AUTHENTICATE and provisions the account (without a Strata password) on the first
+// success. No secret is ever stored here: the service account's password is read from
+// bind_password_file on the frontend host. In templates and filters "{user}" is the local
+// part of the login name and "{email}" the whole (lower-cased) login name; the frontend
+// escapes them (RFC 4514 for a DN, RFC 4515 3 for a filter).
+type LdapSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ldaps://host[:port], or ldap://host[:port] upgraded with StartTLS (RFC 4511 4.14).
+	Url string `protobuf:"bytes,1,opt,name=url,proto3" json:"url,omitempty"`
+	// ldap:// without StartTLS: only to a loopback host, for tests.
+	AllowPlaintext bool `protobuf:"varint,2,opt,name=allow_plaintext,json=allowPlaintext,proto3" json:"allow_plaintext,omitempty"`
+	// A PEM file of CA certificates on the frontend host; empty: the system roots.
+	CaFile string `protobuf:"bytes,3,opt,name=ca_file,json=caFile,proto3" json:"ca_file,omitempty"`
+	// "bind" (bind as the user with user_dn_template) or "search" (bind as bind_dn, search
+	// base_dn with filter, bind as the one entry found).
+	Mode             string `protobuf:"bytes,4,opt,name=mode,proto3" json:"mode,omitempty"`
+	UserDnTemplate   string `protobuf:"bytes,5,opt,name=user_dn_template,json=userDnTemplate,proto3" json:"user_dn_template,omitempty"`       // mode bind: "uid={user},ou=people,dc=example,dc=org"
+	BindDn           string `protobuf:"bytes,6,opt,name=bind_dn,json=bindDn,proto3" json:"bind_dn,omitempty"`                                 // mode search: the service account
+	BindPasswordFile string `protobuf:"bytes,7,opt,name=bind_password_file,json=bindPasswordFile,proto3" json:"bind_password_file,omitempty"` // mode search: an absolute path on the frontend host
+	BaseDn           string `protobuf:"bytes,8,opt,name=base_dn,json=baseDn,proto3" json:"base_dn,omitempty"`                                 // mode search
+	Filter           string `protobuf:"bytes,9,opt,name=filter,proto3" json:"filter,omitempty"`                                               // mode search: "(&(objectClass=inetOrgPerson)(mail={email}))"
+	// Attribute mapping. mail: the account's address (empty: the login name; it must be in
+	// a domain of the tenant); quota: the account's STORAGE limit in bytes (empty: not
+	// managed); alias: addresses delivered to the account (empty: none).
+	MailAttribute  string `protobuf:"bytes,10,opt,name=mail_attribute,json=mailAttribute,proto3" json:"mail_attribute,omitempty"`
+	QuotaAttribute string `protobuf:"bytes,11,opt,name=quota_attribute,json=quotaAttribute,proto3" json:"quota_attribute,omitempty"`
+	AliasAttribute string `protobuf:"bytes,12,opt,name=alias_attribute,json=aliasAttribute,proto3" json:"alias_attribute,omitempty"`
+	TimeoutMs      uint32 `protobuf:"varint,13,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"` // each LDAP exchange; 0: 5000, at most 60000
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LdapSettings) Reset() {
+	*x = LdapSettings{}
+	mi := &file_metadata_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LdapSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LdapSettings) ProtoMessage() {}
+
+func (x *LdapSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LdapSettings.ProtoReflect.Descriptor instead.
+func (*LdapSettings) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *LdapSettings) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *LdapSettings) GetAllowPlaintext() bool {
+	if x != nil {
+		return x.AllowPlaintext
+	}
+	return false
+}
+
+func (x *LdapSettings) GetCaFile() string {
+	if x != nil {
+		return x.CaFile
+	}
+	return ""
+}
+
+func (x *LdapSettings) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *LdapSettings) GetUserDnTemplate() string {
+	if x != nil {
+		return x.UserDnTemplate
+	}
+	return ""
+}
+
+func (x *LdapSettings) GetBindDn() string {
+	if x != nil {
+		return x.BindDn
+	}
+	return ""
+}
+
+func (x *LdapSettings) GetBindPasswordFile() string {
+	if x != nil {
+		return x.BindPasswordFile
+	}
+	return ""
+}
+
+func (x *LdapSettings) GetBaseDn() string {
+	if x != nil {
+		return x.BaseDn
+	}
+	return ""
+}
+
+func (x *LdapSettings) GetFilter() string {
+	if x != nil {
+		return x.Filter
+	}
+	return ""
+}
+
+func (x *LdapSettings) GetMailAttribute() string {
+	if x != nil {
+		return x.MailAttribute
+	}
+	return ""
+}
+
+func (x *LdapSettings) GetQuotaAttribute() string {
+	if x != nil {
+		return x.QuotaAttribute
+	}
+	return ""
+}
+
+func (x *LdapSettings) GetAliasAttribute() string {
+	if x != nil {
+		return x.AliasAttribute
+	}
+	return ""
+}
+
+func (x *LdapSettings) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
+type SetLdapSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Tenant        string                 `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Settings      *LdapSettings          `protobuf:"bytes,3,opt,name=settings,proto3" json:"settings,omitempty"` // absent: clear
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetLdapSettingsRequest) Reset() {
+	*x = SetLdapSettingsRequest{}
+	mi := &file_metadata_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetLdapSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetLdapSettingsRequest) ProtoMessage() {}
+
+func (x *SetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetLdapSettingsRequest.ProtoReflect.Descriptor instead.
+func (*SetLdapSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *SetLdapSettingsRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *SetLdapSettingsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *SetLdapSettingsRequest) GetSettings() *LdapSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type GetLdapSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"` // or
+	Domain        string                 `protobuf:"bytes,2,opt,name=domain,proto3" json:"domain,omitempty"` // a domain of the tenant
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLdapSettingsRequest) Reset() {
+	*x = GetLdapSettingsRequest{}
+	mi := &file_metadata_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLdapSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLdapSettingsRequest) ProtoMessage() {}
+
+func (x *GetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLdapSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetLdapSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *GetLdapSettingsRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *GetLdapSettingsRequest) GetDomain() string {
+	if x != nil {
+		return x.Domain
+	}
+	return ""
+}
+
+type ProvisionLdapAccountRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Email     string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	// set_storage: make the account's STORAGE limit storage_bytes (absent: no limit),
+	// keeping its MESSAGE limit.
+	SetStorage   bool    `protobuf:"varint,3,opt,name=set_storage,json=setStorage,proto3" json:"set_storage,omitempty"`
+	StorageBytes *uint64 `protobuf:"varint,4,opt,name=storage_bytes,json=storageBytes,proto3,oneof" json:"storage_bytes,omitempty"`
+	// Addresses of the tenant's domains added as aliases naming the account; those that are
+	// accounts or outside the tenant are skipped.
+	Aliases       []string `protobuf:"bytes,5,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProvisionLdapAccountRequest) Reset() {
+	*x = ProvisionLdapAccountRequest{}
+	mi := &file_metadata_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProvisionLdapAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProvisionLdapAccountRequest) ProtoMessage() {}
+
+func (x *ProvisionLdapAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProvisionLdapAccountRequest.ProtoReflect.Descriptor instead.
+func (*ProvisionLdapAccountRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *ProvisionLdapAccountRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ProvisionLdapAccountRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *ProvisionLdapAccountRequest) GetSetStorage() bool {
+	if x != nil {
+		return x.SetStorage
+	}
+	return false
+}
+
+func (x *ProvisionLdapAccountRequest) GetStorageBytes() uint64 {
+	if x != nil && x.StorageBytes != nil {
+		return *x.StorageBytes
+	}
+	return 0
+}
+
+func (x *ProvisionLdapAccountRequest) GetAliases() []string {
+	if x != nil {
+		return x.Aliases
+	}
+	return nil
+}
+
+type LdapSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Domains       []string               `protobuf:"bytes,2,rep,name=domains,proto3" json:"domains,omitempty"`
+	Settings      *LdapSettings          `protobuf:"bytes,3,opt,name=settings,proto3" json:"settings,omitempty"` // absent: the tenant keeps its passwords in Strata
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LdapSettingsResponse) Reset() {
+	*x = LdapSettingsResponse{}
+	mi := &file_metadata_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LdapSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LdapSettingsResponse) ProtoMessage() {}
+
+func (x *LdapSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LdapSettingsResponse.ProtoReflect.Descriptor instead.
+func (*LdapSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *LdapSettingsResponse) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
+func (x *LdapSettingsResponse) GetDomains() []string {
+	if x != nil {
+		return x.Domains
+	}
+	return nil
+}
+
+func (x *LdapSettingsResponse) GetSettings() *LdapSettings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
 type ResolveRecipientRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
@@ -6242,7 +6650,7 @@ type ResolveRecipientRequest struct {
 
 func (x *ResolveRecipientRequest) Reset() {
 	*x = ResolveRecipientRequest{}
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6254,7 +6662,7 @@ func (x *ResolveRecipientRequest) String() string {
 func (*ResolveRecipientRequest) ProtoMessage() {}
 
 func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6267,7 +6675,7 @@ func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRecipientRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRecipientRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{86}
+	return file_metadata_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *ResolveRecipientRequest) GetAddress() string {
@@ -6293,7 +6701,7 @@ type ResolvedAccount struct {
 
 func (x *ResolvedAccount) Reset() {
 	*x = ResolvedAccount{}
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6305,7 +6713,7 @@ func (x *ResolvedAccount) String() string {
 func (*ResolvedAccount) ProtoMessage() {}
 
 func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6318,7 +6726,7 @@ func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolvedAccount.ProtoReflect.Descriptor instead.
 func (*ResolvedAccount) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{87}
+	return file_metadata_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ResolvedAccount) GetAccount() string {
@@ -6367,7 +6775,7 @@ type ResolveRecipientResponse struct {
 
 func (x *ResolveRecipientResponse) Reset() {
 	*x = ResolveRecipientResponse{}
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6379,7 +6787,7 @@ func (x *ResolveRecipientResponse) String() string {
 func (*ResolveRecipientResponse) ProtoMessage() {}
 
 func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6392,7 +6800,7 @@ func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRecipientResponse.ProtoReflect.Descriptor instead.
 func (*ResolveRecipientResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{88}
+	return file_metadata_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ResolveRecipientResponse) GetAccount() string {
@@ -6463,7 +6871,7 @@ type Alias struct {
 
 func (x *Alias) Reset() {
 	*x = Alias{}
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6475,7 +6883,7 @@ func (x *Alias) String() string {
 func (*Alias) ProtoMessage() {}
 
 func (x *Alias) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6488,7 +6896,7 @@ func (x *Alias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alias.ProtoReflect.Descriptor instead.
 func (*Alias) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{89}
+	return file_metadata_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *Alias) GetAddress() string {
@@ -6524,7 +6932,7 @@ type AddAliasRequest struct {
 
 func (x *AddAliasRequest) Reset() {
 	*x = AddAliasRequest{}
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6536,7 +6944,7 @@ func (x *AddAliasRequest) String() string {
 func (*AddAliasRequest) ProtoMessage() {}
 
 func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6549,7 +6957,7 @@ func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAliasRequest.ProtoReflect.Descriptor instead.
 func (*AddAliasRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{90}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *AddAliasRequest) GetRequestId() string {
@@ -6586,7 +6994,7 @@ type DeleteAliasRequest struct {
 
 func (x *DeleteAliasRequest) Reset() {
 	*x = DeleteAliasRequest{}
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6598,7 +7006,7 @@ func (x *DeleteAliasRequest) String() string {
 func (*DeleteAliasRequest) ProtoMessage() {}
 
 func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6611,7 +7019,7 @@ func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAliasRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{91}
+	return file_metadata_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *DeleteAliasRequest) GetRequestId() string {
@@ -6644,7 +7052,7 @@ type DeleteAliasResponse struct {
 
 func (x *DeleteAliasResponse) Reset() {
 	*x = DeleteAliasResponse{}
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6656,7 +7064,7 @@ func (x *DeleteAliasResponse) String() string {
 func (*DeleteAliasResponse) ProtoMessage() {}
 
 func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6669,7 +7077,7 @@ func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAliasResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{92}
+	return file_metadata_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *DeleteAliasResponse) GetAlias() *Alias {
@@ -6690,7 +7098,7 @@ type ListAliasesRequest struct {
 
 func (x *ListAliasesRequest) Reset() {
 	*x = ListAliasesRequest{}
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6702,7 +7110,7 @@ func (x *ListAliasesRequest) String() string {
 func (*ListAliasesRequest) ProtoMessage() {}
 
 func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6715,7 +7123,7 @@ func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
 func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{93}
+	return file_metadata_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *ListAliasesRequest) GetTenant() string {
@@ -6741,7 +7149,7 @@ type ListAliasesResponse struct {
 
 func (x *ListAliasesResponse) Reset() {
 	*x = ListAliasesResponse{}
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6753,7 +7161,7 @@ func (x *ListAliasesResponse) String() string {
 func (*ListAliasesResponse) ProtoMessage() {}
 
 func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6766,7 +7174,7 @@ func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
 func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{94}
+	return file_metadata_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *ListAliasesResponse) GetAliases() []*Alias {
@@ -6794,7 +7202,7 @@ type SieveScript struct {
 
 func (x *SieveScript) Reset() {
 	*x = SieveScript{}
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6806,7 +7214,7 @@ func (x *SieveScript) String() string {
 func (*SieveScript) ProtoMessage() {}
 
 func (x *SieveScript) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6819,7 +7227,7 @@ func (x *SieveScript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SieveScript.ProtoReflect.Descriptor instead.
 func (*SieveScript) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{95}
+	return file_metadata_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *SieveScript) GetAccount() string {
@@ -6892,7 +7300,7 @@ type PutSieveScriptRequest struct {
 
 func (x *PutSieveScriptRequest) Reset() {
 	*x = PutSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6904,7 +7312,7 @@ func (x *PutSieveScriptRequest) String() string {
 func (*PutSieveScriptRequest) ProtoMessage() {}
 
 func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6917,7 +7325,7 @@ func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*PutSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{96}
+	return file_metadata_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *PutSieveScriptRequest) GetRequestId() string {
@@ -6973,7 +7381,7 @@ type GetSieveScriptRequest struct {
 
 func (x *GetSieveScriptRequest) Reset() {
 	*x = GetSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6985,7 +7393,7 @@ func (x *GetSieveScriptRequest) String() string {
 func (*GetSieveScriptRequest) ProtoMessage() {}
 
 func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6998,7 +7406,7 @@ func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*GetSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{97}
+	return file_metadata_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *GetSieveScriptRequest) GetAccount() string {
@@ -7032,7 +7440,7 @@ type ListSieveScriptsRequest struct {
 
 func (x *ListSieveScriptsRequest) Reset() {
 	*x = ListSieveScriptsRequest{}
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7044,7 +7452,7 @@ func (x *ListSieveScriptsRequest) String() string {
 func (*ListSieveScriptsRequest) ProtoMessage() {}
 
 func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7057,7 +7465,7 @@ func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSieveScriptsRequest.ProtoReflect.Descriptor instead.
 func (*ListSieveScriptsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{98}
+	return file_metadata_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *ListSieveScriptsRequest) GetAccount() string {
@@ -7086,7 +7494,7 @@ type ListSieveScriptsResponse struct {
 
 func (x *ListSieveScriptsResponse) Reset() {
 	*x = ListSieveScriptsResponse{}
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7098,7 +7506,7 @@ func (x *ListSieveScriptsResponse) String() string {
 func (*ListSieveScriptsResponse) ProtoMessage() {}
 
 func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7111,7 +7519,7 @@ func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSieveScriptsResponse.ProtoReflect.Descriptor instead.
 func (*ListSieveScriptsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{99}
+	return file_metadata_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *ListSieveScriptsResponse) GetScripts() []*SieveScript {
@@ -7147,7 +7555,7 @@ type DeleteSieveScriptRequest struct {
 
 func (x *DeleteSieveScriptRequest) Reset() {
 	*x = DeleteSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7159,7 +7567,7 @@ func (x *DeleteSieveScriptRequest) String() string {
 func (*DeleteSieveScriptRequest) ProtoMessage() {}
 
 func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7172,7 +7580,7 @@ func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{100}
+	return file_metadata_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *DeleteSieveScriptRequest) GetRequestId() string {
@@ -7211,7 +7619,7 @@ type DeleteSieveScriptResponse struct {
 
 func (x *DeleteSieveScriptResponse) Reset() {
 	*x = DeleteSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7223,7 +7631,7 @@ func (x *DeleteSieveScriptResponse) String() string {
 func (*DeleteSieveScriptResponse) ProtoMessage() {}
 
 func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7236,7 +7644,7 @@ func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{101}
+	return file_metadata_proto_rawDescGZIP(), []int{106}
 }
 
 type RenameSieveScriptRequest struct {
@@ -7252,7 +7660,7 @@ type RenameSieveScriptRequest struct {
 
 func (x *RenameSieveScriptRequest) Reset() {
 	*x = RenameSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7264,7 +7672,7 @@ func (x *RenameSieveScriptRequest) String() string {
 func (*RenameSieveScriptRequest) ProtoMessage() {}
 
 func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7277,7 +7685,7 @@ func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*RenameSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{102}
+	return file_metadata_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *RenameSieveScriptRequest) GetRequestId() string {
@@ -7326,7 +7734,7 @@ type SetActiveSieveScriptRequest struct {
 
 func (x *SetActiveSieveScriptRequest) Reset() {
 	*x = SetActiveSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7338,7 +7746,7 @@ func (x *SetActiveSieveScriptRequest) String() string {
 func (*SetActiveSieveScriptRequest) ProtoMessage() {}
 
 func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7351,7 +7759,7 @@ func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*SetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{103}
+	return file_metadata_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *SetActiveSieveScriptRequest) GetRequestId() string {
@@ -7384,7 +7792,7 @@ type SetActiveSieveScriptResponse struct {
 
 func (x *SetActiveSieveScriptResponse) Reset() {
 	*x = SetActiveSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7396,7 +7804,7 @@ func (x *SetActiveSieveScriptResponse) String() string {
 func (*SetActiveSieveScriptResponse) ProtoMessage() {}
 
 func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7409,7 +7817,7 @@ func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*SetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{104}
+	return file_metadata_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *SetActiveSieveScriptResponse) GetActive() string {
@@ -7428,7 +7836,7 @@ type GetActiveSieveScriptRequest struct {
 
 func (x *GetActiveSieveScriptRequest) Reset() {
 	*x = GetActiveSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7440,7 +7848,7 @@ func (x *GetActiveSieveScriptRequest) String() string {
 func (*GetActiveSieveScriptRequest) ProtoMessage() {}
 
 func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7453,7 +7861,7 @@ func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*GetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{105}
+	return file_metadata_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *GetActiveSieveScriptRequest) GetAccount() string {
@@ -7475,7 +7883,7 @@ type GetActiveSieveScriptResponse struct {
 
 func (x *GetActiveSieveScriptResponse) Reset() {
 	*x = GetActiveSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7487,7 +7895,7 @@ func (x *GetActiveSieveScriptResponse) String() string {
 func (*GetActiveSieveScriptResponse) ProtoMessage() {}
 
 func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7500,7 +7908,7 @@ func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*GetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{106}
+	return file_metadata_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *GetActiveSieveScriptResponse) GetScript() *SieveScript {
@@ -7545,7 +7953,7 @@ type Mark struct {
 
 func (x *Mark) Reset() {
 	*x = Mark{}
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7557,7 +7965,7 @@ func (x *Mark) String() string {
 func (*Mark) ProtoMessage() {}
 
 func (x *Mark) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7570,7 +7978,7 @@ func (x *Mark) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mark.ProtoReflect.Descriptor instead.
 func (*Mark) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{107}
+	return file_metadata_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *Mark) GetKey() []byte {
@@ -7607,7 +8015,7 @@ type SetMarksRequest struct {
 
 func (x *SetMarksRequest) Reset() {
 	*x = SetMarksRequest{}
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7619,7 +8027,7 @@ func (x *SetMarksRequest) String() string {
 func (*SetMarksRequest) ProtoMessage() {}
 
 func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7632,7 +8040,7 @@ func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMarksRequest.ProtoReflect.Descriptor instead.
 func (*SetMarksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{108}
+	return file_metadata_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *SetMarksRequest) GetRequestId() string {
@@ -7664,7 +8072,7 @@ type SetMarksResponse struct {
 
 func (x *SetMarksResponse) Reset() {
 	*x = SetMarksResponse{}
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7676,7 +8084,7 @@ func (x *SetMarksResponse) String() string {
 func (*SetMarksResponse) ProtoMessage() {}
 
 func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7689,7 +8097,7 @@ func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMarksResponse.ProtoReflect.Descriptor instead.
 func (*SetMarksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{109}
+	return file_metadata_proto_rawDescGZIP(), []int{114}
 }
 
 type CheckMarksRequest struct {
@@ -7705,7 +8113,7 @@ type CheckMarksRequest struct {
 
 func (x *CheckMarksRequest) Reset() {
 	*x = CheckMarksRequest{}
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7717,7 +8125,7 @@ func (x *CheckMarksRequest) String() string {
 func (*CheckMarksRequest) ProtoMessage() {}
 
 func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7730,7 +8138,7 @@ func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMarksRequest.ProtoReflect.Descriptor instead.
 func (*CheckMarksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{110}
+	return file_metadata_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *CheckMarksRequest) GetAccount() string {
@@ -7765,7 +8173,7 @@ type CheckMarksResponse struct {
 
 func (x *CheckMarksResponse) Reset() {
 	*x = CheckMarksResponse{}
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7777,7 +8185,7 @@ func (x *CheckMarksResponse) String() string {
 func (*CheckMarksResponse) ProtoMessage() {}
 
 func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7790,7 +8198,7 @@ func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMarksResponse.ProtoReflect.Descriptor instead.
 func (*CheckMarksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{111}
+	return file_metadata_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *CheckMarksResponse) GetMarks() []*MarkState {
@@ -7811,7 +8219,7 @@ type MarkState struct {
 
 func (x *MarkState) Reset() {
 	*x = MarkState{}
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7823,7 +8231,7 @@ func (x *MarkState) String() string {
 func (*MarkState) ProtoMessage() {}
 
 func (x *MarkState) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7836,7 +8244,7 @@ func (x *MarkState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkState.ProtoReflect.Descriptor instead.
 func (*MarkState) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{112}
+	return file_metadata_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *MarkState) GetPresent() bool {
@@ -7881,7 +8289,7 @@ type OAuthSettings struct {
 
 func (x *OAuthSettings) Reset() {
 	*x = OAuthSettings{}
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7893,7 +8301,7 @@ func (x *OAuthSettings) String() string {
 func (*OAuthSettings) ProtoMessage() {}
 
 func (x *OAuthSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7906,7 +8314,7 @@ func (x *OAuthSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthSettings.ProtoReflect.Descriptor instead.
 func (*OAuthSettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{113}
+	return file_metadata_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *OAuthSettings) GetIssuer() string {
@@ -7954,7 +8362,7 @@ type TenantOAuthSettings struct {
 
 func (x *TenantOAuthSettings) Reset() {
 	*x = TenantOAuthSettings{}
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7966,7 +8374,7 @@ func (x *TenantOAuthSettings) String() string {
 func (*TenantOAuthSettings) ProtoMessage() {}
 
 func (x *TenantOAuthSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7979,7 +8387,7 @@ func (x *TenantOAuthSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantOAuthSettings.ProtoReflect.Descriptor instead.
 func (*TenantOAuthSettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{114}
+	return file_metadata_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *TenantOAuthSettings) GetTenant() string {
@@ -8007,7 +8415,7 @@ type SetOAuthSettingsRequest struct {
 
 func (x *SetOAuthSettingsRequest) Reset() {
 	*x = SetOAuthSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8019,7 +8427,7 @@ func (x *SetOAuthSettingsRequest) String() string {
 func (*SetOAuthSettingsRequest) ProtoMessage() {}
 
 func (x *SetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8032,7 +8440,7 @@ func (x *SetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOAuthSettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetOAuthSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{115}
+	return file_metadata_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *SetOAuthSettingsRequest) GetRequestId() string {
@@ -8065,7 +8473,7 @@ type GetOAuthSettingsRequest struct {
 
 func (x *GetOAuthSettingsRequest) Reset() {
 	*x = GetOAuthSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8077,7 +8485,7 @@ func (x *GetOAuthSettingsRequest) String() string {
 func (*GetOAuthSettingsRequest) ProtoMessage() {}
 
 func (x *GetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8090,7 +8498,7 @@ func (x *GetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOAuthSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetOAuthSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{116}
+	return file_metadata_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *GetOAuthSettingsRequest) GetTenant() string {
@@ -8109,7 +8517,7 @@ type FindOAuthIssuerRequest struct {
 
 func (x *FindOAuthIssuerRequest) Reset() {
 	*x = FindOAuthIssuerRequest{}
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8121,7 +8529,7 @@ func (x *FindOAuthIssuerRequest) String() string {
 func (*FindOAuthIssuerRequest) ProtoMessage() {}
 
 func (x *FindOAuthIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8134,7 +8542,7 @@ func (x *FindOAuthIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindOAuthIssuerRequest.ProtoReflect.Descriptor instead.
 func (*FindOAuthIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{117}
+	return file_metadata_proto_rawDescGZIP(), []int{122}
 }
 
 func (x *FindOAuthIssuerRequest) GetIssuer() string {
@@ -8153,7 +8561,7 @@ type FindOAuthIssuerResponse struct {
 
 func (x *FindOAuthIssuerResponse) Reset() {
 	*x = FindOAuthIssuerResponse{}
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8165,7 +8573,7 @@ func (x *FindOAuthIssuerResponse) String() string {
 func (*FindOAuthIssuerResponse) ProtoMessage() {}
 
 func (x *FindOAuthIssuerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8178,7 +8586,7 @@ func (x *FindOAuthIssuerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindOAuthIssuerResponse.ProtoReflect.Descriptor instead.
 func (*FindOAuthIssuerResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{118}
+	return file_metadata_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *FindOAuthIssuerResponse) GetTenants() []*TenantOAuthSettings {
@@ -8707,7 +9115,44 @@ const file_metadata_proto_rawDesc = "" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12@\n" +
 	"\bsettings\x18\x03 \x01(\v2$.strata.metadata.v1.DeliverySettingsR\bsettings\"4\n" +
 	"\x1aGetDeliverySettingsRequest\x12\x16\n" +
-	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"3\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"\xb0\x03\n" +
+	"\fLdapSettings\x12\x10\n" +
+	"\x03url\x18\x01 \x01(\tR\x03url\x12'\n" +
+	"\x0fallow_plaintext\x18\x02 \x01(\bR\x0eallowPlaintext\x12\x17\n" +
+	"\aca_file\x18\x03 \x01(\tR\x06caFile\x12\x12\n" +
+	"\x04mode\x18\x04 \x01(\tR\x04mode\x12(\n" +
+	"\x10user_dn_template\x18\x05 \x01(\tR\x0euserDnTemplate\x12\x17\n" +
+	"\abind_dn\x18\x06 \x01(\tR\x06bindDn\x12,\n" +
+	"\x12bind_password_file\x18\a \x01(\tR\x10bindPasswordFile\x12\x17\n" +
+	"\abase_dn\x18\b \x01(\tR\x06baseDn\x12\x16\n" +
+	"\x06filter\x18\t \x01(\tR\x06filter\x12%\n" +
+	"\x0email_attribute\x18\n" +
+	" \x01(\tR\rmailAttribute\x12'\n" +
+	"\x0fquota_attribute\x18\v \x01(\tR\x0equotaAttribute\x12'\n" +
+	"\x0falias_attribute\x18\f \x01(\tR\x0ealiasAttribute\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\r \x01(\rR\ttimeoutMs\"\x8d\x01\n" +
+	"\x16SetLdapSettingsRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x16\n" +
+	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12<\n" +
+	"\bsettings\x18\x03 \x01(\v2 .strata.metadata.v1.LdapSettingsR\bsettings\"H\n" +
+	"\x16GetLdapSettingsRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x16\n" +
+	"\x06domain\x18\x02 \x01(\tR\x06domain\"\xc9\x01\n" +
+	"\x1bProvisionLdapAccountRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1f\n" +
+	"\vset_storage\x18\x03 \x01(\bR\n" +
+	"setStorage\x12(\n" +
+	"\rstorage_bytes\x18\x04 \x01(\x04H\x00R\fstorageBytes\x88\x01\x01\x12\x18\n" +
+	"\aaliases\x18\x05 \x03(\tR\aaliasesB\x10\n" +
+	"\x0e_storage_bytes\"\x86\x01\n" +
+	"\x14LdapSettingsResponse\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\x12\x18\n" +
+	"\adomains\x18\x02 \x03(\tR\adomains\x12<\n" +
+	"\bsettings\x18\x03 \x01(\v2 .strata.metadata.v1.LdapSettingsR\bsettings\"3\n" +
 	"\x17ResolveRecipientRequest\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\"\xae\x01\n" +
 	"\x0fResolvedAccount\x12\x18\n" +
@@ -8868,7 +9313,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\rMetadataDepth\x12\x17\n" +
 	"\x13METADATA_DEPTH_ZERO\x10\x00\x12\x16\n" +
 	"\x12METADATA_DEPTH_ONE\x10\x01\x12\x1b\n" +
-	"\x17METADATA_DEPTH_INFINITY\x10\x022\x9a*\n" +
+	"\x17METADATA_DEPTH_INFINITY\x10\x022\xd2,\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -8914,7 +9359,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\fWatchAccount\x12'.strata.metadata.v1.WatchAccountRequest\x1a\".strata.metadata.v1.AccountChanges0\x01\x12m\n" +
 	"\x10ResolveRecipient\x12+.strata.metadata.v1.ResolveRecipientRequest\x1a,.strata.metadata.v1.ResolveRecipientResponse\x12k\n" +
 	"\x13SetDeliverySettings\x12..strata.metadata.v1.SetDeliverySettingsRequest\x1a$.strata.metadata.v1.DeliverySettings\x12k\n" +
-	"\x13GetDeliverySettings\x12..strata.metadata.v1.GetDeliverySettingsRequest\x1a$.strata.metadata.v1.DeliverySettings\x12J\n" +
+	"\x13GetDeliverySettings\x12..strata.metadata.v1.GetDeliverySettingsRequest\x1a$.strata.metadata.v1.DeliverySettings\x12g\n" +
+	"\x0fSetLdapSettings\x12*.strata.metadata.v1.SetLdapSettingsRequest\x1a(.strata.metadata.v1.LdapSettingsResponse\x12g\n" +
+	"\x0fGetLdapSettings\x12*.strata.metadata.v1.GetLdapSettingsRequest\x1a(.strata.metadata.v1.LdapSettingsResponse\x12d\n" +
+	"\x14ProvisionLdapAccount\x12/.strata.metadata.v1.ProvisionLdapAccountRequest\x1a\x1b.strata.metadata.v1.Account\x12J\n" +
 	"\bAddAlias\x12#.strata.metadata.v1.AddAliasRequest\x1a\x19.strata.metadata.v1.Alias\x12^\n" +
 	"\vDeleteAlias\x12&.strata.metadata.v1.DeleteAliasRequest\x1a'.strata.metadata.v1.DeleteAliasResponse\x12^\n" +
 	"\vListAliases\x12&.strata.metadata.v1.ListAliasesRequest\x1a'.strata.metadata.v1.ListAliasesResponse\x12\\\n" +
@@ -8947,7 +9395,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 119)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 124)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                         // 0: strata.metadata.v1.AclMode
 	(FlagOp)(0),                          // 1: strata.metadata.v1.FlagOp
@@ -9039,39 +9487,44 @@ var file_metadata_proto_goTypes = []any{
 	(*DeliverySettings)(nil),             // 87: strata.metadata.v1.DeliverySettings
 	(*SetDeliverySettingsRequest)(nil),   // 88: strata.metadata.v1.SetDeliverySettingsRequest
 	(*GetDeliverySettingsRequest)(nil),   // 89: strata.metadata.v1.GetDeliverySettingsRequest
-	(*ResolveRecipientRequest)(nil),      // 90: strata.metadata.v1.ResolveRecipientRequest
-	(*ResolvedAccount)(nil),              // 91: strata.metadata.v1.ResolvedAccount
-	(*ResolveRecipientResponse)(nil),     // 92: strata.metadata.v1.ResolveRecipientResponse
-	(*Alias)(nil),                        // 93: strata.metadata.v1.Alias
-	(*AddAliasRequest)(nil),              // 94: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 95: strata.metadata.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),          // 96: strata.metadata.v1.DeleteAliasResponse
-	(*ListAliasesRequest)(nil),           // 97: strata.metadata.v1.ListAliasesRequest
-	(*ListAliasesResponse)(nil),          // 98: strata.metadata.v1.ListAliasesResponse
-	(*SieveScript)(nil),                  // 99: strata.metadata.v1.SieveScript
-	(*PutSieveScriptRequest)(nil),        // 100: strata.metadata.v1.PutSieveScriptRequest
-	(*GetSieveScriptRequest)(nil),        // 101: strata.metadata.v1.GetSieveScriptRequest
-	(*ListSieveScriptsRequest)(nil),      // 102: strata.metadata.v1.ListSieveScriptsRequest
-	(*ListSieveScriptsResponse)(nil),     // 103: strata.metadata.v1.ListSieveScriptsResponse
-	(*DeleteSieveScriptRequest)(nil),     // 104: strata.metadata.v1.DeleteSieveScriptRequest
-	(*DeleteSieveScriptResponse)(nil),    // 105: strata.metadata.v1.DeleteSieveScriptResponse
-	(*RenameSieveScriptRequest)(nil),     // 106: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 107: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*SetActiveSieveScriptResponse)(nil), // 108: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*GetActiveSieveScriptRequest)(nil),  // 109: strata.metadata.v1.GetActiveSieveScriptRequest
-	(*GetActiveSieveScriptResponse)(nil), // 110: strata.metadata.v1.GetActiveSieveScriptResponse
-	(*Mark)(nil),                         // 111: strata.metadata.v1.Mark
-	(*SetMarksRequest)(nil),              // 112: strata.metadata.v1.SetMarksRequest
-	(*SetMarksResponse)(nil),             // 113: strata.metadata.v1.SetMarksResponse
-	(*CheckMarksRequest)(nil),            // 114: strata.metadata.v1.CheckMarksRequest
-	(*CheckMarksResponse)(nil),           // 115: strata.metadata.v1.CheckMarksResponse
-	(*MarkState)(nil),                    // 116: strata.metadata.v1.MarkState
-	(*OAuthSettings)(nil),                // 117: strata.metadata.v1.OAuthSettings
-	(*TenantOAuthSettings)(nil),          // 118: strata.metadata.v1.TenantOAuthSettings
-	(*SetOAuthSettingsRequest)(nil),      // 119: strata.metadata.v1.SetOAuthSettingsRequest
-	(*GetOAuthSettingsRequest)(nil),      // 120: strata.metadata.v1.GetOAuthSettingsRequest
-	(*FindOAuthIssuerRequest)(nil),       // 121: strata.metadata.v1.FindOAuthIssuerRequest
-	(*FindOAuthIssuerResponse)(nil),      // 122: strata.metadata.v1.FindOAuthIssuerResponse
+	(*LdapSettings)(nil),                 // 90: strata.metadata.v1.LdapSettings
+	(*SetLdapSettingsRequest)(nil),       // 91: strata.metadata.v1.SetLdapSettingsRequest
+	(*GetLdapSettingsRequest)(nil),       // 92: strata.metadata.v1.GetLdapSettingsRequest
+	(*ProvisionLdapAccountRequest)(nil),  // 93: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*LdapSettingsResponse)(nil),         // 94: strata.metadata.v1.LdapSettingsResponse
+	(*ResolveRecipientRequest)(nil),      // 95: strata.metadata.v1.ResolveRecipientRequest
+	(*ResolvedAccount)(nil),              // 96: strata.metadata.v1.ResolvedAccount
+	(*ResolveRecipientResponse)(nil),     // 97: strata.metadata.v1.ResolveRecipientResponse
+	(*Alias)(nil),                        // 98: strata.metadata.v1.Alias
+	(*AddAliasRequest)(nil),              // 99: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 100: strata.metadata.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),          // 101: strata.metadata.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),           // 102: strata.metadata.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),          // 103: strata.metadata.v1.ListAliasesResponse
+	(*SieveScript)(nil),                  // 104: strata.metadata.v1.SieveScript
+	(*PutSieveScriptRequest)(nil),        // 105: strata.metadata.v1.PutSieveScriptRequest
+	(*GetSieveScriptRequest)(nil),        // 106: strata.metadata.v1.GetSieveScriptRequest
+	(*ListSieveScriptsRequest)(nil),      // 107: strata.metadata.v1.ListSieveScriptsRequest
+	(*ListSieveScriptsResponse)(nil),     // 108: strata.metadata.v1.ListSieveScriptsResponse
+	(*DeleteSieveScriptRequest)(nil),     // 109: strata.metadata.v1.DeleteSieveScriptRequest
+	(*DeleteSieveScriptResponse)(nil),    // 110: strata.metadata.v1.DeleteSieveScriptResponse
+	(*RenameSieveScriptRequest)(nil),     // 111: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 112: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetActiveSieveScriptResponse)(nil), // 113: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*GetActiveSieveScriptRequest)(nil),  // 114: strata.metadata.v1.GetActiveSieveScriptRequest
+	(*GetActiveSieveScriptResponse)(nil), // 115: strata.metadata.v1.GetActiveSieveScriptResponse
+	(*Mark)(nil),                         // 116: strata.metadata.v1.Mark
+	(*SetMarksRequest)(nil),              // 117: strata.metadata.v1.SetMarksRequest
+	(*SetMarksResponse)(nil),             // 118: strata.metadata.v1.SetMarksResponse
+	(*CheckMarksRequest)(nil),            // 119: strata.metadata.v1.CheckMarksRequest
+	(*CheckMarksResponse)(nil),           // 120: strata.metadata.v1.CheckMarksResponse
+	(*MarkState)(nil),                    // 121: strata.metadata.v1.MarkState
+	(*OAuthSettings)(nil),                // 122: strata.metadata.v1.OAuthSettings
+	(*TenantOAuthSettings)(nil),          // 123: strata.metadata.v1.TenantOAuthSettings
+	(*SetOAuthSettingsRequest)(nil),      // 124: strata.metadata.v1.SetOAuthSettingsRequest
+	(*GetOAuthSettingsRequest)(nil),      // 125: strata.metadata.v1.GetOAuthSettingsRequest
+	(*FindOAuthIssuerRequest)(nil),       // 126: strata.metadata.v1.FindOAuthIssuerRequest
+	(*FindOAuthIssuerResponse)(nil),      // 127: strata.metadata.v1.FindOAuthIssuerResponse
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,   // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
@@ -9120,140 +9573,148 @@ var file_metadata_proto_depIdxs = []int32{
 	80,  // 43: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
 	10,  // 44: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
 	87,  // 45: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
-	87,  // 46: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
-	91,  // 47: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
-	93,  // 48: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
-	93,  // 49: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
-	99,  // 50: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
-	99,  // 51: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
-	99,  // 52: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
-	99,  // 53: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
-	111, // 54: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
-	116, // 55: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
-	117, // 56: strata.metadata.v1.TenantOAuthSettings.settings:type_name -> strata.metadata.v1.OAuthSettings
-	117, // 57: strata.metadata.v1.SetOAuthSettingsRequest.settings:type_name -> strata.metadata.v1.OAuthSettings
-	118, // 58: strata.metadata.v1.FindOAuthIssuerResponse.tenants:type_name -> strata.metadata.v1.TenantOAuthSettings
-	18,  // 59: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	19,  // 60: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	21,  // 61: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	22,  // 62: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	23,  // 63: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	25,  // 64: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	27,  // 65: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	28,  // 66: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
-	29,  // 67: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	31,  // 68: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	32,  // 69: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	33,  // 70: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	35,  // 71: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	37,  // 72: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	41,  // 73: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	44,  // 74: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	47,  // 75: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	48,  // 76: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	51,  // 77: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	53,  // 78: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	55,  // 79: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	57,  // 80: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	59,  // 81: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	62,  // 82: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	63,  // 83: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	67,  // 84: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	69,  // 85: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	70,  // 86: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	71,  // 87: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	72,  // 88: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	73,  // 89: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
-	77,  // 90: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	78,  // 91: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	4,   // 92: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	5,   // 93: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	6,   // 94: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	81,  // 95: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	83,  // 96: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	85,  // 97: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
-	90,  // 98: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
-	88,  // 99: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
-	89,  // 100: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
-	94,  // 101: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
-	95,  // 102: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
-	97,  // 103: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
-	100, // 104: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
-	101, // 105: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
-	102, // 106: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
-	104, // 107: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
-	106, // 108: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
-	107, // 109: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
-	109, // 110: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
-	114, // 111: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
-	112, // 112: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
-	119, // 113: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
-	120, // 114: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
-	121, // 115: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
-	65,  // 116: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	8,   // 117: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	20,  // 118: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	9,   // 119: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	9,   // 120: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	24,  // 121: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	26,  // 122: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	9,   // 123: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	9,   // 124: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
-	30,  // 125: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	10,  // 126: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	10,  // 127: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	34,  // 128: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	36,  // 129: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	38,  // 130: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	42,  // 131: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	45,  // 132: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	17,  // 133: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	50,  // 134: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	52,  // 135: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	54,  // 136: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	56,  // 137: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	58,  // 138: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	61,  // 139: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	64,  // 140: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	64,  // 141: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	68,  // 142: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	8,   // 143: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	8,   // 144: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	9,   // 145: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	9,   // 146: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	9,   // 147: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
-	76,  // 148: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	79,  // 149: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	7,   // 150: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 151: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 152: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	82,  // 153: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	84,  // 154: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	86,  // 155: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
-	92,  // 156: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
-	87,  // 157: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	87,  // 158: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	93,  // 159: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
-	96,  // 160: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
-	98,  // 161: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
-	99,  // 162: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
-	99,  // 163: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
-	103, // 164: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
-	105, // 165: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
-	99,  // 166: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
-	108, // 167: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
-	110, // 168: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
-	115, // 169: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
-	113, // 170: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
-	118, // 171: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	118, // 172: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	122, // 173: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
-	66,  // 174: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	117, // [117:175] is the sub-list for method output_type
-	59,  // [59:117] is the sub-list for method input_type
-	59,  // [59:59] is the sub-list for extension type_name
-	59,  // [59:59] is the sub-list for extension extendee
-	0,   // [0:59] is the sub-list for field type_name
+	90,  // 46: strata.metadata.v1.SetLdapSettingsRequest.settings:type_name -> strata.metadata.v1.LdapSettings
+	90,  // 47: strata.metadata.v1.LdapSettingsResponse.settings:type_name -> strata.metadata.v1.LdapSettings
+	87,  // 48: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
+	96,  // 49: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
+	98,  // 50: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
+	98,  // 51: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
+	104, // 52: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
+	104, // 53: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
+	104, // 54: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
+	104, // 55: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
+	116, // 56: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
+	121, // 57: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
+	122, // 58: strata.metadata.v1.TenantOAuthSettings.settings:type_name -> strata.metadata.v1.OAuthSettings
+	122, // 59: strata.metadata.v1.SetOAuthSettingsRequest.settings:type_name -> strata.metadata.v1.OAuthSettings
+	123, // 60: strata.metadata.v1.FindOAuthIssuerResponse.tenants:type_name -> strata.metadata.v1.TenantOAuthSettings
+	18,  // 61: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	19,  // 62: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	21,  // 63: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	22,  // 64: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	23,  // 65: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	25,  // 66: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	27,  // 67: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	28,  // 68: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
+	29,  // 69: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	31,  // 70: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	32,  // 71: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	33,  // 72: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	35,  // 73: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	37,  // 74: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	41,  // 75: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	44,  // 76: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	47,  // 77: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	48,  // 78: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	51,  // 79: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	53,  // 80: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	55,  // 81: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	57,  // 82: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	59,  // 83: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	62,  // 84: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	63,  // 85: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	67,  // 86: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	69,  // 87: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	70,  // 88: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	71,  // 89: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	72,  // 90: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	73,  // 91: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
+	77,  // 92: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	78,  // 93: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	4,   // 94: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	5,   // 95: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	6,   // 96: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	81,  // 97: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	83,  // 98: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	85,  // 99: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	95,  // 100: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
+	88,  // 101: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
+	89,  // 102: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
+	91,  // 103: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
+	92,  // 104: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
+	93,  // 105: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
+	99,  // 106: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
+	100, // 107: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
+	102, // 108: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
+	105, // 109: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
+	106, // 110: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
+	107, // 111: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
+	109, // 112: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
+	111, // 113: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
+	112, // 114: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
+	114, // 115: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
+	119, // 116: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
+	117, // 117: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
+	124, // 118: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
+	125, // 119: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
+	126, // 120: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
+	65,  // 121: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	8,   // 122: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	20,  // 123: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	9,   // 124: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	9,   // 125: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	24,  // 126: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	26,  // 127: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	9,   // 128: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	9,   // 129: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
+	30,  // 130: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	10,  // 131: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	10,  // 132: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	34,  // 133: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	36,  // 134: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	38,  // 135: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	42,  // 136: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	45,  // 137: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	17,  // 138: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	50,  // 139: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	52,  // 140: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	54,  // 141: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	56,  // 142: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	58,  // 143: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	61,  // 144: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	64,  // 145: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	64,  // 146: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	68,  // 147: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	8,   // 148: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	8,   // 149: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	9,   // 150: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	9,   // 151: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	9,   // 152: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
+	76,  // 153: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	79,  // 154: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	7,   // 155: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 156: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 157: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	82,  // 158: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	84,  // 159: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	86,  // 160: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	97,  // 161: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
+	87,  // 162: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	87,  // 163: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	94,  // 164: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	94,  // 165: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	9,   // 166: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
+	98,  // 167: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
+	101, // 168: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
+	103, // 169: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
+	104, // 170: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
+	104, // 171: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
+	108, // 172: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
+	110, // 173: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
+	104, // 174: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
+	113, // 175: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
+	115, // 176: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
+	120, // 177: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
+	118, // 178: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
+	123, // 179: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	123, // 180: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	127, // 181: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
+	66,  // 182: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	122, // [122:183] is the sub-list for method output_type
+	61,  // [61:122] is the sub-list for method input_type
+	61,  // [61:61] is the sub-list for extension type_name
+	61,  // [61:61] is the sub-list for extension extendee
+	0,   // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -9265,14 +9726,15 @@ func file_metadata_proto_init() {
 	file_metadata_proto_msgTypes[76].OneofWrappers = []any{}
 	file_metadata_proto_msgTypes[79].OneofWrappers = []any{}
 	file_metadata_proto_msgTypes[83].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[87].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[89].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[92].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   119,
+			NumMessages:   124,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
