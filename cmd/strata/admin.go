@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/metaclient"
@@ -26,6 +25,7 @@ const adminTimeout = 30 * time.Second
 func addServerFlag(cmd *cobra.Command) {
 	cmd.PersistentFlags().String("server", defaultAdminAddr, "admin gRPC address of a running Strata (strata serve, or any metadata node)")
 	cmd.PersistentFlags().String("etcd", "", "comma-separated etcd endpoints to find the metadata nodes of a cluster (instead of --server)")
+	addClusterTLSFlags(cmd.PersistentFlags())
 }
 
 // withAdmin runs fn with a deadline against the metadata service: the nodes registered in
@@ -45,13 +45,17 @@ func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, c metadatapb.Met
 // adminClient connects to the metadata service --etcd or --server names; its calls follow
 // NOT_LEADER answers to the leader of the group. closeClient releases the connections.
 func adminClient(ctx context.Context, cmd *cobra.Command) (md metadatapb.MetadataClient, closeClient func() error, err error) {
+	creds, err := adminCreds(cmd.Flags())
+	if err != nil {
+		return nil, nil, err
+	}
 	nodes, err := adminNodes(ctx, cmd)
 	if err != nil {
 		return nil, nil, err
 	}
 	conn, err := metaclient.New(metaclient.Config{
 		Nodes:       nodes,
-		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(creds)},
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to the metadata service: %w", err)
