@@ -19,12 +19,13 @@ import (
 // defaultAdminAddr is where `strata serve` exposes the admin gRPC endpoint.
 const defaultAdminAddr = "127.0.0.1:1144"
 
-// adminTimeout bounds every admin call.
+// adminTimeout bounds every admin call unless --timeout says otherwise.
 const adminTimeout = 30 * time.Second
 
 func addServerFlag(cmd *cobra.Command) {
 	cmd.PersistentFlags().String("server", defaultAdminAddr, "admin gRPC address of a running Strata (strata serve, or any metadata node)")
 	cmd.PersistentFlags().String("etcd", "", "comma-separated etcd endpoints to find the metadata nodes of a cluster (instead of --server)")
+	cmd.PersistentFlags().Duration("timeout", adminTimeout, "give up after this long (an unreachable node, or one that refuses this command's certificate, is retried until then)")
 	addClusterTLSFlags(cmd.PersistentFlags())
 }
 
@@ -32,7 +33,8 @@ func addServerFlag(cmd *cobra.Command) {
 // etcd when --etcd is given, else the endpoint named by --server. Calls follow NOT_LEADER
 // answers to the leader of the group.
 func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, c metadatapb.MetadataClient) error) error {
-	ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
+	timeout, _ := cmd.Flags().GetDuration("timeout")
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 	defer cancel()
 	md, closeClient, err := adminClient(ctx, cmd)
 	if err != nil {
