@@ -19,6 +19,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"github.com/strata-mail/strata/internal/fsync"
 )
 
 // KeyType is the algorithm of a generated key.
@@ -340,30 +342,11 @@ func newSerial() (*big.Int, error) {
 	return n.Add(n, big.NewInt(1)), nil
 }
 
-// writeFile writes data to path with mode through a temporary file and a rename, so a
-// reader (a SIGHUP reload) never sees half a file and a key is never readable by others.
+// writeFile writes data to path with mode, whole or not at all (fsync.WriteFile), making
+// its directory first.
 func writeFile(path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return fsync.WriteFile(path, data, mode)
 }
