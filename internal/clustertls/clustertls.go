@@ -106,9 +106,6 @@ func (id *Identity) ReloadTLS() error { return id.Reload() }
 // TLSCertFile is the certificate file this identity presents.
 func (id *Identity) TLSCertFile() string { return id.files.Cert }
 
-// Leaf is the certificate this identity presents, parsed.
-func (id *Identity) Leaf() *x509.Certificate { return id.current.Load().cert.Leaf }
-
 func loadMaterial(f Files) (*material, error) {
 	caPEM, err := os.ReadFile(f.CA)
 	if err != nil {
