@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -45,6 +46,7 @@ type tcpStreamLayer struct {
 	source    *net.TCPAddr // local address of outgoing connections; nil: chosen by the kernel
 	serverTLS *tls.Config  // nil: plaintext
 	clientTLS *tls.Config
+	identity  *clustertls.Identity // hears of the peers serverTLS refuses
 }
 
 // Accept returns the next connection; with TLS its handshake runs on raft's first read of
@@ -55,7 +57,24 @@ func (l *tcpStreamLayer) Accept() (net.Conn, error) {
 	if err != nil || l.serverTLS == nil {
 		return c, err
 	}
-	return tls.Server(c, l.serverTLS), nil
+	return &acceptedTLS{Conn: tls.Server(c, l.serverTLS), identity: l.identity}, nil
+}
+
+// acceptedTLS is an accepted Raft connection whose refused handshake is reported to the
+// identity (a log line on the node; raft itself only sees a failed read).
+type acceptedTLS struct {
+	*tls.Conn
+	identity  *clustertls.Identity
+	handshake sync.Once
+}
+
+func (c *acceptedTLS) Read(b []byte) (int, error) {
+	c.handshake.Do(func() {
+		if err := c.Conn.Handshake(); err != nil {
+			c.identity.Refused(fmt.Errorf("cluster TLS: raft refused %s: %w", c.RemoteAddr(), err))
+		}
+	})
+	return c.Conn.Read(b)
 }
 
 func (l *tcpStreamLayer) Close() error   { return l.listener.Close() }
@@ -98,6 +117,7 @@ func listenRaft(bind, advertise string, identity *clustertls.Identity) (*tcpStre
 	if identity != nil {
 		layer.serverTLS = identity.ServerConfig(clustertls.IdentityNodePrefix)
 		layer.clientTLS = identity.ClientConfig()
+		layer.identity = identity
 	}
 	return layer, nil
 }

@@ -30,7 +30,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/url"
+	"net"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -72,8 +72,8 @@ type Identity struct {
 	refused atomic.Pointer[func(error)]
 }
 
-// OnRefuse makes fn hear why each peer was refused (a log line: a handshake refusal is
-// otherwise seen by the peer only, as a bad_certificate alert).
+// OnRefuse makes fn hear why each peer a server end refused (a log line: a handshake
+// refusal is otherwise seen by the peer only, as a TLS alert).
 func (id *Identity) OnRefuse(fn func(error)) { id.refused.Store(&fn) }
 
 // Load reads files; every one must parse, the key must match the certificate, and the CRL
@@ -190,17 +190,17 @@ func loadCRL(path string, cas []*x509.Certificate) (map[string]bool, error) {
 	return revoked, nil
 }
 
-// verifyPeer checks a peer's certificate chain against m: it chains to the CA for usage at
-// now, is not revoked, and carries one strata:// URI, which it returns.
-func verifyPeer(m *material, raw [][]byte, usage x509.ExtKeyUsage, now time.Time) (string, error) {
+// verifyChains verifies a peer's certificate chain against m's CA pool for usage, now
+// (RFC 5280 6.1, including the validity period of every certificate).
+func verifyChains(m *material, raw [][]byte, usage x509.ExtKeyUsage) ([][]*x509.Certificate, error) {
 	if len(raw) == 0 {
-		return "", errors.New("cluster TLS: the peer presented no certificate")
+		return nil, errors.New("cluster TLS: the peer presented no certificate")
 	}
 	certs := make([]*x509.Certificate, len(raw))
 	for i, r := range raw {
 		c, err := x509.ParseCertificate(r)
 		if err != nil {
-			return "", fmt.Errorf("cluster TLS: peer certificate: %w", err)
+			return nil, fmt.Errorf("cluster TLS: peer certificate: %w", err)
 		}
 		certs[i] = c
 	}
@@ -208,21 +208,13 @@ func verifyPeer(m *material, raw [][]byte, usage x509.ExtKeyUsage, now time.Time
 	for _, c := range certs[1:] {
 		inter.AddCert(c)
 	}
-	// RFC 5280 6.1: path validation, including the validity period of every certificate.
 	chains, err := certs[0].Verify(x509.VerifyOptions{
-		Roots: m.roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{usage},
+		Roots: m.roots, Intermediates: inter, CurrentTime: time.Now(), KeyUsages: []x509.ExtKeyUsage{usage},
 	})
 	if err != nil {
-		return "", fmt.Errorf("cluster TLS: peer certificate %q: %w", certs[0].Subject.CommonName, err)
+		return nil, fmt.Errorf("cluster TLS: peer certificate %q: %w", certs[0].Subject.CommonName, err)
 	}
-	for _, chain := range chains {
-		for _, c := range chain {
-			if m.revoked[c.SerialNumber.String()] {
-				return "", fmt.Errorf("cluster TLS: peer certificate %q (serial %s) is revoked", c.Subject.CommonName, c.SerialNumber)
-			}
-		}
-	}
-	return identityOf(certs[0])
+	return chains, nil
 }
 
 // identityOf returns the one strata:// URI SAN of c.
@@ -233,35 +225,58 @@ func identityOf(c *x509.Certificate) (string, error) {
 	return c.URIs[0].String(), nil
 }
 
-// PeerIdentity returns the strata:// identity of the peer of a verified connection.
-func PeerIdentity(state tls.ConnectionState) (*url.URL, error) {
-	if len(state.PeerCertificates) == 0 {
-		return nil, errors.New("cluster TLS: no peer certificate")
-	}
-	s, err := identityOf(state.PeerCertificates[0])
-	if err != nil {
-		return nil, err
-	}
-	return url.Parse(s)
+// ServerConfig is the configuration of the accepting end (gRPC server, Raft listener): it
+// presents the current certificate and requires a client certificate that crypto/tls
+// verifies against the current CA pool for clientAuth (RFC 5280 6.1: chain and validity),
+// so that the connection state's VerifiedChains hold it (what admin authorization reads);
+// the CRL and the URI SAN are checked after. requirePrefix, when not "", is the identity
+// prefix the client's URI must have (the Raft transport accepts only nodes).
+func (id *Identity) ServerConfig(requirePrefix string) *tls.Config {
+	return id.serverConfig(requirePrefix, nil)
 }
 
-// ServerConfig is the configuration of the accepting end (gRPC server, Raft listener): it
-// presents the current certificate and requires a client certificate valid for clientAuth.
-// requirePrefix, when not "", is the identity prefix the client's URI must have (the Raft
-// transport accepts only nodes).
-func (id *Identity) ServerConfig(requirePrefix string) *tls.Config {
+func (id *Identity) serverConfig(requirePrefix string, nextProtos []string) *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
-		// The chain is checked in VerifyPeerCertificate against the roots current at this
-		// handshake, and no certificate fails it there (so that the refusal is reported).
-		ClientAuth: tls.RequestClientCert,
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return id.current.Load().cert, nil
-		},
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			return id.check(raw, x509.ExtKeyUsageClientAuth, requirePrefix)
+		NextProtos: nextProtos,
+		// One configuration per handshake, from the material current at its start.
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			m := id.current.Load()
+			return &tls.Config{
+				MinVersion:   tls.VersionTLS13,
+				NextProtos:   nextProtos,
+				Certificates: []tls.Certificate{*m.cert},
+				ClientAuth:   tls.RequireAndVerifyClientCert,
+				ClientCAs:    m.roots,
+				VerifyPeerCertificate: func(_ [][]byte, chains [][]*x509.Certificate) error {
+					return checkVerified(m, chains, requirePrefix)
+				},
+			}, nil
 		},
 	}
+}
+
+// checkVerified checks verified chains: no certificate in them is revoked (RFC 5280 6.3),
+// and the leaf carries one strata:// URI starting with requirePrefix.
+func checkVerified(m *material, chains [][]*x509.Certificate, requirePrefix string) error {
+	if len(chains) == 0 || len(chains[0]) == 0 {
+		return errors.New("cluster TLS: no verified peer certificate")
+	}
+	for _, chain := range chains {
+		for _, c := range chain {
+			if m.revoked[c.SerialNumber.String()] {
+				return fmt.Errorf("cluster TLS: peer certificate %q (serial %s) is revoked", c.Subject.CommonName, c.SerialNumber)
+			}
+		}
+	}
+	uri, err := identityOf(chains[0][0])
+	if err != nil {
+		return err
+	}
+	if requirePrefix != "" && !strings.HasPrefix(uri, requirePrefix) {
+		return fmt.Errorf("cluster TLS: peer %s is not a %s* identity", uri, requirePrefix)
+	}
+	return nil
 }
 
 // ClientConfig is the configuration of the dialling end: it presents the current
@@ -277,26 +292,46 @@ func (id *Identity) ClientConfig() *tls.Config {
 			return id.current.Load().cert, nil
 		},
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			return id.check(raw, x509.ExtKeyUsageServerAuth, IdentityNodePrefix)
+			m := id.current.Load()
+			chains, err := verifyChains(m, raw, x509.ExtKeyUsageServerAuth)
+			if err != nil {
+				return err
+			}
+			return checkVerified(m, chains, IdentityNodePrefix)
 		},
 	}
 }
 
-func (id *Identity) check(raw [][]byte, usage x509.ExtKeyUsage, requirePrefix string) error {
-	uri, err := verifyPeer(id.current.Load(), raw, usage, time.Now())
-	if err == nil && requirePrefix != "" && !strings.HasPrefix(uri, requirePrefix) {
-		err = fmt.Errorf("cluster TLS: peer %s is not a %s* identity", uri, requirePrefix)
-	}
-	if fn := id.refused.Load(); err != nil && fn != nil {
+// Refused reports err, a refused peer, to the OnRefuse function.
+func (id *Identity) Refused(err error) {
+	if fn := id.refused.Load(); fn != nil {
 		(*fn)(err)
 	}
-	return err
 }
 
 // ServerCredentials are the gRPC transport credentials of a metadata node's server: any
-// certificate the cluster CA issued for clientAuth is let in; the services authorize.
+// certificate the cluster CA issued for clientAuth is let in (the services authorize), and
+// every refused handshake is reported (OnRefuse) with the peer's address.
 func (id *Identity) ServerCredentials() credentials.TransportCredentials {
-	return credentials.NewTLS(id.ServerConfig(""))
+	return reportingCreds{credentials.NewTLS(id.serverConfig("", []string{"h2"})), id}
+}
+
+// reportingCreds reports the server handshakes its credentials refuse.
+type reportingCreds struct {
+	credentials.TransportCredentials
+	id *Identity
+}
+
+func (c reportingCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	nc, info, err := c.TransportCredentials.ServerHandshake(conn)
+	if err != nil {
+		c.id.Refused(fmt.Errorf("cluster TLS: refused %s: %w", conn.RemoteAddr(), err))
+	}
+	return nc, info, err
+}
+
+func (c reportingCreds) Clone() credentials.TransportCredentials {
+	return reportingCreds{c.TransportCredentials.Clone(), c.id}
 }
 
 // ClientCredentials are the gRPC transport credentials for dialling metadata nodes.

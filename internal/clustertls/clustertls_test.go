@@ -34,9 +34,10 @@ func serveGRPC(t *testing.T, creds credentials.TransportCredentials) (string, <-
 	srv := grpc.NewServer(grpc.Creds(creds), grpc.UnaryInterceptor(
 		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if p, ok := peer.FromContext(ctx); ok {
-				if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
-					if u, err := clustertls.PeerIdentity(ti.State); err == nil {
-						callers <- u.String()
+				// Admin authorization reads the identity from the verified chain only.
+				if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 {
+					if uris := ti.State.VerifiedChains[0][0].URIs; len(uris) == 1 {
+						callers <- uris[0].String()
 					}
 				}
 			}
@@ -121,9 +122,8 @@ func TestMutualTLSRefusesPeers(t *testing.T) {
 		{"no certificate", func() credentials.TransportCredentials {
 			cfg := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: x509.NewCertPool(), InsecureSkipVerify: true}
 			return credentials.NewTLS(cfg)
-		}, "", "presented no certificate"},
-		// Plaintext never reaches certificate checks: the server reads no TLS ClientHello.
-		{"plaintext", insecure.NewCredentials, "", ""},
+		}, "", "didn't provide a certificate"},
+		{"plaintext", insecure.NewCredentials, "", "does not look like a TLS handshake"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := call(addr, tc.creds())
