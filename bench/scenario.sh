@@ -597,9 +597,19 @@ wait_until() {
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# cluster_tls ROLE NAME: the flags of the cluster mTLS identity ROLE/NAME, issued by
+# `strata cert` under $WORK/certs (made with its CA on first use), as a deployment runs.
+cluster_tls() {
+	local dir=$WORK/certs
+	[ -f "$dir/ca.pem" ] || "$STRATA" cert init --dir "$dir" >/dev/null
+	[ -f "$dir/$1-$2.pem" ] || "$STRATA" cert issue --dir "$dir" --role "$1" --name "$2" >/dev/null
+	echo --cluster-tls-ca "$dir/ca.pem" --cluster-tls-cert "$dir/$1-$2.pem" --cluster-tls-key "$dir/$1-$2-key.pem"
+}
+
 # three_voters: the group has three voters, each a leader or a follower.
 three_voters() {
-	[ "$("$STRATA" cluster status --etcd "127.0.0.1:$CLUSTER_PORT" --timeout 5s 2>/dev/null |
+	# shellcheck disable=SC2046 # cluster_tls prints separate flags
+	[ "$("$STRATA" cluster status --etcd "127.0.0.1:$CLUSTER_PORT" --timeout 5s $(cluster_tls admin bench) 2>/dev/null |
 		grep -cE '^meta[0-9]+ +voter +(Leader|Follower) ')" -eq 3 ]
 }
 
@@ -623,10 +633,11 @@ start_cluster() {
 	CLUSTER_PIDS+=($!)
 	wait_until 30 etcd listening "$CLUSTER_PORT"
 	wait_until 30 versitygw listening "$((CLUSTER_PORT + 2))"
+	cluster_tls admin bench >/dev/null # the CA, before the nodes issue theirs in parallel
 	for i in 1 2 3; do
 		"$STRATA" metadata --node-id "meta$i" --data "$WORK/meta$i" --etcd "$etcd" \
 			--grpc-listen "127.0.0.1:$((CLUSTER_PORT + 2 + i))" --raft-listen "127.0.0.1:$((CLUSTER_PORT + 5 + i))" \
-			--log-level warn ${CPU_PROFILE:+--cpu-profile "$CPU_PROFILE.meta$i"} >"$WORK/meta$i.log" 2>&1 &
+			--log-level warn ${CPU_PROFILE:+--cpu-profile "$CPU_PROFILE.meta$i"} $(cluster_tls node "meta$i") >"$WORK/meta$i.log" 2>&1 &
 		CLUSTER_PIDS+=($!)
 	done
 	wait_until 120 "three voters" three_voters
@@ -639,7 +650,7 @@ start_frontend() {
 		--imap-listen "127.0.0.1:$IMAP_PORT" --lmtp-listen "" --managesieve-listen "" --etcd "127.0.0.1:$CLUSTER_PORT" \
 		--spool-dir "$WORK/spool" --allow-plaintext-auth --log-level warn \
 		--blob s3 --s3-endpoint "127.0.0.1:$((CLUSTER_PORT + 2))" --s3-bucket mail --s3-insecure --s3-path-style \
-		"$@" >"$WORK/frontend.log" 2>&1 &
+		$(cluster_tls frontend fe1) "$@" >"$WORK/frontend.log" 2>&1 &
 	FRONTEND_PID=$!
 	wait_until 60 "strata frontend" grep -q "Strata frontend is ready" "$WORK/frontend.log"
 }
@@ -672,7 +683,7 @@ scenario_cluster_cycle() {
 	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-50} status=0
 	start_cluster
 	start_dovecot "$users"
-	b users --etcd "127.0.0.1:$CLUSTER_PORT" --users "$users"
+	b users --etcd "127.0.0.1:$CLUSTER_PORT" --users "$users" $(cluster_tls admin bench)
 	populate_cycle cluster "$IMAP_PORT" "$users" "$messages"
 	populate_cycle dovecot "$DOVECOT_PORT" "$users" "$messages"
 	if [ -n "${CPU_PROFILE:-}" ]; then

@@ -244,6 +244,7 @@ func newBenchUsersCommand() *cobra.Command {
 	}
 	cmd.Flags().String("server", defaultAdminAddr, "admin gRPC address of a running Strata")
 	cmd.Flags().String("etcd", "", "comma-separated etcd endpoints to find the metadata nodes of a cluster (instead of --server)")
+	addClusterTLSFlags(cmd.Flags())
 	cmd.Flags().String("dovecot-passwd", "", "write a Dovecot passwd-file here instead")
 	cmd.Flags().Int("dovecot-uid", 65534, "system uid of the Dovecot mail users")
 	cmd.Flags().Int("dovecot-gid", 65534, "system gid of the Dovecot mail users")
