@@ -8,7 +8,8 @@
 # cluster-cycle runs the cycle against a 3-node cluster with S3 on this machine (etcd,
 # versitygw, three `strata metadata`, one `strata frontend`) and Dovecot.
 #
-# Knobs (environment): STRATA (binary, default bin/strata), OUT (reports, default
+# Knobs (environment): STRATA (binary, default bin/strata), STRATA_SERVE (the binary that
+# runs `strata serve`, default STRATA: an older build for a before/after pair), OUT (reports, default
 # /tmp/strata-bench), WORKDIR (where the servers keep their data, default /tmp; a million
 # messages take ~9 GB per server), SEED, DURATION, and per scenario USERS, MESSAGES, CLIENTS
 # (mixed, compare, cycle, compare-cycle, cluster-cycle), APPENDERS (compare-append: the
@@ -29,6 +30,7 @@
 set -euo pipefail
 
 STRATA=${STRATA:-bin/strata}
+STRATA_SERVE=${STRATA_SERVE:-$STRATA}
 OUT=${OUT:-/tmp/strata-bench}
 SEED=${SEED:-1}
 DURATION=${DURATION:-30s}
@@ -87,7 +89,7 @@ stop_dovecot() {
 # extra flags (a later --lmtp-listen turns LMTP on); waits for "Strata is ready".
 start_strata() {
 	# shellcheck disable=SC2086 # STRATA_FLAGS is a list of flags
-	"$STRATA" serve --data "$WORK/strata" --imap-listen "127.0.0.1:$IMAP_PORT" --grpc-listen "127.0.0.1:$GRPC_PORT" \
+	"$STRATA_SERVE" serve --data "$WORK/strata" --imap-listen "127.0.0.1:$IMAP_PORT" --grpc-listen "127.0.0.1:$GRPC_PORT" \
 		--imaps-listen "" --managesieve-listen "" --lmtp-listen "" --no-demo --log-level warn ${STRATA_FLAGS:-} "$@" >"$WORK/strata.log" 2>&1 &
 	STRATA_PID=$!
 	for _ in $(seq 300); do
@@ -288,7 +290,9 @@ scenario_append() {
 
 # scenario_compare_append: the APPEND steps of compare alone (USERS users populated with
 # MESSAGES messages each, as compare does, then APPEND only, messages up to 64 KiB, with each
-# client count of APPENDERS, default "1 64"), on `strata serve` and then on Dovecot. With
+# client count of APPENDERS, default "1 64"), on `strata serve` and then on Dovecot. Unlike
+# compare, the clients log in before the clock starts (--login-first): with 64 clients
+# Dovecot's one auth process took most of a 20 s step verifying their passwords. With
 # CPU_PROFILE, Strata is restarted after populating with --cpu-profile, so the profile holds
 # its APPEND steps alone.
 scenario_compare_append() {
@@ -309,7 +313,7 @@ scenario_compare_append() {
 		for appenders in ${APPENDERS:-1 64}; do
 			load "before APPEND x $appenders on $name"
 			b --addr "127.0.0.1:$port" --users "$users" --clients "$appenders" --duration "$DURATION" --profile append=1 --max-size 65536 \
-				--label "$name" --json "$OUT/compare-append$appenders-$name.json"
+				--login-first --label "$name" --json "$OUT/compare-append$appenders-$name.json"
 			load "after APPEND x $appenders on $name"
 		done
 		if [ "$name" = strata ]; then
@@ -323,7 +327,7 @@ scenario_compare_append() {
 		echo
 	done
 	if [ -n "${CPU_PROFILE:-}" ]; then
-		echo "CPU profile of strata serve's APPEND steps: $CPU_PROFILE (go tool pprof -top $STRATA $CPU_PROFILE)"
+		echo "CPU profile of strata serve's APPEND steps: $CPU_PROFILE (go tool pprof -top $STRATA_SERVE $CPU_PROFILE)"
 	fi
 }
 
