@@ -41,9 +41,9 @@ func appendBodies(t *testing.T, srv *embedded.Server, dataDir string, bodies []s
 		if err != nil {
 			t.Fatal(err)
 		}
-		// The body goes where the fs store keeps it (blobstore/fs: tenants/<tenant>/<h[0:2]>/<h>).
+		// The body goes where the fs store keeps it (blobstore/fs: t/<tenant>/<h[0:2]>/<h[2:4]>/<h>).
 		h := key[strings.LastIndexByte(key, '/')+1:]
-		path := filepath.Join(dataDir, "blobs", "tenants", "acme", h[0:2], h)
+		path := filepath.Join(dataDir, "blobs", "t", "acme", h[0:2], h[2:4], h)
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			t.Fatal(err)
 		}
@@ -114,7 +114,7 @@ func TestStagingRecovery(t *testing.T) {
 	// What a power loss can leave of two staged bodies: one gone, one not whole.
 	pathOf := func(key string) string {
 		h := key[strings.LastIndexByte(key, '/')+1:]
-		return filepath.Join(dataDir, "blobs", "tenants", "acme", h[0:2], h)
+		return filepath.Join(dataDir, "blobs", "t", "acme", h[0:2], h[2:4], h)
 	}
 	if err := os.Remove(pathOf(keys[1])); err != nil {
 		t.Fatal(err)

@@ -1,14 +1,8 @@
 // Package fs is the blobstore.Store of the embedded mode (strata serve): bodies are files
 // under a root directory.
 //
-// Layout: root/tenants/<tenant>/<h[0:2]>/<h> for the key "t/<tenant>/<h>", where h is the
-// hex SHA-256 of the body: 256 shard directories per tenant, which a tenant has all of after
-// a couple of thousand bodies, so that a Put into a tenant rarely creates a directory (a
-// mkdir, which locks the parent, and an fsync of the parent). Tenants whose first body was
-// stored before December 2026 keep the layout of then, root/t/<tenant>/<h[0:2]>/<h[2:4]>/<h>
-// (65,536 shard directories, of which most Puts into a small tenant created one): a tenant's
-// layout is the old one if and only if root/t/<tenant> exists, which nothing creates any
-// more (Store.layouts remembers what was found). A body being written is a temporary file ".put-*" in the
+// Layout: root/t/<tenant>/<h[0:2]>/<h[2:4]>/<h> for the key "t/<tenant>/<h>", where h is the
+// hex SHA-256 of the body. A body being written is a temporary file ".put-*" in the
 // directory its object goes to, so that its create and rename lock only that directory: a
 // rename across directories takes a lock of the whole filesystem on Linux, and a create in
 // one directory that every Put shares locks that directory, which concurrent Puts would
@@ -75,17 +69,10 @@ const (
 
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
-// maxDurableDirs bounds Store.durable, Store.settled and Store.layouts; when one is full it
-// is emptied, which costs at most an fsync per directory on the next Put into each (a tenant
-// has 256 shard directories, or up to 65,536 in the old layout), a read of an object on its
-// next dedup hit, or a lookup of a tenant's old directory.
+// maxDurableDirs bounds Store.durable and Store.settled; when one is full it is emptied,
+// which costs at most an fsync per directory on the next Put into each (a tenant has up to
+// 65,536 shard directories), or a read of an object on its next dedup hit.
 const maxDurableDirs = 1 << 17
-
-// The top directories of the two layouts (package comment).
-const (
-	tenantsDir    = "tenants"
-	oldTenantsDir = "t"
-)
 
 // Store is a blobstore.Store on a local filesystem. It is safe for concurrent use; one root
 // belongs to one process.
@@ -110,9 +97,6 @@ type Store struct {
 	renaming map[string]int
 	// staged holds the objects staged and not yet synced (Stage).
 	staged map[*stagedObject]struct{}
-	// layouts holds, for the tenants looked up, whether their bodies are in the old
-	// layout (package comment).
-	layouts map[string]bool
 
 	// dirSyncs group-commits directory fsyncs across concurrent Puts.
 	dirSyncs *dirSyncer
@@ -132,7 +116,7 @@ func New(root string) (*Store, error) {
 	}
 	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp"), tmpPrefix: "put-" + hex.EncodeToString(prefix[:]) + "-",
 		durable: map[string]struct{}{}, settled: map[string]struct{}{}, renaming: map[string]int{}, staged: map[*stagedObject]struct{}{},
-		layouts: map[string]bool{}, dirSyncs: newDirSyncer(), swept: make(chan struct{})}
+		dirSyncs: newDirSyncer(), swept: make(chan struct{})}
 	if err := os.MkdirAll(root, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
@@ -148,23 +132,19 @@ func New(root string) (*Store, error) {
 }
 
 // sweepStaleTemps removes the temporary files older than before from every shard
-// directory of both layouts. It is best effort: a directory it cannot read keeps its
-// leftovers, which take space and nothing else (no key names them).
+// directory. It is best effort: a directory it cannot read keeps its leftovers, which
+// take space and nothing else (no key names them).
 func (s *Store) sweepStaleTemps(before time.Time) {
-	sweepShards(filepath.Join(s.root, tenantsDir), 2, before)
-	sweepShards(filepath.Join(s.root, oldTenantsDir), 3, before)
-}
-
-// sweepShards removes the stale temporary files of the directories depth levels below dir.
-func sweepShards(dir string, depth int, before time.Time) {
-	if depth == 0 {
-		_ = removeStaleTemps(dir, tempMark, before)
-		return
-	}
-	entries, _ := os.ReadDir(dir)
-	for _, entry := range entries {
-		if entry.IsDir() {
-			sweepShards(filepath.Join(dir, entry.Name()), depth-1, before)
+	top := filepath.Join(s.root, "t")
+	tenants, _ := os.ReadDir(top)
+	for _, tenant := range tenants {
+		shards1, _ := os.ReadDir(filepath.Join(top, tenant.Name()))
+		for _, shard1 := range shards1 {
+			dir1 := filepath.Join(top, tenant.Name(), shard1.Name())
+			shards2, _ := os.ReadDir(dir1)
+			for _, shard2 := range shards2 {
+				_ = removeStaleTemps(filepath.Join(dir1, shard2.Name()), tempMark, before)
+			}
 		}
 	}
 }
@@ -200,58 +180,19 @@ func removeStaleTemps(dir, prefix string, before time.Time) error {
 	return nil
 }
 
-// objectPath returns the directories from the top of its tenant's layout down to the one
-// that holds key's object, and the object's path. It returns blobstore.ErrInvalidKey for an
-// invalid key.
-func (s *Store) objectPath(key string) (dirs []string, path string, sum [sha256.Size]byte, err error) {
+// objectPath returns the directories from root/t down to the one that holds key's object,
+// and the object's path. It reports false for an invalid key.
+func (s *Store) objectPath(key string) (dirs []string, path string, sum [sha256.Size]byte, ok bool) {
 	tenant, sum, ok := blobstore.ParseKey(key)
 	if !ok {
-		return nil, "", sum, blobstore.ErrInvalidKey
-	}
-	old, err := s.oldLayout(tenant)
-	if err != nil {
-		return nil, "", sum, err
+		return nil, "", sum, false
 	}
 	digest := hex.EncodeToString(sum[:])
-	if old {
-		top := filepath.Join(s.root, oldTenantsDir)
-		tenantDir := filepath.Join(top, tenant)
-		shard1 := filepath.Join(tenantDir, digest[0:2])
-		shard2 := filepath.Join(shard1, digest[2:4])
-		return []string{top, tenantDir, shard1, shard2}, filepath.Join(shard2, digest), sum, nil
-	}
-	top := filepath.Join(s.root, tenantsDir)
+	top := filepath.Join(s.root, "t")
 	tenantDir := filepath.Join(top, tenant)
-	shard := filepath.Join(tenantDir, digest[0:2])
-	return []string{top, tenantDir, shard}, filepath.Join(shard, digest), sum, nil
-}
-
-// oldLayout reports whether tenant's bodies are in the old layout: whether root/t/<tenant>
-// exists (package comment). Nothing creates that directory, so the answer, once found, holds
-// for the life of the store.
-func (s *Store) oldLayout(tenant string) (bool, error) {
-	s.mu.Lock()
-	old, known := s.layouts[tenant]
-	s.mu.Unlock()
-	if known {
-		return old, nil
-	}
-	_, err := os.Lstat(filepath.Join(s.root, oldTenantsDir, tenant))
-	switch {
-	case err == nil:
-		old = true
-	case errors.Is(err, os.ErrNotExist):
-		old = false
-	default:
-		return false, fmt.Errorf("look up the layout of tenant %s: %w", tenant, err)
-	}
-	s.mu.Lock()
-	if len(s.layouts) >= maxDurableDirs {
-		clear(s.layouts)
-	}
-	s.layouts[tenant] = old
-	s.mu.Unlock()
-	return old, nil
+	shard1 := filepath.Join(tenantDir, digest[0:2])
+	shard2 := filepath.Join(shard1, digest[2:4])
+	return []string{top, tenantDir, shard1, shard2}, filepath.Join(shard2, digest), sum, true
 }
 
 // Put implements blobstore.Store.
@@ -268,9 +209,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64) er
 // comment, "Staging"). Until then a dedup hit on the object by another Put fsyncs it
 // itself, as it does for any object between its rename and its fsyncs.
 func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) (blobstore.Staged, error) {
-	dirs, path, sum, err := s.objectPath(key)
-	if err != nil {
-		return nil, fmt.Errorf("put %q: %w", key, err)
+	dirs, path, sum, ok := s.objectPath(key)
+	if !ok {
+		return nil, fmt.Errorf("put %q: %w", key, blobstore.ErrInvalidKey)
 	}
 	if size < 0 {
 		return nil, fmt.Errorf("put %s: negative size %d", key, size)
@@ -422,9 +363,9 @@ func (s *Store) present(ctx context.Context, dirs []string, path string, sum [sh
 // is not whole (the staging recovery after a machine crash reads every body it may have
 // lost this way).
 func (s *Store) Check(ctx context.Context, key string) error {
-	_, path, sum, err := s.objectPath(key)
-	if err != nil {
-		return fmt.Errorf("check %q: %w", key, err)
+	_, path, sum, ok := s.objectPath(key)
+	if !ok {
+		return fmt.Errorf("check %q: %w", key, blobstore.ErrInvalidKey)
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -608,9 +549,9 @@ func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [
 
 // Get implements blobstore.Store.
 func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
-	_, path, _, err := s.objectPath(key)
-	if err != nil {
-		return nil, fmt.Errorf("get %q: %w", key, err)
+	_, path, _, ok := s.objectPath(key)
+	if !ok {
+		return nil, fmt.Errorf("get %q: %w", key, blobstore.ErrInvalidKey)
 	}
 	if offset < 0 {
 		return nil, fmt.Errorf("get %s: negative offset %d", key, offset)
@@ -658,9 +599,9 @@ func (b *bodyReader) Close() error {
 
 // Stat implements blobstore.Store.
 func (s *Store) Stat(ctx context.Context, key string) (blobstore.Info, error) {
-	_, path, _, err := s.objectPath(key)
-	if err != nil {
-		return blobstore.Info{}, fmt.Errorf("stat %q: %w", key, err)
+	_, path, _, ok := s.objectPath(key)
+	if !ok {
+		return blobstore.Info{}, fmt.Errorf("stat %q: %w", key, blobstore.ErrInvalidKey)
 	}
 	if err := ctx.Err(); err != nil {
 		return blobstore.Info{}, fmt.Errorf("stat %s: %w", key, err)
@@ -678,9 +619,9 @@ func (s *Store) Stat(ctx context.Context, key string) (blobstore.Info, error) {
 // Delete implements blobstore.Store. It removes the object's file and nothing else, and
 // fsyncs its directory so that a deleted body stays deleted.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	_, path, _, err := s.objectPath(key)
-	if err != nil {
-		return fmt.Errorf("delete %q: %w", key, err)
+	_, path, _, ok := s.objectPath(key)
+	if !ok {
+		return fmt.Errorf("delete %q: %w", key, blobstore.ErrInvalidKey)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
@@ -688,7 +629,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	s.mu.Lock()
 	delete(s.settled, path)
 	s.mu.Unlock()
-	err = os.Remove(path)
+	err := os.Remove(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

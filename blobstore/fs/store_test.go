@@ -70,7 +70,7 @@ func TestLayout(t *testing.T) {
 	put(t, s, "acme", body)
 	sum := sha256.Sum256(body)
 	digest := hex.EncodeToString(sum[:])
-	want := []string{"tenants/acme/" + digest[0:2] + "/" + digest}
+	want := []string{"t/acme/" + digest[0:2] + "/" + digest[2:4] + "/" + digest}
 	if got := files(t, s.root); !slices.Equal(got, want) {
 		t.Fatalf("files after Put = %q, want %q", got, want)
 	}
@@ -369,106 +369,5 @@ func TestStageReadableBeforeSync(t *testing.T) {
 	}
 	if err := staged[1].Sync(); err != nil {
 		t.Fatalf("Sync after SyncStaged: %v", err)
-	}
-}
-
-// TestOldLayoutStaysReadable opens a store that an earlier version wrote, with a tenant's
-// bodies in the old layout (two levels of shard directories under root/t): its bodies stay
-// readable, a new body of that tenant goes beside them in the old layout, a new tenant's
-// bodies go into the new one, and the sweep of stale temporary files covers both.
-func TestOldLayoutStaysReadable(t *testing.T) {
-	root := t.TempDir()
-	oldBody := []byte("Subject: stored by an earlier version\r\n\r\nhi\r\n")
-	oldSum := sha256.Sum256(oldBody)
-	oldDigest := hex.EncodeToString(oldSum[:])
-	oldShard := filepath.Join(root, "t", "acme", oldDigest[0:2], oldDigest[2:4])
-	if err := os.MkdirAll(oldShard, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(oldShard, oldDigest), oldBody, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	staleOld := filepath.Join(oldShard, ".put-stale")
-	if err := os.WriteFile(staleOld, []byte("partial body"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	old := time.Now().Add(-2 * staleTempAge)
-	if err := os.Chtimes(staleOld, old, old); err != nil {
-		t.Fatal(err)
-	}
-
-	s, err := New(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-s.swept
-	if _, err := os.Stat(staleOld); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("stale temporary file in the old layout after the sweep: %v", err)
-	}
-	oldKey := blobstore.Key("acme", oldSum)
-	rc, err := s.Get(t.Context(), oldKey, 0, -1)
-	if err != nil {
-		t.Fatalf("Get of a body in the old layout: %v", err)
-	}
-	got, _ := io.ReadAll(rc)
-	rc.Close()
-	if !bytes.Equal(got, oldBody) {
-		t.Fatalf("body in the old layout reads %q, want %q", got, oldBody)
-	}
-	if err := s.Check(t.Context(), oldKey); err != nil {
-		t.Fatalf("Check of a body in the old layout: %v", err)
-	}
-
-	acmeBody, globexBody := []byte("a new body of an old tenant"), []byte("a body of a new tenant")
-	put(t, s, "acme", acmeBody)
-	put(t, s, "globex", globexBody)
-	acmeSum, globexSum := sha256.Sum256(acmeBody), sha256.Sum256(globexBody)
-	acmeDigest, globexDigest := hex.EncodeToString(acmeSum[:]), hex.EncodeToString(globexSum[:])
-	want := []string{
-		"t/acme/" + acmeDigest[0:2] + "/" + acmeDigest[2:4] + "/" + acmeDigest,
-		"t/acme/" + oldDigest[0:2] + "/" + oldDigest[2:4] + "/" + oldDigest,
-		"tenants/globex/" + globexDigest[0:2] + "/" + globexDigest,
-	}
-	slices.Sort(want)
-	if got := files(t, root); !slices.Equal(got, want) {
-		t.Fatalf("files = %q, want %q", got, want)
-	}
-	if err := s.Delete(t.Context(), oldKey); err != nil {
-		t.Fatalf("Delete of a body in the old layout: %v", err)
-	}
-	if _, err := s.Stat(t.Context(), oldKey); !errors.Is(err, blobstore.ErrNotFound) {
-		t.Fatalf("Stat after Delete = %v, want ErrNotFound", err)
-	}
-}
-
-// TestPutsShareShardDirectories stores more bodies in one tenant than it has shard
-// directories: every object is one level below the tenant's directory, in one of at most
-// 256 directories, so most of these Puts created none.
-func TestPutsShareShardDirectories(t *testing.T) {
-	s := newStore(t)
-	const bodies = 300
-	for i := range bodies {
-		put(t, s, "acme", []byte("body "+strconv.Itoa(i)))
-	}
-	shards, err := os.ReadDir(filepath.Join(s.root, "tenants", "acme"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(shards) > 256 || len(shards) < 100 {
-		t.Fatalf("%d shard directories for %d bodies, want between 100 and 256", len(shards), bodies)
-	}
-	if got := len(files(t, s.root)); got != bodies {
-		t.Fatalf("%d files, want %d", got, bodies)
-	}
-	for _, shard := range shards {
-		entries, err := os.ReadDir(filepath.Join(s.root, "tenants", "acme", shard.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, e := range entries {
-			if !e.Type().IsRegular() || len(e.Name()) != 64 || e.Name()[:2] != shard.Name() {
-				t.Fatalf("shard %s holds %s (dir %v)", shard.Name(), e.Name(), e.IsDir())
-			}
-		}
 	}
 }

@@ -241,7 +241,7 @@ func testFetchMetadataItemsNeverReadBodies(t *testing.T, rev2 bool) {
 	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir = dataDir })
 	c := login(t, srv)
 	appendMessage(t, c, "INBOX", testMessage("no body needed", "The body."))
-	if err := os.RemoveAll(filepath.Join(dataDir, "blobs", "tenants")); err != nil {
+	if err := os.RemoveAll(filepath.Join(dataDir, "blobs", "t")); err != nil {
 		t.Fatal(err)
 	}
 

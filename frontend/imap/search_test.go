@@ -382,7 +382,7 @@ func testSearchHeadersNeverReadBodies(t *testing.T, rev2 bool) {
 	c := login(t, srv)
 	appendMessage(t, c, "INBOX", testMessage("=?UTF-8?Q?caf=C3=A9?= time", "The body."))
 	appendMessage(t, c, "INBOX", testMessage("other", "Other body."))
-	if err := os.RemoveAll(filepath.Join(dataDir, "blobs", "tenants")); err != nil {
+	if err := os.RemoveAll(filepath.Join(dataDir, "blobs", "t")); err != nil {
 		t.Fatal(err)
 	}
 	rc := loginRawMode(t, srv, rev2)
