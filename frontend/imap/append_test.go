@@ -140,3 +140,74 @@ func TestMultiAppendLimit(t *testing.T) {
 	}
 	checkLines(t, "STATUS", rc.ok("STATUS INBOX (MESSAGES)"), []string{"* STATUS INBOX (MESSAGES 0)"})
 }
+
+// TestAppendRemembersTarget: APPEND remembers where a name of the account's own mailboxes
+// led and sends the next APPEND by that name there without a lookup; whatever another
+// session does to the mailbox in between (RENAME, a new mailbox by the old name, DELETE)
+// the APPEND lands or fails as one with a lookup would.
+func TestAppendRemembersTarget(t *testing.T) {
+	srv := startServer(t)
+	a, b := loginRaw(t, srv), loginRaw(t, srv)
+	msg := testMessage("remembered", "body")
+	appendTo := func(name string) string {
+		a.write("A1 APPEND " + name + " " + lit(msg) + "\r\n")
+		_, tagged := a.until("A1")
+		return tagged
+	}
+	messages := func(name string, want int) {
+		t.Helper()
+		checkLines(t, "STATUS "+name, b.ok("STATUS "+name+" (MESSAGES)"), []string{fmt.Sprintf("* STATUS %s (MESSAGES %d)", name, want)})
+	}
+	a.ok("CREATE Work")
+	for range 2 {
+		if tagged := appendTo("Work"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
+			t.Fatalf("APPEND Work: %q", tagged)
+		}
+	}
+	messages("Work", 2)
+
+	// Renamed, and a new mailbox by the old name: the APPEND goes to the new one.
+	b.ok("RENAME Work Old")
+	b.ok("CREATE Work")
+	if tagged := appendTo("Work"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
+		t.Fatalf("APPEND Work after RENAME and CREATE: %q", tagged)
+	}
+	messages("Work", 1)
+	messages("Old", 2)
+
+	// Deleted: TRYCREATE, as without a remembered mailbox.
+	b.ok("DELETE Work")
+	if tagged := appendTo("Work"); !strings.HasPrefix(tagged, "NO [TRYCREATE]") {
+		t.Fatalf("APPEND Work after DELETE: %q, want NO [TRYCREATE]", tagged)
+	}
+	messages("Old", 2)
+
+	// Renamed away with nothing by the old name: TRYCREATE, and nothing lands in the
+	// renamed mailbox.
+	if tagged := appendTo("Old"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
+		t.Fatalf("APPEND Old: %q", tagged)
+	}
+	b.ok("RENAME Old Older")
+	if tagged := appendTo("Old"); !strings.HasPrefix(tagged, "NO [TRYCREATE]") {
+		t.Fatalf("APPEND Old after RENAME: %q, want NO [TRYCREATE]", tagged)
+	}
+	messages("Older", 3)
+
+	// A synchronising literal to a remembered mailbox.
+	if tagged := appendTo("Older"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
+		t.Fatalf("APPEND Older: %q", tagged)
+	}
+	a.write(fmt.Sprintf("A2 APPEND Older {%d}\r\n", len(msg)))
+	if line := a.readLine(); !strings.HasPrefix(line, "+") {
+		t.Fatalf("continuation: %q", line)
+	}
+	a.write(msg + "\r\n")
+	if _, tagged := a.until("A2"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
+		t.Fatalf("APPEND Older with a synchronising literal: %q", tagged)
+	}
+	messages("Older", 5)
+
+	// The owner keeps every right on its mailboxes, so no ACL change makes a remembered
+	// target wrong.
+	b.expect("SETACL Older demo@example.com lrswtexka", "NO [CANNOT]")
+}
