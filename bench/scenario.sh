@@ -88,6 +88,9 @@ stop_dovecot() {
 # start_strata [flags]: `strata serve` with a fresh data directory, $STRATA_FLAGS and any
 # extra flags (a later --lmtp-listen turns LMTP on); waits for "Strata is ready".
 start_strata() {
+	# Emptied here, not by the redirection below: that runs in the background job, and a
+	# restart could find the last run's "Strata is ready" before it does.
+	: >"$WORK/strata.log"
 	# shellcheck disable=SC2086 # STRATA_FLAGS is a list of flags
 	"$STRATA_SERVE" serve --data "$WORK/strata" --imap-listen "127.0.0.1:$IMAP_PORT" --grpc-listen "127.0.0.1:$GRPC_PORT" \
 		--imaps-listen "" --managesieve-listen "" --lmtp-listen "" --no-demo --log-level warn ${STRATA_FLAGS:-} "$@" >"$WORK/strata.log" 2>&1 &
