@@ -291,6 +291,19 @@ scenario_append() {
 	done
 }
 
+# start_and_populate USERS MESSAGES: starts `strata serve` and Dovecot, creates USERS users
+# and fills each one's INBOX with MESSAGES messages in both (compare, compare-append).
+start_and_populate() {
+	local users=$1 messages=$2 server
+	start_strata
+	start_dovecot "$users"
+	b users --server "127.0.0.1:$GRPC_PORT" --users "$users"
+	for server in strata:$IMAP_PORT dovecot:$DOVECOT_PORT; do
+		local name=${server%%:*} port=${server##*:}
+		b populate --addr "127.0.0.1:$port" --users "$users" --messages "$messages" --label "$name" --json "$OUT/compare-populate-$name.json"
+	done
+}
+
 # scenario_compare_append: the APPEND steps of compare alone (USERS users populated with
 # MESSAGES messages each, as compare does, then APPEND only, messages up to 64 KiB, with each
 # client count of APPENDERS, default "1 64"), on `strata serve` and then on Dovecot. Unlike
@@ -300,13 +313,7 @@ scenario_append() {
 # its APPEND steps alone.
 scenario_compare_append() {
 	local users=${USERS:-16} messages=${MESSAGES:-200} appenders
-	start_strata
-	start_dovecot "$users"
-	b users --server "127.0.0.1:$GRPC_PORT" --users "$users"
-	for server in strata:$IMAP_PORT dovecot:$DOVECOT_PORT; do
-		local name=${server%%:*} port=${server##*:}
-		b populate --addr "127.0.0.1:$port" --users "$users" --messages "$messages" --label "$name" --json "$OUT/compare-populate-$name.json"
-	done
+	start_and_populate "$users" "$messages"
 	if [ -n "${CPU_PROFILE:-}" ]; then
 		stop_strata
 		start_strata --cpu-profile "$CPU_PROFILE"
@@ -354,13 +361,7 @@ mixed_reports() {
 # latency timed from each operation's scheduled start.
 scenario_compare() {
 	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-16} report
-	start_strata
-	start_dovecot "$users"
-	b users --server "127.0.0.1:$GRPC_PORT" --users "$users"
-	for server in strata:$IMAP_PORT dovecot:$DOVECOT_PORT; do
-		local name=${server%%:*} port=${server##*:}
-		b populate --addr "127.0.0.1:$port" --users "$users" --messages "$messages" --label "$name" --json "$OUT/compare-populate-$name.json"
-	done
+	start_and_populate "$users" "$messages"
 	for server in strata:$IMAP_PORT dovecot:$DOVECOT_PORT; do
 		local name=${server%%:*} port=${server##*:}
 		for report in $(mixed_reports); do

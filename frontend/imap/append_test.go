@@ -149,10 +149,12 @@ func TestAppendRemembersTarget(t *testing.T) {
 	srv := startServer(t)
 	a, b := loginRaw(t, srv), loginRaw(t, srv)
 	msg := testMessage("remembered", "body")
-	appendTo := func(name string) string {
+	appendTo := func(name, want string) {
+		t.Helper()
 		a.write("A1 APPEND " + name + " " + lit(msg) + "\r\n")
-		_, tagged := a.until("A1")
-		return tagged
+		if _, tagged := a.until("A1"); !strings.HasPrefix(tagged, want) {
+			t.Fatalf("APPEND %s: %q, want %s", name, tagged, want)
+		}
 	}
 	messages := func(name string, want int) {
 		t.Helper()
@@ -160,43 +162,31 @@ func TestAppendRemembersTarget(t *testing.T) {
 	}
 	a.ok("CREATE Work")
 	for range 2 {
-		if tagged := appendTo("Work"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
-			t.Fatalf("APPEND Work: %q", tagged)
-		}
+		appendTo("Work", "OK [APPENDUID ")
 	}
 	messages("Work", 2)
 
 	// Renamed, and a new mailbox by the old name: the APPEND goes to the new one.
 	b.ok("RENAME Work Old")
 	b.ok("CREATE Work")
-	if tagged := appendTo("Work"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
-		t.Fatalf("APPEND Work after RENAME and CREATE: %q", tagged)
-	}
+	appendTo("Work", "OK [APPENDUID ")
 	messages("Work", 1)
 	messages("Old", 2)
 
 	// Deleted: TRYCREATE, as without a remembered mailbox.
 	b.ok("DELETE Work")
-	if tagged := appendTo("Work"); !strings.HasPrefix(tagged, "NO [TRYCREATE]") {
-		t.Fatalf("APPEND Work after DELETE: %q, want NO [TRYCREATE]", tagged)
-	}
+	appendTo("Work", "NO [TRYCREATE]")
 	messages("Old", 2)
 
 	// Renamed away with nothing by the old name: TRYCREATE, and nothing lands in the
 	// renamed mailbox.
-	if tagged := appendTo("Old"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
-		t.Fatalf("APPEND Old: %q", tagged)
-	}
+	appendTo("Old", "OK [APPENDUID ")
 	b.ok("RENAME Old Older")
-	if tagged := appendTo("Old"); !strings.HasPrefix(tagged, "NO [TRYCREATE]") {
-		t.Fatalf("APPEND Old after RENAME: %q, want NO [TRYCREATE]", tagged)
-	}
+	appendTo("Old", "NO [TRYCREATE]")
 	messages("Older", 3)
 
 	// A synchronising literal to a remembered mailbox.
-	if tagged := appendTo("Older"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
-		t.Fatalf("APPEND Older: %q", tagged)
-	}
+	appendTo("Older", "OK [APPENDUID ")
 	a.write(fmt.Sprintf("A2 APPEND Older {%d}\r\n", len(msg)))
 	if line := a.readLine(); !strings.HasPrefix(line, "+") {
 		t.Fatalf("continuation: %q", line)
