@@ -144,6 +144,12 @@ bench-append: build
 bench-compare: build
 	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) RATE="$(RATE)" ARRIVALS=$(ARRIVALS) bench/scenario.sh compare
 
+# The APPEND steps of bench-compare alone (APPENDERS client counts, default "1 64");
+# CPU_PROFILE=FILE profiles Strata's APPEND steps.
+APPENDERS ?= 1 64
+bench-compare-append: build
+	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) APPENDERS="$(APPENDERS)" CPU_PROFILE=$(CPU_PROFILE) bench/scenario.sh compare-append
+
 # Scenarios (b) and (c) against Strata and Dovecot in one run each, with the ratios.
 bench-compare-bigmailbox: build
 	OUT=$(BENCH_OUT) BIG=$(BIG) bench/scenario.sh compare-bigmailbox

@@ -2880,8 +2880,12 @@ type AppendRequest struct {
 	DedupKey []byte `protobuf:"bytes,7,opt,name=dedup_key,json=dedupKey,proto3" json:"dedup_key,omitempty"`
 	// How long the key is remembered, log time; 0: 86400 (a day); at most 30 days.
 	DedupWindowSeconds uint32 `protobuf:"varint,8,opt,name=dedup_window_seconds,json=dedupWindowSeconds,proto3" json:"dedup_window_seconds,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// When set, the append is refused as NOT_FOUND unless mailbox_id still has this name: a
+	// frontend that remembers which mailbox a name led to (IMAP APPEND to the same mailbox
+	// again) sends the name instead of looking it up, and looks it up only when refused.
+	MailboxName   string `protobuf:"bytes,1600,opt,name=mailbox_name,json=mailboxName,proto3" json:"mailbox_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AppendRequest) Reset() {
@@ -2989,6 +2993,13 @@ func (x *AppendRequest) GetDedupWindowSeconds() uint32 {
 		return x.DedupWindowSeconds
 	}
 	return 0
+}
+
+func (x *AppendRequest) GetMailboxName() string {
+	if x != nil {
+		return x.MailboxName
+	}
+	return ""
 }
 
 type AppendResponse struct {
@@ -8833,7 +8844,7 @@ const file_metadata_proto_rawDesc = "" +
 	"references\x18\x02 \x03(\tR\n" +
 	"references\x12!\n" +
 	"\fbase_subject\x18\x03 \x01(\tR\vbaseSubject\x12\x14\n" +
-	"\x05reply\x18\x04 \x01(\bR\x05reply\"\x9d\x03\n" +
+	"\x05reply\x18\x04 \x01(\bR\x05reply\"\xc1\x03\n" +
 	"\rAppendRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
@@ -8849,7 +8860,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\x12replace_mailbox_id\x18\x15 \x01(\x04R\x10replaceMailboxId\x12'\n" +
 	"\x0freplace_account\x18\x16 \x01(\tR\x0ereplaceAccount\x12\x1b\n" +
 	"\tdedup_key\x18\a \x01(\fR\bdedupKey\x120\n" +
-	"\x14dedup_window_seconds\x18\b \x01(\rR\x12dedupWindowSeconds\"\xe4\x01\n" +
+	"\x14dedup_window_seconds\x18\b \x01(\rR\x12dedupWindowSeconds\x12\"\n" +
+	"\fmailbox_name\x18\xc0\f \x01(\tR\vmailboxName\"\xe4\x01\n" +
 	"\x0eAppendResponse\x12!\n" +
 	"\fuid_validity\x18\x01 \x01(\rR\vuidValidity\x12\x12\n" +
 	"\x04uids\x18\x02 \x03(\rR\x04uids\x12\x16\n" +
