@@ -61,6 +61,7 @@ leadership over before exiting.`,
 	f.Uint64("promote-max-lag", cluster.DefaultMaxLag, "a non-voter is promoted once its log is within this many entries of the leader's ...")
 	f.Duration("promote-stable", cluster.DefaultStable, "... for this long")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9465 (empty: off)")
+	addAuthGuardFlags(f)
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	// For fault injection only (jepsen/nemesis clock-jump): a node whose wall clock is wrong.
 	f.Duration("clock-offset", 0, "added to the wall clock that stamps this node's commands (fault injection tests only)")
@@ -149,8 +150,14 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	}
 	defer node.Close() // after the explicit Close below it does nothing
 
+	guardCfg, err := authGuardFromFlags(cmd.Flags())
+	if err != nil {
+		return err
+	}
+	guard := metadata.NewAuthGuard(guardCfg)
+	logger.Info("brute-force guard", "config", guardCfg.String())
 	if metricsListen != "" {
-		endpoint, err := promexport.Listen(metricsListen, nil, logger, metrics)
+		endpoint, err := promexport.Listen(metricsListen, nil, logger, metrics, guard)
 		if err != nil {
 			return err
 		}
@@ -171,6 +178,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	}
 	admin := cluster.NewAdmin(node, fsm.Digest, dir, logger)
 	svc := metadata.NewService(node, fsm, logger)
+	svc.SetAuthGuard(guard)
 	if clockOffset != 0 {
 		logger.Warn("stamping commands with a wrong clock on purpose", "clock_offset", clockOffset)
 		svc.SetClockOffset(clockOffset)

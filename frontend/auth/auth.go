@@ -34,11 +34,13 @@ var ErrMalformedPlain = errors.New("malformed PLAIN response")
 // other than the authcid), which Strata does not allow.
 var ErrAuthorization = errors.New("acting as another user is not allowed")
 
-// CheckPassword verifies username and password with the metadata service and returns the
-// account. The user name is compared in lower case, as accounts are stored. Every call
-// hashes the password; Cache.CheckPassword is the same check through a cache.
-func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, username, password string) (*metadatapb.Account, error) {
-	account, err := authenticate(ctx, md, strings.ToLower(username), password)
+// CheckPassword verifies username and password of a client at remoteIP (may be empty) with
+// the metadata service and returns the account. The user name is compared in lower case,
+// as accounts are stored. Every call hashes the password; Cache.CheckPassword is the same
+// check through a cache. A login the metadata leader's guard refuses unchecked is a
+// *ThrottledError.
+func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, username, password, remoteIP string) (*metadatapb.Account, error) {
+	account, err := authenticate(ctx, md, strings.ToLower(username), password, remoteIP)
 	if err != nil {
 		return nil, err
 	}
@@ -48,9 +50,12 @@ func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, username, 
 
 // authenticate runs Authenticate for email (lower case) and returns the account with its
 // credential stamp.
-func authenticate(ctx context.Context, md metadatapb.MetadataClient, email, password string) (*metadatapb.Account, error) {
-	account, err := md.Authenticate(ctx, &metadatapb.AuthenticateRequest{Email: email, Password: password})
+func authenticate(ctx context.Context, md metadatapb.MetadataClient, email, password, remoteIP string) (*metadatapb.Account, error) {
+	account, err := md.Authenticate(ctx, &metadatapb.AuthenticateRequest{Email: email, Password: password, RemoteIp: remoteIP})
 	if err != nil {
+		if t := throttled(err); t != nil {
+			return nil, t
+		}
 		if refusal(err) {
 			return nil, ErrInvalidCredentials
 		}
