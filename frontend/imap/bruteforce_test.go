@@ -75,11 +75,17 @@ var guardTestConfig = metadata.AuthGuardConfig{
 // metrics and PROXY headers required from 127.0.0.1, logging into the returned buffer.
 func startGuarded(t *testing.T) (*embedded.Server, *logBuffer) {
 	t.Helper()
+	return startGuardedWith(t, func(*embedded.Config) {})
+}
+
+// startGuardedWith is startGuarded with the configuration changed by edit first.
+func startGuardedWith(t *testing.T, edit func(*embedded.Config)) (*embedded.Server, *logBuffer) {
+	t.Helper()
 	logs := &logBuffer{}
 	logins := auth.NewLogins()
 	logins.MaxWait = 5 * time.Second
 	logins.LockedReplyDelay = 10 * time.Millisecond
-	srv := embeddedtest.Start(t, embedded.Config{
+	cfg := embedded.Config{
 		Demo:               true,
 		AllowPlaintextAuth: true,
 		ManageSieveListen:  "127.0.0.1:0",
@@ -92,8 +98,9 @@ func startGuarded(t *testing.T) (*embedded.Server, *logBuffer) {
 			HeaderTimeout: 500 * time.Millisecond,
 		},
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
-	return srv, logs
+	}
+	edit(&cfg)
+	return embeddedtest.Start(t, cfg), logs
 }
 
 // dialFrom connects to addr from the local address src (a 127.0.0.x address), sends header
