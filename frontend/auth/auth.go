@@ -6,8 +6,13 @@
 //
 //   - Every refusal of a password (unknown account, wrong password, disabled account, a name
 //     the service cannot read) is the one error ErrInvalidCredentials, so a client cannot
-//     tell which accounts exist; every other error (the service unreachable) is returned as
-//     the service gave it, for the protocol to answer "try again later".
+//     tell which accounts exist; a login the metadata leader's brute-force guard refuses
+//     unchecked is a *ThrottledError (and, from Logins, ErrTooManyFailures), the same for
+//     every account; every other error (the service unreachable) is returned as the
+//     service gave it, for the protocol to answer "try again later".
+//   - Logins (login.go) is the one entry of IMAP and ManageSieve: it passes the client's
+//     address to the guard, waits out its delays and logs every refused login in the one
+//     line fail2ban matches (docs/security.md).
 //   - A password is accepted in plaintext only over TLS, from loopback when the server
 //     trusts loopback, or when the configuration allows it everywhere (PlaintextAllowed).
 //   - Nothing here does I/O but the metadata calls of a login (Authenticate, or

@@ -3,6 +3,7 @@ package auth
 import (
 	"container/list"
 	"context"
+	"errors"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -108,8 +109,11 @@ func (c *Cache) CheckPassword(ctx context.Context, md metadatapb.MetadataClient,
 		c.drop(key)
 		c.invalidations.Add(1)
 	}
-	c.misses.Add(1)
 	account, err := authenticate(ctx, md, email, password, remoteIP)
+	if throttled := (*ThrottledError)(nil); errors.As(err, &throttled) {
+		return nil, err // refused before hashing: not a miss
+	}
+	c.misses.Add(1)
 	if err != nil {
 		return nil, err
 	}

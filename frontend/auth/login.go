@@ -179,9 +179,7 @@ func (l *Logins) logFailure(log *slog.Logger, a Attempt, ip, reason string) {
 	if len(name) > maxLoggedName {
 		name = name[:maxLoggedName]
 	}
-	if ip == "" {
-		ip = "unknown"
-	}
+	// An empty address (not TCP) is logged as client_ip="", which the filter does not match.
 	log.Warn("authentication failed", "client_ip", ip, "protocol", a.Protocol, "account", name, "reason", reason)
 }
 

@@ -15,6 +15,10 @@
 //   - Running out of file descriptors (EMFILE, ENFILE) does not stop the accept loop: it
 //     logs the first failure of a run of them and retries with a backoff of 5 ms to 1 s,
 //     while the connections wait in the listener's backlog.
+//   - With TrustProxies, a connection from a trusted network is admitted only after its
+//     PROXY protocol header is read, in a goroutine of its own (never in the accept loop),
+//     and with the client's address from it; it counts in Shutdown's wait meanwhile and
+//     Shutdown closes it (proxy.go).
 //   - After Shutdown begins no connection is registered: Serve closes the listener (or a
 //     connection accepted in the race) and returns the configured ErrClosed.
 //   - Graceful close: Shutdown closes the listeners, asks each connection to end
