@@ -155,25 +155,39 @@ func (r *Registry[C]) Serve(ln net.Listener, admit Admit[C]) error {
 			return fmt.Errorf("accept %s connection: %w", r.protocol, err)
 		}
 		backoff = 0
+		serve := r.admitAndServe
 		if r.proxy.trusts(nc.RemoteAddr()) {
-			// The header is read in a goroutine of its own: a slow proxy must not hold
-			// the accept loop.
-			r.mu.Lock()
-			if r.closing {
-				r.mu.Unlock()
-				nc.Close()
-				return r.errClosed
-			}
-			r.pending[nc] = struct{}{}
-			r.active.Add(1)
-			r.mu.Unlock()
-			go r.readProxyHeader(nc, admit)
-			continue
+			serve = r.awaitProxyHeader
 		}
-		if !r.admitAndServe(nc, admit) {
+		if !serve(nc, admit) {
 			return r.errClosed
 		}
 	}
+}
+
+// lockOpen takes the registry's lock unless Shutdown has begun; then it closes nc and
+// returns false, unlocked.
+func (r *Registry[C]) lockOpen(nc net.Conn) bool {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		nc.Close()
+		return false
+	}
+	return true
+}
+
+// awaitProxyHeader registers nc as pending and reads its PROXY header in a goroutine of
+// its own (a slow proxy must not hold the accept loop); false as admitAndServe.
+func (r *Registry[C]) awaitProxyHeader(nc net.Conn, admit Admit[C]) bool {
+	if !r.lockOpen(nc) {
+		return false
+	}
+	r.pending[nc] = struct{}{}
+	r.active.Add(1)
+	r.mu.Unlock()
+	go r.readProxyHeader(nc, admit)
+	return true
 }
 
 // readProxyHeader reads the PROXY header a trusted proxy must send first, then admits the
@@ -197,10 +211,7 @@ func (r *Registry[C]) readProxyHeader(nc net.Conn, admit Admit[C]) {
 // returns false, having closed nc, when Shutdown has begun.
 func (r *Registry[C]) admitAndServe(nc net.Conn, admit Admit[C]) bool {
 	ip := remoteIP(nc.RemoteAddr())
-	r.mu.Lock()
-	if r.closing {
-		r.mu.Unlock()
-		nc.Close()
+	if !r.lockOpen(nc) {
 		return false
 	}
 	load := Load{Served: r.served}

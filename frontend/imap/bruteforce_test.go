@@ -2,7 +2,6 @@ package imap_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -23,26 +22,13 @@ import (
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/connserver"
 	"github.com/strata-mail/strata/internal/embeddedtest"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/metadata"
 )
 
-// logBuffer collects a server's log lines (text handler, debug level) for a test.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+// logBuffer collects a server's log lines (text handler, debug level) for a test: the
+// locked buffer of panicLog (helpers_test.go), all of it.
+type logBuffer struct{ panicLog }
 
 // failureLines returns the "authentication failed" lines of the log.
 func (l *logBuffer) failureLines() []string {
@@ -439,4 +425,47 @@ func TestFail2banFilter(t *testing.T) {
 // base64Plain is a SASL PLAIN response (RFC 4616) in base64.
 func base64Plain(user, password string) string {
 	return base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
+}
+
+// TestConnectionsPerAccount: logins beyond Limits.MaxConnectionsPerAccount sessions of one
+// account are refused NO [LIMIT] and counted; LOGOUT, UNAUTHENTICATE and a closed socket
+// each give the slot back.
+func TestConnectionsPerAccount(t *testing.T) {
+	srv, _ := startGuardedWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.MaxConnectionsPerAccount = 2 })
+	a, b := imapFrom(t, srv, "127.0.0.9"), imapFrom(t, srv, "127.0.0.9")
+	for _, c := range []*rawConn{a, b} {
+		if got := c.login(embedded.DemoAccount, embedded.DemoPassword); !strings.HasPrefix(got, "OK") {
+			t.Fatalf("login: %s", got)
+		}
+	}
+	third := imapFrom(t, srv, "127.0.0.9")
+	if got := third.login(embedded.DemoAccount, embedded.DemoPassword); !strings.HasPrefix(got, "NO [LIMIT]") {
+		t.Fatalf("third session: %q, want NO [LIMIT]", got)
+	}
+	metric, _ := embeddedtest.Scrape(t, srv.MetricsAddr())
+	if got := metric(`strata_imap_connections_refused_total{reason="per_account"}`); got != 1 {
+		t.Errorf("per-account refusals = %v, want 1", got)
+	}
+	a.ok("UNAUTHENTICATE")
+	if got := third.login(embedded.DemoAccount, embedded.DemoPassword); !strings.HasPrefix(got, "OK") {
+		t.Fatalf("after UNAUTHENTICATE of another session: %s", got)
+	}
+	if got := a.login(embedded.DemoAccount, embedded.DemoPassword); !strings.HasPrefix(got, "NO [LIMIT]") {
+		t.Fatalf("over the limit again: %q", got)
+	}
+	b.ok("LOGOUT")
+	// The slot frees when b's connection has ended, just after its BYE.
+	testwait.Until(t, 10*time.Second, func() error {
+		if got := a.login(embedded.DemoAccount, embedded.DemoPassword); !strings.HasPrefix(got, "OK") {
+			return fmt.Errorf("after LOGOUT of another session: %s", got)
+		}
+		return nil
+	})
+	third.conn.Close()
+	testwait.Until(t, 10*time.Second, func() error {
+		if got := imapFrom(t, srv, "127.0.0.9").login(embedded.DemoAccount, embedded.DemoPassword); !strings.HasPrefix(got, "OK") {
+			return fmt.Errorf("after a session's socket closed: %s", got)
+		}
+		return nil
+	})
 }
