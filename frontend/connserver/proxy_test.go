@@ -2,6 +2,7 @@ package connserver_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
@@ -105,4 +106,55 @@ func TestProxyPendingHeaderShutdown(t *testing.T) {
 	if n, err := silent.Read(make([]byte, 1)); n != 0 || err == nil {
 		t.Errorf("the pending connection read %d bytes, %v; want it closed", n, err)
 	}
+}
+
+// FuzzProxyHeader feeds arbitrary bytes from a trusted peer over a real socket: the
+// registry never panics, and a connection is served only with a header it could read,
+// with the client address from it (or the socket's for LOCAL).
+func FuzzProxyHeader(f *testing.F) {
+	for _, seed := range [][]byte{
+		[]byte("PROXY TCP4 203.0.113.1 192.0.2.1 1234 143\r\nhello\r\n"),
+		[]byte("PROXY TCP6 2001:db8::1 2001:db8::2 1 2\r\n"),
+		[]byte("PROXY UNKNOWN\r\n"),
+		[]byte("PROXY TCP4 1.2.3.4\r\n"),
+		{0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0x00, 0x0c, 203, 0, 113, 1, 192, 0, 2, 1, 0x04, 0xd2, 0x00, 0x8f},
+		{0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0x00, 0x00},
+		{0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x21, 0x11, 0xff, 0xff},
+		[]byte("GET / HTTP/1.0\r\n\r\n"),
+	} {
+		f.Add(seed)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	logs := &logRecords{}
+	reg := connserver.New[*lineConn]("LINE", errClosed, slog.New(logs))
+	reg.TrustProxies(&connserver.Proxy{Trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, HeaderTimeout: 200 * time.Millisecond})
+	go reg.Serve(ln, func(nc net.Conn, id uint64, load connserver.Load) (*lineConn, bool) {
+		return &lineConn{nc: nc, id: id, admitted: true, log: slog.New(logs)}, true
+	})
+	f.Cleanup(func() { reg.Shutdown(context.Background()) })
+	f.Fuzz(func(t *testing.T, data []byte) {
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		nc.Write(data)
+		nc.(*net.TCPConn).CloseWrite()
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		greeting, _ := bufio.NewReader(nc).ReadString('\n')
+		if greeting != "" && greeting != "OK\r\n" {
+			t.Fatalf("greeting %q", greeting)
+		}
+		if greeting == "OK\r\n" {
+			if _, err := proxyproto.Read(bufio.NewReader(bytes.NewReader(data))); err != nil {
+				t.Fatalf("served after a header the parser refuses (%v): %q", err, data)
+			}
+		}
+		if n := reg.RecoveredPanics(); n != 0 {
+			t.Fatalf("%d panics", n)
+		}
+	})
 }
