@@ -168,3 +168,22 @@ func TestAuthGuardBounds(t *testing.T) {
 		t.Errorf("disabled guard: %s", v)
 	}
 }
+
+// BenchmarkAuthGuardFailedLogin is the guard's share of a failed login on the leader: the
+// Admit before the hash and the Failed after it, over many accounts and addresses (the
+// tables full, evicting).
+func BenchmarkAuthGuardFailedLogin(b *testing.B) {
+	g := NewAuthGuard(AuthGuardConfig{MaxEntries: 10_000})
+	accounts := make([]string, 4096)
+	ips := make([]string, 4096)
+	for i := range accounts {
+		accounts[i] = fmt.Sprintf("user%d@example.com", i)
+		ips[i] = fmt.Sprintf("198.51.%d.%d", i/256, i%256)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		account, ip := accounts[i%len(accounts)], ips[(i*7)%len(ips)]
+		_ = g.Admit(account, ip)
+		g.Failed(account, ip)
+	}
+}
