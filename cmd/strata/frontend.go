@@ -26,6 +26,7 @@ import (
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
 	"github.com/strata-mail/strata/frontend/metaclient"
+	"github.com/strata-mail/strata/frontend/oauth"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication/directory"
@@ -70,6 +71,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	addAdminURIFlag(f)
 	addAuthCacheFlags(f)
 	addFrontendSecurityFlags(f)
+	addOAuthFlags(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<spool-dir>/outbound")
 	return cmd
@@ -178,14 +180,20 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		go followDirectory(ctx, directory.New(etcd, logger), md, logger)
 	}
 
-	// One verified-credentials cache for IMAP and ManageSieve.
+	// One verified-credentials cache for IMAP and ManageSieve, and one OAuth verifier.
 	authCache := auth.NewCache(authCacheTTL, authCacheSize)
+	oauthCAs, err := oauthRootCAsFromFlags(f)
+	if err != nil {
+		return err
+	}
+	verifier := oauth.New(oauth.Config{Metadata: metadatapb.NewMetadataClient(md), RootCAs: oauthCAs})
 	var keyPair *imap.KeyPair
 	cfg := imap.Config{
 		Metadata:              metadatapb.NewMetadataClient(md),
 		AuthCache:             authCache,
 		Logins:                security.logins,
 		Proxy:                 security.proxy,
+		OAuth:                 verifier,
 		Blobs:                 blobs,
 		SpoolDir:              spoolDir,
 		Logger:                logger,
@@ -298,7 +306,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		}
 		sieveSrv = managesieve.NewServer(managesieve.Config{
 			Metadata: cfg.Metadata, AuthCache: authCache, Logins: security.logins, Proxy: security.proxy,
-			Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
+			OAuth: verifier, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
 		})
 		go func() { serveErr <- sieveSrv.Serve(sieveLn) }()
 		fmt.Fprintf(cmd.OutOrStdout(), "ManageSieve on %s\n", sieveLn.Addr())

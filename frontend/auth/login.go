@@ -110,7 +110,7 @@ func NewLogins() *Logins {
 	return &Logins{
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_auth_logins_total",
-			Help: "Password logins by protocol (imap, managesieve) and result: success, failure (wrong password, unknown or disabled account), throttled (gave up waiting), locked, error (metadata unavailable).",
+			Help: "Logins, by password or OAuth token, by protocol (imap, managesieve) and result: success, failure (wrong password or refused token, unknown or disabled account), throttled (gave up waiting), locked, error (metadata or token issuer unavailable).",
 		}, []string{"protocol", "result"}),
 		waits: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "strata_auth_throttle_wait_seconds",
@@ -170,6 +170,20 @@ func (l *Logins) Login(ctx context.Context, md metadatapb.MetadataClient, cache 
 			return nil, ctx.Err()
 		}
 		waited += t.RetryAfter
+	}
+}
+
+// TokenLogin counts an OAuth bearer-token login (SASL OAUTHBEARER or XOAUTH2,
+// frontend/oauth) by result, "success", "failure" (a refused token) or "error" (issuer or
+// metadata unavailable), and logs a refused one in the line a wrong password gets, with
+// a.Username the identity the client named (a.Password unused): fail2ban bans an address
+// that keeps sending bad tokens as one that guesses passwords. The metadata leader's guard
+// does not see tokens: it neither delays them nor counts their failures (a token is a
+// signature, not a guessable secret; docs/security.md).
+func (l *Logins) TokenLogin(log *slog.Logger, a Attempt, result string) {
+	l.count(a.Protocol, result)
+	if result == "failure" {
+		l.logFailure(log, a, RemoteIP(a.Remote), "invalid token")
 	}
 }
 

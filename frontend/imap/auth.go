@@ -11,6 +11,8 @@ import (
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
+	"github.com/strata-mail/strata/frontend/oauth"
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // cmdCapability: RFC 9051 6.1.1.
@@ -53,6 +55,9 @@ func (c *conn) cmdLogin(cmd *imapwire.Command) error {
 // response of RFC 4959.
 func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.AuthenticateArgs)
+	if (args.Mechanism == oauth.OAuthBearer || args.Mechanism == oauth.XOAuth2) && c.srv.cfg.OAuth != nil {
+		return c.authenticateOAuth(args) // oauth.go
+	}
 	if args.Mechanism != "PLAIN" {
 		return no(imapresp.CodeCannot, "Unsupported authentication mechanism")
 	}
@@ -111,6 +116,12 @@ func (c *conn) authenticate(username, password string) error {
 	case err != nil:
 		return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
 	}
+	return c.loggedIn(account)
+}
+
+// loggedIn enters the authenticated state as account, by password or by OAuth token, unless
+// the account has Limits.MaxConnectionsPerAccount sessions on this server already.
+func (c *conn) loggedIn(account *metadatapb.Account) error {
 	if !c.srv.accountConns.Take(account.GetEmail(), c.srv.limits.MaxConnectionsPerAccount) {
 		c.srv.metrics.refusedPerAccount.Add(1)
 		return no(imapresp.CodeLimit, "Too many connections for this account") // RFC 5530 3 LIMIT

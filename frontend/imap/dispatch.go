@@ -145,6 +145,11 @@ func (c *conn) capabilities() string {
 		if !c.srv.cfg.DisableCompress {
 			caps = append(caps, "COMPRESS=DEFLATE")
 		}
+		if c.account.GetTenantAdmin() {
+			// RFC 9208 1: a server that implements SETQUOTA returns QUOTASET; here only a
+			// tenant admin's session can use it (quota.go).
+			caps = append(caps, "QUOTASET")
+		}
 		if !c.srv.cfg.DisableUnauthenticate {
 			// RFC 8437 3: servers may announce it only once it can be used.
 			caps = append(caps, "UNAUTHENTICATE")
@@ -156,6 +161,9 @@ func (c *conn) capabilities() string {
 		}
 		if c.plaintextAuthAllowed() {
 			caps = append(caps, "SASL-IR", "AUTH=PLAIN") // RFC 4959, RFC 4616
+			if c.srv.cfg.OAuth != nil {
+				caps = append(caps, oauthMechanisms...) // RFC 7628 3, oauth.go
+			}
 		} else {
 			caps = append(caps, "LOGINDISABLED") // RFC 9051 6.2.3
 		}

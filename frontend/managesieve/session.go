@@ -8,6 +8,8 @@ import (
 
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
+	"github.com/strata-mail/strata/frontend/oauth"
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // implementation is the IMPLEMENTATION capability (RFC 5804 1.7).
@@ -29,6 +31,9 @@ func (c *conn) writeCapabilities() {
 	sasl := ""
 	if c.plaintextAllowed() {
 		sasl = "PLAIN"
+		if c.srv.cfg.OAuth != nil {
+			sasl += " " + oauth.OAuthBearer + " " + oauth.XOAuth2 // RFC 7628 3, oauth.go
+		}
 	}
 	line("SASL", sasl, true)
 	line("SIEVE", strings.Join(c.srv.extensions, " "), true)
@@ -107,6 +112,9 @@ func (c *conn) cmdStartTLS(cmd *sievewire.Command) (*response, error) {
 // cmdAuthenticate: RFC 5804 2.1 with SASL PLAIN (RFC 4616): the initial response as the
 // second argument, or an empty challenge and the client's response line.
 func (c *conn) cmdAuthenticate(cmd *sievewire.Command) (*response, error) {
+	if mech := strings.ToUpper(string(cmd.Args[0].Str)); (mech == oauth.OAuthBearer || mech == oauth.XOAuth2) && c.srv.cfg.OAuth != nil {
+		return c.authenticateOAuth(mech, cmd) // oauth.go
+	}
 	if !strings.EqualFold(string(cmd.Args[0].Str), "PLAIN") {
 		return no("", "Unsupported authentication mechanism"), nil
 	}
@@ -167,10 +175,15 @@ func (c *conn) cmdAuthenticate(cmd *sievewire.Command) (*response, error) {
 		}
 		return nil, err
 	}
+	return c.loggedIn(account), nil
+}
+
+// loggedIn enters the authenticated state as account.
+func (c *conn) loggedIn(account *metadatapb.Account) *response {
 	c.account = account
 	c.state = stateAuthenticated
 	c.log = c.connLog.With("account", account.GetEmail())
-	return ok("Logged in"), nil
+	return ok("Logged in")
 }
 
 // cmdUnauthenticate: RFC 5804 2.14.1. The session forgets the account; TLS stays.

@@ -68,6 +68,8 @@ type Command struct {
 	//	*Command_RenameSieveScript
 	//	*Command_SetActiveSieveScript
 	//	*Command_SetMarks
+	//	*Command_SetAccountTenantAdmin
+	//	*Command_SetOauthSettings
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -403,6 +405,24 @@ func (x *Command) GetSetMarks() *SetMarksRequest {
 	return nil
 }
 
+func (x *Command) GetSetAccountTenantAdmin() *SetAccountTenantAdminRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetAccountTenantAdmin); ok {
+			return x.SetAccountTenantAdmin
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetOauthSettings() *SetOAuthSettingsRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetOauthSettings); ok {
+			return x.SetOauthSettings
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -531,6 +551,14 @@ type Command_SetMarks struct {
 	SetMarks *SetMarksRequest `protobuf:"bytes,60,opt,name=set_marks,json=setMarks,proto3,oneof"`
 }
 
+type Command_SetAccountTenantAdmin struct {
+	SetAccountTenantAdmin *SetAccountTenantAdminRequest `protobuf:"bytes,1400,opt,name=set_account_tenant_admin,json=setAccountTenantAdmin,proto3,oneof"`
+}
+
+type Command_SetOauthSettings struct {
+	SetOauthSettings *SetOAuthSettingsRequest `protobuf:"bytes,1100,opt,name=set_oauth_settings,json=setOauthSettings,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -592,6 +620,10 @@ func (*Command_RenameSieveScript) isCommand_Op() {}
 func (*Command_SetActiveSieveScript) isCommand_Op() {}
 
 func (*Command_SetMarks) isCommand_Op() {}
+
+func (*Command_SetAccountTenantAdmin) isCommand_Op() {}
+
+func (*Command_SetOauthSettings) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -722,6 +754,7 @@ type CommandResult struct {
 	//	*CommandResult_DeleteAlias
 	//	*CommandResult_SieveScript
 	//	*CommandResult_SetActiveSieveScript
+	//	*CommandResult_OauthSettings
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// A refusal the caller acts on (ErrorInfo reason, e.g. BLOB_DELETING) and the blob
 	// epoch it carries; empty and 0 otherwise.
@@ -937,6 +970,15 @@ func (x *CommandResult) GetSetActiveSieveScript() *SetActiveSieveScriptResponse 
 	return nil
 }
 
+func (x *CommandResult) GetOauthSettings() *TenantOAuthSettings {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_OauthSettings); ok {
+			return x.OauthSettings
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetReason() string {
 	if x != nil {
 		return x.Reason
@@ -1030,6 +1072,10 @@ type CommandResult_SetActiveSieveScript struct {
 	SetActiveSieveScript *SetActiveSieveScriptResponse `protobuf:"bytes,54,opt,name=set_active_sieve_script,json=setActiveSieveScript,proto3,oneof"`
 }
 
+type CommandResult_OauthSettings struct {
+	OauthSettings *TenantOAuthSettings `protobuf:"bytes,1100,opt,name=oauth_settings,json=oauthSettings,proto3,oneof"`
+}
+
 func (*CommandResult_Tenant) isCommandResult_Result() {}
 
 func (*CommandResult_Account) isCommandResult_Result() {}
@@ -1063,6 +1109,8 @@ func (*CommandResult_DeleteAlias) isCommandResult_Result() {}
 func (*CommandResult_SieveScript) isCommandResult_Result() {}
 
 func (*CommandResult_SetActiveSieveScript) isCommandResult_Result() {}
+
+func (*CommandResult_OauthSettings) isCommandResult_Result() {}
 
 type AccountRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1578,7 +1626,7 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\x81\x14\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xcd\x15\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1617,14 +1665,17 @@ const file_fsm_proto_rawDesc = "" +
 	"\x13delete_sieve_script\x186 \x01(\v2,.strata.metadata.v1.DeleteSieveScriptRequestH\x00R\x11deleteSieveScript\x12^\n" +
 	"\x13rename_sieve_script\x187 \x01(\v2,.strata.metadata.v1.RenameSieveScriptRequestH\x00R\x11renameSieveScript\x12h\n" +
 	"\x17set_active_sieve_script\x188 \x01(\v2/.strata.metadata.v1.SetActiveSieveScriptRequestH\x00R\x14setActiveSieveScript\x12B\n" +
-	"\tset_marks\x18< \x01(\v2#.strata.metadata.v1.SetMarksRequestH\x00R\bsetMarksB\x04\n" +
+	"\tset_marks\x18< \x01(\v2#.strata.metadata.v1.SetMarksRequestH\x00R\bsetMarks\x12l\n" +
+	"\x18set_account_tenant_admin\x18\xf8\n" +
+	" \x01(\v20.strata.metadata.v1.SetAccountTenantAdminRequestH\x00R\x15setAccountTenantAdmin\x12\\\n" +
+	"\x12set_oauth_settings\x18\xcc\b \x01(\v2+.strata.metadata.v1.SetOAuthSettingsRequestH\x00R\x10setOauthSettingsB\x04\n" +
 	"\x02op\"Q\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"O\n" +
 	"\x12SetPasswordCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
-	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\x9d\n" +
+	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\xf0\n" +
 	"\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
@@ -1647,7 +1698,8 @@ const file_fsm_proto_rawDesc = "" +
 	"\x05alias\x183 \x01(\v2\x19.strata.metadata.v1.AliasH\x00R\x05alias\x12L\n" +
 	"\fdelete_alias\x184 \x01(\v2'.strata.metadata.v1.DeleteAliasResponseH\x00R\vdeleteAlias\x12D\n" +
 	"\fsieve_script\x185 \x01(\v2\x1f.strata.metadata.v1.SieveScriptH\x00R\vsieveScript\x12i\n" +
-	"\x17set_active_sieve_script\x186 \x01(\v20.strata.metadata.v1.SetActiveSieveScriptResponseH\x00R\x14setActiveSieveScript\x12\x16\n" +
+	"\x17set_active_sieve_script\x186 \x01(\v20.strata.metadata.v1.SetActiveSieveScriptResponseH\x00R\x14setActiveSieveScript\x12Q\n" +
+	"\x0eoauth_settings\x18\xcc\b \x01(\v2'.strata.metadata.v1.TenantOAuthSettingsH\x00R\roauthSettings\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\x12*\n" +
@@ -1746,23 +1798,26 @@ var file_fsm_proto_goTypes = []any{
 	(*RenameSieveScriptRequest)(nil),     // 38: strata.metadata.v1.RenameSieveScriptRequest
 	(*SetActiveSieveScriptRequest)(nil),  // 39: strata.metadata.v1.SetActiveSieveScriptRequest
 	(*SetMarksRequest)(nil),              // 40: strata.metadata.v1.SetMarksRequest
-	(*Tenant)(nil),                       // 41: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 42: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 43: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),               // 44: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),           // 45: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),                 // 46: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),              // 47: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                    // 48: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),         // 49: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                    // 50: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),                  // 51: strata.metadata.v1.AclResponse
-	(*ClaimRecentResponse)(nil),          // 52: strata.metadata.v1.ClaimRecentResponse
-	(*DeliverySettings)(nil),             // 53: strata.metadata.v1.DeliverySettings
-	(*Alias)(nil),                        // 54: strata.metadata.v1.Alias
-	(*DeleteAliasResponse)(nil),          // 55: strata.metadata.v1.DeleteAliasResponse
-	(*SieveScript)(nil),                  // 56: strata.metadata.v1.SieveScript
-	(*SetActiveSieveScriptResponse)(nil), // 57: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*SetAccountTenantAdminRequest)(nil), // 41: strata.metadata.v1.SetAccountTenantAdminRequest
+	(*SetOAuthSettingsRequest)(nil),      // 42: strata.metadata.v1.SetOAuthSettingsRequest
+	(*Tenant)(nil),                       // 43: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 44: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 45: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),               // 46: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),           // 47: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),                 // 48: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),              // 49: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                    // 50: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),         // 51: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                    // 52: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),                  // 53: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),          // 54: strata.metadata.v1.ClaimRecentResponse
+	(*DeliverySettings)(nil),             // 55: strata.metadata.v1.DeliverySettings
+	(*Alias)(nil),                        // 56: strata.metadata.v1.Alias
+	(*DeleteAliasResponse)(nil),          // 57: strata.metadata.v1.DeleteAliasResponse
+	(*SieveScript)(nil),                  // 58: strata.metadata.v1.SieveScript
+	(*SetActiveSieveScriptResponse)(nil), // 59: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*TenantOAuthSettings)(nil),          // 60: strata.metadata.v1.TenantOAuthSettings
 }
 var file_fsm_proto_depIdxs = []int32{
 	12, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
@@ -1796,31 +1851,34 @@ var file_fsm_proto_depIdxs = []int32{
 	38, // 28: strata.metadata.v1.Command.rename_sieve_script:type_name -> strata.metadata.v1.RenameSieveScriptRequest
 	39, // 29: strata.metadata.v1.Command.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptRequest
 	40, // 30: strata.metadata.v1.Command.set_marks:type_name -> strata.metadata.v1.SetMarksRequest
-	41, // 31: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	42, // 32: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	43, // 33: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	44, // 34: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	45, // 35: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	46, // 36: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	47, // 37: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	48, // 38: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	49, // 39: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	50, // 40: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	51, // 41: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	52, // 42: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
-	53, // 43: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
-	54, // 44: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
-	55, // 45: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
-	56, // 46: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
-	57, // 47: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
-	42, // 48: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	43, // 49: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	3,  // 50: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	41, // 31: strata.metadata.v1.Command.set_account_tenant_admin:type_name -> strata.metadata.v1.SetAccountTenantAdminRequest
+	42, // 32: strata.metadata.v1.Command.set_oauth_settings:type_name -> strata.metadata.v1.SetOAuthSettingsRequest
+	43, // 33: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	44, // 34: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	45, // 35: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	46, // 36: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	47, // 37: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	48, // 38: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	49, // 39: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	50, // 40: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	51, // 41: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	52, // 42: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	53, // 43: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	54, // 44: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	55, // 45: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
+	56, // 46: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
+	57, // 47: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
+	58, // 48: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
+	59, // 49: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
+	60, // 50: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
+	44, // 51: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	45, // 52: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	3,  // 53: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -1861,6 +1919,8 @@ func file_fsm_proto_init() {
 		(*Command_RenameSieveScript)(nil),
 		(*Command_SetActiveSieveScript)(nil),
 		(*Command_SetMarks)(nil),
+		(*Command_SetAccountTenantAdmin)(nil),
+		(*Command_SetOauthSettings)(nil),
 	}
 	file_fsm_proto_msgTypes[3].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
@@ -1880,6 +1940,7 @@ func file_fsm_proto_init() {
 		(*CommandResult_DeleteAlias)(nil),
 		(*CommandResult_SieveScript)(nil),
 		(*CommandResult_SetActiveSieveScript)(nil),
+		(*CommandResult_OauthSettings)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
