@@ -46,6 +46,8 @@ type Service struct {
 	logger *slog.Logger
 	// clockOffset is added to the wall clock that stamps commands (SetClockOffset).
 	clockOffset time.Duration
+	// guard counts failed logins and refuses attempts over its limits (authguard.go).
+	guard *AuthGuard
 }
 
 // SetClockOffset makes this node stamp the commands it proposes with its wall clock plus d, to
@@ -62,8 +64,15 @@ func NewService(node *replication.Node, fsm *FSM, logger *slog.Logger) *Service 
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{node: node, fsm: fsm, logger: logger.With("component", "metadata-service")}
+	return &Service{node: node, fsm: fsm, logger: logger.With("component", "metadata-service"), guard: NewAuthGuard(AuthGuardConfig{})}
 }
+
+// SetAuthGuard replaces the default brute-force guard (authguard.go). Call it before
+// serving.
+func (s *Service) SetAuthGuard(g *AuthGuard) { s.guard = g }
+
+// AuthGuard returns the service's brute-force guard, a prometheus.Collector of its metrics.
+func (s *Service) AuthGuard() *AuthGuard { return s.guard }
 
 func withDefaultDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
@@ -247,7 +256,14 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 	if err != nil {
 		return nil, err
 	}
-	rec, found, err := v.account(accountName(req.GetEmail()))
+	email := accountName(req.GetEmail())
+	// Only the leader gets here (s.read): its guard is the one every frontend shares. An
+	// attempt over the limits is refused before any hashing (authguard.go).
+	if err := s.guard.Admit(email, req.GetRemoteIp()); err != nil {
+		v.close()
+		return nil, err
+	}
+	rec, found, err := v.account(email)
 	v.close()
 	if err != nil {
 		return nil, storageStatus(err)
@@ -265,8 +281,10 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 	matched := VerifyPassword(hash, req.GetPassword())
 	<-argonSlots
 	if !matched || !usable {
+		s.guard.Failed(email, req.GetRemoteIp())
 		return nil, status.Error(codes.Unauthenticated, "invalid credentials")
 	}
+	s.guard.Succeeded(email, req.GetRemoteIp())
 	account := rec.GetAccount()
 	account.CredentialStamp = credentialStamp(rec.GetPasswordHash())
 	return account, nil
@@ -282,7 +300,16 @@ func (s *Service) CheckCredential(ctx context.Context, req *metadatapb.CheckCred
 	if err != nil {
 		return nil, err
 	}
-	rec, found, err := v.account(accountName(req.GetEmail()))
+	email := accountName(req.GetEmail())
+	// A cached password is refused like any other while its pair or address is locked or
+	// throttled: a right guess must not get through a lockout because another session of
+	// the user put it in a frontend's cache. Its refusal is not a failure (the frontend
+	// goes on to Authenticate, which counts).
+	if err := s.guard.Admit(email, req.GetRemoteIp()); err != nil {
+		v.close()
+		return nil, err
+	}
+	rec, found, err := v.account(email)
 	v.close()
 	if err != nil {
 		return nil, storageStatus(err)
@@ -291,6 +318,7 @@ func (s *Service) CheckCredential(ctx context.Context, req *metadatapb.CheckCred
 	if !usable || subtle.ConstantTimeCompare(credentialStamp(rec.GetPasswordHash()), req.GetCredentialStamp()) != 1 {
 		return nil, status.Error(codes.Unauthenticated, "invalid credentials")
 	}
+	s.guard.Succeeded(email, req.GetRemoteIp())
 	return rec.GetAccount(), nil
 }
 

@@ -104,24 +104,32 @@ func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 // authenticate checks the credentials with the metadata service (the account check of
 // frontend/auth) and enters the authenticated state.
 func (c *conn) authenticate(username, password string) error {
-	ctx, cancel := c.rpcContext()
-	defer cancel()
-	account, err := auth.Login(ctx, c.srv.cfg.Directory, c.srv.cfg.AuthCache, c.srv.cfg.Metadata, username, password)
-	if errors.Is(err, auth.ErrInvalidCredentials) {
+	account, err := c.srv.cfg.Logins.Login(c.ctx, c.srv.cfg.Metadata, c.srv.cfg.AuthCache, auth.Attempt{
+		Protocol: "imap", Remote: c.nc.RemoteAddr(), Username: username, Password: password, RPCTimeout: rpcTimeout,
+		Directory: c.srv.cfg.Directory,
+	}, c.srv.logger)
+	switch {
+	case errors.Is(err, auth.ErrInvalidCredentials):
 		return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
-	}
-	if errors.Is(err, auth.ErrDirectoryUnavailable) {
+	case errors.Is(err, auth.ErrTooManyFailures):
+		// RFC 5530 3: UNAVAILABLE, a temporary failure; the password was not checked.
+		return no(imapresp.CodeUnavailable, "Too many failed logins, try again later")
+	case errors.Is(err, auth.ErrDirectoryUnavailable):
 		// RFC 5530 3 UNAVAILABLE: a temporary failure of a subsystem the login needs.
 		return no(imapresp.CodeUnavailable, "Account directory unavailable, try again later")
-	}
-	if err != nil {
+	case err != nil:
 		return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
 	}
 	return c.loggedIn(account)
 }
 
-// loggedIn enters the authenticated state as account.
+// loggedIn enters the authenticated state as account, by password or by OAuth token, unless
+// the account has Limits.MaxConnectionsPerAccount sessions on this server already.
 func (c *conn) loggedIn(account *metadatapb.Account) error {
+	if !c.srv.accountConns.Take(account.GetEmail(), c.srv.limits.MaxConnectionsPerAccount) {
+		c.srv.metrics.refusedPerAccount.Add(1)
+		return no(imapresp.CodeLimit, "Too many connections for this account") // RFC 5530 3 LIMIT
+	}
 	c.account = account
 	c.state = stateAuthenticated
 	c.log = c.connLog.With("account", account.GetEmail())
@@ -141,6 +149,7 @@ func (c *conn) cmdUnauthenticate(cmd *imapwire.Command) error {
 		return bad("", "Unknown command "+cmd.Name)
 	}
 	c.closeSelected()
+	c.releaseAccount()
 	c.account = nil
 	c.accountChecked = time.Time{}
 	c.rev2, c.utf8Accept, c.condStore, c.qresync, c.uidOnly = false, false, false, false, false
@@ -242,4 +251,12 @@ var serverVersion = sync.OnceValue(func() string {
 // accountName returns the authenticated account's e-mail address.
 func (c *conn) accountName() string {
 	return c.account.GetEmail()
+}
+
+// releaseAccount ends the session's count in the per-account connection limit, once it
+// logs out, unauthenticates or closes.
+func (c *conn) releaseAccount() {
+	if c.account != nil {
+		c.srv.accountConns.Release(c.account.GetEmail())
+	}
 }

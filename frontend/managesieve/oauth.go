@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 
+	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
 	"github.com/strata-mail/strata/frontend/oauth"
 )
@@ -31,10 +32,19 @@ func (c *conn) authenticateOAuth(mechanism string, cmd *sievewire.Command) (*res
 	ctx, cancel := c.rpcContext()
 	account, user, status, err := c.srv.cfg.OAuth.Authenticate(ctx, mechanism, msg)
 	cancel()
+	// The fail2ban line and the login counters of a password login (frontend/auth), with
+	// the client's address after any PROXY header (frontend/connserver).
+	attempt := auth.Attempt{Protocol: "managesieve", Remote: c.nc.RemoteAddr(), Username: user}
 	if err == nil {
+		c.srv.cfg.Logins.TokenLogin(c.srv.logger, attempt, "success")
 		return c.loggedIn(account), nil
 	}
 	c.log.Info("OAuth authentication refused", "mechanism", mechanism, "remote", c.nc.RemoteAddr().String(), "user", user, "err", err)
+	if errors.Is(err, oauth.ErrInvalidToken) || errors.Is(err, oauth.ErrMalformed) {
+		c.srv.cfg.Logins.TokenLogin(c.srv.logger, attempt, "failure")
+	} else {
+		c.srv.cfg.Logins.TokenLogin(c.srv.logger, attempt, "error")
+	}
 	// RFC 7628 3.2.2: the error as a challenge, then the client's dummy response (3.2.3).
 	if _, refusal, rerr := c.saslResponse(false, nil, oauth.ErrorChallenge(status)); refusal != nil || rerr != nil {
 		return refusal, rerr

@@ -159,11 +159,16 @@ func (c *conn) cmdAuthenticate(cmd *sievewire.Command) (*response, error) {
 	case err != nil:
 		return no("", "Malformed PLAIN response"), nil
 	}
-	ctx, cancel := c.rpcContext()
-	defer cancel()
-	account, err := auth.Login(ctx, c.srv.cfg.Directory, c.srv.cfg.AuthCache, c.srv.cfg.Metadata, username, password)
+	account, err := c.srv.cfg.Logins.Login(c.ctx, c.srv.cfg.Metadata, c.srv.cfg.AuthCache, auth.Attempt{
+		Protocol: "managesieve", Remote: c.nc.RemoteAddr(), Username: username, Password: password, RPCTimeout: rpcTimeout,
+		Directory: c.srv.cfg.Directory,
+	}, c.srv.logger)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		return no("", "Authentication failed"), nil
+	}
+	if errors.Is(err, auth.ErrTooManyFailures) {
+		// RFC 5804 1.3 TRYLATER: a temporary failure; the password was not checked.
+		return no(codeTryLater, "Too many failed logins, try again later"), nil
 	}
 	if errors.Is(err, auth.ErrDirectoryUnavailable) {
 		return no(codeTryLater, "Account directory unavailable, try again later"), nil // RFC 5804 1.3 TRYLATER

@@ -2010,9 +2010,13 @@ func (x *ListAccountsResponse) GetAccounts() []*Account {
 }
 
 type AuthenticateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Email    string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	Password string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	// The client's IP address as the frontend sees it (after a PROXY protocol header from a
+	// trusted proxy), for the leader's failed-login counters (metadata/authguard.go); empty
+	// when unknown: only the account's own counter applies.
+	RemoteIp      string `protobuf:"bytes,1300,opt,name=remote_ip,json=remoteIp,proto3" json:"remote_ip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2061,10 +2065,18 @@ func (x *AuthenticateRequest) GetPassword() string {
 	return ""
 }
 
+func (x *AuthenticateRequest) GetRemoteIp() string {
+	if x != nil {
+		return x.RemoteIp
+	}
+	return ""
+}
+
 type CheckCredentialRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Email           string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 	CredentialStamp []byte                 `protobuf:"bytes,2,opt,name=credential_stamp,json=credentialStamp,proto3" json:"credential_stamp,omitempty"` // from an earlier Authenticate of the account
+	RemoteIp        string                 `protobuf:"bytes,1300,opt,name=remote_ip,json=remoteIp,proto3" json:"remote_ip,omitempty"`                   // as in AuthenticateRequest
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -2111,6 +2123,13 @@ func (x *CheckCredentialRequest) GetCredentialStamp() []byte {
 		return x.CredentialStamp
 	}
 	return nil
+}
+
+func (x *CheckCredentialRequest) GetRemoteIp() string {
+	if x != nil {
+		return x.RemoteIp
+	}
+	return ""
 }
 
 type ListMailboxesRequest struct {
@@ -8777,13 +8796,17 @@ const file_metadata_proto_rawDesc = "" +
 	"\x13ListAccountsRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"O\n" +
 	"\x14ListAccountsResponse\x127\n" +
-	"\baccounts\x18\x01 \x03(\v2\x1b.strata.metadata.v1.AccountR\baccounts\"G\n" +
+	"\baccounts\x18\x01 \x03(\v2\x1b.strata.metadata.v1.AccountR\baccounts\"e\n" +
 	"\x13AuthenticateRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"Y\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x1c\n" +
+	"\tremote_ip\x18\x94\n" +
+	" \x01(\tR\bremoteIp\"w\n" +
 	"\x16CheckCredentialRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12)\n" +
-	"\x10credential_stamp\x18\x02 \x01(\fR\x0fcredentialStamp\"D\n" +
+	"\x10credential_stamp\x18\x02 \x01(\fR\x0fcredentialStamp\x12\x1c\n" +
+	"\tremote_ip\x18\x94\n" +
+	" \x01(\tR\bremoteIp\"D\n" +
 	"\x14ListMailboxesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\"\xad\x01\n" +
