@@ -2,14 +2,12 @@ package embedded_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,33 +16,16 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/internal/embeddedtest"
+	"github.com/strata-mail/strata/internal/testlog"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestNoSecretInLogs runs, with debug logging, good and bad IMAP LOGIN and AUTHENTICATE
 // PLAIN, ManageSieve AUTHENTICATE, SetPassword over the admin gRPC API and an LMTP
 // delivery, and checks that no password (plain or in its base64 SASL form) and no password
 // hash appears anywhere in the log, while the log did record the failures.
 func TestNoSecretInLogs(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	srv := embeddedtest.Start(t, embedded.Config{
 		Demo:              true,
 		ManageSieveListen: "127.0.0.1:0",

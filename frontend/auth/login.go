@@ -148,15 +148,7 @@ func (l *Logins) Login(ctx context.Context, md metadatapb.MetadataClient, cache 
 		account, handled, err := a.Directory.CheckPassword(callCtx, a.Username, a.Password)
 		cancel()
 		if handled {
-			switch {
-			case err == nil:
-				l.count(a.Protocol, "success")
-			case errors.Is(err, ErrInvalidCredentials):
-				l.count(a.Protocol, "failure")
-				l.logFailure(log, a, ip, "invalid credentials")
-			default:
-				l.count(a.Protocol, "error")
-			}
+			l.record(log, a, ip, err)
 			return account, err
 		}
 	}
@@ -170,15 +162,7 @@ func (l *Logins) Login(ctx context.Context, md metadatapb.MetadataClient, cache 
 			if waited > 0 {
 				l.observeWait(waited)
 			}
-			switch {
-			case err == nil:
-				l.count(a.Protocol, "success")
-			case errors.Is(err, ErrInvalidCredentials):
-				l.count(a.Protocol, "failure")
-				l.logFailure(log, a, ip, "invalid credentials")
-			default:
-				l.count(a.Protocol, "error")
-			}
+			l.record(log, a, ip, err)
 			return account, err
 		}
 		if t.Locked || t.RetryAfter > l.maxWait() || round == maxWaitRounds {
@@ -196,6 +180,19 @@ func (l *Logins) Login(ctx context.Context, md metadatapb.MetadataClient, cache 
 			return nil, ctx.Err()
 		}
 		waited += t.RetryAfter
+	}
+}
+
+// record counts a checked login by its result and logs a refused one.
+func (l *Logins) record(log *slog.Logger, a Attempt, ip string, err error) {
+	switch {
+	case err == nil:
+		l.count(a.Protocol, "success")
+	case errors.Is(err, ErrInvalidCredentials):
+		l.count(a.Protocol, "failure")
+		l.logFailure(log, a, ip, "invalid credentials")
+	default:
+		l.count(a.Protocol, "error")
 	}
 }
 
