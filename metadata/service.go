@@ -46,6 +46,8 @@ type Service struct {
 	logger *slog.Logger
 	// clockOffset is added to the wall clock that stamps commands (SetClockOffset).
 	clockOffset time.Duration
+	// scram is the SCRAM key derivation of passwords (credentials.go, SetScram).
+	scram ScramConfig
 }
 
 // SetClockOffset makes this node stamp the commands it proposes with its wall clock plus d, to
@@ -187,8 +189,12 @@ func (s *Service) CreateAccount(ctx context.Context, req *metadatapb.CreateAccou
 			return nil, status.Errorf(codes.Internal, "hash password: %v", err)
 		}
 	}
+	keys, err := s.scramKeys(req.GetPassword())
+	if err != nil {
+		return nil, err
+	}
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_CreateAccount{
-		CreateAccount: &metadatapb.CreateAccountCommand{Email: req.GetEmail(), PasswordHash: hash},
+		CreateAccount: &metadatapb.CreateAccountCommand{Email: req.GetEmail(), PasswordHash: hash, Scram: keys},
 	}})
 	if err != nil {
 		return nil, err
@@ -207,8 +213,12 @@ func (s *Service) SetPassword(ctx context.Context, req *metadatapb.SetPasswordRe
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "hash password: %v", err)
 	}
+	keys, err := s.scramKeys(req.GetPassword())
+	if err != nil {
+		return nil, err
+	}
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetPassword{
-		SetPassword: &metadatapb.SetPasswordCommand{Email: accountName(req.GetEmail()), PasswordHash: hash},
+		SetPassword: &metadatapb.SetPasswordCommand{Email: accountName(req.GetEmail()), PasswordHash: hash, Scram: keys},
 	}})
 	if err != nil {
 		return nil, err
@@ -238,7 +248,8 @@ func (s *Service) ListAccounts(ctx context.Context, req *metadatapb.ListAccounts
 }
 
 // Authenticate checks a password. Unknown, disabled and password-less accounts
-// fail exactly like a wrong password, after the same argon2id work.
+// fail exactly like a wrong password, after the same argon2id work. With a service, an
+// app password scoped to it is accepted too (credentials.go), without the argon2id work.
 func (s *Service) Authenticate(ctx context.Context, req *metadatapb.AuthenticateRequest) (*metadatapb.Account, error) {
 	if err := checkPassword(req.GetPassword()); err != nil {
 		return nil, err
@@ -251,6 +262,13 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 	v.close()
 	if err != nil {
 		return nil, storageStatus(err)
+	}
+	if found && !rec.GetAccount().GetDisabled() {
+		if ap := matchAppPassword(rec, req.GetService(), req.GetPassword()); ap != nil {
+			account := s.appPasswordLogin(ctx, rec, ap)
+			account.CredentialStamp = appPasswordStamp(ap)
+			return account, nil
+		}
 	}
 	usable := found && !rec.GetAccount().GetDisabled() && rec.GetPasswordHash() != ""
 	hash := dummyHash()
@@ -286,6 +304,11 @@ func (s *Service) CheckCredential(ctx context.Context, req *metadatapb.CheckCred
 	v.close()
 	if err != nil {
 		return nil, storageStatus(err)
+	}
+	if found && !rec.GetAccount().GetDisabled() {
+		if ap := matchAppPasswordStamp(rec, req.GetService(), req.GetCredentialStamp()); ap != nil {
+			return s.appPasswordLogin(ctx, rec, ap), nil
+		}
 	}
 	usable := found && !rec.GetAccount().GetDisabled() && rec.GetPasswordHash() != ""
 	if !usable || subtle.ConstantTimeCompare(credentialStamp(rec.GetPasswordHash()), req.GetCredentialStamp()) != 1 {

@@ -69,6 +69,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	addBlobStoreFlags(f, "the directory --blob-dir, shared by all frontends")
 	addAdminURIFlag(f)
 	addAuthCacheFlags(f)
+	addScramSHA1Flag(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<spool-dir>/outbound")
 	return cmd
@@ -102,6 +103,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	maxConns, _ := f.GetInt("max-connections")
 	maxConnsPerIP, _ := f.GetInt("max-connections-per-ip")
 	plaintext, _ := f.GetBool("allow-plaintext-auth")
+	scramSHA1, _ := f.GetBool("scram-sha1")
 	maxSize, _ := f.GetInt64("max-message-size")
 	noUnauth, _ := f.GetBool("disable-unauthenticate")
 	noCompress, _ := f.GetBool("disable-compress")
@@ -183,6 +185,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		SpoolDir:              spoolDir,
 		Logger:                logger,
 		AllowPlaintextAuth:    plaintext,
+		ScramSHA1:             scramSHA1,
 		DisableUnauthenticate: noUnauth,
 		DisableCompress:       noCompress,
 		MaxMessageSize:        maxSize,
@@ -290,6 +293,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		}
 		sieveSrv = managesieve.NewServer(managesieve.Config{
 			Metadata: cfg.Metadata, AuthCache: authCache, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
+			ScramSHA1: scramSHA1,
 		})
 		go func() { serveErr <- sieveSrv.Serve(sieveLn) }()
 		fmt.Fprintf(cmd.OutOrStdout(), "ManageSieve on %s\n", sieveLn.Addr())

@@ -62,6 +62,7 @@ leadership over before exiting.`,
 	f.Duration("promote-stable", cluster.DefaultStable, "... for this long")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9465 (empty: off)")
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
+	addScramFlags(f)
 	// For fault injection only (jepsen/nemesis clock-jump): a node whose wall clock is wrong.
 	f.Duration("clock-offset", 0, "added to the wall clock that stamps this node's commands (fault injection tests only)")
 	_ = f.MarkHidden("clock-offset")
@@ -175,6 +176,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		logger.Warn("stamping commands with a wrong clock on purpose", "clock_offset", clockOffset)
 		svc.SetClockOffset(clockOffset)
 	}
+	svc.SetScram(scramConfig(f))
 	srv := grpc.NewServer(svc.ConsistencyOptions()...)
 	metadatapb.RegisterMetadataServer(srv, svc)
 	clusterpb.RegisterClusterAdminServer(srv, admin)

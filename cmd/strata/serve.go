@@ -54,6 +54,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	addAdminURIFlag(f)
 	addAuthCacheFlags(f)
+	addScramFlags(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<data>/outbound")
 	return cmd
@@ -131,6 +132,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		Hostname:              hostname,
 		Demo:                  !noDemo,
 		AllowPlaintextAuth:    plaintext,
+		Scram:                 scramConfig(f),
 		DisableUnauthenticate: noUnauth,
 		DisableCompress:       noCompress,
 		MaxMessageSize:        maxSize,

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
+	"github.com/strata-mail/strata/frontend/sasl"
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // cmdCapability: RFC 9051 6.1.1.
@@ -49,68 +52,130 @@ func (c *conn) cmdLogin(cmd *imapwire.Command) error {
 	return c.authenticate(args.Username, args.Password)
 }
 
-// cmdAuthenticate: RFC 9051 6.2.2 with the SASL PLAIN mechanism (RFC 4616) and the initial
-// response of RFC 4959.
-func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
-	args := cmd.Args.(*imapwire.AuthenticateArgs)
-	if args.Mechanism != "PLAIN" {
-		return no(imapresp.CodeCannot, "Unsupported authentication mechanism")
+// saslConn describes this connection to the SASL mechanisms (frontend/sasl).
+func (c *conn) saslConn() *sasl.Conn {
+	sc := &sasl.Conn{
+		Metadata: c.srv.cfg.Metadata, Cache: c.srv.cfg.AuthCache, Service: auth.ServiceIMAP,
+		Policy: auth.Policy{AllowPlaintext: c.srv.cfg.AllowPlaintextAuth, TrustLoopback: c.srv.cfg.TrustLoopback},
+		Remote: c.nc.RemoteAddr(), ScramSHA1: c.srv.cfg.ScramSHA1,
 	}
-	if !c.plaintextAuthAllowed() {
-		return no(imapresp.CodePrivacyRequired, "PLAIN is disabled without TLS")
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		state := tc.ConnectionState()
+		sc.TLS = &state
 	}
-	encoded := args.InitialResponse
-	if encoded == nil {
-		// RFC 9051 6.2.2: an empty challenge, then the client's response line.
-		c.continuation("")
-		if err := c.bw.Flush(); err != nil {
-			return err
-		}
-		line, err := c.framer.ReadLine()
-		if err != nil {
-			if errors.Is(err, imapwire.ErrLineTooLong) {
-				return bad("", "Authentication response too long")
-			}
-			return err
-		}
-		encoded = line
-	}
-	if string(encoded) == "*" {
-		return bad("", "Authentication cancelled") // RFC 9051 6.2.2
-	}
-	var response []byte
-	if string(encoded) != "=" { // RFC 4959 3: "=" is an empty initial response
-		var err error
-		if response, err = base64.StdEncoding.DecodeString(string(encoded)); err != nil {
-			return bad("", "Invalid base64 in the authentication response")
-		}
-	}
-	// RFC 4616 2: message = [authzid] UTF8NUL authcid UTF8NUL passwd
-	username, password, err := auth.ParsePlain(response)
-	switch {
-	case errors.Is(err, auth.ErrAuthorization):
-		return no(imapresp.CodeAuthorizationFailed, "Acting as another user is not allowed")
-	case err != nil:
-		return bad("", "Malformed PLAIN response")
-	}
-	return c.authenticate(username, password)
+	return sc
 }
 
-// authenticate checks the credentials with the metadata service (the account check of
-// frontend/auth) and enters the authenticated state.
+// cmdAuthenticate: RFC 9051 6.2.2 with the mechanisms of frontend/sasl and the initial
+// response of RFC 4959. Challenges go out as continuation requests in base64; additional
+// data with success (SCRAM's server-final-message) as a last challenge, which the client
+// answers with an empty line (RFC 9051 6.2.2, RFC 4422 3.6).
+func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.AuthenticateArgs)
+	exchange, err := c.saslConn().Start(args.Mechanism)
+	switch {
+	case errors.Is(err, sasl.ErrEncryptionNeeded):
+		return no(imapresp.CodePrivacyRequired, args.Mechanism+" is disabled without TLS")
+	case err != nil:
+		return no(imapresp.CodeCannot, "Unsupported authentication mechanism")
+	}
+	var response []byte
+	if encoded := args.InitialResponse; encoded != nil {
+		if response, err = c.decodeSASL(encoded); err != nil {
+			return err
+		}
+		if response == nil {
+			response = []byte{} // RFC 4959 3: "=" is an empty initial response
+		}
+	}
+	for {
+		ctx, cancel := c.rpcContext()
+		step, err := exchange.Next(ctx, response)
+		cancel()
+		switch {
+		case errors.Is(err, sasl.ErrAuthFailed):
+			return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
+		case errors.Is(err, sasl.ErrAuthorization):
+			return no(imapresp.CodeAuthorizationFailed, "Acting as another user is not allowed")
+		case errors.Is(err, sasl.ErrMalformed):
+			return bad("", "Malformed "+args.Mechanism+" response")
+		case err != nil:
+			return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
+		}
+		if step.Done {
+			if step.Final != nil {
+				if _, err := c.saslChallenge(step.Final); err != nil {
+					return err
+				}
+			}
+			return c.login(step.Account)
+		}
+		if response, err = c.saslChallenge(step.Challenge); err != nil {
+			return err
+		}
+	}
+}
+
+// saslChallenge sends a challenge and reads the client's answer (RFC 9051 6.2.2): a base64
+// line, "*" to cancel.
+func (c *conn) saslChallenge(challenge []byte) ([]byte, error) {
+	c.continuation(base64.StdEncoding.EncodeToString(challenge))
+	if err := c.bw.Flush(); err != nil {
+		return nil, err
+	}
+	line, err := c.framer.ReadLine()
+	if err != nil {
+		if errors.Is(err, imapwire.ErrLineTooLong) {
+			return nil, bad("", "Authentication response too long")
+		}
+		return nil, err
+	}
+	response, err := c.decodeSASL(line)
+	if response == nil && err == nil {
+		response = []byte{}
+	}
+	return response, err
+}
+
+// decodeSASL decodes a client response: base64, "*" cancels (RFC 9051 6.2.2), "=" is empty
+// (RFC 4959 3) and answers nil.
+func (c *conn) decodeSASL(encoded []byte) ([]byte, error) {
+	switch string(encoded) {
+	case "*":
+		return nil, bad("", "Authentication cancelled")
+	case "=":
+		return nil, nil
+	}
+	response, err := base64.StdEncoding.DecodeString(string(encoded))
+	if err != nil {
+		return nil, bad("", "Invalid base64 in the authentication response")
+	}
+	return response, nil
+}
+
+// authenticate checks the credentials of LOGIN with the metadata service (the account
+// check of frontend/auth) and enters the authenticated state.
 func (c *conn) authenticate(username, password string) error {
 	ctx, cancel := c.rpcContext()
 	defer cancel()
-	account, err := c.srv.cfg.AuthCache.CheckPassword(ctx, c.srv.cfg.Metadata, username, password)
+	account, err := c.srv.cfg.AuthCache.CheckPassword(ctx, c.srv.cfg.Metadata, auth.ServiceIMAP, username, password)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
 	}
 	if err != nil {
 		return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
 	}
+	return c.login(account)
+}
+
+// login enters the authenticated state as account.
+func (c *conn) login(account *metadatapb.Account) error {
 	c.account = account
 	c.state = stateAuthenticated
 	c.log = c.connLog.With("account", account.GetEmail())
+	if name := account.GetAppPassword(); name != "" {
+		c.log = c.log.With("app_password", name)
+	}
 	// RFC 9051 6.2.3: the capabilities may change after login, so send them.
 	return ok(imapresp.CapabilityCode(c.capabilities()), "Logged in")
 }

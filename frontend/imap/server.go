@@ -80,6 +80,9 @@ type Config struct {
 	// TrustLoopback allows them without TLS on connections from a loopback address, where
 	// the password never leaves the machine (the embedded mode).
 	TrustLoopback bool
+	// ScramSHA1 offers SCRAM-SHA-1 (RFC 5802) beside SCRAM-SHA-256, for old clients; the
+	// metadata service must derive its keys (strata metadata --scram-sha1).
+	ScramSHA1 bool
 	// DisableUnauthenticate turns UNAUTHENTICATE (RFC 8437) off, which RFC 8437 8 asks a
 	// server to allow.
 	DisableUnauthenticate bool

@@ -28,6 +28,8 @@ type Config struct {
 	// AUTHENTICATE PLAIN without TLS everywhere, or from loopback addresses.
 	AllowPlaintextAuth bool
 	TrustLoopback      bool
+	// ScramSHA1 offers SCRAM-SHA-1 (RFC 5802) beside SCRAM-SHA-256, as IMAP's does.
+	ScramSHA1 bool
 	// Extensions are the Sieve capabilities scripts may use and the SIEVE capability
 	// announces; nil: every one the interpreter implements (sieve.Extensions).
 	Extensions []string

@@ -615,8 +615,11 @@ type Account struct {
 	// the credential a password was verified against without revealing the hash: testing a
 	// password against it still needs the hash's salt and the full argon2id work.
 	CredentialStamp []byte `protobuf:"bytes,5,opt,name=credential_stamp,json=credentialStamp,proto3" json:"credential_stamp,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Set in Authenticate's and CheckCredential's answers when the login used an app
+	// password: its name, for the session's log.
+	AppPassword   string `protobuf:"bytes,1000,opt,name=app_password,json=appPassword,proto3" json:"app_password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
@@ -682,6 +685,13 @@ func (x *Account) GetCredentialStamp() []byte {
 		return x.CredentialStamp
 	}
 	return nil
+}
+
+func (x *Account) GetAppPassword() string {
+	if x != nil {
+		return x.AppPassword
+	}
+	return ""
 }
 
 type Mailbox struct {
@@ -2001,9 +2011,12 @@ func (x *ListAccountsResponse) GetAccounts() []*Account {
 }
 
 type AuthenticateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Email    string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	Password string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	// The service logging in (an app password scope: "imap", "managesieve",
+	// "lmtp-submission"); empty: only the account password is accepted.
+	Service       string `protobuf:"bytes,1000,opt,name=service,proto3" json:"service,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2052,10 +2065,18 @@ func (x *AuthenticateRequest) GetPassword() string {
 	return ""
 }
 
+func (x *AuthenticateRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
 type CheckCredentialRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Email           string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 	CredentialStamp []byte                 `protobuf:"bytes,2,opt,name=credential_stamp,json=credentialStamp,proto3" json:"credential_stamp,omitempty"` // from an earlier Authenticate of the account
+	Service         string                 `protobuf:"bytes,1000,opt,name=service,proto3" json:"service,omitempty"`                                     // as in AuthenticateRequest
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -2104,6 +2125,495 @@ func (x *CheckCredentialRequest) GetCredentialStamp() []byte {
 	return nil
 }
 
+func (x *CheckCredentialRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+type GetScramCredentialsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	Hash          string                 `protobuf:"bytes,2,opt,name=hash,proto3" json:"hash,omitempty"` // "SHA-256" or "SHA-1" (RFC 5802 4 mechanism names)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetScramCredentialsRequest) Reset() {
+	*x = GetScramCredentialsRequest{}
+	mi := &file_metadata_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetScramCredentialsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetScramCredentialsRequest) ProtoMessage() {}
+
+func (x *GetScramCredentialsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetScramCredentialsRequest.ProtoReflect.Descriptor instead.
+func (*GetScramCredentialsRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetScramCredentialsRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *GetScramCredentialsRequest) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+// ScramCredentials are what a SCRAM server stores of a password (RFC 5802 3): never the
+// password, nor anything a client proof can be made from.
+type ScramCredentials struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Hash          string                 `protobuf:"bytes,1,opt,name=hash,proto3" json:"hash,omitempty"` // "SHA-256" or "SHA-1"
+	Salt          []byte                 `protobuf:"bytes,2,opt,name=salt,proto3" json:"salt,omitempty"`
+	Iterations    uint32                 `protobuf:"varint,3,opt,name=iterations,proto3" json:"iterations,omitempty"`
+	StoredKey     []byte                 `protobuf:"bytes,4,opt,name=stored_key,json=storedKey,proto3" json:"stored_key,omitempty"`
+	ServerKey     []byte                 `protobuf:"bytes,5,opt,name=server_key,json=serverKey,proto3" json:"server_key,omitempty"`
+	Account       *Account               `protobuf:"bytes,6,opt,name=account,proto3" json:"account,omitempty"` // in GetScramCredentials' answer only
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScramCredentials) Reset() {
+	*x = ScramCredentials{}
+	mi := &file_metadata_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScramCredentials) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScramCredentials) ProtoMessage() {}
+
+func (x *ScramCredentials) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScramCredentials.ProtoReflect.Descriptor instead.
+func (*ScramCredentials) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ScramCredentials) GetHash() string {
+	if x != nil {
+		return x.Hash
+	}
+	return ""
+}
+
+func (x *ScramCredentials) GetSalt() []byte {
+	if x != nil {
+		return x.Salt
+	}
+	return nil
+}
+
+func (x *ScramCredentials) GetIterations() uint32 {
+	if x != nil {
+		return x.Iterations
+	}
+	return 0
+}
+
+func (x *ScramCredentials) GetStoredKey() []byte {
+	if x != nil {
+		return x.StoredKey
+	}
+	return nil
+}
+
+func (x *ScramCredentials) GetServerKey() []byte {
+	if x != nil {
+		return x.ServerKey
+	}
+	return nil
+}
+
+func (x *ScramCredentials) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+type AppPassword struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`         // short random identifier, for revoke
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`     // the device or client, unique in the account
+	Scopes        []string               `protobuf:"bytes,3,rep,name=scopes,proto3" json:"scopes,omitempty"` // "imap", "managesieve", "lmtp-submission"
+	CreatedUnix   int64                  `protobuf:"varint,4,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	LastUsedUnix  int64                  `protobuf:"varint,5,opt,name=last_used_unix,json=lastUsedUnix,proto3" json:"last_used_unix,omitempty"` // 0: never; updated at most every few minutes
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppPassword) Reset() {
+	*x = AppPassword{}
+	mi := &file_metadata_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppPassword) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppPassword) ProtoMessage() {}
+
+func (x *AppPassword) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppPassword.ProtoReflect.Descriptor instead.
+func (*AppPassword) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *AppPassword) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AppPassword) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AppPassword) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *AppPassword) GetCreatedUnix() int64 {
+	if x != nil {
+		return x.CreatedUnix
+	}
+	return 0
+}
+
+func (x *AppPassword) GetLastUsedUnix() int64 {
+	if x != nil {
+		return x.LastUsedUnix
+	}
+	return 0
+}
+
+type AddAppPasswordRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Scopes        []string               `protobuf:"bytes,4,rep,name=scopes,proto3" json:"scopes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddAppPasswordRequest) Reset() {
+	*x = AddAppPasswordRequest{}
+	mi := &file_metadata_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddAppPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddAppPasswordRequest) ProtoMessage() {}
+
+func (x *AddAppPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddAppPasswordRequest.ProtoReflect.Descriptor instead.
+func (*AddAppPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *AddAppPasswordRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *AddAppPasswordRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *AddAppPasswordRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AddAppPasswordRequest) GetScopes() []string {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+type AddAppPasswordResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppPassword   *AppPassword           `protobuf:"bytes,1,opt,name=app_password,json=appPassword,proto3" json:"app_password,omitempty"`
+	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"` // the generated password: shown once, never stored
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddAppPasswordResponse) Reset() {
+	*x = AddAppPasswordResponse{}
+	mi := &file_metadata_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddAppPasswordResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddAppPasswordResponse) ProtoMessage() {}
+
+func (x *AddAppPasswordResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddAppPasswordResponse.ProtoReflect.Descriptor instead.
+func (*AddAppPasswordResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *AddAppPasswordResponse) GetAppPassword() *AppPassword {
+	if x != nil {
+		return x.AppPassword
+	}
+	return nil
+}
+
+func (x *AddAppPasswordResponse) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type ListAppPasswordsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAppPasswordsRequest) Reset() {
+	*x = ListAppPasswordsRequest{}
+	mi := &file_metadata_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAppPasswordsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAppPasswordsRequest) ProtoMessage() {}
+
+func (x *ListAppPasswordsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAppPasswordsRequest.ProtoReflect.Descriptor instead.
+func (*ListAppPasswordsRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ListAppPasswordsRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+type ListAppPasswordsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppPasswords  []*AppPassword         `protobuf:"bytes,1,rep,name=app_passwords,json=appPasswords,proto3" json:"app_passwords,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAppPasswordsResponse) Reset() {
+	*x = ListAppPasswordsResponse{}
+	mi := &file_metadata_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAppPasswordsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAppPasswordsResponse) ProtoMessage() {}
+
+func (x *ListAppPasswordsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAppPasswordsResponse.ProtoReflect.Descriptor instead.
+func (*ListAppPasswordsResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListAppPasswordsResponse) GetAppPasswords() []*AppPassword {
+	if x != nil {
+		return x.AppPasswords
+	}
+	return nil
+}
+
+type RevokeAppPasswordRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	IdOrName      string                 `protobuf:"bytes,3,opt,name=id_or_name,json=idOrName,proto3" json:"id_or_name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAppPasswordRequest) Reset() {
+	*x = RevokeAppPasswordRequest{}
+	mi := &file_metadata_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAppPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAppPasswordRequest) ProtoMessage() {}
+
+func (x *RevokeAppPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAppPasswordRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAppPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *RevokeAppPasswordRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *RevokeAppPasswordRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *RevokeAppPasswordRequest) GetIdOrName() string {
+	if x != nil {
+		return x.IdOrName
+	}
+	return ""
+}
+
 type ListMailboxesRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -2116,7 +2626,7 @@ type ListMailboxesRequest struct {
 
 func (x *ListMailboxesRequest) Reset() {
 	*x = ListMailboxesRequest{}
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2128,7 +2638,7 @@ func (x *ListMailboxesRequest) String() string {
 func (*ListMailboxesRequest) ProtoMessage() {}
 
 func (x *ListMailboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2141,7 +2651,7 @@ func (x *ListMailboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMailboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListMailboxesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{25}
+	return file_metadata_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListMailboxesRequest) GetAccount() string {
@@ -2173,7 +2683,7 @@ type ListMailboxesResponse struct {
 
 func (x *ListMailboxesResponse) Reset() {
 	*x = ListMailboxesResponse{}
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2185,7 +2695,7 @@ func (x *ListMailboxesResponse) String() string {
 func (*ListMailboxesResponse) ProtoMessage() {}
 
 func (x *ListMailboxesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2198,7 +2708,7 @@ func (x *ListMailboxesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMailboxesResponse.ProtoReflect.Descriptor instead.
 func (*ListMailboxesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{26}
+	return file_metadata_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListMailboxesResponse) GetMailboxes() []*Mailbox {
@@ -2234,7 +2744,7 @@ type GetMailboxRequest struct {
 
 func (x *GetMailboxRequest) Reset() {
 	*x = GetMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2756,7 @@ func (x *GetMailboxRequest) String() string {
 func (*GetMailboxRequest) ProtoMessage() {}
 
 func (x *GetMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2769,7 @@ func (x *GetMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMailboxRequest.ProtoReflect.Descriptor instead.
 func (*GetMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{27}
+	return file_metadata_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetMailboxRequest) GetAccount() string {
@@ -2303,7 +2813,7 @@ type CreateMailboxRequest struct {
 
 func (x *CreateMailboxRequest) Reset() {
 	*x = CreateMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2315,7 +2825,7 @@ func (x *CreateMailboxRequest) String() string {
 func (*CreateMailboxRequest) ProtoMessage() {}
 
 func (x *CreateMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2328,7 +2838,7 @@ func (x *CreateMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMailboxRequest.ProtoReflect.Descriptor instead.
 func (*CreateMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{28}
+	return file_metadata_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *CreateMailboxRequest) GetRequestId() string {
@@ -2378,7 +2888,7 @@ type DeleteMailboxRequest struct {
 
 func (x *DeleteMailboxRequest) Reset() {
 	*x = DeleteMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2390,7 +2900,7 @@ func (x *DeleteMailboxRequest) String() string {
 func (*DeleteMailboxRequest) ProtoMessage() {}
 
 func (x *DeleteMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2403,7 +2913,7 @@ func (x *DeleteMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMailboxRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{29}
+	return file_metadata_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *DeleteMailboxRequest) GetRequestId() string {
@@ -2442,7 +2952,7 @@ type DeleteMailboxResponse struct {
 
 func (x *DeleteMailboxResponse) Reset() {
 	*x = DeleteMailboxResponse{}
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2454,7 +2964,7 @@ func (x *DeleteMailboxResponse) String() string {
 func (*DeleteMailboxResponse) ProtoMessage() {}
 
 func (x *DeleteMailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2467,7 +2977,7 @@ func (x *DeleteMailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMailboxResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMailboxResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{30}
+	return file_metadata_proto_rawDescGZIP(), []int{38}
 }
 
 type RenameMailboxRequest struct {
@@ -2483,7 +2993,7 @@ type RenameMailboxRequest struct {
 
 func (x *RenameMailboxRequest) Reset() {
 	*x = RenameMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2495,7 +3005,7 @@ func (x *RenameMailboxRequest) String() string {
 func (*RenameMailboxRequest) ProtoMessage() {}
 
 func (x *RenameMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2508,7 +3018,7 @@ func (x *RenameMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameMailboxRequest.ProtoReflect.Descriptor instead.
 func (*RenameMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{31}
+	return file_metadata_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RenameMailboxRequest) GetRequestId() string {
@@ -2554,7 +3064,7 @@ type RenameMailboxResponse struct {
 
 func (x *RenameMailboxResponse) Reset() {
 	*x = RenameMailboxResponse{}
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2566,7 +3076,7 @@ func (x *RenameMailboxResponse) String() string {
 func (*RenameMailboxResponse) ProtoMessage() {}
 
 func (x *RenameMailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2579,7 +3089,7 @@ func (x *RenameMailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameMailboxResponse.ProtoReflect.Descriptor instead.
 func (*RenameMailboxResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{32}
+	return file_metadata_proto_rawDescGZIP(), []int{40}
 }
 
 type SetSubscribedRequest struct {
@@ -2594,7 +3104,7 @@ type SetSubscribedRequest struct {
 
 func (x *SetSubscribedRequest) Reset() {
 	*x = SetSubscribedRequest{}
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2606,7 +3116,7 @@ func (x *SetSubscribedRequest) String() string {
 func (*SetSubscribedRequest) ProtoMessage() {}
 
 func (x *SetSubscribedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2619,7 +3129,7 @@ func (x *SetSubscribedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSubscribedRequest.ProtoReflect.Descriptor instead.
 func (*SetSubscribedRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{33}
+	return file_metadata_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SetSubscribedRequest) GetRequestId() string {
@@ -2658,7 +3168,7 @@ type SetSubscribedResponse struct {
 
 func (x *SetSubscribedResponse) Reset() {
 	*x = SetSubscribedResponse{}
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2670,7 +3180,7 @@ func (x *SetSubscribedResponse) String() string {
 func (*SetSubscribedResponse) ProtoMessage() {}
 
 func (x *SetSubscribedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2683,7 +3193,7 @@ func (x *SetSubscribedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSubscribedResponse.ProtoReflect.Descriptor instead.
 func (*SetSubscribedResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{34}
+	return file_metadata_proto_rawDescGZIP(), []int{42}
 }
 
 type NewMessage struct {
@@ -2702,7 +3212,7 @@ type NewMessage struct {
 
 func (x *NewMessage) Reset() {
 	*x = NewMessage{}
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2714,7 +3224,7 @@ func (x *NewMessage) String() string {
 func (*NewMessage) ProtoMessage() {}
 
 func (x *NewMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2727,7 +3237,7 @@ func (x *NewMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewMessage.ProtoReflect.Descriptor instead.
 func (*NewMessage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{35}
+	return file_metadata_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *NewMessage) GetBlobKey() string {
@@ -2792,7 +3302,7 @@ type ThreadKeys struct {
 
 func (x *ThreadKeys) Reset() {
 	*x = ThreadKeys{}
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2804,7 +3314,7 @@ func (x *ThreadKeys) String() string {
 func (*ThreadKeys) ProtoMessage() {}
 
 func (x *ThreadKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2817,7 +3327,7 @@ func (x *ThreadKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadKeys.ProtoReflect.Descriptor instead.
 func (*ThreadKeys) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{36}
+	return file_metadata_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ThreadKeys) GetMessageId() string {
@@ -2877,7 +3387,7 @@ type AppendRequest struct {
 
 func (x *AppendRequest) Reset() {
 	*x = AppendRequest{}
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2889,7 +3399,7 @@ func (x *AppendRequest) String() string {
 func (*AppendRequest) ProtoMessage() {}
 
 func (x *AppendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2902,7 +3412,7 @@ func (x *AppendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendRequest.ProtoReflect.Descriptor instead.
 func (*AppendRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{37}
+	return file_metadata_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *AppendRequest) GetRequestId() string {
@@ -2999,7 +3509,7 @@ type AppendResponse struct {
 
 func (x *AppendResponse) Reset() {
 	*x = AppendResponse{}
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3011,7 +3521,7 @@ func (x *AppendResponse) String() string {
 func (*AppendResponse) ProtoMessage() {}
 
 func (x *AppendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3024,7 +3534,7 @@ func (x *AppendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendResponse.ProtoReflect.Descriptor instead.
 func (*AppendResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{38}
+	return file_metadata_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *AppendResponse) GetUidValidity() uint32 {
@@ -3087,7 +3597,7 @@ type UidRange struct {
 
 func (x *UidRange) Reset() {
 	*x = UidRange{}
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3099,7 +3609,7 @@ func (x *UidRange) String() string {
 func (*UidRange) ProtoMessage() {}
 
 func (x *UidRange) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3112,7 +3622,7 @@ func (x *UidRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UidRange.ProtoReflect.Descriptor instead.
 func (*UidRange) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{39}
+	return file_metadata_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *UidRange) GetFirst() uint32 {
@@ -3155,7 +3665,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3167,7 +3677,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3180,7 +3690,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{40}
+	return file_metadata_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListMessagesRequest) GetAccount() string {
@@ -3243,7 +3753,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3255,7 +3765,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3268,7 +3778,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{41}
+	return file_metadata_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListMessagesResponse) GetMailbox() *Mailbox {
@@ -3329,7 +3839,7 @@ type FlagSet struct {
 
 func (x *FlagSet) Reset() {
 	*x = FlagSet{}
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3341,7 +3851,7 @@ func (x *FlagSet) String() string {
 func (*FlagSet) ProtoMessage() {}
 
 func (x *FlagSet) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3354,7 +3864,7 @@ func (x *FlagSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagSet.ProtoReflect.Descriptor instead.
 func (*FlagSet) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{42}
+	return file_metadata_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *FlagSet) GetFlags() []string {
@@ -3392,7 +3902,7 @@ type FetchMessagesRequest struct {
 
 func (x *FetchMessagesRequest) Reset() {
 	*x = FetchMessagesRequest{}
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3404,7 +3914,7 @@ func (x *FetchMessagesRequest) String() string {
 func (*FetchMessagesRequest) ProtoMessage() {}
 
 func (x *FetchMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3417,7 +3927,7 @@ func (x *FetchMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchMessagesRequest.ProtoReflect.Descriptor instead.
 func (*FetchMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{43}
+	return file_metadata_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *FetchMessagesRequest) GetAccount() string {
@@ -3499,7 +4009,7 @@ type StoreFlagsRequest struct {
 
 func (x *StoreFlagsRequest) Reset() {
 	*x = StoreFlagsRequest{}
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3511,7 +4021,7 @@ func (x *StoreFlagsRequest) String() string {
 func (*StoreFlagsRequest) ProtoMessage() {}
 
 func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3524,7 +4034,7 @@ func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsRequest.ProtoReflect.Descriptor instead.
 func (*StoreFlagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{44}
+	return file_metadata_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *StoreFlagsRequest) GetRequestId() string {
@@ -3594,7 +4104,7 @@ type FlagUpdate struct {
 
 func (x *FlagUpdate) Reset() {
 	*x = FlagUpdate{}
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3606,7 +4116,7 @@ func (x *FlagUpdate) String() string {
 func (*FlagUpdate) ProtoMessage() {}
 
 func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3619,7 +4129,7 @@ func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagUpdate.ProtoReflect.Descriptor instead.
 func (*FlagUpdate) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{45}
+	return file_metadata_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *FlagUpdate) GetUid() uint32 {
@@ -3654,7 +4164,7 @@ type StoreFlagsResponse struct {
 
 func (x *StoreFlagsResponse) Reset() {
 	*x = StoreFlagsResponse{}
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3666,7 +4176,7 @@ func (x *StoreFlagsResponse) String() string {
 func (*StoreFlagsResponse) ProtoMessage() {}
 
 func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3679,7 +4189,7 @@ func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsResponse.ProtoReflect.Descriptor instead.
 func (*StoreFlagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{46}
+	return file_metadata_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *StoreFlagsResponse) GetUpdated() []*FlagUpdate {
@@ -3721,7 +4231,7 @@ type CopyRequest struct {
 
 func (x *CopyRequest) Reset() {
 	*x = CopyRequest{}
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3733,7 +4243,7 @@ func (x *CopyRequest) String() string {
 func (*CopyRequest) ProtoMessage() {}
 
 func (x *CopyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3746,7 +4256,7 @@ func (x *CopyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyRequest.ProtoReflect.Descriptor instead.
 func (*CopyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{47}
+	return file_metadata_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *CopyRequest) GetRequestId() string {
@@ -3819,7 +4329,7 @@ type CopyResponse struct {
 
 func (x *CopyResponse) Reset() {
 	*x = CopyResponse{}
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3831,7 +4341,7 @@ func (x *CopyResponse) String() string {
 func (*CopyResponse) ProtoMessage() {}
 
 func (x *CopyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3844,7 +4354,7 @@ func (x *CopyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyResponse.ProtoReflect.Descriptor instead.
 func (*CopyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{48}
+	return file_metadata_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CopyResponse) GetDestUidValidity() uint32 {
@@ -3889,7 +4399,7 @@ type ExpungeRequest struct {
 
 func (x *ExpungeRequest) Reset() {
 	*x = ExpungeRequest{}
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3901,7 +4411,7 @@ func (x *ExpungeRequest) String() string {
 func (*ExpungeRequest) ProtoMessage() {}
 
 func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3914,7 +4424,7 @@ func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeRequest.ProtoReflect.Descriptor instead.
 func (*ExpungeRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{49}
+	return file_metadata_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *ExpungeRequest) GetRequestId() string {
@@ -3962,7 +4472,7 @@ type ExpungeResponse struct {
 
 func (x *ExpungeResponse) Reset() {
 	*x = ExpungeResponse{}
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3974,7 +4484,7 @@ func (x *ExpungeResponse) String() string {
 func (*ExpungeResponse) ProtoMessage() {}
 
 func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3987,7 +4497,7 @@ func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeResponse.ProtoReflect.Descriptor instead.
 func (*ExpungeResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{50}
+	return file_metadata_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ExpungeResponse) GetExpunged() []uint32 {
@@ -4017,7 +4527,7 @@ type ListVanishedRequest struct {
 
 func (x *ListVanishedRequest) Reset() {
 	*x = ListVanishedRequest{}
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4029,7 +4539,7 @@ func (x *ListVanishedRequest) String() string {
 func (*ListVanishedRequest) ProtoMessage() {}
 
 func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4042,7 +4552,7 @@ func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVanishedRequest.ProtoReflect.Descriptor instead.
 func (*ListVanishedRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{51}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ListVanishedRequest) GetAccount() string {
@@ -4096,7 +4606,7 @@ type ListVanishedResponse struct {
 
 func (x *ListVanishedResponse) Reset() {
 	*x = ListVanishedResponse{}
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4108,7 +4618,7 @@ func (x *ListVanishedResponse) String() string {
 func (*ListVanishedResponse) ProtoMessage() {}
 
 func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4121,7 +4631,7 @@ func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVanishedResponse.ProtoReflect.Descriptor instead.
 func (*ListVanishedResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{52}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListVanishedResponse) GetVanished() []*UidRange {
@@ -4159,7 +4669,7 @@ type ClaimRecentRequest struct {
 
 func (x *ClaimRecentRequest) Reset() {
 	*x = ClaimRecentRequest{}
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4171,7 +4681,7 @@ func (x *ClaimRecentRequest) String() string {
 func (*ClaimRecentRequest) ProtoMessage() {}
 
 func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4184,7 +4694,7 @@ func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRecentRequest.ProtoReflect.Descriptor instead.
 func (*ClaimRecentRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{53}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ClaimRecentRequest) GetRequestId() string {
@@ -4234,7 +4744,7 @@ type ClaimRecentResponse struct {
 
 func (x *ClaimRecentResponse) Reset() {
 	*x = ClaimRecentResponse{}
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4246,7 +4756,7 @@ func (x *ClaimRecentResponse) String() string {
 func (*ClaimRecentResponse) ProtoMessage() {}
 
 func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4259,7 +4769,7 @@ func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRecentResponse.ProtoReflect.Descriptor instead.
 func (*ClaimRecentResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{54}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ClaimRecentResponse) GetFirstUid() uint32 {
@@ -4296,7 +4806,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4308,7 +4818,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4321,7 +4831,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{55}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *WatchRequest) GetAccount() string {
@@ -4384,7 +4894,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4396,7 +4906,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4409,7 +4919,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *Change) GetKind() ChangeKind {
@@ -4484,7 +4994,7 @@ type ChangeBatch struct {
 
 func (x *ChangeBatch) Reset() {
 	*x = ChangeBatch{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4496,7 +5006,7 @@ func (x *ChangeBatch) String() string {
 func (*ChangeBatch) ProtoMessage() {}
 
 func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4509,7 +5019,7 @@ func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBatch.ProtoReflect.Descriptor instead.
 func (*ChangeBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ChangeBatch) GetChanges() []*Change {
@@ -4546,7 +5056,7 @@ type MarkBlobsDeletingRequest struct {
 
 func (x *MarkBlobsDeletingRequest) Reset() {
 	*x = MarkBlobsDeletingRequest{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4558,7 +5068,7 @@ func (x *MarkBlobsDeletingRequest) String() string {
 func (*MarkBlobsDeletingRequest) ProtoMessage() {}
 
 func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4571,7 +5081,7 @@ func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkBlobsDeletingRequest.ProtoReflect.Descriptor instead.
 func (*MarkBlobsDeletingRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *MarkBlobsDeletingRequest) GetRequestId() string {
@@ -4607,7 +5117,7 @@ type ForgetBlobsRequest struct {
 
 func (x *ForgetBlobsRequest) Reset() {
 	*x = ForgetBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4619,7 +5129,7 @@ func (x *ForgetBlobsRequest) String() string {
 func (*ForgetBlobsRequest) ProtoMessage() {}
 
 func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4632,7 +5142,7 @@ func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetBlobsRequest.ProtoReflect.Descriptor instead.
 func (*ForgetBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ForgetBlobsRequest) GetRequestId() string {
@@ -4661,7 +5171,7 @@ type BlobBatch struct {
 
 func (x *BlobBatch) Reset() {
 	*x = BlobBatch{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4673,7 +5183,7 @@ func (x *BlobBatch) String() string {
 func (*BlobBatch) ProtoMessage() {}
 
 func (x *BlobBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4686,7 +5196,7 @@ func (x *BlobBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobBatch.ProtoReflect.Descriptor instead.
 func (*BlobBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *BlobBatch) GetKeys() []string {
@@ -4712,7 +5222,7 @@ type CollectBlobsRequest struct {
 
 func (x *CollectBlobsRequest) Reset() {
 	*x = CollectBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4724,7 +5234,7 @@ func (x *CollectBlobsRequest) String() string {
 func (*CollectBlobsRequest) ProtoMessage() {}
 
 func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4737,7 +5247,7 @@ func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsRequest.ProtoReflect.Descriptor instead.
 func (*CollectBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CollectBlobsRequest) GetGraceNanos() int64 {
@@ -4756,7 +5266,7 @@ type CollectBlobsResponse struct {
 
 func (x *CollectBlobsResponse) Reset() {
 	*x = CollectBlobsResponse{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4768,7 +5278,7 @@ func (x *CollectBlobsResponse) String() string {
 func (*CollectBlobsResponse) ProtoMessage() {}
 
 func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4781,7 +5291,7 @@ func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsResponse.ProtoReflect.Descriptor instead.
 func (*CollectBlobsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *CollectBlobsResponse) GetDeleted() uint64 {
@@ -4802,7 +5312,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4814,7 +5324,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4827,7 +5337,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *DeleteTenantRequest) GetRequestId() string {
@@ -4860,7 +5370,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4872,7 +5382,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4885,7 +5395,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *DeleteTenantResponse) GetDeletedAccounts() []string {
@@ -4906,7 +5416,7 @@ type AddDomainRequest struct {
 
 func (x *AddDomainRequest) Reset() {
 	*x = AddDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4918,7 +5428,7 @@ func (x *AddDomainRequest) String() string {
 func (*AddDomainRequest) ProtoMessage() {}
 
 func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4931,7 +5441,7 @@ func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainRequest.ProtoReflect.Descriptor instead.
 func (*AddDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{65}
+	return file_metadata_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *AddDomainRequest) GetRequestId() string {
@@ -4966,7 +5476,7 @@ type RemoveDomainRequest struct {
 
 func (x *RemoveDomainRequest) Reset() {
 	*x = RemoveDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4978,7 +5488,7 @@ func (x *RemoveDomainRequest) String() string {
 func (*RemoveDomainRequest) ProtoMessage() {}
 
 func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4991,7 +5501,7 @@ func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDomainRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{66}
+	return file_metadata_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *RemoveDomainRequest) GetRequestId() string {
@@ -5026,7 +5536,7 @@ type SetAccountDisabledRequest struct {
 
 func (x *SetAccountDisabledRequest) Reset() {
 	*x = SetAccountDisabledRequest{}
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5038,7 +5548,7 @@ func (x *SetAccountDisabledRequest) String() string {
 func (*SetAccountDisabledRequest) ProtoMessage() {}
 
 func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5051,7 +5561,7 @@ func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountDisabledRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{67}
+	return file_metadata_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *SetAccountDisabledRequest) GetRequestId() string {
@@ -5084,7 +5594,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5096,7 +5606,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5109,7 +5619,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{68}
+	return file_metadata_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *GetAccountRequest) GetEmail() string {
@@ -5130,7 +5640,7 @@ type QuotaLimits struct {
 
 func (x *QuotaLimits) Reset() {
 	*x = QuotaLimits{}
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5142,7 +5652,7 @@ func (x *QuotaLimits) String() string {
 func (*QuotaLimits) ProtoMessage() {}
 
 func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5155,7 +5665,7 @@ func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaLimits.ProtoReflect.Descriptor instead.
 func (*QuotaLimits) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{69}
+	return file_metadata_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *QuotaLimits) GetStorageBytes() uint64 {
@@ -5182,7 +5692,7 @@ type QuotaUsage struct {
 
 func (x *QuotaUsage) Reset() {
 	*x = QuotaUsage{}
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5194,7 +5704,7 @@ func (x *QuotaUsage) String() string {
 func (*QuotaUsage) ProtoMessage() {}
 
 func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5207,7 +5717,7 @@ func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaUsage.ProtoReflect.Descriptor instead.
 func (*QuotaUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{70}
+	return file_metadata_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *QuotaUsage) GetStorageBytes() uint64 {
@@ -5236,7 +5746,7 @@ type QuotaRoot struct {
 
 func (x *QuotaRoot) Reset() {
 	*x = QuotaRoot{}
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5248,7 +5758,7 @@ func (x *QuotaRoot) String() string {
 func (*QuotaRoot) ProtoMessage() {}
 
 func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5261,7 +5771,7 @@ func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaRoot.ProtoReflect.Descriptor instead.
 func (*QuotaRoot) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{71}
+	return file_metadata_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *QuotaRoot) GetAccount() string {
@@ -5306,7 +5816,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5318,7 +5828,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5331,7 +5841,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{72}
+	return file_metadata_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SetQuotaRequest) GetRequestId() string {
@@ -5373,7 +5883,7 @@ type GetQuotaRequest struct {
 
 func (x *GetQuotaRequest) Reset() {
 	*x = GetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5385,7 +5895,7 @@ func (x *GetQuotaRequest) String() string {
 func (*GetQuotaRequest) ProtoMessage() {}
 
 func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5398,7 +5908,7 @@ func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*GetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{73}
+	return file_metadata_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *GetQuotaRequest) GetAccount() string {
@@ -5424,7 +5934,7 @@ type GetQuotaResponse struct {
 
 func (x *GetQuotaResponse) Reset() {
 	*x = GetQuotaResponse{}
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5436,7 +5946,7 @@ func (x *GetQuotaResponse) String() string {
 func (*GetQuotaResponse) ProtoMessage() {}
 
 func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5449,7 +5959,7 @@ func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*GetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{74}
+	return file_metadata_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *GetQuotaResponse) GetRoots() []*QuotaRoot {
@@ -5471,7 +5981,7 @@ type MetadataEntry struct {
 
 func (x *MetadataEntry) Reset() {
 	*x = MetadataEntry{}
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5483,7 +5993,7 @@ func (x *MetadataEntry) String() string {
 func (*MetadataEntry) ProtoMessage() {}
 
 func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5496,7 +6006,7 @@ func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataEntry.ProtoReflect.Descriptor instead.
 func (*MetadataEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{75}
+	return file_metadata_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *MetadataEntry) GetName() string {
@@ -5528,7 +6038,7 @@ type SetMetadataRequest struct {
 
 func (x *SetMetadataRequest) Reset() {
 	*x = SetMetadataRequest{}
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5540,7 +6050,7 @@ func (x *SetMetadataRequest) String() string {
 func (*SetMetadataRequest) ProtoMessage() {}
 
 func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5553,7 +6063,7 @@ func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{76}
+	return file_metadata_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *SetMetadataRequest) GetRequestId() string {
@@ -5613,7 +6123,7 @@ type SetMetadataResponse struct {
 
 func (x *SetMetadataResponse) Reset() {
 	*x = SetMetadataResponse{}
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5625,7 +6135,7 @@ func (x *SetMetadataResponse) String() string {
 func (*SetMetadataResponse) ProtoMessage() {}
 
 func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5638,7 +6148,7 @@ func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*SetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{77}
+	return file_metadata_proto_rawDescGZIP(), []int{85}
 }
 
 type GetMetadataRequest struct {
@@ -5663,7 +6173,7 @@ type GetMetadataRequest struct {
 
 func (x *GetMetadataRequest) Reset() {
 	*x = GetMetadataRequest{}
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5675,7 +6185,7 @@ func (x *GetMetadataRequest) String() string {
 func (*GetMetadataRequest) ProtoMessage() {}
 
 func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5688,7 +6198,7 @@ func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*GetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{78}
+	return file_metadata_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *GetMetadataRequest) GetUser() string {
@@ -5769,7 +6279,7 @@ type GetMetadataResponse struct {
 
 func (x *GetMetadataResponse) Reset() {
 	*x = GetMetadataResponse{}
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5781,7 +6291,7 @@ func (x *GetMetadataResponse) String() string {
 func (*GetMetadataResponse) ProtoMessage() {}
 
 func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5794,7 +6304,7 @@ func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*GetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{79}
+	return file_metadata_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *GetMetadataResponse) GetEntries() []*MetadataEntry {
@@ -5823,7 +6333,7 @@ type WatchAccountRequest struct {
 
 func (x *WatchAccountRequest) Reset() {
 	*x = WatchAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5835,7 +6345,7 @@ func (x *WatchAccountRequest) String() string {
 func (*WatchAccountRequest) ProtoMessage() {}
 
 func (x *WatchAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5848,7 +6358,7 @@ func (x *WatchAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAccountRequest.ProtoReflect.Descriptor instead.
 func (*WatchAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{80}
+	return file_metadata_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *WatchAccountRequest) GetAccount() string {
@@ -5887,7 +6397,7 @@ type AccountChanges struct {
 
 func (x *AccountChanges) Reset() {
 	*x = AccountChanges{}
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5899,7 +6409,7 @@ func (x *AccountChanges) String() string {
 func (*AccountChanges) ProtoMessage() {}
 
 func (x *AccountChanges) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5912,7 +6422,7 @@ func (x *AccountChanges) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountChanges.ProtoReflect.Descriptor instead.
 func (*AccountChanges) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{81}
+	return file_metadata_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *AccountChanges) GetSnapshot() bool {
@@ -5972,7 +6482,7 @@ type DeliverySettings struct {
 
 func (x *DeliverySettings) Reset() {
 	*x = DeliverySettings{}
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5984,7 +6494,7 @@ func (x *DeliverySettings) String() string {
 func (*DeliverySettings) ProtoMessage() {}
 
 func (x *DeliverySettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5997,7 +6507,7 @@ func (x *DeliverySettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverySettings.ProtoReflect.Descriptor instead.
 func (*DeliverySettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{82}
+	return file_metadata_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *DeliverySettings) GetSubaddressDelimiter() string {
@@ -6060,7 +6570,7 @@ type SetDeliverySettingsRequest struct {
 
 func (x *SetDeliverySettingsRequest) Reset() {
 	*x = SetDeliverySettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6072,7 +6582,7 @@ func (x *SetDeliverySettingsRequest) String() string {
 func (*SetDeliverySettingsRequest) ProtoMessage() {}
 
 func (x *SetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6085,7 +6595,7 @@ func (x *SetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDeliverySettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetDeliverySettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{83}
+	return file_metadata_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *SetDeliverySettingsRequest) GetRequestId() string {
@@ -6118,7 +6628,7 @@ type GetDeliverySettingsRequest struct {
 
 func (x *GetDeliverySettingsRequest) Reset() {
 	*x = GetDeliverySettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6130,7 +6640,7 @@ func (x *GetDeliverySettingsRequest) String() string {
 func (*GetDeliverySettingsRequest) ProtoMessage() {}
 
 func (x *GetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6143,7 +6653,7 @@ func (x *GetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeliverySettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetDeliverySettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{84}
+	return file_metadata_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *GetDeliverySettingsRequest) GetTenant() string {
@@ -6162,7 +6672,7 @@ type ResolveRecipientRequest struct {
 
 func (x *ResolveRecipientRequest) Reset() {
 	*x = ResolveRecipientRequest{}
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6174,7 +6684,7 @@ func (x *ResolveRecipientRequest) String() string {
 func (*ResolveRecipientRequest) ProtoMessage() {}
 
 func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6187,7 +6697,7 @@ func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRecipientRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRecipientRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{85}
+	return file_metadata_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *ResolveRecipientRequest) GetAddress() string {
@@ -6213,7 +6723,7 @@ type ResolvedAccount struct {
 
 func (x *ResolvedAccount) Reset() {
 	*x = ResolvedAccount{}
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6225,7 +6735,7 @@ func (x *ResolvedAccount) String() string {
 func (*ResolvedAccount) ProtoMessage() {}
 
 func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6238,7 +6748,7 @@ func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolvedAccount.ProtoReflect.Descriptor instead.
 func (*ResolvedAccount) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{86}
+	return file_metadata_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *ResolvedAccount) GetAccount() string {
@@ -6287,7 +6797,7 @@ type ResolveRecipientResponse struct {
 
 func (x *ResolveRecipientResponse) Reset() {
 	*x = ResolveRecipientResponse{}
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6299,7 +6809,7 @@ func (x *ResolveRecipientResponse) String() string {
 func (*ResolveRecipientResponse) ProtoMessage() {}
 
 func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6312,7 +6822,7 @@ func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRecipientResponse.ProtoReflect.Descriptor instead.
 func (*ResolveRecipientResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{87}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *ResolveRecipientResponse) GetAccount() string {
@@ -6383,7 +6893,7 @@ type Alias struct {
 
 func (x *Alias) Reset() {
 	*x = Alias{}
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6395,7 +6905,7 @@ func (x *Alias) String() string {
 func (*Alias) ProtoMessage() {}
 
 func (x *Alias) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6408,7 +6918,7 @@ func (x *Alias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alias.ProtoReflect.Descriptor instead.
 func (*Alias) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{88}
+	return file_metadata_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *Alias) GetAddress() string {
@@ -6444,7 +6954,7 @@ type AddAliasRequest struct {
 
 func (x *AddAliasRequest) Reset() {
 	*x = AddAliasRequest{}
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6456,7 +6966,7 @@ func (x *AddAliasRequest) String() string {
 func (*AddAliasRequest) ProtoMessage() {}
 
 func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6469,7 +6979,7 @@ func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAliasRequest.ProtoReflect.Descriptor instead.
 func (*AddAliasRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{89}
+	return file_metadata_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *AddAliasRequest) GetRequestId() string {
@@ -6506,7 +7016,7 @@ type DeleteAliasRequest struct {
 
 func (x *DeleteAliasRequest) Reset() {
 	*x = DeleteAliasRequest{}
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6518,7 +7028,7 @@ func (x *DeleteAliasRequest) String() string {
 func (*DeleteAliasRequest) ProtoMessage() {}
 
 func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6531,7 +7041,7 @@ func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAliasRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{90}
+	return file_metadata_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *DeleteAliasRequest) GetRequestId() string {
@@ -6564,7 +7074,7 @@ type DeleteAliasResponse struct {
 
 func (x *DeleteAliasResponse) Reset() {
 	*x = DeleteAliasResponse{}
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6576,7 +7086,7 @@ func (x *DeleteAliasResponse) String() string {
 func (*DeleteAliasResponse) ProtoMessage() {}
 
 func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6589,7 +7099,7 @@ func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAliasResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{91}
+	return file_metadata_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *DeleteAliasResponse) GetAlias() *Alias {
@@ -6610,7 +7120,7 @@ type ListAliasesRequest struct {
 
 func (x *ListAliasesRequest) Reset() {
 	*x = ListAliasesRequest{}
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6622,7 +7132,7 @@ func (x *ListAliasesRequest) String() string {
 func (*ListAliasesRequest) ProtoMessage() {}
 
 func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6635,7 +7145,7 @@ func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
 func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{92}
+	return file_metadata_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *ListAliasesRequest) GetTenant() string {
@@ -6661,7 +7171,7 @@ type ListAliasesResponse struct {
 
 func (x *ListAliasesResponse) Reset() {
 	*x = ListAliasesResponse{}
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6673,7 +7183,7 @@ func (x *ListAliasesResponse) String() string {
 func (*ListAliasesResponse) ProtoMessage() {}
 
 func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6686,7 +7196,7 @@ func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
 func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{93}
+	return file_metadata_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *ListAliasesResponse) GetAliases() []*Alias {
@@ -6714,7 +7224,7 @@ type SieveScript struct {
 
 func (x *SieveScript) Reset() {
 	*x = SieveScript{}
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6726,7 +7236,7 @@ func (x *SieveScript) String() string {
 func (*SieveScript) ProtoMessage() {}
 
 func (x *SieveScript) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6739,7 +7249,7 @@ func (x *SieveScript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SieveScript.ProtoReflect.Descriptor instead.
 func (*SieveScript) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{94}
+	return file_metadata_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *SieveScript) GetAccount() string {
@@ -6812,7 +7322,7 @@ type PutSieveScriptRequest struct {
 
 func (x *PutSieveScriptRequest) Reset() {
 	*x = PutSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6824,7 +7334,7 @@ func (x *PutSieveScriptRequest) String() string {
 func (*PutSieveScriptRequest) ProtoMessage() {}
 
 func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6837,7 +7347,7 @@ func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*PutSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{95}
+	return file_metadata_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *PutSieveScriptRequest) GetRequestId() string {
@@ -6893,7 +7403,7 @@ type GetSieveScriptRequest struct {
 
 func (x *GetSieveScriptRequest) Reset() {
 	*x = GetSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6905,7 +7415,7 @@ func (x *GetSieveScriptRequest) String() string {
 func (*GetSieveScriptRequest) ProtoMessage() {}
 
 func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6918,7 +7428,7 @@ func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*GetSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{96}
+	return file_metadata_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *GetSieveScriptRequest) GetAccount() string {
@@ -6952,7 +7462,7 @@ type ListSieveScriptsRequest struct {
 
 func (x *ListSieveScriptsRequest) Reset() {
 	*x = ListSieveScriptsRequest{}
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6964,7 +7474,7 @@ func (x *ListSieveScriptsRequest) String() string {
 func (*ListSieveScriptsRequest) ProtoMessage() {}
 
 func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6977,7 +7487,7 @@ func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSieveScriptsRequest.ProtoReflect.Descriptor instead.
 func (*ListSieveScriptsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{97}
+	return file_metadata_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *ListSieveScriptsRequest) GetAccount() string {
@@ -7006,7 +7516,7 @@ type ListSieveScriptsResponse struct {
 
 func (x *ListSieveScriptsResponse) Reset() {
 	*x = ListSieveScriptsResponse{}
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7018,7 +7528,7 @@ func (x *ListSieveScriptsResponse) String() string {
 func (*ListSieveScriptsResponse) ProtoMessage() {}
 
 func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7031,7 +7541,7 @@ func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSieveScriptsResponse.ProtoReflect.Descriptor instead.
 func (*ListSieveScriptsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{98}
+	return file_metadata_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *ListSieveScriptsResponse) GetScripts() []*SieveScript {
@@ -7067,7 +7577,7 @@ type DeleteSieveScriptRequest struct {
 
 func (x *DeleteSieveScriptRequest) Reset() {
 	*x = DeleteSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7079,7 +7589,7 @@ func (x *DeleteSieveScriptRequest) String() string {
 func (*DeleteSieveScriptRequest) ProtoMessage() {}
 
 func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7092,7 +7602,7 @@ func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{99}
+	return file_metadata_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *DeleteSieveScriptRequest) GetRequestId() string {
@@ -7131,7 +7641,7 @@ type DeleteSieveScriptResponse struct {
 
 func (x *DeleteSieveScriptResponse) Reset() {
 	*x = DeleteSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7143,7 +7653,7 @@ func (x *DeleteSieveScriptResponse) String() string {
 func (*DeleteSieveScriptResponse) ProtoMessage() {}
 
 func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7156,7 +7666,7 @@ func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{100}
+	return file_metadata_proto_rawDescGZIP(), []int{108}
 }
 
 type RenameSieveScriptRequest struct {
@@ -7172,7 +7682,7 @@ type RenameSieveScriptRequest struct {
 
 func (x *RenameSieveScriptRequest) Reset() {
 	*x = RenameSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7184,7 +7694,7 @@ func (x *RenameSieveScriptRequest) String() string {
 func (*RenameSieveScriptRequest) ProtoMessage() {}
 
 func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7197,7 +7707,7 @@ func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*RenameSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{101}
+	return file_metadata_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *RenameSieveScriptRequest) GetRequestId() string {
@@ -7246,7 +7756,7 @@ type SetActiveSieveScriptRequest struct {
 
 func (x *SetActiveSieveScriptRequest) Reset() {
 	*x = SetActiveSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7258,7 +7768,7 @@ func (x *SetActiveSieveScriptRequest) String() string {
 func (*SetActiveSieveScriptRequest) ProtoMessage() {}
 
 func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7271,7 +7781,7 @@ func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*SetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{102}
+	return file_metadata_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *SetActiveSieveScriptRequest) GetRequestId() string {
@@ -7304,7 +7814,7 @@ type SetActiveSieveScriptResponse struct {
 
 func (x *SetActiveSieveScriptResponse) Reset() {
 	*x = SetActiveSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7316,7 +7826,7 @@ func (x *SetActiveSieveScriptResponse) String() string {
 func (*SetActiveSieveScriptResponse) ProtoMessage() {}
 
 func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7329,7 +7839,7 @@ func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*SetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{103}
+	return file_metadata_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *SetActiveSieveScriptResponse) GetActive() string {
@@ -7348,7 +7858,7 @@ type GetActiveSieveScriptRequest struct {
 
 func (x *GetActiveSieveScriptRequest) Reset() {
 	*x = GetActiveSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7360,7 +7870,7 @@ func (x *GetActiveSieveScriptRequest) String() string {
 func (*GetActiveSieveScriptRequest) ProtoMessage() {}
 
 func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7373,7 +7883,7 @@ func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*GetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{104}
+	return file_metadata_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *GetActiveSieveScriptRequest) GetAccount() string {
@@ -7395,7 +7905,7 @@ type GetActiveSieveScriptResponse struct {
 
 func (x *GetActiveSieveScriptResponse) Reset() {
 	*x = GetActiveSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7407,7 +7917,7 @@ func (x *GetActiveSieveScriptResponse) String() string {
 func (*GetActiveSieveScriptResponse) ProtoMessage() {}
 
 func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7420,7 +7930,7 @@ func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*GetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{105}
+	return file_metadata_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *GetActiveSieveScriptResponse) GetScript() *SieveScript {
@@ -7465,7 +7975,7 @@ type Mark struct {
 
 func (x *Mark) Reset() {
 	*x = Mark{}
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7477,7 +7987,7 @@ func (x *Mark) String() string {
 func (*Mark) ProtoMessage() {}
 
 func (x *Mark) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7490,7 +8000,7 @@ func (x *Mark) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mark.ProtoReflect.Descriptor instead.
 func (*Mark) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{106}
+	return file_metadata_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *Mark) GetKey() []byte {
@@ -7527,7 +8037,7 @@ type SetMarksRequest struct {
 
 func (x *SetMarksRequest) Reset() {
 	*x = SetMarksRequest{}
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7539,7 +8049,7 @@ func (x *SetMarksRequest) String() string {
 func (*SetMarksRequest) ProtoMessage() {}
 
 func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7552,7 +8062,7 @@ func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMarksRequest.ProtoReflect.Descriptor instead.
 func (*SetMarksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{107}
+	return file_metadata_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *SetMarksRequest) GetRequestId() string {
@@ -7584,7 +8094,7 @@ type SetMarksResponse struct {
 
 func (x *SetMarksResponse) Reset() {
 	*x = SetMarksResponse{}
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7596,7 +8106,7 @@ func (x *SetMarksResponse) String() string {
 func (*SetMarksResponse) ProtoMessage() {}
 
 func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7609,7 +8119,7 @@ func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMarksResponse.ProtoReflect.Descriptor instead.
 func (*SetMarksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{108}
+	return file_metadata_proto_rawDescGZIP(), []int{116}
 }
 
 type CheckMarksRequest struct {
@@ -7625,7 +8135,7 @@ type CheckMarksRequest struct {
 
 func (x *CheckMarksRequest) Reset() {
 	*x = CheckMarksRequest{}
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7637,7 +8147,7 @@ func (x *CheckMarksRequest) String() string {
 func (*CheckMarksRequest) ProtoMessage() {}
 
 func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7650,7 +8160,7 @@ func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMarksRequest.ProtoReflect.Descriptor instead.
 func (*CheckMarksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{109}
+	return file_metadata_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *CheckMarksRequest) GetAccount() string {
@@ -7685,7 +8195,7 @@ type CheckMarksResponse struct {
 
 func (x *CheckMarksResponse) Reset() {
 	*x = CheckMarksResponse{}
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7697,7 +8207,7 @@ func (x *CheckMarksResponse) String() string {
 func (*CheckMarksResponse) ProtoMessage() {}
 
 func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7710,7 +8220,7 @@ func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMarksResponse.ProtoReflect.Descriptor instead.
 func (*CheckMarksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{110}
+	return file_metadata_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *CheckMarksResponse) GetMarks() []*MarkState {
@@ -7731,7 +8241,7 @@ type MarkState struct {
 
 func (x *MarkState) Reset() {
 	*x = MarkState{}
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7743,7 +8253,7 @@ func (x *MarkState) String() string {
 func (*MarkState) ProtoMessage() {}
 
 func (x *MarkState) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7756,7 +8266,7 @@ func (x *MarkState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkState.ProtoReflect.Descriptor instead.
 func (*MarkState) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{111}
+	return file_metadata_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *MarkState) GetPresent() bool {
@@ -7823,13 +8333,14 @@ const file_metadata_proto_rawDesc = "" +
 	"aclVersion\"6\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\adomains\x18\x02 \x03(\tR\adomains\"\xa1\x01\n" +
+	"\adomains\x18\x02 \x03(\tR\adomains\"\xc5\x01\n" +
 	"\aAccount\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +
 	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x12!\n" +
 	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\x12)\n" +
-	"\x10credential_stamp\x18\x05 \x01(\fR\x0fcredentialStamp\"\xe6\x04\n" +
+	"\x10credential_stamp\x18\x05 \x01(\fR\x0fcredentialStamp\x12\"\n" +
+	"\fapp_password\x18\xe8\a \x01(\tR\vappPassword\"\xe6\x04\n" +
 	"\aMailbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
@@ -7948,13 +8459,54 @@ const file_metadata_proto_rawDesc = "" +
 	"\x13ListAccountsRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"O\n" +
 	"\x14ListAccountsResponse\x127\n" +
-	"\baccounts\x18\x01 \x03(\v2\x1b.strata.metadata.v1.AccountR\baccounts\"G\n" +
+	"\baccounts\x18\x01 \x03(\v2\x1b.strata.metadata.v1.AccountR\baccounts\"b\n" +
 	"\x13AuthenticateRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
-	"\bpassword\x18\x02 \x01(\tR\bpassword\"Y\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x19\n" +
+	"\aservice\x18\xe8\a \x01(\tR\aservice\"t\n" +
 	"\x16CheckCredentialRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12)\n" +
-	"\x10credential_stamp\x18\x02 \x01(\fR\x0fcredentialStamp\"D\n" +
+	"\x10credential_stamp\x18\x02 \x01(\fR\x0fcredentialStamp\x12\x19\n" +
+	"\aservice\x18\xe8\a \x01(\tR\aservice\"F\n" +
+	"\x1aGetScramCredentialsRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12\x12\n" +
+	"\x04hash\x18\x02 \x01(\tR\x04hash\"\xcf\x01\n" +
+	"\x10ScramCredentials\x12\x12\n" +
+	"\x04hash\x18\x01 \x01(\tR\x04hash\x12\x12\n" +
+	"\x04salt\x18\x02 \x01(\fR\x04salt\x12\x1e\n" +
+	"\n" +
+	"iterations\x18\x03 \x01(\rR\n" +
+	"iterations\x12\x1d\n" +
+	"\n" +
+	"stored_key\x18\x04 \x01(\fR\tstoredKey\x12\x1d\n" +
+	"\n" +
+	"server_key\x18\x05 \x01(\fR\tserverKey\x125\n" +
+	"\aaccount\x18\x06 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\"\x92\x01\n" +
+	"\vAppPassword\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06scopes\x18\x03 \x03(\tR\x06scopes\x12!\n" +
+	"\fcreated_unix\x18\x04 \x01(\x03R\vcreatedUnix\x12$\n" +
+	"\x0elast_used_unix\x18\x05 \x01(\x03R\flastUsedUnix\"x\n" +
+	"\x15AddAppPasswordRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x16\n" +
+	"\x06scopes\x18\x04 \x03(\tR\x06scopes\"x\n" +
+	"\x16AddAppPasswordResponse\x12B\n" +
+	"\fapp_password\x18\x01 \x01(\v2\x1f.strata.metadata.v1.AppPasswordR\vappPassword\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"/\n" +
+	"\x17ListAppPasswordsRequest\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\"`\n" +
+	"\x18ListAppPasswordsResponse\x12D\n" +
+	"\rapp_passwords\x18\x01 \x03(\v2\x1f.strata.metadata.v1.AppPasswordR\fappPasswords\"m\n" +
+	"\x18RevokeAppPasswordRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1c\n" +
+	"\n" +
+	"id_or_name\x18\x03 \x01(\tR\bidOrName\"D\n" +
 	"\x14ListMailboxesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\"\xad\x01\n" +
@@ -8429,7 +8981,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\rMetadataDepth\x12\x17\n" +
 	"\x13METADATA_DEPTH_ZERO\x10\x00\x12\x16\n" +
 	"\x12METADATA_DEPTH_ONE\x10\x01\x12\x1b\n" +
-	"\x17METADATA_DEPTH_INFINITY\x10\x022\xf2&\n" +
+	"\x17METADATA_DEPTH_INFINITY\x10\x022\x9b*\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -8438,7 +8990,11 @@ const file_metadata_proto_rawDesc = "" +
 	"\rDeleteAccount\x12(.strata.metadata.v1.DeleteAccountRequest\x1a).strata.metadata.v1.DeleteAccountResponse\x12a\n" +
 	"\fListAccounts\x12'.strata.metadata.v1.ListAccountsRequest\x1a(.strata.metadata.v1.ListAccountsResponse\x12T\n" +
 	"\fAuthenticate\x12'.strata.metadata.v1.AuthenticateRequest\x1a\x1b.strata.metadata.v1.Account\x12Z\n" +
-	"\x0fCheckCredential\x12*.strata.metadata.v1.CheckCredentialRequest\x1a\x1b.strata.metadata.v1.Account\x12d\n" +
+	"\x0fCheckCredential\x12*.strata.metadata.v1.CheckCredentialRequest\x1a\x1b.strata.metadata.v1.Account\x12k\n" +
+	"\x13GetScramCredentials\x12..strata.metadata.v1.GetScramCredentialsRequest\x1a$.strata.metadata.v1.ScramCredentials\x12g\n" +
+	"\x0eAddAppPassword\x12).strata.metadata.v1.AddAppPasswordRequest\x1a*.strata.metadata.v1.AddAppPasswordResponse\x12m\n" +
+	"\x10ListAppPasswords\x12+.strata.metadata.v1.ListAppPasswordsRequest\x1a,.strata.metadata.v1.ListAppPasswordsResponse\x12b\n" +
+	"\x11RevokeAppPassword\x12,.strata.metadata.v1.RevokeAppPasswordRequest\x1a\x1f.strata.metadata.v1.AppPassword\x12d\n" +
 	"\rListMailboxes\x12(.strata.metadata.v1.ListMailboxesRequest\x1a).strata.metadata.v1.ListMailboxesResponse\x12P\n" +
 	"\n" +
 	"GetMailbox\x12%.strata.metadata.v1.GetMailboxRequest\x1a\x1b.strata.metadata.v1.Mailbox\x12V\n" +
@@ -8504,7 +9060,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 112)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 120)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                         // 0: strata.metadata.v1.AclMode
 	(FlagOp)(0),                          // 1: strata.metadata.v1.FlagOp
@@ -8535,93 +9091,101 @@ var file_metadata_proto_goTypes = []any{
 	(*ListAccountsResponse)(nil),         // 26: strata.metadata.v1.ListAccountsResponse
 	(*AuthenticateRequest)(nil),          // 27: strata.metadata.v1.AuthenticateRequest
 	(*CheckCredentialRequest)(nil),       // 28: strata.metadata.v1.CheckCredentialRequest
-	(*ListMailboxesRequest)(nil),         // 29: strata.metadata.v1.ListMailboxesRequest
-	(*ListMailboxesResponse)(nil),        // 30: strata.metadata.v1.ListMailboxesResponse
-	(*GetMailboxRequest)(nil),            // 31: strata.metadata.v1.GetMailboxRequest
-	(*CreateMailboxRequest)(nil),         // 32: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),         // 33: strata.metadata.v1.DeleteMailboxRequest
-	(*DeleteMailboxResponse)(nil),        // 34: strata.metadata.v1.DeleteMailboxResponse
-	(*RenameMailboxRequest)(nil),         // 35: strata.metadata.v1.RenameMailboxRequest
-	(*RenameMailboxResponse)(nil),        // 36: strata.metadata.v1.RenameMailboxResponse
-	(*SetSubscribedRequest)(nil),         // 37: strata.metadata.v1.SetSubscribedRequest
-	(*SetSubscribedResponse)(nil),        // 38: strata.metadata.v1.SetSubscribedResponse
-	(*NewMessage)(nil),                   // 39: strata.metadata.v1.NewMessage
-	(*ThreadKeys)(nil),                   // 40: strata.metadata.v1.ThreadKeys
-	(*AppendRequest)(nil),                // 41: strata.metadata.v1.AppendRequest
-	(*AppendResponse)(nil),               // 42: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),                     // 43: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),          // 44: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),         // 45: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),                      // 46: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),         // 47: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),            // 48: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),                   // 49: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),           // 50: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),                  // 51: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),                 // 52: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),               // 53: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),              // 54: strata.metadata.v1.ExpungeResponse
-	(*ListVanishedRequest)(nil),          // 55: strata.metadata.v1.ListVanishedRequest
-	(*ListVanishedResponse)(nil),         // 56: strata.metadata.v1.ListVanishedResponse
-	(*ClaimRecentRequest)(nil),           // 57: strata.metadata.v1.ClaimRecentRequest
-	(*ClaimRecentResponse)(nil),          // 58: strata.metadata.v1.ClaimRecentResponse
-	(*WatchRequest)(nil),                 // 59: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                       // 60: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),                  // 61: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),     // 62: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),           // 63: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                    // 64: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),          // 65: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),         // 66: strata.metadata.v1.CollectBlobsResponse
-	(*DeleteTenantRequest)(nil),          // 67: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),         // 68: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),             // 69: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),          // 70: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil),    // 71: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),            // 72: strata.metadata.v1.GetAccountRequest
-	(*QuotaLimits)(nil),                  // 73: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                   // 74: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                    // 75: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),              // 76: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),              // 77: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),             // 78: strata.metadata.v1.GetQuotaResponse
-	(*MetadataEntry)(nil),                // 79: strata.metadata.v1.MetadataEntry
-	(*SetMetadataRequest)(nil),           // 80: strata.metadata.v1.SetMetadataRequest
-	(*SetMetadataResponse)(nil),          // 81: strata.metadata.v1.SetMetadataResponse
-	(*GetMetadataRequest)(nil),           // 82: strata.metadata.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),          // 83: strata.metadata.v1.GetMetadataResponse
-	(*WatchAccountRequest)(nil),          // 84: strata.metadata.v1.WatchAccountRequest
-	(*AccountChanges)(nil),               // 85: strata.metadata.v1.AccountChanges
-	(*DeliverySettings)(nil),             // 86: strata.metadata.v1.DeliverySettings
-	(*SetDeliverySettingsRequest)(nil),   // 87: strata.metadata.v1.SetDeliverySettingsRequest
-	(*GetDeliverySettingsRequest)(nil),   // 88: strata.metadata.v1.GetDeliverySettingsRequest
-	(*ResolveRecipientRequest)(nil),      // 89: strata.metadata.v1.ResolveRecipientRequest
-	(*ResolvedAccount)(nil),              // 90: strata.metadata.v1.ResolvedAccount
-	(*ResolveRecipientResponse)(nil),     // 91: strata.metadata.v1.ResolveRecipientResponse
-	(*Alias)(nil),                        // 92: strata.metadata.v1.Alias
-	(*AddAliasRequest)(nil),              // 93: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 94: strata.metadata.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),          // 95: strata.metadata.v1.DeleteAliasResponse
-	(*ListAliasesRequest)(nil),           // 96: strata.metadata.v1.ListAliasesRequest
-	(*ListAliasesResponse)(nil),          // 97: strata.metadata.v1.ListAliasesResponse
-	(*SieveScript)(nil),                  // 98: strata.metadata.v1.SieveScript
-	(*PutSieveScriptRequest)(nil),        // 99: strata.metadata.v1.PutSieveScriptRequest
-	(*GetSieveScriptRequest)(nil),        // 100: strata.metadata.v1.GetSieveScriptRequest
-	(*ListSieveScriptsRequest)(nil),      // 101: strata.metadata.v1.ListSieveScriptsRequest
-	(*ListSieveScriptsResponse)(nil),     // 102: strata.metadata.v1.ListSieveScriptsResponse
-	(*DeleteSieveScriptRequest)(nil),     // 103: strata.metadata.v1.DeleteSieveScriptRequest
-	(*DeleteSieveScriptResponse)(nil),    // 104: strata.metadata.v1.DeleteSieveScriptResponse
-	(*RenameSieveScriptRequest)(nil),     // 105: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 106: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*SetActiveSieveScriptResponse)(nil), // 107: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*GetActiveSieveScriptRequest)(nil),  // 108: strata.metadata.v1.GetActiveSieveScriptRequest
-	(*GetActiveSieveScriptResponse)(nil), // 109: strata.metadata.v1.GetActiveSieveScriptResponse
-	(*Mark)(nil),                         // 110: strata.metadata.v1.Mark
-	(*SetMarksRequest)(nil),              // 111: strata.metadata.v1.SetMarksRequest
-	(*SetMarksResponse)(nil),             // 112: strata.metadata.v1.SetMarksResponse
-	(*CheckMarksRequest)(nil),            // 113: strata.metadata.v1.CheckMarksRequest
-	(*CheckMarksResponse)(nil),           // 114: strata.metadata.v1.CheckMarksResponse
-	(*MarkState)(nil),                    // 115: strata.metadata.v1.MarkState
+	(*GetScramCredentialsRequest)(nil),   // 29: strata.metadata.v1.GetScramCredentialsRequest
+	(*ScramCredentials)(nil),             // 30: strata.metadata.v1.ScramCredentials
+	(*AppPassword)(nil),                  // 31: strata.metadata.v1.AppPassword
+	(*AddAppPasswordRequest)(nil),        // 32: strata.metadata.v1.AddAppPasswordRequest
+	(*AddAppPasswordResponse)(nil),       // 33: strata.metadata.v1.AddAppPasswordResponse
+	(*ListAppPasswordsRequest)(nil),      // 34: strata.metadata.v1.ListAppPasswordsRequest
+	(*ListAppPasswordsResponse)(nil),     // 35: strata.metadata.v1.ListAppPasswordsResponse
+	(*RevokeAppPasswordRequest)(nil),     // 36: strata.metadata.v1.RevokeAppPasswordRequest
+	(*ListMailboxesRequest)(nil),         // 37: strata.metadata.v1.ListMailboxesRequest
+	(*ListMailboxesResponse)(nil),        // 38: strata.metadata.v1.ListMailboxesResponse
+	(*GetMailboxRequest)(nil),            // 39: strata.metadata.v1.GetMailboxRequest
+	(*CreateMailboxRequest)(nil),         // 40: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),         // 41: strata.metadata.v1.DeleteMailboxRequest
+	(*DeleteMailboxResponse)(nil),        // 42: strata.metadata.v1.DeleteMailboxResponse
+	(*RenameMailboxRequest)(nil),         // 43: strata.metadata.v1.RenameMailboxRequest
+	(*RenameMailboxResponse)(nil),        // 44: strata.metadata.v1.RenameMailboxResponse
+	(*SetSubscribedRequest)(nil),         // 45: strata.metadata.v1.SetSubscribedRequest
+	(*SetSubscribedResponse)(nil),        // 46: strata.metadata.v1.SetSubscribedResponse
+	(*NewMessage)(nil),                   // 47: strata.metadata.v1.NewMessage
+	(*ThreadKeys)(nil),                   // 48: strata.metadata.v1.ThreadKeys
+	(*AppendRequest)(nil),                // 49: strata.metadata.v1.AppendRequest
+	(*AppendResponse)(nil),               // 50: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                     // 51: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),          // 52: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),         // 53: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                      // 54: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),         // 55: strata.metadata.v1.FetchMessagesRequest
+	(*StoreFlagsRequest)(nil),            // 56: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                   // 57: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),           // 58: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),                  // 59: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),                 // 60: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),               // 61: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),              // 62: strata.metadata.v1.ExpungeResponse
+	(*ListVanishedRequest)(nil),          // 63: strata.metadata.v1.ListVanishedRequest
+	(*ListVanishedResponse)(nil),         // 64: strata.metadata.v1.ListVanishedResponse
+	(*ClaimRecentRequest)(nil),           // 65: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),          // 66: strata.metadata.v1.ClaimRecentResponse
+	(*WatchRequest)(nil),                 // 67: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                       // 68: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),                  // 69: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),     // 70: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 71: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                    // 72: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),          // 73: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),         // 74: strata.metadata.v1.CollectBlobsResponse
+	(*DeleteTenantRequest)(nil),          // 75: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 76: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),             // 77: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 78: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 79: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),            // 80: strata.metadata.v1.GetAccountRequest
+	(*QuotaLimits)(nil),                  // 81: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                   // 82: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                    // 83: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),              // 84: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),              // 85: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),             // 86: strata.metadata.v1.GetQuotaResponse
+	(*MetadataEntry)(nil),                // 87: strata.metadata.v1.MetadataEntry
+	(*SetMetadataRequest)(nil),           // 88: strata.metadata.v1.SetMetadataRequest
+	(*SetMetadataResponse)(nil),          // 89: strata.metadata.v1.SetMetadataResponse
+	(*GetMetadataRequest)(nil),           // 90: strata.metadata.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),          // 91: strata.metadata.v1.GetMetadataResponse
+	(*WatchAccountRequest)(nil),          // 92: strata.metadata.v1.WatchAccountRequest
+	(*AccountChanges)(nil),               // 93: strata.metadata.v1.AccountChanges
+	(*DeliverySettings)(nil),             // 94: strata.metadata.v1.DeliverySettings
+	(*SetDeliverySettingsRequest)(nil),   // 95: strata.metadata.v1.SetDeliverySettingsRequest
+	(*GetDeliverySettingsRequest)(nil),   // 96: strata.metadata.v1.GetDeliverySettingsRequest
+	(*ResolveRecipientRequest)(nil),      // 97: strata.metadata.v1.ResolveRecipientRequest
+	(*ResolvedAccount)(nil),              // 98: strata.metadata.v1.ResolvedAccount
+	(*ResolveRecipientResponse)(nil),     // 99: strata.metadata.v1.ResolveRecipientResponse
+	(*Alias)(nil),                        // 100: strata.metadata.v1.Alias
+	(*AddAliasRequest)(nil),              // 101: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 102: strata.metadata.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),          // 103: strata.metadata.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),           // 104: strata.metadata.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),          // 105: strata.metadata.v1.ListAliasesResponse
+	(*SieveScript)(nil),                  // 106: strata.metadata.v1.SieveScript
+	(*PutSieveScriptRequest)(nil),        // 107: strata.metadata.v1.PutSieveScriptRequest
+	(*GetSieveScriptRequest)(nil),        // 108: strata.metadata.v1.GetSieveScriptRequest
+	(*ListSieveScriptsRequest)(nil),      // 109: strata.metadata.v1.ListSieveScriptsRequest
+	(*ListSieveScriptsResponse)(nil),     // 110: strata.metadata.v1.ListSieveScriptsResponse
+	(*DeleteSieveScriptRequest)(nil),     // 111: strata.metadata.v1.DeleteSieveScriptRequest
+	(*DeleteSieveScriptResponse)(nil),    // 112: strata.metadata.v1.DeleteSieveScriptResponse
+	(*RenameSieveScriptRequest)(nil),     // 113: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 114: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetActiveSieveScriptResponse)(nil), // 115: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*GetActiveSieveScriptRequest)(nil),  // 116: strata.metadata.v1.GetActiveSieveScriptRequest
+	(*GetActiveSieveScriptResponse)(nil), // 117: strata.metadata.v1.GetActiveSieveScriptResponse
+	(*Mark)(nil),                         // 118: strata.metadata.v1.Mark
+	(*SetMarksRequest)(nil),              // 119: strata.metadata.v1.SetMarksRequest
+	(*SetMarksResponse)(nil),             // 120: strata.metadata.v1.SetMarksResponse
+	(*CheckMarksRequest)(nil),            // 121: strata.metadata.v1.CheckMarksRequest
+	(*CheckMarksResponse)(nil),           // 122: strata.metadata.v1.CheckMarksResponse
+	(*MarkState)(nil),                    // 123: strata.metadata.v1.MarkState
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,   // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
@@ -8643,156 +9207,167 @@ var file_metadata_proto_depIdxs = []int32{
 	16,  // 16: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
 	8,   // 17: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
 	9,   // 18: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
-	10,  // 19: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	10,  // 20: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
-	16,  // 21: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
-	40,  // 22: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
-	39,  // 23: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
-	10,  // 24: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
-	46,  // 25: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
-	46,  // 26: strata.metadata.v1.ListMessagesResponse.flag_sets:type_name -> strata.metadata.v1.FlagSet
-	43,  // 27: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
-	43,  // 28: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
-	1,   // 29: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
-	49,  // 30: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
-	43,  // 31: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
-	43,  // 32: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	43,  // 33: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
-	43,  // 34: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
-	2,   // 35: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	60,  // 36: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	73,  // 37: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	74,  // 38: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	73,  // 39: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	75,  // 40: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	79,  // 41: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
-	3,   // 42: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
-	79,  // 43: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
-	10,  // 44: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	86,  // 45: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
-	86,  // 46: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
-	90,  // 47: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
-	92,  // 48: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
-	92,  // 49: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
-	98,  // 50: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
-	98,  // 51: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
-	98,  // 52: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
-	98,  // 53: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
-	110, // 54: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
-	115, // 55: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
-	18,  // 56: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	19,  // 57: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	21,  // 58: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	22,  // 59: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	23,  // 60: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	25,  // 61: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	27,  // 62: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	28,  // 63: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
-	29,  // 64: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	31,  // 65: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	32,  // 66: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	33,  // 67: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	35,  // 68: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	37,  // 69: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	41,  // 70: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	44,  // 71: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	47,  // 72: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	48,  // 73: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	51,  // 74: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	53,  // 75: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	55,  // 76: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	57,  // 77: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	59,  // 78: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	62,  // 79: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	63,  // 80: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	67,  // 81: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	69,  // 82: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	70,  // 83: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	71,  // 84: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	72,  // 85: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	76,  // 86: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	77,  // 87: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	4,   // 88: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	5,   // 89: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	6,   // 90: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	80,  // 91: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	82,  // 92: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	84,  // 93: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
-	89,  // 94: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
-	87,  // 95: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
-	88,  // 96: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
-	93,  // 97: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
-	94,  // 98: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
-	96,  // 99: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
-	99,  // 100: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
-	100, // 101: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
-	101, // 102: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
-	103, // 103: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
-	105, // 104: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
-	106, // 105: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
-	108, // 106: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
-	113, // 107: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
-	111, // 108: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
-	65,  // 109: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	8,   // 110: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	20,  // 111: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	9,   // 112: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	9,   // 113: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	24,  // 114: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	26,  // 115: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	9,   // 116: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	9,   // 117: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
-	30,  // 118: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	10,  // 119: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	10,  // 120: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	34,  // 121: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	36,  // 122: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	38,  // 123: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	42,  // 124: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	45,  // 125: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	17,  // 126: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	50,  // 127: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	52,  // 128: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	54,  // 129: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	56,  // 130: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	58,  // 131: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	61,  // 132: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	64,  // 133: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	64,  // 134: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	68,  // 135: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	8,   // 136: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	8,   // 137: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	9,   // 138: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	9,   // 139: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	75,  // 140: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	78,  // 141: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	7,   // 142: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 143: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 144: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	81,  // 145: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	83,  // 146: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	85,  // 147: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
-	91,  // 148: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
-	86,  // 149: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	86,  // 150: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	92,  // 151: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
-	95,  // 152: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
-	97,  // 153: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
-	98,  // 154: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
-	98,  // 155: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
-	102, // 156: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
-	104, // 157: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
-	98,  // 158: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
-	107, // 159: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
-	109, // 160: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
-	114, // 161: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
-	112, // 162: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
-	66,  // 163: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	110, // [110:164] is the sub-list for method output_type
-	56,  // [56:110] is the sub-list for method input_type
-	56,  // [56:56] is the sub-list for extension type_name
-	56,  // [56:56] is the sub-list for extension extendee
-	0,   // [0:56] is the sub-list for field type_name
+	9,   // 19: strata.metadata.v1.ScramCredentials.account:type_name -> strata.metadata.v1.Account
+	31,  // 20: strata.metadata.v1.AddAppPasswordResponse.app_password:type_name -> strata.metadata.v1.AppPassword
+	31,  // 21: strata.metadata.v1.ListAppPasswordsResponse.app_passwords:type_name -> strata.metadata.v1.AppPassword
+	10,  // 22: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	10,  // 23: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
+	16,  // 24: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
+	48,  // 25: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
+	47,  // 26: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
+	10,  // 27: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
+	54,  // 28: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
+	54,  // 29: strata.metadata.v1.ListMessagesResponse.flag_sets:type_name -> strata.metadata.v1.FlagSet
+	51,  // 30: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
+	51,  // 31: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
+	1,   // 32: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
+	57,  // 33: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
+	51,  // 34: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
+	51,  // 35: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
+	51,  // 36: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
+	51,  // 37: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
+	2,   // 38: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
+	68,  // 39: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	81,  // 40: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	82,  // 41: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	81,  // 42: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	83,  // 43: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	87,  // 44: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
+	3,   // 45: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
+	87,  // 46: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
+	10,  // 47: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	94,  // 48: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
+	94,  // 49: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
+	98,  // 50: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
+	100, // 51: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
+	100, // 52: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
+	106, // 53: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
+	106, // 54: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
+	106, // 55: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
+	106, // 56: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
+	118, // 57: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
+	123, // 58: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
+	18,  // 59: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	19,  // 60: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	21,  // 61: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	22,  // 62: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	23,  // 63: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	25,  // 64: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	27,  // 65: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	28,  // 66: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
+	29,  // 67: strata.metadata.v1.Metadata.GetScramCredentials:input_type -> strata.metadata.v1.GetScramCredentialsRequest
+	32,  // 68: strata.metadata.v1.Metadata.AddAppPassword:input_type -> strata.metadata.v1.AddAppPasswordRequest
+	34,  // 69: strata.metadata.v1.Metadata.ListAppPasswords:input_type -> strata.metadata.v1.ListAppPasswordsRequest
+	36,  // 70: strata.metadata.v1.Metadata.RevokeAppPassword:input_type -> strata.metadata.v1.RevokeAppPasswordRequest
+	37,  // 71: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	39,  // 72: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	40,  // 73: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	41,  // 74: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	43,  // 75: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	45,  // 76: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	49,  // 77: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	52,  // 78: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	55,  // 79: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	56,  // 80: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	59,  // 81: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	61,  // 82: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	63,  // 83: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	65,  // 84: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	67,  // 85: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	70,  // 86: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	71,  // 87: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	75,  // 88: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	77,  // 89: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	78,  // 90: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	79,  // 91: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	80,  // 92: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	84,  // 93: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	85,  // 94: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	4,   // 95: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	5,   // 96: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	6,   // 97: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	88,  // 98: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	90,  // 99: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	92,  // 100: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	97,  // 101: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
+	95,  // 102: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
+	96,  // 103: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
+	101, // 104: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
+	102, // 105: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
+	104, // 106: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
+	107, // 107: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
+	108, // 108: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
+	109, // 109: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
+	111, // 110: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
+	113, // 111: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
+	114, // 112: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
+	116, // 113: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
+	121, // 114: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
+	119, // 115: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
+	73,  // 116: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	8,   // 117: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	20,  // 118: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	9,   // 119: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	9,   // 120: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	24,  // 121: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	26,  // 122: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	9,   // 123: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	9,   // 124: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
+	30,  // 125: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
+	33,  // 126: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
+	35,  // 127: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
+	31,  // 128: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
+	38,  // 129: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	10,  // 130: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	10,  // 131: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	42,  // 132: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	44,  // 133: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	46,  // 134: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	50,  // 135: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	53,  // 136: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	17,  // 137: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	58,  // 138: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	60,  // 139: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	62,  // 140: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	64,  // 141: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	66,  // 142: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	69,  // 143: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	72,  // 144: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	72,  // 145: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	76,  // 146: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	8,   // 147: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	8,   // 148: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	9,   // 149: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	9,   // 150: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	83,  // 151: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	86,  // 152: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	7,   // 153: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 154: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 155: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	89,  // 156: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	91,  // 157: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	93,  // 158: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	99,  // 159: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
+	94,  // 160: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	94,  // 161: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	100, // 162: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
+	103, // 163: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
+	105, // 164: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
+	106, // 165: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
+	106, // 166: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
+	110, // 167: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
+	112, // 168: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
+	106, // 169: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
+	115, // 170: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
+	117, // 171: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
+	122, // 172: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
+	120, // 173: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
+	74,  // 174: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	117, // [117:175] is the sub-list for method output_type
+	59,  // [59:117] is the sub-list for method input_type
+	59,  // [59:59] is the sub-list for extension type_name
+	59,  // [59:59] is the sub-list for extension extendee
+	0,   // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -8800,18 +9375,18 @@ func file_metadata_proto_init() {
 	if File_metadata_proto != nil {
 		return
 	}
-	file_metadata_proto_msgTypes[69].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[75].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[78].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[82].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[77].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[83].OneofWrappers = []any{}
 	file_metadata_proto_msgTypes[86].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[90].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[94].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   112,
+			NumMessages:   120,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
