@@ -84,8 +84,8 @@ func TestAppPasswords(t *testing.T) {
 	for _, bad := range []*metadatapb.AddAppPasswordRequest{
 		{Name: "phone", Scopes: []string{"imap"}},  // name taken
 		{Name: "tablet", Scopes: []string{"pop3"}}, // unknown scope
-		{Name: "tablet"},                           // no scope
-		{Scopes: []string{"imap"}},                 // no name
+		{Name: "tablet"},           // no scope
+		{Scopes: []string{"imap"}}, // no name
 	} {
 		bad.RequestId, bad.Email = s.reqID(), alice
 		if _, err := c.AddAppPassword(s.ctx(), bad); err == nil {
