@@ -25,6 +25,9 @@ type Client struct {
 	ChannelBinding []byte
 	// Nonce is the client nonce; a random one when empty.
 	Nonce string
+	// SaltedPassword, when set, is used instead of deriving it from Password: a client
+	// that cached it for the server's salt and iteration count (RFC 5802 5.1 allows it).
+	SaltedPassword []byte
 
 	clientFirstBare string
 	authMessage     string
@@ -61,7 +64,10 @@ func (c *Client) Final(serverFirst []byte) ([]byte, error) {
 	if err != nil || iterations < 1 || iterations > MaxIterations {
 		return nil, fmt.Errorf("iteration count %q", attrs[2][2:])
 	}
-	c.salted = c.Hash.SaltedPassword(c.Password, salt, iterations)
+	c.salted = c.SaltedPassword
+	if c.salted == nil {
+		c.salted = c.Hash.SaltedPassword(c.Password, salt, iterations)
+	}
 	cbind := base64.StdEncoding.EncodeToString(append([]byte(c.GS2Header), c.ChannelBinding...))
 	withoutProof := "c=" + cbind + ",r=" + nonce
 	c.authMessage = c.clientFirstBare + "," + string(serverFirst) + "," + withoutProof
