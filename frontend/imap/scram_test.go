@@ -363,3 +363,20 @@ func selfSigned(t *testing.T) tls.Certificate {
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
+
+// TestAuthenticateScramSHA1: SCRAM-SHA-1 (RFC 5802) only when configured: the metadata
+// service then derives its keys at each password change and IMAP offers it.
+func TestAuthenticateScramSHA1(t *testing.T) {
+	if caps := dialRaw(t, startServer(t)).ok("CAPABILITY"); contains(caps, "SCRAM-SHA-1") {
+		t.Fatalf("SCRAM-SHA-1 offered by default: %q", caps)
+	}
+	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.Scram.SHA1 = true })
+	rc := dialRaw(t, srv)
+	if caps := rc.ok("CAPABILITY"); !contains(caps, " AUTH=SCRAM-SHA-256 AUTH=SCRAM-SHA-1 AUTH=PLAIN") {
+		t.Fatalf("CAPABILITY with SCRAM-SHA-1 on: %q", caps)
+	}
+	c := &scram.Client{Hash: scram.SHA1, Username: embedded.DemoAccount, Password: embedded.DemoPassword}
+	if tagged, _ := rc.scramAuth("SCRAM-SHA-1", c, true); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("SCRAM-SHA-1: %q", tagged)
+	}
+}
