@@ -82,14 +82,9 @@ func (s *Service) scramKeys(password string) ([]*metadatapb.ScramCredentials, er
 // GetScramCredentials answers the stored SCRAM keys of an enabled account for one hash.
 // Every refusal is the one NotFound, so the answer does not say which accounts exist.
 func (s *Service) GetScramCredentials(ctx context.Context, req *metadatapb.GetScramCredentialsRequest) (*metadatapb.ScramCredentials, error) {
-	v, err := s.read(ctx)
+	rec, found, err := s.readAccount(ctx, req.GetEmail())
 	if err != nil {
 		return nil, err
-	}
-	rec, found, err := v.account(accountName(req.GetEmail()))
-	v.close()
-	if err != nil {
-		return nil, storageStatus(err)
 	}
 	if found && !rec.GetAccount().GetDisabled() && rec.GetPasswordHash() != "" {
 		for _, c := range rec.GetScram() {
@@ -101,6 +96,20 @@ func (s *Service) GetScramCredentials(ctx context.Context, req *metadatapb.GetSc
 		}
 	}
 	return nil, status.Error(codes.NotFound, "no SCRAM credentials")
+}
+
+// readAccount reads an account's record on a linearizable read (as a login's).
+func (s *Service) readAccount(ctx context.Context, email string) (*metadatapb.AccountRecord, bool, error) {
+	v, err := s.read(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer v.close()
+	rec, found, err := v.account(accountName(email))
+	if err != nil {
+		return nil, false, storageStatus(err)
+	}
+	return rec, found, nil
 }
 
 // App passwords.
@@ -202,14 +211,9 @@ func (s *Service) AddAppPassword(ctx context.Context, req *metadatapb.AddAppPass
 
 // ListAppPasswords lists an account's app passwords (never their digests).
 func (s *Service) ListAppPasswords(ctx context.Context, req *metadatapb.ListAppPasswordsRequest) (*metadatapb.ListAppPasswordsResponse, error) {
-	v, err := s.read(ctx)
+	rec, found, err := s.readAccount(ctx, req.GetEmail())
 	if err != nil {
 		return nil, err
-	}
-	rec, found, err := v.account(accountName(req.GetEmail()))
-	v.close()
-	if err != nil {
-		return nil, storageStatus(err)
 	}
 	if !found {
 		return nil, status.Errorf(codes.NotFound, "account %q not found", req.GetEmail())

@@ -254,14 +254,9 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 	if err := checkPassword(req.GetPassword()); err != nil {
 		return nil, err
 	}
-	v, err := s.read(ctx)
+	rec, found, err := s.readAccount(ctx, req.GetEmail())
 	if err != nil {
 		return nil, err
-	}
-	rec, found, err := v.account(accountName(req.GetEmail()))
-	v.close()
-	if err != nil {
-		return nil, storageStatus(err)
 	}
 	if found && !rec.GetAccount().GetDisabled() {
 		if ap := matchAppPassword(rec, req.GetService(), req.GetPassword()); ap != nil {
@@ -296,14 +291,9 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 // as in Authenticate. It reads on the leader like Authenticate (not a session read), so a
 // password change, disable or delete committed before the call refuses it.
 func (s *Service) CheckCredential(ctx context.Context, req *metadatapb.CheckCredentialRequest) (*metadatapb.Account, error) {
-	v, err := s.read(ctx)
+	rec, found, err := s.readAccount(ctx, req.GetEmail())
 	if err != nil {
 		return nil, err
-	}
-	rec, found, err := v.account(accountName(req.GetEmail()))
-	v.close()
-	if err != nil {
-		return nil, storageStatus(err)
 	}
 	if found && !rec.GetAccount().GetDisabled() {
 		if ap := matchAppPasswordStamp(rec, req.GetService(), req.GetCredentialStamp()); ap != nil {

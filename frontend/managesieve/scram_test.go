@@ -8,6 +8,7 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/internal/scram"
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // quotedB64 is msg in base64 as a quoted string.
@@ -83,4 +84,22 @@ func TestAuthenticateScram(t *testing.T) {
 	if got := c.scramAuth("SCRAM-SHA-256-PLUS", plus); !strings.HasPrefix(got, `OK (SASL "`) {
 		t.Fatalf("SCRAM-SHA-256-PLUS: %q", got)
 	}
+}
+
+// TestAppPasswordScope: an app password logs in to ManageSieve only when scoped to it.
+func TestAppPasswordScope(t *testing.T) {
+	srv := startServer(t, nil)
+	add := func(name string, scopes ...string) string {
+		resp, err := srv.Metadata().AddAppPassword(t.Context(), &metadatapb.AddAppPasswordRequest{
+			RequestId: "app-" + name, Email: embedded.DemoAccount, Name: name, Scopes: scopes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetPassword()
+	}
+	imapOnly, sieve := add("mail", "imap"), add("sieve", "managesieve")
+	c, _ := dial(t, srv.ManageSieveAddr())
+	c.expect(`AUTHENTICATE "PLAIN" "`+plain("", embedded.DemoAccount, imapOnly)+`"`, `NO "Authentication failed"`)
+	c.ok(`AUTHENTICATE "PLAIN" "` + plain("", embedded.DemoAccount, sieve) + `"`)
+	c.ok("LISTSCRIPTS")
 }
