@@ -166,11 +166,16 @@ func (c *Conn) NextTag() string {
 
 // ReadResponse reads one response line and the literals it announces (RFC 9051 4.3).
 func (c *Conn) ReadResponse() (*Response, error) {
+	return c.responseFrom(c.r.ReadSlice('\n'))
+}
+
+// responseFrom is ReadResponse for a response whose first ReadSlice returned chunk and err.
+func (c *Conn) responseFrom(chunk []byte, err error) (*Response, error) {
 	var text strings.Builder
 	resp := &Response{}
 	for {
-		line, err := c.readLine()
-		if err != nil {
+		var line []byte
+		if line, err = c.lineFrom(chunk, err); err != nil {
 			return nil, err
 		}
 		text.Write(line)
@@ -186,25 +191,25 @@ func (c *Conn) ReadResponse() (*Response, error) {
 			return nil, fmt.Errorf("read literal: %w", err)
 		}
 		resp.Literals = append(resp.Literals, lit)
+		chunk, err = c.r.ReadSlice('\n')
 	}
 	resp.Text = text.String()
 	return resp, nil
 }
 
-func (c *Conn) readLine() ([]byte, error) {
-	var line []byte
-	for {
-		chunk, err := c.r.ReadSlice('\n')
-		line = append(line, chunk...)
-		if err == nil {
-			break
-		}
+// lineFrom reads the rest of a line whose first ReadSlice returned chunk and err, and
+// returns it without its CRLF, in memory of its own.
+func (c *Conn) lineFrom(chunk []byte, err error) ([]byte, error) {
+	line := append([]byte(nil), chunk...)
+	for err != nil {
 		if !errors.Is(err, bufio.ErrBufferFull) {
 			return nil, fmt.Errorf("read response: %w", err)
 		}
 		if len(line) > maxLineLength {
 			return nil, &ProtocolError{Msg: "response line too long"}
 		}
+		chunk, err = c.r.ReadSlice('\n')
+		line = append(line, chunk...)
 	}
 	if !bytes.HasSuffix(line, []byte("\r\n")) {
 		return nil, &ProtocolError{Msg: "response line without CRLF"}
@@ -265,28 +270,78 @@ func (c *Conn) ReadUntilTagged(tag string) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case strings.HasPrefix(resp.Text, "* "):
+		if strings.HasPrefix(resp.Text, "* ") {
 			c.noteCapabilitiesIn(resp.Text)
 			res.Untagged = append(res.Untagged, resp)
-		case strings.HasPrefix(resp.Text, "+"):
-			return nil, &ProtocolError{Msg: "unexpected continuation request: " + resp.Text}
-		case strings.HasPrefix(resp.Text, tag+" "):
-			status, text, _ := strings.Cut(resp.Text[len(tag)+1:], " ")
-			status = strings.ToUpper(status)
-			res.Status, res.Text = status, text
-			c.noteCapabilitiesIn(text)
-			switch status {
-			case "OK":
-				return res, nil
-			case "NO", "BAD":
-				return res, &ServerError{Status: status, Text: text}
-			default:
-				return res, &ProtocolError{Msg: "tagged status " + status}
-			}
-		default:
-			return nil, &ProtocolError{Msg: "response with an unknown tag: " + truncate(resp.Text)}
+			continue
 		}
+		return c.completion(res, tag, resp)
+	}
+}
+
+// ExecStream sends one command and hands each untagged response to each as it is read,
+// without keeping it: a response of a million lines (FETCH 1:* (FLAGS)) kept as a Response
+// per line costs the client more than the server spends answering it. line is the response
+// without its CRLF, valid only during the call (a response announcing a literal is read
+// whole, as ReadResponse does, and handed as its text). The tagged completion is handled as
+// Exec does; Result.Untagged stays empty.
+func (c *Conn) ExecStream(command string, each func(line []byte) error) (*Result, error) {
+	tag := c.NextTag()
+	if err := c.Send(tag + " " + command); err != nil {
+		return nil, err
+	}
+	for {
+		if c.r.Buffered() == 0 {
+			c.deadline() // a read from the socket follows: a timer reset per line was half the time
+		}
+		chunk, err := c.r.ReadSlice('\n')
+		if err == nil && bytes.HasPrefix(chunk, []byte("* ")) && bytes.HasSuffix(chunk, []byte("\r\n")) {
+			line := chunk[:len(chunk)-2]
+			if _, literal := literalSize(line); !literal {
+				if bytes.IndexByte(line, '[') >= 0 || len(line) > 2 && (line[2] == 'C' || line[2] == 'c') {
+					c.noteCapabilitiesIn(string(line))
+				}
+				if err := each(line); err != nil {
+					return nil, err
+				}
+				continue
+			}
+		}
+		resp, err := c.responseFrom(chunk, err)
+		if err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(resp.Text, "* ") {
+			return c.completion(&Result{}, tag, resp)
+		}
+		c.noteCapabilitiesIn(resp.Text)
+		if err := each([]byte(resp.Text)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// completion ends a command at a response that is not untagged: its tagged status, or an
+// error for a continuation request or another tag. A NO or BAD is a *ServerError.
+func (c *Conn) completion(res *Result, tag string, resp *Response) (*Result, error) {
+	switch {
+	case strings.HasPrefix(resp.Text, "+"):
+		return nil, &ProtocolError{Msg: "unexpected continuation request: " + resp.Text}
+	case strings.HasPrefix(resp.Text, tag+" "):
+		status, text, _ := strings.Cut(resp.Text[len(tag)+1:], " ")
+		status = strings.ToUpper(status)
+		res.Status, res.Text = status, text
+		c.noteCapabilitiesIn(text)
+		switch status {
+		case "OK":
+			return res, nil
+		case "NO", "BAD":
+			return res, &ServerError{Status: status, Text: text}
+		default:
+			return res, &ProtocolError{Msg: "tagged status " + status}
+		}
+	default:
+		return nil, &ProtocolError{Msg: "response with an unknown tag: " + truncate(resp.Text)}
 	}
 }
 

@@ -18,7 +18,8 @@
 # INBOX),
 # DOVECOT_HIBERNATE (compare-idle: also measure Dovecot with imap_hibernate_timeout set to
 # this), and for lmtp and compare-lmtp USERS (at least 10), LMTP_MAX_SIZE, SIEVE (a Sieve
-# script every user gets as the active one, in both servers), CPU_PROFILE (a file: the CPU
+# script every user gets as the active one, in both servers), LMTP_CONNS and LMTP_RCPTS (the
+# connection and recipient counts to run, default "1 16" and "1 10"), CPU_PROFILE (a file: the CPU
 # profile of `strata serve` over its LMTP runs; for compare-cycle over its cycle run, for
 # cluster-cycle FILE.frontend and FILE.meta1..3), for compare-login USERS and CLIENTS and
 # STRATA_FLAGS (extra `strata serve` flags, e.g. "--auth-cache-ttl 0" to turn its
@@ -374,16 +375,27 @@ scenario_compare_resync() {
 	return "$status"
 }
 
-# run_lmtp NAME PORT USERS: LMTP delivery of the same corpus messages (same seed) with 1 and
-# 16 connections, 1 and 10 recipients per message, DURATION each.
+# run_lmtp NAME PORT USERS PID: LMTP delivery of the same corpus messages (same seed) with 1
+# and 16 connections, 1 and 10 recipients per message (LMTP_CONNS, LMTP_RCPTS to pick),
+# DURATION each; prints the server's CPU (PID and its children) per delivered message, a
+# figure the machine's other load disturbs much less than the rate.
 run_lmtp() {
-	local name=$1 port=$2 users=$3 status=0
-	for conns in 1 16; do
-		for rcpts in 1 10; do
+	local name=$1 port=$2 users=$3 pid=$4 status=0 hz before after json msgs
+	hz=$(getconf CLK_TCK)
+	for conns in ${LMTP_CONNS:-1 16}; do
+		for rcpts in ${LMTP_RCPTS:-1 10}; do
 			load "before lmtp $conns conns $rcpts rcpts on $name"
+			json=$OUT/lmtp-c$conns-r$rcpts-$name.json
+			before=$(cpu_ticks "$pid")
 			b lmtp --lmtp-addr "127.0.0.1:$port" --users "$users" --conns "$conns" --rcpts "$rcpts" --duration "$DURATION" \
-				--max-size "${LMTP_MAX_SIZE:-65536}" --label "$name" --json "$OUT/lmtp-c$conns-r$rcpts-$name.json" \
+				--max-size "${LMTP_MAX_SIZE:-65536}" --label "$name" --json "$json" \
 				2> >(awk 'NR % 10 == 0 { print; fflush() }' >&2) || status=1
+			after=$(cpu_ticks "$pid")
+			# The deliver operation's count: messages, whatever the recipients per message.
+			msgs=$(grep -A2 '"op": "deliver"' "$json" | sed -n 's/.*"count": \([0-9]*\).*/\1/p')
+			if [ -n "$msgs" ] && [ "$msgs" -gt 0 ]; then
+				echo "$name lmtp $conns conns x $rcpts rcpts: server CPU $(((after - before) * 1000000 / hz / msgs)) us per message ($msgs messages)" | tee -a "$OUT/lmtp-cpu.txt"
+			fi
 		done
 	done
 	return "$status"
@@ -407,7 +419,7 @@ strata_for_lmtp() {
 scenario_lmtp() {
 	local users=${USERS:-16}
 	strata_for_lmtp "$users"
-	run_lmtp strata "$STRATA_LMTP_PORT" "$users"
+	run_lmtp strata "$STRATA_LMTP_PORT" "$users" "$STRATA_PID"
 	echo "disk used by strata: $(du -sm "$WORK/strata" | cut -f1) MiB"
 }
 
@@ -416,19 +428,19 @@ scenario_lmtp() {
 scenario_compare_lmtp() {
 	local users=${USERS:-16} status=0
 	strata_for_lmtp "$users"
-	run_lmtp strata "$STRATA_LMTP_PORT" "$users" || status=1
+	run_lmtp strata "$STRATA_LMTP_PORT" "$users" "$STRATA_PID" || status=1
 	echo "disk used by strata: $(du -sm "$WORK/strata" | cut -f1) MiB"
 	stop_strata
 	# Quoted: bash would expand the ~ after the colon of an assignment.
 	LMTP_PORT=$DOVECOT_LMTP_PORT MAIL_LOCATION="${MAIL_LOCATION:-maildir:~/Maildir}" start_dovecot "$users"
-	run_lmtp dovecot "$DOVECOT_LMTP_PORT" "$users" || status=1
+	run_lmtp dovecot "$DOVECOT_LMTP_PORT" "$users" "$DOVECOT_PID" || status=1
 	echo "disk used by dovecot: $(du -sm "$DOVECOT_DIR/home" | cut -f1) MiB"
 	stop_dovecot
 	echo
 	machine
 	local conns rcpts
-	for conns in 1 16; do
-		for rcpts in 1 10; do
+	for conns in ${LMTP_CONNS:-1 16}; do
+		for rcpts in ${LMTP_RCPTS:-1 10}; do
 			"$STRATA" bench compare "$OUT/lmtp-c$conns-r$rcpts-strata.json" "$OUT/lmtp-c$conns-r$rcpts-dovecot.json"
 			echo
 		done

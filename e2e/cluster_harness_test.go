@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os/exec"
 	"regexp"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/internal/etcdtest"
+	"github.com/strata-mail/strata/internal/testnet"
 	"github.com/strata-mail/strata/proto/clusterpb"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -48,31 +48,17 @@ type metaNode struct {
 
 var metaReadyLine = regexp.MustCompile(`^Strata metadata node \S+ is ready\.`)
 
-// handedOut are the addresses freeAddr returned in this test binary.
-var handedOut sync.Map
-
-// freeAddr returns a loopback address with a port that was free a moment ago and that no
-// earlier call returned: the kernel may hand a port that was just closed out again, and two
-// nodes given the same address would fail to start.
+// freeAddr returns a loopback address for a server that may be restarted on it
+// (testnet.Addr: below the ephemeral range, never handed out twice in this binary).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	return freeAddrOn(t, "127.0.0.1")
+	return testnet.Addr(t, "127.0.0.1")
 }
 
 // freeAddrOn is freeAddr on loopback address ip (any of 127.0.0.0/8).
 func freeAddrOn(t *testing.T, ip string) string {
 	t.Helper()
-	for {
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
-			return addr
-		}
-	}
+	return testnet.Addr(t, ip)
 }
 
 func newMetaNode(t *testing.T, id, etcd string, extra ...string) *metaNode {

@@ -12,6 +12,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -35,7 +36,9 @@ import (
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
+	"github.com/strata-mail/strata/frontend/oauth"
 	"github.com/strata-mail/strata/frontend/outbound"
+	"github.com/strata-mail/strata/internal/authz"
 	"github.com/strata-mail/strata/internal/inproc"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
@@ -60,6 +63,10 @@ type Config struct {
 	// IMAPLimits bound IMAP connections; zero fields take the frontend's defaults.
 	IMAPLimits imap.Limits
 	GRPCListen string // the metadata and admin gRPC endpoint, e.g. 127.0.0.1:1144
+	// AuditLog receives an event per admin call on the gRPC endpoint (internal/authz). The
+	// endpoint is plaintext and meant for loopback: its callers are trusted with every call,
+	// and logged as "plaintext". Logger with log=audit when nil.
+	AuditLog *slog.Logger
 	// LMTPListen is where mail is delivered over LMTP (RFC 2033), e.g. 127.0.0.1:2424;
 	// none when empty. It must be a loopback or private address unless LMTPAllowPublic.
 	LMTPListen      string
@@ -102,6 +109,9 @@ type Config struct {
 	// zero; no cache if either is negative.
 	AuthCacheTTL  time.Duration
 	AuthCacheSize int
+	// OAuthRootCAs are trusted for the HTTPS of the tenants' OAuth issuers (discovery
+	// documents and JWKS, frontend/oauth); nil: the system roots.
+	OAuthRootCAs *x509.CertPool
 	// MetricsListen is where Prometheus metrics are served (GET /metrics); off if empty.
 	MetricsListen string
 	// AdminURI is the server's /shared/admin METADATA entry (RFC 5464 3.2.1.1); none if
@@ -274,7 +284,12 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	client := metadatapb.NewMetadataClient(s.inproc)
 	collector := &gc.Collector{Metadata: client, Blobs: blobs, Logger: cfg.Logger}
 	grace := cmp.Or(cfg.BlobGCGrace, gc.DefaultGrace)
-	s.grpcSrv = grpc.NewServer(svc.ConsistencyOptions()...)
+	audit := cfg.AuditLog
+	if audit == nil {
+		audit = cfg.Logger.With("log", "audit")
+	}
+	authorizer := authz.New(authz.Config{Tenancy: svc, AllowPlaintext: true, Audit: audit})
+	s.grpcSrv = grpc.NewServer(append(authorizer.ServerOptions(), svc.ConsistencyOptions()...)...)
 	metadatapb.RegisterMetadataServer(s.grpcSrv, svc)
 	metadatapb.RegisterBlobAdminServer(s.grpcSrv, &gc.AdminServer{Collector: collector, Grace: grace})
 	// The goroutines use opened, not s: an error return sets s to nil.
@@ -323,9 +338,12 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		}
 	}
 	s.authCache = auth.NewCache(cmp.Or(cfg.AuthCacheTTL, auth.DefaultCacheTTL), cmp.Or(cfg.AuthCacheSize, auth.DefaultCacheSize))
+	// OAUTHBEARER and XOAUTH2 (issue 15) for the tenants that trust an issuer.
+	verifier := oauth.New(oauth.Config{Metadata: client, RootCAs: cfg.OAuthRootCAs})
 	s.frontend = imap.NewServer(imap.Config{
 		Metadata:              client,
 		AuthCache:             s.authCache,
+		OAuth:                 verifier,
 		Blobs:                 blobs,
 		StageBodies:           s.staging != nil,
 		SpoolDir:              filepath.Join(cfg.DataDir, "spool"),
@@ -399,6 +417,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		s.sieveSrv = managesieve.NewServer(managesieve.Config{
 			Metadata:           client,
 			AuthCache:          s.authCache,
+			OAuth:              verifier,
 			Logger:             cfg.Logger,
 			TLS:                s.keyPair.TLSConfig(),
 			AllowPlaintextAuth: cfg.AllowPlaintextAuth,

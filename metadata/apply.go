@@ -314,6 +314,8 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "remove-domain:" + op.RemoveDomain.GetTenant()
 	case *metadatapb.Command_SetAccountDisabled:
 		return "set-account-disabled:" + op.SetAccountDisabled.GetEmail()
+	case *metadatapb.Command_SetAccountTenantAdmin:
+		return "set-account-tenant-admin:" + op.SetAccountTenantAdmin.GetEmail()
 	case *metadatapb.Command_SetQuota:
 		return "set-quota:" + op.SetQuota.GetAccount() + "/" + op.SetQuota.GetTenant()
 	case *metadatapb.Command_SetAcl:
@@ -326,6 +328,8 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "set-metadata:" + op.SetMetadata.GetAccount()
 	case *metadatapb.Command_SetDeliverySettings:
 		return "set-delivery-settings:" + op.SetDeliverySettings.GetTenant()
+	case *metadatapb.Command_SetOauthSettings:
+		return "set-oauth-settings:" + op.SetOauthSettings.GetTenant()
 	case *metadatapb.Command_AddAlias:
 		return "add-alias:" + op.AddAlias.GetAddress()
 	case *metadatapb.Command_DeleteAlias:
@@ -388,6 +392,8 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.removeDomain(op.RemoveDomain)
 	case *metadatapb.Command_SetAccountDisabled:
 		return c.setAccountDisabled(op.SetAccountDisabled)
+	case *metadatapb.Command_SetAccountTenantAdmin:
+		return c.setAccountTenantAdmin(op.SetAccountTenantAdmin)
 	case *metadatapb.Command_SetQuota:
 		return c.setQuota(op.SetQuota)
 	case *metadatapb.Command_SetAcl:
@@ -400,6 +406,8 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.setMetadata(op.SetMetadata)
 	case *metadatapb.Command_SetDeliverySettings:
 		return c.setDeliverySettings(op.SetDeliverySettings)
+	case *metadatapb.Command_SetOauthSettings:
+		return c.setOAuthSettings(op.SetOauthSettings)
 	case *metadatapb.Command_AddAlias:
 		return c.addAlias(op.AddAlias)
 	case *metadatapb.Command_DeleteAlias:

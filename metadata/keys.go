@@ -63,6 +63,8 @@ import "encoding/binary"
 //	'h' expires-at, account 0x00 key   -> empty (all marks by expiry, for pruning)
 //	'i' account                        -> uint64 the account's number of marks
 //	'0' "mark-floor"                   -> int64 every mark expiring before is pruned
+//	'o' 't' tenant                     -> OAuthSettings (oauth.go)
+//	'o' 'i' issuer 0x00 tenant         -> empty (the tenants trusting an issuer, oauth.go)
 const (
 	prefixSystem      = '0'
 	prefixTenant      = 'T'

@@ -223,9 +223,15 @@ func (c *cmdCtx) setQuota(req *metadatapb.SetQuotaRequest) (*metadatapb.CommandR
 		return nil, errInvalid("set quota: give an account or a tenant, not both")
 	case req.GetAccount() != "":
 		kind, name = quotaAccount, req.GetAccount()
-		if _, err := c.loadAccount(name); err != nil {
+		rec, err := c.loadAccount(name)
+		if err != nil {
 			return nil, err
 		}
+		if err := c.checkQuotaSetter(req.GetUser(), rec.GetAccount().GetTenant()); err != nil {
+			return nil, err
+		}
+	case req.GetUser() != "":
+		return nil, newCmdError(codes.PermissionDenied, "permission denied: a tenant's quota is set by the provider")
 	case req.GetTenant() != "":
 		kind, name = quotaTenant, req.GetTenant()
 		if _, found, err := getRaw(c.tx, tenantKey(name)); err != nil {
@@ -249,7 +255,7 @@ func (c *cmdCtx) setQuota(req *metadatapb.SetQuotaRequest) (*metadatapb.CommandR
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Quota{Quota: root}}, nil
 }
 
-// deleteTenant removes a tenant, its domains, their aliases, its delivery settings, global
+// deleteTenant removes a tenant, its domains, their aliases, its delivery and OAuth settings, global
 // Sieve scripts and quota records; with force it first
 // deletes every account of the tenant (deleteAccount), else it refuses while the
 // tenant has accounts.
@@ -308,6 +314,9 @@ func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.
 		c.tx.mustDelete(domainKey(d))
 	}
 	c.tx.mustDelete(deliverySettingsKey(name))
+	if err := c.forgetOAuthSettings(name); err != nil {
+		return nil, err
+	}
 	c.tx.mustDelete(tenantKey(name))
 	c.tx.mustDelete(quotaKey(prefixQuotaLimits, quotaTenant, name))
 	c.tx.mustDelete(quotaKey(prefixQuotaUsage, quotaTenant, name))
@@ -392,16 +401,50 @@ func (c *cmdCtx) removeDomain(req *metadatapb.RemoveDomainRequest) (*metadatapb.
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Tenant{Tenant: tenant}}, nil
 }
 
+// checkQuotaSetter lets an acting user (IMAP SETQUOTA, RFC 9208 4.1.3) set the root of an
+// account of tenant only if the user is an enabled tenant admin of that tenant; an admin
+// call (no user) may set any root.
+func (c *cmdCtx) checkQuotaSetter(user, tenant string) error {
+	if user == "" {
+		return nil
+	}
+	rec := &metadatapb.AccountRecord{}
+	found, err := getProto(c.tx, accountKey(user), rec)
+	if err != nil {
+		return err
+	}
+	acct := rec.GetAccount()
+	if !found {
+		return newCmdError(codes.PermissionDenied, "permission denied: %q is no account", user)
+	}
+	if !acct.GetTenantAdmin() || acct.GetDisabled() || acct.GetTenant() != tenant {
+		return newCmdError(codes.PermissionDenied, "permission denied: quotas are set by the tenant's administrators")
+	}
+	return nil
+}
+
+// setAccountTenantAdmin flags or unflags an account as its tenant's administrator in the
+// mail protocols (IMAP SETQUOTA).
+func (c *cmdCtx) setAccountTenantAdmin(req *metadatapb.SetAccountTenantAdminRequest) (*metadatapb.CommandResult, error) {
+	return c.setAccountFlag(req.GetEmail(), func(a *metadatapb.Account) *bool { return &a.TenantAdmin }, req.GetTenantAdmin())
+}
+
 // setAccountDisabled disables or enables an account; Authenticate refuses a
 // disabled one and frontends end its sessions (frontend/account.go).
 func (c *cmdCtx) setAccountDisabled(req *metadatapb.SetAccountDisabledRequest) (*metadatapb.CommandResult, error) {
-	email, _ := NormalizeEmail(req.GetEmail())
+	return c.setAccountFlag(req.GetEmail(), func(a *metadatapb.Account) *bool { return &a.Disabled }, req.GetDisabled())
+}
+
+// setAccountFlag sets the boolean field of an account that field points at to value,
+// writing the account only when it changes, and answers the account.
+func (c *cmdCtx) setAccountFlag(email string, field func(*metadatapb.Account) *bool, value bool) (*metadatapb.CommandResult, error) {
+	email, _ = NormalizeEmail(email)
 	rec, err := c.loadAccount(email)
 	if err != nil {
 		return nil, err
 	}
-	if rec.GetAccount().GetDisabled() != req.GetDisabled() {
-		rec.Account.Disabled = req.GetDisabled()
+	if flag := field(rec.GetAccount()); *flag != value {
+		*flag = value
 		c.tx.setProto(accountKey(email), rec)
 	}
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Account{Account: proto.Clone(rec.GetAccount()).(*metadatapb.Account)}}, nil

@@ -44,6 +44,15 @@ func (s *Service) SetAccountDisabled(ctx context.Context, req *metadatapb.SetAcc
 	return res.GetAccount(), nil
 }
 
+func (s *Service) SetAccountTenantAdmin(ctx context.Context, req *metadatapb.SetAccountTenantAdminRequest) (*metadatapb.Account, error) {
+	req.Email = accountName(req.GetEmail())
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetAccountTenantAdmin{SetAccountTenantAdmin: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetAccount(), nil
+}
+
 // GetAccount returns an account without its password hash; frontends call it to
 // notice that a logged-in account was disabled or deleted.
 func (s *Service) GetAccount(ctx context.Context, req *metadatapb.GetAccountRequest) (*metadatapb.Account, error) {
@@ -65,6 +74,12 @@ func (s *Service) GetAccount(ctx context.Context, req *metadatapb.GetAccountRequ
 func (s *Service) SetQuota(ctx context.Context, req *metadatapb.SetQuotaRequest) (*metadatapb.QuotaRoot, error) {
 	if req.GetAccount() != "" {
 		req.Account = accountName(req.GetAccount())
+	}
+	if req.GetUser() != "" {
+		req.User = accountName(req.GetUser())
+		if req.User == "" {
+			return nil, status.Error(codes.PermissionDenied, "set quota: the acting user is no account")
+		}
 	}
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetQuota{SetQuota: req}})
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/strata-mail/strata/internal/testnet"
 	"github.com/strata-mail/strata/jepsen/faultproxy"
 )
 
@@ -316,7 +316,7 @@ func TestThreeNodeGroup(t *testing.T) {
 		if i == 0 {
 			// n1 restarts at its address below: a port outside the ephemeral range, which
 			// no outgoing connection can take while it is down.
-			bind = nonEphemeralAddr(t)
+			bind = testnet.Addr(t, "127.0.0.1")
 		}
 		open(members[i], "n"+strconv.Itoa(i+1), bind, i == 0)
 	}
@@ -915,23 +915,4 @@ func proxiedGroup(t *testing.T, ipPrefix string) (nodes []*Node, proxies map[str
 		t.Fatal(err)
 	}
 	return nodes, proxies, leader, follower
-}
-
-// nonEphemeralAddr returns a free loopback address whose port is below Linux's ephemeral
-// range (32768-60999), so that no connection's local port takes it while a test's node
-// that will restart at it is down.
-func nonEphemeralAddr(t *testing.T) string {
-	t.Helper()
-	start := 20000 + rand.IntN(10000)
-	for port := start; port < start+2000; port++ {
-		addr := "127.0.0.1:" + strconv.Itoa(port)
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return addr
-	}
-	t.Fatal("no free port below the ephemeral range")
-	return ""
 }

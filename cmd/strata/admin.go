@@ -26,6 +26,7 @@ const adminTimeout = 30 * time.Second
 func addServerFlag(cmd *cobra.Command) {
 	cmd.PersistentFlags().String("server", defaultAdminAddr, "admin gRPC address of a running Strata (strata serve, or any metadata node)")
 	cmd.PersistentFlags().String("etcd", "", "comma-separated etcd endpoints to find the metadata nodes of a cluster (instead of --server)")
+	cmd.PersistentFlags().String("token-file", "", "file holding an admin token (strata admin token issue), sent with every call; needs a TLS connection")
 }
 
 // withAdmin runs fn with a deadline against the metadata service: the nodes registered in
@@ -49,9 +50,18 @@ func adminClient(ctx context.Context, cmd *cobra.Command) (md metadatapb.Metadat
 	if err != nil {
 		return nil, nil, err
 	}
+	dialOptions := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	tokenOption, err := adminTokenOption(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tokenOption != nil {
+		// gRPC refuses to send it over a plaintext connection (identity.TokenCredentials).
+		dialOptions = append(dialOptions, tokenOption)
+	}
 	conn, err := metaclient.New(metaclient.Config{
 		Nodes:       nodes,
-		DialOptions: []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+		DialOptions: dialOptions,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect to the metadata service: %w", err)
@@ -179,7 +189,7 @@ set before Strata had SCRAM log in with SCRAM only after this.`,
 	}
 	list.Flags().String("tenant", "", "only accounts of this tenant")
 
-	cmd.AddCommand(add, passwd, del, list, newUserDisableCommand(true), newUserDisableCommand(false), newAppPasswordCommand())
+	cmd.AddCommand(add, passwd, del, list, newUserDisableCommand(true), newUserDisableCommand(false), newAppPasswordCommand(), tenantAdminVerb.command())
 	return cmd
 }
 
@@ -226,6 +236,6 @@ func newTenantCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, newTenantDelCommand(), tenantDeliveryVerb.command())
+	cmd.AddCommand(add, list, newTenantDelCommand(), tenantDeliveryVerb.command(), newTenantOAuthCommand())
 	return cmd
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
 	"github.com/strata-mail/strata/frontend/metaclient"
+	"github.com/strata-mail/strata/frontend/oauth"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication/directory"
@@ -70,6 +71,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	addAdminURIFlag(f)
 	addAuthCacheFlags(f)
 	addScramSHA1Flag(f)
+	addOAuthFlags(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<spool-dir>/outbound")
 	return cmd
@@ -175,12 +177,18 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		go followDirectory(ctx, directory.New(etcd, logger), md, logger)
 	}
 
-	// One verified-credentials cache for IMAP and ManageSieve.
+	// One verified-credentials cache for IMAP and ManageSieve, and one OAuth verifier.
 	authCache := auth.NewCache(authCacheTTL, authCacheSize)
+	oauthCAs, err := oauthRootCAsFromFlags(f)
+	if err != nil {
+		return err
+	}
+	verifier := oauth.New(oauth.Config{Metadata: metadatapb.NewMetadataClient(md), RootCAs: oauthCAs})
 	var keyPair *imap.KeyPair
 	cfg := imap.Config{
 		Metadata:              metadatapb.NewMetadataClient(md),
 		AuthCache:             authCache,
+		OAuth:                 verifier,
 		Blobs:                 blobs,
 		SpoolDir:              spoolDir,
 		Logger:                logger,
@@ -292,7 +300,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("listen for ManageSieve on %s: %w", sieveListen, err)
 		}
 		sieveSrv = managesieve.NewServer(managesieve.Config{
-			Metadata: cfg.Metadata, AuthCache: authCache, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
+			Metadata: cfg.Metadata, AuthCache: authCache, OAuth: verifier, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
 			ScramSHA1: scramSHA1,
 		})
 		go func() { serveErr <- sieveSrv.Serve(sieveLn) }()

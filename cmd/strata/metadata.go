@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
+	"github.com/strata-mail/strata/internal/authz"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/clusterpb"
@@ -63,6 +64,8 @@ leadership over before exiting.`,
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9465 (empty: off)")
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	addScramFlags(f)
+	f.StringSlice("admin-token-keys", nil, "files of Ed25519 public keys (strata admin token keygen) whose admin tokens this node accepts")
+	addAuditLogFlag(f)
 	// For fault injection only (jepsen/nemesis clock-jump): a node whose wall clock is wrong.
 	f.Duration("clock-offset", 0, "added to the wall clock that stamps this node's commands (fault injection tests only)")
 	_ = f.MarkHidden("clock-offset")
@@ -177,7 +180,19 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		svc.SetClockOffset(clockOffset)
 	}
 	svc.SetScram(scramConfig(f))
-	srv := grpc.NewServer(svc.ConsistencyOptions()...)
+	tokens, err := tokenVerifier(f)
+	if err != nil {
+		return err
+	}
+	audit, closeAudit, err := openAuditLog(f, logger)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	// This node serves plaintext, so its callers are trusted as before authorization
+	// existed (docs/admin-authorization.md); a token, when sent, still narrows a call.
+	authorizer := authz.New(authz.Config{Tenancy: svc, Tokens: tokens, AllowPlaintext: true, Audit: audit})
+	srv := grpc.NewServer(append(authorizer.ServerOptions(), svc.ConsistencyOptions()...)...)
 	metadatapb.RegisterMetadataServer(srv, svc)
 	clusterpb.RegisterClusterAdminServer(srv, admin)
 	serveErr := make(chan error, 1)

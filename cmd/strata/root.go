@@ -28,5 +28,6 @@ Flags win over the environment, which wins over the file.`,
 	root.AddCommand(newDomainCommand(), newQuotaCommand())
 	root.AddCommand(newACLCommand(), newMailboxCommand())
 	root.AddCommand(newAliasCommand(), newSieveCommand())
+	root.AddCommand(newAdminCommand())
 	return root
 }

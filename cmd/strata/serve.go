@@ -41,7 +41,8 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.Int("max-connections", 10000, "most IMAP connections at once; more are told BYE")
 	f.Int("max-connections-per-ip", 200, "most IMAP connections from one non-loopback address; more are told BYE")
 	addLMTPFlags(f)
-	f.String("grpc-listen", defaultAdminAddr, "metadata and admin gRPC listen address (keep it on loopback)")
+	f.String("grpc-listen", defaultAdminAddr, "metadata and admin gRPC listen address (keep it on loopback: its plaintext callers may make every admin call)")
+	addAuditLogFlag(f)
 	f.Bool("no-demo", false, "do not create the demo account demo@example.com")
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS on non-loopback connections (loopback is always allowed)")
 	f.Bool("disable-compress", false, "do not offer COMPRESS=DEFLATE (RFC 4978)")
@@ -55,6 +56,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	addAdminURIFlag(f)
 	addAuthCacheFlags(f)
 	addScramFlags(f)
+	addOAuthFlags(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<data>/outbound")
 	return cmd
@@ -107,6 +109,11 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	lmtpListen, _ := f.GetString("lmtp-listen")
 	lmtpPublic, _ := f.GetBool("lmtp-allow-public")
 	hostname, _ := f.GetString("hostname")
+	audit, closeAudit, err := openAuditLog(f, logger)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
 
 	if path, _ := f.GetString("cpu-profile"); path != "" {
 		stopProfile, err := startCPUProfile(path)
@@ -116,6 +123,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		defer stopProfile()
 	}
 
+	oauthCAs, err := oauthRootCAsFromFlags(f)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv, err := embedded.Start(ctx, embedded.Config{
@@ -127,6 +138,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		TLSKeyFile:            tlsKey,
 		IMAPLimits:            imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
 		GRPCListen:            grpcListen,
+		AuditLog:              audit,
 		LMTPListen:            lmtpListen,
 		LMTPAllowPublic:       lmtpPublic,
 		Hostname:              hostname,
@@ -143,6 +155,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		MetricsListen:         metricsListen,
 		AuthCacheTTL:          authCacheTTL,
 		AuthCacheSize:         authCacheSize,
+		OAuthRootCAs:          oauthCAs,
 		AdminURI:              adminURI,
 		Rspamd:                rspamdConfigFromFlags(f),
 		Outbound:              outboundCfg,

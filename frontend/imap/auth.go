@@ -13,6 +13,7 @@ import (
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/frontend/sasl"
+	"github.com/strata-mail/strata/frontend/oauth"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -72,6 +73,9 @@ func (c *conn) saslConn() *sasl.Conn {
 // answers with an empty line (RFC 9051 6.2.2, RFC 4422 3.6).
 func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.AuthenticateArgs)
+	if (args.Mechanism == oauth.OAuthBearer || args.Mechanism == oauth.XOAuth2) && c.srv.cfg.OAuth != nil {
+		return c.authenticateOAuth(args) // oauth.go
+	}
 	exchange, err := c.saslConn().Start(args.Mechanism)
 	switch {
 	case errors.Is(err, sasl.ErrEncryptionNeeded):

@@ -145,6 +145,11 @@ func (c *conn) capabilities() string {
 		if !c.srv.cfg.DisableCompress {
 			caps = append(caps, "COMPRESS=DEFLATE")
 		}
+		if c.account.GetTenantAdmin() {
+			// RFC 9208 1: a server that implements SETQUOTA returns QUOTASET; here only a
+			// tenant admin's session can use it (quota.go).
+			caps = append(caps, "QUOTASET")
+		}
 		if !c.srv.cfg.DisableUnauthenticate {
 			// RFC 8437 3: servers may announce it only once it can be used.
 			caps = append(caps, "UNAUTHENTICATE")
@@ -159,6 +164,9 @@ func (c *conn) capabilities() string {
 		// SCRAM everywhere, -PLUS over TLS, PLAIN where a password may travel.
 		for _, m := range c.saslConn().Mechanisms() {
 			caps = append(caps, "AUTH="+m)
+		}
+		if c.plaintextAuthAllowed() && c.srv.cfg.OAuth != nil {
+			caps = append(caps, oauthMechanisms...) // RFC 7628 3, oauth.go
 		}
 		if !c.plaintextAuthAllowed() {
 			caps = append(caps, "LOGINDISABLED") // RFC 9051 6.2.3

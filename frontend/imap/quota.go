@@ -2,11 +2,14 @@ package imap
 
 import (
 	"context"
+	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
@@ -53,6 +56,11 @@ func (c *conn) quotaRoots() ([]*metadatapb.QuotaRoot, error) {
 // 1024 octets (RFC 9208 5.1): usage is rounded up, the limit down, so a root at
 // its limit never shows less usage than limit.
 func (c *conn) writeQuota(root *metadatapb.QuotaRoot) {
+	c.writeNamedQuota(quotaRootName(root), root)
+}
+
+// writeNamedQuota is writeQuota under the root name name.
+func (c *conn) writeNamedQuota(name string, root *metadatapb.QuotaRoot) {
 	lim, use := root.GetLimits(), root.GetUsage()
 	resources := make([]imapresp.QuotaResource, 0, 2)
 	if lim.StorageBytes != nil {
@@ -61,7 +69,7 @@ func (c *conn) writeQuota(root *metadatapb.QuotaRoot) {
 	if lim.Messages != nil {
 		resources = append(resources, imapresp.QuotaResource{Name: "MESSAGE", Usage: use.GetMessages(), Limit: lim.GetMessages()})
 	}
-	c.bw.Write(imapresp.AppendQuota(nil, c.encoder(), quotaRootName(root), resources))
+	c.bw.Write(imapresp.AppendQuota(nil, c.encoder(), name, resources))
 }
 
 // cmdGetQuotaRoot: RFC 9208 4.1.2. The mailbox must exist and be visible to the
@@ -113,10 +121,76 @@ func (c *conn) cmdGetQuota(cmd *imapwire.Command) error {
 	return no(imapresp.CodeNonExistent, "No such quota root")
 }
 
-// cmdSetQuota: RFC 9208 4.1.3. Limits are set by administrators with `strata quota
-// set`; no IMAP user may change them.
-func (c *conn) cmdSetQuota(*imapwire.Command) error {
-	return no(imapresp.CodeNoPerm, "Quota limits are set by the administrator")
+// cmdSetQuota: RFC 9208 4.1.3. Only an account flagged tenant admin (`strata user
+// tenant-admin`) may set limits, and only on the roots of its tenant's accounts: its own
+// root "" or another account's root named by its address. The Tenant root is the
+// provider's, as are all roots for every other user: NO [NOPERM]. The metadata service
+// checks the same again (SetQuotaRequest.user), against the account as it is now, not as it
+// was at login. Resources not named lose their limit (RFC 9208 4.1.3: "Any previous
+// resource limits for the named quota root are discarded").
+func (c *conn) cmdSetQuota(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.SetQuotaArgs)
+	if !c.account.GetTenantAdmin() {
+		return no(imapresp.CodeNoPerm, "Quota limits are set by the administrator")
+	}
+	var target string
+	switch {
+	case args.Root == quotaRootAccount:
+		target = c.accountName()
+	case args.Root == quotaRootTenant:
+		return no(imapresp.CodeNoPerm, "The tenant's quota is set by the provider")
+	case strings.Contains(args.Root, "@"):
+		target = args.Root
+	default:
+		return no(imapresp.CodeNonExistent, "No such quota root")
+	}
+	limits := &metadatapb.QuotaLimits{}
+	for _, l := range args.Limits {
+		switch l.Resource {
+		case "STORAGE": // RFC 9208 5.1: units of 1024 octets
+			if limits.StorageBytes != nil {
+				return bad("", "STORAGE given twice")
+			}
+			if l.Limit > math.MaxUint64/1024 {
+				return no(imapresp.CodeCannot, "STORAGE limit too large")
+			}
+			limits.StorageBytes = proto.Uint64(l.Limit * 1024)
+		case "MESSAGE": // RFC 9208 5.2
+			if limits.Messages != nil {
+				return bad("", "MESSAGE given twice")
+			}
+			limits.Messages = proto.Uint64(l.Limit)
+		default:
+			// RFC 9208 4.1.3: NO, can't set that data; the resources are the QUOTA=RES-*
+			// capabilities.
+			return no(imapresp.CodeCannot, "Unsupported quota resource "+l.Resource)
+		}
+	}
+	requestID := newRequestID()
+	var root *metadatapb.QuotaRoot
+	err := c.withRetry(func(ctx context.Context) error {
+		var err error
+		root, err = c.srv.cfg.Metadata.SetQuota(ctx, &metadatapb.SetQuotaRequest{
+			RequestId: requestID, Account: target, User: c.accountName(), Limits: limits,
+		})
+		return err
+	})
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.NotFound:
+		return no(imapresp.CodeNonExistent, "No such quota root")
+	default:
+		return rpcStatus(err, imapresp.CodeNonExistent, "setquota")
+	}
+	if hasLimits(root) {
+		// RFC 9208 4.1.3: the untagged QUOTA of the root as set, under the name given.
+		name := args.Root
+		if name != quotaRootAccount {
+			name = root.GetAccount()
+		}
+		c.writeNamedQuota(name, root)
+	}
+	return nil
 }
 
 // accountCheckInterval is how often a session re-reads its account: a disabled or

@@ -59,6 +59,7 @@ import (
 	"github.com/strata-mail/strata/frontend/connserver"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/ingest"
+	"github.com/strata-mail/strata/frontend/oauth"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -75,6 +76,9 @@ type Config struct {
 	// AuthCache is the process's verified-credentials cache, shared with ManageSieve; nil:
 	// every LOGIN and AUTHENTICATE hashes the password.
 	AuthCache *auth.Cache
+	// OAuth, when set, verifies the bearer tokens of AUTHENTICATE OAUTHBEARER (RFC 7628)
+	// and XOAUTH2 (oauth.go); nil turns both off.
+	OAuth *oauth.Verifier
 	// AllowPlaintextAuth allows LOGIN and AUTHENTICATE PLAIN without TLS on every connection.
 	AllowPlaintextAuth bool
 	// TrustLoopback allows them without TLS on connections from a loopback address, where

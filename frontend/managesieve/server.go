@@ -10,6 +10,7 @@ import (
 
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/connserver"
+	"github.com/strata-mail/strata/frontend/oauth"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/sieve"
 )
@@ -24,6 +25,9 @@ type Config struct {
 	// AuthCache is the process's verified-credentials cache, shared with IMAP; nil: every
 	// AUTHENTICATE hashes the password.
 	AuthCache *auth.Cache
+	// OAuth, when set, verifies the bearer tokens of AUTHENTICATE "OAUTHBEARER" (RFC 7628)
+	// and "XOAUTH2" (oauth.go); nil turns both off.
+	OAuth *oauth.Verifier
 	// AllowPlaintextAuth and TrustLoopback are IMAP's plaintext policy (frontend/auth):
 	// AUTHENTICATE PLAIN without TLS everywhere, or from loopback addresses.
 	AllowPlaintextAuth bool

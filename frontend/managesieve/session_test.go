@@ -18,7 +18,7 @@ func TestGreetingAndCapability(t *testing.T) {
 	c, greeting := dial(t, srv.ManageSieveAddr())
 	wantCaps := []string{
 		`"IMPLEMENTATION" "Strata"`,
-		`"SASL" "SCRAM-SHA-256 PLAIN"`,
+		`"SASL" "SCRAM-SHA-256 PLAIN OAUTHBEARER XOAUTH2"`,
 		sieveCapability,
 		`"STARTTLS"`,
 		`"MAXREDIRECTS" "4"`,
@@ -32,7 +32,7 @@ func TestGreetingAndCapability(t *testing.T) {
 	c.expect(`AUTHENTICATE "PLAIN" "`+plain("", "DEMO@example.com", embedded.DemoPassword)+`"`, `OK "Logged in"`)
 	c.expect("capability",
 		`"IMPLEMENTATION" "Strata"`,
-		`"SASL" "SCRAM-SHA-256 PLAIN"`,
+		`"SASL" "SCRAM-SHA-256 PLAIN OAUTHBEARER XOAUTH2"`,
 		sieveCapability,
 		`"MAXREDIRECTS" "4"`,
 		`"OWNER" "demo@example.com"`,
@@ -93,7 +93,7 @@ func TestPlaintextNeedsTLS(t *testing.T) {
 	caps := c.startTLS(tlsClientConfig(t, srv))
 	want := []string{
 		`"IMPLEMENTATION" "Strata"`,
-		`"SASL" "SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN"`,
+		`"SASL" "SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN OAUTHBEARER XOAUTH2"`,
 		sieveCapability,
 		`"MAXREDIRECTS" "4"`,
 		`"UNAUTHENTICATE"`,

@@ -56,7 +56,8 @@
 // The session reads are those a session makes to build and refresh its view of the
 // mailboxes: ListMailboxes (LIST, LSUB), GetMailbox (SELECT, EXAMINE, STATUS, and the
 // lookups before writes), ListMessages (SELECT), FetchMessages (FETCH, SEARCH), GetQuota
-// (GETQUOTA) and Watch (the change feed). Authenticate, GetAccount, ACL and admin reads,
+// (GETQUOTA) and Watch (the change feed). Authenticate, GetAccount, FindOAuthIssuer (an
+// OAuth login must see the issuer an admin just set), ACL and admin reads,
 // WatchAccount (NOTIFY's account feed, whose snapshot on every new stream makes up for what a
 // broken one missed), the delivery reads (ResolveRecipient, which must find an account or
 // alias created through any frontend a moment before, GetActiveSieveScript and the other

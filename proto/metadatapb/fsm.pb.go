@@ -71,6 +71,8 @@ type Command struct {
 	//	*Command_AddAppPassword
 	//	*Command_RevokeAppPassword
 	//	*Command_TouchAppPassword
+	//	*Command_SetAccountTenantAdmin
+	//	*Command_SetOauthSettings
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -433,6 +435,24 @@ func (x *Command) GetTouchAppPassword() *TouchAppPasswordCommand {
 	return nil
 }
 
+func (x *Command) GetSetAccountTenantAdmin() *SetAccountTenantAdminRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetAccountTenantAdmin); ok {
+			return x.SetAccountTenantAdmin
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetSetOauthSettings() *SetOAuthSettingsRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetOauthSettings); ok {
+			return x.SetOauthSettings
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -574,6 +594,14 @@ type Command_TouchAppPassword struct {
 	TouchAppPassword *TouchAppPasswordCommand `protobuf:"bytes,1002,opt,name=touch_app_password,json=touchAppPassword,proto3,oneof"`
 }
 
+type Command_SetAccountTenantAdmin struct {
+	SetAccountTenantAdmin *SetAccountTenantAdminRequest `protobuf:"bytes,1400,opt,name=set_account_tenant_admin,json=setAccountTenantAdmin,proto3,oneof"`
+}
+
+type Command_SetOauthSettings struct {
+	SetOauthSettings *SetOAuthSettingsRequest `protobuf:"bytes,1100,opt,name=set_oauth_settings,json=setOauthSettings,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -641,6 +669,10 @@ func (*Command_AddAppPassword) isCommand_Op() {}
 func (*Command_RevokeAppPassword) isCommand_Op() {}
 
 func (*Command_TouchAppPassword) isCommand_Op() {}
+
+func (*Command_SetAccountTenantAdmin) isCommand_Op() {}
+
+func (*Command_SetOauthSettings) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -958,6 +990,7 @@ type CommandResult struct {
 	//	*CommandResult_SieveScript
 	//	*CommandResult_SetActiveSieveScript
 	//	*CommandResult_AppPassword
+	//	*CommandResult_OauthSettings
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// A refusal the caller acts on (ErrorInfo reason, e.g. BLOB_DELETING) and the blob
 	// epoch it carries; empty and 0 otherwise.
@@ -1182,6 +1215,15 @@ func (x *CommandResult) GetAppPassword() *AppPassword {
 	return nil
 }
 
+func (x *CommandResult) GetOauthSettings() *TenantOAuthSettings {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_OauthSettings); ok {
+			return x.OauthSettings
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetReason() string {
 	if x != nil {
 		return x.Reason
@@ -1279,6 +1321,10 @@ type CommandResult_AppPassword struct {
 	AppPassword *AppPassword `protobuf:"bytes,1000,opt,name=app_password,json=appPassword,proto3,oneof"`
 }
 
+type CommandResult_OauthSettings struct {
+	OauthSettings *TenantOAuthSettings `protobuf:"bytes,1100,opt,name=oauth_settings,json=oauthSettings,proto3,oneof"`
+}
+
 func (*CommandResult_Tenant) isCommandResult_Result() {}
 
 func (*CommandResult_Account) isCommandResult_Result() {}
@@ -1314,6 +1360,8 @@ func (*CommandResult_SieveScript) isCommandResult_Result() {}
 func (*CommandResult_SetActiveSieveScript) isCommandResult_Result() {}
 
 func (*CommandResult_AppPassword) isCommandResult_Result() {}
+
+func (*CommandResult_OauthSettings) isCommandResult_Result() {}
 
 type AccountRecord struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -1847,7 +1895,7 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\x98\x16\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xe4\x17\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1889,7 +1937,10 @@ const file_fsm_proto_rawDesc = "" +
 	"\tset_marks\x18< \x01(\v2#.strata.metadata.v1.SetMarksRequestH\x00R\bsetMarks\x12V\n" +
 	"\x10add_app_password\x18\xe8\a \x01(\v2).strata.metadata.v1.AddAppPasswordCommandH\x00R\x0eaddAppPassword\x12_\n" +
 	"\x13revoke_app_password\x18\xe9\a \x01(\v2,.strata.metadata.v1.RevokeAppPasswordRequestH\x00R\x11revokeAppPassword\x12\\\n" +
-	"\x12touch_app_password\x18\xea\a \x01(\v2+.strata.metadata.v1.TouchAppPasswordCommandH\x00R\x10touchAppPasswordB\x04\n" +
+	"\x12touch_app_password\x18\xea\a \x01(\v2+.strata.metadata.v1.TouchAppPasswordCommandH\x00R\x10touchAppPassword\x12l\n" +
+	"\x18set_account_tenant_admin\x18\xf8\n" +
+	" \x01(\v20.strata.metadata.v1.SetAccountTenantAdminRequestH\x00R\x15setAccountTenantAdmin\x12\\\n" +
+	"\x12set_oauth_settings\x18\xcc\b \x01(\v2+.strata.metadata.v1.SetOAuthSettingsRequestH\x00R\x10setOauthSettingsB\x04\n" +
 	"\x02op\"\x8e\x01\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
@@ -1908,8 +1959,7 @@ const file_fsm_proto_rawDesc = "" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"o\n" +
 	"\x11AppPasswordRecord\x12B\n" +
 	"\fapp_password\x18\x01 \x01(\v2\x1f.strata.metadata.v1.AppPasswordR\vappPassword\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xe4\n" +
-	"\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xb7\v\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x124\n" +
@@ -1932,7 +1982,8 @@ const file_fsm_proto_rawDesc = "" +
 	"\fdelete_alias\x184 \x01(\v2'.strata.metadata.v1.DeleteAliasResponseH\x00R\vdeleteAlias\x12D\n" +
 	"\fsieve_script\x185 \x01(\v2\x1f.strata.metadata.v1.SieveScriptH\x00R\vsieveScript\x12i\n" +
 	"\x17set_active_sieve_script\x186 \x01(\v20.strata.metadata.v1.SetActiveSieveScriptResponseH\x00R\x14setActiveSieveScript\x12E\n" +
-	"\fapp_password\x18\xe8\a \x01(\v2\x1f.strata.metadata.v1.AppPasswordH\x00R\vappPassword\x12\x16\n" +
+	"\fapp_password\x18\xe8\a \x01(\v2\x1f.strata.metadata.v1.AppPasswordH\x00R\vappPassword\x12Q\n" +
+	"\x0eoauth_settings\x18\xcc\b \x01(\v2'.strata.metadata.v1.TenantOAuthSettingsH\x00R\roauthSettings\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\x12*\n" +
@@ -2037,25 +2088,28 @@ var file_fsm_proto_goTypes = []any{
 	(*SetActiveSieveScriptRequest)(nil),  // 42: strata.metadata.v1.SetActiveSieveScriptRequest
 	(*SetMarksRequest)(nil),              // 43: strata.metadata.v1.SetMarksRequest
 	(*RevokeAppPasswordRequest)(nil),     // 44: strata.metadata.v1.RevokeAppPasswordRequest
-	(*ScramCredentials)(nil),             // 45: strata.metadata.v1.ScramCredentials
-	(*AppPassword)(nil),                  // 46: strata.metadata.v1.AppPassword
-	(*Tenant)(nil),                       // 47: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 48: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 49: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),               // 50: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),           // 51: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),                 // 52: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),              // 53: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                    // 54: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),         // 55: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                    // 56: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),                  // 57: strata.metadata.v1.AclResponse
-	(*ClaimRecentResponse)(nil),          // 58: strata.metadata.v1.ClaimRecentResponse
-	(*DeliverySettings)(nil),             // 59: strata.metadata.v1.DeliverySettings
-	(*Alias)(nil),                        // 60: strata.metadata.v1.Alias
-	(*DeleteAliasResponse)(nil),          // 61: strata.metadata.v1.DeleteAliasResponse
-	(*SieveScript)(nil),                  // 62: strata.metadata.v1.SieveScript
-	(*SetActiveSieveScriptResponse)(nil), // 63: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*SetAccountTenantAdminRequest)(nil), // 45: strata.metadata.v1.SetAccountTenantAdminRequest
+	(*SetOAuthSettingsRequest)(nil),      // 46: strata.metadata.v1.SetOAuthSettingsRequest
+	(*ScramCredentials)(nil),             // 47: strata.metadata.v1.ScramCredentials
+	(*AppPassword)(nil),                  // 48: strata.metadata.v1.AppPassword
+	(*Tenant)(nil),                       // 49: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 50: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 51: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),               // 52: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),           // 53: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),                 // 54: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),              // 55: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                    // 56: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),         // 57: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                    // 58: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),                  // 59: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),          // 60: strata.metadata.v1.ClaimRecentResponse
+	(*DeliverySettings)(nil),             // 61: strata.metadata.v1.DeliverySettings
+	(*Alias)(nil),                        // 62: strata.metadata.v1.Alias
+	(*DeleteAliasResponse)(nil),          // 63: strata.metadata.v1.DeleteAliasResponse
+	(*SieveScript)(nil),                  // 64: strata.metadata.v1.SieveScript
+	(*SetActiveSieveScriptResponse)(nil), // 65: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*TenantOAuthSettings)(nil),          // 66: strata.metadata.v1.TenantOAuthSettings
 }
 var file_fsm_proto_depIdxs = []int32{
 	15, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
@@ -2092,38 +2146,41 @@ var file_fsm_proto_depIdxs = []int32{
 	3,  // 31: strata.metadata.v1.Command.add_app_password:type_name -> strata.metadata.v1.AddAppPasswordCommand
 	44, // 32: strata.metadata.v1.Command.revoke_app_password:type_name -> strata.metadata.v1.RevokeAppPasswordRequest
 	4,  // 33: strata.metadata.v1.Command.touch_app_password:type_name -> strata.metadata.v1.TouchAppPasswordCommand
-	45, // 34: strata.metadata.v1.CreateAccountCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
-	45, // 35: strata.metadata.v1.SetPasswordCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
-	46, // 36: strata.metadata.v1.AddAppPasswordCommand.app_password:type_name -> strata.metadata.v1.AppPassword
-	46, // 37: strata.metadata.v1.AppPasswordRecord.app_password:type_name -> strata.metadata.v1.AppPassword
-	47, // 38: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	48, // 39: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	49, // 40: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	50, // 41: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	51, // 42: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	52, // 43: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	53, // 44: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	54, // 45: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	55, // 46: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	56, // 47: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	57, // 48: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	58, // 49: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
-	59, // 50: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
-	60, // 51: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
-	61, // 52: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
-	62, // 53: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
-	63, // 54: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
-	46, // 55: strata.metadata.v1.CommandResult.app_password:type_name -> strata.metadata.v1.AppPassword
-	48, // 56: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	45, // 57: strata.metadata.v1.AccountRecord.scram:type_name -> strata.metadata.v1.ScramCredentials
-	5,  // 58: strata.metadata.v1.AccountRecord.app_passwords:type_name -> strata.metadata.v1.AppPasswordRecord
-	49, // 59: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	6,  // 60: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	61, // [61:61] is the sub-list for method output_type
-	61, // [61:61] is the sub-list for method input_type
-	61, // [61:61] is the sub-list for extension type_name
-	61, // [61:61] is the sub-list for extension extendee
-	0,  // [0:61] is the sub-list for field type_name
+	45, // 34: strata.metadata.v1.Command.set_account_tenant_admin:type_name -> strata.metadata.v1.SetAccountTenantAdminRequest
+	46, // 35: strata.metadata.v1.Command.set_oauth_settings:type_name -> strata.metadata.v1.SetOAuthSettingsRequest
+	47, // 36: strata.metadata.v1.CreateAccountCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
+	47, // 37: strata.metadata.v1.SetPasswordCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
+	48, // 38: strata.metadata.v1.AddAppPasswordCommand.app_password:type_name -> strata.metadata.v1.AppPassword
+	48, // 39: strata.metadata.v1.AppPasswordRecord.app_password:type_name -> strata.metadata.v1.AppPassword
+	49, // 40: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	50, // 41: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	51, // 42: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	52, // 43: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	53, // 44: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	54, // 45: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	55, // 46: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	56, // 47: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	57, // 48: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	58, // 49: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	59, // 50: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	60, // 51: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	61, // 52: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
+	62, // 53: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
+	63, // 54: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
+	64, // 55: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
+	65, // 56: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
+	48, // 57: strata.metadata.v1.CommandResult.app_password:type_name -> strata.metadata.v1.AppPassword
+	66, // 58: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
+	50, // 59: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	47, // 60: strata.metadata.v1.AccountRecord.scram:type_name -> strata.metadata.v1.ScramCredentials
+	5,  // 61: strata.metadata.v1.AccountRecord.app_passwords:type_name -> strata.metadata.v1.AppPasswordRecord
+	51, // 62: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	6,  // 63: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	64, // [64:64] is the sub-list for method output_type
+	64, // [64:64] is the sub-list for method input_type
+	64, // [64:64] is the sub-list for extension type_name
+	64, // [64:64] is the sub-list for extension extendee
+	0,  // [0:64] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -2167,6 +2224,8 @@ func file_fsm_proto_init() {
 		(*Command_AddAppPassword)(nil),
 		(*Command_RevokeAppPassword)(nil),
 		(*Command_TouchAppPassword)(nil),
+		(*Command_SetAccountTenantAdmin)(nil),
+		(*Command_SetOauthSettings)(nil),
 	}
 	file_fsm_proto_msgTypes[6].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
@@ -2187,6 +2246,7 @@ func file_fsm_proto_init() {
 		(*CommandResult_SieveScript)(nil),
 		(*CommandResult_SetActiveSieveScript)(nil),
 		(*CommandResult_AppPassword)(nil),
+		(*CommandResult_OauthSettings)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

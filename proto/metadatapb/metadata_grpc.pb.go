@@ -23,63 +23,67 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Metadata_CreateTenant_FullMethodName         = "/strata.metadata.v1.Metadata/CreateTenant"
-	Metadata_ListTenants_FullMethodName          = "/strata.metadata.v1.Metadata/ListTenants"
-	Metadata_CreateAccount_FullMethodName        = "/strata.metadata.v1.Metadata/CreateAccount"
-	Metadata_SetPassword_FullMethodName          = "/strata.metadata.v1.Metadata/SetPassword"
-	Metadata_DeleteAccount_FullMethodName        = "/strata.metadata.v1.Metadata/DeleteAccount"
-	Metadata_ListAccounts_FullMethodName         = "/strata.metadata.v1.Metadata/ListAccounts"
-	Metadata_Authenticate_FullMethodName         = "/strata.metadata.v1.Metadata/Authenticate"
-	Metadata_CheckCredential_FullMethodName      = "/strata.metadata.v1.Metadata/CheckCredential"
-	Metadata_GetScramCredentials_FullMethodName  = "/strata.metadata.v1.Metadata/GetScramCredentials"
-	Metadata_AddAppPassword_FullMethodName       = "/strata.metadata.v1.Metadata/AddAppPassword"
-	Metadata_ListAppPasswords_FullMethodName     = "/strata.metadata.v1.Metadata/ListAppPasswords"
-	Metadata_RevokeAppPassword_FullMethodName    = "/strata.metadata.v1.Metadata/RevokeAppPassword"
-	Metadata_ListMailboxes_FullMethodName        = "/strata.metadata.v1.Metadata/ListMailboxes"
-	Metadata_GetMailbox_FullMethodName           = "/strata.metadata.v1.Metadata/GetMailbox"
-	Metadata_CreateMailbox_FullMethodName        = "/strata.metadata.v1.Metadata/CreateMailbox"
-	Metadata_DeleteMailbox_FullMethodName        = "/strata.metadata.v1.Metadata/DeleteMailbox"
-	Metadata_RenameMailbox_FullMethodName        = "/strata.metadata.v1.Metadata/RenameMailbox"
-	Metadata_SetSubscribed_FullMethodName        = "/strata.metadata.v1.Metadata/SetSubscribed"
-	Metadata_Append_FullMethodName               = "/strata.metadata.v1.Metadata/Append"
-	Metadata_ListMessages_FullMethodName         = "/strata.metadata.v1.Metadata/ListMessages"
-	Metadata_FetchMessages_FullMethodName        = "/strata.metadata.v1.Metadata/FetchMessages"
-	Metadata_StoreFlags_FullMethodName           = "/strata.metadata.v1.Metadata/StoreFlags"
-	Metadata_Copy_FullMethodName                 = "/strata.metadata.v1.Metadata/Copy"
-	Metadata_Expunge_FullMethodName              = "/strata.metadata.v1.Metadata/Expunge"
-	Metadata_ListVanished_FullMethodName         = "/strata.metadata.v1.Metadata/ListVanished"
-	Metadata_ClaimRecent_FullMethodName          = "/strata.metadata.v1.Metadata/ClaimRecent"
-	Metadata_Watch_FullMethodName                = "/strata.metadata.v1.Metadata/Watch"
-	Metadata_MarkBlobsDeleting_FullMethodName    = "/strata.metadata.v1.Metadata/MarkBlobsDeleting"
-	Metadata_ForgetBlobs_FullMethodName          = "/strata.metadata.v1.Metadata/ForgetBlobs"
-	Metadata_DeleteTenant_FullMethodName         = "/strata.metadata.v1.Metadata/DeleteTenant"
-	Metadata_AddDomain_FullMethodName            = "/strata.metadata.v1.Metadata/AddDomain"
-	Metadata_RemoveDomain_FullMethodName         = "/strata.metadata.v1.Metadata/RemoveDomain"
-	Metadata_SetAccountDisabled_FullMethodName   = "/strata.metadata.v1.Metadata/SetAccountDisabled"
-	Metadata_GetAccount_FullMethodName           = "/strata.metadata.v1.Metadata/GetAccount"
-	Metadata_SetQuota_FullMethodName             = "/strata.metadata.v1.Metadata/SetQuota"
-	Metadata_GetQuota_FullMethodName             = "/strata.metadata.v1.Metadata/GetQuota"
-	Metadata_SetAcl_FullMethodName               = "/strata.metadata.v1.Metadata/SetAcl"
-	Metadata_DeleteAcl_FullMethodName            = "/strata.metadata.v1.Metadata/DeleteAcl"
-	Metadata_GetAcl_FullMethodName               = "/strata.metadata.v1.Metadata/GetAcl"
-	Metadata_SetMetadata_FullMethodName          = "/strata.metadata.v1.Metadata/SetMetadata"
-	Metadata_GetMetadata_FullMethodName          = "/strata.metadata.v1.Metadata/GetMetadata"
-	Metadata_WatchAccount_FullMethodName         = "/strata.metadata.v1.Metadata/WatchAccount"
-	Metadata_ResolveRecipient_FullMethodName     = "/strata.metadata.v1.Metadata/ResolveRecipient"
-	Metadata_SetDeliverySettings_FullMethodName  = "/strata.metadata.v1.Metadata/SetDeliverySettings"
-	Metadata_GetDeliverySettings_FullMethodName  = "/strata.metadata.v1.Metadata/GetDeliverySettings"
-	Metadata_AddAlias_FullMethodName             = "/strata.metadata.v1.Metadata/AddAlias"
-	Metadata_DeleteAlias_FullMethodName          = "/strata.metadata.v1.Metadata/DeleteAlias"
-	Metadata_ListAliases_FullMethodName          = "/strata.metadata.v1.Metadata/ListAliases"
-	Metadata_PutSieveScript_FullMethodName       = "/strata.metadata.v1.Metadata/PutSieveScript"
-	Metadata_GetSieveScript_FullMethodName       = "/strata.metadata.v1.Metadata/GetSieveScript"
-	Metadata_ListSieveScripts_FullMethodName     = "/strata.metadata.v1.Metadata/ListSieveScripts"
-	Metadata_DeleteSieveScript_FullMethodName    = "/strata.metadata.v1.Metadata/DeleteSieveScript"
-	Metadata_RenameSieveScript_FullMethodName    = "/strata.metadata.v1.Metadata/RenameSieveScript"
-	Metadata_SetActiveSieveScript_FullMethodName = "/strata.metadata.v1.Metadata/SetActiveSieveScript"
-	Metadata_GetActiveSieveScript_FullMethodName = "/strata.metadata.v1.Metadata/GetActiveSieveScript"
-	Metadata_CheckMarks_FullMethodName           = "/strata.metadata.v1.Metadata/CheckMarks"
-	Metadata_SetMarks_FullMethodName             = "/strata.metadata.v1.Metadata/SetMarks"
+	Metadata_CreateTenant_FullMethodName          = "/strata.metadata.v1.Metadata/CreateTenant"
+	Metadata_ListTenants_FullMethodName           = "/strata.metadata.v1.Metadata/ListTenants"
+	Metadata_CreateAccount_FullMethodName         = "/strata.metadata.v1.Metadata/CreateAccount"
+	Metadata_SetPassword_FullMethodName           = "/strata.metadata.v1.Metadata/SetPassword"
+	Metadata_DeleteAccount_FullMethodName         = "/strata.metadata.v1.Metadata/DeleteAccount"
+	Metadata_ListAccounts_FullMethodName          = "/strata.metadata.v1.Metadata/ListAccounts"
+	Metadata_Authenticate_FullMethodName          = "/strata.metadata.v1.Metadata/Authenticate"
+	Metadata_CheckCredential_FullMethodName       = "/strata.metadata.v1.Metadata/CheckCredential"
+	Metadata_GetScramCredentials_FullMethodName   = "/strata.metadata.v1.Metadata/GetScramCredentials"
+	Metadata_AddAppPassword_FullMethodName        = "/strata.metadata.v1.Metadata/AddAppPassword"
+	Metadata_ListAppPasswords_FullMethodName      = "/strata.metadata.v1.Metadata/ListAppPasswords"
+	Metadata_RevokeAppPassword_FullMethodName     = "/strata.metadata.v1.Metadata/RevokeAppPassword"
+	Metadata_ListMailboxes_FullMethodName         = "/strata.metadata.v1.Metadata/ListMailboxes"
+	Metadata_GetMailbox_FullMethodName            = "/strata.metadata.v1.Metadata/GetMailbox"
+	Metadata_CreateMailbox_FullMethodName         = "/strata.metadata.v1.Metadata/CreateMailbox"
+	Metadata_DeleteMailbox_FullMethodName         = "/strata.metadata.v1.Metadata/DeleteMailbox"
+	Metadata_RenameMailbox_FullMethodName         = "/strata.metadata.v1.Metadata/RenameMailbox"
+	Metadata_SetSubscribed_FullMethodName         = "/strata.metadata.v1.Metadata/SetSubscribed"
+	Metadata_Append_FullMethodName                = "/strata.metadata.v1.Metadata/Append"
+	Metadata_ListMessages_FullMethodName          = "/strata.metadata.v1.Metadata/ListMessages"
+	Metadata_FetchMessages_FullMethodName         = "/strata.metadata.v1.Metadata/FetchMessages"
+	Metadata_StoreFlags_FullMethodName            = "/strata.metadata.v1.Metadata/StoreFlags"
+	Metadata_Copy_FullMethodName                  = "/strata.metadata.v1.Metadata/Copy"
+	Metadata_Expunge_FullMethodName               = "/strata.metadata.v1.Metadata/Expunge"
+	Metadata_ListVanished_FullMethodName          = "/strata.metadata.v1.Metadata/ListVanished"
+	Metadata_ClaimRecent_FullMethodName           = "/strata.metadata.v1.Metadata/ClaimRecent"
+	Metadata_Watch_FullMethodName                 = "/strata.metadata.v1.Metadata/Watch"
+	Metadata_MarkBlobsDeleting_FullMethodName     = "/strata.metadata.v1.Metadata/MarkBlobsDeleting"
+	Metadata_ForgetBlobs_FullMethodName           = "/strata.metadata.v1.Metadata/ForgetBlobs"
+	Metadata_DeleteTenant_FullMethodName          = "/strata.metadata.v1.Metadata/DeleteTenant"
+	Metadata_AddDomain_FullMethodName             = "/strata.metadata.v1.Metadata/AddDomain"
+	Metadata_RemoveDomain_FullMethodName          = "/strata.metadata.v1.Metadata/RemoveDomain"
+	Metadata_SetAccountDisabled_FullMethodName    = "/strata.metadata.v1.Metadata/SetAccountDisabled"
+	Metadata_GetAccount_FullMethodName            = "/strata.metadata.v1.Metadata/GetAccount"
+	Metadata_SetAccountTenantAdmin_FullMethodName = "/strata.metadata.v1.Metadata/SetAccountTenantAdmin"
+	Metadata_SetQuota_FullMethodName              = "/strata.metadata.v1.Metadata/SetQuota"
+	Metadata_GetQuota_FullMethodName              = "/strata.metadata.v1.Metadata/GetQuota"
+	Metadata_SetAcl_FullMethodName                = "/strata.metadata.v1.Metadata/SetAcl"
+	Metadata_DeleteAcl_FullMethodName             = "/strata.metadata.v1.Metadata/DeleteAcl"
+	Metadata_GetAcl_FullMethodName                = "/strata.metadata.v1.Metadata/GetAcl"
+	Metadata_SetMetadata_FullMethodName           = "/strata.metadata.v1.Metadata/SetMetadata"
+	Metadata_GetMetadata_FullMethodName           = "/strata.metadata.v1.Metadata/GetMetadata"
+	Metadata_WatchAccount_FullMethodName          = "/strata.metadata.v1.Metadata/WatchAccount"
+	Metadata_ResolveRecipient_FullMethodName      = "/strata.metadata.v1.Metadata/ResolveRecipient"
+	Metadata_SetDeliverySettings_FullMethodName   = "/strata.metadata.v1.Metadata/SetDeliverySettings"
+	Metadata_GetDeliverySettings_FullMethodName   = "/strata.metadata.v1.Metadata/GetDeliverySettings"
+	Metadata_AddAlias_FullMethodName              = "/strata.metadata.v1.Metadata/AddAlias"
+	Metadata_DeleteAlias_FullMethodName           = "/strata.metadata.v1.Metadata/DeleteAlias"
+	Metadata_ListAliases_FullMethodName           = "/strata.metadata.v1.Metadata/ListAliases"
+	Metadata_PutSieveScript_FullMethodName        = "/strata.metadata.v1.Metadata/PutSieveScript"
+	Metadata_GetSieveScript_FullMethodName        = "/strata.metadata.v1.Metadata/GetSieveScript"
+	Metadata_ListSieveScripts_FullMethodName      = "/strata.metadata.v1.Metadata/ListSieveScripts"
+	Metadata_DeleteSieveScript_FullMethodName     = "/strata.metadata.v1.Metadata/DeleteSieveScript"
+	Metadata_RenameSieveScript_FullMethodName     = "/strata.metadata.v1.Metadata/RenameSieveScript"
+	Metadata_SetActiveSieveScript_FullMethodName  = "/strata.metadata.v1.Metadata/SetActiveSieveScript"
+	Metadata_GetActiveSieveScript_FullMethodName  = "/strata.metadata.v1.Metadata/GetActiveSieveScript"
+	Metadata_CheckMarks_FullMethodName            = "/strata.metadata.v1.Metadata/CheckMarks"
+	Metadata_SetMarks_FullMethodName              = "/strata.metadata.v1.Metadata/SetMarks"
+	Metadata_SetOAuthSettings_FullMethodName      = "/strata.metadata.v1.Metadata/SetOAuthSettings"
+	Metadata_GetOAuthSettings_FullMethodName      = "/strata.metadata.v1.Metadata/GetOAuthSettings"
+	Metadata_FindOAuthIssuer_FullMethodName       = "/strata.metadata.v1.Metadata/FindOAuthIssuer"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -167,6 +171,11 @@ type MetadataClient interface {
 	// log in, and frontends close its open sessions (they re-check with GetAccount).
 	SetAccountDisabled(ctx context.Context, in *SetAccountDisabledRequest, opts ...grpc.CallOption) (*Account, error)
 	GetAccount(ctx context.Context, in *GetAccountRequest, opts ...grpc.CallOption) (*Account, error)
+	// SetAccountTenantAdmin flags an account as an administrator of its tenant inside the
+	// mail protocols (issue 15): such an account may set the quota of its tenant's accounts
+	// with IMAP SETQUOTA (RFC 9208 4.1.3). Not to be confused with a tenant admin identity
+	// of the admin API (internal/identity), which is a certificate or token, not an account.
+	SetAccountTenantAdmin(ctx context.Context, in *SetAccountTenantAdminRequest, opts ...grpc.CallOption) (*Account, error)
 	// Quotas (RFC 9208): limits and exact usage per account and per tenant. Append and
 	// Copy that would exceed a limit of either root fail with ResourceExhausted.
 	SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*QuotaRoot, error)
@@ -222,6 +231,13 @@ type MetadataClient interface {
 	// duplicate test (RFC 7352). CheckMarks reads them; SetMarks writes them through Raft.
 	CheckMarks(ctx context.Context, in *CheckMarksRequest, opts ...grpc.CallOption) (*CheckMarksResponse, error)
 	SetMarks(ctx context.Context, in *SetMarksRequest, opts ...grpc.CallOption) (*SetMarksResponse, error)
+	// OAuth (issue 15, see "OAuth" below): a tenant's trusted token issuer for SASL
+	// OAUTHBEARER (RFC 7628) and XOAUTH2. SetOAuthSettings (admin) sets or, without settings,
+	// clears it; GetOAuthSettings (admin) reads one tenant's; FindOAuthIssuer answers every
+	// tenant that trusts an issuer, for the frontend that holds a token naming it.
+	SetOAuthSettings(ctx context.Context, in *SetOAuthSettingsRequest, opts ...grpc.CallOption) (*TenantOAuthSettings, error)
+	GetOAuthSettings(ctx context.Context, in *GetOAuthSettingsRequest, opts ...grpc.CallOption) (*TenantOAuthSettings, error)
+	FindOAuthIssuer(ctx context.Context, in *FindOAuthIssuerRequest, opts ...grpc.CallOption) (*FindOAuthIssuerResponse, error)
 }
 
 type metadataClient struct {
@@ -590,6 +606,16 @@ func (c *metadataClient) GetAccount(ctx context.Context, in *GetAccountRequest, 
 	return out, nil
 }
 
+func (c *metadataClient) SetAccountTenantAdmin(ctx context.Context, in *SetAccountTenantAdminRequest, opts ...grpc.CallOption) (*Account, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Account)
+	err := c.cc.Invoke(ctx, Metadata_SetAccountTenantAdmin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *metadataClient) SetQuota(ctx context.Context, in *SetQuotaRequest, opts ...grpc.CallOption) (*QuotaRoot, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(QuotaRoot)
@@ -829,6 +855,36 @@ func (c *metadataClient) SetMarks(ctx context.Context, in *SetMarksRequest, opts
 	return out, nil
 }
 
+func (c *metadataClient) SetOAuthSettings(ctx context.Context, in *SetOAuthSettingsRequest, opts ...grpc.CallOption) (*TenantOAuthSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TenantOAuthSettings)
+	err := c.cc.Invoke(ctx, Metadata_SetOAuthSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GetOAuthSettings(ctx context.Context, in *GetOAuthSettingsRequest, opts ...grpc.CallOption) (*TenantOAuthSettings, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TenantOAuthSettings)
+	err := c.cc.Invoke(ctx, Metadata_GetOAuthSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) FindOAuthIssuer(ctx context.Context, in *FindOAuthIssuerRequest, opts ...grpc.CallOption) (*FindOAuthIssuerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FindOAuthIssuerResponse)
+	err := c.cc.Invoke(ctx, Metadata_FindOAuthIssuer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -914,6 +970,11 @@ type MetadataServer interface {
 	// log in, and frontends close its open sessions (they re-check with GetAccount).
 	SetAccountDisabled(context.Context, *SetAccountDisabledRequest) (*Account, error)
 	GetAccount(context.Context, *GetAccountRequest) (*Account, error)
+	// SetAccountTenantAdmin flags an account as an administrator of its tenant inside the
+	// mail protocols (issue 15): such an account may set the quota of its tenant's accounts
+	// with IMAP SETQUOTA (RFC 9208 4.1.3). Not to be confused with a tenant admin identity
+	// of the admin API (internal/identity), which is a certificate or token, not an account.
+	SetAccountTenantAdmin(context.Context, *SetAccountTenantAdminRequest) (*Account, error)
 	// Quotas (RFC 9208): limits and exact usage per account and per tenant. Append and
 	// Copy that would exceed a limit of either root fail with ResourceExhausted.
 	SetQuota(context.Context, *SetQuotaRequest) (*QuotaRoot, error)
@@ -969,6 +1030,13 @@ type MetadataServer interface {
 	// duplicate test (RFC 7352). CheckMarks reads them; SetMarks writes them through Raft.
 	CheckMarks(context.Context, *CheckMarksRequest) (*CheckMarksResponse, error)
 	SetMarks(context.Context, *SetMarksRequest) (*SetMarksResponse, error)
+	// OAuth (issue 15, see "OAuth" below): a tenant's trusted token issuer for SASL
+	// OAUTHBEARER (RFC 7628) and XOAUTH2. SetOAuthSettings (admin) sets or, without settings,
+	// clears it; GetOAuthSettings (admin) reads one tenant's; FindOAuthIssuer answers every
+	// tenant that trusts an issuer, for the frontend that holds a token naming it.
+	SetOAuthSettings(context.Context, *SetOAuthSettingsRequest) (*TenantOAuthSettings, error)
+	GetOAuthSettings(context.Context, *GetOAuthSettingsRequest) (*TenantOAuthSettings, error)
+	FindOAuthIssuer(context.Context, *FindOAuthIssuerRequest) (*FindOAuthIssuerResponse, error)
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -1081,6 +1149,9 @@ func (UnimplementedMetadataServer) SetAccountDisabled(context.Context, *SetAccou
 func (UnimplementedMetadataServer) GetAccount(context.Context, *GetAccountRequest) (*Account, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetAccount not implemented")
 }
+func (UnimplementedMetadataServer) SetAccountTenantAdmin(context.Context, *SetAccountTenantAdminRequest) (*Account, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetAccountTenantAdmin not implemented")
+}
 func (UnimplementedMetadataServer) SetQuota(context.Context, *SetQuotaRequest) (*QuotaRoot, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetQuota not implemented")
 }
@@ -1149,6 +1220,15 @@ func (UnimplementedMetadataServer) CheckMarks(context.Context, *CheckMarksReques
 }
 func (UnimplementedMetadataServer) SetMarks(context.Context, *SetMarksRequest) (*SetMarksResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetMarks not implemented")
+}
+func (UnimplementedMetadataServer) SetOAuthSettings(context.Context, *SetOAuthSettingsRequest) (*TenantOAuthSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetOAuthSettings not implemented")
+}
+func (UnimplementedMetadataServer) GetOAuthSettings(context.Context, *GetOAuthSettingsRequest) (*TenantOAuthSettings, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetOAuthSettings not implemented")
+}
+func (UnimplementedMetadataServer) FindOAuthIssuer(context.Context, *FindOAuthIssuerRequest) (*FindOAuthIssuerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FindOAuthIssuer not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -1769,6 +1849,24 @@ func _Metadata_GetAccount_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_SetAccountTenantAdmin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetAccountTenantAdminRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetAccountTenantAdmin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetAccountTenantAdmin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetAccountTenantAdmin(ctx, req.(*SetAccountTenantAdminRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Metadata_SetQuota_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SetQuotaRequest)
 	if err := dec(in); err != nil {
@@ -2176,6 +2274,60 @@ func _Metadata_SetMarks_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_SetOAuthSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetOAuthSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetOAuthSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetOAuthSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetOAuthSettings(ctx, req.(*SetOAuthSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GetOAuthSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetOAuthSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GetOAuthSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GetOAuthSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GetOAuthSettings(ctx, req.(*GetOAuthSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_FindOAuthIssuer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FindOAuthIssuerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).FindOAuthIssuer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_FindOAuthIssuer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).FindOAuthIssuer(ctx, req.(*FindOAuthIssuerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2312,6 +2464,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Metadata_GetAccount_Handler,
 		},
 		{
+			MethodName: "SetAccountTenantAdmin",
+			Handler:    _Metadata_SetAccountTenantAdmin_Handler,
+		},
+		{
 			MethodName: "SetQuota",
 			Handler:    _Metadata_SetQuota_Handler,
 		},
@@ -2398,6 +2554,18 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetMarks",
 			Handler:    _Metadata_SetMarks_Handler,
+		},
+		{
+			MethodName: "SetOAuthSettings",
+			Handler:    _Metadata_SetOAuthSettings_Handler,
+		},
+		{
+			MethodName: "GetOAuthSettings",
+			Handler:    _Metadata_GetOAuthSettings_Handler,
+		},
+		{
+			MethodName: "FindOAuthIssuer",
+			Handler:    _Metadata_FindOAuthIssuer_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,146 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/strata-mail/strata/embedded"
+)
+
+// TestBigMailboxAgainstEmbeddedServer runs the big-mailbox scenario on a real server and
+// expects every step of every round to verify against the populated size.
+func TestBigMailboxAgainstEmbeddedServer(t *testing.T) {
+	const password, messages = "big-pw", 60
+	users := UserNames("big%d@example.com", 1)
+	srv := startWithUsers(t, embedded.Config{}, users, password)
+	ctx := context.Background()
+	rep, err := Populate(ctx, PopulateConfig{Addr: srv.IMAPAddr(), Users: users, Password: password,
+		Messages: messages, Conns: 1, Window: 8, Corpus: Corpus{Seed: 2, MaxSize: 16 << 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, OpAppend)
+	rep, err = BigMailbox(ctx, BigMailboxConfig{Addr: srv.IMAPAddr(), User: users[0], Password: password, Repeat: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, "select", "fetch-all-flags", "search-flag", "search-header", "uid-fetch-last50-envelope")
+	if rep.Figures["messages"] != messages {
+		t.Errorf("messages %v, want %d", rep.Figures["messages"], messages)
+	}
+}
+
+// TestFetchAllFlagsStreams feeds fetchAllFlags scripted answers over a real socket: a
+// complete answer with a long line and a literal passes; a missing message, a repeated one
+// and a FETCH without FLAGS are refused, and the tagged NO is the command's error.
+func TestFetchAllFlagsStreams(t *testing.T) {
+	long := strings.Repeat("k", 80<<10) // longer than the reader's 64 KiB buffer
+	cases := []struct {
+		name   string
+		answer []string
+		want   string // "" for success, else a substring of the error
+	}{
+		{"complete", []string{"* 1 FETCH (FLAGS (\\Seen))", "* 2 FETCH (FLAGS (" + long + "))", "* 3 FETCH (FLAGS ({3}", "abc))", "* OK [CAPABILITY IMAP4rev1] noted"}, ""},
+		{"lower-case", []string{"* 1 fetch (flags ())", "* 2 FETCH (FLAGS ())", "* 3 FETCH (FLAGS ())"}, ""},
+		{"missing", []string{"* 1 FETCH (FLAGS ())", "* 3 FETCH (FLAGS ())"}, "returned 2 of 3"},
+		{"twice", []string{"* 1 FETCH (FLAGS ())", "* 1 FETCH (FLAGS ())", "* 3 FETCH (FLAGS ())"}, "or twice"},
+		{"no flags", []string{"* 1 FETCH (UID 4)", "* 2 FETCH (FLAGS ())", "* 3 FETCH (FLAGS ())"}, "without FLAGS"},
+		{"grew", []string{"* 4 EXISTS"}, "grew"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := scriptedServer(t, tc.answer)
+			c, err := Dial(addr, DialOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			err = fetchAllFlags(&Session{Conn: c, Exists: 3})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("error %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v, want one with %q", err, tc.want)
+			}
+			if tc.name == "complete" && !c.Caps["IMAP4REV1"] {
+				t.Errorf("capabilities %v: the untagged CAPABILITY code was not noted", c.Caps)
+			}
+		})
+	}
+	t.Run("tagged NO", func(t *testing.T) {
+		c, err := Dial(scriptedServer(t, nil, "NO [LIMIT] too many"), DialOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		var se *ServerError
+		if err := fetchAllFlags(&Session{Conn: c, Exists: 3}); !errors.As(err, &se) || se.Status != "NO" {
+			t.Fatalf("error %v, want the server's NO", err)
+		}
+	})
+}
+
+// scriptedServer accepts one connection, greets, and answers the first command with the
+// lines and then the tagged status (OK by default).
+func scriptedServer(t testing.TB, lines []string, status ...string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	tagged := "OK done"
+	if len(status) > 0 {
+		tagged = status[0]
+	}
+	var answer strings.Builder // prebuilt, so that a benchmark times the client
+	for _, l := range lines {
+		answer.WriteString(l + "\r\n")
+	}
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		fmt.Fprint(nc, "* OK ready\r\n")
+		line, err := bufio.NewReader(nc).ReadString('\n')
+		if err != nil {
+			return
+		}
+		tag, _, _ := strings.Cut(line, " ")
+		fmt.Fprint(nc, answer.String()+tag+" "+tagged+"\r\n")
+		bufio.NewReader(nc).ReadString('\n') // until the client closes
+	}()
+	return ln.Addr().String()
+}
+
+// BenchmarkFetchAllFlagsClient is this client's own cost of reading and checking the
+// answer to FETCH 1:* (FLAGS) of a million messages, fed by a server that writes prebuilt
+// lines: the floor under the fetch-all-flags figure of the big-mailbox scenario.
+func BenchmarkFetchAllFlagsClient(b *testing.B) {
+	const n = 1_000_000
+	lines := make([]string, n)
+	for i := range lines {
+		lines[i] = fmt.Sprintf("* %d FETCH (FLAGS (\\Seen $Label%d))", i+1, i%7)
+	}
+	for b.Loop() {
+		b.StopTimer()
+		c, err := Dial(scriptedServer(b, lines), DialOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := fetchAllFlags(&Session{Conn: c, Exists: n}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		c.Close()
+		b.StartTimer()
+	}
+}
