@@ -13,7 +13,6 @@ import (
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/frontend/sasl"
-	"github.com/strata-mail/strata/frontend/oauth"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -58,7 +57,7 @@ func (c *conn) saslConn() *sasl.Conn {
 	sc := &sasl.Conn{
 		Metadata: c.srv.cfg.Metadata, Cache: c.srv.cfg.AuthCache, Service: auth.ServiceIMAP,
 		Policy: auth.Policy{AllowPlaintext: c.srv.cfg.AllowPlaintextAuth, TrustLoopback: c.srv.cfg.TrustLoopback},
-		Remote: c.nc.RemoteAddr(), ScramSHA1: c.srv.cfg.ScramSHA1,
+		Remote: c.nc.RemoteAddr(), ScramSHA1: c.srv.cfg.ScramSHA1, OAuth: c.srv.cfg.OAuth,
 	}
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		state := tc.ConnectionState()
@@ -73,9 +72,6 @@ func (c *conn) saslConn() *sasl.Conn {
 // answers with an empty line (RFC 9051 6.2.2, RFC 4422 3.6).
 func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.AuthenticateArgs)
-	if (args.Mechanism == oauth.OAuthBearer || args.Mechanism == oauth.XOAuth2) && c.srv.cfg.OAuth != nil {
-		return c.authenticateOAuth(args) // oauth.go
-	}
 	exchange, err := c.saslConn().Start(args.Mechanism)
 	switch {
 	case errors.Is(err, sasl.ErrEncryptionNeeded):
@@ -96,9 +92,14 @@ func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 		ctx, cancel := c.rpcContext()
 		step, err := exchange.Next(ctx, response)
 		cancel()
+		if err != nil {
+			c.log.Info("authentication refused", "mechanism", args.Mechanism, "remote", c.nc.RemoteAddr().String(), "err", err)
+		}
 		switch {
 		case errors.Is(err, sasl.ErrAuthFailed):
 			return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
+		case errors.Is(err, sasl.ErrUnavailable):
+			return no(imapresp.CodeUnavailable, "The credential cannot be checked now; try again later")
 		case errors.Is(err, sasl.ErrAuthorization):
 			return no(imapresp.CodeAuthorizationFailed, "Acting as another user is not allowed")
 		case errors.Is(err, sasl.ErrMalformed):

@@ -161,12 +161,10 @@ func (c *conn) capabilities() string {
 		}
 		caps = append(caps, "SASL-IR") // RFC 4959
 		// RFC 9051 6.2.2: AUTH= for each mechanism this connection offers (frontend/sasl):
-		// SCRAM everywhere, -PLUS over TLS, PLAIN where a password may travel.
+		// SCRAM everywhere, -PLUS over TLS, PLAIN (and OAUTHBEARER and XOAUTH2 on frontends
+		// that verify tokens) where a password may travel.
 		for _, m := range c.saslConn().Mechanisms() {
 			caps = append(caps, "AUTH="+m)
-		}
-		if c.plaintextAuthAllowed() && c.srv.cfg.OAuth != nil {
-			caps = append(caps, oauthMechanisms...) // RFC 7628 3, oauth.go
 		}
 		if !c.plaintextAuthAllowed() {
 			caps = append(caps, "LOGINDISABLED") // RFC 9051 6.2.3

@@ -77,7 +77,7 @@ type Config struct {
 	// every LOGIN and AUTHENTICATE hashes the password.
 	AuthCache *auth.Cache
 	// OAuth, when set, verifies the bearer tokens of AUTHENTICATE OAUTHBEARER (RFC 7628)
-	// and XOAUTH2 (oauth.go); nil turns both off.
+	// and XOAUTH2 (mechanisms of frontend/sasl); nil turns both off.
 	OAuth *oauth.Verifier
 	// AllowPlaintextAuth allows LOGIN and AUTHENTICATE PLAIN without TLS on every connection.
 	AllowPlaintextAuth bool

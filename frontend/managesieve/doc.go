@@ -14,7 +14,6 @@
 //   - dispatch.go is the command table: handler, the states a command runs in, and the
 //     kinds of its arguments, checked before the handler runs.
 //   - session.go: CAPABILITY, LOGOUT, NOOP, STARTTLS, AUTHENTICATE, UNAUTHENTICATE;
-//     oauth.go: AUTHENTICATE OAUTHBEARER and XOAUTH2 (tokens verified by frontend/oauth);
 //     scripts.go: HAVESPACE, PUTSCRIPT, CHECKSCRIPT, LISTSCRIPTS, SETACTIVE, GETSCRIPT,
 //     DELETESCRIPT, RENAMESCRIPT.
 //   - server.go and conn.go: the connection limit, the greeting, timeouts, shutdown; the
@@ -60,6 +59,6 @@
 //	RFC 4616  SASL PLAIN                    Yes (no proxy authorization)
 //	RFC 7677  SASL SCRAM-SHA-256            Yes (frontend/sasl)
 //	RFC 9266  SCRAM-SHA-256-PLUS            Yes: tls-exporter channel binding over TLS
-//	RFC 7628  SASL OAUTHBEARER              Yes, and XOAUTH2: as on IMAP (docs/rfc-support.md)
+//	RFC 7628  SASL OAUTHBEARER              Yes, and XOAUTH2 (frontend/sasl, frontend/oauth)
 //	RFC 5435  enotify (NOTIFY capability)   No: announced only if the interpreter has it
 package managesieve

@@ -26,7 +26,7 @@ type Config struct {
 	// AUTHENTICATE hashes the password.
 	AuthCache *auth.Cache
 	// OAuth, when set, verifies the bearer tokens of AUTHENTICATE "OAUTHBEARER" (RFC 7628)
-	// and "XOAUTH2" (oauth.go); nil turns both off.
+	// and "XOAUTH2" (mechanisms of frontend/sasl); nil turns both off.
 	OAuth *oauth.Verifier
 	// AllowPlaintextAuth and TrustLoopback are IMAP's plaintext policy (frontend/auth):
 	// AUTHENTICATE PLAIN without TLS everywhere, or from loopback addresses.

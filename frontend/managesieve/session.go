@@ -10,8 +10,6 @@ import (
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
 	"github.com/strata-mail/strata/frontend/sasl"
-	"github.com/strata-mail/strata/frontend/oauth"
-	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // implementation is the IMPLEMENTATION capability (RFC 5804 1.7).
@@ -29,12 +27,9 @@ func (c *conn) writeCapabilities() {
 	}
 	line("IMPLEMENTATION", implementation, true)
 	// RFC 5804 1.7: the mechanisms this connection offers (frontend/sasl): SCRAM
-	// everywhere, -PLUS over TLS, PLAIN where the plaintext policy lets a password through.
-	mechanisms := c.saslConn().Mechanisms()
-	if c.srv.policy.PlaintextAllowed(c.tlsActive(), c.nc.RemoteAddr()) && c.srv.cfg.OAuth != nil {
-		mechanisms = append(mechanisms, oauth.OAuthBearer, oauth.XOAuth2) // RFC 7628 3, oauth.go
-	}
-	line("SASL", strings.Join(mechanisms, " "), true)
+	// everywhere, -PLUS over TLS, PLAIN (and OAUTHBEARER and XOAUTH2 where tokens are
+	// verified) where the plaintext policy lets a password through.
+	line("SASL", strings.Join(c.saslConn().Mechanisms(), " "), true)
 	line("SIEVE", strings.Join(c.srv.extensions, " "), true)
 	// RFC 5804 2.2: STARTTLS only in the not authenticated state and not over TLS.
 	if c.srv.cfg.TLS != nil && !c.tlsActive() && c.state == stateNotAuthenticated {
@@ -108,7 +103,7 @@ func (c *conn) cmdStartTLS(cmd *sievewire.Command) (*response, error) {
 func (c *conn) saslConn() *sasl.Conn {
 	sc := &sasl.Conn{
 		Metadata: c.srv.cfg.Metadata, Cache: c.srv.cfg.AuthCache, Service: auth.ServiceManageSieve,
-		Policy: c.srv.policy, Remote: c.nc.RemoteAddr(), ScramSHA1: c.srv.cfg.ScramSHA1,
+		Policy: c.srv.policy, Remote: c.nc.RemoteAddr(), ScramSHA1: c.srv.cfg.ScramSHA1, OAuth: c.srv.cfg.OAuth,
 	}
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		state := tc.ConnectionState()
@@ -122,9 +117,6 @@ func (c *conn) saslConn() *sasl.Conn {
 // challenge is a base64 string on a line; the additional data with success (SCRAM's
 // server-final-message) goes in the OK's SASL response code.
 func (c *conn) cmdAuthenticate(cmd *sievewire.Command) (*response, error) {
-	if mech := strings.ToUpper(string(cmd.Args[0].Str)); (mech == oauth.OAuthBearer || mech == oauth.XOAuth2) && c.srv.cfg.OAuth != nil {
-		return c.authenticateOAuth(mech, cmd) // oauth.go
-	}
 	mechanism := string(cmd.Args[0].Str)
 	exchange, err := c.saslConn().Start(mechanism)
 	switch {
@@ -147,9 +139,14 @@ func (c *conn) cmdAuthenticate(cmd *sievewire.Command) (*response, error) {
 		ctx, cancel := c.rpcContext()
 		step, err := exchange.Next(ctx, clientResponse)
 		cancel()
+		if err != nil {
+			c.log.Info("authentication refused", "mechanism", mechanism, "remote", c.nc.RemoteAddr().String(), "err", err)
+		}
 		switch {
 		case errors.Is(err, sasl.ErrAuthFailed):
 			return no("", "Authentication failed"), nil
+		case errors.Is(err, sasl.ErrUnavailable):
+			return no(codeTryLater, "The credential cannot be checked now, try again later"), nil // RFC 5804 1.3
 		case errors.Is(err, sasl.ErrAuthorization):
 			return no("", "Acting as another user is not allowed"), nil
 		case errors.Is(err, sasl.ErrMalformed):
@@ -210,17 +207,6 @@ func (c *conn) saslChallenge(challenge []byte) ([]byte, *response, error) {
 		response = []byte{}
 	}
 	return response, nil, nil
-}
-
-// loggedIn enters the authenticated state as account.
-func (c *conn) loggedIn(account *metadatapb.Account) *response {
-	c.account = account
-	c.state = stateAuthenticated
-	c.log = c.connLog.With("account", account.GetEmail())
-	if name := account.GetAppPassword(); name != "" {
-		c.log = c.log.With("app_password", name)
-	}
-	return ok("Logged in")
 }
 
 // cmdUnauthenticate: RFC 5804 2.14.1. The session forgets the account; TLS stays.

@@ -10,10 +10,12 @@
 // Invariants:
 //
 //   - Every refused credential is ErrAuthFailed (the protocols answer NO
-//     [AUTHENTICATIONFAILED]); malformed messages wrap ErrMalformed; a metadata service
-//     that cannot answer is its own error (the protocols answer "try again later").
-//   - A mechanism that sends the password (PLAIN) is offered only where the plaintext
-//     policy of frontend/auth lets a password through; a -PLUS mechanism only over TLS
+//     [AUTHENTICATIONFAILED]), possibly wrapping the reason for the log; malformed
+//     messages wrap ErrMalformed; an OAuth issuer that cannot be reached is ErrUnavailable
+//     and a metadata service that cannot answer is its own error (the protocols answer
+//     "try again later").
+//   - A mechanism that sends a password or a bearer token (PLAIN, OAUTHBEARER, XOAUTH2)
+//     is offered only where the plaintext policy of frontend/auth lets a password through; a -PLUS mechanism only over TLS
 //     whose tls-exporter channel binding is defined (RFC 9266 2: TLS 1.3, or TLS 1.2 with
 //     the extended master secret).
 //   - An exchange holds no password longer than its Next call, and learns nothing more
@@ -29,6 +31,7 @@ import (
 	"strings"
 
 	"github.com/strata-mail/strata/frontend/auth"
+	"github.com/strata-mail/strata/frontend/oauth"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -44,6 +47,10 @@ var (
 	ErrUnsupported = errors.New("unsupported authentication mechanism")
 	// ErrEncryptionNeeded is a mechanism that is offered only over TLS on this connection.
 	ErrEncryptionNeeded = errors.New("mechanism allowed only over TLS")
+	// ErrUnavailable is a credential that could not be checked for a failure on the
+	// server's side other than the metadata service (an OAuth issuer whose keys cannot be
+	// fetched): the protocols answer "try again later".
+	ErrUnavailable = errors.New("authentication source unavailable")
 )
 
 // Conn is what a mechanism knows of the connection it runs on.
@@ -60,6 +67,9 @@ type Conn struct {
 	TLS *tls.ConnectionState
 	// ScramSHA1 offers SCRAM-SHA-1 and SCRAM-SHA-1-PLUS (RFC 5802), off by default.
 	ScramSHA1 bool
+	// OAuth verifies the bearer tokens of OAUTHBEARER and XOAUTH2; nil: the mechanisms
+	// are not offered.
+	OAuth *oauth.Verifier
 }
 
 // Step is what an exchange answers to one client response.
@@ -115,19 +125,19 @@ func (c *Conn) Mechanisms() []string {
 }
 
 // Start begins an exchange of the named mechanism (compared without case, RFC 4422 3.1).
-// ErrEncryptionNeeded for a plaintext mechanism that the policy keeps for TLS;
-// ErrUnsupported for every other mechanism c does not offer.
+// ErrUnsupported for a mechanism c cannot run (unknown, or its Offered says no);
+// ErrEncryptionNeeded for a plaintext mechanism that the policy keeps for TLS.
 func (c *Conn) Start(name string) (Exchange, error) {
 	for i := range mechanisms {
 		m := &mechanisms[i]
 		if !strings.EqualFold(m.Name, name) {
 			continue
 		}
+		if m.Offered != nil && !m.Offered(c) {
+			return nil, ErrUnsupported
+		}
 		if m.Plaintext && !c.plaintextAllowed() {
 			return nil, ErrEncryptionNeeded
-		}
-		if !m.offered(c) {
-			return nil, ErrUnsupported
 		}
 		return m.Start(c), nil
 	}
