@@ -25,6 +25,7 @@ FUZZ_OUTBOUND_EXECS ?= 100000x
 FUZZ_HISTORY_EXECS ?= 50000x
 FUZZ_SIEVE_EXECS ?= 100000x
 FUZZ_SPAM_EXECS ?= 50000x
+FUZZ_LDAP_EXECS ?= 20000x
 
 test: tools-s3
 	$(GO) test -count=1 -timeout 60m ./...
@@ -72,6 +73,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZ_SIEVE_EXECS) ./sieve
 	$(GO) test -run '^$$' -fuzz '^FuzzReadCommand$$' -fuzztime $(FUZZ_SIEVE_EXECS) ./frontend/managesieve/sievewire
 	$(GO) test -run '^$$' -fuzz '^FuzzSpamVerdict$$' -fuzztime $(FUZZ_SPAM_EXECS) ./frontend/lmtp
+	$(GO) test -run '^$$' -fuzz '^FuzzLoginEscaping$$' -fuzztime $(FUZZ_LDAP_EXECS) ./frontend/ldapauth
 
 tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
@@ -141,6 +143,12 @@ bench-append: build
 
 bench-compare: build
 	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) RATE="$(RATE)" ARRIVALS=$(ARRIVALS) bench/scenario.sh compare
+
+# The APPEND steps of bench-compare alone (APPENDERS client counts, default "1 64");
+# CPU_PROFILE=FILE profiles Strata's APPEND steps.
+APPENDERS ?= 1 64
+bench-compare-append: build
+	OUT=$(BENCH_OUT) DURATION=$(BENCH_DURATION) APPENDERS="$(APPENDERS)" CPU_PROFILE=$(CPU_PROFILE) bench/scenario.sh compare-append
 
 # Scenarios (b) and (c) against Strata and Dovecot in one run each, with the ratios.
 bench-compare-bigmailbox: build

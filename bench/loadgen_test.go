@@ -121,6 +121,42 @@ func TestAgainstEmbeddedServer(t *testing.T) {
 	}
 }
 
+// TestLoginFirst: with LoginFirst every client logs in before the clock starts, so a run of
+// APPENDs only reports APPENDs and no LOGIN.
+func TestLoginFirst(t *testing.T) {
+	srv := startEmbedded(t)
+	profile, err := ParseProfile("append=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Addr: srv.IMAPAddr(), Users: []string{embedded.DemoAccount}, Password: embedded.DemoPassword,
+		Clients: 3, Duration: time.Second, Profile: profile, Seed: 1, Corpus: Corpus{Seed: 1, MaxSize: 8 << 10}}
+	for _, loginFirst := range []bool{false, true} {
+		cfg.LoginFirst = loginFirst
+		rep, err := Run(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkReport(t, rep)
+		var logins, appends uint64
+		for _, s := range rep.Ops {
+			switch s.Op {
+			case OpLogin:
+				logins = s.Count
+			case OpAppend:
+				appends = s.Count
+			}
+		}
+		wantLogins := uint64(3)
+		if loginFirst {
+			wantLogins = 0
+		}
+		if logins != wantLogins || appends == 0 {
+			t.Errorf("LoginFirst %v: %d LOGINs and %d APPENDs timed, want %d LOGINs and some APPENDs", loginFirst, logins, appends, wantLogins)
+		}
+	}
+}
+
 // TestVerificationCatchesWrongAnswers feeds the checks answers that are well-formed but
 // wrong, so that they can never pass as successes.
 func TestVerificationCatchesWrongAnswers(t *testing.T) {

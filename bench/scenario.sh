@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Runs one `strata bench` scenario against servers it starts on 127.0.0.1 and stops after.
 #
-#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle
+#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-append|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle
 #
-# compare, compare-bigmailbox, compare-idle, compare-resync and compare-cycle run the same
+# compare, compare-append, compare-bigmailbox, compare-idle, compare-resync and compare-cycle run the same
 # scenario against `strata serve` and Dovecot (bench/dovecot.sh) and print the ratios;
 # cluster-cycle runs the cycle against a 3-node cluster with S3 on this machine (etcd,
 # versitygw, three `strata metadata`, one `strata frontend`) and Dovecot.
 #
-# Knobs (environment): STRATA (binary, default bin/strata), OUT (reports, default
+# Knobs (environment): STRATA (binary, default bin/strata), STRATA_SERVE (the binary that
+# runs `strata serve`, default STRATA: an older build for a before/after pair), OUT (reports, default
 # /tmp/strata-bench), WORKDIR (where the servers keep their data, default /tmp; a million
 # messages take ~9 GB per server), SEED, DURATION, and per scenario USERS, MESSAGES, CLIENTS
-# (mixed, compare, cycle, compare-cycle, cluster-cycle), RATE and ARRIVALS (compare: the
+# (mixed, compare, cycle, compare-cycle, cluster-cycle), APPENDERS (compare-append: the
+# client counts of its APPEND steps, default "1 64"), RATE and ARRIVALS (compare: the
 # mixed step open-loop at each rate of RATE, in operations per second, with poisson or
 # uniform arrivals), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox, compare-resync), CHANGES
 # (compare-resync), CONNS, SETTLE, TLS (idle: over IMAPS when set) and MESSAGES (idle: per
@@ -29,6 +31,7 @@
 set -euo pipefail
 
 STRATA=${STRATA:-bin/strata}
+STRATA_SERVE=${STRATA_SERVE:-$STRATA}
 OUT=${OUT:-/tmp/strata-bench}
 SEED=${SEED:-1}
 DURATION=${DURATION:-30s}
@@ -86,8 +89,11 @@ stop_dovecot() {
 # start_strata [flags]: `strata serve` with a fresh data directory, $STRATA_FLAGS and any
 # extra flags (a later --lmtp-listen turns LMTP on); waits for "Strata is ready".
 start_strata() {
+	# Emptied here, not by the redirection below: that runs in the background job, and a
+	# restart could find the last run's "Strata is ready" before it does.
+	: >"$WORK/strata.log"
 	# shellcheck disable=SC2086 # STRATA_FLAGS is a list of flags
-	"$STRATA" serve --data "$WORK/strata" --imap-listen "127.0.0.1:$IMAP_PORT" --grpc-listen "127.0.0.1:$GRPC_PORT" \
+	"$STRATA_SERVE" serve --data "$WORK/strata" --imap-listen "127.0.0.1:$IMAP_PORT" --grpc-listen "127.0.0.1:$GRPC_PORT" \
 		--imaps-listen "" --managesieve-listen "" --lmtp-listen "" --no-demo --log-level warn ${STRATA_FLAGS:-} "$@" >"$WORK/strata.log" 2>&1 &
 	STRATA_PID=$!
 	for _ in $(seq 300); do
@@ -286,6 +292,56 @@ scenario_append() {
 	done
 }
 
+# start_and_populate USERS MESSAGES: starts `strata serve` and Dovecot, creates USERS users
+# and fills each one's INBOX with MESSAGES messages in both (compare, compare-append).
+start_and_populate() {
+	local users=$1 messages=$2 server
+	start_strata
+	start_dovecot "$users"
+	b users --server "127.0.0.1:$GRPC_PORT" --users "$users"
+	for server in strata:$IMAP_PORT dovecot:$DOVECOT_PORT; do
+		local name=${server%%:*} port=${server##*:}
+		b populate --addr "127.0.0.1:$port" --users "$users" --messages "$messages" --label "$name" --json "$OUT/compare-populate-$name.json"
+	done
+}
+
+# scenario_compare_append: the APPEND steps of compare alone (USERS users populated with
+# MESSAGES messages each, as compare does, then APPEND only, messages up to 64 KiB, with each
+# client count of APPENDERS, default "1 64"), on `strata serve` and then on Dovecot. Unlike
+# compare, the clients log in before the clock starts (--login-first): with 64 clients
+# Dovecot's one auth process took most of a 20 s step verifying their passwords. With
+# CPU_PROFILE, Strata is restarted after populating with --cpu-profile, so the profile holds
+# its APPEND steps alone.
+scenario_compare_append() {
+	local users=${USERS:-16} messages=${MESSAGES:-200} appenders
+	start_and_populate "$users" "$messages"
+	if [ -n "${CPU_PROFILE:-}" ]; then
+		stop_strata
+		start_strata --cpu-profile "$CPU_PROFILE"
+	fi
+	for server in strata:$IMAP_PORT dovecot:$DOVECOT_PORT; do
+		local name=${server%%:*} port=${server##*:}
+		for appenders in ${APPENDERS:-1 64}; do
+			load "before APPEND x $appenders on $name"
+			b --addr "127.0.0.1:$port" --users "$users" --clients "$appenders" --duration "$DURATION" --profile append=1 --max-size 65536 \
+				--login-first --label "$name" --json "$OUT/compare-append$appenders-$name.json"
+			load "after APPEND x $appenders on $name"
+		done
+		if [ "$name" = strata ]; then
+			stop_strata # writes the CPU profile; Dovecot then runs alone
+		fi
+	done
+	echo
+	machine
+	for appenders in ${APPENDERS:-1 64}; do
+		"$STRATA" bench compare "$OUT/compare-append$appenders-strata.json" "$OUT/compare-append$appenders-dovecot.json"
+		echo
+	done
+	if [ -n "${CPU_PROFILE:-}" ]; then
+		echo "CPU profile of strata serve's APPEND steps: $CPU_PROFILE (go tool pprof -top $STRATA_SERVE $CPU_PROFILE)"
+	fi
+}
+
 # mixed_reports: the names of the mixed step's reports, "mixed" in a closed loop and
 # "mixed-rateN" for each open-loop rate N of $RATE.
 mixed_reports() {
@@ -306,13 +362,7 @@ mixed_reports() {
 # latency timed from each operation's scheduled start.
 scenario_compare() {
 	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-16} report
-	start_strata
-	start_dovecot "$users"
-	b users --server "127.0.0.1:$GRPC_PORT" --users "$users"
-	for server in strata:$IMAP_PORT dovecot:$DOVECOT_PORT; do
-		local name=${server%%:*} port=${server##*:}
-		b populate --addr "127.0.0.1:$port" --users "$users" --messages "$messages" --label "$name" --json "$OUT/compare-populate-$name.json"
-	done
+	start_and_populate "$users" "$messages"
 	for server in strata:$IMAP_PORT dovecot:$DOVECOT_PORT; do
 		local name=${server%%:*} port=${server##*:}
 		for report in $(mixed_reports); do
@@ -597,9 +647,19 @@ wait_until() {
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# cluster_tls ROLE NAME: the flags of the cluster mTLS identity ROLE/NAME, issued by
+# `strata cert` under $WORK/certs (made with its CA on first use), as a deployment runs.
+cluster_tls() {
+	local dir=$WORK/certs
+	[ -f "$dir/ca.pem" ] || "$STRATA" cert init --dir "$dir" >/dev/null
+	[ -f "$dir/$1-$2.pem" ] || "$STRATA" cert issue --dir "$dir" --role "$1" --name "$2" >/dev/null
+	echo --cluster-tls-ca "$dir/ca.pem" --cluster-tls-cert "$dir/$1-$2.pem" --cluster-tls-key "$dir/$1-$2-key.pem"
+}
+
 # three_voters: the group has three voters, each a leader or a follower.
 three_voters() {
-	[ "$("$STRATA" cluster status --etcd "127.0.0.1:$CLUSTER_PORT" --timeout 5s 2>/dev/null |
+	# shellcheck disable=SC2046 # cluster_tls prints separate flags
+	[ "$("$STRATA" cluster status --etcd "127.0.0.1:$CLUSTER_PORT" --timeout 5s $(cluster_tls admin bench) 2>/dev/null |
 		grep -cE '^meta[0-9]+ +voter +(Leader|Follower) ')" -eq 3 ]
 }
 
@@ -623,10 +683,11 @@ start_cluster() {
 	CLUSTER_PIDS+=($!)
 	wait_until 30 etcd listening "$CLUSTER_PORT"
 	wait_until 30 versitygw listening "$((CLUSTER_PORT + 2))"
+	cluster_tls admin bench >/dev/null # the CA, before the nodes issue theirs in parallel
 	for i in 1 2 3; do
 		"$STRATA" metadata --node-id "meta$i" --data "$WORK/meta$i" --etcd "$etcd" \
 			--grpc-listen "127.0.0.1:$((CLUSTER_PORT + 2 + i))" --raft-listen "127.0.0.1:$((CLUSTER_PORT + 5 + i))" \
-			--log-level warn ${CPU_PROFILE:+--cpu-profile "$CPU_PROFILE.meta$i"} >"$WORK/meta$i.log" 2>&1 &
+			--log-level warn ${CPU_PROFILE:+--cpu-profile "$CPU_PROFILE.meta$i"} $(cluster_tls node "meta$i") >"$WORK/meta$i.log" 2>&1 &
 		CLUSTER_PIDS+=($!)
 	done
 	wait_until 120 "three voters" three_voters
@@ -639,7 +700,7 @@ start_frontend() {
 		--imap-listen "127.0.0.1:$IMAP_PORT" --lmtp-listen "" --managesieve-listen "" --etcd "127.0.0.1:$CLUSTER_PORT" \
 		--spool-dir "$WORK/spool" --allow-plaintext-auth --log-level warn \
 		--blob s3 --s3-endpoint "127.0.0.1:$((CLUSTER_PORT + 2))" --s3-bucket mail --s3-insecure --s3-path-style \
-		"$@" >"$WORK/frontend.log" 2>&1 &
+		$(cluster_tls frontend fe1) "$@" >"$WORK/frontend.log" 2>&1 &
 	FRONTEND_PID=$!
 	wait_until 60 "strata frontend" grep -q "Strata frontend is ready" "$WORK/frontend.log"
 }
@@ -672,7 +733,7 @@ scenario_cluster_cycle() {
 	local users=${USERS:-16} messages=${MESSAGES:-200} clients=${CLIENTS:-50} status=0
 	start_cluster
 	start_dovecot "$users"
-	b users --etcd "127.0.0.1:$CLUSTER_PORT" --users "$users"
+	b users --etcd "127.0.0.1:$CLUSTER_PORT" --users "$users" $(cluster_tls admin bench)
 	populate_cycle cluster "$IMAP_PORT" "$users" "$messages"
 	populate_cycle dovecot "$DOVECOT_PORT" "$users" "$messages"
 	if [ -n "${CPU_PROFILE:-}" ]; then
@@ -696,12 +757,12 @@ scenario_cluster_cycle() {
 }
 
 case ${1:-} in
-mixed | bigmailbox | idle | append | compare | compare-bigmailbox | compare-idle | resync | compare-resync | lmtp | compare-lmtp | compare-login | cycle | compare-cycle | cluster-cycle)
+mixed | bigmailbox | idle | append | compare | compare-append | compare-bigmailbox | compare-idle | resync | compare-resync | lmtp | compare-lmtp | compare-login | cycle | compare-cycle | cluster-cycle)
 	machine
 	"scenario_${1//-/_}"
 	;;
 *)
-	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle" >&2
+	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-append|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle" >&2
 	exit 2
 	;;
 esac

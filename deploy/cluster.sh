@@ -2,6 +2,8 @@
 # Runs the compose cluster of deploy/compose.yaml on the local Docker engine (docker-compose
 # v1 or `docker compose`). The images must exist (`make cluster-images`).
 #
+#   cluster.sh certs  make the cluster CA (deploy/ca) and the mTLS certificates (deploy/certs)
+#                     unless they exist (up does it first), with ../bin/strata-static or $STRATA
 #   cluster.sh up     start it, create tenant example with demo@example.com (password demo),
 #                     wait until both frontends answer IMAP
 #   cluster.sh down   remove its containers, network and volumes
@@ -21,8 +23,30 @@ else
   compose() { docker compose -p "$PROJECT" -f compose.yaml "$@"; }
 fi
 
-# strata NODE ARGS...: runs the strata binary inside the container of service NODE.
-strata() { local node=$1; shift; compose exec -T "$node" /strata "$@"; }
+# strata NODE ARGS...: runs the strata binary inside the container of service NODE, as the
+# cluster administrator (cluster traffic is mutual TLS).
+strata() {
+  local node=$1; shift
+  compose exec -T "$node" /strata "$@" \
+    --cluster-tls-ca /certs/ca.pem --cluster-tls-cert /certs/admin-ops.pem --cluster-tls-key /certs/admin-ops-key.pem
+}
+
+# certs makes the cluster CA in ca/ (kept on the host) and one certificate per member in
+# certs/ (compose.yaml mounts it at /certs, without the CA's key), with the strata binary
+# of the host; what exists is kept.
+certs() {
+  local bin=${STRATA:-../bin/strata-static} n
+  [ -f ca/ca.pem ] || "$bin" cert init --dir ca
+  mkdir -p certs
+  cp ca/ca.pem certs/ca.pem
+  for n in meta1 meta2 meta3; do
+    [ -f "certs/node-$n.pem" ] || "$bin" cert issue --dir ca --out "certs/node-$n" --role node --name "$n" --dns "$n"
+  done
+  for n in frontend1 frontend2; do
+    [ -f "certs/frontend-$n.pem" ] || "$bin" cert issue --dir ca --out "certs/frontend-$n" --role frontend --name "$n" --dns "$n"
+  done
+  [ -f certs/admin-ops.pem ] || "$bin" cert issue --dir ca --out certs/admin-ops --role admin --name ops
+}
 
 # running_meta prints the metadata services whose container is running.
 running_meta() {
@@ -95,6 +119,7 @@ PY
 
 up() {
   local t0=$SECONDS
+  certs
   compose up -d
   echo "--- waiting for the Raft leader ($((SECONDS - t0))s)"
   retry 120 leader >/dev/null
@@ -142,10 +167,11 @@ cluster_test() {
 }
 
 case "${1:-}" in
+  certs) certs ;;
   up) up ;;
   down) down ;;
   test) cluster_test ;;
   leader) leader ;;
   kill-leader) kill_leader ;;
-  *) echo "usage: $0 up|down|test|leader|kill-leader" >&2; exit 2 ;;
+  *) echo "usage: $0 certs|up|down|test|leader|kill-leader" >&2; exit 2 ;;
 esac

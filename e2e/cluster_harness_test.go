@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,7 +17,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/internal/etcdtest"
@@ -38,7 +39,9 @@ type metaNode struct {
 	grpcAdvertise string
 	raftAdvertise string
 	extra         []string
-	clockOffset   time.Duration // --clock-offset of the next start
+	clockOffset   time.Duration                    // --clock-offset of the next start
+	tlsArgs       []string                         // its node identity (cluster mTLS)
+	creds         credentials.TransportCredentials // the tests' calls to it, as the cluster administrator
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -62,14 +65,15 @@ func freeAddrOn(t *testing.T, ip string) string {
 }
 
 func newMetaNode(t *testing.T, id, etcd string, extra ...string) *metaNode {
-	return &metaNode{t: t, id: id, dataDir: t.TempDir(), etcd: etcd, grpcAddr: freeAddr(t), raftAddr: freeAddr(t), extra: extra}
+	return &metaNode{t: t, id: id, dataDir: t.TempDir(), etcd: etcd, grpcAddr: freeAddr(t), raftAddr: freeAddr(t), extra: extra,
+		tlsArgs: clusterTLSArgs(t, "node", id), creds: adminCreds(t)}
 }
 
 // start runs the process and returns a channel closed once it printed its ready line.
 func (n *metaNode) start() <-chan struct{} {
 	t := n.t
-	args := append([]string{"metadata", "--node-id", n.id, "--data", n.dataDir, "--grpc-listen", n.grpcAddr,
-		"--raft-listen", n.raftAddr, "--etcd", n.etcd, "--etcd-ttl", "2"}, n.extra...)
+	args := slices.Concat([]string{"metadata", "--node-id", n.id, "--data", n.dataDir, "--grpc-listen", n.grpcAddr,
+		"--raft-listen", n.raftAddr, "--etcd", n.etcd, "--etcd-ttl", "2"}, n.tlsArgs, n.extra)
 	if n.grpcAdvertise != "" {
 		args = append(args, "--grpc-advertise", n.grpcAdvertise)
 	}
@@ -189,7 +193,7 @@ func (n *metaNode) signal(sig syscall.Signal) {
 
 // status asks the node for its ClusterAdmin status.
 func (n *metaNode) status(ctx context.Context, digest bool) (*clusterpb.StatusResponse, error) {
-	conn, err := grpc.NewClient(n.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(n.grpcAddr, grpc.WithTransportCredentials(n.creds))
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +229,7 @@ func newLeaderClient(t *testing.T, nodes ...*metaNode) *leaderClient {
 }
 
 func (c *leaderClient) add(t *testing.T, n *metaNode) {
-	conn, err := grpc.NewClient(n.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(n.grpcAddr, grpc.WithTransportCredentials(n.creds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +303,7 @@ func clusterAdmin(t *testing.T, etcd string, args ...string) {
 	var out []byte
 	var err error
 	for range 20 {
-		if out, err = exec.Command(strataBin, append(args, "--etcd", etcd)...).CombinedOutput(); err == nil {
+		if out, err = exec.Command(strataBin, append(append(args, "--etcd", etcd), adminTLSArgs(t)...)...).CombinedOutput(); err == nil {
 			return
 		}
 		time.Sleep(500 * time.Millisecond)

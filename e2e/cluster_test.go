@@ -77,7 +77,7 @@ func TestCluster(t *testing.T) {
 
 	// Remove a follower with `strata cluster remove`, then add a new node in its place.
 	removed := followerOf(t, ctx, nodes)
-	out, err := exec.Command(strataBin, "cluster", "remove", removed.id, "--etcd", etcd).CombinedOutput()
+	out, err := exec.Command(strataBin, append([]string{"cluster", "remove", removed.id, "--etcd", etcd}, adminTLSArgs(t)...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("strata cluster remove %s: %v\n%s", removed.id, err, out)
 	}
@@ -102,7 +102,7 @@ func TestCluster(t *testing.T) {
 	lc.add(t, n4)
 	nodes = append(rest, n4)
 	waitVoters(t, ctx, nodes, append(ids, "n4")...)
-	out, err = exec.Command(strataBin, "cluster", "status", "--etcd", etcd, "--digest").CombinedOutput()
+	out, err = exec.Command(strataBin, append([]string{"cluster", "status", "--etcd", etcd, "--digest"}, adminTLSArgs(t)...)...).CombinedOutput()
 	if err != nil || strings.Count(string(out), "voter") != 3 {
 		t.Fatalf("strata cluster status: %v\n%s", err, out)
 	}

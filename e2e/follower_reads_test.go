@@ -12,7 +12,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	grpcmd "google.golang.org/grpc/metadata"
 
 	"github.com/strata-mail/strata/internal/etcdtest"
@@ -53,7 +52,7 @@ func TestFollowerReads(t *testing.T) {
 	}
 	created := appliedIndexOf(t, trailer)
 	for _, n := range nodes {
-		conn, err := grpc.NewClient(n.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(n.grpcAddr, grpc.WithTransportCredentials(n.creds))
 		if err != nil {
 			t.Fatal(err)
 		}

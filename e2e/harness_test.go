@@ -37,6 +37,7 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	stopPostfix()
+	removeClusterCerts()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

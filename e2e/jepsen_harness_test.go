@@ -44,9 +44,10 @@ const jepsenSnapshotGap = 150
 type jepsenAccount struct{ User, Password, Address string }
 
 type jepsenCluster struct {
-	t    *testing.T
-	seed int64
-	etcd string // etcd's own endpoint, for the harness's admin commands
+	t         *testing.T
+	seed      int64
+	etcd      string   // etcd's own endpoint, for the harness's admin commands
+	adminArgs []string // the cluster administrator's identity, for those commands
 
 	etcdProxy, s3Proxy *faultproxy.Proxy
 	nodes              []*metaNode
@@ -64,6 +65,7 @@ func startJepsenCluster(t *testing.T, seed int64) *jepsenCluster {
 	t.Helper()
 	c := &jepsenCluster{t: t, seed: seed, raftProxies: map[string]*faultproxy.Proxy{}, removed: map[string]bool{}}
 	c.etcd = etcdtest.Start(t)
+	c.adminArgs = adminTLSArgs(t)
 	c.etcdProxy = startFaultProxy(t, strings.TrimPrefix(c.etcd, "http://"), nil)
 	etcdViaProxy := "http://" + c.etcdProxy.Addr()
 	blobs := s3test.Start(t, s3test.Options{})
@@ -278,7 +280,7 @@ func (c *jepsenCluster) HealLinks(context.Context) error {
 
 // clusterStatus is the output of `strata cluster status` (through etcd and the gRPC proxies).
 func (c *jepsenCluster) clusterStatus() string {
-	out, err := exec.Command(strataBin, "cluster", "status", "--etcd", c.etcd, "--timeout", "5s").CombinedOutput()
+	out, err := exec.Command(strataBin, append([]string{"cluster", "status", "--etcd", c.etcd, "--timeout", "5s"}, c.adminArgs...)...).CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("%s(%v)", out, err)
 	}
@@ -287,7 +289,7 @@ func (c *jepsenCluster) clusterStatus() string {
 
 // admin runs a cluster admin command through etcd; it finds the leader itself.
 func (c *jepsenCluster) admin(ctx context.Context, args ...string) error {
-	cmd := exec.CommandContext(ctx, strataBin, append(args, "--etcd", c.etcd, "--timeout", "20s")...)
+	cmd := exec.CommandContext(ctx, strataBin, append(append(args, "--etcd", c.etcd, "--timeout", "20s"), c.adminArgs...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("strata %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}

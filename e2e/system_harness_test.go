@@ -45,7 +45,7 @@ var frontendReadyLine = regexp.MustCompile(`^Strata frontend is ready\. IMAP on 
 func startFrontend(t *testing.T, name, etcd string, extraArgs ...string) *frontendProcess {
 	t.Helper()
 	args := append([]string{"frontend", "--imap-listen", "127.0.0.1:0", "--lmtp-listen", "127.0.0.1:0", "--managesieve-listen", "127.0.0.1:0", "--etcd", etcd, "--spool-dir", t.TempDir(),
-		"--allow-plaintext-auth", "--log-level", "info"}, extraArgs...)
+		"--allow-plaintext-auth", "--log-level", "info"}, append(clusterTLSArgs(t, "frontend", name), extraArgs...)...)
 	p := &frontendProcess{name: name, args: args}
 	t.Cleanup(func() {
 		p.signal(syscall.SIGCONT)

@@ -150,7 +150,7 @@ func TestSystem(t *testing.T) {
 
 	// Remove a voter with `strata cluster remove`, then a fresh node joins in its place.
 	removed := followerOf(t, ctx, nodes)
-	if out, err := exec.Command(strataBin, "cluster", "remove", removed.id, "--etcd", etcd).CombinedOutput(); err != nil {
+	if out, err := exec.Command(strataBin, append([]string{"cluster", "remove", removed.id, "--etcd", etcd}, adminTLSArgs(t)...)...).CombinedOutput(); err != nil {
 		t.Fatalf("strata cluster remove %s: %v\n%s", removed.id, err, out)
 	}
 	removed.signal(syscall.SIGTERM)
@@ -180,7 +180,7 @@ func TestSystem(t *testing.T) {
 	// Every replica holds the same state.
 	waitCaughtUp(t, ctx, nodes)
 	compareDigests(t, ctx, nodes)
-	if out, err := exec.Command(strataBin, "cluster", "status", "--etcd", etcd, "--digest").CombinedOutput(); err != nil {
+	if out, err := exec.Command(strataBin, append([]string{"cluster", "status", "--etcd", etcd, "--digest"}, adminTLSArgs(t)...)...).CombinedOutput(); err != nil {
 		t.Errorf("strata cluster status --digest: %v\n%s", err, out)
 	} else {
 		t.Logf("strata cluster status --digest:\n%s", out)

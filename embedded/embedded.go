@@ -34,6 +34,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/frontend/ldapauth"
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
 	"github.com/strata-mail/strata/frontend/oauth"
@@ -146,6 +147,7 @@ type Server struct {
 	keyPair   *imap.KeyPair
 	sieveSrv  *managesieve.Server
 	authCache *auth.Cache
+	ldap      *ldapauth.Source
 	sieveLn   net.Listener
 	serveErr  chan error
 	stopGC    context.CancelFunc
@@ -340,10 +342,13 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	s.authCache = auth.NewCache(cmp.Or(cfg.AuthCacheTTL, auth.DefaultCacheTTL), cmp.Or(cfg.AuthCacheSize, auth.DefaultCacheSize))
 	// OAUTHBEARER and XOAUTH2 (issue 15) for the tenants that trust an issuer.
 	verifier := oauth.New(oauth.Config{Metadata: client, RootCAs: cfg.OAuthRootCAs})
+	// LDAP tenants' logins (issue 15), shared by IMAP, ManageSieve and LMTP.
+	s.ldap = ldapauth.New(ldapauth.Config{Metadata: client, Cache: s.authCache, Logger: cfg.Logger})
 	s.frontend = imap.NewServer(imap.Config{
 		Metadata:              client,
 		AuthCache:             s.authCache,
 		OAuth:                 verifier,
+		Directory:             s.ldap,
 		Blobs:                 blobs,
 		StageBodies:           s.staging != nil,
 		SpoolDir:              filepath.Join(cfg.DataDir, "spool"),
@@ -362,6 +367,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	if cfg.LMTPListen != "" {
 		s.lmtp = lmtp.NewServer(lmtp.Config{
 			Metadata:       client,
+			Directory:      s.ldap,
 			Blobs:          blobs,
 			StageBodies:    s.staging != nil,
 			SpoolDir:       filepath.Join(cfg.DataDir, "spool"),
@@ -381,7 +387,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		})
 	}
 	if cfg.MetricsListen != "" {
-		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics)
+		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics, s.ldap.Collector())
 		if s.authCache != nil {
 			collectors = append(collectors, s.authCache.Collector())
 		}
@@ -418,6 +424,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			Metadata:           client,
 			AuthCache:          s.authCache,
 			OAuth:              verifier,
+			Directory:          s.ldap,
 			Logger:             cfg.Logger,
 			TLS:                s.keyPair.TLSConfig(),
 			AllowPlaintextAuth: cfg.AllowPlaintextAuth,
@@ -570,6 +577,9 @@ func (s *Server) LMTPAddr() string {
 
 // AuthCache is the verified-credentials cache of IMAP and ManageSieve, nil when off.
 func (s *Server) AuthCache() *auth.Cache { return s.authCache }
+
+// LDAP is the account directory of the LDAP tenants (frontend/ldapauth).
+func (s *Server) LDAP() *ldapauth.Source { return s.ldap }
 
 // GRPCAddr is the address of the metadata and admin gRPC endpoint.
 func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }

@@ -330,6 +330,10 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "set-delivery-settings:" + op.SetDeliverySettings.GetTenant()
 	case *metadatapb.Command_SetOauthSettings:
 		return "set-oauth-settings:" + op.SetOauthSettings.GetTenant()
+	case *metadatapb.Command_SetLdapSettings:
+		return "set-ldap-settings:" + op.SetLdapSettings.GetTenant()
+	case *metadatapb.Command_ProvisionLdapAccount:
+		return "provision-ldap-account:" + op.ProvisionLdapAccount.GetEmail()
 	case *metadatapb.Command_AddAlias:
 		return "add-alias:" + op.AddAlias.GetAddress()
 	case *metadatapb.Command_DeleteAlias:
@@ -408,6 +412,10 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.setDeliverySettings(op.SetDeliverySettings)
 	case *metadatapb.Command_SetOauthSettings:
 		return c.setOAuthSettings(op.SetOauthSettings)
+	case *metadatapb.Command_SetLdapSettings:
+		return c.setLdapSettings(op.SetLdapSettings)
+	case *metadatapb.Command_ProvisionLdapAccount:
+		return c.provisionLdapAccount(op.ProvisionLdapAccount)
 	case *metadatapb.Command_AddAlias:
 		return c.addAlias(op.AddAlias)
 	case *metadatapb.Command_DeleteAlias:

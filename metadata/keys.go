@@ -51,6 +51,7 @@ import "encoding/binary"
 //	                                      of a message that refers to it
 //	'H' owner 0x00 's' base subject    -> uint64 thread id that last took that base subject
 //	'V' tenant                         -> DeliverySettings (delivery.go)
+//	'l' tenant                         -> LdapSettings (ldap.go)
 //	'a' domain 0x00 local part         -> Alias; local part "" is the catch-all (delivery.go)
 //	'b' account 0x00 alias address     -> empty (the aliases naming an account)
 //	'd' owner 0x00 dedup key           -> DedupRecord: an append by its dedup key (dedup.go)

@@ -209,6 +209,11 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 	if err != nil {
 		return nil, err
 	}
+	if name := req.GetMailboxName(); name != "" && ms.box().GetName() != name {
+		// The frontend remembered which mailbox the name led to; it no longer does
+		// (renamed since), and the frontend looks the name up again.
+		return nil, errNoMailbox()
+	}
 	if len(req.GetMessages()) == 0 {
 		return nil, errInvalid("append without messages")
 	}

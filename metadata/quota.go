@@ -317,6 +317,7 @@ func (c *cmdCtx) deleteTenant(req *metadatapb.DeleteTenantRequest) (*metadatapb.
 	if err := c.forgetOAuthSettings(name); err != nil {
 		return nil, err
 	}
+	c.tx.mustDelete(ldapSettingsKey(name))
 	c.tx.mustDelete(tenantKey(name))
 	c.tx.mustDelete(quotaKey(prefixQuotaLimits, quotaTenant, name))
 	c.tx.mustDelete(quotaKey(prefixQuotaUsage, quotaTenant, name))

@@ -33,3 +33,26 @@ func TestAppendReplace(t *testing.T) {
 		t.Fatalf("a failed replace appended: INBOX %v", i)
 	}
 }
+
+// TestAppendMailboxName: an append that names the mailbox it expects (mailbox_name, what a
+// frontend sends when it remembers where a name led) is refused as NOT_FOUND, appending
+// nothing, once the mailbox is renamed, and applies as before while the name holds.
+func TestAppendMailboxName(t *testing.T) {
+	h := withAccount(t)
+	drafts := h.mustMailbox(alice, "Drafts")
+	named := func(name, blob string) *metadatapb.Command {
+		cmd := cmdAppend(alice, drafts.GetId(), blob)
+		cmd.GetAppend().MailboxName = name
+		return cmd
+	}
+	h.ok(named("Drafts", "blob-1"))
+	h.ok(cmdRename(alice, "Drafts", "Old drafts"))
+	h.fails(codes.NotFound, named("Drafts", "blob-2"))
+	if box := h.mustMailbox(alice, "Old drafts"); box.GetId() != drafts.GetId() || box.GetMessages() != 1 {
+		t.Fatalf("after a refused append by the old name: %v", box)
+	}
+	h.ok(named("Old drafts", "blob-3"))
+	if box := h.mustMailbox(alice, "Old drafts"); box.GetMessages() != 2 {
+		t.Fatalf("after an append by the new name: %v", box)
+	}
+}

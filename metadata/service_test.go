@@ -14,6 +14,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -31,6 +32,7 @@ type testService struct {
 	client metadatapb.MetadataClient
 	fsm    *FSM
 	node   *replication.Node
+	addr   string // the gRPC listener's
 	seq    int
 }
 
@@ -42,6 +44,22 @@ func startService(t testing.TB) *testService {
 // startServiceWith is startService whose FSM and service record metrics.
 func startServiceWith(t testing.TB, metrics *Metrics) *testService {
 	t.Helper()
+	return startServiceOn(t, serviceNet{metrics: metrics, listen: "127.0.0.1:0", clientCreds: insecure.NewCredentials()})
+}
+
+// serviceNet is how startServiceOn serves: metrics, the gRPC listen address, the server's
+// transport credentials (nil: plaintext) and the client's.
+type serviceNet struct {
+	metrics     *Metrics
+	listen      string
+	serverCreds credentials.TransportCredentials
+	clientCreds credentials.TransportCredentials
+}
+
+// startServiceOn is startService as sn says.
+func startServiceOn(t testing.TB, sn serviceNet) *testService {
+	t.Helper()
+	metrics := sn.metrics
 	dir := t.TempDir()
 	logger := testLogger(t)
 	fsm, err := OpenFSM(filepath.Join(dir, "fsm"), logger)
@@ -69,16 +87,20 @@ func startServiceWith(t testing.TB, metrics *Metrics) *testService {
 	if err := node.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	lis, err := net.Listen("tcp", sn.listen)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Stop waits for the handlers, so that none holds a store view when the FSM closes.
-	srv := grpc.NewServer(grpc.WaitForHandlers(true))
+	opts := []grpc.ServerOption{grpc.WaitForHandlers(true)}
+	if sn.serverCreds != nil {
+		opts = append(opts, grpc.Creds(sn.serverCreds))
+	}
+	srv := grpc.NewServer(opts...)
 	metadatapb.RegisterMetadataServer(srv, NewService(node, fsm, logger))
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(sn.clientCreds))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +117,7 @@ func startServiceWith(t testing.TB, metrics *Metrics) *testService {
 			t.Errorf("close fsm: %v", err)
 		}
 	})
-	return &testService{t: t, client: metadatapb.NewMetadataClient(conn), fsm: fsm, node: node}
+	return &testService{t: t, client: metadatapb.NewMetadataClient(conn), fsm: fsm, node: node, addr: lis.Addr().String()}
 }
 
 func (s *testService) ctx() context.Context {

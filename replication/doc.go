@@ -32,6 +32,10 @@
 //     entry was not committed, or that its outcome is unknown (a timed-out or interrupted Apply
 //     may still commit, which is why commands carry request IDs).
 //   - Node consumes raft's LeaderCh itself; callers of Raft() must not read from it.
+//   - With Config.TLS every Raft connection, accepted or dialled, is mutual TLS between node
+//     identities of the cluster CA (transport.go, internal/clustertls); raft never reads a
+//     message from a peer that failed the handshake. Without it the transport is plaintext
+//     (the embedded mode, on loopback).
 //   - The log and stable store (logStore) is a Pebble instance of its own in DataDir/raft/log;
 //     every write is committed with a WAL sync before it returns, so a log raft was told is
 //     stored survives SIGKILL and power loss. A DataDir from before it holds raft/raft.db

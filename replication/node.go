@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/strata-mail/strata/internal/clustertls"
 	"github.com/strata-mail/strata/internal/fsync"
 )
 
@@ -56,6 +57,9 @@ type Config struct {
 	Bootstrap     bool   // bootstrap a new single-voter group if this node has no state
 	FSM           StateMachine
 	Logger        *slog.Logger // defaults to slog.Default()
+	// TLS, when set, makes the Raft transport mutual TLS with node identities of the
+	// cluster CA (transport.go); nil is plaintext (the embedded mode, on loopback).
+	TLS *clustertls.Identity
 	// BeforeSnapshot, when set, runs before every snapshot of the state machine is taken
 	// (and so before raft compacts the log up to it); its error fails that snapshot. The
 	// embedded server makes the bodies its blob store staged durable here (blobstore.Stager).
@@ -212,7 +216,7 @@ func Open(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 
-	layer, err := listenRaft(cfg.RaftBind, cfg.RaftAdvertise)
+	layer, err := listenRaft(cfg.RaftBind, cfg.RaftAdvertise, cfg.TLS)
 	if err != nil {
 		return nil, err
 	}

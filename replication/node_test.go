@@ -612,7 +612,7 @@ func TestDialFromBindIP(t *testing.T) {
 		{"127.0.0.11:0", "127.0.0.11"},
 		{"0.0.0.0:0", "127.0.0.1"}, // the loopback route's preferred source
 	} {
-		layer, err := listenRaft(tc.bind, "127.0.0.99:0")
+		layer, err := listenRaft(tc.bind, "127.0.0.99:0", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

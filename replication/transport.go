@@ -1,12 +1,17 @@
 package replication
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/strata-mail/strata/internal/clustertls"
 )
 
 // Transport tuning: connections pooled per peer, and the I/O deadline of one RPC (a snapshot
@@ -31,28 +36,74 @@ func (a advertiseAddr) String() string  { return string(a) }
 // node by the address it is bound to); it is also what lets a fault-injecting proxy in front
 // of a peer tell the other members apart by source IP when they all run on one machine on
 // different loopback addresses. A node bound to a wildcard address dials as before.
+//
+// With cluster TLS (Config.TLS) every connection is mutual TLS both ways, and only peers
+// holding a node identity of the cluster CA are accepted or dialled (internal/clustertls): a
+// peer that is not one is refused in the handshake, before raft reads a message from it.
 type tcpStreamLayer struct {
 	listener  net.Listener
 	advertise advertiseAddr
 	source    *net.TCPAddr // local address of outgoing connections; nil: chosen by the kernel
+	serverTLS *tls.Config  // nil: plaintext
+	clientTLS *tls.Config
+	identity  *clustertls.Identity // hears of the peers serverTLS refuses
 }
 
-func (l *tcpStreamLayer) Accept() (net.Conn, error) { return l.listener.Accept() }
-func (l *tcpStreamLayer) Close() error              { return l.listener.Close() }
-func (l *tcpStreamLayer) Addr() net.Addr            { return l.advertise }
+// Accept returns the next connection; with TLS its handshake runs on raft's first read of
+// it, in the goroutine raft serves the connection from, so one slow peer does not hold up
+// Accept.
+func (l *tcpStreamLayer) Accept() (net.Conn, error) {
+	c, err := l.listener.Accept()
+	if err != nil || l.serverTLS == nil {
+		return c, err
+	}
+	return &acceptedTLS{Conn: tls.Server(c, l.serverTLS), identity: l.identity}, nil
+}
+
+// acceptedTLS is an accepted Raft connection whose refused handshake is reported to the
+// identity (a log line on the node; raft itself only sees a failed read).
+type acceptedTLS struct {
+	*tls.Conn
+	identity  *clustertls.Identity
+	handshake sync.Once
+}
+
+func (c *acceptedTLS) Read(b []byte) (int, error) {
+	c.handshake.Do(func() {
+		if err := c.Conn.Handshake(); err != nil {
+			c.identity.Refused(fmt.Errorf("cluster TLS: raft refused %s: %w", c.RemoteAddr(), err))
+		}
+	})
+	return c.Conn.Read(b)
+}
+
+func (l *tcpStreamLayer) Close() error   { return l.listener.Close() }
+func (l *tcpStreamLayer) Addr() net.Addr { return l.advertise }
 
 func (l *tcpStreamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
 	if l.source != nil {
 		d.LocalAddr = l.source
 	}
-	return d.Dial("tcp", string(address))
+	c, err := d.Dial("tcp", string(address))
+	if err != nil || l.clientTLS == nil {
+		return c, err
+	}
+	// The handshake here, so a refused peer fails the dial rather than the first RPC.
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	tc := tls.Client(c, l.clientTLS)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("raft TLS handshake with %s: %w", address, err)
+	}
+	return tc, nil
 }
 
 // listenRaft binds bind and works out the address to advertise: advertise if given (host:port,
 // where port 0 means the bound port), else the bound address, which must then not be a wildcard
-// such as 0.0.0.0.
-func listenRaft(bind, advertise string) (*tcpStreamLayer, error) {
+// such as 0.0.0.0. identity, when not nil, makes every connection mutual TLS.
+func listenRaft(bind, advertise string, identity *clustertls.Identity) (*tcpStreamLayer, error) {
 	ln, err := net.Listen("tcp", bind)
 	if err != nil {
 		return nil, fmt.Errorf("listen for raft on %q: %w", bind, err)
@@ -62,7 +113,13 @@ func listenRaft(bind, advertise string) (*tcpStreamLayer, error) {
 		_ = ln.Close()
 		return nil, err
 	}
-	return &tcpStreamLayer{listener: ln, advertise: adv, source: dialSource(ln.Addr().(*net.TCPAddr))}, nil
+	layer := &tcpStreamLayer{listener: ln, advertise: adv, source: dialSource(ln.Addr().(*net.TCPAddr))}
+	if identity != nil {
+		layer.serverTLS = identity.ServerConfig(clustertls.IdentityNodePrefix)
+		layer.clientTLS = identity.ClientConfig()
+		layer.identity = identity
+	}
+	return layer, nil
 }
 
 // dialSource is the local address to dial peers from: the bound IP with any port, or nil for a

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/metaclient"
@@ -20,20 +19,23 @@ import (
 // defaultAdminAddr is where `strata serve` exposes the admin gRPC endpoint.
 const defaultAdminAddr = "127.0.0.1:1144"
 
-// adminTimeout bounds every admin call.
+// adminTimeout bounds every admin call unless --timeout says otherwise.
 const adminTimeout = 30 * time.Second
 
 func addServerFlag(cmd *cobra.Command) {
 	cmd.PersistentFlags().String("server", defaultAdminAddr, "admin gRPC address of a running Strata (strata serve, or any metadata node)")
 	cmd.PersistentFlags().String("etcd", "", "comma-separated etcd endpoints to find the metadata nodes of a cluster (instead of --server)")
 	cmd.PersistentFlags().String("token-file", "", "file holding an admin token (strata admin token issue), sent with every call; needs a TLS connection")
+	cmd.PersistentFlags().Duration("timeout", adminTimeout, "give up after this long (an unreachable node, or one that refuses this command's certificate, is retried until then)")
+	addClusterTLSFlags(cmd.PersistentFlags())
 }
 
 // withAdmin runs fn with a deadline against the metadata service: the nodes registered in
 // etcd when --etcd is given, else the endpoint named by --server. Calls follow NOT_LEADER
 // answers to the leader of the group.
 func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, c metadatapb.MetadataClient) error) error {
-	ctx, cancel := context.WithTimeout(cmd.Context(), adminTimeout)
+	timeout, _ := cmd.Flags().GetDuration("timeout")
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 	defer cancel()
 	md, closeClient, err := adminClient(ctx, cmd)
 	if err != nil {
@@ -46,11 +48,15 @@ func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, c metadatapb.Met
 // adminClient connects to the metadata service --etcd or --server names; its calls follow
 // NOT_LEADER answers to the leader of the group. closeClient releases the connections.
 func adminClient(ctx context.Context, cmd *cobra.Command) (md metadatapb.MetadataClient, closeClient func() error, err error) {
+	creds, err := adminCreds(cmd.Flags())
+	if err != nil {
+		return nil, nil, err
+	}
 	nodes, err := adminNodes(ctx, cmd)
 	if err != nil {
 		return nil, nil, err
 	}
-	dialOptions := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	dialOptions := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 	tokenOption, err := adminTokenOption(cmd)
 	if err != nil {
 		return nil, nil, err
@@ -236,6 +242,6 @@ func newTenantCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(add, list, newTenantDelCommand(), tenantDeliveryVerb.command(), newTenantOAuthCommand())
+	cmd.AddCommand(add, list, newTenantDelCommand(), tenantDeliveryVerb.command(), newTenantOAuthCommand(), newTenantLdapCommand())
 	return cmd
 }

@@ -55,6 +55,7 @@ Fill mailboxes first with 'strata bench populate'; create the users with 'strata
 	f.Duration("idle-hold", 0, "time between IDLE and DONE (default 50ms)")
 	f.Float64("rate", 0, "open loop: operations per second in all, each timed from its scheduled start (0: closed loop)")
 	f.String("arrivals", bench.ArrivalsPoisson, "open loop: spacing of the scheduled starts, poisson or uniform")
+	f.Bool("login-first", false, "log every client in before the clock starts, so that the run times its commands without the logins")
 
 	cmd.AddCommand(newBenchCycleCommand(), newBenchPopulateCommand(), newBenchUsersCommand(), newBenchBigMailboxCommand(), newBenchResyncCommand(),
 		newBenchIdleCommand(), newBenchLMTPCommand(), newBenchCompareCommand())
@@ -137,6 +138,7 @@ func runBenchMixed(cmd *cobra.Command, _ []string) error {
 	cfg.IdleHold, _ = f.GetDuration("idle-hold")
 	cfg.Rate, _ = f.GetFloat64("rate")
 	cfg.Arrivals, _ = f.GetString("arrivals")
+	cfg.LoginFirst, _ = f.GetBool("login-first")
 	ctx, cancel := interruptible(cmd)
 	defer cancel()
 	rep, err := bench.Run(ctx, cfg)
@@ -244,6 +246,7 @@ func newBenchUsersCommand() *cobra.Command {
 	}
 	cmd.Flags().String("server", defaultAdminAddr, "admin gRPC address of a running Strata")
 	cmd.Flags().String("etcd", "", "comma-separated etcd endpoints to find the metadata nodes of a cluster (instead of --server)")
+	addClusterTLSFlags(cmd.Flags())
 	cmd.Flags().String("dovecot-passwd", "", "write a Dovecot passwd-file here instead")
 	cmd.Flags().Int("dovecot-uid", 65534, "system uid of the Dovecot mail users")
 	cmd.Flags().Int("dovecot-gid", 65534, "system gid of the Dovecot mail users")

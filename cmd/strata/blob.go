@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -29,7 +28,11 @@ func newBlobCommand() *cobra.Command {
 				return fmt.Errorf("--grace must be positive")
 			}
 			addr, _ := cmd.Flags().GetString("server")
-			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			creds, err := adminCreds(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 			if err != nil {
 				return fmt.Errorf("connect to %s: %w", addr, err)
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/strata-mail/strata/proto/clusterpb"
 	"github.com/strata-mail/strata/replication/cluster"
@@ -28,6 +28,7 @@ func newClusterCommand() *cobra.Command {
 	pf.String("server", "", "gRPC address of one metadata node (instead of looking them up in etcd)")
 	pf.String("group", defaultGroup, "name of the Raft group in etcd")
 	pf.Duration("timeout", 30*time.Second, "give up after this long")
+	addClusterTLSFlags(pf)
 
 	status := &cobra.Command{
 		Use:   "status",
@@ -64,6 +65,7 @@ election timeout; use it before taking the leader's host down.`,
 
 // clusterTarget is how a cluster subcommand reaches the nodes.
 type clusterTarget struct {
+	creds  credentials.TransportCredentials
 	server string
 	dir    *directory.Directory
 	group  string
@@ -74,7 +76,11 @@ func newClusterTarget(cmd *cobra.Command) (*clusterTarget, error) {
 	f := cmd.Flags()
 	server, _ := f.GetString("server")
 	group, _ := f.GetString("group")
-	t := &clusterTarget{server: server, group: group, close: func() {}}
+	creds, err := adminCreds(f)
+	if err != nil {
+		return nil, err
+	}
+	t := &clusterTarget{creds: creds, server: server, group: group, close: func() {}}
 	if server != "" {
 		return t, nil
 	}
@@ -116,7 +122,7 @@ func (t *clusterTarget) onLeader(ctx context.Context, fn func(context.Context, c
 		}
 		first = t.addrs(ctx)
 	}
-	return cluster.OnLeader(ctx, first[0], t.addrs, fn)
+	return cluster.OnLeader(ctx, t.creds, first[0], t.addrs, fn)
 }
 
 func clusterContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
@@ -221,7 +227,7 @@ func runClusterStatus(cmd *cobra.Command, _ []string) error {
 			// Ask again where the leader is: its view of membership is the latest.
 			for _, s := range st.GetServers() {
 				if s.GetId() == st.GetLeaderId() && s.GetGrpcAddr() != "" {
-					if ls, err := statusOf(ctx, s.GetGrpcAddr(), false); err == nil {
+					if ls, err := statusOf(ctx, t.creds, s.GetGrpcAddr(), false); err == nil {
 						st = ls
 					}
 				}
@@ -243,7 +249,7 @@ func runClusterStatus(cmd *cobra.Command, _ []string) error {
 	fmt.Fprintln(w, header)
 	for _, s := range group.GetServers() {
 		line := fmt.Sprintf("%s\t%s", s.GetId(), s.GetSuffrage())
-		st, err := statusOf(ctx, s.GetGrpcAddr(), digest)
+		st, err := statusOf(ctx, t.creds, s.GetGrpcAddr(), digest)
 		if s.GetGrpcAddr() == "" || err != nil {
 			line += fmt.Sprintf("\tunreachable\t%s\t%s\t-\t-\t-", s.GetRaftAddr(), s.GetGrpcAddr())
 			if digest {
@@ -262,11 +268,11 @@ func runClusterStatus(cmd *cobra.Command, _ []string) error {
 }
 
 // statusOf asks the node at addr for its status.
-func statusOf(ctx context.Context, addr string, digest bool) (*clusterpb.StatusResponse, error) {
+func statusOf(ctx context.Context, creds credentials.TransportCredentials, addr string, digest bool) (*clusterpb.StatusResponse, error) {
 	if addr == "" {
 		return nil, errors.New("no gRPC address")
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}

@@ -18,11 +18,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/frontend/ldapauth"
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
 	"github.com/strata-mail/strata/frontend/metaclient"
@@ -43,7 +43,11 @@ applied what this frontend has seen may serve (--follower-reads), and message bo
 share: S3 (--blob s3), or with --blob fs a directory all frontends mount (--blob-dir), which
 only suits one machine or tests.
 
-STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
+STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.
+
+Calls to the metadata nodes are mutual TLS with a frontend certificate of the cluster CA
+(--cluster-tls-ca, --cluster-tls-cert, --cluster-tls-key, made by 'strata cert'); SIGHUP
+reads those again too. Only --insecure-plaintext-cluster turns it off.`,
 		Args: cobra.NoArgs,
 		RunE: runFrontend,
 	}
@@ -74,6 +78,7 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.`,
 	addOAuthFlags(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<spool-dir>/outbound")
+	addClusterTLSFlags(f)
 	return cmd
 }
 
@@ -143,6 +148,11 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	if err := os.MkdirAll(spoolDir, 0o700); err != nil {
 		return fmt.Errorf("create spool directory: %w", err)
 	}
+	identity, err := clusterTLSFromFlags(f)
+	if err != nil {
+		return err
+	}
+	logRefusals(identity, logger)
 
 	if path, _ := f.GetString("cpu-profile"); path != "" {
 		stopProfile, err := startCPUProfile(path)
@@ -160,7 +170,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	}
 	md, err := metaclient.New(metaclient.Config{
 		Nodes:         parseStaticNodes(staticNodes),
-		DialOptions:   []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())},
+		DialOptions:   []grpc.DialOption{grpc.WithTransportCredentials(clusterClientCreds(identity))},
 		FollowerReads: followerReads,
 		Logger:        logger,
 	})
@@ -184,11 +194,14 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	verifier := oauth.New(oauth.Config{Metadata: metadatapb.NewMetadataClient(md), RootCAs: oauthCAs})
+	// The LDAP tenants' account directory, for IMAP, ManageSieve and LMTP alike.
+	ldapSource := ldapauth.New(ldapauth.Config{Metadata: metadatapb.NewMetadataClient(md), Cache: authCache, Logger: logger})
 	var keyPair *imap.KeyPair
 	cfg := imap.Config{
 		Metadata:              metadatapb.NewMetadataClient(md),
 		AuthCache:             authCache,
 		OAuth:                 verifier,
+		Directory:             ldapSource,
 		Blobs:                 blobs,
 		SpoolDir:              spoolDir,
 		Logger:                logger,
@@ -232,7 +245,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	collectors := []prometheus.Collector{srv.Collector()}
+	collectors := []prometheus.Collector{srv.Collector(), ldapSource.Collector()}
 	if authCache != nil {
 		collectors = append(collectors, authCache.Collector())
 	}
@@ -244,6 +257,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	if lmtpListen != "" {
 		lmtpSrv = lmtp.NewServer(lmtp.Config{
 			Metadata:       metadatapb.NewMetadataClient(md),
+			Directory:      ldapSource,
 			Blobs:          blobs,
 			SpoolDir:       spoolDir,
 			Hostname:       hostname,
@@ -300,15 +314,20 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("listen for ManageSieve on %s: %w", sieveListen, err)
 		}
 		sieveSrv = managesieve.NewServer(managesieve.Config{
-			Metadata: cfg.Metadata, AuthCache: authCache, OAuth: verifier, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
+			Metadata: cfg.Metadata, AuthCache: authCache, OAuth: verifier, Directory: ldapSource, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
 			ScramSHA1: scramSHA1,
 		})
 		go func() { serveErr <- sieveSrv.Serve(sieveLn) }()
 		fmt.Fprintf(cmd.OutOrStdout(), "ManageSieve on %s\n", sieveLn.Addr())
 	}
+	var reload []tlsReloader
 	if keyPair != nil {
-		reloadTLSOnSIGHUP(ctx, frontendTLS{KeyPair: keyPair, certFile: tlsCert}, logger)
+		reload = append(reload, frontendTLS{KeyPair: keyPair, certFile: tlsCert})
 	}
+	if identity != nil {
+		reload = append(reload, identity)
+	}
+	reloadTLSOnSIGHUP(ctx, logger, reload...)
 	logger.Info("strata frontend serving", "imap", imapLn.Addr().String(), "imaps", imapsListen, "lmtp", lmtpAddr, "metadata", staticNodes, "etcd", etcdEndpoints)
 	// One ready line, as `strata serve` prints, so that a supervisor (or the e2e harness)
 	// learns every address at once.

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/strata-mail/strata/internal/authz"
 	"github.com/strata-mail/strata/internal/promexport"
@@ -38,7 +39,11 @@ cluster admin gRPC APIs on --grpc-listen. It registers itself in etcd under a le
 first node of a new group bootstraps it (an etcd election makes sure only one does); every
 later node asks the leader to add it, enters as a non-voter and is promoted to a voter once
 it has caught up. A restarted node rejoins with the state in --data. SIGTERM hands
-leadership over before exiting.`,
+leadership over before exiting.
+
+gRPC and Raft traffic is mutual TLS with certificates of the cluster CA (--cluster-tls-ca,
+--cluster-tls-cert, --cluster-tls-key, made by 'strata cert'); SIGHUP reads the files again.
+Only --insecure-plaintext-cluster turns it off.`,
 		Args: cobra.NoArgs,
 		RunE: runMetadata,
 	}
@@ -69,6 +74,7 @@ leadership over before exiting.`,
 	// For fault injection only (jepsen/nemesis clock-jump): a node whose wall clock is wrong.
 	f.Duration("clock-offset", 0, "added to the wall clock that stamps this node's commands (fault injection tests only)")
 	_ = f.MarkHidden("clock-offset")
+	addClusterTLSFlags(f)
 	return cmd
 }
 
@@ -103,6 +109,12 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	metricsListen, _ := f.GetString("metrics-listen")
 	clockOffset, _ := f.GetDuration("clock-offset")
 	logger = logger.With("node", nodeID)
+	identity, err := clusterTLSFromFlags(f)
+	if err != nil {
+		return err
+	}
+	logRefusals(identity, logger)
+	creds := clusterClientCreds(identity)
 
 	if path, _ := f.GetString("cpu-profile"); path != "" {
 		stopProfile, err := startCPUProfile(path)
@@ -139,6 +151,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		RaftAdvertise:     raftAdvertise,
 		FSM:               fsm,
 		Logger:            logger,
+		TLS:               identity,
 		SnapshotThreshold: snapThreshold,
 		SnapshotInterval:  snapInterval,
 		TrailingLogs:      trailing,
@@ -173,7 +186,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	if grpcAdvertise == "" {
 		grpcAdvertise = ln.Addr().String()
 	}
-	admin := cluster.NewAdmin(node, fsm.Digest, dir, logger)
+	admin := cluster.NewAdmin(node, fsm.Digest, dir, creds, logger)
 	svc := metadata.NewService(node, fsm, logger)
 	if clockOffset != 0 {
 		logger.Warn("stamping commands with a wrong clock on purpose", "clock_offset", clockOffset)
@@ -189,10 +202,17 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	defer closeAudit()
-	// This node serves plaintext, so its callers are trusted as before authorization
-	// existed (docs/admin-authorization.md); a token, when sent, still narrows a call.
-	authorizer := authz.New(authz.Config{Tenancy: svc, Tokens: tokens, AllowPlaintext: true, Audit: audit})
-	srv := grpc.NewServer(append(authorizer.ServerOptions(), svc.ConsistencyOptions()...)...)
+	// With cluster mTLS every caller is identified by its certificate (or a token) and
+	// authorized by internal/authz; a node serving plaintext (--insecure-plaintext-cluster)
+	// trusts its callers as before authorization existed (docs/admin-authorization.md),
+	// and a token, when sent, still narrows a call.
+	authorizer := authz.New(authz.Config{Tenancy: svc, Tokens: tokens, AllowPlaintext: identity == nil, Audit: audit})
+	serverOpts := append(authorizer.ServerOptions(), svc.ConsistencyOptions()...)
+	if identity != nil {
+		serverOpts = append(serverOpts, grpc.Creds(identity.ServerCredentials()))
+		reloadTLSOnSIGHUP(ctx, logger, identity)
+	}
+	srv := grpc.NewServer(serverOpts...)
 	metadatapb.RegisterMetadataServer(srv, svc)
 	clusterpb.RegisterClusterAdminServer(srv, admin)
 	serveErr := make(chan error, 1)
@@ -214,7 +234,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		}
 	}()
 
-	if err := enterGroup(ctx, node, dir, info, group, logger); err != nil {
+	if err := enterGroup(ctx, node, dir, creds, info, group, logger); err != nil {
 		return err
 	}
 
@@ -244,7 +264,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 // enterGroup makes this node a member of the group: a node with Raft state already is one; a
 // new node bootstraps the group if it wins the bootstrap election and the group was never
 // bootstrapped, and otherwise asks the leader to add it.
-func enterGroup(ctx context.Context, node *replication.Node, dir *directory.Directory, self directory.NodeInfo, group string, logger *slog.Logger) error {
+func enterGroup(ctx context.Context, node *replication.Node, dir *directory.Directory, creds credentials.TransportCredentials, self directory.NodeInfo, group string, logger *slog.Logger) error {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	servers, err := node.Servers(sctx)
 	cancel()
@@ -290,7 +310,7 @@ func enterGroup(ctx context.Context, node *replication.Node, dir *directory.Dire
 	for {
 		first := peers(bctx)
 		if len(first) > 0 {
-			err = cluster.OnLeader(bctx, first[0], peers, func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
+			err = cluster.OnLeader(bctx, creds, first[0], peers, func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
 				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				defer cancel()
 				_, err := c.Join(rctx, &clusterpb.JoinRequest{Id: self.ID, RaftAddr: self.RaftAddr, GrpcAddr: self.GRPCAddr})

@@ -29,5 +29,6 @@ Flags win over the environment, which wins over the file.`,
 	root.AddCommand(newACLCommand(), newMailboxCommand())
 	root.AddCommand(newAliasCommand(), newSieveCommand())
 	root.AddCommand(newAdminCommand())
+	root.AddCommand(newCertCommand())
 	return root
 }

@@ -183,7 +183,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(cmd.OutOrStdout(), "    or: curl -v --cacert %s --url 'imaps://%s/INBOX' --user '%s:%s'\n", srv.TLSCertFile(), srv.IMAPSAddr(), embedded.DemoAccount, embedded.DemoPassword)
 		}
 	}
-	reloadTLSOnSIGHUP(ctx, srv, logger)
+	reloadTLSOnSIGHUP(ctx, logger, srv)
 	<-ctx.Done()
 	logger.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -209,15 +209,16 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}, nil
 }
 
-// tlsReloader is a server whose TLS certificate and key files can be read again.
+// tlsReloader is a server whose TLS certificate and key files (and, for cluster TLS, CA
+// and CRL files) can be read again.
 type tlsReloader interface {
 	ReloadTLS() error
 	TLSCertFile() string
 }
 
-// reloadTLSOnSIGHUP reads the TLS certificate and key again on every SIGHUP until ctx ends;
-// a pair that fails to load is logged and the previous one stays in use.
-func reloadTLSOnSIGHUP(ctx context.Context, srv tlsReloader, logger *slog.Logger) {
+// reloadTLSOnSIGHUP reads the TLS files of every one of srvs again on every SIGHUP until
+// ctx ends; a set that fails to load is logged and the previous one stays in use.
+func reloadTLSOnSIGHUP(ctx context.Context, logger *slog.Logger, srvs ...tlsReloader) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
@@ -227,11 +228,13 @@ func reloadTLSOnSIGHUP(ctx context.Context, srv tlsReloader, logger *slog.Logger
 			case <-ctx.Done():
 				return
 			case <-hup:
-				if err := srv.ReloadTLS(); err != nil {
-					logger.Error("reload TLS certificate", "err", err)
-					continue
+				for _, srv := range srvs {
+					if err := srv.ReloadTLS(); err != nil {
+						logger.Error("reload TLS certificate", "cert", srv.TLSCertFile(), "err", err)
+						continue
+					}
+					logger.Info("reloaded TLS certificate", "cert", srv.TLSCertFile())
 				}
-				logger.Info("reloaded TLS certificate", "cert", srv.TLSCertFile())
 			}
 		}
 	}()

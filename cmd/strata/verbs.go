@@ -23,6 +23,8 @@ type adminVerb struct {
 	flags   func(*pflag.FlagSet)
 	// run makes the verb's calls against the metadata service (withAdmin).
 	run func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error
+	// local, instead of run, is a verb that works on local files only (cert.go).
+	local func(cmd *cobra.Command, args []string) error
 }
 
 // command builds the cobra command of one verb.
@@ -39,6 +41,9 @@ func (v adminVerb) command() *cobra.Command {
 			})
 		},
 	}
+	if v.local != nil {
+		cmd.RunE = v.local
+	}
 	if v.flags != nil {
 		v.flags(cmd.Flags())
 	}
@@ -48,8 +53,14 @@ func (v adminVerb) command() *cobra.Command {
 // adminGroup builds a command with one subcommand per verb and the --server and --etcd
 // flags every admin command has.
 func adminGroup(use, short, long string, verbs []adminVerb) *cobra.Command {
-	cmd := &cobra.Command{Use: use, Short: short, Long: long}
+	cmd := verbGroup(use, short, long, verbs)
 	addServerFlag(cmd)
+	return cmd
+}
+
+// verbGroup builds a command with one subcommand per verb.
+func verbGroup(use, short, long string, verbs []adminVerb) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Long: long}
 	for _, v := range verbs {
 		cmd.AddCommand(v.command())
 	}

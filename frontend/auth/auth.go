@@ -33,6 +33,33 @@ const (
 	ServiceManageSieve = "managesieve"
 )
 
+// ErrDirectoryUnavailable is a login a Directory could not check because the directory did
+// not answer (down, unreachable, too slow, refusing TLS): the protocol answers "try again
+// later" (IMAP NO [UNAVAILABLE]), not "invalid credentials".
+var ErrDirectoryUnavailable = errors.New("account directory unavailable")
+
+// Directory checks the passwords of the accounts of tenants that keep them outside Strata
+// (frontend/ldapauth: LDAP).
+type Directory interface {
+	// CheckPassword verifies username and password; handled is false when the account's
+	// tenant keeps its passwords in Strata. Its refusals are ErrInvalidCredentials; a
+	// directory that did not answer is ErrDirectoryUnavailable.
+	CheckPassword(ctx context.Context, username, password string) (account *metadatapb.Account, handled bool, err error)
+}
+
+// Login is the account check of a login with a password (IMAP LOGIN, SASL PLAIN): through
+// dir for the accounts it handles (dir may be nil: none), through the cache (which may be
+// nil) for the others, where an app password scoped to service is accepted too.
+func Login(ctx context.Context, dir Directory, cache *Cache, md metadatapb.MetadataClient, service, username, password string) (*metadatapb.Account, error) {
+	if dir != nil {
+		account, handled, err := dir.CheckPassword(ctx, username, password)
+		if handled {
+			return account, err
+		}
+	}
+	return cache.CheckPassword(ctx, md, service, username, password)
+}
+
 // CheckPassword verifies username and password (the account's, or an app password scoped
 // to service) with the metadata service and returns the account. The user name is compared
 // in lower case, as accounts are stored. Every call hashes the password;

@@ -118,6 +118,35 @@ func (c *Cache) CheckPassword(ctx context.Context, md metadatapb.MetadataClient,
 	return account, nil
 }
 
+// Recall returns the stamp a Directory remembered for email and password within the TTL
+// (Remember). Like every entry, it is keyed by the HMAC of email and password, so a wrong
+// password finds nothing. It counts no hit or miss: the directory keeps its own counts.
+// Nothing on a nil Cache.
+func (c *Cache) Recall(email, password string) ([]byte, bool) {
+	if c == nil {
+		return nil, false
+	}
+	return c.lookup(c.key(strings.ToLower(email), password))
+}
+
+// Remember keeps stamp for email and password for the TTL: a Directory's record that it
+// verified them (frontend/ldapauth: a digest of the tenant's settings and the account).
+// Only a verified login may be remembered. Nothing on a nil Cache.
+func (c *Cache) Remember(email, password string, stamp []byte) {
+	if c == nil {
+		return
+	}
+	c.store(c.key(strings.ToLower(email), password), stamp)
+}
+
+// Forget drops what Remember kept for email and password. Nothing on a nil Cache.
+func (c *Cache) Forget(email, password string) {
+	if c == nil {
+		return
+	}
+	c.drop(c.key(strings.ToLower(email), password))
+}
+
 // key is the entry key of email and password: HMAC-SHA256 under the process's random key of
 // the email's length, the email and the password, so that no two pairs share an input.
 func (c *Cache) key(email, password string) [sha256.Size]byte {

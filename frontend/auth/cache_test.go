@@ -254,3 +254,37 @@ func TestCacheKeyIsPerProcess(t *testing.T) {
 		t.Fatal("the email's end and the password's start are confused")
 	}
 }
+
+// TestCacheRemember: what a Directory remembers is found only with the same login (any
+// case) and password, for the TTL, and can be forgotten; a nil Cache remembers nothing.
+func TestCacheRemember(t *testing.T) {
+	c := auth.NewCache(time.Minute, 10)
+	now := time.Unix(1_000_000, 0)
+	auth.SetClock(c, func() time.Time { return now })
+	c.Remember("Alice@Example.org", "pw", []byte("stamp"))
+	if got, ok := c.Recall("alice@example.org", "pw"); !ok || string(got) != "stamp" {
+		t.Fatalf("recall = %q, %v", got, ok)
+	}
+	for _, miss := range [][2]string{{"alice@example.org", "PW"}, {"alice@example.org", ""}, {"bob@example.org", "pw"}} {
+		if _, ok := c.Recall(miss[0], miss[1]); ok {
+			t.Fatalf("recalled %q with password %q", miss[0], miss[1])
+		}
+	}
+	now = now.Add(time.Minute)
+	if _, ok := c.Recall("alice@example.org", "pw"); ok {
+		t.Fatal("recalled after the TTL")
+	}
+	c.Remember("alice@example.org", "pw", []byte("again"))
+	c.Forget("ALICE@example.org", "pw")
+	if _, ok := c.Recall("alice@example.org", "pw"); ok {
+		t.Fatal("recalled after Forget")
+	}
+	if s := c.Stats(); s.Hits != 0 || s.Misses != 0 {
+		t.Fatalf("a directory's entries counted as logins: %+v", s)
+	}
+	var none *auth.Cache
+	none.Remember("alice@example.org", "pw", []byte("x"))
+	if _, ok := none.Recall("alice@example.org", "pw"); ok {
+		t.Fatal("a nil cache recalled")
+	}
+}

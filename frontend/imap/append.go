@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/blobstore"
@@ -92,18 +94,40 @@ func (c *conn) cmdReplace(cmd *imapwire.Command) error {
 }
 
 // appendTarget is the mailbox an APPEND names, looked up, with the session's rights on it,
-// or why the APPEND is refused.
+// or why the APPEND is refused. remembered marks one taken from conn.lastAppend, not
+// looked up.
 type appendTarget struct {
-	ref     mailboxRef
-	mb      *metadatapb.Mailbox
-	granted rights
-	err     error
+	ref        mailboxRef
+	mb         *metadatapb.Mailbox
+	granted    rights
+	err        error
+	remembered bool
 }
 
-// lookUpAppendTarget looks up the mailbox an APPEND names and checks that the session may
-// append to it. It reads nothing from the connection, so it may run while the message
+// rememberedTarget is where an APPEND by name went: the next APPEND by the same name from
+// the same session, with the same mailbox name encoding, goes there without a lookup (a
+// metadata round trip per message). It is kept only for the account's own mailboxes, on
+// which the owner always has every right (no SETACL changes what it may append). The
+// Append carries the mailbox's name (AppendRequest.mailbox_name), which the metadata
+// service checks, so a rename since is refused like a deletion: after such a refusal the
+// name is looked up again and the APPEND retried once (appendTo), so the client sees what
+// an APPEND with a lookup would have given.
+type rememberedTarget struct {
+	name       string
+	utf8Accept bool
+	target     appendTarget
+}
+
+// lookUpAppendTarget returns where the APPEND of name goes: conn.lastAppend when it
+// matches (unless fresh is set), or the mailbox looked up, after checking that the session
+// may append to it. It reads nothing from the connection, so it may run while the message
 // literal is read.
-func (c *conn) lookUpAppendTarget(name string) appendTarget {
+func (c *conn) lookUpAppendTarget(name string, fresh bool) appendTarget {
+	if last := c.lastAppend; !fresh && last != nil && last.name == name && last.utf8Accept == c.utf8Accept {
+		target := last.target
+		target.remembered = true
+		return target
+	}
 	ref, err := c.mailboxRefIn(name)
 	if err != nil {
 		return appendTarget{err: err}
@@ -132,8 +156,8 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 		// continuation, so the mailbox is looked up while the message is read; a refusal
 		// then comes after it, as it would for a literal read and dropped.
 		lookedUp = make(chan appendTarget, 1)
-		go func() { lookedUp <- c.lookUpAppendTarget(first.Mailbox) }()
-	} else if target = c.lookUpAppendTarget(first.Mailbox); target.err != nil {
+		go func() { lookedUp <- c.lookUpAppendTarget(first.Mailbox, replace != nil) }()
+	} else if target = c.lookUpAppendTarget(first.Mailbox, replace != nil); target.err != nil {
 		// Refused before the message arrives (RFC 9051 6.3.12): no continuation request
 		// for a synchronising literal.
 		c.discardAppendLiteral(cmd)
@@ -208,22 +232,40 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 	}
 
 	req := &metadatapb.AppendRequest{RequestId: newRequestID(), Account: ref.owner, MailboxId: mb.GetId(), User: c.accountName()}
+	if target.remembered {
+		req.MailboxName = mb.GetName()
+	}
 	if replace != nil {
 		req.ReplaceUid, req.ReplaceMailboxId, req.ReplaceAccount = replace.uid, c.sel.mailboxID, c.sel.owner
 	}
-	for _, m := range msgs {
+	askedFlags := make([][]string, len(msgs))
+	for i, m := range msgs {
 		nm, err := c.parseSpooled(m)
 		if err != nil {
 			return err
 		}
 		// RFC 4314 4: flags the session may not set are dropped, not refused.
-		nm.Flags = granted.permitted(nm.Flags)
+		askedFlags[i], nm.Flags = nm.Flags, granted.permitted(nm.Flags)
 		req.Messages = append(req.Messages, nm)
 	}
 	if len(req.Messages) > 1 && proto.Size(req) > maxAppendRequestBytes {
 		return no(imapresp.CodeLimit, "Too many messages in one APPEND")
 	}
 	resp, err := c.storeAndAppend(msgs, req)
+	if err != nil && target.remembered && refusesTarget(err) {
+		// The remembered mailbox was renamed or deleted, or the rights changed: look the
+		// name up as an APPEND without it would have, and append there once more.
+		c.lastAppend = nil
+		if target = c.lookUpAppendTarget(first.Mailbox, true); target.err != nil {
+			return target.err
+		}
+		ref, mb, granted = target.ref, target.mb, target.granted
+		req.RequestId, req.Account, req.MailboxId, req.MailboxName = newRequestID(), ref.owner, mb.GetId(), ""
+		for i, nm := range req.Messages {
+			nm.Flags = granted.permitted(askedFlags[i])
+		}
+		resp, err = c.storeAndAppend(msgs, req)
+	}
 	if err != nil && mutation.AckUncommitted {
 		// The deliberately broken build of the consistency checker's tests: OK without a
 		// commit.
@@ -231,6 +273,10 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 	}
 	if err != nil {
 		return rpcStatus(err, imapresp.CodeTryCreate, "append to "+strconv.Quote(ref.full))
+	}
+	if replace == nil && ref.owner == c.accountName() {
+		c.lastAppend = &rememberedTarget{name: first.Mailbox, utf8Accept: c.utf8Accept, target: target}
+		c.lastAppend.target.remembered = false
 	}
 	c.notifyOwnChange(ref.owner, mb.GetId(), resp.GetModseq())
 	if c.sel != nil && c.sel.owner == ref.owner && c.sel.mailboxID == mb.GetId() {
@@ -343,4 +389,15 @@ func (d *nulDetector) Read(p []byte) (int, error) {
 		d.sawNUL = true
 	}
 	return n, err
+}
+
+// refusesTarget reports whether the metadata service refused an Append for its target
+// mailbox (gone, renamed, not selectable, or rights missing), which an APPEND to a
+// remembered target answers by looking the name up again.
+func refusesTarget(err error) bool {
+	switch status.Code(err) {
+	case codes.NotFound, codes.PermissionDenied:
+		return true
+	}
+	return false
 }

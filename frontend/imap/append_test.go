@@ -140,3 +140,64 @@ func TestMultiAppendLimit(t *testing.T) {
 	}
 	checkLines(t, "STATUS", rc.ok("STATUS INBOX (MESSAGES)"), []string{"* STATUS INBOX (MESSAGES 0)"})
 }
+
+// TestAppendRemembersTarget: APPEND remembers where a name of the account's own mailboxes
+// led and sends the next APPEND by that name there without a lookup; whatever another
+// session does to the mailbox in between (RENAME, a new mailbox by the old name, DELETE)
+// the APPEND lands or fails as one with a lookup would.
+func TestAppendRemembersTarget(t *testing.T) {
+	srv := startServer(t)
+	a, b := loginRaw(t, srv), loginRaw(t, srv)
+	msg := testMessage("remembered", "body")
+	appendTo := func(name, want string) {
+		t.Helper()
+		a.write("A1 APPEND " + name + " " + lit(msg) + "\r\n")
+		if _, tagged := a.until("A1"); !strings.HasPrefix(tagged, want) {
+			t.Fatalf("APPEND %s: %q, want %s", name, tagged, want)
+		}
+	}
+	messages := func(name string, want int) {
+		t.Helper()
+		checkLines(t, "STATUS "+name, b.ok("STATUS "+name+" (MESSAGES)"), []string{fmt.Sprintf("* STATUS %s (MESSAGES %d)", name, want)})
+	}
+	a.ok("CREATE Work")
+	for range 2 {
+		appendTo("Work", "OK [APPENDUID ")
+	}
+	messages("Work", 2)
+
+	// Renamed, and a new mailbox by the old name: the APPEND goes to the new one.
+	b.ok("RENAME Work Old")
+	b.ok("CREATE Work")
+	appendTo("Work", "OK [APPENDUID ")
+	messages("Work", 1)
+	messages("Old", 2)
+
+	// Deleted: TRYCREATE, as without a remembered mailbox.
+	b.ok("DELETE Work")
+	appendTo("Work", "NO [TRYCREATE]")
+	messages("Old", 2)
+
+	// Renamed away with nothing by the old name: TRYCREATE, and nothing lands in the
+	// renamed mailbox.
+	appendTo("Old", "OK [APPENDUID ")
+	b.ok("RENAME Old Older")
+	appendTo("Old", "NO [TRYCREATE]")
+	messages("Older", 3)
+
+	// A synchronising literal to a remembered mailbox.
+	appendTo("Older", "OK [APPENDUID ")
+	a.write(fmt.Sprintf("A2 APPEND Older {%d}\r\n", len(msg)))
+	if line := a.readLine(); !strings.HasPrefix(line, "+") {
+		t.Fatalf("continuation: %q", line)
+	}
+	a.write(msg + "\r\n")
+	if _, tagged := a.until("A2"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
+		t.Fatalf("APPEND Older with a synchronising literal: %q", tagged)
+	}
+	messages("Older", 5)
+
+	// The owner keeps every right on its mailboxes, so no ACL change makes a remembered
+	// target wrong.
+	b.expect("SETACL Older demo@example.com lrswtexka", "NO [CANNOT]")
+}

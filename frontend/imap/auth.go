@@ -58,6 +58,7 @@ func (c *conn) saslConn() *sasl.Conn {
 		Metadata: c.srv.cfg.Metadata, Cache: c.srv.cfg.AuthCache, Service: auth.ServiceIMAP,
 		Policy: auth.Policy{AllowPlaintext: c.srv.cfg.AllowPlaintextAuth, TrustLoopback: c.srv.cfg.TrustLoopback},
 		Remote: c.nc.RemoteAddr(), ScramSHA1: c.srv.cfg.ScramSHA1, OAuth: c.srv.cfg.OAuth,
+		Directory: c.srv.cfg.Directory,
 	}
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		state := tc.ConnectionState()
@@ -163,9 +164,13 @@ func (c *conn) decodeSASL(encoded []byte) ([]byte, error) {
 func (c *conn) authenticate(username, password string) error {
 	ctx, cancel := c.rpcContext()
 	defer cancel()
-	account, err := c.srv.cfg.AuthCache.CheckPassword(ctx, c.srv.cfg.Metadata, auth.ServiceIMAP, username, password)
+	account, err := auth.Login(ctx, c.srv.cfg.Directory, c.srv.cfg.AuthCache, c.srv.cfg.Metadata, auth.ServiceIMAP, username, password)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
+	}
+	if errors.Is(err, auth.ErrDirectoryUnavailable) {
+		// RFC 5530 3 UNAVAILABLE: a temporary failure of a subsystem the login needs.
+		return no(imapresp.CodeUnavailable, "Account directory unavailable, try again later")
 	}
 	if err != nil {
 		return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")

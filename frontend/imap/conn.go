@@ -85,6 +85,9 @@ type conn struct {
 	uidOnly bool
 
 	sel *selected // the selected mailbox, in stateSelected
+	// lastAppend is where the last APPEND to one of the account's own mailboxes went, so
+	// that the next APPEND by the same name skips the lookup (append.go).
+	lastAppend *rememberedTarget
 	// notify is the session's NOTIFY SET (RFC 5465, notify.go); nil without one.
 	notify *notifyState
 	cmd    *imapwire.Command

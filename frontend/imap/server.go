@@ -79,6 +79,9 @@ type Config struct {
 	// OAuth, when set, verifies the bearer tokens of AUTHENTICATE OAUTHBEARER (RFC 7628)
 	// and XOAUTH2 (mechanisms of frontend/sasl); nil turns both off.
 	OAuth *oauth.Verifier
+	// Directory checks the logins of tenants that keep their passwords outside Strata
+	// (frontend/ldapauth), shared with ManageSieve; nil: every tenant's are Strata's.
+	Directory auth.Directory
 	// AllowPlaintextAuth allows LOGIN and AUTHENTICATE PLAIN without TLS on every connection.
 	AllowPlaintextAuth bool
 	// TrustLoopback allows them without TLS on connections from a loopback address, where

@@ -20,6 +20,7 @@ import (
 
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
+	"github.com/strata-mail/strata/internal/fsync"
 )
 
 // KeyPair is the server's TLS certificate and key, read from two PEM files. Reload reads
@@ -133,29 +134,9 @@ func EnsureSelfSigned(certFile, keyFile string, hosts []string) (created bool, e
 	return true, nil
 }
 
-// writePEM writes one PEM block to path through a temporary file and a rename, so a reader
-// never sees half a file.
+// writePEM writes one PEM block to path, whole or not at all (fsync.WriteFile).
 func writePEM(path, blockType string, der []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := pem.Encode(tmp, &pem.Block{Type: blockType, Bytes: der}); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return fsync.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: blockType, Bytes: der}), mode)
 }
 
 // handshakeTimeout bounds a TLS handshake, for IMAPS and after STARTTLS.

@@ -47,6 +47,16 @@ type Config struct {
 	// before any command: LMTP has no authentication (see CheckListenAddress).
 	AllowPublic bool
 	Logger      *slog.Logger
+	// Directory provisions the recipients that a tenant's account directory knows and
+	// the metadata service does not yet (frontend/ldapauth: LDAP users who never logged
+	// in); nil: none.
+	Directory RecipientDirectory
+}
+
+// RecipientDirectory finds a recipient in a tenant's account directory and provisions its
+// account; found false when the directory has none.
+type RecipientDirectory interface {
+	Resolve(ctx context.Context, address string) (found bool, err error)
 }
 
 // Defaults of Config.

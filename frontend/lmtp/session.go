@@ -125,6 +125,17 @@ func (s *session) rcpt(to string) error {
 	ctx, cancel := context.WithTimeout(s.ctx, rpcTimeout)
 	defer cancel()
 	resp, err := s.srv.cfg.Metadata.ResolveRecipient(ctx, &metadatapb.ResolveRecipientRequest{Address: to})
+	if status.Code(err) == codes.NotFound && s.srv.cfg.Directory != nil {
+		// An LDAP tenant's user who never logged in: provisioned now, then resolved.
+		found, dirErr := s.srv.cfg.Directory.Resolve(ctx, to)
+		switch {
+		case dirErr != nil:
+			s.log.Warn("resolve recipient in the account directory", "address", to, "err", dirErr)
+			return errDirectory
+		case found:
+			resp, err = s.srv.cfg.Metadata.ResolveRecipient(ctx, &metadatapb.ResolveRecipientRequest{Address: to})
+		}
+	}
 	switch {
 	case status.Code(err) == codes.NotFound || status.Code(err) == codes.InvalidArgument:
 		return errUnknownUser

@@ -28,6 +28,9 @@ type Config struct {
 	// OAuth, when set, verifies the bearer tokens of AUTHENTICATE "OAUTHBEARER" (RFC 7628)
 	// and "XOAUTH2" (mechanisms of frontend/sasl); nil turns both off.
 	OAuth *oauth.Verifier
+	// Directory checks the logins of tenants that keep their passwords outside Strata
+	// (frontend/ldapauth), shared with IMAP; nil: every tenant's are Strata's.
+	Directory auth.Directory
 	// AllowPlaintextAuth and TrustLoopback are IMAP's plaintext policy (frontend/auth):
 	// AUTHENTICATE PLAIN without TLS everywhere, or from loopback addresses.
 	AllowPlaintextAuth bool

@@ -104,6 +104,7 @@ func (c *conn) saslConn() *sasl.Conn {
 	sc := &sasl.Conn{
 		Metadata: c.srv.cfg.Metadata, Cache: c.srv.cfg.AuthCache, Service: auth.ServiceManageSieve,
 		Policy: c.srv.policy, Remote: c.nc.RemoteAddr(), ScramSHA1: c.srv.cfg.ScramSHA1, OAuth: c.srv.cfg.OAuth,
+		Directory: c.srv.cfg.Directory,
 	}
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		state := tc.ConnectionState()

@@ -10,8 +10,8 @@ import (
 	"github.com/strata-mail/strata/frontend/auth"
 )
 
-// plainExchange is SASL PLAIN (RFC 4616): one message with the password, checked through
-// the verified-credentials cache like IMAP LOGIN.
+// plainExchange is SASL PLAIN (RFC 4616): one message with the password, checked like IMAP
+// LOGIN (auth.Login: the tenant's directory, else the verified-credentials cache).
 type plainExchange struct {
 	c        *Conn
 	answered bool
@@ -29,9 +29,12 @@ func (p *plainExchange) Next(ctx context.Context, response []byte) (Step, error)
 	if err != nil {
 		return Step{}, err
 	}
-	account, err := p.c.Cache.CheckPassword(ctx, p.c.Metadata, p.c.Service, username, password)
+	account, err := auth.Login(ctx, p.c.Directory, p.c.Cache, p.c.Metadata, p.c.Service, username, password)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		return Step{}, ErrAuthFailed
+	}
+	if errors.Is(err, auth.ErrDirectoryUnavailable) {
+		return Step{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err != nil {
 		return Step{}, err

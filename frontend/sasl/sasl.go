@@ -11,13 +11,13 @@
 //
 //   - Every refused credential is ErrAuthFailed (the protocols answer NO
 //     [AUTHENTICATIONFAILED]), possibly wrapping the reason for the log; malformed
-//     messages wrap ErrMalformed; an OAuth issuer that cannot be reached is ErrUnavailable
-//     and a metadata service that cannot answer is its own error (the protocols answer
-//     "try again later").
+//     messages wrap ErrMalformed; an OAuth issuer or account directory that cannot be
+//     reached is ErrUnavailable, and a metadata service that cannot answer is its own
+//     error (for both the protocols answer "try again later").
 //   - A mechanism that sends a password or a bearer token (PLAIN, OAUTHBEARER, XOAUTH2)
-//     is offered only where the plaintext policy of frontend/auth lets a password through; a -PLUS mechanism only over TLS
-//     whose tls-exporter channel binding is defined (RFC 9266 2: TLS 1.3, or TLS 1.2 with
-//     the extended master secret).
+//     is offered only where the plaintext policy of frontend/auth lets a password
+//     through; a -PLUS mechanism only over TLS whose tls-exporter channel binding is
+//     defined (RFC 9266 2: TLS 1.3, or TLS 1.2 with the extended master secret).
 //   - An exchange holds no password longer than its Next call, and learns nothing more
 //     about accounts than a login does: an account without SCRAM keys runs the exchange
 //     with made-up keys and fails at the proof, like a wrong password.
@@ -49,7 +49,8 @@ var (
 	ErrEncryptionNeeded = errors.New("mechanism allowed only over TLS")
 	// ErrUnavailable is a credential that could not be checked for a failure on the
 	// server's side other than the metadata service (an OAuth issuer whose keys cannot be
-	// fetched): the protocols answer "try again later".
+	// fetched, an LDAP directory that does not answer): the protocols answer "try again
+	// later".
 	ErrUnavailable = errors.New("authentication source unavailable")
 )
 
@@ -58,6 +59,9 @@ type Conn struct {
 	Metadata metadatapb.MetadataClient
 	// Cache is the verified-credentials cache of password mechanisms (nil: none).
 	Cache *auth.Cache
+	// Directory checks the passwords of tenants that keep them outside Strata (LDAP);
+	// nil: none. Their accounts have no SCRAM keys, so only PLAIN logs them in.
+	Directory auth.Directory
 	// Service names the protocol to the metadata service (auth.ServiceIMAP, ...): an app
 	// password logs in only where its scopes allow.
 	Service string

@@ -110,7 +110,7 @@ func start(t *testing.T) *testCluster {
 		t.Fatal(err)
 	}
 	svc := metadata.NewService(node, fsm, logger)
-	admin := cluster.NewAdmin(node, fsm.Digest, nil, logger)
+	admin := cluster.NewAdmin(node, fsm.Digest, nil, insecure.NewCredentials(), logger)
 	serve := func(creds credentials.TransportCredentials, allowPlaintext bool) string {
 		az := authz.New(authz.Config{
 			Tenancy:        svc,

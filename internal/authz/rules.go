@@ -88,9 +88,15 @@ var rules = map[string]rule{
 	metadatapb.Metadata_SetOAuthSettings_FullMethodName: {callers: cluster | tenant, tenants: byTenant, audit: true},
 	metadatapb.Metadata_GetOAuthSettings_FullMethodName: {callers: front | cluster | tenant, tenants: byTenant},
 	metadatapb.Metadata_FindOAuthIssuer_FullMethodName:  {callers: front | cluster},
-	metadatapb.Metadata_AddAlias_FullMethodName:         {callers: cluster | tenant, owners: []string{"address", "targets"}, audit: true},
-	metadatapb.Metadata_DeleteAlias_FullMethodName:      {callers: cluster | tenant, owners: []string{"address", "targets"}, audit: true},
-	metadatapb.Metadata_ListAliases_FullMethodName:      {callers: cluster | tenant, tenants: byTenant, domains: []string{"domain"}},
+	// LDAP tenants: the settings name files on the frontend hosts (the bind password), so
+	// only the cluster admin sets them; a frontend provisions the accounts of its LDAP
+	// logins (the service refuses it for other tenants).
+	metadatapb.Metadata_SetLdapSettings_FullMethodName:      {callers: cluster, audit: true},
+	metadatapb.Metadata_GetLdapSettings_FullMethodName:      {callers: front | cluster | tenant, tenants: byTenant, domains: []string{"domain"}},
+	metadatapb.Metadata_ProvisionLdapAccount_FullMethodName: {callers: front | cluster, owners: byEmail, audit: true},
+	metadatapb.Metadata_AddAlias_FullMethodName:             {callers: cluster | tenant, owners: []string{"address", "targets"}, audit: true},
+	metadatapb.Metadata_DeleteAlias_FullMethodName:          {callers: cluster | tenant, owners: []string{"address", "targets"}, audit: true},
+	metadatapb.Metadata_ListAliases_FullMethodName:          {callers: cluster | tenant, tenants: byTenant, domains: []string{"domain"}},
 
 	// Sieve scripts: an account's, or with tenant and no account the tenant's global ones.
 	metadatapb.Metadata_PutSieveScript_FullMethodName:       {callers: front | cluster | tenant, owners: byAccount, tenants: byTenant, audit: true},

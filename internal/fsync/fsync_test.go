@@ -19,3 +19,28 @@ func TestDir(t *testing.T) {
 		t.Fatalf("Dir of a missing directory: %v, want ErrNotExist", err)
 	}
 }
+
+// TestWriteFile: the file is replaced whole with the mode asked for, and no temporary file
+// is left behind.
+func TestWriteFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "key.pem")
+	for _, data := range []string{"first", "second"} {
+		if err := WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != data {
+			t.Fatalf("read %q, %v, want %q", got, err, data)
+		}
+		if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("mode %v, %v, want 0600", st.Mode(), err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("%d entries in the directory, want the file alone", len(entries))
+	}
+	if err := WriteFile(filepath.Join(dir, "missing", "f"), nil, 0o600); err == nil {
+		t.Fatal("WriteFile into a missing directory succeeded")
+	}
+}

@@ -73,6 +73,8 @@ type Command struct {
 	//	*Command_TouchAppPassword
 	//	*Command_SetAccountTenantAdmin
 	//	*Command_SetOauthSettings
+	//	*Command_SetLdapSettings
+	//	*Command_ProvisionLdapAccount
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -453,6 +455,24 @@ func (x *Command) GetSetOauthSettings() *SetOAuthSettingsRequest {
 	return nil
 }
 
+func (x *Command) GetSetLdapSettings() *SetLdapSettingsRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_SetLdapSettings); ok {
+			return x.SetLdapSettings
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetProvisionLdapAccount() *ProvisionLdapAccountRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ProvisionLdapAccount); ok {
+			return x.ProvisionLdapAccount
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -602,6 +622,14 @@ type Command_SetOauthSettings struct {
 	SetOauthSettings *SetOAuthSettingsRequest `protobuf:"bytes,1100,opt,name=set_oauth_settings,json=setOauthSettings,proto3,oneof"`
 }
 
+type Command_SetLdapSettings struct {
+	SetLdapSettings *SetLdapSettingsRequest `protobuf:"bytes,1200,opt,name=set_ldap_settings,json=setLdapSettings,proto3,oneof"`
+}
+
+type Command_ProvisionLdapAccount struct {
+	ProvisionLdapAccount *ProvisionLdapAccountRequest `protobuf:"bytes,1201,opt,name=provision_ldap_account,json=provisionLdapAccount,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -673,6 +701,10 @@ func (*Command_TouchAppPassword) isCommand_Op() {}
 func (*Command_SetAccountTenantAdmin) isCommand_Op() {}
 
 func (*Command_SetOauthSettings) isCommand_Op() {}
+
+func (*Command_SetLdapSettings) isCommand_Op() {}
+
+func (*Command_ProvisionLdapAccount) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -991,6 +1023,7 @@ type CommandResult struct {
 	//	*CommandResult_SetActiveSieveScript
 	//	*CommandResult_AppPassword
 	//	*CommandResult_OauthSettings
+	//	*CommandResult_LdapSettings
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// A refusal the caller acts on (ErrorInfo reason, e.g. BLOB_DELETING) and the blob
 	// epoch it carries; empty and 0 otherwise.
@@ -1224,6 +1257,15 @@ func (x *CommandResult) GetOauthSettings() *TenantOAuthSettings {
 	return nil
 }
 
+func (x *CommandResult) GetLdapSettings() *LdapSettingsResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_LdapSettings); ok {
+			return x.LdapSettings
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetReason() string {
 	if x != nil {
 		return x.Reason
@@ -1325,6 +1367,10 @@ type CommandResult_OauthSettings struct {
 	OauthSettings *TenantOAuthSettings `protobuf:"bytes,1100,opt,name=oauth_settings,json=oauthSettings,proto3,oneof"`
 }
 
+type CommandResult_LdapSettings struct {
+	LdapSettings *LdapSettingsResponse `protobuf:"bytes,1200,opt,name=ldap_settings,json=ldapSettings,proto3,oneof"`
+}
+
 func (*CommandResult_Tenant) isCommandResult_Result() {}
 
 func (*CommandResult_Account) isCommandResult_Result() {}
@@ -1362,6 +1408,8 @@ func (*CommandResult_SetActiveSieveScript) isCommandResult_Result() {}
 func (*CommandResult_AppPassword) isCommandResult_Result() {}
 
 func (*CommandResult_OauthSettings) isCommandResult_Result() {}
+
+func (*CommandResult_LdapSettings) isCommandResult_Result() {}
 
 type AccountRecord struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -1895,7 +1943,7 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xe4\x17\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xa9\x19\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1940,7 +1988,9 @@ const file_fsm_proto_rawDesc = "" +
 	"\x12touch_app_password\x18\xea\a \x01(\v2+.strata.metadata.v1.TouchAppPasswordCommandH\x00R\x10touchAppPassword\x12l\n" +
 	"\x18set_account_tenant_admin\x18\xf8\n" +
 	" \x01(\v20.strata.metadata.v1.SetAccountTenantAdminRequestH\x00R\x15setAccountTenantAdmin\x12\\\n" +
-	"\x12set_oauth_settings\x18\xcc\b \x01(\v2+.strata.metadata.v1.SetOAuthSettingsRequestH\x00R\x10setOauthSettingsB\x04\n" +
+	"\x12set_oauth_settings\x18\xcc\b \x01(\v2+.strata.metadata.v1.SetOAuthSettingsRequestH\x00R\x10setOauthSettings\x12Y\n" +
+	"\x11set_ldap_settings\x18\xb0\t \x01(\v2*.strata.metadata.v1.SetLdapSettingsRequestH\x00R\x0fsetLdapSettings\x12h\n" +
+	"\x16provision_ldap_account\x18\xb1\t \x01(\v2/.strata.metadata.v1.ProvisionLdapAccountRequestH\x00R\x14provisionLdapAccountB\x04\n" +
 	"\x02op\"\x8e\x01\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
@@ -1959,7 +2009,7 @@ const file_fsm_proto_rawDesc = "" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"o\n" +
 	"\x11AppPasswordRecord\x12B\n" +
 	"\fapp_password\x18\x01 \x01(\v2\x1f.strata.metadata.v1.AppPasswordR\vappPassword\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xb7\v\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"\x89\f\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x124\n" +
@@ -1983,7 +2033,8 @@ const file_fsm_proto_rawDesc = "" +
 	"\fsieve_script\x185 \x01(\v2\x1f.strata.metadata.v1.SieveScriptH\x00R\vsieveScript\x12i\n" +
 	"\x17set_active_sieve_script\x186 \x01(\v20.strata.metadata.v1.SetActiveSieveScriptResponseH\x00R\x14setActiveSieveScript\x12E\n" +
 	"\fapp_password\x18\xe8\a \x01(\v2\x1f.strata.metadata.v1.AppPasswordH\x00R\vappPassword\x12Q\n" +
-	"\x0eoauth_settings\x18\xcc\b \x01(\v2'.strata.metadata.v1.TenantOAuthSettingsH\x00R\roauthSettings\x12\x16\n" +
+	"\x0eoauth_settings\x18\xcc\b \x01(\v2'.strata.metadata.v1.TenantOAuthSettingsH\x00R\roauthSettings\x12P\n" +
+	"\rldap_settings\x18\xb0\t \x01(\v2(.strata.metadata.v1.LdapSettingsResponseH\x00R\fldapSettings\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\x12*\n" +
@@ -2090,26 +2141,29 @@ var file_fsm_proto_goTypes = []any{
 	(*RevokeAppPasswordRequest)(nil),     // 44: strata.metadata.v1.RevokeAppPasswordRequest
 	(*SetAccountTenantAdminRequest)(nil), // 45: strata.metadata.v1.SetAccountTenantAdminRequest
 	(*SetOAuthSettingsRequest)(nil),      // 46: strata.metadata.v1.SetOAuthSettingsRequest
-	(*ScramCredentials)(nil),             // 47: strata.metadata.v1.ScramCredentials
-	(*AppPassword)(nil),                  // 48: strata.metadata.v1.AppPassword
-	(*Tenant)(nil),                       // 49: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 50: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 51: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),               // 52: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),           // 53: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),                 // 54: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),              // 55: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                    // 56: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),         // 57: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                    // 58: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),                  // 59: strata.metadata.v1.AclResponse
-	(*ClaimRecentResponse)(nil),          // 60: strata.metadata.v1.ClaimRecentResponse
-	(*DeliverySettings)(nil),             // 61: strata.metadata.v1.DeliverySettings
-	(*Alias)(nil),                        // 62: strata.metadata.v1.Alias
-	(*DeleteAliasResponse)(nil),          // 63: strata.metadata.v1.DeleteAliasResponse
-	(*SieveScript)(nil),                  // 64: strata.metadata.v1.SieveScript
-	(*SetActiveSieveScriptResponse)(nil), // 65: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*TenantOAuthSettings)(nil),          // 66: strata.metadata.v1.TenantOAuthSettings
+	(*SetLdapSettingsRequest)(nil),       // 47: strata.metadata.v1.SetLdapSettingsRequest
+	(*ProvisionLdapAccountRequest)(nil),  // 48: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*ScramCredentials)(nil),             // 49: strata.metadata.v1.ScramCredentials
+	(*AppPassword)(nil),                  // 50: strata.metadata.v1.AppPassword
+	(*Tenant)(nil),                       // 51: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 52: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 53: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),               // 54: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),           // 55: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),                 // 56: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),              // 57: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                    // 58: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),         // 59: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                    // 60: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),                  // 61: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),          // 62: strata.metadata.v1.ClaimRecentResponse
+	(*DeliverySettings)(nil),             // 63: strata.metadata.v1.DeliverySettings
+	(*Alias)(nil),                        // 64: strata.metadata.v1.Alias
+	(*DeleteAliasResponse)(nil),          // 65: strata.metadata.v1.DeleteAliasResponse
+	(*SieveScript)(nil),                  // 66: strata.metadata.v1.SieveScript
+	(*SetActiveSieveScriptResponse)(nil), // 67: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*TenantOAuthSettings)(nil),          // 68: strata.metadata.v1.TenantOAuthSettings
+	(*LdapSettingsResponse)(nil),         // 69: strata.metadata.v1.LdapSettingsResponse
 }
 var file_fsm_proto_depIdxs = []int32{
 	15, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
@@ -2148,39 +2202,42 @@ var file_fsm_proto_depIdxs = []int32{
 	4,  // 33: strata.metadata.v1.Command.touch_app_password:type_name -> strata.metadata.v1.TouchAppPasswordCommand
 	45, // 34: strata.metadata.v1.Command.set_account_tenant_admin:type_name -> strata.metadata.v1.SetAccountTenantAdminRequest
 	46, // 35: strata.metadata.v1.Command.set_oauth_settings:type_name -> strata.metadata.v1.SetOAuthSettingsRequest
-	47, // 36: strata.metadata.v1.CreateAccountCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
-	47, // 37: strata.metadata.v1.SetPasswordCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
-	48, // 38: strata.metadata.v1.AddAppPasswordCommand.app_password:type_name -> strata.metadata.v1.AppPassword
-	48, // 39: strata.metadata.v1.AppPasswordRecord.app_password:type_name -> strata.metadata.v1.AppPassword
-	49, // 40: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	50, // 41: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	51, // 42: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	52, // 43: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	53, // 44: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	54, // 45: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	55, // 46: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	56, // 47: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	57, // 48: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	58, // 49: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	59, // 50: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	60, // 51: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
-	61, // 52: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
-	62, // 53: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
-	63, // 54: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
-	64, // 55: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
-	65, // 56: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
-	48, // 57: strata.metadata.v1.CommandResult.app_password:type_name -> strata.metadata.v1.AppPassword
-	66, // 58: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
-	50, // 59: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	47, // 60: strata.metadata.v1.AccountRecord.scram:type_name -> strata.metadata.v1.ScramCredentials
-	5,  // 61: strata.metadata.v1.AccountRecord.app_passwords:type_name -> strata.metadata.v1.AppPasswordRecord
-	51, // 62: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	6,  // 63: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	64, // [64:64] is the sub-list for method output_type
-	64, // [64:64] is the sub-list for method input_type
-	64, // [64:64] is the sub-list for extension type_name
-	64, // [64:64] is the sub-list for extension extendee
-	0,  // [0:64] is the sub-list for field type_name
+	47, // 36: strata.metadata.v1.Command.set_ldap_settings:type_name -> strata.metadata.v1.SetLdapSettingsRequest
+	48, // 37: strata.metadata.v1.Command.provision_ldap_account:type_name -> strata.metadata.v1.ProvisionLdapAccountRequest
+	49, // 38: strata.metadata.v1.CreateAccountCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
+	49, // 39: strata.metadata.v1.SetPasswordCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
+	50, // 40: strata.metadata.v1.AddAppPasswordCommand.app_password:type_name -> strata.metadata.v1.AppPassword
+	50, // 41: strata.metadata.v1.AppPasswordRecord.app_password:type_name -> strata.metadata.v1.AppPassword
+	51, // 42: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	52, // 43: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	53, // 44: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	54, // 45: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	55, // 46: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	56, // 47: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	57, // 48: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	58, // 49: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	59, // 50: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	60, // 51: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	61, // 52: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	62, // 53: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	63, // 54: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
+	64, // 55: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
+	65, // 56: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
+	66, // 57: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
+	67, // 58: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
+	50, // 59: strata.metadata.v1.CommandResult.app_password:type_name -> strata.metadata.v1.AppPassword
+	68, // 60: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
+	69, // 61: strata.metadata.v1.CommandResult.ldap_settings:type_name -> strata.metadata.v1.LdapSettingsResponse
+	52, // 62: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	49, // 63: strata.metadata.v1.AccountRecord.scram:type_name -> strata.metadata.v1.ScramCredentials
+	5,  // 64: strata.metadata.v1.AccountRecord.app_passwords:type_name -> strata.metadata.v1.AppPasswordRecord
+	53, // 65: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	6,  // 66: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	67, // [67:67] is the sub-list for method output_type
+	67, // [67:67] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -2226,6 +2283,8 @@ func file_fsm_proto_init() {
 		(*Command_TouchAppPassword)(nil),
 		(*Command_SetAccountTenantAdmin)(nil),
 		(*Command_SetOauthSettings)(nil),
+		(*Command_SetLdapSettings)(nil),
+		(*Command_ProvisionLdapAccount)(nil),
 	}
 	file_fsm_proto_msgTypes[6].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
@@ -2247,6 +2306,7 @@ func file_fsm_proto_init() {
 		(*CommandResult_SetActiveSieveScript)(nil),
 		(*CommandResult_AppPassword)(nil),
 		(*CommandResult_OauthSettings)(nil),
+		(*CommandResult_LdapSettings)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -69,6 +69,9 @@ const (
 	Metadata_ResolveRecipient_FullMethodName      = "/strata.metadata.v1.Metadata/ResolveRecipient"
 	Metadata_SetDeliverySettings_FullMethodName   = "/strata.metadata.v1.Metadata/SetDeliverySettings"
 	Metadata_GetDeliverySettings_FullMethodName   = "/strata.metadata.v1.Metadata/GetDeliverySettings"
+	Metadata_SetLdapSettings_FullMethodName       = "/strata.metadata.v1.Metadata/SetLdapSettings"
+	Metadata_GetLdapSettings_FullMethodName       = "/strata.metadata.v1.Metadata/GetLdapSettings"
+	Metadata_ProvisionLdapAccount_FullMethodName  = "/strata.metadata.v1.Metadata/ProvisionLdapAccount"
 	Metadata_AddAlias_FullMethodName              = "/strata.metadata.v1.Metadata/AddAlias"
 	Metadata_DeleteAlias_FullMethodName           = "/strata.metadata.v1.Metadata/DeleteAlias"
 	Metadata_ListAliases_FullMethodName           = "/strata.metadata.v1.Metadata/ListAliases"
@@ -209,6 +212,19 @@ type MetadataClient interface {
 	// that set none. Admin calls.
 	SetDeliverySettings(ctx context.Context, in *SetDeliverySettingsRequest, opts ...grpc.CallOption) (*DeliverySettings, error)
 	GetDeliverySettings(ctx context.Context, in *GetDeliverySettingsRequest, opts ...grpc.CallOption) (*DeliverySettings, error)
+	// LDAP as a tenant's account source (issue 15, frontend/ldapauth). SetLdapSettings
+	// replaces a tenant's settings whole; a request without settings clears them (the
+	// tenant's passwords are Strata's again). GetLdapSettings answers by tenant or by one of
+	// its domains, with the tenant's domains; settings absent: not an LDAP tenant. Admin
+	// calls, and GetLdapSettings for frontends at login and delivery.
+	SetLdapSettings(ctx context.Context, in *SetLdapSettingsRequest, opts ...grpc.CallOption) (*LdapSettingsResponse, error)
+	GetLdapSettings(ctx context.Context, in *GetLdapSettingsRequest, opts ...grpc.CallOption) (*LdapSettingsResponse, error)
+	// ProvisionLdapAccount is what a frontend writes after a directory verified a login of
+	// an LDAP tenant (or found an LMTP recipient): the account created without a password
+	// when missing, its STORAGE limit and aliases applied, in one command. Refused with
+	// FailedPrecondition unless the account's tenant has LdapSettings, so a frontend cannot
+	// create accounts of other tenants this way.
+	ProvisionLdapAccount(ctx context.Context, in *ProvisionLdapAccountRequest, opts ...grpc.CallOption) (*Account, error)
 	// Aliases of a tenant's domains (admin): "local@domain" or the catch-all "@domain" to
 	// one or more accounts of the same tenant.
 	AddAlias(ctx context.Context, in *AddAliasRequest, opts ...grpc.CallOption) (*Alias, error)
@@ -735,6 +751,36 @@ func (c *metadataClient) GetDeliverySettings(ctx context.Context, in *GetDeliver
 	return out, nil
 }
 
+func (c *metadataClient) SetLdapSettings(ctx context.Context, in *SetLdapSettingsRequest, opts ...grpc.CallOption) (*LdapSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LdapSettingsResponse)
+	err := c.cc.Invoke(ctx, Metadata_SetLdapSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GetLdapSettings(ctx context.Context, in *GetLdapSettingsRequest, opts ...grpc.CallOption) (*LdapSettingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LdapSettingsResponse)
+	err := c.cc.Invoke(ctx, Metadata_GetLdapSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) ProvisionLdapAccount(ctx context.Context, in *ProvisionLdapAccountRequest, opts ...grpc.CallOption) (*Account, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Account)
+	err := c.cc.Invoke(ctx, Metadata_ProvisionLdapAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *metadataClient) AddAlias(ctx context.Context, in *AddAliasRequest, opts ...grpc.CallOption) (*Alias, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Alias)
@@ -1008,6 +1054,19 @@ type MetadataServer interface {
 	// that set none. Admin calls.
 	SetDeliverySettings(context.Context, *SetDeliverySettingsRequest) (*DeliverySettings, error)
 	GetDeliverySettings(context.Context, *GetDeliverySettingsRequest) (*DeliverySettings, error)
+	// LDAP as a tenant's account source (issue 15, frontend/ldapauth). SetLdapSettings
+	// replaces a tenant's settings whole; a request without settings clears them (the
+	// tenant's passwords are Strata's again). GetLdapSettings answers by tenant or by one of
+	// its domains, with the tenant's domains; settings absent: not an LDAP tenant. Admin
+	// calls, and GetLdapSettings for frontends at login and delivery.
+	SetLdapSettings(context.Context, *SetLdapSettingsRequest) (*LdapSettingsResponse, error)
+	GetLdapSettings(context.Context, *GetLdapSettingsRequest) (*LdapSettingsResponse, error)
+	// ProvisionLdapAccount is what a frontend writes after a directory verified a login of
+	// an LDAP tenant (or found an LMTP recipient): the account created without a password
+	// when missing, its STORAGE limit and aliases applied, in one command. Refused with
+	// FailedPrecondition unless the account's tenant has LdapSettings, so a frontend cannot
+	// create accounts of other tenants this way.
+	ProvisionLdapAccount(context.Context, *ProvisionLdapAccountRequest) (*Account, error)
 	// Aliases of a tenant's domains (admin): "local@domain" or the catch-all "@domain" to
 	// one or more accounts of the same tenant.
 	AddAlias(context.Context, *AddAliasRequest) (*Alias, error)
@@ -1184,6 +1243,15 @@ func (UnimplementedMetadataServer) SetDeliverySettings(context.Context, *SetDeli
 }
 func (UnimplementedMetadataServer) GetDeliverySettings(context.Context, *GetDeliverySettingsRequest) (*DeliverySettings, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDeliverySettings not implemented")
+}
+func (UnimplementedMetadataServer) SetLdapSettings(context.Context, *SetLdapSettingsRequest) (*LdapSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetLdapSettings not implemented")
+}
+func (UnimplementedMetadataServer) GetLdapSettings(context.Context, *GetLdapSettingsRequest) (*LdapSettingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLdapSettings not implemented")
+}
+func (UnimplementedMetadataServer) ProvisionLdapAccount(context.Context, *ProvisionLdapAccountRequest) (*Account, error) {
+	return nil, status.Error(codes.Unimplemented, "method ProvisionLdapAccount not implemented")
 }
 func (UnimplementedMetadataServer) AddAlias(context.Context, *AddAliasRequest) (*Alias, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddAlias not implemented")
@@ -2058,6 +2126,60 @@ func _Metadata_GetDeliverySettings_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_SetLdapSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetLdapSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SetLdapSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SetLdapSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SetLdapSettings(ctx, req.(*SetLdapSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GetLdapSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLdapSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GetLdapSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GetLdapSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GetLdapSettings(ctx, req.(*GetLdapSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_ProvisionLdapAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ProvisionLdapAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ProvisionLdapAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ProvisionLdapAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ProvisionLdapAccount(ctx, req.(*ProvisionLdapAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Metadata_AddAlias_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(AddAliasRequest)
 	if err := dec(in); err != nil {
@@ -2506,6 +2628,18 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetDeliverySettings",
 			Handler:    _Metadata_GetDeliverySettings_Handler,
+		},
+		{
+			MethodName: "SetLdapSettings",
+			Handler:    _Metadata_SetLdapSettings_Handler,
+		},
+		{
+			MethodName: "GetLdapSettings",
+			Handler:    _Metadata_GetLdapSettings_Handler,
+		},
+		{
+			MethodName: "ProvisionLdapAccount",
+			Handler:    _Metadata_ProvisionLdapAccount_Handler,
 		},
 		{
 			MethodName: "AddAlias",

@@ -28,7 +28,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/proto/clusterpb"
@@ -59,6 +59,7 @@ type Admin struct {
 	node   *replication.Node
 	digest func() ([]byte, error)
 	dir    *directory.Directory // nil without etcd
+	creds  credentials.TransportCredentials
 	logger *slog.Logger
 
 	mu        sync.Mutex
@@ -66,12 +67,13 @@ type Admin struct {
 }
 
 // NewAdmin returns the admin service of node. digest hashes the state machine; dir may be
-// nil (no etcd: gRPC addresses come only from Join requests).
-func NewAdmin(node *replication.Node, digest func() ([]byte, error), dir *directory.Directory, logger *slog.Logger) *Admin {
+// nil (no etcd: gRPC addresses come only from Join requests); creds are the transport
+// credentials the leader dials the other nodes with (cluster mTLS, or insecure ones).
+func NewAdmin(node *replication.Node, digest func() ([]byte, error), dir *directory.Directory, creds credentials.TransportCredentials, logger *slog.Logger) *Admin {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Admin{node: node, digest: digest, dir: dir, logger: logger, grpcAddrs: map[string]string{}}
+	return &Admin{node: node, digest: digest, dir: dir, creds: creds, logger: logger, grpcAddrs: map[string]string{}}
 }
 
 // grpcAddr returns node id's gRPC address from etcd, or from an earlier Join.
@@ -371,7 +373,7 @@ func (a *Admin) followerLag(ctx context.Context, conns map[string]*grpc.ClientCo
 		if conn != nil {
 			_ = conn.Close()
 		}
-		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(a.creds))
 		if err != nil {
 			return 0, false
 		}
@@ -435,14 +437,14 @@ func LeaderRedirect(err error) (grpcAddr string, ok bool) {
 	return "", false
 }
 
-// OnLeader calls fn with a ClusterAdmin client of the node at addr and, while the answer is
-// NOT_LEADER or the node is unreachable, again on the leader it names or the next of
-// fallbacks, with backoff, until fn succeeds, fails otherwise, or ctx ends.
-func OnLeader(ctx context.Context, addr string, fallbacks func(context.Context) []string, fn func(context.Context, clusterpb.ClusterAdminClient) error) error {
+// OnLeader calls fn with a ClusterAdmin client of the node at addr, dialled with creds, and,
+// while the answer is NOT_LEADER or the node is unreachable, again on the leader it names or
+// the next of fallbacks, with backoff, until fn succeeds, fails otherwise, or ctx ends.
+func OnLeader(ctx context.Context, creds credentials.TransportCredentials, addr string, fallbacks func(context.Context) []string, fn func(context.Context, clusterpb.ClusterAdminClient) error) error {
 	backoff := 50 * time.Millisecond
 	var next []string
 	for {
-		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 		if err != nil {
 			return fmt.Errorf("dial %s: %w", addr, err)
 		}

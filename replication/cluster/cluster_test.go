@@ -10,9 +10,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/internal/clustertls"
+	"github.com/strata-mail/strata/internal/clustertls/clustertlstest"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/clusterpb"
 	"github.com/strata-mail/strata/replication"
@@ -24,8 +25,11 @@ type member struct {
 	addr  string // gRPC
 }
 
-func startMember(t *testing.T, id string, bootstrap bool) *member {
+// startMember runs a member whose Raft transport and gRPC server are mutual TLS with a node
+// identity of ca, as `strata metadata` runs them.
+func startMember(t *testing.T, ca *clustertlstest.CA, id string, bootstrap bool) *member {
 	t.Helper()
+	identity := ca.Identity(t, clustertls.RoleNode, id)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	dir := t.TempDir()
 	fsm, err := metadata.OpenFSM(filepath.Join(dir, "fsm"), logger)
@@ -33,7 +37,7 @@ func startMember(t *testing.T, id string, bootstrap bool) *member {
 		t.Fatal(err)
 	}
 	node, err := replication.Open(replication.Config{
-		NodeID: id, DataDir: dir, RaftBind: "127.0.0.1:0", Bootstrap: bootstrap, FSM: fsm, Logger: logger,
+		NodeID: id, DataDir: dir, RaftBind: "127.0.0.1:0", Bootstrap: bootstrap, FSM: fsm, Logger: logger, TLS: identity,
 		// Raft's default timeouts: shorter ones let a loaded machine depose the leader in the
 		// middle of a membership change.
 		CommitTimeout: 5 * time.Millisecond,
@@ -45,8 +49,8 @@ func startMember(t *testing.T, id string, bootstrap bool) *member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := NewAdmin(node, fsm.Digest, nil, logger)
-	srv := grpc.NewServer()
+	admin := NewAdmin(node, fsm.Digest, nil, identity.ClientCredentials(), logger)
+	srv := grpc.NewServer(grpc.Creds(identity.ServerCredentials()))
 	clusterpb.RegisterClusterAdminServer(srv, admin)
 	go srv.Serve(ln)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -96,12 +100,14 @@ func waitSuffrages(t *testing.T, ctx context.Context, m *member, want map[string
 func TestJoinPromoteRemove(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	m1 := startMember(t, "m1", true)
+	ca := clustertlstest.New(t)
+	creds := ca.Identity(t, clustertls.RoleAdmin, "ops").ClientCredentials()
+	m1 := startMember(t, ca, "m1", true)
 	if err := m1.node.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
 	}
-	m2 := startMember(t, "m2", false)
-	m3 := startMember(t, "m3", false)
+	m2 := startMember(t, ca, "m2", false)
+	m3 := startMember(t, ca, "m3", false)
 	join := func(m *member, id string) func(context.Context, clusterpb.ClusterAdminClient) error {
 		return func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
 			_, err := c.Join(ctx, &clusterpb.JoinRequest{Id: id, RaftAddr: m.node.Addr(), GrpcAddr: m.addr})
@@ -111,7 +117,7 @@ func TestJoinPromoteRemove(t *testing.T) {
 	all := func(context.Context) []string { return []string{m1.addr, m2.addr, m3.addr} }
 
 	// m2 joins through the leader, enters as a non-voter, and is promoted once caught up.
-	if err := OnLeader(ctx, m1.addr, all, join(m2, "m2")); err != nil {
+	if err := OnLeader(ctx, creds, m1.addr, all, join(m2, "m2")); err != nil {
 		t.Fatal(err)
 	}
 	if got := suffrages(t, ctx, m1)["m2"]; got != "nonvoter" && got != "voter" {
@@ -124,12 +130,12 @@ func TestJoinPromoteRemove(t *testing.T) {
 	if _, ok := LeaderRedirect(err); !ok {
 		t.Fatalf("Join on a follower: %v, want NOT_LEADER", err)
 	}
-	if err := OnLeader(ctx, m2.addr, all, join(m3, "m3")); err != nil {
+	if err := OnLeader(ctx, creds, m2.addr, all, join(m3, "m3")); err != nil {
 		t.Fatal(err)
 	}
 	waitSuffrages(t, ctx, m1, map[string]string{"m1": "voter", "m2": "voter", "m3": "voter"})
 	// Joining again changes nothing.
-	if err := OnLeader(ctx, m1.addr, all, join(m3, "m3")); err != nil {
+	if err := OnLeader(ctx, creds, m1.addr, all, join(m3, "m3")); err != nil {
 		t.Fatal(err)
 	}
 	waitSuffrages(t, ctx, m1, map[string]string{"m1": "voter", "m2": "voter", "m3": "voter"})
@@ -141,7 +147,7 @@ func TestJoinPromoteRemove(t *testing.T) {
 		t.Fatalf("TransferLeadership on a follower: %v, want NOT_LEADER", err)
 	}
 	transfer := func(id string) error {
-		return OnLeader(ctx, m2.addr, all, func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
+		return OnLeader(ctx, creds, m2.addr, all, func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
 			_, err := c.TransferLeadership(ctx, &clusterpb.TransferLeadershipRequest{Id: id})
 			return err
 		})
@@ -154,7 +160,7 @@ func TestJoinPromoteRemove(t *testing.T) {
 	}
 
 	// Remove through a follower, redirected to the leader.
-	err = OnLeader(ctx, m3.addr, all, func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
+	err = OnLeader(ctx, creds, m3.addr, all, func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
 		_, err := c.Remove(ctx, &clusterpb.RemoveRequest{Id: "m2"})
 		return err
 	})
@@ -164,7 +170,7 @@ func TestJoinPromoteRemove(t *testing.T) {
 	waitSuffrages(t, ctx, m1, map[string]string{"m1": "voter", "m3": "voter"})
 
 	// Digests of the remaining replicas agree.
-	conn, err := grpc.NewClient(m3.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(m3.addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}
