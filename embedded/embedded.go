@@ -33,6 +33,7 @@ import (
 	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/blobstore/s3"
 	"github.com/strata-mail/strata/frontend/auth"
+	"github.com/strata-mail/strata/frontend/connserver"
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/ldapauth"
 	"github.com/strata-mail/strata/frontend/lmtp"
@@ -61,6 +62,8 @@ type Config struct {
 	// missing.
 	TLSCertFile string
 	TLSKeyFile  string
+	// TLSPolicy: TLS 1.3 only, an OCSP response to staple (imap.TLSPolicy).
+	TLSPolicy imap.TLSPolicy
 	// IMAPLimits bound IMAP connections; zero fields take the frontend's defaults.
 	IMAPLimits imap.Limits
 	GRPCListen string // the metadata and admin gRPC endpoint, e.g. 127.0.0.1:1144
@@ -110,6 +113,15 @@ type Config struct {
 	// zero; no cache if either is negative.
 	AuthCacheTTL  time.Duration
 	AuthCacheSize int
+	// AuthGuard configures the metadata service's brute-force guard (metadata/authguard.go);
+	// zero fields take metadata.DefaultAuthGuardConfig.
+	AuthGuard metadata.AuthGuardConfig
+	// Logins waits out the guard's delays and logs failed logins for IMAP and ManageSieve
+	// (frontend/auth); auth.NewLogins() when nil.
+	Logins *auth.Logins
+	// Proxy reads PROXY protocol headers from its trusted networks on the IMAP, IMAPS,
+	// LMTP and ManageSieve listeners (frontend/connserver); none when nil.
+	Proxy *connserver.Proxy
 	// OAuthRootCAs are trusted for the HTTPS of the tenants' OAuth issuers (discovery
 	// documents and JWKS, frontend/oauth); nil: the system roots.
 	OAuthRootCAs *x509.CertPool
@@ -148,6 +160,8 @@ type Server struct {
 	sieveSrv  *managesieve.Server
 	authCache *auth.Cache
 	ldap      *ldapauth.Source
+	authGuard *metadata.AuthGuard
+	logins    *auth.Logins
 	sieveLn   net.Listener
 	serveErr  chan error
 	stopGC    context.CancelFunc
@@ -281,6 +295,9 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	// commands and other processes.
 	svc := metadata.NewService(s.node, s.fsm, cfg.Logger)
 	svc.SetScram(cfg.Scram)
+	s.authGuard = metadata.NewAuthGuard(cfg.AuthGuard)
+	svc.SetAuthGuard(s.authGuard)
+	s.logins = cmp.Or(cfg.Logins, auth.NewLogins())
 	s.inproc = inproc.New()
 	metadatapb.RegisterMetadataServer(s.inproc, svc)
 	client := metadatapb.NewMetadataClient(s.inproc)
@@ -347,6 +364,8 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	s.frontend = imap.NewServer(imap.Config{
 		Metadata:              client,
 		AuthCache:             s.authCache,
+		Logins:                s.logins,
+		Proxy:                 cfg.Proxy,
 		OAuth:                 verifier,
 		Directory:             s.ldap,
 		Blobs:                 blobs,
@@ -374,6 +393,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			Hostname:       cfg.Hostname,
 			MaxMessageSize: cfg.MaxMessageSize,
 			AllowPublic:    cfg.LMTPAllowPublic,
+			Proxy:          cfg.Proxy,
 			Logger:         cfg.Logger,
 			// Sieve (issue 12): the account's and the tenant's scripts, rspamd when
 			// configured, redirect and vacation through the outbound queue.
@@ -387,7 +407,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		})
 	}
 	if cfg.MetricsListen != "" {
-		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics, s.ldap.Collector())
+		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics, s.ldap.Collector(), s.authGuard, s.logins)
 		if s.authCache != nil {
 			collectors = append(collectors, s.authCache.Collector())
 		}
@@ -423,6 +443,8 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		s.sieveSrv = managesieve.NewServer(managesieve.Config{
 			Metadata:           client,
 			AuthCache:          s.authCache,
+			Logins:             s.logins,
+			Proxy:              cfg.Proxy,
 			OAuth:              verifier,
 			Directory:          s.ldap,
 			Logger:             cfg.Logger,
@@ -556,7 +578,7 @@ func loadKeyPair(cfg *Config, logger *slog.Logger) (*imap.KeyPair, error) {
 	case cfg.TLSCertFile == "" || cfg.TLSKeyFile == "":
 		return nil, errors.New("TLS: give both a certificate file and a key file, or neither")
 	}
-	return imap.LoadKeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+	return imap.LoadKeyPairWith(cfg.TLSCertFile, cfg.TLSKeyFile, cfg.TLSPolicy)
 }
 
 // MetricsAddr returns the address of the /metrics endpoint, or "" when it is off.
@@ -574,6 +596,12 @@ func (s *Server) LMTPAddr() string {
 	}
 	return s.lmtpLn.Addr().String()
 }
+
+// AuthGuard is the metadata service's brute-force guard.
+func (s *Server) AuthGuard() *metadata.AuthGuard { return s.authGuard }
+
+// Logins are the IMAP and ManageSieve logins' counters (a prometheus.Collector).
+func (s *Server) Logins() *auth.Logins { return s.logins }
 
 // AuthCache is the verified-credentials cache of IMAP and ManageSieve, nil when off.
 func (s *Server) AuthCache() *auth.Cache { return s.authCache }

@@ -48,6 +48,8 @@ type Service struct {
 	clockOffset time.Duration
 	// scram is the SCRAM key derivation of passwords (credentials.go, SetScram).
 	scram ScramConfig
+	// guard counts failed logins and refuses attempts over its limits (authguard.go).
+	guard *AuthGuard
 }
 
 // SetClockOffset makes this node stamp the commands it proposes with its wall clock plus d, to
@@ -64,8 +66,15 @@ func NewService(node *replication.Node, fsm *FSM, logger *slog.Logger) *Service 
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Service{node: node, fsm: fsm, logger: logger.With("component", "metadata-service")}
+	return &Service{node: node, fsm: fsm, logger: logger.With("component", "metadata-service"), guard: NewAuthGuard(AuthGuardConfig{})}
 }
+
+// SetAuthGuard replaces the default brute-force guard (authguard.go). Call it before
+// serving.
+func (s *Service) SetAuthGuard(g *AuthGuard) { s.guard = g }
+
+// AuthGuard returns the service's brute-force guard, a prometheus.Collector of its metrics.
+func (s *Service) AuthGuard() *AuthGuard { return s.guard }
 
 func withDefaultDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
@@ -254,12 +263,20 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 	if err := checkPassword(req.GetPassword()); err != nil {
 		return nil, err
 	}
-	rec, found, err := s.readAccount(ctx, req.GetEmail())
+	email := accountName(req.GetEmail())
+	// Only the leader gets here (s.readAccount): its guard is the one every frontend
+	// shares. An attempt over the limits is refused before any hashing (authguard.go), app
+	// passwords included.
+	rec, found, err := s.readAccount(ctx, email)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.guard.Admit(email, req.GetRemoteIp()); err != nil {
 		return nil, err
 	}
 	if found && !rec.GetAccount().GetDisabled() {
 		if ap := matchAppPassword(rec, req.GetService(), req.GetPassword()); ap != nil {
+			s.guard.Succeeded(email, req.GetRemoteIp())
 			account := s.appPasswordLogin(ctx, rec, ap)
 			account.CredentialStamp = appPasswordStamp(ap)
 			return account, nil
@@ -278,8 +295,10 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 	matched := VerifyPassword(hash, req.GetPassword())
 	<-argonSlots
 	if !matched || !usable {
+		s.guard.Failed(email, req.GetRemoteIp())
 		return nil, status.Error(codes.Unauthenticated, "invalid credentials")
 	}
+	s.guard.Succeeded(email, req.GetRemoteIp())
 	account := rec.GetAccount()
 	account.CredentialStamp = credentialStamp(rec.GetPasswordHash())
 	return account, nil
@@ -291,12 +310,21 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 // as in Authenticate. It reads on the leader like Authenticate (not a session read), so a
 // password change, disable or delete committed before the call refuses it.
 func (s *Service) CheckCredential(ctx context.Context, req *metadatapb.CheckCredentialRequest) (*metadatapb.Account, error) {
-	rec, found, err := s.readAccount(ctx, req.GetEmail())
+	email := accountName(req.GetEmail())
+	rec, found, err := s.readAccount(ctx, email)
 	if err != nil {
+		return nil, err
+	}
+	// A cached password is refused like any other while its pair or address is locked or
+	// throttled: a right guess must not get through a lockout because another session of
+	// the user put it in a frontend's cache. Its refusal is not a failure (the frontend
+	// goes on to Authenticate, which counts).
+	if err := s.guard.Admit(email, req.GetRemoteIp()); err != nil {
 		return nil, err
 	}
 	if found && !rec.GetAccount().GetDisabled() {
 		if ap := matchAppPasswordStamp(rec, req.GetService(), req.GetCredentialStamp()); ap != nil {
+			s.guard.Succeeded(email, req.GetRemoteIp())
 			return s.appPasswordLogin(ctx, rec, ap), nil
 		}
 	}
@@ -304,6 +332,7 @@ func (s *Service) CheckCredential(ctx context.Context, req *metadatapb.CheckCred
 	if !usable || subtle.ConstantTimeCompare(credentialStamp(rec.GetPasswordHash()), req.GetCredentialStamp()) != 1 {
 		return nil, status.Error(codes.Unauthenticated, "invalid credentials")
 	}
+	s.guard.Succeeded(email, req.GetRemoteIp())
 	return rec.GetAccount(), nil
 }
 

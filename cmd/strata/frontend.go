@@ -75,6 +75,7 @@ reads those again too. Only --insecure-plaintext-cluster turns it off.`,
 	addAdminURIFlag(f)
 	addAuthCacheFlags(f)
 	addScramSHA1Flag(f)
+	addFrontendSecurityFlags(f)
 	addOAuthFlags(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<spool-dir>/outbound")
@@ -121,6 +122,10 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		return err
 	}
 	authCacheTTL, authCacheSize, err := authCacheFromFlags(f)
+	if err != nil {
+		return err
+	}
+	security, err := frontendSecurityFromFlags(f)
 	if err != nil {
 		return err
 	}
@@ -200,6 +205,8 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	cfg := imap.Config{
 		Metadata:              metadatapb.NewMetadataClient(md),
 		AuthCache:             authCache,
+		Logins:                security.logins,
+		Proxy:                 security.proxy,
 		OAuth:                 verifier,
 		Directory:             ldapSource,
 		Blobs:                 blobs,
@@ -210,11 +217,11 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		DisableUnauthenticate: noUnauth,
 		DisableCompress:       noCompress,
 		MaxMessageSize:        maxSize,
-		Limits:                imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
+		Limits:                imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP, MaxConnectionsPerAccount: security.maxConnsPerAccount},
 		AdminURI:              adminURI,
 	}
 	if tlsCert != "" {
-		if keyPair, err = imap.LoadKeyPair(tlsCert, tlsKey); err != nil {
+		if keyPair, err = imap.LoadKeyPairWith(tlsCert, tlsKey, security.tlsPolicy); err != nil {
 			return err
 		}
 		cfg.TLS = keyPair.TLSConfig()
@@ -245,7 +252,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	collectors := []prometheus.Collector{srv.Collector(), ldapSource.Collector()}
+	collectors := []prometheus.Collector{srv.Collector(), ldapSource.Collector(), security.logins}
 	if authCache != nil {
 		collectors = append(collectors, authCache.Collector())
 	}
@@ -263,6 +270,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 			Hostname:       hostname,
 			MaxMessageSize: maxSize,
 			AllowPublic:    lmtpPublic,
+			Proxy:          security.proxy,
 			Logger:         logger,
 			// Sieve (issue 12): the account's and the tenant's scripts, rspamd when
 			// configured, redirect and vacation through the outbound queue.
@@ -314,7 +322,8 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("listen for ManageSieve on %s: %w", sieveListen, err)
 		}
 		sieveSrv = managesieve.NewServer(managesieve.Config{
-			Metadata: cfg.Metadata, AuthCache: authCache, OAuth: verifier, Directory: ldapSource, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
+			Metadata: cfg.Metadata, AuthCache: authCache, Logins: security.logins, Proxy: security.proxy,
+			OAuth: verifier, Directory: ldapSource, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
 			ScramSHA1: scramSHA1,
 		})
 		go func() { serveErr <- sieveSrv.Serve(sieveLn) }()

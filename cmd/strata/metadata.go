@@ -67,6 +67,7 @@ Only --insecure-plaintext-cluster turns it off.`,
 	f.Uint64("promote-max-lag", cluster.DefaultMaxLag, "a non-voter is promoted once its log is within this many entries of the leader's ...")
 	f.Duration("promote-stable", cluster.DefaultStable, "... for this long")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9465 (empty: off)")
+	addAuthGuardFlags(f)
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	addScramFlags(f)
 	f.StringSlice("admin-token-keys", nil, "files of Ed25519 public keys (strata admin token keygen) whose admin tokens this node accepts")
@@ -166,8 +167,14 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	}
 	defer node.Close() // after the explicit Close below it does nothing
 
+	guardCfg, err := authGuardFromFlags(cmd.Flags())
+	if err != nil {
+		return err
+	}
+	guard := metadata.NewAuthGuard(guardCfg)
+	logger.Info("brute-force guard", "config", guardCfg.String())
 	if metricsListen != "" {
-		endpoint, err := promexport.Listen(metricsListen, nil, logger, metrics)
+		endpoint, err := promexport.Listen(metricsListen, nil, logger, metrics, guard)
 		if err != nil {
 			return err
 		}
@@ -188,6 +195,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	}
 	admin := cluster.NewAdmin(node, fsm.Digest, dir, creds, logger)
 	svc := metadata.NewService(node, fsm, logger)
+	svc.SetAuthGuard(guard)
 	if clockOffset != 0 {
 		logger.Warn("stamping commands with a wrong clock on purpose", "clock_offset", clockOffset)
 		svc.SetClockOffset(clockOffset)

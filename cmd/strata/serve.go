@@ -56,6 +56,8 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	addAdminURIFlag(f)
 	addAuthCacheFlags(f)
 	addScramFlags(f)
+	addAuthGuardFlags(f)
+	addFrontendSecurityFlags(f)
 	addOAuthFlags(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<data>/outbound")
@@ -102,6 +104,14 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if authCacheTTL == 0 {
 		authCacheTTL = -1 // embedded.Config: off when negative, the default when zero
 	}
+	guardCfg, err := authGuardFromFlags(f)
+	if err != nil {
+		return err
+	}
+	security, err := frontendSecurityFromFlags(f)
+	if err != nil {
+		return err
+	}
 	outboundCfg, _, err := outboundConfigFromFlags(f, "", logger)
 	if err != nil {
 		return err
@@ -136,7 +146,11 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		ManageSieveListen:     sieveListen,
 		TLSCertFile:           tlsCert,
 		TLSKeyFile:            tlsKey,
-		IMAPLimits:            imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP},
+		IMAPLimits:            imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP, MaxConnectionsPerAccount: security.maxConnsPerAccount},
+		TLSPolicy:             security.tlsPolicy,
+		AuthGuard:             guardCfg,
+		Logins:                security.logins,
+		Proxy:                 security.proxy,
 		GRPCListen:            grpcListen,
 		AuditLog:              audit,
 		LMTPListen:            lmtpListen,

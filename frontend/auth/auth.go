@@ -6,8 +6,13 @@
 //
 //   - Every refusal of a password (unknown account, wrong password, disabled account, a name
 //     the service cannot read) is the one error ErrInvalidCredentials, so a client cannot
-//     tell which accounts exist; every other error (the service unreachable) is returned as
-//     the service gave it, for the protocol to answer "try again later".
+//     tell which accounts exist; a login the metadata leader's brute-force guard refuses
+//     unchecked is a *ThrottledError (and, from Logins, ErrTooManyFailures), the same for
+//     every account; every other error (the service unreachable) is returned as the
+//     service gave it, for the protocol to answer "try again later".
+//   - Logins (login.go) is the one entry of IMAP and ManageSieve: it passes the client's
+//     address to the guard, waits out its delays and logs every refused login in the one
+//     line fail2ban matches (docs/security.md).
 //   - A password is accepted in plaintext only over TLS, from loopback when the server
 //     trusts loopback, or when the configuration allows it everywhere (PlaintextAllowed).
 //   - Nothing here does I/O but the metadata calls of a login (Authenticate, or
@@ -47,25 +52,14 @@ type Directory interface {
 	CheckPassword(ctx context.Context, username, password string) (account *metadatapb.Account, handled bool, err error)
 }
 
-// Login is the account check of a login with a password (IMAP LOGIN, SASL PLAIN): through
-// dir for the accounts it handles (dir may be nil: none), through the cache (which may be
-// nil) for the others, where an app password scoped to service is accepted too.
-func Login(ctx context.Context, dir Directory, cache *Cache, md metadatapb.MetadataClient, service, username, password string) (*metadatapb.Account, error) {
-	if dir != nil {
-		account, handled, err := dir.CheckPassword(ctx, username, password)
-		if handled {
-			return account, err
-		}
-	}
-	return cache.CheckPassword(ctx, md, service, username, password)
-}
-
 // CheckPassword verifies username and password (the account's, or an app password scoped
-// to service) with the metadata service and returns the account. The user name is compared
-// in lower case, as accounts are stored. Every call hashes the password;
-// Cache.CheckPassword is the same check through a cache.
-func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, service, username, password string) (*metadatapb.Account, error) {
-	account, err := authenticate(ctx, md, service, strings.ToLower(username), password)
+// to service) of a client at remoteIP (may be empty) with the metadata service and returns
+// the account. The user name is compared in lower case, as accounts are stored. Every call
+// hashes the password; Cache.CheckPassword is the same check through a cache. A login the
+// metadata leader's guard refuses unchecked is a *ThrottledError. Logins.Login is the
+// protocols' entry (it adds the Directory, the guard's delays, metrics and the failure log).
+func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, service, username, password, remoteIP string) (*metadatapb.Account, error) {
+	account, err := authenticate(ctx, md, service, strings.ToLower(username), password, remoteIP)
 	if err != nil {
 		return nil, err
 	}
@@ -75,9 +69,12 @@ func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, service, u
 
 // authenticate runs Authenticate for email (lower case) and returns the account with its
 // credential stamp.
-func authenticate(ctx context.Context, md metadatapb.MetadataClient, service, email, password string) (*metadatapb.Account, error) {
-	account, err := md.Authenticate(ctx, &metadatapb.AuthenticateRequest{Email: email, Password: password, Service: service})
+func authenticate(ctx context.Context, md metadatapb.MetadataClient, service, email, password, remoteIP string) (*metadatapb.Account, error) {
+	account, err := md.Authenticate(ctx, &metadatapb.AuthenticateRequest{Email: email, Password: password, Service: service, RemoteIp: remoteIP})
 	if err != nil {
+		if t := throttled(err); t != nil {
+			return nil, t
+		}
 		if refusal(err) {
 			return nil, ErrInvalidCredentials
 		}

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,17 +86,22 @@ func NewCache(ttl time.Duration, size int) *Cache {
 // password were verified within the TTL is confirmed by CheckCredential without hashing;
 // any other goes to Authenticate, and a success is remembered. Errors are those of
 // CheckPassword. On a nil Cache it is CheckPassword.
-func (c *Cache) CheckPassword(ctx context.Context, md metadatapb.MetadataClient, service, username, password string) (*metadatapb.Account, error) {
+func (c *Cache) CheckPassword(ctx context.Context, md metadatapb.MetadataClient, service, username, password, remoteIP string) (*metadatapb.Account, error) {
 	if c == nil {
-		return CheckPassword(ctx, md, service, username, password)
+		return CheckPassword(ctx, md, service, username, password, remoteIP)
 	}
 	email := strings.ToLower(username)
 	key := c.key(email, password)
 	if stamp, ok := c.lookup(key); ok {
-		account, err := md.CheckCredential(ctx, &metadatapb.CheckCredentialRequest{Email: email, CredentialStamp: stamp, Service: service})
+		account, err := md.CheckCredential(ctx, &metadatapb.CheckCredentialRequest{Email: email, CredentialStamp: stamp, Service: service, RemoteIp: remoteIP})
 		if err == nil && !account.GetDisabled() {
 			c.hits.Add(1)
 			return account, nil
+		}
+		// The guard refuses a cached password as any other while the client is locked
+		// out or throttled; the entry stays (the password is still right).
+		if t := throttled(err); t != nil {
+			return nil, t
 		}
 		// Unimplemented is a metadata node older than CheckCredential: verify in full.
 		if err != nil && !refusal(err) && status.Code(err) != codes.Unimplemented {
@@ -106,8 +112,11 @@ func (c *Cache) CheckPassword(ctx context.Context, md metadatapb.MetadataClient,
 		c.drop(key)
 		c.invalidations.Add(1)
 	}
+	account, err := authenticate(ctx, md, service, email, password, remoteIP)
+	if throttled := (*ThrottledError)(nil); errors.As(err, &throttled) {
+		return nil, err // refused before hashing: not a miss
+	}
 	c.misses.Add(1)
-	account, err := authenticate(ctx, md, service, email, password)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,10 @@
 //   - Running out of file descriptors (EMFILE, ENFILE) does not stop the accept loop: it
 //     logs the first failure of a run of them and retries with a backoff of 5 ms to 1 s,
 //     while the connections wait in the listener's backlog.
+//   - With TrustProxies, a connection from a trusted network is admitted only after its
+//     PROXY protocol header is read, in a goroutine of its own (never in the accept loop),
+//     and with the client's address from it; it counts in Shutdown's wait meanwhile and
+//     Shutdown closes it (proxy.go).
 //   - After Shutdown begins no connection is registered: Serve closes the listener (or a
 //     connection accepted in the race) and returns the configured ErrClosed.
 //   - Graceful close: Shutdown closes the listeners, asks each connection to end
@@ -83,9 +87,11 @@ type Registry[C Conn] struct {
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     map[C]bool     // live connections: admitted or refused
-	served    int            // admitted connections in conns
-	perIP     map[string]int // admitted connections per remote IP, loopback excluded
+	conns     map[C]bool            // live connections: admitted or refused
+	served    int                   // admitted connections in conns
+	perIP     map[string]int        // admitted connections per remote IP, loopback excluded
+	pending   map[net.Conn]struct{} // from trusted proxies, their PROXY header being read
+	proxy     *Proxy
 	closing   bool
 	active    sync.WaitGroup
 	accepted  atomic.Uint64
@@ -102,8 +108,13 @@ func New[C Conn](protocol string, errClosed error, log *slog.Logger) *Registry[C
 		listeners: make(map[net.Listener]struct{}),
 		conns:     make(map[C]bool),
 		perIP:     make(map[string]int),
+		pending:   make(map[net.Conn]struct{}),
 	}
 }
+
+// TrustProxies makes Serve read a PROXY protocol header from the connections of p's
+// trusted networks (proxy.go); call it before Serve. nil: none.
+func (r *Registry[C]) TrustProxies(p *Proxy) { r.proxy = p }
 
 // Serve accepts connections on ln, makes each with admit and serves it in its own
 // goroutine. It returns when the listener closes: the registry's errClosed after Shutdown,
@@ -144,29 +155,81 @@ func (r *Registry[C]) Serve(ln net.Listener, admit Admit[C]) error {
 			return fmt.Errorf("accept %s connection: %w", r.protocol, err)
 		}
 		backoff = 0
-		ip := remoteIP(nc.RemoteAddr())
-		r.mu.Lock()
-		if r.closing {
-			r.mu.Unlock()
-			nc.Close()
+		serve := r.admitAndServe
+		if r.proxy.trusts(nc.RemoteAddr()) {
+			serve = r.awaitProxyHeader
+		}
+		if !serve(nc, admit) {
 			return r.errClosed
 		}
-		load := Load{Served: r.served}
-		if ip != "" {
-			load.FromAddress = r.perIP[ip]
-		}
-		c, admitted := admit(nc, r.accepted.Add(1), load)
-		r.conns[c] = admitted
-		if admitted {
-			r.served++
-			if ip != "" {
-				r.perIP[ip]++
-			}
-		}
-		r.active.Add(1)
-		r.mu.Unlock()
-		go r.serveConn(c, admitted, ip)
 	}
+}
+
+// lockOpen takes the registry's lock unless Shutdown has begun; then it closes nc and
+// returns false, unlocked.
+func (r *Registry[C]) lockOpen(nc net.Conn) bool {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		nc.Close()
+		return false
+	}
+	return true
+}
+
+// awaitProxyHeader registers nc as pending and reads its PROXY header in a goroutine of
+// its own (a slow proxy must not hold the accept loop); false as admitAndServe.
+func (r *Registry[C]) awaitProxyHeader(nc net.Conn, admit Admit[C]) bool {
+	if !r.lockOpen(nc) {
+		return false
+	}
+	r.pending[nc] = struct{}{}
+	r.active.Add(1)
+	r.mu.Unlock()
+	go r.readProxyHeader(nc, admit)
+	return true
+}
+
+// readProxyHeader reads the PROXY header a trusted proxy must send first, then admits the
+// connection with the client's address; a missing, malformed or late header closes it.
+func (r *Registry[C]) readProxyHeader(nc net.Conn, admit Admit[C]) {
+	defer r.active.Done()
+	pc, err := r.proxy.readHeader(nc)
+	r.mu.Lock()
+	delete(r.pending, nc)
+	r.mu.Unlock()
+	if err != nil {
+		r.proxy.refused.Add(1)
+		r.log.Warn("PROXY header refused; closing the "+r.protocol+" connection", "proxy", nc.RemoteAddr().String(), "err", err)
+		nc.Close()
+		return
+	}
+	r.admitAndServe(pc, admit)
+}
+
+// admitAndServe registers nc, admitted or refused, and serves it in its own goroutine; it
+// returns false, having closed nc, when Shutdown has begun.
+func (r *Registry[C]) admitAndServe(nc net.Conn, admit Admit[C]) bool {
+	ip := remoteIP(nc.RemoteAddr())
+	if !r.lockOpen(nc) {
+		return false
+	}
+	load := Load{Served: r.served}
+	if ip != "" {
+		load.FromAddress = r.perIP[ip]
+	}
+	c, admitted := admit(nc, r.accepted.Add(1), load)
+	r.conns[c] = admitted
+	if admitted {
+		r.served++
+		if ip != "" {
+			r.perIP[ip]++
+		}
+	}
+	r.active.Add(1)
+	r.mu.Unlock()
+	go r.serveConn(c, admitted, ip)
+	return true
 }
 
 // serveConn runs c.Serve, recovers a panic that escapes it and unregisters c once it
@@ -244,6 +307,9 @@ func (r *Registry[C]) Shutdown(ctx context.Context) error {
 	}
 	for c := range r.conns {
 		c.StartShutdown()
+	}
+	for nc := range r.pending {
+		nc.Close() // its header read fails at once
 	}
 	r.mu.Unlock()
 

@@ -58,7 +58,7 @@ func (c *conn) saslConn() *sasl.Conn {
 		Metadata: c.srv.cfg.Metadata, Cache: c.srv.cfg.AuthCache, Service: auth.ServiceIMAP,
 		Policy: auth.Policy{AllowPlaintext: c.srv.cfg.AllowPlaintextAuth, TrustLoopback: c.srv.cfg.TrustLoopback},
 		Remote: c.nc.RemoteAddr(), ScramSHA1: c.srv.cfg.ScramSHA1, OAuth: c.srv.cfg.OAuth,
-		Directory: c.srv.cfg.Directory,
+		Directory: c.srv.cfg.Directory, Logins: c.srv.cfg.Logins, Log: c.srv.logger, RPCTimeout: rpcTimeout,
 	}
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		state := tc.ConnectionState()
@@ -90,23 +90,12 @@ func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 		}
 	}
 	for {
-		ctx, cancel := c.rpcContext()
-		step, err := exchange.Next(ctx, response)
-		cancel()
+		// The mechanisms bound each metadata call (sasl.Conn.RPCTimeout); the connection's
+		// context bounds the whole, the brute-force guard's delays included.
+		step, err := exchange.Next(c.ctx, response)
 		if err != nil {
 			c.log.Info("authentication refused", "mechanism", args.Mechanism, "remote", c.nc.RemoteAddr().String(), "err", err)
-		}
-		switch {
-		case errors.Is(err, sasl.ErrAuthFailed):
-			return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
-		case errors.Is(err, sasl.ErrUnavailable):
-			return no(imapresp.CodeUnavailable, "The credential cannot be checked now; try again later")
-		case errors.Is(err, sasl.ErrAuthorization):
-			return no(imapresp.CodeAuthorizationFailed, "Acting as another user is not allowed")
-		case errors.Is(err, sasl.ErrMalformed):
-			return bad("", "Malformed "+args.Mechanism+" response")
-		case err != nil:
-			return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
+			return c.authFailure(args.Mechanism, err)
 		}
 		if step.Done {
 			if step.Final != nil {
@@ -114,7 +103,7 @@ func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
 					return err
 				}
 			}
-			return c.login(step.Account)
+			return c.loggedIn(step.Account)
 		}
 		if response, err = c.saslChallenge(step.Challenge); err != nil {
 			return err
@@ -162,24 +151,40 @@ func (c *conn) decodeSASL(encoded []byte) ([]byte, error) {
 // authenticate checks the credentials of LOGIN with the metadata service (the account
 // check of frontend/auth) and enters the authenticated state.
 func (c *conn) authenticate(username, password string) error {
-	ctx, cancel := c.rpcContext()
-	defer cancel()
-	account, err := auth.Login(ctx, c.srv.cfg.Directory, c.srv.cfg.AuthCache, c.srv.cfg.Metadata, auth.ServiceIMAP, username, password)
-	if errors.Is(err, auth.ErrInvalidCredentials) {
-		return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
-	}
-	if errors.Is(err, auth.ErrDirectoryUnavailable) {
-		// RFC 5530 3 UNAVAILABLE: a temporary failure of a subsystem the login needs.
-		return no(imapresp.CodeUnavailable, "Account directory unavailable, try again later")
-	}
+	account, err := c.saslConn().CheckPassword(c.ctx, username, password)
 	if err != nil {
-		return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
+		return c.authFailure("LOGIN", err)
 	}
-	return c.login(account)
+	return c.loggedIn(account)
 }
 
-// login enters the authenticated state as account.
-func (c *conn) login(account *metadatapb.Account) error {
+// authFailure answers a refused LOGIN or AUTHENTICATE (frontend/sasl's errors).
+func (c *conn) authFailure(mechanism string, err error) error {
+	switch {
+	case errors.Is(err, sasl.ErrAuthFailed):
+		return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
+	case errors.Is(err, auth.ErrTooManyFailures):
+		// RFC 5530 3: UNAVAILABLE, a temporary failure; the password was not checked.
+		return no(imapresp.CodeUnavailable, "Too many failed logins, try again later")
+	case errors.Is(err, sasl.ErrUnavailable):
+		// RFC 5530 3 UNAVAILABLE: a temporary failure of a subsystem the login needs (an
+		// account directory, an OAuth issuer).
+		return no(imapresp.CodeUnavailable, "The credential cannot be checked now; try again later")
+	case errors.Is(err, sasl.ErrAuthorization):
+		return no(imapresp.CodeAuthorizationFailed, "Acting as another user is not allowed")
+	case errors.Is(err, sasl.ErrMalformed):
+		return bad("", "Malformed "+mechanism+" response")
+	}
+	return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
+}
+
+// loggedIn enters the authenticated state as account, by password, SCRAM or OAuth token,
+// unless the account has Limits.MaxConnectionsPerAccount sessions on this server already.
+func (c *conn) loggedIn(account *metadatapb.Account) error {
+	if !c.srv.accountConns.Take(account.GetEmail(), c.srv.limits.MaxConnectionsPerAccount) {
+		c.srv.metrics.refusedPerAccount.Add(1)
+		return no(imapresp.CodeLimit, "Too many connections for this account") // RFC 5530 3 LIMIT
+	}
 	c.account = account
 	c.state = stateAuthenticated
 	c.log = c.connLog.With("account", account.GetEmail())
@@ -202,6 +207,7 @@ func (c *conn) cmdUnauthenticate(cmd *imapwire.Command) error {
 		return bad("", "Unknown command "+cmd.Name)
 	}
 	c.closeSelected()
+	c.releaseAccount()
 	c.account = nil
 	c.accountChecked = time.Time{}
 	c.rev2, c.utf8Accept, c.condStore, c.qresync, c.uidOnly = false, false, false, false, false
@@ -303,4 +309,12 @@ var serverVersion = sync.OnceValue(func() string {
 // accountName returns the authenticated account's e-mail address.
 func (c *conn) accountName() string {
 	return c.account.GetEmail()
+}
+
+// releaseAccount ends the session's count in the per-account connection limit, once it
+// logs out, unauthenticates or closes.
+func (c *conn) releaseAccount() {
+	if c.account != nil {
+		c.srv.accountConns.Release(c.account.GetEmail())
+	}
 }

@@ -188,6 +188,7 @@ func (c *conn) Serve() (parked bool) {
 			c.endMeasured(resultBYE) // a command the connection ended in, or panicked in
 			c.closeSelected()
 			c.stopNotify()
+			c.releaseAccount()
 			c.cancel()
 			c.raw.Close()
 		}

@@ -78,6 +78,8 @@ type serverMetrics struct {
 	idle         atomic.Int64
 	refusedMax   atomic.Uint64
 	refusedPerIP atomic.Uint64
+	// refusedPerAccount counts logins refused over Limits.MaxConnectionsPerAccount.
+	refusedPerAccount atomic.Uint64
 }
 
 // commandMetrics are the label children of one command label, made on first use so that
@@ -261,6 +263,7 @@ func (sc serverCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(acceptedDesc, prometheus.CounterValue, float64(s.conns.Accepted()))
 	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(m.refusedMax.Load()), "max_connections")
 	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(m.refusedPerIP.Load()), "per_ip")
+	ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.CounterValue, float64(m.refusedPerAccount.Load()), "per_account")
 	active, lingering := s.views.counts()
 	ch <- prometheus.MustNewConstMetric(viewsDesc, prometheus.GaugeValue, float64(active), "active")
 	ch <- prometheus.MustNewConstMetric(viewsDesc, prometheus.GaugeValue, float64(lingering), "lingering")

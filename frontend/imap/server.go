@@ -76,6 +76,10 @@ type Config struct {
 	// AuthCache is the process's verified-credentials cache, shared with ManageSieve; nil:
 	// every LOGIN and AUTHENTICATE hashes the password.
 	AuthCache *auth.Cache
+	// Logins waits out the metadata leader's brute-force delays, logs failed logins for
+	// fail2ban and counts them (frontend/auth); shared with ManageSieve. nil: the defaults,
+	// uncounted.
+	Logins *auth.Logins
 	// OAuth, when set, verifies the bearer tokens of AUTHENTICATE OAUTHBEARER (RFC 7628)
 	// and XOAUTH2 (mechanisms of frontend/sasl); nil turns both off.
 	OAuth *oauth.Verifier
@@ -102,6 +106,9 @@ type Config struct {
 	TLS *tls.Config
 	// Limits bound connections; zero fields take the defaults.
 	Limits Limits
+	// Proxy, when set, reads a PROXY protocol header from the connections of its trusted
+	// networks (frontend/connserver), so limits and logs see the client's address.
+	Proxy *connserver.Proxy
 	// AdminURI is the server's /shared/admin METADATA entry, a URI to reach the
 	// administrator such as mailto:postmaster@example.com (RFC 5464 3.2.1.1); none when
 	// empty.
@@ -122,6 +129,9 @@ type Limits struct {
 	// MaxConnectionsPerIP is the most connections from one remote address, except loopback
 	// (local proxies and tools); more are told BYE [LIMIT]. Default 200.
 	MaxConnectionsPerIP int
+	// MaxConnectionsPerAccount is the most authenticated sessions of one account on this
+	// server; a login beyond is refused NO [LIMIT]. Default 100.
+	MaxConnectionsPerAccount int
 	// IdleTimeout is the autologout timer of an authenticated session waiting for a command
 	// (RFC 9051 5.4: at least 30 minutes, and IDLE clients re-issue it every 29). Default
 	// 30 minutes.
@@ -140,6 +150,7 @@ const (
 	defaultMaxMessageSize      = 64 << 20
 	defaultMaxConnections      = 10000
 	defaultMaxConnectionsPerIP = 200
+	defaultMaxConnsPerAccount  = 100
 	defaultIdleTimeout         = 30 * time.Minute
 	defaultLoginTimeout        = 2 * time.Minute
 	defaultWriteTimeout        = writeTimeout
@@ -151,6 +162,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxConnectionsPerIP <= 0 {
 		l.MaxConnectionsPerIP = defaultMaxConnectionsPerIP
+	}
+	if l.MaxConnectionsPerAccount <= 0 {
+		l.MaxConnectionsPerAccount = defaultMaxConnsPerAccount
 	}
 	if l.IdleTimeout <= 0 {
 		l.IdleTimeout = defaultIdleTimeout
@@ -176,6 +190,8 @@ type Server struct {
 	panics  atomic.Uint64 // panics recovered (recoverPanic)
 	views   mailViews     // the shared views of the selected mailboxes (mailview.go)
 	records *recordCache  // the messages' unchanging parts (recordcache.go); nil: none
+	// accountConns counts authenticated sessions per account (Limits.MaxConnectionsPerAccount).
+	accountConns auth.AccountSessions
 }
 
 // RecoveredPanics returns how many panics the server's goroutines have recovered from since
@@ -225,11 +241,13 @@ func NewServer(cfg Config) *Server {
 	if cfg.RecordCacheBytes == 0 {
 		cfg.RecordCacheBytes = defaultRecordCacheBytes
 	}
+	conns := connserver.New[*conn]("IMAP", ErrServerClosed, cfg.Logger)
+	conns.TrustProxies(cfg.Proxy)
 	return &Server{
 		cfg:    cfg,
 		limits: cfg.Limits.withDefaults(),
 		logger: cfg.Logger,
-		conns:  connserver.New[*conn]("IMAP", ErrServerClosed, cfg.Logger),
+		conns:  conns,
 		ingest: &ingest.Committer{
 			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Stage: cfg.StageBodies, Timeout: writeTimeout, NewRequestID: newRequestID,
 		},

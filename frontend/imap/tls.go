@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/crypto/ocsp"
+
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/internal/fsync"
@@ -28,27 +30,81 @@ import (
 // those already established keep theirs.
 type KeyPair struct {
 	certFile, keyFile string
+	policy            TLSPolicy
 	current           atomic.Pointer[tls.Certificate]
 }
 
-// LoadKeyPair reads a PEM certificate chain and its private key.
+// TLSPolicy is what the TLS configuration of STARTTLS, IMAPS and ManageSieve accepts.
+type TLSPolicy struct {
+	// TLS13Only refuses TLS 1.2; by default TLS 1.2 is accepted with ECDHE key exchange
+	// and AEAD ciphers only (modernCipherSuites), and TLS 1.3 (whose suites Go fixes).
+	TLS13Only bool
+	// OCSPFile, when set, is a DER OCSP response for the certificate, stapled in every
+	// handshake (RFC 6066 8) and read again with the pair. It must name the certificate's
+	// serial number and not be past its NextUpdate when read.
+	OCSPFile string
+}
+
+// modernCipherSuites are the TLS 1.2 suites offered: forward secrecy (ECDHE) and AEAD
+// (GCM, ChaCha20-Poly1305) only, as RFC 9325 4.2 recommends; no CBC, no RSA key exchange.
+var modernCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// LoadKeyPair reads a PEM certificate chain and its private key, with the default policy.
 func LoadKeyPair(certFile, keyFile string) (*KeyPair, error) {
-	kp := &KeyPair{certFile: certFile, keyFile: keyFile}
+	return LoadKeyPairWith(certFile, keyFile, TLSPolicy{})
+}
+
+// LoadKeyPairWith is LoadKeyPair under policy (and its OCSP response file).
+func LoadKeyPairWith(certFile, keyFile string, policy TLSPolicy) (*KeyPair, error) {
+	kp := &KeyPair{certFile: certFile, keyFile: keyFile, policy: policy}
 	if err := kp.Reload(); err != nil {
 		return nil, err
 	}
 	return kp, nil
 }
 
-// Reload reads the certificate and key files again and, when both parse and match, makes
-// them the pair new connections get. On error the previous pair stays in use.
+// Reload reads the certificate and key files (and the OCSP response file) again and, when
+// they parse and match, makes them the pair new connections get. On error the previous
+// pair stays in use.
 func (kp *KeyPair) Reload() error {
 	cert, err := tls.LoadX509KeyPair(kp.certFile, kp.keyFile)
 	if err != nil {
 		return fmt.Errorf("load TLS certificate %s and key %s: %w", kp.certFile, kp.keyFile, err)
 	}
+	if kp.policy.OCSPFile != "" {
+		if cert.OCSPStaple, err = readOCSPStaple(kp.policy.OCSPFile, cert.Leaf); err != nil {
+			return err
+		}
+	}
 	kp.current.Store(&cert)
 	return nil
+}
+
+// readOCSPStaple reads a DER OCSP response and checks that it is about leaf and current.
+// Its signature is the client's to check (it needs the issuer, which the chain may lack).
+func readOCSPStaple(path string, leaf *x509.Certificate) ([]byte, error) {
+	der, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read OCSP response: %w", err)
+	}
+	resp, err := ocsp.ParseResponse(der, nil)
+	if err != nil {
+		return nil, fmt.Errorf("OCSP response %s: %w", path, err)
+	}
+	if leaf == nil || resp.SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+		return nil, fmt.Errorf("OCSP response %s is not about the certificate (serial %v)", path, resp.SerialNumber)
+	}
+	if !resp.NextUpdate.IsZero() && time.Now().After(resp.NextUpdate) {
+		return nil, fmt.Errorf("OCSP response %s expired at %v", path, resp.NextUpdate)
+	}
+	return der, nil
 }
 
 // Certificate returns the pair in use.
@@ -60,12 +116,17 @@ func (kp *KeyPair) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 }
 
 // TLSConfig returns the server TLS configuration for STARTTLS and IMAPS: the current pair,
-// TLS 1.2 or later (RFC 8314 4.1).
+// TLS 1.2 or later (RFC 8314 4.1) with modernCipherSuites, or TLS 1.3 only by the policy.
 func (kp *KeyPair) TLSConfig() *tls.Config {
-	return &tls.Config{
+	cfg := &tls.Config{
 		GetCertificate: kp.GetCertificate,
 		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   modernCipherSuites,
 	}
+	if kp.policy.TLS13Only {
+		cfg.MinVersion = tls.VersionTLS13
+	}
+	return cfg
 }
 
 // selfSignedValidity is how long a generated certificate is valid.

@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/ldapauth"
+	"github.com/strata-mail/strata/internal/testlog"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -47,11 +47,11 @@ func bindSettings() *metadatapb.LdapSettings {
 
 // ldapServer starts an embedded Strata with the two LDAP tenants and a logger that records
 // everything it logs (for the test that no secret is logged).
-func ldapServer(t testing.TB, edits ...func(*embedded.Config)) (*embedded.Server, *lockedBuilder) {
+func ldapServer(t testing.TB, edits ...func(*embedded.Config)) (*embedded.Server, *testlog.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	logs := &lockedBuilder{}
+	logs := &testlog.Buffer{}
 	cfg := embedded.Config{
 		DataDir:            t.TempDir(),
 		IMAPListen:         "127.0.0.1:0",
@@ -81,24 +81,6 @@ func ldapServer(t testing.TB, edits ...func(*embedded.Config)) (*embedded.Server
 		setLdap(t, srv, tenant.name, tenant.settings)
 	}
 	return srv, logs
-}
-
-// lockedBuilder collects a server's log.
-type lockedBuilder struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuilder) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuilder) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func setLdap(t testing.TB, srv *embedded.Server, tenant string, s *metadatapb.LdapSettings) {

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/frontend/connserver"
 	"github.com/strata-mail/strata/frontend/ingest"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -31,6 +32,10 @@ type Config struct {
 	// Hostname names this server in the greeting and in Received fields; the host name
 	// when empty.
 	Hostname string
+	// Proxy, when set, reads a PROXY protocol header from the connections of its trusted
+	// networks (frontend/connserver), so logs and Received fields name the MTA behind the
+	// balancer. The private-address check (AllowPublic) applies to the proxy's address.
+	Proxy *connserver.Proxy
 	// MaxMessageSize is the largest message accepted (RFC 1870 SIZE); default 64 MiB.
 	MaxMessageSize int64
 	// MaxRecipients is the most recipients of one transaction (RFC 5321 4.5.3.1.8 asks
@@ -143,6 +148,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	if !s.cfg.AllowPublic {
 		ln = &privateListener{Listener: ln, hostname: s.cfg.Hostname, log: s.log}
 	}
+	ln = s.cfg.Proxy.Listener(ln) // outside privateListener, which checks the socket's peer
 	err := s.smtp.Serve(ln)
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil

@@ -36,7 +36,7 @@ type conn struct {
 	cancel  context.CancelFunc
 	log     *slog.Logger
 	connLog *slog.Logger
-	refused bool // over MaxConnections: told BYE and closed
+	refused string // over MaxConnections or MaxConnectionsPerIP: told BYE with it and closed
 
 	state   state
 	account *metadatapb.Account
@@ -105,8 +105,8 @@ func (c *conn) Serve() (parked bool) {
 		c.cancel()
 		c.nc.Close()
 	}()
-	if c.refused {
-		c.writeResponse(bye(codeTryLater, "Too many connections to this server, try again later"))
+	if c.refused != "" {
+		c.writeResponse(bye(codeTryLater, c.refused))
 		_ = c.bw.Flush() // closing anyway
 		return false
 	}

@@ -47,6 +47,12 @@
 //     A password is accepted only where frontend/auth's policy allows plaintext (TLS, or
 //     loopback when trusted); elsewhere AUTHENTICATE PLAIN is NO (ENCRYPT-NEEDED) and SASL
 //     announces only SCRAM-SHA-256, which sends no password, beside STARTTLS (RFC 5804 1.7).
+//   - AUTHENTICATE goes through frontend/sasl and IMAP's auth.Logins: a password meets the
+//     metadata leader's brute-force guard, its delays waited out before the check; every
+//     refusal (password, SCRAM proof, token) logs one fail2ban line; a login refused
+//     unchecked (locked out, throttled too long) is NO (TRYLATER).
+//   - Connections over Limits.MaxConnections or MaxConnectionsPerIP (client addresses, after
+//     a trusted PROXY header; loopback not counted) are told BYE (TRYLATER) and closed.
 //   - The service is the authority on names (RFC 5804 1.6), limits, the active script and
 //     what exists; its refusals come back as RFC 5804 response codes (ACTIVE, NONEXISTENT,
 //     ALREADYEXISTS, QUOTA/MAXSIZE, QUOTA/MAXSCRIPTS, TRYLATER), never as a dropped

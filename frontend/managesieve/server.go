@@ -25,6 +25,8 @@ type Config struct {
 	// AuthCache is the process's verified-credentials cache, shared with IMAP; nil: every
 	// AUTHENTICATE hashes the password.
 	AuthCache *auth.Cache
+	// Logins is IMAP's (frontend/auth): brute-force delays, failure log lines, metrics.
+	Logins *auth.Logins
 	// OAuth, when set, verifies the bearer tokens of AUTHENTICATE "OAUTHBEARER" (RFC 7628)
 	// and "XOAUTH2" (mechanisms of frontend/sasl); nil turns both off.
 	OAuth *oauth.Verifier
@@ -45,6 +47,8 @@ type Config struct {
 	SieveLimits sieve.Limits
 	// Limits bound connections; zero fields take the defaults.
 	Limits Limits
+	// Proxy is IMAP's: the PROXY protocol from trusted networks (frontend/connserver).
+	Proxy *connserver.Proxy
 }
 
 // Limits bound what clients can hold of a server.
@@ -52,6 +56,9 @@ type Limits struct {
 	// MaxConnections is the most connections served at once; more are told BYE (TRYLATER)
 	// and closed. Default 1000.
 	MaxConnections int
+	// MaxConnectionsPerIP is the most connections from one remote address, loopback
+	// excepted (connserver); more are told BYE (TRYLATER). Default 50.
+	MaxConnectionsPerIP int
 	// MaxScriptSize bounds the literals of one command kept in memory (a script and its
 	// name); a larger script is read and dropped and refused with QUOTA/MAXSIZE, the
 	// owner's own limit is the metadata service's. Default 1 MiB, the most a tenant can
@@ -91,6 +98,7 @@ func (l Limits) withDefaults() Limits {
 		}
 	}
 	set(&l.MaxConnections, 1000)
+	set(&l.MaxConnectionsPerIP, 50)
 	set64(&l.MaxScriptSize, 1<<20)
 	set64(&l.MaxDiscard, 16*l.MaxScriptSize)
 	set(&l.MaxLine, 8<<10)
@@ -124,13 +132,15 @@ func NewServer(cfg Config) *Server {
 	if ext == nil {
 		ext = sieve.Extensions()
 	}
+	conns := connserver.New[*conn]("ManageSieve", ErrServerClosed, cfg.Logger.With("proto", "managesieve"))
+	conns.TrustProxies(cfg.Proxy)
 	return &Server{
 		cfg:        cfg,
 		limits:     cfg.Limits.withDefaults(),
 		policy:     auth.Policy{AllowPlaintext: cfg.AllowPlaintextAuth, TrustLoopback: cfg.TrustLoopback},
 		extensions: ext,
 		logger:     cfg.Logger.With("proto", "managesieve"),
-		conns:      connserver.New[*conn]("ManageSieve", ErrServerClosed, cfg.Logger.With("proto", "managesieve")),
+		conns:      conns,
 	}
 }
 
@@ -143,8 +153,13 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.conns.Serve(ln, func(nc net.Conn, id uint64, load connserver.Load) (*conn, bool) {
 		c := newConn(s, nc, id)
 		// Over the limit, a connection is still answered, with BYE: the client learns why.
-		c.refused = load.Served >= s.limits.MaxConnections
-		return c, !c.refused
+		switch {
+		case load.Served >= s.limits.MaxConnections:
+			c.refused = "Too many connections to this server, try again later"
+		case load.FromAddress >= s.limits.MaxConnectionsPerIP:
+			c.refused = "Too many connections from your address, try again later"
+		}
+		return c, c.refused == ""
 	})
 }
 

@@ -104,7 +104,7 @@ func (c *conn) saslConn() *sasl.Conn {
 	sc := &sasl.Conn{
 		Metadata: c.srv.cfg.Metadata, Cache: c.srv.cfg.AuthCache, Service: auth.ServiceManageSieve,
 		Policy: c.srv.policy, Remote: c.nc.RemoteAddr(), ScramSHA1: c.srv.cfg.ScramSHA1, OAuth: c.srv.cfg.OAuth,
-		Directory: c.srv.cfg.Directory,
+		Directory: c.srv.cfg.Directory, Logins: c.srv.cfg.Logins, Log: c.srv.logger, RPCTimeout: rpcTimeout,
 	}
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		state := tc.ConnectionState()
@@ -137,15 +137,18 @@ func (c *conn) cmdAuthenticate(cmd *sievewire.Command) (*response, error) {
 		}
 	}
 	for {
-		ctx, cancel := c.rpcContext()
-		step, err := exchange.Next(ctx, clientResponse)
-		cancel()
+		// The mechanisms bound each metadata call (sasl.Conn.RPCTimeout); the connection's
+		// context bounds the whole, the brute-force guard's delays included.
+		step, err := exchange.Next(c.ctx, clientResponse)
 		if err != nil {
 			c.log.Info("authentication refused", "mechanism", mechanism, "remote", c.nc.RemoteAddr().String(), "err", err)
 		}
 		switch {
 		case errors.Is(err, sasl.ErrAuthFailed):
 			return no("", "Authentication failed"), nil
+		case errors.Is(err, auth.ErrTooManyFailures):
+			// RFC 5804 1.3 TRYLATER: a temporary failure; the password was not checked.
+			return no(codeTryLater, "Too many failed logins, try again later"), nil
 		case errors.Is(err, sasl.ErrUnavailable):
 			return no(codeTryLater, "The credential cannot be checked now, try again later"), nil // RFC 5804 1.3
 		case errors.Is(err, sasl.ErrAuthorization):

@@ -40,16 +40,25 @@ func (o *oauthExchange) Next(ctx context.Context, response []byte) (Step, error)
 		o.asked = true
 		return Step{Challenge: []byte{}}, nil
 	}
-	account, user, status, err := o.c.OAuth.Authenticate(ctx, o.mechanism, response)
+	callCtx, cancel := o.c.callContext(ctx)
+	account, user, status, err := o.c.OAuth.Authenticate(callCtx, o.mechanism, response)
+	cancel()
+	// The login counters and the fail2ban line of a password login (frontend/auth), with
+	// the client's address after any PROXY header (frontend/connserver).
+	attempt := o.c.attempt(user)
 	if err == nil {
+		o.c.Logins.TokenLogin(o.c.log(), attempt, "success")
 		return Step{Done: true, Account: account}, nil
 	}
 	switch {
 	case errors.Is(err, oauth.ErrInvalidToken), errors.Is(err, oauth.ErrMalformed):
+		o.c.Logins.TokenLogin(o.c.log(), attempt, "failure")
 		o.refusal = fmt.Errorf("%w: user %q: %w", ErrAuthFailed, user, err)
 	case errors.Is(err, oauth.ErrKeysUnavailable):
+		o.c.Logins.TokenLogin(o.c.log(), attempt, "error")
 		o.refusal = fmt.Errorf("%w: %w", ErrUnavailable, err)
 	default:
+		o.c.Logins.TokenLogin(o.c.log(), attempt, "error")
 		o.refusal = err // the metadata service's answer, for the protocol to map
 	}
 	// RFC 7628 3.2.2: the error as a challenge (status "invalid_request" for a malformed

@@ -8,10 +8,11 @@ import (
 	"strings"
 
 	"github.com/strata-mail/strata/frontend/auth"
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // plainExchange is SASL PLAIN (RFC 4616): one message with the password, checked like IMAP
-// LOGIN (auth.Login: the tenant's directory, else the verified-credentials cache).
+// LOGIN (Conn.CheckPassword).
 type plainExchange struct {
 	c        *Conn
 	answered bool
@@ -29,17 +30,32 @@ func (p *plainExchange) Next(ctx context.Context, response []byte) (Step, error)
 	if err != nil {
 		return Step{}, err
 	}
-	account, err := auth.Login(ctx, p.c.Directory, p.c.Cache, p.c.Metadata, p.c.Service, username, password)
-	if errors.Is(err, auth.ErrInvalidCredentials) {
-		return Step{}, ErrAuthFailed
-	}
-	if errors.Is(err, auth.ErrDirectoryUnavailable) {
-		return Step{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
+	account, err := p.c.CheckPassword(ctx, username, password)
 	if err != nil {
 		return Step{}, err
 	}
 	return Step{Done: true, Account: account}, nil
+}
+
+// CheckPassword is the check of every password login on c, SASL PLAIN and IMAP LOGIN:
+// Logins.Login with the tenant's Directory, the verified-credentials cache and the service
+// (app passwords). A refused password is ErrAuthFailed, a directory that does not answer
+// ErrUnavailable, a login the brute-force guard refused unchecked auth.ErrTooManyFailures;
+// the metadata service's own errors come back as they are. ctx bounds the whole, delays
+// included.
+func (c *Conn) CheckPassword(ctx context.Context, username, password string) (*metadatapb.Account, error) {
+	a := c.attempt(username)
+	a.Password, a.Directory = password, c.Directory
+	account, err := c.Logins.Login(ctx, c.Metadata, c.Cache, a, c.log())
+	switch {
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		return nil, ErrAuthFailed
+	case errors.Is(err, auth.ErrDirectoryUnavailable):
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case err != nil:
+		return nil, err
+	}
+	return account, nil
 }
 
 // ParsePlain splits a decoded SASL PLAIN response into the user name and password.

@@ -9,6 +9,11 @@
 //
 // Invariants:
 //
+//   - Every login, whatever the mechanism, is counted and every refusal logged through
+//     Conn.Logins (frontend/auth): a password (PLAIN, and IMAP LOGIN through
+//     Conn.CheckPassword) by Logins.Login, a SCRAM proof by Logins.ScramLogin, a bearer
+//     token by Logins.TokenLogin. A password refused unchecked by the metadata leader's
+//     brute-force guard is auth.ErrTooManyFailures.
 //   - Every refused credential is ErrAuthFailed (the protocols answer NO
 //     [AUTHENTICATIONFAILED]), possibly wrapping the reason for the log; malformed
 //     messages wrap ErrMalformed; an OAuth issuer or account directory that cannot be
@@ -27,8 +32,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/oauth"
@@ -62,11 +69,21 @@ type Conn struct {
 	// Directory checks the passwords of tenants that keep them outside Strata (LDAP);
 	// nil: none. Their accounts have no SCRAM keys, so only PLAIN logs them in.
 	Directory auth.Directory
-	// Service names the protocol to the metadata service (auth.ServiceIMAP, ...): an app
-	// password logs in only where its scopes allow.
+	// Service names the protocol (auth.ServiceIMAP, ...): in the logs and metrics of
+	// Logins, and to the metadata service, where an app password logs in only where its
+	// scopes allow.
 	Service string
-	Policy  auth.Policy
-	Remote  net.Addr
+	// Logins is the login bookkeeping (frontend/auth): passwords go through Logins.Login
+	// (the brute-force guard, its delays, metrics, the fail2ban line); SCRAM proofs and
+	// OAuth tokens are counted and logged through it. A nil Logins counts nothing.
+	Logins *auth.Logins
+	// Log gets the failure lines of Logins; nil: slog.Default().
+	Log *slog.Logger
+	// RPCTimeout bounds each metadata call of an exchange (default 15 s); the context of
+	// Next bounds the whole, throttle delays included.
+	RPCTimeout time.Duration
+	Policy     auth.Policy
+	Remote     net.Addr
 	// TLS is the connection's TLS state; nil without TLS.
 	TLS *tls.ConnectionState
 	// ScramSHA1 offers SCRAM-SHA-1 and SCRAM-SHA-1-PLUS (RFC 5802), off by default.
@@ -74,6 +91,33 @@ type Conn struct {
 	// OAuth verifies the bearer tokens of OAUTHBEARER and XOAUTH2; nil: the mechanisms
 	// are not offered.
 	OAuth *oauth.Verifier
+}
+
+// defaultRPCTimeout bounds a metadata call when Conn.RPCTimeout is not set.
+const defaultRPCTimeout = 15 * time.Second
+
+// callContext bounds one metadata call of an exchange.
+func (c *Conn) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.rpcTimeout())
+}
+
+func (c *Conn) rpcTimeout() time.Duration {
+	if c.RPCTimeout > 0 {
+		return c.RPCTimeout
+	}
+	return defaultRPCTimeout
+}
+
+func (c *Conn) log() *slog.Logger {
+	if c.Log != nil {
+		return c.Log
+	}
+	return slog.Default()
+}
+
+// attempt describes a login of username on c to Logins.
+func (c *Conn) attempt(username string) auth.Attempt {
+	return auth.Attempt{Protocol: c.Service, Service: c.Service, Remote: c.Remote, Username: username, RPCTimeout: c.rpcTimeout()}
 }
 
 // Step is what an exchange answers to one client response.

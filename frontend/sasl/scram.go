@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -52,7 +53,8 @@ type scramExchange struct {
 	hash scram.Hash
 	plus bool
 
-	step            int // 0: awaiting client-first, 1: awaiting client-final
+	step            int    // 0: awaiting client-first, 1: awaiting client-final
+	username        string // as the client gave it (n=), for Logins; "" until parsed
 	asked           bool
 	gs2Header       string
 	clientFirstBare string
@@ -70,7 +72,23 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
 
+// Next runs a step and records the outcome through Logins (ScramLogin): a success, a
+// refusal (a wrong proof, a refused channel binding, a malformed or unauthorized message)
+// as a failure with the fail2ban line, the metadata service failing as an error.
 func (s *scramExchange) Next(ctx context.Context, response []byte) (Step, error) {
+	step, err := s.next(ctx, response)
+	switch {
+	case err == nil && step.Done:
+		s.c.Logins.ScramLogin(s.c.log(), s.c.attempt(s.username), "success")
+	case errors.Is(err, ErrAuthFailed), errors.Is(err, ErrAuthorization), errors.Is(err, ErrMalformed):
+		s.c.Logins.ScramLogin(s.c.log(), s.c.attempt(s.username), "failure")
+	case err != nil:
+		s.c.Logins.ScramLogin(s.c.log(), s.c.attempt(s.username), "error")
+	}
+	return step, err
+}
+
+func (s *scramExchange) next(ctx context.Context, response []byte) (Step, error) {
 	switch s.step {
 	case 0:
 		if response == nil && !s.asked {
@@ -136,6 +154,7 @@ func (s *scramExchange) clientFirst(ctx context.Context, msg string) (Step, erro
 	if !ok || username == "" {
 		return Step{}, malformed("user name %q", attrs[0][2:])
 	}
+	s.username = username
 	if authzid != "" {
 		if !strings.HasPrefix(authzid, "a=") {
 			return Step{}, malformed("authzid %q", authzid)
@@ -150,7 +169,9 @@ func (s *scramExchange) clientFirst(ctx context.Context, msg string) (Step, erro
 	}
 	s.clientFirstBare = bare
 	email := strings.ToLower(username)
-	creds, err := s.c.Metadata.GetScramCredentials(ctx, &metadatapb.GetScramCredentialsRequest{Email: email, Hash: s.hash.Name})
+	callCtx, cancel := s.c.callContext(ctx)
+	creds, err := s.c.Metadata.GetScramCredentials(callCtx, &metadatapb.GetScramCredentialsRequest{Email: email, Hash: s.hash.Name})
+	cancel()
 	switch {
 	case err == nil && creds.GetIterations() >= 1 && creds.GetIterations() <= scram.MaxIterations:
 		s.creds, s.known = creds, true

@@ -26,3 +26,17 @@ const (
 	// QUOTA/MAXSCRIPTS).
 	SieveMaxScriptsReason = "SIEVE_MAXSCRIPTS"
 )
+
+// The errdetails.ErrorInfo reasons of a login the metadata leader refuses without checking
+// its password (metadata/authguard.go), with codes.ResourceExhausted and an
+// errdetails.RetryInfo saying when to try again. The ErrorInfo metadata key "scope" names
+// the counter that refused it: "pair" (the account from this address), "ip" (this address,
+// whatever the account) or "account" (the account from untrusted addresses).
+const (
+	// AuthThrottledReason: too soon after the last failures; the frontend waits the
+	// RetryInfo delay and asks again, holding its client.
+	AuthThrottledReason = "AUTH_THROTTLED"
+	// AuthLockedReason: the pair or the address is locked out until the RetryInfo delay
+	// has passed; the frontend refuses the login.
+	AuthLockedReason = "AUTH_LOCKED"
+)

@@ -2025,7 +2025,11 @@ type AuthenticateRequest struct {
 	Password string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
 	// The service logging in (an app password scope: "imap", "managesieve",
 	// "lmtp-submission"); empty: only the account password is accepted.
-	Service       string `protobuf:"bytes,1000,opt,name=service,proto3" json:"service,omitempty"`
+	Service string `protobuf:"bytes,1000,opt,name=service,proto3" json:"service,omitempty"`
+	// The client's IP address as the frontend sees it (after a PROXY protocol header from a
+	// trusted proxy), for the leader's failed-login counters (metadata/authguard.go); empty
+	// when unknown: only the account's own counter applies.
+	RemoteIp      string `protobuf:"bytes,1300,opt,name=remote_ip,json=remoteIp,proto3" json:"remote_ip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2081,11 +2085,19 @@ func (x *AuthenticateRequest) GetService() string {
 	return ""
 }
 
+func (x *AuthenticateRequest) GetRemoteIp() string {
+	if x != nil {
+		return x.RemoteIp
+	}
+	return ""
+}
+
 type CheckCredentialRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Email           string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 	CredentialStamp []byte                 `protobuf:"bytes,2,opt,name=credential_stamp,json=credentialStamp,proto3" json:"credential_stamp,omitempty"` // from an earlier Authenticate of the account
 	Service         string                 `protobuf:"bytes,1000,opt,name=service,proto3" json:"service,omitempty"`                                     // as in AuthenticateRequest
+	RemoteIp        string                 `protobuf:"bytes,1300,opt,name=remote_ip,json=remoteIp,proto3" json:"remote_ip,omitempty"`                   // as in AuthenticateRequest
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -2137,6 +2149,13 @@ func (x *CheckCredentialRequest) GetCredentialStamp() []byte {
 func (x *CheckCredentialRequest) GetService() string {
 	if x != nil {
 		return x.Service
+	}
+	return ""
+}
+
+func (x *CheckCredentialRequest) GetRemoteIp() string {
+	if x != nil {
+		return x.RemoteIp
 	}
 	return ""
 }
@@ -9288,15 +9307,19 @@ const file_metadata_proto_rawDesc = "" +
 	"\x13ListAccountsRequest\x12\x16\n" +
 	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"O\n" +
 	"\x14ListAccountsResponse\x127\n" +
-	"\baccounts\x18\x01 \x03(\v2\x1b.strata.metadata.v1.AccountR\baccounts\"b\n" +
+	"\baccounts\x18\x01 \x03(\v2\x1b.strata.metadata.v1.AccountR\baccounts\"\x80\x01\n" +
 	"\x13AuthenticateRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x1a\n" +
 	"\bpassword\x18\x02 \x01(\tR\bpassword\x12\x19\n" +
-	"\aservice\x18\xe8\a \x01(\tR\aservice\"t\n" +
+	"\aservice\x18\xe8\a \x01(\tR\aservice\x12\x1c\n" +
+	"\tremote_ip\x18\x94\n" +
+	" \x01(\tR\bremoteIp\"\x92\x01\n" +
 	"\x16CheckCredentialRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12)\n" +
 	"\x10credential_stamp\x18\x02 \x01(\fR\x0fcredentialStamp\x12\x19\n" +
-	"\aservice\x18\xe8\a \x01(\tR\aservice\"F\n" +
+	"\aservice\x18\xe8\a \x01(\tR\aservice\x12\x1c\n" +
+	"\tremote_ip\x18\x94\n" +
+	" \x01(\tR\bremoteIp\"F\n" +
 	"\x1aGetScramCredentialsRequest\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x12\n" +
 	"\x04hash\x18\x02 \x01(\tR\x04hash\"\xcf\x01\n" +
