@@ -110,7 +110,7 @@ func NewLogins() *Logins {
 	return &Logins{
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_auth_logins_total",
-			Help: "Logins, by password or OAuth token, by protocol (imap, managesieve) and result: success, failure (wrong password or refused token, unknown or disabled account), throttled (gave up waiting), locked, error (metadata or token issuer unavailable).",
+			Help: "Logins, by password, SCRAM or OAuth token, by protocol (imap, managesieve) and result: success, failure (wrong password, failed SCRAM proof or refused token, unknown or disabled account), throttled (gave up waiting), locked, error (metadata or token issuer unavailable).",
 		}, []string{"protocol", "result"}),
 		waits: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "strata_auth_throttle_wait_seconds",
