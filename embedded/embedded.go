@@ -89,6 +89,9 @@ type Config struct {
 	// from loopback they are accepted unless RequireTLSOnLoopback is set.
 	AllowPlaintextAuth   bool
 	RequireTLSOnLoopback bool
+	// Scram is the SCRAM key derivation of passwords; Scram.SHA1 also offers SCRAM-SHA-1
+	// on IMAP and ManageSieve.
+	Scram metadata.ScramConfig
 	// DisableUnauthenticate turns off UNAUTHENTICATE (RFC 8437).
 	DisableUnauthenticate bool
 	// DisableCompress turns COMPRESS=DEFLATE (RFC 4978) off.
@@ -291,6 +294,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	// no socket, no HTTP/2, no goroutine hops per call); the gRPC listener serves the admin
 	// commands and other processes.
 	svc := metadata.NewService(s.node, s.fsm, cfg.Logger)
+	svc.SetScram(cfg.Scram)
 	s.authGuard = metadata.NewAuthGuard(cfg.AuthGuard)
 	svc.SetAuthGuard(s.authGuard)
 	s.logins = cmp.Or(cfg.Logins, auth.NewLogins())
@@ -369,6 +373,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		SpoolDir:              filepath.Join(cfg.DataDir, "spool"),
 		Logger:                cfg.Logger,
 		AllowPlaintextAuth:    cfg.AllowPlaintextAuth,
+		ScramSHA1:             cfg.Scram.SHA1,
 		DisableUnauthenticate: cfg.DisableUnauthenticate,
 		DisableCompress:       cfg.DisableCompress,
 		TrustLoopback:         !cfg.RequireTLSOnLoopback,
@@ -446,6 +451,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			TLS:                s.keyPair.TLSConfig(),
 			AllowPlaintextAuth: cfg.AllowPlaintextAuth,
 			TrustLoopback:      !cfg.RequireTLSOnLoopback,
+			ScramSHA1:          cfg.Scram.SHA1,
 		})
 		go func() { opened.serveErr <- opened.sieveSrv.Serve(opened.sieveLn) }()
 	}

@@ -147,7 +147,7 @@ func (c *cmdCtx) createAccount(req *metadatapb.CreateAccountCommand) (*metadatap
 		return nil, errExists("%q is an alias", email)
 	}
 	account := &metadatapb.Account{Email: email, Tenant: string(tenant), CreatedUnix: c.now / 1e9}
-	c.tx.setProto(accountKey(email), &metadatapb.AccountRecord{Account: account, PasswordHash: req.GetPasswordHash()})
+	c.tx.setProto(accountKey(email), &metadatapb.AccountRecord{Account: account, PasswordHash: req.GetPasswordHash(), Scram: req.GetScram()})
 	c.tx.mustSet(tenantAccountKey(string(tenant), email), nil)
 	for _, m := range defaultMailboxes {
 		if _, err := c.newMailbox(email, m.name, m.specialUse, true, nil); err != nil {
@@ -164,6 +164,7 @@ func (c *cmdCtx) setPassword(req *metadatapb.SetPasswordCommand) (*metadatapb.Co
 		return nil, err
 	}
 	rec.PasswordHash = req.GetPasswordHash()
+	rec.Scram = req.GetScram() // derived from the same password (credentials.go)
 	c.tx.setProto(accountKey(email), rec)
 	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Account{Account: rec.GetAccount()}}, nil
 }

@@ -348,6 +348,12 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "set-active-sieve-script:" + op.SetActiveSieveScript.GetAccount()
 	case *metadatapb.Command_SetMarks:
 		return "set-marks:" + op.SetMarks.GetAccount()
+	case *metadatapb.Command_AddAppPassword:
+		return "add-app-password:" + op.AddAppPassword.GetEmail()
+	case *metadatapb.Command_RevokeAppPassword:
+		return "revoke-app-password:" + op.RevokeAppPassword.GetEmail()
+	case *metadatapb.Command_TouchAppPassword:
+		return "touch-app-password:" + op.TouchAppPassword.GetEmail()
 	}
 	return "unknown"
 }
@@ -424,6 +430,12 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.setActiveSieveScript(op.SetActiveSieveScript)
 	case *metadatapb.Command_SetMarks:
 		return c.setMarks(op.SetMarks)
+	case *metadatapb.Command_AddAppPassword:
+		return c.addAppPassword(op.AddAppPassword)
+	case *metadatapb.Command_RevokeAppPassword:
+		return c.revokeAppPassword(op.RevokeAppPassword)
+	case *metadatapb.Command_TouchAppPassword:
+		return c.touchAppPassword(op.TouchAppPassword)
 	}
 	return nil, errInvalid("command has no operation")
 }

@@ -6,7 +6,8 @@
 // Invariants:
 //
 //   - Determinism. The FSM's state is a function of the log entries alone: commands
-//     carry the leader's timestamp, password hashes and every other input; the FSM
+//     carry the leader's timestamp, password hashes (and the SCRAM keys and app password
+//     digests of credentials.go, never a password) and every other input; the FSM
 //     never reads the clock or randomness, never iterates a Go map into state or a
 //     response, and does not depend on how Raft groups entries into batches (request
 //     ID pruning and every counter advance per command; the retry horizon comes from the

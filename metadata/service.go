@@ -46,6 +46,8 @@ type Service struct {
 	logger *slog.Logger
 	// clockOffset is added to the wall clock that stamps commands (SetClockOffset).
 	clockOffset time.Duration
+	// scram is the SCRAM key derivation of passwords (credentials.go, SetScram).
+	scram ScramConfig
 	// guard counts failed logins and refuses attempts over its limits (authguard.go).
 	guard *AuthGuard
 }
@@ -196,8 +198,12 @@ func (s *Service) CreateAccount(ctx context.Context, req *metadatapb.CreateAccou
 			return nil, status.Errorf(codes.Internal, "hash password: %v", err)
 		}
 	}
+	keys, err := s.scramKeys(req.GetPassword())
+	if err != nil {
+		return nil, err
+	}
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_CreateAccount{
-		CreateAccount: &metadatapb.CreateAccountCommand{Email: req.GetEmail(), PasswordHash: hash},
+		CreateAccount: &metadatapb.CreateAccountCommand{Email: req.GetEmail(), PasswordHash: hash, Scram: keys},
 	}})
 	if err != nil {
 		return nil, err
@@ -216,8 +222,12 @@ func (s *Service) SetPassword(ctx context.Context, req *metadatapb.SetPasswordRe
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "hash password: %v", err)
 	}
+	keys, err := s.scramKeys(req.GetPassword())
+	if err != nil {
+		return nil, err
+	}
 	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetPassword{
-		SetPassword: &metadatapb.SetPasswordCommand{Email: accountName(req.GetEmail()), PasswordHash: hash},
+		SetPassword: &metadatapb.SetPasswordCommand{Email: accountName(req.GetEmail()), PasswordHash: hash, Scram: keys},
 	}})
 	if err != nil {
 		return nil, err
@@ -247,26 +257,30 @@ func (s *Service) ListAccounts(ctx context.Context, req *metadatapb.ListAccounts
 }
 
 // Authenticate checks a password. Unknown, disabled and password-less accounts
-// fail exactly like a wrong password, after the same argon2id work.
+// fail exactly like a wrong password, after the same argon2id work. With a service, an
+// app password scoped to it is accepted too (credentials.go), without the argon2id work.
 func (s *Service) Authenticate(ctx context.Context, req *metadatapb.AuthenticateRequest) (*metadatapb.Account, error) {
 	if err := checkPassword(req.GetPassword()); err != nil {
 		return nil, err
 	}
-	v, err := s.read(ctx)
-	if err != nil {
-		return nil, err
-	}
 	email := accountName(req.GetEmail())
-	// Only the leader gets here (s.read): its guard is the one every frontend shares. An
-	// attempt over the limits is refused before any hashing (authguard.go).
-	if err := s.guard.Admit(email, req.GetRemoteIp()); err != nil {
-		v.close()
+	// Only the leader gets here (s.readAccount): its guard is the one every frontend
+	// shares. An attempt over the limits is refused before any hashing (authguard.go), app
+	// passwords included.
+	rec, found, err := s.readAccount(ctx, email)
+	if err != nil {
 		return nil, err
 	}
-	rec, found, err := v.account(email)
-	v.close()
-	if err != nil {
-		return nil, storageStatus(err)
+	if err := s.guard.Admit(email, req.GetRemoteIp()); err != nil {
+		return nil, err
+	}
+	if found && !rec.GetAccount().GetDisabled() {
+		if ap := matchAppPassword(rec, req.GetService(), req.GetPassword()); ap != nil {
+			s.guard.Succeeded(email, req.GetRemoteIp())
+			account := s.appPasswordLogin(ctx, rec, ap)
+			account.CredentialStamp = appPasswordStamp(ap)
+			return account, nil
+		}
 	}
 	usable := found && !rec.GetAccount().GetDisabled() && rec.GetPasswordHash() != ""
 	hash := dummyHash()
@@ -296,23 +310,23 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 // as in Authenticate. It reads on the leader like Authenticate (not a session read), so a
 // password change, disable or delete committed before the call refuses it.
 func (s *Service) CheckCredential(ctx context.Context, req *metadatapb.CheckCredentialRequest) (*metadatapb.Account, error) {
-	v, err := s.read(ctx)
+	email := accountName(req.GetEmail())
+	rec, found, err := s.readAccount(ctx, email)
 	if err != nil {
 		return nil, err
 	}
-	email := accountName(req.GetEmail())
 	// A cached password is refused like any other while its pair or address is locked or
 	// throttled: a right guess must not get through a lockout because another session of
 	// the user put it in a frontend's cache. Its refusal is not a failure (the frontend
 	// goes on to Authenticate, which counts).
 	if err := s.guard.Admit(email, req.GetRemoteIp()); err != nil {
-		v.close()
 		return nil, err
 	}
-	rec, found, err := v.account(email)
-	v.close()
-	if err != nil {
-		return nil, storageStatus(err)
+	if found && !rec.GetAccount().GetDisabled() {
+		if ap := matchAppPasswordStamp(rec, req.GetService(), req.GetCredentialStamp()); ap != nil {
+			s.guard.Succeeded(email, req.GetRemoteIp())
+			return s.appPasswordLogin(ctx, rec, ap), nil
+		}
 	}
 	usable := found && !rec.GetAccount().GetDisabled() && rec.GetPasswordHash() != ""
 	if !usable || subtle.ConstantTimeCompare(credentialStamp(rec.GetPasswordHash()), req.GetCredentialStamp()) != 1 {

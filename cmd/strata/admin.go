@@ -106,13 +106,15 @@ func newUserCommand() *cobra.Command {
 	addServerFlag(cmd)
 
 	add := &cobra.Command{
-		Use:   "add EMAIL --password PASS",
+		Use:   "add EMAIL [--password-file FILE]",
 		Short: "Create an account; its domain must belong to a tenant ('strata tenant add')",
-		Args:  cobra.ExactArgs(1),
+		Long: `Create an account. The password comes from --password-file, a prompt when standard input
+is a terminal, or the first line of standard input (--password works but shows in ps).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pass, _ := cmd.Flags().GetString("password")
-			if pass == "" {
-				return fmt.Errorf("--password is required")
+			pass, err := readPassword(cmd, "the account's password")
+			if err != nil {
+				return err
 			}
 			return withAdmin(cmd, func(ctx context.Context, c metadatapb.MetadataClient) error {
 				acct, err := c.CreateAccount(ctx, &metadatapb.CreateAccountRequest{
@@ -126,16 +128,20 @@ func newUserCommand() *cobra.Command {
 			})
 		},
 	}
-	add.Flags().String("password", "", "the account's password")
+	addPasswordFlags(add.Flags(), "the account's password")
 
 	passwd := &cobra.Command{
-		Use:   "passwd EMAIL --password PASS",
-		Short: "Set an account's password",
-		Args:  cobra.ExactArgs(1),
+		Use:   "passwd EMAIL [--password-file FILE]",
+		Short: "Set an account's password (and derive its SCRAM keys)",
+		Long: `Set an account's password. The password comes from --password-file, a prompt when standard
+input is a terminal, or the first line of standard input (--password works but shows in ps).
+The metadata service also derives the SCRAM-SHA-256 keys from it; accounts whose password was
+set before Strata had SCRAM log in with SCRAM only after this.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pass, _ := cmd.Flags().GetString("password")
-			if pass == "" {
-				return fmt.Errorf("--password is required")
+			pass, err := readPassword(cmd, "the new password")
+			if err != nil {
+				return err
 			}
 			return withAdmin(cmd, func(ctx context.Context, c metadatapb.MetadataClient) error {
 				if _, err := c.SetPassword(ctx, &metadatapb.SetPasswordRequest{
@@ -148,7 +154,7 @@ func newUserCommand() *cobra.Command {
 			})
 		},
 	}
-	passwd.Flags().String("password", "", "the new password")
+	addPasswordFlags(passwd.Flags(), "the new password")
 
 	del := &cobra.Command{
 		Use:   "del EMAIL",
@@ -189,7 +195,7 @@ func newUserCommand() *cobra.Command {
 	}
 	list.Flags().String("tenant", "", "only accounts of this tenant")
 
-	cmd.AddCommand(add, passwd, del, list, newUserDisableCommand(true), newUserDisableCommand(false), tenantAdminVerb.command())
+	cmd.AddCommand(add, passwd, del, list, newUserDisableCommand(true), newUserDisableCommand(false), newAppPasswordCommand(), tenantAdminVerb.command())
 	return cmd
 }
 

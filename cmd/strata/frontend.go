@@ -74,6 +74,7 @@ reads those again too. Only --insecure-plaintext-cluster turns it off.`,
 	addBlobStoreFlags(f, "the directory --blob-dir, shared by all frontends")
 	addAdminURIFlag(f)
 	addAuthCacheFlags(f)
+	addScramSHA1Flag(f)
 	addFrontendSecurityFlags(f)
 	addOAuthFlags(f)
 	addRspamdFlags(f)
@@ -110,6 +111,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	maxConns, _ := f.GetInt("max-connections")
 	maxConnsPerIP, _ := f.GetInt("max-connections-per-ip")
 	plaintext, _ := f.GetBool("allow-plaintext-auth")
+	scramSHA1, _ := f.GetBool("scram-sha1")
 	maxSize, _ := f.GetInt64("max-message-size")
 	noUnauth, _ := f.GetBool("disable-unauthenticate")
 	noCompress, _ := f.GetBool("disable-compress")
@@ -211,6 +213,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		SpoolDir:              spoolDir,
 		Logger:                logger,
 		AllowPlaintextAuth:    plaintext,
+		ScramSHA1:             scramSHA1,
 		DisableUnauthenticate: noUnauth,
 		DisableCompress:       noCompress,
 		MaxMessageSize:        maxSize,
@@ -321,6 +324,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		sieveSrv = managesieve.NewServer(managesieve.Config{
 			Metadata: cfg.Metadata, AuthCache: authCache, Logins: security.logins, Proxy: security.proxy,
 			OAuth: verifier, Directory: ldapSource, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
+			ScramSHA1: scramSHA1,
 		})
 		go func() { serveErr <- sieveSrv.Serve(sieveLn) }()
 		fmt.Fprintf(cmd.OutOrStdout(), "ManageSieve on %s\n", sieveLn.Addr())

@@ -69,6 +69,7 @@ Only --insecure-plaintext-cluster turns it off.`,
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9465 (empty: off)")
 	addAuthGuardFlags(f)
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
+	addScramFlags(f)
 	f.StringSlice("admin-token-keys", nil, "files of Ed25519 public keys (strata admin token keygen) whose admin tokens this node accepts")
 	addAuditLogFlag(f)
 	// For fault injection only (jepsen/nemesis clock-jump): a node whose wall clock is wrong.
@@ -199,6 +200,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		logger.Warn("stamping commands with a wrong clock on purpose", "clock_offset", clockOffset)
 		svc.SetClockOffset(clockOffset)
 	}
+	svc.SetScram(scramConfig(f))
 	tokens, err := tokenVerifier(f)
 	if err != nil {
 		return err

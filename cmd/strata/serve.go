@@ -55,6 +55,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	addAdminURIFlag(f)
 	addAuthCacheFlags(f)
+	addScramFlags(f)
 	addAuthGuardFlags(f)
 	addFrontendSecurityFlags(f)
 	addOAuthFlags(f)
@@ -157,6 +158,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		Hostname:              hostname,
 		Demo:                  !noDemo,
 		AllowPlaintextAuth:    plaintext,
+		Scram:                 scramConfig(f),
 		DisableUnauthenticate: noUnauth,
 		DisableCompress:       noCompress,
 		MaxMessageSize:        maxSize,

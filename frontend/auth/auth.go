@@ -1,6 +1,6 @@
 // Package auth is the account check the mail protocols share: IMAP (frontend/imap) and
-// ManageSieve (frontend/managesieve) verify a password the same way, read SASL PLAIN the same
-// way and allow a plaintext password under the same policy.
+// ManageSieve (frontend/managesieve) verify a password the same way (through frontend/sasl
+// for AUTHENTICATE) and allow a plaintext password under the same policy.
 //
 // Invariants:
 //
@@ -20,7 +20,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -32,12 +31,12 @@ import (
 // ErrInvalidCredentials is every refused password, whatever the reason.
 var ErrInvalidCredentials = errors.New("invalid credentials")
 
-// ErrMalformedPlain is a SASL PLAIN response that is not authzid NUL authcid NUL passwd.
-var ErrMalformedPlain = errors.New("malformed PLAIN response")
-
-// ErrAuthorization is a SASL PLAIN response that asks to act as another user (an authzid
-// other than the authcid), which Strata does not allow.
-var ErrAuthorization = errors.New("acting as another user is not allowed")
+// Services a login names (AuthenticateRequest.service): an app password logs in only to the
+// services in its scopes (strata user app-password).
+const (
+	ServiceIMAP        = "imap"
+	ServiceManageSieve = "managesieve"
+)
 
 // ErrDirectoryUnavailable is a login a Directory could not check because the directory did
 // not answer (down, unreachable, too slow, refusing TLS): the protocol answers "try again
@@ -53,13 +52,14 @@ type Directory interface {
 	CheckPassword(ctx context.Context, username, password string) (account *metadatapb.Account, handled bool, err error)
 }
 
-// CheckPassword verifies username and password of a client at remoteIP (may be empty) with
-// the metadata service and returns the account. The user name is compared in lower case,
-// as accounts are stored. Every call hashes the password; Cache.CheckPassword is the same
-// check through a cache. A login the metadata leader's guard refuses unchecked is a
-// *ThrottledError.
-func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, username, password, remoteIP string) (*metadatapb.Account, error) {
-	account, err := authenticate(ctx, md, strings.ToLower(username), password, remoteIP)
+// CheckPassword verifies username and password (the account's, or an app password scoped
+// to service) of a client at remoteIP (may be empty) with the metadata service and returns
+// the account. The user name is compared in lower case, as accounts are stored. Every call
+// hashes the password; Cache.CheckPassword is the same check through a cache. A login the
+// metadata leader's guard refuses unchecked is a *ThrottledError. Logins.Login is the
+// protocols' entry (it adds the Directory, the guard's delays, metrics and the failure log).
+func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, service, username, password, remoteIP string) (*metadatapb.Account, error) {
+	account, err := authenticate(ctx, md, service, strings.ToLower(username), password, remoteIP)
 	if err != nil {
 		return nil, err
 	}
@@ -69,8 +69,8 @@ func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, username, 
 
 // authenticate runs Authenticate for email (lower case) and returns the account with its
 // credential stamp.
-func authenticate(ctx context.Context, md metadatapb.MetadataClient, email, password, remoteIP string) (*metadatapb.Account, error) {
-	account, err := md.Authenticate(ctx, &metadatapb.AuthenticateRequest{Email: email, Password: password, RemoteIp: remoteIP})
+func authenticate(ctx context.Context, md metadatapb.MetadataClient, service, email, password, remoteIP string) (*metadatapb.Account, error) {
+	account, err := md.Authenticate(ctx, &metadatapb.AuthenticateRequest{Email: email, Password: password, Service: service, RemoteIp: remoteIP})
 	if err != nil {
 		if t := throttled(err); t != nil {
 			return nil, t
@@ -84,21 +84,6 @@ func authenticate(ctx context.Context, md metadatapb.MetadataClient, email, pass
 		return nil, ErrInvalidCredentials
 	}
 	return account, nil
-}
-
-// ParsePlain splits a decoded SASL PLAIN response into the user name and password.
-// RFC 4616 2: message = [authzid] UTF8NUL authcid UTF8NUL passwd; an authzid, if given,
-// must name the same user (no proxy authorization).
-func ParsePlain(response []byte) (username, password string, err error) {
-	fields := bytes.Split(response, []byte{0})
-	if len(fields) != 3 {
-		return "", "", ErrMalformedPlain
-	}
-	authzid, authcid := string(fields[0]), string(fields[1])
-	if authzid != "" && !strings.EqualFold(authzid, authcid) {
-		return "", "", ErrAuthorization
-	}
-	return authcid, string(fields[2]), nil
 }
 
 // Policy says where a password may travel in plaintext.

@@ -1,31 +1,9 @@
 package auth
 
 import (
-	"errors"
 	"net"
 	"testing"
 )
-
-func TestParsePlain(t *testing.T) {
-	for _, tc := range []struct {
-		in             string
-		user, password string
-		err            error
-	}{
-		{in: "\x00demo@example.com\x00secret", user: "demo@example.com", password: "secret"},
-		{in: "Demo@Example.com\x00demo@example.com\x00secret", user: "demo@example.com", password: "secret"},
-		{in: "other@example.com\x00demo@example.com\x00secret", err: ErrAuthorization},
-		{in: "demo@example.com\x00secret", err: ErrMalformedPlain},
-		{in: "", err: ErrMalformedPlain},
-		{in: "\x00a\x00b\x00c", err: ErrMalformedPlain},
-		{in: "\x00\x00", user: "", password: ""},
-	} {
-		user, password, err := ParsePlain([]byte(tc.in))
-		if !errors.Is(err, tc.err) || user != tc.user || password != tc.password {
-			t.Errorf("ParsePlain(%q) = %q, %q, %v; want %q, %q, %v", tc.in, user, password, err, tc.user, tc.password, tc.err)
-		}
-	}
-}
 
 func TestPlaintextAllowed(t *testing.T) {
 	loopback := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4190}

@@ -38,6 +38,9 @@ import (
 //     the leader, as Authenticate's is): after a password change, disable or delete has
 //     committed, the old password is refused on every frontend at its next login, whatever
 //     its cache holds. The refused entry is dropped and the login goes on to Authenticate.
+//     An app password's stamp is checked the same way, with the service (entries are
+//     shared by the services, not keyed by them): its revocation, or a login to a service
+//     outside its scopes, is refused at that login.
 //   - An entry lives at most the TTL from its verification, hits do not extend it; at most
 //     Size entries are held, the least recently used dropped first.
 type Cache struct {
@@ -83,14 +86,14 @@ func NewCache(ttl time.Duration, size int) *Cache {
 // password were verified within the TTL is confirmed by CheckCredential without hashing;
 // any other goes to Authenticate, and a success is remembered. Errors are those of
 // CheckPassword. On a nil Cache it is CheckPassword.
-func (c *Cache) CheckPassword(ctx context.Context, md metadatapb.MetadataClient, username, password, remoteIP string) (*metadatapb.Account, error) {
+func (c *Cache) CheckPassword(ctx context.Context, md metadatapb.MetadataClient, service, username, password, remoteIP string) (*metadatapb.Account, error) {
 	if c == nil {
-		return CheckPassword(ctx, md, username, password, remoteIP)
+		return CheckPassword(ctx, md, service, username, password, remoteIP)
 	}
 	email := strings.ToLower(username)
 	key := c.key(email, password)
 	if stamp, ok := c.lookup(key); ok {
-		account, err := md.CheckCredential(ctx, &metadatapb.CheckCredentialRequest{Email: email, CredentialStamp: stamp, RemoteIp: remoteIP})
+		account, err := md.CheckCredential(ctx, &metadatapb.CheckCredentialRequest{Email: email, CredentialStamp: stamp, Service: service, RemoteIp: remoteIP})
 		if err == nil && !account.GetDisabled() {
 			c.hits.Add(1)
 			return account, nil
@@ -109,7 +112,7 @@ func (c *Cache) CheckPassword(ctx context.Context, md metadatapb.MetadataClient,
 		c.drop(key)
 		c.invalidations.Add(1)
 	}
-	account, err := authenticate(ctx, md, email, password, remoteIP)
+	account, err := authenticate(ctx, md, service, email, password, remoteIP)
 	if throttled := (*ThrottledError)(nil); errors.As(err, &throttled) {
 		return nil, err // refused before hashing: not a miss
 	}

@@ -84,7 +84,7 @@ func (e *cacheEnv) addAccount(email, password string) {
 // logged in as email).
 func (e *cacheEnv) login(c *auth.Cache, email, password string, want error) {
 	e.t.Helper()
-	account, err := c.CheckPassword(e.ctx(), e.md, email, password, "")
+	account, err := c.CheckPassword(e.ctx(), e.md, auth.ServiceIMAP, email, password, "")
 	if !errors.Is(err, want) || (err == nil && account.GetEmail() != strings.ToLower(email)) {
 		e.t.Fatalf("login %s/%s = %v, %v; want %v", email, password, account, err, want)
 	}

@@ -110,7 +110,7 @@ func NewLogins() *Logins {
 	return &Logins{
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "strata_auth_logins_total",
-			Help: "Logins, by password or OAuth token, by protocol (imap, managesieve) and result: success, failure (wrong password or refused token, unknown or disabled account), throttled (gave up waiting), locked, error (metadata or token issuer unavailable).",
+			Help: "Logins, by password, SCRAM or OAuth token, by protocol (imap, managesieve) and result: success, failure (wrong password, failed SCRAM proof or refused token, unknown or disabled account), throttled (gave up waiting), locked, error (metadata or token issuer unavailable).",
 		}, []string{"protocol", "result"}),
 		waits: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "strata_auth_throttle_wait_seconds",
@@ -122,7 +122,10 @@ func NewLogins() *Logins {
 
 // Attempt is one password login.
 type Attempt struct {
-	Protocol           string   // "imap", "managesieve": in logs and metrics
+	Protocol string // "imap", "managesieve": in logs and metrics
+	// Service is the app-password scope the login is for (ServiceIMAP, ServiceManageSieve;
+	// AuthenticateRequest.service); empty: only the account password is accepted.
+	Service            string
 	Remote             net.Addr // the client, after a PROXY header from a trusted proxy
 	Username, Password string
 	// RPCTimeout bounds each metadata call; the waits between them are bounded by ctx.
@@ -155,7 +158,7 @@ func (l *Logins) Login(ctx context.Context, md metadatapb.MetadataClient, cache 
 	var waited time.Duration
 	for round := 0; ; round++ {
 		callCtx, cancel := context.WithTimeout(ctx, a.RPCTimeout)
-		account, err := cache.CheckPassword(callCtx, md, a.Username, a.Password, ip)
+		account, err := cache.CheckPassword(callCtx, md, a.Service, a.Username, a.Password, ip)
 		cancel()
 		var t *ThrottledError
 		if !errors.As(err, &t) {
@@ -204,9 +207,24 @@ func (l *Logins) record(log *slog.Logger, a Attempt, ip string, err error) {
 // does not see tokens: it neither delays them nor counts their failures (a token is a
 // signature, not a guessable secret; docs/security.md).
 func (l *Logins) TokenLogin(log *slog.Logger, a Attempt, result string) {
+	l.checked(log, a, result, "invalid token")
+}
+
+// ScramLogin counts a SASL SCRAM login (frontend/sasl) by result, "success", "failure" (a
+// wrong proof, an unknown account or one without SCRAM keys) or "error" (metadata
+// unavailable), and logs a failure in the line a wrong password gets, as TokenLogin does.
+// The metadata leader's guard does not see SCRAM proofs either: the frontend checks them
+// against the stored keys it fetched (GetScramCredentials), so the leader never learns the
+// result (docs/security.md); fail2ban on the failure line is what bans a guessing address.
+func (l *Logins) ScramLogin(log *slog.Logger, a Attempt, result string) {
+	l.checked(log, a, result, "invalid proof")
+}
+
+// checked counts a login the frontend checked itself and logs it when it failed.
+func (l *Logins) checked(log *slog.Logger, a Attempt, result, reason string) {
 	l.count(a.Protocol, result)
 	if result == "failure" {
-		l.logFailure(log, a, RemoteIP(a.Remote), "invalid token")
+		l.logFailure(log, a, RemoteIP(a.Remote), reason)
 	}
 }
 

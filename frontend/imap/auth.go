@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"log/slog"
@@ -11,7 +12,7 @@ import (
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
-	"github.com/strata-mail/strata/frontend/oauth"
+	"github.com/strata-mail/strata/frontend/sasl"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -51,80 +52,134 @@ func (c *conn) cmdLogin(cmd *imapwire.Command) error {
 	return c.authenticate(args.Username, args.Password)
 }
 
-// cmdAuthenticate: RFC 9051 6.2.2 with the SASL PLAIN mechanism (RFC 4616) and the initial
-// response of RFC 4959.
-func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
-	args := cmd.Args.(*imapwire.AuthenticateArgs)
-	if (args.Mechanism == oauth.OAuthBearer || args.Mechanism == oauth.XOAuth2) && c.srv.cfg.OAuth != nil {
-		return c.authenticateOAuth(args) // oauth.go
+// saslConn describes this connection to the SASL mechanisms (frontend/sasl).
+func (c *conn) saslConn() *sasl.Conn {
+	sc := &sasl.Conn{
+		Metadata: c.srv.cfg.Metadata, Cache: c.srv.cfg.AuthCache, Service: auth.ServiceIMAP,
+		Policy: auth.Policy{AllowPlaintext: c.srv.cfg.AllowPlaintextAuth, TrustLoopback: c.srv.cfg.TrustLoopback},
+		Remote: c.nc.RemoteAddr(), ScramSHA1: c.srv.cfg.ScramSHA1, OAuth: c.srv.cfg.OAuth,
+		Directory: c.srv.cfg.Directory, Logins: c.srv.cfg.Logins, Log: c.srv.logger, RPCTimeout: rpcTimeout,
 	}
-	if args.Mechanism != "PLAIN" {
-		return no(imapresp.CodeCannot, "Unsupported authentication mechanism")
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		state := tc.ConnectionState()
+		sc.TLS = &state
 	}
-	if !c.plaintextAuthAllowed() {
-		return no(imapresp.CodePrivacyRequired, "PLAIN is disabled without TLS")
-	}
-	encoded := args.InitialResponse
-	if encoded == nil {
-		// RFC 9051 6.2.2: an empty challenge, then the client's response line.
-		c.continuation("")
-		if err := c.bw.Flush(); err != nil {
-			return err
-		}
-		line, err := c.framer.ReadLine()
-		if err != nil {
-			if errors.Is(err, imapwire.ErrLineTooLong) {
-				return bad("", "Authentication response too long")
-			}
-			return err
-		}
-		encoded = line
-	}
-	if string(encoded) == "*" {
-		return bad("", "Authentication cancelled") // RFC 9051 6.2.2
-	}
-	var response []byte
-	if string(encoded) != "=" { // RFC 4959 3: "=" is an empty initial response
-		var err error
-		if response, err = base64.StdEncoding.DecodeString(string(encoded)); err != nil {
-			return bad("", "Invalid base64 in the authentication response")
-		}
-	}
-	// RFC 4616 2: message = [authzid] UTF8NUL authcid UTF8NUL passwd
-	username, password, err := auth.ParsePlain(response)
-	switch {
-	case errors.Is(err, auth.ErrAuthorization):
-		return no(imapresp.CodeAuthorizationFailed, "Acting as another user is not allowed")
-	case err != nil:
-		return bad("", "Malformed PLAIN response")
-	}
-	return c.authenticate(username, password)
+	return sc
 }
 
-// authenticate checks the credentials with the metadata service (the account check of
-// frontend/auth) and enters the authenticated state.
-func (c *conn) authenticate(username, password string) error {
-	account, err := c.srv.cfg.Logins.Login(c.ctx, c.srv.cfg.Metadata, c.srv.cfg.AuthCache, auth.Attempt{
-		Protocol: "imap", Remote: c.nc.RemoteAddr(), Username: username, Password: password, RPCTimeout: rpcTimeout,
-		Directory: c.srv.cfg.Directory,
-	}, c.srv.logger)
+// cmdAuthenticate: RFC 9051 6.2.2 with the mechanisms of frontend/sasl and the initial
+// response of RFC 4959. Challenges go out as continuation requests in base64; additional
+// data with success (SCRAM's server-final-message) as a last challenge, which the client
+// answers with an empty line (RFC 9051 6.2.2, RFC 4422 3.6).
+func (c *conn) cmdAuthenticate(cmd *imapwire.Command) error {
+	args := cmd.Args.(*imapwire.AuthenticateArgs)
+	exchange, err := c.saslConn().Start(args.Mechanism)
 	switch {
-	case errors.Is(err, auth.ErrInvalidCredentials):
-		return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
-	case errors.Is(err, auth.ErrTooManyFailures):
-		// RFC 5530 3: UNAVAILABLE, a temporary failure; the password was not checked.
-		return no(imapresp.CodeUnavailable, "Too many failed logins, try again later")
-	case errors.Is(err, auth.ErrDirectoryUnavailable):
-		// RFC 5530 3 UNAVAILABLE: a temporary failure of a subsystem the login needs.
-		return no(imapresp.CodeUnavailable, "Account directory unavailable, try again later")
+	case errors.Is(err, sasl.ErrEncryptionNeeded):
+		return no(imapresp.CodePrivacyRequired, args.Mechanism+" is disabled without TLS")
 	case err != nil:
-		return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
+		return no(imapresp.CodeCannot, "Unsupported authentication mechanism")
+	}
+	var response []byte
+	if encoded := args.InitialResponse; encoded != nil {
+		if response, err = c.decodeSASL(encoded); err != nil {
+			return err
+		}
+		if response == nil {
+			response = []byte{} // RFC 4959 3: "=" is an empty initial response
+		}
+	}
+	for {
+		// The mechanisms bound each metadata call (sasl.Conn.RPCTimeout); the connection's
+		// context bounds the whole, the brute-force guard's delays included.
+		step, err := exchange.Next(c.ctx, response)
+		if err != nil {
+			c.log.Info("authentication refused", "mechanism", args.Mechanism, "remote", c.nc.RemoteAddr().String(), "err", err)
+			return c.authFailure(args.Mechanism, err)
+		}
+		if step.Done {
+			if step.Final != nil {
+				if _, err := c.saslChallenge(step.Final); err != nil {
+					return err
+				}
+			}
+			return c.loggedIn(step.Account)
+		}
+		if response, err = c.saslChallenge(step.Challenge); err != nil {
+			return err
+		}
+	}
+}
+
+// saslChallenge sends a challenge and reads the client's answer (RFC 9051 6.2.2): a base64
+// line, "*" to cancel.
+func (c *conn) saslChallenge(challenge []byte) ([]byte, error) {
+	c.continuation(base64.StdEncoding.EncodeToString(challenge))
+	if err := c.bw.Flush(); err != nil {
+		return nil, err
+	}
+	line, err := c.framer.ReadLine()
+	if err != nil {
+		if errors.Is(err, imapwire.ErrLineTooLong) {
+			return nil, bad("", "Authentication response too long")
+		}
+		return nil, err
+	}
+	response, err := c.decodeSASL(line)
+	if response == nil && err == nil {
+		response = []byte{}
+	}
+	return response, err
+}
+
+// decodeSASL decodes a client response: base64, "*" cancels (RFC 9051 6.2.2), "=" is empty
+// (RFC 4959 3) and answers nil.
+func (c *conn) decodeSASL(encoded []byte) ([]byte, error) {
+	switch string(encoded) {
+	case "*":
+		return nil, bad("", "Authentication cancelled")
+	case "=":
+		return nil, nil
+	}
+	response, err := base64.StdEncoding.DecodeString(string(encoded))
+	if err != nil {
+		return nil, bad("", "Invalid base64 in the authentication response")
+	}
+	return response, nil
+}
+
+// authenticate checks the credentials of LOGIN with the metadata service (the account
+// check of frontend/auth) and enters the authenticated state.
+func (c *conn) authenticate(username, password string) error {
+	account, err := c.saslConn().CheckPassword(c.ctx, username, password)
+	if err != nil {
+		return c.authFailure("LOGIN", err)
 	}
 	return c.loggedIn(account)
 }
 
-// loggedIn enters the authenticated state as account, by password or by OAuth token, unless
-// the account has Limits.MaxConnectionsPerAccount sessions on this server already.
+// authFailure answers a refused LOGIN or AUTHENTICATE (frontend/sasl's errors).
+func (c *conn) authFailure(mechanism string, err error) error {
+	switch {
+	case errors.Is(err, sasl.ErrAuthFailed):
+		return no(imapresp.CodeAuthenticationFailed, "Invalid credentials")
+	case errors.Is(err, auth.ErrTooManyFailures):
+		// RFC 5530 3: UNAVAILABLE, a temporary failure; the password was not checked.
+		return no(imapresp.CodeUnavailable, "Too many failed logins, try again later")
+	case errors.Is(err, sasl.ErrUnavailable):
+		// RFC 5530 3 UNAVAILABLE: a temporary failure of a subsystem the login needs (an
+		// account directory, an OAuth issuer).
+		return no(imapresp.CodeUnavailable, "The credential cannot be checked now; try again later")
+	case errors.Is(err, sasl.ErrAuthorization):
+		return no(imapresp.CodeAuthorizationFailed, "Acting as another user is not allowed")
+	case errors.Is(err, sasl.ErrMalformed):
+		return bad("", "Malformed "+mechanism+" response")
+	}
+	return rpcStatus(err, imapresp.CodeAuthenticationFailed, "authenticate")
+}
+
+// loggedIn enters the authenticated state as account, by password, SCRAM or OAuth token,
+// unless the account has Limits.MaxConnectionsPerAccount sessions on this server already.
 func (c *conn) loggedIn(account *metadatapb.Account) error {
 	if !c.srv.accountConns.Take(account.GetEmail(), c.srv.limits.MaxConnectionsPerAccount) {
 		c.srv.metrics.refusedPerAccount.Add(1)
@@ -133,6 +188,9 @@ func (c *conn) loggedIn(account *metadatapb.Account) error {
 	c.account = account
 	c.state = stateAuthenticated
 	c.log = c.connLog.With("account", account.GetEmail())
+	if name := account.GetAppPassword(); name != "" {
+		c.log = c.log.With("app_password", name)
+	}
 	// RFC 9051 6.2.3: the capabilities may change after login, so send them.
 	return ok(imapresp.CapabilityCode(c.capabilities()), "Logged in")
 }

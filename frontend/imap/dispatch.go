@@ -159,12 +159,14 @@ func (c *conn) capabilities() string {
 		if c.srv.cfg.TLS != nil && !c.tlsActive() {
 			caps = append(caps, "STARTTLS") // RFC 9051 6.2.1
 		}
-		if c.plaintextAuthAllowed() {
-			caps = append(caps, "SASL-IR", "AUTH=PLAIN") // RFC 4959, RFC 4616
-			if c.srv.cfg.OAuth != nil {
-				caps = append(caps, oauthMechanisms...) // RFC 7628 3, oauth.go
-			}
-		} else {
+		caps = append(caps, "SASL-IR") // RFC 4959
+		// RFC 9051 6.2.2: AUTH= for each mechanism this connection offers (frontend/sasl):
+		// SCRAM everywhere, -PLUS over TLS, PLAIN (and OAUTHBEARER and XOAUTH2 on frontends
+		// that verify tokens) where a password may travel.
+		for _, m := range c.saslConn().Mechanisms() {
+			caps = append(caps, "AUTH="+m)
+		}
+		if !c.plaintextAuthAllowed() {
 			caps = append(caps, "LOGINDISABLED") // RFC 9051 6.2.3
 		}
 	}

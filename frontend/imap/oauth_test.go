@@ -217,3 +217,20 @@ func TestOAuthNeedsTLS(t *testing.T) {
 	}
 	rc.expect("AUTHENTICATE OAUTHBEARER "+oauthBearer("", iss.Sign(t, oauthtest.RS256, iss.Claims(alice, oauthAudience))), "NO [PRIVACYREQUIRED]")
 }
+
+// TestOAuthIssuerUnavailable: an issuer whose keys cannot be fetched (here: its HTTPS
+// certificate is not trusted) is the server's failure, not the client's: after the error
+// challenge and the dummy response, NO [UNAVAILABLE] (RFC 5530 3), not
+// [AUTHENTICATIONFAILED].
+func TestOAuthIssuerUnavailable(t *testing.T) {
+	srv, iss, _ := startOAuth(t, func(cfg *embedded.Config) { cfg.OAuthRootCAs = nil })
+	rc := dialRaw(t, srv)
+	rc.write("u1 AUTHENTICATE OAUTHBEARER " + oauthBearer("", iss.Sign(t, oauthtest.RS256, iss.Claims(alice, oauthAudience))) + "\r\n")
+	if l := rc.readLine(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("got %q, want the error challenge", l)
+	}
+	rc.write("AQ==\r\n") // RFC 7628 3.2.3: %x01
+	if _, tagged := rc.until("u1"); !strings.HasPrefix(tagged, "NO [UNAVAILABLE]") {
+		t.Fatalf("unreachable issuer: %q, want NO [UNAVAILABLE]", tagged)
+	}
+}

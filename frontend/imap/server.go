@@ -81,7 +81,7 @@ type Config struct {
 	// uncounted.
 	Logins *auth.Logins
 	// OAuth, when set, verifies the bearer tokens of AUTHENTICATE OAUTHBEARER (RFC 7628)
-	// and XOAUTH2 (oauth.go); nil turns both off.
+	// and XOAUTH2 (mechanisms of frontend/sasl); nil turns both off.
 	OAuth *oauth.Verifier
 	// Directory checks the logins of tenants that keep their passwords outside Strata
 	// (frontend/ldapauth), shared with ManageSieve; nil: every tenant's are Strata's.
@@ -91,6 +91,9 @@ type Config struct {
 	// TrustLoopback allows them without TLS on connections from a loopback address, where
 	// the password never leaves the machine (the embedded mode).
 	TrustLoopback bool
+	// ScramSHA1 offers SCRAM-SHA-1 (RFC 5802) beside SCRAM-SHA-256, for old clients; the
+	// metadata service must derive its keys (strata metadata --scram-sha1).
+	ScramSHA1 bool
 	// DisableUnauthenticate turns UNAUTHENTICATE (RFC 8437) off, which RFC 8437 8 asks a
 	// server to allow.
 	DisableUnauthenticate bool

@@ -412,7 +412,7 @@ func TestManageSieveLogin(t *testing.T) {
 	for _, tc := range []struct{ user, password, want string }{
 		{"alice@" + corpDomain, alicePassword, `OK`},
 		{"alice@" + corpDomain, wrongPassword, `NO "Authentication failed"`},
-		{"alice@down.test", alicePassword, `NO (TRYLATER) "Account directory unavailable, try again later"`},
+		{"alice@down.test", alicePassword, `NO (TRYLATER) "The credential cannot be checked now, try again later"`},
 	} {
 		conn, err := net.Dial("tcp", srv.ManageSieveAddr())
 		if err != nil {

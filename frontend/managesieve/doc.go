@@ -13,16 +13,16 @@
 //     strings and maps service errors to the response codes of RFC 5804 1.3.
 //   - dispatch.go is the command table: handler, the states a command runs in, and the
 //     kinds of its arguments, checked before the handler runs.
-//   - session.go: CAPABILITY, LOGOUT, NOOP, STARTTLS, AUTHENTICATE PLAIN, UNAUTHENTICATE;
-//     oauth.go: AUTHENTICATE OAUTHBEARER and XOAUTH2 (tokens verified by frontend/oauth);
+//   - session.go: CAPABILITY, LOGOUT, NOOP, STARTTLS, AUTHENTICATE, UNAUTHENTICATE;
 //     scripts.go: HAVESPACE, PUTSCRIPT, CHECKSCRIPT, LISTSCRIPTS, SETACTIVE, GETSCRIPT,
 //     DELETESCRIPT, RENAMESCRIPT.
 //   - server.go and conn.go: the connection limit, the greeting, timeouts, shutdown; the
 //     accept loop, the registry of connections (one goroutine each, panics recovered) and
 //     the graceful close are IMAP's too (frontend/connserver).
 //
-// Authentication is IMAP's (frontend/auth): the same password check against the metadata
-// service, the same SASL PLAIN reading and the same plaintext policy. STARTTLS uses the
+// Authentication is IMAP's: the same SASL mechanisms (frontend/sasl: SCRAM-SHA-256, -PLUS
+// over TLS, PLAIN), the same password check against the metadata service (frontend/auth,
+// with app passwords scoped to managesieve) and the same plaintext policy. STARTTLS uses the
 // tls.Config IMAP uses (imap.KeyPair), so a certificate reload reaches both.
 //
 // # Invariants
@@ -45,11 +45,12 @@
 //     every wait for a command a timer (LoginTimeout, then IdleTimeout).
 //   - STARTTLS replaces the reader after its OK: plaintext pipelined behind it is dropped.
 //     A password is accepted only where frontend/auth's policy allows plaintext (TLS, or
-//     loopback when trusted); elsewhere AUTHENTICATE is NO (ENCRYPT-NEEDED) and SASL is
-//     announced empty beside STARTTLS (RFC 5804 1.7).
-//   - AUTHENTICATE goes through IMAP's auth.Logins: the metadata leader's brute-force
-//     guard, its delays waited out before the check, one fail2ban line per refusal; a
-//     login refused unchecked (locked out, throttled too long) is NO (TRYLATER).
+//     loopback when trusted); elsewhere AUTHENTICATE PLAIN is NO (ENCRYPT-NEEDED) and SASL
+//     announces only SCRAM-SHA-256, which sends no password, beside STARTTLS (RFC 5804 1.7).
+//   - AUTHENTICATE goes through frontend/sasl and IMAP's auth.Logins: a password meets the
+//     metadata leader's brute-force guard, its delays waited out before the check; every
+//     refusal (password, SCRAM proof, token) logs one fail2ban line; a login refused
+//     unchecked (locked out, throttled too long) is NO (TRYLATER).
 //   - Connections over Limits.MaxConnections or MaxConnectionsPerIP (client addresses, after
 //     a trusted PROXY header; loopback not counted) are told BYE (TRYLATER) and closed.
 //   - The service is the authority on names (RFC 5804 1.6), limits, the active script and
@@ -60,8 +61,10 @@
 // # RFCs
 //
 //	RFC 5804  ManageSieve                   Yes: no referrals, no sieve: URLs;
-//	                                        UNAUTHENTICATE (2.14.1)
+//	                                        UNAUTHENTICATE (2.14.1); OK (SASL ...) (2.1)
 //	RFC 4616  SASL PLAIN                    Yes (no proxy authorization)
-//	RFC 7628  SASL OAUTHBEARER              Yes, and XOAUTH2: as on IMAP (docs/rfc-support.md)
+//	RFC 7677  SASL SCRAM-SHA-256            Yes (frontend/sasl)
+//	RFC 9266  SCRAM-SHA-256-PLUS            Yes: tls-exporter channel binding over TLS
+//	RFC 7628  SASL OAUTHBEARER              Yes, and XOAUTH2 (frontend/sasl, frontend/oauth)
 //	RFC 5435  enotify (NOTIFY capability)   No: announced only if the interpreter has it
 package managesieve

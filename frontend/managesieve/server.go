@@ -28,7 +28,7 @@ type Config struct {
 	// Logins is IMAP's (frontend/auth): brute-force delays, failure log lines, metrics.
 	Logins *auth.Logins
 	// OAuth, when set, verifies the bearer tokens of AUTHENTICATE "OAUTHBEARER" (RFC 7628)
-	// and "XOAUTH2" (oauth.go); nil turns both off.
+	// and "XOAUTH2" (mechanisms of frontend/sasl); nil turns both off.
 	OAuth *oauth.Verifier
 	// Directory checks the logins of tenants that keep their passwords outside Strata
 	// (frontend/ldapauth), shared with IMAP; nil: every tenant's are Strata's.
@@ -37,6 +37,8 @@ type Config struct {
 	// AUTHENTICATE PLAIN without TLS everywhere, or from loopback addresses.
 	AllowPlaintextAuth bool
 	TrustLoopback      bool
+	// ScramSHA1 offers SCRAM-SHA-1 (RFC 5802) beside SCRAM-SHA-256, as IMAP's does.
+	ScramSHA1 bool
 	// Extensions are the Sieve capabilities scripts may use and the SIEVE capability
 	// announces; nil: every one the interpreter implements (sieve.Extensions).
 	Extensions []string

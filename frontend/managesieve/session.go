@@ -1,6 +1,7 @@
 package managesieve
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"strconv"
@@ -8,8 +9,7 @@ import (
 
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
-	"github.com/strata-mail/strata/frontend/oauth"
-	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/frontend/sasl"
 )
 
 // implementation is the IMPLEMENTATION capability (RFC 5804 1.7).
@@ -26,16 +26,10 @@ func (c *conn) writeCapabilities() {
 		c.writeLine(b)
 	}
 	line("IMPLEMENTATION", implementation, true)
-	// RFC 5804 1.7: SASL may be empty only when STARTTLS is offered; PLAIN is listed where
-	// the plaintext policy lets a password through (auth.Policy).
-	sasl := ""
-	if c.plaintextAllowed() {
-		sasl = "PLAIN"
-		if c.srv.cfg.OAuth != nil {
-			sasl += " " + oauth.OAuthBearer + " " + oauth.XOAuth2 // RFC 7628 3, oauth.go
-		}
-	}
-	line("SASL", sasl, true)
+	// RFC 5804 1.7: the mechanisms this connection offers (frontend/sasl): SCRAM
+	// everywhere, -PLUS over TLS, PLAIN (and OAUTHBEARER and XOAUTH2 where tokens are
+	// verified) where the plaintext policy lets a password through.
+	line("SASL", strings.Join(c.saslConn().Mechanisms(), " "), true)
 	line("SIEVE", strings.Join(c.srv.extensions, " "), true)
 	// RFC 5804 2.2: STARTTLS only in the not authenticated state and not over TLS.
 	if c.srv.cfg.TLS != nil && !c.tlsActive() && c.state == stateNotAuthenticated {
@@ -54,10 +48,6 @@ func (c *conn) writeCapabilities() {
 	}
 	line("UNAUTHENTICATE", "", false) // RFC 5804 2.14.1
 	line("VERSION", "1.0", true)      // RFC 5804 1.7: this document's version
-}
-
-func (c *conn) plaintextAllowed() bool {
-	return c.srv.policy.PlaintextAllowed(c.tlsActive(), c.nc.RemoteAddr())
 }
 
 // cmdCapability: RFC 5804 2.4.
@@ -109,85 +99,118 @@ func (c *conn) cmdStartTLS(cmd *sievewire.Command) (*response, error) {
 	return nil, errAnswered
 }
 
-// cmdAuthenticate: RFC 5804 2.1 with SASL PLAIN (RFC 4616): the initial response as the
-// second argument, or an empty challenge and the client's response line.
-func (c *conn) cmdAuthenticate(cmd *sievewire.Command) (*response, error) {
-	if mech := strings.ToUpper(string(cmd.Args[0].Str)); (mech == oauth.OAuthBearer || mech == oauth.XOAuth2) && c.srv.cfg.OAuth != nil {
-		return c.authenticateOAuth(mech, cmd) // oauth.go
+// saslConn describes this connection to the SASL mechanisms (frontend/sasl).
+func (c *conn) saslConn() *sasl.Conn {
+	sc := &sasl.Conn{
+		Metadata: c.srv.cfg.Metadata, Cache: c.srv.cfg.AuthCache, Service: auth.ServiceManageSieve,
+		Policy: c.srv.policy, Remote: c.nc.RemoteAddr(), ScramSHA1: c.srv.cfg.ScramSHA1, OAuth: c.srv.cfg.OAuth,
+		Directory: c.srv.cfg.Directory, Logins: c.srv.cfg.Logins, Log: c.srv.logger, RPCTimeout: rpcTimeout,
 	}
-	if !strings.EqualFold(string(cmd.Args[0].Str), "PLAIN") {
-		return no("", "Unsupported authentication mechanism"), nil
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		state := tc.ConnectionState()
+		sc.TLS = &state
 	}
-	if !c.plaintextAllowed() {
-		// RFC 5804 1.3 ENCRYPT-NEEDED: STARTTLS first.
-		return no(codeEncryptNeeded, "PLAIN is allowed only over TLS"), nil
-	}
-	var encoded []byte
-	if len(cmd.Args) == 2 {
-		encoded = cmd.Args[1].Str
-	} else {
-		// RFC 5804 2.1: the server's challenge is a string, here empty; the client
-		// answers with a string on a line of its own.
-		c.writeLine(appendString(nil, nil))
-		if err := c.bw.Flush(); err != nil {
-			return nil, err
-		}
-		arg, err := c.r.ReadResponse()
-		var syn *sievewire.SyntaxError
-		if errors.As(err, &syn) {
-			return no("", "Malformed authentication response: "+syn.Msg), nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if arg.Dropped > 0 {
-			return no("", "Authentication response too long"), nil
-		}
-		encoded = arg.Str
-		if string(encoded) == "*" {
-			return no("", "Authentication cancelled"), nil // RFC 5804 2.1
-		}
-	}
-	response, err := base64.StdEncoding.DecodeString(string(encoded))
-	if err != nil {
-		return no("", "Invalid base64 in the authentication response"), nil
-	}
-	username, password, err := auth.ParsePlain(response)
-	switch {
-	case errors.Is(err, auth.ErrAuthorization):
-		return no("", "Acting as another user is not allowed"), nil
-	case err != nil:
-		return no("", "Malformed PLAIN response"), nil
-	}
-	account, err := c.srv.cfg.Logins.Login(c.ctx, c.srv.cfg.Metadata, c.srv.cfg.AuthCache, auth.Attempt{
-		Protocol: "managesieve", Remote: c.nc.RemoteAddr(), Username: username, Password: password, RPCTimeout: rpcTimeout,
-		Directory: c.srv.cfg.Directory,
-	}, c.srv.logger)
-	if errors.Is(err, auth.ErrInvalidCredentials) {
-		return no("", "Authentication failed"), nil
-	}
-	if errors.Is(err, auth.ErrTooManyFailures) {
-		// RFC 5804 1.3 TRYLATER: a temporary failure; the password was not checked.
-		return no(codeTryLater, "Too many failed logins, try again later"), nil
-	}
-	if errors.Is(err, auth.ErrDirectoryUnavailable) {
-		return no(codeTryLater, "Account directory unavailable, try again later"), nil // RFC 5804 1.3 TRYLATER
-	}
-	if err != nil {
-		if resp := rpcResponse(err, "AUTHENTICATE"); resp != nil {
-			return resp, nil
-		}
-		return nil, err
-	}
-	return c.loggedIn(account), nil
+	return sc
 }
 
-// loggedIn enters the authenticated state as account.
-func (c *conn) loggedIn(account *metadatapb.Account) *response {
-	c.account = account
-	c.state = stateAuthenticated
-	c.log = c.connLog.With("account", account.GetEmail())
-	return ok("Logged in")
+// cmdAuthenticate: RFC 5804 2.1 with the mechanisms of frontend/sasl: the initial response
+// as the second argument, or an empty challenge and the client's response string. Each
+// challenge is a base64 string on a line; the additional data with success (SCRAM's
+// server-final-message) goes in the OK's SASL response code.
+func (c *conn) cmdAuthenticate(cmd *sievewire.Command) (*response, error) {
+	mechanism := string(cmd.Args[0].Str)
+	exchange, err := c.saslConn().Start(mechanism)
+	switch {
+	case errors.Is(err, sasl.ErrEncryptionNeeded):
+		// RFC 5804 1.3 ENCRYPT-NEEDED: STARTTLS first.
+		return no(codeEncryptNeeded, mechanism+" is allowed only over TLS"), nil
+	case err != nil:
+		return no("", "Unsupported authentication mechanism"), nil
+	}
+	var clientResponse []byte
+	if len(cmd.Args) == 2 {
+		if clientResponse, err = base64.StdEncoding.DecodeString(string(cmd.Args[1].Str)); err != nil {
+			return no("", "Invalid base64 in the authentication response"), nil
+		}
+		if clientResponse == nil {
+			clientResponse = []byte{}
+		}
+	}
+	for {
+		// The mechanisms bound each metadata call (sasl.Conn.RPCTimeout); the connection's
+		// context bounds the whole, the brute-force guard's delays included.
+		step, err := exchange.Next(c.ctx, clientResponse)
+		if err != nil {
+			c.log.Info("authentication refused", "mechanism", mechanism, "remote", c.nc.RemoteAddr().String(), "err", err)
+		}
+		switch {
+		case errors.Is(err, sasl.ErrAuthFailed):
+			return no("", "Authentication failed"), nil
+		case errors.Is(err, auth.ErrTooManyFailures):
+			// RFC 5804 1.3 TRYLATER: a temporary failure; the password was not checked.
+			return no(codeTryLater, "Too many failed logins, try again later"), nil
+		case errors.Is(err, sasl.ErrUnavailable):
+			return no(codeTryLater, "The credential cannot be checked now, try again later"), nil // RFC 5804 1.3
+		case errors.Is(err, sasl.ErrAuthorization):
+			return no("", "Acting as another user is not allowed"), nil
+		case errors.Is(err, sasl.ErrMalformed):
+			return no("", "Malformed "+mechanism+" response"), nil
+		case err != nil:
+			if resp := rpcResponse(err, "AUTHENTICATE"); resp != nil {
+				return resp, nil
+			}
+			return nil, err
+		}
+		if step.Done {
+			c.account = step.Account
+			c.state = stateAuthenticated
+			c.log = c.connLog.With("account", step.Account.GetEmail())
+			if name := step.Account.GetAppPassword(); name != "" {
+				c.log = c.log.With("app_password", name)
+			}
+			resp := ok("Logged in")
+			if step.Final != nil {
+				// RFC 5804 2.1: OK (SASL "<base64 additional data with success>").
+				resp.code = appendString([]byte("SASL "), []byte(base64.StdEncoding.EncodeToString(step.Final)))
+			}
+			return resp, nil
+		}
+		var refusal *response
+		if clientResponse, refusal, err = c.saslChallenge(step.Challenge); refusal != nil || err != nil {
+			return refusal, err
+		}
+	}
+}
+
+// saslChallenge sends a challenge as a string and reads the client's response string
+// (RFC 5804 2.1); "*" cancels.
+func (c *conn) saslChallenge(challenge []byte) ([]byte, *response, error) {
+	c.writeLine(appendString(nil, []byte(base64.StdEncoding.EncodeToString(challenge))))
+	if err := c.bw.Flush(); err != nil {
+		return nil, nil, err
+	}
+	arg, err := c.r.ReadResponse()
+	var syn *sievewire.SyntaxError
+	if errors.As(err, &syn) {
+		return nil, no("", "Malformed authentication response: "+syn.Msg), nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if arg.Dropped > 0 {
+		return nil, no("", "Authentication response too long"), nil
+	}
+	if string(arg.Str) == "*" {
+		return nil, no("", "Authentication cancelled"), nil // RFC 5804 2.1
+	}
+	response, err := base64.StdEncoding.DecodeString(string(arg.Str))
+	if err != nil {
+		return nil, no("", "Invalid base64 in the authentication response"), nil
+	}
+	if response == nil {
+		response = []byte{}
+	}
+	return response, nil, nil
 }
 
 // cmdUnauthenticate: RFC 5804 2.14.1. The session forgets the account; TLS stays.

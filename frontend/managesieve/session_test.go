@@ -11,14 +11,14 @@ import (
 var sieveCapability = `"SIEVE" "` + strings.Join(sieve.Extensions(), " ") + `"`
 
 // TestGreetingAndCapability: RFC 5804 1.7 and 2.4. The greeting is the capability list
-// and OK; on loopback (trusted) PLAIN is offered without TLS; OWNER appears once logged in
-// and STARTTLS no longer.
+// and OK; on loopback (trusted) PLAIN is offered without TLS beside SCRAM-SHA-256; OWNER
+// appears once logged in and STARTTLS no longer.
 func TestGreetingAndCapability(t *testing.T) {
 	srv := startServer(t, nil)
 	c, greeting := dial(t, srv.ManageSieveAddr())
 	wantCaps := []string{
 		`"IMPLEMENTATION" "Strata"`,
-		`"SASL" "PLAIN OAUTHBEARER XOAUTH2"`,
+		`"SASL" "SCRAM-SHA-256 PLAIN OAUTHBEARER XOAUTH2"`,
 		sieveCapability,
 		`"STARTTLS"`,
 		`"MAXREDIRECTS" "4"`,
@@ -32,7 +32,7 @@ func TestGreetingAndCapability(t *testing.T) {
 	c.expect(`AUTHENTICATE "PLAIN" "`+plain("", "DEMO@example.com", embedded.DemoPassword)+`"`, `OK "Logged in"`)
 	c.expect("capability",
 		`"IMPLEMENTATION" "Strata"`,
-		`"SASL" "PLAIN OAUTHBEARER XOAUTH2"`,
+		`"SASL" "SCRAM-SHA-256 PLAIN OAUTHBEARER XOAUTH2"`,
 		sieveCapability,
 		`"MAXREDIRECTS" "4"`,
 		`"OWNER" "demo@example.com"`,
@@ -79,12 +79,13 @@ func TestAuthenticatePlain(t *testing.T) {
 }
 
 // TestPlaintextNeedsTLS: without trusted loopback, PLAIN needs TLS (ENCRYPT-NEEDED, and SASL
-// empty beside STARTTLS, RFC 5804 1.7); after STARTTLS the server re-issues its
-// capabilities (RFC 5804 2.2) and the password is accepted. The certificate is IMAP's.
+// only SCRAM-SHA-256, which sends no password, RFC 5804 1.7); after STARTTLS the server
+// re-issues its capabilities (RFC 5804 2.2) with PLAIN and SCRAM-SHA-256-PLUS, and the
+// password is accepted. The certificate is IMAP's.
 func TestPlaintextNeedsTLS(t *testing.T) {
 	srv := startServer(t, func(c *embedded.Config) { c.RequireTLSOnLoopback = true })
 	c, greeting := dial(t, srv.ManageSieveAddr())
-	if greeting[1] != `"SASL" ""` || greeting[3] != `"STARTTLS"` {
+	if greeting[1] != `"SASL" "SCRAM-SHA-256"` || greeting[3] != `"STARTTLS"` {
 		t.Fatalf("greeting without TLS: %q", greeting)
 	}
 	good := `AUTHENTICATE "PLAIN" "` + plain("", embedded.DemoAccount, embedded.DemoPassword) + `"`
@@ -92,7 +93,7 @@ func TestPlaintextNeedsTLS(t *testing.T) {
 	caps := c.startTLS(tlsClientConfig(t, srv))
 	want := []string{
 		`"IMPLEMENTATION" "Strata"`,
-		`"SASL" "PLAIN OAUTHBEARER XOAUTH2"`,
+		`"SASL" "SCRAM-SHA-256-PLUS SCRAM-SHA-256 PLAIN OAUTHBEARER XOAUTH2"`,
 		sieveCapability,
 		`"MAXREDIRECTS" "4"`,
 		`"UNAUTHENTICATE"`,

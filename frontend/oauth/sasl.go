@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/strata-mail/strata/internal/scram"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -62,9 +63,10 @@ func ParseOAuthBearer(msg []byte) (ClientResponse, error) {
 		if !ok {
 			return ClientResponse{}, ErrMalformed
 		}
-		user, err := decodeSASLName(authzid)
-		if err != nil {
-			return ClientResponse{}, err
+		// RFC 5801 4: saslname, with "=2C" for "," and "=3D" for "=", as in SCRAM.
+		user, ok := scram.UnescapeName(authzid)
+		if !ok {
+			return ClientResponse{}, ErrMalformed
 		}
 		r.User = user
 	}
@@ -164,30 +166,6 @@ func bearerToken(auth string) (string, error) {
 		}
 	}
 	return token, nil
-}
-
-// decodeSASLName undoes RFC 5801 4's escapes: "=2C" is "," and "=3D" is "=".
-func decodeSASLName(s string) (string, error) {
-	if !strings.Contains(s, "=") {
-		return s, nil
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '=' {
-			b.WriteByte(s[i])
-			continue
-		}
-		switch {
-		case strings.HasPrefix(s[i:], "=2C"):
-			b.WriteByte(',')
-		case strings.HasPrefix(s[i:], "=3D"):
-			b.WriteByte('=')
-		default:
-			return "", ErrMalformed
-		}
-		i += 2
-	}
-	return b.String(), nil
 }
 
 // ErrorChallenge is the server's answer to a refused token, RFC 7628 3.2.2: a JSON object

@@ -373,6 +373,28 @@ func TestCallerKinds(t *testing.T) {
 	_, err = fe.GetMailbox(ctx(t), &metadatapb.GetMailboxRequest{Account: "v@other.org", Name: "INBOX", User: "v@other.org"})
 	wantCode(t, "frontend GetMailbox", err, codes.OK)
 
+	// SCRAM keys go to frontends only; app passwords are managed by admins only.
+	_, err = fe.GetScramCredentials(ctx(t), &metadatapb.GetScramCredentialsRequest{Email: "u@acme.org", Hash: "SHA-256"})
+	if c := status.Code(err); c == codes.PermissionDenied || c == codes.Unauthenticated {
+		t.Errorf("frontend GetScramCredentials: %v", err)
+	}
+	_, err = acme.GetScramCredentials(ctx(t), &metadatapb.GetScramCredentialsRequest{Email: "u@acme.org", Hash: "SHA-256"})
+	wantCode(t, "tenant admin GetScramCredentials", err, codes.PermissionDenied)
+	_, err = fe.AddAppPassword(ctx(t), &metadatapb.AddAppPasswordRequest{RequestId: reqID(), Email: "u@acme.org", Name: "phone", Scopes: []string{"imap"}})
+	wantCode(t, "frontend AddAppPassword", err, codes.PermissionDenied)
+	_, err = fe.ListAppPasswords(ctx(t), &metadatapb.ListAppPasswordsRequest{Email: "u@acme.org"})
+	wantCode(t, "frontend ListAppPasswords", err, codes.PermissionDenied)
+	added, err := acme.AddAppPassword(ctx(t), &metadatapb.AddAppPasswordRequest{RequestId: reqID(), Email: "u@acme.org", Name: "phone", Scopes: []string{"imap"}})
+	if err != nil || added.GetPassword() == "" {
+		t.Errorf("tenant admin AddAppPassword of its own user: %v, %v", added, err)
+	}
+	listed, err := acme.ListAppPasswords(ctx(t), &metadatapb.ListAppPasswordsRequest{Email: "u@acme.org"})
+	if err != nil || len(listed.GetAppPasswords()) != 1 {
+		t.Errorf("tenant admin ListAppPasswords of its own user: %v, %v", listed, err)
+	}
+	_, err = acme.RevokeAppPassword(ctx(t), &metadatapb.RevokeAppPasswordRequest{RequestId: reqID(), Email: "u@acme.org", IdOrName: "phone"})
+	wantCode(t, "tenant admin RevokeAppPassword of its own user", err, codes.OK)
+
 	_, err = node.ListTenants(ctx(t), &metadatapb.ListTenantsRequest{})
 	wantCode(t, "node ListTenants", err, codes.PermissionDenied)
 	_, err = ca("strata://node/meta-2").Status(ctx(t), &clusterpb.StatusRequest{})

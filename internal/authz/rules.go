@@ -66,6 +66,13 @@ var rules = map[string]rule{
 	metadatapb.Metadata_GetAccount_FullMethodName:            {callers: front | cluster | tenant, owners: byEmail},
 	metadatapb.Metadata_Authenticate_FullMethodName:          {callers: front | cluster},
 	metadatapb.Metadata_CheckCredential_FullMethodName:       {callers: front | cluster},
+	// SCRAM keys (RFC 5802 3): StoredKey and ServerKey let their holder pose as the server,
+	// so only the frontends that run SCRAM exchanges read them.
+	metadatapb.Metadata_GetScramCredentials_FullMethodName: {callers: front | cluster},
+	// App passwords (`strata user app-password`): the account's tenant admin manages them.
+	metadatapb.Metadata_AddAppPassword_FullMethodName:    {callers: cluster | tenant, owners: byEmail, audit: true},
+	metadatapb.Metadata_RevokeAppPassword_FullMethodName: {callers: cluster | tenant, owners: byEmail, audit: true},
+	metadatapb.Metadata_ListAppPasswords_FullMethodName:  {callers: cluster | tenant, owners: byEmail},
 
 	// Quotas (RFC 9208). Tenant roots are the provider's: a tenant admin sets account roots.
 	metadatapb.Metadata_SetQuota_FullMethodName: {callers: front | cluster | tenant, owners: byAccount, clusterOnly: byTenant, audit: true},

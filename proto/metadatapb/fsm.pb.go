@@ -68,6 +68,9 @@ type Command struct {
 	//	*Command_RenameSieveScript
 	//	*Command_SetActiveSieveScript
 	//	*Command_SetMarks
+	//	*Command_AddAppPassword
+	//	*Command_RevokeAppPassword
+	//	*Command_TouchAppPassword
 	//	*Command_SetAccountTenantAdmin
 	//	*Command_SetOauthSettings
 	//	*Command_SetLdapSettings
@@ -407,6 +410,33 @@ func (x *Command) GetSetMarks() *SetMarksRequest {
 	return nil
 }
 
+func (x *Command) GetAddAppPassword() *AddAppPasswordCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AddAppPassword); ok {
+			return x.AddAppPassword
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetRevokeAppPassword() *RevokeAppPasswordRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_RevokeAppPassword); ok {
+			return x.RevokeAppPassword
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetTouchAppPassword() *TouchAppPasswordCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_TouchAppPassword); ok {
+			return x.TouchAppPassword
+		}
+	}
+	return nil
+}
+
 func (x *Command) GetSetAccountTenantAdmin() *SetAccountTenantAdminRequest {
 	if x != nil {
 		if x, ok := x.Op.(*Command_SetAccountTenantAdmin); ok {
@@ -571,6 +601,19 @@ type Command_SetMarks struct {
 	SetMarks *SetMarksRequest `protobuf:"bytes,60,opt,name=set_marks,json=setMarks,proto3,oneof"`
 }
 
+type Command_AddAppPassword struct {
+	// App passwords (frontend/auth, metadata/apppassword.go).
+	AddAppPassword *AddAppPasswordCommand `protobuf:"bytes,1000,opt,name=add_app_password,json=addAppPassword,proto3,oneof"`
+}
+
+type Command_RevokeAppPassword struct {
+	RevokeAppPassword *RevokeAppPasswordRequest `protobuf:"bytes,1001,opt,name=revoke_app_password,json=revokeAppPassword,proto3,oneof"`
+}
+
+type Command_TouchAppPassword struct {
+	TouchAppPassword *TouchAppPasswordCommand `protobuf:"bytes,1002,opt,name=touch_app_password,json=touchAppPassword,proto3,oneof"`
+}
+
 type Command_SetAccountTenantAdmin struct {
 	SetAccountTenantAdmin *SetAccountTenantAdminRequest `protobuf:"bytes,1400,opt,name=set_account_tenant_admin,json=setAccountTenantAdmin,proto3,oneof"`
 }
@@ -649,6 +692,12 @@ func (*Command_SetActiveSieveScript) isCommand_Op() {}
 
 func (*Command_SetMarks) isCommand_Op() {}
 
+func (*Command_AddAppPassword) isCommand_Op() {}
+
+func (*Command_RevokeAppPassword) isCommand_Op() {}
+
+func (*Command_TouchAppPassword) isCommand_Op() {}
+
 func (*Command_SetAccountTenantAdmin) isCommand_Op() {}
 
 func (*Command_SetOauthSettings) isCommand_Op() {}
@@ -658,9 +707,12 @@ func (*Command_SetLdapSettings) isCommand_Op() {}
 func (*Command_ProvisionLdapAccount) isCommand_Op() {}
 
 type CreateAccountCommand struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
-	PasswordHash  string                 `protobuf:"bytes,2,opt,name=password_hash,json=passwordHash,proto3" json:"password_hash,omitempty"` // PHC string (argon2id); empty: no password login
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Email        string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	PasswordHash string                 `protobuf:"bytes,2,opt,name=password_hash,json=passwordHash,proto3" json:"password_hash,omitempty"` // PHC string (argon2id); empty: no password login
+	// The SCRAM keys (RFC 5802 3) derived from the password by the service, never the
+	// password; empty when the account has no password.
+	Scram         []*ScramCredentials `protobuf:"bytes,1000,rep,name=scram,proto3" json:"scram,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -709,10 +761,18 @@ func (x *CreateAccountCommand) GetPasswordHash() string {
 	return ""
 }
 
+func (x *CreateAccountCommand) GetScram() []*ScramCredentials {
+	if x != nil {
+		return x.Scram
+	}
+	return nil
+}
+
 type SetPasswordCommand struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
 	PasswordHash  string                 `protobuf:"bytes,2,opt,name=password_hash,json=passwordHash,proto3" json:"password_hash,omitempty"`
+	Scram         []*ScramCredentials    `protobuf:"bytes,1000,rep,name=scram,proto3" json:"scram,omitempty"` // as in CreateAccountCommand
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -761,6 +821,181 @@ func (x *SetPasswordCommand) GetPasswordHash() string {
 	return ""
 }
 
+func (x *SetPasswordCommand) GetScram() []*ScramCredentials {
+	if x != nil {
+		return x.Scram
+	}
+	return nil
+}
+
+// AddAppPasswordCommand stores an app password the service generated: only its digest
+// enters the log.
+type AddAppPasswordCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	AppPassword   *AppPassword           `protobuf:"bytes,2,opt,name=app_password,json=appPassword,proto3" json:"app_password,omitempty"` // id, name, scopes, created_unix set by the service
+	Digest        []byte                 `protobuf:"bytes,3,opt,name=digest,proto3" json:"digest,omitempty"`                              // SHA-256 of the generated password
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddAppPasswordCommand) Reset() {
+	*x = AddAppPasswordCommand{}
+	mi := &file_fsm_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddAppPasswordCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddAppPasswordCommand) ProtoMessage() {}
+
+func (x *AddAppPasswordCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddAppPasswordCommand.ProtoReflect.Descriptor instead.
+func (*AddAppPasswordCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *AddAppPasswordCommand) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *AddAppPasswordCommand) GetAppPassword() *AppPassword {
+	if x != nil {
+		return x.AppPassword
+	}
+	return nil
+}
+
+func (x *AddAppPasswordCommand) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
+// TouchAppPasswordCommand records a login with an app password (its last use).
+type TouchAppPasswordCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Email         string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TouchAppPasswordCommand) Reset() {
+	*x = TouchAppPasswordCommand{}
+	mi := &file_fsm_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TouchAppPasswordCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TouchAppPasswordCommand) ProtoMessage() {}
+
+func (x *TouchAppPasswordCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TouchAppPasswordCommand.ProtoReflect.Descriptor instead.
+func (*TouchAppPasswordCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TouchAppPasswordCommand) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *TouchAppPasswordCommand) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// AppPasswordRecord is an app password as stored, in its account's record.
+type AppPasswordRecord struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AppPassword   *AppPassword           `protobuf:"bytes,1,opt,name=app_password,json=appPassword,proto3" json:"app_password,omitempty"`
+	Digest        []byte                 `protobuf:"bytes,2,opt,name=digest,proto3" json:"digest,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppPasswordRecord) Reset() {
+	*x = AppPasswordRecord{}
+	mi := &file_fsm_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppPasswordRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppPasswordRecord) ProtoMessage() {}
+
+func (x *AppPasswordRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppPasswordRecord.ProtoReflect.Descriptor instead.
+func (*AppPasswordRecord) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *AppPasswordRecord) GetAppPassword() *AppPassword {
+	if x != nil {
+		return x.AppPassword
+	}
+	return nil
+}
+
+func (x *AppPasswordRecord) GetDigest() []byte {
+	if x != nil {
+		return x.Digest
+	}
+	return nil
+}
+
 // CommandResult is what the state machine returns for a command and what the
 // request ID table stores. code is a google.golang.org/grpc/codes.Code.
 type CommandResult struct {
@@ -786,6 +1021,7 @@ type CommandResult struct {
 	//	*CommandResult_DeleteAlias
 	//	*CommandResult_SieveScript
 	//	*CommandResult_SetActiveSieveScript
+	//	*CommandResult_AppPassword
 	//	*CommandResult_OauthSettings
 	//	*CommandResult_LdapSettings
 	Result isCommandResult_Result `protobuf_oneof:"result"`
@@ -801,7 +1037,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_fsm_proto_msgTypes[3]
+	mi := &file_fsm_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -813,7 +1049,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[3]
+	mi := &file_fsm_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -826,7 +1062,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{3}
+	return file_fsm_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CommandResult) GetCode() uint32 {
@@ -1003,6 +1239,15 @@ func (x *CommandResult) GetSetActiveSieveScript() *SetActiveSieveScriptResponse 
 	return nil
 }
 
+func (x *CommandResult) GetAppPassword() *AppPassword {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_AppPassword); ok {
+			return x.AppPassword
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetOauthSettings() *TenantOAuthSettings {
 	if x != nil {
 		if x, ok := x.Result.(*CommandResult_OauthSettings); ok {
@@ -1114,6 +1359,10 @@ type CommandResult_SetActiveSieveScript struct {
 	SetActiveSieveScript *SetActiveSieveScriptResponse `protobuf:"bytes,54,opt,name=set_active_sieve_script,json=setActiveSieveScript,proto3,oneof"`
 }
 
+type CommandResult_AppPassword struct {
+	AppPassword *AppPassword `protobuf:"bytes,1000,opt,name=app_password,json=appPassword,proto3,oneof"`
+}
+
 type CommandResult_OauthSettings struct {
 	OauthSettings *TenantOAuthSettings `protobuf:"bytes,1100,opt,name=oauth_settings,json=oauthSettings,proto3,oneof"`
 }
@@ -1156,21 +1405,27 @@ func (*CommandResult_SieveScript) isCommandResult_Result() {}
 
 func (*CommandResult_SetActiveSieveScript) isCommandResult_Result() {}
 
+func (*CommandResult_AppPassword) isCommandResult_Result() {}
+
 func (*CommandResult_OauthSettings) isCommandResult_Result() {}
 
 func (*CommandResult_LdapSettings) isCommandResult_Result() {}
 
 type AccountRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	PasswordHash  string                 `protobuf:"bytes,2,opt,name=password_hash,json=passwordHash,proto3" json:"password_hash,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Account      *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	PasswordHash string                 `protobuf:"bytes,2,opt,name=password_hash,json=passwordHash,proto3" json:"password_hash,omitempty"`
+	// SCRAM keys of the current password, one per hash function; empty for a password set
+	// before SCRAM existed (SCRAM then fails, PLAIN works) until the next SetPassword.
+	Scram         []*ScramCredentials  `protobuf:"bytes,1000,rep,name=scram,proto3" json:"scram,omitempty"`
+	AppPasswords  []*AppPasswordRecord `protobuf:"bytes,1001,rep,name=app_passwords,json=appPasswords,proto3" json:"app_passwords,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AccountRecord) Reset() {
 	*x = AccountRecord{}
-	mi := &file_fsm_proto_msgTypes[4]
+	mi := &file_fsm_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1437,7 @@ func (x *AccountRecord) String() string {
 func (*AccountRecord) ProtoMessage() {}
 
 func (x *AccountRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[4]
+	mi := &file_fsm_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1450,7 @@ func (x *AccountRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountRecord.ProtoReflect.Descriptor instead.
 func (*AccountRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{4}
+	return file_fsm_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AccountRecord) GetAccount() *Account {
@@ -1212,6 +1467,20 @@ func (x *AccountRecord) GetPasswordHash() string {
 	return ""
 }
 
+func (x *AccountRecord) GetScram() []*ScramCredentials {
+	if x != nil {
+		return x.Scram
+	}
+	return nil
+}
+
+func (x *AccountRecord) GetAppPasswords() []*AppPasswordRecord {
+	if x != nil {
+		return x.AppPasswords
+	}
+	return nil
+}
+
 type MailboxRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -1222,7 +1491,7 @@ type MailboxRecord struct {
 
 func (x *MailboxRecord) Reset() {
 	*x = MailboxRecord{}
-	mi := &file_fsm_proto_msgTypes[5]
+	mi := &file_fsm_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1234,7 +1503,7 @@ func (x *MailboxRecord) String() string {
 func (*MailboxRecord) ProtoMessage() {}
 
 func (x *MailboxRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[5]
+	mi := &file_fsm_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1247,7 +1516,7 @@ func (x *MailboxRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRecord.ProtoReflect.Descriptor instead.
 func (*MailboxRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{5}
+	return file_fsm_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MailboxRecord) GetAccount() string {
@@ -1283,7 +1552,7 @@ type MessageIndex struct {
 
 func (x *MessageIndex) Reset() {
 	*x = MessageIndex{}
-	mi := &file_fsm_proto_msgTypes[6]
+	mi := &file_fsm_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1564,7 @@ func (x *MessageIndex) String() string {
 func (*MessageIndex) ProtoMessage() {}
 
 func (x *MessageIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[6]
+	mi := &file_fsm_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1577,7 @@ func (x *MessageIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageIndex.ProtoReflect.Descriptor instead.
 func (*MessageIndex) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{6}
+	return file_fsm_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MessageIndex) GetModseq() uint64 {
@@ -1374,7 +1643,7 @@ type BlobRef struct {
 
 func (x *BlobRef) Reset() {
 	*x = BlobRef{}
-	mi := &file_fsm_proto_msgTypes[7]
+	mi := &file_fsm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1386,7 +1655,7 @@ func (x *BlobRef) String() string {
 func (*BlobRef) ProtoMessage() {}
 
 func (x *BlobRef) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[7]
+	mi := &file_fsm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1399,7 +1668,7 @@ func (x *BlobRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobRef.ProtoReflect.Descriptor instead.
 func (*BlobRef) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{7}
+	return file_fsm_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *BlobRef) GetRefs() uint64 {
@@ -1436,7 +1705,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_fsm_proto_msgTypes[8]
+	mi := &file_fsm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1717,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[8]
+	mi := &file_fsm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1730,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{8}
+	return file_fsm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *RequestRecord) GetTimestampUnixNano() int64 {
@@ -1497,7 +1766,7 @@ type AnnotationUsage struct {
 
 func (x *AnnotationUsage) Reset() {
 	*x = AnnotationUsage{}
-	mi := &file_fsm_proto_msgTypes[9]
+	mi := &file_fsm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1509,7 +1778,7 @@ func (x *AnnotationUsage) String() string {
 func (*AnnotationUsage) ProtoMessage() {}
 
 func (x *AnnotationUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[9]
+	mi := &file_fsm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1522,7 +1791,7 @@ func (x *AnnotationUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnotationUsage.ProtoReflect.Descriptor instead.
 func (*AnnotationUsage) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{9}
+	return file_fsm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *AnnotationUsage) GetEntries() uint64 {
@@ -1553,7 +1822,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_fsm_proto_msgTypes[10]
+	mi := &file_fsm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1565,7 +1834,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[10]
+	mi := &file_fsm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1578,7 +1847,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{10}
+	return file_fsm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DedupRecord) GetExpiresUnixNano() int64 {
@@ -1628,7 +1897,7 @@ type MarkRecord struct {
 
 func (x *MarkRecord) Reset() {
 	*x = MarkRecord{}
-	mi := &file_fsm_proto_msgTypes[11]
+	mi := &file_fsm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1909,7 @@ func (x *MarkRecord) String() string {
 func (*MarkRecord) ProtoMessage() {}
 
 func (x *MarkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[11]
+	mi := &file_fsm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1922,7 @@ func (x *MarkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkRecord.ProtoReflect.Descriptor instead.
 func (*MarkRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{11}
+	return file_fsm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MarkRecord) GetSetUnix() int64 {
@@ -1674,7 +1943,7 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\x92\x17\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xa9\x19\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1713,19 +1982,34 @@ const file_fsm_proto_rawDesc = "" +
 	"\x13delete_sieve_script\x186 \x01(\v2,.strata.metadata.v1.DeleteSieveScriptRequestH\x00R\x11deleteSieveScript\x12^\n" +
 	"\x13rename_sieve_script\x187 \x01(\v2,.strata.metadata.v1.RenameSieveScriptRequestH\x00R\x11renameSieveScript\x12h\n" +
 	"\x17set_active_sieve_script\x188 \x01(\v2/.strata.metadata.v1.SetActiveSieveScriptRequestH\x00R\x14setActiveSieveScript\x12B\n" +
-	"\tset_marks\x18< \x01(\v2#.strata.metadata.v1.SetMarksRequestH\x00R\bsetMarks\x12l\n" +
+	"\tset_marks\x18< \x01(\v2#.strata.metadata.v1.SetMarksRequestH\x00R\bsetMarks\x12V\n" +
+	"\x10add_app_password\x18\xe8\a \x01(\v2).strata.metadata.v1.AddAppPasswordCommandH\x00R\x0eaddAppPassword\x12_\n" +
+	"\x13revoke_app_password\x18\xe9\a \x01(\v2,.strata.metadata.v1.RevokeAppPasswordRequestH\x00R\x11revokeAppPassword\x12\\\n" +
+	"\x12touch_app_password\x18\xea\a \x01(\v2+.strata.metadata.v1.TouchAppPasswordCommandH\x00R\x10touchAppPassword\x12l\n" +
 	"\x18set_account_tenant_admin\x18\xf8\n" +
 	" \x01(\v20.strata.metadata.v1.SetAccountTenantAdminRequestH\x00R\x15setAccountTenantAdmin\x12\\\n" +
 	"\x12set_oauth_settings\x18\xcc\b \x01(\v2+.strata.metadata.v1.SetOAuthSettingsRequestH\x00R\x10setOauthSettings\x12Y\n" +
 	"\x11set_ldap_settings\x18\xb0\t \x01(\v2*.strata.metadata.v1.SetLdapSettingsRequestH\x00R\x0fsetLdapSettings\x12h\n" +
 	"\x16provision_ldap_account\x18\xb1\t \x01(\v2/.strata.metadata.v1.ProvisionLdapAccountRequestH\x00R\x14provisionLdapAccountB\x04\n" +
-	"\x02op\"Q\n" +
+	"\x02op\"\x8e\x01\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
-	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"O\n" +
+	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
+	"\x05scram\x18\xe8\a \x03(\v2$.strata.metadata.v1.ScramCredentialsR\x05scram\"\x8c\x01\n" +
 	"\x12SetPasswordCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
-	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"\xc2\v\n" +
+	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
+	"\x05scram\x18\xe8\a \x03(\v2$.strata.metadata.v1.ScramCredentialsR\x05scram\"\x89\x01\n" +
+	"\x15AddAppPasswordCommand\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12B\n" +
+	"\fapp_password\x18\x02 \x01(\v2\x1f.strata.metadata.v1.AppPasswordR\vappPassword\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\fR\x06digest\"?\n" +
+	"\x17TouchAppPasswordCommand\x12\x14\n" +
+	"\x05email\x18\x01 \x01(\tR\x05email\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"o\n" +
+	"\x11AppPasswordRecord\x12B\n" +
+	"\fapp_password\x18\x01 \x01(\v2\x1f.strata.metadata.v1.AppPasswordR\vappPassword\x12\x16\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"\x89\f\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x124\n" +
@@ -1747,17 +2031,20 @@ const file_fsm_proto_rawDesc = "" +
 	"\x05alias\x183 \x01(\v2\x19.strata.metadata.v1.AliasH\x00R\x05alias\x12L\n" +
 	"\fdelete_alias\x184 \x01(\v2'.strata.metadata.v1.DeleteAliasResponseH\x00R\vdeleteAlias\x12D\n" +
 	"\fsieve_script\x185 \x01(\v2\x1f.strata.metadata.v1.SieveScriptH\x00R\vsieveScript\x12i\n" +
-	"\x17set_active_sieve_script\x186 \x01(\v20.strata.metadata.v1.SetActiveSieveScriptResponseH\x00R\x14setActiveSieveScript\x12Q\n" +
+	"\x17set_active_sieve_script\x186 \x01(\v20.strata.metadata.v1.SetActiveSieveScriptResponseH\x00R\x14setActiveSieveScript\x12E\n" +
+	"\fapp_password\x18\xe8\a \x01(\v2\x1f.strata.metadata.v1.AppPasswordH\x00R\vappPassword\x12Q\n" +
 	"\x0eoauth_settings\x18\xcc\b \x01(\v2'.strata.metadata.v1.TenantOAuthSettingsH\x00R\roauthSettings\x12P\n" +
 	"\rldap_settings\x18\xb0\t \x01(\v2(.strata.metadata.v1.LdapSettingsResponseH\x00R\fldapSettings\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\x12*\n" +
 	"\x11metadata_max_size\x18( \x01(\x04R\x0fmetadataMaxSizeB\b\n" +
-	"\x06result\"k\n" +
+	"\x06result\"\xf5\x01\n" +
 	"\rAccountRecord\x125\n" +
 	"\aaccount\x18\x01 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\x12#\n" +
-	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\"`\n" +
+	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
+	"\x05scram\x18\xe8\a \x03(\v2$.strata.metadata.v1.ScramCredentialsR\x05scram\x12K\n" +
+	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"`\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
 	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\"\xd5\x01\n" +
@@ -1805,136 +2092,152 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_fsm_proto_goTypes = []any{
 	(*Command)(nil),                      // 0: strata.metadata.v1.Command
 	(*CreateAccountCommand)(nil),         // 1: strata.metadata.v1.CreateAccountCommand
 	(*SetPasswordCommand)(nil),           // 2: strata.metadata.v1.SetPasswordCommand
-	(*CommandResult)(nil),                // 3: strata.metadata.v1.CommandResult
-	(*AccountRecord)(nil),                // 4: strata.metadata.v1.AccountRecord
-	(*MailboxRecord)(nil),                // 5: strata.metadata.v1.MailboxRecord
-	(*MessageIndex)(nil),                 // 6: strata.metadata.v1.MessageIndex
-	(*BlobRef)(nil),                      // 7: strata.metadata.v1.BlobRef
-	(*RequestRecord)(nil),                // 8: strata.metadata.v1.RequestRecord
-	(*AnnotationUsage)(nil),              // 9: strata.metadata.v1.AnnotationUsage
-	(*DedupRecord)(nil),                  // 10: strata.metadata.v1.DedupRecord
-	(*MarkRecord)(nil),                   // 11: strata.metadata.v1.MarkRecord
-	(*CreateTenantRequest)(nil),          // 12: strata.metadata.v1.CreateTenantRequest
-	(*DeleteAccountRequest)(nil),         // 13: strata.metadata.v1.DeleteAccountRequest
-	(*CreateMailboxRequest)(nil),         // 14: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),         // 15: strata.metadata.v1.DeleteMailboxRequest
-	(*RenameMailboxRequest)(nil),         // 16: strata.metadata.v1.RenameMailboxRequest
-	(*SetSubscribedRequest)(nil),         // 17: strata.metadata.v1.SetSubscribedRequest
-	(*AppendRequest)(nil),                // 18: strata.metadata.v1.AppendRequest
-	(*StoreFlagsRequest)(nil),            // 19: strata.metadata.v1.StoreFlagsRequest
-	(*CopyRequest)(nil),                  // 20: strata.metadata.v1.CopyRequest
-	(*ExpungeRequest)(nil),               // 21: strata.metadata.v1.ExpungeRequest
-	(*MarkBlobsDeletingRequest)(nil),     // 22: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),           // 23: strata.metadata.v1.ForgetBlobsRequest
-	(*DeleteTenantRequest)(nil),          // 24: strata.metadata.v1.DeleteTenantRequest
-	(*AddDomainRequest)(nil),             // 25: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),          // 26: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil),    // 27: strata.metadata.v1.SetAccountDisabledRequest
-	(*SetQuotaRequest)(nil),              // 28: strata.metadata.v1.SetQuotaRequest
-	(*SetAclRequest)(nil),                // 29: strata.metadata.v1.SetAclRequest
-	(*DeleteAclRequest)(nil),             // 30: strata.metadata.v1.DeleteAclRequest
-	(*ClaimRecentRequest)(nil),           // 31: strata.metadata.v1.ClaimRecentRequest
-	(*SetMetadataRequest)(nil),           // 32: strata.metadata.v1.SetMetadataRequest
-	(*SetDeliverySettingsRequest)(nil),   // 33: strata.metadata.v1.SetDeliverySettingsRequest
-	(*AddAliasRequest)(nil),              // 34: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 35: strata.metadata.v1.DeleteAliasRequest
-	(*PutSieveScriptRequest)(nil),        // 36: strata.metadata.v1.PutSieveScriptRequest
-	(*DeleteSieveScriptRequest)(nil),     // 37: strata.metadata.v1.DeleteSieveScriptRequest
-	(*RenameSieveScriptRequest)(nil),     // 38: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 39: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*SetMarksRequest)(nil),              // 40: strata.metadata.v1.SetMarksRequest
-	(*SetAccountTenantAdminRequest)(nil), // 41: strata.metadata.v1.SetAccountTenantAdminRequest
-	(*SetOAuthSettingsRequest)(nil),      // 42: strata.metadata.v1.SetOAuthSettingsRequest
-	(*SetLdapSettingsRequest)(nil),       // 43: strata.metadata.v1.SetLdapSettingsRequest
-	(*ProvisionLdapAccountRequest)(nil),  // 44: strata.metadata.v1.ProvisionLdapAccountRequest
-	(*Tenant)(nil),                       // 45: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 46: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 47: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),               // 48: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),           // 49: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),                 // 50: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),              // 51: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                    // 52: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),         // 53: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                    // 54: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),                  // 55: strata.metadata.v1.AclResponse
-	(*ClaimRecentResponse)(nil),          // 56: strata.metadata.v1.ClaimRecentResponse
-	(*DeliverySettings)(nil),             // 57: strata.metadata.v1.DeliverySettings
-	(*Alias)(nil),                        // 58: strata.metadata.v1.Alias
-	(*DeleteAliasResponse)(nil),          // 59: strata.metadata.v1.DeleteAliasResponse
-	(*SieveScript)(nil),                  // 60: strata.metadata.v1.SieveScript
-	(*SetActiveSieveScriptResponse)(nil), // 61: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*TenantOAuthSettings)(nil),          // 62: strata.metadata.v1.TenantOAuthSettings
-	(*LdapSettingsResponse)(nil),         // 63: strata.metadata.v1.LdapSettingsResponse
+	(*AddAppPasswordCommand)(nil),        // 3: strata.metadata.v1.AddAppPasswordCommand
+	(*TouchAppPasswordCommand)(nil),      // 4: strata.metadata.v1.TouchAppPasswordCommand
+	(*AppPasswordRecord)(nil),            // 5: strata.metadata.v1.AppPasswordRecord
+	(*CommandResult)(nil),                // 6: strata.metadata.v1.CommandResult
+	(*AccountRecord)(nil),                // 7: strata.metadata.v1.AccountRecord
+	(*MailboxRecord)(nil),                // 8: strata.metadata.v1.MailboxRecord
+	(*MessageIndex)(nil),                 // 9: strata.metadata.v1.MessageIndex
+	(*BlobRef)(nil),                      // 10: strata.metadata.v1.BlobRef
+	(*RequestRecord)(nil),                // 11: strata.metadata.v1.RequestRecord
+	(*AnnotationUsage)(nil),              // 12: strata.metadata.v1.AnnotationUsage
+	(*DedupRecord)(nil),                  // 13: strata.metadata.v1.DedupRecord
+	(*MarkRecord)(nil),                   // 14: strata.metadata.v1.MarkRecord
+	(*CreateTenantRequest)(nil),          // 15: strata.metadata.v1.CreateTenantRequest
+	(*DeleteAccountRequest)(nil),         // 16: strata.metadata.v1.DeleteAccountRequest
+	(*CreateMailboxRequest)(nil),         // 17: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),         // 18: strata.metadata.v1.DeleteMailboxRequest
+	(*RenameMailboxRequest)(nil),         // 19: strata.metadata.v1.RenameMailboxRequest
+	(*SetSubscribedRequest)(nil),         // 20: strata.metadata.v1.SetSubscribedRequest
+	(*AppendRequest)(nil),                // 21: strata.metadata.v1.AppendRequest
+	(*StoreFlagsRequest)(nil),            // 22: strata.metadata.v1.StoreFlagsRequest
+	(*CopyRequest)(nil),                  // 23: strata.metadata.v1.CopyRequest
+	(*ExpungeRequest)(nil),               // 24: strata.metadata.v1.ExpungeRequest
+	(*MarkBlobsDeletingRequest)(nil),     // 25: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 26: strata.metadata.v1.ForgetBlobsRequest
+	(*DeleteTenantRequest)(nil),          // 27: strata.metadata.v1.DeleteTenantRequest
+	(*AddDomainRequest)(nil),             // 28: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 29: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 30: strata.metadata.v1.SetAccountDisabledRequest
+	(*SetQuotaRequest)(nil),              // 31: strata.metadata.v1.SetQuotaRequest
+	(*SetAclRequest)(nil),                // 32: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),             // 33: strata.metadata.v1.DeleteAclRequest
+	(*ClaimRecentRequest)(nil),           // 34: strata.metadata.v1.ClaimRecentRequest
+	(*SetMetadataRequest)(nil),           // 35: strata.metadata.v1.SetMetadataRequest
+	(*SetDeliverySettingsRequest)(nil),   // 36: strata.metadata.v1.SetDeliverySettingsRequest
+	(*AddAliasRequest)(nil),              // 37: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 38: strata.metadata.v1.DeleteAliasRequest
+	(*PutSieveScriptRequest)(nil),        // 39: strata.metadata.v1.PutSieveScriptRequest
+	(*DeleteSieveScriptRequest)(nil),     // 40: strata.metadata.v1.DeleteSieveScriptRequest
+	(*RenameSieveScriptRequest)(nil),     // 41: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 42: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetMarksRequest)(nil),              // 43: strata.metadata.v1.SetMarksRequest
+	(*RevokeAppPasswordRequest)(nil),     // 44: strata.metadata.v1.RevokeAppPasswordRequest
+	(*SetAccountTenantAdminRequest)(nil), // 45: strata.metadata.v1.SetAccountTenantAdminRequest
+	(*SetOAuthSettingsRequest)(nil),      // 46: strata.metadata.v1.SetOAuthSettingsRequest
+	(*SetLdapSettingsRequest)(nil),       // 47: strata.metadata.v1.SetLdapSettingsRequest
+	(*ProvisionLdapAccountRequest)(nil),  // 48: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*ScramCredentials)(nil),             // 49: strata.metadata.v1.ScramCredentials
+	(*AppPassword)(nil),                  // 50: strata.metadata.v1.AppPassword
+	(*Tenant)(nil),                       // 51: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 52: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 53: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),               // 54: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),           // 55: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),                 // 56: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),              // 57: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                    // 58: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),         // 59: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                    // 60: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),                  // 61: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),          // 62: strata.metadata.v1.ClaimRecentResponse
+	(*DeliverySettings)(nil),             // 63: strata.metadata.v1.DeliverySettings
+	(*Alias)(nil),                        // 64: strata.metadata.v1.Alias
+	(*DeleteAliasResponse)(nil),          // 65: strata.metadata.v1.DeleteAliasResponse
+	(*SieveScript)(nil),                  // 66: strata.metadata.v1.SieveScript
+	(*SetActiveSieveScriptResponse)(nil), // 67: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*TenantOAuthSettings)(nil),          // 68: strata.metadata.v1.TenantOAuthSettings
+	(*LdapSettingsResponse)(nil),         // 69: strata.metadata.v1.LdapSettingsResponse
 }
 var file_fsm_proto_depIdxs = []int32{
-	12, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
+	15, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
 	1,  // 1: strata.metadata.v1.Command.create_account:type_name -> strata.metadata.v1.CreateAccountCommand
 	2,  // 2: strata.metadata.v1.Command.set_password:type_name -> strata.metadata.v1.SetPasswordCommand
-	13, // 3: strata.metadata.v1.Command.delete_account:type_name -> strata.metadata.v1.DeleteAccountRequest
-	14, // 4: strata.metadata.v1.Command.create_mailbox:type_name -> strata.metadata.v1.CreateMailboxRequest
-	15, // 5: strata.metadata.v1.Command.delete_mailbox:type_name -> strata.metadata.v1.DeleteMailboxRequest
-	16, // 6: strata.metadata.v1.Command.rename_mailbox:type_name -> strata.metadata.v1.RenameMailboxRequest
-	17, // 7: strata.metadata.v1.Command.set_subscribed:type_name -> strata.metadata.v1.SetSubscribedRequest
-	18, // 8: strata.metadata.v1.Command.append:type_name -> strata.metadata.v1.AppendRequest
-	19, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
-	20, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
-	21, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
-	22, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
-	23, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
-	24, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
-	25, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
-	26, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
-	27, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
-	28, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
-	29, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
-	30, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
-	31, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
-	32, // 22: strata.metadata.v1.Command.set_metadata:type_name -> strata.metadata.v1.SetMetadataRequest
-	33, // 23: strata.metadata.v1.Command.set_delivery_settings:type_name -> strata.metadata.v1.SetDeliverySettingsRequest
-	34, // 24: strata.metadata.v1.Command.add_alias:type_name -> strata.metadata.v1.AddAliasRequest
-	35, // 25: strata.metadata.v1.Command.delete_alias:type_name -> strata.metadata.v1.DeleteAliasRequest
-	36, // 26: strata.metadata.v1.Command.put_sieve_script:type_name -> strata.metadata.v1.PutSieveScriptRequest
-	37, // 27: strata.metadata.v1.Command.delete_sieve_script:type_name -> strata.metadata.v1.DeleteSieveScriptRequest
-	38, // 28: strata.metadata.v1.Command.rename_sieve_script:type_name -> strata.metadata.v1.RenameSieveScriptRequest
-	39, // 29: strata.metadata.v1.Command.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptRequest
-	40, // 30: strata.metadata.v1.Command.set_marks:type_name -> strata.metadata.v1.SetMarksRequest
-	41, // 31: strata.metadata.v1.Command.set_account_tenant_admin:type_name -> strata.metadata.v1.SetAccountTenantAdminRequest
-	42, // 32: strata.metadata.v1.Command.set_oauth_settings:type_name -> strata.metadata.v1.SetOAuthSettingsRequest
-	43, // 33: strata.metadata.v1.Command.set_ldap_settings:type_name -> strata.metadata.v1.SetLdapSettingsRequest
-	44, // 34: strata.metadata.v1.Command.provision_ldap_account:type_name -> strata.metadata.v1.ProvisionLdapAccountRequest
-	45, // 35: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	46, // 36: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	47, // 37: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	48, // 38: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	49, // 39: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	50, // 40: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	51, // 41: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	52, // 42: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	53, // 43: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	54, // 44: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	55, // 45: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	56, // 46: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
-	57, // 47: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
-	58, // 48: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
-	59, // 49: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
-	60, // 50: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
-	61, // 51: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
-	62, // 52: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
-	63, // 53: strata.metadata.v1.CommandResult.ldap_settings:type_name -> strata.metadata.v1.LdapSettingsResponse
-	46, // 54: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	47, // 55: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	3,  // 56: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	57, // [57:57] is the sub-list for method output_type
-	57, // [57:57] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	16, // 3: strata.metadata.v1.Command.delete_account:type_name -> strata.metadata.v1.DeleteAccountRequest
+	17, // 4: strata.metadata.v1.Command.create_mailbox:type_name -> strata.metadata.v1.CreateMailboxRequest
+	18, // 5: strata.metadata.v1.Command.delete_mailbox:type_name -> strata.metadata.v1.DeleteMailboxRequest
+	19, // 6: strata.metadata.v1.Command.rename_mailbox:type_name -> strata.metadata.v1.RenameMailboxRequest
+	20, // 7: strata.metadata.v1.Command.set_subscribed:type_name -> strata.metadata.v1.SetSubscribedRequest
+	21, // 8: strata.metadata.v1.Command.append:type_name -> strata.metadata.v1.AppendRequest
+	22, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
+	23, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
+	24, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
+	25, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
+	26, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
+	27, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
+	28, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
+	29, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
+	30, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
+	31, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
+	32, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
+	33, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
+	34, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
+	35, // 22: strata.metadata.v1.Command.set_metadata:type_name -> strata.metadata.v1.SetMetadataRequest
+	36, // 23: strata.metadata.v1.Command.set_delivery_settings:type_name -> strata.metadata.v1.SetDeliverySettingsRequest
+	37, // 24: strata.metadata.v1.Command.add_alias:type_name -> strata.metadata.v1.AddAliasRequest
+	38, // 25: strata.metadata.v1.Command.delete_alias:type_name -> strata.metadata.v1.DeleteAliasRequest
+	39, // 26: strata.metadata.v1.Command.put_sieve_script:type_name -> strata.metadata.v1.PutSieveScriptRequest
+	40, // 27: strata.metadata.v1.Command.delete_sieve_script:type_name -> strata.metadata.v1.DeleteSieveScriptRequest
+	41, // 28: strata.metadata.v1.Command.rename_sieve_script:type_name -> strata.metadata.v1.RenameSieveScriptRequest
+	42, // 29: strata.metadata.v1.Command.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptRequest
+	43, // 30: strata.metadata.v1.Command.set_marks:type_name -> strata.metadata.v1.SetMarksRequest
+	3,  // 31: strata.metadata.v1.Command.add_app_password:type_name -> strata.metadata.v1.AddAppPasswordCommand
+	44, // 32: strata.metadata.v1.Command.revoke_app_password:type_name -> strata.metadata.v1.RevokeAppPasswordRequest
+	4,  // 33: strata.metadata.v1.Command.touch_app_password:type_name -> strata.metadata.v1.TouchAppPasswordCommand
+	45, // 34: strata.metadata.v1.Command.set_account_tenant_admin:type_name -> strata.metadata.v1.SetAccountTenantAdminRequest
+	46, // 35: strata.metadata.v1.Command.set_oauth_settings:type_name -> strata.metadata.v1.SetOAuthSettingsRequest
+	47, // 36: strata.metadata.v1.Command.set_ldap_settings:type_name -> strata.metadata.v1.SetLdapSettingsRequest
+	48, // 37: strata.metadata.v1.Command.provision_ldap_account:type_name -> strata.metadata.v1.ProvisionLdapAccountRequest
+	49, // 38: strata.metadata.v1.CreateAccountCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
+	49, // 39: strata.metadata.v1.SetPasswordCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
+	50, // 40: strata.metadata.v1.AddAppPasswordCommand.app_password:type_name -> strata.metadata.v1.AppPassword
+	50, // 41: strata.metadata.v1.AppPasswordRecord.app_password:type_name -> strata.metadata.v1.AppPassword
+	51, // 42: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	52, // 43: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	53, // 44: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	54, // 45: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	55, // 46: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	56, // 47: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	57, // 48: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	58, // 49: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	59, // 50: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	60, // 51: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	61, // 52: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	62, // 53: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	63, // 54: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
+	64, // 55: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
+	65, // 56: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
+	66, // 57: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
+	67, // 58: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
+	50, // 59: strata.metadata.v1.CommandResult.app_password:type_name -> strata.metadata.v1.AppPassword
+	68, // 60: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
+	69, // 61: strata.metadata.v1.CommandResult.ldap_settings:type_name -> strata.metadata.v1.LdapSettingsResponse
+	52, // 62: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	49, // 63: strata.metadata.v1.AccountRecord.scram:type_name -> strata.metadata.v1.ScramCredentials
+	5,  // 64: strata.metadata.v1.AccountRecord.app_passwords:type_name -> strata.metadata.v1.AppPasswordRecord
+	53, // 65: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	6,  // 66: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	67, // [67:67] is the sub-list for method output_type
+	67, // [67:67] is the sub-list for method input_type
+	67, // [67:67] is the sub-list for extension type_name
+	67, // [67:67] is the sub-list for extension extendee
+	0,  // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -1975,12 +2278,15 @@ func file_fsm_proto_init() {
 		(*Command_RenameSieveScript)(nil),
 		(*Command_SetActiveSieveScript)(nil),
 		(*Command_SetMarks)(nil),
+		(*Command_AddAppPassword)(nil),
+		(*Command_RevokeAppPassword)(nil),
+		(*Command_TouchAppPassword)(nil),
 		(*Command_SetAccountTenantAdmin)(nil),
 		(*Command_SetOauthSettings)(nil),
 		(*Command_SetLdapSettings)(nil),
 		(*Command_ProvisionLdapAccount)(nil),
 	}
-	file_fsm_proto_msgTypes[3].OneofWrappers = []any{
+	file_fsm_proto_msgTypes[6].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
 		(*CommandResult_Account)(nil),
 		(*CommandResult_Mailbox)(nil),
@@ -1998,6 +2304,7 @@ func file_fsm_proto_init() {
 		(*CommandResult_DeleteAlias)(nil),
 		(*CommandResult_SieveScript)(nil),
 		(*CommandResult_SetActiveSieveScript)(nil),
+		(*CommandResult_AppPassword)(nil),
 		(*CommandResult_OauthSettings)(nil),
 		(*CommandResult_LdapSettings)(nil),
 	}
@@ -2007,7 +2314,7 @@ func file_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -31,6 +31,10 @@ const (
 	Metadata_ListAccounts_FullMethodName          = "/strata.metadata.v1.Metadata/ListAccounts"
 	Metadata_Authenticate_FullMethodName          = "/strata.metadata.v1.Metadata/Authenticate"
 	Metadata_CheckCredential_FullMethodName       = "/strata.metadata.v1.Metadata/CheckCredential"
+	Metadata_GetScramCredentials_FullMethodName   = "/strata.metadata.v1.Metadata/GetScramCredentials"
+	Metadata_AddAppPassword_FullMethodName        = "/strata.metadata.v1.Metadata/AddAppPassword"
+	Metadata_ListAppPasswords_FullMethodName      = "/strata.metadata.v1.Metadata/ListAppPasswords"
+	Metadata_RevokeAppPassword_FullMethodName     = "/strata.metadata.v1.Metadata/RevokeAppPassword"
 	Metadata_ListMailboxes_FullMethodName         = "/strata.metadata.v1.Metadata/ListMailboxes"
 	Metadata_GetMailbox_FullMethodName            = "/strata.metadata.v1.Metadata/GetMailbox"
 	Metadata_CreateMailbox_FullMethodName         = "/strata.metadata.v1.Metadata/CreateMailbox"
@@ -105,6 +109,19 @@ type MetadataClient interface {
 	// changed, the account was disabled, deleted or re-created). It reads what Authenticate
 	// reads, on the leader, and runs no password hash.
 	CheckCredential(ctx context.Context, in *CheckCredentialRequest, opts ...grpc.CallOption) (*Account, error)
+	// GetScramCredentials returns the SCRAM keys (RFC 5802 3) an account's current password
+	// was derived into, for a frontend's SCRAM exchange, and the account. NotFound for an
+	// unknown or disabled account and for one without keys of that hash (a password set
+	// before SCRAM, or no password): the frontend then fails the exchange at the proof.
+	// A read on the leader, as Authenticate's.
+	GetScramCredentials(ctx context.Context, in *GetScramCredentialsRequest, opts ...grpc.CallOption) (*ScramCredentials, error)
+	// App passwords: per-device passwords the service generates, each with a name and the
+	// services it may log in to; stored as a digest, shown once in AddAppPassword's answer.
+	// Authenticate and CheckCredential accept one for a service in its scopes; revoking
+	// one refuses it at the next login on every frontend (its credential stamp is gone).
+	AddAppPassword(ctx context.Context, in *AddAppPasswordRequest, opts ...grpc.CallOption) (*AddAppPasswordResponse, error)
+	ListAppPasswords(ctx context.Context, in *ListAppPasswordsRequest, opts ...grpc.CallOption) (*ListAppPasswordsResponse, error)
+	RevokeAppPassword(ctx context.Context, in *RevokeAppPasswordRequest, opts ...grpc.CallOption) (*AppPassword, error)
 	// Mailboxes of one account.
 	ListMailboxes(ctx context.Context, in *ListMailboxesRequest, opts ...grpc.CallOption) (*ListMailboxesResponse, error)
 	GetMailbox(ctx context.Context, in *GetMailboxRequest, opts ...grpc.CallOption) (*Mailbox, error)
@@ -321,6 +338,46 @@ func (c *metadataClient) CheckCredential(ctx context.Context, in *CheckCredentia
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Account)
 	err := c.cc.Invoke(ctx, Metadata_CheckCredential_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GetScramCredentials(ctx context.Context, in *GetScramCredentialsRequest, opts ...grpc.CallOption) (*ScramCredentials, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ScramCredentials)
+	err := c.cc.Invoke(ctx, Metadata_GetScramCredentials_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) AddAppPassword(ctx context.Context, in *AddAppPasswordRequest, opts ...grpc.CallOption) (*AddAppPasswordResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddAppPasswordResponse)
+	err := c.cc.Invoke(ctx, Metadata_AddAppPassword_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) ListAppPasswords(ctx context.Context, in *ListAppPasswordsRequest, opts ...grpc.CallOption) (*ListAppPasswordsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAppPasswordsResponse)
+	err := c.cc.Invoke(ctx, Metadata_ListAppPasswords_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) RevokeAppPassword(ctx context.Context, in *RevokeAppPasswordRequest, opts ...grpc.CallOption) (*AppPassword, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AppPassword)
+	err := c.cc.Invoke(ctx, Metadata_RevokeAppPassword_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -894,6 +951,19 @@ type MetadataServer interface {
 	// changed, the account was disabled, deleted or re-created). It reads what Authenticate
 	// reads, on the leader, and runs no password hash.
 	CheckCredential(context.Context, *CheckCredentialRequest) (*Account, error)
+	// GetScramCredentials returns the SCRAM keys (RFC 5802 3) an account's current password
+	// was derived into, for a frontend's SCRAM exchange, and the account. NotFound for an
+	// unknown or disabled account and for one without keys of that hash (a password set
+	// before SCRAM, or no password): the frontend then fails the exchange at the proof.
+	// A read on the leader, as Authenticate's.
+	GetScramCredentials(context.Context, *GetScramCredentialsRequest) (*ScramCredentials, error)
+	// App passwords: per-device passwords the service generates, each with a name and the
+	// services it may log in to; stored as a digest, shown once in AddAppPassword's answer.
+	// Authenticate and CheckCredential accept one for a service in its scopes; revoking
+	// one refuses it at the next login on every frontend (its credential stamp is gone).
+	AddAppPassword(context.Context, *AddAppPasswordRequest) (*AddAppPasswordResponse, error)
+	ListAppPasswords(context.Context, *ListAppPasswordsRequest) (*ListAppPasswordsResponse, error)
+	RevokeAppPassword(context.Context, *RevokeAppPasswordRequest) (*AppPassword, error)
 	// Mailboxes of one account.
 	ListMailboxes(context.Context, *ListMailboxesRequest) (*ListMailboxesResponse, error)
 	GetMailbox(context.Context, *GetMailboxRequest) (*Mailbox, error)
@@ -1059,6 +1129,18 @@ func (UnimplementedMetadataServer) Authenticate(context.Context, *AuthenticateRe
 }
 func (UnimplementedMetadataServer) CheckCredential(context.Context, *CheckCredentialRequest) (*Account, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckCredential not implemented")
+}
+func (UnimplementedMetadataServer) GetScramCredentials(context.Context, *GetScramCredentialsRequest) (*ScramCredentials, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetScramCredentials not implemented")
+}
+func (UnimplementedMetadataServer) AddAppPassword(context.Context, *AddAppPasswordRequest) (*AddAppPasswordResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddAppPassword not implemented")
+}
+func (UnimplementedMetadataServer) ListAppPasswords(context.Context, *ListAppPasswordsRequest) (*ListAppPasswordsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAppPasswords not implemented")
+}
+func (UnimplementedMetadataServer) RevokeAppPassword(context.Context, *RevokeAppPasswordRequest) (*AppPassword, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeAppPassword not implemented")
 }
 func (UnimplementedMetadataServer) ListMailboxes(context.Context, *ListMailboxesRequest) (*ListMailboxesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMailboxes not implemented")
@@ -1377,6 +1459,78 @@ func _Metadata_CheckCredential_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).CheckCredential(ctx, req.(*CheckCredentialRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GetScramCredentials_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetScramCredentialsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GetScramCredentials(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GetScramCredentials_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GetScramCredentials(ctx, req.(*GetScramCredentialsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_AddAppPassword_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddAppPasswordRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).AddAppPassword(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_AddAppPassword_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).AddAppPassword(ctx, req.(*AddAppPasswordRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_ListAppPasswords_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAppPasswordsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ListAppPasswords(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ListAppPasswords_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ListAppPasswords(ctx, req.(*ListAppPasswordsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_RevokeAppPassword_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeAppPasswordRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).RevokeAppPassword(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_RevokeAppPassword_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).RevokeAppPassword(ctx, req.(*RevokeAppPasswordRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -2334,6 +2488,22 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckCredential",
 			Handler:    _Metadata_CheckCredential_Handler,
+		},
+		{
+			MethodName: "GetScramCredentials",
+			Handler:    _Metadata_GetScramCredentials_Handler,
+		},
+		{
+			MethodName: "AddAppPassword",
+			Handler:    _Metadata_AddAppPassword_Handler,
+		},
+		{
+			MethodName: "ListAppPasswords",
+			Handler:    _Metadata_ListAppPasswords_Handler,
+		},
+		{
+			MethodName: "RevokeAppPassword",
+			Handler:    _Metadata_RevokeAppPassword_Handler,
 		},
 		{
 			MethodName: "ListMailboxes",
