@@ -4,14 +4,17 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/strata-mail/strata/frontend/connserver"
+	"github.com/strata-mail/strata/internal/testwait"
 )
 
 var errClosed = errors.New("test server closed")
@@ -271,11 +274,15 @@ func TestPark(t *testing.T) {
 			t.Fatalf("PARK answered %q", got)
 		}
 		dial(t, addr, "BYE") // the parked connection keeps the only slot
-		n := 0
-		reg.Each(func(*lineConn, bool) { n++ })
-		if n != 1 {
-			t.Fatalf("Each saw %d connections, want the parked one", n)
-		}
+		// The refused connection may still be on its way out of the registry.
+		testwait.Until(t, 10*time.Second, func() error {
+			n := 0
+			reg.Each(func(*lineConn, bool) { n++ })
+			if n != 1 {
+				return fmt.Errorf("Each saw %d connections, want the parked one", n)
+			}
+			return nil
+		})
 		c.send(t, "hello")
 		if got := c.line(t); got != "echo: hello" {
 			t.Fatalf("echo after parking %q", got)
@@ -308,6 +315,19 @@ func TestPark(t *testing.T) {
 	d.line(t)
 	done := make(chan error, 1)
 	go func() { done <- reg.Shutdown(context.Background()) }()
+	// The next line must find the shutdown started, not race it.
+	testwait.Until(t, 10*time.Second, func() error {
+		started := true
+		reg.Each(func(c *lineConn, _ bool) {
+			c.mu.Lock()
+			started = started && c.shutdown
+			c.mu.Unlock()
+		})
+		if !started {
+			return errors.New("shutdown not started on the parked connection")
+		}
+		return nil
+	})
 	d.send(t, "last")
 	if got := d.line(t); got != "BYE shutting down" {
 		t.Fatalf("parked connection after Shutdown: %q", got)
