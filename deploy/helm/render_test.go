@@ -42,6 +42,7 @@ var valuesFiles = []string{
 	"testdata/cert-manager.yaml",
 	"testdata/external-etcd-no-networkpolicy.yaml",
 	"testdata/servicemonitor.yaml",
+	"testdata/compose.yaml",
 }
 
 // certificate is cert-manager.io/v1 Certificate, the fields the chart uses (cert-manager's
