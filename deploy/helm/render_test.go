@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -124,6 +125,7 @@ type rendered struct {
 	certificates []*certificate
 	issuers      []*issuer
 	notes        string
+	objects      []string // "Kind/name" of every object, in manifest order
 }
 
 // podTemplate is a workload's pod template with the workload's name.
@@ -277,6 +279,7 @@ func decodeManifest(manifest string) (*rendered, error) {
 			return nil, fmt.Errorf("%s rendered twice", key)
 		}
 		names[key] = true
+		r.objects = append(r.objects, key)
 		strict, err := k8sjson.UnmarshalStrict(data, obj)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", key, err)
@@ -310,39 +313,7 @@ func decodeManifest(manifest string) (*rendered, error) {
 
 // kinds lists the rendered objects as "Kind/name", sorted.
 func (r *rendered) kinds() []string {
-	var out []string
-	add := func(kind string, metas ...metav1.Object) {
-		for _, m := range metas {
-			out = append(out, kind+"/"+m.GetName())
-		}
-	}
-	for _, o := range r.services {
-		add("Service", o)
-	}
-	for _, o := range r.statefulSets {
-		add("StatefulSet", o)
-	}
-	for _, o := range r.deployments {
-		add("Deployment", o)
-	}
-	for _, o := range r.pdbs {
-		add("PodDisruptionBudget", o)
-	}
-	for _, o := range r.hpas {
-		add("HorizontalPodAutoscaler", o)
-	}
-	for _, o := range r.policies {
-		add("NetworkPolicy", o)
-	}
-	for _, o := range r.monitors {
-		add("ServiceMonitor", o)
-	}
-	for _, o := range r.certificates {
-		add("Certificate", o)
-	}
-	for _, o := range r.issuers {
-		add("Issuer", o)
-	}
+	out := slices.Clone(r.objects)
 	sort.Strings(out)
 	return out
 }
