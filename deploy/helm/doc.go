@@ -10,5 +10,6 @@
 // preStop plus --drain-timeout, every container runs non-root with a read-only root and no
 // capabilities, NetworkPolicies select the pods they name, Service selectors match pod
 // templates, every Secret is rendered or documented as the user's, every flag passed exists
-// in the built binary's --help, and the chart stays in step with deploy/compose.yaml.
+// in the --help of the binary built from this repository (strata, and deploy/etcd's etcd),
+// and the chart stays in step with deploy/compose.yaml.
 package helm

@@ -26,37 +26,43 @@ var pendingFlags = map[string]string{
 	"metadata --s3-path-style": "blob collection on the metadata leader (issue 16)",
 }
 
-var (
-	buildOnce sync.Once
-	strataBin string
-	buildErr  error
-	buildLog  []byte
-)
+// binaries are the programs of this repository the tests build, by package, once per run.
+var binaries = struct {
+	sync.Mutex
+	dir   string
+	built map[string]string
+}{built: map[string]string{}}
 
-// strataBinary builds cmd/strata of this repository once per test run.
-func strataBinary(t *testing.T) string {
+// buildBinary builds the main package pkg (relative to the repository root) once per test
+// run and returns the program's path.
+func buildBinary(t *testing.T, pkg string) string {
 	t.Helper()
-	buildOnce.Do(func() {
+	binaries.Lock()
+	defer binaries.Unlock()
+	if path, ok := binaries.built[pkg]; ok {
+		return path
+	}
+	if binaries.dir == "" {
 		dir, err := os.MkdirTemp("", "strata-helm-test-")
 		if err != nil {
-			buildErr = err
-			return
+			t.Fatal(err)
 		}
-		strataBin = filepath.Join(dir, "strata")
-		cmd := exec.Command("go", "build", "-o", strataBin, "./cmd/strata")
-		cmd.Dir = filepath.Join("..", "..")
-		buildLog, buildErr = cmd.CombinedOutput()
-	})
-	if buildErr != nil {
-		t.Fatalf("build cmd/strata: %v\n%s", buildErr, buildLog)
+		binaries.dir = dir
 	}
-	return strataBin
+	path := filepath.Join(binaries.dir, filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", path, pkg)
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
+	}
+	binaries.built[pkg] = path
+	return path
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if strataBin != "" {
-		os.RemoveAll(filepath.Dir(strataBin))
+	if binaries.dir != "" {
+		os.RemoveAll(binaries.dir)
 	}
 	os.Exit(code)
 }
@@ -64,20 +70,20 @@ func TestMain(m *testing.M) {
 // helpFlag is a flag line of cobra's usage text: "  -h, --help   help for ...".
 var helpFlag = regexp.MustCompile(`(?m)^\s+(?:-[a-zA-Z], )?--([a-z0-9][a-z0-9-]*)\b`)
 
-// commandHelp runs `strata <command> --help` and returns the flags it lists (its own and
-// the global ones) and the whole text.
-func commandHelp(t *testing.T, command string) (map[string]bool, string) {
+// commandHelp runs `<program> [command] --help` and returns the flags it lists (for
+// strata: the command's own and the global ones) and the whole text.
+func commandHelp(t *testing.T, program string, command ...string) (map[string]bool, string) {
 	t.Helper()
-	out, err := exec.Command(strataBinary(t), command, "--help").CombinedOutput()
+	out, err := exec.Command(program, append(command, "--help")...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("strata %s --help: %v\n%s", command, err, out)
+		t.Fatalf("%s %s --help: %v\n%s", filepath.Base(program), command, err, out)
 	}
 	flags := map[string]bool{}
 	for _, m := range helpFlag.FindAllStringSubmatch(string(out), -1) {
 		flags[m[1]] = true
 	}
 	if len(flags) < 5 {
-		t.Fatalf("strata %s --help lists only %v", command, flags)
+		t.Fatalf("%s %s --help lists only %v", filepath.Base(program), command, flags)
 	}
 	return flags, string(out)
 }
@@ -105,8 +111,9 @@ var envVarRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 func TestFlagsExist(t *testing.T) {
 	help := map[string]map[string]bool{}
 	texts := map[string]string{}
+	strata := buildBinary(t, "./cmd/strata")
 	for _, command := range []string{"metadata", "frontend", "serve"} {
-		help[command], texts[command] = commandHelp(t, command)
+		help[command], texts[command] = commandHelp(t, strata, command)
 	}
 	used := map[string]bool{}
 	for _, f := range valuesFiles {
@@ -161,5 +168,25 @@ func TestFlagsExist(t *testing.T) {
 	sort.Strings(unused)
 	if len(unused) > 0 {
 		t.Errorf("pendingFlags lists flags the chart does not pass: %v", unused)
+	}
+}
+
+// TestEtcdFlagsExist: every flag the chart passes to the bundled etcd is one the etcd server
+// of deploy/etcd (the strata-etcd image's program) lists in its --help.
+func TestEtcdFlagsExist(t *testing.T) {
+	flags, _ := commandHelp(t, buildBinary(t, "./deploy/etcd"))
+	r := render(t, "testdata/five-voters-bundled-etcd.yaml", nil)
+	c := r.component(t, "etcd").Spec.Containers[0]
+	if len(c.Command) != 0 {
+		t.Fatalf("etcd: command %v: want the image's entrypoint", c.Command)
+	}
+	names := argFlags(c.Args)
+	if len(names) == 0 {
+		t.Fatal("etcd: no flags")
+	}
+	for _, name := range names {
+		if !flags[name] {
+			t.Errorf("etcd has no flag --%s", name)
+		}
 	}
 }
