@@ -195,13 +195,18 @@ func merge(base, overlay map[string]any) map[string]any {
 // renderChart renders the chart as `helm template` does, with schema validation, and
 // returns the manifest and the notes.
 func renderChart(vals map[string]any) (string, string, error) {
+	return renderRelease(releaseName, vals)
+}
+
+// renderRelease is renderChart for a release of that name.
+func renderRelease(name string, vals map[string]any) (string, string, error) {
 	chrt, err := loader.Load(chartDir)
 	if err != nil {
 		return "", "", err
 	}
 	install := action.NewInstall(action.NewConfiguration())
 	install.DryRunStrategy = action.DryRunClient
-	install.ReleaseName = releaseName
+	install.ReleaseName = name
 	install.Namespace = namespace
 	install.Replace = true
 	kv, err := common.ParseKubeVersion(kubeVersion)

@@ -28,6 +28,8 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 			"cluster": map[string]any{"createCA": false}}}, "/certManager/cluster/issuerRef/name"},
 		{"root user", map[string]any{"runAsUser": 0}, "/runAsUser"},
 		{"NetworkPolicy switch as a string", map[string]any{"networkPolicy": map[string]any{"enabled": "yes"}}, "/networkPolicy/enabled"},
+		{"fullnameOverride starting with a digit", map[string]any{"fullnameOverride": "1mail"}, "/fullnameOverride"},
+		{"fullnameOverride too long", map[string]any{"fullnameOverride": strings.Repeat("m", 41)}, "/fullnameOverride"},
 		{"Secret name with capitals", map[string]any{"imapTLS": map[string]any{"secretName": "IMAP"}}, "/imapTLS/secretName"},
 	} {
 		_, _, err := renderChart(tc.values)
