@@ -232,10 +232,16 @@ func TestFrontendGraceOutlastsDrain(t *testing.T) {
 			if drain != time.Duration(tc.drain)*time.Second {
 				t.Errorf("%s: --drain-timeout %s, want %ds", r.name, drain, tc.drain)
 			}
-			if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
-				t.Fatalf("%s: no preStop sleep", r.name)
+			var preStop time.Duration
+			switch {
+			case c.Lifecycle != nil && c.Lifecycle.PreStop != nil && c.Lifecycle.PreStop.Sleep != nil:
+				preStop = time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
+				if preStop <= 0 {
+					t.Errorf("%s: preStop sleep of %s (Kubernetes before 1.33 refuses it)", r.name, preStop)
+				}
+			case c.Lifecycle != nil:
+				t.Fatalf("%s: preStop %+v, want a sleep or none", r.name, c.Lifecycle)
 			}
-			preStop := time.Duration(c.Lifecycle.PreStop.Sleep.Seconds) * time.Second
 			if preStop != time.Duration(tc.preStop)*time.Second {
 				t.Errorf("%s: preStop %s, want %ds", r.name, preStop, tc.preStop)
 			}
