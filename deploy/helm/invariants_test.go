@@ -35,6 +35,11 @@ func TestRenderedObjects(t *testing.T) {
 		{"testdata/servicemonitor.yaml", []string{"ServiceMonitor/mail-strata"}, nil},
 	} {
 		r := render(t, tc.file, nil)
+		fe := r.component(t, "frontend").Spec.Containers[0]
+		etcd, _ := argValue(fe.Args, "etcd")
+		if !strings.Contains(r.notes, "--etcd "+etcd+" ") || !strings.Contains(r.notes, "app.kubernetes.io/component=admin") {
+			t.Errorf("%s: NOTES.txt does not tell how to run admin commands against --etcd %s:\n%s", r.name, etcd, r.notes)
+		}
 		got := r.kinds()
 		for _, w := range tc.want {
 			if !slices.Contains(got, w) {
