@@ -10,7 +10,7 @@ import (
 // TestObjectNames: with the longest release name Helm accepts (53 characters) or the
 // longest fullnameOverride, every object name is valid for its kind, a StatefulSet name
 // leaves room for the controller-revision-hash label (63 - 11 characters), and every label
-// value is valid.
+// and port name is valid.
 func TestObjectNames(t *testing.T) {
 	for _, tc := range []struct {
 		release string
@@ -47,7 +47,21 @@ func TestObjectNames(t *testing.T) {
 				t.Errorf("release %s: %s: %v", tc.release, obj, errs)
 			}
 		}
+		for _, svc := range r.services {
+			for _, port := range svc.Spec.Ports {
+				if errs := validation.IsValidPortName(port.Name); len(errs) > 0 {
+					t.Errorf("Service %s port %q: %v", svc.Name, port.Name, errs)
+				}
+			}
+		}
 		for _, p := range r.podTemplates() {
+			for _, c := range p.spec.Spec.Containers {
+				for _, port := range c.Ports {
+					if errs := validation.IsValidPortName(port.Name); len(errs) > 0 {
+						t.Errorf("%s/%s port %q: %v", p.owner, c.Name, port.Name, errs)
+					}
+				}
+			}
 			for k, v := range p.spec.Labels {
 				if errs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...); len(errs) > 0 {
 					t.Errorf("release %s: %s label %s=%s: %v", tc.release, p.owner, k, v, errs)
