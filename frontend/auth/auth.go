@@ -10,9 +10,11 @@
 //     unchecked is a *ThrottledError (and, from Logins, ErrTooManyFailures), the same for
 //     every account; every other error (the service unreachable) is returned as the
 //     service gave it, for the protocol to answer "try again later".
-//   - Logins (login.go) is the one entry of IMAP and ManageSieve: it passes the client's
-//     address to the guard, waits out its delays and logs every refused login in the one
-//     line fail2ban matches (docs/security.md).
+//   - Logins (login.go) is the one entry of IMAP and ManageSieve: every login, whatever
+//     checks it (the metadata service, a directory, the frontend itself for SCRAM and
+//     OAuth), goes through the metadata leader's brute-force guard with the client's
+//     address (Login; Settle), waits out its delays and is counted, and every refused
+//     login is logged in the one line fail2ban matches (docs/security.md).
 //   - A password is accepted in plaintext only over TLS, from loopback when the server
 //     trusts loopback, or when the configuration allows it everywhere (PlaintextAllowed).
 //   - Nothing here does I/O but the metadata calls of a login (Authenticate, or
@@ -47,9 +49,12 @@ var ErrDirectoryUnavailable = errors.New("account directory unavailable")
 // (frontend/ldapauth: LDAP).
 type Directory interface {
 	// CheckPassword verifies username and password; handled is false when the account's
-	// tenant keeps its passwords in Strata. Its refusals are ErrInvalidCredentials; a
-	// directory that did not answer is ErrDirectoryUnavailable.
-	CheckPassword(ctx context.Context, username, password string) (account *metadatapb.Account, handled bool, err error)
+	// tenant keeps its passwords in Strata. Once it knows it handles the account, and
+	// before it checks anything (its cache included), it calls admit, the brute-force
+	// guard (Logins.Login), and returns admit's error as it is when there is one
+	// (ErrTooManyFailures). Its refusals are ErrInvalidCredentials; a directory that did
+	// not answer is ErrDirectoryUnavailable.
+	CheckPassword(ctx context.Context, username, password string, admit func(context.Context) error) (account *metadatapb.Account, handled bool, err error)
 }
 
 // CheckPassword verifies username and password (the account's, or an app password scoped

@@ -68,6 +68,8 @@ type domainSettings struct {
 	fetched time.Time
 }
 
+var _ auth.Directory = (*Source)(nil)
+
 // New returns a Source.
 func New(cfg Config) *Source {
 	if cfg.SettingsTTL <= 0 {
@@ -92,9 +94,10 @@ func (s *Source) Stats() Stats {
 	return Stats{Hits: s.hits.Load(), Misses: s.misses.Load(), Unavailable: s.unavailable.Load()}
 }
 
-// CheckPassword is auth.Directory's: the login of an account of an LDAP tenant, checked by
-// the directory (or the cache), the account provisioned and its attributes applied.
-func (s *Source) CheckPassword(ctx context.Context, username, password string) (*metadatapb.Account, bool, error) {
+// CheckPassword is auth.Directory's: the login of an account of an LDAP tenant, admitted
+// by the brute-force guard (admit) and then checked by the directory (or the cache), the
+// account provisioned and its attributes applied.
+func (s *Source) CheckPassword(ctx context.Context, username, password string, admit func(context.Context) error) (*metadatapb.Account, bool, error) {
 	email := strings.ToLower(username)
 	local, domain, ok := splitAddress(email)
 	if !ok {
@@ -106,6 +109,9 @@ func (s *Source) CheckPassword(ctx context.Context, username, password string) (
 	}
 	if tenant == nil {
 		return nil, false, nil
+	}
+	if err := admit(ctx); err != nil {
+		return nil, true, err
 	}
 	stamp := settingsStamp(tenant.GetSettings())
 	if remembered, ok := s.cfg.Cache.Recall(email, password); ok {

@@ -1,0 +1,148 @@
+package imap_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/embeddedtest"
+	"github.com/strata-mail/strata/internal/oauthtest"
+	"github.com/strata-mail/strata/internal/scram"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// authenticateOnce sends an AUTHENTICATE command with its initial response and returns
+// the tagged response; an RFC 7628 3.2.2 error challenge is answered with dummy.
+func (rc *rawConn) authenticateOnce(command, dummy string) string {
+	rc.t.Helper()
+	rc.n++
+	tag := "g" + string(rune('a'+rc.n%26))
+	rc.write(tag + " " + command + "\r\n")
+	l := rc.readLine()
+	if strings.HasPrefix(l, "+ ") {
+		rc.write(dummy + "\r\n")
+		l = rc.readLine()
+	}
+	rest, ok := strings.CutPrefix(l, tag+" ")
+	if !ok {
+		rc.t.Fatalf("%.40s...: %q", command, l)
+	}
+	return rest
+}
+
+// TestEveryMechanismIsGuarded: the brute-force guard of the metadata leader sees the
+// failures of every SASL mechanism, not only passwords: from its own client address (a
+// PROXY v2 header from the trusted 127.0.0.1), each mechanism fails until the (account,
+// address) pair is locked, and then even the right credential of that mechanism is refused
+// unchecked (NO [UNAVAILABLE]); every failure logged the fail2ban line with the client's
+// address and the filter's expression finds it; the guard counted each failure.
+func TestEveryMechanismIsGuarded(t *testing.T) {
+	iss := oauthtest.Start(t)
+	srv, logs := startGuardedWith(t, func(cfg *embedded.Config) { cfg.OAuthRootCAs = iss.CAs })
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	md := srv.Metadata()
+	if _, err := md.SetOAuthSettings(ctx, &metadatapb.SetOAuthSettingsRequest{RequestId: embedded.NewRequestID(), Tenant: "example", Settings: &metadatapb.OAuthSettings{Issuer: iss.URL, Audience: oauthAudience}}); err != nil {
+		t.Fatal(err)
+	}
+	app, err := md.AddAppPassword(ctx, &metadatapb.AddAppPasswordRequest{RequestId: embedded.NewRequestID(), Email: embedded.DemoAccount, Name: "phone", Scopes: []string{"imap"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := iss.Sign(t, oauthtest.ES256, iss.Claims(embedded.DemoAccount, oauthAudience))
+	bad := iss.Sign(t, oauthtest.ES256, iss.Claims(embedded.DemoAccount, "another-audience"))
+	scramWith := func(password string) func(*rawConn) string {
+		return func(rc *rawConn) string {
+			tagged, _ := rc.scramAuth("SCRAM-SHA-256", &scram.Client{Hash: scram.SHA256, Username: embedded.DemoAccount, Password: password}, true)
+			return tagged
+		}
+	}
+	mechanisms := []struct {
+		name, client, reason string
+		wrong, right         func(*rawConn) string
+	}{
+		{"SCRAM-SHA-256", "198.51.100.1", "invalid proof", scramWith("wrong"), scramWith(embedded.DemoPassword)},
+		{"OAUTHBEARER", "198.51.100.2", "invalid token",
+			func(rc *rawConn) string {
+				return rc.authenticateOnce("AUTHENTICATE OAUTHBEARER "+oauthBearer(embedded.DemoAccount, bad), "AQ==")
+			},
+			func(rc *rawConn) string {
+				return rc.authenticateOnce("AUTHENTICATE OAUTHBEARER "+oauthBearer(embedded.DemoAccount, good), "AQ==")
+			}},
+		{"XOAUTH2", "198.51.100.3", "invalid token",
+			func(rc *rawConn) string {
+				return rc.authenticateOnce("AUTHENTICATE XOAUTH2 "+xoauth2(embedded.DemoAccount, bad), "")
+			},
+			func(rc *rawConn) string {
+				return rc.authenticateOnce("AUTHENTICATE XOAUTH2 "+xoauth2(embedded.DemoAccount, good), "")
+			}},
+		{"app password", "198.51.100.4", "invalid credentials",
+			func(rc *rawConn) string { return rc.login(embedded.DemoAccount, "aaaa-bbbb-cccc-dddd-eeee-ffff") },
+			func(rc *rawConn) string { return rc.login(embedded.DemoAccount, app.GetPassword()) }},
+		{"PLAIN", "198.51.100.5", "invalid credentials",
+			func(rc *rawConn) string {
+				return rc.authenticateOnce("AUTHENTICATE PLAIN "+base64Plain(embedded.DemoAccount, "wrong"), "")
+			},
+			func(rc *rawConn) string {
+				return rc.authenticateOnce("AUTHENTICATE PLAIN "+base64Plain(embedded.DemoAccount, embedded.DemoPassword), "")
+			}},
+	}
+	// The right credential of each works before the attack (and trusts nothing for the
+	// attackers' addresses, which are new).
+	for _, m := range mechanisms {
+		if got := m.right(imapFrom(t, srv, "127.0.0.9")); !strings.HasPrefix(got, "OK") {
+			t.Fatalf("%s with the right credential: %q", m.name, got)
+		}
+	}
+	for _, m := range mechanisms {
+		rc := imapProxied(t, srv, m.client, 2)
+		for i := range guardTestConfig.PairLockoutFailures {
+			if got := m.wrong(rc); !strings.HasPrefix(got, "NO [AUTHENTICATIONFAILED]") {
+				t.Fatalf("%s wrong credential %d: %q", m.name, i+1, got)
+			}
+		}
+		if got := m.right(rc); !strings.HasPrefix(got, "NO [UNAVAILABLE]") {
+			t.Errorf("%s right credential from the locked pair: %q, want NO [UNAVAILABLE]", m.name, got)
+		}
+		// From the real user's trusted address it still logs in.
+		if got := m.right(imapFrom(t, srv, "127.0.0.9")); !strings.HasPrefix(got, "OK") {
+			t.Errorf("%s from the trusted address during the lockout: %q", m.name, got)
+		}
+	}
+
+	host := fail2banHost(t)
+	lines := logs.failureLines()
+	for _, m := range mechanisms {
+		failed, locked := 0, 0
+		for _, l := range lines {
+			if host(l) != m.client {
+				continue
+			}
+			switch {
+			case strings.Contains(l, fmt.Sprintf("reason=%q", m.reason)):
+				failed++
+			case strings.Contains(l, `reason="locked (pair)"`):
+				locked++
+			default:
+				t.Errorf("%s: unexpected failure line %s", m.name, l)
+			}
+		}
+		if failed != guardTestConfig.PairLockoutFailures || locked != 1 {
+			t.Errorf("%s: %d failure and %d lockout lines for %s, want %d and 1:\n%s", m.name, failed, locked, m.client, guardTestConfig.PairLockoutFailures, strings.Join(lines, "\n"))
+		}
+	}
+	metric, _ := embeddedtest.Scrape(t, srv.MetricsAddr())
+	n := float64(len(mechanisms))
+	for series, want := range map[string]float64{
+		`strata_auth_guard_failures_total{scope="pair"}`:                 n * float64(guardTestConfig.PairLockoutFailures),
+		`strata_auth_guard_lockouts_total{scope="pair"}`:                 n,
+		`strata_auth_guard_refusals_total{reason="locked",scope="pair"}`: n,
+	} {
+		if got := metric(series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}
