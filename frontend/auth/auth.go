@@ -52,8 +52,9 @@ type Directory interface {
 	// tenant keeps its passwords in Strata. Once it knows it handles the account, and
 	// before it checks anything (its cache included), it calls admit, the brute-force
 	// guard (Logins.Login), and returns admit's error as it is when there is one
-	// (ErrTooManyFailures). Its refusals are ErrInvalidCredentials; a directory that did
-	// not answer is ErrDirectoryUnavailable.
+	// (ErrTooManyFailures). ctx bounds the whole login, admit's waits included; the
+	// directory bounds its own calls. Its refusals are ErrInvalidCredentials; a directory
+	// that did not answer is ErrDirectoryUnavailable.
 	CheckPassword(ctx context.Context, username, password string, admit func(context.Context) error) (account *metadatapb.Account, handled bool, err error)
 }
 

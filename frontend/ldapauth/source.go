@@ -46,6 +46,9 @@ const (
 	maxDomains = 10_000
 	// maxAliases bounds the aliases applied from one entry.
 	maxAliases = 64
+	// checkTimeout bounds the settings lookup of a login, and its check once the guard
+	// admitted it (the directory's own operations have the tenant's timeout_ms too).
+	checkTimeout = 15 * time.Second
 	// maxLoginBytes bounds a login name (RFC 5321 4.5.3.1.3: a path is at most 256 octets).
 	maxLoginBytes = 320
 )
@@ -103,16 +106,22 @@ func (s *Source) CheckPassword(ctx context.Context, username, password string, a
 	if !ok {
 		return nil, false, nil
 	}
-	tenant, err := s.tenant(ctx, domain)
+	tenantCtx, cancel := context.WithTimeout(ctx, checkTimeout)
+	tenant, err := s.tenant(tenantCtx, domain)
+	cancel()
 	if err != nil {
 		return nil, true, err
 	}
 	if tenant == nil {
 		return nil, false, nil
 	}
+	// The guard's delays are waited out under ctx, the login's; the check after them has
+	// a deadline of its own.
 	if err := admit(ctx); err != nil {
 		return nil, true, err
 	}
+	ctx, cancel = context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
 	stamp := settingsStamp(tenant.GetSettings())
 	if remembered, ok := s.cfg.Cache.Recall(email, password); ok {
 		if account, ok := bytes.CutPrefix(remembered, stamp); ok {
