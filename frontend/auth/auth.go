@@ -26,6 +26,10 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -60,17 +64,14 @@ type Directory interface {
 
 // CheckPassword verifies username and password (the account's, or an app password scoped
 // to service) of a client at remoteIP (may be empty) with the metadata service and returns
-// the account. The user name is compared in lower case, as accounts are stored. Every call
-// hashes the password; Cache.CheckPassword is the same check through a cache. A login the
-// metadata leader's guard refuses unchecked is a *ThrottledError. Logins.Login is the
-// protocols' entry (it adds the Directory, the guard's delays, metrics and the failure log).
+// the account, with the credential stamp of what logged in (Account.credential_stamp), by
+// which the session re-checks its credential (GetAccount). The user name is compared in
+// lower case, as accounts are stored. Every call hashes the password; Cache.CheckPassword
+// is the same check through a cache. A login the metadata leader's guard refuses unchecked
+// is a *ThrottledError. Logins.Login is the protocols' entry (it adds the Directory, the
+// guard's delays, metrics and the failure log).
 func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, service, username, password, remoteIP string) (*metadatapb.Account, error) {
-	account, err := authenticate(ctx, md, service, strings.ToLower(username), password, remoteIP)
-	if err != nil {
-		return nil, err
-	}
-	account.CredentialStamp = nil
-	return account, nil
+	return authenticate(ctx, md, service, strings.ToLower(username), password, remoteIP)
 }
 
 // authenticate runs Authenticate for email (lower case) and returns the account with its
@@ -112,4 +113,32 @@ func (p Policy) PlaintextAllowed(tlsActive bool, remote net.Addr) bool {
 func IsLoopback(addr net.Addr) bool {
 	tcp, ok := addr.(*net.TCPAddr)
 	return ok && tcp.IP.IsLoopback()
+}
+
+// RecheckInterval is how often a session re-checks its login (Recheck): a disabled or
+// deleted account's sessions, and those whose credential was revoked, end at their first
+// command after at most this long.
+const RecheckInterval = 2 * time.Second
+
+// Recheck answers why a session logged in as account to service must end, "" when it may
+// go on: the account was disabled or deleted since login, or the credential it logged in
+// with no longer logs in (the password changed, the app password was revoked or narrowed
+// to other services). Only a login by password, app password or SCRAM carries its
+// credential stamp; one by OAuth token or through a directory has none and ends only with
+// its account. An error (the metadata service cannot answer) is not a reason to end it.
+func Recheck(ctx context.Context, md metadatapb.MetadataClient, account *metadatapb.Account, service string) (string, error) {
+	acct, err := md.GetAccount(ctx, &metadatapb.GetAccountRequest{
+		Email: account.GetEmail(), CredentialStamp: account.GetCredentialStamp(), Service: service,
+	})
+	switch {
+	case status.Code(err) == codes.NotFound:
+		return "Account deleted", nil
+	case err != nil:
+		return "", err
+	case acct.GetDisabled():
+		return "Account disabled", nil
+	case acct.GetCredentialRevoked():
+		return "Credentials changed or revoked, log in again", nil
+	}
+	return "", nil
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -193,27 +194,18 @@ func (c *conn) cmdSetQuota(cmd *imapwire.Command) error {
 	return nil
 }
 
-// accountCheckInterval is how often a session re-reads its account: a disabled or
-// deleted account's sessions end at their first command after at most this long.
-const accountCheckInterval = 2 * time.Second
-
-// accountRevoked reports whether the session's account was disabled or deleted
-// since login, asking the metadata service at most once per accountCheckInterval.
-// A metadata service that cannot answer does not end sessions.
-func (c *conn) accountRevoked() bool {
-	if c.account == nil || time.Since(c.accountChecked) < accountCheckInterval {
-		return false
+// accountRevoked returns why the session must end, "" when it may go on (auth.Recheck),
+// asking the metadata service at most once per auth.RecheckInterval.
+func (c *conn) accountRevoked() string {
+	if c.account == nil || time.Since(c.accountChecked) < auth.RecheckInterval {
+		return ""
 	}
 	ctx, cancel := c.rpcContext()
 	defer cancel()
-	acct, err := c.srv.cfg.Metadata.GetAccount(ctx, &metadatapb.GetAccountRequest{Email: c.accountName()})
+	why, err := auth.Recheck(ctx, c.srv.cfg.Metadata, c.account, auth.ServiceIMAP)
 	c.accountChecked = time.Now()
-	switch {
-	case status.Code(err) == codes.NotFound:
-		return true
-	case err != nil:
+	if err != nil {
 		c.log.Debug("re-check account", "err", err)
-		return false
 	}
-	return acct.GetDisabled()
+	return why
 }

@@ -40,6 +40,8 @@ type conn struct {
 
 	state   state
 	account *metadatapb.Account
+	// accountChecked is when dispatch last re-checked the login (auth.Recheck).
+	accountChecked time.Time
 	bad     int // commands in a row that failed to parse or were unknown
 }
 
