@@ -42,7 +42,7 @@ type conn struct {
 	account *metadatapb.Account
 	// accountChecked is when dispatch last re-checked the login (auth.Recheck).
 	accountChecked time.Time
-	bad     int // commands in a row that failed to parse or were unknown
+	bad            int // commands in a row that failed to parse or were unknown
 }
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
