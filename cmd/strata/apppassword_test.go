@@ -65,6 +65,30 @@ func TestPasswordSources(t *testing.T) {
 	}
 }
 
+// TestBenchPasswordSources: `strata bench users` (like every bench command) takes the
+// users' password from --password-file or, with --password -, from standard input (a
+// prompt on a terminal); --password and --password-file together are refused.
+func TestBenchPasswordSources(t *testing.T) {
+	srv := startAdminServer(t)
+	mustStrata(t, srv, "tenant", "add", "acme", "--domains", "acme.test")
+	file := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(file, []byte("bench from a file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustStrata(t, srv, "bench", "users", "--users", "2", "--user-pattern", "f%d@acme.test", "--password-file", file)
+	if out, err := strataIn(t, srv, "bench from stdin\n", "bench", "users", "--users", "1", "--user-pattern", "s%d@acme.test", "--password", "-"); err != nil {
+		t.Fatalf("bench users --password -: %v\n%s", err, out)
+	}
+	for user, password := range map[string]string{"f1@acme.test": "bench from a file", "f2@acme.test": "bench from a file", "s1@acme.test": "bench from stdin"} {
+		if err := imapLogin(t, srv, user, password); err != nil {
+			t.Errorf("login %s: %v", user, err)
+		}
+	}
+	if out, err := strata(t, srv, "bench", "users", "--user-pattern", "x%d@acme.test", "--password", "p", "--password-file", file); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Fatalf("--password with --password-file: %v\n%s", err, out)
+	}
+}
+
 // TestAppPasswordCommands: `strata user app-password add|list|revoke`; the password shown
 // once logs in to IMAP, the list shows its last use, revoke ends it.
 func TestAppPasswordCommands(t *testing.T) {
