@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,19 +11,6 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 )
-
-// strataIn is strata with stdin as the command's standard input.
-func strataIn(t *testing.T, srv *embedded.Server, stdin string, args ...string) (string, error) {
-	t.Helper()
-	root := newRootCommand()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetIn(strings.NewReader(stdin))
-	root.SetArgs(append(args, "--server", srv.GRPCAddr()))
-	err := root.ExecuteContext(t.Context())
-	return out.String(), err
-}
 
 // imapLogin logs in to srv's IMAP listener over a real socket.
 func imapLogin(t *testing.T, srv *embedded.Server, user, password string) error {

@@ -22,13 +22,14 @@ import (
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/connserver"
 	"github.com/strata-mail/strata/internal/embeddedtest"
+	"github.com/strata-mail/strata/internal/testlog"
 	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/metadata"
 )
 
-// logBuffer collects a server's log lines (text handler, debug level) for a test: the
-// locked buffer of panicLog (helpers_test.go), all of it.
-type logBuffer struct{ panicLog }
+// logBuffer collects a server's log lines (text handler, debug level) for a test, all of
+// them.
+type logBuffer struct{ testlog.Buffer }
 
 // failureLines returns the "authentication failed" lines of the log.
 func (l *logBuffer) failureLines() []string {
