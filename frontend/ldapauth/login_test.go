@@ -14,6 +14,7 @@ import (
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/ldapauth"
 	"github.com/strata-mail/strata/internal/testlog"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -474,4 +475,38 @@ func TestLDAPLoginGuarded(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond)
 	wantPrefix(t, "right password after the lockout", login(t, srv, "alice@"+corpDomain, alicePassword), "OK")
+}
+
+// TestConnectionPool: with the credentials cache off, every login binds to the directory,
+// over one pooled connection: sequential logins of different users and a wrong password
+// (the directory's refusal leaves the connection healthy) open one connection in all, and
+// each user still gets his own answer (every exchange starts with a bind). New settings
+// for the tenant empty its pool.
+func TestConnectionPool(t *testing.T) {
+	srv, _ := ldapServer(t, func(cfg *embedded.Config) {
+		cfg.AuthCacheTTL = -1
+		cfg.AuthGuard.Disabled = true
+		cfg.IMAPLimits.MaxConnectionsPerAccount = 1000 // the logins' sessions stay open
+	})
+	before := srv.LDAP().Dials()
+	for range 3 {
+		wantPrefix(t, "alice", login(t, srv, "alice@"+corpDomain, alicePassword), "OK")
+		wantPrefix(t, "alice, wrong password", login(t, srv, "alice@"+corpDomain, wrongPassword), refused)
+		wantPrefix(t, "admin", login(t, srv, "admin@"+corpDomain, adminPassword), "OK")
+		wantPrefix(t, "admin with alice's password", login(t, srv, "admin@"+corpDomain, alicePassword), refused)
+	}
+	if got := srv.LDAP().Dials() - before; got != 1 {
+		t.Errorf("12 sequential logins of one tenant opened %d directory connections, want 1", got)
+	}
+	changed := searchSettings()
+	changed.TimeoutMs = 3000
+	setLdap(t, srv, corpTenant, changed)
+	testwait.Until(t, 30*time.Second, func() error {
+		if got := srv.LDAP().Dials() - before; got < 2 {
+			wantPrefix(t, "alice after new settings", login(t, srv, "alice@"+corpDomain, alicePassword), "OK")
+			time.Sleep(100 * time.Millisecond) // the settings are read again within their TTL (10 s)
+			return fmt.Errorf("%d connections after the settings changed, want a new one", got)
+		}
+		return nil
+	})
 }
