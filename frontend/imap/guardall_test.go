@@ -1,17 +1,14 @@
 package imap_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/internal/oauthtest"
 	"github.com/strata-mail/strata/internal/scram"
-	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // authenticateOnce sends an AUTHENTICATE command with its initial response and returns
@@ -42,16 +39,8 @@ func (rc *rawConn) authenticateOnce(command, dummy string) string {
 func TestEveryMechanismIsGuarded(t *testing.T) {
 	iss := oauthtest.Start(t)
 	srv, logs := startGuardedWith(t, func(cfg *embedded.Config) { cfg.OAuthRootCAs = iss.CAs })
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	md := srv.Metadata()
-	if _, err := md.SetOAuthSettings(ctx, &metadatapb.SetOAuthSettingsRequest{RequestId: embedded.NewRequestID(), Tenant: "example", Settings: &metadatapb.OAuthSettings{Issuer: iss.URL, Audience: oauthAudience}}); err != nil {
-		t.Fatal(err)
-	}
-	app, err := md.AddAppPassword(ctx, &metadatapb.AddAppPasswordRequest{RequestId: embedded.NewRequestID(), Email: embedded.DemoAccount, Name: "phone", Scopes: []string{"imap"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	trustIssuer(t, srv, iss)
+	app := addAppPassword(t, srv, "phone")
 	good := iss.Sign(t, oauthtest.ES256, iss.Claims(embedded.DemoAccount, oauthAudience))
 	bad := iss.Sign(t, oauthtest.ES256, iss.Claims(embedded.DemoAccount, "another-audience"))
 	scramWith := func(password string) func(*rawConn) string {
@@ -81,7 +70,7 @@ func TestEveryMechanismIsGuarded(t *testing.T) {
 			}},
 		{"app password", "198.51.100.4", "invalid credentials",
 			func(rc *rawConn) string { return rc.login(embedded.DemoAccount, "aaaa-bbbb-cccc-dddd-eeee-ffff") },
-			func(rc *rawConn) string { return rc.login(embedded.DemoAccount, app.GetPassword()) }},
+			func(rc *rawConn) string { return rc.login(embedded.DemoAccount, app) }},
 		{"PLAIN", "198.51.100.5", "invalid credentials",
 			func(rc *rawConn) string {
 				return rc.authenticateOnce("AUTHENTICATE PLAIN "+base64Plain(embedded.DemoAccount, "wrong"), "")

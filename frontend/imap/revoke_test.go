@@ -50,16 +50,11 @@ func (rc *rawConn) noopOrBye(want string) error {
 func TestRevokedCredentialEndsSessions(t *testing.T) {
 	iss := oauthtest.Start(t)
 	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.OAuthRootCAs = iss.CAs })
+	trustIssuer(t, srv, iss)
+	app := addAppPassword(t, srv, "laptop")
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	md := srv.Metadata()
-	if _, err := md.SetOAuthSettings(ctx, &metadatapb.SetOAuthSettingsRequest{RequestId: embedded.NewRequestID(), Tenant: "example", Settings: &metadatapb.OAuthSettings{Issuer: iss.URL, Audience: oauthAudience}}); err != nil {
-		t.Fatal(err)
-	}
-	app, err := md.AddAppPassword(ctx, &metadatapb.AddAppPasswordRequest{RequestId: embedded.NewRequestID(), Email: embedded.DemoAccount, Name: "laptop", Scopes: []string{"imap"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	loggedIn := func(what, tagged string) {
 		t.Helper()
 		if !strings.HasPrefix(tagged, "OK") {
@@ -67,7 +62,7 @@ func TestRevokedCredentialEndsSessions(t *testing.T) {
 		}
 	}
 	byApp, byPassword, byScram, byToken := dialRaw(t, srv), dialRaw(t, srv), dialRaw(t, srv), dialRaw(t, srv)
-	loggedIn("LOGIN with the app password", byApp.login(embedded.DemoAccount, app.GetPassword()))
+	loggedIn("LOGIN with the app password", byApp.login(embedded.DemoAccount, app))
 	loggedIn("LOGIN with the password", byPassword.login(embedded.DemoAccount, embedded.DemoPassword))
 	tagged, _ := byScram.scramAuth("SCRAM-SHA-256", demoClient(), true)
 	loggedIn("SCRAM", tagged)
