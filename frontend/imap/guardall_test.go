@@ -1,6 +1,7 @@
 package imap_test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"testing"
@@ -32,10 +33,11 @@ func (rc *rawConn) authenticateOnce(command, dummy string) string {
 
 // TestEveryMechanismIsGuarded: the brute-force guard of the metadata leader sees the
 // failures of every SASL mechanism, not only passwords: from its own client address (a
-// PROXY v2 header from the trusted 127.0.0.1), each mechanism fails until the (account,
-// address) pair is locked, and then even the right credential of that mechanism is refused
-// unchecked (NO [UNAVAILABLE]); every failure logged the fail2ban line with the client's
-// address and the filter's expression finds it; the guard counted each failure.
+// PROXY v2 header from the trusted 127.0.0.1; SCRAM-SHA-256-PLUS after STARTTLS), each
+// mechanism fails until the (account, address) pair is locked, and then even the right
+// credential of that mechanism is refused unchecked (NO [UNAVAILABLE]); every failure
+// logged the fail2ban line with the client's address and the filter's expression finds it;
+// the guard counted each failure.
 func TestEveryMechanismIsGuarded(t *testing.T) {
 	iss := oauthtest.Start(t)
 	srv, logs := startGuardedWith(t, func(cfg *embedded.Config) { cfg.OAuthRootCAs = iss.CAs })
@@ -49,29 +51,40 @@ func TestEveryMechanismIsGuarded(t *testing.T) {
 			return tagged
 		}
 	}
+	// SCRAM-SHA-256-PLUS runs after STARTTLS, bound to that TLS session (RFC 9266).
+	scramPlusWith := func(password string) func(*rawConn) string {
+		return func(rc *rawConn) string {
+			c := &scram.Client{Hash: scram.SHA256, Username: embedded.DemoAccount, Password: password,
+				GS2Header: "p=tls-exporter,,", ChannelBinding: exporter(t, rc.conn.(*tls.Conn))}
+			tagged, _ := rc.scramAuth("SCRAM-SHA-256-PLUS", c, true)
+			return tagged
+		}
+	}
 	mechanisms := []struct {
 		name, client, reason string
+		starttls             bool
 		wrong, right         func(*rawConn) string
 	}{
-		{"SCRAM-SHA-256", "198.51.100.1", "invalid proof", scramWith("wrong"), scramWith(embedded.DemoPassword)},
-		{"OAUTHBEARER", "198.51.100.2", "invalid token",
+		{"SCRAM-SHA-256", "198.51.100.1", "invalid proof", false, scramWith("wrong"), scramWith(embedded.DemoPassword)},
+		{"SCRAM-SHA-256-PLUS", "198.51.100.6", "invalid proof", true, scramPlusWith("wrong"), scramPlusWith(embedded.DemoPassword)},
+		{"OAUTHBEARER", "198.51.100.2", "invalid token", false,
 			func(rc *rawConn) string {
 				return rc.authenticateOnce("AUTHENTICATE OAUTHBEARER "+oauthBearer(embedded.DemoAccount, bad), "AQ==")
 			},
 			func(rc *rawConn) string {
 				return rc.authenticateOnce("AUTHENTICATE OAUTHBEARER "+oauthBearer(embedded.DemoAccount, good), "AQ==")
 			}},
-		{"XOAUTH2", "198.51.100.3", "invalid token",
+		{"XOAUTH2", "198.51.100.3", "invalid token", false,
 			func(rc *rawConn) string {
 				return rc.authenticateOnce("AUTHENTICATE XOAUTH2 "+xoauth2(embedded.DemoAccount, bad), "")
 			},
 			func(rc *rawConn) string {
 				return rc.authenticateOnce("AUTHENTICATE XOAUTH2 "+xoauth2(embedded.DemoAccount, good), "")
 			}},
-		{"app password", "198.51.100.4", "invalid credentials",
+		{"app password", "198.51.100.4", "invalid credentials", false,
 			func(rc *rawConn) string { return rc.login(embedded.DemoAccount, "aaaa-bbbb-cccc-dddd-eeee-ffff") },
 			func(rc *rawConn) string { return rc.login(embedded.DemoAccount, app) }},
-		{"PLAIN", "198.51.100.5", "invalid credentials",
+		{"PLAIN", "198.51.100.5", "invalid credentials", false,
 			func(rc *rawConn) string {
 				return rc.authenticateOnce("AUTHENTICATE PLAIN "+base64Plain(embedded.DemoAccount, "wrong"), "")
 			},
@@ -79,15 +92,22 @@ func TestEveryMechanismIsGuarded(t *testing.T) {
 				return rc.authenticateOnce("AUTHENTICATE PLAIN "+base64Plain(embedded.DemoAccount, embedded.DemoPassword), "")
 			}},
 	}
+	ready := func(rc *rawConn, starttls bool) *rawConn {
+		if starttls {
+			rc.ok("STARTTLS")
+			rc.handshake(srv)
+		}
+		return rc
+	}
 	// The right credential of each works before the attack (and trusts nothing for the
 	// attackers' addresses, which are new).
 	for _, m := range mechanisms {
-		if got := m.right(imapFrom(t, srv, "127.0.0.9")); !strings.HasPrefix(got, "OK") {
+		if got := m.right(ready(imapFrom(t, srv, "127.0.0.9"), m.starttls)); !strings.HasPrefix(got, "OK") {
 			t.Fatalf("%s with the right credential: %q", m.name, got)
 		}
 	}
 	for _, m := range mechanisms {
-		rc := imapProxied(t, srv, m.client, 2)
+		rc := ready(imapProxied(t, srv, m.client, 2), m.starttls)
 		for i := range guardTestConfig.PairLockoutFailures {
 			if got := m.wrong(rc); !strings.HasPrefix(got, "NO [AUTHENTICATIONFAILED]") {
 				t.Fatalf("%s wrong credential %d: %q", m.name, i+1, got)
@@ -97,7 +117,7 @@ func TestEveryMechanismIsGuarded(t *testing.T) {
 			t.Errorf("%s right credential from the locked pair: %q, want NO [UNAVAILABLE]", m.name, got)
 		}
 		// From the real user's trusted address it still logs in.
-		if got := m.right(imapFrom(t, srv, "127.0.0.9")); !strings.HasPrefix(got, "OK") {
+		if got := m.right(ready(imapFrom(t, srv, "127.0.0.9"), m.starttls)); !strings.HasPrefix(got, "OK") {
 			t.Errorf("%s from the trusted address during the lockout: %q", m.name, got)
 		}
 	}
