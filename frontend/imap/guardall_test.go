@@ -1,10 +1,14 @@
 package imap_test
 
 import (
+	"bufio"
 	"crypto/tls"
+	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/internal/embeddedtest"
@@ -122,8 +126,56 @@ func TestEveryMechanismIsGuarded(t *testing.T) {
 		}
 	}
 
+	// ManageSieve runs the same exchanges: a refused token and a wrong SCRAM proof, each
+	// from its own address, log the line with protocol=managesieve and count in the guard.
+	sieveAuth := func(src, mechanism, first string, answer func(challenge string) string) string {
+		conn := dialFrom(t, srv.ManageSieveAddr(), src, nil)
+		r := bufio.NewReader(conn)
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		read := func() string {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("ManageSieve %s: %v", mechanism, err)
+			}
+			return strings.TrimRight(l, "\r\n")
+		}
+		for !strings.HasPrefix(read(), "OK") { // RFC 5804 1.7: capabilities, then OK
+		}
+		fmt.Fprintf(conn, "AUTHENTICATE %q %q\r\n", mechanism, first)
+		for {
+			l := read()
+			if !strings.HasPrefix(l, `"`) {
+				return l
+			}
+			fmt.Fprintf(conn, "%q\r\n", answer(strings.Trim(l, `"`)))
+		}
+	}
+	if got := sieveAuth("127.0.0.21", "OAUTHBEARER", oauthBearer(embedded.DemoAccount, bad), func(string) string { return "AQ==" }); !strings.HasPrefix(got, "NO") {
+		t.Errorf("ManageSieve OAUTHBEARER with a bad token: %q", got)
+	}
+	wrongScram := &scram.Client{Hash: scram.SHA256, Username: embedded.DemoAccount, Password: "wrong"}
+	got := sieveAuth("127.0.0.22", "SCRAM-SHA-256", base64.StdEncoding.EncodeToString(wrongScram.First()), func(challenge string) string {
+		serverFirst, err := base64.StdEncoding.DecodeString(challenge)
+		if err != nil {
+			t.Fatal(err)
+		}
+		final, err := wrongScram.Final(serverFirst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(final)
+	})
+	if !strings.HasPrefix(got, "NO") {
+		t.Errorf("ManageSieve SCRAM-SHA-256 with a wrong password: %q", got)
+	}
+
 	host := fail2banHost(t)
 	lines := logs.failureLines()
+	for client, want := range map[string]string{"127.0.0.21": `protocol=managesieve account=demo@example.com reason="invalid token"`, "127.0.0.22": `protocol=managesieve account=demo@example.com reason="invalid proof"`} {
+		if !slices.ContainsFunc(lines, func(l string) bool { return host(l) == client && strings.Contains(l, want) }) {
+			t.Errorf("no failure line for %s with %s:\n%s", client, want, strings.Join(lines, "\n"))
+		}
+	}
 	for _, m := range mechanisms {
 		failed, locked := 0, 0
 		for _, l := range lines {
@@ -146,7 +198,7 @@ func TestEveryMechanismIsGuarded(t *testing.T) {
 	metric, _ := embeddedtest.Scrape(t, srv.MetricsAddr())
 	n := float64(len(mechanisms))
 	for series, want := range map[string]float64{
-		`strata_auth_guard_failures_total{scope="pair"}`:                 n * float64(guardTestConfig.PairLockoutFailures),
+		`strata_auth_guard_failures_total{scope="pair"}`:                 n*float64(guardTestConfig.PairLockoutFailures) + 2, // + the two ManageSieve failures
 		`strata_auth_guard_lockouts_total{scope="pair"}`:                 n,
 		`strata_auth_guard_refusals_total{reason="locked",scope="pair"}`: n,
 	} {
