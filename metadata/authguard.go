@@ -18,9 +18,11 @@ import (
 
 // AuthGuard is the brute-force protection every frontend shares: failed-login counters kept
 // in the memory of the node that verifies passwords, the leader of the account's shard
-// group (Authenticate and CheckCredential are leader reads), so a client gets no more
-// guesses by spreading them over frontends. The frontend passes the client's IP address
-// with each login (AuthenticateRequest.remote_ip).
+// group (Authenticate, CheckCredential and GuardLogin are leader reads), so a client gets
+// no more guesses by spreading them over frontends. The frontend passes the client's IP
+// address with each login (AuthenticateRequest.remote_ip); the logins it checks itself (a
+// SCRAM proof, an OAuth token, an LDAP bind) are admitted and reported through GuardLogin,
+// so every mechanism counts on the same counters.
 //
 // Three counters, each forgetting its failures FailureWindow after the last one:
 //

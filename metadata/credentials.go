@@ -91,6 +91,9 @@ func (s *Service) GetScramCredentials(ctx context.Context, req *metadatapb.GetSc
 			if c.GetHash() == req.GetHash() {
 				out := proto.Clone(c).(*metadatapb.ScramCredentials)
 				out.Account = rec.GetAccount()
+				// For the session's re-check of its credential (GetAccount): a new
+				// password derives new keys, and ends the SCRAM sessions of the old one.
+				out.Account.CredentialStamp = credentialStamp(rec.GetPasswordHash())
 				return out, nil
 			}
 		}

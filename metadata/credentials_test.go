@@ -109,6 +109,11 @@ func TestAppPasswords(t *testing.T) {
 
 	check := func(service string) error {
 		_, err := c.CheckCredential(s.ctx(), &metadatapb.CheckCredentialRequest{Email: alice, CredentialStamp: stamp, Service: service})
+		// A session's re-check (GetAccount with the stamp) agrees with CheckCredential.
+		recheck := must(c.GetAccount(s.ctx(), &metadatapb.GetAccountRequest{Email: alice, CredentialStamp: stamp, Service: service}))
+		if recheck.GetCredentialRevoked() != (err != nil) {
+			t.Errorf("GetAccount re-check for %s: revoked %v, CheckCredential %v", service, recheck.GetCredentialRevoked(), err)
+		}
 		return err
 	}
 	if err := check("imap"); err != nil {

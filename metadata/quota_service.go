@@ -68,7 +68,14 @@ func (s *Service) GetAccount(ctx context.Context, req *metadatapb.GetAccountRequ
 	if !found {
 		return nil, status.Errorf(codes.NotFound, "account %q not found", req.GetEmail())
 	}
-	return rec.GetAccount(), nil
+	account := rec.GetAccount()
+	if len(req.GetCredentialStamp()) > 0 {
+		// A session's re-check (frontend/imap accountRevoked): a changed password or a
+		// revoked app password ends the sessions it logged in.
+		_, ok := credentialLogsIn(rec, found, req.GetService(), req.GetCredentialStamp())
+		account.CredentialRevoked = !ok
+	}
+	return account, nil
 }
 
 func (s *Service) SetQuota(ctx context.Context, req *metadatapb.SetQuotaRequest) (*metadatapb.QuotaRoot, error) {

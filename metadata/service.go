@@ -322,18 +322,52 @@ func (s *Service) CheckCredential(ctx context.Context, req *metadatapb.CheckCred
 	if err := s.guard.Admit(email, req.GetRemoteIp()); err != nil {
 		return nil, err
 	}
-	if found && !rec.GetAccount().GetDisabled() {
-		if ap := matchAppPasswordStamp(rec, req.GetService(), req.GetCredentialStamp()); ap != nil {
-			s.guard.Succeeded(email, req.GetRemoteIp())
-			return s.appPasswordLogin(ctx, rec, ap), nil
-		}
-	}
-	usable := found && !rec.GetAccount().GetDisabled() && rec.GetPasswordHash() != ""
-	if !usable || subtle.ConstantTimeCompare(credentialStamp(rec.GetPasswordHash()), req.GetCredentialStamp()) != 1 {
+	ap, ok := credentialLogsIn(rec, found, req.GetService(), req.GetCredentialStamp())
+	if !ok {
 		return nil, status.Error(codes.Unauthenticated, "invalid credentials")
 	}
 	s.guard.Succeeded(email, req.GetRemoteIp())
+	if ap != nil {
+		return s.appPasswordLogin(ctx, rec, ap), nil
+	}
 	return rec.GetAccount(), nil
+}
+
+// credentialLogsIn reports whether stamp (an earlier login's Account.credential_stamp)
+// still logs in to service: the account is enabled and the stamp is its current password
+// hash's, or that of one of its app passwords scoped to service (returned). Compared in
+// constant time.
+func credentialLogsIn(rec *metadatapb.AccountRecord, found bool, service string, stamp []byte) (*metadatapb.AppPasswordRecord, bool) {
+	if !found || rec.GetAccount().GetDisabled() {
+		return nil, false
+	}
+	if ap := matchAppPasswordStamp(rec, service, stamp); ap != nil {
+		return ap, true
+	}
+	return nil, rec.GetPasswordHash() != "" && subtle.ConstantTimeCompare(credentialStamp(rec.GetPasswordHash()), stamp) == 1
+}
+
+// GuardLogin runs the brute-force guard for a login the frontend checked itself (a SCRAM
+// proof, an OAuth token, an LDAP bind): admit, then record the outcome reported. Only the
+// leader answers (s.read is linearizable here), so its guard is the one Authenticate uses.
+func (s *Service) GuardLogin(ctx context.Context, req *metadatapb.GuardLoginRequest) (*metadatapb.GuardLoginResponse, error) {
+	v, err := s.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v.close()
+	// As in Authenticate: a name that is no address (or none) counts as the account "".
+	email := accountName(req.GetEmail())
+	if err := s.guard.Admit(email, req.GetRemoteIp()); err != nil {
+		return nil, err
+	}
+	switch req.GetOutcome() {
+	case metadatapb.LoginOutcome_LOGIN_OUTCOME_FAILURE:
+		s.guard.Failed(email, req.GetRemoteIp())
+	case metadatapb.LoginOutcome_LOGIN_OUTCOME_SUCCESS:
+		s.guard.Succeeded(email, req.GetRemoteIp())
+	}
+	return &metadatapb.GuardLoginResponse{}, nil
 }
 
 // ListMailboxes lists the mailboxes of an account (or of a tenant, "tenant:NAME") as the

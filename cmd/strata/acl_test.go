@@ -19,15 +19,23 @@ import (
 // loopback port, and returns it.
 func startAdminServer(t *testing.T) *embedded.Server {
 	t.Helper()
+	return startAdminServerWith(t, func(*embedded.Config) {})
+}
+
+// startAdminServerWith is startAdminServer with the configuration changed by edit first.
+func startAdminServerWith(t *testing.T, edit func(*embedded.Config)) *embedded.Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	srv, err := embedded.Start(ctx, embedded.Config{
+	cfg := embedded.Config{
 		DataDir:        t.TempDir(),
 		IMAPListen:     "127.0.0.1:0",
 		GRPCListen:     "127.0.0.1:0",
 		BlobGCInterval: -1,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	edit(&cfg)
+	srv, err := embedded.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
@@ -35,16 +43,32 @@ func startAdminServer(t *testing.T) *embedded.Server {
 	return srv
 }
 
-// strata runs the command line args against srv and returns its output.
-func strata(t *testing.T, srv *embedded.Server, args ...string) (string, error) {
+// runStrataIn runs the command line args with stdin as its standard input and returns its
+// standard output and error apart.
+func runStrataIn(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	root := newRootCommand()
-	var out bytes.Buffer
+	var out, errOut bytes.Buffer
 	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(append(args, "--server", srv.GRPCAddr()))
-	err := root.ExecuteContext(t.Context())
-	return out.String(), err
+	root.SetErr(&errOut)
+	root.SetIn(strings.NewReader(stdin))
+	root.SetArgs(args)
+	err = root.ExecuteContext(t.Context())
+	return out.String(), errOut.String(), err
+}
+
+// strata runs the command line args against srv and returns its output (standard output,
+// then standard error).
+func strata(t *testing.T, srv *embedded.Server, args ...string) (string, error) {
+	t.Helper()
+	return strataIn(t, srv, "", args...)
+}
+
+// strataIn is strata with stdin as the command's standard input.
+func strataIn(t *testing.T, srv *embedded.Server, stdin string, args ...string) (string, error) {
+	t.Helper()
+	out, errOut, err := runStrataIn(t, stdin, append(args, "--server", srv.GRPCAddr())...)
+	return out + errOut, err
 }
 
 func mustStrata(t *testing.T, srv *embedded.Server, args ...string) string {

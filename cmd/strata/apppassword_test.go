@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,19 +11,6 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 )
-
-// strataIn is strata with stdin as the command's standard input.
-func strataIn(t *testing.T, srv *embedded.Server, stdin string, args ...string) (string, error) {
-	t.Helper()
-	root := newRootCommand()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetIn(strings.NewReader(stdin))
-	root.SetArgs(append(args, "--server", srv.GRPCAddr()))
-	err := root.ExecuteContext(t.Context())
-	return out.String(), err
-}
 
 // imapLogin logs in to srv's IMAP listener over a real socket.
 func imapLogin(t *testing.T, srv *embedded.Server, user, password string) error {
@@ -62,6 +48,30 @@ func TestPasswordSources(t *testing.T) {
 	}
 	if out, err := strata(t, srv, "user", "add", "bob@acme.test", "--password-file", filepath.Join(t.TempDir(), "missing")); err == nil {
 		t.Fatalf("user add with a missing --password-file succeeded: %s", out)
+	}
+}
+
+// TestBenchPasswordSources: `strata bench users` (like every bench command) takes the
+// users' password from --password-file or, with --password -, from standard input (a
+// prompt on a terminal); --password and --password-file together are refused.
+func TestBenchPasswordSources(t *testing.T) {
+	srv := startAdminServer(t)
+	mustStrata(t, srv, "tenant", "add", "acme", "--domains", "acme.test")
+	file := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(file, []byte("bench from a file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustStrata(t, srv, "bench", "users", "--users", "2", "--user-pattern", "f%d@acme.test", "--password-file", file)
+	if out, err := strataIn(t, srv, "bench from stdin\n", "bench", "users", "--users", "1", "--user-pattern", "s%d@acme.test", "--password", "-"); err != nil {
+		t.Fatalf("bench users --password -: %v\n%s", err, out)
+	}
+	for user, password := range map[string]string{"f1@acme.test": "bench from a file", "f2@acme.test": "bench from a file", "s1@acme.test": "bench from stdin"} {
+		if err := imapLogin(t, srv, user, password); err != nil {
+			t.Errorf("login %s: %v", user, err)
+		}
+	}
+	if out, err := strata(t, srv, "bench", "users", "--user-pattern", "x%d@acme.test", "--password", "p", "--password-file", file); err == nil || !strings.Contains(err.Error(), "not both") {
+		t.Fatalf("--password with --password-file: %v\n%s", err, out)
 	}
 }
 

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,18 +10,13 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/internal/identity"
+	"github.com/strata-mail/strata/internal/testlog"
 )
 
 // runStrata runs a command line that talks to no server.
 func runStrata(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
-	root := newRootCommand()
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(args)
-	err = root.ExecuteContext(t.Context())
-	return out.String(), errOut.String(), err
+	return runStrataIn(t, "", args...)
 }
 
 // TestAdminTokenCommands: keygen writes a private key only its owner reads and refuses to
@@ -86,18 +78,11 @@ func TestAdminTokenCommands(t *testing.T) {
 // loopback endpoint works as before authorization (plaintext, trusted) and is audited; a
 // token is never sent over that plaintext connection.
 func TestTenantAdminCommandAudited(t *testing.T) {
-	var audit bytes.Buffer
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	srv, err := embedded.Start(ctx, embedded.Config{
-		DataDir: t.TempDir(), IMAPListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", BlobGCInterval: -1, Demo: true,
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		AuditLog: slog.New(slog.NewJSONHandler(&audit, nil)),
+	var audit testlog.Buffer // written by the server's handlers
+	srv := startAdminServerWith(t, func(cfg *embedded.Config) {
+		cfg.Demo = true
+		cfg.AuditLog = slog.New(slog.NewJSONHandler(&audit, nil))
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
 	if out := mustStrata(t, srv, "user", "tenant-admin", embedded.DemoAccount, "on"); !strings.Contains(out, "tenant admin on") {
 		t.Errorf("tenant-admin on: %q", out)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -40,7 +41,8 @@ Fill mailboxes first with 'strata bench populate'; create the users with 'strata
 	pf.Bool("insecure-skip-verify", false, "accept any TLS certificate")
 	pf.Int("users", 1, "number of users")
 	pf.String("user-pattern", "demo@example.com", `user names; %d is replaced by 1..--users (e.g. "bench%d@example.com")`)
-	pf.String("password", "demo", "password of every user")
+	pf.String("password", "demo", `password of every user; "-": a prompt on a terminal, or the first line of standard input; discouraged for real accounts: it shows in ps and in shell history`)
+	pf.String("password-file", "", "file whose first line is the password of every user (instead of --password)")
 	pf.Uint64("seed", 1, "seed of the workload and the corpus")
 	pf.String("json", "", "also write the report as JSON to this file")
 	pf.String("label", "", "name of the server in reports (e.g. strata, dovecot)")
@@ -74,7 +76,7 @@ type benchCommon struct {
 	maxSize  int
 }
 
-func readBenchCommon(cmd *cobra.Command) benchCommon {
+func readBenchCommon(cmd *cobra.Command) (benchCommon, error) {
 	f := cmd.Flags()
 	var c benchCommon
 	c.addr, _ = f.GetString("addr")
@@ -84,12 +86,31 @@ func readBenchCommon(cmd *cobra.Command) benchCommon {
 	n, _ := f.GetInt("users")
 	pattern, _ := f.GetString("user-pattern")
 	c.users = bench.UserNames(pattern, n)
-	c.password, _ = f.GetString("password")
+	var err error
+	if c.password, err = benchPassword(cmd); err != nil {
+		return c, err
+	}
 	c.seed, _ = f.GetUint64("seed")
 	c.json, _ = f.GetString("json")
 	c.label, _ = f.GetString("label")
 	c.maxSize, _ = f.GetInt("max-size")
-	return c
+	return c, nil
+}
+
+// benchPassword is the password of the bench users: from --password-file, or with
+// --password - from a prompt on a terminal or standard input's first line (secret.go),
+// else --password (default "demo", the demo account of `strata serve --demo`).
+func benchPassword(cmd *cobra.Command) (string, error) {
+	f := cmd.Flags()
+	pw, _ := f.GetString("password")
+	path, _ := f.GetString("password-file")
+	switch {
+	case path != "" && f.Changed("password"):
+		return "", errors.New("give --password or --password-file, not both")
+	case path == "" && pw != "-":
+		return pw, nil
+	}
+	return passwordFromFileOrInput(cmd, path, "the password of the bench users")
 }
 
 // finish prints the report, writes its JSON, and fails when an operation failed.
@@ -120,7 +141,10 @@ func interruptible(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 }
 
 func runBenchMixed(cmd *cobra.Command, _ []string) error {
-	c := readBenchCommon(cmd)
+	c, err := readBenchCommon(cmd)
+	if err != nil {
+		return err
+	}
 	f := cmd.Flags()
 	profileText, _ := f.GetString("profile")
 	profile, err := bench.ParseProfile(profileText)
@@ -164,7 +188,10 @@ report (the STORE's FETCH FLAGS read-back counts with it); sessions_per_sec coun
 populated first ('strata bench populate').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := readBenchCommon(cmd)
+			c, err := readBenchCommon(cmd)
+			if err != nil {
+				return err
+			}
 			f := cmd.Flags()
 			cfg := bench.Config{Addr: c.addr, Dial: c.dial, Users: c.users, Password: c.password,
 				Seed: c.seed, Corpus: bench.Corpus{Seed: c.seed, MaxSize: c.maxSize}, Progress: cmd.ErrOrStderr()}
@@ -196,7 +223,10 @@ multipart/alternative, base64 attachments, threads, UTF-8 headers, sizes from 1 
 --max-size. The same --seed gives the same mail on every server.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := readBenchCommon(cmd)
+			c, err := readBenchCommon(cmd)
+			if err != nil {
+				return err
+			}
 			f := cmd.Flags()
 			cfg := bench.PopulateConfig{Addr: c.addr, Dial: c.dial, Users: c.users, Password: c.password,
 				Corpus: bench.Corpus{Seed: c.seed, MaxSize: c.maxSize}, Progress: cmd.ErrOrStderr()}
@@ -223,7 +253,10 @@ func newBenchUsersCommand() *cobra.Command {
 		Short: "Create the bench users in Strata (admin gRPC) or write a Dovecot passwd-file",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := readBenchCommon(cmd)
+			c, err := readBenchCommon(cmd)
+			if err != nil {
+				return err
+			}
 			f := cmd.Flags()
 			if path, _ := f.GetString("dovecot-passwd"); path != "" {
 				uid, _ := f.GetInt("dovecot-uid")
@@ -260,7 +293,10 @@ func newBenchBigMailboxCommand() *cobra.Command {
 		Short: "SELECT, FETCH 1:* (FLAGS), UID SEARCH by flag and header, UID FETCH of the last 50 ENVELOPEs",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := readBenchCommon(cmd)
+			c, err := readBenchCommon(cmd)
+			if err != nil {
+				return err
+			}
 			repeat, _ := cmd.Flags().GetInt("repeat")
 			ctx, cancel := interruptible(cmd)
 			defer cancel()
@@ -279,7 +315,10 @@ func newBenchResyncCommand() *cobra.Command {
 		Short: "Reconnect after N flag changes: SELECT (QRESYNC ...) and UID FETCH (CHANGEDSINCE ...), time and bytes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := readBenchCommon(cmd)
+			c, err := readBenchCommon(cmd)
+			if err != nil {
+				return err
+			}
 			changes, _ := cmd.Flags().GetInt("changes")
 			rounds, _ := cmd.Flags().GetInt("rounds")
 			full, _ := cmd.Flags().GetBool("full-resync")
@@ -302,7 +341,10 @@ func newBenchIdleCommand() *cobra.Command {
 		Short: "Hold --connections sessions in IDLE and measure the server's memory per connection",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := readBenchCommon(cmd)
+			c, err := readBenchCommon(cmd)
+			if err != nil {
+				return err
+			}
 			f := cmd.Flags()
 			cfg := bench.IdleConfig{Addr: c.addr, Dial: c.dial, Users: c.users, Password: c.password, Progress: cmd.ErrOrStderr()}
 			cfg.Connections, _ = f.GetInt("connections")
@@ -347,7 +389,10 @@ same --seed gives the same messages on every server (Strata, Dovecot LMTP).
 The users must exist: 'strata bench users' (Strata) or a Dovecot passwd-file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := readBenchCommon(cmd)
+			c, err := readBenchCommon(cmd)
+			if err != nil {
+				return err
+			}
 			f := cmd.Flags()
 			lmtpAddr, _ := f.GetString("lmtp-addr")
 			cfg := bench.LMTPConfig{Addr: lmtpAddr, Recipients: c.users, Timeout: c.dial.Timeout,

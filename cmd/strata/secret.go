@@ -31,7 +31,14 @@ func readPassword(cmd *cobra.Command, what string) (string, error) {
 	if pw, _ := f.GetString("password"); pw != "" {
 		return pw, nil
 	}
-	if path, _ := f.GetString("password-file"); path != "" {
+	path, _ := f.GetString("password-file")
+	return passwordFromFileOrInput(cmd, path, what)
+}
+
+// passwordFromFileOrInput reads the password from the file at path when it is not empty,
+// else from a prompt when standard input is a terminal, else from its first line.
+func passwordFromFileOrInput(cmd *cobra.Command, path, what string) (string, error) {
+	if path != "" {
 		file, err := os.Open(path)
 		if err != nil {
 			return "", fmt.Errorf("--password-file: %w", err)

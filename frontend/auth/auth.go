@@ -10,9 +10,11 @@
 //     unchecked is a *ThrottledError (and, from Logins, ErrTooManyFailures), the same for
 //     every account; every other error (the service unreachable) is returned as the
 //     service gave it, for the protocol to answer "try again later".
-//   - Logins (login.go) is the one entry of IMAP and ManageSieve: it passes the client's
-//     address to the guard, waits out its delays and logs every refused login in the one
-//     line fail2ban matches (docs/security.md).
+//   - Logins (login.go) is the one entry of IMAP and ManageSieve: every login, whatever
+//     checks it (the metadata service, a directory, the frontend itself for SCRAM and
+//     OAuth), goes through the metadata leader's brute-force guard with the client's
+//     address (Login; Settle), waits out its delays and is counted, and every refused
+//     login is logged in the one line fail2ban matches (docs/security.md).
 //   - A password is accepted in plaintext only over TLS, from loopback when the server
 //     trusts loopback, or when the configuration allows it everywhere (PlaintextAllowed).
 //   - Nothing here does I/O but the metadata calls of a login (Authenticate, or
@@ -24,6 +26,10 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -47,24 +53,25 @@ var ErrDirectoryUnavailable = errors.New("account directory unavailable")
 // (frontend/ldapauth: LDAP).
 type Directory interface {
 	// CheckPassword verifies username and password; handled is false when the account's
-	// tenant keeps its passwords in Strata. Its refusals are ErrInvalidCredentials; a
-	// directory that did not answer is ErrDirectoryUnavailable.
-	CheckPassword(ctx context.Context, username, password string) (account *metadatapb.Account, handled bool, err error)
+	// tenant keeps its passwords in Strata. Once it knows it handles the account, and
+	// before it checks anything (its cache included), it calls admit, the brute-force
+	// guard (Logins.Login), and returns admit's error as it is when there is one
+	// (ErrTooManyFailures). ctx bounds the whole login, admit's waits included; the
+	// directory bounds its own calls. Its refusals are ErrInvalidCredentials; a directory
+	// that did not answer is ErrDirectoryUnavailable.
+	CheckPassword(ctx context.Context, username, password string, admit func(context.Context) error) (account *metadatapb.Account, handled bool, err error)
 }
 
 // CheckPassword verifies username and password (the account's, or an app password scoped
 // to service) of a client at remoteIP (may be empty) with the metadata service and returns
-// the account. The user name is compared in lower case, as accounts are stored. Every call
-// hashes the password; Cache.CheckPassword is the same check through a cache. A login the
-// metadata leader's guard refuses unchecked is a *ThrottledError. Logins.Login is the
-// protocols' entry (it adds the Directory, the guard's delays, metrics and the failure log).
+// the account, with the credential stamp of what logged in (Account.credential_stamp), by
+// which the session re-checks its credential (GetAccount). The user name is compared in
+// lower case, as accounts are stored. Every call hashes the password; Cache.CheckPassword
+// is the same check through a cache. A login the metadata leader's guard refuses unchecked
+// is a *ThrottledError. Logins.Login is the protocols' entry (it adds the Directory, the
+// guard's delays, metrics and the failure log).
 func CheckPassword(ctx context.Context, md metadatapb.MetadataClient, service, username, password, remoteIP string) (*metadatapb.Account, error) {
-	account, err := authenticate(ctx, md, service, strings.ToLower(username), password, remoteIP)
-	if err != nil {
-		return nil, err
-	}
-	account.CredentialStamp = nil
-	return account, nil
+	return authenticate(ctx, md, service, strings.ToLower(username), password, remoteIP)
 }
 
 // authenticate runs Authenticate for email (lower case) and returns the account with its
@@ -106,4 +113,32 @@ func (p Policy) PlaintextAllowed(tlsActive bool, remote net.Addr) bool {
 func IsLoopback(addr net.Addr) bool {
 	tcp, ok := addr.(*net.TCPAddr)
 	return ok && tcp.IP.IsLoopback()
+}
+
+// RecheckInterval is how often a session re-checks its login (Recheck): a disabled or
+// deleted account's sessions, and those whose credential was revoked, end at their first
+// command after at most this long.
+const RecheckInterval = 2 * time.Second
+
+// Recheck answers why a session logged in as account to service must end, "" when it may
+// go on: the account was disabled or deleted since login, or the credential it logged in
+// with no longer logs in (the password changed, the app password was revoked or narrowed
+// to other services). Only a login by password, app password or SCRAM carries its
+// credential stamp; one by OAuth token or through a directory has none and ends only with
+// its account. An error (the metadata service cannot answer) is not a reason to end it.
+func Recheck(ctx context.Context, md metadatapb.MetadataClient, account *metadatapb.Account, service string) (string, error) {
+	acct, err := md.GetAccount(ctx, &metadatapb.GetAccountRequest{
+		Email: account.GetEmail(), CredentialStamp: account.GetCredentialStamp(), Service: service,
+	})
+	switch {
+	case status.Code(err) == codes.NotFound:
+		return "Account deleted", nil
+	case err != nil:
+		return "", err
+	case acct.GetDisabled():
+		return "Account disabled", nil
+	case acct.GetCredentialRevoked():
+		return "Credentials changed or revoked, log in again", nil
+	}
+	return "", nil
 }

@@ -96,6 +96,7 @@ func (c *Cache) CheckPassword(ctx context.Context, md metadatapb.MetadataClient,
 		account, err := md.CheckCredential(ctx, &metadatapb.CheckCredentialRequest{Email: email, CredentialStamp: stamp, Service: service, RemoteIp: remoteIP})
 		if err == nil && !account.GetDisabled() {
 			c.hits.Add(1)
+			account.CredentialStamp = stamp
 			return account, nil
 		}
 		// The guard refuses a cached password as any other while the client is locked
@@ -123,7 +124,6 @@ func (c *Cache) CheckPassword(ctx context.Context, md metadatapb.MetadataClient,
 	if stamp := account.GetCredentialStamp(); len(stamp) > 0 {
 		c.store(key, stamp)
 	}
-	account.CredentialStamp = nil
 	return account, nil
 }
 

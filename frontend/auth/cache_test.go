@@ -88,8 +88,8 @@ func (e *cacheEnv) login(c *auth.Cache, email, password string, want error) {
 	if !errors.Is(err, want) || (err == nil && account.GetEmail() != strings.ToLower(email)) {
 		e.t.Fatalf("login %s/%s = %v, %v; want %v", email, password, account, err, want)
 	}
-	if err == nil && account.GetCredentialStamp() != nil {
-		e.t.Fatalf("login %s: the account carries its credential stamp to the session", email)
+	if err == nil && len(account.GetCredentialStamp()) == 0 {
+		e.t.Fatalf("login %s: the account does not carry its credential stamp to the session (its re-check needs it)", email)
 	}
 }
 

@@ -139,33 +139,139 @@ type Attempt struct {
 // returns the account. Errors: ErrInvalidCredentials, ErrTooManyFailures, or the service's
 // own (unavailable). log gets the failure lines.
 //
-// An account a.Directory handles is checked there alone: the directory's answer is counted
-// and logged like the metadata service's (ErrDirectoryUnavailable as an error), but the
-// metadata leader's guard neither delays nor counts it, as it never sees the password
-// (the directory's own lockout policy, e.g. OpenLDAP's ppolicy, and fail2ban on the
-// failure line apply; docs/security.md).
+// An account a.Directory handles is checked there alone (an LDAP bind), under the guard
+// like every other mechanism: the directory admits the attempt through the leader's guard
+// before it binds (GuardLogin ADMIT, so a throttled or locked-out client costs the
+// directory nothing and cannot trip its own lockout policy), and the outcome is reported
+// after (Settle).
 func (l *Logins) Login(ctx context.Context, md metadatapb.MetadataClient, cache *Cache, a Attempt, log *slog.Logger) (*metadatapb.Account, error) {
 	ip := RemoteIP(a.Remote)
 	if a.Directory != nil {
-		callCtx, cancel := context.WithTimeout(ctx, a.RPCTimeout)
-		account, handled, err := a.Directory.CheckPassword(callCtx, a.Username, a.Password)
-		cancel()
+		admit := func(ctx context.Context) error {
+			_, err := l.guarded(ctx, a, ip, log, guardCall(md, a, ip, metadatapb.LoginOutcome_LOGIN_OUTCOME_ADMIT))
+			return err
+		}
+		// ctx, not one call's deadline: the directory waits out the guard's delays in
+		// admit and bounds its own calls.
+		account, handled, err := a.Directory.CheckPassword(ctx, a.Username, a.Password, admit)
 		if handled {
-			l.record(log, a, ip, err)
+			if errors.Is(err, ErrTooManyFailures) {
+				return nil, err // refused by the guard: counted and logged there
+			}
+			if serr := l.Settle(ctx, md, a, outcomeOf(err), ReasonPassword, log); serr != nil {
+				return nil, serr
+			}
 			return account, err
 		}
 	}
+	account, err := l.guarded(ctx, a, ip, log, func(ctx context.Context) (*metadatapb.Account, error) {
+		return cache.CheckPassword(ctx, md, a.Service, a.Username, a.Password, ip)
+	})
+	if errors.Is(err, ErrTooManyFailures) {
+		return nil, err
+	}
+	l.record(log, a, ip, outcomeOf(err), ReasonPassword)
+	return account, err
+}
+
+// Outcome is the result of a credential check, as the guard and the metrics see it.
+type Outcome int
+
+const (
+	// Success: the credential was accepted.
+	Success Outcome = iota
+	// Failure: the credential was refused (wrong password, proof or token, unknown or
+	// disabled account).
+	Failure
+	// Unchecked: the check could not be made (the metadata service, an OAuth issuer or a
+	// directory did not answer); not reported to the guard, counted as "error".
+	Unchecked
+)
+
+// outcomeOf classes a password check's error.
+func outcomeOf(err error) Outcome {
+	switch {
+	case err == nil:
+		return Success
+	case errors.Is(err, ErrInvalidCredentials):
+		return Failure
+	}
+	return Unchecked
+}
+
+// Reasons of the failure line, by what was refused.
+const (
+	ReasonPassword = "invalid credentials"
+	ReasonToken    = "invalid token"
+	ReasonProof    = "invalid proof"
+)
+
+// Settle is the guard of a login the frontend checked itself (a SCRAM proof, an OAuth
+// token: frontend/sasl; an LDAP bind: Login): it reports the outcome to the metadata
+// leader's brute-force guard (GuardLogin), which admits the report first, waiting out the
+// delays it gives as Login does; then it counts the login and logs a failure with reason
+// in the fail2ban line. It returns nil when the caller may answer its own outcome, or:
+//
+//   - ErrTooManyFailures when the guard refused the attempt (throttled past MaxWait, or
+//     locked out): the caller must refuse the login whatever its outcome, so a client
+//     learns whether its credential was right only once the guard admits it; a refused
+//     report counts no failure;
+//   - the metadata service's error when it could not take a success's report (the login
+//     fails as a password login would; a failure's report that cannot be made leaves the
+//     refusal as it is).
+//
+// An Unchecked outcome is only counted ("error").
+func (l *Logins) Settle(ctx context.Context, md metadatapb.MetadataClient, a Attempt, outcome Outcome, reason string, log *slog.Logger) error {
+	ip := RemoteIP(a.Remote)
+	if outcome != Unchecked {
+		want := metadatapb.LoginOutcome_LOGIN_OUTCOME_SUCCESS
+		if outcome == Failure {
+			want = metadatapb.LoginOutcome_LOGIN_OUTCOME_FAILURE
+		}
+		_, err := l.guarded(ctx, a, ip, log, guardCall(md, a, ip, want))
+		switch {
+		case errors.Is(err, ErrTooManyFailures):
+			return err
+		case err != nil && outcome == Success && status.Code(err) != codes.Unimplemented:
+			// (Unimplemented: a metadata node older than GuardLogin, which has no guard
+			// for this mechanism to consult.)
+			l.count(a.Protocol, "error")
+			return err
+		case err != nil:
+			log.Debug("report a failed login to the guard", "err", err)
+		}
+	}
+	l.record(log, a, ip, outcome, reason)
+	return nil
+}
+
+// guardCall is a GuardLogin of a's account from ip with outcome, for guarded.
+func guardCall(md metadatapb.MetadataClient, a Attempt, ip string, outcome metadatapb.LoginOutcome) func(context.Context) (*metadatapb.Account, error) {
+	return func(ctx context.Context) (*metadatapb.Account, error) {
+		_, err := md.GuardLogin(ctx, &metadatapb.GuardLoginRequest{Email: a.Username, RemoteIp: ip, Outcome: outcome})
+		if t := throttled(err); t != nil {
+			return nil, t
+		}
+		return nil, err
+	}
+}
+
+// guarded makes the call try (one metadata call under the leader's guard, each bounded by
+// a.RPCTimeout) until the guard admits it: a throttled attempt waits the delay the leader
+// gave, holding its client, and asks again; one locked out, throttled past MaxWait or
+// throttled again too often is counted and logged here and ends in ErrTooManyFailures.
+// Any other answer of try is returned as it is.
+func (l *Logins) guarded(ctx context.Context, a Attempt, ip string, log *slog.Logger, try func(context.Context) (*metadatapb.Account, error)) (*metadatapb.Account, error) {
 	var waited time.Duration
 	for round := 0; ; round++ {
 		callCtx, cancel := context.WithTimeout(ctx, a.RPCTimeout)
-		account, err := cache.CheckPassword(callCtx, md, a.Service, a.Username, a.Password, ip)
+		account, err := try(callCtx)
 		cancel()
 		var t *ThrottledError
 		if !errors.As(err, &t) {
 			if waited > 0 {
 				l.observeWait(waited)
 			}
-			l.record(log, a, ip, err)
 			return account, err
 		}
 		if t.Locked || t.RetryAfter > l.maxWait() || round == maxWaitRounds {
@@ -186,45 +292,16 @@ func (l *Logins) Login(ctx context.Context, md metadatapb.MetadataClient, cache 
 	}
 }
 
-// record counts a checked login by its result and logs a refused one.
-func (l *Logins) record(log *slog.Logger, a Attempt, ip string, err error) {
-	switch {
-	case err == nil:
+// record counts a checked login by its outcome and logs a refused one with reason.
+func (l *Logins) record(log *slog.Logger, a Attempt, ip string, outcome Outcome, reason string) {
+	switch outcome {
+	case Success:
 		l.count(a.Protocol, "success")
-	case errors.Is(err, ErrInvalidCredentials):
+	case Failure:
 		l.count(a.Protocol, "failure")
-		l.logFailure(log, a, ip, "invalid credentials")
+		l.logFailure(log, a, ip, reason)
 	default:
 		l.count(a.Protocol, "error")
-	}
-}
-
-// TokenLogin counts an OAuth bearer-token login (SASL OAUTHBEARER or XOAUTH2,
-// frontend/oauth) by result, "success", "failure" (a refused token) or "error" (issuer or
-// metadata unavailable), and logs a refused one in the line a wrong password gets, with
-// a.Username the identity the client named (a.Password unused): fail2ban bans an address
-// that keeps sending bad tokens as one that guesses passwords. The metadata leader's guard
-// does not see tokens: it neither delays them nor counts their failures (a token is a
-// signature, not a guessable secret; docs/security.md).
-func (l *Logins) TokenLogin(log *slog.Logger, a Attempt, result string) {
-	l.checked(log, a, result, "invalid token")
-}
-
-// ScramLogin counts a SASL SCRAM login (frontend/sasl) by result, "success", "failure" (a
-// wrong proof, an unknown account or one without SCRAM keys) or "error" (metadata
-// unavailable), and logs a failure in the line a wrong password gets, as TokenLogin does.
-// The metadata leader's guard does not see SCRAM proofs either: the frontend checks them
-// against the stored keys it fetched (GetScramCredentials), so the leader never learns the
-// result (docs/security.md); fail2ban on the failure line is what bans a guessing address.
-func (l *Logins) ScramLogin(log *slog.Logger, a Attempt, result string) {
-	l.checked(log, a, result, "invalid proof")
-}
-
-// checked counts a login the frontend checked itself and logs it when it failed.
-func (l *Logins) checked(log *slog.Logger, a Attempt, result, reason string) {
-	l.count(a.Protocol, result)
-	if result == "failure" {
-		l.logFailure(log, a, RemoteIP(a.Remote), reason)
 	}
 }
 

@@ -22,13 +22,14 @@ import (
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/connserver"
 	"github.com/strata-mail/strata/internal/embeddedtest"
+	"github.com/strata-mail/strata/internal/testlog"
 	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/metadata"
 )
 
-// logBuffer collects a server's log lines (text handler, debug level) for a test: the
-// locked buffer of panicLog (helpers_test.go), all of it.
-type logBuffer struct{ panicLog }
+// logBuffer collects a server's log lines (text handler, debug level) for a test, all of
+// them.
+type logBuffer struct{ testlog.Buffer }
 
 // failureLines returns the "authentication failed" lines of the log.
 func (l *logBuffer) failureLines() []string {
@@ -377,22 +378,9 @@ func TestFail2banFilter(t *testing.T) {
 		t.Fatalf("failure lines: %q", lines)
 	}
 	want := []string{"203.0.113.9", "2001:db8::9", "127.0.0.4"}
-
-	filter, err := os.ReadFile("../../deploy/fail2ban/filter.d/strata.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^failregex = (.*)$`).FindSubmatch(filter)
-	if m == nil {
-		t.Fatal("no failregex in the filter")
-	}
-	// fail2ban matches after cutting the date (datepattern) off the line; <HOST> is its
-	// host expression.
-	re := regexp.MustCompile(strings.Replace(string(m[1]), "<HOST>", `(?P<host>[0-9a-fA-F.:]+)`, 1))
+	host := fail2banHost(t)
 	for i, l := range lines {
-		rest := regexp.MustCompile(`^time=\S+`).ReplaceAllString(l, "")
-		got := re.FindStringSubmatch(rest)
-		if got == nil || got[re.SubexpIndex("host")] != want[i] {
+		if got := host(l); got != want[i] {
 			t.Errorf("line %q: host %q, want %s", l, got, want[i])
 		}
 	}
@@ -419,6 +407,31 @@ func TestFail2banFilter(t *testing.T) {
 	}
 	if strings.Contains(string(out), "8.8.8.8  ") {
 		t.Errorf("fail2ban-regex took the address in the user name:\n%s", out)
+	}
+}
+
+// fail2banHost returns the failregex of deploy/fail2ban's filter in Go syntax, as a
+// function from a log line to the host fail2ban takes from it ("" when it does not match).
+func fail2banHost(t *testing.T) func(line string) string {
+	t.Helper()
+	filter, err := os.ReadFile("../../deploy/fail2ban/filter.d/strata.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^failregex = (.*)$`).FindSubmatch(filter)
+	if m == nil {
+		t.Fatal("no failregex in the filter")
+	}
+	// fail2ban matches after cutting the date (datepattern) off the line; <HOST> is its
+	// host expression.
+	re := regexp.MustCompile(strings.Replace(string(m[1]), "<HOST>", `(?P<host>[0-9a-fA-F.:]+)`, 1))
+	date := regexp.MustCompile(`^time=\S+`)
+	return func(line string) string {
+		got := re.FindStringSubmatch(date.ReplaceAllString(line, ""))
+		if got == nil {
+			return ""
+		}
+		return got[re.SubexpIndex("host")]
 	}
 }
 

@@ -434,10 +434,13 @@ func (c *conn) run(cmd *imapwire.Command) {
 		c.writeStatus(cmd.Tag, bad(imapresp.CodeUIDRequired, cmd.Name+" uses message sequence numbers, which UIDONLY does not allow")) // RFC 9586 3
 		return
 	}
-	if c.state&authState != 0 && c.accountRevoked() {
-		c.discardAppendLiteral(cmd)
-		c.bye("Account disabled")
-		return
+	if c.state&authState != 0 {
+		// RFC 9051 7.1.5: BYE, the server closes the connection.
+		if why := c.accountRevoked(); why != "" {
+			c.discardAppendLiteral(cmd)
+			c.bye(why)
+			return
+		}
 	}
 	// RFC 4314: a right revoked on another owner's selected mailbox applies from the
 	// session's next command, except those that leave the mailbox anyway.

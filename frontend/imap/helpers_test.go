@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/testlog"
 	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -67,22 +67,7 @@ func checkNoPanics(t testing.TB, srv *embedded.Server, panics *panicLog) {
 
 // panicLog keeps the log records of recovered panics ("panic in ...", at Error) of a test
 // server and drops the others, so a test that fails on a panic shows its stack.
-type panicLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *panicLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *panicLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type panicLog struct{ testlog.Buffer }
 
 // handler returns the slog handler that writes the panic records to l.
 func (l *panicLog) handler() slog.Handler {

@@ -16,7 +16,9 @@ import (
 const oauthAudience = "strata-imap"
 
 // startOAuth is startTenants with an issuer the demo tenant ("example") trusts, a second
-// issuer the other tenant trusts, and carol disabled.
+// issuer the other tenant trusts, and carol disabled. The brute-force guard is off: its
+// delays would outlast the reads of the many refused tokens of a test from one address
+// (TestEveryMechanismIsGuarded tests tokens under the guard).
 func startOAuth(t testing.TB, edit func(*embedded.Config)) (*embedded.Server, *oauthtest.Issuer, *oauthtest.Issuer) {
 	t.Helper()
 	iss, otherIss := oauthtest.Start(t), oauthtest.Start(t)
@@ -24,6 +26,7 @@ func startOAuth(t testing.TB, edit func(*embedded.Config)) (*embedded.Server, *o
 	roots.AddCert(otherIss.Certificate())
 	srv := startServerWith(t, func(cfg *embedded.Config) {
 		cfg.OAuthRootCAs = roots
+		noGuard(cfg)
 		edit(cfg)
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -47,6 +50,9 @@ func startOAuth(t testing.TB, edit func(*embedded.Config)) (*embedded.Server, *o
 	}
 	return srv, iss, otherIss
 }
+
+// noGuard turns the metadata leader's brute-force guard off.
+func noGuard(cfg *embedded.Config) { cfg.AuthGuard.Disabled = true }
 
 // oauthBearer is an OAUTHBEARER client message (RFC 7628 3.1), base64.
 func oauthBearer(user, token string) string {

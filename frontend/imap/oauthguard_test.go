@@ -22,11 +22,7 @@ func TestOAuthLoginBookkeeping(t *testing.T) {
 		cfg.OAuthRootCAs = iss.CAs
 		cfg.IMAPLimits.MaxConnectionsPerAccount = 1
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	if _, err := srv.Metadata().SetOAuthSettings(ctx, &metadatapb.SetOAuthSettingsRequest{RequestId: embedded.NewRequestID(), Tenant: "example", Settings: &metadatapb.OAuthSettings{Issuer: iss.URL, Audience: oauthAudience}}); err != nil {
-		t.Fatal(err)
-	}
+	trustIssuer(t, srv, iss)
 
 	rc := imapProxied(t, srv, "198.51.100.7", 2)
 	bad := iss.Sign(t, oauthtest.ES256, iss.Claims(embedded.DemoAccount, "someone-else"))
@@ -53,4 +49,26 @@ func TestOAuthLoginBookkeeping(t *testing.T) {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
+}
+
+// trustIssuer makes the demo tenant trust iss's tokens for oauthAudience.
+func trustIssuer(t *testing.T, srv *embedded.Server, iss *oauthtest.Issuer) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := srv.Metadata().SetOAuthSettings(ctx, &metadatapb.SetOAuthSettingsRequest{RequestId: embedded.NewRequestID(), Tenant: embedded.DemoTenant, Settings: &metadatapb.OAuthSettings{Issuer: iss.URL, Audience: oauthAudience}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addAppPassword adds an app password of the demo account scoped to IMAP and returns it.
+func addAppPassword(t *testing.T, srv *embedded.Server, name string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	app, err := srv.Metadata().AddAppPassword(ctx, &metadatapb.AddAppPasswordRequest{RequestId: embedded.NewRequestID(), Email: embedded.DemoAccount, Name: name, Scopes: []string{"imap"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app.GetPassword()
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -86,28 +87,54 @@ func (c *conn) cmdGetQuotaRoot(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
+	type named struct {
+		name string
+		root *metadatapb.QuotaRoot
+	}
+	var listed []named
 	if !c.personal(ref) {
+		// A tenant admin sees the root of an owner of its tenant, named by the owner's
+		// address, as SETQUOTA names it.
+		if owner, ok, err := c.tenantAccountRoot(ref.owner); err != nil {
+			return err
+		} else if ok && hasLimits(owner) {
+			listed = append(listed, named{ref.owner, owner})
+		}
 		roots = slices.DeleteFunc(roots, func(r *metadatapb.QuotaRoot) bool { return r.GetTenant() == "" })
 	}
-	var names []string
 	for _, r := range roots {
 		if hasLimits(r) {
-			names = append(names, quotaRootName(r))
+			listed = append(listed, named{quotaRootName(r), r})
 		}
 	}
+	names := make([]string, len(listed))
+	for i, n := range listed {
+		names[i] = n.name
+	}
 	c.bw.Write(imapresp.AppendQuotaRoot(nil, c.encoder(), c.mailboxOut(ref.full), names))
-	for _, r := range roots {
-		if hasLimits(r) {
-			c.writeQuota(r)
-		}
+	for _, n := range listed {
+		c.writeNamedQuota(n.name, n.root)
 	}
 	return nil
 }
 
-// cmdGetQuota: RFC 9208 4.1.1. Only the session's own roots exist for it; a root
-// without limits is answered like an unknown one.
+// cmdGetQuota: RFC 9208 4.1.1. The session's own roots exist for it, "" and "Tenant"; for
+// a tenant admin also the root of every account of its tenant, named by its address (the
+// names SETQUOTA takes). A root without limits is answered like an unknown one, and so is
+// another account's root for anyone else.
 func (c *conn) cmdGetQuota(cmd *imapwire.Command) error {
 	args := cmd.Args.(*imapwire.QuotaRootArgs)
+	if strings.Contains(args.Root, "@") && !strings.EqualFold(args.Root, c.accountName()) {
+		root, ok, err := c.tenantAccountRoot(args.Root)
+		if err != nil {
+			return err
+		}
+		if !ok || !hasLimits(root) {
+			return no(imapresp.CodeNonExistent, "No such quota root")
+		}
+		c.writeNamedQuota(args.Root, root)
+		return nil
+	}
 	roots, err := c.quotaRoots()
 	if err != nil {
 		return err
@@ -119,6 +146,46 @@ func (c *conn) cmdGetQuota(cmd *imapwire.Command) error {
 		}
 	}
 	return no(imapresp.CodeNonExistent, "No such quota root")
+}
+
+// tenantAccountRoot returns the quota root of account when the session's account is, now
+// (GetAccount, not as at login), a tenant admin of account's tenant; ok is false for
+// anyone else, for an account of another tenant and for one that does not exist, which
+// all look alike. Mailbox owners that are no account (a tenant's shared mailboxes) have no
+// account root.
+func (c *conn) tenantAccountRoot(account string) (root *metadatapb.QuotaRoot, ok bool, err error) {
+	if !c.account.GetTenantAdmin() || !strings.Contains(account, "@") {
+		return nil, false, nil
+	}
+	var admin *metadatapb.Account
+	var resp *metadatapb.GetQuotaResponse
+	err = c.withRetry(func(ctx context.Context) error {
+		var err error
+		if admin, err = c.srv.cfg.Metadata.GetAccount(ctx, &metadatapb.GetAccountRequest{Email: c.accountName()}); err != nil {
+			return err
+		}
+		resp, err = c.srv.cfg.Metadata.GetQuota(ctx, &metadatapb.GetQuotaRequest{Account: account})
+		return err
+	})
+	switch {
+	case status.Code(err) == codes.NotFound:
+		return nil, false, nil
+	case err != nil:
+		return nil, false, rpcStatus(err, imapresp.CodeNonExistent, "quota")
+	case !admin.GetTenantAdmin() || admin.GetDisabled():
+		return nil, false, nil
+	}
+	var accountRoot *metadatapb.QuotaRoot
+	sameTenant := false
+	for _, r := range resp.GetRoots() {
+		switch {
+		case r.GetTenant() != "":
+			sameTenant = r.GetTenant() == admin.GetTenant()
+		case r.GetAccount() != "":
+			accountRoot = r
+		}
+	}
+	return accountRoot, sameTenant && accountRoot != nil, nil
 }
 
 // cmdSetQuota: RFC 9208 4.1.3. Only an account flagged tenant admin (`strata user
@@ -193,27 +260,18 @@ func (c *conn) cmdSetQuota(cmd *imapwire.Command) error {
 	return nil
 }
 
-// accountCheckInterval is how often a session re-reads its account: a disabled or
-// deleted account's sessions end at their first command after at most this long.
-const accountCheckInterval = 2 * time.Second
-
-// accountRevoked reports whether the session's account was disabled or deleted
-// since login, asking the metadata service at most once per accountCheckInterval.
-// A metadata service that cannot answer does not end sessions.
-func (c *conn) accountRevoked() bool {
-	if c.account == nil || time.Since(c.accountChecked) < accountCheckInterval {
-		return false
+// accountRevoked returns why the session must end, "" when it may go on (auth.Recheck),
+// asking the metadata service at most once per auth.RecheckInterval.
+func (c *conn) accountRevoked() string {
+	if c.account == nil || time.Since(c.accountChecked) < auth.RecheckInterval {
+		return ""
 	}
 	ctx, cancel := c.rpcContext()
 	defer cancel()
-	acct, err := c.srv.cfg.Metadata.GetAccount(ctx, &metadatapb.GetAccountRequest{Email: c.accountName()})
+	why, err := auth.Recheck(ctx, c.srv.cfg.Metadata, c.account, auth.ServiceIMAP)
 	c.accountChecked = time.Now()
-	switch {
-	case status.Code(err) == codes.NotFound:
-		return true
-	case err != nil:
+	if err != nil {
 		c.log.Debug("re-check account", "err", err)
-		return false
 	}
-	return acct.GetDisabled()
+	return why
 }

@@ -13,8 +13,8 @@ import (
 // wrong SCRAM proof sent through the trusted proxy logs the fail2ban line with the client's
 // address and reason "invalid proof" and counts as a failure; AUTHENTICATE PLAIN meets the
 // metadata leader's brute-force guard with the client's address, up to the pair's lockout
-// (NO [UNAVAILABLE] for the right password); SCRAM, which the guard does not see
-// (docs/security.md), still logs the locked-out user in.
+// (NO [UNAVAILABLE] for the right password); the lockout holds for every mechanism of the
+// pair, SCRAM with the right password included.
 func TestSASLLoginBookkeeping(t *testing.T) {
 	srv, logs := startGuarded(t)
 
@@ -56,15 +56,15 @@ func TestSASLLoginBookkeeping(t *testing.T) {
 		t.Errorf("%d failure lines for 198.51.100.9, want %d (the guesses and the locked attempt)", plainLines, guardTestConfig.PairLockoutFailures+1)
 	}
 	locked := imapProxied(t, srv, "198.51.100.9", 2)
-	if tagged, _ := locked.scramAuth("SCRAM-SHA-256", demoClient(), true); !strings.HasPrefix(tagged, "OK [CAPABILITY ") {
-		t.Fatalf("SCRAM from the locked address: %q, want OK (the guard does not see SCRAM)", tagged)
+	if tagged, _ := locked.scramAuth("SCRAM-SHA-256", demoClient(), true); !strings.HasPrefix(tagged, "NO [UNAVAILABLE]") {
+		t.Fatalf("SCRAM from the locked pair: %q, want NO [UNAVAILABLE]", tagged)
 	}
 
 	metric, _ := embeddedtest.Scrape(t, srv.MetricsAddr())
 	for series, want := range map[string]float64{
 		`strata_auth_logins_total{protocol="imap",result="failure"}`: float64(1 + guardTestConfig.PairLockoutFailures),
-		`strata_auth_logins_total{protocol="imap",result="success"}`: 2,
-		`strata_auth_logins_total{protocol="imap",result="locked"}`:  1,
+		`strata_auth_logins_total{protocol="imap",result="success"}`: 1,
+		`strata_auth_logins_total{protocol="imap",result="locked"}`:  2,
 	} {
 		if got := metric(series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)

@@ -90,3 +90,37 @@ func TestSetQuotaByTenantAdmin(t *testing.T) {
 		t.Errorf("bob's root has limits %v after the refused SETQUOTAs", l)
 	}
 }
+
+// TestGetQuotaByTenantAdmin: RFC 9208 4.1.1 GETQUOTA and 4.1.2 GETQUOTAROOT by a tenant
+// admin reach the root of another account of its tenant, named by its address (as SETQUOTA
+// names it); for any other user, for an admin of another tenant and once the flag is off,
+// that root does not exist.
+func TestGetQuotaByTenantAdmin(t *testing.T) {
+	srv := startTenants(t)
+	setTenantAdmin(t, srv, alice, true)
+	admin := loginRawAs(t, srv, alice)
+	user := loginRawAs(t, srv, bob)
+	admin.ok(`SETQUOTA bob@example.com (MESSAGE 5)`)
+
+	if got := admin.ok(`GETQUOTA bob@example.com`); !slices.Equal(got, []string{`* QUOTA bob@example.com (MESSAGE 0 5)`}) {
+		t.Errorf("the admin's GETQUOTA of bob's root = %q", got)
+	}
+	// bob shares his INBOX with alice: her GETQUOTAROOT of it names his root first.
+	user.ok(`SETACL INBOX alice@example.com lr`)
+	got := admin.ok(`GETQUOTAROOT "Other Users/bob@example.com/INBOX"`)
+	if len(got) != 2 || got[0] != `* QUOTAROOT "Other Users/bob@example.com/INBOX" bob@example.com` || got[1] != `* QUOTA bob@example.com (MESSAGE 0 5)` {
+		t.Errorf("the admin's GETQUOTAROOT of bob's INBOX = %q", got)
+	}
+
+	admin.expect(`GETQUOTA nobody@example.com`, "NO [NONEXISTENT]")
+	admin.expect(`GETQUOTA eve@other.org`, "NO [NONEXISTENT]")
+	user.expect(`GETQUOTA alice@example.com`, "NO [NONEXISTENT]")
+	setTenantAdmin(t, srv, eve, true)
+	loginRawAs(t, srv, eve).expect(`GETQUOTA bob@example.com`, "NO [NONEXISTENT]")
+	// The flag as it is now, not as it was at login.
+	setTenantAdmin(t, srv, alice, false)
+	admin.expect(`GETQUOTA bob@example.com`, "NO [NONEXISTENT]")
+	if got := admin.ok(`GETQUOTAROOT "Other Users/bob@example.com/INBOX"`); !slices.Equal(got, []string{`* QUOTAROOT "Other Users/bob@example.com/INBOX"`}) {
+		t.Errorf("GETQUOTAROOT of bob's INBOX after the flag went = %q", got)
+	}
+}

@@ -41,12 +41,15 @@ type entry struct {
 	aliases []string // the alias attribute's values
 }
 
-// session is one connection to a tenant's directory.
+// session is one connection to a tenant's directory. Every exchange on it starts with a
+// bind (verify, lookup), so a session is reused for another user as it is (Source's pool).
 type session struct {
 	settings *metadatapb.LdapSettings
+	raw      net.Conn // the TCP connection, for the deadlines of each use
 	conn     *ldap.Conn
 	timeout  time.Duration
 	stop     func() bool
+	idle     time.Time // when it went back to the pool
 }
 
 // open connects to the directory of settings and secures the connection: TLS from the
@@ -108,7 +111,40 @@ func open(ctx context.Context, s *metadatapb.LdapSettings) (*session, error) {
 			return fail(fmt.Errorf("StartTLS with %s: %w", u.Host, err))
 		}
 	}
-	return &session{settings: s, conn: conn, timeout: timeout, stop: stop}, nil
+	return &session{settings: s, raw: raw, conn: conn, timeout: timeout, stop: stop}, nil
+}
+
+// deadline is the end of one use of the session: the tenant's timeout from now, or ctx's
+// deadline if sooner.
+func (ss *session) deadline(ctx context.Context) time.Time {
+	deadline := time.Now().Add(ss.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	return deadline
+}
+
+// rearm readies a pooled session for a use under ctx, as open does a new one: the hard
+// deadline of the exchange, ctx's end closing it.
+func (ss *session) rearm(ctx context.Context) error {
+	deadline := ss.deadline(ctx)
+	if err := ss.raw.SetDeadline(deadline); err != nil {
+		return err
+	}
+	ss.conn.SetTimeout(time.Until(deadline))
+	raw := ss.raw
+	ss.stop = context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	return nil
+}
+
+// park ends a use that left the session healthy: no deadline while it waits in the pool,
+// where a read error (the directory closing it) marks it closing for the next acquire.
+func (ss *session) park() bool {
+	if !ss.stop() {
+		return false // ctx ended: its deadline may have cut an exchange short
+	}
+	ss.idle = time.Now()
+	return ss.raw.SetDeadline(time.Time{}) == nil
 }
 
 func (ss *session) close() {

@@ -14,6 +14,8 @@ import (
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/ldapauth"
 	"github.com/strata-mail/strata/internal/testlog"
+	"github.com/strata-mail/strata/internal/testwait"
+	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -245,9 +247,11 @@ func TestBindAsUserLogin(t *testing.T) {
 
 // TestLDAPInjection: filter metacharacters in the login name are escaped (RFC 4515 3), so a
 // name like "*)(uid=*" or "admin)(|(uid=*" matches no entry and a wildcard cannot stand
-// for a user whose password the attacker has, in search mode and in bind mode.
+// for a user whose password the attacker has, in search mode and in bind mode. The
+// brute-force guard is off: it would delay this many refusals from one address past the
+// reads (TestLDAPLoginGuarded).
 func TestLDAPInjection(t *testing.T) {
-	srv, _ := ldapServer(t)
+	srv, _ := ldapServer(t, func(cfg *embedded.Config) { cfg.AuthGuard.Disabled = true })
 	for _, name := range []string{`*`, `*)(uid=*`, `admin)(|(uid=*`, `admin)(|(uid=*))`, `al*`, `*)(|(objectClass=*`, `ali\2a`} {
 		for _, password := range []string{alicePassword, adminPassword, "*"} {
 			wantPrefix(t, "search "+name, login(t, srv, name+"@"+corpDomain, password), refused)
@@ -437,4 +441,72 @@ func TestManageSieveLogin(t *testing.T) {
 		}
 		wantPrefix(t, tc.user+" over ManageSieve", strings.TrimRight(l, "\r\n"), tc.want)
 	}
+}
+
+// TestLDAPLoginGuarded: logins of an LDAP tenant go through the metadata leader's
+// brute-force guard like Strata passwords: wrong passwords bind and fail until the
+// (account, address) pair is locked, then even the right password is refused unchecked,
+// without a bind (the directory's own lockout policy never sees the attacker); every
+// failure logged the fail2ban line; after the lockout the password works again.
+func TestLDAPLoginGuarded(t *testing.T) {
+	const lockAfter = 4
+	srv, logs := ldapServer(t, func(cfg *embedded.Config) {
+		cfg.AuthGuard = metadata.AuthGuardConfig{
+			FreeFailures: lockAfter, PairLockoutFailures: lockAfter, PairLockout: 1500 * time.Millisecond,
+			IPLockoutFailures: 100, FailureWindow: time.Minute,
+		}
+	})
+	for i := range lockAfter {
+		wantPrefix(t, fmt.Sprintf("wrong password %d", i+1), login(t, srv, "alice@"+corpDomain, wrongPassword), refused)
+	}
+	binds := srv.LDAP().Stats().Misses
+	wantPrefix(t, "right password from the locked pair", login(t, srv, "alice@"+corpDomain, alicePassword), "NO [UNAVAILABLE]")
+	if got := srv.LDAP().Stats().Misses; got != binds {
+		t.Errorf("a locked-out login reached the directory (%d checks, then %d)", binds, got)
+	}
+	lines := 0
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `msg="authentication failed" client_ip=127.0.0.1 protocol=imap account=alice@example.org`) {
+			lines++
+		}
+	}
+	if lines != lockAfter+1 {
+		t.Errorf("%d failure lines, want %d:\n%s", lines, lockAfter+1, logs.String())
+	}
+	time.Sleep(1500 * time.Millisecond)
+	wantPrefix(t, "right password after the lockout", login(t, srv, "alice@"+corpDomain, alicePassword), "OK")
+}
+
+// TestConnectionPool: with the credentials cache off, every login binds to the directory,
+// over one pooled connection: sequential logins of different users and a wrong password
+// (the directory's refusal leaves the connection healthy) open one connection in all, and
+// each user still gets his own answer (every exchange starts with a bind). New settings
+// for the tenant empty its pool.
+func TestConnectionPool(t *testing.T) {
+	srv, _ := ldapServer(t, func(cfg *embedded.Config) {
+		cfg.AuthCacheTTL = -1
+		cfg.AuthGuard.Disabled = true
+		cfg.IMAPLimits.MaxConnectionsPerAccount = 1000 // the logins' sessions stay open
+	})
+	before := srv.LDAP().Dials()
+	for range 3 {
+		wantPrefix(t, "alice", login(t, srv, "alice@"+corpDomain, alicePassword), "OK")
+		wantPrefix(t, "alice, wrong password", login(t, srv, "alice@"+corpDomain, wrongPassword), refused)
+		wantPrefix(t, "admin", login(t, srv, "admin@"+corpDomain, adminPassword), "OK")
+		wantPrefix(t, "admin with alice's password", login(t, srv, "admin@"+corpDomain, alicePassword), refused)
+	}
+	if got := srv.LDAP().Dials() - before; got != 1 {
+		t.Errorf("12 sequential logins of one tenant opened %d directory connections, want 1", got)
+	}
+	changed := searchSettings()
+	changed.TimeoutMs = 3000
+	setLdap(t, srv, corpTenant, changed)
+	testwait.Until(t, 30*time.Second, func() error {
+		if got := srv.LDAP().Dials() - before; got < 2 {
+			wantPrefix(t, "alice after new settings", login(t, srv, "alice@"+corpDomain, alicePassword), "OK")
+			time.Sleep(100 * time.Millisecond) // the settings are read again within their TTL (10 s)
+			return fmt.Errorf("%d connections after the settings changed, want a new one", got)
+		}
+		return nil
+	})
 }

@@ -46,6 +46,9 @@ const (
 	maxDomains = 10_000
 	// maxAliases bounds the aliases applied from one entry.
 	maxAliases = 64
+	// checkTimeout bounds the settings lookup of a login, and its check once the guard
+	// admitted it (the directory's own operations have the tenant's timeout_ms too).
+	checkTimeout = 15 * time.Second
 	// maxLoginBytes bounds a login name (RFC 5321 4.5.3.1.3: a path is at most 256 octets).
 	maxLoginBytes = 320
 )
@@ -57,8 +60,9 @@ type Source struct {
 
 	mu      sync.Mutex
 	domains map[string]domainSettings
+	pools   map[string]*tenantPool // by tenant
 
-	hits, misses, unavailable atomic.Uint64
+	hits, misses, unavailable, dials atomic.Uint64
 }
 
 // domainSettings are the settings of a domain's tenant as read at fetched; resp nil: the
@@ -68,6 +72,8 @@ type domainSettings struct {
 	fetched time.Time
 }
 
+var _ auth.Directory = (*Source)(nil)
+
 // New returns a Source.
 func New(cfg Config) *Source {
 	if cfg.SettingsTTL <= 0 {
@@ -76,7 +82,7 @@ func New(cfg Config) *Source {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Source{cfg: cfg, domains: make(map[string]domainSettings)}
+	return &Source{cfg: cfg, domains: make(map[string]domainSettings), pools: make(map[string]*tenantPool)}
 }
 
 // Stats are the Source's counters since it was made.
@@ -92,21 +98,31 @@ func (s *Source) Stats() Stats {
 	return Stats{Hits: s.hits.Load(), Misses: s.misses.Load(), Unavailable: s.unavailable.Load()}
 }
 
-// CheckPassword is auth.Directory's: the login of an account of an LDAP tenant, checked by
-// the directory (or the cache), the account provisioned and its attributes applied.
-func (s *Source) CheckPassword(ctx context.Context, username, password string) (*metadatapb.Account, bool, error) {
+// CheckPassword is auth.Directory's: the login of an account of an LDAP tenant, admitted
+// by the brute-force guard (admit) and then checked by the directory (or the cache), the
+// account provisioned and its attributes applied.
+func (s *Source) CheckPassword(ctx context.Context, username, password string, admit func(context.Context) error) (*metadatapb.Account, bool, error) {
 	email := strings.ToLower(username)
 	local, domain, ok := splitAddress(email)
 	if !ok {
 		return nil, false, nil
 	}
-	tenant, err := s.tenant(ctx, domain)
+	tenantCtx, cancel := context.WithTimeout(ctx, checkTimeout)
+	tenant, err := s.tenant(tenantCtx, domain)
+	cancel()
 	if err != nil {
 		return nil, true, err
 	}
 	if tenant == nil {
 		return nil, false, nil
 	}
+	// The guard's delays are waited out under ctx, the login's; the check after them has
+	// a deadline of its own.
+	if err := admit(ctx); err != nil {
+		return nil, true, err
+	}
+	ctx, cancel = context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
 	stamp := settingsStamp(tenant.GetSettings())
 	if remembered, ok := s.cfg.Cache.Recall(email, password); ok {
 		if account, ok := bytes.CutPrefix(remembered, stamp); ok {
@@ -175,14 +191,24 @@ func (s *Source) Resolve(ctx context.Context, address string) (found bool, err e
 	return true, nil
 }
 
-// withDirectory runs fn on a new connection to the tenant's directory and logs what did
-// not answer.
+// withDirectory runs fn on a connection to the tenant's directory, pooled (acquire,
+// release) or new, and logs what did not answer.
 func (s *Source) withDirectory(ctx context.Context, tenant *metadatapb.LdapSettingsResponse, fn func(*session) (*entry, error)) (*entry, error) {
-	ss, err := open(ctx, tenant.GetSettings())
+	ss, pooled, err := s.acquire(ctx, tenant)
 	if err == nil {
-		defer ss.close()
 		var e *entry
-		if e, err = fn(ss); err == nil {
+		e, err = fn(ss)
+		s.release(tenant, ss, err)
+		if pooled && errors.Is(err, auth.ErrDirectoryUnavailable) && !errors.Is(err, errServiceAccount) && ctx.Err() == nil {
+			// A pooled connection the directory dropped in between (a restart, an idle
+			// timeout of its own): once more on a new one.
+			s.dials.Add(1)
+			if ss, err = open(ctx, tenant.GetSettings()); err == nil {
+				e, err = fn(ss)
+				s.release(tenant, ss, err)
+			}
+		}
+		if err == nil {
 			return e, nil
 		}
 	}
@@ -196,6 +222,91 @@ func (s *Source) withDirectory(ctx context.Context, tenant *metadatapb.LdapSetti
 	}
 	return nil, err
 }
+
+// Connection pool. A login of an LDAP tenant used to open a connection (TCP, the TLS
+// handshake) per check; the pool keeps up to maxIdleConns healthy connections per tenant
+// for the next checks. Every exchange starts with a bind, so a connection carries nothing
+// of the previous user. Health: a connection goes back only after an exchange that ended
+// with an answer (success, or the directory refusing the credentials), and is checked at
+// its next use: one the directory or the network closed (go-ldap marks it closing when its
+// reader fails) or idle longer than maxIdleTime is closed instead. The pool of a tenant is
+// emptied when its settings change (the settings stamp), and at most maxPooledTenants
+// tenants keep connections (past that, the whole pool is closed).
+const (
+	maxIdleConns     = 4
+	maxIdleTime      = 30 * time.Second
+	maxPooledTenants = 1000
+)
+
+// tenantPool is the idle connections to one tenant's directory under one set of settings.
+type tenantPool struct {
+	stamp []byte
+	idle  []*session // most recently parked last
+}
+
+// acquire returns a healthy pooled connection to the tenant's directory, readied for ctx
+// (pooled true), or a new one.
+func (s *Source) acquire(ctx context.Context, tenant *metadatapb.LdapSettingsResponse) (ss *session, pooled bool, err error) {
+	stamp := settingsStamp(tenant.GetSettings())
+	for {
+		s.mu.Lock()
+		ss = nil
+		if p := s.pools[tenant.GetTenant()]; p != nil && bytes.Equal(p.stamp, stamp) && len(p.idle) > 0 {
+			ss = p.idle[len(p.idle)-1]
+			p.idle = p.idle[:len(p.idle)-1]
+		}
+		s.mu.Unlock()
+		if ss == nil {
+			s.dials.Add(1)
+			ss, err = open(ctx, tenant.GetSettings())
+			return ss, false, err
+		}
+		if ss.conn.IsClosing() || time.Since(ss.idle) > maxIdleTime || ss.rearm(ctx) != nil {
+			ss.conn.Close()
+			continue
+		}
+		return ss, true, nil
+	}
+}
+
+// release ends a use of ss that ended with err: back to the pool when the exchange got an
+// answer and the pool has room, closed otherwise.
+func (s *Source) release(tenant *metadatapb.LdapSettingsResponse, ss *session, err error) {
+	healthy := err == nil || (errors.Is(err, auth.ErrInvalidCredentials) && !errors.Is(err, auth.ErrDirectoryUnavailable))
+	if !healthy || !ss.park() {
+		ss.close()
+		return
+	}
+	stamp := settingsStamp(tenant.GetSettings())
+	var closing []*session
+	s.mu.Lock()
+	p := s.pools[tenant.GetTenant()]
+	if p == nil || !bytes.Equal(p.stamp, stamp) {
+		if p != nil {
+			closing = p.idle
+		}
+		if p == nil && len(s.pools) >= maxPooledTenants {
+			for _, old := range s.pools {
+				closing = append(closing, old.idle...)
+			}
+			s.pools = make(map[string]*tenantPool)
+		}
+		p = &tenantPool{stamp: stamp}
+		s.pools[tenant.GetTenant()] = p
+	}
+	if len(p.idle) < maxIdleConns {
+		p.idle = append(p.idle, ss)
+	} else {
+		closing = append(closing, ss)
+	}
+	s.mu.Unlock()
+	for _, c := range closing {
+		c.conn.Close()
+	}
+}
+
+// Dials is how many connections to directories the Source has opened.
+func (s *Source) Dials() uint64 { return s.dials.Load() }
 
 // tenant returns the LDAP settings of domain's tenant; nil when the domain belongs to no
 // tenant or its tenant keeps its passwords in Strata.

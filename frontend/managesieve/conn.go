@@ -40,7 +40,9 @@ type conn struct {
 
 	state   state
 	account *metadatapb.Account
-	bad     int // commands in a row that failed to parse or were unknown
+	// accountChecked is when dispatch last re-checked the login (auth.Recheck).
+	accountChecked time.Time
+	bad            int // commands in a row that failed to parse or were unknown
 }
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {

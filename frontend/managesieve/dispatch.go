@@ -3,7 +3,9 @@ package managesieve
 import (
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
 )
 
@@ -56,6 +58,20 @@ func (c *conn) dispatch(cmd *sievewire.Command) (*response, error) {
 			return no("", cmd.Name+" needs authentication first"), nil
 		}
 		return no("", cmd.Name+" is not allowed after authentication"), nil
+	}
+	if c.state == stateAuthenticated && time.Since(c.accountChecked) >= auth.RecheckInterval {
+		// A disabled or deleted account, or a revoked credential (a changed password, a
+		// revoked app password), ends the session at its next command: RFC 5804 4 BYE.
+		ctx, cancel := c.rpcContext()
+		why, err := auth.Recheck(ctx, c.srv.cfg.Metadata, c.account, auth.ServiceManageSieve)
+		cancel()
+		c.accountChecked = time.Now()
+		if err != nil {
+			c.log.Debug("re-check account", "err", err)
+		}
+		if why != "" {
+			return bye("", why), nil
+		}
 	}
 	if resp := checkArgs(cmd, spec); resp != nil {
 		return resp, nil

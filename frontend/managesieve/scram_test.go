@@ -3,11 +3,15 @@ package managesieve_test
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/internal/scram"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -102,4 +106,36 @@ func TestAppPasswordScope(t *testing.T) {
 	c.expect(`AUTHENTICATE "PLAIN" "`+plain("", embedded.DemoAccount, imapOnly)+`"`, `NO "Authentication failed"`)
 	c.ok(`AUTHENTICATE "PLAIN" "` + plain("", embedded.DemoAccount, sieve) + `"`)
 	c.ok("LISTSCRIPTS")
+}
+
+// TestRevokedAppPasswordEndsSession: a session logged in with an app password ends at its
+// next command once the app password is revoked (RFC 5804 4: BYE, then the server closes
+// the connection); a session of the account's password goes on.
+func TestRevokedAppPasswordEndsSession(t *testing.T) {
+	srv := startServer(t, nil)
+	resp, err := srv.Metadata().AddAppPassword(t.Context(), &metadatapb.AddAppPasswordRequest{
+		RequestId: "app-sieve", Email: embedded.DemoAccount, Name: "sieve", Scopes: []string{"managesieve"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byApp, _ := dial(t, srv.ManageSieveAddr())
+	byApp.ok(`AUTHENTICATE "PLAIN" "` + plain("", embedded.DemoAccount, resp.GetPassword()) + `"`)
+	byPassword := login(t, srv.ManageSieveAddr())
+	if _, err := srv.Metadata().RevokeAppPassword(t.Context(), &metadatapb.RevokeAppPasswordRequest{
+		RequestId: "revoke-sieve", Email: embedded.DemoAccount, IdOrName: "sieve"}); err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, 20*time.Second, func() error {
+		lines := byApp.do("LISTSCRIPTS")
+		if last := lines[len(lines)-1]; strings.HasPrefix(last, "BYE") {
+			if !strings.Contains(last, "revoked") {
+				t.Fatalf("BYE %q", last)
+			}
+			return nil
+		}
+		return errors.New("the app password's session goes on")
+	})
+	byApp.closed()
+	time.Sleep(auth.RecheckInterval) // a re-check after the revocation
+	byPassword.ok("LISTSCRIPTS")
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
@@ -163,6 +164,7 @@ func (c *conn) cmdAuthenticate(cmd *sievewire.Command) (*response, error) {
 		}
 		if step.Done {
 			c.account = step.Account
+			c.accountChecked = time.Now() // the login just checked it
 			c.state = stateAuthenticated
 			c.log = c.connLog.With("account", step.Account.GetEmail())
 			if name := step.Account.GetAppPassword(); name != "" {

@@ -23,10 +23,13 @@
 // learns no more than RFC 7628 3.2.2's "invalid_token". An issuer whose keys cannot be
 // fetched and a metadata service that cannot answer are other errors, for "try later".
 //
-// Settings. A tenant's settings are read at each login from the metadata leader
-// (FindOAuthIssuer), as LMTP reads a tenant's DeliverySettings at each recipient: `strata
-// tenant oauth set|clear` applies to the next login on every frontend, with nothing to
-// propagate or expire. The mechanisms are announced by every frontend that has a Verifier
+// Settings. The tenants that trust an issuer are read from the metadata leader
+// (FindOAuthIssuer) and reused for Config.IssuerTTL (10 s by default, as the LDAP settings
+// of frontend/ldapauth), so a login costs one metadata call (the account's) rather than
+// two: `strata tenant oauth set|clear` applies on every frontend within that time (a
+// cleared issuer is trusted that much longer), with nothing to propagate. Unknown issuers
+// are remembered too, in a table of at most 1024 issuers dropped whole when full. The
+// mechanisms are announced by every frontend that has a Verifier
 // (where PLAIN is: TLS or trusted loopback) whether or not any tenant has an issuer: the
 // capability list comes before the client names its account, so it cannot depend on the
 // tenant, and a client of a tenant without one is refused like a bad token.

@@ -50,7 +50,19 @@ type Config struct {
 	FetchTimeout time.Duration
 	// MaxKeySources bounds the cached key sources (default 1024).
 	MaxKeySources int
+	// IssuerTTL is how long the tenants that trust an issuer (FindOAuthIssuer) are reused
+	// before they are asked again (default DefaultIssuerTTL; negative: asked at every
+	// login). A changed or cleared setting reaches every frontend within it.
+	IssuerTTL time.Duration
 }
+
+const (
+	// DefaultIssuerTTL is Config.IssuerTTL's default: the LDAP settings' (frontend/ldapauth).
+	DefaultIssuerTTL = 10 * time.Second
+	// maxIssuers bounds the issuers remembered (tokens name arbitrary ones, unknown
+	// issuers are remembered too); past it the whole table is dropped.
+	maxIssuers = 1024
+)
 
 // Verifier verifies bearer tokens against the tenants' issuers. It is safe for
 // concurrent use.
@@ -60,6 +72,13 @@ type Verifier struct {
 
 	mu      sync.Mutex
 	sources map[keySourceID]*keySource
+	issuers map[string]issuerEntry
+}
+
+// issuerEntry is a FindOAuthIssuer answer as read at fetched.
+type issuerEntry struct {
+	tenants []*metadatapb.TenantOAuthSettings
+	fetched time.Time
 }
 
 // New returns a Verifier.
@@ -92,7 +111,10 @@ func New(cfg Config) *Verifier {
 			return nil
 		},
 	}
-	return &Verifier{cfg: cfg, client: client, sources: make(map[keySourceID]*keySource)}
+	if cfg.IssuerTTL == 0 {
+		cfg.IssuerTTL = DefaultIssuerTTL
+	}
+	return &Verifier{cfg: cfg, client: client, sources: make(map[keySourceID]*keySource), issuers: make(map[string]issuerEntry)}
 }
 
 // Verify checks token (and user, the SASL authorization identity, "" if none) and returns
@@ -118,15 +140,15 @@ func (v *Verifier) Verify(ctx context.Context, token, user string) (*metadatapb.
 	if unverified.Issuer == "" {
 		return nil, fmt.Errorf("%w: no issuer", ErrInvalidToken)
 	}
-	found, err := v.cfg.Metadata.FindOAuthIssuer(ctx, &metadatapb.FindOAuthIssuerRequest{Issuer: unverified.Issuer})
+	tenants, err := v.trusting(ctx, unverified.Issuer)
 	if err != nil {
-		return nil, fmt.Errorf("find issuer: %w", err)
+		return nil, err
 	}
-	if len(found.GetTenants()) == 0 {
+	if len(tenants) == 0 {
 		return nil, fmt.Errorf("%w: no tenant trusts issuer %q", ErrInvalidToken, unverified.Issuer)
 	}
 	var refusals []error
-	for _, t := range found.GetTenants() {
+	for _, t := range tenants {
 		account, err := v.verifyFor(ctx, tok, header, t, user)
 		if err == nil {
 			return account, nil
@@ -137,6 +159,31 @@ func (v *Verifier) Verify(ctx context.Context, token, user string) (*metadatapb.
 		refusals = append(refusals, err)
 	}
 	return nil, errors.Join(refusals...)
+}
+
+// trusting answers the tenants that trust issuer (FindOAuthIssuer), from the answer of the
+// last IssuerTTL when there is one.
+func (v *Verifier) trusting(ctx context.Context, issuer string) ([]*metadatapb.TenantOAuthSettings, error) {
+	now := time.Now()
+	v.mu.Lock()
+	e, ok := v.issuers[issuer]
+	v.mu.Unlock()
+	if ok && now.Sub(e.fetched) < v.cfg.IssuerTTL {
+		return e.tenants, nil
+	}
+	found, err := v.cfg.Metadata.FindOAuthIssuer(ctx, &metadatapb.FindOAuthIssuerRequest{Issuer: issuer})
+	if err != nil {
+		return nil, fmt.Errorf("find issuer: %w", err)
+	}
+	if v.cfg.IssuerTTL > 0 {
+		v.mu.Lock()
+		if len(v.issuers) >= maxIssuers {
+			v.issuers = make(map[string]issuerEntry)
+		}
+		v.issuers[issuer] = issuerEntry{tenants: found.GetTenants(), fetched: now}
+		v.mu.Unlock()
+	}
+	return found.GetTenants(), nil
 }
 
 // verifyFor checks a parsed token against the settings of one tenant that trusts its

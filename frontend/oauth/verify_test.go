@@ -3,6 +3,7 @@ package oauth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/oauth"
 	"github.com/strata-mail/strata/internal/oauthtest"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -103,11 +105,12 @@ func TestKeyRotation(t *testing.T) {
 	}
 }
 
-// TestTenantSettings: the tenant's algorithms, account claim and jwks_uri apply.
+// TestTenantSettings: the tenant's algorithms, account claim and jwks_uri apply; a cleared
+// setting applies once the IssuerTTL of the cached answer has passed.
 func TestTenantSettings(t *testing.T) {
 	md := startMetadata(t)
 	iss := oauthtest.Start(t)
-	v := oauth.New(oauth.Config{Metadata: md, RootCAs: iss.CAs})
+	v := oauth.New(oauth.Config{Metadata: md, RootCAs: iss.CAs, IssuerTTL: 5 * time.Second})
 
 	setOAuth(t, md, &metadatapb.OAuthSettings{Issuer: iss.URL, Audience: audience, Algorithms: []string{"ES256"}, AccountClaim: "preferred_username", JwksUri: iss.URL + "/jwks"})
 	claims := iss.Claims("someone@else.example", audience)
@@ -121,11 +124,18 @@ func TestTenantSettings(t *testing.T) {
 	if err := verify(t, v, iss.Sign(t, oauthtest.ES256, iss.Claims(alice, audience))); !errors.Is(err, oauth.ErrInvalidToken) {
 		t.Fatalf("token without the account claim: %v", err)
 	}
-	// A token for the audience of a tenant that cleared its settings.
+	// A token for the audience of a tenant that cleared its settings: still accepted from
+	// the answer cached at the first verification (seconds ago), refused once it expired.
 	setOAuth(t, md, nil)
-	if err := verify(t, v, iss.Sign(t, oauthtest.ES256, claims)); !errors.Is(err, oauth.ErrInvalidToken) {
-		t.Fatalf("token of an issuer no tenant trusts any more: %v", err)
+	if err := verify(t, v, iss.Sign(t, oauthtest.ES256, claims)); err != nil {
+		t.Fatalf("right after the settings were cleared, within IssuerTTL: %v (the answer was not cached)", err)
 	}
+	testwait.Until(t, 15*time.Second, func() error {
+		if err := verify(t, v, iss.Sign(t, oauthtest.ES256, claims)); !errors.Is(err, oauth.ErrInvalidToken) {
+			return fmt.Errorf("token of an issuer no tenant trusts any more: %v", err)
+		}
+		return nil
+	})
 }
 
 // TestIssuerUnavailable: keys that cannot be fetched (an untrusted certificate, a

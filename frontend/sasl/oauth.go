@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/oauth"
 )
 
@@ -43,23 +44,30 @@ func (o *oauthExchange) Next(ctx context.Context, response []byte) (Step, error)
 	callCtx, cancel := o.c.callContext(ctx)
 	account, user, status, err := o.c.OAuth.Authenticate(callCtx, o.mechanism, response)
 	cancel()
-	// The login counters and the fail2ban line of a password login (frontend/auth), with
-	// the client's address after any PROXY header (frontend/connserver).
+	// The brute-force guard, the login counters and the fail2ban line of a password login
+	// (frontend/auth Settle), with the client's address after any PROXY header
+	// (frontend/connserver). The guard keys a failure on the identity the client named
+	// (none: the address alone), a success on the account.
 	attempt := o.c.attempt(user)
-	if err == nil {
-		o.c.Logins.TokenLogin(o.c.log(), attempt, "success")
-		return Step{Done: true, Account: account}, nil
-	}
+	outcome := auth.Unchecked
 	switch {
+	case err == nil:
+		outcome, attempt.Username = auth.Success, account.GetEmail()
 	case errors.Is(err, oauth.ErrInvalidToken), errors.Is(err, oauth.ErrMalformed):
-		o.c.Logins.TokenLogin(o.c.log(), attempt, "failure")
+		outcome = auth.Failure
 		o.refusal = fmt.Errorf("%w: user %q: %w", ErrAuthFailed, user, err)
 	case errors.Is(err, oauth.ErrKeysUnavailable):
-		o.c.Logins.TokenLogin(o.c.log(), attempt, "error")
 		o.refusal = fmt.Errorf("%w: %w", ErrUnavailable, err)
 	default:
-		o.c.Logins.TokenLogin(o.c.log(), attempt, "error")
 		o.refusal = err // the metadata service's answer, for the protocol to map
+	}
+	if serr := o.c.Logins.Settle(ctx, o.c.Metadata, attempt, outcome, auth.ReasonToken, o.c.log()); serr != nil {
+		// Refused by the guard (or a success the guard could not take): a failure like
+		// any other, answered with the error challenge.
+		o.refusal = serr
+	}
+	if o.refusal == nil {
+		return Step{Done: true, Account: account}, nil
 	}
 	// RFC 7628 3.2.2: the error as a challenge (status "invalid_request" for a malformed
 	// message, "invalid_token" otherwise); XOAUTH2 clients read the same object.

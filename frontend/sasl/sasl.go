@@ -9,11 +9,11 @@
 //
 // Invariants:
 //
-//   - Every login, whatever the mechanism, is counted and every refusal logged through
-//     Conn.Logins (frontend/auth): a password (PLAIN, and IMAP LOGIN through
-//     Conn.CheckPassword) by Logins.Login, a SCRAM proof by Logins.ScramLogin, a bearer
-//     token by Logins.TokenLogin. A password refused unchecked by the metadata leader's
-//     brute-force guard is auth.ErrTooManyFailures.
+//   - Every login, whatever the mechanism, goes through the metadata leader's brute-force
+//     guard, is counted and every refusal logged through Conn.Logins (frontend/auth): a
+//     password (PLAIN, and IMAP LOGIN through Conn.CheckPassword) by Logins.Login, a SCRAM
+//     proof and a bearer token by Logins.Settle once the frontend checked them. A login
+//     the guard refuses is auth.ErrTooManyFailures, whatever its credential.
 //   - Every refused credential is ErrAuthFailed (the protocols answer NO
 //     [AUTHENTICATIONFAILED]), possibly wrapping the reason for the log; malformed
 //     messages wrap ErrMalformed; an OAuth issuer or account directory that cannot be
@@ -73,9 +73,9 @@ type Conn struct {
 	// Logins, and to the metadata service, where an app password logs in only where its
 	// scopes allow.
 	Service string
-	// Logins is the login bookkeeping (frontend/auth): passwords go through Logins.Login
-	// (the brute-force guard, its delays, metrics, the fail2ban line); SCRAM proofs and
-	// OAuth tokens are counted and logged through it. A nil Logins counts nothing.
+	// Logins is the login bookkeeping (frontend/auth): passwords go through Logins.Login,
+	// SCRAM proofs and OAuth tokens through Logins.Settle (the brute-force guard, its
+	// delays, metrics, the fail2ban line). A nil Logins counts nothing but still guards.
 	Logins *auth.Logins
 	// Log gets the failure lines of Logins; nil: slog.Default().
 	Log *slog.Logger

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/internal/scram"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -72,18 +73,26 @@ func malformed(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrMalformed, fmt.Sprintf(format, args...))
 }
 
-// Next runs a step and records the outcome through Logins (ScramLogin): a success, a
-// refusal (a wrong proof, a refused channel binding, a malformed or unauthorized message)
-// as a failure with the fail2ban line, the metadata service failing as an error.
+// Next runs a step and settles the outcome through Logins (auth.Logins.Settle): the
+// metadata leader's brute-force guard admits it (else the exchange ends in
+// auth.ErrTooManyFailures, whatever the proof) and counts it, and a refusal (a wrong
+// proof, a refused channel binding, a malformed or unauthorized message) is logged in the
+// fail2ban line; the metadata service failing is counted as an error.
 func (s *scramExchange) Next(ctx context.Context, response []byte) (Step, error) {
 	step, err := s.next(ctx, response)
+	var outcome auth.Outcome
 	switch {
-	case err == nil && step.Done:
-		s.c.Logins.ScramLogin(s.c.log(), s.c.attempt(s.username), "success")
+	case err == nil && !step.Done:
+		return step, nil
+	case err == nil:
+		outcome = auth.Success
 	case errors.Is(err, ErrAuthFailed), errors.Is(err, ErrAuthorization), errors.Is(err, ErrMalformed):
-		s.c.Logins.ScramLogin(s.c.log(), s.c.attempt(s.username), "failure")
-	case err != nil:
-		s.c.Logins.ScramLogin(s.c.log(), s.c.attempt(s.username), "error")
+		outcome = auth.Failure
+	default:
+		outcome = auth.Unchecked
+	}
+	if serr := s.c.Logins.Settle(ctx, s.c.Metadata, s.c.attempt(s.username), outcome, auth.ReasonProof, s.c.log()); serr != nil {
+		return Step{}, serr
 	}
 	return step, err
 }

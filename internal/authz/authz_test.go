@@ -1,7 +1,6 @@
 package authz_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/tls"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -30,6 +28,7 @@ import (
 	"github.com/strata-mail/strata/internal/authz"
 	"github.com/strata-mail/strata/internal/identity"
 	"github.com/strata-mail/strata/internal/identity/identitytest"
+	"github.com/strata-mail/strata/internal/testlog"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/clusterpb"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -40,22 +39,7 @@ import (
 const rpcTimeout = 10 * time.Second
 
 // syncBuffer is the audit log's destination, written by handler goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer struct{ testlog.Buffer }
 
 // events decodes the audit log's JSON lines.
 func (b *syncBuffer) events(t *testing.T) []map[string]any {

@@ -66,6 +66,7 @@ var rules = map[string]rule{
 	metadatapb.Metadata_GetAccount_FullMethodName:            {callers: front | cluster | tenant, owners: byEmail},
 	metadatapb.Metadata_Authenticate_FullMethodName:          {callers: front | cluster},
 	metadatapb.Metadata_CheckCredential_FullMethodName:       {callers: front | cluster},
+	metadatapb.Metadata_GuardLogin_FullMethodName:            {callers: front | cluster},
 	// SCRAM keys (RFC 5802 3): StoredKey and ServerKey let their holder pose as the server,
 	// so only the frontends that run SCRAM exchanges read them.
 	metadatapb.Metadata_GetScramCredentials_FullMethodName: {callers: front | cluster},

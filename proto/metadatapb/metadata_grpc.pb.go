@@ -32,6 +32,7 @@ const (
 	Metadata_Authenticate_FullMethodName          = "/strata.metadata.v1.Metadata/Authenticate"
 	Metadata_CheckCredential_FullMethodName       = "/strata.metadata.v1.Metadata/CheckCredential"
 	Metadata_GetScramCredentials_FullMethodName   = "/strata.metadata.v1.Metadata/GetScramCredentials"
+	Metadata_GuardLogin_FullMethodName            = "/strata.metadata.v1.Metadata/GuardLogin"
 	Metadata_AddAppPassword_FullMethodName        = "/strata.metadata.v1.Metadata/AddAppPassword"
 	Metadata_ListAppPasswords_FullMethodName      = "/strata.metadata.v1.Metadata/ListAppPasswords"
 	Metadata_RevokeAppPassword_FullMethodName     = "/strata.metadata.v1.Metadata/RevokeAppPassword"
@@ -115,6 +116,14 @@ type MetadataClient interface {
 	// before SCRAM, or no password): the frontend then fails the exchange at the proof.
 	// A read on the leader, as Authenticate's.
 	GetScramCredentials(ctx context.Context, in *GetScramCredentialsRequest, opts ...grpc.CallOption) (*ScramCredentials, error)
+	// GuardLogin is the brute-force guard (metadata/authguard.go) of the logins a frontend
+	// checks itself: a SCRAM proof, an OAuth bearer token, an LDAP bind. With outcome ADMIT
+	// it answers whether an attempt of the account from the address may be checked now; with
+	// FAILURE or SUCCESS it admits first (a refused report records nothing, and the frontend
+	// must refuse the login whatever its outcome) and then records the outcome, as
+	// Authenticate does for a password. Refusals are Authenticate's: ResourceExhausted with
+	// an AUTH_THROTTLED or AUTH_LOCKED ErrorInfo and a RetryInfo. A read on the leader.
+	GuardLogin(ctx context.Context, in *GuardLoginRequest, opts ...grpc.CallOption) (*GuardLoginResponse, error)
 	// App passwords: per-device passwords the service generates, each with a name and the
 	// services it may log in to; stored as a digest, shown once in AddAppPassword's answer.
 	// Authenticate and CheckCredential accept one for a service in its scopes; revoking
@@ -348,6 +357,16 @@ func (c *metadataClient) GetScramCredentials(ctx context.Context, in *GetScramCr
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ScramCredentials)
 	err := c.cc.Invoke(ctx, Metadata_GetScramCredentials_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) GuardLogin(ctx context.Context, in *GuardLoginRequest, opts ...grpc.CallOption) (*GuardLoginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GuardLoginResponse)
+	err := c.cc.Invoke(ctx, Metadata_GuardLogin_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -957,6 +976,14 @@ type MetadataServer interface {
 	// before SCRAM, or no password): the frontend then fails the exchange at the proof.
 	// A read on the leader, as Authenticate's.
 	GetScramCredentials(context.Context, *GetScramCredentialsRequest) (*ScramCredentials, error)
+	// GuardLogin is the brute-force guard (metadata/authguard.go) of the logins a frontend
+	// checks itself: a SCRAM proof, an OAuth bearer token, an LDAP bind. With outcome ADMIT
+	// it answers whether an attempt of the account from the address may be checked now; with
+	// FAILURE or SUCCESS it admits first (a refused report records nothing, and the frontend
+	// must refuse the login whatever its outcome) and then records the outcome, as
+	// Authenticate does for a password. Refusals are Authenticate's: ResourceExhausted with
+	// an AUTH_THROTTLED or AUTH_LOCKED ErrorInfo and a RetryInfo. A read on the leader.
+	GuardLogin(context.Context, *GuardLoginRequest) (*GuardLoginResponse, error)
 	// App passwords: per-device passwords the service generates, each with a name and the
 	// services it may log in to; stored as a digest, shown once in AddAppPassword's answer.
 	// Authenticate and CheckCredential accept one for a service in its scopes; revoking
@@ -1132,6 +1159,9 @@ func (UnimplementedMetadataServer) CheckCredential(context.Context, *CheckCreden
 }
 func (UnimplementedMetadataServer) GetScramCredentials(context.Context, *GetScramCredentialsRequest) (*ScramCredentials, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetScramCredentials not implemented")
+}
+func (UnimplementedMetadataServer) GuardLogin(context.Context, *GuardLoginRequest) (*GuardLoginResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GuardLogin not implemented")
 }
 func (UnimplementedMetadataServer) AddAppPassword(context.Context, *AddAppPasswordRequest) (*AddAppPasswordResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddAppPassword not implemented")
@@ -1477,6 +1507,24 @@ func _Metadata_GetScramCredentials_Handler(srv interface{}, ctx context.Context,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).GetScramCredentials(ctx, req.(*GetScramCredentialsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_GuardLogin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GuardLoginRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).GuardLogin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_GuardLogin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).GuardLogin(ctx, req.(*GuardLoginRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -2492,6 +2540,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetScramCredentials",
 			Handler:    _Metadata_GetScramCredentials_Handler,
+		},
+		{
+			MethodName: "GuardLogin",
+			Handler:    _Metadata_GuardLogin_Handler,
 		},
 		{
 			MethodName: "AddAppPassword",
