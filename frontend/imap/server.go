@@ -143,6 +143,12 @@ type Limits struct {
 	// reading is disconnected after it, so it cannot pin the server's memory. Default 5
 	// minutes.
 	WriteTimeout time.Duration
+	// MaxSortMessages is the most messages one SORT or THREAD orders; a query that matches
+	// more is refused NO [LIMIT] before any key is read (RFC 5530 3). Default 2,000,000.
+	MaxSortMessages int
+	// SortTimeout bounds how long one SORT or THREAD reads keys and orders; past it the
+	// command ends NO [LIMIT] rather than tie up a core. Default 60 seconds.
+	SortTimeout time.Duration
 }
 
 // Defaults of Config.
@@ -154,9 +160,17 @@ const (
 	defaultIdleTimeout         = 30 * time.Minute
 	defaultLoginTimeout        = 2 * time.Minute
 	defaultWriteTimeout        = writeTimeout
+	defaultMaxSortMessages     = 2_000_000
+	defaultSortTimeout         = time.Minute
 )
 
 func (l Limits) withDefaults() Limits {
+	if l.MaxSortMessages <= 0 {
+		l.MaxSortMessages = defaultMaxSortMessages
+	}
+	if l.SortTimeout <= 0 {
+		l.SortTimeout = defaultSortTimeout
+	}
 	if l.MaxConnections <= 0 {
 		l.MaxConnections = defaultMaxConnections
 	}

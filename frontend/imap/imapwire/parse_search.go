@@ -1,6 +1,7 @@
 package imapwire
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,6 +104,9 @@ func (p *parser) searchKey(c *imap.SearchCriteria, uid bool) {
 	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE": // RFC 8514 4.2
 		p.sp()
 		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: ":" + key, Value: p.date().Format("2006-01-02")})
+	case "OLDER", "YOUNGER": // RFC 5032 3: interval = 1*DIGIT, seconds before now
+		p.sp()
+		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: ":" + key, Value: strconv.FormatUint(uint64(p.nzNumber()), 10)})
 	case "SAVEDATESUPPORTED": // RFC 8514 4.2: every mailbox keeps save dates, so all match
 	case "EMAILID", "THREADID": // RFC 8474 6
 		p.sp()
