@@ -30,6 +30,14 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("marshal: %v", err)
 		}
 		AppendEnvelope(nil, s.Envelope)
+		// The sort keys must marshal (valid UTF-8) and keep within their bounds.
+		keys := SortKeys(s)
+		if _, err := proto.Marshal(keys); err != nil {
+			t.Fatalf("marshal sort keys: %v", err)
+		}
+		if len(keys.GetSubject()) > maxSortKeyBytes || len(keys.GetReferences()) > maxSortReferences {
+			t.Fatalf("sort keys beyond their bounds: %v", keys)
+		}
 		AppendBodyStructure(nil, s.Body, true)
 		Encoder{UTF8: true}.AppendBodyStructure(nil, s.Body, false)
 		FilterHeader(s.Header, []string{"subject", "from"}, true)
