@@ -31,12 +31,12 @@ func FuzzParse(f *testing.F) {
 		}
 		AppendEnvelope(nil, s.Envelope)
 		// The sort keys must marshal (valid UTF-8) and keep within their bounds.
-		keys := SortKeys(s)
-		if _, err := proto.Marshal(keys); err != nil {
+		sortKeys := SortKeys(s)
+		if _, err := proto.Marshal(sortKeys); err != nil {
 			t.Fatalf("marshal sort keys: %v", err)
 		}
-		if len(keys.GetSubject()) > maxSortKeyBytes || len(keys.GetReferences()) > maxSortReferences {
-			t.Fatalf("sort keys beyond their bounds: %v", keys)
+		if len(sortKeys.GetSubject()) > maxSortKeyBytes || len(sortKeys.GetReferences()) > maxSortReferences {
+			t.Fatalf("sort keys beyond their bounds: %v", sortKeys)
 		}
 		AppendBodyStructure(nil, s.Body, true)
 		Encoder{UTF8: true}.AppendBodyStructure(nil, s.Body, false)
