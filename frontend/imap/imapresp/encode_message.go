@@ -126,7 +126,13 @@ func AppendModSeqFetch(b []byte, num uint32, uidFetch bool, uid uint32, modseq u
 // with "(MODSEQ m)" when modseq is not 0: the highest MODSEQ of the messages found, for a
 // SEARCH with MODSEQ that found any (RFC 7162 3.1.6).
 func AppendSearch(b []byte, nums []uint32, modseq uint64) []byte {
-	b = append(b, "* SEARCH"...)
+	return appendNumbers(b, "* SEARCH", nums, modseq)
+}
+
+// appendNumbers appends a response of numbers: head, each number after a space, then
+// " (MODSEQ m)" when modseq is not 0 (RFC 7162 3.1.6), and CRLF.
+func appendNumbers(b []byte, head string, nums []uint32, modseq uint64) []byte {
+	b = append(b, head...)
 	for _, n := range nums {
 		b = strconv.AppendUint(append(b, ' '), uint64(n), 10)
 	}

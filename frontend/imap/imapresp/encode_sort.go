@@ -9,15 +9,7 @@ import (
 // AppendSort appends "* SORT n..." (RFC 5256 5: sort-data = "SORT" *(SP nz-number)), with
 // "(MODSEQ m)" when modseq is not 0 (RFC 7162 3.1.6).
 func AppendSort(b []byte, nums []uint32, modseq uint64) []byte {
-	b = append(b, "* SORT"...)
-	for _, n := range nums {
-		b = strconv.AppendUint(append(b, ' '), uint64(n), 10)
-	}
-	if modseq != 0 {
-		b = strconv.AppendUint(append(b, " (MODSEQ "...), modseq, 10)
-		b = append(b, ')')
-	}
-	return append(b, '\r', '\n')
+	return appendNumbers(b, "* SORT", nums, modseq)
 }
 
 // ESort is the ESEARCH response of a SORT with RETURN (RFC 5267 3.1).

@@ -22,12 +22,17 @@ func (p *parser) searchArgs(uid bool) *SearchArgs {
 		args.Charset = strings.ToUpper(p.astring())
 		p.sp()
 	}
-	p.searchKey(&args.Criteria, uid)
-	for p.ok() && p.take(' ') {
-		p.searchKey(&args.Criteria, uid)
-	}
+	p.searchKeys(&args.Criteria, uid)
 	args.ModSeq = p.sawModSeq
 	return args
+}
+
+// searchKeys parses search-key *(SP search-key) into c (RFC 9051 6.4.4).
+func (p *parser) searchKeys(c *imap.SearchCriteria, uid bool) {
+	p.searchKey(c, uid)
+	for p.ok() && p.take(' ') {
+		p.searchKey(c, uid)
+	}
 }
 
 // searchKey parses one search-key (RFC 9051 6.4.4, 9) and adds it to c (keys are ANDed).

@@ -70,10 +70,7 @@ func (p *parser) sortArgs(uid bool) *SortArgs {
 	p.sp()
 	args.Charset = strings.ToUpper(p.astring())
 	p.sp()
-	p.searchKey(&args.Criteria, uid)
-	for p.ok() && p.take(' ') {
-		p.searchKey(&args.Criteria, uid)
-	}
+	p.searchKeys(&args.Criteria, uid)
 	args.ModSeq = p.sawModSeq
 	return args
 }
@@ -127,9 +124,6 @@ func (p *parser) threadArgs(uid bool) *ThreadArgs {
 	p.sp()
 	args.Charset = strings.ToUpper(p.astring())
 	p.sp()
-	p.searchKey(&args.Criteria, uid)
-	for p.ok() && p.take(' ') {
-		p.searchKey(&args.Criteria, uid)
-	}
+	p.searchKeys(&args.Criteria, uid)
 	return args
 }
