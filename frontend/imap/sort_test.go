@@ -1,6 +1,9 @@
 package imap_test
 
 import (
+	"bytes"
+	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"slices"
@@ -11,7 +14,10 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // appendAt appends a raw message (LF line ends turned to CRLF) with an internal date.
@@ -159,20 +165,72 @@ func TestThread(t *testing.T) {
 	}
 	rc := loginRaw(t, srv)
 	rc.ok("SELECT INBOX")
-	for _, tc := range []struct{ query, want string }{
+	threadQueries := []struct{ query, want string }{
 		{"THREAD ORDEREDSUBJECT UTF-8 ALL", "(1 (2)(3)(4)(9))(5 6)(7 8)"},
 		{"THREAD REFERENCES UTF-8 ALL", "(1 (2 4)(3)(9))((5)(6))(8 7)"},
 		{"THREAD REFS UTF-8 ALL", "(1 (2 4)(3))((5)(6))(8 7)(9)"},
 		{"UID THREAD REFERENCES UTF-8 NOT SUBJECT loop", "(1 (2 4)(3)(9))((5)(6))"},
 		{"THREAD REFERENCES UTF-8 1,4", "(1 4)"},
 		{"THREAD REFERENCES UTF-8 SUBJECT nothing", ""},
-	} {
-		want := "* THREAD"
+		{"SORT (SUBJECT REVERSE DATE) UTF-8 ALL", "8 7 9 4 3 2 1 6 5"}, // LOOP < MEETING < OTHER
+	}
+	for _, tc := range threadQueries {
+		want := "* " + strings.Fields(strings.TrimPrefix(tc.query, "UID "))[0]
 		if tc.want != "" {
 			want += " " + tc.want
 		}
 		if got := rc.ok(tc.query); !slices.Equal(got, []string{want}) {
 			t.Errorf("%s = %q, want %q", tc.query, got, want)
+		}
+	}
+}
+
+// TestSortKeysDerived checks the messages stored before sort keys were kept: the same
+// messages appended through the metadata service without SortKeys (as an older frontend
+// stored them) sort and thread exactly as those appended through IMAP, their keys derived
+// from the stored envelope and header.
+func TestSortKeysDerived(t *testing.T) {
+	srv := startServer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	adminCreateMailbox(t, srv, embedded.DemoAccount, "old")
+	box, err := srv.Metadata().GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: embedded.DemoAccount, Name: "old"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := login(t, srv)
+	raws := []string{
+		"Message-ID: <a@x>\nSubject: Meeting\nFrom: Zoe <z@x.org>\n",
+		"Message-ID: <b@x>\nReferences: <a@x>\nSubject: Re: Meeting\nFrom: =?UTF-8?Q?=C3=89lodie?= <e@x.org>\n",
+		"Message-ID: <c@x>\nIn-Reply-To: <b@x>\nSubject: [x] Fwd: other\nFrom: a@x.org\n",
+		"Subject: Re: Meeting\nDate: garbage\n",
+	}
+	for i, r := range raws {
+		date := day("2020-03-01").AddDate(0, 0, len(raws)-i)
+		raw := "Date: " + date.Format(time.RFC1123Z) + "\n" + r + "\nbody\n"
+		appendAt(t, c, raw, date)
+		msg := []byte(strings.ReplaceAll(raw, "\n", "\r\n"))
+		structure, err := message.Parse(bytes.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		structure.SortKeys = nil
+		if _, err := srv.Metadata().Append(ctx, &metadatapb.AppendRequest{
+			RequestId: embedded.NewRequestID(), Account: embedded.DemoAccount, MailboxId: box.GetId(),
+			Messages: []*metadatapb.NewMessage{{BlobKey: blobstore.Key("example", sha256.Sum256(msg)), Size: uint64(len(msg)),
+				InternalDateUnix: date.Unix(), Structure: structure}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc := loginRaw(t, srv)
+	for _, q := range []string{"THREAD REFERENCES UTF-8 ALL", "THREAD ORDEREDSUBJECT UTF-8 ALL", "SORT (SUBJECT DATE) UTF-8 ALL",
+		"SORT (DISPLAYFROM) UTF-8 ALL", "SORT (REVERSE ARRIVAL) UTF-8 ALL", "SORT (DATE) UTF-8 ALL"} {
+		rc.ok("SELECT INBOX")
+		want := rc.ok(q)
+		rc.ok("SELECT old")
+		if got := rc.ok(q); !slices.Equal(got, want) || len(want) != 1 {
+			t.Errorf("%s: derived keys %q, ingested keys %q", q, got, want)
 		}
 	}
 }
