@@ -86,10 +86,11 @@ func compareKey(k Key, a, b *Message) int {
 
 // Sort orders msgs (given in sequence order) by criteria, in place (RFC 5256 3): each
 // criterion breaks the ties of those before it, REVERSE reverses only the criterion it
-// precedes, and messages equal under all of them stay in sequence order. The sequence
+// precedes, and messages equal under all of them stay in sequence order. The order is total
+// (the sequence number decides last), so an unstable sort gives the one answer. The sequence
 // number is not reversed by a REVERSE: RFC 5256 3 orders remaining ties by sequence number.
 func Sort(msgs []*Message, criteria []Criterion) {
-	slices.SortStableFunc(msgs, func(a, b *Message) int {
+	slices.SortFunc(msgs, func(a, b *Message) int {
 		for _, c := range criteria {
 			if r := compareKey(c.Key, a, b); r != 0 {
 				if c.Reverse {

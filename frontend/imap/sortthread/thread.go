@@ -56,7 +56,7 @@ func bySentDate(a, b *Message) int {
 // their first message; a thread's first message is the parent of all the others.
 func orderedSubject(msgs []*Message) []*Node {
 	sorted := slices.Clone(msgs)
-	slices.SortStableFunc(sorted, func(a, b *Message) int {
+	slices.SortFunc(sorted, func(a, b *Message) int {
 		if r := cmp.Compare(a.Subject, b.Subject); r != 0 {
 			return r
 		}
@@ -75,7 +75,7 @@ func orderedSubject(msgs []*Message) []*Node {
 		roots = append(roots, root)
 		i = j
 	}
-	slices.SortStableFunc(roots, func(a, b *Node) int { return bySentDate(a.Msg, b.Msg) })
+	slices.SortFunc(roots, func(a, b *Node) int { return bySentDate(a.Msg, b.Msg) })
 	return roots
 }
 
@@ -155,18 +155,22 @@ func references(msgs []*Message, reply func(i int) bool, refs bool) []*Node {
 		sortTree(r)
 	}
 	if refs {
-		slices.SortStableFunc(roots, func(a, b *Node) int { return bySentDate(latest(a), latest(b)) })
+		latestOf := make(map[*Node]*Message, len(roots))
+		for _, r := range roots {
+			latestOf[r] = latest(r)
+		}
+		slices.SortFunc(roots, func(a, b *Node) int { return bySentDate(latestOf[a], latestOf[b]) })
 		return roots
 	}
-	slices.SortStableFunc(roots, func(a, b *Node) int { return bySentDate(first(a), first(b)) })
+	slices.SortFunc(roots, func(a, b *Node) int { return bySentDate(first(a), first(b)) })
 	// Step 5: gather threads by base subject.
 	roots = gatherSubjects(roots)
 	for _, r := range roots {
 		if r.Msg == nil {
-			slices.SortStableFunc(r.Children, func(a, b *Node) int { return bySentDate(first(a), first(b)) })
+			slices.SortFunc(r.Children, func(a, b *Node) int { return bySentDate(first(a), first(b)) })
 		}
 	}
-	slices.SortStableFunc(roots, func(a, b *Node) int { return bySentDate(first(a), first(b)) })
+	slices.SortFunc(roots, func(a, b *Node) int { return bySentDate(first(a), first(b)) })
 	return roots
 }
 
@@ -256,7 +260,7 @@ func sortTree(n *Node) {
 	for _, c := range n.Children {
 		sortTree(c)
 	}
-	slices.SortStableFunc(n.Children, func(a, b *Node) int { return bySentDate(first(a), first(b)) })
+	slices.SortFunc(n.Children, func(a, b *Node) int { return bySentDate(first(a), first(b)) })
 }
 
 // gatherSubjects is RFC 5256 4 step 5: threads at the root with the same base subject are
