@@ -120,7 +120,7 @@ func (c *conn) cmdThread(cmd *imapwire.Command) error {
 // their sort keys, and by the same index which had a reply or forward subject. It answers NO [LIMIT] when more messages match than Limits.MaxSortMessages, or
 // when reading the keys takes longer than Limits.SortTimeout (RFC 5530 3).
 func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, []bool, error) {
-	limits := c.srv.cfg.Limits.withDefaults()
+	limits := c.srv.limits
 	deadline := time.Now().Add(limits.SortTimeout)
 	matched, err := c.searchMatches(criteria)
 	if err != nil {
@@ -130,8 +130,15 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, 
 		return nil, nil, no(imapresp.CodeLimit, "More than "+strconv.Itoa(limits.MaxSortMessages)+" messages to order")
 	}
 	s := c.sel
+	var cache *sortKeyCache
+	if s.owner == c.accountName() {
+		cache = c.srv.sortKeys // RFC 4314: another owner's mailbox is read under the rights in force
+	}
+	box := sortBoxKey{owner: s.owner, mailboxID: s.mailboxID, uidValidity: s.uidValidity}
 	msgs := make([]*sortthread.Message, 0, len(matched))
 	var replies []bool
+	entries := make([]sortEntry, fetchBatch)
+	cached := make([]bool, fetchBatch)
 	for start := 0; start < len(matched); start += fetchBatch {
 		if time.Now().After(deadline) {
 			return nil, nil, no(imapresp.CodeLimit, "Ordering took longer than "+limits.SortTimeout.String())
@@ -141,42 +148,81 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, 
 		for k, i := range batch {
 			uids[k] = s.msgs.uids[i]
 		}
-		records, err := c.fetchRecords(uids, true, structureSortKeys, nil)
-		if err != nil {
-			return nil, nil, err
+		clear(cached)
+		if cache != nil {
+			cache.get(box, uids, entries, cached)
 		}
-		var old []uint32 // stored before the keys were kept
-		for _, uid := range uids {
-			if rec := records[uid]; rec != nil && rec.GetStructure().GetSortKeys() == nil {
-				old = append(old, uid)
+		var missing []uint32
+		for k, uid := range uids {
+			if !cached[k] {
+				missing = append(missing, uid)
 			}
 		}
-		var derived map[uint32]*metadatapb.MessageRecord
-		if len(old) > 0 {
-			if derived, err = c.fetchRecords(old, true, structureEnvelope|structureHeader, []string{"References", "Subject"}); err != nil {
+		if len(missing) > 0 {
+			fetched, err := c.sortEntries(missing)
+			if err != nil {
 				return nil, nil, err
+			}
+			var got []uint32
+			var gotEntries []sortEntry
+			for k, uid := range uids {
+				if e, ok := fetched[uid]; ok && !cached[k] {
+					entries[k], cached[k] = e, true
+					got, gotEntries = append(got, uid), append(gotEntries, e)
+				}
+			}
+			if cache != nil {
+				cache.put(box, got, gotEntries)
 			}
 		}
 		for k, i := range batch {
-			rec := records[uids[k]]
-			if rec == nil {
+			if !cached[k] {
 				continue // expunged meanwhile: as SEARCH, it matches nothing
 			}
-			keys := sortKeysOf(rec, derived[uids[k]])
-			m := &sortthread.Message{
-				Seq: uint32(i + 1), Arrival: rec.GetInternalDateUnix(), Date: rec.GetInternalDateUnix(),
-				Size: rec.GetSize(), Subject: keys.GetSubject(), From: keys.GetFrom(), To: keys.GetTo(),
-				Cc: keys.GetCc(), DisplayFrom: keys.GetDisplayFrom(), DisplayTo: keys.GetDisplayTo(),
-				MessageID: keys.GetMessageId(), References: keys.GetReferences(),
-			}
-			if keys.SentUnix != nil {
-				m.Date = keys.GetSentUnix() // RFC 5256 2.2; else the internal date
-			}
-			msgs = append(msgs, m)
-			replies = append(replies, keys.GetReply())
+			m := entries[k].msg
+			m.Seq = uint32(i + 1)
+			msgs = append(msgs, &m)
+			replies = append(replies, entries[k].reply)
 		}
 	}
 	return msgs, replies, nil
+}
+
+// sortEntries reads the sort keys of uids from the stored records, derived from the
+// envelope and header for those stored before the keys were kept; a UID without a record
+// (expunged) is left out.
+func (c *conn) sortEntries(uids []uint32) (map[uint32]sortEntry, error) {
+	records, err := c.fetchRecords(uids, true, structureSortKeys, nil)
+	if err != nil {
+		return nil, err
+	}
+	var old []uint32 // stored before the keys were kept
+	for _, uid := range uids {
+		if rec := records[uid]; rec != nil && rec.GetStructure().GetSortKeys() == nil {
+			old = append(old, uid)
+		}
+	}
+	var derived map[uint32]*metadatapb.MessageRecord
+	if len(old) > 0 {
+		if derived, err = c.fetchRecords(old, true, structureEnvelope|structureHeader, []string{"References"}); err != nil {
+			return nil, err
+		}
+	}
+	out := make(map[uint32]sortEntry, len(records))
+	for uid, rec := range records {
+		keys := sortKeysOf(rec, derived[uid])
+		e := sortEntry{reply: keys.GetReply(), msg: sortthread.Message{
+			Arrival: rec.GetInternalDateUnix(), Date: rec.GetInternalDateUnix(),
+			Size: rec.GetSize(), Subject: keys.GetSubject(), From: keys.GetFrom(), To: keys.GetTo(),
+			Cc: keys.GetCc(), DisplayFrom: keys.GetDisplayFrom(), DisplayTo: keys.GetDisplayTo(),
+			MessageID: keys.GetMessageId(), References: keys.GetReferences(),
+		}}
+		if keys.SentUnix != nil {
+			e.msg.Date = keys.GetSentUnix() // RFC 5256 2.2; else the internal date
+		}
+		out[uid] = e
+	}
+	return out, nil
 }
 
 // sortKeysOf returns a record's sort keys, derived from old (its envelope and header) when
