@@ -15,7 +15,6 @@ package sortthread
 import (
 	"cmp"
 	"slices"
-	"strings"
 )
 
 // Message is what a message is sorted and threaded by. Strings are in the i;unicode-casemap
@@ -60,45 +59,91 @@ var KeyByName = map[string]Key{
 	"SUBJECT": Subject, "TO": To, "DISPLAYFROM": DisplayFrom, "DISPLAYTO": DisplayTo,
 }
 
-func compareKey(k Key, a, b *Message) int {
-	switch k {
-	case Arrival:
-		return cmp.Compare(a.Arrival, b.Arrival)
-	case Cc:
-		return strings.Compare(a.Cc, b.Cc)
-	case Date:
-		return cmp.Compare(a.Date, b.Date)
-	case From:
-		return strings.Compare(a.From, b.From)
-	case Size:
-		return cmp.Compare(a.Size, b.Size)
-	case Subject:
-		return strings.Compare(a.Subject, b.Subject)
-	case To:
-		return strings.Compare(a.To, b.To)
-	case DisplayFrom:
-		return strings.Compare(a.DisplayFrom, b.DisplayFrom)
-	case DisplayTo:
-		return strings.Compare(a.DisplayTo, b.DisplayTo)
-	}
-	return 0
-}
-
 // Sort orders msgs (given in sequence order) by criteria, in place (RFC 5256 3): each
 // criterion breaks the ties of those before it, REVERSE reverses only the criterion it
 // precedes, and messages equal under all of them stay in sequence order. The order is total
-// (the sequence number decides last), so an unstable sort gives the one answer. The sequence
-// number is not reversed by a REVERSE: RFC 5256 3 orders remaining ties by sequence number.
+// (the sequence number decides last), so an unstable sort gives the one answer. A string key
+// is first turned into each message's rank among the key's distinct values, so that the
+// sort compares integers (a mailbox has far fewer distinct subjects or senders than
+// messages).
 func Sort(msgs []*Message, criteria []Criterion) {
-	slices.SortFunc(msgs, func(a, b *Message) int {
-		for _, c := range criteria {
-			if r := compareKey(c.Key, a, b); r != 0 {
-				if c.Reverse {
-					return -r
-				}
-				return r
-			}
+	type item struct {
+		m     *Message
+		ranks []int64 // per criterion, reversed ones negated
+	}
+	items := make([]item, len(msgs))
+	flat := make([]int64, len(msgs)*len(criteria))
+	for i, m := range msgs {
+		items[i] = item{m: m, ranks: flat[i*len(criteria) : (i+1)*len(criteria)]}
+	}
+	for k, c := range criteria {
+		value := stringKey(c.Key)
+		var rankOf map[string]int64
+		if value != nil {
+			rankOf = stringRanks(msgs, value)
 		}
-		return cmp.Compare(a.Seq, b.Seq)
+		for i, m := range msgs {
+			var r int64
+			switch {
+			case value != nil:
+				r = rankOf[value(m)]
+			case c.Key == Arrival:
+				r = m.Arrival
+			case c.Key == Date:
+				r = m.Date
+			case c.Key == Size:
+				r = int64(min(m.Size, 1<<62))
+			}
+			if c.Reverse {
+				r = -r
+			}
+			items[i].ranks[k] = r
+		}
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if r := slices.Compare(a.ranks, b.ranks); r != 0 {
+			return r
+		}
+		return cmp.Compare(a.m.Seq, b.m.Seq)
 	})
+	for i := range items {
+		msgs[i] = items[i].m
+	}
+}
+
+// stringKey returns the accessor of a string key, nil for the others.
+func stringKey(k Key) func(*Message) string {
+	switch k {
+	case Cc:
+		return func(m *Message) string { return m.Cc }
+	case From:
+		return func(m *Message) string { return m.From }
+	case Subject:
+		return func(m *Message) string { return m.Subject }
+	case To:
+		return func(m *Message) string { return m.To }
+	case DisplayFrom:
+		return func(m *Message) string { return m.DisplayFrom }
+	case DisplayTo:
+		return func(m *Message) string { return m.DisplayTo }
+	}
+	return nil
+}
+
+// stringRanks maps each distinct value of a string key among msgs to its rank in octet
+// order.
+func stringRanks(msgs []*Message, value func(*Message) string) map[string]int64 {
+	rank := make(map[string]int64)
+	for _, m := range msgs {
+		rank[value(m)] = 0
+	}
+	distinct := make([]string, 0, len(rank))
+	for v := range rank {
+		distinct = append(distinct, v)
+	}
+	slices.Sort(distinct)
+	for i, v := range distinct {
+		rank[v] = int64(i)
+	}
+	return rank
 }
