@@ -29,7 +29,7 @@ func TestBigMailboxAgainstEmbeddedServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkReport(t, rep, "select", "fetch-all-flags", "search-flag", "search-header", "uid-fetch-last50-envelope")
+	checkReport(t, rep, "select", "fetch-all-flags", "search-flag", "search-header", "uid-fetch-last50-envelope", "sort-date", "sort-subject", "thread-references")
 	if rep.Figures["messages"] != messages {
 		t.Errorf("messages %v, want %d", rep.Figures["messages"], messages)
 	}

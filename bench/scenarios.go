@@ -30,7 +30,8 @@ type BigMailboxConfig struct {
 }
 
 // BigMailbox runs, Repeat times on one connection: SELECT, FETCH 1:* (FLAGS), UID SEARCH by
-// a flag, UID SEARCH by a header, and UID FETCH of the ENVELOPEs of the last 50 UIDs; each
+// a flag, UID SEARCH by a header, UID FETCH of the ENVELOPEs of the last 50 UIDs, UID SORT
+// by DATE and by SUBJECT and UID THREAD REFERENCES (RFC 5256) of every message; each
 // answer is checked against the mailbox's size. The first round's times are also reported
 // alone (figures round1_<op>_ms): a server may build indexes or caches on first use.
 func BigMailbox(ctx context.Context, cfg BigMailboxConfig) (*Report, error) {
@@ -78,6 +79,11 @@ func BigMailbox(ctx context.Context, cfg BigMailboxConfig) (*Report, error) {
 				return err
 			}},
 			{"uid-fetch-last50-envelope", func() error { return fetchLastEnvelopes(s, 50) }},
+			// RFC 5256 SORT and THREAD over the whole mailbox; each answer must name every
+			// message exactly once.
+			{"sort-date", func() error { return sortAll(s, "UID SORT (DATE) UTF-8 ALL", "* SORT") }},
+			{"sort-subject", func() error { return sortAll(s, "UID SORT (SUBJECT) UTF-8 ALL", "* SORT") }},
+			{"thread-references", func() error { return sortAll(s, "UID THREAD REFERENCES UTF-8 ALL", "* THREAD") }},
 		}
 		for _, step := range steps {
 			t := time.Now()
@@ -104,6 +110,33 @@ func BigMailbox(ctx context.Context, cfg BigMailboxConfig) (*Report, error) {
 		rep.Figures["round1_"+op+"_ms"] = ms(took)
 	}
 	return rep, nil
+}
+
+// sortAll runs a SORT or THREAD of every message and checks that its answer (the untagged
+// line starting with prefix) names s.Exists distinct messages.
+func sortAll(s *Session, command, prefix string) error {
+	var found bool
+	_, err := s.ExecStream(command, func(line []byte) error {
+		if !bytes.HasPrefix(line, []byte(prefix)) {
+			return nil
+		}
+		found = true
+		seen := make(map[string]bool, s.Exists)
+		for _, num := range bytes.FieldsFunc(line[len(prefix):], func(r rune) bool { return r < '0' || r > '9' }) {
+			if seen[string(num)] {
+				return &VerifyError{Msg: fmt.Sprintf("%s names %s twice", command, num)}
+			}
+			seen[string(num)] = true
+		}
+		if len(seen) != s.Exists {
+			return &VerifyError{Msg: fmt.Sprintf("%s names %d messages of %d", command, len(seen), s.Exists)}
+		}
+		return nil
+	})
+	if err == nil && !found {
+		err = &VerifyError{Msg: command + ": no " + prefix + " response"}
+	}
+	return err
 }
 
 // fetchAllFlags runs FETCH 1:* (FLAGS) and checks that each message 1..EXISTS came back

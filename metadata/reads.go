@@ -183,6 +183,7 @@ var (
 	structureHeaderField   = structureField("header")
 	structureEnvelopeField = structureField("envelope")
 	structurePreviewField  = structureField("preview")
+	structureSortKeysField = structureField("sort_keys")
 )
 
 func structureField(name protoreflect.Name) protowire.Number {

@@ -615,6 +615,9 @@ func (s *Service) FetchMessages(req *metadatapb.FetchMessagesRequest, stream grp
 	if req.GetEnvelopeOnly() {
 		parts = append(parts, structureEnvelopeField)
 	}
+	if req.GetSortKeysOnly() {
+		parts = append(parts, structureSortKeysField)
+	}
 	for len(ranges) > 0 {
 		v := s.fsm.view()
 		records, err := v.messageRecords(req.GetMailboxId(), privateUser, ranges, req.GetWithStructure(), parts, fetchChunk)

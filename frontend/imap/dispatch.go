@@ -82,14 +82,19 @@ func init() {
 		"UID EXPUNGE": {states: stateSelected, handler: (*conn).cmdExpunge},
 		"SEARCH":      {states: stateSelected, handler: (*conn).cmdSearch, noExpunge: true, seqNumbers: true},
 		"UID SEARCH":  {states: stateSelected, handler: (*conn).cmdSearch},
-		"FETCH":       {states: stateSelected, handler: (*conn).cmdFetch, noExpunge: true, seqNumbers: true},
-		"UID FETCH":   {states: stateSelected, handler: (*conn).cmdFetch},
-		"STORE":       {states: stateSelected, handler: (*conn).cmdStore, noExpunge: true, seqNumbers: true},
-		"UID STORE":   {states: stateSelected, handler: (*conn).cmdStore},
-		"COPY":        {states: stateSelected, handler: (*conn).cmdCopy, seqNumbers: true},
-		"UID COPY":    {states: stateSelected, handler: (*conn).cmdCopy},
-		"MOVE":        {states: stateSelected, handler: (*conn).cmdCopy, seqNumbers: true},
-		"UID MOVE":    {states: stateSelected, handler: (*conn).cmdCopy},
+		// RFC 5256: SORT and THREAD (sort.go); RFC 9051 7.5.1 holds EXPUNGE back as for SEARCH.
+		"SORT":       {states: stateSelected, handler: (*conn).cmdSort, noExpunge: true, seqNumbers: true},
+		"UID SORT":   {states: stateSelected, handler: (*conn).cmdSort},
+		"THREAD":     {states: stateSelected, handler: (*conn).cmdThread, noExpunge: true, seqNumbers: true},
+		"UID THREAD": {states: stateSelected, handler: (*conn).cmdThread},
+		"FETCH":      {states: stateSelected, handler: (*conn).cmdFetch, noExpunge: true, seqNumbers: true},
+		"UID FETCH":  {states: stateSelected, handler: (*conn).cmdFetch},
+		"STORE":      {states: stateSelected, handler: (*conn).cmdStore, noExpunge: true, seqNumbers: true},
+		"UID STORE":  {states: stateSelected, handler: (*conn).cmdStore},
+		"COPY":       {states: stateSelected, handler: (*conn).cmdCopy, seqNumbers: true},
+		"UID COPY":   {states: stateSelected, handler: (*conn).cmdCopy},
+		"MOVE":       {states: stateSelected, handler: (*conn).cmdCopy, seqNumbers: true},
+		"UID MOVE":   {states: stateSelected, handler: (*conn).cmdCopy},
 		// RFC 8508: REPLACE (append.go).
 		"REPLACE":     {states: stateSelected, handler: (*conn).cmdReplace, seqNumbers: true},
 		"UID REPLACE": {states: stateSelected, handler: (*conn).cmdReplace},
@@ -100,43 +105,51 @@ func init() {
 // 7.2.2). Each entry is implemented by the commands above.
 func (c *conn) capabilities() string {
 	caps := []string{
-		"IMAP4rev1",          // RFC 3501
-		"IMAP4rev2",          // RFC 9051
-		"LITERAL+",           // RFC 7888; not LITERAL- beside it (RFC 7888 5), whose 4096-octet bound LITERAL+ lifts
-		"ENABLE",             // RFC 5161
-		"IDLE",               // RFC 2177
-		"NAMESPACE",          // RFC 2342
-		"UIDPLUS",            // RFC 4315
-		"MOVE",               // RFC 6851
-		"UNSELECT",           // RFC 3691
-		"CHILDREN",           // RFC 3348
-		"SPECIAL-USE",        // RFC 6154
-		"CREATE-SPECIAL-USE", // RFC 6154 3
-		"LIST-EXTENDED",      // RFC 5258
-		"LIST-STATUS",        // RFC 5819
-		"MULTIAPPEND",        // RFC 3502
-		"STATUS=SIZE",        // RFC 8438
-		"ID",                 // RFC 2971
-		"UTF8=ACCEPT",        // RFC 6855
-		"ESEARCH",            // RFC 4731
-		"SEARCHRES",          // RFC 5182
-		"BINARY",             // RFC 3516
-		"QUOTA",              // RFC 9208 3
-		"QUOTA=RES-STORAGE",  // RFC 9208 5.1
-		"QUOTA=RES-MESSAGE",  // RFC 9208 5.2
-		"ACL",                // RFC 4314 2
-		"RIGHTS=texk",        // RFC 4314 2.1: the rights beyond RFC 2086's
-		"LIST-MYRIGHTS",      // RFC 8440
-		"PREVIEW",            // RFC 8970
-		"REPLACE",            // RFC 8508
-		"UIDONLY",            // RFC 9586
-		"SAVEDATE",           // RFC 8514
-		"CONDSTORE",          // RFC 7162 3.1
-		"QRESYNC",            // RFC 7162 3.2
-		"METADATA",           // RFC 5464 1: server and mailbox entries
-		"METADATA-SERVER",    // RFC 5464 1: server entries
-		"OBJECTID",           // RFC 8474 3
-		"NOTIFY",             // RFC 5465
+		"IMAP4rev1",             // RFC 3501
+		"IMAP4rev2",             // RFC 9051
+		"LITERAL+",              // RFC 7888; not LITERAL- beside it (RFC 7888 5), whose 4096-octet bound LITERAL+ lifts
+		"ENABLE",                // RFC 5161
+		"IDLE",                  // RFC 2177
+		"NAMESPACE",             // RFC 2342
+		"UIDPLUS",               // RFC 4315
+		"MOVE",                  // RFC 6851
+		"UNSELECT",              // RFC 3691
+		"CHILDREN",              // RFC 3348
+		"SPECIAL-USE",           // RFC 6154
+		"CREATE-SPECIAL-USE",    // RFC 6154 3
+		"LIST-EXTENDED",         // RFC 5258
+		"LIST-STATUS",           // RFC 5819
+		"MULTIAPPEND",           // RFC 3502
+		"STATUS=SIZE",           // RFC 8438
+		"ID",                    // RFC 2971
+		"UTF8=ACCEPT",           // RFC 6855
+		"ESEARCH",               // RFC 4731
+		"SEARCHRES",             // RFC 5182
+		"SORT",                  // RFC 5256 3
+		"SORT=DISPLAY",          // RFC 5957
+		"THREAD=ORDEREDSUBJECT", // RFC 5256 4
+		"THREAD=REFERENCES",     // RFC 5256 4
+		"THREAD=REFS",           // draft-ietf-morg-inthread, as Dovecot
+		"ESORT",                 // RFC 5267 3
+		"PARTIAL",               // RFC 9394 (SORT RETURN PARTIAL)
+		"WITHIN",                // RFC 5032
+		"BINARY",                // RFC 3516
+		"QUOTA",                 // RFC 9208 3
+		"QUOTA=RES-STORAGE",     // RFC 9208 5.1
+		"QUOTA=RES-MESSAGE",     // RFC 9208 5.2
+		"ACL",                   // RFC 4314 2
+		"RIGHTS=texk",           // RFC 4314 2.1: the rights beyond RFC 2086's
+		"LIST-MYRIGHTS",         // RFC 8440
+		"PREVIEW",               // RFC 8970
+		"REPLACE",               // RFC 8508
+		"UIDONLY",               // RFC 9586
+		"SAVEDATE",              // RFC 8514
+		"CONDSTORE",             // RFC 7162 3.1
+		"QRESYNC",               // RFC 7162 3.2
+		"METADATA",              // RFC 5464 1: server and mailbox entries
+		"METADATA-SERVER",       // RFC 5464 1: server entries
+		"OBJECTID",              // RFC 8474 3
+		"NOTIFY",                // RFC 5465
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
 	if c.state&authState != 0 {

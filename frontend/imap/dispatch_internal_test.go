@@ -35,7 +35,8 @@ func TestCommandTableMatchesParser(t *testing.T) {
 
 // TestCommandTableUIDForms: the rows that UIDONLY refuses are the message-number forms, each
 // with a UID form to use instead (RFC 9586 3); the rows that hold back EXPUNGE are FETCH,
-// STORE and SEARCH, not their UID forms (RFC 9051 7.5.1).
+// STORE and SEARCH, not their UID forms (RFC 9051 7.5.1), and SORT and THREAD, which answer
+// in message numbers as SEARCH does (RFC 5256 3, 4).
 func TestCommandTableUIDForms(t *testing.T) {
 	var noExpunge []string
 	for name, spec := range commands {
@@ -49,7 +50,7 @@ func TestCommandTableUIDForms(t *testing.T) {
 		}
 	}
 	slices.Sort(noExpunge)
-	if want := []string{"FETCH", "SEARCH", "STORE"}; !slices.Equal(noExpunge, want) {
+	if want := []string{"FETCH", "SEARCH", "SORT", "STORE", "THREAD"}; !slices.Equal(noExpunge, want) {
 		t.Errorf("EXPUNGE held back in %v, want %v (RFC 9051 7.5.1)", noExpunge, want)
 	}
 }

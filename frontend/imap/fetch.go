@@ -197,6 +197,7 @@ const (
 	structureHeader   structureParts = 1 << iota // the header bytes only
 	structureEnvelope                            // the envelope only
 	structurePreview                             // the preview only (RFC 8970)
+	structureSortKeys                            // the sort keys only (RFC 5256, sort.go)
 )
 
 // fetchRecords returns the stored records of uids in the selected mailbox, by UID, with the
@@ -259,6 +260,7 @@ func (c *conn) fetchRecordsOf(owner string, mailboxID uint64, uidValidity uint32
 			HeaderOnly:   parts&structureHeader != 0,
 			EnvelopeOnly: parts&structureEnvelope != 0,
 			PreviewOnly:  parts&structurePreview != 0,
+			SortKeysOnly: parts&structureSortKeys != 0,
 			HeaderFields: headerFields,
 			User:         c.accountName(),
 		})

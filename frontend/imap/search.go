@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,10 +33,8 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 			}
 		}()
 	}
-	switch args.Charset {
-	case "", "UTF-8", "US-ASCII":
-	default:
-		return no(imapresp.BadCharsetCode("UTF-8", "US-ASCII"), "Unsupported charset") // RFC 9051 6.4.4
+	if err := checkCharset(args.Charset); err != nil { // RFC 9051 6.4.4
+		return err
 	}
 	for _, opt := range args.Return {
 		switch opt {
@@ -50,32 +49,9 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	if args.ModSeq {
 		c.enableCondStore() // RFC 7162 3.1
 	}
-	crit := foldCriteria(&args.Criteria)
-	needRecord, needStructure := criteriaNeeds(crit)
-	parts := structureAll
-	var headerFields []string
-	if !criteriaNeedBeyondHeader(crit) {
-		parts = structureHeader
-		headerFields = criteriaHeaderFields(crit, nil)
-	}
-	var matched []int
-	if !needRecord {
-		for i := range s.msgs.uids {
-			if ok, _ := c.matchCriteria(crit, i, nil); ok {
-				matched = append(matched, i)
-			}
-		}
-	} else {
-		err := c.scanRecords(needStructure, parts, headerFields, func(i int, rec *metadatapb.MessageRecord) error {
-			ok, err := c.matchCriteria(crit, i, rec)
-			if ok {
-				matched = append(matched, i)
-			}
-			return err
-		})
-		if err != nil {
-			return err
-		}
+	matched, err := c.searchMatches(&args.Criteria)
+	if err != nil {
+		return err
 	}
 
 	if save {
@@ -125,6 +101,47 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	}
 	c.bw.Write(imapresp.AppendESearch(nil, c.encoder(), e))
 	return nil
+}
+
+// searchMatches returns the indexes in the session's view of the messages that match
+// criteria (RFC 9051 6.4.4), ascending: the evaluation SEARCH, SORT and THREAD share.
+func (c *conn) searchMatches(criteria *imap.SearchCriteria) ([]int, error) {
+	s := c.sel
+	crit := foldCriteria(criteria)
+	needRecord, needStructure := criteriaNeeds(crit)
+	parts := structureAll
+	var headerFields []string
+	if !criteriaNeedBeyondHeader(crit) {
+		parts = structureHeader
+		headerFields = criteriaHeaderFields(crit, nil)
+	}
+	var matched []int
+	if !needRecord {
+		for i := range s.msgs.uids {
+			if ok, _ := c.matchCriteria(crit, i, nil); ok {
+				matched = append(matched, i)
+			}
+		}
+		return matched, nil
+	}
+	err := c.scanRecords(needStructure, parts, headerFields, func(i int, rec *metadatapb.MessageRecord) error {
+		ok, err := c.matchCriteria(crit, i, rec)
+		if ok {
+			matched = append(matched, i)
+		}
+		return err
+	})
+	return matched, err
+}
+
+// checkCharset answers a search charset Strata cannot decode with NO [BADCHARSET] and the
+// ones it can (RFC 9051 6.4.4, RFC 5256 3).
+func checkCharset(charset string) error {
+	switch charset {
+	case "", "UTF-8", "US-ASCII":
+		return nil
+	}
+	return no(imapresp.BadCharsetCode("UTF-8", "US-ASCII"), "Unsupported charset")
 }
 
 // scanRecords calls match with the stored record of every message in the view, in order,
@@ -393,6 +410,8 @@ func matchRecordKey(rec *metadatapb.MessageRecord, h imap.SearchCriteriaHeaderFi
 		return rec.GetEmailId() == h.Value
 	case imapwire.SearchThreadID: // RFC 8474 6
 		return rec.GetThreadId() == h.Value
+	case imapwire.SearchOlder, imapwire.SearchYounger:
+		return matchWithin(rec, h)
 	}
 	return matchSavedDate(rec, h)
 }
@@ -422,6 +441,20 @@ func matchSavedDate(rec *metadatapb.MessageRecord, h imap.SearchCriteriaHeaderFi
 		return false
 	}
 	return dayInRange(time.Unix(saved, 0).UTC(), since, before)
+}
+
+// matchWithin matches OLDER and YOUNGER (RFC 5032 3): the internal date is more than, or
+// at most, the interval's seconds before now.
+func matchWithin(rec *metadatapb.MessageRecord, h imap.SearchCriteriaHeaderField) bool {
+	interval, err := strconv.ParseInt(h.Value, 10, 64)
+	if err != nil {
+		return false
+	}
+	age := time.Now().Unix() - rec.GetInternalDateUnix()
+	if h.Key == imapwire.SearchOlder {
+		return age > interval
+	}
+	return age <= interval
 }
 
 func dayInRange(t, since, before time.Time) bool {

@@ -143,6 +143,16 @@ type Limits struct {
 	// reading is disconnected after it, so it cannot pin the server's memory. Default 5
 	// minutes.
 	WriteTimeout time.Duration
+	// MaxSortMessages is the most messages one SORT or THREAD orders; a query that matches
+	// more is refused NO [LIMIT] before any key is read (RFC 5530 3). Default 2,000,000.
+	MaxSortMessages int
+	// SortTimeout bounds how long one SORT or THREAD reads keys and orders; past it the
+	// command ends NO [LIMIT] rather than tie up a core. Default 60 seconds.
+	SortTimeout time.Duration
+	// SortCacheMessages is how many messages' sort keys the frontend keeps for repeated
+	// SORT and THREAD of its sessions' own mailboxes (sortcache.go; about 200 bytes each);
+	// default 1,000,000, negative: none.
+	SortCacheMessages int
 }
 
 // Defaults of Config.
@@ -154,9 +164,21 @@ const (
 	defaultIdleTimeout         = 30 * time.Minute
 	defaultLoginTimeout        = 2 * time.Minute
 	defaultWriteTimeout        = writeTimeout
+	defaultMaxSortMessages     = 2_000_000
+	defaultSortTimeout         = time.Minute
+	defaultSortCacheMessages   = 1_000_000
 )
 
 func (l Limits) withDefaults() Limits {
+	if l.MaxSortMessages <= 0 {
+		l.MaxSortMessages = defaultMaxSortMessages
+	}
+	if l.SortTimeout <= 0 {
+		l.SortTimeout = defaultSortTimeout
+	}
+	if l.SortCacheMessages == 0 {
+		l.SortCacheMessages = defaultSortCacheMessages
+	}
 	if l.MaxConnections <= 0 {
 		l.MaxConnections = defaultMaxConnections
 	}
@@ -184,12 +206,13 @@ type Server struct {
 	limits Limits
 	logger *slog.Logger
 
-	conns   *connserver.Registry[*conn] // listeners and live connections
-	ingest  *ingest.Committer           // stores bodies and appends them (appendblobs.go)
-	metrics *serverMetrics
-	panics  atomic.Uint64 // panics recovered (recoverPanic)
-	views   mailViews     // the shared views of the selected mailboxes (mailview.go)
-	records *recordCache  // the messages' unchanging parts (recordcache.go); nil: none
+	conns    *connserver.Registry[*conn] // listeners and live connections
+	ingest   *ingest.Committer           // stores bodies and appends them (appendblobs.go)
+	metrics  *serverMetrics
+	panics   atomic.Uint64 // panics recovered (recoverPanic)
+	views    mailViews     // the shared views of the selected mailboxes (mailview.go)
+	records  *recordCache  // the messages' unchanging parts (recordcache.go); nil: none
+	sortKeys *sortKeyCache // the sort keys of SORT and THREAD (sortcache.go)
 	// accountConns counts authenticated sessions per account (Limits.MaxConnectionsPerAccount).
 	accountConns auth.AccountSessions
 }
@@ -251,8 +274,9 @@ func NewServer(cfg Config) *Server {
 		ingest: &ingest.Committer{
 			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Stage: cfg.StageBodies, Timeout: writeTimeout, NewRequestID: newRequestID,
 		},
-		metrics: newServerMetrics(),
-		records: newRecordCache(cfg.RecordCacheBytes),
+		metrics:  newServerMetrics(),
+		records:  newRecordCache(cfg.RecordCacheBytes),
+		sortKeys: newSortKeyCache(cfg.Limits.withDefaults().SortCacheMessages),
 	}
 }
 

@@ -71,6 +71,7 @@ func NewMessage(tenant string, spool *blobstore.Spool, date time.Time, flags []s
 	if err != nil {
 		return nil, fmt.Errorf("parse message: %w", err)
 	}
+	structure.SortKeys = message.SortKeys(structure) // RFC 5256 SORT and THREAD
 	return &metadatapb.NewMessage{
 		BlobKey:          blobstore.Key(tenant, spool.Sum()),
 		Size:             uint64(spool.Size()),

@@ -30,6 +30,14 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("marshal: %v", err)
 		}
 		AppendEnvelope(nil, s.Envelope)
+		// The sort keys must marshal (valid UTF-8) and keep within their bounds.
+		sortKeys := SortKeys(s)
+		if _, err := proto.Marshal(sortKeys); err != nil {
+			t.Fatalf("marshal sort keys: %v", err)
+		}
+		if len(sortKeys.GetSubject()) > maxSortKeyBytes || len(sortKeys.GetReferences()) > maxSortReferences {
+			t.Fatalf("sort keys beyond their bounds: %v", sortKeys)
+		}
 		AppendBodyStructure(nil, s.Body, true)
 		Encoder{UTF8: true}.AppendBodyStructure(nil, s.Body, false)
 		FilterHeader(s.Header, []string{"subject", "from"}, true)

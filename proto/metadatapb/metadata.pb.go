@@ -1459,8 +1459,13 @@ type MessageStructure struct {
 	Body     *BodyPart              `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
 	// The top-level header block, so that header fetches and header searches do not
 	// read object storage.
-	Header        []byte `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`
-	Preview       string `protobuf:"bytes,4,opt,name=preview,proto3" json:"preview,omitempty"` // RFC 8970
+	Header  []byte `protobuf:"bytes,3,opt,name=header,proto3" json:"header,omitempty"`
+	Preview string `protobuf:"bytes,4,opt,name=preview,proto3" json:"preview,omitempty"` // RFC 8970
+	// What SORT and THREAD order messages by (RFC 5256, RFC 5957), extracted by the frontend
+	// at ingest (frontend/message.SortKeys), so that they never read the header or a body;
+	// absent for messages stored before it was kept (the frontend derives it from the
+	// envelope and header then).
+	SortKeys      *SortKeys `protobuf:"bytes,1500,opt,name=sort_keys,json=sortKeys,proto3" json:"sort_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1523,6 +1528,139 @@ func (x *MessageStructure) GetPreview() string {
 	return ""
 }
 
+func (x *MessageStructure) GetSortKeys() *SortKeys {
+	if x != nil {
+		return x.SortKeys
+	}
+	return nil
+}
+
+// SortKeys are a message's sort and thread keys in the forms SORT and THREAD compare.
+// Strings are in the i;unicode-casemap canonical form (RFC 5051 2), so that the frontend
+// compares them as octets.
+type SortKeys struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sent date (RFC 5256 2.2), unix seconds in UTC; absent when the Date field is
+	// missing or does not parse, and SORT then uses the internal date.
+	SentUnix    *int64 `protobuf:"varint,1,opt,name=sent_unix,json=sentUnix,proto3,oneof" json:"sent_unix,omitempty"`
+	Subject     string `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`                            // the base subject (RFC 5256 2.1), casemapped
+	From        string `protobuf:"bytes,3,opt,name=from,proto3" json:"from,omitempty"`                                  // addr-mailbox of the first From address (RFC 5256 3)
+	To          string `protobuf:"bytes,4,opt,name=to,proto3" json:"to,omitempty"`                                      // addr-mailbox of the first To address
+	Cc          string `protobuf:"bytes,5,opt,name=cc,proto3" json:"cc,omitempty"`                                      // addr-mailbox of the first Cc address
+	DisplayFrom string `protobuf:"bytes,6,opt,name=display_from,json=displayFrom,proto3" json:"display_from,omitempty"` // RFC 5957 3: display-name of the first From, else its addr-spec
+	DisplayTo   string `protobuf:"bytes,7,opt,name=display_to,json=displayTo,proto3" json:"display_to,omitempty"`       // RFC 5957 3: the same for To
+	// THREAD=REFERENCES (RFC 5256 4): the Message-ID without angle brackets, and the ids of
+	// References (else the first of In-Reply-To), root first, at most 64 (the root and the
+	// nearest ones beyond that).
+	MessageId  string   `protobuf:"bytes,8,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
+	References []string `protobuf:"bytes,9,rep,name=references,proto3" json:"references,omitempty"`
+	// The subject was a reply or forward (RFC 5256 2.1 and 4 step 5: "Re:", "Fwd:", "(fwd)",
+	// "[Fwd: ...]").
+	Reply         bool `protobuf:"varint,10,opt,name=reply,proto3" json:"reply,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SortKeys) Reset() {
+	*x = SortKeys{}
+	mi := &file_metadata_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SortKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SortKeys) ProtoMessage() {}
+
+func (x *SortKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SortKeys.ProtoReflect.Descriptor instead.
+func (*SortKeys) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SortKeys) GetSentUnix() int64 {
+	if x != nil && x.SentUnix != nil {
+		return *x.SentUnix
+	}
+	return 0
+}
+
+func (x *SortKeys) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *SortKeys) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *SortKeys) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *SortKeys) GetCc() string {
+	if x != nil {
+		return x.Cc
+	}
+	return ""
+}
+
+func (x *SortKeys) GetDisplayFrom() string {
+	if x != nil {
+		return x.DisplayFrom
+	}
+	return ""
+}
+
+func (x *SortKeys) GetDisplayTo() string {
+	if x != nil {
+		return x.DisplayTo
+	}
+	return ""
+}
+
+func (x *SortKeys) GetMessageId() string {
+	if x != nil {
+		return x.MessageId
+	}
+	return ""
+}
+
+func (x *SortKeys) GetReferences() []string {
+	if x != nil {
+		return x.References
+	}
+	return nil
+}
+
+func (x *SortKeys) GetReply() bool {
+	if x != nil {
+		return x.Reply
+	}
+	return false
+}
+
 type MessageRecord struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Uid              uint32                 `protobuf:"varint,1,opt,name=uid,proto3" json:"uid,omitempty"`
@@ -1544,7 +1682,7 @@ type MessageRecord struct {
 
 func (x *MessageRecord) Reset() {
 	*x = MessageRecord{}
-	mi := &file_metadata_proto_msgTypes[13]
+	mi := &file_metadata_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1694,7 @@ func (x *MessageRecord) String() string {
 func (*MessageRecord) ProtoMessage() {}
 
 func (x *MessageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[13]
+	mi := &file_metadata_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1707,7 @@ func (x *MessageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageRecord.ProtoReflect.Descriptor instead.
 func (*MessageRecord) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{13}
+	return file_metadata_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MessageRecord) GetUid() uint32 {
@@ -1653,7 +1791,7 @@ type CreateTenantRequest struct {
 
 func (x *CreateTenantRequest) Reset() {
 	*x = CreateTenantRequest{}
-	mi := &file_metadata_proto_msgTypes[14]
+	mi := &file_metadata_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +1803,7 @@ func (x *CreateTenantRequest) String() string {
 func (*CreateTenantRequest) ProtoMessage() {}
 
 func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[14]
+	mi := &file_metadata_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +1816,7 @@ func (x *CreateTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTenantRequest.ProtoReflect.Descriptor instead.
 func (*CreateTenantRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{14}
+	return file_metadata_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CreateTenantRequest) GetRequestId() string {
@@ -1710,7 +1848,7 @@ type ListTenantsRequest struct {
 
 func (x *ListTenantsRequest) Reset() {
 	*x = ListTenantsRequest{}
-	mi := &file_metadata_proto_msgTypes[15]
+	mi := &file_metadata_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1722,7 +1860,7 @@ func (x *ListTenantsRequest) String() string {
 func (*ListTenantsRequest) ProtoMessage() {}
 
 func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[15]
+	mi := &file_metadata_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1735,7 +1873,7 @@ func (x *ListTenantsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsRequest.ProtoReflect.Descriptor instead.
 func (*ListTenantsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{15}
+	return file_metadata_proto_rawDescGZIP(), []int{16}
 }
 
 type ListTenantsResponse struct {
@@ -1747,7 +1885,7 @@ type ListTenantsResponse struct {
 
 func (x *ListTenantsResponse) Reset() {
 	*x = ListTenantsResponse{}
-	mi := &file_metadata_proto_msgTypes[16]
+	mi := &file_metadata_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1759,7 +1897,7 @@ func (x *ListTenantsResponse) String() string {
 func (*ListTenantsResponse) ProtoMessage() {}
 
 func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[16]
+	mi := &file_metadata_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1772,7 +1910,7 @@ func (x *ListTenantsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTenantsResponse.ProtoReflect.Descriptor instead.
 func (*ListTenantsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{16}
+	return file_metadata_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListTenantsResponse) GetTenants() []*Tenant {
@@ -1793,7 +1931,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[17]
+	mi := &file_metadata_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +1943,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[17]
+	mi := &file_metadata_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +1956,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{17}
+	return file_metadata_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateAccountRequest) GetRequestId() string {
@@ -1853,7 +1991,7 @@ type SetPasswordRequest struct {
 
 func (x *SetPasswordRequest) Reset() {
 	*x = SetPasswordRequest{}
-	mi := &file_metadata_proto_msgTypes[18]
+	mi := &file_metadata_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +2003,7 @@ func (x *SetPasswordRequest) String() string {
 func (*SetPasswordRequest) ProtoMessage() {}
 
 func (x *SetPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[18]
+	mi := &file_metadata_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +2016,7 @@ func (x *SetPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPasswordRequest.ProtoReflect.Descriptor instead.
 func (*SetPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{18}
+	return file_metadata_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SetPasswordRequest) GetRequestId() string {
@@ -1912,7 +2050,7 @@ type DeleteAccountRequest struct {
 
 func (x *DeleteAccountRequest) Reset() {
 	*x = DeleteAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[19]
+	mi := &file_metadata_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1924,7 +2062,7 @@ func (x *DeleteAccountRequest) String() string {
 func (*DeleteAccountRequest) ProtoMessage() {}
 
 func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[19]
+	mi := &file_metadata_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1937,7 +2075,7 @@ func (x *DeleteAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{19}
+	return file_metadata_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteAccountRequest) GetRequestId() string {
@@ -1962,7 +2100,7 @@ type DeleteAccountResponse struct {
 
 func (x *DeleteAccountResponse) Reset() {
 	*x = DeleteAccountResponse{}
-	mi := &file_metadata_proto_msgTypes[20]
+	mi := &file_metadata_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1974,7 +2112,7 @@ func (x *DeleteAccountResponse) String() string {
 func (*DeleteAccountResponse) ProtoMessage() {}
 
 func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[20]
+	mi := &file_metadata_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1987,7 +2125,7 @@ func (x *DeleteAccountResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAccountResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAccountResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{20}
+	return file_metadata_proto_rawDescGZIP(), []int{21}
 }
 
 type ListAccountsRequest struct {
@@ -1999,7 +2137,7 @@ type ListAccountsRequest struct {
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_metadata_proto_msgTypes[21]
+	mi := &file_metadata_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2011,7 +2149,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[21]
+	mi := &file_metadata_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2024,7 +2162,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{21}
+	return file_metadata_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListAccountsRequest) GetTenant() string {
@@ -2043,7 +2181,7 @@ type ListAccountsResponse struct {
 
 func (x *ListAccountsResponse) Reset() {
 	*x = ListAccountsResponse{}
-	mi := &file_metadata_proto_msgTypes[22]
+	mi := &file_metadata_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2055,7 +2193,7 @@ func (x *ListAccountsResponse) String() string {
 func (*ListAccountsResponse) ProtoMessage() {}
 
 func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[22]
+	mi := &file_metadata_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2068,7 +2206,7 @@ func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
 func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{22}
+	return file_metadata_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListAccountsResponse) GetAccounts() []*Account {
@@ -2095,7 +2233,7 @@ type AuthenticateRequest struct {
 
 func (x *AuthenticateRequest) Reset() {
 	*x = AuthenticateRequest{}
-	mi := &file_metadata_proto_msgTypes[23]
+	mi := &file_metadata_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +2245,7 @@ func (x *AuthenticateRequest) String() string {
 func (*AuthenticateRequest) ProtoMessage() {}
 
 func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[23]
+	mi := &file_metadata_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2120,7 +2258,7 @@ func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{23}
+	return file_metadata_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AuthenticateRequest) GetEmail() string {
@@ -2165,7 +2303,7 @@ type GuardLoginRequest struct {
 
 func (x *GuardLoginRequest) Reset() {
 	*x = GuardLoginRequest{}
-	mi := &file_metadata_proto_msgTypes[24]
+	mi := &file_metadata_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2177,7 +2315,7 @@ func (x *GuardLoginRequest) String() string {
 func (*GuardLoginRequest) ProtoMessage() {}
 
 func (x *GuardLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[24]
+	mi := &file_metadata_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2190,7 +2328,7 @@ func (x *GuardLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardLoginRequest.ProtoReflect.Descriptor instead.
 func (*GuardLoginRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{24}
+	return file_metadata_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GuardLoginRequest) GetEmail() string {
@@ -2222,7 +2360,7 @@ type GuardLoginResponse struct {
 
 func (x *GuardLoginResponse) Reset() {
 	*x = GuardLoginResponse{}
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2372,7 @@ func (x *GuardLoginResponse) String() string {
 func (*GuardLoginResponse) ProtoMessage() {}
 
 func (x *GuardLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[25]
+	mi := &file_metadata_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2385,7 @@ func (x *GuardLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GuardLoginResponse.ProtoReflect.Descriptor instead.
 func (*GuardLoginResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{25}
+	return file_metadata_proto_rawDescGZIP(), []int{26}
 }
 
 type CheckCredentialRequest struct {
@@ -2262,7 +2400,7 @@ type CheckCredentialRequest struct {
 
 func (x *CheckCredentialRequest) Reset() {
 	*x = CheckCredentialRequest{}
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2274,7 +2412,7 @@ func (x *CheckCredentialRequest) String() string {
 func (*CheckCredentialRequest) ProtoMessage() {}
 
 func (x *CheckCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[26]
+	mi := &file_metadata_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2287,7 +2425,7 @@ func (x *CheckCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckCredentialRequest.ProtoReflect.Descriptor instead.
 func (*CheckCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{26}
+	return file_metadata_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CheckCredentialRequest) GetEmail() string {
@@ -2328,7 +2466,7 @@ type GetScramCredentialsRequest struct {
 
 func (x *GetScramCredentialsRequest) Reset() {
 	*x = GetScramCredentialsRequest{}
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2340,7 +2478,7 @@ func (x *GetScramCredentialsRequest) String() string {
 func (*GetScramCredentialsRequest) ProtoMessage() {}
 
 func (x *GetScramCredentialsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[27]
+	mi := &file_metadata_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2353,7 +2491,7 @@ func (x *GetScramCredentialsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetScramCredentialsRequest.ProtoReflect.Descriptor instead.
 func (*GetScramCredentialsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{27}
+	return file_metadata_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetScramCredentialsRequest) GetEmail() string {
@@ -2386,7 +2524,7 @@ type ScramCredentials struct {
 
 func (x *ScramCredentials) Reset() {
 	*x = ScramCredentials{}
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2398,7 +2536,7 @@ func (x *ScramCredentials) String() string {
 func (*ScramCredentials) ProtoMessage() {}
 
 func (x *ScramCredentials) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[28]
+	mi := &file_metadata_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2411,7 +2549,7 @@ func (x *ScramCredentials) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScramCredentials.ProtoReflect.Descriptor instead.
 func (*ScramCredentials) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{28}
+	return file_metadata_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ScramCredentials) GetHash() string {
@@ -2469,7 +2607,7 @@ type AppPassword struct {
 
 func (x *AppPassword) Reset() {
 	*x = AppPassword{}
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2481,7 +2619,7 @@ func (x *AppPassword) String() string {
 func (*AppPassword) ProtoMessage() {}
 
 func (x *AppPassword) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[29]
+	mi := &file_metadata_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2494,7 +2632,7 @@ func (x *AppPassword) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppPassword.ProtoReflect.Descriptor instead.
 func (*AppPassword) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{29}
+	return file_metadata_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *AppPassword) GetId() string {
@@ -2544,7 +2682,7 @@ type AddAppPasswordRequest struct {
 
 func (x *AddAppPasswordRequest) Reset() {
 	*x = AddAppPasswordRequest{}
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2556,7 +2694,7 @@ func (x *AddAppPasswordRequest) String() string {
 func (*AddAppPasswordRequest) ProtoMessage() {}
 
 func (x *AddAppPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[30]
+	mi := &file_metadata_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2569,7 +2707,7 @@ func (x *AddAppPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAppPasswordRequest.ProtoReflect.Descriptor instead.
 func (*AddAppPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{30}
+	return file_metadata_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *AddAppPasswordRequest) GetRequestId() string {
@@ -2610,7 +2748,7 @@ type AddAppPasswordResponse struct {
 
 func (x *AddAppPasswordResponse) Reset() {
 	*x = AddAppPasswordResponse{}
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2622,7 +2760,7 @@ func (x *AddAppPasswordResponse) String() string {
 func (*AddAppPasswordResponse) ProtoMessage() {}
 
 func (x *AddAppPasswordResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[31]
+	mi := &file_metadata_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2635,7 +2773,7 @@ func (x *AddAppPasswordResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAppPasswordResponse.ProtoReflect.Descriptor instead.
 func (*AddAppPasswordResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{31}
+	return file_metadata_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AddAppPasswordResponse) GetAppPassword() *AppPassword {
@@ -2661,7 +2799,7 @@ type ListAppPasswordsRequest struct {
 
 func (x *ListAppPasswordsRequest) Reset() {
 	*x = ListAppPasswordsRequest{}
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2673,7 +2811,7 @@ func (x *ListAppPasswordsRequest) String() string {
 func (*ListAppPasswordsRequest) ProtoMessage() {}
 
 func (x *ListAppPasswordsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[32]
+	mi := &file_metadata_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2686,7 +2824,7 @@ func (x *ListAppPasswordsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAppPasswordsRequest.ProtoReflect.Descriptor instead.
 func (*ListAppPasswordsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{32}
+	return file_metadata_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListAppPasswordsRequest) GetEmail() string {
@@ -2705,7 +2843,7 @@ type ListAppPasswordsResponse struct {
 
 func (x *ListAppPasswordsResponse) Reset() {
 	*x = ListAppPasswordsResponse{}
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2717,7 +2855,7 @@ func (x *ListAppPasswordsResponse) String() string {
 func (*ListAppPasswordsResponse) ProtoMessage() {}
 
 func (x *ListAppPasswordsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[33]
+	mi := &file_metadata_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2730,7 +2868,7 @@ func (x *ListAppPasswordsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAppPasswordsResponse.ProtoReflect.Descriptor instead.
 func (*ListAppPasswordsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{33}
+	return file_metadata_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListAppPasswordsResponse) GetAppPasswords() []*AppPassword {
@@ -2751,7 +2889,7 @@ type RevokeAppPasswordRequest struct {
 
 func (x *RevokeAppPasswordRequest) Reset() {
 	*x = RevokeAppPasswordRequest{}
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2763,7 +2901,7 @@ func (x *RevokeAppPasswordRequest) String() string {
 func (*RevokeAppPasswordRequest) ProtoMessage() {}
 
 func (x *RevokeAppPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[34]
+	mi := &file_metadata_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2776,7 +2914,7 @@ func (x *RevokeAppPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAppPasswordRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAppPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{34}
+	return file_metadata_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokeAppPasswordRequest) GetRequestId() string {
@@ -2812,7 +2950,7 @@ type ListMailboxesRequest struct {
 
 func (x *ListMailboxesRequest) Reset() {
 	*x = ListMailboxesRequest{}
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2824,7 +2962,7 @@ func (x *ListMailboxesRequest) String() string {
 func (*ListMailboxesRequest) ProtoMessage() {}
 
 func (x *ListMailboxesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[35]
+	mi := &file_metadata_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2837,7 +2975,7 @@ func (x *ListMailboxesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMailboxesRequest.ProtoReflect.Descriptor instead.
 func (*ListMailboxesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{35}
+	return file_metadata_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListMailboxesRequest) GetAccount() string {
@@ -2869,7 +3007,7 @@ type ListMailboxesResponse struct {
 
 func (x *ListMailboxesResponse) Reset() {
 	*x = ListMailboxesResponse{}
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2881,7 +3019,7 @@ func (x *ListMailboxesResponse) String() string {
 func (*ListMailboxesResponse) ProtoMessage() {}
 
 func (x *ListMailboxesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[36]
+	mi := &file_metadata_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2894,7 +3032,7 @@ func (x *ListMailboxesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMailboxesResponse.ProtoReflect.Descriptor instead.
 func (*ListMailboxesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{36}
+	return file_metadata_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListMailboxesResponse) GetMailboxes() []*Mailbox {
@@ -2930,7 +3068,7 @@ type GetMailboxRequest struct {
 
 func (x *GetMailboxRequest) Reset() {
 	*x = GetMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2942,7 +3080,7 @@ func (x *GetMailboxRequest) String() string {
 func (*GetMailboxRequest) ProtoMessage() {}
 
 func (x *GetMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[37]
+	mi := &file_metadata_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2955,7 +3093,7 @@ func (x *GetMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMailboxRequest.ProtoReflect.Descriptor instead.
 func (*GetMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{37}
+	return file_metadata_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetMailboxRequest) GetAccount() string {
@@ -2999,7 +3137,7 @@ type CreateMailboxRequest struct {
 
 func (x *CreateMailboxRequest) Reset() {
 	*x = CreateMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3011,7 +3149,7 @@ func (x *CreateMailboxRequest) String() string {
 func (*CreateMailboxRequest) ProtoMessage() {}
 
 func (x *CreateMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[38]
+	mi := &file_metadata_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3024,7 +3162,7 @@ func (x *CreateMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateMailboxRequest.ProtoReflect.Descriptor instead.
 func (*CreateMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{38}
+	return file_metadata_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CreateMailboxRequest) GetRequestId() string {
@@ -3074,7 +3212,7 @@ type DeleteMailboxRequest struct {
 
 func (x *DeleteMailboxRequest) Reset() {
 	*x = DeleteMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3086,7 +3224,7 @@ func (x *DeleteMailboxRequest) String() string {
 func (*DeleteMailboxRequest) ProtoMessage() {}
 
 func (x *DeleteMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[39]
+	mi := &file_metadata_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3099,7 +3237,7 @@ func (x *DeleteMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMailboxRequest.ProtoReflect.Descriptor instead.
 func (*DeleteMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{39}
+	return file_metadata_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *DeleteMailboxRequest) GetRequestId() string {
@@ -3138,7 +3276,7 @@ type DeleteMailboxResponse struct {
 
 func (x *DeleteMailboxResponse) Reset() {
 	*x = DeleteMailboxResponse{}
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3150,7 +3288,7 @@ func (x *DeleteMailboxResponse) String() string {
 func (*DeleteMailboxResponse) ProtoMessage() {}
 
 func (x *DeleteMailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[40]
+	mi := &file_metadata_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3163,7 +3301,7 @@ func (x *DeleteMailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteMailboxResponse.ProtoReflect.Descriptor instead.
 func (*DeleteMailboxResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{40}
+	return file_metadata_proto_rawDescGZIP(), []int{41}
 }
 
 type RenameMailboxRequest struct {
@@ -3179,7 +3317,7 @@ type RenameMailboxRequest struct {
 
 func (x *RenameMailboxRequest) Reset() {
 	*x = RenameMailboxRequest{}
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3191,7 +3329,7 @@ func (x *RenameMailboxRequest) String() string {
 func (*RenameMailboxRequest) ProtoMessage() {}
 
 func (x *RenameMailboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[41]
+	mi := &file_metadata_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3204,7 +3342,7 @@ func (x *RenameMailboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameMailboxRequest.ProtoReflect.Descriptor instead.
 func (*RenameMailboxRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{41}
+	return file_metadata_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RenameMailboxRequest) GetRequestId() string {
@@ -3250,7 +3388,7 @@ type RenameMailboxResponse struct {
 
 func (x *RenameMailboxResponse) Reset() {
 	*x = RenameMailboxResponse{}
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3262,7 +3400,7 @@ func (x *RenameMailboxResponse) String() string {
 func (*RenameMailboxResponse) ProtoMessage() {}
 
 func (x *RenameMailboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[42]
+	mi := &file_metadata_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3275,7 +3413,7 @@ func (x *RenameMailboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameMailboxResponse.ProtoReflect.Descriptor instead.
 func (*RenameMailboxResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{42}
+	return file_metadata_proto_rawDescGZIP(), []int{43}
 }
 
 type SetSubscribedRequest struct {
@@ -3290,7 +3428,7 @@ type SetSubscribedRequest struct {
 
 func (x *SetSubscribedRequest) Reset() {
 	*x = SetSubscribedRequest{}
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3302,7 +3440,7 @@ func (x *SetSubscribedRequest) String() string {
 func (*SetSubscribedRequest) ProtoMessage() {}
 
 func (x *SetSubscribedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[43]
+	mi := &file_metadata_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3315,7 +3453,7 @@ func (x *SetSubscribedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSubscribedRequest.ProtoReflect.Descriptor instead.
 func (*SetSubscribedRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{43}
+	return file_metadata_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *SetSubscribedRequest) GetRequestId() string {
@@ -3354,7 +3492,7 @@ type SetSubscribedResponse struct {
 
 func (x *SetSubscribedResponse) Reset() {
 	*x = SetSubscribedResponse{}
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3366,7 +3504,7 @@ func (x *SetSubscribedResponse) String() string {
 func (*SetSubscribedResponse) ProtoMessage() {}
 
 func (x *SetSubscribedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[44]
+	mi := &file_metadata_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3379,7 +3517,7 @@ func (x *SetSubscribedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetSubscribedResponse.ProtoReflect.Descriptor instead.
 func (*SetSubscribedResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{44}
+	return file_metadata_proto_rawDescGZIP(), []int{45}
 }
 
 type NewMessage struct {
@@ -3398,7 +3536,7 @@ type NewMessage struct {
 
 func (x *NewMessage) Reset() {
 	*x = NewMessage{}
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3410,7 +3548,7 @@ func (x *NewMessage) String() string {
 func (*NewMessage) ProtoMessage() {}
 
 func (x *NewMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[45]
+	mi := &file_metadata_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3423,7 +3561,7 @@ func (x *NewMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewMessage.ProtoReflect.Descriptor instead.
 func (*NewMessage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{45}
+	return file_metadata_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *NewMessage) GetBlobKey() string {
@@ -3488,7 +3626,7 @@ type ThreadKeys struct {
 
 func (x *ThreadKeys) Reset() {
 	*x = ThreadKeys{}
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3500,7 +3638,7 @@ func (x *ThreadKeys) String() string {
 func (*ThreadKeys) ProtoMessage() {}
 
 func (x *ThreadKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3513,7 +3651,7 @@ func (x *ThreadKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadKeys.ProtoReflect.Descriptor instead.
 func (*ThreadKeys) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{46}
+	return file_metadata_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ThreadKeys) GetMessageId() string {
@@ -3577,7 +3715,7 @@ type AppendRequest struct {
 
 func (x *AppendRequest) Reset() {
 	*x = AppendRequest{}
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3589,7 +3727,7 @@ func (x *AppendRequest) String() string {
 func (*AppendRequest) ProtoMessage() {}
 
 func (x *AppendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3602,7 +3740,7 @@ func (x *AppendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendRequest.ProtoReflect.Descriptor instead.
 func (*AppendRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{47}
+	return file_metadata_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *AppendRequest) GetRequestId() string {
@@ -3706,7 +3844,7 @@ type AppendResponse struct {
 
 func (x *AppendResponse) Reset() {
 	*x = AppendResponse{}
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3718,7 +3856,7 @@ func (x *AppendResponse) String() string {
 func (*AppendResponse) ProtoMessage() {}
 
 func (x *AppendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3731,7 +3869,7 @@ func (x *AppendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendResponse.ProtoReflect.Descriptor instead.
 func (*AppendResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{48}
+	return file_metadata_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *AppendResponse) GetUidValidity() uint32 {
@@ -3794,7 +3932,7 @@ type UidRange struct {
 
 func (x *UidRange) Reset() {
 	*x = UidRange{}
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3806,7 +3944,7 @@ func (x *UidRange) String() string {
 func (*UidRange) ProtoMessage() {}
 
 func (x *UidRange) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3819,7 +3957,7 @@ func (x *UidRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UidRange.ProtoReflect.Descriptor instead.
 func (*UidRange) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{49}
+	return file_metadata_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *UidRange) GetFirst() uint32 {
@@ -3862,7 +4000,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3874,7 +4012,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3887,7 +4025,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{50}
+	return file_metadata_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListMessagesRequest) GetAccount() string {
@@ -3950,7 +4088,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3962,7 +4100,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3975,7 +4113,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{51}
+	return file_metadata_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListMessagesResponse) GetMailbox() *Mailbox {
@@ -4036,7 +4174,7 @@ type FlagSet struct {
 
 func (x *FlagSet) Reset() {
 	*x = FlagSet{}
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4048,7 +4186,7 @@ func (x *FlagSet) String() string {
 func (*FlagSet) ProtoMessage() {}
 
 func (x *FlagSet) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4061,7 +4199,7 @@ func (x *FlagSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagSet.ProtoReflect.Descriptor instead.
 func (*FlagSet) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{52}
+	return file_metadata_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *FlagSet) GetFlags() []string {
@@ -4092,14 +4230,17 @@ type FetchMessagesRequest struct {
 	HeaderFields []string `protobuf:"bytes,8,rep,name=header_fields,json=headerFields,proto3" json:"header_fields,omitempty"`
 	// With with_structure: each record's structure carries only its preview (RFC 8970; with
 	// envelope_only or header_only as well: those parts too), for FETCH PREVIEW.
-	PreviewOnly   bool `protobuf:"varint,20,opt,name=preview_only,json=previewOnly,proto3" json:"preview_only,omitempty"`
+	PreviewOnly bool `protobuf:"varint,20,opt,name=preview_only,json=previewOnly,proto3" json:"preview_only,omitempty"`
+	// With with_structure: each record's structure carries only its sort_keys (with the
+	// other *_only fields as well: those parts too), for SORT and THREAD.
+	SortKeysOnly  bool `protobuf:"varint,1500,opt,name=sort_keys_only,json=sortKeysOnly,proto3" json:"sort_keys_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FetchMessagesRequest) Reset() {
 	*x = FetchMessagesRequest{}
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4111,7 +4252,7 @@ func (x *FetchMessagesRequest) String() string {
 func (*FetchMessagesRequest) ProtoMessage() {}
 
 func (x *FetchMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4124,7 +4265,7 @@ func (x *FetchMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchMessagesRequest.ProtoReflect.Descriptor instead.
 func (*FetchMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{53}
+	return file_metadata_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *FetchMessagesRequest) GetAccount() string {
@@ -4190,6 +4331,13 @@ func (x *FetchMessagesRequest) GetPreviewOnly() bool {
 	return false
 }
 
+func (x *FetchMessagesRequest) GetSortKeysOnly() bool {
+	if x != nil {
+		return x.SortKeysOnly
+	}
+	return false
+}
+
 type StoreFlagsRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	RequestId      string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -4206,7 +4354,7 @@ type StoreFlagsRequest struct {
 
 func (x *StoreFlagsRequest) Reset() {
 	*x = StoreFlagsRequest{}
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4218,7 +4366,7 @@ func (x *StoreFlagsRequest) String() string {
 func (*StoreFlagsRequest) ProtoMessage() {}
 
 func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4231,7 +4379,7 @@ func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsRequest.ProtoReflect.Descriptor instead.
 func (*StoreFlagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{54}
+	return file_metadata_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *StoreFlagsRequest) GetRequestId() string {
@@ -4301,7 +4449,7 @@ type FlagUpdate struct {
 
 func (x *FlagUpdate) Reset() {
 	*x = FlagUpdate{}
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4313,7 +4461,7 @@ func (x *FlagUpdate) String() string {
 func (*FlagUpdate) ProtoMessage() {}
 
 func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4326,7 +4474,7 @@ func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagUpdate.ProtoReflect.Descriptor instead.
 func (*FlagUpdate) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{55}
+	return file_metadata_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *FlagUpdate) GetUid() uint32 {
@@ -4361,7 +4509,7 @@ type StoreFlagsResponse struct {
 
 func (x *StoreFlagsResponse) Reset() {
 	*x = StoreFlagsResponse{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4373,7 +4521,7 @@ func (x *StoreFlagsResponse) String() string {
 func (*StoreFlagsResponse) ProtoMessage() {}
 
 func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4386,7 +4534,7 @@ func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsResponse.ProtoReflect.Descriptor instead.
 func (*StoreFlagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *StoreFlagsResponse) GetUpdated() []*FlagUpdate {
@@ -4428,7 +4576,7 @@ type CopyRequest struct {
 
 func (x *CopyRequest) Reset() {
 	*x = CopyRequest{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4440,7 +4588,7 @@ func (x *CopyRequest) String() string {
 func (*CopyRequest) ProtoMessage() {}
 
 func (x *CopyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4453,7 +4601,7 @@ func (x *CopyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyRequest.ProtoReflect.Descriptor instead.
 func (*CopyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *CopyRequest) GetRequestId() string {
@@ -4526,7 +4674,7 @@ type CopyResponse struct {
 
 func (x *CopyResponse) Reset() {
 	*x = CopyResponse{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4538,7 +4686,7 @@ func (x *CopyResponse) String() string {
 func (*CopyResponse) ProtoMessage() {}
 
 func (x *CopyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4551,7 +4699,7 @@ func (x *CopyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyResponse.ProtoReflect.Descriptor instead.
 func (*CopyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *CopyResponse) GetDestUidValidity() uint32 {
@@ -4596,7 +4744,7 @@ type ExpungeRequest struct {
 
 func (x *ExpungeRequest) Reset() {
 	*x = ExpungeRequest{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4608,7 +4756,7 @@ func (x *ExpungeRequest) String() string {
 func (*ExpungeRequest) ProtoMessage() {}
 
 func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4621,7 +4769,7 @@ func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeRequest.ProtoReflect.Descriptor instead.
 func (*ExpungeRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ExpungeRequest) GetRequestId() string {
@@ -4669,7 +4817,7 @@ type ExpungeResponse struct {
 
 func (x *ExpungeResponse) Reset() {
 	*x = ExpungeResponse{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4681,7 +4829,7 @@ func (x *ExpungeResponse) String() string {
 func (*ExpungeResponse) ProtoMessage() {}
 
 func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4694,7 +4842,7 @@ func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeResponse.ProtoReflect.Descriptor instead.
 func (*ExpungeResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ExpungeResponse) GetExpunged() []uint32 {
@@ -4724,7 +4872,7 @@ type ListVanishedRequest struct {
 
 func (x *ListVanishedRequest) Reset() {
 	*x = ListVanishedRequest{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4736,7 +4884,7 @@ func (x *ListVanishedRequest) String() string {
 func (*ListVanishedRequest) ProtoMessage() {}
 
 func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4749,7 +4897,7 @@ func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVanishedRequest.ProtoReflect.Descriptor instead.
 func (*ListVanishedRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListVanishedRequest) GetAccount() string {
@@ -4803,7 +4951,7 @@ type ListVanishedResponse struct {
 
 func (x *ListVanishedResponse) Reset() {
 	*x = ListVanishedResponse{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4815,7 +4963,7 @@ func (x *ListVanishedResponse) String() string {
 func (*ListVanishedResponse) ProtoMessage() {}
 
 func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4828,7 +4976,7 @@ func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVanishedResponse.ProtoReflect.Descriptor instead.
 func (*ListVanishedResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListVanishedResponse) GetVanished() []*UidRange {
@@ -4866,7 +5014,7 @@ type ClaimRecentRequest struct {
 
 func (x *ClaimRecentRequest) Reset() {
 	*x = ClaimRecentRequest{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4878,7 +5026,7 @@ func (x *ClaimRecentRequest) String() string {
 func (*ClaimRecentRequest) ProtoMessage() {}
 
 func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4891,7 +5039,7 @@ func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRecentRequest.ProtoReflect.Descriptor instead.
 func (*ClaimRecentRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ClaimRecentRequest) GetRequestId() string {
@@ -4941,7 +5089,7 @@ type ClaimRecentResponse struct {
 
 func (x *ClaimRecentResponse) Reset() {
 	*x = ClaimRecentResponse{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4953,7 +5101,7 @@ func (x *ClaimRecentResponse) String() string {
 func (*ClaimRecentResponse) ProtoMessage() {}
 
 func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4966,7 +5114,7 @@ func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRecentResponse.ProtoReflect.Descriptor instead.
 func (*ClaimRecentResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ClaimRecentResponse) GetFirstUid() uint32 {
@@ -5003,7 +5151,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5015,7 +5163,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5028,7 +5176,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{65}
+	return file_metadata_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *WatchRequest) GetAccount() string {
@@ -5091,7 +5239,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5103,7 +5251,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5116,7 +5264,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{66}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *Change) GetKind() ChangeKind {
@@ -5191,7 +5339,7 @@ type ChangeBatch struct {
 
 func (x *ChangeBatch) Reset() {
 	*x = ChangeBatch{}
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5203,7 +5351,7 @@ func (x *ChangeBatch) String() string {
 func (*ChangeBatch) ProtoMessage() {}
 
 func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5216,7 +5364,7 @@ func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBatch.ProtoReflect.Descriptor instead.
 func (*ChangeBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{67}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ChangeBatch) GetChanges() []*Change {
@@ -5253,7 +5401,7 @@ type MarkBlobsDeletingRequest struct {
 
 func (x *MarkBlobsDeletingRequest) Reset() {
 	*x = MarkBlobsDeletingRequest{}
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5265,7 +5413,7 @@ func (x *MarkBlobsDeletingRequest) String() string {
 func (*MarkBlobsDeletingRequest) ProtoMessage() {}
 
 func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5278,7 +5426,7 @@ func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkBlobsDeletingRequest.ProtoReflect.Descriptor instead.
 func (*MarkBlobsDeletingRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{68}
+	return file_metadata_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *MarkBlobsDeletingRequest) GetRequestId() string {
@@ -5314,7 +5462,7 @@ type ForgetBlobsRequest struct {
 
 func (x *ForgetBlobsRequest) Reset() {
 	*x = ForgetBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5326,7 +5474,7 @@ func (x *ForgetBlobsRequest) String() string {
 func (*ForgetBlobsRequest) ProtoMessage() {}
 
 func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5339,7 +5487,7 @@ func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetBlobsRequest.ProtoReflect.Descriptor instead.
 func (*ForgetBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{69}
+	return file_metadata_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *ForgetBlobsRequest) GetRequestId() string {
@@ -5368,7 +5516,7 @@ type BlobBatch struct {
 
 func (x *BlobBatch) Reset() {
 	*x = BlobBatch{}
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5380,7 +5528,7 @@ func (x *BlobBatch) String() string {
 func (*BlobBatch) ProtoMessage() {}
 
 func (x *BlobBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5393,7 +5541,7 @@ func (x *BlobBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobBatch.ProtoReflect.Descriptor instead.
 func (*BlobBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{70}
+	return file_metadata_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *BlobBatch) GetKeys() []string {
@@ -5419,7 +5567,7 @@ type CollectBlobsRequest struct {
 
 func (x *CollectBlobsRequest) Reset() {
 	*x = CollectBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5431,7 +5579,7 @@ func (x *CollectBlobsRequest) String() string {
 func (*CollectBlobsRequest) ProtoMessage() {}
 
 func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5444,7 +5592,7 @@ func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsRequest.ProtoReflect.Descriptor instead.
 func (*CollectBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{71}
+	return file_metadata_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *CollectBlobsRequest) GetGraceNanos() int64 {
@@ -5463,7 +5611,7 @@ type CollectBlobsResponse struct {
 
 func (x *CollectBlobsResponse) Reset() {
 	*x = CollectBlobsResponse{}
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5475,7 +5623,7 @@ func (x *CollectBlobsResponse) String() string {
 func (*CollectBlobsResponse) ProtoMessage() {}
 
 func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5488,7 +5636,7 @@ func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsResponse.ProtoReflect.Descriptor instead.
 func (*CollectBlobsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{72}
+	return file_metadata_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *CollectBlobsResponse) GetDeleted() uint64 {
@@ -5509,7 +5657,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5521,7 +5669,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5534,7 +5682,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{73}
+	return file_metadata_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *DeleteTenantRequest) GetRequestId() string {
@@ -5567,7 +5715,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5579,7 +5727,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5592,7 +5740,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{74}
+	return file_metadata_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *DeleteTenantResponse) GetDeletedAccounts() []string {
@@ -5613,7 +5761,7 @@ type AddDomainRequest struct {
 
 func (x *AddDomainRequest) Reset() {
 	*x = AddDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5625,7 +5773,7 @@ func (x *AddDomainRequest) String() string {
 func (*AddDomainRequest) ProtoMessage() {}
 
 func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5638,7 +5786,7 @@ func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainRequest.ProtoReflect.Descriptor instead.
 func (*AddDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{75}
+	return file_metadata_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *AddDomainRequest) GetRequestId() string {
@@ -5673,7 +5821,7 @@ type RemoveDomainRequest struct {
 
 func (x *RemoveDomainRequest) Reset() {
 	*x = RemoveDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5685,7 +5833,7 @@ func (x *RemoveDomainRequest) String() string {
 func (*RemoveDomainRequest) ProtoMessage() {}
 
 func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5698,7 +5846,7 @@ func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDomainRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{76}
+	return file_metadata_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *RemoveDomainRequest) GetRequestId() string {
@@ -5733,7 +5881,7 @@ type SetAccountDisabledRequest struct {
 
 func (x *SetAccountDisabledRequest) Reset() {
 	*x = SetAccountDisabledRequest{}
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5745,7 +5893,7 @@ func (x *SetAccountDisabledRequest) String() string {
 func (*SetAccountDisabledRequest) ProtoMessage() {}
 
 func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5758,7 +5906,7 @@ func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountDisabledRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{77}
+	return file_metadata_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *SetAccountDisabledRequest) GetRequestId() string {
@@ -5798,7 +5946,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5810,7 +5958,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5823,7 +5971,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{78}
+	return file_metadata_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *GetAccountRequest) GetEmail() string {
@@ -5858,7 +6006,7 @@ type SetAccountTenantAdminRequest struct {
 
 func (x *SetAccountTenantAdminRequest) Reset() {
 	*x = SetAccountTenantAdminRequest{}
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5870,7 +6018,7 @@ func (x *SetAccountTenantAdminRequest) String() string {
 func (*SetAccountTenantAdminRequest) ProtoMessage() {}
 
 func (x *SetAccountTenantAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5883,7 +6031,7 @@ func (x *SetAccountTenantAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountTenantAdminRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountTenantAdminRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{79}
+	return file_metadata_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *SetAccountTenantAdminRequest) GetRequestId() string {
@@ -5918,7 +6066,7 @@ type QuotaLimits struct {
 
 func (x *QuotaLimits) Reset() {
 	*x = QuotaLimits{}
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5930,7 +6078,7 @@ func (x *QuotaLimits) String() string {
 func (*QuotaLimits) ProtoMessage() {}
 
 func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5943,7 +6091,7 @@ func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaLimits.ProtoReflect.Descriptor instead.
 func (*QuotaLimits) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{80}
+	return file_metadata_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *QuotaLimits) GetStorageBytes() uint64 {
@@ -5970,7 +6118,7 @@ type QuotaUsage struct {
 
 func (x *QuotaUsage) Reset() {
 	*x = QuotaUsage{}
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5982,7 +6130,7 @@ func (x *QuotaUsage) String() string {
 func (*QuotaUsage) ProtoMessage() {}
 
 func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5995,7 +6143,7 @@ func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaUsage.ProtoReflect.Descriptor instead.
 func (*QuotaUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{81}
+	return file_metadata_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *QuotaUsage) GetStorageBytes() uint64 {
@@ -6024,7 +6172,7 @@ type QuotaRoot struct {
 
 func (x *QuotaRoot) Reset() {
 	*x = QuotaRoot{}
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6036,7 +6184,7 @@ func (x *QuotaRoot) String() string {
 func (*QuotaRoot) ProtoMessage() {}
 
 func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6049,7 +6197,7 @@ func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaRoot.ProtoReflect.Descriptor instead.
 func (*QuotaRoot) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{82}
+	return file_metadata_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *QuotaRoot) GetAccount() string {
@@ -6098,7 +6246,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6110,7 +6258,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6123,7 +6271,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{83}
+	return file_metadata_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *SetQuotaRequest) GetRequestId() string {
@@ -6172,7 +6320,7 @@ type GetQuotaRequest struct {
 
 func (x *GetQuotaRequest) Reset() {
 	*x = GetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6184,7 +6332,7 @@ func (x *GetQuotaRequest) String() string {
 func (*GetQuotaRequest) ProtoMessage() {}
 
 func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6197,7 +6345,7 @@ func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*GetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{84}
+	return file_metadata_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *GetQuotaRequest) GetAccount() string {
@@ -6223,7 +6371,7 @@ type GetQuotaResponse struct {
 
 func (x *GetQuotaResponse) Reset() {
 	*x = GetQuotaResponse{}
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6235,7 +6383,7 @@ func (x *GetQuotaResponse) String() string {
 func (*GetQuotaResponse) ProtoMessage() {}
 
 func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6248,7 +6396,7 @@ func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*GetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{85}
+	return file_metadata_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *GetQuotaResponse) GetRoots() []*QuotaRoot {
@@ -6270,7 +6418,7 @@ type MetadataEntry struct {
 
 func (x *MetadataEntry) Reset() {
 	*x = MetadataEntry{}
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6282,7 +6430,7 @@ func (x *MetadataEntry) String() string {
 func (*MetadataEntry) ProtoMessage() {}
 
 func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6295,7 +6443,7 @@ func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataEntry.ProtoReflect.Descriptor instead.
 func (*MetadataEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{86}
+	return file_metadata_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *MetadataEntry) GetName() string {
@@ -6327,7 +6475,7 @@ type SetMetadataRequest struct {
 
 func (x *SetMetadataRequest) Reset() {
 	*x = SetMetadataRequest{}
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6339,7 +6487,7 @@ func (x *SetMetadataRequest) String() string {
 func (*SetMetadataRequest) ProtoMessage() {}
 
 func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6352,7 +6500,7 @@ func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{87}
+	return file_metadata_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *SetMetadataRequest) GetRequestId() string {
@@ -6412,7 +6560,7 @@ type SetMetadataResponse struct {
 
 func (x *SetMetadataResponse) Reset() {
 	*x = SetMetadataResponse{}
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6424,7 +6572,7 @@ func (x *SetMetadataResponse) String() string {
 func (*SetMetadataResponse) ProtoMessage() {}
 
 func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6437,7 +6585,7 @@ func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*SetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{88}
+	return file_metadata_proto_rawDescGZIP(), []int{89}
 }
 
 type GetMetadataRequest struct {
@@ -6462,7 +6610,7 @@ type GetMetadataRequest struct {
 
 func (x *GetMetadataRequest) Reset() {
 	*x = GetMetadataRequest{}
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6474,7 +6622,7 @@ func (x *GetMetadataRequest) String() string {
 func (*GetMetadataRequest) ProtoMessage() {}
 
 func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6487,7 +6635,7 @@ func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*GetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{89}
+	return file_metadata_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *GetMetadataRequest) GetUser() string {
@@ -6568,7 +6716,7 @@ type GetMetadataResponse struct {
 
 func (x *GetMetadataResponse) Reset() {
 	*x = GetMetadataResponse{}
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6580,7 +6728,7 @@ func (x *GetMetadataResponse) String() string {
 func (*GetMetadataResponse) ProtoMessage() {}
 
 func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6593,7 +6741,7 @@ func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*GetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{90}
+	return file_metadata_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *GetMetadataResponse) GetEntries() []*MetadataEntry {
@@ -6622,7 +6770,7 @@ type WatchAccountRequest struct {
 
 func (x *WatchAccountRequest) Reset() {
 	*x = WatchAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6634,7 +6782,7 @@ func (x *WatchAccountRequest) String() string {
 func (*WatchAccountRequest) ProtoMessage() {}
 
 func (x *WatchAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6647,7 +6795,7 @@ func (x *WatchAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAccountRequest.ProtoReflect.Descriptor instead.
 func (*WatchAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{91}
+	return file_metadata_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *WatchAccountRequest) GetAccount() string {
@@ -6686,7 +6834,7 @@ type AccountChanges struct {
 
 func (x *AccountChanges) Reset() {
 	*x = AccountChanges{}
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6698,7 +6846,7 @@ func (x *AccountChanges) String() string {
 func (*AccountChanges) ProtoMessage() {}
 
 func (x *AccountChanges) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6711,7 +6859,7 @@ func (x *AccountChanges) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountChanges.ProtoReflect.Descriptor instead.
 func (*AccountChanges) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{92}
+	return file_metadata_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *AccountChanges) GetSnapshot() bool {
@@ -6771,7 +6919,7 @@ type DeliverySettings struct {
 
 func (x *DeliverySettings) Reset() {
 	*x = DeliverySettings{}
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6783,7 +6931,7 @@ func (x *DeliverySettings) String() string {
 func (*DeliverySettings) ProtoMessage() {}
 
 func (x *DeliverySettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6796,7 +6944,7 @@ func (x *DeliverySettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverySettings.ProtoReflect.Descriptor instead.
 func (*DeliverySettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{93}
+	return file_metadata_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *DeliverySettings) GetSubaddressDelimiter() string {
@@ -6859,7 +7007,7 @@ type SetDeliverySettingsRequest struct {
 
 func (x *SetDeliverySettingsRequest) Reset() {
 	*x = SetDeliverySettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6871,7 +7019,7 @@ func (x *SetDeliverySettingsRequest) String() string {
 func (*SetDeliverySettingsRequest) ProtoMessage() {}
 
 func (x *SetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6884,7 +7032,7 @@ func (x *SetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDeliverySettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetDeliverySettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{94}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *SetDeliverySettingsRequest) GetRequestId() string {
@@ -6917,7 +7065,7 @@ type GetDeliverySettingsRequest struct {
 
 func (x *GetDeliverySettingsRequest) Reset() {
 	*x = GetDeliverySettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6929,7 +7077,7 @@ func (x *GetDeliverySettingsRequest) String() string {
 func (*GetDeliverySettingsRequest) ProtoMessage() {}
 
 func (x *GetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6942,7 +7090,7 @@ func (x *GetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeliverySettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetDeliverySettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{95}
+	return file_metadata_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *GetDeliverySettingsRequest) GetTenant() string {
@@ -6989,7 +7137,7 @@ type LdapSettings struct {
 
 func (x *LdapSettings) Reset() {
 	*x = LdapSettings{}
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7001,7 +7149,7 @@ func (x *LdapSettings) String() string {
 func (*LdapSettings) ProtoMessage() {}
 
 func (x *LdapSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7014,7 +7162,7 @@ func (x *LdapSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LdapSettings.ProtoReflect.Descriptor instead.
 func (*LdapSettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{96}
+	return file_metadata_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *LdapSettings) GetUrl() string {
@@ -7119,7 +7267,7 @@ type SetLdapSettingsRequest struct {
 
 func (x *SetLdapSettingsRequest) Reset() {
 	*x = SetLdapSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7131,7 +7279,7 @@ func (x *SetLdapSettingsRequest) String() string {
 func (*SetLdapSettingsRequest) ProtoMessage() {}
 
 func (x *SetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7144,7 +7292,7 @@ func (x *SetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLdapSettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetLdapSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{97}
+	return file_metadata_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *SetLdapSettingsRequest) GetRequestId() string {
@@ -7178,7 +7326,7 @@ type GetLdapSettingsRequest struct {
 
 func (x *GetLdapSettingsRequest) Reset() {
 	*x = GetLdapSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7190,7 +7338,7 @@ func (x *GetLdapSettingsRequest) String() string {
 func (*GetLdapSettingsRequest) ProtoMessage() {}
 
 func (x *GetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7203,7 +7351,7 @@ func (x *GetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLdapSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetLdapSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{98}
+	return file_metadata_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *GetLdapSettingsRequest) GetTenant() string {
@@ -7237,7 +7385,7 @@ type ProvisionLdapAccountRequest struct {
 
 func (x *ProvisionLdapAccountRequest) Reset() {
 	*x = ProvisionLdapAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7249,7 +7397,7 @@ func (x *ProvisionLdapAccountRequest) String() string {
 func (*ProvisionLdapAccountRequest) ProtoMessage() {}
 
 func (x *ProvisionLdapAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7262,7 +7410,7 @@ func (x *ProvisionLdapAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionLdapAccountRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionLdapAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{99}
+	return file_metadata_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *ProvisionLdapAccountRequest) GetRequestId() string {
@@ -7311,7 +7459,7 @@ type LdapSettingsResponse struct {
 
 func (x *LdapSettingsResponse) Reset() {
 	*x = LdapSettingsResponse{}
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7323,7 +7471,7 @@ func (x *LdapSettingsResponse) String() string {
 func (*LdapSettingsResponse) ProtoMessage() {}
 
 func (x *LdapSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7336,7 +7484,7 @@ func (x *LdapSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LdapSettingsResponse.ProtoReflect.Descriptor instead.
 func (*LdapSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{100}
+	return file_metadata_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *LdapSettingsResponse) GetTenant() string {
@@ -7369,7 +7517,7 @@ type ResolveRecipientRequest struct {
 
 func (x *ResolveRecipientRequest) Reset() {
 	*x = ResolveRecipientRequest{}
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7381,7 +7529,7 @@ func (x *ResolveRecipientRequest) String() string {
 func (*ResolveRecipientRequest) ProtoMessage() {}
 
 func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7394,7 +7542,7 @@ func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRecipientRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRecipientRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{101}
+	return file_metadata_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *ResolveRecipientRequest) GetAddress() string {
@@ -7420,7 +7568,7 @@ type ResolvedAccount struct {
 
 func (x *ResolvedAccount) Reset() {
 	*x = ResolvedAccount{}
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7432,7 +7580,7 @@ func (x *ResolvedAccount) String() string {
 func (*ResolvedAccount) ProtoMessage() {}
 
 func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7445,7 +7593,7 @@ func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolvedAccount.ProtoReflect.Descriptor instead.
 func (*ResolvedAccount) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{102}
+	return file_metadata_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *ResolvedAccount) GetAccount() string {
@@ -7494,7 +7642,7 @@ type ResolveRecipientResponse struct {
 
 func (x *ResolveRecipientResponse) Reset() {
 	*x = ResolveRecipientResponse{}
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7506,7 +7654,7 @@ func (x *ResolveRecipientResponse) String() string {
 func (*ResolveRecipientResponse) ProtoMessage() {}
 
 func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7519,7 +7667,7 @@ func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRecipientResponse.ProtoReflect.Descriptor instead.
 func (*ResolveRecipientResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{103}
+	return file_metadata_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *ResolveRecipientResponse) GetAccount() string {
@@ -7590,7 +7738,7 @@ type Alias struct {
 
 func (x *Alias) Reset() {
 	*x = Alias{}
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7602,7 +7750,7 @@ func (x *Alias) String() string {
 func (*Alias) ProtoMessage() {}
 
 func (x *Alias) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7615,7 +7763,7 @@ func (x *Alias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alias.ProtoReflect.Descriptor instead.
 func (*Alias) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{104}
+	return file_metadata_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *Alias) GetAddress() string {
@@ -7651,7 +7799,7 @@ type AddAliasRequest struct {
 
 func (x *AddAliasRequest) Reset() {
 	*x = AddAliasRequest{}
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7663,7 +7811,7 @@ func (x *AddAliasRequest) String() string {
 func (*AddAliasRequest) ProtoMessage() {}
 
 func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7676,7 +7824,7 @@ func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAliasRequest.ProtoReflect.Descriptor instead.
 func (*AddAliasRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{105}
+	return file_metadata_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *AddAliasRequest) GetRequestId() string {
@@ -7713,7 +7861,7 @@ type DeleteAliasRequest struct {
 
 func (x *DeleteAliasRequest) Reset() {
 	*x = DeleteAliasRequest{}
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7725,7 +7873,7 @@ func (x *DeleteAliasRequest) String() string {
 func (*DeleteAliasRequest) ProtoMessage() {}
 
 func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7738,7 +7886,7 @@ func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAliasRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{106}
+	return file_metadata_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *DeleteAliasRequest) GetRequestId() string {
@@ -7771,7 +7919,7 @@ type DeleteAliasResponse struct {
 
 func (x *DeleteAliasResponse) Reset() {
 	*x = DeleteAliasResponse{}
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7783,7 +7931,7 @@ func (x *DeleteAliasResponse) String() string {
 func (*DeleteAliasResponse) ProtoMessage() {}
 
 func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7796,7 +7944,7 @@ func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAliasResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{107}
+	return file_metadata_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *DeleteAliasResponse) GetAlias() *Alias {
@@ -7817,7 +7965,7 @@ type ListAliasesRequest struct {
 
 func (x *ListAliasesRequest) Reset() {
 	*x = ListAliasesRequest{}
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7829,7 +7977,7 @@ func (x *ListAliasesRequest) String() string {
 func (*ListAliasesRequest) ProtoMessage() {}
 
 func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7842,7 +7990,7 @@ func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
 func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{108}
+	return file_metadata_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *ListAliasesRequest) GetTenant() string {
@@ -7868,7 +8016,7 @@ type ListAliasesResponse struct {
 
 func (x *ListAliasesResponse) Reset() {
 	*x = ListAliasesResponse{}
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7880,7 +8028,7 @@ func (x *ListAliasesResponse) String() string {
 func (*ListAliasesResponse) ProtoMessage() {}
 
 func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7893,7 +8041,7 @@ func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
 func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{109}
+	return file_metadata_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *ListAliasesResponse) GetAliases() []*Alias {
@@ -7921,7 +8069,7 @@ type SieveScript struct {
 
 func (x *SieveScript) Reset() {
 	*x = SieveScript{}
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7933,7 +8081,7 @@ func (x *SieveScript) String() string {
 func (*SieveScript) ProtoMessage() {}
 
 func (x *SieveScript) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7946,7 +8094,7 @@ func (x *SieveScript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SieveScript.ProtoReflect.Descriptor instead.
 func (*SieveScript) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{110}
+	return file_metadata_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *SieveScript) GetAccount() string {
@@ -8019,7 +8167,7 @@ type PutSieveScriptRequest struct {
 
 func (x *PutSieveScriptRequest) Reset() {
 	*x = PutSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8031,7 +8179,7 @@ func (x *PutSieveScriptRequest) String() string {
 func (*PutSieveScriptRequest) ProtoMessage() {}
 
 func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8044,7 +8192,7 @@ func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*PutSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{111}
+	return file_metadata_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *PutSieveScriptRequest) GetRequestId() string {
@@ -8100,7 +8248,7 @@ type GetSieveScriptRequest struct {
 
 func (x *GetSieveScriptRequest) Reset() {
 	*x = GetSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8112,7 +8260,7 @@ func (x *GetSieveScriptRequest) String() string {
 func (*GetSieveScriptRequest) ProtoMessage() {}
 
 func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8125,7 +8273,7 @@ func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*GetSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{112}
+	return file_metadata_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *GetSieveScriptRequest) GetAccount() string {
@@ -8159,7 +8307,7 @@ type ListSieveScriptsRequest struct {
 
 func (x *ListSieveScriptsRequest) Reset() {
 	*x = ListSieveScriptsRequest{}
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8171,7 +8319,7 @@ func (x *ListSieveScriptsRequest) String() string {
 func (*ListSieveScriptsRequest) ProtoMessage() {}
 
 func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8184,7 +8332,7 @@ func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSieveScriptsRequest.ProtoReflect.Descriptor instead.
 func (*ListSieveScriptsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{113}
+	return file_metadata_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *ListSieveScriptsRequest) GetAccount() string {
@@ -8213,7 +8361,7 @@ type ListSieveScriptsResponse struct {
 
 func (x *ListSieveScriptsResponse) Reset() {
 	*x = ListSieveScriptsResponse{}
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8225,7 +8373,7 @@ func (x *ListSieveScriptsResponse) String() string {
 func (*ListSieveScriptsResponse) ProtoMessage() {}
 
 func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8238,7 +8386,7 @@ func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSieveScriptsResponse.ProtoReflect.Descriptor instead.
 func (*ListSieveScriptsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{114}
+	return file_metadata_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *ListSieveScriptsResponse) GetScripts() []*SieveScript {
@@ -8274,7 +8422,7 @@ type DeleteSieveScriptRequest struct {
 
 func (x *DeleteSieveScriptRequest) Reset() {
 	*x = DeleteSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8286,7 +8434,7 @@ func (x *DeleteSieveScriptRequest) String() string {
 func (*DeleteSieveScriptRequest) ProtoMessage() {}
 
 func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8299,7 +8447,7 @@ func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{115}
+	return file_metadata_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *DeleteSieveScriptRequest) GetRequestId() string {
@@ -8338,7 +8486,7 @@ type DeleteSieveScriptResponse struct {
 
 func (x *DeleteSieveScriptResponse) Reset() {
 	*x = DeleteSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8350,7 +8498,7 @@ func (x *DeleteSieveScriptResponse) String() string {
 func (*DeleteSieveScriptResponse) ProtoMessage() {}
 
 func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8363,7 +8511,7 @@ func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{116}
+	return file_metadata_proto_rawDescGZIP(), []int{117}
 }
 
 type RenameSieveScriptRequest struct {
@@ -8379,7 +8527,7 @@ type RenameSieveScriptRequest struct {
 
 func (x *RenameSieveScriptRequest) Reset() {
 	*x = RenameSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8391,7 +8539,7 @@ func (x *RenameSieveScriptRequest) String() string {
 func (*RenameSieveScriptRequest) ProtoMessage() {}
 
 func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8404,7 +8552,7 @@ func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*RenameSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{117}
+	return file_metadata_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *RenameSieveScriptRequest) GetRequestId() string {
@@ -8453,7 +8601,7 @@ type SetActiveSieveScriptRequest struct {
 
 func (x *SetActiveSieveScriptRequest) Reset() {
 	*x = SetActiveSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8465,7 +8613,7 @@ func (x *SetActiveSieveScriptRequest) String() string {
 func (*SetActiveSieveScriptRequest) ProtoMessage() {}
 
 func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8478,7 +8626,7 @@ func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*SetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{118}
+	return file_metadata_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *SetActiveSieveScriptRequest) GetRequestId() string {
@@ -8511,7 +8659,7 @@ type SetActiveSieveScriptResponse struct {
 
 func (x *SetActiveSieveScriptResponse) Reset() {
 	*x = SetActiveSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[119]
+	mi := &file_metadata_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8523,7 +8671,7 @@ func (x *SetActiveSieveScriptResponse) String() string {
 func (*SetActiveSieveScriptResponse) ProtoMessage() {}
 
 func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[119]
+	mi := &file_metadata_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8536,7 +8684,7 @@ func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*SetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{119}
+	return file_metadata_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *SetActiveSieveScriptResponse) GetActive() string {
@@ -8555,7 +8703,7 @@ type GetActiveSieveScriptRequest struct {
 
 func (x *GetActiveSieveScriptRequest) Reset() {
 	*x = GetActiveSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[120]
+	mi := &file_metadata_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8567,7 +8715,7 @@ func (x *GetActiveSieveScriptRequest) String() string {
 func (*GetActiveSieveScriptRequest) ProtoMessage() {}
 
 func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[120]
+	mi := &file_metadata_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8580,7 +8728,7 @@ func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*GetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{120}
+	return file_metadata_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *GetActiveSieveScriptRequest) GetAccount() string {
@@ -8602,7 +8750,7 @@ type GetActiveSieveScriptResponse struct {
 
 func (x *GetActiveSieveScriptResponse) Reset() {
 	*x = GetActiveSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[121]
+	mi := &file_metadata_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8614,7 +8762,7 @@ func (x *GetActiveSieveScriptResponse) String() string {
 func (*GetActiveSieveScriptResponse) ProtoMessage() {}
 
 func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[121]
+	mi := &file_metadata_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8627,7 +8775,7 @@ func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*GetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{121}
+	return file_metadata_proto_rawDescGZIP(), []int{122}
 }
 
 func (x *GetActiveSieveScriptResponse) GetScript() *SieveScript {
@@ -8672,7 +8820,7 @@ type Mark struct {
 
 func (x *Mark) Reset() {
 	*x = Mark{}
-	mi := &file_metadata_proto_msgTypes[122]
+	mi := &file_metadata_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8684,7 +8832,7 @@ func (x *Mark) String() string {
 func (*Mark) ProtoMessage() {}
 
 func (x *Mark) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[122]
+	mi := &file_metadata_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8697,7 +8845,7 @@ func (x *Mark) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mark.ProtoReflect.Descriptor instead.
 func (*Mark) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{122}
+	return file_metadata_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *Mark) GetKey() []byte {
@@ -8734,7 +8882,7 @@ type SetMarksRequest struct {
 
 func (x *SetMarksRequest) Reset() {
 	*x = SetMarksRequest{}
-	mi := &file_metadata_proto_msgTypes[123]
+	mi := &file_metadata_proto_msgTypes[124]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8746,7 +8894,7 @@ func (x *SetMarksRequest) String() string {
 func (*SetMarksRequest) ProtoMessage() {}
 
 func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[123]
+	mi := &file_metadata_proto_msgTypes[124]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8759,7 +8907,7 @@ func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMarksRequest.ProtoReflect.Descriptor instead.
 func (*SetMarksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{123}
+	return file_metadata_proto_rawDescGZIP(), []int{124}
 }
 
 func (x *SetMarksRequest) GetRequestId() string {
@@ -8791,7 +8939,7 @@ type SetMarksResponse struct {
 
 func (x *SetMarksResponse) Reset() {
 	*x = SetMarksResponse{}
-	mi := &file_metadata_proto_msgTypes[124]
+	mi := &file_metadata_proto_msgTypes[125]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8803,7 +8951,7 @@ func (x *SetMarksResponse) String() string {
 func (*SetMarksResponse) ProtoMessage() {}
 
 func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[124]
+	mi := &file_metadata_proto_msgTypes[125]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8816,7 +8964,7 @@ func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMarksResponse.ProtoReflect.Descriptor instead.
 func (*SetMarksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{124}
+	return file_metadata_proto_rawDescGZIP(), []int{125}
 }
 
 type CheckMarksRequest struct {
@@ -8832,7 +8980,7 @@ type CheckMarksRequest struct {
 
 func (x *CheckMarksRequest) Reset() {
 	*x = CheckMarksRequest{}
-	mi := &file_metadata_proto_msgTypes[125]
+	mi := &file_metadata_proto_msgTypes[126]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8844,7 +8992,7 @@ func (x *CheckMarksRequest) String() string {
 func (*CheckMarksRequest) ProtoMessage() {}
 
 func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[125]
+	mi := &file_metadata_proto_msgTypes[126]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8857,7 +9005,7 @@ func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMarksRequest.ProtoReflect.Descriptor instead.
 func (*CheckMarksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{125}
+	return file_metadata_proto_rawDescGZIP(), []int{126}
 }
 
 func (x *CheckMarksRequest) GetAccount() string {
@@ -8892,7 +9040,7 @@ type CheckMarksResponse struct {
 
 func (x *CheckMarksResponse) Reset() {
 	*x = CheckMarksResponse{}
-	mi := &file_metadata_proto_msgTypes[126]
+	mi := &file_metadata_proto_msgTypes[127]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8904,7 +9052,7 @@ func (x *CheckMarksResponse) String() string {
 func (*CheckMarksResponse) ProtoMessage() {}
 
 func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[126]
+	mi := &file_metadata_proto_msgTypes[127]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8917,7 +9065,7 @@ func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMarksResponse.ProtoReflect.Descriptor instead.
 func (*CheckMarksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{126}
+	return file_metadata_proto_rawDescGZIP(), []int{127}
 }
 
 func (x *CheckMarksResponse) GetMarks() []*MarkState {
@@ -8938,7 +9086,7 @@ type MarkState struct {
 
 func (x *MarkState) Reset() {
 	*x = MarkState{}
-	mi := &file_metadata_proto_msgTypes[127]
+	mi := &file_metadata_proto_msgTypes[128]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8950,7 +9098,7 @@ func (x *MarkState) String() string {
 func (*MarkState) ProtoMessage() {}
 
 func (x *MarkState) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[127]
+	mi := &file_metadata_proto_msgTypes[128]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8963,7 +9111,7 @@ func (x *MarkState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkState.ProtoReflect.Descriptor instead.
 func (*MarkState) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{127}
+	return file_metadata_proto_rawDescGZIP(), []int{128}
 }
 
 func (x *MarkState) GetPresent() bool {
@@ -9008,7 +9156,7 @@ type OAuthSettings struct {
 
 func (x *OAuthSettings) Reset() {
 	*x = OAuthSettings{}
-	mi := &file_metadata_proto_msgTypes[128]
+	mi := &file_metadata_proto_msgTypes[129]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9020,7 +9168,7 @@ func (x *OAuthSettings) String() string {
 func (*OAuthSettings) ProtoMessage() {}
 
 func (x *OAuthSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[128]
+	mi := &file_metadata_proto_msgTypes[129]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9033,7 +9181,7 @@ func (x *OAuthSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthSettings.ProtoReflect.Descriptor instead.
 func (*OAuthSettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{128}
+	return file_metadata_proto_rawDescGZIP(), []int{129}
 }
 
 func (x *OAuthSettings) GetIssuer() string {
@@ -9081,7 +9229,7 @@ type TenantOAuthSettings struct {
 
 func (x *TenantOAuthSettings) Reset() {
 	*x = TenantOAuthSettings{}
-	mi := &file_metadata_proto_msgTypes[129]
+	mi := &file_metadata_proto_msgTypes[130]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9093,7 +9241,7 @@ func (x *TenantOAuthSettings) String() string {
 func (*TenantOAuthSettings) ProtoMessage() {}
 
 func (x *TenantOAuthSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[129]
+	mi := &file_metadata_proto_msgTypes[130]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9106,7 +9254,7 @@ func (x *TenantOAuthSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantOAuthSettings.ProtoReflect.Descriptor instead.
 func (*TenantOAuthSettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{129}
+	return file_metadata_proto_rawDescGZIP(), []int{130}
 }
 
 func (x *TenantOAuthSettings) GetTenant() string {
@@ -9134,7 +9282,7 @@ type SetOAuthSettingsRequest struct {
 
 func (x *SetOAuthSettingsRequest) Reset() {
 	*x = SetOAuthSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[130]
+	mi := &file_metadata_proto_msgTypes[131]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9146,7 +9294,7 @@ func (x *SetOAuthSettingsRequest) String() string {
 func (*SetOAuthSettingsRequest) ProtoMessage() {}
 
 func (x *SetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[130]
+	mi := &file_metadata_proto_msgTypes[131]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9159,7 +9307,7 @@ func (x *SetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOAuthSettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetOAuthSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{130}
+	return file_metadata_proto_rawDescGZIP(), []int{131}
 }
 
 func (x *SetOAuthSettingsRequest) GetRequestId() string {
@@ -9192,7 +9340,7 @@ type GetOAuthSettingsRequest struct {
 
 func (x *GetOAuthSettingsRequest) Reset() {
 	*x = GetOAuthSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[131]
+	mi := &file_metadata_proto_msgTypes[132]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9204,7 +9352,7 @@ func (x *GetOAuthSettingsRequest) String() string {
 func (*GetOAuthSettingsRequest) ProtoMessage() {}
 
 func (x *GetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[131]
+	mi := &file_metadata_proto_msgTypes[132]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9217,7 +9365,7 @@ func (x *GetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOAuthSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetOAuthSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{131}
+	return file_metadata_proto_rawDescGZIP(), []int{132}
 }
 
 func (x *GetOAuthSettingsRequest) GetTenant() string {
@@ -9236,7 +9384,7 @@ type FindOAuthIssuerRequest struct {
 
 func (x *FindOAuthIssuerRequest) Reset() {
 	*x = FindOAuthIssuerRequest{}
-	mi := &file_metadata_proto_msgTypes[132]
+	mi := &file_metadata_proto_msgTypes[133]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9248,7 +9396,7 @@ func (x *FindOAuthIssuerRequest) String() string {
 func (*FindOAuthIssuerRequest) ProtoMessage() {}
 
 func (x *FindOAuthIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[132]
+	mi := &file_metadata_proto_msgTypes[133]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9261,7 +9409,7 @@ func (x *FindOAuthIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindOAuthIssuerRequest.ProtoReflect.Descriptor instead.
 func (*FindOAuthIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{132}
+	return file_metadata_proto_rawDescGZIP(), []int{133}
 }
 
 func (x *FindOAuthIssuerRequest) GetIssuer() string {
@@ -9280,7 +9428,7 @@ type FindOAuthIssuerResponse struct {
 
 func (x *FindOAuthIssuerResponse) Reset() {
 	*x = FindOAuthIssuerResponse{}
-	mi := &file_metadata_proto_msgTypes[133]
+	mi := &file_metadata_proto_msgTypes[134]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9292,7 +9440,7 @@ func (x *FindOAuthIssuerResponse) String() string {
 func (*FindOAuthIssuerResponse) ProtoMessage() {}
 
 func (x *FindOAuthIssuerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[133]
+	mi := &file_metadata_proto_msgTypes[134]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9305,7 +9453,7 @@ func (x *FindOAuthIssuerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindOAuthIssuerResponse.ProtoReflect.Descriptor instead.
 func (*FindOAuthIssuerResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{133}
+	return file_metadata_proto_rawDescGZIP(), []int{134}
 }
 
 func (x *FindOAuthIssuerResponse) GetTenants() []*TenantOAuthSettings {
@@ -9443,12 +9591,31 @@ const file_metadata_proto_rawDesc = "" +
 	"\vbody_offset\x18\x12 \x01(\x04R\n" +
 	"bodyOffset\x12\x1d\n" +
 	"\n" +
-	"end_offset\x18\x13 \x01(\x04R\tendOffset\"\xb0\x01\n" +
+	"end_offset\x18\x13 \x01(\x04R\tendOffset\"\xec\x01\n" +
 	"\x10MessageStructure\x128\n" +
 	"\benvelope\x18\x01 \x01(\v2\x1c.strata.metadata.v1.EnvelopeR\benvelope\x120\n" +
 	"\x04body\x18\x02 \x01(\v2\x1c.strata.metadata.v1.BodyPartR\x04body\x12\x16\n" +
 	"\x06header\x18\x03 \x01(\fR\x06header\x12\x18\n" +
-	"\apreview\x18\x04 \x01(\tR\apreview\"\xc7\x02\n" +
+	"\apreview\x18\x04 \x01(\tR\apreview\x12:\n" +
+	"\tsort_keys\x18\xdc\v \x01(\v2\x1c.strata.metadata.v1.SortKeysR\bsortKeys\"\x9f\x02\n" +
+	"\bSortKeys\x12 \n" +
+	"\tsent_unix\x18\x01 \x01(\x03H\x00R\bsentUnix\x88\x01\x01\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12\x12\n" +
+	"\x04from\x18\x03 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x04 \x01(\tR\x02to\x12\x0e\n" +
+	"\x02cc\x18\x05 \x01(\tR\x02cc\x12!\n" +
+	"\fdisplay_from\x18\x06 \x01(\tR\vdisplayFrom\x12\x1d\n" +
+	"\n" +
+	"display_to\x18\a \x01(\tR\tdisplayTo\x12\x1d\n" +
+	"\n" +
+	"message_id\x18\b \x01(\tR\tmessageId\x12\x1e\n" +
+	"\n" +
+	"references\x18\t \x03(\tR\n" +
+	"references\x12\x14\n" +
+	"\x05reply\x18\n" +
+	" \x01(\bR\x05replyB\f\n" +
+	"\n" +
+	"_sent_unix\"\xc7\x02\n" +
 	"\rMessageRecord\x12\x10\n" +
 	"\x03uid\x18\x01 \x01(\rR\x03uid\x12\x16\n" +
 	"\x06modseq\x18\x02 \x01(\x04R\x06modseq\x12\x14\n" +
@@ -9652,7 +9819,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\tflag_sets\x18\x06 \x03(\v2\x1b.strata.metadata.v1.FlagSetR\bflagSets\x12,\n" +
 	"\x10flag_set_indexes\x18\a \x03(\rB\x02\x10\x01R\x0eflagSetIndexes\"\x1f\n" +
 	"\aFlagSet\x12\x14\n" +
-	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xca\x02\n" +
+	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xf1\x02\n" +
 	"\x14FetchMessagesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
@@ -9664,7 +9831,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\renvelope_only\x18\x06 \x01(\bR\fenvelopeOnly\x12\x12\n" +
 	"\x04user\x18\a \x01(\tR\x04user\x12#\n" +
 	"\rheader_fields\x18\b \x03(\tR\fheaderFields\x12!\n" +
-	"\fpreview_only\x18\x14 \x01(\bR\vpreviewOnly\"\x9c\x02\n" +
+	"\fpreview_only\x18\x14 \x01(\bR\vpreviewOnly\x12%\n" +
+	"\x0esort_keys_only\x18\xdc\v \x01(\bR\fsortKeysOnly\"\x9c\x02\n" +
 	"\x11StoreFlagsRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
@@ -10179,7 +10347,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 134)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 135)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                         // 0: strata.metadata.v1.AclMode
 	(LoginOutcome)(0),                    // 1: strata.metadata.v1.LoginOutcome
@@ -10199,127 +10367,128 @@ var file_metadata_proto_goTypes = []any{
 	(*Param)(nil),                        // 15: strata.metadata.v1.Param
 	(*BodyPart)(nil),                     // 16: strata.metadata.v1.BodyPart
 	(*MessageStructure)(nil),             // 17: strata.metadata.v1.MessageStructure
-	(*MessageRecord)(nil),                // 18: strata.metadata.v1.MessageRecord
-	(*CreateTenantRequest)(nil),          // 19: strata.metadata.v1.CreateTenantRequest
-	(*ListTenantsRequest)(nil),           // 20: strata.metadata.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),          // 21: strata.metadata.v1.ListTenantsResponse
-	(*CreateAccountRequest)(nil),         // 22: strata.metadata.v1.CreateAccountRequest
-	(*SetPasswordRequest)(nil),           // 23: strata.metadata.v1.SetPasswordRequest
-	(*DeleteAccountRequest)(nil),         // 24: strata.metadata.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),        // 25: strata.metadata.v1.DeleteAccountResponse
-	(*ListAccountsRequest)(nil),          // 26: strata.metadata.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),         // 27: strata.metadata.v1.ListAccountsResponse
-	(*AuthenticateRequest)(nil),          // 28: strata.metadata.v1.AuthenticateRequest
-	(*GuardLoginRequest)(nil),            // 29: strata.metadata.v1.GuardLoginRequest
-	(*GuardLoginResponse)(nil),           // 30: strata.metadata.v1.GuardLoginResponse
-	(*CheckCredentialRequest)(nil),       // 31: strata.metadata.v1.CheckCredentialRequest
-	(*GetScramCredentialsRequest)(nil),   // 32: strata.metadata.v1.GetScramCredentialsRequest
-	(*ScramCredentials)(nil),             // 33: strata.metadata.v1.ScramCredentials
-	(*AppPassword)(nil),                  // 34: strata.metadata.v1.AppPassword
-	(*AddAppPasswordRequest)(nil),        // 35: strata.metadata.v1.AddAppPasswordRequest
-	(*AddAppPasswordResponse)(nil),       // 36: strata.metadata.v1.AddAppPasswordResponse
-	(*ListAppPasswordsRequest)(nil),      // 37: strata.metadata.v1.ListAppPasswordsRequest
-	(*ListAppPasswordsResponse)(nil),     // 38: strata.metadata.v1.ListAppPasswordsResponse
-	(*RevokeAppPasswordRequest)(nil),     // 39: strata.metadata.v1.RevokeAppPasswordRequest
-	(*ListMailboxesRequest)(nil),         // 40: strata.metadata.v1.ListMailboxesRequest
-	(*ListMailboxesResponse)(nil),        // 41: strata.metadata.v1.ListMailboxesResponse
-	(*GetMailboxRequest)(nil),            // 42: strata.metadata.v1.GetMailboxRequest
-	(*CreateMailboxRequest)(nil),         // 43: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),         // 44: strata.metadata.v1.DeleteMailboxRequest
-	(*DeleteMailboxResponse)(nil),        // 45: strata.metadata.v1.DeleteMailboxResponse
-	(*RenameMailboxRequest)(nil),         // 46: strata.metadata.v1.RenameMailboxRequest
-	(*RenameMailboxResponse)(nil),        // 47: strata.metadata.v1.RenameMailboxResponse
-	(*SetSubscribedRequest)(nil),         // 48: strata.metadata.v1.SetSubscribedRequest
-	(*SetSubscribedResponse)(nil),        // 49: strata.metadata.v1.SetSubscribedResponse
-	(*NewMessage)(nil),                   // 50: strata.metadata.v1.NewMessage
-	(*ThreadKeys)(nil),                   // 51: strata.metadata.v1.ThreadKeys
-	(*AppendRequest)(nil),                // 52: strata.metadata.v1.AppendRequest
-	(*AppendResponse)(nil),               // 53: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),                     // 54: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),          // 55: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),         // 56: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),                      // 57: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),         // 58: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),            // 59: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),                   // 60: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),           // 61: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),                  // 62: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),                 // 63: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),               // 64: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),              // 65: strata.metadata.v1.ExpungeResponse
-	(*ListVanishedRequest)(nil),          // 66: strata.metadata.v1.ListVanishedRequest
-	(*ListVanishedResponse)(nil),         // 67: strata.metadata.v1.ListVanishedResponse
-	(*ClaimRecentRequest)(nil),           // 68: strata.metadata.v1.ClaimRecentRequest
-	(*ClaimRecentResponse)(nil),          // 69: strata.metadata.v1.ClaimRecentResponse
-	(*WatchRequest)(nil),                 // 70: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                       // 71: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),                  // 72: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),     // 73: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),           // 74: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                    // 75: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),          // 76: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),         // 77: strata.metadata.v1.CollectBlobsResponse
-	(*DeleteTenantRequest)(nil),          // 78: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),         // 79: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),             // 80: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),          // 81: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil),    // 82: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),            // 83: strata.metadata.v1.GetAccountRequest
-	(*SetAccountTenantAdminRequest)(nil), // 84: strata.metadata.v1.SetAccountTenantAdminRequest
-	(*QuotaLimits)(nil),                  // 85: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                   // 86: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                    // 87: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),              // 88: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),              // 89: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),             // 90: strata.metadata.v1.GetQuotaResponse
-	(*MetadataEntry)(nil),                // 91: strata.metadata.v1.MetadataEntry
-	(*SetMetadataRequest)(nil),           // 92: strata.metadata.v1.SetMetadataRequest
-	(*SetMetadataResponse)(nil),          // 93: strata.metadata.v1.SetMetadataResponse
-	(*GetMetadataRequest)(nil),           // 94: strata.metadata.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),          // 95: strata.metadata.v1.GetMetadataResponse
-	(*WatchAccountRequest)(nil),          // 96: strata.metadata.v1.WatchAccountRequest
-	(*AccountChanges)(nil),               // 97: strata.metadata.v1.AccountChanges
-	(*DeliverySettings)(nil),             // 98: strata.metadata.v1.DeliverySettings
-	(*SetDeliverySettingsRequest)(nil),   // 99: strata.metadata.v1.SetDeliverySettingsRequest
-	(*GetDeliverySettingsRequest)(nil),   // 100: strata.metadata.v1.GetDeliverySettingsRequest
-	(*LdapSettings)(nil),                 // 101: strata.metadata.v1.LdapSettings
-	(*SetLdapSettingsRequest)(nil),       // 102: strata.metadata.v1.SetLdapSettingsRequest
-	(*GetLdapSettingsRequest)(nil),       // 103: strata.metadata.v1.GetLdapSettingsRequest
-	(*ProvisionLdapAccountRequest)(nil),  // 104: strata.metadata.v1.ProvisionLdapAccountRequest
-	(*LdapSettingsResponse)(nil),         // 105: strata.metadata.v1.LdapSettingsResponse
-	(*ResolveRecipientRequest)(nil),      // 106: strata.metadata.v1.ResolveRecipientRequest
-	(*ResolvedAccount)(nil),              // 107: strata.metadata.v1.ResolvedAccount
-	(*ResolveRecipientResponse)(nil),     // 108: strata.metadata.v1.ResolveRecipientResponse
-	(*Alias)(nil),                        // 109: strata.metadata.v1.Alias
-	(*AddAliasRequest)(nil),              // 110: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 111: strata.metadata.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),          // 112: strata.metadata.v1.DeleteAliasResponse
-	(*ListAliasesRequest)(nil),           // 113: strata.metadata.v1.ListAliasesRequest
-	(*ListAliasesResponse)(nil),          // 114: strata.metadata.v1.ListAliasesResponse
-	(*SieveScript)(nil),                  // 115: strata.metadata.v1.SieveScript
-	(*PutSieveScriptRequest)(nil),        // 116: strata.metadata.v1.PutSieveScriptRequest
-	(*GetSieveScriptRequest)(nil),        // 117: strata.metadata.v1.GetSieveScriptRequest
-	(*ListSieveScriptsRequest)(nil),      // 118: strata.metadata.v1.ListSieveScriptsRequest
-	(*ListSieveScriptsResponse)(nil),     // 119: strata.metadata.v1.ListSieveScriptsResponse
-	(*DeleteSieveScriptRequest)(nil),     // 120: strata.metadata.v1.DeleteSieveScriptRequest
-	(*DeleteSieveScriptResponse)(nil),    // 121: strata.metadata.v1.DeleteSieveScriptResponse
-	(*RenameSieveScriptRequest)(nil),     // 122: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 123: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*SetActiveSieveScriptResponse)(nil), // 124: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*GetActiveSieveScriptRequest)(nil),  // 125: strata.metadata.v1.GetActiveSieveScriptRequest
-	(*GetActiveSieveScriptResponse)(nil), // 126: strata.metadata.v1.GetActiveSieveScriptResponse
-	(*Mark)(nil),                         // 127: strata.metadata.v1.Mark
-	(*SetMarksRequest)(nil),              // 128: strata.metadata.v1.SetMarksRequest
-	(*SetMarksResponse)(nil),             // 129: strata.metadata.v1.SetMarksResponse
-	(*CheckMarksRequest)(nil),            // 130: strata.metadata.v1.CheckMarksRequest
-	(*CheckMarksResponse)(nil),           // 131: strata.metadata.v1.CheckMarksResponse
-	(*MarkState)(nil),                    // 132: strata.metadata.v1.MarkState
-	(*OAuthSettings)(nil),                // 133: strata.metadata.v1.OAuthSettings
-	(*TenantOAuthSettings)(nil),          // 134: strata.metadata.v1.TenantOAuthSettings
-	(*SetOAuthSettingsRequest)(nil),      // 135: strata.metadata.v1.SetOAuthSettingsRequest
-	(*GetOAuthSettingsRequest)(nil),      // 136: strata.metadata.v1.GetOAuthSettingsRequest
-	(*FindOAuthIssuerRequest)(nil),       // 137: strata.metadata.v1.FindOAuthIssuerRequest
-	(*FindOAuthIssuerResponse)(nil),      // 138: strata.metadata.v1.FindOAuthIssuerResponse
+	(*SortKeys)(nil),                     // 18: strata.metadata.v1.SortKeys
+	(*MessageRecord)(nil),                // 19: strata.metadata.v1.MessageRecord
+	(*CreateTenantRequest)(nil),          // 20: strata.metadata.v1.CreateTenantRequest
+	(*ListTenantsRequest)(nil),           // 21: strata.metadata.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 22: strata.metadata.v1.ListTenantsResponse
+	(*CreateAccountRequest)(nil),         // 23: strata.metadata.v1.CreateAccountRequest
+	(*SetPasswordRequest)(nil),           // 24: strata.metadata.v1.SetPasswordRequest
+	(*DeleteAccountRequest)(nil),         // 25: strata.metadata.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),        // 26: strata.metadata.v1.DeleteAccountResponse
+	(*ListAccountsRequest)(nil),          // 27: strata.metadata.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),         // 28: strata.metadata.v1.ListAccountsResponse
+	(*AuthenticateRequest)(nil),          // 29: strata.metadata.v1.AuthenticateRequest
+	(*GuardLoginRequest)(nil),            // 30: strata.metadata.v1.GuardLoginRequest
+	(*GuardLoginResponse)(nil),           // 31: strata.metadata.v1.GuardLoginResponse
+	(*CheckCredentialRequest)(nil),       // 32: strata.metadata.v1.CheckCredentialRequest
+	(*GetScramCredentialsRequest)(nil),   // 33: strata.metadata.v1.GetScramCredentialsRequest
+	(*ScramCredentials)(nil),             // 34: strata.metadata.v1.ScramCredentials
+	(*AppPassword)(nil),                  // 35: strata.metadata.v1.AppPassword
+	(*AddAppPasswordRequest)(nil),        // 36: strata.metadata.v1.AddAppPasswordRequest
+	(*AddAppPasswordResponse)(nil),       // 37: strata.metadata.v1.AddAppPasswordResponse
+	(*ListAppPasswordsRequest)(nil),      // 38: strata.metadata.v1.ListAppPasswordsRequest
+	(*ListAppPasswordsResponse)(nil),     // 39: strata.metadata.v1.ListAppPasswordsResponse
+	(*RevokeAppPasswordRequest)(nil),     // 40: strata.metadata.v1.RevokeAppPasswordRequest
+	(*ListMailboxesRequest)(nil),         // 41: strata.metadata.v1.ListMailboxesRequest
+	(*ListMailboxesResponse)(nil),        // 42: strata.metadata.v1.ListMailboxesResponse
+	(*GetMailboxRequest)(nil),            // 43: strata.metadata.v1.GetMailboxRequest
+	(*CreateMailboxRequest)(nil),         // 44: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),         // 45: strata.metadata.v1.DeleteMailboxRequest
+	(*DeleteMailboxResponse)(nil),        // 46: strata.metadata.v1.DeleteMailboxResponse
+	(*RenameMailboxRequest)(nil),         // 47: strata.metadata.v1.RenameMailboxRequest
+	(*RenameMailboxResponse)(nil),        // 48: strata.metadata.v1.RenameMailboxResponse
+	(*SetSubscribedRequest)(nil),         // 49: strata.metadata.v1.SetSubscribedRequest
+	(*SetSubscribedResponse)(nil),        // 50: strata.metadata.v1.SetSubscribedResponse
+	(*NewMessage)(nil),                   // 51: strata.metadata.v1.NewMessage
+	(*ThreadKeys)(nil),                   // 52: strata.metadata.v1.ThreadKeys
+	(*AppendRequest)(nil),                // 53: strata.metadata.v1.AppendRequest
+	(*AppendResponse)(nil),               // 54: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                     // 55: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),          // 56: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),         // 57: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                      // 58: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),         // 59: strata.metadata.v1.FetchMessagesRequest
+	(*StoreFlagsRequest)(nil),            // 60: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                   // 61: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),           // 62: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),                  // 63: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),                 // 64: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),               // 65: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),              // 66: strata.metadata.v1.ExpungeResponse
+	(*ListVanishedRequest)(nil),          // 67: strata.metadata.v1.ListVanishedRequest
+	(*ListVanishedResponse)(nil),         // 68: strata.metadata.v1.ListVanishedResponse
+	(*ClaimRecentRequest)(nil),           // 69: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),          // 70: strata.metadata.v1.ClaimRecentResponse
+	(*WatchRequest)(nil),                 // 71: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                       // 72: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),                  // 73: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),     // 74: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 75: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                    // 76: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),          // 77: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),         // 78: strata.metadata.v1.CollectBlobsResponse
+	(*DeleteTenantRequest)(nil),          // 79: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 80: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),             // 81: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 82: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 83: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),            // 84: strata.metadata.v1.GetAccountRequest
+	(*SetAccountTenantAdminRequest)(nil), // 85: strata.metadata.v1.SetAccountTenantAdminRequest
+	(*QuotaLimits)(nil),                  // 86: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                   // 87: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                    // 88: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),              // 89: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),              // 90: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),             // 91: strata.metadata.v1.GetQuotaResponse
+	(*MetadataEntry)(nil),                // 92: strata.metadata.v1.MetadataEntry
+	(*SetMetadataRequest)(nil),           // 93: strata.metadata.v1.SetMetadataRequest
+	(*SetMetadataResponse)(nil),          // 94: strata.metadata.v1.SetMetadataResponse
+	(*GetMetadataRequest)(nil),           // 95: strata.metadata.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),          // 96: strata.metadata.v1.GetMetadataResponse
+	(*WatchAccountRequest)(nil),          // 97: strata.metadata.v1.WatchAccountRequest
+	(*AccountChanges)(nil),               // 98: strata.metadata.v1.AccountChanges
+	(*DeliverySettings)(nil),             // 99: strata.metadata.v1.DeliverySettings
+	(*SetDeliverySettingsRequest)(nil),   // 100: strata.metadata.v1.SetDeliverySettingsRequest
+	(*GetDeliverySettingsRequest)(nil),   // 101: strata.metadata.v1.GetDeliverySettingsRequest
+	(*LdapSettings)(nil),                 // 102: strata.metadata.v1.LdapSettings
+	(*SetLdapSettingsRequest)(nil),       // 103: strata.metadata.v1.SetLdapSettingsRequest
+	(*GetLdapSettingsRequest)(nil),       // 104: strata.metadata.v1.GetLdapSettingsRequest
+	(*ProvisionLdapAccountRequest)(nil),  // 105: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*LdapSettingsResponse)(nil),         // 106: strata.metadata.v1.LdapSettingsResponse
+	(*ResolveRecipientRequest)(nil),      // 107: strata.metadata.v1.ResolveRecipientRequest
+	(*ResolvedAccount)(nil),              // 108: strata.metadata.v1.ResolvedAccount
+	(*ResolveRecipientResponse)(nil),     // 109: strata.metadata.v1.ResolveRecipientResponse
+	(*Alias)(nil),                        // 110: strata.metadata.v1.Alias
+	(*AddAliasRequest)(nil),              // 111: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 112: strata.metadata.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),          // 113: strata.metadata.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),           // 114: strata.metadata.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),          // 115: strata.metadata.v1.ListAliasesResponse
+	(*SieveScript)(nil),                  // 116: strata.metadata.v1.SieveScript
+	(*PutSieveScriptRequest)(nil),        // 117: strata.metadata.v1.PutSieveScriptRequest
+	(*GetSieveScriptRequest)(nil),        // 118: strata.metadata.v1.GetSieveScriptRequest
+	(*ListSieveScriptsRequest)(nil),      // 119: strata.metadata.v1.ListSieveScriptsRequest
+	(*ListSieveScriptsResponse)(nil),     // 120: strata.metadata.v1.ListSieveScriptsResponse
+	(*DeleteSieveScriptRequest)(nil),     // 121: strata.metadata.v1.DeleteSieveScriptRequest
+	(*DeleteSieveScriptResponse)(nil),    // 122: strata.metadata.v1.DeleteSieveScriptResponse
+	(*RenameSieveScriptRequest)(nil),     // 123: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 124: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetActiveSieveScriptResponse)(nil), // 125: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*GetActiveSieveScriptRequest)(nil),  // 126: strata.metadata.v1.GetActiveSieveScriptRequest
+	(*GetActiveSieveScriptResponse)(nil), // 127: strata.metadata.v1.GetActiveSieveScriptResponse
+	(*Mark)(nil),                         // 128: strata.metadata.v1.Mark
+	(*SetMarksRequest)(nil),              // 129: strata.metadata.v1.SetMarksRequest
+	(*SetMarksResponse)(nil),             // 130: strata.metadata.v1.SetMarksResponse
+	(*CheckMarksRequest)(nil),            // 131: strata.metadata.v1.CheckMarksRequest
+	(*CheckMarksResponse)(nil),           // 132: strata.metadata.v1.CheckMarksResponse
+	(*MarkState)(nil),                    // 133: strata.metadata.v1.MarkState
+	(*OAuthSettings)(nil),                // 134: strata.metadata.v1.OAuthSettings
+	(*TenantOAuthSettings)(nil),          // 135: strata.metadata.v1.TenantOAuthSettings
+	(*SetOAuthSettingsRequest)(nil),      // 136: strata.metadata.v1.SetOAuthSettingsRequest
+	(*GetOAuthSettingsRequest)(nil),      // 137: strata.metadata.v1.GetOAuthSettingsRequest
+	(*FindOAuthIssuerRequest)(nil),       // 138: strata.metadata.v1.FindOAuthIssuerRequest
+	(*FindOAuthIssuerResponse)(nil),      // 139: strata.metadata.v1.FindOAuthIssuerResponse
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,   // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
@@ -10338,192 +10507,193 @@ var file_metadata_proto_depIdxs = []int32{
 	16,  // 13: strata.metadata.v1.BodyPart.message:type_name -> strata.metadata.v1.BodyPart
 	14,  // 14: strata.metadata.v1.MessageStructure.envelope:type_name -> strata.metadata.v1.Envelope
 	16,  // 15: strata.metadata.v1.MessageStructure.body:type_name -> strata.metadata.v1.BodyPart
-	17,  // 16: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
-	9,   // 17: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
-	10,  // 18: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
-	1,   // 19: strata.metadata.v1.GuardLoginRequest.outcome:type_name -> strata.metadata.v1.LoginOutcome
-	10,  // 20: strata.metadata.v1.ScramCredentials.account:type_name -> strata.metadata.v1.Account
-	34,  // 21: strata.metadata.v1.AddAppPasswordResponse.app_password:type_name -> strata.metadata.v1.AppPassword
-	34,  // 22: strata.metadata.v1.ListAppPasswordsResponse.app_passwords:type_name -> strata.metadata.v1.AppPassword
-	11,  // 23: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	11,  // 24: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
-	17,  // 25: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
-	51,  // 26: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
-	50,  // 27: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
-	11,  // 28: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
-	57,  // 29: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
-	57,  // 30: strata.metadata.v1.ListMessagesResponse.flag_sets:type_name -> strata.metadata.v1.FlagSet
-	54,  // 31: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
-	54,  // 32: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
-	2,   // 33: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
-	60,  // 34: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
-	54,  // 35: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
-	54,  // 36: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	54,  // 37: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
-	54,  // 38: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
-	3,   // 39: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	71,  // 40: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	85,  // 41: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	86,  // 42: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	85,  // 43: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	87,  // 44: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	91,  // 45: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
-	4,   // 46: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
-	91,  // 47: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
-	11,  // 48: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	98,  // 49: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
-	101, // 50: strata.metadata.v1.SetLdapSettingsRequest.settings:type_name -> strata.metadata.v1.LdapSettings
-	101, // 51: strata.metadata.v1.LdapSettingsResponse.settings:type_name -> strata.metadata.v1.LdapSettings
-	98,  // 52: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
-	107, // 53: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
-	109, // 54: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
-	109, // 55: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
-	115, // 56: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
-	115, // 57: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
-	115, // 58: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
-	115, // 59: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
-	127, // 60: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
-	132, // 61: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
-	133, // 62: strata.metadata.v1.TenantOAuthSettings.settings:type_name -> strata.metadata.v1.OAuthSettings
-	133, // 63: strata.metadata.v1.SetOAuthSettingsRequest.settings:type_name -> strata.metadata.v1.OAuthSettings
-	134, // 64: strata.metadata.v1.FindOAuthIssuerResponse.tenants:type_name -> strata.metadata.v1.TenantOAuthSettings
-	19,  // 65: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	20,  // 66: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	22,  // 67: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	23,  // 68: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	24,  // 69: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	26,  // 70: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	28,  // 71: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	31,  // 72: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
-	32,  // 73: strata.metadata.v1.Metadata.GetScramCredentials:input_type -> strata.metadata.v1.GetScramCredentialsRequest
-	29,  // 74: strata.metadata.v1.Metadata.GuardLogin:input_type -> strata.metadata.v1.GuardLoginRequest
-	35,  // 75: strata.metadata.v1.Metadata.AddAppPassword:input_type -> strata.metadata.v1.AddAppPasswordRequest
-	37,  // 76: strata.metadata.v1.Metadata.ListAppPasswords:input_type -> strata.metadata.v1.ListAppPasswordsRequest
-	39,  // 77: strata.metadata.v1.Metadata.RevokeAppPassword:input_type -> strata.metadata.v1.RevokeAppPasswordRequest
-	40,  // 78: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	42,  // 79: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	43,  // 80: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	44,  // 81: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	46,  // 82: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	48,  // 83: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	52,  // 84: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	55,  // 85: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	58,  // 86: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	59,  // 87: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	62,  // 88: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	64,  // 89: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	66,  // 90: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	68,  // 91: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	70,  // 92: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	73,  // 93: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	74,  // 94: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	78,  // 95: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	80,  // 96: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	81,  // 97: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	82,  // 98: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	83,  // 99: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	84,  // 100: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
-	88,  // 101: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	89,  // 102: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	5,   // 103: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	6,   // 104: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	7,   // 105: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	92,  // 106: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	94,  // 107: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	96,  // 108: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
-	106, // 109: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
-	99,  // 110: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
-	100, // 111: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
-	102, // 112: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
-	103, // 113: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
-	104, // 114: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
-	110, // 115: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
-	111, // 116: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
-	113, // 117: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
-	116, // 118: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
-	117, // 119: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
-	118, // 120: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
-	120, // 121: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
-	122, // 122: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
-	123, // 123: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
-	125, // 124: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
-	130, // 125: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
-	128, // 126: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
-	135, // 127: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
-	136, // 128: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
-	137, // 129: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
-	76,  // 130: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	9,   // 131: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	21,  // 132: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	10,  // 133: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	10,  // 134: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	25,  // 135: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	27,  // 136: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	10,  // 137: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	10,  // 138: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
-	33,  // 139: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
-	30,  // 140: strata.metadata.v1.Metadata.GuardLogin:output_type -> strata.metadata.v1.GuardLoginResponse
-	36,  // 141: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
-	38,  // 142: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
-	34,  // 143: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
-	41,  // 144: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	11,  // 145: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	11,  // 146: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	45,  // 147: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	47,  // 148: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	49,  // 149: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	53,  // 150: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	56,  // 151: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	18,  // 152: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	61,  // 153: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	63,  // 154: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	65,  // 155: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	67,  // 156: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	69,  // 157: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	72,  // 158: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	75,  // 159: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	75,  // 160: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	79,  // 161: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	9,   // 162: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	9,   // 163: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	10,  // 164: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	10,  // 165: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	10,  // 166: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
-	87,  // 167: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	90,  // 168: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	8,   // 169: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	8,   // 170: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	8,   // 171: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	93,  // 172: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	95,  // 173: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	97,  // 174: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
-	108, // 175: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
-	98,  // 176: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	98,  // 177: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	105, // 178: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
-	105, // 179: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
-	10,  // 180: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
-	109, // 181: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
-	112, // 182: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
-	114, // 183: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
-	115, // 184: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
-	115, // 185: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
-	119, // 186: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
-	121, // 187: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
-	115, // 188: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
-	124, // 189: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
-	126, // 190: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
-	131, // 191: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
-	129, // 192: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
-	134, // 193: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	134, // 194: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	138, // 195: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
-	77,  // 196: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	131, // [131:197] is the sub-list for method output_type
-	65,  // [65:131] is the sub-list for method input_type
-	65,  // [65:65] is the sub-list for extension type_name
-	65,  // [65:65] is the sub-list for extension extendee
-	0,   // [0:65] is the sub-list for field type_name
+	18,  // 16: strata.metadata.v1.MessageStructure.sort_keys:type_name -> strata.metadata.v1.SortKeys
+	17,  // 17: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
+	9,   // 18: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
+	10,  // 19: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
+	1,   // 20: strata.metadata.v1.GuardLoginRequest.outcome:type_name -> strata.metadata.v1.LoginOutcome
+	10,  // 21: strata.metadata.v1.ScramCredentials.account:type_name -> strata.metadata.v1.Account
+	35,  // 22: strata.metadata.v1.AddAppPasswordResponse.app_password:type_name -> strata.metadata.v1.AppPassword
+	35,  // 23: strata.metadata.v1.ListAppPasswordsResponse.app_passwords:type_name -> strata.metadata.v1.AppPassword
+	11,  // 24: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	11,  // 25: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
+	17,  // 26: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
+	52,  // 27: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
+	51,  // 28: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
+	11,  // 29: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
+	58,  // 30: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
+	58,  // 31: strata.metadata.v1.ListMessagesResponse.flag_sets:type_name -> strata.metadata.v1.FlagSet
+	55,  // 32: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
+	55,  // 33: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
+	2,   // 34: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
+	61,  // 35: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
+	55,  // 36: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
+	55,  // 37: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
+	55,  // 38: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
+	55,  // 39: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
+	3,   // 40: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
+	72,  // 41: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	86,  // 42: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	87,  // 43: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	86,  // 44: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	88,  // 45: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	92,  // 46: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
+	4,   // 47: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
+	92,  // 48: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
+	11,  // 49: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	99,  // 50: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
+	102, // 51: strata.metadata.v1.SetLdapSettingsRequest.settings:type_name -> strata.metadata.v1.LdapSettings
+	102, // 52: strata.metadata.v1.LdapSettingsResponse.settings:type_name -> strata.metadata.v1.LdapSettings
+	99,  // 53: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
+	108, // 54: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
+	110, // 55: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
+	110, // 56: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
+	116, // 57: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
+	116, // 58: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
+	116, // 59: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
+	116, // 60: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
+	128, // 61: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
+	133, // 62: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
+	134, // 63: strata.metadata.v1.TenantOAuthSettings.settings:type_name -> strata.metadata.v1.OAuthSettings
+	134, // 64: strata.metadata.v1.SetOAuthSettingsRequest.settings:type_name -> strata.metadata.v1.OAuthSettings
+	135, // 65: strata.metadata.v1.FindOAuthIssuerResponse.tenants:type_name -> strata.metadata.v1.TenantOAuthSettings
+	20,  // 66: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	21,  // 67: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	23,  // 68: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	24,  // 69: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	25,  // 70: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	27,  // 71: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	29,  // 72: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	32,  // 73: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
+	33,  // 74: strata.metadata.v1.Metadata.GetScramCredentials:input_type -> strata.metadata.v1.GetScramCredentialsRequest
+	30,  // 75: strata.metadata.v1.Metadata.GuardLogin:input_type -> strata.metadata.v1.GuardLoginRequest
+	36,  // 76: strata.metadata.v1.Metadata.AddAppPassword:input_type -> strata.metadata.v1.AddAppPasswordRequest
+	38,  // 77: strata.metadata.v1.Metadata.ListAppPasswords:input_type -> strata.metadata.v1.ListAppPasswordsRequest
+	40,  // 78: strata.metadata.v1.Metadata.RevokeAppPassword:input_type -> strata.metadata.v1.RevokeAppPasswordRequest
+	41,  // 79: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	43,  // 80: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	44,  // 81: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	45,  // 82: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	47,  // 83: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	49,  // 84: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	53,  // 85: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	56,  // 86: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	59,  // 87: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	60,  // 88: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	63,  // 89: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	65,  // 90: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	67,  // 91: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	69,  // 92: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	71,  // 93: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	74,  // 94: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	75,  // 95: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	79,  // 96: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	81,  // 97: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	82,  // 98: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	83,  // 99: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	84,  // 100: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	85,  // 101: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
+	89,  // 102: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	90,  // 103: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	5,   // 104: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	6,   // 105: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	7,   // 106: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	93,  // 107: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	95,  // 108: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	97,  // 109: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	107, // 110: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
+	100, // 111: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
+	101, // 112: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
+	103, // 113: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
+	104, // 114: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
+	105, // 115: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
+	111, // 116: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
+	112, // 117: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
+	114, // 118: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
+	117, // 119: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
+	118, // 120: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
+	119, // 121: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
+	121, // 122: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
+	123, // 123: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
+	124, // 124: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
+	126, // 125: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
+	131, // 126: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
+	129, // 127: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
+	136, // 128: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
+	137, // 129: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
+	138, // 130: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
+	77,  // 131: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	9,   // 132: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	22,  // 133: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	10,  // 134: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	10,  // 135: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	26,  // 136: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	28,  // 137: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	10,  // 138: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	10,  // 139: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
+	34,  // 140: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
+	31,  // 141: strata.metadata.v1.Metadata.GuardLogin:output_type -> strata.metadata.v1.GuardLoginResponse
+	37,  // 142: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
+	39,  // 143: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
+	35,  // 144: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
+	42,  // 145: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	11,  // 146: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	11,  // 147: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	46,  // 148: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	48,  // 149: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	50,  // 150: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	54,  // 151: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	57,  // 152: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	19,  // 153: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	62,  // 154: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	64,  // 155: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	66,  // 156: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	68,  // 157: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	70,  // 158: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	73,  // 159: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	76,  // 160: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	76,  // 161: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	80,  // 162: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	9,   // 163: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	9,   // 164: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	10,  // 165: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	10,  // 166: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	10,  // 167: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
+	88,  // 168: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	91,  // 169: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	8,   // 170: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	8,   // 171: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	8,   // 172: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	94,  // 173: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	96,  // 174: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	98,  // 175: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	109, // 176: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
+	99,  // 177: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	99,  // 178: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	106, // 179: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	106, // 180: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	10,  // 181: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
+	110, // 182: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
+	113, // 183: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
+	115, // 184: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
+	116, // 185: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
+	116, // 186: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
+	120, // 187: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
+	122, // 188: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
+	116, // 189: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
+	125, // 190: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
+	127, // 191: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
+	132, // 192: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
+	130, // 193: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
+	135, // 194: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	135, // 195: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	139, // 196: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
+	78,  // 197: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	132, // [132:198] is the sub-list for method output_type
+	66,  // [66:132] is the sub-list for method input_type
+	66,  // [66:66] is the sub-list for extension type_name
+	66,  // [66:66] is the sub-list for extension extendee
+	0,   // [0:66] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -10531,19 +10701,20 @@ func file_metadata_proto_init() {
 	if File_metadata_proto != nil {
 		return
 	}
-	file_metadata_proto_msgTypes[80].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[86].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[89].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[93].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[99].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[102].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[13].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[81].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[87].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[90].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[94].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[100].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[103].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   134,
+			NumMessages:   135,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -126,7 +126,13 @@ func AppendModSeqFetch(b []byte, num uint32, uidFetch bool, uid uint32, modseq u
 // with "(MODSEQ m)" when modseq is not 0: the highest MODSEQ of the messages found, for a
 // SEARCH with MODSEQ that found any (RFC 7162 3.1.6).
 func AppendSearch(b []byte, nums []uint32, modseq uint64) []byte {
-	b = append(b, "* SEARCH"...)
+	return appendNumbers(b, "* SEARCH", nums, modseq)
+}
+
+// appendNumbers appends a response of numbers: head, each number after a space, then
+// " (MODSEQ m)" when modseq is not 0 (RFC 7162 3.1.6), and CRLF.
+func appendNumbers(b []byte, head string, nums []uint32, modseq uint64) []byte {
+	b = append(b, head...)
 	for _, n := range nums {
 		b = strconv.AppendUint(append(b, ' '), uint64(n), 10)
 	}
@@ -152,28 +158,8 @@ type ESearch struct {
 // AppendESearch appends "* ESEARCH (TAG "tag")[ UID]" and the return data the options ask
 // for; MIN, MAX and ALL are left out when nothing matched (RFC 4731 3.1).
 func AppendESearch(b []byte, enc message.Encoder, e ESearch) []byte {
-	b = enc.AppendString(append(b, "* ESEARCH (TAG "...), e.Tag)
-	b = append(b, ')')
-	if e.UID {
-		b = append(b, " UID"...)
-	}
-	for _, opt := range e.Returns {
-		switch {
-		case opt == "COUNT":
-			b = strconv.AppendInt(append(b, " COUNT "...), int64(len(e.Nums)), 10)
-		case len(e.Nums) == 0:
-		case opt == "MIN":
-			b = strconv.AppendUint(append(b, " MIN "...), uint64(e.Nums[0]), 10)
-		case opt == "MAX":
-			b = strconv.AppendUint(append(b, " MAX "...), uint64(e.Nums[len(e.Nums)-1]), 10)
-		case opt == "ALL":
-			b = append(append(b, " ALL "...), NumSet(e.Nums).String()...)
-		}
-	}
-	if e.ModSeq != 0 {
-		b = strconv.AppendUint(append(b, " MODSEQ "...), e.ModSeq, 10)
-	}
-	return append(b, '\r', '\n')
+	// Ascending numbers: the sort-ordered form is the usual sequence-set.
+	return AppendESort(b, enc, ESort{Tag: e.Tag, UID: e.UID, Returns: e.Returns, Nums: e.Nums, ModSeq: e.ModSeq})
 }
 
 // NumSet is the sequence-set of nums (RFC 9051 9), message numbers or UIDs, with runs of

@@ -157,6 +157,13 @@ const (
 	SearchThreadID = ":THREADID"
 )
 
+// WITHIN's OLDER and YOUNGER keys (RFC 5032 3) travel the same way, with the interval in
+// seconds as the value.
+const (
+	SearchOlder   = ":OLDER"
+	SearchYounger = ":YOUNGER"
+)
+
 // FetchItem is one FETCH data item; Section is set for the BODY[...], BINARY[...] and
 // BINARY.SIZE[...] forms.
 type FetchItem struct {

@@ -8,6 +8,11 @@ import (
 // seedCommands are commands as real clients send them: Thunderbird, mutt, Python's imaplib,
 // go-imap's imapclient, plus edge cases of the grammar.
 var seedCommands = []string{
+	// SORT, THREAD, ESORT, WITHIN (RFC 5256, RFC 5267, RFC 9394, RFC 5032)
+	"s1 UID SORT (REVERSE ARRIVAL SUBJECT) UTF-8 ALL",
+	"s2 SORT RETURN (MIN MAX COUNT ALL PARTIAL -1:-50) (DATE DISPLAYFROM) US-ASCII OR SEEN YOUNGER 3600",
+	"s3 UID THREAD REFERENCES UTF-8 NOT OLDER 86400 SUBJECT {3+}\r\nabc",
+	"s4 THREAD REFS \"UTF-8\" (1:* FLAGGED)",
 	// Thunderbird
 	"1 capability",
 	"2 authenticate PLAIN",

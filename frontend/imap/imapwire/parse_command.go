@@ -181,6 +181,10 @@ func init() {
 		"UID MOVE":    copyArgs,
 		"SEARCH":      searchArgs,
 		"UID SEARCH":  searchArgs,
+		"SORT":        func(p *parser, cmd *Command) any { return p.sortArgs(cmd.UID) },
+		"UID SORT":    func(p *parser, cmd *Command) any { return p.sortArgs(cmd.UID) },
+		"THREAD":      func(p *parser, cmd *Command) any { return p.threadArgs(cmd.UID) },
+		"UID THREAD":  func(p *parser, cmd *Command) any { return p.threadArgs(cmd.UID) },
 		"UID EXPUNGE": func(p *parser, _ *Command) any { // RFC 9051 6.4.9: uid-expunge = "EXPUNGE" SP sequence-set
 			p.sp()
 			set, _ := p.sequenceSet(true).(imap.UIDSet)

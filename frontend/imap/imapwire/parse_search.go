@@ -1,6 +1,7 @@
 package imapwire
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,12 +22,17 @@ func (p *parser) searchArgs(uid bool) *SearchArgs {
 		args.Charset = strings.ToUpper(p.astring())
 		p.sp()
 	}
-	p.searchKey(&args.Criteria, uid)
-	for p.ok() && p.take(' ') {
-		p.searchKey(&args.Criteria, uid)
-	}
+	p.searchKeys(&args.Criteria, uid)
 	args.ModSeq = p.sawModSeq
 	return args
+}
+
+// searchKeys parses search-key *(SP search-key) into c (RFC 9051 6.4.4).
+func (p *parser) searchKeys(c *imap.SearchCriteria, uid bool) {
+	p.searchKey(c, uid)
+	for p.ok() && p.take(' ') {
+		p.searchKey(c, uid)
+	}
 }
 
 // searchKey parses one search-key (RFC 9051 6.4.4, 9) and adds it to c (keys are ANDed).
@@ -103,6 +109,9 @@ func (p *parser) searchKey(c *imap.SearchCriteria, uid bool) {
 	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE": // RFC 8514 4.2
 		p.sp()
 		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: ":" + key, Value: p.date().Format("2006-01-02")})
+	case "OLDER", "YOUNGER": // RFC 5032 3: interval = 1*DIGIT, seconds before now
+		p.sp()
+		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: ":" + key, Value: strconv.FormatUint(uint64(p.nzNumber()), 10)})
 	case "SAVEDATESUPPORTED": // RFC 8514 4.2: every mailbox keeps save dates, so all match
 	case "EMAILID", "THREADID": // RFC 8474 6
 		p.sp()

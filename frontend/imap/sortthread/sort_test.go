@@ -1,0 +1,53 @@
+package sortthread
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestSortMatchesComparison checks the rank-based Sort against RFC 5256 3 stated directly:
+// compare the keys in order, REVERSE negating one, the sequence number last.
+func TestSortMatchesComparison(t *testing.T) {
+	msgs, _ := benchMessages(3000)
+	for i, m := range msgs {
+		m.To, m.Cc = msgs[(i*7)%len(msgs)].From, strings.ToUpper(m.Subject[:3])
+		m.Size %= 5000 // ties
+	}
+	direct := func(k Key, a, b *Message) int {
+		switch k {
+		case Arrival:
+			return cmp.Compare(a.Arrival, b.Arrival)
+		case Date:
+			return cmp.Compare(a.Date, b.Date)
+		case Size:
+			return cmp.Compare(a.Size, b.Size)
+		}
+		v := stringKey(k)
+		return strings.Compare(v(a), v(b))
+	}
+	for _, criteria := range [][]Criterion{
+		{{Key: Subject}}, {{Key: Subject, Reverse: true}}, {{Key: From}, {Key: Size, Reverse: true}},
+		{{Key: Cc, Reverse: true}, {Key: To}, {Key: Arrival}}, {{Key: Size}}, {{Key: Date, Reverse: true}},
+		{{Key: DisplayFrom}, {Key: DisplayTo, Reverse: true}},
+	} {
+		got := slices.Clone(msgs)
+		Sort(got, criteria)
+		want := slices.Clone(msgs)
+		slices.SortStableFunc(want, func(a, b *Message) int {
+			for _, c := range criteria {
+				if r := direct(c.Key, a, b); r != 0 {
+					if c.Reverse {
+						return -r
+					}
+					return r
+				}
+			}
+			return 0 // stable: sequence order
+		})
+		if !slices.Equal(got, want) {
+			t.Errorf("Sort by %v differs from the direct comparison", criteria)
+		}
+	}
+}
