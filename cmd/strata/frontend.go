@@ -286,7 +286,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	}
 	var metrics *promexport.Server
 	if metricsListen != "" {
-		if metrics, err = promexport.Listen(metricsListen, blobs, logger, append(spamMetrics, collectors...)...); err != nil {
+		if metrics, err = promexport.Listen(metricsListen, blobs, nil, logger, append(spamMetrics, collectors...)...); err != nil {
 			return err
 		}
 	}

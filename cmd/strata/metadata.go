@@ -174,7 +174,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	guard := metadata.NewAuthGuard(guardCfg)
 	logger.Info("brute-force guard", "config", guardCfg.String())
 	if metricsListen != "" {
-		endpoint, err := promexport.Listen(metricsListen, nil, logger, metrics, guard)
+		endpoint, err := promexport.Listen(metricsListen, nil, nil, logger, metrics, guard)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -24,27 +25,13 @@ func TestShutdownDuringAppend(t *testing.T) {
 	rc.writeExpect(fmt.Sprintf("a1 APPEND INBOX {%d}\r\n", len(msg)), "+ ")
 	rc.write(msg[:len(msg)/2])
 
-	shutdown := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		shutdown <- srv.Shutdown(ctx)
-	}()
-	// The listener closes first: once a dial fails, the shutdown is under way.
-	for {
-		c, err := net.Dial("tcp", srv.IMAPAddr())
-		if err != nil {
-			break
-		}
-		c.Close()
-		time.Sleep(10 * time.Millisecond)
-	}
+	shutdown := shutdownStarted(t, srv)
 	rc.write(msg[len(msg)/2:] + "\r\n")
 	if _, tagged := rc.until("a1"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
 		t.Fatalf("APPEND across shutdown: %q", tagged)
 	}
-	if l := rc.readLine(); !strings.HasPrefix(l, "* BYE") {
-		t.Fatalf("after APPEND: %q, want BYE", l)
+	if l := rc.readLine(); l != byeShuttingDown {
+		t.Fatalf("after APPEND: %q, want %q", l, byeShuttingDown)
 	}
 	if err := <-shutdown; err != nil {
 		t.Fatalf("shutdown: %v", err)
@@ -54,6 +41,104 @@ func TestShutdownDuringAppend(t *testing.T) {
 	again := loginRaw(t, startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir = dataDir }))
 	if got := again.ok("STATUS INBOX (MESSAGES)"); !contains(got, "MESSAGES 1") {
 		t.Fatalf("STATUS after restart: %q", got)
+	}
+}
+
+// byeShuttingDown is the BYE of a draining server: UNAVAILABLE (RFC 5530 3) and the hint to
+// reconnect (RFC 9051 7.1.5).
+const byeShuttingDown = "* BYE [UNAVAILABLE] Server shutting down, reconnect to continue"
+
+// shutdownStarted starts srv's Shutdown with a 20 s grace period and returns its result
+// channel once the listener has closed (a dial fails): the shutdown is then under way.
+func shutdownStarted(t *testing.T, srv *embedded.Server) <-chan error {
+	t.Helper()
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		shutdown <- srv.Shutdown(ctx)
+	}()
+	testwait.Until(t, 10*time.Second, func() error {
+		c, err := net.Dial("tcp", srv.IMAPAddr())
+		if err != nil {
+			return nil
+		}
+		c.Close()
+		return fmt.Errorf("the IMAP listener still accepts")
+	})
+	return shutdown
+}
+
+// TestShutdownEndsIdle: a shutdown tells a session in IDLE and one waiting between
+// commands BYE [UNAVAILABLE] with the hint to reconnect; the IDLE is then completed (its
+// tagged OK) and both connections close.
+func TestShutdownEndsIdle(t *testing.T) {
+	srv := startServer(t)
+	idler := loginRaw(t, srv)
+	idler.ok("SELECT INBOX")
+	idler.startIdle("i1")
+	waiter := loginRaw(t, srv)
+	shutdown := shutdownStarted(t, srv)
+	if l := idler.readLine(); l != byeShuttingDown {
+		t.Fatalf("in IDLE: %q, want %q", l, byeShuttingDown)
+	}
+	if l := idler.readLine(); !strings.HasPrefix(l, "i1 OK") {
+		t.Fatalf("after the BYE in IDLE: %q, want i1 OK", l)
+	}
+	if l := waiter.readLine(); l != byeShuttingDown {
+		t.Fatalf("between commands: %q, want %q", l, byeShuttingDown)
+	}
+	for _, rc := range []*rawConn{idler, waiter} {
+		if _, err := rc.r.ReadString('\n'); err == nil {
+			t.Fatal("the connection stays open after the BYE")
+		}
+	}
+	if err := <-shutdown; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// TestShutdownLetsFetchFinish: a FETCH being sent when the shutdown starts is sent whole;
+// the command the client pipelined after it is not run, BYE [UNAVAILABLE] comes instead.
+// The body is larger than the socket buffers, so the FETCH cannot have ended before the
+// shutdown began: the client reads it only afterwards.
+func TestShutdownLetsFetchFinish(t *testing.T) {
+	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.MaxMessageSize = 64 << 20 })
+	rc := loginRaw(t, srv)
+	msg := testMessage("larger than the socket buffers", strings.Repeat("a line of body text in a large message\r\n", 600_000))
+	rc.writeExpect(fmt.Sprintf("a1 APPEND INBOX {%d}\r\n", len(msg)), "+ ")
+	rc.write(msg + "\r\n")
+	if _, tagged := rc.until("a1"); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("APPEND: %q", tagged)
+	}
+	rc.ok("SELECT INBOX")
+	rc.write("f1 FETCH 1 BODY.PEEK[]\r\nn1 NOOP\r\n")
+	if l := rc.readLine(); !strings.HasSuffix(l, fmt.Sprintf("{%d}", len(msg))) {
+		t.Fatalf("FETCH: %q", l)
+	}
+	shutdown := shutdownStarted(t, srv)
+	rc.conn.SetReadDeadline(time.Now().Add(time.Minute))
+	body := make([]byte, len(msg))
+	if _, err := io.ReadFull(rc.r, body); err != nil {
+		t.Fatalf("FETCH across the shutdown: %v", err)
+	}
+	if string(body) != msg {
+		t.Fatal("FETCH across the shutdown: the body differs from the message appended")
+	}
+	if l := rc.readLine(); !strings.HasSuffix(l, ")") {
+		t.Fatalf("end of the FETCH response: %q", l)
+	}
+	if l := rc.readLine(); !strings.HasPrefix(l, "f1 OK") {
+		t.Fatalf("FETCH across the shutdown: %q", l)
+	}
+	if l := rc.readLine(); l != byeShuttingDown {
+		t.Fatalf("after the FETCH: %q, want %q", l, byeShuttingDown)
+	}
+	if l, err := rc.r.ReadString('\n'); err == nil {
+		t.Fatalf("after the BYE: %q; the pipelined NOOP must not run", l)
+	}
+	if err := <-shutdown; err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 }
 

@@ -149,12 +149,12 @@ func (c *conn) waitUntil(until time.Time) (gaveUp bool) {
 }
 
 // startReading sets the deadline of reading what the client sent, unless the server is
-// shutting down (false).
+// shutting down (false): a pipelined command is not run either.
 func (c *conn) startReading() bool {
 	p := &c.parking
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c.shutdown.Load() || c.armLocked(c.deadline) != nil {
+	if c.stopping() || c.armLocked(c.deadline) != nil {
 		return false
 	}
 	p.reading = true
@@ -176,7 +176,7 @@ func (c *conn) inputReady() bool {
 	err := c.waitErr
 	c.waitErr = nil
 	switch {
-	case c.shutdown.Load():
+	case c.stopping():
 		c.bye(shutdownByeText)
 	case isTimeout(err):
 		c.bye("Autologout; idle for too long") // RFC 9051 5.4
