@@ -20,7 +20,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -665,7 +664,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.sieveSrv != nil {
 		intake = append(intake, s.sieveSrv.Shutdown)
 	}
-	errs = append(errs, drainAll(ctx, intake...))
+	drainErr := connserver.ShutdownAll(ctx, intake...)
+	if drainErr != nil {
+		// The sessions still open when ctx ended were closed: the drain is over all the
+		// same (a clean exit), but not clean enough to drop the staging marker below.
+		s.logger.Warn("drain timeout: closed the sessions still open", "err", drainErr)
+	}
 	if s.spamLearner != nil {
 		s.spamLearner.Close() // after the frontend: no session hands it messages any more
 	}
@@ -673,7 +677,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// Every intake is closed: what they staged is synced, and only then is the
 		// shutdown clean (staging.go). If a frontend did not end cleanly a session may
 		// still stage, so the marker stays and the next start checks.
-		if err := errors.Join(errs...); err == nil {
+		if err := errors.Join(errs...); err == nil && drainErr == nil {
 			if err := s.staging.SyncStaged(ctx); err != nil {
 				errs = append(errs, err)
 			} else {
@@ -703,20 +707,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, s.fsm.Close())
 	}
 	if s.metrics != nil {
-		errs = append(errs, s.metrics.Shutdown(ctx))
+		// Last, and with time of its own: probes and scrapes are answered through the drain.
+		mctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.metrics.Shutdown(mctx))
+		cancel()
 	}
-	return errors.Join(errs...)
-}
-
-// drainAll runs the shutdowns at once, so that every listener closes together and the
-// sessions of each protocol drain side by side within ctx, and joins their errors.
-func drainAll(ctx context.Context, shutdowns ...func(context.Context) error) error {
-	errs := make([]error, len(shutdowns))
-	var wg sync.WaitGroup
-	for i, shutdown := range shutdowns {
-		wg.Go(func() { errs[i] = shutdown(ctx) })
-	}
-	wg.Wait()
 	return errors.Join(errs...)
 }
 

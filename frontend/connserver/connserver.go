@@ -354,6 +354,19 @@ func (r *Registry[C]) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// ShutdownAll runs the shutdowns of several servers at once (IMAP, LMTP, ManageSieve) and
+// joins their errors: every listener closes together, and the sessions of each protocol
+// drain side by side within ctx rather than one protocol after another.
+func ShutdownAll(ctx context.Context, shutdowns ...func(context.Context) error) error {
+	errs := make([]error, len(shutdowns))
+	var wg sync.WaitGroup
+	for i, shutdown := range shutdowns {
+		wg.Go(func() { errs[i] = shutdown(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
 // DefaultShutdownRate is how many connections per second Shutdown asks to end, at most,
 // unless SetShutdownRate says otherwise.
 const DefaultShutdownRate = 500
