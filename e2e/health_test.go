@@ -37,7 +37,7 @@ func probe(addr, path string) (int, string, error) {
 }
 
 // waitProbe polls path until it answers code with a body that matches want.
-func waitProbe(t *testing.T, addr, path string, code int, want *regexp.Regexp) {
+func waitProbe(t testing.TB, addr, path string, code int, want *regexp.Regexp) {
 	t.Helper()
 	testwait.Until(t, 60*time.Second, func() error {
 		got, body, err := probe(addr, path)

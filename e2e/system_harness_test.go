@@ -45,7 +45,7 @@ var frontendReadyLine = regexp.MustCompile(`^Strata frontend is ready\. IMAP on 
 
 // startFrontend runs `strata frontend` with ephemeral loopback IMAP and LMTP ports (extraArgs
 // may name others), finding the metadata nodes through etcd, and waits for its ready line.
-func startFrontend(t *testing.T, name, etcd string, extraArgs ...string) *frontendProcess {
+func startFrontend(t testing.TB, name, etcd string, extraArgs ...string) *frontendProcess {
 	t.Helper()
 	args := append([]string{"frontend", "--imap-listen", "127.0.0.1:0", "--lmtp-listen", "127.0.0.1:0", "--managesieve-listen", "127.0.0.1:0", "--etcd", etcd, "--spool-dir", t.TempDir(),
 		"--allow-plaintext-auth", "--log-level", "info"}, append(clusterTLSArgs(t, "frontend", name), extraArgs...)...)
@@ -125,7 +125,7 @@ func (p *frontendProcess) signal(sig syscall.Signal) {
 
 // waitExit waits for the process to exit (after a SIGTERM: once it has drained) and
 // returns its exit code; the bound is a failsafe against a drain that hangs.
-func (p *frontendProcess) waitExit(t *testing.T) int {
+func (p *frontendProcess) waitExit(t testing.TB) int {
 	t.Helper()
 	p.mu.Lock()
 	cmd, exited := p.cmd, p.exited
