@@ -182,14 +182,7 @@ func TestFrontendDrain(t *testing.T) {
 	fe := startFrontend(t, "A", etcd, "--blob-dir", t.TempDir(), "--metrics-listen", metrics, "--drain-timeout", "1m")
 	waitProbe(t, metrics, "/readyz", 200, regexp.MustCompile(`^ok metadata-leader\nok blobstore\n$`))
 
-	idler := dialRaw(t, fe.imapAddr, "u@acme.test", "pw")
-	if rep := idler.cmd("SELECT INBOX"); !rep.ok() {
-		t.Fatalf("SELECT: %s", rep)
-	}
-	idler.write("i1 IDLE\r\n")
-	if l := idler.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("IDLE: %q", l)
-	}
+	idler := dialIdle(t, fe.imapAddr, "u@acme.test", "pw")
 	waiter := dialRaw(t, fe.imapAddr, "u@acme.test", "pw")
 	appender := dialRaw(t, fe.imapAddr, "u@acme.test", "pw")
 	msg := string(testMessage(1))
@@ -248,14 +241,7 @@ func TestServeHealthAndDrain(t *testing.T) {
 	srv := startServe(t, t.TempDir(), "--metrics-listen", metrics)
 	waitProbe(t, metrics, "/readyz", 200, regexp.MustCompile(`^ok metadata\nok blobstore\n$`))
 	waitProbe(t, metrics, "/healthz", 200, regexp.MustCompile(`^ok grpc\nok raft\nok imap\nok imaps\nok lmtp\nok managesieve\n$`))
-	idler := dialRaw(t, srv.imapAddr, "demo@example.com", "demo")
-	if rep := idler.cmd("SELECT INBOX"); !rep.ok() {
-		t.Fatalf("SELECT: %s", rep)
-	}
-	idler.write("i1 IDLE\r\n")
-	if l := idler.readLine(); !strings.HasPrefix(l, "+ ") {
-		t.Fatalf("IDLE: %q", l)
-	}
+	idler := dialIdle(t, srv.imapAddr, "demo@example.com", "demo")
 	srv.cmd.Process.Signal(syscall.SIGTERM)
 	if l := idler.readLine(); l != "* BYE [UNAVAILABLE] Server shutting down, reconnect to continue" {
 		t.Fatalf("in IDLE: %q", l)
@@ -264,6 +250,20 @@ func TestServeHealthAndDrain(t *testing.T) {
 	if code := srv.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("exit code %d after the drain:\n%s", code, srv.logs())
 	}
+}
+
+// dialIdle logs in to addr, selects INBOX and starts IDLE with the tag i1.
+func dialIdle(t *testing.T, addr, user, pass string) *rawIMAP {
+	t.Helper()
+	c := dialRaw(t, addr, user, pass)
+	if rep := c.cmd("SELECT INBOX"); !rep.ok() {
+		t.Fatalf("SELECT: %s", rep)
+	}
+	c.write("i1 IDLE\r\n")
+	if l := c.readLine(); !strings.HasPrefix(l, "+ ") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	return c
 }
 
 // lineConn is a line-based client for LMTP and ManageSieve.

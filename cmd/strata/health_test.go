@@ -1,30 +1,18 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 )
 
 // TestHealthCommands: `strata health ready|live ADDR` against a running server's metrics
 // listener print the probe's answer and succeed on 200; after the server began to drain,
 // ready fails naming the check, and a closed address fails.
 func TestHealthCommands(t *testing.T) {
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	srv, err := embedded.Start(ctx, embedded.Config{
-		DataDir: t.TempDir(), IMAPListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0",
-		BlobGCInterval: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatalf("start server: %v", err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := embeddedtest.Start(t, embedded.Config{MetricsListen: "127.0.0.1:0", BlobGCInterval: -1})
 	addr := srv.MetricsAddr()
 	for _, tc := range []struct {
 		args []string

@@ -2,7 +2,6 @@ package imap_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/internal/testwait"
 )
 
@@ -25,7 +25,7 @@ func TestShutdownDuringAppend(t *testing.T) {
 	rc.writeExpect(fmt.Sprintf("a1 APPEND INBOX {%d}\r\n", len(msg)), "+ ")
 	rc.write(msg[:len(msg)/2])
 
-	shutdown := shutdownStarted(t, srv)
+	shutdown := embeddedtest.ShutdownStarted(t, srv, srv.IMAPAddr())
 	rc.write(msg[len(msg)/2:] + "\r\n")
 	if _, tagged := rc.until("a1"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
 		t.Fatalf("APPEND across shutdown: %q", tagged)
@@ -48,27 +48,6 @@ func TestShutdownDuringAppend(t *testing.T) {
 // reconnect (RFC 9051 7.1.5).
 const byeShuttingDown = "* BYE [UNAVAILABLE] Server shutting down, reconnect to continue"
 
-// shutdownStarted starts srv's Shutdown with a 20 s grace period and returns its result
-// channel once the listener has closed (a dial fails): the shutdown is then under way.
-func shutdownStarted(t *testing.T, srv *embedded.Server) <-chan error {
-	t.Helper()
-	shutdown := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		shutdown <- srv.Shutdown(ctx)
-	}()
-	testwait.Until(t, 10*time.Second, func() error {
-		c, err := net.Dial("tcp", srv.IMAPAddr())
-		if err != nil {
-			return nil
-		}
-		c.Close()
-		return fmt.Errorf("the IMAP listener still accepts")
-	})
-	return shutdown
-}
-
 // TestShutdownEndsIdle: a shutdown tells a session in IDLE and one waiting between
 // commands BYE [UNAVAILABLE] with the hint to reconnect; the IDLE is then completed (its
 // tagged OK) and both connections close.
@@ -78,7 +57,7 @@ func TestShutdownEndsIdle(t *testing.T) {
 	idler.ok("SELECT INBOX")
 	idler.startIdle("i1")
 	waiter := loginRaw(t, srv)
-	shutdown := shutdownStarted(t, srv)
+	shutdown := embeddedtest.ShutdownStarted(t, srv, srv.IMAPAddr())
 	if l := idler.readLine(); l != byeShuttingDown {
 		t.Fatalf("in IDLE: %q, want %q", l, byeShuttingDown)
 	}
@@ -116,7 +95,7 @@ func TestShutdownLetsFetchFinish(t *testing.T) {
 	if l := rc.readLine(); !strings.HasSuffix(l, fmt.Sprintf("{%d}", len(msg))) {
 		t.Fatalf("FETCH: %q", l)
 	}
-	shutdown := shutdownStarted(t, srv)
+	shutdown := embeddedtest.ShutdownStarted(t, srv, srv.IMAPAddr())
 	rc.conn.SetReadDeadline(time.Now().Add(time.Minute))
 	body := make([]byte, len(msg))
 	if _, err := io.ReadFull(rc.r, body); err != nil {

@@ -2,7 +2,6 @@ package lmtp_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"regexp"
@@ -10,13 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/strata-mail/strata/embedded"
-	"github.com/strata-mail/strata/internal/testwait"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -422,20 +420,7 @@ func TestShutdownDuringTransaction(t *testing.T) {
 	c := greeted(t, srv)
 	c.cmd("MAIL FROM:<a@example.org>", "250 ")
 	c.cmd("RCPT TO:<demo@example.com>", "250 ")
-	shutdown := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		shutdown <- srv.Shutdown(ctx)
-	}()
-	testwait.Until(t, 10*time.Second, func() error {
-		conn, err := net.Dial("tcp", srv.LMTPAddr())
-		if err != nil {
-			return nil
-		}
-		conn.Close()
-		return errors.New("LMTP still accepts connections")
-	})
+	shutdown := embeddedtest.ShutdownStarted(t, srv, srv.LMTPAddr())
 	if replies := c.data(message("across a shutdown", "x\n"), 1); !strings.HasPrefix(replies[0], "250 ") {
 		t.Fatalf("DATA across the shutdown: %q", replies)
 	}
