@@ -63,7 +63,7 @@ type Admin struct {
 	logger *slog.Logger
 
 	mu        sync.Mutex
-	grpcAddrs map[string]string // gRPC addresses learnt from Join, for nodes etcd does not list
+	grpcAddrs map[string]string // gRPC addresses learnt from Join and CaughtUp, for when etcd does not list them
 	// leaderConn is CaughtUp's connection to the leader it last asked; nil before.
 	leaderConn *grpc.ClientConn
 }
@@ -431,6 +431,10 @@ func (a *Admin) CaughtUp(ctx context.Context) error {
 	if addr == "" {
 		return fmt.Errorf("the gRPC address of leader %s is not known yet", leaderID)
 	}
+	// Kept as a fallback, so that an etcd outage does not make every follower unready.
+	a.mu.Lock()
+	a.grpcAddrs[leaderID] = addr
+	a.mu.Unlock()
 	conn, err := a.dialLeader(addr)
 	if err != nil {
 		return err
