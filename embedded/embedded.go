@@ -700,6 +700,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	} else if s.grpcLn != nil {
 		errs = append(errs, s.grpcLn.Close())
 	}
+	if s.inproc != nil {
+		// The in-process streams' handlers (change feeds) may still be returning after
+		// their sessions ended; they read the FSM, which closes below. Bounded, should a
+		// caller have been left behind.
+		waited := make(chan struct{})
+		go func() { s.inproc.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(5 * time.Second):
+			s.logger.Warn("in-process metadata streams still open at shutdown")
+		}
+	}
 	if s.node != nil {
 		errs = append(errs, s.node.Close())
 	}
