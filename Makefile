@@ -6,14 +6,16 @@ STATICCHECK_VERSION := v0.8.2
 VERSITYGW_VERSION := v1.8.0
 GOBIN ?= $(shell $(GO) env GOPATH)/bin
 
-.PHONY: build run test jepsen proto proto-check lint fuzz bench e2e tools tools-s3 image \
+.PHONY: build run test test-helm jepsen proto proto-check lint fuzz bench e2e tools tools-s3 image \
 	cluster-images cluster-up cluster-down cluster-test bench-compare-cycle bench-cluster-cycle
 
 build:
 	$(GO) build -o bin/strata ./cmd/strata
 
+# ARGS are passed to `strata serve`, e.g. make run ARGS='--no-demo --data /tmp/strata'.
+ARGS ?=
 run: build
-	./bin/strata serve
+	./bin/strata serve $(ARGS)
 
 # Fuzzing budgets are execution counts, not durations: a -fuzztime duration can end a clean
 # run with "context deadline exceeded" when it expires while the coordinator is busy.
@@ -29,7 +31,13 @@ FUZZ_LDAP_EXECS ?= 20000x
 
 test: tools-s3
 	$(GO) test -count=1 -timeout 60m ./...
+	$(MAKE) test-helm
 	$(MAKE) fuzz
+
+# Render tests of the Helm chart (deploy/helm/strata), in their own Go module so that the
+# Helm SDK and the k8s.io modules stay out of the strata binary's dependencies.
+test-helm:
+	cd deploy/helm && $(GO) test -count=1 -timeout 20m ./...
 
 # The long consistency run (issue 13): SEEDS seeded workloads of DURATION each through a real
 # cluster under faults, checked by jepsen/checker; every seed's history goes to bin/jepsen/
@@ -98,8 +106,10 @@ proto-check: proto
 lint:
 	gofmt -l $$(git ls-files '*.go') | (! grep .)
 	$(GO) vet ./...
+	cd deploy/helm && $(GO) vet ./...
 	$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(GOBIN)/staticcheck ./...
+	cd deploy/helm && $(GOBIN)/staticcheck ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
