@@ -155,7 +155,7 @@ func (c *conn) StartShutdown() {
 	if c.shutdown.Swap(true) {
 		return
 	}
-	c.interrupt(true)
+	c.interrupt()
 }
 
 // stopping reports whether the connection must say BYE instead of running a next command:
@@ -265,13 +265,11 @@ func (c *conn) serveInput() {
 	}
 	if c.idle != nil {
 		line, err := c.framer.ReadLine()
-		c.stopReading()
 		c.readDone(line, err)
 		c.commandDone()
 		return
 	}
 	cmd, err := c.readCommand()
-	c.stopReading()
 	if err != nil {
 		if c.stopping() {
 			c.bye(shutdownByeText)
