@@ -127,3 +127,19 @@ func validTenant(tenant string) bool {
 	}
 	return true
 }
+
+// probeKey is the key Reachable asks for: the content hash of a fixed text under a tenant
+// name that says what it is for. Found or not, the answer shows the store reachable.
+var probeKey = Key("strata-readiness", sha256.Sum256([]byte("strata readiness probe")))
+
+// Reachable reports whether s answers: it asks for the size of a body that is not stored
+// (one small request, a HEAD to S3) and takes "not found" as the answer it expects. It
+// returns the store's error otherwise (ErrUnavailable when it cannot be reached in time),
+// or ctx's. Readiness probes call it (internal/health).
+func Reachable(ctx context.Context, s Store) error {
+	_, err := s.Stat(ctx, probeKey)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	return err
+}

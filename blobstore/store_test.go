@@ -1,11 +1,14 @@
 package blobstore_test
 
 import (
+	"context"
 	"crypto/sha256"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/blobstore/fs"
 	"github.com/strata-mail/strata/blobstore/storetest"
 )
 
@@ -35,5 +38,23 @@ func TestValidKey(t *testing.T) {
 		if tenant, _, ok := blobstore.ParseKey(key); ok {
 			t.Errorf("ParseKey(%q) = %q, ok", key, tenant)
 		}
+	}
+}
+
+// TestReachable: a store that answers is reachable, whether or not the probe's key holds
+// a body; one that fails is not, with its error.
+func TestReachable(t *testing.T) {
+	dir := t.TempDir()
+	store, err := fs.New(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := blobstore.Reachable(context.Background(), store); err != nil {
+		t.Fatalf("fs store: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := blobstore.Reachable(ctx, store); !errors.Is(err, context.Canceled) {
+		t.Fatalf("with a cancelled context: %v, want %v", err, context.Canceled)
 	}
 }

@@ -30,7 +30,7 @@ import (
 // as Raft's configuration names them. grpcAddr and raftAddr are where it listens; when the
 // advertised addresses are set (a proxy in front of it), peers and clients use those.
 type metaNode struct {
-	t             *testing.T
+	t             testing.TB
 	id            string
 	dataDir       string
 	etcd          string
@@ -53,18 +53,18 @@ var metaReadyLine = regexp.MustCompile(`^Strata metadata node \S+ is ready\.`)
 
 // freeAddr returns a loopback address for a server that may be restarted on it
 // (testnet.Addr: below the ephemeral range, never handed out twice in this binary).
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	return testnet.Addr(t, "127.0.0.1")
 }
 
 // freeAddrOn is freeAddr on loopback address ip (any of 127.0.0.0/8).
-func freeAddrOn(t *testing.T, ip string) string {
+func freeAddrOn(t testing.TB, ip string) string {
 	t.Helper()
 	return testnet.Addr(t, ip)
 }
 
-func newMetaNode(t *testing.T, id, etcd string, extra ...string) *metaNode {
+func newMetaNode(t testing.TB, id, etcd string, extra ...string) *metaNode {
 	return &metaNode{t: t, id: id, dataDir: t.TempDir(), etcd: etcd, grpcAddr: freeAddr(t), raftAddr: freeAddr(t), extra: extra,
 		tlsArgs: clusterTLSArgs(t, "node", id), creds: adminCreds(t)}
 }
@@ -112,7 +112,7 @@ func (n *metaNode) start() <-chan struct{} {
 // startNodes starts nodes all at once (the bootstrap election lets exactly one bootstrap),
 // waits until each is ready, and kills them when the test ends (resumed first, in case a
 // test left one SIGSTOPped), with the tail of each log if the test failed.
-func startNodes(t *testing.T, nodes []*metaNode) {
+func startNodes(t testing.TB, nodes []*metaNode) {
 	t.Helper()
 	var readies []<-chan struct{}
 	for _, n := range nodes {
@@ -298,7 +298,7 @@ func notLeaderID(err error) string {
 // clusterAdmin runs `strata ARGS --etcd etcd`, an admin command that finds the cluster in
 // etcd and follows NOT_LEADER, retrying for up to 10 s while the nodes elect a leader and
 // register.
-func clusterAdmin(t *testing.T, etcd string, args ...string) {
+func clusterAdmin(t testing.TB, etcd string, args ...string) {
 	t.Helper()
 	var out []byte
 	var err error
@@ -313,7 +313,7 @@ func clusterAdmin(t *testing.T, etcd string, args ...string) {
 
 // addClusterAccount makes the tenant acme (domain acme.test) and its account u@acme.test with
 // password pw, which the cluster tests log in as.
-func addClusterAccount(t *testing.T, etcd string) {
+func addClusterAccount(t testing.TB, etcd string) {
 	t.Helper()
 	clusterAdmin(t, etcd, "tenant", "add", "acme", "--domains", "acme.test")
 	clusterAdmin(t, etcd, "user", "add", "u@acme.test", "--password", "pw")

@@ -30,7 +30,7 @@ func removeClusterCerts() {
 
 // clusterFiles returns the files of the identity role/name, making the CA and the
 // certificate with the strata binary when they do not exist yet.
-func clusterFiles(t *testing.T, role, name string) clustertls.Files {
+func clusterFiles(t testing.TB, role, name string) clustertls.Files {
 	t.Helper()
 	certMu.Lock()
 	defer certMu.Unlock()
@@ -64,18 +64,18 @@ func clusterFiles(t *testing.T, role, name string) clustertls.Files {
 }
 
 // clusterTLSArgs are the flags that give a strata process the identity role/name.
-func clusterTLSArgs(t *testing.T, role, name string) []string {
+func clusterTLSArgs(t testing.TB, role, name string) []string {
 	t.Helper()
 	f := clusterFiles(t, role, name)
 	return []string{"--cluster-tls-ca", f.CA, "--cluster-tls-cert", f.Cert, "--cluster-tls-key", f.Key}
 }
 
 // adminTLSArgs are the flags of an admin command run by the cluster administrator.
-func adminTLSArgs(t *testing.T) []string { return clusterTLSArgs(t, "admin", "e2e") }
+func adminTLSArgs(t testing.TB) []string { return clusterTLSArgs(t, "admin", "e2e") }
 
 // adminCreds are the gRPC credentials of the tests' own calls to metadata nodes, as the
 // cluster administrator.
-func adminCreds(t *testing.T) credentials.TransportCredentials {
+func adminCreds(t testing.TB) credentials.TransportCredentials {
 	t.Helper()
 	id, err := clustertls.Load(clusterFiles(t, "admin", "e2e"))
 	if err != nil {

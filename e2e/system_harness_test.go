@@ -30,6 +30,9 @@ type frontendProcess struct {
 	args     []string
 	imapAddr string
 	lmtpAddr string // "" when started with --lmtp-listen ""
+	// sieveAddr is where ManageSieve listens, "" when started with --managesieve-listen "";
+	// set before the ready line.
+	sieveAddr string
 
 	mu     sync.Mutex // guards cmd and exited
 	cmd    *exec.Cmd
@@ -42,7 +45,7 @@ var frontendReadyLine = regexp.MustCompile(`^Strata frontend is ready\. IMAP on 
 
 // startFrontend runs `strata frontend` with ephemeral loopback IMAP and LMTP ports (extraArgs
 // may name others), finding the metadata nodes through etcd, and waits for its ready line.
-func startFrontend(t *testing.T, name, etcd string, extraArgs ...string) *frontendProcess {
+func startFrontend(t testing.TB, name, etcd string, extraArgs ...string) *frontendProcess {
 	t.Helper()
 	args := append([]string{"frontend", "--imap-listen", "127.0.0.1:0", "--lmtp-listen", "127.0.0.1:0", "--managesieve-listen", "127.0.0.1:0", "--etcd", etcd, "--spool-dir", t.TempDir(),
 		"--allow-plaintext-auth", "--log-level", "info"}, append(clusterTLSArgs(t, "frontend", name), extraArgs...)...)
@@ -79,6 +82,9 @@ func (p *frontendProcess) start() error {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			if m := sieveLine.FindStringSubmatch(sc.Text()); m != nil && p.sieveAddr == "" {
+				p.sieveAddr = m[1] // before the ready line, which publishes it
+			}
 			if m := frontendReadyLine.FindStringSubmatch(sc.Text()); m != nil {
 				ready <- m[1:]
 			}
@@ -115,6 +121,21 @@ func (p *frontendProcess) signal(sig syscall.Signal) {
 	if sig == syscall.SIGKILL {
 		<-exited
 	}
+}
+
+// waitExit waits for the process to exit (after a SIGTERM: once it has drained) and
+// returns its exit code; the bound is a failsafe against a drain that hangs.
+func (p *frontendProcess) waitExit(t testing.TB) int {
+	t.Helper()
+	p.mu.Lock()
+	cmd, exited := p.cmd, p.exited
+	p.mu.Unlock()
+	select {
+	case <-exited:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("strata frontend %s has not exited:\n%s", p.name, tail(p.logs(), 60))
+	}
+	return cmd.ProcessState.ExitCode()
 }
 
 type frontendLog struct{ p *frontendProcess }

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -41,6 +42,7 @@ import (
 	"github.com/strata-mail/strata/frontend/oauth"
 	"github.com/strata-mail/strata/frontend/outbound"
 	"github.com/strata-mail/strata/internal/authz"
+	"github.com/strata-mail/strata/internal/health"
 	"github.com/strata-mail/strata/internal/inproc"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
@@ -163,7 +165,7 @@ type Server struct {
 	authGuard *metadata.AuthGuard
 	logins    *auth.Logins
 	sieveLn   net.Listener
-	serveErr  chan error
+	probes    *health.Probes
 	stopGC    context.CancelFunc
 	metrics   *promexport.Server
 	// spamChecker and spamLearner are nil when Config.Rspamd leaves them off.
@@ -223,7 +225,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			return nil, err
 		}
 	}
-	s = &Server{cfg: cfg, logger: cfg.Logger, serveErr: make(chan error, 4)}
+	s = &Server{cfg: cfg, logger: cfg.Logger, probes: health.New(0, 0)}
 	// The error returns set s to nil; close what was opened through this copy.
 	opened := s
 	defer func() {
@@ -312,7 +314,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	metadatapb.RegisterMetadataServer(s.grpcSrv, svc)
 	metadatapb.RegisterBlobAdminServer(s.grpcSrv, &gc.AdminServer{Collector: collector, Grace: grace})
 	// The goroutines use opened, not s: an error return sets s to nil.
-	go func() { opened.serveErr <- opened.grpcSrv.Serve(opened.grpcLn) }()
+	opened.run("grpc", func() error { return opened.grpcSrv.Serve(opened.grpcLn) })
 	if s.staging != nil {
 		// Before any client is served (staging.go).
 		if recoverStaging {
@@ -406,6 +408,18 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			},
 		})
 	}
+	// /readyz (internal/health): the single-node group leads and has applied what it
+	// committed (a linearizable read point, as every metadata read takes), and the body
+	// store answers. /healthz: raft runs, and so does each listener's loop (run).
+	node := s.node
+	s.probes.Ready("metadata", node.ReadBarrier)
+	s.probes.Ready("blobstore", func(ctx context.Context) error { return blobstore.Reachable(ctx, blobs) })
+	s.probes.Live("raft", func() error {
+		if st := node.Raft().State(); st == raft.Shutdown {
+			return fmt.Errorf("raft is %s", st)
+		}
+		return nil
+	})
 	if cfg.MetricsListen != "" {
 		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics, s.ldap.Collector(), s.authGuard, s.logins)
 		if s.authCache != nil {
@@ -417,7 +431,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		if s.lmtp != nil {
 			collectors = append(collectors, s.lmtp.Collector())
 		}
-		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, cfg.Logger, collectors...); err != nil {
+		if s.metrics, err = promexport.Listen(cfg.MetricsListen, blobs, s.probes, cfg.Logger, collectors...); err != nil {
 			// Not served yet, so Shutdown would not close them.
 			s.imapLn.Close()
 			if s.imapsLn != nil {
@@ -426,15 +440,15 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			return nil, err
 		}
 	}
-	go func() { opened.serveErr <- opened.frontend.Serve(opened.imapLn) }()
+	opened.run("imap", func() error { return opened.frontend.Serve(opened.imapLn) })
 	if s.imapsLn != nil {
-		go func() { opened.serveErr <- opened.frontend.ServeTLS(opened.imapsLn) }()
+		opened.run("imaps", func() error { return opened.frontend.ServeTLS(opened.imapsLn) })
 	}
 	if cfg.LMTPListen != "" {
 		if s.lmtpLn, err = net.Listen("tcp", cfg.LMTPListen); err != nil {
 			return nil, fmt.Errorf("listen for LMTP on %s: %w", cfg.LMTPListen, err)
 		}
-		go func() { opened.serveErr <- opened.lmtp.Serve(opened.lmtpLn) }()
+		opened.run("lmtp", func() error { return opened.lmtp.Serve(opened.lmtpLn) })
 	}
 	if cfg.ManageSieveListen != "" {
 		if s.sieveLn, err = net.Listen("tcp", cfg.ManageSieveListen); err != nil {
@@ -453,7 +467,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			TrustLoopback:      !cfg.RequireTLSOnLoopback,
 			ScramSHA1:          cfg.Scram.SHA1,
 		})
-		go func() { opened.serveErr <- opened.sieveSrv.Serve(opened.sieveLn) }()
+		opened.run("managesieve", func() error { return opened.sieveSrv.Serve(opened.sieveLn) })
 	}
 	return s, nil
 }
@@ -618,25 +632,43 @@ func (s *Server) Outbound() *outbound.Queue { return s.outbound }
 // Metadata returns a client of the server's metadata service.
 func (s *Server) Metadata() metadatapb.MetadataClient { return metadatapb.NewMetadataClient(s.inproc) }
 
-// Shutdown says BYE to IMAP clients, stops the gRPC service and closes Raft and the FSM.
+// run serves one listener's loop in its own goroutine; /healthz fails if it ends before
+// the server drains.
+func (s *Server) run(name string, serve func() error) {
+	ended := s.probes.Loop(name)
+	go func() { ended(serve()) }()
+}
+
+// Probes are the server's health probes, served on MetricsListen (/healthz, /readyz).
+func (s *Server) Probes() *health.Probes { return s.probes }
+
+// Shutdown drains the server: /readyz answers 503 at once; IMAP, LMTP and ManageSieve
+// close their listeners together and end their sessions (BYE [UNAVAILABLE] after the
+// running command, LMTP 421) until ctx ends; then the gRPC service stops and Raft and
+// the FSM close. Metrics and probes are served until the end.
 func (s *Server) Shutdown(ctx context.Context) error {
 	var errs []error
+	s.probes.Drain()
 	if s.stopGC != nil {
 		s.stopGC()
 	}
-	if s.metrics != nil {
-		errs = append(errs, s.metrics.Shutdown(ctx))
-	}
+	var intake []func(context.Context) error
 	if s.lmtp != nil {
-		errs = append(errs, s.lmtp.Shutdown(ctx))
+		intake = append(intake, s.lmtp.Shutdown)
 	} else if s.lmtpLn != nil {
 		errs = append(errs, s.lmtpLn.Close())
 	}
 	if s.frontend != nil {
-		errs = append(errs, s.frontend.Shutdown(ctx))
+		intake = append(intake, s.frontend.Shutdown)
 	}
 	if s.sieveSrv != nil {
-		errs = append(errs, s.sieveSrv.Shutdown(ctx))
+		intake = append(intake, s.sieveSrv.Shutdown)
+	}
+	drainErr := connserver.ShutdownAll(ctx, intake...)
+	if drainErr != nil {
+		// The sessions still open when ctx ended were closed: the drain is over all the
+		// same (a clean exit), but not clean enough to drop the staging marker below.
+		s.logger.Warn("drain timeout: closed the sessions still open", "err", drainErr)
 	}
 	if s.spamLearner != nil {
 		s.spamLearner.Close() // after the frontend: no session hands it messages any more
@@ -645,7 +677,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// Every intake is closed: what they staged is synced, and only then is the
 		// shutdown clean (staging.go). If a frontend did not end cleanly a session may
 		// still stage, so the marker stays and the next start checks.
-		if err := errors.Join(errs...); err == nil {
+		if err := errors.Join(errs...); err == nil && drainErr == nil {
 			if err := s.staging.SyncStaged(ctx); err != nil {
 				errs = append(errs, err)
 			} else {
@@ -668,11 +700,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	} else if s.grpcLn != nil {
 		errs = append(errs, s.grpcLn.Close())
 	}
+	if s.inproc != nil {
+		// The in-process streams' handlers (change feeds) may still be returning after
+		// their sessions ended; they read the FSM, which closes below. Bounded, should a
+		// caller have been left behind.
+		waited := make(chan struct{})
+		go func() { s.inproc.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(5 * time.Second):
+			s.logger.Warn("in-process metadata streams still open at shutdown")
+		}
+	}
 	if s.node != nil {
 		errs = append(errs, s.node.Close())
 	}
 	if s.fsm != nil {
 		errs = append(errs, s.fsm.Close())
+	}
+	if s.metrics != nil {
+		// Last, and with time of its own: probes and scrapes are answered through the drain.
+		mctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, s.metrics.Shutdown(mctx))
+		cancel()
 	}
 	return errors.Join(errs...)
 }

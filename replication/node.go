@@ -660,13 +660,24 @@ func (n *Node) Close() error {
 	return n.closeErr
 }
 
+// HandOverLeadership makes a leader with other voters hand leadership to one of them, and
+// returns once it has or the transfer failed; elsewhere it does nothing. Close does it
+// first; a node that has more to do between losing leadership and stopping (withdraw its
+// registration while its gRPC port still redirects callers) calls it before.
+func (n *Node) HandOverLeadership() error {
+	if !n.IsLeader() || !n.hasOtherVoters() {
+		return nil
+	}
+	if err := n.raft.LeadershipTransfer().Error(); err != nil {
+		return fmt.Errorf("hand over raft leadership: %w", err)
+	}
+	n.logger.Info("handed over raft leadership")
+	return nil
+}
+
 func (n *Node) close() error {
-	if n.IsLeader() && n.hasOtherVoters() {
-		if err := n.raft.LeadershipTransfer().Error(); err != nil {
-			n.logger.Warn("leadership transfer before shutdown failed", "err", err)
-		} else {
-			n.logger.Info("handed over raft leadership")
-		}
+	if err := n.HandOverLeadership(); err != nil {
+		n.logger.Warn("leadership transfer before shutdown failed", "err", err)
 	}
 	n.stop()
 	var errs []error

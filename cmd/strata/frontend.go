@@ -19,14 +19,17 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 
+	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/auth"
+	"github.com/strata-mail/strata/frontend/connserver"
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/frontend/ldapauth"
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
 	"github.com/strata-mail/strata/frontend/metaclient"
 	"github.com/strata-mail/strata/frontend/oauth"
+	"github.com/strata-mail/strata/internal/health"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication/directory"
@@ -47,7 +50,15 @@ STARTTLS and IMAPS need --tls-cert and --tls-key; SIGHUP reads them again.
 
 Calls to the metadata nodes are mutual TLS with a frontend certificate of the cluster CA
 (--cluster-tls-ca, --cluster-tls-cert, --cluster-tls-key, made by 'strata cert'); SIGHUP
-reads those again too. Only --insecure-plaintext-cluster turns it off.`,
+reads those again too. Only --insecure-plaintext-cluster turns it off.
+
+With --metrics-listen, GET /healthz answers 200 while the listeners' loops run, and GET
+/readyz 200 once a metadata leader answers and the blob store does (503 naming the check
+that fails otherwise). SIGTERM drains: /readyz answers 503 at once, the listeners close,
+each IMAP session finishes its running command and is told BYE [UNAVAILABLE] instead of
+running the next (IDLE and waiting sessions are told in turn over the first half of
+--drain-timeout), LMTP answers 421 after the running transaction, ManageSieve BYE
+(TRYLATER); what is left at --drain-timeout is closed, and the process exits 0.`,
 		Args: cobra.NoArgs,
 		RunE: runFrontend,
 	}
@@ -68,7 +79,8 @@ reads those again too. Only --insecure-plaintext-cluster turns it off.`,
 	f.Bool("disable-compress", false, "do not offer COMPRESS=DEFLATE (RFC 4978)")
 	f.Bool("disable-unauthenticate", false, "do not offer UNAUTHENTICATE (RFC 8437), which lets one connection log in as several accounts in turn")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
-	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
+	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics and the probes /healthz and /readyz, e.g. 127.0.0.1:9464 (empty: off)")
+	addDrainTimeoutFlag(f)
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	f.Bool("follower-reads", true, "serve the reads of selected sessions from any metadata node that has applied what this frontend has seen (session consistency); false sends every read to the leader")
 	addBlobStoreFlags(f, "the directory --blob-dir, shared by all frontends")
@@ -117,6 +129,10 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	noCompress, _ := f.GetBool("disable-compress")
 	metricsListen, _ := f.GetString("metrics-listen")
 	followerReads, _ := f.GetBool("follower-reads")
+	drainTimeout, err := drainTimeoutFromFlags(f)
+	if err != nil {
+		return err
+	}
 	adminURI, err := adminURIFromFlags(f)
 	if err != nil {
 		return err
@@ -284,9 +300,14 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		})
 		collectors = append(collectors, lmtpSrv.Collector())
 	}
+	// /readyz: a metadata leader answers and so does the blob store; /healthz: each
+	// listener's loop runs (serve).
+	probes := health.New(0, 0)
+	probes.Ready("metadata-leader", md.ReachLeader)
+	probes.Ready("blobstore", func(ctx context.Context) error { return blobstore.Reachable(ctx, blobs) })
 	var metrics *promexport.Server
 	if metricsListen != "" {
-		if metrics, err = promexport.Listen(metricsListen, blobs, logger, append(spamMetrics, collectors...)...); err != nil {
+		if metrics, err = promexport.Listen(metricsListen, blobs, probes, logger, append(spamMetrics, collectors...)...); err != nil {
 			return err
 		}
 	}
@@ -294,15 +315,23 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("listen for IMAP on %s: %w", imapListen, err)
 	}
-	serveErr := make(chan error, 3)
-	go func() { serveErr <- srv.Serve(imapLn) }()
+	serveErr := make(chan error, 4)
+	serve := func(name string, loop func() error) {
+		ended := probes.Loop(name)
+		go func() {
+			err := loop()
+			ended(err)
+			serveErr <- err
+		}()
+	}
+	serve("imap", func() error { return srv.Serve(imapLn) })
 	if imapsListen != "" {
 		imapsLn, err := net.Listen("tcp", imapsListen)
 		if err != nil {
 			imapLn.Close()
 			return fmt.Errorf("listen for IMAPS on %s: %w", imapsListen, err)
 		}
-		go func() { serveErr <- srv.ServeTLS(imapsLn) }()
+		serve("imaps", func() error { return srv.ServeTLS(imapsLn) })
 	}
 	lmtpAddr := ""
 	if lmtpListen != "" {
@@ -312,7 +341,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 			return fmt.Errorf("listen for LMTP on %s: %w", lmtpListen, err)
 		}
 		lmtpAddr = lmtpLn.Addr().String()
-		go func() { serveErr <- lmtpSrv.Serve(lmtpLn) }()
+		serve("lmtp", func() error { return lmtpSrv.Serve(lmtpLn) })
 	}
 	var sieveSrv *managesieve.Server
 	if sieveListen != "" {
@@ -326,7 +355,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 			OAuth: verifier, Directory: ldapSource, Logger: logger, TLS: cfg.TLS, AllowPlaintextAuth: plaintext,
 			ScramSHA1: scramSHA1,
 		})
-		go func() { serveErr <- sieveSrv.Serve(sieveLn) }()
+		serve("managesieve", func() error { return sieveSrv.Serve(sieveLn) })
 		fmt.Fprintf(cmd.OutOrStdout(), "ManageSieve on %s\n", sieveLn.Addr())
 	}
 	var reload []tlsReloader
@@ -351,20 +380,33 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	case err := <-serveErr:
 		logger.Error("listener failed", "err", err)
 	}
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	// Drain: unready at once, so that the load balancer stops routing here, while the
+	// listeners close and the sessions end within --drain-timeout.
+	probes.Drain()
+	logger.Info("draining", "drain_timeout", drainTimeout)
+	start := time.Now()
+	drainCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	errs := []error{srv.Shutdown(shutdownCtx)}
+	intake := []func(context.Context) error{srv.Shutdown}
 	if lmtpSrv != nil {
-		errs = append(errs, lmtpSrv.Shutdown(shutdownCtx))
+		intake = append(intake, lmtpSrv.Shutdown)
 	}
 	if sieveSrv != nil {
-		errs = append(errs, sieveSrv.Shutdown(shutdownCtx))
+		intake = append(intake, sieveSrv.Shutdown)
 	}
+	drained := connserver.ShutdownAll(drainCtx, intake...)
+	if drained != nil {
+		// Sessions still running at the timeout were closed: a clean exit all the same,
+		// which is what a supervisor waiting for the drain expects.
+		logger.Warn("drain timeout: closed the sessions still open", "err", drained)
+	}
+	logger.Info("drained", "seconds", time.Since(start).Seconds())
 	if metrics != nil {
-		errs = append(errs, metrics.Shutdown(shutdownCtx))
+		mctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return metrics.Shutdown(mctx)
 	}
-	return errors.Join(errs...)
+	return nil
 }
 
 // parseStaticNodes turns --metadata into nodes known only by their gRPC address.
@@ -391,6 +433,21 @@ func followDirectory(ctx context.Context, dir *directory.Directory, md *metaclie
 		}
 		logger.Info("metadata nodes from etcd", "nodes", len(nodes))
 	}
+}
+
+// addDrainTimeoutFlag registers --drain-timeout, shared by `strata serve` and `strata
+// frontend` (the Helm chart's terminationGracePeriodSeconds is matched to it).
+func addDrainTimeoutFlag(f *pflag.FlagSet) {
+	f.Duration("drain-timeout", 30*time.Second, "on SIGTERM, how long sessions have to end (IMAP: BYE [UNAVAILABLE] after the running command, IDLE ones told in turn over the first half) before the rest are closed and the process exits")
+}
+
+// drainTimeoutFromFlags reads --drain-timeout, which must be positive.
+func drainTimeoutFromFlags(f *pflag.FlagSet) (time.Duration, error) {
+	d, _ := f.GetDuration("drain-timeout")
+	if d <= 0 {
+		return 0, fmt.Errorf("--drain-timeout must be positive, not %v", d)
+	}
+	return d, nil
 }
 
 // addLMTPFlags registers the LMTP flags shared by `strata serve` and `strata frontend`.

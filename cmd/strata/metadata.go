@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/strata-mail/strata/internal/authz"
+	"github.com/strata-mail/strata/internal/health"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/clusterpb"
@@ -38,8 +40,13 @@ func newMetadataCommand() *cobra.Command {
 cluster admin gRPC APIs on --grpc-listen. It registers itself in etcd under a lease. The
 first node of a new group bootstraps it (an etcd election makes sure only one does); every
 later node asks the leader to add it, enters as a non-voter and is promoted to a voter once
-it has caught up. A restarted node rejoins with the state in --data. SIGTERM hands
-leadership over before exiting.
+it has caught up. A restarted node rejoins with the state in --data. SIGTERM makes
+/readyz answer 503, hands leadership over, withdraws the node's etcd registration and
+exits.
+
+With --metrics-listen, GET /healthz answers 200 while raft and the gRPC server run, and
+GET /readyz 200 once the node is a member of the group and has caught up with the
+leader's commit index (503 naming the check that fails otherwise).
 
 gRPC and Raft traffic is mutual TLS with certificates of the cluster CA (--cluster-tls-ca,
 --cluster-tls-cert, --cluster-tls-key, made by 'strata cert'); SIGHUP reads the files again.
@@ -66,7 +73,7 @@ Only --insecure-plaintext-cluster turns it off.`,
 	f.Duration("raft-commit-timeout", replication.DefaultCommitTimeout, "an idle leader tells followers the commit index after this long")
 	f.Uint64("promote-max-lag", cluster.DefaultMaxLag, "a non-voter is promoted once its log is within this many entries of the leader's ...")
 	f.Duration("promote-stable", cluster.DefaultStable, "... for this long")
-	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9465 (empty: off)")
+	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics and the probes /healthz and /readyz, e.g. 127.0.0.1:9465 (empty: off)")
 	addAuthGuardFlags(f)
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	addScramFlags(f)
@@ -173,8 +180,21 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	}
 	guard := metadata.NewAuthGuard(guardCfg)
 	logger.Info("brute-force guard", "config", guardCfg.String())
+	admin := cluster.NewAdmin(node, fsm.Digest, dir, creds, logger)
+	defer admin.Close()
+	// /readyz: a member of the group that has caught up with the leader (until then, and
+	// while joining, 503); /healthz: raft and the gRPC server run.
+	probes := health.New(0, 0)
+	probes.Ready("raft-member", admin.Member)
+	probes.Ready("caught-up", admin.CaughtUp)
+	probes.Live("raft", func() error {
+		if st := node.Raft().State(); st == raft.Shutdown {
+			return fmt.Errorf("raft is %s", st)
+		}
+		return nil
+	})
 	if metricsListen != "" {
-		endpoint, err := promexport.Listen(metricsListen, nil, logger, metrics, guard)
+		endpoint, err := promexport.Listen(metricsListen, nil, probes, logger, metrics, guard)
 		if err != nil {
 			return err
 		}
@@ -193,7 +213,6 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	if grpcAdvertise == "" {
 		grpcAdvertise = ln.Addr().String()
 	}
-	admin := cluster.NewAdmin(node, fsm.Digest, dir, creds, logger)
 	svc := metadata.NewService(node, fsm, logger)
 	svc.SetAuthGuard(guard)
 	if clockOffset != 0 {
@@ -224,7 +243,12 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	metadatapb.RegisterMetadataServer(srv, svc)
 	clusterpb.RegisterClusterAdminServer(srv, admin)
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	grpcEnded := probes.Loop("grpc")
+	go func() {
+		err := srv.Serve(ln)
+		grpcEnded(err)
+		serveErr <- err
+	}()
 	defer srv.Stop()
 
 	info := directory.NodeInfo{ID: nodeID, GRPCAddr: grpcAdvertise, RaftAddr: node.Addr()}
@@ -234,13 +258,18 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
+	// deregister revokes the node's etcd lease, which deletes its key: frontends drop it
+	// from their node lists, and joining nodes stop naming it. Once only.
+	deregister := sync.OnceFunc(func() {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if err := reg.Close(cctx); err != nil {
 			logger.Warn("withdraw etcd registration", "err", err)
+			return
 		}
-	}()
+		logger.Info("withdrew etcd registration")
+	})
+	defer deregister()
 
 	if err := enterGroup(ctx, node, dir, creds, info, group, logger); err != nil {
 		return err
@@ -260,9 +289,17 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		logger.Error("gRPC server stopped", "err", err)
 	}
 	logger.Info("shutting down")
+	// Unready at once: a load balancer or a Service stops routing here.
+	probes.Drain()
 	stopLoops()
 	<-hintDone
-	// Hand leadership over while the gRPC port still answers, so clients are redirected.
+	// Hand leadership over while registered and while the gRPC port still answers, so
+	// clients are redirected to the new leader; then leave the registry so that nothing
+	// picks this node again; then stop raft (and, deferred, the gRPC server).
+	if err := node.HandOverLeadership(); err != nil {
+		logger.Warn("hand over leadership", "err", err)
+	}
+	deregister()
 	if err := node.Close(); err != nil {
 		logger.Warn("close raft", "err", err)
 	}

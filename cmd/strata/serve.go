@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,7 +26,12 @@ service on a single-voter Raft group, and message bodies in the data directory o
 --blob s3, in an S3 bucket (created if missing). S3 credentials come from
 STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 --s3-credentials-file. On first start it creates the account demo@example.com with password
-"demo" unless --no-demo is given.`,
+"demo" unless --no-demo is given.
+
+With --metrics-listen, GET /healthz and GET /readyz answer as on a frontend and a
+metadata node together (ready: the single-node group leads and the body store answers).
+SIGTERM drains IMAP, LMTP and ManageSieve as 'strata frontend' does, within
+--drain-timeout.`,
 		Args: cobra.NoArgs,
 		RunE: runServe,
 	}
@@ -51,7 +55,8 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	addBlobStoreFlags(f, "the data directory")
 	f.Duration("blob-gc-interval", gc.DefaultInterval, "how often bodies no message references are deleted (negative: never)")
 	f.Duration("blob-gc-grace", gc.DefaultGrace, "how long a body stays unreferenced before it is deleted")
-	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
+	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics and the probes /healthz and /readyz, e.g. 127.0.0.1:9464 (empty: off)")
+	addDrainTimeoutFlag(f)
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	addAdminURIFlag(f)
 	addAuthCacheFlags(f)
@@ -93,6 +98,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	gcInterval, _ := f.GetDuration("blob-gc-interval")
 	gcGrace, _ := f.GetDuration("blob-gc-grace")
 	metricsListen, _ := f.GetString("metrics-listen")
+	drainTimeout, err := drainTimeoutFromFlags(f)
+	if err != nil {
+		return err
+	}
 	adminURI, err := adminURIFromFlags(f)
 	if err != nil {
 		return err
@@ -199,8 +208,8 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	}
 	reloadTLSOnSIGHUP(ctx, logger, srv)
 	<-ctx.Done()
-	logger.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	logger.Info("draining", "drain_timeout", drainTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
 }

@@ -158,11 +158,10 @@ func TestComposeInStep(t *testing.T) {
 		}
 		compareFlags(t, "metadata vs "+service, flagValues(meta.Args[1:]), flagValues(cmd[1:]),
 			map[string]string{
-				"metrics-listen": "probes and metrics",
-				"blob":           blobCollection, "s3-endpoint": blobCollection, "s3-bucket": blobCollection,
+				"blob": blobCollection, "s3-endpoint": blobCollection, "s3-bucket": blobCollection,
 				"s3-region": blobCollection, "s3-insecure": blobCollection, "s3-path-style": blobCollection,
 			},
-			[]string{"data", "grpc-listen", "raft-listen"},
+			[]string{"data", "grpc-listen", "raft-listen", "metrics-listen"},
 			[]string{"grpc-advertise", "raft-advertise"})
 	}
 	for _, service := range []string{"frontend1", "frontend2"} {
@@ -175,13 +174,12 @@ func TestComposeInStep(t *testing.T) {
 				"imaps-listen":    "IMAPS with the certificate of imapTLS (compose.yaml serves plain IMAP)",
 				"tls-cert":        "STARTTLS and IMAPS",
 				"tls-key":         "STARTTLS and IMAPS",
-				"metrics-listen":  "probes and metrics",
 				"drain-timeout":   "matched to terminationGracePeriodSeconds",
 				"max-connections": "frontend.maxConnections",
 				"s3-region":       "s3.region",
 			},
 			[]string{"imap-listen", "lmtp-listen", "managesieve-listen", "spool-dir", "blob", "s3-endpoint", "s3-bucket",
-				"s3-insecure", "s3-path-style", "allow-plaintext-auth"},
+				"s3-insecure", "s3-path-style", "allow-plaintext-auth", "metrics-listen"},
 			nil)
 		for _, published := range compose.Services[service].Ports {
 			containerSide := published[strings.LastIndex(published, ":")+1:]

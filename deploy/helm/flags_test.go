@@ -16,7 +16,6 @@ import (
 // binary has one, TestFlagsExist fails until its entry here is deleted, so the list only
 // shrinks.
 var pendingFlags = map[string]string{
-	"frontend --drain-timeout": "SIGTERM draining of frontends (issue 16)",
 	"metadata --blob":          "blob collection on the metadata leader (issue 16)",
 	"metadata --s3-endpoint":   "blob collection on the metadata leader (issue 16)",
 	"metadata --s3-bucket":     "blob collection on the metadata leader (issue 16)",

@@ -21,10 +21,14 @@
 //     Shutdown closes it (proxy.go).
 //   - After Shutdown begins no connection is registered: Serve closes the listener (or a
 //     connection accepted in the race) and returns the configured ErrClosed.
-//   - Graceful close: Shutdown closes the listeners, asks each connection to end
-//     (StartShutdown: BYE after the running command) and waits for all of them; when its
-//     context ends first it closes the remaining sockets (Close) and still waits for their
-//     goroutines, so none outlives Shutdown.
+//   - Graceful close (draining): Shutdown closes the listeners and from then on Closing
+//     reports true, which each protocol checks before it runs a command: a connection
+//     ends after its running command instead of running the next. It then asks each
+//     connection to end (StartShutdown: at once when it waits for its client), paced over
+//     the first half of the time its context leaves (at most ShutdownRate per second, see
+//     wakeAll for why), and waits for all of them; when its context ends first it closes
+//     the remaining sockets (Close) and still waits for their goroutines, so none outlives
+//     Shutdown.
 //   - A panic escaping a connection's Serve is recovered in its goroutine, logged with the
 //     connection's logger and its stack as "panic in <protocol> connection", and counted
 //     (RecoveredPanics); the connection is unregistered as after a normal end.
@@ -92,10 +96,13 @@ type Registry[C Conn] struct {
 	perIP     map[string]int        // admitted connections per remote IP, loopback excluded
 	pending   map[net.Conn]struct{} // from trusted proxies, their PROXY header being read
 	proxy     *Proxy
-	closing   bool
+	closing   atomic.Bool // set under mu
 	active    sync.WaitGroup
-	accepted  atomic.Uint64
-	panics    atomic.Uint64
+	// shutdownRate is how many connections per second Shutdown asks to end, at most;
+	// 0: all at once.
+	shutdownRate int
+	accepted     atomic.Uint64
+	panics       atomic.Uint64
 }
 
 // New returns a registry for protocol ("IMAP", "ManageSieve": named in errors and logs)
@@ -109,8 +116,15 @@ func New[C Conn](protocol string, errClosed error, log *slog.Logger) *Registry[C
 		conns:     make(map[C]bool),
 		perIP:     make(map[string]int),
 		pending:   make(map[net.Conn]struct{}),
+
+		shutdownRate: DefaultShutdownRate,
 	}
 }
+
+// SetShutdownRate sets how many connections per second Shutdown asks to end, at most
+// (DefaultShutdownRate by default); 0 or less asks them all at once. Call it before
+// Shutdown.
+func (r *Registry[C]) SetShutdownRate(perSecond int) { r.shutdownRate = max(perSecond, 0) }
 
 // TrustProxies makes Serve read a PROXY protocol header from the connections of p's
 // trusted networks (proxy.go); call it before Serve. nil: none.
@@ -121,7 +135,7 @@ func (r *Registry[C]) TrustProxies(p *Proxy) { r.proxy = p }
 // the accept error otherwise. A temporary accept error (a timeout) is passed over.
 func (r *Registry[C]) Serve(ln net.Listener, admit Admit[C]) error {
 	r.mu.Lock()
-	if r.closing {
+	if r.closing.Load() {
 		r.mu.Unlock()
 		ln.Close()
 		return r.errClosed
@@ -169,7 +183,7 @@ func (r *Registry[C]) Serve(ln net.Listener, admit Admit[C]) error {
 // returns false, unlocked.
 func (r *Registry[C]) lockOpen(nc net.Conn) bool {
 	r.mu.Lock()
-	if r.closing {
+	if r.closing.Load() {
 		r.mu.Unlock()
 		nc.Close()
 		return false
@@ -266,11 +280,10 @@ func (r *Registry[C]) serve(c C) (parked bool) {
 	return c.Serve()
 }
 
-// Closing reports whether Shutdown has begun.
+// Closing reports whether Shutdown has begun: a connection then ends after its running
+// command instead of running the next. It takes no lock; protocols call it per command.
 func (r *Registry[C]) Closing() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.closing
+	return r.closing.Load()
 }
 
 // Accepted returns how many connections Serve has accepted, admitted or refused.
@@ -293,30 +306,37 @@ func (r *Registry[C]) Each(f func(c C, admitted bool)) {
 	}
 }
 
-// Shutdown stops accepting connections, asks every connection to end (StartShutdown) and
-// waits for them. When ctx ends first, the remaining connections are closed (Close), their
-// goroutines waited for, and ctx's error returned.
+// Shutdown stops accepting connections, asks every connection to end (StartShutdown),
+// paced over the first half of the time ctx leaves (wakeAll), and waits for them. When ctx
+// ends first, the remaining connections are closed (Close), their goroutines waited for,
+// and ctx's error returned.
 func (r *Registry[C]) Shutdown(ctx context.Context) error {
 	r.mu.Lock()
-	r.closing = true
+	r.closing.Store(true)
 	var errs []error
 	for ln := range r.listeners {
 		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, fmt.Errorf("close %s listener: %w", r.protocol, err))
 		}
 	}
+	conns := make([]C, 0, len(r.conns))
 	for c := range r.conns {
-		c.StartShutdown()
+		conns = append(conns, c)
 	}
 	for nc := range r.pending {
 		nc.Close() // its header read fails at once
 	}
 	r.mu.Unlock()
-
 	done := make(chan struct{})
 	go func() {
 		r.active.Wait()
 		close(done)
+	}()
+	wakeCtx, stopWaking := context.WithCancel(ctx)
+	woken := make(chan struct{})
+	go func() {
+		defer close(woken)
+		r.wakeAll(wakeCtx, conns)
 	}()
 	select {
 	case <-done:
@@ -329,7 +349,68 @@ func (r *Registry[C]) Shutdown(ctx context.Context) error {
 		<-done
 		errs = append(errs, fmt.Errorf("shut down %s connections: %w", r.protocol, ctx.Err()))
 	}
+	stopWaking()
+	<-woken
 	return errors.Join(errs...)
+}
+
+// ShutdownAll runs the shutdowns of several servers at once (IMAP, LMTP, ManageSieve) and
+// joins their errors: every listener closes together, and the sessions of each protocol
+// drain side by side within ctx rather than one protocol after another.
+func ShutdownAll(ctx context.Context, shutdowns ...func(context.Context) error) error {
+	errs := make([]error, len(shutdowns))
+	var wg sync.WaitGroup
+	for i, shutdown := range shutdowns {
+		wg.Go(func() { errs[i] = shutdown(ctx) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// DefaultShutdownRate is how many connections per second Shutdown asks to end, at most,
+// unless SetShutdownRate says otherwise.
+const DefaultShutdownRate = 500
+
+// wakeAll asks each of conns that is still live to end (StartShutdown), spread evenly over
+// the shorter of len(conns)/shutdownRate seconds and half the time ctx leaves; at once when
+// ctx has no deadline or the rate is 0. It returns early when ctx ends.
+//
+// Why spread, rather than tell every client at once: the clients of a draining frontend
+// reconnect at once, through the load balancer, to the frontends that remain, and each
+// reconnection costs them a TCP and TLS handshake, a login that misses their verified-
+// credentials cache (an argon2id hash: 19 MiB and tens of milliseconds of a core,
+// frontend/auth) and a SELECT that loads the mailbox. 10,000 IDLE clients told BYE in the
+// same millisecond are 10,000 such logins arriving together at the rest of the pool: they
+// queue behind one another, time out and retry (a thundering herd, made worse during a
+// rolling upgrade, when the next frontend to drain is one of those taking them). Spread,
+// they arrive at a rate the pool absorbs. The rate bounds the spread so that a frontend
+// with a few connections still drains in moments (100 connections: 0.2 s), and half the
+// window bounds it so that the other half is left for the last BYEs to be written and for
+// long commands (an APPEND of a large message) to finish before the hard deadline.
+// Connections busy with a command are not kept waiting by their turn: Closing makes them
+// end after it.
+func (r *Registry[C]) wakeAll(ctx context.Context, conns []C) {
+	var spread time.Duration
+	if deadline, ok := ctx.Deadline(); ok && r.shutdownRate > 0 && len(conns) > 1 {
+		spread = min(time.Duration(len(conns))*time.Second/time.Duration(r.shutdownRate), time.Until(deadline)/2)
+	}
+	start := time.Now()
+	for i, c := range conns {
+		// Conn i's turn; when turns are closer than the timer's resolution, several go out
+		// on one tick.
+		if wait := time.Until(start.Add(spread * time.Duration(i) / time.Duration(len(conns)))); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+		}
+		r.mu.Lock()
+		if _, live := r.conns[c]; live {
+			c.StartShutdown()
+		}
+		r.mu.Unlock()
+	}
 }
 
 // remoteIP returns the IP of a TCP remote address for the per-address count, or "" for

@@ -336,3 +336,111 @@ func TestPark(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+// closeConn is a connection that waits for its client and, asked to end, records when and
+// closes its socket at once.
+type closeConn struct {
+	nc   net.Conn
+	log  *slog.Logger
+	told chan<- time.Time
+}
+
+func (c *closeConn) Serve() bool {
+	io.Copy(io.Discard, c.nc)
+	c.nc.Close()
+	return false
+}
+func (c *closeConn) StartShutdown()       { c.told <- time.Now(); c.nc.Close() }
+func (c *closeConn) Close()               { c.nc.Close() }
+func (c *closeConn) Logger() *slog.Logger { return c.log }
+
+// drain serves n idle connections on a registry with the given shutdown rate, shuts it
+// down with a context that ends after window (0: never), and returns when each connection was told
+// to end, in order, and Shutdown's result.
+func drain(t *testing.T, n, rate int, window time.Duration) ([]time.Time, error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(&logRecords{})
+	reg := connserver.New[*closeConn]("LINE", errClosed, log)
+	reg.SetShutdownRate(rate)
+	told := make(chan time.Time, n)
+	go reg.Serve(ln, func(nc net.Conn, _ uint64, _ connserver.Load) (*closeConn, bool) {
+		return &closeConn{nc: nc, log: log, told: told}, true
+	})
+	for range n {
+		nc, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { nc.Close() })
+	}
+	testwait.Until(t, 10*time.Second, func() error {
+		live := 0
+		reg.Each(func(*closeConn, bool) { live++ })
+		if live != n {
+			return fmt.Errorf("%d connections registered, want %d", live, n)
+		}
+		return nil
+	})
+	ctx := context.Background()
+	if window > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, window)
+		defer cancel()
+	}
+	err = reg.Shutdown(ctx)
+	close(told)
+	var times []time.Time
+	for at := range told {
+		times = append(times, at)
+	}
+	return times, err
+}
+
+// TestShutdownPaced: idle connections are asked to end one after another at the shutdown
+// rate, not all at once (the reconnect herd, wakeAll): five at 20 per second take at least
+// four intervals of 50 ms from the first to the last.
+func TestShutdownPaced(t *testing.T) {
+	times, err := drain(t, 5, 20, time.Minute)
+	if err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if len(times) != 5 {
+		t.Fatalf("%d connections told to end, want 5", len(times))
+	}
+	// A lower bound only: the turns are timers, which a loaded machine makes late, never
+	// early. The first turn is at the start, so less than an interval is allowed for it.
+	if span := times[4].Sub(times[0]); span < 150*time.Millisecond {
+		t.Fatalf("the five were told within %v, want them spread over 200 ms", span)
+	}
+}
+
+// TestShutdownPacedWithinWindow: a rate too slow for the deadline is overridden: every
+// connection is told within the first half of the time the context leaves, so none is cut
+// off by the deadline without being told.
+func TestShutdownPacedWithinWindow(t *testing.T) {
+	times, err := drain(t, 5, 1, 4*time.Second)
+	if err != nil {
+		t.Fatalf("Shutdown: %v (a connection was still waiting for its turn at the deadline)", err)
+	}
+	if len(times) != 5 {
+		t.Fatalf("%d connections told to end, want 5", len(times))
+	}
+}
+
+// TestShutdownUnpaced: without a deadline, or with rate 0, every connection is told at
+// once; Shutdown returns once all have ended.
+func TestShutdownUnpaced(t *testing.T) {
+	for _, tc := range []struct {
+		rate   int
+		window time.Duration
+	}{{0, time.Minute}, {connserver.DefaultShutdownRate, 0}} {
+		times, err := drain(t, 3, tc.rate, tc.window)
+		if err != nil || len(times) != 3 {
+			t.Fatalf("rate %d, window %v: Shutdown: %v; %d told, want 3", tc.rate, tc.window, err, len(times))
+		}
+	}
+}

@@ -25,9 +25,13 @@ const (
 	maxBadCommands   = 20              // consecutive syntax errors before the server says BYE
 	writeTimeout     = 5 * time.Minute // default Limits.WriteTimeout; bounds blob transfers too
 	rpcTimeout       = 15 * time.Second
-	shutdownByeText  = "Server shutting down"
 	continuationText = "Ready for literal data"
 )
+
+// shutdownByeText is the BYE of a draining server (RFC 9051 7.1.5): UNAVAILABLE (RFC 5530
+// 3) says the failure is temporary, and the text tells the user's client what to do; the
+// load balancer sends the new connection to another frontend.
+const shutdownByeText = "[" + imapresp.CodeUnavailable + "] Server shutting down, reconnect to continue"
 
 // connState is a connection state of RFC 9051 3.
 type connState int
@@ -144,12 +148,21 @@ func (w deadlineWriter) Write(p []byte) (int, error) {
 
 // StartShutdown makes the connection say BYE and close: at once if it waits for a command
 // or is in IDLE, after the running command otherwise (an APPEND whose message is arriving
-// completes first). Called by Server.Shutdown.
+// completes first). Called by Server.Shutdown, through the registry, which paces the calls
+// (connserver.Registry.Shutdown); from the start of the shutdown, stopping already keeps a
+// connection from running a next command.
 func (c *conn) StartShutdown() {
 	if c.shutdown.Swap(true) {
 		return
 	}
-	c.interrupt(true)
+	c.interrupt()
+}
+
+// stopping reports whether the connection must say BYE instead of running a next command:
+// it was asked to end, or the server has begun to shut down (the registry is closing)
+// and will ask it in its turn.
+func (c *conn) stopping() bool {
+	return c.shutdown.Load() || c.srv.conns.Closing()
 }
 
 // errAnswered is returned by a handler that wrote its tagged response itself (STARTTLS,
@@ -252,15 +265,13 @@ func (c *conn) serveInput() {
 	}
 	if c.idle != nil {
 		line, err := c.framer.ReadLine()
-		c.stopReading()
 		c.readDone(line, err)
 		c.commandDone()
 		return
 	}
 	cmd, err := c.readCommand()
-	c.stopReading()
 	if err != nil {
-		if c.shutdown.Load() {
+		if c.stopping() {
 			c.bye(shutdownByeText)
 			return
 		}

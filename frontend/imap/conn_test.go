@@ -2,8 +2,8 @@ package imap_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/internal/testwait"
 )
 
@@ -24,27 +25,13 @@ func TestShutdownDuringAppend(t *testing.T) {
 	rc.writeExpect(fmt.Sprintf("a1 APPEND INBOX {%d}\r\n", len(msg)), "+ ")
 	rc.write(msg[:len(msg)/2])
 
-	shutdown := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		shutdown <- srv.Shutdown(ctx)
-	}()
-	// The listener closes first: once a dial fails, the shutdown is under way.
-	for {
-		c, err := net.Dial("tcp", srv.IMAPAddr())
-		if err != nil {
-			break
-		}
-		c.Close()
-		time.Sleep(10 * time.Millisecond)
-	}
+	shutdown := embeddedtest.ShutdownStarted(t, srv, srv.IMAPAddr())
 	rc.write(msg[len(msg)/2:] + "\r\n")
 	if _, tagged := rc.until("a1"); !strings.HasPrefix(tagged, "OK [APPENDUID ") {
 		t.Fatalf("APPEND across shutdown: %q", tagged)
 	}
-	if l := rc.readLine(); !strings.HasPrefix(l, "* BYE") {
-		t.Fatalf("after APPEND: %q, want BYE", l)
+	if l := rc.readLine(); l != byeShuttingDown {
+		t.Fatalf("after APPEND: %q, want %q", l, byeShuttingDown)
 	}
 	if err := <-shutdown; err != nil {
 		t.Fatalf("shutdown: %v", err)
@@ -54,6 +41,75 @@ func TestShutdownDuringAppend(t *testing.T) {
 	again := loginRaw(t, startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir = dataDir }))
 	if got := again.ok("STATUS INBOX (MESSAGES)"); !contains(got, "MESSAGES 1") {
 		t.Fatalf("STATUS after restart: %q", got)
+	}
+}
+
+// byeShuttingDown is the BYE of a draining server: UNAVAILABLE (RFC 5530 3) and the hint to
+// reconnect (RFC 9051 7.1.5).
+const byeShuttingDown = "* BYE [UNAVAILABLE] Server shutting down, reconnect to continue"
+
+// TestShutdownLetsCommandArrive: a command whose literal is arriving when the shutdown
+// starts is read whole and run; BYE comes after its response. The server's continuation
+// request shows that it is reading the command before the shutdown begins.
+func TestShutdownLetsCommandArrive(t *testing.T) {
+	srv := startServer(t)
+	rc := loginRaw(t, srv)
+	rc.ok("SELECT INBOX")
+	rc.writeExpect("s1 SEARCH CHARSET UTF-8 TEXT {7}\r\n", "+ ")
+	shutdown := embeddedtest.ShutdownStarted(t, srv, srv.IMAPAddr())
+	rc.write("nothing\r\n")
+	if _, tagged := rc.until("s1"); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("SEARCH across the shutdown: %q", tagged)
+	}
+	if l := rc.readLine(); l != byeShuttingDown {
+		t.Fatalf("after the SEARCH: %q, want %q", l, byeShuttingDown)
+	}
+	if err := <-shutdown; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// TestShutdownLetsFetchFinish: a FETCH being sent when the shutdown starts is sent whole;
+// the command the client pipelined after it is not run, BYE [UNAVAILABLE] comes instead.
+// The body is larger than the socket buffers, so the FETCH cannot have ended before the
+// shutdown began: the client reads it only afterwards.
+func TestShutdownLetsFetchFinish(t *testing.T) {
+	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.MaxMessageSize = 64 << 20 })
+	rc := loginRaw(t, srv)
+	msg := testMessage("larger than the socket buffers", strings.Repeat("a line of body text in a large message\r\n", 600_000))
+	rc.writeExpect(fmt.Sprintf("a1 APPEND INBOX {%d}\r\n", len(msg)), "+ ")
+	rc.write(msg + "\r\n")
+	if _, tagged := rc.until("a1"); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("APPEND: %q", tagged)
+	}
+	rc.ok("SELECT INBOX")
+	rc.write("f1 FETCH 1 BODY.PEEK[]\r\nn1 NOOP\r\n")
+	if l := rc.readLine(); !strings.HasSuffix(l, fmt.Sprintf("{%d}", len(msg))) {
+		t.Fatalf("FETCH: %q", l)
+	}
+	shutdown := embeddedtest.ShutdownStarted(t, srv, srv.IMAPAddr())
+	rc.conn.SetReadDeadline(time.Now().Add(time.Minute))
+	body := make([]byte, len(msg))
+	if _, err := io.ReadFull(rc.r, body); err != nil {
+		t.Fatalf("FETCH across the shutdown: %v", err)
+	}
+	if string(body) != msg {
+		t.Fatal("FETCH across the shutdown: the body differs from the message appended")
+	}
+	if l := rc.readLine(); !strings.HasSuffix(l, ")") {
+		t.Fatalf("end of the FETCH response: %q", l)
+	}
+	if l := rc.readLine(); !strings.HasPrefix(l, "f1 OK") {
+		t.Fatalf("FETCH across the shutdown: %q", l)
+	}
+	if l := rc.readLine(); l != byeShuttingDown {
+		t.Fatalf("after the FETCH: %q, want %q", l, byeShuttingDown)
+	}
+	if l, err := rc.r.ReadString('\n'); err == nil {
+		t.Fatalf("after the BYE: %q; the pipelined NOOP must not run", l)
+	}
+	if err := <-shutdown; err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 }
 

@@ -34,7 +34,7 @@ func (c *conn) cmdIdle(*imapwire.Command) error {
 // the error reading it.
 func (c *conn) readDone(line []byte, err error) {
 	switch {
-	case err != nil && c.shutdown.Load():
+	case err != nil && c.stopping():
 		c.bye(shutdownByeText)
 		c.endIdle(nil)
 	case errors.Is(err, imapwire.ErrLineTooLong):

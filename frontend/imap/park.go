@@ -27,7 +27,9 @@ import (
 //   - A read deadline that an interrupt set never outlives the wait it was meant for: the
 //     interrupt sets it under parking.mu only while the wait is in progress, and the wait
 //     ends under the same lock before the session sets its own deadline again. A command
-//     being read is interrupted only by shutdown: a read cut short loses what it had read.
+//     being read is never interrupted, not even by shutdown: it is read whole and run (a
+//     draining server lets each session finish its current command), unless the drain's
+//     deadline closes the socket first.
 //   - The autologout timer (RFC 9051 5.4) is the wait's read deadline: deadline, started
 //     when the previous command ended, runs on through the wait, the reading of the next
 //     command, and IDLE until DONE, as it did before parking.
@@ -40,7 +42,6 @@ import (
 type parking struct {
 	mu      sync.Mutex
 	waiting bool // wait is blocked in (or about to start) its read
-	reading bool // a command is being read
 	woken   bool // an interrupt came since the last wait ended
 	// armed is the read deadline the socket has, as far as the session knows: the zero
 	// time after an interrupt set one of its own.
@@ -51,13 +52,13 @@ type parking struct {
 }
 
 // interrupt ends the connection's wait for its client, if it waits, or the next one before
-// it begins; with shutdown, the reading of a command too.
-func (c *conn) interrupt(shutdown bool) {
+// it begins. A command being read is left to arrive.
+func (c *conn) interrupt() {
 	p := &c.parking
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.woken = true
-	if p.waiting || shutdown && p.reading {
+	if p.waiting {
 		c.raw.SetReadDeadline(time.Now())
 		p.armed = time.Time{}
 	}
@@ -89,7 +90,7 @@ func (c *conn) armLocked(t time.Time) error {
 // NOTIFY account feed) when changes arrive, from their goroutines.
 func (c *conn) feedChanged() {
 	if c.parking.onFeed.Load() {
-		c.interrupt(false)
+		c.interrupt()
 	}
 }
 
@@ -149,23 +150,12 @@ func (c *conn) waitUntil(until time.Time) (gaveUp bool) {
 }
 
 // startReading sets the deadline of reading what the client sent, unless the server is
-// shutting down (false).
+// shutting down (false): a pipelined command is not run either.
 func (c *conn) startReading() bool {
 	p := &c.parking
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c.shutdown.Load() || c.armLocked(c.deadline) != nil {
-		return false
-	}
-	p.reading = true
-	return true
-}
-
-func (c *conn) stopReading() {
-	p := &c.parking
-	p.mu.Lock()
-	p.reading = false
-	p.mu.Unlock()
+	return !c.stopping() && c.armLocked(c.deadline) == nil
 }
 
 // inputReady reports whether the client sent something to read: a command, or DONE in
@@ -176,7 +166,7 @@ func (c *conn) inputReady() bool {
 	err := c.waitErr
 	c.waitErr = nil
 	switch {
-	case c.shutdown.Load():
+	case c.stopping():
 		c.bye(shutdownByeText)
 	case isTimeout(err):
 		c.bye("Autologout; idle for too long") // RFC 9051 5.4

@@ -86,6 +86,9 @@ func TestAppendRaw(t *testing.T) {
 	rc.ok("NOOP")
 }
 
+// TestShutdownSaysBye: a shutdown tells a session in IDLE and one waiting between commands
+// BYE [UNAVAILABLE] with the hint to reconnect (RFC 9051 7.1.5, RFC 5530 3); the IDLE is
+// then completed (its tagged OK) and both connections close.
 func TestShutdownSaysBye(t *testing.T) {
 	srv := startServer(t)
 	idle := loginRaw(t, srv)
@@ -98,8 +101,16 @@ func TestShutdownSaysBye(t *testing.T) {
 		t.Fatalf("shutdown: %v", err)
 	}
 	for _, rc := range []*rawConn{idle, waiting} {
-		if l := rc.readLine(); !strings.HasPrefix(l, "* BYE") {
-			t.Errorf("got %q, want BYE", l)
+		if l := rc.readLine(); l != byeShuttingDown {
+			t.Errorf("got %q, want %q", l, byeShuttingDown)
+		}
+	}
+	if l := idle.readLine(); !strings.HasPrefix(l, "i1 OK") {
+		t.Errorf("after the BYE in IDLE: %q, want i1 OK", l)
+	}
+	for _, rc := range []*rawConn{idle, waiting} {
+		if _, err := rc.r.ReadString('\n'); err == nil {
+			t.Error("the connection stays open after the BYE")
 		}
 	}
 }

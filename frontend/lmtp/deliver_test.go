@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -390,8 +391,8 @@ func TestQuotaSize(t *testing.T) {
 	c.cmd("RCPT TO:<demo@example.com>", "250 ")
 }
 
-// TestShutdown checks that Shutdown closes idle LMTP connections instead of waiting for
-// them, and that a new connection is refused.
+// TestShutdown checks that Shutdown tells idle LMTP connections 421 (RFC 5321 3.8) and
+// closes them instead of waiting for them, and that a new connection is refused.
 func TestShutdown(t *testing.T) {
 	srv := startServer(t, nil)
 	c := greeted(t, srv)
@@ -399,11 +400,34 @@ func TestShutdown(t *testing.T) {
 	if err := srv.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
+	if line, err := c.r.ReadLine(); err != nil || line != "421 4.3.0 Shutting down, try again later" {
+		t.Fatalf("idle connection at shutdown: %q, %v; want 421 4.3.0", line, err)
+	}
 	if line, err := c.r.ReadLine(); err == nil {
 		t.Fatalf("idle connection still open after shutdown, read %q", line)
 	}
 	if conn, err := net.Dial("tcp", srv.LMTPAddr()); err == nil {
 		conn.Close()
 		t.Fatal("LMTP accepts connections after shutdown")
+	}
+}
+
+// TestShutdownDuringTransaction checks that a transaction in progress when the shutdown
+// starts is completed (its recipients answered), and the connection is then told 421 and
+// closed instead of taking another transaction (RFC 5321 3.8).
+func TestShutdownDuringTransaction(t *testing.T) {
+	srv := startServer(t, nil)
+	c := greeted(t, srv)
+	c.cmd("MAIL FROM:<a@example.org>", "250 ")
+	c.cmd("RCPT TO:<demo@example.com>", "250 ")
+	shutdown := embeddedtest.ShutdownStarted(t, srv, srv.LMTPAddr())
+	if replies := c.data(message("across a shutdown", "x\n"), 1); !strings.HasPrefix(replies[0], "250 ") {
+		t.Fatalf("DATA across the shutdown: %q", replies)
+	}
+	if line, err := c.r.ReadLine(); err != nil || line != "421 4.3.0 Shutting down, try again later" {
+		t.Fatalf("after the transaction: %q, %v; want 421 4.3.0", line, err)
+	}
+	if err := <-shutdown; err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 }

@@ -71,6 +71,9 @@
 //     authentication, and whoever reaches it can deliver
 //     to every account, including forged spam verdict headers (the MTA's filter must strip
 //     or overwrite them, as rspamd and SpamAssassin do).
+//   - Shutdown (a draining frontend) ends every session with 421 4.3.0 (RFC 5321 3.8): one
+//     between transactions at once, one in a transaction once its recipients are answered;
+//     a session that starts during it is refused with the same 421.
 //   - Bad input never panics and gets a 5xx with an enhanced status code (RFC 2034): go-smtp
 //     answers malformed commands with 500/501/502 5.5.x; this package refuses 8-bit data
 //     in a message declared BODY=7BIT and NUL bytes without BODY=BINARYMIME with 554

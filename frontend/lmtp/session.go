@@ -3,6 +3,7 @@ package lmtp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -190,7 +191,7 @@ func (s *session) Reset() {
 	s.srv.mu.Unlock()
 	if closing {
 		// The transaction's replies are out; Shutdown waits for no idle connection.
-		s.conn.Conn().Close()
+		s.sayShutdown()
 	}
 }
 
@@ -209,8 +210,26 @@ func (s *session) closeIfIdle() bool {
 	if s.inMail {
 		return false
 	}
-	s.conn.Conn().Close()
+	s.sayShutdown()
 	return true
+}
+
+// shutdownWriteTimeout bounds the write of the 421 that ends a connection at shutdown.
+const shutdownWriteTimeout = 2 * time.Second
+
+// sayShutdown tells the client that the server is going away and closes the connection:
+// RFC 5321 3.8, a server that is shut down "SHOULD attempt to send a line containing a 421
+// response code to the SMTP client before exiting" (LMTP keeps SMTP's replies, RFC 2033
+// 4.1), with the enhanced code 4.3.0 (RFC 3463 3.5) of errShutdown. The MTA keeps the
+// message queued and retries, on another frontend through the load balancer. The line
+// is written from the shutting-down goroutine while the session's waits for a command; a
+// socket write is whole, so it never lands inside another reply.
+func (s *session) sayShutdown() {
+	nc := s.conn.Conn()
+	_ = nc.SetWriteDeadline(time.Now().Add(shutdownWriteTimeout))
+	ec := errShutdown.EnhancedCode
+	_, _ = fmt.Fprintf(nc, "%d %d.%d.%d %s\r\n", errShutdown.Code, ec[0], ec[1], ec[2], errShutdown.Message)
+	nc.Close()
 }
 
 // track adds a session to the server's, unless it is shutting down.

@@ -110,7 +110,7 @@ func TestShutdown(t *testing.T) {
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if l := c.line(); l != `BYE (TRYLATER) "Server shutting down"` {
+	if l := c.line(); l != `BYE (TRYLATER) "Server shutting down, reconnect to continue"` {
 		t.Fatalf("at shutdown: %q", l)
 	}
 	c.closed()

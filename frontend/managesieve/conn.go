@@ -25,6 +25,11 @@ const (
 	stateLogout // the connection closes after the current response
 )
 
+// shutdownByeText is the BYE of a draining server, sent with the TRYLATER code (RFC 5804
+// 1.3: a temporary server failure, to be tried again later); the load balancer sends the
+// client's new connection to another frontend.
+const shutdownByeText = "Server shutting down, reconnect to continue"
+
 // conn is one client connection, served by one goroutine.
 type conn struct {
 	srv     *Server
@@ -136,7 +141,7 @@ func (c *conn) next() bool {
 		return false
 	}
 	if c.srv.isClosing() {
-		c.sayBye(bye(codeTryLater, "Server shutting down"))
+		c.sayBye(bye(codeTryLater, shutdownByeText))
 		return false
 	}
 	cmd, err := c.r.ReadCommand()
@@ -178,7 +183,7 @@ func (c *conn) readFailed(err error) bool {
 		c.sayBye(bye(codeQuotaMaxSize, "Literal too large"))
 	case errors.As(err, &ne) && ne.Timeout():
 		if c.srv.isClosing() {
-			c.sayBye(bye(codeTryLater, "Server shutting down"))
+			c.sayBye(bye(codeTryLater, shutdownByeText))
 		} else {
 			c.sayBye(bye("", "Autologout: idle for too long"))
 		}

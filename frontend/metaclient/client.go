@@ -198,6 +198,17 @@ func (c *Client) Leader() string {
 	return c.leader
 }
 
+// ReachLeader makes the cheapest call only the leader answers, FindOAuthIssuer with no
+// issuer (a linearizable read point on the leader, no storage read), and reports whether
+// it succeeded before ctx ended; the leader is then known (Leader). A frontend is ready for
+// traffic only then (internal/health).
+func (c *Client) ReachLeader(ctx context.Context) error {
+	if _, err := metadatapb.NewMetadataClient(c).FindOAuthIssuer(ctx, &metadatapb.FindOAuthIssuerRequest{}); err != nil {
+		return fmt.Errorf("no metadata leader answers: %w", err)
+	}
+	return nil
+}
+
 // Close closes every connection; calls after Close fail.
 func (c *Client) Close() error {
 	c.mu.Lock()

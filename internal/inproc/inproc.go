@@ -18,6 +18,9 @@
 //     A server stream's handler runs on its own goroutine from CloseSend; its messages wait
 //     in a bounded buffer, so a reader that stops reading holds it back as flow control
 //     would, until the caller's context ends.
+//   - A stream's handler may outlive its caller (it returns once it sees the caller's
+//     context end); Wait waits for every handler, so that what they read (the metadata
+//     state) is closed only after them.
 //   - Interceptors are not run: the server options of a network server (metadata's
 //     consistency interceptors: applied-index headers and session reads, which only a
 //     metaclient asks for) do not apply to a caller in the same process.
@@ -45,6 +48,8 @@ const streamBuffer = 64
 type Conn struct {
 	unary   map[string]unaryMethod
 	streams map[string]streamMethod
+	// handlers counts the server streams' handlers running, for Wait.
+	handlers sync.WaitGroup
 }
 
 type unaryMethod struct {
@@ -160,13 +165,18 @@ func (c *Conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method stri
 	}
 	sctx, cancel := context.WithCancel(serverContext(ctx))
 	return &clientStream{
-		ctx: ctx, method: m, sctx: sctx, cancel: cancel,
+		conn: c, ctx: ctx, method: m, sctx: sctx, cancel: cancel,
 		msgs: make(chan []byte, streamBuffer), done: make(chan struct{}),
 	}, nil
 }
 
+// Wait waits until the handler of every server stream opened on c has returned: call it
+// once their callers are gone (their contexts ended), before closing what the handlers read.
+func (c *Conn) Wait() { c.handlers.Wait() }
+
 // clientStream is the caller's side of a server stream; serverStream the handler's.
 type clientStream struct {
+	conn   *Conn
 	ctx    context.Context // the caller's
 	method streamMethod
 	sctx   context.Context // the handler's: ends with the caller's, or when the stream does
@@ -222,7 +232,9 @@ func (cs *clientStream) CloseSend() error {
 	}
 	cs.started = true
 	ss := &serverStream{cs: cs, req: cs.req}
+	cs.conn.handlers.Add(1)
 	go func() {
+		defer cs.conn.handlers.Done()
 		defer close(cs.done)
 		defer cs.cancel()
 		cs.err = toStatus(cs.sctx, cs.method.desc.Handler(cs.method.impl, ss))

@@ -1,5 +1,5 @@
 // Package promexport serves Prometheus metrics of a Strata process over HTTP (GET
-// /metrics): the body cache's hits, misses and size, and the S3 store's calls, errors,
+// /metrics), beside its health probes (GET /healthz and /readyz, internal/health): the body cache's hits, misses and size, and the S3 store's calls, errors,
 // bytes and latency, read from their counters at each scrape; the Go runtime's and the
 // process's; and those of the process's other parts given to Listen (the IMAP engine's,
 // a metadata node's). docs/metrics.md lists them. Each endpoint has its own registry, so
@@ -22,6 +22,7 @@ import (
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/blobstore/cache"
 	"github.com/strata-mail/strata/blobstore/s3"
+	"github.com/strata-mail/strata/internal/health"
 )
 
 var (
@@ -107,8 +108,8 @@ type Server struct {
 }
 
 // Listen serves the blob metrics of store (which may be nil), the Go runtime's and those of
-// more on addr at /metrics.
-func Listen(addr string, store blobstore.Store, logger *slog.Logger, more ...prometheus.Collector) (*Server, error) {
+// more on addr at /metrics, and probes' /healthz and /readyz (none when probes is nil).
+func Listen(addr string, store blobstore.Store, probes *health.Probes, logger *slog.Logger, more ...prometheus.Collector) (*Server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(NewBlobCollector(store), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := registerAll(reg, more); err != nil {
@@ -120,6 +121,9 @@ func Listen(addr string, store blobstore.Store, logger *slog.Logger, more ...pro
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if probes != nil {
+		probes.Handle(mux)
+	}
 	s := &Server{ln: ln, http: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
 	go func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -63,7 +63,9 @@ type Admin struct {
 	logger *slog.Logger
 
 	mu        sync.Mutex
-	grpcAddrs map[string]string // gRPC addresses learnt from Join, for nodes etcd does not list
+	grpcAddrs map[string]string // gRPC addresses learnt from Join and CaughtUp, for when etcd does not list them
+	// leaderConn is CaughtUp's connection to the leader it last asked; nil before.
+	leaderConn *grpc.ClientConn
 }
 
 // NewAdmin returns the admin service of node. digest hashes the state machine; dir may be
@@ -388,6 +390,95 @@ func (a *Admin) followerLag(ctx context.Context, conns map[string]*grpc.ClientCo
 		return 0, true
 	}
 	return last - st.GetLastIndex(), true
+}
+
+// Member reports whether this node is in its group's Raft configuration (it joined, or
+// rejoined with its state) and knows a leader: part of its readiness (internal/health).
+func (a *Admin) Member(ctx context.Context) error {
+	servers, err := a.node.Servers(ctx)
+	if err != nil {
+		return fmt.Errorf("read the raft configuration: %w", err)
+	}
+	member := false
+	for _, s := range servers {
+		member = member || string(s.ID) == a.node.ID()
+	}
+	if !member {
+		return errors.New("not a member of the group yet")
+	}
+	if id, _ := a.node.Leader(); id == "" {
+		return errors.New("no leader known")
+	}
+	return nil
+}
+
+// CaughtUp reports whether this node has applied what the leader had committed when
+// asked: its readiness to serve reads (internal/health). The leader takes a linearizable
+// read point; a follower asks the leader's ClusterAdmin.Status for its commit index and
+// waits, until ctx ends, to have applied that far. A node installing a snapshot or
+// replaying a long log is therefore unready until it is within one check's time of the
+// leader, while one that keeps up under load is not made unready by the entries
+// committed since it asked.
+func (a *Admin) CaughtUp(ctx context.Context) error {
+	if a.node.IsLeader() {
+		return a.node.ReadBarrier(ctx)
+	}
+	leaderID, _ := a.node.Leader()
+	if leaderID == "" {
+		return errors.New("no leader known")
+	}
+	addr := a.grpcAddr(ctx, leaderID)
+	if addr == "" {
+		return fmt.Errorf("the gRPC address of leader %s is not known yet", leaderID)
+	}
+	// Kept as a fallback, so that an etcd outage does not make every follower unready.
+	a.mu.Lock()
+	a.grpcAddrs[leaderID] = addr
+	a.mu.Unlock()
+	conn, err := a.dialLeader(addr)
+	if err != nil {
+		return err
+	}
+	st, err := clusterpb.NewClusterAdminClient(conn).Status(ctx, &clusterpb.StatusRequest{})
+	if err != nil {
+		return fmt.Errorf("ask leader %s for its commit index: %w", leaderID, err)
+	}
+	if err := a.node.WaitApplied(ctx, st.GetCommitIndex()); err != nil {
+		return fmt.Errorf("applied index %d, behind leader %s's commit index %d", a.node.AppliedIndex(), leaderID, st.GetCommitIndex())
+	}
+	return nil
+}
+
+// dialLeader returns a connection to the leader at addr, made on first use and kept until
+// the leader moves.
+func (a *Admin) dialLeader(addr string) (*grpc.ClientConn, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.leaderConn != nil && a.leaderConn.Target() == addr {
+		return a.leaderConn, nil
+	}
+	if a.leaderConn != nil {
+		_ = a.leaderConn.Close()
+		a.leaderConn = nil
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(a.creds))
+	if err != nil {
+		return nil, fmt.Errorf("dial leader at %s: %w", addr, err)
+	}
+	a.leaderConn = conn
+	return conn, nil
+}
+
+// Close closes the connection CaughtUp keeps to the leader.
+func (a *Admin) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.leaderConn == nil {
+		return nil
+	}
+	err := a.leaderConn.Close()
+	a.leaderConn = nil
+	return err
 }
 
 // RunLeaderHint keeps group's leader hint in etcd in step with this node's leadership until

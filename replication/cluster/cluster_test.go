@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-mail/strata/internal/clustertls"
 	"github.com/strata-mail/strata/internal/clustertls/clustertlstest"
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/clusterpb"
 	"github.com/strata-mail/strata/replication"
@@ -193,4 +194,40 @@ func TestJoinPromoteRemove(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// TestReadiness: a node that has not joined is not a member and not caught up; once it
+// has joined it is a member; the leader is caught up. (A follower's catching up with the
+// leader's commit index, which needs the leader's gRPC address from etcd, is tested with
+// real processes in e2e/health_test.go.)
+func TestReadiness(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	ca := clustertlstest.New(t)
+	creds := ca.Identity(t, clustertls.RoleAdmin, "ops").ClientCredentials()
+	m1 := startMember(t, ca, "m1", true)
+	if err := m1.node.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m1.admin.Member(ctx); err != nil {
+		t.Fatalf("the bootstrapped leader: %v", err)
+	}
+	if err := m1.admin.CaughtUp(ctx); err != nil {
+		t.Fatalf("the leader: %v", err)
+	}
+	m2 := startMember(t, ca, "m2", false)
+	if err := m2.admin.Member(ctx); err == nil || err.Error() != "not a member of the group yet" {
+		t.Fatalf("before joining: %v, want not a member", err)
+	}
+	if err := m2.admin.CaughtUp(ctx); err == nil {
+		t.Fatal("a node that has not joined is caught up")
+	}
+	err := OnLeader(ctx, creds, m1.addr, nil, func(ctx context.Context, c clusterpb.ClusterAdminClient) error {
+		_, err := c.Join(ctx, &clusterpb.JoinRequest{Id: "m2", RaftAddr: m2.node.Addr(), GrpcAddr: m2.addr})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testwait.Until(t, 30*time.Second, func() error { return m2.admin.Member(ctx) })
 }
