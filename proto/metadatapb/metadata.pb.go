@@ -3531,6 +3531,106 @@ func (x *AppendRequest) GetMailboxName() string {
 	return ""
 }
 
+// ImportMessagesRequest appends messages as AppendRequest does (all or nothing, bodies
+// already durable), with the UIDs and UIDVALIDITY of the server they are migrated from.
+type ImportMessagesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Account   string                 `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId uint64                 `protobuf:"varint,3,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	Messages  []*NewMessage          `protobuf:"bytes,4,rep,name=messages,proto3" json:"messages,omitempty"`
+	BlobEpoch uint64                 `protobuf:"varint,5,opt,name=blob_epoch,json=blobEpoch,proto3" json:"blob_epoch,omitempty"` // as in AppendRequest
+	// Empty: the service assigns UIDs as for Append. Else one UID per message, strictly
+	// increasing, the first at or above the mailbox's UIDNEXT; UIDNEXT becomes the last
+	// plus one (RFC 9051 2.3.1.1: UIDs strictly ascend and are never reused).
+	Uids []uint32 `protobuf:"varint,6,rep,packed,name=uids,proto3" json:"uids,omitempty"`
+	// 0: keep the mailbox's UIDVALIDITY. Else the mailbox must have it already, or never
+	// have held a message (UIDNEXT 1), when it takes this value: no client can have cached a
+	// UID under the old one. Later new UIDVALIDITY values are above it.
+	UidValidity   uint32 `protobuf:"varint,7,opt,name=uid_validity,json=uidValidity,proto3" json:"uid_validity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportMessagesRequest) Reset() {
+	*x = ImportMessagesRequest{}
+	mi := &file_metadata_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportMessagesRequest) ProtoMessage() {}
+
+func (x *ImportMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportMessagesRequest.ProtoReflect.Descriptor instead.
+func (*ImportMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *ImportMessagesRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *ImportMessagesRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *ImportMessagesRequest) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *ImportMessagesRequest) GetMessages() []*NewMessage {
+	if x != nil {
+		return x.Messages
+	}
+	return nil
+}
+
+func (x *ImportMessagesRequest) GetBlobEpoch() uint64 {
+	if x != nil {
+		return x.BlobEpoch
+	}
+	return 0
+}
+
+func (x *ImportMessagesRequest) GetUids() []uint32 {
+	if x != nil {
+		return x.Uids
+	}
+	return nil
+}
+
+func (x *ImportMessagesRequest) GetUidValidity() uint32 {
+	if x != nil {
+		return x.UidValidity
+	}
+	return 0
+}
+
 type AppendResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	UidValidity    uint32                 `protobuf:"varint,1,opt,name=uid_validity,json=uidValidity,proto3" json:"uid_validity,omitempty"`
@@ -3548,7 +3648,7 @@ type AppendResponse struct {
 
 func (x *AppendResponse) Reset() {
 	*x = AppendResponse{}
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3560,7 +3660,7 @@ func (x *AppendResponse) String() string {
 func (*AppendResponse) ProtoMessage() {}
 
 func (x *AppendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[46]
+	mi := &file_metadata_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3573,7 +3673,7 @@ func (x *AppendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendResponse.ProtoReflect.Descriptor instead.
 func (*AppendResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{46}
+	return file_metadata_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *AppendResponse) GetUidValidity() uint32 {
@@ -3636,7 +3736,7 @@ type UidRange struct {
 
 func (x *UidRange) Reset() {
 	*x = UidRange{}
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3648,7 +3748,7 @@ func (x *UidRange) String() string {
 func (*UidRange) ProtoMessage() {}
 
 func (x *UidRange) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[47]
+	mi := &file_metadata_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3661,7 +3761,7 @@ func (x *UidRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UidRange.ProtoReflect.Descriptor instead.
 func (*UidRange) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{47}
+	return file_metadata_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *UidRange) GetFirst() uint32 {
@@ -3704,7 +3804,7 @@ type ListMessagesRequest struct {
 
 func (x *ListMessagesRequest) Reset() {
 	*x = ListMessagesRequest{}
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3716,7 +3816,7 @@ func (x *ListMessagesRequest) String() string {
 func (*ListMessagesRequest) ProtoMessage() {}
 
 func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[48]
+	mi := &file_metadata_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3729,7 +3829,7 @@ func (x *ListMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesRequest.ProtoReflect.Descriptor instead.
 func (*ListMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{48}
+	return file_metadata_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListMessagesRequest) GetAccount() string {
@@ -3792,7 +3892,7 @@ type ListMessagesResponse struct {
 
 func (x *ListMessagesResponse) Reset() {
 	*x = ListMessagesResponse{}
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3804,7 +3904,7 @@ func (x *ListMessagesResponse) String() string {
 func (*ListMessagesResponse) ProtoMessage() {}
 
 func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[49]
+	mi := &file_metadata_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3817,7 +3917,7 @@ func (x *ListMessagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMessagesResponse.ProtoReflect.Descriptor instead.
 func (*ListMessagesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{49}
+	return file_metadata_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListMessagesResponse) GetMailbox() *Mailbox {
@@ -3878,7 +3978,7 @@ type FlagSet struct {
 
 func (x *FlagSet) Reset() {
 	*x = FlagSet{}
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3890,7 +3990,7 @@ func (x *FlagSet) String() string {
 func (*FlagSet) ProtoMessage() {}
 
 func (x *FlagSet) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[50]
+	mi := &file_metadata_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3903,7 +4003,7 @@ func (x *FlagSet) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagSet.ProtoReflect.Descriptor instead.
 func (*FlagSet) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{50}
+	return file_metadata_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *FlagSet) GetFlags() []string {
@@ -3941,7 +4041,7 @@ type FetchMessagesRequest struct {
 
 func (x *FetchMessagesRequest) Reset() {
 	*x = FetchMessagesRequest{}
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3953,7 +4053,7 @@ func (x *FetchMessagesRequest) String() string {
 func (*FetchMessagesRequest) ProtoMessage() {}
 
 func (x *FetchMessagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[51]
+	mi := &file_metadata_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3966,7 +4066,7 @@ func (x *FetchMessagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchMessagesRequest.ProtoReflect.Descriptor instead.
 func (*FetchMessagesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{51}
+	return file_metadata_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *FetchMessagesRequest) GetAccount() string {
@@ -4048,7 +4148,7 @@ type StoreFlagsRequest struct {
 
 func (x *StoreFlagsRequest) Reset() {
 	*x = StoreFlagsRequest{}
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4060,7 +4160,7 @@ func (x *StoreFlagsRequest) String() string {
 func (*StoreFlagsRequest) ProtoMessage() {}
 
 func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[52]
+	mi := &file_metadata_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4073,7 +4173,7 @@ func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsRequest.ProtoReflect.Descriptor instead.
 func (*StoreFlagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{52}
+	return file_metadata_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *StoreFlagsRequest) GetRequestId() string {
@@ -4143,7 +4243,7 @@ type FlagUpdate struct {
 
 func (x *FlagUpdate) Reset() {
 	*x = FlagUpdate{}
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4155,7 +4255,7 @@ func (x *FlagUpdate) String() string {
 func (*FlagUpdate) ProtoMessage() {}
 
 func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[53]
+	mi := &file_metadata_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4168,7 +4268,7 @@ func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagUpdate.ProtoReflect.Descriptor instead.
 func (*FlagUpdate) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{53}
+	return file_metadata_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *FlagUpdate) GetUid() uint32 {
@@ -4203,7 +4303,7 @@ type StoreFlagsResponse struct {
 
 func (x *StoreFlagsResponse) Reset() {
 	*x = StoreFlagsResponse{}
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4215,7 +4315,7 @@ func (x *StoreFlagsResponse) String() string {
 func (*StoreFlagsResponse) ProtoMessage() {}
 
 func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[54]
+	mi := &file_metadata_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4228,7 +4328,7 @@ func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsResponse.ProtoReflect.Descriptor instead.
 func (*StoreFlagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{54}
+	return file_metadata_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *StoreFlagsResponse) GetUpdated() []*FlagUpdate {
@@ -4270,7 +4370,7 @@ type CopyRequest struct {
 
 func (x *CopyRequest) Reset() {
 	*x = CopyRequest{}
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4282,7 +4382,7 @@ func (x *CopyRequest) String() string {
 func (*CopyRequest) ProtoMessage() {}
 
 func (x *CopyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[55]
+	mi := &file_metadata_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4295,7 +4395,7 @@ func (x *CopyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyRequest.ProtoReflect.Descriptor instead.
 func (*CopyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{55}
+	return file_metadata_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CopyRequest) GetRequestId() string {
@@ -4368,7 +4468,7 @@ type CopyResponse struct {
 
 func (x *CopyResponse) Reset() {
 	*x = CopyResponse{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4380,7 +4480,7 @@ func (x *CopyResponse) String() string {
 func (*CopyResponse) ProtoMessage() {}
 
 func (x *CopyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4393,7 +4493,7 @@ func (x *CopyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyResponse.ProtoReflect.Descriptor instead.
 func (*CopyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CopyResponse) GetDestUidValidity() uint32 {
@@ -4438,7 +4538,7 @@ type ExpungeRequest struct {
 
 func (x *ExpungeRequest) Reset() {
 	*x = ExpungeRequest{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4450,7 +4550,7 @@ func (x *ExpungeRequest) String() string {
 func (*ExpungeRequest) ProtoMessage() {}
 
 func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4463,7 +4563,7 @@ func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeRequest.ProtoReflect.Descriptor instead.
 func (*ExpungeRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ExpungeRequest) GetRequestId() string {
@@ -4511,7 +4611,7 @@ type ExpungeResponse struct {
 
 func (x *ExpungeResponse) Reset() {
 	*x = ExpungeResponse{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4523,7 +4623,7 @@ func (x *ExpungeResponse) String() string {
 func (*ExpungeResponse) ProtoMessage() {}
 
 func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4536,7 +4636,7 @@ func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeResponse.ProtoReflect.Descriptor instead.
 func (*ExpungeResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ExpungeResponse) GetExpunged() []uint32 {
@@ -4566,7 +4666,7 @@ type ListVanishedRequest struct {
 
 func (x *ListVanishedRequest) Reset() {
 	*x = ListVanishedRequest{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4578,7 +4678,7 @@ func (x *ListVanishedRequest) String() string {
 func (*ListVanishedRequest) ProtoMessage() {}
 
 func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4591,7 +4691,7 @@ func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVanishedRequest.ProtoReflect.Descriptor instead.
 func (*ListVanishedRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ListVanishedRequest) GetAccount() string {
@@ -4645,7 +4745,7 @@ type ListVanishedResponse struct {
 
 func (x *ListVanishedResponse) Reset() {
 	*x = ListVanishedResponse{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4657,7 +4757,7 @@ func (x *ListVanishedResponse) String() string {
 func (*ListVanishedResponse) ProtoMessage() {}
 
 func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4670,7 +4770,7 @@ func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVanishedResponse.ProtoReflect.Descriptor instead.
 func (*ListVanishedResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *ListVanishedResponse) GetVanished() []*UidRange {
@@ -4708,7 +4808,7 @@ type ClaimRecentRequest struct {
 
 func (x *ClaimRecentRequest) Reset() {
 	*x = ClaimRecentRequest{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4720,7 +4820,7 @@ func (x *ClaimRecentRequest) String() string {
 func (*ClaimRecentRequest) ProtoMessage() {}
 
 func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4733,7 +4833,7 @@ func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRecentRequest.ProtoReflect.Descriptor instead.
 func (*ClaimRecentRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ClaimRecentRequest) GetRequestId() string {
@@ -4783,7 +4883,7 @@ type ClaimRecentResponse struct {
 
 func (x *ClaimRecentResponse) Reset() {
 	*x = ClaimRecentResponse{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4795,7 +4895,7 @@ func (x *ClaimRecentResponse) String() string {
 func (*ClaimRecentResponse) ProtoMessage() {}
 
 func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4808,7 +4908,7 @@ func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRecentResponse.ProtoReflect.Descriptor instead.
 func (*ClaimRecentResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ClaimRecentResponse) GetFirstUid() uint32 {
@@ -4845,7 +4945,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4857,7 +4957,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4870,7 +4970,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *WatchRequest) GetAccount() string {
@@ -4933,7 +5033,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4945,7 +5045,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4958,7 +5058,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *Change) GetKind() ChangeKind {
@@ -5033,7 +5133,7 @@ type ChangeBatch struct {
 
 func (x *ChangeBatch) Reset() {
 	*x = ChangeBatch{}
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5045,7 +5145,7 @@ func (x *ChangeBatch) String() string {
 func (*ChangeBatch) ProtoMessage() {}
 
 func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5058,7 +5158,7 @@ func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBatch.ProtoReflect.Descriptor instead.
 func (*ChangeBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{65}
+	return file_metadata_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ChangeBatch) GetChanges() []*Change {
@@ -5095,7 +5195,7 @@ type MarkBlobsDeletingRequest struct {
 
 func (x *MarkBlobsDeletingRequest) Reset() {
 	*x = MarkBlobsDeletingRequest{}
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5107,7 +5207,7 @@ func (x *MarkBlobsDeletingRequest) String() string {
 func (*MarkBlobsDeletingRequest) ProtoMessage() {}
 
 func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5120,7 +5220,7 @@ func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkBlobsDeletingRequest.ProtoReflect.Descriptor instead.
 func (*MarkBlobsDeletingRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{66}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *MarkBlobsDeletingRequest) GetRequestId() string {
@@ -5156,7 +5256,7 @@ type ForgetBlobsRequest struct {
 
 func (x *ForgetBlobsRequest) Reset() {
 	*x = ForgetBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5168,7 +5268,7 @@ func (x *ForgetBlobsRequest) String() string {
 func (*ForgetBlobsRequest) ProtoMessage() {}
 
 func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5181,7 +5281,7 @@ func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetBlobsRequest.ProtoReflect.Descriptor instead.
 func (*ForgetBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{67}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ForgetBlobsRequest) GetRequestId() string {
@@ -5210,7 +5310,7 @@ type BlobBatch struct {
 
 func (x *BlobBatch) Reset() {
 	*x = BlobBatch{}
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5222,7 +5322,7 @@ func (x *BlobBatch) String() string {
 func (*BlobBatch) ProtoMessage() {}
 
 func (x *BlobBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5235,7 +5335,7 @@ func (x *BlobBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobBatch.ProtoReflect.Descriptor instead.
 func (*BlobBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{68}
+	return file_metadata_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *BlobBatch) GetKeys() []string {
@@ -5261,7 +5361,7 @@ type CollectBlobsRequest struct {
 
 func (x *CollectBlobsRequest) Reset() {
 	*x = CollectBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5273,7 +5373,7 @@ func (x *CollectBlobsRequest) String() string {
 func (*CollectBlobsRequest) ProtoMessage() {}
 
 func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5286,7 +5386,7 @@ func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsRequest.ProtoReflect.Descriptor instead.
 func (*CollectBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{69}
+	return file_metadata_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *CollectBlobsRequest) GetGraceNanos() int64 {
@@ -5305,7 +5405,7 @@ type CollectBlobsResponse struct {
 
 func (x *CollectBlobsResponse) Reset() {
 	*x = CollectBlobsResponse{}
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5317,7 +5417,7 @@ func (x *CollectBlobsResponse) String() string {
 func (*CollectBlobsResponse) ProtoMessage() {}
 
 func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5330,7 +5430,7 @@ func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsResponse.ProtoReflect.Descriptor instead.
 func (*CollectBlobsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{70}
+	return file_metadata_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CollectBlobsResponse) GetDeleted() uint64 {
@@ -5351,7 +5451,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5363,7 +5463,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5376,7 +5476,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{71}
+	return file_metadata_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *DeleteTenantRequest) GetRequestId() string {
@@ -5409,7 +5509,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5421,7 +5521,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5434,7 +5534,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{72}
+	return file_metadata_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *DeleteTenantResponse) GetDeletedAccounts() []string {
@@ -5455,7 +5555,7 @@ type AddDomainRequest struct {
 
 func (x *AddDomainRequest) Reset() {
 	*x = AddDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5467,7 +5567,7 @@ func (x *AddDomainRequest) String() string {
 func (*AddDomainRequest) ProtoMessage() {}
 
 func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5480,7 +5580,7 @@ func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainRequest.ProtoReflect.Descriptor instead.
 func (*AddDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{73}
+	return file_metadata_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *AddDomainRequest) GetRequestId() string {
@@ -5515,7 +5615,7 @@ type RemoveDomainRequest struct {
 
 func (x *RemoveDomainRequest) Reset() {
 	*x = RemoveDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5527,7 +5627,7 @@ func (x *RemoveDomainRequest) String() string {
 func (*RemoveDomainRequest) ProtoMessage() {}
 
 func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5540,7 +5640,7 @@ func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDomainRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{74}
+	return file_metadata_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *RemoveDomainRequest) GetRequestId() string {
@@ -5575,7 +5675,7 @@ type SetAccountDisabledRequest struct {
 
 func (x *SetAccountDisabledRequest) Reset() {
 	*x = SetAccountDisabledRequest{}
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5587,7 +5687,7 @@ func (x *SetAccountDisabledRequest) String() string {
 func (*SetAccountDisabledRequest) ProtoMessage() {}
 
 func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5600,7 +5700,7 @@ func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountDisabledRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{75}
+	return file_metadata_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *SetAccountDisabledRequest) GetRequestId() string {
@@ -5633,7 +5733,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5645,7 +5745,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5658,7 +5758,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{76}
+	return file_metadata_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *GetAccountRequest) GetEmail() string {
@@ -5679,7 +5779,7 @@ type SetAccountTenantAdminRequest struct {
 
 func (x *SetAccountTenantAdminRequest) Reset() {
 	*x = SetAccountTenantAdminRequest{}
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5691,7 +5791,7 @@ func (x *SetAccountTenantAdminRequest) String() string {
 func (*SetAccountTenantAdminRequest) ProtoMessage() {}
 
 func (x *SetAccountTenantAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5704,7 +5804,7 @@ func (x *SetAccountTenantAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountTenantAdminRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountTenantAdminRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{77}
+	return file_metadata_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *SetAccountTenantAdminRequest) GetRequestId() string {
@@ -5739,7 +5839,7 @@ type QuotaLimits struct {
 
 func (x *QuotaLimits) Reset() {
 	*x = QuotaLimits{}
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5751,7 +5851,7 @@ func (x *QuotaLimits) String() string {
 func (*QuotaLimits) ProtoMessage() {}
 
 func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5764,7 +5864,7 @@ func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaLimits.ProtoReflect.Descriptor instead.
 func (*QuotaLimits) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{78}
+	return file_metadata_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *QuotaLimits) GetStorageBytes() uint64 {
@@ -5791,7 +5891,7 @@ type QuotaUsage struct {
 
 func (x *QuotaUsage) Reset() {
 	*x = QuotaUsage{}
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5803,7 +5903,7 @@ func (x *QuotaUsage) String() string {
 func (*QuotaUsage) ProtoMessage() {}
 
 func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5816,7 +5916,7 @@ func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaUsage.ProtoReflect.Descriptor instead.
 func (*QuotaUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{79}
+	return file_metadata_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *QuotaUsage) GetStorageBytes() uint64 {
@@ -5845,7 +5945,7 @@ type QuotaRoot struct {
 
 func (x *QuotaRoot) Reset() {
 	*x = QuotaRoot{}
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5857,7 +5957,7 @@ func (x *QuotaRoot) String() string {
 func (*QuotaRoot) ProtoMessage() {}
 
 func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5870,7 +5970,7 @@ func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaRoot.ProtoReflect.Descriptor instead.
 func (*QuotaRoot) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{80}
+	return file_metadata_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *QuotaRoot) GetAccount() string {
@@ -5919,7 +6019,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5931,7 +6031,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5944,7 +6044,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{81}
+	return file_metadata_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *SetQuotaRequest) GetRequestId() string {
@@ -5993,7 +6093,7 @@ type GetQuotaRequest struct {
 
 func (x *GetQuotaRequest) Reset() {
 	*x = GetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6005,7 +6105,7 @@ func (x *GetQuotaRequest) String() string {
 func (*GetQuotaRequest) ProtoMessage() {}
 
 func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6018,7 +6118,7 @@ func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*GetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{82}
+	return file_metadata_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *GetQuotaRequest) GetAccount() string {
@@ -6044,7 +6144,7 @@ type GetQuotaResponse struct {
 
 func (x *GetQuotaResponse) Reset() {
 	*x = GetQuotaResponse{}
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6056,7 +6156,7 @@ func (x *GetQuotaResponse) String() string {
 func (*GetQuotaResponse) ProtoMessage() {}
 
 func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6069,7 +6169,7 @@ func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*GetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{83}
+	return file_metadata_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *GetQuotaResponse) GetRoots() []*QuotaRoot {
@@ -6091,7 +6191,7 @@ type MetadataEntry struct {
 
 func (x *MetadataEntry) Reset() {
 	*x = MetadataEntry{}
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6103,7 +6203,7 @@ func (x *MetadataEntry) String() string {
 func (*MetadataEntry) ProtoMessage() {}
 
 func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6116,7 +6216,7 @@ func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataEntry.ProtoReflect.Descriptor instead.
 func (*MetadataEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{84}
+	return file_metadata_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *MetadataEntry) GetName() string {
@@ -6148,7 +6248,7 @@ type SetMetadataRequest struct {
 
 func (x *SetMetadataRequest) Reset() {
 	*x = SetMetadataRequest{}
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6160,7 +6260,7 @@ func (x *SetMetadataRequest) String() string {
 func (*SetMetadataRequest) ProtoMessage() {}
 
 func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6173,7 +6273,7 @@ func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{85}
+	return file_metadata_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *SetMetadataRequest) GetRequestId() string {
@@ -6233,7 +6333,7 @@ type SetMetadataResponse struct {
 
 func (x *SetMetadataResponse) Reset() {
 	*x = SetMetadataResponse{}
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6245,7 +6345,7 @@ func (x *SetMetadataResponse) String() string {
 func (*SetMetadataResponse) ProtoMessage() {}
 
 func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6258,7 +6358,7 @@ func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*SetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{86}
+	return file_metadata_proto_rawDescGZIP(), []int{87}
 }
 
 type GetMetadataRequest struct {
@@ -6283,7 +6383,7 @@ type GetMetadataRequest struct {
 
 func (x *GetMetadataRequest) Reset() {
 	*x = GetMetadataRequest{}
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6295,7 +6395,7 @@ func (x *GetMetadataRequest) String() string {
 func (*GetMetadataRequest) ProtoMessage() {}
 
 func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6308,7 +6408,7 @@ func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*GetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{87}
+	return file_metadata_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *GetMetadataRequest) GetUser() string {
@@ -6389,7 +6489,7 @@ type GetMetadataResponse struct {
 
 func (x *GetMetadataResponse) Reset() {
 	*x = GetMetadataResponse{}
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6401,7 +6501,7 @@ func (x *GetMetadataResponse) String() string {
 func (*GetMetadataResponse) ProtoMessage() {}
 
 func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6414,7 +6514,7 @@ func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*GetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{88}
+	return file_metadata_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *GetMetadataResponse) GetEntries() []*MetadataEntry {
@@ -6443,7 +6543,7 @@ type WatchAccountRequest struct {
 
 func (x *WatchAccountRequest) Reset() {
 	*x = WatchAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6455,7 +6555,7 @@ func (x *WatchAccountRequest) String() string {
 func (*WatchAccountRequest) ProtoMessage() {}
 
 func (x *WatchAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6468,7 +6568,7 @@ func (x *WatchAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAccountRequest.ProtoReflect.Descriptor instead.
 func (*WatchAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{89}
+	return file_metadata_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *WatchAccountRequest) GetAccount() string {
@@ -6507,7 +6607,7 @@ type AccountChanges struct {
 
 func (x *AccountChanges) Reset() {
 	*x = AccountChanges{}
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6519,7 +6619,7 @@ func (x *AccountChanges) String() string {
 func (*AccountChanges) ProtoMessage() {}
 
 func (x *AccountChanges) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6532,7 +6632,7 @@ func (x *AccountChanges) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountChanges.ProtoReflect.Descriptor instead.
 func (*AccountChanges) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{90}
+	return file_metadata_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *AccountChanges) GetSnapshot() bool {
@@ -6592,7 +6692,7 @@ type DeliverySettings struct {
 
 func (x *DeliverySettings) Reset() {
 	*x = DeliverySettings{}
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6604,7 +6704,7 @@ func (x *DeliverySettings) String() string {
 func (*DeliverySettings) ProtoMessage() {}
 
 func (x *DeliverySettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6617,7 +6717,7 @@ func (x *DeliverySettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverySettings.ProtoReflect.Descriptor instead.
 func (*DeliverySettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{91}
+	return file_metadata_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *DeliverySettings) GetSubaddressDelimiter() string {
@@ -6680,7 +6780,7 @@ type SetDeliverySettingsRequest struct {
 
 func (x *SetDeliverySettingsRequest) Reset() {
 	*x = SetDeliverySettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6692,7 +6792,7 @@ func (x *SetDeliverySettingsRequest) String() string {
 func (*SetDeliverySettingsRequest) ProtoMessage() {}
 
 func (x *SetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6705,7 +6805,7 @@ func (x *SetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDeliverySettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetDeliverySettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{92}
+	return file_metadata_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *SetDeliverySettingsRequest) GetRequestId() string {
@@ -6738,7 +6838,7 @@ type GetDeliverySettingsRequest struct {
 
 func (x *GetDeliverySettingsRequest) Reset() {
 	*x = GetDeliverySettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6750,7 +6850,7 @@ func (x *GetDeliverySettingsRequest) String() string {
 func (*GetDeliverySettingsRequest) ProtoMessage() {}
 
 func (x *GetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6763,7 +6863,7 @@ func (x *GetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeliverySettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetDeliverySettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{93}
+	return file_metadata_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *GetDeliverySettingsRequest) GetTenant() string {
@@ -6810,7 +6910,7 @@ type LdapSettings struct {
 
 func (x *LdapSettings) Reset() {
 	*x = LdapSettings{}
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6822,7 +6922,7 @@ func (x *LdapSettings) String() string {
 func (*LdapSettings) ProtoMessage() {}
 
 func (x *LdapSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6835,7 +6935,7 @@ func (x *LdapSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LdapSettings.ProtoReflect.Descriptor instead.
 func (*LdapSettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{94}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *LdapSettings) GetUrl() string {
@@ -6940,7 +7040,7 @@ type SetLdapSettingsRequest struct {
 
 func (x *SetLdapSettingsRequest) Reset() {
 	*x = SetLdapSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6952,7 +7052,7 @@ func (x *SetLdapSettingsRequest) String() string {
 func (*SetLdapSettingsRequest) ProtoMessage() {}
 
 func (x *SetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6965,7 +7065,7 @@ func (x *SetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLdapSettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetLdapSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{95}
+	return file_metadata_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *SetLdapSettingsRequest) GetRequestId() string {
@@ -6999,7 +7099,7 @@ type GetLdapSettingsRequest struct {
 
 func (x *GetLdapSettingsRequest) Reset() {
 	*x = GetLdapSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7011,7 +7111,7 @@ func (x *GetLdapSettingsRequest) String() string {
 func (*GetLdapSettingsRequest) ProtoMessage() {}
 
 func (x *GetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7024,7 +7124,7 @@ func (x *GetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLdapSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetLdapSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{96}
+	return file_metadata_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *GetLdapSettingsRequest) GetTenant() string {
@@ -7058,7 +7158,7 @@ type ProvisionLdapAccountRequest struct {
 
 func (x *ProvisionLdapAccountRequest) Reset() {
 	*x = ProvisionLdapAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7070,7 +7170,7 @@ func (x *ProvisionLdapAccountRequest) String() string {
 func (*ProvisionLdapAccountRequest) ProtoMessage() {}
 
 func (x *ProvisionLdapAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7083,7 +7183,7 @@ func (x *ProvisionLdapAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionLdapAccountRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionLdapAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{97}
+	return file_metadata_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *ProvisionLdapAccountRequest) GetRequestId() string {
@@ -7132,7 +7232,7 @@ type LdapSettingsResponse struct {
 
 func (x *LdapSettingsResponse) Reset() {
 	*x = LdapSettingsResponse{}
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7144,7 +7244,7 @@ func (x *LdapSettingsResponse) String() string {
 func (*LdapSettingsResponse) ProtoMessage() {}
 
 func (x *LdapSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7157,7 +7257,7 @@ func (x *LdapSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LdapSettingsResponse.ProtoReflect.Descriptor instead.
 func (*LdapSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{98}
+	return file_metadata_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *LdapSettingsResponse) GetTenant() string {
@@ -7190,7 +7290,7 @@ type ResolveRecipientRequest struct {
 
 func (x *ResolveRecipientRequest) Reset() {
 	*x = ResolveRecipientRequest{}
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7202,7 +7302,7 @@ func (x *ResolveRecipientRequest) String() string {
 func (*ResolveRecipientRequest) ProtoMessage() {}
 
 func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7215,7 +7315,7 @@ func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRecipientRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRecipientRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{99}
+	return file_metadata_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *ResolveRecipientRequest) GetAddress() string {
@@ -7241,7 +7341,7 @@ type ResolvedAccount struct {
 
 func (x *ResolvedAccount) Reset() {
 	*x = ResolvedAccount{}
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7253,7 +7353,7 @@ func (x *ResolvedAccount) String() string {
 func (*ResolvedAccount) ProtoMessage() {}
 
 func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7266,7 +7366,7 @@ func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolvedAccount.ProtoReflect.Descriptor instead.
 func (*ResolvedAccount) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{100}
+	return file_metadata_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *ResolvedAccount) GetAccount() string {
@@ -7315,7 +7415,7 @@ type ResolveRecipientResponse struct {
 
 func (x *ResolveRecipientResponse) Reset() {
 	*x = ResolveRecipientResponse{}
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7327,7 +7427,7 @@ func (x *ResolveRecipientResponse) String() string {
 func (*ResolveRecipientResponse) ProtoMessage() {}
 
 func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7340,7 +7440,7 @@ func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRecipientResponse.ProtoReflect.Descriptor instead.
 func (*ResolveRecipientResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{101}
+	return file_metadata_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *ResolveRecipientResponse) GetAccount() string {
@@ -7411,7 +7511,7 @@ type Alias struct {
 
 func (x *Alias) Reset() {
 	*x = Alias{}
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7423,7 +7523,7 @@ func (x *Alias) String() string {
 func (*Alias) ProtoMessage() {}
 
 func (x *Alias) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7436,7 +7536,7 @@ func (x *Alias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alias.ProtoReflect.Descriptor instead.
 func (*Alias) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{102}
+	return file_metadata_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *Alias) GetAddress() string {
@@ -7472,7 +7572,7 @@ type AddAliasRequest struct {
 
 func (x *AddAliasRequest) Reset() {
 	*x = AddAliasRequest{}
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7484,7 +7584,7 @@ func (x *AddAliasRequest) String() string {
 func (*AddAliasRequest) ProtoMessage() {}
 
 func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7497,7 +7597,7 @@ func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAliasRequest.ProtoReflect.Descriptor instead.
 func (*AddAliasRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{103}
+	return file_metadata_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *AddAliasRequest) GetRequestId() string {
@@ -7534,7 +7634,7 @@ type DeleteAliasRequest struct {
 
 func (x *DeleteAliasRequest) Reset() {
 	*x = DeleteAliasRequest{}
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7546,7 +7646,7 @@ func (x *DeleteAliasRequest) String() string {
 func (*DeleteAliasRequest) ProtoMessage() {}
 
 func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7559,7 +7659,7 @@ func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAliasRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{104}
+	return file_metadata_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *DeleteAliasRequest) GetRequestId() string {
@@ -7592,7 +7692,7 @@ type DeleteAliasResponse struct {
 
 func (x *DeleteAliasResponse) Reset() {
 	*x = DeleteAliasResponse{}
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7604,7 +7704,7 @@ func (x *DeleteAliasResponse) String() string {
 func (*DeleteAliasResponse) ProtoMessage() {}
 
 func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7617,7 +7717,7 @@ func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAliasResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{105}
+	return file_metadata_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *DeleteAliasResponse) GetAlias() *Alias {
@@ -7638,7 +7738,7 @@ type ListAliasesRequest struct {
 
 func (x *ListAliasesRequest) Reset() {
 	*x = ListAliasesRequest{}
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7650,7 +7750,7 @@ func (x *ListAliasesRequest) String() string {
 func (*ListAliasesRequest) ProtoMessage() {}
 
 func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7663,7 +7763,7 @@ func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
 func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{106}
+	return file_metadata_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *ListAliasesRequest) GetTenant() string {
@@ -7689,7 +7789,7 @@ type ListAliasesResponse struct {
 
 func (x *ListAliasesResponse) Reset() {
 	*x = ListAliasesResponse{}
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7701,7 +7801,7 @@ func (x *ListAliasesResponse) String() string {
 func (*ListAliasesResponse) ProtoMessage() {}
 
 func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7714,7 +7814,7 @@ func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
 func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{107}
+	return file_metadata_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *ListAliasesResponse) GetAliases() []*Alias {
@@ -7742,7 +7842,7 @@ type SieveScript struct {
 
 func (x *SieveScript) Reset() {
 	*x = SieveScript{}
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7754,7 +7854,7 @@ func (x *SieveScript) String() string {
 func (*SieveScript) ProtoMessage() {}
 
 func (x *SieveScript) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7767,7 +7867,7 @@ func (x *SieveScript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SieveScript.ProtoReflect.Descriptor instead.
 func (*SieveScript) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{108}
+	return file_metadata_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *SieveScript) GetAccount() string {
@@ -7840,7 +7940,7 @@ type PutSieveScriptRequest struct {
 
 func (x *PutSieveScriptRequest) Reset() {
 	*x = PutSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7852,7 +7952,7 @@ func (x *PutSieveScriptRequest) String() string {
 func (*PutSieveScriptRequest) ProtoMessage() {}
 
 func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7865,7 +7965,7 @@ func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*PutSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{109}
+	return file_metadata_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *PutSieveScriptRequest) GetRequestId() string {
@@ -7921,7 +8021,7 @@ type GetSieveScriptRequest struct {
 
 func (x *GetSieveScriptRequest) Reset() {
 	*x = GetSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7933,7 +8033,7 @@ func (x *GetSieveScriptRequest) String() string {
 func (*GetSieveScriptRequest) ProtoMessage() {}
 
 func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7946,7 +8046,7 @@ func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*GetSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{110}
+	return file_metadata_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *GetSieveScriptRequest) GetAccount() string {
@@ -7980,7 +8080,7 @@ type ListSieveScriptsRequest struct {
 
 func (x *ListSieveScriptsRequest) Reset() {
 	*x = ListSieveScriptsRequest{}
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7992,7 +8092,7 @@ func (x *ListSieveScriptsRequest) String() string {
 func (*ListSieveScriptsRequest) ProtoMessage() {}
 
 func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8005,7 +8105,7 @@ func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSieveScriptsRequest.ProtoReflect.Descriptor instead.
 func (*ListSieveScriptsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{111}
+	return file_metadata_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *ListSieveScriptsRequest) GetAccount() string {
@@ -8034,7 +8134,7 @@ type ListSieveScriptsResponse struct {
 
 func (x *ListSieveScriptsResponse) Reset() {
 	*x = ListSieveScriptsResponse{}
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8046,7 +8146,7 @@ func (x *ListSieveScriptsResponse) String() string {
 func (*ListSieveScriptsResponse) ProtoMessage() {}
 
 func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8059,7 +8159,7 @@ func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSieveScriptsResponse.ProtoReflect.Descriptor instead.
 func (*ListSieveScriptsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{112}
+	return file_metadata_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *ListSieveScriptsResponse) GetScripts() []*SieveScript {
@@ -8095,7 +8195,7 @@ type DeleteSieveScriptRequest struct {
 
 func (x *DeleteSieveScriptRequest) Reset() {
 	*x = DeleteSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8107,7 +8207,7 @@ func (x *DeleteSieveScriptRequest) String() string {
 func (*DeleteSieveScriptRequest) ProtoMessage() {}
 
 func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8120,7 +8220,7 @@ func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{113}
+	return file_metadata_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *DeleteSieveScriptRequest) GetRequestId() string {
@@ -8159,7 +8259,7 @@ type DeleteSieveScriptResponse struct {
 
 func (x *DeleteSieveScriptResponse) Reset() {
 	*x = DeleteSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8171,7 +8271,7 @@ func (x *DeleteSieveScriptResponse) String() string {
 func (*DeleteSieveScriptResponse) ProtoMessage() {}
 
 func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8184,7 +8284,7 @@ func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{114}
+	return file_metadata_proto_rawDescGZIP(), []int{115}
 }
 
 type RenameSieveScriptRequest struct {
@@ -8200,7 +8300,7 @@ type RenameSieveScriptRequest struct {
 
 func (x *RenameSieveScriptRequest) Reset() {
 	*x = RenameSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8212,7 +8312,7 @@ func (x *RenameSieveScriptRequest) String() string {
 func (*RenameSieveScriptRequest) ProtoMessage() {}
 
 func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8225,7 +8325,7 @@ func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*RenameSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{115}
+	return file_metadata_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *RenameSieveScriptRequest) GetRequestId() string {
@@ -8274,7 +8374,7 @@ type SetActiveSieveScriptRequest struct {
 
 func (x *SetActiveSieveScriptRequest) Reset() {
 	*x = SetActiveSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8286,7 +8386,7 @@ func (x *SetActiveSieveScriptRequest) String() string {
 func (*SetActiveSieveScriptRequest) ProtoMessage() {}
 
 func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8299,7 +8399,7 @@ func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*SetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{116}
+	return file_metadata_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *SetActiveSieveScriptRequest) GetRequestId() string {
@@ -8332,7 +8432,7 @@ type SetActiveSieveScriptResponse struct {
 
 func (x *SetActiveSieveScriptResponse) Reset() {
 	*x = SetActiveSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8344,7 +8444,7 @@ func (x *SetActiveSieveScriptResponse) String() string {
 func (*SetActiveSieveScriptResponse) ProtoMessage() {}
 
 func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8357,7 +8457,7 @@ func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*SetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{117}
+	return file_metadata_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *SetActiveSieveScriptResponse) GetActive() string {
@@ -8376,7 +8476,7 @@ type GetActiveSieveScriptRequest struct {
 
 func (x *GetActiveSieveScriptRequest) Reset() {
 	*x = GetActiveSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8388,7 +8488,7 @@ func (x *GetActiveSieveScriptRequest) String() string {
 func (*GetActiveSieveScriptRequest) ProtoMessage() {}
 
 func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8401,7 +8501,7 @@ func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*GetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{118}
+	return file_metadata_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *GetActiveSieveScriptRequest) GetAccount() string {
@@ -8423,7 +8523,7 @@ type GetActiveSieveScriptResponse struct {
 
 func (x *GetActiveSieveScriptResponse) Reset() {
 	*x = GetActiveSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[119]
+	mi := &file_metadata_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8435,7 +8535,7 @@ func (x *GetActiveSieveScriptResponse) String() string {
 func (*GetActiveSieveScriptResponse) ProtoMessage() {}
 
 func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[119]
+	mi := &file_metadata_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8448,7 +8548,7 @@ func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*GetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{119}
+	return file_metadata_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *GetActiveSieveScriptResponse) GetScript() *SieveScript {
@@ -8493,7 +8593,7 @@ type Mark struct {
 
 func (x *Mark) Reset() {
 	*x = Mark{}
-	mi := &file_metadata_proto_msgTypes[120]
+	mi := &file_metadata_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8505,7 +8605,7 @@ func (x *Mark) String() string {
 func (*Mark) ProtoMessage() {}
 
 func (x *Mark) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[120]
+	mi := &file_metadata_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8518,7 +8618,7 @@ func (x *Mark) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mark.ProtoReflect.Descriptor instead.
 func (*Mark) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{120}
+	return file_metadata_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *Mark) GetKey() []byte {
@@ -8555,7 +8655,7 @@ type SetMarksRequest struct {
 
 func (x *SetMarksRequest) Reset() {
 	*x = SetMarksRequest{}
-	mi := &file_metadata_proto_msgTypes[121]
+	mi := &file_metadata_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8567,7 +8667,7 @@ func (x *SetMarksRequest) String() string {
 func (*SetMarksRequest) ProtoMessage() {}
 
 func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[121]
+	mi := &file_metadata_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8580,7 +8680,7 @@ func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMarksRequest.ProtoReflect.Descriptor instead.
 func (*SetMarksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{121}
+	return file_metadata_proto_rawDescGZIP(), []int{122}
 }
 
 func (x *SetMarksRequest) GetRequestId() string {
@@ -8612,7 +8712,7 @@ type SetMarksResponse struct {
 
 func (x *SetMarksResponse) Reset() {
 	*x = SetMarksResponse{}
-	mi := &file_metadata_proto_msgTypes[122]
+	mi := &file_metadata_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8624,7 +8724,7 @@ func (x *SetMarksResponse) String() string {
 func (*SetMarksResponse) ProtoMessage() {}
 
 func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[122]
+	mi := &file_metadata_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8637,7 +8737,7 @@ func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMarksResponse.ProtoReflect.Descriptor instead.
 func (*SetMarksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{122}
+	return file_metadata_proto_rawDescGZIP(), []int{123}
 }
 
 type CheckMarksRequest struct {
@@ -8653,7 +8753,7 @@ type CheckMarksRequest struct {
 
 func (x *CheckMarksRequest) Reset() {
 	*x = CheckMarksRequest{}
-	mi := &file_metadata_proto_msgTypes[123]
+	mi := &file_metadata_proto_msgTypes[124]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8665,7 +8765,7 @@ func (x *CheckMarksRequest) String() string {
 func (*CheckMarksRequest) ProtoMessage() {}
 
 func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[123]
+	mi := &file_metadata_proto_msgTypes[124]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8678,7 +8778,7 @@ func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMarksRequest.ProtoReflect.Descriptor instead.
 func (*CheckMarksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{123}
+	return file_metadata_proto_rawDescGZIP(), []int{124}
 }
 
 func (x *CheckMarksRequest) GetAccount() string {
@@ -8713,7 +8813,7 @@ type CheckMarksResponse struct {
 
 func (x *CheckMarksResponse) Reset() {
 	*x = CheckMarksResponse{}
-	mi := &file_metadata_proto_msgTypes[124]
+	mi := &file_metadata_proto_msgTypes[125]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8725,7 +8825,7 @@ func (x *CheckMarksResponse) String() string {
 func (*CheckMarksResponse) ProtoMessage() {}
 
 func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[124]
+	mi := &file_metadata_proto_msgTypes[125]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8738,7 +8838,7 @@ func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMarksResponse.ProtoReflect.Descriptor instead.
 func (*CheckMarksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{124}
+	return file_metadata_proto_rawDescGZIP(), []int{125}
 }
 
 func (x *CheckMarksResponse) GetMarks() []*MarkState {
@@ -8759,7 +8859,7 @@ type MarkState struct {
 
 func (x *MarkState) Reset() {
 	*x = MarkState{}
-	mi := &file_metadata_proto_msgTypes[125]
+	mi := &file_metadata_proto_msgTypes[126]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8771,7 +8871,7 @@ func (x *MarkState) String() string {
 func (*MarkState) ProtoMessage() {}
 
 func (x *MarkState) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[125]
+	mi := &file_metadata_proto_msgTypes[126]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8784,7 +8884,7 @@ func (x *MarkState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkState.ProtoReflect.Descriptor instead.
 func (*MarkState) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{125}
+	return file_metadata_proto_rawDescGZIP(), []int{126}
 }
 
 func (x *MarkState) GetPresent() bool {
@@ -8829,7 +8929,7 @@ type OAuthSettings struct {
 
 func (x *OAuthSettings) Reset() {
 	*x = OAuthSettings{}
-	mi := &file_metadata_proto_msgTypes[126]
+	mi := &file_metadata_proto_msgTypes[127]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8841,7 +8941,7 @@ func (x *OAuthSettings) String() string {
 func (*OAuthSettings) ProtoMessage() {}
 
 func (x *OAuthSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[126]
+	mi := &file_metadata_proto_msgTypes[127]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8854,7 +8954,7 @@ func (x *OAuthSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthSettings.ProtoReflect.Descriptor instead.
 func (*OAuthSettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{126}
+	return file_metadata_proto_rawDescGZIP(), []int{127}
 }
 
 func (x *OAuthSettings) GetIssuer() string {
@@ -8902,7 +9002,7 @@ type TenantOAuthSettings struct {
 
 func (x *TenantOAuthSettings) Reset() {
 	*x = TenantOAuthSettings{}
-	mi := &file_metadata_proto_msgTypes[127]
+	mi := &file_metadata_proto_msgTypes[128]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8914,7 +9014,7 @@ func (x *TenantOAuthSettings) String() string {
 func (*TenantOAuthSettings) ProtoMessage() {}
 
 func (x *TenantOAuthSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[127]
+	mi := &file_metadata_proto_msgTypes[128]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8927,7 +9027,7 @@ func (x *TenantOAuthSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantOAuthSettings.ProtoReflect.Descriptor instead.
 func (*TenantOAuthSettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{127}
+	return file_metadata_proto_rawDescGZIP(), []int{128}
 }
 
 func (x *TenantOAuthSettings) GetTenant() string {
@@ -8955,7 +9055,7 @@ type SetOAuthSettingsRequest struct {
 
 func (x *SetOAuthSettingsRequest) Reset() {
 	*x = SetOAuthSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[128]
+	mi := &file_metadata_proto_msgTypes[129]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8967,7 +9067,7 @@ func (x *SetOAuthSettingsRequest) String() string {
 func (*SetOAuthSettingsRequest) ProtoMessage() {}
 
 func (x *SetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[128]
+	mi := &file_metadata_proto_msgTypes[129]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8980,7 +9080,7 @@ func (x *SetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOAuthSettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetOAuthSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{128}
+	return file_metadata_proto_rawDescGZIP(), []int{129}
 }
 
 func (x *SetOAuthSettingsRequest) GetRequestId() string {
@@ -9013,7 +9113,7 @@ type GetOAuthSettingsRequest struct {
 
 func (x *GetOAuthSettingsRequest) Reset() {
 	*x = GetOAuthSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[129]
+	mi := &file_metadata_proto_msgTypes[130]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9025,7 +9125,7 @@ func (x *GetOAuthSettingsRequest) String() string {
 func (*GetOAuthSettingsRequest) ProtoMessage() {}
 
 func (x *GetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[129]
+	mi := &file_metadata_proto_msgTypes[130]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9038,7 +9138,7 @@ func (x *GetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOAuthSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetOAuthSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{129}
+	return file_metadata_proto_rawDescGZIP(), []int{130}
 }
 
 func (x *GetOAuthSettingsRequest) GetTenant() string {
@@ -9057,7 +9157,7 @@ type FindOAuthIssuerRequest struct {
 
 func (x *FindOAuthIssuerRequest) Reset() {
 	*x = FindOAuthIssuerRequest{}
-	mi := &file_metadata_proto_msgTypes[130]
+	mi := &file_metadata_proto_msgTypes[131]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9069,7 +9169,7 @@ func (x *FindOAuthIssuerRequest) String() string {
 func (*FindOAuthIssuerRequest) ProtoMessage() {}
 
 func (x *FindOAuthIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[130]
+	mi := &file_metadata_proto_msgTypes[131]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9082,7 +9182,7 @@ func (x *FindOAuthIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindOAuthIssuerRequest.ProtoReflect.Descriptor instead.
 func (*FindOAuthIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{130}
+	return file_metadata_proto_rawDescGZIP(), []int{131}
 }
 
 func (x *FindOAuthIssuerRequest) GetIssuer() string {
@@ -9101,7 +9201,7 @@ type FindOAuthIssuerResponse struct {
 
 func (x *FindOAuthIssuerResponse) Reset() {
 	*x = FindOAuthIssuerResponse{}
-	mi := &file_metadata_proto_msgTypes[131]
+	mi := &file_metadata_proto_msgTypes[132]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9113,7 +9213,7 @@ func (x *FindOAuthIssuerResponse) String() string {
 func (*FindOAuthIssuerResponse) ProtoMessage() {}
 
 func (x *FindOAuthIssuerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[131]
+	mi := &file_metadata_proto_msgTypes[132]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9126,7 +9226,7 @@ func (x *FindOAuthIssuerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindOAuthIssuerResponse.ProtoReflect.Descriptor instead.
 func (*FindOAuthIssuerResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{131}
+	return file_metadata_proto_rawDescGZIP(), []int{132}
 }
 
 func (x *FindOAuthIssuerResponse) GetTenants() []*TenantOAuthSettings {
@@ -9436,7 +9536,18 @@ const file_metadata_proto_rawDesc = "" +
 	"\x0freplace_account\x18\x16 \x01(\tR\x0ereplaceAccount\x12\x1b\n" +
 	"\tdedup_key\x18\a \x01(\fR\bdedupKey\x120\n" +
 	"\x14dedup_window_seconds\x18\b \x01(\rR\x12dedupWindowSeconds\x12\"\n" +
-	"\fmailbox_name\x18\xc0\f \x01(\tR\vmailboxName\"\xe4\x01\n" +
+	"\fmailbox_name\x18\xc0\f \x01(\tR\vmailboxName\"\x81\x02\n" +
+	"\x15ImportMessagesRequest\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
+	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x12:\n" +
+	"\bmessages\x18\x04 \x03(\v2\x1e.strata.metadata.v1.NewMessageR\bmessages\x12\x1d\n" +
+	"\n" +
+	"blob_epoch\x18\x05 \x01(\x04R\tblobEpoch\x12\x12\n" +
+	"\x04uids\x18\x06 \x03(\rR\x04uids\x12!\n" +
+	"\fuid_validity\x18\a \x01(\rR\vuidValidity\"\xe4\x01\n" +
 	"\x0eAppendResponse\x12!\n" +
 	"\fuid_validity\x18\x01 \x01(\rR\vuidValidity\x12\x12\n" +
 	"\x04uids\x18\x02 \x03(\rR\x04uids\x12\x16\n" +
@@ -9900,7 +10011,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\rMetadataDepth\x12\x17\n" +
 	"\x13METADATA_DEPTH_ZERO\x10\x00\x12\x16\n" +
 	"\x12METADATA_DEPTH_ONE\x10\x01\x12\x1b\n" +
-	"\x17METADATA_DEPTH_INFINITY\x10\x022\xfb/\n" +
+	"\x17METADATA_DEPTH_INFINITY\x10\x022\xdc0\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -9921,7 +10032,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\rDeleteMailbox\x12(.strata.metadata.v1.DeleteMailboxRequest\x1a).strata.metadata.v1.DeleteMailboxResponse\x12d\n" +
 	"\rRenameMailbox\x12(.strata.metadata.v1.RenameMailboxRequest\x1a).strata.metadata.v1.RenameMailboxResponse\x12d\n" +
 	"\rSetSubscribed\x12(.strata.metadata.v1.SetSubscribedRequest\x1a).strata.metadata.v1.SetSubscribedResponse\x12O\n" +
-	"\x06Append\x12!.strata.metadata.v1.AppendRequest\x1a\".strata.metadata.v1.AppendResponse\x12a\n" +
+	"\x06Append\x12!.strata.metadata.v1.AppendRequest\x1a\".strata.metadata.v1.AppendResponse\x12_\n" +
+	"\x0eImportMessages\x12).strata.metadata.v1.ImportMessagesRequest\x1a\".strata.metadata.v1.AppendResponse\x12a\n" +
 	"\fListMessages\x12'.strata.metadata.v1.ListMessagesRequest\x1a(.strata.metadata.v1.ListMessagesResponse\x12^\n" +
 	"\rFetchMessages\x12(.strata.metadata.v1.FetchMessagesRequest\x1a!.strata.metadata.v1.MessageRecord0\x01\x12[\n" +
 	"\n" +
@@ -9986,7 +10098,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 132)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 133)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                         // 0: strata.metadata.v1.AclMode
 	(FlagOp)(0),                          // 1: strata.metadata.v1.FlagOp
@@ -10038,92 +10150,93 @@ var file_metadata_proto_goTypes = []any{
 	(*NewMessage)(nil),                   // 47: strata.metadata.v1.NewMessage
 	(*ThreadKeys)(nil),                   // 48: strata.metadata.v1.ThreadKeys
 	(*AppendRequest)(nil),                // 49: strata.metadata.v1.AppendRequest
-	(*AppendResponse)(nil),               // 50: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),                     // 51: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),          // 52: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),         // 53: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),                      // 54: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),         // 55: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),            // 56: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),                   // 57: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),           // 58: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),                  // 59: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),                 // 60: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),               // 61: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),              // 62: strata.metadata.v1.ExpungeResponse
-	(*ListVanishedRequest)(nil),          // 63: strata.metadata.v1.ListVanishedRequest
-	(*ListVanishedResponse)(nil),         // 64: strata.metadata.v1.ListVanishedResponse
-	(*ClaimRecentRequest)(nil),           // 65: strata.metadata.v1.ClaimRecentRequest
-	(*ClaimRecentResponse)(nil),          // 66: strata.metadata.v1.ClaimRecentResponse
-	(*WatchRequest)(nil),                 // 67: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                       // 68: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),                  // 69: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),     // 70: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),           // 71: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                    // 72: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),          // 73: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),         // 74: strata.metadata.v1.CollectBlobsResponse
-	(*DeleteTenantRequest)(nil),          // 75: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),         // 76: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),             // 77: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),          // 78: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil),    // 79: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),            // 80: strata.metadata.v1.GetAccountRequest
-	(*SetAccountTenantAdminRequest)(nil), // 81: strata.metadata.v1.SetAccountTenantAdminRequest
-	(*QuotaLimits)(nil),                  // 82: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                   // 83: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                    // 84: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),              // 85: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),              // 86: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),             // 87: strata.metadata.v1.GetQuotaResponse
-	(*MetadataEntry)(nil),                // 88: strata.metadata.v1.MetadataEntry
-	(*SetMetadataRequest)(nil),           // 89: strata.metadata.v1.SetMetadataRequest
-	(*SetMetadataResponse)(nil),          // 90: strata.metadata.v1.SetMetadataResponse
-	(*GetMetadataRequest)(nil),           // 91: strata.metadata.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),          // 92: strata.metadata.v1.GetMetadataResponse
-	(*WatchAccountRequest)(nil),          // 93: strata.metadata.v1.WatchAccountRequest
-	(*AccountChanges)(nil),               // 94: strata.metadata.v1.AccountChanges
-	(*DeliverySettings)(nil),             // 95: strata.metadata.v1.DeliverySettings
-	(*SetDeliverySettingsRequest)(nil),   // 96: strata.metadata.v1.SetDeliverySettingsRequest
-	(*GetDeliverySettingsRequest)(nil),   // 97: strata.metadata.v1.GetDeliverySettingsRequest
-	(*LdapSettings)(nil),                 // 98: strata.metadata.v1.LdapSettings
-	(*SetLdapSettingsRequest)(nil),       // 99: strata.metadata.v1.SetLdapSettingsRequest
-	(*GetLdapSettingsRequest)(nil),       // 100: strata.metadata.v1.GetLdapSettingsRequest
-	(*ProvisionLdapAccountRequest)(nil),  // 101: strata.metadata.v1.ProvisionLdapAccountRequest
-	(*LdapSettingsResponse)(nil),         // 102: strata.metadata.v1.LdapSettingsResponse
-	(*ResolveRecipientRequest)(nil),      // 103: strata.metadata.v1.ResolveRecipientRequest
-	(*ResolvedAccount)(nil),              // 104: strata.metadata.v1.ResolvedAccount
-	(*ResolveRecipientResponse)(nil),     // 105: strata.metadata.v1.ResolveRecipientResponse
-	(*Alias)(nil),                        // 106: strata.metadata.v1.Alias
-	(*AddAliasRequest)(nil),              // 107: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 108: strata.metadata.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),          // 109: strata.metadata.v1.DeleteAliasResponse
-	(*ListAliasesRequest)(nil),           // 110: strata.metadata.v1.ListAliasesRequest
-	(*ListAliasesResponse)(nil),          // 111: strata.metadata.v1.ListAliasesResponse
-	(*SieveScript)(nil),                  // 112: strata.metadata.v1.SieveScript
-	(*PutSieveScriptRequest)(nil),        // 113: strata.metadata.v1.PutSieveScriptRequest
-	(*GetSieveScriptRequest)(nil),        // 114: strata.metadata.v1.GetSieveScriptRequest
-	(*ListSieveScriptsRequest)(nil),      // 115: strata.metadata.v1.ListSieveScriptsRequest
-	(*ListSieveScriptsResponse)(nil),     // 116: strata.metadata.v1.ListSieveScriptsResponse
-	(*DeleteSieveScriptRequest)(nil),     // 117: strata.metadata.v1.DeleteSieveScriptRequest
-	(*DeleteSieveScriptResponse)(nil),    // 118: strata.metadata.v1.DeleteSieveScriptResponse
-	(*RenameSieveScriptRequest)(nil),     // 119: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 120: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*SetActiveSieveScriptResponse)(nil), // 121: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*GetActiveSieveScriptRequest)(nil),  // 122: strata.metadata.v1.GetActiveSieveScriptRequest
-	(*GetActiveSieveScriptResponse)(nil), // 123: strata.metadata.v1.GetActiveSieveScriptResponse
-	(*Mark)(nil),                         // 124: strata.metadata.v1.Mark
-	(*SetMarksRequest)(nil),              // 125: strata.metadata.v1.SetMarksRequest
-	(*SetMarksResponse)(nil),             // 126: strata.metadata.v1.SetMarksResponse
-	(*CheckMarksRequest)(nil),            // 127: strata.metadata.v1.CheckMarksRequest
-	(*CheckMarksResponse)(nil),           // 128: strata.metadata.v1.CheckMarksResponse
-	(*MarkState)(nil),                    // 129: strata.metadata.v1.MarkState
-	(*OAuthSettings)(nil),                // 130: strata.metadata.v1.OAuthSettings
-	(*TenantOAuthSettings)(nil),          // 131: strata.metadata.v1.TenantOAuthSettings
-	(*SetOAuthSettingsRequest)(nil),      // 132: strata.metadata.v1.SetOAuthSettingsRequest
-	(*GetOAuthSettingsRequest)(nil),      // 133: strata.metadata.v1.GetOAuthSettingsRequest
-	(*FindOAuthIssuerRequest)(nil),       // 134: strata.metadata.v1.FindOAuthIssuerRequest
-	(*FindOAuthIssuerResponse)(nil),      // 135: strata.metadata.v1.FindOAuthIssuerResponse
+	(*ImportMessagesRequest)(nil),        // 50: strata.metadata.v1.ImportMessagesRequest
+	(*AppendResponse)(nil),               // 51: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                     // 52: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),          // 53: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),         // 54: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                      // 55: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),         // 56: strata.metadata.v1.FetchMessagesRequest
+	(*StoreFlagsRequest)(nil),            // 57: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                   // 58: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),           // 59: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),                  // 60: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),                 // 61: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),               // 62: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),              // 63: strata.metadata.v1.ExpungeResponse
+	(*ListVanishedRequest)(nil),          // 64: strata.metadata.v1.ListVanishedRequest
+	(*ListVanishedResponse)(nil),         // 65: strata.metadata.v1.ListVanishedResponse
+	(*ClaimRecentRequest)(nil),           // 66: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),          // 67: strata.metadata.v1.ClaimRecentResponse
+	(*WatchRequest)(nil),                 // 68: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                       // 69: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),                  // 70: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),     // 71: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 72: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                    // 73: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),          // 74: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),         // 75: strata.metadata.v1.CollectBlobsResponse
+	(*DeleteTenantRequest)(nil),          // 76: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 77: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),             // 78: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 79: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 80: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),            // 81: strata.metadata.v1.GetAccountRequest
+	(*SetAccountTenantAdminRequest)(nil), // 82: strata.metadata.v1.SetAccountTenantAdminRequest
+	(*QuotaLimits)(nil),                  // 83: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                   // 84: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                    // 85: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),              // 86: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),              // 87: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),             // 88: strata.metadata.v1.GetQuotaResponse
+	(*MetadataEntry)(nil),                // 89: strata.metadata.v1.MetadataEntry
+	(*SetMetadataRequest)(nil),           // 90: strata.metadata.v1.SetMetadataRequest
+	(*SetMetadataResponse)(nil),          // 91: strata.metadata.v1.SetMetadataResponse
+	(*GetMetadataRequest)(nil),           // 92: strata.metadata.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),          // 93: strata.metadata.v1.GetMetadataResponse
+	(*WatchAccountRequest)(nil),          // 94: strata.metadata.v1.WatchAccountRequest
+	(*AccountChanges)(nil),               // 95: strata.metadata.v1.AccountChanges
+	(*DeliverySettings)(nil),             // 96: strata.metadata.v1.DeliverySettings
+	(*SetDeliverySettingsRequest)(nil),   // 97: strata.metadata.v1.SetDeliverySettingsRequest
+	(*GetDeliverySettingsRequest)(nil),   // 98: strata.metadata.v1.GetDeliverySettingsRequest
+	(*LdapSettings)(nil),                 // 99: strata.metadata.v1.LdapSettings
+	(*SetLdapSettingsRequest)(nil),       // 100: strata.metadata.v1.SetLdapSettingsRequest
+	(*GetLdapSettingsRequest)(nil),       // 101: strata.metadata.v1.GetLdapSettingsRequest
+	(*ProvisionLdapAccountRequest)(nil),  // 102: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*LdapSettingsResponse)(nil),         // 103: strata.metadata.v1.LdapSettingsResponse
+	(*ResolveRecipientRequest)(nil),      // 104: strata.metadata.v1.ResolveRecipientRequest
+	(*ResolvedAccount)(nil),              // 105: strata.metadata.v1.ResolvedAccount
+	(*ResolveRecipientResponse)(nil),     // 106: strata.metadata.v1.ResolveRecipientResponse
+	(*Alias)(nil),                        // 107: strata.metadata.v1.Alias
+	(*AddAliasRequest)(nil),              // 108: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 109: strata.metadata.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),          // 110: strata.metadata.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),           // 111: strata.metadata.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),          // 112: strata.metadata.v1.ListAliasesResponse
+	(*SieveScript)(nil),                  // 113: strata.metadata.v1.SieveScript
+	(*PutSieveScriptRequest)(nil),        // 114: strata.metadata.v1.PutSieveScriptRequest
+	(*GetSieveScriptRequest)(nil),        // 115: strata.metadata.v1.GetSieveScriptRequest
+	(*ListSieveScriptsRequest)(nil),      // 116: strata.metadata.v1.ListSieveScriptsRequest
+	(*ListSieveScriptsResponse)(nil),     // 117: strata.metadata.v1.ListSieveScriptsResponse
+	(*DeleteSieveScriptRequest)(nil),     // 118: strata.metadata.v1.DeleteSieveScriptRequest
+	(*DeleteSieveScriptResponse)(nil),    // 119: strata.metadata.v1.DeleteSieveScriptResponse
+	(*RenameSieveScriptRequest)(nil),     // 120: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 121: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetActiveSieveScriptResponse)(nil), // 122: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*GetActiveSieveScriptRequest)(nil),  // 123: strata.metadata.v1.GetActiveSieveScriptRequest
+	(*GetActiveSieveScriptResponse)(nil), // 124: strata.metadata.v1.GetActiveSieveScriptResponse
+	(*Mark)(nil),                         // 125: strata.metadata.v1.Mark
+	(*SetMarksRequest)(nil),              // 126: strata.metadata.v1.SetMarksRequest
+	(*SetMarksResponse)(nil),             // 127: strata.metadata.v1.SetMarksResponse
+	(*CheckMarksRequest)(nil),            // 128: strata.metadata.v1.CheckMarksRequest
+	(*CheckMarksResponse)(nil),           // 129: strata.metadata.v1.CheckMarksResponse
+	(*MarkState)(nil),                    // 130: strata.metadata.v1.MarkState
+	(*OAuthSettings)(nil),                // 131: strata.metadata.v1.OAuthSettings
+	(*TenantOAuthSettings)(nil),          // 132: strata.metadata.v1.TenantOAuthSettings
+	(*SetOAuthSettingsRequest)(nil),      // 133: strata.metadata.v1.SetOAuthSettingsRequest
+	(*GetOAuthSettingsRequest)(nil),      // 134: strata.metadata.v1.GetOAuthSettingsRequest
+	(*FindOAuthIssuerRequest)(nil),       // 135: strata.metadata.v1.FindOAuthIssuerRequest
+	(*FindOAuthIssuerResponse)(nil),      // 136: strata.metadata.v1.FindOAuthIssuerResponse
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,   // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
@@ -10153,178 +10266,181 @@ var file_metadata_proto_depIdxs = []int32{
 	16,  // 24: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
 	48,  // 25: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
 	47,  // 26: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
-	10,  // 27: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
-	54,  // 28: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
-	54,  // 29: strata.metadata.v1.ListMessagesResponse.flag_sets:type_name -> strata.metadata.v1.FlagSet
-	51,  // 30: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
-	51,  // 31: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
-	1,   // 32: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
-	57,  // 33: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
-	51,  // 34: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
-	51,  // 35: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	51,  // 36: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
-	51,  // 37: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
-	2,   // 38: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	68,  // 39: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	82,  // 40: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	83,  // 41: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	82,  // 42: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	84,  // 43: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	88,  // 44: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
-	3,   // 45: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
-	88,  // 46: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
-	10,  // 47: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	95,  // 48: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
-	98,  // 49: strata.metadata.v1.SetLdapSettingsRequest.settings:type_name -> strata.metadata.v1.LdapSettings
-	98,  // 50: strata.metadata.v1.LdapSettingsResponse.settings:type_name -> strata.metadata.v1.LdapSettings
-	95,  // 51: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
-	104, // 52: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
-	106, // 53: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
-	106, // 54: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
-	112, // 55: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
-	112, // 56: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
-	112, // 57: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
-	112, // 58: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
-	124, // 59: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
-	129, // 60: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
-	130, // 61: strata.metadata.v1.TenantOAuthSettings.settings:type_name -> strata.metadata.v1.OAuthSettings
-	130, // 62: strata.metadata.v1.SetOAuthSettingsRequest.settings:type_name -> strata.metadata.v1.OAuthSettings
-	131, // 63: strata.metadata.v1.FindOAuthIssuerResponse.tenants:type_name -> strata.metadata.v1.TenantOAuthSettings
-	18,  // 64: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	19,  // 65: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	21,  // 66: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	22,  // 67: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	23,  // 68: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	25,  // 69: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	27,  // 70: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	28,  // 71: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
-	29,  // 72: strata.metadata.v1.Metadata.GetScramCredentials:input_type -> strata.metadata.v1.GetScramCredentialsRequest
-	32,  // 73: strata.metadata.v1.Metadata.AddAppPassword:input_type -> strata.metadata.v1.AddAppPasswordRequest
-	34,  // 74: strata.metadata.v1.Metadata.ListAppPasswords:input_type -> strata.metadata.v1.ListAppPasswordsRequest
-	36,  // 75: strata.metadata.v1.Metadata.RevokeAppPassword:input_type -> strata.metadata.v1.RevokeAppPasswordRequest
-	37,  // 76: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	39,  // 77: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	40,  // 78: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	41,  // 79: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	43,  // 80: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	45,  // 81: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	49,  // 82: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	52,  // 83: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	55,  // 84: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	56,  // 85: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	59,  // 86: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	61,  // 87: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	63,  // 88: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	65,  // 89: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	67,  // 90: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	70,  // 91: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	71,  // 92: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	75,  // 93: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	77,  // 94: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	78,  // 95: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	79,  // 96: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	80,  // 97: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	81,  // 98: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
-	85,  // 99: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	86,  // 100: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	4,   // 101: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	5,   // 102: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	6,   // 103: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	89,  // 104: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	91,  // 105: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	93,  // 106: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
-	103, // 107: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
-	96,  // 108: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
-	97,  // 109: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
-	99,  // 110: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
-	100, // 111: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
-	101, // 112: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
-	107, // 113: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
-	108, // 114: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
-	110, // 115: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
-	113, // 116: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
-	114, // 117: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
-	115, // 118: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
-	117, // 119: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
-	119, // 120: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
-	120, // 121: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
-	122, // 122: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
-	127, // 123: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
-	125, // 124: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
-	132, // 125: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
-	133, // 126: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
-	134, // 127: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
-	73,  // 128: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	8,   // 129: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	20,  // 130: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	9,   // 131: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	9,   // 132: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	24,  // 133: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	26,  // 134: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	9,   // 135: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	9,   // 136: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
-	30,  // 137: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
-	33,  // 138: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
-	35,  // 139: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
-	31,  // 140: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
-	38,  // 141: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	10,  // 142: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	10,  // 143: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	42,  // 144: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	44,  // 145: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	46,  // 146: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	50,  // 147: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	53,  // 148: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	17,  // 149: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	58,  // 150: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	60,  // 151: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	62,  // 152: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	64,  // 153: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	66,  // 154: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	69,  // 155: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	72,  // 156: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	72,  // 157: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	76,  // 158: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	8,   // 159: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	8,   // 160: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	9,   // 161: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	9,   // 162: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	9,   // 163: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
-	84,  // 164: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	87,  // 165: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	7,   // 166: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 167: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 168: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	90,  // 169: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	92,  // 170: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	94,  // 171: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
-	105, // 172: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
-	95,  // 173: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	95,  // 174: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	102, // 175: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
-	102, // 176: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
-	9,   // 177: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
-	106, // 178: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
-	109, // 179: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
-	111, // 180: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
-	112, // 181: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
-	112, // 182: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
-	116, // 183: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
-	118, // 184: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
-	112, // 185: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
-	121, // 186: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
-	123, // 187: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
-	128, // 188: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
-	126, // 189: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
-	131, // 190: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	131, // 191: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	135, // 192: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
-	74,  // 193: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	129, // [129:194] is the sub-list for method output_type
-	64,  // [64:129] is the sub-list for method input_type
-	64,  // [64:64] is the sub-list for extension type_name
-	64,  // [64:64] is the sub-list for extension extendee
-	0,   // [0:64] is the sub-list for field type_name
+	47,  // 27: strata.metadata.v1.ImportMessagesRequest.messages:type_name -> strata.metadata.v1.NewMessage
+	10,  // 28: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
+	55,  // 29: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
+	55,  // 30: strata.metadata.v1.ListMessagesResponse.flag_sets:type_name -> strata.metadata.v1.FlagSet
+	52,  // 31: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
+	52,  // 32: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
+	1,   // 33: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
+	58,  // 34: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
+	52,  // 35: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
+	52,  // 36: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
+	52,  // 37: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
+	52,  // 38: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
+	2,   // 39: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
+	69,  // 40: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	83,  // 41: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	84,  // 42: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	83,  // 43: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	85,  // 44: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	89,  // 45: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
+	3,   // 46: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
+	89,  // 47: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
+	10,  // 48: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	96,  // 49: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
+	99,  // 50: strata.metadata.v1.SetLdapSettingsRequest.settings:type_name -> strata.metadata.v1.LdapSettings
+	99,  // 51: strata.metadata.v1.LdapSettingsResponse.settings:type_name -> strata.metadata.v1.LdapSettings
+	96,  // 52: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
+	105, // 53: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
+	107, // 54: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
+	107, // 55: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
+	113, // 56: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
+	113, // 57: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
+	113, // 58: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
+	113, // 59: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
+	125, // 60: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
+	130, // 61: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
+	131, // 62: strata.metadata.v1.TenantOAuthSettings.settings:type_name -> strata.metadata.v1.OAuthSettings
+	131, // 63: strata.metadata.v1.SetOAuthSettingsRequest.settings:type_name -> strata.metadata.v1.OAuthSettings
+	132, // 64: strata.metadata.v1.FindOAuthIssuerResponse.tenants:type_name -> strata.metadata.v1.TenantOAuthSettings
+	18,  // 65: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	19,  // 66: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	21,  // 67: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	22,  // 68: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	23,  // 69: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	25,  // 70: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	27,  // 71: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	28,  // 72: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
+	29,  // 73: strata.metadata.v1.Metadata.GetScramCredentials:input_type -> strata.metadata.v1.GetScramCredentialsRequest
+	32,  // 74: strata.metadata.v1.Metadata.AddAppPassword:input_type -> strata.metadata.v1.AddAppPasswordRequest
+	34,  // 75: strata.metadata.v1.Metadata.ListAppPasswords:input_type -> strata.metadata.v1.ListAppPasswordsRequest
+	36,  // 76: strata.metadata.v1.Metadata.RevokeAppPassword:input_type -> strata.metadata.v1.RevokeAppPasswordRequest
+	37,  // 77: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	39,  // 78: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	40,  // 79: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	41,  // 80: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	43,  // 81: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	45,  // 82: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	49,  // 83: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	50,  // 84: strata.metadata.v1.Metadata.ImportMessages:input_type -> strata.metadata.v1.ImportMessagesRequest
+	53,  // 85: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	56,  // 86: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	57,  // 87: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	60,  // 88: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	62,  // 89: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	64,  // 90: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	66,  // 91: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	68,  // 92: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	71,  // 93: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	72,  // 94: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	76,  // 95: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	78,  // 96: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	79,  // 97: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	80,  // 98: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	81,  // 99: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	82,  // 100: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
+	86,  // 101: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	87,  // 102: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	4,   // 103: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	5,   // 104: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	6,   // 105: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	90,  // 106: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	92,  // 107: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	94,  // 108: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	104, // 109: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
+	97,  // 110: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
+	98,  // 111: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
+	100, // 112: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
+	101, // 113: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
+	102, // 114: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
+	108, // 115: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
+	109, // 116: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
+	111, // 117: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
+	114, // 118: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
+	115, // 119: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
+	116, // 120: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
+	118, // 121: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
+	120, // 122: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
+	121, // 123: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
+	123, // 124: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
+	128, // 125: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
+	126, // 126: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
+	133, // 127: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
+	134, // 128: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
+	135, // 129: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
+	74,  // 130: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	8,   // 131: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	20,  // 132: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	9,   // 133: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	9,   // 134: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	24,  // 135: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	26,  // 136: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	9,   // 137: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	9,   // 138: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
+	30,  // 139: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
+	33,  // 140: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
+	35,  // 141: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
+	31,  // 142: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
+	38,  // 143: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	10,  // 144: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	10,  // 145: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	42,  // 146: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	44,  // 147: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	46,  // 148: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	51,  // 149: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	51,  // 150: strata.metadata.v1.Metadata.ImportMessages:output_type -> strata.metadata.v1.AppendResponse
+	54,  // 151: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	17,  // 152: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	59,  // 153: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	61,  // 154: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	63,  // 155: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	65,  // 156: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	67,  // 157: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	70,  // 158: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	73,  // 159: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	73,  // 160: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	77,  // 161: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	8,   // 162: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	8,   // 163: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	9,   // 164: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	9,   // 165: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	9,   // 166: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
+	85,  // 167: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	88,  // 168: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	7,   // 169: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 170: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	7,   // 171: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	91,  // 172: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	93,  // 173: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	95,  // 174: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	106, // 175: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
+	96,  // 176: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	96,  // 177: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	103, // 178: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	103, // 179: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	9,   // 180: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
+	107, // 181: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
+	110, // 182: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
+	112, // 183: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
+	113, // 184: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
+	113, // 185: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
+	117, // 186: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
+	119, // 187: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
+	113, // 188: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
+	122, // 189: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
+	124, // 190: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
+	129, // 191: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
+	127, // 192: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
+	132, // 193: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	132, // 194: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	136, // 195: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
+	75,  // 196: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	131, // [131:197] is the sub-list for method output_type
+	65,  // [65:131] is the sub-list for method input_type
+	65,  // [65:65] is the sub-list for extension type_name
+	65,  // [65:65] is the sub-list for extension extendee
+	0,   // [0:65] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -10332,19 +10448,19 @@ func file_metadata_proto_init() {
 	if File_metadata_proto != nil {
 		return
 	}
-	file_metadata_proto_msgTypes[78].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[84].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[87].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[91].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[97].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[100].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[79].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[85].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[88].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[92].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[98].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[101].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   132,
+			NumMessages:   133,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
