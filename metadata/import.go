@@ -21,15 +21,16 @@ import (
 //     with the messages' MODSEQs as for any append.
 
 // importMessages implements ImportMessages: an append by an administrator (the acting user
-// is the owner) that may fix the messages' UIDs and the mailbox's UIDVALIDITY.
+// is the owner) that may fix the messages' UIDs and the mailbox's UIDVALIDITY; without
+// messages it only sets the UIDVALIDITY (of a source folder that is empty).
 func (c *cmdCtx) importMessages(req *metadatapb.ImportMessagesRequest) (*metadatapb.CommandResult, error) {
 	ms, granted, err := c.selectable("", req.GetAccount(), req.GetMailboxId(), rightInsert)
 	if err != nil {
 		return nil, err
 	}
 	msgs, uids := req.GetMessages(), req.GetUids()
-	if len(msgs) == 0 {
-		return nil, errInvalid("import without messages")
+	if len(msgs) == 0 && req.GetUidValidity() == 0 {
+		return nil, errInvalid("import without messages or UIDVALIDITY")
 	}
 	box := ms.box()
 	if len(uids) > 0 {

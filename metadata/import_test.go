@@ -58,6 +58,14 @@ func TestImportKeepsUIDs(t *testing.T) {
 	if got := h.ok(cmdImport(alice, box.GetId(), 0, nil, "b8")).GetAppend().GetUids(); !slices.Equal(got, []uint32{12}) {
 		t.Fatalf("import without UIDs got %v", got)
 	}
+	// Without messages, an import only sets the UIDVALIDITY of an unused mailbox.
+	h.ok(cmdCreateMailbox(alice, "Empty"))
+	empty := h.mustMailbox(alice, "Empty")
+	h.ok(cmdImport(alice, empty.GetId(), sourceValidity-5, nil))
+	if box := h.mustMailbox(alice, "Empty"); box.GetUidValidity() != sourceValidity-5 || box.GetUidNext() != 1 || box.GetMessages() != 0 {
+		t.Fatalf("empty mailbox after a UIDVALIDITY import: %v", box)
+	}
+	h.fails(codes.InvalidArgument, cmdImport(alice, empty.GetId(), 0, nil))
 	h.ok(cmdCreateMailbox(alice, "Later"))
 	if v := h.mustMailbox(alice, "Later").GetUidValidity(); v <= sourceValidity {
 		t.Fatalf("new mailbox got UIDVALIDITY %d, not above the imported %d", v, uint32(sourceValidity))

@@ -49,19 +49,21 @@ import (
 // Defaults of Config.
 const (
 	DefaultBatchMessages  = 64
-	DefaultBatchBytes     = 16 << 20
 	DefaultMaxMessageSize = 64 << 20
 	spoolMemory           = 256 << 10 // a body above this spills to a file in SpoolDir
+	// maxReconnects bounds how often a run logs in again after the source closed the
+	// connection (Dovecot answers a message it cannot read with BYE).
+	maxReconnects = 100
 )
 
 // Config is one account's copy.
 type Config struct {
 	Source Source
 	Target *importer.Target
-	// BatchMessages and BatchBytes bound one ImportMessages command (and what is held
-	// spooled at once, twice: one batch fetched while the one before is committed).
+	// BatchMessages bounds one ImportMessages command, and what is spooled at once (twice:
+	// one batch is fetched while the one before is committed); each body holds at most
+	// 256 KiB of memory, the rest in a file in SpoolDir.
 	BatchMessages  int
-	BatchBytes     int64
 	MaxMessageSize int64
 	SpoolDir       string // "" : the system's temporary directory
 	// Expunge applies the source's expunges to the target (package comment).
@@ -120,9 +122,6 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.BatchMessages <= 0 {
 		cfg.BatchMessages = DefaultBatchMessages
 	}
-	if cfg.BatchBytes <= 0 {
-		cfg.BatchBytes = DefaultBatchBytes
-	}
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = DefaultMaxMessageSize
 	}
@@ -133,11 +132,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	// imapclient takes no context: closing the connection ends whatever waits on it.
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
 	r := &run{cfg: cfg, c: c, report: &Report{}, condstore: c.Caps().Has(imap.CapCondStore)}
+	defer r.closeClient()
+	// imapclient takes no context: closing the connection ends whatever waits on it.
+	stop := context.AfterFunc(ctx, r.closeClient)
+	defer stop()
 	err = r.all(ctx)
 	if ctx.Err() != nil {
 		return r.report, ctx.Err()
@@ -147,9 +146,53 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 type run struct {
 	cfg       Config
-	c         *imapclient.Client
 	report    *Report
 	condstore bool
+	// c is the connection to the source: replaced by reconnect (only by the goroutine that
+	// uses it), closed by closeClient from any.
+	mu         sync.Mutex
+	c          *imapclient.Client
+	closed     bool
+	reconnects int
+}
+
+// closeClient closes the connection to the source, and any that replaces it later.
+func (r *run) closeClient() {
+	r.mu.Lock()
+	r.closed = true
+	c := r.c
+	r.mu.Unlock()
+	c.Close()
+}
+
+// reconnect logs in again after the source closed the connection, and selects folder,
+// which must still have uidValidity.
+func (r *run) reconnect(folder string, uidValidity uint32) error {
+	if r.reconnects >= maxReconnects {
+		return fmt.Errorf("the source closed the connection %d times; giving up", r.reconnects)
+	}
+	r.reconnects++
+	c, err := r.cfg.Source.dial()
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	old, closed := r.c, r.closed
+	r.c = c
+	r.mu.Unlock()
+	old.Close()
+	if closed {
+		c.Close()
+		return errors.New("interrupted")
+	}
+	sel, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true, CondStore: r.condstore}).Wait()
+	if err != nil {
+		return fmt.Errorf("select again after a reconnection: %w", err)
+	}
+	if sel.UIDValidity != uidValidity {
+		return fmt.Errorf("UIDVALIDITY changed during the copy (%d, now %d)", uidValidity, sel.UIDValidity)
+	}
+	return nil
 }
 
 // folder is one source folder to copy.
@@ -177,18 +220,21 @@ func (r *run) all(ctx context.Context) error {
 			r.report.Failures = append(r.report.Failures, Failure{Folder: f.source, Err: err.Error()})
 		}
 	}
-	// Subscriptions (RFC 9051 6.3.7), also to names that do not exist.
-	for name := range subscriptions {
-		if !subs[name] {
-			if err := r.cfg.Target.SetSubscribed(ctx, name, true); err != nil {
-				return err
+	// The subscription list becomes the source's (RFC 9051 6.3.7), names that are no
+	// folder included.
+	if subscriptions != nil {
+		for name := range subscriptions {
+			if !subs[name] {
+				if err := r.cfg.Target.SetSubscribed(ctx, name, true); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	for _, f := range folders {
-		if subs[f.target] && !subscriptions[f.target] {
-			if err := r.cfg.Target.SetSubscribed(ctx, f.target, false); err != nil {
-				return err
+		for name := range subs {
+			if !subscriptions[name] {
+				if err := r.cfg.Target.SetSubscribed(ctx, name, false); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -200,7 +246,7 @@ var specialUses = []imap.MailboxAttr{imap.MailboxAttrAll, imap.MailboxAttrArchiv
 	imap.MailboxAttrFlagged, imap.MailboxAttrJunk, imap.MailboxAttrSent, imap.MailboxAttrTrash}
 
 // folders lists the source's selectable folders, INBOX first, and its subscriptions by
-// target name.
+// target name (nil when the source cannot tell them: no LIST-EXTENDED, RFC 5258).
 func (r *run) folders() ([]folder, map[string]bool, error) {
 	caps := r.c.Caps()
 	opts := &imap.ListOptions{}
@@ -215,7 +261,10 @@ func (r *run) folders() ([]folder, map[string]bool, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("list source folders: %w", err)
 	}
-	subscriptions := map[string]bool{}
+	var subscriptions map[string]bool
+	if extended {
+		subscriptions = map[string]bool{}
+	}
 	var out []folder
 	for _, l := range list {
 		f := folder{source: l.Mailbox, target: targetName(l.Mailbox, l.Delim)}
@@ -230,7 +279,7 @@ func (r *run) folders() ([]folder, map[string]bool, error) {
 				f.specialUse = string(a)
 			}
 		}
-		if f.subscribed {
+		if f.subscribed && extended {
 			subscriptions[f.target] = true
 		}
 		if selectable {
@@ -274,6 +323,9 @@ func targetName(name string, delim rune) string {
 
 // folder copies one folder.
 func (r *run) folder(ctx context.Context, f folder, box *metadatapb.Mailbox) error {
+	if err := r.ensureConnected(); err != nil {
+		return err
+	}
 	t := r.cfg.Target
 	rep := FolderReport{Source: f.source, Target: f.target}
 	defer func() { r.report.Folders = append(r.report.Folders, rep) }()
@@ -427,42 +479,39 @@ type fetched struct {
 	err      error
 }
 
-func (b *fetched) release() {
-	for _, m := range b.msgs {
-		m.Body.Close()
-	}
-}
+func (b *fetched) release() { closeAll(b.msgs) }
 
 // copyNew copies the source messages above st.LastUID: one goroutine fetches batches while
 // the one before is committed.
 func (r *run) copyNew(ctx context.Context, f folder, box *metadatapb.Mailbox, st *importer.State, rep *FolderReport) error {
 	t := r.cfg.Target
 	var set imap.UIDSet
-	set.AddRange(imap.UID(st.LastUID+1), 0) // N:* (RFC 9051 6.4.8: may return the last message, below N)
-	sizes, err := r.c.Fetch(set, &imap.FetchOptions{UID: true, RFC822Size: true}).Collect()
+	set.AddRange(imap.UID(st.LastUID+1), 0) // N:* may match the last message, below N (RFC 9051 6.4.4)
+	found, err := r.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
 	if err != nil {
 		return fmt.Errorf("list new messages: %w", err)
 	}
-	type sized struct {
-		uid  uint32
-		size int64
-	}
-	var todo []sized
-	for _, m := range sizes {
-		if uint32(m.UID) > st.LastUID {
-			todo = append(todo, sized{uint32(m.UID), m.RFC822Size})
+	var todo []uint32
+	for _, u := range found.AllUIDs() {
+		if uint32(u) > st.LastUID {
+			todo = append(todo, uint32(u))
 		}
 	}
-	sort.Slice(todo, func(i, j int) bool { return todo[i].uid < todo[j].uid })
-	if len(todo) == 0 {
-		return nil
-	}
-	// A batch committed after the last record was written (an interrupted run).
-	present := map[string]bool{}
+	slices.Sort(todo)
 	current, err := t.Mailbox(ctx, box.GetName())
 	if err != nil || current == nil {
 		return fmt.Errorf("mailbox %q: gone or unreadable: %v", box.GetName(), err)
 	}
+	if len(todo) == 0 {
+		if current.GetUidNext() == 1 && current.GetUidValidity() != st.UIDValidity {
+			// An empty source folder: its UIDVALIDITY all the same.
+			_, err := t.Import(ctx, box.GetId(), nil, false, st.UIDValidity)
+			return err
+		}
+		return nil
+	}
+	// A batch committed after the last record was written (an interrupted run).
+	present := map[string]bool{}
 	if current.GetUidNext() > st.TargetUIDNext {
 		if present, err = t.BlobKeys(ctx, box.GetId(), st.TargetUIDNext); err != nil {
 			return err
@@ -473,18 +522,10 @@ func (r *run) copyNew(ctx context.Context, f folder, box *metadatapb.Mailbox, st
 	// has never held a message and takes it.
 	keep := validity == st.UIDValidity || uidNext == 1
 
-	var batches [][]sized
-	var cur []sized
-	var curBytes int64
-	for _, m := range todo {
-		if len(cur) > 0 && (len(cur) >= r.cfg.BatchMessages || curBytes+m.size > r.cfg.BatchBytes) {
-			batches = append(batches, cur)
-			cur, curBytes = nil, 0
-		}
-		cur = append(cur, m)
-		curBytes += m.size
+	var batches [][]uint32
+	for b := range slices.Chunk(todo, r.cfg.BatchMessages) {
+		batches = append(batches, b)
 	}
-	batches = append(batches, cur)
 
 	ch := make(chan *fetched, 1)
 	fetchCtx, cancelFetch := context.WithCancel(ctx)
@@ -493,12 +534,8 @@ func (r *run) copyNew(ctx context.Context, f folder, box *metadatapb.Mailbox, st
 	go func() {
 		defer wg.Done()
 		defer close(ch)
-		for _, b := range batches {
-			uids := make([]uint32, len(b))
-			for i, m := range b {
-				uids[i] = m.uid
-			}
-			got := r.fetchBatch(f.source, uids)
+		for _, uids := range batches {
+			got := r.fetchBatch(f.source, st.UIDValidity, uids)
 			select {
 			case ch <- got:
 			case <-fetchCtx.Done():
@@ -583,9 +620,10 @@ func (r *run) copyNew(ctx context.Context, f folder, box *metadatapb.Mailbox, st
 	return nil
 }
 
-// fetchBatch reads the messages uids of the selected folder. When the batch's FETCH fails,
-// each message is fetched alone, and those that fail again are reported.
-func (r *run) fetchBatch(folder string, uids []uint32) *fetched {
+// fetchBatch reads the messages uids of the selected folder. When the batch's FETCH fails
+// (a NO, or a BYE that ends the connection, after which it logs in again), each message is
+// fetched alone, and those that fail again are reported.
+func (r *run) fetchBatch(folder string, uidValidity uint32, uids []uint32) *fetched {
 	b := &fetched{last: uids[len(uids)-1]}
 	var set imap.UIDSet
 	for _, u := range uids {
@@ -596,29 +634,60 @@ func (r *run) fetchBatch(folder string, uids []uint32) *fetched {
 		b.add(msgs, uids, folder)
 		return b
 	}
-	if isConnectionError(err) {
-		b.err = err
-		return b
+	closeAll(msgs)
+	for _, u := range uids {
+		if err != nil && isConnectionError(err) {
+			if b.err = r.reconnect(folder, uidValidity); b.err != nil {
+				return b
+			}
+		}
+		var one []importer.Message
+		one, err = r.fetchBodies(imap.UIDSetNum(imap.UID(u)))
+		if err != nil {
+			closeAll(one)
+			r.cfg.Log.Warn("message not copied", "folder", folder, "uid", u, "err", err)
+			b.failures = append(b.failures, Failure{Folder: folder, UID: u, Err: err.Error()})
+			continue
+		}
+		b.add(one, []uint32{u}, folder)
 	}
+	if err != nil && isConnectionError(err) {
+		b.err = r.reconnect(folder, uidValidity)
+	}
+	return b
+}
+
+// ensureConnected logs in again if the connection was lost after the last message of a
+// folder.
+func (r *run) ensureConnected() error {
+	select {
+	case <-r.c.Closed():
+	default:
+		return nil
+	}
+	if r.reconnects >= maxReconnects {
+		return errors.New("the source closed the connection")
+	}
+	r.reconnects++
+	c, err := r.cfg.Source.dial()
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.c = c
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		c.Close()
+		return errors.New("interrupted")
+	}
+	return nil
+}
+
+func closeAll(msgs []importer.Message) {
 	for _, m := range msgs {
 		m.Body.Close()
 	}
-	for _, u := range uids {
-		one, err := r.fetchBodies(imap.UIDSetNum(imap.UID(u)))
-		switch {
-		case err == nil:
-			b.add(one, []uint32{u}, folder)
-		case isConnectionError(err):
-			b.err = err
-			return b
-		default:
-			for _, m := range one {
-				m.Body.Close()
-			}
-			b.failures = append(b.failures, Failure{Folder: folder, UID: u, Err: err.Error()})
-		}
-	}
-	return b
 }
 
 // add takes msgs, those asked for as uids that the source sent; the others are failures.
@@ -698,6 +767,9 @@ func (r *run) fetchBodies(set imap.UIDSet) ([]importer.Message, error) {
 
 // verify compares each copied folder's message count with the source's.
 func (r *run) verify(ctx context.Context) error {
+	if err := r.ensureConnected(); err != nil {
+		return err
+	}
 	for i := range r.report.Folders {
 		f := &r.report.Folders[i]
 		data, err := r.c.Status(f.Source, &imap.StatusOptions{NumMessages: true}).Wait()

@@ -3533,6 +3533,7 @@ func (x *AppendRequest) GetMailboxName() string {
 
 // ImportMessagesRequest appends messages as AppendRequest does (all or nothing, bodies
 // already durable), with the UIDs and UIDVALIDITY of the server they are migrated from.
+// Without messages it only sets the UIDVALIDITY.
 type ImportMessagesRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	RequestId string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
