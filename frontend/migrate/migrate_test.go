@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,17 +14,10 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/strata-mail/strata/bench"
-	"github.com/strata-mail/strata/blobstore/fs"
-	"github.com/strata-mail/strata/embedded"
-	"github.com/strata-mail/strata/frontend/importer"
-	"github.com/strata-mail/strata/frontend/ingest"
+	"github.com/strata-mail/strata/frontend/importer/importertest"
 	"github.com/strata-mail/strata/frontend/migrate"
-	"github.com/strata-mail/strata/internal/embeddedtest"
-	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 var source *dovecot
@@ -127,60 +119,7 @@ func appendMessages(t *testing.T, c *imapclient.Client, folder string, stream ui
 	}
 }
 
-// strata is the target: an embedded Strata reached over real gRPC, its filesystem blob
-// store opened beside it as `strata migrate --blob fs` does.
-type strata struct {
-	srv    *embedded.Server
-	md     metadatapb.MetadataClient
-	target *importer.Target
-	email  string
-}
-
-func startStrata(t *testing.T, email string) *strata {
-	t.Helper()
-	dataDir := t.TempDir()
-	srv := embeddedtest.Start(t, embedded.Config{DataDir: dataDir})
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	md := metadatapb.NewMetadataClient(conn)
-	ctx := context.Background()
-	domain := email[strings.IndexByte(email, '@')+1:]
-	if _, err := md.CreateTenant(ctx, &metadatapb.CreateTenantRequest{RequestId: embedded.NewRequestID(), Name: "t", Domains: []string{domain}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := md.CreateAccount(ctx, &metadatapb.CreateAccountRequest{RequestId: embedded.NewRequestID(), Email: email, Password: "pw"}); err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := fs.New(filepath.Join(dataDir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	committer := &ingest.Committer{Metadata: md, Blobs: blobs, Timeout: time.Minute, NewRequestID: embedded.NewRequestID}
-	target, err := importer.Open(ctx, md, committer, email, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &strata{srv: srv, md: md, target: target, email: email}
-}
-
-// targetClient logs in to the Strata account over IMAP.
-func (s *strata) client(t *testing.T) *imapclient.Client {
-	t.Helper()
-	c, err := imapclient.DialInsecure(s.srv.IMAPAddr(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Login(s.email, "pw").Wait(); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func migrateConfig(t *testing.T, user string, s *strata) migrate.Config {
+func migrateConfig(t *testing.T, user string, s *importertest.Strata) migrate.Config {
 	t.Helper()
 	src, err := migrate.ParseSource("imaps://"+user+"@"+source.imapsAddr, false)
 	if err != nil {
@@ -190,7 +129,7 @@ func migrateConfig(t *testing.T, user string, s *strata) migrate.Config {
 	if src.TLSConfig, err = source.tlsConfig(); err != nil {
 		t.Fatal(err)
 	}
-	return migrate.Config{Source: src, Target: s.target, Expunge: true, BatchMessages: 7, SpoolDir: t.TempDir()}
+	return migrate.Config{Source: src, Target: s.Target, Expunge: true, BatchMessages: 7, SpoolDir: t.TempDir()}
 }
 
 // specialUses are the attributes of RFC 6154 2.
@@ -341,7 +280,7 @@ func TestMigrateFullThenIncremental(t *testing.T) {
 	const user = "test1"
 	src := sourceClient(t, user)
 	fill(t, src, user, 12)
-	s := startStrata(t, "test1@example.com")
+	s := importertest.Start(t, "test1@example.com")
 	ctx := context.Background()
 
 	rep, err := migrate.Run(ctx, migrateConfig(t, user, s))
@@ -356,7 +295,7 @@ func TestMigrateFullThenIncremental(t *testing.T) {
 	if copied != 8*12 {
 		t.Fatalf("first run copied %d messages, want %d", copied, 8*12)
 	}
-	dst := s.client(t)
+	dst := s.Client(t)
 	sameAccount(t, view(t, src, "."), view(t, dst, "/"))
 
 	// At the source: new messages, flag changes (a flag, a keyword), an expunge.
@@ -419,7 +358,7 @@ func TestMigrateResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	appendMessages(t, src, "Big", 42, 0, 60)
-	s := startStrata(t, "test2@example.com")
+	s := importertest.Start(t, "test2@example.com")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -432,14 +371,14 @@ func TestMigrateResumes(t *testing.T) {
 	if _, err := migrate.Run(ctx, cfg); err == nil {
 		t.Fatal("an interrupted run reported success")
 	}
-	box, err := s.target.Mailbox(context.Background(), "Big")
+	box, err := s.Target.Mailbox(context.Background(), "Big")
 	if err != nil || box == nil {
 		t.Fatalf("Big after the interrupted run: %v, %v", box, err)
 	}
 	if box.GetMessages() == 0 || box.GetMessages() >= 60 {
 		t.Fatalf("the interrupted run left %d messages", box.GetMessages())
 	}
-	st, err := s.target.State(context.Background(), box.GetId())
+	st, err := s.Target.State(context.Background(), box.GetId())
 	if err != nil || st == nil {
 		t.Fatalf("state: %v, %v", st, err)
 	}
@@ -447,7 +386,7 @@ func TestMigrateResumes(t *testing.T) {
 	st.LastUID -= 7
 	st.KeptThrough = st.LastUID
 	st.TargetUIDNext -= 7
-	if err := s.target.SetState(context.Background(), box.GetId(), st); err != nil {
+	if err := s.Target.SetState(context.Background(), box.GetId(), st); err != nil {
 		t.Fatal(err)
 	}
 
@@ -457,7 +396,7 @@ func TestMigrateResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkReport(t, rep)
-	sameAccount(t, view(t, src, "."), view(t, s.client(t), "/"))
+	sameAccount(t, view(t, src, "."), view(t, s.Client(t), "/"))
 }
 
 // TestMigrateReportsUnreadableMessage: a message whose file is gone from the source's
@@ -471,7 +410,7 @@ func TestMigrateReportsUnreadableMessage(t *testing.T) {
 	if err := os.Remove(file); err != nil {
 		t.Fatal(err)
 	}
-	s := startStrata(t, "test3@example.com")
+	s := importertest.Start(t, "test3@example.com")
 	rep, err := migrate.Run(context.Background(), migrateConfig(t, user, s))
 	if err != nil {
 		t.Fatal(err)
