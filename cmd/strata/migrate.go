@@ -79,8 +79,7 @@ func migrateFlags(f *pflag.FlagSet) {
 	f.Int("batch", migrate.DefaultBatchMessages, "messages per metadata command")
 	f.Int64("max-message-size", migrate.DefaultMaxMessageSize, "largest message copied, in bytes")
 	f.String("spool-dir", os.TempDir(), "directory for message bodies larger than 256 KiB while they are copied")
-	f.String("blob-dir", "", "directory of message bodies (--blob fs): <data>/blobs of 'strata serve', or the one every frontend shares")
-	addBlobStoreFlags(f, "the directory --blob-dir")
+	addWriterFlags(f)
 }
 
 // migrateJob is one account to copy.
@@ -353,15 +352,9 @@ func migrateOne(ctx context.Context, w *writer, job migrateJob, cfg migrate.Conf
 		return res
 	}
 	cfg.Source, cfg.Target = job.source, target
-	var base, lastTotal int
-	lastFolder := ""
+	progress := accountProgressFunc(p)
 	cfg.Progress = func(pr migrate.Progress) {
-		if pr.Folder != lastFolder {
-			base += lastTotal
-			lastFolder = pr.Folder
-		}
-		lastTotal = pr.Total
-		p.update(pr.Folder, base+pr.Done, base+pr.Total, pr.Bytes)
+		progress(importer.Progress{Folder: pr.Folder, Done: pr.Done, Total: pr.Total, Bytes: pr.Bytes})
 	}
 	res.report, res.err = migrate.Run(ctx, cfg)
 	switch {
@@ -413,9 +406,7 @@ func printMigrateResults(out io.Writer, results []migrateResult, elapsed time.Du
 		}
 	}
 	tw.Flush()
-	secs := elapsed.Seconds()
-	fmt.Fprintf(out, "\n%d messages, %.1f MiB copied in %s (%.0f messages/s, %.1f MB/s)\n",
-		messages, float64(bytes)/(1<<20), elapsed.Round(time.Millisecond), float64(messages)/secs, float64(bytes)/1e6/secs)
+	printRate(out, messages, bytes, elapsed)
 	for _, f := range failures {
 		fmt.Fprintln(out, f)
 	}
