@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/strata-mail/strata/blobstore"
@@ -62,8 +63,12 @@ type folderImport struct {
 	box     *metadatapb.Mailbox
 	present map[string]bool
 	batch   []Message
-	rep     *FileReport
 	total   int
+	// inflight reports the commit of the batch before, nil when none runs; it updates rep
+	// under mu.
+	inflight chan error
+	mu       sync.Mutex
+	rep      *FileReport
 }
 
 func (t *Target) startFolder(ctx context.Context, name string, opts FileOptions, total int) (*folderImport, error) {
@@ -91,11 +96,15 @@ func (f *folderImport) add(ctx context.Context, read func(io.Writer) (Message, s
 		spool.Close()
 		return io.EOF
 	}
+	f.mu.Lock()
 	f.rep.Read++
+	f.mu.Unlock()
 	if err != nil {
 		spool.Close()
 		if errors.Is(err, mailfile.ErrTooLarge) {
+			f.mu.Lock()
 			f.rep.Failures = append(f.rep.Failures, fmt.Sprintf("%s: %v", where, err))
+			f.mu.Unlock()
 			return nil
 		}
 		return fmt.Errorf("%s: %w", where, err)
@@ -103,7 +112,9 @@ func (f *folderImport) add(ctx context.Context, read func(io.Writer) (Message, s
 	key := f.t.Key(spool)
 	if f.present[key] {
 		spool.Close()
+		f.mu.Lock()
 		f.rep.Skipped++
+		f.mu.Unlock()
 		return nil
 	}
 	f.present[key] = true
@@ -115,32 +126,59 @@ func (f *folderImport) add(ctx context.Context, read func(io.Writer) (Message, s
 	return nil
 }
 
+// commit starts committing the batch, once the one before is committed: reading the next
+// batch overlaps the commit of this one.
 func (f *folderImport) commit(ctx context.Context) error {
+	if err := f.wait(); err != nil {
+		return err
+	}
 	if len(f.batch) == 0 {
 		return nil
 	}
-	defer func() {
-		for _, m := range f.batch {
-			m.Body.Close()
+	batch := f.batch
+	f.batch = nil
+	done := make(chan error, 1)
+	f.inflight = done
+	go func() {
+		defer func() {
+			for _, m := range batch {
+				m.Body.Close()
+			}
+		}()
+		if _, err := f.t.Import(ctx, f.box.GetId(), batch, false, 0); err != nil {
+			done <- err
+			return
 		}
-		f.batch = nil
+		f.mu.Lock()
+		for _, m := range batch {
+			f.rep.Imported++
+			f.rep.Bytes += m.Body.Size()
+		}
+		p := Progress{Folder: f.rep.Folder, Done: f.rep.Imported + f.rep.Skipped + len(f.rep.Failures), Total: max(f.total, f.rep.Read), Bytes: f.rep.Bytes}
+		f.mu.Unlock()
+		if f.opts.Progress != nil {
+			f.opts.Progress(p)
+		}
+		done <- nil
 	}()
-	if _, err := f.t.Import(ctx, f.box.GetId(), f.batch, false, 0); err != nil {
-		return err
-	}
-	for _, m := range f.batch {
-		f.rep.Imported++
-		f.rep.Bytes += m.Body.Size()
-	}
-	if f.opts.Progress != nil {
-		total := max(f.total, f.rep.Read)
-		f.opts.Progress(Progress{Folder: f.rep.Folder, Done: f.rep.Read, Total: total, Bytes: f.rep.Bytes})
-	}
 	return nil
+}
+
+// wait waits for the batch being committed.
+func (f *folderImport) wait() error {
+	if f.inflight == nil {
+		return nil
+	}
+	err := <-f.inflight
+	f.inflight = nil
+	return err
 }
 
 func (f *folderImport) finish(ctx context.Context) (*FileReport, error) {
 	if err := f.commit(ctx); err != nil {
+		return f.rep, err
+	}
+	if err := f.wait(); err != nil {
 		return f.rep, err
 	}
 	box, err := f.t.Mailbox(ctx, f.box.GetName())
@@ -188,6 +226,7 @@ func (t *Target) ImportMaildir(ctx context.Context, root, mailbox string, opts F
 				return Message{Date: m.Date, Flags: m.Flags}, m.Path, mailfile.CopyCRLF(w, file, opts.MaxMessageSize)
 			}
 			if err := fi.add(ctx, read); err != nil {
+				fi.wait()
 				return reports, err
 			}
 		}
@@ -229,6 +268,7 @@ func (t *Target) ImportMbox(ctx context.Context, path, mailbox string, opts File
 			break
 		}
 		if err != nil {
+			fi.wait()
 			return fi.rep, err
 		}
 	}
