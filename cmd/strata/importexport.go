@@ -110,12 +110,7 @@ func runImport(cmd *cobra.Command, path string, mbox bool) error {
 	} else {
 		reports, err = target.ImportMaildir(ctx, path, mailbox, opts)
 	}
-	if err != nil {
-		p.finish("failed: " + err.Error())
-	} else {
-		p.finish("done")
-	}
-	board.wait()
+	endProgress(board, p, err)
 	out := cmd.OutOrStdout()
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MAILBOX\tREAD\tIMPORTED\tSKIPPED\tBEFORE\tAFTER\tCHECK")
@@ -162,6 +157,16 @@ func startWriting(cmd *cobra.Command) (context.Context, *writer, func(), error) 
 		return nil, nil, nil, err
 	}
 	return ctx, w, func() { w.close(); stop() }, nil
+}
+
+// endProgress ends an account's progress with its outcome and lets the bars draw.
+func endProgress(board progressBoard, p accountProgress, err error) {
+	if err != nil {
+		p.finish("failed: " + err.Error())
+	} else {
+		p.finish("done")
+	}
+	board.wait()
 }
 
 // accountProgressFunc turns per-folder progress into an account's running totals.
@@ -236,12 +241,7 @@ func runExport(cmd *cobra.Command, args []string) error {
 			progress(importer.Progress{Folder: folder, Done: done, Total: total, Bytes: bytes})
 		},
 	})
-	if err != nil {
-		p.finish("failed: " + err.Error())
-	} else {
-		p.finish("done")
-	}
-	board.wait()
+	endProgress(board, p, err)
 	out := cmd.OutOrStdout()
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MAILBOX\tMESSAGES\tWRITTEN\tGONE\tKEYWORDS-DROPPED\tPATH")

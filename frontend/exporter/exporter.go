@@ -86,6 +86,7 @@ type record struct {
 	key   string
 	flags []string
 	date  time.Time
+	size  int64
 }
 
 func exportFolder(ctx context.Context, cfg Config, box *metadatapb.Mailbox) (FolderReport, error) {
@@ -105,7 +106,7 @@ func exportFolder(ctx context.Context, cfg Config, box *metadatapb.Mailbox) (Fol
 		if err != nil {
 			return rep, err
 		}
-		recs = append(recs, record{uid: m.GetUid(), key: m.GetBlobKey(), flags: m.GetFlags(), date: time.Unix(m.GetInternalDateUnix(), 0)})
+		recs = append(recs, record{uid: m.GetUid(), key: m.GetBlobKey(), flags: m.GetFlags(), date: time.Unix(m.GetInternalDateUnix(), 0), size: int64(m.GetSize())})
 	}
 	rep.Messages = len(recs)
 	var write func(r record, body io.Reader) error
@@ -161,28 +162,16 @@ func exportFolder(ctx context.Context, cfg Config, box *metadatapb.Mailbox) (Fol
 		if err != nil {
 			return rep, fmt.Errorf("read the body of UID %d: %w", r.uid, err)
 		}
-		counted := &countingReader{r: body}
-		err = write(r, counted)
+		err = write(r, body)
 		body.Close()
 		if err != nil {
 			return rep, fmt.Errorf("write UID %d: %w", r.uid, err)
 		}
 		rep.Written++
-		rep.Bytes += counted.n
+		rep.Bytes += r.size
 		if cfg.Progress != nil {
 			cfg.Progress(box.GetName(), rep.Written+rep.Gone, len(recs), rep.Bytes)
 		}
 	}
 	return rep, finish()
-}
-
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }

@@ -292,7 +292,7 @@ func (t *Target) SetFlags(ctx context.Context, mailbox uint64, uids []uint32, fl
 	requestID := t.Committer.NewRequestID()
 	return t.Retry(func(ctx context.Context) error {
 		_, err := t.Metadata.StoreFlags(ctx, &metadatapb.StoreFlagsRequest{
-			RequestId: requestID, Account: t.Account, MailboxId: mailbox, Uids: Ranges(uids),
+			RequestId: requestID, Account: t.Account, MailboxId: mailbox, Uids: metadatapb.RangesOf(uids),
 			Op: metadatapb.FlagOp_FLAG_OP_REPLACE, Flags: flags,
 		})
 		return err
@@ -305,7 +305,7 @@ func (t *Target) Expunge(ctx context.Context, mailbox uint64, uids []uint32) err
 	if len(uids) == 0 {
 		return nil
 	}
-	ranges := Ranges(uids)
+	ranges := metadatapb.RangesOf(uids)
 	storeID, expungeID := t.Committer.NewRequestID(), t.Committer.NewRequestID()
 	err := t.Retry(func(ctx context.Context) error {
 		_, err := t.Metadata.StoreFlags(ctx, &metadatapb.StoreFlagsRequest{
@@ -321,17 +321,4 @@ func (t *Target) Expunge(ctx context.Context, mailbox uint64, uids []uint32) err
 		_, err := t.Metadata.Expunge(ctx, &metadatapb.ExpungeRequest{RequestId: expungeID, Account: t.Account, MailboxId: mailbox, Uids: ranges})
 		return err
 	})
-}
-
-// Ranges turns ascending UIDs into ranges.
-func Ranges(uids []uint32) []*metadatapb.UidRange {
-	var out []*metadatapb.UidRange
-	for _, u := range uids {
-		if n := len(out); n > 0 && out[n-1].Last+1 == u {
-			out[n-1].Last = u
-			continue
-		}
-		out = append(out, &metadatapb.UidRange{First: u, Last: u})
-	}
-	return out
 }

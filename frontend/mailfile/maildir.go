@@ -190,18 +190,26 @@ func MaildirMessages(dir string) ([]MaildirMessage, error) {
 // bytes; more is an error wrapping ErrTooLarge.
 func CopyCRLF(w io.Writer, r io.Reader, limit int64) error {
 	out := &limitedWriter{w: w, left: limit}
+	return eachLine(r, func(line []byte, more bool) error {
+		writeCRLF(out, line, more)
+		if out.over {
+			return fmt.Errorf("longer than %d bytes: %w", limit, ErrTooLarge)
+		}
+		return out.err
+	})
+}
+
+// eachLine calls fn with each line of r and its LF; a line longer than the buffer comes in
+// pieces, more marking all but the last.
+func eachLine(r io.Reader, fn func(line []byte, more bool) error) error {
 	br := bufio.NewReaderSize(r, 64<<10)
 	for {
 		line, err := br.ReadSlice('\n')
 		more := errors.Is(err, bufio.ErrBufferFull)
 		if len(line) > 0 {
-			writeCRLF(out, line, more)
-		}
-		if out.over {
-			return fmt.Errorf("longer than %d bytes: %w", limit, ErrTooLarge)
-		}
-		if out.err != nil {
-			return out.err
+			if ferr := fn(line, more); ferr != nil {
+				return ferr
+			}
 		}
 		if more {
 			continue

@@ -3,7 +3,6 @@ package mailfile
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,35 +15,20 @@ import (
 // writeLF copies r to w line by line with LF line endings; each whole line passes through
 // edit first (nil: none).
 func writeLF(w *bufio.Writer, r io.Reader, edit func(line []byte) []byte) error {
-	br := bufio.NewReaderSize(r, 64<<10)
 	atLineStart := true
-	for {
-		line, err := br.ReadSlice('\n')
-		more := errors.Is(err, bufio.ErrBufferFull)
-		if len(line) > 0 {
-			if !more {
-				if bytes.HasSuffix(line, []byte("\r\n")) {
-					line = append(line[:len(line)-2:len(line)-2], '\n')
-				}
-				if atLineStart && edit != nil {
-					line = edit(line)
-				}
+	return eachLine(r, func(line []byte, more bool) error {
+		if !more {
+			if bytes.HasSuffix(line, []byte("\r\n")) {
+				line = append(line[:len(line)-2:len(line)-2], '\n')
 			}
-			if _, werr := w.Write(line); werr != nil {
-				return werr
+			if atLineStart && edit != nil {
+				line = edit(line)
 			}
 		}
 		atLineStart = !more
-		if more {
-			continue
-		}
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-	}
+		_, err := w.Write(line)
+		return err
+	})
 }
 
 // MboxWriter writes messages as an mboxrd file (RFC 4155).
