@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -74,7 +73,7 @@ func migrateFlags(f *pflag.FlagSet) {
 	f.Int("concurrency", 4, "bulk: accounts copied at once")
 	f.String("password-file", "", "file whose first line is the source password (else $"+migratePasswordEnv+", a prompt, or standard input)")
 	f.Bool("insecure-plaintext", false, "with imap://, log in without TLS: the password crosses the network in the clear")
-	f.String("source-ca-file", "", "PEM file of certificate authorities for the source server (default: the system's)")
+	f.String("source-ca-file", "", "PEM file of certificate authorities trusted for the source server, beside the system roots")
 	f.Bool("keep-expunged", false, "do not apply expunges at the source to messages copied before")
 	f.Int("batch", migrate.DefaultBatchMessages, "messages per metadata command")
 	f.Int64("max-message-size", migrate.DefaultMaxMessageSize, "largest message copied, in bytes")
@@ -141,18 +140,13 @@ func migrateJobs(cmd *cobra.Command) ([]migrateJob, error) {
 	to, _ := f.GetString("to")
 	list, _ := f.GetString("accounts")
 	plaintext, _ := f.GetBool("insecure-plaintext")
-	caFile, _ := f.GetString("source-ca-file")
+	roots, err := rootCAsFromFlag(f, "source-ca-file")
+	if err != nil {
+		return nil, err
+	}
 	var tlsConfig *tls.Config
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, fmt.Errorf("--source-ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--source-ca-file %s: no PEM certificate", caFile)
-		}
-		tlsConfig = &tls.Config{RootCAs: pool}
+	if roots != nil {
+		tlsConfig = &tls.Config{RootCAs: roots}
 	}
 	if from == "" {
 		return nil, errors.New("--from is required")
