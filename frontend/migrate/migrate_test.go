@@ -450,3 +450,46 @@ func TestParseSource(t *testing.T) {
 		t.Error("plaintext with imaps:// accepted")
 	}
 }
+
+// TestMigrateOverStartTLSAndPlaintext: imap:// upgrades with STARTTLS (RFC 9051 6.2.1) and
+// checks the certificate; plaintext only when asked for.
+func TestMigrateOverStartTLSAndPlaintext(t *testing.T) {
+	const user = "test4"
+	src := sourceClient(t, user)
+	appendMessages(t, src, "INBOX", 9, 0, 3)
+	s := importertest.Start(t, "test4@example.com")
+	tlsConfig, err := source.tlsConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	startTLS, err := migrate.ParseSource("imap://"+user+"@"+source.imapAddr, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	startTLS.Password = dovecotPassword
+	// Without the test CA the certificate is refused.
+	if _, err := migrate.Run(context.Background(), migrate.Config{Source: startTLS, Target: s.Target}); err == nil {
+		t.Fatal("a certificate from an unknown CA was accepted")
+	}
+	startTLS.TLSConfig = tlsConfig
+	rep, err := migrate.Run(context.Background(), migrate.Config{Source: startTLS, Target: s.Target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep)
+	appendMessages(t, src, "INBOX", 9, 3, 4)
+	plain, err := migrate.ParseSource("imap://"+user+"@"+source.imapAddr, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.Password = dovecotPassword
+	rep, err = migrate.Run(context.Background(), migrate.Config{Source: plain, Target: s.Target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep)
+	if rep.Folders[0].Copied != 1 || rep.Folders[0].TargetCount != 4 {
+		t.Fatalf("plaintext run: %+v", rep.Folders[0])
+	}
+	sameAccount(t, view(t, src, "."), view(t, s.Client(t), "/"))
+}
