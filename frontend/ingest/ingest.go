@@ -1,7 +1,8 @@
 // Package ingest is what every intake of mail shares (IMAP APPEND in frontend/imap, LMTP
-// in frontend/lmtp): a message already spooled (blobstore.Spool) is parsed once for the
-// metadata form (frontend/message), its body is stored in the blob store under its
-// content key, and only then is it appended in metadata.
+// in frontend/lmtp, migration and import in frontend/importer): a message already spooled
+// (blobstore.Spool) is parsed once for the metadata form (frontend/message), its body is
+// stored in the blob store under its content key, and only then is it appended in metadata
+// (Append, or ImportMessages for an import that keeps UIDs).
 //
 // Invariants:
 //
