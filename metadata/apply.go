@@ -296,6 +296,8 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "set-subscribed:" + op.SetSubscribed.GetAccount()
 	case *metadatapb.Command_Append:
 		return "append:" + op.Append.GetAccount()
+	case *metadatapb.Command_ImportMessages:
+		return "import-messages:" + op.ImportMessages.GetAccount()
 	case *metadatapb.Command_StoreFlags:
 		return "store-flags:" + op.StoreFlags.GetAccount()
 	case *metadatapb.Command_Copy:
@@ -378,6 +380,8 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.setSubscribed(op.SetSubscribed)
 	case *metadatapb.Command_Append:
 		return c.appendMessages(op.Append)
+	case *metadatapb.Command_ImportMessages:
+		return c.importMessages(op.ImportMessages)
 	case *metadatapb.Command_StoreFlags:
 		return c.storeFlags(op.StoreFlags)
 	case *metadatapb.Command_Copy:

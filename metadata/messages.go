@@ -229,22 +229,50 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 			return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Append{Append: dup}}, nil
 		}
 	}
-	if err := checkUIDSpace(ms, len(req.GetMessages())); err != nil {
+	resp, err := c.addNewMessages(ms, user, granted, req.GetMessages(), req.GetBlobEpoch(), nil)
+	if err != nil {
 		return nil, err
 	}
+	resp.Modseq = ms.modseq
+	if req.GetReplaceUid() != 0 {
+		if resp.ReplacedModseq, err = c.replaceMessage(req); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.GetDedupKey()) > 0 {
+		if err := c.rememberAppend(ms.rec.GetAccount(), req.GetDedupKey(), window, ms.box().GetId(), resp); err != nil {
+			return nil, err
+		}
+	}
+	if resp.BlobEpoch, err = c.blobEpoch(); err != nil {
+		return nil, err
+	}
+	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Append{Append: resp}}, nil
+}
+
+// addNewMessages stores msgs in ms as user with granted, charging the owner's quota,
+// under the next UIDs, or under uids when given (import.go: checked by the caller to be
+// strictly increasing from UIDNEXT on). The response has the UIDs; its MODSEQ is set by
+// the caller once the command's changes are done.
+func (c *cmdCtx) addNewMessages(ms *mailboxState, user string, granted rights, msgs []*metadatapb.NewMessage, blobEpoch uint64, uids []uint32) (*metadatapb.AppendResponse, error) {
+	if uids == nil {
+		if err := checkUIDSpace(ms, len(msgs)); err != nil {
+			return nil, err
+		}
+	}
 	var size int64
-	for _, m := range req.GetMessages() {
+	for _, m := range msgs {
 		size += int64(m.GetSize())
 	}
-	if err := c.chargeUsage(req.GetAccount(), int64(len(req.GetMessages())), size); err != nil {
+	if err := c.chargeUsage(ms.rec.GetAccount(), int64(len(msgs)), size); err != nil {
 		return nil, err
 	}
 	resp := &metadatapb.AppendResponse{UidValidity: ms.box().GetUidValidity()}
-	for i, m := range req.GetMessages() {
+	for i, m := range msgs {
 		if m.GetBlobKey() == "" {
 			return nil, errInvalid("message %d has no blob key", i)
 		}
-		if err := c.checkAppendBlob(m.GetBlobKey(), req.GetBlobEpoch()); err != nil {
+		if err := c.checkAppendBlob(m.GetBlobKey(), blobEpoch); err != nil {
 			return nil, err
 		}
 		flags, valid := normalizeFlags(m.GetFlags())
@@ -265,6 +293,10 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 		case m.GetStructure() != nil:
 			structure = mustMarshal(m.GetStructure())
 		}
+		if uids != nil {
+			// UIDs between the old UIDNEXT and this one are skipped, never used.
+			ms.box().UidNext = uids[i]
+		}
 		uid, err := c.addAs(ms, user, granted.permitted(flags), &metadatapb.MessageIndex{
 			InternalDateUnix: m.GetInternalDateUnix(),
 			Size:             m.GetSize(),
@@ -276,21 +308,7 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 		}
 		resp.Uids = append(resp.Uids, uid)
 	}
-	resp.Modseq = ms.modseq
-	if req.GetReplaceUid() != 0 {
-		if resp.ReplacedModseq, err = c.replaceMessage(req); err != nil {
-			return nil, err
-		}
-	}
-	if len(req.GetDedupKey()) > 0 {
-		if err := c.rememberAppend(ms.rec.GetAccount(), req.GetDedupKey(), window, ms.box().GetId(), resp); err != nil {
-			return nil, err
-		}
-	}
-	if resp.BlobEpoch, err = c.blobEpoch(); err != nil {
-		return nil, err
-	}
-	return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Append{Append: resp}}, nil
+	return resp, nil
 }
 
 // replaceMessage expunges the message that an APPEND replaces (RFC 8508 3.3): in the same

@@ -472,6 +472,17 @@ func (s *Service) Append(ctx context.Context, req *metadatapb.AppendRequest) (*m
 	return res.GetAppend(), nil
 }
 
+// ImportMessages appends messages with the UIDs and UIDVALIDITY of the server they are
+// migrated from (import.go); an administrator's call (internal/authz).
+func (s *Service) ImportMessages(ctx context.Context, req *metadatapb.ImportMessagesRequest) (*metadatapb.AppendResponse, error) {
+	req.Account = normalizeOwner(req.GetAccount())
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ImportMessages{ImportMessages: req}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetAppend(), nil
+}
+
 func (s *Service) StoreFlags(ctx context.Context, req *metadatapb.StoreFlagsRequest) (*metadatapb.StoreFlagsResponse, error) {
 	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err

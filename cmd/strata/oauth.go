@@ -118,20 +118,26 @@ func addOAuthFlags(f *pflag.FlagSet) {
 
 // oauthRootCAsFromFlags reads --oauth-ca-file: nil (the system roots) without it.
 func oauthRootCAsFromFlags(f *pflag.FlagSet) (*x509.CertPool, error) {
-	path, _ := f.GetString("oauth-ca-file")
+	return rootCAsFromFlag(f, "oauth-ca-file")
+}
+
+// rootCAsFromFlag reads the PEM file the flag name gives into a pool with the system roots:
+// nil (the system roots) without it.
+func rootCAsFromFlag(f *pflag.FlagSet, name string) (*x509.CertPool, error) {
+	path, _ := f.GetString(name)
 	if path == "" {
 		return nil, nil
 	}
 	pem, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("--oauth-ca-file: %w", err)
+		return nil, fmt.Errorf("--%s: %w", name, err)
 	}
 	pool, err := x509.SystemCertPool()
 	if err != nil {
 		pool = x509.NewCertPool()
 	}
 	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--oauth-ca-file %s: no PEM certificate", path)
+		return nil, fmt.Errorf("--%s %s: no PEM certificate", name, path)
 	}
 	return pool, nil
 }

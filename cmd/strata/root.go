@@ -31,5 +31,6 @@ Flags win over the environment, which wins over the file.`,
 	root.AddCommand(newAdminCommand())
 	root.AddCommand(newCertCommand())
 	root.AddCommand(newHealthCommand())
+	root.AddCommand(newMigrateCommand(), newImportCommand(), newExportCommand())
 	return root
 }

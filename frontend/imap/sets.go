@@ -106,14 +106,4 @@ func (c *conn) resolveUIDs(set imap.NumSet) ([]uint32, error) {
 }
 
 // uidRanges compresses ascending UIDs into the ranges of the metadata API.
-func uidRanges(uids []uint32) []*metadatapb.UidRange {
-	var ranges []*metadatapb.UidRange
-	for _, uid := range uids {
-		if n := len(ranges); n > 0 && ranges[n-1].Last+1 == uid {
-			ranges[n-1].Last = uid
-			continue
-		}
-		ranges = append(ranges, &metadatapb.UidRange{First: uid, Last: uid})
-	}
-	return ranges
-}
+func uidRanges(uids []uint32) []*metadatapb.UidRange { return metadatapb.RangesOf(uids) }

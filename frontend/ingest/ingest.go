@@ -1,7 +1,8 @@
 // Package ingest is what every intake of mail shares (IMAP APPEND in frontend/imap, LMTP
-// in frontend/lmtp): a message already spooled (blobstore.Spool) is parsed once for the
-// metadata form (frontend/message), its body is stored in the blob store under its
-// content key, and only then is it appended in metadata.
+// in frontend/lmtp, migration and import in frontend/importer): a message already spooled
+// (blobstore.Spool) is parsed once for the metadata form (frontend/message), its body is
+// stored in the blob store under its content key, and only then is it appended in metadata
+// (Append, or ImportMessages for an import that keeps UIDs).
 //
 // Invariants:
 //
@@ -231,16 +232,44 @@ func (s *Stored) Append(ctx context.Context, req *metadatapb.AppendRequest, retr
 	return s.appendBy(ctx, req, retry, time.Now().Add(s.c.Timeout))
 }
 
+// Import is Append for ImportMessages (`strata migrate`, `strata import`): the same
+// refusals and retries, for an append that may carry its UIDs and UIDVALIDITY.
+func (s *Stored) Import(ctx context.Context, req *metadatapb.ImportMessagesRequest, retry RetryFunc) (*metadatapb.AppendResponse, error) {
+	return s.commit(ctx, retry, time.Now().Add(s.c.Timeout), func(ctx context.Context, epoch uint64, requestID string) (*metadatapb.AppendResponse, error) {
+		if requestID != "" {
+			req.RequestId = requestID
+		}
+		req.BlobEpoch = epoch
+		return s.c.Metadata.ImportMessages(ctx, req)
+	})
+}
+
 func (s *Stored) appendBy(ctx context.Context, req *metadatapb.AppendRequest, retry RetryFunc, deadline time.Time) (*metadatapb.AppendResponse, error) {
+	return s.commit(ctx, retry, deadline, func(ctx context.Context, epoch uint64, requestID string) (*metadatapb.AppendResponse, error) {
+		if requestID != "" {
+			req.RequestId = requestID
+		}
+		req.BlobEpoch = epoch
+		return s.c.Metadata.Append(ctx, req)
+	})
+}
+
+// sendFunc makes one append call with the blob epoch; a requestID other than "" replaces
+// the request's (after a refusal, whose result the old one recorded).
+type sendFunc func(ctx context.Context, epoch uint64, requestID string) (*metadatapb.AppendResponse, error)
+
+// commit runs send until it commits or is refused for a reason other than the blob
+// collector (Append).
+func (s *Stored) commit(ctx context.Context, retry RetryFunc, deadline time.Time, send sendFunc) (*metadatapb.AppendResponse, error) {
 	// The epoch is this call's: a concurrent Append that stores the bodies again must not
 	// hand it an epoch newer than this call's own last storing.
 	epoch := s.epoch
+	requestID := ""
 	for attempt := 0; ; attempt++ {
-		req.BlobEpoch = epoch
 		var resp *metadatapb.AppendResponse
 		err := retry(func(ctx context.Context) error {
 			var err error
-			resp, err = s.c.Metadata.Append(ctx, req)
+			resp, err = send(ctx, epoch, requestID)
 			return err
 		})
 		if err == nil {
@@ -261,7 +290,7 @@ func (s *Stored) appendBy(ctx context.Context, req *metadatapb.AppendRequest, re
 		}
 		s.log.Debug("append refused while blobs are collected; storing the bodies again", "reason", reason, "epoch", current, "attempt", attempt)
 		epoch = current
-		req.RequestId = s.c.NewRequestID()
+		requestID = s.c.NewRequestID()
 		if reason == reasonBlobDeleting {
 			// The collector is deleting the body; storing it again is useful once it is gone.
 			select {

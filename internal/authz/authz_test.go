@@ -357,6 +357,10 @@ func TestCallerKinds(t *testing.T) {
 	_, err = fe.GetMailbox(ctx(t), &metadatapb.GetMailboxRequest{Account: "v@other.org", Name: "INBOX", User: "v@other.org"})
 	wantCode(t, "frontend GetMailbox", err, codes.OK)
 
+	// An import may set UIDs and UIDVALIDITY: administrators only (strata migrate).
+	_, err = fe.ImportMessages(ctx(t), &metadatapb.ImportMessagesRequest{RequestId: reqID(), Account: "u@acme.org", MailboxId: 1, UidValidity: 7})
+	wantCode(t, "frontend ImportMessages", err, codes.PermissionDenied)
+
 	// SCRAM keys go to frontends only; app passwords are managed by admins only.
 	_, err = fe.GetScramCredentials(ctx(t), &metadatapb.GetScramCredentialsRequest{Email: "u@acme.org", Hash: "SHA-256"})
 	if c := status.Code(err); c == codes.PermissionDenied || c == codes.Unauthenticated {

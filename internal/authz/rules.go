@@ -119,6 +119,9 @@ var rules = map[string]rule{
 	metadatapb.Metadata_DeleteMailbox_FullMethodName: {callers: front | cluster | tenant, owners: byAccountAct},
 	metadatapb.Metadata_RenameMailbox_FullMethodName: {callers: front | cluster | tenant, owners: byAccountAct},
 	metadatapb.Metadata_SetSubscribed_FullMethodName: {callers: front | cluster | tenant, owners: byAccount},
+	// Migration (`strata migrate`, `strata import`): an append that keeps the UIDs and
+	// UIDVALIDITY of the server the mail comes from, into the tenant admin's accounts.
+	metadatapb.Metadata_ImportMessages_FullMethodName: {callers: cluster | tenant, owners: byAccount, audit: true},
 
 	// Messages, change feeds, annotations, delivery marks: the data plane.
 	metadatapb.Metadata_Append_FullMethodName:        {callers: front | cluster},

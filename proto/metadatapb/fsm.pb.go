@@ -75,6 +75,7 @@ type Command struct {
 	//	*Command_SetOauthSettings
 	//	*Command_SetLdapSettings
 	//	*Command_ProvisionLdapAccount
+	//	*Command_ImportMessages
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -473,6 +474,15 @@ func (x *Command) GetProvisionLdapAccount() *ProvisionLdapAccountRequest {
 	return nil
 }
 
+func (x *Command) GetImportMessages() *ImportMessagesRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_ImportMessages); ok {
+			return x.ImportMessages
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -630,6 +640,11 @@ type Command_ProvisionLdapAccount struct {
 	ProvisionLdapAccount *ProvisionLdapAccountRequest `protobuf:"bytes,1201,opt,name=provision_ldap_account,json=provisionLdapAccount,proto3,oneof"`
 }
 
+type Command_ImportMessages struct {
+	// Migration and import (issue 16, metadata/import.go); its result is an append.
+	ImportMessages *ImportMessagesRequest `protobuf:"bytes,1410,opt,name=import_messages,json=importMessages,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -705,6 +720,8 @@ func (*Command_SetOauthSettings) isCommand_Op() {}
 func (*Command_SetLdapSettings) isCommand_Op() {}
 
 func (*Command_ProvisionLdapAccount) isCommand_Op() {}
+
+func (*Command_ImportMessages) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -1943,7 +1960,7 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xa9\x19\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\x80\x1a\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -1990,7 +2007,8 @@ const file_fsm_proto_rawDesc = "" +
 	" \x01(\v20.strata.metadata.v1.SetAccountTenantAdminRequestH\x00R\x15setAccountTenantAdmin\x12\\\n" +
 	"\x12set_oauth_settings\x18\xcc\b \x01(\v2+.strata.metadata.v1.SetOAuthSettingsRequestH\x00R\x10setOauthSettings\x12Y\n" +
 	"\x11set_ldap_settings\x18\xb0\t \x01(\v2*.strata.metadata.v1.SetLdapSettingsRequestH\x00R\x0fsetLdapSettings\x12h\n" +
-	"\x16provision_ldap_account\x18\xb1\t \x01(\v2/.strata.metadata.v1.ProvisionLdapAccountRequestH\x00R\x14provisionLdapAccountB\x04\n" +
+	"\x16provision_ldap_account\x18\xb1\t \x01(\v2/.strata.metadata.v1.ProvisionLdapAccountRequestH\x00R\x14provisionLdapAccount\x12U\n" +
+	"\x0fimport_messages\x18\x82\v \x01(\v2).strata.metadata.v1.ImportMessagesRequestH\x00R\x0eimportMessagesB\x04\n" +
 	"\x02op\"\x8e\x01\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
@@ -2143,27 +2161,28 @@ var file_fsm_proto_goTypes = []any{
 	(*SetOAuthSettingsRequest)(nil),      // 46: strata.metadata.v1.SetOAuthSettingsRequest
 	(*SetLdapSettingsRequest)(nil),       // 47: strata.metadata.v1.SetLdapSettingsRequest
 	(*ProvisionLdapAccountRequest)(nil),  // 48: strata.metadata.v1.ProvisionLdapAccountRequest
-	(*ScramCredentials)(nil),             // 49: strata.metadata.v1.ScramCredentials
-	(*AppPassword)(nil),                  // 50: strata.metadata.v1.AppPassword
-	(*Tenant)(nil),                       // 51: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 52: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 53: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),               // 54: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),           // 55: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),                 // 56: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),              // 57: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                    // 58: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),         // 59: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                    // 60: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),                  // 61: strata.metadata.v1.AclResponse
-	(*ClaimRecentResponse)(nil),          // 62: strata.metadata.v1.ClaimRecentResponse
-	(*DeliverySettings)(nil),             // 63: strata.metadata.v1.DeliverySettings
-	(*Alias)(nil),                        // 64: strata.metadata.v1.Alias
-	(*DeleteAliasResponse)(nil),          // 65: strata.metadata.v1.DeleteAliasResponse
-	(*SieveScript)(nil),                  // 66: strata.metadata.v1.SieveScript
-	(*SetActiveSieveScriptResponse)(nil), // 67: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*TenantOAuthSettings)(nil),          // 68: strata.metadata.v1.TenantOAuthSettings
-	(*LdapSettingsResponse)(nil),         // 69: strata.metadata.v1.LdapSettingsResponse
+	(*ImportMessagesRequest)(nil),        // 49: strata.metadata.v1.ImportMessagesRequest
+	(*ScramCredentials)(nil),             // 50: strata.metadata.v1.ScramCredentials
+	(*AppPassword)(nil),                  // 51: strata.metadata.v1.AppPassword
+	(*Tenant)(nil),                       // 52: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 53: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 54: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),               // 55: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),           // 56: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),                 // 57: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),              // 58: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                    // 59: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),         // 60: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                    // 61: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),                  // 62: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),          // 63: strata.metadata.v1.ClaimRecentResponse
+	(*DeliverySettings)(nil),             // 64: strata.metadata.v1.DeliverySettings
+	(*Alias)(nil),                        // 65: strata.metadata.v1.Alias
+	(*DeleteAliasResponse)(nil),          // 66: strata.metadata.v1.DeleteAliasResponse
+	(*SieveScript)(nil),                  // 67: strata.metadata.v1.SieveScript
+	(*SetActiveSieveScriptResponse)(nil), // 68: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*TenantOAuthSettings)(nil),          // 69: strata.metadata.v1.TenantOAuthSettings
+	(*LdapSettingsResponse)(nil),         // 70: strata.metadata.v1.LdapSettingsResponse
 }
 var file_fsm_proto_depIdxs = []int32{
 	15, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
@@ -2204,40 +2223,41 @@ var file_fsm_proto_depIdxs = []int32{
 	46, // 35: strata.metadata.v1.Command.set_oauth_settings:type_name -> strata.metadata.v1.SetOAuthSettingsRequest
 	47, // 36: strata.metadata.v1.Command.set_ldap_settings:type_name -> strata.metadata.v1.SetLdapSettingsRequest
 	48, // 37: strata.metadata.v1.Command.provision_ldap_account:type_name -> strata.metadata.v1.ProvisionLdapAccountRequest
-	49, // 38: strata.metadata.v1.CreateAccountCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
-	49, // 39: strata.metadata.v1.SetPasswordCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
-	50, // 40: strata.metadata.v1.AddAppPasswordCommand.app_password:type_name -> strata.metadata.v1.AppPassword
-	50, // 41: strata.metadata.v1.AppPasswordRecord.app_password:type_name -> strata.metadata.v1.AppPassword
-	51, // 42: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	52, // 43: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	53, // 44: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	54, // 45: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	55, // 46: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	56, // 47: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	57, // 48: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	58, // 49: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	59, // 50: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	60, // 51: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	61, // 52: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	62, // 53: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
-	63, // 54: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
-	64, // 55: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
-	65, // 56: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
-	66, // 57: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
-	67, // 58: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
-	50, // 59: strata.metadata.v1.CommandResult.app_password:type_name -> strata.metadata.v1.AppPassword
-	68, // 60: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
-	69, // 61: strata.metadata.v1.CommandResult.ldap_settings:type_name -> strata.metadata.v1.LdapSettingsResponse
-	52, // 62: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	49, // 63: strata.metadata.v1.AccountRecord.scram:type_name -> strata.metadata.v1.ScramCredentials
-	5,  // 64: strata.metadata.v1.AccountRecord.app_passwords:type_name -> strata.metadata.v1.AppPasswordRecord
-	53, // 65: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	6,  // 66: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	67, // [67:67] is the sub-list for method output_type
-	67, // [67:67] is the sub-list for method input_type
-	67, // [67:67] is the sub-list for extension type_name
-	67, // [67:67] is the sub-list for extension extendee
-	0,  // [0:67] is the sub-list for field type_name
+	49, // 38: strata.metadata.v1.Command.import_messages:type_name -> strata.metadata.v1.ImportMessagesRequest
+	50, // 39: strata.metadata.v1.CreateAccountCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
+	50, // 40: strata.metadata.v1.SetPasswordCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
+	51, // 41: strata.metadata.v1.AddAppPasswordCommand.app_password:type_name -> strata.metadata.v1.AppPassword
+	51, // 42: strata.metadata.v1.AppPasswordRecord.app_password:type_name -> strata.metadata.v1.AppPassword
+	52, // 43: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	53, // 44: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	54, // 45: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	55, // 46: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	56, // 47: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	57, // 48: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	58, // 49: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	59, // 50: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	60, // 51: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	61, // 52: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	62, // 53: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	63, // 54: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	64, // 55: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
+	65, // 56: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
+	66, // 57: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
+	67, // 58: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
+	68, // 59: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
+	51, // 60: strata.metadata.v1.CommandResult.app_password:type_name -> strata.metadata.v1.AppPassword
+	69, // 61: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
+	70, // 62: strata.metadata.v1.CommandResult.ldap_settings:type_name -> strata.metadata.v1.LdapSettingsResponse
+	53, // 63: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	50, // 64: strata.metadata.v1.AccountRecord.scram:type_name -> strata.metadata.v1.ScramCredentials
+	5,  // 65: strata.metadata.v1.AccountRecord.app_passwords:type_name -> strata.metadata.v1.AppPasswordRecord
+	54, // 66: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	6,  // 67: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	68, // [68:68] is the sub-list for method output_type
+	68, // [68:68] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -2285,6 +2305,7 @@ func file_fsm_proto_init() {
 		(*Command_SetOauthSettings)(nil),
 		(*Command_SetLdapSettings)(nil),
 		(*Command_ProvisionLdapAccount)(nil),
+		(*Command_ImportMessages)(nil),
 	}
 	file_fsm_proto_msgTypes[6].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),

@@ -43,6 +43,7 @@ const (
 	Metadata_RenameMailbox_FullMethodName         = "/strata.metadata.v1.Metadata/RenameMailbox"
 	Metadata_SetSubscribed_FullMethodName         = "/strata.metadata.v1.Metadata/SetSubscribed"
 	Metadata_Append_FullMethodName                = "/strata.metadata.v1.Metadata/Append"
+	Metadata_ImportMessages_FullMethodName        = "/strata.metadata.v1.Metadata/ImportMessages"
 	Metadata_ListMessages_FullMethodName          = "/strata.metadata.v1.Metadata/ListMessages"
 	Metadata_FetchMessages_FullMethodName         = "/strata.metadata.v1.Metadata/FetchMessages"
 	Metadata_StoreFlags_FullMethodName            = "/strata.metadata.v1.Metadata/StoreFlags"
@@ -141,6 +142,10 @@ type MetadataClient interface {
 	// Messages.
 	// Append commits messages whose bodies are already durable in the blob store.
 	Append(ctx context.Context, in *AppendRequest, opts ...grpc.CallOption) (*AppendResponse, error)
+	// ImportMessages is Append for `strata migrate` and `strata import` (issue 16), an
+	// administrator's call: it may give each message its UID, and the mailbox the UIDVALIDITY
+	// of the server the mail comes from, so clients that synced from there keep their caches.
+	ImportMessages(ctx context.Context, in *ImportMessagesRequest, opts ...grpc.CallOption) (*AppendResponse, error)
 	// ListMessages returns the mailbox view a session needs at SELECT: every UID with
 	// its flags and MODSEQ, in ascending UID order, in pages when the request has a limit.
 	ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error)
@@ -467,6 +472,16 @@ func (c *metadataClient) Append(ctx context.Context, in *AppendRequest, opts ...
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AppendResponse)
 	err := c.cc.Invoke(ctx, Metadata_Append_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) ImportMessages(ctx context.Context, in *ImportMessagesRequest, opts ...grpc.CallOption) (*AppendResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AppendResponse)
+	err := c.cc.Invoke(ctx, Metadata_ImportMessages_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -1001,6 +1016,10 @@ type MetadataServer interface {
 	// Messages.
 	// Append commits messages whose bodies are already durable in the blob store.
 	Append(context.Context, *AppendRequest) (*AppendResponse, error)
+	// ImportMessages is Append for `strata migrate` and `strata import` (issue 16), an
+	// administrator's call: it may give each message its UID, and the mailbox the UIDVALIDITY
+	// of the server the mail comes from, so clients that synced from there keep their caches.
+	ImportMessages(context.Context, *ImportMessagesRequest) (*AppendResponse, error)
 	// ListMessages returns the mailbox view a session needs at SELECT: every UID with
 	// its flags and MODSEQ, in ascending UID order, in pages when the request has a limit.
 	ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error)
@@ -1192,6 +1211,9 @@ func (UnimplementedMetadataServer) SetSubscribed(context.Context, *SetSubscribed
 }
 func (UnimplementedMetadataServer) Append(context.Context, *AppendRequest) (*AppendResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Append not implemented")
+}
+func (UnimplementedMetadataServer) ImportMessages(context.Context, *ImportMessagesRequest) (*AppendResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ImportMessages not implemented")
 }
 func (UnimplementedMetadataServer) ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListMessages not implemented")
@@ -1705,6 +1727,24 @@ func _Metadata_Append_Handler(srv interface{}, ctx context.Context, dec func(int
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(MetadataServer).Append(ctx, req.(*AppendRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_ImportMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ImportMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).ImportMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_ImportMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).ImportMessages(ctx, req.(*ImportMessagesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -2584,6 +2624,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Append",
 			Handler:    _Metadata_Append_Handler,
+		},
+		{
+			MethodName: "ImportMessages",
+			Handler:    _Metadata_ImportMessages_Handler,
 		},
 		{
 			MethodName: "ListMessages",
