@@ -12,6 +12,7 @@ import (
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/frontend/message/mailtext"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -439,27 +440,8 @@ func dayInRange(t, since, before time.Time) bool {
 // From, To, Cc and Bcc match the same way: imap.SearchCriteria does not tell them apart from
 // FROM, TO, CC and BCC, and the parsed list only adds matches to those of the field's text.
 func headerMatches(fields []message.HeaderField, key, value string) bool {
-	address := isAddressKey(key)
 	for _, f := range fields {
-		if !strings.EqualFold(f.Name, key) {
-			continue
-		}
-		v := f.Value()
-		if strings.Contains(foldString(decodeWords(v)), value) {
-			return true
-		}
-		if address && strings.Contains(foldString(decodeWords(message.AddressListText(v))), value) {
-			return true
-		}
-	}
-	return false
-}
-
-// isAddressKey reports whether key names the header field of a FROM, TO, CC or BCC search
-// key (RFC 9051 6.4.4).
-func isAddressKey(key string) bool {
-	for _, name := range []string{"From", "To", "Cc", "Bcc"} {
-		if strings.EqualFold(key, name) {
+		if strings.EqualFold(f.Name, key) && mailtext.FieldValueTexts(f, func(text string) bool { return strings.Contains(text, value) }) {
 			return true
 		}
 	}
