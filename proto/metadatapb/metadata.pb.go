@@ -240,6 +240,74 @@ func (MetadataDepth) EnumDescriptor() ([]byte, []int) {
 	return file_metadata_proto_rawDescGZIP(), []int{3}
 }
 
+// The text a criterion reads (RFC 9051 6.4.4); searchindex.Scope has the same values.
+type SearchScope int32
+
+const (
+	SearchScope_SEARCH_SCOPE_UNSPECIFIED SearchScope = 0
+	SearchScope_SEARCH_SCOPE_BODY        SearchScope = 1 // BODY and TEXT: text parts, encapsulated message headers
+	SearchScope_SEARCH_SCOPE_TEXT        SearchScope = 2 // TEXT only: top-level "Name: value" fields, MIME part headers
+	SearchScope_SEARCH_SCOPE_SUBJECT     SearchScope = 3
+	SearchScope_SEARCH_SCOPE_FROM        SearchScope = 4
+	SearchScope_SEARCH_SCOPE_TO          SearchScope = 5
+	SearchScope_SEARCH_SCOPE_CC          SearchScope = 6
+	SearchScope_SEARCH_SCOPE_BCC         SearchScope = 7
+	SearchScope_SEARCH_SCOPE_OTHER       SearchScope = 8 // HEADER of any other field
+)
+
+// Enum value maps for SearchScope.
+var (
+	SearchScope_name = map[int32]string{
+		0: "SEARCH_SCOPE_UNSPECIFIED",
+		1: "SEARCH_SCOPE_BODY",
+		2: "SEARCH_SCOPE_TEXT",
+		3: "SEARCH_SCOPE_SUBJECT",
+		4: "SEARCH_SCOPE_FROM",
+		5: "SEARCH_SCOPE_TO",
+		6: "SEARCH_SCOPE_CC",
+		7: "SEARCH_SCOPE_BCC",
+		8: "SEARCH_SCOPE_OTHER",
+	}
+	SearchScope_value = map[string]int32{
+		"SEARCH_SCOPE_UNSPECIFIED": 0,
+		"SEARCH_SCOPE_BODY":        1,
+		"SEARCH_SCOPE_TEXT":        2,
+		"SEARCH_SCOPE_SUBJECT":     3,
+		"SEARCH_SCOPE_FROM":        4,
+		"SEARCH_SCOPE_TO":          5,
+		"SEARCH_SCOPE_CC":          6,
+		"SEARCH_SCOPE_BCC":         7,
+		"SEARCH_SCOPE_OTHER":       8,
+	}
+)
+
+func (x SearchScope) Enum() *SearchScope {
+	p := new(SearchScope)
+	*p = x
+	return p
+}
+
+func (x SearchScope) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SearchScope) Descriptor() protoreflect.EnumDescriptor {
+	return file_metadata_proto_enumTypes[4].Descriptor()
+}
+
+func (SearchScope) Type() protoreflect.EnumType {
+	return &file_metadata_proto_enumTypes[4]
+}
+
+func (x SearchScope) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SearchScope.Descriptor instead.
+func (SearchScope) EnumDescriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{4}
+}
+
 type SetAclRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -9136,6 +9204,344 @@ func (x *FindOAuthIssuerResponse) GetTenants() []*TenantOAuthSettings {
 	return nil
 }
 
+type SearchTextQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Needle        string                 `protobuf:"bytes,1,opt,name=needle,proto3" json:"needle,omitempty"`                                             // folded (package mailtext), at least 3 bytes
+	Scopes        []SearchScope          `protobuf:"varint,2,rep,packed,name=scopes,proto3,enum=strata.metadata.v1.SearchScope" json:"scopes,omitempty"` // the needle in any of them
+	Fuzzy         bool                   `protobuf:"varint,3,opt,name=fuzzy,proto3" json:"fuzzy,omitempty"`                                              // RFC 6203: scored, not a superset
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchTextQuery) Reset() {
+	*x = SearchTextQuery{}
+	mi := &file_metadata_proto_msgTypes[132]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchTextQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchTextQuery) ProtoMessage() {}
+
+func (x *SearchTextQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[132]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchTextQuery.ProtoReflect.Descriptor instead.
+func (*SearchTextQuery) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{132}
+}
+
+func (x *SearchTextQuery) GetNeedle() string {
+	if x != nil {
+		return x.Needle
+	}
+	return ""
+}
+
+func (x *SearchTextQuery) GetScopes() []SearchScope {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *SearchTextQuery) GetFuzzy() bool {
+	if x != nil {
+		return x.Fuzzy
+	}
+	return false
+}
+
+type SearchTextRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId     uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	User          string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	Queries       []*SearchTextQuery     `protobuf:"bytes,4,rep,name=queries,proto3" json:"queries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchTextRequest) Reset() {
+	*x = SearchTextRequest{}
+	mi := &file_metadata_proto_msgTypes[133]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchTextRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchTextRequest) ProtoMessage() {}
+
+func (x *SearchTextRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[133]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchTextRequest.ProtoReflect.Descriptor instead.
+func (*SearchTextRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{133}
+}
+
+func (x *SearchTextRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SearchTextRequest) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *SearchTextRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *SearchTextRequest) GetQueries() []*SearchTextQuery {
+	if x != nil {
+		return x.Queries
+	}
+	return nil
+}
+
+type SearchTextResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Candidates at or below last_uid, ascending; every UID above last_uid is a candidate.
+	Uids    []uint32 `protobuf:"varint,1,rep,packed,name=uids,proto3" json:"uids,omitempty"`
+	LastUid uint32   `protobuf:"varint,2,opt,name=last_uid,json=lastUid,proto3" json:"last_uid,omitempty"`
+	// Fuzzy: the relevancy (1 to 100) of each of uids.
+	Scores        []uint32 `protobuf:"varint,3,rep,packed,name=scores,proto3" json:"scores,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchTextResult) Reset() {
+	*x = SearchTextResult{}
+	mi := &file_metadata_proto_msgTypes[134]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchTextResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchTextResult) ProtoMessage() {}
+
+func (x *SearchTextResult) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[134]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchTextResult.ProtoReflect.Descriptor instead.
+func (*SearchTextResult) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{134}
+}
+
+func (x *SearchTextResult) GetUids() []uint32 {
+	if x != nil {
+		return x.Uids
+	}
+	return nil
+}
+
+func (x *SearchTextResult) GetLastUid() uint32 {
+	if x != nil {
+		return x.LastUid
+	}
+	return 0
+}
+
+func (x *SearchTextResult) GetScores() []uint32 {
+	if x != nil {
+		return x.Scores
+	}
+	return nil
+}
+
+type SearchTextResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Indexed       bool                   `protobuf:"varint,1,opt,name=indexed,proto3" json:"indexed,omitempty"`
+	Results       []*SearchTextResult    `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"` // one per query
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchTextResponse) Reset() {
+	*x = SearchTextResponse{}
+	mi := &file_metadata_proto_msgTypes[135]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchTextResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchTextResponse) ProtoMessage() {}
+
+func (x *SearchTextResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[135]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchTextResponse.ProtoReflect.Descriptor instead.
+func (*SearchTextResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{135}
+}
+
+func (x *SearchTextResponse) GetIndexed() bool {
+	if x != nil {
+		return x.Indexed
+	}
+	return false
+}
+
+func (x *SearchTextResponse) GetResults() []*SearchTextResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type RebuildSearchIndexRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebuildSearchIndexRequest) Reset() {
+	*x = RebuildSearchIndexRequest{}
+	mi := &file_metadata_proto_msgTypes[136]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebuildSearchIndexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebuildSearchIndexRequest) ProtoMessage() {}
+
+func (x *RebuildSearchIndexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[136]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebuildSearchIndexRequest.ProtoReflect.Descriptor instead.
+func (*RebuildSearchIndexRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{136}
+}
+
+func (x *RebuildSearchIndexRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+type RebuildSearchIndexProgress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Done          uint64                 `protobuf:"varint,1,opt,name=done,proto3" json:"done,omitempty"`
+	Total         uint64                 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebuildSearchIndexProgress) Reset() {
+	*x = RebuildSearchIndexProgress{}
+	mi := &file_metadata_proto_msgTypes[137]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebuildSearchIndexProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebuildSearchIndexProgress) ProtoMessage() {}
+
+func (x *RebuildSearchIndexProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[137]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebuildSearchIndexProgress.ProtoReflect.Descriptor instead.
+func (*RebuildSearchIndexProgress) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{137}
+}
+
+func (x *RebuildSearchIndexProgress) GetDone() uint64 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *RebuildSearchIndexProgress) GetTotal() uint64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
 var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
@@ -9878,7 +10284,29 @@ const file_metadata_proto_rawDesc = "" +
 	"\x16FindOAuthIssuerRequest\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\"\\\n" +
 	"\x17FindOAuthIssuerResponse\x12A\n" +
-	"\atenants\x18\x01 \x03(\v2'.strata.metadata.v1.TenantOAuthSettingsR\atenants*F\n" +
+	"\atenants\x18\x01 \x03(\v2'.strata.metadata.v1.TenantOAuthSettingsR\atenants\"x\n" +
+	"\x0fSearchTextQuery\x12\x16\n" +
+	"\x06needle\x18\x01 \x01(\tR\x06needle\x127\n" +
+	"\x06scopes\x18\x02 \x03(\x0e2\x1f.strata.metadata.v1.SearchScopeR\x06scopes\x12\x14\n" +
+	"\x05fuzzy\x18\x03 \x01(\bR\x05fuzzy\"\x9f\x01\n" +
+	"\x11SearchTextRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12=\n" +
+	"\aqueries\x18\x04 \x03(\v2#.strata.metadata.v1.SearchTextQueryR\aqueries\"a\n" +
+	"\x10SearchTextResult\x12\x16\n" +
+	"\x04uids\x18\x01 \x03(\rB\x02\x10\x01R\x04uids\x12\x19\n" +
+	"\blast_uid\x18\x02 \x01(\rR\alastUid\x12\x1a\n" +
+	"\x06scores\x18\x03 \x03(\rB\x02\x10\x01R\x06scores\"n\n" +
+	"\x12SearchTextResponse\x12\x18\n" +
+	"\aindexed\x18\x01 \x01(\bR\aindexed\x12>\n" +
+	"\aresults\x18\x02 \x03(\v2$.strata.metadata.v1.SearchTextResultR\aresults\"5\n" +
+	"\x19RebuildSearchIndexRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"F\n" +
+	"\x1aRebuildSearchIndexProgress\x12\x12\n" +
+	"\x04done\x18\x01 \x01(\x04R\x04done\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\x04R\x05total*F\n" +
 	"\aAclMode\x12\x14\n" +
 	"\x10ACL_MODE_REPLACE\x10\x00\x12\x10\n" +
 	"\fACL_MODE_ADD\x10\x01\x12\x13\n" +
@@ -9900,7 +10328,17 @@ const file_metadata_proto_rawDesc = "" +
 	"\rMetadataDepth\x12\x17\n" +
 	"\x13METADATA_DEPTH_ZERO\x10\x00\x12\x16\n" +
 	"\x12METADATA_DEPTH_ONE\x10\x01\x12\x1b\n" +
-	"\x17METADATA_DEPTH_INFINITY\x10\x022\xfb/\n" +
+	"\x17METADATA_DEPTH_INFINITY\x10\x02*\xe2\x01\n" +
+	"\vSearchScope\x12\x1c\n" +
+	"\x18SEARCH_SCOPE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11SEARCH_SCOPE_BODY\x10\x01\x12\x15\n" +
+	"\x11SEARCH_SCOPE_TEXT\x10\x02\x12\x18\n" +
+	"\x14SEARCH_SCOPE_SUBJECT\x10\x03\x12\x15\n" +
+	"\x11SEARCH_SCOPE_FROM\x10\x04\x12\x13\n" +
+	"\x0fSEARCH_SCOPE_TO\x10\x05\x12\x13\n" +
+	"\x0fSEARCH_SCOPE_CC\x10\x06\x12\x14\n" +
+	"\x10SEARCH_SCOPE_BCC\x10\a\x12\x16\n" +
+	"\x12SEARCH_SCOPE_OTHER\x10\b2\xcf1\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -9969,7 +10407,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\bSetMarks\x12#.strata.metadata.v1.SetMarksRequest\x1a$.strata.metadata.v1.SetMarksResponse\x12h\n" +
 	"\x10SetOAuthSettings\x12+.strata.metadata.v1.SetOAuthSettingsRequest\x1a'.strata.metadata.v1.TenantOAuthSettings\x12h\n" +
 	"\x10GetOAuthSettings\x12+.strata.metadata.v1.GetOAuthSettingsRequest\x1a'.strata.metadata.v1.TenantOAuthSettings\x12j\n" +
-	"\x0fFindOAuthIssuer\x12*.strata.metadata.v1.FindOAuthIssuerRequest\x1a+.strata.metadata.v1.FindOAuthIssuerResponse2n\n" +
+	"\x0fFindOAuthIssuer\x12*.strata.metadata.v1.FindOAuthIssuerRequest\x1a+.strata.metadata.v1.FindOAuthIssuerResponse\x12[\n" +
+	"\n" +
+	"SearchText\x12%.strata.metadata.v1.SearchTextRequest\x1a&.strata.metadata.v1.SearchTextResponse\x12u\n" +
+	"\x12RebuildSearchIndex\x12-.strata.metadata.v1.RebuildSearchIndexRequest\x1a..strata.metadata.v1.RebuildSearchIndexProgress0\x012n\n" +
 	"\tBlobAdmin\x12a\n" +
 	"\fCollectBlobs\x12'.strata.metadata.v1.CollectBlobsRequest\x1a(.strata.metadata.v1.CollectBlobsResponseB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
@@ -9985,346 +10426,360 @@ func file_metadata_proto_rawDescGZIP() []byte {
 	return file_metadata_proto_rawDescData
 }
 
-var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 132)
+var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 138)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                         // 0: strata.metadata.v1.AclMode
 	(FlagOp)(0),                          // 1: strata.metadata.v1.FlagOp
 	(ChangeKind)(0),                      // 2: strata.metadata.v1.ChangeKind
 	(MetadataDepth)(0),                   // 3: strata.metadata.v1.MetadataDepth
-	(*SetAclRequest)(nil),                // 4: strata.metadata.v1.SetAclRequest
-	(*DeleteAclRequest)(nil),             // 5: strata.metadata.v1.DeleteAclRequest
-	(*GetAclRequest)(nil),                // 6: strata.metadata.v1.GetAclRequest
-	(*AclResponse)(nil),                  // 7: strata.metadata.v1.AclResponse
-	(*Tenant)(nil),                       // 8: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 9: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 10: strata.metadata.v1.Mailbox
-	(*AclEntry)(nil),                     // 11: strata.metadata.v1.AclEntry
-	(*Address)(nil),                      // 12: strata.metadata.v1.Address
-	(*Envelope)(nil),                     // 13: strata.metadata.v1.Envelope
-	(*Param)(nil),                        // 14: strata.metadata.v1.Param
-	(*BodyPart)(nil),                     // 15: strata.metadata.v1.BodyPart
-	(*MessageStructure)(nil),             // 16: strata.metadata.v1.MessageStructure
-	(*MessageRecord)(nil),                // 17: strata.metadata.v1.MessageRecord
-	(*CreateTenantRequest)(nil),          // 18: strata.metadata.v1.CreateTenantRequest
-	(*ListTenantsRequest)(nil),           // 19: strata.metadata.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),          // 20: strata.metadata.v1.ListTenantsResponse
-	(*CreateAccountRequest)(nil),         // 21: strata.metadata.v1.CreateAccountRequest
-	(*SetPasswordRequest)(nil),           // 22: strata.metadata.v1.SetPasswordRequest
-	(*DeleteAccountRequest)(nil),         // 23: strata.metadata.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),        // 24: strata.metadata.v1.DeleteAccountResponse
-	(*ListAccountsRequest)(nil),          // 25: strata.metadata.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),         // 26: strata.metadata.v1.ListAccountsResponse
-	(*AuthenticateRequest)(nil),          // 27: strata.metadata.v1.AuthenticateRequest
-	(*CheckCredentialRequest)(nil),       // 28: strata.metadata.v1.CheckCredentialRequest
-	(*GetScramCredentialsRequest)(nil),   // 29: strata.metadata.v1.GetScramCredentialsRequest
-	(*ScramCredentials)(nil),             // 30: strata.metadata.v1.ScramCredentials
-	(*AppPassword)(nil),                  // 31: strata.metadata.v1.AppPassword
-	(*AddAppPasswordRequest)(nil),        // 32: strata.metadata.v1.AddAppPasswordRequest
-	(*AddAppPasswordResponse)(nil),       // 33: strata.metadata.v1.AddAppPasswordResponse
-	(*ListAppPasswordsRequest)(nil),      // 34: strata.metadata.v1.ListAppPasswordsRequest
-	(*ListAppPasswordsResponse)(nil),     // 35: strata.metadata.v1.ListAppPasswordsResponse
-	(*RevokeAppPasswordRequest)(nil),     // 36: strata.metadata.v1.RevokeAppPasswordRequest
-	(*ListMailboxesRequest)(nil),         // 37: strata.metadata.v1.ListMailboxesRequest
-	(*ListMailboxesResponse)(nil),        // 38: strata.metadata.v1.ListMailboxesResponse
-	(*GetMailboxRequest)(nil),            // 39: strata.metadata.v1.GetMailboxRequest
-	(*CreateMailboxRequest)(nil),         // 40: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),         // 41: strata.metadata.v1.DeleteMailboxRequest
-	(*DeleteMailboxResponse)(nil),        // 42: strata.metadata.v1.DeleteMailboxResponse
-	(*RenameMailboxRequest)(nil),         // 43: strata.metadata.v1.RenameMailboxRequest
-	(*RenameMailboxResponse)(nil),        // 44: strata.metadata.v1.RenameMailboxResponse
-	(*SetSubscribedRequest)(nil),         // 45: strata.metadata.v1.SetSubscribedRequest
-	(*SetSubscribedResponse)(nil),        // 46: strata.metadata.v1.SetSubscribedResponse
-	(*NewMessage)(nil),                   // 47: strata.metadata.v1.NewMessage
-	(*ThreadKeys)(nil),                   // 48: strata.metadata.v1.ThreadKeys
-	(*AppendRequest)(nil),                // 49: strata.metadata.v1.AppendRequest
-	(*AppendResponse)(nil),               // 50: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),                     // 51: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),          // 52: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),         // 53: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),                      // 54: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),         // 55: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),            // 56: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),                   // 57: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),           // 58: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),                  // 59: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),                 // 60: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),               // 61: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),              // 62: strata.metadata.v1.ExpungeResponse
-	(*ListVanishedRequest)(nil),          // 63: strata.metadata.v1.ListVanishedRequest
-	(*ListVanishedResponse)(nil),         // 64: strata.metadata.v1.ListVanishedResponse
-	(*ClaimRecentRequest)(nil),           // 65: strata.metadata.v1.ClaimRecentRequest
-	(*ClaimRecentResponse)(nil),          // 66: strata.metadata.v1.ClaimRecentResponse
-	(*WatchRequest)(nil),                 // 67: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                       // 68: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),                  // 69: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),     // 70: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),           // 71: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                    // 72: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),          // 73: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),         // 74: strata.metadata.v1.CollectBlobsResponse
-	(*DeleteTenantRequest)(nil),          // 75: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),         // 76: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),             // 77: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),          // 78: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil),    // 79: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),            // 80: strata.metadata.v1.GetAccountRequest
-	(*SetAccountTenantAdminRequest)(nil), // 81: strata.metadata.v1.SetAccountTenantAdminRequest
-	(*QuotaLimits)(nil),                  // 82: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                   // 83: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                    // 84: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),              // 85: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),              // 86: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),             // 87: strata.metadata.v1.GetQuotaResponse
-	(*MetadataEntry)(nil),                // 88: strata.metadata.v1.MetadataEntry
-	(*SetMetadataRequest)(nil),           // 89: strata.metadata.v1.SetMetadataRequest
-	(*SetMetadataResponse)(nil),          // 90: strata.metadata.v1.SetMetadataResponse
-	(*GetMetadataRequest)(nil),           // 91: strata.metadata.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),          // 92: strata.metadata.v1.GetMetadataResponse
-	(*WatchAccountRequest)(nil),          // 93: strata.metadata.v1.WatchAccountRequest
-	(*AccountChanges)(nil),               // 94: strata.metadata.v1.AccountChanges
-	(*DeliverySettings)(nil),             // 95: strata.metadata.v1.DeliverySettings
-	(*SetDeliverySettingsRequest)(nil),   // 96: strata.metadata.v1.SetDeliverySettingsRequest
-	(*GetDeliverySettingsRequest)(nil),   // 97: strata.metadata.v1.GetDeliverySettingsRequest
-	(*LdapSettings)(nil),                 // 98: strata.metadata.v1.LdapSettings
-	(*SetLdapSettingsRequest)(nil),       // 99: strata.metadata.v1.SetLdapSettingsRequest
-	(*GetLdapSettingsRequest)(nil),       // 100: strata.metadata.v1.GetLdapSettingsRequest
-	(*ProvisionLdapAccountRequest)(nil),  // 101: strata.metadata.v1.ProvisionLdapAccountRequest
-	(*LdapSettingsResponse)(nil),         // 102: strata.metadata.v1.LdapSettingsResponse
-	(*ResolveRecipientRequest)(nil),      // 103: strata.metadata.v1.ResolveRecipientRequest
-	(*ResolvedAccount)(nil),              // 104: strata.metadata.v1.ResolvedAccount
-	(*ResolveRecipientResponse)(nil),     // 105: strata.metadata.v1.ResolveRecipientResponse
-	(*Alias)(nil),                        // 106: strata.metadata.v1.Alias
-	(*AddAliasRequest)(nil),              // 107: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 108: strata.metadata.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),          // 109: strata.metadata.v1.DeleteAliasResponse
-	(*ListAliasesRequest)(nil),           // 110: strata.metadata.v1.ListAliasesRequest
-	(*ListAliasesResponse)(nil),          // 111: strata.metadata.v1.ListAliasesResponse
-	(*SieveScript)(nil),                  // 112: strata.metadata.v1.SieveScript
-	(*PutSieveScriptRequest)(nil),        // 113: strata.metadata.v1.PutSieveScriptRequest
-	(*GetSieveScriptRequest)(nil),        // 114: strata.metadata.v1.GetSieveScriptRequest
-	(*ListSieveScriptsRequest)(nil),      // 115: strata.metadata.v1.ListSieveScriptsRequest
-	(*ListSieveScriptsResponse)(nil),     // 116: strata.metadata.v1.ListSieveScriptsResponse
-	(*DeleteSieveScriptRequest)(nil),     // 117: strata.metadata.v1.DeleteSieveScriptRequest
-	(*DeleteSieveScriptResponse)(nil),    // 118: strata.metadata.v1.DeleteSieveScriptResponse
-	(*RenameSieveScriptRequest)(nil),     // 119: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 120: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*SetActiveSieveScriptResponse)(nil), // 121: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*GetActiveSieveScriptRequest)(nil),  // 122: strata.metadata.v1.GetActiveSieveScriptRequest
-	(*GetActiveSieveScriptResponse)(nil), // 123: strata.metadata.v1.GetActiveSieveScriptResponse
-	(*Mark)(nil),                         // 124: strata.metadata.v1.Mark
-	(*SetMarksRequest)(nil),              // 125: strata.metadata.v1.SetMarksRequest
-	(*SetMarksResponse)(nil),             // 126: strata.metadata.v1.SetMarksResponse
-	(*CheckMarksRequest)(nil),            // 127: strata.metadata.v1.CheckMarksRequest
-	(*CheckMarksResponse)(nil),           // 128: strata.metadata.v1.CheckMarksResponse
-	(*MarkState)(nil),                    // 129: strata.metadata.v1.MarkState
-	(*OAuthSettings)(nil),                // 130: strata.metadata.v1.OAuthSettings
-	(*TenantOAuthSettings)(nil),          // 131: strata.metadata.v1.TenantOAuthSettings
-	(*SetOAuthSettingsRequest)(nil),      // 132: strata.metadata.v1.SetOAuthSettingsRequest
-	(*GetOAuthSettingsRequest)(nil),      // 133: strata.metadata.v1.GetOAuthSettingsRequest
-	(*FindOAuthIssuerRequest)(nil),       // 134: strata.metadata.v1.FindOAuthIssuerRequest
-	(*FindOAuthIssuerResponse)(nil),      // 135: strata.metadata.v1.FindOAuthIssuerResponse
+	(SearchScope)(0),                     // 4: strata.metadata.v1.SearchScope
+	(*SetAclRequest)(nil),                // 5: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),             // 6: strata.metadata.v1.DeleteAclRequest
+	(*GetAclRequest)(nil),                // 7: strata.metadata.v1.GetAclRequest
+	(*AclResponse)(nil),                  // 8: strata.metadata.v1.AclResponse
+	(*Tenant)(nil),                       // 9: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 10: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 11: strata.metadata.v1.Mailbox
+	(*AclEntry)(nil),                     // 12: strata.metadata.v1.AclEntry
+	(*Address)(nil),                      // 13: strata.metadata.v1.Address
+	(*Envelope)(nil),                     // 14: strata.metadata.v1.Envelope
+	(*Param)(nil),                        // 15: strata.metadata.v1.Param
+	(*BodyPart)(nil),                     // 16: strata.metadata.v1.BodyPart
+	(*MessageStructure)(nil),             // 17: strata.metadata.v1.MessageStructure
+	(*MessageRecord)(nil),                // 18: strata.metadata.v1.MessageRecord
+	(*CreateTenantRequest)(nil),          // 19: strata.metadata.v1.CreateTenantRequest
+	(*ListTenantsRequest)(nil),           // 20: strata.metadata.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 21: strata.metadata.v1.ListTenantsResponse
+	(*CreateAccountRequest)(nil),         // 22: strata.metadata.v1.CreateAccountRequest
+	(*SetPasswordRequest)(nil),           // 23: strata.metadata.v1.SetPasswordRequest
+	(*DeleteAccountRequest)(nil),         // 24: strata.metadata.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),        // 25: strata.metadata.v1.DeleteAccountResponse
+	(*ListAccountsRequest)(nil),          // 26: strata.metadata.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),         // 27: strata.metadata.v1.ListAccountsResponse
+	(*AuthenticateRequest)(nil),          // 28: strata.metadata.v1.AuthenticateRequest
+	(*CheckCredentialRequest)(nil),       // 29: strata.metadata.v1.CheckCredentialRequest
+	(*GetScramCredentialsRequest)(nil),   // 30: strata.metadata.v1.GetScramCredentialsRequest
+	(*ScramCredentials)(nil),             // 31: strata.metadata.v1.ScramCredentials
+	(*AppPassword)(nil),                  // 32: strata.metadata.v1.AppPassword
+	(*AddAppPasswordRequest)(nil),        // 33: strata.metadata.v1.AddAppPasswordRequest
+	(*AddAppPasswordResponse)(nil),       // 34: strata.metadata.v1.AddAppPasswordResponse
+	(*ListAppPasswordsRequest)(nil),      // 35: strata.metadata.v1.ListAppPasswordsRequest
+	(*ListAppPasswordsResponse)(nil),     // 36: strata.metadata.v1.ListAppPasswordsResponse
+	(*RevokeAppPasswordRequest)(nil),     // 37: strata.metadata.v1.RevokeAppPasswordRequest
+	(*ListMailboxesRequest)(nil),         // 38: strata.metadata.v1.ListMailboxesRequest
+	(*ListMailboxesResponse)(nil),        // 39: strata.metadata.v1.ListMailboxesResponse
+	(*GetMailboxRequest)(nil),            // 40: strata.metadata.v1.GetMailboxRequest
+	(*CreateMailboxRequest)(nil),         // 41: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),         // 42: strata.metadata.v1.DeleteMailboxRequest
+	(*DeleteMailboxResponse)(nil),        // 43: strata.metadata.v1.DeleteMailboxResponse
+	(*RenameMailboxRequest)(nil),         // 44: strata.metadata.v1.RenameMailboxRequest
+	(*RenameMailboxResponse)(nil),        // 45: strata.metadata.v1.RenameMailboxResponse
+	(*SetSubscribedRequest)(nil),         // 46: strata.metadata.v1.SetSubscribedRequest
+	(*SetSubscribedResponse)(nil),        // 47: strata.metadata.v1.SetSubscribedResponse
+	(*NewMessage)(nil),                   // 48: strata.metadata.v1.NewMessage
+	(*ThreadKeys)(nil),                   // 49: strata.metadata.v1.ThreadKeys
+	(*AppendRequest)(nil),                // 50: strata.metadata.v1.AppendRequest
+	(*AppendResponse)(nil),               // 51: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                     // 52: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),          // 53: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),         // 54: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                      // 55: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),         // 56: strata.metadata.v1.FetchMessagesRequest
+	(*StoreFlagsRequest)(nil),            // 57: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                   // 58: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),           // 59: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),                  // 60: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),                 // 61: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),               // 62: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),              // 63: strata.metadata.v1.ExpungeResponse
+	(*ListVanishedRequest)(nil),          // 64: strata.metadata.v1.ListVanishedRequest
+	(*ListVanishedResponse)(nil),         // 65: strata.metadata.v1.ListVanishedResponse
+	(*ClaimRecentRequest)(nil),           // 66: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),          // 67: strata.metadata.v1.ClaimRecentResponse
+	(*WatchRequest)(nil),                 // 68: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                       // 69: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),                  // 70: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),     // 71: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 72: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                    // 73: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),          // 74: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),         // 75: strata.metadata.v1.CollectBlobsResponse
+	(*DeleteTenantRequest)(nil),          // 76: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 77: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),             // 78: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 79: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 80: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),            // 81: strata.metadata.v1.GetAccountRequest
+	(*SetAccountTenantAdminRequest)(nil), // 82: strata.metadata.v1.SetAccountTenantAdminRequest
+	(*QuotaLimits)(nil),                  // 83: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                   // 84: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                    // 85: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),              // 86: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),              // 87: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),             // 88: strata.metadata.v1.GetQuotaResponse
+	(*MetadataEntry)(nil),                // 89: strata.metadata.v1.MetadataEntry
+	(*SetMetadataRequest)(nil),           // 90: strata.metadata.v1.SetMetadataRequest
+	(*SetMetadataResponse)(nil),          // 91: strata.metadata.v1.SetMetadataResponse
+	(*GetMetadataRequest)(nil),           // 92: strata.metadata.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),          // 93: strata.metadata.v1.GetMetadataResponse
+	(*WatchAccountRequest)(nil),          // 94: strata.metadata.v1.WatchAccountRequest
+	(*AccountChanges)(nil),               // 95: strata.metadata.v1.AccountChanges
+	(*DeliverySettings)(nil),             // 96: strata.metadata.v1.DeliverySettings
+	(*SetDeliverySettingsRequest)(nil),   // 97: strata.metadata.v1.SetDeliverySettingsRequest
+	(*GetDeliverySettingsRequest)(nil),   // 98: strata.metadata.v1.GetDeliverySettingsRequest
+	(*LdapSettings)(nil),                 // 99: strata.metadata.v1.LdapSettings
+	(*SetLdapSettingsRequest)(nil),       // 100: strata.metadata.v1.SetLdapSettingsRequest
+	(*GetLdapSettingsRequest)(nil),       // 101: strata.metadata.v1.GetLdapSettingsRequest
+	(*ProvisionLdapAccountRequest)(nil),  // 102: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*LdapSettingsResponse)(nil),         // 103: strata.metadata.v1.LdapSettingsResponse
+	(*ResolveRecipientRequest)(nil),      // 104: strata.metadata.v1.ResolveRecipientRequest
+	(*ResolvedAccount)(nil),              // 105: strata.metadata.v1.ResolvedAccount
+	(*ResolveRecipientResponse)(nil),     // 106: strata.metadata.v1.ResolveRecipientResponse
+	(*Alias)(nil),                        // 107: strata.metadata.v1.Alias
+	(*AddAliasRequest)(nil),              // 108: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 109: strata.metadata.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),          // 110: strata.metadata.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),           // 111: strata.metadata.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),          // 112: strata.metadata.v1.ListAliasesResponse
+	(*SieveScript)(nil),                  // 113: strata.metadata.v1.SieveScript
+	(*PutSieveScriptRequest)(nil),        // 114: strata.metadata.v1.PutSieveScriptRequest
+	(*GetSieveScriptRequest)(nil),        // 115: strata.metadata.v1.GetSieveScriptRequest
+	(*ListSieveScriptsRequest)(nil),      // 116: strata.metadata.v1.ListSieveScriptsRequest
+	(*ListSieveScriptsResponse)(nil),     // 117: strata.metadata.v1.ListSieveScriptsResponse
+	(*DeleteSieveScriptRequest)(nil),     // 118: strata.metadata.v1.DeleteSieveScriptRequest
+	(*DeleteSieveScriptResponse)(nil),    // 119: strata.metadata.v1.DeleteSieveScriptResponse
+	(*RenameSieveScriptRequest)(nil),     // 120: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 121: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetActiveSieveScriptResponse)(nil), // 122: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*GetActiveSieveScriptRequest)(nil),  // 123: strata.metadata.v1.GetActiveSieveScriptRequest
+	(*GetActiveSieveScriptResponse)(nil), // 124: strata.metadata.v1.GetActiveSieveScriptResponse
+	(*Mark)(nil),                         // 125: strata.metadata.v1.Mark
+	(*SetMarksRequest)(nil),              // 126: strata.metadata.v1.SetMarksRequest
+	(*SetMarksResponse)(nil),             // 127: strata.metadata.v1.SetMarksResponse
+	(*CheckMarksRequest)(nil),            // 128: strata.metadata.v1.CheckMarksRequest
+	(*CheckMarksResponse)(nil),           // 129: strata.metadata.v1.CheckMarksResponse
+	(*MarkState)(nil),                    // 130: strata.metadata.v1.MarkState
+	(*OAuthSettings)(nil),                // 131: strata.metadata.v1.OAuthSettings
+	(*TenantOAuthSettings)(nil),          // 132: strata.metadata.v1.TenantOAuthSettings
+	(*SetOAuthSettingsRequest)(nil),      // 133: strata.metadata.v1.SetOAuthSettingsRequest
+	(*GetOAuthSettingsRequest)(nil),      // 134: strata.metadata.v1.GetOAuthSettingsRequest
+	(*FindOAuthIssuerRequest)(nil),       // 135: strata.metadata.v1.FindOAuthIssuerRequest
+	(*FindOAuthIssuerResponse)(nil),      // 136: strata.metadata.v1.FindOAuthIssuerResponse
+	(*SearchTextQuery)(nil),              // 137: strata.metadata.v1.SearchTextQuery
+	(*SearchTextRequest)(nil),            // 138: strata.metadata.v1.SearchTextRequest
+	(*SearchTextResult)(nil),             // 139: strata.metadata.v1.SearchTextResult
+	(*SearchTextResponse)(nil),           // 140: strata.metadata.v1.SearchTextResponse
+	(*RebuildSearchIndexRequest)(nil),    // 141: strata.metadata.v1.RebuildSearchIndexRequest
+	(*RebuildSearchIndexProgress)(nil),   // 142: strata.metadata.v1.RebuildSearchIndexProgress
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,   // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
-	11,  // 1: strata.metadata.v1.AclResponse.acl:type_name -> strata.metadata.v1.AclEntry
-	11,  // 2: strata.metadata.v1.Mailbox.acl:type_name -> strata.metadata.v1.AclEntry
-	12,  // 3: strata.metadata.v1.Envelope.from:type_name -> strata.metadata.v1.Address
-	12,  // 4: strata.metadata.v1.Envelope.sender:type_name -> strata.metadata.v1.Address
-	12,  // 5: strata.metadata.v1.Envelope.reply_to:type_name -> strata.metadata.v1.Address
-	12,  // 6: strata.metadata.v1.Envelope.to:type_name -> strata.metadata.v1.Address
-	12,  // 7: strata.metadata.v1.Envelope.cc:type_name -> strata.metadata.v1.Address
-	12,  // 8: strata.metadata.v1.Envelope.bcc:type_name -> strata.metadata.v1.Address
-	14,  // 9: strata.metadata.v1.BodyPart.params:type_name -> strata.metadata.v1.Param
-	14,  // 10: strata.metadata.v1.BodyPart.disposition_params:type_name -> strata.metadata.v1.Param
-	15,  // 11: strata.metadata.v1.BodyPart.parts:type_name -> strata.metadata.v1.BodyPart
-	13,  // 12: strata.metadata.v1.BodyPart.envelope:type_name -> strata.metadata.v1.Envelope
-	15,  // 13: strata.metadata.v1.BodyPart.message:type_name -> strata.metadata.v1.BodyPart
-	13,  // 14: strata.metadata.v1.MessageStructure.envelope:type_name -> strata.metadata.v1.Envelope
-	15,  // 15: strata.metadata.v1.MessageStructure.body:type_name -> strata.metadata.v1.BodyPart
-	16,  // 16: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
-	8,   // 17: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
-	9,   // 18: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
-	9,   // 19: strata.metadata.v1.ScramCredentials.account:type_name -> strata.metadata.v1.Account
-	31,  // 20: strata.metadata.v1.AddAppPasswordResponse.app_password:type_name -> strata.metadata.v1.AppPassword
-	31,  // 21: strata.metadata.v1.ListAppPasswordsResponse.app_passwords:type_name -> strata.metadata.v1.AppPassword
-	10,  // 22: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	10,  // 23: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
-	16,  // 24: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
-	48,  // 25: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
-	47,  // 26: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
-	10,  // 27: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
-	54,  // 28: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
-	54,  // 29: strata.metadata.v1.ListMessagesResponse.flag_sets:type_name -> strata.metadata.v1.FlagSet
-	51,  // 30: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
-	51,  // 31: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
+	12,  // 1: strata.metadata.v1.AclResponse.acl:type_name -> strata.metadata.v1.AclEntry
+	12,  // 2: strata.metadata.v1.Mailbox.acl:type_name -> strata.metadata.v1.AclEntry
+	13,  // 3: strata.metadata.v1.Envelope.from:type_name -> strata.metadata.v1.Address
+	13,  // 4: strata.metadata.v1.Envelope.sender:type_name -> strata.metadata.v1.Address
+	13,  // 5: strata.metadata.v1.Envelope.reply_to:type_name -> strata.metadata.v1.Address
+	13,  // 6: strata.metadata.v1.Envelope.to:type_name -> strata.metadata.v1.Address
+	13,  // 7: strata.metadata.v1.Envelope.cc:type_name -> strata.metadata.v1.Address
+	13,  // 8: strata.metadata.v1.Envelope.bcc:type_name -> strata.metadata.v1.Address
+	15,  // 9: strata.metadata.v1.BodyPart.params:type_name -> strata.metadata.v1.Param
+	15,  // 10: strata.metadata.v1.BodyPart.disposition_params:type_name -> strata.metadata.v1.Param
+	16,  // 11: strata.metadata.v1.BodyPart.parts:type_name -> strata.metadata.v1.BodyPart
+	14,  // 12: strata.metadata.v1.BodyPart.envelope:type_name -> strata.metadata.v1.Envelope
+	16,  // 13: strata.metadata.v1.BodyPart.message:type_name -> strata.metadata.v1.BodyPart
+	14,  // 14: strata.metadata.v1.MessageStructure.envelope:type_name -> strata.metadata.v1.Envelope
+	16,  // 15: strata.metadata.v1.MessageStructure.body:type_name -> strata.metadata.v1.BodyPart
+	17,  // 16: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
+	9,   // 17: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
+	10,  // 18: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
+	10,  // 19: strata.metadata.v1.ScramCredentials.account:type_name -> strata.metadata.v1.Account
+	32,  // 20: strata.metadata.v1.AddAppPasswordResponse.app_password:type_name -> strata.metadata.v1.AppPassword
+	32,  // 21: strata.metadata.v1.ListAppPasswordsResponse.app_passwords:type_name -> strata.metadata.v1.AppPassword
+	11,  // 22: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	11,  // 23: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
+	17,  // 24: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
+	49,  // 25: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
+	48,  // 26: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
+	11,  // 27: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
+	55,  // 28: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
+	55,  // 29: strata.metadata.v1.ListMessagesResponse.flag_sets:type_name -> strata.metadata.v1.FlagSet
+	52,  // 30: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
+	52,  // 31: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
 	1,   // 32: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
-	57,  // 33: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
-	51,  // 34: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
-	51,  // 35: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	51,  // 36: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
-	51,  // 37: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
+	58,  // 33: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
+	52,  // 34: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
+	52,  // 35: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
+	52,  // 36: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
+	52,  // 37: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
 	2,   // 38: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	68,  // 39: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	82,  // 40: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	83,  // 41: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	82,  // 42: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	84,  // 43: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	88,  // 44: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
+	69,  // 39: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	83,  // 40: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	84,  // 41: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	83,  // 42: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	85,  // 43: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	89,  // 44: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
 	3,   // 45: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
-	88,  // 46: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
-	10,  // 47: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	95,  // 48: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
-	98,  // 49: strata.metadata.v1.SetLdapSettingsRequest.settings:type_name -> strata.metadata.v1.LdapSettings
-	98,  // 50: strata.metadata.v1.LdapSettingsResponse.settings:type_name -> strata.metadata.v1.LdapSettings
-	95,  // 51: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
-	104, // 52: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
-	106, // 53: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
-	106, // 54: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
-	112, // 55: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
-	112, // 56: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
-	112, // 57: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
-	112, // 58: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
-	124, // 59: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
-	129, // 60: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
-	130, // 61: strata.metadata.v1.TenantOAuthSettings.settings:type_name -> strata.metadata.v1.OAuthSettings
-	130, // 62: strata.metadata.v1.SetOAuthSettingsRequest.settings:type_name -> strata.metadata.v1.OAuthSettings
-	131, // 63: strata.metadata.v1.FindOAuthIssuerResponse.tenants:type_name -> strata.metadata.v1.TenantOAuthSettings
-	18,  // 64: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	19,  // 65: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	21,  // 66: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	22,  // 67: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	23,  // 68: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	25,  // 69: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	27,  // 70: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	28,  // 71: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
-	29,  // 72: strata.metadata.v1.Metadata.GetScramCredentials:input_type -> strata.metadata.v1.GetScramCredentialsRequest
-	32,  // 73: strata.metadata.v1.Metadata.AddAppPassword:input_type -> strata.metadata.v1.AddAppPasswordRequest
-	34,  // 74: strata.metadata.v1.Metadata.ListAppPasswords:input_type -> strata.metadata.v1.ListAppPasswordsRequest
-	36,  // 75: strata.metadata.v1.Metadata.RevokeAppPassword:input_type -> strata.metadata.v1.RevokeAppPasswordRequest
-	37,  // 76: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	39,  // 77: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	40,  // 78: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	41,  // 79: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	43,  // 80: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	45,  // 81: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	49,  // 82: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	52,  // 83: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	55,  // 84: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	56,  // 85: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	59,  // 86: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	61,  // 87: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	63,  // 88: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	65,  // 89: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	67,  // 90: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	70,  // 91: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	71,  // 92: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	75,  // 93: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	77,  // 94: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	78,  // 95: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	79,  // 96: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	80,  // 97: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	81,  // 98: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
-	85,  // 99: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	86,  // 100: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	4,   // 101: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	5,   // 102: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	6,   // 103: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	89,  // 104: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	91,  // 105: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	93,  // 106: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
-	103, // 107: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
-	96,  // 108: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
-	97,  // 109: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
-	99,  // 110: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
-	100, // 111: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
-	101, // 112: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
-	107, // 113: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
-	108, // 114: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
-	110, // 115: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
-	113, // 116: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
-	114, // 117: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
-	115, // 118: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
-	117, // 119: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
-	119, // 120: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
-	120, // 121: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
-	122, // 122: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
-	127, // 123: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
-	125, // 124: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
-	132, // 125: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
-	133, // 126: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
-	134, // 127: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
-	73,  // 128: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	8,   // 129: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	20,  // 130: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	9,   // 131: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	9,   // 132: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	24,  // 133: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	26,  // 134: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	9,   // 135: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	9,   // 136: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
-	30,  // 137: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
-	33,  // 138: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
-	35,  // 139: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
-	31,  // 140: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
-	38,  // 141: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	10,  // 142: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	10,  // 143: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	42,  // 144: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	44,  // 145: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	46,  // 146: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	50,  // 147: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	53,  // 148: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	17,  // 149: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	58,  // 150: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	60,  // 151: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	62,  // 152: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	64,  // 153: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	66,  // 154: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	69,  // 155: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	72,  // 156: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	72,  // 157: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	76,  // 158: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	8,   // 159: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	8,   // 160: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	9,   // 161: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	9,   // 162: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	9,   // 163: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
-	84,  // 164: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	87,  // 165: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	7,   // 166: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 167: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	7,   // 168: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	90,  // 169: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	92,  // 170: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	94,  // 171: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
-	105, // 172: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
-	95,  // 173: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	95,  // 174: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	102, // 175: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
-	102, // 176: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
-	9,   // 177: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
-	106, // 178: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
-	109, // 179: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
-	111, // 180: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
-	112, // 181: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
-	112, // 182: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
-	116, // 183: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
-	118, // 184: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
-	112, // 185: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
-	121, // 186: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
-	123, // 187: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
-	128, // 188: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
-	126, // 189: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
-	131, // 190: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	131, // 191: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	135, // 192: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
-	74,  // 193: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	129, // [129:194] is the sub-list for method output_type
-	64,  // [64:129] is the sub-list for method input_type
-	64,  // [64:64] is the sub-list for extension type_name
-	64,  // [64:64] is the sub-list for extension extendee
-	0,   // [0:64] is the sub-list for field type_name
+	89,  // 46: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
+	11,  // 47: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	96,  // 48: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
+	99,  // 49: strata.metadata.v1.SetLdapSettingsRequest.settings:type_name -> strata.metadata.v1.LdapSettings
+	99,  // 50: strata.metadata.v1.LdapSettingsResponse.settings:type_name -> strata.metadata.v1.LdapSettings
+	96,  // 51: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
+	105, // 52: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
+	107, // 53: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
+	107, // 54: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
+	113, // 55: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
+	113, // 56: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
+	113, // 57: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
+	113, // 58: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
+	125, // 59: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
+	130, // 60: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
+	131, // 61: strata.metadata.v1.TenantOAuthSettings.settings:type_name -> strata.metadata.v1.OAuthSettings
+	131, // 62: strata.metadata.v1.SetOAuthSettingsRequest.settings:type_name -> strata.metadata.v1.OAuthSettings
+	132, // 63: strata.metadata.v1.FindOAuthIssuerResponse.tenants:type_name -> strata.metadata.v1.TenantOAuthSettings
+	4,   // 64: strata.metadata.v1.SearchTextQuery.scopes:type_name -> strata.metadata.v1.SearchScope
+	137, // 65: strata.metadata.v1.SearchTextRequest.queries:type_name -> strata.metadata.v1.SearchTextQuery
+	139, // 66: strata.metadata.v1.SearchTextResponse.results:type_name -> strata.metadata.v1.SearchTextResult
+	19,  // 67: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	20,  // 68: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	22,  // 69: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	23,  // 70: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	24,  // 71: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	26,  // 72: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	28,  // 73: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	29,  // 74: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
+	30,  // 75: strata.metadata.v1.Metadata.GetScramCredentials:input_type -> strata.metadata.v1.GetScramCredentialsRequest
+	33,  // 76: strata.metadata.v1.Metadata.AddAppPassword:input_type -> strata.metadata.v1.AddAppPasswordRequest
+	35,  // 77: strata.metadata.v1.Metadata.ListAppPasswords:input_type -> strata.metadata.v1.ListAppPasswordsRequest
+	37,  // 78: strata.metadata.v1.Metadata.RevokeAppPassword:input_type -> strata.metadata.v1.RevokeAppPasswordRequest
+	38,  // 79: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	40,  // 80: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	41,  // 81: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	42,  // 82: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	44,  // 83: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	46,  // 84: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	50,  // 85: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	53,  // 86: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	56,  // 87: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	57,  // 88: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	60,  // 89: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	62,  // 90: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	64,  // 91: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	66,  // 92: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	68,  // 93: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	71,  // 94: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	72,  // 95: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	76,  // 96: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	78,  // 97: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	79,  // 98: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	80,  // 99: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	81,  // 100: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	82,  // 101: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
+	86,  // 102: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	87,  // 103: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	5,   // 104: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	6,   // 105: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	7,   // 106: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	90,  // 107: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	92,  // 108: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	94,  // 109: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	104, // 110: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
+	97,  // 111: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
+	98,  // 112: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
+	100, // 113: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
+	101, // 114: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
+	102, // 115: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
+	108, // 116: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
+	109, // 117: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
+	111, // 118: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
+	114, // 119: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
+	115, // 120: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
+	116, // 121: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
+	118, // 122: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
+	120, // 123: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
+	121, // 124: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
+	123, // 125: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
+	128, // 126: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
+	126, // 127: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
+	133, // 128: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
+	134, // 129: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
+	135, // 130: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
+	138, // 131: strata.metadata.v1.Metadata.SearchText:input_type -> strata.metadata.v1.SearchTextRequest
+	141, // 132: strata.metadata.v1.Metadata.RebuildSearchIndex:input_type -> strata.metadata.v1.RebuildSearchIndexRequest
+	74,  // 133: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	9,   // 134: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	21,  // 135: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	10,  // 136: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	10,  // 137: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	25,  // 138: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	27,  // 139: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	10,  // 140: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	10,  // 141: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
+	31,  // 142: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
+	34,  // 143: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
+	36,  // 144: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
+	32,  // 145: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
+	39,  // 146: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	11,  // 147: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	11,  // 148: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	43,  // 149: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	45,  // 150: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	47,  // 151: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	51,  // 152: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	54,  // 153: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	18,  // 154: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	59,  // 155: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	61,  // 156: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	63,  // 157: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	65,  // 158: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	67,  // 159: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	70,  // 160: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	73,  // 161: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	73,  // 162: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	77,  // 163: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	9,   // 164: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	9,   // 165: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	10,  // 166: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	10,  // 167: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	10,  // 168: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
+	85,  // 169: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	88,  // 170: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	8,   // 171: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	8,   // 172: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	8,   // 173: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	91,  // 174: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	93,  // 175: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	95,  // 176: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	106, // 177: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
+	96,  // 178: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	96,  // 179: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	103, // 180: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	103, // 181: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	10,  // 182: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
+	107, // 183: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
+	110, // 184: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
+	112, // 185: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
+	113, // 186: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
+	113, // 187: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
+	117, // 188: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
+	119, // 189: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
+	113, // 190: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
+	122, // 191: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
+	124, // 192: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
+	129, // 193: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
+	127, // 194: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
+	132, // 195: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	132, // 196: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	136, // 197: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
+	140, // 198: strata.metadata.v1.Metadata.SearchText:output_type -> strata.metadata.v1.SearchTextResponse
+	142, // 199: strata.metadata.v1.Metadata.RebuildSearchIndex:output_type -> strata.metadata.v1.RebuildSearchIndexProgress
+	75,  // 200: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	134, // [134:201] is the sub-list for method output_type
+	67,  // [67:134] is the sub-list for method input_type
+	67,  // [67:67] is the sub-list for extension type_name
+	67,  // [67:67] is the sub-list for extension extendee
+	0,   // [0:67] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -10343,8 +10798,8 @@ func file_metadata_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   132,
+			NumEnums:      5,
+			NumMessages:   138,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
