@@ -46,6 +46,7 @@ import (
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
+	"github.com/strata-mail/strata/searchindex"
 	"github.com/strata-mail/strata/searchindex/fsmfeed"
 	"github.com/strata-mail/strata/spam"
 )
@@ -697,4 +698,12 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.Shutdown(ctx)
+}
+
+// SearchIndex returns the text-search indexer, nil when Config.DisableSearchIndex.
+func (s *Server) SearchIndex() *searchindex.Indexer {
+	if s.searchIndex == nil {
+		return nil
+	}
+	return s.searchIndex.Indexer
 }

@@ -9,9 +9,12 @@ import (
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/strata-mail/strata/frontend/message/mailtext"
 )
 
-// Scope says which search keys read a piece of text (RFC 9051 6.4.4).
+// Scope says which search keys read a piece of text (RFC 9051 6.4.4); the values are
+// those of metadatapb.SearchScope.
 type Scope uint8
 
 const (
@@ -26,21 +29,7 @@ const (
 )
 
 // HeaderScope returns the scope of the values of header field name.
-func HeaderScope(name string) Scope {
-	switch string(bytes.ToLower([]byte(name))) {
-	case "subject":
-		return ScopeSubject
-	case "from":
-		return ScopeFrom
-	case "to":
-		return ScopeTo
-	case "cc":
-		return ScopeCc
-	case "bcc":
-		return ScopeBcc
-	}
-	return ScopeOther
-}
+func HeaderScope(name string) Scope { return Scope(mailtext.HeaderScope(name)) }
 
 // Index is the trigram index of one node (doc.go).
 type Index struct {

@@ -67,7 +67,17 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 			}
 		}
 	} else {
-		err := c.scanRecords(needStructure, parts, headerFields, func(i int, rec *metadatapb.MessageRecord) error {
+		// The search index narrows the messages to read (searchindex.go); the scan below
+		// verifies each candidate, so the answer is the full scan's.
+		positions, narrowed, err := c.indexCandidates(crit)
+		if err != nil {
+			c.log.Warn("search index unavailable, scanning", "err", err)
+			narrowed = false
+		}
+		if !narrowed {
+			positions = nil
+		}
+		err = c.scanRecords(positions, needStructure, parts, headerFields, func(i int, rec *metadatapb.MessageRecord) error {
 			ok, err := c.matchCriteria(crit, i, rec)
 			if ok {
 				matched = append(matched, i)
@@ -129,17 +139,24 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 }
 
 // scanRecords calls match with the stored record of every message in the view, in order,
-// with the structure's parts when withStructure.
+// with the structure's parts when withStructure; with positions, only of the messages at
+// those positions of the view (ascending).
 // The next batch of records is fetched while the current one is matched, so the metadata
 // round trips overlap the matching (and its blob reads for BODY and TEXT). With parts
 // structureHeader and headerFields, each header holds only the fields of those names.
-func (c *conn) scanRecords(withStructure bool, parts structureParts, headerFields []string, match func(i int, rec *metadatapb.MessageRecord) error) error {
+func (c *conn) scanRecords(positions []int, withStructure bool, parts structureParts, headerFields []string, match func(i int, rec *metadatapb.MessageRecord) error) error {
 	type batch struct {
 		start   int
 		records map[uint32]*metadatapb.MessageRecord
 		err     error
 	}
 	uids := c.sel.msgs.uids
+	if positions == nil {
+		positions = make([]int, len(uids))
+		for i := range positions {
+			positions[i] = i
+		}
+	}
 	batches := make(chan batch, 1)
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -151,9 +168,14 @@ func (c *conn) scanRecords(withStructure bool, parts structureParts, headerField
 			case <-stop:
 			}
 		})
-		for start := 0; start < len(uids); start += fetchBatch {
+		for start := 0; start < len(positions); start += fetchBatch {
 			atTestHook("search records")
-			records, err := c.fetchRecords(uids[start:min(start+fetchBatch, len(uids))], withStructure, parts, headerFields)
+			chunk := positions[start:min(start+fetchBatch, len(positions))]
+			batchUIDs := make([]uint32, len(chunk))
+			for k, i := range chunk {
+				batchUIDs[k] = uids[i]
+			}
+			records, err := c.fetchRecords(batchUIDs, withStructure, parts, headerFields)
 			select {
 			case batches <- batch{start: start, records: records, err: err}:
 			case <-stop:
@@ -172,7 +194,7 @@ func (c *conn) scanRecords(withStructure bool, parts structureParts, headerField
 		if b.err != nil {
 			return b.err
 		}
-		for i := b.start; i < min(b.start+fetchBatch, len(uids)); i++ {
+		for _, i := range positions[b.start:min(b.start+fetchBatch, len(positions))] {
 			if rec := b.records[uids[i]]; rec != nil {
 				if err := match(i, rec); err != nil {
 					return err

@@ -103,6 +103,24 @@ func IsAddressField(name string) bool {
 	return false
 }
 
+// HeaderScope returns the search index scope of the values of header field name: the
+// index keeps Subject, From, To, Cc and Bcc apart and every other field together.
+func HeaderScope(name string) metadatapb.SearchScope {
+	switch strings.ToLower(name) {
+	case "subject":
+		return metadatapb.SearchScope_SEARCH_SCOPE_SUBJECT
+	case "from":
+		return metadatapb.SearchScope_SEARCH_SCOPE_FROM
+	case "to":
+		return metadatapb.SearchScope_SEARCH_SCOPE_TO
+	case "cc":
+		return metadatapb.SearchScope_SEARCH_SCOPE_CC
+	case "bcc":
+		return metadatapb.SearchScope_SEARCH_SCOPE_BCC
+	}
+	return metadatapb.SearchScope_SEARCH_SCOPE_OTHER
+}
+
 // HeaderContains reports whether a header field of header, decoded and folded, holds
 // needle; TEXT matches a field's name as well as its value.
 func HeaderContains(header []byte, needle string) bool {
