@@ -258,3 +258,66 @@ func TestSearchIndexFollowsChanges(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSearchIndexRestartAndRebuild: the index survives a restart (its state is there
+// before any new change), and a rebuild from the stored messages reports its progress and
+// answers as before.
+func TestSearchIndexRestartAndRebuild(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir = dir })
+	c := login(t, srv)
+	msgs := appendCorpus(t, c, 40)
+	waitIndexed(t, srv, embedded.DemoAccount, "INBOX")
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(5, 30))
+	list := needles(t, c, msgs, r, 10)
+	answers := map[string][]imap.UID{}
+	for _, needle := range list {
+		answers[needle] = searchUIDs(t, c, &imap.SearchCriteria{Text: []string{needle}})
+	}
+	mailbox := mailboxOf(t, srv, embedded.DemoAccount, "INBOX").GetId()
+	before, _, err := srv.SearchIndex().Index().State(embedded.DemoAccount, mailbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Logout().Wait()
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	srv = startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir = dir })
+	after, ok, err := srv.SearchIndex().Index().State(embedded.DemoAccount, mailbox)
+	if err != nil || !ok || after != before {
+		t.Fatalf("index state after restart = %+v, %v, %v; want %+v", after, ok, err, before)
+	}
+	stream, err := srv.Metadata().RebuildSearchIndex(context.Background(), &metadatapb.RebuildSearchIndexRequest{Account: embedded.DemoAccount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last *metadatapb.RebuildSearchIndexProgress
+	for {
+		p, err := stream.Recv()
+		if err != nil {
+			if !strings.Contains(err.Error(), "EOF") {
+				t.Fatalf("rebuild: %v", err)
+			}
+			break
+		}
+		last = p
+	}
+	if last == nil || last.GetDone() != 40 || last.GetTotal() != 40 {
+		t.Fatalf("last rebuild progress = %v, want 40 of 40", last)
+	}
+	waitIndexed(t, srv, embedded.DemoAccount, "INBOX")
+	c = login(t, srv)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, needle := range list {
+		if got := searchUIDs(t, c, &imap.SearchCriteria{Text: []string{needle}}); !slices.Equal(got, answers[needle]) {
+			t.Errorf("SEARCH TEXT %q after restart and rebuild = %v, before = %v", needle, got, answers[needle])
+		}
+	}
+}
