@@ -77,6 +77,9 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 		if !narrowed {
 			positions = nil
 		}
+		if err := c.checkScanBound(crit, positions); err != nil {
+			return err
+		}
 		err = c.scanRecords(positions, needStructure, parts, headerFields, func(i int, rec *metadatapb.MessageRecord) error {
 			ok, err := c.matchCriteria(crit, i, rec)
 			if ok {
@@ -190,9 +193,14 @@ func (c *conn) scanRecords(positions []int, withStructure bool, parts structureP
 		close(stop)
 		<-done
 	}()
+	deadline := time.Now().Add(c.srv.limits.SearchTimeout)
 	for b := range batches {
 		if b.err != nil {
 			return b.err
+		}
+		if time.Now().After(deadline) {
+			// RFC 5530 3: LIMIT, the operation ran into an implementation limit.
+			return no(imapresp.CodeLimit, "SEARCH took longer than this server allows; narrow it")
 		}
 		for _, i := range positions[b.start:min(b.start+fetchBatch, len(positions))] {
 			if rec := b.records[uids[i]]; rec != nil {

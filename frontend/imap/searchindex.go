@@ -2,10 +2,12 @@ package imap
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/message/mailtext"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -82,4 +84,40 @@ func candidateOfAll(results []*metadatapb.SearchTextResult, uid uint32) bool {
 		}
 	}
 	return true
+}
+
+// checkScanBound refuses, NO [LIMIT] (RFC 5530 3), a SEARCH that would read the bodies of
+// more messages than Limits.MaxBodyScan: one with BODY or TEXT keys over that many
+// candidates (positions, nil: the whole view).
+func (c *conn) checkScanBound(crit *imap.SearchCriteria, positions []int) error {
+	if !criteriaReadBodies(crit) {
+		return nil
+	}
+	n := len(positions)
+	if positions == nil {
+		n = len(c.sel.msgs.uids)
+	}
+	if n > c.srv.limits.MaxBodyScan {
+		return no(imapresp.CodeLimit, fmt.Sprintf("SEARCH would read %d message bodies, more than this server allows (%d); use a longer word", n, c.srv.limits.MaxBodyScan))
+	}
+	return nil
+}
+
+// criteriaReadBodies reports whether crit has a BODY or TEXT key, in itself or in its NOT
+// and OR keys.
+func criteriaReadBodies(crit *imap.SearchCriteria) bool {
+	if len(crit.Body) > 0 || len(crit.Text) > 0 {
+		return true
+	}
+	for i := range crit.Not {
+		if criteriaReadBodies(&crit.Not[i]) {
+			return true
+		}
+	}
+	for i := range crit.Or {
+		if criteriaReadBodies(&crit.Or[i][0]) || criteriaReadBodies(&crit.Or[i][1]) {
+			return true
+		}
+	}
+	return false
 }

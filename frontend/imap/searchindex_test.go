@@ -321,3 +321,31 @@ func TestSearchIndexRestartAndRebuild(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchLimit: a BODY search that would read more bodies than the bound is refused NO
+// [LIMIT] (RFC 5530 3) up front, and one the index narrows under the bound answers; a scan
+// past the search deadline ends NO [LIMIT] too.
+func TestSearchLimit(t *testing.T) {
+	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.MaxBodyScan = 3 })
+	c := login(t, srv)
+	for i := range 6 {
+		appendMessage(t, c, "INBOX", testMessage(fmt.Sprintf("subject %d", i), fmt.Sprintf("common words and unique%d", i)))
+	}
+	c.Logout().Wait()
+	waitIndexed(t, srv, embedded.DemoAccount, "INBOX")
+	rc := loginRaw(t, srv)
+	rc.ok("SELECT INBOX")
+	rc.expect("UID SEARCH BODY common", "NO [LIMIT] SEARCH would read 6 message bodies, more than this server allows (3); use a longer word")
+	rc.expect("UID SEARCH BODY co", "NO [LIMIT] SEARCH would read 6 message bodies, more than this server allows (3); use a longer word")
+	if got := rc.ok("UID SEARCH BODY unique4"); !contains(got, "* SEARCH 5") {
+		t.Errorf("UID SEARCH BODY unique4 = %q", got)
+	}
+
+	slow := startServerWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.SearchTimeout = time.Nanosecond })
+	c = login(t, slow)
+	appendMessage(t, c, "INBOX", testMessage("one", "body"))
+	c.Logout().Wait()
+	rc = loginRaw(t, slow)
+	rc.ok("SELECT INBOX")
+	rc.expect("SEARCH SUBJECT one", "NO [LIMIT] SEARCH took longer than this server allows; narrow it")
+}

@@ -143,6 +143,13 @@ type Limits struct {
 	// reading is disconnected after it, so it cannot pin the server's memory. Default 5
 	// minutes.
 	WriteTimeout time.Duration
+	// SearchTimeout bounds the scan of one SEARCH: past it the command ends NO [LIMIT]
+	// (RFC 5530 3) instead of holding a core. Default 1 minute.
+	SearchTimeout time.Duration
+	// MaxBodyScan is the most messages whose bodies one SEARCH (BODY, TEXT) reads after the
+	// search index has narrowed it; a larger scan is refused NO [LIMIT] up front (RFC 5530
+	// 3). Default 250,000.
+	MaxBodyScan int
 }
 
 // Defaults of Config.
@@ -154,6 +161,8 @@ const (
 	defaultIdleTimeout         = 30 * time.Minute
 	defaultLoginTimeout        = 2 * time.Minute
 	defaultWriteTimeout        = writeTimeout
+	defaultSearchTimeout       = time.Minute
+	defaultMaxBodyScan         = 250000
 )
 
 func (l Limits) withDefaults() Limits {
@@ -174,6 +183,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.WriteTimeout <= 0 {
 		l.WriteTimeout = defaultWriteTimeout
+	}
+	if l.SearchTimeout <= 0 {
+		l.SearchTimeout = defaultSearchTimeout
+	}
+	if l.MaxBodyScan <= 0 {
+		l.MaxBodyScan = defaultMaxBodyScan
 	}
 	return l
 }
