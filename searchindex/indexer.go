@@ -88,6 +88,11 @@ func (ix *Indexer) Run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-ix.wake:
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(settle):
+				}
 			case <-sweep.C:
 				// Accounts deleted without an event of their mailboxes are dropped here.
 				if err := ix.CatchUp(ctx); err != nil && ctx.Err() == nil {
@@ -176,8 +181,16 @@ func (ix *Indexer) DropAccount(account string) error {
 // sweepInterval is how often Run compares the index's accounts with the metadata's.
 const sweepInterval = 10 * time.Minute
 
+// reindexDead is how many tombstones a mailbox may gather before a quarter of its docs
+// being dead makes the indexer rebuild it.
+const reindexDead = 1000
+
+// settle is how long Run lets changes gather before a sync, so that a burst of appends
+// is indexed as one batch (one posting chunk per trigram).
+const settle = 200 * time.Millisecond
+
 // fetchBatch is how many records a sync indexes per committed batch.
-const fetchBatch = 256
+const fetchBatch = 1024
 
 // Sync brings the index of one mailbox in step with its metadata: drops it when the
 // mailbox is gone or has a new UIDVALIDITY, removes the messages expunged since the
@@ -217,10 +230,26 @@ func (ix *Indexer) sync(ctx context.Context, account string, mailbox uint64, pro
 	if ok && st.ModSeq == mb.GetHighestModseq() && st.LastUID+1 >= mb.GetUidNext() {
 		return nil
 	}
+	if ok {
+		removed, err := ix.removeExpunged(ctx, account, mailbox, st)
+		if err != nil {
+			return err
+		}
+		st.Dead += removed
+		if st.Dead > reindexDead && st.Dead > st.Docs/4 {
+			// Tombstones take more room than a rebuild of the mailbox costs.
+			b := ix.idx.NewBatch()
+			if err := b.DropMailbox(account, mailbox); err != nil {
+				return err
+			}
+			if err := b.Commit(); err != nil {
+				return err
+			}
+			ok = false
+		}
+	}
 	if !ok {
 		st = MailboxState{UIDValidity: mb.GetUidValidity()}
-	} else if err := ix.removeExpunged(ctx, account, mailbox, st); err != nil {
-		return err
 	}
 	st.ModSeq = mb.GetHighestModseq()
 	b := ix.idx.NewBatch()
@@ -235,14 +264,14 @@ func (ix *Indexer) sync(ctx context.Context, account string, mailbox uint64, pro
 
 // removeExpunged drops the messages expunged after st.ModSeq, from the tombstones; when
 // those are pruned, it compares the index with the mailbox's UIDs.
-func (ix *Indexer) removeExpunged(ctx context.Context, account string, mailbox uint64, st MailboxState) error {
+func (ix *Indexer) removeExpunged(ctx context.Context, account string, mailbox uint64, st MailboxState) (uint32, error) {
 	if st.LastUID == 0 {
-		return nil
+		return 0, nil
 	}
 	res, err := ix.meta.ListVanished(ctx, &metadatapb.ListVanishedRequest{Account: account, MailboxId: mailbox, SinceModseq: st.ModSeq,
 		Uids: []*metadatapb.UidRange{{First: 1, Last: st.LastUID}}})
 	if err != nil {
-		return fmt.Errorf("list vanished: %w", err)
+		return 0, fmt.Errorf("list vanished: %w", err)
 	}
 	var gone []uint32
 	if res.GetComplete() {
@@ -253,16 +282,16 @@ func (ix *Indexer) removeExpunged(ctx context.Context, account string, mailbox u
 		}
 	} else {
 		if gone, err = ix.unlisted(ctx, account, mailbox, st.LastUID); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	b := ix.idx.NewBatch()
 	for _, uid := range gone {
 		if err := b.Remove(account, mailbox, uid); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return b.Commit()
+	return uint32(len(gone)), b.Commit()
 }
 
 // unlisted returns the UIDs up to last the index holds docs of but the mailbox no longer
@@ -337,6 +366,7 @@ func (ix *Indexer) indexNew(ctx context.Context, account string, mailbox uint64,
 			err = b.Skip(account, mailbox, rec.GetUid())
 		} else {
 			err = b.Add(account, mailbox, rec.GetUid(), doc)
+			st.Docs++
 		}
 		if err != nil {
 			b.b.Close()

@@ -1,7 +1,6 @@
 package searchindex
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -57,6 +56,7 @@ const (
 	kindPosting = 'p'
 	kindDoc     = 'd'
 	kindSkipped = 'u'
+	kindDead    = 'x'
 )
 
 // mailboxKey is kind, the account (2-byte length, bytes) and the mailbox id.
@@ -108,12 +108,17 @@ type MailboxState struct {
 	LastUID uint32
 	// ModSeq is the HIGHESTMODSEQ the mailbox's expunges are applied up to.
 	ModSeq uint64
+	// Docs counts the messages indexed, Dead those of them expunged since (tombstones,
+	// filtered out of every answer until the mailbox is reindexed).
+	Docs, Dead uint32
 }
 
 func (s MailboxState) encode() []byte {
 	b := binary.BigEndian.AppendUint32(nil, s.UIDValidity)
 	b = binary.BigEndian.AppendUint32(b, s.LastUID)
-	return binary.BigEndian.AppendUint64(b, s.ModSeq)
+	b = binary.BigEndian.AppendUint64(b, s.ModSeq)
+	b = binary.BigEndian.AppendUint32(b, s.Docs)
+	return binary.BigEndian.AppendUint32(b, s.Dead)
 }
 
 // State returns the state of a mailbox; ok is false when the index holds none (never
@@ -127,10 +132,11 @@ func (x *Index) State(account string, mailbox uint64) (st MailboxState, ok bool,
 		return st, false, err
 	}
 	defer closer.Close()
-	if len(v) != 16 {
+	if len(v) != 24 {
 		return st, false, fmt.Errorf("search index: bad mailbox state of %q %d", account, mailbox)
 	}
-	return MailboxState{UIDValidity: binary.BigEndian.Uint32(v), LastUID: binary.BigEndian.Uint32(v[4:]), ModSeq: binary.BigEndian.Uint64(v[8:])}, true, nil
+	return MailboxState{UIDValidity: binary.BigEndian.Uint32(v), LastUID: binary.BigEndian.Uint32(v[4:]), ModSeq: binary.BigEndian.Uint64(v[8:]),
+		Docs: binary.BigEndian.Uint32(v[16:]), Dead: binary.BigEndian.Uint32(v[20:])}, true, nil
 }
 
 // Doc is the set of postings of one message under construction.
@@ -152,10 +158,15 @@ func (d *Doc) Add(s Scope, text []byte) {
 // Len is the number of distinct postings of the doc.
 func (d *Doc) Len() int { return len(d.grams) }
 
-// Batch collects changes to the index, committed together.
+// Batch collects changes to the index, committed together. Postings of the messages
+// added to a batch are written as one chunk per trigram: the key ends with the chunk's
+// first UID and the value lists the chunk's UIDs (delta varints), so indexing a batch of
+// messages writes about one key per distinct trigram rather than one per message and
+// trigram.
 type Batch struct {
-	x *Index
-	b *pebble.Batch
+	x       *Index
+	b       *pebble.Batch
+	pending map[mailboxRef]map[gram][]uint32
 }
 
 // NewBatch starts a batch.
@@ -165,6 +176,20 @@ func (x *Index) NewBatch() *Batch { return &Batch{x: x, b: x.db.NewBatch()} }
 // caught up from the change feed since the state committed with it).
 func (b *Batch) Commit() error {
 	defer b.b.Close()
+	for ref, grams := range b.pending {
+		for g, uids := range grams {
+			var chunk []byte
+			prev := uint32(0)
+			for _, uid := range uids {
+				chunk = binary.AppendUvarint(chunk, uint64(uid-prev))
+				prev = uid
+			}
+			key := binary.BigEndian.AppendUint32(postingPrefix(ref.account, ref.mailbox, g), uids[0])
+			if err := b.b.Set(key, chunk, nil); err != nil {
+				return err
+			}
+		}
+	}
 	return b.b.Commit(pebble.NoSync)
 }
 
@@ -173,23 +198,22 @@ func (b *Batch) SetState(account string, mailbox uint64, st MailboxState) error 
 	return b.b.Set(mailboxKey(kindState, account, mailbox), st.encode(), nil)
 }
 
-// Add indexes message uid with the postings of d.
+// Add indexes message uid with the postings of d. The messages added to one mailbox must
+// come in ascending UID order, above every UID indexed before.
 func (b *Batch) Add(account string, mailbox uint64, uid uint32, d *Doc) error {
-	grams := make([]gram, 0, len(d.grams))
+	if b.pending == nil {
+		b.pending = map[mailboxRef]map[gram][]uint32{}
+	}
+	ref := mailboxRef{account, mailbox}
+	grams := b.pending[ref]
+	if grams == nil {
+		grams = map[gram][]uint32{}
+		b.pending[ref] = grams
+	}
 	for g := range d.grams {
-		grams = append(grams, g)
+		grams[g] = append(grams[g], uid)
 	}
-	slices.Sort(grams)
-	var doc []byte
-	prev := gram(0)
-	for _, g := range grams {
-		doc = binary.AppendUvarint(doc, uint64(g-prev))
-		prev = g
-		if err := b.b.Set(binary.BigEndian.AppendUint32(postingPrefix(account, mailbox, g), uid), nil, nil); err != nil {
-			return err
-		}
-	}
-	return b.b.Set(uidKey(kindDoc, account, mailbox, uid), doc, nil)
+	return b.b.Set(uidKey(kindDoc, account, mailbox, uid), nil, nil)
 }
 
 // Skip records that message uid could not be indexed: it is always a candidate.
@@ -197,38 +221,21 @@ func (b *Batch) Skip(account string, mailbox uint64, uid uint32) error {
 	return b.b.Set(uidKey(kindSkipped, account, mailbox, uid), nil, nil)
 }
 
-// Remove drops message uid's postings.
+// Remove records that message uid was expunged: a tombstone that answers filter out
+// (its postings stay until the mailbox is reindexed, Indexer.sync).
 func (b *Batch) Remove(account string, mailbox uint64, uid uint32) error {
 	if err := b.b.Delete(uidKey(kindSkipped, account, mailbox, uid), nil); err != nil {
 		return err
 	}
-	key := uidKey(kindDoc, account, mailbox, uid)
-	doc, closer, err := b.x.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	if err := b.b.Delete(uidKey(kindDoc, account, mailbox, uid), nil); err != nil {
 		return err
 	}
-	defer closer.Close()
-	prev := gram(0)
-	for len(doc) > 0 {
-		delta, n := binary.Uvarint(doc)
-		if n <= 0 {
-			return fmt.Errorf("search index: bad doc of %q %d %d", account, mailbox, uid)
-		}
-		doc = doc[n:]
-		prev += gram(delta)
-		if err := b.b.Delete(binary.BigEndian.AppendUint32(postingPrefix(account, mailbox, prev), uid), nil); err != nil {
-			return err
-		}
-	}
-	return b.b.Delete(key, nil)
+	return b.b.Set(uidKey(kindDead, account, mailbox, uid), nil, nil)
 }
 
 // DropMailbox removes everything the index holds of a mailbox.
 func (b *Batch) DropMailbox(account string, mailbox uint64) error {
-	for _, kind := range []byte{kindState, kindPosting, kindDoc, kindSkipped} {
+	for _, kind := range []byte{kindState, kindPosting, kindDoc, kindSkipped, kindDead} {
 		p := mailboxKey(kind, account, mailbox)
 		if err := b.b.DeleteRange(p, prefixEnd(p), nil); err != nil {
 			return err
@@ -239,7 +246,7 @@ func (b *Batch) DropMailbox(account string, mailbox uint64) error {
 
 // DropAccount removes everything the index holds of an account.
 func (b *Batch) DropAccount(account string) error {
-	for _, kind := range []byte{kindState, kindPosting, kindDoc, kindSkipped} {
+	for _, kind := range []byte{kindState, kindPosting, kindDoc, kindSkipped, kindDead} {
 		p := accountPrefix(kind, account)
 		if err := b.b.DeleteRange(p, prefixEnd(p), nil); err != nil {
 			return err
@@ -324,6 +331,9 @@ func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, 
 	snap := x.db.NewSnapshot()
 	defer snap.Close()
 	r := &reader{ctx: ctx, snap: snap, account: account, mailbox: mailbox}
+	if err := r.loadDead(); err != nil {
+		return nil, err
+	}
 	var union []uint32
 	for _, s := range q.Scopes {
 		var cand []uint32
@@ -370,6 +380,9 @@ func (x *Index) Fuzzy(ctx context.Context, account string, mailbox uint64, q Que
 	snap := x.db.NewSnapshot()
 	defer snap.Close()
 	r := &reader{ctx: ctx, snap: snap, account: account, mailbox: mailbox}
+	if err := r.loadDead(); err != nil {
+		return nil, err
+	}
 	grams := trigrams(q.Needle)
 	best := map[uint32]int{}
 	for _, s := range q.Scopes {
@@ -417,6 +430,7 @@ type reader struct {
 	account string
 	mailbox uint64
 	seen    int
+	dead    map[uint32]bool
 }
 
 func (r *reader) tick() error {
@@ -427,15 +441,61 @@ func (r *reader) tick() error {
 	return nil
 }
 
-// posting returns the UIDs of one posting list, ascending.
+// loadDead reads the mailbox's tombstones.
+func (r *reader) loadDead() error {
+	dead, err := r.uids(mailboxKey(kindDead, r.account, r.mailbox))
+	if err != nil {
+		return err
+	}
+	r.dead = make(map[uint32]bool, len(dead))
+	for _, uid := range dead {
+		r.dead[uid] = true
+	}
+	return nil
+}
+
+// posting returns the UIDs of one posting list, ascending, without the expunged ones.
 func (r *reader) posting(g gram) ([]uint32, error) {
-	return r.uids(postingPrefix(r.account, r.mailbox, g))
+	p := postingPrefix(r.account, r.mailbox, g)
+	it, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []uint32
+	for it.First(); it.Valid(); it.Next() {
+		if out, err = r.appendChunk(out, it.Value()); err != nil {
+			return nil, err
+		}
+	}
+	return out, it.Error()
+}
+
+// appendChunk appends the live UIDs of a posting chunk to out.
+func (r *reader) appendChunk(out []uint32, chunk []byte) ([]uint32, error) {
+	uid := uint32(0)
+	for len(chunk) > 0 {
+		if err := r.tick(); err != nil {
+			return nil, err
+		}
+		delta, n := binary.Uvarint(chunk)
+		if n <= 0 {
+			return nil, fmt.Errorf("search index: bad posting chunk of %q %d", r.account, r.mailbox)
+		}
+		chunk = chunk[n:]
+		uid += uint32(delta)
+		if !r.dead[uid] {
+			out = append(out, uid)
+		}
+	}
+	return out, nil
 }
 
 func (r *reader) skipped() ([]uint32, error) {
 	return r.uids(mailboxKey(kindSkipped, r.account, r.mailbox))
 }
 
+// uids returns the UIDs that end the keys under prefix p.
 func (r *reader) uids(p []byte) ([]uint32, error) {
 	it, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 	if err != nil {
@@ -454,7 +514,8 @@ func (r *reader) uids(p []byte) ([]uint32, error) {
 	return out, it.Error()
 }
 
-// keep returns the UIDs of cand that are in posting list g, by point lookups.
+// keep returns the UIDs of cand that are in posting list g, reading only the chunks that
+// may hold them.
 func (r *reader) keep(g gram, cand []uint32) ([]uint32, error) {
 	p := postingPrefix(r.account, r.mailbox, g)
 	it, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
@@ -462,13 +523,17 @@ func (r *reader) keep(g gram, cand []uint32) ([]uint32, error) {
 		return nil, err
 	}
 	defer it.Close()
-	var out []uint32
+	var out, chunk []uint32
 	for _, uid := range cand {
-		if err := r.tick(); err != nil {
-			return nil, err
+		if len(chunk) == 0 || uid < chunk[0] || uid > chunk[len(chunk)-1] {
+			chunk = chunk[:0]
+			if it.SeekLT(binary.BigEndian.AppendUint32(slices.Clip(p), uid+1)) {
+				if chunk, err = r.appendChunk(chunk, it.Value()); err != nil {
+					return nil, err
+				}
+			}
 		}
-		key := binary.BigEndian.AppendUint32(slices.Clip(p), uid)
-		if it.SeekGE(key) && bytes.Equal(it.Key(), key) {
+		if _, found := slices.BinarySearch(chunk, uid); found {
 			out = append(out, uid)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"sync"
 
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -42,6 +43,8 @@ type Indexer struct {
 	*searchindex.Indexer
 	cancel context.CancelFunc
 	done   chan struct{}
+	once   sync.Once
+	err    error
 }
 
 // Start opens the index in dir/searchindex, makes svc answer SearchText from it and
@@ -65,10 +68,13 @@ func Start(dir string, fsm *metadata.FSM, svc *metadata.Service, meta metadatapb
 	return &Indexer{Indexer: ix, cancel: cancel, done: done}, nil
 }
 
-// Close stops the indexer and closes the index.
+// Close stops the indexer and closes the index; later calls return the first's result.
 func (x *Indexer) Close() error {
-	x.cancel()
-	<-x.done
-	<-x.done
-	return x.Index().Close()
+	x.once.Do(func() {
+		x.cancel()
+		<-x.done
+		<-x.done
+		x.err = x.Index().Close()
+	})
+	return x.err
 }
