@@ -15,9 +15,7 @@ import (
 // Unicode simple case folding on decoded text, as package mailtext defines it; the search
 // index (searchindex.go) holds the trigrams of that same text.
 var (
-	foldRune        = mailtext.FoldRune
 	foldString      = mailtext.Fold
-	decodeWords     = mailtext.DecodeWords
 	transferDecoder = mailtext.TransferDecoder
 	errUnknownCTE   = mailtext.ErrUnknownCTE
 	foldedContains  = mailtext.FoldedContains
