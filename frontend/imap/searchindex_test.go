@@ -32,7 +32,7 @@ func mailboxOf(t testing.TB, srv *embedded.Server, account, name string) *metada
 // indexed and every expunge applied.
 func waitIndexed(t testing.TB, srv *embedded.Server, account, name string) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		mb := mailboxOf(t, srv, account, name)
 		st, ok, err := srv.SearchIndex().Index().State(account, mb.GetId())
