@@ -37,7 +37,9 @@ type Index struct {
 
 // Open opens (or creates) the index in dir.
 func Open(dir string) (*Index, error) {
-	db, err := pebble.Open(dir, &pebble.Options{})
+	// Larger memtables than the default: indexing writes many small keys in bursts, and
+	// fewer flushes mean fewer compactions competing with the mail path for the CPU.
+	db, err := pebble.Open(dir, &pebble.Options{MemTableSize: 32 << 20, L0CompactionThreshold: 8})
 	if err != nil {
 		return nil, fmt.Errorf("open search index %s: %w", dir, err)
 	}
@@ -141,22 +143,34 @@ func (x *Index) State(account string, mailbox uint64) (st MailboxState, ok bool,
 
 // Doc is the set of postings of one message under construction.
 type Doc struct {
-	grams map[gram]struct{}
+	grams []gram // unsorted, with repeats until Len or a Batch sorts them
 }
 
 // NewDoc returns an empty doc.
-func NewDoc() *Doc { return &Doc{grams: map[gram]struct{}{}} }
+func NewDoc() *Doc { return &Doc{} }
 
 // Add adds the trigrams of folded text under scope. Text is folded UTF-8; trigrams are of
 // bytes, as the needle's are.
 func (d *Doc) Add(s Scope, text []byte) {
 	for i := 0; i+3 <= len(text); i++ {
-		d.grams[makeGram(s, text[i:i+3])] = struct{}{}
+		d.grams = append(d.grams, makeGram(s, text[i:i+3]))
+	}
+	if len(d.grams) > 1<<16 {
+		d.compact()
 	}
 }
 
+// compact sorts the grams and drops repeats, so a long text's doc stays small.
+func (d *Doc) compact() {
+	slices.Sort(d.grams)
+	d.grams = slices.Compact(d.grams)
+}
+
 // Len is the number of distinct postings of the doc.
-func (d *Doc) Len() int { return len(d.grams) }
+func (d *Doc) Len() int {
+	d.compact()
+	return len(d.grams)
+}
 
 // Batch collects changes to the index, committed together. Postings of the messages
 // added to a batch are written as one chunk per trigram: the key ends with the chunk's
@@ -210,7 +224,8 @@ func (b *Batch) Add(account string, mailbox uint64, uid uint32, d *Doc) error {
 		grams = map[gram][]uint32{}
 		b.pending[ref] = grams
 	}
-	for g := range d.grams {
+	d.compact()
+	for _, g := range d.grams {
 		grams[g] = append(grams[g], uid)
 	}
 	return b.b.Set(uidKey(kindDoc, account, mailbox, uid), nil, nil)
