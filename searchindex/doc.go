@@ -19,10 +19,16 @@
 //
 // # Layout (one Pebble store per node, keys ordered by account, then mailbox id)
 //
-//	m <account> <mailbox id>                         -> mailbox state (UIDVALIDITY, last indexed UID, MODSEQ synced)
-//	p <account> <mailbox id> <scope> <trigram> <uid> -> ""   (a posting)
-//	d <account> <mailbox id> <uid>                   -> the doc's posting suffixes (to delete them)
-//	u <account> <mailbox id> <uid>                   -> ""   (a message that could not be indexed)
+//	m <account> <mailbox id>                                 -> state (UIDVALIDITY, last indexed UID, MODSEQ synced, docs, dead)
+//	p <account> <mailbox id> <scope+trigram> <first uid>     -> the UIDs of one indexing batch holding it (delta varints)
+//	d <account> <mailbox id> <uid>                           -> ""   (an indexed message)
+//	u <account> <mailbox id> <uid>                           -> ""   (a message that could not be indexed)
+//	x <account> <mailbox id> <uid>                           -> ""   (a tombstone: expunged, filtered out of answers)
+//
+// Postings are written in chunks, one key per trigram per indexing batch (the indexer lets
+// changes settle 200 ms, so a burst of appends is one batch). An expunge writes a
+// tombstone; once tombstones pass a quarter of a mailbox's docs (and 1,000), the indexer
+// drops the mailbox and indexes it again.
 //
 // A scope says which key reads the text: BODY (the body's text parts and encapsulated
 // headers), the header fields as TEXT reads them ("Name: value") and the MIME headers of
