@@ -48,13 +48,18 @@ import (
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
+	"github.com/strata-mail/strata/searchindex"
+	"github.com/strata-mail/strata/searchindex/fsmfeed"
 	"github.com/strata-mail/strata/spam"
 )
 
 // Config selects where the embedded server keeps its data and listens.
 type Config struct {
-	DataDir    string // holds raft/, fsm/, blobs/ and spool/
-	IMAPListen string // e.g. 127.0.0.1:1143; offers STARTTLS
+	DataDir string // holds raft/, fsm/, blobs/, spool/ and searchindex/
+	// DisableSearchIndex turns the text-search index (package searchindex) off: SEARCH's
+	// text keys then scan every message.
+	DisableSearchIndex bool
+	IMAPListen         string // e.g. 127.0.0.1:1143; offers STARTTLS
 	// IMAPSListen is the implicit-TLS listen address (RFC 8314), e.g. 127.0.0.1:1993; none
 	// when empty.
 	IMAPSListen string
@@ -177,6 +182,8 @@ type Server struct {
 	// stagingMarked is set once this run has written the staging marker (after any
 	// recovery): only then may a clean shutdown remove it.
 	stagingMarked bool
+	// searchIndex is the text-search index, nil when Config.DisableSearchIndex.
+	searchIndex *fsmfeed.Indexer
 }
 
 // SpamChecker returns the rspamd checker for delivery, nil when scanning is off.
@@ -303,6 +310,12 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	s.inproc = inproc.New()
 	metadatapb.RegisterMetadataServer(s.inproc, svc)
 	client := metadatapb.NewMetadataClient(s.inproc)
+	if !cfg.DisableSearchIndex {
+		// The text-search index beside the FSM, fed by its change feed (searchindex).
+		if s.searchIndex, err = fsmfeed.Start(cfg.DataDir, s.fsm, svc, client, blobs, cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
 	collector := &gc.Collector{Metadata: client, Blobs: blobs, Logger: cfg.Logger}
 	grace := cmp.Or(cfg.BlobGCGrace, gc.DefaultGrace)
 	audit := cfg.AuditLog
@@ -712,6 +725,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			s.logger.Warn("in-process metadata streams still open at shutdown")
 		}
 	}
+	if s.searchIndex != nil {
+		errs = append(errs, s.searchIndex.Close())
+	}
 	if s.node != nil {
 		errs = append(errs, s.node.Close())
 	}
@@ -732,4 +748,12 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.Shutdown(ctx)
+}
+
+// SearchIndex returns the text-search indexer, nil when Config.DisableSearchIndex.
+func (s *Server) SearchIndex() *searchindex.Indexer {
+	if s.searchIndex == nil {
+		return nil
+	}
+	return s.searchIndex.Indexer
 }

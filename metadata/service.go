@@ -50,6 +50,8 @@ type Service struct {
 	scram ScramConfig
 	// guard counts failed logins and refuses attempts over its limits (authguard.go).
 	guard *AuthGuard
+	// textIndex answers SearchText (searchtext.go); nil when the node keeps none.
+	textIndex TextIndex
 }
 
 // SetClockOffset makes this node stamp the commands it proposes with its wall clock plus d, to

@@ -20,6 +20,7 @@ import (
 
 	"github.com/strata-mail/strata/internal/authz"
 	"github.com/strata-mail/strata/internal/health"
+	"github.com/strata-mail/strata/internal/inproc"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/clusterpb"
@@ -27,6 +28,7 @@ import (
 	"github.com/strata-mail/strata/replication"
 	"github.com/strata-mail/strata/replication/cluster"
 	"github.com/strata-mail/strata/replication/directory"
+	"github.com/strata-mail/strata/searchindex/fsmfeed"
 )
 
 // defaultGroup is the name of the metadata Raft group in etcd.
@@ -83,6 +85,8 @@ Only --insecure-plaintext-cluster turns it off.`,
 	f.Duration("clock-offset", 0, "added to the wall clock that stamps this node's commands (fault injection tests only)")
 	_ = f.MarkHidden("clock-offset")
 	addClusterTLSFlags(f)
+	f.Bool("search-index", false, "keep the text-search index of this node's accounts beside the metadata (package searchindex): it reads new messages' bodies from the blob store the --blob flags name, which must be the frontends' one")
+	addBlobStoreFlags(f, "<data>/blobs, only with --search-index")
 	return cmd
 }
 
@@ -238,6 +242,21 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	if identity != nil {
 		serverOpts = append(serverOpts, grpc.Creds(identity.ServerCredentials()))
 		reloadTLSOnSIGHUP(ctx, logger, identity)
+	}
+	if on, _ := f.GetBool("search-index"); on {
+		// The indexer role beside the FSM, fed by its change feed, reading through this
+		// node's own service in the process (searchindex: "Where it runs").
+		blobs, err := openBlobStoreFromFlags(ctx, f, filepath.Join(dataDir, "blobs"), logger)
+		if err != nil {
+			return err
+		}
+		self := inproc.New()
+		metadatapb.RegisterMetadataServer(self, svc)
+		ix, err := fsmfeed.Start(dataDir, fsm, svc, metadatapb.NewMetadataClient(self), blobs, logger)
+		if err != nil {
+			return err
+		}
+		defer ix.Close()
 	}
 	srv := grpc.NewServer(serverOpts...)
 	metadatapb.RegisterMetadataServer(srv, svc)

@@ -32,5 +32,6 @@ Flags win over the environment, which wins over the file.`,
 	root.AddCommand(newCertCommand())
 	root.AddCommand(newHealthCommand())
 	root.AddCommand(newMigrateCommand(), newImportCommand(), newExportCommand())
+	root.AddCommand(newIndexCommand())
 	return root
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/frontend/message/mailtext"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -124,7 +125,20 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) ([]int, error) {
 		}
 		return matched, nil
 	}
-	err := c.scanRecords(needStructure, parts, headerFields, func(i int, rec *metadatapb.MessageRecord) error {
+	// The search index narrows the messages to read (searchindex.go); the scan below
+	// verifies each candidate, so the answer is the full scan's.
+	positions, narrowed, err := c.indexCandidates(crit)
+	if err != nil {
+		c.log.Warn("search index unavailable, scanning", "err", err)
+		narrowed = false
+	}
+	if !narrowed {
+		positions = nil
+	}
+	if err := c.checkScanBound(crit, positions); err != nil {
+		return nil, err
+	}
+	err = c.scanRecords(positions, needStructure, parts, headerFields, func(i int, rec *metadatapb.MessageRecord) error {
 		ok, err := c.matchCriteria(crit, i, rec)
 		if ok {
 			matched = append(matched, i)
@@ -145,17 +159,24 @@ func checkCharset(charset string) error {
 }
 
 // scanRecords calls match with the stored record of every message in the view, in order,
-// with the structure's parts when withStructure.
+// with the structure's parts when withStructure; with positions, only of the messages at
+// those positions of the view (ascending).
 // The next batch of records is fetched while the current one is matched, so the metadata
 // round trips overlap the matching (and its blob reads for BODY and TEXT). With parts
 // structureHeader and headerFields, each header holds only the fields of those names.
-func (c *conn) scanRecords(withStructure bool, parts structureParts, headerFields []string, match func(i int, rec *metadatapb.MessageRecord) error) error {
+func (c *conn) scanRecords(positions []int, withStructure bool, parts structureParts, headerFields []string, match func(i int, rec *metadatapb.MessageRecord) error) error {
 	type batch struct {
 		start   int
 		records map[uint32]*metadatapb.MessageRecord
 		err     error
 	}
 	uids := c.sel.msgs.uids
+	if positions == nil {
+		positions = make([]int, len(uids))
+		for i := range positions {
+			positions[i] = i
+		}
+	}
 	batches := make(chan batch, 1)
 	stop, done := make(chan struct{}), make(chan struct{})
 	go func() {
@@ -167,9 +188,14 @@ func (c *conn) scanRecords(withStructure bool, parts structureParts, headerField
 			case <-stop:
 			}
 		})
-		for start := 0; start < len(uids); start += fetchBatch {
+		for start := 0; start < len(positions); start += fetchBatch {
 			atTestHook("search records")
-			records, err := c.fetchRecords(uids[start:min(start+fetchBatch, len(uids))], withStructure, parts, headerFields)
+			chunk := positions[start:min(start+fetchBatch, len(positions))]
+			batchUIDs := make([]uint32, len(chunk))
+			for k, i := range chunk {
+				batchUIDs[k] = uids[i]
+			}
+			records, err := c.fetchRecords(batchUIDs, withStructure, parts, headerFields)
 			select {
 			case batches <- batch{start: start, records: records, err: err}:
 			case <-stop:
@@ -184,11 +210,16 @@ func (c *conn) scanRecords(withStructure bool, parts structureParts, headerField
 		close(stop)
 		<-done
 	}()
+	deadline := time.Now().Add(c.srv.limits.SearchTimeout)
 	for b := range batches {
 		if b.err != nil {
 			return b.err
 		}
-		for i := b.start; i < min(b.start+fetchBatch, len(uids)); i++ {
+		if time.Now().After(deadline) {
+			// RFC 5530 3: LIMIT, the operation ran into an implementation limit.
+			return no(imapresp.CodeLimit, "SEARCH took longer than this server allows; narrow it")
+		}
+		for _, i := range positions[b.start:min(b.start+fetchBatch, len(positions))] {
 			if rec := b.records[uids[i]]; rec != nil {
 				if err := match(i, rec); err != nil {
 					return err
@@ -472,27 +503,8 @@ func dayInRange(t, since, before time.Time) bool {
 // From, To, Cc and Bcc match the same way: imap.SearchCriteria does not tell them apart from
 // FROM, TO, CC and BCC, and the parsed list only adds matches to those of the field's text.
 func headerMatches(fields []message.HeaderField, key, value string) bool {
-	address := isAddressKey(key)
 	for _, f := range fields {
-		if !strings.EqualFold(f.Name, key) {
-			continue
-		}
-		v := f.Value()
-		if strings.Contains(foldString(decodeWords(v)), value) {
-			return true
-		}
-		if address && strings.Contains(foldString(decodeWords(message.AddressListText(v))), value) {
-			return true
-		}
-	}
-	return false
-}
-
-// isAddressKey reports whether key names the header field of a FROM, TO, CC or BCC search
-// key (RFC 9051 6.4.4).
-func isAddressKey(key string) bool {
-	for _, name := range []string{"From", "To", "Cc", "Bcc"} {
-		if strings.EqualFold(key, name) {
+		if strings.EqualFold(f.Name, key) && mailtext.FieldValueTexts(f, func(text string) bool { return strings.Contains(text, value) }) {
 			return true
 		}
 	}

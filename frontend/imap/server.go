@@ -153,6 +153,13 @@ type Limits struct {
 	// SORT and THREAD of its sessions' own mailboxes (sortcache.go; about 200 bytes each);
 	// default 1,000,000, negative: none.
 	SortCacheMessages int
+	// SearchTimeout bounds the scan of one SEARCH: past it the command ends NO [LIMIT]
+	// (RFC 5530 3) instead of holding a core. Default 1 minute.
+	SearchTimeout time.Duration
+	// MaxBodyScan is the most messages whose bodies one SEARCH (BODY, TEXT) reads after the
+	// search index has narrowed it; a larger scan is refused NO [LIMIT] up front (RFC 5530
+	// 3). Default 250,000.
+	MaxBodyScan int
 }
 
 // Defaults of Config.
@@ -167,6 +174,8 @@ const (
 	defaultMaxSortMessages     = 2_000_000
 	defaultSortTimeout         = time.Minute
 	defaultSortCacheMessages   = 1_000_000
+	defaultSearchTimeout       = time.Minute
+	defaultMaxBodyScan         = 250000
 )
 
 func (l Limits) withDefaults() Limits {
@@ -196,6 +205,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.WriteTimeout <= 0 {
 		l.WriteTimeout = defaultWriteTimeout
+	}
+	if l.SearchTimeout <= 0 {
+		l.SearchTimeout = defaultSearchTimeout
+	}
+	if l.MaxBodyScan <= 0 {
+		l.MaxBodyScan = defaultMaxBodyScan
 	}
 	return l
 }

@@ -290,6 +290,74 @@ func (MetadataDepth) EnumDescriptor() ([]byte, []int) {
 	return file_metadata_proto_rawDescGZIP(), []int{4}
 }
 
+// The text a criterion reads (RFC 9051 6.4.4); searchindex.Scope has the same values.
+type SearchScope int32
+
+const (
+	SearchScope_SEARCH_SCOPE_UNSPECIFIED SearchScope = 0
+	SearchScope_SEARCH_SCOPE_BODY        SearchScope = 1 // BODY and TEXT: text parts, encapsulated message headers
+	SearchScope_SEARCH_SCOPE_TEXT        SearchScope = 2 // TEXT only: top-level "Name: value" fields, MIME part headers
+	SearchScope_SEARCH_SCOPE_SUBJECT     SearchScope = 3
+	SearchScope_SEARCH_SCOPE_FROM        SearchScope = 4
+	SearchScope_SEARCH_SCOPE_TO          SearchScope = 5
+	SearchScope_SEARCH_SCOPE_CC          SearchScope = 6
+	SearchScope_SEARCH_SCOPE_BCC         SearchScope = 7
+	SearchScope_SEARCH_SCOPE_OTHER       SearchScope = 8 // HEADER of any other field
+)
+
+// Enum value maps for SearchScope.
+var (
+	SearchScope_name = map[int32]string{
+		0: "SEARCH_SCOPE_UNSPECIFIED",
+		1: "SEARCH_SCOPE_BODY",
+		2: "SEARCH_SCOPE_TEXT",
+		3: "SEARCH_SCOPE_SUBJECT",
+		4: "SEARCH_SCOPE_FROM",
+		5: "SEARCH_SCOPE_TO",
+		6: "SEARCH_SCOPE_CC",
+		7: "SEARCH_SCOPE_BCC",
+		8: "SEARCH_SCOPE_OTHER",
+	}
+	SearchScope_value = map[string]int32{
+		"SEARCH_SCOPE_UNSPECIFIED": 0,
+		"SEARCH_SCOPE_BODY":        1,
+		"SEARCH_SCOPE_TEXT":        2,
+		"SEARCH_SCOPE_SUBJECT":     3,
+		"SEARCH_SCOPE_FROM":        4,
+		"SEARCH_SCOPE_TO":          5,
+		"SEARCH_SCOPE_CC":          6,
+		"SEARCH_SCOPE_BCC":         7,
+		"SEARCH_SCOPE_OTHER":       8,
+	}
+)
+
+func (x SearchScope) Enum() *SearchScope {
+	p := new(SearchScope)
+	*p = x
+	return p
+}
+
+func (x SearchScope) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SearchScope) Descriptor() protoreflect.EnumDescriptor {
+	return file_metadata_proto_enumTypes[5].Descriptor()
+}
+
+func (SearchScope) Type() protoreflect.EnumType {
+	return &file_metadata_proto_enumTypes[5]
+}
+
+func (x SearchScope) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SearchScope.Descriptor instead.
+func (SearchScope) EnumDescriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{5}
+}
+
 type SetAclRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	RequestId     string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -9564,6 +9632,344 @@ func (x *FindOAuthIssuerResponse) GetTenants() []*TenantOAuthSettings {
 	return nil
 }
 
+type SearchTextQuery struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Needle        string                 `protobuf:"bytes,1,opt,name=needle,proto3" json:"needle,omitempty"`                                             // folded (package mailtext), at least 3 bytes
+	Scopes        []SearchScope          `protobuf:"varint,2,rep,packed,name=scopes,proto3,enum=strata.metadata.v1.SearchScope" json:"scopes,omitempty"` // the needle in any of them
+	Fuzzy         bool                   `protobuf:"varint,3,opt,name=fuzzy,proto3" json:"fuzzy,omitempty"`                                              // RFC 6203: scored, not a superset
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchTextQuery) Reset() {
+	*x = SearchTextQuery{}
+	mi := &file_metadata_proto_msgTypes[136]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchTextQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchTextQuery) ProtoMessage() {}
+
+func (x *SearchTextQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[136]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchTextQuery.ProtoReflect.Descriptor instead.
+func (*SearchTextQuery) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{136}
+}
+
+func (x *SearchTextQuery) GetNeedle() string {
+	if x != nil {
+		return x.Needle
+	}
+	return ""
+}
+
+func (x *SearchTextQuery) GetScopes() []SearchScope {
+	if x != nil {
+		return x.Scopes
+	}
+	return nil
+}
+
+func (x *SearchTextQuery) GetFuzzy() bool {
+	if x != nil {
+		return x.Fuzzy
+	}
+	return false
+}
+
+type SearchTextRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId     uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	User          string                 `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	Queries       []*SearchTextQuery     `protobuf:"bytes,4,rep,name=queries,proto3" json:"queries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchTextRequest) Reset() {
+	*x = SearchTextRequest{}
+	mi := &file_metadata_proto_msgTypes[137]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchTextRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchTextRequest) ProtoMessage() {}
+
+func (x *SearchTextRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[137]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchTextRequest.ProtoReflect.Descriptor instead.
+func (*SearchTextRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{137}
+}
+
+func (x *SearchTextRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *SearchTextRequest) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *SearchTextRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *SearchTextRequest) GetQueries() []*SearchTextQuery {
+	if x != nil {
+		return x.Queries
+	}
+	return nil
+}
+
+type SearchTextResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Candidates at or below last_uid, ascending; every UID above last_uid is a candidate.
+	Uids    []uint32 `protobuf:"varint,1,rep,packed,name=uids,proto3" json:"uids,omitempty"`
+	LastUid uint32   `protobuf:"varint,2,opt,name=last_uid,json=lastUid,proto3" json:"last_uid,omitempty"`
+	// Fuzzy: the relevancy (1 to 100) of each of uids.
+	Scores        []uint32 `protobuf:"varint,3,rep,packed,name=scores,proto3" json:"scores,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchTextResult) Reset() {
+	*x = SearchTextResult{}
+	mi := &file_metadata_proto_msgTypes[138]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchTextResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchTextResult) ProtoMessage() {}
+
+func (x *SearchTextResult) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[138]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchTextResult.ProtoReflect.Descriptor instead.
+func (*SearchTextResult) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{138}
+}
+
+func (x *SearchTextResult) GetUids() []uint32 {
+	if x != nil {
+		return x.Uids
+	}
+	return nil
+}
+
+func (x *SearchTextResult) GetLastUid() uint32 {
+	if x != nil {
+		return x.LastUid
+	}
+	return 0
+}
+
+func (x *SearchTextResult) GetScores() []uint32 {
+	if x != nil {
+		return x.Scores
+	}
+	return nil
+}
+
+type SearchTextResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Indexed       bool                   `protobuf:"varint,1,opt,name=indexed,proto3" json:"indexed,omitempty"`
+	Results       []*SearchTextResult    `protobuf:"bytes,2,rep,name=results,proto3" json:"results,omitempty"` // one per query
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchTextResponse) Reset() {
+	*x = SearchTextResponse{}
+	mi := &file_metadata_proto_msgTypes[139]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchTextResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchTextResponse) ProtoMessage() {}
+
+func (x *SearchTextResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[139]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchTextResponse.ProtoReflect.Descriptor instead.
+func (*SearchTextResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{139}
+}
+
+func (x *SearchTextResponse) GetIndexed() bool {
+	if x != nil {
+		return x.Indexed
+	}
+	return false
+}
+
+func (x *SearchTextResponse) GetResults() []*SearchTextResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
+type RebuildSearchIndexRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebuildSearchIndexRequest) Reset() {
+	*x = RebuildSearchIndexRequest{}
+	mi := &file_metadata_proto_msgTypes[140]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebuildSearchIndexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebuildSearchIndexRequest) ProtoMessage() {}
+
+func (x *RebuildSearchIndexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[140]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebuildSearchIndexRequest.ProtoReflect.Descriptor instead.
+func (*RebuildSearchIndexRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{140}
+}
+
+func (x *RebuildSearchIndexRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+type RebuildSearchIndexProgress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Done          uint64                 `protobuf:"varint,1,opt,name=done,proto3" json:"done,omitempty"`
+	Total         uint64                 `protobuf:"varint,2,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RebuildSearchIndexProgress) Reset() {
+	*x = RebuildSearchIndexProgress{}
+	mi := &file_metadata_proto_msgTypes[141]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RebuildSearchIndexProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RebuildSearchIndexProgress) ProtoMessage() {}
+
+func (x *RebuildSearchIndexProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[141]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RebuildSearchIndexProgress.ProtoReflect.Descriptor instead.
+func (*RebuildSearchIndexProgress) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{141}
+}
+
+func (x *RebuildSearchIndexProgress) GetDone() uint64 {
+	if x != nil {
+		return x.Done
+	}
+	return 0
+}
+
+func (x *RebuildSearchIndexProgress) GetTotal() uint64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
 var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
@@ -10345,7 +10751,29 @@ const file_metadata_proto_rawDesc = "" +
 	"\x16FindOAuthIssuerRequest\x12\x16\n" +
 	"\x06issuer\x18\x01 \x01(\tR\x06issuer\"\\\n" +
 	"\x17FindOAuthIssuerResponse\x12A\n" +
-	"\atenants\x18\x01 \x03(\v2'.strata.metadata.v1.TenantOAuthSettingsR\atenants*F\n" +
+	"\atenants\x18\x01 \x03(\v2'.strata.metadata.v1.TenantOAuthSettingsR\atenants\"x\n" +
+	"\x0fSearchTextQuery\x12\x16\n" +
+	"\x06needle\x18\x01 \x01(\tR\x06needle\x127\n" +
+	"\x06scopes\x18\x02 \x03(\x0e2\x1f.strata.metadata.v1.SearchScopeR\x06scopes\x12\x14\n" +
+	"\x05fuzzy\x18\x03 \x01(\bR\x05fuzzy\"\x9f\x01\n" +
+	"\x11SearchTextRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12=\n" +
+	"\aqueries\x18\x04 \x03(\v2#.strata.metadata.v1.SearchTextQueryR\aqueries\"a\n" +
+	"\x10SearchTextResult\x12\x16\n" +
+	"\x04uids\x18\x01 \x03(\rB\x02\x10\x01R\x04uids\x12\x19\n" +
+	"\blast_uid\x18\x02 \x01(\rR\alastUid\x12\x1a\n" +
+	"\x06scores\x18\x03 \x03(\rB\x02\x10\x01R\x06scores\"n\n" +
+	"\x12SearchTextResponse\x12\x18\n" +
+	"\aindexed\x18\x01 \x01(\bR\aindexed\x12>\n" +
+	"\aresults\x18\x02 \x03(\v2$.strata.metadata.v1.SearchTextResultR\aresults\"5\n" +
+	"\x19RebuildSearchIndexRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"F\n" +
+	"\x1aRebuildSearchIndexProgress\x12\x12\n" +
+	"\x04done\x18\x01 \x01(\x04R\x04done\x12\x14\n" +
+	"\x05total\x18\x02 \x01(\x04R\x05total*F\n" +
 	"\aAclMode\x12\x14\n" +
 	"\x10ACL_MODE_REPLACE\x10\x00\x12\x10\n" +
 	"\fACL_MODE_ADD\x10\x01\x12\x13\n" +
@@ -10371,7 +10799,17 @@ const file_metadata_proto_rawDesc = "" +
 	"\rMetadataDepth\x12\x17\n" +
 	"\x13METADATA_DEPTH_ZERO\x10\x00\x12\x16\n" +
 	"\x12METADATA_DEPTH_ONE\x10\x01\x12\x1b\n" +
-	"\x17METADATA_DEPTH_INFINITY\x10\x022\xb91\n" +
+	"\x17METADATA_DEPTH_INFINITY\x10\x02*\xe2\x01\n" +
+	"\vSearchScope\x12\x1c\n" +
+	"\x18SEARCH_SCOPE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11SEARCH_SCOPE_BODY\x10\x01\x12\x15\n" +
+	"\x11SEARCH_SCOPE_TEXT\x10\x02\x12\x18\n" +
+	"\x14SEARCH_SCOPE_SUBJECT\x10\x03\x12\x15\n" +
+	"\x11SEARCH_SCOPE_FROM\x10\x04\x12\x13\n" +
+	"\x0fSEARCH_SCOPE_TO\x10\x05\x12\x13\n" +
+	"\x0fSEARCH_SCOPE_CC\x10\x06\x12\x14\n" +
+	"\x10SEARCH_SCOPE_BCC\x10\a\x12\x16\n" +
+	"\x12SEARCH_SCOPE_OTHER\x10\b2\x8d3\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -10443,7 +10881,10 @@ const file_metadata_proto_rawDesc = "" +
 	"\bSetMarks\x12#.strata.metadata.v1.SetMarksRequest\x1a$.strata.metadata.v1.SetMarksResponse\x12h\n" +
 	"\x10SetOAuthSettings\x12+.strata.metadata.v1.SetOAuthSettingsRequest\x1a'.strata.metadata.v1.TenantOAuthSettings\x12h\n" +
 	"\x10GetOAuthSettings\x12+.strata.metadata.v1.GetOAuthSettingsRequest\x1a'.strata.metadata.v1.TenantOAuthSettings\x12j\n" +
-	"\x0fFindOAuthIssuer\x12*.strata.metadata.v1.FindOAuthIssuerRequest\x1a+.strata.metadata.v1.FindOAuthIssuerResponse2n\n" +
+	"\x0fFindOAuthIssuer\x12*.strata.metadata.v1.FindOAuthIssuerRequest\x1a+.strata.metadata.v1.FindOAuthIssuerResponse\x12[\n" +
+	"\n" +
+	"SearchText\x12%.strata.metadata.v1.SearchTextRequest\x1a&.strata.metadata.v1.SearchTextResponse\x12u\n" +
+	"\x12RebuildSearchIndex\x12-.strata.metadata.v1.RebuildSearchIndexRequest\x1a..strata.metadata.v1.RebuildSearchIndexProgress0\x012n\n" +
 	"\tBlobAdmin\x12a\n" +
 	"\fCollectBlobs\x12'.strata.metadata.v1.CollectBlobsRequest\x1a(.strata.metadata.v1.CollectBlobsResponseB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
@@ -10459,358 +10900,372 @@ func file_metadata_proto_rawDescGZIP() []byte {
 	return file_metadata_proto_rawDescData
 }
 
-var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 136)
+var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 142)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                         // 0: strata.metadata.v1.AclMode
 	(LoginOutcome)(0),                    // 1: strata.metadata.v1.LoginOutcome
 	(FlagOp)(0),                          // 2: strata.metadata.v1.FlagOp
 	(ChangeKind)(0),                      // 3: strata.metadata.v1.ChangeKind
 	(MetadataDepth)(0),                   // 4: strata.metadata.v1.MetadataDepth
-	(*SetAclRequest)(nil),                // 5: strata.metadata.v1.SetAclRequest
-	(*DeleteAclRequest)(nil),             // 6: strata.metadata.v1.DeleteAclRequest
-	(*GetAclRequest)(nil),                // 7: strata.metadata.v1.GetAclRequest
-	(*AclResponse)(nil),                  // 8: strata.metadata.v1.AclResponse
-	(*Tenant)(nil),                       // 9: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 10: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 11: strata.metadata.v1.Mailbox
-	(*AclEntry)(nil),                     // 12: strata.metadata.v1.AclEntry
-	(*Address)(nil),                      // 13: strata.metadata.v1.Address
-	(*Envelope)(nil),                     // 14: strata.metadata.v1.Envelope
-	(*Param)(nil),                        // 15: strata.metadata.v1.Param
-	(*BodyPart)(nil),                     // 16: strata.metadata.v1.BodyPart
-	(*MessageStructure)(nil),             // 17: strata.metadata.v1.MessageStructure
-	(*SortKeys)(nil),                     // 18: strata.metadata.v1.SortKeys
-	(*MessageRecord)(nil),                // 19: strata.metadata.v1.MessageRecord
-	(*CreateTenantRequest)(nil),          // 20: strata.metadata.v1.CreateTenantRequest
-	(*ListTenantsRequest)(nil),           // 21: strata.metadata.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),          // 22: strata.metadata.v1.ListTenantsResponse
-	(*CreateAccountRequest)(nil),         // 23: strata.metadata.v1.CreateAccountRequest
-	(*SetPasswordRequest)(nil),           // 24: strata.metadata.v1.SetPasswordRequest
-	(*DeleteAccountRequest)(nil),         // 25: strata.metadata.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),        // 26: strata.metadata.v1.DeleteAccountResponse
-	(*ListAccountsRequest)(nil),          // 27: strata.metadata.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),         // 28: strata.metadata.v1.ListAccountsResponse
-	(*AuthenticateRequest)(nil),          // 29: strata.metadata.v1.AuthenticateRequest
-	(*GuardLoginRequest)(nil),            // 30: strata.metadata.v1.GuardLoginRequest
-	(*GuardLoginResponse)(nil),           // 31: strata.metadata.v1.GuardLoginResponse
-	(*CheckCredentialRequest)(nil),       // 32: strata.metadata.v1.CheckCredentialRequest
-	(*GetScramCredentialsRequest)(nil),   // 33: strata.metadata.v1.GetScramCredentialsRequest
-	(*ScramCredentials)(nil),             // 34: strata.metadata.v1.ScramCredentials
-	(*AppPassword)(nil),                  // 35: strata.metadata.v1.AppPassword
-	(*AddAppPasswordRequest)(nil),        // 36: strata.metadata.v1.AddAppPasswordRequest
-	(*AddAppPasswordResponse)(nil),       // 37: strata.metadata.v1.AddAppPasswordResponse
-	(*ListAppPasswordsRequest)(nil),      // 38: strata.metadata.v1.ListAppPasswordsRequest
-	(*ListAppPasswordsResponse)(nil),     // 39: strata.metadata.v1.ListAppPasswordsResponse
-	(*RevokeAppPasswordRequest)(nil),     // 40: strata.metadata.v1.RevokeAppPasswordRequest
-	(*ListMailboxesRequest)(nil),         // 41: strata.metadata.v1.ListMailboxesRequest
-	(*ListMailboxesResponse)(nil),        // 42: strata.metadata.v1.ListMailboxesResponse
-	(*GetMailboxRequest)(nil),            // 43: strata.metadata.v1.GetMailboxRequest
-	(*CreateMailboxRequest)(nil),         // 44: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),         // 45: strata.metadata.v1.DeleteMailboxRequest
-	(*DeleteMailboxResponse)(nil),        // 46: strata.metadata.v1.DeleteMailboxResponse
-	(*RenameMailboxRequest)(nil),         // 47: strata.metadata.v1.RenameMailboxRequest
-	(*RenameMailboxResponse)(nil),        // 48: strata.metadata.v1.RenameMailboxResponse
-	(*SetSubscribedRequest)(nil),         // 49: strata.metadata.v1.SetSubscribedRequest
-	(*SetSubscribedResponse)(nil),        // 50: strata.metadata.v1.SetSubscribedResponse
-	(*NewMessage)(nil),                   // 51: strata.metadata.v1.NewMessage
-	(*ThreadKeys)(nil),                   // 52: strata.metadata.v1.ThreadKeys
-	(*AppendRequest)(nil),                // 53: strata.metadata.v1.AppendRequest
-	(*ImportMessagesRequest)(nil),        // 54: strata.metadata.v1.ImportMessagesRequest
-	(*AppendResponse)(nil),               // 55: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),                     // 56: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),          // 57: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),         // 58: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),                      // 59: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),         // 60: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),            // 61: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),                   // 62: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),           // 63: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),                  // 64: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),                 // 65: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),               // 66: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),              // 67: strata.metadata.v1.ExpungeResponse
-	(*ListVanishedRequest)(nil),          // 68: strata.metadata.v1.ListVanishedRequest
-	(*ListVanishedResponse)(nil),         // 69: strata.metadata.v1.ListVanishedResponse
-	(*ClaimRecentRequest)(nil),           // 70: strata.metadata.v1.ClaimRecentRequest
-	(*ClaimRecentResponse)(nil),          // 71: strata.metadata.v1.ClaimRecentResponse
-	(*WatchRequest)(nil),                 // 72: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                       // 73: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),                  // 74: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),     // 75: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),           // 76: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                    // 77: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),          // 78: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),         // 79: strata.metadata.v1.CollectBlobsResponse
-	(*DeleteTenantRequest)(nil),          // 80: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),         // 81: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),             // 82: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),          // 83: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil),    // 84: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),            // 85: strata.metadata.v1.GetAccountRequest
-	(*SetAccountTenantAdminRequest)(nil), // 86: strata.metadata.v1.SetAccountTenantAdminRequest
-	(*QuotaLimits)(nil),                  // 87: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                   // 88: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                    // 89: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),              // 90: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),              // 91: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),             // 92: strata.metadata.v1.GetQuotaResponse
-	(*MetadataEntry)(nil),                // 93: strata.metadata.v1.MetadataEntry
-	(*SetMetadataRequest)(nil),           // 94: strata.metadata.v1.SetMetadataRequest
-	(*SetMetadataResponse)(nil),          // 95: strata.metadata.v1.SetMetadataResponse
-	(*GetMetadataRequest)(nil),           // 96: strata.metadata.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),          // 97: strata.metadata.v1.GetMetadataResponse
-	(*WatchAccountRequest)(nil),          // 98: strata.metadata.v1.WatchAccountRequest
-	(*AccountChanges)(nil),               // 99: strata.metadata.v1.AccountChanges
-	(*DeliverySettings)(nil),             // 100: strata.metadata.v1.DeliverySettings
-	(*SetDeliverySettingsRequest)(nil),   // 101: strata.metadata.v1.SetDeliverySettingsRequest
-	(*GetDeliverySettingsRequest)(nil),   // 102: strata.metadata.v1.GetDeliverySettingsRequest
-	(*LdapSettings)(nil),                 // 103: strata.metadata.v1.LdapSettings
-	(*SetLdapSettingsRequest)(nil),       // 104: strata.metadata.v1.SetLdapSettingsRequest
-	(*GetLdapSettingsRequest)(nil),       // 105: strata.metadata.v1.GetLdapSettingsRequest
-	(*ProvisionLdapAccountRequest)(nil),  // 106: strata.metadata.v1.ProvisionLdapAccountRequest
-	(*LdapSettingsResponse)(nil),         // 107: strata.metadata.v1.LdapSettingsResponse
-	(*ResolveRecipientRequest)(nil),      // 108: strata.metadata.v1.ResolveRecipientRequest
-	(*ResolvedAccount)(nil),              // 109: strata.metadata.v1.ResolvedAccount
-	(*ResolveRecipientResponse)(nil),     // 110: strata.metadata.v1.ResolveRecipientResponse
-	(*Alias)(nil),                        // 111: strata.metadata.v1.Alias
-	(*AddAliasRequest)(nil),              // 112: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 113: strata.metadata.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),          // 114: strata.metadata.v1.DeleteAliasResponse
-	(*ListAliasesRequest)(nil),           // 115: strata.metadata.v1.ListAliasesRequest
-	(*ListAliasesResponse)(nil),          // 116: strata.metadata.v1.ListAliasesResponse
-	(*SieveScript)(nil),                  // 117: strata.metadata.v1.SieveScript
-	(*PutSieveScriptRequest)(nil),        // 118: strata.metadata.v1.PutSieveScriptRequest
-	(*GetSieveScriptRequest)(nil),        // 119: strata.metadata.v1.GetSieveScriptRequest
-	(*ListSieveScriptsRequest)(nil),      // 120: strata.metadata.v1.ListSieveScriptsRequest
-	(*ListSieveScriptsResponse)(nil),     // 121: strata.metadata.v1.ListSieveScriptsResponse
-	(*DeleteSieveScriptRequest)(nil),     // 122: strata.metadata.v1.DeleteSieveScriptRequest
-	(*DeleteSieveScriptResponse)(nil),    // 123: strata.metadata.v1.DeleteSieveScriptResponse
-	(*RenameSieveScriptRequest)(nil),     // 124: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 125: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*SetActiveSieveScriptResponse)(nil), // 126: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*GetActiveSieveScriptRequest)(nil),  // 127: strata.metadata.v1.GetActiveSieveScriptRequest
-	(*GetActiveSieveScriptResponse)(nil), // 128: strata.metadata.v1.GetActiveSieveScriptResponse
-	(*Mark)(nil),                         // 129: strata.metadata.v1.Mark
-	(*SetMarksRequest)(nil),              // 130: strata.metadata.v1.SetMarksRequest
-	(*SetMarksResponse)(nil),             // 131: strata.metadata.v1.SetMarksResponse
-	(*CheckMarksRequest)(nil),            // 132: strata.metadata.v1.CheckMarksRequest
-	(*CheckMarksResponse)(nil),           // 133: strata.metadata.v1.CheckMarksResponse
-	(*MarkState)(nil),                    // 134: strata.metadata.v1.MarkState
-	(*OAuthSettings)(nil),                // 135: strata.metadata.v1.OAuthSettings
-	(*TenantOAuthSettings)(nil),          // 136: strata.metadata.v1.TenantOAuthSettings
-	(*SetOAuthSettingsRequest)(nil),      // 137: strata.metadata.v1.SetOAuthSettingsRequest
-	(*GetOAuthSettingsRequest)(nil),      // 138: strata.metadata.v1.GetOAuthSettingsRequest
-	(*FindOAuthIssuerRequest)(nil),       // 139: strata.metadata.v1.FindOAuthIssuerRequest
-	(*FindOAuthIssuerResponse)(nil),      // 140: strata.metadata.v1.FindOAuthIssuerResponse
+	(SearchScope)(0),                     // 5: strata.metadata.v1.SearchScope
+	(*SetAclRequest)(nil),                // 6: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),             // 7: strata.metadata.v1.DeleteAclRequest
+	(*GetAclRequest)(nil),                // 8: strata.metadata.v1.GetAclRequest
+	(*AclResponse)(nil),                  // 9: strata.metadata.v1.AclResponse
+	(*Tenant)(nil),                       // 10: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 11: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 12: strata.metadata.v1.Mailbox
+	(*AclEntry)(nil),                     // 13: strata.metadata.v1.AclEntry
+	(*Address)(nil),                      // 14: strata.metadata.v1.Address
+	(*Envelope)(nil),                     // 15: strata.metadata.v1.Envelope
+	(*Param)(nil),                        // 16: strata.metadata.v1.Param
+	(*BodyPart)(nil),                     // 17: strata.metadata.v1.BodyPart
+	(*MessageStructure)(nil),             // 18: strata.metadata.v1.MessageStructure
+	(*SortKeys)(nil),                     // 19: strata.metadata.v1.SortKeys
+	(*MessageRecord)(nil),                // 20: strata.metadata.v1.MessageRecord
+	(*CreateTenantRequest)(nil),          // 21: strata.metadata.v1.CreateTenantRequest
+	(*ListTenantsRequest)(nil),           // 22: strata.metadata.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),          // 23: strata.metadata.v1.ListTenantsResponse
+	(*CreateAccountRequest)(nil),         // 24: strata.metadata.v1.CreateAccountRequest
+	(*SetPasswordRequest)(nil),           // 25: strata.metadata.v1.SetPasswordRequest
+	(*DeleteAccountRequest)(nil),         // 26: strata.metadata.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),        // 27: strata.metadata.v1.DeleteAccountResponse
+	(*ListAccountsRequest)(nil),          // 28: strata.metadata.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),         // 29: strata.metadata.v1.ListAccountsResponse
+	(*AuthenticateRequest)(nil),          // 30: strata.metadata.v1.AuthenticateRequest
+	(*GuardLoginRequest)(nil),            // 31: strata.metadata.v1.GuardLoginRequest
+	(*GuardLoginResponse)(nil),           // 32: strata.metadata.v1.GuardLoginResponse
+	(*CheckCredentialRequest)(nil),       // 33: strata.metadata.v1.CheckCredentialRequest
+	(*GetScramCredentialsRequest)(nil),   // 34: strata.metadata.v1.GetScramCredentialsRequest
+	(*ScramCredentials)(nil),             // 35: strata.metadata.v1.ScramCredentials
+	(*AppPassword)(nil),                  // 36: strata.metadata.v1.AppPassword
+	(*AddAppPasswordRequest)(nil),        // 37: strata.metadata.v1.AddAppPasswordRequest
+	(*AddAppPasswordResponse)(nil),       // 38: strata.metadata.v1.AddAppPasswordResponse
+	(*ListAppPasswordsRequest)(nil),      // 39: strata.metadata.v1.ListAppPasswordsRequest
+	(*ListAppPasswordsResponse)(nil),     // 40: strata.metadata.v1.ListAppPasswordsResponse
+	(*RevokeAppPasswordRequest)(nil),     // 41: strata.metadata.v1.RevokeAppPasswordRequest
+	(*ListMailboxesRequest)(nil),         // 42: strata.metadata.v1.ListMailboxesRequest
+	(*ListMailboxesResponse)(nil),        // 43: strata.metadata.v1.ListMailboxesResponse
+	(*GetMailboxRequest)(nil),            // 44: strata.metadata.v1.GetMailboxRequest
+	(*CreateMailboxRequest)(nil),         // 45: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),         // 46: strata.metadata.v1.DeleteMailboxRequest
+	(*DeleteMailboxResponse)(nil),        // 47: strata.metadata.v1.DeleteMailboxResponse
+	(*RenameMailboxRequest)(nil),         // 48: strata.metadata.v1.RenameMailboxRequest
+	(*RenameMailboxResponse)(nil),        // 49: strata.metadata.v1.RenameMailboxResponse
+	(*SetSubscribedRequest)(nil),         // 50: strata.metadata.v1.SetSubscribedRequest
+	(*SetSubscribedResponse)(nil),        // 51: strata.metadata.v1.SetSubscribedResponse
+	(*NewMessage)(nil),                   // 52: strata.metadata.v1.NewMessage
+	(*ThreadKeys)(nil),                   // 53: strata.metadata.v1.ThreadKeys
+	(*AppendRequest)(nil),                // 54: strata.metadata.v1.AppendRequest
+	(*ImportMessagesRequest)(nil),        // 55: strata.metadata.v1.ImportMessagesRequest
+	(*AppendResponse)(nil),               // 56: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                     // 57: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),          // 58: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),         // 59: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                      // 60: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),         // 61: strata.metadata.v1.FetchMessagesRequest
+	(*StoreFlagsRequest)(nil),            // 62: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                   // 63: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),           // 64: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),                  // 65: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),                 // 66: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),               // 67: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),              // 68: strata.metadata.v1.ExpungeResponse
+	(*ListVanishedRequest)(nil),          // 69: strata.metadata.v1.ListVanishedRequest
+	(*ListVanishedResponse)(nil),         // 70: strata.metadata.v1.ListVanishedResponse
+	(*ClaimRecentRequest)(nil),           // 71: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),          // 72: strata.metadata.v1.ClaimRecentResponse
+	(*WatchRequest)(nil),                 // 73: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                       // 74: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),                  // 75: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),     // 76: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 77: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                    // 78: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),          // 79: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),         // 80: strata.metadata.v1.CollectBlobsResponse
+	(*DeleteTenantRequest)(nil),          // 81: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 82: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),             // 83: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 84: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 85: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),            // 86: strata.metadata.v1.GetAccountRequest
+	(*SetAccountTenantAdminRequest)(nil), // 87: strata.metadata.v1.SetAccountTenantAdminRequest
+	(*QuotaLimits)(nil),                  // 88: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                   // 89: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                    // 90: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),              // 91: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),              // 92: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),             // 93: strata.metadata.v1.GetQuotaResponse
+	(*MetadataEntry)(nil),                // 94: strata.metadata.v1.MetadataEntry
+	(*SetMetadataRequest)(nil),           // 95: strata.metadata.v1.SetMetadataRequest
+	(*SetMetadataResponse)(nil),          // 96: strata.metadata.v1.SetMetadataResponse
+	(*GetMetadataRequest)(nil),           // 97: strata.metadata.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),          // 98: strata.metadata.v1.GetMetadataResponse
+	(*WatchAccountRequest)(nil),          // 99: strata.metadata.v1.WatchAccountRequest
+	(*AccountChanges)(nil),               // 100: strata.metadata.v1.AccountChanges
+	(*DeliverySettings)(nil),             // 101: strata.metadata.v1.DeliverySettings
+	(*SetDeliverySettingsRequest)(nil),   // 102: strata.metadata.v1.SetDeliverySettingsRequest
+	(*GetDeliverySettingsRequest)(nil),   // 103: strata.metadata.v1.GetDeliverySettingsRequest
+	(*LdapSettings)(nil),                 // 104: strata.metadata.v1.LdapSettings
+	(*SetLdapSettingsRequest)(nil),       // 105: strata.metadata.v1.SetLdapSettingsRequest
+	(*GetLdapSettingsRequest)(nil),       // 106: strata.metadata.v1.GetLdapSettingsRequest
+	(*ProvisionLdapAccountRequest)(nil),  // 107: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*LdapSettingsResponse)(nil),         // 108: strata.metadata.v1.LdapSettingsResponse
+	(*ResolveRecipientRequest)(nil),      // 109: strata.metadata.v1.ResolveRecipientRequest
+	(*ResolvedAccount)(nil),              // 110: strata.metadata.v1.ResolvedAccount
+	(*ResolveRecipientResponse)(nil),     // 111: strata.metadata.v1.ResolveRecipientResponse
+	(*Alias)(nil),                        // 112: strata.metadata.v1.Alias
+	(*AddAliasRequest)(nil),              // 113: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 114: strata.metadata.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),          // 115: strata.metadata.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),           // 116: strata.metadata.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),          // 117: strata.metadata.v1.ListAliasesResponse
+	(*SieveScript)(nil),                  // 118: strata.metadata.v1.SieveScript
+	(*PutSieveScriptRequest)(nil),        // 119: strata.metadata.v1.PutSieveScriptRequest
+	(*GetSieveScriptRequest)(nil),        // 120: strata.metadata.v1.GetSieveScriptRequest
+	(*ListSieveScriptsRequest)(nil),      // 121: strata.metadata.v1.ListSieveScriptsRequest
+	(*ListSieveScriptsResponse)(nil),     // 122: strata.metadata.v1.ListSieveScriptsResponse
+	(*DeleteSieveScriptRequest)(nil),     // 123: strata.metadata.v1.DeleteSieveScriptRequest
+	(*DeleteSieveScriptResponse)(nil),    // 124: strata.metadata.v1.DeleteSieveScriptResponse
+	(*RenameSieveScriptRequest)(nil),     // 125: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 126: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetActiveSieveScriptResponse)(nil), // 127: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*GetActiveSieveScriptRequest)(nil),  // 128: strata.metadata.v1.GetActiveSieveScriptRequest
+	(*GetActiveSieveScriptResponse)(nil), // 129: strata.metadata.v1.GetActiveSieveScriptResponse
+	(*Mark)(nil),                         // 130: strata.metadata.v1.Mark
+	(*SetMarksRequest)(nil),              // 131: strata.metadata.v1.SetMarksRequest
+	(*SetMarksResponse)(nil),             // 132: strata.metadata.v1.SetMarksResponse
+	(*CheckMarksRequest)(nil),            // 133: strata.metadata.v1.CheckMarksRequest
+	(*CheckMarksResponse)(nil),           // 134: strata.metadata.v1.CheckMarksResponse
+	(*MarkState)(nil),                    // 135: strata.metadata.v1.MarkState
+	(*OAuthSettings)(nil),                // 136: strata.metadata.v1.OAuthSettings
+	(*TenantOAuthSettings)(nil),          // 137: strata.metadata.v1.TenantOAuthSettings
+	(*SetOAuthSettingsRequest)(nil),      // 138: strata.metadata.v1.SetOAuthSettingsRequest
+	(*GetOAuthSettingsRequest)(nil),      // 139: strata.metadata.v1.GetOAuthSettingsRequest
+	(*FindOAuthIssuerRequest)(nil),       // 140: strata.metadata.v1.FindOAuthIssuerRequest
+	(*FindOAuthIssuerResponse)(nil),      // 141: strata.metadata.v1.FindOAuthIssuerResponse
+	(*SearchTextQuery)(nil),              // 142: strata.metadata.v1.SearchTextQuery
+	(*SearchTextRequest)(nil),            // 143: strata.metadata.v1.SearchTextRequest
+	(*SearchTextResult)(nil),             // 144: strata.metadata.v1.SearchTextResult
+	(*SearchTextResponse)(nil),           // 145: strata.metadata.v1.SearchTextResponse
+	(*RebuildSearchIndexRequest)(nil),    // 146: strata.metadata.v1.RebuildSearchIndexRequest
+	(*RebuildSearchIndexProgress)(nil),   // 147: strata.metadata.v1.RebuildSearchIndexProgress
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,   // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
-	12,  // 1: strata.metadata.v1.AclResponse.acl:type_name -> strata.metadata.v1.AclEntry
-	12,  // 2: strata.metadata.v1.Mailbox.acl:type_name -> strata.metadata.v1.AclEntry
-	13,  // 3: strata.metadata.v1.Envelope.from:type_name -> strata.metadata.v1.Address
-	13,  // 4: strata.metadata.v1.Envelope.sender:type_name -> strata.metadata.v1.Address
-	13,  // 5: strata.metadata.v1.Envelope.reply_to:type_name -> strata.metadata.v1.Address
-	13,  // 6: strata.metadata.v1.Envelope.to:type_name -> strata.metadata.v1.Address
-	13,  // 7: strata.metadata.v1.Envelope.cc:type_name -> strata.metadata.v1.Address
-	13,  // 8: strata.metadata.v1.Envelope.bcc:type_name -> strata.metadata.v1.Address
-	15,  // 9: strata.metadata.v1.BodyPart.params:type_name -> strata.metadata.v1.Param
-	15,  // 10: strata.metadata.v1.BodyPart.disposition_params:type_name -> strata.metadata.v1.Param
-	16,  // 11: strata.metadata.v1.BodyPart.parts:type_name -> strata.metadata.v1.BodyPart
-	14,  // 12: strata.metadata.v1.BodyPart.envelope:type_name -> strata.metadata.v1.Envelope
-	16,  // 13: strata.metadata.v1.BodyPart.message:type_name -> strata.metadata.v1.BodyPart
-	14,  // 14: strata.metadata.v1.MessageStructure.envelope:type_name -> strata.metadata.v1.Envelope
-	16,  // 15: strata.metadata.v1.MessageStructure.body:type_name -> strata.metadata.v1.BodyPart
-	18,  // 16: strata.metadata.v1.MessageStructure.sort_keys:type_name -> strata.metadata.v1.SortKeys
-	17,  // 17: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
-	9,   // 18: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
-	10,  // 19: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
+	13,  // 1: strata.metadata.v1.AclResponse.acl:type_name -> strata.metadata.v1.AclEntry
+	13,  // 2: strata.metadata.v1.Mailbox.acl:type_name -> strata.metadata.v1.AclEntry
+	14,  // 3: strata.metadata.v1.Envelope.from:type_name -> strata.metadata.v1.Address
+	14,  // 4: strata.metadata.v1.Envelope.sender:type_name -> strata.metadata.v1.Address
+	14,  // 5: strata.metadata.v1.Envelope.reply_to:type_name -> strata.metadata.v1.Address
+	14,  // 6: strata.metadata.v1.Envelope.to:type_name -> strata.metadata.v1.Address
+	14,  // 7: strata.metadata.v1.Envelope.cc:type_name -> strata.metadata.v1.Address
+	14,  // 8: strata.metadata.v1.Envelope.bcc:type_name -> strata.metadata.v1.Address
+	16,  // 9: strata.metadata.v1.BodyPart.params:type_name -> strata.metadata.v1.Param
+	16,  // 10: strata.metadata.v1.BodyPart.disposition_params:type_name -> strata.metadata.v1.Param
+	17,  // 11: strata.metadata.v1.BodyPart.parts:type_name -> strata.metadata.v1.BodyPart
+	15,  // 12: strata.metadata.v1.BodyPart.envelope:type_name -> strata.metadata.v1.Envelope
+	17,  // 13: strata.metadata.v1.BodyPart.message:type_name -> strata.metadata.v1.BodyPart
+	15,  // 14: strata.metadata.v1.MessageStructure.envelope:type_name -> strata.metadata.v1.Envelope
+	17,  // 15: strata.metadata.v1.MessageStructure.body:type_name -> strata.metadata.v1.BodyPart
+	19,  // 16: strata.metadata.v1.MessageStructure.sort_keys:type_name -> strata.metadata.v1.SortKeys
+	18,  // 17: strata.metadata.v1.MessageRecord.structure:type_name -> strata.metadata.v1.MessageStructure
+	10,  // 18: strata.metadata.v1.ListTenantsResponse.tenants:type_name -> strata.metadata.v1.Tenant
+	11,  // 19: strata.metadata.v1.ListAccountsResponse.accounts:type_name -> strata.metadata.v1.Account
 	1,   // 20: strata.metadata.v1.GuardLoginRequest.outcome:type_name -> strata.metadata.v1.LoginOutcome
-	10,  // 21: strata.metadata.v1.ScramCredentials.account:type_name -> strata.metadata.v1.Account
-	35,  // 22: strata.metadata.v1.AddAppPasswordResponse.app_password:type_name -> strata.metadata.v1.AppPassword
-	35,  // 23: strata.metadata.v1.ListAppPasswordsResponse.app_passwords:type_name -> strata.metadata.v1.AppPassword
-	11,  // 24: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	11,  // 25: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
-	17,  // 26: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
-	52,  // 27: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
-	51,  // 28: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
-	51,  // 29: strata.metadata.v1.ImportMessagesRequest.messages:type_name -> strata.metadata.v1.NewMessage
-	11,  // 30: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
-	59,  // 31: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
-	59,  // 32: strata.metadata.v1.ListMessagesResponse.flag_sets:type_name -> strata.metadata.v1.FlagSet
-	56,  // 33: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
-	56,  // 34: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
+	11,  // 21: strata.metadata.v1.ScramCredentials.account:type_name -> strata.metadata.v1.Account
+	36,  // 22: strata.metadata.v1.AddAppPasswordResponse.app_password:type_name -> strata.metadata.v1.AppPassword
+	36,  // 23: strata.metadata.v1.ListAppPasswordsResponse.app_passwords:type_name -> strata.metadata.v1.AppPassword
+	12,  // 24: strata.metadata.v1.ListMailboxesResponse.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	12,  // 25: strata.metadata.v1.ListMailboxesResponse.shared:type_name -> strata.metadata.v1.Mailbox
+	18,  // 26: strata.metadata.v1.NewMessage.structure:type_name -> strata.metadata.v1.MessageStructure
+	53,  // 27: strata.metadata.v1.NewMessage.thread:type_name -> strata.metadata.v1.ThreadKeys
+	52,  // 28: strata.metadata.v1.AppendRequest.messages:type_name -> strata.metadata.v1.NewMessage
+	52,  // 29: strata.metadata.v1.ImportMessagesRequest.messages:type_name -> strata.metadata.v1.NewMessage
+	12,  // 30: strata.metadata.v1.ListMessagesResponse.mailbox:type_name -> strata.metadata.v1.Mailbox
+	60,  // 31: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
+	60,  // 32: strata.metadata.v1.ListMessagesResponse.flag_sets:type_name -> strata.metadata.v1.FlagSet
+	57,  // 33: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
+	57,  // 34: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
 	2,   // 35: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
-	62,  // 36: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
-	56,  // 37: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
-	56,  // 38: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	56,  // 39: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
-	56,  // 40: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
+	63,  // 36: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
+	57,  // 37: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
+	57,  // 38: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
+	57,  // 39: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
+	57,  // 40: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
 	3,   // 41: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	73,  // 42: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	87,  // 43: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	88,  // 44: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	87,  // 45: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	89,  // 46: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	93,  // 47: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
+	74,  // 42: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	88,  // 43: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	89,  // 44: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	88,  // 45: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	90,  // 46: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	94,  // 47: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
 	4,   // 48: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
-	93,  // 49: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
-	11,  // 50: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	100, // 51: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
-	103, // 52: strata.metadata.v1.SetLdapSettingsRequest.settings:type_name -> strata.metadata.v1.LdapSettings
-	103, // 53: strata.metadata.v1.LdapSettingsResponse.settings:type_name -> strata.metadata.v1.LdapSettings
-	100, // 54: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
-	109, // 55: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
-	111, // 56: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
-	111, // 57: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
-	117, // 58: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
-	117, // 59: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
-	117, // 60: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
-	117, // 61: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
-	129, // 62: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
-	134, // 63: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
-	135, // 64: strata.metadata.v1.TenantOAuthSettings.settings:type_name -> strata.metadata.v1.OAuthSettings
-	135, // 65: strata.metadata.v1.SetOAuthSettingsRequest.settings:type_name -> strata.metadata.v1.OAuthSettings
-	136, // 66: strata.metadata.v1.FindOAuthIssuerResponse.tenants:type_name -> strata.metadata.v1.TenantOAuthSettings
-	20,  // 67: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	21,  // 68: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	23,  // 69: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	24,  // 70: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	25,  // 71: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	27,  // 72: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	29,  // 73: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	32,  // 74: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
-	33,  // 75: strata.metadata.v1.Metadata.GetScramCredentials:input_type -> strata.metadata.v1.GetScramCredentialsRequest
-	30,  // 76: strata.metadata.v1.Metadata.GuardLogin:input_type -> strata.metadata.v1.GuardLoginRequest
-	36,  // 77: strata.metadata.v1.Metadata.AddAppPassword:input_type -> strata.metadata.v1.AddAppPasswordRequest
-	38,  // 78: strata.metadata.v1.Metadata.ListAppPasswords:input_type -> strata.metadata.v1.ListAppPasswordsRequest
-	40,  // 79: strata.metadata.v1.Metadata.RevokeAppPassword:input_type -> strata.metadata.v1.RevokeAppPasswordRequest
-	41,  // 80: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	43,  // 81: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	44,  // 82: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	45,  // 83: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	47,  // 84: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	49,  // 85: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	53,  // 86: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	54,  // 87: strata.metadata.v1.Metadata.ImportMessages:input_type -> strata.metadata.v1.ImportMessagesRequest
-	57,  // 88: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	60,  // 89: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	61,  // 90: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	64,  // 91: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	66,  // 92: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	68,  // 93: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	70,  // 94: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	72,  // 95: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	75,  // 96: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	76,  // 97: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	80,  // 98: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	82,  // 99: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	83,  // 100: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	84,  // 101: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	85,  // 102: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	86,  // 103: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
-	90,  // 104: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	91,  // 105: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	5,   // 106: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	6,   // 107: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	7,   // 108: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	94,  // 109: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	96,  // 110: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	98,  // 111: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
-	108, // 112: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
-	101, // 113: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
-	102, // 114: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
-	104, // 115: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
-	105, // 116: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
-	106, // 117: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
-	112, // 118: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
-	113, // 119: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
-	115, // 120: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
-	118, // 121: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
-	119, // 122: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
-	120, // 123: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
-	122, // 124: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
-	124, // 125: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
-	125, // 126: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
-	127, // 127: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
-	132, // 128: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
-	130, // 129: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
-	137, // 130: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
-	138, // 131: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
-	139, // 132: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
-	78,  // 133: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	9,   // 134: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	22,  // 135: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	10,  // 136: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	10,  // 137: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	26,  // 138: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	28,  // 139: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	10,  // 140: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	10,  // 141: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
-	34,  // 142: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
-	31,  // 143: strata.metadata.v1.Metadata.GuardLogin:output_type -> strata.metadata.v1.GuardLoginResponse
-	37,  // 144: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
-	39,  // 145: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
-	35,  // 146: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
-	42,  // 147: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	11,  // 148: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	11,  // 149: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	46,  // 150: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	48,  // 151: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	50,  // 152: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	55,  // 153: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	55,  // 154: strata.metadata.v1.Metadata.ImportMessages:output_type -> strata.metadata.v1.AppendResponse
-	58,  // 155: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	19,  // 156: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	63,  // 157: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	65,  // 158: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	67,  // 159: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	69,  // 160: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	71,  // 161: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	74,  // 162: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	77,  // 163: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	77,  // 164: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	81,  // 165: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	9,   // 166: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	9,   // 167: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	10,  // 168: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	10,  // 169: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	10,  // 170: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
-	89,  // 171: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	92,  // 172: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	8,   // 173: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	8,   // 174: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	8,   // 175: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	95,  // 176: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	97,  // 177: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	99,  // 178: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
-	110, // 179: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
-	100, // 180: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	100, // 181: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	107, // 182: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
-	107, // 183: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
-	10,  // 184: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
-	111, // 185: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
-	114, // 186: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
-	116, // 187: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
-	117, // 188: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
-	117, // 189: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
-	121, // 190: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
-	123, // 191: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
-	117, // 192: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
-	126, // 193: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
-	128, // 194: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
-	133, // 195: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
-	131, // 196: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
-	136, // 197: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	136, // 198: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	140, // 199: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
-	79,  // 200: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	134, // [134:201] is the sub-list for method output_type
-	67,  // [67:134] is the sub-list for method input_type
-	67,  // [67:67] is the sub-list for extension type_name
-	67,  // [67:67] is the sub-list for extension extendee
-	0,   // [0:67] is the sub-list for field type_name
+	94,  // 49: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
+	12,  // 50: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	101, // 51: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
+	104, // 52: strata.metadata.v1.SetLdapSettingsRequest.settings:type_name -> strata.metadata.v1.LdapSettings
+	104, // 53: strata.metadata.v1.LdapSettingsResponse.settings:type_name -> strata.metadata.v1.LdapSettings
+	101, // 54: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
+	110, // 55: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
+	112, // 56: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
+	112, // 57: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
+	118, // 58: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
+	118, // 59: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
+	118, // 60: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
+	118, // 61: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
+	130, // 62: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
+	135, // 63: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
+	136, // 64: strata.metadata.v1.TenantOAuthSettings.settings:type_name -> strata.metadata.v1.OAuthSettings
+	136, // 65: strata.metadata.v1.SetOAuthSettingsRequest.settings:type_name -> strata.metadata.v1.OAuthSettings
+	137, // 66: strata.metadata.v1.FindOAuthIssuerResponse.tenants:type_name -> strata.metadata.v1.TenantOAuthSettings
+	5,   // 67: strata.metadata.v1.SearchTextQuery.scopes:type_name -> strata.metadata.v1.SearchScope
+	142, // 68: strata.metadata.v1.SearchTextRequest.queries:type_name -> strata.metadata.v1.SearchTextQuery
+	144, // 69: strata.metadata.v1.SearchTextResponse.results:type_name -> strata.metadata.v1.SearchTextResult
+	21,  // 70: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	22,  // 71: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	24,  // 72: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	25,  // 73: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	26,  // 74: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	28,  // 75: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	30,  // 76: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	33,  // 77: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
+	34,  // 78: strata.metadata.v1.Metadata.GetScramCredentials:input_type -> strata.metadata.v1.GetScramCredentialsRequest
+	31,  // 79: strata.metadata.v1.Metadata.GuardLogin:input_type -> strata.metadata.v1.GuardLoginRequest
+	37,  // 80: strata.metadata.v1.Metadata.AddAppPassword:input_type -> strata.metadata.v1.AddAppPasswordRequest
+	39,  // 81: strata.metadata.v1.Metadata.ListAppPasswords:input_type -> strata.metadata.v1.ListAppPasswordsRequest
+	41,  // 82: strata.metadata.v1.Metadata.RevokeAppPassword:input_type -> strata.metadata.v1.RevokeAppPasswordRequest
+	42,  // 83: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	44,  // 84: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	45,  // 85: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	46,  // 86: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	48,  // 87: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	50,  // 88: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	54,  // 89: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	55,  // 90: strata.metadata.v1.Metadata.ImportMessages:input_type -> strata.metadata.v1.ImportMessagesRequest
+	58,  // 91: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	61,  // 92: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	62,  // 93: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	65,  // 94: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	67,  // 95: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	69,  // 96: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	71,  // 97: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	73,  // 98: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	76,  // 99: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	77,  // 100: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	81,  // 101: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	83,  // 102: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	84,  // 103: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	85,  // 104: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	86,  // 105: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	87,  // 106: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
+	91,  // 107: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	92,  // 108: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	6,   // 109: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	7,   // 110: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	8,   // 111: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	95,  // 112: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	97,  // 113: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	99,  // 114: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	109, // 115: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
+	102, // 116: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
+	103, // 117: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
+	105, // 118: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
+	106, // 119: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
+	107, // 120: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
+	113, // 121: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
+	114, // 122: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
+	116, // 123: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
+	119, // 124: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
+	120, // 125: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
+	121, // 126: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
+	123, // 127: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
+	125, // 128: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
+	126, // 129: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
+	128, // 130: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
+	133, // 131: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
+	131, // 132: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
+	138, // 133: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
+	139, // 134: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
+	140, // 135: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
+	143, // 136: strata.metadata.v1.Metadata.SearchText:input_type -> strata.metadata.v1.SearchTextRequest
+	146, // 137: strata.metadata.v1.Metadata.RebuildSearchIndex:input_type -> strata.metadata.v1.RebuildSearchIndexRequest
+	79,  // 138: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	10,  // 139: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	23,  // 140: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	11,  // 141: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	11,  // 142: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	27,  // 143: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	29,  // 144: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	11,  // 145: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	11,  // 146: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
+	35,  // 147: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
+	32,  // 148: strata.metadata.v1.Metadata.GuardLogin:output_type -> strata.metadata.v1.GuardLoginResponse
+	38,  // 149: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
+	40,  // 150: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
+	36,  // 151: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
+	43,  // 152: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	12,  // 153: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	12,  // 154: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	47,  // 155: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	49,  // 156: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	51,  // 157: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	56,  // 158: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	56,  // 159: strata.metadata.v1.Metadata.ImportMessages:output_type -> strata.metadata.v1.AppendResponse
+	59,  // 160: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	20,  // 161: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	64,  // 162: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	66,  // 163: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	68,  // 164: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	70,  // 165: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	72,  // 166: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	75,  // 167: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	78,  // 168: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	78,  // 169: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	82,  // 170: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	10,  // 171: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	10,  // 172: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	11,  // 173: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	11,  // 174: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	11,  // 175: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
+	90,  // 176: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	93,  // 177: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	9,   // 178: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	9,   // 179: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	9,   // 180: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	96,  // 181: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	98,  // 182: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	100, // 183: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	111, // 184: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
+	101, // 185: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	101, // 186: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	108, // 187: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	108, // 188: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	11,  // 189: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
+	112, // 190: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
+	115, // 191: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
+	117, // 192: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
+	118, // 193: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
+	118, // 194: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
+	122, // 195: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
+	124, // 196: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
+	118, // 197: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
+	127, // 198: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
+	129, // 199: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
+	134, // 200: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
+	132, // 201: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
+	137, // 202: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	137, // 203: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	141, // 204: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
+	145, // 205: strata.metadata.v1.Metadata.SearchText:output_type -> strata.metadata.v1.SearchTextResponse
+	147, // 206: strata.metadata.v1.Metadata.RebuildSearchIndex:output_type -> strata.metadata.v1.RebuildSearchIndexProgress
+	80,  // 207: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	139, // [139:208] is the sub-list for method output_type
+	70,  // [70:139] is the sub-list for method input_type
+	70,  // [70:70] is the sub-list for extension type_name
+	70,  // [70:70] is the sub-list for extension extendee
+	0,   // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -10830,8 +11285,8 @@ func file_metadata_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   136,
+			NumEnums:      6,
+			NumMessages:   142,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -89,6 +89,8 @@ const (
 	Metadata_SetOAuthSettings_FullMethodName      = "/strata.metadata.v1.Metadata/SetOAuthSettings"
 	Metadata_GetOAuthSettings_FullMethodName      = "/strata.metadata.v1.Metadata/GetOAuthSettings"
 	Metadata_FindOAuthIssuer_FullMethodName       = "/strata.metadata.v1.Metadata/FindOAuthIssuer"
+	Metadata_SearchText_FullMethodName            = "/strata.metadata.v1.Metadata/SearchText"
+	Metadata_RebuildSearchIndex_FullMethodName    = "/strata.metadata.v1.Metadata/RebuildSearchIndex"
 )
 
 // MetadataClient is the client API for Metadata service.
@@ -268,6 +270,15 @@ type MetadataClient interface {
 	SetOAuthSettings(ctx context.Context, in *SetOAuthSettingsRequest, opts ...grpc.CallOption) (*TenantOAuthSettings, error)
 	GetOAuthSettings(ctx context.Context, in *GetOAuthSettingsRequest, opts ...grpc.CallOption) (*TenantOAuthSettings, error)
 	FindOAuthIssuer(ctx context.Context, in *FindOAuthIssuerRequest, opts ...grpc.CallOption) (*FindOAuthIssuerResponse, error)
+	// Text search index (issue 17, package searchindex): SearchText returns, per text
+	// criterion of an IMAP SEARCH, the messages of a mailbox that may match (a superset,
+	// verified by the frontend) or, for a fuzzy criterion (RFC 6203), those that match with
+	// their relevancy. It needs r on the mailbox (RFC 4314 4). indexed is false when this
+	// node holds no index of the mailbox (off, or being built): the frontend scans.
+	SearchText(ctx context.Context, in *SearchTextRequest, opts ...grpc.CallOption) (*SearchTextResponse, error)
+	// RebuildSearchIndex drops and rebuilds the search index of one account on the node
+	// that answers, from the stored messages, streaming its progress (admin).
+	RebuildSearchIndex(ctx context.Context, in *RebuildSearchIndexRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RebuildSearchIndexProgress], error)
 }
 
 type metadataClient struct {
@@ -965,6 +976,35 @@ func (c *metadataClient) FindOAuthIssuer(ctx context.Context, in *FindOAuthIssue
 	return out, nil
 }
 
+func (c *metadataClient) SearchText(ctx context.Context, in *SearchTextRequest, opts ...grpc.CallOption) (*SearchTextResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SearchTextResponse)
+	err := c.cc.Invoke(ctx, Metadata_SearchText_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *metadataClient) RebuildSearchIndex(ctx context.Context, in *RebuildSearchIndexRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RebuildSearchIndexProgress], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Metadata_ServiceDesc.Streams[3], Metadata_RebuildSearchIndex_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[RebuildSearchIndexRequest, RebuildSearchIndexProgress]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Metadata_RebuildSearchIndexClient = grpc.ServerStreamingClient[RebuildSearchIndexProgress]
+
 // MetadataServer is the server API for Metadata service.
 // All implementations must embed UnimplementedMetadataServer
 // for forward compatibility.
@@ -1142,6 +1182,15 @@ type MetadataServer interface {
 	SetOAuthSettings(context.Context, *SetOAuthSettingsRequest) (*TenantOAuthSettings, error)
 	GetOAuthSettings(context.Context, *GetOAuthSettingsRequest) (*TenantOAuthSettings, error)
 	FindOAuthIssuer(context.Context, *FindOAuthIssuerRequest) (*FindOAuthIssuerResponse, error)
+	// Text search index (issue 17, package searchindex): SearchText returns, per text
+	// criterion of an IMAP SEARCH, the messages of a mailbox that may match (a superset,
+	// verified by the frontend) or, for a fuzzy criterion (RFC 6203), those that match with
+	// their relevancy. It needs r on the mailbox (RFC 4314 4). indexed is false when this
+	// node holds no index of the mailbox (off, or being built): the frontend scans.
+	SearchText(context.Context, *SearchTextRequest) (*SearchTextResponse, error)
+	// RebuildSearchIndex drops and rebuilds the search index of one account on the node
+	// that answers, from the stored messages, streaming its progress (admin).
+	RebuildSearchIndex(*RebuildSearchIndexRequest, grpc.ServerStreamingServer[RebuildSearchIndexProgress]) error
 	mustEmbedUnimplementedMetadataServer()
 }
 
@@ -1349,6 +1398,12 @@ func (UnimplementedMetadataServer) GetOAuthSettings(context.Context, *GetOAuthSe
 }
 func (UnimplementedMetadataServer) FindOAuthIssuer(context.Context, *FindOAuthIssuerRequest) (*FindOAuthIssuerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method FindOAuthIssuer not implemented")
+}
+func (UnimplementedMetadataServer) SearchText(context.Context, *SearchTextRequest) (*SearchTextResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchText not implemented")
+}
+func (UnimplementedMetadataServer) RebuildSearchIndex(*RebuildSearchIndexRequest, grpc.ServerStreamingServer[RebuildSearchIndexProgress]) error {
+	return status.Error(codes.Unimplemented, "method RebuildSearchIndex not implemented")
 }
 func (UnimplementedMetadataServer) mustEmbedUnimplementedMetadataServer() {}
 func (UnimplementedMetadataServer) testEmbeddedByValue()                  {}
@@ -2538,6 +2593,35 @@ func _Metadata_FindOAuthIssuer_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Metadata_SearchText_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchTextRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).SearchText(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_SearchText_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).SearchText(ctx, req.(*SearchTextRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Metadata_RebuildSearchIndex_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(RebuildSearchIndexRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MetadataServer).RebuildSearchIndex(m, &grpc.GenericServerStream[RebuildSearchIndexRequest, RebuildSearchIndexProgress]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Metadata_RebuildSearchIndexServer = grpc.ServerStreamingServer[RebuildSearchIndexProgress]
+
 // Metadata_ServiceDesc is the grpc.ServiceDesc for Metadata service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2797,6 +2881,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "FindOAuthIssuer",
 			Handler:    _Metadata_FindOAuthIssuer_Handler,
 		},
+		{
+			MethodName: "SearchText",
+			Handler:    _Metadata_SearchText_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -2812,6 +2900,11 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "WatchAccount",
 			Handler:       _Metadata_WatchAccount_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "RebuildSearchIndex",
+			Handler:       _Metadata_RebuildSearchIndex_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -1,4 +1,4 @@
-package imap
+package mailtext
 
 import (
 	"encoding/base64"
@@ -8,11 +8,11 @@ import (
 	"strings"
 )
 
-// errUnknownCTE is a Content-Transfer-Encoding the server cannot decode; BINARY answers it
+// ErrUnknownCTE is a Content-Transfer-Encoding the server cannot decode; BINARY answers it
 // with NO [UNKNOWN-CTE] (RFC 3516 4.3, RFC 9051 7.1).
-var errUnknownCTE = errors.New("unknown content transfer encoding")
+var ErrUnknownCTE = errors.New("unknown content transfer encoding")
 
-// transferDecoder returns a reader of the content of r, an entity body encoded with the
+// TransferDecoder returns a reader of the content of r, an entity body encoded with the
 // Content-Transfer-Encoding encoding (RFC 2045 6). Identity encodings (7bit, 8bit, binary, or
 // none given) pass through; base64 and quoted-printable are decoded as they stream.
 //
@@ -20,7 +20,7 @@ var errUnknownCTE = errors.New("unknown content transfer encoding")
 // outside its alphabet, and the content ends at the first sequence neither decoder can make
 // sense of. Errors reading r itself are returned as they are, so a failing blob read is never
 // mistaken for the end of the content.
-func transferDecoder(r io.Reader, encoding string) (io.Reader, error) {
+func TransferDecoder(r io.Reader, encoding string) (io.Reader, error) {
 	switch strings.ToLower(strings.TrimSpace(encoding)) {
 	case "", "7bit", "8bit", "binary":
 		return r, nil
@@ -31,7 +31,7 @@ func transferDecoder(r io.Reader, encoding string) (io.Reader, error) {
 		src := &sourceReader{r: r}
 		return &lenientReader{dec: quotedprintable.NewReader(src), src: src}, nil
 	}
-	return nil, errUnknownCTE
+	return nil, ErrUnknownCTE
 }
 
 // sourceReader remembers the first error of the underlying reader other than io.EOF.

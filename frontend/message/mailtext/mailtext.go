@@ -1,0 +1,320 @@
+// Package mailtext defines the text that IMAP SEARCH's text keys (RFC 9051 6.4.4: BCC, BODY,
+// CC, FROM, HEADER, SUBJECT, TEXT, TO) look into, after decoding and case folding, so that
+// the frontend's full scan and the search index (package searchindex) see the very same
+// text. It has no I/O of its own: callers hand it the stored structure and readers of the
+// blob's byte ranges.
+//
+// Invariants:
+//
+//   - One definition. Substring search compares text after Unicode simple case folding
+//     (Fold), on decoded text: RFC 2047 encoded-words in header fields, and the
+//     Content-Transfer-Encoding and charset of body parts (Segments, SegmentContent). The
+//     scan and the index both go through these functions, so a needle the scan finds in
+//     a message is made of trigrams the index holds for it.
+//   - Bounded memory. Body content streams; a part header is read up to MaxPartHeader.
+package mailtext
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/emersion/go-message/charset"
+
+	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// MaxPartHeader bounds a nested part's header read into memory.
+const MaxPartHeader = 1 << 20
+
+// FoldRune maps r to the smallest rune of its simple case-folding orbit, so that each side
+// of a comparison is mapped rune by rune to one representative and a folded needle can be
+// found with a plain byte search.
+func FoldRune(r rune) rune {
+	if r < utf8.RuneSelf {
+		if 'a' <= r && r <= 'z' {
+			return r - 'a' + 'A'
+		}
+		return r
+	}
+	least := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		least = min(least, f)
+	}
+	return least
+}
+
+// Fold folds every rune of s; invalid UTF-8 bytes become U+FFFD.
+func Fold(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	for _, r := range s {
+		b.WriteRune(FoldRune(r))
+	}
+	return b.String()
+}
+
+// wordDecoder decodes RFC 2047 encoded-words in any charset go-message knows.
+var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
+
+// DecodeWords decodes the encoded-words of a header field value (RFC 2047); a value that
+// does not decode is matched as it is.
+func DecodeWords(v string) string {
+	if !strings.Contains(v, "=?") {
+		return v
+	}
+	if decoded, err := wordDecoder.DecodeHeader(v); err == nil {
+		return decoded
+	}
+	return v
+}
+
+// FieldValueTexts calls fn with the folded texts a header key on field f looks into
+// (RFC 9051 6.4.4 HEADER, FROM, TO, CC, BCC): its decoded value and, for an address field,
+// its address list as parsed (message.AddressListText), as Dovecot matches FROM: an
+// envelope address has neither comments nor folding white space.
+func FieldValueTexts(f message.HeaderField, fn func(folded string) bool) bool {
+	v := f.Value()
+	if fn(Fold(DecodeWords(v))) {
+		return true
+	}
+	return IsAddressField(f.Name) && fn(Fold(DecodeWords(message.AddressListText(v))))
+}
+
+// FieldText is the folded text TEXT looks into for header field f: its name and decoded
+// value.
+func FieldText(f message.HeaderField) string {
+	return Fold(f.Name + ": " + DecodeWords(f.Value()))
+}
+
+// IsAddressField reports whether name is the field of a FROM, TO, CC or BCC key.
+func IsAddressField(name string) bool {
+	for _, n := range []string{"From", "To", "Cc", "Bcc"} {
+		if strings.EqualFold(name, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// HeaderScope returns the search index scope of the values of header field name: the
+// index keeps Subject, From, To, Cc and Bcc apart and every other field together.
+func HeaderScope(name string) metadatapb.SearchScope {
+	switch strings.ToLower(name) {
+	case "subject":
+		return metadatapb.SearchScope_SEARCH_SCOPE_SUBJECT
+	case "from":
+		return metadatapb.SearchScope_SEARCH_SCOPE_FROM
+	case "to":
+		return metadatapb.SearchScope_SEARCH_SCOPE_TO
+	case "cc":
+		return metadatapb.SearchScope_SEARCH_SCOPE_CC
+	case "bcc":
+		return metadatapb.SearchScope_SEARCH_SCOPE_BCC
+	}
+	return metadatapb.SearchScope_SEARCH_SCOPE_OTHER
+}
+
+// HeaderContains reports whether a header field of header, decoded and folded, holds
+// needle; TEXT matches a field's name as well as its value.
+func HeaderContains(header []byte, needle string) bool {
+	for _, f := range message.Fields(header) {
+		if strings.Contains(FieldText(f), needle) {
+			return true
+		}
+	}
+	return false
+}
+
+// Segment is a byte range of a stored message that BODY or TEXT search: a header block
+// (matched field by field after RFC 2047 decoding) or the content of a leaf part.
+type Segment struct {
+	Offset, Length int64
+	Header         bool
+	// BodyOnly marks the segments BODY reads too; the others (MIME headers of parts) only
+	// TEXT reads.
+	BodyOnly bool
+	Encoding string
+	Charset  string
+}
+
+// Segments lists, in blob order, the ranges a BODY (withHeaders false) or TEXT search
+// reads: every text part's content and the header of every encapsulated message
+// (message/rfc822), which are part of the body; TEXT adds the MIME headers of the parts
+// (with BodyOnly false). Parts that are not text (images, archives, application data) are
+// not searched. The message's own header is not listed: it is in the stored structure.
+func Segments(part *metadatapb.BodyPart, withHeaders bool, out []Segment) []Segment {
+	switch {
+	case strings.EqualFold(part.GetType(), "multipart"):
+		for _, child := range part.GetParts() {
+			if withHeaders {
+				out = appendHeaderSegment(out, child, false)
+			}
+			out = Segments(child, withHeaders, out)
+		}
+	case part.GetMessage() != nil:
+		out = appendHeaderSegment(out, part.GetMessage(), true)
+		out = Segments(part.GetMessage(), withHeaders, out)
+	case part.GetType() == "" || strings.EqualFold(part.GetType(), "text") || strings.EqualFold(part.GetType(), "message"):
+		var cs string
+		for _, p := range part.GetParams() {
+			if strings.EqualFold(p.GetKey(), "charset") {
+				cs = p.GetValue()
+			}
+		}
+		if part.GetEndOffset() > part.GetBodyOffset() {
+			out = append(out, Segment{
+				Offset: int64(part.GetBodyOffset()), Length: int64(part.GetEndOffset() - part.GetBodyOffset()),
+				BodyOnly: true, Encoding: part.GetEncoding(), Charset: cs,
+			})
+		}
+	}
+	return out
+}
+
+func appendHeaderSegment(out []Segment, part *metadatapb.BodyPart, body bool) []Segment {
+	if part.GetBodyOffset() > part.GetHeaderOffset() {
+		out = append(out, Segment{Offset: int64(part.GetHeaderOffset()), Length: int64(part.GetBodyOffset() - part.GetHeaderOffset()), Header: true, BodyOnly: body})
+	}
+	return out
+}
+
+// SegmentContent returns a reader of the decoded content of a part segment read from r:
+// transfer-decoded (a Content-Transfer-Encoding it does not know is read as stored) and
+// converted to UTF-8 from a charset go-message knows.
+func SegmentContent(r io.Reader, seg Segment) io.Reader {
+	content, err := TransferDecoder(r, seg.Encoding)
+	if errors.Is(err, ErrUnknownCTE) {
+		content = r // searched as stored
+	}
+	switch cs := strings.ToLower(seg.Charset); cs {
+	case "", "utf-8", "us-ascii", "utf8":
+	default:
+		if converted, err := charset.Reader(cs, content); err == nil {
+			content = converted
+		}
+	}
+	return content
+}
+
+// ReadPartHeader reads a header segment from r, up to MaxPartHeader bytes.
+func ReadPartHeader(r io.Reader) ([]byte, error) {
+	return io.ReadAll(io.LimitReader(r, MaxPartHeader))
+}
+
+// SegmentContains searches one segment read from r for the folded needle.
+func SegmentContains(r io.Reader, seg Segment, needle string) (bool, error) {
+	if seg.Header {
+		header, err := ReadPartHeader(r)
+		if err != nil {
+			return false, err
+		}
+		return HeaderContains(header, needle), nil
+	}
+	return FoldedContains(SegmentContent(r, seg), []byte(needle))
+}
+
+// foldWindow is the size of the folded chunks FoldChunks hands out.
+const foldWindow = 64 << 10
+
+// FoldChunks folds the text of r and calls chunk with it in pieces of about 64 KiB, each
+// starting with the last keep bytes of the one before, so that a needle of up to keep+1
+// bytes is whole in some chunk; chunk returns false to stop. Memory stays bounded whatever
+// the size of r.
+func FoldChunks(r io.Reader, keep int, chunk func([]byte) bool) error {
+	br := bufio.NewReaderSize(r, 32<<10)
+	buf := make([]byte, 0, foldWindow+utf8.UTFMax)
+	for {
+		ch, _, err := br.ReadRune()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				if len(buf) > 0 {
+					chunk(buf)
+				}
+				return nil
+			}
+			return err
+		}
+		buf = utf8.AppendRune(buf, FoldRune(ch))
+		if len(buf) >= foldWindow {
+			if !chunk(buf) {
+				return nil
+			}
+			k := min(keep, len(buf))
+			buf = append(buf[:0], buf[len(buf)-k:]...)
+		}
+	}
+}
+
+// FoldedContains reports whether the folded text of r holds needle.
+func FoldedContains(r io.Reader, needle []byte) (bool, error) {
+	if len(needle) == 0 {
+		return true, nil
+	}
+	found := false
+	err := FoldChunks(r, max(len(needle)-1, 0), func(b []byte) bool {
+		found = bytes.Contains(b, needle)
+		return !found
+	})
+	if err != nil {
+		return false, err
+	}
+	return found, nil
+}
+
+// WalkSegments reads segments, in blob order, from blob, a reader of the message's bytes
+// from segments[0].Offset on, and calls fn with each segment and a reader of its bytes;
+// fn returns true to stop. Overlapping segments, which only a malformed structure makes,
+// are skipped.
+func WalkSegments(blob io.Reader, segments []Segment, fn func(seg Segment, r io.Reader) (stop bool, err error)) error {
+	if len(segments) == 0 {
+		return nil
+	}
+	pos := segments[0].Offset
+	for _, seg := range segments {
+		if seg.Offset < pos {
+			continue
+		}
+		if _, err := io.CopyN(io.Discard, blob, seg.Offset-pos); err != nil {
+			return err
+		}
+		content := &countingReader{r: io.LimitReader(blob, seg.Length)}
+		stop, err := fn(seg, content)
+		if err != nil || stop {
+			return err
+		}
+		// Skip what fn left unread, so the next offset is right.
+		if _, err := io.Copy(io.Discard, content); err != nil {
+			return err
+		}
+		pos = seg.Offset + content.n
+	}
+	return nil
+}
+
+// Span returns the offset and length of the blob range segments cover.
+func Span(segments []Segment) (offset, length int64) {
+	if len(segments) == 0 {
+		return 0, 0
+	}
+	last := segments[len(segments)-1]
+	return segments[0].Offset, last.Offset + last.Length - segments[0].Offset
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

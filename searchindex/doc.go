@@ -1,0 +1,65 @@
+// Package searchindex is Strata's text-search index (DESIGN.md: "the text-search index is
+// derived data"): trigram postings of the decoded, case-folded text that IMAP SEARCH's
+// text keys read (package mailtext), so that SEARCH BODY, TEXT, SUBJECT, FROM, TO, CC,
+// BCC and HEADER look at a few candidate messages instead of every message of a mailbox.
+//
+// # Why trigrams in a plain Pebble layout, not bleve
+//
+// IMAP's text keys are substring matches (RFC 9051 6.4.4) after folding, not word
+// matches: SEARCH BODY "ello wor" must find "Hello world". bleve v2 indexes terms; an
+// n-gram analyzer can be bolted on, but its scoring, segment merging and document store
+// would be paid for at every APPEND while the answer must still be verified against the
+// message. A trigram posting list in Pebble (already the metadata store's engine, so no
+// new dependency) is a superset filter by construction: every 3-byte substring of the
+// folded needle occurs in the folded text of every message that contains the needle, so
+// the intersection of the needle's trigram postings holds every match; the frontend then
+// verifies the candidates with the same code as the full scan, which makes the answers
+// identical to a full scan whatever the index holds. Needles shorter than three bytes use
+// no index (the scan answers).
+//
+// # Layout (one Pebble store per node, keys ordered by account, then mailbox id)
+//
+//	m <account> <mailbox id>                                 -> state (UIDVALIDITY, last indexed UID, MODSEQ synced, docs, dead)
+//	p <account> <mailbox id> <scope+trigram> <first uid>     -> the UIDs of one indexing batch holding it (delta varints)
+//	d <account> <mailbox id> <uid>                           -> ""   (an indexed message)
+//	u <account> <mailbox id> <uid>                           -> ""   (a message that could not be indexed)
+//	x <account> <mailbox id> <uid>                           -> ""   (a tombstone: expunged, filtered out of answers)
+//
+// Postings are written in chunks, one key per trigram per indexing batch (the indexer lets
+// changes settle 200 ms, so a burst of appends is one batch). An expunge writes a
+// tombstone; once tombstones pass a quarter of a mailbox's docs (and 1,000), the indexer
+// drops the mailbox and indexes it again.
+//
+// A scope says which key reads the text: BODY (the body's text parts and encapsulated
+// headers), the header fields as TEXT reads them ("Name: value") and the MIME headers of
+// parts, and the values of Subject, From, To, Cc, Bcc and of every other field (one scope
+// for all others).
+//
+// # Invariants
+//
+//   - Superset. For every message with a UID at or below the mailbox's last indexed UID,
+//     the index holds the postings of all the text mailtext defines for it, or lists it in
+//     u (always a candidate). UIDs above the last indexed UID are always candidates. So
+//     Candidates never leaves out a message a full scan would match, even while the
+//     index lags the change feed or is being rebuilt, and the frontend's verification
+//     makes the answer exact.
+//   - Derived data. Nothing here is the only copy of anything; Rebuild recreates an
+//     account's index from the stored messages, and a mailbox or account that no longer
+//     exists is dropped when the indexer next looks at it.
+//   - Bounded work. Queries check their context every few thousand postings; the caller's
+//     deadline bounds them (the frontend answers NO [LIMIT], RFC 5530).
+//
+// # Where it runs (DESIGN terms)
+//
+// The index is a role beside the metadata FSM: each metadata node (and `strata serve`)
+// keeps the index of the accounts its Raft groups hold, so accounts are placed exactly as
+// their metadata. The Indexer is fed by the node's applied change feed (the FSM's
+// in-process change events: account, mailbox, HIGHESTMODSEQ), reads the new messages'
+// records through the Metadata gRPC API and their bodies from the blob store, and drops
+// what the journal's tombstones (ListVanished) say was expunged; after a restart it
+// compares each mailbox's HIGHESTMODSEQ with the one it synced and catches up. Frontends
+// stay stateless: they ask the Metadata service's SearchText RPC, routed like every other
+// call of the account, for candidates, and combine them with the rest of the SEARCH
+// evaluation. Followers index too, so any replica can answer; a replica that lags only
+// returns more candidates (Superset).
+package searchindex

@@ -1,0 +1,66 @@
+package searchindex
+
+import (
+	"context"
+	"errors"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// SearchText answers the Metadata service's SearchText (metadata.TextIndex) from the
+// index: Indexed false when the mailbox has no state here, so the frontend scans.
+func (ix *Indexer) SearchText(ctx context.Context, req *metadatapb.SearchTextRequest) (*metadatapb.SearchTextResponse, error) {
+	resp := &metadatapb.SearchTextResponse{Indexed: true}
+	for _, q := range req.GetQueries() {
+		query := Query{Needle: q.GetNeedle()}
+		for _, s := range q.GetScopes() {
+			query.Scopes = append(query.Scopes, Scope(s))
+		}
+		var res *Result
+		var err error
+		if q.GetFuzzy() {
+			res, err = ix.idx.Fuzzy(ctx, req.GetAccount(), req.GetMailboxId(), query)
+		} else {
+			res, err = ix.idx.Candidates(ctx, req.GetAccount(), req.GetMailboxId(), query)
+		}
+		if errors.Is(err, ErrNotIndexed) {
+			return &metadatapb.SearchTextResponse{}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		resp.Results = append(resp.Results, &metadatapb.SearchTextResult{Uids: res.UIDs, LastUid: res.LastUID, Scores: res.Scores})
+	}
+	return resp, nil
+}
+
+// Feed is the change feed the indexer follows: a channel of (account, mailbox) pairs
+// whose HIGHESTMODSEQ moved, and a signal that some were dropped (overflow), after which
+// the indexer catches up with everything.
+type Feed interface {
+	Next(ctx context.Context) (changed []MailboxChange, overflowed bool, err error)
+}
+
+// MailboxChange names a mailbox that changed.
+type MailboxChange struct {
+	Account string
+	Mailbox uint64
+}
+
+// Follow feeds the indexer from feed until ctx ends or the feed fails.
+func (ix *Indexer) Follow(ctx context.Context, feed Feed) error {
+	for {
+		changed, overflowed, err := feed.Next(ctx)
+		if err != nil {
+			return err
+		}
+		for _, c := range changed {
+			ix.Notify(c.Account, c.Mailbox)
+		}
+		if overflowed {
+			if err := ix.CatchUp(ctx); err != nil {
+				ix.logger.Warn("search index catch-up after overflow", "err", err)
+			}
+		}
+	}
+}

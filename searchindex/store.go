@@ -1,0 +1,632 @@
+package searchindex
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/strata-mail/strata/frontend/message/mailtext"
+)
+
+// Scope says which search keys read a piece of text (RFC 9051 6.4.4); the values are
+// those of metadatapb.SearchScope.
+type Scope uint8
+
+const (
+	ScopeBody    Scope = iota + 1 // BODY and TEXT: text parts, encapsulated message headers
+	ScopeText                     // TEXT only: top-level fields as "Name: value", MIME part headers
+	ScopeSubject                  // SUBJECT, HEADER Subject
+	ScopeFrom                     // FROM, HEADER From
+	ScopeTo                       // TO, HEADER To
+	ScopeCc                       // CC, HEADER Cc
+	ScopeBcc                      // BCC, HEADER Bcc
+	ScopeOther                    // HEADER of any other field
+)
+
+// HeaderScope returns the scope of the values of header field name.
+func HeaderScope(name string) Scope { return Scope(mailtext.HeaderScope(name)) }
+
+// Index is the trigram index of one node (doc.go).
+type Index struct {
+	db *pebble.DB
+}
+
+// Open opens (or creates) the index in dir.
+func Open(dir string) (*Index, error) {
+	// Larger memtables than the default: indexing writes many small keys in bursts, and
+	// fewer flushes mean fewer compactions competing with the mail path for the CPU.
+	db, err := pebble.Open(dir, &pebble.Options{MemTableSize: 32 << 20, L0CompactionThreshold: 8})
+	if err != nil {
+		return nil, fmt.Errorf("open search index %s: %w", dir, err)
+	}
+	return &Index{db: db}, nil
+}
+
+// Close closes the store.
+func (x *Index) Close() error { return x.db.Close() }
+
+// Size returns the bytes the store takes on disk.
+func (x *Index) Size() uint64 { return x.db.Metrics().DiskSpaceUsage() }
+
+// key prefixes
+const (
+	kindState   = 'm'
+	kindPosting = 'p'
+	kindDoc     = 'd'
+	kindSkipped = 'u'
+	kindDead    = 'x'
+)
+
+// mailboxKey is kind, the account (2-byte length, bytes) and the mailbox id.
+func mailboxKey(kind byte, account string, mailbox uint64) []byte {
+	k := make([]byte, 0, 1+2+len(account)+8+8)
+	k = append(k, kind)
+	k = binary.BigEndian.AppendUint16(k, uint16(len(account)))
+	k = append(k, account...)
+	return binary.BigEndian.AppendUint64(k, mailbox)
+}
+
+func accountPrefix(kind byte, account string) []byte {
+	k := []byte{kind}
+	k = binary.BigEndian.AppendUint16(k, uint16(len(account)))
+	return append(k, account...)
+}
+
+// gram packs a scope and a trigram into one posting suffix.
+type gram uint32
+
+func makeGram(s Scope, t []byte) gram {
+	return gram(uint32(s)<<24 | uint32(t[0])<<16 | uint32(t[1])<<8 | uint32(t[2]))
+}
+
+func postingPrefix(account string, mailbox uint64, g gram) []byte {
+	return binary.BigEndian.AppendUint32(mailboxKey(kindPosting, account, mailbox), uint32(g))
+}
+
+func uidKey(kind byte, account string, mailbox uint64, uid uint32) []byte {
+	return binary.BigEndian.AppendUint32(mailboxKey(kind, account, mailbox), uid)
+}
+
+// prefixEnd returns the first key after every key that starts with p.
+func prefixEnd(p []byte) []byte {
+	end := slices.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		end[i]++
+		if end[i] != 0 {
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// MailboxState is what the index holds of one mailbox.
+type MailboxState struct {
+	UIDValidity uint32
+	// LastUID is the highest UID indexed: messages above it are not in the index yet.
+	LastUID uint32
+	// ModSeq is the HIGHESTMODSEQ the mailbox's expunges are applied up to.
+	ModSeq uint64
+	// Docs counts the messages indexed, Dead those of them expunged since (tombstones,
+	// filtered out of every answer until the mailbox is reindexed).
+	Docs, Dead uint32
+}
+
+func (s MailboxState) encode() []byte {
+	b := binary.BigEndian.AppendUint32(nil, s.UIDValidity)
+	b = binary.BigEndian.AppendUint32(b, s.LastUID)
+	b = binary.BigEndian.AppendUint64(b, s.ModSeq)
+	b = binary.BigEndian.AppendUint32(b, s.Docs)
+	return binary.BigEndian.AppendUint32(b, s.Dead)
+}
+
+// State returns the state of a mailbox; ok is false when the index holds none (never
+// indexed, dropped, or being rebuilt from scratch).
+func (x *Index) State(account string, mailbox uint64) (st MailboxState, ok bool, err error) {
+	v, closer, err := x.db.Get(mailboxKey(kindState, account, mailbox))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return st, false, nil
+	}
+	if err != nil {
+		return st, false, err
+	}
+	defer closer.Close()
+	if len(v) != 24 {
+		return st, false, fmt.Errorf("search index: bad mailbox state of %q %d", account, mailbox)
+	}
+	return MailboxState{UIDValidity: binary.BigEndian.Uint32(v), LastUID: binary.BigEndian.Uint32(v[4:]), ModSeq: binary.BigEndian.Uint64(v[8:]),
+		Docs: binary.BigEndian.Uint32(v[16:]), Dead: binary.BigEndian.Uint32(v[20:])}, true, nil
+}
+
+// Doc is the set of postings of one message under construction.
+type Doc struct {
+	grams []gram // unsorted, with repeats until Len or a Batch sorts them
+}
+
+// NewDoc returns an empty doc.
+func NewDoc() *Doc { return &Doc{} }
+
+// Add adds the trigrams of folded text under scope. Text is folded UTF-8; trigrams are of
+// bytes, as the needle's are.
+func (d *Doc) Add(s Scope, text []byte) {
+	for i := 0; i+3 <= len(text); i++ {
+		d.grams = append(d.grams, makeGram(s, text[i:i+3]))
+	}
+	if len(d.grams) > 1<<16 {
+		d.compact()
+	}
+}
+
+// compact sorts the grams and drops repeats, so a long text's doc stays small.
+func (d *Doc) compact() {
+	slices.Sort(d.grams)
+	d.grams = slices.Compact(d.grams)
+}
+
+// Len is the number of distinct postings of the doc.
+func (d *Doc) Len() int {
+	d.compact()
+	return len(d.grams)
+}
+
+// Batch collects changes to the index, committed together. Postings of the messages
+// added to a batch are written as one chunk per trigram: the key ends with the chunk's
+// first UID and the value lists the chunk's UIDs (delta varints), so indexing a batch of
+// messages writes about one key per distinct trigram rather than one per message and
+// trigram.
+type Batch struct {
+	x       *Index
+	b       *pebble.Batch
+	pending map[mailboxRef]map[gram][]uint32
+}
+
+// NewBatch starts a batch.
+func (x *Index) NewBatch() *Batch { return &Batch{x: x, b: x.db.NewBatch()} }
+
+// Commit writes the batch (without fsync: the index is derived data, and a lost tail is
+// caught up from the change feed since the state committed with it).
+func (b *Batch) Commit() error {
+	defer b.b.Close()
+	for ref, grams := range b.pending {
+		for g, uids := range grams {
+			var chunk []byte
+			prev := uint32(0)
+			for _, uid := range uids {
+				chunk = binary.AppendUvarint(chunk, uint64(uid-prev))
+				prev = uid
+			}
+			key := binary.BigEndian.AppendUint32(postingPrefix(ref.account, ref.mailbox, g), uids[0])
+			if err := b.b.Set(key, chunk, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return b.b.Commit(pebble.NoSync)
+}
+
+// SetState records a mailbox's state.
+func (b *Batch) SetState(account string, mailbox uint64, st MailboxState) error {
+	return b.b.Set(mailboxKey(kindState, account, mailbox), st.encode(), nil)
+}
+
+// Add indexes message uid with the postings of d. The messages added to one mailbox must
+// come in ascending UID order, above every UID indexed before.
+func (b *Batch) Add(account string, mailbox uint64, uid uint32, d *Doc) error {
+	if b.pending == nil {
+		b.pending = map[mailboxRef]map[gram][]uint32{}
+	}
+	ref := mailboxRef{account, mailbox}
+	grams := b.pending[ref]
+	if grams == nil {
+		grams = map[gram][]uint32{}
+		b.pending[ref] = grams
+	}
+	d.compact()
+	for _, g := range d.grams {
+		grams[g] = append(grams[g], uid)
+	}
+	return b.b.Set(uidKey(kindDoc, account, mailbox, uid), nil, nil)
+}
+
+// Skip records that message uid could not be indexed: it is always a candidate.
+func (b *Batch) Skip(account string, mailbox uint64, uid uint32) error {
+	return b.b.Set(uidKey(kindSkipped, account, mailbox, uid), nil, nil)
+}
+
+// Remove records that message uid was expunged: a tombstone that answers filter out
+// (its postings stay until the mailbox is reindexed, Indexer.sync).
+func (b *Batch) Remove(account string, mailbox uint64, uid uint32) error {
+	if err := b.b.Delete(uidKey(kindSkipped, account, mailbox, uid), nil); err != nil {
+		return err
+	}
+	if err := b.b.Delete(uidKey(kindDoc, account, mailbox, uid), nil); err != nil {
+		return err
+	}
+	return b.b.Set(uidKey(kindDead, account, mailbox, uid), nil, nil)
+}
+
+// DropMailbox removes everything the index holds of a mailbox.
+func (b *Batch) DropMailbox(account string, mailbox uint64) error {
+	for _, kind := range []byte{kindState, kindPosting, kindDoc, kindSkipped, kindDead} {
+		p := mailboxKey(kind, account, mailbox)
+		if err := b.b.DeleteRange(p, prefixEnd(p), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DropAccount removes everything the index holds of an account.
+func (b *Batch) DropAccount(account string) error {
+	for _, kind := range []byte{kindState, kindPosting, kindDoc, kindSkipped, kindDead} {
+		p := accountPrefix(kind, account)
+		if err := b.b.DeleteRange(p, prefixEnd(p), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Mailboxes returns the ids of the mailboxes of account the index holds a state for.
+func (x *Index) Mailboxes(account string) ([]uint64, error) {
+	p := accountPrefix(kindState, account)
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var ids []uint64
+	for it.First(); it.Valid(); it.Next() {
+		if k := it.Key(); len(k) == len(p)+8 {
+			ids = append(ids, binary.BigEndian.Uint64(k[len(p):]))
+		}
+	}
+	return ids, it.Error()
+}
+
+// ErrNotIndexed says the index holds no state of the mailbox: the caller scans.
+var ErrNotIndexed = errors.New("search index: mailbox not indexed")
+
+// checkEvery is how many postings a query reads between looks at its context.
+const checkEvery = 4096
+
+// Query is one text criterion: the folded needle and the scopes whose text it reads (a
+// message matches when it holds the needle in any of them).
+type Query struct {
+	Needle string
+	Scopes []Scope
+}
+
+// Result holds the candidates of a query.
+type Result struct {
+	// UIDs are the candidates at or below LastUID, ascending; every UID above LastUID is a
+	// candidate too.
+	UIDs    []uint32
+	LastUID uint32
+	// Scores are, for a fuzzy query, each candidate's share of the needle's trigrams in
+	// percent (1 to 100), parallel to UIDs.
+	Scores []uint32
+}
+
+// trigrams returns the distinct trigrams of needle.
+func trigrams(needle string) [][]byte {
+	var out [][]byte
+	seen := map[string]bool{}
+	for i := 0; i+3 <= len(needle); i++ {
+		t := needle[i : i+3]
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, []byte(t))
+		}
+	}
+	return out
+}
+
+// Indexable reports whether the index can narrow a search for needle (folded): it needs
+// one trigram.
+func Indexable(needle string) bool { return len(needle) >= 3 }
+
+// Candidates returns the messages of a mailbox that may hold q's needle: a superset of
+// those that do (doc.go). ErrNotIndexed when the mailbox has no state; the needle must be
+// Indexable.
+func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
+	st, ok, err := x.State(account, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotIndexed
+	}
+	if !Indexable(q.Needle) {
+		return nil, fmt.Errorf("search index: needle %q too short", q.Needle)
+	}
+	snap := x.db.NewSnapshot()
+	defer snap.Close()
+	r := &reader{ctx: ctx, snap: snap, account: account, mailbox: mailbox}
+	if err := r.loadDead(); err != nil {
+		return nil, err
+	}
+	var union []uint32
+	for _, s := range q.Scopes {
+		var cand []uint32
+		for k, t := range trigrams(q.Needle) {
+			if k > 0 && len(cand) == 0 {
+				break
+			}
+			if k > 0 && len(cand) <= 256 {
+				cand, err = r.keep(makeGram(s, t), cand)
+			} else {
+				var list []uint32
+				list, err = r.posting(makeGram(s, t))
+				if k == 0 {
+					cand = list
+				} else {
+					cand = intersect(cand, list)
+				}
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		union = merge(union, cand)
+	}
+	skipped, err := r.skipped()
+	if err != nil {
+		return nil, err
+	}
+	return &Result{UIDs: merge(union, skipped), LastUID: st.LastUID}, nil
+}
+
+// Fuzzy returns the messages of a mailbox holding at least two thirds of the trigrams of
+// q's needle in one of its scopes, with their share of them as a relevancy score in
+// percent (RFC 6203 4: 1 to 100, higher is better), plus the skipped messages with score
+// 100 (they are verified exactly).
+func (x *Index) Fuzzy(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
+	st, ok, err := x.State(account, mailbox)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotIndexed
+	}
+	snap := x.db.NewSnapshot()
+	defer snap.Close()
+	r := &reader{ctx: ctx, snap: snap, account: account, mailbox: mailbox}
+	if err := r.loadDead(); err != nil {
+		return nil, err
+	}
+	grams := trigrams(q.Needle)
+	best := map[uint32]int{}
+	for _, s := range q.Scopes {
+		hits := map[uint32]int{}
+		for _, t := range grams {
+			list, err := r.posting(makeGram(s, t))
+			if err != nil {
+				return nil, err
+			}
+			for _, uid := range list {
+				hits[uid]++
+			}
+		}
+		for uid, n := range hits {
+			best[uid] = max(best[uid], n)
+		}
+	}
+	res := &Result{LastUID: st.LastUID}
+	need := (2*len(grams) + 2) / 3
+	for uid, n := range best {
+		if n >= need {
+			res.UIDs = append(res.UIDs, uid)
+		}
+	}
+	skipped, err := r.skipped()
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(res.UIDs)
+	res.UIDs = merge(res.UIDs, skipped)
+	for _, uid := range res.UIDs {
+		score := uint32(100)
+		if n, ok := best[uid]; ok && len(grams) > 0 {
+			score = uint32(max(1, 100*n/len(grams)))
+		}
+		res.Scores = append(res.Scores, score)
+	}
+	return res, nil
+}
+
+// reader reads postings from one snapshot.
+type reader struct {
+	ctx     context.Context
+	snap    *pebble.Snapshot
+	account string
+	mailbox uint64
+	seen    int
+	dead    map[uint32]bool
+}
+
+func (r *reader) tick() error {
+	r.seen++
+	if r.seen%checkEvery == 0 {
+		return r.ctx.Err()
+	}
+	return nil
+}
+
+// loadDead reads the mailbox's tombstones.
+func (r *reader) loadDead() error {
+	dead, err := r.uids(mailboxKey(kindDead, r.account, r.mailbox))
+	if err != nil {
+		return err
+	}
+	r.dead = make(map[uint32]bool, len(dead))
+	for _, uid := range dead {
+		r.dead[uid] = true
+	}
+	return nil
+}
+
+// posting returns the UIDs of one posting list, ascending, without the expunged ones.
+func (r *reader) posting(g gram) ([]uint32, error) {
+	p := postingPrefix(r.account, r.mailbox, g)
+	it, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []uint32
+	for it.First(); it.Valid(); it.Next() {
+		if out, err = r.appendChunk(out, it.Value()); err != nil {
+			return nil, err
+		}
+	}
+	return out, it.Error()
+}
+
+// appendChunk appends the live UIDs of a posting chunk to out.
+func (r *reader) appendChunk(out []uint32, chunk []byte) ([]uint32, error) {
+	uid := uint32(0)
+	for len(chunk) > 0 {
+		if err := r.tick(); err != nil {
+			return nil, err
+		}
+		delta, n := binary.Uvarint(chunk)
+		if n <= 0 {
+			return nil, fmt.Errorf("search index: bad posting chunk of %q %d", r.account, r.mailbox)
+		}
+		chunk = chunk[n:]
+		uid += uint32(delta)
+		if !r.dead[uid] {
+			out = append(out, uid)
+		}
+	}
+	return out, nil
+}
+
+func (r *reader) skipped() ([]uint32, error) {
+	return r.uids(mailboxKey(kindSkipped, r.account, r.mailbox))
+}
+
+// uids returns the UIDs that end the keys under prefix p.
+func (r *reader) uids(p []byte) ([]uint32, error) {
+	it, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []uint32
+	for it.First(); it.Valid(); it.Next() {
+		if err := r.tick(); err != nil {
+			return nil, err
+		}
+		if k := it.Key(); len(k) == len(p)+4 {
+			out = append(out, binary.BigEndian.Uint32(k[len(p):]))
+		}
+	}
+	return out, it.Error()
+}
+
+// keep returns the UIDs of cand that are in posting list g, reading only the chunks that
+// may hold them.
+func (r *reader) keep(g gram, cand []uint32) ([]uint32, error) {
+	p := postingPrefix(r.account, r.mailbox, g)
+	it, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out, chunk []uint32
+	for _, uid := range cand {
+		if len(chunk) == 0 || uid < chunk[0] || uid > chunk[len(chunk)-1] {
+			chunk = chunk[:0]
+			if it.SeekLT(binary.BigEndian.AppendUint32(slices.Clip(p), uid+1)) {
+				if chunk, err = r.appendChunk(chunk, it.Value()); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if _, found := slices.BinarySearch(chunk, uid); found {
+			out = append(out, uid)
+		}
+	}
+	return out, it.Error()
+}
+
+// intersect returns the UIDs in both ascending lists.
+func intersect(a, b []uint32) []uint32 {
+	var out []uint32
+	for i, j := 0, 0; i < len(a) && j < len(b); {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+// merge returns the UIDs in either ascending list, ascending.
+func merge(a, b []uint32) []uint32 {
+	out := make([]uint32, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
+}
+
+// docs returns the UIDs of a mailbox the index holds docs or skip marks of, ascending.
+func (x *Index) docs(account string, mailbox uint64) ([]uint32, error) {
+	snap := x.db.NewSnapshot()
+	defer snap.Close()
+	r := &reader{ctx: context.Background(), snap: snap, account: account, mailbox: mailbox}
+	held, err := r.uids(mailboxKey(kindDoc, account, mailbox))
+	if err != nil {
+		return nil, err
+	}
+	skipped, err := r.skipped()
+	if err != nil {
+		return nil, err
+	}
+	return merge(held, skipped), nil
+}
+
+// Accounts returns the accounts the index holds a mailbox state of.
+func (x *Index) Accounts() ([]string, error) {
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindState}, UpperBound: []byte{kindState + 1}})
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	var out []string
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < 3 || len(k) < 3+int(binary.BigEndian.Uint16(k[1:])) {
+			return nil, fmt.Errorf("search index: bad state key %q", k)
+		}
+		account := string(k[3 : 3+int(binary.BigEndian.Uint16(k[1:]))])
+		out = append(out, account)
+		ok = it.SeekGE(prefixEnd(accountPrefix(kindState, account)))
+	}
+	return out, it.Error()
+}
