@@ -33,6 +33,8 @@ type txn struct {
 	// recording is set between savepoint and release/rollback.
 	recording bool
 	cache     map[string]*cachedValue
+	// memo is what this batch's prunes found (prunememo.go); every write updates it.
+	memo pruneMemo
 }
 
 // maxTxnCache bounds the keys a txn caches: a command that touches many keys (STORE of
@@ -156,6 +158,7 @@ func (t *txn) mustSet(key, value []byte) {
 		panic(fmt.Sprintf("metadata fsm: batch set: %v", err))
 	}
 	t.written(key, value, true)
+	t.memo.track(key, value, true)
 }
 
 // insert writes a key the caller knows is absent (a new UID, MODSEQ or request
@@ -168,6 +171,7 @@ func (t *txn) insert(key, value []byte) {
 		panic(fmt.Sprintf("metadata fsm: batch set: %v", err))
 	}
 	t.written(key, value, true)
+	t.memo.track(key, value, true)
 }
 
 func (t *txn) mustDelete(key []byte) {
@@ -176,6 +180,7 @@ func (t *txn) mustDelete(key []byte) {
 		panic(fmt.Sprintf("metadata fsm: batch delete: %v", err))
 	}
 	t.written(key, nil, false)
+	t.memo.track(key, nil, false)
 }
 
 func (t *txn) setProto(key []byte, m proto.Message) { t.mustSet(key, mustMarshal(m)) }
