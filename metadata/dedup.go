@@ -110,7 +110,7 @@ func (c *cmdCtx) rememberAppend(account string, key []byte, window time.Duration
 // retry horizon), scanning from the floor of the last prune so that deleted keys below it
 // are never iterated again.
 func pruneDedup(tx *txn, now int64) error {
-	v, _, err := getRaw(tx, keyDedupFloor)
+	v, _, err := tx.get(keyDedupFloor)
 	if err != nil {
 		return err
 	}

@@ -190,7 +190,7 @@ func (c *cmdCtx) evictMark(account string) error {
 // scanning from the floor of the last prune so that deleted keys below it are never
 // iterated again.
 func pruneMarks(tx *txn, now int64) error {
-	v, _, err := getRaw(tx, keyMarkFloor)
+	v, _, err := tx.get(keyMarkFloor)
 	if err != nil {
 		return err
 	}
