@@ -14,10 +14,12 @@ import (
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
-// The caches of one batch (txn.go: decoded records taken and kept, prunememo.go: what the
-// prunes found) must not change what a batch does: each test below applies commands in one
-// batch, where later commands read what earlier ones cached, and the same log one entry
-// per batch on a second store, and wants the same results and the same digest.
+// The caches of one batch (txn.go: decoded records taken and kept, the values carried on
+// to the next batch; prunememo.go: what the prunes found) must not change what a batch
+// does: each test below applies commands in one batch, where later commands read what
+// earlier ones (and the batches before) cached, and the same log one entry per batch on a
+// second store with nothing carried between batches, and wants the same results and the
+// same digest.
 
 // batchOf applies cmds to h as one Raft batch, then h's whole log one entry per batch to a
 // new store; it checks that both give the same results and the same store, and returns
@@ -40,6 +42,9 @@ func (h *harness) applyBatchAndReplay(first int, entries []*raft.Log) []codes.Co
 	single := newHarness(h.t)
 	var replayed []any
 	for i, l := range h.log {
+		g := single.f.acquire()
+		g.carried = nil // every entry on a cold cache
+		g.release()
 		res := single.f.ApplyBatch([]*raft.Log{l})
 		if i >= first {
 			replayed = append(replayed, res[0])
@@ -240,4 +245,29 @@ func TestPruneMemoForgets(t *testing.T) {
 	if m.journal.known {
 		t.Fatal("journal memo kept after an entry it cannot read")
 	}
+}
+
+// TestRestoreForgetsCarriedCache: the first batch after a snapshot is restored reads the
+// restored store, not what the batches before the restore left in their cache.
+func TestRestoreForgetsCarriedCache(t *testing.T) {
+	h := withAccount(t)
+	inbox := h.mustMailbox(alice, "INBOX").GetId()
+	h.ok(cmdAppend(alice, inbox, "b1"))
+	snap, err := h.f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ok(cmdAppend(alice, inbox, "b2", "b3"))
+	sink := &memorySink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	snap.Release()
+	if err := h.f.Restore(readCloser(sink.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if uids := h.ok(cmdAppend(alice, inbox, "b4")).GetAppend().GetUids(); !slices.Equal(uids, []uint32{2}) {
+		t.Fatalf("first append after the restore got uids %v, want 2", uids)
+	}
+	h.wantUsage(quotaAccount, alice, 2, 2*4400)
 }

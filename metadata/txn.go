@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -36,6 +37,8 @@ type txn struct {
 	cache     map[string]*cachedValue
 	// arena is where small values and keys are built (alloc).
 	arena []byte
+	// carryKeys are the cached keys that go on to the next batch (carry).
+	carryKeys []string
 	// entries is the slab the cache's entries come from (newEntry).
 	entries []cachedValue
 	// keyBuf is where keys for reads only are built (the cache copies what it keeps).
@@ -57,8 +60,63 @@ type cachedValue struct {
 	decoded proto.Message
 }
 
-func newTxn(b *pebble.Batch) *txn {
-	return &txn{b: b, cache: make(map[string]*cachedValue, 64)}
+// newTxn returns the txn of a batch, its cache started with what the previous batch of
+// the store carried (carry; nil: none).
+func newTxn(b *pebble.Batch, carried *carriedCache) *txn {
+	t := &txn{b: b}
+	if carried != nil {
+		t.cache, t.carryKeys = carried.cache, carried.keys
+	} else {
+		t.cache = make(map[string]*cachedValue, 64)
+	}
+	return t
+}
+
+// carriedCache is what one batch's cache hands to the next batch of the same store
+// (generation.carried): the values of the keys that every batch reads again, as the
+// committed batch left them.
+type carriedCache struct {
+	cache map[string]*cachedValue
+	keys  []string
+}
+
+// maxCarried bounds the keys a batch hands to the next.
+const maxCarried = 256
+
+// carries reports whether a key's cached value goes on to the next batch: the system keys
+// (log clock, retry horizon, prune floors, blob epoch), accounts, mailboxes and quota
+// records, which the commands of every batch read again.
+func carries(key string) bool {
+	switch key[0] {
+	case prefixSystem, prefixAccount, prefixMailbox, prefixQuotaLimits, prefixQuotaUsage:
+		return true
+	}
+	return false
+}
+
+// carry returns the cache to start the next batch of the store with. Only for a batch
+// that committed: the store then holds exactly what the cache says, and nothing but the
+// next batch writes it (a restored snapshot is a new generation, which starts empty).
+// Values are copied out of the arena, so the next batch does not pin its chunks; decoded
+// messages go on as they are.
+func (t *txn) carry() *carriedCache {
+	out := &carriedCache{cache: make(map[string]*cachedValue, len(t.carryKeys)+64), keys: t.carryKeys}
+	entries := make([]cachedValue, len(t.carryKeys))
+	for i, k := range t.carryKeys {
+		e := t.cache[k]
+		entries[i] = cachedValue{value: bytes.Clone(e.value), found: e.found, decoded: e.decoded}
+		out.cache[k] = &entries[i]
+	}
+	return out
+}
+
+// addEntry caches a new entry for key.
+func (t *txn) addEntry(key []byte, v cachedValue) {
+	k := string(key)
+	t.cache[k] = t.newEntry(v)
+	if len(t.carryKeys) < maxCarried && carries(k) {
+		t.carryKeys = append(t.carryKeys, k)
+	}
 }
 
 type undoEntry struct {
@@ -115,7 +173,7 @@ func (t *txn) get(key []byte) ([]byte, bool, error) {
 // cacheValue caches a value read from the batch, if there is room.
 func (t *txn) cacheValue(key, value []byte, found bool) {
 	if len(t.cache) < maxTxnCache {
-		t.cache[string(key)] = t.newEntry(cachedValue{value: value, found: found})
+		t.addEntry(key, cachedValue{value: value, found: found})
 	}
 }
 
@@ -253,7 +311,7 @@ func (t *txn) keepProto(key []byte, m proto.Message) {
 	if e := t.cache[string(key)]; e != nil {
 		e.decoded = m
 	} else if len(t.cache) < maxTxnCache {
-		t.cache[string(key)] = t.newEntry(cachedValue{value: value, found: true, decoded: m})
+		t.addEntry(key, cachedValue{value: value, found: true, decoded: m})
 	}
 }
 
