@@ -131,25 +131,26 @@ func (c *conn) capabilities() string {
 		"THREAD=REFERENCES",     // RFC 5256 4
 		"THREAD=REFS",           // draft-ietf-morg-inthread, as Dovecot
 		"ESORT",                 // RFC 5267 3
-		"PARTIAL",               // RFC 9394 (SORT RETURN PARTIAL)
-		"WITHIN",                // RFC 5032
-		"BINARY",                // RFC 3516
-		"QUOTA",                 // RFC 9208 3
-		"QUOTA=RES-STORAGE",     // RFC 9208 5.1
-		"QUOTA=RES-MESSAGE",     // RFC 9208 5.2
-		"ACL",                   // RFC 4314 2
-		"RIGHTS=texk",           // RFC 4314 2.1: the rights beyond RFC 2086's
-		"LIST-MYRIGHTS",         // RFC 8440
-		"PREVIEW",               // RFC 8970
-		"REPLACE",               // RFC 8508
-		"UIDONLY",               // RFC 9586
-		"SAVEDATE",              // RFC 8514
-		"CONDSTORE",             // RFC 7162 3.1
-		"QRESYNC",               // RFC 7162 3.2
-		"METADATA",              // RFC 5464 1: server and mailbox entries
-		"METADATA-SERVER",       // RFC 5464 1: server entries
-		"OBJECTID",              // RFC 8474 3
-		"NOTIFY",                // RFC 5465
+		// Not PARTIAL: RFC 9394 3 also asks SEARCH RETURN PARTIAL and FETCH, which Strata
+		// lacks; SORT RETURN (PARTIAL ...) is answered anyway.
+		"WITHIN",            // RFC 5032
+		"BINARY",            // RFC 3516
+		"QUOTA",             // RFC 9208 3
+		"QUOTA=RES-STORAGE", // RFC 9208 5.1
+		"QUOTA=RES-MESSAGE", // RFC 9208 5.2
+		"ACL",               // RFC 4314 2
+		"RIGHTS=texk",       // RFC 4314 2.1: the rights beyond RFC 2086's
+		"LIST-MYRIGHTS",     // RFC 8440
+		"PREVIEW",           // RFC 8970
+		"REPLACE",           // RFC 8508
+		"UIDONLY",           // RFC 9586
+		"SAVEDATE",          // RFC 8514
+		"CONDSTORE",         // RFC 7162 3.1
+		"QRESYNC",           // RFC 7162 3.2
+		"METADATA",          // RFC 5464 1: server and mailbox entries
+		"METADATA-SERVER",   // RFC 5464 1: server entries
+		"OBJECTID",          // RFC 8474 3
+		"NOTIFY",            // RFC 5465
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
 	if c.state&authState != 0 {
