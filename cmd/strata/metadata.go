@@ -13,11 +13,14 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/internal/authz"
+	"github.com/strata-mail/strata/internal/inproc"
 	"github.com/strata-mail/strata/internal/promexport"
 	"github.com/strata-mail/strata/metadata"
 	"github.com/strata-mail/strata/proto/clusterpb"
@@ -76,6 +79,11 @@ Only --insecure-plaintext-cluster turns it off.`,
 	f.Duration("clock-offset", 0, "added to the wall clock that stamps this node's commands (fault injection tests only)")
 	_ = f.MarkHidden("clock-offset")
 	addClusterTLSFlags(f)
+	// The blob store of the frontends, for the blob garbage collector that runs on the
+	// leader (blobstore/gc/lease.go): the same flags as `strata frontend`.
+	f.String("blob-dir", "", "shared directory of message bodies (--blob fs); without it, and without --blob s3, no bodies are ever deleted")
+	addBlobStoreFlags(f, "the directory --blob-dir, shared with the frontends")
+	addBlobGCFlags(f)
 	return cmd
 }
 
@@ -167,6 +175,11 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	}
 	defer node.Close() // after the explicit Close below it does nothing
 
+	collector, err := openCollector(ctx, f, node, logger)
+	if err != nil {
+		return err
+	}
+
 	guardCfg, err := authGuardFromFlags(cmd.Flags())
 	if err != nil {
 		return err
@@ -174,7 +187,13 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	guard := metadata.NewAuthGuard(guardCfg)
 	logger.Info("brute-force guard", "config", guardCfg.String())
 	if metricsListen != "" {
-		endpoint, err := promexport.Listen(metricsListen, nil, logger, metrics, guard)
+		var blobs blobstore.Store
+		collectors := []prometheus.Collector{metrics, guard}
+		if collector != nil {
+			blobs = collector.Blobs
+			collectors = append(collectors, collector.Metrics)
+		}
+		endpoint, err := promexport.Listen(metricsListen, blobs, logger, collectors...)
 		if err != nil {
 			return err
 		}
@@ -201,6 +220,13 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		svc.SetClockOffset(clockOffset)
 	}
 	svc.SetScram(scramConfig(f))
+	if collector != nil {
+		// The collector drives this node's service in the process; on a follower its
+		// commands are refused, and it runs only on the leader anyway.
+		local := inproc.New()
+		metadatapb.RegisterMetadataServer(local, svc)
+		collector.Metadata = metadatapb.NewMetadataClient(local)
+	}
 	tokens, err := tokenVerifier(f)
 	if err != nil {
 		return err
@@ -223,6 +249,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	srv := grpc.NewServer(serverOpts...)
 	metadatapb.RegisterMetadataServer(srv, svc)
 	clusterpb.RegisterClusterAdminServer(srv, admin)
+	metadatapb.RegisterBlobAdminServer(srv, blobAdminServer(f, collector))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	defer srv.Stop()
@@ -250,6 +277,8 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	hintDone := make(chan struct{})
 	go func() { defer close(hintDone); admin.RunLeaderHint(loops, reg, group) }()
 	go admin.RunPromoter(loops, cluster.Promotion{MaxLag: maxLag, Stable: stable})
+	gcDone := make(chan struct{})
+	go func() { defer close(gcDone); runCollector(loops, f, collector) }()
 
 	logger.Info("metadata node running", "grpc", grpcAdvertise, "raft", node.Addr(), "group", group)
 	fmt.Fprintf(cmd.OutOrStdout(), "Strata metadata node %s is ready. gRPC on %s, Raft on %s\n", nodeID, grpcAdvertise, node.Addr())
@@ -262,6 +291,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	logger.Info("shutting down")
 	stopLoops()
 	<-hintDone
+	<-gcDone
 	// Hand leadership over while the gRPC port still answers, so clients are redirected.
 	if err := node.Close(); err != nil {
 		logger.Warn("close raft", "err", err)

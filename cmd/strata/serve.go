@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
 )
@@ -49,8 +48,7 @@ STRATA_S3_ACCESS_KEY and STRATA_S3_SECRET_KEY, the standard AWS variables, or
 	f.Bool("disable-unauthenticate", false, "do not offer UNAUTHENTICATE (RFC 8437), which lets one connection log in as several accounts in turn")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
 	addBlobStoreFlags(f, "the data directory")
-	f.Duration("blob-gc-interval", gc.DefaultInterval, "how often bodies no message references are deleted (negative: never)")
-	f.Duration("blob-gc-grace", gc.DefaultGrace, "how long a body stays unreferenced before it is deleted")
+	addBlobGCFlags(f)
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics, e.g. 127.0.0.1:9464 (empty: off)")
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
 	addAdminURIFlag(f)
