@@ -311,6 +311,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	s.grpcSrv = grpc.NewServer(append(authorizer.ServerOptions(), svc.ConsistencyOptions()...)...)
 	metadatapb.RegisterMetadataServer(s.grpcSrv, svc)
 	metadatapb.RegisterBlobAdminServer(s.grpcSrv, &gc.AdminServer{Collector: collector, Grace: grace})
+	metadatapb.RegisterBackupServer(s.grpcSrv, metadata.BackupServer{Service: svc})
 	// The goroutines use opened, not s: an error return sets s to nil.
 	go func() { opened.serveErr <- opened.grpcSrv.Serve(opened.grpcLn) }()
 	if s.staging != nil {

@@ -250,6 +250,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	metadatapb.RegisterMetadataServer(srv, svc)
 	clusterpb.RegisterClusterAdminServer(srv, admin)
 	metadatapb.RegisterBlobAdminServer(srv, blobAdminServer(f, collector))
+	metadatapb.RegisterBackupServer(srv, metadata.BackupServer{Service: svc})
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	defer srv.Stop()
