@@ -312,6 +312,18 @@ func enterGroup(ctx context.Context, node *replication.Node, dir *directory.Dire
 	}
 	if len(servers) > 0 {
 		logger.Info("rejoining the group with existing raft state", "members", len(servers))
+		// A node seeded by `strata restore` is the first of a new cluster whose etcd has
+		// no bootstrap marker yet: record it, so that the nodes started after it join it
+		// instead of bootstrapping a group of their own. Any other node finds the marker.
+		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		marked, err := dir.Bootstrap(mctx, group, self.ID, func(context.Context) error { return nil })
+		if err != nil {
+			return err
+		}
+		if marked {
+			logger.Info("recorded the group as bootstrapped by this node's existing state (a restored node)", "group", group)
+		}
 		return nil
 	}
 	bctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

@@ -30,5 +30,6 @@ Flags win over the environment, which wins over the file.`,
 	root.AddCommand(newAliasCommand(), newSieveCommand())
 	root.AddCommand(newAdminCommand())
 	root.AddCommand(newCertCommand())
+	root.AddCommand(newBackupCommand(), newRestoreCommand())
 	return root
 }
