@@ -32,7 +32,11 @@ func Seed(dataDir, nodeID, raftAddr string, sm StateMachine) error {
 		return fmt.Errorf("seed raft state: the state machine has applied nothing")
 	}
 	cfg := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: raft.ServerID(nodeID), Address: raft.ServerAddress(raftAddr)}}}
-	sink, err := snaps.Create(raft.SnapshotVersionMax, index, 1, cfg, index, nil)
+	// The store encodes the peers for old readers with a transport's EncodePeer; an
+	// in-memory one encodes an address as itself, as the TCP transport does.
+	_, trans := raft.NewInmemTransport(raft.ServerAddress(raftAddr))
+	defer trans.Close()
+	sink, err := snaps.Create(raft.SnapshotVersionMax, index, 1, cfg, index, trans)
 	if err != nil {
 		return fmt.Errorf("seed raft state: create snapshot: %w", err)
 	}
