@@ -301,7 +301,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	s.inproc = inproc.New()
 	metadatapb.RegisterMetadataServer(s.inproc, svc)
 	client := metadatapb.NewMetadataClient(s.inproc)
-	collector := &gc.Collector{Metadata: client, Blobs: blobs, Logger: cfg.Logger}
+	collector := &gc.Collector{Metadata: client, Blobs: blobs, Logger: cfg.Logger, Metrics: gc.NewMetrics()}
 	grace := cmp.Or(cfg.BlobGCGrace, gc.DefaultGrace)
 	audit := cfg.AuditLog
 	if audit == nil {
@@ -408,7 +408,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		})
 	}
 	if cfg.MetricsListen != "" {
-		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics, s.ldap.Collector(), s.authGuard, s.logins)
+		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics, s.ldap.Collector(), s.authGuard, s.logins, collector.Metrics)
 		if s.authCache != nil {
 			collectors = append(collectors, s.authCache.Collector())
 		}
