@@ -45,8 +45,8 @@ type Lease struct {
 	DeleteTimeout time.Duration
 
 	mu       sync.Mutex
-	term     uint64    // the term leadership was last seen in
-	since    time.Time // when this node was first seen leading in term
+	term     uint64    // the last term this node was seen leading in
+	since    time.Time // when the handover of term began
 	verified time.Time // start of the last successful VerifyLeader in term
 }
 
@@ -67,19 +67,33 @@ func cmpOr(d, def time.Duration) time.Duration {
 }
 
 // observe records leadership as seen now and returns the term and whether this node leads
-// in it.
+// in it. A term won right after one this node led (term+1: no other node led in between,
+// as a term has one leader) keeps the handover that began in the earlier one; passes of
+// the earlier term were this collector's own, which Collector.mu keeps from overlapping.
+// So a leader re-elected in the next term (a busy machine's missed heartbeats) need not
+// wait again.
 func (l *Lease) observe() (uint64, bool) {
 	term, leading := l.Node.LeaderTerm()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !leading {
-		l.term, l.since, l.verified = 0, time.Time{}, time.Time{}
+		l.verified = time.Time{}
 		return term, false
 	}
 	if term != l.term {
-		l.term, l.since, l.verified = term, time.Now(), time.Time{}
+		if term != l.term+1 || l.since.IsZero() {
+			l.since = time.Now()
+		}
+		l.term, l.verified = term, time.Time{}
 	}
 	return term, true
+}
+
+// readyAt is when the handover of the term last seen leading ends.
+func (l *Lease) readyAt() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.since.Add(l.Handover())
 }
 
 // errNotLeader is the NOT_LEADER refusal (metadatapb.NotLeaderReason) that admin clients
@@ -104,10 +118,7 @@ func (l *Lease) hold(ctx context.Context) (context.Context, context.CancelFunc, 
 	if !leading {
 		return nil, nil, l.errNotLeader()
 	}
-	l.mu.Lock()
-	wait := time.Until(l.since.Add(l.Handover()))
-	l.mu.Unlock()
-	if wait > 0 {
+	if wait := time.Until(l.readyAt()); wait > 0 {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -189,8 +200,8 @@ func (c *Collector) RunWhileLeader(ctx context.Context, interval, grace time.Dur
 		}
 		if now != term {
 			term = now
-			next = time.Now().Add(c.Lease.Handover())
-			c.Logger.Info("blob gc: this node leads; collecting after the handover", "term", term, "handover", c.Lease.Handover())
+			next = c.Lease.readyAt()
+			c.Logger.Info("blob gc: this node leads; collecting after the handover", "term", term, "from", next)
 		}
 		if time.Now().Before(next) {
 			continue
