@@ -54,15 +54,7 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	if cfg.HoldTTL <= 0 {
 		cfg.HoldTTL = DefaultHoldTTL
 	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = DefaultConcurrency
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Progress == nil {
-		cfg.Progress = io.Discard
-	}
+	withDefaults(&cfg.Concurrency, &cfg.Logger, &cfg.Progress)
 	started := time.Now().UTC()
 	m := &Manifest{Version: ManifestVersion, ID: started.Format("20060102T150405Z"), Started: started}
 	if err := pickFreeID(ctx, cfg.Target, m); err != nil {
@@ -338,4 +330,17 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// withDefaults fills the settings Config and RestoreConfig share.
+func withDefaults(concurrency *int, logger **slog.Logger, progress *io.Writer) {
+	if *concurrency <= 0 {
+		*concurrency = DefaultConcurrency
+	}
+	if *logger == nil {
+		*logger = slog.Default()
+	}
+	if *progress == nil {
+		*progress = io.Discard
+	}
 }

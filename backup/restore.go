@@ -54,15 +54,7 @@ type RestoreConfig struct {
 
 // Restore builds a data directory from a backup and copies its bodies to cfg.Blobs.
 func Restore(ctx context.Context, cfg RestoreConfig) (*Manifest, error) {
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = DefaultConcurrency
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Progress == nil {
-		cfg.Progress = io.Discard
-	}
+	withDefaults(&cfg.Concurrency, &cfg.Logger, &cfg.Progress)
 	raftData := cfg.DataDir
 	switch cfg.Layout {
 	case ForServe:

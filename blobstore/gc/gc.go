@@ -171,14 +171,19 @@ func (c *Collector) RunEvery(ctx context.Context, interval, grace time.Duration)
 			return
 		case <-ticker.C:
 		}
-		start := time.Now()
-		res, err := c.Run(ctx, grace)
-		if err != nil {
-			c.Logger.Warn("blob gc pass failed", "deleted", res.Deleted, "err", err)
-			continue
-		}
-		c.Logger.Info("blob gc pass", "deleted", res.Deleted, "duration", time.Since(start))
+		c.runLogged(ctx, grace)
 	}
+}
+
+// runLogged runs a pass and logs its result.
+func (c *Collector) runLogged(ctx context.Context, grace time.Duration) {
+	start := time.Now()
+	res, err := c.Run(ctx, grace)
+	if err != nil {
+		c.Logger.Warn("blob gc pass failed", "deleted", res.Deleted, "err", err)
+		return
+	}
+	c.Logger.Info("blob gc pass", "deleted", res.Deleted, "duration", time.Since(start))
 }
 
 // AdminServer serves BlobAdmin.CollectBlobs with a Collector.

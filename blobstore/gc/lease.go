@@ -207,12 +207,6 @@ func (c *Collector) RunWhileLeader(ctx context.Context, interval, grace time.Dur
 			continue
 		}
 		next = time.Now().Add(interval)
-		start := time.Now()
-		res, err := c.Run(ctx, grace)
-		if err != nil {
-			c.Logger.Warn("blob gc pass failed", "deleted", res.Deleted, "err", err)
-			continue
-		}
-		c.Logger.Info("blob gc pass", "deleted", res.Deleted, "duration", time.Since(start))
+		c.runLogged(ctx, grace)
 	}
 }
