@@ -316,7 +316,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			return nil, err
 		}
 	}
-	collector := &gc.Collector{Metadata: client, Blobs: blobs, Logger: cfg.Logger}
+	collector := &gc.Collector{Metadata: client, Blobs: blobs, Logger: cfg.Logger, Metrics: gc.NewMetrics()}
 	grace := cmp.Or(cfg.BlobGCGrace, gc.DefaultGrace)
 	audit := cfg.AuditLog
 	if audit == nil {
@@ -326,6 +326,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	s.grpcSrv = grpc.NewServer(append(authorizer.ServerOptions(), svc.ConsistencyOptions()...)...)
 	metadatapb.RegisterMetadataServer(s.grpcSrv, svc)
 	metadatapb.RegisterBlobAdminServer(s.grpcSrv, &gc.AdminServer{Collector: collector, Grace: grace})
+	metadatapb.RegisterBackupServer(s.grpcSrv, metadata.BackupServer{Service: svc})
 	// The goroutines use opened, not s: an error return sets s to nil.
 	opened.run("grpc", func() error { return opened.grpcSrv.Serve(opened.grpcLn) })
 	if s.staging != nil {
@@ -434,7 +435,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		return nil
 	})
 	if cfg.MetricsListen != "" {
-		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics, s.ldap.Collector(), s.authGuard, s.logins)
+		collectors := append(s.spamCollectors(), s.frontend.Collector(), metadataMetrics, s.ldap.Collector(), s.authGuard, s.logins, collector.Metrics)
 		if s.authCache != nil {
 			collectors = append(collectors, s.authCache.Collector())
 		}

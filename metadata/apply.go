@@ -310,6 +310,8 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "mark-blobs-deleting"
 	case *metadatapb.Command_ForgetBlobs:
 		return "forget-blobs"
+	case *metadatapb.Command_HoldBlobs:
+		return "hold-blobs:" + op.HoldBlobs.GetHoldId()
 	case *metadatapb.Command_DeleteTenant:
 		return "delete-tenant:" + op.DeleteTenant.GetName()
 	case *metadatapb.Command_AddDomain:
@@ -394,6 +396,8 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.markBlobsDeleting(op.MarkBlobsDeleting)
 	case *metadatapb.Command_ForgetBlobs:
 		return c.forgetBlobs(op.ForgetBlobs)
+	case *metadatapb.Command_HoldBlobs:
+		return c.holdBlobs(op.HoldBlobs)
 	case *metadatapb.Command_DeleteTenant:
 		return c.deleteTenant(op.DeleteTenant)
 	case *metadatapb.Command_AddDomain:

@@ -117,7 +117,11 @@ func (c *cmdCtx) markBlobsDeleting(req *metadatapb.MarkBlobsDeletingRequest) (*m
 		blob     string
 	}
 	var orphans []orphan
-	cutoff := c.now - req.GetGraceNanos()
+	// Holds (backup.go) keep what was orphaned since they began.
+	cutoff, err := c.holdCutoff(c.now - req.GetGraceNanos())
+	if err != nil {
+		return nil, fmt.Errorf("read blob holds: %w", err)
+	}
 	if len(keys) < limit && cutoff >= 0 {
 		err = scan(c.tx, []byte{prefixOrphan}, orphanKey(cutoff+1, ""), func(k, _ []byte) (bool, error) {
 			orphans = append(orphans, orphan{indexKey: append([]byte(nil), k...), blob: string(k[9:])})

@@ -112,3 +112,53 @@ func TestBlobRevivedBeforeMark(t *testing.T) {
 		t.Fatal("replaying the log as one batch gives another state")
 	}
 }
+
+func cmdHold(id string, ttl time.Duration) *metadatapb.Command {
+	return &metadatapb.Command{Op: &metadatapb.Command_HoldBlobs{HoldBlobs: &metadatapb.HoldBlobsRequest{HoldId: id, TtlNanos: int64(ttl)}}}
+}
+
+// TestBlobHolds: a backup's hold keeps every blob orphaned since it was set (the bodies its
+// snapshot may reference) and lets older orphans go; a renewal keeps its start; release
+// and expiry end it.
+func TestBlobHolds(t *testing.T) {
+	h := withAccount(t)
+	inbox := h.mustMailbox(alice, "INBOX").GetId()
+	h.ok(cmdAppend(alice, inbox, "blob-old"))
+	h.orphanAll(inbox)
+	h.now = h.now.Add(time.Minute)
+	since := h.ok(cmdHold("b1", 10*time.Minute)).GetBlobHold().GetSinceUnixNano()
+	if since != h.now.UnixNano() {
+		t.Fatalf("hold since %d, want the command's time %d", since, h.now.UnixNano())
+	}
+	h.ok(cmdAppend(alice, inbox, "blob-new"))
+	h.now = h.now.Add(time.Minute)
+	h.orphanAll(inbox)
+	h.now = h.now.Add(time.Minute)
+	if got := h.ok(cmdHold("b1", 10*time.Minute)).GetBlobHold().GetSinceUnixNano(); got != since {
+		t.Fatalf("renewed hold since %d, want %d", got, since)
+	}
+	if keys := h.ok(cmdMark(time.Nanosecond, 0)).GetBlobs().GetKeys(); !slices.Equal(keys, []string{"blob-old"}) {
+		t.Fatalf("marked %q under the hold, want only the blob orphaned before it", keys)
+	}
+	h.ok(cmdForget("blob-old"))
+	h.ok(cmdHold("b1", 0))
+	if keys := h.ok(cmdMark(time.Nanosecond, 0)).GetBlobs().GetKeys(); !slices.Equal(keys, []string{"blob-new"}) {
+		t.Fatalf("marked %q after the release, want [blob-new]", keys)
+	}
+
+	// An expired hold holds nothing.
+	h.ok(cmdForget("blob-new"))
+	h.ok(cmdHold("b2", time.Minute))
+	h.ok(cmdAppendEpoch(alice, inbox, 2, "blob-late"))
+	h.orphanAll(inbox)
+	if keys := h.ok(cmdMark(time.Nanosecond, 0)).GetBlobs().GetKeys(); len(keys) != 0 {
+		t.Fatalf("marked %q under hold b2", keys)
+	}
+	h.now = h.now.Add(2 * time.Minute)
+	if keys := h.ok(cmdMark(time.Nanosecond, 0)).GetBlobs().GetKeys(); !slices.Equal(keys, []string{"blob-late"}) {
+		t.Fatalf("marked %q after hold b2 expired, want [blob-late]", keys)
+	}
+	if r := h.apply(cmdHold("", time.Minute)); codes.Code(r.GetCode()) != codes.InvalidArgument {
+		t.Fatalf("hold without an id: %v", codes.Code(r.GetCode()))
+	}
+}

@@ -79,12 +79,22 @@ func (s *fsmSnapshot) Release() {
 }
 
 func writeSnapshot(w io.Writer, r reader, applied uint64) error {
+	return writeSnapshotVisit(w, r, applied, nil)
+}
+
+// writeSnapshotVisit is writeSnapshot calling visit, when set, with every record written.
+func writeSnapshotVisit(w io.Writer, r reader, applied uint64, visit func(k, v []byte) error) error {
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(w, h), 1<<20)
 	var buf [binary.MaxVarintLen64]byte
 	bw.Write(snapshotMagic)
 	bw.Write(binary.BigEndian.AppendUint64(nil, applied))
 	err := scan(r, nil, nil, func(k, v []byte) (bool, error) {
+		if visit != nil {
+			if err := visit(k, v); err != nil {
+				return false, err
+			}
+		}
 		bw.Write(buf[:binary.PutUvarint(buf[:], uint64(len(k)))])
 		bw.Write(k)
 		bw.Write(buf[:binary.PutUvarint(buf[:], uint64(len(v)))])

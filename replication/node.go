@@ -575,6 +575,23 @@ func (n *Node) LastLeaderContact() time.Time { return n.raft.LastContact() }
 // IsLeader reports whether this node currently believes it is the leader.
 func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
 
+// LeaderTerm returns the current Raft term and whether this node believes it leads in it.
+// A node that lost and won leadership between two calls shows a new term.
+func (n *Node) LeaderTerm() (term uint64, leading bool) {
+	term = n.raft.CurrentTerm()
+	leading = n.raft.State() == raft.Leader && n.raft.CurrentTerm() == term
+	return term, leading
+}
+
+// VerifyLeader returns once a quorum has confirmed, after the call began, that this node
+// leads; NotLeaderError if it does not.
+func (n *Node) VerifyLeader(ctx context.Context) error {
+	if err := n.await(ctx, n.raft.VerifyLeader()); err != nil {
+		return n.routeError("verify leadership", err)
+	}
+	return nil
+}
+
 // soleVoter reports whether this node is the leader and the only voter of the latest
 // configuration it knows (which a leader itself appends: a voter being added counts from
 // then on, before it commits). GetConfiguration reads it without a round trip to raft.

@@ -48,31 +48,42 @@ func withAdmin(cmd *cobra.Command, fn func(ctx context.Context, c metadatapb.Met
 // adminClient connects to the metadata service --etcd or --server names; its calls follow
 // NOT_LEADER answers to the leader of the group. closeClient releases the connections.
 func adminClient(ctx context.Context, cmd *cobra.Command) (md metadatapb.MetadataClient, closeClient func() error, err error) {
-	creds, err := adminCreds(cmd.Flags())
+	conn, err := adminConn(ctx, cmd, 0)
 	if err != nil {
 		return nil, nil, err
 	}
+	return metadatapb.NewMetadataClient(conn), conn.Close, nil
+}
+
+// adminConn is adminClient's connection, for any service of the metadata nodes; each
+// attempt of a unary call may last attemptTimeout (metaclient's default if 0).
+func adminConn(ctx context.Context, cmd *cobra.Command, attemptTimeout time.Duration) (*metaclient.Client, error) {
+	creds, err := adminCreds(cmd.Flags())
+	if err != nil {
+		return nil, err
+	}
 	nodes, err := adminNodes(ctx, cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	dialOptions := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
 	tokenOption, err := adminTokenOption(cmd)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if tokenOption != nil {
 		// gRPC refuses to send it over a plaintext connection (identity.TokenCredentials).
 		dialOptions = append(dialOptions, tokenOption)
 	}
 	conn, err := metaclient.New(metaclient.Config{
-		Nodes:       nodes,
-		DialOptions: dialOptions,
+		Nodes:          nodes,
+		DialOptions:    dialOptions,
+		AttemptTimeout: attemptTimeout,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to the metadata service: %w", err)
+		return nil, fmt.Errorf("connect to the metadata service: %w", err)
 	}
-	return metadatapb.NewMetadataClient(conn), conn.Close, nil
+	return conn, nil
 }
 
 // adminNodes lists the metadata nodes an admin command talks to.

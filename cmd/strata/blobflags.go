@@ -42,12 +42,19 @@ func s3ConfigFromFlags(f *pflag.FlagSet) (*s3.Config, error) {
 	default:
 		return nil, fmt.Errorf(`--blob %q: want "fs" or "s3"`, blob)
 	}
-	var c s3.Config
-	c.Endpoint, _ = f.GetString("s3-endpoint")
-	c.Bucket, _ = f.GetString("s3-bucket")
+	c := s3ConnectionFromFlags(f)
 	if c.Endpoint == "" || c.Bucket == "" {
 		return nil, fmt.Errorf("--blob s3 needs --s3-endpoint and --s3-bucket")
 	}
+	return &c, nil
+}
+
+// s3ConnectionFromFlags reads the --s3-* flags, whatever --blob says and without checks:
+// the bucket may be empty (a backup location names its own).
+func s3ConnectionFromFlags(f *pflag.FlagSet) s3.Config {
+	var c s3.Config
+	c.Endpoint, _ = f.GetString("s3-endpoint")
+	c.Bucket, _ = f.GetString("s3-bucket")
 	c.Region, _ = f.GetString("s3-region")
 	c.Prefix, _ = f.GetString("s3-prefix")
 	c.Insecure, _ = f.GetBool("s3-insecure")
@@ -61,7 +68,7 @@ func s3ConfigFromFlags(f *pflag.FlagSet) (*s3.Config, error) {
 	if c.Retries == 0 {
 		c.Retries = -1 // s3.Config reads 0 as the default; the flag's 0 means none
 	}
-	return &c, nil
+	return c
 }
 
 // openBlobStoreFromFlags opens the blob store the flags of addBlobStoreFlags select: the

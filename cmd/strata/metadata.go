@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/internal/authz"
 	"github.com/strata-mail/strata/internal/health"
 	"github.com/strata-mail/strata/internal/inproc"
@@ -86,7 +88,12 @@ Only --insecure-plaintext-cluster turns it off.`,
 	_ = f.MarkHidden("clock-offset")
 	addClusterTLSFlags(f)
 	f.Bool("search-index", false, "keep the text-search index of this node's accounts beside the metadata (package searchindex): it reads new messages' bodies from the blob store the --blob flags name, which must be the frontends' one")
-	addBlobStoreFlags(f, "<data>/blobs, only with --search-index")
+	// The blob store of the frontends, for the blob garbage collector that runs on the
+	// leader (blobstore/gc/lease.go) and for the search index: the same flags as
+	// `strata frontend`.
+	f.String("blob-dir", "", "shared directory of message bodies (--blob fs); without it, and without --blob s3, no bodies are ever deleted")
+	addBlobStoreFlags(f, "the directory --blob-dir, shared with the frontends")
+	addBlobGCFlags(f)
 	return cmd
 }
 
@@ -178,6 +185,11 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	}
 	defer node.Close() // after the explicit Close below it does nothing
 
+	collector, err := openCollector(ctx, f, node, logger)
+	if err != nil {
+		return err
+	}
+
 	guardCfg, err := authGuardFromFlags(cmd.Flags())
 	if err != nil {
 		return err
@@ -198,7 +210,13 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		return nil
 	})
 	if metricsListen != "" {
-		endpoint, err := promexport.Listen(metricsListen, nil, probes, logger, metrics, guard)
+		var blobs blobstore.Store
+		collectors := []prometheus.Collector{metrics, guard}
+		if collector != nil {
+			blobs = collector.Blobs
+			collectors = append(collectors, collector.Metrics)
+		}
+		endpoint, err := promexport.Listen(metricsListen, blobs, probes, logger, collectors...)
 		if err != nil {
 			return err
 		}
@@ -224,6 +242,13 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		svc.SetClockOffset(clockOffset)
 	}
 	svc.SetScram(scramConfig(f))
+	if collector != nil {
+		// The collector drives this node's service in the process; on a follower its
+		// commands are refused, and it runs only on the leader anyway.
+		local := inproc.New()
+		metadatapb.RegisterMetadataServer(local, svc)
+		collector.Metadata = metadatapb.NewMetadataClient(local)
+	}
 	tokens, err := tokenVerifier(f)
 	if err != nil {
 		return err
@@ -246,9 +271,17 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	if on, _ := f.GetBool("search-index"); on {
 		// The indexer role beside the FSM, fed by its change feed, reading through this
 		// node's own service in the process (searchindex: "Where it runs").
-		blobs, err := openBlobStoreFromFlags(ctx, f, filepath.Join(dataDir, "blobs"), logger)
-		if err != nil {
-			return err
+		var blobs blobstore.Store
+		if collector != nil {
+			blobs = collector.Blobs
+		} else {
+			blobDir, _ := f.GetString("blob-dir")
+			if blobDir == "" {
+				return fmt.Errorf("--search-index reads the frontends' bodies: give --blob s3 or --blob-dir")
+			}
+			if blobs, err = openBlobStoreFromFlags(ctx, f, blobDir, logger); err != nil {
+				return err
+			}
 		}
 		self := inproc.New()
 		metadatapb.RegisterMetadataServer(self, svc)
@@ -261,6 +294,8 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	srv := grpc.NewServer(serverOpts...)
 	metadatapb.RegisterMetadataServer(srv, svc)
 	clusterpb.RegisterClusterAdminServer(srv, admin)
+	metadatapb.RegisterBlobAdminServer(srv, blobAdminServer(f, collector))
+	metadatapb.RegisterBackupServer(srv, metadata.BackupServer{Service: svc})
 	serveErr := make(chan error, 1)
 	grpcEnded := probes.Loop("grpc")
 	go func() {
@@ -298,6 +333,8 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	hintDone := make(chan struct{})
 	go func() { defer close(hintDone); admin.RunLeaderHint(loops, reg, group) }()
 	go admin.RunPromoter(loops, cluster.Promotion{MaxLag: maxLag, Stable: stable})
+	gcDone := make(chan struct{})
+	go func() { defer close(gcDone); runCollector(loops, f, collector) }()
 
 	logger.Info("metadata node running", "grpc", grpcAdvertise, "raft", node.Addr(), "group", group)
 	fmt.Fprintf(cmd.OutOrStdout(), "Strata metadata node %s is ready. gRPC on %s, Raft on %s\n", nodeID, grpcAdvertise, node.Addr())
@@ -312,6 +349,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	probes.Drain()
 	stopLoops()
 	<-hintDone
+	<-gcDone
 	// Hand leadership over while registered and while the gRPC port still answers, so
 	// clients are redirected to the new leader; then leave the registry so that nothing
 	// picks this node again; then stop raft (and, deferred, the gRPC server).
@@ -337,6 +375,18 @@ func enterGroup(ctx context.Context, node *replication.Node, dir *directory.Dire
 	}
 	if len(servers) > 0 {
 		logger.Info("rejoining the group with existing raft state", "members", len(servers))
+		// A node seeded by `strata restore` is the first of a new cluster whose etcd has
+		// no bootstrap marker yet: record it, so that the nodes started after it join it
+		// instead of bootstrapping a group of their own. Any other node finds the marker.
+		mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		marked, err := dir.Bootstrap(mctx, group, self.ID, func(context.Context) error { return nil })
+		if err != nil {
+			return err
+		}
+		if marked {
+			logger.Info("recorded the group as bootstrapped by this node's existing state (a restored node)", "group", group)
+		}
 		return nil
 	}
 	bctx, cancel := context.WithTimeout(ctx, 2*time.Minute)

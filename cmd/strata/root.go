@@ -33,5 +33,6 @@ Flags win over the environment, which wins over the file.`,
 	root.AddCommand(newHealthCommand())
 	root.AddCommand(newMigrateCommand(), newImportCommand(), newExportCommand())
 	root.AddCommand(newIndexCommand())
+	root.AddCommand(newBackupCommand(), newRestoreCommand())
 	return root
 }

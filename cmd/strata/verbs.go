@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -25,6 +27,12 @@ type adminVerb struct {
 	run func(ctx context.Context, c metadatapb.MetadataClient, cmd *cobra.Command, args []string) error
 	// local, instead of run, is a verb that works on local files only (cert.go).
 	local func(cmd *cobra.Command, args []string) error
+	// service, instead of run, is a verb that calls another service of the metadata
+	// nodes (BlobAdmin, Backup) over conn, which follows NOT_LEADER to the leader. Its
+	// calls may each last as long as the command's deadline, which is deadline when
+	// --timeout is not given.
+	service  func(ctx context.Context, conn grpc.ClientConnInterface, cmd *cobra.Command, args []string) error
+	deadline time.Duration
 }
 
 // command builds the cobra command of one verb.
@@ -43,6 +51,9 @@ func (v adminVerb) command() *cobra.Command {
 	}
 	if v.local != nil {
 		cmd.RunE = v.local
+	}
+	if v.service != nil {
+		cmd.RunE = func(cmd *cobra.Command, args []string) error { return v.runService(cmd, args) }
 	}
 	if v.flags != nil {
 		v.flags(cmd.Flags())
@@ -65,4 +76,20 @@ func verbGroup(use, short, long string, verbs []adminVerb) *cobra.Command {
 		cmd.AddCommand(v.command())
 	}
 	return cmd
+}
+
+// runService runs a service verb with its deadline.
+func (v adminVerb) runService(cmd *cobra.Command, args []string) error {
+	timeout, _ := cmd.Flags().GetDuration("timeout")
+	if !cmd.Flags().Changed("timeout") && v.deadline > 0 {
+		timeout = v.deadline
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	defer cancel()
+	conn, err := adminConn(ctx, cmd, timeout)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return v.service(ctx, conn, cmd, args)
 }

@@ -150,18 +150,15 @@ func TestComposeInStep(t *testing.T) {
 		}
 	}
 
-	blobCollection := "blob collection on the metadata leader (compose.yaml's metadata nodes run none yet)"
 	for _, service := range []string{"meta1", "meta2", "meta3"} {
 		cmd := compose.Services[service].Command
 		if cmd[0] != meta.Args[0] {
 			t.Fatalf("%s runs %q, the chart %q", service, cmd[0], meta.Args[0])
 		}
 		compareFlags(t, "metadata vs "+service, flagValues(meta.Args[1:]), flagValues(cmd[1:]),
-			map[string]string{
-				"blob": blobCollection, "s3-endpoint": blobCollection, "s3-bucket": blobCollection,
-				"s3-region": blobCollection, "s3-insecure": blobCollection, "s3-path-style": blobCollection,
-			},
-			[]string{"data", "grpc-listen", "raft-listen", "metrics-listen"},
+			map[string]string{"s3-region": "s3.region"},
+			[]string{"data", "grpc-listen", "raft-listen", "metrics-listen", "blob", "s3-endpoint", "s3-bucket",
+				"s3-insecure", "s3-path-style"},
 			[]string{"grpc-advertise", "raft-advertise"})
 	}
 	for _, service := range []string{"frontend1", "frontend2"} {

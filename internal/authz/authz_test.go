@@ -202,7 +202,7 @@ func (tc *testCluster) setup(t *testing.T) {
 func services(t *testing.T) []protoreflect.ServiceDescriptor {
 	t.Helper()
 	var out []protoreflect.ServiceDescriptor
-	for _, name := range []protoreflect.FullName{"strata.metadata.v1.Metadata", "strata.metadata.v1.BlobAdmin", "strata.cluster.v1.ClusterAdmin"} {
+	for _, name := range []protoreflect.FullName{"strata.metadata.v1.Metadata", "strata.metadata.v1.BlobAdmin", "strata.metadata.v1.Backup", "strata.cluster.v1.ClusterAdmin"} {
 		d, err := protoregistry.GlobalFiles.FindDescriptorByName(name)
 		if err != nil {
 			t.Fatal(err)

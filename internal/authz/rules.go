@@ -145,6 +145,8 @@ var rules = map[string]rule{
 	metadatapb.Metadata_MarkBlobsDeleting_FullMethodName: {callers: front | cluster, audit: true},
 	metadatapb.Metadata_ForgetBlobs_FullMethodName:       {callers: front | cluster, audit: true},
 	metadatapb.BlobAdmin_CollectBlobs_FullMethodName:     {callers: cluster, audit: true},
+	metadatapb.Backup_HoldBlobs_FullMethodName:           {callers: cluster, audit: true},
+	metadatapb.Backup_Snapshot_FullMethodName:            {callers: cluster, audit: true},
 
 	// Cluster membership.
 	clusterpb.ClusterAdmin_Join_FullMethodName:               {callers: node | cluster, audit: true},

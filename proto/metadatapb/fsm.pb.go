@@ -76,6 +76,7 @@ type Command struct {
 	//	*Command_SetLdapSettings
 	//	*Command_ProvisionLdapAccount
 	//	*Command_ImportMessages
+	//	*Command_HoldBlobs
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -483,6 +484,15 @@ func (x *Command) GetImportMessages() *ImportMessagesRequest {
 	return nil
 }
 
+func (x *Command) GetHoldBlobs() *HoldBlobsRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_HoldBlobs); ok {
+			return x.HoldBlobs
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -645,6 +655,11 @@ type Command_ImportMessages struct {
 	ImportMessages *ImportMessagesRequest `protobuf:"bytes,1410,opt,name=import_messages,json=importMessages,proto3,oneof"`
 }
 
+type Command_HoldBlobs struct {
+	// Backup (metadata/backup.go): keep the bodies a backup references.
+	HoldBlobs *HoldBlobsRequest `protobuf:"bytes,1300,opt,name=hold_blobs,json=holdBlobs,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -722,6 +737,8 @@ func (*Command_SetLdapSettings) isCommand_Op() {}
 func (*Command_ProvisionLdapAccount) isCommand_Op() {}
 
 func (*Command_ImportMessages) isCommand_Op() {}
+
+func (*Command_HoldBlobs) isCommand_Op() {}
 
 type CreateAccountCommand struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -1041,6 +1058,7 @@ type CommandResult struct {
 	//	*CommandResult_AppPassword
 	//	*CommandResult_OauthSettings
 	//	*CommandResult_LdapSettings
+	//	*CommandResult_BlobHold
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// A refusal the caller acts on (ErrorInfo reason, e.g. BLOB_DELETING) and the blob
 	// epoch it carries; empty and 0 otherwise.
@@ -1283,6 +1301,15 @@ func (x *CommandResult) GetLdapSettings() *LdapSettingsResponse {
 	return nil
 }
 
+func (x *CommandResult) GetBlobHold() *HoldBlobsResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_BlobHold); ok {
+			return x.BlobHold
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetReason() string {
 	if x != nil {
 		return x.Reason
@@ -1388,6 +1415,10 @@ type CommandResult_LdapSettings struct {
 	LdapSettings *LdapSettingsResponse `protobuf:"bytes,1200,opt,name=ldap_settings,json=ldapSettings,proto3,oneof"`
 }
 
+type CommandResult_BlobHold struct {
+	BlobHold *HoldBlobsResponse `protobuf:"bytes,1300,opt,name=blob_hold,json=blobHold,proto3,oneof"`
+}
+
 func (*CommandResult_Tenant) isCommandResult_Result() {}
 
 func (*CommandResult_Account) isCommandResult_Result() {}
@@ -1427,6 +1458,8 @@ func (*CommandResult_AppPassword) isCommandResult_Result() {}
 func (*CommandResult_OauthSettings) isCommandResult_Result() {}
 
 func (*CommandResult_LdapSettings) isCommandResult_Result() {}
+
+func (*CommandResult_BlobHold) isCommandResult_Result() {}
 
 type AccountRecord struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
@@ -1956,11 +1989,65 @@ func (x *MarkRecord) GetExpiresUnixNano() int64 {
 	return 0
 }
 
+// BlobHoldRecord is a backup's hold on the collector (metadata/backup.go), under
+// "0blob-hold/<id>".
+type BlobHoldRecord struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	SinceUnixNano   int64                  `protobuf:"varint,1,opt,name=since_unix_nano,json=sinceUnixNano,proto3" json:"since_unix_nano,omitempty"`       // log time the hold was first set
+	ExpiresUnixNano int64                  `protobuf:"varint,2,opt,name=expires_unix_nano,json=expiresUnixNano,proto3" json:"expires_unix_nano,omitempty"` // log time after which it no longer holds
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *BlobHoldRecord) Reset() {
+	*x = BlobHoldRecord{}
+	mi := &file_fsm_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobHoldRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobHoldRecord) ProtoMessage() {}
+
+func (x *BlobHoldRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobHoldRecord.ProtoReflect.Descriptor instead.
+func (*BlobHoldRecord) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *BlobHoldRecord) GetSinceUnixNano() int64 {
+	if x != nil {
+		return x.SinceUnixNano
+	}
+	return 0
+}
+
+func (x *BlobHoldRecord) GetExpiresUnixNano() int64 {
+	if x != nil {
+		return x.ExpiresUnixNano
+	}
+	return 0
+}
+
 var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\x80\x1a\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xc8\x1a\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -2008,7 +2095,10 @@ const file_fsm_proto_rawDesc = "" +
 	"\x12set_oauth_settings\x18\xcc\b \x01(\v2+.strata.metadata.v1.SetOAuthSettingsRequestH\x00R\x10setOauthSettings\x12Y\n" +
 	"\x11set_ldap_settings\x18\xb0\t \x01(\v2*.strata.metadata.v1.SetLdapSettingsRequestH\x00R\x0fsetLdapSettings\x12h\n" +
 	"\x16provision_ldap_account\x18\xb1\t \x01(\v2/.strata.metadata.v1.ProvisionLdapAccountRequestH\x00R\x14provisionLdapAccount\x12U\n" +
-	"\x0fimport_messages\x18\x82\v \x01(\v2).strata.metadata.v1.ImportMessagesRequestH\x00R\x0eimportMessagesB\x04\n" +
+	"\x0fimport_messages\x18\x82\v \x01(\v2).strata.metadata.v1.ImportMessagesRequestH\x00R\x0eimportMessages\x12F\n" +
+	"\n" +
+	"hold_blobs\x18\x94\n" +
+	" \x01(\v2$.strata.metadata.v1.HoldBlobsRequestH\x00R\tholdBlobsB\x04\n" +
 	"\x02op\"\x8e\x01\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
@@ -2027,7 +2117,7 @@ const file_fsm_proto_rawDesc = "" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"o\n" +
 	"\x11AppPasswordRecord\x12B\n" +
 	"\fapp_password\x18\x01 \x01(\v2\x1f.strata.metadata.v1.AppPasswordR\vappPassword\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\fR\x06digest\"\x89\f\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xd0\f\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x124\n" +
@@ -2052,7 +2142,9 @@ const file_fsm_proto_rawDesc = "" +
 	"\x17set_active_sieve_script\x186 \x01(\v20.strata.metadata.v1.SetActiveSieveScriptResponseH\x00R\x14setActiveSieveScript\x12E\n" +
 	"\fapp_password\x18\xe8\a \x01(\v2\x1f.strata.metadata.v1.AppPasswordH\x00R\vappPassword\x12Q\n" +
 	"\x0eoauth_settings\x18\xcc\b \x01(\v2'.strata.metadata.v1.TenantOAuthSettingsH\x00R\roauthSettings\x12P\n" +
-	"\rldap_settings\x18\xb0\t \x01(\v2(.strata.metadata.v1.LdapSettingsResponseH\x00R\fldapSettings\x12\x16\n" +
+	"\rldap_settings\x18\xb0\t \x01(\v2(.strata.metadata.v1.LdapSettingsResponseH\x00R\fldapSettings\x12E\n" +
+	"\tblob_hold\x18\x94\n" +
+	" \x01(\v2%.strata.metadata.v1.HoldBlobsResponseH\x00R\bblobHold\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\x12*\n" +
@@ -2096,6 +2188,9 @@ const file_fsm_proto_rawDesc = "" +
 	"\n" +
 	"MarkRecord\x12\x19\n" +
 	"\bset_unix\x18\x01 \x01(\x03R\asetUnix\x12*\n" +
+	"\x11expires_unix_nano\x18\x02 \x01(\x03R\x0fexpiresUnixNano\"d\n" +
+	"\x0eBlobHoldRecord\x12&\n" +
+	"\x0fsince_unix_nano\x18\x01 \x01(\x03R\rsinceUnixNano\x12*\n" +
 	"\x11expires_unix_nano\x18\x02 \x01(\x03R\x0fexpiresUnixNanoB0Z.github.com/strata-mail/strata/proto/metadatapbb\x06proto3"
 
 var (
@@ -2110,7 +2205,7 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_fsm_proto_goTypes = []any{
 	(*Command)(nil),                      // 0: strata.metadata.v1.Command
 	(*CreateAccountCommand)(nil),         // 1: strata.metadata.v1.CreateAccountCommand
@@ -2127,137 +2222,142 @@ var file_fsm_proto_goTypes = []any{
 	(*AnnotationUsage)(nil),              // 12: strata.metadata.v1.AnnotationUsage
 	(*DedupRecord)(nil),                  // 13: strata.metadata.v1.DedupRecord
 	(*MarkRecord)(nil),                   // 14: strata.metadata.v1.MarkRecord
-	(*CreateTenantRequest)(nil),          // 15: strata.metadata.v1.CreateTenantRequest
-	(*DeleteAccountRequest)(nil),         // 16: strata.metadata.v1.DeleteAccountRequest
-	(*CreateMailboxRequest)(nil),         // 17: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),         // 18: strata.metadata.v1.DeleteMailboxRequest
-	(*RenameMailboxRequest)(nil),         // 19: strata.metadata.v1.RenameMailboxRequest
-	(*SetSubscribedRequest)(nil),         // 20: strata.metadata.v1.SetSubscribedRequest
-	(*AppendRequest)(nil),                // 21: strata.metadata.v1.AppendRequest
-	(*StoreFlagsRequest)(nil),            // 22: strata.metadata.v1.StoreFlagsRequest
-	(*CopyRequest)(nil),                  // 23: strata.metadata.v1.CopyRequest
-	(*ExpungeRequest)(nil),               // 24: strata.metadata.v1.ExpungeRequest
-	(*MarkBlobsDeletingRequest)(nil),     // 25: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),           // 26: strata.metadata.v1.ForgetBlobsRequest
-	(*DeleteTenantRequest)(nil),          // 27: strata.metadata.v1.DeleteTenantRequest
-	(*AddDomainRequest)(nil),             // 28: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),          // 29: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil),    // 30: strata.metadata.v1.SetAccountDisabledRequest
-	(*SetQuotaRequest)(nil),              // 31: strata.metadata.v1.SetQuotaRequest
-	(*SetAclRequest)(nil),                // 32: strata.metadata.v1.SetAclRequest
-	(*DeleteAclRequest)(nil),             // 33: strata.metadata.v1.DeleteAclRequest
-	(*ClaimRecentRequest)(nil),           // 34: strata.metadata.v1.ClaimRecentRequest
-	(*SetMetadataRequest)(nil),           // 35: strata.metadata.v1.SetMetadataRequest
-	(*SetDeliverySettingsRequest)(nil),   // 36: strata.metadata.v1.SetDeliverySettingsRequest
-	(*AddAliasRequest)(nil),              // 37: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 38: strata.metadata.v1.DeleteAliasRequest
-	(*PutSieveScriptRequest)(nil),        // 39: strata.metadata.v1.PutSieveScriptRequest
-	(*DeleteSieveScriptRequest)(nil),     // 40: strata.metadata.v1.DeleteSieveScriptRequest
-	(*RenameSieveScriptRequest)(nil),     // 41: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 42: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*SetMarksRequest)(nil),              // 43: strata.metadata.v1.SetMarksRequest
-	(*RevokeAppPasswordRequest)(nil),     // 44: strata.metadata.v1.RevokeAppPasswordRequest
-	(*SetAccountTenantAdminRequest)(nil), // 45: strata.metadata.v1.SetAccountTenantAdminRequest
-	(*SetOAuthSettingsRequest)(nil),      // 46: strata.metadata.v1.SetOAuthSettingsRequest
-	(*SetLdapSettingsRequest)(nil),       // 47: strata.metadata.v1.SetLdapSettingsRequest
-	(*ProvisionLdapAccountRequest)(nil),  // 48: strata.metadata.v1.ProvisionLdapAccountRequest
-	(*ImportMessagesRequest)(nil),        // 49: strata.metadata.v1.ImportMessagesRequest
-	(*ScramCredentials)(nil),             // 50: strata.metadata.v1.ScramCredentials
-	(*AppPassword)(nil),                  // 51: strata.metadata.v1.AppPassword
-	(*Tenant)(nil),                       // 52: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 53: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 54: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),               // 55: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),           // 56: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),                 // 57: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),              // 58: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                    // 59: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),         // 60: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                    // 61: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),                  // 62: strata.metadata.v1.AclResponse
-	(*ClaimRecentResponse)(nil),          // 63: strata.metadata.v1.ClaimRecentResponse
-	(*DeliverySettings)(nil),             // 64: strata.metadata.v1.DeliverySettings
-	(*Alias)(nil),                        // 65: strata.metadata.v1.Alias
-	(*DeleteAliasResponse)(nil),          // 66: strata.metadata.v1.DeleteAliasResponse
-	(*SieveScript)(nil),                  // 67: strata.metadata.v1.SieveScript
-	(*SetActiveSieveScriptResponse)(nil), // 68: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*TenantOAuthSettings)(nil),          // 69: strata.metadata.v1.TenantOAuthSettings
-	(*LdapSettingsResponse)(nil),         // 70: strata.metadata.v1.LdapSettingsResponse
+	(*BlobHoldRecord)(nil),               // 15: strata.metadata.v1.BlobHoldRecord
+	(*CreateTenantRequest)(nil),          // 16: strata.metadata.v1.CreateTenantRequest
+	(*DeleteAccountRequest)(nil),         // 17: strata.metadata.v1.DeleteAccountRequest
+	(*CreateMailboxRequest)(nil),         // 18: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),         // 19: strata.metadata.v1.DeleteMailboxRequest
+	(*RenameMailboxRequest)(nil),         // 20: strata.metadata.v1.RenameMailboxRequest
+	(*SetSubscribedRequest)(nil),         // 21: strata.metadata.v1.SetSubscribedRequest
+	(*AppendRequest)(nil),                // 22: strata.metadata.v1.AppendRequest
+	(*StoreFlagsRequest)(nil),            // 23: strata.metadata.v1.StoreFlagsRequest
+	(*CopyRequest)(nil),                  // 24: strata.metadata.v1.CopyRequest
+	(*ExpungeRequest)(nil),               // 25: strata.metadata.v1.ExpungeRequest
+	(*MarkBlobsDeletingRequest)(nil),     // 26: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 27: strata.metadata.v1.ForgetBlobsRequest
+	(*DeleteTenantRequest)(nil),          // 28: strata.metadata.v1.DeleteTenantRequest
+	(*AddDomainRequest)(nil),             // 29: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 30: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 31: strata.metadata.v1.SetAccountDisabledRequest
+	(*SetQuotaRequest)(nil),              // 32: strata.metadata.v1.SetQuotaRequest
+	(*SetAclRequest)(nil),                // 33: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),             // 34: strata.metadata.v1.DeleteAclRequest
+	(*ClaimRecentRequest)(nil),           // 35: strata.metadata.v1.ClaimRecentRequest
+	(*SetMetadataRequest)(nil),           // 36: strata.metadata.v1.SetMetadataRequest
+	(*SetDeliverySettingsRequest)(nil),   // 37: strata.metadata.v1.SetDeliverySettingsRequest
+	(*AddAliasRequest)(nil),              // 38: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 39: strata.metadata.v1.DeleteAliasRequest
+	(*PutSieveScriptRequest)(nil),        // 40: strata.metadata.v1.PutSieveScriptRequest
+	(*DeleteSieveScriptRequest)(nil),     // 41: strata.metadata.v1.DeleteSieveScriptRequest
+	(*RenameSieveScriptRequest)(nil),     // 42: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 43: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetMarksRequest)(nil),              // 44: strata.metadata.v1.SetMarksRequest
+	(*RevokeAppPasswordRequest)(nil),     // 45: strata.metadata.v1.RevokeAppPasswordRequest
+	(*SetAccountTenantAdminRequest)(nil), // 46: strata.metadata.v1.SetAccountTenantAdminRequest
+	(*SetOAuthSettingsRequest)(nil),      // 47: strata.metadata.v1.SetOAuthSettingsRequest
+	(*SetLdapSettingsRequest)(nil),       // 48: strata.metadata.v1.SetLdapSettingsRequest
+	(*ProvisionLdapAccountRequest)(nil),  // 49: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*ImportMessagesRequest)(nil),        // 50: strata.metadata.v1.ImportMessagesRequest
+	(*HoldBlobsRequest)(nil),             // 51: strata.metadata.v1.HoldBlobsRequest
+	(*ScramCredentials)(nil),             // 52: strata.metadata.v1.ScramCredentials
+	(*AppPassword)(nil),                  // 53: strata.metadata.v1.AppPassword
+	(*Tenant)(nil),                       // 54: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 55: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 56: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),               // 57: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),           // 58: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),                 // 59: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),              // 60: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                    // 61: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),         // 62: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                    // 63: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),                  // 64: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),          // 65: strata.metadata.v1.ClaimRecentResponse
+	(*DeliverySettings)(nil),             // 66: strata.metadata.v1.DeliverySettings
+	(*Alias)(nil),                        // 67: strata.metadata.v1.Alias
+	(*DeleteAliasResponse)(nil),          // 68: strata.metadata.v1.DeleteAliasResponse
+	(*SieveScript)(nil),                  // 69: strata.metadata.v1.SieveScript
+	(*SetActiveSieveScriptResponse)(nil), // 70: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*TenantOAuthSettings)(nil),          // 71: strata.metadata.v1.TenantOAuthSettings
+	(*LdapSettingsResponse)(nil),         // 72: strata.metadata.v1.LdapSettingsResponse
+	(*HoldBlobsResponse)(nil),            // 73: strata.metadata.v1.HoldBlobsResponse
 }
 var file_fsm_proto_depIdxs = []int32{
-	15, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
+	16, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
 	1,  // 1: strata.metadata.v1.Command.create_account:type_name -> strata.metadata.v1.CreateAccountCommand
 	2,  // 2: strata.metadata.v1.Command.set_password:type_name -> strata.metadata.v1.SetPasswordCommand
-	16, // 3: strata.metadata.v1.Command.delete_account:type_name -> strata.metadata.v1.DeleteAccountRequest
-	17, // 4: strata.metadata.v1.Command.create_mailbox:type_name -> strata.metadata.v1.CreateMailboxRequest
-	18, // 5: strata.metadata.v1.Command.delete_mailbox:type_name -> strata.metadata.v1.DeleteMailboxRequest
-	19, // 6: strata.metadata.v1.Command.rename_mailbox:type_name -> strata.metadata.v1.RenameMailboxRequest
-	20, // 7: strata.metadata.v1.Command.set_subscribed:type_name -> strata.metadata.v1.SetSubscribedRequest
-	21, // 8: strata.metadata.v1.Command.append:type_name -> strata.metadata.v1.AppendRequest
-	22, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
-	23, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
-	24, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
-	25, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
-	26, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
-	27, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
-	28, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
-	29, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
-	30, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
-	31, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
-	32, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
-	33, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
-	34, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
-	35, // 22: strata.metadata.v1.Command.set_metadata:type_name -> strata.metadata.v1.SetMetadataRequest
-	36, // 23: strata.metadata.v1.Command.set_delivery_settings:type_name -> strata.metadata.v1.SetDeliverySettingsRequest
-	37, // 24: strata.metadata.v1.Command.add_alias:type_name -> strata.metadata.v1.AddAliasRequest
-	38, // 25: strata.metadata.v1.Command.delete_alias:type_name -> strata.metadata.v1.DeleteAliasRequest
-	39, // 26: strata.metadata.v1.Command.put_sieve_script:type_name -> strata.metadata.v1.PutSieveScriptRequest
-	40, // 27: strata.metadata.v1.Command.delete_sieve_script:type_name -> strata.metadata.v1.DeleteSieveScriptRequest
-	41, // 28: strata.metadata.v1.Command.rename_sieve_script:type_name -> strata.metadata.v1.RenameSieveScriptRequest
-	42, // 29: strata.metadata.v1.Command.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptRequest
-	43, // 30: strata.metadata.v1.Command.set_marks:type_name -> strata.metadata.v1.SetMarksRequest
+	17, // 3: strata.metadata.v1.Command.delete_account:type_name -> strata.metadata.v1.DeleteAccountRequest
+	18, // 4: strata.metadata.v1.Command.create_mailbox:type_name -> strata.metadata.v1.CreateMailboxRequest
+	19, // 5: strata.metadata.v1.Command.delete_mailbox:type_name -> strata.metadata.v1.DeleteMailboxRequest
+	20, // 6: strata.metadata.v1.Command.rename_mailbox:type_name -> strata.metadata.v1.RenameMailboxRequest
+	21, // 7: strata.metadata.v1.Command.set_subscribed:type_name -> strata.metadata.v1.SetSubscribedRequest
+	22, // 8: strata.metadata.v1.Command.append:type_name -> strata.metadata.v1.AppendRequest
+	23, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
+	24, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
+	25, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
+	26, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
+	27, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
+	28, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
+	29, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
+	30, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
+	31, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
+	32, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
+	33, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
+	34, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
+	35, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
+	36, // 22: strata.metadata.v1.Command.set_metadata:type_name -> strata.metadata.v1.SetMetadataRequest
+	37, // 23: strata.metadata.v1.Command.set_delivery_settings:type_name -> strata.metadata.v1.SetDeliverySettingsRequest
+	38, // 24: strata.metadata.v1.Command.add_alias:type_name -> strata.metadata.v1.AddAliasRequest
+	39, // 25: strata.metadata.v1.Command.delete_alias:type_name -> strata.metadata.v1.DeleteAliasRequest
+	40, // 26: strata.metadata.v1.Command.put_sieve_script:type_name -> strata.metadata.v1.PutSieveScriptRequest
+	41, // 27: strata.metadata.v1.Command.delete_sieve_script:type_name -> strata.metadata.v1.DeleteSieveScriptRequest
+	42, // 28: strata.metadata.v1.Command.rename_sieve_script:type_name -> strata.metadata.v1.RenameSieveScriptRequest
+	43, // 29: strata.metadata.v1.Command.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptRequest
+	44, // 30: strata.metadata.v1.Command.set_marks:type_name -> strata.metadata.v1.SetMarksRequest
 	3,  // 31: strata.metadata.v1.Command.add_app_password:type_name -> strata.metadata.v1.AddAppPasswordCommand
-	44, // 32: strata.metadata.v1.Command.revoke_app_password:type_name -> strata.metadata.v1.RevokeAppPasswordRequest
+	45, // 32: strata.metadata.v1.Command.revoke_app_password:type_name -> strata.metadata.v1.RevokeAppPasswordRequest
 	4,  // 33: strata.metadata.v1.Command.touch_app_password:type_name -> strata.metadata.v1.TouchAppPasswordCommand
-	45, // 34: strata.metadata.v1.Command.set_account_tenant_admin:type_name -> strata.metadata.v1.SetAccountTenantAdminRequest
-	46, // 35: strata.metadata.v1.Command.set_oauth_settings:type_name -> strata.metadata.v1.SetOAuthSettingsRequest
-	47, // 36: strata.metadata.v1.Command.set_ldap_settings:type_name -> strata.metadata.v1.SetLdapSettingsRequest
-	48, // 37: strata.metadata.v1.Command.provision_ldap_account:type_name -> strata.metadata.v1.ProvisionLdapAccountRequest
-	49, // 38: strata.metadata.v1.Command.import_messages:type_name -> strata.metadata.v1.ImportMessagesRequest
-	50, // 39: strata.metadata.v1.CreateAccountCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
-	50, // 40: strata.metadata.v1.SetPasswordCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
-	51, // 41: strata.metadata.v1.AddAppPasswordCommand.app_password:type_name -> strata.metadata.v1.AppPassword
-	51, // 42: strata.metadata.v1.AppPasswordRecord.app_password:type_name -> strata.metadata.v1.AppPassword
-	52, // 43: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	53, // 44: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	54, // 45: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	55, // 46: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	56, // 47: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	57, // 48: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	58, // 49: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	59, // 50: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	60, // 51: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	61, // 52: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	62, // 53: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	63, // 54: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
-	64, // 55: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
-	65, // 56: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
-	66, // 57: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
-	67, // 58: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
-	68, // 59: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
-	51, // 60: strata.metadata.v1.CommandResult.app_password:type_name -> strata.metadata.v1.AppPassword
-	69, // 61: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
-	70, // 62: strata.metadata.v1.CommandResult.ldap_settings:type_name -> strata.metadata.v1.LdapSettingsResponse
-	53, // 63: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	50, // 64: strata.metadata.v1.AccountRecord.scram:type_name -> strata.metadata.v1.ScramCredentials
-	5,  // 65: strata.metadata.v1.AccountRecord.app_passwords:type_name -> strata.metadata.v1.AppPasswordRecord
-	54, // 66: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	6,  // 67: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	68, // [68:68] is the sub-list for method output_type
-	68, // [68:68] is the sub-list for method input_type
-	68, // [68:68] is the sub-list for extension type_name
-	68, // [68:68] is the sub-list for extension extendee
-	0,  // [0:68] is the sub-list for field type_name
+	46, // 34: strata.metadata.v1.Command.set_account_tenant_admin:type_name -> strata.metadata.v1.SetAccountTenantAdminRequest
+	47, // 35: strata.metadata.v1.Command.set_oauth_settings:type_name -> strata.metadata.v1.SetOAuthSettingsRequest
+	48, // 36: strata.metadata.v1.Command.set_ldap_settings:type_name -> strata.metadata.v1.SetLdapSettingsRequest
+	49, // 37: strata.metadata.v1.Command.provision_ldap_account:type_name -> strata.metadata.v1.ProvisionLdapAccountRequest
+	50, // 38: strata.metadata.v1.Command.import_messages:type_name -> strata.metadata.v1.ImportMessagesRequest
+	51, // 39: strata.metadata.v1.Command.hold_blobs:type_name -> strata.metadata.v1.HoldBlobsRequest
+	52, // 40: strata.metadata.v1.CreateAccountCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
+	52, // 41: strata.metadata.v1.SetPasswordCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
+	53, // 42: strata.metadata.v1.AddAppPasswordCommand.app_password:type_name -> strata.metadata.v1.AppPassword
+	53, // 43: strata.metadata.v1.AppPasswordRecord.app_password:type_name -> strata.metadata.v1.AppPassword
+	54, // 44: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	55, // 45: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	56, // 46: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	57, // 47: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	58, // 48: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	59, // 49: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	60, // 50: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	61, // 51: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	62, // 52: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	63, // 53: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	64, // 54: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	65, // 55: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	66, // 56: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
+	67, // 57: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
+	68, // 58: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
+	69, // 59: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
+	70, // 60: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
+	53, // 61: strata.metadata.v1.CommandResult.app_password:type_name -> strata.metadata.v1.AppPassword
+	71, // 62: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
+	72, // 63: strata.metadata.v1.CommandResult.ldap_settings:type_name -> strata.metadata.v1.LdapSettingsResponse
+	73, // 64: strata.metadata.v1.CommandResult.blob_hold:type_name -> strata.metadata.v1.HoldBlobsResponse
+	55, // 65: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	52, // 66: strata.metadata.v1.AccountRecord.scram:type_name -> strata.metadata.v1.ScramCredentials
+	5,  // 67: strata.metadata.v1.AccountRecord.app_passwords:type_name -> strata.metadata.v1.AppPasswordRecord
+	56, // 68: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	6,  // 69: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	70, // [70:70] is the sub-list for method output_type
+	70, // [70:70] is the sub-list for method input_type
+	70, // [70:70] is the sub-list for extension type_name
+	70, // [70:70] is the sub-list for extension extendee
+	0,  // [0:70] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -2306,6 +2406,7 @@ func file_fsm_proto_init() {
 		(*Command_SetLdapSettings)(nil),
 		(*Command_ProvisionLdapAccount)(nil),
 		(*Command_ImportMessages)(nil),
+		(*Command_HoldBlobs)(nil),
 	}
 	file_fsm_proto_msgTypes[6].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
@@ -2328,6 +2429,7 @@ func file_fsm_proto_init() {
 		(*CommandResult_AppPassword)(nil),
 		(*CommandResult_OauthSettings)(nil),
 		(*CommandResult_LdapSettings)(nil),
+		(*CommandResult_BlobHold)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2335,7 +2437,7 @@ func file_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

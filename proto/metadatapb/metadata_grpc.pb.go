@@ -3018,3 +3018,163 @@ var BlobAdmin_ServiceDesc = grpc.ServiceDesc{
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "metadata.proto",
 }
+
+const (
+	Backup_HoldBlobs_FullMethodName = "/strata.metadata.v1.Backup/HoldBlobs"
+	Backup_Snapshot_FullMethodName  = "/strata.metadata.v1.Backup/Snapshot"
+)
+
+// BackupClient is the client API for Backup service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Backup serves `strata backup` on the metadata leader (or `strata serve`): a consistent
+// copy of the metadata, taken online, and a hold that keeps the bodies it references in
+// the blob store while they are copied (metadata/backup.go).
+type BackupClient interface {
+	// HoldBlobs sets, renews (the same hold_id) or, with ttl_nanos 0, releases a hold: while
+	// it holds, the collector deletes no body orphaned at or after the hold was first set.
+	HoldBlobs(ctx context.Context, in *HoldBlobsRequest, opts ...grpc.CallOption) (*HoldBlobsResponse, error)
+	// Snapshot streams the metadata as of a linearizable read point: the FSM snapshot
+	// stream's bytes, then the keys of every body it references, then a summary.
+	Snapshot(ctx context.Context, in *BackupSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
+}
+
+type backupClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewBackupClient(cc grpc.ClientConnInterface) BackupClient {
+	return &backupClient{cc}
+}
+
+func (c *backupClient) HoldBlobs(ctx context.Context, in *HoldBlobsRequest, opts ...grpc.CallOption) (*HoldBlobsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HoldBlobsResponse)
+	err := c.cc.Invoke(ctx, Backup_HoldBlobs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *backupClient) Snapshot(ctx context.Context, in *BackupSnapshotRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Backup_ServiceDesc.Streams[0], Backup_Snapshot_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupSnapshotRequest, BackupChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Backup_SnapshotClient = grpc.ServerStreamingClient[BackupChunk]
+
+// BackupServer is the server API for Backup service.
+// All implementations must embed UnimplementedBackupServer
+// for forward compatibility.
+//
+// Backup serves `strata backup` on the metadata leader (or `strata serve`): a consistent
+// copy of the metadata, taken online, and a hold that keeps the bodies it references in
+// the blob store while they are copied (metadata/backup.go).
+type BackupServer interface {
+	// HoldBlobs sets, renews (the same hold_id) or, with ttl_nanos 0, releases a hold: while
+	// it holds, the collector deletes no body orphaned at or after the hold was first set.
+	HoldBlobs(context.Context, *HoldBlobsRequest) (*HoldBlobsResponse, error)
+	// Snapshot streams the metadata as of a linearizable read point: the FSM snapshot
+	// stream's bytes, then the keys of every body it references, then a summary.
+	Snapshot(*BackupSnapshotRequest, grpc.ServerStreamingServer[BackupChunk]) error
+	mustEmbedUnimplementedBackupServer()
+}
+
+// UnimplementedBackupServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedBackupServer struct{}
+
+func (UnimplementedBackupServer) HoldBlobs(context.Context, *HoldBlobsRequest) (*HoldBlobsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HoldBlobs not implemented")
+}
+func (UnimplementedBackupServer) Snapshot(*BackupSnapshotRequest, grpc.ServerStreamingServer[BackupChunk]) error {
+	return status.Error(codes.Unimplemented, "method Snapshot not implemented")
+}
+func (UnimplementedBackupServer) mustEmbedUnimplementedBackupServer() {}
+func (UnimplementedBackupServer) testEmbeddedByValue()                {}
+
+// UnsafeBackupServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to BackupServer will
+// result in compilation errors.
+type UnsafeBackupServer interface {
+	mustEmbedUnimplementedBackupServer()
+}
+
+func RegisterBackupServer(s grpc.ServiceRegistrar, srv BackupServer) {
+	// If the following call panics, it indicates UnimplementedBackupServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Backup_ServiceDesc, srv)
+}
+
+func _Backup_HoldBlobs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HoldBlobsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackupServer).HoldBlobs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Backup_HoldBlobs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackupServer).HoldBlobs(ctx, req.(*HoldBlobsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Backup_Snapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupSnapshotRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(BackupServer).Snapshot(m, &grpc.GenericServerStream[BackupSnapshotRequest, BackupChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Backup_SnapshotServer = grpc.ServerStreamingServer[BackupChunk]
+
+// Backup_ServiceDesc is the grpc.ServiceDesc for Backup service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Backup_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "strata.metadata.v1.Backup",
+	HandlerType: (*BackupServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "HoldBlobs",
+			Handler:    _Backup_HoldBlobs_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Snapshot",
+			Handler:       _Backup_Snapshot_Handler,
+			ServerStreams: true,
+		},
+	},
+	Metadata: "metadata.proto",
+}
