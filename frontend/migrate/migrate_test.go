@@ -18,9 +18,10 @@ import (
 	"github.com/strata-mail/strata/bench"
 	"github.com/strata-mail/strata/frontend/importer/importertest"
 	"github.com/strata-mail/strata/frontend/migrate"
+	"github.com/strata-mail/strata/internal/dovecottest"
 )
 
-var source *dovecot
+var source *dovecottest.Server
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "strata-migrate-dovecot-")
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	source.stop()
+	source.Stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -44,11 +45,11 @@ func TestMain(m *testing.M) {
 // sourceClient logs in to the test Dovecot as user, over STARTTLS.
 func sourceClient(t *testing.T, user string) *imapclient.Client {
 	t.Helper()
-	tlsConfig, err := source.tlsConfig()
+	tlsConfig, err := source.TLSConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := imapclient.DialStartTLS(source.imapAddr, &imapclient.Options{TLSConfig: tlsConfig})
+	c, err := imapclient.DialStartTLS(source.IMAPAddr, &imapclient.Options{TLSConfig: tlsConfig})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,12 +122,12 @@ func appendMessages(t *testing.T, c *imapclient.Client, folder string, stream ui
 
 func migrateConfig(t *testing.T, user string, s *importertest.Strata) migrate.Config {
 	t.Helper()
-	src, err := migrate.ParseSource("imaps://"+user+"@"+source.imapsAddr, false)
+	src, err := migrate.ParseSource("imaps://"+user+"@"+source.IMAPSAddr, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	src.Password = dovecotPassword
-	if src.TLSConfig, err = source.tlsConfig(); err != nil {
+	if src.TLSConfig, err = source.TLSConfig(); err != nil {
 		t.Fatal(err)
 	}
 	return migrate.Config{Source: src, Target: s.Target, Expunge: true, BatchMessages: 7, SpoolDir: t.TempDir()}
@@ -406,7 +407,7 @@ func TestMigrateReportsUnreadableMessage(t *testing.T) {
 	src := sourceClient(t, user)
 	appendMessages(t, src, "INBOX", 3, 0, 10)
 	// sdbox keeps a message per file, u.UID.
-	file := filepath.Join(source.dir, "home", user, "sdbox", "mailboxes", "INBOX", "dbox-Mails", "u.4")
+	file := filepath.Join(source.Dir, "home", user, "sdbox", "mailboxes", "INBOX", "dbox-Mails", "u.4")
 	if err := os.Remove(file); err != nil {
 		t.Fatal(err)
 	}
@@ -458,11 +459,11 @@ func TestMigrateOverStartTLSAndPlaintext(t *testing.T) {
 	src := sourceClient(t, user)
 	appendMessages(t, src, "INBOX", 9, 0, 3)
 	s := importertest.Start(t, "test4@example.com")
-	tlsConfig, err := source.tlsConfig()
+	tlsConfig, err := source.TLSConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
-	startTLS, err := migrate.ParseSource("imap://"+user+"@"+source.imapAddr, false)
+	startTLS, err := migrate.ParseSource("imap://"+user+"@"+source.IMAPAddr, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +479,7 @@ func TestMigrateOverStartTLSAndPlaintext(t *testing.T) {
 	}
 	checkReport(t, rep)
 	appendMessages(t, src, "INBOX", 9, 3, 4)
-	plain, err := migrate.ParseSource("imap://"+user+"@"+source.imapAddr, true)
+	plain, err := migrate.ParseSource("imap://"+user+"@"+source.IMAPAddr, true)
 	if err != nil {
 		t.Fatal(err)
 	}
