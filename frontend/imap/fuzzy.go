@@ -29,7 +29,8 @@ import (
 //
 // RELEVANCY (RFC 6203 4) of a message is the lowest relevancy of the FUZZY keys at the top
 // level of the search program; FUZZY keys under NOT or OR do not change it, nor does a
-// search without FUZZY keys: then every score is 100.
+// search without FUZZY keys: then every score is 100. SORT's RELEVANCY key (RFC 6203 4,
+// sortthread.Relevancy) orders by the same score.
 
 // fuzzyResults holds the index's answers to the fuzzy keys of a search, by folded key.
 type fuzzyResults map[imap.SearchCriteriaHeaderField]*metadatapb.SearchTextResult

@@ -63,6 +63,19 @@ func TestFuzzySearch(t *testing.T) {
 	if got := rc.ok(`SEARCH FUZZY SUBJECT quartely`); !slices.Equal(got, []string{"* SEARCH 1"}) {
 		t.Errorf("SEARCH FUZZY SUBJECT quartely = %q", got)
 	}
+	// SORT (RELEVANCY) (RFC 6203 4): the most relevant first; REVERSE the least first.
+	if got := rc.ok(`UID SEARCH RETURN (ALL RELEVANCY) FUZZY TEXT "subject: budget"`); !slices.Equal(got, []string{fmt.Sprintf(`* ESEARCH (TAG "x%d") UID ALL 1,3 RELEVANCY (92 100)`, rc.n)}) {
+		t.Errorf("FUZZY TEXT \"subject: budget\" = %q", got)
+	}
+	if got := rc.ok(`UID SORT (RELEVANCY) UTF-8 FUZZY TEXT "subject: budget"`); !slices.Equal(got, []string{"* SORT 3 1"}) {
+		t.Errorf("SORT (RELEVANCY) = %q", got)
+	}
+	if got := rc.ok(`UID SORT (REVERSE RELEVANCY) UTF-8 FUZZY TEXT "subject: budget"`); !slices.Equal(got, []string{"* SORT 1 3"}) {
+		t.Errorf("SORT (REVERSE RELEVANCY) = %q", got)
+	}
+	if got := rc.ok(`UID SORT (RELEVANCY) UTF-8 ALL`); !slices.Equal(got, []string{"* SORT 1 2 3"}) {
+		t.Errorf("SORT (RELEVANCY) without FUZZY = %q", got)
+	}
 	rc.expect(`SEARCH FUZZY`, "BAD")
 	rc.expect(`SEARCH RETURN (RELEVANCE) ALL`, "BAD")
 }

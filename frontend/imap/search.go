@@ -51,7 +51,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	if args.ModSeq {
 		c.enableCondStore() // RFC 7162 3.1
 	}
-	matched, relevancy, err := c.searchMatchesScored(&args.Criteria)
+	matched, relevancy, err := c.searchMatches(&args.Criteria)
 	if err != nil {
 		return err
 	}
@@ -113,14 +113,9 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 
 // searchMatches returns the indexes in the session's view of the messages that match
 // criteria (RFC 9051 6.4.4), ascending: the evaluation SEARCH, SORT and THREAD share.
-func (c *conn) searchMatches(criteria *imap.SearchCriteria) ([]int, error) {
-	matched, _, err := c.searchMatchesScored(criteria)
-	return matched, err
-}
-
-// searchMatchesScored is searchMatches that also returns the RELEVANCY (RFC 6203 4) of
-// each match by its index in the view (fuzzy.go).
-func (c *conn) searchMatchesScored(criteria *imap.SearchCriteria) (matched []int, relevancy func(i int) uint32, err error) {
+// It also returns the RELEVANCY (RFC 6203 4) of each match by its index in the view
+// (fuzzy.go).
+func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, relevancy func(i int) uint32, err error) {
 	s := c.sel
 	crit := foldCriteria(criteria)
 	needRecord, needStructure := criteriaNeeds(crit)
