@@ -277,4 +277,5 @@ func TestSortThreadAgainstDovecot(t *testing.T) {
 			t.Errorf("%s:\nstrata:  %s\ndovecot: %s", q, got, want)
 		}
 	}
+	compareSearches(t, srv, box, strata, dovecot) // search_dovecot_test.go
 }

@@ -58,7 +58,8 @@ func TestRFCSupportTable(t *testing.T) {
 	rows := readRFCTable(t)
 	host := nonLoopbackIPv4(t)
 	srv := startServe(t, t.TempDir())
-	remote := startServe(t, t.TempDir(), "--imap-listen", net.JoinHostPort(host, "0"), "--imaps-listen", "")
+	// --search-index: SEARCH=FUZZY is announced only with the index (RFC 6203, fuzzy.go).
+	remote := startServe(t, t.TempDir(), "--imap-listen", net.JoinHostPort(host, "0"), "--imaps-listen", "", "--search-index")
 
 	advertised := map[string][]string{} // capability -> situations it was advertised in
 	note := func(situation, caps string) {

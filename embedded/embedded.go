@@ -392,6 +392,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		ScramSHA1:             cfg.Scram.SHA1,
 		DisableUnauthenticate: cfg.DisableUnauthenticate,
 		DisableCompress:       cfg.DisableCompress,
+		SearchIndex:           !cfg.DisableSearchIndex,
 		TrustLoopback:         !cfg.RequireTLSOnLoopback,
 		MaxMessageSize:        cfg.MaxMessageSize,
 		TLS:                   s.keyPair.TLSConfig(),

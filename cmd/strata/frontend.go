@@ -77,6 +77,7 @@ running the next (IDLE and waiting sessions are told in turn over the first half
 	f.Int("max-connections-per-ip", 200, "most IMAP connections from one non-loopback address; more are told BYE")
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS")
 	f.Bool("disable-compress", false, "do not offer COMPRESS=DEFLATE (RFC 4978)")
+	f.Bool("search-index", false, "announce SEARCH=FUZZY (RFC 6203): set it when the metadata nodes run with --search-index, whose fuzzy answers FUZZY keys need (without them FUZZY matches exactly)")
 	f.Bool("disable-unauthenticate", false, "do not offer UNAUTHENTICATE (RFC 8437), which lets one connection log in as several accounts in turn")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics and the probes /healthz and /readyz, e.g. 127.0.0.1:9464 (empty: off)")
@@ -127,6 +128,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	maxSize, _ := f.GetInt64("max-message-size")
 	noUnauth, _ := f.GetBool("disable-unauthenticate")
 	noCompress, _ := f.GetBool("disable-compress")
+	searchIndex, _ := f.GetBool("search-index")
 	metricsListen, _ := f.GetString("metrics-listen")
 	followerReads, _ := f.GetBool("follower-reads")
 	drainTimeout, err := drainTimeoutFromFlags(f)
@@ -232,6 +234,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		ScramSHA1:             scramSHA1,
 		DisableUnauthenticate: noUnauth,
 		DisableCompress:       noCompress,
+		SearchIndex:           searchIndex,
 		MaxMessageSize:        maxSize,
 		Limits:                imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP, MaxConnectionsPerAccount: security.maxConnsPerAccount},
 		AdminURI:              adminURI,

@@ -153,6 +153,9 @@ func (c *conn) capabilities() string {
 		"NOTIFY",            // RFC 5465
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
+	if c.srv.cfg.SearchIndex {
+		caps = append(caps, "SEARCH=FUZZY") // RFC 6203 2 (fuzzy.go)
+	}
 	if c.state&authState != 0 {
 		// RFC 4978 3: COMPRESS is a command of the authenticated state (command-auth), so
 		// it is announced there, as Dovecot does.

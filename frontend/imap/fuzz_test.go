@@ -30,6 +30,8 @@ var serverSeeds = []string{
 	"NOTIFY SET STATUS (selected (MessageNew (UID BODY.PEEK[HEADER.FIELDS (Subject)]) MessageExpunge FlagChange)) (personal (MessageNew MessageExpunge MailboxName SubscriptionChange))",
 	"NOTIFY SET (selected-delayed (MessageNew MessageExpunge)) (subtree (INBOX Archive) (MessageNew MessageExpunge)) (mailboxes Sent NONE)",
 	"NOTIFY SET (personal (MailboxMetadataChange))", "NOTIFY NONE",
+	"UID SEARCH RETURN (ALL RELEVANCY) FUZZY SUBJECT quartely", "SEARCH OR FUZZY TEXT {3+}\r\nabc NOT FUZZY (BODY sushy SEEN)",
+	"UID SORT (REVERSE RELEVANCY DATE) UTF-8 FUZZY FROM alicee",
 	"AUTHENTICATE OAUTHBEARER bixhPWRlbW9AZXhhbXBsZS5jb20sAWF1dGg9QmVhcmVyIGV5SmhiR2NpT2lKU1V6STFOaUlzSW10cFpDSTZJbkp6TVNKOS5leUpwYzNNaU9pSm9kSFJ3Y3pvdkwybGtMbVY0WVcxd2JHVXVZMjl0SWl3aVpXMWhhV3dpT2lKa1pXMXZRR1Y0WVcxd2JHVXVZMjl0SW4wLmMybG4BAQ==", "AUTHENTICATE XOAUTH2 dXNlcj1kZW1vQGV4YW1wbGUuY29tAWF1dGg9QmVhcmVyIGV5SmhiR2NpT2lKU1V6STFOaUlzSW10cFpDSTZJbkp6TVNKOS5leUpwYzNNaU9pSm9kSFJ3Y3pvdkwybGtMbVY0WVcxd2JHVXVZMjl0SWl3aVpXMWhhV3dpT2lKa1pXMXZRR1Y0WVcxd2JHVXVZMjl0SW4wLmMybG4BAQ==", "AUTHENTICATE OAUTHBEARER",
 }
 

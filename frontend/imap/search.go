@@ -40,6 +40,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	for _, opt := range args.Return {
 		switch opt {
 		case "MIN", "MAX", "ALL", "COUNT", "SAVE": // RFC 4731 3.1, RFC 5182 2.4
+		case "RELEVANCY": // RFC 6203 4
 		default:
 			return bad("", "Unsupported SEARCH return option "+opt)
 		}
@@ -50,7 +51,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	if args.ModSeq {
 		c.enableCondStore() // RFC 7162 3.1
 	}
-	matched, err := c.searchMatches(&args.Criteria)
+	matched, relevancy, err := c.searchMatches(&args.Criteria)
 	if err != nil {
 		return err
 	}
@@ -83,6 +84,12 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 		return nil // RFC 5182 2.4: SAVE alone produces no ESEARCH response
 	}
 	e := imapresp.ESearch{Tag: cmd.Tag, UID: uidCmd, Returns: returns, Nums: nums}
+	if slices.Contains(returns, "RELEVANCY") {
+		e.Relevancy = make([]uint32, len(matched))
+		for k, i := range matched {
+			e.Relevancy[k] = relevancy(i)
+		}
+	}
 	if args.ModSeq && len(matched) > 0 {
 		// RFC 7162 3.1.10: MODSEQ, the highest of the messages found, or with only MIN
 		// and/or MAX, of the messages those return.
@@ -106,7 +113,9 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 
 // searchMatches returns the indexes in the session's view of the messages that match
 // criteria (RFC 9051 6.4.4), ascending: the evaluation SEARCH, SORT and THREAD share.
-func (c *conn) searchMatches(criteria *imap.SearchCriteria) ([]int, error) {
+// It also returns the RELEVANCY (RFC 6203 4) of each match by its index in the view
+// (fuzzy.go).
+func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, relevancy func(i int) uint32, err error) {
 	s := c.sel
 	crit := foldCriteria(criteria)
 	needRecord, needStructure := criteriaNeeds(crit)
@@ -116,36 +125,35 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) ([]int, error) {
 		parts = structureHeader
 		headerFields = criteriaHeaderFields(crit, nil)
 	}
-	var matched []int
 	if !needRecord {
 		for i := range s.msgs.uids {
-			if ok, _ := c.matchCriteria(crit, i, nil); ok {
+			if ok, _ := c.matchCriteria(crit, i, nil, nil); ok {
 				matched = append(matched, i)
 			}
 		}
-		return matched, nil
+		return matched, func(int) uint32 { return 100 }, nil
 	}
 	// The search index narrows the messages to read (searchindex.go); the scan below
 	// verifies each candidate, so the answer is the full scan's.
-	positions, narrowed, err := c.indexCandidates(crit)
+	positions, narrowed, fuzzy, err := c.indexCandidates(crit)
 	if err != nil {
 		c.log.Warn("search index unavailable, scanning", "err", err)
-		narrowed = false
+		narrowed, fuzzy = false, nil
 	}
 	if !narrowed {
 		positions = nil
 	}
 	if err := c.checkScanBound(crit, positions); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	err = c.scanRecords(positions, needStructure, parts, headerFields, func(i int, rec *metadatapb.MessageRecord) error {
-		ok, err := c.matchCriteria(crit, i, rec)
+		ok, err := c.matchCriteria(crit, i, rec, fuzzy)
 		if ok {
 			matched = append(matched, i)
 		}
 		return err
 	})
-	return matched, err
+	return matched, func(i int) uint32 { return fuzzy.relevancy(crit, s.msgs.uids[i]) }, err
 }
 
 // checkCharset answers a search charset Strata cannot decode with NO [BADCHARSET] and the
@@ -257,7 +265,8 @@ func savedResult(uids []uint32, matched []int, returns []string) []uint32 {
 func criteriaNeeds(c *imap.SearchCriteria) (record, structure bool) {
 	record = !c.Since.IsZero() || !c.Before.IsZero() || c.Larger != 0 || c.Smaller != 0 ||
 		len(c.Body) > 0 || len(c.Text) > 0 || len(c.Header) > 0
-	structure = !c.SentSince.IsZero() || !c.SentBefore.IsZero() || slices.ContainsFunc(c.Header, isHeaderKey) || len(c.Text) > 0 || len(c.Body) > 0
+	structure = !c.SentSince.IsZero() || !c.SentBefore.IsZero() || slices.ContainsFunc(c.Header, isHeaderKey) ||
+		slices.ContainsFunc(c.Header, isFuzzyKey) || len(c.Text) > 0 || len(c.Body) > 0
 	for i := range c.Not {
 		r, s := criteriaNeeds(&c.Not[i])
 		record, structure = record || r, structure || s
@@ -275,7 +284,7 @@ func criteriaNeeds(c *imap.SearchCriteria) (record, structure bool) {
 // structure than its header: the envelope's Date (SENTSINCE, SENTBEFORE) or the body parts
 // (BODY, TEXT). Without one, SEARCH asks metadata for the header bytes only.
 func criteriaNeedBeyondHeader(c *imap.SearchCriteria) bool {
-	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() || len(c.Text) > 0 || len(c.Body) > 0 {
+	if !c.SentSince.IsZero() || !c.SentBefore.IsZero() || len(c.Text) > 0 || len(c.Body) > 0 || slices.ContainsFunc(c.Header, fuzzyReadsBody) {
 		return true
 	}
 	for i := range c.Not {
@@ -297,11 +306,15 @@ func criteriaNeedBeyondHeader(c *imap.SearchCriteria) bool {
 // TO, CC, BCC and SUBJECT keys read (RFC 9051 6.4.4), in crit and in its NOT and OR keys.
 func criteriaHeaderFields(crit *imap.SearchCriteria, names []string) []string {
 	for _, h := range crit.Header {
-		if !isHeaderKey(h) {
+		name := h.Key
+		switch {
+		case isFuzzyKey(h) && !fuzzyReadsBody(h):
+			name = fuzzyField(h)
+		case !isHeaderKey(h):
 			continue
 		}
-		if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, h.Key) }) {
-			names = append(names, h.Key)
+		if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, name) }) {
+			names = append(names, name)
 		}
 	}
 	for i := range crit.Not {
@@ -316,8 +329,8 @@ func criteriaHeaderFields(crit *imap.SearchCriteria, names []string) []string {
 }
 
 // matchCriteria reports whether message i (with its record when the criteria need it)
-// matches every key of crit (RFC 9051 6.4.4).
-func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.MessageRecord) (bool, error) {
+// matches every key of crit (RFC 9051 6.4.4), with the index's answers to its FUZZY keys.
+func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.MessageRecord, fuzzy fuzzyResults) (bool, error) {
 	s := c.sel
 	if !s.matchModSeq(crit.ModSeq, i) {
 		return false, nil
@@ -369,20 +382,29 @@ func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.M
 				return false, err
 			}
 		}
+		for _, h := range crit.Header {
+			if !isFuzzyKey(h) {
+				continue
+			}
+			found, err := c.matchFuzzy(h, i, rec, fuzzy)
+			if err != nil || !found {
+				return false, err
+			}
+		}
 	}
 	for k := range crit.Not {
-		m, err := c.matchCriteria(&crit.Not[k], i, rec)
+		m, err := c.matchCriteria(&crit.Not[k], i, rec, fuzzy)
 		if err != nil || m {
 			return false, err
 		}
 	}
 	for _, or := range crit.Or {
-		m0, err := c.matchCriteria(&or[0], i, rec)
+		m0, err := c.matchCriteria(&or[0], i, rec, fuzzy)
 		if err != nil {
 			return false, err
 		}
 		if !m0 {
-			m1, err := c.matchCriteria(&or[1], i, rec)
+			m1, err := c.matchCriteria(&or[1], i, rec, fuzzy)
 			if err != nil || !m1 {
 				return false, err
 			}
@@ -412,6 +434,9 @@ func matchRecord(crit *imap.SearchCriteria, rec *metadatapb.MessageRecord) bool 
 	}
 	var fields []message.HeaderField
 	for _, want := range crit.Header {
+		if isFuzzyKey(want) {
+			continue // matchFuzzy
+		}
 		if !isHeaderKey(want) {
 			if !matchRecordKey(rec, want) {
 				return false

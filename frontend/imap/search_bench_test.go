@@ -128,7 +128,7 @@ func BenchmarkSearchEval(b *testing.B) {
 					if needRecord {
 						rec = records[i]
 					}
-					ok, err := c.matchCriteria(crit, i, rec)
+					ok, err := c.matchCriteria(crit, i, rec, nil)
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -43,11 +43,29 @@ func indexQueries(crit *imap.SearchCriteria) []*metadatapb.SearchTextQuery {
 // match crit according to the search index (SearchText), or ok false when the index
 // cannot narrow the search (no indexable key, no index of the mailbox here): then every
 // message is a candidate. The candidates are a superset of the matches (searchindex:
-// Superset); the caller verifies each as a full scan would.
-func (c *conn) indexCandidates(crit *imap.SearchCriteria) (positions []int, ok bool, err error) {
+// Superset); the caller verifies each as a full scan would. It also returns the index's
+// answers to crit's FUZZY keys (fuzzy.go), nil when the index holds no such answers.
+func (c *conn) indexCandidates(crit *imap.SearchCriteria) (positions []int, ok bool, fuzzy fuzzyResults, err error) {
 	queries := indexQueries(crit)
+	// A top-level FUZZY key narrows too: its fuzzy answer holds every message holding all
+	// of the needle's trigrams in the scope, so every exact match (fuzzy.go).
+	var fuzzyAsked []imap.SearchCriteriaHeaderField
+	for _, h := range fuzzyKeys(crit, false, nil) {
+		if q := fuzzyQuery(h); q != nil {
+			queries = append(queries, q)
+			fuzzyAsked = append(fuzzyAsked, h)
+		}
+	}
+	narrowing := len(queries)
+	nested := fuzzyKeys(crit, true, slices.Clone(fuzzyAsked))[len(fuzzyAsked):]
+	for _, h := range nested {
+		if q := fuzzyQuery(h); q != nil {
+			queries = append(queries, q)
+			fuzzyAsked = append(fuzzyAsked, h)
+		}
+	}
 	if len(queries) == 0 {
-		return nil, false, nil
+		return nil, false, nil, nil
 	}
 	s := c.sel
 	var resp *metadatapb.SearchTextResponse
@@ -59,18 +77,28 @@ func (c *conn) indexCandidates(crit *imap.SearchCriteria) (positions []int, ok b
 		return err
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	if !resp.GetIndexed() || len(resp.GetResults()) != len(queries) {
-		return nil, false, nil
+		return nil, false, nil, nil
+	}
+	results := resp.GetResults()
+	if len(fuzzyAsked) > 0 {
+		fuzzy = fuzzyResults{}
+		for k, h := range fuzzyAsked {
+			fuzzy[h] = results[len(queries)-len(fuzzyAsked)+k]
+		}
+	}
+	if narrowing == 0 {
+		return nil, false, fuzzy, nil
 	}
 	positions = make([]int, 0, len(s.msgs.uids))
 	for i, uid := range s.msgs.uids {
-		if candidateOfAll(resp.GetResults(), uid) {
+		if candidateOfAll(results[:narrowing], uid) {
 			positions = append(positions, i)
 		}
 	}
-	return positions, true, nil
+	return positions, true, fuzzy, nil
 }
 
 // candidateOfAll reports whether uid is a candidate of every result.
@@ -106,7 +134,7 @@ func (c *conn) checkScanBound(crit *imap.SearchCriteria, positions []int) error 
 // criteriaReadBodies reports whether crit has a BODY or TEXT key, in itself or in its NOT
 // and OR keys.
 func criteriaReadBodies(crit *imap.SearchCriteria) bool {
-	if len(crit.Body) > 0 || len(crit.Text) > 0 {
+	if len(crit.Body) > 0 || len(crit.Text) > 0 || slices.ContainsFunc(crit.Header, fuzzyReadsBody) {
 		return true
 	}
 	for i := range crit.Not {

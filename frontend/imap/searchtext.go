@@ -30,7 +30,7 @@ func foldCriteria(crit *imap.SearchCriteria) *imap.SearchCriteria {
 	out.Header = make([]imap.SearchCriteriaHeaderField, len(crit.Header))
 	for i, h := range crit.Header {
 		out.Header[i] = h
-		if isHeaderKey(h) {
+		if isHeaderKey(h) || isFuzzyKey(h) {
 			out.Header[i].Value = foldString(h.Value)
 		}
 	}

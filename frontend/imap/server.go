@@ -99,6 +99,10 @@ type Config struct {
 	DisableUnauthenticate bool
 	// DisableCompress turns COMPRESS=DEFLATE (RFC 4978) off.
 	DisableCompress bool
+	// SearchIndex says the metadata service keeps the text-search index (package
+	// searchindex), whose fuzzy answers SEARCH=FUZZY (RFC 6203) needs: it is announced only
+	// then (fuzzy.go; without the index FUZZY keys match exactly).
+	SearchIndex bool
 	// MaxMessageSize is the largest message APPEND accepts (RFC 7889 APPENDLIMIT).
 	MaxMessageSize int64
 	// TLS, when set, enables STARTTLS (RFC 9051 6.2.1) and ServeTLS (implicit TLS, RFC

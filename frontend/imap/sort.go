@@ -122,7 +122,7 @@ func (c *conn) cmdThread(cmd *imapwire.Command) error {
 func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, []bool, error) {
 	limits := c.srv.limits
 	deadline := time.Now().Add(limits.SortTimeout)
-	matched, err := c.searchMatches(criteria)
+	matched, relevancy, err := c.searchMatches(criteria)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -181,6 +181,7 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, 
 			}
 			m := entries[k].msg
 			m.Seq = uint32(i + 1)
+			m.Relevancy = relevancy(i) // RFC 6203 4 (fuzzy.go)
 			msgs = append(msgs, &m)
 			replies = append(replies, entries[k].reply)
 		}

@@ -20,6 +20,9 @@ type ESort struct {
 	Nums    []uint32 // the messages found, in sort order
 	Partial *Partial // the range of PARTIAL
 	ModSeq  uint64   // when not 0, goes out as MODSEQ (RFC 7162 3.1.10)
+	// Relevancy holds the RELEVANCY score (1 to 100) of each of Nums, in their order
+	// (RFC 6203 4).
+	Relevancy []uint32
 }
 
 // Partial is an RFC 9394 3.1 partial-range: 1-based positions in the result, negative ones
@@ -73,6 +76,17 @@ func AppendESort(b []byte, enc message.Encoder, e ESort) []byte {
 			b = strconv.AppendUint(append(b, " MAX "...), uint64(e.Nums[len(e.Nums)-1]), 10)
 		case opt == "ALL":
 			b = AppendOrderedSet(append(b, " ALL "...), e.Nums)
+		case opt == "RELEVANCY" && len(e.Relevancy) == len(e.Nums):
+			// RFC 6203 4: "RELEVANCY" SP "(" relevancy-score *(SP relevancy-score) ")", in
+			// the order of ALL; left out, as ALL is, when nothing matched.
+			b = append(b, " RELEVANCY ("...)
+			for k, score := range e.Relevancy {
+				if k > 0 {
+					b = append(b, ' ')
+				}
+				b = strconv.AppendUint(b, uint64(score), 10)
+			}
+			b = append(b, ')')
 		}
 	}
 	if e.ModSeq != 0 {

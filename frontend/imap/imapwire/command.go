@@ -164,6 +164,17 @@ const (
 	SearchYounger = ":YOUNGER"
 )
 
+// The text keys under FUZZY (RFC 6203 3) travel the same way: FUZZY BODY and FUZZY TEXT as
+// a Header entry with key SearchFuzzyBody or SearchFuzzyText, FUZZY SUBJECT, FROM, TO, CC,
+// BCC and HEADER as one whose key is SearchFuzzyHeader followed by the field name; the value
+// is the needle. FUZZY over any other key is that key (RFC 6203 3: the matching is the
+// server's to define, and the exact match is one).
+const (
+	SearchFuzzyBody   = ":FUZZY:BODY"
+	SearchFuzzyText   = ":FUZZY:TEXT"
+	SearchFuzzyHeader = ":FUZZY:HEADER:"
+)
+
 // FetchItem is one FETCH data item; Section is set for the BODY[...], BINARY[...] and
 // BINARY.SIZE[...] forms.
 type FetchItem struct {

@@ -154,6 +154,11 @@ func (p *parser) searchKey(c *imap.SearchCriteria, uid bool) {
 		if uids, ok := p.sequenceSet(true).(imap.UIDSet); ok {
 			c.UID = append(c.UID, uids)
 		}
+	case "FUZZY": // RFC 6203 3: search-key =/ "FUZZY" SP search-key
+		p.sp()
+		var inner imap.SearchCriteria
+		p.searchKey(&inner, uid)
+		andCriteria(c, fuzzyText(&inner))
 	case "NOT":
 		p.sp()
 		var not imap.SearchCriteria
@@ -208,5 +213,37 @@ func addDateKey(since, before *time.Time, key string, day time.Time) {
 	case "ON":
 		narrowSince(day)
 		narrowBefore(day.AddDate(0, 0, 1))
+	}
+}
+
+// fuzzyText turns the text keys of c (not those under its NOT and OR keys) into their FUZZY
+// forms (SearchFuzzyBody, SearchFuzzyText, SearchFuzzyHeader) and returns c.
+func fuzzyText(c *imap.SearchCriteria) *imap.SearchCriteria {
+	for i, h := range c.Header {
+		if !strings.HasPrefix(h.Key, ":") && !strings.HasPrefix(h.Key, "\x00") {
+			c.Header[i].Key = SearchFuzzyHeader + h.Key
+		}
+	}
+	for _, b := range c.Body {
+		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: SearchFuzzyBody, Value: b})
+	}
+	for _, t := range c.Text {
+		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: SearchFuzzyText, Value: t})
+	}
+	c.Body, c.Text = nil, nil
+	return c
+}
+
+// andCriteria adds the keys of other to c (keys are ANDed, RFC 9051 6.4.4), as
+// imap.SearchCriteria.And does but keeping c's SMALLER when other has none and the higher
+// MODSEQ bound.
+func andCriteria(c, other *imap.SearchCriteria) {
+	smaller := c.Smaller
+	c.And(other)
+	if other.Smaller == 0 {
+		c.Smaller = smaller
+	}
+	if other.ModSeq != nil && (c.ModSeq == nil || c.ModSeq.ModSeq < other.ModSeq.ModSeq) {
+		c.ModSeq = other.ModSeq
 	}
 }

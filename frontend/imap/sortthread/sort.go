@@ -29,6 +29,7 @@ type Message struct {
 	DisplayFrom, DisplayTo string
 	MessageID              string
 	References             []string // root first
+	Relevancy              uint32   // RFC 6203 4: the SEARCH relevancy, 1 to 100
 }
 
 // Key is one sort criterion (RFC 5256 3, RFC 5957).
@@ -45,6 +46,7 @@ const (
 	To
 	DisplayFrom
 	DisplayTo
+	Relevancy // RFC 6203 4
 )
 
 // Criterion is a sort key, possibly reversed (RFC 5256 3 REVERSE).
@@ -57,6 +59,7 @@ type Criterion struct {
 var KeyByName = map[string]Key{
 	"ARRIVAL": Arrival, "CC": Cc, "DATE": Date, "FROM": From, "SIZE": Size,
 	"SUBJECT": Subject, "TO": To, "DISPLAYFROM": DisplayFrom, "DISPLAYTO": DisplayTo,
+	"RELEVANCY": Relevancy,
 }
 
 // Sort orders msgs (given in sequence order) by criteria, in place (RFC 5256 3): each
@@ -93,6 +96,10 @@ func Sort(msgs []*Message, criteria []Criterion) {
 				r = m.Date
 			case c.Key == Size:
 				r = int64(min(m.Size, 1<<62))
+			case c.Key == Relevancy:
+				// RFC 6203 4: the most relevant first (as Dovecot's index-sort.c orders
+				// it), unlike the other number keys; REVERSE puts the least first.
+				r = -int64(m.Relevancy)
 			}
 			if c.Reverse {
 				r = -r
