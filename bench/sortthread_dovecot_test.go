@@ -5,16 +5,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/dovecottest"
 	"github.com/strata-mail/strata/internal/embeddedtest"
-	"github.com/strata-mail/strata/internal/testnet"
 )
 
 // The differential test of SORT and THREAD (RFC 5256, RFC 5957): the same generated corpus
@@ -27,7 +25,7 @@ import (
 // dovecotServer is the Dovecot this test binary started (once, on first use), or why not.
 var dovecotServer struct {
 	once sync.Once
-	addr string
+	srv  *dovecottest.Server
 	dir  string
 	err  error
 }
@@ -43,94 +41,29 @@ func startDovecot(t *testing.T) string {
 	t.Helper()
 	d := &dovecotServer
 	d.once.Do(func() {
-		if _, err := exec.LookPath("dovecot"); err != nil {
-			d.err = fmt.Errorf("dovecot is not installed (Debian package dovecot-imapd): %w", err)
+		if d.dir, d.err = os.MkdirTemp("", "strata-sort-dovecot-"); d.err != nil {
 			return
 		}
-		d.addr = testnet.Addr(t, "127.0.0.1")
-		_, port, _ := net.SplitHostPort(d.addr)
-		d.dir, d.err = os.MkdirTemp("", "strata-sort-dovecot-")
-		if d.err != nil {
-			return
-		}
-		if d.err = os.Chmod(d.dir, 0o755); d.err != nil { // Dovecot's auth and mail users read it
-			return
-		}
-		home := filepath.Join(d.dir, "home")
-		if d.err = os.MkdirAll(filepath.Join(d.dir, "run"), 0o755); d.err != nil {
-			return
-		}
-		if d.err = os.MkdirAll(home, 0o755); d.err != nil {
-			return
-		}
-		if out, err := exec.Command("chown", "nobody:nogroup", home).CombinedOutput(); err != nil {
-			d.err = fmt.Errorf("chown %s: %v: %s", home, err, out)
-			return
-		}
-		passwd := fmt.Sprintf("%s:{PLAIN}%s:65534:65534::%s::\n", dovecotUser, dovecotPassword, home)
-		if d.err = os.WriteFile(filepath.Join(d.dir, "passwd"), []byte(passwd), 0o644); d.err != nil {
-			return
-		}
-		conf := fmt.Sprintf(`protocols = imap
-listen = 127.0.0.1
-base_dir = %[1]s/run
-instance_name = strata-sort-%[2]s
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-log_path = %[1]s/dovecot.log
-first_valid_uid = 1
-mail_location = sdbox:~/sdbox
-passdb {
-  driver = passwd-file
-  args = %[1]s/passwd
-}
-userdb {
-  driver = passwd-file
-  args = %[1]s/passwd
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = %[2]s
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-`, d.dir, port)
-		confPath := filepath.Join(d.dir, "dovecot.conf")
-		if d.err = os.WriteFile(confPath, []byte(conf), 0o644); d.err != nil {
-			return
-		}
-		// No output pipe: the daemon's children would hold it open.
-		if err := exec.Command("dovecot", "-c", confPath).Run(); err != nil {
-			d.err = fmt.Errorf("start dovecot (log in %s): %v", d.dir, err)
-			return
-		}
-		for range 100 {
-			if c, err := net.Dial("tcp", d.addr); err == nil {
-				c.Close()
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		d.err = fmt.Errorf("dovecot does not listen on %s", d.addr)
+		d.srv, d.err = dovecottest.Start(d.dir, dovecottest.Options{
+			Instance: "strata-sort",
+			Users:    []dovecottest.User{{Name: dovecotUser, Password: dovecotPassword}},
+		})
 	})
 	if d.err != nil {
 		t.Fatal(d.err)
 	}
-	return d.addr
+	return d.srv.IMAPAddr
 }
 
 // stopDovecot stops the Dovecot startDovecot started, if any.
 func stopDovecot() {
 	d := &dovecotServer
-	if d.dir == "" {
-		return
+	if d.srv != nil {
+		d.srv.Stop()
 	}
-	exec.Command("dovecot", "-c", filepath.Join(d.dir, "dovecot.conf"), "stop").Run()
-	os.RemoveAll(d.dir)
+	if d.dir != "" {
+		os.RemoveAll(d.dir)
+	}
 }
 
 func TestMain(m *testing.M) {

@@ -48,6 +48,9 @@ func FuzzServer(f *testing.F) {
 		if strings.ContainsAny(command, "\r\n") && !strings.Contains(command, "{") {
 			t.Skip("one line per command, except literals")
 		}
+		if strings.Contains(command, "\nn") || strings.Contains(command, "\rn") {
+			t.Skip("a line of the input tagged n would be answered in place of the check's NOOP")
+		}
 		if upper := strings.ToUpper(command); strings.HasPrefix(upper, "IDLE") || strings.Contains(upper, "LOGOUT") || strings.Contains(upper, "STARTTLS") || strings.Contains(upper, "DEFLATE") {
 			t.Skip("commands that wait, end the session, start TLS or compression are tested elsewhere")
 		}
