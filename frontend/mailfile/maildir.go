@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/strata-mail/strata/frontend/imap/mutf7"
 )
 
 // Maildir (https://cr.yp.to/proto/maildir.html): one file per message in cur/ or new/,
@@ -87,8 +89,8 @@ type MaildirFolder struct {
 	Dir  string
 }
 
-// MaildirFolders lists root (INBOX) and its Maildir++ folders (".A.B" is A/B). A folder
-// is a directory with a cur/ subdirectory.
+// MaildirFolders lists root (INBOX) and its Maildir++ folders (".A.B" is A/B, each level
+// decoded from modified UTF-7). A folder is a directory with a cur/ subdirectory.
 func MaildirFolders(root string) ([]MaildirFolder, error) {
 	var out []MaildirFolder
 	if isMaildir(root) {
@@ -107,6 +109,14 @@ func MaildirFolders(root string) ([]MaildirFolder, error) {
 		parts := strings.Split(name[1:], ".")
 		if slices.Contains(parts, "") {
 			continue
+		}
+		// Dovecot keeps Maildir++ folder names in modified UTF-7 (RFC 3501 5.1.3) unless
+		// its mail_location says UTF-8; a level that is not valid modified UTF-7 (8-bit,
+		// a stray "&") is taken as UTF-8 as it stands.
+		for i, p := range parts {
+			if decoded, err := mutf7.Decode(p); err == nil {
+				parts[i] = decoded
+			}
 		}
 		folder := strings.Join(parts, "/")
 		if strings.EqualFold(parts[0], "INBOX") {

@@ -286,3 +286,33 @@ func FuzzParseMaildirInfo(f *testing.F) {
 		}
 	})
 }
+
+// TestMaildirFolderNames checks that Maildir++ folder levels are read and written in
+// modified UTF-7 (RFC 3501 5.1.3), as Dovecot keeps them, and that a level that is not
+// valid modified UTF-7 (a UTF-8 name, as with Dovecot's UTF-8 option) is kept as it is.
+func TestMaildirFolderNames(t *testing.T) {
+	root := t.TempDir()
+	for _, dir := range []string{"", ".&AMk-t&AOk-", ".&AMk-t&AOk-.&ZeVnLIqe-", ".Tom &- Jerry", ".Café", ".a&b"} {
+		if err := os.MkdirAll(filepath.Join(root, dir, "cur"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	folders, err := MaildirFolders(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range folders {
+		names = append(names, f.Name)
+	}
+	want := []string{"Café", "INBOX", "Tom & Jerry", "a&b", "Été", "Été/日本語"}
+	if !slices.Equal(names, want) {
+		t.Errorf("folders %q, want %q", names, want)
+	}
+	for name, dir := range map[string]string{"Été/日本語": ".&AMk-t&AOk-.&ZeVnLIqe-", "Tom & Jerry": ".Tom &- Jerry", "INBOX": ""} {
+		got, err := MaildirFolderDir(root, name)
+		if err != nil || got != filepath.Join(root, dir) {
+			t.Errorf("MaildirFolderDir(%q) = %q, %v; want %q", name, got, err, filepath.Join(root, dir))
+		}
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/strata-mail/strata/frontend/imap/mutf7"
 )
 
 // writeLF copies r to w line by line with LF line endings; each whole line passes through
@@ -238,7 +240,7 @@ func (m *MaildirWriter) Close() error {
 }
 
 // MaildirFolderDir is the directory of folder name in a Maildir++ tree at root: root for
-// INBOX, root/.A.B for A/B.
+// INBOX, root/.A.B for A/B (levels in modified UTF-7).
 func MaildirFolderDir(root, name string) (string, error) {
 	if name == "INBOX" {
 		return root, nil
@@ -249,5 +251,10 @@ func MaildirFolderDir(root, name string) (string, error) {
 			return "", fmt.Errorf("folder %q cannot be a Maildir++ folder (a '.' or an empty level)", name)
 		}
 	}
-	return filepath.Join(root, "."+strings.Join(parts, ".")), nil
+	// Each level in modified UTF-7 (RFC 3501 5.1.3), as Dovecot writes Maildir++ names.
+	encoded := make([]string, len(parts))
+	for i, p := range parts {
+		encoded[i] = mutf7.Encode(p)
+	}
+	return filepath.Join(root, "."+strings.Join(encoded, ".")), nil
 }
