@@ -110,13 +110,12 @@ func (c *cmdCtx) rememberAppend(account string, key []byte, window time.Duration
 // retry horizon), scanning from the floor of the last prune so that deleted keys below it
 // are never iterated again.
 func pruneDedup(tx *txn, now int64) error {
-	v, _, err := tx.get(keyDedupFloor)
+	v, _, err := getRaw(tx, keyDedupFloor)
 	if err != nil {
 		return err
 	}
 	floor := int64(decodeUint64(v))
-	if floor > now || tx.memo.dedup.empty(floor, now) {
-		// Nothing expired since an earlier command of the batch looked (prunememo.go).
+	if floor > now {
 		return nil
 	}
 	bounds := make([]byte, 0, 18)
@@ -131,7 +130,6 @@ func pruneDedup(tx *txn, now int64) error {
 		return fmt.Errorf("prune dedup keys: %w", err)
 	}
 	if len(expired) == 0 {
-		tx.memo.dedup.learn(floor, now)
 		return nil
 	}
 	for _, k := range expired {
@@ -149,9 +147,6 @@ func pruneDedup(tx *txn, now int64) error {
 	}
 	last := int64(binary.BigEndian.Uint64(expired[len(expired)-1][1:9]))
 	tx.mustSet(keyDedupFloor, encodeUint64(uint64(last)))
-	if len(expired) < dedupPruneBatch {
-		tx.memo.dedup.learn(floor, now)
-	}
 	return nil
 }
 

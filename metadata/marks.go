@@ -190,13 +190,12 @@ func (c *cmdCtx) evictMark(account string) error {
 // scanning from the floor of the last prune so that deleted keys below it are never
 // iterated again.
 func pruneMarks(tx *txn, now int64) error {
-	v, _, err := tx.get(keyMarkFloor)
+	v, _, err := getRaw(tx, keyMarkFloor)
 	if err != nil {
 		return err
 	}
 	floor := int64(decodeUint64(v))
-	if floor > now || tx.memo.marks.empty(floor, now) {
-		// Nothing expired since an earlier command of the batch looked (prunememo.go).
+	if floor > now {
 		return nil
 	}
 	bounds := make([]byte, 0, 18)
@@ -211,7 +210,6 @@ func pruneMarks(tx *txn, now int64) error {
 		return fmt.Errorf("prune marks: %w", err)
 	}
 	if len(expired) == 0 {
-		tx.memo.marks.learn(floor, now)
 		return nil
 	}
 	c := &cmdCtx{tx: tx, now: now}
@@ -232,9 +230,6 @@ func pruneMarks(tx *txn, now int64) error {
 	}
 	last := int64(binary.BigEndian.Uint64(expired[len(expired)-1][1:9]))
 	tx.mustSet(keyMarkFloor, encodeUint64(uint64(last)))
-	if len(expired) < markPruneBatch {
-		tx.memo.marks.learn(floor, now)
-	}
 	return nil
 }
 

@@ -35,15 +35,9 @@ const (
 )
 
 func quotaKey(prefix, kind byte, name string) []byte {
-	return appendQuotaKey(make([]byte, 0, 2+len(name)), prefix, kind, name)
-}
-
-func appendQuotaKey(k []byte, prefix, kind byte, name string) []byte {
+	k := make([]byte, 0, 2+len(name))
 	return append(append(k, prefix, kind), name...)
 }
-
-func newQuotaUsage() *metadatapb.QuotaUsage   { return &metadatapb.QuotaUsage{} }
-func newQuotaLimits() *metadatapb.QuotaLimits { return &metadatapb.QuotaLimits{} }
 
 // errOverQuota refuses a command that would exceed a quota limit; the frontend
 // answers it with NO [OVERQUOTA] (RFC 9208 4.3).
@@ -140,7 +134,6 @@ func (c *cmdCtx) chargeUsage(owner string, dMessages, dBytes int64) error {
 	type root struct {
 		kind  byte
 		name  string
-		key   []byte
 		usage *metadatapb.QuotaUsage
 	}
 	var rootsBuf [2]root
@@ -151,56 +144,39 @@ func (c *cmdCtx) chargeUsage(owner string, dMessages, dBytes int64) error {
 		if tenant, err = c.accountTenant(owner); err != nil {
 			return err
 		}
-		key, au, err := c.takeUsage(quotaAccount, owner)
+		au, err := accountUsage(c.tx, owner)
 		if err != nil {
 			return err
 		}
-		roots = append(roots, root{quotaAccount, owner, key, au})
+		roots = append(roots, root{quotaAccount, owner, au})
 	}
-	key, tu, err := c.takeUsage(quotaTenant, tenant)
+	tu, err := tenantUsage(c.tx, tenant)
 	if err != nil {
 		return err
 	}
-	roots = append(roots, root{quotaTenant, tenant, key, tu})
+	roots = append(roots, root{quotaTenant, tenant, tu})
 	for _, root := range roots {
-		c.tx.keyBuf = appendQuotaKey(c.tx.keyBuf[:0], prefixQuotaLimits, root.kind, root.name)
-		lim, err := peekProto(c.tx, c.tx.keyBuf, newQuotaLimits)
+		lim, err := quotaLimits(c.tx, root.kind, root.name)
 		if err != nil {
 			return err
 		}
-		what := "account"
+		what := "account " + root.name
 		if root.kind == quotaTenant {
-			what = "tenant"
+			what = "tenant " + root.name
 		}
 		if overLimit(root.usage.GetMessages(), dMessages, lim.Messages) {
-			return errOverQuota("quota exceeded: %s %s MESSAGE limit %d", what, root.name, lim.GetMessages())
+			return errOverQuota("quota exceeded: %s MESSAGE limit %d", what, lim.GetMessages())
 		}
 		if overLimit(root.usage.GetStorageBytes(), dBytes, lim.StorageBytes) {
-			return errOverQuota("quota exceeded: %s %s STORAGE limit %d bytes", what, root.name, lim.GetStorageBytes())
+			return errOverQuota("quota exceeded: %s STORAGE limit %d bytes", what, lim.GetStorageBytes())
 		}
 	}
 	for _, root := range roots {
 		root.usage.Messages = addDelta(root.usage.GetMessages(), dMessages)
 		root.usage.StorageBytes = addDelta(root.usage.GetStorageBytes(), dBytes)
-		c.tx.keepProto(root.key, root.usage)
+		c.tx.setProto(quotaKey(prefixQuotaUsage, root.kind, root.name), root.usage)
 	}
 	return nil
-}
-
-// takeUsage returns the key and the usage of a quota root, which the caller owns
-// (takeProto) and writes back with keepProto.
-func (c *cmdCtx) takeUsage(kind byte, name string) ([]byte, *metadatapb.QuotaUsage, error) {
-	key := appendQuotaKey(c.tx.alloc(2+len(name)), prefixQuotaUsage, kind, name)
-	u, found, err := takeProto(c.tx, key, newQuotaUsage)
-	if err != nil || found {
-		return key, u, err
-	}
-	if kind == quotaAccount {
-		u, err = accountUsage(c.tx, name)
-	} else {
-		u, err = tenantUsage(c.tx, name)
-	}
-	return key, u, err
 }
 
 // forgetAccountQuota removes an account's quota records and its usage from its
