@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,7 +42,7 @@ type Config struct {
 	// HoldTTL is how long the hold lasts without renewal (renewed every third of it).
 	HoldTTL     time.Duration
 	Concurrency int    // bodies copied at once
-	TempDir     string // where the snapshot is spooled before it is stored; os.TempDir() if ""
+	TempDir     string // where the snapshot and its blob keys are spooled before they are stored; os.TempDir() if ""
 	Logger      *slog.Logger
 	// Progress, when set, gets a line per phase and every 10,000 bodies.
 	Progress io.Writer
@@ -86,6 +85,7 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	}
 	defer os.Remove(spool.Name())
 	defer spool.Close()
+	defer keys.close()
 	fmt.Fprintf(cfg.Progress, "snapshot at raft index %d: %d accounts, %d mailboxes, %d messages, %d bodies, %d bytes (%v)\n",
 		m.AppliedIndex, m.Accounts, m.Mailboxes, m.Messages, m.Blobs, m.SnapshotBytes, time.Since(started).Round(time.Millisecond))
 	if _, err := spool.Seek(0, io.SeekStart); err != nil {
@@ -94,13 +94,14 @@ func Run(ctx context.Context, cfg Config) (*Manifest, error) {
 	if err := cfg.Target.WriteFile(ctx, m.ID+"/"+snapshotName, spool, int64(m.SnapshotBytes)); err != nil {
 		return nil, fmt.Errorf("store the snapshot: %w", err)
 	}
-	list := []byte(strings.Join(keys, "\n"))
-	if len(keys) > 0 {
-		list = append(list, '\n')
+	if m.BlobListSHA256, err = keys.finish(); err != nil {
+		return nil, err
 	}
-	listSum := sha256.Sum256(list)
-	m.BlobListSHA256 = hex.EncodeToString(listSum[:])
-	if err := cfg.Target.WriteFile(ctx, m.ID+"/"+blobListName, bytes.NewReader(list), int64(len(list))); err != nil {
+	listSize, err := keys.size()
+	if err != nil {
+		return nil, fmt.Errorf("spool the blob keys: %w", err)
+	}
+	if err := cfg.Target.WriteFile(ctx, m.ID+"/"+blobListName, keys.f, listSize); err != nil {
 		return nil, fmt.Errorf("store the blob list: %w", err)
 	}
 
@@ -178,16 +179,23 @@ func renewHold(ctx context.Context, client metadatapb.BackupClient, id string, t
 	}
 }
 
-// fetchSnapshot streams the snapshot into a spool file and returns it with the sorted
-// blob keys, filling m from the summary.
-func fetchSnapshot(ctx context.Context, client metadatapb.BackupClient, tempDir string, m *Manifest) (*os.File, []string, error) {
+// fetchSnapshot streams the snapshot into a spool file and the blob keys into a spooled
+// list, filling m from the summary.
+func fetchSnapshot(ctx context.Context, client metadatapb.BackupClient, tempDir string, m *Manifest) (*os.File, *keyList, error) {
 	spool, err := os.CreateTemp(tempDir, "strata-backup-*.snap")
 	if err != nil {
 		return nil, nil, fmt.Errorf("spool the snapshot: %w", err)
 	}
-	fail := func(err error) (*os.File, []string, error) {
+	keys, err := newKeyList(tempDir)
+	if err != nil {
 		spool.Close()
 		os.Remove(spool.Name())
+		return nil, nil, err
+	}
+	fail := func(err error) (*os.File, *keyList, error) {
+		spool.Close()
+		os.Remove(spool.Name())
+		keys.close()
 		return nil, nil, err
 	}
 	stream, err := client.Snapshot(ctx, &metadatapb.BackupSnapshotRequest{})
@@ -197,7 +205,6 @@ func fetchSnapshot(ctx context.Context, client metadatapb.BackupClient, tempDir 
 	sum := sha256.New()
 	w := io.MultiWriter(spool, sum)
 	var n uint64
-	var keys []string
 	var summary *metadatapb.BackupSummary
 	for summary == nil {
 		chunk, err := stream.Recv()
@@ -209,8 +216,8 @@ func fetchSnapshot(ctx context.Context, client metadatapb.BackupClient, tempDir 
 		}
 		switch part := chunk.GetPart().(type) {
 		case *metadatapb.BackupChunk_Snapshot:
-			if len(keys) > 0 {
-				return fail(errors.New("metadata snapshot bytes after its blob keys"))
+			if keys.n > 0 {
+				return fail(errKeysAfterSummary)
 			}
 			if _, err := w.Write(part.Snapshot); err != nil {
 				return fail(fmt.Errorf("spool the snapshot: %w", err))
@@ -218,10 +225,9 @@ func fetchSnapshot(ctx context.Context, client metadatapb.BackupClient, tempDir 
 			n += uint64(len(part.Snapshot))
 		case *metadatapb.BackupChunk_Blobs:
 			for _, k := range part.Blobs.GetKeys() {
-				if !blobstore.ValidKey(k) {
-					return fail(fmt.Errorf("the snapshot references an invalid blob key %q", k))
+				if err := keys.add(k); err != nil {
+					return fail(fmt.Errorf("the snapshot's blob keys: %w", err))
 				}
-				keys = append(keys, k)
 			}
 		case *metadatapb.BackupChunk_Summary:
 			summary = part.Summary
@@ -233,15 +239,14 @@ func fetchSnapshot(ctx context.Context, client metadatapb.BackupClient, tempDir 
 		return fail(fmt.Errorf("received %d snapshot bytes, the leader sent %d", n, summary.GetSnapshotBytes()))
 	case !bytes.Equal(got, summary.GetSnapshotSha256()):
 		return fail(errors.New("the snapshot received does not match the leader's checksum"))
-	case summary.GetBlobs() != uint64(len(keys)):
-		return fail(fmt.Errorf("received %d blob keys, the leader sent %d", len(keys), summary.GetBlobs()))
+	case summary.GetBlobs() != keys.n:
+		return fail(fmt.Errorf("received %d blob keys, the leader sent %d", keys.n, summary.GetBlobs()))
 	}
 	if err := spool.Sync(); err != nil {
 		return fail(fmt.Errorf("spool the snapshot: %w", err))
 	}
-	slices.Sort(keys)
 	m.AppliedIndex, m.SnapshotBytes, m.SnapshotSHA256 = summary.GetAppliedIndex(), n, hex.EncodeToString(got)
-	m.Accounts, m.Mailboxes, m.Messages, m.Blobs = summary.GetAccounts(), summary.GetMailboxes(), summary.GetMessages(), uint64(len(keys))
+	m.Accounts, m.Mailboxes, m.Messages, m.Blobs = summary.GetAccounts(), summary.GetMailboxes(), summary.GetMessages(), keys.n
 	m.Taken = time.Unix(0, summary.GetTakenUnixNano()).UTC()
 	return spool, keys, nil
 }
@@ -252,7 +257,7 @@ type copyStats struct {
 
 // copyBlobs copies to dst every key that dst lacks, concurrency at a time. A key missing
 // from src fails the copy, after every other key was tried.
-func copyBlobs(ctx context.Context, keys []string, src, dst blobstore.Store, concurrency int, progress io.Writer) (*copyStats, error) {
+func copyBlobs(ctx context.Context, keys *keyList, src, dst blobstore.Store, concurrency int, progress io.Writer) (*copyStats, error) {
 	stats := &copyStats{}
 	work := make(chan string)
 	var mu sync.Mutex
@@ -272,29 +277,32 @@ func copyBlobs(ctx context.Context, keys []string, src, dst blobstore.Store, con
 					mu.Unlock()
 				}
 				if d := stats.done.Add(1); d%10000 == 0 {
-					fmt.Fprintf(progress, "bodies: %d of %d (%d copied, %d bytes) in %v\n", d, len(keys), stats.copied.Load(), stats.copiedBytes.Load(), time.Since(start).Round(time.Millisecond))
+					fmt.Fprintf(progress, "bodies: %d of %d (%d copied, %d bytes) in %v\n", d, keys.n, stats.copied.Load(), stats.copiedBytes.Load(), time.Since(start).Round(time.Millisecond))
 				}
 			}
 		}()
 	}
-feed:
-	for _, k := range keys {
+	readErr := keys.each(func(k string) bool {
 		select {
 		case work <- k:
+			return true
 		case <-ctx.Done():
-			break feed
+			return false
 		}
-	}
+	})
 	close(work)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if readErr != nil {
+		return nil, readErr
+	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("copy bodies: %w", errors.Join(errs...))
 	}
 	fmt.Fprintf(progress, "bodies: %d referenced, %d copied (%d bytes), the others already in the target (%v)\n",
-		len(keys), stats.copied.Load(), stats.copiedBytes.Load(), time.Since(start).Round(time.Millisecond))
+		keys.n, stats.copied.Load(), stats.copiedBytes.Load(), time.Since(start).Round(time.Millisecond))
 	return stats, nil
 }
 

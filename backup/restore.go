@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -47,6 +46,7 @@ type RestoreConfig struct {
 	RaftAddr string
 	// Blobs is where the bodies go: the new installation's blob store.
 	Blobs       blobstore.Store
+	TempDir     string // where the list of body keys is spooled; os.TempDir() if ""
 	Concurrency int
 	Logger      *slog.Logger
 	Progress    io.Writer
@@ -79,10 +79,11 @@ func Restore(ctx context.Context, cfg RestoreConfig) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := readBlobList(ctx, cfg.Source, m)
+	keys, err := readBlobList(ctx, cfg.Source, m, cfg.TempDir)
 	if err != nil {
 		return nil, err
 	}
+	defer keys.close()
 	if err := restoreMetadata(ctx, cfg, m, raftData); err != nil {
 		return nil, err
 	}
@@ -125,28 +126,24 @@ func readManifest(ctx context.Context, source Target, id string) (*Manifest, err
 	return m, nil
 }
 
-// readBlobList reads and checks the backup's list of body keys.
-func readBlobList(ctx context.Context, source Target, m *Manifest) ([]string, error) {
+// readBlobList spools and checks the backup's list of body keys.
+func readBlobList(ctx context.Context, source Target, m *Manifest, tempDir string) (*keyList, error) {
 	rc, err := source.ReadFile(ctx, m.ID+"/"+blobListName)
 	if err != nil {
 		return nil, fmt.Errorf("backup %s: %w", m.ID, err)
 	}
 	defer rc.Close()
-	sum := sha256.New()
-	sc := bufio.NewScanner(io.TeeReader(rc, sum))
-	sc.Buffer(make([]byte, maxBlobListLine), maxBlobListLine)
-	var keys []string
-	for sc.Scan() {
-		if !blobstore.ValidKey(sc.Text()) {
-			return nil, fmt.Errorf("backup %s: %s line %d is not a body key", m.ID, blobListName, len(keys)+1)
-		}
-		keys = append(keys, sc.Text())
+	keys, err := spoolKeyList(rc, tempDir)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %s: %w", m.ID, blobListName, err)
 	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("backup %s: read %s: %w", m.ID, blobListName, err)
+	sum, err := keys.finish()
+	if err == nil && (sum != m.BlobListSHA256 || keys.n != m.Blobs) {
+		err = fmt.Errorf("backup %s: %s does not match the manifest's checksum and count", m.ID, blobListName)
 	}
-	if hex.EncodeToString(sum.Sum(nil)) != m.BlobListSHA256 || uint64(len(keys)) != m.Blobs {
-		return nil, fmt.Errorf("backup %s: %s does not match the manifest's checksum and count", m.ID, blobListName)
+	if err != nil {
+		keys.close()
+		return nil, err
 	}
 	return keys, nil
 }

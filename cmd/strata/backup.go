@@ -87,7 +87,7 @@ they are copied a hold keeps blob collection from deleting them (docs/backup.md)
 	flags: func(f *pflag.FlagSet) {
 		f.String("to", "", "backup location: a directory or s3://BUCKET/PREFIX")
 		f.Duration("hold-ttl", backup.DefaultHoldTTL, "how long the hold on blob collection outlives a backup that dies")
-		f.String("temp-dir", "", "where the snapshot is spooled before it is stored (default: the system's)")
+		f.String("temp-dir", "", "where the snapshot and its list of body keys are spooled before they are stored (default: the system's)")
 		addBackupBlobFlags(f, "the directory --blob-dir")
 	},
 	service: func(ctx context.Context, conn grpc.ClientConnInterface, cmd *cobra.Command, _ []string) error {
@@ -173,7 +173,7 @@ blob store: DIR/blobs with --blob fs and --for serve, else the --blob/--s3-* fla
 		start := time.Now()
 		m, err := backup.Restore(ctx, backup.RestoreConfig{
 			Source: source, ID: id, DataDir: dataDir, Layout: layout, NodeID: nodeID, RaftAddr: raftAddr,
-			Blobs: blobs, Concurrency: concurrency, Logger: logger, Progress: cmd.OutOrStdout(),
+			Blobs: blobs, TempDir: dataDir, Concurrency: concurrency, Logger: logger, Progress: cmd.OutOrStdout(),
 		})
 		if err != nil {
 			return fmt.Errorf("restore: %w", err)
