@@ -290,7 +290,7 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 	if c.sel != nil && c.sel.owner == ref.owner && c.sel.mailboxID == mb.GetId() {
 		// RFC 9051 6.3.12: appending to the selected mailbox should be followed by EXISTS;
 		// wait for the feed to deliver this append so run sends it now.
-		c.sel.awaitOwn(c.ctx, resp.GetModseq())
+		c.awaitOwn(resp.GetModseq())
 	}
 	appendUID := ""
 	if uids := resp.GetUids(); len(uids) == len(req.Messages) {

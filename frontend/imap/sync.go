@@ -60,13 +60,15 @@ type selected struct {
 	feed *changeFeed
 }
 
-// awaitOwn waits, at most appendSyncWait, until the feed has delivered modseq, the change of
-// this session's APPEND, COPY or MOVE into the mailbox, so that its EXISTS goes out with the
-// command's response (RFC 9051 6.3.12, 7.4.1); when the feed is later than that it records
-// modseq in ownAdded.
-func (s *selected) awaitOwn(ctx context.Context, modseq uint64) {
-	if !s.feed.waitFor(ctx, modseq, time.Duration(appendSyncWait.Load())) {
+// awaitOwn waits, at most appendSyncWait, until the feed of the selected mailbox has
+// delivered modseq, the change of this session's APPEND, COPY or MOVE into it, so that its
+// EXISTS goes out with the command's response (RFC 9051 6.3.12, 7.4.1); when the feed is
+// later than that it records modseq in ownAdded.
+func (c *conn) awaitOwn(modseq uint64) {
+	s := c.sel
+	if !s.feed.waitFor(c.ctx, modseq, time.Duration(appendSyncWait.Load())) {
 		s.ownAdded = max(s.ownAdded, modseq)
+		c.log.Info("selected mailbox's change feed is behind this session's own change", "mailbox", s.mailboxID, "modseq", modseq, "feed_seen", s.feed.seenModSeq())
 	}
 }
 
@@ -236,6 +238,13 @@ func (f *changeFeed) waitFor(ctx context.Context, modseq uint64, timeout time.Du
 	}
 }
 
+// seenModSeq is the highest MODSEQ the feed received.
+func (f *changeFeed) seenModSeq() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seen
+}
+
 // awaitOwnAdditions brings the messages of the session's own APPEND, COPY or MOVE whose
 // response went out before the feed delivered them (ownAdded) into its view before a UID
 // command resolves its set, announcing them with EXISTS (RFC 9051 7.4.1, allowed with any
@@ -252,6 +261,7 @@ func (c *conn) awaitOwnAdditions() error {
 		return nil
 	}
 	if !s.feed.waitFor(c.ctx, s.ownAdded, time.Duration(appendSyncWait.Load())) {
+		c.log.Info("UID command refused: the change feed still lacks this session's own change", "mailbox", s.mailboxID, "modseq", s.ownAdded, "feed_seen", s.feed.seenModSeq())
 		return no(imapresp.CodeUnavailable, "This session's new messages have not reached its view of the mailbox yet; try again")
 	}
 	s.ownAdded = 0
