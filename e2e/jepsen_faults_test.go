@@ -122,6 +122,13 @@ func TestJepsenClusterFaults(t *testing.T) {
 		len(l.acked), len(l.unknown), len(l.expunged), l.unavailable, l.unavailableOps, l.disconnects, l.failures)
 	acked := len(l.acked)
 	l.mu.Unlock()
+	// How often a writer's APPEND was answered before its frontend's feed of INBOX had
+	// delivered it, the case in which its UID STORE and UID EXPUNGE must wait for the feed
+	// (frontend/imap awaitOwnAdditions) or answer NO [UNAVAILABLE].
+	for _, f := range c.frontends {
+		t.Logf("frontend %s: %d changes of its own a session's feed had not delivered at the response, %d UID commands refused for it",
+			f.name, strings.Count(f.logs(), "change feed is behind this session's own change"), strings.Count(f.logs(), "UID command refused"))
+	}
 	if acked == 0 {
 		t.Fatal("no APPEND was acknowledged")
 	}
