@@ -580,7 +580,7 @@ func (l *ledger) check(t *testing.T, got *mailboxContents) {
 		switch {
 		case l.expunged[mid]:
 			if len(uids) != 0 {
-				t.Errorf("%s was expunged (UID EXPUNGE OK) but is in INBOX as %v", mid, uids)
+				t.Errorf("%s was expunged (UID STORE +FLAGS \\Deleted and UID EXPUNGE of its APPENDUID %d OK) but is in INBOX as %v", mid, l.acked[mid], uids)
 			}
 		case l.targeted[mid]:
 			if len(uids) > 1 || len(uids) == 1 && uids[0] != l.acked[mid] {

@@ -57,7 +57,8 @@ func (c *cmdCtx) createTenant(req *metadatapb.CreateTenantRequest) (*metadatapb.
 // picks it off the stored record without decoding the rest: every APPEND charges its
 // owner's usage, which needs only the tenant.
 func (c *cmdCtx) accountTenant(email string) (string, error) {
-	v, closer, err := c.tx.Get(accountKey(email))
+	c.tx.keyBuf = appendStrKey(c.tx.keyBuf[:0], prefixAccount, email)
+	v, closer, err := c.tx.Get(c.tx.keyBuf)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return "", errNotFound("account %q not found", email)
 	}

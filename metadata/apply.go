@@ -150,9 +150,11 @@ func (f *FSM) applyCommand(tx *txn, index uint64, cmd *metadatapb.Command, struc
 		panic(fmt.Sprintf("metadata fsm: %v", err))
 	}
 	scope := commandScope(cmd)
+	var reqKey []byte
 	if id := cmd.GetRequestId(); id != "" {
+		reqKey = appendStrKey(tx.alloc(1+len(id)), prefixRequest, id)
 		var prev metadatapb.RequestRecord
-		found, err := getProto(tx, requestKey(id), &prev)
+		found, err := getProto(tx, reqKey, &prev)
 		if err != nil {
 			panic(fmt.Sprintf("metadata fsm: %v", err))
 		}
@@ -177,8 +179,8 @@ func (f *FSM) applyCommand(tx *txn, index uint64, cmd *metadatapb.Command, struc
 		events = c.events()
 	}
 	if id := cmd.GetRequestId(); id != "" {
-		tx.setProto(requestKey(id), &metadatapb.RequestRecord{TimestampUnixNano: c.now, Scope: scope, Result: res})
-		tx.insert(requestAgeKey(c.now, id), nil)
+		tx.setProto(reqKey, &metadatapb.RequestRecord{TimestampUnixNano: c.now, Scope: scope, Result: res})
+		tx.insert(appendRequestAgeKey(tx.alloc(9+len(id)), c.now, id), nil)
 	}
 	return res, events
 }
@@ -186,7 +188,7 @@ func (f *FSM) applyCommand(tx *txn, index uint64, cmd *metadatapb.Command, struc
 // advanceClock returns the log time after a command stamped ts: time never goes
 // backwards even when a new leader's clock is behind the old one's.
 func advanceClock(tx *txn, ts int64) (int64, error) {
-	v, ok, err := getRaw(tx, keyClock)
+	v, ok, err := tx.get(keyClock)
 	if err != nil {
 		return 0, err
 	}
@@ -195,7 +197,7 @@ func advanceClock(tx *txn, ts int64) (int64, error) {
 		now = prev
 	}
 	if !ok || now != int64(decodeUint64(v)) {
-		tx.mustSet(keyClock, encodeUint64(uint64(now)))
+		tx.mustSet(keyClock, tx.encodeUint64(uint64(now)))
 	}
 	return now, nil
 }
@@ -212,7 +214,7 @@ func advanceClock(tx *txn, ts int64) (int64, error) {
 // horizon lags between retryEntries and 2*retryEntries entries behind; the key is written
 // once per retryEntries entries.
 func retryHorizon(tx *txn, index uint64, now int64) (int64, error) {
-	v, ok, err := getRaw(tx, keyRetryHorizon)
+	v, ok, err := tx.get(keyRetryHorizon)
 	if err != nil {
 		return 0, err
 	}
@@ -251,7 +253,7 @@ const requestPruneInterval = time.Second
 // retention and the retry horizon), at most once per requestPruneInterval. It scans from the floor of the last prune, so deletion
 // tombstones below it are never iterated again.
 func pruneRequests(tx *txn, cutoff int64) error {
-	v, _, err := getRaw(tx, keyRequestFloor)
+	v, _, err := tx.get(keyRequestFloor)
 	if err != nil {
 		return err
 	}
@@ -450,6 +452,8 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 
 func okResult() *metadatapb.CommandResult { return &metadatapb.CommandResult{} }
 
+func newMailboxRecord() *metadatapb.MailboxRecord { return &metadatapb.MailboxRecord{} }
+
 // loadMailbox returns the mailbox with id owned by account.
 func (c *cmdCtx) loadMailbox(account string, id uint64) (*mailboxState, error) {
 	if ms, found := c.mailboxes[id]; found {
@@ -458,9 +462,8 @@ func (c *cmdCtx) loadMailbox(account string, id uint64) (*mailboxState, error) {
 		}
 		return ms, nil
 	}
-	rec := &metadatapb.MailboxRecord{}
-	key := mailboxKey(id)
-	found, err := getProto(c.tx, key, rec)
+	key := appendMailboxKey(c.tx.alloc(9), id)
+	rec, found, err := takeProto(c.tx, key, newMailboxRecord)
 	if err != nil {
 		return nil, err
 	}
@@ -532,11 +535,14 @@ func (c *cmdCtx) finish() error {
 			if key == nil {
 				key = mailboxKey(id)
 			}
-			c.tx.setProto(key, ms.rec)
+			// The next command of the batch to load the mailbox takes this record as it is
+			// (takeProto): no command's result holds a part of a mailbox record (those that
+			// answer one answer a copy), and events only reads it.
+			c.tx.keepProto(key, ms.rec)
 		}
 		if len(ms.changes) > 0 {
 			// The MODSEQ is new in this mailbox, so is its journal key.
-			c.tx.insert(journalKey(id, ms.modseq), mustMarshal(&metadatapb.ChangeBatch{Changes: ms.changes, HighestModseq: ms.modseq, TimestampUnixNano: c.now}))
+			c.tx.insert(appendJournalKey(c.tx.alloc(17), id, ms.modseq), c.tx.marshal(&metadatapb.ChangeBatch{Changes: ms.changes, HighestModseq: ms.modseq, TimestampUnixNano: c.now}))
 		}
 	}
 	return nil
@@ -573,7 +579,7 @@ func (c *cmdCtx) subscriptionsOf(account string) {
 }
 
 func (c *cmdCtx) nextCounter(key []byte) (uint64, error) {
-	v, _, err := getRaw(c.tx, key)
+	v, _, err := c.tx.get(key)
 	if err != nil {
 		return 0, err
 	}

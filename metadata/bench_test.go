@@ -28,7 +28,11 @@ import (
 // here). Allocations in ApplyBatch alone per appended message, from
 // `-benchtime 20x -memprofile m.out -memprofilerate 1` and `go tool pprof
 // -sample_index=alloc_objects -top` (ApplyBatch's cum / 1344 messages): 169 before, 83
-// after.
+// after. Branch append14 (the mailbox and quota records decoded once per batch, keys and
+// values in a txn arena, the prunes' scans skipped when an earlier command of the batch
+// showed them empty; docs/benchmarks.md "FSM apply cost per Append"): 87.7 -> 37.4 per
+// message by the same measure over 1280 messages, 8.1k -> 4.6k allocs per batch, and
+// ApplyBatch's CPU in a profile of 300 batches 54-61 -> 31-39 µs per message.
 func BenchmarkFSMApplyAppendBatch(b *testing.B) {
 	const perBatch = 64
 	h := withAccount(b)

@@ -62,7 +62,7 @@ func deletingKey(blob string) []byte { return strKey(prefixDeleting, blob) }
 
 // blobEpoch returns the current blob epoch.
 func (c *cmdCtx) blobEpoch() (uint64, error) {
-	v, _, err := getRaw(c.tx, keyBlobEpoch)
+	v, _, err := c.tx.get(keyBlobEpoch)
 	if err != nil {
 		return 0, err
 	}
@@ -73,7 +73,8 @@ func (c *cmdCtx) blobEpoch() (uint64, error) {
 // record is deleting, or absent while a record was forgotten since epoch (see above).
 func (c *cmdCtx) checkAppendBlob(key string, epoch uint64) error {
 	ref := &metadatapb.BlobRef{}
-	found, err := getProto(c.tx, blobKey(key), ref)
+	c.tx.keyBuf = appendStrKey(c.tx.keyBuf[:0], prefixBlob, key)
+	found, err := getProto(c.tx, c.tx.keyBuf, ref)
 	if err != nil {
 		return err
 	}

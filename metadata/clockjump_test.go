@@ -104,7 +104,7 @@ func TestRetryHorizonLag(t *testing.T) {
 	defer g.release()
 	b := g.db.NewIndexedBatch()
 	defer b.Close()
-	tx := newTxn(b)
+	tx := newTxn(b, nil)
 	base := h.now.UnixNano()
 	logTime := func(index uint64) int64 { return base + int64(index)*int64(time.Second) }
 	const step = 997

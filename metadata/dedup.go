@@ -110,12 +110,13 @@ func (c *cmdCtx) rememberAppend(account string, key []byte, window time.Duration
 // retry horizon), scanning from the floor of the last prune so that deleted keys below it
 // are never iterated again.
 func pruneDedup(tx *txn, now int64) error {
-	v, _, err := getRaw(tx, keyDedupFloor)
+	v, _, err := tx.get(keyDedupFloor)
 	if err != nil {
 		return err
 	}
 	floor := int64(decodeUint64(v))
-	if floor > now {
+	if floor > now || tx.memo.dedup.empty(floor, now) {
+		// Nothing expired since an earlier command of the batch looked (prunememo.go).
 		return nil
 	}
 	bounds := make([]byte, 0, 18)
@@ -130,6 +131,7 @@ func pruneDedup(tx *txn, now int64) error {
 		return fmt.Errorf("prune dedup keys: %w", err)
 	}
 	if len(expired) == 0 {
+		tx.memo.dedup.learn(floor, now)
 		return nil
 	}
 	for _, k := range expired {
@@ -147,6 +149,9 @@ func pruneDedup(tx *txn, now int64) error {
 	}
 	last := int64(binary.BigEndian.Uint64(expired[len(expired)-1][1:9]))
 	tx.mustSet(keyDedupFloor, encodeUint64(uint64(last)))
+	if len(expired) < dedupPruneBatch {
+		tx.memo.dedup.learn(floor, now)
+	}
 	return nil
 }
 

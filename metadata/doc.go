@@ -13,7 +13,10 @@
 //     ID pruning and every counter advance per command; the retry horizon comes from the
 //     entries' log indexes). Digest compares replicas.
 //     The clock read to time commands for the metrics (metrics.go) never reaches the
-//     state.
+//     state. What a batch caches (txn.go: values read, records decoded once per batch;
+//     prunememo.go: ranges the prunes found empty) only saves reads and scans whose
+//     outcome it knows, and every write of the batch, rollbacks included, keeps it true
+//     (batchcache_test.go compares one batch with one entry per batch).
 //   - Atomicity. One Raft batch is one Pebble batch, which also stores the applied
 //     index. A command that fails is rolled back inside the batch (txn savepoints),
 //     so it leaves no trace; a storage failure panics rather than skip an entry.

@@ -71,6 +71,9 @@ type generation struct {
 	// closes and removes it.
 	retired bool
 	logger  *slog.Logger
+	// carried is what the last committed batch's cache hands to the next (txn.carry);
+	// only ApplyBatch, on Raft's one FSM goroutine, touches it.
+	carried *carriedCache
 }
 
 // OpenFSM opens (or creates) the state machine store under dir.
@@ -293,7 +296,10 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	defer g.release()
 	b := g.db.NewIndexedBatch()
 	defer b.Close()
-	tx := newTxn(b)
+	// Taken, so that a batch that does not commit hands nothing on.
+	carried := g.carried
+	g.carried = nil
+	tx := newTxn(b, carried)
 	var events []ChangeEvent
 	last := applied
 	for i, l := range logs {
@@ -326,6 +332,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	if err := b.Commit(pebble.NoSync); err != nil {
 		panic(fmt.Sprintf("metadata fsm: commit batch up to index %d: %v", last, err))
 	}
+	g.carried = tx.carry()
 	f.applied.Store(last)
 	f.changes.publish(events)
 	f.metrics.observeBatch(time.Since(start))

@@ -45,15 +45,32 @@ const (
 func (c *cmdCtx) pruneHistory(ms *mailboxState) error {
 	box := ms.box()
 	id := box.GetId()
+	memo := c.tx.memo.historyOf(id)
+	if err := c.pruneJournal(ms, &memo.journal); err != nil {
+		return err
+	}
+	return c.pruneTombstones(ms, &memo.tombstones)
+}
+
+// pruneJournal drops up to historyPruneBatch journal entries older than journalRetention,
+// unless known drops that the scan would find none (prunememo.go).
+func (c *cmdCtx) pruneJournal(ms *mailboxState, known *firstEntry) error {
+	box := ms.box()
+	id := box.GetId()
 	cutoff := c.now - int64(journalRetention)
-	var old [][]byte
 	floor := box.GetJournalFloor()
+	if known.nothingBefore(floor, cutoff) {
+		return nil
+	}
+	var old [][]byte
+	first := int64(noEntry)
 	err := scan(c.tx, journalKey(id, floor+1), mailboxPrefixEnd(prefixJournal, id), func(k, v []byte) (bool, error) {
 		ts, err := journalTimestamp(v)
 		if err != nil {
 			return false, fmt.Errorf("decode journal entry %d of mailbox %d: %w", modseqFromJournalKey(k), id, err)
 		}
 		if ts >= cutoff {
+			first = ts
 			return false, nil
 		}
 		old = append(old, append([]byte(nil), k...))
@@ -70,14 +87,29 @@ func (c *cmdCtx) pruneHistory(ms *mailboxState) error {
 		box.JournalFloor = floor
 		ms.dirty = true
 	}
+	if len(old) < historyPruneBatch {
+		known.learn(floor, first)
+	}
+	return nil
+}
 
+// pruneTombstones drops up to historyPruneBatch tombstones older than tombstoneRetention,
+// unless known drops that the scan would find none (prunememo.go).
+func (c *cmdCtx) pruneTombstones(ms *mailboxState, known *firstEntry) error {
+	box := ms.box()
+	id := box.GetId()
 	// Tombstones of one MODSEQ may be dropped over several commands, so the scan starts at
 	// the floor itself: what is left there is older than the retention too.
-	cutoff = c.now - int64(tombstoneRetention)
-	old = old[:0]
-	floor = box.GetVanishedFloor()
-	err = scan(c.tx, tombstoneKey(id, floor, 0), mailboxPrefixEnd(prefixTombstone, id), func(k, v []byte) (bool, error) {
-		if int64(decodeUint64(v)) >= cutoff {
+	cutoff := c.now - int64(tombstoneRetention)
+	floor := box.GetVanishedFloor()
+	if known.nothingBefore(floor, cutoff) {
+		return nil
+	}
+	var old [][]byte
+	first := int64(noEntry)
+	err := scan(c.tx, tombstoneKey(id, floor, 0), mailboxPrefixEnd(prefixTombstone, id), func(k, v []byte) (bool, error) {
+		if ts := int64(decodeUint64(v)); ts >= cutoff {
+			first = ts
 			return false, nil
 		}
 		old = append(old, append([]byte(nil), k...))
@@ -93,6 +125,9 @@ func (c *cmdCtx) pruneHistory(ms *mailboxState) error {
 	if floor > box.GetVanishedFloor() {
 		box.VanishedFloor = floor
 		ms.dirty = true
+	}
+	if len(old) < historyPruneBatch {
+		known.learn(floor, first)
 	}
 	return nil
 }

@@ -99,7 +99,13 @@ var (
 )
 
 func strKey(prefix byte, s string) []byte {
-	k := make([]byte, 0, 1+len(s))
+	return appendStrKey(make([]byte, 0, 1+len(s)), prefix, s)
+}
+
+// The appendXxxKey functions append a key to k: a txn builds the keys it writes in its
+// arena (txn.alloc), a read builds its key in txn.keyBuf.
+
+func appendStrKey(k []byte, prefix byte, s string) []byte {
 	return append(append(k, prefix), s...)
 }
 
@@ -124,7 +130,11 @@ func sepKey(prefix byte, s string, extra ...byte) []byte {
 }
 
 func mailboxKey(id uint64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{prefixMailbox}, id)
+	return appendMailboxKey(make([]byte, 0, 9), id)
+}
+
+func appendMailboxKey(k []byte, id uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(k, prefixMailbox), id)
 }
 
 // mailboxNamesPrefix is the prefix of all mailbox names of an account.
@@ -183,7 +193,10 @@ func threadIndexPrefix(owner string) []byte {
 }
 
 func threadIndexKey(owner string, kind byte, value string) []byte {
-	k := make([]byte, 0, 3+len(owner)+len(value))
+	return appendThreadIndexKey(make([]byte, 0, 3+len(owner)+len(value)), owner, kind, value)
+}
+
+func appendThreadIndexKey(k []byte, owner string, kind byte, value string) []byte {
 	k = append(append(append(k, prefixThread), owner...), 0, kind)
 	return append(k, value...)
 }
@@ -194,7 +207,10 @@ func threadSubjectKey(owner, base string) []byte { return threadIndexKey(owner, 
 
 // mailboxUIDKey is the key of per-message tables: prefix, mailbox id, uid.
 func mailboxUIDKey(prefix byte, mailbox uint64, uid uint32) []byte {
-	k := make([]byte, 0, 13)
+	return appendMailboxUIDKey(make([]byte, 0, 13), prefix, mailbox, uid)
+}
+
+func appendMailboxUIDKey(k []byte, prefix byte, mailbox uint64, uid uint32) []byte {
 	k = append(k, prefix)
 	k = binary.BigEndian.AppendUint64(k, mailbox)
 	return binary.BigEndian.AppendUint32(k, uid)
@@ -230,7 +246,11 @@ func modseqFromTombstoneKey(k []byte) uint64 { return binary.BigEndian.Uint64(k[
 func uidFromTombstoneKey(k []byte) uint32    { return binary.BigEndian.Uint32(k[17:21]) }
 
 func journalKey(mailbox, modseq uint64) []byte {
-	k := binary.BigEndian.AppendUint64(append(make([]byte, 0, 17), prefixJournal), mailbox)
+	return appendJournalKey(make([]byte, 0, 17), mailbox, modseq)
+}
+
+func appendJournalKey(k []byte, mailbox, modseq uint64) []byte {
+	k = binary.BigEndian.AppendUint64(append(k, prefixJournal), mailbox)
 	return binary.BigEndian.AppendUint64(k, modseq)
 }
 
@@ -240,7 +260,11 @@ func orphanKey(since int64, blob string) []byte {
 }
 
 func requestAgeKey(ts int64, id string) []byte {
-	k := binary.BigEndian.AppendUint64(append(make([]byte, 0, 9+len(id)), prefixRequestAge), uint64(ts))
+	return appendRequestAgeKey(make([]byte, 0, 9+len(id)), ts, id)
+}
+
+func appendRequestAgeKey(k []byte, ts int64, id string) []byte {
+	k = binary.BigEndian.AppendUint64(append(k, prefixRequestAge), uint64(ts))
 	return append(k, id...)
 }
 

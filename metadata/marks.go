@@ -190,12 +190,13 @@ func (c *cmdCtx) evictMark(account string) error {
 // scanning from the floor of the last prune so that deleted keys below it are never
 // iterated again.
 func pruneMarks(tx *txn, now int64) error {
-	v, _, err := getRaw(tx, keyMarkFloor)
+	v, _, err := tx.get(keyMarkFloor)
 	if err != nil {
 		return err
 	}
 	floor := int64(decodeUint64(v))
-	if floor > now {
+	if floor > now || tx.memo.marks.empty(floor, now) {
+		// Nothing expired since an earlier command of the batch looked (prunememo.go).
 		return nil
 	}
 	bounds := make([]byte, 0, 18)
@@ -210,6 +211,7 @@ func pruneMarks(tx *txn, now int64) error {
 		return fmt.Errorf("prune marks: %w", err)
 	}
 	if len(expired) == 0 {
+		tx.memo.marks.learn(floor, now)
 		return nil
 	}
 	c := &cmdCtx{tx: tx, now: now}
@@ -230,6 +232,9 @@ func pruneMarks(tx *txn, now int64) error {
 	}
 	last := int64(binary.BigEndian.Uint64(expired[len(expired)-1][1:9]))
 	tx.mustSet(keyMarkFloor, encodeUint64(uint64(last)))
+	if len(expired) < markPruneBatch {
+		tx.memo.marks.learn(floor, now)
+	}
 	return nil
 }
 

@@ -89,7 +89,8 @@ func (c *cmdCtx) messages(mailbox uint64, ranges [][2]uint32) ([]storedMessage, 
 
 func (c *cmdCtx) addBlobRef(key string) error {
 	ref := &metadatapb.BlobRef{}
-	if _, err := getProto(c.tx, blobKey(key), ref); err != nil {
+	refKey := appendStrKey(c.tx.alloc(1+len(key)), prefixBlob, key)
+	if _, err := getProto(c.tx, refKey, ref); err != nil {
 		return err
 	}
 	if ref.GetRefs() == 0 && ref.GetOrphanedUnixNano() != 0 {
@@ -98,7 +99,7 @@ func (c *cmdCtx) addBlobRef(key string) error {
 		ref.OrphanedUnixNano = 0
 	}
 	ref.Refs++
-	c.tx.setProto(blobKey(key), ref)
+	c.tx.setProto(refKey, ref)
 	return nil
 }
 
@@ -130,9 +131,9 @@ func (c *cmdCtx) addMessage(ms *mailboxState, idx *metadatapb.MessageIndex, stru
 	idx.Modseq = c.bump(ms)
 	idx.SavedUnix = c.now / int64(time.Second) // RFC 8514: saved into this mailbox now
 	// UIDs at or above UIDNEXT have never been used in this mailbox.
-	c.tx.insert(messageKey(box.Id, uid), mustMarshal(idx))
+	c.tx.insert(appendMailboxUIDKey(c.tx.alloc(13), prefixMessage, box.Id, uid), c.tx.marshal(idx))
 	if len(structure) > 0 {
-		c.tx.insert(structureKey(box.Id, uid), structure)
+		c.tx.insert(appendMailboxUIDKey(c.tx.alloc(13), prefixStructure, box.Id, uid), structure)
 	}
 	if err := c.addBlobRef(idx.GetBlobKey()); err != nil {
 		return 0, err

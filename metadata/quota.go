@@ -35,9 +35,15 @@ const (
 )
 
 func quotaKey(prefix, kind byte, name string) []byte {
-	k := make([]byte, 0, 2+len(name))
+	return appendQuotaKey(make([]byte, 0, 2+len(name)), prefix, kind, name)
+}
+
+func appendQuotaKey(k []byte, prefix, kind byte, name string) []byte {
 	return append(append(k, prefix, kind), name...)
 }
+
+func newQuotaUsage() *metadatapb.QuotaUsage   { return &metadatapb.QuotaUsage{} }
+func newQuotaLimits() *metadatapb.QuotaLimits { return &metadatapb.QuotaLimits{} }
 
 // errOverQuota refuses a command that would exceed a quota limit; the frontend
 // answers it with NO [OVERQUOTA] (RFC 9208 4.3).
@@ -134,6 +140,7 @@ func (c *cmdCtx) chargeUsage(owner string, dMessages, dBytes int64) error {
 	type root struct {
 		kind  byte
 		name  string
+		key   []byte
 		usage *metadatapb.QuotaUsage
 	}
 	var rootsBuf [2]root
@@ -144,39 +151,56 @@ func (c *cmdCtx) chargeUsage(owner string, dMessages, dBytes int64) error {
 		if tenant, err = c.accountTenant(owner); err != nil {
 			return err
 		}
-		au, err := accountUsage(c.tx, owner)
+		key, au, err := c.takeUsage(quotaAccount, owner)
 		if err != nil {
 			return err
 		}
-		roots = append(roots, root{quotaAccount, owner, au})
+		roots = append(roots, root{quotaAccount, owner, key, au})
 	}
-	tu, err := tenantUsage(c.tx, tenant)
+	key, tu, err := c.takeUsage(quotaTenant, tenant)
 	if err != nil {
 		return err
 	}
-	roots = append(roots, root{quotaTenant, tenant, tu})
+	roots = append(roots, root{quotaTenant, tenant, key, tu})
 	for _, root := range roots {
-		lim, err := quotaLimits(c.tx, root.kind, root.name)
+		c.tx.keyBuf = appendQuotaKey(c.tx.keyBuf[:0], prefixQuotaLimits, root.kind, root.name)
+		lim, err := peekProto(c.tx, c.tx.keyBuf, newQuotaLimits)
 		if err != nil {
 			return err
 		}
-		what := "account " + root.name
+		what := "account"
 		if root.kind == quotaTenant {
-			what = "tenant " + root.name
+			what = "tenant"
 		}
 		if overLimit(root.usage.GetMessages(), dMessages, lim.Messages) {
-			return errOverQuota("quota exceeded: %s MESSAGE limit %d", what, lim.GetMessages())
+			return errOverQuota("quota exceeded: %s %s MESSAGE limit %d", what, root.name, lim.GetMessages())
 		}
 		if overLimit(root.usage.GetStorageBytes(), dBytes, lim.StorageBytes) {
-			return errOverQuota("quota exceeded: %s STORAGE limit %d bytes", what, lim.GetStorageBytes())
+			return errOverQuota("quota exceeded: %s %s STORAGE limit %d bytes", what, root.name, lim.GetStorageBytes())
 		}
 	}
 	for _, root := range roots {
 		root.usage.Messages = addDelta(root.usage.GetMessages(), dMessages)
 		root.usage.StorageBytes = addDelta(root.usage.GetStorageBytes(), dBytes)
-		c.tx.setProto(quotaKey(prefixQuotaUsage, root.kind, root.name), root.usage)
+		c.tx.keepProto(root.key, root.usage)
 	}
 	return nil
+}
+
+// takeUsage returns the key and the usage of a quota root, which the caller owns
+// (takeProto) and writes back with keepProto.
+func (c *cmdCtx) takeUsage(kind byte, name string) ([]byte, *metadatapb.QuotaUsage, error) {
+	key := appendQuotaKey(c.tx.alloc(2+len(name)), prefixQuotaUsage, kind, name)
+	u, found, err := takeProto(c.tx, key, newQuotaUsage)
+	if err != nil || found {
+		return key, u, err
+	}
+	if kind == quotaAccount {
+		u, err = accountUsage(c.tx, name)
+	} else {
+		u, err = tenantUsage(c.tx, name)
+	}
+	return key, u, err
 }
 
 // forgetAccountQuota removes an account's quota records and its usage from its

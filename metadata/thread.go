@@ -71,7 +71,7 @@ func checkThreadKeys(keys *metadatapb.ThreadKeys) error {
 
 // lookupThread returns the thread the index entry key names, 0 if there is none.
 func (c *cmdCtx) lookupThread(key []byte) (uint64, error) {
-	v, _, err := getRaw(c.tx, key)
+	v, _, err := c.tx.get(key)
 	return decodeUint64(v), err
 }
 
@@ -80,7 +80,7 @@ func (c *cmdCtx) indexThread(key []byte, thread uint64) error {
 	if known, err := c.lookupThread(key); err != nil || known != 0 {
 		return err
 	}
-	c.tx.mustSet(key, encodeUint64(thread))
+	c.tx.mustSet(key, c.tx.encodeUint64(thread))
 	return nil
 }
 
@@ -92,7 +92,8 @@ func (c *cmdCtx) ingestThread(owner, blobKey string, keys *metadatapb.ThreadKeys
 		ids = append(ids, id)
 	}
 	ids = append(ids, keys.GetReferences()...)
-	thread, err := c.lookupThread(threadContentKey(owner, blobKey))
+	contentKey := appendThreadIndexKey(c.tx.alloc(3+len(owner)+len(blobKey)), owner, 'c', blobKey)
+	thread, err := c.lookupThread(contentKey)
 	if err != nil {
 		return 0, err
 	}
@@ -116,7 +117,7 @@ func (c *cmdCtx) ingestThread(owner, blobKey string, keys *metadatapb.ThreadKeys
 	if thread == 0 {
 		thread = threadOfContent(blobKey)
 	}
-	if err := c.indexThread(threadContentKey(owner, blobKey), thread); err != nil {
+	if err := c.indexThread(contentKey, thread); err != nil {
 		return 0, err
 	}
 	for _, id := range ids {

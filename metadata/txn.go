@@ -1,6 +1,8 @@
 package metadata
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +35,16 @@ type txn struct {
 	// recording is set between savepoint and release/rollback.
 	recording bool
 	cache     map[string]*cachedValue
+	// arena is where small values and keys are built (alloc).
+	arena []byte
+	// carryKeys are the cached keys that go on to the next batch (carry).
+	carryKeys []string
+	// entries is the slab the cache's entries come from (newEntry).
+	entries []cachedValue
+	// keyBuf is where keys for reads only are built (the cache copies what it keeps).
+	keyBuf []byte
+	// memo is what this batch's prunes found (prunememo.go); every write updates it.
+	memo pruneMemo
 }
 
 // maxTxnCache bounds the keys a txn caches: a command that touches many keys (STORE of
@@ -43,10 +55,68 @@ const maxTxnCache = 4096
 type cachedValue struct {
 	value []byte
 	found bool
+	// decoded is value decoded, the message a command wrote there with keepProto, until
+	// the next write of the key or the next takeProto of it.
+	decoded proto.Message
 }
 
-func newTxn(b *pebble.Batch) *txn {
-	return &txn{b: b, cache: make(map[string]*cachedValue, 64)}
+// newTxn returns the txn of a batch, its cache started with what the previous batch of
+// the store carried (carry; nil: none).
+func newTxn(b *pebble.Batch, carried *carriedCache) *txn {
+	t := &txn{b: b}
+	if carried != nil {
+		t.cache, t.carryKeys = carried.cache, carried.keys
+	} else {
+		t.cache = make(map[string]*cachedValue, 64)
+	}
+	return t
+}
+
+// carriedCache is what one batch's cache hands to the next batch of the same store
+// (generation.carried): the values of the keys that every batch reads again, as the
+// committed batch left them.
+type carriedCache struct {
+	cache map[string]*cachedValue
+	keys  []string
+}
+
+// maxCarried bounds the keys a batch hands to the next.
+const maxCarried = 256
+
+// carries reports whether a key's cached value goes on to the next batch: the system keys
+// (log clock, retry horizon, prune floors, blob epoch), accounts, mailboxes and quota
+// records, which the commands of every batch read again.
+func carries(key string) bool {
+	switch key[0] {
+	case prefixSystem, prefixAccount, prefixMailbox, prefixQuotaLimits, prefixQuotaUsage:
+		return true
+	}
+	return false
+}
+
+// carry returns the cache to start the next batch of the store with. Only for a batch
+// that committed: the store then holds exactly what the cache says, and nothing but the
+// next batch writes it (a restored snapshot is a new generation, which starts empty).
+// Values are copied out of the arena, so the next batch does not pin its chunks; decoded
+// messages go on as they are.
+func (t *txn) carry() *carriedCache {
+	out := &carriedCache{cache: make(map[string]*cachedValue, len(t.carryKeys)+64), keys: t.carryKeys}
+	entries := make([]cachedValue, len(t.carryKeys))
+	for i, k := range t.carryKeys {
+		e := t.cache[k]
+		entries[i] = cachedValue{value: bytes.Clone(e.value), found: e.found, decoded: e.decoded}
+		out.cache[k] = &entries[i]
+	}
+	return out
+}
+
+// addEntry caches a new entry for key.
+func (t *txn) addEntry(key []byte, v cachedValue) {
+	k := string(key)
+	t.cache[k] = t.newEntry(v)
+	if len(t.carryKeys) < maxCarried && carries(k) {
+		t.carryKeys = append(t.carryKeys, k)
+	}
 }
 
 type undoEntry struct {
@@ -78,6 +148,8 @@ func (t *txn) NewIter(o *pebble.IterOptions) (*pebble.Iterator, error) {
 	return t.b.NewIter(o)
 }
 
+// get returns the value at key as this batch holds it, and whether there is one. The
+// value is the txn's: the caller reads it and never changes it (getRaw copies).
 func (t *txn) get(key []byte) ([]byte, bool, error) {
 	if e := t.cache[string(key)]; e != nil {
 		return e.value, e.found, nil
@@ -101,15 +173,24 @@ func (t *txn) get(key []byte) ([]byte, bool, error) {
 // cacheValue caches a value read from the batch, if there is room.
 func (t *txn) cacheValue(key, value []byte, found bool) {
 	if len(t.cache) < maxTxnCache {
-		t.cache[string(key)] = &cachedValue{value: value, found: found}
+		t.addEntry(key, cachedValue{value: value, found: found})
 	}
+}
+
+// newEntry returns a new cache entry holding v, allocated with others in a slab.
+func (t *txn) newEntry(v cachedValue) *cachedValue {
+	if len(t.entries) == cap(t.entries) {
+		t.entries = make([]cachedValue, 0, 64)
+	}
+	t.entries = append(t.entries, v)
+	return &t.entries[len(t.entries)-1]
 }
 
 // written updates the cache after a write of key, if it holds key. The cache keeps value
 // itself: what a command writes it never changes afterwards.
 func (t *txn) written(key, value []byte, found bool) {
 	if e := t.cache[string(key)]; e != nil {
-		e.value, e.found = value, found
+		e.value, e.found, e.decoded = value, found, nil
 	}
 }
 
@@ -156,6 +237,7 @@ func (t *txn) mustSet(key, value []byte) {
 		panic(fmt.Sprintf("metadata fsm: batch set: %v", err))
 	}
 	t.written(key, value, true)
+	t.memo.track(key, value, true)
 }
 
 // insert writes a key the caller knows is absent (a new UID, MODSEQ or request
@@ -168,6 +250,7 @@ func (t *txn) insert(key, value []byte) {
 		panic(fmt.Sprintf("metadata fsm: batch set: %v", err))
 	}
 	t.written(key, value, true)
+	t.memo.track(key, value, true)
 }
 
 func (t *txn) mustDelete(key []byte) {
@@ -176,9 +259,96 @@ func (t *txn) mustDelete(key []byte) {
 		panic(fmt.Sprintf("metadata fsm: batch delete: %v", err))
 	}
 	t.written(key, nil, false)
+	t.memo.track(key, nil, false)
 }
 
-func (t *txn) setProto(key []byte, m proto.Message) { t.mustSet(key, mustMarshal(m)) }
+func (t *txn) setProto(key []byte, m proto.Message) { t.mustSet(key, t.marshal(m)) }
+
+// arenaChunk is the size of the chunks of the arena that a txn encodes values into.
+const arenaChunk = 16 << 10
+
+// alloc returns n bytes of the txn's arena, as an empty slice of capacity n: the small
+// values and keys a batch writes share a few allocations. The arena only grows, so what
+// alloc handed out is never touched again by the txn, and the cache and the undo log may
+// keep it; it lives as long as the last value that points into its chunk.
+func (t *txn) alloc(n int) []byte {
+	if n > arenaChunk/8 {
+		return make([]byte, 0, n)
+	}
+	if cap(t.arena)-len(t.arena) < n {
+		t.arena = make([]byte, 0, arenaChunk)
+	}
+	start := len(t.arena)
+	t.arena = t.arena[:start+n]
+	return t.arena[start : start : start+n]
+}
+
+// marshal encodes m like mustMarshal, into the arena (alloc).
+func (t *txn) marshal(m proto.Message) []byte {
+	out, err := cachedSizeOpts.MarshalAppend(t.alloc(marshalOpts.Size(m)), m)
+	if err != nil {
+		panic(fmt.Sprintf("metadata fsm: marshal %T: %v", m, err))
+	}
+	return out
+}
+
+// cachedSizeOpts is marshalOpts for a message whose size marshal has just computed.
+var cachedSizeOpts = proto.MarshalOptions{Deterministic: true, UseCachedSize: true}
+
+// encodeUint64 is encodeUint64 into the arena.
+func (t *txn) encodeUint64(v uint64) []byte {
+	return binary.BigEndian.AppendUint64(t.alloc(8), v)
+}
+
+// keepProto writes m at key like setProto and keeps m itself for the next takeProto of
+// key, which then need not decode it again: the records each command of a batch of Appends
+// reads, changes and writes back (the mailbox, the quota usage) are decoded once per batch.
+// The caller gives m up: neither it nor anything that holds a part of m may change it
+// afterwards, so that m stays what the value at key decodes to.
+func (t *txn) keepProto(key []byte, m proto.Message) {
+	value := t.marshal(m)
+	t.mustSet(key, value)
+	if e := t.cache[string(key)]; e != nil {
+		e.decoded = m
+	} else if len(t.cache) < maxTxnCache {
+		t.addEntry(key, cachedValue{value: value, found: true, decoded: m})
+	}
+}
+
+// peekProto returns the value at key decoded (a new message of fresh() when there is
+// none), for reading only: the message is the txn's, kept for the next peekProto of key
+// until key is written, and no caller may change it. A key is read with peekProto or with
+// takeProto, never both.
+func peekProto[M proto.Message](t *txn, key []byte, fresh func() M) (M, error) {
+	if e := t.cache[string(key)]; e != nil && e.decoded != nil {
+		if m, ok := e.decoded.(M); ok {
+			return m, nil
+		}
+	}
+	m := fresh()
+	if _, err := getProto(t, key, m); err != nil {
+		return m, err
+	}
+	if e := t.cache[string(key)]; e != nil {
+		e.decoded = m
+	}
+	return m, nil
+}
+
+// takeProto returns the value at key decoded, and whether there is one: the message that
+// keepProto left there, which the caller now owns and may change (the txn forgets it),
+// or else a new message of fresh() decoded from the value.
+func takeProto[M proto.Message](t *txn, key []byte, fresh func() M) (M, bool, error) {
+	if e := t.cache[string(key)]; e != nil && e.decoded != nil {
+		if m, ok := e.decoded.(M); ok {
+			e.decoded = nil
+			return m, true, nil
+		}
+	}
+	m := fresh()
+	found, err := getProto(t, key, m)
+	return m, found, err
+}
 
 // view is a consistent read-only view of the store for one read.
 type view struct {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -21,9 +22,16 @@ import (
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
-// appendSyncWait bounds how long APPEND to the selected mailbox waits for its own change to
-// come back on the feed, so that EXISTS goes out with the response.
-const appendSyncWait = 2 * time.Second
+// defaultAppendSyncWait bounds how long APPEND, COPY or MOVE to the selected mailbox waits
+// for its own change to come back on the feed, so that EXISTS goes out with the response,
+// and how long a later UID command waits for those messages when it did not
+// (awaitOwnAdditions, sync.go).
+const defaultAppendSyncWait = 2 * time.Second
+
+// appendSyncWait is defaultAppendSyncWait, or a test's value (SetAppendSyncWait).
+var appendSyncWait atomic.Int64
+
+func init() { appendSyncWait.Store(int64(defaultAppendSyncWait)) }
 
 // Bounds on one MULTIAPPEND (RFC 3502), whose messages are all spooled before any is
 // committed: their number, their total size on the spool, and the size of the one metadata
@@ -282,7 +290,7 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 	if c.sel != nil && c.sel.owner == ref.owner && c.sel.mailboxID == mb.GetId() {
 		// RFC 9051 6.3.12: appending to the selected mailbox should be followed by EXISTS;
 		// wait for the feed to deliver this append so run sends it now.
-		c.sel.feed.waitFor(c.ctx, resp.GetModseq(), appendSyncWait)
+		c.awaitOwn(resp.GetModseq())
 	}
 	appendUID := ""
 	if uids := resp.GetUids(); len(uids) == len(req.Messages) {

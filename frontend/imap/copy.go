@@ -68,7 +68,7 @@ func (c *conn) cmdCopy(cmd *imapwire.Command) error {
 	if destRef.owner == s.owner && dest.GetId() == s.mailboxID {
 		// RFC 9051 6.4.7 / 7.4.1: the copies are new messages of the selected mailbox; wait
 		// for the feed to deliver them so EXISTS goes out with this command's response.
-		s.feed.waitFor(c.ctx, resp.GetDestModseq(), appendSyncWait)
+		c.awaitOwn(resp.GetDestModseq())
 	}
 	copyUID := ""
 	if len(resp.GetSourceUids()) > 0 && len(resp.GetSourceUids()) == len(resp.GetDestUids()) {

@@ -29,3 +29,12 @@ func SetViewPageSize(t testing.TB, n uint32) {
 	old := viewPageSize.Swap(n)
 	t.Cleanup(func() { viewPageSize.Store(old) })
 }
+
+// SetAppendSyncWait sets how long APPEND, COPY and MOVE to the selected mailbox wait for the
+// feed to deliver their messages, and a UID command after them waits for those it did not
+// (append.go), until the test ends.
+func SetAppendSyncWait(t testing.TB, d time.Duration) {
+	t.Helper()
+	old := appendSyncWait.Swap(int64(d))
+	t.Cleanup(func() { appendSyncWait.Store(old) })
+}

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/internal/testwait"
 )
 
@@ -73,5 +76,135 @@ func TestFlagChangeAfterQueuedExpunge(t *testing.T) {
 		if strings.Contains(line, `\Flagged`) && !strings.HasPrefix(line, "* 2 FETCH ") {
 			t.Errorf("flag change of UID 3 sent as %q, want message 2 (after * 1 EXPUNGE); all: %q", line, got)
 		}
+	}
+}
+
+// feedGate holds the batches of the shared views' feeds (mailview.go) while it is shut, as a
+// paused or partitioned metadata node holds up a frontend's Watch stream.
+type feedGate struct {
+	mu   sync.Mutex
+	shut chan struct{} // nil while open
+	// onCommand, when set, is called as each command starts, with its name.
+	onCommand atomic.Pointer[func(name string)]
+}
+
+// gateFeeds installs the gate in the engine's test hook; call it before the server starts.
+func gateFeeds(t *testing.T) *feedGate {
+	g := &feedGate{}
+	imap.SetTestHook(t, func(point string) {
+		if name, ok := strings.CutPrefix(point, "command "); ok {
+			if f := g.onCommand.Load(); f != nil {
+				(*f)(name)
+			}
+			return
+		}
+		if point == "feed" {
+			g.mu.Lock()
+			shut := g.shut
+			g.mu.Unlock()
+			if shut != nil {
+				<-shut
+			}
+		}
+	})
+	return g
+}
+
+func (g *feedGate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shut == nil {
+		g.shut = make(chan struct{})
+	}
+}
+
+func (g *feedGate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.shut != nil {
+		close(g.shut)
+		g.shut = nil
+	}
+}
+
+// TestUIDCommandOnOwnAdditionBeforeFeed: a session APPENDs (or COPYs) to its selected
+// mailbox and gets the new UID in APPENDUID (COPYUID) while its change feed is held up past
+// the wait for it, then marks that UID \Deleted and UID EXPUNGEs it, as the e2e Jepsen
+// writers do. Each command must do what its OK says or answer NO [UNAVAILABLE]: found by e2e
+// TestJepsenClusterFaults, where both answered OK and did nothing (the view did not hold the
+// UID yet, so the set named no message) and the "expunged" message stayed in INBOX.
+func TestUIDCommandOnOwnAdditionBeforeFeed(t *testing.T) {
+	appendOne := func(t *testing.T, rc *rawConn) uint32 {
+		msg := testMessage("new", "new")
+		rc.write(fmt.Sprintf("a1 APPEND INBOX {%d+}\r\n%s\r\n", len(msg), msg))
+		_, tagged := rc.until("a1")
+		var validity, uid uint32
+		if _, err := fmt.Sscanf(tagged, "OK [APPENDUID %d %d]", &validity, &uid); err != nil {
+			t.Fatalf("APPEND: %q", tagged)
+		}
+		return uid
+	}
+	copyFirst := func(t *testing.T, rc *rawConn) uint32 {
+		_, tagged := rc.cmd("UID COPY 1 INBOX")
+		var validity, src, uid uint32
+		if _, err := fmt.Sscanf(tagged, "OK [COPYUID %d %d %d]", &validity, &src, &uid); err != nil {
+			t.Fatalf("UID COPY: %q", tagged)
+		}
+		return uid
+	}
+	for _, tc := range []struct {
+		name string
+		add  func(t *testing.T, rc *rawConn) uint32
+		// openAt opens the gate when this command starts; "" leaves the feed held until
+		// both commands were answered.
+		openAt string
+	}{
+		{"append/held", appendOne, ""},
+		{"append/released-during-store", appendOne, "UID STORE"},
+		{"copy/held", copyFirst, ""},
+		{"copy/released-during-store", copyFirst, "UID STORE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			g := gateFeeds(t)
+			imap.SetAppendSyncWait(t, 200*time.Millisecond)
+			srv, c := startWithInbox(t, "first")
+			c.Logout()
+			t.Cleanup(g.open) // before the server stops: its feeds must not stay blocked
+			rc := loginRaw(t, srv)
+			rc.ok("SELECT INBOX")
+
+			g.close()
+			uid := tc.add(t, rc)
+			if tc.openAt != "" {
+				open := func(name string) {
+					if name == tc.openAt {
+						g.open()
+					}
+				}
+				g.onCommand.Store(&open)
+			}
+			_, stored := rc.cmd(fmt.Sprintf(`UID STORE %d +FLAGS.SILENT (\Deleted)`, uid))
+			_, expunged := rc.cmd(fmt.Sprintf("UID EXPUNGE %d", uid))
+			g.open()
+			for _, answer := range []string{stored, expunged} {
+				if !strings.HasPrefix(answer, "OK") && !strings.HasPrefix(answer, "NO [UNAVAILABLE]") {
+					t.Errorf("answered %q, want OK or NO [UNAVAILABLE]", answer)
+				}
+			}
+
+			other := loginRaw(t, srv)
+			other.ok("EXAMINE INBOX")
+			lines := other.ok(fmt.Sprintf("UID FETCH %d FLAGS", uid))
+			present := contains(lines, fmt.Sprintf("UID %d", uid))
+			if strings.HasPrefix(stored, "OK") && strings.HasPrefix(expunged, "OK") && present {
+				t.Errorf("UID EXPUNGE %d answered %q (UID STORE %q), but the message is still there: %q", uid, expunged, stored, lines)
+			}
+			if strings.HasPrefix(stored, "OK") && present && !contains(lines, `\Deleted`) {
+				t.Errorf("UID STORE %d +FLAGS (\\Deleted) answered %q, but the message has %q", uid, stored, lines)
+			}
+			if tc.openAt != "" && (!strings.HasPrefix(stored, "OK") || !strings.HasPrefix(expunged, "OK") || present) {
+				t.Errorf("with the feed flowing again during %s: STORE %q, EXPUNGE %q, message there: %v", tc.openAt, stored, expunged, present)
+			}
+		})
 	}
 }

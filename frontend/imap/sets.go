@@ -11,7 +11,8 @@ import (
 // resolve returns the indexes into the session's view (sequence number - 1, ascending) of
 // the messages set names: message sequence numbers for an imap.SeqSet, UIDs for an
 // imap.UIDSet. A sequence number past the last message is an error (RFC 9051 9: "*" is the
-// largest number in use); UIDs that do not exist are ignored (RFC 9051 6.4.9).
+// largest number in use); UIDs that do not exist are ignored (RFC 9051 6.4.9), once the view
+// holds the messages this session added itself (awaitOwnAdditions).
 func (c *conn) resolve(set imap.NumSet) ([]int, error) {
 	return c.resolveWhere(set, nil)
 }
@@ -50,6 +51,10 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 			}
 		}
 	case imap.UIDSet:
+		if err := c.awaitOwnAdditions(); err != nil {
+			return nil, err
+		}
+		n = uint32(len(s.msgs.uids))
 		if imap.IsSearchRes(set) {
 			// RFC 5182 2.1: "$" is the saved result; UIDs expunged since are gone from
 			// the view and drop out here.

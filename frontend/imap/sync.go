@@ -49,7 +49,27 @@ type selected struct {
 	// recent are the UIDs that are \Recent in this IMAP4rev1 session, ascending (recent.go).
 	recent []uint32
 
+	// ownAdded is the MODSEQ of this session's latest APPEND, COPY or MOVE into the mailbox
+	// whose response went out before the feed delivered its new messages (awaitOwn gave
+	// up), 0 when there is none: the client has their UIDs (APPENDUID, COPYUID: RFC 4315
+	// 3) but the view lacks them, so a UID command must wait for them
+	// (awaitOwnAdditions) rather than ignore them as UIDs that do not exist (RFC 9051
+	// 6.4.9).
+	ownAdded uint64
+
 	feed *changeFeed
+}
+
+// awaitOwn waits, at most appendSyncWait, until the feed of the selected mailbox has
+// delivered modseq, the change of this session's APPEND, COPY or MOVE into it, so that its
+// EXISTS goes out with the command's response (RFC 9051 6.3.12, 7.4.1); when the feed is
+// later than that it records modseq in ownAdded.
+func (c *conn) awaitOwn(modseq uint64) {
+	s := c.sel
+	if !s.feed.waitFor(c.ctx, modseq, time.Duration(appendSyncWait.Load())) {
+		s.ownAdded = max(s.ownAdded, modseq)
+		c.log.Info("selected mailbox's change feed is behind this session's own change", "mailbox", s.mailboxID, "modseq", modseq, "feed_seen", s.feed.seenModSeq())
+	}
 }
 
 // maxRejoin is the largest mailbox whose sessions share their view's messages again once
@@ -196,9 +216,9 @@ func (f *changeFeed) pendingExpunges() []uint32 {
 	return uids
 }
 
-// waitFor waits until the feed has seen modseq (a change this session just committed), at
-// most timeout, so that its EXISTS can go out with the command's response.
-func (f *changeFeed) waitFor(ctx context.Context, modseq uint64, timeout time.Duration) {
+// waitFor waits until the feed has seen modseq (a change this session committed), at most
+// timeout, and reports whether it has.
+func (f *changeFeed) waitFor(ctx context.Context, modseq uint64, timeout time.Duration) bool {
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	for {
@@ -206,16 +226,50 @@ func (f *changeFeed) waitFor(ctx context.Context, modseq uint64, timeout time.Du
 		seen, wake := f.seen, f.wake
 		f.mu.Unlock()
 		if seen >= modseq {
-			return
+			return true
 		}
 		select {
 		case <-wake:
 		case <-timer.C:
-			return
+			return false
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
+}
+
+// seenModSeq is the highest MODSEQ the feed received.
+func (f *changeFeed) seenModSeq() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.seen
+}
+
+// awaitOwnAdditions brings the messages of the session's own APPEND, COPY or MOVE whose
+// response went out before the feed delivered them (ownAdded) into its view before a UID
+// command resolves its set, announcing them with EXISTS (RFC 9051 7.4.1, allowed with any
+// response; EXPUNGEs stay queued, 7.5.1). Without it, a UID STORE or UID EXPUNGE of a UID
+// the client got in APPENDUID found no such message in the view and answered OK having
+// done nothing, whenever the feed was held up for longer than appendSyncWait (a paused or
+// partitioned metadata node): the acknowledged UID EXPUNGE that e2e TestJepsenClusterFaults
+// found "undone" (TestUIDCommandOnOwnAdditionBeforeFeed). When the feed does
+// not deliver them within appendSyncWait either, the command fails with NO [UNAVAILABLE]
+// and changes nothing.
+func (c *conn) awaitOwnAdditions() error {
+	s := c.sel
+	if s.ownAdded == 0 {
+		return nil
+	}
+	if !s.feed.waitFor(c.ctx, s.ownAdded, time.Duration(appendSyncWait.Load())) {
+		c.log.Info("UID command refused: the change feed still lacks this session's own change", "mailbox", s.mailboxID, "modseq", s.ownAdded, "feed_seen", s.feed.seenModSeq())
+		return no(imapresp.CodeUnavailable, "This session's new messages have not reached its view of the mailbox yet; try again")
+	}
+	s.ownAdded = 0
+	c.sendChanges(false, true)
+	if c.sel != s {
+		return no(imapresp.CodeUnavailable, "The mailbox is no longer selected") // sendChanges ended the session
+	}
+	return nil
 }
 
 // closeSelected leaves the selected mailbox, if any, and stops its feed.

@@ -1,0 +1,143 @@
+package metadata
+
+import (
+	"encoding/binary"
+	"math"
+)
+
+// pruneMemo is what the prunes of one batch found, so that the commands after the first
+// skip a scan whose outcome is already known (issue 14: the scans of pruneDedup,
+// pruneMarks and pruneHistory, each opening a Pebble iterator, were a third of the CPU of
+// applying a batch of one-message Appends, and almost always found nothing).
+//
+// A memo only ever lets a prune skip a scan that would have found nothing to drop and so
+// written nothing: the store after a batch is the same whether a command scanned or was
+// told by the memo, so replicas that group the log into different batches still agree
+// (doc.go "Determinism"). Every write of the batch goes through the txn, which shows it to
+// the memo (track) before anything can read the memo again; a write that could make a
+// memo wrong forgets or lowers it, rollbacks included (they write through mustSet and
+// mustDelete). The memo lives and dies with its txn.
+type pruneMemo struct {
+	dedup, marks expiryMemo
+	// history is per mailbox id (history.go).
+	history map[uint64]*historyMemo
+}
+
+// expiryMemo records that an expiry index (prefix, 8-byte big-endian time, rest) holds no
+// key with a time in [floor, upTo], in the uint64 order the prune scans use.
+type expiryMemo struct {
+	known       bool
+	floor, upTo uint64
+}
+
+// empty reports whether a prune from floor up to now would find nothing.
+func (m *expiryMemo) empty(floor, now int64) bool {
+	return m.known && uint64(floor) >= m.floor && uint64(now) <= m.upTo
+}
+
+// learn records that the index holds nothing in [floor, now].
+func (m *expiryMemo) learn(floor, now int64) {
+	*m = expiryMemo{known: true, floor: uint64(floor), upTo: uint64(now)}
+}
+
+// set forgets the memo if key's time falls in its range.
+func (m *expiryMemo) set(key []byte) {
+	if !m.known {
+		return
+	}
+	if len(key) < 9 {
+		m.known = false
+		return
+	}
+	if t := binary.BigEndian.Uint64(key[1:9]); t >= m.floor && t <= m.upTo {
+		m.known = false
+	}
+}
+
+// historyMemo bounds the log time of the first journal entry and the first tombstone that
+// a mailbox's pruneHistory would look at.
+type historyMemo struct {
+	journal, tombstones firstEntry
+}
+
+// firstEntry records that the first entry of a mailbox's journal (or tombstones) at the
+// scan start of floor is stamped at or after ts (math.MaxInt64: there is none). Inserting
+// an entry lowers ts to the entry's stamp if it is earlier (the first entry is then the
+// old one or the new one); deleting one forgets the memo.
+type firstEntry struct {
+	known bool
+	floor uint64
+	ts    int64
+}
+
+// nothingBefore reports whether a prune of the entries stamped before cutoff, scanning
+// from floor, would find nothing.
+func (e *firstEntry) nothingBefore(floor uint64, cutoff int64) bool {
+	return e.known && e.floor == floor && cutoff <= e.ts
+}
+
+func (e *firstEntry) learn(floor uint64, ts int64) {
+	*e = firstEntry{known: true, floor: floor, ts: ts}
+}
+
+func (e *firstEntry) set(ts int64, ok bool) {
+	if !ok {
+		e.known = false
+	}
+	e.ts = min(e.ts, ts)
+}
+
+// noEntry is firstEntry.ts when a scan found no entry.
+const noEntry = math.MaxInt64
+
+// historyOf returns the memo of a mailbox, creating it.
+func (p *pruneMemo) historyOf(mailbox uint64) *historyMemo {
+	if m := p.history[mailbox]; m != nil {
+		return m
+	}
+	if p.history == nil {
+		p.history = make(map[uint64]*historyMemo)
+	}
+	m := &historyMemo{}
+	p.history[mailbox] = m
+	return m
+}
+
+// track shows the memo a write of key: a set of value (found) or a delete.
+func (p *pruneMemo) track(key, value []byte, found bool) {
+	if len(key) == 0 {
+		return
+	}
+	switch key[0] {
+	case prefixDedupAge:
+		if found {
+			p.dedup.set(key)
+		}
+	case prefixMarkAge:
+		if found {
+			p.marks.set(key)
+		}
+	case prefixJournal, prefixTombstone:
+		if len(key) < 9 || len(p.history) == 0 {
+			return
+		}
+		m := p.history[binary.BigEndian.Uint64(key[1:9])]
+		if m == nil {
+			return
+		}
+		e := &m.journal
+		if key[0] == prefixTombstone {
+			e = &m.tombstones
+		}
+		if !found {
+			e.known = false
+			return
+		}
+		if key[0] == prefixJournal {
+			ts, err := journalTimestamp(value)
+			e.set(ts, err == nil)
+		} else {
+			e.set(int64(decodeUint64(value)), len(value) == 8)
+		}
+	}
+}
