@@ -171,7 +171,10 @@ func runStep(ctx context.Context, c Cluster, step Step, rec Recorder, start time
 			}
 		}
 	}
-	lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Still inside the fault: the leader it left. An election on a loaded machine (CI
+	// shares 2 cores with the whole suite) can take seconds past the step's end, so this
+	// waits up to 10 s for one before it reports none.
+	lctx, lcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	o.LeaderDuring = leaderNow(lctx, c)
 	lcancel()
 	var healErr error
