@@ -15,7 +15,8 @@ import (
 // step of bench-compare times (bench/loadgen.go store): STORE of 1 to 5 messages with
 // +FLAGS.SILENT or -FLAGS.SILENT and a FETCH FLAGS of the same messages sent in one write,
 // timed until the FETCH's tagged OK. "StoreOnly" is the STORE alone, "FetchFlags" the FETCH
-// alone. The mailbox holds 200 messages, as each user's of the bench profile; the server
+// alone, "FetchFlagsTwicePipelined" two of them in one write (what answering a pipeline
+// costs beyond its commands: one write of the responses or one each). The mailbox holds 200 messages, as each user's of the bench profile; the server
 // is embedded in the test process with its data directory on the test's temporary disk,
 // so every STORE waits for a real Raft log fsync. Besides ns/op it reports the p50 and
 // p99 of the iterations.
@@ -40,6 +41,10 @@ func BenchmarkStore(b *testing.B) {
 		{"FetchFlags", func(i int) []string {
 			set, _ := storeBenchSet(i)
 			return []string{"FETCH " + set + " (FLAGS)"}
+		}},
+		{"FetchFlagsTwicePipelined", func(i int) []string {
+			set, _ := storeBenchSet(i)
+			return []string{"FETCH " + set + " (FLAGS)", "FETCH " + set + " (FLAGS)"}
 		}},
 	} {
 		b.Run(bm.name, func(b *testing.B) {
