@@ -57,6 +57,41 @@ func BenchmarkFSMApplyAppendBatch(b *testing.B) {
 	b.ReportMetric(float64(b.N*perBatch)/b.Elapsed().Seconds(), "appends/s")
 }
 
+// BenchmarkFSMApplyStoreFlags applies Raft batches of one StoreFlags command each, what a
+// single IMAP client's STORE costs the FSM: +FLAGS \Flagged on 1 to 5 messages of a
+// 200-message INBOX, then -FLAGS on the same ones, as bench-compare's STORE step does
+// (bench/loadgen.go), so that every command changes its messages.
+//
+//	go test ./metadata -run '^$' -bench FSMApplyStoreFlags -benchtime 20000x -benchmem
+func BenchmarkFSMApplyStoreFlags(b *testing.B) {
+	h := withAccount(b)
+	inbox := h.mustMailbox(alice, "INBOX")
+	for i := 0; i < 200; i += 50 {
+		blobs := make([]string, 50)
+		for k := range blobs {
+			blobs[k] = fmt.Sprintf("blob-%d", i+k)
+		}
+		h.ok(cmdAppend(alice, inbox.GetId(), blobs...))
+	}
+	h.step = 10 * time.Millisecond // one client's pace
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		lo := uint32(1 + (i/2*37)%195)
+		op := metadatapb.FlagOp_FLAG_OP_ADD
+		if i%2 == 1 {
+			op = metadatapb.FlagOp_FLAG_OP_REMOVE
+		}
+		cmd := cmdStore(alice, inbox.GetId(), op, []*metadatapb.UidRange{{First: lo, Last: lo + uint32(i/2%5)}}, `\Flagged`)
+		res := h.f.ApplyBatch([]*raft.Log{h.entry(cmd)})[0].(*metadatapb.CommandResult)
+		if codes.Code(res.GetCode()) != codes.OK || len(res.GetStoreFlags().GetUpdated()) == 0 {
+			b.Fatalf("store: %v %s", codes.Code(res.GetCode()), res.GetMessage())
+		}
+		h.log = h.log[:0]
+		i++
+	}
+}
+
 // BenchmarkServiceAppend appends one message per RPC from parallel gRPC clients to
 // the service on a single-node Raft group. Same machine, `go test -run '^$' -bench
 // ServiceAppend -benchtime 3s -benchmem ./metadata`: 2700 to 3300 appends/s with 64

@@ -306,7 +306,20 @@ func (c *conn) serveInput() {
 
 // commandDone sends the response of a command that ended, runs what it left to do after
 // it (afterResponse) and starts the autologout timer of the wait for the next one.
+//
+// While the next command of a pipeline has arrived (its first line whole in the read
+// buffer), the response stays buffered and goes out with that command's: the responses
+// of a pipeline leave in one write, not one each, as Dovecot corks its output while it
+// has commands to serve (RFC 9051 5.5 lets the server answer a pipeline in its time,
+// in order). Every wait for the client flushes first: reading a line that has arrived
+// whole does not wait, and a command that waits for more input (a synchronising
+// literal, AUTHENTICATE, IDLE) sends its continuation request with a flush; a client
+// that stops reading fills the buffer, which then flushes, as before.
 func (c *conn) commandDone() {
+	c.deadline = time.Now().Add(c.readTimeout())
+	if c.afterResponse == nil && c.state != stateLogout && c.framer.LineBuffered() {
+		return
+	}
 	if err := c.bw.Flush(); err != nil {
 		c.log.Debug("write response", "err", err)
 		c.state = stateLogout
@@ -316,7 +329,6 @@ func (c *conn) commandDone() {
 		c.afterResponse = nil
 		after()
 	}
-	c.deadline = time.Now().Add(c.readTimeout())
 }
 
 func isTimeout(err error) bool {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPipelining sends 200 commands in one write, LITERAL+ APPENDs among them (RFC 7888),
@@ -84,4 +85,41 @@ func TestIdlePipelinedDone(t *testing.T) {
 		t.Fatalf("i3: %q", tagged)
 	}
 	rc.ok("NOOP")
+}
+
+// TestPipelineOneWrite: the responses of commands that arrive together leave together
+// (commandDone): the client's first read after sending STORE and FETCH in one write gets
+// both tagged responses, not the STORE's alone.
+func TestPipelineOneWrite(t *testing.T) {
+	srv := startServer(t)
+	appendMessage(t, login(t, srv), "INBOX", testMessage("pipelined", "body"))
+	rc := loginRaw(t, srv)
+	rc.ok("SELECT INBOX")
+	rc.write("s1 STORE 1 +FLAGS.SILENT (\\Flagged)\r\ns2 FETCH 1 (FLAGS)\r\n")
+	rc.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := rc.conn.Read(buf)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	got := string(buf[:n])
+	if !strings.Contains(got, "s1 OK") || !strings.HasSuffix(got, "\r\ns2 OK FETCH completed\r\n") {
+		t.Fatalf("first read %q, want both tagged responses", got)
+	}
+}
+
+// TestPipelinePartialLine: a response is held back only while the next command's line has
+// arrived whole; with part of it, the response goes out, so that a client that waits for it
+// before sending the rest is answered.
+func TestPipelinePartialLine(t *testing.T) {
+	srv := startServer(t)
+	rc := loginRaw(t, srv)
+	rc.write("a1 NOOP\r\na2 NO")
+	if _, tagged := rc.until("a1"); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("a1: %q", tagged)
+	}
+	rc.write("OP\r\n")
+	if _, tagged := rc.until("a2"); !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("a2: %q", tagged)
+	}
 }

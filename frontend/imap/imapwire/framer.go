@@ -253,6 +253,21 @@ func LiteralAtEnd(line []byte) (Literal, bool) {
 	return lit, true
 }
 
+// LineBuffered reports whether the framer holds a whole line it has not returned yet, so
+// that the next ReadLine returns it without reading from the connection. Through a layer
+// (Push) it reports false.
+func (f *Framer) LineBuffered() bool {
+	if f.below != nil {
+		return false
+	}
+	n := f.Buffered()
+	if n == 0 {
+		return false
+	}
+	buffered, _ := f.br.Peek(n)
+	return bytes.IndexByte(buffered, '\n') >= 0
+}
+
 // Buffered returns how many bytes have been read from the connection and not yet returned:
 // what a client sent ahead (pipelined) of the command being served. What Wait read ahead is
 // not counted.
