@@ -285,6 +285,10 @@ func TestBruteForceFromManyAddresses(t *testing.T) {
 		wg.Go(func() {
 			version := byte(1 + i%2)
 			c := imapProxied(t, srv, fmt.Sprintf("203.0.113.%d", i+1), version)
+			// A guess waits its turn (up to the guard's MaxWait, 5 s) and then an
+			// argon2id check, with 31 others queued on the account: on a loaded 2-core
+			// machine that outlasts the usual 10 s read timeout of the test client.
+			c.readTimeout = time.Minute
 			for j := range 2 {
 				replies[2*i+j] = c.login(embedded.DemoAccount, fmt.Sprintf("bot-%d-%d", i, j))
 			}

@@ -201,6 +201,8 @@ type rawConn struct {
 	conn net.Conn
 	r    *bufio.Reader
 	n    int
+	// readTimeout bounds each line's read; 10 s if zero.
+	readTimeout time.Duration
 	// deflate, after COMPRESS (compress_test.go), compresses what write sends into
 	// deflated, which goes out in one write: a server that answers as soon as the data
 	// arrives may close the connection before a second write (LOGOUT).
@@ -233,7 +235,11 @@ func loginRaw(t *testing.T, srv *embedded.Server) *rawConn {
 
 func (rc *rawConn) readLine() string {
 	rc.t.Helper()
-	rc.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	timeout := rc.readTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	rc.conn.SetReadDeadline(time.Now().Add(timeout))
 	line, err := rc.r.ReadString('\n')
 	if err != nil {
 		rc.t.Fatalf("read: %v (got %q)", err, line)
