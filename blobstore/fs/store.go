@@ -40,9 +40,11 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -102,7 +104,27 @@ type Store struct {
 	dirSyncs *dirSyncer
 	// swept is closed once New's sweep of stale temporary files is over.
 	swept chan struct{}
+
+	// packs holds the packed bodies (pack.go); packSmall says whether new bodies of at
+	// most PackMax bytes go there. Packed bodies are read whether or not it is set.
+	packs     *packs
+	packSmall bool
 }
+
+// Options are the settings of Open.
+type Options struct {
+	// PackSmall stores new bodies of at most PackMax bytes in segment files instead of a
+	// file each (package comment, "Packing").
+	PackSmall bool
+	// SegmentSize is the size past which a segment is sealed (DefaultSegmentSize if 0).
+	SegmentSize int64
+	// CompactBelow is the share of live bytes under which a sealed segment is compacted
+	// (DefaultCompactBelow if 0).
+	CompactBelow float64
+}
+
+// DefaultOptions are the options New opens a store with.
+var DefaultOptions = Options{PackSmall: true}
 
 var _ blobstore.Stager = (*Store)(nil)
 
@@ -110,6 +132,11 @@ var _ blobstore.Stager = (*Store)(nil)
 // older than an hour that crashed Puts left behind: those in root/tmp before it returns,
 // those in the shard directories in the background (Store.swept).
 func New(root string) (*Store, error) {
+	return Open(root, DefaultOptions)
+}
+
+// Open opens the store under root like New, with opts.
+func Open(root string, opts Options) (*Store, error) {
 	var prefix [6]byte
 	if _, err := rand.Read(prefix[:]); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
@@ -120,6 +147,17 @@ func New(root string) (*Store, error) {
 	if err := os.MkdirAll(root, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = DefaultSegmentSize
+	}
+	if opts.CompactBelow <= 0 {
+		opts.CompactBelow = DefaultCompactBelow
+	}
+	packs, err := openPacks(filepath.Join(root, packDirName), opts.SegmentSize, opts.CompactBelow)
+	if err != nil {
+		return nil, fmt.Errorf("open blob store %s: %w", root, err)
+	}
+	s.packs, s.packSmall = packs, opts.PackSmall
 	before := time.Now().Add(-staleTempAge)
 	if err := removeStaleTemps(s.tmpDir, "", before); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
@@ -219,6 +257,9 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
+	if st, ok := s.packs.staged(key); ok {
+		return st, nil // a dedup hit on a packed body
+	}
 	if _, err := os.Lstat(path); err == nil {
 		whole, err := s.present(ctx, dirs, path, sum)
 		if err != nil {
@@ -229,6 +270,13 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	if s.packSmall && size <= PackMax {
+		st, err := s.stagePacked(ctx, key, r, size, sum)
+		if err != nil {
+			return nil, fmt.Errorf("put %s: %w", key, err)
+		}
+		return st, nil
 	}
 	if err := s.makeDirs(dirs); err != nil {
 		return nil, fmt.Errorf("put %s: %w", key, err)
@@ -316,6 +364,7 @@ func (s *Store) SyncStaged(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	errs = append(errs, s.packs.syncAll())
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -366,6 +415,15 @@ func (s *Store) Check(ctx context.Context, key string) error {
 	_, path, sum, ok := s.objectPath(key)
 	if !ok {
 		return fmt.Errorf("check %q: %w", key, blobstore.ErrInvalidKey)
+	}
+	if body, found, err := s.packs.get(key); found {
+		if err == nil && sha256.Sum256(body) != sum {
+			err = fmt.Errorf("%w: packed body hashes to %x", blobstore.ErrDigestMismatch, sha256.Sum256(body))
+		}
+		if err != nil {
+			return fmt.Errorf("check %s: %w", key, err)
+		}
+		return nil
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -559,6 +617,16 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
+	if body, found, err := s.packs.get(key); found {
+		if err != nil {
+			return nil, fmt.Errorf("get %s: %w", key, err)
+		}
+		body = body[min(offset, int64(len(body))):]
+		if length >= 0 {
+			body = body[:min(length, int64(len(body)))]
+		}
+		return &bytesReader{ctx: ctx, r: bytes.NewReader(body)}, nil
+	}
 	file, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("get %s: %w", key, blobstore.ErrNotFound)
@@ -606,6 +674,9 @@ func (s *Store) Stat(ctx context.Context, key string) (blobstore.Info, error) {
 	if err := ctx.Err(); err != nil {
 		return blobstore.Info{}, fmt.Errorf("stat %s: %w", key, err)
 	}
+	if loc, ok := s.packs.lookup(key); ok {
+		return blobstore.Info{Size: int64(loc.bodyLen)}, nil
+	}
 	info, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return blobstore.Info{}, fmt.Errorf("stat %s: %w", key, blobstore.ErrNotFound)
@@ -626,6 +697,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
+	if err := s.packs.remove(key); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
 	s.mu.Lock()
 	delete(s.settled, path)
 	s.mu.Unlock()
@@ -641,3 +715,35 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// stagePacked stages a body of at most PackMax bytes as a record of the active segment
+// (package comment, "Packing"): read whole, checked against its key unless a spool hashed
+// it, written with one pwrite and indexed; the returned Staged's Sync joins the segment's
+// next group-committed fsync.
+func (s *Store) stagePacked(ctx context.Context, key string, r io.Reader, size int64, sum [sha256.Size]byte) (blobstore.Staged, error) {
+	verify := !blobstore.Prehashed(r, size, sum)
+	bufp := recordPool.Get().(*[]byte)
+	defer recordPool.Put(bufp)
+	rec := (*bufp)[:recordSize(len(key), int(size))]
+	body := rec[headerSize+len(key):]
+	if n, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("body ended after %d of %d bytes: %w", n, size, io.ErrUnexpectedEOF)
+		}
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if verify {
+		if got := sha256.Sum256(body); got != sum {
+			return nil, fmt.Errorf("%w: content hashes to %x", blobstore.ErrDigestMismatch, got)
+		}
+	}
+	// A cancelled Put must not leave a body that its caller will never reference.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	copy(rec[headerSize:], key)
+	putHeader(rec, key, int(size))
+	return s.packs.append(key, rec, int(size), binary.LittleEndian.Uint32(rec[12:]))
+}
+
+var recordPool = sync.Pool{New: func() any { b := make([]byte, maxRecordBytes); return &b }}
