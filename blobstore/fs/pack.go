@@ -84,7 +84,8 @@ func newSegment(seq uint64, path string, f *os.File) *segment {
 	return seg
 }
 
-// syncTo returns once the first end bytes of the segment are durable. Concurrent callers
+// syncTo returns once the first end bytes of the segment are durable. It takes syncMu and
+// never packs.mu (which may be held while syncMu is taken). Concurrent callers
 // share fsyncs: one runs at a time, covering everything written when it starts, and those
 // who arrive meanwhile wait for the next, which covers them all (group commit).
 func (seg *segment) syncTo(end int64) error {
@@ -342,8 +343,22 @@ func (p *packs) lookup(key string) (recordLoc, bool) {
 	if !ok {
 		return recordLoc{}, false
 	}
+	return p.durableLocked(pk)
+}
+
+// durableLocked returns pk's live record unless an fsync of its segment failed before
+// covering it: such a record may never reach the disk, so a new Put of its key writes it
+// again rather than take it for a dedup hit. The caller holds p.mu.
+func (p *packs) durableLocked(pk packKey) (recordLoc, bool) {
 	loc, ok := p.index[pk]
-	return loc, ok
+	if !ok {
+		return loc, false
+	}
+	seg := loc.seg
+	seg.syncMu.Lock()
+	lost := seg.failed != nil && seg.synced < loc.end()
+	seg.syncMu.Unlock()
+	return loc, !lost
 }
 
 // packedStaged is the Staged of a packed body: the segment it is in, synced up to the
@@ -376,8 +391,11 @@ func (p *packs) append(key string, rec []byte, bodyLen int, bodyCRC uint32) (blo
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pk, _ := p.keyOf(key)
-	if loc, ok := p.index[pk]; ok {
+	if loc, ok := p.durableLocked(pk); ok {
 		return &packedStaged{seg: loc.seg, end: loc.end()}, nil
+	}
+	if old, ok := p.index[pk]; ok {
+		old.seg.live -= old.size() // superseded by the record written below
 	}
 	loc, err := p.appendLocked(rec)
 	if err != nil {

@@ -37,6 +37,54 @@
 // process leaves a staged object whole in the page cache; a crash of the machine can lose
 // it, or leave it not whole, under a committed message that was never acknowledged: the
 // embedded server's staging recovery finds those after a reboot (embedded/staging.go).
+//
+// Packing (pack.go, record.go; Options.PackSmall, on in New): a new body of at most PackMax
+// bytes is not a file of its own but a record appended to the active segment file
+// root/seg/<seq>.seg, which is sealed once it passes Options.SegmentSize. A record carries
+// its key, its length and CRC-32C checksums of its header and of its body (record.go).
+// Stage writes the whole record with one pwrite under the store's lock, indexes it in
+// memory (key -> segment, offset, length, checksum) and returns: the body is readable.
+// Staged.Sync joins the segment's group commit: one fsync at a time per segment covers
+// every record written before it began, so the Syncs of concurrent Puts share fsyncs
+// instead of paying a create, a rename, a file fsync and a directory fsync each; a new
+// segment's first fsync also syncs root/seg. Larger bodies keep the file layout above, and
+// so do the bodies of a store written before packing: every read, Stat, Check and Delete
+// looks in the index first and then at the file.
+//
+// The index is not stored apart: the segments are self-describing, and New rebuilds it
+// by scanning them (reading every packed byte once at open, and holding about 100 bytes
+// of memory per packed body). That is simpler than a second store such as Pebble, whose
+// own log would cost a second fsync per batch and a crash-ordering argument between two
+// files; a record is its own index entry, durable with its body in one fsync. What the
+// scan trusts:
+//
+//   - A record counts only if its header checksum, its key and its body checksum hold; a
+//     stretch that fails is skipped (the scan looks for the next whole record), so a torn
+//     tail, what a crash during a write leaves, is discarded. Nothing acknowledged is in
+//     it: Sync returns only after an fsync that covered the whole record.
+//   - A key's body is its last record in (segment, offset) order. New records go only to
+//     the active segment, which has the highest sequence number.
+//   - Delete appends a tombstone naming the record's offset to the segment's tombstone
+//     file root/seg/<seq>.del and fsyncs it before returning; a tombstone removes exactly
+//     that record, so a later Put of the same key (a new record) is not affected.
+//   - Compaction (a background pass after a Delete leaves a sealed segment with less than
+//     Options.CompactBelow of its bytes live, or at open) copies the segment's live
+//     records to the active segment, fsyncs them, and only then removes the segment file,
+//     fsyncs root/seg, and removes its tombstone file. (The dead records of the active
+//     segment come back once it is sealed: when it is full, or at the next open.)
+//     Readers hold the segment open while they read, so a read during a compaction gets
+//     the old copy or the new one. A crash between the copy and the removal leaves two
+//     records of a key; the next open keeps the newer and tombstones the older before
+//     serving, so that a later deletion of the newer, whose tombstone goes when its own
+//     segment is compacted away, cannot bring the older back. A tombstone file whose
+//     segment is gone is removed at open.
+//   - A failed fsync fails every Sync it covered and every later one of that segment
+//     (Linux may drop the error and the dirty pages); the next write seals it and starts a
+//     new one, and a Put of a key whose record the failure may have lost writes it again.
+//
+// Staging is unchanged by packing: a killed process leaves every written record whole in
+// the page cache, and after a crash of the machine the staging recovery's Check finds a
+// record that did not survive (missing, or skipped by the scan) as it finds a lost file.
 package fs
 
 import (
