@@ -494,9 +494,9 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 // openBlobs opens the body store cfg selects.
 func openBlobs(ctx context.Context, cfg Config) (blobstore.Store, error) {
 	if cfg.S3 == nil {
-		opts := fs.DefaultOptions
-		opts.PackSmall = !cfg.BlobFilePerBody
-		blobs, err := fs.Open(filepath.Join(cfg.DataDir, "blobs"), opts)
+		// This process owns the directory's segment files; the admin commands that open
+		// it meanwhile (backup, import) only read them.
+		blobs, err := fs.Open(filepath.Join(cfg.DataDir, "blobs"), fs.Options{Own: true, PackSmall: !cfg.BlobFilePerBody})
 		if err != nil {
 			return nil, fmt.Errorf("open blob store: %w", err)
 		}

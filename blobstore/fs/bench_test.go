@@ -193,7 +193,7 @@ func BenchmarkStagePacking(b *testing.B) {
 	for _, layout := range []string{"files", "packed"} {
 		for _, par := range []int{1, 32} {
 			b.Run(fmt.Sprintf("%s/writers=%d", layout, 2*par), func(b *testing.B) {
-				s, err := Open(b.TempDir(), Options{PackSmall: layout == "packed"})
+				s, err := Open(b.TempDir(), Options{Own: true, PackSmall: layout == "packed"})
 				if err != nil {
 					b.Fatal(err)
 				}

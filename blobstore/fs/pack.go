@@ -62,6 +62,9 @@ type segment struct {
 	// size is the length written (records are whole up to it in the page cache); it is
 	// changed under packs.mu and read without it by syncTo.
 	size atomic.Int64
+	// scanned is where the scan of a process that does not own the segments stopped (the
+	// first stretch that was not a whole record): a refresh goes on from there.
+	scanned int64
 	// Under packs.mu:
 	live    int64 // bytes of live records
 	sealed  bool  // no record is appended any more
@@ -130,7 +133,10 @@ func (seg *segment) syncTo(end int64) error {
 
 // packs holds the packed bodies of a store.
 type packs struct {
-	dir          string
+	dir string
+	// own is set in the process that writes the segments (Options.Own); another process
+	// only reads them, and looks for records written since on a miss (refresh).
+	own          bool
 	segmentSize  int64
 	compactBelow float64
 
@@ -146,17 +152,22 @@ type packs struct {
 	kick      chan struct{}
 	// compactErr is the last background pass's error (tests read it).
 	compactErr atomic.Pointer[error]
+	// refreshMu serializes refreshes.
+	refreshMu sync.Mutex
 }
 
 func segmentName(seq uint64) string { return fmt.Sprintf("%016x.seg", seq) }
 
 // openPacks opens the segment files under dir, creating dir if needed: it scans every
 // segment and tombstone file to rebuild the index (package comment, "Packing").
-func openPacks(dir string, segmentSize int64, compactBelow float64) (*packs, error) {
-	p := &packs{dir: dir, segmentSize: segmentSize, compactBelow: compactBelow,
+func openPacks(dir string, own bool, segmentSize int64, compactBelow float64) (*packs, error) {
+	p := &packs{dir: dir, own: own, segmentSize: segmentSize, compactBelow: compactBelow,
 		index: map[packKey]recordLoc{}, tenants: map[string]string{}, segments: map[uint64]*segment{},
 		nextSeq: 1, kick: make(chan struct{}, 1)}
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if !own {
+			return p, nil // nothing packed; refresh looks again on a miss
+		}
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, err
 		}
@@ -168,6 +179,9 @@ func openPacks(dir string, segmentSize int64, compactBelow float64) (*packs, err
 	}
 	if err := p.load(); err != nil {
 		return nil, err
+	}
+	if !own {
+		return p, nil
 	}
 	go p.compactLoop()
 	p.maybeKick()
@@ -210,7 +224,7 @@ func (p *packs) load() error {
 		if err != nil {
 			return fmt.Errorf("read segment: %w", err)
 		}
-		f, err := os.OpenFile(path, os.O_RDWR, 0)
+		f, err := os.OpenFile(path, p.openFlag(), 0)
 		if err != nil {
 			return fmt.Errorf("open segment: %w", err)
 		}
@@ -221,7 +235,7 @@ func (p *packs) load() error {
 		p.nextSeq = max(p.nextSeq, seq+1)
 		offs := map[int64]packKey{}
 		offsets[seq] = offs
-		scanSegment(data, func(off int64, rec decodedRecord) {
+		seg.scanned = scanSegment(data, func(off int64, rec decodedRecord) {
 			pk, _ := p.keyOf(rec.key)
 			loc := recordLoc{seg: seg, off: off, keyLen: uint16(rec.keyLen), bodyLen: uint32(rec.bodyLen), bodyCRC: rec.bodyCRC}
 			if old, ok := p.index[pk]; ok {
@@ -238,6 +252,9 @@ func (p *packs) load() error {
 	tombstoned := map[recordAt]bool{}
 	for seq := range dels {
 		seg := p.segments[seq]
+		if seg == nil && !p.own {
+			continue
+		}
 		if seg == nil {
 			path := filepath.Join(p.dir, fmt.Sprintf("%016x.del", seq))
 			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -267,6 +284,9 @@ func (p *packs) load() error {
 	// leave the old one live at the next open.
 	touched := map[*segment]bool{}
 	for _, r := range superseded {
+		if !p.own {
+			break
+		}
 		if tombstoned[r] {
 			continue
 		}
@@ -285,17 +305,105 @@ func (p *packs) load() error {
 
 // scanSegment calls fn with every whole record of a segment's bytes in order. A stretch
 // that is not a whole record (the torn tail a crash left, or damage) is skipped: the scan
-// resumes at the next offset where a whole record begins.
-func scanSegment(data []byte, fn func(off int64, rec decodedRecord)) {
-	for off := 0; off+headerSize <= len(data); {
+// resumes at the next offset where a whole record begins. It returns where the first such
+// stretch begins, len(data) if there is none.
+func scanSegment(data []byte, fn func(off int64, rec decodedRecord)) (firstBad int64) {
+	firstBad = -1
+	off := 0
+	for off+headerSize <= len(data) {
 		rec, _, ok := decodeRecord(data[off:])
 		if !ok {
+			if firstBad < 0 {
+				firstBad = int64(off)
+			}
 			off++
 			continue
 		}
 		fn(int64(off), rec)
 		off += rec.size()
 	}
+	if firstBad < 0 && off < len(data) {
+		firstBad = int64(off)
+	}
+	if firstBad < 0 {
+		firstBad = int64(len(data))
+	}
+	return firstBad
+}
+
+func (p *packs) openFlag() int {
+	if p.own {
+		return os.O_RDWR
+	}
+	return os.O_RDONLY
+}
+
+// refresh, in a process that does not own the segments, indexes the records written
+// since it last looked: the rest of each segment from where its scan stopped, and the
+// segments created since. A record the owner has deleted since may still be indexed
+// here: such a process reads bodies that metadata references (backup, import, export),
+// which are not deleted.
+func (p *packs) refresh() error {
+	if p.own {
+		return nil
+	}
+	p.refreshMu.Lock()
+	defer p.refreshMu.Unlock()
+	entries, err := os.ReadDir(p.dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var seqs []uint64
+	for _, e := range entries {
+		base, ext, _ := strings.Cut(e.Name(), ".")
+		if seq, err := strconv.ParseUint(base, 16, 64); err == nil && len(base) == 16 && ext == "seg" {
+			seqs = append(seqs, seq)
+		}
+	}
+	slices.Sort(seqs)
+	for _, seq := range seqs {
+		p.mu.Lock()
+		seg := p.segments[seq]
+		p.mu.Unlock()
+		if seg == nil {
+			path := filepath.Join(p.dir, segmentName(seq))
+			f, err := os.Open(path)
+			if errors.Is(err, os.ErrNotExist) {
+				continue // compacted away meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("open segment: %w", err)
+			}
+			seg = newSegment(seq, path, f)
+			p.mu.Lock()
+			p.segments[seq] = seg
+			p.mu.Unlock()
+		}
+		info, err := seg.f.Stat()
+		if err != nil {
+			return fmt.Errorf("refresh segment: %w", err)
+		}
+		if info.Size() <= seg.scanned {
+			continue
+		}
+		data := make([]byte, info.Size()-seg.scanned)
+		if _, err := seg.f.ReadAt(data, seg.scanned); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("refresh segment: %w", err)
+		}
+		from := seg.scanned
+		p.mu.Lock()
+		bad := scanSegment(data, func(off int64, rec decodedRecord) {
+			pk, _ := p.keyOf(rec.key)
+			p.index[pk] = recordLoc{seg: seg, off: from + off, keyLen: uint16(rec.keyLen), bodyLen: uint32(rec.bodyLen), bodyCRC: rec.bodyCRC}
+		})
+		seg.size.Store(info.Size())
+		p.mu.Unlock()
+		seg.scanned = from + bad
+	}
+	return nil
 }
 
 func (seg *segment) delPath() string { return strings.TrimSuffix(seg.path, ".seg") + ".del" }
@@ -514,6 +622,10 @@ func (p *packs) remove(key string) error {
 	if !ok || !found {
 		p.mu.Unlock()
 		return nil
+	}
+	if !p.own {
+		p.mu.Unlock()
+		return fmt.Errorf("the body is packed in %s, which another process owns (strata serve): only that one deletes it", p.dir)
 	}
 	seg := loc.seg
 	if err := p.writeTombstone(seg, loc.off); err != nil {

@@ -24,7 +24,7 @@ import (
 // segmentSize bytes (DefaultSegmentSize if 0).
 func newPackedStore(t testing.TB, root string, segmentSize int64) *Store {
 	t.Helper()
-	s, err := Open(root, Options{PackSmall: true, SegmentSize: segmentSize})
+	s, err := Open(root, Options{Own: true, PackSmall: true, SegmentSize: segmentSize})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -455,4 +455,43 @@ func FuzzSegmentScan(f *testing.F) {
 			_ = encodeTombstone(off)
 		}
 	})
+}
+
+// TestSharedReaderSeesNewRecords: a store opened without Own on the directory of one that
+// packs (strata backup or import beside strata serve) reads the bodies packed after it
+// opened, in the active segment and in new ones, and refuses to delete them.
+func TestSharedReaderSeesNewRecords(t *testing.T) {
+	root := t.TempDir()
+	reader, err := New(root) // before anything is packed
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner := newPackedStore(t, root, 8<<10)
+	var keys []string
+	for i := range 6 {
+		keys = append(keys, put(t, owner, "acme", seededBody(uint64(i), 3000)))
+		if i == 2 {
+			if got, err := getAll(t, reader, keys[0]); err != nil || !bytes.Equal(got, seededBody(0, 3000)) {
+				t.Fatalf("reader, body 0 after three Puts: %v", err)
+			}
+		}
+	}
+	for i, key := range keys {
+		if got, err := getAll(t, reader, key); err != nil || !bytes.Equal(got, seededBody(uint64(i), 3000)) {
+			t.Fatalf("reader, body %d: %v", i, err)
+		}
+		if err := reader.Check(t.Context(), key); err != nil {
+			t.Fatalf("reader, Check of body %d: %v", i, err)
+		}
+	}
+	if n, _ := segmentBytes(t, root); n < 2 {
+		t.Fatalf("%d segments, want the bodies spread over several", n)
+	}
+	if err := reader.Delete(t.Context(), keys[0]); err == nil {
+		t.Fatal("a store that does not own the segments deleted a packed body")
+	}
+	fileKey := put(t, reader, "acme", []byte("Subject: from the reader\r\n\r\n"))
+	if got, err := getAll(t, owner, fileKey); err != nil || string(got) != "Subject: from the reader\r\n\r\n" {
+		t.Fatalf("owner reading the reader's body: %v", err)
+	}
 }

@@ -161,8 +161,13 @@ type Store struct {
 
 // Options are the settings of Open.
 type Options struct {
+	// Own says that this process alone writes the store's segment files (root/seg): it
+	// deletes packed bodies and compacts segments. A process that does not own them (New:
+	// a frontend or an admin command sharing a directory with strata serve) reads packed
+	// bodies, looking for new records on a miss, and stores a file per body.
+	Own bool
 	// PackSmall stores new bodies of at most PackMax bytes in segment files instead of a
-	// file each (package comment, "Packing").
+	// file each (package comment, "Packing"). It needs Own.
 	PackSmall bool
 	// SegmentSize is the size past which a segment is sealed (DefaultSegmentSize if 0).
 	SegmentSize int64
@@ -171,8 +176,9 @@ type Options struct {
 	CompactBelow float64
 }
 
-// DefaultOptions are the options New opens a store with.
-var DefaultOptions = Options{PackSmall: true}
+// DefaultOptions are the options New opens a store with: a file per body, packed bodies
+// read but owned by another process.
+var DefaultOptions = Options{}
 
 var _ blobstore.Stager = (*Store)(nil)
 
@@ -201,7 +207,10 @@ func Open(root string, opts Options) (*Store, error) {
 	if opts.CompactBelow <= 0 {
 		opts.CompactBelow = DefaultCompactBelow
 	}
-	packs, err := openPacks(filepath.Join(root, packDirName), opts.SegmentSize, opts.CompactBelow)
+	if opts.PackSmall && !opts.Own {
+		return nil, fmt.Errorf("open blob store %s: packing needs Options.Own", root)
+	}
+	packs, err := openPacks(filepath.Join(root, packDirName), opts.Own, opts.SegmentSize, opts.CompactBelow)
 	if err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
@@ -464,6 +473,7 @@ func (s *Store) Check(ctx context.Context, key string) error {
 	if !ok {
 		return fmt.Errorf("check %q: %w", key, blobstore.ErrInvalidKey)
 	}
+	s.refreshPacks() // a process that does not own the segments indexes what was written since
 	if body, found, err := s.packs.get(key); found {
 		if err == nil && sha256.Sum256(body) != sum {
 			err = fmt.Errorf("%w: packed body hashes to %x", blobstore.ErrDigestMismatch, sha256.Sum256(body))
@@ -665,18 +675,16 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
-	if body, found, err := s.packs.get(key); found {
-		if err != nil {
-			return nil, fmt.Errorf("get %s: %w", key, err)
-		}
-		body = body[min(offset, int64(len(body))):]
-		if length >= 0 {
-			body = body[:min(length, int64(len(body)))]
-		}
-		return &bytesReader{ctx: ctx, r: bytes.NewReader(body)}, nil
+	if rc, found, err := s.getPacked(ctx, key, offset, length); found {
+		return rc, err
 	}
 	file, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
+		if s.refreshPacks() {
+			if rc, found, err := s.getPacked(ctx, key, offset, length); found {
+				return rc, err
+			}
+		}
 		return nil, fmt.Errorf("get %s: %w", key, blobstore.ErrNotFound)
 	}
 	if err != nil {
@@ -726,6 +734,11 @@ func (s *Store) Stat(ctx context.Context, key string) (blobstore.Info, error) {
 		return blobstore.Info{Size: int64(loc.bodyLen)}, nil
 	}
 	info, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) && s.refreshPacks() {
+		if loc, ok := s.packs.lookup(key); ok {
+			return blobstore.Info{Size: int64(loc.bodyLen)}, nil
+		}
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return blobstore.Info{}, fmt.Errorf("stat %s: %w", key, blobstore.ErrNotFound)
 	}
@@ -795,3 +808,25 @@ func (s *Store) stagePacked(ctx context.Context, key string, r io.Reader, size i
 }
 
 var recordPool = sync.Pool{New: func() any { b := make([]byte, maxRecordBytes); return &b }}
+
+// getPacked reads key's packed body, if it has one, as Get does.
+func (s *Store) getPacked(ctx context.Context, key string, offset, length int64) (io.ReadCloser, bool, error) {
+	body, found, err := s.packs.get(key)
+	if !found {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, fmt.Errorf("get %s: %w", key, err)
+	}
+	body = body[min(offset, int64(len(body))):]
+	if length >= 0 {
+		body = body[:min(length, int64(len(body)))]
+	}
+	return &bytesReader{ctx: ctx, r: bytes.NewReader(body)}, true, nil
+}
+
+// refreshPacks, in a process that does not own the segments, indexes the records their
+// owner wrote since this one last looked, and reports whether it did.
+func (s *Store) refreshPacks() bool {
+	return !s.packs.own && s.packs.refresh() == nil
+}
