@@ -76,8 +76,9 @@ type segment struct {
 	syncMu    sync.Mutex
 	syncDone  *sync.Cond
 	synced    int64 // bytes durable
-	syncing   bool
-	dirSynced bool // the segment file's entry in packs.dir is durable
+	syncingTo int64 // the most that a running fsync covers
+	inFlight  int   // fsyncs running
+	dirSynced bool  // the segment file's entry in packs.dir is durable
 	failed    error
 }
 
@@ -87,10 +88,16 @@ func newSegment(seq uint64, path string, f *os.File) *segment {
 	return seg
 }
 
+// maxSyncsInFlight bounds the fsyncs of one segment running at once. Two let a Put that
+// arrives during an fsync start its own at once, as a file per body would, instead of
+// waiting for the running one to end first; more would only split the batches.
+const maxSyncsInFlight = 2
+
 // syncTo returns once the first end bytes of the segment are durable. It takes syncMu and
-// never packs.mu (which may be held while syncMu is taken). Concurrent callers
-// share fsyncs: one runs at a time, covering everything written when it starts, and those
-// who arrive meanwhile wait for the next, which covers them all (group commit).
+// never packs.mu (which may be held while syncMu is taken). Concurrent callers share
+// fsyncs (group commit): an fsync covers everything written when it starts, a caller
+// whose bytes a running fsync covers waits for it, and one whose bytes none covers starts
+// its own if fewer than maxSyncsInFlight run, else waits for the next to end.
 func (seg *segment) syncTo(end int64) error {
 	seg.syncMu.Lock()
 	defer seg.syncMu.Unlock()
@@ -101,13 +108,14 @@ func (seg *segment) syncTo(end int64) error {
 		if seg.synced >= end {
 			return nil
 		}
-		if !seg.syncing {
+		if seg.inFlight < maxSyncsInFlight && seg.syncingTo < end {
 			break
 		}
 		seg.syncDone.Wait()
 	}
-	seg.syncing = true
+	seg.inFlight++
 	target := seg.size.Load()
+	seg.syncingTo = max(seg.syncingTo, target)
 	needDir := !seg.dirSynced
 	seg.syncMu.Unlock()
 	err := seg.f.Sync()
@@ -115,7 +123,7 @@ func (seg *segment) syncTo(end int64) error {
 		err = fsync.Dir(filepath.Dir(seg.path))
 	}
 	seg.syncMu.Lock()
-	seg.syncing = false
+	seg.inFlight--
 	seg.syncDone.Broadcast()
 	if err != nil {
 		// What the failed fsync covered may never reach the disk, and Linux may have
@@ -123,7 +131,9 @@ func (seg *segment) syncTo(end int64) error {
 		seg.failed = fmt.Errorf("sync segment %s: %w", seg.path, err)
 		return seg.failed
 	}
-	seg.dirSynced = true
+	if needDir {
+		seg.dirSynced = true
+	}
 	seg.synced = max(seg.synced, target)
 	if seg.synced < end {
 		return fmt.Errorf("sync segment %s: %d bytes written, %d to sync", seg.path, target, end)
