@@ -200,27 +200,10 @@ func openPacks(dir string, own bool, segmentSize int64, compactBelow float64) (*
 
 // load rebuilds the index from the files in p.dir.
 func (p *packs) load() error {
-	entries, err := os.ReadDir(p.dir)
+	seqs, dels, err := listSegments(p.dir)
 	if err != nil {
 		return err
 	}
-	var seqs []uint64
-	dels := map[uint64]bool{}
-	for _, e := range entries {
-		name := e.Name()
-		base, ext, _ := strings.Cut(name, ".")
-		seq, err := strconv.ParseUint(base, 16, 64)
-		if err != nil || len(base) != 16 {
-			continue
-		}
-		switch ext {
-		case "seg":
-			seqs = append(seqs, seq)
-		case "del":
-			dels[seq] = true
-		}
-	}
-	slices.Sort(seqs)
 	// offsets[seq] maps the offset of each valid record of a segment to its key.
 	offsets := map[uint64]map[int64]packKey{}
 	type recordAt struct {
@@ -341,6 +324,31 @@ func scanSegment(data []byte, fn func(off int64, rec decodedRecord)) (firstBad i
 	return firstBad
 }
 
+// listSegments returns the sequence numbers of the segment files in dir in order, and
+// those of its tombstone files.
+func listSegments(dir string) (seqs []uint64, dels map[uint64]bool, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	dels = map[uint64]bool{}
+	for _, e := range entries {
+		base, ext, _ := strings.Cut(e.Name(), ".")
+		seq, err := strconv.ParseUint(base, 16, 64)
+		if err != nil || len(base) != 16 {
+			continue
+		}
+		switch ext {
+		case "seg":
+			seqs = append(seqs, seq)
+		case "del":
+			dels[seq] = true
+		}
+	}
+	slices.Sort(seqs)
+	return seqs, dels, nil
+}
+
 func (p *packs) openFlag() int {
 	if p.own {
 		return os.O_RDWR
@@ -359,21 +367,13 @@ func (p *packs) refresh() error {
 	}
 	p.refreshMu.Lock()
 	defer p.refreshMu.Unlock()
-	entries, err := os.ReadDir(p.dir)
+	seqs, _, err := listSegments(p.dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	var seqs []uint64
-	for _, e := range entries {
-		base, ext, _ := strings.Cut(e.Name(), ".")
-		if seq, err := strconv.ParseUint(base, 16, 64); err == nil && len(base) == 16 && ext == "seg" {
-			seqs = append(seqs, seq)
-		}
-	}
-	slices.Sort(seqs)
 	for _, seq := range seqs {
 		p.mu.Lock()
 		seg := p.segments[seq]
