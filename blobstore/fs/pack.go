@@ -63,8 +63,12 @@ type segment struct {
 	// changed under packs.mu and read without it by syncTo.
 	size atomic.Int64
 	// scanned is where the scan of a process that does not own the segments stopped (the
-	// first stretch that was not a whole record): a refresh goes on from there.
-	scanned int64
+	// first stretch that was not a whole record): a refresh goes on from there. delScanned
+	// is how much of the tombstone file it has read, and dead the offsets tombstoned, so
+	// that a record scanned after its tombstone is not indexed (refresh, under refreshMu).
+	scanned    int64
+	delScanned int64
+	dead       map[int64]bool
 	// Under packs.mu:
 	live    int64 // bytes of live records
 	sealed  bool  // no record is appended any more
@@ -259,8 +263,10 @@ func (p *packs) load() error {
 		if err != nil {
 			return fmt.Errorf("read tombstones: %w", err)
 		}
+		seg.delScanned = int64(len(data)) / tombstoneSize * tombstoneSize
 		for _, off := range decodeTombstones(data) {
 			tombstoned[recordAt{seg, off}] = true
+			seg.markDead(p.own, off)
 			pk, ok := offsets[seq][off]
 			if !ok {
 				continue // a record torn by the crash that came after its tombstone
@@ -358,9 +364,9 @@ func (p *packs) openFlag() int {
 
 // refresh, in a process that does not own the segments, indexes the records written
 // since it last looked: the rest of each segment from where its scan stopped, and the
-// segments created since. A record the owner has deleted since may still be indexed
-// here: such a process reads bodies that metadata references (backup, import, export),
-// which are not deleted.
+// segments created since, less the records tombstoned since. It runs on a miss only, so
+// a body this process has read may still be found here after the owner deleted it: such
+// a process reads bodies that metadata references (backup, import, export).
 func (p *packs) refresh() error {
 	if p.own {
 		return nil
@@ -406,12 +412,64 @@ func (p *packs) refresh() error {
 		from := seg.scanned
 		p.mu.Lock()
 		bad := scanSegment(data, func(off int64, rec decodedRecord) {
+			if seg.dead[from+off] {
+				return
+			}
 			pk, _ := p.keyOf(rec.key)
 			p.index[pk] = recordLoc{seg: seg, off: from + off, keyLen: uint16(rec.keyLen), bodyLen: uint32(rec.bodyLen), bodyCRC: rec.bodyCRC}
 		})
 		seg.size.Store(info.Size())
 		p.mu.Unlock()
 		seg.scanned = from + bad
+		if err := p.refreshTombstones(seg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// markDead notes, in a process that does not own the segments, that the record at off
+// is tombstoned.
+func (seg *segment) markDead(own bool, off int64) {
+	if own {
+		return
+	}
+	if seg.dead == nil {
+		seg.dead = map[int64]bool{}
+	}
+	seg.dead[off] = true
+}
+
+// refreshTombstones applies the tombstones written to seg's tombstone file since the last
+// refresh: the records they name leave the index, or are never indexed.
+func (p *packs) refreshTombstones(seg *segment) error {
+	data, err := os.ReadFile(seg.delPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("refresh tombstones: %w", err)
+	}
+	whole := int64(len(data)) / tombstoneSize * tombstoneSize
+	if whole <= seg.delScanned {
+		return nil
+	}
+	offs := decodeTombstones(data[seg.delScanned:whole])
+	seg.delScanned = whole
+	header := make([]byte, headerSize+maxKeyLen)
+	for _, off := range offs {
+		seg.markDead(false, off)
+		n, _ := seg.f.ReadAt(header, off)
+		rec, ok := decodeHeader(header[:n])
+		if !ok {
+			continue
+		}
+		p.mu.Lock()
+		pk, _ := p.keyOf(rec.key)
+		if loc, ok := p.index[pk]; ok && loc.seg == seg && loc.off == off {
+			delete(p.index, pk)
+		}
+		p.mu.Unlock()
 	}
 	return nil
 }

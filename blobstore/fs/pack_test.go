@@ -490,6 +490,14 @@ func TestSharedReaderSeesNewRecords(t *testing.T) {
 	if err := reader.Delete(t.Context(), keys[0]); err == nil {
 		t.Fatal("a store that does not own the segments deleted a packed body")
 	}
+	// A body the owner deletes before the reader first looks for it is not found.
+	late := put(t, owner, "acme", seededBody(99, 3000))
+	if err := owner.Delete(t.Context(), late); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.Stat(t.Context(), late); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("reader, Stat of a body deleted by the owner: %v", err)
+	}
 	fileKey := put(t, reader, "acme", []byte("Subject: from the reader\r\n\r\n"))
 	if got, err := getAll(t, owner, fileKey); err != nil || string(got) != "Subject: from the reader\r\n\r\n" {
 		t.Fatalf("owner reading the reader's body: %v", err)
