@@ -498,6 +498,15 @@ func TestSharedReaderSeesNewRecords(t *testing.T) {
 	if _, err := reader.Stat(t.Context(), late); !errors.Is(err, blobstore.ErrNotFound) {
 		t.Fatalf("reader, Stat of a body deleted by the owner: %v", err)
 	}
+	// A body the reader has indexed and the owner then deletes is stored again by the
+	// reader's Put, not taken for a dedup hit.
+	if err := owner.Delete(t.Context(), keys[1]); err != nil {
+		t.Fatal(err)
+	}
+	put(t, reader, "acme", seededBody(1, 3000))
+	if got, err := getAll(t, owner, keys[1]); err != nil || !bytes.Equal(got, seededBody(1, 3000)) {
+		t.Fatalf("owner, a body deleted and stored again by the reader: %v", err)
+	}
 	fileKey := put(t, reader, "acme", []byte("Subject: from the reader\r\n\r\n"))
 	if got, err := getAll(t, owner, fileKey); err != nil || string(got) != "Subject: from the reader\r\n\r\n" {
 		t.Fatalf("owner reading the reader's body: %v", err)
