@@ -37,12 +37,62 @@
 // process leaves a staged object whole in the page cache; a crash of the machine can lose
 // it, or leave it not whole, under a committed message that was never acknowledged: the
 // embedded server's staging recovery finds those after a reboot (embedded/staging.go).
+//
+// Packing (pack.go, record.go; Options.PackSmall, on in New): a new body of at most PackMax
+// bytes is not a file of its own but a record appended to the active segment file
+// root/seg/<seq>.seg, which is sealed once it passes Options.SegmentSize. A record carries
+// its key, its length and CRC-32C checksums of its header and of its body (record.go).
+// Stage writes the whole record with one pwrite under the store's lock, indexes it in
+// memory (key -> segment, offset, length, checksum) and returns: the body is readable.
+// Staged.Sync joins the segment's group commit: one fsync at a time per segment covers
+// every record written before it began, so the Syncs of concurrent Puts share fsyncs
+// instead of paying a create, a rename, a file fsync and a directory fsync each; a new
+// segment's first fsync also syncs root/seg. Larger bodies keep the file layout above, and
+// so do the bodies of a store written before packing: every read, Stat, Check and Delete
+// looks in the index first and then at the file.
+//
+// The index is not stored apart: the segments are self-describing, and New rebuilds it
+// by scanning them (reading every packed byte once at open, and holding about 100 bytes
+// of memory per packed body). That is simpler than a second store such as Pebble, whose
+// own log would cost a second fsync per batch and a crash-ordering argument between two
+// files; a record is its own index entry, durable with its body in one fsync. What the
+// scan trusts:
+//
+//   - A record counts only if its header checksum, its key and its body checksum hold; a
+//     stretch that fails is skipped (the scan looks for the next whole record), so a torn
+//     tail, what a crash during a write leaves, is discarded. Nothing acknowledged is in
+//     it: Sync returns only after an fsync that covered the whole record.
+//   - A key's body is its last record in (segment, offset) order. New records go only to
+//     the active segment, which has the highest sequence number.
+//   - Delete appends a tombstone naming the record's offset to the segment's tombstone
+//     file root/seg/<seq>.del and fsyncs it before returning; a tombstone removes exactly
+//     that record, so a later Put of the same key (a new record) is not affected.
+//   - Compaction (a background pass after a Delete leaves a sealed segment with less than
+//     Options.CompactBelow of its bytes live, or at open) copies the segment's live
+//     records to the active segment, fsyncs them, and only then removes the segment file,
+//     fsyncs root/seg, and removes its tombstone file. (The dead records of the active
+//     segment come back once it is sealed: when it is full, or at the next open.)
+//     Readers hold the segment open while they read, so a read during a compaction gets
+//     the old copy or the new one. A crash between the copy and the removal leaves two
+//     records of a key; the next open keeps the newer and tombstones the older before
+//     serving, so that a later deletion of the newer, whose tombstone goes when its own
+//     segment is compacted away, cannot bring the older back. A tombstone file whose
+//     segment is gone is removed at open.
+//   - A failed fsync fails every Sync it covered and every later one of that segment
+//     (Linux may drop the error and the dirty pages); the next write seals it and starts a
+//     new one, and a Put of a key whose record the failure may have lost writes it again.
+//
+// Staging is unchanged by packing: a killed process leaves every written record whole in
+// the page cache, and after a crash of the machine the staging recovery's Check finds a
+// record that did not survive (missing, or skipped by the scan) as it finds a lost file.
 package fs
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -102,7 +152,33 @@ type Store struct {
 	dirSyncs *dirSyncer
 	// swept is closed once New's sweep of stale temporary files is over.
 	swept chan struct{}
+
+	// packs holds the packed bodies (pack.go); packSmall says whether new bodies of at
+	// most PackMax bytes go there. Packed bodies are read whether or not it is set.
+	packs     *packs
+	packSmall bool
 }
+
+// Options are the settings of Open.
+type Options struct {
+	// Own says that this process alone writes the store's segment files (root/seg): it
+	// deletes packed bodies and compacts segments. A process that does not own them (New:
+	// a frontend or an admin command sharing a directory with strata serve) reads packed
+	// bodies, looking for new records on a miss, and stores a file per body.
+	Own bool
+	// PackSmall stores new bodies of at most PackMax bytes in segment files instead of a
+	// file each (package comment, "Packing"). It needs Own.
+	PackSmall bool
+	// SegmentSize is the size past which a segment is sealed (DefaultSegmentSize if 0).
+	SegmentSize int64
+	// CompactBelow is the share of live bytes under which a sealed segment is compacted
+	// (DefaultCompactBelow if 0).
+	CompactBelow float64
+}
+
+// DefaultOptions are the options New opens a store with: a file per body, packed bodies
+// read but owned by another process.
+var DefaultOptions = Options{}
 
 var _ blobstore.Stager = (*Store)(nil)
 
@@ -110,6 +186,11 @@ var _ blobstore.Stager = (*Store)(nil)
 // older than an hour that crashed Puts left behind: those in root/tmp before it returns,
 // those in the shard directories in the background (Store.swept).
 func New(root string) (*Store, error) {
+	return Open(root, DefaultOptions)
+}
+
+// Open opens the store under root like New, with opts.
+func Open(root string, opts Options) (*Store, error) {
 	var prefix [6]byte
 	if _, err := rand.Read(prefix[:]); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
@@ -120,6 +201,20 @@ func New(root string) (*Store, error) {
 	if err := os.MkdirAll(root, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
+	if opts.SegmentSize <= 0 {
+		opts.SegmentSize = DefaultSegmentSize
+	}
+	if opts.CompactBelow <= 0 {
+		opts.CompactBelow = DefaultCompactBelow
+	}
+	if opts.PackSmall && !opts.Own {
+		return nil, fmt.Errorf("open blob store %s: packing needs Options.Own", root)
+	}
+	packs, err := openPacks(filepath.Join(root, packDirName), opts.Own, opts.SegmentSize, opts.CompactBelow)
+	if err != nil {
+		return nil, fmt.Errorf("open blob store %s: %w", root, err)
+	}
+	s.packs, s.packSmall = packs, opts.PackSmall
 	before := time.Now().Add(-staleTempAge)
 	if err := removeStaleTemps(s.tmpDir, "", before); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
@@ -219,6 +314,9 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
+	if st, ok := s.packs.staged(key); ok {
+		return st, nil // a dedup hit on a packed body
+	}
 	if _, err := os.Lstat(path); err == nil {
 		whole, err := s.present(ctx, dirs, path, sum)
 		if err != nil {
@@ -229,6 +327,13 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	if s.packSmall && size <= PackMax {
+		st, err := s.stagePacked(ctx, key, r, size, sum)
+		if err != nil {
+			return nil, fmt.Errorf("put %s: %w", key, err)
+		}
+		return st, nil
 	}
 	if err := s.makeDirs(dirs); err != nil {
 		return nil, fmt.Errorf("put %s: %w", key, err)
@@ -316,6 +421,7 @@ func (s *Store) SyncStaged(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
+	errs = append(errs, s.packs.syncAll())
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -366,6 +472,16 @@ func (s *Store) Check(ctx context.Context, key string) error {
 	_, path, sum, ok := s.objectPath(key)
 	if !ok {
 		return fmt.Errorf("check %q: %w", key, blobstore.ErrInvalidKey)
+	}
+	s.refreshPacks() // a process that does not own the segments indexes what was written since
+	if body, found, err := s.packs.get(key); found {
+		if err == nil && sha256.Sum256(body) != sum {
+			err = fmt.Errorf("%w: packed body hashes to %x", blobstore.ErrDigestMismatch, sha256.Sum256(body))
+		}
+		if err != nil {
+			return fmt.Errorf("check %s: %w", key, err)
+		}
+		return nil
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -559,8 +675,16 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("get %s: %w", key, err)
 	}
+	if rc, found, err := s.getPacked(ctx, key, offset, length); found {
+		return rc, err
+	}
 	file, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
+		if s.refreshPacks() {
+			if rc, found, err := s.getPacked(ctx, key, offset, length); found {
+				return rc, err
+			}
+		}
 		return nil, fmt.Errorf("get %s: %w", key, blobstore.ErrNotFound)
 	}
 	if err != nil {
@@ -606,7 +730,15 @@ func (s *Store) Stat(ctx context.Context, key string) (blobstore.Info, error) {
 	if err := ctx.Err(); err != nil {
 		return blobstore.Info{}, fmt.Errorf("stat %s: %w", key, err)
 	}
+	if loc, ok := s.packs.lookup(key); ok {
+		return blobstore.Info{Size: int64(loc.bodyLen)}, nil
+	}
 	info, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) && s.refreshPacks() {
+		if loc, ok := s.packs.lookup(key); ok {
+			return blobstore.Info{Size: int64(loc.bodyLen)}, nil
+		}
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		return blobstore.Info{}, fmt.Errorf("stat %s: %w", key, blobstore.ErrNotFound)
 	}
@@ -626,6 +758,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
+	if err := s.packs.remove(key); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
 	s.mu.Lock()
 	delete(s.settled, path)
 	s.mu.Unlock()
@@ -640,4 +775,58 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	return nil
+}
+
+// stagePacked stages a body of at most PackMax bytes as a record of the active segment
+// (package comment, "Packing"): read whole, checked against its key unless a spool hashed
+// it, written with one pwrite and indexed; the returned Staged's Sync joins the segment's
+// next group-committed fsync.
+func (s *Store) stagePacked(ctx context.Context, key string, r io.Reader, size int64, sum [sha256.Size]byte) (blobstore.Staged, error) {
+	verify := !blobstore.Prehashed(r, size, sum)
+	bufp := recordPool.Get().(*[]byte)
+	defer recordPool.Put(bufp)
+	rec := (*bufp)[:recordSize(len(key), int(size))]
+	body := rec[headerSize+len(key):]
+	if n, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("body ended after %d of %d bytes: %w", n, size, io.ErrUnexpectedEOF)
+		}
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if verify {
+		if got := sha256.Sum256(body); got != sum {
+			return nil, fmt.Errorf("%w: content hashes to %x", blobstore.ErrDigestMismatch, got)
+		}
+	}
+	// A cancelled Put must not leave a body that its caller will never reference.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	copy(rec[headerSize:], key)
+	putHeader(rec, key, int(size))
+	return s.packs.append(key, rec, int(size), binary.LittleEndian.Uint32(rec[12:]))
+}
+
+var recordPool = sync.Pool{New: func() any { b := make([]byte, maxRecordBytes); return &b }}
+
+// getPacked reads key's packed body, if it has one, as Get does.
+func (s *Store) getPacked(ctx context.Context, key string, offset, length int64) (io.ReadCloser, bool, error) {
+	body, found, err := s.packs.get(key)
+	if !found {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, true, fmt.Errorf("get %s: %w", key, err)
+	}
+	body = body[min(offset, int64(len(body))):]
+	if length >= 0 {
+		body = body[:min(length, int64(len(body)))]
+	}
+	return &bytesReader{ctx: ctx, r: bytes.NewReader(body)}, true, nil
+}
+
+// refreshPacks, in a process that does not own the segments, indexes the records their
+// owner wrote since this one last looked, and reports whether it did.
+func (s *Store) refreshPacks() bool {
+	return !s.packs.own && s.packs.refresh() == nil
 }

@@ -19,17 +19,24 @@ import (
 	"github.com/strata-mail/strata/blobstore/storetest"
 )
 
+// newStore opens a store in a new directory that keeps a file per body (the tests of the
+// file layout); pack_test.go's newPackedStore packs small bodies.
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	s, err := New(t.TempDir())
+	s, err := Open(t.TempDir(), Options{})
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatalf("Open: %v", err)
 	}
 	return s
 }
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) blobstore.Store { return newStore(t) })
+	t.Run("files", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) blobstore.Store { return newStore(t) })
+	})
+	t.Run("packed", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) blobstore.Store { return newPackedStore(t, t.TempDir(), 0) })
+	})
 }
 
 // files lists the regular files under root, relative to it.
@@ -159,7 +166,7 @@ func TestDeleteRemovesOnlyItsObject(t *testing.T) {
 
 func TestNewRemovesStaleTemps(t *testing.T) {
 	root := t.TempDir()
-	s, err := New(root)
+	s, err := Open(root, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +192,7 @@ func TestNewRemovesStaleTemps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reopened, err := New(root)
+	reopened, err := Open(root, Options{})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
@@ -207,13 +214,13 @@ func TestNewRemovesStaleTemps(t *testing.T) {
 
 func TestReopenKeepsBodies(t *testing.T) {
 	root := t.TempDir()
-	s, err := New(root)
+	s, err := Open(root, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	body := []byte("kept across restarts")
 	key := put(t, s, "acme", body)
-	s, err = New(root)
+	s, err = Open(root, Options{})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
 	}
@@ -255,7 +262,7 @@ func TestPutSkipsLeftoverTempName(t *testing.T) {
 // hit checks and fsyncs the object.
 func TestPutNotesDirectoriesDurable(t *testing.T) {
 	root := t.TempDir()
-	s, err := New(root)
+	s, err := Open(root, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +279,7 @@ func TestPutNotesDirectoriesDurable(t *testing.T) {
 	if !isSettled() || len(s.renaming) != 0 {
 		t.Fatalf("object not settled after Put (renaming %v)", s.renaming)
 	}
-	s, err = New(root)
+	s, err = Open(root, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +299,7 @@ func TestPutNotesDirectoriesDurable(t *testing.T) {
 // stores the body anew instead of taking the file for a dedup hit.
 func TestPutReplacesTornObject(t *testing.T) {
 	root := t.TempDir()
-	s, err := New(root)
+	s, err := Open(root, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +309,7 @@ func TestPutReplacesTornObject(t *testing.T) {
 	if err := os.Truncate(path, 100); err != nil {
 		t.Fatal(err)
 	}
-	s, err = New(root)
+	s, err = Open(root, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

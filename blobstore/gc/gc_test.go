@@ -29,14 +29,17 @@ import (
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // startStrata runs an embedded Strata on the filesystem store without periodic collection.
-func startStrata(t *testing.T) (*embedded.Server, string) {
+// startStrata starts strata serve; with filePerBody it keeps a file per body, so that a
+// second fs store on its directory may delete bodies (packed ones only the server's own
+// store deletes: blobstore/fs, Options.Own).
+func startStrata(t *testing.T, filePerBody bool) (*embedded.Server, string) {
 	t.Helper()
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	srv, err := embedded.Start(ctx, embedded.Config{
 		DataDir: dir, IMAPListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", Demo: true,
-		AllowPlaintextAuth: true, BlobGCInterval: -1, Logger: quietLogger(),
+		AllowPlaintextAuth: true, BlobGCInterval: -1, Logger: quietLogger(), BlobFilePerBody: filePerBody,
 	})
 	if err != nil {
 		t.Fatalf("start: %v", err)
@@ -112,7 +115,7 @@ func fetchBody(t *testing.T, c *imapclient.Client, uid imap.UID) string {
 // once the grace period is over, and only that one; the record is forgotten, so a second
 // pass deletes nothing.
 func TestCollectThroughAdminRPC(t *testing.T) {
-	srv, blobDir := startStrata(t)
+	srv, blobDir := startStrata(t, false)
 	store, err := fs.New(blobDir)
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +194,7 @@ func (h *hookedStore) Put(ctx context.Context, key string, r io.Reader, size int
 //
 // Without the epoch check, step 4 would commit a message whose body is gone.
 func TestRacingDedupAppend(t *testing.T) {
-	srv, blobDir := startStrata(t)
+	srv, blobDir := startStrata(t, true) // the test deletes through a store of its own
 	base, err := fs.New(blobDir)
 	if err != nil {
 		t.Fatal(err)
