@@ -318,3 +318,28 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// IsWordSeparator reports whether b ends a word of folded text in the search index's word
+// dictionary (package searchindex, "Exact answers"): ASCII white space and NUL, single
+// bytes below 0x80 that never occur inside a multi-byte UTF-8 sequence.
+func IsWordSeparator(b byte) bool {
+	switch b {
+	case 0, '\t', '\n', '\v', '\f', '\r', ' ':
+		return true
+	}
+	return false
+}
+
+// InOneWord reports whether needle is not empty and holds no word separator, so that each
+// of its occurrences in a text lies inside one word of it.
+func InOneWord(needle string) bool {
+	if needle == "" {
+		return false
+	}
+	for i := 0; i < len(needle); i++ {
+		if IsWordSeparator(needle[i]) {
+			return false
+		}
+	}
+	return true
+}
