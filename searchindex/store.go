@@ -67,6 +67,9 @@ func (x *Index) Close() error {
 	return ferr
 }
 
+// Flush writes the memtables to disk (for Size; Close flushes too).
+func (x *Index) Flush() error { return x.db.Flush() }
+
 // Size returns the bytes the store takes on disk.
 func (x *Index) Size() uint64 { return x.db.Metrics().DiskSpaceUsage() }
 
