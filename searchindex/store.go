@@ -400,6 +400,18 @@ func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, 
 	for _, s := range q.Scopes {
 		exact = exact && Exact(q.Needle, s)
 	}
+	if !exact && !Indexable(q.Needle) {
+		return nil, fmt.Errorf("search index: needle %q too short", q.Needle)
+	}
+	var union []uint32
+	if Indexable(q.Needle) {
+		if union, err = r.trigramCandidates(q); err != nil {
+			return nil, err
+		}
+		// A selective needle: its few candidates cost less to verify than a scan of the
+		// word dictionary, which grows with the mailbox.
+		exact = exact && len(union) > fewCandidates
+	}
 	if exact {
 		res, ok, err := r.exact(q)
 		if err != nil {
@@ -409,11 +421,26 @@ func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, 
 			res.LastUID = st.LastUID
 			return res, nil
 		}
+		if !Indexable(q.Needle) {
+			return nil, ErrNotIndexed
+		}
 	}
-	if !Indexable(q.Needle) {
-		return nil, fmt.Errorf("search index: needle %q too short", q.Needle)
+	skipped, err := r.skipped()
+	if err != nil {
+		return nil, err
 	}
+	return &Result{UIDs: merge(union, skipped), LastUID: st.LastUID}, nil
+}
+
+// fewCandidates is how many trigram candidates a query may have for Candidates to return
+// them to verify rather than answer from the word dictionary.
+var fewCandidates = 256
+
+// trigramCandidates returns the UIDs holding every trigram of q's needle in one of its
+// scopes.
+func (r *reader) trigramCandidates(q Query) ([]uint32, error) {
 	var union []uint32
+	var err error
 	for _, s := range q.Scopes {
 		var cand []uint32
 		for k, t := range trigrams(q.Needle) {
@@ -437,11 +464,7 @@ func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, 
 		}
 		union = merge(union, cand)
 	}
-	skipped, err := r.skipped()
-	if err != nil {
-		return nil, err
-	}
-	return &Result{UIDs: merge(union, skipped), LastUID: st.LastUID}, nil
+	return union, nil
 }
 
 // Fuzzy returns the messages of a mailbox holding at least two thirds of the trigrams of
@@ -558,14 +581,22 @@ func (r *reader) exact(q Query) (res *Result, ok bool, err error) {
 		if err != nil {
 			return nil, false, err
 		}
+		// One iterator over the scope's word postings, sought word by word: a new
+		// iterator per word costs more than the postings of a rare word.
+		wit, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: words, UpperBound: prefixEnd(words)})
+		if err != nil {
+			it.Close()
+			return nil, false, err
+		}
+		closeBoth := func() error { return errors.Join(it.Close(), wit.Close()) }
 		for it.First(); it.Valid(); it.Next() {
 			if seen++; seen > maxVocabScan {
-				it.Close()
+				closeBoth()
 				return nil, false, nil
 			}
 			if seen%checkEvery == 0 {
 				if err := r.ctx.Err(); err != nil {
-					it.Close()
+					closeBoth()
 					return nil, false, err
 				}
 			}
@@ -573,14 +604,17 @@ func (r *reader) exact(q Query) (res *Result, ok bool, err error) {
 			if !bytes.Contains(w, needle) {
 				continue
 			}
-			list, err := r.chunks(append(append(slices.Clip(words), w...), 0), nil)
-			if err != nil {
-				it.Close()
-				return nil, false, err
+			p := append(append(slices.Clip(words), w...), 0)
+			var list []uint32
+			for ok := wit.SeekGE(p); ok && bytes.HasPrefix(wit.Key(), p); ok = wit.Next() {
+				if list, err = r.appendChunk(list, wit.Value()); err != nil {
+					closeBoth()
+					return nil, false, err
+				}
 			}
 			lists = append(lists, list)
 		}
-		if err := it.Close(); err != nil {
+		if err := closeBoth(); err != nil {
 			return nil, false, err
 		}
 		if verify, err = r.chunks(append(mailboxKey(kindLong, r.account, r.mailbox), byte(s)), verify); err != nil {
