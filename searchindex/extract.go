@@ -20,6 +20,12 @@ type Blobs interface {
 // the record's structure; the body's text streams from blobs in one ranged read.
 func Extract(ctx context.Context, blobs Blobs, rec *metadatapb.MessageRecord) (*Doc, error) {
 	d := NewDoc()
+	return d, ExtractInto(ctx, d, blobs, rec)
+}
+
+// ExtractInto is Extract into d (Reset first), so an indexer reuses one doc's memory.
+func ExtractInto(ctx context.Context, d *Doc, blobs Blobs, rec *metadatapb.MessageRecord) error {
+	d.Reset()
 	st := rec.GetStructure()
 	for _, f := range message.Fields(st.GetHeader()) {
 		d.Add(ScopeText, []byte(mailtext.FieldText(f)))
@@ -32,12 +38,12 @@ func Extract(ctx context.Context, blobs Blobs, rec *metadatapb.MessageRecord) (*
 	// TEXT's segments are BODY's plus the MIME headers of parts (mailtext.Segments).
 	segments := mailtext.Segments(st.GetBody(), true, nil)
 	if len(segments) == 0 {
-		return d, nil
+		return nil
 	}
 	offset, length := mailtext.Span(segments)
 	blob, err := blobs.Get(ctx, rec.GetBlobKey(), offset, length)
 	if err != nil {
-		return nil, fmt.Errorf("index body of message %d: %w", rec.GetUid(), err)
+		return fmt.Errorf("index body of message %d: %w", rec.GetUid(), err)
 	}
 	defer blob.Close()
 	err = mailtext.WalkSegments(blob, segments, func(seg mailtext.Segment, r io.Reader) (bool, error) {
@@ -55,13 +61,21 @@ func Extract(ctx context.Context, blobs Blobs, rec *metadatapb.MessageRecord) (*
 			}
 			return false, nil
 		}
-		return false, mailtext.FoldChunks(mailtext.SegmentContent(r, seg), 2, func(b []byte) bool {
-			d.Add(scope, b)
+		overlap := 0
+		err := mailtext.FoldChunks(mailtext.SegmentContent(r, seg), foldOverlap, func(b []byte) bool {
+			d.AddChunk(scope, b, overlap)
+			overlap = foldOverlap
 			return true
 		})
+		d.EndText()
+		return false, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("index body of message %d: %w", rec.GetUid(), err)
+		return fmt.Errorf("index body of message %d: %w", rec.GetUid(), err)
 	}
-	return d, nil
+	return nil
 }
+
+// foldOverlap is how many bytes each folded chunk repeats of the one before: a trigram's
+// two first bytes.
+const foldOverlap = 2

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -30,6 +32,10 @@ type Indexer struct {
 	blobs  Blobs
 	logger *slog.Logger
 
+	// lastChange is when Notify last ran (UnixNano): the apply path is busy while
+	// changes keep coming, and the indexer then works at a low duty cycle (throttle).
+	lastChange atomic.Int64
+
 	mu      sync.Mutex
 	queued  map[mailboxRef]bool
 	order   []mailboxRef
@@ -52,6 +58,7 @@ func (ix *Indexer) Index() *Index { return ix.idx }
 
 // Notify queues a mailbox for a sync; it never blocks.
 func (ix *Indexer) Notify(account string, mailbox uint64) {
+	ix.lastChange.Store(time.Now().UnixNano())
 	ref := mailboxRef{account, mailbox}
 	ix.mu.Lock()
 	if !ix.queued[ref] {
@@ -88,10 +95,8 @@ func (ix *Indexer) Run(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-ix.wake:
-				select {
-				case <-ctx.Done():
+				if !ix.settle(ctx) {
 					return
-				case <-time.After(settle):
 				}
 			case <-sweep.C:
 				// Accounts deleted without an event of their mailboxes are dropped here.
@@ -185,9 +190,56 @@ const sweepInterval = 10 * time.Minute
 // being dead makes the indexer rebuild it.
 const reindexDead = 1000
 
-// settle is how long Run lets changes gather before a sync, so that a burst of appends
-// is indexed as one batch (one posting chunk per trigram).
-const settle = 200 * time.Millisecond
+// Run lets changes gather before a sync until none came for quiet, or for maxDelay
+// since the first, so that a burst of appends is indexed as one batch (one posting chunk
+// per trigram and word of the batch: the larger the batch, the fewer keys per message).
+const (
+	quiet    = 200 * time.Millisecond
+	maxDelay = 5 * time.Second
+)
+
+// settle waits for changes to gather (quiet, maxDelay); false when ctx ended.
+func (ix *Indexer) settle(ctx context.Context) bool {
+	start := time.Now()
+	for {
+		wait := quiet - time.Since(time.Unix(0, ix.lastChange.Load()))
+		if wait <= 0 || time.Since(start) >= maxDelay {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(min(wait, maxDelay-time.Since(start))):
+		}
+	}
+}
+
+// While changes keep coming (the last within busyWindow), the indexer yields the CPU to
+// the apply path: after every workSlice of indexing it sleeps idleRatio times as long, so
+// it takes at most a fifth of one core, lags under write load and catches up when the
+// writes pause (doc.go "Cost").
+const (
+	busyWindow = time.Second
+	workSlice  = 20 * time.Millisecond
+	idleRatio  = 4
+)
+
+// throttle is called between messages with the indexing time spent since the last
+// pause; it returns the time to carry on counting from.
+func (ix *Indexer) throttle(ctx context.Context, worked time.Duration) time.Duration {
+	runtime.Gosched() // let the apply path's runnable goroutines go first
+	if worked < workSlice {
+		return worked
+	}
+	if time.Since(time.Unix(0, ix.lastChange.Load())) > busyWindow {
+		return 0
+	}
+	select {
+	case <-ctx.Done():
+	case <-time.After(idleRatio * worked):
+	}
+	return 0
+}
 
 // fetchBatch is how many records a sync indexes per committed batch.
 const fetchBatch = 1024
@@ -334,6 +386,8 @@ func (ix *Indexer) indexNew(ctx context.Context, account string, mailbox uint64,
 	}
 	b := ix.idx.NewBatch()
 	n := 0
+	doc := NewDoc()
+	var worked time.Duration
 	flush := func() error {
 		if err := b.SetState(account, mailbox, st); err != nil {
 			return err
@@ -360,7 +414,8 @@ func (ix *Indexer) indexNew(ctx context.Context, account string, mailbox uint64,
 		if rec.GetUid() <= st.LastUID {
 			continue
 		}
-		doc, err := Extract(ctx, ix.blobs, rec)
+		t0 := time.Now()
+		err = ExtractInto(ctx, doc, ix.blobs, rec)
 		if err != nil {
 			ix.logger.Warn("search index: message not indexed, always a candidate", "account", account, "mailbox", mailbox, "uid", rec.GetUid(), "err", err)
 			err = b.Skip(account, mailbox, rec.GetUid())
@@ -379,6 +434,7 @@ func (ix *Indexer) indexNew(ctx context.Context, account string, mailbox uint64,
 				return err
 			}
 		}
+		worked = ix.throttle(ctx, worked+time.Since(t0))
 	}
 	return flush()
 }

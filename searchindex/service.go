@@ -29,7 +29,8 @@ func (ix *Indexer) SearchText(ctx context.Context, req *metadatapb.SearchTextReq
 		if err != nil {
 			return nil, err
 		}
-		resp.Results = append(resp.Results, &metadatapb.SearchTextResult{Uids: res.UIDs, LastUid: res.LastUID, Scores: res.Scores})
+		resp.Results = append(resp.Results, &metadatapb.SearchTextResult{Uids: res.UIDs, LastUid: res.LastUID, Scores: res.Scores,
+			Exact: res.Exact, VerifyUids: res.Verify})
 	}
 	return resp, nil
 }

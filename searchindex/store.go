@@ -1,6 +1,7 @@
 package searchindex
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -39,15 +40,35 @@ type Index struct {
 func Open(dir string) (*Index, error) {
 	// Larger memtables than the default: indexing writes many small keys in bursts, and
 	// fewer flushes mean fewer compactions competing with the mail path for the CPU.
-	db, err := pebble.Open(dir, &pebble.Options{MemTableSize: 32 << 20, L0CompactionThreshold: 8})
+	// No WAL: the index is derived data whose mailbox states are committed with the
+	// postings they cover, so after a crash it holds a prefix of its batches (those in
+	// flushed memtables) and the indexer catches up from the states (doc.go "Durability").
+	db, err := pebble.Open(dir, &pebble.Options{MemTableSize: 32 << 20, L0CompactionThreshold: 8, DisableWAL: true, Logger: quietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("open search index %s: %w", dir, err)
 	}
 	return &Index{db: db}, nil
 }
 
-// Close closes the store.
-func (x *Index) Close() error { return x.db.Close() }
+// quietLogger drops Pebble's informational lines (a WAL-less store reports finding no
+// WAL at every open) and keeps its errors.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)              {}
+func (quietLogger) Errorf(format string, args ...any) { pebble.DefaultLogger.Errorf(format, args...) }
+func (quietLogger) Fatalf(format string, args ...any) { pebble.DefaultLogger.Fatalf(format, args...) }
+
+// Close flushes the memtables (there is no WAL to replay them from) and closes the store.
+func (x *Index) Close() error {
+	ferr := x.db.Flush()
+	if err := x.db.Close(); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// Flush writes the memtables to disk (for Size; Close flushes too).
+func (x *Index) Flush() error { return x.db.Flush() }
 
 // Size returns the bytes the store takes on disk.
 func (x *Index) Size() uint64 { return x.db.Metrics().DiskSpaceUsage() }
@@ -59,7 +80,12 @@ const (
 	kindDoc     = 'd'
 	kindSkipped = 'u'
 	kindDead    = 'x'
+	kindVocab   = 'v'
+	kindWord    = 'w'
+	kindLong    = 'l'
 )
+
+var allKinds = []byte{kindState, kindPosting, kindDoc, kindSkipped, kindDead, kindVocab, kindWord, kindLong}
 
 // mailboxKey is kind, the account (2-byte length, bytes) and the mailbox id.
 func mailboxKey(kind byte, account string, mailbox uint64) []byte {
@@ -141,65 +167,78 @@ func (x *Index) State(account string, mailbox uint64) (st MailboxState, ok bool,
 		Docs: binary.BigEndian.Uint32(v[16:]), Dead: binary.BigEndian.Uint32(v[20:])}, true, nil
 }
 
-// Doc is the set of postings of one message under construction.
-type Doc struct {
-	grams []gram // unsorted, with repeats until Len or a Batch sorts them
-}
-
-// NewDoc returns an empty doc.
-func NewDoc() *Doc { return &Doc{} }
-
-// Add adds the trigrams of folded text under scope. Text is folded UTF-8; trigrams are of
-// bytes, as the needle's are.
-func (d *Doc) Add(s Scope, text []byte) {
-	for i := 0; i+3 <= len(text); i++ {
-		d.grams = append(d.grams, makeGram(s, text[i:i+3]))
-	}
-	if len(d.grams) > 1<<16 {
-		d.compact()
-	}
-}
-
-// compact sorts the grams and drops repeats, so a long text's doc stays small.
-func (d *Doc) compact() {
-	slices.Sort(d.grams)
-	d.grams = slices.Compact(d.grams)
-}
-
-// Len is the number of distinct postings of the doc.
-func (d *Doc) Len() int {
-	d.compact()
-	return len(d.grams)
-}
-
 // Batch collects changes to the index, committed together. Postings of the messages
-// added to a batch are written as one chunk per trigram: the key ends with the chunk's
-// first UID and the value lists the chunk's UIDs (delta varints), so indexing a batch of
-// messages writes about one key per distinct trigram rather than one per message and
-// trigram.
+// added to a batch are written as one chunk per trigram and per word: the key ends with
+// the chunk's first UID and the value lists the chunk's UIDs (delta varints), so indexing
+// a batch of messages writes about one key per distinct trigram and word of the batch
+// rather than one per message and trigram.
 type Batch struct {
 	x       *Index
 	b       *pebble.Batch
-	pending map[mailboxRef]map[gram][]uint32
+	pending map[mailboxRef]*pendingPostings
+}
+
+// pendingPostings are the postings a batch adds to one mailbox.
+type pendingPostings struct {
+	grams map[gram][]uint32
+	words map[string][]uint32 // scope byte + word
+	long  [ScopeBcc + 1][]uint32
 }
 
 // NewBatch starts a batch.
 func (x *Index) NewBatch() *Batch { return &Batch{x: x, b: x.db.NewBatch()} }
 
-// Commit writes the batch (without fsync: the index is derived data, and a lost tail is
-// caught up from the change feed since the state committed with it).
+// appendChunk encodes ascending uids as delta varints.
+func appendChunk(chunk []byte, uids []uint32) []byte {
+	prev := uint32(0)
+	for _, uid := range uids {
+		chunk = binary.AppendUvarint(chunk, uint64(uid-prev))
+		prev = uid
+	}
+	return chunk
+}
+
+// Commit writes the batch (without fsync, and without a WAL: the index is derived data,
+// and a lost tail is caught up from the change feed since the state committed with it,
+// doc.go "Durability").
 func (b *Batch) Commit() error {
 	defer b.b.Close()
-	for ref, grams := range b.pending {
-		for g, uids := range grams {
-			var chunk []byte
-			prev := uint32(0)
-			for _, uid := range uids {
-				chunk = binary.AppendUvarint(chunk, uint64(uid-prev))
-				prev = uid
-			}
-			key := binary.BigEndian.AppendUint32(postingPrefix(ref.account, ref.mailbox, g), uids[0])
+	var key, chunk []byte
+	for ref, p := range b.pending {
+		base := mailboxKey(kindPosting, ref.account, ref.mailbox)
+		grams := make([]gram, 0, len(p.grams))
+		for g := range p.grams {
+			grams = append(grams, g)
+		}
+		// Sorted keys: the memtable's inserts find their place faster in key order.
+		slices.Sort(grams)
+		for _, g := range grams {
+			uids := p.grams[g]
+			key = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(append(key[:0], base...), uint32(g)), uids[0])
+			chunk = appendChunk(chunk[:0], uids)
 			if err := b.b.Set(key, chunk, nil); err != nil {
+				return err
+			}
+		}
+		vocab := mailboxKey(kindVocab, ref.account, ref.mailbox)
+		wbase := mailboxKey(kindWord, ref.account, ref.mailbox)
+		for w, uids := range p.words {
+			key = append(append(key[:0], vocab...), w...)
+			if err := b.b.Set(key, nil, nil); err != nil {
+				return err
+			}
+			key = binary.BigEndian.AppendUint32(append(append(append(key[:0], wbase...), w...), 0), uids[0])
+			chunk = appendChunk(chunk[:0], uids)
+			if err := b.b.Set(key, chunk, nil); err != nil {
+				return err
+			}
+		}
+		for s, uids := range p.long {
+			if len(uids) == 0 {
+				continue
+			}
+			key = binary.BigEndian.AppendUint32(append(mailboxKey(kindLong, ref.account, ref.mailbox), byte(s)), uids[0])
+			if err := b.b.Set(key, appendChunk(nil, uids), nil); err != nil {
 				return err
 			}
 		}
@@ -216,17 +255,24 @@ func (b *Batch) SetState(account string, mailbox uint64, st MailboxState) error 
 // come in ascending UID order, above every UID indexed before.
 func (b *Batch) Add(account string, mailbox uint64, uid uint32, d *Doc) error {
 	if b.pending == nil {
-		b.pending = map[mailboxRef]map[gram][]uint32{}
+		b.pending = map[mailboxRef]*pendingPostings{}
 	}
 	ref := mailboxRef{account, mailbox}
-	grams := b.pending[ref]
-	if grams == nil {
-		grams = map[gram][]uint32{}
-		b.pending[ref] = grams
+	p := b.pending[ref]
+	if p == nil {
+		p = &pendingPostings{grams: map[gram][]uint32{}, words: map[string][]uint32{}}
+		b.pending[ref] = p
 	}
-	d.compact()
-	for _, g := range d.grams {
-		grams[g] = append(grams[g], uid)
+	for _, g := range d.grams.list {
+		p.grams[g] = append(p.grams[g], uid)
+	}
+	for w := range d.words {
+		p.words[w] = append(p.words[w], uid)
+	}
+	for s := range p.long {
+		if d.long&(1<<s) != 0 {
+			p.long[s] = append(p.long[s], uid)
+		}
 	}
 	return b.b.Set(uidKey(kindDoc, account, mailbox, uid), nil, nil)
 }
@@ -250,7 +296,7 @@ func (b *Batch) Remove(account string, mailbox uint64, uid uint32) error {
 
 // DropMailbox removes everything the index holds of a mailbox.
 func (b *Batch) DropMailbox(account string, mailbox uint64) error {
-	for _, kind := range []byte{kindState, kindPosting, kindDoc, kindSkipped, kindDead} {
+	for _, kind := range allKinds {
 		p := mailboxKey(kind, account, mailbox)
 		if err := b.b.DeleteRange(p, prefixEnd(p), nil); err != nil {
 			return err
@@ -261,7 +307,7 @@ func (b *Batch) DropMailbox(account string, mailbox uint64) error {
 
 // DropAccount removes everything the index holds of an account.
 func (b *Batch) DropAccount(account string) error {
-	for _, kind := range []byte{kindState, kindPosting, kindDoc, kindSkipped, kindDead} {
+	for _, kind := range allKinds {
 		p := accountPrefix(kind, account)
 		if err := b.b.DeleteRange(p, prefixEnd(p), nil); err != nil {
 			return err
@@ -309,6 +355,10 @@ type Result struct {
 	// Scores are, for a fuzzy query, each candidate's share of the needle's trigrams in
 	// percent (1 to 100), parallel to UIDs.
 	Scores []uint32
+	// Exact says the UIDs not in Verify hold the needle for certain (the word dictionary
+	// proved it, doc.go "Exact answers"); Verify, a subset of UIDs, are candidates only.
+	Exact  bool
+	Verify []uint32
 }
 
 // trigrams returns the distinct trigrams of needle.
@@ -340,16 +390,57 @@ func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, 
 	if !ok {
 		return nil, ErrNotIndexed
 	}
-	if !Indexable(q.Needle) {
-		return nil, fmt.Errorf("search index: needle %q too short", q.Needle)
-	}
 	snap := x.db.NewSnapshot()
 	defer snap.Close()
 	r := &reader{ctx: ctx, snap: snap, account: account, mailbox: mailbox}
 	if err := r.loadDead(); err != nil {
 		return nil, err
 	}
+	exact := len(q.Scopes) > 0
+	for _, s := range q.Scopes {
+		exact = exact && Exact(q.Needle, s)
+	}
+	if !exact && !Indexable(q.Needle) {
+		return nil, fmt.Errorf("search index: needle %q too short", q.Needle)
+	}
 	var union []uint32
+	if Indexable(q.Needle) {
+		if union, err = r.trigramCandidates(q); err != nil {
+			return nil, err
+		}
+		// A selective needle: its few candidates cost less to verify than a scan of the
+		// word dictionary, which grows with the mailbox.
+		exact = exact && len(union) > fewCandidates
+	}
+	if exact {
+		res, ok, err := r.exact(q)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			res.LastUID = st.LastUID
+			return res, nil
+		}
+		if !Indexable(q.Needle) {
+			return nil, ErrNotIndexed
+		}
+	}
+	skipped, err := r.skipped()
+	if err != nil {
+		return nil, err
+	}
+	return &Result{UIDs: merge(union, skipped), LastUID: st.LastUID}, nil
+}
+
+// fewCandidates is how many trigram candidates a query may have for Candidates to return
+// them to verify rather than answer from the word dictionary.
+var fewCandidates = 256
+
+// trigramCandidates returns the UIDs holding every trigram of q's needle in one of its
+// scopes.
+func (r *reader) trigramCandidates(q Query) ([]uint32, error) {
+	var union []uint32
+	var err error
 	for _, s := range q.Scopes {
 		var cand []uint32
 		for k, t := range trigrams(q.Needle) {
@@ -373,11 +464,7 @@ func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, 
 		}
 		union = merge(union, cand)
 	}
-	skipped, err := r.skipped()
-	if err != nil {
-		return nil, err
-	}
-	return &Result{UIDs: merge(union, skipped), LastUID: st.LastUID}, nil
+	return union, nil
 }
 
 // Fuzzy returns the messages of a mailbox holding at least two thirds of the trigrams of
@@ -471,13 +558,115 @@ func (r *reader) loadDead() error {
 
 // posting returns the UIDs of one posting list, ascending, without the expunged ones.
 func (r *reader) posting(g gram) ([]uint32, error) {
-	p := postingPrefix(r.account, r.mailbox, g)
+	return r.chunks(postingPrefix(r.account, r.mailbox, g), nil)
+}
+
+// maxVocabScan bounds the dictionary words one exact query reads; a mailbox with more
+// answers from its trigrams (candidates, verified by the caller).
+const maxVocabScan = 8 << 20
+
+// maxExactWords bounds the dictionary words holding the needle an exact answer reads the
+// postings of; past it the query answers with trigram candidates (a needle such as
+// "bench" inside 100,000 distinct subjects took 1.6 s through the words).
+const maxExactWords = 4096
+
+// exact answers q, whose every scope is Exact for its needle, from the word dictionary:
+// the union of the postings of the words holding the needle (exact matches), plus the
+// messages with a word longer than MaxWord in a scope and those not indexed (Verify). ok
+// is false when the dictionary is too large to read (maxVocabScan) or too many of its
+// words hold the needle (maxExactWords).
+func (r *reader) exact(q Query) (res *Result, ok bool, err error) {
+	needle := []byte(q.Needle)
+	var lists [][]uint32
+	var verify []uint32
+	seen := 0
+	for _, s := range q.Scopes {
+		vocab := append(mailboxKey(kindVocab, r.account, r.mailbox), byte(s))
+		words := append(mailboxKey(kindWord, r.account, r.mailbox), byte(s))
+		it, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: vocab, UpperBound: prefixEnd(vocab)})
+		if err != nil {
+			return nil, false, err
+		}
+		// One iterator over the scope's word postings, sought word by word: a new
+		// iterator per word costs more than the postings of a rare word.
+		wit, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: words, UpperBound: prefixEnd(words)})
+		if err != nil {
+			it.Close()
+			return nil, false, err
+		}
+		closeBoth := func() error { return errors.Join(it.Close(), wit.Close()) }
+		for it.First(); it.Valid(); it.Next() {
+			if seen++; seen > maxVocabScan {
+				closeBoth()
+				return nil, false, nil
+			}
+			if seen%checkEvery == 0 {
+				if err := r.ctx.Err(); err != nil {
+					closeBoth()
+					return nil, false, err
+				}
+			}
+			w := it.Key()[len(vocab):]
+			if !bytes.Contains(w, needle) {
+				continue
+			}
+			if len(lists) == maxExactWords {
+				// Reading this many posting lists costs more than verifying trigram
+				// candidates (the caller falls back to them).
+				closeBoth()
+				return nil, false, nil
+			}
+			p := append(append(slices.Clip(words), w...), 0)
+			var list []uint32
+			for ok := wit.SeekGE(p); ok && bytes.HasPrefix(wit.Key(), p); ok = wit.Next() {
+				if list, err = r.appendChunk(list, wit.Value()); err != nil {
+					closeBoth()
+					return nil, false, err
+				}
+			}
+			lists = append(lists, list)
+		}
+		if err := closeBoth(); err != nil {
+			return nil, false, err
+		}
+		if verify, err = r.chunks(append(mailboxKey(kindLong, r.account, r.mailbox), byte(s)), verify); err != nil {
+			return nil, false, err
+		}
+	}
+	skipped, err := r.skipped()
+	if err != nil {
+		return nil, false, err
+	}
+	slices.Sort(verify)
+	verify = merge(slices.Compact(verify), skipped)
+	return &Result{UIDs: merge(union(lists), verify), Exact: true, Verify: verify}, true, nil
+}
+
+// union returns the UIDs of any of the ascending lists, ascending.
+func union(lists [][]uint32) []uint32 {
+	switch len(lists) {
+	case 0:
+		return nil
+	case 1:
+		return lists[0]
+	case 2:
+		return merge(lists[0], lists[1])
+	}
+	var all []uint32
+	for _, l := range lists {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	return slices.Compact(all)
+}
+
+// chunks appends the live UIDs of the posting chunks under prefix p to out.
+func (r *reader) chunks(p []byte, out []uint32) ([]uint32, error) {
 	it, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 	if err != nil {
 		return nil, err
 	}
 	defer it.Close()
-	var out []uint32
 	for it.First(); it.Valid(); it.Next() {
 		if out, err = r.appendChunk(out, it.Value()); err != nil {
 			return nil, err
@@ -499,7 +688,7 @@ func (r *reader) appendChunk(out []uint32, chunk []byte) ([]uint32, error) {
 		}
 		chunk = chunk[n:]
 		uid += uint32(delta)
-		if !r.dead[uid] {
+		if len(r.dead) == 0 || !r.dead[uid] {
 			out = append(out, uid)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -33,13 +34,19 @@ func BenchmarkMailbox100k(b *testing.B) {
 	srv := startServerWith(b, func(cfg *embedded.Config) {
 		cfg.MaxMessageSize = 1 << 20
 		cfg.DisableSearchIndex = os.Getenv("STRATA_NO_SEARCH_INDEX") != ""
+		cfg.IMAPLimits.MaxBodyScan = 1 << 30 // SearchBody reads every body without the index
+		cfg.IMAPLimits.SearchTimeout = time.Hour
 	})
 	fillMailbox(b, srv, benchMessages)
 	if srv.SearchIndex() != nil {
 		waitIndexed(b, srv, embedded.DemoAccount, "INBOX") // the search index answers SEARCH SUBJECT and HEADER
 	}
 	bc := dialBench(b, srv, embedded.DemoAccount, embedded.DemoPassword, "INBOX")
-	for _, bm := range benchCommands {
+	commands := append(slices.Clone(benchCommands), []struct{ name, command string }{
+		{"SearchBodyCommon", "SEARCH BODY benchmark"}, // every message: their body is "benchmark body text"
+		{"SearchSubjectCommon", "SEARCH SUBJECT bench"},
+	}...)
+	for _, bm := range commands {
 		b.Run(bm.name, func(b *testing.B) { bc.bench(b, bm.command) })
 	}
 }

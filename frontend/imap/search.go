@@ -118,14 +118,7 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, relevancy func(i int) uint32, err error) {
 	s := c.sel
 	crit := foldCriteria(criteria)
-	needRecord, needStructure := criteriaNeeds(crit)
-	parts := structureAll
-	var headerFields []string
-	if !criteriaNeedBeyondHeader(crit) {
-		parts = structureHeader
-		headerFields = criteriaHeaderFields(crit, nil)
-	}
-	if !needRecord {
+	if needRecord, _ := criteriaNeeds(crit); !needRecord {
 		for i := range s.msgs.uids {
 			if ok, _ := c.matchCriteria(crit, i, nil, nil); ok {
 				matched = append(matched, i)
@@ -134,17 +127,74 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, rele
 		return matched, func(int) uint32 { return 100 }, nil
 	}
 	// The search index narrows the messages to read (searchindex.go); the scan below
-	// verifies each candidate, so the answer is the full scan's.
-	positions, narrowed, fuzzy, err := c.indexCandidates(crit)
+	// verifies each candidate, so the answer is the full scan's, except for the keys the
+	// index answers exactly (its word dictionary, package searchindex "Exact answers").
+	positions, narrowed, fuzzy, exact, err := c.indexCandidates(crit)
 	if err != nil {
 		c.log.Warn("search index unavailable, scanning", "err", err)
-		narrowed, fuzzy = false, nil
+		narrowed, fuzzy, exact = false, nil, nil
 	}
 	if !narrowed {
-		positions = nil
+		positions, exact = nil, nil
+	}
+	relevancy = func(i int) uint32 { return fuzzy.relevancy(crit, s.msgs.uids[i]) }
+	if exact == nil {
+		matched, err = c.verifyCandidates(crit, positions, fuzzy)
+		return matched, relevancy, err
+	}
+	// The candidates the index's exact answers cover need only the other keys checked
+	// (often none that read the message); the rest are verified in full.
+	var sure, unsure []int
+	for _, i := range positions {
+		if exact.sure(s.msgs.uids[i]) {
+			sure = append(sure, i)
+		} else {
+			unsure = append(unsure, i)
+		}
+	}
+	rest := exact.without(crit)
+	var matchedSure []int
+	if needRecord, _ := criteriaNeeds(rest); !needRecord {
+		for _, i := range sure {
+			if ok, _ := c.matchCriteria(rest, i, nil, fuzzy); ok {
+				matchedSure = append(matchedSure, i)
+			}
+		}
+	} else if matchedSure, err = c.verifyCandidates(rest, nonNil(sure), fuzzy); err != nil {
+		return nil, nil, err
+	}
+	matchedUnsure, err := c.verifyCandidates(crit, nonNil(unsure), fuzzy)
+	if err != nil {
+		return nil, nil, err
+	}
+	matched = append(matchedSure, matchedUnsure...)
+	slices.Sort(matched)
+	return matched, relevancy, nil
+}
+
+// nonNil returns positions, an empty list for none (nil means the whole view).
+func nonNil(positions []int) []int {
+	if positions == nil {
+		return []int{}
+	}
+	return positions
+}
+
+// verifyCandidates returns the positions of the messages matching crit (folded) among
+// positions (nil: the whole view), reading each one's record as a full scan would.
+func (c *conn) verifyCandidates(crit *imap.SearchCriteria, positions []int, fuzzy fuzzyResults) (matched []int, err error) {
+	if positions != nil && len(positions) == 0 {
+		return nil, nil
+	}
+	_, needStructure := criteriaNeeds(crit)
+	parts := structureAll
+	var headerFields []string
+	if !criteriaNeedBeyondHeader(crit) {
+		parts = structureHeader
+		headerFields = criteriaHeaderFields(crit, nil)
 	}
 	if err := c.checkScanBound(crit, positions); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	err = c.scanRecords(positions, needStructure, parts, headerFields, func(i int, rec *metadatapb.MessageRecord) error {
 		ok, err := c.matchCriteria(crit, i, rec, fuzzy)
@@ -153,7 +203,7 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, rele
 		}
 		return err
 	})
-	return matched, func(i int) uint32 { return fuzzy.relevancy(crit, s.msgs.uids[i]) }, err
+	return matched, err
 }
 
 // checkCharset answers a search charset Strata cannot decode with NO [BADCHARSET] and the

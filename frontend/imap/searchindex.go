@@ -15,28 +15,82 @@ import (
 // minIndexedNeedle is the shortest folded needle the search index narrows (a trigram).
 const minIndexedNeedle = 3
 
+// indexKey names the top-level text key of a criteria an index query comes from: the
+// index of its entry in Body, Text or Header.
+type indexKey struct {
+	list byte // 'b' Body, 't' Text, 'h' Header
+	at   int
+}
+
 // indexQueries returns the index queries of crit's top-level text keys (folded): every
 // one must match, so the intersection of their candidates holds every match of crit.
-// Keys under NOT and OR are left to the scan.
-func indexQueries(crit *imap.SearchCriteria) []*metadatapb.SearchTextQuery {
+// Keys under NOT and OR are left to the scan. A needle shorter than a trigram is asked
+// only when the index can answer it exactly from its words (searchindex "Exact answers":
+// no separator, a scope other than OTHER).
+func indexQueries(crit *imap.SearchCriteria) ([]*metadatapb.SearchTextQuery, []indexKey) {
 	var qs []*metadatapb.SearchTextQuery
-	add := func(needle string, scopes ...metadatapb.SearchScope) {
-		if len(needle) >= minIndexedNeedle {
+	var keys []indexKey
+	add := func(key indexKey, needle string, scopes ...metadatapb.SearchScope) {
+		if len(needle) >= minIndexedNeedle || (mailtext.InOneWord(needle) && !slices.Contains(scopes, metadatapb.SearchScope_SEARCH_SCOPE_OTHER)) {
 			qs = append(qs, &metadatapb.SearchTextQuery{Needle: needle, Scopes: scopes})
+			keys = append(keys, key)
 		}
 	}
-	for _, b := range crit.Body {
-		add(b, metadatapb.SearchScope_SEARCH_SCOPE_BODY)
+	for i, b := range crit.Body {
+		add(indexKey{'b', i}, b, metadatapb.SearchScope_SEARCH_SCOPE_BODY)
 	}
-	for _, t := range crit.Text {
-		add(t, metadatapb.SearchScope_SEARCH_SCOPE_BODY, metadatapb.SearchScope_SEARCH_SCOPE_TEXT)
+	for i, t := range crit.Text {
+		add(indexKey{'t', i}, t, metadatapb.SearchScope_SEARCH_SCOPE_BODY, metadatapb.SearchScope_SEARCH_SCOPE_TEXT)
 	}
-	for _, h := range crit.Header {
+	for i, h := range crit.Header {
 		if isHeaderKey(h) {
-			add(h.Value, mailtext.HeaderScope(h.Key))
+			add(indexKey{'h', i}, h.Value, mailtext.HeaderScope(h.Key))
 		}
 	}
-	return qs
+	return qs, keys
+}
+
+// exactAnswers are the index's exact answers to some top-level text keys of a criteria
+// (searchindex "Exact answers"): for a message they cover, the key holds.
+type exactAnswers struct {
+	keys    []indexKey
+	results []*metadatapb.SearchTextResult
+}
+
+// sure reports whether every exact answer proves its key for uid, a candidate of each.
+func (e *exactAnswers) sure(uid uint32) bool {
+	for _, r := range e.results {
+		if uid > r.GetLastUid() {
+			return false
+		}
+		if _, found := slices.BinarySearch(r.GetVerifyUids(), uid); found {
+			return false
+		}
+	}
+	return true
+}
+
+// without returns a copy of crit without the keys the exact answers prove.
+func (e *exactAnswers) without(crit *imap.SearchCriteria) *imap.SearchCriteria {
+	out := *crit
+	drop := func(list byte) func(int) bool {
+		return func(i int) bool { return slices.Contains(e.keys, indexKey{list, i}) }
+	}
+	out.Body = keepUnless(crit.Body, drop('b'))
+	out.Text = keepUnless(crit.Text, drop('t'))
+	out.Header = keepUnless(crit.Header, drop('h'))
+	return &out
+}
+
+// keepUnless returns the elements of list whose index dropped rejects.
+func keepUnless[T any](list []T, dropped func(i int) bool) []T {
+	var out []T
+	for i, v := range list {
+		if !dropped(i) {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // indexCandidates returns the positions in the session's view of the messages that may
@@ -45,8 +99,8 @@ func indexQueries(crit *imap.SearchCriteria) []*metadatapb.SearchTextQuery {
 // message is a candidate. The candidates are a superset of the matches (searchindex:
 // Superset); the caller verifies each as a full scan would. It also returns the index's
 // answers to crit's FUZZY keys (fuzzy.go), nil when the index holds no such answers.
-func (c *conn) indexCandidates(crit *imap.SearchCriteria) (positions []int, ok bool, fuzzy fuzzyResults, err error) {
-	queries := indexQueries(crit)
+func (c *conn) indexCandidates(crit *imap.SearchCriteria) (positions []int, ok bool, fuzzy fuzzyResults, exact *exactAnswers, err error) {
+	queries, keys := indexQueries(crit)
 	// A top-level FUZZY key narrows too: its fuzzy answer holds every message holding all
 	// of the needle's trigrams in the scope, so every exact match (fuzzy.go).
 	var fuzzyAsked []imap.SearchCriteriaHeaderField
@@ -65,7 +119,7 @@ func (c *conn) indexCandidates(crit *imap.SearchCriteria) (positions []int, ok b
 		}
 	}
 	if len(queries) == 0 {
-		return nil, false, nil, nil
+		return nil, false, nil, nil, nil
 	}
 	s := c.sel
 	var resp *metadatapb.SearchTextResponse
@@ -77,10 +131,10 @@ func (c *conn) indexCandidates(crit *imap.SearchCriteria) (positions []int, ok b
 		return err
 	})
 	if err != nil {
-		return nil, false, nil, err
+		return nil, false, nil, nil, err
 	}
 	if !resp.GetIndexed() || len(resp.GetResults()) != len(queries) {
-		return nil, false, nil, nil
+		return nil, false, nil, nil, nil
 	}
 	results := resp.GetResults()
 	if len(fuzzyAsked) > 0 {
@@ -90,7 +144,16 @@ func (c *conn) indexCandidates(crit *imap.SearchCriteria) (positions []int, ok b
 		}
 	}
 	if narrowing == 0 {
-		return nil, false, fuzzy, nil
+		return nil, false, fuzzy, nil, nil
+	}
+	for k, key := range keys {
+		if results[k].GetExact() {
+			if exact == nil {
+				exact = &exactAnswers{}
+			}
+			exact.keys = append(exact.keys, key)
+			exact.results = append(exact.results, results[k])
+		}
 	}
 	positions = make([]int, 0, len(s.msgs.uids))
 	for i, uid := range s.msgs.uids {
@@ -98,7 +161,7 @@ func (c *conn) indexCandidates(crit *imap.SearchCriteria) (positions []int, ok b
 			positions = append(positions, i)
 		}
 	}
-	return positions, true, fuzzy, nil
+	return positions, true, fuzzy, exact, nil
 }
 
 // candidateOfAll reports whether uid is a candidate of every result.

@@ -41,6 +41,9 @@ func BenchmarkSearchIndex(b *testing.B) {
 			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "appends/s")
 			if !mode.off {
 				waitIndexed(b, srv, embedded.DemoAccount, "INBOX")
+				if err := srv.SearchIndex().Index().Flush(); err != nil {
+					b.Fatal(err)
+				}
 				b.ReportMetric(float64(srv.SearchIndex().Index().Size())/float64(n), "indexB/msg")
 			}
 			b.ReportMetric(float64(time.Since(start).Milliseconds()), "ingest+index-ms")

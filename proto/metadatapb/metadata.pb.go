@@ -10016,7 +10016,7 @@ func (x *FindOAuthIssuerResponse) GetTenants() []*TenantOAuthSettings {
 
 type SearchTextQuery struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Needle        string                 `protobuf:"bytes,1,opt,name=needle,proto3" json:"needle,omitempty"`                                             // folded (package mailtext), at least 3 bytes
+	Needle        string                 `protobuf:"bytes,1,opt,name=needle,proto3" json:"needle,omitempty"`                                             // folded (package mailtext), at least 3 bytes unless searchindex.Exact
 	Scopes        []SearchScope          `protobuf:"varint,2,rep,packed,name=scopes,proto3,enum=strata.metadata.v1.SearchScope" json:"scopes,omitempty"` // the needle in any of them
 	Fuzzy         bool                   `protobuf:"varint,3,opt,name=fuzzy,proto3" json:"fuzzy,omitempty"`                                              // RFC 6203: scored, not a superset
 	unknownFields protoimpl.UnknownFields
@@ -10148,7 +10148,12 @@ type SearchTextResult struct {
 	Uids    []uint32 `protobuf:"varint,1,rep,packed,name=uids,proto3" json:"uids,omitempty"`
 	LastUid uint32   `protobuf:"varint,2,opt,name=last_uid,json=lastUid,proto3" json:"last_uid,omitempty"`
 	// Fuzzy: the relevancy (1 to 100) of each of uids.
-	Scores        []uint32 `protobuf:"varint,3,rep,packed,name=scores,proto3" json:"scores,omitempty"`
+	Scores []uint32 `protobuf:"varint,3,rep,packed,name=scores,proto3" json:"scores,omitempty"`
+	// exact: the uids not in verify_uids match for certain (the index's word dictionary
+	// proved it, package searchindex "Exact answers"); verify_uids (a subset of uids) and
+	// every UID above last_uid are candidates to verify. Without exact, every uid is one.
+	Exact         bool     `protobuf:"varint,1950,opt,name=exact,proto3" json:"exact,omitempty"`
+	VerifyUids    []uint32 `protobuf:"varint,1951,rep,packed,name=verify_uids,json=verifyUids,proto3" json:"verify_uids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10200,6 +10205,20 @@ func (x *SearchTextResult) GetLastUid() uint32 {
 func (x *SearchTextResult) GetScores() []uint32 {
 	if x != nil {
 		return x.Scores
+	}
+	return nil
+}
+
+func (x *SearchTextResult) GetExact() bool {
+	if x != nil {
+		return x.Exact
+	}
+	return false
+}
+
+func (x *SearchTextResult) GetVerifyUids() []uint32 {
+	if x != nil {
+		return x.VerifyUids
 	}
 	return nil
 }
@@ -11167,11 +11186,14 @@ const file_metadata_proto_rawDesc = "" +
 	"\n" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12\x12\n" +
 	"\x04user\x18\x03 \x01(\tR\x04user\x12=\n" +
-	"\aqueries\x18\x04 \x03(\v2#.strata.metadata.v1.SearchTextQueryR\aqueries\"a\n" +
+	"\aqueries\x18\x04 \x03(\v2#.strata.metadata.v1.SearchTextQueryR\aqueries\"\x9e\x01\n" +
 	"\x10SearchTextResult\x12\x16\n" +
 	"\x04uids\x18\x01 \x03(\rB\x02\x10\x01R\x04uids\x12\x19\n" +
 	"\blast_uid\x18\x02 \x01(\rR\alastUid\x12\x1a\n" +
-	"\x06scores\x18\x03 \x03(\rB\x02\x10\x01R\x06scores\"n\n" +
+	"\x06scores\x18\x03 \x03(\rB\x02\x10\x01R\x06scores\x12\x15\n" +
+	"\x05exact\x18\x9e\x0f \x01(\bR\x05exact\x12$\n" +
+	"\vverify_uids\x18\x9f\x0f \x03(\rB\x02\x10\x01R\n" +
+	"verifyUids\"n\n" +
 	"\x12SearchTextResponse\x12\x18\n" +
 	"\aindexed\x18\x01 \x01(\bR\aindexed\x12>\n" +
 	"\aresults\x18\x02 \x03(\v2$.strata.metadata.v1.SearchTextResultR\aresults\"5\n" +
