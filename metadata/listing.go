@@ -20,8 +20,9 @@ import (
 
 // Field numbers of MessageIndex that the listing reads.
 var (
-	indexModseqField = indexField("modseq")
-	indexFlagsField  = indexField("flags")
+	indexModseqField    = indexField("modseq")
+	indexFlagsField     = indexField("flags")
+	indexSourceUIDField = indexField("source_uid")
 )
 
 func indexField(name protoreflect.Name) protowire.Number {
@@ -32,8 +33,9 @@ func indexField(name protoreflect.Name) protowire.Number {
 // \Seen in another owner's mailbox (privateseen.go). It lists the messages above afterUID,
 // at most limit of them when limit > 0 (with More set when messages remain). With
 // dictionary the flags go in FlagSets and FlagSetIndexes, otherwise one FlagSet per message
-// in Flags (the form of ListMessagesRequest without flag_set_dictionary).
-func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string, afterUID, limit uint32, dictionary bool) (*metadatapb.ListMessagesResponse, error) {
+// in Flags (the form of ListMessagesRequest without flag_set_dictionary). With sourceUIDs
+// it lists each message's source UID too (ListMessagesRequest.source_uids).
+func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string, afterUID, limit uint32, dictionary, sourceUIDs bool) (*metadatapb.ListMessagesResponse, error) {
 	resp := &metadatapb.ListMessagesResponse{Mailbox: mailbox}
 	if afterUID == maxUID {
 		return resp, nil
@@ -61,6 +63,13 @@ func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string, afte
 		set, err := dict.lookup(flagFields)
 		if err != nil {
 			return false, fmt.Errorf("decode message %x: %w", k, err)
+		}
+		if sourceUIDs {
+			source, err := indexSourceUID(val)
+			if err != nil {
+				return false, fmt.Errorf("decode message %x: %w", k, err)
+			}
+			resp.SourceUids = append(resp.SourceUids, source)
 		}
 		resp.Uids = append(resp.Uids, uidFromKey(k))
 		resp.Modseqs = append(resp.Modseqs, modseq)
@@ -131,6 +140,27 @@ func indexModseqFlags(b, raw []byte) (uint64, []byte, error) {
 		b = b[n+m:]
 	}
 	return modseq, raw, nil
+}
+
+// indexSourceUID reads the source UID of an encoded MessageIndex (0: none), the last one
+// as proto.Unmarshal would take it.
+func indexSourceUID(b []byte) (uint32, error) {
+	var source uint64
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, protowire.ParseError(n)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return 0, protowire.ParseError(m)
+		}
+		if num == indexSourceUIDField && typ == protowire.VarintType {
+			source, _ = protowire.ConsumeVarint(b[n:])
+		}
+		b = b[n+m:]
+	}
+	return uint32(source), nil
 }
 
 // flagSetDict is the flag-set dictionary of one listing: each distinct set once, found by
