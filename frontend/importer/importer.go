@@ -152,9 +152,18 @@ var DefaultRetry = ingest.RetryPolicy{
 	CallTimeout: time.Minute,
 }
 
+// ErrNotPermitted is the error of Open for an account the caller's identity may not
+// write into (a tenant administrator's, for another tenant's account).
+var ErrNotPermitted = errors.New("an administrator writes only into the accounts it administers: a tenant administrator into its own tenant's")
+
 // Open looks up account and returns its Target.
 func Open(ctx context.Context, md metadatapb.MetadataClient, committer *ingest.Committer, account string, log *slog.Logger) (*Target, error) {
 	acct, err := md.GetAccount(ctx, &metadatapb.GetAccountRequest{Email: account})
+	if status.Code(err) == codes.PermissionDenied {
+		// A tenant administrator writes only into its own tenant's accounts
+		// (internal/authz).
+		return nil, fmt.Errorf("%s: refused to this identity: %s: %w", account, status.Convert(err).Message(), ErrNotPermitted)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("look up %s: %w", account, err)
 	}
