@@ -478,6 +478,31 @@ func (r *run) sourceUIDs() ([]uint32, error) {
 // run to the messages copied before, whatever their UIDs here; still are the source's
 // UIDs.
 func (r *run) syncOld(ctx context.Context, box *metadatapb.Mailbox, st *importer.State, copied *copyMap, still []uint32, rep *FolderReport) error {
+	if still == nil || len(still) > 0 { // a source folder now empty has no flags to read
+		if err := r.syncFlags(ctx, box, st, copied, rep); err != nil {
+			return err
+		}
+	}
+	if !r.cfg.Expunge {
+		return nil
+	}
+	// Expunges: the copied messages whose source UIDs the source no longer has.
+	var gone []uint32
+	for _, ref := range copied.bySource {
+		if _, found := slices.BinarySearch(still, ref.source); !found {
+			gone = append(gone, copied.listing.UIDs[ref.at])
+		}
+	}
+	slices.Sort(gone)
+	if err := r.cfg.Target.Expunge(ctx, box.GetId(), gone); err != nil {
+		return fmt.Errorf("apply expunges: %w", err)
+	}
+	rep.Expunged = len(gone)
+	return nil
+}
+
+// syncFlags applies the source's flag changes since the last run to the copied messages.
+func (r *run) syncFlags(ctx context.Context, box *metadatapb.Mailbox, st *importer.State, copied *copyMap, rep *FolderReport) error {
 	t := r.cfg.Target
 	opts := &imap.FetchOptions{UID: true, Flags: true}
 	if r.condstore && st.HighestModSeq > 0 {
@@ -525,28 +550,14 @@ func (r *run) syncOld(ctx context.Context, box *metadatapb.Mailbox, st *importer
 		}
 		rep.FlagsUpdated += len(uids)
 	}
-	if !r.cfg.Expunge {
-		return nil
-	}
-	// Expunges: the copied messages whose source UIDs the source no longer has.
-	var gone []uint32
-	for _, ref := range copied.bySource {
-		if _, found := slices.BinarySearch(still, ref.source); !found {
-			gone = append(gone, copied.listing.UIDs[ref.at])
-		}
-	}
-	slices.Sort(gone)
-	if err := t.Expunge(ctx, box.GetId(), gone); err != nil {
-		return fmt.Errorf("apply expunges: %w", err)
-	}
-	rep.Expunged = len(gone)
 	return nil
 }
 
-// toCopy lists the source messages to copy, ascending: those an earlier run failed to copy
-// (st.Failed), then those above st.LastUID, leaving out the ones copied already (by a run
-// that stopped before its record). It drops from st.Failed the messages the source no
-// longer has (still: its UIDs) and those found copied.
+// toCopy lists the source messages to copy, ascending and once each: those an earlier run
+// failed to copy (st.Failed) and those above st.LastUID (which may include failed ones,
+// when st.Failed was full), leaving out the ones copied already (by a run that stopped
+// before its record). It drops from st.Failed the messages the source no longer has
+// (still: its UIDs) and those found copied.
 func (r *run) toCopy(f folder, st *importer.State, copied *copyMap, still []uint32) ([]uint32, error) {
 	var todo []uint32
 	for _, failed := range slices.Clone(st.Failed) {
@@ -563,14 +574,13 @@ func (r *run) toCopy(f folder, st *importer.State, copied *copyMap, still []uint
 	if err != nil {
 		return nil, fmt.Errorf("list new messages: %w", err)
 	}
-	var fresh []uint32
 	for _, u := range found.AllUIDs() {
 		if uint32(u) > st.LastUID && !copied.has(uint32(u)) {
-			fresh = append(fresh, uint32(u))
+			todo = append(todo, uint32(u))
 		}
 	}
-	slices.Sort(fresh)
-	return append(todo, fresh...), nil
+	slices.Sort(todo)
+	return slices.Compact(todo), nil
 }
 
 // sourceFlags are the flags of a source message as stored: without \Recent, which is

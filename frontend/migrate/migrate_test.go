@@ -699,16 +699,43 @@ func TestMigrateSyncsMessagesCopiedUnderNewUIDs(t *testing.T) {
 	sameMessages(t, "INBOX", srcView.boxes["INBOX"], dstView.boxes["INBOX"], inboxDelivered)
 	sameMessages(t, "Work", srcView.boxes["Work"], dstView.boxes["Work"], workDelivered)
 
-	// A last run finds nothing to do.
+	// A run finds nothing to do.
 	rep, err = migrate.Run(ctx, migrateConfig(t, user, s))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range rep.Folders {
 		if f.Copied+f.FlagsUpdated+f.Expunged != 0 {
-			t.Fatalf("last run did something: %+v", f)
+			t.Fatalf("run without changes did something: %+v", f)
 		}
 	}
+
+	// Work emptied at the source: what was copied goes, the delivered message stays.
+	if _, err := src.Select("Work", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var all imap.UIDSet
+	all.AddRange(1, 0)
+	if err := src.Store(all, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}, Silent: true}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Unselect().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = migrate.Run(ctx, migrateConfig(t, user, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Folders {
+		if f.Target == "Work" && (f.Expunged != 5 || f.SourceCount != 0 || f.TargetCount != 1) {
+			t.Fatalf("Work emptied at the source: %+v", f)
+		}
+	}
+	srcView, dstView = view(t, src, "."), view(t, dst, "/")
+	sameMessages(t, "Work", srcView.boxes["Work"], dstView.boxes["Work"], workDelivered)
 }
 
 // TestParseSource: the URL forms and what is refused.
