@@ -142,25 +142,37 @@ func indexModseqFlags(b, raw []byte) (uint64, []byte, error) {
 	return modseq, raw, nil
 }
 
-// indexSourceUID reads the source UID of an encoded MessageIndex (0: none), the last one
-// as proto.Unmarshal would take it.
+// indexSourceUID reads the source UID of an encoded MessageIndex (0: none).
 func indexSourceUID(b []byte) (uint32, error) {
-	var source uint64
+	source, err := lastVarint(b, indexSourceUIDField)
+	return uint32(source), err
+}
+
+// lastVarint reads the varint field num of an encoded message off the wire, without
+// decoding the rest; like proto.Unmarshal, the last occurrence wins (0: none).
+func lastVarint(b []byte, num protowire.Number) (uint64, error) {
+	var value uint64
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return 0, protowire.ParseError(n)
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		n, typ, m := protowire.ConsumeTag(b)
 		if m < 0 {
 			return 0, protowire.ParseError(m)
 		}
-		if num == indexSourceUIDField && typ == protowire.VarintType {
-			source, _ = protowire.ConsumeVarint(b[n:])
+		b = b[m:]
+		if n == num && typ == protowire.VarintType {
+			x, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return 0, protowire.ParseError(m)
+			}
+			value, b = x, b[m:]
+			continue
 		}
-		b = b[n+m:]
+		m = protowire.ConsumeFieldValue(n, typ, b)
+		if m < 0 {
+			return 0, protowire.ParseError(m)
+		}
+		b = b[m:]
 	}
-	return uint32(source), nil
+	return value, nil
 }
 
 // flagSetDict is the flag-set dictionary of one listing: each distinct set once, found by

@@ -452,10 +452,7 @@ func TestMigrateRetriesUnreadableMessages(t *testing.T) {
 		return st
 	}
 
-	rep, err := migrate.Run(ctx, migrateConfig(t, user, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := migrateOK(t, migrateConfig(t, user, s))
 	failed(rep, false, 4, 7)
 	if f := rep.Folders[0]; f.Copied != 8 || f.TargetCount != 8 {
 		t.Fatalf("INBOX report %+v", f)
@@ -465,10 +462,7 @@ func TestMigrateRetriesUnreadableMessages(t *testing.T) {
 	}
 
 	// Still unreadable: tried again, reported again.
-	rep, err = migrate.Run(ctx, migrateConfig(t, user, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = migrateOK(t, migrateConfig(t, user, s))
 	failed(rep, true, 4, 7)
 	if f := rep.Folders[0]; f.Copied != 0 || f.Retried != 0 {
 		t.Fatalf("INBOX report of the second run %+v", f)
@@ -481,17 +475,8 @@ func TestMigrateRetriesUnreadableMessages(t *testing.T) {
 	if err := os.Chmod(unreadable, info.Mode().Perm()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := src.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	sourceStore(t, src, 7, imap.StoreFlagsAdd, imap.FlagDeleted)
-	if err := src.UIDExpunge(imap.UIDSetNum(7)).Close(); err != nil {
-		t.Fatal(err)
-	}
-	rep, err = migrate.Run(ctx, migrateConfig(t, user, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sourceExpunge(t, src, "INBOX", 7)
+	rep = migrateOK(t, migrateConfig(t, user, s))
 	checkReport(t, rep)
 	if f := rep.Folders[0]; f.Copied != 1 || f.Retried != 1 || f.TargetCount != 9 || f.SourceCount != 9 {
 		t.Fatalf("INBOX report of the third run %+v", f)
@@ -507,30 +492,15 @@ func TestMigrateRetriesUnreadableMessages(t *testing.T) {
 	sameMessages(t, "INBOX", view(t, src, ".").boxes["INBOX"], inbox, nil)
 
 	// The retried message has a new UID here; the source's changes reach it all the same.
-	if _, err := src.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	sourceStore(t, src, 4, imap.StoreFlagsSet, imap.FlagFlagged, "Retried")
-	rep, err = migrate.Run(ctx, migrateConfig(t, user, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sourceStore(t, src, "INBOX", 4, imap.StoreFlagsSet, imap.FlagFlagged, "Retried")
+	rep = migrateOK(t, migrateConfig(t, user, s))
 	checkReport(t, rep)
 	if f := rep.Folders[0]; f.FlagsUpdated != 1 || f.Copied != 0 {
 		t.Fatalf("INBOX report after a flag change %+v", f)
 	}
 	sameMessages(t, "INBOX", view(t, src, ".").boxes["INBOX"], view(t, dst, "/").boxes["INBOX"], nil)
-	if _, err := src.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	sourceStore(t, src, 4, imap.StoreFlagsAdd, imap.FlagDeleted)
-	if err := src.UIDExpunge(imap.UIDSetNum(4)).Close(); err != nil {
-		t.Fatal(err)
-	}
-	rep, err = migrate.Run(ctx, migrateConfig(t, user, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sourceExpunge(t, src, "INBOX", 4)
+	rep = migrateOK(t, migrateConfig(t, user, s))
 	checkReport(t, rep)
 	if f := rep.Folders[0]; f.Expunged != 1 || f.TargetCount != 8 {
 		t.Fatalf("INBOX report after an expunge %+v", f)
@@ -538,12 +508,34 @@ func TestMigrateRetriesUnreadableMessages(t *testing.T) {
 	sameMessages(t, "INBOX", view(t, src, ".").boxes["INBOX"], view(t, dst, "/").boxes["INBOX"], nil)
 }
 
-// sourceStore changes the flags of message uid of the folder selected in c.
-func sourceStore(t *testing.T, c *imapclient.Client, uid imap.UID, op imap.StoreFlagsOp, flags ...imap.Flag) {
+// sourceStore changes the flags of message uid of folder at the source.
+func sourceStore(t *testing.T, c *imapclient.Client, folder string, uid imap.UID, op imap.StoreFlagsOp, flags ...imap.Flag) {
 	t.Helper()
+	if _, err := c.Select(folder, nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: op, Flags: flags, Silent: true}, nil).Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// sourceExpunge expunges message uid of folder at the source (RFC 9051 6.4.9).
+func sourceExpunge(t *testing.T, c *imapclient.Client, folder string, uid imap.UID) {
+	t.Helper()
+	sourceStore(t, c, folder, uid, imap.StoreFlagsAdd, imap.FlagDeleted)
+	if err := c.UIDExpunge(imap.UIDSetNum(uid)).Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// migrateOK runs a copy and fails the test if it fails as a whole.
+func migrateOK(t *testing.T, cfg migrate.Config) *migrate.Report {
+	t.Helper()
+	rep, err := migrate.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 // deliver appends a message to folder of Strata directly, as mail that arrives there
@@ -613,13 +605,9 @@ func TestMigrateSyncsMessagesCopiedUnderNewUIDs(t *testing.T) {
 	appendMessages(t, src, "Work", 6, 0, 4)
 	s := importertest.Start(t, "test5@example.com")
 	dst := s.Client(t)
-	ctx := context.Background()
 	inboxDelivered := [][]byte{deliver(t, dst, "INBOX", "before the migration")}
 
-	rep, err := migrate.Run(ctx, migrateConfig(t, user, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := migrateOK(t, migrateConfig(t, user, s))
 	if len(rep.Failures) > 0 {
 		t.Fatalf("failures: %v", rep.Failures)
 	}
@@ -637,17 +625,8 @@ func TestMigrateSyncsMessagesCopiedUnderNewUIDs(t *testing.T) {
 	inboxDelivered = append(inboxDelivered, deliver(t, dst, "INBOX", "between two runs"))
 	// The source's Work: UID 5 comes and goes, 6 and 7 are new, above Strata's UIDNEXT.
 	appendMessages(t, src, "Work", 6, 4, 7)
-	if _, err := src.Select("Work", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	sourceStore(t, src, 5, imap.StoreFlagsAdd, imap.FlagDeleted)
-	if err := src.UIDExpunge(imap.UIDSetNum(5)).Close(); err != nil {
-		t.Fatal(err)
-	}
-	rep, err = migrate.Run(ctx, migrateConfig(t, user, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sourceExpunge(t, src, "Work", 5)
+	rep = migrateOK(t, migrateConfig(t, user, s))
 	if len(rep.Failures) > 0 {
 		t.Fatalf("failures: %v", rep.Failures)
 	}
@@ -659,30 +638,15 @@ func TestMigrateSyncsMessagesCopiedUnderNewUIDs(t *testing.T) {
 	}
 
 	// At the source: flag changes and expunges in both folders.
-	if _, err := src.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	sourceStore(t, src, 2, imap.StoreFlagsAdd, imap.FlagFlagged, "Urgent")
-	sourceStore(t, src, 3, imap.StoreFlagsSet)
-	sourceStore(t, src, 5, imap.StoreFlagsAdd, imap.FlagDeleted)
-	if err := src.UIDExpunge(imap.UIDSetNum(5)).Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := src.Select("Work", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	sourceStore(t, src, 6, imap.StoreFlagsAdd, imap.FlagAnswered)
-	sourceStore(t, src, 1, imap.StoreFlagsAdd, imap.FlagDeleted)
-	if err := src.UIDExpunge(imap.UIDSetNum(1)).Close(); err != nil {
-		t.Fatal(err)
-	}
+	sourceStore(t, src, "INBOX", 2, imap.StoreFlagsAdd, imap.FlagFlagged, "Urgent")
+	sourceStore(t, src, "INBOX", 3, imap.StoreFlagsSet)
+	sourceExpunge(t, src, "INBOX", 5)
+	sourceStore(t, src, "Work", 6, imap.StoreFlagsAdd, imap.FlagAnswered)
+	sourceExpunge(t, src, "Work", 1)
 	if err := src.Unselect().Wait(); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = migrate.Run(ctx, migrateConfig(t, user, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = migrateOK(t, migrateConfig(t, user, s))
 	if len(rep.Failures) > 0 {
 		t.Fatalf("failures: %v", rep.Failures)
 	}
@@ -700,10 +664,7 @@ func TestMigrateSyncsMessagesCopiedUnderNewUIDs(t *testing.T) {
 	sameMessages(t, "Work", srcView.boxes["Work"], dstView.boxes["Work"], workDelivered)
 
 	// A run finds nothing to do.
-	rep, err = migrate.Run(ctx, migrateConfig(t, user, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = migrateOK(t, migrateConfig(t, user, s))
 	for _, f := range rep.Folders {
 		if f.Copied+f.FlagsUpdated+f.Expunged != 0 {
 			t.Fatalf("run without changes did something: %+v", f)
@@ -725,10 +686,7 @@ func TestMigrateSyncsMessagesCopiedUnderNewUIDs(t *testing.T) {
 	if err := src.Unselect().Wait(); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = migrate.Run(ctx, migrateConfig(t, user, s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep = migrateOK(t, migrateConfig(t, user, s))
 	for _, f := range rep.Folders {
 		if f.Target == "Work" && (f.Expunged != 5 || f.SourceCount != 0 || f.TargetCount != 1) {
 			t.Fatalf("Work emptied at the source: %+v", f)
