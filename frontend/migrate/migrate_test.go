@@ -108,16 +108,22 @@ func appendMessages(t *testing.T, c *imapclient.Client, folder string, stream ui
 		case 2:
 			flags = append(flags, "Project-X", imap.FlagFlagged)
 		}
-		cmd := c.Append(folder, int64(len(msg)), &imap.AppendOptions{Flags: flags, Time: base.Add(time.Duration(i) * 97 * time.Minute)})
-		if _, err := cmd.Write(msg); err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cmd.Wait(); err != nil {
-			t.Fatalf("append to %s: %v", folder, err)
-		}
+		appendOne(t, c, folder, msg, &imap.AppendOptions{Flags: flags, Time: base.Add(time.Duration(i) * 97 * time.Minute)})
+	}
+}
+
+// appendOne appends msg to folder (RFC 9051 6.3.12).
+func appendOne(t *testing.T, c *imapclient.Client, folder string, msg []byte, opts *imap.AppendOptions) {
+	t.Helper()
+	cmd := c.Append(folder, int64(len(msg)), opts)
+	if _, err := cmd.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cmd.Wait(); err != nil {
+		t.Fatalf("append to %s: %v", folder, err)
 	}
 }
 
@@ -543,16 +549,7 @@ func migrateOK(t *testing.T, cfg migrate.Config) *migrate.Report {
 func deliver(t *testing.T, c *imapclient.Client, folder, subject string) []byte {
 	t.Helper()
 	msg := []byte("From: someone@example.net\r\nTo: test@example.com\r\nSubject: " + subject + "\r\n\r\nDelivered to Strata.\r\n")
-	cmd := c.Append(folder, int64(len(msg)), &imap.AppendOptions{Flags: []imap.Flag{"$Direct"}})
-	if _, err := cmd.Write(msg); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cmd.Wait(); err != nil {
-		t.Fatalf("append to %s: %v", folder, err)
-	}
+	appendOne(t, c, folder, msg, &imap.AppendOptions{Flags: []imap.Flag{"$Direct"}})
 	return msg
 }
 
