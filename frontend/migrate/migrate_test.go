@@ -585,24 +585,47 @@ func sameMessages(t *testing.T, name string, src, dst mailboxView, delivered [][
 	}
 }
 
-// TestMigrateSyncsMessagesCopiedUnderNewUIDs: a Strata INBOX that already held mail takes
-// the source's messages under new UIDs; later runs apply the source's flag changes and
-// expunges to them, found by their source UIDs, and never touch the mail delivered to
-// Strata directly. Work is copied with its UIDs; mail delivered to it between two runs
-// takes the next UID, and the source's next messages (above it, the source having
-// expunged one meanwhile) keep theirs: an expunge at the source still leaves the
-// delivered message alone.
+// TestMigrateSyncsMessagesCopiedUnderNewUIDs: a Strata mailbox that already held mail
+// (Lists) takes the source's messages under new UIDs; later runs apply the source's flag
+// changes and expunges to them, found by their source UIDs, and never touch the mail
+// delivered to Strata directly. Work is copied with its UIDs; mail delivered to it
+// between two runs takes the next UID, and the source's next messages (above it, the
+// source having expunged one meanwhile) keep theirs: an expunge at the source still
+// leaves the delivered message alone.
 func TestMigrateSyncsMessagesCopiedUnderNewUIDs(t *testing.T) {
 	const user = "test5"
 	src := sourceClient(t, user)
-	appendMessages(t, src, "INBOX", 5, 0, 8)
-	if err := src.Create("Work", nil).Wait(); err != nil {
-		t.Fatal(err)
+	for _, folder := range []string{"Lists", "Work"} {
+		if err := src.Create(folder, nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
 	}
+	appendMessages(t, src, "Lists", 5, 0, 8)
 	appendMessages(t, src, "Work", 6, 0, 4)
 	s := importertest.Start(t, "test5@example.com")
 	dst := s.Client(t)
-	inboxDelivered := [][]byte{deliver(t, dst, "INBOX", "before the migration")}
+	// Strata's Lists, with a UIDVALIDITY of its own: both servers take the time of day, so
+	// the two may meet; a mailbox created again takes a greater one.
+	sourceStatus, err := src.Status("Lists", &imap.StatusOptions{UIDValidity: true}).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := dst.Create("Lists", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		st, err := dst.Status("Lists", &imap.StatusOptions{UIDValidity: true}).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.UIDValidity != sourceStatus.UIDValidity {
+			break
+		}
+		if err := dst.Delete("Lists").Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listsDelivered := [][]byte{deliver(t, dst, "Lists", "before the migration")}
 
 	rep := migrateOK(t, migrateConfig(t, user, s))
 	if len(rep.Failures) > 0 {
@@ -612,14 +635,14 @@ func TestMigrateSyncsMessagesCopiedUnderNewUIDs(t *testing.T) {
 	for _, f := range rep.Folders {
 		folders[f.Target] = f
 	}
-	if f := folders["INBOX"]; f.UIDsKept || f.Copied != 8 || f.TargetCount != 9 {
+	if f := folders["Lists"]; f.UIDsKept || f.Copied != 8 || f.TargetCount != 9 {
 		t.Fatalf("INBOX after the first run: %+v", f)
 	}
 	if f := folders["Work"]; !f.UIDsKept || f.Copied != 4 {
 		t.Fatalf("Work after the first run: %+v", f)
 	}
 	workDelivered := [][]byte{deliver(t, dst, "Work", "between two runs")} // Work UID 5 in Strata
-	inboxDelivered = append(inboxDelivered, deliver(t, dst, "INBOX", "between two runs"))
+	listsDelivered = append(listsDelivered, deliver(t, dst, "Lists", "between two runs"))
 	// The source's Work: UID 5 comes and goes, 6 and 7 are new, above Strata's UIDNEXT.
 	appendMessages(t, src, "Work", 6, 4, 7)
 	sourceExpunge(t, src, "Work", 5)
@@ -628,16 +651,16 @@ func TestMigrateSyncsMessagesCopiedUnderNewUIDs(t *testing.T) {
 		t.Fatalf("failures: %v", rep.Failures)
 	}
 	srcView, dstView := view(t, src, "."), view(t, dst, "/")
-	sameMessages(t, "INBOX", srcView.boxes["INBOX"], dstView.boxes["INBOX"], inboxDelivered)
+	sameMessages(t, "Lists", srcView.boxes["Lists"], dstView.boxes["Lists"], listsDelivered)
 	sameMessages(t, "Work", srcView.boxes["Work"], dstView.boxes["Work"], workDelivered)
 	if _, kept := dstView.boxes["Work"].messages[6]; !kept {
 		t.Fatalf("Work: source UID 6 did not keep its UID: %v", dstView.boxes["Work"].messages)
 	}
 
 	// At the source: flag changes and expunges in both folders.
-	sourceStore(t, src, "INBOX", 2, imap.StoreFlagsAdd, imap.FlagFlagged, "Urgent")
-	sourceStore(t, src, "INBOX", 3, imap.StoreFlagsSet)
-	sourceExpunge(t, src, "INBOX", 5)
+	sourceStore(t, src, "Lists", 2, imap.StoreFlagsAdd, imap.FlagFlagged, "Urgent")
+	sourceStore(t, src, "Lists", 3, imap.StoreFlagsSet)
+	sourceExpunge(t, src, "Lists", 5)
 	sourceStore(t, src, "Work", 6, imap.StoreFlagsAdd, imap.FlagAnswered)
 	sourceExpunge(t, src, "Work", 1)
 	if err := src.Unselect().Wait(); err != nil {
@@ -650,14 +673,14 @@ func TestMigrateSyncsMessagesCopiedUnderNewUIDs(t *testing.T) {
 	for _, f := range rep.Folders {
 		folders[f.Target] = f
 	}
-	if f := folders["INBOX"]; f.Copied != 0 || f.FlagsUpdated != 2 || f.Expunged != 1 || f.TargetCount != f.SourceCount+2 {
+	if f := folders["Lists"]; f.Copied != 0 || f.FlagsUpdated != 2 || f.Expunged != 1 || f.TargetCount != f.SourceCount+2 {
 		t.Fatalf("INBOX after the changes: %+v", f)
 	}
 	if f := folders["Work"]; f.Copied != 0 || f.FlagsUpdated != 1 || f.Expunged != 1 || f.TargetCount != f.SourceCount+1 {
 		t.Fatalf("Work after the changes: %+v", f)
 	}
 	srcView, dstView = view(t, src, "."), view(t, dst, "/")
-	sameMessages(t, "INBOX", srcView.boxes["INBOX"], dstView.boxes["INBOX"], inboxDelivered)
+	sameMessages(t, "Lists", srcView.boxes["Lists"], dstView.boxes["Lists"], listsDelivered)
 	sameMessages(t, "Work", srcView.boxes["Work"], dstView.boxes["Work"], workDelivered)
 
 	// A run finds nothing to do.
