@@ -5,8 +5,6 @@ import (
 	"slices"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protowire"
-
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -137,28 +135,8 @@ func (c *cmdCtx) pruneTombstones(ms *mailboxState, known *firstEntry) error {
 // entry of its mailbox's journal for pruneHistory). Like proto.Unmarshal, the last
 // occurrence of the field wins.
 func journalTimestamp(v []byte) (int64, error) {
-	var ts int64
-	for len(v) > 0 {
-		num, typ, n := protowire.ConsumeTag(v)
-		if n < 0 {
-			return 0, protowire.ParseError(n)
-		}
-		v = v[n:]
-		if num == journalTimestampField && typ == protowire.VarintType {
-			x, n := protowire.ConsumeVarint(v)
-			if n < 0 {
-				return 0, protowire.ParseError(n)
-			}
-			ts, v = int64(x), v[n:]
-			continue
-		}
-		n = protowire.ConsumeFieldValue(num, typ, v)
-		if n < 0 {
-			return 0, protowire.ParseError(n)
-		}
-		v = v[n:]
-	}
-	return ts, nil
+	ts, err := lastVarint(v, journalTimestampField)
+	return int64(ts), err
 }
 
 // journalTimestampField is ChangeBatch's timestamp_unix_nano.

@@ -19,6 +19,10 @@ import (
 //     name deleted and created again never gets back a value a client may hold.
 //   - Each import is one command with one new MODSEQ, so HIGHESTMODSEQ stays consistent
 //     with the messages' MODSEQs as for any append.
+//   - A message's source UID (source_uids, the UID it has at the server it is copied from)
+//     is written into its MessageIndex by the command that stores it, so the copy and
+//     `strata migrate`'s source-UID -> UID map of the mailbox (ListMessages source_uids)
+//     are never apart; a COPY or MOVE leaves it behind, and mail not imported has none.
 
 // importMessages implements ImportMessages: an append by an administrator (the acting user
 // is the owner) that may fix the messages' UIDs and the mailbox's UIDVALIDITY; without
@@ -50,6 +54,13 @@ func (c *cmdCtx) importMessages(req *metadatapb.ImportMessagesRequest) (*metadat
 			return nil, errInvalid("UID %d leaves no UIDNEXT", uids[len(uids)-1])
 		}
 	}
+	sourceUIDs := req.GetSourceUids()
+	switch {
+	case len(sourceUIDs) == 0:
+		sourceUIDs = nil
+	case len(sourceUIDs) != len(msgs):
+		return nil, errInvalid("import of %d messages with %d source UIDs", len(msgs), len(sourceUIDs))
+	}
 	if v := req.GetUidValidity(); v != 0 && v != box.GetUidValidity() {
 		if box.GetUidNext() != 1 {
 			return nil, errPrecondition("mailbox %q has held messages; its UIDVALIDITY %d stays", box.GetName(), box.GetUidValidity())
@@ -64,7 +75,7 @@ func (c *cmdCtx) importMessages(req *metadatapb.ImportMessagesRequest) (*metadat
 	if len(uids) == 0 {
 		uids = nil
 	}
-	resp, err := c.addNewMessages(ms, "", granted, msgs, req.GetBlobEpoch(), uids)
+	resp, err := c.addNewMessages(ms, "", granted, msgs, req.GetBlobEpoch(), uids, sourceUIDs)
 	if err != nil {
 		return nil, err
 	}

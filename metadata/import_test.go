@@ -76,3 +76,55 @@ func TestImportKeepsUIDs(t *testing.T) {
 		t.Fatal("replayed log has another digest")
 	}
 }
+
+// TestImportRecordsSourceUIDs: an import with source UIDs stores each message's in its
+// record, with the copy or with new UIDs; ListMessages lists them when asked (0 for mail
+// that was not imported); a flag change keeps them; a COPY or MOVE does not carry them;
+// a count that differs from the messages' is refused.
+func TestImportRecordsSourceUIDs(t *testing.T) {
+	h := withAccount(t)
+	box := h.mustMailbox(alice, "Archive")
+	h.ok(cmdImport(alice, box.GetId(), 0, []uint32{5, 9}, "b1", "b2"))
+	h.ok(cmdAppend(alice, box.GetId(), "b3"))
+	imp := cmdImport(alice, box.GetId(), 0, nil, "b4", "b5")
+	imp.GetImportMessages().SourceUids = []uint32{2, 3}
+	h.ok(imp)
+	kept := cmdImport(alice, box.GetId(), 0, []uint32{20}, "b6")
+	kept.GetImportMessages().SourceUids = []uint32{20}
+	h.ok(kept)
+	h.ok(cmdStore(alice, box.GetId(), metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(1, 0)}, `\Flagged`))
+	bad := cmdImport(alice, box.GetId(), 0, nil, "b7", "b8")
+	bad.GetImportMessages().SourceUids = []uint32{7}
+	h.fails(codes.InvalidArgument, bad)
+
+	list := func(mailbox uint64) ([]uint32, []uint32) {
+		t.Helper()
+		v := h.f.view()
+		defer v.close()
+		b, _, err := v.mailbox(alice, mailbox)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := v.messageList(b, alice, "", 0, 0, true, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.GetUids(), resp.GetSourceUids()
+	}
+	uids, sources := list(box.GetId())
+	if !slices.Equal(uids, []uint32{5, 9, 10, 11, 12, 20}) || !slices.Equal(sources, []uint32{0, 0, 0, 2, 3, 20}) {
+		t.Fatalf("UIDs %v with source UIDs %v", uids, sources)
+	}
+	h.ok(cmdCreateMailbox(alice, "Other"))
+	other := h.mustMailbox(alice, "Other")
+	h.ok(cmdCopy(alice, box.GetId(), other.GetId(), false, uidRange(11, 11)))
+	h.ok(cmdCopy(alice, box.GetId(), other.GetId(), true, uidRange(20, 20)))
+	if uids, sources := list(other.GetId()); len(uids) != 2 || !slices.Equal(sources, []uint32{0, 0}) {
+		t.Fatalf("copied and moved messages: UIDs %v with source UIDs %v", uids, sources)
+	}
+	replay := newHarness(t)
+	replay.f.ApplyBatch(h.log)
+	if !bytes.Equal(replay.digest(), h.digest()) {
+		t.Fatal("replayed log has another digest")
+	}
+}

@@ -20,8 +20,9 @@ import (
 
 // Field numbers of MessageIndex that the listing reads.
 var (
-	indexModseqField = indexField("modseq")
-	indexFlagsField  = indexField("flags")
+	indexModseqField    = indexField("modseq")
+	indexFlagsField     = indexField("flags")
+	indexSourceUIDField = indexField("source_uid")
 )
 
 func indexField(name protoreflect.Name) protowire.Number {
@@ -32,8 +33,9 @@ func indexField(name protoreflect.Name) protowire.Number {
 // \Seen in another owner's mailbox (privateseen.go). It lists the messages above afterUID,
 // at most limit of them when limit > 0 (with More set when messages remain). With
 // dictionary the flags go in FlagSets and FlagSetIndexes, otherwise one FlagSet per message
-// in Flags (the form of ListMessagesRequest without flag_set_dictionary).
-func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string, afterUID, limit uint32, dictionary bool) (*metadatapb.ListMessagesResponse, error) {
+// in Flags (the form of ListMessagesRequest without flag_set_dictionary). With sourceUIDs
+// it lists each message's source UID too (ListMessagesRequest.source_uids).
+func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string, afterUID, limit uint32, dictionary, sourceUIDs bool) (*metadatapb.ListMessagesResponse, error) {
 	resp := &metadatapb.ListMessagesResponse{Mailbox: mailbox}
 	if afterUID == maxUID {
 		return resp, nil
@@ -61,6 +63,13 @@ func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string, afte
 		set, err := dict.lookup(flagFields)
 		if err != nil {
 			return false, fmt.Errorf("decode message %x: %w", k, err)
+		}
+		if sourceUIDs {
+			source, err := indexSourceUID(val)
+			if err != nil {
+				return false, fmt.Errorf("decode message %x: %w", k, err)
+			}
+			resp.SourceUids = append(resp.SourceUids, source)
 		}
 		resp.Uids = append(resp.Uids, uidFromKey(k))
 		resp.Modseqs = append(resp.Modseqs, modseq)
@@ -131,6 +140,39 @@ func indexModseqFlags(b, raw []byte) (uint64, []byte, error) {
 		b = b[n+m:]
 	}
 	return modseq, raw, nil
+}
+
+// indexSourceUID reads the source UID of an encoded MessageIndex (0: none).
+func indexSourceUID(b []byte) (uint32, error) {
+	source, err := lastVarint(b, indexSourceUIDField)
+	return uint32(source), err
+}
+
+// lastVarint reads the varint field num of an encoded message off the wire, without
+// decoding the rest; like proto.Unmarshal, the last occurrence wins (0: none).
+func lastVarint(b []byte, num protowire.Number) (uint64, error) {
+	var value uint64
+	for len(b) > 0 {
+		n, typ, m := protowire.ConsumeTag(b)
+		if m < 0 {
+			return 0, protowire.ParseError(m)
+		}
+		b = b[m:]
+		if n == num && typ == protowire.VarintType {
+			x, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return 0, protowire.ParseError(m)
+			}
+			value, b = x, b[m:]
+			continue
+		}
+		m = protowire.ConsumeFieldValue(n, typ, b)
+		if m < 0 {
+			return 0, protowire.ParseError(m)
+		}
+		b = b[m:]
+	}
+	return value, nil
 }
 
 // flagSetDict is the flag-set dictionary of one listing: each distinct set once, found by

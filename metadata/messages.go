@@ -230,7 +230,7 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 			return &metadatapb.CommandResult{Result: &metadatapb.CommandResult_Append{Append: dup}}, nil
 		}
 	}
-	resp, err := c.addNewMessages(ms, user, granted, req.GetMessages(), req.GetBlobEpoch(), nil)
+	resp, err := c.addNewMessages(ms, user, granted, req.GetMessages(), req.GetBlobEpoch(), nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -253,9 +253,10 @@ func (c *cmdCtx) appendMessages(req *metadatapb.AppendRequest) (*metadatapb.Comm
 
 // addNewMessages stores msgs in ms as user with granted, charging the owner's quota,
 // under the next UIDs, or under uids when given (import.go: checked by the caller to be
-// strictly increasing from UIDNEXT on). The response has the UIDs; its MODSEQ is set by
-// the caller once the command's changes are done.
-func (c *cmdCtx) addNewMessages(ms *mailboxState, user string, granted rights, msgs []*metadatapb.NewMessage, blobEpoch uint64, uids []uint32) (*metadatapb.AppendResponse, error) {
+// strictly increasing from UIDNEXT on), each with its source UID when sourceUIDs is given
+// (one per message, import.go). The response has the UIDs; its MODSEQ is set by the caller
+// once the command's changes are done.
+func (c *cmdCtx) addNewMessages(ms *mailboxState, user string, granted rights, msgs []*metadatapb.NewMessage, blobEpoch uint64, uids, sourceUIDs []uint32) (*metadatapb.AppendResponse, error) {
 	if uids == nil {
 		if err := checkUIDSpace(ms, len(msgs)); err != nil {
 			return nil, err
@@ -298,12 +299,16 @@ func (c *cmdCtx) addNewMessages(ms *mailboxState, user string, granted rights, m
 			// UIDs between the old UIDNEXT and this one are skipped, never used.
 			ms.box().UidNext = uids[i]
 		}
-		uid, err := c.addAs(ms, user, granted.permitted(flags), &metadatapb.MessageIndex{
+		idx := &metadatapb.MessageIndex{
 			InternalDateUnix: m.GetInternalDateUnix(),
 			Size:             m.GetSize(),
 			BlobKey:          m.GetBlobKey(),
 			ThreadId:         thread,
-		}, structure)
+		}
+		if sourceUIDs != nil {
+			idx.SourceUid = sourceUIDs[i]
+		}
+		uid, err := c.addAs(ms, user, granted.permitted(flags), idx, structure)
 		if err != nil {
 			return nil, err
 		}

@@ -43,7 +43,7 @@ func (h *harness) seenView(user, owner string, mailbox uint64) (string, uint32) 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	list, err := v.messageList(box, owner, user, 0, 0, false)
+	list, err := v.messageList(box, owner, user, 0, 0, false, false)
 	if err != nil {
 		h.t.Fatal(err)
 	}

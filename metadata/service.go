@@ -558,7 +558,7 @@ func (s *Service) ListMessages(ctx context.Context, req *metadatapb.ListMessages
 	if err != nil {
 		return nil, storageStatus(err)
 	}
-	resp, err := v.messageList(box, rec.GetAccount(), user, req.GetAfterUid(), req.GetLimit(), req.GetFlagSetDictionary())
+	resp, err := v.messageList(box, rec.GetAccount(), user, req.GetAfterUid(), req.GetLimit(), req.GetFlagSetDictionary(), req.GetSourceUids())
 	if err != nil {
 		return nil, storageStatus(err)
 	}

@@ -54,7 +54,8 @@ copied at once.
 
 Messages are written as the frontends write them: bodies into the blob store (the --blob
 flags of 'strata frontend'; --blob fs needs --blob-dir, e.g. <data>/blobs of 'strata serve'),
-then metadata through --server or --etcd with the cluster administrator's identity.`,
+then metadata through --server or --etcd with an administrator's identity: the cluster
+administrator's, or a tenant administrator's (--token-file) for accounts of its tenant.`,
 	args:  cobra.NoArgs,
 	flags: migrateFlags,
 	local: runMigrate,
@@ -355,11 +356,12 @@ func migrateOne(ctx context.Context, w *writer, job migrateJob, cfg migrate.Conf
 	case res.err != nil:
 		p.finish("failed: " + res.err.Error())
 	default:
-		copied := 0
+		copied, retried := 0, 0
 		for _, f := range res.report.Folders {
 			copied += f.Copied
+			retried += f.Retried
 		}
-		p.finish(fmt.Sprintf("done: %d folders, %d messages copied, %d not copied", len(res.report.Folders), copied, len(res.report.Failures)))
+		p.finish(fmt.Sprintf("done: %d folders, %d messages copied (%d that failed before), %d not copied", len(res.report.Folders), copied, retried, len(res.report.Failures)))
 	}
 	return res
 }

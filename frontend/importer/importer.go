@@ -10,18 +10,27 @@
 //   - What a copy has done is recorded in the target mailbox itself, in the shared
 //     annotation StateEntry (RFC 5464), written after each committed batch: a run that is
 //     interrupted starts again from it, and a message committed after the last record was
-//     written is recognised by its body (its blob key) and not stored twice (Target.Present).
+//     written is recognised by its source UID (or, under a record from before source UIDs
+//     were kept, by its body's blob key: Target.BlobKeys) and not stored twice.
+//   - A message's source UID is committed in the same ImportMessages command as the
+//     message, into the message's own record: the source-UID -> UID map of a mailbox
+//     (Target.List) is exactly its copied messages, whatever their UIDs, for any mailbox
+//     size, and mail that was not imported has none. The State annotation stays small
+//     (at most MaxFailed failures, no per-message data).
 //   - Nothing here talks to a client or to a source server: the callers read the source.
 package importer
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -41,11 +50,27 @@ type State struct {
 	// UIDValidity is the source mailbox's UIDVALIDITY when the copy was made; another one
 	// means the source mailbox was recreated and is copied again in full.
 	UIDValidity uint32 `json:"uidvalidity"`
-	// LastUID is the highest source UID copied (or found failing and reported).
+	// LastUID is the highest source UID copied, or found failing and listed in Failed;
+	// every source UID up to it is copied or in Failed.
 	LastUID uint32 `json:"last_uid"`
-	// KeptThrough: every source message with a UID up to it that was copied has the same
-	// UID here, so flag changes and expunges at the source can be applied by UID.
+	// FirstTargetUID: the messages copied under this record (this source UIDVALIDITY)
+	// have UIDs from it on in this mailbox; a source UID on a message below it is from an
+	// earlier copy of a source mailbox recreated since.
+	FirstTargetUID uint32 `json:"first_target_uid,omitempty"`
+	// SourceUIDs: the record was written by a version that commits every message with
+	// its source UID in the message's own record (Message.UID, MessageIndex.source_uid,
+	// ListMessages source_uids), so the mailbox's source-UID -> UID map is read from the
+	// mailbox itself, and a batch committed after the record is recognised by it. False
+	// in a record of an earlier version: its messages copied with their UIDs are those up
+	// to KeptThrough, and a batch committed after it is recognised by blob keys.
+	SourceUIDs bool `json:"source_uids,omitempty"`
+	// KeptThrough, of a record written before source UIDs were kept: every source message
+	// with a UID up to it that was copied has the same UID here. It no longer grows.
 	KeptThrough uint32 `json:"kept_through"`
+	// Failed lists the source messages at or below LastUID that could not be copied, with
+	// why; each run tries them again (at most MaxFailed of them: a failure that does not
+	// fit keeps LastUID below it instead, so it is met again as a new message).
+	Failed []FailedMessage `json:"failed,omitempty"`
 	// HighestModSeq is the source's HIGHESTMODSEQ (RFC 7162) when its flags were last read.
 	HighestModSeq uint64 `json:"highestmodseq,omitempty"`
 	// TargetUIDNext is this mailbox's UIDNEXT after the last recorded batch: messages at or
@@ -53,9 +78,57 @@ type State struct {
 	TargetUIDNext uint32 `json:"target_uidnext"`
 }
 
+// MaxFailed bounds State.Failed, and maxFailedReason the bytes of each reason, so that
+// the record stays well under the annotation limit of 16 KiB (metadata/annotations.go).
+const (
+	MaxFailed       = 64
+	maxFailedReason = 120
+)
+
+// FailedMessage is a source message that could not be copied.
+type FailedMessage struct {
+	UID    uint32 `json:"uid"`
+	Reason string `json:"reason"`
+}
+
+// NoteFailed records in st.Failed that the source message uid failed for reason, and
+// reports whether it is listed (a listed UID's reason is replaced; a new one needs room).
+func (st *State) NoteFailed(uid uint32, reason string) bool {
+	if len(reason) > maxFailedReason {
+		cut := maxFailedReason
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
+		}
+		reason = reason[:cut] + "..."
+	}
+	for i := range st.Failed {
+		if st.Failed[i].UID == uid {
+			st.Failed[i].Reason = reason
+			return true
+		}
+	}
+	if len(st.Failed) >= MaxFailed {
+		return false
+	}
+	st.Failed = append(st.Failed, FailedMessage{UID: uid, Reason: reason})
+	slices.SortFunc(st.Failed, func(a, b FailedMessage) int { return cmp.Compare(a.UID, b.UID) })
+	return true
+}
+
+// Failing reports whether uid is in st.Failed.
+func (st *State) Failing(uid uint32) bool {
+	return slices.ContainsFunc(st.Failed, func(f FailedMessage) bool { return f.UID == uid })
+}
+
+// DropFailed removes uid from st.Failed.
+func (st *State) DropFailed(uid uint32) {
+	st.Failed = slices.DeleteFunc(st.Failed, func(f FailedMessage) bool { return f.UID == uid })
+}
+
 // Message is one message to import.
 type Message struct {
-	// UID is the source's UID, kept when the batch keeps UIDs; 0 for sources without.
+	// UID is the source's UID, kept when the batch keeps UIDs and recorded with the
+	// message in every case (MessageIndex.source_uid); 0 for sources without.
 	UID   uint32
 	Date  time.Time
 	Flags []string
@@ -79,9 +152,18 @@ var DefaultRetry = ingest.RetryPolicy{
 	CallTimeout: time.Minute,
 }
 
+// ErrNotPermitted is the error of Open for an account the caller's identity may not
+// write into (a tenant administrator's, for another tenant's account).
+var ErrNotPermitted = errors.New("an administrator writes only into the accounts it administers: a tenant administrator into its own tenant's")
+
 // Open looks up account and returns its Target.
 func Open(ctx context.Context, md metadatapb.MetadataClient, committer *ingest.Committer, account string, log *slog.Logger) (*Target, error) {
 	acct, err := md.GetAccount(ctx, &metadatapb.GetAccountRequest{Email: account})
+	if status.Code(err) == codes.PermissionDenied {
+		// A tenant administrator writes only into its own tenant's accounts
+		// (internal/authz).
+		return nil, fmt.Errorf("%s: refused to this identity: %s: %w", account, status.Convert(err).Message(), ErrNotPermitted)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("look up %s: %w", account, err)
 	}
@@ -196,20 +278,22 @@ func (t *Target) SetState(ctx context.Context, mailbox uint64, st *State) error 
 	return nil
 }
 
-// Listing is a mailbox's messages: UIDs ascending and their flags.
+// Listing is a mailbox's messages: UIDs ascending, their flags and their source UIDs
+// (0: none).
 type Listing struct {
-	Mailbox *metadatapb.Mailbox
-	UIDs    []uint32
-	Flags   [][]string
+	Mailbox    *metadatapb.Mailbox
+	UIDs       []uint32
+	Flags      [][]string
+	SourceUIDs []uint32
 }
 
-// List reads the UIDs and flags of mailbox, in pages.
+// List reads the UIDs, flags and source UIDs of mailbox, in pages.
 func (t *Target) List(ctx context.Context, mailbox uint64) (*Listing, error) {
 	out := &Listing{}
 	var after uint32
 	for {
 		resp, err := t.Metadata.ListMessages(ctx, &metadatapb.ListMessagesRequest{
-			Account: t.Account, MailboxId: mailbox, AfterUid: after, Limit: 16384, FlagSetDictionary: true,
+			Account: t.Account, MailboxId: mailbox, AfterUid: after, Limit: 16384, FlagSetDictionary: true, SourceUids: true,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list messages: %w", err)
@@ -225,8 +309,13 @@ func (t *Target) List(ctx context.Context, mailbox uint64) (*Listing, error) {
 			case len(resp.GetFlags()) > i:
 				flags = resp.GetFlags()[i].GetFlags()
 			}
+			var source uint32
+			if len(resp.GetSourceUids()) > i {
+				source = resp.GetSourceUids()[i]
+			}
 			out.UIDs = append(out.UIDs, uid)
 			out.Flags = append(out.Flags, flags)
+			out.SourceUIDs = append(out.SourceUIDs, source)
 		}
 		if !resp.GetMore() || len(resp.GetUids()) == 0 {
 			return out, nil
@@ -261,7 +350,8 @@ func (t *Target) Key(body *blobstore.Spool) string { return blobstore.Key(t.Tena
 
 // Import stores msgs' bodies and commits them to mailbox in one command, with their UIDs
 // when keepUIDs (each at or above the mailbox's UIDNEXT, strictly increasing) and the
-// mailbox's UIDVALIDITY set to uidValidity when not 0. It returns the new UIDs.
+// mailbox's UIDVALIDITY set to uidValidity when not 0. Messages with a source UID have it
+// recorded in the same command. It returns the new UIDs.
 func (t *Target) Import(ctx context.Context, mailbox uint64, msgs []Message, keepUIDs bool, uidValidity uint32) (*metadatapb.AppendResponse, error) {
 	req := &metadatapb.ImportMessagesRequest{RequestId: t.Committer.NewRequestID(), Account: t.Account, MailboxId: mailbox, UidValidity: uidValidity}
 	bodies := make([]ingest.Body, 0, len(msgs))
@@ -275,6 +365,10 @@ func (t *Target) Import(ctx context.Context, mailbox uint64, msgs []Message, kee
 		if keepUIDs {
 			req.Uids = append(req.Uids, m.UID)
 		}
+		req.SourceUids = append(req.SourceUids, m.UID)
+	}
+	if !slices.ContainsFunc(msgs, func(m Message) bool { return m.UID != 0 }) {
+		req.SourceUids = nil
 	}
 	stored, err := t.Committer.Store(ctx, bodies, t.Log)
 	if err != nil {

@@ -11,22 +11,39 @@
 // Invariants:
 //
 //   - Resumable and incremental: each target mailbox records what was copied from which
-//     source UIDVALIDITY (importer.State) after every committed batch; a later run copies
-//     only source UIDs above it, and recognises by body a batch committed after the last
-//     record. A source folder with another UIDVALIDITY is copied again in full.
-//   - Flag changes at the source are applied on every run to the messages whose UIDs were
-//     kept, read with CHANGEDSINCE (RFC 7162 3.1.4) from the HIGHESTMODSEQ of the last run
+//     source UIDVALIDITY (importer.State) before the first batch and after every committed
+//     one; a later run copies only source UIDs above it (and the failed ones, below), and
+//     recognises by source UID a batch committed after the last record. A source folder
+//     with another UIDVALIDITY is copied again in full.
+//   - Every copied message carries its source UID in its own record, written by the same
+//     ImportMessages command that stores it (MessageIndex.source_uid), whether it kept its
+//     UID or got a new one (a target mailbox that already held mail). That is the
+//     mailbox's source-UID -> UID map: it is atomic with the copy (no batch is mapped and
+//     not stored, or stored and not mapped), costs a few bytes per message wherever the
+//     message is, so it scales with the mailbox (1M messages: 1M small integers in the
+//     store, read back in pages by ListMessages), and keeps the record annotation, limited
+//     to 16 KiB, free of per-message data. A per-mailbox map kept beside the messages
+//     would be a second structure to keep in step with every expunge and MOVE; the field
+//     goes with the record, so a message expunged or moved away leaves the map with it (a
+//     COPY does not carry it). Under a record written before source UIDs were kept, the
+//     messages up to State.KeptThrough without one count as copied with their UIDs.
+//   - Flag changes at the source are applied on every run to the copied messages by that
+//     map, read with CHANGEDSINCE (RFC 7162 3.1.4) from the HIGHESTMODSEQ of the last run
 //     when the source has CONDSTORE, else in full and compared.
-//   - Expunges at the source are applied (Config.Expunge) only to messages whose UIDs were
-//     kept, which are the source's by construction; mail delivered to Strata directly is
-//     never touched.
+//   - Expunges at the source are applied (Config.Expunge) only to messages in that map,
+//     which are the source's by construction: mail delivered to Strata directly has no
+//     source UID and is never touched, whatever its UID.
 //   - The source is only read: SELECT for CONDSTORE and BODY.PEEK (RFC 9051 6.4.5), so not
 //     even \Seen changes there.
-//   - A message the source fails to FETCH is reported (Report.Failures) and skipped; the
-//     run goes on.
+//   - A message the source fails to FETCH is reported (Report.Failures), listed in the
+//     record with why (State.Failed, at most importer.MaxFailed) and the run goes on; every
+//     later run fetches it again, reports it while it fails, and drops it from the list
+//     once it is copied or gone from the source. A failure the list has no room for keeps
+//     State.LastUID below it, so the next run meets it again as a new message.
 package migrate
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,9 +106,11 @@ type Report struct {
 // FolderReport is what a run did in one folder.
 type FolderReport struct {
 	Source, Target string
-	// Copied messages and their bytes; FlagsUpdated and Expunged messages.
+	// Copied messages and their bytes, Retried of them listed as failed by an earlier run;
+	// FlagsUpdated and Expunged messages.
 	Copied       int
 	Bytes        int64
+	Retried      int
 	FlagsUpdated int
 	Expunged     int
 	// UIDsKept: the target mailbox has the source's UIDVALIDITY, SourceUIDValidity, and its
@@ -108,11 +127,16 @@ type Failure struct {
 	Folder string
 	UID    uint32 // 0: the whole folder
 	Err    string
+	// Retried: the message failed in an earlier run too.
+	Retried bool
 }
 
 func (f Failure) String() string {
-	if f.UID == 0 {
+	switch {
+	case f.UID == 0:
 		return fmt.Sprintf("%s: %s", f.Folder, f.Err)
+	case f.Retried:
+		return fmt.Sprintf("%s UID %d (failed before too): %s", f.Folder, f.UID, f.Err)
 	}
 	return fmt.Sprintf("%s UID %d: %s", f.Folder, f.UID, f.Err)
 }
@@ -348,63 +372,176 @@ func (r *run) folder(ctx context.Context, f folder, box *metadatapb.Mailbox) err
 		if st != nil {
 			r.cfg.Log.Warn("source UIDVALIDITY changed: copying the folder again", "folder", f.source, "was", st.UIDValidity, "now", sel.UIDValidity)
 		}
-		st = &importer.State{Source: r.cfg.Source.String() + "/" + f.source, UIDValidity: sel.UIDValidity, TargetUIDNext: box.GetUidNext()}
-	}
-	if st.LastUID > 0 {
-		if err := r.syncOld(ctx, f, box, st, &rep); err != nil {
+		st = &importer.State{
+			Source: r.cfg.Source.String() + "/" + f.source, UIDValidity: sel.UIDValidity,
+			TargetUIDNext: box.GetUidNext(), FirstTargetUID: box.GetUidNext(), SourceUIDs: true,
+		}
+		// Recorded before the first batch, so that a batch committed before the next
+		// record is recognised from FirstTargetUID on.
+		if err := t.SetState(ctx, box.GetId(), st); err != nil {
 			return err
 		}
 	}
-	if err := r.copyNew(ctx, f, box, st, &rep); err != nil {
+	copied := &copyMap{}
+	if st.LastUID > 0 || len(st.Failed) > 0 || box.GetUidNext() > st.TargetUIDNext {
+		if copied, err = r.copiedMessages(ctx, box, st); err != nil {
+			return err
+		}
+	}
+	// The source's UIDs, for its expunges and to drop failed messages it no longer has.
+	var still []uint32
+	if len(copied.bySource) > 0 && r.cfg.Expunge || len(st.Failed) > 0 {
+		if still, err = r.sourceUIDs(); err != nil {
+			return err
+		}
+	}
+	if len(copied.bySource) > 0 {
+		if err := r.syncOld(ctx, box, st, copied, still, &rep); err != nil {
+			return err
+		}
+	}
+	todo, err := r.toCopy(f, st, copied, still)
+	if err != nil {
+		return err
+	}
+	if err := r.copyNew(ctx, f, box, st, todo, &rep); err != nil {
 		return err
 	}
 	st.HighestModSeq = sel.HighestModSeq
 	return t.SetState(ctx, box.GetId(), st)
 }
 
-// syncOld applies the source's flag changes and expunges since the last run to the
-// messages whose UIDs were kept.
-func (r *run) syncOld(ctx context.Context, f folder, box *metadatapb.Mailbox, st *importer.State, rep *FolderReport) error {
-	if st.KeptThrough == 0 {
+// copyMap is the source-UID -> UID map of a target mailbox: the messages copied under its
+// record, known by the source UID each carries (importer.State.SourceUIDs), and under a
+// record from before source UIDs were kept, the messages up to KeptThrough, whose UIDs
+// are the source's. Mail delivered to the mailbox directly is not in it.
+type copyMap struct {
+	listing  *importer.Listing
+	bySource []sourceRef // sorted by source UID
+}
+
+// sourceRef is a copied message: its source UID and its index in the listing.
+type sourceRef struct {
+	source uint32
+	at     int32
+}
+
+// refs returns the messages copied from the source message uid: one, or more after a
+// failed record let a batch be committed twice.
+func (m *copyMap) refs(uid uint32) []sourceRef {
+	i, _ := slices.BinarySearchFunc(m.bySource, uid, func(r sourceRef, u uint32) int { return cmp.Compare(r.source, u) })
+	j := i
+	for j < len(m.bySource) && m.bySource[j].source == uid {
+		j++
+	}
+	return m.bySource[i:j]
+}
+
+func (m *copyMap) has(uid uint32) bool { return len(m.refs(uid)) > 0 }
+
+// copiedMessages reads the copy map of box from its messages (one listing, in pages).
+func (r *run) copiedMessages(ctx context.Context, box *metadatapb.Mailbox, st *importer.State) (*copyMap, error) {
+	l, err := r.cfg.Target.List(ctx, box.GetId())
+	if err != nil {
+		return nil, err
+	}
+	m := &copyMap{listing: l}
+	for i, uid := range l.UIDs {
+		switch source := l.SourceUIDs[i]; {
+		case source != 0 && uid >= st.FirstTargetUID:
+			m.bySource = append(m.bySource, sourceRef{source: source, at: int32(i)})
+		case source == 0 && uid <= st.KeptThrough:
+			m.bySource = append(m.bySource, sourceRef{source: uid, at: int32(i)})
+		}
+	}
+	slices.SortFunc(m.bySource, func(a, b sourceRef) int { return cmp.Compare(a.source, b.source) })
+	return m, nil
+}
+
+// sourceUIDs lists the UIDs of the selected source folder, ascending (RFC 9051 6.4.4 UID
+// SEARCH ALL).
+func (r *run) sourceUIDs() ([]uint32, error) {
+	found, err := r.c.UIDSearch(&imap.SearchCriteria{}, nil).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("search source UIDs: %w", err)
+	}
+	all := found.AllUIDs()
+	out := make([]uint32, len(all))
+	for i, u := range all {
+		out[i] = uint32(u)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// syncOld applies the source's flag changes and (Config.Expunge) expunges since the last
+// run to the messages copied before, whatever their UIDs here; still are the source's
+// UIDs.
+func (r *run) syncOld(ctx context.Context, box *metadatapb.Mailbox, st *importer.State, copied *copyMap, still []uint32, rep *FolderReport) error {
+	if still == nil || len(still) > 0 { // a source folder now empty has no flags to read
+		if err := r.syncFlags(ctx, box, st, copied, rep); err != nil {
+			return err
+		}
+	}
+	if !r.cfg.Expunge {
 		return nil
 	}
-	t := r.cfg.Target
-	listing, err := t.List(ctx, box.GetId())
-	if err != nil {
-		return err
-	}
-	target := map[uint32][]string{}
-	for i, uid := range listing.UIDs {
-		if uid <= st.KeptThrough {
-			target[uid] = listing.Flags[i]
+	// Expunges: the copied messages whose source UIDs the source no longer has.
+	var gone []uint32
+	for _, ref := range copied.bySource {
+		if _, found := slices.BinarySearch(still, ref.source); !found {
+			gone = append(gone, copied.listing.UIDs[ref.at])
 		}
 	}
+	slices.Sort(gone)
+	if err := r.cfg.Target.Expunge(ctx, box.GetId(), gone); err != nil {
+		return fmt.Errorf("apply expunges: %w", err)
+	}
+	rep.Expunged = len(gone)
+	return nil
+}
+
+// syncFlags applies the source's flag changes since the last run to the copied messages.
+func (r *run) syncFlags(ctx context.Context, box *metadatapb.Mailbox, st *importer.State, copied *copyMap, rep *FolderReport) error {
+	t := r.cfg.Target
 	opts := &imap.FetchOptions{UID: true, Flags: true}
-	changedOnly := r.condstore && st.HighestModSeq > 0
-	if changedOnly {
+	if r.condstore && st.HighestModSeq > 0 {
 		opts.ChangedSince = st.HighestModSeq // RFC 7162 3.1.4.1
 	}
+	// Up to the highest source UID copied; the flags are read one message at a time, not
+	// held for the whole folder.
 	var set imap.UIDSet
-	set.AddRange(1, imap.UID(st.KeptThrough))
-	msgs, err := r.c.Fetch(set, opts).Collect()
-	if err != nil {
-		return fmt.Errorf("fetch flags: %w", err)
-	}
+	set.AddRange(1, imap.UID(copied.bySource[len(copied.bySource)-1].source))
 	changed := map[string][]uint32{}
-	var flagSets = map[string][]string{}
-	for _, m := range msgs {
-		uid := uint32(m.UID)
-		current, present := target[uid]
-		if !present {
+	flagSets := map[string][]string{}
+	cmd := r.c.Fetch(set, opts)
+	for data := cmd.Next(); data != nil; data = cmd.Next() {
+		var uid uint32
+		var flags []imap.Flag
+		hasFlags := false
+		for item := data.Next(); item != nil; item = data.Next() {
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = uint32(it.UID)
+			case imapclient.FetchItemDataFlags:
+				flags, hasFlags = it.Flags, true
+			}
+		}
+		if !hasFlags {
 			continue
 		}
-		flags := sourceFlags(m.Flags)
-		if sameFlags(flags, current) {
-			continue
+		want := sourceFlags(flags)
+		for _, ref := range copied.refs(uid) {
+			if sameFlags(want, copied.listing.Flags[ref.at]) {
+				continue
+			}
+			key := strings.Join(want, " ")
+			changed[key] = append(changed[key], copied.listing.UIDs[ref.at])
+			flagSets[key] = want
 		}
-		key := strings.Join(flags, " ")
-		changed[key] = append(changed[key], uid)
-		flagSets[key] = flags
+	}
+	if err := cmd.Close(); err != nil {
+		return fmt.Errorf("fetch flags: %w", err)
 	}
 	for key, uids := range changed {
 		slices.Sort(uids)
@@ -413,30 +550,37 @@ func (r *run) syncOld(ctx context.Context, f folder, box *metadatapb.Mailbox, st
 		}
 		rep.FlagsUpdated += len(uids)
 	}
-	if !r.cfg.Expunge {
-		return nil
+	return nil
+}
+
+// toCopy lists the source messages to copy, ascending and once each: those an earlier run
+// failed to copy (st.Failed) and those above st.LastUID (which may include failed ones,
+// when st.Failed was full), leaving out the ones copied already (by a run that stopped
+// before its record). It drops from st.Failed the messages the source no longer has
+// (still: its UIDs) and those found copied.
+func (r *run) toCopy(f folder, st *importer.State, copied *copyMap, still []uint32) ([]uint32, error) {
+	var todo []uint32
+	for _, failed := range slices.Clone(st.Failed) {
+		if _, found := slices.BinarySearch(still, failed.UID); !found || copied.has(failed.UID) {
+			r.cfg.Log.Info("message that failed before: gone from the source or copied", "folder", f.source, "uid", failed.UID)
+			st.DropFailed(failed.UID)
+			continue
+		}
+		todo = append(todo, failed.UID)
 	}
-	// Expunges: the kept UIDs the source no longer has (RFC 9051 6.4.4 UID SEARCH).
+	var set imap.UIDSet
+	set.AddRange(imap.UID(st.LastUID+1), 0) // N:* may match the last message, below N (RFC 9051 6.4.4)
 	found, err := r.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
 	if err != nil {
-		return fmt.Errorf("search source UIDs: %w", err)
+		return nil, fmt.Errorf("list new messages: %w", err)
 	}
-	still := map[uint32]bool{}
 	for _, u := range found.AllUIDs() {
-		still[uint32(u)] = true
-	}
-	var gone []uint32
-	for uid := range target {
-		if !still[uid] {
-			gone = append(gone, uid)
+		if uint32(u) > st.LastUID && !copied.has(uint32(u)) {
+			todo = append(todo, uint32(u))
 		}
 	}
-	slices.Sort(gone)
-	if err := t.Expunge(ctx, box.GetId(), gone); err != nil {
-		return fmt.Errorf("apply expunges: %w", err)
-	}
-	rep.Expunged = len(gone)
-	return nil
+	slices.Sort(todo)
+	return slices.Compact(todo), nil
 }
 
 // sourceFlags are the flags of a source message as stored: without \Recent, which is
@@ -481,23 +625,12 @@ type fetched struct {
 
 func (b *fetched) release() { closeAll(b.msgs) }
 
-// copyNew copies the source messages above st.LastUID: one goroutine fetches batches while
-// the one before is committed.
-func (r *run) copyNew(ctx context.Context, f folder, box *metadatapb.Mailbox, st *importer.State, rep *FolderReport) error {
+// copyNew copies the source messages todo (ascending): one goroutine fetches batches while
+// the one before is committed. After each batch the record notes what was copied: LastUID
+// moves to the batch's last UID, and failures go to st.Failed, successes leave it; a
+// failure that does not fit in st.Failed stops LastUID below it for the rest of the run.
+func (r *run) copyNew(ctx context.Context, f folder, box *metadatapb.Mailbox, st *importer.State, todo []uint32, rep *FolderReport) error {
 	t := r.cfg.Target
-	var set imap.UIDSet
-	set.AddRange(imap.UID(st.LastUID+1), 0) // N:* may match the last message, below N (RFC 9051 6.4.4)
-	found, err := r.c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{set}}, nil).Wait()
-	if err != nil {
-		return fmt.Errorf("list new messages: %w", err)
-	}
-	var todo []uint32
-	for _, u := range found.AllUIDs() {
-		if uint32(u) > st.LastUID {
-			todo = append(todo, uint32(u))
-		}
-	}
-	slices.Sort(todo)
 	current, err := t.Mailbox(ctx, box.GetName())
 	if err != nil || current == nil {
 		return fmt.Errorf("mailbox %q: gone or unreadable: %v", box.GetName(), err)
@@ -510,13 +643,15 @@ func (r *run) copyNew(ctx context.Context, f folder, box *metadatapb.Mailbox, st
 		}
 		return nil
 	}
-	// A batch committed after the last record was written (an interrupted run).
+	// A batch committed after the last record of a version that recorded no source UIDs:
+	// recognised by its bodies.
 	present := map[string]bool{}
-	if current.GetUidNext() > st.TargetUIDNext {
+	if !st.SourceUIDs && current.GetUidNext() > st.TargetUIDNext {
 		if present, err = t.BlobKeys(ctx, box.GetId(), st.TargetUIDNext); err != nil {
 			return err
 		}
 	}
+	st.SourceUIDs = true
 	uidNext, validity := current.GetUidNext(), current.GetUidValidity()
 	// UIDs are kept while the mailbox is the source's: it has the source's UIDVALIDITY, or
 	// has never held a message and takes it.
@@ -556,11 +691,11 @@ func (r *run) copyNew(ctx context.Context, f folder, box *metadatapb.Mailbox, st
 	}()
 
 	done := 0
+	held := false // LastUID stays below a failure st.Failed had no room for
 	for b := range ch {
 		if b.err != nil {
 			return b.err
 		}
-		r.report.Failures = append(r.report.Failures, b.failures...)
 		var fresh []importer.Message
 		for _, m := range b.msgs {
 			if present[t.Key(m.Body)] {
@@ -569,13 +704,13 @@ func (r *run) copyNew(ctx context.Context, f folder, box *metadatapb.Mailbox, st
 			}
 			fresh = append(fresh, m)
 		}
-		// Those below UIDNEXT (mail delivered here meanwhile) get new UIDs, the rest keep
-		// theirs; the kept ones go first, as new UIDs raise UIDNEXT.
+		// Those below UIDNEXT (mail delivered here meanwhile, or a message an earlier run
+		// failed to copy) get new UIDs, the rest keep theirs; the kept ones go first, as
+		// new UIDs raise UIDNEXT.
 		split := len(fresh)
 		if keep {
 			split = sort.Search(len(fresh), func(i int) bool { return fresh[i].UID >= uidNext })
 		}
-		allKept := keep && split == 0
 		for _, part := range []struct {
 			msgs []importer.Message
 			kept bool
@@ -602,10 +737,23 @@ func (r *run) copyNew(ctx context.Context, f folder, box *metadatapb.Mailbox, st
 		for _, m := range fresh {
 			m.Body.Close()
 		}
-		if allKept && st.KeptThrough == st.LastUID {
-			st.KeptThrough = b.last
+		for _, m := range b.msgs {
+			if st.Failing(m.UID) {
+				rep.Retried++
+				st.DropFailed(m.UID)
+			}
 		}
-		st.LastUID = b.last
+		for _, fl := range b.failures {
+			fl.Retried = st.Failing(fl.UID)
+			if !st.NoteFailed(fl.UID, fl.Err) {
+				held = true
+				r.cfg.Log.Warn("too many failed messages to record: the next run meets this one again as new", "folder", f.source, "uid", fl.UID)
+			}
+			r.report.Failures = append(r.report.Failures, fl)
+		}
+		if !held {
+			st.LastUID = max(st.LastUID, b.last)
+		}
 		st.TargetUIDNext = uidNext
 		if err := t.SetState(ctx, box.GetId(), st); err != nil {
 			return err

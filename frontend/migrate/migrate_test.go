@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"github.com/strata-mail/strata/bench"
+	"github.com/strata-mail/strata/frontend/importer"
 	"github.com/strata-mail/strata/frontend/importer/importertest"
 	"github.com/strata-mail/strata/frontend/migrate"
 	"github.com/strata-mail/strata/internal/dovecottest"
@@ -107,16 +108,22 @@ func appendMessages(t *testing.T, c *imapclient.Client, folder string, stream ui
 		case 2:
 			flags = append(flags, "Project-X", imap.FlagFlagged)
 		}
-		cmd := c.Append(folder, int64(len(msg)), &imap.AppendOptions{Flags: flags, Time: base.Add(time.Duration(i) * 97 * time.Minute)})
-		if _, err := cmd.Write(msg); err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Close(); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cmd.Wait(); err != nil {
-			t.Fatalf("append to %s: %v", folder, err)
-		}
+		appendOne(t, c, folder, msg, &imap.AppendOptions{Flags: flags, Time: base.Add(time.Duration(i) * 97 * time.Minute)})
+	}
+}
+
+// appendOne appends msg to folder (RFC 9051 6.3.12).
+func appendOne(t *testing.T, c *imapclient.Client, folder string, msg []byte, opts *imap.AppendOptions) {
+	t.Helper()
+	cmd := c.Append(folder, int64(len(msg)), opts)
+	if _, err := cmd.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cmd.Wait(); err != nil {
+		t.Fatalf("append to %s: %v", folder, err)
 	}
 }
 
@@ -385,7 +392,6 @@ func TestMigrateResumes(t *testing.T) {
 	}
 	// The last batch committed, but its record lost.
 	st.LastUID -= 7
-	st.KeptThrough = st.LastUID
 	st.TargetUIDNext -= 7
 	if err := s.Target.SetState(context.Background(), box.GetId(), st); err != nil {
 		t.Fatal(err)
@@ -400,28 +406,314 @@ func TestMigrateResumes(t *testing.T) {
 	sameAccount(t, view(t, src, "."), view(t, s.Client(t), "/"))
 }
 
-// TestMigrateReportsUnreadableMessage: a message whose file is gone from the source's
-// storage cannot be fetched; it is reported, the rest is copied.
-func TestMigrateReportsUnreadableMessage(t *testing.T) {
+// TestMigrateRetriesUnreadableMessages: messages the source cannot read (their files made
+// unreadable: Dovecot answers their FETCH with BYE) are reported and listed in the
+// record, the rest is copied; the next run tries them again and reports them as failing
+// before too. Then UID 4 is readable again and UID 7 expunged at the source: the third
+// run copies UID 4 (under a new UID, the ones above were copied) and drops UID 7, leaving
+// the record with no failure. Flag changes and the expunge at the source then reach the
+// retried message through its source UID. (A message whose file is deleted is no test of
+// a retry: Dovecot drops it from its index after failing it once.)
+func TestMigrateRetriesUnreadableMessages(t *testing.T) {
 	const user = "test3"
 	src := sourceClient(t, user)
 	appendMessages(t, src, "INBOX", 3, 0, 10)
 	// sdbox keeps a message per file, u.UID.
-	file := filepath.Join(source.Dir, "home", user, "sdbox", "mailboxes", "INBOX", "dbox-Mails", "u.4")
-	if err := os.Remove(file); err != nil {
-		t.Fatal(err)
-	}
-	s := importertest.Start(t, "test3@example.com")
-	rep, err := migrate.Run(context.Background(), migrateConfig(t, user, s))
+	mails := filepath.Join(source.Dir, "home", user, "sdbox", "mailboxes", "INBOX", "dbox-Mails")
+	unreadable := filepath.Join(mails, "u.4")
+	info, err := os.Stat(unreadable)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Failures) != 1 || rep.Failures[0].UID != 4 || rep.Failures[0].Folder != "INBOX" {
-		t.Fatalf("failures %v, want UID 4 of INBOX", rep.Failures)
+	for _, file := range []string{unreadable, filepath.Join(mails, "u.7")} {
+		if err := os.Chmod(file, 0); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if f := rep.Folders[0]; f.Copied != 9 || f.TargetCount != 9 {
+	s := importertest.Start(t, "test3@example.com")
+	ctx := context.Background()
+	failed := func(rep *migrate.Report, retried bool, want ...uint32) {
+		t.Helper()
+		var uids []uint32
+		for _, f := range rep.Failures {
+			if f.Folder != "INBOX" || f.Retried != retried || f.Err == "" {
+				t.Errorf("failure %+v, want retried %v", f, retried)
+			}
+			uids = append(uids, f.UID)
+		}
+		if !slices.Equal(uids, want) {
+			t.Fatalf("failures %v, want UIDs %v of INBOX", rep.Failures, want)
+		}
+	}
+	record := func() *importer.State {
+		t.Helper()
+		box, err := s.Target.Mailbox(ctx, "INBOX")
+		if err != nil || box == nil {
+			t.Fatalf("INBOX: %v, %v", box, err)
+		}
+		st, err := s.Target.State(ctx, box.GetId())
+		if err != nil || st == nil {
+			t.Fatalf("record: %v, %v", st, err)
+		}
+		return st
+	}
+
+	rep := migrateOK(t, migrateConfig(t, user, s))
+	failed(rep, false, 4, 7)
+	if f := rep.Folders[0]; f.Copied != 8 || f.TargetCount != 8 {
 		t.Fatalf("INBOX report %+v", f)
 	}
+	if st := record(); len(st.Failed) != 2 || st.Failed[0].UID != 4 || st.Failed[1].UID != 7 || st.Failed[0].Reason == "" || st.LastUID != 10 {
+		t.Fatalf("record after the first run: %+v", st)
+	}
+
+	// Still unreadable: tried again, reported again.
+	rep = migrateOK(t, migrateConfig(t, user, s))
+	failed(rep, true, 4, 7)
+	if f := rep.Folders[0]; f.Copied != 0 || f.Retried != 0 {
+		t.Fatalf("INBOX report of the second run %+v", f)
+	}
+	if st := record(); len(st.Failed) != 2 {
+		t.Fatalf("record after the second run: %+v", st)
+	}
+
+	// UID 4 readable again, UID 7 expunged at the source.
+	if err := os.Chmod(unreadable, info.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+	sourceExpunge(t, src, "INBOX", 7)
+	rep = migrateOK(t, migrateConfig(t, user, s))
+	checkReport(t, rep)
+	if f := rep.Folders[0]; f.Copied != 1 || f.Retried != 1 || f.TargetCount != 9 || f.SourceCount != 9 {
+		t.Fatalf("INBOX report of the third run %+v", f)
+	}
+	if st := record(); len(st.Failed) != 0 {
+		t.Fatalf("failed messages left in the record: %+v", st.Failed)
+	}
+	dst := s.Client(t)
+	inbox := view(t, dst, "/").boxes["INBOX"]
+	if _, kept := inbox.messages[4]; kept {
+		t.Fatal("the retried message has UID 4 in Strata, below messages copied before it")
+	}
+	sameMessages(t, "INBOX", view(t, src, ".").boxes["INBOX"], inbox, nil)
+
+	// The retried message has a new UID here; the source's changes reach it all the same.
+	sourceStore(t, src, "INBOX", 4, imap.StoreFlagsSet, imap.FlagFlagged, "Retried")
+	rep = migrateOK(t, migrateConfig(t, user, s))
+	checkReport(t, rep)
+	if f := rep.Folders[0]; f.FlagsUpdated != 1 || f.Copied != 0 {
+		t.Fatalf("INBOX report after a flag change %+v", f)
+	}
+	sameMessages(t, "INBOX", view(t, src, ".").boxes["INBOX"], view(t, dst, "/").boxes["INBOX"], nil)
+	sourceExpunge(t, src, "INBOX", 4)
+	rep = migrateOK(t, migrateConfig(t, user, s))
+	checkReport(t, rep)
+	if f := rep.Folders[0]; f.Expunged != 1 || f.TargetCount != 8 {
+		t.Fatalf("INBOX report after an expunge %+v", f)
+	}
+	sameMessages(t, "INBOX", view(t, src, ".").boxes["INBOX"], view(t, dst, "/").boxes["INBOX"], nil)
+}
+
+// sourceStore changes the flags of message uid of folder at the source.
+func sourceStore(t *testing.T, c *imapclient.Client, folder string, uid imap.UID, op imap.StoreFlagsOp, flags ...imap.Flag) {
+	t.Helper()
+	if _, err := c.Select(folder, nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: op, Flags: flags, Silent: true}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sourceExpunge expunges message uid of folder at the source (RFC 9051 6.4.9).
+func sourceExpunge(t *testing.T, c *imapclient.Client, folder string, uid imap.UID) {
+	t.Helper()
+	sourceStore(t, c, folder, uid, imap.StoreFlagsAdd, imap.FlagDeleted)
+	if err := c.UIDExpunge(imap.UIDSetNum(uid)).Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// migrateOK runs a copy and fails the test if it fails as a whole.
+func migrateOK(t *testing.T, cfg migrate.Config) *migrate.Report {
+	t.Helper()
+	rep, err := migrate.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// deliver appends a message to folder of Strata directly, as mail that arrives there
+// during the migration, and returns its body.
+func deliver(t *testing.T, c *imapclient.Client, folder, subject string) []byte {
+	t.Helper()
+	msg := []byte("From: someone@example.net\r\nTo: test@example.com\r\nSubject: " + subject + "\r\n\r\nDelivered to Strata.\r\n")
+	appendOne(t, c, folder, msg, &imap.AppendOptions{Flags: []imap.Flag{"$Direct"}})
+	return msg
+}
+
+// sameMessages fails the test unless the Strata mailbox dst holds the source mailbox
+// src's messages (the same bodies, flags and internal dates, whatever their UIDs) and the
+// messages delivered to it directly, with the flag they were delivered with.
+func sameMessages(t *testing.T, name string, src, dst mailboxView, delivered [][]byte) {
+	t.Helper()
+	byBody := func(mv mailboxView) map[string]message {
+		out := map[string]message{}
+		for _, m := range mv.messages {
+			out[string(m.body)] = m
+		}
+		return out
+	}
+	want, got := byBody(src), byBody(dst)
+	for _, d := range delivered {
+		want[string(d)] = message{flags: []string{"$direct"}, body: d}
+	}
+	if len(got) != len(want) || len(dst.messages) != len(got) {
+		t.Errorf("%s: %d messages in Strata (%d distinct), want %d", name, len(dst.messages), len(got), len(want))
+	}
+	for body, w := range want {
+		g, ok := got[body]
+		switch {
+		case !ok:
+			t.Errorf("%s: a message (%d bytes) missing in Strata", name, len(body))
+		case !slices.Equal(w.flags, g.flags):
+			t.Errorf("%s: flags %v in Strata, want %v", name, g.flags, w.flags)
+		case !w.date.IsZero() && !w.date.Equal(g.date):
+			t.Errorf("%s: internal date %v in Strata, %v at the source", name, g.date, w.date)
+		}
+	}
+}
+
+// TestMigrateSyncsMessagesCopiedUnderNewUIDs: a Strata mailbox that already held mail
+// (Lists) takes the source's messages under new UIDs; later runs apply the source's flag
+// changes and expunges to them, found by their source UIDs, and never touch the mail
+// delivered to Strata directly. Work is copied with its UIDs; mail delivered to it
+// between two runs takes the next UID, and the source's next messages (above it, the
+// source having expunged one meanwhile) keep theirs: an expunge at the source still
+// leaves the delivered message alone.
+func TestMigrateSyncsMessagesCopiedUnderNewUIDs(t *testing.T) {
+	const user = "test5"
+	src := sourceClient(t, user)
+	for _, folder := range []string{"Lists", "Work"} {
+		if err := src.Create(folder, nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendMessages(t, src, "Lists", 5, 0, 8)
+	appendMessages(t, src, "Work", 6, 0, 4)
+	s := importertest.Start(t, "test5@example.com")
+	dst := s.Client(t)
+	// Strata's Lists, with a UIDVALIDITY of its own: both servers take the time of day, so
+	// the two may meet; a mailbox created again takes a greater one.
+	sourceStatus, err := src.Status("Lists", &imap.StatusOptions{UIDValidity: true}).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := dst.Create("Lists", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+		st, err := dst.Status("Lists", &imap.StatusOptions{UIDValidity: true}).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.UIDValidity != sourceStatus.UIDValidity {
+			break
+		}
+		if err := dst.Delete("Lists").Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listsDelivered := [][]byte{deliver(t, dst, "Lists", "before the migration")}
+
+	rep := migrateOK(t, migrateConfig(t, user, s))
+	if len(rep.Failures) > 0 {
+		t.Fatalf("failures: %v", rep.Failures)
+	}
+	folders := map[string]migrate.FolderReport{}
+	for _, f := range rep.Folders {
+		folders[f.Target] = f
+	}
+	if f := folders["Lists"]; f.UIDsKept || f.Copied != 8 || f.TargetCount != 9 {
+		t.Fatalf("INBOX after the first run: %+v", f)
+	}
+	if f := folders["Work"]; !f.UIDsKept || f.Copied != 4 {
+		t.Fatalf("Work after the first run: %+v", f)
+	}
+	workDelivered := [][]byte{deliver(t, dst, "Work", "between two runs")} // Work UID 5 in Strata
+	listsDelivered = append(listsDelivered, deliver(t, dst, "Lists", "between two runs"))
+	// The source's Work: UID 5 comes and goes, 6 and 7 are new, above Strata's UIDNEXT.
+	appendMessages(t, src, "Work", 6, 4, 7)
+	sourceExpunge(t, src, "Work", 5)
+	rep = migrateOK(t, migrateConfig(t, user, s))
+	if len(rep.Failures) > 0 {
+		t.Fatalf("failures: %v", rep.Failures)
+	}
+	srcView, dstView := view(t, src, "."), view(t, dst, "/")
+	sameMessages(t, "Lists", srcView.boxes["Lists"], dstView.boxes["Lists"], listsDelivered)
+	sameMessages(t, "Work", srcView.boxes["Work"], dstView.boxes["Work"], workDelivered)
+	if _, kept := dstView.boxes["Work"].messages[6]; !kept {
+		t.Fatalf("Work: source UID 6 did not keep its UID: %v", dstView.boxes["Work"].messages)
+	}
+
+	// At the source: flag changes and expunges in both folders.
+	sourceStore(t, src, "Lists", 2, imap.StoreFlagsAdd, imap.FlagFlagged, "Urgent")
+	sourceStore(t, src, "Lists", 3, imap.StoreFlagsSet)
+	sourceExpunge(t, src, "Lists", 5)
+	sourceStore(t, src, "Work", 6, imap.StoreFlagsAdd, imap.FlagAnswered)
+	sourceExpunge(t, src, "Work", 1)
+	if err := src.Unselect().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	rep = migrateOK(t, migrateConfig(t, user, s))
+	if len(rep.Failures) > 0 {
+		t.Fatalf("failures: %v", rep.Failures)
+	}
+	for _, f := range rep.Folders {
+		folders[f.Target] = f
+	}
+	if f := folders["Lists"]; f.Copied != 0 || f.FlagsUpdated != 2 || f.Expunged != 1 || f.TargetCount != f.SourceCount+2 {
+		t.Fatalf("INBOX after the changes: %+v", f)
+	}
+	if f := folders["Work"]; f.Copied != 0 || f.FlagsUpdated != 1 || f.Expunged != 1 || f.TargetCount != f.SourceCount+1 {
+		t.Fatalf("Work after the changes: %+v", f)
+	}
+	srcView, dstView = view(t, src, "."), view(t, dst, "/")
+	sameMessages(t, "Lists", srcView.boxes["Lists"], dstView.boxes["Lists"], listsDelivered)
+	sameMessages(t, "Work", srcView.boxes["Work"], dstView.boxes["Work"], workDelivered)
+
+	// A run finds nothing to do.
+	rep = migrateOK(t, migrateConfig(t, user, s))
+	for _, f := range rep.Folders {
+		if f.Copied+f.FlagsUpdated+f.Expunged != 0 {
+			t.Fatalf("run without changes did something: %+v", f)
+		}
+	}
+
+	// Work emptied at the source: what was copied goes, the delivered message stays.
+	if _, err := src.Select("Work", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var all imap.UIDSet
+	all.AddRange(1, 0)
+	if err := src.Store(all, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}, Silent: true}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Unselect().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	rep = migrateOK(t, migrateConfig(t, user, s))
+	for _, f := range rep.Folders {
+		if f.Target == "Work" && (f.Expunged != 5 || f.SourceCount != 0 || f.TargetCount != 1) {
+			t.Fatalf("Work emptied at the source: %+v", f)
+		}
+	}
+	srcView, dstView = view(t, src, "."), view(t, dst, "/")
+	sameMessages(t, "Work", srcView.boxes["Work"], dstView.boxes["Work"], workDelivered)
 }
 
 // TestParseSource: the URL forms and what is refused.

@@ -122,22 +122,27 @@ var rules = map[string]rule{
 	// Migration (`strata migrate`, `strata import`): an append that keeps the UIDs and
 	// UIDVALIDITY of the server the mail comes from, into the tenant admin's accounts.
 	metadatapb.Metadata_ImportMessages_FullMethodName: {callers: cluster | tenant, owners: byAccount, audit: true},
+	// What else `strata migrate` calls on a target account, so that a tenant admin
+	// migrates its own tenant's accounts: the copy record (an RFC 5464 annotation), the
+	// listing with source UIDs, and the source's flag changes and expunges. A tenant
+	// admin sets its users' passwords already, so reading and changing their mailboxes
+	// through these gives it nothing it could not do over IMAP; each call is audited.
+	metadatapb.Metadata_ListMessages_FullMethodName: {callers: front | cluster | tenant, owners: byAccountAct},
+	metadatapb.Metadata_StoreFlags_FullMethodName:   {callers: front | cluster | tenant, owners: byAccountAct},
+	metadatapb.Metadata_Expunge_FullMethodName:      {callers: front | cluster | tenant, owners: byAccountAct},
+	metadatapb.Metadata_SetMetadata_FullMethodName:  {callers: front | cluster | tenant, owners: byAccountAct},
+	metadatapb.Metadata_GetMetadata_FullMethodName:  {callers: front | cluster | tenant, owners: byAccountAct},
 
 	// Messages, change feeds, annotations, delivery marks: the data plane.
 	metadatapb.Metadata_Append_FullMethodName:             {callers: front | cluster},
-	metadatapb.Metadata_ListMessages_FullMethodName:       {callers: front | cluster},
 	metadatapb.Metadata_FetchMessages_FullMethodName:      {callers: front | cluster},
-	metadatapb.Metadata_StoreFlags_FullMethodName:         {callers: front | cluster},
 	metadatapb.Metadata_Copy_FullMethodName:               {callers: front | cluster},
-	metadatapb.Metadata_Expunge_FullMethodName:            {callers: front | cluster},
 	metadatapb.Metadata_ListVanished_FullMethodName:       {callers: front | cluster},
 	metadatapb.Metadata_SearchText_FullMethodName:         {callers: front | cluster},
 	metadatapb.Metadata_RebuildSearchIndex_FullMethodName: {callers: cluster, audit: true},
 	metadatapb.Metadata_ClaimRecent_FullMethodName:        {callers: front | cluster},
 	metadatapb.Metadata_Watch_FullMethodName:              {callers: front | cluster},
 	metadatapb.Metadata_WatchAccount_FullMethodName:       {callers: front | cluster},
-	metadatapb.Metadata_SetMetadata_FullMethodName:        {callers: front | cluster},
-	metadatapb.Metadata_GetMetadata_FullMethodName:        {callers: front | cluster},
 	metadatapb.Metadata_CheckMarks_FullMethodName:         {callers: front | cluster},
 	metadatapb.Metadata_SetMarks_FullMethodName:           {callers: front | cluster},
 

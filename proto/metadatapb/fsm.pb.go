@@ -1595,7 +1595,11 @@ type MessageIndex struct {
 	SavedUnix        int64                  `protobuf:"varint,20,opt,name=saved_unix,json=savedUnix,proto3" json:"saved_unix,omitempty"` // log time of the APPEND, COPY or MOVE that stored it (RFC 8514)
 	// The message's thread (RFC 8474 5.2, thread.go); 0 for a message stored before threads
 	// were assigned, whose thread is then derived from its blob key.
-	ThreadId      uint64 `protobuf:"fixed64,40,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
+	ThreadId uint64 `protobuf:"fixed64,40,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
+	// The message's UID at the server it was copied from (ImportMessagesRequest.source_uids,
+	// `strata migrate`); 0: none. A COPY or MOVE does not carry it: the copy is not that
+	// source message's in the other mailbox.
+	SourceUid     uint32 `protobuf:"varint,2200,opt,name=source_uid,json=sourceUid,proto3" json:"source_uid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1675,6 +1679,13 @@ func (x *MessageIndex) GetSavedUnix() int64 {
 func (x *MessageIndex) GetThreadId() uint64 {
 	if x != nil {
 		return x.ThreadId
+	}
+	return 0
+}
+
+func (x *MessageIndex) GetSourceUid() uint32 {
+	if x != nil {
+		return x.SourceUid
 	}
 	return 0
 }
@@ -2157,7 +2168,7 @@ const file_fsm_proto_rawDesc = "" +
 	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"`\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
-	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\"\xd5\x01\n" +
+	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\"\xf5\x01\n" +
 	"\fMessageIndex\x12\x16\n" +
 	"\x06modseq\x18\x01 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x02 \x03(\tR\x05flags\x12,\n" +
@@ -2166,7 +2177,9 @@ const file_fsm_proto_rawDesc = "" +
 	"\bblob_key\x18\x05 \x01(\tR\ablobKey\x12\x1d\n" +
 	"\n" +
 	"saved_unix\x18\x14 \x01(\x03R\tsavedUnix\x12\x1b\n" +
-	"\tthread_id\x18( \x01(\x06R\bthreadId\"g\n" +
+	"\tthread_id\x18( \x01(\x06R\bthreadId\x12\x1e\n" +
+	"\n" +
+	"source_uid\x18\x98\x11 \x01(\rR\tsourceUid\"g\n" +
 	"\aBlobRef\x12\x12\n" +
 	"\x04refs\x18\x01 \x01(\x04R\x04refs\x12,\n" +
 	"\x12orphaned_unix_nano\x18\x02 \x01(\x03R\x10orphanedUnixNano\x12\x1a\n" +

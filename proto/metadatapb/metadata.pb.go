@@ -3912,7 +3912,11 @@ type ImportMessagesRequest struct {
 	// 0: keep the mailbox's UIDVALIDITY. Else the mailbox must have it already, or never
 	// have held a message (UIDNEXT 1), when it takes this value: no client can have cached a
 	// UID under the old one. Later new UIDVALIDITY values are above it.
-	UidValidity   uint32 `protobuf:"varint,7,opt,name=uid_validity,json=uidValidity,proto3" json:"uid_validity,omitempty"`
+	UidValidity uint32 `protobuf:"varint,7,opt,name=uid_validity,json=uidValidity,proto3" json:"uid_validity,omitempty"`
+	// Empty, or one per message: the UID it has at the server it is copied from (0: none),
+	// kept in its record (MessageIndex.source_uid) in the same command, so the copy and the
+	// source-UID -> UID map of `strata migrate` never disagree; ListMessages lists them.
+	SourceUids    []uint32 `protobuf:"varint,2200,rep,packed,name=source_uids,json=sourceUids,proto3" json:"source_uids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3994,6 +3998,13 @@ func (x *ImportMessagesRequest) GetUidValidity() uint32 {
 		return x.UidValidity
 	}
 	return 0
+}
+
+func (x *ImportMessagesRequest) GetSourceUids() []uint32 {
+	if x != nil {
+		return x.SourceUids
+	}
+	return nil
 }
 
 type AppendResponse struct {
@@ -4163,8 +4174,10 @@ type ListMessagesRequest struct {
 	// so a page of 65,536 messages carries a few sets and 65,536 small integers. A service
 	// that predates the field ignores it and answers with flags.
 	FlagSetDictionary bool `protobuf:"varint,6,opt,name=flag_set_dictionary,json=flagSetDictionary,proto3" json:"flag_set_dictionary,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// List each message's source UID (ImportMessagesRequest.source_uids) in source_uids.
+	SourceUids    bool `protobuf:"varint,2200,opt,name=source_uids,json=sourceUids,proto3" json:"source_uids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListMessagesRequest) Reset() {
@@ -4239,6 +4252,13 @@ func (x *ListMessagesRequest) GetFlagSetDictionary() bool {
 	return false
 }
 
+func (x *ListMessagesRequest) GetSourceUids() bool {
+	if x != nil {
+		return x.SourceUids
+	}
+	return false
+}
+
 type ListMessagesResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Mailbox *Mailbox               `protobuf:"bytes,1,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
@@ -4251,8 +4271,10 @@ type ListMessagesResponse struct {
 	// With flag_set_dictionary: the flags of uids[i] are flag_sets[flag_set_indexes[i]].
 	FlagSets       []*FlagSet `protobuf:"bytes,6,rep,name=flag_sets,json=flagSets,proto3" json:"flag_sets,omitempty"`
 	FlagSetIndexes []uint32   `protobuf:"varint,7,rep,packed,name=flag_set_indexes,json=flagSetIndexes,proto3" json:"flag_set_indexes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// With source_uids in the request: the source UID of uids[i] (0: none).
+	SourceUids    []uint32 `protobuf:"varint,2200,rep,packed,name=source_uids,json=sourceUids,proto3" json:"source_uids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListMessagesResponse) Reset() {
@@ -4330,6 +4352,13 @@ func (x *ListMessagesResponse) GetFlagSets() []*FlagSet {
 func (x *ListMessagesResponse) GetFlagSetIndexes() []uint32 {
 	if x != nil {
 		return x.FlagSetIndexes
+	}
+	return nil
+}
+
+func (x *ListMessagesResponse) GetSourceUids() []uint32 {
+	if x != nil {
+		return x.SourceUids
 	}
 	return nil
 }
@@ -10696,7 +10725,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x0freplace_account\x18\x16 \x01(\tR\x0ereplaceAccount\x12\x1b\n" +
 	"\tdedup_key\x18\a \x01(\fR\bdedupKey\x120\n" +
 	"\x14dedup_window_seconds\x18\b \x01(\rR\x12dedupWindowSeconds\x12\"\n" +
-	"\fmailbox_name\x18\xc0\f \x01(\tR\vmailboxName\"\x81\x02\n" +
+	"\fmailbox_name\x18\xc0\f \x01(\tR\vmailboxName\"\xa3\x02\n" +
 	"\x15ImportMessagesRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
@@ -10707,7 +10736,9 @@ const file_metadata_proto_rawDesc = "" +
 	"\n" +
 	"blob_epoch\x18\x05 \x01(\x04R\tblobEpoch\x12\x12\n" +
 	"\x04uids\x18\x06 \x03(\rR\x04uids\x12!\n" +
-	"\fuid_validity\x18\a \x01(\rR\vuidValidity\"\xe4\x01\n" +
+	"\fuid_validity\x18\a \x01(\rR\vuidValidity\x12 \n" +
+	"\vsource_uids\x18\x98\x11 \x03(\rR\n" +
+	"sourceUids\"\xe4\x01\n" +
 	"\x0eAppendResponse\x12!\n" +
 	"\fuid_validity\x18\x01 \x01(\rR\vuidValidity\x12\x12\n" +
 	"\x04uids\x18\x02 \x03(\rR\x04uids\x12\x16\n" +
@@ -10720,7 +10751,7 @@ const file_metadata_proto_rawDesc = "" +
 	"mailbox_id\x18\x06 \x01(\x04R\tmailboxId\"4\n" +
 	"\bUidRange\x12\x14\n" +
 	"\x05first\x18\x01 \x01(\rR\x05first\x12\x12\n" +
-	"\x04last\x18\x02 \x01(\rR\x04last\"\xc5\x01\n" +
+	"\x04last\x18\x02 \x01(\rR\x04last\"\xe7\x01\n" +
 	"\x13ListMessagesRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
@@ -10728,7 +10759,9 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04user\x18\x03 \x01(\tR\x04user\x12\x1b\n" +
 	"\tafter_uid\x18\x04 \x01(\rR\bafterUid\x12\x14\n" +
 	"\x05limit\x18\x05 \x01(\rR\x05limit\x12.\n" +
-	"\x13flag_set_dictionary\x18\x06 \x01(\bR\x11flagSetDictionary\"\xb2\x02\n" +
+	"\x13flag_set_dictionary\x18\x06 \x01(\bR\x11flagSetDictionary\x12 \n" +
+	"\vsource_uids\x18\x98\x11 \x01(\bR\n" +
+	"sourceUids\"\xd8\x02\n" +
 	"\x14ListMessagesResponse\x125\n" +
 	"\amailbox\x18\x01 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12\x16\n" +
 	"\x04uids\x18\x02 \x03(\rB\x02\x10\x01R\x04uids\x12\x1c\n" +
@@ -10736,7 +10769,9 @@ const file_metadata_proto_rawDesc = "" +
 	"\x05flags\x18\x04 \x03(\v2\x1b.strata.metadata.v1.FlagSetR\x05flags\x12\x12\n" +
 	"\x04more\x18\x05 \x01(\bR\x04more\x128\n" +
 	"\tflag_sets\x18\x06 \x03(\v2\x1b.strata.metadata.v1.FlagSetR\bflagSets\x12,\n" +
-	"\x10flag_set_indexes\x18\a \x03(\rB\x02\x10\x01R\x0eflagSetIndexes\"\x1f\n" +
+	"\x10flag_set_indexes\x18\a \x03(\rB\x02\x10\x01R\x0eflagSetIndexes\x12$\n" +
+	"\vsource_uids\x18\x98\x11 \x03(\rB\x02\x10\x01R\n" +
+	"sourceUids\"\x1f\n" +
 	"\aFlagSet\x12\x14\n" +
 	"\x05flags\x18\x01 \x03(\tR\x05flags\"\xf1\x02\n" +
 	"\x14FetchMessagesRequest\x12\x18\n" +
