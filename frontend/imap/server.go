@@ -160,6 +160,10 @@ type Limits struct {
 	// SearchTimeout bounds the scan of one SEARCH: past it the command ends NO [LIMIT]
 	// (RFC 5530 3) instead of holding a core. Default 1 minute.
 	SearchTimeout time.Duration
+	// MaxSearchContexts is the most updating contexts (SEARCH and SORT with RETURN
+	// (UPDATE), RFC 5267 4.3) one session keeps; past it an UPDATE is refused NO [NOUPDATE]
+	// (4.3.1). Default 10.
+	MaxSearchContexts int
 	// MaxBodyScan is the most messages whose bodies one SEARCH (BODY, TEXT) reads after the
 	// search index has narrowed it; a larger scan is refused NO [LIMIT] up front (RFC 5530
 	// 3). Default 250,000.
@@ -212,6 +216,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.SearchTimeout <= 0 {
 		l.SearchTimeout = defaultSearchTimeout
+	}
+	if l.MaxSearchContexts <= 0 {
+		l.MaxSearchContexts = defaultMaxSearchContexts
 	}
 	if l.MaxBodyScan <= 0 {
 		l.MaxBodyScan = defaultMaxBodyScan
