@@ -38,9 +38,9 @@ import (
 //     such a key holds BODY or TEXT).
 //   - Message sequence numbers and "$" in the criteria are evaluated once, when the command
 //     runs (RFC 5267 4.3), and kept as the UIDs they named.
-//   - A SORT context keeps its members in sort order (sortthread.Compare, with the UID in
-//     Seq: UIDs are in sequence order) in a slice searched by bisection: a change costs
-//     O(log n) comparisons and one move of the slice's tail.
+//   - A SORT context keeps its members' UIDs in sort order (sortthread.Compare, with the UID
+//     in Seq: UIDs are in sequence order) in a slice searched by bisection: a change costs
+//     O(log n) comparisons and one move of the slice's tail (docs/benchmarks.md, context17).
 //   - OLDER and YOUNGER (their answer moves with the clock, not with a change), FUZZY keys and
 //     SORT by RELEVANCY (scores of the search index) are not kept current: such a command is
 //     answered and its UPDATE refused with NOUPDATE (4.3.1), as past Limits.MaxSearchContexts.
@@ -57,9 +57,10 @@ type searchContext struct {
 	content []uint32
 	// members are the UIDs of the result, ascending (SEARCH).
 	members []uint32
-	// sortedMembers are the result in sort order, each with its UID in Seq, and byUID finds
-	// them (SORT).
-	sortedMembers []*sortthread.Message
+	// sortedMembers are the UIDs of the result in sort order, and byUID their sort keys,
+	// with the UID in Seq (SORT). UIDs rather than pointers: moving the slice's tail then
+	// copies 4 bytes a message, without the garbage collector's write barriers.
+	sortedMembers []uint32
 	byUID         map[uint32]*sortthread.Message
 }
 
@@ -129,11 +130,11 @@ func (c *conn) openContext(req contextRequest, matched []int, sorted []*sortthre
 	x.view, x.record, x.mixed = foldedOrNil(view), foldedOrNil(record), foldedOrNil(mixed)
 	if x.sorted {
 		x.byUID = make(map[uint32]*sortthread.Message, len(sorted))
-		x.sortedMembers = make([]*sortthread.Message, len(sorted))
+		x.sortedMembers = make([]uint32, len(sorted))
 		for k, m := range sorted {
 			cp := *m
 			cp.Seq = s.msgs.uids[m.Seq-1]
-			x.sortedMembers[k], x.byUID[cp.Seq] = &cp, &cp
+			x.sortedMembers[k], x.byUID[cp.Seq] = cp.Seq, &cp
 		}
 	} else {
 		x.members = s.uidsAt(matched)
@@ -576,13 +577,14 @@ func (x *searchContext) remove(uid uint32) (pos uint32, ok bool) {
 // (RFC 5267 4.3.3).
 func (x *searchContext) insert(m *sortthread.Message) uint32 {
 	k, _ := slices.BinarySearchFunc(x.sortedMembers, m, x.compare)
-	x.sortedMembers = slices.Insert(x.sortedMembers, k, m)
+	x.sortedMembers = slices.Insert(x.sortedMembers, k, m.Seq)
 	x.byUID[m.Seq] = m
 	return uint32(k + 1)
 }
 
-func (x *searchContext) compare(a, b *sortthread.Message) int {
-	return sortthread.Compare(a, b, x.order)
+// compare orders the member uid against m, for the bisection of sortedMembers.
+func (x *searchContext) compare(uid uint32, m *sortthread.Message) int {
+	return sortthread.Compare(x.byUID[uid], m, x.order)
 }
 
 // appendRemoval adds the removal of num at context position pos to updates, in the same

@@ -254,3 +254,20 @@ func TestContextIdle(t *testing.T) {
 	rc.write("DONE\r\n")
 	rc.until("I1")
 }
+
+// TestContextVanished: with QRESYNC, REMOVEFROM goes out before VANISHED (RFC 5267 4.3.4,
+// RFC 7162 3.2.10), with message numbers valid before it in a SEARCH context.
+func TestContextVanished(t *testing.T) {
+	srv, _ := startWithInbox(t, "m1", "m2", "m3")
+	rc := loginRaw(t, srv)
+	rc.ok("ENABLE QRESYNC")
+	rc.ok("SELECT INBOX")
+	rc.okAs("V1", "UID SEARCH RETURN (UPDATE) ALL")
+	rc.okAs("V2", "SEARCH RETURN (UPDATE) ALL")
+	rc.okAs("C1", `STORE 2:3 +FLAGS.SILENT (\Deleted)`)
+	got, tagged := rc.as("C2", "EXPUNGE")
+	if !strings.HasPrefix(tagged, "OK") {
+		t.Fatalf("EXPUNGE: %s", tagged)
+	}
+	wantLines(t, "EXPUNGE", got, `* ESEARCH (TAG "V1") UID REMOVEFROM (0 2:3)`, `* ESEARCH (TAG "V2") REMOVEFROM (0 2:3)`, `* VANISHED 2:3`)
+}
