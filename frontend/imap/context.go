@@ -222,35 +222,30 @@ func isWithinOrFuzzy(h imap.SearchCriteriaHeaderField) bool {
 // criteriaHas reports whether a Header criterion of crit, or of its NOT and OR keys,
 // satisfies pred.
 func criteriaHas(crit *imap.SearchCriteria, pred func(imap.SearchCriteriaHeaderField) bool) bool {
-	if slices.ContainsFunc(crit.Header, pred) {
-		return true
-	}
-	for k := range crit.Not {
-		if criteriaHas(&crit.Not[k], pred) {
-			return true
-		}
-	}
-	for k := range crit.Or {
-		if criteriaHas(&crit.Or[k][0], pred) || criteriaHas(&crit.Or[k][1], pred) {
-			return true
-		}
-	}
-	return false
+	return criteriaAny(crit, func(c *imap.SearchCriteria) bool { return slices.ContainsFunc(c.Header, pred) })
 }
 
 // criteriaUsesView reports whether crit has a key the session's view answers: a flag,
 // MODSEQ, UIDs or message numbers.
 func criteriaUsesView(crit *imap.SearchCriteria) bool {
-	if len(crit.SeqNum) > 0 || len(crit.UID) > 0 || len(crit.Flag) > 0 || len(crit.NotFlag) > 0 || crit.ModSeq != nil {
+	return criteriaAny(crit, func(c *imap.SearchCriteria) bool {
+		return len(c.SeqNum) > 0 || len(c.UID) > 0 || len(c.Flag) > 0 || len(c.NotFlag) > 0 || c.ModSeq != nil
+	})
+}
+
+// criteriaAny reports whether pred holds for crit or for a criteria of its NOT and OR keys,
+// at any depth.
+func criteriaAny(crit *imap.SearchCriteria, pred func(*imap.SearchCriteria) bool) bool {
+	if pred(crit) {
 		return true
 	}
 	for k := range crit.Not {
-		if criteriaUsesView(&crit.Not[k]) {
+		if criteriaAny(&crit.Not[k], pred) {
 			return true
 		}
 	}
 	for k := range crit.Or {
-		if criteriaUsesView(&crit.Or[k][0]) || criteriaUsesView(&crit.Or[k][1]) {
+		if criteriaAny(&crit.Or[k][0], pred) || criteriaAny(&crit.Or[k][1], pred) {
 			return true
 		}
 	}
