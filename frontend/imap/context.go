@@ -95,7 +95,8 @@ func (s *selected) context(tag string) *searchContext {
 }
 
 // openContext keeps the result of a searching command current: matched are the indexes in
-// the view of its result, ascending (SEARCH), or sorted its messages in sort order (SORT).
+// the view of its result, ascending (SEARCH), or sorted its messages in sort order, with
+// their message numbers in Seq (SORT).
 // When the context cannot be kept, the command's answer stands and the client is told with
 // an untagged NO [NOUPDATE] (RFC 5267 4.3.1).
 func (c *conn) openContext(req contextRequest, matched []int, sorted []*sortthread.Message) error {
@@ -112,6 +113,13 @@ func (c *conn) openContext(req contextRequest, matched []int, sorted []*sortthre
 	}
 	if slices.ContainsFunc(req.order, func(k sortthread.Criterion) bool { return k.Key == sortthread.Relevancy }) {
 		return refuse("An order by RELEVANCY is not kept up to date")
+	}
+	if sorted != nil {
+		matched = make([]int, len(sorted))
+		for k, m := range sorted {
+			matched[k] = int(m.Seq - 1)
+		}
+		slices.Sort(matched)
 	}
 	crit := c.criteriaByUID(req.criteria) // RFC 5267 4.3: evaluated once, at the command
 	view, record, mixed := splitCriteria(crit)

@@ -163,21 +163,24 @@ func TestContextRecordKeys(t *testing.T) {
 	wantLines(t, "K2", rc.okAs("K2", "UID SEARCH RETURN (UPDATE) OR SEEN SUBJECT pear"), `* ESEARCH (TAG "K2") UID`)
 	wantLines(t, "K3", rc.okAs("K3", "UID SEARCH RETURN (UPDATE) BODY kiwi"), `* ESEARCH (TAG "K3") UID`)
 	wantLines(t, "Q1", rc.okAs("Q1", "SEARCH RETURN (UPDATE ALL) 2:3"), `* ESEARCH (TAG "Q1") ALL 2:3`)
+	wantLines(t, "K5", rc.okAs("K5", "UID SORT RETURN (UPDATE) (SUBJECT) UTF-8 SUBJECT pear"), `* ESEARCH (TAG "K5") UID`)
+	wantLines(t, "K4", rc.okAs("K4", "UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 SUBJECT apple UNSEEN"), `* ESEARCH (TAG "K4") UID ALL 1,3`)
 
 	wantLines(t, "old message", rc.okAs("C1", `UID STORE 1 +FLAGS.SILENT (\Seen)`),
-		`* ESEARCH (TAG "K1") UID REMOVEFROM (0 1)`, `* ESEARCH (TAG "K2") UID ADDTO (0 1)`)
+		`* ESEARCH (TAG "K1") UID REMOVEFROM (0 1)`, `* ESEARCH (TAG "K2") UID ADDTO (0 1)`, `* ESEARCH (TAG "K4") UID REMOVEFROM (1 1)`)
 	wantLines(t, "a message the subject excludes", rc.okAs("C2", `UID STORE 2 +FLAGS.SILENT (\Seen)`))
+	wantLines(t, "a member that stays one", rc.okAs("C3", `UID STORE 3 +FLAGS.SILENT (\Flagged)`))
 
 	other := otherSession(t, c)
 	appendMessage(t, other, "INBOX", testMessage("apple three", "a kiwi inside")) // UID 4
 	got := rc.noopUntil("ADDTO")
-	wantOrder(t, got, `* 4 EXISTS`, `* ESEARCH (TAG "K1") UID ADDTO (0 4)`, `* ESEARCH (TAG "K3") UID ADDTO (0 4)`)
+	wantOrder(t, got, `* 4 EXISTS`, `* ESEARCH (TAG "K1") UID ADDTO (0 4)`, `* ESEARCH (TAG "K3") UID ADDTO (0 4)`, `* ESEARCH (TAG "K4") UID ADDTO (1 4)`)
 	if contains(got, `TAG "Q1"`) || contains(got, `TAG "K2"`) {
 		t.Errorf("a context whose keys exclude the new message reported it: %q", got)
 	}
 	appendMessage(t, other, "INBOX", testMessage("pear two", "none")) // UID 5
 	got = rc.noopUntil("ADDTO")
-	wantOrder(t, got, `* 5 EXISTS`, `* ESEARCH (TAG "K2") UID ADDTO (0 5)`)
+	wantOrder(t, got, `* 5 EXISTS`, `* ESEARCH (TAG "K2") UID ADDTO (0 5)`, `* ESEARCH (TAG "K5") UID ADDTO (2 5)`)
 	if contains(got, `TAG "K1"`) {
 		t.Errorf("K1 reported a message its SUBJECT key excludes: %q", got)
 	}
