@@ -17,7 +17,9 @@
 //     (RFC 2177). EXPUNGE is never sent while no command is in progress, nor in the response
 //     to FETCH, STORE or SEARCH (RFC 9051 7.5.1); UID commands may carry it. NOTIFY (RFC
 //     5465, notify.go) adds what it asks for between commands: EXISTS and FETCH, and EXPUNGE
-//     only with SELECTED (not SELECTED-DELAYED); STATUS and LIST of other mailboxes.
+//     only with SELECTED (not SELECTED-DELAYED); STATUS and LIST of other mailboxes. The
+//     ADDTO and REMOVEFROM of updating contexts (RFC 5267 4.3, context.go) go with the
+//     changes of the view they follow from: after EXISTS and FETCH, before EXPUNGE.
 //   - The session's sequence numbers change only by the EXPUNGE and EXISTS responses it
 //     sends, so the client and the session agree on every message number at all times.
 //   - A change the session made itself (STORE, EXPUNGE) is applied to its view when the
