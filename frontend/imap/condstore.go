@@ -189,6 +189,7 @@ func (c *conn) expungeUIDs(uids []uint32) {
 	if len(idx) == 0 {
 		return
 	}
+	c.contextsExpunged(idx) // RFC 5267 4.3.4: REMOVEFROM before EXPUNGE
 	if c.qresync || c.uidOnly {
 		gone := make([]uint32, len(idx))
 		for k, i := range idx {

@@ -95,6 +95,8 @@ func init() {
 		"UID COPY":   {states: stateSelected, handler: (*conn).cmdCopy},
 		"MOVE":       {states: stateSelected, handler: (*conn).cmdCopy, seqNumbers: true},
 		"UID MOVE":   {states: stateSelected, handler: (*conn).cmdCopy},
+		// RFC 5267 4.3.5: CANCELUPDATE (context.go), command-select.
+		"CANCELUPDATE": {states: stateSelected, handler: (*conn).cmdCancelUpdate},
 		// RFC 8508: REPLACE (append.go).
 		"REPLACE":     {states: stateSelected, handler: (*conn).cmdReplace, seqNumbers: true},
 		"UID REPLACE": {states: stateSelected, handler: (*conn).cmdReplace},
@@ -131,6 +133,8 @@ func (c *conn) capabilities() string {
 		"THREAD=REFERENCES",     // RFC 5256 4
 		"THREAD=REFS",           // draft-ietf-morg-inthread, as Dovecot
 		"ESORT",                 // RFC 5267 3
+		"CONTEXT=SEARCH",        // RFC 5267 4 (context.go): UPDATE, CONTEXT and PARTIAL in SEARCH
+		"CONTEXT=SORT",          // RFC 5267 4: the same in SORT
 		// Not PARTIAL: RFC 9394 3 also asks SEARCH RETURN PARTIAL and FETCH, which Strata
 		// lacks; SORT RETURN (PARTIAL ...) is answered anyway.
 		"WITHIN",            // RFC 5032

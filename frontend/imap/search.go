@@ -21,7 +21,9 @@ import (
 // UIDs are matched against the session's view; sizes, dates and headers against the stored
 // records (metadata: header keys never read a blob); BODY and TEXT stream the blobs. Results
 // are "* SEARCH" (RFC 3501 7.2.5) or, with RETURN or once IMAP4rev2 is enabled, "* ESEARCH"
-// (RFC 9051 7.3.4, RFC 4731). RETURN (SAVE) keeps the result for "$" (RFC 5182).
+// (RFC 9051 7.3.4, RFC 4731). RETURN (SAVE) keeps the result for "$" (RFC 5182); RETURN
+// (UPDATE) keeps it current (RFC 5267 4.3, context.go); PARTIAL returns a range of it (RFC
+// 5267 4.4, RFC 9394 3.1).
 func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	args := cmd.Args.(*imapwire.SearchArgs)
 	s := c.sel
@@ -37,12 +39,13 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	if err := checkCharset(args.Charset); err != nil { // RFC 9051 6.4.4
 		return err
 	}
-	for _, opt := range args.Return {
-		switch opt {
-		case "MIN", "MAX", "ALL", "COUNT", "SAVE": // RFC 4731 3.1, RFC 5182 2.4
-		case "RELEVANCY": // RFC 6203 4
-		default:
-			return bad("", "Unsupported SEARCH return option "+opt)
+	update, err := checkReturnOptions("SEARCH", args.Return, "MIN", "MAX", "ALL", "COUNT", "SAVE", "RELEVANCY")
+	if err != nil {
+		return err
+	}
+	if update {
+		if err := c.checkUpdateTag(cmd.Tag); err != nil {
+			return err
 		}
 	}
 	if c.uidOnly && criteriaUseSeqNumbers(&args.Criteria) {
@@ -84,6 +87,9 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 		return nil // RFC 5182 2.4: SAVE alone produces no ESEARCH response
 	}
 	e := imapresp.ESearch{Tag: cmd.Tag, UID: uidCmd, Returns: returns, Nums: nums}
+	if p := args.Partial; p != nil {
+		e.Partial = &imapresp.Partial{First: p.First, Last: p.Last}
+	}
 	if slices.Contains(returns, "RELEVANCY") {
 		e.Relevancy = make([]uint32, len(matched))
 		for k, i := range matched {
@@ -108,7 +114,33 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 		}
 	}
 	c.bw.Write(imapresp.AppendESearch(nil, c.encoder(), e))
+	if update {
+		return c.openContext(contextRequest{cmd: cmd, criteria: &args.Criteria}, matched, nil)
+	}
 	return nil
+}
+
+// checkReturnOptions checks the RETURN options of a SEARCH or SORT: each one of allowed, or
+// one of RFC 5267 4 (CONTEXT, a hint Strata takes no notice of, 4.2; UPDATE, at most once,
+// 4.3; PARTIAL, never beside ALL, 4.4 and RFC 9394 3.1). update reports UPDATE.
+func checkReturnOptions(command string, opts []string, allowed ...string) (update bool, err error) {
+	for _, opt := range opts {
+		switch {
+		case opt == "UPDATE":
+			if update {
+				return false, bad("", command+" RETURN has UPDATE twice")
+			}
+			update = true
+		case opt == "PARTIAL":
+			if slices.Contains(opts, "ALL") {
+				return false, bad("", command+" RETURN cannot have both PARTIAL and ALL") // RFC 9394 3.1
+			}
+		case opt == "CONTEXT", slices.Contains(allowed, opt):
+		default:
+			return false, bad("", "Unsupported "+command+" return option "+opt)
+		}
+	}
+	return update, nil
 }
 
 // searchMatches returns the indexes in the session's view of the messages that match
@@ -186,13 +218,7 @@ func (c *conn) verifyCandidates(crit *imap.SearchCriteria, positions []int, fuzz
 	if positions != nil && len(positions) == 0 {
 		return nil, nil
 	}
-	_, needStructure := criteriaNeeds(crit)
-	parts := structureAll
-	var headerFields []string
-	if !criteriaNeedBeyondHeader(crit) {
-		parts = structureHeader
-		headerFields = criteriaHeaderFields(crit, nil)
-	}
+	needStructure, parts, headerFields := recordScanOf(crit)
 	if err := c.checkScanBound(crit, positions); err != nil {
 		return nil, err
 	}
@@ -204,6 +230,19 @@ func (c *conn) verifyCandidates(crit *imap.SearchCriteria, positions []int, fuzz
 		return err
 	})
 	return matched, err
+}
+
+// recordScanOf returns what of the stored records matching crit reads: their structure or
+// not, and which parts of it, with the header fields its keys name when the header is all
+// it reads (scanRecords).
+func recordScanOf(crit *imap.SearchCriteria) (withStructure bool, parts structureParts, headerFields []string) {
+	_, withStructure = criteriaNeeds(crit)
+	parts = structureAll
+	if !criteriaNeedBeyondHeader(crit) {
+		parts = structureHeader
+		headerFields = criteriaHeaderFields(crit, nil)
+	}
+	return withStructure, parts, headerFields
 }
 
 // checkCharset answers a search charset Strata cannot decode with NO [BADCHARSET] and the

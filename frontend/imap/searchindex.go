@@ -197,18 +197,7 @@ func (c *conn) checkScanBound(crit *imap.SearchCriteria, positions []int) error 
 // criteriaReadBodies reports whether crit has a BODY or TEXT key, in itself or in its NOT
 // and OR keys.
 func criteriaReadBodies(crit *imap.SearchCriteria) bool {
-	if len(crit.Body) > 0 || len(crit.Text) > 0 || slices.ContainsFunc(crit.Header, fuzzyReadsBody) {
-		return true
-	}
-	for i := range crit.Not {
-		if criteriaReadBodies(&crit.Not[i]) {
-			return true
-		}
-	}
-	for i := range crit.Or {
-		if criteriaReadBodies(&crit.Or[i][0]) || criteriaReadBodies(&crit.Or[i][1]) {
-			return true
-		}
-	}
-	return false
+	return criteriaAny(crit, func(c *imap.SearchCriteria) bool {
+		return len(c.Body) > 0 || len(c.Text) > 0 || slices.ContainsFunc(c.Header, fuzzyReadsBody)
+	})
 }

@@ -17,7 +17,9 @@
 //     (RFC 2177). EXPUNGE is never sent while no command is in progress, nor in the response
 //     to FETCH, STORE or SEARCH (RFC 9051 7.5.1); UID commands may carry it. NOTIFY (RFC
 //     5465, notify.go) adds what it asks for between commands: EXISTS and FETCH, and EXPUNGE
-//     only with SELECTED (not SELECTED-DELAYED); STATUS and LIST of other mailboxes.
+//     only with SELECTED (not SELECTED-DELAYED); STATUS and LIST of other mailboxes. The
+//     ADDTO and REMOVEFROM of updating contexts (RFC 5267 4.3, context.go) go with the
+//     changes of the view they follow from: after EXISTS and FETCH, before EXPUNGE.
 //   - The session's sequence numbers change only by the EXPUNGE and EXISTS responses it
 //     sends, so the client and the session agree on every message number at all times.
 //   - A change the session made itself (STORE, EXPUNGE) is applied to its view when the
@@ -160,6 +162,10 @@ type Limits struct {
 	// SearchTimeout bounds the scan of one SEARCH: past it the command ends NO [LIMIT]
 	// (RFC 5530 3) instead of holding a core. Default 1 minute.
 	SearchTimeout time.Duration
+	// MaxSearchContexts is the most updating contexts (SEARCH and SORT with RETURN
+	// (UPDATE), RFC 5267 4.3) one session keeps; past it an UPDATE is refused NO [NOUPDATE]
+	// (4.3.1). Default 10.
+	MaxSearchContexts int
 	// MaxBodyScan is the most messages whose bodies one SEARCH (BODY, TEXT) reads after the
 	// search index has narrowed it; a larger scan is refused NO [LIMIT] up front (RFC 5530
 	// 3). Default 250,000.
@@ -212,6 +218,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.SearchTimeout <= 0 {
 		l.SearchTimeout = defaultSearchTimeout
+	}
+	if l.MaxSearchContexts <= 0 {
+		l.MaxSearchContexts = defaultMaxSearchContexts
 	}
 	if l.MaxBodyScan <= 0 {
 		l.MaxBodyScan = defaultMaxBodyScan

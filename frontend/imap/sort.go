@@ -29,18 +29,20 @@ func (c *conn) cmdSort(cmd *imapwire.Command) error {
 		}
 		criteria = append(criteria, sortthread.Criterion{Key: key, Reverse: k.Reverse})
 	}
-	for _, opt := range args.Return {
-		switch opt {
-		case "MIN", "MAX", "ALL", "COUNT", "PARTIAL": // RFC 5267 3.2, RFC 9394 3.1
-		default:
-			return bad("", "Unsupported SORT return option "+opt)
-		}
+	update, err := checkReturnOptions("SORT", args.Return, "MIN", "MAX", "ALL", "COUNT") // RFC 5267 3.1
+	if err != nil {
+		return err
 	}
 	if err := checkCharset(args.Charset); err != nil { // RFC 5256 3: NO [BADCHARSET]
 		return err
 	}
 	if c.uidOnly && (!cmd.UID || criteriaUseSeqNumbers(&args.Criteria)) {
 		return bad(imapresp.CodeUIDRequired, "UIDONLY does not allow message sequence numbers") // RFC 9586 3
+	}
+	if update {
+		if err := c.checkUpdateTag(cmd.Tag); err != nil {
+			return err
+		}
 	}
 	if args.ModSeq {
 		c.enableCondStore() // RFC 7162 3.1
@@ -80,6 +82,9 @@ func (c *conn) cmdSort(cmd *imapwire.Command) error {
 		e.Partial = &imapresp.Partial{First: p.First, Last: p.Last}
 	}
 	c.bw.Write(imapresp.AppendESort(nil, c.encoder(), e))
+	if update {
+		return c.openContext(contextRequest{cmd: cmd, criteria: &args.Criteria, order: criteria}, nil, msgs)
+	}
 	return nil
 }
 
@@ -130,50 +135,16 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, 
 		return nil, nil, no(imapresp.CodeLimit, "More than "+strconv.Itoa(limits.MaxSortMessages)+" messages to order")
 	}
 	s := c.sel
-	var cache *sortKeyCache
-	if s.owner == c.accountName() {
-		cache = c.srv.sortKeys // RFC 4314: another owner's mailbox is read under the rights in force
-	}
-	box := sortBoxKey{owner: s.owner, mailboxID: s.mailboxID, uidValidity: s.uidValidity}
 	msgs := make([]*sortthread.Message, 0, len(matched))
 	var replies []bool
-	entries := make([]sortEntry, fetchBatch)
-	cached := make([]bool, fetchBatch)
 	for start := 0; start < len(matched); start += fetchBatch {
 		if time.Now().After(deadline) {
 			return nil, nil, no(imapresp.CodeLimit, "Ordering took longer than "+limits.SortTimeout.String())
 		}
 		batch := matched[start:min(start+fetchBatch, len(matched))]
-		uids := make([]uint32, len(batch))
-		for k, i := range batch {
-			uids[k] = s.msgs.uids[i]
-		}
-		clear(cached)
-		if cache != nil {
-			cache.get(box, uids, entries, cached)
-		}
-		var missing []uint32
-		for k, uid := range uids {
-			if !cached[k] {
-				missing = append(missing, uid)
-			}
-		}
-		if len(missing) > 0 {
-			fetched, err := c.sortEntries(missing)
-			if err != nil {
-				return nil, nil, err
-			}
-			var got []uint32
-			var gotEntries []sortEntry
-			for k, uid := range uids {
-				if e, ok := fetched[uid]; ok && !cached[k] {
-					entries[k], cached[k] = e, true
-					got, gotEntries = append(got, uid), append(gotEntries, e)
-				}
-			}
-			if cache != nil {
-				cache.put(box, got, gotEntries)
-			}
+		entries, cached, err := c.sortEntriesOf(s.uidsAt(batch))
+		if err != nil {
+			return nil, nil, err
 		}
 		for k, i := range batch {
 			if !cached[k] {
@@ -187,6 +158,47 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, 
 		}
 	}
 	return msgs, replies, nil
+}
+
+// sortEntriesOf returns the sort keys of uids, from the frontend's cache of them where the
+// mailbox is the session's own and else from the stored records (put in the cache then);
+// found is false for a UID expunged meanwhile.
+func (c *conn) sortEntriesOf(uids []uint32) (entries []sortEntry, found []bool, err error) {
+	s := c.sel
+	var cache *sortKeyCache
+	if s.owner == c.accountName() {
+		cache = c.srv.sortKeys // RFC 4314: another owner's mailbox is read under the rights in force
+	}
+	box := sortBoxKey{owner: s.owner, mailboxID: s.mailboxID, uidValidity: s.uidValidity}
+	entries, found = make([]sortEntry, len(uids)), make([]bool, len(uids))
+	if cache != nil {
+		cache.get(box, uids, entries, found)
+	}
+	var missing []uint32
+	for k, uid := range uids {
+		if !found[k] {
+			missing = append(missing, uid)
+		}
+	}
+	if len(missing) == 0 {
+		return entries, found, nil
+	}
+	fetched, err := c.sortEntries(missing)
+	if err != nil {
+		return nil, nil, err
+	}
+	var got []uint32
+	var gotEntries []sortEntry
+	for k, uid := range uids {
+		if e, ok := fetched[uid]; ok && !found[k] {
+			entries[k], found[k] = e, true
+			got, gotEntries = append(got, uid), append(gotEntries, e)
+		}
+	}
+	if cache != nil {
+		cache.put(box, got, gotEntries)
+	}
+	return entries, found, nil
 }
 
 // sortEntries reads the sort keys of uids from the stored records, derived from the

@@ -132,6 +132,7 @@ func (c *conn) storeFlags(uids []uint32, op metadatapb.FlagOp, flags []string, u
 		}
 		c.announceKeywords(u.GetFlags())
 		s.msgs.setFlags(seq-1, u.GetFlags(), u.GetModseq())
+		s.noteContextFlags(u.GetUid())
 		changed = append(changed, u.GetUid())
 	}
 	s.msgs.compactSets()

@@ -48,6 +48,10 @@ type selected struct {
 	searchRes []uint32
 	// recent are the UIDs that are \Recent in this IMAP4rev1 session, ascending (recent.go).
 	recent []uint32
+	// contexts are the updating contexts of RFC 5267 4.3 (context.go), and contextFlags the
+	// UIDs whose flags changed since the contexts were last evaluated.
+	contexts     []*searchContext
+	contextFlags []uint32
 
 	// ownAdded is the MODSEQ of this session's latest APPEND, COPY or MOVE into the mailbox
 	// whose response went out before the feed delivered its new messages (awaitOwn gave
@@ -317,6 +321,8 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 				c.bw.Write(imapresp.AppendRecent(nil, s.recentCount())) // RFC 3501 7.3.2
 			}
 			c.notifyNewMessages(newFrom)
+			c.flushContextFlags()
+			c.contextsAppended(newFrom) // RFC 5267 4.3.3: ADDTO after EXISTS
 			existsDirty = false
 		}
 	}
@@ -349,6 +355,7 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 			c.announceKeywords(ch.GetFlags())
 			s.msgs.setFlags(seq-1, ch.GetFlags(), ch.GetModseq())
 			c.bw.Write(c.flagsFetch(seq, uidCmd))
+			s.noteContextFlags(ch.GetUid())
 		case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
 			if s.seqOf(ch.GetUid()) == 0 {
 				continue // expunged by this session, or never known
@@ -369,6 +376,7 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 		}
 	}
 	flushExists()
+	c.flushContextFlags()
 	s.msgs.compactSets()
 	if reason := s.feed.stoppedReason(); reason != "" {
 		// The session's view cannot be brought up to date change by change any more, and

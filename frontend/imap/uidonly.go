@@ -20,18 +20,5 @@ func (c *conn) fetchNum(i int) (num uint32, uidFetch bool) {
 // criteriaUseSeqNumbers reports whether search criteria name messages by sequence number
 // anywhere, which a UIDONLY session may not (RFC 9586 3).
 func criteriaUseSeqNumbers(c *imap.SearchCriteria) bool {
-	if len(c.SeqNum) > 0 {
-		return true
-	}
-	for i := range c.Not {
-		if criteriaUseSeqNumbers(&c.Not[i]) {
-			return true
-		}
-	}
-	for i := range c.Or {
-		if criteriaUseSeqNumbers(&c.Or[i][0]) || criteriaUseSeqNumbers(&c.Or[i][1]) {
-			return true
-		}
-	}
-	return false
+	return criteriaAny(c, func(c *imap.SearchCriteria) bool { return len(c.SeqNum) > 0 })
 }

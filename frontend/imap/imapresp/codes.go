@@ -32,6 +32,9 @@ const (
 	CodeCompressionActive = "COMPRESSIONACTIVE"
 	// RFC 5530 3: the operation passes an administrative limit.
 	CodeLimit = "LIMIT"
+	// RFC 5267 4.3.1: the server will not keep a searching command's result up to date
+	// (NoUpdateCode gives it its argument).
+	CodeNoUpdate = "NOUPDATE"
 	// RFC 5530 3: the operation's target does not exist.
 	CodeNonExistent = "NONEXISTENT"
 	// RFC 5530 3, RFC 4314 4: the access control list does not allow the operation.

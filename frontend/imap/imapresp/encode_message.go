@@ -155,13 +155,15 @@ type ESearch struct {
 	ModSeq uint64
 	// Relevancy: the RELEVANCY scores of Nums, in their order (RFC 6203 4).
 	Relevancy []uint32
+	// Partial is the range of PARTIAL (RFC 5267 4.4, RFC 9394 3.1).
+	Partial *Partial
 }
 
 // AppendESearch appends "* ESEARCH (TAG "tag")[ UID]" and the return data the options ask
 // for; MIN, MAX and ALL are left out when nothing matched (RFC 4731 3.1).
 func AppendESearch(b []byte, enc message.Encoder, e ESearch) []byte {
 	// Ascending numbers: the sort-ordered form is the usual sequence-set.
-	return AppendESort(b, enc, ESort{Tag: e.Tag, UID: e.UID, Returns: e.Returns, Nums: e.Nums, ModSeq: e.ModSeq, Relevancy: e.Relevancy})
+	return AppendESort(b, enc, ESort{Tag: e.Tag, UID: e.UID, Returns: e.Returns, Nums: e.Nums, ModSeq: e.ModSeq, Relevancy: e.Relevancy, Partial: e.Partial})
 }
 
 // NumSet is the sequence-set of nums (RFC 9051 9), message numbers or UIDs, with runs of

@@ -81,3 +81,23 @@ func TestFlagUpdatesAllocateNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendContextUpdate pins the ADDTO and REMOVEFROM forms of RFC 5267 4.3.3 and 4.3.4,
+// the examples of those sections among them.
+func TestAppendContextUpdate(t *testing.T) {
+	enc := message.Encoder{}
+	checkEncoded(t, []encodeCase{
+		{"ADDTO of a SEARCH context (4.3.3)", AppendContextUpdate(nil, enc, "B01", true, []ContextUpdate{{Nums: []uint32{32768, 32769}}}),
+			"* ESEARCH (TAG \"B01\") UID ADDTO (0 32768:32769)\r\n"},
+		{"REMOVEFROM of a SEARCH context (4.3.4)", AppendContextUpdate(nil, enc, "B01", true, []ContextUpdate{{Remove: true, Nums: []uint32{32768}}}),
+			"* ESEARCH (TAG \"B01\") UID REMOVEFROM (0 32768)\r\n"},
+		{"two ADDTO pairs in order (4.3.3)", AppendContextUpdate(nil, enc, "C01", true, []ContextUpdate{{Pos: 1, Nums: []uint32{2733}}, {Pos: 1, Nums: []uint32{2731, 2732}}}),
+			"* ESEARCH (TAG \"C01\") UID ADDTO (1 2733 1 2731:2732)\r\n"},
+		{"sort order kept in the set", AppendContextUpdate(nil, enc, "C02", false, []ContextUpdate{{Pos: 3, Nums: []uint32{9, 8, 7}}}),
+			"* ESEARCH (TAG \"C02\") ADDTO (3 9,8,7)\r\n"},
+		{"kinds alternate", AppendContextUpdate(nil, enc, "C03", false, []ContextUpdate{
+			{Remove: true, Pos: 5, Nums: []uint32{4}}, {Remove: true, Pos: 2, Nums: []uint32{1}}, {Pos: 1, Nums: []uint32{6}}, {Remove: true, Pos: 9, Nums: []uint32{3}}}),
+			"* ESEARCH (TAG \"C03\") REMOVEFROM (5 4 2 1) ADDTO (1 6) REMOVEFROM (9 3)\r\n"},
+		{"NOUPDATE", []byte(NoUpdateCode(`B0"2`)), `NOUPDATE "B0\"2"`},
+	})
+}

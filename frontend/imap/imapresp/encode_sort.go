@@ -114,3 +114,48 @@ func AppendOrderedSet(b []byte, nums []uint32) []byte {
 	}
 	return b
 }
+
+// ContextUpdate is one pair of an ADDTO or REMOVEFROM data item (RFC 5267 4.3.3, 4.3.4):
+// the messages Nums, in the requested order, inserted at context position Pos or removed
+// starting from it; Pos is 0 in the update of a SEARCH context, whose results go wherever
+// mailbox order puts them.
+type ContextUpdate struct {
+	Remove bool
+	Pos    uint32
+	Nums   []uint32
+}
+
+// AppendContextUpdate appends "* ESEARCH (TAG "tag")[ UID]" and the ADDTO and REMOVEFROM
+// data items of updates, in their order, which is the order the client applies them in
+// (RFC 5267 4.3.2); consecutive updates of one kind share one data item: ret-data-addto =
+// "ADDTO" SP "(" context-position SP sequence-set *(SP context-position SP sequence-set)
+// ")", and REMOVEFROM alike (RFC 5267 5).
+func AppendContextUpdate(b []byte, enc message.Encoder, tag string, uid bool, updates []ContextUpdate) []byte {
+	b = enc.AppendString(append(b, "* ESEARCH (TAG "...), tag)
+	b = append(b, ')')
+	if uid {
+		b = append(b, " UID"...)
+	}
+	for k, u := range updates {
+		switch {
+		case k > 0 && u.Remove == updates[k-1].Remove:
+			b = append(b, ' ')
+		case u.Remove:
+			if k > 0 {
+				b = append(b, ')')
+			}
+			b = append(b, " REMOVEFROM ("...)
+		default:
+			if k > 0 {
+				b = append(b, ')')
+			}
+			b = append(b, " ADDTO ("...)
+		}
+		b = strconv.AppendUint(b, uint64(u.Pos), 10)
+		b = AppendOrderedSet(append(b, ' '), u.Nums)
+	}
+	if len(updates) > 0 {
+		b = append(b, ')')
+	}
+	return append(b, '\r', '\n')
+}

@@ -54,6 +54,15 @@ func BadCharsetCode(charsets ...string) string {
 	return CodeBadCharset + " (" + strings.Join(charsets, " ") + ")"
 }
 
+// NoUpdateCode renders "NOUPDATE" SP quoted (RFC 5267 4.3.1, 5): the server will not keep
+// the result of the searching command tag up to date.
+func NoUpdateCode(tag string) string {
+	// A tag holds no quoted-specials (RFC 9051 9: tag is ASTRING-CHAR, which excludes
+	// them); they are escaped all the same.
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return CodeNoUpdate + ` "` + r.Replace(tag) + `"`
+}
+
 // BadEventCode renders BADEVENT with the events the server supports (RFC 5465 3.1).
 func BadEventCode(events []string) string {
 	return CodeBadEvent + " (" + strings.Join(events, " ") + ")"

@@ -213,10 +213,18 @@ type SearchArgs struct {
 	ModSeq bool
 	// Return lists the RFC 9051 6.4.4 / RFC 4731 return options (upper-case); ESearch is
 	// true when a RETURN clause was given, so the result is an ESEARCH response.
-	Return   []string
-	ESearch  bool
+	Return  []string
+	ESearch bool
+	// Partial is the range of RETURN (PARTIAL range) (RFC 5267 4.4, RFC 9394 3.1), if given.
+	Partial  *PartialRange
 	Charset  string
 	Criteria imap.SearchCriteria
+}
+
+// CancelUpdateArgs are the arguments of CANCELUPDATE (RFC 5267 4.3.5): the tags of the
+// searching commands whose updates end.
+type CancelUpdateArgs struct {
+	Tags []string
 }
 
 // UIDExpungeArgs are the arguments of UID EXPUNGE (RFC 9051 6.4.9, RFC 4315 2.1).

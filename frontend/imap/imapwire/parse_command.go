@@ -198,9 +198,10 @@ func init() {
 		"GETACL":       aclArgs,
 		"LISTRIGHTS":   aclArgs,
 		"MYRIGHTS":     aclArgs,
-		"GETMETADATA":  func(p *parser, _ *Command) any { return p.getMetadataArgs() }, // RFC 5464 4.2
-		"SETMETADATA":  func(p *parser, _ *Command) any { return p.setMetadataArgs() }, // RFC 5464 4.3
-		"NOTIFY":       func(p *parser, _ *Command) any { return p.notifyArgs() },      // RFC 5465 8
+		"GETMETADATA":  func(p *parser, _ *Command) any { return p.getMetadataArgs() },  // RFC 5464 4.2
+		"SETMETADATA":  func(p *parser, _ *Command) any { return p.setMetadataArgs() },  // RFC 5464 4.3
+		"NOTIFY":       func(p *parser, _ *Command) any { return p.notifyArgs() },       // RFC 5465 8
+		"CANCELUPDATE": func(p *parser, _ *Command) any { return p.cancelUpdateArgs() }, // RFC 5267 4.3.5
 	}
 }
 

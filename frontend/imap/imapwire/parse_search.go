@@ -10,12 +10,14 @@ import (
 
 // searchArgs parses RFC 9051 6.4.4: search = "SEARCH" [search-return-opts] SP
 // search-program; search-program = ["CHARSET" SP charset SP] search-key *(SP search-key).
+// The return options are atoms but for PARTIAL's range (RFC 5267 4.4, RFC 9394 3.1); the
+// handler checks their names.
 func (p *parser) searchArgs(uid bool) *SearchArgs {
 	args := &SearchArgs{}
 	p.sp()
 	if p.takeFold("RETURN ") {
 		args.ESearch = true
-		args.Return = p.upperAtomList()
+		args.Return, args.Partial = p.returnOptions()
 		p.sp()
 	}
 	if p.takeFold("CHARSET ") {

@@ -95,6 +95,19 @@ func (p *parser) returnOptions() ([]string, *PartialRange) {
 	return opts, partial
 }
 
+// cancelUpdateArgs parses RFC 5267 5: command-select =/ "CANCELUPDATE" 1*(SP quoted); the
+// tags are quoted strings only, neither atoms nor literals.
+func (p *parser) cancelUpdateArgs() *CancelUpdateArgs {
+	args := &CancelUpdateArgs{}
+	for p.ok() && p.take(' ') {
+		args.Tags = append(args.Tags, p.quoted())
+	}
+	if p.ok() && len(args.Tags) == 0 {
+		p.errorf("expected the quoted tag of a searching command")
+	}
+	return args
+}
+
 // partialRange parses partial-range = partial-range-first / partial-range-last;
 // partial-range-first = nz-number ":" nz-number; partial-range-last = MINUS nz-number ":"
 // MINUS nz-number (RFC 9394 3.1).

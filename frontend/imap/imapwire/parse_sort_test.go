@@ -48,6 +48,15 @@ func TestParseSort(t *testing.T) {
 			t.Errorf("%q parsed", line)
 		}
 	}
+	search, err := ParseCommand([]byte("a SEARCH RETURN (UPDATE PARTIAL 500:1 context) UNSEEN"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSearch := &SearchArgs{Return: []string{"UPDATE", "PARTIAL", "CONTEXT"}, ESearch: true, Partial: &PartialRange{First: 1, Last: 500},
+		Criteria: imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagSeen}}}
+	if got := search.Args.(*SearchArgs); !reflect.DeepEqual(got, wantSearch) {
+		t.Errorf("SEARCH RETURN (UPDATE PARTIAL ...) = %+v", got)
+	}
 	cmd, err := ParseCommand([]byte("a UID THREAD orderedsubject UTF-8 YOUNGER 5"))
 	if err != nil {
 		t.Fatal(err)
@@ -56,5 +65,27 @@ func TestParseSort(t *testing.T) {
 		Criteria: imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: SearchYounger, Value: "5"}}}}
 	if got := cmd.Args.(*ThreadArgs); !cmd.UID || !reflect.DeepEqual(got, want) {
 		t.Errorf("UID THREAD = %+v", got)
+	}
+}
+
+// TestParseCancelUpdate: RFC 5267 5, command-select =/ "CANCELUPDATE" 1*(SP quoted).
+func TestParseCancelUpdate(t *testing.T) {
+	cmd, err := ParseCommand([]byte(`B04 CANCELUPDATE "B01" "a\\b" "C\"3"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cmd.Args.(*CancelUpdateArgs).Tags; !reflect.DeepEqual(got, []string{"B01", `a\b`, `C"3`}) {
+		t.Errorf("tags = %q", got)
+	}
+	for _, line := range []string{
+		"a CANCELUPDATE",              // no tag
+		"a CANCELUPDATE B01",          // an atom, not quoted
+		"a CANCELUPDATE {3}\r\nB01",   // a literal, not quoted
+		`a CANCELUPDATE "B01" `,       // trailing space
+		`a CANCELUPDATE "B01"  "B02"`, // two spaces
+	} {
+		if _, err := ParseCommand([]byte(line)); err == nil {
+			t.Errorf("%q parsed", line)
+		}
 	}
 }

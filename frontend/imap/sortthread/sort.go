@@ -15,6 +15,7 @@ package sortthread
 import (
 	"cmp"
 	"slices"
+	"strings"
 )
 
 // Message is what a message is sorted and threaded by. Strings are in the i;unicode-casemap
@@ -87,19 +88,10 @@ func Sort(msgs []*Message, criteria []Criterion) {
 		}
 		for i, m := range msgs {
 			var r int64
-			switch {
-			case value != nil:
+			if value != nil {
 				r = rankOf[value(m)]
-			case c.Key == Arrival:
-				r = m.Arrival
-			case c.Key == Date:
-				r = m.Date
-			case c.Key == Size:
-				r = int64(min(m.Size, 1<<62))
-			case c.Key == Relevancy:
-				// RFC 6203 4: the most relevant first (as Dovecot's index-sort.c orders
-				// it), unlike the other number keys; REVERSE puts the least first.
-				r = -int64(m.Relevancy)
+			} else {
+				r = numberKey(m, c.Key)
 			}
 			if c.Reverse {
 				r = -r
@@ -116,6 +108,45 @@ func Sort(msgs []*Message, criteria []Criterion) {
 	for i := range items {
 		msgs[i] = items[i].m
 	}
+}
+
+// Compare orders a and b as Sort does (RFC 5256 3): by each criterion in turn, REVERSE
+// reversing only its own, then by Seq. With it a caller keeps a sorted list current one
+// message at a time (the SORT contexts of RFC 5267 4.3) instead of sorting it again; Seq
+// then need only be in sequence order, a UID serves.
+func Compare(a, b *Message, criteria []Criterion) int {
+	for _, c := range criteria {
+		var r int
+		if value := stringKey(c.Key); value != nil {
+			r = strings.Compare(value(a), value(b))
+		} else {
+			r = cmp.Compare(numberKey(a, c.Key), numberKey(b, c.Key))
+		}
+		if c.Reverse {
+			r = -r
+		}
+		if r != 0 {
+			return r
+		}
+	}
+	return cmp.Compare(a.Seq, b.Seq)
+}
+
+// numberKey returns the value of a key that is not a string, in ascending order.
+func numberKey(m *Message, k Key) int64 {
+	switch k {
+	case Arrival:
+		return m.Arrival
+	case Date:
+		return m.Date
+	case Size:
+		return int64(min(m.Size, 1<<62))
+	case Relevancy:
+		// RFC 6203 4: the most relevant first (as Dovecot's index-sort.c orders it),
+		// unlike the other number keys; REVERSE puts the least first.
+		return -int64(m.Relevancy)
+	}
+	return 0
 }
 
 // stringKey returns the accessor of a string key, nil for the others.

@@ -49,5 +49,11 @@ func TestSortMatchesComparison(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("Sort by %v differs from the direct comparison", criteria)
 		}
+		// Compare, which keeps SORT contexts in order, agrees with Sort.
+		byCompare := slices.Clone(msgs)
+		slices.SortFunc(byCompare, func(a, b *Message) int { return Compare(a, b, criteria) })
+		if !slices.Equal(byCompare, want) {
+			t.Errorf("sorting with Compare by %v differs from Sort", criteria)
+		}
 	}
 }
