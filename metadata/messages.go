@@ -133,6 +133,7 @@ func (c *cmdCtx) addMessage(ms *mailboxState, idx *metadatapb.MessageIndex, stru
 	c.tx.insert(messageKey(box.Id, uid), mustMarshal(idx))
 	if len(structure) > 0 {
 		c.tx.insert(structureKey(box.Id, uid), structure)
+		c.putSortColumn(box.Id, uid, idx, structure)
 	}
 	if err := c.addBlobRef(idx.GetBlobKey()); err != nil {
 		return 0, err
@@ -174,6 +175,7 @@ func (c *cmdCtx) removeMessage(ms *mailboxState, m storedMessage) error {
 	modseq := c.bump(ms)
 	c.tx.mustDelete(messageKey(box.Id, m.uid))
 	c.tx.mustDelete(structureKey(box.Id, m.uid))
+	c.tx.mustDelete(sortColumnKey(box.Id, m.uid))
 	c.tx.insert(tombstoneKey(box.Id, modseq, m.uid), encodeUint64(uint64(c.now)))
 	if err := c.releaseBlob(m.idx.GetBlobKey()); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -135,6 +136,9 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, 
 		cache = c.srv.sortKeys // RFC 4314: another owner's mailbox is read under the rights in force
 	}
 	box := sortBoxKey{owner: s.owner, mailboxID: s.mailboxID, uidValidity: s.uidValidity}
+	if err := c.readColumnIfMissing(&cache, box, matched, deadline); err != nil {
+		return nil, nil, err
+	}
 	msgs := make([]*sortthread.Message, 0, len(matched))
 	var replies []bool
 	entries := make([]sortEntry, fetchBatch)
@@ -189,6 +193,35 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, 
 	return msgs, replies, nil
 }
 
+// readColumnIfMissing reads the mailbox's sort-key column into *cache when at least
+// columnMinMissing of the matched messages have no entry there; without a shared cache
+// (another owner's mailbox) *cache becomes one for this command alone.
+func (c *conn) readColumnIfMissing(cache **sortKeyCache, box sortBoxKey, matched []int, deadline time.Time) error {
+	if len(matched) < columnMinMissing {
+		return nil
+	}
+	if *cache == nil {
+		*cache = newSortKeyCache(math.MaxInt)
+	}
+	uids := make([]uint32, len(matched))
+	for k, i := range matched {
+		uids[k] = c.sel.msgs.uids[i]
+	}
+	upTo := (*cache).columnRead(box)
+	entries, ok := make([]sortEntry, len(uids)), make([]bool, len(uids))
+	(*cache).get(box, uids, entries, ok)
+	missing := 0 // of those the column may hold: it was read up to upTo
+	for k := range ok {
+		if !ok[k] && uids[k] > upTo {
+			missing++
+		}
+	}
+	if missing < columnMinMissing {
+		return nil
+	}
+	return c.fillFromColumn(*cache, box, deadline)
+}
+
 // sortEntries reads the sort keys of uids from the stored records, derived from the
 // envelope and header for those stored before the keys were kept; a UID without a record
 // (expunged) is left out.
@@ -211,17 +244,7 @@ func (c *conn) sortEntries(uids []uint32) (map[uint32]sortEntry, error) {
 	}
 	out := make(map[uint32]sortEntry, len(records))
 	for uid, rec := range records {
-		keys := sortKeysOf(rec, derived[uid])
-		e := sortEntry{reply: keys.GetReply(), msg: sortthread.Message{
-			Arrival: rec.GetInternalDateUnix(), Date: rec.GetInternalDateUnix(),
-			Size: rec.GetSize(), Subject: keys.GetSubject(), From: keys.GetFrom(), To: keys.GetTo(),
-			Cc: keys.GetCc(), DisplayFrom: keys.GetDisplayFrom(), DisplayTo: keys.GetDisplayTo(),
-			MessageID: keys.GetMessageId(), References: keys.GetReferences(),
-		}}
-		if keys.SentUnix != nil {
-			e.msg.Date = keys.GetSentUnix() // RFC 5256 2.2; else the internal date
-		}
-		out[uid] = e
+		out[uid] = sortEntryOf(rec.GetInternalDateUnix(), rec.GetSize(), sortKeysOf(rec, derived[uid]))
 	}
 	return out, nil
 }

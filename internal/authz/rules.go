@@ -127,6 +127,7 @@ var rules = map[string]rule{
 	metadatapb.Metadata_Append_FullMethodName:             {callers: front | cluster},
 	metadatapb.Metadata_ListMessages_FullMethodName:       {callers: front | cluster},
 	metadatapb.Metadata_FetchMessages_FullMethodName:      {callers: front | cluster},
+	metadatapb.Metadata_ReadSortColumn_FullMethodName:     {callers: front | cluster},
 	metadatapb.Metadata_StoreFlags_FullMethodName:         {callers: front | cluster},
 	metadatapb.Metadata_Copy_FullMethodName:               {callers: front | cluster},
 	metadatapb.Metadata_Expunge_FullMethodName:            {callers: front | cluster},
