@@ -29,3 +29,11 @@ func SetViewPageSize(t testing.TB, n uint32) {
 	old := viewPageSize.Swap(n)
 	t.Cleanup(func() { viewPageSize.Store(old) })
 }
+
+// SetSortColumnMin sets how many messages' keys a SORT must lack before it reads the
+// mailbox's sort-key column (sortcolumn.go) until the test ends.
+func SetSortColumnMin(t testing.TB, n int64) {
+	t.Helper()
+	old := columnMinMissing.Swap(n)
+	t.Cleanup(func() { columnMinMissing.Store(old) })
+}

@@ -197,7 +197,8 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, 
 // columnMinMissing of the matched messages have no entry there; without a shared cache
 // (another owner's mailbox) *cache becomes one for this command alone.
 func (c *conn) readColumnIfMissing(cache **sortKeyCache, box sortBoxKey, matched []int, deadline time.Time) error {
-	if len(matched) < columnMinMissing {
+	least := int(columnMinMissing.Load())
+	if len(matched) < least {
 		return nil
 	}
 	if *cache == nil {
@@ -216,7 +217,7 @@ func (c *conn) readColumnIfMissing(cache **sortKeyCache, box sortBoxKey, matched
 			missing++
 		}
 	}
-	if missing < columnMinMissing {
+	if missing < least {
 		return nil
 	}
 	return c.fillFromColumn(*cache, box, deadline)

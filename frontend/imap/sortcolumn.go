@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -19,8 +20,10 @@ import (
 // the mailbox's sort-key column (ReadSortColumn: every message above what was read
 // before, in one ordered scan) rather than the records of just those messages
 // (FetchMessages): the column costs a scan of the whole mailbox, worth it only when many
-// keys are missing.
-const columnMinMissing = fetchBatch
+// keys are missing. It is fetchBatch, or a test's value (SetSortColumnMin).
+var columnMinMissing atomic.Int64
+
+func init() { columnMinMissing.Store(fetchBatch) }
 
 // fillFromColumn reads the sort-key column of the selected mailbox above what cache holds
 // of box, into cache, up to the deadline. Messages the column lacks (stored before it was
