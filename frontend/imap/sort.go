@@ -195,13 +195,14 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, 
 
 // readColumnIfMissing reads the mailbox's sort-key column into *cache when at least
 // columnMinMissing of the matched messages have no entry there; without a shared cache
-// (another owner's mailbox) *cache becomes one for this command alone.
+// (another owner's mailbox, or the cache turned off) *cache becomes one for this command
+// alone.
 func (c *conn) readColumnIfMissing(cache **sortKeyCache, box sortBoxKey, matched []int, deadline time.Time) error {
 	least := int(columnMinMissing.Load())
 	if len(matched) < least {
 		return nil
 	}
-	if *cache == nil {
+	if *cache == nil || (*cache).max <= 0 {
 		*cache = newSortKeyCache(math.MaxInt)
 	}
 	uids := make([]uint32, len(matched))
