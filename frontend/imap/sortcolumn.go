@@ -33,7 +33,13 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 	after := cache.columnRead(box)
 	var uids []uint32
 	var entries []sortEntry
-	err := c.withRetry(func(ctx context.Context) error {
+	// One stream reads the whole column, so its deadline is the command's, not a call's;
+	// a retry goes on after the last UID received.
+	ctx, cancel := context.WithDeadline(c.ctx, deadline)
+	defer cancel()
+	policy := metadataRetry
+	policy.Budget, policy.CallTimeout = time.Until(deadline), time.Until(deadline)
+	err := policy.Do(ctx, func(ctx context.Context) error {
 		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{
 			Account: s.owner, MailboxId: s.mailboxID, AfterUid: after, User: c.accountName(),
 		})
@@ -46,7 +52,7 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 				return nil
 			}
 			if err != nil {
-				return err // a retry goes on after the last UID received
+				return err
 			}
 			if uids, entries, err = appendColumnChunk(uids, entries, chunk); err != nil {
 				return err
@@ -59,7 +65,7 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 			}
 		}
 	})
-	if errors.Is(err, errSortDeadline) {
+	if errors.Is(err, errSortDeadline) || ctx.Err() != nil {
 		return no(imapresp.CodeLimit, "Ordering took longer than "+c.srv.limits.SortTimeout.String())
 	}
 	if err != nil {
