@@ -28,9 +28,10 @@ import (
 //     orders it (another owner's mailbox is never cached, so each of his SORTs reads every
 //     message's keys): Column reads the sort-key column (ReadSortColumn), Records the
 //     stored records (FetchMessages, how the first SORT read them before the column).
+//
 //   - Repeated/...: the owner's SORTs, ordered from the frontend's sort-key cache.
 //
-//	STRATA_SORT_BENCH_MESSAGES=1000000 go test ./frontend/imap -run '^$' -bench BenchmarkSortMailbox -benchtime 3x -timeout 60m
+//     STRATA_SORT_BENCH_MESSAGES=1000000 go test ./frontend/imap -run '^$' -bench BenchmarkSortMailbox -benchtime 3x -timeout 60m
 func BenchmarkSortMailbox(b *testing.B) {
 	n := 100_000
 	if v, err := strconv.Atoi(os.Getenv("STRATA_SORT_BENCH_MESSAGES")); err == nil && v > 0 {
