@@ -84,26 +84,10 @@ func BenchmarkSortMailbox(b *testing.B) {
 // through the metadata Append, each with its own sort keys (BenchmarkSortMailbox).
 func fillSortMailbox(b testing.TB, srv *embedded.Server, n int) {
 	b.Helper()
-	c := login(b, srv)
-	appendMessage(b, c, "INBOX", testMessage("bench-000000", "benchmark body text"))
-	c.Logout()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	md := srv.Metadata()
-	mbox, err := md.GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: embedded.DemoAccount, Name: "INBOX"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	stream, err := md.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{
-		Account: embedded.DemoAccount, MailboxId: mbox.GetId(), Uids: []*metadatapb.UidRange{{First: 1, Last: 1}}, WithStructure: true,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	rec, err := stream.Recv()
-	if err != nil {
-		b.Fatal(err)
-	}
+	mbox, rec := benchSeed(ctx, b, srv)
 	rng := rand.New(rand.NewPCG(1, 17))
 	const batch = 1000
 	for start := 1; start < n; start += batch {
