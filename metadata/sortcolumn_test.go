@@ -130,19 +130,7 @@ func TestSortColumnFollowsEveryPath(t *testing.T) {
 	}
 
 	// A snapshot carries the column: the restored store has the same entries.
-	snap, err := h.f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memorySink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
-	dst := newHarness(t)
-	if err := dst.f.Restore(readCloser(sink.Bytes())); err != nil {
-		t.Fatal(err)
-	}
+	dst := h.restored()
 	if got := dst.wantSortColumn(); got != 7 || !bytes.Equal(dst.digest(), h.digest()) {
 		t.Fatalf("restored: %d column entries, digest equal %v", got, bytes.Equal(dst.digest(), h.digest()))
 	}
@@ -252,4 +240,23 @@ func TestServiceReadSortColumn(t *testing.T) {
 	must(s.client.CreateAccount(s.ctx(), &metadatapb.CreateAccountRequest{RequestId: s.reqID(), Email: "bob@example.org", Password: "correct horse"}))
 	_, _, err = read("bob@example.org", 0)
 	wantCode(t, err, codes.NotFound)
+}
+
+// restored returns a new harness restored from a snapshot of h's state.
+func (h *harness) restored() *harness {
+	h.t.Helper()
+	snap, err := h.f.Snapshot()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	sink := &memorySink{}
+	if err := snap.Persist(sink); err != nil {
+		h.t.Fatal(err)
+	}
+	snap.Release()
+	dst := newHarness(h.t)
+	if err := dst.f.Restore(readCloser(sink.Bytes())); err != nil {
+		h.t.Fatal(err)
+	}
+	return dst
 }
