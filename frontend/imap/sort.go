@@ -209,16 +209,8 @@ func (c *conn) readColumnIfMissing(cache **sortKeyCache, box sortBoxKey, matched
 	for k, i := range matched {
 		uids[k] = c.sel.msgs.uids[i]
 	}
-	upTo := (*cache).columnRead(box)
-	entries, ok := make([]sortEntry, len(uids)), make([]bool, len(uids))
-	(*cache).get(box, uids, entries, ok)
-	missing := 0 // of those the column may hold: it was read up to upTo
-	for k := range ok {
-		if !ok[k] && uids[k] > upTo {
-			missing++
-		}
-	}
-	if missing < least {
+	// Of the missing, those the column may hold: it was read up to columnRead.
+	if (*cache).missingAbove(box, uids, (*cache).columnRead(box)) < least {
 		return nil
 	}
 	return c.fillFromColumn(*cache, box, deadline)

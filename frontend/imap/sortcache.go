@@ -73,6 +73,23 @@ func (c *sortKeyCache) columnRead(box sortBoxKey) uint32 {
 	return 0
 }
 
+// missingAbove counts the uids above UID floor that box has no entry for.
+func (c *sortKeyCache) missingAbove(box sortBoxKey, uids []uint32, floor uint32) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var msgs map[uint32]sortEntry
+	if e := c.boxes[box]; e != nil {
+		msgs = e.Value.(*sortBox).msgs
+	}
+	n := 0
+	for _, uid := range uids {
+		if _, ok := msgs[uid]; !ok && uid > floor {
+			n++
+		}
+	}
+	return n
+}
+
 // putColumn is put of entries read from box's sort-key column up to UID upTo.
 func (c *sortKeyCache) putColumn(box sortBoxKey, uids []uint32, entries []sortEntry, upTo uint32) {
 	if c.max <= 0 {

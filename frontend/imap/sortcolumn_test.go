@@ -152,7 +152,13 @@ func TestSortColumnMatchesRecords(t *testing.T) {
 			}
 			check("first")
 			appendSortCorpus(t, srv, "INBOX", raws[600:], func(int) bool { return false })
-			rc.ok("NOOP")
+			// The session learns of the appends from the change feed: wait until it has.
+			for i := 0; !slices.Contains(rc.ok("NOOP"), "* 862 EXISTS"); i++ {
+				if i == 200 {
+					t.Fatal("the session never saw the appended messages")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
 			check("after appends")
 			if got := rc.ok("UID SORT (ARRIVAL) UTF-8 ALL")[0]; len(strings.Fields(got)) != 2+900-38 {
 				t.Errorf("SORT names %d messages, want %d", len(strings.Fields(got))-2, 900-38)
