@@ -111,6 +111,13 @@
 //     and at most maxMarkLifetime after that command's log time. Every command prunes a bounded number of marks expired at the
 //     retry horizon; an account's count is the number of its marks; marks go with their
 //     account.
+//   - Sort-key column (sortcolumn.go). A message has an entry in its mailbox's sort-key
+//     column exactly when its stored structure has sort keys, and the entry holds its
+//     internal date, size and those keys; addMessage writes it and removeMessage and
+//     destroyMailbox delete it, so every path that adds or removes a message keeps it.
+//     Messages stored before the column was kept are not migrated at load or restore (the
+//     state stays a function of the log, and the service cannot derive keys a structure
+//     lacks); the frontend reads their keys from the records instead.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

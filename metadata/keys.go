@@ -24,6 +24,8 @@ import "encoding/binary"
 //	'U' email 0x00 mailbox name        -> empty (the account's subscriptions, sorted)
 //	'R' mailbox id, uid                -> MessageIndex
 //	'S' mailbox id, uid                -> MessageStructure
+//	'C' mailbox id, uid                -> SortColumnEntry: the message's sort and thread
+//	                                      keys (the sort-key column, sortcolumn.go)
 //	'X' mailbox id, modseq, uid        -> int64 log time of the expunge (tombstone, by the
 //	                                      MODSEQ of the expunge: history.go)
 //	'J' mailbox id, modseq             -> ChangeBatch (the changes of one command)
@@ -77,6 +79,7 @@ const (
 	prefixSubscribed  = 'U'
 	prefixMessage     = 'R'
 	prefixStructure   = 'S'
+	prefixSortColumn  = 'C'
 	prefixTombstone   = 'X'
 	prefixJournal     = 'J'
 	prefixBlob        = 'B'

@@ -304,6 +304,7 @@ func (c *cmdCtx) destroyMailbox(ms *mailboxState) error {
 	for i, uid := range uids {
 		c.tx.mustDelete(messageKey(id, uid))
 		c.tx.mustDelete(structureKey(id, uid))
+		c.tx.mustDelete(sortColumnKey(id, uid))
 		if err := c.releaseBlob(blobs[i]); err != nil {
 			return err
 		}

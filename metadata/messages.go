@@ -134,6 +134,7 @@ func (c *cmdCtx) addMessage(ms *mailboxState, idx *metadatapb.MessageIndex, stru
 	c.tx.insert(appendMailboxUIDKey(c.tx.alloc(13), prefixMessage, box.Id, uid), c.tx.marshal(idx))
 	if len(structure) > 0 {
 		c.tx.insert(appendMailboxUIDKey(c.tx.alloc(13), prefixStructure, box.Id, uid), structure)
+		c.putSortColumn(box.Id, uid, idx, structure)
 	}
 	if err := c.addBlobRef(idx.GetBlobKey()); err != nil {
 		return 0, err
@@ -175,6 +176,7 @@ func (c *cmdCtx) removeMessage(ms *mailboxState, m storedMessage) error {
 	modseq := c.bump(ms)
 	c.tx.mustDelete(messageKey(box.Id, m.uid))
 	c.tx.mustDelete(structureKey(box.Id, m.uid))
+	c.tx.mustDelete(sortColumnKey(box.Id, m.uid))
 	c.tx.insert(tombstoneKey(box.Id, modseq, m.uid), encodeUint64(uint64(c.now)))
 	if err := c.releaseBlob(m.idx.GetBlobKey()); err != nil {
 		return err

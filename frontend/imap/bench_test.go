@@ -135,27 +135,10 @@ func dialBench(b *testing.B, srv *embedded.Server, user, password, mailbox strin
 // metadata Append with per-message subjects and Message-IDs of the same length.
 func fillMailbox(b testing.TB, srv *embedded.Server, n int) {
 	b.Helper()
-	c := login(b, srv)
-	appendMessage(b, c, "INBOX", testMessage("bench-000000", "benchmark body text"))
-	c.Logout()
-
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	md := srv.Metadata()
-	mbox, err := md.GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: embedded.DemoAccount, Name: "INBOX"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	stream, err := md.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{
-		Account: embedded.DemoAccount, MailboxId: mbox.GetId(), Uids: []*metadatapb.UidRange{{First: 1, Last: 1}}, WithStructure: true,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	rec, err := stream.Recv()
-	if err != nil {
-		b.Fatal(err)
-	}
+	mbox, rec := benchSeed(ctx, b, srv)
 	const batch = 1000
 	for start := 1; start < n; start += batch {
 		req := &metadatapb.AppendRequest{RequestId: randomID(), Account: embedded.DemoAccount, MailboxId: mbox.GetId()}
@@ -178,6 +161,31 @@ func fillMailbox(b testing.TB, srv *embedded.Server, n int) {
 			b.Fatalf("append batch at %d: %v", start, err)
 		}
 	}
+}
+
+// benchSeed appends the first message of a benchmark mailbox over IMAP and returns the
+// INBOX and that message's record with its structure, which the fills copy.
+func benchSeed(ctx context.Context, b testing.TB, srv *embedded.Server) (*metadatapb.Mailbox, *metadatapb.MessageRecord) {
+	b.Helper()
+	c := login(b, srv)
+	appendMessage(b, c, "INBOX", testMessage("bench-000000", "benchmark body text"))
+	c.Logout()
+	md := srv.Metadata()
+	mbox, err := md.GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: embedded.DemoAccount, Name: "INBOX"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	stream, err := md.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{
+		Account: embedded.DemoAccount, MailboxId: mbox.GetId(), Uids: []*metadatapb.UidRange{{First: 1, Last: 1}}, WithStructure: true,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec, err := stream.Recv()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return mbox, rec
 }
 
 func randomID() string {

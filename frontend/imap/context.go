@@ -484,7 +484,8 @@ func (c *conn) contextRecords(positions []int, fresh bool) (map[uint32]*metadata
 // in Seq; a message expunged meanwhile has none.
 func (c *conn) contextSortKeys(positions []int) (map[uint32]*sortthread.Message, error) {
 	uids := c.sel.uidsAt(positions)
-	entries, found, err := c.sortEntriesOf(uids)
+	cache, box := c.sortCache()
+	entries, found, err := c.sortEntriesOf(cache, box, uids)
 	if err != nil {
 		return nil, err
 	}

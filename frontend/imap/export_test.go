@@ -38,3 +38,11 @@ func SetAppendSyncWait(t testing.TB, d time.Duration) {
 	old := appendSyncWait.Swap(int64(d))
 	t.Cleanup(func() { appendSyncWait.Store(old) })
 }
+
+// SetSortColumnMin sets how many messages' keys a SORT must lack before it reads the
+// mailbox's sort-key column (sortcolumn.go) until the test ends.
+func SetSortColumnMin(t testing.TB, n int64) {
+	t.Helper()
+	old := columnMinMissing.Swap(n)
+	t.Cleanup(func() { columnMinMissing.Store(old) })
+}

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -135,6 +136,10 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, 
 		return nil, nil, no(imapresp.CodeLimit, "More than "+strconv.Itoa(limits.MaxSortMessages)+" messages to order")
 	}
 	s := c.sel
+	cache, box := c.sortCache()
+	if err := c.readColumnIfMissing(&cache, box, matched, deadline); err != nil {
+		return nil, nil, err
+	}
 	msgs := make([]*sortthread.Message, 0, len(matched))
 	var replies []bool
 	for start := 0; start < len(matched); start += fetchBatch {
@@ -142,7 +147,7 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, 
 			return nil, nil, no(imapresp.CodeLimit, "Ordering took longer than "+limits.SortTimeout.String())
 		}
 		batch := matched[start:min(start+fetchBatch, len(matched))]
-		entries, cached, err := c.sortEntriesOf(s.uidsAt(batch))
+		entries, cached, err := c.sortEntriesOf(cache, box, s.uidsAt(batch))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -160,16 +165,22 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, 
 	return msgs, replies, nil
 }
 
-// sortEntriesOf returns the sort keys of uids, from the frontend's cache of them where the
-// mailbox is the session's own and else from the stored records (put in the cache then);
-// found is false for a UID expunged meanwhile.
-func (c *conn) sortEntriesOf(uids []uint32) (entries []sortEntry, found []bool, err error) {
+// sortCache returns the frontend's cache of sort keys where the selected mailbox is the
+// session's own (nil for another owner's: RFC 4314, it is read under the rights in force),
+// and the selected mailbox's key in it.
+func (c *conn) sortCache() (*sortKeyCache, sortBoxKey) {
 	s := c.sel
 	var cache *sortKeyCache
 	if s.owner == c.accountName() {
-		cache = c.srv.sortKeys // RFC 4314: another owner's mailbox is read under the rights in force
+		cache = c.srv.sortKeys
 	}
-	box := sortBoxKey{owner: s.owner, mailboxID: s.mailboxID, uidValidity: s.uidValidity}
+	return cache, sortBoxKey{owner: s.owner, mailboxID: s.mailboxID, uidValidity: s.uidValidity}
+}
+
+// sortEntriesOf returns the sort keys of uids of box, from cache (nil: none) where it holds
+// them and else from the stored records (put in the cache then); found is false for a UID
+// expunged meanwhile.
+func (c *conn) sortEntriesOf(cache *sortKeyCache, box sortBoxKey, uids []uint32) (entries []sortEntry, found []bool, err error) {
 	entries, found = make([]sortEntry, len(uids)), make([]bool, len(uids))
 	if cache != nil {
 		cache.get(box, uids, entries, found)
@@ -201,6 +212,29 @@ func (c *conn) sortEntriesOf(uids []uint32) (entries []sortEntry, found []bool, 
 	return entries, found, nil
 }
 
+// readColumnIfMissing reads the mailbox's sort-key column into *cache when at least
+// columnMinMissing of the matched messages have no entry there; without a shared cache
+// (another owner's mailbox, or the cache turned off) *cache becomes one for this command
+// alone.
+func (c *conn) readColumnIfMissing(cache **sortKeyCache, box sortBoxKey, matched []int, deadline time.Time) error {
+	least := int(columnMinMissing.Load())
+	if len(matched) < least {
+		return nil
+	}
+	if *cache == nil || (*cache).max <= 0 {
+		*cache = newSortKeyCache(math.MaxInt)
+	}
+	uids := make([]uint32, len(matched))
+	for k, i := range matched {
+		uids[k] = c.sel.msgs.uids[i]
+	}
+	// Of the missing, those the column may hold: it was read up to columnRead.
+	if (*cache).missingAbove(box, uids, (*cache).columnRead(box)) < least {
+		return nil
+	}
+	return c.fillFromColumn(*cache, box, deadline)
+}
+
 // sortEntries reads the sort keys of uids from the stored records, derived from the
 // envelope and header for those stored before the keys were kept; a UID without a record
 // (expunged) is left out.
@@ -223,17 +257,7 @@ func (c *conn) sortEntries(uids []uint32) (map[uint32]sortEntry, error) {
 	}
 	out := make(map[uint32]sortEntry, len(records))
 	for uid, rec := range records {
-		keys := sortKeysOf(rec, derived[uid])
-		e := sortEntry{reply: keys.GetReply(), msg: sortthread.Message{
-			Arrival: rec.GetInternalDateUnix(), Date: rec.GetInternalDateUnix(),
-			Size: rec.GetSize(), Subject: keys.GetSubject(), From: keys.GetFrom(), To: keys.GetTo(),
-			Cc: keys.GetCc(), DisplayFrom: keys.GetDisplayFrom(), DisplayTo: keys.GetDisplayTo(),
-			MessageID: keys.GetMessageId(), References: keys.GetReferences(),
-		}}
-		if keys.SentUnix != nil {
-			e.msg.Date = keys.GetSentUnix() // RFC 5256 2.2; else the internal date
-		}
-		out[uid] = e
+		out[uid] = sortEntryOf(rec.GetInternalDateUnix(), rec.GetSize(), sortKeysOf(rec, derived[uid]))
 	}
 	return out, nil
 }

@@ -33,6 +33,9 @@ type sortBoxKey struct {
 type sortBox struct {
 	key  sortBoxKey
 	msgs map[uint32]sortEntry
+	// columnUpTo is the UID up to which the mailbox's sort-key column was read into msgs
+	// (sortcolumn.go): a later read asks only for the UIDs above it.
+	columnUpTo uint32
 }
 
 // sortEntry is a message's keys (its Seq is the session's and is set per command).
@@ -60,6 +63,44 @@ func (c *sortKeyCache) get(box sortBoxKey, uids []uint32, out []sortEntry, ok []
 	}
 }
 
+// columnRead returns the UID up to which box's sort-key column was read (0: none).
+func (c *sortKeyCache) columnRead(box sortBoxKey) uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.boxes[box]; e != nil {
+		return e.Value.(*sortBox).columnUpTo
+	}
+	return 0
+}
+
+// missingAbove counts the uids above UID floor that box has no entry for.
+func (c *sortKeyCache) missingAbove(box sortBoxKey, uids []uint32, floor uint32) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var msgs map[uint32]sortEntry
+	if e := c.boxes[box]; e != nil {
+		msgs = e.Value.(*sortBox).msgs
+	}
+	n := 0
+	for _, uid := range uids {
+		if _, ok := msgs[uid]; !ok && uid > floor {
+			n++
+		}
+	}
+	return n
+}
+
+// putColumn is put of entries read from box's sort-key column up to UID upTo.
+func (c *sortKeyCache) putColumn(box sortBoxKey, uids []uint32, entries []sortEntry, upTo uint32) {
+	if c.max <= 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.add(box, uids, entries)
+	b.columnUpTo = max(b.columnUpTo, upTo)
+}
+
 // put adds the entries of uids in box, then evicts mailboxes beyond the bound (never box).
 func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 	if c.max <= 0 || len(uids) == 0 {
@@ -67,6 +108,11 @@ func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.add(box, uids, entries)
+}
+
+// add is put under c.mu; it returns box's entry.
+func (c *sortKeyCache) add(box sortBoxKey, uids []uint32, entries []sortEntry) *sortBox {
 	e := c.boxes[box]
 	if e == nil {
 		e = c.lru.PushFront(&sortBox{key: box, msgs: make(map[uint32]sortEntry, len(uids))})
@@ -87,4 +133,5 @@ func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 		delete(c.boxes, b.key)
 		c.lru.Remove(last)
 	}
+	return e.Value.(*sortBox)
 }

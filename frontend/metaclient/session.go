@@ -21,13 +21,14 @@ import (
 // sessionReads are the calls a selected IMAP session makes to build and refresh its view,
 // which may be session-consistent (package comment).
 var sessionReads = map[string]bool{
-	metadatapb.Metadata_ListMailboxes_FullMethodName: true,
-	metadatapb.Metadata_GetMailbox_FullMethodName:    true,
-	metadatapb.Metadata_ListMessages_FullMethodName:  true,
-	metadatapb.Metadata_FetchMessages_FullMethodName: true,
-	metadatapb.Metadata_ListVanished_FullMethodName:  true,
-	metadatapb.Metadata_GetQuota_FullMethodName:      true,
-	metadatapb.Metadata_Watch_FullMethodName:         true,
+	metadatapb.Metadata_ListMailboxes_FullMethodName:  true,
+	metadatapb.Metadata_GetMailbox_FullMethodName:     true,
+	metadatapb.Metadata_ListMessages_FullMethodName:   true,
+	metadatapb.Metadata_FetchMessages_FullMethodName:  true,
+	metadatapb.Metadata_ReadSortColumn_FullMethodName: true,
+	metadatapb.Metadata_ListVanished_FullMethodName:   true,
+	metadatapb.Metadata_GetQuota_FullMethodName:       true,
+	metadatapb.Metadata_Watch_FullMethodName:          true,
 }
 
 // feeds are the streams whose messages a caller acts on before the stream ends (Watch

@@ -136,6 +136,7 @@ var rules = map[string]rule{
 	// Messages, change feeds, annotations, delivery marks: the data plane.
 	metadatapb.Metadata_Append_FullMethodName:             {callers: front | cluster},
 	metadatapb.Metadata_FetchMessages_FullMethodName:      {callers: front | cluster},
+	metadatapb.Metadata_ReadSortColumn_FullMethodName:     {callers: front | cluster},
 	metadatapb.Metadata_Copy_FullMethodName:               {callers: front | cluster},
 	metadatapb.Metadata_ListVanished_FullMethodName:       {callers: front | cluster},
 	metadatapb.Metadata_SearchText_FullMethodName:         {callers: front | cluster},

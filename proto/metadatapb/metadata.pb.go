@@ -4536,6 +4536,193 @@ func (x *FetchMessagesRequest) GetSortKeysOnly() bool {
 	return false
 }
 
+type ReadSortColumnRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	MailboxId     uint64                 `protobuf:"varint,3,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	AfterUid      uint32                 `protobuf:"varint,4,opt,name=after_uid,json=afterUid,proto3" json:"after_uid,omitempty"` // only the UIDs above it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadSortColumnRequest) Reset() {
+	*x = ReadSortColumnRequest{}
+	mi := &file_metadata_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadSortColumnRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadSortColumnRequest) ProtoMessage() {}
+
+func (x *ReadSortColumnRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadSortColumnRequest.ProtoReflect.Descriptor instead.
+func (*ReadSortColumnRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *ReadSortColumnRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *ReadSortColumnRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ReadSortColumnRequest) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *ReadSortColumnRequest) GetAfterUid() uint32 {
+	if x != nil {
+		return x.AfterUid
+	}
+	return 0
+}
+
+// SortColumnChunk is a run of a mailbox's sort-key column in UID order: uids[i]'s entry is
+// the i-th of entries, each an encoded SortColumnEntry preceded by its length as a varint
+// (the stored values as they are, so the service decodes nothing).
+type SortColumnChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Uids          []uint32               `protobuf:"varint,1,rep,packed,name=uids,proto3" json:"uids,omitempty"`
+	Entries       []byte                 `protobuf:"bytes,2,opt,name=entries,proto3" json:"entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SortColumnChunk) Reset() {
+	*x = SortColumnChunk{}
+	mi := &file_metadata_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SortColumnChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SortColumnChunk) ProtoMessage() {}
+
+func (x *SortColumnChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SortColumnChunk.ProtoReflect.Descriptor instead.
+func (*SortColumnChunk) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *SortColumnChunk) GetUids() []uint32 {
+	if x != nil {
+		return x.Uids
+	}
+	return nil
+}
+
+func (x *SortColumnChunk) GetEntries() []byte {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+// SortColumnEntry is one message's entry in a mailbox's sort-key column: its internal date
+// (SORT ARRIVAL, RFC 5256 3), its size (SORT SIZE) and the SortKeys extracted at ingest.
+// The FSM builds it without decoding the keys: the bytes of the structure's sort_keys field
+// follow the two numbers.
+type SortColumnEntry struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	InternalDateUnix int64                  `protobuf:"varint,1,opt,name=internal_date_unix,json=internalDateUnix,proto3" json:"internal_date_unix,omitempty"`
+	Size             uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Keys             *SortKeys              `protobuf:"bytes,3,opt,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *SortColumnEntry) Reset() {
+	*x = SortColumnEntry{}
+	mi := &file_metadata_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SortColumnEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SortColumnEntry) ProtoMessage() {}
+
+func (x *SortColumnEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SortColumnEntry.ProtoReflect.Descriptor instead.
+func (*SortColumnEntry) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *SortColumnEntry) GetInternalDateUnix() int64 {
+	if x != nil {
+		return x.InternalDateUnix
+	}
+	return 0
+}
+
+func (x *SortColumnEntry) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SortColumnEntry) GetKeys() *SortKeys {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
 type StoreFlagsRequest struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	RequestId      string                 `protobuf:"bytes,1,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -4552,7 +4739,7 @@ type StoreFlagsRequest struct {
 
 func (x *StoreFlagsRequest) Reset() {
 	*x = StoreFlagsRequest{}
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4564,7 +4751,7 @@ func (x *StoreFlagsRequest) String() string {
 func (*StoreFlagsRequest) ProtoMessage() {}
 
 func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[56]
+	mi := &file_metadata_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4577,7 +4764,7 @@ func (x *StoreFlagsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsRequest.ProtoReflect.Descriptor instead.
 func (*StoreFlagsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{56}
+	return file_metadata_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *StoreFlagsRequest) GetRequestId() string {
@@ -4647,7 +4834,7 @@ type FlagUpdate struct {
 
 func (x *FlagUpdate) Reset() {
 	*x = FlagUpdate{}
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4659,7 +4846,7 @@ func (x *FlagUpdate) String() string {
 func (*FlagUpdate) ProtoMessage() {}
 
 func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[57]
+	mi := &file_metadata_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4672,7 +4859,7 @@ func (x *FlagUpdate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagUpdate.ProtoReflect.Descriptor instead.
 func (*FlagUpdate) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{57}
+	return file_metadata_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *FlagUpdate) GetUid() uint32 {
@@ -4707,7 +4894,7 @@ type StoreFlagsResponse struct {
 
 func (x *StoreFlagsResponse) Reset() {
 	*x = StoreFlagsResponse{}
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4719,7 +4906,7 @@ func (x *StoreFlagsResponse) String() string {
 func (*StoreFlagsResponse) ProtoMessage() {}
 
 func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[58]
+	mi := &file_metadata_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4732,7 +4919,7 @@ func (x *StoreFlagsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StoreFlagsResponse.ProtoReflect.Descriptor instead.
 func (*StoreFlagsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{58}
+	return file_metadata_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *StoreFlagsResponse) GetUpdated() []*FlagUpdate {
@@ -4774,7 +4961,7 @@ type CopyRequest struct {
 
 func (x *CopyRequest) Reset() {
 	*x = CopyRequest{}
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4786,7 +4973,7 @@ func (x *CopyRequest) String() string {
 func (*CopyRequest) ProtoMessage() {}
 
 func (x *CopyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[59]
+	mi := &file_metadata_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4799,7 +4986,7 @@ func (x *CopyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyRequest.ProtoReflect.Descriptor instead.
 func (*CopyRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{59}
+	return file_metadata_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *CopyRequest) GetRequestId() string {
@@ -4872,7 +5059,7 @@ type CopyResponse struct {
 
 func (x *CopyResponse) Reset() {
 	*x = CopyResponse{}
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4884,7 +5071,7 @@ func (x *CopyResponse) String() string {
 func (*CopyResponse) ProtoMessage() {}
 
 func (x *CopyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[60]
+	mi := &file_metadata_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4897,7 +5084,7 @@ func (x *CopyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyResponse.ProtoReflect.Descriptor instead.
 func (*CopyResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{60}
+	return file_metadata_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *CopyResponse) GetDestUidValidity() uint32 {
@@ -4942,7 +5129,7 @@ type ExpungeRequest struct {
 
 func (x *ExpungeRequest) Reset() {
 	*x = ExpungeRequest{}
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4954,7 +5141,7 @@ func (x *ExpungeRequest) String() string {
 func (*ExpungeRequest) ProtoMessage() {}
 
 func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[61]
+	mi := &file_metadata_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4967,7 +5154,7 @@ func (x *ExpungeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeRequest.ProtoReflect.Descriptor instead.
 func (*ExpungeRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{61}
+	return file_metadata_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ExpungeRequest) GetRequestId() string {
@@ -5015,7 +5202,7 @@ type ExpungeResponse struct {
 
 func (x *ExpungeResponse) Reset() {
 	*x = ExpungeResponse{}
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5027,7 +5214,7 @@ func (x *ExpungeResponse) String() string {
 func (*ExpungeResponse) ProtoMessage() {}
 
 func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[62]
+	mi := &file_metadata_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5040,7 +5227,7 @@ func (x *ExpungeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExpungeResponse.ProtoReflect.Descriptor instead.
 func (*ExpungeResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{62}
+	return file_metadata_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *ExpungeResponse) GetExpunged() []uint32 {
@@ -5070,7 +5257,7 @@ type ListVanishedRequest struct {
 
 func (x *ListVanishedRequest) Reset() {
 	*x = ListVanishedRequest{}
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5082,7 +5269,7 @@ func (x *ListVanishedRequest) String() string {
 func (*ListVanishedRequest) ProtoMessage() {}
 
 func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[63]
+	mi := &file_metadata_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5095,7 +5282,7 @@ func (x *ListVanishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVanishedRequest.ProtoReflect.Descriptor instead.
 func (*ListVanishedRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{63}
+	return file_metadata_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ListVanishedRequest) GetAccount() string {
@@ -5149,7 +5336,7 @@ type ListVanishedResponse struct {
 
 func (x *ListVanishedResponse) Reset() {
 	*x = ListVanishedResponse{}
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5161,7 +5348,7 @@ func (x *ListVanishedResponse) String() string {
 func (*ListVanishedResponse) ProtoMessage() {}
 
 func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[64]
+	mi := &file_metadata_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5174,7 +5361,7 @@ func (x *ListVanishedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListVanishedResponse.ProtoReflect.Descriptor instead.
 func (*ListVanishedResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{64}
+	return file_metadata_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ListVanishedResponse) GetVanished() []*UidRange {
@@ -5212,7 +5399,7 @@ type ClaimRecentRequest struct {
 
 func (x *ClaimRecentRequest) Reset() {
 	*x = ClaimRecentRequest{}
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5224,7 +5411,7 @@ func (x *ClaimRecentRequest) String() string {
 func (*ClaimRecentRequest) ProtoMessage() {}
 
 func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[65]
+	mi := &file_metadata_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5237,7 +5424,7 @@ func (x *ClaimRecentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRecentRequest.ProtoReflect.Descriptor instead.
 func (*ClaimRecentRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{65}
+	return file_metadata_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *ClaimRecentRequest) GetRequestId() string {
@@ -5287,7 +5474,7 @@ type ClaimRecentResponse struct {
 
 func (x *ClaimRecentResponse) Reset() {
 	*x = ClaimRecentResponse{}
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5299,7 +5486,7 @@ func (x *ClaimRecentResponse) String() string {
 func (*ClaimRecentResponse) ProtoMessage() {}
 
 func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[66]
+	mi := &file_metadata_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5312,7 +5499,7 @@ func (x *ClaimRecentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRecentResponse.ProtoReflect.Descriptor instead.
 func (*ClaimRecentResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{66}
+	return file_metadata_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *ClaimRecentResponse) GetFirstUid() uint32 {
@@ -5349,7 +5536,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5361,7 +5548,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[67]
+	mi := &file_metadata_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5374,7 +5561,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{67}
+	return file_metadata_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *WatchRequest) GetAccount() string {
@@ -5437,7 +5624,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5449,7 +5636,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[68]
+	mi := &file_metadata_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5462,7 +5649,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{68}
+	return file_metadata_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *Change) GetKind() ChangeKind {
@@ -5537,7 +5724,7 @@ type ChangeBatch struct {
 
 func (x *ChangeBatch) Reset() {
 	*x = ChangeBatch{}
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5549,7 +5736,7 @@ func (x *ChangeBatch) String() string {
 func (*ChangeBatch) ProtoMessage() {}
 
 func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[69]
+	mi := &file_metadata_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5562,7 +5749,7 @@ func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBatch.ProtoReflect.Descriptor instead.
 func (*ChangeBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{69}
+	return file_metadata_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *ChangeBatch) GetChanges() []*Change {
@@ -5599,7 +5786,7 @@ type MarkBlobsDeletingRequest struct {
 
 func (x *MarkBlobsDeletingRequest) Reset() {
 	*x = MarkBlobsDeletingRequest{}
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5611,7 +5798,7 @@ func (x *MarkBlobsDeletingRequest) String() string {
 func (*MarkBlobsDeletingRequest) ProtoMessage() {}
 
 func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[70]
+	mi := &file_metadata_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5624,7 +5811,7 @@ func (x *MarkBlobsDeletingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkBlobsDeletingRequest.ProtoReflect.Descriptor instead.
 func (*MarkBlobsDeletingRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{70}
+	return file_metadata_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *MarkBlobsDeletingRequest) GetRequestId() string {
@@ -5660,7 +5847,7 @@ type ForgetBlobsRequest struct {
 
 func (x *ForgetBlobsRequest) Reset() {
 	*x = ForgetBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5672,7 +5859,7 @@ func (x *ForgetBlobsRequest) String() string {
 func (*ForgetBlobsRequest) ProtoMessage() {}
 
 func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[71]
+	mi := &file_metadata_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5685,7 +5872,7 @@ func (x *ForgetBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForgetBlobsRequest.ProtoReflect.Descriptor instead.
 func (*ForgetBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{71}
+	return file_metadata_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ForgetBlobsRequest) GetRequestId() string {
@@ -5714,7 +5901,7 @@ type BlobBatch struct {
 
 func (x *BlobBatch) Reset() {
 	*x = BlobBatch{}
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5726,7 +5913,7 @@ func (x *BlobBatch) String() string {
 func (*BlobBatch) ProtoMessage() {}
 
 func (x *BlobBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[72]
+	mi := &file_metadata_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5739,7 +5926,7 @@ func (x *BlobBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobBatch.ProtoReflect.Descriptor instead.
 func (*BlobBatch) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{72}
+	return file_metadata_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *BlobBatch) GetKeys() []string {
@@ -5765,7 +5952,7 @@ type CollectBlobsRequest struct {
 
 func (x *CollectBlobsRequest) Reset() {
 	*x = CollectBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5777,7 +5964,7 @@ func (x *CollectBlobsRequest) String() string {
 func (*CollectBlobsRequest) ProtoMessage() {}
 
 func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[73]
+	mi := &file_metadata_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5790,7 +5977,7 @@ func (x *CollectBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsRequest.ProtoReflect.Descriptor instead.
 func (*CollectBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{73}
+	return file_metadata_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *CollectBlobsRequest) GetGraceNanos() int64 {
@@ -5809,7 +5996,7 @@ type CollectBlobsResponse struct {
 
 func (x *CollectBlobsResponse) Reset() {
 	*x = CollectBlobsResponse{}
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5821,7 +6008,7 @@ func (x *CollectBlobsResponse) String() string {
 func (*CollectBlobsResponse) ProtoMessage() {}
 
 func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[74]
+	mi := &file_metadata_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5834,7 +6021,7 @@ func (x *CollectBlobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollectBlobsResponse.ProtoReflect.Descriptor instead.
 func (*CollectBlobsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{74}
+	return file_metadata_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *CollectBlobsResponse) GetDeleted() uint64 {
@@ -5855,7 +6042,7 @@ type HoldBlobsRequest struct {
 
 func (x *HoldBlobsRequest) Reset() {
 	*x = HoldBlobsRequest{}
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5867,7 +6054,7 @@ func (x *HoldBlobsRequest) String() string {
 func (*HoldBlobsRequest) ProtoMessage() {}
 
 func (x *HoldBlobsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[75]
+	mi := &file_metadata_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5880,7 +6067,7 @@ func (x *HoldBlobsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldBlobsRequest.ProtoReflect.Descriptor instead.
 func (*HoldBlobsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{75}
+	return file_metadata_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *HoldBlobsRequest) GetRequestId() string {
@@ -5913,7 +6100,7 @@ type HoldBlobsResponse struct {
 
 func (x *HoldBlobsResponse) Reset() {
 	*x = HoldBlobsResponse{}
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5925,7 +6112,7 @@ func (x *HoldBlobsResponse) String() string {
 func (*HoldBlobsResponse) ProtoMessage() {}
 
 func (x *HoldBlobsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[76]
+	mi := &file_metadata_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5938,7 +6125,7 @@ func (x *HoldBlobsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HoldBlobsResponse.ProtoReflect.Descriptor instead.
 func (*HoldBlobsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{76}
+	return file_metadata_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *HoldBlobsResponse) GetSinceUnixNano() int64 {
@@ -5956,7 +6143,7 @@ type BackupSnapshotRequest struct {
 
 func (x *BackupSnapshotRequest) Reset() {
 	*x = BackupSnapshotRequest{}
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5968,7 +6155,7 @@ func (x *BackupSnapshotRequest) String() string {
 func (*BackupSnapshotRequest) ProtoMessage() {}
 
 func (x *BackupSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[77]
+	mi := &file_metadata_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5981,7 +6168,7 @@ func (x *BackupSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*BackupSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{77}
+	return file_metadata_proto_rawDescGZIP(), []int{80}
 }
 
 type BackupChunk struct {
@@ -5998,7 +6185,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6010,7 +6197,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[78]
+	mi := &file_metadata_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6023,7 +6210,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{78}
+	return file_metadata_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *BackupChunk) GetPart() isBackupChunk_Part {
@@ -6091,7 +6278,7 @@ type BackupBlobKeys struct {
 
 func (x *BackupBlobKeys) Reset() {
 	*x = BackupBlobKeys{}
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6103,7 +6290,7 @@ func (x *BackupBlobKeys) String() string {
 func (*BackupBlobKeys) ProtoMessage() {}
 
 func (x *BackupBlobKeys) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[79]
+	mi := &file_metadata_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6116,7 +6303,7 @@ func (x *BackupBlobKeys) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupBlobKeys.ProtoReflect.Descriptor instead.
 func (*BackupBlobKeys) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{79}
+	return file_metadata_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *BackupBlobKeys) GetKeys() []string {
@@ -6142,7 +6329,7 @@ type BackupSummary struct {
 
 func (x *BackupSummary) Reset() {
 	*x = BackupSummary{}
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6154,7 +6341,7 @@ func (x *BackupSummary) String() string {
 func (*BackupSummary) ProtoMessage() {}
 
 func (x *BackupSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[80]
+	mi := &file_metadata_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6167,7 +6354,7 @@ func (x *BackupSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupSummary.ProtoReflect.Descriptor instead.
 func (*BackupSummary) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{80}
+	return file_metadata_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *BackupSummary) GetAppliedIndex() uint64 {
@@ -6237,7 +6424,7 @@ type DeleteTenantRequest struct {
 
 func (x *DeleteTenantRequest) Reset() {
 	*x = DeleteTenantRequest{}
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6249,7 +6436,7 @@ func (x *DeleteTenantRequest) String() string {
 func (*DeleteTenantRequest) ProtoMessage() {}
 
 func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[81]
+	mi := &file_metadata_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6262,7 +6449,7 @@ func (x *DeleteTenantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTenantRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{81}
+	return file_metadata_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *DeleteTenantRequest) GetRequestId() string {
@@ -6295,7 +6482,7 @@ type DeleteTenantResponse struct {
 
 func (x *DeleteTenantResponse) Reset() {
 	*x = DeleteTenantResponse{}
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6307,7 +6494,7 @@ func (x *DeleteTenantResponse) String() string {
 func (*DeleteTenantResponse) ProtoMessage() {}
 
 func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[82]
+	mi := &file_metadata_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6320,7 +6507,7 @@ func (x *DeleteTenantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTenantResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTenantResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{82}
+	return file_metadata_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *DeleteTenantResponse) GetDeletedAccounts() []string {
@@ -6341,7 +6528,7 @@ type AddDomainRequest struct {
 
 func (x *AddDomainRequest) Reset() {
 	*x = AddDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6353,7 +6540,7 @@ func (x *AddDomainRequest) String() string {
 func (*AddDomainRequest) ProtoMessage() {}
 
 func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[83]
+	mi := &file_metadata_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6366,7 +6553,7 @@ func (x *AddDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddDomainRequest.ProtoReflect.Descriptor instead.
 func (*AddDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{83}
+	return file_metadata_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *AddDomainRequest) GetRequestId() string {
@@ -6401,7 +6588,7 @@ type RemoveDomainRequest struct {
 
 func (x *RemoveDomainRequest) Reset() {
 	*x = RemoveDomainRequest{}
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6413,7 +6600,7 @@ func (x *RemoveDomainRequest) String() string {
 func (*RemoveDomainRequest) ProtoMessage() {}
 
 func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[84]
+	mi := &file_metadata_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6426,7 +6613,7 @@ func (x *RemoveDomainRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveDomainRequest.ProtoReflect.Descriptor instead.
 func (*RemoveDomainRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{84}
+	return file_metadata_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *RemoveDomainRequest) GetRequestId() string {
@@ -6461,7 +6648,7 @@ type SetAccountDisabledRequest struct {
 
 func (x *SetAccountDisabledRequest) Reset() {
 	*x = SetAccountDisabledRequest{}
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6473,7 +6660,7 @@ func (x *SetAccountDisabledRequest) String() string {
 func (*SetAccountDisabledRequest) ProtoMessage() {}
 
 func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[85]
+	mi := &file_metadata_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6486,7 +6673,7 @@ func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountDisabledRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{85}
+	return file_metadata_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *SetAccountDisabledRequest) GetRequestId() string {
@@ -6526,7 +6713,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6538,7 +6725,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[86]
+	mi := &file_metadata_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6551,7 +6738,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{86}
+	return file_metadata_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *GetAccountRequest) GetEmail() string {
@@ -6586,7 +6773,7 @@ type SetAccountTenantAdminRequest struct {
 
 func (x *SetAccountTenantAdminRequest) Reset() {
 	*x = SetAccountTenantAdminRequest{}
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6598,7 +6785,7 @@ func (x *SetAccountTenantAdminRequest) String() string {
 func (*SetAccountTenantAdminRequest) ProtoMessage() {}
 
 func (x *SetAccountTenantAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[87]
+	mi := &file_metadata_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6611,7 +6798,7 @@ func (x *SetAccountTenantAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountTenantAdminRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountTenantAdminRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{87}
+	return file_metadata_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *SetAccountTenantAdminRequest) GetRequestId() string {
@@ -6646,7 +6833,7 @@ type QuotaLimits struct {
 
 func (x *QuotaLimits) Reset() {
 	*x = QuotaLimits{}
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6658,7 +6845,7 @@ func (x *QuotaLimits) String() string {
 func (*QuotaLimits) ProtoMessage() {}
 
 func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[88]
+	mi := &file_metadata_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6671,7 +6858,7 @@ func (x *QuotaLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaLimits.ProtoReflect.Descriptor instead.
 func (*QuotaLimits) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{88}
+	return file_metadata_proto_rawDescGZIP(), []int{91}
 }
 
 func (x *QuotaLimits) GetStorageBytes() uint64 {
@@ -6698,7 +6885,7 @@ type QuotaUsage struct {
 
 func (x *QuotaUsage) Reset() {
 	*x = QuotaUsage{}
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6710,7 +6897,7 @@ func (x *QuotaUsage) String() string {
 func (*QuotaUsage) ProtoMessage() {}
 
 func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[89]
+	mi := &file_metadata_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6723,7 +6910,7 @@ func (x *QuotaUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaUsage.ProtoReflect.Descriptor instead.
 func (*QuotaUsage) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{89}
+	return file_metadata_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *QuotaUsage) GetStorageBytes() uint64 {
@@ -6752,7 +6939,7 @@ type QuotaRoot struct {
 
 func (x *QuotaRoot) Reset() {
 	*x = QuotaRoot{}
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6764,7 +6951,7 @@ func (x *QuotaRoot) String() string {
 func (*QuotaRoot) ProtoMessage() {}
 
 func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[90]
+	mi := &file_metadata_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6777,7 +6964,7 @@ func (x *QuotaRoot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuotaRoot.ProtoReflect.Descriptor instead.
 func (*QuotaRoot) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{90}
+	return file_metadata_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *QuotaRoot) GetAccount() string {
@@ -6826,7 +7013,7 @@ type SetQuotaRequest struct {
 
 func (x *SetQuotaRequest) Reset() {
 	*x = SetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6838,7 +7025,7 @@ func (x *SetQuotaRequest) String() string {
 func (*SetQuotaRequest) ProtoMessage() {}
 
 func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[91]
+	mi := &file_metadata_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6851,7 +7038,7 @@ func (x *SetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*SetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{91}
+	return file_metadata_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *SetQuotaRequest) GetRequestId() string {
@@ -6900,7 +7087,7 @@ type GetQuotaRequest struct {
 
 func (x *GetQuotaRequest) Reset() {
 	*x = GetQuotaRequest{}
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6912,7 +7099,7 @@ func (x *GetQuotaRequest) String() string {
 func (*GetQuotaRequest) ProtoMessage() {}
 
 func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[92]
+	mi := &file_metadata_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6925,7 +7112,7 @@ func (x *GetQuotaRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaRequest.ProtoReflect.Descriptor instead.
 func (*GetQuotaRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{92}
+	return file_metadata_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *GetQuotaRequest) GetAccount() string {
@@ -6951,7 +7138,7 @@ type GetQuotaResponse struct {
 
 func (x *GetQuotaResponse) Reset() {
 	*x = GetQuotaResponse{}
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -6963,7 +7150,7 @@ func (x *GetQuotaResponse) String() string {
 func (*GetQuotaResponse) ProtoMessage() {}
 
 func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[93]
+	mi := &file_metadata_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -6976,7 +7163,7 @@ func (x *GetQuotaResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuotaResponse.ProtoReflect.Descriptor instead.
 func (*GetQuotaResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{93}
+	return file_metadata_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *GetQuotaResponse) GetRoots() []*QuotaRoot {
@@ -6998,7 +7185,7 @@ type MetadataEntry struct {
 
 func (x *MetadataEntry) Reset() {
 	*x = MetadataEntry{}
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7010,7 +7197,7 @@ func (x *MetadataEntry) String() string {
 func (*MetadataEntry) ProtoMessage() {}
 
 func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[94]
+	mi := &file_metadata_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7023,7 +7210,7 @@ func (x *MetadataEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetadataEntry.ProtoReflect.Descriptor instead.
 func (*MetadataEntry) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{94}
+	return file_metadata_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *MetadataEntry) GetName() string {
@@ -7055,7 +7242,7 @@ type SetMetadataRequest struct {
 
 func (x *SetMetadataRequest) Reset() {
 	*x = SetMetadataRequest{}
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7067,7 +7254,7 @@ func (x *SetMetadataRequest) String() string {
 func (*SetMetadataRequest) ProtoMessage() {}
 
 func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[95]
+	mi := &file_metadata_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7080,7 +7267,7 @@ func (x *SetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*SetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{95}
+	return file_metadata_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *SetMetadataRequest) GetRequestId() string {
@@ -7140,7 +7327,7 @@ type SetMetadataResponse struct {
 
 func (x *SetMetadataResponse) Reset() {
 	*x = SetMetadataResponse{}
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7152,7 +7339,7 @@ func (x *SetMetadataResponse) String() string {
 func (*SetMetadataResponse) ProtoMessage() {}
 
 func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[96]
+	mi := &file_metadata_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7165,7 +7352,7 @@ func (x *SetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*SetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{96}
+	return file_metadata_proto_rawDescGZIP(), []int{99}
 }
 
 type GetMetadataRequest struct {
@@ -7190,7 +7377,7 @@ type GetMetadataRequest struct {
 
 func (x *GetMetadataRequest) Reset() {
 	*x = GetMetadataRequest{}
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7202,7 +7389,7 @@ func (x *GetMetadataRequest) String() string {
 func (*GetMetadataRequest) ProtoMessage() {}
 
 func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[97]
+	mi := &file_metadata_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7215,7 +7402,7 @@ func (x *GetMetadataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataRequest.ProtoReflect.Descriptor instead.
 func (*GetMetadataRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{97}
+	return file_metadata_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *GetMetadataRequest) GetUser() string {
@@ -7296,7 +7483,7 @@ type GetMetadataResponse struct {
 
 func (x *GetMetadataResponse) Reset() {
 	*x = GetMetadataResponse{}
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7308,7 +7495,7 @@ func (x *GetMetadataResponse) String() string {
 func (*GetMetadataResponse) ProtoMessage() {}
 
 func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[98]
+	mi := &file_metadata_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7321,7 +7508,7 @@ func (x *GetMetadataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMetadataResponse.ProtoReflect.Descriptor instead.
 func (*GetMetadataResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{98}
+	return file_metadata_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *GetMetadataResponse) GetEntries() []*MetadataEntry {
@@ -7350,7 +7537,7 @@ type WatchAccountRequest struct {
 
 func (x *WatchAccountRequest) Reset() {
 	*x = WatchAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7362,7 +7549,7 @@ func (x *WatchAccountRequest) String() string {
 func (*WatchAccountRequest) ProtoMessage() {}
 
 func (x *WatchAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[99]
+	mi := &file_metadata_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7375,7 +7562,7 @@ func (x *WatchAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchAccountRequest.ProtoReflect.Descriptor instead.
 func (*WatchAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{99}
+	return file_metadata_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *WatchAccountRequest) GetAccount() string {
@@ -7414,7 +7601,7 @@ type AccountChanges struct {
 
 func (x *AccountChanges) Reset() {
 	*x = AccountChanges{}
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7426,7 +7613,7 @@ func (x *AccountChanges) String() string {
 func (*AccountChanges) ProtoMessage() {}
 
 func (x *AccountChanges) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[100]
+	mi := &file_metadata_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7439,7 +7626,7 @@ func (x *AccountChanges) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountChanges.ProtoReflect.Descriptor instead.
 func (*AccountChanges) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{100}
+	return file_metadata_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *AccountChanges) GetSnapshot() bool {
@@ -7499,7 +7686,7 @@ type DeliverySettings struct {
 
 func (x *DeliverySettings) Reset() {
 	*x = DeliverySettings{}
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7511,7 +7698,7 @@ func (x *DeliverySettings) String() string {
 func (*DeliverySettings) ProtoMessage() {}
 
 func (x *DeliverySettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[101]
+	mi := &file_metadata_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7524,7 +7711,7 @@ func (x *DeliverySettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverySettings.ProtoReflect.Descriptor instead.
 func (*DeliverySettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{101}
+	return file_metadata_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *DeliverySettings) GetSubaddressDelimiter() string {
@@ -7587,7 +7774,7 @@ type SetDeliverySettingsRequest struct {
 
 func (x *SetDeliverySettingsRequest) Reset() {
 	*x = SetDeliverySettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[105]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7599,7 +7786,7 @@ func (x *SetDeliverySettingsRequest) String() string {
 func (*SetDeliverySettingsRequest) ProtoMessage() {}
 
 func (x *SetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[102]
+	mi := &file_metadata_proto_msgTypes[105]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7612,7 +7799,7 @@ func (x *SetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetDeliverySettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetDeliverySettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{102}
+	return file_metadata_proto_rawDescGZIP(), []int{105}
 }
 
 func (x *SetDeliverySettingsRequest) GetRequestId() string {
@@ -7645,7 +7832,7 @@ type GetDeliverySettingsRequest struct {
 
 func (x *GetDeliverySettingsRequest) Reset() {
 	*x = GetDeliverySettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[106]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7657,7 +7844,7 @@ func (x *GetDeliverySettingsRequest) String() string {
 func (*GetDeliverySettingsRequest) ProtoMessage() {}
 
 func (x *GetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[103]
+	mi := &file_metadata_proto_msgTypes[106]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7670,7 +7857,7 @@ func (x *GetDeliverySettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDeliverySettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetDeliverySettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{103}
+	return file_metadata_proto_rawDescGZIP(), []int{106}
 }
 
 func (x *GetDeliverySettingsRequest) GetTenant() string {
@@ -7717,7 +7904,7 @@ type LdapSettings struct {
 
 func (x *LdapSettings) Reset() {
 	*x = LdapSettings{}
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[107]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7729,7 +7916,7 @@ func (x *LdapSettings) String() string {
 func (*LdapSettings) ProtoMessage() {}
 
 func (x *LdapSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[104]
+	mi := &file_metadata_proto_msgTypes[107]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7742,7 +7929,7 @@ func (x *LdapSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LdapSettings.ProtoReflect.Descriptor instead.
 func (*LdapSettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{104}
+	return file_metadata_proto_rawDescGZIP(), []int{107}
 }
 
 func (x *LdapSettings) GetUrl() string {
@@ -7847,7 +8034,7 @@ type SetLdapSettingsRequest struct {
 
 func (x *SetLdapSettingsRequest) Reset() {
 	*x = SetLdapSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[108]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7859,7 +8046,7 @@ func (x *SetLdapSettingsRequest) String() string {
 func (*SetLdapSettingsRequest) ProtoMessage() {}
 
 func (x *SetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[105]
+	mi := &file_metadata_proto_msgTypes[108]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7872,7 +8059,7 @@ func (x *SetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetLdapSettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetLdapSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{105}
+	return file_metadata_proto_rawDescGZIP(), []int{108}
 }
 
 func (x *SetLdapSettingsRequest) GetRequestId() string {
@@ -7906,7 +8093,7 @@ type GetLdapSettingsRequest struct {
 
 func (x *GetLdapSettingsRequest) Reset() {
 	*x = GetLdapSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[109]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7918,7 +8105,7 @@ func (x *GetLdapSettingsRequest) String() string {
 func (*GetLdapSettingsRequest) ProtoMessage() {}
 
 func (x *GetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[106]
+	mi := &file_metadata_proto_msgTypes[109]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7931,7 +8118,7 @@ func (x *GetLdapSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLdapSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetLdapSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{106}
+	return file_metadata_proto_rawDescGZIP(), []int{109}
 }
 
 func (x *GetLdapSettingsRequest) GetTenant() string {
@@ -7965,7 +8152,7 @@ type ProvisionLdapAccountRequest struct {
 
 func (x *ProvisionLdapAccountRequest) Reset() {
 	*x = ProvisionLdapAccountRequest{}
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[110]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -7977,7 +8164,7 @@ func (x *ProvisionLdapAccountRequest) String() string {
 func (*ProvisionLdapAccountRequest) ProtoMessage() {}
 
 func (x *ProvisionLdapAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[107]
+	mi := &file_metadata_proto_msgTypes[110]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -7990,7 +8177,7 @@ func (x *ProvisionLdapAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProvisionLdapAccountRequest.ProtoReflect.Descriptor instead.
 func (*ProvisionLdapAccountRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{107}
+	return file_metadata_proto_rawDescGZIP(), []int{110}
 }
 
 func (x *ProvisionLdapAccountRequest) GetRequestId() string {
@@ -8039,7 +8226,7 @@ type LdapSettingsResponse struct {
 
 func (x *LdapSettingsResponse) Reset() {
 	*x = LdapSettingsResponse{}
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[111]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8051,7 +8238,7 @@ func (x *LdapSettingsResponse) String() string {
 func (*LdapSettingsResponse) ProtoMessage() {}
 
 func (x *LdapSettingsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[108]
+	mi := &file_metadata_proto_msgTypes[111]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8064,7 +8251,7 @@ func (x *LdapSettingsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LdapSettingsResponse.ProtoReflect.Descriptor instead.
 func (*LdapSettingsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{108}
+	return file_metadata_proto_rawDescGZIP(), []int{111}
 }
 
 func (x *LdapSettingsResponse) GetTenant() string {
@@ -8097,7 +8284,7 @@ type ResolveRecipientRequest struct {
 
 func (x *ResolveRecipientRequest) Reset() {
 	*x = ResolveRecipientRequest{}
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[112]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8109,7 +8296,7 @@ func (x *ResolveRecipientRequest) String() string {
 func (*ResolveRecipientRequest) ProtoMessage() {}
 
 func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[109]
+	mi := &file_metadata_proto_msgTypes[112]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8122,7 +8309,7 @@ func (x *ResolveRecipientRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRecipientRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRecipientRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{109}
+	return file_metadata_proto_rawDescGZIP(), []int{112}
 }
 
 func (x *ResolveRecipientRequest) GetAddress() string {
@@ -8148,7 +8335,7 @@ type ResolvedAccount struct {
 
 func (x *ResolvedAccount) Reset() {
 	*x = ResolvedAccount{}
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[113]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8160,7 +8347,7 @@ func (x *ResolvedAccount) String() string {
 func (*ResolvedAccount) ProtoMessage() {}
 
 func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[110]
+	mi := &file_metadata_proto_msgTypes[113]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8173,7 +8360,7 @@ func (x *ResolvedAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolvedAccount.ProtoReflect.Descriptor instead.
 func (*ResolvedAccount) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{110}
+	return file_metadata_proto_rawDescGZIP(), []int{113}
 }
 
 func (x *ResolvedAccount) GetAccount() string {
@@ -8222,7 +8409,7 @@ type ResolveRecipientResponse struct {
 
 func (x *ResolveRecipientResponse) Reset() {
 	*x = ResolveRecipientResponse{}
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[114]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8234,7 +8421,7 @@ func (x *ResolveRecipientResponse) String() string {
 func (*ResolveRecipientResponse) ProtoMessage() {}
 
 func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[111]
+	mi := &file_metadata_proto_msgTypes[114]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8247,7 +8434,7 @@ func (x *ResolveRecipientResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRecipientResponse.ProtoReflect.Descriptor instead.
 func (*ResolveRecipientResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{111}
+	return file_metadata_proto_rawDescGZIP(), []int{114}
 }
 
 func (x *ResolveRecipientResponse) GetAccount() string {
@@ -8318,7 +8505,7 @@ type Alias struct {
 
 func (x *Alias) Reset() {
 	*x = Alias{}
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[115]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8330,7 +8517,7 @@ func (x *Alias) String() string {
 func (*Alias) ProtoMessage() {}
 
 func (x *Alias) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[112]
+	mi := &file_metadata_proto_msgTypes[115]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8343,7 +8530,7 @@ func (x *Alias) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Alias.ProtoReflect.Descriptor instead.
 func (*Alias) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{112}
+	return file_metadata_proto_rawDescGZIP(), []int{115}
 }
 
 func (x *Alias) GetAddress() string {
@@ -8379,7 +8566,7 @@ type AddAliasRequest struct {
 
 func (x *AddAliasRequest) Reset() {
 	*x = AddAliasRequest{}
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[116]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8391,7 +8578,7 @@ func (x *AddAliasRequest) String() string {
 func (*AddAliasRequest) ProtoMessage() {}
 
 func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[113]
+	mi := &file_metadata_proto_msgTypes[116]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8404,7 +8591,7 @@ func (x *AddAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAliasRequest.ProtoReflect.Descriptor instead.
 func (*AddAliasRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{113}
+	return file_metadata_proto_rawDescGZIP(), []int{116}
 }
 
 func (x *AddAliasRequest) GetRequestId() string {
@@ -8441,7 +8628,7 @@ type DeleteAliasRequest struct {
 
 func (x *DeleteAliasRequest) Reset() {
 	*x = DeleteAliasRequest{}
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[117]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8453,7 +8640,7 @@ func (x *DeleteAliasRequest) String() string {
 func (*DeleteAliasRequest) ProtoMessage() {}
 
 func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[114]
+	mi := &file_metadata_proto_msgTypes[117]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8466,7 +8653,7 @@ func (x *DeleteAliasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAliasRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{114}
+	return file_metadata_proto_rawDescGZIP(), []int{117}
 }
 
 func (x *DeleteAliasRequest) GetRequestId() string {
@@ -8499,7 +8686,7 @@ type DeleteAliasResponse struct {
 
 func (x *DeleteAliasResponse) Reset() {
 	*x = DeleteAliasResponse{}
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[118]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8511,7 +8698,7 @@ func (x *DeleteAliasResponse) String() string {
 func (*DeleteAliasResponse) ProtoMessage() {}
 
 func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[115]
+	mi := &file_metadata_proto_msgTypes[118]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8524,7 +8711,7 @@ func (x *DeleteAliasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAliasResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAliasResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{115}
+	return file_metadata_proto_rawDescGZIP(), []int{118}
 }
 
 func (x *DeleteAliasResponse) GetAlias() *Alias {
@@ -8545,7 +8732,7 @@ type ListAliasesRequest struct {
 
 func (x *ListAliasesRequest) Reset() {
 	*x = ListAliasesRequest{}
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[119]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8557,7 +8744,7 @@ func (x *ListAliasesRequest) String() string {
 func (*ListAliasesRequest) ProtoMessage() {}
 
 func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[116]
+	mi := &file_metadata_proto_msgTypes[119]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8570,7 +8757,7 @@ func (x *ListAliasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesRequest.ProtoReflect.Descriptor instead.
 func (*ListAliasesRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{116}
+	return file_metadata_proto_rawDescGZIP(), []int{119}
 }
 
 func (x *ListAliasesRequest) GetTenant() string {
@@ -8596,7 +8783,7 @@ type ListAliasesResponse struct {
 
 func (x *ListAliasesResponse) Reset() {
 	*x = ListAliasesResponse{}
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[120]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8608,7 +8795,7 @@ func (x *ListAliasesResponse) String() string {
 func (*ListAliasesResponse) ProtoMessage() {}
 
 func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[117]
+	mi := &file_metadata_proto_msgTypes[120]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8621,7 +8808,7 @@ func (x *ListAliasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAliasesResponse.ProtoReflect.Descriptor instead.
 func (*ListAliasesResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{117}
+	return file_metadata_proto_rawDescGZIP(), []int{120}
 }
 
 func (x *ListAliasesResponse) GetAliases() []*Alias {
@@ -8649,7 +8836,7 @@ type SieveScript struct {
 
 func (x *SieveScript) Reset() {
 	*x = SieveScript{}
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[121]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8661,7 +8848,7 @@ func (x *SieveScript) String() string {
 func (*SieveScript) ProtoMessage() {}
 
 func (x *SieveScript) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[118]
+	mi := &file_metadata_proto_msgTypes[121]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8674,7 +8861,7 @@ func (x *SieveScript) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SieveScript.ProtoReflect.Descriptor instead.
 func (*SieveScript) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{118}
+	return file_metadata_proto_rawDescGZIP(), []int{121}
 }
 
 func (x *SieveScript) GetAccount() string {
@@ -8747,7 +8934,7 @@ type PutSieveScriptRequest struct {
 
 func (x *PutSieveScriptRequest) Reset() {
 	*x = PutSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[119]
+	mi := &file_metadata_proto_msgTypes[122]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8759,7 +8946,7 @@ func (x *PutSieveScriptRequest) String() string {
 func (*PutSieveScriptRequest) ProtoMessage() {}
 
 func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[119]
+	mi := &file_metadata_proto_msgTypes[122]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8772,7 +8959,7 @@ func (x *PutSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*PutSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{119}
+	return file_metadata_proto_rawDescGZIP(), []int{122}
 }
 
 func (x *PutSieveScriptRequest) GetRequestId() string {
@@ -8828,7 +9015,7 @@ type GetSieveScriptRequest struct {
 
 func (x *GetSieveScriptRequest) Reset() {
 	*x = GetSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[120]
+	mi := &file_metadata_proto_msgTypes[123]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8840,7 +9027,7 @@ func (x *GetSieveScriptRequest) String() string {
 func (*GetSieveScriptRequest) ProtoMessage() {}
 
 func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[120]
+	mi := &file_metadata_proto_msgTypes[123]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8853,7 +9040,7 @@ func (x *GetSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*GetSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{120}
+	return file_metadata_proto_rawDescGZIP(), []int{123}
 }
 
 func (x *GetSieveScriptRequest) GetAccount() string {
@@ -8887,7 +9074,7 @@ type ListSieveScriptsRequest struct {
 
 func (x *ListSieveScriptsRequest) Reset() {
 	*x = ListSieveScriptsRequest{}
-	mi := &file_metadata_proto_msgTypes[121]
+	mi := &file_metadata_proto_msgTypes[124]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8899,7 +9086,7 @@ func (x *ListSieveScriptsRequest) String() string {
 func (*ListSieveScriptsRequest) ProtoMessage() {}
 
 func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[121]
+	mi := &file_metadata_proto_msgTypes[124]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8912,7 +9099,7 @@ func (x *ListSieveScriptsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSieveScriptsRequest.ProtoReflect.Descriptor instead.
 func (*ListSieveScriptsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{121}
+	return file_metadata_proto_rawDescGZIP(), []int{124}
 }
 
 func (x *ListSieveScriptsRequest) GetAccount() string {
@@ -8941,7 +9128,7 @@ type ListSieveScriptsResponse struct {
 
 func (x *ListSieveScriptsResponse) Reset() {
 	*x = ListSieveScriptsResponse{}
-	mi := &file_metadata_proto_msgTypes[122]
+	mi := &file_metadata_proto_msgTypes[125]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -8953,7 +9140,7 @@ func (x *ListSieveScriptsResponse) String() string {
 func (*ListSieveScriptsResponse) ProtoMessage() {}
 
 func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[122]
+	mi := &file_metadata_proto_msgTypes[125]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -8966,7 +9153,7 @@ func (x *ListSieveScriptsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListSieveScriptsResponse.ProtoReflect.Descriptor instead.
 func (*ListSieveScriptsResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{122}
+	return file_metadata_proto_rawDescGZIP(), []int{125}
 }
 
 func (x *ListSieveScriptsResponse) GetScripts() []*SieveScript {
@@ -9002,7 +9189,7 @@ type DeleteSieveScriptRequest struct {
 
 func (x *DeleteSieveScriptRequest) Reset() {
 	*x = DeleteSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[123]
+	mi := &file_metadata_proto_msgTypes[126]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9014,7 +9201,7 @@ func (x *DeleteSieveScriptRequest) String() string {
 func (*DeleteSieveScriptRequest) ProtoMessage() {}
 
 func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[123]
+	mi := &file_metadata_proto_msgTypes[126]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9027,7 +9214,7 @@ func (x *DeleteSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*DeleteSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{123}
+	return file_metadata_proto_rawDescGZIP(), []int{126}
 }
 
 func (x *DeleteSieveScriptRequest) GetRequestId() string {
@@ -9066,7 +9253,7 @@ type DeleteSieveScriptResponse struct {
 
 func (x *DeleteSieveScriptResponse) Reset() {
 	*x = DeleteSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[124]
+	mi := &file_metadata_proto_msgTypes[127]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9078,7 +9265,7 @@ func (x *DeleteSieveScriptResponse) String() string {
 func (*DeleteSieveScriptResponse) ProtoMessage() {}
 
 func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[124]
+	mi := &file_metadata_proto_msgTypes[127]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9091,7 +9278,7 @@ func (x *DeleteSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*DeleteSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{124}
+	return file_metadata_proto_rawDescGZIP(), []int{127}
 }
 
 type RenameSieveScriptRequest struct {
@@ -9107,7 +9294,7 @@ type RenameSieveScriptRequest struct {
 
 func (x *RenameSieveScriptRequest) Reset() {
 	*x = RenameSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[125]
+	mi := &file_metadata_proto_msgTypes[128]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9119,7 +9306,7 @@ func (x *RenameSieveScriptRequest) String() string {
 func (*RenameSieveScriptRequest) ProtoMessage() {}
 
 func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[125]
+	mi := &file_metadata_proto_msgTypes[128]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9132,7 +9319,7 @@ func (x *RenameSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenameSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*RenameSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{125}
+	return file_metadata_proto_rawDescGZIP(), []int{128}
 }
 
 func (x *RenameSieveScriptRequest) GetRequestId() string {
@@ -9181,7 +9368,7 @@ type SetActiveSieveScriptRequest struct {
 
 func (x *SetActiveSieveScriptRequest) Reset() {
 	*x = SetActiveSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[126]
+	mi := &file_metadata_proto_msgTypes[129]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9193,7 +9380,7 @@ func (x *SetActiveSieveScriptRequest) String() string {
 func (*SetActiveSieveScriptRequest) ProtoMessage() {}
 
 func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[126]
+	mi := &file_metadata_proto_msgTypes[129]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9206,7 +9393,7 @@ func (x *SetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*SetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{126}
+	return file_metadata_proto_rawDescGZIP(), []int{129}
 }
 
 func (x *SetActiveSieveScriptRequest) GetRequestId() string {
@@ -9239,7 +9426,7 @@ type SetActiveSieveScriptResponse struct {
 
 func (x *SetActiveSieveScriptResponse) Reset() {
 	*x = SetActiveSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[127]
+	mi := &file_metadata_proto_msgTypes[130]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9251,7 +9438,7 @@ func (x *SetActiveSieveScriptResponse) String() string {
 func (*SetActiveSieveScriptResponse) ProtoMessage() {}
 
 func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[127]
+	mi := &file_metadata_proto_msgTypes[130]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9264,7 +9451,7 @@ func (x *SetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*SetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{127}
+	return file_metadata_proto_rawDescGZIP(), []int{130}
 }
 
 func (x *SetActiveSieveScriptResponse) GetActive() string {
@@ -9283,7 +9470,7 @@ type GetActiveSieveScriptRequest struct {
 
 func (x *GetActiveSieveScriptRequest) Reset() {
 	*x = GetActiveSieveScriptRequest{}
-	mi := &file_metadata_proto_msgTypes[128]
+	mi := &file_metadata_proto_msgTypes[131]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9295,7 +9482,7 @@ func (x *GetActiveSieveScriptRequest) String() string {
 func (*GetActiveSieveScriptRequest) ProtoMessage() {}
 
 func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[128]
+	mi := &file_metadata_proto_msgTypes[131]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9308,7 +9495,7 @@ func (x *GetActiveSieveScriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActiveSieveScriptRequest.ProtoReflect.Descriptor instead.
 func (*GetActiveSieveScriptRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{128}
+	return file_metadata_proto_rawDescGZIP(), []int{131}
 }
 
 func (x *GetActiveSieveScriptRequest) GetAccount() string {
@@ -9330,7 +9517,7 @@ type GetActiveSieveScriptResponse struct {
 
 func (x *GetActiveSieveScriptResponse) Reset() {
 	*x = GetActiveSieveScriptResponse{}
-	mi := &file_metadata_proto_msgTypes[129]
+	mi := &file_metadata_proto_msgTypes[132]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9342,7 +9529,7 @@ func (x *GetActiveSieveScriptResponse) String() string {
 func (*GetActiveSieveScriptResponse) ProtoMessage() {}
 
 func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[129]
+	mi := &file_metadata_proto_msgTypes[132]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9355,7 +9542,7 @@ func (x *GetActiveSieveScriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetActiveSieveScriptResponse.ProtoReflect.Descriptor instead.
 func (*GetActiveSieveScriptResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{129}
+	return file_metadata_proto_rawDescGZIP(), []int{132}
 }
 
 func (x *GetActiveSieveScriptResponse) GetScript() *SieveScript {
@@ -9400,7 +9587,7 @@ type Mark struct {
 
 func (x *Mark) Reset() {
 	*x = Mark{}
-	mi := &file_metadata_proto_msgTypes[130]
+	mi := &file_metadata_proto_msgTypes[133]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9412,7 +9599,7 @@ func (x *Mark) String() string {
 func (*Mark) ProtoMessage() {}
 
 func (x *Mark) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[130]
+	mi := &file_metadata_proto_msgTypes[133]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9425,7 +9612,7 @@ func (x *Mark) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mark.ProtoReflect.Descriptor instead.
 func (*Mark) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{130}
+	return file_metadata_proto_rawDescGZIP(), []int{133}
 }
 
 func (x *Mark) GetKey() []byte {
@@ -9462,7 +9649,7 @@ type SetMarksRequest struct {
 
 func (x *SetMarksRequest) Reset() {
 	*x = SetMarksRequest{}
-	mi := &file_metadata_proto_msgTypes[131]
+	mi := &file_metadata_proto_msgTypes[134]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9474,7 +9661,7 @@ func (x *SetMarksRequest) String() string {
 func (*SetMarksRequest) ProtoMessage() {}
 
 func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[131]
+	mi := &file_metadata_proto_msgTypes[134]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9487,7 +9674,7 @@ func (x *SetMarksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMarksRequest.ProtoReflect.Descriptor instead.
 func (*SetMarksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{131}
+	return file_metadata_proto_rawDescGZIP(), []int{134}
 }
 
 func (x *SetMarksRequest) GetRequestId() string {
@@ -9519,7 +9706,7 @@ type SetMarksResponse struct {
 
 func (x *SetMarksResponse) Reset() {
 	*x = SetMarksResponse{}
-	mi := &file_metadata_proto_msgTypes[132]
+	mi := &file_metadata_proto_msgTypes[135]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9531,7 +9718,7 @@ func (x *SetMarksResponse) String() string {
 func (*SetMarksResponse) ProtoMessage() {}
 
 func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[132]
+	mi := &file_metadata_proto_msgTypes[135]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9544,7 +9731,7 @@ func (x *SetMarksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetMarksResponse.ProtoReflect.Descriptor instead.
 func (*SetMarksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{132}
+	return file_metadata_proto_rawDescGZIP(), []int{135}
 }
 
 type CheckMarksRequest struct {
@@ -9560,7 +9747,7 @@ type CheckMarksRequest struct {
 
 func (x *CheckMarksRequest) Reset() {
 	*x = CheckMarksRequest{}
-	mi := &file_metadata_proto_msgTypes[133]
+	mi := &file_metadata_proto_msgTypes[136]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9572,7 +9759,7 @@ func (x *CheckMarksRequest) String() string {
 func (*CheckMarksRequest) ProtoMessage() {}
 
 func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[133]
+	mi := &file_metadata_proto_msgTypes[136]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9585,7 +9772,7 @@ func (x *CheckMarksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMarksRequest.ProtoReflect.Descriptor instead.
 func (*CheckMarksRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{133}
+	return file_metadata_proto_rawDescGZIP(), []int{136}
 }
 
 func (x *CheckMarksRequest) GetAccount() string {
@@ -9620,7 +9807,7 @@ type CheckMarksResponse struct {
 
 func (x *CheckMarksResponse) Reset() {
 	*x = CheckMarksResponse{}
-	mi := &file_metadata_proto_msgTypes[134]
+	mi := &file_metadata_proto_msgTypes[137]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9632,7 +9819,7 @@ func (x *CheckMarksResponse) String() string {
 func (*CheckMarksResponse) ProtoMessage() {}
 
 func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[134]
+	mi := &file_metadata_proto_msgTypes[137]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9645,7 +9832,7 @@ func (x *CheckMarksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMarksResponse.ProtoReflect.Descriptor instead.
 func (*CheckMarksResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{134}
+	return file_metadata_proto_rawDescGZIP(), []int{137}
 }
 
 func (x *CheckMarksResponse) GetMarks() []*MarkState {
@@ -9666,7 +9853,7 @@ type MarkState struct {
 
 func (x *MarkState) Reset() {
 	*x = MarkState{}
-	mi := &file_metadata_proto_msgTypes[135]
+	mi := &file_metadata_proto_msgTypes[138]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9678,7 +9865,7 @@ func (x *MarkState) String() string {
 func (*MarkState) ProtoMessage() {}
 
 func (x *MarkState) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[135]
+	mi := &file_metadata_proto_msgTypes[138]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9691,7 +9878,7 @@ func (x *MarkState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkState.ProtoReflect.Descriptor instead.
 func (*MarkState) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{135}
+	return file_metadata_proto_rawDescGZIP(), []int{138}
 }
 
 func (x *MarkState) GetPresent() bool {
@@ -9736,7 +9923,7 @@ type OAuthSettings struct {
 
 func (x *OAuthSettings) Reset() {
 	*x = OAuthSettings{}
-	mi := &file_metadata_proto_msgTypes[136]
+	mi := &file_metadata_proto_msgTypes[139]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9748,7 +9935,7 @@ func (x *OAuthSettings) String() string {
 func (*OAuthSettings) ProtoMessage() {}
 
 func (x *OAuthSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[136]
+	mi := &file_metadata_proto_msgTypes[139]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9761,7 +9948,7 @@ func (x *OAuthSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OAuthSettings.ProtoReflect.Descriptor instead.
 func (*OAuthSettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{136}
+	return file_metadata_proto_rawDescGZIP(), []int{139}
 }
 
 func (x *OAuthSettings) GetIssuer() string {
@@ -9809,7 +9996,7 @@ type TenantOAuthSettings struct {
 
 func (x *TenantOAuthSettings) Reset() {
 	*x = TenantOAuthSettings{}
-	mi := &file_metadata_proto_msgTypes[137]
+	mi := &file_metadata_proto_msgTypes[140]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9821,7 +10008,7 @@ func (x *TenantOAuthSettings) String() string {
 func (*TenantOAuthSettings) ProtoMessage() {}
 
 func (x *TenantOAuthSettings) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[137]
+	mi := &file_metadata_proto_msgTypes[140]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9834,7 +10021,7 @@ func (x *TenantOAuthSettings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TenantOAuthSettings.ProtoReflect.Descriptor instead.
 func (*TenantOAuthSettings) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{137}
+	return file_metadata_proto_rawDescGZIP(), []int{140}
 }
 
 func (x *TenantOAuthSettings) GetTenant() string {
@@ -9862,7 +10049,7 @@ type SetOAuthSettingsRequest struct {
 
 func (x *SetOAuthSettingsRequest) Reset() {
 	*x = SetOAuthSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[138]
+	mi := &file_metadata_proto_msgTypes[141]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9874,7 +10061,7 @@ func (x *SetOAuthSettingsRequest) String() string {
 func (*SetOAuthSettingsRequest) ProtoMessage() {}
 
 func (x *SetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[138]
+	mi := &file_metadata_proto_msgTypes[141]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9887,7 +10074,7 @@ func (x *SetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOAuthSettingsRequest.ProtoReflect.Descriptor instead.
 func (*SetOAuthSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{138}
+	return file_metadata_proto_rawDescGZIP(), []int{141}
 }
 
 func (x *SetOAuthSettingsRequest) GetRequestId() string {
@@ -9920,7 +10107,7 @@ type GetOAuthSettingsRequest struct {
 
 func (x *GetOAuthSettingsRequest) Reset() {
 	*x = GetOAuthSettingsRequest{}
-	mi := &file_metadata_proto_msgTypes[139]
+	mi := &file_metadata_proto_msgTypes[142]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9932,7 +10119,7 @@ func (x *GetOAuthSettingsRequest) String() string {
 func (*GetOAuthSettingsRequest) ProtoMessage() {}
 
 func (x *GetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[139]
+	mi := &file_metadata_proto_msgTypes[142]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9945,7 +10132,7 @@ func (x *GetOAuthSettingsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetOAuthSettingsRequest.ProtoReflect.Descriptor instead.
 func (*GetOAuthSettingsRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{139}
+	return file_metadata_proto_rawDescGZIP(), []int{142}
 }
 
 func (x *GetOAuthSettingsRequest) GetTenant() string {
@@ -9964,7 +10151,7 @@ type FindOAuthIssuerRequest struct {
 
 func (x *FindOAuthIssuerRequest) Reset() {
 	*x = FindOAuthIssuerRequest{}
-	mi := &file_metadata_proto_msgTypes[140]
+	mi := &file_metadata_proto_msgTypes[143]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -9976,7 +10163,7 @@ func (x *FindOAuthIssuerRequest) String() string {
 func (*FindOAuthIssuerRequest) ProtoMessage() {}
 
 func (x *FindOAuthIssuerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[140]
+	mi := &file_metadata_proto_msgTypes[143]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -9989,7 +10176,7 @@ func (x *FindOAuthIssuerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindOAuthIssuerRequest.ProtoReflect.Descriptor instead.
 func (*FindOAuthIssuerRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{140}
+	return file_metadata_proto_rawDescGZIP(), []int{143}
 }
 
 func (x *FindOAuthIssuerRequest) GetIssuer() string {
@@ -10008,7 +10195,7 @@ type FindOAuthIssuerResponse struct {
 
 func (x *FindOAuthIssuerResponse) Reset() {
 	*x = FindOAuthIssuerResponse{}
-	mi := &file_metadata_proto_msgTypes[141]
+	mi := &file_metadata_proto_msgTypes[144]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10020,7 +10207,7 @@ func (x *FindOAuthIssuerResponse) String() string {
 func (*FindOAuthIssuerResponse) ProtoMessage() {}
 
 func (x *FindOAuthIssuerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[141]
+	mi := &file_metadata_proto_msgTypes[144]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10033,7 +10220,7 @@ func (x *FindOAuthIssuerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FindOAuthIssuerResponse.ProtoReflect.Descriptor instead.
 func (*FindOAuthIssuerResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{141}
+	return file_metadata_proto_rawDescGZIP(), []int{144}
 }
 
 func (x *FindOAuthIssuerResponse) GetTenants() []*TenantOAuthSettings {
@@ -10054,7 +10241,7 @@ type SearchTextQuery struct {
 
 func (x *SearchTextQuery) Reset() {
 	*x = SearchTextQuery{}
-	mi := &file_metadata_proto_msgTypes[142]
+	mi := &file_metadata_proto_msgTypes[145]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10066,7 +10253,7 @@ func (x *SearchTextQuery) String() string {
 func (*SearchTextQuery) ProtoMessage() {}
 
 func (x *SearchTextQuery) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[142]
+	mi := &file_metadata_proto_msgTypes[145]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10079,7 +10266,7 @@ func (x *SearchTextQuery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchTextQuery.ProtoReflect.Descriptor instead.
 func (*SearchTextQuery) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{142}
+	return file_metadata_proto_rawDescGZIP(), []int{145}
 }
 
 func (x *SearchTextQuery) GetNeedle() string {
@@ -10115,7 +10302,7 @@ type SearchTextRequest struct {
 
 func (x *SearchTextRequest) Reset() {
 	*x = SearchTextRequest{}
-	mi := &file_metadata_proto_msgTypes[143]
+	mi := &file_metadata_proto_msgTypes[146]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10127,7 +10314,7 @@ func (x *SearchTextRequest) String() string {
 func (*SearchTextRequest) ProtoMessage() {}
 
 func (x *SearchTextRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[143]
+	mi := &file_metadata_proto_msgTypes[146]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10140,7 +10327,7 @@ func (x *SearchTextRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchTextRequest.ProtoReflect.Descriptor instead.
 func (*SearchTextRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{143}
+	return file_metadata_proto_rawDescGZIP(), []int{146}
 }
 
 func (x *SearchTextRequest) GetAccount() string {
@@ -10189,7 +10376,7 @@ type SearchTextResult struct {
 
 func (x *SearchTextResult) Reset() {
 	*x = SearchTextResult{}
-	mi := &file_metadata_proto_msgTypes[144]
+	mi := &file_metadata_proto_msgTypes[147]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10201,7 +10388,7 @@ func (x *SearchTextResult) String() string {
 func (*SearchTextResult) ProtoMessage() {}
 
 func (x *SearchTextResult) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[144]
+	mi := &file_metadata_proto_msgTypes[147]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10214,7 +10401,7 @@ func (x *SearchTextResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchTextResult.ProtoReflect.Descriptor instead.
 func (*SearchTextResult) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{144}
+	return file_metadata_proto_rawDescGZIP(), []int{147}
 }
 
 func (x *SearchTextResult) GetUids() []uint32 {
@@ -10262,7 +10449,7 @@ type SearchTextResponse struct {
 
 func (x *SearchTextResponse) Reset() {
 	*x = SearchTextResponse{}
-	mi := &file_metadata_proto_msgTypes[145]
+	mi := &file_metadata_proto_msgTypes[148]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10274,7 +10461,7 @@ func (x *SearchTextResponse) String() string {
 func (*SearchTextResponse) ProtoMessage() {}
 
 func (x *SearchTextResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[145]
+	mi := &file_metadata_proto_msgTypes[148]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10287,7 +10474,7 @@ func (x *SearchTextResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchTextResponse.ProtoReflect.Descriptor instead.
 func (*SearchTextResponse) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{145}
+	return file_metadata_proto_rawDescGZIP(), []int{148}
 }
 
 func (x *SearchTextResponse) GetIndexed() bool {
@@ -10313,7 +10500,7 @@ type RebuildSearchIndexRequest struct {
 
 func (x *RebuildSearchIndexRequest) Reset() {
 	*x = RebuildSearchIndexRequest{}
-	mi := &file_metadata_proto_msgTypes[146]
+	mi := &file_metadata_proto_msgTypes[149]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10325,7 +10512,7 @@ func (x *RebuildSearchIndexRequest) String() string {
 func (*RebuildSearchIndexRequest) ProtoMessage() {}
 
 func (x *RebuildSearchIndexRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[146]
+	mi := &file_metadata_proto_msgTypes[149]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10338,7 +10525,7 @@ func (x *RebuildSearchIndexRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildSearchIndexRequest.ProtoReflect.Descriptor instead.
 func (*RebuildSearchIndexRequest) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{146}
+	return file_metadata_proto_rawDescGZIP(), []int{149}
 }
 
 func (x *RebuildSearchIndexRequest) GetAccount() string {
@@ -10358,7 +10545,7 @@ type RebuildSearchIndexProgress struct {
 
 func (x *RebuildSearchIndexProgress) Reset() {
 	*x = RebuildSearchIndexProgress{}
-	mi := &file_metadata_proto_msgTypes[147]
+	mi := &file_metadata_proto_msgTypes[150]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -10370,7 +10557,7 @@ func (x *RebuildSearchIndexProgress) String() string {
 func (*RebuildSearchIndexProgress) ProtoMessage() {}
 
 func (x *RebuildSearchIndexProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_metadata_proto_msgTypes[147]
+	mi := &file_metadata_proto_msgTypes[150]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -10383,7 +10570,7 @@ func (x *RebuildSearchIndexProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RebuildSearchIndexProgress.ProtoReflect.Descriptor instead.
 func (*RebuildSearchIndexProgress) Descriptor() ([]byte, []int) {
-	return file_metadata_proto_rawDescGZIP(), []int{147}
+	return file_metadata_proto_rawDescGZIP(), []int{150}
 }
 
 func (x *RebuildSearchIndexProgress) GetDone() uint64 {
@@ -10786,7 +10973,20 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04user\x18\a \x01(\tR\x04user\x12#\n" +
 	"\rheader_fields\x18\b \x03(\tR\fheaderFields\x12!\n" +
 	"\fpreview_only\x18\x14 \x01(\bR\vpreviewOnly\x12%\n" +
-	"\x0esort_keys_only\x18\xdc\v \x01(\bR\fsortKeysOnly\"\x9c\x02\n" +
+	"\x0esort_keys_only\x18\xdc\v \x01(\bR\fsortKeysOnly\"\x81\x01\n" +
+	"\x15ReadSortColumnRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x12\x1b\n" +
+	"\tafter_uid\x18\x04 \x01(\rR\bafterUid\"?\n" +
+	"\x0fSortColumnChunk\x12\x12\n" +
+	"\x04uids\x18\x01 \x03(\rR\x04uids\x12\x18\n" +
+	"\aentries\x18\x02 \x01(\fR\aentries\"\x85\x01\n" +
+	"\x0fSortColumnEntry\x12,\n" +
+	"\x12internal_date_unix\x18\x01 \x01(\x03R\x10internalDateUnix\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x120\n" +
+	"\x04keys\x18\x03 \x01(\v2\x1c.strata.metadata.v1.SortKeysR\x04keys\"\x9c\x02\n" +
 	"\x11StoreFlagsRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
@@ -11272,7 +11472,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x0fSEARCH_SCOPE_TO\x10\x05\x12\x13\n" +
 	"\x0fSEARCH_SCOPE_CC\x10\x06\x12\x14\n" +
 	"\x10SEARCH_SCOPE_BCC\x10\a\x12\x16\n" +
-	"\x12SEARCH_SCOPE_OTHER\x10\b2\x8d3\n" +
+	"\x12SEARCH_SCOPE_OTHER\x10\b2\xf13\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -11298,7 +11498,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\x06Append\x12!.strata.metadata.v1.AppendRequest\x1a\".strata.metadata.v1.AppendResponse\x12_\n" +
 	"\x0eImportMessages\x12).strata.metadata.v1.ImportMessagesRequest\x1a\".strata.metadata.v1.AppendResponse\x12a\n" +
 	"\fListMessages\x12'.strata.metadata.v1.ListMessagesRequest\x1a(.strata.metadata.v1.ListMessagesResponse\x12^\n" +
-	"\rFetchMessages\x12(.strata.metadata.v1.FetchMessagesRequest\x1a!.strata.metadata.v1.MessageRecord0\x01\x12[\n" +
+	"\rFetchMessages\x12(.strata.metadata.v1.FetchMessagesRequest\x1a!.strata.metadata.v1.MessageRecord0\x01\x12b\n" +
+	"\x0eReadSortColumn\x12).strata.metadata.v1.ReadSortColumnRequest\x1a#.strata.metadata.v1.SortColumnChunk0\x01\x12[\n" +
 	"\n" +
 	"StoreFlags\x12%.strata.metadata.v1.StoreFlagsRequest\x1a&.strata.metadata.v1.StoreFlagsResponse\x12I\n" +
 	"\x04Copy\x12\x1f.strata.metadata.v1.CopyRequest\x1a .strata.metadata.v1.CopyResponse\x12R\n" +
@@ -11367,7 +11568,7 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 148)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 151)
 var file_metadata_proto_goTypes = []any{
 	(AclMode)(0),                         // 0: strata.metadata.v1.AclMode
 	(LoginOutcome)(0),                    // 1: strata.metadata.v1.LoginOutcome
@@ -11431,98 +11632,101 @@ var file_metadata_proto_goTypes = []any{
 	(*ListMessagesResponse)(nil),         // 59: strata.metadata.v1.ListMessagesResponse
 	(*FlagSet)(nil),                      // 60: strata.metadata.v1.FlagSet
 	(*FetchMessagesRequest)(nil),         // 61: strata.metadata.v1.FetchMessagesRequest
-	(*StoreFlagsRequest)(nil),            // 62: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),                   // 63: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),           // 64: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),                  // 65: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),                 // 66: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),               // 67: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),              // 68: strata.metadata.v1.ExpungeResponse
-	(*ListVanishedRequest)(nil),          // 69: strata.metadata.v1.ListVanishedRequest
-	(*ListVanishedResponse)(nil),         // 70: strata.metadata.v1.ListVanishedResponse
-	(*ClaimRecentRequest)(nil),           // 71: strata.metadata.v1.ClaimRecentRequest
-	(*ClaimRecentResponse)(nil),          // 72: strata.metadata.v1.ClaimRecentResponse
-	(*WatchRequest)(nil),                 // 73: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                       // 74: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),                  // 75: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),     // 76: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),           // 77: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                    // 78: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),          // 79: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),         // 80: strata.metadata.v1.CollectBlobsResponse
-	(*HoldBlobsRequest)(nil),             // 81: strata.metadata.v1.HoldBlobsRequest
-	(*HoldBlobsResponse)(nil),            // 82: strata.metadata.v1.HoldBlobsResponse
-	(*BackupSnapshotRequest)(nil),        // 83: strata.metadata.v1.BackupSnapshotRequest
-	(*BackupChunk)(nil),                  // 84: strata.metadata.v1.BackupChunk
-	(*BackupBlobKeys)(nil),               // 85: strata.metadata.v1.BackupBlobKeys
-	(*BackupSummary)(nil),                // 86: strata.metadata.v1.BackupSummary
-	(*DeleteTenantRequest)(nil),          // 87: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),         // 88: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),             // 89: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),          // 90: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil),    // 91: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),            // 92: strata.metadata.v1.GetAccountRequest
-	(*SetAccountTenantAdminRequest)(nil), // 93: strata.metadata.v1.SetAccountTenantAdminRequest
-	(*QuotaLimits)(nil),                  // 94: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                   // 95: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                    // 96: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),              // 97: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),              // 98: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),             // 99: strata.metadata.v1.GetQuotaResponse
-	(*MetadataEntry)(nil),                // 100: strata.metadata.v1.MetadataEntry
-	(*SetMetadataRequest)(nil),           // 101: strata.metadata.v1.SetMetadataRequest
-	(*SetMetadataResponse)(nil),          // 102: strata.metadata.v1.SetMetadataResponse
-	(*GetMetadataRequest)(nil),           // 103: strata.metadata.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),          // 104: strata.metadata.v1.GetMetadataResponse
-	(*WatchAccountRequest)(nil),          // 105: strata.metadata.v1.WatchAccountRequest
-	(*AccountChanges)(nil),               // 106: strata.metadata.v1.AccountChanges
-	(*DeliverySettings)(nil),             // 107: strata.metadata.v1.DeliverySettings
-	(*SetDeliverySettingsRequest)(nil),   // 108: strata.metadata.v1.SetDeliverySettingsRequest
-	(*GetDeliverySettingsRequest)(nil),   // 109: strata.metadata.v1.GetDeliverySettingsRequest
-	(*LdapSettings)(nil),                 // 110: strata.metadata.v1.LdapSettings
-	(*SetLdapSettingsRequest)(nil),       // 111: strata.metadata.v1.SetLdapSettingsRequest
-	(*GetLdapSettingsRequest)(nil),       // 112: strata.metadata.v1.GetLdapSettingsRequest
-	(*ProvisionLdapAccountRequest)(nil),  // 113: strata.metadata.v1.ProvisionLdapAccountRequest
-	(*LdapSettingsResponse)(nil),         // 114: strata.metadata.v1.LdapSettingsResponse
-	(*ResolveRecipientRequest)(nil),      // 115: strata.metadata.v1.ResolveRecipientRequest
-	(*ResolvedAccount)(nil),              // 116: strata.metadata.v1.ResolvedAccount
-	(*ResolveRecipientResponse)(nil),     // 117: strata.metadata.v1.ResolveRecipientResponse
-	(*Alias)(nil),                        // 118: strata.metadata.v1.Alias
-	(*AddAliasRequest)(nil),              // 119: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 120: strata.metadata.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),          // 121: strata.metadata.v1.DeleteAliasResponse
-	(*ListAliasesRequest)(nil),           // 122: strata.metadata.v1.ListAliasesRequest
-	(*ListAliasesResponse)(nil),          // 123: strata.metadata.v1.ListAliasesResponse
-	(*SieveScript)(nil),                  // 124: strata.metadata.v1.SieveScript
-	(*PutSieveScriptRequest)(nil),        // 125: strata.metadata.v1.PutSieveScriptRequest
-	(*GetSieveScriptRequest)(nil),        // 126: strata.metadata.v1.GetSieveScriptRequest
-	(*ListSieveScriptsRequest)(nil),      // 127: strata.metadata.v1.ListSieveScriptsRequest
-	(*ListSieveScriptsResponse)(nil),     // 128: strata.metadata.v1.ListSieveScriptsResponse
-	(*DeleteSieveScriptRequest)(nil),     // 129: strata.metadata.v1.DeleteSieveScriptRequest
-	(*DeleteSieveScriptResponse)(nil),    // 130: strata.metadata.v1.DeleteSieveScriptResponse
-	(*RenameSieveScriptRequest)(nil),     // 131: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 132: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*SetActiveSieveScriptResponse)(nil), // 133: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*GetActiveSieveScriptRequest)(nil),  // 134: strata.metadata.v1.GetActiveSieveScriptRequest
-	(*GetActiveSieveScriptResponse)(nil), // 135: strata.metadata.v1.GetActiveSieveScriptResponse
-	(*Mark)(nil),                         // 136: strata.metadata.v1.Mark
-	(*SetMarksRequest)(nil),              // 137: strata.metadata.v1.SetMarksRequest
-	(*SetMarksResponse)(nil),             // 138: strata.metadata.v1.SetMarksResponse
-	(*CheckMarksRequest)(nil),            // 139: strata.metadata.v1.CheckMarksRequest
-	(*CheckMarksResponse)(nil),           // 140: strata.metadata.v1.CheckMarksResponse
-	(*MarkState)(nil),                    // 141: strata.metadata.v1.MarkState
-	(*OAuthSettings)(nil),                // 142: strata.metadata.v1.OAuthSettings
-	(*TenantOAuthSettings)(nil),          // 143: strata.metadata.v1.TenantOAuthSettings
-	(*SetOAuthSettingsRequest)(nil),      // 144: strata.metadata.v1.SetOAuthSettingsRequest
-	(*GetOAuthSettingsRequest)(nil),      // 145: strata.metadata.v1.GetOAuthSettingsRequest
-	(*FindOAuthIssuerRequest)(nil),       // 146: strata.metadata.v1.FindOAuthIssuerRequest
-	(*FindOAuthIssuerResponse)(nil),      // 147: strata.metadata.v1.FindOAuthIssuerResponse
-	(*SearchTextQuery)(nil),              // 148: strata.metadata.v1.SearchTextQuery
-	(*SearchTextRequest)(nil),            // 149: strata.metadata.v1.SearchTextRequest
-	(*SearchTextResult)(nil),             // 150: strata.metadata.v1.SearchTextResult
-	(*SearchTextResponse)(nil),           // 151: strata.metadata.v1.SearchTextResponse
-	(*RebuildSearchIndexRequest)(nil),    // 152: strata.metadata.v1.RebuildSearchIndexRequest
-	(*RebuildSearchIndexProgress)(nil),   // 153: strata.metadata.v1.RebuildSearchIndexProgress
+	(*ReadSortColumnRequest)(nil),        // 62: strata.metadata.v1.ReadSortColumnRequest
+	(*SortColumnChunk)(nil),              // 63: strata.metadata.v1.SortColumnChunk
+	(*SortColumnEntry)(nil),              // 64: strata.metadata.v1.SortColumnEntry
+	(*StoreFlagsRequest)(nil),            // 65: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                   // 66: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),           // 67: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),                  // 68: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),                 // 69: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),               // 70: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),              // 71: strata.metadata.v1.ExpungeResponse
+	(*ListVanishedRequest)(nil),          // 72: strata.metadata.v1.ListVanishedRequest
+	(*ListVanishedResponse)(nil),         // 73: strata.metadata.v1.ListVanishedResponse
+	(*ClaimRecentRequest)(nil),           // 74: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),          // 75: strata.metadata.v1.ClaimRecentResponse
+	(*WatchRequest)(nil),                 // 76: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                       // 77: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),                  // 78: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),     // 79: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 80: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                    // 81: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),          // 82: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),         // 83: strata.metadata.v1.CollectBlobsResponse
+	(*HoldBlobsRequest)(nil),             // 84: strata.metadata.v1.HoldBlobsRequest
+	(*HoldBlobsResponse)(nil),            // 85: strata.metadata.v1.HoldBlobsResponse
+	(*BackupSnapshotRequest)(nil),        // 86: strata.metadata.v1.BackupSnapshotRequest
+	(*BackupChunk)(nil),                  // 87: strata.metadata.v1.BackupChunk
+	(*BackupBlobKeys)(nil),               // 88: strata.metadata.v1.BackupBlobKeys
+	(*BackupSummary)(nil),                // 89: strata.metadata.v1.BackupSummary
+	(*DeleteTenantRequest)(nil),          // 90: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),         // 91: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),             // 92: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 93: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 94: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),            // 95: strata.metadata.v1.GetAccountRequest
+	(*SetAccountTenantAdminRequest)(nil), // 96: strata.metadata.v1.SetAccountTenantAdminRequest
+	(*QuotaLimits)(nil),                  // 97: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                   // 98: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                    // 99: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),              // 100: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),              // 101: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),             // 102: strata.metadata.v1.GetQuotaResponse
+	(*MetadataEntry)(nil),                // 103: strata.metadata.v1.MetadataEntry
+	(*SetMetadataRequest)(nil),           // 104: strata.metadata.v1.SetMetadataRequest
+	(*SetMetadataResponse)(nil),          // 105: strata.metadata.v1.SetMetadataResponse
+	(*GetMetadataRequest)(nil),           // 106: strata.metadata.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),          // 107: strata.metadata.v1.GetMetadataResponse
+	(*WatchAccountRequest)(nil),          // 108: strata.metadata.v1.WatchAccountRequest
+	(*AccountChanges)(nil),               // 109: strata.metadata.v1.AccountChanges
+	(*DeliverySettings)(nil),             // 110: strata.metadata.v1.DeliverySettings
+	(*SetDeliverySettingsRequest)(nil),   // 111: strata.metadata.v1.SetDeliverySettingsRequest
+	(*GetDeliverySettingsRequest)(nil),   // 112: strata.metadata.v1.GetDeliverySettingsRequest
+	(*LdapSettings)(nil),                 // 113: strata.metadata.v1.LdapSettings
+	(*SetLdapSettingsRequest)(nil),       // 114: strata.metadata.v1.SetLdapSettingsRequest
+	(*GetLdapSettingsRequest)(nil),       // 115: strata.metadata.v1.GetLdapSettingsRequest
+	(*ProvisionLdapAccountRequest)(nil),  // 116: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*LdapSettingsResponse)(nil),         // 117: strata.metadata.v1.LdapSettingsResponse
+	(*ResolveRecipientRequest)(nil),      // 118: strata.metadata.v1.ResolveRecipientRequest
+	(*ResolvedAccount)(nil),              // 119: strata.metadata.v1.ResolvedAccount
+	(*ResolveRecipientResponse)(nil),     // 120: strata.metadata.v1.ResolveRecipientResponse
+	(*Alias)(nil),                        // 121: strata.metadata.v1.Alias
+	(*AddAliasRequest)(nil),              // 122: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 123: strata.metadata.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),          // 124: strata.metadata.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),           // 125: strata.metadata.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),          // 126: strata.metadata.v1.ListAliasesResponse
+	(*SieveScript)(nil),                  // 127: strata.metadata.v1.SieveScript
+	(*PutSieveScriptRequest)(nil),        // 128: strata.metadata.v1.PutSieveScriptRequest
+	(*GetSieveScriptRequest)(nil),        // 129: strata.metadata.v1.GetSieveScriptRequest
+	(*ListSieveScriptsRequest)(nil),      // 130: strata.metadata.v1.ListSieveScriptsRequest
+	(*ListSieveScriptsResponse)(nil),     // 131: strata.metadata.v1.ListSieveScriptsResponse
+	(*DeleteSieveScriptRequest)(nil),     // 132: strata.metadata.v1.DeleteSieveScriptRequest
+	(*DeleteSieveScriptResponse)(nil),    // 133: strata.metadata.v1.DeleteSieveScriptResponse
+	(*RenameSieveScriptRequest)(nil),     // 134: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 135: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetActiveSieveScriptResponse)(nil), // 136: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*GetActiveSieveScriptRequest)(nil),  // 137: strata.metadata.v1.GetActiveSieveScriptRequest
+	(*GetActiveSieveScriptResponse)(nil), // 138: strata.metadata.v1.GetActiveSieveScriptResponse
+	(*Mark)(nil),                         // 139: strata.metadata.v1.Mark
+	(*SetMarksRequest)(nil),              // 140: strata.metadata.v1.SetMarksRequest
+	(*SetMarksResponse)(nil),             // 141: strata.metadata.v1.SetMarksResponse
+	(*CheckMarksRequest)(nil),            // 142: strata.metadata.v1.CheckMarksRequest
+	(*CheckMarksResponse)(nil),           // 143: strata.metadata.v1.CheckMarksResponse
+	(*MarkState)(nil),                    // 144: strata.metadata.v1.MarkState
+	(*OAuthSettings)(nil),                // 145: strata.metadata.v1.OAuthSettings
+	(*TenantOAuthSettings)(nil),          // 146: strata.metadata.v1.TenantOAuthSettings
+	(*SetOAuthSettingsRequest)(nil),      // 147: strata.metadata.v1.SetOAuthSettingsRequest
+	(*GetOAuthSettingsRequest)(nil),      // 148: strata.metadata.v1.GetOAuthSettingsRequest
+	(*FindOAuthIssuerRequest)(nil),       // 149: strata.metadata.v1.FindOAuthIssuerRequest
+	(*FindOAuthIssuerResponse)(nil),      // 150: strata.metadata.v1.FindOAuthIssuerResponse
+	(*SearchTextQuery)(nil),              // 151: strata.metadata.v1.SearchTextQuery
+	(*SearchTextRequest)(nil),            // 152: strata.metadata.v1.SearchTextRequest
+	(*SearchTextResult)(nil),             // 153: strata.metadata.v1.SearchTextResult
+	(*SearchTextResponse)(nil),           // 154: strata.metadata.v1.SearchTextResponse
+	(*RebuildSearchIndexRequest)(nil),    // 155: strata.metadata.v1.RebuildSearchIndexRequest
+	(*RebuildSearchIndexProgress)(nil),   // 156: strata.metadata.v1.RebuildSearchIndexProgress
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,   // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
@@ -11559,191 +11763,194 @@ var file_metadata_proto_depIdxs = []int32{
 	60,  // 31: strata.metadata.v1.ListMessagesResponse.flags:type_name -> strata.metadata.v1.FlagSet
 	60,  // 32: strata.metadata.v1.ListMessagesResponse.flag_sets:type_name -> strata.metadata.v1.FlagSet
 	57,  // 33: strata.metadata.v1.FetchMessagesRequest.uids:type_name -> strata.metadata.v1.UidRange
-	57,  // 34: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
-	2,   // 35: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
-	63,  // 36: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
-	57,  // 37: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
-	57,  // 38: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
-	57,  // 39: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
-	57,  // 40: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
-	3,   // 41: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
-	74,  // 42: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
-	85,  // 43: strata.metadata.v1.BackupChunk.blobs:type_name -> strata.metadata.v1.BackupBlobKeys
-	86,  // 44: strata.metadata.v1.BackupChunk.summary:type_name -> strata.metadata.v1.BackupSummary
-	94,  // 45: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
-	95,  // 46: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
-	94,  // 47: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
-	96,  // 48: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
-	100, // 49: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
-	4,   // 50: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
-	100, // 51: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
-	12,  // 52: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
-	107, // 53: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
-	110, // 54: strata.metadata.v1.SetLdapSettingsRequest.settings:type_name -> strata.metadata.v1.LdapSettings
-	110, // 55: strata.metadata.v1.LdapSettingsResponse.settings:type_name -> strata.metadata.v1.LdapSettings
-	107, // 56: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
-	116, // 57: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
-	118, // 58: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
-	118, // 59: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
-	124, // 60: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
-	124, // 61: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
-	124, // 62: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
-	124, // 63: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
-	136, // 64: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
-	141, // 65: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
-	142, // 66: strata.metadata.v1.TenantOAuthSettings.settings:type_name -> strata.metadata.v1.OAuthSettings
-	142, // 67: strata.metadata.v1.SetOAuthSettingsRequest.settings:type_name -> strata.metadata.v1.OAuthSettings
-	143, // 68: strata.metadata.v1.FindOAuthIssuerResponse.tenants:type_name -> strata.metadata.v1.TenantOAuthSettings
-	5,   // 69: strata.metadata.v1.SearchTextQuery.scopes:type_name -> strata.metadata.v1.SearchScope
-	148, // 70: strata.metadata.v1.SearchTextRequest.queries:type_name -> strata.metadata.v1.SearchTextQuery
-	150, // 71: strata.metadata.v1.SearchTextResponse.results:type_name -> strata.metadata.v1.SearchTextResult
-	21,  // 72: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
-	22,  // 73: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
-	24,  // 74: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
-	25,  // 75: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
-	26,  // 76: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
-	28,  // 77: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
-	30,  // 78: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
-	33,  // 79: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
-	34,  // 80: strata.metadata.v1.Metadata.GetScramCredentials:input_type -> strata.metadata.v1.GetScramCredentialsRequest
-	31,  // 81: strata.metadata.v1.Metadata.GuardLogin:input_type -> strata.metadata.v1.GuardLoginRequest
-	37,  // 82: strata.metadata.v1.Metadata.AddAppPassword:input_type -> strata.metadata.v1.AddAppPasswordRequest
-	39,  // 83: strata.metadata.v1.Metadata.ListAppPasswords:input_type -> strata.metadata.v1.ListAppPasswordsRequest
-	41,  // 84: strata.metadata.v1.Metadata.RevokeAppPassword:input_type -> strata.metadata.v1.RevokeAppPasswordRequest
-	42,  // 85: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
-	44,  // 86: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
-	45,  // 87: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
-	46,  // 88: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
-	48,  // 89: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
-	50,  // 90: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
-	54,  // 91: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
-	55,  // 92: strata.metadata.v1.Metadata.ImportMessages:input_type -> strata.metadata.v1.ImportMessagesRequest
-	58,  // 93: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
-	61,  // 94: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
-	62,  // 95: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	65,  // 96: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	67,  // 97: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	69,  // 98: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	71,  // 99: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	73,  // 100: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	76,  // 101: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	77,  // 102: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	87,  // 103: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	89,  // 104: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	90,  // 105: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	91,  // 106: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	92,  // 107: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	93,  // 108: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
-	97,  // 109: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	98,  // 110: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	6,   // 111: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	7,   // 112: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	8,   // 113: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	101, // 114: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	103, // 115: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	105, // 116: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
-	115, // 117: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
-	108, // 118: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
-	109, // 119: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
-	111, // 120: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
-	112, // 121: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
-	113, // 122: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
-	119, // 123: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
-	120, // 124: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
-	122, // 125: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
-	125, // 126: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
-	126, // 127: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
-	127, // 128: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
-	129, // 129: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
-	131, // 130: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
-	132, // 131: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
-	134, // 132: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
-	139, // 133: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
-	137, // 134: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
-	144, // 135: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
-	145, // 136: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
-	146, // 137: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
-	149, // 138: strata.metadata.v1.Metadata.SearchText:input_type -> strata.metadata.v1.SearchTextRequest
-	152, // 139: strata.metadata.v1.Metadata.RebuildSearchIndex:input_type -> strata.metadata.v1.RebuildSearchIndexRequest
-	79,  // 140: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	81,  // 141: strata.metadata.v1.Backup.HoldBlobs:input_type -> strata.metadata.v1.HoldBlobsRequest
-	83,  // 142: strata.metadata.v1.Backup.Snapshot:input_type -> strata.metadata.v1.BackupSnapshotRequest
-	10,  // 143: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	23,  // 144: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	11,  // 145: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	11,  // 146: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	27,  // 147: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	29,  // 148: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	11,  // 149: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	11,  // 150: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
-	35,  // 151: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
-	32,  // 152: strata.metadata.v1.Metadata.GuardLogin:output_type -> strata.metadata.v1.GuardLoginResponse
-	38,  // 153: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
-	40,  // 154: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
-	36,  // 155: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
-	43,  // 156: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	12,  // 157: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	12,  // 158: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	47,  // 159: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	49,  // 160: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	51,  // 161: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	56,  // 162: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	56,  // 163: strata.metadata.v1.Metadata.ImportMessages:output_type -> strata.metadata.v1.AppendResponse
-	59,  // 164: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	20,  // 165: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	64,  // 166: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	66,  // 167: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	68,  // 168: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	70,  // 169: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	72,  // 170: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	75,  // 171: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	78,  // 172: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	78,  // 173: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	88,  // 174: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	10,  // 175: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	10,  // 176: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	11,  // 177: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	11,  // 178: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	11,  // 179: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
-	96,  // 180: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	99,  // 181: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	9,   // 182: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	9,   // 183: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	9,   // 184: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	102, // 185: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	104, // 186: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	106, // 187: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
-	117, // 188: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
-	107, // 189: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	107, // 190: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	114, // 191: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
-	114, // 192: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
-	11,  // 193: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
-	118, // 194: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
-	121, // 195: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
-	123, // 196: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
-	124, // 197: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
-	124, // 198: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
-	128, // 199: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
-	130, // 200: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
-	124, // 201: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
-	133, // 202: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
-	135, // 203: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
-	140, // 204: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
-	138, // 205: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
-	143, // 206: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	143, // 207: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	147, // 208: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
-	151, // 209: strata.metadata.v1.Metadata.SearchText:output_type -> strata.metadata.v1.SearchTextResponse
-	153, // 210: strata.metadata.v1.Metadata.RebuildSearchIndex:output_type -> strata.metadata.v1.RebuildSearchIndexProgress
-	80,  // 211: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	82,  // 212: strata.metadata.v1.Backup.HoldBlobs:output_type -> strata.metadata.v1.HoldBlobsResponse
-	84,  // 213: strata.metadata.v1.Backup.Snapshot:output_type -> strata.metadata.v1.BackupChunk
-	143, // [143:214] is the sub-list for method output_type
-	72,  // [72:143] is the sub-list for method input_type
-	72,  // [72:72] is the sub-list for extension type_name
-	72,  // [72:72] is the sub-list for extension extendee
-	0,   // [0:72] is the sub-list for field type_name
+	19,  // 34: strata.metadata.v1.SortColumnEntry.keys:type_name -> strata.metadata.v1.SortKeys
+	57,  // 35: strata.metadata.v1.StoreFlagsRequest.uids:type_name -> strata.metadata.v1.UidRange
+	2,   // 36: strata.metadata.v1.StoreFlagsRequest.op:type_name -> strata.metadata.v1.FlagOp
+	66,  // 37: strata.metadata.v1.StoreFlagsResponse.updated:type_name -> strata.metadata.v1.FlagUpdate
+	57,  // 38: strata.metadata.v1.CopyRequest.uids:type_name -> strata.metadata.v1.UidRange
+	57,  // 39: strata.metadata.v1.ExpungeRequest.uids:type_name -> strata.metadata.v1.UidRange
+	57,  // 40: strata.metadata.v1.ListVanishedRequest.uids:type_name -> strata.metadata.v1.UidRange
+	57,  // 41: strata.metadata.v1.ListVanishedResponse.vanished:type_name -> strata.metadata.v1.UidRange
+	3,   // 42: strata.metadata.v1.Change.kind:type_name -> strata.metadata.v1.ChangeKind
+	77,  // 43: strata.metadata.v1.ChangeBatch.changes:type_name -> strata.metadata.v1.Change
+	88,  // 44: strata.metadata.v1.BackupChunk.blobs:type_name -> strata.metadata.v1.BackupBlobKeys
+	89,  // 45: strata.metadata.v1.BackupChunk.summary:type_name -> strata.metadata.v1.BackupSummary
+	97,  // 46: strata.metadata.v1.QuotaRoot.limits:type_name -> strata.metadata.v1.QuotaLimits
+	98,  // 47: strata.metadata.v1.QuotaRoot.usage:type_name -> strata.metadata.v1.QuotaUsage
+	97,  // 48: strata.metadata.v1.SetQuotaRequest.limits:type_name -> strata.metadata.v1.QuotaLimits
+	99,  // 49: strata.metadata.v1.GetQuotaResponse.roots:type_name -> strata.metadata.v1.QuotaRoot
+	103, // 50: strata.metadata.v1.SetMetadataRequest.entries:type_name -> strata.metadata.v1.MetadataEntry
+	4,   // 51: strata.metadata.v1.GetMetadataRequest.depth:type_name -> strata.metadata.v1.MetadataDepth
+	103, // 52: strata.metadata.v1.GetMetadataResponse.entries:type_name -> strata.metadata.v1.MetadataEntry
+	12,  // 53: strata.metadata.v1.AccountChanges.mailboxes:type_name -> strata.metadata.v1.Mailbox
+	110, // 54: strata.metadata.v1.SetDeliverySettingsRequest.settings:type_name -> strata.metadata.v1.DeliverySettings
+	113, // 55: strata.metadata.v1.SetLdapSettingsRequest.settings:type_name -> strata.metadata.v1.LdapSettings
+	113, // 56: strata.metadata.v1.LdapSettingsResponse.settings:type_name -> strata.metadata.v1.LdapSettings
+	110, // 57: strata.metadata.v1.ResolveRecipientResponse.settings:type_name -> strata.metadata.v1.DeliverySettings
+	119, // 58: strata.metadata.v1.ResolveRecipientResponse.targets:type_name -> strata.metadata.v1.ResolvedAccount
+	121, // 59: strata.metadata.v1.DeleteAliasResponse.alias:type_name -> strata.metadata.v1.Alias
+	121, // 60: strata.metadata.v1.ListAliasesResponse.aliases:type_name -> strata.metadata.v1.Alias
+	127, // 61: strata.metadata.v1.ListSieveScriptsResponse.scripts:type_name -> strata.metadata.v1.SieveScript
+	127, // 62: strata.metadata.v1.GetActiveSieveScriptResponse.script:type_name -> strata.metadata.v1.SieveScript
+	127, // 63: strata.metadata.v1.GetActiveSieveScriptResponse.before:type_name -> strata.metadata.v1.SieveScript
+	127, // 64: strata.metadata.v1.GetActiveSieveScriptResponse.after:type_name -> strata.metadata.v1.SieveScript
+	139, // 65: strata.metadata.v1.SetMarksRequest.marks:type_name -> strata.metadata.v1.Mark
+	144, // 66: strata.metadata.v1.CheckMarksResponse.marks:type_name -> strata.metadata.v1.MarkState
+	145, // 67: strata.metadata.v1.TenantOAuthSettings.settings:type_name -> strata.metadata.v1.OAuthSettings
+	145, // 68: strata.metadata.v1.SetOAuthSettingsRequest.settings:type_name -> strata.metadata.v1.OAuthSettings
+	146, // 69: strata.metadata.v1.FindOAuthIssuerResponse.tenants:type_name -> strata.metadata.v1.TenantOAuthSettings
+	5,   // 70: strata.metadata.v1.SearchTextQuery.scopes:type_name -> strata.metadata.v1.SearchScope
+	151, // 71: strata.metadata.v1.SearchTextRequest.queries:type_name -> strata.metadata.v1.SearchTextQuery
+	153, // 72: strata.metadata.v1.SearchTextResponse.results:type_name -> strata.metadata.v1.SearchTextResult
+	21,  // 73: strata.metadata.v1.Metadata.CreateTenant:input_type -> strata.metadata.v1.CreateTenantRequest
+	22,  // 74: strata.metadata.v1.Metadata.ListTenants:input_type -> strata.metadata.v1.ListTenantsRequest
+	24,  // 75: strata.metadata.v1.Metadata.CreateAccount:input_type -> strata.metadata.v1.CreateAccountRequest
+	25,  // 76: strata.metadata.v1.Metadata.SetPassword:input_type -> strata.metadata.v1.SetPasswordRequest
+	26,  // 77: strata.metadata.v1.Metadata.DeleteAccount:input_type -> strata.metadata.v1.DeleteAccountRequest
+	28,  // 78: strata.metadata.v1.Metadata.ListAccounts:input_type -> strata.metadata.v1.ListAccountsRequest
+	30,  // 79: strata.metadata.v1.Metadata.Authenticate:input_type -> strata.metadata.v1.AuthenticateRequest
+	33,  // 80: strata.metadata.v1.Metadata.CheckCredential:input_type -> strata.metadata.v1.CheckCredentialRequest
+	34,  // 81: strata.metadata.v1.Metadata.GetScramCredentials:input_type -> strata.metadata.v1.GetScramCredentialsRequest
+	31,  // 82: strata.metadata.v1.Metadata.GuardLogin:input_type -> strata.metadata.v1.GuardLoginRequest
+	37,  // 83: strata.metadata.v1.Metadata.AddAppPassword:input_type -> strata.metadata.v1.AddAppPasswordRequest
+	39,  // 84: strata.metadata.v1.Metadata.ListAppPasswords:input_type -> strata.metadata.v1.ListAppPasswordsRequest
+	41,  // 85: strata.metadata.v1.Metadata.RevokeAppPassword:input_type -> strata.metadata.v1.RevokeAppPasswordRequest
+	42,  // 86: strata.metadata.v1.Metadata.ListMailboxes:input_type -> strata.metadata.v1.ListMailboxesRequest
+	44,  // 87: strata.metadata.v1.Metadata.GetMailbox:input_type -> strata.metadata.v1.GetMailboxRequest
+	45,  // 88: strata.metadata.v1.Metadata.CreateMailbox:input_type -> strata.metadata.v1.CreateMailboxRequest
+	46,  // 89: strata.metadata.v1.Metadata.DeleteMailbox:input_type -> strata.metadata.v1.DeleteMailboxRequest
+	48,  // 90: strata.metadata.v1.Metadata.RenameMailbox:input_type -> strata.metadata.v1.RenameMailboxRequest
+	50,  // 91: strata.metadata.v1.Metadata.SetSubscribed:input_type -> strata.metadata.v1.SetSubscribedRequest
+	54,  // 92: strata.metadata.v1.Metadata.Append:input_type -> strata.metadata.v1.AppendRequest
+	55,  // 93: strata.metadata.v1.Metadata.ImportMessages:input_type -> strata.metadata.v1.ImportMessagesRequest
+	58,  // 94: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
+	61,  // 95: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
+	62,  // 96: strata.metadata.v1.Metadata.ReadSortColumn:input_type -> strata.metadata.v1.ReadSortColumnRequest
+	65,  // 97: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	68,  // 98: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	70,  // 99: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	72,  // 100: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	74,  // 101: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	76,  // 102: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	79,  // 103: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	80,  // 104: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	90,  // 105: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	92,  // 106: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	93,  // 107: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	94,  // 108: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	95,  // 109: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	96,  // 110: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
+	100, // 111: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	101, // 112: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	6,   // 113: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	7,   // 114: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	8,   // 115: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	104, // 116: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	106, // 117: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	108, // 118: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	118, // 119: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
+	111, // 120: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
+	112, // 121: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
+	114, // 122: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
+	115, // 123: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
+	116, // 124: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
+	122, // 125: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
+	123, // 126: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
+	125, // 127: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
+	128, // 128: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
+	129, // 129: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
+	130, // 130: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
+	132, // 131: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
+	134, // 132: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
+	135, // 133: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
+	137, // 134: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
+	142, // 135: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
+	140, // 136: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
+	147, // 137: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
+	148, // 138: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
+	149, // 139: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
+	152, // 140: strata.metadata.v1.Metadata.SearchText:input_type -> strata.metadata.v1.SearchTextRequest
+	155, // 141: strata.metadata.v1.Metadata.RebuildSearchIndex:input_type -> strata.metadata.v1.RebuildSearchIndexRequest
+	82,  // 142: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	84,  // 143: strata.metadata.v1.Backup.HoldBlobs:input_type -> strata.metadata.v1.HoldBlobsRequest
+	86,  // 144: strata.metadata.v1.Backup.Snapshot:input_type -> strata.metadata.v1.BackupSnapshotRequest
+	10,  // 145: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	23,  // 146: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	11,  // 147: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	11,  // 148: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	27,  // 149: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	29,  // 150: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	11,  // 151: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	11,  // 152: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
+	35,  // 153: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
+	32,  // 154: strata.metadata.v1.Metadata.GuardLogin:output_type -> strata.metadata.v1.GuardLoginResponse
+	38,  // 155: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
+	40,  // 156: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
+	36,  // 157: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
+	43,  // 158: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	12,  // 159: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	12,  // 160: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	47,  // 161: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	49,  // 162: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	51,  // 163: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	56,  // 164: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	56,  // 165: strata.metadata.v1.Metadata.ImportMessages:output_type -> strata.metadata.v1.AppendResponse
+	59,  // 166: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	20,  // 167: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	63,  // 168: strata.metadata.v1.Metadata.ReadSortColumn:output_type -> strata.metadata.v1.SortColumnChunk
+	67,  // 169: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	69,  // 170: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	71,  // 171: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	73,  // 172: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	75,  // 173: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	78,  // 174: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	81,  // 175: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	81,  // 176: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	91,  // 177: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	10,  // 178: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	10,  // 179: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	11,  // 180: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	11,  // 181: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	11,  // 182: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
+	99,  // 183: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	102, // 184: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	9,   // 185: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	9,   // 186: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	9,   // 187: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	105, // 188: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	107, // 189: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	109, // 190: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	120, // 191: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
+	110, // 192: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	110, // 193: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	117, // 194: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	117, // 195: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	11,  // 196: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
+	121, // 197: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
+	124, // 198: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
+	126, // 199: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
+	127, // 200: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
+	127, // 201: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
+	131, // 202: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
+	133, // 203: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
+	127, // 204: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
+	136, // 205: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
+	138, // 206: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
+	143, // 207: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
+	141, // 208: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
+	146, // 209: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	146, // 210: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	150, // 211: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
+	154, // 212: strata.metadata.v1.Metadata.SearchText:output_type -> strata.metadata.v1.SearchTextResponse
+	156, // 213: strata.metadata.v1.Metadata.RebuildSearchIndex:output_type -> strata.metadata.v1.RebuildSearchIndexProgress
+	83,  // 214: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	85,  // 215: strata.metadata.v1.Backup.HoldBlobs:output_type -> strata.metadata.v1.HoldBlobsResponse
+	87,  // 216: strata.metadata.v1.Backup.Snapshot:output_type -> strata.metadata.v1.BackupChunk
+	145, // [145:217] is the sub-list for method output_type
+	73,  // [73:145] is the sub-list for method input_type
+	73,  // [73:73] is the sub-list for extension type_name
+	73,  // [73:73] is the sub-list for extension extendee
+	0,   // [0:73] is the sub-list for field type_name
 }
 
 func init() { file_metadata_proto_init() }
@@ -11752,24 +11959,24 @@ func file_metadata_proto_init() {
 		return
 	}
 	file_metadata_proto_msgTypes[13].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[78].OneofWrappers = []any{
+	file_metadata_proto_msgTypes[81].OneofWrappers = []any{
 		(*BackupChunk_Snapshot)(nil),
 		(*BackupChunk_Blobs)(nil),
 		(*BackupChunk_Summary)(nil),
 	}
-	file_metadata_proto_msgTypes[88].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[94].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[91].OneofWrappers = []any{}
 	file_metadata_proto_msgTypes[97].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[101].OneofWrappers = []any{}
-	file_metadata_proto_msgTypes[107].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[100].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[104].OneofWrappers = []any{}
 	file_metadata_proto_msgTypes[110].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[113].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   148,
+			NumMessages:   151,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

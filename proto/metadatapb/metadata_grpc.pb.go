@@ -46,6 +46,7 @@ const (
 	Metadata_ImportMessages_FullMethodName        = "/strata.metadata.v1.Metadata/ImportMessages"
 	Metadata_ListMessages_FullMethodName          = "/strata.metadata.v1.Metadata/ListMessages"
 	Metadata_FetchMessages_FullMethodName         = "/strata.metadata.v1.Metadata/FetchMessages"
+	Metadata_ReadSortColumn_FullMethodName        = "/strata.metadata.v1.Metadata/ReadSortColumn"
 	Metadata_StoreFlags_FullMethodName            = "/strata.metadata.v1.Metadata/StoreFlags"
 	Metadata_Copy_FullMethodName                  = "/strata.metadata.v1.Metadata/Copy"
 	Metadata_Expunge_FullMethodName               = "/strata.metadata.v1.Metadata/Expunge"
@@ -153,6 +154,12 @@ type MetadataClient interface {
 	ListMessages(ctx context.Context, in *ListMessagesRequest, opts ...grpc.CallOption) (*ListMessagesResponse, error)
 	// FetchMessages streams stored message records for a UID set.
 	FetchMessages(ctx context.Context, in *FetchMessagesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[MessageRecord], error)
+	// ReadSortColumn streams a mailbox's sort-key column (metadata/sortcolumn.go): per UID
+	// above after_uid, in UID order, what SORT and THREAD order it by, in chunks of bounded
+	// size, each read from its own consistent view (as FetchMessages). Messages stored before
+	// the column was kept have no entry there (the frontend reads their keys with
+	// FetchMessages). It needs r (RFC 4314 4).
+	ReadSortColumn(ctx context.Context, in *ReadSortColumnRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SortColumnChunk], error)
 	StoreFlags(ctx context.Context, in *StoreFlagsRequest, opts ...grpc.CallOption) (*StoreFlagsResponse, error)
 	Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (*CopyResponse, error)
 	Expunge(ctx context.Context, in *ExpungeRequest, opts ...grpc.CallOption) (*ExpungeResponse, error)
@@ -528,6 +535,25 @@ func (c *metadataClient) FetchMessages(ctx context.Context, in *FetchMessagesReq
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Metadata_FetchMessagesClient = grpc.ServerStreamingClient[MessageRecord]
 
+func (c *metadataClient) ReadSortColumn(ctx context.Context, in *ReadSortColumnRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SortColumnChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Metadata_ServiceDesc.Streams[1], Metadata_ReadSortColumn_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ReadSortColumnRequest, SortColumnChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Metadata_ReadSortColumnClient = grpc.ServerStreamingClient[SortColumnChunk]
+
 func (c *metadataClient) StoreFlags(ctx context.Context, in *StoreFlagsRequest, opts ...grpc.CallOption) (*StoreFlagsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StoreFlagsResponse)
@@ -580,7 +606,7 @@ func (c *metadataClient) ClaimRecent(ctx context.Context, in *ClaimRecentRequest
 
 func (c *metadataClient) Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ChangeBatch], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Metadata_ServiceDesc.Streams[1], Metadata_Watch_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Metadata_ServiceDesc.Streams[2], Metadata_Watch_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -749,7 +775,7 @@ func (c *metadataClient) GetMetadata(ctx context.Context, in *GetMetadataRequest
 
 func (c *metadataClient) WatchAccount(ctx context.Context, in *WatchAccountRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[AccountChanges], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Metadata_ServiceDesc.Streams[2], Metadata_WatchAccount_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Metadata_ServiceDesc.Streams[3], Metadata_WatchAccount_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -988,7 +1014,7 @@ func (c *metadataClient) SearchText(ctx context.Context, in *SearchTextRequest, 
 
 func (c *metadataClient) RebuildSearchIndex(ctx context.Context, in *RebuildSearchIndexRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[RebuildSearchIndexProgress], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Metadata_ServiceDesc.Streams[3], Metadata_RebuildSearchIndex_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Metadata_ServiceDesc.Streams[4], Metadata_RebuildSearchIndex_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -1065,6 +1091,12 @@ type MetadataServer interface {
 	ListMessages(context.Context, *ListMessagesRequest) (*ListMessagesResponse, error)
 	// FetchMessages streams stored message records for a UID set.
 	FetchMessages(*FetchMessagesRequest, grpc.ServerStreamingServer[MessageRecord]) error
+	// ReadSortColumn streams a mailbox's sort-key column (metadata/sortcolumn.go): per UID
+	// above after_uid, in UID order, what SORT and THREAD order it by, in chunks of bounded
+	// size, each read from its own consistent view (as FetchMessages). Messages stored before
+	// the column was kept have no entry there (the frontend reads their keys with
+	// FetchMessages). It needs r (RFC 4314 4).
+	ReadSortColumn(*ReadSortColumnRequest, grpc.ServerStreamingServer[SortColumnChunk]) error
 	StoreFlags(context.Context, *StoreFlagsRequest) (*StoreFlagsResponse, error)
 	Copy(context.Context, *CopyRequest) (*CopyResponse, error)
 	Expunge(context.Context, *ExpungeRequest) (*ExpungeResponse, error)
@@ -1269,6 +1301,9 @@ func (UnimplementedMetadataServer) ListMessages(context.Context, *ListMessagesRe
 }
 func (UnimplementedMetadataServer) FetchMessages(*FetchMessagesRequest, grpc.ServerStreamingServer[MessageRecord]) error {
 	return status.Error(codes.Unimplemented, "method FetchMessages not implemented")
+}
+func (UnimplementedMetadataServer) ReadSortColumn(*ReadSortColumnRequest, grpc.ServerStreamingServer[SortColumnChunk]) error {
+	return status.Error(codes.Unimplemented, "method ReadSortColumn not implemented")
 }
 func (UnimplementedMetadataServer) StoreFlags(context.Context, *StoreFlagsRequest) (*StoreFlagsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method StoreFlags not implemented")
@@ -1832,6 +1867,17 @@ func _Metadata_FetchMessages_Handler(srv interface{}, stream grpc.ServerStream) 
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Metadata_FetchMessagesServer = grpc.ServerStreamingServer[MessageRecord]
+
+func _Metadata_ReadSortColumn_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ReadSortColumnRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(MetadataServer).ReadSortColumn(m, &grpc.GenericServerStream[ReadSortColumnRequest, SortColumnChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Metadata_ReadSortColumnServer = grpc.ServerStreamingServer[SortColumnChunk]
 
 func _Metadata_StoreFlags_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(StoreFlagsRequest)
@@ -2890,6 +2936,11 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "FetchMessages",
 			Handler:       _Metadata_FetchMessages_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "ReadSortColumn",
+			Handler:       _Metadata_ReadSortColumn_Handler,
 			ServerStreams: true,
 		},
 		{

@@ -66,48 +66,80 @@ var KeyByName = map[string]Key{
 // Sort orders msgs (given in sequence order) by criteria, in place (RFC 5256 3): each
 // criterion breaks the ties of those before it, REVERSE reverses only the criterion it
 // precedes, and messages equal under all of them stay in sequence order. The order is total
-// (the sequence number decides last), so an unstable sort gives the one answer. A string key
-// is first turned into each message's rank among the key's distinct values, so that the
-// sort compares integers (a mailbox has far fewer distinct subjects or senders than
-// messages).
+// (the sequence number decides last), so an unstable sort gives the one answer.
+//
+// Each criterion is first turned into one integer per message: a string key into the rank
+// of the message's value among the key's distinct values (a mailbox has far fewer distinct
+// subjects or senders than messages), so that no string is compared in the sort itself.
+// With one criterion whose values span less than 2^32, a message's value and position are
+// packed into one uint64 and the sort compares plain integers.
 func Sort(msgs []*Message, criteria []Criterion) {
-	type item struct {
-		m     *Message
-		ranks []int64 // per criterion, reversed ones negated
+	if len(msgs) < 2 || len(criteria) == 0 {
+		return
 	}
-	items := make([]item, len(msgs))
-	flat := make([]int64, len(msgs)*len(criteria))
-	for i, m := range msgs {
-		items[i] = item{m: m, ranks: flat[i*len(criteria) : (i+1)*len(criteria)]}
-	}
+	cols := make([][]int64, len(criteria))
 	for k, c := range criteria {
-		value := stringKey(c.Key)
-		var rankOf map[string]int64
-		if value != nil {
-			rankOf = stringRanks(msgs, value)
-		}
-		for i, m := range msgs {
-			var r int64
-			if value != nil {
-				r = rankOf[value(m)]
-			} else {
-				r = numberKey(m, c.Key)
-			}
-			if c.Reverse {
-				r = -r
-			}
-			items[i].ranks[k] = r
-		}
+		cols[k] = criterionValues(msgs, c)
 	}
-	slices.SortFunc(items, func(a, b item) int {
-		if r := slices.Compare(a.ranks, b.ranks); r != 0 {
-			return r
+	order := make([]*Message, len(msgs))
+	if len(cols) == 1 && sortPacked(cols[0], msgs, order) {
+		copy(msgs, order)
+		return
+	}
+	idx := make([]int32, len(msgs))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int {
+		for _, col := range cols {
+			if col[a] != col[b] {
+				return cmp.Compare(col[a], col[b])
+			}
 		}
-		return cmp.Compare(a.m.Seq, b.m.Seq)
+		return cmp.Compare(a, b) // sequence order: msgs are given in it
 	})
-	for i := range items {
-		msgs[i] = items[i].m
+	for i, j := range idx {
+		order[i] = msgs[j]
 	}
+	copy(msgs, order)
+}
+
+// criterionValues returns each message's value under c, reversed ones negated.
+func criterionValues(msgs []*Message, c Criterion) []int64 {
+	var col []int64
+	if value := stringKey(c.Key); value != nil {
+		col = stringRanks(msgs, value)
+	} else {
+		col = make([]int64, len(msgs))
+		for i, m := range msgs {
+			col[i] = numberKey(m, c.Key)
+		}
+	}
+	if c.Reverse {
+		for i := range col {
+			col[i] = -col[i]
+		}
+	}
+	return col
+}
+
+// sortPacked sorts msgs by col, then position, into order, when col's values span less
+// than 2^32 (and there are fewer than 2^32 messages): value above position in a uint64. It
+// reports whether it did.
+func sortPacked(col []int64, msgs, order []*Message) bool {
+	lo, hi := slices.Min(col), slices.Max(col)
+	if hi-lo < 0 || uint64(hi-lo) >= 1<<32 || uint64(len(msgs)) >= 1<<32 {
+		return false
+	}
+	packed := make([]uint64, len(col))
+	for i, v := range col {
+		packed[i] = uint64(v-lo)<<32 | uint64(i)
+	}
+	slices.Sort(packed)
+	for i, p := range packed {
+		order[i] = msgs[uint32(p)]
+	}
+	return true
 }
 
 // Compare orders a and b as Sort does (RFC 5256 3): by each criterion in turn, REVERSE
@@ -168,20 +200,33 @@ func stringKey(k Key) func(*Message) string {
 	return nil
 }
 
-// stringRanks maps each distinct value of a string key among msgs to its rank in octet
-// order.
-func stringRanks(msgs []*Message, value func(*Message) string) map[string]int64 {
-	rank := make(map[string]int64)
-	for _, m := range msgs {
-		rank[value(m)] = 0
+// stringRanks returns each message's rank, in octet order, among the distinct values of a
+// string key: one map lookup per message, then a sort of the distinct values alone.
+func stringRanks(msgs []*Message, value func(*Message) string) []int64 {
+	ids := make(map[string]int32)
+	var distinct []string
+	col := make([]int64, len(msgs))
+	for i, m := range msgs {
+		v := value(m)
+		id, ok := ids[v]
+		if !ok {
+			id = int32(len(distinct))
+			ids[v] = id
+			distinct = append(distinct, v)
+		}
+		col[i] = int64(id)
 	}
-	distinct := make([]string, 0, len(rank))
-	for v := range rank {
-		distinct = append(distinct, v)
+	byValue := make([]int32, len(distinct))
+	for i := range byValue {
+		byValue[i] = int32(i)
 	}
-	slices.Sort(distinct)
-	for i, v := range distinct {
-		rank[v] = int64(i)
+	slices.SortFunc(byValue, func(a, b int32) int { return cmp.Compare(distinct[a], distinct[b]) })
+	rank := make([]int64, len(distinct))
+	for r, id := range byValue {
+		rank[id] = int64(r)
 	}
-	return rank
+	for i, id := range col {
+		col[i] = rank[id]
+	}
+	return col
 }

@@ -1,0 +1,122 @@
+package imap_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// BenchmarkSortMailbox measures SORT and THREAD on a large INBOX (100,000 messages, or
+// STRATA_SORT_BENCH_MESSAGES) over a socket. The mailbox is filled as fillMailbox does,
+// through the metadata Append, each message with sort keys as ingest extracts them: 5,000
+// distinct base subjects, 2,000 senders, dates over two years, a unique Message-ID and, for
+// two messages in three, references to earlier ones.
+//
+//   - First/...: what the first SORT of a mailbox costs: bob, whom the owner granted lr,
+//     orders it (another owner's mailbox is never cached, so each of his SORTs reads every
+//     message's keys): Column reads the sort-key column (ReadSortColumn), Records the
+//     stored records (FetchMessages, how the first SORT read them before the column).
+//
+//   - Repeated/...: the owner's SORTs, ordered from the frontend's sort-key cache.
+//
+//     STRATA_SORT_BENCH_MESSAGES=1000000 go test ./frontend/imap -run '^$' -bench BenchmarkSortMailbox -benchtime 3x -timeout 60m
+func BenchmarkSortMailbox(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("STRATA_SORT_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	srv := startServerWith(b, func(cfg *embedded.Config) {
+		cfg.MaxMessageSize = 1 << 20
+		cfg.DisableSearchIndex = true
+		cfg.IMAPLimits.SortCacheMessages = max(n, 1_000_000)
+	})
+	start := time.Now()
+	fillSortMailbox(b, srv, n)
+	b.Logf("filled %d messages in %v", n, time.Since(start).Round(time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	md := srv.Metadata()
+	if _, err := md.CreateAccount(ctx, &metadatapb.CreateAccountRequest{RequestId: randomID(), Email: bob, Password: testPassword}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := md.SetAcl(ctx, &metadatapb.SetAclRequest{
+		RequestId: randomID(), Account: embedded.DemoAccount, Name: "INBOX", Identifier: bob, Rights: "lr",
+	}); err != nil {
+		b.Fatal(err)
+	}
+	owner := dialBench(b, srv, embedded.DemoAccount, embedded.DemoPassword, "INBOX")
+	shared := dialBench(b, srv, bob, testPassword, `"Other Users/demo@example.com/INBOX"`)
+	commands := []struct{ name, command string }{
+		{"SortDate", "UID SORT (DATE) UTF-8 ALL"},
+		{"SortSubject", "UID SORT (SUBJECT) UTF-8 ALL"},
+		{"ThreadReferences", "UID THREAD REFERENCES UTF-8 ALL"},
+	}
+	for _, path := range []struct {
+		name  string
+		least int64
+	}{{"Column", 1}, {"Records", math.MaxInt64}} {
+		for _, c := range commands {
+			b.Run("First/"+path.name+"/"+c.name, func(b *testing.B) {
+				imap.SetSortColumnMin(b, path.least)
+				shared.bench(b, c.command)
+			})
+		}
+	}
+	owner.run(commands[0].command) // fills the cache
+	for _, c := range commands {
+		b.Run("Repeated/"+c.name, func(b *testing.B) { owner.bench(b, c.command) })
+	}
+}
+
+// fillSortMailbox appends one message over IMAP, then n-1 records that share its body
+// through the metadata Append, each with its own sort keys (BenchmarkSortMailbox).
+func fillSortMailbox(b testing.TB, srv *embedded.Server, n int) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	defer cancel()
+	md := srv.Metadata()
+	mbox, rec := benchSeed(ctx, b, srv)
+	rng := rand.New(rand.NewPCG(1, 17))
+	const batch = 1000
+	for start := 1; start < n; start += batch {
+		req := &metadatapb.AppendRequest{RequestId: randomID(), Account: embedded.DemoAccount, MailboxId: mbox.GetId()}
+		for i := start; i < min(start+batch, n); i++ {
+			name := fmt.Sprintf("bench-%06d", i)
+			st := proto.Clone(rec.GetStructure()).(*metadatapb.MessageStructure)
+			st.Header = bytes.ReplaceAll(st.GetHeader(), []byte("bench-000000"), []byte(name))
+			st.Envelope.MessageId = "<" + name + "@example.org>"
+			sender := rng.IntN(2000)
+			keys := &metadatapb.SortKeys{
+				SentUnix: proto.Int64(1_700_000_000 + rng.Int64N(2*365*86400)),
+				Subject:  fmt.Sprintf("project status %04d", rng.IntN(5000)),
+				From:     fmt.Sprintf("user%04d@example.org", sender), DisplayFrom: fmt.Sprintf("user %04d", sender),
+				To: "demo@example.com", DisplayTo: "demo", MessageId: name + "@example.org",
+			}
+			if i > 1 && rng.IntN(3) > 0 {
+				parent := rng.IntN(i)
+				keys.References = []string{fmt.Sprintf("bench-%06d@example.org", parent/7), fmt.Sprintf("bench-%06d@example.org", parent)}
+				keys.Reply = true
+			}
+			st.SortKeys = keys
+			req.Messages = append(req.Messages, &metadatapb.NewMessage{
+				BlobKey: rec.GetBlobKey(), Size: rec.GetSize() + uint64(rng.IntN(1000)), InternalDateUnix: rec.GetInternalDateUnix() + int64(i),
+				Structure: st,
+			})
+		}
+		if _, err := md.Append(ctx, req); err != nil {
+			b.Fatalf("append batch at %d: %v", start, err)
+		}
+	}
+}

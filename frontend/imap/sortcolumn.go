@@ -1,0 +1,303 @@
+package imap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/strata-mail/strata/frontend/imap/imapresp"
+	"github.com/strata-mail/strata/frontend/imap/sortthread"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// columnMinMissing is how many messages' keys a SORT or THREAD must lack before it reads
+// the mailbox's sort-key column (ReadSortColumn: every message above what was read
+// before, in one ordered scan) rather than the records of just those messages
+// (FetchMessages): the column costs a scan of the whole mailbox, worth it only when many
+// keys are missing. It is fetchBatch, or a test's value (SetSortColumnMin).
+var columnMinMissing atomic.Int64
+
+func init() { columnMinMissing.Store(fetchBatch) }
+
+// fillFromColumn reads the sort-key column of the selected mailbox above what cache holds
+// of box, into cache, up to the deadline. Messages the column lacks (stored before it was
+// kept) stay missing, for sortEntries to read.
+func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time.Time) error {
+	s := c.sel
+	after := cache.columnRead(box)
+	var uids []uint32
+	var entries []sortEntry
+	// One stream reads the whole column, so its deadline is the command's, not a call's;
+	// a retry goes on after the last UID received.
+	ctx, cancel := context.WithDeadline(c.ctx, deadline)
+	defer cancel()
+	policy := metadataRetry
+	policy.Budget, policy.CallTimeout = time.Until(deadline), time.Until(deadline)
+	err := policy.Do(ctx, func(ctx context.Context) error {
+		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{
+			Account: s.owner, MailboxId: s.mailboxID, AfterUid: after, User: c.accountName(),
+		})
+		if err != nil {
+			return err
+		}
+		for {
+			chunk, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if uids, entries, err = appendColumnChunk(uids, entries, chunk); err != nil {
+				return err
+			}
+			cache.putColumn(box, uids, entries, chunk.Uids[len(chunk.Uids)-1])
+			after = chunk.Uids[len(chunk.Uids)-1]
+			uids, entries = uids[:0], entries[:0]
+			if time.Now().After(deadline) {
+				return errSortDeadline
+			}
+		}
+	})
+	if errors.Is(err, errSortDeadline) || ctx.Err() != nil {
+		return no(imapresp.CodeLimit, "Ordering took longer than "+c.srv.limits.SortTimeout.String())
+	}
+	if err != nil {
+		return rpcStatus(err, imapresp.CodeNonExistent, "read sort keys")
+	}
+	if n := len(s.msgs.uids); n > 0 {
+		cache.putColumn(box, nil, nil, s.msgs.uids[n-1]) // the view's UIDs have been read
+	}
+	return nil
+}
+
+var errSortDeadline = errors.New("sort deadline passed")
+
+// Field numbers of SortColumnEntry and SortKeys (proto/metadata.proto).
+var (
+	columnDateField    = protoField(&metadatapb.SortColumnEntry{}, "internal_date_unix")
+	columnSizeField    = protoField(&metadatapb.SortColumnEntry{}, "size")
+	columnKeysField    = protoField(&metadatapb.SortColumnEntry{}, "keys")
+	keysSentField      = protoField(&metadatapb.SortKeys{}, "sent_unix")
+	keysSubjectField   = protoField(&metadatapb.SortKeys{}, "subject")
+	keysFromField      = protoField(&metadatapb.SortKeys{}, "from")
+	keysToField        = protoField(&metadatapb.SortKeys{}, "to")
+	keysCcField        = protoField(&metadatapb.SortKeys{}, "cc")
+	keysDispFromField  = protoField(&metadatapb.SortKeys{}, "display_from")
+	keysDispToField    = protoField(&metadatapb.SortKeys{}, "display_to")
+	keysMessageIDField = protoField(&metadatapb.SortKeys{}, "message_id")
+	keysRefsField      = protoField(&metadatapb.SortKeys{}, "references")
+	keysReplyField     = protoField(&metadatapb.SortKeys{}, "reply")
+)
+
+func protoField(m interface {
+	ProtoReflect() protoreflect.Message
+}, name protoreflect.Name) protowire.Number {
+	return m.ProtoReflect().Descriptor().Fields().ByName(name).Number()
+}
+
+// appendColumnChunk decodes a SortColumnChunk's entries onto uids and entries. It decodes
+// the wire format itself, into strings that share one copy of the chunk (a chunk's keys
+// stay cached together), so that a message costs no allocation beyond its references.
+func appendColumnChunk(uids []uint32, entries []sortEntry, chunk *metadatapb.SortColumnChunk) ([]uint32, []sortEntry, error) {
+	text := string(chunk.GetEntries())
+	var refs []string // the chunk's references, shared by its messages
+	off := 0
+	for _, uid := range chunk.GetUids() {
+		n, l := protowire.ConsumeVarint(chunk.Entries[off:])
+		if l < 0 || uint64(len(text)-off-l) < n {
+			return nil, nil, fmt.Errorf("sort column: bad entry length at UID %d", uid)
+		}
+		start := off + l
+		off = start + int(n)
+		var e sortEntry
+		var err error
+		if refs, err = decodeColumnEntry(text[start:off], &e, refs); err != nil {
+			return nil, nil, fmt.Errorf("sort column: UID %d: %w", uid, err)
+		}
+		uids, entries = append(uids, uid), append(entries, e)
+	}
+	if off != len(text) {
+		return nil, nil, errors.New("sort column: entries beyond the UIDs")
+	}
+	return uids, entries, nil
+}
+
+// wireReader walks a protobuf encoding held in a string, returning string fields as
+// substrings of it.
+type wireReader struct {
+	s   string
+	off int
+}
+
+var errWire = errors.New("malformed entry")
+
+func (r *wireReader) more() bool { return r.off < len(r.s) }
+
+func (r *wireReader) varint() (uint64, error) {
+	var x uint64
+	for shift := 0; shift < 64; shift += 7 {
+		if r.off >= len(r.s) {
+			return 0, errWire
+		}
+		b := r.s[r.off]
+		r.off++
+		x |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			return x, nil
+		}
+	}
+	return 0, errWire
+}
+
+func (r *wireReader) tag() (protowire.Number, protowire.Type, error) {
+	v, err := r.varint()
+	if err != nil || v>>3 == 0 {
+		return 0, 0, errWire
+	}
+	return protowire.Number(v >> 3), protowire.Type(v & 7), nil
+}
+
+func (r *wireReader) bytes() (string, error) {
+	n, err := r.varint()
+	if err != nil || uint64(len(r.s)-r.off) < n {
+		return "", errWire
+	}
+	v := r.s[r.off : r.off+int(n)]
+	r.off += int(n)
+	return v, nil
+}
+
+// skip passes over a field of wire type typ (an unknown field).
+func (r *wireReader) skip(typ protowire.Type) error {
+	var err error
+	switch typ {
+	case protowire.VarintType:
+		_, err = r.varint()
+	case protowire.BytesType:
+		_, err = r.bytes()
+	case protowire.Fixed32Type, protowire.Fixed64Type:
+		n := 4
+		if typ == protowire.Fixed64Type {
+			n = 8
+		}
+		if len(r.s)-r.off < n {
+			return errWire
+		}
+		r.off += n
+	default:
+		return errWire
+	}
+	return err
+}
+
+// decodeColumnEntry decodes an encoded SortColumnEntry into e as sortEntryOf would build it
+// from the decoded message, appending its references to refs (returned).
+func decodeColumnEntry(s string, e *sortEntry, refs []string) ([]string, error) {
+	r := wireReader{s: s}
+	var keys string
+	for r.more() {
+		num, typ, err := r.tag()
+		if err != nil {
+			return refs, err
+		}
+		switch {
+		case num == columnDateField && typ == protowire.VarintType:
+			v, err := r.varint()
+			if err != nil {
+				return refs, err
+			}
+			e.msg.Arrival = int64(v)
+		case num == columnSizeField && typ == protowire.VarintType:
+			if e.msg.Size, err = r.varint(); err != nil {
+				return refs, err
+			}
+		case num == columnKeysField && typ == protowire.BytesType:
+			if keys, err = r.bytes(); err != nil {
+				return refs, err
+			}
+		default:
+			if err := r.skip(typ); err != nil {
+				return refs, err
+			}
+		}
+	}
+	e.msg.Date = e.msg.Arrival
+	r = wireReader{s: keys}
+	first := len(refs)
+	for r.more() {
+		num, typ, err := r.tag()
+		if err != nil {
+			return refs, err
+		}
+		if typ == protowire.VarintType && (num == keysSentField || num == keysReplyField) {
+			v, err := r.varint()
+			if err != nil {
+				return refs, err
+			}
+			if num == keysSentField {
+				e.msg.Date = int64(v) // RFC 5256 2.2; else the internal date
+			} else {
+				e.reply = v != 0
+			}
+			continue
+		}
+		var field *string
+		switch num {
+		case keysSubjectField:
+			field = &e.msg.Subject
+		case keysFromField:
+			field = &e.msg.From
+		case keysToField:
+			field = &e.msg.To
+		case keysCcField:
+			field = &e.msg.Cc
+		case keysDispFromField:
+			field = &e.msg.DisplayFrom
+		case keysDispToField:
+			field = &e.msg.DisplayTo
+		case keysMessageIDField:
+			field = &e.msg.MessageID
+		}
+		switch {
+		case typ != protowire.BytesType || (field == nil && num != keysRefsField):
+			if err := r.skip(typ); err != nil {
+				return refs, err
+			}
+		case field != nil:
+			if *field, err = r.bytes(); err != nil {
+				return refs, err
+			}
+		default:
+			v, err := r.bytes()
+			if err != nil {
+				return refs, err
+			}
+			refs = append(refs, v)
+		}
+	}
+	if len(refs) > first {
+		e.msg.References = refs[first:len(refs):len(refs)]
+	}
+	return refs, nil
+}
+
+// sortEntryOf is a message's sort entry from its internal date, size and stored keys.
+func sortEntryOf(internalDate int64, size uint64, keys *metadatapb.SortKeys) sortEntry {
+	e := sortEntry{reply: keys.GetReply(), msg: sortthread.Message{
+		Arrival: internalDate, Date: internalDate,
+		Size: size, Subject: keys.GetSubject(), From: keys.GetFrom(), To: keys.GetTo(),
+		Cc: keys.GetCc(), DisplayFrom: keys.GetDisplayFrom(), DisplayTo: keys.GetDisplayTo(),
+		MessageID: keys.GetMessageId(), References: keys.GetReferences(),
+	}}
+	if keys.SentUnix != nil {
+		e.msg.Date = keys.GetSentUnix() // RFC 5256 2.2; else the internal date
+	}
+	return e
+}

@@ -1,0 +1,61 @@
+package imap
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// TestDecodeColumnEntry: the column's own decoder gives what the decoded SortColumnEntry
+// gives through sortEntryOf (the path of records read with FetchMessages), for keys with
+// and without a sent date, references, empty strings and unknown fields, and refuses
+// truncated entries.
+func TestDecodeColumnEntry(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	word := func() string { return []string{"", "a", "hello world", "é", "re: x", "z@x.org"}[rng.IntN(6)] }
+	var chunk metadatapb.SortColumnChunk
+	var want []sortEntry
+	for i := range 200 {
+		keys := &metadatapb.SortKeys{Subject: word(), From: word(), To: word(), Cc: word(), DisplayFrom: word(),
+			DisplayTo: word(), MessageId: word(), Reply: rng.IntN(2) == 0}
+		if rng.IntN(3) > 0 {
+			keys.SentUnix = proto.Int64(rng.Int64N(1<<40) - 1<<39)
+		}
+		for range rng.IntN(4) {
+			keys.References = append(keys.References, fmt.Sprintf("r%d@x", rng.IntN(100)))
+		}
+		e := &metadatapb.SortColumnEntry{InternalDateUnix: rng.Int64N(1<<33) - 1<<30, Size: rng.Uint64N(1 << 40), Keys: keys}
+		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%7 == 0 { // a field a later version adds
+			b = protowire.AppendTag(b, 99, protowire.BytesType)
+			b = protowire.AppendBytes(b, []byte("future"))
+		}
+		chunk.Uids = append(chunk.Uids, uint32(i+1))
+		chunk.Entries = protowire.AppendBytes(chunk.Entries, b)
+		want = append(want, sortEntryOf(e.GetInternalDateUnix(), e.GetSize(), keys))
+	}
+	uids, got, err := appendColumnChunk(nil, nil, &chunk)
+	if err != nil || len(uids) != len(want) {
+		t.Fatalf("decoded %d entries: %v", len(uids), err)
+	}
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("entry %d: decoded %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	for _, cut := range []int{1, 5, len(chunk.Entries) / 2} {
+		bad := chunk.Entries[:len(chunk.Entries)-cut]
+		if _, _, err := appendColumnChunk(nil, nil, &metadatapb.SortColumnChunk{Uids: chunk.Uids, Entries: bad}); err == nil {
+			t.Errorf("entries cut by %d decoded", cut)
+		}
+	}
+}
