@@ -106,10 +106,11 @@ type Config struct {
 	MaxMessageSize  int64
 	// S3, when set, keeps message bodies in that bucket instead of DataDir/blobs.
 	S3 *s3.Config
-	// BlobFilePerBody keeps every new body in DataDir/blobs in a file of its own instead
-	// of packing those of up to fs.PackMax bytes into segment files (blobstore/fs,
-	// "Packing"). Packed bodies already there are read either way.
-	BlobFilePerBody bool
+	// BlobPack packs new bodies of up to fs.PackMax bytes into segment files in
+	// DataDir/blobs (blobstore/fs, "Packing") instead of a file each. Off by default until
+	// the review findings of 2026-12-06 in that package doc are fixed. Packed bodies
+	// already there are read either way.
+	BlobPack bool
 	// BlobCacheSize is the size in bytes of the in-memory body cache in front of S3;
 	// DefaultBlobCacheSize if zero, none if negative.
 	BlobCacheSize int64
@@ -496,7 +497,7 @@ func openBlobs(ctx context.Context, cfg Config) (blobstore.Store, error) {
 	if cfg.S3 == nil {
 		// This process owns the directory's segment files; the admin commands that open
 		// it meanwhile (backup, import) only read them.
-		blobs, err := fs.Open(filepath.Join(cfg.DataDir, "blobs"), fs.Options{Own: true, PackSmall: !cfg.BlobFilePerBody})
+		blobs, err := fs.Open(filepath.Join(cfg.DataDir, "blobs"), fs.Options{Own: true, PackSmall: cfg.BlobPack})
 		if err != nil {
 			return nil, fmt.Errorf("open blob store: %w", err)
 		}

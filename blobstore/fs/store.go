@@ -85,6 +85,26 @@
 // Staging is unchanged by packing: a killed process leaves every written record whole in
 // the page cache, and after a crash of the machine the staging recovery's Check finds a
 // record that did not survive (missing, or skipped by the scan) as it finds a lost file.
+//
+// Packing is off by default (embedded.Config.BlobPack, `strata serve --blob-pack`) until
+// these findings of a review (2026-12-06) are fixed:
+//
+//   - open marks every segment synced, so a dedup hit after a restart on a record written
+//     but never fsynced (its Put never acknowledged) acknowledges it without an fsync;
+//   - with two fsyncs of a segment in flight, one failing, Linux reports the error once:
+//     the other returns nil and advances synced over pages whose writeback failed; and
+//     syncTo checks failed before synced, so dedup hits on durable records fail for good;
+//   - a non-owner's dedup hit checks only the tombstones of the segment it indexed: after
+//     a compaction moved the record and the collector deleted the copy, it finds no
+//     tombstone file and takes the hit (the body is then nowhere);
+//   - a partial tombstone write (ENOSPC, a crash) shifts every later one off the 12-byte
+//     grid, where they fail their CRC: the bodies they deleted are live again;
+//   - Get checks the CRC-32C only, and the scan resynchronises inside bodies, so a record
+//     embedded in a body (half-written, read by a non-owner's refresh, or a torn tail) can
+//     be indexed and served: the index should check SHA-256 against the key;
+//   - one segment whose fsync failed stops every later compaction; a Delete racing a
+//     compaction syncs only the new copy's tombstone file before the copy is synced; and
+//     segment numbers can be reused when the highest segment was compacted away.
 package fs
 
 import (
