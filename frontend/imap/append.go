@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
@@ -85,7 +86,12 @@ func (c *conn) cmdReplace(cmd *imapwire.Command) error {
 	case !s.rights.has('t') || !s.rights.has('e'):
 		err = no(imapresp.CodeNoPerm, cmd.Name+" needs the t and e rights") // RFC 8508 3.4
 	case cmd.UID:
-		if uid = args.Replace; s.seqOf(uid) == 0 {
+		uid = args.Replace
+		// The UID may be this session's own APPENDUID not yet in its view (sync.go).
+		if err = c.awaitOwnAdditions(imap.UIDSetNum(imap.UID(uid))); err != nil {
+			break
+		}
+		if s = c.sel; s.seqOf(uid) == 0 {
 			// RFC 8508 3.3: a UID that does not exist is a NO, not a BAD.
 			err = no(imapresp.CodeNonExistent, "No message with UID "+strconv.FormatUint(uint64(uid), 10))
 		}

@@ -183,6 +183,13 @@ func TestUIDCommandOnOwnAdditionBeforeFeed(t *testing.T) {
 				}
 				g.onCommand.Store(&open)
 			}
+			if tc.openAt == "" {
+				// A UID set within the view's messages cannot name the new ones: it is
+				// answered at once, the feed still held.
+				if _, tagged := rc.cmd(`UID STORE 1 +FLAGS.SILENT (\Flagged)`); !strings.HasPrefix(tagged, "OK") {
+					t.Errorf("UID STORE 1 while the feed is held: %q, want OK", tagged)
+				}
+			}
 			_, stored := rc.cmd(fmt.Sprintf(`UID STORE %d +FLAGS.SILENT (\Deleted)`, uid))
 			_, expunged := rc.cmd(fmt.Sprintf("UID EXPUNGE %d", uid))
 			g.open()

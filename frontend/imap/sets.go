@@ -51,7 +51,7 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 			}
 		}
 	case imap.UIDSet:
-		if err := c.awaitOwnAdditions(); err != nil {
+		if err := c.awaitOwnAdditions(set); err != nil {
 			return nil, err
 		}
 		n = uint32(len(s.msgs.uids))

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -258,10 +259,12 @@ func (f *changeFeed) seenModSeq() uint64 {
 // partitioned metadata node): the acknowledged UID EXPUNGE that e2e TestJepsenClusterFaults
 // found "undone" (TestUIDCommandOnOwnAdditionBeforeFeed). When the feed does
 // not deliver them within appendSyncWait either, the command fails with NO [UNAVAILABLE]
-// and changes nothing.
-func (c *conn) awaitOwnAdditions() error {
+// and changes nothing. A set that cannot name them (every UID at most the view's highest,
+// no "*" or "$") goes on at once: a client using UID commands only keeps working on the
+// messages it has while the feed is held up.
+func (c *conn) awaitOwnAdditions(set imap.UIDSet) error {
 	s := c.sel
-	if s.ownAdded == 0 {
+	if s.ownAdded == 0 || !reachesPastView(set, s.msgs.uids) {
 		return nil
 	}
 	if !s.feed.waitFor(c.ctx, s.ownAdded, time.Duration(appendSyncWait.Load())) {
@@ -274,6 +277,25 @@ func (c *conn) awaitOwnAdditions() error {
 		return no(imapresp.CodeUnavailable, "The mailbox is no longer selected") // sendChanges ended the session
 	}
 	return nil
+}
+
+// reachesPastView reports whether set may name a UID above the highest of uids (ascending):
+// it holds "*" (RFC 9051 6.4.9: the highest UID in use, which may be one the view lacks), is
+// "$" (RFC 5182), or names a higher UID.
+func reachesPastView(set imap.UIDSet, uids []uint32) bool {
+	if imap.IsSearchRes(set) {
+		return true
+	}
+	var top imap.UID
+	if len(uids) > 0 {
+		top = imap.UID(uids[len(uids)-1])
+	}
+	for _, r := range set {
+		if r.Start == 0 || r.Stop == 0 || r.Start > top || r.Stop > top {
+			return true
+		}
+	}
+	return false
 }
 
 // closeSelected leaves the selected mailbox, if any, and stops its feed.
