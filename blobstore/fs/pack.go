@@ -227,7 +227,10 @@ func (p *packs) load() error {
 		}
 		seg := newSegment(seq, path, f)
 		seg.size.Store(int64(len(data)))
-		seg.synced, seg.dirSynced, seg.sealed = int64(len(data)), true, true
+		// Nothing read here is known durable: a record may have been written and never
+		// fsynced (its Put never acknowledged), so a dedup hit on it fsyncs the segment
+		// and the directory first (synced 0, dirSynced false).
+		seg.sealed = true
 		p.segments[seq] = seg
 		p.nextSeq = max(p.nextSeq, seq+1)
 		offs := map[int64]packKey{}

@@ -512,3 +512,27 @@ func TestSharedReaderSeesNewRecords(t *testing.T) {
 		t.Fatalf("owner reading the reader's body: %v", err)
 	}
 }
+
+// TestPackedDedupAfterReopenSyncs reopens a store and takes a dedup hit on a record
+// written before: its Staged's Sync fsyncs the segment (the record may never have been
+// synced), so an fsync that fails is reported.
+func TestPackedDedupAfterReopenSyncs(t *testing.T) {
+	root := t.TempDir()
+	s := newPackedStore(t, root, 0)
+	body := seededBody(11, 1000)
+	key := put(t, s, "acme", body)
+	s = newPackedStore(t, root, 0)
+	s.packs.mu.Lock()
+	seg := s.packs.segments[1]
+	s.packs.mu.Unlock()
+	if err := seg.f.Close(); err != nil { // its fsync fails from now on
+		t.Fatal(err)
+	}
+	st, err := s.Stage(t.Context(), key, bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		t.Fatalf("Stage: %v", err)
+	}
+	if err := st.Sync(); err == nil {
+		t.Fatal("a dedup hit after reopening acknowledged without an fsync of the segment")
+	}
+}
