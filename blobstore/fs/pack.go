@@ -84,10 +84,16 @@ type segment struct {
 	inFlight  int   // fsyncs running
 	dirSynced bool  // the segment file's entry in packs.dir is durable
 	failed    error
+	// failGen counts the segment's failed fsyncs; running holds the tickets of the fsyncs
+	// in flight (nextTicket the next one): a successful fsync counts only if none that
+	// overlapped it failed (syncTo).
+	failGen    uint64
+	nextTicket uint64
+	running    map[uint64]bool
 }
 
 func newSegment(seq uint64, path string, f *os.File) *segment {
-	seg := &segment{seq: seq, path: path, f: f}
+	seg := &segment{seq: seq, path: path, f: f, running: map[uint64]bool{}}
 	seg.syncDone = sync.NewCond(&seg.syncMu)
 	return seg
 }
@@ -106,11 +112,12 @@ func (seg *segment) syncTo(end int64) error {
 	seg.syncMu.Lock()
 	defer seg.syncMu.Unlock()
 	for {
-		if seg.failed != nil {
-			return seg.failed
-		}
+		// Bytes durable before a failure stay durable: checked first.
 		if seg.synced >= end {
 			return nil
+		}
+		if seg.failed != nil {
+			return seg.failed
 		}
 		if seg.inFlight < maxSyncsInFlight && seg.syncingTo < end {
 			break
@@ -118,32 +125,62 @@ func (seg *segment) syncTo(end int64) error {
 		seg.syncDone.Wait()
 	}
 	seg.inFlight++
+	ticket := seg.nextTicket
+	seg.nextTicket++
+	seg.running[ticket] = true
+	gen := seg.failGen
 	target := seg.size.Load()
 	seg.syncingTo = max(seg.syncingTo, target)
 	needDir := !seg.dirSynced
 	seg.syncMu.Unlock()
-	err := seg.f.Sync()
+	err := syncFile(seg.f)
 	if err == nil && needDir {
 		err = fsync.Dir(filepath.Dir(seg.path))
 	}
 	seg.syncMu.Lock()
 	seg.inFlight--
+	delete(seg.running, ticket)
 	seg.syncDone.Broadcast()
 	if err != nil {
 		// What the failed fsync covered may never reach the disk, and Linux may have
 		// dropped the error for a retry: the segment takes no more fsyncs.
+		seg.failGen++
 		seg.failed = fmt.Errorf("sync segment %s: %w", seg.path, err)
+		return seg.failed
+	}
+	// Linux reports a writeback error to one fsync of the file only: another fsync in
+	// flight meanwhile may fail for pages this one covered while this one returns nil.
+	// This one counts once every fsync that overlapped it has ended without failing.
+	var overlapping []uint64
+	for t := range seg.running {
+		overlapping = append(overlapping, t)
+	}
+	for {
+		waiting := false
+		for _, t := range overlapping {
+			waiting = waiting || seg.running[t]
+		}
+		if !waiting {
+			break
+		}
+		seg.syncDone.Wait()
+	}
+	if seg.failGen != gen {
 		return seg.failed
 	}
 	if needDir {
 		seg.dirSynced = true
 	}
 	seg.synced = max(seg.synced, target)
+	seg.syncDone.Broadcast()
 	if seg.synced < end {
 		return fmt.Errorf("sync segment %s: %d bytes written, %d to sync", seg.path, target, end)
 	}
 	return nil
 }
+
+// syncFile fsyncs a segment file; tests replace it to make fsyncs fail.
+var syncFile = (*os.File).Sync
 
 // packs holds the packed bodies of a store.
 type packs struct {

@@ -536,3 +536,70 @@ func TestPackedDedupAfterReopenSyncs(t *testing.T) {
 		t.Fatal("a dedup hit after reopening acknowledged without an fsync of the segment")
 	}
 }
+
+// failSyncs makes the fsyncs of segment files call fn instead until the test ends.
+func failSyncs(t *testing.T, fn func(f *os.File) error) {
+	t.Helper()
+	old := syncFile
+	syncFile = fn
+	t.Cleanup(func() { syncFile = old })
+}
+
+// TestPackedDurableHitAfterFailedSync: once an fsync of a segment fails, a dedup hit on a
+// record an earlier fsync made durable still succeeds.
+func TestPackedDurableHitAfterFailedSync(t *testing.T) {
+	root := t.TempDir()
+	s := newPackedStore(t, root, 0)
+	body := seededBody(12, 1000)
+	key := put(t, s, "acme", body)
+	failSyncs(t, func(*os.File) error { return syscall.EIO })
+	other := seededBody(13, 1000)
+	if err := s.Put(t.Context(), blobstore.Key("acme", sha256.Sum256(other)), bytes.NewReader(other), int64(len(other))); err == nil {
+		t.Fatal("Put with a failing fsync succeeded")
+	}
+	if err := s.Put(t.Context(), key, bytes.NewReader(body), int64(len(body))); err != nil {
+		t.Fatalf("dedup hit on a durable record after a failed fsync: %v", err)
+	}
+}
+
+// TestPackedOverlappingSyncFailure runs two fsyncs of a segment at once; the second fails
+// while the first returns nil afterwards (Linux reports a writeback error once): the
+// first's caller is not told its record is durable.
+func TestPackedOverlappingSyncFailure(t *testing.T) {
+	root := t.TempDir()
+	s := newPackedStore(t, root, 0)
+	started, release := make(chan struct{}), make(chan struct{})
+	var calls int
+	var mu sync.Mutex
+	failSyncs(t, func(*os.File) error {
+		mu.Lock()
+		calls++
+		n := calls
+		mu.Unlock()
+		if n == 1 {
+			close(started)
+			<-release
+			return nil
+		}
+		return syscall.EIO
+	})
+	stage := func(seed uint64) blobstore.Staged {
+		body := seededBody(seed, 1000)
+		st, err := s.Stage(t.Context(), blobstore.Key("acme", sha256.Sum256(body)), bytes.NewReader(body), int64(len(body)))
+		if err != nil {
+			t.Fatalf("Stage: %v", err)
+		}
+		return st
+	}
+	first := stage(14)
+	firstErr := make(chan error, 1)
+	go func() { firstErr <- first.Sync() }()
+	<-started
+	if err := stage(15).Sync(); err == nil {
+		t.Fatal("the failing fsync reported success")
+	}
+	close(release)
+	if err := <-firstErr; err == nil {
+		t.Fatal("an fsync that overlapped a failed one acknowledged its record")
+	}
+}
