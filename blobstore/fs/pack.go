@@ -75,6 +75,7 @@ type segment struct {
 	removed bool  // compacted away: files unlinked, closed once refs is 0
 	refs    int   // readers and deleters using f or del
 	del     *os.File
+	delSize int64 // length of del, a whole number of tombstones
 
 	// Group commit of the segment's fsyncs (syncTo), under syncMu.
 	syncMu    sync.Mutex
@@ -303,7 +304,15 @@ func (p *packs) load() error {
 		if err != nil {
 			return fmt.Errorf("read tombstones: %w", err)
 		}
-		seg.delScanned = int64(len(data)) / tombstoneSize * tombstoneSize
+		// A partial tombstone (a crash or ENOSPC during its write) is cut off, else every
+		// later one would be off the tombstoneSize grid and fail its checksum.
+		data = data[:len(data)/tombstoneSize*tombstoneSize]
+		if p.own {
+			if err := truncateTombstones(seg.delPath(), int64(len(data))); err != nil {
+				return err
+			}
+		}
+		seg.delScanned = int64(len(data))
 		for _, off := range decodeTombstones(data) {
 			tombstoned[recordAt{seg, off}] = true
 			seg.markDead(p.own, off)
@@ -524,14 +533,43 @@ func (p *packs) writeTombstone(seg *segment, off int64) error {
 		if err != nil {
 			return fmt.Errorf("open tombstones: %w", err)
 		}
-		if err := fsync.Dir(p.dir); err != nil {
-			f.Close()
-			return err
+		info, err := f.Stat()
+		if err == nil && info.Size()%tombstoneSize != 0 {
+			err = f.Truncate(info.Size() / tombstoneSize * tombstoneSize)
 		}
-		seg.del = f
+		if err == nil {
+			err = fsync.Dir(p.dir)
+		}
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("open tombstones: %w", err)
+		}
+		seg.del, seg.delSize = f, info.Size()/tombstoneSize*tombstoneSize
 	}
 	if _, err := seg.del.Write(encodeTombstone(off)); err != nil {
+		// Cut a partial tombstone off, so that the next ones are on the grid; if that
+		// fails too, the file is opened (and cut) again on the next tombstone.
+		if seg.del.Truncate(seg.delSize) != nil {
+			seg.del.Close()
+			seg.del = nil
+		}
 		return fmt.Errorf("write tombstone: %w", err)
+	}
+	seg.delSize += tombstoneSize
+	return nil
+}
+
+// truncateTombstones cuts the tombstone file at path to size bytes if it is longer.
+func truncateTombstones(path string, size int64) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("tombstones: %w", err)
+	}
+	if info.Size() == size {
+		return nil
+	}
+	if err := os.Truncate(path, size); err != nil {
+		return fmt.Errorf("truncate tombstones: %w", err)
 	}
 	return nil
 }

@@ -603,3 +603,38 @@ func TestPackedOverlappingSyncFailure(t *testing.T) {
 		t.Fatal("an fsync that overlapped a failed one acknowledged its record")
 	}
 }
+
+// TestPackedPartialTombstone leaves a partial tombstone at the end of a tombstone file (a
+// crash during its write): a tombstone written after the next open is on the grid, and
+// the body it deletes stays deleted at the open after.
+func TestPackedPartialTombstone(t *testing.T) {
+	root := t.TempDir()
+	s := newPackedStore(t, root, 0)
+	var keys []string
+	for i := range 3 {
+		keys = append(keys, put(t, s, "acme", seededBody(uint64(20+i), 1000)))
+	}
+	if err := s.Delete(t.Context(), keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	del := filepath.Join(root, packDirName, "0000000000000001.del")
+	f, err := os.OpenFile(del, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(encodeTombstone(0)[:5]); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	s = newPackedStore(t, root, 0)
+	if err := s.Delete(t.Context(), keys[1]); err != nil {
+		t.Fatal(err)
+	}
+	s = newPackedStore(t, root, 0)
+	for i, key := range keys {
+		_, err := s.Stat(t.Context(), key)
+		if deleted := errors.Is(err, blobstore.ErrNotFound); deleted != (i < 2) {
+			t.Fatalf("body %d: Stat gave %v", i, err)
+		}
+	}
+}
