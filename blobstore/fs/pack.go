@@ -747,13 +747,14 @@ func (p *packs) closeIfUnusedLocked(seg *segment) {
 	}
 }
 
-// readBody reads and checks the body of the record at loc, whose segment is pinned.
-func readBody(loc recordLoc) ([]byte, error) {
+// readBody reads and checks the body of the record at loc, whose segment is pinned,
+// against its checksum and sum, the digest of its key.
+func readBody(loc recordLoc, sum [sha256.Size]byte) ([]byte, error) {
 	body := make([]byte, loc.bodyLen)
 	if _, err := loc.seg.f.ReadAt(body, loc.bodyOff()); err != nil {
 		return nil, fmt.Errorf("read segment %s: %w", loc.seg.path, err)
 	}
-	if crc32.Checksum(body, castagnoli) != loc.bodyCRC {
+	if crc32.Checksum(body, castagnoli) != loc.bodyCRC || sha256.Sum256(body) != sum {
 		return nil, fmt.Errorf("%w: segment %s at %d fails its checksum", blobstore.ErrCorrupt, loc.seg.path, loc.off)
 	}
 	return body, nil
@@ -767,7 +768,8 @@ func (p *packs) get(key string) (body []byte, found bool, err error) {
 		return nil, false, nil
 	}
 	defer p.unpin(loc.seg)
-	body, err = readBody(loc)
+	_, sum, _ := blobstore.ParseKey(key) // valid: pin found it
+	body, err = readBody(loc, sum)
 	return body, true, err
 }
 

@@ -638,3 +638,34 @@ func TestPackedPartialTombstone(t *testing.T) {
 		}
 	}
 }
+
+// TestPackedIndexChecksDigest puts a record in a segment whose checksums match but whose
+// body is not the one its key names (bytes inside a body that look like a record): the
+// store does not index it, and indexes the whole records around it.
+func TestPackedIndexChecksDigest(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, packDirName), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	good := seededBody(30, 500)
+	goodKey := blobstore.Key("acme", sha256.Sum256(good))
+	liar := blobstore.Key("acme", sha256.Sum256([]byte("another body")))
+	var seg []byte
+	seg = append(seg, encodeRecord(liar, seededBody(31, 500))...)
+	seg = append(seg, encodeRecord(goodKey, good)...)
+	if err := os.WriteFile(filepath.Join(root, packDirName, segmentName(1)), seg, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, own := range []bool{true, false} {
+		s, err := Open(root, Options{Own: own, PackSmall: own})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Stat(t.Context(), liar); !errors.Is(err, blobstore.ErrNotFound) {
+			t.Fatalf("own %v: a record whose body is not its key's: Stat gave %v", own, err)
+		}
+		if got, err := getAll(t, s, goodKey); err != nil || !bytes.Equal(got, good) {
+			t.Fatalf("own %v: the whole record after it: %v", own, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"hash/crc32"
 
@@ -92,7 +93,10 @@ func decodeHeader(b []byte) (rec decodedRecord, ok bool) {
 }
 
 // decodeRecord decodes the whole record at the start of b: its header (decodeHeader) and
-// a body that is all there and matches its checksum.
+// a body that is all there and matches its checksum and its key's SHA-256. The digest
+// check keeps a record that is not one (bytes inside a body that the scan resynchronised
+// into, a torn tail) out of the index: such bytes pass the CRC-32C by design, not the
+// digest.
 func decodeRecord(b []byte) (rec decodedRecord, body []byte, ok bool) {
 	rec, ok = decodeHeader(b)
 	if !ok || len(b) < rec.size() {
@@ -100,6 +104,9 @@ func decodeRecord(b []byte) (rec decodedRecord, body []byte, ok bool) {
 	}
 	body = b[headerSize+rec.keyLen : rec.size()]
 	if crc32.Checksum(body, castagnoli) != rec.bodyCRC {
+		return rec, nil, false
+	}
+	if _, sum, ok := blobstore.ParseKey(rec.key); !ok || sha256.Sum256(body) != sum {
 		return rec, nil, false
 	}
 	return rec, body, true
