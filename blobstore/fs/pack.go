@@ -630,20 +630,15 @@ func (st *packedStaged) Sync() error {
 }
 
 // staged returns the Staged of key's live record, if it has one (a dedup hit). A process
-// that does not own the segments first reads the tombstones written since: a dedup hit
-// must not take a body the owner deleted for present (the blob collector's epoch fence
-// has an APPEND store its body again after a deletion, and that Put must store it).
+// that does not own the segments never takes one: what it indexed may since have been
+// deleted, or moved by a compaction and the copy deleted, with no tombstone it can see
+// (the blob collector's epoch fence has an APPEND store its body again after a deletion,
+// and that Put must store it), so it stores the body as a file.
 func (p *packs) staged(key string) (blobstore.Staged, bool) {
-	loc, ok := p.lookup(key)
-	if ok && !p.own {
-		p.refreshMu.Lock()
-		err := p.refreshTombstones(loc.seg)
-		p.refreshMu.Unlock()
-		if err != nil {
-			return nil, false // stored anew as a file
-		}
-		loc, ok = p.lookup(key)
+	if !p.own {
+		return nil, false
 	}
+	loc, ok := p.lookup(key)
 	if !ok {
 		return nil, false
 	}

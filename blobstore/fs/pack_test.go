@@ -669,3 +669,25 @@ func TestPackedIndexChecksDigest(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedReaderNeverDedupsPacked: a store that does not own the segments stores a body
+// as a file even when it has indexed a packed record of it (the owner may have moved and
+// deleted it without a tombstone the reader sees).
+func TestSharedReaderNeverDedupsPacked(t *testing.T) {
+	root := t.TempDir()
+	owner := newPackedStore(t, root, 0)
+	body := seededBody(40, 2000)
+	key := put(t, owner, "acme", body)
+	reader, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := getAll(t, reader, key); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("reader: %v", err)
+	}
+	put(t, reader, "acme", body)
+	_, path, _, _ := reader.objectPath(key)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("the reader's Put of a packed body stored no file: %v", err)
+	}
+}
