@@ -769,37 +769,54 @@ func (p *packs) get(key string) (body []byte, found bool, err error) {
 }
 
 // remove removes key's live record, durably: its tombstone is synced when remove
-// returns. A key without one is no error.
+// returns. A key without one is no error. The record itself is synced first: a
+// compaction may have just copied it to a segment not yet synced, and a tombstone that
+// outlives its record in a crash would leave the old copy live at the next open.
 func (p *packs) remove(key string) error {
-	p.mu.Lock()
-	pk, ok := p.keyOf(key)
-	loc, found := p.index[pk]
-	if !ok || !found {
+	for {
+		p.mu.Lock()
+		pk, ok := p.keyOf(key)
+		loc, found := p.index[pk]
+		if !ok || !found {
+			p.mu.Unlock()
+			return nil
+		}
+		if !p.own {
+			p.mu.Unlock()
+			return fmt.Errorf("the body is packed in %s, which another process owns (strata serve): only that one deletes it", p.dir)
+		}
+		seg := loc.seg
+		seg.refs++
 		p.mu.Unlock()
+		err := seg.syncTo(loc.end())
+		if err != nil {
+			p.unpin(seg)
+			return err
+		}
+		p.mu.Lock()
+		if now, ok := p.index[pk]; !ok || now != loc {
+			p.mu.Unlock()
+			p.unpin(seg) // moved or removed meanwhile: look again
+			continue
+		}
+		if err := p.writeTombstone(seg, loc.off); err != nil {
+			p.mu.Unlock()
+			p.unpin(seg)
+			return err
+		}
+		delete(p.index, pk)
+		seg.live -= loc.size()
+		del := seg.del
+		p.maybeKickSegLocked(seg)
+		p.mu.Unlock()
+		defer p.unpin(seg)
+		// Once the segment is removed (a compaction ran meanwhile, and removed the segment
+		// file durably before its tombstone file), the record is gone anyway.
+		if err := del.Sync(); err != nil {
+			return fmt.Errorf("sync tombstones: %w", err)
+		}
 		return nil
 	}
-	if !p.own {
-		p.mu.Unlock()
-		return fmt.Errorf("the body is packed in %s, which another process owns (strata serve): only that one deletes it", p.dir)
-	}
-	seg := loc.seg
-	if err := p.writeTombstone(seg, loc.off); err != nil {
-		p.mu.Unlock()
-		return err
-	}
-	delete(p.index, pk)
-	seg.live -= loc.size()
-	seg.refs++
-	del := seg.del
-	p.maybeKickSegLocked(seg)
-	p.mu.Unlock()
-	defer p.unpin(seg)
-	// Once the segment is removed (a compaction ran meanwhile, and removed the segment
-	// file durably before its tombstone file), the record is gone anyway.
-	if err := del.Sync(); err != nil {
-		return fmt.Errorf("sync tombstones: %w", err)
-	}
-	return nil
 }
 
 // syncAll makes every record written so far durable.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -689,5 +690,29 @@ func TestSharedReaderNeverDedupsPacked(t *testing.T) {
 	_, path, _, _ := reader.objectPath(key)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("the reader's Put of a packed body stored no file: %v", err)
+	}
+}
+
+// TestPackedDeleteSyncsRecordFirst deletes a record that is not yet synced (as a
+// compaction's fresh copy is): Delete fsyncs the record's segment before its tombstone,
+// so that no crash leaves the tombstone without the record it names.
+func TestPackedDeleteSyncsRecordFirst(t *testing.T) {
+	root := t.TempDir()
+	s := newPackedStore(t, root, 0)
+	body := seededBody(50, 1000)
+	key := blobstore.Key("acme", sha256.Sum256(body))
+	if _, err := s.Stage(t.Context(), key, bytes.NewReader(body), int64(len(body))); err != nil {
+		t.Fatal(err)
+	}
+	var synced []string
+	failSyncs(t, func(f *os.File) error {
+		synced = append(synced, filepath.Base(f.Name()))
+		return f.Sync()
+	})
+	if err := s.Delete(t.Context(), key); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(synced, segmentName(1)) {
+		t.Fatalf("Delete of an unsynced record synced %v, not its segment", synced)
 	}
 }
