@@ -885,18 +885,22 @@ func (p *packs) compact() error {
 	p.mu.Lock()
 	var victims []*segment
 	for _, seg := range p.segments {
-		if p.compactable(seg) {
+		// A segment whose fsync failed keeps its records where they are: what the failed
+		// fsync covered may not be on disk, and copying it would not make it so.
+		if p.compactable(seg) && !seg.hasFailed() {
 			victims = append(victims, seg)
 		}
 	}
 	p.mu.Unlock()
 	slices.SortFunc(victims, func(a, b *segment) int { return int(a.seq - b.seq) })
+	// One segment that cannot be compacted does not stop the others.
+	var errs []error
 	for _, seg := range victims {
 		if err := p.compactSegment(seg); err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func (p *packs) compactSegment(seg *segment) error {

@@ -716,3 +716,66 @@ func TestPackedDeleteSyncsRecordFirst(t *testing.T) {
 		t.Fatalf("Delete of an unsynced record synced %v, not its segment", synced)
 	}
 }
+
+// TestCompactionSkipsFailedSegment: a sealed segment whose fsync failed is left alone by
+// compaction, which compacts the later segments all the same.
+func TestCompactionSkipsFailedSegment(t *testing.T) {
+	root := t.TempDir()
+	s := newPackedStore(t, root, 8<<10)
+	segOf := func(key string) uint64 {
+		loc, ok := s.packs.lookup(key)
+		if !ok {
+			t.Fatalf("%s not indexed", key)
+		}
+		return loc.seg.seq
+	}
+	var failing bool
+	var mu sync.Mutex
+	failSyncs(t, func(f *os.File) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing && filepath.Base(f.Name()) == segmentName(1) {
+			return syscall.EIO
+		}
+		return f.Sync()
+	})
+	var first, second []string
+	seed := uint64(60)
+	for ; len(first) < 4; seed++ {
+		first = append(first, put(t, s, "acme", seededBody(seed, 1000)))
+	}
+	mu.Lock()
+	failing = true
+	mu.Unlock()
+	lost := seededBody(seed, 1000)
+	seed++
+	if err := s.Put(t.Context(), blobstore.Key("acme", sha256.Sum256(lost)), bytes.NewReader(lost), int64(len(lost))); err == nil {
+		t.Fatal("Put with a failing fsync succeeded")
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	for {
+		key := put(t, s, "acme", seededBody(seed, 1000))
+		seed++
+		if segOf(key) > 2 {
+			break
+		}
+		second = append(second, key)
+	}
+	if segOf(first[0]) != 1 || segOf(second[0]) != 2 {
+		t.Fatalf("bodies in segments %d and %d, want 1 and 2", segOf(first[0]), segOf(second[0]))
+	}
+	for _, key := range append(first, second[1:]...) {
+		if err := s.Delete(t.Context(), key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = s.packs.compact()
+	if _, err := os.Stat(filepath.Join(root, packDirName, segmentName(2))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("segment 2 after compaction: %v, want it compacted away", err)
+	}
+	if got, err := getAll(t, s, second[0]); err != nil || len(got) != 1000 {
+		t.Fatalf("the body moved out of segment 2: %v", err)
+	}
+}
