@@ -288,7 +288,12 @@ func (p *packs) load() error {
 	// Tombstones; those of a segment that is gone (a compaction removed the segment and
 	// crashed before its tombstone file) are removed.
 	tombstoned := map[recordAt]bool{}
+	removedDels := false
 	for seq := range dels {
+		// A segment number is never used again, not even that of a segment compacted
+		// away whose tombstone file is left: a new segment of that number would take
+		// those tombstones for its own.
+		p.nextSeq = max(p.nextSeq, seq+1)
 		seg := p.segments[seq]
 		if seg == nil && !p.own {
 			continue
@@ -298,6 +303,7 @@ func (p *packs) load() error {
 			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("remove tombstones of a removed segment: %w", err)
 			}
+			removedDels = true
 			continue
 		}
 		data, err := os.ReadFile(seg.delPath())
@@ -324,6 +330,12 @@ func (p *packs) load() error {
 				delete(p.index, pk)
 				seg.live -= loc.size()
 			}
+		}
+	}
+	if removedDels {
+		// Durably gone before a segment of a lower number could be created again.
+		if err := fsync.Dir(p.dir); err != nil {
+			return err
 		}
 	}
 	// A record that a newer one of its key superseded (a compaction's copy whose old

@@ -779,3 +779,26 @@ func TestCompactionSkipsFailedSegment(t *testing.T) {
 		t.Fatalf("the body moved out of segment 2: %v", err)
 	}
 }
+
+// TestPackedSegmentNumbersNotReused opens a store whose only file is the tombstone file
+// of a segment compacted away (a crash before its removal): the next segment does not
+// take that segment's number, whose tombstones it would inherit.
+func TestPackedSegmentNumbersNotReused(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, packDirName)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "0000000000000001.del"), encodeTombstone(0), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newPackedStore(t, root, 0)
+	key := put(t, s, "acme", seededBody(70, 1000))
+	loc, ok := s.packs.lookup(key)
+	if !ok {
+		t.Fatal("not indexed")
+	}
+	if loc.seg.seq <= 1 {
+		t.Fatalf("new segment %d reuses the number of a compacted one", loc.seg.seq)
+	}
+}
