@@ -58,15 +58,18 @@
 // files; a record is its own index entry, durable with its body in one fsync. What the
 // scan trusts:
 //
-//   - A record counts only if its header checksum, its key and its body checksum hold; a
-//     stretch that fails is skipped (the scan looks for the next whole record), so a torn
+//   - A record counts only if its header checksum, its key, its body checksum and its
+//     body's SHA-256 (the key's digest) hold; a stretch that fails is skipped (the scan looks for the next whole record), so a torn
 //     tail, what a crash during a write leaves, is discarded. Nothing acknowledged is in
 //     it: Sync returns only after an fsync that covered the whole record.
 //   - A key's body is its last record in (segment, offset) order. New records go only to
 //     the active segment, which has the highest sequence number.
-//   - Delete appends a tombstone naming the record's offset to the segment's tombstone
-//     file root/seg/<seq>.del and fsyncs it before returning; a tombstone removes exactly
-//     that record, so a later Put of the same key (a new record) is not affected.
+//   - Delete fsyncs the record's segment up to the record, then appends a tombstone
+//     naming the record's offset to the segment's tombstone file root/seg/<seq>.del and
+//     fsyncs it before returning; a tombstone removes exactly that record, so a later Put
+//     of the same key (a new record) is not affected. A partial tombstone (a crash, a
+//     failed write) is cut off so that the next ones stay on the 12-byte grid, and a
+//     segment number is never used again while a tombstone file of it may exist.
 //   - Compaction (a background pass after a Delete leaves a sealed segment with less than
 //     Options.CompactBelow of its bytes live, or at open) copies the segment's live
 //     records to the active segment, fsyncs them, and only then removes the segment file,
@@ -81,30 +84,28 @@
 //   - A failed fsync fails every Sync it covered and every later one of that segment
 //     (Linux may drop the error and the dirty pages); the next write seals it and starts a
 //     new one, and a Put of a key whose record the failure may have lost writes it again.
+//     An fsync that returns nil while another one of the segment fails counts as failed
+//     too (Linux reports the error once). Compaction leaves a failed segment alone.
+//   - Records scanned at open are not known durable: a dedup hit on one fsyncs first. A
+//     process that does not own the segments never takes a dedup hit on a packed body.
 //
 // Staging is unchanged by packing: a killed process leaves every written record whole in
 // the page cache, and after a crash of the machine the staging recovery's Check finds a
 // record that did not survive (missing, or skipped by the scan) as it finds a lost file.
 //
-// Packing is off by default (embedded.Config.BlobPack, `strata serve --blob-pack`) until
-// these findings of a review (2026-12-06) are fixed:
+// Packing is off by default (embedded.Config.BlobPack, `strata serve --blob-pack`). The
+// findings of the review of 2026-12-06 are fixed (branch packfix: loaded segments start
+// unsynced; syncTo's order and overlapping fsync failures; tombstones kept on their grid;
+// the SHA-256 check at index time and on read; no dedup hit in a non-owner; Delete syncs
+// the record first; compaction skips failed segments; segment numbers never reused).
+// Still open:
 //
-//   - open marks every segment synced, so a dedup hit after a restart on a record written
-//     but never fsynced (its Put never acknowledged) acknowledges it without an fsync;
-//   - with two fsyncs of a segment in flight, one failing, Linux reports the error once:
-//     the other returns nil and advances synced over pages whose writeback failed; and
-//     syncTo checks failed before synced, so dedup hits on durable records fail for good;
-//   - a non-owner's dedup hit checks only the tombstones of the segment it indexed: after
-//     a compaction moved the record and the collector deleted the copy, it finds no
-//     tombstone file and takes the hit (the body is then nowhere);
-//   - a partial tombstone write (ENOSPC, a crash) shifts every later one off the 12-byte
-//     grid, where they fail their CRC: the bodies they deleted are live again;
-//   - Get checks the CRC-32C only, and the scan resynchronises inside bodies, so a record
-//     embedded in a body (half-written, read by a non-owner's refresh, or a torn tail) can
-//     be indexed and served: the index should check SHA-256 against the key;
-//   - one segment whose fsync failed stops every later compaction; a Delete racing a
-//     compaction syncs only the new copy's tombstone file before the copy is synced; and
-//     segment numbers can be reused when the highest segment was compacted away.
+//   - the path that cuts a failed or short tombstone write back to the last whole
+//     tombstone has no test (it needs a short write injected);
+//   - a Delete of a record that a failed fsync may have lost (its segment failed before
+//     syncing it) fails every time, since its tombstone must not outlive an older copy,
+//     and compaction skips that segment: such a body is kept until someone removes the
+//     segment by hand.
 package fs
 
 import (
