@@ -91,10 +91,12 @@ type segment struct {
 	failGen    uint64
 	nextTicket uint64
 	running    map[uint64]bool
+	// syncHook is packs.syncHook.
+	syncHook *atomic.Pointer[func(*os.File) error]
 }
 
-func newSegment(seq uint64, path string, f *os.File) *segment {
-	seg := &segment{seq: seq, path: path, f: f, running: map[uint64]bool{}}
+func (p *packs) newSegment(seq uint64, path string, f *os.File) *segment {
+	seg := &segment{seq: seq, path: path, f: f, running: map[uint64]bool{}, syncHook: &p.syncHook}
 	seg.syncDone = sync.NewCond(&seg.syncMu)
 	return seg
 }
@@ -134,7 +136,12 @@ func (seg *segment) syncTo(end int64) error {
 	seg.syncingTo = max(seg.syncingTo, target)
 	needDir := !seg.dirSynced
 	seg.syncMu.Unlock()
-	err := syncFile(seg.f)
+	var err error
+	if hook := seg.syncHook.Load(); hook != nil {
+		err = (*hook)(seg.f)
+	} else {
+		err = seg.f.Sync()
+	}
 	if err == nil && needDir {
 		err = fsync.Dir(filepath.Dir(seg.path))
 	}
@@ -180,9 +187,6 @@ func (seg *segment) syncTo(end int64) error {
 	return nil
 }
 
-// syncFile fsyncs a segment file; tests replace it to make fsyncs fail.
-var syncFile = (*os.File).Sync
-
 // packs holds the packed bodies of a store.
 type packs struct {
 	dir string
@@ -206,6 +210,9 @@ type packs struct {
 	compactErr atomic.Pointer[error]
 	// refreshMu serializes refreshes.
 	refreshMu sync.Mutex
+	// syncHook, if set, fsyncs the segment files instead of File.Sync (tests make fsyncs
+	// fail with it).
+	syncHook atomic.Pointer[func(*os.File) error]
 }
 
 func segmentName(seq uint64) string { return fmt.Sprintf("%016x.seg", seq) }
@@ -263,7 +270,7 @@ func (p *packs) load() error {
 		if err != nil {
 			return fmt.Errorf("open segment: %w", err)
 		}
-		seg := newSegment(seq, path, f)
+		seg := p.newSegment(seq, path, f)
 		seg.size.Store(int64(len(data)))
 		// Nothing read here is known durable: a record may have been written and never
 		// fsynced (its Put never acknowledged), so a dedup hit on it fsyncs the segment
@@ -454,7 +461,7 @@ func (p *packs) refresh() error {
 			if err != nil {
 				return fmt.Errorf("open segment: %w", err)
 			}
-			seg = newSegment(seq, path, f)
+			seg = p.newSegment(seq, path, f)
 			p.mu.Lock()
 			p.segments[seq] = seg
 			p.mu.Unlock()
@@ -697,7 +704,7 @@ func (p *packs) appendLocked(rec []byte) (recordLoc, error) {
 			return recordLoc{}, fmt.Errorf("create segment: %w", err)
 		}
 		p.nextSeq++
-		seg = newSegment(seq, path, f)
+		seg = p.newSegment(seq, path, f)
 		p.segments[seq] = seg
 		p.active = seg
 	}

@@ -538,12 +538,9 @@ func TestPackedDedupAfterReopenSyncs(t *testing.T) {
 	}
 }
 
-// failSyncs makes the fsyncs of segment files call fn instead until the test ends.
-func failSyncs(t *testing.T, fn func(f *os.File) error) {
-	t.Helper()
-	old := syncFile
-	syncFile = fn
-	t.Cleanup(func() { syncFile = old })
+// failSyncs makes the fsyncs of s's segment files call fn instead.
+func failSyncs(s *Store, fn func(f *os.File) error) {
+	s.packs.syncHook.Store(&fn)
 }
 
 // TestPackedDurableHitAfterFailedSync: once an fsync of a segment fails, a dedup hit on a
@@ -553,7 +550,7 @@ func TestPackedDurableHitAfterFailedSync(t *testing.T) {
 	s := newPackedStore(t, root, 0)
 	body := seededBody(12, 1000)
 	key := put(t, s, "acme", body)
-	failSyncs(t, func(*os.File) error { return syscall.EIO })
+	failSyncs(s, func(*os.File) error { return syscall.EIO })
 	other := seededBody(13, 1000)
 	if err := s.Put(t.Context(), blobstore.Key("acme", sha256.Sum256(other)), bytes.NewReader(other), int64(len(other))); err == nil {
 		t.Fatal("Put with a failing fsync succeeded")
@@ -572,7 +569,7 @@ func TestPackedOverlappingSyncFailure(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	var calls int
 	var mu sync.Mutex
-	failSyncs(t, func(*os.File) error {
+	failSyncs(s, func(*os.File) error {
 		mu.Lock()
 		calls++
 		n := calls
@@ -705,7 +702,7 @@ func TestPackedDeleteSyncsRecordFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	var synced []string
-	failSyncs(t, func(f *os.File) error {
+	failSyncs(s, func(f *os.File) error {
 		synced = append(synced, filepath.Base(f.Name()))
 		return f.Sync()
 	})
@@ -731,7 +728,7 @@ func TestCompactionSkipsFailedSegment(t *testing.T) {
 	}
 	var failing bool
 	var mu sync.Mutex
-	failSyncs(t, func(f *os.File) error {
+	failSyncs(s, func(f *os.File) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if failing && filepath.Base(f.Name()) == segmentName(1) {
