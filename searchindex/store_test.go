@@ -46,22 +46,7 @@ func TestCandidatesSuperset(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b := x.NewBatch()
-	for dead := uint32(3); dead <= uid; dead += 7 {
-		if err := b.Remove(account, mailbox, dead); err != nil {
-			t.Fatal(err)
-		}
-		delete(texts, dead)
-	}
-	if err := b.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if err := x.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if x, err = Open(dir); err != nil {
-		t.Fatal(err)
-	}
+	x = removeEveryAndReopen(t, x, dir, account, mailbox, 3, 7, uid, func(dead uint32) { delete(texts, dead) })
 	defer x.Close()
 	for range 300 {
 		var sb strings.Builder
@@ -100,6 +85,30 @@ func TestCandidatesSuperset(t *testing.T) {
 
 // TestFuzzyScores: a misspelt needle finds the message with most of its trigrams, scored
 // by their share (RFC 6203 4: 1 to 100).
+// removeEveryAndReopen removes every step-th message of the mailbox from first to last in
+// one batch (forget is told of each), closes x and returns the index reopened from dir.
+func removeEveryAndReopen(t *testing.T, x *Index, dir, account string, mailbox uint64, first, step, last uint32, forget func(uint32)) *Index {
+	t.Helper()
+	b := x.NewBatch()
+	for dead := first; dead <= last; dead += step {
+		if err := b.Remove(account, mailbox, dead); err != nil {
+			t.Fatal(err)
+		}
+		forget(dead)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	x, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
 func TestFuzzyScores(t *testing.T) {
 	x, err := Open(t.TempDir())
 	if err != nil {

@@ -81,22 +81,7 @@ func TestExactAnswers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	b := x.NewBatch()
-	for dead := uint32(4); dead <= uid; dead += 9 {
-		if err := b.Remove(account, mailbox, dead); err != nil {
-			t.Fatal(err)
-		}
-		delete(texts, dead)
-	}
-	if err := b.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if err := x.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if x, err = Open(dir); err != nil {
-		t.Fatal(err)
-	}
+	x = removeEveryAndReopen(t, x, dir, account, mailbox, 4, 9, uid, func(dead uint32) { delete(texts, dead) })
 	defer x.Close()
 
 	needles := []string{"a", "é", "会", "-", "ab", "bbbb", strings.Repeat("b", MaxWord), strings.Repeat("b", MaxWord+1), "zz"}
