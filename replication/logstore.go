@@ -31,6 +31,13 @@ type logStore struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	// useMu guards every use of db against Close: raft's transport answers a heartbeat
+	// (processHeartbeat -> setCurrentTerm -> Set) on its own goroutine, which may still
+	// run while a node shuts down, and Pebble panics on any use after Close ("pebble:
+	// closed"). Operations hold it shared and fail with errLogStoreClosed once closed.
+	useMu  sync.RWMutex
+	closed bool
+
 	writeMu sync.Mutex // serialises writes, so first and last follow the order of commits
 
 	indexMu     sync.RWMutex
@@ -44,6 +51,20 @@ var (
 	// log and stable key of raft.db has been copied into this store (migrateBoltLogStore).
 	boltMigratedKey = []byte("m/bolt-migrated")
 )
+
+// errLogStoreClosed is what an operation after Close returns.
+var errLogStoreClosed = errors.New("raft log store: closed")
+
+// use holds the store open for one operation; done must be called after it. It fails
+// once the store is closed.
+func (s *logStore) use() (done func(), err error) {
+	s.useMu.RLock()
+	if s.closed {
+		s.useMu.RUnlock()
+		return nil, errLogStoreClosed
+	}
+	return s.useMu.RUnlock, nil
+}
 
 // errStableKeyNotFound is what Get and GetUint64 return for a key never set; raft treats any
 // error whose text is "not found" as an unset key (raft.go: "not found" in getLastVote etc.).
@@ -78,7 +99,12 @@ func openLogStore(dir string, logger *slog.Logger) (*logStore, error) {
 
 // Close closes the store; it is idempotent (Pebble panics on a second Close).
 func (s *logStore) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.db.Close() })
+	s.closeOnce.Do(func() {
+		s.useMu.Lock() // waits for the operations under way
+		defer s.useMu.Unlock()
+		s.closed = true
+		s.closeErr = s.db.Close()
+	})
 	return s.closeErr
 }
 
@@ -133,6 +159,11 @@ func (s *logStore) LastIndex() (uint64, error) {
 
 // GetLog reads the entry at index into log, or returns raft.ErrLogNotFound.
 func (s *logStore) GetLog(index uint64, log *raft.Log) error {
+	done, err := s.use()
+	if err != nil {
+		return err
+	}
+	defer done()
 	value, closer, err := s.db.Get(logKey(index))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return raft.ErrLogNotFound
@@ -156,6 +187,11 @@ func (s *logStore) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
+	done, err := s.use()
+	if err != nil {
+		return err
+	}
+	defer done()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	b := s.db.NewBatch()
@@ -186,6 +222,11 @@ func (s *logStore) DeleteRange(lo, hi uint64) error {
 	if lo > hi {
 		return nil
 	}
+	done, err := s.use()
+	if err != nil {
+		return err
+	}
+	defer done()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	end := prefixUpperBound(logKeyPrefix)
@@ -218,6 +259,11 @@ func (s *logStore) setBounds(first, last uint64) {
 
 // Set stores a stable key durably.
 func (s *logStore) Set(k, v []byte) error {
+	done, err := s.use()
+	if err != nil {
+		return err
+	}
+	defer done()
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if err := s.db.Set(stableKey(k), v, pebble.Sync); err != nil {
@@ -229,6 +275,11 @@ func (s *logStore) Set(k, v []byte) error {
 // Get reads a stable key; a key never set gives an empty value and an error "not found", as
 // raft expects.
 func (s *logStore) Get(k []byte) ([]byte, error) {
+	done, err := s.use()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
 	value, closer, err := s.db.Get(stableKey(k))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, errStableKeyNotFound

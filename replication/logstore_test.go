@@ -585,3 +585,36 @@ func BenchmarkStoreLogs(b *testing.B) {
 		}
 	}
 }
+
+// TestLogStoreUseAfterClose: every operation after Close fails with an error instead of
+// Pebble's panic, as a heartbeat answered by raft's transport during a node's shutdown
+// did in a CI run (setCurrentTerm -> Set after the store closed).
+func TestLogStoreUseAfterClose(t *testing.T) {
+	s, err := openLogStore(t.TempDir(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.StoreLogs([]*raft.Log{{Index: 1, Term: 1, Data: []byte("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var l raft.Log
+	for name, err := range map[string]error{
+		"Set":         s.SetUint64([]byte("CurrentTerm"), 2),
+		"StoreLogs":   s.StoreLogs([]*raft.Log{{Index: 2, Term: 1}}),
+		"DeleteRange": s.DeleteRange(1, 1),
+		"GetLog":      s.GetLog(1, &l),
+	} {
+		if !errors.Is(err, errLogStoreClosed) {
+			t.Errorf("%s after Close: %v, want errLogStoreClosed", name, err)
+		}
+	}
+	if _, err := s.Get([]byte("CurrentTerm")); !errors.Is(err, errLogStoreClosed) {
+		t.Errorf("Get after Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
