@@ -86,10 +86,9 @@ func BenchmarkSharedMailboxCommand(b *testing.B) {
 	})
 }
 
-// benchShared runs commands in the owner's and bob's sessions of an INBOX of n messages.
-func benchShared(b *testing.B, n int, commands []struct{ name, command string }) {
-	srv := startServerWith(b, func(cfg *embedded.Config) { cfg.MaxMessageSize = 1 << 20 })
-	fillMailbox(b, srv, n)
+// shareInboxWithBob creates bob and grants him rights on demo's INBOX (RFC 4314).
+func shareInboxWithBob(b *testing.B, srv *embedded.Server, rights string) {
+	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	md := srv.Metadata()
@@ -97,10 +96,17 @@ func benchShared(b *testing.B, n int, commands []struct{ name, command string })
 		b.Fatal(err)
 	}
 	if _, err := md.SetAcl(ctx, &metadatapb.SetAclRequest{
-		RequestId: randomID(), Account: embedded.DemoAccount, Name: "INBOX", Identifier: bob, Rights: "lrs",
+		RequestId: randomID(), Account: embedded.DemoAccount, Name: "INBOX", Identifier: bob, Rights: rights,
 	}); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// benchShared runs commands in the owner's and bob's sessions of an INBOX of n messages.
+func benchShared(b *testing.B, n int, commands []struct{ name, command string }) {
+	srv := startServerWith(b, func(cfg *embedded.Config) { cfg.MaxMessageSize = 1 << 20 })
+	fillMailbox(b, srv, n)
+	shareInboxWithBob(b, srv, "lrs")
 	sessions := []struct {
 		name string
 		bc   *benchConn

@@ -45,17 +45,7 @@ func BenchmarkSortMailbox(b *testing.B) {
 	start := time.Now()
 	fillSortMailbox(b, srv, n)
 	b.Logf("filled %d messages in %v", n, time.Since(start).Round(time.Second))
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	md := srv.Metadata()
-	if _, err := md.CreateAccount(ctx, &metadatapb.CreateAccountRequest{RequestId: randomID(), Email: bob, Password: testPassword}); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := md.SetAcl(ctx, &metadatapb.SetAclRequest{
-		RequestId: randomID(), Account: embedded.DemoAccount, Name: "INBOX", Identifier: bob, Rights: "lr",
-	}); err != nil {
-		b.Fatal(err)
-	}
+	shareInboxWithBob(b, srv, "lr")
 	owner := dialBench(b, srv, embedded.DemoAccount, embedded.DemoPassword, "INBOX")
 	shared := dialBench(b, srv, bob, testPassword, `"Other Users/demo@example.com/INBOX"`)
 	commands := []struct{ name, command string }{
