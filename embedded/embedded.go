@@ -262,6 +262,9 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		if recoverStaging, err = stagingRecoveryNeeded(cfg.DataDir); err != nil {
 			return nil, err
 		}
+		if err := syncAfterCrash(cfg.DataDir, blobRoot(cfg)); err != nil {
+			return nil, err
+		}
 		beforeSnapshot = func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
@@ -493,11 +496,14 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 }
 
 // openBlobs opens the body store cfg selects.
+// blobRoot is the fs store's directory when bodies are not in S3.
+func blobRoot(cfg Config) string { return filepath.Join(cfg.DataDir, "blobs") }
+
 func openBlobs(ctx context.Context, cfg Config) (blobstore.Store, error) {
 	if cfg.S3 == nil {
 		// This process owns the directory's segment files; the admin commands that open
 		// it meanwhile (backup, import) only read them.
-		blobs, err := fs.Open(filepath.Join(cfg.DataDir, "blobs"), fs.Options{Own: true, PackSmall: cfg.BlobPack})
+		blobs, err := fs.Open(blobRoot(cfg), fs.Options{Own: true, PackSmall: cfg.BlobPack})
 		if err != nil {
 			return nil, fmt.Errorf("open blob store: %w", err)
 		}

@@ -21,6 +21,12 @@ package embedded
 //     account the log's Appends and Copies name, the messages that reference a body that is
 //     not whole. It runs before any client is served. A crash during it leaves the old
 //     marker, so the next start runs it again.
+//   - A marker of this boot means the process was killed: the bodies it staged are whole in
+//     the page cache but perhaps not yet on disk, and this process's snapshots sync only
+//     what it stages itself (fs.Store.SyncStaged), so raft could compact the Appends of a
+//     killed process's bodies before they reach the disk, and a later power loss would
+//     lose them where no recovery looks. So a start that finds any marker syncs the body
+//     store's whole file system (syncfs(2)) before raft opens (syncAfterCrash).
 
 import (
 	"context"
@@ -70,6 +76,25 @@ func stagingRecoveryNeeded(dataDir string) (bool, error) {
 	}
 	marked, now := strings.TrimSpace(string(b)), bootID()
 	return marked == "" || now == "" || marked != now, nil
+}
+
+// syncFilesystem is fsync.Filesystem; a test sees the calls through it.
+var syncFilesystem = fsync.Filesystem
+
+// syncAfterCrash syncs the file system of blobRoot when dataDir holds a staging marker (the
+// last server on it did not shut down cleanly): what a killed process staged and never
+// synced is made durable before raft may compact its Appends (file comment).
+func syncAfterCrash(dataDir, blobRoot string) error {
+	if _, err := os.Stat(filepath.Join(dataDir, stagingMarkerName)); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("read staging marker: %w", err)
+	}
+	if err := syncFilesystem(blobRoot); err != nil {
+		return fmt.Errorf("staging: sync what the last process staged: %w", err)
+	}
+	return nil
 }
 
 // writeStagingMarker writes this boot's ID as the staging marker, durably.

@@ -123,11 +123,21 @@ func TestStagingRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A process crash: the marker is this boot's, nothing is checked.
+	// A process crash: the marker is this boot's, nothing is checked, but the body store's
+	// file system is synced before raft opens (what the killed process staged).
 	if err := os.WriteFile(marker, bootID, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var synced []string
+	restore := embedded.SetSyncFilesystem(func(path string) error {
+		synced = append(synced, path)
+		return nil
+	})
 	srv = embeddedtest.Start(t, embedded.Config{DataDir: dataDir})
+	restore()
+	if want := []string{filepath.Join(dataDir, "blobs")}; !slices.Equal(synced, want) {
+		t.Fatalf("after a process crash the start synced the file systems of %q, want %q", synced, want)
+	}
 	if got := inboxKeys(t, srv); !slices.Equal(got, keys) {
 		t.Fatalf("after a process crash the INBOX holds %q, want all of %q", got, keys)
 	}

@@ -44,3 +44,16 @@ func TestWriteFile(t *testing.T) {
 		t.Fatal("WriteFile into a missing directory succeeded")
 	}
 }
+
+func TestFilesystem(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := Filesystem(dir); err != nil {
+		t.Fatalf("Filesystem: %v", err)
+	}
+	if err := Filesystem(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Filesystem of a missing path: %v, want ErrNotExist", err)
+	}
+}
