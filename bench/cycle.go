@@ -78,18 +78,16 @@ func RunCycle(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Rate > 0 {
 		return nil, errors.New("the cycle scenario runs in a closed loop: no rate")
 	}
-	rep, workers := runClients(ctx, &cfg, (*worker).runCycle)
+	rep, workers, err := runClients(ctx, &cfg, (*worker).runCycle)
 	rep.Scenario = "cycle"
 	rep.Profile = CycleSteps(cfg.Range)
 	var sessions int
 	for _, w := range workers {
 		sessions += w.sessions
 	}
-	rep.Figures = map[string]float64{
-		"sessions":         float64(sessions),
-		"sessions_per_sec": float64(sessions) / rep.DurationSec,
-	}
-	return rep, nil
+	rep.Figures["sessions"] = float64(sessions)
+	rep.Figures["sessions_per_sec"] = float64(sessions) / rep.DurationSec
+	return rep, err
 }
 
 // runCycle repeats sessions of cycleSteps until ctx ends; it checks ctx only between

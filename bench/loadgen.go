@@ -40,6 +40,9 @@ type Config struct {
 	// how fast the server verifies Clients passwords at once. A client whose login fails
 	// then logs in again, timed, in the run.
 	LoginFirst bool
+	// ServerPID, when positive, is the server's process: the CPU time of its process tree
+	// over the run, per operation, goes to the report (cpu.go), with the load generator's.
+	ServerPID int
 }
 
 func (c *Config) defaults() error {
@@ -84,15 +87,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		cfg.Profile = p
 	}
-	rep, _ := runClients(ctx, &cfg, (*worker).runMixed)
+	rep, _, err := runClients(ctx, &cfg, (*worker).runMixed)
 	rep.Scenario = "mixed"
 	rep.Profile = cfg.Profile.String()
-	return rep, nil
+	return rep, err
 }
 
 // runClients runs loop in cfg.Clients workers until cfg.Duration has passed (or ctx ends)
-// and each loop has returned; it reports what they measured and returns the workers.
-func runClients(ctx context.Context, cfg *Config, loop func(*worker, context.Context)) (*Report, []*worker) {
+// and each loop has returned; it reports what they measured and returns the workers. The
+// error is that of measuring cfg.ServerPID's CPU time; the report is whole without it.
+func runClients(ctx context.Context, cfg *Config, loop func(*worker, context.Context)) (*Report, []*worker, error) {
 	rec := NewRecorder()
 	workers := make([]*worker, cfg.Clients)
 	for i := range workers {
@@ -120,6 +124,13 @@ func runClients(ctx context.Context, cfg *Config, loop func(*worker, context.Con
 	}
 	ctx, cancel := context.WithDeadline(ctx, start.Add(runFor))
 	defer cancel()
+	cpu := startCPU(cfg.ServerPID)
+	cpuDone := make(chan struct{})
+	go func() {
+		defer close(cpuDone)
+		<-ctx.Done()
+		cpu.stop()
+	}()
 	stopProgress := progress(cfg.Progress, rec, start)
 	var wg sync.WaitGroup
 	for _, w := range workers {
@@ -141,7 +152,10 @@ func runClients(ctx context.Context, cfg *Config, loop func(*worker, context.Con
 	if sched != nil {
 		sched.report(rep)
 	}
-	return rep, workers
+	cancel()
+	<-cpuDone
+	err := cpu.record(rep, rep.Total.Count)
+	return rep, workers, err
 }
 
 // loginAll logs every worker in at once, untimed (Config.LoginFirst); a worker whose login

@@ -122,7 +122,7 @@ func TestAgainstEmbeddedServer(t *testing.T) {
 }
 
 // TestLoginFirst: with LoginFirst every client logs in before the clock starts, so a run of
-// APPENDs only reports APPENDs and no LOGIN.
+// APPENDs only reports APPENDs and no LOGIN. The server runs in this process (ServerPID).
 func TestLoginFirst(t *testing.T) {
 	srv := startEmbedded(t)
 	profile, err := ParseProfile("append=1")
@@ -130,7 +130,8 @@ func TestLoginFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := Config{Addr: srv.IMAPAddr(), Users: []string{embedded.DemoAccount}, Password: embedded.DemoPassword,
-		Clients: 3, Duration: time.Second, Profile: profile, Seed: 1, Corpus: Corpus{Seed: 1, MaxSize: 8 << 10}}
+		Clients: 3, Duration: time.Second, Profile: profile, Seed: 1, Corpus: Corpus{Seed: 1, MaxSize: 8 << 10},
+		ServerPID: os.Getpid()}
 	for _, loginFirst := range []bool{false, true} {
 		cfg.LoginFirst = loginFirst
 		rep, err := Run(t.Context(), cfg)
@@ -153,6 +154,10 @@ func TestLoginFirst(t *testing.T) {
 		}
 		if logins != wantLogins || appends == 0 {
 			t.Errorf("LoginFirst %v: %d LOGINs and %d APPENDs timed, want %d LOGINs and some APPENDs", loginFirst, logins, appends, wantLogins)
+		}
+		f := rep.Figures
+		if f["server_cpu_us_per_op"] <= 0 || f["client_cpu_us_per_op"] <= 0 || f["server_cpu_percent"] <= 0 {
+			t.Errorf("CPU figures %v: want the server's (this process tree) and the client's above zero", f)
 		}
 	}
 }

@@ -311,7 +311,10 @@ start_and_populate() {
 # compare, the clients log in before the clock starts (--login-first): with 64 clients
 # Dovecot's one auth process took most of a 20 s step verifying their passwords. With
 # CPU_PROFILE, Strata is restarted after populating with --cpu-profile, so the profile holds
-# its APPEND steps alone.
+# its APPEND steps alone. Each step reports server_cpu_us_per_op: the CPU time (user and
+# system, from /proc) of the server's process tree per APPEND, for Dovecot the master and
+# every process it forked (those that exited too), and the load average at its end;
+# STRATA_FLAGS=--blob-pack measures Strata with small bodies packed into segment files.
 scenario_compare_append() {
 	local users=${USERS:-16} messages=${MESSAGES:-200} appenders
 	start_and_populate "$users" "$messages"
@@ -320,11 +323,14 @@ scenario_compare_append() {
 		start_strata --cpu-profile "$CPU_PROFILE"
 	fi
 	for server in strata:$IMAP_PORT dovecot:$DOVECOT_PORT; do
-		local name=${server%%:*} port=${server##*:}
+		local name=${server%%:*} port=${server##*:} pid=$STRATA_PID
+		if [ "$name" = dovecot ]; then
+			pid=$DOVECOT_PID
+		fi
 		for appenders in ${APPENDERS:-1 64}; do
 			load "before APPEND x $appenders on $name"
 			b --addr "127.0.0.1:$port" --users "$users" --clients "$appenders" --duration "$DURATION" --profile append=1 --max-size 65536 \
-				--login-first --label "$name" --json "$OUT/compare-append$appenders-$name.json"
+				--login-first --server-pid "$pid" --label "$name" --json "$OUT/compare-append$appenders-$name.json"
 			load "after APPEND x $appenders on $name"
 		done
 		if [ "$name" = strata ]; then

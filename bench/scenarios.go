@@ -9,7 +9,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -401,28 +400,8 @@ type Memory struct {
 
 // TreeMemory sums the memory of pid and all its descendants from /proc.
 func TreeMemory(pid int) (Memory, error) {
-	children := map[int][]int{}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, path := range stats {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		// The command name in parentheses may hold spaces; fields resume after the last ')'.
-		i := strings.LastIndexByte(string(b), ')')
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 2 {
-			continue
-		}
-		child, _ := strconv.Atoi(filepath.Base(filepath.Dir(path)))
-		parent, _ := strconv.Atoi(f[1])
-		children[parent] = append(children[parent], child)
-	}
 	var m Memory
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
+	for _, p := range processTree(pid) {
 		pm, err := processMemory(p)
 		if err != nil {
 			if p == pid {
@@ -434,7 +413,6 @@ func TreeMemory(pid int) (Memory, error) {
 		m.PSS += pm.PSS
 		m.USS += pm.USS
 		m.Processes++
-		queue = append(queue, children[p]...)
 	}
 	return m, nil
 }

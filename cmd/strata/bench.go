@@ -58,6 +58,7 @@ Fill mailboxes first with 'strata bench populate'; create the users with 'strata
 	f.Float64("rate", 0, "open loop: operations per second in all, each timed from its scheduled start (0: closed loop)")
 	f.String("arrivals", bench.ArrivalsPoisson, "open loop: spacing of the scheduled starts, poisson or uniform")
 	f.Bool("login-first", false, "log every client in before the clock starts, so that the run times its commands without the logins")
+	f.Int("server-pid", 0, "PID of the server on this machine: its process tree's CPU time per operation is reported (server_cpu_us_per_op)")
 
 	cmd.AddCommand(newBenchCycleCommand(), newBenchPopulateCommand(), newBenchUsersCommand(), newBenchBigMailboxCommand(), newBenchResyncCommand(),
 		newBenchIdleCommand(), newBenchLMTPCommand(), newBenchCompareCommand())
@@ -163,6 +164,7 @@ func runBenchMixed(cmd *cobra.Command, _ []string) error {
 	cfg.Rate, _ = f.GetFloat64("rate")
 	cfg.Arrivals, _ = f.GetString("arrivals")
 	cfg.LoginFirst, _ = f.GetBool("login-first")
+	cfg.ServerPID, _ = f.GetInt("server-pid")
 	ctx, cancel := interruptible(cmd)
 	defer cancel()
 	rep, err := bench.Run(ctx, cfg)

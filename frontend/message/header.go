@@ -137,20 +137,24 @@ func unfold(b []byte) []byte {
 // UTF-8 sequence as ISO-8859-1 (the usual charset of raw 8-bit headers), so
 // that the result can go into a protobuf string.
 func toUTF8(b []byte) string {
+	return string(validUTF8(b))
+}
+
+// validUTF8 is toUTF8 into bytes: b itself when it is valid UTF-8.
+func validUTF8(b []byte) []byte {
 	if utf8.Valid(b) {
-		return string(b)
+		return b
 	}
-	var sb strings.Builder
-	sb.Grow(len(b) + len(b)/4)
+	out := make([]byte, 0, len(b)+len(b)/4)
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
 		if r == utf8.RuneError && n <= 1 {
 			r, n = rune(b[0]), 1
 		}
-		sb.WriteRune(r)
+		out = utf8.AppendRune(out, r)
 		b = b[n:]
 	}
-	return sb.String()
+	return out
 }
 
 // describe builds a part from its MIME header fields (RFC 2045, RFC 2183,
@@ -521,19 +525,25 @@ func unhex(c byte) byte {
 // decodeCharset converts b from the named charset to UTF-8; an unknown charset
 // falls back to toUTF8.
 func decodeCharset(cs string, b []byte) string {
+	return string(decodeCharsetBytes(cs, b))
+}
+
+// decodeCharsetBytes is decodeCharset into bytes: b itself when it is in UTF-8 (or
+// ASCII) already.
+func decodeCharsetBytes(cs string, b []byte) []byte {
 	switch strings.ToLower(strings.TrimSpace(cs)) {
 	case "", "utf-8", "utf8", "us-ascii", "ascii":
-		return toUTF8(b)
+		return validUTF8(b)
 	}
 	r, err := charset.Reader(cs, bytes.NewReader(b))
 	if err != nil {
-		return toUTF8(b)
+		return validUTF8(b)
 	}
 	out, err := io.ReadAll(r)
 	if err != nil {
-		return toUTF8(b)
+		return validUTF8(b)
 	}
-	return toUTF8(out)
+	return validUTF8(out)
 }
 
 // readQuoted reads the RFC 5322 3.2.4 quoted string starting at s[i] == '"'
