@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -34,6 +35,43 @@ func HeaderScope(name string) Scope { return Scope(mailtext.HeaderScope(name)) }
 // Index is the trigram index of one node (doc.go).
 type Index struct {
 	db *pebble.DB
+
+	// spare holds posting buffers of committed batches for the next ones (at most
+	// keptBuffers): a batch's postings take megabytes, and fresh memory for them every
+	// batch cost more in page faults and zeroing than filling it.
+	mu    sync.Mutex
+	spare [][]uint64
+}
+
+// keptBuffers and keptBufferCap bound the posting buffers an Index keeps between batches:
+// a batch's list and its sort's scratch, up to 64 MiB each.
+const (
+	keptBuffers   = 2
+	keptBufferCap = 8 << 20
+)
+
+// buffer returns an empty posting buffer, a spare one when there is one.
+func (x *Index) buffer() []uint64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if n := len(x.spare); n > 0 {
+		b := x.spare[n-1]
+		x.spare = x.spare[:n-1]
+		return b[:0]
+	}
+	return nil
+}
+
+// release keeps b for a later batch, unless enough are kept or b is huge.
+func (x *Index) release(b []uint64) {
+	if b == nil || cap(b) > keptBufferCap {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.spare) < keptBuffers {
+		x.spare = append(x.spare, b)
+	}
 }
 
 // Open opens (or creates) the index in dir.
@@ -180,9 +218,50 @@ type Batch struct {
 
 // pendingPostings are the postings a batch adds to one mailbox.
 type pendingPostings struct {
-	grams map[gram][]uint32
+	// grams holds one gram<<32 | uid per distinct trigram of each message, in the order
+	// added (ascending UIDs); Commit sorts them by trigram, keeping that order. A flat
+	// list costs an append per posting where a map of lists cost a lookup and a growing
+	// list (a third of the indexer's CPU in the profile of docs/benchmarks.md "Search
+	// index on by default").
+	grams []uint64
 	words map[string][]uint32 // scope byte + word
 	long  [ScopeBcc + 1][]uint32
+}
+
+// sortByGram sorts postings (gram<<32 | uid) by gram, stably: a least-significant-digit
+// radix sort on the gram's two 16-bit halves, linear in the postings where a comparison
+// sort of millions of them cost more than building them. It returns its scratch buffer,
+// scratch grown as needed.
+func sortByGram(postings, scratch []uint64) []uint64 {
+	if len(postings) < 256 {
+		slices.Sort(postings) // uids ascend within a gram either way
+		return scratch
+	}
+	if cap(scratch) < len(postings) {
+		scratch = make([]uint64, len(postings))
+	}
+	tmp := scratch[:len(postings)]
+	src, dst := postings, tmp
+	var count [1 << 16]int
+	for _, shift := range [2]uint{32, 48} {
+		clear(count[:])
+		for _, v := range src {
+			count[uint16(v>>shift)]++
+		}
+		sum := 0
+		for d, c := range count {
+			count[d] = sum
+			sum += c
+		}
+		for _, v := range src {
+			d := uint16(v >> shift)
+			dst[count[d]] = v
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	// Two passes: the sorted postings are back in postings.
+	return scratch
 }
 
 // NewBatch starts a batch.
@@ -204,16 +283,19 @@ func appendChunk(chunk []byte, uids []uint32) []byte {
 func (b *Batch) Commit() error {
 	defer b.b.Close()
 	var key, chunk []byte
+	var uids []uint32
 	for ref, p := range b.pending {
 		base := mailboxKey(kindPosting, ref.account, ref.mailbox)
-		grams := make([]gram, 0, len(p.grams))
-		for g := range p.grams {
-			grams = append(grams, g)
-		}
 		// Sorted keys: the memtable's inserts find their place faster in key order.
-		slices.Sort(grams)
-		for _, g := range grams {
-			uids := p.grams[g]
+		scratch := sortByGram(p.grams, b.x.buffer())
+		b.x.release(scratch)
+		defer b.x.release(p.grams)
+		for i := 0; i < len(p.grams); {
+			g := p.grams[i] >> 32
+			uids = uids[:0]
+			for ; i < len(p.grams) && p.grams[i]>>32 == g; i++ {
+				uids = append(uids, uint32(p.grams[i]))
+			}
 			key = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(append(key[:0], base...), uint32(g)), uids[0])
 			chunk = appendChunk(chunk[:0], uids)
 			if err := b.b.Set(key, chunk, nil); err != nil {
@@ -260,11 +342,11 @@ func (b *Batch) Add(account string, mailbox uint64, uid uint32, d *Doc) error {
 	ref := mailboxRef{account, mailbox}
 	p := b.pending[ref]
 	if p == nil {
-		p = &pendingPostings{grams: map[gram][]uint32{}, words: map[string][]uint32{}}
+		p = &pendingPostings{words: map[string][]uint32{}, grams: b.x.buffer()}
 		b.pending[ref] = p
 	}
 	for _, g := range d.grams.list {
-		p.grams[g] = append(p.grams[g], uid)
+		p.grams = append(p.grams, uint64(g)<<32|uint64(uid))
 	}
 	for w := range d.words {
 		p.words[w] = append(p.words[w], uid)

@@ -151,3 +151,24 @@ func FuzzPostingChunk(f *testing.F) {
 		}
 	})
 }
+
+// TestSortByGram: the radix sort of a batch's postings orders them by trigram and keeps
+// each trigram's UIDs ascending, as a comparison sort of the pairs does.
+func TestSortByGram(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 5, 255, 256, 5000} {
+		var postings []uint64
+		for uid := uint64(1); len(postings) < n; uid++ {
+			for range r.IntN(20) {
+				g := uint64(r.Uint32N(1<<16)) | uint64(r.Uint32N(4))<<24 | uint64(r.Uint32N(3))<<16
+				postings = append(postings, g<<32|uid)
+			}
+		}
+		want := slices.Clone(postings)
+		slices.Sort(want)
+		sortByGram(postings, nil)
+		if !slices.Equal(postings, want) {
+			t.Fatalf("%d postings: radix order differs from the sorted pairs", len(postings))
+		}
+	}
+}
