@@ -16,12 +16,10 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/strata-mail/strata/blobstore"
-	"github.com/strata-mail/strata/blobstore/gc"
 	"github.com/strata-mail/strata/internal/authz"
 	"github.com/strata-mail/strata/internal/health"
 	"github.com/strata-mail/strata/internal/inproc"
@@ -89,7 +87,7 @@ Only --insecure-plaintext-cluster turns it off.`,
 	f.Duration("clock-offset", 0, "added to the wall clock that stamps this node's commands (fault injection tests only)")
 	_ = f.MarkHidden("clock-offset")
 	addClusterTLSFlags(f)
-	f.Bool("search-index", true, "keep the text-search index of this node's accounts beside the metadata (package searchindex): it reads new messages' bodies from the blob store the --blob flags name, which must be the frontends' one; on by default when those flags name one (a warning says it is off when they do not), --search-index=false turns it off")
+	f.Bool("search-index", false, "keep the text-search index of this node's accounts beside the metadata (package searchindex): it reads new messages' bodies from the blob store the --blob flags name, which must be the frontends' one")
 	// The blob store of the frontends, for the blob garbage collector that runs on the
 	// leader (blobstore/gc/lease.go) and for the search index: the same flags as
 	// `strata frontend`.
@@ -270,16 +268,24 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		serverOpts = append(serverOpts, grpc.Creds(identity.ServerCredentials()))
 		reloadTLSOnSIGHUP(ctx, logger, identity)
 	}
-	searchBlobs, err := searchIndexBlobs(ctx, f, collector, logger)
-	if err != nil {
-		return err
-	}
-	if searchBlobs != nil {
+	if on, _ := f.GetBool("search-index"); on {
 		// The indexer role beside the FSM, fed by its change feed, reading through this
 		// node's own service in the process (searchindex: "Where it runs").
+		var blobs blobstore.Store
+		if collector != nil {
+			blobs = collector.Blobs
+		} else {
+			blobDir, _ := f.GetString("blob-dir")
+			if blobDir == "" {
+				return fmt.Errorf("--search-index reads the frontends' bodies: give --blob s3 or --blob-dir")
+			}
+			if blobs, err = openBlobStoreFromFlags(ctx, f, blobDir, logger); err != nil {
+				return err
+			}
+		}
 		self := inproc.New()
 		metadatapb.RegisterMetadataServer(self, svc)
-		ix, err := fsmfeed.Start(dataDir, fsm, svc, metadatapb.NewMetadataClient(self), searchBlobs, logger)
+		ix, err := fsmfeed.Start(dataDir, fsm, svc, metadatapb.NewMetadataClient(self), blobs, logger)
 		if err != nil {
 			return err
 		}
@@ -435,25 +441,4 @@ func enterGroup(ctx context.Context, node *replication.Node, dir *directory.Dire
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// searchIndexBlobs returns the blob store the search indexer reads bodies from, nil when
-// the index is off: --search-index=false, or on by default on a node given no blob store
-// (a warning; given explicitly, that is an error).
-func searchIndexBlobs(ctx context.Context, f *pflag.FlagSet, collector *gc.Collector, logger *slog.Logger) (blobstore.Store, error) {
-	if on, _ := f.GetBool("search-index"); !on {
-		return nil, nil
-	}
-	if collector != nil {
-		return collector.Blobs, nil
-	}
-	blobDir, _ := f.GetString("blob-dir")
-	if blobDir != "" {
-		return openBlobStoreFromFlags(ctx, f, blobDir, logger)
-	}
-	if f.Changed("search-index") {
-		return nil, fmt.Errorf("--search-index reads the frontends' bodies: give --blob s3 or --blob-dir")
-	}
-	logger.Warn("search index off: no blob store to read message bodies from (give --blob s3 or --blob-dir, or --search-index=false)")
-	return nil, nil
 }
