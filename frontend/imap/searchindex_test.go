@@ -346,8 +346,14 @@ func TestSearchIndexRestartAndRebuild(t *testing.T) {
 
 	srv = startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir = dir })
 	after, ok, err := srv.SearchIndex().Index().State(embedded.DemoAccount, mailbox)
-	if err != nil || !ok || after != before {
+	// The catch-up after the restart may have moved the synced MODSEQ (appends followed
+	// from the feed leave it where it was), nothing else.
+	if err != nil || !ok || after.ModSeq < before.ModSeq {
 		t.Fatalf("index state after restart = %+v, %v, %v; want %+v", after, ok, err, before)
+	}
+	after.ModSeq = before.ModSeq
+	if after != before {
+		t.Fatalf("index state after restart = %+v; want %+v but for the MODSEQ", after, before)
 	}
 	stream, err := srv.Metadata().RebuildSearchIndex(context.Background(), &metadatapb.RebuildSearchIndexRequest{Account: embedded.DemoAccount})
 	if err != nil {
