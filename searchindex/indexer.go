@@ -111,6 +111,9 @@ func (ix *Indexer) Notify(account string, mailbox uint64) {
 // CaughtUp reports whether the index of account's mailbox mb (as the metadata holds it
 // now) is in step with it: every message indexed and every change up to its
 // HIGHESTMODSEQ applied or, for flag changes, seen. It also returns the stored state.
+// While a failed sync waits for its retry (a full Sync a second later), it may report a
+// later change's MODSEQ; the stored state keeps the MODSEQ the retry resumes from, so
+// nothing is lost.
 func (ix *Indexer) CaughtUp(account string, mb *metadatapb.Mailbox) (bool, MailboxState, error) {
 	st, ok, err := ix.idx.State(account, mb.GetId())
 	if err != nil || !ok {
