@@ -74,15 +74,15 @@ func waitSearchIndex(t *testing.T, srv *embedded.Server, box string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, ok, err := srv.SearchIndex().Index().State(embedded.DemoAccount, mb.GetId())
+		done, st, err := srv.SearchIndex().CaughtUp(embedded.DemoAccount, mb)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok && st.LastUID+1 >= mb.GetUidNext() && st.ModSeq == mb.GetHighestModseq() {
+		if done {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("search index of %s never caught up: %+v (held %v), uidnext %d", box, st, ok, mb.GetUidNext())
+			t.Fatalf("search index of %s never caught up: %+v, uidnext %d", box, st, mb.GetUidNext())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -562,7 +562,14 @@ func (c *cmdCtx) events() []ChangeEvent {
 	for _, id := range c.touchedIDs() {
 		ms := c.mailboxes[id]
 		if ms.modseq != 0 || ms.aclChanged || ms.created {
-			evs = append(evs, ChangeEvent{Account: ms.rec.GetAccount(), MailboxID: id, HighestModSeq: ms.box().GetHighestModseq()})
+			kinds := kindsOf(ms.changes)
+			if ms.created {
+				kinds |= ChangedCreated
+			}
+			if ms.aclChanged {
+				kinds |= ChangedOther
+			}
+			evs = append(evs, ChangeEvent{Account: ms.rec.GetAccount(), MailboxID: id, HighestModSeq: ms.box().GetHighestModseq(), Kinds: kinds})
 		}
 	}
 	for _, account := range c.subscriptionsChanged {

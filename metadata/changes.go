@@ -2,6 +2,8 @@ package metadata
 
 import (
 	"sync"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // ChangeEvent says that a mailbox reached a new HIGHESTMODSEQ in an applied batch, or was
@@ -12,6 +14,44 @@ type ChangeEvent struct {
 	HighestModSeq uint64
 	// Subscriptions marks an event about the account's subscription list, not a mailbox.
 	Subscriptions bool
+	// Kinds says what the applied command did to the mailbox, so that a subscriber that
+	// follows some kinds only skips the others without reading the mailbox (the search
+	// index ignores flag changes: flags are not indexed text).
+	Kinds ChangeKinds
+}
+
+// ChangeKinds is a set of the kinds of change a command made to a mailbox.
+type ChangeKinds uint8
+
+// The kinds of ChangeKinds, from the journal's metadatapb.ChangeKind of the command's
+// changes (and its created and ACL marks, which have no journal entry).
+const (
+	ChangedAppend  ChangeKinds = 1 << iota // a new message
+	ChangedFlags                           // flags or keywords of a message
+	ChangedExpunge                         // a message expunged
+	ChangedDeleted                         // the mailbox was deleted
+	ChangedCreated                         // the mailbox was created, or was \Noselect and is selectable again
+	ChangedOther                           // renamed, rights or ACL changed
+)
+
+// kindsOf returns the kinds of changes.
+func kindsOf(changes []*metadatapb.Change) ChangeKinds {
+	var k ChangeKinds
+	for _, ch := range changes {
+		switch ch.GetKind() {
+		case metadatapb.ChangeKind_CHANGE_KIND_APPEND:
+			k |= ChangedAppend
+		case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
+			k |= ChangedFlags
+		case metadatapb.ChangeKind_CHANGE_KIND_EXPUNGE:
+			k |= ChangedExpunge
+		case metadatapb.ChangeKind_CHANGE_KIND_MAILBOX_DELETED:
+			k |= ChangedDeleted
+		default:
+			k |= ChangedOther
+		}
+	}
+	return k
 }
 
 // maxPendingEvents bounds a subscription's queue; beyond it events coalesce into

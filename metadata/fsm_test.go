@@ -808,10 +808,32 @@ func TestChangeEvents(t *testing.T) {
 	h.ok(cmdCreateMailbox(alice, "Quiet")) // no MODSEQ change anywhere
 	<-sub.Ready()
 	events, overflowed, closed := sub.Drain()
-	want := []ChangeEvent{{Account: alice, MailboxID: inbox.GetId(), HighestModSeq: 2}}
+	want := []ChangeEvent{{Account: alice, MailboxID: inbox.GetId(), HighestModSeq: 2, Kinds: ChangedAppend}}
 	if !slices.Equal(events, want) || overflowed || closed {
 		t.Fatalf("events = %v %v %v, want %v", events, overflowed, closed, want)
 	}
+	// Each event says what its command did (the search index skips flag changes).
+	all1 := []*metadatapb.UidRange{{First: 1, Last: 1}}
+	for _, step := range []struct {
+		cmd  *metadatapb.Command
+		want ChangeKinds
+	}{
+		{cmdStore(alice, inbox.GetId(), metadatapb.FlagOp_FLAG_OP_ADD, all1, "\\Deleted"), ChangedFlags},
+		{cmdExpunge(alice, inbox.GetId(), all1...), ChangedExpunge},
+		{cmdAppend(alice, inbox.GetId(), "blob-2", "blob-3"), ChangedAppend},
+	} {
+		h.ok(step.cmd)
+		select {
+		case <-sub.Ready():
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no event after %v", step.cmd)
+		}
+		events, _, _ := sub.Drain()
+		if len(events) != 1 || events[0].Kinds != step.want {
+			t.Fatalf("after %v: events %v, want kinds %b", step.cmd, events, step.want)
+		}
+	}
+	all.Drain()
 	// A subscriber that does not keep up gets one coalesced signal.
 	for i := range maxPendingEvents + 10 {
 		h.ok(cmdAppend(alice, inbox.GetId(), fmt.Sprintf("blob-%d", i)))

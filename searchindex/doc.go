@@ -79,8 +79,10 @@
 // catches up when the writes pause; answers stay exact meanwhile (Superset). Per message
 // it reads the body's text parts once (mailtext.WalkSegments with pooled fold buffers),
 // keeps distinct trigrams in an open-addressing set and distinct words in a map, both
-// reused from message to message, and a batch writes one key per distinct trigram and
-// word of the batch, in key order.
+// reused from message to message. A batch keeps its trigram postings in one flat list
+// (gram and UID in a uint64, in 512 KiB blocks kept between batches), radix-sorts it by
+// trigram at commit and writes one key per distinct trigram and word of the batch, in key
+// order.
 //
 // # Invariants
 //
@@ -101,10 +103,17 @@
 // The index is a role beside the metadata FSM: each metadata node (and `strata serve`)
 // keeps the index of the accounts its Raft groups hold, so accounts are placed exactly as
 // their metadata. The Indexer is fed by the node's applied change feed (the FSM's
-// in-process change events: account, mailbox, HIGHESTMODSEQ), reads the new messages'
-// records through the Metadata gRPC API and their bodies from the blob store, and drops
-// what the journal's tombstones (ListVanished) say was expunged; after a restart it
-// compares each mailbox's HIGHESTMODSEQ with the one it synced and catches up. Frontends
+// in-process change events: account, mailbox, HIGHESTMODSEQ, and what the command did,
+// metadata.ChangeKinds) and follows it incrementally: a flag, keyword, rename or rights
+// change needs no work (none of it is indexed text; the indexer only notes the MODSEQ,
+// CaughtUp); an append makes it read the records above its last indexed UID through the
+// Metadata gRPC API and their bodies from the blob store; an expunge (MOVE's source
+// too) makes it drop what the journal's tombstones since its synced MODSEQ
+// (ListVanished) say was expunged. A created or deleted mailbox, an overflow of the feed
+// and a restart compare a whole mailbox with the index (Sync: after a restart it
+// compares each mailbox's HIGHESTMODSEQ with the one it synced and catches up); an
+// account's deletion arrives as its mailboxes' deletions, and the sweep drops what is
+// left. Stats counts the work. Frontends
 // stay stateless: they ask the Metadata service's SearchText RPC, routed like every other
 // call of the account, for candidates, and combine them with the rest of the SEARCH
 // evaluation. Followers index too, so any replica can answer; a replica that lags only

@@ -23,9 +23,42 @@ type mailboxRef struct {
 	mailbox uint64
 }
 
+// work is what a queued mailbox needs, a set.
+type work uint8
+
+// pending is the queued work of a mailbox, and the highest MODSEQ of the changes that
+// queued it.
+type pending struct {
+	work   work
+	modseq uint64
+}
+
+const (
+	workNew      work = 1 << iota // index the messages above the last indexed UID
+	workExpunged                  // drop the messages expunged since the synced MODSEQ
+	workFull                      // compare the whole mailbox with the index (Sync)
+)
+
+// Stats counts the indexer's work since it started.
+type Stats struct {
+	// Ignored counts changes that needed no work: flags, keywords, renames, rights.
+	Ignored uint64
+	// FullSyncs counts mailboxes compared whole with the index (Sync: after a restart,
+	// an overflow of the feed, a created or deleted mailbox, a failed sync).
+	FullSyncs uint64
+	// Incremental counts mailboxes brought in step from their changes alone.
+	Incremental uint64
+	// MetadataCalls counts the indexer's calls to the Metadata service (mailbox, message
+	// list, vanished and fetch reads).
+	MetadataCalls uint64
+	// Fetched counts the message records read to be indexed.
+	Fetched uint64
+}
+
 // Indexer keeps an Index in step with the metadata it is fed from (doc.go: "Where it
-// runs"): Notify queues a mailbox whose HIGHESTMODSEQ moved, and Run syncs queued
-// mailboxes one at a time, in the order they were first queued.
+// runs"): NotifyChange queues a mailbox with what changed in it (Notify: a full
+// comparison), and Run syncs queued mailboxes one at a time, in the order they were first
+// queued.
 type Indexer struct {
 	idx    *Index
 	meta   metadatapb.MetadataClient
@@ -36,8 +69,16 @@ type Indexer struct {
 	// changes keep coming, and the indexer then works at a low duty cycle (throttle).
 	lastChange atomic.Int64
 
-	mu      sync.Mutex
-	queued  map[mailboxRef]bool
+	ignored, fullSyncs, incremental, metadataCalls, fetched atomic.Uint64
+
+	mu     sync.Mutex
+	queued map[mailboxRef]*pending
+	// running is the mailbox being synced, its work already taken from queued.
+	running mailboxRef
+	// synced holds, per mailbox, the MODSEQ up to which every change is in the index
+	// (or needed no work), when it is above the MODSEQ of its stored state: flag changes
+	// move it without a write.
+	synced  map[mailboxRef]uint64
 	order   []mailboxRef
 	wake    chan struct{}
 	syncing sync.Mutex // one sync (or rebuild) of the index at a time
@@ -50,21 +91,84 @@ func NewIndexer(idx *Index, meta metadatapb.MetadataClient, blobs Blobs, logger 
 		logger = slog.Default()
 	}
 	return &Indexer{idx: idx, meta: meta, blobs: blobs, logger: logger.With("component", "searchindex"),
-		queued: map[mailboxRef]bool{}, wake: make(chan struct{}, 1)}
+		queued: map[mailboxRef]*pending{}, synced: map[mailboxRef]uint64{}, wake: make(chan struct{}, 1)}
 }
 
 // Index returns the index the indexer fills.
 func (ix *Indexer) Index() *Index { return ix.idx }
 
-// Notify queues a mailbox for a sync; it never blocks.
+// Stats returns the indexer's counters.
+func (ix *Indexer) Stats() Stats {
+	return Stats{Ignored: ix.ignored.Load(), FullSyncs: ix.fullSyncs.Load(), Incremental: ix.incremental.Load(),
+		MetadataCalls: ix.metadataCalls.Load(), Fetched: ix.fetched.Load()}
+}
+
+// Notify queues a mailbox for a full sync (Sync); it never blocks.
 func (ix *Indexer) Notify(account string, mailbox uint64) {
-	ix.lastChange.Store(time.Now().UnixNano())
-	ref := mailboxRef{account, mailbox}
+	ix.queue(mailboxRef{account, mailbox}, workFull, 0)
+}
+
+// CaughtUp reports whether the index of account's mailbox mb (as the metadata holds it
+// now) is in step with it: every message indexed and every change up to its
+// HIGHESTMODSEQ applied or, for flag changes, seen. It also returns the stored state.
+// While a failed sync waits for its retry (a full Sync a second later), it may report a
+// later change's MODSEQ; the stored state keeps the MODSEQ the retry resumes from, so
+// nothing is lost.
+func (ix *Indexer) CaughtUp(account string, mb *metadatapb.Mailbox) (bool, MailboxState, error) {
+	st, ok, err := ix.idx.State(account, mb.GetId())
+	if err != nil || !ok {
+		return false, st, err
+	}
 	ix.mu.Lock()
-	if !ix.queued[ref] {
-		ix.queued[ref] = true
+	synced := max(st.ModSeq, ix.synced[mailboxRef{account, mb.GetId()}])
+	ix.mu.Unlock()
+	return st.LastUID+1 >= mb.GetUidNext() && synced >= mb.GetHighestModseq(), st, nil
+}
+
+// NotifyChange queues the work a change of the feed needs, none for a change of flags,
+// keywords, name or rights (no indexed text); it never blocks.
+func (ix *Indexer) NotifyChange(c MailboxChange) {
+	// The apply path is busy whatever changed (throttle).
+	ix.lastChange.Store(time.Now().UnixNano())
+	var w work
+	if c.Appended {
+		w |= workNew
+	}
+	if c.Expunged {
+		w |= workExpunged
+	}
+	if c.Reset {
+		w |= workFull
+	}
+	ref := mailboxRef{c.Account, c.Mailbox}
+	if w == 0 {
+		ix.ignored.Add(1)
+		ix.mu.Lock()
+		_, queued := ix.queued[ref]
+		if !queued && ix.running != ref {
+			// Every earlier change of the mailbox is done: the index is in step up to here.
+			ix.synced[ref] = max(ix.synced[ref], c.ModSeq)
+			ix.mu.Unlock()
+			return
+		}
+		ix.mu.Unlock()
+	}
+	ix.queue(ref, w, c.ModSeq)
+}
+
+// queue adds w to the mailbox's queued work (w may be none: a change that only moves its
+// MODSEQ once the work before it is done).
+func (ix *Indexer) queue(ref mailboxRef, w work, modseq uint64) {
+	ix.lastChange.Store(time.Now().UnixNano())
+	ix.mu.Lock()
+	p := ix.queued[ref]
+	if p == nil {
+		p = &pending{}
+		ix.queued[ref] = p
 		ix.order = append(ix.order, ref)
 	}
+	p.work |= w
+	p.modseq = max(p.modseq, modseq)
 	ix.mu.Unlock()
 	select {
 	case ix.wake <- struct{}{}:
@@ -83,11 +187,14 @@ func (ix *Indexer) Run(ctx context.Context) {
 	for {
 		ix.mu.Lock()
 		var next mailboxRef
+		var p *pending
 		ok := len(ix.order) > 0
 		if ok {
 			next = ix.order[0]
 			ix.order = ix.order[1:]
+			p = ix.queued[next]
 			delete(ix.queued, next)
+			ix.running = next
 		}
 		ix.mu.Unlock()
 		if !ok {
@@ -106,7 +213,14 @@ func (ix *Indexer) Run(ctx context.Context) {
 			}
 			continue
 		}
-		if err := ix.Sync(ctx, next.account, next.mailbox); err != nil {
+		err := ix.syncWork(ctx, next.account, next.mailbox, p.work)
+		ix.mu.Lock()
+		ix.running = mailboxRef{}
+		if err == nil {
+			ix.synced[next] = max(ix.synced[next], p.modseq)
+		}
+		ix.mu.Unlock()
+		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
@@ -253,11 +367,69 @@ func (ix *Indexer) Sync(ctx context.Context, account string, mailbox uint64) err
 	return ix.sync(ctx, account, mailbox, nil)
 }
 
-func (ix *Indexer) sync(ctx context.Context, account string, mailbox uint64, progress func(n int)) error {
+// syncWork does the work queued for a mailbox. From the feed's changes alone (no
+// workFull), it reads only what changed: the vanished UIDs since the synced MODSEQ after
+// an expunge, the records above the last indexed UID after an append. A mailbox the
+// index holds no state of, one gone meanwhile, and one whose tombstones call for a
+// rebuild take the full comparison.
+func (ix *Indexer) syncWork(ctx context.Context, account string, mailbox uint64, w work) error {
+	ix.syncing.Lock()
+	defer ix.syncing.Unlock()
+	if w == 0 {
+		return nil
+	}
+	if w&workFull != 0 {
+		return ix.sync(ctx, account, mailbox, nil)
+	}
 	st, ok, err := ix.idx.State(account, mailbox)
 	if err != nil {
 		return err
 	}
+	if !ok {
+		return ix.sync(ctx, account, mailbox, nil)
+	}
+	ix.incremental.Add(1)
+	if w&workExpunged != 0 {
+		removed, modseq, err := ix.removeExpunged(ctx, account, mailbox, st)
+		if status.Code(err) == codes.NotFound {
+			return ix.sync(ctx, account, mailbox, nil)
+		}
+		if err != nil {
+			return err
+		}
+		st.Dead += removed
+		if st.Dead > reindexDead && st.Dead > st.Docs/4 {
+			return ix.sync(ctx, account, mailbox, nil)
+		}
+		if modseq > st.ModSeq {
+			// Every expunge up to modseq is applied; later ones come with their own change.
+			st.ModSeq = modseq
+		}
+		b := ix.idx.NewBatch()
+		if err := b.SetState(account, mailbox, st); err != nil {
+			return err
+		}
+		if err := b.Commit(); err != nil {
+			return err
+		}
+	}
+	if w&workNew != 0 {
+		err := ix.indexNew(ctx, account, mailbox, st, nil)
+		if status.Code(err) == codes.NotFound {
+			return ix.sync(ctx, account, mailbox, nil)
+		}
+		return err
+	}
+	return nil
+}
+
+func (ix *Indexer) sync(ctx context.Context, account string, mailbox uint64, progress func(n int)) error {
+	ix.fullSyncs.Add(1)
+	st, ok, err := ix.idx.State(account, mailbox)
+	if err != nil {
+		return err
+	}
+	ix.metadataCalls.Add(1)
 	mb, err := ix.meta.GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: account, Id: mailbox})
 	if status.Code(err) == codes.NotFound {
 		b := ix.idx.NewBatch()
@@ -283,7 +455,7 @@ func (ix *Indexer) sync(ctx context.Context, account string, mailbox uint64, pro
 		return nil
 	}
 	if ok {
-		removed, err := ix.removeExpunged(ctx, account, mailbox, st)
+		removed, _, err := ix.removeExpunged(ctx, account, mailbox, st)
 		if err != nil {
 			return err
 		}
@@ -315,15 +487,17 @@ func (ix *Indexer) sync(ctx context.Context, account string, mailbox uint64, pro
 }
 
 // removeExpunged drops the messages expunged after st.ModSeq, from the tombstones; when
-// those are pruned, it compares the index with the mailbox's UIDs.
-func (ix *Indexer) removeExpunged(ctx context.Context, account string, mailbox uint64, st MailboxState) (uint32, error) {
+// those are pruned, it compares the index with the mailbox's UIDs. It returns how many
+// it dropped and the MODSEQ up to which it looked (0 when it did not).
+func (ix *Indexer) removeExpunged(ctx context.Context, account string, mailbox uint64, st MailboxState) (uint32, uint64, error) {
 	if st.LastUID == 0 {
-		return 0, nil
+		return 0, 0, nil
 	}
+	ix.metadataCalls.Add(1)
 	res, err := ix.meta.ListVanished(ctx, &metadatapb.ListVanishedRequest{Account: account, MailboxId: mailbox, SinceModseq: st.ModSeq,
 		Uids: []*metadatapb.UidRange{{First: 1, Last: st.LastUID}}})
 	if err != nil {
-		return 0, fmt.Errorf("list vanished: %w", err)
+		return 0, 0, fmt.Errorf("list vanished: %w", err)
 	}
 	var gone []uint32
 	if res.GetComplete() {
@@ -334,16 +508,16 @@ func (ix *Indexer) removeExpunged(ctx context.Context, account string, mailbox u
 		}
 	} else {
 		if gone, err = ix.unlisted(ctx, account, mailbox, st.LastUID); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	b := ix.idx.NewBatch()
 	for _, uid := range gone {
 		if err := b.Remove(account, mailbox, uid); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return uint32(len(gone)), b.Commit()
+	return uint32(len(gone)), res.GetHighestModseq(), b.Commit()
 }
 
 // unlisted returns the UIDs up to last the index holds docs of but the mailbox no longer
@@ -352,6 +526,7 @@ func (ix *Indexer) unlisted(ctx context.Context, account string, mailbox uint64,
 	present := map[uint32]bool{}
 	after := uint32(0)
 	for {
+		ix.metadataCalls.Add(1)
 		res, err := ix.meta.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: account, MailboxId: mailbox, AfterUid: after, Limit: 10000})
 		if err != nil {
 			return nil, fmt.Errorf("list messages: %w", err)
@@ -379,6 +554,7 @@ func (ix *Indexer) unlisted(ctx context.Context, account string, mailbox uint64,
 
 // indexNew indexes the messages above st.LastUID, committing the state with every batch.
 func (ix *Indexer) indexNew(ctx context.Context, account string, mailbox uint64, st MailboxState, progress func(n int)) error {
+	ix.metadataCalls.Add(1)
 	stream, err := ix.meta.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{Account: account, MailboxId: mailbox,
 		Uids: []*metadatapb.UidRange{{First: st.LastUID + 1, Last: 0xFFFFFFFF}}, WithStructure: true})
 	if err != nil {
@@ -414,6 +590,7 @@ func (ix *Indexer) indexNew(ctx context.Context, account string, mailbox uint64,
 		if rec.GetUid() <= st.LastUID {
 			continue
 		}
+		ix.fetched.Add(1)
 		t0 := time.Now()
 		err = ExtractInto(ctx, doc, ix.blobs, rec)
 		if err != nil {

@@ -35,17 +35,27 @@ func (ix *Indexer) SearchText(ctx context.Context, req *metadatapb.SearchTextReq
 	return resp, nil
 }
 
-// Feed is the change feed the indexer follows: a channel of (account, mailbox) pairs
-// whose HIGHESTMODSEQ moved, and a signal that some were dropped (overflow), after which
-// the indexer catches up with everything.
+// Feed is the change feed the indexer follows: the mailboxes whose HIGHESTMODSEQ moved,
+// with what changed, and a signal that some were dropped (overflow), after which the
+// indexer catches up with everything.
 type Feed interface {
 	Next(ctx context.Context) (changed []MailboxChange, overflowed bool, err error)
 }
 
-// MailboxChange names a mailbox that changed.
+// MailboxChange names a mailbox that changed and says how. A change with none of the
+// marks set (flags, keywords, a rename, rights) needs no work: none of it is indexed text.
 type MailboxChange struct {
 	Account string
 	Mailbox uint64
+	// ModSeq is the mailbox's HIGHESTMODSEQ after the change.
+	ModSeq uint64
+	// Appended: messages were added (APPEND, COPY, MOVE's target, delivery).
+	Appended bool
+	// Expunged: messages were removed (EXPUNGE, MOVE's source).
+	Expunged bool
+	// Reset: the mailbox was created or deleted, or the feed cannot say what changed;
+	// the indexer compares the whole mailbox with the index.
+	Reset bool
 }
 
 // Follow feeds the indexer from feed until ctx ends or the feed fails.
@@ -56,7 +66,7 @@ func (ix *Indexer) Follow(ctx context.Context, feed Feed) error {
 			return err
 		}
 		for _, c := range changed {
-			ix.Notify(c.Account, c.Mailbox)
+			ix.NotifyChange(c)
 		}
 		if overflowed {
 			if err := ix.CatchUp(ctx); err != nil {

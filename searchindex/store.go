@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -34,6 +35,105 @@ func HeaderScope(name string) Scope { return Scope(mailtext.HeaderScope(name)) }
 // Index is the trigram index of one node (doc.go).
 type Index struct {
 	db *pebble.DB
+
+	// spare holds posting blocks of committed batches for the next ones (at most
+	// keptBlocks): a batch's postings take megabytes, and fresh memory for them every
+	// batch cost more in page faults and zeroing than filling it.
+	mu    sync.Mutex
+	spare [][]uint64
+}
+
+// postingBlock is the size of the blocks a batch's postings are kept in (512 KiB), and
+// keptBlocks how many an Index keeps between batches (32 MiB).
+const (
+	postingBlock = 1 << 16
+	keptBlocks   = 64
+)
+
+// block returns an empty posting block, a spare one when there is one.
+func (x *Index) block() []uint64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if n := len(x.spare); n > 0 {
+		b := x.spare[n-1]
+		x.spare = x.spare[:n-1]
+		return b[:0]
+	}
+	return make([]uint64, 0, postingBlock)
+}
+
+// release keeps blocks for later batches, up to keptBlocks.
+func (x *Index) release(blocks [][]uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, b := range blocks {
+		if len(x.spare) < keptBlocks {
+			x.spare = append(x.spare, b)
+		}
+	}
+}
+
+// postingList is a list of postings (gram<<32 | uid) in blocks of postingBlock: growing it
+// never copies what it holds.
+type postingList struct {
+	blocks [][]uint64
+	n      int
+}
+
+func (l *postingList) add(x *Index, v uint64) {
+	if l.n%postingBlock == 0 {
+		l.blocks = append(l.blocks, x.block())
+	}
+	last := &l.blocks[len(l.blocks)-1]
+	*last = append(*last, v)
+	l.n++
+}
+
+func (l *postingList) at(i int) uint64 { return l.blocks[i/postingBlock][i%postingBlock] }
+
+func (l *postingList) set(i int, v uint64) { l.blocks[i/postingBlock][i%postingBlock] = v }
+
+// sortByGram sorts l by gram, stably (the UIDs of a gram stay ascending): a
+// least-significant-digit radix sort on the gram's two 16-bit halves, linear in the
+// postings where a comparison sort of millions of them cost more than building them. It
+// scatters through a second list of blocks, which it releases to x.
+func (l *postingList) sortByGram(x *Index) {
+	if l.n <= postingBlock {
+		if l.n > 0 {
+			slices.Sort(l.blocks[0]) // gram then uid: the same order
+		}
+		return
+	}
+	tmp := postingList{}
+	for range l.blocks {
+		b := x.block()
+		tmp.blocks = append(tmp.blocks, b[:cap(b)])
+	}
+	tmp.n = l.n
+	src, dst := l, &tmp
+	var count [1 << 16]int
+	for _, shift := range [2]uint{32, 48} {
+		clear(count[:])
+		for j, b := range src.blocks {
+			for _, v := range b[:min(postingBlock, src.n-j*postingBlock)] {
+				count[uint16(v>>shift)]++
+			}
+		}
+		sum := 0
+		for d, c := range count {
+			count[d] = sum
+			sum += c
+		}
+		for i := range src.n {
+			v := src.at(i)
+			d := uint16(v >> shift)
+			dst.set(count[d], v)
+			count[d]++
+		}
+		src, dst = dst, src
+	}
+	// Two passes: the sorted postings are back in l.
+	x.release(tmp.blocks)
 }
 
 // Open opens (or creates) the index in dir.
@@ -180,7 +280,12 @@ type Batch struct {
 
 // pendingPostings are the postings a batch adds to one mailbox.
 type pendingPostings struct {
-	grams map[gram][]uint32
+	// grams holds one gram<<32 | uid per distinct trigram of each message, in the order
+	// added (ascending UIDs); Commit sorts them by trigram, keeping that order. A flat
+	// list costs an append per posting where a map of lists cost a lookup and a growing
+	// list (a third of the indexer's CPU in the profile of docs/benchmarks.md "Search
+	// index on by default").
+	grams postingList
 	words map[string][]uint32 // scope byte + word
 	long  [ScopeBcc + 1][]uint32
 }
@@ -204,16 +309,18 @@ func appendChunk(chunk []byte, uids []uint32) []byte {
 func (b *Batch) Commit() error {
 	defer b.b.Close()
 	var key, chunk []byte
+	var uids []uint32
 	for ref, p := range b.pending {
 		base := mailboxKey(kindPosting, ref.account, ref.mailbox)
-		grams := make([]gram, 0, len(p.grams))
-		for g := range p.grams {
-			grams = append(grams, g)
-		}
 		// Sorted keys: the memtable's inserts find their place faster in key order.
-		slices.Sort(grams)
-		for _, g := range grams {
-			uids := p.grams[g]
+		p.grams.sortByGram(b.x)
+		defer b.x.release(p.grams.blocks)
+		for i := 0; i < p.grams.n; {
+			g := p.grams.at(i) >> 32
+			uids = uids[:0]
+			for ; i < p.grams.n && p.grams.at(i)>>32 == g; i++ {
+				uids = append(uids, uint32(p.grams.at(i)))
+			}
 			key = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(append(key[:0], base...), uint32(g)), uids[0])
 			chunk = appendChunk(chunk[:0], uids)
 			if err := b.b.Set(key, chunk, nil); err != nil {
@@ -260,11 +367,11 @@ func (b *Batch) Add(account string, mailbox uint64, uid uint32, d *Doc) error {
 	ref := mailboxRef{account, mailbox}
 	p := b.pending[ref]
 	if p == nil {
-		p = &pendingPostings{grams: map[gram][]uint32{}, words: map[string][]uint32{}}
+		p = &pendingPostings{words: map[string][]uint32{}}
 		b.pending[ref] = p
 	}
 	for _, g := range d.grams.list {
-		p.grams[g] = append(p.grams[g], uid)
+		p.grams.add(b.x, uint64(g)<<32|uint64(uid))
 	}
 	for w := range d.words {
 		p.words[w] = append(p.words[w], uid)

@@ -151,3 +151,32 @@ func FuzzPostingChunk(f *testing.F) {
 		}
 	})
 }
+
+// TestSortByGram: the radix sort of a batch's postings orders them by trigram and keeps
+// each trigram's UIDs ascending, as a comparison sort of the pairs does, in one block and
+// across several (the last one partial).
+func TestSortByGram(t *testing.T) {
+	x := &Index{}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 5, postingBlock, postingBlock + 1, 3*postingBlock + 12345} {
+		var l postingList
+		var want []uint64
+		for uid := uint64(1); l.n < n; uid++ {
+			for range min(r.IntN(20), n-l.n) {
+				g := uint64(r.Uint32N(1<<16)) | uint64(r.Uint32N(4))<<24 | uint64(r.Uint32N(3))<<16
+				l.add(x, g<<32|uid)
+				want = append(want, g<<32|uid)
+			}
+		}
+		slices.Sort(want)
+		l.sortByGram(x)
+		got := make([]uint64, 0, l.n)
+		for i := range l.n {
+			got = append(got, l.at(i))
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d postings: radix order differs from the sorted pairs", n)
+		}
+		x.release(l.blocks)
+	}
+}

@@ -33,9 +33,19 @@ func (f feed) Next(ctx context.Context) ([]searchindex.MailboxChange, bool, erro
 	}
 	changes := make([]searchindex.MailboxChange, 0, len(events))
 	for _, ev := range events {
-		changes = append(changes, searchindex.MailboxChange{Account: ev.Account, Mailbox: ev.MailboxID})
+		changes = append(changes, changeOf(ev))
 	}
 	return changes, overflowed, nil
+}
+
+// changeOf says what an FSM event means to the index: flag changes, renames and rights
+// changes mean nothing (no indexed text), an event without kinds a full comparison.
+func changeOf(ev metadata.ChangeEvent) searchindex.MailboxChange {
+	return searchindex.MailboxChange{Account: ev.Account, Mailbox: ev.MailboxID, ModSeq: ev.HighestModSeq,
+		Appended: ev.Kinds&metadata.ChangedAppend != 0,
+		Expunged: ev.Kinds&metadata.ChangedExpunge != 0,
+		Reset:    ev.Kinds == 0 || ev.Kinds&(metadata.ChangedDeleted|metadata.ChangedCreated) != 0,
+	}
 }
 
 // Indexer is a running indexer; Close stops it and closes its store.
