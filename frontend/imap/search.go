@@ -307,7 +307,10 @@ func (c *conn) scanRecords(positions []int, withStructure bool, parts structureP
 		close(stop)
 		<-done
 	}()
-	deadline := time.Now().Add(c.srv.limits.SearchTimeout)
+	deadline := c.searchDeadline
+	if deadline.IsZero() {
+		deadline = time.Now().Add(c.srv.limits.SearchTimeout)
+	}
 	for b := range batches {
 		if b.err != nil {
 			return b.err
