@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
@@ -307,4 +308,15 @@ func testMultiSearchMatchesSearch(t *testing.T, rev2 bool) {
 			}
 		}
 	}
+}
+
+// TestMultiSearchDeadline: the scans of all the mailboxes of an ESEARCH end by one
+// deadline (Limits.SearchTimeout), past which it answers NO [LIMIT] (RFC 5530 3).
+func TestMultiSearchDeadline(t *testing.T) {
+	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.SearchTimeout = time.Nanosecond })
+	rc := loginRaw(t, srv)
+	rc.appendFlagged("INBOX", "", testMessage("one", "x"))
+	rc.expect("ESEARCH IN (personal) ALL", "NO [LIMIT] ESEARCH took longer than this server allows")
+	rc.ok("SELECT INBOX")
+	rc.expect("ESEARCH SUBJECT one", "NO [LIMIT]")
 }
