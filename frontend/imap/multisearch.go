@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -21,8 +20,8 @@ import (
 // ESEARCH (RFC 7377, MULTISEARCH) searches several mailboxes with one command, in the
 // authenticated state as well as the selected one (RFC 7377 2.4). Each mailbox is searched
 // by the evaluation of SEARCH (search.go, with the search index where it is on): the
-// selected mailbox in the session's view, any other in a view of its own listed for the
-// command (ListMessages, as a cold SELECT lists it) and left when the command ends. The
+// selected mailbox in the session's view, any other in a copy of the frontend's shared view
+// of it (mailview.go: listed as a cold SELECT lists it when it is not open). The
 // answer is one ESEARCH response per mailbox that has matches, with the TAG, MAILBOX and
 // UIDVALIDITY correlator and UIDs (RFC 7377 2.1).
 //
@@ -218,22 +217,21 @@ func skippedMailbox(err error) bool {
 	return code == codes.NotFound || code == codes.PermissionDenied
 }
 
-// searchView lists a mailbox other than the selected one for an ESEARCH: its messages, as a
-// session's view would hold them (mailview.go's listing, in pages), with no feed.
+// searchView returns a mailbox other than the selected one as a session's view would hold
+// it, for an ESEARCH: a copy of the frontend's shared view of it (mailview.go), opened and
+// listed when it is not open, and left at once. A view lingers after its last session, so
+// the next ESEARCH, or a SELECT, over the same mailboxes copies it instead of listing them
+// again.
 func (c *conn) searchView(t searchTarget) (*selected, error) {
-	ctx, cancel := context.WithDeadline(c.ctx, c.searchDeadline)
-	defer cancel()
-	v := newMailView(c.srv, viewKey{owner: t.ref.owner, mailboxID: t.mb.GetId(), user: c.accountName()})
-	if err := v.load(ctx); err != nil {
-		if ctx.Err() != nil && c.ctx.Err() == nil {
-			return nil, multiSearchTooLong()
-		}
-		return nil, rpcStatus(err, imapresp.CodeNonExistent, "search "+strconv.Quote(t.ref.full))
+	view, feed, err := c.joinView(t.ref, t.mb)
+	if err != nil {
+		return nil, err
 	}
+	feed.leave()
 	return &selected{
 		owner: t.ref.owner, mailboxID: t.mb.GetId(), name: t.mb.GetName(),
-		uidValidity: v.uidValidity, uidNext: v.uidNext, highestModSeq: v.seen,
-		readOnly: true, rights: c.rightsOn(t.ref, t.mb), msgs: v.msgs,
+		uidValidity: view.uidValidity, uidNext: view.uidNext, highestModSeq: view.highestModSeq,
+		readOnly: true, rights: c.rightsOn(t.ref, t.mb), msgs: view.msgs,
 	}, nil
 }
 
