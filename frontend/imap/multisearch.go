@@ -150,25 +150,6 @@ func (c *conn) cmdMultiSearch(cmd *imapwire.Command) (err error) {
 	return nil
 }
 
-// reportedModSeq is an ESEARCH response's MODSEQ (RFC 7162 3.1.10): the highest of the
-// messages found, or with only MIN and/or MAX, of the messages those return.
-func reportedModSeq(s *selected, matched []int, returns []string) uint64 {
-	reported := matched
-	if !slices.Contains(returns, "ALL") && !slices.Contains(returns, "COUNT") {
-		reported = nil
-		if slices.Contains(returns, "MIN") {
-			reported = append(reported, matched[0])
-		}
-		if slices.Contains(returns, "MAX") {
-			reported = append(reported, matched[len(matched)-1])
-		}
-	}
-	if len(reported) == 0 {
-		return 0
-	}
-	return s.highestModSeqOf(reported)
-}
-
 // searchIn returns the positions of the messages of s that match criteria: SEARCH's
 // evaluation (searchMatches) in s, the selected mailbox's view or another's, which stands
 // in for it meanwhile.
