@@ -278,6 +278,8 @@ func testMultiSearchMatchesSearch(t *testing.T, rev2 bool) {
 			rc.appendFlagged(`"`+wire(name)+`"`, flags, testMessage(fmt.Sprintf("m%d of %s", i, name), body))
 		}
 	}
+	// A name in IN is in the session's form too (modified UTF-7 in IMAP4rev1).
+	rc.checkMultiSearch(`IN (mailboxes "`+wire("Répertoire")+`") RETURN (COUNT) ALL`, [2]string{wire("Répertoire"), "COUNT 12"})
 	rc.ok("ENABLE CONDSTORE") // so that MODSEQ below adds no HIGHESTMODSEQ to the first SEARCH
 	criteria := []string{
 		"ALL", "SEEN", `UNSEEN NOT FLAGGED`, `KEYWORD $Work`, `SUBJECT "m3"`, `BODY report`, `OR BODY lunch FLAGGED`,
