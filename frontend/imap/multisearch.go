@@ -18,7 +18,7 @@ import (
 )
 
 // ESEARCH (RFC 7377, MULTISEARCH) searches several mailboxes with one command, in the
-// authenticated state as well as the selected one (RFC 7377 2.4). Each mailbox is searched
+// authenticated state as well as the selected one (RFC 7377 2). Each mailbox is searched
 // by the evaluation of SEARCH (search.go, with the search index where it is on): the
 // selected mailbox in the session's view, any other in a copy of the frontend's shared view
 // of it (mailview.go: listed as a cold SELECT lists it when it is not open). The
@@ -30,11 +30,12 @@ import (
 //     options name and that exist and can be selected; one the session may not read (no r
 //     right, RFC 4314 4) is skipped without an error, as one that does not exist is (RFC
 //     7377 2.2). A mailbox named twice is searched once.
-//   - "selected-delayed" is "selected": the delay of RFC 5465 6.1 is the one of EXPUNGE
-//     responses, which SEARCH holds back anyway (RFC 9051 7.5.1). Either needs a selected
-//     mailbox: in the authenticated state it is a BAD, as SEARCH is there.
+//   - "selected-delayed" is "selected": RFC 5465 6.1's delay is about when EXPUNGE
+//     responses go out, which for ESEARCH, answered in UIDs, follow the rule of UID SEARCH
+//     (RFC 9051 7.5.1). Either needs a selected mailbox: in the authenticated state it is a
+//     BAD, as SEARCH is there.
 //   - RETURN takes MIN, MAX, ALL and COUNT (RFC 4731), and SAVE (RFC 5182) only when the
-//     selected mailbox is the only source (RFC 7377 2.3); "$" in the criteria likewise,
+//     selected mailbox is the only source (RFC 7377 2); "$" in the criteria likewise,
 //     since the saved result is the selected mailbox's. No RETURN, or RETURN (), is ALL
 //     (RFC 7377 2.1).
 //   - Bounds (RFC 5530 3, NO [LIMIT]): Limits.MaxMultiSearchMailboxes mailboxes and
@@ -62,7 +63,7 @@ func (c *conn) cmdMultiSearch(cmd *imapwire.Command) (err error) {
 	}
 	selectedOnly := !slices.ContainsFunc(sources, func(src imapwire.SearchSource) bool { return !isSelectedSource(src) })
 	if c.sel == nil && slices.ContainsFunc(sources, isSelectedSource) {
-		return bad("", "ESEARCH IN (selected) needs a selected mailbox") // RFC 7377 2.4
+		return bad("", "ESEARCH IN (selected) needs a selected mailbox") // RFC 7377 2
 	}
 	save := slices.Contains(search.Return, "SAVE")
 	for _, opt := range search.Return {
@@ -70,7 +71,7 @@ func (c *conn) cmdMultiSearch(cmd *imapwire.Command) (err error) {
 		case "MIN", "MAX", "ALL", "COUNT": // RFC 4731 3.1
 		case "SAVE":
 			if !selectedOnly {
-				return bad("", "ESEARCH RETURN (SAVE) is only for the selected mailbox alone") // RFC 7377 2.3
+				return bad("", "ESEARCH RETURN (SAVE) is only for the selected mailbox alone") // RFC 7377 2
 			}
 		default:
 			return bad("", "Unsupported ESEARCH return option "+opt) // RFC 7377 2: no other

@@ -74,7 +74,7 @@ func TestMultiSearchCapability(t *testing.T) {
 }
 
 // folderFixture logs alice in with folder1, folder2, folder2/salmon, folder2/banana and
-// folder2/salmon/roe, as in RFC 7377 2.5's examples, each with messages whose subject is
+// folder2/salmon/roe, as in RFC 7377 2's examples, each with messages whose subject is
 // "chad" or not and that are \Seen or not.
 func folderFixture(t *testing.T) (*embedded.Server, *rawConn) {
 	t.Helper()
@@ -101,7 +101,7 @@ func folderFixture(t *testing.T) (*embedded.Server, *rawConn) {
 	return srv, a
 }
 
-// TestMultiSearchRFCExamples: RFC 7377 2.5's examples, on mailboxes of those names.
+// TestMultiSearchRFCExamples: RFC 7377 2's examples, on mailboxes of those names.
 func TestMultiSearchRFCExamples(t *testing.T) {
 	_, a := folderFixture(t)
 	// subtree-one: folder2 and its children, not folder2/salmon/roe.
@@ -136,7 +136,7 @@ func TestMultiSearchSources(t *testing.T) {
 	// Nothing found anywhere: no response, OK.
 	a.checkMultiSearch(`IN (personal) subject "no such subject"`)
 
-	// The authenticated state has no selected mailbox (RFC 7377 2.4).
+	// The authenticated state has no selected mailbox (RFC 7377 2).
 	for _, args := range []string{`ALL`, `IN (selected) ALL`, `IN (personal selected-delayed) ALL`} {
 		a.expect("ESEARCH "+args, "BAD")
 	}
@@ -155,7 +155,7 @@ func TestMultiSearchSources(t *testing.T) {
 		[2]string{"folder2/salmon/roe", "COUNT 1"})
 }
 
-// TestMultiSearchSave: RETURN (SAVE) only with the selected mailbox alone (RFC 7377 2.3),
+// TestMultiSearchSave: RETURN (SAVE) only with the selected mailbox alone (RFC 7377 2),
 // and "$" then refers to its result (RFC 5182).
 func TestMultiSearchSave(t *testing.T) {
 	_, a := folderFixture(t)

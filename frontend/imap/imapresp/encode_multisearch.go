@@ -8,9 +8,9 @@ import (
 
 // AppendMultiSearch appends the ESEARCH response of one mailbox an ESEARCH command searched
 // (RFC 7377 2.1): "* ESEARCH (TAG "tag" MAILBOX "name" UIDVALIDITY n) UID" and the return
-// data of AppendESearch. The correlator names the mailbox (RFC 7377 6: search-correlator =/
-// "MAILBOX" SP astring, "UIDVALIDITY" SP nz-number; a quoted string, as in the RFC's
-// examples), and the numbers are UIDs whichever mailbox was searched.
+// data of AppendESearch. The correlator names the mailbox (RFC 7377's formal syntax:
+// search-correlator =/ "MAILBOX" SP astring, "UIDVALIDITY" SP nz-number; a quoted string,
+// as in the RFC's examples), and the numbers are UIDs whichever mailbox was searched.
 func AppendMultiSearch(b []byte, enc message.Encoder, mailbox string, uidValidity uint32, e ESearch) []byte {
 	e.UID = true
 	// AppendESearch's response with the correlator widened: its "* ESEARCH (TAG tag" is

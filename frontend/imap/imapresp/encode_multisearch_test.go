@@ -9,7 +9,7 @@ import (
 func TestAppendMultiSearch(t *testing.T) {
 	utf8 := message.Encoder{UTF8: true}
 	checkEncoded(t, []encodeCase{
-		// RFC 7377 2.5's example.
+		// RFC 7377 2's example.
 		{"ALL", AppendMultiSearch(nil, message.Encoder{}, "folder2/salmon", 1111111, ESearch{Tag: "tag1", Returns: []string{"ALL"}, Nums: []uint32{50003, 50006, 50009, 50012}}),
 			"* ESEARCH (TAG \"tag1\" MAILBOX \"folder2/salmon\" UIDVALIDITY 1111111) UID ALL 50003,50006,50009,50012\r\n"},
 		{"MIN MAX COUNT MODSEQ", AppendMultiSearch(nil, message.Encoder{}, "INBOX", 7, ESearch{Tag: "t", Returns: []string{"MIN", "MAX", "COUNT"}, Nums: []uint32{3, 4, 9}, ModSeq: 12}),

@@ -20,19 +20,20 @@ type MultiSearchArgs struct {
 	// Sources are the specifiers of IN, in the client's order; none when IN is not given,
 	// which means the selected mailbox (RFC 7377 2.2).
 	Sources []SearchSource
-	// Search is the rest, as SEARCH has it (RFC 7377 6: [SP search-return-opts] SP
-	// search-program); sequence sets in it are message numbers of each mailbox searched.
+	// Search is the rest, as SEARCH has it ([SP search-return-opts] SP search-program in
+	// RFC 7377's formal syntax); sequence sets in it are message numbers of each mailbox
+	// searched.
 	Search SearchArgs
 }
 
-// searchSources maps the upper-case source names of RFC 7377 6 to their specifiers.
+// searchSources maps the upper-case source names of RFC 7377's formal syntax to their specifiers.
 var searchSources = map[string]NotifyFilter{
 	"SELECTED": NotifySelected, "SELECTED-DELAYED": NotifySelectedDelayed, "INBOXES": NotifyInboxes,
 	"PERSONAL": NotifyPersonal, "SUBSCRIBED": NotifySubscribed, "SUBTREE": NotifySubtree,
 	"SUBTREE-ONE": SearchSubtreeOne, "MAILBOXES": NotifyMailboxes,
 }
 
-// multiSearchArgs parses RFC 7377 6:
+// multiSearchArgs parses RFC 7377's formal syntax:
 //
 //	esearch             = "ESEARCH" [SP esearch-source-opts] [SP search-return-opts] SP search-program
 //	esearch-source-opts = "IN" SP "(" source-mbox [SP "(" scope-options ")"] ")"

@@ -9,7 +9,7 @@ import (
 func TestParseMultiSearch(t *testing.T) {
 	chad := imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "chad"}}}
 	checkParses(t, []parseCase{
-		// RFC 7377 2.5's examples.
+		// RFC 7377 2's examples.
 		{`tag1 ESEARCH IN (mailboxes "folder1" subtree-one "folder2") subject "chad"`, &MultiSearchArgs{
 			Sources: []SearchSource{{Filter: NotifyMailboxes, Mailboxes: []string{"folder1"}}, {Filter: SearchSubtreeOne, Mailboxes: []string{"folder2"}}},
 			Search:  SearchArgs{Criteria: chad},
