@@ -143,13 +143,20 @@ func fillMailbox(b testing.TB, srv *embedded.Server, n int) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	md := srv.Metadata()
 	mbox, rec := benchSeed(ctx, b, srv)
+	appendCopies(ctx, b, srv, mbox, rec, 1, n, func(i int) string { return fmt.Sprintf("bench-%06d", i) })
+}
+
+// appendCopies appends copies first to n-1 of rec (a benchSeed record) to mbox of the demo
+// account through the metadata Append, in batches: copy i has the subject and Message-ID
+// name(i), 12 characters as "bench-000000" has, and every tenth is \Flagged.
+func appendCopies(ctx context.Context, b testing.TB, srv *embedded.Server, mbox *metadatapb.Mailbox, rec *metadatapb.MessageRecord, first, n int, name func(i int) string) {
+	b.Helper()
 	const batch = 1000
-	for start := 1; start < n; start += batch {
+	for start := first; start < n; start += batch {
 		req := &metadatapb.AppendRequest{RequestId: randomID(), Account: embedded.DemoAccount, MailboxId: mbox.GetId()}
 		for i := start; i < min(start+batch, n); i++ {
-			name := fmt.Sprintf("bench-%06d", i)
+			name := name(i)
 			st := proto.Clone(rec.GetStructure()).(*metadatapb.MessageStructure)
 			st.Header = bytes.ReplaceAll(st.GetHeader(), []byte("bench-000000"), []byte(name))
 			st.Envelope.Subject = name
@@ -163,7 +170,7 @@ func fillMailbox(b testing.TB, srv *embedded.Server, n int) {
 				Flags: flags, Structure: st,
 			})
 		}
-		if _, err := md.Append(ctx, req); err != nil {
+		if _, err := srv.Metadata().Append(ctx, req); err != nil {
 			b.Fatalf("append batch at %d: %v", start, err)
 		}
 	}

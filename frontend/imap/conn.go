@@ -89,6 +89,9 @@ type conn struct {
 	uidOnly bool
 
 	sel *selected // the selected mailbox, in stateSelected
+	// searchDeadline, while an ESEARCH runs (multisearch.go), is when the scans of all its
+	// mailboxes must have ended; zero otherwise, each SEARCH then having its own.
+	searchDeadline time.Time
 	// lastAppend is where the last APPEND to one of the account's own mailboxes went, so
 	// that the next APPEND by the same name skips the lookup (append.go).
 	lastAppend *rememberedTarget

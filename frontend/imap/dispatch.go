@@ -95,6 +95,10 @@ func init() {
 		"UID COPY":   {states: stateSelected, handler: (*conn).cmdCopy},
 		"MOVE":       {states: stateSelected, handler: (*conn).cmdCopy, seqNumbers: true},
 		"UID MOVE":   {states: stateSelected, handler: (*conn).cmdCopy},
+		// RFC 7377 2: ESEARCH (multisearch.go), also in the authenticated state (2.4). It
+		// answers in UIDs, so EXPUNGE may go out with it as with UID SEARCH (RFC 9051
+		// 7.5.1).
+		"ESEARCH": {states: authState, handler: (*conn).cmdMultiSearch},
 		// RFC 5267 4.3.5: CANCELUPDATE (context.go), command-select.
 		"CANCELUPDATE": {states: stateSelected, handler: (*conn).cmdCancelUpdate},
 		// RFC 8508: REPLACE (append.go).
@@ -127,6 +131,7 @@ func (c *conn) capabilities() string {
 		"UTF8=ACCEPT",           // RFC 6855
 		"ESEARCH",               // RFC 4731
 		"SEARCHRES",             // RFC 5182
+		"MULTISEARCH",           // RFC 7377 (multisearch.go)
 		"SORT",                  // RFC 5256 3
 		"SORT=DISPLAY",          // RFC 5957
 		"THREAD=ORDEREDSUBJECT", // RFC 5256 4

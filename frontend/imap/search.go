@@ -97,27 +97,33 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 		}
 	}
 	if args.ModSeq && len(matched) > 0 {
-		// RFC 7162 3.1.10: MODSEQ, the highest of the messages found, or with only MIN
-		// and/or MAX, of the messages those return.
-		reported := matched
-		if !slices.Contains(returns, "ALL") && !slices.Contains(returns, "COUNT") {
-			reported = nil
-			if slices.Contains(returns, "MIN") {
-				reported = append(reported, matched[0])
-			}
-			if slices.Contains(returns, "MAX") {
-				reported = append(reported, matched[len(matched)-1])
-			}
-		}
-		if len(reported) > 0 {
-			e.ModSeq = s.highestModSeqOf(reported)
-		}
+		e.ModSeq = reportedModSeq(s, matched, returns)
 	}
 	c.bw.Write(imapresp.AppendESearch(nil, c.encoder(), e))
 	if update {
 		return c.openContext(contextRequest{cmd: cmd, criteria: &args.Criteria}, matched, nil)
 	}
 	return nil
+}
+
+// reportedModSeq is an ESEARCH response's MODSEQ (RFC 7162 3.1.10): the highest of the
+// messages found (matched, not empty), or with only MIN and/or MAX, of the messages those
+// return; 0 when the options return none of them.
+func reportedModSeq(s *selected, matched []int, returns []string) uint64 {
+	reported := matched
+	if !slices.Contains(returns, "ALL") && !slices.Contains(returns, "COUNT") {
+		reported = nil
+		if slices.Contains(returns, "MIN") {
+			reported = append(reported, matched[0])
+		}
+		if slices.Contains(returns, "MAX") {
+			reported = append(reported, matched[len(matched)-1])
+		}
+	}
+	if len(reported) == 0 {
+		return 0
+	}
+	return s.highestModSeqOf(reported)
 }
 
 // checkReturnOptions checks the RETURN options of a SEARCH or SORT: each one of allowed, or
@@ -307,7 +313,10 @@ func (c *conn) scanRecords(positions []int, withStructure bool, parts structureP
 		close(stop)
 		<-done
 	}()
-	deadline := time.Now().Add(c.srv.limits.SearchTimeout)
+	deadline := c.searchDeadline
+	if deadline.IsZero() {
+		deadline = time.Now().Add(c.srv.limits.SearchTimeout)
+	}
 	for b := range batches {
 		if b.err != nil {
 			return b.err

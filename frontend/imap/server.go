@@ -170,6 +170,14 @@ type Limits struct {
 	// search index has narrowed it; a larger scan is refused NO [LIMIT] up front (RFC 5530
 	// 3). Default 250,000.
 	MaxBodyScan int
+	// MaxMultiSearchMailboxes is the most mailboxes one ESEARCH (RFC 7377, multisearch.go)
+	// searches; one whose sources name more is refused NO [LIMIT] (RFC 5530 3) before any
+	// is read. Default 1000.
+	MaxMultiSearchMailboxes int
+	// MaxMultiSearchMessages is the most messages, summed over its mailboxes, one ESEARCH
+	// searches; more are refused NO [LIMIT] up front. The scans of all its mailboxes
+	// together end by SearchTimeout. Default 2,000,000.
+	MaxMultiSearchMessages int
 }
 
 // Defaults of Config.
@@ -186,6 +194,8 @@ const (
 	defaultSortCacheMessages   = 1_000_000
 	defaultSearchTimeout       = time.Minute
 	defaultMaxBodyScan         = 250000
+	defaultMaxMultiSearchBoxes = 1000
+	defaultMaxMultiSearchMsgs  = 2_000_000
 )
 
 func (l Limits) withDefaults() Limits {
@@ -224,6 +234,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxBodyScan <= 0 {
 		l.MaxBodyScan = defaultMaxBodyScan
+	}
+	if l.MaxMultiSearchMailboxes <= 0 {
+		l.MaxMultiSearchMailboxes = defaultMaxMultiSearchBoxes
+	}
+	if l.MaxMultiSearchMessages <= 0 {
+		l.MaxMultiSearchMessages = defaultMaxMultiSearchMsgs
 	}
 	return l
 }

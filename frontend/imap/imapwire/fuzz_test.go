@@ -108,6 +108,12 @@ var seedCommands = []string{
 	"N3 NOTIFY SET (mailboxes (INBOX \"Lists/IETF\" {4}\r\nWork) (MessageNew MessageExpunge)) (subscribed NONE)",
 	"N4 NOTIFY NONE",
 	"N5 notify set (PERSONAL (MailboxMetadataChange ServerMetadataChange AnnotationChange))",
+	// RFC 7377 MULTISEARCH, as in its examples
+	"S1 ESEARCH IN (mailboxes \"folder1\" subtree-one \"folder2\") subject \"chad\"",
+	"S2 ESEARCH IN (mailboxes \"folder1\" subtree \"folder2\") unseen",
+	"S3 ESEARCH IN (personal subscribed inboxes selected-delayed mailboxes (INBOX {4}\r\nWork)) RETURN (MIN MAX COUNT) CHARSET UTF-8 OR 1:5 FROM x",
+	"S4 ESEARCH RETURN (SAVE ALL) NOT $",
+	"S5 esearch in (subtree (\"Other Users/alice@example.com\" Shared) (x)) ALL",
 }
 
 // FuzzParseCommand checks that no input makes the parser panic or loop. `go test` runs the

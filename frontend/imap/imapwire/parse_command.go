@@ -202,6 +202,7 @@ func init() {
 		"SETMETADATA":  func(p *parser, _ *Command) any { return p.setMetadataArgs() },  // RFC 5464 4.3
 		"NOTIFY":       func(p *parser, _ *Command) any { return p.notifyArgs() },       // RFC 5465 8
 		"CANCELUPDATE": func(p *parser, _ *Command) any { return p.cancelUpdateArgs() }, // RFC 5267 4.3.5
+		"ESEARCH":      func(p *parser, _ *Command) any { return p.multiSearchArgs() },  // RFC 7377, formal syntax
 	}
 }
 

@@ -149,16 +149,7 @@ func (p *parser) notifyGroup() NotifyGroup {
 	g.Filter = filter
 	if filter == NotifySubtree || filter == NotifyMailboxes {
 		p.sp()
-		if p.take('(') {
-			for p.ok() && (len(g.Mailboxes) == 0 || !p.take(')')) {
-				if len(g.Mailboxes) > 0 {
-					p.sp()
-				}
-				g.Mailboxes = append(g.Mailboxes, p.mailbox())
-			}
-		} else {
-			g.Mailboxes = []string{p.mailbox()}
-		}
+		g.Mailboxes = p.oneOrMoreMailbox()
 	}
 	p.sp()
 	if p.take('(') {
@@ -176,6 +167,22 @@ func (p *parser) notifyGroup() NotifyGroup {
 		p.checkNotifyGroup(&g)
 	}
 	return g
+}
+
+// oneOrMoreMailbox parses RFC 5465 8's one-or-more-mailbox = mailbox / "(" mailbox *(SP
+// mailbox) ")".
+func (p *parser) oneOrMoreMailbox() []string {
+	if !p.take('(') {
+		return []string{p.mailbox()}
+	}
+	var names []string
+	for p.ok() && (len(names) == 0 || !p.take(')')) {
+		if len(names) > 0 {
+			p.sp()
+		}
+		names = append(names, p.mailbox())
+	}
+	return names
 }
 
 // notifyEvent parses one event: a name, MessageNew with its fetch attributes.
