@@ -51,9 +51,8 @@ func (c *conn) cmdSort(cmd *imapwire.Command) error {
 	for _, k := range criteria {
 		if k.Key == sortthread.Relevancy {
 			withRelevancy = true
-		} else if k.Key != sortthread.Arrival && k.Key != sortthread.Date && k.Key != sortthread.Size {
-			fields |= fieldText
 		}
+		fields |= textField(k.Key)
 	}
 	set, err := c.sortInput(&args.Criteria, fields, withRelevancy)
 	if err != nil {

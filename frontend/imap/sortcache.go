@@ -49,14 +49,28 @@ type sortBox struct {
 }
 
 // sortFields says which keys a cache keeps beyond the UID, dates and size: a cache for one
-// command keeps only what the command orders by.
+// command keeps only what the command orders by. Bit k is the string key textKeys[k] (RFC
+// 5256 3, RFC 5957).
 type sortFields uint8
 
 const (
-	fieldText   sortFields = 1 << iota // the string keys (RFC 5256 3, RFC 5957)
-	fieldThread                        // base subject, Message-ID, references, reply (RFC 5256 4)
-	allFields   = fieldText | fieldThread
+	fieldThread sortFields = 1 << len(textKeys) // base subject, Message-ID, references, reply (RFC 5256 4)
+	allFields              = fieldThread<<1 - 1
 )
+
+// keepsText reports whether the string key textKeys[k] is kept: asked for, or the base
+// subject for THREAD.
+func (f sortFields) keepsText(k int) bool {
+	return f&(1<<k) != 0 || (k == 0 && f&fieldThread != 0)
+}
+
+// textField is the bit of the string key k in sortFields (0 for a key that is not one).
+func textField(k sortthread.Key) sortFields {
+	if i := slices.Index(textKeys[:], k); i >= 0 {
+		return 1 << i
+	}
+	return 0
+}
 
 // sortEntry is a message's keys as read from its record or decoded from the column, before
 // they are interned into a mailbox's columns.
@@ -166,12 +180,10 @@ func (c *sortColumns) appendEntry(uid uint32, e *sortEntry, fields sortFields) {
 	c.arrival = append(c.arrival, e.msg.Arrival)
 	c.date = append(c.date, e.msg.Date)
 	c.size = append(c.size, e.msg.Size)
-	if fields&fieldText != 0 {
-		for k := range c.text {
+	for k := range c.text {
+		if fields.keepsText(k) {
 			c.text[k] = append(c.text[k], c.texts[k].id(textOf(&e.msg, k)))
 		}
-	} else if fields&fieldThread != 0 {
-		c.text[0] = append(c.text[0], c.texts[0].id(e.msg.Subject))
 	}
 	if fields&fieldThread != 0 {
 		c.messageID = append(c.messageID, c.ids.id(e.msg.MessageID))
@@ -180,6 +192,24 @@ func (c *sortColumns) appendEntry(uid uint32, e *sortEntry, fields sortFields) {
 		}
 		c.refStart = append(c.refStart, uint32(len(c.refs)))
 		c.reply = append(c.reply, e.reply)
+	}
+}
+
+// reserve makes room in empty columns for n messages' keys of fields, so that filling
+// them copies nothing as they grow.
+func (c *sortColumns) reserve(n int, fields sortFields) {
+	c.uids, c.arrival, c.date, c.size = make([]uint32, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]uint64, 0, n)
+	for k := range c.text {
+		if fields.keepsText(k) {
+			c.text[k] = make([]uint32, 0, n)
+		}
+	}
+	if fields&fieldThread != 0 {
+		c.messageID, c.reply = make([]uint32, 0, n), make([]bool, 0, n)
+		c.refStart = append(make([]uint32, 0, n+1), 0)
+		c.ids.index = make(map[string]uint32, n)
+		c.ids.index[""] = 0
+		c.ids.values = append(make([]string, 0, n), "")
 	}
 }
 
@@ -394,14 +424,18 @@ func (c *sortKeyCache) columnUpTo(box sortBoxKey, upTo uint32) {
 
 // appendColumn adds the entries decoded from box's sort-key column, UIDs ascending, then
 // notes it read up to upTo. decode yields them one at a time into a reused entry, which
-// is interned at once: a message costs no allocation of its own.
-func (c *sortKeyCache) appendColumn(box sortBoxKey, upTo uint32, decode func(add func(uid uint32, e *sortEntry)) error) error {
+// is interned at once: a message costs no allocation of its own. An empty box is first
+// given room for about expect messages.
+func (c *sortKeyCache) appendColumn(box sortBoxKey, upTo uint32, expect int, decode func(add func(uid uint32, e *sortEntry)) error) error {
 	if c.max <= 0 {
 		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.boxOf(box)
+	if len(b.cols.uids) == 0 {
+		b.cols.reserve(expect, c.fields)
+	}
 	var added []uint32
 	var entries []sortEntry
 	err := decode(func(uid uint32, e *sortEntry) {

@@ -126,21 +126,22 @@ func TestSortColumnsGrowAndMerge(t *testing.T) {
 }
 
 // TestCommandSortCacheKeepsItsFields: a cache for one command (another owner's mailbox)
-// keeps only the keys it was made for, and the UID, dates and size always.
+// keeps only the keys it was made for (the base subject for THREAD too), and the UID,
+// dates and size always.
 func TestCommandSortCacheKeepsItsFields(t *testing.T) {
 	box := sortBoxKey{owner: "o", mailboxID: 1, uidValidity: 1}
 	e := sortEntry{msg: sortthread.Message{Date: 7, Subject: "s", From: "f", MessageID: "m", References: []string{"r"}}}
 	for _, tc := range []struct {
 		fields           sortFields
 		text, threadKeys bool
-	}{{0, false, false}, {fieldText, true, false}, {fieldThread, false, true}, {allFields, true, true}} {
+	}{{0, false, false}, {textField(sortthread.From), true, false}, {fieldThread, false, true}, {allFields, true, true}} {
 		c := newCommandSortCache(tc.fields)
 		c.put(box, []uint32{3}, []sortEntry{e})
 		keys, rows := c.snapshot(box, []uint32{3})
 		if rows[0] != 0 || keys.date[0] != 7 {
 			t.Fatalf("fields %b: rows %v", tc.fields, rows)
 		}
-		if (len(keys.text[1]) > 0) != tc.text || (len(keys.messageID) > 0) != tc.threadKeys || (len(keys.text[0]) > 0) != (tc.text || tc.threadKeys) {
+		if (len(keys.text[1]) > 0) != tc.text || (len(keys.messageID) > 0) != tc.threadKeys || (len(keys.text[0]) > 0) != (tc.fields&(textField(sortthread.Subject)|fieldThread) != 0) {
 			t.Errorf("fields %b: From %v, Message-ID %v, Subject %v", tc.fields, keys.text[1], keys.messageID, keys.text[0])
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -56,7 +57,7 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 				continue
 			}
 			last := chunk.Uids[len(chunk.Uids)-1]
-			err = cache.appendColumn(box, last, func(add func(uint32, *sortEntry)) error {
+			err = cache.appendColumn(box, last, len(s.msgs.uids), func(add func(uint32, *sortEntry)) error {
 				return decodeColumnChunk(chunk, add)
 			})
 			if err != nil {
@@ -107,10 +108,14 @@ func protoField(m interface {
 
 // decodeColumnChunk decodes a SortColumnChunk's entries, giving each to add with its UID.
 // It decodes the wire format itself, into one entry reused for every message whose strings
-// are substrings of one copy of the chunk, so that a message costs no allocation: add
-// interns what it keeps (sortColumns.appendEntry).
+// are substrings of the chunk's bytes, so that a message costs no allocation: add interns
+// what it keeps (sortColumns.appendEntry) and keeps no string it is given, so the bytes are
+// read in place, never copied (nothing writes a received chunk).
 func decodeColumnChunk(chunk *metadatapb.SortColumnChunk, add func(uid uint32, e *sortEntry)) error {
-	text := string(chunk.GetEntries())
+	var text string
+	if len(chunk.GetEntries()) > 0 {
+		text = unsafe.String(&chunk.Entries[0], len(chunk.Entries))
+	}
 	var refs []string
 	var e sortEntry
 	off := 0

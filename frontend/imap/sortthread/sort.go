@@ -71,7 +71,7 @@ func Sort(msgs []*Message, criteria []Criterion) {
 	if len(msgs) < 2 || len(criteria) == 0 {
 		return
 	}
-	order := ColumnsOf(msgs, nil).Order(criteria)
+	order := columnsOf(msgs, nil, false).Order(criteria)
 	sorted := make([]*Message, len(msgs))
 	for i, p := range order {
 		sorted[i] = msgs[p]
@@ -83,6 +83,11 @@ func Sort(msgs []*Message, criteria []Criterion) {
 // order), for a caller that holds its messages as structs; reply says which subjects were
 // replies or forwards (nil: none).
 func ColumnsOf(msgs []*Message, reply func(i int) bool) *Columns {
+	return columnsOf(msgs, reply, true)
+}
+
+// columnsOf is ColumnsOf, with the THREAD columns only when thread is set.
+func columnsOf(msgs []*Message, reply func(i int) bool, thread bool) *Columns {
 	n := len(msgs)
 	c := &Columns{Rows: make([]int32, n), Arrival: make([]int64, n), Date: make([]int64, n),
 		Size: make([]uint64, n), Relevancy: make([]uint32, n), MessageID: make([]uint32, n),
@@ -103,6 +108,9 @@ func ColumnsOf(msgs []*Message, reply func(i int) bool) *Columns {
 	}
 	for i, m := range msgs {
 		c.Rows[i], c.Arrival[i], c.Date[i], c.Size[i], c.Relevancy[i] = int32(i), m.Arrival, m.Date, m.Size, m.Relevancy
+		if !thread {
+			continue
+		}
 		c.MessageID[i] = intern(m.MessageID)
 		for _, r := range m.References {
 			c.Refs = append(c.Refs, intern(r))
