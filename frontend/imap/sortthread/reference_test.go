@@ -316,41 +316,17 @@ func oldGatherSubjects(roots []*oldNode) []*oldNode {
 	return out
 }
 
-// oldAppend renders old threads as AppendThreads renders the new ones.
-func oldAppend(b []byte, roots []*oldNode) []byte {
-	for _, r := range roots {
-		b = oldMembers(append(b, '('), r)
-		b = append(b, ')')
+// asNodes turns old threads into Nodes, a message's position being its Seq-1 (the tests
+// number their messages from 1 in order), so that AppendThreads renders both.
+func asNodes(roots []*oldNode) []*Node {
+	out := make([]*Node, len(roots))
+	for i, r := range roots {
+		out[i] = &Node{Msg: -1, Children: asNodes(r.Children)}
+		if r.Msg != nil {
+			out[i].Msg = int32(r.Msg.Seq - 1)
+		}
 	}
-	return b
-}
-
-func oldMembers(b []byte, n *oldNode) []byte {
-	first := true
-	for {
-		if n.Msg != nil {
-			if !first {
-				b = append(b, ' ')
-			}
-			b = strconv.AppendUint(b, uint64(n.Msg.Seq), 10)
-			first = false
-		}
-		switch len(n.Children) {
-		case 0:
-			return b
-		case 1:
-			n = n.Children[0]
-			continue
-		}
-		if !first {
-			b = append(b, ' ')
-		}
-		for _, c := range n.Children {
-			b = oldMembers(append(b, '('), c)
-			b = append(b, ')')
-		}
-		return b
-	}
+	return out
 }
 
 // threadBoth renders the threads of msgs by alg with the column implementation and the
@@ -358,7 +334,7 @@ func oldMembers(b []byte, n *oldNode) []byte {
 func threadBoth(alg Algorithm, msgs []*Message, reply func(int) bool) (got, want string) {
 	roots := Thread(alg, msgs, reply)
 	got = string(AppendThreads(nil, roots, func(p int32) uint32 { return msgs[p].Seq }))
-	want = string(oldAppend(nil, oldThread(alg, msgs, reply)))
+	want = string(AppendThreads(nil, asNodes(oldThread(alg, msgs, reply)), func(p int32) uint32 { return msgs[p].Seq }))
 	return got, want
 }
 
