@@ -62,13 +62,10 @@ func (c *conn) cmdSort(cmd *imapwire.Command) error {
 	order.Relevancy = set.relevancy
 	sorted := order.Order(criteria)
 	s := c.sel
+	byPosition := s.numbersOf(set.view, cmd.UID)
 	nums := make([]uint32, len(sorted))
 	for k, p := range sorted {
-		i := set.view[p]
-		nums[k] = uint32(i + 1)
-		if cmd.UID {
-			nums[k] = s.msgs.uids[i]
-		}
+		nums[k] = byPosition[p]
 	}
 	var modseq uint64
 	if args.ModSeq && len(set.view) > 0 {
@@ -111,13 +108,8 @@ func (c *conn) cmdThread(cmd *imapwire.Command) error {
 		return err
 	}
 	roots := set.keys.columns(set.rows).Thread(alg)
-	uids := c.sel.msgs.uids
-	num := func(p int32) uint32 {
-		if cmd.UID {
-			return uids[set.view[p]]
-		}
-		return uint32(set.view[p] + 1)
-	}
+	nums := c.sel.numbersOf(set.view, cmd.UID)
+	num := func(p int32) uint32 { return nums[p] }
 	b := append([]byte(nil), "* THREAD"...)
 	if len(roots) > 0 {
 		b = append(b, ' ')
@@ -134,6 +126,20 @@ type sortSet struct {
 	rows      []int32
 	view      []int
 	relevancy []uint32
+}
+
+// numbersOf returns the message number of each of the view's indexes (its UID with uid),
+// looked up in order (a SORT or THREAD set's view ascends) once, rather than at random in
+// the order of the answer.
+func (s *selected) numbersOf(view []int, uid bool) []uint32 {
+	nums := make([]uint32, len(view))
+	for p, i := range view {
+		nums[p] = uint32(i + 1)
+		if uid {
+			nums[p] = s.msgs.uids[i]
+		}
+	}
+	return nums
 }
 
 // messages returns the messages at positions (of set), in that order, with their keys and
