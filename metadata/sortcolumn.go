@@ -88,14 +88,21 @@ func (c *cmdCtx) putSortColumn(mailbox uint64, uid uint32, idx *metadatapb.Messa
 	c.tx.insert(sortColumnKey(mailbox, uid), sortColumnEntry(idx.GetInternalDateUnix(), idx.GetSize(), keys))
 }
 
-// sortColumn reads the column of mailbox above afterUID, up to about maxBytes of entries.
-// more reports that entries may follow the last UID returned.
-func (v *view) sortColumn(mailbox uint64, afterUID uint32, maxBytes int) (chunk *metadatapb.SortColumnChunk, more bool, err error) {
+// sortColumn reads the column of mailbox above afterUID, up to about maxBytes of entries
+// (full: the previous chunk reached that). more reports that entries may follow the last
+// UID returned.
+func (v *view) sortColumn(mailbox uint64, afterUID uint32, maxBytes int, full bool) (chunk *metadatapb.SortColumnChunk, more bool, err error) {
 	chunk = &metadatapb.SortColumnChunk{}
 	if afterUID == maxUID {
 		return chunk, false, nil
 	}
+	// The chunks after a full one get room for a whole chunk up front: grown by doubling,
+	// the entries were copied about twice over (most of this function's time at 1,000,000
+	// messages), while a small read (the few messages appended since the last) stays small.
 	var entries []byte
+	if full {
+		entries = make([]byte, 0, maxBytes+maxBytes/8)
+	}
 	err = scan(v.r, sortColumnKey(mailbox, afterUID+1), mailboxPrefixEnd(prefixSortColumn, mailbox), func(k, val []byte) (bool, error) {
 		chunk.Uids = append(chunk.Uids, uidFromKey(k))
 		entries = protowire.AppendBytes(entries, val)
@@ -123,10 +130,10 @@ func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream g
 	if err != nil {
 		return readStatus(err)
 	}
-	after := req.GetAfterUid()
+	after, full := req.GetAfterUid(), false
 	for {
 		v := s.fsm.view()
-		chunk, more, err := v.sortColumn(req.GetMailboxId(), after, sortColumnChunkBytes)
+		chunk, more, err := v.sortColumn(req.GetMailboxId(), after, sortColumnChunkBytes, full)
 		v.close()
 		if err != nil {
 			return storageStatus(err)
@@ -139,6 +146,6 @@ func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream g
 		if !more {
 			return nil
 		}
-		after = chunk.Uids[len(chunk.Uids)-1]
+		after, full = chunk.Uids[len(chunk.Uids)-1], true
 	}
 }

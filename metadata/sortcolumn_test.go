@@ -163,7 +163,7 @@ func TestSortColumnChunks(t *testing.T) {
 	var uids []uint32
 	chunks := 0
 	for after, more := uint32(0), true; more; chunks++ {
-		chunk, m, err := v.sortColumn(inbox.GetId(), after, 500)
+		chunk, m, err := v.sortColumn(inbox.GetId(), after, 500, after > 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package imap
 import (
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -484,20 +485,19 @@ func (c *conn) contextRecords(positions []int, fresh bool) (map[uint32]*metadata
 // in Seq; a message expunged meanwhile has none.
 func (c *conn) contextSortKeys(positions []int) (map[uint32]*sortthread.Message, error) {
 	uids := c.sel.uidsAt(positions)
-	cache, box := c.sortCache()
-	entries, found, err := c.sortEntriesOf(cache, box, uids)
+	keys, rows, err := c.sortKeysOf(uids, allFields, time.Now().Add(c.srv.limits.SortTimeout))
 	if err != nil {
 		return nil, err
 	}
-	keys := make(map[uint32]*sortthread.Message, len(uids))
+	out := make(map[uint32]*sortthread.Message, len(uids))
 	for k, uid := range uids {
-		if found[k] {
-			m := entries[k].msg
+		if rows[k] >= 0 {
+			m := keys.entry(rows[k])
 			m.Seq = uid
-			keys[uid] = &m
+			out[uid] = &m
 		}
 	}
-	return keys, nil
+	return out, nil
 }
 
 // contextMatch reports whether message i of the view is in x's result now: its record

@@ -67,11 +67,11 @@ func openBenchContexts(b *testing.B, c *conn, searches, sorts int) {
 		if k%2 == 1 {
 			order = []sortthread.Criterion{{Key: sortthread.Date, Reverse: true}}
 		}
-		msgs, _, err := c.sortInput(unseen)
+		set, err := c.sortInput(unseen, allFields, false)
 		if err != nil {
 			b.Fatal(err)
 		}
-		sortthread.Sort(msgs, order)
+		msgs := set.messages(set.keys.columns(set.rows).Order(order))
 		req := contextRequest{cmd: &imapwire.Command{Tag: fmt.Sprintf("O%d", k), UID: true}, criteria: unseen, order: order}
 		if err := c.openContext(req, nil, msgs); err != nil {
 			b.Fatal(err)

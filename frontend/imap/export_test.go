@@ -46,3 +46,6 @@ func SetSortColumnMin(t testing.TB, n int64) {
 	old := columnMinMissing.Swap(n)
 	t.Cleanup(func() { columnMinMissing.Store(old) })
 }
+
+// MeasureCPU is measureCPU for the external benchmarks.
+func MeasureCPU(b *testing.B) func() { return measureCPU(b) }

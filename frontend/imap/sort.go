@@ -1,8 +1,6 @@
 package imap
 
 import (
-	"math"
-	"slices"
 	"strconv"
 	"time"
 
@@ -48,27 +46,30 @@ func (c *conn) cmdSort(cmd *imapwire.Command) error {
 	if args.ModSeq {
 		c.enableCondStore() // RFC 7162 3.1
 	}
-	msgs, _, err := c.sortInput(&args.Criteria)
+	fields := sortFields(0)
+	withRelevancy := false
+	for _, k := range criteria {
+		if k.Key == sortthread.Relevancy {
+			withRelevancy = true
+		}
+		fields |= textField(k.Key)
+	}
+	set, err := c.sortInput(&args.Criteria, fields, withRelevancy)
 	if err != nil {
 		return err
 	}
-	sortthread.Sort(msgs, criteria)
+	order := set.keys.columns(set.rows)
+	order.Relevancy = set.relevancy
+	sorted := order.Order(criteria)
 	s := c.sel
-	nums := make([]uint32, len(msgs))
-	for k, m := range msgs {
-		nums[k] = m.Seq
-		if cmd.UID {
-			nums[k] = s.msgs.uids[m.Seq-1]
-		}
+	byPosition := s.numbersOf(set.view, cmd.UID)
+	nums := make([]uint32, len(sorted))
+	for k, p := range sorted {
+		nums[k] = byPosition[p]
 	}
 	var modseq uint64
-	if args.ModSeq && len(msgs) > 0 {
-		idx := make([]int, len(msgs))
-		for k, m := range msgs {
-			idx[k] = int(m.Seq - 1)
-		}
-		slices.Sort(idx)
-		modseq = s.highestModSeqOf(idx) // RFC 7162 3.1.6
+	if args.ModSeq && len(set.view) > 0 {
+		modseq = s.highestModSeqOf(set.view) // RFC 7162 3.1.6 (set.view is ascending)
 	}
 	if !args.ESearch {
 		c.bw.Write(imapresp.AppendSort(nil, nums, modseq))
@@ -84,7 +85,7 @@ func (c *conn) cmdSort(cmd *imapwire.Command) error {
 	}
 	c.bw.Write(imapresp.AppendESort(nil, c.encoder(), e))
 	if update {
-		return c.openContext(contextRequest{cmd: cmd, criteria: &args.Criteria, order: criteria}, nil, msgs)
+		return c.openContext(contextRequest{cmd: cmd, criteria: &args.Criteria, order: criteria}, nil, set.messages(sorted))
 	}
 	return nil
 }
@@ -102,18 +103,13 @@ func (c *conn) cmdThread(cmd *imapwire.Command) error {
 	if c.uidOnly && (!cmd.UID || criteriaUseSeqNumbers(&args.Criteria)) {
 		return bad(imapresp.CodeUIDRequired, "UIDONLY does not allow message sequence numbers") // RFC 9586 3
 	}
-	msgs, replies, err := c.sortInput(&args.Criteria)
+	set, err := c.sortInput(&args.Criteria, fieldThread, false)
 	if err != nil {
 		return err
 	}
-	roots := sortthread.Thread(alg, msgs, func(i int) bool { return replies[i] })
-	uids := c.sel.msgs.uids
-	num := func(m *sortthread.Message) uint32 {
-		if cmd.UID {
-			return uids[m.Seq-1]
-		}
-		return m.Seq
-	}
+	roots := set.keys.columns(set.rows).Thread(alg)
+	nums := c.sel.numbersOf(set.view, cmd.UID)
+	num := func(p int32) uint32 { return nums[p] }
 	b := append([]byte(nil), "* THREAD"...)
 	if len(roots) > 0 {
 		b = append(b, ' ')
@@ -122,47 +118,135 @@ func (c *conn) cmdThread(cmd *imapwire.Command) error {
 	return nil
 }
 
+// sortSet is what a SORT or THREAD orders: the keys of the selected mailbox's messages
+// (as they were when read), and by position the rows of the matching messages there, their
+// indexes in the view (ascending) and, when asked for, their RELEVANCY.
+type sortSet struct {
+	keys      *sortSnapshot
+	rows      []int32
+	view      []int
+	relevancy []uint32
+}
+
+// numbersOf returns the message number of each of the view's indexes (its UID with uid),
+// looked up in order (a SORT or THREAD set's view ascends) once, rather than at random in
+// the order of the answer.
+func (s *selected) numbersOf(view []int, uid bool) []uint32 {
+	nums := make([]uint32, len(view))
+	for p, i := range view {
+		nums[p] = uint32(i + 1)
+		if uid {
+			nums[p] = s.msgs.uids[i]
+		}
+	}
+	return nums
+}
+
+// messages returns the messages at positions (of set), in that order, with their keys and
+// message numbers (a SORT context keeps them, context.go).
+func (set *sortSet) messages(positions []int32) []*sortthread.Message {
+	msgs := make([]*sortthread.Message, len(positions))
+	for k, p := range positions {
+		m := set.keys.entry(set.rows[p])
+		m.Seq = uint32(set.view[p] + 1)
+		msgs[k] = &m
+	}
+	return msgs
+}
+
 // sortInput returns the messages of the view that match criteria, in sequence order, with
-// their sort keys, and by the same index which had a reply or forward subject. It answers NO [LIMIT] when more messages match than Limits.MaxSortMessages, or
-// when reading the keys takes longer than Limits.SortTimeout (RFC 5530 3).
-func (c *conn) sortInput(criteria *imap.SearchCriteria) ([]*sortthread.Message, []bool, error) {
+// their sort keys, those of fields (and RELEVANCY with withRelevancy). It answers NO
+// [LIMIT] when more messages match than Limits.MaxSortMessages, or when reading the keys
+// takes longer than Limits.SortTimeout (RFC 5530 3).
+func (c *conn) sortInput(criteria *imap.SearchCriteria, fields sortFields, withRelevancy bool) (*sortSet, error) {
 	limits := c.srv.limits
 	deadline := time.Now().Add(limits.SortTimeout)
 	matched, relevancy, err := c.searchMatches(criteria)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if len(matched) > limits.MaxSortMessages {
-		return nil, nil, no(imapresp.CodeLimit, "More than "+strconv.Itoa(limits.MaxSortMessages)+" messages to order")
+		return nil, no(imapresp.CodeLimit, "More than "+strconv.Itoa(limits.MaxSortMessages)+" messages to order")
 	}
-	s := c.sel
+	uids := c.sel.uidsAt(matched)
+	keys, rows, err := c.sortKeysOf(uids, fields, deadline)
+	if err != nil {
+		return nil, err
+	}
+	set := &sortSet{keys: keys, rows: rows[:0], view: make([]int, 0, len(matched))}
+	for k, r := range rows {
+		if r < 0 {
+			continue // expunged meanwhile: as SEARCH, it matches nothing
+		}
+		set.rows, set.view = append(set.rows, r), append(set.view, matched[k])
+		if withRelevancy {
+			set.relevancy = append(set.relevancy, relevancy(matched[k])) // RFC 6203 4 (fuzzy.go)
+		}
+	}
+	return set, nil
+}
+
+// sortKeysOf returns the keys of the selected mailbox and the row there of each of uids
+// (ascending), -1 for those expunged meanwhile: from the frontend's cache for the session's
+// own mailbox, else from a cache for this command alone that keeps only fields; filled from
+// the sort-key column when many are missing (readColumnIfMissing), and from the records for
+// the rest.
+func (c *conn) sortKeysOf(uids []uint32, fields sortFields, deadline time.Time) (*sortSnapshot, []int32, error) {
 	cache, box := c.sortCache()
-	if err := c.readColumnIfMissing(&cache, box, matched, deadline); err != nil {
-		return nil, nil, err
+	if cache == nil || cache.max <= 0 {
+		cache = newCommandSortCache(fields)
 	}
-	msgs := make([]*sortthread.Message, 0, len(matched))
-	var replies []bool
-	for start := 0; start < len(matched); start += fetchBatch {
+	keys, rows, complete, err := c.fillSortKeys(cache, box, uids, deadline)
+	if err == nil && !complete {
+		// Another session's mailbox evicted this one while it was filled: this command
+		// reads its keys again, into a cache of its own.
+		keys, rows, _, err = c.fillSortKeys(newCommandSortCache(fields), box, uids, deadline)
+	}
+	return keys, rows, err
+}
+
+// fillSortKeys is sortKeysOf with cache; complete is false when keys read from the records
+// are not in the snapshot.
+func (c *conn) fillSortKeys(cache *sortKeyCache, box sortBoxKey, uids []uint32, deadline time.Time) (keys *sortSnapshot, rows []int32, complete bool, err error) {
+	if err := c.readColumnIfMissing(cache, box, uids, deadline); err != nil {
+		return nil, nil, false, err
+	}
+	keys, rows = cache.snapshot(box, uids)
+	var missing []uint32
+	for k, r := range rows {
+		if r < 0 {
+			missing = append(missing, uids[k])
+		}
+	}
+	if len(missing) == 0 {
+		return keys, rows, true, nil
+	}
+	var read []uint32
+	for start := 0; start < len(missing); start += fetchBatch {
 		if time.Now().After(deadline) {
-			return nil, nil, no(imapresp.CodeLimit, "Ordering took longer than "+limits.SortTimeout.String())
+			return nil, nil, false, no(imapresp.CodeLimit, "Ordering took longer than "+c.srv.limits.SortTimeout.String())
 		}
-		batch := matched[start:min(start+fetchBatch, len(matched))]
-		entries, cached, err := c.sortEntriesOf(cache, box, s.uidsAt(batch))
+		batch := missing[start:min(start+fetchBatch, len(missing))]
+		fetched, err := c.sortEntries(batch)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, false, err
 		}
-		for k, i := range batch {
-			if !cached[k] {
-				continue // expunged meanwhile: as SEARCH, it matches nothing
+		var got []uint32
+		var entries []sortEntry
+		for _, uid := range batch {
+			if e, ok := fetched[uid]; ok {
+				got, entries = append(got, uid), append(entries, e)
 			}
-			m := entries[k].msg
-			m.Seq = uint32(i + 1)
-			m.Relevancy = relevancy(i) // RFC 6203 4 (fuzzy.go)
-			msgs = append(msgs, &m)
-			replies = append(replies, entries[k].reply)
 		}
+		cache.put(box, got, entries)
+		read = append(read, got...)
 	}
-	return msgs, replies, nil
+	keys, rows = cache.snapshot(box, uids)
+	lacking := false
+	for _, r := range keys.rowsOf(read) {
+		lacking = lacking || r < 0
+	}
+	return keys, rows, !lacking, nil
 }
 
 // sortCache returns the frontend's cache of sort keys where the selected mailbox is the
@@ -177,62 +261,18 @@ func (c *conn) sortCache() (*sortKeyCache, sortBoxKey) {
 	return cache, sortBoxKey{owner: s.owner, mailboxID: s.mailboxID, uidValidity: s.uidValidity}
 }
 
-// sortEntriesOf returns the sort keys of uids of box, from cache (nil: none) where it holds
-// them and else from the stored records (put in the cache then); found is false for a UID
-// expunged meanwhile.
-func (c *conn) sortEntriesOf(cache *sortKeyCache, box sortBoxKey, uids []uint32) (entries []sortEntry, found []bool, err error) {
-	entries, found = make([]sortEntry, len(uids)), make([]bool, len(uids))
-	if cache != nil {
-		cache.get(box, uids, entries, found)
-	}
-	var missing []uint32
-	for k, uid := range uids {
-		if !found[k] {
-			missing = append(missing, uid)
-		}
-	}
-	if len(missing) == 0 {
-		return entries, found, nil
-	}
-	fetched, err := c.sortEntries(missing)
-	if err != nil {
-		return nil, nil, err
-	}
-	var got []uint32
-	var gotEntries []sortEntry
-	for k, uid := range uids {
-		if e, ok := fetched[uid]; ok && !found[k] {
-			entries[k], found[k] = e, true
-			got, gotEntries = append(got, uid), append(gotEntries, e)
-		}
-	}
-	if cache != nil {
-		cache.put(box, got, gotEntries)
-	}
-	return entries, found, nil
-}
-
-// readColumnIfMissing reads the mailbox's sort-key column into *cache when at least
-// columnMinMissing of the matched messages have no entry there; without a shared cache
-// (another owner's mailbox, or the cache turned off) *cache becomes one for this command
-// alone.
-func (c *conn) readColumnIfMissing(cache **sortKeyCache, box sortBoxKey, matched []int, deadline time.Time) error {
+// readColumnIfMissing reads the mailbox's sort-key column into cache when at least
+// columnMinMissing of uids (ascending) have no entry there.
+func (c *conn) readColumnIfMissing(cache *sortKeyCache, box sortBoxKey, uids []uint32, deadline time.Time) error {
 	least := int(columnMinMissing.Load())
-	if len(matched) < least {
+	if len(uids) < least {
 		return nil
-	}
-	if *cache == nil || (*cache).max <= 0 {
-		*cache = newSortKeyCache(math.MaxInt)
-	}
-	uids := make([]uint32, len(matched))
-	for k, i := range matched {
-		uids[k] = c.sel.msgs.uids[i]
 	}
 	// Of the missing, those the column may hold: it was read up to columnRead.
-	if (*cache).missingAbove(box, uids, (*cache).columnRead(box)) < least {
+	if cache.missingAbove(box, uids, cache.columnRead(box)) < least {
 		return nil
 	}
-	return c.fillFromColumn(*cache, box, deadline)
+	return c.fillFromColumn(cache, box, deadline)
 }
 
 // sortEntries reads the sort keys of uids from the stored records, derived from the

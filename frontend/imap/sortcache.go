@@ -1,8 +1,11 @@
 package imap
 
 import (
+	"cmp"
 	"container/list"
+	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/strata-mail/strata/frontend/imap/sortthread"
 )
@@ -14,11 +17,18 @@ import (
 // so an entry is never stale; the sessions ask only for the UIDs of their views, so an
 // expunged message's entry is never used and goes with its mailbox's eviction. Only the
 // sessions' own mailboxes are cached (as in the record cache): another owner's is read
-// under the rights in force. Whole mailboxes are evicted, least recently used first, to keep
-// at most Limits.SortCacheMessages entries.
+// under the rights in force, into a cache for that command alone. Whole mailboxes are
+// evicted, least recently used first, to keep at most Limits.SortCacheMessages messages.
+//
+// A mailbox's keys are columns (sortColumns): a flat struct of arrays in UID order, the
+// strings interned per mailbox, so a message costs no map entry and no pointer, and a view's
+// UIDs are found by a merge walk. Columns only grow at their end in place (a message read
+// out of UID order rebuilds them), so a reader orders from a copy of the slice headers
+// (snapshot) taken under the lock, without holding it.
 type sortKeyCache struct {
 	mu      sync.Mutex
 	max     int
+	fields  sortFields // what each mailbox keeps
 	entries int
 	boxes   map[sortBoxKey]*list.Element // of *sortBox
 	lru     list.List                    // front: most recently used
@@ -32,35 +42,346 @@ type sortBoxKey struct {
 
 type sortBox struct {
 	key  sortBoxKey
-	msgs map[uint32]sortEntry
-	// columnUpTo is the UID up to which the mailbox's sort-key column was read into msgs
+	cols sortColumns
+	// columnUpTo is the UID up to which the mailbox's sort-key column was read into cols
 	// (sortcolumn.go): a later read asks only for the UIDs above it.
 	columnUpTo uint32
 }
 
-// sortEntry is a message's keys (its Seq is the session's and is set per command).
+// sortFields says which keys a cache keeps beyond the UID, dates and size: a cache for one
+// command keeps only what the command orders by. Bit k is the string key textKeys[k] (RFC
+// 5256 3, RFC 5957).
+type sortFields uint8
+
+const (
+	fieldThread sortFields = 1 << len(textKeys) // base subject, Message-ID, references, reply (RFC 5256 4)
+	allFields              = fieldThread<<1 - 1
+)
+
+// keepsText reports whether the string key textKeys[k] is kept: asked for, or the base
+// subject for THREAD.
+func (f sortFields) keepsText(k int) bool {
+	return f&(1<<k) != 0 || (k == 0 && f&fieldThread != 0)
+}
+
+// textField is the bit of the string key k in sortFields (0 for a key that is not one).
+func textField(k sortthread.Key) sortFields {
+	if i := slices.Index(textKeys[:], k); i >= 0 {
+		return 1 << i
+	}
+	return 0
+}
+
+// sortEntry is a message's keys as read from its record or decoded from the column, before
+// they are interned into a mailbox's columns.
 type sortEntry struct {
 	msg   sortthread.Message
 	reply bool
 }
 
-func newSortKeyCache(maxMessages int) *sortKeyCache {
-	return &sortKeyCache{max: maxMessages, boxes: make(map[sortBoxKey]*list.Element)}
+// textKeys are the string keys, in the order of sortColumns.text.
+var textKeys = [...]sortthread.Key{sortthread.Subject, sortthread.From, sortthread.To, sortthread.Cc, sortthread.DisplayFrom, sortthread.DisplayTo}
+
+func textOf(m *sortthread.Message, k int) string {
+	switch k {
+	case 0:
+		return m.Subject
+	case 1:
+		return m.From
+	case 2:
+		return m.To
+	case 3:
+		return m.Cc
+	case 4:
+		return m.DisplayFrom
+	}
+	return m.DisplayTo
 }
 
-// get returns the cached entries of uids in box (ok false for those it lacks).
-func (c *sortKeyCache) get(box sortBoxKey, uids []uint32, out []sortEntry, ok []bool) {
+// sortColumns are the keys of a mailbox's messages, one row per message in ascending UID
+// order; the columns of fields a cache does not keep stay empty.
+type sortColumns struct {
+	uids          []uint32
+	arrival, date []int64
+	size          []uint64
+	text          [len(textKeys)][]uint32 // ids in texts[k]
+	messageID     []uint32                // ids in *ids
+	refStart      []uint32                // row r's references are refs[refStart[r]:refStart[r+1]]
+	refs          []uint32
+	reply         []bool
+	// The interning tables, shared by a mailbox's snapshots (only appended to).
+	texts [len(textKeys)]*internTable
+	ids   *internTable
+}
+
+func newSortColumns() sortColumns {
+	c := sortColumns{refStart: []uint32{0}, ids: newInternTable()}
+	for k := range c.texts {
+		c.texts[k] = newInternTable()
+	}
+	return c
+}
+
+// internTable interns strings as ids, "" as 0, their bytes copied into blocks of its own so
+// that they hold neither the column chunk they came from nor an allocation each.
+type internTable struct {
+	index  map[string]uint32
+	values []string // by id
+	block  []byte
+	rank   []uint32 // by id, in octet order; stale when shorter than values
+}
+
+func newInternTable() *internTable {
+	return &internTable{index: map[string]uint32{"": 0}, values: []string{""}}
+}
+
+const internBlock = 64 << 10
+
+func (t *internTable) id(s string) uint32 {
+	if id, ok := t.index[s]; ok {
+		return id
+	}
+	if len(s) > internBlock/8 {
+		s = string([]byte(s))
+	} else {
+		if cap(t.block)-len(t.block) < len(s) {
+			t.block = make([]byte, 0, internBlock)
+		}
+		off := len(t.block)
+		t.block = append(t.block, s...)
+		// The block's bytes up to its length are never written again (a full block is
+		// replaced, not grown), so the string stays immutable.
+		s = unsafe.String(&t.block[off], len(s))
+	}
+	id := uint32(len(t.values))
+	t.values = append(t.values, s)
+	t.index[s] = id
+	return id
+}
+
+// ranks returns the rank of every id, computed again only when ids were added since.
+func (t *internTable) ranks() []uint32 {
+	if len(t.rank) != len(t.values) {
+		t.rank = sortthread.Ranks(t.values)
+	}
+	return t.rank
+}
+
+func (c *sortColumns) last() uint32 {
+	if len(c.uids) == 0 {
+		return 0
+	}
+	return c.uids[len(c.uids)-1]
+}
+
+// appendEntry appends the row of uid (above every row's) with e's keys, those of fields.
+func (c *sortColumns) appendEntry(uid uint32, e *sortEntry, fields sortFields) {
+	c.uids = append(c.uids, uid)
+	c.arrival = append(c.arrival, e.msg.Arrival)
+	c.date = append(c.date, e.msg.Date)
+	c.size = append(c.size, e.msg.Size)
+	for k := range c.text {
+		if fields.keepsText(k) {
+			c.text[k] = append(c.text[k], c.texts[k].id(textOf(&e.msg, k)))
+		}
+	}
+	if fields&fieldThread != 0 {
+		c.messageID = append(c.messageID, c.ids.id(e.msg.MessageID))
+		for _, r := range e.msg.References {
+			c.refs = append(c.refs, c.ids.id(r))
+		}
+		c.refStart = append(c.refStart, uint32(len(c.refs)))
+		c.reply = append(c.reply, e.reply)
+	}
+}
+
+// reserve makes room in empty columns for n messages' keys of fields, so that filling
+// them copies nothing as they grow.
+func (c *sortColumns) reserve(n int, fields sortFields) {
+	c.uids, c.arrival, c.date, c.size = make([]uint32, 0, n), make([]int64, 0, n), make([]int64, 0, n), make([]uint64, 0, n)
+	for k := range c.text {
+		if fields.keepsText(k) {
+			c.text[k] = make([]uint32, 0, n)
+		}
+	}
+	if fields&fieldThread != 0 {
+		c.messageID, c.reply = make([]uint32, 0, n), make([]bool, 0, n)
+		c.refStart = append(make([]uint32, 0, n+1), 0)
+		c.ids.index = make(map[string]uint32, n)
+		c.ids.index[""] = 0
+		c.ids.values = append(make([]string, 0, n), "")
+	}
+}
+
+// appendRow appends row r of src, whose ids are in the same tables.
+func (c *sortColumns) appendRow(src *sortColumns, r int) {
+	c.uids = append(c.uids, src.uids[r])
+	c.arrival = append(c.arrival, src.arrival[r])
+	c.date = append(c.date, src.date[r])
+	c.size = append(c.size, src.size[r])
+	for k := range c.text {
+		if len(src.text[k]) > 0 {
+			c.text[k] = append(c.text[k], src.text[k][r])
+		}
+	}
+	if len(src.messageID) > 0 {
+		c.messageID = append(c.messageID, src.messageID[r])
+		c.refs = append(c.refs, src.refs[src.refStart[r]:src.refStart[r+1]]...)
+		c.refStart = append(c.refStart, uint32(len(c.refs)))
+		c.reply = append(c.reply, src.reply[r])
+	}
+}
+
+// insert adds the entries of uids that c lacks, and returns how many it added. Ascending
+// above c's last UID they are appended in place; else c is rebuilt by a merge, into new
+// arrays, so that snapshots taken before keep theirs.
+func (c *sortColumns) insert(uids []uint32, entries []sortEntry, fields sortFields) int {
+	if len(uids) == 0 {
+		return 0
+	}
+	if !slices.IsSorted(uids) {
+		order := make([]int, len(uids))
+		for k := range order {
+			order[k] = k
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(uids[a], uids[b]) })
+		sortedUIDs, sortedEntries := make([]uint32, len(uids)), make([]sortEntry, len(uids))
+		for k, o := range order {
+			sortedUIDs[k], sortedEntries[k] = uids[o], entries[o]
+		}
+		uids, entries = sortedUIDs, sortedEntries
+	}
+	if uids[0] > c.last() && !hasDuplicates(uids) {
+		for k, uid := range uids {
+			c.appendEntry(uid, &entries[k], fields)
+		}
+		return len(uids)
+	}
+	add := newSortColumns()
+	add.texts, add.ids = c.texts, c.ids
+	for k, uid := range uids {
+		if _, found := slices.BinarySearch(c.uids, uid); !found && uid != add.last() {
+			add.appendEntry(uid, &entries[k], fields)
+		}
+	}
+	merged := newSortColumns()
+	merged.texts, merged.ids = c.texts, c.ids
+	i, j := 0, 0
+	for i < len(c.uids) || j < len(add.uids) {
+		if j == len(add.uids) || (i < len(c.uids) && c.uids[i] < add.uids[j]) {
+			merged.appendRow(c, i)
+			i++
+		} else {
+			merged.appendRow(&add, j)
+			j++
+		}
+	}
+	*c = merged
+	return len(add.uids)
+}
+
+func hasDuplicates(ascending []uint32) bool {
+	for k := 1; k < len(ascending); k++ {
+		if ascending[k] == ascending[k-1] {
+			return true
+		}
+	}
+	return false
+}
+
+// rowsOf returns the row of each of uids, -1 for those c lacks: a merge walk when uids
+// ascend, or binary searches when they do not or are few against c's rows.
+func (c *sortColumns) rowsOf(uids []uint32) []int32 {
+	rows := make([]int32, len(uids))
+	if len(uids)*16 < len(c.uids) || !slices.IsSorted(uids) {
+		for k, uid := range uids {
+			r, found := slices.BinarySearch(c.uids, uid)
+			rows[k] = int32(r)
+			if !found {
+				rows[k] = -1
+			}
+		}
+		return rows
+	}
+	r := 0
+	for k, uid := range uids {
+		for r < len(c.uids) && c.uids[r] < uid {
+			r++
+		}
+		rows[k] = -1
+		if r < len(c.uids) && c.uids[r] == uid {
+			rows[k] = int32(r)
+		}
+	}
+	return rows
+}
+
+// sortSnapshot is a mailbox's columns as they were at one moment, with what of the interning
+// tables a command reads, so that it orders without the cache's lock.
+type sortSnapshot struct {
+	sortColumns
+	values [len(textKeys)][]string // by id
+	ranks  [len(textKeys)][]uint32 // by id
+	ids    int                     // the Message-IDs interned
+}
+
+// entry returns row r's keys as a Message (its Seq unset), for a SORT context.
+func (s *sortSnapshot) entry(r int32) sortthread.Message {
+	m := sortthread.Message{Arrival: s.arrival[r], Date: s.date[r], Size: s.size[r]}
+	text := func(k int) string {
+		if len(s.text[k]) == 0 {
+			return ""
+		}
+		return s.values[k][s.text[k][r]]
+	}
+	m.Subject, m.From, m.To, m.Cc, m.DisplayFrom, m.DisplayTo = text(0), text(1), text(2), text(3), text(4), text(5)
+	return m
+}
+
+// columns returns the sortthread view of the messages at rows.
+func (s *sortSnapshot) columns(rows []int32) *sortthread.Columns {
+	c := &sortthread.Columns{Rows: rows, Arrival: s.arrival, Date: s.date, Size: s.size,
+		MessageID: s.messageID, RefStart: s.refStart, Refs: s.refs, IDs: s.ids, Reply: s.reply}
+	for k, key := range textKeys {
+		c.Text[key] = sortthread.TextColumn{IDs: s.text[k], Rank: s.ranks[k]}
+	}
+	return c
+}
+
+func newSortKeyCache(maxMessages int) *sortKeyCache {
+	return &sortKeyCache{max: maxMessages, fields: allFields, boxes: make(map[sortBoxKey]*list.Element)}
+}
+
+// newCommandSortCache is a cache for one command (another owner's mailbox), keeping only
+// fields.
+func newCommandSortCache(fields sortFields) *sortKeyCache {
+	c := newSortKeyCache(int(^uint(0) >> 1))
+	c.fields = fields
+	return c
+}
+
+// snapshot returns box's columns as they are, and the row of each of uids (ascending; -1
+// for those it lacks), and marks box most recently used.
+func (c *sortKeyCache) snapshot(box sortBoxKey, uids []uint32) (*sortSnapshot, []int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.boxes[box]
 	if e == nil {
-		return
+		rows := make([]int32, len(uids))
+		for k := range rows {
+			rows[k] = -1
+		}
+		return &sortSnapshot{}, rows
 	}
 	c.lru.MoveToFront(e)
-	msgs := e.Value.(*sortBox).msgs
-	for k, uid := range uids {
-		out[k], ok[k] = msgs[uid]
+	s := &sortSnapshot{sortColumns: e.Value.(*sortBox).cols}
+	for k, t := range s.texts {
+		if len(s.text[k]) > 0 {
+			s.values[k], s.ranks[k] = t.values, t.ranks()
+		}
 	}
+	s.ids = len(s.sortColumns.ids.values)
+	return s, s.rowsOf(uids)
 }
 
 // columnRead returns the UID up to which box's sort-key column was read (0: none).
@@ -77,61 +398,98 @@ func (c *sortKeyCache) columnRead(box sortBoxKey) uint32 {
 func (c *sortKeyCache) missingAbove(box sortBoxKey, uids []uint32, floor uint32) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var msgs map[uint32]sortEntry
+	var cols sortColumns
 	if e := c.boxes[box]; e != nil {
-		msgs = e.Value.(*sortBox).msgs
+		cols = e.Value.(*sortBox).cols
 	}
 	n := 0
-	for _, uid := range uids {
-		if _, ok := msgs[uid]; !ok && uid > floor {
+	for k, r := range cols.rowsOf(uids) {
+		if r < 0 && uids[k] > floor {
 			n++
 		}
 	}
 	return n
 }
 
-// putColumn is put of entries read from box's sort-key column up to UID upTo.
-func (c *sortKeyCache) putColumn(box sortBoxKey, uids []uint32, entries []sortEntry, upTo uint32) {
+// columnUpTo notes that box's sort-key column was read up to UID upTo.
+func (c *sortKeyCache) columnUpTo(box sortBoxKey, upTo uint32) {
 	if c.max <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b := c.add(box, uids, entries)
+	b := c.boxOf(box)
 	b.columnUpTo = max(b.columnUpTo, upTo)
 }
 
-// put adds the entries of uids in box, then evicts mailboxes beyond the bound (never box).
+// appendColumn adds the entries decoded from box's sort-key column, UIDs ascending, then
+// notes it read up to upTo. decode yields them one at a time into a reused entry, which
+// is interned at once: a message costs no allocation of its own. An empty box is first
+// given room for about expect messages.
+func (c *sortKeyCache) appendColumn(box sortBoxKey, upTo uint32, expect int, decode func(add func(uid uint32, e *sortEntry)) error) error {
+	if c.max <= 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := c.boxOf(box)
+	if len(b.cols.uids) == 0 {
+		b.cols.reserve(expect, c.fields)
+	}
+	var added []uint32
+	var entries []sortEntry
+	err := decode(func(uid uint32, e *sortEntry) {
+		switch {
+		case uid > b.cols.last():
+			b.cols.appendEntry(uid, e, c.fields)
+			c.entries++
+		case len(added) == 0 || uid > added[len(added)-1]:
+			// Below rows read from the records (out of UID order): merged after.
+			e := *e
+			e.msg.References = slices.Clone(e.msg.References)
+			added, entries = append(added, uid), append(entries, e)
+		}
+	})
+	c.entries += b.cols.insert(added, entries, c.fields)
+	if err == nil {
+		b.columnUpTo = max(b.columnUpTo, upTo)
+	}
+	c.evict()
+	return err
+}
+
+// put adds the entries of uids (ascending) in box, then evicts mailboxes beyond the bound
+// (never box).
 func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 	if c.max <= 0 || len(uids) == 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.add(box, uids, entries)
+	b := c.boxOf(box)
+	c.entries += b.cols.insert(uids, entries, c.fields)
+	c.evict()
 }
 
-// add is put under c.mu; it returns box's entry.
-func (c *sortKeyCache) add(box sortBoxKey, uids []uint32, entries []sortEntry) *sortBox {
+// boxOf returns box's entry, made if needed, as the most recently used; under c.mu.
+func (c *sortKeyCache) boxOf(box sortBoxKey) *sortBox {
 	e := c.boxes[box]
 	if e == nil {
-		e = c.lru.PushFront(&sortBox{key: box, msgs: make(map[uint32]sortEntry, len(uids))})
+		e = c.lru.PushFront(&sortBox{key: box, cols: newSortColumns()})
 		c.boxes[box] = e
 	}
 	c.lru.MoveToFront(e)
-	msgs := e.Value.(*sortBox).msgs
-	for k, uid := range uids {
-		if _, had := msgs[uid]; !had {
-			c.entries++
-		}
-		msgs[uid] = entries[k]
-	}
+	return e.Value.(*sortBox)
+}
+
+// evict drops the least recently used mailboxes while the cache holds more than its bound,
+// never the most recent one; under c.mu.
+func (c *sortKeyCache) evict() {
 	for c.entries > c.max && c.lru.Len() > 1 {
 		last := c.lru.Back()
 		b := last.Value.(*sortBox)
-		c.entries -= len(b.msgs)
+		c.entries -= len(b.cols.uids)
 		delete(c.boxes, b.key)
 		c.lru.Remove(last)
 	}
-	return e.Value.(*sortBox)
 }

@@ -1,43 +1,148 @@
 package imap
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/strata-mail/strata/frontend/imap/sortthread"
 )
+
+func sizeEntry(size uint64) sortEntry { return sortEntry{msg: sortthread.Message{Size: size}} }
+
+// sizesOf returns the size of each of uids in box, 0 for those the cache lacks.
+func sizesOf(c *sortKeyCache, box sortBoxKey, uids ...uint32) []uint64 {
+	keys, rows := c.snapshot(box, uids)
+	out := make([]uint64, len(uids))
+	for k, r := range rows {
+		if r >= 0 {
+			out[k] = keys.size[r]
+		}
+	}
+	return out
+}
 
 // TestSortKeyCacheEvictsWholeMailboxes: beyond its bound the cache drops the least recently
 // used mailboxes, never the one just filled, and a mailbox's entries are found by UID.
 func TestSortKeyCacheEvictsWholeMailboxes(t *testing.T) {
 	c := newSortKeyCache(4)
 	a, b, d := sortBoxKey{owner: "u", mailboxID: 1, uidValidity: 1}, sortBoxKey{owner: "u", mailboxID: 2, uidValidity: 1}, sortBoxKey{owner: "u", mailboxID: 1, uidValidity: 2}
-	entry := func(size uint64) sortEntry { return sortEntry{msg: sortthread.Message{Size: size}} }
-	c.put(a, []uint32{1, 2}, []sortEntry{entry(1), entry(2)})
-	c.put(b, []uint32{7}, []sortEntry{entry(7)})
-	out, ok := make([]sortEntry, 3), make([]bool, 3)
-	c.get(a, []uint32{2, 3, 1}, out, ok) // a is now the most recently used
-	if !ok[0] || ok[1] || !ok[2] || out[0].msg.Size != 2 || out[2].msg.Size != 1 {
-		t.Fatalf("get = %v %v", out, ok)
+	c.put(a, []uint32{1, 2}, []sortEntry{sizeEntry(1), sizeEntry(2)})
+	c.put(b, []uint32{7}, []sortEntry{sizeEntry(7)})
+	if got := sizesOf(c, a, 1, 2, 3); !slices.Equal(got, []uint64{1, 2, 0}) { // a is now the most recently used
+		t.Fatalf("sizes of a = %v", got)
 	}
-	c.put(d, []uint32{1, 2}, []sortEntry{entry(10), entry(20)}) // 5 entries: b goes
-	clear(ok)
-	c.get(b, []uint32{7}, out, ok)
-	if ok[0] {
+	c.put(d, []uint32{1, 2}, []sortEntry{sizeEntry(10), sizeEntry(20)}) // 5 entries: b goes
+	if got := sizesOf(c, b, 7); got[0] != 0 {
 		t.Errorf("mailbox b kept beyond the bound")
 	}
-	c.get(d, []uint32{1}, out, ok)
-	if !ok[0] || out[0].msg.Size != 10 {
-		t.Errorf("a new UIDVALIDITY shares entries with the old one: %v", out[0])
+	if got := sizesOf(c, d, 1); got[0] != 10 {
+		t.Errorf("a new UIDVALIDITY shares entries with the old one: %v", got)
 	}
-	c.put(d, []uint32{3, 4, 5}, []sortEntry{entry(3), entry(4), entry(5)}) // d alone exceeds: a goes, d stays
-	clear(ok)
-	c.get(a, []uint32{1}, out, ok)
-	if ok[0] || c.entries != 5 || c.lru.Len() != 1 {
-		t.Errorf("after d grew: a kept %v, %d entries in %d mailboxes", ok[0], c.entries, c.lru.Len())
+	c.put(d, []uint32{3, 4, 5}, []sortEntry{sizeEntry(3), sizeEntry(4), sizeEntry(5)}) // d alone exceeds: a goes, d stays
+	if got := sizesOf(c, a, 1); got[0] != 0 || c.entries != 5 || c.lru.Len() != 1 {
+		t.Errorf("after d grew: a kept %v, %d entries in %d mailboxes", got, c.entries, c.lru.Len())
 	}
 	off := newSortKeyCache(-1)
-	off.put(a, []uint32{1}, []sortEntry{entry(1)})
+	off.put(a, []uint32{1}, []sortEntry{sizeEntry(1)})
 	if off.entries != 0 {
 		t.Errorf("a cache turned off keeps entries")
+	}
+}
+
+// TestSortColumnsGrowAndMerge: entries appended above the last UID and entries read out of
+// UID order (below it, as records of messages the column lacks) end in one UID-ordered set
+// of rows, each counted once; a snapshot taken before keeps what it saw; string ranks
+// follow new distinct values; expunged UIDs (never added) have no row.
+func TestSortColumnsGrowAndMerge(t *testing.T) {
+	c := newSortKeyCache(1 << 20)
+	box := sortBoxKey{owner: "u", mailboxID: 1, uidValidity: 1}
+	entry := func(uid uint32) sortEntry {
+		return sortEntry{reply: uid%2 == 0, msg: sortthread.Message{Arrival: int64(uid), Date: -int64(uid), Size: uint64(uid) * 10,
+			Subject: fmt.Sprintf("s%d", uid%3), From: fmt.Sprintf("f%d", uid), MessageID: fmt.Sprintf("m%d", uid),
+			References: []string{fmt.Sprintf("m%d", uid/2), ""}}}
+	}
+	put := func(uids ...uint32) {
+		entries := make([]sortEntry, len(uids))
+		for k, uid := range uids {
+			entries[k] = entry(uid)
+		}
+		c.put(box, uids, entries)
+	}
+	put(10, 20, 30)
+	before, _ := c.snapshot(box, nil)
+	put(40, 50)      // appended in place
+	put(5, 25, 30)   // merged: 30 is there already
+	put(60, 15, 100) // not ascending above the last: merged too
+	all := []uint32{5, 10, 15, 20, 25, 30, 35, 40, 50, 60, 100}
+	keys, rows := c.snapshot(box, all)
+	if !slices.Equal(keys.uids, []uint32{5, 10, 15, 20, 25, 30, 40, 50, 60, 100}) || c.entries != 10 {
+		t.Fatalf("rows %v, %d entries", keys.uids, c.entries)
+	}
+	if rows[6] != -1 { // 35: expunged, never added
+		t.Errorf("UID 35 has row %d", rows[6])
+	}
+	for k, uid := range all {
+		if uid == 35 {
+			continue
+		}
+		r := rows[k]
+		m, want := keys.entry(r), entry(uid).msg
+		if m.Arrival != want.Arrival || m.Date != want.Date || m.Size != want.Size || m.Subject != want.Subject || m.From != want.From ||
+			keys.sortColumns.ids.values[keys.messageID[r]] != want.MessageID || keys.reply[r] != (uid%2 == 0) {
+			t.Errorf("UID %d: row %d holds %+v", uid, r, m)
+		}
+		refs := keys.refs[keys.refStart[r]:keys.refStart[r+1]]
+		if len(refs) != 2 || keys.sortColumns.ids.values[refs[0]] != want.References[0] || refs[1] != 0 {
+			t.Errorf("UID %d: references %v", uid, refs)
+		}
+	}
+	if !slices.Equal(before.uids, []uint32{10, 20, 30}) || before.size[2] != 300 {
+		t.Errorf("an earlier snapshot changed: %v %v", before.uids, before.size)
+	}
+	// The From ranks follow the values added: f100 < f15 < f20 ... in octet order, "" first.
+	from := keys.ranks[1]
+	byRank := make([]string, len(from))
+	for id, r := range from {
+		byRank[r] = keys.values[1][id]
+	}
+	if !slices.IsSorted(byRank) || byRank[0] != "" || len(byRank) != 11 {
+		t.Errorf("From values by rank: %q", byRank)
+	}
+	// A SORT over the snapshot orders as sortthread.Sort does over the messages.
+	order := keys.columns(rows[:6]).Order([]sortthread.Criterion{{Key: sortthread.Subject}, {Key: sortthread.Date}})
+	var msgs []*sortthread.Message
+	for k, r := range rows[:6] {
+		m := keys.entry(r)
+		m.Seq = uint32(k + 1)
+		msgs = append(msgs, &m)
+	}
+	sortthread.Sort(msgs, []sortthread.Criterion{{Key: sortthread.Subject}, {Key: sortthread.Date}})
+	for k, p := range order {
+		if msgs[k].Seq != uint32(p+1) {
+			t.Fatalf("order %v differs from sortthread.Sort at %d", order, k)
+		}
+	}
+}
+
+// TestCommandSortCacheKeepsItsFields: a cache for one command (another owner's mailbox)
+// keeps only the keys it was made for (the base subject for THREAD too), and the UID,
+// dates and size always.
+func TestCommandSortCacheKeepsItsFields(t *testing.T) {
+	box := sortBoxKey{owner: "o", mailboxID: 1, uidValidity: 1}
+	e := sortEntry{msg: sortthread.Message{Date: 7, Subject: "s", From: "f", MessageID: "m", References: []string{"r"}}}
+	for _, tc := range []struct {
+		fields           sortFields
+		text, threadKeys bool
+	}{{0, false, false}, {textField(sortthread.From), true, false}, {fieldThread, false, true}, {allFields, true, true}} {
+		c := newCommandSortCache(tc.fields)
+		c.put(box, []uint32{3}, []sortEntry{e})
+		keys, rows := c.snapshot(box, []uint32{3})
+		if rows[0] != 0 || keys.date[0] != 7 {
+			t.Fatalf("fields %b: rows %v", tc.fields, rows)
+		}
+		if (len(keys.text[1]) > 0) != tc.text || (len(keys.messageID) > 0) != tc.threadKeys || (len(keys.text[0]) > 0) != (tc.fields&(textField(sortthread.Subject)|fieldThread) != 0) {
+			t.Errorf("fields %b: From %v, Message-ID %v, Subject %v", tc.fields, keys.text[1], keys.messageID, keys.text[0])
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -31,8 +32,6 @@ func init() { columnMinMissing.Store(fetchBatch) }
 func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time.Time) error {
 	s := c.sel
 	after := cache.columnRead(box)
-	var uids []uint32
-	var entries []sortEntry
 	// One stream reads the whole column, so its deadline is the command's, not a call's;
 	// a retry goes on after the last UID received.
 	ctx, cancel := context.WithDeadline(c.ctx, deadline)
@@ -54,12 +53,17 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 			if err != nil {
 				return err
 			}
-			if uids, entries, err = appendColumnChunk(uids, entries, chunk); err != nil {
+			if len(chunk.GetUids()) == 0 {
+				continue
+			}
+			last := chunk.Uids[len(chunk.Uids)-1]
+			err = cache.appendColumn(box, last, len(s.msgs.uids), func(add func(uint32, *sortEntry)) error {
+				return decodeColumnChunk(chunk, add)
+			})
+			if err != nil {
 				return err
 			}
-			cache.putColumn(box, uids, entries, chunk.Uids[len(chunk.Uids)-1])
-			after = chunk.Uids[len(chunk.Uids)-1]
-			uids, entries = uids[:0], entries[:0]
+			after = last
 			if time.Now().After(deadline) {
 				return errSortDeadline
 			}
@@ -72,7 +76,7 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 		return rpcStatus(err, imapresp.CodeNonExistent, "read sort keys")
 	}
 	if n := len(s.msgs.uids); n > 0 {
-		cache.putColumn(box, nil, nil, s.msgs.uids[n-1]) // the view's UIDs have been read
+		cache.columnUpTo(box, s.msgs.uids[n-1]) // the view's UIDs have been read
 	}
 	return nil
 }
@@ -102,31 +106,37 @@ func protoField(m interface {
 	return m.ProtoReflect().Descriptor().Fields().ByName(name).Number()
 }
 
-// appendColumnChunk decodes a SortColumnChunk's entries onto uids and entries. It decodes
-// the wire format itself, into strings that share one copy of the chunk (a chunk's keys
-// stay cached together), so that a message costs no allocation beyond its references.
-func appendColumnChunk(uids []uint32, entries []sortEntry, chunk *metadatapb.SortColumnChunk) ([]uint32, []sortEntry, error) {
-	text := string(chunk.GetEntries())
-	var refs []string // the chunk's references, shared by its messages
+// decodeColumnChunk decodes a SortColumnChunk's entries, giving each to add with its UID.
+// It decodes the wire format itself, into one entry reused for every message whose strings
+// are substrings of the chunk's bytes, so that a message costs no allocation: add interns
+// what it keeps (sortColumns.appendEntry) and keeps no string it is given, so the bytes are
+// read in place, never copied (nothing writes a received chunk).
+func decodeColumnChunk(chunk *metadatapb.SortColumnChunk, add func(uid uint32, e *sortEntry)) error {
+	var text string
+	if len(chunk.GetEntries()) > 0 {
+		text = unsafe.String(&chunk.Entries[0], len(chunk.Entries))
+	}
+	var refs []string
+	var e sortEntry
 	off := 0
 	for _, uid := range chunk.GetUids() {
 		n, l := protowire.ConsumeVarint(chunk.Entries[off:])
 		if l < 0 || uint64(len(text)-off-l) < n {
-			return nil, nil, fmt.Errorf("sort column: bad entry length at UID %d", uid)
+			return fmt.Errorf("sort column: bad entry length at UID %d", uid)
 		}
 		start := off + l
 		off = start + int(n)
-		var e sortEntry
+		e = sortEntry{}
 		var err error
-		if refs, err = decodeColumnEntry(text[start:off], &e, refs); err != nil {
-			return nil, nil, fmt.Errorf("sort column: UID %d: %w", uid, err)
+		if refs, err = decodeColumnEntry(text[start:off], &e, refs[:0]); err != nil {
+			return fmt.Errorf("sort column: UID %d: %w", uid, err)
 		}
-		uids, entries = append(uids, uid), append(entries, e)
+		add(uid, &e)
 	}
 	if off != len(text) {
-		return nil, nil, errors.New("sort column: entries beyond the UIDs")
+		return errors.New("sort column: entries beyond the UIDs")
 	}
-	return uids, entries, nil
+	return nil
 }
 
 // wireReader walks a protobuf encoding held in a string, returning string fields as

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -43,18 +44,24 @@ func TestDecodeColumnEntry(t *testing.T) {
 		chunk.Entries = protowire.AppendBytes(chunk.Entries, b)
 		want = append(want, sortEntryOf(e.GetInternalDateUnix(), e.GetSize(), keys))
 	}
-	uids, got, err := appendColumnChunk(nil, nil, &chunk)
+	var uids []uint32
+	var got []sortEntry
+	err := decodeColumnChunk(&chunk, func(uid uint32, e *sortEntry) {
+		cp := *e
+		cp.msg.References = slices.Clone(e.msg.References) // the decoder reuses them
+		uids, got = append(uids, uid), append(got, cp)
+	})
 	if err != nil || len(uids) != len(want) {
 		t.Fatalf("decoded %d entries: %v", len(uids), err)
 	}
 	for i := range want {
-		if !reflect.DeepEqual(got[i], want[i]) {
-			t.Fatalf("entry %d: decoded %+v, want %+v", i, got[i], want[i])
+		if !reflect.DeepEqual(got[i], want[i]) || uids[i] != uint32(i+1) {
+			t.Fatalf("entry %d (UID %d): decoded %+v, want %+v", i, uids[i], got[i], want[i])
 		}
 	}
 	for _, cut := range []int{1, 5, len(chunk.Entries) / 2} {
 		bad := chunk.Entries[:len(chunk.Entries)-cut]
-		if _, _, err := appendColumnChunk(nil, nil, &metadatapb.SortColumnChunk{Uids: chunk.Uids, Entries: bad}); err == nil {
+		if err := decodeColumnChunk(&metadatapb.SortColumnChunk{Uids: chunk.Uids, Entries: bad}, func(uint32, *sortEntry) {}); err == nil {
 			t.Errorf("entries cut by %d decoded", cut)
 		}
 	}

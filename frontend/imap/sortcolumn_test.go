@@ -169,3 +169,36 @@ func TestSortColumnMatchesRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestSortSharedMailboxMatchesOwner: another owner's mailbox is ordered from a structure
+// made for the command alone, which keeps only the keys the command orders by (RFC 4314:
+// read under the rights in force, never cached); its answers are the owner's, from the
+// frontend's cache, by the column and by the records, with messages stored without keys and
+// expunged ones.
+func TestSortSharedMailboxMatchesOwner(t *testing.T) {
+	srv := startServer(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := srv.Metadata().CreateAccount(ctx, &metadatapb.CreateAccountRequest{
+		RequestId: embedded.NewRequestID(), Email: bob, Password: testPassword,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	appendSortCorpus(t, srv, "INBOX", sortCorpus(500, 5), func(i int) bool { return i%9 == 4 })
+	owner := loginRaw(t, srv)
+	owner.ok("SETACL INBOX " + bob + " lr")
+	owner.ok("SELECT INBOX")
+	owner.ok("UID STORE 10:30,99 +FLAGS (\\Deleted)")
+	owner.ok("EXPUNGE")
+	shared := loginRawAs(t, srv, bob)
+	shared.ok(`SELECT "Other Users/demo@example.com/INBOX"`)
+	for _, least := range []int64{1, math.MaxInt64} {
+		imap.SetSortColumnMin(t, least)
+		for _, q := range append(columnQueries, "UID SORT (SIZE REVERSE TO) UTF-8 ALL", "SORT (CC) UTF-8 SUBJECT budget") {
+			want, got := owner.ok(q), shared.ok(q)
+			if len(want) != 1 || !slices.Equal(got, want) {
+				t.Errorf("column from UID %d: %s\n shared: %.300q\n owner:  %.300q", least, q, got, want)
+			}
+		}
+	}
+}

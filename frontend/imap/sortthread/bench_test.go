@@ -31,18 +31,23 @@ func benchMessages(n int) ([]*Message, []bool) {
 	return msgs, replies
 }
 
-// BenchmarkOrder measures the ordering alone (the keys already read) at sizes up to a
-// million messages: go test -run XXX -bench Order -benchtime 3x ./frontend/imap/sortthread/
+// BenchmarkOrder measures the ordering alone (the keys already read, as columns the way
+// the frontend's cache keeps them) at sizes up to a million messages: go test -run XXX
+// -bench Order -benchtime 3x -benchmem ./frontend/imap/sortthread/
 func BenchmarkOrder(b *testing.B) {
 	for _, n := range []int{100_000, 1_000_000} {
 		msgs, replies := benchMessages(n)
+		cols := ColumnsOf(msgs, func(i int) bool { return replies[i] })
 		for _, tc := range []struct {
 			name string
 			run  func()
 		}{
-			{"SortDate", func() { Sort(slices.Clone(msgs), []Criterion{{Key: Date}}) }},
-			{"SortSubject", func() { Sort(slices.Clone(msgs), []Criterion{{Key: Subject}}) }},
-			{"ThreadReferences", func() { Thread(References, msgs, func(i int) bool { return replies[i] }) }},
+			{"SortDate", func() { cols.Order([]Criterion{{Key: Date}}) }},
+			{"SortSubject", func() { cols.Order([]Criterion{{Key: Subject}}) }},
+			{"SortFromReverseDate", func() { cols.Order([]Criterion{{Key: From}, {Key: Date, Reverse: true}}) }},
+			{"ThreadReferences", func() { cols.Thread(References) }},
+			{"ThreadOrderedSubject", func() { cols.Thread(OrderedSubject) }},
+			{"SortMessages", func() { Sort(slices.Clone(msgs), []Criterion{{Key: Subject}}) }},
 		} {
 			b.Run(fmt.Sprintf("%s/%d", tc.name, n), func(b *testing.B) {
 				for b.Loop() {

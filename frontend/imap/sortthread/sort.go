@@ -65,81 +65,95 @@ var KeyByName = map[string]Key{
 
 // Sort orders msgs (given in sequence order) by criteria, in place (RFC 5256 3): each
 // criterion breaks the ties of those before it, REVERSE reverses only the criterion it
-// precedes, and messages equal under all of them stay in sequence order. The order is total
-// (the sequence number decides last), so an unstable sort gives the one answer.
-//
-// Each criterion is first turned into one integer per message: a string key into the rank
-// of the message's value among the key's distinct values (a mailbox has far fewer distinct
-// subjects or senders than messages), so that no string is compared in the sort itself.
-// With one criterion whose values span less than 2^32, a message's value and position are
-// packed into one uint64 and the sort compares plain integers.
+// precedes, and messages equal under all of them stay in sequence order. It is Order over
+// the messages' keys as columns (ColumnsOf).
 func Sort(msgs []*Message, criteria []Criterion) {
 	if len(msgs) < 2 || len(criteria) == 0 {
 		return
 	}
-	cols := make([][]int64, len(criteria))
-	for k, c := range criteria {
-		cols[k] = criterionValues(msgs, c)
+	order := columnsOf(msgs, nil, false).Order(criteria)
+	sorted := make([]*Message, len(msgs))
+	for i, p := range order {
+		sorted[i] = msgs[p]
 	}
-	order := make([]*Message, len(msgs))
-	if len(cols) == 1 && sortPacked(cols[0], msgs, order) {
-		copy(msgs, order)
-		return
-	}
-	idx := make([]int32, len(msgs))
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	slices.SortFunc(idx, func(a, b int32) int {
-		for _, col := range cols {
-			if col[a] != col[b] {
-				return cmp.Compare(col[a], col[b])
-			}
-		}
-		return cmp.Compare(a, b) // sequence order: msgs are given in it
-	})
-	for i, j := range idx {
-		order[i] = msgs[j]
-	}
-	copy(msgs, order)
+	copy(msgs, sorted)
 }
 
-// criterionValues returns each message's value under c, reversed ones negated.
-func criterionValues(msgs []*Message, c Criterion) []int64 {
-	var col []int64
-	if value := stringKey(c.Key); value != nil {
-		col = stringRanks(msgs, value)
-	} else {
-		col = make([]int64, len(msgs))
-		for i, m := range msgs {
-			col[i] = numberKey(m, c.Key)
+// ColumnsOf returns the keys of msgs as Columns, row i being msgs[i] (and Rows every row in
+// order), for a caller that holds its messages as structs; reply says which subjects were
+// replies or forwards (nil: none).
+func ColumnsOf(msgs []*Message, reply func(i int) bool) *Columns {
+	return columnsOf(msgs, reply, true)
+}
+
+// columnsOf is ColumnsOf, with the THREAD columns only when thread is set.
+func columnsOf(msgs []*Message, reply func(i int) bool, thread bool) *Columns {
+	n := len(msgs)
+	c := &Columns{Rows: make([]int32, n), Arrival: make([]int64, n), Date: make([]int64, n),
+		Size: make([]uint64, n), Relevancy: make([]uint32, n), MessageID: make([]uint32, n),
+		RefStart: make([]uint32, n+1), Reply: make([]bool, n)}
+	for k := range numKeys {
+		if value := stringKey(Key(k)); value != nil {
+			c.Text[k] = textColumnOf(msgs, value)
 		}
 	}
-	if c.Reverse {
-		for i := range col {
-			col[i] = -col[i]
+	ids := map[string]uint32{"": 0}
+	intern := func(s string) uint32 {
+		id, ok := ids[s]
+		if !ok {
+			id = uint32(len(ids))
+			ids[s] = id
 		}
+		return id
 	}
+	for i, m := range msgs {
+		c.Rows[i], c.Arrival[i], c.Date[i], c.Size[i], c.Relevancy[i] = int32(i), m.Arrival, m.Date, m.Size, m.Relevancy
+		if !thread {
+			continue
+		}
+		c.MessageID[i] = intern(m.MessageID)
+		for _, r := range m.References {
+			c.Refs = append(c.Refs, intern(r))
+		}
+		c.RefStart[i+1] = uint32(len(c.Refs))
+		c.Reply[i] = reply != nil && reply(i)
+	}
+	c.IDs = len(ids)
+	return c
+}
+
+// textColumnOf interns the values of a string key of msgs, the empty string as id 0, and
+// ranks them.
+func textColumnOf(msgs []*Message, value func(*Message) string) TextColumn {
+	ids := map[string]uint32{"": 0}
+	distinct := []string{""}
+	col := TextColumn{IDs: make([]uint32, len(msgs))}
+	for i, m := range msgs {
+		v := value(m)
+		id, ok := ids[v]
+		if !ok {
+			id = uint32(len(distinct))
+			ids[v] = id
+			distinct = append(distinct, v)
+		}
+		col.IDs[i] = id
+	}
+	col.Rank = Ranks(distinct)
 	return col
 }
 
-// sortPacked sorts msgs by col, then position, into order, when col's values span less
-// than 2^32 (and there are fewer than 2^32 messages): value above position in a uint64. It
-// reports whether it did.
-func sortPacked(col []int64, msgs, order []*Message) bool {
-	lo, hi := slices.Min(col), slices.Max(col)
-	if hi-lo < 0 || uint64(hi-lo) >= 1<<32 || uint64(len(msgs)) >= 1<<32 {
-		return false
+// Ranks returns the rank of each of the distinct values in octet order.
+func Ranks(distinct []string) []uint32 {
+	byValue := make([]uint32, len(distinct))
+	for i := range byValue {
+		byValue[i] = uint32(i)
 	}
-	packed := make([]uint64, len(col))
-	for i, v := range col {
-		packed[i] = uint64(v-lo)<<32 | uint64(i)
+	slices.SortFunc(byValue, func(a, b uint32) int { return strings.Compare(distinct[a], distinct[b]) })
+	rank := make([]uint32, len(distinct))
+	for r, id := range byValue {
+		rank[id] = uint32(r)
 	}
-	slices.Sort(packed)
-	for i, p := range packed {
-		order[i] = msgs[uint32(p)]
-	}
-	return true
+	return rank
 }
 
 // Compare orders a and b as Sort does (RFC 5256 3): by each criterion in turn, REVERSE
@@ -198,35 +212,4 @@ func stringKey(k Key) func(*Message) string {
 		return func(m *Message) string { return m.DisplayTo }
 	}
 	return nil
-}
-
-// stringRanks returns each message's rank, in octet order, among the distinct values of a
-// string key: one map lookup per message, then a sort of the distinct values alone.
-func stringRanks(msgs []*Message, value func(*Message) string) []int64 {
-	ids := make(map[string]int32)
-	var distinct []string
-	col := make([]int64, len(msgs))
-	for i, m := range msgs {
-		v := value(m)
-		id, ok := ids[v]
-		if !ok {
-			id = int32(len(distinct))
-			ids[v] = id
-			distinct = append(distinct, v)
-		}
-		col[i] = int64(id)
-	}
-	byValue := make([]int32, len(distinct))
-	for i := range byValue {
-		byValue[i] = int32(i)
-	}
-	slices.SortFunc(byValue, func(a, b int32) int { return cmp.Compare(distinct[a], distinct[b]) })
-	rank := make([]int64, len(distinct))
-	for r, id := range byValue {
-		rank[id] = int64(r)
-	}
-	for i, id := range col {
-		col[i] = rank[id]
-	}
-	return col
 }

@@ -2,6 +2,7 @@ package sortthread
 
 import (
 	"cmp"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +17,8 @@ func TestSortMatchesComparison(t *testing.T) {
 		m.To, m.Cc = msgs[(i*7)%len(msgs)].From, strings.ToUpper(m.Subject[:3])
 		m.Size %= 5000 // ties
 	}
-	// Dates spanning more than 2^32 seconds: Sort by DATE cannot pack them (sortPacked).
+	// Dates spanning 2^41 seconds: with SIZE they do not pack into 64 bits (orderPacked),
+	// so both the packed and the compared orders are checked.
 	msgs[10].Date, msgs[20].Date = 1<<40, -(1 << 40)
 	direct := func(k Key, a, b *Message) int {
 		switch k {
@@ -33,7 +35,7 @@ func TestSortMatchesComparison(t *testing.T) {
 	for _, criteria := range [][]Criterion{
 		{{Key: Subject}}, {{Key: Subject, Reverse: true}}, {{Key: From}, {Key: Size, Reverse: true}},
 		{{Key: Cc, Reverse: true}, {Key: To}, {Key: Arrival}}, {{Key: Size}}, {{Key: Date, Reverse: true}},
-		{{Key: DisplayFrom}, {Key: DisplayTo, Reverse: true}},
+		{{Key: DisplayFrom}, {Key: DisplayTo, Reverse: true}}, {{Key: Date}, {Key: Size, Reverse: true}},
 	} {
 		got := slices.Clone(msgs)
 		Sort(got, criteria)
@@ -58,5 +60,33 @@ func TestSortMatchesComparison(t *testing.T) {
 		if !slices.Equal(byCompare, want) {
 			t.Errorf("sorting with Compare by %v differs from Sort", criteria)
 		}
+	}
+}
+
+// TestRadixSort: the radix sort of packed keys (large inputs) agrees with a comparison
+// sort, for keys of every width, keys with many equal digits and a single distinct key.
+func TestRadixSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, width := range []int{1, 11, 12, 33, 53, 64} {
+		for _, n := range []int{5000, 70000} {
+			keys := make([]uint64, n)
+			for i := range keys {
+				keys[i] = rng.Uint64() >> (64 - width)
+				if i%3 == 0 {
+					keys[i] &^= 0xfff000 // digits equal across many keys
+				}
+			}
+			want := slices.Clone(keys)
+			slices.Sort(want)
+			radixSort(keys, width)
+			if !slices.Equal(keys, want) {
+				t.Fatalf("width %d, %d keys: radix sort differs", width, n)
+			}
+		}
+	}
+	same := slices.Repeat([]uint64{42}, 5000)
+	radixSort(same, 6)
+	if slices.ContainsFunc(same, func(k uint64) bool { return k != 42 }) {
+		t.Error("equal keys changed")
 	}
 }

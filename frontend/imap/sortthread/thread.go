@@ -6,14 +6,14 @@ import (
 	"strconv"
 )
 
-// Node is a thread node: a message, or a dummy (Msg nil) standing for a message that is
-// referred to but not in the set (RFC 5256 4, REFERENCES step 1).
+// Node is a thread node: a message (Msg, its position in the Columns' Rows), or a dummy
+// (Msg -1) standing for a message that is referred to but not in the set (RFC 5256 4,
+// REFERENCES step 1).
 type Node struct {
-	Msg      *Message
+	Msg      int32
 	Children []*Node
 	parent   *Node
-	id       string
-	reply    bool // the message's subject was a reply or forward (RFC 5256 2.1)
+	gone     bool // merged into another thread (step 5)
 }
 
 // Algorithm is a THREAD algorithm.
@@ -30,121 +30,174 @@ const (
 var AlgorithmByName = map[string]Algorithm{"ORDEREDSUBJECT": OrderedSubject, "REFERENCES": References, "REFS": Refs}
 
 // Thread groups msgs (given in sequence order) into threads with alg; reply says which
-// messages' subjects were replies or forwards (REFERENCES step 5), by index into msgs.
+// messages' subjects were replies or forwards (REFERENCES step 5), by index into msgs. A
+// node's Msg is its message's index in msgs.
 func Thread(alg Algorithm, msgs []*Message, reply func(i int) bool) []*Node {
+	return ColumnsOf(msgs, reply).Thread(alg)
+}
+
+// Thread groups the messages of c into threads with alg. It reads Date, the Subject text
+// column and, but for ORDEREDSUBJECT, MessageID, RefStart, Refs, IDs and Reply.
+func (c *Columns) Thread(alg Algorithm) []*Node {
+	t := threader{c: c, subject: c.Text[Subject]}
 	switch alg {
 	case OrderedSubject:
-		return orderedSubject(msgs)
+		return t.orderedSubject()
 	case Refs:
-		return references(msgs, reply, true)
+		return t.references(true)
 	default:
-		return references(msgs, reply, false)
+		return t.references(false)
 	}
 }
 
-// bySentDate orders messages by sent date, then sequence number (RFC 5256 4: messages
-// with equal sent dates are ordered by sequence number).
-func bySentDate(a, b *Message) int {
-	if r := cmp.Compare(a.Date, b.Date); r != 0 {
+type threader struct {
+	c       *Columns
+	subject TextColumn
+}
+
+// bySentDate orders messages (positions) by sent date, then sequence number (RFC 5256 4:
+// messages with equal sent dates are ordered by sequence number).
+func (t *threader) bySentDate(a, b int32) int {
+	if r := cmp.Compare(t.c.Date[t.c.Rows[a]], t.c.Date[t.c.Rows[b]]); r != 0 {
 		return r
 	}
-	return cmp.Compare(a.Seq, b.Seq)
+	return cmp.Compare(a, b)
+}
+
+// byFirst orders nodes by the sent date of the message each sorts by (first).
+func (t *threader) byFirst(a, b *Node) int { return t.bySentDate(first(a), first(b)) }
+
+// subjectOf is the rank of the base subject of the message at position p; 0 is the empty
+// subject (TextColumn).
+func (t *threader) subjectOf(p int32) uint32 {
+	return t.subject.Rank[t.subject.IDs[t.c.Rows[p]]]
 }
 
 // orderedSubject is RFC 5256 4 ORDEREDSUBJECT: messages sorted by base subject then sent
 // date, split into threads of one base subject, the threads sorted by the sent date of
 // their first message; a thread's first message is the parent of all the others.
-func orderedSubject(msgs []*Message) []*Node {
-	sorted := slices.Clone(msgs)
-	slices.SortFunc(sorted, func(a, b *Message) int {
-		if r := cmp.Compare(a.Subject, b.Subject); r != 0 {
-			return r
-		}
-		return bySentDate(a, b)
-	})
+func (t *threader) orderedSubject() []*Node {
+	sorted := t.c.Order([]Criterion{{Key: Subject}, {Key: Date}})
+	nodes := make([]Node, len(sorted))
+	kids := make([]*Node, len(sorted))
 	var roots []*Node
 	for i := 0; i < len(sorted); {
 		j := i + 1
-		for j < len(sorted) && sorted[j].Subject == sorted[i].Subject {
+		for j < len(sorted) && t.subjectOf(sorted[j]) == t.subjectOf(sorted[i]) {
 			j++
 		}
-		root := &Node{Msg: sorted[i]}
-		for _, m := range sorted[i+1 : j] {
-			root.Children = append(root.Children, &Node{Msg: m})
+		root := &nodes[i]
+		root.Msg = sorted[i]
+		root.Children = kids[i+1 : j : j]
+		for k := i + 1; k < j; k++ {
+			nodes[k].Msg = sorted[k]
+			kids[k] = &nodes[k]
 		}
 		roots = append(roots, root)
 		i = j
 	}
-	slices.SortFunc(roots, func(a, b *Node) int { return bySentDate(a.Msg, b.Msg) })
+	slices.SortFunc(roots, func(a, b *Node) int { return t.bySentDate(a.Msg, b.Msg) })
 	return roots
 }
 
 // references is RFC 5256 4 REFERENCES, steps 1 to 6; with refs, the REFS variant: no
 // subject gathering (step 5) and threads ordered by their latest message.
-func references(msgs []*Message, reply func(i int) bool, refs bool) []*Node {
-	table := make(map[string]*Node, len(msgs))
-	container := func(id string) *Node {
-		n := table[id]
-		if n == nil {
-			n = &Node{id: id}
-			table[id] = n
-		}
-		return n
+//
+// The id table is a slice: container x for x below c.IDs is that of the interned id x, and
+// container c.IDs+i that of message i when it has no Message-ID or one an earlier message
+// already has (step 1). Step 1 links containers by parent index alone; the nodes and their
+// children are made once it is done, in two allocations.
+func (t *threader) references(refs bool) []*Node {
+	c := t.c
+	n, ids := len(c.Rows), c.IDs
+	parent := make([]int32, ids+n)
+	msgOf := make([]int32, ids+n)
+	used := make([]bool, ids+n)
+	for i := range parent {
+		parent[i], msgOf[i] = -1, -1
 	}
-	nodes := make([]*Node, len(msgs))
+	own := make([]int32, n)
 	// Step 1: the message's own container. A message without a Message-ID, or whose id an
-	// earlier message already has, gets a unique id of its own (step 1).
-	for i, m := range msgs {
-		n := table[m.MessageID]
-		if m.MessageID == "" || (n != nil && n.Msg != nil) {
-			n = &Node{id: "\x00" + strconv.Itoa(i)}
-		} else if n == nil {
-			n = container(m.MessageID)
+	// earlier message already has, gets a unique one of its own.
+	for i, r := range c.Rows {
+		x := int32(c.MessageID[r])
+		if x == 0 || msgOf[x] >= 0 {
+			x = int32(ids + i)
 		}
-		n.Msg = m
-		n.reply = reply != nil && reply(i)
-		nodes[i] = n
+		msgOf[x], used[x], own[i] = int32(i), true, x
 	}
-	for i, m := range msgs {
-		n := nodes[i]
+	wouldLoop := func(p, child int32) bool {
+		for ; p >= 0; p = parent[p] {
+			if p == child {
+				return true
+			}
+		}
+		return false
+	}
+	for i, r := range c.Rows {
 		// Step 1.A: link the references in their order, keeping existing links and never
 		// making a loop.
-		var prev *Node
-		for _, id := range m.References {
-			if id == "" {
+		prev := int32(-1)
+		for _, id := range c.Refs[c.RefStart[r]:c.RefStart[r+1]] {
+			if id == 0 {
 				continue
 			}
-			c := container(id)
-			if prev != nil && c.parent == nil && !wouldLoop(prev, c) {
-				link(prev, c)
+			x := int32(id)
+			used[x] = true
+			if prev >= 0 && parent[x] < 0 && !wouldLoop(prev, x) {
+				parent[x] = prev
 			}
-			prev = c
+			prev = x
 		}
 		// Step 1.B: the last reference becomes the parent, replacing any earlier parent;
 		// no references: no parent. Not when that would make a loop.
-		if prev != nil && wouldLoop(prev, n) {
+		if x := own[i]; prev < 0 || !wouldLoop(prev, x) {
+			parent[x] = prev
+		}
+	}
+	// The nodes: one per container used, children gathered by parent.
+	slot := make([]int32, ids+n)
+	var count, children int
+	for x, u := range used {
+		slot[x] = -1
+		if u {
+			slot[x] = int32(count)
+			count++
+			if parent[x] >= 0 {
+				children++
+			}
+		}
+	}
+	nodes := make([]Node, count)
+	kids := make([]*Node, children)
+	nkids := make([]int32, count)
+	for x, u := range used {
+		if u && parent[x] >= 0 {
+			nkids[slot[parent[x]]]++
+		}
+	}
+	// Step 2: the root set (its order does not matter: every set of siblings is sorted).
+	var roots []*Node
+	off := 0
+	for x, u := range used {
+		if !u {
 			continue
 		}
-		unlink(n)
-		if prev != nil {
-			link(prev, n)
+		nd := &nodes[slot[x]]
+		nd.Msg = msgOf[x]
+		k := int(nkids[slot[x]])
+		nd.Children = kids[off : off : off+k]
+		off += k
+		if parent[x] < 0 {
+			roots = append(roots, nd)
 		}
 	}
-	// Step 2: the root set, in a stable order (of first appearance of each container).
-	var roots []*Node
-	seen := make(map[*Node]bool, len(table))
-	addRoot := func(n *Node) {
-		if n.parent == nil && !seen[n] {
-			seen[n] = true
-			roots = append(roots, n)
-		}
-	}
-	for i, m := range msgs {
-		addRoot(nodes[i])
-		for _, id := range m.References {
-			if c := table[id]; c != nil {
-				addRoot(rootOf(c))
-			}
+	for x, u := range used {
+		if u && parent[x] >= 0 {
+			p := &nodes[slot[parent[x]]]
+			nd := &nodes[slot[x]]
+			nd.parent = p
+			p.Children = append(p.Children, nd)
 		}
 	}
 	// Step 3: prune dummies.
@@ -152,37 +205,33 @@ func references(msgs []*Message, reply func(i int) bool, refs bool) []*Node {
 	// Steps 4 and 6: sort siblings by sent date (a dummy by its first child's), children
 	// before their parents.
 	for _, r := range roots {
-		sortTree(r)
+		t.sortTree(r)
 	}
 	if refs {
-		latestOf := make(map[*Node]*Message, len(roots))
-		for _, r := range roots {
-			latestOf[r] = latest(r)
+		type thread struct {
+			root   *Node
+			latest int32
 		}
-		slices.SortFunc(roots, func(a, b *Node) int { return bySentDate(latestOf[a], latestOf[b]) })
+		threads := make([]thread, len(roots))
+		for i, r := range roots {
+			threads[i] = thread{r, t.latest(r)}
+		}
+		slices.SortFunc(threads, func(a, b thread) int { return t.bySentDate(a.latest, b.latest) })
+		for i, th := range threads {
+			roots[i] = th.root
+		}
 		return roots
 	}
-	slices.SortFunc(roots, func(a, b *Node) int { return bySentDate(first(a), first(b)) })
+	slices.SortFunc(roots, t.byFirst)
 	// Step 5: gather threads by base subject.
-	roots = gatherSubjects(roots)
+	roots = t.gatherSubjects(roots)
 	for _, r := range roots {
-		if r.Msg == nil {
-			slices.SortFunc(r.Children, func(a, b *Node) int { return bySentDate(first(a), first(b)) })
+		if r.Msg < 0 {
+			slices.SortFunc(r.Children, t.byFirst)
 		}
 	}
-	slices.SortFunc(roots, func(a, b *Node) int { return bySentDate(first(a), first(b)) })
+	slices.SortFunc(roots, t.byFirst)
 	return roots
-}
-
-// wouldLoop reports whether making child a child of parent would make a loop: child is
-// parent or one of its ancestors.
-func wouldLoop(parent, child *Node) bool {
-	for p := parent; p != nil; p = p.parent {
-		if p == child {
-			return true
-		}
-	}
-	return false
 }
 
 func link(parent, child *Node) {
@@ -190,32 +239,25 @@ func link(parent, child *Node) {
 	parent.Children = append(parent.Children, child)
 }
 
-func unlink(n *Node) {
-	if p := n.parent; p != nil {
-		p.Children = slices.DeleteFunc(p.Children, func(c *Node) bool { return c == n })
-		n.parent = nil
-	}
-}
-
-func rootOf(n *Node) *Node {
-	for n.parent != nil {
-		n = n.parent
-	}
-	return n
-}
-
 // prune is RFC 5256 4 step 3 over siblings: a dummy without children goes (3.A); a dummy
 // with children is replaced by them (3.B), except a dummy at the root with more than one
-// child, which stays.
+// child, which stays. Siblings without a dummy among them are kept as they are.
 func prune(siblings []*Node, root bool) []*Node {
-	var out []*Node
+	dummies := false
 	for _, n := range siblings {
 		n.Children = prune(n.Children, false)
 		for _, c := range n.Children {
 			c.parent = n
 		}
+		dummies = dummies || n.Msg < 0
+	}
+	if !dummies {
+		return siblings
+	}
+	var out []*Node
+	for _, n := range siblings {
 		switch {
-		case n.Msg != nil:
+		case n.Msg >= 0:
 			out = append(out, n)
 		case len(n.Children) == 0:
 		case root && len(n.Children) > 1:
@@ -232,19 +274,19 @@ func prune(siblings []*Node, root bool) []*Node {
 
 // first is the message a node sorts by: its own, or a dummy's first child's (whose
 // children are sorted first).
-func first(n *Node) *Message {
-	for n.Msg == nil {
+func first(n *Node) int32 {
+	for n.Msg < 0 {
 		n = n.Children[0]
 	}
 	return n.Msg
 }
 
 // latest is the message of a thread with the latest sent date (REFS).
-func latest(n *Node) *Message {
-	var best *Message
+func (t *threader) latest(n *Node) int32 {
+	best := int32(-1)
 	var walk func(*Node)
 	walk = func(n *Node) {
-		if n.Msg != nil && (best == nil || bySentDate(best, n.Msg) < 0) {
+		if n.Msg >= 0 && (best < 0 || t.bySentDate(best, n.Msg) < 0) {
 			best = n.Msg
 		}
 		for _, c := range n.Children {
@@ -256,68 +298,69 @@ func latest(n *Node) *Message {
 }
 
 // sortTree sorts every set of siblings below n by sent date, deepest first (step 6).
-func sortTree(n *Node) {
+func (t *threader) sortTree(n *Node) {
 	for _, c := range n.Children {
-		sortTree(c)
+		t.sortTree(c)
 	}
-	slices.SortFunc(n.Children, func(a, b *Node) int { return bySentDate(first(a), first(b)) })
+	if len(n.Children) > 1 {
+		slices.SortFunc(n.Children, t.byFirst)
+	}
 }
 
 // gatherSubjects is RFC 5256 4 step 5: threads at the root with the same base subject are
 // merged.
-func gatherSubjects(roots []*Node) []*Node {
-	subjects := make(map[string]*Node)
-	isReply := func(n *Node) bool { return n.Msg != nil && n.reply }
+func (t *threader) gatherSubjects(roots []*Node) []*Node {
+	subjects := make([]*Node, len(t.subject.Rank)) // by base subject's rank
+	isReply := func(n *Node) bool { return n.Msg >= 0 && t.c.Reply[t.c.Rows[n.Msg]] }
 	// 5.B, 5.C: the container each base subject is kept with.
 	for _, r := range roots {
-		s := first(r).Subject
-		if s == "" {
+		s := t.subjectOf(first(r))
+		if s == 0 {
 			continue
 		}
 		old := subjects[s]
-		if old == nil || (r.Msg == nil && old.Msg != nil) || (old.Msg != nil && r.Msg != nil && isReply(old) && !isReply(r)) {
+		if old == nil || (r.Msg < 0 && old.Msg >= 0) || (old.Msg >= 0 && r.Msg >= 0 && isReply(old) && !isReply(r)) {
 			subjects[s] = r
 		}
 	}
 	// 5.D: merge the others into it.
-	gone := make(map[*Node]bool)
 	for _, r := range roots {
-		s := first(r).Subject
-		if s == "" {
+		s := t.subjectOf(first(r))
+		if s == 0 {
 			continue
 		}
-		t := subjects[s]
-		if t == r || gone[r] {
+		k := subjects[s]
+		if k == r || r.gone {
 			continue
 		}
 		switch {
-		case t.Msg == nil && r.Msg == nil: // both dummies
+		case k.Msg < 0 && r.Msg < 0: // both dummies
 			for _, c := range r.Children {
-				c.parent = t
+				c.parent = k
 			}
-			t.Children = append(t.Children, r.Children...)
-		case t.Msg == nil: // the kept one is a dummy: r goes under it
-			link(t, r)
-		case r.Msg == nil: // r is a dummy: the kept message goes under it
-			gone[t] = true
-			link(r, t)
+			k.Children = append(k.Children, r.Children...)
+		case k.Msg < 0: // the kept one is a dummy: r goes under it
+			link(k, r)
+		case r.Msg < 0: // r is a dummy: the kept message goes under it
+			k.gone = true
+			link(r, k)
 			subjects[s] = r
 			continue
-		case !isReply(t) && isReply(r): // r replies to the kept one
-			link(t, r)
+		case !isReply(k) && isReply(r): // r replies to the kept one
+			link(k, r)
 		default: // both replies, or neither: a new dummy holds both
-			d := &Node{}
-			gone[t] = true
-			link(d, t)
+			d := &Node{Msg: -1}
+			k.gone = true
+			link(d, k)
 			link(d, r)
 			subjects[s] = d
 			roots = append(roots, d)
 		}
-		gone[r] = true
+		r.gone = true
 	}
 	out := roots[:0:0]
 	for _, r := range roots {
-		if !gone[r] {
+		if !r.gone {
 			out = append(out, r)
 		}
 	}
@@ -329,7 +372,7 @@ func gatherSubjects(roots []*Node) []*Node {
 // thread-nested]; thread-nested = 2*thread-list), each message written as num gives it and a
 // dummy as nothing: a chain of only children is one list, and two or more children are
 // nested lists.
-func AppendThreads(b []byte, roots []*Node, num func(*Message) uint32) []byte {
+func AppendThreads(b []byte, roots []*Node, num func(pos int32) uint32) []byte {
 	for _, r := range roots {
 		b = appendMembers(append(b, '('), r, num)
 		b = append(b, ')')
@@ -337,10 +380,10 @@ func AppendThreads(b []byte, roots []*Node, num func(*Message) uint32) []byte {
 	return b
 }
 
-func appendMembers(b []byte, n *Node, num func(*Message) uint32) []byte {
+func appendMembers(b []byte, n *Node, num func(pos int32) uint32) []byte {
 	first := true
 	for {
-		if n.Msg != nil {
+		if n.Msg >= 0 {
 			if !first {
 				b = append(b, ' ')
 			}
