@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,10 +30,97 @@ func TestBigMailboxAgainstEmbeddedServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkReport(t, rep, "select", "fetch-all-flags", "search-flag", "search-header", "uid-fetch-last50-envelope", "sort-date", "sort-subject", "thread-references")
+	checkReport(t, rep, BigMailboxSteps...)
 	if rep.Figures["messages"] != messages {
 		t.Errorf("messages %v, want %d", rep.Figures["messages"], messages)
 	}
+	if n := rep.Figures["found: UID SEARCH BODY "+SearchWord]; n < 1 || n > messages {
+		t.Errorf("BODY %s found %v of %d messages", SearchWord, n, messages)
+	}
+	if n, ok := rep.Figures["found: UID SEARCH BODY "+SearchAbsentWord]; !ok || n != 0 {
+		t.Errorf("BODY %s found %v (reported: %v), want 0", SearchAbsentWord, n, ok)
+	}
+	for _, op := range BigMailboxSteps {
+		if _, ok := rep.Figures["round1_"+op+"_ms"]; !ok {
+			t.Errorf("no first-round figure for %s", op)
+		}
+	}
+
+	// A chosen subset runs only those steps (and the SELECT they need).
+	steps, err := ParseBigMailboxSteps("thread-references,select-warm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = BigMailbox(ctx, BigMailboxConfig{Addr: srv.IMAPAddr(), User: users[0], Password: password, Repeat: 1, Steps: steps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, "select", "select-warm", "thread-references")
+	for _, st := range rep.Ops {
+		if !slices.Contains([]string{"select", "select-warm", "thread-references"}, st.Op) {
+			t.Errorf("step %s ran, not chosen", st.Op)
+		}
+	}
+}
+
+// TestParseBigMailboxSteps: names are kept in the rounds' order with select first; unknown
+// and repeated names are refused.
+func TestParseBigMailboxSteps(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string // nil: every step
+		err  string
+	}{
+		{"", nil, ""},
+		{" all ", nil, ""},
+		{"sort-date", []string{"select", "sort-date"}, ""},
+		{"thread-references, select-warm,search-body-none", []string{"select", "select-warm", "search-body-none", "thread-references"}, ""},
+		{"select", []string{"select"}, ""},
+		{"sort-date,sort-date", nil, "twice"},
+		{"sort-date,", nil, "unknown"},
+		{"SORT-DATE", nil, "unknown"},
+		{strings.Repeat("x", 1000), nil, "unknown"},
+	}
+	for _, tc := range cases {
+		got, err := ParseBigMailboxSteps(tc.in)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%.20q: error %v, want one with %q", tc.in, err, tc.err)
+			}
+			if err != nil && len(err.Error()) > 400 {
+				t.Errorf("%.20q: error of %d bytes", tc.in, len(err.Error()))
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.in, err)
+		case !slices.Equal(got, tc.want):
+			t.Errorf("%q: %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// FuzzParseBigMailboxSteps: any input gives steps from BigMailboxSteps, select first, each
+// once, or an error; never a panic.
+func FuzzParseBigMailboxSteps(f *testing.F) {
+	for _, seed := range []string{"", "all", "sort-date,select-warm", "a,,b", "select,select"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		steps, err := ParseBigMailboxSteps(in)
+		if err != nil || steps == nil {
+			return
+		}
+		if steps[0] != "select" {
+			t.Fatalf("%q: %v does not start with select", in, steps)
+		}
+		seen := map[string]bool{}
+		for _, s := range steps {
+			if seen[s] || !slices.Contains(BigMailboxSteps, s) {
+				t.Fatalf("%q: %v", in, steps)
+			}
+			seen[s] = true
+		}
+	})
 }
 
 // TestFetchAllFlagsStreams feeds fetchAllFlags scripted answers over a real socket: a
