@@ -232,3 +232,99 @@ func BenchmarkFetchAllFlagsClient(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// TestBigMailboxGoesOnAfterNO runs the scenario against a scripted server that refuses
+// one step with NO [LIMIT] (as Strata does past its search deadline): that step is
+// counted as failed, the later steps of the round still run, and the scenario's error
+// names the refused step; a NO to SELECT stops the scenario.
+func TestBigMailboxGoesOnAfterNO(t *testing.T) {
+	for _, tc := range []struct {
+		refuse    string // command prefix answered NO
+		wantSteps []string
+	}{
+		{"UID SEARCH BODY", []string{"select", "search-flag", "sort-date"}},
+		{"SELECT", nil},
+	} {
+		t.Run(tc.refuse, func(t *testing.T) {
+			addr := commandServer(t, func(command string) []string {
+				switch {
+				case strings.HasPrefix(command, tc.refuse):
+					return []string{"NO [LIMIT] SEARCH took longer than this server allows"}
+				case strings.HasPrefix(command, "LOGIN"), strings.HasPrefix(command, "LOGOUT"):
+					return []string{"OK done"}
+				case strings.HasPrefix(command, "SELECT"):
+					return []string{"* 2 EXISTS", "* OK [UIDVALIDITY 7] x", "* OK [UIDNEXT 3] x", "OK [READ-WRITE] done"}
+				case strings.HasPrefix(command, "UID SEARCH"):
+					return []string{"* SEARCH 1", "OK done"}
+				case strings.HasPrefix(command, "UID SORT"):
+					return []string{"* SORT 2 1", "OK done"}
+				}
+				return []string{"BAD unexpected " + command}
+			})
+			steps, err := ParseBigMailboxSteps("search-body-none,search-flag,sort-date")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := BigMailbox(context.Background(), BigMailboxConfig{Addr: addr, User: "u", Password: "p", Repeat: 2, Steps: steps})
+			var se *ServerError
+			if !errors.As(err, &se) || se.Status != "NO" {
+				t.Fatalf("error %v, want the server's NO", err)
+			}
+			if tc.wantSteps == nil {
+				return
+			}
+			if !strings.Contains(err.Error(), "search-body-none") {
+				t.Errorf("error %v does not name the refused step", err)
+			}
+			counted := map[string]uint64{}
+			for _, s := range rep.Ops {
+				counted[s.Op] = s.Count
+			}
+			for _, op := range tc.wantSteps {
+				if counted[op] != 2 {
+					t.Errorf("%s ran %d times, want 2", op, counted[op])
+				}
+			}
+			if rep.Errors() != 2 {
+				t.Errorf("%d failed operations, want 2 (search-body-none in both rounds)", rep.Errors())
+			}
+		})
+	}
+}
+
+// commandServer accepts one connection, greets, and answers each command (its tag cut
+// off) with answer's lines, the last one tagged.
+func commandServer(t *testing.T, answer func(command string) []string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		fmt.Fprint(nc, "* OK ready\r\n")
+		r := bufio.NewReader(nc)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			tag, command, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+			lines := answer(command)
+			var b strings.Builder
+			for _, l := range lines[:len(lines)-1] {
+				b.WriteString(l + "\r\n")
+			}
+			b.WriteString(tag + " " + lines[len(lines)-1] + "\r\n")
+			if _, err := fmt.Fprint(nc, b.String()); err != nil {
+				return
+			}
+		}
+	}()
+	return ln.Addr().String()
+}

@@ -158,13 +158,22 @@ func BigMailbox(ctx context.Context, cfg BigMailboxConfig) (*Report, error) {
 	}
 	start := time.Now()
 	var exists int
+	var failed error // steps answered NO
 	firstRound := map[string]time.Duration{}
 	for round := 0; round < cfg.Repeat && ctx.Err() == nil; round++ {
 		for _, op := range chosen {
 			t := time.Now()
 			if err := fns[op](); err != nil {
 				rec.Failure(op, err)
-				return rec.Report(time.Since(start)), fmt.Errorf("%s: %w", op, err)
+				// A tagged NO (e.g. NO [LIMIT] past a server's search deadline) fails
+				// that step only: the session is still in step, the next ones run. The
+				// scenario still ends with the error.
+				var se *ServerError
+				if errors.As(err, &se) && se.Status == "NO" && op != "select" {
+					failed = errors.Join(failed, fmt.Errorf("%s: %w", op, err))
+					continue
+				}
+				return rec.Report(time.Since(start)), errors.Join(failed, fmt.Errorf("%s: %w", op, err))
 			}
 			took := time.Since(t)
 			rec.Success(op, took, 0)
@@ -190,7 +199,7 @@ func BigMailbox(ctx context.Context, cfg BigMailboxConfig) (*Report, error) {
 	for command, n := range hits { // the same on both servers of a comparison
 		rep.Figures["found: "+command] = float64(n)
 	}
-	return rep, nil
+	return rep, failed
 }
 
 // sortAll runs a SORT or THREAD of every message and checks that its answer (the untagged
