@@ -174,14 +174,9 @@ func TestFetchAllFlagsStreams(t *testing.T) {
 }
 
 // scriptedServer accepts one connection, greets, and answers the first command with the
-// lines and then the tagged status (OK by default).
+// lines and then the tagged status (OK by default), later ones with OK.
 func scriptedServer(t testing.TB, lines []string, status ...string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	tagged := "OK done"
 	if len(status) > 0 {
 		tagged = status[0]
@@ -190,22 +185,14 @@ func scriptedServer(t testing.TB, lines []string, status ...string) string {
 	for _, l := range lines {
 		answer.WriteString(l + "\r\n")
 	}
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
+	first := true
+	return commandServer(t, func(string) (string, string) {
+		if !first {
+			return "", "OK done"
 		}
-		defer nc.Close()
-		fmt.Fprint(nc, "* OK ready\r\n")
-		line, err := bufio.NewReader(nc).ReadString('\n')
-		if err != nil {
-			return
-		}
-		tag, _, _ := strings.Cut(line, " ")
-		fmt.Fprint(nc, answer.String()+tag+" "+tagged+"\r\n")
-		bufio.NewReader(nc).ReadString('\n') // until the client closes
-	}()
-	return ln.Addr().String()
+		first = false
+		return answer.String(), tagged
+	})
 }
 
 // BenchmarkFetchAllFlagsClient is this client's own cost of reading and checking the
@@ -246,20 +233,20 @@ func TestBigMailboxGoesOnAfterNO(t *testing.T) {
 		{"SELECT", nil},
 	} {
 		t.Run(tc.refuse, func(t *testing.T) {
-			addr := commandServer(t, func(command string) []string {
+			addr := commandServer(t, func(command string) (string, string) {
 				switch {
 				case strings.HasPrefix(command, tc.refuse):
-					return []string{"NO [LIMIT] SEARCH took longer than this server allows"}
+					return "", "NO [LIMIT] SEARCH took longer than this server allows"
 				case strings.HasPrefix(command, "LOGIN"), strings.HasPrefix(command, "LOGOUT"):
-					return []string{"OK done"}
+					return "", "OK done"
 				case strings.HasPrefix(command, "SELECT"):
-					return []string{"* 2 EXISTS", "* OK [UIDVALIDITY 7] x", "* OK [UIDNEXT 3] x", "OK [READ-WRITE] done"}
+					return "* 2 EXISTS\r\n* OK [UIDVALIDITY 7] x\r\n* OK [UIDNEXT 3] x\r\n", "OK [READ-WRITE] done"
 				case strings.HasPrefix(command, "UID SEARCH"):
-					return []string{"* SEARCH 1", "OK done"}
+					return "* SEARCH 1\r\n", "OK done"
 				case strings.HasPrefix(command, "UID SORT"):
-					return []string{"* SORT 2 1", "OK done"}
+					return "* SORT 2 1\r\n", "OK done"
 				}
-				return []string{"BAD unexpected " + command}
+				return "", "BAD unexpected " + command
 			})
 			steps, err := ParseBigMailboxSteps("search-body-none,search-flag,sort-date")
 			if err != nil {
@@ -293,8 +280,8 @@ func TestBigMailboxGoesOnAfterNO(t *testing.T) {
 }
 
 // commandServer accepts one connection, greets, and answers each command (its tag cut
-// off) with answer's lines, the last one tagged.
-func commandServer(t *testing.T, answer func(command string) []string) string {
+// off) with answer's untagged lines (CRLF-terminated) and tagged status.
+func commandServer(t testing.TB, answer func(command string) (untagged, tagged string)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -315,13 +302,8 @@ func commandServer(t *testing.T, answer func(command string) []string) string {
 				return
 			}
 			tag, command, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
-			lines := answer(command)
-			var b strings.Builder
-			for _, l := range lines[:len(lines)-1] {
-				b.WriteString(l + "\r\n")
-			}
-			b.WriteString(tag + " " + lines[len(lines)-1] + "\r\n")
-			if _, err := fmt.Fprint(nc, b.String()); err != nil {
+			untagged, tagged := answer(command)
+			if _, err := fmt.Fprint(nc, untagged+tag+" "+tagged+"\r\n"); err != nil {
 				return
 			}
 		}
