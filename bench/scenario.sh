@@ -202,21 +202,30 @@ scenario_compare_bigmailbox() {
 # served with it on). With BIG_CHUNK, the servers take turns: BIG_CHUNK messages (corpus
 # seed SEED+k for chunk k) into Strata, then the same into Dovecot, and so on, with
 # $BIG_DIR/messages updated after each pair, so both always hold the same messages; creating
-# $BIG_DIR/stop ends the populate after the current pair (a loaded machine, a deadline).
+# $BIG_DIR/stop ends the populate after the current pair (a loaded machine, a deadline), and
+# running it again with the same BIG_CHUNK grows the kept pair on up to $BIG.
 scenario_populate_bigmailbox() {
 	local dir=${BIG_DIR:?BIG_DIR: the directory to keep the populated servers in} big=${BIG:-1000000} chunk k=0 done=0 n
 	chunk=${BIG_CHUNK:-$big}
-	if [ -e "$dir/strata" ] || [ -e "$dir/dovecot" ]; then
-		echo "$dir already holds a populated server; remove it or run bigmailbox-rounds" >&2
-		exit 1
-	fi
-	mkdir -p "$dir"
-	chmod 0755 "$dir"
 	rm -f "$dir/stop"
-	echo "${STRATA_FLAGS:-}" >"$dir/strata-flags"
-	echo 0 >"$dir/messages"
-	STRATA_DATA=$dir/strata start_strata
-	b users --server "127.0.0.1:$GRPC_PORT" --users 1
+	if [ -e "$dir/strata" ] || [ -e "$dir/dovecot" ]; then
+		# A kept pair grows on: chunk k = done/BIG_CHUNK next, with the flags it was filled with.
+		done=$(cat "$dir/messages" 2>/dev/null || echo -1)
+		if [ "$done" -lt 0 ] || [ $((done % chunk)) -ne 0 ] || ! [ -d "$dir/strata" ] || ! [ -d "$dir/dovecot" ]; then
+			echo "$dir holds a server but no whole number of BIG_CHUNK turns in $dir/messages; remove it" >&2
+			exit 1
+		fi
+		k=$((done / chunk))
+		echo "$dir holds $done messages; adding up to $big"
+		STRATA_FLAGS=$(cat "$dir/strata-flags") STRATA_DATA=$dir/strata start_strata
+	else
+		mkdir -p "$dir"
+		chmod 0755 "$dir"
+		echo "${STRATA_FLAGS:-}" >"$dir/strata-flags"
+		echo 0 >"$dir/messages"
+		STRATA_DATA=$dir/strata start_strata
+		b users --server "127.0.0.1:$GRPC_PORT" --users 1
+	fi
 	DOVECOT_BASE=$dir start_dovecot 1
 	while [ "$done" -lt "$big" ] && ! [ -e "$dir/stop" ]; do
 		n=$((big - done < chunk ? big - done : chunk))
