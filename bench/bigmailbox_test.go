@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -29,10 +30,97 @@ func TestBigMailboxAgainstEmbeddedServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkReport(t, rep, "select", "fetch-all-flags", "search-flag", "search-header", "uid-fetch-last50-envelope", "sort-date", "sort-subject", "thread-references")
+	checkReport(t, rep, BigMailboxSteps...)
 	if rep.Figures["messages"] != messages {
 		t.Errorf("messages %v, want %d", rep.Figures["messages"], messages)
 	}
+	if n := rep.Figures["found: UID SEARCH BODY "+SearchWord]; n < 1 || n > messages {
+		t.Errorf("BODY %s found %v of %d messages", SearchWord, n, messages)
+	}
+	if n, ok := rep.Figures["found: UID SEARCH BODY "+SearchAbsentWord]; !ok || n != 0 {
+		t.Errorf("BODY %s found %v (reported: %v), want 0", SearchAbsentWord, n, ok)
+	}
+	for _, op := range BigMailboxSteps {
+		if _, ok := rep.Figures["round1_"+op+"_ms"]; !ok {
+			t.Errorf("no first-round figure for %s", op)
+		}
+	}
+
+	// A chosen subset runs only those steps (and the SELECT they need).
+	steps, err := ParseBigMailboxSteps("thread-references,select-warm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err = BigMailbox(ctx, BigMailboxConfig{Addr: srv.IMAPAddr(), User: users[0], Password: password, Repeat: 1, Steps: steps})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkReport(t, rep, "select", "select-warm", "thread-references")
+	for _, st := range rep.Ops {
+		if !slices.Contains([]string{"select", "select-warm", "thread-references"}, st.Op) {
+			t.Errorf("step %s ran, not chosen", st.Op)
+		}
+	}
+}
+
+// TestParseBigMailboxSteps: names are kept in the rounds' order with select first; unknown
+// and repeated names are refused.
+func TestParseBigMailboxSteps(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string // nil: every step
+		err  string
+	}{
+		{"", nil, ""},
+		{" all ", nil, ""},
+		{"sort-date", []string{"select", "sort-date"}, ""},
+		{"thread-references, select-warm,search-body-none", []string{"select", "select-warm", "search-body-none", "thread-references"}, ""},
+		{"select", []string{"select"}, ""},
+		{"sort-date,sort-date", nil, "twice"},
+		{"sort-date,", nil, "unknown"},
+		{"SORT-DATE", nil, "unknown"},
+		{strings.Repeat("x", 1000), nil, "unknown"},
+	}
+	for _, tc := range cases {
+		got, err := ParseBigMailboxSteps(tc.in)
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%.20q: error %v, want one with %q", tc.in, err, tc.err)
+			}
+			if err != nil && len(err.Error()) > 400 {
+				t.Errorf("%.20q: error of %d bytes", tc.in, len(err.Error()))
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.in, err)
+		case !slices.Equal(got, tc.want):
+			t.Errorf("%q: %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+// FuzzParseBigMailboxSteps: any input gives steps from BigMailboxSteps, select first, each
+// once, or an error; never a panic.
+func FuzzParseBigMailboxSteps(f *testing.F) {
+	for _, seed := range []string{"", "all", "sort-date,select-warm", "a,,b", "select,select"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		steps, err := ParseBigMailboxSteps(in)
+		if err != nil || steps == nil {
+			return
+		}
+		if steps[0] != "select" {
+			t.Fatalf("%q: %v does not start with select", in, steps)
+		}
+		seen := map[string]bool{}
+		for _, s := range steps {
+			if seen[s] || !slices.Contains(BigMailboxSteps, s) {
+				t.Fatalf("%q: %v", in, steps)
+			}
+			seen[s] = true
+		}
+	})
 }
 
 // TestFetchAllFlagsStreams feeds fetchAllFlags scripted answers over a real socket: a
@@ -86,14 +174,9 @@ func TestFetchAllFlagsStreams(t *testing.T) {
 }
 
 // scriptedServer accepts one connection, greets, and answers the first command with the
-// lines and then the tagged status (OK by default).
+// lines and then the tagged status (OK by default), later ones with OK.
 func scriptedServer(t testing.TB, lines []string, status ...string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	tagged := "OK done"
 	if len(status) > 0 {
 		tagged = status[0]
@@ -102,22 +185,14 @@ func scriptedServer(t testing.TB, lines []string, status ...string) string {
 	for _, l := range lines {
 		answer.WriteString(l + "\r\n")
 	}
-	go func() {
-		nc, err := ln.Accept()
-		if err != nil {
-			return
+	first := true
+	return commandServer(t, func(string) (string, string) {
+		if !first {
+			return "", "OK done"
 		}
-		defer nc.Close()
-		fmt.Fprint(nc, "* OK ready\r\n")
-		line, err := bufio.NewReader(nc).ReadString('\n')
-		if err != nil {
-			return
-		}
-		tag, _, _ := strings.Cut(line, " ")
-		fmt.Fprint(nc, answer.String()+tag+" "+tagged+"\r\n")
-		bufio.NewReader(nc).ReadString('\n') // until the client closes
-	}()
-	return ln.Addr().String()
+		first = false
+		return answer.String(), tagged
+	})
 }
 
 // BenchmarkFetchAllFlagsClient is this client's own cost of reading and checking the
@@ -143,4 +218,95 @@ func BenchmarkFetchAllFlagsClient(b *testing.B) {
 		c.Close()
 		b.StartTimer()
 	}
+}
+
+// TestBigMailboxGoesOnAfterNO runs the scenario against a scripted server that refuses
+// one step with NO [LIMIT] (as Strata does past its search deadline): that step is
+// counted as failed, the later steps of the round still run, and the scenario's error
+// names the refused step; a NO to SELECT stops the scenario.
+func TestBigMailboxGoesOnAfterNO(t *testing.T) {
+	for _, tc := range []struct {
+		refuse    string // command prefix answered NO
+		wantSteps []string
+	}{
+		{"UID SEARCH BODY", []string{"select", "search-flag", "sort-date"}},
+		{"SELECT", nil},
+	} {
+		t.Run(tc.refuse, func(t *testing.T) {
+			addr := commandServer(t, func(command string) (string, string) {
+				switch {
+				case strings.HasPrefix(command, tc.refuse):
+					return "", "NO [LIMIT] SEARCH took longer than this server allows"
+				case strings.HasPrefix(command, "LOGIN"), strings.HasPrefix(command, "LOGOUT"):
+					return "", "OK done"
+				case strings.HasPrefix(command, "SELECT"):
+					return "* 2 EXISTS\r\n* OK [UIDVALIDITY 7] x\r\n* OK [UIDNEXT 3] x\r\n", "OK [READ-WRITE] done"
+				case strings.HasPrefix(command, "UID SEARCH"):
+					return "* SEARCH 1\r\n", "OK done"
+				case strings.HasPrefix(command, "UID SORT"):
+					return "* SORT 2 1\r\n", "OK done"
+				}
+				return "", "BAD unexpected " + command
+			})
+			steps, err := ParseBigMailboxSteps("search-body-none,search-flag,sort-date")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := BigMailbox(context.Background(), BigMailboxConfig{Addr: addr, User: "u", Password: "p", Repeat: 2, Steps: steps})
+			var se *ServerError
+			if !errors.As(err, &se) || se.Status != "NO" {
+				t.Fatalf("error %v, want the server's NO", err)
+			}
+			if tc.wantSteps == nil {
+				return
+			}
+			if !strings.Contains(err.Error(), "search-body-none") {
+				t.Errorf("error %v does not name the refused step", err)
+			}
+			counted := map[string]uint64{}
+			for _, s := range rep.Ops {
+				counted[s.Op] = s.Count
+			}
+			for _, op := range tc.wantSteps {
+				if counted[op] != 2 {
+					t.Errorf("%s ran %d times, want 2", op, counted[op])
+				}
+			}
+			if rep.Errors() != 2 {
+				t.Errorf("%d failed operations, want 2 (search-body-none in both rounds)", rep.Errors())
+			}
+		})
+	}
+}
+
+// commandServer accepts one connection, greets, and answers each command (its tag cut
+// off) with answer's untagged lines (CRLF-terminated) and tagged status.
+func commandServer(t testing.TB, answer func(command string) (untagged, tagged string)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		fmt.Fprint(nc, "* OK ready\r\n")
+		r := bufio.NewReader(nc)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			tag, command, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+			untagged, tagged := answer(command)
+			if _, err := fmt.Fprint(nc, untagged+tag+" "+tagged+"\r\n"); err != nil {
+				return
+			}
+		}
+	}()
+	return ln.Addr().String()
 }

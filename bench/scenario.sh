@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one `strata bench` scenario against servers it starts on 127.0.0.1 and stops after.
 #
-#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-append|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle
+#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-append|compare-bigmailbox|populate-bigmailbox|bigmailbox-rounds|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle
 #
 # compare, compare-append, compare-bigmailbox, compare-idle, compare-resync and compare-cycle run the same
 # scenario against `strata serve` and Dovecot (bench/dovecot.sh) and print the ratios;
@@ -16,7 +16,11 @@
 # client counts of its APPEND steps, default "1 64"), RATE and ARRIVALS (compare: the
 # mixed step open-loop at each rate of RATE, in operations per second, with poisson or
 # uniform arrivals), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox, compare-resync), CHANGES
-# (compare-resync), CONNS, SETTLE, TLS (idle: over IMAPS when set) and MESSAGES (idle: per
+# (compare-resync), STEPS (bigmailbox rounds: `strata bench bigmailbox --steps`), BIG_DIR
+# (populate-bigmailbox keeps its two servers there, bigmailbox-rounds runs the rounds on
+# them), BIG_CHUNK (populate-bigmailbox: messages per turn), NO_SIZES (bigmailbox-rounds:
+# skip the disk use, du of a million files takes minutes; ONLY=strata or dovecot: one
+# server's rounds, the other's report in OUT kept for the comparison), CONNS, SETTLE, TLS (idle: over IMAPS when set) and MESSAGES (idle: per
 # INBOX),
 # DOVECOT_HIBERNATE (compare-idle: also measure Dovecot with imap_hibernate_timeout set to
 # this), and for lmtp and compare-lmtp USERS (at least 10), LMTP_MAX_SIZE, SIEVE (a Sieve
@@ -93,7 +97,7 @@ start_strata() {
 	# restart could find the last run's "Strata is ready" before it does.
 	: >"$WORK/strata.log"
 	# shellcheck disable=SC2086 # STRATA_FLAGS is a list of flags
-	"$STRATA_SERVE" serve --data "$WORK/strata" --imap-listen "127.0.0.1:$IMAP_PORT" --grpc-listen "127.0.0.1:$GRPC_PORT" \
+	"$STRATA_SERVE" serve --data "${STRATA_DATA:-$WORK/strata}" --imap-listen "127.0.0.1:$IMAP_PORT" --grpc-listen "127.0.0.1:$GRPC_PORT" \
 		--imaps-listen "" --managesieve-listen "" --lmtp-listen "" --no-demo --log-level warn ${STRATA_FLAGS:-} "$@" >"$WORK/strata.log" 2>&1 &
 	STRATA_PID=$!
 	for _ in $(seq 300); do
@@ -114,7 +118,7 @@ start_strata() {
 # $WORK/NAME, with imap_hibernate_timeout = HIBERNATE when given.
 start_dovecot() {
 	local users=$1
-	DOVECOT_DIR=$WORK/${2:-dovecot}
+	DOVECOT_DIR=${DOVECOT_BASE:-$WORK}/${2:-dovecot}
 	DOVECOT_PID=$(STRATA=$STRATA HIBERNATE=${3:-} AUTH_CACHE_VERIFY_WITH_WORKER=${AUTH_CACHE_VERIFY_WITH_WORKER:-} LMTP_PORT=${LMTP_PORT:-} MAIL_LOCATION=${MAIL_LOCATION:-} SIEVE=${SIEVE:-} "$HERE/dovecot.sh" start "$DOVECOT_DIR" "$DOVECOT_PORT" "$users" "$PATTERN" "$PASSWORD")
 }
 
@@ -146,7 +150,7 @@ populate_big() {
 	local name=$1 port=$2 dir=$3
 	load "before populating $name"
 	b populate --addr "127.0.0.1:$port" --users 1 --messages "${BIG:-1000000}" --conns 16 --window 4 --batch 50 \
-		--max-size "${BIG_MAX_SIZE:-16384}" --timeout 10m --label "$name" --json "$OUT/bigmailbox-populate-$name.json" \
+		--max-size "${BIG_MAX_SIZE:-16384}" --timeout 10m --label "$name" --json "$OUT/bigmailbox-populate-$name${PART:+-$PART}.json" \
 		2> >(awk 'NR % 60 == 0 { print; fflush() }' >&2)
 	load "after populating $name"
 	echo "disk used by $name: $(du -sm "$dir" | cut -f1) MiB"
@@ -156,7 +160,7 @@ populate_big() {
 run_big() {
 	local name=$1 port=$2 status=0
 	load "before bigmailbox on $name"
-	b bigmailbox --addr "127.0.0.1:$port" --users 1 --repeat "${ROUNDS:-5}" --timeout 30m --label "$name" \
+	b bigmailbox --addr "127.0.0.1:$port" --users 1 --repeat "${ROUNDS:-5}" --steps "${STEPS:-all}" --timeout 30m --label "$name" \
 		--json "$OUT/bigmailbox-$name.json" || status=$?
 	load "after bigmailbox on $name"
 	return "$status"
@@ -188,6 +192,97 @@ scenario_compare_bigmailbox() {
 	"$STRATA" bench compare "$OUT/bigmailbox-populate-strata.json" "$OUT/bigmailbox-populate-dovecot.json"
 	echo
 	"$STRATA" bench compare "$OUT/bigmailbox-strata.json" "$OUT/bigmailbox-dovecot.json"
+	return "$status"
+}
+
+# scenario_populate_bigmailbox fills $BIG_DIR/strata (a `strata serve` data directory,
+# started with $STRATA_FLAGS, e.g. "--search-index") and $BIG_DIR/dovecot (a bench/dovecot.sh
+# directory) with the same $BIG messages and keeps both for bigmailbox-rounds. The flags are
+# kept in $BIG_DIR/strata-flags (a data directory filled with the search index on must be
+# served with it on). With BIG_CHUNK, the servers take turns: BIG_CHUNK messages (corpus
+# seed SEED+k for chunk k) into Strata, then the same into Dovecot, and so on, with
+# $BIG_DIR/messages updated after each pair, so both always hold the same messages; creating
+# $BIG_DIR/stop ends the populate after the current pair (a loaded machine, a deadline), and
+# running it again with the same BIG_CHUNK grows the kept pair on up to $BIG.
+scenario_populate_bigmailbox() {
+	local dir=${BIG_DIR:?BIG_DIR: the directory to keep the populated servers in} big=${BIG:-1000000} chunk k=0 done=0 n
+	chunk=${BIG_CHUNK:-$big}
+	rm -f "$dir/stop"
+	if [ -e "$dir/strata" ] || [ -e "$dir/dovecot" ]; then
+		# A kept pair grows on: chunk k = done/BIG_CHUNK next, with the flags it was filled with.
+		done=$(cat "$dir/messages" 2>/dev/null || echo -1)
+		if [ "$done" -lt 0 ] || [ $((done % chunk)) -ne 0 ] || ! [ -d "$dir/strata" ] || ! [ -d "$dir/dovecot" ]; then
+			echo "$dir holds a server but no whole number of BIG_CHUNK turns in $dir/messages; remove it" >&2
+			exit 1
+		fi
+		k=$((done / chunk))
+		echo "$dir holds $done messages; adding up to $big"
+		STRATA_FLAGS=$(cat "$dir/strata-flags") STRATA_DATA=$dir/strata start_strata
+	else
+		mkdir -p "$dir"
+		chmod 0755 "$dir"
+		echo "${STRATA_FLAGS:-}" >"$dir/strata-flags"
+		echo 0 >"$dir/messages"
+		STRATA_DATA=$dir/strata start_strata
+		b users --server "127.0.0.1:$GRPC_PORT" --users 1
+	fi
+	DOVECOT_BASE=$dir start_dovecot 1
+	while [ "$done" -lt "$big" ] && ! [ -e "$dir/stop" ]; do
+		n=$((big - done < chunk ? big - done : chunk))
+		BIG=$n SEED=$((SEED + k)) PART=$k populate_big strata "$IMAP_PORT" "$dir/strata"
+		BIG=$n SEED=$((SEED + k)) PART=$k populate_big dovecot "$DOVECOT_PORT" "$dir/dovecot/home"
+		done=$((done + n))
+		k=$((k + 1))
+		echo "$done" >"$dir/messages"
+		echo "populated: $done messages in each server ($(date -u +%H:%M:%S))"
+	done
+	stop_strata
+	stop_dovecot
+	echo "$done messages kept in $dir; rounds again: BIG_DIR=$dir [STRATA_SERVE=...] bench/scenario.sh bigmailbox-rounds"
+}
+
+# sizes DIR: disk use of the servers kept in DIR, and of their indexes, in all and per message
+# ($DIR/messages): Strata's data directory and its search index (searchindex/), Dovecot's
+# homes and its index files (dovecot.index, .log, .cache: flags, UIDs and cached fields).
+sizes() {
+	local dir=$1 n
+	n=$(cat "$dir/messages")
+	per() { awk -v k="$2" -v n="$n" -v what="$1" 'BEGIN { printf "%s: %.0f MiB, %.2f KiB per message (%d messages)\n", what, k / 1024, k / n, n }'; }
+	per "disk used by strata" "$(du -sk "$dir/strata" | cut -f1)"
+	per "strata search index (searchindex/)" "$(du -sk "$dir/strata/searchindex" 2>/dev/null | cut -f1 || echo 0)"
+	per "strata metadata (fsm/ and raft/)" "$(du -skc "$dir/strata/fsm" "$dir/strata/raft" | tail -1 | cut -f1)"
+	per "disk used by dovecot" "$(du -sk "$dir/dovecot/home" | cut -f1)"
+	per "dovecot index files (dovecot.index*)" "$(find "$dir/dovecot/home" -name 'dovecot.index*' -printf '%k\n' | awk '{ s += $1 } END { print s + 0 }')"
+}
+
+# scenario_bigmailbox_rounds runs the big-mailbox rounds against the servers kept in $BIG_DIR
+# by populate-bigmailbox: `strata serve` ($STRATA_SERVE, with the flags it was filled with)
+# alone, then Dovecot alone (STRATA, the client, may be newer than the populating one).
+scenario_bigmailbox_rounds() {
+	local dir=${BIG_DIR:?BIG_DIR: a directory filled by populate-bigmailbox} status=0 flags=
+	[ -d "$dir/strata" ] && [ -d "$dir/dovecot" ] || {
+		echo "$dir does not hold a populated strata and dovecot; run populate-bigmailbox" >&2
+		exit 1
+	}
+	flags=$(cat "$dir/strata-flags" 2>/dev/null || true)
+	if [ "${ONLY:-strata}" = strata ]; then
+		STRATA_FLAGS="$flags ${STRATA_FLAGS:-}" STRATA_DATA=$dir/strata start_strata
+		run_big strata "$IMAP_PORT" || status=1
+		echo "strata serve RSS: $(($(ps -o rss= -p "$STRATA_PID") / 1024)) MiB"
+		stop_strata
+	fi
+	if [ "${ONLY:-dovecot}" = dovecot ]; then
+		DOVECOT_BASE=$dir start_dovecot 1
+		run_big dovecot "$DOVECOT_PORT" || status=1
+		stop_dovecot
+	fi
+	if [ -z "${NO_SIZES:-}" ]; then
+		sizes "$dir"
+	fi
+	echo
+	if [ -e "$OUT/bigmailbox-strata.json" ] && [ -e "$OUT/bigmailbox-dovecot.json" ]; then
+		"$STRATA" bench compare "$OUT/bigmailbox-strata.json" "$OUT/bigmailbox-dovecot.json"
+	fi
 	return "$status"
 }
 
@@ -763,12 +858,12 @@ scenario_cluster_cycle() {
 }
 
 case ${1:-} in
-mixed | bigmailbox | idle | append | compare | compare-append | compare-bigmailbox | compare-idle | resync | compare-resync | lmtp | compare-lmtp | compare-login | cycle | compare-cycle | cluster-cycle)
+mixed | bigmailbox | idle | append | compare | compare-append | compare-bigmailbox | populate-bigmailbox | bigmailbox-rounds | compare-idle | resync | compare-resync | lmtp | compare-lmtp | compare-login | cycle | compare-cycle | cluster-cycle)
 	machine
 	"scenario_${1//-/_}"
 	;;
 *)
-	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-append|compare-bigmailbox|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle" >&2
+	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-append|compare-bigmailbox|populate-bigmailbox|bigmailbox-rounds|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle" >&2
 	exit 2
 	;;
 esac

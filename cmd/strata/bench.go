@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -292,7 +293,7 @@ func newBenchUsersCommand() *cobra.Command {
 func newBenchBigMailboxCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bigmailbox",
-		Short: "SELECT, FETCH 1:* (FLAGS), UID SEARCH by flag and header, UID FETCH of the last 50 ENVELOPEs",
+		Short: "SELECT cold and warm, FETCH 1:* (FLAGS), UID SEARCH by flag, header and BODY, UID FETCH of the last 50 ENVELOPEs, SORT and THREAD",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := readBenchCommon(cmd)
@@ -300,14 +301,20 @@ func newBenchBigMailboxCommand() *cobra.Command {
 				return err
 			}
 			repeat, _ := cmd.Flags().GetInt("repeat")
+			list, _ := cmd.Flags().GetString("steps")
+			steps, err := bench.ParseBigMailboxSteps(list)
+			if err != nil {
+				return err
+			}
 			ctx, cancel := interruptible(cmd)
 			defer cancel()
 			rep, err := bench.BigMailbox(ctx, bench.BigMailboxConfig{Addr: c.addr, Dial: c.dial, User: c.users[0],
-				Password: c.password, Repeat: repeat, Seed: c.seed})
+				Password: c.password, Repeat: repeat, Steps: steps, Seed: c.seed})
 			return c.finish(cmd, rep, err)
 		},
 	}
 	cmd.Flags().Int("repeat", 3, "rounds of the command sequence")
+	cmd.Flags().String("steps", "all", "comma-separated steps of a round ("+strings.Join(bench.BigMailboxSteps, ",")+"); select always runs")
 	return cmd
 }
 
