@@ -46,3 +46,11 @@ func SetSortColumnMin(t testing.TB, n int64) {
 	old := columnMinMissing.Swap(n)
 	t.Cleanup(func() { columnMinMissing.Store(old) })
 }
+
+// SetPipelineHold sets how long a response may wait for the responses of the commands
+// pipelined after it (connWriter.hold) until the test ends.
+func SetPipelineHold(t testing.TB, d time.Duration) {
+	t.Helper()
+	old := pipelineHold.Swap(int64(d))
+	t.Cleanup(func() { pipelineHold.Store(old) })
+}
