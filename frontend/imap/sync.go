@@ -57,9 +57,9 @@ type selected struct {
 	// ownAdded is the MODSEQ of this session's latest APPEND, COPY or MOVE into the mailbox
 	// whose response went out before the feed delivered its new messages (awaitOwn gave
 	// up), 0 when there is none: the client has their UIDs (APPENDUID, COPYUID: RFC 4315
-	// 3) but the view lacks them, so a UID command must wait for them
-	// (awaitOwnAdditions) rather than ignore them as UIDs that do not exist (RFC 9051
-	// 6.4.9).
+	// 3) but the view lacks them, so a UID command or a search that can name them must
+	// wait for them (awaitOwnAdditions, awaitOwnAdditionsToSearch) rather than ignore
+	// them as UIDs that do not exist (RFC 9051 6.4.9).
 	ownAdded uint64
 
 	feed *changeFeed
