@@ -279,7 +279,7 @@ func (c *conn) awaitOwnAdditions(set imap.UIDSet) error {
 // (mayMatchPastView). A SEARCH by sequence number without UID keys goes on at once: the
 // client knows the new messages by no number until their EXISTS, as for FETCH and STORE.
 // Found when UID SEARCH after an APPEND missed the message its APPENDUID named
-// (TestUIDCommandOnOwnAdditionBeforeFeed).
+// (TestSearchOnOwnAdditionBeforeFeed).
 func (c *conn) awaitOwnAdditionsToSearch(crit *imap.SearchCriteria) error {
 	s := c.sel
 	uidCmd := c.cmd != nil && c.cmd.UID
