@@ -314,13 +314,17 @@ func (c *conn) serveInput() {
 // buffer), the response stays buffered and goes out with that command's: the responses
 // of a pipeline leave in one write, not one each, as Dovecot corks its output while it
 // has commands to serve (RFC 9051 5.5 lets the server answer a pipeline in its time,
-// in order). Every wait for the client flushes first: reading a line that has arrived
-// whole does not wait, and a command that waits for more input (a synchronising
-// literal, AUTHENTICATE, IDLE) sends its continuation request with a flush; a client
-// that stops reading fills the buffer, which then flushes, as before.
+// in order). The hold is bounded (connWriter.hold): the held response goes out as soon
+// as the next command is about to wait, for the client (every read from the connection,
+// flushingReader: a literal still on its way, the rest of a line; a continuation request
+// of a synchronising literal, AUTHENTICATE or IDLE flushes anyway), for a metadata call
+// (rpcContext, withRetry) or for the change feed (waitForFeed), and at the latest after
+// pipelineHold, so a response never waits for a slow command after it; a client that
+// stops reading fills the buffer, which then flushes, as before.
 func (c *conn) commandDone() {
 	c.deadline = time.Now().Add(c.readTimeout())
 	if c.afterResponse == nil && c.state != stateLogout && c.framer.LineBuffered() {
+		c.bw.hold()
 		return
 	}
 	if err := c.bw.Flush(); err != nil {
@@ -549,8 +553,10 @@ func (c *conn) discardAppendLiteral(cmd *imapwire.Command) {
 }
 
 // rpcContext returns a context for one metadata or blob call: the connection's, with a
-// deadline.
+// deadline. The call may take a while, so a response held for a pipeline goes out first
+// (commandDone).
 func (c *conn) rpcContext() (context.Context, context.CancelFunc) {
+	c.bw.flushHeld()
 	return context.WithTimeout(c.ctx, rpcTimeout)
 }
 

@@ -127,6 +127,19 @@ func (g *feedGate) open() {
 	}
 }
 
+// appendOneUID APPENDs a message to INBOX and returns its UID from APPENDUID (RFC 4315 3).
+func appendOneUID(t *testing.T, rc *rawConn) uint32 {
+	t.Helper()
+	msg := testMessage("new", "new")
+	rc.write(fmt.Sprintf("a1 APPEND INBOX {%d+}\r\n%s\r\n", len(msg), msg))
+	_, tagged := rc.until("a1")
+	var validity, uid uint32
+	if _, err := fmt.Sscanf(tagged, "OK [APPENDUID %d %d]", &validity, &uid); err != nil {
+		t.Fatalf("APPEND: %q", tagged)
+	}
+	return uid
+}
+
 // TestUIDCommandOnOwnAdditionBeforeFeed: a session APPENDs (or COPYs) to its selected
 // mailbox and gets the new UID in APPENDUID (COPYUID) while its change feed is held up past
 // the wait for it, then marks that UID \Deleted and UID EXPUNGEs it, as the e2e Jepsen
@@ -134,16 +147,6 @@ func (g *feedGate) open() {
 // TestJepsenClusterFaults, where both answered OK and did nothing (the view did not hold the
 // UID yet, so the set named no message) and the "expunged" message stayed in INBOX.
 func TestUIDCommandOnOwnAdditionBeforeFeed(t *testing.T) {
-	appendOne := func(t *testing.T, rc *rawConn) uint32 {
-		msg := testMessage("new", "new")
-		rc.write(fmt.Sprintf("a1 APPEND INBOX {%d+}\r\n%s\r\n", len(msg), msg))
-		_, tagged := rc.until("a1")
-		var validity, uid uint32
-		if _, err := fmt.Sscanf(tagged, "OK [APPENDUID %d %d]", &validity, &uid); err != nil {
-			t.Fatalf("APPEND: %q", tagged)
-		}
-		return uid
-	}
 	copyFirst := func(t *testing.T, rc *rawConn) uint32 {
 		_, tagged := rc.cmd("UID COPY 1 INBOX")
 		var validity, src, uid uint32
@@ -159,8 +162,8 @@ func TestUIDCommandOnOwnAdditionBeforeFeed(t *testing.T) {
 		// both commands were answered.
 		openAt string
 	}{
-		{"append/held", appendOne, ""},
-		{"append/released-during-store", appendOne, "UID STORE"},
+		{"append/held", appendOneUID, ""},
+		{"append/released-during-store", appendOneUID, "UID STORE"},
 		{"copy/held", copyFirst, ""},
 		{"copy/released-during-store", copyFirst, "UID STORE"},
 	} {

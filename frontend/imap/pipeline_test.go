@@ -3,8 +3,12 @@ package imap_test
 import (
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/strata-mail/strata/frontend/imap"
 )
 
 // TestPipelining sends 200 commands in one write, LITERAL+ APPENDs among them (RFC 7888),
@@ -91,6 +95,9 @@ func TestIdlePipelinedDone(t *testing.T) {
 // (commandDone): the client's first read after sending STORE and FETCH in one write gets
 // both tagged responses, not the STORE's alone.
 func TestPipelineOneWrite(t *testing.T) {
+	// The hold's deadline out of the way: on a loaded machine the FETCH may take longer
+	// than it, and then the STORE's response goes alone, as it should (TestPipelineHoldBounded).
+	imap.SetPipelineHold(t, time.Minute)
 	srv := startServer(t)
 	appendMessage(t, login(t, srv), "INBOX", testMessage("pipelined", "body"))
 	rc := loginRaw(t, srv)
@@ -122,4 +129,76 @@ func TestPipelinePartialLine(t *testing.T) {
 	if _, tagged := rc.until("a2"); !strings.HasPrefix(tagged, "OK") {
 		t.Fatalf("a2: %q", tagged)
 	}
+}
+
+// TestPipelineHoldBounded: a response held for the responses of the commands pipelined
+// after it (TestPipelineOneWrite) goes out when the next command waits, however long that
+// wait: for the change feed (a UID STORE of the session's own new message while the feed
+// is held up, sync.go), for the rest of a literal, or in a step that flushes nothing
+// itself (a command held in the test hook), which the hold's deadline covers. Before, the
+// first response waited for the second command to end: each case hung until the read
+// below gave up.
+func TestPipelineHoldBounded(t *testing.T) {
+	// readFirst reads the first command's response while the second one waits.
+	readFirst := func(t *testing.T, rc *rawConn) {
+		t.Helper()
+		rc.readTimeout = 5 * time.Second // detects the hang; no bound on speed
+		if _, tagged := rc.until("p1"); !strings.HasPrefix(tagged, "OK") {
+			t.Fatalf("p1: %q", tagged)
+		}
+		rc.readTimeout = 0
+	}
+	t.Run("feed", func(t *testing.T) {
+		g := gateFeeds(t)
+		imap.SetAppendSyncWait(t, 200*time.Millisecond)
+		srv, c := startWithInbox(t, "first")
+		c.Logout()
+		t.Cleanup(g.open)
+		rc := loginRaw(t, srv)
+		rc.ok("SELECT INBOX")
+		g.close()
+		uid := appendOneUID(t, rc)
+		// The UID STORE waits for the feed until the gate opens (sync.go awaitOwnAdditions).
+		imap.SetAppendSyncWait(t, time.Minute)
+		rc.write(fmt.Sprintf("p1 NOOP\r\np2 UID STORE %d +FLAGS.SILENT (\\Flagged)\r\n", uid))
+		readFirst(t, rc)
+		g.open()
+		if _, tagged := rc.until("p2"); !strings.HasPrefix(tagged, "OK") {
+			t.Fatalf("p2: %q", tagged)
+		}
+	})
+	t.Run("literal", func(t *testing.T) {
+		srv := startServer(t)
+		rc := loginRaw(t, srv)
+		msg := testMessage("slow", "a literal that arrives in two parts")
+		rc.write(fmt.Sprintf("p1 NOOP\r\np2 APPEND INBOX {%d+}\r\n%s", len(msg), msg[:10]))
+		readFirst(t, rc)
+		rc.write(msg[10:] + "\r\n")
+		if _, tagged := rc.until("p2"); !strings.HasPrefix(tagged, "OK") {
+			t.Fatalf("p2: %q", tagged)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		var block atomic.Pointer[chan struct{}]
+		imap.SetTestHook(t, func(point string) {
+			if point == "command NOOP" {
+				if ch := block.Swap(nil); ch != nil {
+					<-*ch
+				}
+			}
+		})
+		srv := startServer(t)
+		rc := loginRaw(t, srv)
+		release := make(chan struct{})
+		var once sync.Once
+		unblock := func() { once.Do(func() { close(release) }) }
+		t.Cleanup(unblock) // before the server stops
+		block.Store(&release)
+		rc.write("p1 CAPABILITY\r\np2 NOOP\r\n")
+		readFirst(t, rc)
+		unblock()
+		if _, tagged := rc.until("p2"); !strings.HasPrefix(tagged, "OK") {
+			t.Fatalf("p2: %q", tagged)
+		}
+	})
 }

@@ -178,7 +178,9 @@ var metadataRetry = ingest.RetryPolicy{
 	CallTimeout: rpcTimeout,
 }
 
-// withRetry runs call under metadataRetry, for as long as the connection lasts.
+// withRetry runs call under metadataRetry, for as long as the connection lasts. A
+// response held for a pipeline goes out first (rpcContext).
 func (c *conn) withRetry(call func(ctx context.Context) error) error {
+	c.bw.flushHeld()
 	return metadataRetry.Do(c.ctx, call)
 }

@@ -154,6 +154,10 @@ func checkReturnOptions(command string, opts []string, allowed ...string) (updat
 // It also returns the RELEVANCY (RFC 6203 4) of each match by its index in the view
 // (fuzzy.go).
 func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, relevancy func(i int) uint32, err error) {
+	// The session's own new messages first, when the answer may name them (sync.go).
+	if err := c.awaitOwnAdditionsToSearch(criteria); err != nil {
+		return nil, nil, err
+	}
 	s := c.sel
 	crit := foldCriteria(criteria)
 	if needRecord, _ := criteriaNeeds(crit); !needRecord {

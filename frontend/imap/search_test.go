@@ -5,12 +5,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/strata-mail/strata/embedded"
+	imapserver "github.com/strata-mail/strata/frontend/imap"
 )
 
 func TestSearch(t *testing.T) { bothModes(t, testSearch) }
@@ -399,4 +402,84 @@ func testSearchHeadersNeverReadBodies(t *testing.T, rev2 bool) {
 	}
 	rc.expect(`SEARCH BODY "the body"`, "NO")
 	rc.ok("NOOP")
+}
+
+// TestSearchOnOwnAdditionBeforeFeed: as TestUIDCommandOnOwnAdditionBeforeFeed, for the
+// commands that search: a session APPENDs to its selected mailbox while its change feed is
+// held up past the wait for it, then searches in a way whose answer can name the message it
+// has the UID of (APPENDUID, RFC 4315 3). Each answer must name it, or be NO [UNAVAILABLE]
+// while the feed is still held; before the fix each answered OK from the view and missed
+// it. Searches whose criteria confine them to the view, and SEARCH by sequence number,
+// are answered at once.
+func TestSearchOnOwnAdditionBeforeFeed(t *testing.T) {
+	cases := []struct {
+		command string // NEW stands for the new message's UID
+		want    string // in an untagged response, NEW the UID
+	}{
+		{"UID SEARCH ALL", "* SEARCH 1 NEW"},
+		{"UID SEARCH UID NEW", "* SEARCH NEW"},
+		{"UID SEARCH OR UID 1 UID NEW:*", "* SEARCH 1 NEW"},
+		{"SEARCH UID NEW", "* SEARCH 2"}, // its number after its EXISTS
+		{"UID SEARCH RETURN (MAX COUNT) ALL", "MAX NEW COUNT 2"},
+		{"SEARCH RETURN (SAVE) UID NEW", ""}, // then UID SEARCH UID $ below
+		{"UID SORT (REVERSE SUBJECT) UTF-8 ALL", "* SORT NEW 1"},
+		{"UID SORT RETURN (ALL) (ARRIVAL) UTF-8 UID *", "ALL NEW"},
+		{"UID THREAD ORDEREDSUBJECT UTF-8 ALL", "(NEW)"},
+	}
+	// selectAndAppend starts a server with one message in INBOX, selects it and APPENDs a
+	// second with the feed held; it returns the session and the new UID.
+	selectAndAppend := func(t *testing.T) (*feedGate, *rawConn, string) {
+		g := gateFeeds(t)
+		imapserver.SetAppendSyncWait(t, 200*time.Millisecond)
+		srv, c := startWithInbox(t, "first")
+		c.Logout()
+		t.Cleanup(g.open) // before the server stops: its feeds must not stay blocked
+		rc := loginRaw(t, srv)
+		rc.ok("SELECT INBOX")
+		g.close()
+		return g, rc, strconv.FormatUint(uint64(appendOneUID(t, rc)), 10)
+	}
+	// search sends tc's command and reports whether its answer is OK and names the new
+	// message, with the answer.
+	search := func(rc *rawConn, command, want, newUID string) (found bool, tagged string, untagged []string) {
+		untagged, tagged = rc.cmd(strings.ReplaceAll(command, "NEW", newUID))
+		want = strings.ReplaceAll(want, "NEW", newUID)
+		if strings.Contains(command, "SAVE") && strings.HasPrefix(tagged, "OK") {
+			untagged, tagged = rc.cmd("UID SEARCH UID $")
+			want = "* SEARCH " + newUID
+		}
+		return strings.HasPrefix(tagged, "OK") && contains(untagged, want), tagged, untagged
+	}
+
+	// The feed still held: each answer names the message or is NO [UNAVAILABLE] (the
+	// wait for the feed gave up). One session for all: each finds the view still
+	// lacking the message.
+	t.Run("held", func(t *testing.T) {
+		_, rc, newUID := selectAndAppend(t)
+		for _, tc := range cases {
+			if found, tagged, untagged := search(rc, tc.command, tc.want, newUID); !found && !strings.HasPrefix(tagged, "NO [UNAVAILABLE]") {
+				t.Errorf("%s: answered %q, untagged %q: want OK with %q, or NO [UNAVAILABLE]", tc.command, tagged, untagged, tc.want)
+			}
+		}
+	})
+	// The feed released as the search starts: each must name the message.
+	for _, tc := range cases {
+		t.Run("released-during/"+tc.command, func(t *testing.T) {
+			g, rc, newUID := selectAndAppend(t)
+			open := func(string) { g.open() }
+			g.onCommand.Store(&open)
+			if found, tagged, untagged := search(rc, tc.command, tc.want, newUID); !found {
+				t.Errorf("answered %q, untagged %q: want OK with %q", tagged, untagged, tc.want)
+			}
+		})
+	}
+
+	// Searches that cannot name the new message: answered from the view at once, the feed
+	// still held (a NO [UNAVAILABLE] would be a failure here).
+	_, rc, _ := selectAndAppend(t)
+	for _, command := range []string{"UID SEARCH UID 1", "SEARCH ALL", "UID SEARCH 1:*", "UID SEARCH OR UID 1 1", "UID SORT (ARRIVAL) UTF-8 UID 1"} {
+		if untagged, tagged := rc.cmd(command); !strings.HasPrefix(tagged, "OK") || !contains(untagged, " 1") {
+			t.Errorf("%s while the feed is held: %q, untagged %q; want OK naming message 1", command, tagged, untagged)
+		}
+	}
 }

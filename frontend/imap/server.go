@@ -7,8 +7,10 @@
 //   - One goroutine at a time serves a connection, reads from it and writes to it; the
 //     change feed of a selected session and the account feed of a NOTIFY session only queue
 //     changes, and wake the session when it waits in IDLE or with NOTIFY by ending its read
-//     (park.go). No lock is held while writing to a client: the session takes its pending
-//     changes out of the queue under the queue's mutex and writes after releasing it.
+//     (park.go). The one other writer is the timer that sends a response held for a
+//     pipeline (connWriter.hold), under the connection's own writer mutex. No lock that
+//     another session may want is held while writing to a client: the session takes its
+//     pending changes out of the queue under the queue's mutex and writes after releasing it.
 //   - A session waiting for its client holds no read or write buffer and, once it parked
 //     (parkDelay after its last response), one goroutine with a small stack, the one
 //     blocked in its read of what the client sends next (park.go).
@@ -25,6 +27,18 @@
 //   - A change the session made itself (STORE, EXPUNGE) is applied to its view when the
 //     command returns and reported once; the same change arriving on the feed is recognised
 //     by its MODSEQ (or by the UID being gone) and dropped.
+//   - A UID the session gave its client for its own APPEND, COPY or MOVE into the
+//     selected mailbox (APPENDUID, COPYUID: RFC 4315 3) is never taken for a UID that does
+//     not exist while the change feed has yet to bring it into the view (sync.go
+//     awaitOwnAdditions): every command that reads the view by UID waits for it, or
+//     answers NO [UNAVAILABLE] and changes nothing, when its set or its criteria can name
+//     it (UID FETCH, STORE, COPY, MOVE, EXPUNGE, REPLACE through resolve or by their own
+//     check; SEARCH, SORT and THREAD in searchMatches). SELECT and EXAMINE join a view
+//     that holds the mailbox's state as the session last wrote it (joinView).
+//   - A response waits for the responses of the commands pipelined after it only while
+//     they run without waiting (conn.go commandDone, connWriter.hold): it goes out before
+//     the next command reads from the client, calls the metadata service or waits for the
+//     change feed, and at the latest after pipelineHold (2 ms).
 //   - A body is durable in the blob store before the metadata that references it is
 //     appended (APPEND spools, parses, Puts, then calls Metadata.Append).
 //   - Every gRPC call takes a context derived from the connection's, with a deadline; the

@@ -57,9 +57,9 @@ type selected struct {
 	// ownAdded is the MODSEQ of this session's latest APPEND, COPY or MOVE into the mailbox
 	// whose response went out before the feed delivered its new messages (awaitOwn gave
 	// up), 0 when there is none: the client has their UIDs (APPENDUID, COPYUID: RFC 4315
-	// 3) but the view lacks them, so a UID command must wait for them
-	// (awaitOwnAdditions) rather than ignore them as UIDs that do not exist (RFC 9051
-	// 6.4.9).
+	// 3) but the view lacks them, so a UID command or a search that can name them must
+	// wait for them (awaitOwnAdditions, awaitOwnAdditionsToSearch) rather than ignore
+	// them as UIDs that do not exist (RFC 9051 6.4.9).
 	ownAdded uint64
 
 	feed *changeFeed
@@ -71,7 +71,7 @@ type selected struct {
 // later than that it records modseq in ownAdded.
 func (c *conn) awaitOwn(modseq uint64) {
 	s := c.sel
-	if !s.feed.waitFor(c.ctx, modseq, time.Duration(appendSyncWait.Load())) {
+	if !c.waitForFeed(modseq) {
 		s.ownAdded = max(s.ownAdded, modseq)
 		c.log.Info("selected mailbox's change feed is behind this session's own change", "mailbox", s.mailboxID, "modseq", modseq, "feed_seen", s.feed.seenModSeq())
 	}
@@ -267,8 +267,34 @@ func (c *conn) awaitOwnAdditions(set imap.UIDSet) error {
 	if s.ownAdded == 0 || !reachesPastView(set, s.msgs.uids) {
 		return nil
 	}
-	if !s.feed.waitFor(c.ctx, s.ownAdded, time.Duration(appendSyncWait.Load())) {
-		c.log.Info("UID command refused: the change feed still lacks this session's own change", "mailbox", s.mailboxID, "modseq", s.ownAdded, "feed_seen", s.feed.seenModSeq())
+	return c.receiveOwnAdditions()
+}
+
+// awaitOwnAdditionsToSearch is awaitOwnAdditions for SEARCH, SORT and THREAD (RFC 9051
+// 6.4.4, RFC 5256), their UID forms and their ESEARCH and ESORT returns (RFC 4731, RFC
+// 5267): a search whose answer can name the session's own new messages waits for them
+// like a UID set that reaches past the view. Its answer can name them when it answers with
+// UIDs (the UID form; the client has them from APPENDUID or COPYUID, RFC 4315 3) or has a
+// UID key (the client names them), unless its criteria confine it to the view
+// (mayMatchPastView). A SEARCH by sequence number without UID keys goes on at once: the
+// client knows the new messages by no number until their EXISTS, as for FETCH and STORE.
+// Found when UID SEARCH after an APPEND missed the message its APPENDUID named
+// (TestSearchOnOwnAdditionBeforeFeed).
+func (c *conn) awaitOwnAdditionsToSearch(crit *imap.SearchCriteria) error {
+	s := c.sel
+	uidCmd := c.cmd != nil && c.cmd.UID
+	if s.ownAdded == 0 || !uidCmd && !criteriaUseUIDs(crit) || !mayMatchPastView(crit, s.msgs.uids) {
+		return nil
+	}
+	return c.receiveOwnAdditions()
+}
+
+// receiveOwnAdditions waits, at most appendSyncWait, until the feed has delivered ownAdded
+// and applies it to the view (awaitOwnAdditions), or answers NO [UNAVAILABLE].
+func (c *conn) receiveOwnAdditions() error {
+	s := c.sel
+	if !c.waitForFeed(s.ownAdded) {
+		c.log.Info("command refused: the change feed still lacks this session's own change", "command", c.cmd.Name, "mailbox", s.mailboxID, "modseq", s.ownAdded, "feed_seen", s.feed.seenModSeq())
 		return no(imapresp.CodeUnavailable, "This session's new messages have not reached its view of the mailbox yet; try again")
 	}
 	s.ownAdded = 0
@@ -277,6 +303,45 @@ func (c *conn) awaitOwnAdditions(set imap.UIDSet) error {
 		return no(imapresp.CodeUnavailable, "The mailbox is no longer selected") // sendChanges ended the session
 	}
 	return nil
+}
+
+// waitForFeed waits, at most appendSyncWait, until the feed of the selected mailbox has
+// delivered modseq, a change this session committed, and reports whether it has. Before
+// it waits it sends the responses held for a pipeline (connWriter.hold): a response must
+// not wait for the feed of the command after it.
+func (c *conn) waitForFeed(modseq uint64) bool {
+	s := c.sel
+	if s.feed.seenModSeq() < modseq {
+		c.bw.flushHeld()
+	}
+	return s.feed.waitFor(c.ctx, modseq, time.Duration(appendSyncWait.Load()))
+}
+
+// mayMatchPastView reports whether crit may match a message whose UID is above the highest
+// of uids (ascending), one the view lacks: false when a key that must hold confines the
+// match to the view, a UID set that does not reach past it (reachesPastView) or a set of
+// sequence numbers, which name only messages the client was told of (RFC 9051 6.4.4,
+// 7.4.1). A NOT may match anything.
+func mayMatchPastView(crit *imap.SearchCriteria, uids []uint32) bool {
+	if len(crit.SeqNum) > 0 {
+		return false
+	}
+	for _, set := range crit.UID {
+		if !reachesPastView(set, uids) {
+			return false
+		}
+	}
+	for _, or := range crit.Or {
+		if !mayMatchPastView(&or[0], uids) && !mayMatchPastView(&or[1], uids) {
+			return false
+		}
+	}
+	return true
+}
+
+// criteriaUseUIDs reports whether search criteria name messages by UID anywhere.
+func criteriaUseUIDs(crit *imap.SearchCriteria) bool {
+	return criteriaAny(crit, func(c *imap.SearchCriteria) bool { return len(c.UID) > 0 })
 }
 
 // reachesPastView reports whether set may name a UID above the highest of uids (ascending):

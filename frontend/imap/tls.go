@@ -225,8 +225,8 @@ func (c *conn) handshake(tc *tls.Conn) error {
 func (c *conn) useConn(nc net.Conn) {
 	c.nc = nc
 	c.inflater = nil
-	c.framer = imapwire.NewFramer(nc, maxLineLength)
 	c.bw = newConnWriter(deadlineWriter{nc: nc, timeout: c.srv.limits.WriteTimeout})
+	c.framer = imapwire.NewFramer(flushingReader{r: nc, cw: c.bw}, maxLineLength)
 }
 
 // cmdStartTLS: RFC 9051 6.2.1. The tagged OK is written here, the handshake follows it at
