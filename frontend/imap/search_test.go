@@ -425,6 +425,7 @@ func TestSearchOnOwnAdditionBeforeFeed(t *testing.T) {
 		{"UID SORT (REVERSE SUBJECT) UTF-8 ALL", "* SORT NEW 1"},
 		{"UID SORT RETURN (ALL) (ARRIVAL) UTF-8 UID *", "ALL NEW"},
 		{"UID THREAD ORDEREDSUBJECT UTF-8 ALL", "(NEW)"},
+		{"ESEARCH IN (selected) ALL", "UID ALL 1:NEW"}, // RFC 7377: UIDs always
 	}
 	// selectAndAppend starts a server with one message in INBOX, selects it and APPENDs a
 	// second with the feed held; it returns the session and the new UID.
