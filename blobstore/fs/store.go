@@ -195,6 +195,10 @@ type Options struct {
 	// CompactBelow is the share of live bytes under which a sealed segment is compacted
 	// (DefaultCompactBelow if 0).
 	CompactBelow float64
+
+	// syncHook, if set, fsyncs the segment and tombstone files instead of File.Sync from
+	// the open on (tests make fsyncs fail with it).
+	syncHook func(*os.File) error
 }
 
 // DefaultOptions are the options New opens a store with: a file per body, packed bodies
@@ -231,7 +235,7 @@ func Open(root string, opts Options) (*Store, error) {
 	if opts.PackSmall && !opts.Own {
 		return nil, fmt.Errorf("open blob store %s: packing needs Options.Own", root)
 	}
-	packs, err := openPacks(filepath.Join(root, packDirName), opts.Own, opts.SegmentSize, opts.CompactBelow)
+	packs, err := openPacks(filepath.Join(root, packDirName), opts.Own, opts.SegmentSize, opts.CompactBelow, opts.syncHook)
 	if err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
@@ -245,6 +249,13 @@ func Open(root string, opts Options) (*Store, error) {
 		s.sweepStaleTemps(before)
 	}()
 	return s, nil
+}
+
+// Close ends the store's background work (the compaction of segments) and waits for it.
+// The store is not used after Close.
+func (s *Store) Close() error {
+	s.packs.close()
+	return nil
 }
 
 // sweepStaleTemps removes the temporary files older than before from every shard
