@@ -154,6 +154,8 @@ type packs struct {
 	closeOnce sync.Once
 	// compactErr is the last background pass's error (tests read it).
 	compactErr atomic.Pointer[error]
+	// indexMu serializes writeIndexes.
+	indexMu sync.Mutex
 	// refreshMu serializes refreshes.
 	refreshMu sync.Mutex
 	// syncHook, if set, fsyncs the segment and tombstone files instead of File.Sync
@@ -584,7 +586,7 @@ func (p *packs) writeTombstone(seg *segment, off int64) error {
 		// What the file held before is durable: the sync at open covered it.
 		seg.tombs.markSynced(seg.delSize)
 	}
-	if _, err := tombstoneWriter(seg.del).Write(encodeTombstone(off)); err != nil {
+	if _, err := seg.del.Write(encodeTombstone(off)); err != nil {
 		// Cut a partial tombstone off, so that the next ones are on the grid; if that
 		// fails too, the file takes no more tombstones (a compaction removes the segment).
 		if terr := seg.del.Truncate(seg.delSize); terr != nil {
@@ -598,10 +600,6 @@ func (p *packs) writeTombstone(seg *segment, off int64) error {
 	seg.delWritten.Store(seg.delSize)
 	return nil
 }
-
-// tombstoneWriter is the writer of a tombstone file: the file itself, or what a test puts
-// in its place to inject a fault that cannot be made real.
-var tombstoneWriter = func(f *os.File) io.Writer { return f }
 
 // truncateTombstones cuts the tombstone file at path to size bytes if it is longer.
 func truncateTombstones(path string, size int64) error {

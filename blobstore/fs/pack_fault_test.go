@@ -63,6 +63,12 @@ func TestCompactionAfterFailedCopySync(t *testing.T) {
 	}
 	sealActive(s)
 	s.packs.compactMu.Lock() // keep the background pass out while the test sets up
+	held := true
+	defer func() {
+		if held {
+			s.packs.compactMu.Unlock()
+		}
+	}()
 	for _, k := range keys[1:] {
 		if err := s.Delete(t.Context(), k); err != nil {
 			t.Fatal(err)
@@ -80,6 +86,7 @@ func TestCompactionAfterFailedCopySync(t *testing.T) {
 	if !ok || loc.seg.seq != 1 {
 		t.Fatalf("after the failed copy the body is indexed in segment %d, want back in 1", loc.seg.seq)
 	}
+	held = false
 	s.packs.compactMu.Unlock()
 	_ = s.packs.compact() // a later pass (any Delete kicks one), the copy's segment still failing
 	if _, err := os.Stat(filepath.Join(root, packDirName, segmentName(1))); err != nil {
@@ -115,6 +122,12 @@ func TestPackedDeleteAfterFailedTombstoneSync(t *testing.T) {
 	fail("0000000000000001.del")
 	// No compaction moves the body to a sound segment (where a Delete works) meanwhile.
 	s.packs.compactMu.Lock()
+	held := true
+	defer func() {
+		if held {
+			s.packs.compactMu.Unlock()
+		}
+	}()
 	if err := s.Delete(t.Context(), k1); err == nil {
 		t.Fatal("Delete with a failing tombstone fsync succeeded")
 	}
@@ -124,6 +137,7 @@ func TestPackedDeleteAfterFailedTombstoneSync(t *testing.T) {
 	if _, ok := s.packs.staged(k1); ok {
 		t.Fatal("a dedup hit on a body whose tombstone may be on disk")
 	}
+	held = false
 	s.packs.compactMu.Unlock()
 	fail()
 	// The segment is compacted away (its tombstone file failed): the body lives on in a

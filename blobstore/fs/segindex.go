@@ -152,6 +152,8 @@ func writeSegmentIndex(path string, segSize int64, entries []indexEntry) error {
 // the segment is synced whole. A segment whose fsync failed gets none (a compaction
 // removes it).
 func (p *packs) writeIndexes() error {
+	p.indexMu.Lock()
+	defer p.indexMu.Unlock()
 	p.mu.Lock()
 	var todo []*segment
 	for _, seg := range p.segments {
