@@ -234,6 +234,9 @@ func (p *packs) load() error {
 	for _, seq := range seqs {
 		path := filepath.Join(p.dir, segmentName(seq))
 		f, err := os.OpenFile(path, p.openFlag(), 0)
+		if errors.Is(err, os.ErrNotExist) && !p.own {
+			continue // compacted away by the owner since the listing
+		}
 		if err != nil {
 			return fmt.Errorf("open segment: %w", err)
 		}
@@ -268,8 +271,10 @@ func (p *packs) load() error {
 			seg.scanned = info.Size()
 			continue
 		}
-		data, err := os.ReadFile(path)
-		if err != nil {
+		// Read through the handle: the bytes are those of the file indexed, even if the
+		// owner removes it meanwhile.
+		data := make([]byte, info.Size())
+		if _, err := f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("read segment: %w", err)
 		}
 		seg.size.Store(int64(len(data)))
@@ -277,12 +282,13 @@ func (p *packs) load() error {
 			add(off, rec.key, rec.keyLen, rec.bodyLen, rec.bodyCRC, true)
 		})
 	}
-	if p.own && len(seqs) > 0 {
+	if p.own {
 		// What a killed process wrote is whole in the page cache and may not be on disk:
 		// one sync of the filesystem makes every segment and tombstone file durable
 		// before anything relies on it (a tombstone of a superseded record below, a dedup
-		// hit, a Delete, a compaction). A failure fails the open: nothing loaded could be
-		// trusted to survive a crash of the machine.
+		// hit, a Delete, a compaction), and every body file that process staged and never
+		// synced as well (package comment, "Staging"). A failure fails the open: nothing
+		// loaded could be trusted to survive a crash of the machine.
 		if err := syncFilesystem(p.dir); err != nil {
 			return fmt.Errorf("sync segments: %w", err)
 		}
@@ -326,6 +332,9 @@ func (p *packs) load() error {
 			continue
 		}
 		data, err := os.ReadFile(seg.delPath())
+		if errors.Is(err, os.ErrNotExist) && !p.own {
+			continue // its segment compacted away by the owner since the listing
+		}
 		if err != nil {
 			return fmt.Errorf("read tombstones: %w", err)
 		}
@@ -969,6 +978,12 @@ func (p *packs) syncAll() error {
 	}
 	var errs []error
 	for _, seg := range segs {
+		p.mu.Lock()
+		dead := seg.live == 0
+		p.mu.Unlock()
+		if dead && seg.data.hasFailed() {
+			continue // failed, and nothing in it is live: nothing to sync
+		}
 		if err := seg.data.syncTo(seg.size.Load()); err != nil {
 			errs = append(errs, err)
 		}
@@ -987,6 +1002,12 @@ func (p *packs) maybeKickSegLocked(seg *segment) {
 // with a failed file (its records are copied to a sound segment, and it is removed).
 func (p *packs) compactable(seg *segment) bool {
 	if !seg.sealed || seg.removed {
+		return false
+	}
+	if seg.seq == p.nextSeq-1 && seg.live == 0 {
+		// The highest number used stays on disk until a higher one exists, so that the
+		// next open does not use it again (a reader that still has the old file open
+		// would take the new one for it); with no live record there is nothing to copy.
 		return false
 	}
 	return seg.live == 0 || float64(seg.live) < p.compactBelow*float64(seg.size.Load()) ||

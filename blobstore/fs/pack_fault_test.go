@@ -282,3 +282,91 @@ func TestPackedShortTombstoneWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderOpenRacesCompaction: a store that does not own the segments (backup, import)
+// opens while the owner compacts segments away between its listing and its reads.
+func TestReaderOpenRacesCompaction(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens a store a thousand times")
+	}
+	root := t.TempDir()
+	s := newPackedStore(t, root, 4<<10)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := uint64(0); ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			body := seededBody(10000+i, 1500)
+			key := blobstore.Key("acme", sha256.Sum256(body))
+			if err := s.Put(t.Context(), key, bytes.NewReader(body), int64(len(body))); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := s.Delete(t.Context(), key); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 3000 {
+		if _, err := New(root); err != nil {
+			t.Fatalf("reader open #%d while the owner compacts: %v", i, err)
+		}
+	}
+}
+
+// TestPackedSegmentNumberNotReusedAfterCompaction: the highest-numbered segment is not
+// compacted away while no higher one exists, so that the next open does not use its
+// number again.
+func TestPackedSegmentNumberNotReusedAfterCompaction(t *testing.T) {
+	root := t.TempDir()
+	s := newPackedStore(t, root, 0)
+	key := put(t, s, "acme", seededBody(800, 1000))
+	s = newPackedStore(t, root, 0) // segment 1 sealed
+	if err := s.Delete(t.Context(), key); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.packs.compact()
+	s = newPackedStore(t, root, 0)
+	k2 := put(t, s, "acme", seededBody(801, 1000))
+	if loc, _ := s.packs.lookup(k2); loc.seg.seq == 1 {
+		t.Fatal("segment number 1 used again after it was compacted away")
+	}
+}
+
+// TestTornFileRemovedWhenPacked: a torn object file (a crash after a Put's rename, before
+// its fsync) is removed when the body is stored packed, so that a store that reads files
+// before it has indexed the record (a reader) never returns the torn bytes.
+func TestTornFileRemovedWhenPacked(t *testing.T) {
+	root := t.TempDir()
+	owner := newPackedStore(t, root, 0)
+	put(t, owner, "acme", seededBody(900, 100)) // something packed, so the reader has segments
+	reader, err := New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := seededBody(901, 3000)
+	key := blobstore.Key("acme", sha256.Sum256(body))
+	dirs, path, _, _ := owner.objectPath(key)
+	if err := os.MkdirAll(dirs[len(dirs)-1], 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, body[:1000], 0o600); err != nil { // the torn leftover
+		t.Fatal(err)
+	}
+	if err := owner.Put(t.Context(), key, bytes.NewReader(body), int64(len(body))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Error("the torn object file is still there after the owner stored the body packed")
+	}
+	if got, err := getAll(t, reader, key); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("reader Get: %d bytes, %v", len(got), err)
+	}
+}

@@ -349,6 +349,7 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 	if st, ok := s.packs.staged(key); ok {
 		return st, nil // a dedup hit on a packed body
 	}
+	torn := false
 	if _, err := os.Lstat(path); err == nil {
 		whole, err := s.present(ctx, dirs, path, sum)
 		if err != nil {
@@ -357,6 +358,7 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 		if whole {
 			return durableObject{}, nil
 		}
+		torn = true
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
@@ -364,6 +366,13 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 		st, err := s.stagePacked(ctx, key, r, size, sum)
 		if err != nil {
 			return nil, fmt.Errorf("put %s: %w", key, err)
+		}
+		if torn {
+			// A file that is not the body (a crash's leftover) would shadow the packed
+			// record for a store that has not indexed it yet and reads the file.
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("put %s: remove a torn object: %w", key, err)
+			}
 		}
 		return st, nil
 	}
