@@ -311,6 +311,7 @@ func TestPackedSupersededRecordStaysDead(t *testing.T) {
 	if err := s.Delete(t.Context(), key); err != nil {
 		t.Fatal(err)
 	}
+	others = append(others, put(t, s, "acme", seededBody(504, 2000))) // segment 3: 2 is not the highest
 	if err := s.packs.compact(); err != nil {
 		t.Fatal(err)
 	}
