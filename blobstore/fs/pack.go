@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/internal/fsync"
@@ -154,6 +155,9 @@ type packs struct {
 	closeOnce sync.Once
 	// compactErr is the last background pass's error (tests read it).
 	compactErr atomic.Pointer[error]
+	// lock is the owner's lock file (lockOwner), under lockMu.
+	lockMu sync.Mutex
+	lock   *os.File
 	// indexMu serializes writeIndexes.
 	indexMu sync.Mutex
 	// refreshMu serializes refreshes.
@@ -196,7 +200,13 @@ func openPacks(dir string, own bool, segmentSize int64, compactBelow float64, sy
 	} else if err != nil {
 		return nil, err
 	}
+	if own {
+		if err := p.lockOwner(); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.load(); err != nil {
+		p.unlockOwner()
 		return nil, err
 	}
 	if !own {
@@ -209,12 +219,48 @@ func openPacks(dir string, own bool, segmentSize int64, compactBelow float64, sy
 }
 
 // close ends the background compaction and waits for a pass that runs to end: no
-// compaction runs once it returns.
+// compaction runs once it returns. It then releases the owner's lock.
 func (p *packs) close() {
 	p.closeOnce.Do(func() { close(p.stop) })
 	<-p.loopDone
 	p.compactMu.Lock()
 	defer p.compactMu.Unlock() // a pass started by SyncStaged has ended
+	p.unlockOwner()
+}
+
+// ownerLockName is the file under the segment directory that the owner holds an
+// exclusive flock(2) on while it is open: a second owner (a second `strata serve` on the
+// same data directory) would take the active segment for sealed and compact it away
+// under the first, or create the segment the first is about to.
+const ownerLockName = "owner.lock"
+
+// lockOwner takes the owner's lock, or fails if another store holds it.
+func (p *packs) lockOwner() error {
+	f, err := os.OpenFile(filepath.Join(p.dir, ownerLockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("lock segments: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("lock segments: %s is owned by another process (or another store of this one)", p.dir)
+		}
+		return fmt.Errorf("lock segments: %w", err)
+	}
+	p.lockMu.Lock()
+	p.lock = f
+	p.lockMu.Unlock()
+	return nil
+}
+
+// unlockOwner releases the owner's lock if held.
+func (p *packs) unlockOwner() {
+	p.lockMu.Lock()
+	defer p.lockMu.Unlock()
+	if p.lock != nil {
+		p.lock.Close() // releases the flock
+		p.lock = nil
+	}
 }
 
 // load rebuilds the index from the files in p.dir: each segment's index file if it has a

@@ -182,6 +182,9 @@ func TestPackedDeletedBodyStaysDeadAfterRewrite(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, packDirName, segmentName(1))); err != nil {
 		t.Fatalf("setup: segment 1 gone: %v", err)
 	}
+	// The next open, as after a crash: the first store's compaction stays blocked (it
+	// would remove segment 1) and only its lock is let go.
+	s.packs.unlockOwner()
 	reopened, err := Open(root, Options{Own: true, PackSmall: true})
 	if err != nil {
 		t.Fatal(err)
@@ -368,5 +371,36 @@ func TestTornFileRemovedWhenPacked(t *testing.T) {
 	}
 	if got, err := getAll(t, reader, key); err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("reader Get: %d bytes, %v", len(got), err)
+	}
+}
+
+// TestSecondOwnerRefused: a second store that would own the segments of a directory (a
+// second `strata serve` on the same data directory) is refused while the first is open,
+// so that it cannot compact the first's active segment away; once the first is closed it
+// opens.
+func TestSecondOwnerRefused(t *testing.T) {
+	root := t.TempDir()
+	s1 := newPackedStore(t, root, 0)
+	var keys []string
+	for i := range 10 {
+		keys = append(keys, put(t, s1, "acme", seededBody(uint64(600+i), 2000)))
+	}
+	for _, k := range keys[:8] {
+		if err := s1.Delete(t.Context(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s2, err := Open(root, Options{Own: true, PackSmall: true}); err == nil {
+		s2.Close()
+		t.Fatal("a second owner opened the segments of a directory while the first has them open")
+	}
+	if _, err := New(root); err != nil {
+		t.Fatalf("a reader beside the owner: %v", err)
+	}
+	late := put(t, s1, "acme", seededBody(699, 2000))
+	s1.Close()
+	s2 := newPackedStore(t, root, 0)
+	if got, err := getAll(t, s2, late); err != nil || !bytes.Equal(got, seededBody(699, 2000)) {
+		t.Fatalf("the first owner's body after it closed: %v", err)
 	}
 }
