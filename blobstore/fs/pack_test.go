@@ -585,12 +585,12 @@ func TestPackedOpenSyncsSegments(t *testing.T) {
 func TestPackedSupersededTombstonedAfterCopySynced(t *testing.T) {
 	root := t.TempDir()
 	s := newPackedStore(t, root, 0)
-	put(t, s, "acme", seededBody(3, 2000))
-	saved, err := os.ReadFile(filepath.Join(root, packDirName, segmentName(1)))
-	if err != nil {
-		t.Fatal(err)
+	body := seededBody(3, 2000)
+	key := put(t, s, "acme", body)
+	for i := range 4 { // live bodies, so that no compaction removes segment 1
+		put(t, s, "acme", seededBody(uint64(510+i), 2000))
 	}
-	if err := os.WriteFile(filepath.Join(root, packDirName, segmentName(2)), saved, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(root, packDirName, segmentName(2)), encodeRecord(key, body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s = newPackedStore(t, root, 0)
