@@ -117,11 +117,10 @@
 //
 // Packing is on in `strata serve` (embedded.Config.BlobFilePerBody, `--blob-pack=false`,
 // turns it off). It was off while the findings of two reviews of 2026-12-06 were fixed
-// (branches packfix and pack18; the second review's are in /work/review/pack.md of that
-// session: compaction after a failed copy, superseded tombstones before the copy was
-// durable, tombstone sync failures, a failed segment wedging SyncStaged, a rewritten body
-// coming back, a second owner, number reuse, a reader's open racing compaction, a torn
-// file shadowing a packed body). Still open:
+// (branches packfix and pack18; the second review found: compaction after a failed copy,
+// superseded tombstones before the copy was durable, tombstone sync failures, a failed
+// segment wedging SyncStaged, a rewritten body coming back, a second owner, number reuse,
+// a reader's open racing compaction, a torn file shadowing a packed body). Still open:
 //
 //   - the crash test SIGKILLs a child, so it checks what a killed process leaves, not what
 //     a crash of the machine does (it would pass with every fsync removed); a fault
