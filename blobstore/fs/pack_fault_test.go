@@ -49,6 +49,16 @@ func failSyncsOf(s *Store) (set func(names ...string)) {
 	}
 }
 
+// putFails puts body under tenant acme while its fsync fails, and returns its key.
+func putFails(t *testing.T, s *Store, body []byte) string {
+	t.Helper()
+	key := blobstore.Key("acme", sha256.Sum256(body))
+	if err := s.Put(t.Context(), key, bytes.NewReader(body), int64(len(body))); err == nil {
+		t.Fatal("Put with a failing fsync succeeded")
+	}
+	return key
+}
+
 // TestCompactionAfterFailedCopySync: a compaction whose copies fail to sync puts the
 // records back where they were, so that no later pass removes the only durable copy of an
 // acknowledged body; the copy, which may reach the disk after all, is tombstoned, so that
@@ -162,10 +172,7 @@ func TestPackedDeletedBodyStaysDeadAfterRewrite(t *testing.T) {
 	fail(segmentName(1))
 	s.packs.compactMu.Lock() // no compaction removes segment 1 before the reopen
 	body := seededBody(400, 1000)
-	key := blobstore.Key("acme", sha256.Sum256(body))
-	if err := s.Put(t.Context(), key, bytes.NewReader(body), int64(len(body))); err == nil {
-		t.Fatal("Put with a failing fsync succeeded")
-	}
+	key := putFails(t, s, body)
 	fail()
 	put(t, s, "acme", body) // written again, to segment 2
 	if err := s.Delete(t.Context(), key); err != nil {
@@ -203,10 +210,7 @@ func TestSyncStagedAfterFailedSegment(t *testing.T) {
 	s := newPackedStore(t, root, 0)
 	fail := failSyncsOf(s)
 	fail(segmentName(1))
-	body := seededBody(300, 1000)
-	if err := s.Put(t.Context(), blobstore.Key("acme", sha256.Sum256(body)), bytes.NewReader(body), int64(len(body))); err == nil {
-		t.Fatal("Put with a failing fsync succeeded")
-	}
+	putFails(t, s, seededBody(300, 1000))
 	put(t, s, "acme", seededBody(301, 1000)) // goes to a new segment, durable
 	if err := s.SyncStaged(t.Context()); err != nil {
 		t.Fatalf("SyncStaged after a failed fsync: %v", err)

@@ -619,10 +619,7 @@ func TestPackedDurableHitAfterFailedSync(t *testing.T) {
 	body := seededBody(12, 1000)
 	key := put(t, s, "acme", body)
 	failSyncs(s, func(*os.File) error { return syscall.EIO })
-	other := seededBody(13, 1000)
-	if err := s.Put(t.Context(), blobstore.Key("acme", sha256.Sum256(other)), bytes.NewReader(other), int64(len(other))); err == nil {
-		t.Fatal("Put with a failing fsync succeeded")
-	}
+	putFails(t, s, seededBody(13, 1000))
 	if err := s.Put(t.Context(), key, bytes.NewReader(body), int64(len(body))); err != nil {
 		t.Fatalf("dedup hit on a durable record after a failed fsync: %v", err)
 	}
@@ -803,11 +800,7 @@ func TestCompactionHealsFailedSegment(t *testing.T) {
 	mu.Lock()
 	failing = true
 	mu.Unlock()
-	lost := seededBody(61, 1000)
-	lostKey := blobstore.Key("acme", sha256.Sum256(lost))
-	if err := s.Put(t.Context(), lostKey, bytes.NewReader(lost), int64(len(lost))); err == nil {
-		t.Fatal("Put with a failing fsync succeeded")
-	}
+	lostKey := putFails(t, s, seededBody(61, 1000))
 	if err := s.SyncStaged(t.Context()); err != nil {
 		t.Fatalf("SyncStaged after a failed fsync: %v", err)
 	}
