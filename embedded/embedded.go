@@ -106,11 +106,10 @@ type Config struct {
 	MaxMessageSize  int64
 	// S3, when set, keeps message bodies in that bucket instead of DataDir/blobs.
 	S3 *s3.Config
-	// BlobPack packs new bodies of up to fs.PackMax bytes into segment files in
-	// DataDir/blobs (blobstore/fs, "Packing") instead of a file each. Off by default until
-	// the review findings of 2026-12-06 in that package doc are fixed. Packed bodies
-	// already there are read either way.
-	BlobPack bool
+	// BlobFilePerBody stores every new body in DataDir/blobs as a file of its own. By
+	// default (false) bodies of up to fs.PackMax bytes are packed into segment files
+	// instead (blobstore/fs, "Packing"). Bodies already there are read either way.
+	BlobFilePerBody bool
 	// BlobCacheSize is the size in bytes of the in-memory body cache in front of S3;
 	// DefaultBlobCacheSize if zero, none if negative.
 	BlobCacheSize int64
@@ -503,7 +502,7 @@ func openBlobs(ctx context.Context, cfg Config) (blobstore.Store, error) {
 	if cfg.S3 == nil {
 		// This process owns the directory's segment files; the admin commands that open
 		// it meanwhile (backup, import) only read them.
-		blobs, err := fs.Open(blobRoot(cfg), fs.Options{Own: true, PackSmall: cfg.BlobPack})
+		blobs, err := fs.Open(blobRoot(cfg), fs.Options{Own: true, PackSmall: !cfg.BlobFilePerBody})
 		if err != nil {
 			return nil, fmt.Errorf("open blob store: %w", err)
 		}
@@ -748,6 +747,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.fsm != nil {
 		errs = append(errs, s.fsm.Close())
+	}
+	if s.staging != nil {
+		// Ends the segments' compaction and lets go of their owner's lock, so that a
+		// server opened next on the same directory (in this process too) owns them.
+		errs = append(errs, s.staging.Close())
 	}
 	if s.metrics != nil {
 		// Last, and with time of its own: probes and scrapes are answered through the drain.

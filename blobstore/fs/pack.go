@@ -1,8 +1,10 @@
 package fs
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/internal/fsync"
@@ -46,6 +49,9 @@ type recordLoc struct {
 	keyLen  uint16
 	bodyLen uint32
 	bodyCRC uint32
+	// unverified is set for a record loaded from an index file whose body has not been
+	// read since: a dedup hit reads it first (staged).
+	unverified bool
 }
 
 func (l recordLoc) size() int64 { return int64(recordSize(int(l.keyLen), int(l.bodyLen))) }
@@ -60,7 +66,7 @@ type segment struct {
 	path string
 	f    *os.File
 	// size is the length written (records are whole up to it in the page cache); it is
-	// changed under packs.mu and read without it by syncTo.
+	// changed under packs.mu and read without it by the fsyncs (data).
 	size atomic.Int64
 	// scanned is where the scan of a process that does not own the segments stopped (the
 	// first stretch that was not a whole record): a refresh goes on from there. delScanned
@@ -76,115 +82,49 @@ type segment struct {
 	refs    int   // readers and deleters using f or del
 	del     *os.File
 	delSize int64 // length of del, a whole number of tombstones
+	// entries are the records appended to the segment by this process, in order, for its
+	// index file (segindex.go), written once it is sealed; indexed says the segment's
+	// records need no index file (one was loaded, or it was scanned).
+	entries []indexEntry
+	indexed bool
+	// movedOut holds the offsets of the records a compaction copied out of the segment:
+	// they are tombstoned before the segment file is removed (compactSegment).
+	movedOut []int64
 
-	// Group commit of the segment's fsyncs (syncTo), under syncMu.
-	syncMu    sync.Mutex
-	syncDone  *sync.Cond
-	synced    int64 // bytes durable
-	syncingTo int64 // the most that a running fsync covers
-	inFlight  int   // fsyncs running
-	dirSynced bool  // the segment file's entry in packs.dir is durable
-	failed    error
-	// failGen counts the segment's failed fsyncs; running holds the tickets of the fsyncs
-	// in flight (nextTicket the next one): a successful fsync counts only if none that
-	// overlapped it failed (syncTo).
-	failGen    uint64
-	nextTicket uint64
-	running    map[uint64]bool
-	// syncHook is packs.syncHook.
-	syncHook *atomic.Pointer[func(*os.File) error]
+	// delWritten is delSize for the tombstone file's fsyncs (tombs), read without packs.mu.
+	delWritten atomic.Int64
+	// data and tombs group-commit the fsyncs of the segment file and the tombstone file.
+	data, tombs *fileSyncer
+	// dirSynced says the segment file's entry in packs.dir is durable.
+	dirSynced atomic.Bool
 }
 
 func (p *packs) newSegment(seq uint64, path string, f *os.File) *segment {
-	seg := &segment{seq: seq, path: path, f: f, running: map[uint64]bool{}, syncHook: &p.syncHook}
-	seg.syncDone = sync.NewCond(&seg.syncMu)
+	seg := &segment{seq: seq, path: path, f: f}
+	seg.data = newFileSyncer("segment "+path, &seg.size, func() error {
+		if err := p.fsyncFile(seg.f); err != nil {
+			return err
+		}
+		if !seg.dirSynced.Load() {
+			if err := fsync.Dir(filepath.Dir(seg.path)); err != nil {
+				return err
+			}
+			seg.dirSynced.Store(true)
+		}
+		return nil
+	}, p.kickCompaction)
+	seg.tombs = newFileSyncer("tombstones "+seg.delPath(), &seg.delWritten, func() error {
+		return p.fsyncFile(seg.del)
+	}, p.kickCompaction)
 	return seg
 }
 
-// maxSyncsInFlight bounds the fsyncs of one segment running at once. Two let a Put that
-// arrives during an fsync start its own at once, as a file per body would, instead of
-// waiting for the running one to end first; more would only split the batches.
-const maxSyncsInFlight = 2
-
-// syncTo returns once the first end bytes of the segment are durable. It takes syncMu and
-// never packs.mu (which may be held while syncMu is taken). Concurrent callers share
-// fsyncs (group commit): an fsync covers everything written when it starts, a caller
-// whose bytes a running fsync covers waits for it, and one whose bytes none covers starts
-// its own if fewer than maxSyncsInFlight run, else waits for the next to end.
-func (seg *segment) syncTo(end int64) error {
-	seg.syncMu.Lock()
-	defer seg.syncMu.Unlock()
-	for {
-		// Bytes durable before a failure stay durable: checked first.
-		if seg.synced >= end {
-			return nil
-		}
-		if seg.failed != nil {
-			return seg.failed
-		}
-		if seg.inFlight < maxSyncsInFlight && seg.syncingTo < end {
-			break
-		}
-		seg.syncDone.Wait()
+// fsyncFile fsyncs f, through the test seam if one is set.
+func (p *packs) fsyncFile(f *os.File) error {
+	if hook := p.syncHook.Load(); hook != nil {
+		return (*hook)(f)
 	}
-	seg.inFlight++
-	ticket := seg.nextTicket
-	seg.nextTicket++
-	seg.running[ticket] = true
-	gen := seg.failGen
-	target := seg.size.Load()
-	seg.syncingTo = max(seg.syncingTo, target)
-	needDir := !seg.dirSynced
-	seg.syncMu.Unlock()
-	var err error
-	if hook := seg.syncHook.Load(); hook != nil {
-		err = (*hook)(seg.f)
-	} else {
-		err = seg.f.Sync()
-	}
-	if err == nil && needDir {
-		err = fsync.Dir(filepath.Dir(seg.path))
-	}
-	seg.syncMu.Lock()
-	seg.inFlight--
-	delete(seg.running, ticket)
-	seg.syncDone.Broadcast()
-	if err != nil {
-		// What the failed fsync covered may never reach the disk, and Linux may have
-		// dropped the error for a retry: the segment takes no more fsyncs.
-		seg.failGen++
-		seg.failed = fmt.Errorf("sync segment %s: %w", seg.path, err)
-		return seg.failed
-	}
-	// Linux reports a writeback error to one fsync of the file only: another fsync in
-	// flight meanwhile may fail for pages this one covered while this one returns nil.
-	// This one counts once every fsync that overlapped it has ended without failing.
-	var overlapping []uint64
-	for t := range seg.running {
-		overlapping = append(overlapping, t)
-	}
-	for {
-		waiting := false
-		for _, t := range overlapping {
-			waiting = waiting || seg.running[t]
-		}
-		if !waiting {
-			break
-		}
-		seg.syncDone.Wait()
-	}
-	if seg.failGen != gen {
-		return seg.failed
-	}
-	if needDir {
-		seg.dirSynced = true
-	}
-	seg.synced = max(seg.synced, target)
-	seg.syncDone.Broadcast()
-	if seg.synced < end {
-		return fmt.Errorf("sync segment %s: %d bytes written, %d to sync", seg.path, target, end)
-	}
-	return nil
+	return f.Sync()
 }
 
 // packs holds the packed bodies of a store.
@@ -202,27 +142,51 @@ type packs struct {
 	segments map[uint64]*segment
 	active   *segment // nil until the first record after open or a rotation
 	nextSeq  uint64
+	// deleting holds the keys whose tombstone is written and not yet synced (remove): a
+	// Delete of such a key waits for that sync instead of returning at once.
+	deleting map[packKey]pendingTombstone
 
-	// compactMu serializes compaction passes; kick wakes the background one.
+	// compactMu serializes compaction passes; kick wakes the background one, stop ends
+	// it (close), and loopDone is closed once it has ended.
 	compactMu sync.Mutex
 	kick      chan struct{}
+	stop      chan struct{}
+	loopDone  chan struct{}
+	closeOnce sync.Once
 	// compactErr is the last background pass's error (tests read it).
 	compactErr atomic.Pointer[error]
+	// lock is the owner's lock file (lockOwner), under lockMu.
+	lockMu sync.Mutex
+	lock   *os.File
+	// indexMu serializes writeIndexes.
+	indexMu sync.Mutex
 	// refreshMu serializes refreshes.
 	refreshMu sync.Mutex
-	// syncHook, if set, fsyncs the segment files instead of File.Sync (tests make fsyncs
-	// fail with it).
+	// syncHook, if set, fsyncs the segment and tombstone files instead of File.Sync
+	// (tests make fsyncs fail with it).
 	syncHook atomic.Pointer[func(*os.File) error]
+}
+
+// pendingTombstone is a tombstone written and not yet synced: its segment and the length
+// of the tombstone file that covers it.
+type pendingTombstone struct {
+	seg *segment
+	end int64
 }
 
 func segmentName(seq uint64) string { return fmt.Sprintf("%016x.seg", seq) }
 
-// openPacks opens the segment files under dir, creating dir if needed: it scans every
-// segment and tombstone file to rebuild the index (package comment, "Packing").
-func openPacks(dir string, own bool, segmentSize int64, compactBelow float64) (*packs, error) {
+// openPacks opens the segment files under dir, creating dir if needed, and rebuilds the
+// index from them (package comment, "Packing"). syncHook, if not nil, is the test seam of
+// the fsyncs (packs.syncHook), set before anything is synced.
+func openPacks(dir string, own bool, segmentSize int64, compactBelow float64, syncHook func(*os.File) error) (*packs, error) {
 	p := &packs{dir: dir, own: own, segmentSize: segmentSize, compactBelow: compactBelow,
 		index: map[packKey]recordLoc{}, tenants: map[string]string{}, segments: map[uint64]*segment{},
-		nextSeq: 1, kick: make(chan struct{}, 1)}
+		deleting: map[packKey]pendingTombstone{}, nextSeq: 1, kick: make(chan struct{}, 1),
+		stop: make(chan struct{}), loopDone: make(chan struct{})}
+	if syncHook != nil {
+		p.syncHook.Store(&syncHook)
+	}
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		if !own {
 			return p, nil // nothing packed; refresh looks again on a miss
@@ -236,10 +200,17 @@ func openPacks(dir string, own bool, segmentSize int64, compactBelow float64) (*
 	} else if err != nil {
 		return nil, err
 	}
+	if own {
+		if err := p.lockOwner(); err != nil {
+			return nil, err
+		}
+	}
 	if err := p.load(); err != nil {
+		p.unlockOwner()
 		return nil, err
 	}
 	if !own {
+		close(p.loopDone)
 		return p, nil
 	}
 	go p.compactLoop()
@@ -247,9 +218,55 @@ func openPacks(dir string, own bool, segmentSize int64, compactBelow float64) (*
 	return p, nil
 }
 
-// load rebuilds the index from the files in p.dir.
+// close ends the background compaction and waits for a pass that runs to end: no
+// compaction runs once it returns. It then releases the owner's lock.
+func (p *packs) close() {
+	p.closeOnce.Do(func() { close(p.stop) })
+	<-p.loopDone
+	p.compactMu.Lock()
+	defer p.compactMu.Unlock() // a pass started by SyncStaged has ended
+	p.unlockOwner()
+}
+
+// ownerLockName is the file under the segment directory that the owner holds an
+// exclusive flock(2) on while it is open: a second owner (a second `strata serve` on the
+// same data directory) would take the active segment for sealed and compact it away
+// under the first, or create the segment the first is about to.
+const ownerLockName = "owner.lock"
+
+// lockOwner takes the owner's lock, or fails if another store holds it.
+func (p *packs) lockOwner() error {
+	f, err := os.OpenFile(filepath.Join(p.dir, ownerLockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("lock segments: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("lock segments: %s is owned by another process (or another store of this one)", p.dir)
+		}
+		return fmt.Errorf("lock segments: %w", err)
+	}
+	p.lockMu.Lock()
+	p.lock = f
+	p.lockMu.Unlock()
+	return nil
+}
+
+// unlockOwner releases the owner's lock if held.
+func (p *packs) unlockOwner() {
+	p.lockMu.Lock()
+	defer p.lockMu.Unlock()
+	if p.lock != nil {
+		p.lock.Close() // releases the flock
+		p.lock = nil
+	}
+}
+
+// load rebuilds the index from the files in p.dir: each segment's index file if it has a
+// sound one (segindex.go), else a scan of the segment.
 func (p *packs) load() error {
-	seqs, dels, err := listSegments(p.dir)
+	seqs, others, err := listSegments(p.dir)
 	if err != nil {
 		return err
 	}
@@ -262,27 +279,24 @@ func (p *packs) load() error {
 	var superseded []recordAt
 	for _, seq := range seqs {
 		path := filepath.Join(p.dir, segmentName(seq))
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("read segment: %w", err)
-		}
 		f, err := os.OpenFile(path, p.openFlag(), 0)
+		if errors.Is(err, os.ErrNotExist) && !p.own {
+			continue // compacted away by the owner since the listing
+		}
 		if err != nil {
 			return fmt.Errorf("open segment: %w", err)
 		}
 		seg := p.newSegment(seq, path, f)
-		seg.size.Store(int64(len(data)))
-		// Nothing read here is known durable: a record may have been written and never
-		// fsynced (its Put never acknowledged), so a dedup hit on it fsyncs the segment
-		// and the directory first (synced 0, dirSynced false).
+		// Every segment loaded is sealed: new records go to a new one.
 		seg.sealed = true
+		seg.indexed = true
 		p.segments[seq] = seg
 		p.nextSeq = max(p.nextSeq, seq+1)
 		offs := map[int64]packKey{}
 		offsets[seq] = offs
-		seg.scanned = scanSegment(data, func(off int64, rec decodedRecord) {
-			pk, _ := p.keyOf(rec.key)
-			loc := recordLoc{seg: seg, off: off, keyLen: uint16(rec.keyLen), bodyLen: uint32(rec.bodyLen), bodyCRC: rec.bodyCRC}
+		add := func(off int64, key string, keyLen, bodyLen int, bodyCRC uint32, verified bool) {
+			pk, _ := p.keyOf(key)
+			loc := recordLoc{seg: seg, off: off, keyLen: uint16(keyLen), bodyLen: uint32(bodyLen), bodyCRC: bodyCRC, unverified: !verified}
 			if old, ok := p.index[pk]; ok {
 				old.seg.live -= old.size()
 				superseded = append(superseded, recordAt{old.seg, old.off})
@@ -290,13 +304,51 @@ func (p *packs) load() error {
 			p.index[pk] = loc
 			seg.live += loc.size()
 			offs[off] = pk
+		}
+		info, err := f.Stat()
+		if err != nil {
+			return fmt.Errorf("open segment: %w", err)
+		}
+		if entries, ok := readSegmentIndex(p.indexPath(seq), info.Size()); ok {
+			for _, e := range entries {
+				add(e.off, e.key, len(e.key), int(e.bodyLen), e.bodyCRC, false)
+			}
+			seg.size.Store(info.Size())
+			seg.scanned = info.Size()
+			continue
+		}
+		// Read through the handle: the bytes are those of the file indexed, even if the
+		// owner removes it meanwhile.
+		data := make([]byte, info.Size())
+		if _, err := f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read segment: %w", err)
+		}
+		seg.size.Store(int64(len(data)))
+		seg.scanned = scanSegment(data, func(off int64, rec decodedRecord) {
+			add(off, rec.key, rec.keyLen, rec.bodyLen, rec.bodyCRC, true)
 		})
 	}
+	if p.own {
+		// What a killed process wrote is whole in the page cache and may not be on disk:
+		// one sync of the filesystem makes every segment and tombstone file durable
+		// before anything relies on it (a tombstone of a superseded record below, a dedup
+		// hit, a Delete, a compaction), and every body file that process staged and never
+		// synced as well (package comment, "Staging"). A failure fails the open: nothing
+		// loaded could be trusted to survive a crash of the machine.
+		if err := syncFilesystem(p.dir); err != nil {
+			return fmt.Errorf("sync segments: %w", err)
+		}
+		for _, seq := range seqs {
+			seg := p.segments[seq]
+			seg.data.markSynced(seg.size.Load())
+			seg.dirSynced.Store(true)
+		}
+	}
 	// Tombstones; those of a segment that is gone (a compaction removed the segment and
-	// crashed before its tombstone file) are removed.
+	// crashed before its tombstone file) are removed, and so are its index file.
 	tombstoned := map[recordAt]bool{}
-	removedDels := false
-	for seq := range dels {
+	removedOrphans := false
+	for seq, exts := range others {
 		// A segment number is never used again, not even that of a segment compacted
 		// away whose tombstone file is left: a new segment of that number would take
 		// those tombstones for its own.
@@ -306,14 +358,29 @@ func (p *packs) load() error {
 			continue
 		}
 		if seg == nil {
-			path := filepath.Join(p.dir, fmt.Sprintf("%016x.del", seq))
-			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("remove tombstones of a removed segment: %w", err)
+			for _, ext := range exts {
+				path := filepath.Join(p.dir, fmt.Sprintf("%016x.%s", seq, ext))
+				if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("remove the %s file of a removed segment: %w", ext, err)
+				}
 			}
-			removedDels = true
+			removedOrphans = true
+			continue
+		}
+		if p.own && slices.Contains(exts, "idx.tmp") {
+			// An index file a crash interrupted; a sound one is written again at no
+			// cost to correctness (the segment was scanned instead).
+			if err := os.Remove(p.indexPath(seq) + ".tmp"); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove a partial index file: %w", err)
+			}
+		}
+		if !slices.Contains(exts, "del") {
 			continue
 		}
 		data, err := os.ReadFile(seg.delPath())
+		if errors.Is(err, os.ErrNotExist) && !p.own {
+			continue // its segment compacted away by the owner since the listing
+		}
 		if err != nil {
 			return fmt.Errorf("read tombstones: %w", err)
 		}
@@ -339,7 +406,7 @@ func (p *packs) load() error {
 			}
 		}
 	}
-	if removedDels {
+	if removedOrphans {
 		// Durably gone before a segment of a lower number could be created again.
 		if err := fsync.Dir(p.dir); err != nil {
 			return err
@@ -348,7 +415,8 @@ func (p *packs) load() error {
 	// A record that a newer one of its key superseded (a compaction's copy whose old
 	// segment was not yet removed) gets a tombstone before anything else happens: else a
 	// later tombstone of the newer record, removed with its segment by a compaction, would
-	// leave the old one live at the next open.
+	// leave the old one live at the next open. The newer record is durable (the sync
+	// above), so the tombstone cannot outlive it.
 	touched := map[*segment]bool{}
 	for _, r := range superseded {
 		if !p.own {
@@ -363,8 +431,8 @@ func (p *packs) load() error {
 		touched[r.seg] = true
 	}
 	for seg := range touched {
-		if err := seg.del.Sync(); err != nil {
-			return fmt.Errorf("sync tombstones: %w", err)
+		if err := seg.tombs.syncTo(seg.delWritten.Load()); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -399,13 +467,14 @@ func scanSegment(data []byte, fn func(off int64, rec decodedRecord)) (firstBad i
 }
 
 // listSegments returns the sequence numbers of the segment files in dir in order, and
-// those of its tombstone files.
-func listSegments(dir string) (seqs []uint64, dels map[uint64]bool, err error) {
+// the other files of each sequence number by their extension: "del" (its tombstone
+// file), "idx" (its index file) and "idx.tmp" (an index file being written).
+func listSegments(dir string) (seqs []uint64, others map[uint64][]string, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	dels = map[uint64]bool{}
+	others = map[uint64][]string{}
 	for _, e := range entries {
 		base, ext, _ := strings.Cut(e.Name(), ".")
 		seq, err := strconv.ParseUint(base, 16, 64)
@@ -415,12 +484,12 @@ func listSegments(dir string) (seqs []uint64, dels map[uint64]bool, err error) {
 		switch ext {
 		case "seg":
 			seqs = append(seqs, seq)
-		case "del":
-			dels[seq] = true
+		case "del", "idx", "idx.tmp":
+			others[seq] = append(others[seq], ext)
 		}
 	}
 	slices.Sort(seqs)
-	return seqs, dels, nil
+	return seqs, others, nil
 }
 
 func (p *packs) openFlag() int {
@@ -545,8 +614,12 @@ func (p *packs) refreshTombstones(seg *segment) error {
 func (seg *segment) delPath() string { return strings.TrimSuffix(seg.path, ".seg") + ".del" }
 
 // writeTombstone appends the tombstone of the record at off to seg's tombstone file,
-// creating it (and syncing its directory) on first use. The caller syncs the file.
+// creating it (and syncing its directory) on first use. The caller holds p.mu and syncs
+// the file (seg.tombs) up to seg.delWritten.
 func (p *packs) writeTombstone(seg *segment, off int64) error {
+	if err := seg.tombs.failure(); err != nil {
+		return fmt.Errorf("write tombstone: %w", err)
+	}
 	if seg.del == nil {
 		f, err := os.OpenFile(seg.delPath(), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
@@ -564,17 +637,22 @@ func (p *packs) writeTombstone(seg *segment, off int64) error {
 			return fmt.Errorf("open tombstones: %w", err)
 		}
 		seg.del, seg.delSize = f, info.Size()/tombstoneSize*tombstoneSize
+		seg.delWritten.Store(seg.delSize)
+		// What the file held before is durable: the sync at open covered it.
+		seg.tombs.markSynced(seg.delSize)
 	}
 	if _, err := seg.del.Write(encodeTombstone(off)); err != nil {
 		// Cut a partial tombstone off, so that the next ones are on the grid; if that
-		// fails too, the file is opened (and cut) again on the next tombstone.
-		if seg.del.Truncate(seg.delSize) != nil {
-			seg.del.Close()
-			seg.del = nil
+		// fails too, the file takes no more tombstones (a compaction removes the segment).
+		if terr := seg.del.Truncate(seg.delSize); terr != nil {
+			seg.tombs.fail(fmt.Errorf("cut a partial tombstone: %w", terr))
+			p.sealLocked(seg)
+			p.kickCompaction()
 		}
 		return fmt.Errorf("write tombstone: %w", err)
 	}
 	seg.delSize += tombstoneSize
+	seg.delWritten.Store(seg.delSize)
 	return nil
 }
 
@@ -616,40 +694,70 @@ func (p *packs) lookup(key string) (recordLoc, bool) {
 	if !ok {
 		return recordLoc{}, false
 	}
-	return p.durableLocked(pk)
+	loc, ok := p.index[pk]
+	return loc, ok
 }
 
-// durableLocked returns pk's live record unless an fsync of its segment failed before
-// covering it: such a record may never reach the disk, so a new Put of its key writes it
-// again rather than take it for a dedup hit. The caller holds p.mu.
+// durableLocked returns pk's live record if a dedup hit may take it: not if an fsync of
+// its segment failed before covering it (it may never reach the disk), nor if its
+// segment's tombstone file failed (a Delete of it that failed may have left a tombstone
+// on disk after all), nor if it was loaded from an index file and its body not yet read
+// (staged reads it first). A new Put of such a key writes it again. The caller holds p.mu.
 func (p *packs) durableLocked(pk packKey) (recordLoc, bool) {
 	loc, ok := p.index[pk]
 	if !ok {
 		return loc, false
 	}
 	seg := loc.seg
-	seg.syncMu.Lock()
-	lost := seg.failed != nil && seg.synced < loc.end()
-	seg.syncMu.Unlock()
-	return loc, !lost
+	return loc, !loc.unverified && !seg.data.lostBefore(loc.end()) && !seg.tombs.hasFailed()
 }
 
 // packedStaged is the Staged of a packed body: the segment it is in, synced up to the
-// record's end.
+// record's end. superseded, if set, is an older record of the key that a failed fsync may
+// have lost: once the new record is durable it is tombstoned, so that it cannot come back
+// after the new one is deleted.
 type packedStaged struct {
-	seg  *segment
-	end  int64
-	once sync.Once
-	err  error
+	p          *packs
+	seg        *segment
+	end        int64
+	superseded *recordLoc
+	once       sync.Once
+	err        error
 }
 
 func (st *packedStaged) Sync() error {
-	st.once.Do(func() { st.err = st.seg.syncTo(st.end) })
+	st.once.Do(func() {
+		st.err = st.seg.data.syncTo(st.end)
+		if st.err == nil && st.superseded != nil {
+			st.p.tombstoneSuperseded(*st.superseded)
+		}
+	})
 	return st.err
 }
 
-// staged returns the Staged of key's live record, if it has one (a dedup hit). A process
-// that does not own the segments never takes one: what it indexed may since have been
+// tombstoneSuperseded tombstones old, a record superseded by a durable one, and syncs the
+// tombstone. It is best effort: if it fails, old may come back after a crash once the
+// newer record is deleted and compacted away (a body deleted coming back, never one lost).
+func (p *packs) tombstoneSuperseded(old recordLoc) {
+	p.mu.Lock()
+	seg := old.seg
+	if seg.removed {
+		p.mu.Unlock()
+		return
+	}
+	err := p.writeTombstone(seg, old.off)
+	end := seg.delWritten.Load()
+	seg.refs++
+	p.mu.Unlock()
+	if err == nil {
+		_ = seg.tombs.syncTo(end)
+	}
+	p.unpin(seg)
+}
+
+// staged returns the Staged of key's live record, if it has one (a dedup hit). A record
+// loaded from an index file is read and checked against its key first. A process that
+// does not own the segments never takes one: what it indexed may since have been
 // deleted, or moved by a compaction and the copy deleted, with no tombstone it can see
 // (the blob collector's epoch fence has an APPEND store its body again after a deletion,
 // and that Put must store it), so it stores the body as a file.
@@ -657,11 +765,28 @@ func (p *packs) staged(key string) (blobstore.Staged, bool) {
 	if !p.own {
 		return nil, false
 	}
-	loc, ok := p.lookup(key)
+	loc, ok := p.pin(key)
 	if !ok {
 		return nil, false
 	}
-	return &packedStaged{seg: loc.seg, end: loc.end()}, true
+	if loc.unverified {
+		_, sum, _ := blobstore.ParseKey(key)
+		_, err := readBody(loc, sum)
+		p.mu.Lock()
+		if pk, _ := p.keyOf(key); err == nil && p.index[pk] == loc {
+			loc.unverified = false
+			p.index[pk] = loc
+		}
+		p.mu.Unlock()
+	}
+	p.unpin(loc.seg)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pk, _ := p.keyOf(key)
+	if loc, ok = p.durableLocked(pk); !ok {
+		return nil, false
+	}
+	return &packedStaged{p: p, seg: loc.seg, end: loc.end()}, true
 }
 
 // append writes the record rec of key to the active segment and indexes it: it is
@@ -672,29 +797,30 @@ func (p *packs) append(key string, rec []byte, bodyLen int, bodyCRC uint32) (blo
 	defer p.mu.Unlock()
 	pk, _ := p.keyOf(key)
 	if loc, ok := p.durableLocked(pk); ok {
-		return &packedStaged{seg: loc.seg, end: loc.end()}, nil
-	}
-	if old, ok := p.index[pk]; ok {
-		old.seg.live -= old.size() // superseded by the record written below
+		return &packedStaged{p: p, seg: loc.seg, end: loc.end()}, nil
 	}
 	loc, err := p.appendLocked(rec)
 	if err != nil {
 		return nil, err
 	}
+	st := &packedStaged{p: p, seg: loc.seg, end: loc.end()}
+	if old, ok := p.index[pk]; ok {
+		old.seg.live -= old.size() // superseded by the record written above
+		st.superseded = &old
+	}
 	loc.keyLen, loc.bodyLen, loc.bodyCRC = uint16(len(key)), uint32(bodyLen), bodyCRC
 	p.index[pk] = loc
 	loc.seg.live += loc.size()
-	return &packedStaged{seg: loc.seg, end: loc.end()}, nil
+	return st, nil
 }
 
 // appendLocked writes rec at the end of the active segment, beginning a new one when the
 // active one is full or failed. The caller holds p.mu.
 func (p *packs) appendLocked(rec []byte) (recordLoc, error) {
 	seg := p.active
-	if seg != nil && (seg.size.Load()+int64(len(rec)) > p.segmentSize && seg.size.Load() > 0 || seg.hasFailed()) {
-		seg.sealed = true
-		p.active, seg = nil, nil
-		p.maybeKickLocked()
+	if seg != nil && (seg.size.Load()+int64(len(rec)) > p.segmentSize && seg.size.Load() > 0 || seg.data.hasFailed() || seg.tombs.hasFailed()) {
+		p.sealLocked(seg)
+		seg = nil
 	}
 	if seg == nil {
 		seq := p.nextSeq
@@ -713,19 +839,28 @@ func (p *packs) appendLocked(rec []byte) (recordLoc, error) {
 		// Nothing after off is indexed: truncate the partial record away, or leave it
 		// to the scan at open (which skips it) and write elsewhere from now on.
 		if seg.f.Truncate(off) != nil {
-			seg.sealed = true
-			p.active = nil
+			p.sealLocked(seg)
 		}
 		return recordLoc{}, fmt.Errorf("write segment: %w", err)
 	}
 	seg.size.Store(off + int64(len(rec)))
+	keyLen := int(binary.LittleEndian.Uint16(rec[4:]))
+	seg.entries = append(seg.entries, indexEntry{off: off, key: string(rec[headerSize : headerSize+keyLen]),
+		bodyLen: binary.LittleEndian.Uint32(rec[8:]), bodyCRC: binary.LittleEndian.Uint32(rec[12:])})
 	return recordLoc{seg: seg, off: off}, nil
 }
 
-func (seg *segment) hasFailed() bool {
-	seg.syncMu.Lock()
-	defer seg.syncMu.Unlock()
-	return seg.failed != nil
+// sealLocked seals seg: no record is appended to it any more, and it gets an index file
+// (segindex.go). The caller holds p.mu.
+func (p *packs) sealLocked(seg *segment) {
+	if seg.sealed {
+		return
+	}
+	seg.sealed = true
+	if p.active == seg {
+		p.active = nil
+	}
+	p.kickCompaction()
 }
 
 // pin returns key's live record with its segment held open until unpin.
@@ -788,16 +923,34 @@ func (p *packs) get(key string) (body []byte, found bool, err error) {
 }
 
 // remove removes key's live record, durably: its tombstone is synced when remove
-// returns. A key without one is no error. The record itself is synced first: a
-// compaction may have just copied it to a segment not yet synced, and a tombstone that
-// outlives its record in a crash would leave the old copy live at the next open.
+// returns. A key without one is no error, unless a Delete of it is syncing its tombstone:
+// then remove waits for that sync. The record itself is synced first: a compaction may
+// have just copied it to a segment not yet synced, and a tombstone that outlives its
+// record in a crash would leave the old copy live at the next open. If the tombstone's
+// sync fails the record is indexed again (the tombstone may not be on disk): a retry
+// fails too rather than return nil for a deletion that may not hold.
 func (p *packs) remove(key string) error {
 	for {
 		p.mu.Lock()
 		pk, ok := p.keyOf(key)
 		loc, found := p.index[pk]
-		if !ok || !found {
+		if !ok {
 			p.mu.Unlock()
+			return nil
+		}
+		if !found {
+			pending, deleting := p.deleting[pk]
+			if !deleting {
+				p.mu.Unlock()
+				return nil
+			}
+			pending.seg.refs++
+			p.mu.Unlock()
+			err := pending.seg.tombs.syncTo(pending.end)
+			p.unpin(pending.seg)
+			if err != nil {
+				return fmt.Errorf("sync tombstones: %w", err)
+			}
 			return nil
 		}
 		if !p.own {
@@ -807,13 +960,13 @@ func (p *packs) remove(key string) error {
 		seg := loc.seg
 		seg.refs++
 		p.mu.Unlock()
-		err := seg.syncTo(loc.end())
+		err := seg.data.syncTo(loc.end())
 		if err != nil {
 			p.unpin(seg)
 			return err
 		}
 		p.mu.Lock()
-		if now, ok := p.index[pk]; !ok || now != loc {
+		if now, ok := p.index[pk]; !ok || now.seg != loc.seg || now.off != loc.off {
 			p.mu.Unlock()
 			p.unpin(seg) // moved or removed meanwhile: look again
 			continue
@@ -825,32 +978,59 @@ func (p *packs) remove(key string) error {
 		}
 		delete(p.index, pk)
 		seg.live -= loc.size()
-		del := seg.del
+		pending := pendingTombstone{seg: seg, end: seg.delWritten.Load()}
+		p.deleting[pk] = pending
 		p.maybeKickSegLocked(seg)
 		p.mu.Unlock()
-		defer p.unpin(seg)
-		// Once the segment is removed (a compaction ran meanwhile, and removed the segment
-		// file durably before its tombstone file), the record is gone anyway.
-		if err := del.Sync(); err != nil {
+		err = seg.tombs.syncTo(pending.end)
+		p.mu.Lock()
+		if p.deleting[pk] == pending {
+			delete(p.deleting, pk)
+		}
+		if _, ok := p.index[pk]; err != nil && !ok && !seg.removed {
+			p.index[pk] = loc
+			seg.live += loc.size()
+		}
+		p.mu.Unlock()
+		p.unpin(seg)
+		if err != nil {
 			return fmt.Errorf("sync tombstones: %w", err)
 		}
 		return nil
 	}
 }
 
-// syncAll makes every record written so far durable.
+// syncAll makes every record written so far durable. A segment whose fsync failed has
+// its records copied to a sound one first (compact).
 func (p *packs) syncAll() error {
 	p.mu.Lock()
 	var segs []*segment
-	var ends []int64
+	failed := false
 	for _, seg := range p.segments {
 		segs = append(segs, seg)
-		ends = append(ends, seg.size.Load())
+		failed = failed || seg.data.hasFailed()
 	}
 	p.mu.Unlock()
+	if failed {
+		if err := p.compact(); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		segs = segs[:0]
+		for _, seg := range p.segments {
+			segs = append(segs, seg)
+		}
+		p.mu.Unlock()
+	}
 	var errs []error
-	for i, seg := range segs {
-		if err := seg.syncTo(ends[i]); err != nil {
+	for _, seg := range segs {
+		p.mu.Lock()
+		dead := seg.live == 0
+		p.mu.Unlock()
+		if dead && seg.data.hasFailed() {
+			continue // failed, and nothing in it is live: nothing to sync
+		}
+		if err := seg.data.syncTo(seg.size.Load()); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -860,12 +1040,24 @@ func (p *packs) syncAll() error {
 // maybeKickSegLocked wakes the compactor if seg is sealed and mostly dead.
 func (p *packs) maybeKickSegLocked(seg *segment) {
 	if p.compactable(seg) {
-		p.maybeKickLocked()
+		p.kickCompaction()
 	}
 }
 
+// compactable reports whether a compaction pass takes seg: sealed, and mostly dead, or
+// with a failed file (its records are copied to a sound segment, and it is removed).
 func (p *packs) compactable(seg *segment) bool {
-	return seg.sealed && !seg.removed && (seg.live == 0 || float64(seg.live) < p.compactBelow*float64(seg.size.Load()))
+	if !seg.sealed || seg.removed {
+		return false
+	}
+	if seg.seq == p.nextSeq-1 && seg.live == 0 {
+		// The highest number used stays on disk until a higher one exists, so that the
+		// next open does not use it again (a reader that still has the old file open
+		// would take the new one for it); with no live record there is nothing to copy.
+		return false
+	}
+	return seg.live == 0 || float64(seg.live) < p.compactBelow*float64(seg.size.Load()) ||
+		seg.data.hasFailed() || seg.tombs.hasFailed()
 }
 
 func (p *packs) maybeKick() {
@@ -873,45 +1065,56 @@ func (p *packs) maybeKick() {
 	defer p.mu.Unlock()
 	for _, seg := range p.segments {
 		if p.compactable(seg) {
-			p.maybeKickLocked()
+			p.kickCompaction()
 			return
 		}
 	}
 }
 
-func (p *packs) maybeKickLocked() {
+// kickCompaction wakes the background compaction pass; it takes no lock.
+func (p *packs) kickCompaction() {
 	select {
 	case p.kick <- struct{}{}:
 	default:
 	}
 }
 
-// compactLoop runs a compaction pass whenever it is kicked.
+// compactLoop runs a compaction pass, after writing the index files of the segments
+// sealed since the last, whenever it is kicked.
 func (p *packs) compactLoop() {
-	for range p.kick {
-		if err := p.compact(); err != nil {
+	defer close(p.loopDone)
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-p.kick:
+		}
+		err := errors.Join(p.writeIndexes(), p.compact())
+		if err != nil {
 			p.compactErr.Store(&err)
 		}
 	}
 }
 
-// compact compacts every sealed segment whose live bytes are under the threshold: it
-// copies the segment's live records to the active segment, syncs them, and then removes
-// the segment file, durably, before its tombstone file (package comment, "Packing").
+// compact compacts every sealed segment whose live bytes are under the threshold or
+// whose segment or tombstone file failed: it copies the segment's live records to the
+// active segment, syncs them, tombstones the originals, and then removes the segment
+// file, durably, before its tombstone file (package comment, "Packing").
 func (p *packs) compact() error {
 	p.compactMu.Lock()
 	defer p.compactMu.Unlock()
 	p.mu.Lock()
+	if a := p.active; a != nil && (a.data.hasFailed() || a.tombs.hasFailed()) {
+		p.sealLocked(a)
+	}
 	var victims []*segment
 	for _, seg := range p.segments {
-		// A segment whose fsync failed keeps its records where they are: what the failed
-		// fsync covered may not be on disk, and copying it would not make it so.
-		if p.compactable(seg) && !seg.hasFailed() {
+		if p.compactable(seg) {
 			victims = append(victims, seg)
 		}
 	}
 	p.mu.Unlock()
-	slices.SortFunc(victims, func(a, b *segment) int { return int(a.seq - b.seq) })
+	slices.SortFunc(victims, func(a, b *segment) int { return cmp.Compare(a.seq, b.seq) })
 	// One segment that cannot be compacted does not stop the others.
 	var errs []error
 	for _, seg := range victims {
@@ -922,17 +1125,29 @@ func (p *packs) compact() error {
 	return errors.Join(errs...)
 }
 
+// move is a record a compaction copied: the key, where it was and where it went.
+type move struct {
+	pk       packKey
+	from, to recordLoc
+}
+
 func (p *packs) compactSegment(seg *segment) error {
 	// Every record of the segment is durable before any is copied: a dedup hit's Staged
-	// may still sync it.
-	if err := seg.syncTo(seg.size.Load()); err != nil {
-		return err
+	// may still sync it, and must find nothing left to sync once the segment is gone. A
+	// segment whose fsync failed is copied from what the page cache holds, each record
+	// checked against its key by the scan: the copies make durable what the failed fsync
+	// may have lost (a Staged of its records fails without syncing).
+	failed := seg.data.hasFailed()
+	if !failed {
+		if err := seg.data.syncTo(seg.size.Load()); err != nil {
+			return err
+		}
 	}
 	data, err := os.ReadFile(seg.path)
 	if err != nil {
 		return fmt.Errorf("compact segment: %w", err)
 	}
-	copied := map[*segment]int64{} // segment written to -> end to sync
+	var moves []move
 	var copyErr error
 	scanSegment(data, func(off int64, rec decodedRecord) {
 		if copyErr != nil {
@@ -954,36 +1169,103 @@ func (p *packs) compactSegment(seg *segment) error {
 		p.index[pk] = moved
 		seg.live -= loc.size()
 		moved.seg.live += moved.size()
-		copied[moved.seg] = moved.end()
+		seg.movedOut = append(seg.movedOut, off)
+		moves = append(moves, move{pk: pk, from: loc, to: moved})
 	})
 	if copyErr != nil {
-		return fmt.Errorf("compact segment %s: %w", seg.path, copyErr)
+		return p.undoMoves(seg, moves, fmt.Errorf("compact segment %s: %w", seg.path, copyErr))
 	}
-	for to, end := range copied {
-		if err := to.syncTo(end); err != nil {
-			return fmt.Errorf("compact segment %s: %w", seg.path, err)
+	ends := map[*segment]int64{}
+	for _, m := range moves {
+		ends[m.to.seg] = max(ends[m.to.seg], m.to.end())
+	}
+	for to, end := range ends {
+		if err := to.data.syncTo(end); err != nil {
+			return p.undoMoves(seg, moves, fmt.Errorf("compact segment %s: %w", seg.path, err))
 		}
 	}
+	// The copies are durable: the originals get tombstones before the segment file is
+	// removed, so that if its removal does not hold (a failed unlink or directory fsync,
+	// a crash) nothing moved out of it is live there at the next open.
 	p.mu.Lock()
 	if seg.live != 0 {
 		// Only a record that was not whole on disk could be left: keep the segment.
 		p.mu.Unlock()
 		return fmt.Errorf("compact segment %s: %d live bytes not copied", seg.path, seg.live)
 	}
+	// A failed tombstone file takes none: the removal alone has to do (a segment kept
+	// for good would come back all the same at the next open).
+	tombsFailed := seg.tombs.hasFailed()
+	for _, off := range seg.movedOut {
+		if tombsFailed {
+			break
+		}
+		if err := p.writeTombstone(seg, off); err != nil {
+			p.mu.Unlock()
+			return fmt.Errorf("compact segment %s: %w", seg.path, err)
+		}
+	}
+	seg.movedOut = nil
+	end := seg.delWritten.Load()
+	p.mu.Unlock()
+	if err := seg.tombs.syncTo(end); err != nil && !tombsFailed {
+		return fmt.Errorf("compact segment %s: %w", seg.path, err)
+	}
+	if err := os.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("compact segment: %w", err)
+	}
+	p.mu.Lock()
 	seg.removed = true
 	delete(p.segments, seg.seq)
 	p.closeIfUnusedLocked(seg)
 	p.mu.Unlock()
-	if err := os.Remove(seg.path); err != nil {
-		return fmt.Errorf("compact segment: %w", err)
-	}
 	if err := fsync.Dir(p.dir); err != nil {
+		// The removal may not hold: the tombstone file stays with it (load removes it
+		// once the segment file is gone).
 		return fmt.Errorf("compact segment: %w", err)
 	}
-	if err := os.Remove(seg.delPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("compact segment: %w", err)
+	for _, path := range []string{seg.delPath(), p.indexPath(seg.seq)} {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("compact segment: %w", err)
+		}
 	}
 	return nil
+}
+
+// undoMoves puts the records a compaction of seg copied back where they were, after the
+// copies failed to become durable: seg keeps them, and the copies, which may or may not
+// reach the disk, get tombstones (else one would outlive a deletion of its original). It
+// returns err, joined with any failure to tombstone a copy.
+func (p *packs) undoMoves(seg *segment, moves []move, err error) error {
+	p.mu.Lock()
+	undone := map[int64]bool{}
+	tombs := map[*segment]int64{}
+	var errs []error
+	for _, m := range moves {
+		now, ok := p.index[m.pk]
+		if !ok || now.seg != m.to.seg || now.off != m.to.off {
+			continue // deleted or superseded meanwhile: the copy is dead already
+		}
+		p.index[m.pk] = m.from
+		m.to.seg.live -= m.to.size()
+		seg.live += m.from.size()
+		undone[m.from.off] = true
+		if terr := p.writeTombstone(m.to.seg, m.to.off); terr != nil {
+			errs = append(errs, terr)
+			continue
+		}
+		m.to.seg.refs++
+		tombs[m.to.seg] = m.to.seg.delWritten.Load()
+	}
+	seg.movedOut = slices.DeleteFunc(seg.movedOut, func(off int64) bool { return undone[off] })
+	p.mu.Unlock()
+	for to, end := range tombs {
+		if terr := to.tombs.syncTo(end); terr != nil {
+			errs = append(errs, terr)
+		}
+		p.unpin(to)
+	}
+	return errors.Join(append([]error{err}, errs...)...)
 }
 
 // bytesReader reads a packed body until its context is done.

@@ -23,14 +23,30 @@ import (
 
 // newPackedStore opens the store at root packing small bodies, with segments sealed past
 // segmentSize bytes (DefaultSegmentSize if 0).
+// The store at root that newPackedStore opened last is closed before it opens the next:
+// one owner at a time.
 func newPackedStore(t testing.TB, root string, segmentSize int64) *Store {
 	t.Helper()
+	openOwnersMu.Lock()
+	if old := openOwners[root]; old != nil {
+		old.Close()
+	}
+	openOwnersMu.Unlock()
 	s, err := Open(root, Options{Own: true, PackSmall: true, SegmentSize: segmentSize})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	openOwnersMu.Lock()
+	openOwners[root] = s
+	openOwnersMu.Unlock()
+	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+var (
+	openOwnersMu sync.Mutex
+	openOwners   = map[string]*Store{}
+)
 
 // seededBody is a body of size bytes drawn from seed.
 func seededBody(seed uint64, size int) []byte {
@@ -276,32 +292,40 @@ func TestCompactionWithConcurrentReads(t *testing.T) {
 
 // TestPackedSupersededRecordStaysDead is a compaction that crashed after copying a record
 // and before removing its old segment: the key then has two records. The newer is
-// deleted and its segment compacted away; the old copy must not come back.
+// deleted and its segment compacted away; the old copy must not come back. The old
+// copy's segment holds other live bodies, so that it stays.
 func TestPackedSupersededRecordStaysDead(t *testing.T) {
 	root := t.TempDir()
 	s := newPackedStore(t, root, 0)
 	body := seededBody(3, 2000)
 	key := put(t, s, "acme", body)
-	seg1 := filepath.Join(root, packDirName, segmentName(1))
-	saved, err := os.ReadFile(seg1)
-	if err != nil {
-		t.Fatal(err)
+	var others []string
+	for i := range 4 {
+		others = append(others, put(t, s, "acme", seededBody(uint64(500+i), 2000)))
 	}
-	// The copy: segment 2 holds the same record, and segment 1 is back as if its removal
-	// never happened.
-	if err := os.WriteFile(filepath.Join(root, packDirName, segmentName(2)), saved, 0o600); err != nil {
+	// The copy: segment 2 holds the record of key only, segment 1 is still there.
+	if err := os.WriteFile(filepath.Join(root, packDirName, segmentName(2)), encodeRecord(key, body), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s = newPackedStore(t, root, 0)
 	if err := s.Delete(t.Context(), key); err != nil {
 		t.Fatal(err)
 	}
+	others = append(others, put(t, s, "acme", seededBody(504, 2000))) // segment 3: 2 is not the highest
 	if err := s.packs.compact(); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, packDirName, segmentName(2))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("setup: segment 2 not compacted away: %v", err)
 	}
 	s = newPackedStore(t, root, 0)
 	if _, err := s.Stat(t.Context(), key); !errors.Is(err, blobstore.ErrNotFound) {
 		t.Fatalf("a deleted body came back: Stat gave %v", err)
+	}
+	for _, k := range others {
+		if _, err := s.Stat(t.Context(), k); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -425,6 +449,7 @@ func TestPackedCrashKeepsAcknowledged(t *testing.T) {
 				t.Fatalf("round %d: acknowledged deletion of %s undone: Stat gave %v", round, key, err)
 			}
 		}
+		s.Close() // the next child owns the segments
 		n, size := segmentBytes(t, root)
 		t.Logf("round %d: %d bodies live, %d deleted, %d segments of %d bytes", round, len(live), len(deleted), n, size)
 	}
@@ -514,27 +539,70 @@ func TestSharedReaderSeesNewRecords(t *testing.T) {
 	}
 }
 
-// TestPackedDedupAfterReopenSyncs reopens a store and takes a dedup hit on a record
-// written before: its Staged's Sync fsyncs the segment (the record may never have been
-// synced), so an fsync that fails is reported.
-func TestPackedDedupAfterReopenSyncs(t *testing.T) {
+// TestPackedOpenSyncsSegments: the open makes every segment durable before it relies on
+// one (a killed process leaves records in the page cache only), so that a failed fsync
+// later does not make the bodies acknowledged in an earlier run look lost: Stat finds
+// them, Delete deletes them, SyncStaged has nothing to sync.
+func TestPackedOpenSyncsSegments(t *testing.T) {
 	root := t.TempDir()
 	s := newPackedStore(t, root, 0)
-	body := seededBody(11, 1000)
-	key := put(t, s, "acme", body)
+	key := put(t, s, "acme", seededBody(700, 1000))
 	s = newPackedStore(t, root, 0)
 	s.packs.mu.Lock()
 	seg := s.packs.segments[1]
 	s.packs.mu.Unlock()
-	if err := seg.f.Close(); err != nil { // its fsync fails from now on
+	if synced := seg.data.syncedBytes(); synced < seg.size.Load() || !seg.dirSynced.Load() {
+		t.Fatalf("segment loaded at open: %d of %d bytes known durable", synced, seg.size.Load())
+	}
+	var mu sync.Mutex
+	failing := true
+	failSyncs(s, func(f *os.File) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing {
+			return syscall.EIO
+		}
+		return f.Sync()
+	})
+	if err := s.SyncStaged(t.Context()); err != nil {
+		t.Fatalf("SyncStaged with nothing written since the open: %v", err)
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	if _, err := s.Stat(t.Context(), key); err != nil {
+		t.Fatalf("Stat of a body acknowledged in an earlier run: %v", err)
+	}
+	if err := s.Delete(t.Context(), key); err != nil {
+		t.Fatalf("Delete of a body acknowledged in an earlier run: %v", err)
+	}
+}
+
+// TestPackedSupersededTombstonedAfterCopySynced: at open, the older of two records of a
+// key (a compaction killed between its copy and the removal of the old segment) is
+// tombstoned only once the newer one is durable, else a crash of the machine could keep
+// the tombstone and lose the copy.
+func TestPackedSupersededTombstonedAfterCopySynced(t *testing.T) {
+	root := t.TempDir()
+	s := newPackedStore(t, root, 0)
+	body := seededBody(3, 2000)
+	key := put(t, s, "acme", body)
+	for i := range 4 { // live bodies, so that no compaction removes segment 1
+		put(t, s, "acme", seededBody(uint64(510+i), 2000))
+	}
+	if err := os.WriteFile(filepath.Join(root, packDirName, segmentName(2)), encodeRecord(key, body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.Stage(t.Context(), key, bytes.NewReader(body), int64(len(body)))
-	if err != nil {
-		t.Fatalf("Stage: %v", err)
+	s = newPackedStore(t, root, 0)
+	del, _ := os.ReadFile(filepath.Join(root, packDirName, "0000000000000001.del"))
+	s.packs.mu.Lock()
+	seg2 := s.packs.segments[2]
+	s.packs.mu.Unlock()
+	if len(del) == 0 {
+		t.Fatal("the superseded record got no tombstone")
 	}
-	if err := st.Sync(); err == nil {
-		t.Fatal("a dedup hit after reopening acknowledged without an fsync of the segment")
+	if synced := seg2.data.syncedBytes(); synced < seg2.size.Load() {
+		t.Fatalf("old copy tombstoned while the newer copy is not known durable (synced %d of %d)", synced, seg2.size.Load())
 	}
 }
 
@@ -551,10 +619,7 @@ func TestPackedDurableHitAfterFailedSync(t *testing.T) {
 	body := seededBody(12, 1000)
 	key := put(t, s, "acme", body)
 	failSyncs(s, func(*os.File) error { return syscall.EIO })
-	other := seededBody(13, 1000)
-	if err := s.Put(t.Context(), blobstore.Key("acme", sha256.Sum256(other)), bytes.NewReader(other), int64(len(other))); err == nil {
-		t.Fatal("Put with a failing fsync succeeded")
-	}
+	putFails(t, s, seededBody(13, 1000))
 	if err := s.Put(t.Context(), key, bytes.NewReader(body), int64(len(body))); err != nil {
 		t.Fatalf("dedup hit on a durable record after a failed fsync: %v", err)
 	}
@@ -714,18 +779,13 @@ func TestPackedDeleteSyncsRecordFirst(t *testing.T) {
 	}
 }
 
-// TestCompactionSkipsFailedSegment: a sealed segment whose fsync failed is left alone by
-// compaction, which compacts the later segments all the same.
-func TestCompactionSkipsFailedSegment(t *testing.T) {
+// TestCompactionHealsFailedSegment: a record whose segment's fsync failed (its Put
+// failed, but the metadata that staged it may reference it) is copied by the next
+// compaction to a sound segment and made durable there; the failed segment is removed,
+// and Delete and SyncStaged work again.
+func TestCompactionHealsFailedSegment(t *testing.T) {
 	root := t.TempDir()
-	s := newPackedStore(t, root, 8<<10)
-	segOf := func(key string) uint64 {
-		loc, ok := s.packs.lookup(key)
-		if !ok {
-			t.Fatalf("%s not indexed", key)
-		}
-		return loc.seg.seq
-	}
+	s := newPackedStore(t, root, 0)
 	var failing bool
 	var mu sync.Mutex
 	failSyncs(s, func(f *os.File) error {
@@ -736,44 +796,33 @@ func TestCompactionSkipsFailedSegment(t *testing.T) {
 		}
 		return f.Sync()
 	})
-	var first, second []string
-	seed := uint64(60)
-	for ; len(first) < 4; seed++ {
-		first = append(first, put(t, s, "acme", seededBody(seed, 1000)))
-	}
+	kept := put(t, s, "acme", seededBody(60, 1000))
 	mu.Lock()
 	failing = true
 	mu.Unlock()
-	lost := seededBody(seed, 1000)
-	seed++
-	if err := s.Put(t.Context(), blobstore.Key("acme", sha256.Sum256(lost)), bytes.NewReader(lost), int64(len(lost))); err == nil {
-		t.Fatal("Put with a failing fsync succeeded")
-	}
-	mu.Lock()
-	failing = false
-	mu.Unlock()
-	for {
-		key := put(t, s, "acme", seededBody(seed, 1000))
-		seed++
-		if segOf(key) > 2 {
-			break
-		}
-		second = append(second, key)
-	}
-	if segOf(first[0]) != 1 || segOf(second[0]) != 2 {
-		t.Fatalf("bodies in segments %d and %d, want 1 and 2", segOf(first[0]), segOf(second[0]))
-	}
-	for _, key := range append(first, second[1:]...) {
-		if err := s.Delete(t.Context(), key); err != nil {
-			t.Fatal(err)
-		}
+	lostKey := putFails(t, s, seededBody(61, 1000))
+	if err := s.SyncStaged(t.Context()); err != nil {
+		t.Fatalf("SyncStaged after a failed fsync: %v", err)
 	}
 	_ = s.packs.compact()
-	if _, err := os.Stat(filepath.Join(root, packDirName, segmentName(2))); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("segment 2 after compaction: %v, want it compacted away", err)
+	if _, err := os.Stat(filepath.Join(root, packDirName, segmentName(1))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the failed segment after compaction: %v, want it removed", err)
 	}
-	if got, err := getAll(t, s, second[0]); err != nil || len(got) != 1000 {
-		t.Fatalf("the body moved out of segment 2: %v", err)
+	for _, key := range []string{kept, lostKey} {
+		loc, ok := s.packs.lookup(key)
+		if !ok || loc.seg.seq == 1 || loc.seg.data.syncedBytes() < loc.end() {
+			t.Fatalf("%s after compaction: in segment %v, want durable in a sound one", key, loc.seg)
+		}
+	}
+	if err := s.Delete(t.Context(), lostKey); err != nil {
+		t.Fatalf("Delete after the compaction: %v", err)
+	}
+	s = newPackedStore(t, root, 0)
+	if got, err := getAll(t, s, kept); err != nil || !bytes.Equal(got, seededBody(60, 1000)) {
+		t.Fatalf("the body acknowledged before the failure, after reopening: %v", err)
+	}
+	if _, err := s.Stat(t.Context(), lostKey); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("the deleted body after reopening: Stat gave %v", err)
 	}
 }
 

@@ -51,61 +51,85 @@
 // so do the bodies of a store written before packing: every read, Stat, Check and Delete
 // looks in the index first and then at the file.
 //
-// The index is not stored apart: the segments are self-describing, and New rebuilds it
-// by scanning them (reading every packed byte once at open, and holding about 100 bytes
-// of memory per packed body). That is simpler than a second store such as Pebble, whose
-// own log would cost a second fsync per batch and a crash-ordering argument between two
-// files; a record is its own index entry, durable with its body in one fsync. What the
-// scan trusts:
+// The index is not a store of its own: the segments are self-describing, and Open
+// rebuilds the in-memory index (about 100 bytes per packed body) from them. A sealed
+// segment gets an index file root/seg/<seq>.idx (segindex.go), written in the background
+// once the segment is synced whole: the records' places and keys, checksummed, so that
+// Open reads it instead of every packed byte of the segment. Open scans a segment whose
+// index file is missing, fails its checksum, or describes a segment of another length;
+// a record loaded from an index file is read and checked against its key before a dedup
+// hit takes it. That is simpler than a second store such as Pebble, whose own log would
+// cost a second fsync per batch and a crash-ordering argument between two files; a
+// record is its own index entry, durable with its body in one fsync. What Open trusts:
 //
 //   - A record counts only if its header checksum, its key, its body checksum and its
-//     body's SHA-256 (the key's digest) hold; a stretch that fails is skipped (the scan looks for the next whole record), so a torn
-//     tail, what a crash during a write leaves, is discarded. Nothing acknowledged is in
-//     it: Sync returns only after an fsync that covered the whole record.
+//     body's SHA-256 (the key's digest) hold; a stretch that fails is skipped (the scan
+//     looks for the next whole record), so a torn tail, what a crash during a write
+//     leaves, is discarded. Nothing acknowledged is in it: Sync returns only after an
+//     fsync that covered the whole record.
+//   - Nothing it read is relied on before it is durable: the owner's Open syncs the
+//     filesystem (syncfs(2)) after loading, since a killed process leaves its writes in
+//     the page cache only; a failure fails the Open. The same sync makes durable the body
+//     files a killed process staged and never synced.
 //   - A key's body is its last record in (segment, offset) order. New records go only to
-//     the active segment, which has the highest sequence number.
+//     the active segment, which has the highest sequence number. Only one process owns a
+//     directory's segments: it holds a flock on root/seg/owner.lock until Close, and a
+//     second owner's Open fails.
 //   - Delete fsyncs the record's segment up to the record, then appends a tombstone
 //     naming the record's offset to the segment's tombstone file root/seg/<seq>.del and
-//     fsyncs it before returning; a tombstone removes exactly that record, so a later Put
-//     of the same key (a new record) is not affected. A partial tombstone (a crash, a
-//     failed write) is cut off so that the next ones stay on the 12-byte grid, and a
-//     segment number is never used again while a tombstone file of it may exist.
+//     syncs it (group-committed like the segment) before returning; a tombstone removes
+//     exactly that record, so a later Put of the same key (a new record) is not affected.
+//     A partial tombstone (a crash, a short write) is cut off so that the next ones stay
+//     on the 12-byte grid. If the tombstone's sync fails the record is indexed again (the
+//     Delete's retry fails too instead of returning nil), the tombstone file takes no
+//     more tombstones, no dedup hit takes a record of that segment (its tombstone may be
+//     on disk after all), and the segment is compacted away. A Delete of a key whose
+//     tombstone another Delete is syncing waits for that sync.
 //   - Compaction (a background pass after a Delete leaves a sealed segment with less than
 //     Options.CompactBelow of its bytes live, or at open) copies the segment's live
-//     records to the active segment, fsyncs them, and only then removes the segment file,
-//     fsyncs root/seg, and removes its tombstone file. (The dead records of the active
-//     segment come back once it is sealed: when it is full, or at the next open.)
-//     Readers hold the segment open while they read, so a read during a compaction gets
-//     the old copy or the new one. A crash between the copy and the removal leaves two
-//     records of a key; the next open keeps the newer and tombstones the older before
-//     serving, so that a later deletion of the newer, whose tombstone goes when its own
-//     segment is compacted away, cannot bring the older back. A tombstone file whose
-//     segment is gone is removed at open.
+//     records to the active segment and fsyncs them; if that fails the records are put
+//     back where they were and the copies tombstoned. Then the originals get tombstones
+//     (synced), the segment file is removed, root/seg fsynced, and the tombstone and
+//     index files removed: a removal that does not hold leaves no live original behind.
+//     (The dead records of the active segment come back once it is sealed: when it is
+//     full, or at the next open.) Readers hold the segment open while they read, so a
+//     read during a compaction gets the old copy or the new one. A crash between the copy
+//     and the tombstones leaves two records of a key; the next open keeps the newer and
+//     tombstones the older (after the sync above) before serving. A tombstone or index
+//     file whose segment is gone is removed at open. The highest-numbered segment is not
+//     compacted away while no higher one exists, so no segment number is used again.
 //   - A failed fsync fails every Sync it covered and every later one of that segment
 //     (Linux may drop the error and the dirty pages); the next write seals it and starts a
-//     new one, and a Put of a key whose record the failure may have lost writes it again.
-//     An fsync that returns nil while another one of the segment fails counts as failed
-//     too (Linux reports the error once). Compaction leaves a failed segment alone.
-//   - Records scanned at open are not known durable: a dedup hit on one fsyncs first. A
-//     process that does not own the segments never takes a dedup hit on a packed body.
+//     new one. An fsync that returns nil while another one of the segment fails counts as
+//     failed too (Linux reports the error once). A Put of a key whose record the failure
+//     may have lost writes it again, and once the new record is durable the old one is
+//     tombstoned. The next compaction copies the failed segment's live records, each
+//     checked against its key, from the page cache to a sound segment and removes it:
+//     what the failure may have lost becomes durable there, Delete works again, and
+//     SyncStaged (which runs that compaction first) does not fail for good.
+//   - A process that does not own the segments never takes a dedup hit on a packed body.
+//     A torn object file is removed when its body is stored packed, so that such a
+//     process, which looks at files before it has indexed a new record, never reads it.
 //
 // Staging is unchanged by packing: a killed process leaves every written record whole in
 // the page cache, and after a crash of the machine the staging recovery's Check finds a
 // record that did not survive (missing, or skipped by the scan) as it finds a lost file.
 //
-// Packing is off by default (embedded.Config.BlobPack, `strata serve --blob-pack`). The
-// findings of the review of 2026-12-06 are fixed (branch packfix: loaded segments start
-// unsynced; syncTo's order and overlapping fsync failures; tombstones kept on their grid;
-// the SHA-256 check at index time and on read; no dedup hit in a non-owner; Delete syncs
-// the record first; compaction skips failed segments; segment numbers never reused).
-// Still open:
+// Packing is on in `strata serve` (embedded.Config.BlobFilePerBody, `--blob-pack=false`,
+// turns it off). It was off while the findings of two reviews of 2026-12-06 were fixed
+// (branches packfix and pack18; the second review found: compaction after a failed copy,
+// superseded tombstones before the copy was durable, tombstone sync failures, a failed
+// segment wedging SyncStaged, a rewritten body coming back, a second owner, number reuse,
+// a reader's open racing compaction, a torn file shadowing a packed body). Still open:
 //
-//   - the path that cuts a failed or short tombstone write back to the last whole
-//     tombstone has no test (it needs a short write injected);
-//   - a Delete of a record that a failed fsync may have lost (its segment failed before
-//     syncing it) fails every time, since its tombstone must not outlive an older copy,
-//     and compaction skips that segment: such a body is kept until someone removes the
-//     segment by hand.
+//   - the crash test SIGKILLs a child, so it checks what a killed process leaves, not what
+//     a crash of the machine does (it would pass with every fsync removed); a fault
+//     file system that keeps each file as of its last successful fsync would test that;
+//   - Open holds a map of every record's offset and one of every tombstone until it
+//     returns (about twice the index's memory, transiently);
+//   - a store that does not own the segments keeps the files of segments compacted away
+//     open until it closes (admin commands are short-lived), and rereads a segment's
+//     stretch after a torn record on every refresh.
 package fs
 
 import (
@@ -195,6 +219,10 @@ type Options struct {
 	// CompactBelow is the share of live bytes under which a sealed segment is compacted
 	// (DefaultCompactBelow if 0).
 	CompactBelow float64
+
+	// syncHook, if set, fsyncs the segment and tombstone files instead of File.Sync from
+	// the open on (tests make fsyncs fail with it).
+	syncHook func(*os.File) error
 }
 
 // DefaultOptions are the options New opens a store with: a file per body, packed bodies
@@ -231,7 +259,7 @@ func Open(root string, opts Options) (*Store, error) {
 	if opts.PackSmall && !opts.Own {
 		return nil, fmt.Errorf("open blob store %s: packing needs Options.Own", root)
 	}
-	packs, err := openPacks(filepath.Join(root, packDirName), opts.Own, opts.SegmentSize, opts.CompactBelow)
+	packs, err := openPacks(filepath.Join(root, packDirName), opts.Own, opts.SegmentSize, opts.CompactBelow, opts.syncHook)
 	if err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
@@ -245,6 +273,13 @@ func Open(root string, opts Options) (*Store, error) {
 		s.sweepStaleTemps(before)
 	}()
 	return s, nil
+}
+
+// Close ends the store's background work (the compaction of segments) and waits for it.
+// The store is not used after Close.
+func (s *Store) Close() error {
+	s.packs.close()
+	return nil
 }
 
 // sweepStaleTemps removes the temporary files older than before from every shard
@@ -338,6 +373,7 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 	if st, ok := s.packs.staged(key); ok {
 		return st, nil // a dedup hit on a packed body
 	}
+	torn := false
 	if _, err := os.Lstat(path); err == nil {
 		whole, err := s.present(ctx, dirs, path, sum)
 		if err != nil {
@@ -346,6 +382,7 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 		if whole {
 			return durableObject{}, nil
 		}
+		torn = true
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
@@ -353,6 +390,13 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 		st, err := s.stagePacked(ctx, key, r, size, sum)
 		if err != nil {
 			return nil, fmt.Errorf("put %s: %w", key, err)
+		}
+		if torn {
+			// A file that is not the body (a crash's leftover) would shadow the packed
+			// record for a store that has not indexed it yet and reads the file.
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("put %s: remove a torn object: %w", key, err)
+			}
 		}
 		return st, nil
 	}

@@ -39,7 +39,7 @@ func startStrata(t *testing.T, filePerBody bool) (*embedded.Server, string) {
 	defer cancel()
 	srv, err := embedded.Start(ctx, embedded.Config{
 		DataDir: dir, IMAPListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", Demo: true,
-		AllowPlaintextAuth: true, BlobGCInterval: -1, Logger: quietLogger(), BlobPack: !filePerBody,
+		AllowPlaintextAuth: true, BlobGCInterval: -1, Logger: quietLogger(), BlobFilePerBody: filePerBody,
 	})
 	if err != nil {
 		t.Fatalf("start: %v", err)

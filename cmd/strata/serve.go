@@ -53,7 +53,7 @@ SIGTERM drains IMAP, LMTP and ManageSieve as 'strata frontend' does, within
 	f.Bool("disable-unauthenticate", false, "do not offer UNAUTHENTICATE (RFC 8437), which lets one connection log in as several accounts in turn")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
 	addBlobStoreFlags(f, "the data directory")
-	f.Bool("blob-pack", false, "with --blob fs, pack bodies of up to 64 KiB into segment files with group-committed fsyncs (experimental: off until the crash-safety review findings in blobstore/fs are fixed); false: a file per body (bodies stored either way stay readable)")
+	f.Bool("blob-pack", true, "with --blob fs, pack bodies of up to 64 KiB into segment files with group-committed fsyncs; false: a file per body (bodies stored either way stay readable)")
 	addBlobGCFlags(f)
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics and the probes /healthz and /readyz, e.g. 127.0.0.1:9464 (empty: off)")
 	addDrainTimeoutFlag(f)
@@ -153,7 +153,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	srv, err := embedded.Start(ctx, embedded.Config{
 		DataDir:               dataDir,
 		DisableSearchIndex:    !searchIndex,
-		BlobPack:              blobPack,
+		BlobFilePerBody:       !blobPack,
 		IMAPListen:            imapListen,
 		IMAPSListen:           imapsListen,
 		ManageSieveListen:     sieveListen,

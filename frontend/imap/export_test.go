@@ -49,6 +49,7 @@ func SetSortColumnMin(t testing.TB, n int64) {
 
 // MeasureCPU is measureCPU for the external benchmarks.
 func MeasureCPU(b *testing.B) func() { return measureCPU(b) }
+
 // SetPipelineHold sets how long a response may wait for the responses of the commands
 // pipelined after it (connWriter.hold) until the test ends.
 func SetPipelineHold(t testing.TB, d time.Duration) {
