@@ -335,7 +335,7 @@ func (p *packs) load() error {
 		// hit, a Delete, a compaction), and every body file that process staged and never
 		// synced as well (package comment, "Staging"). A failure fails the open: nothing
 		// loaded could be trusted to survive a crash of the machine.
-		if err := syncFilesystem(p.dir); err != nil {
+		if err := fsync.Filesystem(p.dir); err != nil {
 			return fmt.Errorf("sync segments: %w", err)
 		}
 		for _, seq := range seqs {
