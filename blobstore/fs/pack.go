@@ -90,6 +90,12 @@ type segment struct {
 	// movedOut holds the offsets of the records a compaction copied out of the segment:
 	// they are tombstoned before the segment file is removed (compactSegment).
 	movedOut []int64
+	// supersededBy holds, per segment, the end of the last record written there (append)
+	// that superseded a record of this segment. Such a record leaves this segment's live
+	// bytes at once, before it is durable: the segment file is removed only once those
+	// records are (compactSegment), else a power loss between the removal and their fsync
+	// would lose a body whose only durable copy was here (review G1 of 2026-12-06).
+	supersededBy map[*segment]int64
 
 	// delWritten is delSize for the tombstone file's fsyncs (tombs), read without packs.mu.
 	delWritten atomic.Int64
@@ -807,6 +813,12 @@ func (p *packs) append(key string, rec []byte, bodyLen int, bodyCRC uint32) (blo
 	if old, ok := p.index[pk]; ok {
 		old.seg.live -= old.size() // superseded by the record written above
 		st.superseded = &old
+		if old.seg != loc.seg {
+			if old.seg.supersededBy == nil {
+				old.seg.supersededBy = map[*segment]int64{}
+			}
+			old.seg.supersededBy[loc.seg] = max(old.seg.supersededBy[loc.seg], loc.end())
+		}
 	}
 	loc.keyLen, loc.bodyLen, loc.bodyCRC = uint16(len(key)), uint32(bodyLen), bodyCRC
 	p.index[pk] = loc
@@ -1114,7 +1126,17 @@ func (p *packs) compact() error {
 		}
 	}
 	p.mu.Unlock()
-	slices.SortFunc(victims, func(a, b *segment) int { return cmp.Compare(a.seq, b.seq) })
+	// Failed segments first: a segment whose records were superseded by records in a
+	// failed one waits for those to be copied to a sound one (syncSuperseders).
+	slices.SortFunc(victims, func(a, b *segment) int {
+		if fa, fb := a.data.hasFailed(), b.data.hasFailed(); fa != fb {
+			if fa {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
 	// One segment that cannot be compacted does not stop the others.
 	var errs []error
 	for _, seg := range victims {
@@ -1184,6 +1206,12 @@ func (p *packs) compactSegment(seg *segment) error {
 			return p.undoMoves(seg, moves, fmt.Errorf("compact segment %s: %w", seg.path, err))
 		}
 	}
+	// The records that superseded ones of seg are durable before seg can go (segment
+	// supersededBy): one may be the only other copy of a body acknowledged from seg. None
+	// is added once the scan above is over: no record is indexed in seg any more.
+	if err := p.syncSuperseders(seg); err != nil {
+		return fmt.Errorf("compact segment %s: %w", seg.path, err)
+	}
 	// The copies are durable: the originals get tombstones before the segment file is
 	// removed, so that if its removal does not hold (a failed unlink or directory fsync,
 	// a crash) nothing moved out of it is live there at the next open.
@@ -1216,6 +1244,7 @@ func (p *packs) compactSegment(seg *segment) error {
 	}
 	p.mu.Lock()
 	seg.removed = true
+	seg.supersededBy = nil
 	delete(p.segments, seg.seq)
 	p.closeIfUnusedLocked(seg)
 	p.mu.Unlock()
@@ -1230,6 +1259,29 @@ func (p *packs) compactSegment(seg *segment) error {
 		}
 	}
 	return nil
+}
+
+// syncSuperseders makes durable the records that superseded records of seg (segment
+// supersededBy), in segments not removed since: a removed segment's live records were
+// copied and synced before its removal, by this same rule.
+func (p *packs) syncSuperseders(seg *segment) error {
+	p.mu.Lock()
+	ends := map[*segment]int64{}
+	for to, end := range seg.supersededBy {
+		if to != seg && !to.removed {
+			ends[to] = end
+			to.refs++
+		}
+	}
+	p.mu.Unlock()
+	var errs []error
+	for to, end := range ends {
+		if err := to.data.syncTo(end); err != nil {
+			errs = append(errs, fmt.Errorf("a record that superseded one here is not durable: %w", err))
+		}
+		p.unpin(to)
+	}
+	return errors.Join(errs...)
 }
 
 // undoMoves puts the records a compaction of seg copied back where they were, after the
