@@ -120,7 +120,25 @@
 // (branches packfix and pack18; the second review found: compaction after a failed copy,
 // superseded tombstones before the copy was durable, tombstone sync failures, a failed
 // segment wedging SyncStaged, a rewritten body coming back, a second owner, number reuse,
-// a reader's open racing compaction, a torn file shadowing a packed body). Still open:
+// a reader's open racing compaction, a torn file shadowing a packed body). A third review
+// after the merge found one more loss, fixed (a segment is removed only once the records
+// that superseded its records are durable: segment.supersededBy), and left these open,
+// each needing an fsync that failed first:
+//
+//   - a Put whose fsync failed stays indexed; if the kernel then dropped its pages, the
+//     compaction that heals the failed segment cannot copy it and every SyncStaged (raft
+//     snapshot) fails until a restart, whose scan drops the record (dropping it in place
+//     must bring back the older record it superseded, if any);
+//   - after a restart a record whose fsync failed before it is trusted as on disk (the
+//     syncfs at open cannot rewrite pages whose writeback failed), so a retried Put may be
+//     acknowledged on bytes that are not there: the file-per-body layout has the same hole;
+//     a marker file per failed segment would close it in both;
+//   - a segment that an open scanned and sealed never gets its index file, so it is
+//     scanned at every open;
+//   - Open fails when the disk is full (a tombstone of a superseded record), and a write
+//     after Close is not refused.
+//
+// Also open:
 //
 //   - the crash test SIGKILLs a child, so it checks what a killed process leaves, not what
 //     a crash of the machine does (it would pass with every fsync removed); a fault
