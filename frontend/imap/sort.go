@@ -241,12 +241,28 @@ func (c *conn) fillSortKeys(cache *sortKeyCache, box sortBoxKey, uids []uint32, 
 		cache.put(box, got, entries)
 		read = append(read, got...)
 	}
+	before := rows
 	keys, rows = cache.snapshot(box, uids)
-	lacking := false
-	for _, r := range keys.rowsOf(read) {
-		lacking = lacking || r < 0
+	return keys, rows, stillComplete(before, rows, keys.rowsOf(read)), nil
+}
+
+// stillComplete reports whether a fill's second snapshot (rows after) holds every message
+// its first one did (before) and every key read meanwhile (readRows): another mailbox's
+// fill may have evicted the box between the two, and the box put back holds only what was
+// put after that; the messages it lacks would otherwise be taken for expunged and left out
+// of the answer (found in review: a SORT answered with only the new messages).
+func stillComplete(before, after, readRows []int32) bool {
+	for k, r := range after {
+		if r < 0 && before[k] >= 0 {
+			return false
+		}
 	}
-	return keys, rows, !lacking, nil
+	for _, r := range readRows {
+		if r < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // sortCache returns the frontend's cache of sort keys where the selected mailbox is the

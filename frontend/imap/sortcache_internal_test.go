@@ -146,3 +146,45 @@ func TestCommandSortCacheKeepsItsFields(t *testing.T) {
 		}
 	}
 }
+
+// TestFillNoticesEvictionBetweenSnapshots replays fillSortKeys with another mailbox's fill
+// evicting this one while the missing keys are read: the box put back holds only the keys
+// read, and the fill must report itself incomplete (its caller reads into a cache of its
+// own) rather than answer a SORT with the new messages only (found in review).
+func TestFillNoticesEvictionBetweenSnapshots(t *testing.T) {
+	c := newSortKeyCache(15)
+	a := sortBoxKey{owner: "u", mailboxID: 1, uidValidity: 1}
+	b := sortBoxKey{owner: "u", mailboxID: 2, uidValidity: 1}
+	var uids []uint32
+	var es []sortEntry
+	for u := uint32(1); u <= 10; u++ {
+		uids, es = append(uids, u), append(es, sizeEntry(uint64(u)))
+	}
+	c.put(a, uids, es)
+	view := append(append([]uint32{}, uids...), 11, 12)
+	_, before := c.snapshot(a, view)
+	var missing []uint32
+	for k, r := range before {
+		if r < 0 {
+			missing = append(missing, view[k])
+		}
+	}
+	if len(missing) != 2 {
+		t.Fatalf("missing %v, want UIDs 11 and 12", missing)
+	}
+	c.put(b, uids, es) // another session's fill: a is evicted
+	c.put(a, missing, []sortEntry{sizeEntry(11), sizeEntry(12)})
+	keys, after := c.snapshot(a, view)
+	if stillComplete(before, after, keys.rowsOf(missing)) {
+		t.Fatalf("a fill whose box was evicted between its snapshots reports itself complete: rows %v", after)
+	}
+	// Without an eviction the same fill is complete.
+	c2 := newSortKeyCache(100)
+	c2.put(a, uids, es)
+	_, before = c2.snapshot(a, view)
+	c2.put(a, missing, []sortEntry{sizeEntry(11), sizeEntry(12)})
+	keys, after = c2.snapshot(a, view)
+	if !stillComplete(before, after, keys.rowsOf(missing)) {
+		t.Fatalf("a fill without an eviction reports itself incomplete: rows %v", after)
+	}
+}
