@@ -252,7 +252,13 @@ func (s MailboxState) encode() []byte {
 // State returns the state of a mailbox; ok is false when the index holds none (never
 // indexed, dropped, or being rebuilt from scratch).
 func (x *Index) State(account string, mailbox uint64) (st MailboxState, ok bool, err error) {
-	v, closer, err := x.db.Get(mailboxKey(kindState, account, mailbox))
+	return stateIn(x.db, account, mailbox)
+}
+
+// stateIn is State read from r: the index itself, or a snapshot of it whose postings a
+// query reads (Candidates, Fuzzy), so that the state and the postings are of one moment.
+func stateIn(r pebble.Reader, account string, mailbox uint64) (st MailboxState, ok bool, err error) {
+	v, closer, err := r.Get(mailboxKey(kindState, account, mailbox))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return st, false, nil
 	}
@@ -490,15 +496,18 @@ func Indexable(needle string) bool { return len(needle) >= 3 }
 // those that do (doc.go). ErrNotIndexed when the mailbox has no state; the needle must be
 // Indexable.
 func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
-	st, ok, err := x.State(account, mailbox)
+	// The state from the snapshot the postings are read from: a mailbox dropped (and
+	// being indexed again) in between would otherwise answer its old LastUID with no
+	// postings, every message up to it a non-match (found in review).
+	snap := x.db.NewSnapshot()
+	defer snap.Close()
+	st, ok, err := stateIn(snap, account, mailbox)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, ErrNotIndexed
 	}
-	snap := x.db.NewSnapshot()
-	defer snap.Close()
 	r := &reader{ctx: ctx, snap: snap, account: account, mailbox: mailbox}
 	if err := r.loadDead(); err != nil {
 		return nil, err
@@ -579,15 +588,18 @@ func (r *reader) trigramCandidates(q Query) ([]uint32, error) {
 // percent (RFC 6203 4: 1 to 100, higher is better), plus the skipped messages with score
 // 100 (they are verified exactly).
 func (x *Index) Fuzzy(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
-	st, ok, err := x.State(account, mailbox)
+	// The state from the snapshot the postings are read from: a mailbox dropped (and
+	// being indexed again) in between would otherwise answer its old LastUID with no
+	// postings, every message up to it a non-match (found in review).
+	snap := x.db.NewSnapshot()
+	defer snap.Close()
+	st, ok, err := stateIn(snap, account, mailbox)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, ErrNotIndexed
 	}
-	snap := x.db.NewSnapshot()
-	defer snap.Close()
 	r := &reader{ctx: ctx, snap: snap, account: account, mailbox: mailbox}
 	if err := r.loadDead(); err != nil {
 		return nil, err
