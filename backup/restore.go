@@ -70,7 +70,10 @@ func Restore(ctx context.Context, cfg RestoreConfig) (*Manifest, error) {
 	default:
 		return nil, fmt.Errorf("restore layout %q: want %q or %q", cfg.Layout, ForServe, ForMetadata)
 	}
-	for _, dir := range []string{filepath.Join(cfg.DataDir, "fsm"), filepath.Join(raftData, "raft")} {
+	// The search index too (DataDir/searchindex, searchindex/fsmfeed): one kept from a
+	// later state would trust postings and UIDs the restored mailboxes went back before,
+	// and miss the new messages that take those UIDs again (found in review).
+	for _, dir := range []string{filepath.Join(cfg.DataDir, "fsm"), filepath.Join(raftData, "raft"), filepath.Join(cfg.DataDir, "searchindex")} {
 		if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 			return nil, fmt.Errorf("restore into %s: %s is not empty; restore builds a new data directory", cfg.DataDir, dir)
 		}
