@@ -157,8 +157,14 @@ func (c *conn) cmdMultiSearch(cmd *imapwire.Command) (err error) {
 func (c *conn) searchIn(s *selected, criteria *imap.SearchCriteria) ([]int, error) {
 	saved := c.sel
 	c.sel = s
-	defer func() { c.sel = saved }()
 	matched, _, err := c.searchMatches(criteria)
+	// Put the selection back only if the search left s in place: waiting for the
+	// session's own messages may end the session's selection (the mailbox deleted, the
+	// r right taken; sendChanges closes it), and a closed one must stay closed (found in
+	// review).
+	if c.sel == s {
+		c.sel = saved
+	}
 	return matched, err
 }
 
