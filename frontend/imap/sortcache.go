@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"errors"
 	"cmp"
 	"container/list"
 	"slices"
@@ -412,26 +413,37 @@ func (c *sortKeyCache) missingAbove(box sortBoxKey, uids []uint32, floor uint32)
 }
 
 // columnUpTo notes that box's sort-key column was read up to UID upTo.
-func (c *sortKeyCache) columnUpTo(box sortBoxKey, upTo uint32) {
+func (c *sortKeyCache) columnUpTo(box sortBoxKey, read *sortBox, upTo uint32) {
 	if c.max <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b := c.boxOf(box)
-	b.columnUpTo = max(b.columnUpTo, upTo)
+	if e := c.boxes[box]; e != nil && e.Value.(*sortBox) == read {
+		read.columnUpTo = max(read.columnUpTo, upTo)
+	}
 }
+
+// errColumnEvicted is appendColumn's answer when the box a column read began filling was
+// evicted since: the rows of the earlier chunks went with it, so the read must not go on
+// (and claim the column read up to its end) into the box made anew.
+var errColumnEvicted = errors.New("sort cache: the mailbox was evicted while its column was read")
 
 // appendColumn adds the entries decoded from box's sort-key column, UIDs ascending, then
 // notes it read up to upTo. decode yields them one at a time into a reused entry, which
 // is interned at once: a message costs no allocation of its own. An empty box is first
 // given room for about expect messages.
-func (c *sortKeyCache) appendColumn(box sortBoxKey, upTo uint32, expect int, decode func(add func(uid uint32, e *sortEntry)) error) error {
+// filling is the box the read's earlier chunks went to (nil for the first chunk); the box
+// this chunk went to is returned, or errColumnEvicted if filling is no longer box's.
+func (c *sortKeyCache) appendColumn(box sortBoxKey, filling *sortBox, upTo uint32, expect int, decode func(add func(uid uint32, e *sortEntry)) error) (*sortBox, error) {
 	if c.max <= 0 {
-		return nil
+		return nil, nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if e := c.boxes[box]; filling != nil && (e == nil || e.Value.(*sortBox) != filling) {
+		return nil, errColumnEvicted
+	}
 	b := c.boxOf(box)
 	if len(b.cols.uids) == 0 {
 		b.cols.reserve(expect, c.fields)
@@ -455,7 +467,7 @@ func (c *sortKeyCache) appendColumn(box sortBoxKey, upTo uint32, expect int, dec
 		b.columnUpTo = max(b.columnUpTo, upTo)
 	}
 	c.evict()
-	return err
+	return b, err
 }
 
 // put adds the entries of uids (ascending) in box, then evicts mailboxes beyond the bound

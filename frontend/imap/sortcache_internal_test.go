@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -186,5 +187,53 @@ func TestFillNoticesEvictionBetweenSnapshots(t *testing.T) {
 	keys, after = c2.snapshot(a, view)
 	if !stillComplete(before, after, keys.rowsOf(missing)) {
 		t.Fatalf("a fill without an eviction reports itself incomplete: rows %v", after)
+	}
+}
+
+// TestColumnReadStopsWhenEvicted: a column read whose box another fill evicted between two
+// chunks stops, and claims nothing read; before, the next chunk went into a box made anew
+// and the read claimed the whole column, so the first chunk's rows were never read from
+// the column again (found in review).
+func TestColumnReadStopsWhenEvicted(t *testing.T) {
+	c := newSortKeyCache(15)
+	a := sortBoxKey{owner: "u", mailboxID: 1, uidValidity: 1}
+	b := sortBoxKey{owner: "u", mailboxID: 2, uidValidity: 1}
+	chunk := func(first, last uint32) func(add func(uint32, *sortEntry)) error {
+		return func(add func(uint32, *sortEntry)) error {
+			for u := first; u <= last; u++ {
+				e := sizeEntry(uint64(u))
+				add(u, &e)
+			}
+			return nil
+		}
+	}
+	filling, err := c.appendColumn(a, nil, 10, 20, chunk(1, 10))
+	if err != nil || filling == nil {
+		t.Fatalf("first chunk: %v, %v", filling, err)
+	}
+	var uids []uint32
+	var es []sortEntry
+	for u := uint32(1); u <= 10; u++ {
+		uids, es = append(uids, u), append(es, sizeEntry(uint64(u)))
+	}
+	c.put(b, uids, es) // another mailbox's fill: a is evicted
+	if _, err := c.appendColumn(a, filling, 20, 20, chunk(11, 20)); !errors.Is(err, errColumnEvicted) {
+		t.Fatalf("second chunk after the eviction: %v, want errColumnEvicted", err)
+	}
+	c.columnUpTo(a, filling, 20)
+	if got := c.columnRead(a); got != 0 {
+		t.Fatalf("column of the evicted mailbox claimed read up to UID %d, want 0", got)
+	}
+	// Without an eviction the read goes on and is claimed.
+	filling, err = c.appendColumn(a, nil, 10, 20, chunk(1, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filling, err = c.appendColumn(a, filling, 12, 20, chunk(11, 12)); err != nil {
+		t.Fatal(err)
+	}
+	c.columnUpTo(a, filling, 12)
+	if got := c.columnRead(a); got != 12 {
+		t.Fatalf("column read up to UID %d, want 12", got)
 	}
 }

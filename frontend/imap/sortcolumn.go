@@ -38,6 +38,7 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 	defer cancel()
 	policy := metadataRetry
 	policy.Budget, policy.CallTimeout = time.Until(deadline), time.Until(deadline)
+	var filling *sortBox // the box the chunks go to (sortKeyCache.appendColumn)
 	err := policy.Do(ctx, func(ctx context.Context) error {
 		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{
 			Account: s.owner, MailboxId: s.mailboxID, AfterUid: after, User: c.accountName(),
@@ -57,7 +58,7 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 				continue
 			}
 			last := chunk.Uids[len(chunk.Uids)-1]
-			err = cache.appendColumn(box, last, len(s.msgs.uids), func(add func(uint32, *sortEntry)) error {
+			filling, err = cache.appendColumn(box, filling, last, len(s.msgs.uids), func(add func(uint32, *sortEntry)) error {
 				return decodeColumnChunk(chunk, add)
 			})
 			if err != nil {
@@ -72,11 +73,16 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 	if errors.Is(err, errSortDeadline) || ctx.Err() != nil {
 		return no(imapresp.CodeLimit, "Ordering took longer than "+c.srv.limits.SortTimeout.String())
 	}
+	if errors.Is(err, errColumnEvicted) {
+		// Another mailbox's fill evicted this one: what is missing is read from the
+		// records (fillSortKeys), and the next command reads the column again.
+		return nil
+	}
 	if err != nil {
 		return rpcStatus(err, imapresp.CodeNonExistent, "read sort keys")
 	}
-	if n := len(s.msgs.uids); n > 0 {
-		cache.columnUpTo(box, s.msgs.uids[n-1]) // the view's UIDs have been read
+	if n := len(s.msgs.uids); n > 0 && filling != nil {
+		cache.columnUpTo(box, filling, s.msgs.uids[n-1]) // the view's UIDs have been read
 	}
 	return nil
 }
