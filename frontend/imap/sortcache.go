@@ -1,9 +1,9 @@
 package imap
 
 import (
-	"errors"
 	"cmp"
 	"container/list"
+	"errors"
 	"slices"
 	"sync"
 	"unsafe"
