@@ -238,7 +238,9 @@ func TestFetchMetadataItemsNeverReadBodies(t *testing.T) {
 
 func testFetchMetadataItemsNeverReadBodies(t *testing.T, rev2 bool) {
 	dataDir := t.TempDir()
-	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir = dataDir })
+	// A file per body, so that removing the files removes every body (packed
+	// bodies would stay in their segment files).
+	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir, cfg.BlobFilePerBody = dataDir, true })
 	c := login(t, srv)
 	appendMessage(t, c, "INBOX", testMessage("no body needed", "The body."))
 	if err := os.RemoveAll(filepath.Join(dataDir, "blobs", "t")); err != nil {

@@ -384,7 +384,9 @@ func TestSearchHeadersNeverReadBodies(t *testing.T) { bothModes(t, testSearchHea
 
 func testSearchHeadersNeverReadBodies(t *testing.T, rev2 bool) {
 	dataDir := t.TempDir()
-	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir = dataDir })
+	// A file per body, so that removing the files removes every body (packed
+	// bodies would stay in their segment files).
+	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.DataDir, cfg.BlobFilePerBody = dataDir, true })
 	c := login(t, srv)
 	appendMessage(t, c, "INBOX", testMessage("=?UTF-8?Q?caf=C3=A9?= time", "The body."))
 	appendMessage(t, c, "INBOX", testMessage("other", "Other body."))
