@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
 	"github.com/strata-mail/strata/internal/testwait"
 )
@@ -168,15 +169,7 @@ func TestUIDCommandOnOwnAdditionBeforeFeed(t *testing.T) {
 		{"copy/released-during-store", copyFirst, "UID STORE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			g := gateFeeds(t)
-			imap.SetAppendSyncWait(t, 200*time.Millisecond)
-			srv, c := startWithInbox(t, "first")
-			c.Logout()
-			t.Cleanup(g.open) // before the server stops: its feeds must not stay blocked
-			rc := loginRaw(t, srv)
-			rc.ok("SELECT INBOX")
-
-			g.close()
+			g, srv, rc := selectWithHeldFeed(t)
 			uid := tc.add(t, rc)
 			if tc.openAt != "" {
 				open := func(name string) {
@@ -217,4 +210,20 @@ func TestUIDCommandOnOwnAdditionBeforeFeed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// selectWithHeldFeed starts a server with one message in INBOX, selects it in a raw session
+// and then holds the mailbox's change feed back (at most 200 ms of waiting for it per
+// command), for the tests of the session's own new messages before the feed delivers them.
+func selectWithHeldFeed(t *testing.T) (*feedGate, *embedded.Server, *rawConn) {
+	t.Helper()
+	g := gateFeeds(t)
+	imap.SetAppendSyncWait(t, 200*time.Millisecond)
+	srv, c := startWithInbox(t, "first")
+	c.Logout()
+	t.Cleanup(g.open) // before the server stops: its feeds must not stay blocked
+	rc := loginRaw(t, srv)
+	rc.ok("SELECT INBOX")
+	g.close()
+	return g, srv, rc
 }

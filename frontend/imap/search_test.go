@@ -8,12 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/strata-mail/strata/embedded"
-	imapserver "github.com/strata-mail/strata/frontend/imap"
 )
 
 func TestSearch(t *testing.T) { bothModes(t, testSearch) }
@@ -432,14 +430,7 @@ func TestSearchOnOwnAdditionBeforeFeed(t *testing.T) {
 	// selectAndAppend starts a server with one message in INBOX, selects it and APPENDs a
 	// second with the feed held; it returns the session and the new UID.
 	selectAndAppend := func(t *testing.T) (*feedGate, *rawConn, string) {
-		g := gateFeeds(t)
-		imapserver.SetAppendSyncWait(t, 200*time.Millisecond)
-		srv, c := startWithInbox(t, "first")
-		c.Logout()
-		t.Cleanup(g.open) // before the server stops: its feeds must not stay blocked
-		rc := loginRaw(t, srv)
-		rc.ok("SELECT INBOX")
-		g.close()
+		g, _, rc := selectWithHeldFeed(t)
 		return g, rc, strconv.FormatUint(uint64(appendOneUID(t, rc)), 10)
 	}
 	// search sends tc's command and reports whether its answer is OK and names the new
