@@ -31,7 +31,8 @@
 # STRATA_FLAGS (extra `strata serve` flags, e.g. "--auth-cache-ttl 0" to turn its
 # authentication cache off), for cluster-cycle ETCD (an etcd server binary, default
 # bin/etcd, built from deploy/etcd when missing), VERSITYGW (default the one on PATH or in
-# ~/go/bin) and CLUSTER_PORT (first of 9 ports). Every report is printed and written as JSON under OUT.
+# ~/go/bin) and CLUSTER_PORT (first of 9 ports), and for every scenario CPU_SHARES (below).
+# Every report is printed and written as JSON under OUT.
 set -euo pipefail
 
 STRATA=${STRATA:-bin/strata}
@@ -57,6 +58,37 @@ STRATA_PID=
 DOVECOT_DIR=
 INOTIFY_INSTANCES=
 CLUSTER_PIDS=()
+CGROUP=
+
+# shield: with CPU_SHARES set (root, a cgroup v1 cpu controller or cgroup v2), this script
+# and everything it starts (both servers, the load generator, Dovecot's forked processes)
+# run in a cgroup of that CPU weight, so that other work on a shared machine takes a smaller
+# and steadier part of the cores: both servers of a comparison run under the same weight,
+# one after the other. CPU_SHARES is cpu.shares (v1: 2 to 262144, a task outside is 1024)
+# or, on cgroup v2, cpu.weight (1 to 10000, default 100).
+shield() {
+	[ -n "${CPU_SHARES:-}" ] || return 0
+	if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+		CGROUP=/sys/fs/cgroup/strata-bench-$$
+		mkdir "$CGROUP"
+		echo "$CPU_SHARES" >"$CGROUP/cpu.weight"
+	elif [ -d /sys/fs/cgroup/cpu ]; then
+		CGROUP=/sys/fs/cgroup/cpu/strata-bench-$$
+		mkdir "$CGROUP"
+		echo "$CPU_SHARES" >"$CGROUP/cpu.shares"
+	else
+		echo "CPU_SHARES: no cgroup cpu controller here" >&2
+		exit 1
+	fi
+	echo "$BASHPID" >"$CGROUP/cgroup.procs"
+	echo "running in $CGROUP with CPU weight $CPU_SHARES"
+}
+
+unshield() {
+	[ -n "$CGROUP" ] || return 0
+	echo "$BASHPID" >"$(dirname "$CGROUP")/cgroup.procs" || true
+	rmdir "$CGROUP" 2>/dev/null || true
+}
 FRONTEND_PID=
 
 cleanup() {
@@ -67,8 +99,10 @@ cleanup() {
 		echo "$INOTIFY_INSTANCES" >/proc/sys/fs/inotify/max_user_instances || true
 	fi
 	rm -rf "$WORK"
+	unshield
 }
 trap cleanup EXIT
+shield
 
 stop_strata() {
 	if [ -n "$STRATA_PID" ]; then
