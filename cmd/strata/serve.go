@@ -58,6 +58,7 @@ SIGTERM drains IMAP, LMTP and ManageSieve as 'strata frontend' does, within
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics and the probes /healthz and /readyz, e.g. 127.0.0.1:9464 (empty: off)")
 	addDrainTimeoutFlag(f)
 	f.String("cpu-profile", "", "write a CPU profile of the whole run to this file at shutdown (go tool pprof reads it)")
+	f.String("pprof-listen", "", `serve Go's profiles and execution trace at /debug/pprof/ on this address, with block and mutex sampling on, e.g. 127.0.0.1:6060 (keep it on loopback; "" for none)`)
 	addAdminURIFlag(f)
 	addAuthCacheFlags(f)
 	addScramFlags(f)
@@ -140,6 +141,14 @@ func runServe(cmd *cobra.Command, _ []string) error {
 			return err
 		}
 		defer stopProfile()
+	}
+	if addr, _ := f.GetString("pprof-listen"); addr != "" {
+		bound, stopPprof, err := startPprof(addr, logger)
+		if err != nil {
+			return err
+		}
+		defer stopPprof()
+		logger.Info("pprof", "addr", bound)
 	}
 
 	oauthCAs, err := oauthRootCAsFromFlags(f)
