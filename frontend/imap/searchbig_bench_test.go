@@ -59,6 +59,7 @@ func BenchmarkSearchIndexMailbox(b *testing.B) {
 		fillCorpus(b, srv, corpus, held, n)
 		b.Logf("filled %d messages in %v", n-held, time.Since(start).Round(time.Second))
 	}
+	n = max(n, held) // a mailbox kept from a larger run is measured whole
 	start := time.Now()
 	waitIndexed(b, srv, embedded.DemoAccount, "INBOX")
 	waited := time.Since(start)
