@@ -66,7 +66,7 @@ func BenchmarkSearchIndexMailbox(b *testing.B) {
 	if err := srv.SearchIndex().Index().Flush(); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("index caught up %v after the fill, %d bytes per message", waited.Round(time.Second), srv.SearchIndex().Index().Size()/uint64(n))
+	b.Logf("%d messages; index caught up %v after the fill, %d bytes per message", n, waited.Round(time.Second), srv.SearchIndex().Index().Size()/uint64(n))
 	bc := dialBench(b, srv, embedded.DemoAccount, embedded.DemoPassword, "INBOX")
 	rare := bench.UniqueWord(0, n/2)
 	for _, bm := range []struct{ name, command string }{
