@@ -10373,7 +10373,7 @@ type SearchTextResult struct {
 	// uid_bitmap, when not empty, holds the candidates instead of uids (which is then
 	// empty): bit u%8 of byte u/8 (least significant bit first) is set for UID u. The
 	// index sends it when it is smaller than the list, as for a common word in a large
-	// mailbox (a million UIDs in 125 KB instead of 1 to 4 MB of varints).
+	// mailbox (a million UIDs in 125 KB instead of about 1 MB of varints).
 	UidBitmap     []byte `protobuf:"bytes,2650,opt,name=uid_bitmap,json=uidBitmap,proto3" json:"uid_bitmap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
