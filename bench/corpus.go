@@ -21,6 +21,15 @@ type Corpus struct {
 	Seed    uint64
 	MinSize int // default 1 KiB
 	MaxSize int // default 1 MiB
+	// UniqueWords starts the first text part of each message with a word no other
+	// message holds (UniqueWord), as the IDs, numbers and names of real mail make a
+	// mailbox's vocabulary grow with it.
+	UniqueWords bool
+}
+
+// UniqueWord is the word only message index of stream holds when Corpus.UniqueWords.
+func UniqueWord(stream uint64, index int) string {
+	return fmt.Sprintf("ref%dx%07d", stream, index)
 }
 
 // Message kinds and the share of each (out of 100).
@@ -220,23 +229,27 @@ func (c Corpus) build(stream uint64, index int, reserve int) []byte {
 	target = min(max(target+attached, lo), hi)
 
 	boundary := fmt.Sprintf("=_bench_%x_%d", r.Uint32(), index)
+	first := ""
+	if c.UniqueWords {
+		first = UniqueWord(stream, index)
+	}
 	switch kind {
 	case kindPlain:
 		textLen := max(target-b.Len()-120, 64)
-		writePlainPart(&b, r, textLen, false)
+		writePlainPart(&b, r, textLen, false, first)
 	case kindAlternative:
 		fmt.Fprintf(&b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary)
 		b.WriteString("This is a multi-part message in MIME format.\r\n")
 		textLen := max((target-b.Len()-400)/3, 64)
 		fmt.Fprintf(&b, "--%s\r\n", boundary)
-		writePlainPart(&b, r, textLen, true)
+		writePlainPart(&b, r, textLen, true, first)
 		fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
 		writeHTMLPart(&b, r, textLen*2)
 		fmt.Fprintf(&b, "\r\n--%s--\r\n", boundary)
 	case kindAttachment:
 		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", boundary)
 		fmt.Fprintf(&b, "--%s\r\n", boundary)
-		writePlainPart(&b, r, max(target-b.Len()-attached-200, 200), true)
+		writePlainPart(&b, r, max(target-b.Len()-attached-200, 200), true, first)
 		for i, a := range attachments {
 			fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
 			writeAttachment(&b, r, i, a)
@@ -365,12 +378,17 @@ func sentence(r *rand.Rand, n int, utf8 bool) string {
 	return b.String()
 }
 
-func writePlainPart(b *bytes.Buffer, r *rand.Rand, n int, inMultipart bool) {
+// writePlainPart writes a text/plain part of about n bytes, starting with the line first
+// unless it is empty.
+func writePlainPart(b *bytes.Buffer, r *rand.Rand, n int, inMultipart bool, first string) {
 	qp := r.IntN(3) == 0
 	b.WriteString("Content-Type: text/plain; charset=utf-8\r\n")
 	if qp {
 		b.WriteString("Content-Transfer-Encoding: quoted-printable\r\n\r\n")
 		w := quotedprintable.NewWriter(b)
+		if first != "" {
+			fmt.Fprintf(w, "%s\r\n", first)
+		}
 		for start := b.Len(); b.Len()-start < n; {
 			fmt.Fprintf(w, "%s.\r\n", sentence(r, 40+r.IntN(80), true))
 		}
@@ -379,6 +397,9 @@ func writePlainPart(b *bytes.Buffer, r *rand.Rand, n int, inMultipart bool) {
 		return
 	}
 	b.WriteString("Content-Transfer-Encoding: 8bit\r\n\r\n")
+	if first != "" {
+		b.WriteString(first + "\r\n")
+	}
 	for start := b.Len(); b.Len()-start < n; {
 		b.WriteString(sentence(r, 30+r.IntN(40), true))
 		b.WriteString("\r\n")

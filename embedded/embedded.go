@@ -188,6 +188,8 @@ type Server struct {
 	stagingMarked bool
 	// searchIndex is the text-search index, nil when Config.DisableSearchIndex.
 	searchIndex *fsmfeed.Indexer
+	// blobs is the body store the frontends write to.
+	blobs blobstore.Store
 }
 
 // SpamChecker returns the rspamd checker for delivery, nil when scanning is off.
@@ -256,6 +258,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	}
 	var beforeSnapshot func() error
 	recoverStaging := false
+	s.blobs = blobs
 	if fsStore, ok := blobs.(*fs.Store); ok {
 		s.staging = fsStore
 		if recoverStaging, err = stagingRecoveryNeeded(cfg.DataDir); err != nil {
@@ -655,6 +658,9 @@ func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
 
 // Outbound is the queue of the mail delivery generates, nil without a relay configured.
 func (s *Server) Outbound() *outbound.Queue { return s.outbound }
+
+// Blobs returns the body store, for benchmarks that fill a mailbox without IMAP.
+func (s *Server) Blobs() blobstore.Store { return s.blobs }
 
 // Metadata returns a client of the server's metadata service.
 func (s *Server) Metadata() metadatapb.MetadataClient { return metadatapb.NewMetadataClient(s.inproc) }

@@ -48,13 +48,17 @@
 // maximal runs of bytes other than ASCII white space and NUL (mailtext.IsWordSeparator).
 // A needle without such a byte (mailtext.InOneWord) can only occur inside one word, so
 // the messages holding it in a scope are exactly the union of the postings of the
-// dictionary words that contain it (bytes.Contains over the dictionary, O(distinct words
-// of the mailbox), bounded by maxVocabScan). That answer is exact, not a superset: the
+// dictionary words that contain it (one bytes.Index pass over the dictionary, O(distinct
+// words of the mailbox), bounded by maxVocabScan; the dictionaries searched lately stay in
+// memory until a batch adds words to their mailbox, vocab.go), their postings united in a
+// bit set over the mailbox's UIDs and sent as a bitmap when that is smaller than the list
+// (SearchTextResult.uid_bitmap). That answer is exact, not a superset: the
 // frontend takes it without reading the message, except for the messages Result.Verify
 // lists (a word longer than MaxWord, 48 bytes, in the scope, kept out of the dictionary;
 // messages not indexed) and those above the last indexed UID, which it verifies as
 // before. ScopeOther mixes the fields of every other name, so HEADER X-Foo still verifies.
-// Needles with white space (SEARCH BODY "ello wor") use the trigrams and verification.
+// Needles with white space (SEARCH BODY "ello wor") use the trigrams and verification, and
+// so do needles held by more than maxExactWords dictionary words.
 // Why words rather than the stored folded text per message: verifying a common word
 // against stored text still costs a read and a scan per match (a million at 1,000,000
 // messages), while the dictionary costs one scan of distinct words whatever the number of

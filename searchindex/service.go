@@ -29,8 +29,13 @@ func (ix *Indexer) SearchText(ctx context.Context, req *metadatapb.SearchTextReq
 		if err != nil {
 			return nil, err
 		}
-		resp.Results = append(resp.Results, &metadatapb.SearchTextResult{Uids: res.UIDs, LastUid: res.LastUID, Scores: res.Scores,
-			Exact: res.Exact, VerifyUids: res.Verify})
+		out := &metadatapb.SearchTextResult{LastUid: res.LastUID, Scores: res.Scores, Exact: res.Exact, VerifyUids: res.Verify}
+		if bitmap := uidBitmap(res.UIDs); bitmap != nil && res.Scores == nil {
+			out.UidBitmap = bitmap
+		} else {
+			out.Uids = res.UIDs
+		}
+		resp.Results = append(resp.Results, out)
 	}
 	return resp, nil
 }
@@ -74,4 +79,17 @@ func (ix *Indexer) Follow(ctx context.Context, feed Feed) error {
 			}
 		}
 	}
+}
+
+// uidBitmap returns ascending uids as SearchTextResult.uid_bitmap when that is smaller
+// than their packed varints (at least a byte each), else nil.
+func uidBitmap(uids []uint32) []byte {
+	if len(uids) < 64 || int(uids[len(uids)-1]/8)+1 > len(uids) {
+		return nil
+	}
+	bitmap := make([]byte, uids[len(uids)-1]/8+1)
+	for _, uid := range uids {
+		bitmap[uid/8] |= 1 << (uid % 8)
+	}
+	return bitmap
 }

@@ -41,6 +41,9 @@ type Index struct {
 	// batch cost more in page faults and zeroing than filling it.
 	mu    sync.Mutex
 	spare [][]uint64
+
+	// vocab caches the word dictionaries queries read (vocab.go).
+	vocab vocabCache
 }
 
 // postingBlock is the size of the blocks a batch's postings are kept in (512 KiB), and
@@ -356,6 +359,16 @@ func (b *Batch) Commit() error {
 			}
 		}
 	}
+	// The cached dictionaries of the mailboxes this batch adds words to are stale from
+	// now until the commit is over (vocab.go).
+	var stripes []int
+	for ref, p := range b.pending {
+		if len(p.words) > 0 {
+			stripes = append(stripes, stripeOf(ref.account, ref.mailbox))
+		}
+	}
+	b.x.vocab.commitStarting(stripes)
+	defer b.x.vocab.commitDone(stripes)
 	return b.b.Commit(pebble.NoSync)
 }
 
@@ -494,13 +507,27 @@ func Indexable(needle string) bool { return len(needle) >= 3 }
 
 // Candidates returns the messages of a mailbox that may hold q's needle: a superset of
 // those that do (doc.go). ErrNotIndexed when the mailbox has no state; the needle must be
-// Indexable.
+// Indexable unless it is Exact in every scope of q.
 func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
+	exact := len(q.Scopes) > 0
+	for _, s := range q.Scopes {
+		exact = exact && Exact(q.Needle, s)
+	}
+	if !exact && !Indexable(q.Needle) {
+		return nil, fmt.Errorf("search index: needle %q too short", q.Needle)
+	}
+	// The cached dictionaries may serve this snapshot only if no commit adding words to
+	// the mailbox started around it (vocab.go).
+	stripe := stripeOf(account, mailbox)
+	gen, quiet := x.vocab.stamp(stripe)
 	// The state from the snapshot the postings are read from: a mailbox dropped (and
 	// being indexed again) in between would otherwise answer its old LastUID with no
 	// postings, every message up to it a non-match (found in review).
 	snap := x.db.NewSnapshot()
 	defer snap.Close()
+	if again, ok := x.vocab.stamp(stripe); !ok || again != gen {
+		quiet = false
+	}
 	st, ok, err := stateIn(snap, account, mailbox)
 	if err != nil {
 		return nil, err
@@ -509,27 +536,16 @@ func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, 
 		return nil, ErrNotIndexed
 	}
 	r := &reader{ctx: ctx, snap: snap, account: account, mailbox: mailbox}
+	if quiet {
+		r.vocab, r.vocabGen = &x.vocab, gen
+	}
 	if err := r.loadDead(); err != nil {
 		return nil, err
 	}
-	exact := len(q.Scopes) > 0
-	for _, s := range q.Scopes {
-		exact = exact && Exact(q.Needle, s)
-	}
-	if !exact && !Indexable(q.Needle) {
-		return nil, fmt.Errorf("search index: needle %q too short", q.Needle)
-	}
-	var union []uint32
-	if Indexable(q.Needle) {
-		if union, err = r.trigramCandidates(q); err != nil {
-			return nil, err
-		}
-		// A selective needle: its few candidates cost less to verify than a scan of the
-		// word dictionary, which grows with the mailbox.
-		exact = exact && len(union) > fewCandidates
-	}
 	if exact {
-		res, ok, err := r.exact(q)
+		// The word dictionary first, whatever the needle's trigrams would give: its
+		// answer needs no verification (doc.go "Exact answers").
+		res, ok, err := r.exact(q, st.LastUID)
 		if err != nil {
 			return nil, err
 		}
@@ -541,16 +557,16 @@ func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, 
 			return nil, ErrNotIndexed
 		}
 	}
+	union, err := r.trigramCandidates(q)
+	if err != nil {
+		return nil, err
+	}
 	skipped, err := r.skipped()
 	if err != nil {
 		return nil, err
 	}
 	return &Result{UIDs: merge(union, skipped), LastUID: st.LastUID}, nil
 }
-
-// fewCandidates is how many trigram candidates a query may have for Candidates to return
-// them to verify rather than answer from the word dictionary.
-var fewCandidates = 256
 
 // trigramCandidates returns the UIDs holding every trigram of q's needle in one of its
 // scopes.
@@ -652,6 +668,10 @@ type reader struct {
 	mailbox uint64
 	seen    int
 	dead    map[uint32]bool
+	// vocab, when set, may serve and keep the dictionaries of this snapshot: they were
+	// read at generation vocabGen of the mailbox's stripe (vocab.go).
+	vocab    *vocabCache
+	vocabGen uint64
 }
 
 func (r *reader) tick() error {
@@ -680,73 +700,61 @@ func (r *reader) posting(g gram) ([]uint32, error) {
 	return r.chunks(postingPrefix(r.account, r.mailbox, g), nil)
 }
 
-// maxVocabScan bounds the dictionary words one exact query reads; a mailbox with more
-// answers from its trigrams (candidates, verified by the caller).
+// maxVocabScan bounds the dictionary words one exact query reads from the store; a
+// mailbox with more answers from its trigrams (candidates, verified by the caller).
 const maxVocabScan = 8 << 20
 
 // maxExactWords bounds the dictionary words holding the needle an exact answer reads the
-// postings of; past it the query answers with trigram candidates (a needle such as
-// "bench" inside 100,000 distinct subjects took 1.6 s through the words).
-const maxExactWords = 4096
+// postings of (one seek each); past it the query answers with trigram candidates.
+const maxExactWords = 1 << 15
 
 // exact answers q, whose every scope is Exact for its needle, from the word dictionary:
 // the union of the postings of the words holding the needle (exact matches), plus the
 // messages with a word longer than MaxWord in a scope and those not indexed (Verify). ok
 // is false when the dictionary is too large to read (maxVocabScan) or too many of its
-// words hold the needle (maxExactWords).
-func (r *reader) exact(q Query) (res *Result, ok bool, err error) {
+// words hold the needle (maxExactWords). last is the mailbox's last indexed UID: the
+// union is a bit set over the UIDs up to it, which costs a bit per message where merging
+// sorted lists cost a sort of every posting of a common word's variants.
+func (r *reader) exact(q Query, last uint32) (res *Result, ok bool, err error) {
 	needle := []byte(q.Needle)
-	var lists [][]uint32
+	set := newUIDBits(last)
 	var verify []uint32
-	seen := 0
+	matched := 0
 	for _, s := range q.Scopes {
-		vocab := append(mailboxKey(kindVocab, r.account, r.mailbox), byte(s))
-		words := append(mailboxKey(kindWord, r.account, r.mailbox), byte(s))
-		it, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: vocab, UpperBound: prefixEnd(vocab)})
-		if err != nil {
+		dict, ok, err := r.dictionary(s)
+		if err != nil || !ok {
 			return nil, false, err
 		}
-		// One iterator over the scope's word postings, sought word by word: a new
-		// iterator per word costs more than the postings of a rare word.
+		words := append(mailboxKey(kindWord, r.account, r.mailbox), byte(s))
+		// One iterator over the scope's word postings, sought word by word, in key
+		// order: a new iterator per word costs more than the postings of a rare word.
 		wit, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: words, UpperBound: prefixEnd(words)})
 		if err != nil {
-			it.Close()
 			return nil, false, err
 		}
-		closeBoth := func() error { return errors.Join(it.Close(), wit.Close()) }
-		for it.First(); it.Valid(); it.Next() {
-			if seen++; seen > maxVocabScan {
-				closeBoth()
-				return nil, false, nil
+		var p []byte
+		forEachHolding(dict, needle, func(w []byte) bool {
+			if matched++; matched > maxExactWords {
+				return false
 			}
-			if seen%checkEvery == 0 {
-				if err := r.ctx.Err(); err != nil {
-					closeBoth()
-					return nil, false, err
-				}
-			}
-			w := it.Key()[len(vocab):]
-			if !bytes.Contains(w, needle) {
-				continue
-			}
-			if len(lists) == maxExactWords {
-				// Reading this many posting lists costs more than verifying trigram
-				// candidates (the caller falls back to them).
-				closeBoth()
-				return nil, false, nil
-			}
-			p := append(append(slices.Clip(words), w...), 0)
-			var list []uint32
+			p = append(append(append(p[:0], words...), w...), 0)
 			for ok := wit.SeekGE(p); ok && bytes.HasPrefix(wit.Key(), p); ok = wit.Next() {
-				if list, err = r.appendChunk(list, wit.Value()); err != nil {
-					closeBoth()
-					return nil, false, err
+				if err = r.addChunk(&set, wit.Value()); err != nil {
+					return false
 				}
 			}
-			lists = append(lists, list)
+			return true
+		})
+		if cerr := wit.Close(); err == nil {
+			err = cerr
 		}
-		if err := closeBoth(); err != nil {
+		if err != nil {
 			return nil, false, err
+		}
+		if matched > maxExactWords {
+			// Reading this many posting lists costs more than verifying trigram
+			// candidates (the caller falls back to them).
+			return nil, false, nil
 		}
 		if verify, err = r.chunks(append(mailboxKey(kindLong, r.account, r.mailbox), byte(s)), verify); err != nil {
 			return nil, false, err
@@ -758,25 +766,69 @@ func (r *reader) exact(q Query) (res *Result, ok bool, err error) {
 	}
 	slices.Sort(verify)
 	verify = merge(slices.Compact(verify), skipped)
-	return &Result{UIDs: merge(union(lists), verify), Exact: true, Verify: verify}, true, nil
+	for uid := range r.dead {
+		set.remove(uid)
+	}
+	for _, uid := range verify {
+		set.add(uid)
+	}
+	return &Result{UIDs: set.uids(), Exact: true, Verify: verify}, true, nil
 }
 
-// union returns the UIDs of any of the ascending lists, ascending.
-func union(lists [][]uint32) []uint32 {
-	switch len(lists) {
-	case 0:
-		return nil
-	case 1:
-		return lists[0]
-	case 2:
-		return merge(lists[0], lists[1])
+// dictionary returns the words of scope s, each followed by a NUL (vocabEntry), from the
+// cache when it may serve this reader's snapshot; ok is false when the scope has more
+// than maxVocabScan words.
+func (r *reader) dictionary(s Scope) (dict []byte, ok bool, err error) {
+	key := vocabKey{r.account, r.mailbox, s}
+	if r.vocab != nil {
+		if dict := r.vocab.get(key, r.vocabGen); dict != nil {
+			return dict, true, nil
+		}
 	}
-	var all []uint32
-	for _, l := range lists {
-		all = append(all, l...)
+	vocab := append(mailboxKey(kindVocab, r.account, r.mailbox), byte(s))
+	it, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: vocab, UpperBound: prefixEnd(vocab)})
+	if err != nil {
+		return nil, false, err
 	}
-	slices.Sort(all)
-	return slices.Compact(all)
+	defer it.Close()
+	n := 0
+	for it.First(); it.Valid(); it.Next() {
+		if n++; n > maxVocabScan {
+			return nil, false, nil
+		}
+		if n%checkEvery == 0 {
+			if err := r.ctx.Err(); err != nil {
+				return nil, false, err
+			}
+		}
+		dict = append(append(dict, it.Key()[len(vocab):]...), 0)
+	}
+	if err := it.Error(); err != nil {
+		return nil, false, err
+	}
+	if r.vocab != nil {
+		r.vocab.put(key, r.vocabGen, dict)
+	}
+	return dict, true, nil
+}
+
+// addChunk adds the UIDs of a posting chunk to set (the expunged ones too: the caller
+// removes them).
+func (r *reader) addChunk(set *uidBits, chunk []byte) error {
+	if err := r.tick(); err != nil {
+		return err
+	}
+	uid := uint32(0)
+	for len(chunk) > 0 {
+		delta, n := binary.Uvarint(chunk)
+		if n <= 0 {
+			return fmt.Errorf("search index: bad posting chunk of %q %d", r.account, r.mailbox)
+		}
+		chunk = chunk[n:]
+		uid += uint32(delta)
+		set.add(uid)
+	}
+	return nil
 }
 
 // chunks appends the live UIDs of the posting chunks under prefix p to out.

@@ -35,8 +35,6 @@ func addChunked(d *Doc, s Scope, text []byte, size int) {
 // text holds it, except those it lists in Verify, which are candidates: through several
 // batches, tombstones and a reopen.
 func TestExactAnswers(t *testing.T) {
-	defer func(n int) { fewCandidates = n }(fewCandidates)
-	fewCandidates = -1 // every needle of 3 bytes or more from the dictionary too
 	dir := t.TempDir()
 	x, err := Open(dir)
 	if err != nil {

@@ -35,7 +35,7 @@ func startServer(t testing.TB) *embedded.Server {
 // panic while it ran (checkNoPanics): a client sees one only as a lost connection.
 func startServerWith(t testing.TB, edit func(*embedded.Config)) *embedded.Server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	panics := &panicLog{}
 	cfg := embedded.Config{

@@ -3,6 +3,7 @@ package imap_test
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/strata-mail/strata/bench"
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/frontend/message/mailtext"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -173,18 +175,35 @@ func TestSearchIndexMatchesScan(t *testing.T) {
 		t.Errorf("no multi-byte needle among %q", list)
 	}
 
-	// The index narrows: a word of few messages has fewer candidates than messages.
+	// The index narrows: a word of few messages has fewer candidates than messages. And a
+	// word of most messages comes back as a bitmap (uid_bitmap), which the answers above
+	// for "report" read.
 	mb := mailboxOf(t, indexed, embedded.DemoAccount, "INBOX")
 	resp, err := indexed.Metadata().SearchText(context.Background(), &metadatapb.SearchTextRequest{
 		Account: embedded.DemoAccount, MailboxId: mb.GetId(),
-		Queries: []*metadatapb.SearchTextQuery{{Needle: "RÉUNION", Scopes: []metadatapb.SearchScope{metadatapb.SearchScope_SEARCH_SCOPE_SUBJECT}}},
+		Queries: []*metadatapb.SearchTextQuery{
+			{Needle: mailtext.Fold("RÉUNION"), Scopes: []metadatapb.SearchScope{metadatapb.SearchScope_SEARCH_SCOPE_SUBJECT}},
+			{Needle: mailtext.Fold("report"), Scopes: []metadatapb.SearchScope{metadatapb.SearchScope_SEARCH_SCOPE_BODY}},
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !resp.GetIndexed() || resp.GetResults()[0].GetLastUid() != n || len(resp.GetResults()[0].GetUids()) >= n {
+	if !resp.GetIndexed() || resp.GetResults()[0].GetLastUid() != n || candidateCount(resp.GetResults()[0]) >= n {
 		t.Fatalf("SearchText = %v; want indexed, last UID %d, fewer candidates than messages", resp, n)
 	}
+	if common := resp.GetResults()[1]; len(common.GetUidBitmap()) == 0 || candidateCount(common) < n/2 {
+		t.Fatalf("SearchText BODY report = %v; want most of %d messages, as a bitmap", common, n)
+	}
+}
+
+// candidateCount counts the candidates at or below the last UID of an index result.
+func candidateCount(r *metadatapb.SearchTextResult) int {
+	n := len(r.GetUids())
+	for _, b := range r.GetUidBitmap() {
+		n += bits.OnesCount8(b)
+	}
+	return n
 }
 
 // TestSearchIndexFollowsChanges: expunges, moves and the deletion of an account reach the

@@ -10368,8 +10368,13 @@ type SearchTextResult struct {
 	// exact: the uids not in verify_uids match for certain (the index's word dictionary
 	// proved it, package searchindex "Exact answers"); verify_uids (a subset of uids) and
 	// every UID above last_uid are candidates to verify. Without exact, every uid is one.
-	Exact         bool     `protobuf:"varint,1950,opt,name=exact,proto3" json:"exact,omitempty"`
-	VerifyUids    []uint32 `protobuf:"varint,1951,rep,packed,name=verify_uids,json=verifyUids,proto3" json:"verify_uids,omitempty"`
+	Exact      bool     `protobuf:"varint,1950,opt,name=exact,proto3" json:"exact,omitempty"`
+	VerifyUids []uint32 `protobuf:"varint,1951,rep,packed,name=verify_uids,json=verifyUids,proto3" json:"verify_uids,omitempty"`
+	// uid_bitmap, when not empty, holds the candidates instead of uids (which is then
+	// empty): bit u%8 of byte u/8 (least significant bit first) is set for UID u. The
+	// index sends it when it is smaller than the list, as for a common word in a large
+	// mailbox (a million UIDs in 125 KB instead of about 1 MB of varints).
+	UidBitmap     []byte `protobuf:"bytes,2650,opt,name=uid_bitmap,json=uidBitmap,proto3" json:"uid_bitmap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -10435,6 +10440,13 @@ func (x *SearchTextResult) GetExact() bool {
 func (x *SearchTextResult) GetVerifyUids() []uint32 {
 	if x != nil {
 		return x.VerifyUids
+	}
+	return nil
+}
+
+func (x *SearchTextResult) GetUidBitmap() []byte {
+	if x != nil {
+		return x.UidBitmap
 	}
 	return nil
 }
@@ -11421,14 +11433,16 @@ const file_metadata_proto_rawDesc = "" +
 	"\n" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12\x12\n" +
 	"\x04user\x18\x03 \x01(\tR\x04user\x12=\n" +
-	"\aqueries\x18\x04 \x03(\v2#.strata.metadata.v1.SearchTextQueryR\aqueries\"\x9e\x01\n" +
+	"\aqueries\x18\x04 \x03(\v2#.strata.metadata.v1.SearchTextQueryR\aqueries\"\xbe\x01\n" +
 	"\x10SearchTextResult\x12\x16\n" +
 	"\x04uids\x18\x01 \x03(\rB\x02\x10\x01R\x04uids\x12\x19\n" +
 	"\blast_uid\x18\x02 \x01(\rR\alastUid\x12\x1a\n" +
 	"\x06scores\x18\x03 \x03(\rB\x02\x10\x01R\x06scores\x12\x15\n" +
 	"\x05exact\x18\x9e\x0f \x01(\bR\x05exact\x12$\n" +
 	"\vverify_uids\x18\x9f\x0f \x03(\rB\x02\x10\x01R\n" +
-	"verifyUids\"n\n" +
+	"verifyUids\x12\x1e\n" +
+	"\n" +
+	"uid_bitmap\x18\xda\x14 \x01(\fR\tuidBitmap\"n\n" +
 	"\x12SearchTextResponse\x12\x18\n" +
 	"\aindexed\x18\x01 \x01(\bR\aindexed\x12>\n" +
 	"\aresults\x18\x02 \x03(\v2$.strata.metadata.v1.SearchTextResultR\aresults\"5\n" +

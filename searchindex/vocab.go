@@ -1,0 +1,178 @@
+package searchindex
+
+import (
+	"bytes"
+	"hash/maphash"
+	"math/bits"
+	"sync"
+)
+
+// vocabCache keeps the word dictionaries of the scopes searched lately in memory (doc.go
+// "Exact answers"): reading a dictionary of a million words from the store took longer
+// than the rest of a query, and the dictionary only changes when a batch adds words.
+//
+// A cached dictionary is used only while it holds every word of the query's snapshot:
+// Batch.Commit marks the mailboxes it adds words to (a stripe of them) before writing and
+// after, and a query takes the cache's entry only if no commit of that stripe started
+// between the entry's load and the query's snapshot (stripeOf, commitStarted). A cached
+// dictionary may hold more words than the snapshot (a mailbox dropped since): their
+// postings are not in the snapshot, so they add nothing.
+type vocabCache struct {
+	mu sync.Mutex
+	// gen counts the commits started per stripe of mailboxes, busy those in progress.
+	gen     [vocabStripes]uint64
+	busy    [vocabStripes]int
+	entries map[vocabKey]*vocabEntry
+	size    int
+}
+
+// vocabStripes is how many stripes the mailboxes are hashed into: a commit to one
+// mailbox makes the cached dictionaries of its stripe's other mailboxes be read again.
+const vocabStripes = 1024
+
+// maxVocabCache bounds the bytes of the cached dictionaries (each word with a separator).
+const maxVocabCache = 256 << 20
+
+type vocabKey struct {
+	account string
+	mailbox uint64
+	scope   Scope
+}
+
+// vocabEntry is one scope's dictionary: its words in key order, each followed by a NUL
+// (a word separator, so never inside a word, mailtext.IsWordSeparator), and the stripe
+// generation it was read at.
+type vocabEntry struct {
+	words []byte
+	gen   uint64
+}
+
+var vocabSeed = maphash.MakeSeed()
+
+func stripeOf(account string, mailbox uint64) int {
+	var h maphash.Hash
+	h.SetSeed(vocabSeed)
+	h.WriteString(account)
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(mailbox >> (8 * i))
+	}
+	h.Write(b[:])
+	return int(h.Sum64() % vocabStripes)
+}
+
+// commitStarting marks the stripes of refs as being written; commitDone ends that.
+func (c *vocabCache) commitStarting(stripes []int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range stripes {
+		c.gen[s]++
+		c.busy[s]++
+	}
+}
+
+func (c *vocabCache) commitDone(stripes []int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range stripes {
+		c.gen[s]++
+		c.busy[s]--
+	}
+}
+
+// stamp returns the stripe's generation, ok false while a commit to it is in progress.
+func (c *vocabCache) stamp(stripe int) (gen uint64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen[stripe], c.busy[stripe] == 0
+}
+
+// get returns the cached dictionary of k if it was read at generation gen.
+func (c *vocabCache) get(k vocabKey, gen uint64) []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[k]; e != nil && e.gen == gen {
+		return e.words
+	}
+	return nil
+}
+
+// put caches the dictionary of k read at generation gen, dropping other entries when the
+// cache would grow past maxVocabCache.
+func (c *vocabCache) put(k vocabKey, gen uint64, words []byte) {
+	if len(words) > maxVocabCache/2 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[vocabKey]*vocabEntry{}
+	}
+	if old := c.entries[k]; old != nil {
+		c.size -= len(old.words)
+		delete(c.entries, k)
+	}
+	for victim, e := range c.entries {
+		if c.size+len(words) <= maxVocabCache {
+			break
+		}
+		c.size -= len(e.words)
+		delete(c.entries, victim)
+	}
+	c.entries[k] = &vocabEntry{words: words, gen: gen}
+	c.size += len(words)
+}
+
+// forEachHolding calls f with every word of dict (vocabEntry.words) that holds needle,
+// in order; f returns false to stop. One bytes.Index pass over the whole dictionary.
+func forEachHolding(dict, needle []byte, f func(word []byte) bool) {
+	for at := 0; at < len(dict); {
+		i := bytes.Index(dict[at:], needle)
+		if i < 0 {
+			return
+		}
+		i += at
+		// at is a word's start: the match's word starts after the last NUL before it.
+		start := at + bytes.LastIndexByte(dict[at:i], 0) + 1
+		end := i + bytes.IndexByte(dict[i:], 0)
+		if !f(dict[start:end]) {
+			return
+		}
+		at = end + 1
+	}
+}
+
+// uidBits is a set of UIDs, bit u of word u/64 for UID u.
+type uidBits []uint64
+
+func newUIDBits(last uint32) uidBits { return make(uidBits, int(last)/64+1) }
+
+// add puts uid in the set, growing it if uid is past its end.
+func (s *uidBits) add(uid uint32) {
+	if int(uid>>6) >= len(*s) {
+		*s = append(*s, make(uidBits, int(uid>>6)+1-len(*s))...)
+	}
+	(*s)[uid>>6] |= 1 << (uid & 63)
+}
+
+func (s uidBits) remove(uid uint32) {
+	if int(uid>>6) < len(s) {
+		s[uid>>6] &^= 1 << (uid & 63)
+	}
+}
+
+// uids returns the members, ascending.
+func (s uidBits) uids() []uint32 {
+	n := 0
+	for _, w := range s {
+		n += bits.OnesCount64(w)
+	}
+	out := make([]uint32, 0, n)
+	for i, w := range s {
+		for w != 0 {
+			out = append(out, uint32(i<<6+bits.TrailingZeros64(w)))
+			w &= w - 1
+		}
+	}
+	return out
+}
