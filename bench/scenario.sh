@@ -101,7 +101,9 @@ start_strata() {
 	"$STRATA_SERVE" serve --data "${STRATA_DATA:-$WORK/strata}" --imap-listen "127.0.0.1:$IMAP_PORT" --grpc-listen "127.0.0.1:$GRPC_PORT" \
 		--imaps-listen "" --managesieve-listen "" --lmtp-listen "" --no-demo --log-level warn ${STRATA_FLAGS:-} "$@" >"$WORK/strata.log" 2>&1 &
 	STRATA_PID=$!
-	for _ in $(seq 300); do
+	# STRATA_READY_TIMEOUT seconds (default 30): a kept big data directory opens slower.
+	local deadline=$((SECONDS + ${STRATA_READY_TIMEOUT:-30}))
+	while [ "$SECONDS" -lt "$deadline" ]; do
 		if grep -q "Strata is ready" "$WORK/strata.log"; then
 			return 0
 		fi
@@ -222,13 +224,13 @@ scenario_populate_bigmailbox() {
 		fi
 		k=$((done / chunk))
 		echo "$dir holds $done messages; adding up to $big"
-		STRATA_FLAGS=$(cat "$dir/strata-flags") STRATA_DATA=$dir/strata start_strata
+		STRATA_FLAGS=$(cat "$dir/strata-flags") STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
 	else
 		mkdir -p "$dir"
 		chmod 0755 "$dir"
 		echo "${STRATA_FLAGS:-}" >"$dir/strata-flags"
 		echo 0 >"$dir/messages"
-		STRATA_DATA=$dir/strata start_strata
+		STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
 		b users --server "127.0.0.1:$GRPC_PORT" --users 1
 	fi
 	DOVECOT_BASE=$dir start_dovecot 1
@@ -284,7 +286,7 @@ scenario_populate_bigmailbox_fast() {
 		fi
 		done=$(cat "$dir/messages")
 		echo "$dir holds $done messages; adding up to $big"
-		STRATA_FLAGS=$(cat "$dir/strata-flags") STRATA_DATA=$dir/strata start_strata
+		STRATA_FLAGS=$(cat "$dir/strata-flags") STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
 	else
 		mkdir -p "$dir"
 		chmod 0755 "$dir"
@@ -292,7 +294,7 @@ scenario_populate_bigmailbox_fast() {
 		echo "maildir:~/Maildir" >"$dir/dovecot-mail-location"
 		echo 0 >"$dir/messages"
 		done=0
-		STRATA_DATA=$dir/strata start_strata
+		STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
 		b users --server "127.0.0.1:$GRPC_PORT" --users 1
 	fi
 	MAIL_LOCATION='maildir:~/Maildir' DOVECOT_BASE=$dir start_dovecot 1
@@ -359,7 +361,7 @@ scenario_bigmailbox_rounds() {
 	}
 	flags=$(cat "$dir/strata-flags" 2>/dev/null || true)
 	if [ "${ONLY:-strata}" = strata ]; then
-		STRATA_FLAGS="$flags ${STRATA_FLAGS:-}" STRATA_DATA=$dir/strata start_strata
+		STRATA_FLAGS="$flags ${STRATA_FLAGS:-}" STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
 		run_big strata "$IMAP_PORT" || status=1
 		echo "strata serve RSS: $(($(ps -o rss= -p "$STRATA_PID") / 1024)) MiB"
 		stop_strata
