@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one `strata bench` scenario against servers it starts on 127.0.0.1 and stops after.
 #
-#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-append|compare-bigmailbox|populate-bigmailbox|bigmailbox-rounds|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle
+#   bench/scenario.sh mixed|bigmailbox|idle|append|compare|compare-append|compare-bigmailbox|populate-bigmailbox|populate-bigmailbox-fast|bigmailbox-rounds|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle
 #
 # compare, compare-append, compare-bigmailbox, compare-idle, compare-resync and compare-cycle run the same
 # scenario against `strata serve` and Dovecot (bench/dovecot.sh) and print the ratios;
@@ -17,8 +17,9 @@
 # mixed step open-loop at each rate of RATE, in operations per second, with poisson or
 # uniform arrivals), BIG, BIG_MAX_SIZE and ROUNDS (bigmailbox, compare-resync), CHANGES
 # (compare-resync), STEPS (bigmailbox rounds: `strata bench bigmailbox --steps`), BIG_DIR
-# (populate-bigmailbox keeps its two servers there, bigmailbox-rounds runs the rounds on
-# them), BIG_CHUNK (populate-bigmailbox: messages per turn), NO_SIZES (bigmailbox-rounds:
+# (populate-bigmailbox and populate-bigmailbox-fast keep their two servers there,
+# bigmailbox-rounds runs the rounds on them), BIG_CHUNK (populate-bigmailbox and
+# populate-bigmailbox-fast: messages per turn), NO_SIZES (bigmailbox-rounds:
 # skip the disk use, du of a million files takes minutes; ONLY=strata or dovecot: one
 # server's rounds, the other's report in OUT kept for the comparison), CONNS, SETTLE, TLS (idle: over IMAPS when set) and MESSAGES (idle: per
 # INBOX),
@@ -134,7 +135,9 @@ start_strata() {
 	"$STRATA_SERVE" serve --data "${STRATA_DATA:-$WORK/strata}" --imap-listen "127.0.0.1:$IMAP_PORT" --grpc-listen "127.0.0.1:$GRPC_PORT" \
 		--imaps-listen "" --managesieve-listen "" --lmtp-listen "" --no-demo --log-level warn ${STRATA_FLAGS:-} "$@" >"$WORK/strata.log" 2>&1 &
 	STRATA_PID=$!
-	for _ in $(seq 300); do
+	# STRATA_READY_TIMEOUT seconds (default 30): a kept big data directory opens slower.
+	local deadline=$((SECONDS + ${STRATA_READY_TIMEOUT:-30}))
+	while [ "$SECONDS" -lt "$deadline" ]; do
 		if grep -q "Strata is ready" "$WORK/strata.log"; then
 			return 0
 		fi
@@ -245,19 +248,23 @@ scenario_populate_bigmailbox() {
 	if [ -e "$dir/strata" ] || [ -e "$dir/dovecot" ]; then
 		# A kept pair grows on: chunk k = done/BIG_CHUNK next, with the flags it was filled with.
 		done=$(cat "$dir/messages" 2>/dev/null || echo -1)
+		if [ -e "$dir/dovecot-mail-location" ]; then
+			echo "$dir was filled by populate-bigmailbox-fast (Dovecot with Maildir); grow it with that" >&2
+			exit 1
+		fi
 		if [ "$done" -lt 0 ] || [ $((done % chunk)) -ne 0 ] || ! [ -d "$dir/strata" ] || ! [ -d "$dir/dovecot" ]; then
 			echo "$dir holds a server but no whole number of BIG_CHUNK turns in $dir/messages; remove it" >&2
 			exit 1
 		fi
 		k=$((done / chunk))
 		echo "$dir holds $done messages; adding up to $big"
-		STRATA_FLAGS=$(cat "$dir/strata-flags") STRATA_DATA=$dir/strata start_strata
+		STRATA_FLAGS=$(cat "$dir/strata-flags") STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
 	else
 		mkdir -p "$dir"
 		chmod 0755 "$dir"
 		echo "${STRATA_FLAGS:-}" >"$dir/strata-flags"
 		echo 0 >"$dir/messages"
-		STRATA_DATA=$dir/strata start_strata
+		STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
 		b users --server "127.0.0.1:$GRPC_PORT" --users 1
 	fi
 	DOVECOT_BASE=$dir start_dovecot 1
@@ -273,6 +280,105 @@ scenario_populate_bigmailbox() {
 	stop_strata
 	stop_dovecot
 	echo "$done messages kept in $dir; rounds again: BIG_DIR=$dir [STRATA_SERVE=...] bench/scenario.sh bigmailbox-rounds"
+}
+
+# timed WHAT CMD...: runs CMD and prints how long it took, with the load average.
+timed() {
+	local what=$1 s
+	shift
+	s=$(date +%s.%N)
+	"$@"
+	echo "$what: $(awk -v s="$s" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }') s (end $(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg))"
+}
+
+# scenario_populate_bigmailbox_fast fills $BIG_DIR as populate-bigmailbox does, for the same
+# bigmailbox-rounds, without a million IMAP APPENDs per server: the corpus that `strata bench
+# populate` would append to the first user (SEED, BIG_MAX_SIZE) is written as Maildir files
+# ($BIG_DIR/maildir, `strata bench maildir`: LF line endings, flags in the names, internal
+# date = 2023-11-14 22:13:20 UTC + i seconds in the modification time), and in turns of
+# BIG_CHUNK messages it is
+#   - imported into Strata with `strata import maildir` (frontend/importer: the ingest path
+#     of the frontends, bodies into the blob store, then metadata with envelope, structure
+#     and sort keys; with STRATA_FLAGS=--search-index the index follows the change feed),
+#   - hard-linked into the user's Maildir in Dovecot (MAIL_LOCATION maildir:~/Maildir,
+#     Dovecot's own format: the files are served as they are), whose index doveadm then
+#     builds by syncing the mailbox, as the first SELECT would (uidlist, dovecot.index),
+# each step timed. $BIG_DIR/messages counts the messages both servers hold; `touch
+# $BIG_DIR/stop` ends it after the current turn; run again with the same BIG_CHUNK and a
+# larger BIG, it grows the kept pair on. Keep the ports of the first run.
+scenario_populate_bigmailbox_fast() {
+	local dir=${BIG_DIR:?BIG_DIR: the directory to keep the populated servers in} big=${BIG:-1000000} chunk done written n user maildir first
+	chunk=${BIG_CHUNK:-100000}
+	first=1700000000 # `strata bench maildir`: message i is received at this Unix time + i
+	user=$(printf "$PATTERN" 1)
+	maildir=$dir/dovecot/home/$user/Maildir
+	rm -f "$dir/stop"
+	if [ -e "$dir/strata" ]; then
+		if [ "$(cat "$dir/dovecot-mail-location" 2>/dev/null)" != "maildir:~/Maildir" ]; then
+			echo "$dir was not filled by populate-bigmailbox-fast (no $dir/dovecot-mail-location)" >&2
+			exit 1
+		fi
+		done=$(cat "$dir/messages")
+		echo "$dir holds $done messages; adding up to $big"
+		STRATA_FLAGS=$(cat "$dir/strata-flags") STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
+	else
+		mkdir -p "$dir"
+		chmod 0755 "$dir"
+		echo "${STRATA_FLAGS:-}" >"$dir/strata-flags"
+		echo "maildir:~/Maildir" >"$dir/dovecot-mail-location"
+		echo 0 >"$dir/messages"
+		done=0
+		STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
+		b users --server "127.0.0.1:$GRPC_PORT" --users 1
+	fi
+	MAIL_LOCATION='maildir:~/Maildir' DOVECOT_BASE=$dir start_dovecot 1
+	mkdir -p "$maildir/cur" "$maildir/new" "$maildir/tmp"
+	chown nobody:nogroup "$dir/dovecot/home/$user" "$maildir" "$maildir/cur" "$maildir/new" "$maildir/tmp"
+	written=$(cat "$dir/maildir-messages" 2>/dev/null || echo 0)
+	while [ "$done" -lt "$big" ] && ! [ -e "$dir/stop" ]; do
+		n=$((big - done < chunk ? big - done : chunk))
+		if [ "$written" -lt $((done + n)) ]; then
+			load "before writing the corpus as a maildir"
+			b maildir "$dir/maildir" --first "$written" --messages $((done + n - written)) --max-size "${BIG_MAX_SIZE:-16384}" \
+				--uid 65534 --gid 65534 2> >(awk 'NR % 6 == 0 { print; fflush() }' >&2)
+			written=$((done + n))
+			echo "$written" >"$dir/maildir-messages"
+		fi
+		# This turn's files, by the received time that starts their names, as links in a
+		# Maildir of their own for `strata import` (which reads a whole Maildir).
+		rm -rf "$dir/import"
+		mkdir -p "$dir/import/cur" "$dir/import/new" "$dir/import/tmp"
+		find "$dir/maildir/cur" -type f -printf '%f\n' | awk -F. -v a=$((first + done)) -v b=$((first + done + n)) '$1 >= a && $1 < b' >"$dir/import/names"
+		if [ "$(wc -l <"$dir/import/names")" -ne "$n" ]; then
+			echo "$dir/maildir/cur does not hold messages $done to $((done + n - 1)); remove $dir/maildir-messages to write them again" >&2
+			exit 1
+		fi
+		(cd "$dir/maildir/cur" && xargs -d '\n' cp -l -t "$dir/import/cur" <"$dir/import/names")
+		load "before importing $n into strata"
+		timed "strata import of $n messages" "$STRATA" import maildir "$dir/import" --mailbox INBOX --to "$user" \
+			--server "127.0.0.1:$GRPC_PORT" --blob fs --blob-dir "$dir/strata/blobs" 2>/dev/null
+		(cd "$dir/maildir/cur" && xargs -d '\n' cp -l -t "$maildir/cur" <"$dir/import/names")
+		timed "dovecot index of $n new messages (doveadm mailbox status, a sync)" \
+			doveadm -c "$DOVECOT_DIR/dovecot.conf" mailbox status -u "$user" messages INBOX
+		rm -rf "$dir/import"
+		done=$((done + n))
+		echo "$done" >"$dir/messages"
+		echo "populated: $done messages in each server ($(date -u +%H:%M:%S))"
+	done
+	# The search index follows the import at a low duty cycle and catches up when it
+	# pauses; rounds started before it has would time searches that scan the rest. It has
+	# caught up when its directory stops growing for a minute (no lag figure to read).
+	if grep -q -- --search-index "$dir/strata-flags"; then
+		local last=-1 now
+		while now=$(du -sk "$dir/strata/searchindex" | cut -f1) && [ "$now" != "$last" ]; do
+			last=$now
+			sleep 60
+		done
+		load "search index settled at $now KiB"
+	fi
+	stop_strata
+	stop_dovecot
+	echo "$done messages kept in $dir; rounds: BIG_DIR=$dir [STRATA_SERVE=...] bench/scenario.sh bigmailbox-rounds"
 }
 
 # sizes DIR: disk use of the servers kept in DIR, and of their indexes, in all and per message
@@ -300,13 +406,13 @@ scenario_bigmailbox_rounds() {
 	}
 	flags=$(cat "$dir/strata-flags" 2>/dev/null || true)
 	if [ "${ONLY:-strata}" = strata ]; then
-		STRATA_FLAGS="$flags ${STRATA_FLAGS:-}" STRATA_DATA=$dir/strata start_strata
+		STRATA_FLAGS="$flags ${STRATA_FLAGS:-}" STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
 		run_big strata "$IMAP_PORT" || status=1
 		echo "strata serve RSS: $(($(ps -o rss= -p "$STRATA_PID") / 1024)) MiB"
 		stop_strata
 	fi
 	if [ "${ONLY:-dovecot}" = dovecot ]; then
-		DOVECOT_BASE=$dir start_dovecot 1
+		MAIL_LOCATION=$(cat "$dir/dovecot-mail-location" 2>/dev/null || true) DOVECOT_BASE=$dir start_dovecot 1
 		run_big dovecot "$DOVECOT_PORT" || status=1
 		stop_dovecot
 	fi
@@ -892,12 +998,12 @@ scenario_cluster_cycle() {
 }
 
 case ${1:-} in
-mixed | bigmailbox | idle | append | compare | compare-append | compare-bigmailbox | populate-bigmailbox | bigmailbox-rounds | compare-idle | resync | compare-resync | lmtp | compare-lmtp | compare-login | cycle | compare-cycle | cluster-cycle)
+mixed | bigmailbox | idle | append | compare | compare-append | compare-bigmailbox | populate-bigmailbox | populate-bigmailbox-fast | bigmailbox-rounds | compare-idle | resync | compare-resync | lmtp | compare-lmtp | compare-login | cycle | compare-cycle | cluster-cycle)
 	machine
 	"scenario_${1//-/_}"
 	;;
 *)
-	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-append|compare-bigmailbox|populate-bigmailbox|bigmailbox-rounds|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle" >&2
+	echo "usage: $0 mixed|bigmailbox|idle|append|compare|compare-append|compare-bigmailbox|populate-bigmailbox|populate-bigmailbox-fast|bigmailbox-rounds|compare-idle|resync|compare-resync|lmtp|compare-lmtp|compare-login|cycle|compare-cycle|cluster-cycle" >&2
 	exit 2
 	;;
 esac

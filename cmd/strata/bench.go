@@ -62,7 +62,7 @@ Fill mailboxes first with 'strata bench populate'; create the users with 'strata
 	f.Int("server-pid", 0, "PID of the server on this machine: its process tree's CPU time per operation is reported (server_cpu_us_per_op)")
 
 	cmd.AddCommand(newBenchCycleCommand(), newBenchPopulateCommand(), newBenchUsersCommand(), newBenchBigMailboxCommand(), newBenchResyncCommand(),
-		newBenchIdleCommand(), newBenchLMTPCommand(), newBenchCompareCommand())
+		newBenchIdleCommand(), newBenchLMTPCommand(), newBenchCompareCommand(), newBenchMaildirCommand())
 	return cmd
 }
 
@@ -247,6 +247,49 @@ multipart/alternative, base64 attachments, threads, UTF-8 headers, sizes from 1 
 	cmd.Flags().Int("conns", 8, "concurrent connections")
 	cmd.Flags().Int("window", 32, "APPEND commands in flight per connection")
 	cmd.Flags().Int("batch", 1, "messages per APPEND command (above 1: MULTIAPPEND, RFC 3502)")
+	return cmd
+}
+
+func newBenchMaildirCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "maildir DIR",
+		Short: "Write the corpus 'populate' would append to a user's INBOX as a Maildir (for Dovecot and 'strata import maildir')",
+		Long: `Writes --messages corpus messages, the same bytes and flags 'strata bench populate' appends
+with the same --seed and --max-size to the INBOX of user --stream + 1, as Maildir files in
+DIR/cur (LF line endings, flags in the names, the internal date in the modification time:
+message i is received at 2023-11-14 22:13:20 UTC + i seconds). Dovecot serves DIR as a
+user's Maildir and 'strata import maildir DIR' brings the same messages into Strata: a big
+mailbox for both servers without a million APPENDs each. Files are not fsynced.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := readBenchCommon(cmd)
+			if err != nil {
+				return err
+			}
+			f := cmd.Flags()
+			cfg := bench.MaildirConfig{Dir: args[0], Corpus: bench.Corpus{Seed: c.seed, MaxSize: c.maxSize}, Progress: cmd.ErrOrStderr()}
+			cfg.Messages, _ = f.GetInt("messages")
+			cfg.First, _ = f.GetInt("first")
+			cfg.Stream, _ = f.GetUint64("stream")
+			cfg.Workers, _ = f.GetInt("workers")
+			cfg.UID, _ = f.GetInt("uid")
+			cfg.GID, _ = f.GetInt("gid")
+			ctx, cancel := interruptible(cmd)
+			defer cancel()
+			rep, err := bench.WriteMaildir(ctx, cfg)
+			if rep != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "maildir: %d messages, %d MiB, %.1f s, %.0f messages/s\n", rep.Messages, rep.Bytes>>20,
+					rep.Elapsed.Seconds(), float64(rep.Messages)/rep.Elapsed.Seconds())
+			}
+			return err
+		},
+	}
+	cmd.Flags().Int("messages", 100, "messages")
+	cmd.Flags().Int("first", 0, "index of the first message: a Maildir written up to N grows on with --first N")
+	cmd.Flags().Uint64("stream", 0, "corpus stream: the index of the user 'populate' would append them to (0: the first)")
+	cmd.Flags().Int("workers", 4, "messages generated and written at once")
+	cmd.Flags().Int("uid", -1, "owner of the files and directories (e.g. 65534, the Dovecot mail user of bench/dovecot.sh); -1: unchanged")
+	cmd.Flags().Int("gid", -1, "group of the files and directories, with --uid")
 	return cmd
 }
 
