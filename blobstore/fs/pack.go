@@ -151,6 +151,8 @@ type packs struct {
 	// deleting holds the keys whose tombstone is written and not yet synced (remove): a
 	// Delete of such a key waits for that sync instead of returning at once.
 	deleting map[packKey]pendingTombstone
+	// closed is set by close: no record or tombstone is written after it (ErrClosed).
+	closed bool
 
 	// compactMu serializes compaction passes; kick wakes the background one, stop ends
 	// it (close), and loopDone is closed once it has ended.
@@ -227,6 +229,9 @@ func openPacks(dir string, own bool, segmentSize int64, compactBelow float64, sy
 // close ends the background compaction and waits for a pass that runs to end: no
 // compaction runs once it returns. It then releases the owner's lock.
 func (p *packs) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
 	p.closeOnce.Do(func() { close(p.stop) })
 	<-p.loopDone
 	p.compactMu.Lock()
@@ -805,6 +810,9 @@ func (p *packs) append(key string, rec []byte, bodyLen int, bodyCRC uint32) (blo
 	if loc, ok := p.durableLocked(pk); ok {
 		return &packedStaged{p: p, seg: loc.seg, end: loc.end()}, nil
 	}
+	if p.closed {
+		return nil, ErrClosed
+	}
 	loc, err := p.appendLocked(rec)
 	if err != nil {
 		return nil, err
@@ -968,6 +976,10 @@ func (p *packs) remove(key string) error {
 		if !p.own {
 			p.mu.Unlock()
 			return fmt.Errorf("the body is packed in %s, which another process owns (strata serve): only that one deletes it", p.dir)
+		}
+		if p.closed {
+			p.mu.Unlock()
+			return ErrClosed
 		}
 		seg := loc.seg
 		seg.refs++

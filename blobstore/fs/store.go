@@ -220,7 +220,12 @@ type Store struct {
 	// most PackMax bytes go there. Packed bodies are read whether or not it is set.
 	packs     *packs
 	packSmall bool
+	// closed is set by Close: writes are refused from then on (ErrClosed).
+	closed atomic.Bool
 }
+
+// ErrClosed is the error of a write (Put, Stage, Delete) to a store after its Close.
+var ErrClosed = errors.New("blob store closed")
 
 // Options are the settings of Open.
 type Options struct {
@@ -296,6 +301,7 @@ func Open(root string, opts Options) (*Store, error) {
 // Close ends the store's background work (the compaction of segments) and waits for it.
 // The store is not used after Close.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	s.packs.close()
 	return nil
 }
@@ -387,6 +393,9 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	if s.closed.Load() {
+		return nil, fmt.Errorf("put %s: %w", key, ErrClosed)
 	}
 	if st, ok := s.packs.staged(key); ok {
 		return st, nil // a dedup hit on a packed body
@@ -840,6 +849,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	if s.closed.Load() {
+		return fmt.Errorf("delete %s: %w", key, ErrClosed)
 	}
 	if err := s.packs.remove(key); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
