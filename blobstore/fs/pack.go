@@ -288,6 +288,7 @@ func (p *packs) load() error {
 		off int64
 	}
 	var superseded []recordAt
+	needIndex := false
 	for _, seq := range seqs {
 		path := filepath.Join(p.dir, segmentName(seq))
 		f, err := os.OpenFile(path, p.openFlag(), 0)
@@ -335,9 +336,18 @@ func (p *packs) load() error {
 			return fmt.Errorf("read segment: %w", err)
 		}
 		seg.size.Store(int64(len(data)))
+		var entries []indexEntry
 		seg.scanned = scanSegment(data, func(off int64, rec decodedRecord) {
 			add(off, rec.key, rec.keyLen, rec.bodyLen, rec.bodyCRC, true)
+			entries = append(entries, indexEntry{off: off, key: rec.key, bodyLen: uint32(rec.bodyLen), bodyCRC: rec.bodyCRC})
 		})
+		if p.own {
+			// What the scan found is the segment's index file, written in the background
+			// once the sync below has made the segment durable (writeIndexes), so that the
+			// next open reads it instead of scanning again.
+			seg.indexed, seg.entries = false, entries
+			needIndex = true
+		}
 	}
 	if p.own {
 		// What a killed process wrote is whole in the page cache and may not be on disk:
@@ -353,6 +363,9 @@ func (p *packs) load() error {
 			seg := p.segments[seq]
 			seg.data.markSynced(seg.size.Load())
 			seg.dirSynced.Store(true)
+		}
+		if needIndex {
+			p.kickCompaction() // its pass writes the index files first
 		}
 	}
 	// Tombstones; those of a segment that is gone (a compaction removed the segment and
