@@ -96,6 +96,11 @@ type segment struct {
 	// records are (compactSegment), else a power loss between the removal and their fsync
 	// would lose a body whose only durable copy was here (review G1 of 2026-12-06).
 	supersededBy map[*segment]int64
+	// supersedes maps the offset of each record of this segment that superseded a live
+	// record of its key to that record: if the newer one is lost (its fsync failed and
+	// the page cache no longer holds it), the older one is the key's body again
+	// (dropLostLocked). Rare (append supersedes only a record a dedup hit cannot take).
+	supersedes map[int64]recordLoc
 
 	// delWritten is delSize for the tombstone file's fsyncs (tombs), read without packs.mu.
 	delWritten atomic.Int64
@@ -834,6 +839,10 @@ func (p *packs) append(key string, rec []byte, bodyLen int, bodyCRC uint32) (blo
 	if old, ok := p.index[pk]; ok {
 		old.seg.live -= old.size() // superseded by the record written above
 		st.superseded = &old
+		if loc.seg.supersedes == nil {
+			loc.seg.supersedes = map[int64]recordLoc{}
+		}
+		loc.seg.supersedes[loc.off] = old
 		if old.seg != loc.seg {
 			if old.seg.supersededBy == nil {
 				old.seg.supersededBy = map[*segment]int64{}
@@ -1222,6 +1231,9 @@ func (p *packs) compactSegment(seg *segment) error {
 	if copyErr != nil {
 		return p.undoMoves(seg, moves, fmt.Errorf("compact segment %s: %w", seg.path, copyErr))
 	}
+	if failed {
+		p.dropLost(seg)
+	}
 	ends := map[*segment]int64{}
 	for _, m := range moves {
 		ends[m.to.seg] = max(ends[m.to.seg], m.to.end())
@@ -1284,6 +1296,41 @@ func (p *packs) compactSegment(seg *segment) error {
 		}
 	}
 	return nil
+}
+
+// dropLost drops from the index the records of seg, whose fsync failed, that the
+// compaction's scan did not find whole: the failed fsync did not cover them and the page
+// cache no longer holds them (review G2 of 2026-12-06). No Sync of theirs returned nil,
+// so nothing acknowledged is lost with them; their keys get back the records they
+// superseded, if any (dropLostLocked), or are absent, and a retried Put writes them again.
+// A record the fsync did cover and the scan did not find stays indexed: the compaction
+// then fails on it (the disk lost bytes it had made durable).
+func (p *packs) dropLost(seg *segment) {
+	synced := seg.data.syncedBytes()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for pk, loc := range p.index {
+		if loc.seg == seg && loc.end() > synced {
+			p.dropLostLocked(pk, loc)
+		}
+	}
+}
+
+// dropLostLocked drops loc, pk's live record, which is lost, from the index and makes
+// the record it superseded pk's body again if that one is still whole on disk as far as
+// this process knows (its segment not removed, and no failed fsync before it). The
+// caller holds p.mu.
+func (p *packs) dropLostLocked(pk packKey, loc recordLoc) {
+	seg := loc.seg
+	delete(p.index, pk)
+	seg.live -= loc.size()
+	old, ok := seg.supersedes[loc.off]
+	delete(seg.supersedes, loc.off)
+	if !ok || old.seg.removed || old.seg.data.lostBefore(old.end()) {
+		return
+	}
+	p.index[pk] = old
+	old.seg.live += old.size()
 }
 
 // syncSuperseders makes durable the records that superseded records of seg (segment
