@@ -156,6 +156,9 @@ type packs struct {
 	// deleting holds the keys whose tombstone is written and not yet synced (remove): a
 	// Delete of such a key waits for that sync instead of returning at once.
 	deleting map[packKey]pendingTombstone
+	// pendingTombs are the tombstones of superseded records that the open could not
+	// write or sync (load); compaction passes retry them.
+	pendingTombs []supersededRecord
 	// closed is set by close: no record or tombstone is written after it (ErrClosed).
 	closed bool
 
@@ -288,11 +291,7 @@ func (p *packs) load() error {
 	}
 	// offsets[seq] maps the offset of each valid record of a segment to its key.
 	offsets := map[uint64]map[int64]packKey{}
-	type recordAt struct {
-		seg *segment
-		off int64
-	}
-	var superseded []recordAt
+	var superseded []supersededRecord
 	needIndex := false
 	for _, seq := range seqs {
 		path := filepath.Join(p.dir, segmentName(seq))
@@ -316,7 +315,7 @@ func (p *packs) load() error {
 			loc := recordLoc{seg: seg, off: off, keyLen: uint16(keyLen), bodyLen: uint32(bodyLen), bodyCRC: bodyCRC, unverified: !verified}
 			if old, ok := p.index[pk]; ok {
 				old.seg.live -= old.size()
-				superseded = append(superseded, recordAt{old.seg, old.off})
+				superseded = append(superseded, supersededRecord{recordAt{old.seg, old.off}, seg})
 			}
 			p.index[pk] = loc
 			seg.live += loc.size()
@@ -446,25 +445,85 @@ func (p *packs) load() error {
 	// later tombstone of the newer record, removed with its segment by a compaction, would
 	// leave the old one live at the next open. The newer record is durable (the sync
 	// above), so the tombstone cannot outlive it.
-	touched := map[*segment]bool{}
-	for _, r := range superseded {
-		if !p.own {
-			break
-		}
-		if tombstoned[r] {
-			continue
-		}
-		if err := p.writeTombstone(r.seg, r.off); err != nil {
-			return err
-		}
-		touched[r.seg] = true
+	// If a tombstone cannot be written or synced (a full disk) the open goes on: the
+	// tombstone is pending, retried by every compaction pass, and until it holds the
+	// segment of the newer record is not compacted away (its removal is what would let
+	// the old record come back). Reads and dedup hits on the newer record are unaffected.
+	if !p.own {
+		return nil
 	}
-	for seg := range touched {
-		if err := seg.tombs.syncTo(seg.delWritten.Load()); err != nil {
-			return err
+	for _, r := range superseded {
+		if !tombstoned[r.old] {
+			p.pendingTombs = append(p.pendingTombs, r)
 		}
+	}
+	if err := p.retryPendingTombstones(); err != nil {
+		p.compactErr.Store(&err)
 	}
 	return nil
+}
+
+// recordAt is the place of a record.
+type recordAt struct {
+	seg *segment
+	off int64
+}
+
+// supersededRecord is a record that a newer one of its key, in segment newer, superseded,
+// found at open (a compaction's copy whose old segment was not yet removed).
+type supersededRecord struct {
+	old   recordAt
+	newer *segment
+}
+
+// retryPendingTombstones writes and syncs the tombstones of the superseded records that
+// are pending (load); those it cannot stay pending. A record whose segment was removed
+// since needs none.
+func (p *packs) retryPendingTombstones() error {
+	p.mu.Lock()
+	pending := p.pendingTombs
+	p.pendingTombs = nil
+	written := map[*segment][]supersededRecord{}
+	var errs []error
+	for _, r := range pending {
+		if r.old.seg.removed {
+			continue
+		}
+		if err := p.writeTombstone(r.old.seg, r.old.off); err != nil {
+			p.pendingTombs = append(p.pendingTombs, r)
+			errs = append(errs, err)
+			continue
+		}
+		written[r.old.seg] = append(written[r.old.seg], r)
+		r.old.seg.refs++
+	}
+	p.mu.Unlock()
+	for seg, rs := range written {
+		err := seg.tombs.syncTo(seg.delWritten.Load())
+		p.mu.Lock()
+		if err != nil {
+			p.pendingTombs = append(p.pendingTombs, rs...)
+			errs = append(errs, err)
+		}
+		seg.refs--
+		p.closeIfUnusedLocked(seg)
+		p.mu.Unlock()
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("tombstones of superseded records, pending: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// holdsPendingSuperseder reports whether seg holds a record newer than one whose
+// tombstone is pending. The caller holds p.mu.
+func (p *packs) holdsPendingSuperseder(seg *segment) bool {
+	for _, r := range p.pendingTombs {
+		if r.newer == seg {
+			return true
+		}
+	}
+	return false
 }
 
 // scanSegment calls fn with every whole record of a segment's bytes in order. A stretch
@@ -1149,13 +1208,18 @@ func (p *packs) compactLoop() {
 func (p *packs) compact() error {
 	p.compactMu.Lock()
 	defer p.compactMu.Unlock()
+	// A pending tombstone that still cannot be written keeps its newer record's segment
+	// out of the pass below and fails nothing else (SyncStaged runs passes).
+	if err := p.retryPendingTombstones(); err != nil {
+		p.compactErr.Store(&err)
+	}
 	p.mu.Lock()
 	if a := p.active; a != nil && (a.data.hasFailed() || a.tombs.hasFailed()) {
 		p.sealLocked(a)
 	}
 	var victims []*segment
 	for _, seg := range p.segments {
-		if p.compactable(seg) {
+		if p.compactable(seg) && !p.holdsPendingSuperseder(seg) {
 			victims = append(victims, seg)
 		}
 	}
