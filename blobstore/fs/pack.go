@@ -124,6 +124,9 @@ func (p *packs) newSegment(seq uint64, path string, f *os.File) *segment {
 		}
 		return nil
 	}, p.kickCompaction)
+	if p.own {
+		seg.data.recordFailure = func(synced int64) error { return writeFailedMarker(p.failedPath(seq), synced) }
+	}
 	seg.tombs = newFileSyncer("tombstones "+seg.delPath(), &seg.delWritten, func() error {
 		return p.fsyncFile(seg.del)
 	}, p.kickCompaction)
@@ -303,6 +306,14 @@ func (p *packs) load() error {
 			return fmt.Errorf("open segment: %w", err)
 		}
 		seg := p.newSegment(seq, path, f)
+		// A segment whose fsync failed has its records trusted only up to the bytes
+		// durable before the failure (failedsync.go).
+		trustedEnd := int64(-1)
+		if slices.Contains(others[seq], "failed") {
+			if trustedEnd, err = readFailedMarker(p.failedPath(seq)); err != nil {
+				return err
+			}
+		}
 		// Every segment loaded is sealed: new records go to a new one.
 		seg.sealed = true
 		seg.indexed = true
@@ -311,6 +322,9 @@ func (p *packs) load() error {
 		offs := map[int64]packKey{}
 		offsets[seq] = offs
 		add := func(off int64, key string, keyLen, bodyLen int, bodyCRC uint32, verified bool) {
+			if trustedEnd >= 0 && off+int64(recordSize(keyLen, bodyLen)) > trustedEnd {
+				return // its fsync failed: not trusted, as if torn
+			}
 			pk, _ := p.keyOf(key)
 			loc := recordLoc{seg: seg, off: off, keyLen: uint16(keyLen), bodyLen: uint32(bodyLen), bodyCRC: bodyCRC, unverified: !verified}
 			if old, ok := p.index[pk]; ok {
@@ -556,7 +570,8 @@ func scanSegment(data []byte, fn func(off int64, rec decodedRecord)) (firstBad i
 
 // listSegments returns the sequence numbers of the segment files in dir in order, and
 // the other files of each sequence number by their extension: "del" (its tombstone
-// file), "idx" (its index file) and "idx.tmp" (an index file being written).
+// file), "idx" (its index file), "idx.tmp" (an index file being written) and "failed"
+// (its failed-sync marker, failedsync.go).
 func listSegments(dir string) (seqs []uint64, others map[uint64][]string, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -572,7 +587,7 @@ func listSegments(dir string) (seqs []uint64, others map[uint64][]string, err er
 		switch ext {
 		case "seg":
 			seqs = append(seqs, seq)
-		case "del", "idx", "idx.tmp":
+		case "del", "idx", "idx.tmp", "failed":
 			others[seq] = append(others[seq], ext)
 		}
 	}
@@ -1354,7 +1369,7 @@ func (p *packs) compactSegment(seg *segment) error {
 		// once the segment file is gone).
 		return fmt.Errorf("compact segment: %w", err)
 	}
-	for _, path := range []string{seg.delPath(), p.indexPath(seg.seq)} {
+	for _, path := range []string{seg.delPath(), p.indexPath(seg.seq), p.failedPath(seg.seq)} {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("compact segment: %w", err)
 		}

@@ -454,7 +454,7 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 		os.Remove(tmp.Name())
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
-	st := &stagedObject{s: s, key: key, dirs: dirs, path: path, f: tmp}
+	st := &stagedObject{s: s, key: key, dirs: dirs, path: path, f: tmp, replaces: torn}
 	s.mu.Lock()
 	s.staged[st] = struct{}{}
 	s.mu.Unlock()
@@ -476,6 +476,9 @@ type stagedObject struct {
 	once sync.Once
 	f    *os.File
 	err  error
+	// replaces says the object replaced a file that was not whole or whose fsync had
+	// failed: once it is durable, that file's failed-sync marker, if any, goes.
+	replaces bool
 }
 
 // Sync fsyncs the object (syncObject) once; later calls return the first one's result.
@@ -484,6 +487,9 @@ func (st *stagedObject) Sync() error {
 		s := st.s
 		if err := s.syncObject(st.dirs, st.path, st.f); err != nil {
 			st.err = fmt.Errorf("put %s: %w", st.key, err)
+		} else if st.replaces {
+			// Not synced: if the removal is lost, the next dedup hit writes it again.
+			_ = os.Remove(st.path + failedSuffix)
 		}
 		st.f.Close()
 		s.endRenaming(st.path)
@@ -530,6 +536,11 @@ func (s *Store) present(ctx context.Context, dirs []string, path string, sum [sh
 	s.mu.Unlock()
 	if settled && !renaming {
 		return true, nil
+	}
+	if objectFailed(path) {
+		// Its fsync failed (failedsync.go): the bytes may be readable here and not on
+		// disk, and a new fsync would not tell. Written again.
+		return false, nil
 	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -583,6 +594,9 @@ func (s *Store) Check(ctx context.Context, key string) error {
 		return fmt.Errorf("check %s: %w", key, err)
 	}
 	defer f.Close()
+	if objectFailed(path) {
+		return fmt.Errorf("check %s: %w: its fsync failed", key, blobstore.ErrDigestMismatch)
+	}
 	if err := hashMatches(ctx, f, sum); err != nil {
 		return fmt.Errorf("check %s: %w", key, err)
 	}
@@ -691,9 +705,14 @@ func (s *Store) syncObject(dirs []string, path string, f *os.File) error {
 		errs[0] = fmt.Errorf("sync object: %w", err)
 	}
 	errs[1] = waitDirs()
+	failed := errors.Join(errs[:]...)
+	if failed != nil {
+		// Durable before the caller learns of the failure (failedsync.go).
+		failed = errors.Join(failed, writeMarker(path+failedSuffix, nil))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := errors.Join(errs[:]...); err != nil {
+	if err := failed; err != nil {
 		// The directory may hold an entry that is not durable: the next Put of an
 		// object in it fsyncs it again, and a dedup hit on this one checks it.
 		delete(s.durable, dirs[len(dirs)-1])
@@ -860,6 +879,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	delete(s.settled, path)
 	s.mu.Unlock()
 	err := os.Remove(path)
+	_ = os.Remove(path + failedSuffix) // best effort: it matters only while the file exists
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
