@@ -53,8 +53,8 @@
 //
 // The index is not a store of its own: the segments are self-describing, and Open
 // rebuilds the in-memory index (about 100 bytes per packed body) from them. A sealed
-// segment gets an index file root/seg/<seq>.idx (segindex.go), written in the background
-// once the segment is synced whole: the records' places and keys, checksummed, so that
+// segment, and one that an open scanned, gets an index file root/seg/<seq>.idx
+// (segindex.go), written in the background once the segment is synced whole: the records' places and keys, checksummed, so that
 // Open reads it instead of every packed byte of the segment. Open scans a segment whose
 // index file is missing, fails its checksum, or describes a segment of another length;
 // a record loaded from an index file is read and checked against its key before a dedup
@@ -106,7 +106,28 @@
 //     tombstoned. The next compaction copies the failed segment's live records, each
 //     checked against its key, from the page cache to a sound segment and removes it:
 //     what the failure may have lost becomes durable there, Delete works again, and
-//     SyncStaged (which runs that compaction first) does not fail for good.
+//     SyncStaged (which runs that compaction first) does not fail for good. A record that
+//     the compaction does not find whole (the kernel dropped its pages after the failed
+//     writeback) is dropped from the index: no Sync of it returned nil; the record it
+//     superseded, if any and durable, is its key's body again (segment.supersedes), else
+//     the key is absent and the caller's retry writes it again.
+//   - A failed fsync is written down before any caller learns of it: a failed-sync marker
+//     root/seg/<seq>.failed holds how much of the segment was durable before it
+//     (failedsync.go). An open trusts the segment's records up to there only; the others
+//     are left out as if torn, although they may read back whole: after a restart the
+//     page cache may still hold bytes whose writeback failed, and syncfs does not write
+//     them again, so reading them proves nothing about the disk. (What is safe is to copy
+//     such bytes, checked against their key, to a new place and fsync that; the
+//     compaction of a failed segment does so while the process that saw the failure
+//     runs.) The file-per-body layout has the same rule: a body file whose fsync (or its
+//     directory's) failed gets <path>.failed, no dedup hit takes it (in this process or
+//     after a restart), Check reports it not whole, and the Put that writes it again
+//     removes the marker once durable. If the marker itself cannot be written, the
+//     caller's error says so, and a restart trusts the bytes as before.
+//   - A superseded record's tombstone that the open cannot write or sync (a full disk)
+//     does not fail the open: it is pending, each compaction pass retries it, and until
+//     it holds the segment of the newer record is not compacted away.
+//   - Writes after Close (Put, Stage, Delete) fail with ErrClosed.
 //   - A process that does not own the segments never takes a dedup hit on a packed body.
 //     A torn object file is removed when its body is stored packed, so that such a
 //     process, which looks at files before it has indexed a new record, never reads it.
@@ -122,21 +143,11 @@
 // segment wedging SyncStaged, a rewritten body coming back, a second owner, number reuse,
 // a reader's open racing compaction, a torn file shadowing a packed body). A third review
 // after the merge found one more loss, fixed (a segment is removed only once the records
-// that superseded its records are durable: segment.supersededBy), and left these open,
-// each needing an fsync that failed first:
-//
-//   - a Put whose fsync failed stays indexed; if the kernel then dropped its pages, the
-//     compaction that heals the failed segment cannot copy it and every SyncStaged (raft
-//     snapshot) fails until a restart, whose scan drops the record (dropping it in place
-//     must bring back the older record it superseded, if any);
-//   - after a restart a record whose fsync failed before it is trusted as on disk (the
-//     syncfs at open cannot rewrite pages whose writeback failed), so a retried Put may be
-//     acknowledged on bytes that are not there: the file-per-body layout has the same hole;
-//     a marker file per failed segment would close it in both;
-//   - a segment that an open scanned and sealed never gets its index file, so it is
-//     scanned at every open;
-//   - Open fails when the disk is full (a tombstone of a superseded record), and a write
-//     after Close is not refused.
+// that superseded its records are durable: segment.supersededBy), and four items, each
+// needing an fsync that failed first or a full disk, closed on branch pack19 (G2 a lost
+// record wedging SyncStaged, G4 a failed record trusted after a restart, in both layouts,
+// G3 a scanned segment never indexed, an open failing on a full disk) with writes after
+// Close refused.
 //
 // Also open:
 //
@@ -147,7 +158,13 @@
 //     returns (about twice the index's memory, transiently);
 //   - a store that does not own the segments keeps the files of segments compacted away
 //     open until it closes (admin commands are short-lived), and rereads a segment's
-//     stretch after a torn record on every refresh.
+//     stretch after a torn record on every refresh;
+//   - in the file-per-body layout, a dedup hit on a file whose first Put is between its
+//     rename and its fsyncs fsyncs the file itself: if that fsync returns nil while the
+//     first Put's fails (Linux reports a writeback error to one of them), the hit is
+//     acknowledged although the marker comes after (two Puts of one body at once, and a
+//     failing disk); a process that does not own the segments applies a segment's
+//     failed-sync marker at its open only, not to the records its refresh finds later.
 package fs
 
 import (
