@@ -7,8 +7,6 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
-
-	"github.com/strata-mail/strata/internal/fsync"
 )
 
 // Failed-sync markers (package comment, "Failed fsyncs"): a file whose fsync failed may
@@ -35,16 +33,16 @@ func (p *packs) failedPath(seq uint64) string {
 
 // writeFailedMarker writes the failed-sync marker of a segment, durable before the
 // fsync of the first synced bytes failed.
-func writeFailedMarker(path string, synced int64) error {
+func writeFailedMarker(fsys fileSystem, path string, synced int64) error {
 	b := binary.LittleEndian.AppendUint64(nil, uint64(synced))
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-	return writeMarker(path, b)
+	return writeMarker(fsys, path, b)
 }
 
 // readFailedMarker returns the length of the segment that its marker at path says was
 // durable before its fsync failed.
-func readFailedMarker(path string) (int64, error) {
-	b, err := os.ReadFile(path)
+func readFailedMarker(fsys fileSystem, path string) (int64, error) {
+	b, err := fsys.ReadFile(path)
 	if err != nil {
 		return 0, fmt.Errorf("read failed-sync marker: %w", err)
 	}
@@ -58,22 +56,22 @@ func readFailedMarker(path string) (int64, error) {
 
 // writeMarker writes content to path durably and atomically: a temporary file, synced,
 // renamed into place, and the directory synced.
-func writeMarker(path string, content []byte) error {
+func writeMarker(fsys fileSystem, path string, content []byte) error {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("write failed-sync marker: %w", err)
 	}
 	_, err = f.Write(content)
 	err = errors.Join(err, f.Sync(), f.Close())
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = fsys.Rename(tmp, path)
 	}
 	if err == nil {
-		err = fsync.Dir(filepath.Dir(path))
+		err = fsys.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
-		os.Remove(tmp)
+		fsys.Remove(tmp)
 		return fmt.Errorf("write failed-sync marker: %w", err)
 	}
 	return nil
@@ -81,7 +79,7 @@ func writeMarker(path string, content []byte) error {
 
 // objectFailed reports whether the body file at path has a failed-sync marker (or may
 // have: a marker that cannot be looked up counts).
-func objectFailed(path string) bool {
-	_, err := os.Lstat(path + failedSuffix)
+func objectFailed(fsys fileSystem, path string) bool {
+	_, err := fsys.Lstat(path + failedSuffix)
 	return !errors.Is(err, os.ErrNotExist)
 }

@@ -19,7 +19,6 @@ import (
 	"syscall"
 
 	"github.com/strata-mail/strata/blobstore"
-	"github.com/strata-mail/strata/internal/fsync"
 )
 
 // Packed bodies (package comment, "Packing"): segment files under root/seg, their
@@ -64,7 +63,7 @@ func (l recordLoc) bodyOff() int64 {
 type segment struct {
 	seq  uint64
 	path string
-	f    *os.File
+	f    file
 	// size is the length written (records are whole up to it in the page cache); it is
 	// changed under packs.mu and read without it by the fsyncs (data).
 	size atomic.Int64
@@ -80,7 +79,7 @@ type segment struct {
 	sealed  bool  // no record is appended any more
 	removed bool  // compacted away: files unlinked, closed once refs is 0
 	refs    int   // readers and deleters using f or del
-	del     *os.File
+	del     file
 	delSize int64 // length of del, a whole number of tombstones
 	// entries are the records appended to the segment by this process, in order, for its
 	// index file (segindex.go), written once it is sealed; indexed says the segment's
@@ -110,14 +109,14 @@ type segment struct {
 	dirSynced atomic.Bool
 }
 
-func (p *packs) newSegment(seq uint64, path string, f *os.File) *segment {
+func (p *packs) newSegment(seq uint64, path string, f file) *segment {
 	seg := &segment{seq: seq, path: path, f: f}
 	seg.data = newFileSyncer("segment "+path, &seg.size, func() error {
 		if err := p.fsyncFile(seg.f); err != nil {
 			return err
 		}
 		if !seg.dirSynced.Load() {
-			if err := fsync.Dir(filepath.Dir(seg.path)); err != nil {
+			if err := p.fsys.SyncDir(filepath.Dir(seg.path)); err != nil {
 				return err
 			}
 			seg.dirSynced.Store(true)
@@ -125,7 +124,7 @@ func (p *packs) newSegment(seq uint64, path string, f *os.File) *segment {
 		return nil
 	}, p.kickCompaction)
 	if p.own {
-		seg.data.recordFailure = func(synced int64) error { return writeFailedMarker(p.failedPath(seq), synced) }
+		seg.data.recordFailure = func(synced int64) error { return writeFailedMarker(p.fsys, p.failedPath(seq), synced) }
 	}
 	seg.tombs = newFileSyncer("tombstones "+seg.delPath(), &seg.delWritten, func() error {
 		return p.fsyncFile(seg.del)
@@ -134,7 +133,7 @@ func (p *packs) newSegment(seq uint64, path string, f *os.File) *segment {
 }
 
 // fsyncFile fsyncs f, through the test seam if one is set.
-func (p *packs) fsyncFile(f *os.File) error {
+func (p *packs) fsyncFile(f file) error {
 	if hook := p.syncHook.Load(); hook != nil {
 		return (*hook)(f)
 	}
@@ -183,7 +182,9 @@ type packs struct {
 	refreshMu sync.Mutex
 	// syncHook, if set, fsyncs the segment and tombstone files instead of File.Sync
 	// (tests make fsyncs fail with it).
-	syncHook atomic.Pointer[func(*os.File) error]
+	syncHook atomic.Pointer[func(file) error]
+	// fsys is the store's file system (fsys.go).
+	fsys fileSystem
 }
 
 // pendingTombstone is a tombstone written and not yet synced: its segment and the length
@@ -198,22 +199,22 @@ func segmentName(seq uint64) string { return fmt.Sprintf("%016x.seg", seq) }
 // openPacks opens the segment files under dir, creating dir if needed, and rebuilds the
 // index from them (package comment, "Packing"). syncHook, if not nil, is the test seam of
 // the fsyncs (packs.syncHook), set before anything is synced.
-func openPacks(dir string, own bool, segmentSize int64, compactBelow float64, syncHook func(*os.File) error) (*packs, error) {
+func openPacks(dir string, own bool, segmentSize int64, compactBelow float64, syncHook func(file) error, fsys fileSystem) (*packs, error) {
 	p := &packs{dir: dir, own: own, segmentSize: segmentSize, compactBelow: compactBelow,
 		index: map[packKey]recordLoc{}, tenants: map[string]string{}, segments: map[uint64]*segment{},
 		deleting: map[packKey]pendingTombstone{}, nextSeq: 1, kick: make(chan struct{}, 1),
-		stop: make(chan struct{}), loopDone: make(chan struct{})}
+		stop: make(chan struct{}), loopDone: make(chan struct{}), fsys: fsys}
 	if syncHook != nil {
 		p.syncHook.Store(&syncHook)
 	}
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+	if _, err := p.fsys.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		if !own {
 			return p, nil // nothing packed; refresh looks again on a miss
 		}
-		if err := os.MkdirAll(dir, 0o750); err != nil {
+		if err := p.fsys.MkdirAll(dir, 0o750); err != nil {
 			return nil, err
 		}
-		if err := fsync.Dir(filepath.Dir(dir)); err != nil {
+		if err := p.fsys.SyncDir(filepath.Dir(dir)); err != nil {
 			return nil, err
 		}
 	} else if err != nil {
@@ -288,7 +289,7 @@ func (p *packs) unlockOwner() {
 // load rebuilds the index from the files in p.dir: each segment's index file if it has a
 // sound one (segindex.go), else a scan of the segment.
 func (p *packs) load() error {
-	seqs, others, err := listSegments(p.dir)
+	seqs, others, err := listSegments(p.fsys, p.dir)
 	if err != nil {
 		return err
 	}
@@ -298,7 +299,7 @@ func (p *packs) load() error {
 	needIndex := false
 	for _, seq := range seqs {
 		path := filepath.Join(p.dir, segmentName(seq))
-		f, err := os.OpenFile(path, p.openFlag(), 0)
+		f, err := p.fsys.OpenFile(path, p.openFlag(), 0)
 		if errors.Is(err, os.ErrNotExist) && !p.own {
 			continue // compacted away by the owner since the listing
 		}
@@ -310,7 +311,7 @@ func (p *packs) load() error {
 		// durable before the failure (failedsync.go).
 		trustedEnd := int64(-1)
 		if slices.Contains(others[seq], "failed") {
-			if trustedEnd, err = readFailedMarker(p.failedPath(seq)); err != nil {
+			if trustedEnd, err = readFailedMarker(p.fsys, p.failedPath(seq)); err != nil {
 				return err
 			}
 		}
@@ -339,7 +340,7 @@ func (p *packs) load() error {
 		if err != nil {
 			return fmt.Errorf("open segment: %w", err)
 		}
-		if entries, ok := readSegmentIndex(p.indexPath(seq), info.Size()); ok {
+		if entries, ok := readSegmentIndex(p.fsys, p.indexPath(seq), info.Size()); ok {
 			for _, e := range entries {
 				add(e.off, e.key, len(e.key), int(e.bodyLen), e.bodyCRC, false)
 			}
@@ -374,7 +375,7 @@ func (p *packs) load() error {
 		// hit, a Delete, a compaction), and every body file that process staged and never
 		// synced as well (package comment, "Staging"). A failure fails the open: nothing
 		// loaded could be trusted to survive a crash of the machine.
-		if err := fsync.Filesystem(p.dir); err != nil {
+		if err := p.fsys.SyncAll(p.dir); err != nil {
 			return fmt.Errorf("sync segments: %w", err)
 		}
 		for _, seq := range seqs {
@@ -402,7 +403,7 @@ func (p *packs) load() error {
 		if seg == nil {
 			for _, ext := range exts {
 				path := filepath.Join(p.dir, fmt.Sprintf("%016x.%s", seq, ext))
-				if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				if err := p.fsys.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return fmt.Errorf("remove the %s file of a removed segment: %w", ext, err)
 				}
 			}
@@ -412,14 +413,14 @@ func (p *packs) load() error {
 		if p.own && slices.Contains(exts, "idx.tmp") {
 			// An index file a crash interrupted; a sound one is written again at no
 			// cost to correctness (the segment was scanned instead).
-			if err := os.Remove(p.indexPath(seq) + ".tmp"); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := p.fsys.Remove(p.indexPath(seq) + ".tmp"); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("remove a partial index file: %w", err)
 			}
 		}
 		if !slices.Contains(exts, "del") {
 			continue
 		}
-		data, err := os.ReadFile(seg.delPath())
+		data, err := p.fsys.ReadFile(seg.delPath())
 		if errors.Is(err, os.ErrNotExist) && !p.own {
 			continue // its segment compacted away by the owner since the listing
 		}
@@ -430,7 +431,7 @@ func (p *packs) load() error {
 		// later one would be off the tombstoneSize grid and fail its checksum.
 		data = data[:len(data)/tombstoneSize*tombstoneSize]
 		if p.own {
-			if err := truncateTombstones(seg.delPath(), int64(len(data))); err != nil {
+			if err := p.truncateTombstones(seg.delPath(), int64(len(data))); err != nil {
 				return err
 			}
 		}
@@ -450,7 +451,7 @@ func (p *packs) load() error {
 	}
 	if removedOrphans {
 		// Durably gone before a segment of a lower number could be created again.
-		if err := fsync.Dir(p.dir); err != nil {
+		if err := p.fsys.SyncDir(p.dir); err != nil {
 			return err
 		}
 	}
@@ -572,8 +573,8 @@ func scanSegment(data []byte, fn func(off int64, rec decodedRecord)) (firstBad i
 // the other files of each sequence number by their extension: "del" (its tombstone
 // file), "idx" (its index file), "idx.tmp" (an index file being written) and "failed"
 // (its failed-sync marker, failedsync.go).
-func listSegments(dir string) (seqs []uint64, others map[uint64][]string, err error) {
-	entries, err := os.ReadDir(dir)
+func listSegments(fsys fileSystem, dir string) (seqs []uint64, others map[uint64][]string, err error) {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -613,7 +614,7 @@ func (p *packs) refresh() error {
 	}
 	p.refreshMu.Lock()
 	defer p.refreshMu.Unlock()
-	seqs, _, err := listSegments(p.dir)
+	seqs, _, err := listSegments(p.fsys, p.dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -626,7 +627,7 @@ func (p *packs) refresh() error {
 		p.mu.Unlock()
 		if seg == nil {
 			path := filepath.Join(p.dir, segmentName(seq))
-			f, err := os.Open(path)
+			f, err := open(p.fsys, path)
 			if errors.Is(err, os.ErrNotExist) {
 				continue // compacted away meanwhile
 			}
@@ -683,7 +684,7 @@ func (seg *segment) markDead(own bool, off int64) {
 // refreshTombstones applies the tombstones written to seg's tombstone file since the last
 // refresh: the records they name leave the index, or are never indexed.
 func (p *packs) refreshTombstones(seg *segment) error {
-	data, err := os.ReadFile(seg.delPath())
+	data, err := p.fsys.ReadFile(seg.delPath())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -724,7 +725,7 @@ func (p *packs) writeTombstone(seg *segment, off int64) error {
 		return fmt.Errorf("write tombstone: %w", err)
 	}
 	if seg.del == nil {
-		f, err := os.OpenFile(seg.delPath(), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+		f, err := p.fsys.OpenFile(seg.delPath(), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
 			return fmt.Errorf("open tombstones: %w", err)
 		}
@@ -733,7 +734,7 @@ func (p *packs) writeTombstone(seg *segment, off int64) error {
 			err = f.Truncate(info.Size() / tombstoneSize * tombstoneSize)
 		}
 		if err == nil {
-			err = fsync.Dir(p.dir)
+			err = p.fsys.SyncDir(p.dir)
 		}
 		if err != nil {
 			f.Close()
@@ -760,15 +761,15 @@ func (p *packs) writeTombstone(seg *segment, off int64) error {
 }
 
 // truncateTombstones cuts the tombstone file at path to size bytes if it is longer.
-func truncateTombstones(path string, size int64) error {
-	info, err := os.Stat(path)
+func (p *packs) truncateTombstones(path string, size int64) error {
+	info, err := p.fsys.Stat(path)
 	if err != nil {
 		return fmt.Errorf("tombstones: %w", err)
 	}
 	if info.Size() == size {
 		return nil
 	}
-	if err := os.Truncate(path, size); err != nil {
+	if err := p.fsys.Truncate(path, size); err != nil {
 		return fmt.Errorf("truncate tombstones: %w", err)
 	}
 	return nil
@@ -941,7 +942,7 @@ func (p *packs) appendLocked(rec []byte) (recordLoc, error) {
 	if seg == nil {
 		seq := p.nextSeq
 		path := filepath.Join(p.dir, segmentName(seq))
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := p.fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return recordLoc{}, fmt.Errorf("create segment: %w", err)
 		}
@@ -1278,7 +1279,7 @@ func (p *packs) compactSegment(seg *segment) error {
 			return err
 		}
 	}
-	data, err := os.ReadFile(seg.path)
+	data, err := p.fsys.ReadFile(seg.path)
 	if err != nil {
 		return fmt.Errorf("compact segment: %w", err)
 	}
@@ -1355,7 +1356,7 @@ func (p *packs) compactSegment(seg *segment) error {
 	if err := seg.tombs.syncTo(end); err != nil && !tombsFailed {
 		return fmt.Errorf("compact segment %s: %w", seg.path, err)
 	}
-	if err := os.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := p.fsys.Remove(seg.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("compact segment: %w", err)
 	}
 	p.mu.Lock()
@@ -1364,13 +1365,13 @@ func (p *packs) compactSegment(seg *segment) error {
 	delete(p.segments, seg.seq)
 	p.closeIfUnusedLocked(seg)
 	p.mu.Unlock()
-	if err := fsync.Dir(p.dir); err != nil {
+	if err := p.fsys.SyncDir(p.dir); err != nil {
 		// The removal may not hold: the tombstone file stays with it (load removes it
 		// once the segment file is gone).
 		return fmt.Errorf("compact segment: %w", err)
 	}
 	for _, path := range []string{seg.delPath(), p.indexPath(seg.seq), p.failedPath(seg.seq)} {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := p.fsys.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("compact segment: %w", err)
 		}
 	}

@@ -30,7 +30,7 @@ func sealActive(s *Store) {
 func failSyncsOf(s *Store) (set func(names ...string)) {
 	var mu sync.Mutex
 	failing := map[string]bool{}
-	failSyncs(s, func(f *os.File) error {
+	failSyncs(s, func(f file) error {
 		mu.Lock()
 		fail := failing[filepath.Base(f.Name())]
 		mu.Unlock()
@@ -416,7 +416,7 @@ func failSyncsDropping(s *Store) (set func(names ...string)) {
 	var mu sync.Mutex
 	failing := map[string]bool{}
 	synced := map[string]int64{}
-	failSyncs(s, func(f *os.File) error {
+	failSyncs(s, func(f file) error {
 		name := filepath.Base(f.Name())
 		mu.Lock()
 		defer mu.Unlock()

@@ -139,7 +139,7 @@ func TestSegmentIndexFallsBackToScan(t *testing.T) {
 			if _, err := os.Stat(idx + ".tmp"); !os.IsNotExist(err) {
 				t.Fatalf("a partial index file left: %v", err)
 			}
-			if _, ok := readSegmentIndex(idx, mustSize(t, filepath.Join(dir, segmentName(1)))); !ok {
+			if _, ok := readSegmentIndex(osFS{}, idx, mustSize(t, filepath.Join(dir, segmentName(1)))); !ok {
 				t.Fatal("no sound index file written after the scan")
 			}
 		})

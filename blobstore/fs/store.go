@@ -237,6 +237,8 @@ type Store struct {
 	// most PackMax bytes go there. Packed bodies are read whether or not it is set.
 	packs     *packs
 	packSmall bool
+	// fsys is the file system (fsys.go): the operating system's but in crash tests.
+	fsys fileSystem
 	// closed is set by Close: writes are refused from then on (ErrClosed).
 	closed atomic.Bool
 }
@@ -262,7 +264,9 @@ type Options struct {
 
 	// syncHook, if set, fsyncs the segment and tombstone files instead of File.Sync from
 	// the open on (tests make fsyncs fail with it).
-	syncHook func(*os.File) error
+	syncHook func(file) error
+	// fsys, if set, is the file system instead of the operating system's (crash tests).
+	fsys fileSystem
 }
 
 // DefaultOptions are the options New opens a store with: a file per body, packed bodies
@@ -286,8 +290,13 @@ func Open(root string, opts Options) (*Store, error) {
 	}
 	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp"), tmpPrefix: "put-" + hex.EncodeToString(prefix[:]) + "-",
 		durable: map[string]struct{}{}, settled: map[string]struct{}{}, renaming: map[string]int{}, staged: map[*stagedObject]struct{}{},
-		dirSyncs: newDirSyncer(), swept: make(chan struct{})}
-	if err := os.MkdirAll(root, 0o750); err != nil {
+		dirSyncs: newDirSyncer(), swept: make(chan struct{}), fsys: opts.fsys}
+	if s.fsys == nil {
+		s.fsys = osFS{}
+	} else {
+		s.dirSyncs.sync = s.fsys.SyncDir
+	}
+	if err := s.fsys.MkdirAll(root, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
 	if opts.SegmentSize <= 0 {
@@ -299,13 +308,13 @@ func Open(root string, opts Options) (*Store, error) {
 	if opts.PackSmall && !opts.Own {
 		return nil, fmt.Errorf("open blob store %s: packing needs Options.Own", root)
 	}
-	packs, err := openPacks(filepath.Join(root, packDirName), opts.Own, opts.SegmentSize, opts.CompactBelow, opts.syncHook)
+	packs, err := openPacks(filepath.Join(root, packDirName), opts.Own, opts.SegmentSize, opts.CompactBelow, opts.syncHook, s.fsys)
 	if err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
 	s.packs, s.packSmall = packs, opts.PackSmall
 	before := time.Now().Add(-staleTempAge)
-	if err := removeStaleTemps(s.tmpDir, "", before); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := s.removeStaleTemps(s.tmpDir, "", before); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
 	go func() {
@@ -328,14 +337,14 @@ func (s *Store) Close() error {
 // take space and nothing else (no key names them).
 func (s *Store) sweepStaleTemps(before time.Time) {
 	top := filepath.Join(s.root, "t")
-	tenants, _ := os.ReadDir(top)
+	tenants, _ := s.fsys.ReadDir(top)
 	for _, tenant := range tenants {
-		shards1, _ := os.ReadDir(filepath.Join(top, tenant.Name()))
+		shards1, _ := s.fsys.ReadDir(filepath.Join(top, tenant.Name()))
 		for _, shard1 := range shards1 {
 			dir1 := filepath.Join(top, tenant.Name(), shard1.Name())
-			shards2, _ := os.ReadDir(dir1)
+			shards2, _ := s.fsys.ReadDir(dir1)
 			for _, shard2 := range shards2 {
-				_ = removeStaleTemps(filepath.Join(dir1, shard2.Name()), tempMark, before)
+				_ = s.removeStaleTemps(filepath.Join(dir1, shard2.Name()), tempMark, before)
 			}
 		}
 	}
@@ -346,8 +355,8 @@ const tempMark = "."
 
 // removeStaleTemps removes the regular files of dir whose names begin with prefix and
 // that were last written before before.
-func removeStaleTemps(dir, prefix string, before time.Time) error {
-	entries, err := os.ReadDir(dir)
+func (s *Store) removeStaleTemps(dir, prefix string, before time.Time) error {
+	entries, err := s.fsys.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("list temporary files: %w", err)
 	}
@@ -365,7 +374,7 @@ func removeStaleTemps(dir, prefix string, before time.Time) error {
 		if !info.Mode().IsRegular() || !info.ModTime().Before(before) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, entry.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.fsys.Remove(filepath.Join(dir, entry.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove stale temporary file: %w", err)
 		}
 	}
@@ -418,7 +427,7 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 		return st, nil // a dedup hit on a packed body
 	}
 	torn := false
-	if _, err := os.Lstat(path); err == nil {
+	if _, err := s.fsys.Lstat(path); err == nil {
 		whole, err := s.present(ctx, dirs, path, sum)
 		if err != nil {
 			return nil, fmt.Errorf("put %s: %w", key, err)
@@ -438,7 +447,7 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 		if torn {
 			// A file that is not the body (a crash's leftover) would shadow the packed
 			// record for a store that has not indexed it yet and reads the file.
-			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := s.fsys.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("put %s: remove a torn object: %w", key, err)
 			}
 		}
@@ -453,22 +462,22 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 	}
 	if err := writeBody(ctx, tmp, r, size, sum, !blobstore.Prehashed(r, size, sum)); err != nil {
 		tmp.Close()
-		os.Remove(tmp.Name())
+		s.fsys.Remove(tmp.Name())
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	// A cancelled Put must not leave a body that its caller will never reference.
 	if err := ctx.Err(); err != nil {
 		tmp.Close()
-		os.Remove(tmp.Name())
+		s.fsys.Remove(tmp.Name())
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	s.startRenaming(path)
 	// A concurrent Put of the same key may have renamed its copy into place already; the
 	// bytes are the same (both were checked against the key), so replacing it is harmless.
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := s.fsys.Rename(tmp.Name(), path); err != nil {
 		s.endRenaming(path)
 		tmp.Close()
-		os.Remove(tmp.Name())
+		s.fsys.Remove(tmp.Name())
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	st := &stagedObject{s: s, key: key, dirs: dirs, path: path, f: tmp, replaces: torn}
@@ -491,7 +500,7 @@ type stagedObject struct {
 	dirs []string
 	path string
 	once sync.Once
-	f    *os.File
+	f    file
 	err  error
 	// replaces says the object replaced a file that was not whole or whose fsync had
 	// failed: once it is durable, that file's failed-sync marker, if any, goes.
@@ -506,7 +515,7 @@ func (st *stagedObject) Sync() error {
 			st.err = fmt.Errorf("put %s: %w", st.key, err)
 		} else if st.replaces {
 			// Not synced: if the removal is lost, the next dedup hit writes it again.
-			_ = os.Remove(st.path + failedSuffix)
+			_ = s.fsys.Remove(st.path + failedSuffix)
 		}
 		st.f.Close()
 		s.endRenaming(st.path)
@@ -554,12 +563,12 @@ func (s *Store) present(ctx context.Context, dirs []string, path string, sum [sh
 	if settled && !renaming {
 		return true, nil
 	}
-	if objectFailed(path) {
+	if objectFailed(s.fsys, path) {
 		// Its fsync failed (failedsync.go): the bytes may be readable here and not on
 		// disk, and a new fsync would not tell. Written again.
 		return false, nil
 	}
-	f, err := os.Open(path)
+	f, err := open(s.fsys, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil // deleted since the Lstat
 	}
@@ -603,7 +612,7 @@ func (s *Store) Check(ctx context.Context, key string) error {
 		}
 		return nil
 	}
-	f, err := os.Open(path)
+	f, err := open(s.fsys, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("check %s: %w", key, blobstore.ErrNotFound)
 	}
@@ -611,7 +620,7 @@ func (s *Store) Check(ctx context.Context, key string) error {
 		return fmt.Errorf("check %s: %w", key, err)
 	}
 	defer f.Close()
-	if objectFailed(path) {
+	if objectFailed(s.fsys, path) {
 		return fmt.Errorf("check %s: %w: its fsync failed", key, blobstore.ErrDigestMismatch)
 	}
 	if err := hashMatches(ctx, f, sum); err != nil {
@@ -621,7 +630,7 @@ func (s *Store) Check(ctx context.Context, key string) error {
 }
 
 // hashMatches reads f and checks its content against sum.
-func hashMatches(ctx context.Context, f *os.File, sum [sha256.Size]byte) error {
+func hashMatches(ctx context.Context, f io.Reader, sum [sha256.Size]byte) error {
 	bufp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bufp)
 	digest := sha256.New()
@@ -661,10 +670,10 @@ func (s *Store) endRenaming(path string) {
 }
 
 // createTemp creates a new temporary file in dir, the directory of its object.
-func (s *Store) createTemp(dir string) (*os.File, error) {
+func (s *Store) createTemp(dir string) (file, error) {
 	for {
 		name := filepath.Join(dir, tempMark+s.tmpPrefix+strconv.FormatUint(s.tmpSeq.Add(1), 36))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := s.fsys.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, os.ErrExist) {
 			continue // a leftover of an earlier process that drew the same prefix
 		}
@@ -680,13 +689,13 @@ func (s *Store) createTemp(dir string) (*os.File, error) {
 func (s *Store) makeDirs(dirs []string) error {
 	missing := s.notDurable(dirs)
 	for i := len(missing) - 1; i >= 0; i-- {
-		if info, err := os.Lstat(missing[i]); err == nil && info.IsDir() {
+		if info, err := s.fsys.Lstat(missing[i]); err == nil && info.IsDir() {
 			missing = missing[i+1:]
 			break
 		}
 	}
 	for _, dir := range missing {
-		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+		if err := s.fsys.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
 	}
@@ -710,7 +719,7 @@ func (s *Store) notDurable(dirs []string) []string {
 // parent of each of dirs not yet seen durable, all at once, and then notes them durable
 // and the object settled. The directories' fsyncs are group-committed with those of
 // concurrent Puts (dirSyncer): each is one that started after the rename.
-func (s *Store) syncObject(dirs []string, path string, f *os.File) error {
+func (s *Store) syncObject(dirs []string, path string, f file) error {
 	fresh := s.notDurable(dirs)
 	toSync := []string{dirs[len(dirs)-1]}
 	for _, dir := range fresh {
@@ -725,7 +734,7 @@ func (s *Store) syncObject(dirs []string, path string, f *os.File) error {
 	failed := errors.Join(errs[:]...)
 	if failed != nil {
 		// Durable before the caller learns of the failure (failedsync.go).
-		failed = errors.Join(failed, writeMarker(path+failedSuffix, nil))
+		failed = errors.Join(failed, writeMarker(s.fsys, path+failedSuffix, nil))
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -752,7 +761,7 @@ func (s *Store) syncObject(dirs []string, path string, f *os.File) error {
 // writeBody copies exactly size bytes from r to tmp in chunks, checking ctx between them,
 // and, if verify is set, checks them against sum (a body from a spool was hashed there:
 // blobstore.Prehashed).
-func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [sha256.Size]byte, verify bool) error {
+func writeBody(ctx context.Context, tmp io.Writer, r io.Reader, size int64, sum [sha256.Size]byte, verify bool) error {
 	bufp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bufp)
 	buf := *bufp
@@ -806,7 +815,7 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 	if rc, found, err := s.getPacked(ctx, key, offset, length); found {
 		return rc, err
 	}
-	file, err := os.Open(path)
+	file, err := open(s.fsys, path)
 	if errors.Is(err, os.ErrNotExist) {
 		if s.refreshPacks() {
 			if rc, found, err := s.getPacked(ctx, key, offset, length); found {
@@ -834,7 +843,7 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 // bodyReader reads a range of an object until its context is done.
 type bodyReader struct {
 	ctx     context.Context
-	file    *os.File
+	file    file
 	section *io.SectionReader
 }
 
@@ -861,7 +870,7 @@ func (s *Store) Stat(ctx context.Context, key string) (blobstore.Info, error) {
 	if loc, ok := s.packs.lookup(key); ok {
 		return blobstore.Info{Size: int64(loc.bodyLen)}, nil
 	}
-	info, err := os.Lstat(path)
+	info, err := s.fsys.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) && s.refreshPacks() {
 		if loc, ok := s.packs.lookup(key); ok {
 			return blobstore.Info{Size: int64(loc.bodyLen)}, nil
@@ -895,8 +904,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	s.mu.Lock()
 	delete(s.settled, path)
 	s.mu.Unlock()
-	err := os.Remove(path)
-	_ = os.Remove(path + failedSuffix) // best effort: it matters only while the file exists
+	err := s.fsys.Remove(path)
+	_ = s.fsys.Remove(path + failedSuffix) // best effort: it matters only while the file exists
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
