@@ -236,6 +236,9 @@ func (f *crashFile) Sync() error {
 // whose deletion was acknowledged. Unlike the SIGKILL test, this fails if an fsync on the
 // acknowledged path is left out.
 func TestPowerLossKeepsAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes thousands of bodies")
+	}
 	root := filepath.Join(t.TempDir(), "r0")
 	if err := os.Mkdir(root, 0o750); err != nil {
 		t.Fatal(err)

@@ -149,11 +149,16 @@
 // G3 a scanned segment never indexed, an open failing on a full disk) with writes after
 // Close refused.
 //
+// Crash tests: TestPackedCrashKeepsAcknowledged SIGKILLs a child, what a killed process
+// leaves; TestPowerLossKeepsAcknowledged runs the store on a model file system (every
+// file operation goes through fileSystem, fsys.go) that keeps each file as of its last
+// fsync and each directory's entries as of its last fsync, cuts the power mid-write and
+// opens a store on what survives: it fails if any fsync on the acknowledged path (a
+// segment's, its directory's, a body file's or its directory's, a tombstone file's) is
+// left out.
+//
 // Also open:
 //
-//   - the crash test SIGKILLs a child, so it checks what a killed process leaves, not what
-//     a crash of the machine does (it would pass with every fsync removed); a fault
-//     file system that keeps each file as of its last successful fsync would test that;
 //   - Open holds a map of every record's offset and one of every tombstone until it
 //     returns (about twice the index's memory, transiently);
 //   - a store that does not own the segments keeps the files of segments compacted away
