@@ -54,13 +54,21 @@ func readFailedMarker(fsys fileSystem, path string) (int64, error) {
 	return int64(binary.LittleEndian.Uint64(b)), nil
 }
 
-// writeMarker writes content to path durably and atomically: a temporary file, synced,
-// renamed into place, and the directory synced.
+// writeMarker writes a failed-sync marker, durably (writeDurably).
 func writeMarker(fsys fileSystem, path string, content []byte) error {
+	if err := writeDurably(fsys, path, content); err != nil {
+		return fmt.Errorf("write failed-sync marker: %w", err)
+	}
+	return nil
+}
+
+// writeDurably writes content to path durably and atomically: a temporary file beside
+// it, synced, renamed into place, and the directory synced.
+func writeDurably(fsys fileSystem, path string, content []byte) error {
 	tmp := path + ".tmp"
 	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("write failed-sync marker: %w", err)
+		return err
 	}
 	_, err = f.Write(content)
 	err = errors.Join(err, f.Sync(), f.Close())
@@ -72,7 +80,7 @@ func writeMarker(fsys fileSystem, path string, content []byte) error {
 	}
 	if err != nil {
 		fsys.Remove(tmp)
-		return fmt.Errorf("write failed-sync marker: %w", err)
+		return err
 	}
 	return nil
 }

@@ -27,17 +27,38 @@ func sealActive(s *Store) {
 
 // failSyncsOf makes the fsyncs of s's files named in fail (under a mutex the test holds
 // while it changes fail) return EIO.
-func failSyncsOf(s *Store) (set func(names ...string)) {
+func failSyncsOf(s *Store) (set func(names ...string)) { return failSyncsWith(s, false) }
+
+// failSyncsDropping is failSyncsOf whose failing fsyncs also drop the file's pages, as
+// the kernel may after a writeback error: the bytes written since the last good fsync
+// read back as zeros (what the disk holds for a block never written).
+func failSyncsDropping(s *Store) (set func(names ...string)) { return failSyncsWith(s, true) }
+
+func failSyncsWith(s *Store, drop bool) (set func(names ...string)) {
 	var mu sync.Mutex
 	failing := map[string]bool{}
+	synced := map[string]int64{}
 	failSyncs(s, func(f file) error {
-		mu.Lock()
-		fail := failing[filepath.Base(f.Name())]
-		mu.Unlock()
-		if fail {
-			return syscall.EIO
+		name := filepath.Base(f.Name())
+		info, err := f.Stat()
+		if err != nil {
+			return err
 		}
-		return f.Sync()
+		mu.Lock()
+		fail, from := failing[name], synced[name]
+		if !fail {
+			synced[name] = info.Size()
+		}
+		mu.Unlock()
+		if !fail {
+			return f.Sync()
+		}
+		if n := info.Size() - from; drop && n > 0 {
+			if _, err := f.WriteAt(make([]byte, n), from); err != nil {
+				return err
+			}
+		}
+		return syscall.EIO
 	})
 	return func(names ...string) {
 		mu.Lock()
@@ -406,42 +427,6 @@ func TestSecondOwnerRefused(t *testing.T) {
 	s2 := newPackedStore(t, root, 0)
 	if got, err := getAll(t, s2, late); err != nil || !bytes.Equal(got, seededBody(699, 2000)) {
 		t.Fatalf("the first owner's body after it closed: %v", err)
-	}
-}
-
-// failSyncsDropping is failSyncsOf whose failing fsyncs also drop the file's pages, as
-// the kernel may after a writeback error: the bytes written since the last good fsync
-// read back as zeros (what the disk holds for a block never written).
-func failSyncsDropping(s *Store) (set func(names ...string)) {
-	var mu sync.Mutex
-	failing := map[string]bool{}
-	synced := map[string]int64{}
-	failSyncs(s, func(f file) error {
-		name := filepath.Base(f.Name())
-		mu.Lock()
-		defer mu.Unlock()
-		info, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		if !failing[name] {
-			synced[name] = info.Size()
-			return f.Sync()
-		}
-		if n := info.Size() - synced[name]; n > 0 {
-			if _, err := f.WriteAt(make([]byte, n), synced[name]); err != nil {
-				return err
-			}
-		}
-		return syscall.EIO
-	})
-	return func(names ...string) {
-		mu.Lock()
-		defer mu.Unlock()
-		clear(failing)
-		for _, n := range names {
-			failing[n] = true
-		}
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"os"
 	"path/filepath"
 
 	"github.com/strata-mail/strata/blobstore"
@@ -124,24 +123,9 @@ func readSegmentIndex(fsys fileSystem, path string, segSize int64) (entries []in
 	return decodeSegmentIndex(b, segSize)
 }
 
-// writeSegmentIndex writes the index file at path, durably: a temporary file beside it,
-// synced, renamed into place, and the directory synced.
+// writeSegmentIndex writes the index file at path, durably (writeDurably).
 func writeSegmentIndex(fsys fileSystem, path string, segSize int64, entries []indexEntry) error {
-	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write segment index: %w", err)
-	}
-	_, err = f.Write(encodeSegmentIndex(segSize, entries))
-	err = errors.Join(err, f.Sync(), f.Close())
-	if err == nil {
-		err = fsys.Rename(tmp, path)
-	}
-	if err == nil {
-		err = fsys.SyncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		fsys.Remove(tmp)
+	if err := writeDurably(fsys, path, encodeSegmentIndex(segSize, entries)); err != nil {
 		return fmt.Errorf("write segment index: %w", err)
 	}
 	return nil
