@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,10 @@ type fileSyncer struct {
 	doSync func() error
 	// onFail runs (without any lock held) when an fsync fails.
 	onFail func()
+	// recordFailure, if set, records the failure durably (a segment's failed-sync marker)
+	// with the bytes durable before it. It runs under mu, so no caller learns of the
+	// failure before it is recorded; its error joins the failure's.
+	recordFailure func(synced int64) error
 
 	mu        sync.Mutex
 	done      *sync.Cond
@@ -81,6 +86,11 @@ func (fs *fileSyncer) syncTo(end int64) error {
 	if err != nil {
 		fs.failGen++
 		fs.failed = fmt.Errorf("sync %s: %w", fs.name, err)
+		if fs.recordFailure != nil {
+			if rerr := fs.recordFailure(fs.synced); rerr != nil {
+				fs.failed = errors.Join(fs.failed, rerr)
+			}
+		}
 		if fs.onFail != nil {
 			go fs.onFail()
 		}

@@ -27,17 +27,38 @@ func sealActive(s *Store) {
 
 // failSyncsOf makes the fsyncs of s's files named in fail (under a mutex the test holds
 // while it changes fail) return EIO.
-func failSyncsOf(s *Store) (set func(names ...string)) {
+func failSyncsOf(s *Store) (set func(names ...string)) { return failSyncsWith(s, false) }
+
+// failSyncsDropping is failSyncsOf whose failing fsyncs also drop the file's pages, as
+// the kernel may after a writeback error: the bytes written since the last good fsync
+// read back as zeros (what the disk holds for a block never written).
+func failSyncsDropping(s *Store) (set func(names ...string)) { return failSyncsWith(s, true) }
+
+func failSyncsWith(s *Store, drop bool) (set func(names ...string)) {
 	var mu sync.Mutex
 	failing := map[string]bool{}
-	failSyncs(s, func(f *os.File) error {
-		mu.Lock()
-		fail := failing[filepath.Base(f.Name())]
-		mu.Unlock()
-		if fail {
-			return syscall.EIO
+	synced := map[string]int64{}
+	failSyncs(s, func(f file) error {
+		name := filepath.Base(f.Name())
+		info, err := f.Stat()
+		if err != nil {
+			return err
 		}
-		return f.Sync()
+		mu.Lock()
+		fail, from := failing[name], synced[name]
+		if !fail {
+			synced[name] = info.Size()
+		}
+		mu.Unlock()
+		if !fail {
+			return f.Sync()
+		}
+		if n := info.Size() - from; drop && n > 0 {
+			if _, err := f.WriteAt(make([]byte, n), from); err != nil {
+				return err
+			}
+		}
+		return syscall.EIO
 	})
 	return func(names ...string) {
 		mu.Lock()
@@ -406,5 +427,60 @@ func TestSecondOwnerRefused(t *testing.T) {
 	s2 := newPackedStore(t, root, 0)
 	if got, err := getAll(t, s2, late); err != nil || !bytes.Equal(got, seededBody(699, 2000)) {
 		t.Fatalf("the first owner's body after it closed: %v", err)
+	}
+}
+
+// TestLostRecordDropped (review G2 of 2026-12-06): a Put whose fsync failed and whose
+// bytes the kernel dropped does not wedge SyncStaged (every Raft snapshot) until a
+// restart: the compaction of the failed segment drops the record, the older durable
+// record it superseded is the key's body again, a key with no older record is absent,
+// and a retried Put writes it again.
+func TestLostRecordDropped(t *testing.T) {
+	root := t.TempDir()
+	s := newPackedStore(t, root, 0)
+	fail := failSyncsDropping(s)
+	s.packs.compactMu.Lock() // the failures are handled by SyncStaged below
+	held := true
+	defer func() {
+		if held {
+			s.packs.compactMu.Unlock()
+		}
+	}()
+	older := seededBody(1100, 1200)
+	k := put(t, s, "acme", older) // durable in segment 1
+	x := put(t, s, "acme", seededBody(1101, 1200))
+	fail(segmentName(1)[:16] + ".del")
+	if err := s.Delete(t.Context(), x); err == nil {
+		t.Fatal("setup: Delete with a failing tombstone fsync succeeded")
+	}
+	// Segment 1's tombstones failed: no dedup hit takes k there, so a Put of k writes a
+	// record in segment 2, superseding the durable one; its fsync fails, its bytes gone.
+	fail(segmentName(2), segmentName(3)) // the next write seals a failed segment
+	putFails(t, s, older)
+	alone := seededBody(1102, 900)
+	lone := putFails(t, s, alone) // a lost record that superseded nothing
+	fail()
+	held = false
+	s.packs.compactMu.Unlock()
+	for i := range 2 {
+		if err := s.SyncStaged(t.Context()); err != nil {
+			t.Fatalf("SyncStaged #%d after a lost record: %v", i, err)
+		}
+	}
+	if got, err := getAll(t, s, k); err != nil || !bytes.Equal(got, older) {
+		t.Fatalf("the body whose newer record was lost: %d bytes, %v", len(got), err)
+	}
+	if _, err := s.Stat(t.Context(), lone); !errors.Is(err, blobstore.ErrNotFound) {
+		t.Fatalf("a lost record with nothing older: Stat gave %v, want not found", err)
+	}
+	put(t, s, "acme", alone)
+	if got, err := getAll(t, s, lone); err != nil || !bytes.Equal(got, alone) {
+		t.Fatalf("the retried Put: %v", err)
+	}
+	s = newPackedStore(t, root, 0)
+	for key, want := range map[string][]byte{k: older, lone: alone} {
+		if got, err := getAll(t, s, key); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s after reopening: %v", key, err)
+		}
 	}
 }

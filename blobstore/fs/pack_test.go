@@ -556,7 +556,7 @@ func TestPackedOpenSyncsSegments(t *testing.T) {
 	}
 	var mu sync.Mutex
 	failing := true
-	failSyncs(s, func(f *os.File) error {
+	failSyncs(s, func(f file) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if failing {
@@ -607,7 +607,7 @@ func TestPackedSupersededTombstonedAfterCopySynced(t *testing.T) {
 }
 
 // failSyncs makes the fsyncs of s's segment files call fn instead.
-func failSyncs(s *Store, fn func(f *os.File) error) {
+func failSyncs(s *Store, fn func(f file) error) {
 	s.packs.syncHook.Store(&fn)
 }
 
@@ -618,7 +618,7 @@ func TestPackedDurableHitAfterFailedSync(t *testing.T) {
 	s := newPackedStore(t, root, 0)
 	body := seededBody(12, 1000)
 	key := put(t, s, "acme", body)
-	failSyncs(s, func(*os.File) error { return syscall.EIO })
+	failSyncs(s, func(file) error { return syscall.EIO })
 	putFails(t, s, seededBody(13, 1000))
 	if err := s.Put(t.Context(), key, bytes.NewReader(body), int64(len(body))); err != nil {
 		t.Fatalf("dedup hit on a durable record after a failed fsync: %v", err)
@@ -634,7 +634,7 @@ func TestPackedOverlappingSyncFailure(t *testing.T) {
 	started, release := make(chan struct{}), make(chan struct{})
 	var calls int
 	var mu sync.Mutex
-	failSyncs(s, func(*os.File) error {
+	failSyncs(s, func(file) error {
 		mu.Lock()
 		calls++
 		n := calls
@@ -767,7 +767,7 @@ func TestPackedDeleteSyncsRecordFirst(t *testing.T) {
 		t.Fatal(err)
 	}
 	var synced []string
-	failSyncs(s, func(f *os.File) error {
+	failSyncs(s, func(f file) error {
 		synced = append(synced, filepath.Base(f.Name()))
 		return f.Sync()
 	})
@@ -788,7 +788,7 @@ func TestCompactionHealsFailedSegment(t *testing.T) {
 	s := newPackedStore(t, root, 0)
 	var failing bool
 	var mu sync.Mutex
-	failSyncs(s, func(f *os.File) error {
+	failSyncs(s, func(f file) error {
 		mu.Lock()
 		defer mu.Unlock()
 		if failing && filepath.Base(f.Name()) == segmentName(1) {

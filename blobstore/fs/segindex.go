@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"os"
 	"path/filepath"
 
 	"github.com/strata-mail/strata/blobstore"
-	"github.com/strata-mail/strata/internal/fsync"
 )
 
 // The index file of a sealed segment, root/seg/<seq>.idx: what a scan of the segment
@@ -117,32 +115,17 @@ func decodeSegmentIndex(b []byte, segSize int64) (entries []indexEntry, ok bool)
 
 // readSegmentIndex reads the index file at path of a segment of segSize bytes; ok is
 // false if it is missing or not sound.
-func readSegmentIndex(path string, segSize int64) (entries []indexEntry, ok bool) {
-	b, err := os.ReadFile(path)
+func readSegmentIndex(fsys fileSystem, path string, segSize int64) (entries []indexEntry, ok bool) {
+	b, err := fsys.ReadFile(path)
 	if err != nil {
 		return nil, false
 	}
 	return decodeSegmentIndex(b, segSize)
 }
 
-// writeSegmentIndex writes the index file at path, durably: a temporary file beside it,
-// synced, renamed into place, and the directory synced.
-func writeSegmentIndex(path string, segSize int64, entries []indexEntry) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write segment index: %w", err)
-	}
-	_, err = f.Write(encodeSegmentIndex(segSize, entries))
-	err = errors.Join(err, f.Sync(), f.Close())
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = fsync.Dir(filepath.Dir(path))
-	}
-	if err != nil {
-		os.Remove(tmp)
+// writeSegmentIndex writes the index file at path, durably (writeDurably).
+func writeSegmentIndex(fsys fileSystem, path string, segSize int64, entries []indexEntry) error {
+	if err := writeDurably(fsys, path, encodeSegmentIndex(segSize, entries)); err != nil {
 		return fmt.Errorf("write segment index: %w", err)
 	}
 	return nil
@@ -174,7 +157,7 @@ func (p *packs) writeIndexes() error {
 		p.mu.Lock()
 		entries := seg.entries
 		p.mu.Unlock()
-		if err := writeSegmentIndex(p.indexPath(seg.seq), size, entries); err != nil {
+		if err := writeSegmentIndex(p.fsys, p.indexPath(seg.seq), size, entries); err != nil {
 			errs = append(errs, err)
 			continue
 		}

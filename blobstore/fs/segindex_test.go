@@ -132,8 +132,15 @@ func TestSegmentIndexFallsBackToScan(t *testing.T) {
 					t.Fatalf("record %d: %v", i, err)
 				}
 			}
+			// The scan's result is written as the segment's index file anew.
+			if err := s.packs.writeIndexes(); err != nil {
+				t.Fatal(err)
+			}
 			if _, err := os.Stat(idx + ".tmp"); !os.IsNotExist(err) {
 				t.Fatalf("a partial index file left: %v", err)
+			}
+			if _, ok := readSegmentIndex(osFS{}, idx, mustSize(t, filepath.Join(dir, segmentName(1)))); !ok {
+				t.Fatal("no sound index file written after the scan")
 			}
 		})
 	}
@@ -159,4 +166,43 @@ func FuzzSegmentIndex(f *testing.F) {
 			t.Fatal("a sound index file does not encode to its bytes")
 		}
 	})
+}
+
+// TestScannedSegmentGetsIndex (review G3 of 2026-12-06): a segment that an open scanned
+// (the active one of the last run, sealed by the open) gets its index file once it is
+// durable, so that the open after loads it instead of scanning the segment again.
+func TestScannedSegmentGetsIndex(t *testing.T) {
+	root := t.TempDir()
+	s := newPackedStore(t, root, 0)
+	var keys []string
+	for i := range 5 {
+		keys = append(keys, put(t, s, "acme", seededBody(uint64(3000+i), 700)))
+	}
+	idx := filepath.Join(root, packDirName, "0000000000000001.idx")
+	s = newPackedStore(t, root, 0) // scans segment 1, the active one, and seals it
+	if err := s.packs.writeIndexes(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(idx); err != nil {
+		t.Fatalf("no index file for the segment the open scanned: %v", err)
+	}
+	s = newPackedStore(t, root, 0)
+	for i, key := range keys {
+		loc, ok := s.packs.lookup(key)
+		if !ok || !loc.unverified {
+			t.Fatalf("record %d: indexed %v, unverified %v: not loaded from the index file", i, ok, loc.unverified)
+		}
+		if got, err := getAll(t, s, key); err != nil || !bytes.Equal(got, seededBody(uint64(3000+i), 700)) {
+			t.Fatalf("record %d: %v", i, err)
+		}
+	}
+}
+
+func mustSize(t *testing.T, path string) int64 {
+	t.Helper()
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Size()
 }

@@ -53,8 +53,8 @@
 //
 // The index is not a store of its own: the segments are self-describing, and Open
 // rebuilds the in-memory index (about 100 bytes per packed body) from them. A sealed
-// segment gets an index file root/seg/<seq>.idx (segindex.go), written in the background
-// once the segment is synced whole: the records' places and keys, checksummed, so that
+// segment, and one that an open scanned, gets an index file root/seg/<seq>.idx
+// (segindex.go), written in the background once the segment is synced whole: the records' places and keys, checksummed, so that
 // Open reads it instead of every packed byte of the segment. Open scans a segment whose
 // index file is missing, fails its checksum, or describes a segment of another length;
 // a record loaded from an index file is read and checked against its key before a dedup
@@ -106,7 +106,28 @@
 //     tombstoned. The next compaction copies the failed segment's live records, each
 //     checked against its key, from the page cache to a sound segment and removes it:
 //     what the failure may have lost becomes durable there, Delete works again, and
-//     SyncStaged (which runs that compaction first) does not fail for good.
+//     SyncStaged (which runs that compaction first) does not fail for good. A record that
+//     the compaction does not find whole (the kernel dropped its pages after the failed
+//     writeback) is dropped from the index: no Sync of it returned nil; the record it
+//     superseded, if any and durable, is its key's body again (segment.supersedes), else
+//     the key is absent and the caller's retry writes it again.
+//   - A failed fsync is written down before any caller learns of it: a failed-sync marker
+//     root/seg/<seq>.failed holds how much of the segment was durable before it
+//     (failedsync.go). An open trusts the segment's records up to there only; the others
+//     are left out as if torn, although they may read back whole: after a restart the
+//     page cache may still hold bytes whose writeback failed, and syncfs does not write
+//     them again, so reading them proves nothing about the disk. (What is safe is to copy
+//     such bytes, checked against their key, to a new place and fsync that; the
+//     compaction of a failed segment does so while the process that saw the failure
+//     runs.) The file-per-body layout has the same rule: a body file whose fsync (or its
+//     directory's) failed gets <path>.failed, no dedup hit takes it (in this process or
+//     after a restart), Check reports it not whole, and the Put that writes it again
+//     removes the marker once durable. If the marker itself cannot be written, the
+//     caller's error says so, and a restart trusts the bytes as before.
+//   - A superseded record's tombstone that the open cannot write or sync (a full disk)
+//     does not fail the open: it is pending, each compaction pass retries it, and until
+//     it holds the segment of the newer record is not compacted away.
+//   - Writes after Close (Put, Stage, Delete) fail with ErrClosed.
 //   - A process that does not own the segments never takes a dedup hit on a packed body.
 //     A torn object file is removed when its body is stored packed, so that such a
 //     process, which looks at files before it has indexed a new record, never reads it.
@@ -122,32 +143,33 @@
 // segment wedging SyncStaged, a rewritten body coming back, a second owner, number reuse,
 // a reader's open racing compaction, a torn file shadowing a packed body). A third review
 // after the merge found one more loss, fixed (a segment is removed only once the records
-// that superseded its records are durable: segment.supersededBy), and left these open,
-// each needing an fsync that failed first:
+// that superseded its records are durable: segment.supersededBy), and four items, each
+// needing an fsync that failed first or a full disk, closed on branch pack19 (G2 a lost
+// record wedging SyncStaged, G4 a failed record trusted after a restart, in both layouts,
+// G3 a scanned segment never indexed, an open failing on a full disk) with writes after
+// Close refused.
 //
-//   - a Put whose fsync failed stays indexed; if the kernel then dropped its pages, the
-//     compaction that heals the failed segment cannot copy it and every SyncStaged (raft
-//     snapshot) fails until a restart, whose scan drops the record (dropping it in place
-//     must bring back the older record it superseded, if any);
-//   - after a restart a record whose fsync failed before it is trusted as on disk (the
-//     syncfs at open cannot rewrite pages whose writeback failed), so a retried Put may be
-//     acknowledged on bytes that are not there: the file-per-body layout has the same hole;
-//     a marker file per failed segment would close it in both;
-//   - a segment that an open scanned and sealed never gets its index file, so it is
-//     scanned at every open;
-//   - Open fails when the disk is full (a tombstone of a superseded record), and a write
-//     after Close is not refused.
+// Crash tests: TestPackedCrashKeepsAcknowledged SIGKILLs a child, what a killed process
+// leaves; TestPowerLossKeepsAcknowledged runs the store on a model file system (every
+// file operation goes through fileSystem, fsys.go) that keeps each file as of its last
+// fsync and each directory's entries as of its last fsync, cuts the power mid-write and
+// opens a store on what survives: it fails if any fsync on the acknowledged path (a
+// segment's, its directory's, a body file's or its directory's, a tombstone file's) is
+// left out.
 //
 // Also open:
 //
-//   - the crash test SIGKILLs a child, so it checks what a killed process leaves, not what
-//     a crash of the machine does (it would pass with every fsync removed); a fault
-//     file system that keeps each file as of its last successful fsync would test that;
 //   - Open holds a map of every record's offset and one of every tombstone until it
 //     returns (about twice the index's memory, transiently);
 //   - a store that does not own the segments keeps the files of segments compacted away
 //     open until it closes (admin commands are short-lived), and rereads a segment's
-//     stretch after a torn record on every refresh.
+//     stretch after a torn record on every refresh;
+//   - in the file-per-body layout, a dedup hit on a file whose first Put is between its
+//     rename and its fsyncs fsyncs the file itself: if that fsync returns nil while the
+//     first Put's fails (Linux reports a writeback error to one of them), the hit is
+//     acknowledged although the marker comes after (two Puts of one body at once, and a
+//     failing disk); a process that does not own the segments applies a segment's
+//     failed-sync marker at its open only, not to the records its refresh finds later.
 package fs
 
 import (
@@ -220,7 +242,14 @@ type Store struct {
 	// most PackMax bytes go there. Packed bodies are read whether or not it is set.
 	packs     *packs
 	packSmall bool
+	// fsys is the file system (fsys.go): the operating system's but in crash tests.
+	fsys fileSystem
+	// closed is set by Close: writes are refused from then on (ErrClosed).
+	closed atomic.Bool
 }
+
+// ErrClosed is the error of a write (Put, Stage, Delete) to a store after its Close.
+var ErrClosed = errors.New("blob store closed")
 
 // Options are the settings of Open.
 type Options struct {
@@ -240,7 +269,9 @@ type Options struct {
 
 	// syncHook, if set, fsyncs the segment and tombstone files instead of File.Sync from
 	// the open on (tests make fsyncs fail with it).
-	syncHook func(*os.File) error
+	syncHook func(file) error
+	// fsys, if set, is the file system instead of the operating system's (crash tests).
+	fsys fileSystem
 }
 
 // DefaultOptions are the options New opens a store with: a file per body, packed bodies
@@ -264,8 +295,13 @@ func Open(root string, opts Options) (*Store, error) {
 	}
 	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp"), tmpPrefix: "put-" + hex.EncodeToString(prefix[:]) + "-",
 		durable: map[string]struct{}{}, settled: map[string]struct{}{}, renaming: map[string]int{}, staged: map[*stagedObject]struct{}{},
-		dirSyncs: newDirSyncer(), swept: make(chan struct{})}
-	if err := os.MkdirAll(root, 0o750); err != nil {
+		dirSyncs: newDirSyncer(), swept: make(chan struct{}), fsys: opts.fsys}
+	if s.fsys == nil {
+		s.fsys = osFS{}
+	} else {
+		s.dirSyncs.sync = s.fsys.SyncDir
+	}
+	if err := s.fsys.MkdirAll(root, 0o750); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
 	if opts.SegmentSize <= 0 {
@@ -277,13 +313,13 @@ func Open(root string, opts Options) (*Store, error) {
 	if opts.PackSmall && !opts.Own {
 		return nil, fmt.Errorf("open blob store %s: packing needs Options.Own", root)
 	}
-	packs, err := openPacks(filepath.Join(root, packDirName), opts.Own, opts.SegmentSize, opts.CompactBelow, opts.syncHook)
+	packs, err := openPacks(filepath.Join(root, packDirName), opts.Own, opts.SegmentSize, opts.CompactBelow, opts.syncHook, s.fsys)
 	if err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
 	s.packs, s.packSmall = packs, opts.PackSmall
 	before := time.Now().Add(-staleTempAge)
-	if err := removeStaleTemps(s.tmpDir, "", before); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := s.removeStaleTemps(s.tmpDir, "", before); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
 	go func() {
@@ -296,6 +332,7 @@ func Open(root string, opts Options) (*Store, error) {
 // Close ends the store's background work (the compaction of segments) and waits for it.
 // The store is not used after Close.
 func (s *Store) Close() error {
+	s.closed.Store(true)
 	s.packs.close()
 	return nil
 }
@@ -305,14 +342,14 @@ func (s *Store) Close() error {
 // take space and nothing else (no key names them).
 func (s *Store) sweepStaleTemps(before time.Time) {
 	top := filepath.Join(s.root, "t")
-	tenants, _ := os.ReadDir(top)
+	tenants, _ := s.fsys.ReadDir(top)
 	for _, tenant := range tenants {
-		shards1, _ := os.ReadDir(filepath.Join(top, tenant.Name()))
+		shards1, _ := s.fsys.ReadDir(filepath.Join(top, tenant.Name()))
 		for _, shard1 := range shards1 {
 			dir1 := filepath.Join(top, tenant.Name(), shard1.Name())
-			shards2, _ := os.ReadDir(dir1)
+			shards2, _ := s.fsys.ReadDir(dir1)
 			for _, shard2 := range shards2 {
-				_ = removeStaleTemps(filepath.Join(dir1, shard2.Name()), tempMark, before)
+				_ = s.removeStaleTemps(filepath.Join(dir1, shard2.Name()), tempMark, before)
 			}
 		}
 	}
@@ -323,8 +360,8 @@ const tempMark = "."
 
 // removeStaleTemps removes the regular files of dir whose names begin with prefix and
 // that were last written before before.
-func removeStaleTemps(dir, prefix string, before time.Time) error {
-	entries, err := os.ReadDir(dir)
+func (s *Store) removeStaleTemps(dir, prefix string, before time.Time) error {
+	entries, err := s.fsys.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("list temporary files: %w", err)
 	}
@@ -342,7 +379,7 @@ func removeStaleTemps(dir, prefix string, before time.Time) error {
 		if !info.Mode().IsRegular() || !info.ModTime().Before(before) {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, entry.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := s.fsys.Remove(filepath.Join(dir, entry.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove stale temporary file: %w", err)
 		}
 	}
@@ -388,11 +425,14 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
+	if s.closed.Load() {
+		return nil, fmt.Errorf("put %s: %w", key, ErrClosed)
+	}
 	if st, ok := s.packs.staged(key); ok {
 		return st, nil // a dedup hit on a packed body
 	}
 	torn := false
-	if _, err := os.Lstat(path); err == nil {
+	if _, err := s.fsys.Lstat(path); err == nil {
 		whole, err := s.present(ctx, dirs, path, sum)
 		if err != nil {
 			return nil, fmt.Errorf("put %s: %w", key, err)
@@ -412,7 +452,7 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 		if torn {
 			// A file that is not the body (a crash's leftover) would shadow the packed
 			// record for a store that has not indexed it yet and reads the file.
-			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			if err := s.fsys.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("put %s: remove a torn object: %w", key, err)
 			}
 		}
@@ -427,25 +467,25 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 	}
 	if err := writeBody(ctx, tmp, r, size, sum, !blobstore.Prehashed(r, size, sum)); err != nil {
 		tmp.Close()
-		os.Remove(tmp.Name())
+		s.fsys.Remove(tmp.Name())
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	// A cancelled Put must not leave a body that its caller will never reference.
 	if err := ctx.Err(); err != nil {
 		tmp.Close()
-		os.Remove(tmp.Name())
+		s.fsys.Remove(tmp.Name())
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
 	s.startRenaming(path)
 	// A concurrent Put of the same key may have renamed its copy into place already; the
 	// bytes are the same (both were checked against the key), so replacing it is harmless.
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := s.fsys.Rename(tmp.Name(), path); err != nil {
 		s.endRenaming(path)
 		tmp.Close()
-		os.Remove(tmp.Name())
+		s.fsys.Remove(tmp.Name())
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
-	st := &stagedObject{s: s, key: key, dirs: dirs, path: path, f: tmp}
+	st := &stagedObject{s: s, key: key, dirs: dirs, path: path, f: tmp, replaces: torn}
 	s.mu.Lock()
 	s.staged[st] = struct{}{}
 	s.mu.Unlock()
@@ -465,8 +505,11 @@ type stagedObject struct {
 	dirs []string
 	path string
 	once sync.Once
-	f    *os.File
+	f    file
 	err  error
+	// replaces says the object replaced a file that was not whole or whose fsync had
+	// failed: once it is durable, that file's failed-sync marker, if any, goes.
+	replaces bool
 }
 
 // Sync fsyncs the object (syncObject) once; later calls return the first one's result.
@@ -475,6 +518,9 @@ func (st *stagedObject) Sync() error {
 		s := st.s
 		if err := s.syncObject(st.dirs, st.path, st.f); err != nil {
 			st.err = fmt.Errorf("put %s: %w", st.key, err)
+		} else if st.replaces {
+			// Not synced: if the removal is lost, the next dedup hit writes it again.
+			_ = s.fsys.Remove(st.path + failedSuffix)
 		}
 		st.f.Close()
 		s.endRenaming(st.path)
@@ -522,7 +568,12 @@ func (s *Store) present(ctx context.Context, dirs []string, path string, sum [sh
 	if settled && !renaming {
 		return true, nil
 	}
-	f, err := os.Open(path)
+	if objectFailed(s.fsys, path) {
+		// Its fsync failed (failedsync.go): the bytes may be readable here and not on
+		// disk, and a new fsync would not tell. Written again.
+		return false, nil
+	}
+	f, err := open(s.fsys, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil // deleted since the Lstat
 	}
@@ -566,7 +617,7 @@ func (s *Store) Check(ctx context.Context, key string) error {
 		}
 		return nil
 	}
-	f, err := os.Open(path)
+	f, err := open(s.fsys, path)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("check %s: %w", key, blobstore.ErrNotFound)
 	}
@@ -574,6 +625,9 @@ func (s *Store) Check(ctx context.Context, key string) error {
 		return fmt.Errorf("check %s: %w", key, err)
 	}
 	defer f.Close()
+	if objectFailed(s.fsys, path) {
+		return fmt.Errorf("check %s: %w: its fsync failed", key, blobstore.ErrDigestMismatch)
+	}
 	if err := hashMatches(ctx, f, sum); err != nil {
 		return fmt.Errorf("check %s: %w", key, err)
 	}
@@ -581,7 +635,7 @@ func (s *Store) Check(ctx context.Context, key string) error {
 }
 
 // hashMatches reads f and checks its content against sum.
-func hashMatches(ctx context.Context, f *os.File, sum [sha256.Size]byte) error {
+func hashMatches(ctx context.Context, f io.Reader, sum [sha256.Size]byte) error {
 	bufp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bufp)
 	digest := sha256.New()
@@ -621,10 +675,10 @@ func (s *Store) endRenaming(path string) {
 }
 
 // createTemp creates a new temporary file in dir, the directory of its object.
-func (s *Store) createTemp(dir string) (*os.File, error) {
+func (s *Store) createTemp(dir string) (file, error) {
 	for {
 		name := filepath.Join(dir, tempMark+s.tmpPrefix+strconv.FormatUint(s.tmpSeq.Add(1), 36))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		f, err := s.fsys.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if errors.Is(err, os.ErrExist) {
 			continue // a leftover of an earlier process that drew the same prefix
 		}
@@ -640,13 +694,13 @@ func (s *Store) createTemp(dir string) (*os.File, error) {
 func (s *Store) makeDirs(dirs []string) error {
 	missing := s.notDurable(dirs)
 	for i := len(missing) - 1; i >= 0; i-- {
-		if info, err := os.Lstat(missing[i]); err == nil && info.IsDir() {
+		if info, err := s.fsys.Lstat(missing[i]); err == nil && info.IsDir() {
 			missing = missing[i+1:]
 			break
 		}
 	}
 	for _, dir := range missing {
-		if err := os.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
+		if err := s.fsys.Mkdir(dir, 0o750); err != nil && !errors.Is(err, os.ErrExist) {
 			return err
 		}
 	}
@@ -670,7 +724,7 @@ func (s *Store) notDurable(dirs []string) []string {
 // parent of each of dirs not yet seen durable, all at once, and then notes them durable
 // and the object settled. The directories' fsyncs are group-committed with those of
 // concurrent Puts (dirSyncer): each is one that started after the rename.
-func (s *Store) syncObject(dirs []string, path string, f *os.File) error {
+func (s *Store) syncObject(dirs []string, path string, f file) error {
 	fresh := s.notDurable(dirs)
 	toSync := []string{dirs[len(dirs)-1]}
 	for _, dir := range fresh {
@@ -682,9 +736,14 @@ func (s *Store) syncObject(dirs []string, path string, f *os.File) error {
 		errs[0] = fmt.Errorf("sync object: %w", err)
 	}
 	errs[1] = waitDirs()
+	failed := errors.Join(errs[:]...)
+	if failed != nil {
+		// Durable before the caller learns of the failure (failedsync.go).
+		failed = errors.Join(failed, writeMarker(s.fsys, path+failedSuffix, nil))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := errors.Join(errs[:]...); err != nil {
+	if err := failed; err != nil {
 		// The directory may hold an entry that is not durable: the next Put of an
 		// object in it fsyncs it again, and a dedup hit on this one checks it.
 		delete(s.durable, dirs[len(dirs)-1])
@@ -707,7 +766,7 @@ func (s *Store) syncObject(dirs []string, path string, f *os.File) error {
 // writeBody copies exactly size bytes from r to tmp in chunks, checking ctx between them,
 // and, if verify is set, checks them against sum (a body from a spool was hashed there:
 // blobstore.Prehashed).
-func writeBody(ctx context.Context, tmp *os.File, r io.Reader, size int64, sum [sha256.Size]byte, verify bool) error {
+func writeBody(ctx context.Context, tmp io.Writer, r io.Reader, size int64, sum [sha256.Size]byte, verify bool) error {
 	bufp := chunkPool.Get().(*[]byte)
 	defer chunkPool.Put(bufp)
 	buf := *bufp
@@ -761,7 +820,7 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 	if rc, found, err := s.getPacked(ctx, key, offset, length); found {
 		return rc, err
 	}
-	file, err := os.Open(path)
+	file, err := open(s.fsys, path)
 	if errors.Is(err, os.ErrNotExist) {
 		if s.refreshPacks() {
 			if rc, found, err := s.getPacked(ctx, key, offset, length); found {
@@ -789,7 +848,7 @@ func (s *Store) Get(ctx context.Context, key string, offset, length int64) (io.R
 // bodyReader reads a range of an object until its context is done.
 type bodyReader struct {
 	ctx     context.Context
-	file    *os.File
+	file    file
 	section *io.SectionReader
 }
 
@@ -816,7 +875,7 @@ func (s *Store) Stat(ctx context.Context, key string) (blobstore.Info, error) {
 	if loc, ok := s.packs.lookup(key); ok {
 		return blobstore.Info{Size: int64(loc.bodyLen)}, nil
 	}
-	info, err := os.Lstat(path)
+	info, err := s.fsys.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) && s.refreshPacks() {
 		if loc, ok := s.packs.lookup(key); ok {
 			return blobstore.Info{Size: int64(loc.bodyLen)}, nil
@@ -841,13 +900,17 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
+	if s.closed.Load() {
+		return fmt.Errorf("delete %s: %w", key, ErrClosed)
+	}
 	if err := s.packs.remove(key); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
 	s.mu.Lock()
 	delete(s.settled, path)
 	s.mu.Unlock()
-	err := os.Remove(path)
+	err := s.fsys.Remove(path)
+	_ = s.fsys.Remove(path + failedSuffix) // best effort: it matters only while the file exists
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
