@@ -199,7 +199,8 @@ func openPacks(dir string, own bool, segmentSize int64, compactBelow float64, sy
 	}
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		if !own {
-			return p, nil // nothing packed; refresh looks again on a miss
+			close(p.loopDone) // no compaction: close need not wait
+			return p, nil     // nothing packed; refresh looks again on a miss
 		}
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return nil, err
