@@ -1,22 +1,20 @@
 package embedded_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/childproc"
 	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/internal/fsync"
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -196,23 +194,7 @@ func TestRestartSyncsOnlyAfterKill(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	cmd := exec.Command(os.Args[0], "-test.run=^TestRestartChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), restartChildEnv+"="+dataDir)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() && lines.Text() != "ready" {
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	childproc.KillWhenReady(t, "TestRestartChild", []string{restartChildEnv + "=" + dataDir}, "ready")
 	if _, err := os.Stat(filepath.Join(dataDir, "staging-boot")); err != nil {
 		t.Fatalf("no staging marker after the kill: %v", err)
 	}

@@ -1,16 +1,15 @@
 package fs
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
 
 	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/internal/childproc"
 	"github.com/strata-mail/strata/internal/fsync"
 )
 
@@ -95,23 +94,7 @@ func TestKilledOwnerSyncsAtOpen(t *testing.T) {
 	if err := s.Close(); err != nil { // the child starts after a clean close
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledOwnerChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), cleanCloseChildEnv+"="+root)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() && lines.Text() != "ready" {
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	childproc.KillWhenReady(t, "TestKilledOwnerChild", []string{cleanCloseChildEnv + "=" + root}, "ready")
 	s, syncs := openCounting(t, root)
 	if syncs != 1 || !s.SyncedAtOpen() {
 		t.Fatalf("the open after a killed owner synced %d filesystems (SyncedAtOpen %v), want 1", syncs, s.SyncedAtOpen())
