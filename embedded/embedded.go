@@ -264,8 +264,12 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		if recoverStaging, err = stagingRecoveryNeeded(cfg.DataDir); err != nil {
 			return nil, err
 		}
-		if err := syncAfterCrash(cfg.DataDir, blobRoot(cfg)); err != nil {
-			return nil, err
+		if !fsStore.SyncedAtOpen() {
+			// One sync per start at most: the store's Open synced the file system already
+			// unless its last owner closed it cleanly.
+			if err := syncAfterCrash(cfg.DataDir, blobRoot(cfg)); err != nil {
+				return nil, err
+			}
 		}
 		beforeSnapshot = func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

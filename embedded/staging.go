@@ -26,7 +26,11 @@ package embedded
 //     what it stages itself (fs.Store.SyncStaged), so raft could compact the Appends of a
 //     killed process's bodies before they reach the disk, and a later power loss would
 //     lose them where no recovery looks. So a start that finds any marker syncs the body
-//     store's whole file system (syncfs(2)) before raft opens (syncAfterCrash).
+//     store's whole file system (syncfs(2)) before raft opens (syncAfterCrash), unless
+//     the store's own Open synced it (fs.Store.SyncedAtOpen: its last owner, a killed
+//     process, did not close it cleanly): one sync per start at most, and none after a
+//     clean shutdown. A marker with a cleanly closed store is left by a shutdown whose
+//     sessions did not all end (Shutdown): they may have staged after the store's Close.
 
 import (
 	"context"
@@ -78,9 +82,6 @@ func stagingRecoveryNeeded(dataDir string) (bool, error) {
 	return marked == "" || now == "" || marked != now, nil
 }
 
-// syncFilesystem is fsync.Filesystem; a test sees the calls through it.
-var syncFilesystem = fsync.Filesystem
-
 // syncAfterCrash syncs the file system of blobRoot when dataDir holds a staging marker (the
 // last server on it did not shut down cleanly): what a killed process staged and never
 // synced is made durable before raft may compact its Appends (file comment).
@@ -91,7 +92,7 @@ func syncAfterCrash(dataDir, blobRoot string) error {
 		}
 		return fmt.Errorf("read staging marker: %w", err)
 	}
-	if err := syncFilesystem(blobRoot); err != nil {
+	if err := fsync.Filesystem(blobRoot); err != nil {
 		return fmt.Errorf("staging: sync what the last process staged: %w", err)
 	}
 	return nil

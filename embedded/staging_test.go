@@ -14,7 +14,9 @@ import (
 
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/childproc"
 	"github.com/strata-mail/strata/internal/embeddedtest"
+	"github.com/strata-mail/strata/internal/fsync"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -128,15 +130,10 @@ func TestStagingRecovery(t *testing.T) {
 	if err := os.WriteFile(marker, bootID, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var synced []string
-	restore := embedded.SetSyncFilesystem(func(path string) error {
-		synced = append(synced, path)
-		return nil
-	})
+	before := fsync.FilesystemSyncs()
 	srv = embeddedtest.Start(t, embedded.Config{DataDir: dataDir})
-	restore()
-	if want := []string{filepath.Join(dataDir, "blobs")}; !slices.Equal(synced, want) {
-		t.Fatalf("after a process crash the start synced the file systems of %q, want %q", synced, want)
+	if synced := fsync.FilesystemSyncs() - before; synced != 1 {
+		t.Fatalf("after a process crash the start synced %d file systems, want 1", synced)
 	}
 	if got := inboxKeys(t, srv); !slices.Equal(got, keys) {
 		t.Fatalf("after a process crash the INBOX holds %q, want all of %q", got, keys)
@@ -160,5 +157,50 @@ func TestStagingRecovery(t *testing.T) {
 	defer cancel()
 	if err := srv.Shutdown(ctx2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// restartChildEnv names the data directory of TestRestartSyncsOnlyAfterKill's child.
+const restartChildEnv = "STRATA_EMBEDDED_RESTART_CHILD"
+
+func TestRestartChild(t *testing.T) {
+	dataDir := os.Getenv(restartChildEnv)
+	if dataDir == "" {
+		t.Skip("the child of TestRestartSyncsOnlyAfterKill")
+	}
+	embeddedtest.Start(t, embedded.Config{DataDir: dataDir})
+	os.Stdout.WriteString("ready\n")
+	select {} // until killed
+}
+
+// TestRestartSyncsOnlyAfterKill: a start after a clean shutdown syncs no file system; a
+// start after the server's process was SIGKILLed syncs the body store's file system once
+// (the packed store's Open, not a second time for the staging marker).
+func TestRestartSyncsOnlyAfterKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a child process")
+	}
+	dataDir := t.TempDir()
+	srv := embeddedtest.Start(t, embedded.Config{DataDir: dataDir})
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := fsync.FilesystemSyncs()
+	srv = embeddedtest.Start(t, embedded.Config{DataDir: dataDir})
+	if synced := fsync.FilesystemSyncs() - before; synced != 0 {
+		t.Fatalf("a start after a clean shutdown synced %d file systems, want none", synced)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	childproc.KillWhenReady(t, "TestRestartChild", []string{restartChildEnv + "=" + dataDir}, "ready")
+	if _, err := os.Stat(filepath.Join(dataDir, "staging-boot")); err != nil {
+		t.Fatalf("no staging marker after the kill: %v", err)
+	}
+	before = fsync.FilesystemSyncs()
+	embeddedtest.Start(t, embedded.Config{DataDir: dataDir})
+	if synced := fsync.FilesystemSyncs() - before; synced != 1 {
+		t.Fatalf("a start after a SIGKILL synced %d file systems, want 1", synced)
 	}
 }

@@ -109,6 +109,9 @@ type mailboxState struct {
 	// created publishes a change event for a new mailbox, or a \Noselect placeholder that
 	// became a mailbox again, which allocate no MODSEQ (WatchAccount).
 	created bool
+	// newUIDValidity marks the event of a mailbox an import gave a new UIDVALIDITY
+	// (import.go): its messages are others (RFC 9051 2.3.1.1).
+	newUIDValidity bool
 	// The mailbox's name and ACL identifiers in the store before the command (none for a
 	// new one), and the tenant of its owner once looked up: finish brings the ACL index
 	// from the one to the final state (acl.go).
@@ -561,13 +564,16 @@ func (c *cmdCtx) events() []ChangeEvent {
 	var evs []ChangeEvent
 	for _, id := range c.touchedIDs() {
 		ms := c.mailboxes[id]
-		if ms.modseq != 0 || ms.aclChanged || ms.created {
+		if ms.modseq != 0 || ms.aclChanged || ms.created || ms.newUIDValidity {
 			kinds := kindsOf(ms.changes)
 			if ms.created {
 				kinds |= ChangedCreated
 			}
 			if ms.aclChanged {
 				kinds |= ChangedOther
+			}
+			if ms.newUIDValidity {
+				kinds |= ChangedUIDValidity
 			}
 			evs = append(evs, ChangeEvent{Account: ms.rec.GetAccount(), MailboxID: id, HighestModSeq: ms.box().GetHighestModseq(), Kinds: kinds})
 		}

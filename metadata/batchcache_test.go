@@ -271,3 +271,27 @@ func TestRestoreForgetsCarriedCache(t *testing.T) {
 	}
 	h.wantUsage(quotaAccount, alice, 2, 2*4400)
 }
+
+// TestDedupMemoCarriedAcrossBatches: the dedup prune's memo, handed from batch to batch,
+// learns from an empty index that nothing is due, is narrowed by a record written in a
+// later batch, and lets the prune drop that record once the horizon passes it; a replica
+// that applies the same log in other batches ends with the same store.
+func TestDedupMemoCarriedAcrossBatches(t *testing.T) {
+	h := withAccount(t)
+	inbox := h.mustMailbox(alice, "INBOX").GetId()
+	h.ok(cmdAppend(alice, inbox, "b0")) // no dedup record: the memo covers every time
+	h.ok(cmdDedupAppend(alice, inbox, "k1", 1, "b1"))
+	h.ok(cmdAppend(alice, inbox, "b2")) // k1 not due: the memo skips the scan
+	h.now = h.now.Add(time.Minute)
+	first := len(h.log)
+	h.index += retryEntries
+	entries := []*raft.Log{h.entry(cmdAppend(alice, inbox, "b3"))}
+	h.index += retryEntries
+	entries = append(entries, h.entry(cmdAppend(alice, inbox, "b4")))
+	wantCodes(t, h.applyBatchAndReplay(first, entries), codes.OK, codes.OK)
+	v := h.f.view()
+	defer v.close()
+	if _, found, err := getRaw(v.r, dedupKey(alice, []byte("k1"))); err != nil || found {
+		t.Fatalf("dedup record after the horizon passed it, with the memo carried from batch to batch: found=%v err=%v", found, err)
+	}
+}

@@ -26,12 +26,13 @@ type ChangeKinds uint8
 // The kinds of ChangeKinds, from the journal's metadatapb.ChangeKind of the command's
 // changes (and its created and ACL marks, which have no journal entry).
 const (
-	ChangedAppend  ChangeKinds = 1 << iota // a new message
-	ChangedFlags                           // flags or keywords of a message
-	ChangedExpunge                         // a message expunged
-	ChangedDeleted                         // the mailbox was deleted
-	ChangedCreated                         // the mailbox was created, or was \Noselect and is selectable again
-	ChangedOther                           // renamed, rights or ACL changed
+	ChangedAppend      ChangeKinds = 1 << iota // a new message
+	ChangedFlags                               // flags or keywords of a message
+	ChangedExpunge                             // a message expunged
+	ChangedDeleted                             // the mailbox was deleted
+	ChangedCreated                             // the mailbox was created, or was \Noselect and is selectable again
+	ChangedOther                               // renamed, rights or ACL changed
+	ChangedUIDValidity                         // an import gave the mailbox a new UIDVALIDITY (RFC 9051 2.3.1.1)
 )
 
 // kindsOf returns the kinds of changes.

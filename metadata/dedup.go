@@ -119,11 +119,17 @@ func pruneDedup(tx *txn, now int64) error {
 		// Nothing expired since an earlier command of the batch looked (prunememo.go).
 		return nil
 	}
-	bounds := make([]byte, 0, 18)
-	lower := binary.BigEndian.AppendUint64(append(bounds[0:0:9], prefixDedupAge), uint64(floor))
-	upper := binary.BigEndian.AppendUint64(append(bounds[9:9], prefixDedupAge), uint64(now)+1)
+	lower := binary.BigEndian.AppendUint64(append(make([]byte, 0, 9), prefixDedupAge), uint64(floor))
+	upper := []byte{prefixDedupAge + 1}
 	var expired [][]byte
+	var next uint64 // the expiry of the first record not yet due (0: none)
 	err = scan(tx, lower, upper, func(k, _ []byte) (bool, error) {
+		if len(k) >= 9 {
+			if t := binary.BigEndian.Uint64(k[1:9]); t > uint64(now) {
+				next = t
+				return false, nil
+			}
+		}
 		expired = append(expired, append([]byte(nil), k...))
 		return len(expired) < dedupPruneBatch, nil
 	})
@@ -131,7 +137,7 @@ func pruneDedup(tx *txn, now int64) error {
 		return fmt.Errorf("prune dedup keys: %w", err)
 	}
 	if len(expired) == 0 {
-		tx.memo.dedup.learn(floor, now)
+		tx.memo.dedup.learnBefore(floor, next)
 		return nil
 	}
 	for _, k := range expired {
@@ -150,7 +156,7 @@ func pruneDedup(tx *txn, now int64) error {
 	last := int64(binary.BigEndian.Uint64(expired[len(expired)-1][1:9]))
 	tx.mustSet(keyDedupFloor, encodeUint64(uint64(last)))
 	if len(expired) < dedupPruneBatch {
-		tx.memo.dedup.learn(floor, now)
+		tx.memo.dedup.learnBefore(floor, next)
 	}
 	return nil
 }

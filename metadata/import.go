@@ -70,7 +70,7 @@ func (c *cmdCtx) importMessages(req *metadatapb.ImportMessagesRequest) (*metadat
 		}
 		box.UidValidity = v
 		box.ObjectId = mailboxObjectID(ms.rec.GetAccount(), box.GetId(), v, c.now)
-		ms.dirty = true
+		ms.dirty, ms.newUIDValidity = true, true
 	}
 	if len(uids) == 0 {
 		uids = nil

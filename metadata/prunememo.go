@@ -16,7 +16,12 @@ import (
 // (doc.go "Determinism"). Every write of the batch goes through the txn, which shows it to
 // the memo (track) before anything can read the memo again; a write that could make a
 // memo wrong forgets or lowers it, rollbacks included (they write through mustSet and
-// mustDelete). The memo lives and dies with its txn.
+// mustDelete). The memo lives and dies with its txn, except the dedup memo, which a
+// committed batch hands to the next (txn.carry, as its read cache): the dedup prune learns
+// the time of the oldest record not yet due, so that the batches of one Append each skip
+// their scan until it is due, and every dedup record a batch writes narrows the memo to
+// end before its expiry. A batch that does not commit hands nothing on, and a restored
+// snapshot starts a new store generation without it.
 type pruneMemo struct {
 	dedup, marks expiryMemo
 	// history is per mailbox id (history.go).
@@ -40,7 +45,18 @@ func (m *expiryMemo) learn(floor, now int64) {
 	*m = expiryMemo{known: true, floor: uint64(floor), upTo: uint64(now)}
 }
 
-// set forgets the memo if key's time falls in its range.
+// learnBefore records that the index holds nothing in [floor, next) (next 0: nothing from
+// floor on, as far as uint64 reaches).
+func (m *expiryMemo) learnBefore(floor int64, next uint64) {
+	upTo := uint64(math.MaxUint64)
+	if next != 0 {
+		upTo = next - 1
+	}
+	*m = expiryMemo{known: true, floor: uint64(floor), upTo: upTo}
+}
+
+// set narrows the memo to end before key's time if that falls in its range, and forgets
+// it if nothing is left.
 func (m *expiryMemo) set(key []byte) {
 	if !m.known {
 		return
@@ -50,7 +66,8 @@ func (m *expiryMemo) set(key []byte) {
 		return
 	}
 	if t := binary.BigEndian.Uint64(key[1:9]); t >= m.floor && t <= m.upTo {
-		m.known = false
+		m.upTo = t - 1
+		m.known = t > m.floor
 	}
 }
 

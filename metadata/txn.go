@@ -66,6 +66,7 @@ func newTxn(b *pebble.Batch, carried *carriedCache) *txn {
 	t := &txn{b: b}
 	if carried != nil {
 		t.cache, t.carryKeys = carried.cache, carried.keys
+		t.memo.dedup = carried.dedup
 	} else {
 		t.cache = make(map[string]*cachedValue, 64)
 	}
@@ -78,6 +79,9 @@ func newTxn(b *pebble.Batch, carried *carriedCache) *txn {
 type carriedCache struct {
 	cache map[string]*cachedValue
 	keys  []string
+	// dedup is the dedup prune's memo as the committed batch left it (prunememo.go): a
+	// batch of one Append skips the scan while no dedup record is due.
+	dedup expiryMemo
 }
 
 // maxCarried bounds the keys a batch hands to the next.
@@ -100,7 +104,7 @@ func carries(key string) bool {
 // Values are copied out of the arena, so the next batch does not pin its chunks; decoded
 // messages go on as they are.
 func (t *txn) carry() *carriedCache {
-	out := &carriedCache{cache: make(map[string]*cachedValue, len(t.carryKeys)+64), keys: t.carryKeys}
+	out := &carriedCache{cache: make(map[string]*cachedValue, len(t.carryKeys)+64), keys: t.carryKeys, dedup: t.memo.dedup}
 	entries := make([]cachedValue, len(t.carryKeys))
 	for i, k := range t.carryKeys {
 		e := t.cache[k]

@@ -53,6 +53,8 @@ type Stats struct {
 	MetadataCalls uint64
 	// Fetched counts the message records read to be indexed.
 	Fetched uint64
+	// Removed counts the expunged messages dropped from the index, each once.
+	Removed uint64
 }
 
 // Indexer keeps an Index in step with the metadata it is fed from (doc.go: "Where it
@@ -69,7 +71,7 @@ type Indexer struct {
 	// changes keep coming, and the indexer then works at a low duty cycle (throttle).
 	lastChange atomic.Int64
 
-	ignored, fullSyncs, incremental, metadataCalls, fetched atomic.Uint64
+	ignored, fullSyncs, incremental, metadataCalls, fetched, removed atomic.Uint64
 
 	mu     sync.Mutex
 	queued map[mailboxRef]*pending
@@ -82,6 +84,11 @@ type Indexer struct {
 	order   []mailboxRef
 	wake    chan struct{}
 	syncing sync.Mutex // one sync (or rebuild) of the index at a time
+
+	// compared holds the mailboxes compared whole with the metadata (sync) since the
+	// indexer started, under mu: until then the stored state may predate changes made
+	// while it was down, and CaughtUp says no.
+	compared map[mailboxRef]bool
 }
 
 // NewIndexer returns an indexer of idx that reads records through meta (admin calls: no
@@ -91,7 +98,7 @@ func NewIndexer(idx *Index, meta metadatapb.MetadataClient, blobs Blobs, logger 
 		logger = slog.Default()
 	}
 	return &Indexer{idx: idx, meta: meta, blobs: blobs, logger: logger.With("component", "searchindex"),
-		queued: map[mailboxRef]*pending{}, synced: map[mailboxRef]uint64{}, wake: make(chan struct{}, 1)}
+		queued: map[mailboxRef]*pending{}, synced: map[mailboxRef]uint64{}, compared: map[mailboxRef]bool{}, wake: make(chan struct{}, 1)}
 }
 
 // Index returns the index the indexer fills.
@@ -100,7 +107,7 @@ func (ix *Indexer) Index() *Index { return ix.idx }
 // Stats returns the indexer's counters.
 func (ix *Indexer) Stats() Stats {
 	return Stats{Ignored: ix.ignored.Load(), FullSyncs: ix.fullSyncs.Load(), Incremental: ix.incremental.Load(),
-		MetadataCalls: ix.metadataCalls.Load(), Fetched: ix.fetched.Load()}
+		MetadataCalls: ix.metadataCalls.Load(), Fetched: ix.fetched.Load(), Removed: ix.removed.Load()}
 }
 
 // Notify queues a mailbox for a full sync (Sync); it never blocks.
@@ -113,16 +120,21 @@ func (ix *Indexer) Notify(account string, mailbox uint64) {
 // HIGHESTMODSEQ applied or, for flag changes, seen. It also returns the stored state.
 // While a failed sync waits for its retry (a full Sync a second later), it may report a
 // later change's MODSEQ; the stored state keeps the MODSEQ the retry resumes from, so
-// nothing is lost.
+// nothing is lost. It is false until the mailbox has been compared whole with the metadata
+// since the indexer started (the catch-up of a restart, Run): a change seen before that
+// says nothing of the changes made while the indexer was down. It is false as well for a
+// state of another UIDVALIDITY (RFC 9051 2.3.1.1: other messages).
 func (ix *Indexer) CaughtUp(account string, mb *metadatapb.Mailbox) (bool, MailboxState, error) {
 	st, ok, err := ix.idx.State(account, mb.GetId())
 	if err != nil || !ok {
 		return false, st, err
 	}
+	ref := mailboxRef{account, mb.GetId()}
 	ix.mu.Lock()
-	synced := max(st.ModSeq, ix.synced[mailboxRef{account, mb.GetId()}])
+	synced := max(st.ModSeq, ix.synced[ref])
+	compared := ix.compared[ref]
 	ix.mu.Unlock()
-	return st.LastUID+1 >= mb.GetUidNext() && synced >= mb.GetHighestModseq(), st, nil
+	return compared && st.UIDValidity == mb.GetUidValidity() && st.LastUID+1 >= mb.GetUidNext() && synced >= mb.GetHighestModseq(), st, nil
 }
 
 // NotifyChange queues the work a change of the feed needs, none for a change of flags,
@@ -399,6 +411,11 @@ func (ix *Indexer) syncWork(ctx context.Context, account string, mailbox uint64,
 		}
 		st.Dead += removed
 		if st.Dead > reindexDead && st.Dead > st.Docs/4 {
+			// A rebuild: dropped first, so that the full comparison does not list and
+			// count the vanished UIDs removed above a second time.
+			if err := ix.dropMailbox(account, mailbox); err != nil {
+				return err
+			}
 			return ix.sync(ctx, account, mailbox, nil)
 		}
 		if modseq > st.ModSeq {
@@ -432,11 +449,10 @@ func (ix *Indexer) sync(ctx context.Context, account string, mailbox uint64, pro
 	ix.metadataCalls.Add(1)
 	mb, err := ix.meta.GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: account, Id: mailbox})
 	if status.Code(err) == codes.NotFound {
-		b := ix.idx.NewBatch()
-		if err := b.DropMailbox(account, mailbox); err != nil {
-			return err
-		}
-		return b.Commit()
+		ix.mu.Lock()
+		delete(ix.compared, mailboxRef{account, mailbox})
+		ix.mu.Unlock()
+		return ix.dropMailbox(account, mailbox)
 	}
 	if err != nil {
 		return fmt.Errorf("get mailbox: %w", err)
@@ -483,7 +499,41 @@ func (ix *Indexer) sync(ctx context.Context, account string, mailbox uint64, pro
 	if err := b.Commit(); err != nil {
 		return err
 	}
-	return ix.indexNew(ctx, account, mailbox, st, progress)
+	if err := ix.indexNew(ctx, account, mailbox, st, progress); err != nil {
+		return err
+	}
+	if err := ix.skipExpungedTop(account, mailbox, mb.GetUidNext()); err != nil {
+		return err
+	}
+	ix.mu.Lock()
+	ix.compared[mailboxRef{account, mailbox}] = true
+	ix.mu.Unlock()
+	return nil
+}
+
+// skipExpungedTop raises the stored LastUID to uidNext-1 after a full comparison that
+// read every message below uidNext: the messages above the last one indexed were expunged,
+// and without it CaughtUp would wait for them for ever.
+func (ix *Indexer) skipExpungedTop(account string, mailbox uint64, uidNext uint32) error {
+	st, ok, err := ix.idx.State(account, mailbox)
+	if err != nil || !ok || st.LastUID+1 >= uidNext {
+		return err
+	}
+	st.LastUID = uidNext - 1
+	b := ix.idx.NewBatch()
+	if err := b.SetState(account, mailbox, st); err != nil {
+		return err
+	}
+	return b.Commit()
+}
+
+// dropMailbox removes everything the index holds of a mailbox.
+func (ix *Indexer) dropMailbox(account string, mailbox uint64) error {
+	b := ix.idx.NewBatch()
+	if err := b.DropMailbox(account, mailbox); err != nil {
+		return err
+	}
+	return b.Commit()
 }
 
 // removeExpunged drops the messages expunged after st.ModSeq, from the tombstones; when
@@ -517,7 +567,11 @@ func (ix *Indexer) removeExpunged(ctx context.Context, account string, mailbox u
 			return 0, 0, err
 		}
 	}
-	return uint32(len(gone)), res.GetHighestModseq(), b.Commit()
+	if err := b.Commit(); err != nil {
+		return 0, 0, err
+	}
+	ix.removed.Add(uint64(len(gone)))
+	return uint32(len(gone)), res.GetHighestModseq(), nil
 }
 
 // unlisted returns the UIDs up to last the index holds docs of but the mailbox no longer

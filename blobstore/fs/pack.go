@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -180,6 +181,9 @@ type packs struct {
 	indexMu sync.Mutex
 	// refreshMu serializes refreshes.
 	refreshMu sync.Mutex
+	// syncedAtOpen says that load synced the filesystem: the last owner did not close
+	// cleanly (markClean).
+	syncedAtOpen bool
 	// syncHook, if set, fsyncs the segment and tombstone files instead of File.Sync
 	// (tests make fsyncs fail with it).
 	syncHook atomic.Pointer[func(file) error]
@@ -209,7 +213,8 @@ func openPacks(dir string, own bool, segmentSize int64, compactBelow float64, sy
 	}
 	if _, err := p.fsys.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		if !own {
-			return p, nil // nothing packed; refresh looks again on a miss
+			close(p.loopDone) // no compaction: close need not wait
+			return p, nil     // nothing packed; refresh looks again on a miss
 		}
 		if err := p.fsys.MkdirAll(dir, 0o750); err != nil {
 			return nil, err
@@ -239,8 +244,10 @@ func openPacks(dir string, own bool, segmentSize int64, compactBelow float64, sy
 }
 
 // close ends the background compaction and waits for a pass that runs to end: no
-// compaction runs once it returns. It then releases the owner's lock.
-func (p *packs) close() {
+// compaction runs once it returns; writes are refused from its start. An owner whose
+// body files are durable (filesSynced) then leaves the clean-close marker (markClean)
+// before it releases the owner's lock.
+func (p *packs) close(filesSynced bool) error {
 	p.mu.Lock()
 	p.closed = true
 	p.mu.Unlock()
@@ -248,7 +255,70 @@ func (p *packs) close() {
 	<-p.loopDone
 	p.compactMu.Lock()
 	defer p.compactMu.Unlock() // a pass started by SyncStaged has ended
+	var err error
+	if filesSynced {
+		err = p.markClean()
+	}
 	p.unlockOwner()
+	return err
+}
+
+// cleanCloseName is the file under the segment directory that an owner's Close leaves
+// once everything it wrote is durable, and the next owner's Open removes: found there, it
+// tells Open that no sync of the filesystem is needed (load). A killed process leaves none.
+const cleanCloseName = "clean-close"
+
+// markClean syncs every segment and writes the clean-close marker, durably, if the store
+// is owned (its lock still held) and every fsync so far held and every tombstone is
+// durable; otherwise it writes none and the next owner's Open syncs the filesystem.
+func (p *packs) markClean() error {
+	p.lockMu.Lock()
+	owned := p.lock != nil
+	p.lockMu.Unlock()
+	p.mu.Lock()
+	segs := slices.Collect(maps.Values(p.segments))
+	pending := len(p.deleting) > 0
+	p.mu.Unlock()
+	if !owned || pending {
+		return nil
+	}
+	for _, seg := range segs {
+		if seg.data.hasFailed() || seg.tombs.hasFailed() || seg.tombs.syncedBytes() < seg.delWritten.Load() {
+			return nil
+		}
+		if err := seg.data.syncTo(seg.size.Load()); err != nil {
+			return fmt.Errorf("sync segments at close: %w", err)
+		}
+	}
+	path := filepath.Join(p.dir, cleanCloseName)
+	f, err := p.fsys.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("mark a clean close: %w", err)
+	}
+	serr := p.fsyncFile(f)
+	if err := errors.Join(serr, f.Close()); err != nil {
+		p.fsys.Remove(path)
+		return fmt.Errorf("mark a clean close: %w", err)
+	}
+	if err := p.fsys.SyncDir(p.dir); err != nil {
+		return fmt.Errorf("mark a clean close: %w", err)
+	}
+	return nil
+}
+
+// takeCleanMark reports whether the last owner closed cleanly (markClean) and removes
+// its marker, durably, so that this owner, if killed, leaves none.
+func (p *packs) takeCleanMark() (bool, error) {
+	path := filepath.Join(p.dir, cleanCloseName)
+	if err := p.fsys.Remove(path); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("remove the clean-close marker: %w", err)
+	}
+	if err := p.fsys.SyncDir(p.dir); err != nil {
+		return false, fmt.Errorf("remove the clean-close marker: %w", err)
+	}
+	return true, nil
 }
 
 // ownerLockName is the file under the segment directory that the owner holds an
@@ -374,9 +444,17 @@ func (p *packs) load() error {
 		// before anything relies on it (a tombstone of a superseded record below, a dedup
 		// hit, a Delete, a compaction), and every body file that process staged and never
 		// synced as well (package comment, "Staging"). A failure fails the open: nothing
-		// loaded could be trusted to survive a crash of the machine.
-		if err := p.fsys.SyncAll(p.dir); err != nil {
-			return fmt.Errorf("sync segments: %w", err)
+		// loaded could be trusted to survive a crash of the machine. After a clean close
+		// (markClean) everything is durable already and the sync is skipped.
+		clean, err := p.takeCleanMark()
+		if err != nil {
+			return err
+		}
+		if !clean {
+			if err := p.fsys.SyncAll(p.dir); err != nil {
+				return fmt.Errorf("sync segments: %w", err)
+			}
+			p.syncedAtOpen = true
 		}
 		for _, seq := range seqs {
 			seg := p.segments[seq]

@@ -70,7 +70,11 @@
 //   - Nothing it read is relied on before it is durable: the owner's Open syncs the
 //     filesystem (syncfs(2)) after loading, since a killed process leaves its writes in
 //     the page cache only; a failure fails the Open. The same sync makes durable the body
-//     files a killed process staged and never synced.
+//     files a killed process staged and never synced. An owner's Close syncs what it
+//     staged and every segment and then writes root/seg/clean-close (synced); the next
+//     owner's Open removes it (durably) and, having found it, skips the sync: a clean
+//     restart costs no sync of a shared filesystem. A killed process leaves no marker, nor
+//     does a Close after a failed fsync or with a tombstone not yet durable.
 //   - A key's body is its last record in (segment, offset) order. New records go only to
 //     the active segment, which has the highest sequence number. Only one process owns a
 //     directory's segments: it holds a flock on root/seg/owner.lock until Close, and a
@@ -330,12 +334,18 @@ func Open(root string, opts Options) (*Store, error) {
 }
 
 // Close ends the store's background work (the compaction of segments) and waits for it.
+// An owner syncs what it staged and every segment, and leaves a marker of the clean close
+// so that the next owner's Open need not sync the filesystem (package comment, "Packing").
 // The store is not used after Close.
 func (s *Store) Close() error {
-	s.closed.Store(true)
-	s.packs.close()
-	return nil
+	s.closed.Store(true) // writes refused from here (ErrClosed)
+	staged := s.syncStagedObjects()
+	return errors.Join(staged, s.packs.close(staged == nil))
 }
+
+// SyncedAtOpen reports whether Open synced the store's whole filesystem: the store is
+// owned (Options.Own) and its last owner did not close cleanly (a killed process).
+func (s *Store) SyncedAtOpen() bool { return s.packs.syncedAtOpen }
 
 // sweepStaleTemps removes the temporary files older than before from every shard
 // directory. It is best effort: a directory it cannot read keeps its leftovers, which
@@ -534,6 +544,14 @@ func (st *stagedObject) Sync() error {
 // SyncStaged fsyncs every object staged and not yet synced (Stage): what is staged when
 // it is called is durable when it returns nil.
 func (s *Store) SyncStaged(ctx context.Context) error {
+	if err := errors.Join(s.syncStagedObjects(), s.packs.syncAll()); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// syncStagedObjects fsyncs every body file staged and not yet synced (Stage).
+func (s *Store) syncStagedObjects() error {
 	s.mu.Lock()
 	pending := make([]*stagedObject, 0, len(s.staged))
 	for st := range s.staged {
@@ -550,11 +568,7 @@ func (s *Store) SyncStaged(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	errs = append(errs, s.packs.syncAll())
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	return ctx.Err()
+	return errors.Join(errs...)
 }
 
 // present makes a dedup hit durable: it reports whether the object at path, which exists,

@@ -89,6 +89,7 @@ running the next (IDLE and waiting sessions are told in turn over the first half
 	addAuthCacheFlags(f)
 	addScramSHA1Flag(f)
 	addFrontendSecurityFlags(f)
+	addIMAPLimitFlags(f)
 	addOAuthFlags(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<spool-dir>/outbound")
@@ -236,7 +237,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		DisableCompress:       noCompress,
 		SearchIndex:           searchIndex,
 		MaxMessageSize:        maxSize,
-		Limits:                imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP, MaxConnectionsPerAccount: security.maxConnsPerAccount},
+		Limits:                imapLimitsFromFlags(f, imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP, MaxConnectionsPerAccount: security.maxConnsPerAccount}),
 		AdminURI:              adminURI,
 	}
 	if tlsCert != "" {

@@ -64,6 +64,7 @@ SIGTERM drains IMAP, LMTP and ManageSieve as 'strata frontend' does, within
 	addScramFlags(f)
 	addAuthGuardFlags(f)
 	addFrontendSecurityFlags(f)
+	addIMAPLimitFlags(f)
 	addOAuthFlags(f)
 	addRspamdFlags(f)
 	addOutboundFlags(f, "<data>/outbound")
@@ -168,7 +169,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		ManageSieveListen:     sieveListen,
 		TLSCertFile:           tlsCert,
 		TLSKeyFile:            tlsKey,
-		IMAPLimits:            imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP, MaxConnectionsPerAccount: security.maxConnsPerAccount},
+		IMAPLimits:            imapLimitsFromFlags(f, imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP, MaxConnectionsPerAccount: security.maxConnsPerAccount}),
 		TLSPolicy:             security.tlsPolicy,
 		AuthGuard:             guardCfg,
 		Logins:                security.logins,

@@ -17,6 +17,11 @@ type commandSpec struct {
 	// seqNumbers marks the commands that name messages by sequence number, refused once
 	// UIDONLY is enabled (RFC 9586 3).
 	seqNumbers bool
+	// answersUIDs marks the commands whose answer names messages by UID: the UID forms
+	// and ESEARCH (RFC 7377 2.1). Their searches can name the session's own APPEND, COPY
+	// or MOVE additions the view lacks yet, so they wait for them
+	// (awaitOwnAdditionsToSearch).
+	answersUIDs bool
 }
 
 const (
@@ -79,31 +84,31 @@ func init() {
 		"CLOSE":       {states: stateSelected, handler: (*conn).cmdClose},
 		"UNSELECT":    {states: stateSelected, handler: (*conn).cmdUnselect},
 		"EXPUNGE":     {states: stateSelected, handler: (*conn).cmdExpunge},
-		"UID EXPUNGE": {states: stateSelected, handler: (*conn).cmdExpunge},
+		"UID EXPUNGE": {states: stateSelected, handler: (*conn).cmdExpunge, answersUIDs: true},
 		"SEARCH":      {states: stateSelected, handler: (*conn).cmdSearch, noExpunge: true, seqNumbers: true},
-		"UID SEARCH":  {states: stateSelected, handler: (*conn).cmdSearch},
+		"UID SEARCH":  {states: stateSelected, handler: (*conn).cmdSearch, answersUIDs: true},
 		// RFC 5256: SORT and THREAD (sort.go); RFC 9051 7.5.1 holds EXPUNGE back as for SEARCH.
 		"SORT":       {states: stateSelected, handler: (*conn).cmdSort, noExpunge: true, seqNumbers: true},
-		"UID SORT":   {states: stateSelected, handler: (*conn).cmdSort},
+		"UID SORT":   {states: stateSelected, handler: (*conn).cmdSort, answersUIDs: true},
 		"THREAD":     {states: stateSelected, handler: (*conn).cmdThread, noExpunge: true, seqNumbers: true},
-		"UID THREAD": {states: stateSelected, handler: (*conn).cmdThread},
+		"UID THREAD": {states: stateSelected, handler: (*conn).cmdThread, answersUIDs: true},
 		"FETCH":      {states: stateSelected, handler: (*conn).cmdFetch, noExpunge: true, seqNumbers: true},
-		"UID FETCH":  {states: stateSelected, handler: (*conn).cmdFetch},
+		"UID FETCH":  {states: stateSelected, handler: (*conn).cmdFetch, answersUIDs: true},
 		"STORE":      {states: stateSelected, handler: (*conn).cmdStore, noExpunge: true, seqNumbers: true},
-		"UID STORE":  {states: stateSelected, handler: (*conn).cmdStore},
+		"UID STORE":  {states: stateSelected, handler: (*conn).cmdStore, answersUIDs: true},
 		"COPY":       {states: stateSelected, handler: (*conn).cmdCopy, seqNumbers: true},
-		"UID COPY":   {states: stateSelected, handler: (*conn).cmdCopy},
+		"UID COPY":   {states: stateSelected, handler: (*conn).cmdCopy, answersUIDs: true},
 		"MOVE":       {states: stateSelected, handler: (*conn).cmdCopy, seqNumbers: true},
-		"UID MOVE":   {states: stateSelected, handler: (*conn).cmdCopy},
+		"UID MOVE":   {states: stateSelected, handler: (*conn).cmdCopy, answersUIDs: true},
 		// RFC 7377 2: ESEARCH (multisearch.go), also in the authenticated state (2.4). It
-		// answers in UIDs, so EXPUNGE may go out with it as with UID SEARCH (RFC 9051
+		// answers in UIDs (2.1), so EXPUNGE may go out with it as with UID SEARCH (RFC 9051
 		// 7.5.1).
-		"ESEARCH": {states: authState, handler: (*conn).cmdMultiSearch},
+		"ESEARCH": {states: authState, handler: (*conn).cmdMultiSearch, answersUIDs: true},
 		// RFC 5267 4.3.5: CANCELUPDATE (context.go), command-select.
 		"CANCELUPDATE": {states: stateSelected, handler: (*conn).cmdCancelUpdate},
 		// RFC 8508: REPLACE (append.go).
 		"REPLACE":     {states: stateSelected, handler: (*conn).cmdReplace, seqNumbers: true},
-		"UID REPLACE": {states: stateSelected, handler: (*conn).cmdReplace},
+		"UID REPLACE": {states: stateSelected, handler: (*conn).cmdReplace, answersUIDs: true},
 	}
 }
 

@@ -36,10 +36,15 @@ func TestCommandTableMatchesParser(t *testing.T) {
 // TestCommandTableUIDForms: the rows that UIDONLY refuses are the message-number forms, each
 // with a UID form to use instead (RFC 9586 3); the rows that hold back EXPUNGE are FETCH,
 // STORE and SEARCH, not their UID forms (RFC 9051 7.5.1), and SORT and THREAD, which answer
-// in message numbers as SEARCH does (RFC 5256 3, 4).
+// in message numbers as SEARCH does (RFC 5256 3, 4). The rows that answer in UIDs, and so
+// wait for the session's own additions when they search (awaitOwnAdditionsToSearch), are
+// the UID forms and ESEARCH (RFC 7377 2.1), never a message-number form.
 func TestCommandTableUIDForms(t *testing.T) {
 	var noExpunge []string
 	for name, spec := range commands {
+		if uidForm := strings.HasPrefix(name, "UID "); spec.answersUIDs != (uidForm || name == "ESEARCH") || spec.answersUIDs && spec.seqNumbers {
+			t.Errorf("%s: answersUIDs %v, want it on the UID forms and ESEARCH only", name, spec.answersUIDs)
+		}
 		if spec.seqNumbers {
 			if _, twin := commands["UID "+name]; strings.HasPrefix(name, "UID ") || !twin {
 				t.Errorf("%s is refused under UIDONLY but is a UID form or has none", name)

@@ -195,14 +195,16 @@ func (c *conn) checkMultiSearchBounds(targets []searchTarget) error {
 }
 
 // skippedMailbox reports whether an error reading a mailbox an ESEARCH names means it is
-// not there for the session: it does not exist or cannot be read (RFC 7377 2.2: skipped).
+// not there for the session: it does not exist, no mailbox can have its name, or it
+// cannot be read (RFC 7377 2.2: skipped). An error of the store (unavailable, a timeout)
+// is not: the command fails rather than answer without the mailbox.
 func skippedMailbox(err error) bool {
 	var st *imapStatus
 	if errors.As(err, &st) {
-		return st.Code == imapresp.CodeNonExistent || st.Code == imapresp.CodeNoPerm
+		return st.Code == imapresp.CodeNonExistent || st.Code == imapresp.CodeNoPerm || st.Code == imapresp.CodeCannot
 	}
 	code := status.Code(err)
-	return code == codes.NotFound || code == codes.PermissionDenied
+	return code == codes.NotFound || code == codes.PermissionDenied || code == codes.InvalidArgument
 }
 
 // searchView returns a mailbox other than the selected one as a session's view would hold
@@ -359,6 +361,12 @@ func (c *conn) searchRoot(raw string) (ref mailboxRef, ok bool) {
 	name, err := c.mailboxIn(raw)
 	if err != nil {
 		return ref, false
+	}
+	if name == "" {
+		// No mailbox is named "": it is the root of every name (under), whose subtree
+		// is every mailbox the session may list. Not looked up, which would fail the
+		// command where RFC 7377 2.2 skips a mailbox that does not exist.
+		return mailboxRef{node: true}, true
 	}
 	ref = c.locate(name)
 	switch {

@@ -208,8 +208,15 @@ const (
 	defaultSortCacheMessages   = 1_000_000
 	defaultSearchTimeout       = time.Minute
 	defaultMaxBodyScan         = 250000
-	defaultMaxMultiSearchBoxes = 1000
-	defaultMaxMultiSearchMsgs  = 2_000_000
+	defaultMaxMultiSearchBoxes = DefaultMaxMultiSearchMailboxes
+	defaultMaxMultiSearchMsgs  = DefaultMaxMultiSearchMessages
+)
+
+// The defaults of Limits.MaxMultiSearchMailboxes and MaxMultiSearchMessages, which
+// `strata serve` and `strata frontend` take as flags.
+const (
+	DefaultMaxMultiSearchMailboxes = 1000
+	DefaultMaxMultiSearchMessages  = 2_000_000
 )
 
 func (l Limits) withDefaults() Limits {

@@ -282,8 +282,7 @@ func (c *conn) awaitOwnAdditions(set imap.UIDSet) error {
 // (TestSearchOnOwnAdditionBeforeFeed).
 func (c *conn) awaitOwnAdditionsToSearch(crit *imap.SearchCriteria) error {
 	s := c.sel
-	// ESEARCH (RFC 7377 2.1) answers with UIDs always, as a UID command does.
-	uidCmd := c.cmd != nil && (c.cmd.UID || c.cmd.Name == "ESEARCH")
+	uidCmd := c.cmd != nil && commands[c.cmd.Name].answersUIDs // the dispatch table
 	if s.ownAdded == 0 || !uidCmd && !criteriaUseUIDs(crit) || !mayMatchPastView(crit, s.msgs.uids) {
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 )
 
 // Dir fsyncs the directory dir, so that the entries created, renamed or removed in it
@@ -50,3 +51,11 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 	}
 	return Dir(dir)
 }
+
+// filesystemSyncs counts the calls of Filesystem.
+var filesystemSyncs atomic.Int64
+
+// FilesystemSyncs returns how many times this process has synced a whole file system
+// (Filesystem): a sync of the whole file system is costly on a shared disk, and tests
+// tell by it whether a start needed one.
+func FilesystemSyncs() int64 { return filesystemSyncs.Load() }

@@ -11,6 +11,7 @@ import (
 // Filesystem makes durable everything written to the file system that holds path, by
 // anyone (syncfs(2)): the way to make durable what a killed process wrote and never synced.
 func Filesystem(path string) error {
+	filesystemSyncs.Add(1)
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("sync file system: %w", err)

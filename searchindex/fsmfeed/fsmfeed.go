@@ -39,12 +39,13 @@ func (f feed) Next(ctx context.Context) ([]searchindex.MailboxChange, bool, erro
 }
 
 // changeOf says what an FSM event means to the index: flag changes, renames and rights
-// changes mean nothing (no indexed text), an event without kinds a full comparison.
+// changes mean nothing (no indexed text), an event without kinds a full comparison, and
+// so does a new UIDVALIDITY (an import): the mailbox is indexed anew, not incrementally.
 func changeOf(ev metadata.ChangeEvent) searchindex.MailboxChange {
 	return searchindex.MailboxChange{Account: ev.Account, Mailbox: ev.MailboxID, ModSeq: ev.HighestModSeq,
 		Appended: ev.Kinds&metadata.ChangedAppend != 0,
 		Expunged: ev.Kinds&metadata.ChangedExpunge != 0,
-		Reset:    ev.Kinds == 0 || ev.Kinds&(metadata.ChangedDeleted|metadata.ChangedCreated) != 0,
+		Reset:    ev.Kinds == 0 || ev.Kinds&(metadata.ChangedDeleted|metadata.ChangedCreated|metadata.ChangedUIDValidity) != 0,
 	}
 }
 
