@@ -89,6 +89,9 @@ type cmdCtx struct {
 	subscriptionsChanged []string
 	// idsBuf holds touchedIDs of a command that touches few mailboxes.
 	idsBuf [4]uint64
+	// columnEdits are the command's changes to the sort-key column, by chunk key, written
+	// by finish (sortcolumn.go).
+	columnEdits map[string]*columnEdit
 	// structures are an Append's message structures as encoded in its log entry, one per
 	// message, when ApplyBatch took them off it (rawstructure.go).
 	structures [][]byte
@@ -516,10 +519,14 @@ func (c *cmdCtx) record(ms *mailboxState, ch *metadatapb.Change) {
 	ms.changes = append(ms.changes, ch)
 }
 
-// finish writes back the mailboxes the command changed, their journal entries, their ACL
-// index entries and the annotation usage the command charged.
+// finish writes the chunks of the sort-key column the command edited, and writes back
+// the mailboxes the command changed, their journal entries, their ACL index entries and
+// the annotation usage the command charged.
 func (c *cmdCtx) finish() error {
 	if err := c.reindexACLs(); err != nil {
+		return err
+	}
+	if err := c.writeSortColumn(); err != nil {
 		return err
 	}
 	c.writeAnnotationUsage()

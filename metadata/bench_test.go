@@ -34,6 +34,19 @@ import (
 // message by the same measure over 1280 messages, 8.1k -> 4.6k allocs per batch, and
 // ApplyBatch's CPU in a profile of 300 batches 54-61 -> 31-39 µs per message.
 func BenchmarkFSMApplyAppendBatch(b *testing.B) {
+	benchApplyAppends(b, false)
+}
+
+// BenchmarkFSMApplyAppendSortKeys is BenchmarkFSMApplyAppendBatch with messages that
+// carry sort keys, so that each Append also writes the sort-key column (sortcolumn.go:
+// one message's APPEND rewrites the last chunk).
+//
+//	go test ./metadata -run '^$' -bench FSMApplyAppendSortKeys -benchtime 20000x -benchmem
+func BenchmarkFSMApplyAppendSortKeys(b *testing.B) {
+	benchApplyAppends(b, true)
+}
+
+func benchApplyAppends(b *testing.B, withKeys bool) {
 	const perBatch = 64
 	h := withAccount(b)
 	inbox := h.mustMailbox(alice, "INBOX")
@@ -45,7 +58,7 @@ func BenchmarkFSMApplyAppendBatch(b *testing.B) {
 	for b.Loop() {
 		for i := range batch {
 			n++
-			batch[i] = h.entry(cmdAppend(alice, inbox.GetId(), fmt.Sprintf("blob-%d", n)))
+			batch[i] = h.entry(cmdAppendKeys(alice, inbox.GetId(), withKeys, fmt.Sprintf("blob-%d", n)))
 		}
 		for _, r := range h.f.ApplyBatch(batch) {
 			if res := r.(*metadatapb.CommandResult); codes.Code(res.GetCode()) != codes.OK {

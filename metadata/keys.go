@@ -24,8 +24,12 @@ import "encoding/binary"
 //	'U' email 0x00 mailbox name        -> empty (the account's subscriptions, sorted)
 //	'R' mailbox id, uid                -> MessageIndex
 //	'S' mailbox id, uid                -> MessageStructure
-//	'C' mailbox id, uid                -> SortColumnEntry: the message's sort and thread
-//	                                      keys (the sort-key column, sortcolumn.go)
+//	'c' mailbox id, uid / 128          -> the sort-key column's records of those UIDs: per
+//	                                      message its UID, then its SortColumnEntry (the
+//	                                      message's sort and thread keys, sortcolumn.go)
+//	'C' mailbox id, uid                -> SortColumnEntry: a message's entry in the column
+//	                                      as stored before the chunks ('c'); read, removed,
+//	                                      never written
 //	'X' mailbox id, modseq, uid        -> int64 log time of the expunge (tombstone, by the
 //	                                      MODSEQ of the expunge: history.go)
 //	'J' mailbox id, modseq             -> ChangeBatch (the changes of one command)
@@ -80,6 +84,7 @@ const (
 	prefixMessage     = 'R'
 	prefixStructure   = 'S'
 	prefixSortColumn  = 'C'
+	prefixSortChunk   = 'c'
 	prefixTombstone   = 'X'
 	prefixJournal     = 'J'
 	prefixBlob        = 'B'

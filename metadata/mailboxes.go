@@ -304,7 +304,9 @@ func (c *cmdCtx) destroyMailbox(ms *mailboxState) error {
 	for i, uid := range uids {
 		c.tx.mustDelete(messageKey(id, uid))
 		c.tx.mustDelete(structureKey(id, uid))
-		c.tx.mustDelete(sortColumnKey(id, uid))
+		if err := c.dropSortColumn(id, uid); err != nil {
+			return err
+		}
 		if err := c.releaseBlob(blobs[i]); err != nil {
 			return err
 		}

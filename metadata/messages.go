@@ -176,7 +176,9 @@ func (c *cmdCtx) removeMessage(ms *mailboxState, m storedMessage) error {
 	modseq := c.bump(ms)
 	c.tx.mustDelete(messageKey(box.Id, m.uid))
 	c.tx.mustDelete(structureKey(box.Id, m.uid))
-	c.tx.mustDelete(sortColumnKey(box.Id, m.uid))
+	if err := c.dropSortColumn(box.Id, m.uid); err != nil {
+		return err
+	}
 	c.tx.insert(tombstoneKey(box.Id, modseq, m.uid), encodeUint64(uint64(c.now)))
 	if err := c.releaseBlob(m.idx.GetBlobKey()); err != nil {
 		return err

@@ -1,38 +1,67 @@
 package metadata
 
 import (
+	"errors"
+	"slices"
+
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // The sort-key column: per mailbox and UID, what SORT and THREAD order a message by (RFC
-// 5256, RFC 5957), kept apart from the message's structure under its own prefix
-// (sortColumnKey), so that the first SORT or THREAD of a mailbox reads it in one ordered
-// scan of small values (ReadSortColumn) instead of picking the keys out of every stored
-// structure (FetchMessages sort_keys_only).
+// 5256, RFC 5957), kept apart from the message's structure under its own prefix, so that
+// the first SORT or THREAD of a mailbox reads it in one ordered scan of a few large values
+// (ReadSortColumn) instead of picking the keys out of every stored structure
+// (FetchMessages sort_keys_only).
 //
-// A value is an encoded SortColumnEntry: the internal date and size from the message's
-// index, then the structure's sort_keys field copied as it is (the FSM never decodes a
-// structure, rawstructure.go, and does not here either). The column has an entry for a
-// message exactly when the message exists and its stored structure has sort_keys, and the
-// entry is then sortColumnEntry of the two; addMessage writes it (APPEND, import, COPY,
-// MOVE, the INBOX rename), removeMessage (EXPUNGE, MOVE) and destroyMailbox (DELETE, an
-// account's or tenant's deletion) delete it. A rename keeps the mailbox id, so the column.
+// A message's entry is an encoded SortColumnEntry: the internal date and size from the
+// message's index, then the structure's sort_keys field copied as it is (the FSM never
+// decodes a structure, rawstructure.go, and does not here either). The column has an
+// entry for a message exactly when the message exists and its stored structure has
+// sort_keys, and the entry is then sortColumnEntry of the two; addMessage writes it
+// (APPEND, import, COPY, MOVE, the INBOX rename), removeMessage (EXPUNGE, MOVE) and
+// destroyMailbox (DELETE, an account's or tenant's deletion) remove it. A rename keeps the
+// mailbox id, so the column.
+//
+// Layout. The entries are stored in chunks (sortChunkKey): one value per run of
+// sortChunkUIDs UIDs (chunk number uid / sortChunkUIDs), holding the records of the
+// messages of that run in UID order, a record being the UID as a varint, then the entry
+// preceded by its length as a varint. So a 1,000,000-message mailbox is about 8,000 values
+// rather than 1,000,000 keys (a Pebble step per key was most of what a first SORT cost,
+// docs/benchmarks.md), and the service sends the chunks as they are (records in
+// SortColumnChunk). A command collects its additions and removals per chunk
+// (cmdCtx.columnEdits) and rewrites each chunk it touched once, in finish: an APPEND of
+// one message rewrites the last chunk (at most sortChunkUIDs entries, about 20 KiB), an
+// EXPUNGE of many messages each of their chunks once.
+//
+// Before the chunks, each entry had a key of its own (sortColumnKey, prefix 'C'). Those
+// entries are still read (ReadSortColumn merges them with the chunks in UID order) and
+// removed with their message; no command writes one any more, and nothing migrates them
+// at load or restore: the FSM's state must stay a function of the log (package doc,
+// Determinism). Replicas of two versions applying the same log therefore store the column
+// differently: a replica of the previous version keeps per-message entries and does not
+// read the chunks (a frontend reading from it reads the keys of the messages appended
+// through a new leader from their records, which answers the same, more slowly), and a
+// snapshot of a new replica restored on an old one lacks the column for those messages in
+// the same way. Upgrade the replicas of a group together.
 //
 // Messages stored before the column was kept have no entry, and neither do those whose
-// structure has no sort_keys (stored before the frontend extracted them). There is no
-// migration that fills the column at load or restore: the FSM's state must stay a function
-// of the log (package doc, Determinism), so that replicas and snapshots agree whatever
-// version loaded them, and the metadata service cannot derive the keys of a structure
-// without them anyway (the frontend's parser does, frontend/message.SortKeys). Instead the
-// frontend reads the keys of the UIDs the column lacks the old way (frontend/imap sort.go),
-// which costs what SORT cost before only for those old messages.
+// structure has no sort_keys (stored before the frontend extracted them). The metadata
+// service cannot derive the keys of a structure without them (the frontend's parser does,
+// frontend/message.SortKeys), so the frontend reads the keys of the UIDs the column lacks
+// the old way (frontend/imap sort.go), which costs what SORT cost before only for those
+// old messages.
 
-// sortColumnChunkBytes bounds the entries of one SortColumnChunk; each chunk is read from
+// sortColumnChunkBytes bounds the records of one SortColumnChunk; each chunk is read from
 // its own consistent view, released before it is sent.
 const sortColumnChunkBytes = 512 << 10
+
+// sortChunkUIDs is the run of UIDs one stored chunk covers: a chunk of 128 messages' keys
+// is about 20 KiB, what an APPEND of one message rewrites.
+const sortChunkUIDs = 128
 
 var (
 	sortColumnDateField = fieldNumber(&metadatapb.SortColumnEntry{}, "internal_date_unix")
@@ -78,44 +107,226 @@ func sortColumnEntry(internalDate int64, size uint64, keys []byte) []byte {
 	return protowire.AppendBytes(b, keys)
 }
 
-// putSortColumn writes the column entry of a message being added with idx and structure,
-// if the structure has sort keys.
+// sortChunkKey is the key of a mailbox's chunk number chunk of the column.
+func sortChunkKey(mailbox uint64, chunk uint32) []byte {
+	return mailboxUIDKey(prefixSortChunk, mailbox, chunk)
+}
+
+// appendColumnRecord appends the record of uid with entry to recs.
+func appendColumnRecord(recs []byte, uid uint32, entry []byte) []byte {
+	recs = protowire.AppendVarint(recs, uint64(uid))
+	return protowire.AppendBytes(recs, entry)
+}
+
+// nextColumnRecord splits the first record off recs: its UID, the record (UID and entry)
+// and the rest; ok false if recs does not start with a whole record.
+func nextColumnRecord(recs []byte) (uid uint32, rec, rest []byte, ok bool) {
+	v, n := protowire.ConsumeVarint(recs)
+	if n < 0 || v > maxUID {
+		return 0, nil, nil, false
+	}
+	_, m := protowire.ConsumeBytes(recs[n:])
+	if m < 0 {
+		return 0, nil, nil, false
+	}
+	return uint32(v), recs[:n+m], recs[n+m:], true
+}
+
+// errColumnRecord is the error of a stored chunk that does not take apart into records.
+var errColumnRecord = errors.New("sort column: malformed chunk")
+
+// columnEdit is what a command adds to and removes from one chunk of the column.
+type columnEdit struct {
+	key     []byte
+	adds    []byte   // records, UIDs ascending (addMessage takes UIDNEXT)
+	removes []uint32 // UIDs
+}
+
+// columnEdit returns the edit of the chunk that holds mailbox's uid.
+func (c *cmdCtx) columnEdit(mailbox uint64, uid uint32) *columnEdit {
+	key := sortChunkKey(mailbox, uid/sortChunkUIDs)
+	e := c.columnEdits[string(key)]
+	if e == nil {
+		if c.columnEdits == nil {
+			c.columnEdits = map[string]*columnEdit{}
+		}
+		e = &columnEdit{key: key}
+		c.columnEdits[string(key)] = e
+	}
+	return e
+}
+
+// putSortColumn adds the column entry of a message being added with idx and structure, if
+// the structure has sort keys.
 func (c *cmdCtx) putSortColumn(mailbox uint64, uid uint32, idx *metadatapb.MessageIndex, structure []byte) {
 	keys, ok := structureSortKeys(structure)
 	if !ok {
 		return
 	}
-	c.tx.insert(sortColumnKey(mailbox, uid), sortColumnEntry(idx.GetInternalDateUnix(), idx.GetSize(), keys))
+	e := c.columnEdit(mailbox, uid)
+	e.adds = appendColumnRecord(e.adds, uid, sortColumnEntry(idx.GetInternalDateUnix(), idx.GetSize(), keys))
 }
 
-// sortColumn reads the column of mailbox above afterUID, up to about maxBytes of entries
-// (full: the previous chunk reached that). more reports that entries may follow the last
-// UID returned.
-func (v *view) sortColumn(mailbox uint64, afterUID uint32, maxBytes int, full bool) (chunk *metadatapb.SortColumnChunk, more bool, err error) {
-	chunk = &metadatapb.SortColumnChunk{}
+// dropSortColumn removes the column entry of a message being removed: its own key if it
+// was stored before the chunks, else from its chunk.
+func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
+	key := sortColumnKey(mailbox, uid)
+	if _, found, err := c.tx.get(key); err != nil {
+		return err
+	} else if found {
+		c.tx.mustDelete(key)
+		return nil
+	}
+	e := c.columnEdit(mailbox, uid)
+	e.removes = append(e.removes, uid)
+	return nil
+}
+
+// writeSortColumn rewrites each chunk the command edited, once (finish), in key order.
+func (c *cmdCtx) writeSortColumn() error {
+	keys := make([]string, 0, len(c.columnEdits))
+	for k := range c.columnEdits {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		e := c.columnEdits[k]
+		old, found, err := c.tx.get(e.key)
+		if err != nil {
+			return err
+		}
+		if !found && len(e.adds) == 0 {
+			continue
+		}
+		recs, err := editColumnChunk(old, e.adds, e.removes)
+		if err != nil {
+			return newCmdError(codes.Internal, "chunk %x: %v", e.key, err)
+		}
+		if len(recs) == 0 {
+			if found {
+				c.tx.mustDelete(e.key)
+			}
+			continue
+		}
+		c.tx.mustSet(e.key, recs)
+	}
+	return nil
+}
+
+// editColumnChunk returns a new chunk value: old's records and those of adds (UIDs
+// ascending) merged by UID, an added UID replacing old's record, without the records of
+// removes.
+func editColumnChunk(old, adds []byte, removes []uint32) ([]byte, error) {
+	slices.Sort(removes)
+	out := make([]byte, 0, len(old)+len(adds))
+	keep := func(uid uint32, rec []byte) {
+		if _, removed := slices.BinarySearch(removes, uid); !removed {
+			out = append(out, rec...)
+		}
+	}
+	addUID, addRec, addRest, addOK := nextColumnRecord(adds)
+	for len(old) > 0 {
+		uid, rec, rest, ok := nextColumnRecord(old)
+		if !ok {
+			return nil, errColumnRecord
+		}
+		old = rest
+		replaced := false
+		for addOK && addUID <= uid {
+			replaced = replaced || addUID == uid
+			keep(addUID, addRec)
+			addUID, addRec, addRest, addOK = nextColumnRecord(addRest)
+		}
+		if !replaced {
+			keep(uid, rec)
+		}
+	}
+	for addOK {
+		keep(addUID, addRec)
+		addUID, addRec, addRest, addOK = nextColumnRecord(addRest)
+	}
+	return out, nil
+}
+
+// sortColumnRecords reads the column of mailbox above afterUID as records in UID order
+// (see Layout above), up to about maxBytes (full: the previous read reached that): the
+// chunks' records merged with the per-message entries stored before the chunks. more
+// reports that records may follow the last one returned, whose UID is last.
+func (v *view) sortColumnRecords(mailbox uint64, afterUID uint32, maxBytes int, full bool) (recs []byte, last uint32, more bool, err error) {
 	if afterUID == maxUID {
-		return chunk, false, nil
+		return nil, 0, false, nil
 	}
-	// The chunks after a full one get room for a whole chunk up front: grown by doubling,
-	// the entries were copied about twice over (most of this function's time at 1,000,000
-	// messages), while a small read (the few messages appended since the last) stays small.
-	var entries []byte
+	// The reads after a full one get room for a whole read up front: grown by doubling,
+	// the records were copied about twice over, while a small read (the few messages
+	// appended since the last) stays small.
 	if full {
-		entries = make([]byte, 0, maxBytes+maxBytes/8)
+		recs = make([]byte, 0, maxBytes+maxBytes/8)
 	}
-	err = scan(v.r, sortColumnKey(mailbox, afterUID+1), mailboxPrefixEnd(prefixSortColumn, mailbox), func(k, val []byte) (bool, error) {
-		chunk.Uids = append(chunk.Uids, uidFromKey(k))
-		entries = protowire.AppendBytes(entries, val)
-		more = len(entries) >= maxBytes
+	err = scan(v.r, sortChunkKey(mailbox, (afterUID+1)/sortChunkUIDs), mailboxPrefixEnd(prefixSortChunk, mailbox), func(_, val []byte) (bool, error) {
+		start := -1
+		for off := 0; off < len(val); {
+			uid, rec, _, ok := nextColumnRecord(val[off:])
+			if !ok {
+				return false, errColumnRecord
+			}
+			if uid > afterUID && start < 0 {
+				start = off
+			}
+			if start >= 0 {
+				last = uid
+			}
+			off += len(rec)
+		}
+		if start >= 0 {
+			recs = append(recs, val[start:]...)
+		}
+		more = len(recs) >= maxBytes && last < maxUID
 		return !more, nil
 	})
-	chunk.Entries = entries
-	return chunk, more, err
+	if err != nil {
+		return nil, 0, false, err
+	}
+	// The entries stored before the chunks, up to the chunks' last UID if they stopped.
+	upper := mailboxPrefixEnd(prefixSortColumn, mailbox)
+	if more {
+		upper = sortColumnKey(mailbox, last+1)
+	}
+	var old []byte
+	var oldLast uint32
+	oldMore := false
+	err = scan(v.r, sortColumnKey(mailbox, afterUID+1), upper, func(k, val []byte) (bool, error) {
+		oldLast = uidFromKey(k)
+		old = appendColumnRecord(old, oldLast, val)
+		oldMore = len(old) >= maxBytes && oldLast < maxUID
+		return !oldMore, nil
+	})
+	if err != nil || len(old) == 0 {
+		return recs, last, more, err
+	}
+	merged, err := editColumnChunk(recs, old, nil)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if !oldMore {
+		return merged, max(last, oldLast), more, nil
+	}
+	// The old entries stopped first: the chunks' records above their last wait for the
+	// next read.
+	for off := 0; off < len(merged); {
+		uid, rec, _, _ := nextColumnRecord(merged[off:])
+		if uid > oldLast {
+			merged = merged[:off]
+			break
+		}
+		off += len(rec)
+	}
+	return merged, oldLast, true, nil
 }
 
 // ReadSortColumn streams the sort-key column of a mailbox above after_uid in UID order
-// (sortcolumn.go); it needs r (RFC 4314 4), checked once on the first view. Each chunk is
-// read from its own consistent view after the read barrier, released before it is sent.
+// (sortcolumn.go), as records if the request asks for them, else as uids and entries; it
+// needs r (RFC 4314 4), checked once on the first view. Each chunk is read from its own
+// consistent view after the read barrier, released before it is sent.
 func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream grpc.ServerStreamingServer[metadatapb.SortColumnChunk]) error {
 	user, err := actingUser(req.GetUser())
 	if err != nil {
@@ -133,12 +344,16 @@ func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream g
 	after, full := req.GetAfterUid(), false
 	for {
 		v := s.fsm.view()
-		chunk, more, err := v.sortColumn(req.GetMailboxId(), after, sortColumnChunkBytes, full)
+		recs, last, more, err := v.sortColumnRecords(req.GetMailboxId(), after, sortColumnChunkBytes, full)
 		v.close()
 		if err != nil {
 			return storageStatus(err)
 		}
-		if len(chunk.GetUids()) > 0 {
+		if len(recs) > 0 {
+			chunk := &metadatapb.SortColumnChunk{Records: recs}
+			if !req.GetRecords() {
+				chunk = columnEntries(recs)
+			}
 			if err := stream.Send(chunk); err != nil {
 				return err
 			}
@@ -146,6 +361,20 @@ func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream g
 		if !more {
 			return nil
 		}
-		after, full = chunk.Uids[len(chunk.Uids)-1], true
+		after, full = last, true
 	}
+}
+
+// columnEntries is the chunk of records as uids and entries, for a frontend that does not
+// ask for records.
+func columnEntries(recs []byte) *metadatapb.SortColumnChunk {
+	chunk := &metadatapb.SortColumnChunk{Entries: make([]byte, 0, len(recs))}
+	for len(recs) > 0 {
+		uid, rec, rest, _ := nextColumnRecord(recs)
+		_, n := protowire.ConsumeVarint(rec)
+		chunk.Uids = append(chunk.Uids, uid)
+		chunk.Entries = append(chunk.Entries, rec[n:]...)
+		recs = rest
+	}
+	return chunk
 }

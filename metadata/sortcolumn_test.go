@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -71,14 +72,41 @@ func (h *harness) wantSortColumn() int {
 		h.t.Fatal(err)
 	}
 	got := 0
-	err = scan(v.r, []byte{prefixSortColumn}, []byte{prefixSortColumn + 1}, func(k, val []byte) (bool, error) {
+	check := func(mailbox uint64, uid uint32, val []byte) error {
 		got++
+		k := sortColumnKey(mailbox, uid)
 		w, ok := want[string(k)]
 		if !ok {
-			return false, fmt.Errorf("column entry %x has no message with sort keys", k)
+			return fmt.Errorf("column entry %x has no message with sort keys", k)
 		}
 		if !bytes.Equal(w, val) {
-			return false, fmt.Errorf("column entry %x = %x, want %x", k, val, w)
+			return fmt.Errorf("column entry %x = %x, want %x", k, val, w)
+		}
+		return nil
+	}
+	err = scan(v.r, []byte{prefixSortColumn}, []byte{prefixSortColumn + 1}, func(k, val []byte) (bool, error) {
+		return true, check(binary.BigEndian.Uint64(k[1:9]), uidFromKey(k), val)
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	err = scan(v.r, []byte{prefixSortChunk}, []byte{prefixSortChunk + 1}, func(k, recs []byte) (bool, error) {
+		mailbox, chunk := binary.BigEndian.Uint64(k[1:9]), uidFromKey(k)
+		if len(recs) == 0 {
+			return false, fmt.Errorf("chunk %x is empty", k)
+		}
+		prev := uint32(0)
+		for len(recs) > 0 {
+			uid, rec, rest, ok := nextColumnRecord(recs)
+			if !ok || uid/sortChunkUIDs != chunk || uid <= prev {
+				return false, fmt.Errorf("chunk %x: record of UID %d (ok %v) after %d", k, uid, ok, prev)
+			}
+			_, n := binary.Uvarint(rec)
+			entry, m := binary.Uvarint(rec[n:])
+			if err := check(mailbox, uid, rec[n+m:n+m+int(entry)]); err != nil {
+				return false, err
+			}
+			prev, recs = uid, rest
 		}
 		return true, nil
 	})
@@ -147,40 +175,144 @@ func TestSortColumnFollowsEveryPath(t *testing.T) {
 	step("delete tenant", 0)
 }
 
-// TestSortColumnChunks: a read of the column stops after about maxBytes of entries and the
-// next one goes on after the last UID, so the chunks together are the column in UID order.
+// readColumn reads mailbox's column above after as sortColumnRecords does for
+// ReadSortColumn, maxBytes a read, and returns its UIDs in order and how many reads it took.
+func (h *harness) readColumn(mailbox uint64, after uint32, maxBytes int) ([]uint32, int) {
+	h.t.Helper()
+	v := h.f.view()
+	defer v.close()
+	var uids []uint32
+	reads := 0
+	for more := true; more; reads++ {
+		recs, last, m, err := v.sortColumnRecords(mailbox, after, maxBytes, after > 0)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		more = m
+		chunk := columnEntries(recs)
+		if len(chunk.GetUids()) == 0 {
+			break
+		}
+		if last != chunk.Uids[len(chunk.Uids)-1] {
+			h.t.Fatalf("last %d, UIDs %v", last, chunk.Uids)
+		}
+		uids = append(uids, chunk.GetUids()...)
+		after = last
+	}
+	return uids, reads
+}
+
+// expect returns first..last without the UIDs of skip.
+func expect(first, last uint32, skip ...uint32) []uint32 {
+	var uids []uint32
+	for uid := first; uid <= last; uid++ {
+		if !slices.Contains(skip, uid) {
+			uids = append(uids, uid)
+		}
+	}
+	return uids
+}
+
+// TestSortColumnChunks: the column of 300 messages is three stored chunks; a read stops
+// after about maxBytes and the next goes on after the last UID, so the reads together are
+// the column in UID order, from any UID on; an EXPUNGE takes its messages out of their
+// chunks.
 func TestSortColumnChunks(t *testing.T) {
 	h := withAccount(t)
 	inbox := h.mustMailbox(alice, "INBOX")
 	var blobs []string
-	for i := range 40 {
-		blobs = append(blobs, fmt.Sprintf("m%02d", i))
+	for i := range 300 {
+		blobs = append(blobs, fmt.Sprintf("m%03d", i))
 	}
-	h.ok(cmdAppendKeys(alice, inbox.GetId(), true, blobs...))
-	h.ok(cmdExpunge(alice, inbox.GetId())) // nothing \Deleted: a later MODSEQ only
+	h.ok(cmdAppendKeys(alice, inbox.GetId(), true, blobs[:200]...))
+	h.ok(cmdAppendKeys(alice, inbox.GetId(), true, blobs[200:]...))
+	if n := h.keysWith(prefixSortChunk); n != 3 {
+		t.Fatalf("%d chunks stored", n)
+	}
+	h.wantSortColumn()
+	if uids, reads := h.readColumn(inbox.GetId(), 0, 500); !slices.Equal(uids, expect(1, 300)) || reads < 3 {
+		t.Fatalf("read %v in %d reads", uids, reads)
+	}
+	if uids, _ := h.readColumn(inbox.GetId(), 130, 500); !slices.Equal(uids, expect(131, 300)) {
+		t.Fatalf("above 130: %v", uids)
+	}
+	h.ok(cmdStore(alice, inbox.GetId(), metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(5, 5), uidRange(127, 129), uidRange(256, 300)}, `\Deleted`))
+	h.ok(cmdExpunge(alice, inbox.GetId()))
+	h.wantSortColumn()
+	if uids, _ := h.readColumn(inbox.GetId(), 0, 1<<20); !slices.Equal(uids, expect(1, 255, 5, 127, 128, 129)) {
+		t.Fatalf("after the expunge: %v", uids)
+	}
+	if n := h.keysWith(prefixSortChunk); n != 2 {
+		t.Fatalf("%d chunks stored after the expunge of the third's UIDs", n)
+	}
+}
+
+// TestSortColumnBeforeChunks: entries stored one per message, as before the chunks, are
+// read merged with the chunks in UID order (in reads of any size), and removed with their
+// message.
+func TestSortColumnBeforeChunks(t *testing.T) {
+	h := withAccount(t)
+	inbox := h.mustMailbox(alice, "INBOX").GetId()
+	var blobs []string
+	for i := range 200 {
+		blobs = append(blobs, fmt.Sprintf("m%03d", i))
+	}
+	h.ok(cmdAppendKeys(alice, inbox, true, blobs...))
+	// UIDs 1 to 127 (the first chunk) and 150 to 160 as the previous version stored them.
+	g := h.f.acquire()
+	b := g.db.NewBatch()
 	v := h.f.view()
-	defer v.close()
-	var uids []uint32
-	chunks := 0
-	for after, more := uint32(0), true; more; chunks++ {
-		chunk, m, err := v.sortColumn(inbox.GetId(), after, 500, after > 0)
+	recs := map[uint32][]byte{}
+	err := scan(v.r, mailboxPrefix(prefixSortChunk, inbox), mailboxPrefixEnd(prefixSortChunk, inbox), func(k, val []byte) (bool, error) {
+		for len(val) > 0 {
+			uid, rec, rest, _ := nextColumnRecord(val)
+			recs[uid] = append([]byte(nil), rec...)
+			val = rest
+		}
+		return true, nil
+	})
+	v.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var second []byte
+	for uid := uint32(128); uid <= 200; uid++ {
+		if uid < 150 || uid > 160 {
+			second = append(second, recs[uid]...)
+		}
+	}
+	must := func(err error) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		more = m
-		if len(chunk.GetUids()) == 0 {
-			break
-		}
-		uids = append(uids, chunk.GetUids()...)
-		after = chunk.Uids[len(chunk.Uids)-1]
 	}
-	if len(uids) != 40 || chunks < 4 {
-		t.Fatalf("read %d UIDs in %d chunks", len(uids), chunks)
-	}
-	for i, uid := range uids {
-		if uid != uint32(i+1) {
-			t.Fatalf("UID %d at %d", uid, i)
+	must(b.Delete(sortChunkKey(inbox, 0), nil))
+	must(b.Set(sortChunkKey(inbox, 1), second, nil))
+	for uid := uint32(1); uid <= 160; uid++ {
+		if uid < 128 || uid >= 150 {
+			_, n := binary.Uvarint(recs[uid])
+			entry, m := binary.Uvarint(recs[uid][n:])
+			must(b.Set(sortColumnKey(inbox, uid), recs[uid][n+m:n+m+int(entry)], nil))
 		}
+	}
+	must(b.Commit(nil))
+	g.carried = nil // written behind the FSM's back: the store as a restart opens it
+	g.release()
+	h.wantSortColumn()
+	for _, maxBytes := range []int{1, 500, 5000, 1 << 20} {
+		if uids, _ := h.readColumn(inbox, 0, maxBytes); !slices.Equal(uids, expect(1, 200)) {
+			t.Fatalf("read by %d bytes: %v", maxBytes, uids)
+		}
+		if uids, _ := h.readColumn(inbox, 140, maxBytes); !slices.Equal(uids, expect(141, 200)) {
+			t.Fatalf("above 140 by %d bytes: %v", maxBytes, uids)
+		}
+	}
+	h.ok(cmdStore(alice, inbox, metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(1, 1), uidRange(155, 170)}, `\Deleted`))
+	h.ok(cmdExpunge(alice, inbox))
+	h.wantSortColumn()
+	h.ok(cmdAppendKeys(alice, inbox, true, "n1"))
+	if uids, _ := h.readColumn(inbox, 0, 500); !slices.Equal(uids, expect(2, 201, expect(155, 170)...)) {
+		t.Fatalf("after the expunge: %v", uids)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -41,7 +42,7 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 	var filling *sortBox // the box the chunks go to (sortKeyCache.appendColumn)
 	err := policy.Do(ctx, func(ctx context.Context) error {
 		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{
-			Account: s.owner, MailboxId: s.mailboxID, AfterUid: after, User: c.accountName(),
+			Account: s.owner, MailboxId: s.mailboxID, AfterUid: after, User: c.accountName(), Records: true,
 		})
 		if err != nil {
 			return err
@@ -54,11 +55,15 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 			if err != nil {
 				return err
 			}
-			if len(chunk.GetUids()) == 0 {
+			// A service that does not know records answers with uids and entries.
+			last, ok := chunkLastUID(chunk)
+			if !ok {
 				continue
 			}
-			last := chunk.Uids[len(chunk.Uids)-1]
 			filling, err = cache.appendColumn(box, filling, last, len(s.msgs.uids), func(add func(uint32, *sortEntry)) error {
+				if len(chunk.GetRecords()) > 0 {
+					return decodeColumnRecords(chunk.GetRecords(), add)
+				}
 				return decodeColumnChunk(chunk, add)
 			})
 			if err != nil {
@@ -141,6 +146,58 @@ func decodeColumnChunk(chunk *metadatapb.SortColumnChunk, add func(uid uint32, e
 	}
 	if off != len(text) {
 		return errors.New("sort column: entries beyond the UIDs")
+	}
+	return nil
+}
+
+// chunkLastUID returns the last UID of a chunk, ok false if it has none.
+func chunkLastUID(chunk *metadatapb.SortColumnChunk) (last uint32, ok bool) {
+	if uids := chunk.GetUids(); len(uids) > 0 {
+		return uids[len(uids)-1], true
+	}
+	r := wireReader{s: bytesString(chunk.GetRecords())}
+	for r.more() {
+		uid, err := r.varint()
+		if err != nil || uid > math.MaxUint32 {
+			return 0, false
+		}
+		if _, err := r.bytes(); err != nil {
+			return 0, false
+		}
+		last, ok = uint32(uid), true
+	}
+	return last, ok
+}
+
+// bytesString is b as a string sharing its bytes: nothing writes a received chunk.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// decodeColumnRecords decodes a SortColumnChunk's records (per message its UID, then its
+// entry with its length, metadata/sortcolumn.go) as decodeColumnChunk does its uids and
+// entries, giving each to add.
+func decodeColumnRecords(records []byte, add func(uid uint32, e *sortEntry)) error {
+	r := wireReader{s: bytesString(records)}
+	var refs []string
+	var e sortEntry
+	for r.more() {
+		uid, err := r.varint()
+		if err != nil || uid > math.MaxUint32 {
+			return errors.New("sort column: bad record UID")
+		}
+		entry, err := r.bytes()
+		if err != nil {
+			return fmt.Errorf("sort column: bad entry length at UID %d", uid)
+		}
+		e = sortEntry{}
+		if refs, err = decodeColumnEntry(entry, &e, refs[:0]); err != nil {
+			return fmt.Errorf("sort column: UID %d: %w", uid, err)
+		}
+		add(uint32(uid), &e)
 	}
 	return nil
 }

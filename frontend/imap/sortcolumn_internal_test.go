@@ -16,11 +16,13 @@ import (
 // TestDecodeColumnEntry: the column's own decoder gives what the decoded SortColumnEntry
 // gives through sortEntryOf (the path of records read with FetchMessages), for keys with
 // and without a sent date, references, empty strings and unknown fields, and refuses
-// truncated entries.
+// truncated entries; the same entries as records (what ReadSortColumn sends when asked)
+// decode the same.
 func TestDecodeColumnEntry(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	word := func() string { return []string{"", "a", "hello world", "é", "re: x", "z@x.org"}[rng.IntN(6)] }
 	var chunk metadatapb.SortColumnChunk
+	var records []byte
 	var want []sortEntry
 	for i := range 200 {
 		keys := &metadatapb.SortKeys{Subject: word(), From: word(), To: word(), Cc: word(), DisplayFrom: word(),
@@ -42,27 +44,40 @@ func TestDecodeColumnEntry(t *testing.T) {
 		}
 		chunk.Uids = append(chunk.Uids, uint32(i+1))
 		chunk.Entries = protowire.AppendBytes(chunk.Entries, b)
+		records = protowire.AppendVarint(records, uint64(i+1))
+		records = protowire.AppendBytes(records, b)
 		want = append(want, sortEntryOf(e.GetInternalDateUnix(), e.GetSize(), keys))
 	}
-	var uids []uint32
-	var got []sortEntry
-	err := decodeColumnChunk(&chunk, func(uid uint32, e *sortEntry) {
-		cp := *e
-		cp.msg.References = slices.Clone(e.msg.References) // the decoder reuses them
-		uids, got = append(uids, uid), append(got, cp)
-	})
-	if err != nil || len(uids) != len(want) {
-		t.Fatalf("decoded %d entries: %v", len(uids), err)
-	}
-	for i := range want {
-		if !reflect.DeepEqual(got[i], want[i]) || uids[i] != uint32(i+1) {
-			t.Fatalf("entry %d (UID %d): decoded %+v, want %+v", i, uids[i], got[i], want[i])
+	for _, decode := range []func(add func(uint32, *sortEntry)) error{
+		func(add func(uint32, *sortEntry)) error { return decodeColumnChunk(&chunk, add) },
+		func(add func(uint32, *sortEntry)) error { return decodeColumnRecords(records, add) },
+	} {
+		var uids []uint32
+		var got []sortEntry
+		err := decode(func(uid uint32, e *sortEntry) {
+			cp := *e
+			cp.msg.References = slices.Clone(e.msg.References) // the decoder reuses them
+			uids, got = append(uids, uid), append(got, cp)
+		})
+		if err != nil || len(uids) != len(want) {
+			t.Fatalf("decoded %d entries: %v", len(uids), err)
 		}
+		for i := range want {
+			if !reflect.DeepEqual(got[i], want[i]) || uids[i] != uint32(i+1) {
+				t.Fatalf("entry %d (UID %d): decoded %+v, want %+v", i, uids[i], got[i], want[i])
+			}
+		}
+	}
+	if last, ok := chunkLastUID(&metadatapb.SortColumnChunk{Records: records}); !ok || last != 200 {
+		t.Errorf("last UID of the records = %d, %v", last, ok)
 	}
 	for _, cut := range []int{1, 5, len(chunk.Entries) / 2} {
 		bad := chunk.Entries[:len(chunk.Entries)-cut]
 		if err := decodeColumnChunk(&metadatapb.SortColumnChunk{Uids: chunk.Uids, Entries: bad}, func(uint32, *sortEntry) {}); err == nil {
 			t.Errorf("entries cut by %d decoded", cut)
+		}
+		if err := decodeColumnRecords(records[:len(records)-cut], func(uint32, *sortEntry) {}); err == nil {
+			t.Errorf("records cut by %d decoded", cut)
 		}
 	}
 }

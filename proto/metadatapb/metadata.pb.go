@@ -4537,11 +4537,15 @@ func (x *FetchMessagesRequest) GetSortKeysOnly() bool {
 }
 
 type ReadSortColumnRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	User          string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
-	MailboxId     uint64                 `protobuf:"varint,3,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
-	AfterUid      uint32                 `protobuf:"varint,4,opt,name=after_uid,json=afterUid,proto3" json:"after_uid,omitempty"` // only the UIDs above it
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Account   string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	User      string                 `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	MailboxId uint64                 `protobuf:"varint,3,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	AfterUid  uint32                 `protobuf:"varint,4,opt,name=after_uid,json=afterUid,proto3" json:"after_uid,omitempty"` // only the UIDs above it
+	// records asks for the column as SortColumnChunk.records (one run of records, the
+	// stored chunks sent as they are) rather than as uids and entries; a service that does
+	// not know the field answers with uids and entries.
+	Records       bool `protobuf:"varint,2600,opt,name=records,proto3" json:"records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4604,13 +4608,24 @@ func (x *ReadSortColumnRequest) GetAfterUid() uint32 {
 	return 0
 }
 
+func (x *ReadSortColumnRequest) GetRecords() bool {
+	if x != nil {
+		return x.Records
+	}
+	return false
+}
+
 // SortColumnChunk is a run of a mailbox's sort-key column in UID order: uids[i]'s entry is
 // the i-th of entries, each an encoded SortColumnEntry preceded by its length as a varint
 // (the stored values as they are, so the service decodes nothing).
 type SortColumnChunk struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Uids          []uint32               `protobuf:"varint,1,rep,packed,name=uids,proto3" json:"uids,omitempty"`
-	Entries       []byte                 `protobuf:"bytes,2,opt,name=entries,proto3" json:"entries,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Uids    []uint32               `protobuf:"varint,1,rep,packed,name=uids,proto3" json:"uids,omitempty"`
+	Entries []byte                 `protobuf:"bytes,2,opt,name=entries,proto3" json:"entries,omitempty"`
+	// records, when the request asked for them (instead of uids and entries): per message in
+	// UID order its UID as a varint, then its encoded SortColumnEntry preceded by its length
+	// as a varint (metadata/sortcolumn.go).
+	Records       []byte `protobuf:"bytes,2600,opt,name=records,proto3" json:"records,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4655,6 +4670,13 @@ func (x *SortColumnChunk) GetUids() []uint32 {
 func (x *SortColumnChunk) GetEntries() []byte {
 	if x != nil {
 		return x.Entries
+	}
+	return nil
+}
+
+func (x *SortColumnChunk) GetRecords() []byte {
+	if x != nil {
+		return x.Records
 	}
 	return nil
 }
@@ -10985,16 +11007,18 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04user\x18\a \x01(\tR\x04user\x12#\n" +
 	"\rheader_fields\x18\b \x03(\tR\fheaderFields\x12!\n" +
 	"\fpreview_only\x18\x14 \x01(\bR\vpreviewOnly\x12%\n" +
-	"\x0esort_keys_only\x18\xdc\v \x01(\bR\fsortKeysOnly\"\x81\x01\n" +
+	"\x0esort_keys_only\x18\xdc\v \x01(\bR\fsortKeysOnly\"\x9c\x01\n" +
 	"\x15ReadSortColumnRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x12\x1b\n" +
-	"\tafter_uid\x18\x04 \x01(\rR\bafterUid\"?\n" +
+	"\tafter_uid\x18\x04 \x01(\rR\bafterUid\x12\x19\n" +
+	"\arecords\x18\xa8\x14 \x01(\bR\arecords\"Z\n" +
 	"\x0fSortColumnChunk\x12\x12\n" +
 	"\x04uids\x18\x01 \x03(\rR\x04uids\x12\x18\n" +
-	"\aentries\x18\x02 \x01(\fR\aentries\"\x85\x01\n" +
+	"\aentries\x18\x02 \x01(\fR\aentries\x12\x19\n" +
+	"\arecords\x18\xa8\x14 \x01(\fR\arecords\"\x85\x01\n" +
 	"\x0fSortColumnEntry\x12,\n" +
 	"\x12internal_date_unix\x18\x01 \x01(\x03R\x10internalDateUnix\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x120\n" +
