@@ -370,11 +370,12 @@ type Result struct {
 	// candidate too.
 	UIDs    []uint32
 	LastUID uint32
-	// Scores are, for a fuzzy query, each candidate's share of the needle's trigrams in
-	// percent (1 to 100), parallel to UIDs.
+	// Scores are, for a fuzzy query, each candidate's share of the needle's in-word
+	// trigrams in percent (1 to 100), parallel to UIDs.
 	Scores []uint32
 	// Exact says the UIDs not in Verify hold the needle for certain (the word dictionary
-	// proved it, doc.go "Exact answers"); Verify, a subset of UIDs, are candidates only.
+	// proved it, doc.go "Exact answers"); Verify, a subset of UIDs, are candidates only
+	// (for a fuzzy query: listed with 100, they match only if they hold the needle).
 	Exact  bool
 	Verify []uint32
 }
