@@ -590,6 +590,9 @@ func fuzzyGrams(needle string) map[string]uint64 {
 // listed with 100 and in Verify (they match only if they hold the needle), and so are the
 // word candidates of a needle without such a trigram ("a b").
 func (x *Index) Fuzzy(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
+	if !Indexable(q.Needle) {
+		return nil, fmt.Errorf("search index: needle %q holds no word", q.Needle)
+	}
 	// The state from the snapshot the postings are read from: a mailbox dropped (and
 	// being indexed again) in between would otherwise answer its old LastUID with no
 	// postings, every message up to it a non-match (found in review).
@@ -611,9 +614,6 @@ func (x *Index) Fuzzy(ctx context.Context, account string, mailbox uint64, q Que
 	var sure []uint32 // listed with 100 unless they score
 	for _, s := range q.Scopes {
 		if len(grams) == 0 {
-			if !Indexable(q.Needle) {
-				continue
-			}
 			cand, err := r.wordCandidates(q.Needle, s)
 			if err != nil {
 				return nil, err

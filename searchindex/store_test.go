@@ -140,6 +140,14 @@ func TestFuzzyScores(t *testing.T) {
 	if got := fmt.Sprint(res.UIDs, res.Scores); got != "[1] [72]" {
 		t.Fatalf("fuzzy QUARTERLY REPROT = %s, want [1] [72]", got)
 	}
+	// No trigram inside a word: the word candidates, to verify.
+	res, err = x.Fuzzy(context.Background(), "a", 1, Query{Needle: "Y R", Scopes: []Scope{ScopeSubject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(res.UIDs, res.Scores, res.Verify); got != "[1] [100] [1]" {
+		t.Fatalf("fuzzy Y R = %s, want [1] [100] [1]", got)
+	}
 }
 
 // TestLayoutChange: a store written with another layout (an older binary's trigram

@@ -55,9 +55,9 @@ func fuzzyReadsBody(h imap.SearchCriteriaHeaderField) bool {
 const minFuzzyNeedle = 3
 
 // fuzzyQuery returns the index query of a folded FUZZY key, nil when its needle is too short
-// to have a trigram.
+// to have a trigram or is white space alone (no word to look up).
 func fuzzyQuery(h imap.SearchCriteriaHeaderField) *metadatapb.SearchTextQuery {
-	if len(h.Value) < minFuzzyNeedle {
+	if len(h.Value) < minFuzzyNeedle || !holdsWord(h.Value) {
 		return nil
 	}
 	q := &metadatapb.SearchTextQuery{Needle: h.Value, Fuzzy: true}
