@@ -398,8 +398,8 @@ func TestSearchIndexRestartAndRebuild(t *testing.T) {
 // TestSearchLimit: a BODY search that would read more bodies than the bound is refused NO
 // [LIMIT] (RFC 5530 3) up front, and one the index narrows under the bound answers, as
 // does one the index answers exactly from its words without reading a body (a needle
-// shorter than a trigram: longer ones with this few candidates are verified); a scan past
-// the search deadline ends NO [LIMIT] too.
+// within one word), while white space alone narrows nothing; a scan past the search
+// deadline ends NO [LIMIT] too.
 func TestSearchLimit(t *testing.T) {
 	srv := startServerWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.MaxBodyScan = 3 })
 	c := login(t, srv)
