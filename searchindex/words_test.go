@@ -316,3 +316,62 @@ func crashChild(dir string) {
 	fmt.Println("done")
 	select {}
 }
+
+// TestCachedDictionaryFollowsCommits: exact answers, word candidates and FUZZY read the
+// cached dictionary of a scope, and each sees the words a later batch adds (vocab.go).
+func TestCachedDictionaryFollowsCommits(t *testing.T) {
+	x, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	const account, mailbox = "c@example.org", 7
+	add := func(uid uint32, text string) {
+		b := x.NewBatch()
+		d := NewDoc()
+		d.Add(ScopeBody, []byte(text))
+		if err := b.Add(account, mailbox, uid, d); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.SetState(account, mailbox, MailboxState{UIDValidity: 1, LastUID: uid}); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ask := func(fuzzy bool, needle string) []uint32 {
+		q := Query{Needle: needle, Scopes: []Scope{ScopeBody}}
+		var res *Result
+		var err error
+		if fuzzy {
+			res, err = x.Fuzzy(context.Background(), account, mailbox, q)
+		} else {
+			res, err = x.Candidates(context.Background(), account, mailbox, q)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.UIDs
+	}
+	add(1, "alpha beta")
+	for round, want := range [][]uint32{{1}, {1, 2}} {
+		if round == 1 {
+			add(2, "beta gamma")
+		}
+		for _, c := range []struct {
+			fuzzy  bool
+			needle string
+			want   []uint32
+		}{
+			{false, "beta", want},
+			{false, "gamm", want[1:]},
+			{false, "ta gam", want[1:]},
+			{true, "gamma", want[1:]},
+		} {
+			if got := ask(c.fuzzy, c.needle); !slices.Equal(got, c.want) {
+				t.Errorf("round %d: %q (fuzzy %v) answered %v, want %v", round, c.needle, c.fuzzy, got, c.want)
+			}
+		}
+	}
+}
