@@ -410,10 +410,7 @@ func Indexable(needle string) bool {
 // those that do (doc.go), exact when every scope is Exact for the needle. ErrNotIndexed
 // when the mailbox has no state; the needle must be Indexable.
 func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
-	if !Indexable(q.Needle) {
-		return nil, fmt.Errorf("search index: needle %q holds no word", q.Needle)
-	}
-	r, st, err := x.read(ctx, account, mailbox)
+	r, st, err := x.read(ctx, account, mailbox, q.Needle)
 	if err != nil {
 		return nil, err
 	}
@@ -448,10 +445,13 @@ func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, 
 }
 
 // read returns a reader of a snapshot of the index (the caller closes r.snap) and the
-// mailbox's state in it; ErrNotIndexed when it has none. The reader may use the cached
-// dictionaries only if no commit adding words to the mailbox started around the
-// snapshot (vocab.go).
-func (x *Index) read(ctx context.Context, account string, mailbox uint64) (r *reader, st MailboxState, err error) {
+// mailbox's state in it, for a query of needle, which must be Indexable; ErrNotIndexed
+// when the mailbox has no state. The reader may use the cached dictionaries only if no
+// commit adding words to the mailbox started around the snapshot (vocab.go).
+func (x *Index) read(ctx context.Context, account string, mailbox uint64, needle string) (r *reader, st MailboxState, err error) {
+	if !Indexable(needle) {
+		return nil, st, fmt.Errorf("search index: needle %q holds no word", needle)
+	}
 	stripe := stripeOf(account, mailbox)
 	gen, quiet := x.vocab.stamp(stripe)
 	// The state from the snapshot the postings are read from: a mailbox dropped (and
@@ -633,10 +633,7 @@ func fuzzyGrams(needle string) map[string]uint64 {
 // listed with 100 and in Verify (they match only if they hold the needle), and so are the
 // word candidates of a needle without such a trigram ("a b").
 func (x *Index) Fuzzy(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
-	if !Indexable(q.Needle) {
-		return nil, fmt.Errorf("search index: needle %q holds no word", q.Needle)
-	}
-	r, st, err := x.read(ctx, account, mailbox)
+	r, st, err := x.read(ctx, account, mailbox, q.Needle)
 	if err != nil {
 		return nil, err
 	}
