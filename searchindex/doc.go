@@ -1,26 +1,25 @@
 // Package searchindex is Strata's text-search index (DESIGN.md: "the text-search index is
-// derived data"): trigram postings of the decoded, case-folded text that IMAP SEARCH's
-// text keys read (package mailtext), so that SEARCH BODY, TEXT, SUBJECT, FROM, TO, CC,
-// BCC and HEADER look at a few candidate messages instead of every message of a mailbox.
+// derived data"): a word dictionary and word postings of the decoded, case-folded text
+// that IMAP SEARCH's text keys read (package mailtext), so that SEARCH BODY, TEXT,
+// SUBJECT, FROM, TO, CC, BCC and HEADER look at a few candidate messages instead of every
+// message of a mailbox, and answer a needle within one word without reading any.
 //
-// # Why trigrams in a plain Pebble layout, not bleve
+// # Why words in a plain Pebble layout, not bleve
 //
 // IMAP's text keys are substring matches (RFC 9051 6.4.4) after folding, not word
-// matches: SEARCH BODY "ello wor" must find "Hello world". bleve v2 indexes terms; an
-// n-gram analyzer can be bolted on, but its scoring, segment merging and document store
-// would be paid for at every APPEND while the answer must still be verified against the
-// message. A trigram posting list in Pebble (already the metadata store's engine, so no
-// new dependency) is a superset filter by construction: every 3-byte substring of the
-// folded needle occurs in the folded text of every message that contains the needle, so
-// the intersection of the needle's trigram postings holds every match; the frontend then
-// verifies the candidates with the same code as the full scan, which makes the answers
-// identical to a full scan whatever the index holds. Needles shorter than three bytes use
-// no index (the scan answers).
+// matches: SEARCH BODY "ello wor" must find "Hello world". bleve v2 indexes terms and
+// scores them, merges segments and keeps a document store, all paid for at every APPEND,
+// while the answer to a substring must still come from the words holding it. A word
+// dictionary with posting lists in Pebble (already the metadata store's engine, so no new
+// dependency) answers substrings itself: every occurrence of a needle lies in words of
+// the text, which the dictionary lists (below); the frontend verifies the candidates that
+// are not proven with the same code as the full scan, which makes the answers identical
+// to a full scan whatever the index holds.
 //
 // # Layout (one Pebble store per node, keys ordered by account, then mailbox id)
 //
+//	L                                                        -> the layout version (2)
 //	m <account> <mailbox id>                                 -> state (UIDVALIDITY, last indexed UID, MODSEQ synced, docs, dead)
-//	p <account> <mailbox id> <scope+trigram> <first uid>     -> the UIDs of one indexing batch holding it (delta varints)
 //	v <account> <mailbox id> <scope> <word>                  -> ""   (the word dictionary of a scope)
 //	w <account> <mailbox id> <scope> <word> 0 <first uid>    -> the UIDs of one indexing batch holding the word (delta varints)
 //	l <account> <mailbox id> <scope> <first uid>             -> the UIDs of one batch with a word longer than MaxWord in the scope
@@ -28,42 +27,57 @@
 //	u <account> <mailbox id> <uid>                           -> ""   (a message that could not be indexed)
 //	x <account> <mailbox id> <uid>                           -> ""   (a tombstone: expunged, filtered out of answers)
 //
-// Postings are written in chunks, one key per trigram and per word per indexing batch (the
-// indexer lets changes gather until none came for 200 ms, or 5 s under a steady load, so
-// a burst of appends is one batch: the larger the batch, the fewer keys per message). An
-// expunge writes a tombstone; once tombstones pass a quarter of a mailbox's docs (and
-// 1,000), the indexer drops the mailbox and indexes it again.
+// Postings are written in chunks, one key per word per indexing batch (the indexer lets
+// changes gather until none came for 200 ms, or 5 s under a steady load, so a burst of
+// appends is one batch: the larger the batch, the fewer keys per message). An expunge
+// writes a tombstone; once tombstones pass a quarter of a mailbox's docs (and 1,000), the
+// indexer drops the mailbox and indexes it again. A store whose layout version is not
+// this one (layout 1 also held a trigram posting list per scope and trigram, and no
+// version key) is emptied when it is opened, and the indexer builds it again from the
+// stored messages; meanwhile the mailboxes have no state and the frontend scans them.
 //
 // A scope says which key reads the text: BODY (the body's text parts and encapsulated
 // headers), the header fields as TEXT reads them ("Name: value") and the MIME headers of
 // parts, and the values of Subject, From, To, Cc, Bcc and of every other field (one scope
 // for all others).
 //
-// # Exact answers (the word dictionary)
+// # Exact answers (a needle within one word)
 //
-// Trigrams only narrow: a needle longer than three bytes holds all its trigrams in many
-// texts that do not hold it, so each candidate had to be verified by reading its body, and
-// SEARCH BODY with a common word cost one body read per match (seconds at 100,000
-// messages). The index therefore also keeps, per scope, the words of the folded text:
-// maximal runs of bytes other than ASCII white space and NUL (mailtext.IsWordSeparator).
-// A needle without such a byte (mailtext.InOneWord) can only occur inside one word, so
-// the messages holding it in a scope are exactly the union of the postings of the
-// dictionary words that contain it (one bytes.Index pass over the dictionary, O(distinct
-// words of the mailbox), bounded by maxVocabScan; the dictionaries searched lately stay in
-// memory until a batch adds words to their mailbox, vocab.go), their postings united in a
-// bit set over the mailbox's UIDs and sent as a bitmap when that is smaller than the list
-// (SearchTextResult.uid_bitmap). That answer is exact, not a superset: the
-// frontend takes it without reading the message, except for the messages Result.Verify
-// lists (a word longer than MaxWord, 48 bytes, in the scope, kept out of the dictionary;
-// messages not indexed) and those above the last indexed UID, which it verifies as
-// before. ScopeOther mixes the fields of every other name, so HEADER X-Foo still verifies.
-// Needles with white space (SEARCH BODY "ello wor") use the trigrams and verification, and
-// so do needles held by more than maxExactWords dictionary words.
-// Why words rather than the stored folded text per message: verifying a common word
-// against stored text still costs a read and a scan per match (a million at 1,000,000
-// messages), while the dictionary costs one scan of distinct words whatever the number of
-// matches, and words add fewer postings per message than trigrams (a few hundred distinct
-// words against a few thousand distinct trigrams in the generated corpus).
+// The words of a scope's text are its maximal runs of bytes other than ASCII white space
+// and NUL (mailtext.IsWordSeparator). A needle without such a byte (mailtext.InOneWord)
+// can only occur inside one word, so the messages holding it in a scope are exactly the
+// union of the postings of the dictionary words that contain it (one bytes.Index pass
+// over the dictionary, O(distinct words of the mailbox), bounded by maxVocabScan; the
+// dictionaries searched lately stay in memory until a batch adds words to their mailbox,
+// vocab.go), their postings united in a bit set over the mailbox's UIDs and sent as a
+// bitmap when that is smaller than the list (SearchTextResult.uid_bitmap). That answer is
+// exact, not a superset: the frontend takes it without reading the message, except for
+// the messages Result.Verify lists (a word longer than MaxWord, 48 bytes, in the scope,
+// kept out of the dictionary; messages not indexed) and those above the last indexed
+// UID, which it verifies as before. ScopeOther mixes the fields of every other name, so
+// HEADER X-Foo takes the answer as candidates and verifies them. Why words rather than
+// the stored folded text per message: verifying a common word against stored text still
+// costs a read and a scan per match (a million at 1,000,000 messages), while the
+// dictionary costs one scan of distinct words whatever the number of matches.
+//
+// # Candidates from words (a needle across words)
+//
+// A needle with separators ("ello wor") splits at them into pieces ("ello", "wor"). In a
+// text holding it, the first piece ends a word, every middle piece is a whole word and
+// the last piece begins a word (an empty piece, from a separator at an end or two in a
+// row, says nothing). The candidates are the messages holding, for every non-empty piece,
+// one of the dictionary words it may lie in (the same cached dictionary, each piece's
+// postings united in a bit set and the sets intersected), plus those with a word longer
+// than MaxWord in the scope: a superset of the messages holding the needle, verified by
+// the frontend. A needle of separators alone is in every text with two words and is not
+// asked.
+//
+// Until layout 2 the index also kept the postings of every trigram of the text, and took
+// needles with separators from them: a message has a few thousand distinct trigrams
+// against a few hundred distinct words, and the trigrams were most of the indexer's CPU,
+// Pebble writes and size (docs/benchmarks.md "Search index without trigrams"). FUZZY
+// (RFC 6203) now scores by the words too: a message's share of the needle's trigrams
+// that lie inside its words (Fuzzy), so a message holding the needle scores 100.
 //
 // # Durability
 //
@@ -81,12 +95,9 @@
 // after each 20 ms of indexing it sleeps four times as long, and it yields to runnable
 // goroutines between messages (runtime.Gosched), so it lags under a write load and
 // catches up when the writes pause; answers stay exact meanwhile (Superset). Per message
-// it reads the body's text parts once (mailtext.WalkSegments with pooled fold buffers),
-// keeps distinct trigrams in an open-addressing set and distinct words in a map, both
-// reused from message to message. A batch keeps its trigram postings in one flat list
-// (gram and UID in a uint64, in 512 KiB blocks kept between batches), radix-sorts it by
-// trigram at commit and writes one key per distinct trigram and word of the batch, in key
-// order.
+// it reads the body's text parts once (mailtext.WalkSegments with pooled fold buffers)
+// and keeps its distinct words in a map reused from message to message; a batch writes
+// one key per distinct word of the batch.
 //
 // # Invariants
 //

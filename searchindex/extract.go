@@ -15,7 +15,7 @@ type Blobs interface {
 	Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error)
 }
 
-// Extract builds the doc of a stored message: the trigrams of every text mailtext defines
+// Extract builds the doc of a stored message: the words of every text mailtext defines
 // for it, each under the scope of the keys that read it. The top-level header comes from
 // the record's structure; the body's text streams from blobs in one ranged read.
 func Extract(ctx context.Context, blobs Blobs, rec *metadatapb.MessageRecord) (*Doc, error) {
@@ -61,10 +61,9 @@ func ExtractInto(ctx context.Context, d *Doc, blobs Blobs, rec *metadatapb.Messa
 			}
 			return false, nil
 		}
-		overlap := 0
-		err := mailtext.FoldChunks(mailtext.SegmentContent(r, seg), foldOverlap, func(b []byte) bool {
-			d.AddChunk(scope, b, overlap)
-			overlap = foldOverlap
+		// Words carry across chunks (AddChunk): no chunk needs to repeat the last one's end.
+		err := mailtext.FoldChunks(mailtext.SegmentContent(r, seg), 0, func(b []byte) bool {
+			d.AddChunk(scope, b, 0)
 			return true
 		})
 		d.EndText()
@@ -75,7 +74,3 @@ func ExtractInto(ctx context.Context, d *Doc, blobs Blobs, rec *metadatapb.Messa
 	}
 	return nil
 }
-
-// foldOverlap is how many bytes each folded chunk repeats of the one before: a trigram's
-// two first bytes.
-const foldOverlap = 2

@@ -318,7 +318,7 @@ const reindexDead = 1000
 
 // Run lets changes gather before a sync until none came for quiet, or for maxDelay
 // since the first, so that a burst of appends is indexed as one batch (one posting chunk
-// per trigram and word of the batch: the larger the batch, the fewer keys per message).
+// per word of the batch: the larger the batch, the fewer keys per message).
 const (
 	quiet    = 200 * time.Millisecond
 	maxDelay = 5 * time.Second

@@ -6,8 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
-	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -32,111 +32,12 @@ const (
 // HeaderScope returns the scope of the values of header field name.
 func HeaderScope(name string) Scope { return Scope(mailtext.HeaderScope(name)) }
 
-// Index is the trigram index of one node (doc.go).
+// Index is the word index of one node (doc.go).
 type Index struct {
 	db *pebble.DB
 
-	// spare holds posting blocks of committed batches for the next ones (at most
-	// keptBlocks): a batch's postings take megabytes, and fresh memory for them every
-	// batch cost more in page faults and zeroing than filling it.
-	mu    sync.Mutex
-	spare [][]uint64
-
 	// vocab caches the word dictionaries queries read (vocab.go).
 	vocab vocabCache
-}
-
-// postingBlock is the size of the blocks a batch's postings are kept in (512 KiB), and
-// keptBlocks how many an Index keeps between batches (32 MiB).
-const (
-	postingBlock = 1 << 16
-	keptBlocks   = 64
-)
-
-// block returns an empty posting block, a spare one when there is one.
-func (x *Index) block() []uint64 {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if n := len(x.spare); n > 0 {
-		b := x.spare[n-1]
-		x.spare = x.spare[:n-1]
-		return b[:0]
-	}
-	return make([]uint64, 0, postingBlock)
-}
-
-// release keeps blocks for later batches, up to keptBlocks.
-func (x *Index) release(blocks [][]uint64) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	for _, b := range blocks {
-		if len(x.spare) < keptBlocks {
-			x.spare = append(x.spare, b)
-		}
-	}
-}
-
-// postingList is a list of postings (gram<<32 | uid) in blocks of postingBlock: growing it
-// never copies what it holds.
-type postingList struct {
-	blocks [][]uint64
-	n      int
-}
-
-func (l *postingList) add(x *Index, v uint64) {
-	if l.n%postingBlock == 0 {
-		l.blocks = append(l.blocks, x.block())
-	}
-	last := &l.blocks[len(l.blocks)-1]
-	*last = append(*last, v)
-	l.n++
-}
-
-func (l *postingList) at(i int) uint64 { return l.blocks[i/postingBlock][i%postingBlock] }
-
-func (l *postingList) set(i int, v uint64) { l.blocks[i/postingBlock][i%postingBlock] = v }
-
-// sortByGram sorts l by gram, stably (the UIDs of a gram stay ascending): a
-// least-significant-digit radix sort on the gram's two 16-bit halves, linear in the
-// postings where a comparison sort of millions of them cost more than building them. It
-// scatters through a second list of blocks, which it releases to x.
-func (l *postingList) sortByGram(x *Index) {
-	if l.n <= postingBlock {
-		if l.n > 0 {
-			slices.Sort(l.blocks[0]) // gram then uid: the same order
-		}
-		return
-	}
-	tmp := postingList{}
-	for range l.blocks {
-		b := x.block()
-		tmp.blocks = append(tmp.blocks, b[:cap(b)])
-	}
-	tmp.n = l.n
-	src, dst := l, &tmp
-	var count [1 << 16]int
-	for _, shift := range [2]uint{32, 48} {
-		clear(count[:])
-		for j, b := range src.blocks {
-			for _, v := range b[:min(postingBlock, src.n-j*postingBlock)] {
-				count[uint16(v>>shift)]++
-			}
-		}
-		sum := 0
-		for d, c := range count {
-			count[d] = sum
-			sum += c
-		}
-		for i := range src.n {
-			v := src.at(i)
-			d := uint16(v >> shift)
-			dst.set(count[d], v)
-			count[d]++
-		}
-		src, dst = dst, src
-	}
-	// Two passes: the sorted postings are back in l.
-	x.release(tmp.blocks)
 }
 
 // Open opens (or creates) the index in dir.
@@ -150,7 +51,49 @@ func Open(dir string) (*Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open search index %s: %w", dir, err)
 	}
+	if err := checkLayout(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open search index %s: %w", dir, err)
+	}
 	return &Index{db: db}, nil
+}
+
+// layoutVersion is the version of the key layout (doc.go "Layout"). 2: words only, the
+// trigram postings of version 1 (which had no layout key) are gone.
+const layoutVersion = 2
+
+// layoutKey holds the layout version of the store.
+var layoutKey = []byte{kindLayout}
+
+// checkLayout empties a store written with another layout (an older binary's), so that
+// the indexer builds it again (every mailbox then has no state: the frontend scans until
+// it is indexed, doc.go "Superset"), and records the current version. Without a WAL the
+// emptying becomes durable with the first flush; a crash before it leaves the old store,
+// emptied again at the next open.
+func checkLayout(db *pebble.DB) error {
+	v, closer, err := db.Get(layoutKey)
+	switch {
+	case err == nil:
+		version, n := binary.Uvarint(v)
+		closer.Close()
+		if n > 0 && version == layoutVersion {
+			return nil
+		}
+	case !errors.Is(err, pebble.ErrNotFound):
+		return err
+	}
+	b := db.NewBatch()
+	defer b.Close()
+	if err := b.DeleteRange([]byte{0}, []byte{0xff}, nil); err != nil {
+		return err
+	}
+	if err := b.Set(layoutKey, binary.AppendUvarint(nil, layoutVersion), nil); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return err
+	}
+	return db.Flush()
 }
 
 // quietLogger drops Pebble's informational lines (a WAL-less store reports finding no
@@ -178,8 +121,8 @@ func (x *Index) Size() uint64 { return x.db.Metrics().DiskSpaceUsage() }
 
 // key prefixes
 const (
+	kindLayout  = 'L'
 	kindState   = 'm'
-	kindPosting = 'p'
 	kindDoc     = 'd'
 	kindSkipped = 'u'
 	kindDead    = 'x'
@@ -188,7 +131,7 @@ const (
 	kindLong    = 'l'
 )
 
-var allKinds = []byte{kindState, kindPosting, kindDoc, kindSkipped, kindDead, kindVocab, kindWord, kindLong}
+var allKinds = []byte{kindState, kindDoc, kindSkipped, kindDead, kindVocab, kindWord, kindLong}
 
 // mailboxKey is kind, the account (2-byte length, bytes) and the mailbox id.
 func mailboxKey(kind byte, account string, mailbox uint64) []byte {
@@ -203,17 +146,6 @@ func accountPrefix(kind byte, account string) []byte {
 	k := []byte{kind}
 	k = binary.BigEndian.AppendUint16(k, uint16(len(account)))
 	return append(k, account...)
-}
-
-// gram packs a scope and a trigram into one posting suffix.
-type gram uint32
-
-func makeGram(s Scope, t []byte) gram {
-	return gram(uint32(s)<<24 | uint32(t[0])<<16 | uint32(t[1])<<8 | uint32(t[2]))
-}
-
-func postingPrefix(account string, mailbox uint64, g gram) []byte {
-	return binary.BigEndian.AppendUint32(mailboxKey(kindPosting, account, mailbox), uint32(g))
 }
 
 func uidKey(kind byte, account string, mailbox uint64, uid uint32) []byte {
@@ -277,10 +209,10 @@ func stateIn(r pebble.Reader, account string, mailbox uint64) (st MailboxState, 
 }
 
 // Batch collects changes to the index, committed together. Postings of the messages
-// added to a batch are written as one chunk per trigram and per word: the key ends with
-// the chunk's first UID and the value lists the chunk's UIDs (delta varints), so indexing
-// a batch of messages writes about one key per distinct trigram and word of the batch
-// rather than one per message and trigram.
+// added to a batch are written as one chunk per word: the key ends with the chunk's first
+// UID and the value lists the chunk's UIDs (delta varints), so indexing a batch of
+// messages writes about one key per distinct word of the batch rather than one per
+// message and word.
 type Batch struct {
 	x       *Index
 	b       *pebble.Batch
@@ -289,12 +221,6 @@ type Batch struct {
 
 // pendingPostings are the postings a batch adds to one mailbox.
 type pendingPostings struct {
-	// grams holds one gram<<32 | uid per distinct trigram of each message, in the order
-	// added (ascending UIDs); Commit sorts them by trigram, keeping that order. A flat
-	// list costs an append per posting where a map of lists cost a lookup and a growing
-	// list (a third of the indexer's CPU in the profile of docs/benchmarks.md "Search
-	// index on by default").
-	grams postingList
 	words map[string][]uint32 // scope byte + word
 	long  [ScopeBcc + 1][]uint32
 }
@@ -318,24 +244,7 @@ func appendChunk(chunk []byte, uids []uint32) []byte {
 func (b *Batch) Commit() error {
 	defer b.b.Close()
 	var key, chunk []byte
-	var uids []uint32
 	for ref, p := range b.pending {
-		base := mailboxKey(kindPosting, ref.account, ref.mailbox)
-		// Sorted keys: the memtable's inserts find their place faster in key order.
-		p.grams.sortByGram(b.x)
-		defer b.x.release(p.grams.blocks)
-		for i := 0; i < p.grams.n; {
-			g := p.grams.at(i) >> 32
-			uids = uids[:0]
-			for ; i < p.grams.n && p.grams.at(i)>>32 == g; i++ {
-				uids = append(uids, uint32(p.grams.at(i)))
-			}
-			key = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(append(key[:0], base...), uint32(g)), uids[0])
-			chunk = appendChunk(chunk[:0], uids)
-			if err := b.b.Set(key, chunk, nil); err != nil {
-				return err
-			}
-		}
 		vocab := mailboxKey(kindVocab, ref.account, ref.mailbox)
 		wbase := mailboxKey(kindWord, ref.account, ref.mailbox)
 		for w, uids := range p.words {
@@ -388,9 +297,6 @@ func (b *Batch) Add(account string, mailbox uint64, uid uint32, d *Doc) error {
 	if p == nil {
 		p = &pendingPostings{words: map[string][]uint32{}}
 		b.pending[ref] = p
-	}
-	for _, g := range d.grams.list {
-		p.grams.add(b.x, uint64(g)<<32|uint64(uid))
 	}
 	for w := range d.words {
 		p.words[w] = append(p.words[w], uid)
@@ -478,73 +384,42 @@ type Result struct {
 	// candidate too.
 	UIDs    []uint32
 	LastUID uint32
-	// Scores are, for a fuzzy query, each candidate's share of the needle's trigrams in
-	// percent (1 to 100), parallel to UIDs.
+	// Scores are, for a fuzzy query, each candidate's share of the needle's in-word
+	// trigrams in percent (1 to 100), parallel to UIDs.
 	Scores []uint32
 	// Exact says the UIDs not in Verify hold the needle for certain (the word dictionary
-	// proved it, doc.go "Exact answers"); Verify, a subset of UIDs, are candidates only.
+	// proved it, doc.go "Exact answers"); Verify, a subset of UIDs, are candidates only
+	// (for a fuzzy query: listed with 100, they match only if they hold the needle).
 	Exact  bool
 	Verify []uint32
 }
 
-// trigrams returns the distinct trigrams of needle.
-func trigrams(needle string) [][]byte {
-	var out [][]byte
-	seen := map[string]bool{}
-	for i := 0; i+3 <= len(needle); i++ {
-		t := needle[i : i+3]
-		if !seen[t] {
-			seen[t] = true
-			out = append(out, []byte(t))
+// Indexable reports whether the index can narrow a search for needle (folded): it needs
+// a byte other than a word separator (mailtext.IsWordSeparator), which some word must
+// hold.
+func Indexable(needle string) bool {
+	for i := 0; i < len(needle); i++ {
+		if !mailtext.IsWordSeparator(needle[i]) {
+			return true
 		}
 	}
-	return out
+	return false
 }
 
-// Indexable reports whether the index can narrow a search for needle (folded): it needs
-// one trigram.
-func Indexable(needle string) bool { return len(needle) >= 3 }
-
 // Candidates returns the messages of a mailbox that may hold q's needle: a superset of
-// those that do (doc.go). ErrNotIndexed when the mailbox has no state; the needle must be
-// Indexable unless it is Exact in every scope of q.
+// those that do (doc.go), exact when every scope is Exact for the needle. ErrNotIndexed
+// when the mailbox has no state; the needle must be Indexable.
 func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
+	r, st, err := x.read(ctx, account, mailbox, q.Needle)
+	if err != nil {
+		return nil, err
+	}
+	defer r.snap.Close()
 	exact := len(q.Scopes) > 0
 	for _, s := range q.Scopes {
 		exact = exact && Exact(q.Needle, s)
 	}
-	if !exact && !Indexable(q.Needle) {
-		return nil, fmt.Errorf("search index: needle %q too short", q.Needle)
-	}
-	// The cached dictionaries may serve this snapshot only if no commit adding words to
-	// the mailbox started around it (vocab.go).
-	stripe := stripeOf(account, mailbox)
-	gen, quiet := x.vocab.stamp(stripe)
-	// The state from the snapshot the postings are read from: a mailbox dropped (and
-	// being indexed again) in between would otherwise answer its old LastUID with no
-	// postings, every message up to it a non-match (found in review).
-	snap := x.db.NewSnapshot()
-	defer snap.Close()
-	if again, ok := x.vocab.stamp(stripe); !ok || again != gen {
-		quiet = false
-	}
-	st, ok, err := stateIn(snap, account, mailbox)
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, ErrNotIndexed
-	}
-	r := &reader{ctx: ctx, snap: snap, account: account, mailbox: mailbox}
-	if quiet {
-		r.vocab, r.vocabGen = &x.vocab, gen
-	}
-	if err := r.loadDead(); err != nil {
-		return nil, err
-	}
 	if exact {
-		// The word dictionary first, whatever the needle's trigrams would give: its
-		// answer needs no verification (doc.go "Exact answers").
 		res, ok, err := r.exact(q, st.LastUID)
 		if err != nil {
 			return nil, err
@@ -553,90 +428,261 @@ func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, 
 			res.LastUID = st.LastUID
 			return res, nil
 		}
-		if !Indexable(q.Needle) {
-			return nil, ErrNotIndexed
-		}
 	}
-	union, err := r.trigramCandidates(q)
-	if err != nil {
-		return nil, err
+	var cand []uint32
+	for _, s := range q.Scopes {
+		uids, err := r.wordCandidates(q.Needle, s)
+		if err != nil {
+			return nil, err
+		}
+		cand = merge(cand, uids)
 	}
 	skipped, err := r.skipped()
 	if err != nil {
 		return nil, err
 	}
-	return &Result{UIDs: merge(union, skipped), LastUID: st.LastUID}, nil
+	return &Result{UIDs: merge(cand, skipped), LastUID: st.LastUID}, nil
 }
 
-// trigramCandidates returns the UIDs holding every trigram of q's needle in one of its
-// scopes.
-func (r *reader) trigramCandidates(q Query) ([]uint32, error) {
-	var union []uint32
-	var err error
-	for _, s := range q.Scopes {
-		var cand []uint32
-		for k, t := range trigrams(q.Needle) {
-			if k > 0 && len(cand) == 0 {
-				break
-			}
-			if k > 0 && len(cand) <= 256 {
-				cand, err = r.keep(makeGram(s, t), cand)
-			} else {
-				var list []uint32
-				list, err = r.posting(makeGram(s, t))
-				if k == 0 {
-					cand = list
-				} else {
-					cand = intersect(cand, list)
-				}
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
-		union = merge(union, cand)
+// read returns a reader of a snapshot of the index (the caller closes r.snap) and the
+// mailbox's state in it, for a query of needle, which must be Indexable; ErrNotIndexed
+// when the mailbox has no state. The reader may use the cached dictionaries only if no
+// commit adding words to the mailbox started around the snapshot (vocab.go).
+func (x *Index) read(ctx context.Context, account string, mailbox uint64, needle string) (r *reader, st MailboxState, err error) {
+	if !Indexable(needle) {
+		return nil, st, fmt.Errorf("search index: needle %q holds no word", needle)
 	}
-	return union, nil
-}
-
-// Fuzzy returns the messages of a mailbox holding at least two thirds of the trigrams of
-// q's needle in one of its scopes, with their share of them as a relevancy score in
-// percent (RFC 6203 4: 1 to 100, higher is better), plus the skipped messages with score
-// 100 (they are verified exactly).
-func (x *Index) Fuzzy(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
+	stripe := stripeOf(account, mailbox)
+	gen, quiet := x.vocab.stamp(stripe)
 	// The state from the snapshot the postings are read from: a mailbox dropped (and
 	// being indexed again) in between would otherwise answer its old LastUID with no
 	// postings, every message up to it a non-match (found in review).
 	snap := x.db.NewSnapshot()
-	defer snap.Close()
+	if again, ok := x.vocab.stamp(stripe); !ok || again != gen {
+		quiet = false
+	}
+	r = &reader{ctx: ctx, snap: snap, account: account, mailbox: mailbox}
+	if quiet {
+		r.vocab, r.vocabGen = &x.vocab, gen
+	}
 	st, ok, err := stateIn(snap, account, mailbox)
+	if err == nil && !ok {
+		err = ErrNotIndexed
+	}
+	if err == nil {
+		err = r.loadDead()
+	}
+	if err != nil {
+		snap.Close()
+		return nil, st, err
+	}
+	return r, st, nil
+}
+
+// wordPieces splits a folded needle at its separator bytes: "ello wor" is "ello", "wor".
+// In a text holding the needle, the first piece ends a word (or is empty), each middle
+// piece is a whole word (or empty: two separators in a row), and the last begins a word
+// (or is empty); a needle without separators is one piece, inside a word.
+func wordPieces(needle string) []string {
+	var pieces []string
+	start := 0
+	for i := 0; i < len(needle); i++ {
+		if mailtext.IsWordSeparator(needle[i]) {
+			pieces = append(pieces, needle[start:i])
+			start = i + 1
+		}
+	}
+	return append(pieces, needle[start:])
+}
+
+// wordCandidates returns the messages that may hold needle in scope s, from the word
+// dictionary (doc.go "Candidates from words"): those holding, for every non-empty piece
+// of the needle (wordPieces), a word the piece may lie in at its place, plus those with
+// a word longer than MaxWord in the scope. Every message when the dictionary is larger
+// than maxVocabScan.
+func (r *reader) wordCandidates(needle string, s Scope) ([]uint32, error) {
+	pieces := wordPieces(needle)
+	last := len(pieces) - 1
+	match := func(k int, w []byte) bool {
+		p := pieces[k]
+		switch {
+		case p == "":
+			return false
+		case last == 0:
+			return bytes.Contains(w, []byte(p))
+		case k == 0:
+			return bytes.HasSuffix(w, []byte(p))
+		case k == last:
+			return bytes.HasPrefix(w, []byte(p))
+		default:
+			return string(w) == p
+		}
+	}
+	// One bit set per piece: the union of the postings of its words.
+	sets := make([]uidBits, len(pieces))
+	var holding []byte
+	if last == 0 {
+		holding = []byte(needle)
+	}
+	ok, err := r.eachWord(s, holding, func(w []byte) bool {
+		for k := range pieces {
+			if match(k, w) {
+				return true
+			}
+		}
+		return false
+	}, func(w, chunk []byte) error {
+		for k := range pieces {
+			if match(k, w) {
+				if err := r.addChunk(&sets[k], chunk); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		return nil, ErrNotIndexed
+		return r.uids(mailboxKey(kindDoc, r.account, r.mailbox))
 	}
-	r := &reader{ctx: ctx, snap: snap, account: account, mailbox: mailbox}
-	if err := r.loadDead(); err != nil {
+	var cand uidBits
+	first := true
+	for k, p := range pieces {
+		if p == "" {
+			continue
+		}
+		if first {
+			cand, first = sets[k], false
+		} else {
+			cand.and(sets[k])
+		}
+	}
+	for uid := range r.dead {
+		cand.remove(uid)
+	}
+	long, err := r.chunks(append(mailboxKey(kindLong, r.account, r.mailbox), byte(s)), nil)
+	if err != nil {
 		return nil, err
 	}
-	grams := trigrams(q.Needle)
+	return merge(cand.uids(), long), nil
+}
+
+// eachWord reads the word dictionary of scope s (the cached one when it may serve,
+// reader.dictionary): fn gets the posting chunks (reader.addChunk, appendChunk) of every
+// word that holds holding (every word when it is empty) and that want accepts, in key
+// order. ok is false when the dictionary holds more than maxVocabScan words (nothing is
+// read then).
+func (r *reader) eachWord(s Scope, holding []byte, want func(w []byte) bool, fn func(w, chunk []byte) error) (ok bool, err error) {
+	dict, ok, err := r.dictionary(s)
+	if err != nil || !ok {
+		return false, err
+	}
+	words := append(mailboxKey(kindWord, r.account, r.mailbox), byte(s))
+	// One iterator over the scope's word postings, sought word by word, in key order: a
+	// new iterator per word costs more than the postings of a rare word.
+	wit, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: words, UpperBound: prefixEnd(words)})
+	if err != nil {
+		return false, err
+	}
+	var p []byte
+	// One bytes.Index pass over the dictionary finds the words holding the needle.
+	forEachHolding(dict, holding, func(w []byte) bool {
+		if !want(w) {
+			return true
+		}
+		p = append(append(append(p[:0], words...), w...), 0)
+		for ok := wit.SeekGE(p); ok && bytes.HasPrefix(wit.Key(), p); ok = wit.Next() {
+			if err = fn(w, wit.Value()); err != nil {
+				return false
+			}
+		}
+		return true
+	})
+	if err == nil {
+		err = wit.Error()
+	}
+	if cerr := wit.Close(); err == nil {
+		err = cerr
+	}
+	return err == nil, err
+}
+
+// maxFuzzyGrams is how many distinct trigrams of a needle Fuzzy scores by (one bit each).
+const maxFuzzyGrams = 64
+
+// fuzzyGrams returns the distinct trigrams of needle that hold no word separator, at most
+// maxFuzzyGrams: those a message holding the needle holds inside its words.
+func fuzzyGrams(needle string) map[string]uint64 {
+	grams := map[string]uint64{}
+	for i := 0; i+3 <= len(needle) && len(grams) < maxFuzzyGrams; i++ {
+		t := needle[i : i+3]
+		if _, dup := grams[t]; !dup && mailtext.InOneWord(t) {
+			grams[t] = 1 << len(grams)
+		}
+	}
+	return grams
+}
+
+// Fuzzy returns the messages of a mailbox whose words in one of q's scopes hold at least
+// two thirds of the trigrams of q's needle that lie inside its words (fuzzyGrams), with
+// their share of them as a relevancy score in percent (RFC 6203 4: 1 to 100, higher is
+// better); a message holding the needle holds them all (100). The messages the
+// dictionary cannot speak for (a word longer than MaxWord in the scope, not indexed) are
+// listed with 100 and in Verify (they match only if they hold the needle), and so are the
+// word candidates of a needle without such a trigram ("a b").
+func (x *Index) Fuzzy(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
+	r, st, err := x.read(ctx, account, mailbox, q.Needle)
+	if err != nil {
+		return nil, err
+	}
+	defer r.snap.Close()
+	grams := fuzzyGrams(q.Needle)
 	best := map[uint32]int{}
+	var sure []uint32 // listed with 100 unless they score
 	for _, s := range q.Scopes {
-		hits := map[uint32]int{}
-		for _, t := range grams {
-			list, err := r.posting(makeGram(s, t))
+		if len(grams) == 0 {
+			cand, err := r.wordCandidates(q.Needle, s)
 			if err != nil {
 				return nil, err
 			}
-			for _, uid := range list {
-				hits[uid]++
+			sure = merge(sure, cand)
+			continue
+		}
+		hits := map[uint32]uint64{}
+		var uids []uint32
+		ok, err := r.eachWord(s, nil, func(w []byte) bool { return wordGrams(w, grams) != 0 }, func(w, chunk []byte) error {
+			m := wordGrams(w, grams)
+			var err error
+			if uids, err = r.appendChunk(uids[:0], chunk); err != nil {
+				return err
 			}
+			for _, uid := range uids {
+				hits[uid] |= m
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		for uid, n := range hits {
-			best[uid] = max(best[uid], n)
+		if !ok {
+			return nil, ErrNotIndexed
 		}
+		for uid, m := range hits {
+			best[uid] = max(best[uid], bits.OnesCount64(m))
+		}
+		long, err := r.chunks(append(mailboxKey(kindLong, r.account, r.mailbox), byte(s)), nil)
+		if err != nil {
+			return nil, err
+		}
+		sure = merge(sure, long)
 	}
+	skipped, err := r.skipped()
+	if err != nil {
+		return nil, err
+	}
+	sure = merge(sure, skipped)
 	res := &Result{LastUID: st.LastUID}
 	need := (2*len(grams) + 2) / 3
 	for uid, n := range best {
@@ -644,20 +690,27 @@ func (x *Index) Fuzzy(ctx context.Context, account string, mailbox uint64, q Que
 			res.UIDs = append(res.UIDs, uid)
 		}
 	}
-	skipped, err := r.skipped()
-	if err != nil {
-		return nil, err
-	}
 	slices.Sort(res.UIDs)
-	res.UIDs = merge(res.UIDs, skipped)
+	res.UIDs = merge(res.UIDs, sure)
 	for _, uid := range res.UIDs {
 		score := uint32(100)
-		if n, ok := best[uid]; ok && len(grams) > 0 {
+		if n := best[uid]; n >= need && len(grams) > 0 {
 			score = uint32(max(1, 100*n/len(grams)))
+		} else {
+			res.Verify = append(res.Verify, uid)
 		}
 		res.Scores = append(res.Scores, score)
 	}
 	return res, nil
+}
+
+// wordGrams returns the bits (fuzzyGrams) of the needle's trigrams that word w holds.
+func wordGrams(w []byte, grams map[string]uint64) uint64 {
+	var m uint64
+	for i := 0; i+3 <= len(w); i++ {
+		m |= grams[string(w[i:i+3])]
+	}
+	return m
 }
 
 // reader reads postings from one snapshot.
@@ -695,66 +748,27 @@ func (r *reader) loadDead() error {
 	return nil
 }
 
-// posting returns the UIDs of one posting list, ascending, without the expunged ones.
-func (r *reader) posting(g gram) ([]uint32, error) {
-	return r.chunks(postingPrefix(r.account, r.mailbox, g), nil)
-}
-
-// maxVocabScan bounds the dictionary words one exact query reads from the store; a
-// mailbox with more answers from its trigrams (candidates, verified by the caller).
+// maxVocabScan bounds the dictionary words one query reads; a mailbox with more answers
+// every message as a candidate (verified by the caller).
 const maxVocabScan = 8 << 20
-
-// maxExactWords bounds the dictionary words holding the needle an exact answer reads the
-// postings of (one seek each); past it the query answers with trigram candidates.
-const maxExactWords = 1 << 15
 
 // exact answers q, whose every scope is Exact for its needle, from the word dictionary:
 // the union of the postings of the words holding the needle (exact matches), plus the
 // messages with a word longer than MaxWord in a scope and those not indexed (Verify). ok
-// is false when the dictionary is too large to read (maxVocabScan) or too many of its
-// words hold the needle (maxExactWords). last is the mailbox's last indexed UID: the
-// union is a bit set over the UIDs up to it, which costs a bit per message where merging
-// sorted lists cost a sort of every posting of a common word's variants.
+// is false when the dictionary is too large to read (maxVocabScan). last is the
+// mailbox's last indexed UID: the union is a bit set over the UIDs up to it, which costs
+// a bit per message where merging sorted lists cost a sort of every posting of a common
+// word's variants.
 func (r *reader) exact(q Query, last uint32) (res *Result, ok bool, err error) {
 	needle := []byte(q.Needle)
 	set := newUIDBits(last)
 	var verify []uint32
-	matched := 0
 	for _, s := range q.Scopes {
-		dict, ok, err := r.dictionary(s)
+		ok, err := r.eachWord(s, needle, func([]byte) bool { return true }, func(_, chunk []byte) error {
+			return r.addChunk(&set, chunk)
+		})
 		if err != nil || !ok {
 			return nil, false, err
-		}
-		words := append(mailboxKey(kindWord, r.account, r.mailbox), byte(s))
-		// One iterator over the scope's word postings, sought word by word, in key
-		// order: a new iterator per word costs more than the postings of a rare word.
-		wit, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: words, UpperBound: prefixEnd(words)})
-		if err != nil {
-			return nil, false, err
-		}
-		var p []byte
-		forEachHolding(dict, needle, func(w []byte) bool {
-			if matched++; matched > maxExactWords {
-				return false
-			}
-			p = append(append(append(p[:0], words...), w...), 0)
-			for ok := wit.SeekGE(p); ok && bytes.HasPrefix(wit.Key(), p); ok = wit.Next() {
-				if err = r.addChunk(&set, wit.Value()); err != nil {
-					return false
-				}
-			}
-			return true
-		})
-		if cerr := wit.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		if matched > maxExactWords {
-			// Reading this many posting lists costs more than verifying trigram
-			// candidates (the caller falls back to them).
-			return nil, false, nil
 		}
 		if verify, err = r.chunks(append(mailboxKey(kindLong, r.account, r.mailbox), byte(s)), verify); err != nil {
 			return nil, false, err
@@ -887,50 +901,6 @@ func (r *reader) uids(p []byte) ([]uint32, error) {
 		}
 	}
 	return out, it.Error()
-}
-
-// keep returns the UIDs of cand that are in posting list g, reading only the chunks that
-// may hold them.
-func (r *reader) keep(g gram, cand []uint32) ([]uint32, error) {
-	p := postingPrefix(r.account, r.mailbox, g)
-	it, err := r.snap.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	var out, chunk []uint32
-	for _, uid := range cand {
-		if len(chunk) == 0 || uid < chunk[0] || uid > chunk[len(chunk)-1] {
-			chunk = chunk[:0]
-			if it.SeekLT(binary.BigEndian.AppendUint32(slices.Clip(p), uid+1)) {
-				if chunk, err = r.appendChunk(chunk, it.Value()); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if _, found := slices.BinarySearch(chunk, uid); found {
-			out = append(out, uid)
-		}
-	}
-	return out, it.Error()
-}
-
-// intersect returns the UIDs in both ascending lists.
-func intersect(a, b []uint32) []uint32 {
-	var out []uint32
-	for i, j := 0, 0; i < len(a) && j < len(b); {
-		switch {
-		case a[i] < b[j]:
-			i++
-		case a[i] > b[j]:
-			j++
-		default:
-			out = append(out, a[i])
-			i++
-			j++
-		}
-	}
-	return out
 }
 
 // merge returns the UIDs in either ascending list, ascending.

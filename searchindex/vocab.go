@@ -176,3 +176,13 @@ func (s uidBits) uids() []uint32 {
 	}
 	return out
 }
+
+// and keeps in s only the members of o.
+func (s *uidBits) and(o uidBits) {
+	if len(*s) > len(o) {
+		*s = (*s)[:len(o)]
+	}
+	for i := range *s {
+		(*s)[i] &= o[i]
+	}
+}

@@ -16,10 +16,11 @@ import (
 // message matches FUZZY BODY, TEXT, SUBJECT, FROM, TO, CC, BCC or HEADER when
 //   - it matches the key without FUZZY (substring after case folding, search.go), so every
 //     message the exact key finds is found: its relevancy is 100; or
-//   - the search index (searchindex.Index.Fuzzy) holds at least two thirds, but not all, of
-//     the needle's distinct trigrams in the key's scope (one field, the body, or the whole
-//     message for TEXT): a misspelt or reordered word; its relevancy is the share of the
-//     trigrams held, in percent.
+//   - the search index (searchindex.Index.Fuzzy) finds at least two thirds, but not all, of
+//     the needle's distinct trigrams that lie inside its words in the words of the key's
+//     scope (one field, the body, or the whole message for TEXT): a misspelt or reordered
+//     word; its relevancy is the share of those trigrams held, in percent, and 99 when the
+//     words hold them all but not the needle.
 //
 // A needle shorter than a trigram, a message newer than the index, and every message of a
 // mailbox the index does not hold (the index is off, or being built) match exactly: then
@@ -50,10 +51,13 @@ func fuzzyReadsBody(h imap.SearchCriteriaHeaderField) bool {
 	return h.Key == imapwire.SearchFuzzyBody || h.Key == imapwire.SearchFuzzyText
 }
 
+// minFuzzyNeedle is the shortest folded needle a FUZZY key asks the index for: a trigram.
+const minFuzzyNeedle = 3
+
 // fuzzyQuery returns the index query of a folded FUZZY key, nil when its needle is too short
-// to have a trigram.
+// to have a trigram or is white space alone (no word to look up).
 func fuzzyQuery(h imap.SearchCriteriaHeaderField) *metadatapb.SearchTextQuery {
-	if len(h.Value) < minIndexedNeedle {
+	if len(h.Value) < minFuzzyNeedle || !holdsWord(h.Value) {
 		return nil
 	}
 	q := &metadatapb.SearchTextQuery{Needle: h.Value, Fuzzy: true}
@@ -119,11 +123,34 @@ func (c *conn) matchFuzzy(h imap.SearchCriteriaHeaderField, i int, rec *metadata
 	if exact {
 		return true, nil
 	}
-	// A score of 100 the exact match did not confirm is a message the index could not
-	// read (searchindex: skipped), or one holding every trigram but not the needle: the
-	// former must not match, and they cannot be told apart.
-	score, listed := fuzzy.score(h, c.sel.msgs.uids[i])
-	return listed && score < 100, nil
+	// A message the index lists to verify (it could not read it, or its words cannot
+	// tell) matches only exactly. One whose words hold every trigram of the needle's words
+	// but not the needle (the words apart, or in another order) scores 99: below the
+	// exact matches.
+	uid := c.sel.msgs.uids[i]
+	score, listed := fuzzy.score(h, uid)
+	if !listed || fuzzy.toVerify(h, uid) {
+		return false, nil
+	}
+	if score == 100 {
+		fuzzy.lower(h, uid, 99)
+	}
+	return true, nil
+}
+
+// toVerify reports whether the index's answer to key h lists uid as a candidate it cannot
+// score (searchindex.Index.Fuzzy: Verify).
+func (f fuzzyResults) toVerify(h imap.SearchCriteriaHeaderField, uid uint32) bool {
+	_, found := slices.BinarySearch(f[h].GetVerifyUids(), uid)
+	return found
+}
+
+// lower sets the score of uid, listed in the answer to key h, to score.
+func (f fuzzyResults) lower(h imap.SearchCriteriaHeaderField, uid uint32, score uint32) {
+	r := f[h]
+	if k, found := slices.BinarySearch(r.GetUids(), uid); found && k < len(r.GetScores()) {
+		r.Scores[k] = min(r.Scores[k], score)
+	}
 }
 
 // relevancy returns the RELEVANCY score (RFC 6203 4) of the message with uid, which matched

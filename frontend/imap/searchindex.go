@@ -12,9 +12,6 @@ import (
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
-// minIndexedNeedle is the shortest folded needle the search index narrows (a trigram).
-const minIndexedNeedle = 3
-
 // indexKey names the top-level text key of a criteria an index query comes from: the
 // index of its entry in Body, Text or Header.
 type indexKey struct {
@@ -24,14 +21,13 @@ type indexKey struct {
 
 // indexQueries returns the index queries of crit's top-level text keys (folded): every
 // one must match, so the intersection of their candidates holds every match of crit.
-// Keys under NOT and OR are left to the scan. A needle shorter than a trigram is asked
-// only when the index can answer it exactly from its words (searchindex "Exact answers":
-// no separator, a scope other than OTHER).
+// Keys under NOT and OR are left to the scan. A needle of separators alone (white space)
+// is in every word-holding text, so the index cannot narrow it (searchindex.Indexable).
 func indexQueries(crit *imap.SearchCriteria) ([]*metadatapb.SearchTextQuery, []indexKey) {
 	var qs []*metadatapb.SearchTextQuery
 	var keys []indexKey
 	add := func(key indexKey, needle string, scopes ...metadatapb.SearchScope) {
-		if len(needle) >= minIndexedNeedle || (mailtext.InOneWord(needle) && !slices.Contains(scopes, metadatapb.SearchScope_SEARCH_SCOPE_OTHER)) {
+		if holdsWord(needle) {
 			qs = append(qs, &metadatapb.SearchTextQuery{Needle: needle, Scopes: scopes})
 			keys = append(keys, key)
 		}
@@ -48,6 +44,17 @@ func indexQueries(crit *imap.SearchCriteria) ([]*metadatapb.SearchTextQuery, []i
 		}
 	}
 	return qs, keys
+}
+
+// holdsWord reports whether a folded needle holds a byte other than a word separator
+// (mailtext.IsWordSeparator): one the index's words can narrow (searchindex.Indexable).
+func holdsWord(needle string) bool {
+	for i := 0; i < len(needle); i++ {
+		if !mailtext.IsWordSeparator(needle[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 // exactAnswers are the index's exact answers to some top-level text keys of a criteria
@@ -101,8 +108,9 @@ func keepUnless[T any](list []T, dropped func(i int) bool) []T {
 // answers to crit's FUZZY keys (fuzzy.go), nil when the index holds no such answers.
 func (c *conn) indexCandidates(crit *imap.SearchCriteria) (positions []int, ok bool, fuzzy fuzzyResults, exact *exactAnswers, err error) {
 	queries, keys := indexQueries(crit)
-	// A top-level FUZZY key narrows too: its fuzzy answer holds every message holding all
-	// of the needle's trigrams in the scope, so every exact match (fuzzy.go).
+	// A top-level FUZZY key narrows too: its fuzzy answer holds every message whose words
+	// hold all of the needle's in-word trigrams in the scope, so every exact match
+	// (fuzzy.go).
 	var fuzzyAsked []imap.SearchCriteriaHeaderField
 	for _, h := range fuzzyKeys(crit, false, nil) {
 		if q := fuzzyQuery(h); q != nil {

@@ -13,7 +13,7 @@ import (
 
 // Substring search (RFC 9051 6.4.4: "case-insensitive ... substring") compares text after
 // Unicode simple case folding on decoded text, as package mailtext defines it; the search
-// index (searchindex.go) holds the trigrams of that same text.
+// index (searchindex.go) holds the words of that same text.
 var (
 	foldString      = mailtext.Fold
 	transferDecoder = mailtext.TransferDecoder

@@ -10254,7 +10254,7 @@ func (x *FindOAuthIssuerResponse) GetTenants() []*TenantOAuthSettings {
 
 type SearchTextQuery struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Needle        string                 `protobuf:"bytes,1,opt,name=needle,proto3" json:"needle,omitempty"`                                             // folded (package mailtext), at least 3 bytes unless searchindex.Exact
+	Needle        string                 `protobuf:"bytes,1,opt,name=needle,proto3" json:"needle,omitempty"`                                             // folded (package mailtext), with a byte other than white space (searchindex.Indexable)
 	Scopes        []SearchScope          `protobuf:"varint,2,rep,packed,name=scopes,proto3,enum=strata.metadata.v1.SearchScope" json:"scopes,omitempty"` // the needle in any of them
 	Fuzzy         bool                   `protobuf:"varint,3,opt,name=fuzzy,proto3" json:"fuzzy,omitempty"`                                              // RFC 6203: scored, not a superset
 	unknownFields protoimpl.UnknownFields

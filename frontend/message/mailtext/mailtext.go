@@ -238,6 +238,27 @@ func FoldChunks(r io.Reader, keep int, chunk func([]byte) bool) error {
 	defer br.Reset(nil)
 	buf := fb.buf[:0]
 	for {
+		// ASCII straight from the reader's buffer: most text is, and a ReadRune call per
+		// byte was most of the folding's cost.
+		if ascii, _ := br.Peek(br.Buffered()); len(ascii) > 0 && ascii[0] < utf8.RuneSelf {
+			n := 0
+			for ; n < len(ascii) && ascii[n] < utf8.RuneSelf && len(buf) < foldWindow; n++ {
+				c := ascii[n]
+				if 'a' <= c && c <= 'z' {
+					c -= 'a' - 'A'
+				}
+				buf = append(buf, c)
+			}
+			_, _ = br.Discard(n)
+			if len(buf) >= foldWindow {
+				if !chunk(buf) {
+					return nil
+				}
+				k := min(keep, len(buf))
+				buf = append(buf[:0], buf[len(buf)-k:]...)
+			}
+			continue
+		}
 		ch, _, err := br.ReadRune()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
