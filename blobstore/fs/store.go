@@ -126,8 +126,10 @@
 //     runs.) The file-per-body layout has the same rule: a body file whose fsync (or its
 //     directory's) failed gets <path>.failed, no dedup hit takes it (in this process or
 //     after a restart), Check reports it not whole, and the Put that writes it again
-//     removes the marker once durable. If the marker itself cannot be written, the
-//     caller's error says so, and a restart trusts the bytes as before.
+//     removes the marker just before its fsyncs, whose directory fsync makes the removal
+//     durable with the new file (a failed one writes the marker again). If the marker
+//     itself cannot be written, the caller's error says so, and a restart trusts the
+//     bytes as before.
 //   - A superseded record's tombstone that the open cannot write or sync (a full disk)
 //     does not fail the open: it is pending, each compaction pass retries it, and until
 //     it holds the segment of the newer record is not compacted away.
@@ -526,11 +528,22 @@ type stagedObject struct {
 func (st *stagedObject) Sync() error {
 	st.once.Do(func() {
 		s := st.s
-		if err := s.syncObject(st.dirs, st.path, st.f); err != nil {
+		// The failed-sync marker of the file this one replaced goes before the fsyncs,
+		// so that the directory fsync of syncObject makes its removal durable with the
+		// object: a marker back after a power loss would have Check report an
+		// acknowledged body not whole, and the staging recovery expunge its messages
+		// (review fs19 R1). If the fsyncs fail, syncObject writes it again.
+		var err error
+		if st.replaces {
+			if rerr := s.fsys.Remove(st.path + failedSuffix); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+				err = fmt.Errorf("remove failed-sync marker: %w", rerr)
+			}
+		}
+		if err == nil {
+			err = s.syncObject(st.dirs, st.path, st.f)
+		}
+		if err != nil {
 			st.err = fmt.Errorf("put %s: %w", st.key, err)
-		} else if st.replaces {
-			// Not synced: if the removal is lost, the next dedup hit writes it again.
-			_ = s.fsys.Remove(st.path + failedSuffix)
 		}
 		st.f.Close()
 		s.endRenaming(st.path)
