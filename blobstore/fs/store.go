@@ -252,6 +252,10 @@ type Store struct {
 	fsys fileSystem
 	// closed is set by Close: writes are refused from then on (ErrClosed).
 	closed atomic.Bool
+	// writing is read-held by a write (Stage, Delete) from its closed check to its end,
+	// and taken by Close after setting closed: a write that passed the check ends (a
+	// staged object registered in staged) before Close syncs and marks a clean close.
+	writing sync.RWMutex
 }
 
 // ErrClosed is the error of a write (Put, Stage, Delete) to a store after its Close.
@@ -335,12 +339,16 @@ func Open(root string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// Close ends the store's background work (the compaction of segments) and waits for it.
+// Close ends the store's background work (the compaction of segments) and waits for it,
+// and for the writes that began before it (a Stage reading its body).
 // An owner syncs what it staged and every segment, and leaves a marker of the clean close
 // so that the next owner's Open need not sync the filesystem (package comment, "Packing").
 // The store is not used after Close.
 func (s *Store) Close() error {
 	s.closed.Store(true) // writes refused from here (ErrClosed)
+	// Writes that passed the closed check end first (review fs19 R2).
+	s.writing.Lock()
+	s.writing.Unlock() //nolint:staticcheck // a barrier: no critical section
 	staged := s.syncStagedObjects()
 	return errors.Join(staged, s.packs.close(staged == nil))
 }
@@ -437,6 +445,8 @@ func (s *Store) Stage(ctx context.Context, key string, r io.Reader, size int64) 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("put %s: %w", key, err)
 	}
+	s.writing.RLock()
+	defer s.writing.RUnlock()
 	if s.closed.Load() {
 		return nil, fmt.Errorf("put %s: %w", key, ErrClosed)
 	}
@@ -927,6 +937,8 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete %s: %w", key, err)
 	}
+	s.writing.RLock()
+	defer s.writing.RUnlock()
 	if s.closed.Load() {
 		return fmt.Errorf("delete %s: %w", key, ErrClosed)
 	}
