@@ -923,7 +923,7 @@ func (st *packedStaged) Sync() error {
 func (p *packs) tombstoneSuperseded(old recordLoc) {
 	p.mu.Lock()
 	seg := old.seg
-	if seg.removed {
+	if seg.removed || p.closed {
 		p.mu.Unlock()
 		return
 	}
@@ -1017,10 +1017,21 @@ func (p *packs) appendLocked(rec []byte) (recordLoc, error) {
 		p.sealLocked(seg)
 		seg = nil
 	}
+	if p.closed {
+		return recordLoc{}, ErrClosed
+	}
 	if seg == nil {
 		seq := p.nextSeq
 		path := filepath.Join(p.dir, segmentName(seq))
 		f, err := p.fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		for tries := 0; errors.Is(err, os.ErrExist) && tries < 1000; tries++ {
+			// A number this process did not load is taken (another writer, against the
+			// owner's lock): skip it rather than fail every write (review fs19 R3).
+			p.nextSeq++
+			seq = p.nextSeq
+			path = filepath.Join(p.dir, segmentName(seq))
+			f, err = p.fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		}
 		if err != nil {
 			return recordLoc{}, fmt.Errorf("create segment: %w", err)
 		}
@@ -1302,6 +1313,14 @@ func (p *packs) compactLoop() {
 func (p *packs) compact() error {
 	p.compactMu.Lock()
 	defer p.compactMu.Unlock()
+	// Nothing is compacted once close began: its owner's lock may be released, and a new
+	// owner write the directory (review fs19 R3). close waits for a pass under way.
+	p.mu.Lock()
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
 	// A pending tombstone that still cannot be written keeps its newer record's segment
 	// out of the pass below and fails nothing else (SyncStaged runs passes).
 	if err := p.retryPendingTombstones(); err != nil {

@@ -133,7 +133,11 @@
 //   - A superseded record's tombstone that the open cannot write or sync (a full disk)
 //     does not fail the open: it is pending, each compaction pass retries it, and until
 //     it holds the segment of the newer record is not compacted away.
-//   - Writes after Close (Put, Stage, Delete) fail with ErrClosed.
+//   - Writes after Close (Put, Stage, Delete) fail with ErrClosed; Close waits for those
+//     that began before it. No compaction runs once Close began (SyncStaged on a closed
+//     store fails with ErrClosed), nor does a superseded record's tombstone get written:
+//     the next owner may hold the directory. A segment number whose file exists is
+//     skipped, not a failure of every packed write.
 //   - A process that does not own the segments never takes a dedup hit on a packed body.
 //     A torn object file is removed when its body is stored packed, so that such a
 //     process, which looks at files before it has indexed a new record, never reads it.
