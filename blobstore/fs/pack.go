@@ -159,6 +159,9 @@ type packs struct {
 	// deleting holds the keys whose tombstone is written and not yet synced (remove): a
 	// Delete of such a key waits for that sync instead of returning at once.
 	deleting map[packKey]pendingTombstone
+	// moving holds the records a compaction pass copied and whose copies it has not yet
+	// synced, by key: a dedup hit takes the durable original instead (durableLocked).
+	moving map[packKey]move
 	// pendingTombs are the tombstones of superseded records that the open could not
 	// write or sync (load); compaction passes retry them.
 	pendingTombs []supersededRecord
@@ -206,7 +209,7 @@ func segmentName(seq uint64) string { return fmt.Sprintf("%016x.seg", seq) }
 func openPacks(dir string, own bool, segmentSize int64, compactBelow float64, syncHook func(file) error, fsys fileSystem) (*packs, error) {
 	p := &packs{dir: dir, own: own, segmentSize: segmentSize, compactBelow: compactBelow,
 		index: map[packKey]recordLoc{}, tenants: map[string]string{}, segments: map[uint64]*segment{},
-		deleting: map[packKey]pendingTombstone{}, nextSeq: 1, kick: make(chan struct{}, 1),
+		deleting: map[packKey]pendingTombstone{}, moving: map[packKey]move{}, nextSeq: 1, kick: make(chan struct{}, 1),
 		stop: make(chan struct{}), loopDone: make(chan struct{}), fsys: fsys}
 	if syncHook != nil {
 		p.syncHook.Store(&syncHook)
@@ -890,6 +893,12 @@ func (p *packs) durableLocked(pk packKey) (recordLoc, bool) {
 	if !ok {
 		return loc, false
 	}
+	if m, ok := p.moving[pk]; ok && m.to == loc && loc.seg.data.syncedBytes() < loc.end() {
+		// A compaction's copy, not yet synced: its sync may fail where the original,
+		// synced before it was copied, is durable (review fs19 R4). The original stays
+		// until the copy is durable (compactSegment), or is the body again (undoMoves).
+		loc = m.from
+	}
 	seg := loc.seg
 	return loc, !loc.unverified && !seg.data.lostBefore(loc.end()) && !seg.tombs.hasFailed()
 }
@@ -1381,6 +1390,15 @@ func (p *packs) compactSegment(seg *segment) error {
 		return fmt.Errorf("compact segment: %w", err)
 	}
 	var moves []move
+	defer func() {
+		p.mu.Lock()
+		for _, m := range moves {
+			if p.moving[m.pk] == m {
+				delete(p.moving, m.pk)
+			}
+		}
+		p.mu.Unlock()
+	}()
 	var copyErr error
 	scanSegment(data, func(off int64, rec decodedRecord) {
 		if copyErr != nil {
@@ -1404,6 +1422,7 @@ func (p *packs) compactSegment(seg *segment) error {
 		moved.seg.live += moved.size()
 		seg.movedOut = append(seg.movedOut, off)
 		moves = append(moves, move{pk: pk, from: loc, to: moved})
+		p.moving[pk] = moves[len(moves)-1]
 	})
 	if copyErr != nil {
 		return p.undoMoves(seg, moves, fmt.Errorf("compact segment %s: %w", seg.path, copyErr))
