@@ -204,3 +204,25 @@ func TestSegmentNumberTakenSkipped(t *testing.T) {
 		t.Fatalf("packed body after skipping a taken segment number: %v", err)
 	}
 }
+
+// TestFailedOpenReleasesOwnerLock (review fs19 R6): an Open that fails after opening the
+// segments releases the owner's lock, so that a retry in the same process can own them.
+func TestFailedOpenReleasesOwnerLock(t *testing.T) {
+	root := t.TempDir()
+	tmp := filepath.Join(root, "tmp")
+	if err := os.WriteFile(tmp, nil, 0o600); err != nil { // not a directory: its listing fails
+		t.Fatal(err)
+	}
+	if s, err := Open(root, Options{Own: true, PackSmall: true}); err == nil {
+		s.Close()
+		t.Fatal("Open with root/tmp not a directory succeeded")
+	}
+	if err := os.Remove(tmp); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(root, Options{Own: true, PackSmall: true})
+	if err != nil {
+		t.Fatalf("Open after a failed one: %v", err)
+	}
+	s.Close()
+}

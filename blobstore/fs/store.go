@@ -74,7 +74,10 @@
 //     staged and every segment and then writes root/seg/clean-close (synced); the next
 //     owner's Open removes it (durably) and, having found it, skips the sync: a clean
 //     restart costs no sync of a shared filesystem. A killed process leaves no marker, nor
-//     does a Close after a failed fsync or with a tombstone not yet durable.
+//     does a Close after a failed fsync of a segment or tombstone file, or with a
+//     tombstone not yet durable. (A body file's failed fsync does not keep the marker
+//     away: its Put was not acknowledged, its <path>.failed is durable, and a sync at
+//     the next open would not write the failed pages again.)
 //   - A key's body is its last record in (segment, offset) order. New records go only to
 //     the active segment, which has the highest sequence number. Only one process owns a
 //     directory's segments: it holds a flock on root/seg/owner.lock until Close, and a
@@ -334,7 +337,9 @@ func Open(root string, opts Options) (*Store, error) {
 	s.packs, s.packSmall = packs, opts.PackSmall
 	before := time.Now().Add(-staleTempAge)
 	if err := s.removeStaleTemps(s.tmpDir, "", before); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("open blob store %s: %w", root, err)
+		// The owner's lock and the compaction goroutine go with the failed Open (review
+		// fs19 R6); no clean-close marker.
+		return nil, errors.Join(fmt.Errorf("open blob store %s: %w", root, err), packs.close(false))
 	}
 	go func() {
 		defer close(s.swept)
