@@ -1,11 +1,10 @@
 package metadata
 
 import (
-	"errors"
 	"slices"
+	"strings"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -132,9 +131,6 @@ func nextColumnRecord(recs []byte) (uid uint32, rec, rest []byte, ok bool) {
 	return uint32(v), recs[:n+m], recs[n+m:], true
 }
 
-// errColumnRecord is the error of a stored chunk that does not take apart into records.
-var errColumnRecord = errors.New("sort column: malformed chunk")
-
 // columnEdit is what a command adds to and removes from one chunk of the column.
 type columnEdit struct {
 	key     []byte
@@ -182,6 +178,23 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 	return nil
 }
 
+// destroySortColumn removes the whole column of a mailbox being destroyed: every key of
+// its chunks and of the entries stored before them, whatever they hold (a record without
+// a message, left by a replica of the previous version, or a chunk that does not take
+// apart), and drops the command's pending edits of its chunks.
+func (c *cmdCtx) destroySortColumn(mailbox uint64) error {
+	chunks := mailboxPrefix(prefixSortChunk, mailbox)
+	for k := range c.columnEdits {
+		if strings.HasPrefix(k, string(chunks)) {
+			delete(c.columnEdits, k)
+		}
+	}
+	if err := c.deleteRange(chunks); err != nil {
+		return err
+	}
+	return c.deleteRange(mailboxPrefix(prefixSortColumn, mailbox))
+}
+
 // writeSortColumn rewrites each chunk the command edited, once (finish), in key order.
 func (c *cmdCtx) writeSortColumn() error {
 	keys := make([]string, 0, len(c.columnEdits))
@@ -198,10 +211,7 @@ func (c *cmdCtx) writeSortColumn() error {
 		if !found && len(e.adds) == 0 {
 			continue
 		}
-		recs, err := editColumnChunk(old, e.adds, e.removes)
-		if err != nil {
-			return newCmdError(codes.Internal, "chunk %x: %v", e.key, err)
-		}
+		recs := editColumnChunk(old, e.adds, e.removes)
 		if len(recs) == 0 {
 			if found {
 				c.tx.mustDelete(e.key)
@@ -215,8 +225,12 @@ func (c *cmdCtx) writeSortColumn() error {
 
 // editColumnChunk returns a new chunk value: old's records and those of adds (UIDs
 // ascending) merged by UID, an added UID replacing old's record, without the records of
-// removes.
-func editColumnChunk(old, adds []byte, removes []uint32) ([]byte, error) {
+// removes. The column is derived data, so a stored chunk that does not take apart does
+// not fail the command (which could then never remove the mailbox): old's records are
+// kept up to the first that does not, the rest is dropped. The frontend reads the keys of
+// the messages the column lacks from their records. Deterministic: every replica holds
+// the same old bytes.
+func editColumnChunk(old, adds []byte, removes []uint32) []byte {
 	slices.Sort(removes)
 	out := make([]byte, 0, len(old)+len(adds))
 	keep := func(uid uint32, rec []byte) {
@@ -228,7 +242,7 @@ func editColumnChunk(old, adds []byte, removes []uint32) ([]byte, error) {
 	for len(old) > 0 {
 		uid, rec, rest, ok := nextColumnRecord(old)
 		if !ok {
-			return nil, errColumnRecord
+			break
 		}
 		old = rest
 		replaced := false
@@ -245,7 +259,7 @@ func editColumnChunk(old, adds []byte, removes []uint32) ([]byte, error) {
 		keep(addUID, addRec)
 		addUID, addRec, addRest, addOK = nextColumnRecord(addRest)
 	}
-	return out, nil
+	return out
 }
 
 // sortColumnRecords reads the column of mailbox above afterUID as records in UID order
@@ -267,7 +281,10 @@ func (v *view) sortColumnRecords(mailbox uint64, afterUID uint32, maxBytes int, 
 		for off := 0; off < len(val); {
 			uid, rec, _, ok := nextColumnRecord(val[off:])
 			if !ok {
-				return false, errColumnRecord
+				// A chunk that does not take apart: its records up to there
+				// (editColumnChunk); the frontend reads the rest from the records.
+				val = val[:off]
+				break
 			}
 			if uid > afterUID && start < 0 {
 				start = off
@@ -303,10 +320,7 @@ func (v *view) sortColumnRecords(mailbox uint64, afterUID uint32, maxBytes int, 
 	if err != nil || len(old) == 0 {
 		return recs, last, more, err
 	}
-	merged, err := editColumnChunk(recs, old, nil)
-	if err != nil {
-		return nil, 0, false, err
-	}
+	merged := editColumnChunk(recs, old, nil)
 	if !oldMore {
 		return merged, max(last, oldLast), more, nil
 	}
