@@ -20,7 +20,7 @@ import (
 // message's index, then the structure's sort_keys field copied as it is (the FSM never
 // decodes a structure, rawstructure.go, and does not here either). The column has an
 // entry for a message exactly when the message exists and its stored structure has
-// sort_keys, and the entry is then sortColumnEntry of the two; addMessage writes it
+// sort_keys of at most maxSortColumnKeys bytes, and the entry is then sortColumnEntry of the two; addMessage writes it
 // (APPEND, import, COPY, MOVE, the INBOX rename), removeMessage (EXPUNGE, MOVE) and
 // destroyMailbox (DELETE, an account's or tenant's deletion) remove it. A rename keeps the
 // mailbox id, so the column.
@@ -152,11 +152,20 @@ func (c *cmdCtx) columnEdit(mailbox uint64, uid uint32) *columnEdit {
 	return e
 }
 
+// maxSortColumnKeys bounds the sort keys a column entry holds. The frontend's keys are far
+// smaller (256 bytes a field, 64 references: under 20 KiB), but another client of the
+// service may send up to a request's size per message, and 128 such entries in one chunk
+// would make a value every APPEND into the run copies, too large for one ReadSortColumn
+// message or a snapshot field (maxSnapshotField). A message with larger keys has no entry;
+// the frontend reads its keys from its record. It depends only on the command, so every
+// replica stores the same.
+const maxSortColumnKeys = 32 << 10
+
 // putSortColumn adds the column entry of a message being added with idx and structure, if
-// the structure has sort keys.
+// the structure has sort keys of at most maxSortColumnKeys bytes.
 func (c *cmdCtx) putSortColumn(mailbox uint64, uid uint32, idx *metadatapb.MessageIndex, structure []byte) {
 	keys, ok := structureSortKeys(structure)
-	if !ok {
+	if !ok || len(keys) > maxSortColumnKeys {
 		return
 	}
 	e := c.columnEdit(mailbox, uid)

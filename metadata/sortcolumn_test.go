@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -35,7 +36,7 @@ func cmdAppendKeys(account string, mailbox uint64, withKeys bool, blobs ...strin
 }
 
 // wantSortColumn checks the sort-key column against the messages: an entry exactly for
-// each message whose structure has sort keys, holding its internal date, size and those
+// each message whose structure has sort keys (of at most maxSortColumnKeys bytes), holding its internal date, size and those
 // keys, decodable as a SortColumnEntry. It returns the number of entries.
 func (h *harness) wantSortColumn() int {
 	h.t.Helper()
@@ -52,7 +53,7 @@ func (h *harness) wantSortColumn() int {
 		if err != nil {
 			return false, err
 		}
-		if keys, ok := structureSortKeys(structure); ok {
+		if keys, ok := structureSortKeys(structure); ok && len(keys) <= maxSortColumnKeys {
 			want[string(sortColumnKey(mailbox, uid))] = sortColumnEntry(idx.GetInternalDateUnix(), idx.GetSize(), keys)
 			s := &metadatapb.MessageStructure{}
 			if err := proto.Unmarshal(structure, s); err != nil {
@@ -494,4 +495,19 @@ func TestEditColumnChunk(t *testing.T) {
 			t.Errorf("case %d: %x, want %x", i, got, c.want)
 		}
 	}
+}
+
+// TestSortColumnKeysBounded: a message whose sort keys exceed maxSortColumnKeys gets no
+// column entry (the frontend reads its keys from its record), so a chunk stays bounded
+// whatever a client sends. (Review sortcol19 F3.)
+func TestSortColumnKeysBounded(t *testing.T) {
+	h := withAccount(t)
+	inbox := h.mustMailbox(alice, "INBOX").GetId()
+	cmd := cmdAppendKeys(alice, inbox, true, "big", "small")
+	cmd.GetAppend().GetMessages()[0].GetStructure().GetSortKeys().Subject = strings.Repeat("s", maxSortColumnKeys)
+	h.ok(cmd)
+	if got, _ := h.readColumn(inbox, 0, 1<<20); !slices.Equal(got, []uint32{2}) {
+		t.Fatalf("column %v, want only the message with small keys [2]", got)
+	}
+	h.wantSortColumn()
 }
