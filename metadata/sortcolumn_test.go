@@ -435,10 +435,17 @@ func TestMalformedChunkDoesNotBlockCommands(t *testing.T) {
 	if got, _ := h.readColumn(box, 0, 1<<20); len(got) != 0 {
 		t.Fatalf("column read of an undecodable chunk: %v, want none", got)
 	}
-	h.ok(cmdDeleteMailbox(alice, "RevBox"))
+	h.deleteLeavesNoColumn("RevBox")
+}
+
+// deleteLeavesNoColumn deletes alice's mailbox and then her account, which must leave no
+// key of the sort column.
+func (h *harness) deleteLeavesNoColumn(mailbox string) {
+	h.t.Helper()
+	h.ok(cmdDeleteMailbox(alice, mailbox))
 	h.ok(cmdDeleteAccount(alice))
-	if n := h.keysWith(prefixSortChunk); n != 0 {
-		t.Fatalf("%d 'c' keys left after DELETE", n)
+	if n := h.keysWith(prefixSortChunk) + h.keysWith(prefixSortColumn); n != 0 {
+		h.t.Fatalf("%d sort-column keys left after DELETE of the mailbox and the account", n)
 	}
 }
 
