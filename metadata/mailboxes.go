@@ -304,12 +304,12 @@ func (c *cmdCtx) destroyMailbox(ms *mailboxState) error {
 	for i, uid := range uids {
 		c.tx.mustDelete(messageKey(id, uid))
 		c.tx.mustDelete(structureKey(id, uid))
-		if err := c.dropSortColumn(id, uid); err != nil {
-			return err
-		}
 		if err := c.releaseBlob(blobs[i]); err != nil {
 			return err
 		}
+	}
+	if err := c.destroySortColumn(id); err != nil {
+		return err
 	}
 	var tombstones [][]byte
 	err = scan(c.tx, mailboxPrefix(prefixTombstone, id), mailboxPrefixEnd(prefixTombstone, id), func(k, _ []byte) (bool, error) {

@@ -1,11 +1,10 @@
 package metadata
 
 import (
-	"errors"
 	"slices"
+	"strings"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -21,7 +20,7 @@ import (
 // message's index, then the structure's sort_keys field copied as it is (the FSM never
 // decodes a structure, rawstructure.go, and does not here either). The column has an
 // entry for a message exactly when the message exists and its stored structure has
-// sort_keys, and the entry is then sortColumnEntry of the two; addMessage writes it
+// sort_keys of at most maxSortColumnKeys bytes, and the entry is then sortColumnEntry of the two; addMessage writes it
 // (APPEND, import, COPY, MOVE, the INBOX rename), removeMessage (EXPUNGE, MOVE) and
 // destroyMailbox (DELETE, an account's or tenant's deletion) remove it. A rename keeps the
 // mailbox id, so the column.
@@ -132,9 +131,6 @@ func nextColumnRecord(recs []byte) (uid uint32, rec, rest []byte, ok bool) {
 	return uint32(v), recs[:n+m], recs[n+m:], true
 }
 
-// errColumnRecord is the error of a stored chunk that does not take apart into records.
-var errColumnRecord = errors.New("sort column: malformed chunk")
-
 // columnEdit is what a command adds to and removes from one chunk of the column.
 type columnEdit struct {
 	key     []byte
@@ -156,11 +152,20 @@ func (c *cmdCtx) columnEdit(mailbox uint64, uid uint32) *columnEdit {
 	return e
 }
 
+// maxSortColumnKeys bounds the sort keys a column entry holds. The frontend's keys are far
+// smaller (256 bytes a field, 64 references: under 20 KiB), but another client of the
+// service may send up to a request's size per message, and 128 such entries in one chunk
+// would make a value every APPEND into the run copies, too large for one ReadSortColumn
+// message or a snapshot field (maxSnapshotField). A message with larger keys has no entry;
+// the frontend reads its keys from its record. It depends only on the command, so every
+// replica stores the same.
+const maxSortColumnKeys = 32 << 10
+
 // putSortColumn adds the column entry of a message being added with idx and structure, if
-// the structure has sort keys.
+// the structure has sort keys of at most maxSortColumnKeys bytes.
 func (c *cmdCtx) putSortColumn(mailbox uint64, uid uint32, idx *metadatapb.MessageIndex, structure []byte) {
 	keys, ok := structureSortKeys(structure)
-	if !ok {
+	if !ok || len(keys) > maxSortColumnKeys {
 		return
 	}
 	e := c.columnEdit(mailbox, uid)
@@ -182,6 +187,23 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 	return nil
 }
 
+// destroySortColumn removes the whole column of a mailbox being destroyed: every key of
+// its chunks and of the entries stored before them, whatever they hold (a record without
+// a message, left by a replica of the previous version, or a chunk that does not take
+// apart), and drops the command's pending edits of its chunks.
+func (c *cmdCtx) destroySortColumn(mailbox uint64) error {
+	chunks := mailboxPrefix(prefixSortChunk, mailbox)
+	for k := range c.columnEdits {
+		if strings.HasPrefix(k, string(chunks)) {
+			delete(c.columnEdits, k)
+		}
+	}
+	if err := c.deleteRange(chunks); err != nil {
+		return err
+	}
+	return c.deleteRange(mailboxPrefix(prefixSortColumn, mailbox))
+}
+
 // writeSortColumn rewrites each chunk the command edited, once (finish), in key order.
 func (c *cmdCtx) writeSortColumn() error {
 	keys := make([]string, 0, len(c.columnEdits))
@@ -198,10 +220,7 @@ func (c *cmdCtx) writeSortColumn() error {
 		if !found && len(e.adds) == 0 {
 			continue
 		}
-		recs, err := editColumnChunk(old, e.adds, e.removes)
-		if err != nil {
-			return newCmdError(codes.Internal, "chunk %x: %v", e.key, err)
-		}
+		recs := editColumnChunk(old, e.adds, e.removes)
 		if len(recs) == 0 {
 			if found {
 				c.tx.mustDelete(e.key)
@@ -215,8 +234,12 @@ func (c *cmdCtx) writeSortColumn() error {
 
 // editColumnChunk returns a new chunk value: old's records and those of adds (UIDs
 // ascending) merged by UID, an added UID replacing old's record, without the records of
-// removes.
-func editColumnChunk(old, adds []byte, removes []uint32) ([]byte, error) {
+// removes. The column is derived data, so a stored chunk that does not take apart does
+// not fail the command (which could then never remove the mailbox): old's records are
+// kept up to the first that does not, the rest is dropped. The frontend reads the keys of
+// the messages the column lacks from their records. Deterministic: every replica holds
+// the same old bytes.
+func editColumnChunk(old, adds []byte, removes []uint32) []byte {
 	slices.Sort(removes)
 	out := make([]byte, 0, len(old)+len(adds))
 	keep := func(uid uint32, rec []byte) {
@@ -228,7 +251,7 @@ func editColumnChunk(old, adds []byte, removes []uint32) ([]byte, error) {
 	for len(old) > 0 {
 		uid, rec, rest, ok := nextColumnRecord(old)
 		if !ok {
-			return nil, errColumnRecord
+			break
 		}
 		old = rest
 		replaced := false
@@ -245,7 +268,7 @@ func editColumnChunk(old, adds []byte, removes []uint32) ([]byte, error) {
 		keep(addUID, addRec)
 		addUID, addRec, addRest, addOK = nextColumnRecord(addRest)
 	}
-	return out, nil
+	return out
 }
 
 // sortColumnRecords reads the column of mailbox above afterUID as records in UID order
@@ -267,7 +290,10 @@ func (v *view) sortColumnRecords(mailbox uint64, afterUID uint32, maxBytes int, 
 		for off := 0; off < len(val); {
 			uid, rec, _, ok := nextColumnRecord(val[off:])
 			if !ok {
-				return false, errColumnRecord
+				// A chunk that does not take apart: its records up to there
+				// (editColumnChunk); the frontend reads the rest from the records.
+				val = val[:off]
+				break
 			}
 			if uid > afterUID && start < 0 {
 				start = off
@@ -303,10 +329,7 @@ func (v *view) sortColumnRecords(mailbox uint64, afterUID uint32, maxBytes int, 
 	if err != nil || len(old) == 0 {
 		return recs, last, more, err
 	}
-	merged, err := editColumnChunk(recs, old, nil)
-	if err != nil {
-		return nil, 0, false, err
-	}
+	merged := editColumnChunk(recs, old, nil)
 	if !oldMore {
 		return merged, max(last, oldLast), more, nil
 	}

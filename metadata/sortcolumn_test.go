@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -35,7 +36,7 @@ func cmdAppendKeys(account string, mailbox uint64, withKeys bool, blobs ...strin
 }
 
 // wantSortColumn checks the sort-key column against the messages: an entry exactly for
-// each message whose structure has sort keys, holding its internal date, size and those
+// each message whose structure has sort keys (of at most maxSortColumnKeys bytes), holding its internal date, size and those
 // keys, decodable as a SortColumnEntry. It returns the number of entries.
 func (h *harness) wantSortColumn() int {
 	h.t.Helper()
@@ -52,7 +53,7 @@ func (h *harness) wantSortColumn() int {
 		if err != nil {
 			return false, err
 		}
-		if keys, ok := structureSortKeys(structure); ok {
+		if keys, ok := structureSortKeys(structure); ok && len(keys) <= maxSortColumnKeys {
 			want[string(sortColumnKey(mailbox, uid))] = sortColumnEntry(idx.GetInternalDateUnix(), idx.GetSize(), keys)
 			s := &metadatapb.MessageStructure{}
 			if err := proto.Unmarshal(structure, s); err != nil {
@@ -391,4 +392,129 @@ func (h *harness) restored() *harness {
 		h.t.Fatal(err)
 	}
 	return dst
+}
+
+// setBehind writes key=val into h's store behind the FSM's back (as a previous version or
+// a bug could have left it), dropping the carried cache.
+func (h *harness) setBehind(key, val []byte) {
+	h.t.Helper()
+	g := h.f.acquire()
+	b := g.db.NewBatch()
+	if err := b.Set(key, val, nil); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := b.Commit(nil); err != nil {
+		h.t.Fatal(err)
+	}
+	g.carried = nil
+	g.release()
+}
+
+// TestMalformedChunkDoesNotBlockCommands: a chunk that does not take apart (derived data)
+// neither fails the commands that edit it (EXPUNGE, APPEND, DELETE of the mailbox and of
+// the account) nor the column's read: its records up to the bad one are kept and read,
+// the frontend reads the other messages' keys from their records. (Review sortcol19 F1.)
+func TestMalformedChunkDoesNotBlockCommands(t *testing.T) {
+	h := withAccount(t)
+	h.ok(cmdCreateMailbox(alice, "RevBox"))
+	box := h.mustMailbox(alice, "RevBox").GetId()
+	h.ok(cmdAppendKeys(alice, box, true, "x1", "x2", "x3"))
+	entry := sortColumnEntry(1, 2, []byte("k"))
+	bad := appendColumnRecord(appendColumnRecord(nil, 1, entry), 2, entry)
+	h.setBehind(sortChunkKey(box, 0), append(bad, 0xff))
+	if got, _ := h.readColumn(box, 0, 1<<20); !slices.Equal(got, []uint32{1, 2}) {
+		t.Fatalf("column read over a malformed chunk: %v, want [1 2]", got)
+	}
+	h.ok(cmdStore(alice, box, metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(1, 1)}, `\Deleted`))
+	h.ok(cmdExpunge(alice, box))
+	h.ok(cmdAppendKeys(alice, box, true, "x4"))
+	if got, _ := h.readColumn(box, 0, 1<<20); !slices.Equal(got, []uint32{2, 4}) {
+		t.Fatalf("column after the edits: %v, want [2 4]", got)
+	}
+	h.setBehind(sortChunkKey(box, 0), []byte{0xff})
+	if got, _ := h.readColumn(box, 0, 1<<20); len(got) != 0 {
+		t.Fatalf("column read of an undecodable chunk: %v, want none", got)
+	}
+	h.deleteLeavesNoColumn("RevBox")
+}
+
+// deleteLeavesNoColumn deletes alice's mailbox and then her account, which must leave no
+// key of the sort column.
+func (h *harness) deleteLeavesNoColumn(mailbox string) {
+	h.t.Helper()
+	h.ok(cmdDeleteMailbox(alice, mailbox))
+	h.ok(cmdDeleteAccount(alice))
+	if n := h.keysWith(prefixSortChunk) + h.keysWith(prefixSortColumn); n != 0 {
+		h.t.Fatalf("%d sort-column keys left after DELETE of the mailbox and the account", n)
+	}
+}
+
+// TestOrphanColumnRecordsGoWithDelete: DELETE of a mailbox removes its whole column, also
+// records and old per-message entries without a message (a replica of the previous
+// version that expunged a message it had from a new replica's snapshot, or any bug).
+// (Review sortcol19 F2.)
+func TestOrphanColumnRecordsGoWithDelete(t *testing.T) {
+	h := withAccount(t)
+	h.ok(cmdCreateMailbox(alice, "RevBox"))
+	box := h.mustMailbox(alice, "RevBox").GetId()
+	inbox := h.mustMailbox(alice, "INBOX").GetId()
+	h.ok(cmdAppendKeys(alice, box, true, "x1", "x2"))
+	h.ok(cmdAppendKeys(alice, inbox, true, "y1"))
+	v := h.f.view()
+	old, _, err := getRaw(v.r, sortChunkKey(box, 0))
+	v.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	withOrphan := appendColumnRecord(append([]byte(nil), old...), 50, sortColumnEntry(1, 2, nil))
+	h.setBehind(sortChunkKey(box, 0), withOrphan)
+	h.setBehind(sortChunkKey(box, 3), appendColumnRecord(nil, 400, sortColumnEntry(1, 2, nil)))
+	h.setBehind(sortColumnKey(box, 77), sortColumnEntry(1, 2, nil))
+	h.ok(cmdDeleteMailbox(alice, "RevBox"))
+	if n := h.keysWith(prefixSortChunk); n != 1 {
+		t.Errorf("%d 'c' keys after DELETE of the mailbox, want INBOX's 1", n)
+	}
+	if n := h.keysWith(prefixSortColumn); n != 0 {
+		t.Errorf("%d 'C' keys left after DELETE of the mailbox", n)
+	}
+	h.wantSortColumn()
+}
+
+func TestEditColumnChunk(t *testing.T) {
+	rec := func(uid uint32, tag byte) []byte { return appendColumnRecord(nil, uid, []byte{tag}) }
+	cat := func(rs ...[]byte) []byte { return bytes.Join(rs, nil) }
+	old := cat(rec(1, 'a'), rec(2, 'a'), rec(3, 'a'))
+	cases := []struct {
+		old, adds []byte
+		removes   []uint32
+		want      []byte
+	}{
+		{old, rec(3, 'b'), nil, cat(rec(1, 'a'), rec(2, 'a'), rec(3, 'b'))},
+		{old, cat(rec(2, 'b'), rec(5, 'b')), []uint32{2}, cat(rec(1, 'a'), rec(3, 'a'), rec(5, 'b'))},
+		{old, cat(rec(0, 'b'), rec(4, 'b')), []uint32{1, 3}, cat(rec(0, 'b'), rec(2, 'a'), rec(4, 'b'))},
+		{old, nil, []uint32{1, 2, 3}, nil},
+		// A malformed chunk: its records up to the bad one.
+		{cat(rec(1, 'a'), rec(2, 'a'), []byte{0xff}), rec(5, 'b'), []uint32{1}, cat(rec(2, 'a'), rec(5, 'b'))},
+		{[]byte{0x05, 0x09}, rec(5, 'b'), nil, rec(5, 'b')},
+	}
+	for i, c := range cases {
+		if got := editColumnChunk(c.old, c.adds, c.removes); !bytes.Equal(got, c.want) {
+			t.Errorf("case %d: %x, want %x", i, got, c.want)
+		}
+	}
+}
+
+// TestSortColumnKeysBounded: a message whose sort keys exceed maxSortColumnKeys gets no
+// column entry (the frontend reads its keys from its record), so a chunk stays bounded
+// whatever a client sends. (Review sortcol19 F3.)
+func TestSortColumnKeysBounded(t *testing.T) {
+	h := withAccount(t)
+	inbox := h.mustMailbox(alice, "INBOX").GetId()
+	cmd := cmdAppendKeys(alice, inbox, true, "big", "small")
+	cmd.GetAppend().GetMessages()[0].GetStructure().GetSortKeys().Subject = strings.Repeat("s", maxSortColumnKeys)
+	h.ok(cmd)
+	if got, _ := h.readColumn(inbox, 0, 1<<20); !slices.Equal(got, []uint32{2}) {
+		t.Fatalf("column %v, want only the message with small keys [2]", got)
+	}
+	h.wantSortColumn()
 }

@@ -40,6 +40,7 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 	policy := metadataRetry
 	policy.Budget, policy.CallTimeout = time.Until(deadline), time.Until(deadline)
 	var filling *sortBox // the box the chunks go to (sortKeyCache.appendColumn)
+	warned := false
 	err := policy.Do(ctx, func(ctx context.Context) error {
 		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{
 			Account: s.owner, MailboxId: s.mailboxID, AfterUid: after, User: c.accountName(), Records: true,
@@ -58,6 +59,13 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 			// A service that does not know records answers with uids and entries.
 			last, ok := chunkLastUID(chunk)
 			if !ok {
+				// A chunk whose records do not take apart: its messages' keys are read
+				// from their records (fillSortKeys), so the answer stays right; said once.
+				if !warned && (len(chunk.GetRecords()) > 0 || len(chunk.GetEntries()) > 0) {
+					warned = true
+					c.log.Warn("sort column: skipping a chunk that does not parse; reading those messages' records",
+						"owner", s.owner, "mailbox", s.name, "mailbox_id", s.mailboxID, "bytes", len(chunk.GetRecords())+len(chunk.GetEntries()))
+				}
 				continue
 			}
 			filling, err = cache.appendColumn(box, filling, last, len(s.msgs.uids), func(add func(uint32, *sortEntry)) error {
