@@ -756,12 +756,12 @@ const maxVocabScan = 8 << 20
 // the union of the postings of the words holding the needle (exact matches), plus the
 // messages with a word longer than MaxWord in a scope and those not indexed (Verify). ok
 // is false when the dictionary is too large to read (maxVocabScan). last is the
-// mailbox's last indexed UID: the union is a bit set over the UIDs up to it, which costs
-// a bit per message where merging sorted lists cost a sort of every posting of a common
-// word's variants.
+// mailbox's last indexed UID. The union is a roaring bitmap (uidBits): about a bit per
+// message for a common word, where merging sorted lists cost a sort of every posting of
+// its variants, and memory in step with the postings for sparse UIDs.
 func (r *reader) exact(q Query, last uint32) (res *Result, ok bool, err error) {
 	needle := []byte(q.Needle)
-	set := newUIDBits(last)
+	var set uidBits
 	var verify []uint32
 	for _, s := range q.Scopes {
 		ok, err := r.eachWord(s, needle, func([]byte) bool { return true }, func(_, chunk []byte) error {
