@@ -415,7 +415,7 @@ func criteriaHeaderFields(crit *imap.SearchCriteria, names []string) []string {
 		case !isHeaderKey(h):
 			continue
 		}
-		if !slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, name) }) {
+		if !slices.ContainsFunc(names, func(n string) bool { return mailtext.FieldNameEqual(n, name) }) {
 			names = append(names, name)
 		}
 	}
@@ -631,7 +631,7 @@ func dayInRange(t, since, before time.Time) bool {
 // FROM, TO, CC and BCC, and the parsed list only adds matches to those of the field's text.
 func headerMatches(fields []message.HeaderField, key, value string) bool {
 	for _, f := range fields {
-		if strings.EqualFold(f.Name, key) && mailtext.FieldValueTexts(f, func(text string) bool { return strings.Contains(text, value) }) {
+		if mailtext.FieldNameEqual(f.Name, key) && mailtext.FieldValueTexts(f, func(text string) bool { return strings.Contains(text, value) }) {
 			return true
 		}
 	}

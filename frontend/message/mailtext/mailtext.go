@@ -104,6 +104,29 @@ func IsAddressField(name string) bool {
 	return false
 }
 
+// FieldNameEqual reports whether a and b name the same header field: field names are
+// printable US-ASCII (RFC 5322 2.2) compared without regard to ASCII case, so that the
+// scan and the index agree on which field a HEADER key names; Unicode case folding
+// (strings.EqualFold) would make "ſubject" (U+017F) name Subject in the scan alone.
+func FieldNameEqual(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
 // HeaderScope returns the search index scope of the values of header field name: the
 // index keeps Subject, From, To, Cc and Bcc apart and every other field together.
 func HeaderScope(name string) metadatapb.SearchScope {
