@@ -1,7 +1,6 @@
 package fs
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -19,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/strata-mail/strata/blobstore"
+	"github.com/strata-mail/strata/internal/childproc"
 )
 
 // newPackedStore opens the store at root packing small bodies, with segments sealed past
@@ -398,20 +397,10 @@ func TestPackedCrashKeepsAcknowledged(t *testing.T) {
 	live := map[string]acked{}
 	deleted := map[string]bool{}
 	for round := range 4 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestPackedCrashChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+root, fmt.Sprintf("%s_SEED=%d", crashChildEnv, uint64(round+1)<<48))
-		cmd.Stderr = os.Stderr
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := bufio.NewScanner(stdout)
 		steps := 0
-		for lines.Scan() {
-			f := strings.Fields(lines.Text())
+		env := []string{crashChildEnv + "=" + root, fmt.Sprintf("%s_SEED=%d", crashChildEnv, uint64(round+1)<<48)}
+		childproc.Run(t, "TestPackedCrashChild", env, func(line string) bool {
+			f := strings.Fields(line)
 			switch {
 			case len(f) == 4 && f[0] == "put":
 				seed, _ := strconv.ParseUint(f[2], 10, 64)
@@ -423,17 +412,13 @@ func TestPackedCrashKeepsAcknowledged(t *testing.T) {
 				delete(live, f[1])
 				deleted[f[1]] = true
 			case len(f) > 0 && f[0] == "error":
-				t.Fatalf("child: %s", lines.Text())
+				t.Fatalf("child: %s", line)
 			default:
-				continue
+				return false
 			}
-			if steps++; steps == 1500 {
-				if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		_ = cmd.Wait()
+			steps++
+			return steps == 1500
+		})
 		if steps < 1500 {
 			t.Fatalf("round %d: the child stopped after %d steps", round, steps)
 		}
