@@ -503,19 +503,24 @@ func wordPieces(needle string) []string {
 func (r *reader) wordCandidates(needle string, s Scope) ([]uint32, error) {
 	pieces := wordPieces(needle)
 	last := len(pieces) - 1
+	// The pieces as bytes once, not converted again for every word of the dictionary.
+	bp := make([][]byte, len(pieces))
+	for k, p := range pieces {
+		bp[k] = []byte(p)
+	}
 	match := func(k int, w []byte) bool {
-		p := pieces[k]
+		p := bp[k]
 		switch {
-		case p == "":
+		case len(p) == 0:
 			return false
 		case last == 0:
-			return bytes.Contains(w, []byte(p))
+			return bytes.Contains(w, p)
 		case k == 0:
-			return bytes.HasSuffix(w, []byte(p))
+			return bytes.HasSuffix(w, p)
 		case k == last:
-			return bytes.HasPrefix(w, []byte(p))
+			return bytes.HasPrefix(w, p)
 		default:
-			return string(w) == p
+			return bytes.Equal(w, p)
 		}
 	}
 	// One bit set per piece: the union of the postings of its words.
