@@ -420,7 +420,7 @@ func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, 
 		exact = exact && Exact(q.Needle, s)
 	}
 	if exact {
-		res, ok, err := r.exact(q, st.LastUID)
+		res, ok, err := r.exact(q)
 		if err != nil {
 			return nil, err
 		}
@@ -760,11 +760,11 @@ const maxVocabScan = 8 << 20
 // exact answers q, whose every scope is Exact for its needle, from the word dictionary:
 // the union of the postings of the words holding the needle (exact matches), plus the
 // messages with a word longer than MaxWord in a scope and those not indexed (Verify). ok
-// is false when the dictionary is too large to read (maxVocabScan). last is the
-// mailbox's last indexed UID. The union is a roaring bitmap (uidBits): about a bit per
-// message for a common word, where merging sorted lists cost a sort of every posting of
-// its variants, and memory in step with the postings for sparse UIDs.
-func (r *reader) exact(q Query, last uint32) (res *Result, ok bool, err error) {
+// is false when the dictionary is too large to read (maxVocabScan). The union is a
+// roaring bitmap (uidBits): about a bit per message for a common word, where merging
+// sorted lists cost a sort of every posting of its variants, and memory in step with the
+// postings for sparse UIDs.
+func (r *reader) exact(q Query) (res *Result, ok bool, err error) {
 	needle := []byte(q.Needle)
 	var set uidBits
 	var verify []uint32
