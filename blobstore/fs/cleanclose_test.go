@@ -103,3 +103,85 @@ func TestKilledOwnerSyncsAtOpen(t *testing.T) {
 		t.Fatalf("the killed owner's body: %v", err)
 	}
 }
+
+// TestCleanCloseMarkerProvesItsDirectory: a clean-close marker skips the open's sync only
+// if the segment directory is still what the Close that wrote it left. A marker left
+// behind by a later run (what a version from before the marker leaves: it takes no
+// notice of the marker, writes and is killed), a copy of the directory (its times kept,
+// as cp -a does), and a marker without the directory's identity (the earlier format)
+// each make the open sync.
+func TestCleanCloseMarkerProvesItsDirectory(t *testing.T) {
+	root := t.TempDir()
+	marker := filepath.Join(root, packDirName, cleanCloseName)
+	s, _ := openCounting(t, root)
+	put(t, s, "acme", seededBody(1, 1000))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	first, err := os.ReadFile(marker)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A later run writes a segment and leaves the first close's marker in place.
+	s, syncs := openCounting(t, root)
+	if syncs != 0 {
+		t.Fatalf("the open after a clean close synced %d filesystems, want none", syncs)
+	}
+	later := put(t, s, "acme", seededBody(2, 1000))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(marker, first, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, syncs = openCounting(t, root)
+	if syncs != 1 || !s.SyncedAtOpen() {
+		t.Fatalf("the open under a stale marker synced %d filesystems (SyncedAtOpen %v), want 1", syncs, s.SyncedAtOpen())
+	}
+
+	// A copy of a cleanly closed directory, with its files' times kept.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(t.TempDir(), "copy")
+	if err := os.CopyFS(copied, os.DirFS(root)); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(root, packDirName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(filepath.Join(copied, packDirName, e.Name()), info.ModTime(), info.ModTime()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, syncs := openCounting(t, copied)
+	if syncs != 1 || !c.SyncedAtOpen() {
+		t.Fatalf("the open of a copy synced %d filesystems (SyncedAtOpen %v), want 1", syncs, c.SyncedAtOpen())
+	}
+	if got, err := getAll(t, c, later); err != nil || !bytes.Equal(got, seededBody(2, 1000)) {
+		t.Fatalf("body in the copy: %v", err)
+	}
+
+	// The original directory's own marker still holds; an empty one (the earlier
+	// format) does not.
+	s, syncs = openCounting(t, root)
+	if syncs != 0 {
+		t.Fatalf("the open after a clean close synced %d filesystems, want none", syncs)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(marker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, syncs = openCounting(t, root); syncs != 1 {
+		t.Fatalf("the open under a marker without identity synced %d filesystems, want 1", syncs)
+	}
+}

@@ -64,8 +64,13 @@ func TestOpenOnFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	// The copy a compaction made, in a segment of its own, left without its tombstones.
+	// The copy a compaction made, in a segment of its own, left without its tombstones
+	// by a crash, which leaves no clean-close marker (whose page the open would free for
+	// the tombstone).
 	seg := filepath.Join(root, packDirName)
+	if err := os.Remove(filepath.Join(seg, cleanCloseName)); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(seg, segmentName(2)), encodeRecord(key, body), 0o600); err != nil {
 		t.Fatal(err)
 	}

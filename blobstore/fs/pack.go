@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -264,64 +263,6 @@ func (p *packs) close(filesSynced bool) error {
 	}
 	p.unlockOwner()
 	return err
-}
-
-// cleanCloseName is the file under the segment directory that an owner's Close leaves
-// once everything it wrote is durable, and the next owner's Open removes: found there, it
-// tells Open that no sync of the filesystem is needed (load). A killed process leaves none.
-const cleanCloseName = "clean-close"
-
-// markClean syncs every segment and writes the clean-close marker, durably, if the store
-// is owned (its lock still held) and every fsync so far held and every tombstone is
-// durable; otherwise it writes none and the next owner's Open syncs the filesystem.
-func (p *packs) markClean() error {
-	p.lockMu.Lock()
-	owned := p.lock != nil
-	p.lockMu.Unlock()
-	p.mu.Lock()
-	segs := slices.Collect(maps.Values(p.segments))
-	pending := len(p.deleting) > 0
-	p.mu.Unlock()
-	if !owned || pending {
-		return nil
-	}
-	for _, seg := range segs {
-		if seg.data.hasFailed() || seg.tombs.hasFailed() || seg.tombs.syncedBytes() < seg.delWritten.Load() {
-			return nil
-		}
-		if err := seg.data.syncTo(seg.size.Load()); err != nil {
-			return fmt.Errorf("sync segments at close: %w", err)
-		}
-	}
-	path := filepath.Join(p.dir, cleanCloseName)
-	f, err := p.fsys.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("mark a clean close: %w", err)
-	}
-	serr := p.fsyncFile(f)
-	if err := errors.Join(serr, f.Close()); err != nil {
-		p.fsys.Remove(path)
-		return fmt.Errorf("mark a clean close: %w", err)
-	}
-	if err := p.fsys.SyncDir(p.dir); err != nil {
-		return fmt.Errorf("mark a clean close: %w", err)
-	}
-	return nil
-}
-
-// takeCleanMark reports whether the last owner closed cleanly (markClean) and removes
-// its marker, durably, so that this owner, if killed, leaves none.
-func (p *packs) takeCleanMark() (bool, error) {
-	path := filepath.Join(p.dir, cleanCloseName)
-	if err := p.fsys.Remove(path); errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	} else if err != nil {
-		return false, fmt.Errorf("remove the clean-close marker: %w", err)
-	}
-	if err := p.fsys.SyncDir(p.dir); err != nil {
-		return false, fmt.Errorf("remove the clean-close marker: %w", err)
-	}
-	return true, nil
 }
 
 // ownerLockName is the file under the segment directory that the owner holds an

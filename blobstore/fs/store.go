@@ -71,9 +71,13 @@
 //     filesystem (syncfs(2)) after loading, since a killed process leaves its writes in
 //     the page cache only; a failure fails the Open. The same sync makes durable the body
 //     files a killed process staged and never synced. An owner's Close syncs what it
-//     staged and every segment and then writes root/seg/clean-close (synced); the next
-//     owner's Open removes it (durably) and, having found it, skips the sync: a clean
-//     restart costs no sync of a shared filesystem. A killed process leaves no marker, nor
+//     staged and every segment and then writes root/seg/clean-close (synced), which
+//     holds the identity of root/seg as the Close left it: its device and inode, and every
+//     file's name, inode, size and times (cleanclose.go). The next owner's Open removes it
+//     (durably) and, if root/seg is still exactly that, skips the sync: a clean restart
+//     costs no sync of a shared filesystem. A marker that a later run left in place (a
+//     version from before the marker, killed) or that a copy of the directory carries
+//     along does not match, and the open syncs. A killed process leaves no marker, nor
 //     does a Close after a failed fsync of a segment or tombstone file, or with a
 //     tombstone not yet durable. (A body file's failed fsync does not keep the marker
 //     away: its Put was not acknowledged, its <path>.failed is durable, and a sync at
