@@ -18,7 +18,9 @@ import (
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/internal/testwait"
+	"github.com/strata-mail/strata/proto/clusterpb"
 	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/replication/cluster"
 )
 
 // clusterNodeFlags make snapshots frequent and keep few trailing entries, so a node that is
@@ -211,31 +213,28 @@ func waitCaughtUp(t *testing.T, ctx context.Context, nodes []*metaNode) {
 }
 
 // compareDigests checks that every node's state machine digest is the same once they all
-// applied the same index (writes have stopped).
+// applied the same index (writes have stopped), as `strata cluster status --digest` judges.
 func compareDigests(t *testing.T, ctx context.Context, nodes []*metaNode) {
 	t.Helper()
-	var last []string
 	testwait.Until(t, 30*time.Second, func() error {
-		last = last[:0]
-		applied := map[uint64]bool{}
-		digests := map[string]bool{}
+		var replicas []*clusterpb.StatusResponse
 		for _, n := range nodes {
 			st, err := n.status(ctx, true)
 			if err != nil {
 				t.Fatalf("status of %s: %v", n.id, err)
 			}
-			applied[st.GetAppliedIndex()] = true
-			digests[st.GetDigest()] = true
-			last = append(last, fmt.Sprintf("%s applied=%d digest=%.16s", n.id, st.GetAppliedIndex(), st.GetDigest()))
+			replicas = append(replicas, st)
 		}
-		if len(applied) == 1 {
-			if len(digests) != 1 {
-				t.Fatalf("replicas at the same applied index differ: %v", last)
-			}
-			t.Logf("replica digests equal: %v", last)
+		switch verdict, why := cluster.CompareDigests(replicas); verdict {
+		case cluster.DigestsEqual:
+			t.Logf("replica digests: %s", why)
+			return nil
+		case cluster.DigestsNotComparable:
+			return errors.New(why)
+		default:
+			t.Fatalf("replica digests: %s", why)
 			return nil
 		}
-		return fmt.Errorf("replicas not at the same applied index: %v", last)
 	})
 }
 

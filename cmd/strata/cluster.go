@@ -242,29 +242,44 @@ func runClusterStatus(cmd *cobra.Command, _ []string) error {
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "leader: %s  term: %d\n", group.GetLeaderId(), group.GetTerm())
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	header := "ID\tSUFFRAGE\tSTATE\tRAFT\tGRPC\tLAST\tCOMMIT\tAPPLIED"
+	header := "ID\tSUFFRAGE\tSTATE\tRAFT\tGRPC\tLAST\tCOMMIT\tAPPLIED\tVERSION"
 	if digest {
 		header += "\tDIGEST"
 	}
 	fmt.Fprintln(w, header)
+	var answered []*clusterpb.StatusResponse
 	for _, s := range group.GetServers() {
 		line := fmt.Sprintf("%s\t%s", s.GetId(), s.GetSuffrage())
 		st, err := statusOf(ctx, t.creds, s.GetGrpcAddr(), digest)
 		if s.GetGrpcAddr() == "" || err != nil {
-			line += fmt.Sprintf("\tunreachable\t%s\t%s\t-\t-\t-", s.GetRaftAddr(), s.GetGrpcAddr())
+			line += fmt.Sprintf("\tunreachable\t%s\t%s\t-\t-\t-\t-", s.GetRaftAddr(), s.GetGrpcAddr())
 			if digest {
 				line += "\t-"
 			}
 		} else {
-			line += fmt.Sprintf("\t%s\t%s\t%s\t%d\t%d\t%d", st.GetState(), s.GetRaftAddr(), s.GetGrpcAddr(),
-				st.GetLastIndex(), st.GetCommitIndex(), st.GetAppliedIndex())
+			answered = append(answered, st)
+			version := st.GetVersion()
+			if version == "" {
+				version = "-" // a build from before Status reported one
+			}
+			line += fmt.Sprintf("\t%s\t%s\t%s\t%d\t%d\t%d\t%s", st.GetState(), s.GetRaftAddr(), s.GetGrpcAddr(),
+				st.GetLastIndex(), st.GetCommitIndex(), st.GetAppliedIndex(), version)
 			if digest {
 				line += "\t" + st.GetDigest()
 			}
 		}
 		fmt.Fprintln(w, line)
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if digest {
+		// Replicas of different versions may store the same state in different layouts:
+		// their digests differ without a divergence (docs/operations.md, "Upgrades").
+		_, why := cluster.CompareDigests(answered)
+		fmt.Fprintln(out, why)
+	}
+	return nil
 }
 
 // statusOf asks the node at addr for its status.

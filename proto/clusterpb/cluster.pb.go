@@ -429,7 +429,12 @@ type StatusResponse struct {
 	AppliedIndex   uint64    `protobuf:"varint,8,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	Servers        []*Server `protobuf:"bytes,9,rep,name=servers,proto3" json:"servers,omitempty"`
 	// digest is the state machine's digest (hex) when the request asked for it.
-	Digest        string `protobuf:"bytes,10,opt,name=digest,proto3" json:"digest,omitempty"`
+	Digest string `protobuf:"bytes,10,opt,name=digest,proto3" json:"digest,omitempty"`
+	// version is the build of the node's binary (internal/buildinfo): the module version,
+	// else the VCS revision. The state machine's stored layout may differ between builds
+	// (docs/operations.md, "Upgrades"), and so then do the digests of replicas that applied
+	// the same log; empty from a build from before the field.
+	Version       string `protobuf:"bytes,3000,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -534,6 +539,13 @@ func (x *StatusResponse) GetDigest() string {
 	return ""
 }
 
+func (x *StatusResponse) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
 var File_cluster_proto protoreflect.FileDescriptor
 
 const file_cluster_proto_rawDesc = "" +
@@ -558,7 +570,7 @@ const file_cluster_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
 	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x1a\n" +
 	"\bsuffrage\x18\x04 \x01(\tR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06leader\"\xc5\x02\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\"\xe0\x02\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1b\n" +
@@ -571,7 +583,8 @@ const file_cluster_proto_rawDesc = "" +
 	"\rapplied_index\x18\b \x01(\x04R\fappliedIndex\x123\n" +
 	"\aservers\x18\t \x03(\v2\x19.strata.cluster.v1.ServerR\aservers\x12\x16\n" +
 	"\x06digest\x18\n" +
-	" \x01(\tR\x06digest2\xe8\x02\n" +
+	" \x01(\tR\x06digest\x12\x19\n" +
+	"\aversion\x18\xb8\x17 \x01(\tR\aversion2\xe8\x02\n" +
 	"\fClusterAdmin\x12G\n" +
 	"\x04Join\x12\x1e.strata.cluster.v1.JoinRequest\x1a\x1f.strata.cluster.v1.JoinResponse\x12M\n" +
 	"\x06Remove\x12 .strata.cluster.v1.RemoveRequest\x1a!.strata.cluster.v1.RemoveResponse\x12M\n" +

@@ -31,6 +31,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/strata-mail/strata/internal/buildinfo"
 	"github.com/strata-mail/strata/proto/clusterpb"
 	"github.com/strata-mail/strata/replication"
 	"github.com/strata-mail/strata/replication/directory"
@@ -220,6 +221,7 @@ func (a *Admin) Status(ctx context.Context, req *clusterpb.StatusRequest) (*clus
 		LastIndex:      r.LastIndex(),
 		CommitIndex:    r.CommitIndex(),
 		AppliedIndex:   a.node.AppliedIndex(),
+		Version:        buildinfo.Version(),
 	}
 	servers, err := a.node.Servers(ctx)
 	if err != nil {

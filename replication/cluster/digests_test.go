@@ -1,0 +1,36 @@
+package cluster
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/strata-mail/strata/proto/clusterpb"
+)
+
+// TestCompareDigests: replicas of different versions whose digests differ are reported as
+// such, not as a divergence; one version with different digests is a divergence; replicas
+// at different applied indexes are not compared.
+func TestCompareDigests(t *testing.T) {
+	replica := func(id string, applied uint64, digest, version string) *clusterpb.StatusResponse {
+		return &clusterpb.StatusResponse{Id: id, AppliedIndex: applied, Digest: digest, Version: version}
+	}
+	for _, c := range []struct {
+		name     string
+		replicas []*clusterpb.StatusResponse
+		want     DigestVerdict
+		says     string
+	}{
+		{"equal", []*clusterpb.StatusResponse{replica("a", 9, "d1", "v2"), replica("b", 9, "d1", "v2")}, DigestsEqual, "equal at applied index 9"},
+		{"equal across versions", []*clusterpb.StatusResponse{replica("a", 9, "d1", "v1"), replica("b", 9, "d1", "v2")}, DigestsEqual, "equal"},
+		{"behind", []*clusterpb.StatusResponse{replica("a", 9, "d1", "v2"), replica("b", 8, "d2", "v2")}, DigestsNotComparable, "a=9 b=8"},
+		{"versions", []*clusterpb.StatusResponse{replica("a", 9, "d1", "v1"), replica("b", 9, "d2", "v2"), replica("c", 9, "d2", "v2")}, DigestsOfVersions, "a=v1 b=v2 c=v2"},
+		{"unreported version", []*clusterpb.StatusResponse{replica("a", 9, "d1", ""), replica("b", 9, "d2", "v2")}, DigestsOfVersions, "a=(unreported)"},
+		{"diverged", []*clusterpb.StatusResponse{replica("a", 9, "d1", "v2"), replica("b", 9, "d2", "v2")}, DigestsDiverged, "DIVERGED: replicas of version v2 at applied index 9 have 2 different digests"},
+		{"none", nil, DigestsNotComparable, "no replica"},
+	} {
+		got, says := CompareDigests(c.replicas)
+		if got != c.want || !strings.Contains(says, c.says) {
+			t.Errorf("%s: %v %q, want %v saying %q", c.name, got, says, c.want, c.says)
+		}
+	}
+}
