@@ -5,13 +5,17 @@ PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION := v0.8.2
 VERSITYGW_VERSION := v1.8.0
 GOBIN ?= $(shell $(GO) env GOPATH)/bin
+# VERSION is the build a node reports (internal/buildinfo, `strata cluster status`); the
+# go command's own VCS stamp is off where GOFLAGS has -buildvcs=false.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
+VERSION_LDFLAGS := -X github.com/strata-mail/strata/internal/buildinfo.stamped=$(VERSION)
 
 .PHONY: build run test test-helm jepsen proto proto-check lint fuzz bench e2e tools tools-s3 image \
 	cluster-images cluster-up cluster-down cluster-test bench-compare-cycle bench-cluster-cycle \
 	bench-populate-bigmailbox bench-populate-bigmailbox-fast bench-bigmailbox-rounds
 
 build:
-	$(GO) build -o bin/strata ./cmd/strata
+	$(GO) build -ldflags='$(VERSION_LDFLAGS)' -o bin/strata ./cmd/strata
 
 # ARGS are passed to `strata serve`, e.g. make run ARGS='--no-demo --data /tmp/strata'.
 ARGS ?=
@@ -117,7 +121,7 @@ bench:
 
 # Builds the FROM scratch image strata:dev from a static binary.
 image:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o bin/strata-static ./cmd/strata
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w $(VERSION_LDFLAGS)' -o bin/strata-static ./cmd/strata
 	docker build -f deploy/Dockerfile -t strata:dev .
 
 # IMAP scenarios with `strata bench` (bench/scenario.sh starts and stops the servers on

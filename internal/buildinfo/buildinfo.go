@@ -9,12 +9,19 @@ import (
 	"sync"
 )
 
-// Version is the main module's version when the binary was built from a tagged module
-// (go install ...@v1.2.3), else the VCS revision `go build` stamped in it (12 hex digits,
+// Version is what the build was stamped with (the Makefile's VERSION, `git describe`),
+// else the main module's version when the binary was built from a tagged module (go
+// install ...@v1.2.3), else the VCS revision `go build` stamped in it (12 hex digits,
 // "-dirty" when the tree had changes), else "(devel)" (a test binary, -buildvcs=false).
 func Version() string { return version() }
 
+// stamped is set at link time: -ldflags '-X github.com/strata-mail/strata/internal/buildinfo.stamped=v1.2.3'.
+var stamped string
+
 var version = sync.OnceValue(func() string {
+	if stamped != "" {
+		return stamped
+	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "(devel)"

@@ -1,6 +1,8 @@
 package buildinfo
 
 import (
+	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"testing"
 )
@@ -19,5 +21,23 @@ func TestFromBuildInfo(t *testing.T) {
 		if got := fromBuildInfo(&c.info); got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}
+	}
+}
+
+// TestStampedBinary builds a program that prints Version with the Makefile's stamp and
+// finds it there.
+func TestStampedBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "printversion")
+	build := exec.Command("go", "build", "-ldflags", "-X github.com/strata-mail/strata/internal/buildinfo.stamped=v9.8.7-3-gabcdef", "-o", bin, "./testdata/printversion")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin).CombinedOutput()
+	if err != nil || string(out) != "v9.8.7-3-gabcdef" {
+		t.Errorf("a stamped binary says %q (%v), want v9.8.7-3-gabcdef", out, err)
 	}
 }
