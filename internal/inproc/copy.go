@@ -2,6 +2,7 @@ package inproc
 
 import (
 	"fmt"
+	"reflect"
 	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
@@ -47,7 +48,7 @@ func copyInto(dst any, src proto.Message) error {
 	if err != nil {
 		return err
 	}
-	if d.ProtoReflect().Descriptor() != src.ProtoReflect().Descriptor() {
+	if !sameType(d, src) {
 		return recode(d, src)
 	}
 	proto.Reset(d)
@@ -62,7 +63,7 @@ func moveInto(dst any, src proto.Message) error {
 	if err != nil {
 		return err
 	}
-	if d.ProtoReflect().Descriptor() != src.ProtoReflect().Descriptor() {
+	if !sameType(d, src) {
 		return recode(d, src)
 	}
 	proto.Reset(d)
@@ -75,6 +76,12 @@ func moveInto(dst any, src proto.Message) error {
 		to.SetUnknown(unknown)
 	}
 	return nil
+}
+
+// sameType says whether dst and src are one generated message type, which Merge and the
+// fields' Set take from each other.
+func sameType(dst, src proto.Message) bool {
+	return reflect.TypeOf(dst) == reflect.TypeOf(src) && dst.ProtoReflect().Descriptor() == src.ProtoReflect().Descriptor()
 }
 
 // recode is the wire's way, for a receiver whose message type is not the sender's (the

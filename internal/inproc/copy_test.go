@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -253,5 +254,17 @@ func BenchmarkSortColumn(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestOtherTypeAsOnTheWire: a request or a reply of another message type than the other
+// side's, with the same fields on the wire, is encoded and decoded, as a network call
+// would: Echo decodes a health request from a StringValue and its answer into one.
+func TestOtherTypeAsOnTheWire(t *testing.T) {
+	conn := New()
+	conn.RegisterService(&echoDesc, struct{}{})
+	reply := &wrapperspb.StringValue{}
+	if err := conn.Invoke(t.Context(), "/test.Echo/Echo", wrapperspb.String("wire"), reply); err != nil || reply.GetValue() != "wire/" {
+		t.Fatalf("Echo of a StringValue = %q, %v; want wire/", reply.GetValue(), err)
 	}
 }
