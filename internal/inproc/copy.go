@@ -44,14 +44,10 @@ func sendCopy(m any) (proto.Message, error) {
 // copyInto fills dst with a deep copy of src, checked already (checkUTF8), as decoding
 // src's encoding into dst would: dst is reset first.
 func copyInto(dst any, src proto.Message) error {
-	d, err := message(dst)
-	if err != nil {
+	d, err := receiver(dst, src)
+	if d == nil {
 		return err
 	}
-	if !sameType(d, src) {
-		return recode(d, src)
-	}
-	proto.Reset(d)
 	proto.Merge(d, src)
 	return nil
 }
@@ -59,14 +55,10 @@ func copyInto(dst any, src proto.Message) error {
 // moveInto hands dst the fields of src, a copy that nothing else holds (sendCopy), as
 // they are: dst is reset first, then shares src's memory, which no one uses after.
 func moveInto(dst any, src proto.Message) error {
-	d, err := message(dst)
-	if err != nil {
+	d, err := receiver(dst, src)
+	if d == nil {
 		return err
 	}
-	if !sameType(d, src) {
-		return recode(d, src)
-	}
-	proto.Reset(d)
 	to, from := d.ProtoReflect(), src.ProtoReflect()
 	from.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		to.Set(fd, v)
@@ -76,6 +68,20 @@ func moveInto(dst any, src proto.Message) error {
 		to.SetUnknown(unknown)
 	}
 	return nil
+}
+
+// receiver is dst reset, ready to take src's fields; or nil when dst is not of src's
+// type, filled then the wire's way (recode), with that outcome.
+func receiver(dst any, src proto.Message) (proto.Message, error) {
+	d, err := message(dst)
+	if err != nil {
+		return nil, err
+	}
+	if !sameType(d, src) {
+		return nil, recode(d, src)
+	}
+	proto.Reset(d)
+	return d, nil
 }
 
 // sameType says whether dst and src are one generated message type, which Merge and the

@@ -5,13 +5,11 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"runtime"
 	"testing"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -87,6 +85,30 @@ var columnDesc = grpc.ServiceDesc{
 	}},
 }
 
+// readColumn opens the stream method (Send or Repeat) with req and receives its chunks
+// to the end.
+func readColumn(tb testing.TB, conn *Conn, method int, req *metadatapb.ReadSortColumnRequest) []*metadatapb.SortColumnChunk {
+	tb.Helper()
+	desc := &columnDesc.Streams[method]
+	stream, err := conn.NewStream(tb.Context(), desc, "/test.Column/"+desc.StreamName)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := stream.SendMsg(req); err != nil {
+		tb.Fatal(err)
+	}
+	var got []*metadatapb.SortColumnChunk
+	for {
+		m := &metadatapb.SortColumnChunk{}
+		if err := stream.RecvMsg(m); errors.Is(err, io.EOF) {
+			return got
+		} else if err != nil {
+			tb.Fatal(err)
+		}
+		got = append(got, m)
+	}
+}
+
 // TestMessagesNotShared: neither side of a call holds the other's memory. What the
 // handler kept of a request, what it answered, what it sent on a stream and then wrote
 // into, and what the caller received and then wrote into, each stay as they were sent.
@@ -113,23 +135,7 @@ func TestMessagesNotShared(t *testing.T) {
 		t.Errorf("the handler's answer shares the caller's reply: %v", svc.served)
 	}
 
-	stream, err := conn.NewStream(ctx, &columnDesc.Streams[0], "/test.Column/Send")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.SendMsg(&metadatapb.ReadSortColumnRequest{}); err != nil {
-		t.Fatal(err)
-	}
-	var got []*metadatapb.SortColumnChunk
-	for {
-		m := &metadatapb.SortColumnChunk{}
-		if err := stream.RecvMsg(m); errors.Is(err, io.EOF) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, m)
-	}
+	got := readColumn(t, conn, 0, &metadatapb.ReadSortColumnRequest{})
 	if len(got) != 2 || string(got[0].Records) != "records" || got[0].Uids[0] != 7 || string(got[1].Records) != "secords" || got[1].Uids[0] != 8 {
 		t.Fatalf("stream sent %v, want records/7 then secords/8", got)
 	}
@@ -146,19 +152,7 @@ func TestInvalidUTF8AsOnTheWire(t *testing.T) {
 	svc := &column{}
 	conn := New()
 	conn.RegisterService(&columnDesc, svc)
-	srv := grpc.NewServer()
-	srv.RegisterService(&columnDesc, svc)
-	ln, err := net.Listen("tcp", "127.0.0.1:26500")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(srv.Stop)
-	loopback, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { loopback.Close() })
+	loopback := loopbackConn(t, func(srv *grpc.Server) { srv.RegisterService(&columnDesc, svc) })
 
 	for _, text := range []string{"valid é", "invalid \xff"} {
 		var codesSeen []codes.Code
@@ -202,22 +196,7 @@ func TestLargeAnswerCopiedOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	streamed := allocated(func() {
-		stream, err := conn.NewStream(t.Context(), &columnDesc.Streams[0], "/test.Column/Send")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := stream.SendMsg(&metadatapb.ReadSortColumnRequest{}); err != nil {
-			t.Fatal(err)
-		}
-		for {
-			if err := stream.RecvMsg(&metadatapb.SortColumnChunk{}); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Fatal(err)
-			}
-		}
-	})
+	streamed := allocated(func() { readColumn(t, conn, 0, &metadatapb.ReadSortColumnRequest{}) })
 	if unary > size*5/4 {
 		t.Errorf("a unary call with a %d-byte answer allocated %d bytes, want one copy", size, unary)
 	}
@@ -240,20 +219,7 @@ func BenchmarkSortColumn(b *testing.B) {
 	conn.RegisterService(&columnDesc, svc)
 	b.SetBytes(int64(chunks * perChunk * recordBytes))
 	for b.Loop() {
-		stream, err := conn.NewStream(b.Context(), &columnDesc.Streams[1], "/test.Column/Repeat")
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := stream.SendMsg(&metadatapb.ReadSortColumnRequest{AfterUid: uint32(chunks)}); err != nil {
-			b.Fatal(err)
-		}
-		for {
-			if err := stream.RecvMsg(&metadatapb.SortColumnChunk{}); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				b.Fatal(err)
-			}
-		}
+		readColumn(b, conn, 1, &metadatapb.ReadSortColumnRequest{AfterUid: uint32(chunks)})
 	}
 }
 

@@ -176,19 +176,7 @@ func BenchmarkUnaryCall(b *testing.B) {
 	hs := health.NewServer()
 	conn := New()
 	healthpb.RegisterHealthServer(conn, hs)
-	srv := grpc.NewServer()
-	healthpb.RegisterHealthServer(srv, hs)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Serve(ln)
-	b.Cleanup(srv.Stop)
-	loopback, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { loopback.Close() })
+	loopback := loopbackConn(b, func(srv *grpc.Server) { healthpb.RegisterHealthServer(srv, hs) })
 	for _, c := range []struct {
 		name string
 		conn grpc.ClientConnInterface
@@ -202,4 +190,24 @@ func BenchmarkUnaryCall(b *testing.B) {
 			}
 		})
 	}
+}
+
+// loopbackConn is a client of a real gRPC server on a loopback port with the services
+// that register adds: what a network call does, to compare a Conn with.
+func loopbackConn(tb testing.TB, register func(*grpc.Server)) *grpc.ClientConn {
+	tb.Helper()
+	srv := grpc.NewServer()
+	register(srv)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go srv.Serve(ln)
+	tb.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient(ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { conn.Close() })
+	return conn
 }
