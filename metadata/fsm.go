@@ -342,11 +342,24 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 // Digest hashes every key and value of the store in key order. Two replicas that
 // applied the same log prefix have the same digest.
 func (f *FSM) Digest() ([]byte, error) {
+	d, _, err := f.DigestAt()
+	return d, err
+}
+
+// DigestAt is Digest with the applied index of the state it hashed: read from the same
+// view, so a batch applied while the digest is taken cannot pair one index with another
+// index's state (a status that read the index first and hashed a later state would call
+// agreeing replicas diverged).
+func (f *FSM) DigestAt() ([]byte, uint64, error) {
 	v := f.view()
 	defer v.close()
+	applied, _, err := getRaw(v.r, keyAppliedIndex)
+	if err != nil {
+		return nil, 0, fmt.Errorf("digest: %w", err)
+	}
 	h := sha256.New()
 	var lenBuf [binary.MaxVarintLen64]byte
-	err := scan(v.r, nil, nil, func(k, val []byte) (bool, error) {
+	err = scan(v.r, nil, nil, func(k, val []byte) (bool, error) {
 		h.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(len(k)))])
 		h.Write(k)
 		h.Write(lenBuf[:binary.PutUvarint(lenBuf[:], uint64(len(val)))])
@@ -354,9 +367,9 @@ func (f *FSM) Digest() ([]byte, error) {
 		return true, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("digest: %w", err)
+		return nil, 0, fmt.Errorf("digest: %w", err)
 	}
-	return h.Sum(nil), nil
+	return h.Sum(nil), decodeUint64(applied), nil
 }
 
 // Subscribe registers for change events of one mailbox (0: of every mailbox). The

@@ -99,11 +99,10 @@ func (p *packs) markClean() error {
 		}
 	}
 	state, ok, err := p.segmentState()
-	if err != nil {
-		return fmt.Errorf("mark a clean close: %w", err)
-	}
-	if !ok {
-		return nil // no identity to write: the next open syncs
+	if err != nil || !ok {
+		// No identity to write (or the directory could not be read for it): no marker,
+		// and the next open syncs; the close itself did everything it must.
+		return nil
 	}
 	path := filepath.Join(p.dir, cleanCloseName)
 	f, err := p.fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)

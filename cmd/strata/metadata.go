@@ -196,7 +196,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	}
 	guard := metadata.NewAuthGuard(guardCfg)
 	logger.Info("brute-force guard", "config", guardCfg.String())
-	admin := cluster.NewAdmin(node, fsm.Digest, dir, creds, logger)
+	admin := cluster.NewAdmin(node, fsm.DigestAt, dir, creds, logger)
 	defer admin.Close()
 	// /readyz: a member of the group that has caught up with the leader (until then, and
 	// while joining, 503); /healthz: raft and the gRPC server run.

@@ -94,7 +94,7 @@ func start(t *testing.T) *testCluster {
 		t.Fatal(err)
 	}
 	svc := metadata.NewService(node, fsm, logger)
-	admin := cluster.NewAdmin(node, fsm.Digest, nil, insecure.NewCredentials(), logger)
+	admin := cluster.NewAdmin(node, fsm.DigestAt, nil, insecure.NewCredentials(), logger)
 	serve := func(creds credentials.TransportCredentials, allowPlaintext bool) string {
 		az := authz.New(authz.Config{
 			Tenancy:        svc,

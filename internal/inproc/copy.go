@@ -2,6 +2,7 @@ package inproc
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"unicode/utf8"
 
@@ -35,15 +36,27 @@ func sendCopy(m any) (proto.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkUTF8(msg); err != nil {
+	wire, err := checkSendable(msg)
+	if err != nil {
 		return nil, err
+	}
+	if wire {
+		out := msg.ProtoReflect().New().Interface()
+		return out, recode(out, msg)
 	}
 	return proto.Clone(msg), nil
 }
 
-// copyInto fills dst with a deep copy of src, checked already (checkUTF8), as decoding
-// src's encoding into dst would: dst is reset first.
-func copyInto(dst any, src proto.Message) error {
+// copyInto fills dst with a deep copy of src, checked already (checkSendable, whose
+// answer wire is), as decoding src's encoding into dst would: dst is reset first.
+func copyInto(dst any, src proto.Message, wire bool) error {
+	if wire {
+		d, err := message(dst)
+		if err != nil {
+			return err
+		}
+		return recode(d, src)
+	}
 	d, err := receiver(dst, src)
 	if d == nil {
 		return err
@@ -104,25 +117,32 @@ func recode(dst, src proto.Message) error {
 	return nil
 }
 
-// checkUTF8 fails as encoding m would for a string field that is not valid UTF-8 where
-// the field's syntax requires it (proto3): a copy would not notice, and a network call
-// fails there.
-func checkUTF8(m proto.Message) error {
-	if err := validUTF8(m.ProtoReflect()); err != nil {
-		return status.Errorf(codes.Internal, "inproc: encode %T: %v", m, err)
+// checkSendable fails as encoding m would: for a string field that is not valid UTF-8
+// where the field's syntax requires it (proto3), and for a required field (proto2) that
+// is not set; a copy would notice neither, and a network call fails there. wire says that
+// m must take the wire's way (recode) to arrive as it would: it holds a float or double
+// of -0.0 in a field without presence, which the encoder writes (its sign bit is set)
+// and proto.Merge skips as a zero.
+func checkSendable(m proto.Message) (wire bool, err error) {
+	if err := walk(m.ProtoReflect(), &wire); err != nil {
+		return false, status.Errorf(codes.Internal, "inproc: encode %T: %v", m, err)
 	}
-	return nil
+	if err := proto.CheckInitialized(m); err != nil {
+		return false, status.Errorf(codes.Internal, "inproc: encode %T: %v", m, err)
+	}
+	return wire, nil
 }
 
-func validUTF8(m protoreflect.Message) error {
+// walk checks m's strings (checkSendable) and sets *wire for a negative zero there.
+func walk(m protoreflect.Message, wire *bool) error {
 	var err error
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
 		case fd.IsMap():
 			key, value := fd.MapKey(), fd.MapValue()
 			v.Map().Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
-				if err = validField(key, k.Value()); err == nil {
-					err = validField(value, v)
+				if err = validField(key, k.Value(), wire); err == nil {
+					err = validField(value, v, wire)
 				}
 				return err == nil
 			})
@@ -132,14 +152,31 @@ func validUTF8(m protoreflect.Message) error {
 			}
 			list := v.List()
 			for i := 0; i < list.Len() && err == nil; i++ {
-				err = validField(fd, list.Get(i))
+				err = validField(fd, list.Get(i), wire)
 			}
 		default:
-			err = validField(fd, v)
+			if negativeZero(fd, v) {
+				*wire = true
+			}
+			err = validField(fd, v, wire)
 		}
 		return err == nil
 	})
 	return err
+}
+
+// negativeZero says whether v, of a singular field, is a float or double -0.0 without
+// presence: protobuf-go encodes it (its sign bit is set) but its merge skips it as zero.
+func negativeZero(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+	if fd.HasPresence() {
+		return false
+	}
+	switch fd.Kind() {
+	case protoreflect.DoubleKind, protoreflect.FloatKind:
+		f := v.Float()
+		return f == 0 && math.Signbit(f)
+	}
+	return false
 }
 
 // checked says whether a value of the field may need a check: a string, or a message.
@@ -151,14 +188,14 @@ func checked(fd protoreflect.FieldDescriptor) bool {
 	return false
 }
 
-func validField(fd protoreflect.FieldDescriptor, v protoreflect.Value) error {
+func validField(fd protoreflect.FieldDescriptor, v protoreflect.Value, wire *bool) error {
 	switch fd.Kind() {
 	case protoreflect.StringKind:
 		if enforcesUTF8(fd) && !utf8.ValidString(v.String()) {
 			return fmt.Errorf("string field %s contains invalid UTF-8", fd.FullName())
 		}
 	case protoreflect.MessageKind, protoreflect.GroupKind:
-		return validUTF8(v.Message())
+		return walk(v.Message(), wire)
 	}
 	return nil
 }

@@ -14,8 +14,12 @@
 //     other's memory, whatever either does to its messages afterwards. A copy costs one
 //     pass over the message where encoding and decoding cost two and a buffer of its
 //     size between them (a 1M-message sort column is ~170 MB). What the wire would
-//     refuse is refused as it was: a string field that is not valid UTF-8 fails the
-//     call (Internal), as the encoding did. A receiver of another message type than
+//     refuse is refused as it was: a string field that is not valid UTF-8, or a
+//     required field not set, fails the call (Internal), as the encoding did; a message
+//     holding a float -0.0 that a copy would lose takes the wire's way.
+//   - Unlike a network server, a Conn has no message size limit (grpc's 4 MiB default
+//     for what a server receives): its callers are the process's own frontends, whose
+//     requests are bounded where they are built. A receiver of another message type than
 //     the sender's gets the message encoded and decoded, as on the wire.
 //   - Errors are gRPC statuses, as a remote call's are: a handler's status error as it is, a
 //     context error as its status (Canceled, DeadlineExceeded), any other error Unknown.
@@ -121,12 +125,13 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, _ ...
 	if err != nil {
 		return err
 	}
-	if err := checkUTF8(req); err != nil {
+	reqWire, err := checkSendable(req)
+	if err != nil {
 		return err
 	}
 	// The handler's copy of the request is made when it asks for it, while the caller
 	// waits: one copy, as its decoding was.
-	resp, err := m.handler(m.impl, serverContext(ctx), func(m any) error { return copyInto(m, req) }, nil)
+	resp, err := m.handler(m.impl, serverContext(ctx), func(m any) error { return copyInto(m, req, reqWire) }, nil)
 	if err != nil {
 		return toStatus(ctx, err)
 	}
@@ -134,10 +139,11 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, _ ...
 	if err != nil {
 		return err
 	}
-	if err := checkUTF8(out); err != nil {
+	outWire, err := checkSendable(out)
+	if err != nil {
 		return err
 	}
-	return copyInto(reply, out)
+	return copyInto(reply, out, outWire)
 }
 
 // NewStream opens a server stream (grpc.ClientConnInterface); the generated client sends

@@ -58,7 +58,7 @@ type Admin struct {
 	clusterpb.UnimplementedClusterAdminServer
 
 	node   *replication.Node
-	digest func() ([]byte, error)
+	digest func() ([]byte, uint64, error)
 	dir    *directory.Directory // nil without etcd
 	creds  credentials.TransportCredentials
 	logger *slog.Logger
@@ -72,7 +72,7 @@ type Admin struct {
 // NewAdmin returns the admin service of node. digest hashes the state machine; dir may be
 // nil (no etcd: gRPC addresses come only from Join requests); creds are the transport
 // credentials the leader dials the other nodes with (cluster mTLS, or insecure ones).
-func NewAdmin(node *replication.Node, digest func() ([]byte, error), dir *directory.Directory, creds credentials.TransportCredentials, logger *slog.Logger) *Admin {
+func NewAdmin(node *replication.Node, digest func() ([]byte, uint64, error), dir *directory.Directory, creds credentials.TransportCredentials, logger *slog.Logger) *Admin {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -257,11 +257,13 @@ func (a *Admin) Status(ctx context.Context, req *clusterpb.StatusRequest) (*clus
 		})
 	}
 	if req.GetDigest() {
-		d, err := a.digest()
+		d, applied, err := a.digest()
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "status: digest: %v", err)
 		}
-		resp.Digest = hex.EncodeToString(d)
+		// The applied index of the hashed state itself, not the one read above: a batch
+		// applied in between would pair an index with a later state.
+		resp.Digest, resp.AppliedIndex = hex.EncodeToString(d), applied
 	}
 	return resp, nil
 }

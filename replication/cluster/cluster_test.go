@@ -50,7 +50,7 @@ func startMember(t *testing.T, ca *clustertlstest.CA, id string, bootstrap bool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin := NewAdmin(node, fsm.Digest, nil, identity.ClientCredentials(), logger)
+	admin := NewAdmin(node, fsm.DigestAt, nil, identity.ClientCredentials(), logger)
 	srv := grpc.NewServer(grpc.Creds(identity.ServerCredentials()))
 	clusterpb.RegisterClusterAdminServer(srv, admin)
 	go srv.Serve(ln)

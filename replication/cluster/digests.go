@@ -31,39 +31,57 @@ const (
 )
 
 // CompareDigests judges the Status answers (asked with digest) of one group's replicas,
-// and says why in a line for an operator. A replica whose build reports no version (one
-// from before StatusResponse.version) counts as a build of its own.
+// and says why in a line for an operator. Replicas are grouped by the build they run: two
+// replicas of one build with different digests at one applied index diverged, whatever
+// replicas of other builds hold. A replica whose build reports no version (one from
+// before StatusResponse.version) counts as a build of its own.
 func CompareDigests(replicas []*clusterpb.StatusResponse) (DigestVerdict, string) {
-	line := func(show func(*clusterpb.StatusResponse) string) string {
+	line := func(of []*clusterpb.StatusResponse, show func(*clusterpb.StatusResponse) string) string {
 		var parts []string
-		for _, r := range replicas {
+		for _, r := range of {
 			parts = append(parts, r.GetId()+"="+show(r))
 		}
 		return strings.Join(parts, " ")
 	}
+	shortDigest := func(r *clusterpb.StatusResponse) string { return fmt.Sprintf("%.16s", r.GetDigest()) }
 	indexes := map[uint64]bool{}
 	digests := map[string]bool{}
-	versions := map[string]bool{}
-	for _, r := range replicas {
+	var builds []string
+	byBuild := map[string][]*clusterpb.StatusResponse{}
+	for i, r := range replicas {
 		indexes[r.GetAppliedIndex()] = true
 		digests[r.GetDigest()] = true
-		versions[r.GetVersion()] = true
+		build := r.GetVersion()
+		if build == "" {
+			build = fmt.Sprintf("\x00unreported %d", i) // a build of its own
+		}
+		if byBuild[build] == nil {
+			builds = append(builds, build)
+		}
+		byBuild[build] = append(byBuild[build], r)
 	}
 	switch {
 	case len(replicas) == 0:
 		return DigestsNotComparable, "digests not comparable: no replica answered"
 	case len(indexes) > 1:
 		return DigestsNotComparable, "digests not comparable: the replicas applied different indexes (" +
-			line(func(r *clusterpb.StatusResponse) string { return fmt.Sprint(r.GetAppliedIndex()) }) + "); compare once they caught up"
+			line(replicas, func(r *clusterpb.StatusResponse) string { return fmt.Sprint(r.GetAppliedIndex()) }) + "); compare once they caught up"
 	case len(digests) <= 1:
 		return DigestsEqual, fmt.Sprintf("digests equal at applied index %d", replicas[0].GetAppliedIndex())
-	case len(versions) > 1:
-		return DigestsOfVersions, "digests differ, but the replicas run different versions (" + line(versionOf) +
-			"): a stored layout may differ between versions, so this is not a divergence; upgrade the replicas of a group together, then compare"
-	default:
-		return DigestsDiverged, fmt.Sprintf("DIVERGED: replicas of version %s at applied index %d have %d different digests (%s)",
-			versionOf(replicas[0]), replicas[0].GetAppliedIndex(), len(digests), line(func(r *clusterpb.StatusResponse) string { return fmt.Sprintf("%.16s", r.GetDigest()) }))
 	}
+	for _, build := range builds {
+		same := byBuild[build]
+		own := map[string]bool{}
+		for _, r := range same {
+			own[r.GetDigest()] = true
+		}
+		if len(own) > 1 {
+			return DigestsDiverged, fmt.Sprintf("DIVERGED: replicas of version %s at applied index %d have %d different digests (%s)",
+				versionOf(same[0]), same[0].GetAppliedIndex(), len(own), line(same, shortDigest))
+		}
+	}
+	return DigestsOfVersions, "digests differ, but the replicas run different versions (" + line(replicas, versionOf) +
+		"): a stored layout may differ between versions, so this is not a divergence; upgrade the replicas of a group together, then compare"
 }
 
 // versionOf is a replica's build as an operator reads it.

@@ -34,3 +34,30 @@ func TestCompareDigests(t *testing.T) {
 		}
 	}
 }
+
+// TestDivergenceWithinAVersion: b and c run one build, applied one index and have
+// different digests: they diverged, whatever a third replica of another build holds
+// (review left20 B3).
+func TestDivergenceWithinAVersion(t *testing.T) {
+	replicas := []*clusterpb.StatusResponse{
+		{Id: "a", AppliedIndex: 9, Digest: "d1", Version: "v1"},
+		{Id: "b", AppliedIndex: 9, Digest: "d2", Version: "v2"},
+		{Id: "c", AppliedIndex: 9, Digest: "d3", Version: "v2"},
+	}
+	got, why := CompareDigests(replicas)
+	if got != DigestsDiverged || !strings.Contains(why, "version v2") {
+		t.Errorf("b and c (both v2) differ: %v %q, want DigestsDiverged naming v2", got, why)
+	}
+}
+
+// TestUnreportedVersionsEachTheirOwn: a replica that reports no version counts as a build
+// of its own; two such replicas may run two builds (review left20 B4).
+func TestUnreportedVersionsEachTheirOwn(t *testing.T) {
+	replicas := []*clusterpb.StatusResponse{
+		{Id: "a", AppliedIndex: 9, Digest: "d1"},
+		{Id: "b", AppliedIndex: 9, Digest: "d2"},
+	}
+	if got, why := CompareDigests(replicas); got != DigestsOfVersions {
+		t.Errorf("two replicas of unreported builds: %v %q, want DigestsOfVersions", got, why)
+	}
+}
