@@ -190,7 +190,7 @@ func removeStaleStores(dir, live string) error {
 // flush holds keys from all over the key space, so every L0 compaction rewrites
 // all of the base level it overlaps (the whole store while it is smaller than
 // LBaseMaxBytes). With Pebble's defaults (4 MiB memtables, a compaction at 4 L0
-// sublevels) that was 13 to 22 bytes compacted per byte flushed and a quarter of
+// sublevels) that was a write amplification of 13 to 22 and a quarter of
 // `strata serve`'s CPU under 64 appending clients; a memtable of 8 MiB and a
 // compaction at 16 sublevels gather 8 times the flushed data per compaction
 // (BenchmarkFSMStoreCompaction; docs/benchmarks.md "Pebble compactions of the FSM
