@@ -248,3 +248,69 @@ func BenchmarkRightsCheck(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFSMStoreCompaction measures what the FSM's Pebble store writes for Appends
+// spread over 16 accounts, the shape of compare-append (bench/scenario.sh: 16 users,
+// 64 clients): batches of 64 one-message Appends with sort keys, round robin over the
+// accounts' INBOXes, so that every memtable flush holds keys from all over the key
+// space and every L0 compaction rewrites what it overlaps. It reports, per Append,
+// the bytes flushed from memtables and the bytes written by compactions (Pebble's
+// metrics over the timed loop), and the write amplification of the sstables:
+// (flushed + compacted) / flushed. Use enough Appends to fill many memtables:
+//
+//	go test ./metadata -run '^$' -bench FSMStoreCompaction -benchtime 120000x
+//
+// December 2026 (branch append20), 120,000 Appends: Pebble's default memtable and L0
+// thresholds 9,068 bytes compacted per Append, write amp 22.6; the FSM's options
+// (8 MiB memtables, compaction at 16 L0 sublevels) 3,232 and 9.4 (docs/benchmarks.md
+// "Pebble compactions of the FSM store").
+func BenchmarkFSMStoreCompaction(b *testing.B) {
+	const perBatch, accounts = 64, 16
+	h := newHarness(b)
+	h.ok(cmdTenant("example", "example.org"))
+	inboxes := make([]uint64, accounts)
+	for i := range inboxes {
+		account := fmt.Sprintf("user%d@example.org", i)
+		h.ok(cmdAccount(account))
+		inboxes[i] = h.mustMailbox(account, "INBOX").GetId()
+	}
+	h.step = 100 * time.Microsecond
+	var batch []*raft.Log
+	flush := func() {
+		for _, r := range h.f.ApplyBatch(batch) {
+			if res := r.(*metadatapb.CommandResult); codes.Code(res.GetCode()) != codes.OK {
+				b.Fatalf("append: %s", res.GetMessage())
+			}
+		}
+		batch, h.log = batch[:0], h.log[:0]
+	}
+	db := h.f.gen.db
+	before := db.Metrics()
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		n++
+		account := n % accounts
+		batch = append(batch, h.entry(cmdAppendKeys(fmt.Sprintf("user%d@example.org", account), inboxes[account], true, fmt.Sprintf("blob-%d", n))))
+		if len(batch) == perBatch {
+			flush()
+		}
+	}
+	if len(batch) > 0 {
+		flush()
+	}
+	b.StopTimer()
+	after := db.Metrics()
+	var flushed, compacted uint64
+	for i := range after.Levels {
+		flushed += after.Levels[i].TableBytesFlushed - before.Levels[i].TableBytesFlushed
+		compacted += after.Levels[i].TableBytesCompacted - before.Levels[i].TableBytesCompacted
+	}
+	b.ReportMetric(float64(flushed)/float64(n), "flushed-B/append")
+	b.ReportMetric(float64(compacted)/float64(n), "compacted-B/append")
+	b.ReportMetric(float64(after.Compact.Count-before.Compact.Count), "compactions")
+	if flushed > 0 {
+		b.ReportMetric(float64(flushed+compacted)/float64(flushed), "write-amp")
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "appends/s")
+}
