@@ -18,7 +18,9 @@ import (
 //
 // A message's entry is an encoded SortColumnEntry: the internal date and size from the
 // message's index, then the structure's sort_keys field copied as it is (the FSM never
-// decodes a structure, rawstructure.go, and does not here either). The column has an
+// decodes a structure, rawstructure.go, and takes apart only the Message-ID and references
+// of the keys), then the numbers of those ids in the mailbox's Message-ID dictionary
+// (messagenumbers.go). The column has an
 // entry for a message exactly when the message exists and its stored structure has
 // sort_keys of at most maxSortColumnKeys bytes, and the entry is then sortColumnEntry of the two; addMessage writes it
 // (APPEND, import, COPY, MOVE, the INBOX rename), removeMessage (EXPUNGE, MOVE) and
