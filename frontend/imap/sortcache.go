@@ -23,7 +23,9 @@ import (
 //
 // A mailbox's keys are columns (sortColumns): a flat struct of arrays in UID order, the
 // strings interned per mailbox, so a message costs no map entry and no pointer, and a view's
-// UIDs are found by a merge walk. Columns only grow at their end in place (a message read
+// UIDs are found by a merge walk. THREAD's Message-IDs and references are the numbers the
+// metadata service's Message-ID dictionary gave them when every message has them, else
+// interned strings (threadIDMode). Columns only grow at their end in place (a message read
 // out of UID order rebuilds them), so a reader orders from a copy of the slice headers
 // (snapshot) taken under the lock, without holding it.
 type sortKeyCache struct {
