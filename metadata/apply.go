@@ -92,6 +92,9 @@ type cmdCtx struct {
 	// columnEdits are the command's changes to the sort-key column, by chunk key, written
 	// by finish (sortcolumn.go).
 	columnEdits map[string]*columnEdit
+	// refsBuf and numbersBuf are reused by appendThreadNumbers (messagenumbers.go).
+	refsBuf    [][]byte
+	numbersBuf []byte
 	// structures are an Append's message structures as encoded in its log entry, one per
 	// message, when ApplyBatch took them off it (rawstructure.go).
 	structures [][]byte

@@ -118,6 +118,11 @@
 //     Messages stored before the column was kept are not migrated at load or restore (the
 //     state stays a function of the log, and the service cannot derive keys a structure
 //     lacks); the frontend reads their keys from the records instead.
+//   - Message-ID dictionary (messagenumbers.go). Within a mailbox, two column entries
+//     written since the dictionary have equal Message-ID or reference numbers exactly when
+//     the strings are equal; every number is at most the mailbox's last_message_number and
+//     names one id; numbers are given in the apply in the order of the ids and never
+//     reused (an expunge keeps them); the dictionary goes with the mailbox.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

@@ -30,6 +30,8 @@ import "encoding/binary"
 //	'C' mailbox id, uid                -> SortColumnEntry: a message's entry in the column
 //	                                      as stored before the chunks ('c'); read, removed,
 //	                                      never written
+//	'I' mailbox id, Message-ID         -> uint32 the id's number in the mailbox's Message-ID
+//	                                      dictionary (messagenumbers.go)
 //	'X' mailbox id, modseq, uid        -> int64 log time of the expunge (tombstone, by the
 //	                                      MODSEQ of the expunge: history.go)
 //	'J' mailbox id, modseq             -> ChangeBatch (the changes of one command)
@@ -73,28 +75,29 @@ import "encoding/binary"
 //	'o' 't' tenant                     -> OAuthSettings (oauth.go)
 //	'o' 'i' issuer 0x00 tenant         -> empty (the tenants trusting an issuer, oauth.go)
 const (
-	prefixSystem      = '0'
-	prefixTenant      = 'T'
-	prefixDomain      = 'D'
-	prefixAccount     = 'A'
-	prefixTenantAcct  = 'E'
-	prefixMailbox     = 'M'
-	prefixMailboxName = 'N'
-	prefixSubscribed  = 'U'
-	prefixMessage     = 'R'
-	prefixStructure   = 'S'
-	prefixSortColumn  = 'C'
-	prefixSortChunk   = 'c'
-	prefixTombstone   = 'X'
-	prefixJournal     = 'J'
-	prefixBlob        = 'B'
-	prefixOrphan      = 'O'
-	prefixRequest     = 'Q'
-	prefixRequestAge  = 'q'
-	prefixACLIndex    = 'K'
-	prefixPrivateSeen = 'P'
-	prefixSeenCount   = 'p'
-	prefixThread      = 'H'
+	prefixSystem        = '0'
+	prefixTenant        = 'T'
+	prefixDomain        = 'D'
+	prefixAccount       = 'A'
+	prefixTenantAcct    = 'E'
+	prefixMailbox       = 'M'
+	prefixMailboxName   = 'N'
+	prefixSubscribed    = 'U'
+	prefixMessage       = 'R'
+	prefixStructure     = 'S'
+	prefixSortColumn    = 'C'
+	prefixSortChunk     = 'c'
+	prefixMessageNumber = 'I'
+	prefixTombstone     = 'X'
+	prefixJournal       = 'J'
+	prefixBlob          = 'B'
+	prefixOrphan        = 'O'
+	prefixRequest       = 'Q'
+	prefixRequestAge    = 'q'
+	prefixACLIndex      = 'K'
+	prefixPrivateSeen   = 'P'
+	prefixSeenCount     = 'p'
+	prefixThread        = 'H'
 )
 
 var (

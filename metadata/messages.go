@@ -134,7 +134,9 @@ func (c *cmdCtx) addMessage(ms *mailboxState, idx *metadatapb.MessageIndex, stru
 	c.tx.insert(appendMailboxUIDKey(c.tx.alloc(13), prefixMessage, box.Id, uid), c.tx.marshal(idx))
 	if len(structure) > 0 {
 		c.tx.insert(appendMailboxUIDKey(c.tx.alloc(13), prefixStructure, box.Id, uid), structure)
-		c.putSortColumn(box.Id, uid, idx, structure)
+		if err := c.putSortColumn(ms, uid, idx, structure); err != nil {
+			return 0, err
+		}
 	}
 	if err := c.addBlobRef(idx.GetBlobKey()); err != nil {
 		return 0, err

@@ -18,7 +18,9 @@ import (
 //
 // A message's entry is an encoded SortColumnEntry: the internal date and size from the
 // message's index, then the structure's sort_keys field copied as it is (the FSM never
-// decodes a structure, rawstructure.go, and does not here either). The column has an
+// decodes a structure, rawstructure.go, and takes apart only the Message-ID and references
+// of the keys), then the numbers of those ids in the mailbox's Message-ID dictionary
+// (messagenumbers.go). The column has an
 // entry for a message exactly when the message exists and its stored structure has
 // sort_keys of at most maxSortColumnKeys bytes, and the entry is then sortColumnEntry of the two; addMessage writes it
 // (APPEND, import, COPY, MOVE, the INBOX rename), removeMessage (EXPUNGE, MOVE) and
@@ -93,7 +95,7 @@ func structureSortKeys(structure []byte) (keys []byte, ok bool) {
 // sortColumnEntry is the canonical encoding of SortColumnEntry{internalDate, size, keys}
 // (as Go's deterministic marshal writes it, so that it decodes as one).
 func sortColumnEntry(internalDate int64, size uint64, keys []byte) []byte {
-	b := make([]byte, 0, 24+len(keys))
+	b := make([]byte, 0, 48+len(keys))
 	if internalDate != 0 {
 		b = protowire.AppendTag(b, sortColumnDateField, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(internalDate))
@@ -163,13 +165,19 @@ const maxSortColumnKeys = 32 << 10
 
 // putSortColumn adds the column entry of a message being added with idx and structure, if
 // the structure has sort keys of at most maxSortColumnKeys bytes.
-func (c *cmdCtx) putSortColumn(mailbox uint64, uid uint32, idx *metadatapb.MessageIndex, structure []byte) {
+// The entry carries the numbers of its Message-ID and references (messagenumbers.go).
+func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.MessageIndex, structure []byte) error {
 	keys, ok := structureSortKeys(structure)
 	if !ok || len(keys) > maxSortColumnKeys {
-		return
+		return nil
 	}
-	e := c.columnEdit(mailbox, uid)
-	e.adds = appendColumnRecord(e.adds, uid, sortColumnEntry(idx.GetInternalDateUnix(), idx.GetSize(), keys))
+	entry, err := c.appendThreadNumbers(ms, sortColumnEntry(idx.GetInternalDateUnix(), idx.GetSize(), keys), keys)
+	if err != nil {
+		return err
+	}
+	e := c.columnEdit(ms.box().GetId(), uid)
+	e.adds = appendColumnRecord(e.adds, uid, entry)
+	return nil
 }
 
 // dropSortColumn removes the column entry of a message being removed: its own key if it
@@ -188,7 +196,7 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 }
 
 // destroySortColumn removes the whole column of a mailbox being destroyed: every key of
-// its chunks and of the entries stored before them, whatever they hold (a record without
+// its chunks, of its Message-ID dictionary and of the entries stored before the chunks, whatever they hold (a record without
 // a message, left by a replica of the previous version, or a chunk that does not take
 // apart), and drops the command's pending edits of its chunks.
 func (c *cmdCtx) destroySortColumn(mailbox uint64) error {
@@ -199,6 +207,9 @@ func (c *cmdCtx) destroySortColumn(mailbox uint64) error {
 		}
 	}
 	if err := c.deleteRange(chunks); err != nil {
+		return err
+	}
+	if err := c.deleteRange(mailboxPrefix(prefixMessageNumber, mailbox)); err != nil {
 		return err
 	}
 	return c.deleteRange(mailboxPrefix(prefixSortColumn, mailbox))

@@ -72,6 +72,7 @@ func (h *harness) wantSortColumn() int {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	dict := h.messageNumbers(v)
 	got := 0
 	check := func(mailbox uint64, uid uint32, val []byte) error {
 		got++
@@ -80,10 +81,10 @@ func (h *harness) wantSortColumn() int {
 		if !ok {
 			return fmt.Errorf("column entry %x has no message with sort keys", k)
 		}
-		if !bytes.Equal(w, val) {
-			return fmt.Errorf("column entry %x = %x, want %x", k, val, w)
+		if !bytes.HasPrefix(val, w) {
+			return fmt.Errorf("column entry %x = %x, want %x and its numbers", k, val, w)
 		}
-		return nil
+		return checkEntryNumbers(val, dict[mailbox])
 	}
 	err = scan(v.r, []byte{prefixSortColumn}, []byte{prefixSortColumn + 1}, func(k, val []byte) (bool, error) {
 		return true, check(binary.BigEndian.Uint64(k[1:9]), uidFromKey(k), val)
@@ -118,6 +119,82 @@ func (h *harness) wantSortColumn() int {
 		h.t.Fatalf("column has %d entries, messages with sort keys %d", got, len(want))
 	}
 	return got
+}
+
+// messageNumbers returns every mailbox's Message-ID dictionary ('I' keys), checking that
+// its numbers are distinct and at most the mailbox's last_message_number.
+func (h *harness) messageNumbers(v *view) map[uint64]map[string]uint32 {
+	h.t.Helper()
+	dict := map[uint64]map[string]uint32{}
+	seen := map[uint64]map[uint32]string{}
+	err := scan(v.r, []byte{prefixMessageNumber}, []byte{prefixMessageNumber + 1}, func(k, val []byte) (bool, error) {
+		mailbox, id := binary.BigEndian.Uint64(k[1:9]), string(k[9:])
+		if len(val) != 4 {
+			return false, fmt.Errorf("dictionary entry %q of mailbox %d: value %x", id, mailbox, val)
+		}
+		n := binary.BigEndian.Uint32(val)
+		if dict[mailbox] == nil {
+			dict[mailbox], seen[mailbox] = map[string]uint32{}, map[uint32]string{}
+		}
+		if other, dup := seen[mailbox][n]; dup || n == 0 || id == "" {
+			return false, fmt.Errorf("mailbox %d: number %d of %q (and of %q)", mailbox, n, id, other)
+		}
+		dict[mailbox][id], seen[mailbox][n] = n, id
+		return true, nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for mailbox, ids := range dict {
+		rec := &metadatapb.MailboxRecord{}
+		if found, err := getProto(v.r, mailboxKey(mailbox), rec); err != nil || !found {
+			h.t.Fatalf("mailbox %d has a Message-ID dictionary but no record (%v)", mailbox, err)
+		}
+		for id, n := range ids {
+			if n > rec.GetLastMessageNumber() {
+				h.t.Fatalf("mailbox %d: %q has number %d above the last given, %d", mailbox, id, n, rec.GetLastMessageNumber())
+			}
+		}
+	}
+	return dict
+}
+
+// checkEntryNumbers checks that a column entry's numbers are those of its Message-ID and
+// references in the dictionary.
+func checkEntryNumbers(entry []byte, dict map[string]uint32) error {
+	e := &metadatapb.SortColumnEntry{}
+	if err := proto.Unmarshal(entry, e); err != nil {
+		return err
+	}
+	if e.MessageNumber == nil {
+		for _, id := range append([]string{e.GetKeys().GetMessageId()}, e.GetKeys().GetReferences()...) {
+			if len(id) > maxNumberedID {
+				return nil // not numbered (messagenumbers.go)
+			}
+		}
+		return fmt.Errorf("entry %v has no numbers", e)
+	}
+	number := func(id string) uint32 {
+		if id == "" {
+			return 0
+		}
+		n, ok := dict[id]
+		if !ok {
+			n = ^uint32(0)
+		}
+		return n
+	}
+	if got, want := e.GetMessageNumber(), number(e.GetKeys().GetMessageId()); got != want {
+		return fmt.Errorf("entry %v: Message-ID number %d, want %d", e, got, want)
+	}
+	var want []uint32
+	for _, r := range e.GetKeys().GetReferences() {
+		want = append(want, number(r))
+	}
+	if !slices.Equal(e.GetReferenceNumbers(), want) {
+		return fmt.Errorf("entry %v: reference numbers %v, want %v", e, e.GetReferenceNumbers(), want)
+	}
+	return nil
 }
 
 // TestSortColumnFollowsEveryPath walks every path that adds or removes a message (APPEND

@@ -194,13 +194,14 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria, fields sortFields, withR
 func (c *conn) sortKeysOf(uids []uint32, fields sortFields, deadline time.Time) (*sortSnapshot, []int32, error) {
 	cache, box := c.sortCache()
 	if cache == nil || cache.max <= 0 {
-		cache = newCommandSortCache(fields)
+		cache = newCommandSortCache(fields, false)
 	}
 	keys, rows, complete, err := c.fillSortKeys(cache, box, uids, deadline)
 	if err == nil && !complete {
-		// Another session's mailbox evicted this one while it was filled: this command
-		// reads its keys again, into a cache of its own.
-		keys, rows, _, err = c.fillSortKeys(newCommandSortCache(fields), box, uids, deadline)
+		// Another session's mailbox evicted this one while it was filled, or a message
+		// without Message-ID numbers emptied it (threadIDMode): this command reads its
+		// keys again, into a cache of its own that holds strings, so that it refuses none.
+		keys, rows, _, err = c.fillSortKeys(newCommandSortCache(fields, true), box, uids, deadline)
 	}
 	return keys, rows, err
 }

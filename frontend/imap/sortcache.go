@@ -23,7 +23,9 @@ import (
 //
 // A mailbox's keys are columns (sortColumns): a flat struct of arrays in UID order, the
 // strings interned per mailbox, so a message costs no map entry and no pointer, and a view's
-// UIDs are found by a merge walk. Columns only grow at their end in place (a message read
+// UIDs are found by a merge walk. THREAD's Message-IDs and references are the numbers the
+// metadata service's Message-ID dictionary gave them when every message has them, else
+// interned strings (threadIDMode). Columns only grow at their end in place (a message read
 // out of UID order rebuilds them), so a reader orders from a copy of the slice headers
 // (snapshot) taken under the lock, without holding it.
 type sortKeyCache struct {
@@ -33,6 +35,8 @@ type sortKeyCache struct {
 	entries int
 	boxes   map[sortBoxKey]*list.Element // of *sortBox
 	lru     list.List                    // front: most recently used
+	// stringIDs: new mailboxes hold THREAD's ids as strings (newCommandSortCache).
+	stringIDs bool
 }
 
 type sortBoxKey struct {
@@ -78,6 +82,53 @@ func textField(k sortthread.Key) sortFields {
 type sortEntry struct {
 	msg   sortthread.Message
 	reply bool
+	// numbered: the Message-ID and references also come as numbers of the mailbox's
+	// Message-ID dictionary (metadata/messagenumbers.go), messageNumber and refNumbers (one
+	// per reference).
+	numbered      bool
+	messageNumber uint32
+	refNumbers    []uint32
+}
+
+// hasThreadIDs reports whether e names a Message-ID or a reference (THREAD links it).
+func (e *sortEntry) hasThreadIDs() bool {
+	if e.msg.MessageID != "" {
+		return true
+	}
+	for _, r := range e.msg.References {
+		if r != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// threadIDMode says what a mailbox's columns hold as Message-ID and reference ids.
+// Numbers of the Message-ID dictionary spare interning a million strings in a map, but a
+// message the dictionary did not number (stored before it, or read from its record) has
+// only strings, which cannot be matched with numbers: a mailbox's ids are all one or all
+// the other, strings as soon as one message has only strings (nextThreadMode).
+type threadIDMode uint8
+
+const (
+	threadIDsNone    threadIDMode = iota // no row names a Message-ID or reference yet
+	threadIDsNumbers                     // the dictionary's numbers
+	threadIDsStrings                     // ids of strings interned in sortColumns.ids
+)
+
+// nextThreadMode returns the mode of columns in mode once e is added; ok is false when e
+// cannot be added (it has only strings and the columns hold numbers).
+func nextThreadMode(mode threadIDMode, e *sortEntry) (next threadIDMode, ok bool) {
+	if !e.hasThreadIDs() {
+		return mode, true // zeros in either mode
+	}
+	switch {
+	case mode == threadIDsNone && e.numbered:
+		return threadIDsNumbers, true
+	case mode == threadIDsNumbers:
+		return mode, e.numbered
+	}
+	return threadIDsStrings, true
 }
 
 // textKeys are the string keys, in the order of sortColumns.text.
@@ -113,6 +164,11 @@ type sortColumns struct {
 	// The interning tables, shared by a mailbox's snapshots (only appended to).
 	texts [len(textKeys)]*internTable
 	ids   *internTable
+	// idMode is what messageID and refs hold; maxNumber the largest number in them
+	// (threadIDsNumbers); expect how many rows reserve made room for.
+	idMode    threadIDMode
+	maxNumber uint32
+	expect    int
 }
 
 func newSortColumns() sortColumns {
@@ -175,8 +231,35 @@ func (c *sortColumns) last() uint32 {
 	return c.uids[len(c.uids)-1]
 }
 
-// appendEntry appends the row of uid (above every row's) with e's keys, those of fields.
-func (c *sortColumns) appendEntry(uid uint32, e *sortEntry, fields sortFields) {
+// acceptsAll reports whether every one of entries can be added (nextThreadMode).
+func (c *sortColumns) acceptsAll(entries []sortEntry, fields sortFields) bool {
+	if fields&fieldThread == 0 {
+		return true
+	}
+	mode, ok := c.idMode, true
+	for k := range entries {
+		if mode, ok = nextThreadMode(mode, &entries[k]); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// appendEntry appends the row of uid (above every row's) with e's keys, those of fields;
+// false, and nothing appended, when e has only strings for THREAD and the columns hold
+// numbers (nextThreadMode).
+func (c *sortColumns) appendEntry(uid uint32, e *sortEntry, fields sortFields) bool {
+	if fields&fieldThread != 0 {
+		mode, ok := nextThreadMode(c.idMode, e)
+		if !ok {
+			return false
+		}
+		if mode == threadIDsStrings && c.idMode != threadIDsStrings && len(c.ids.values) == 1 {
+			c.ids.index = make(map[string]uint32, c.expect)
+			c.ids.index[""] = 0
+		}
+		c.idMode = mode
+	}
 	c.uids = append(c.uids, uid)
 	c.arrival = append(c.arrival, e.msg.Arrival)
 	c.date = append(c.date, e.msg.Date)
@@ -187,13 +270,37 @@ func (c *sortColumns) appendEntry(uid uint32, e *sortEntry, fields sortFields) {
 		}
 	}
 	if fields&fieldThread != 0 {
-		c.messageID = append(c.messageID, c.ids.id(e.msg.MessageID))
-		for _, r := range e.msg.References {
-			c.refs = append(c.refs, c.ids.id(r))
+		switch c.idMode {
+		case threadIDsNumbers:
+			c.messageID = append(c.messageID, e.messageNumber)
+			c.refs = append(c.refs, e.refNumbers...)
+			c.maxNumber = max(c.maxNumber, e.messageNumber)
+			for _, n := range e.refNumbers {
+				c.maxNumber = max(c.maxNumber, n)
+			}
+		case threadIDsStrings:
+			c.messageID = append(c.messageID, c.ids.id(e.msg.MessageID))
+			for _, r := range e.msg.References {
+				c.refs = append(c.refs, c.ids.id(r))
+			}
+		default: // no ids: zeros in either mode
+			c.messageID = append(c.messageID, 0)
+			for range e.msg.References {
+				c.refs = append(c.refs, 0)
+			}
 		}
 		c.refStart = append(c.refStart, uint32(len(c.refs)))
 		c.reply = append(c.reply, e.reply)
 	}
+	return true
+}
+
+// threadIDs is the bound of the ids in messageID and refs (sortthread.Columns.IDs).
+func (c *sortColumns) threadIDs() int {
+	if c.idMode == threadIDsNumbers {
+		return int(c.maxNumber) + 1
+	}
+	return len(c.ids.values)
 }
 
 // reserve makes room in empty columns for n messages' keys of fields, so that filling
@@ -208,9 +315,12 @@ func (c *sortColumns) reserve(n int, fields sortFields) {
 	if fields&fieldThread != 0 {
 		c.messageID, c.reply = make([]uint32, 0, n), make([]bool, 0, n)
 		c.refStart = append(make([]uint32, 0, n+1), 0)
-		c.ids.index = make(map[string]uint32, n)
-		c.ids.index[""] = 0
-		c.ids.values = append(make([]string, 0, n), "")
+		c.expect = n
+		if c.idMode == threadIDsStrings {
+			// Else sized when the first string comes (appendEntry): numbers need no map.
+			c.ids.index = make(map[string]uint32, n)
+			c.ids.index[""] = 0
+		}
 	}
 }
 
@@ -235,10 +345,14 @@ func (c *sortColumns) appendRow(src *sortColumns, r int) {
 
 // insert adds the entries of uids that c lacks, and returns how many it added. Ascending
 // above c's last UID they are appended in place; else c is rebuilt by a merge, into new
-// arrays, so that snapshots taken before keep theirs.
-func (c *sortColumns) insert(uids []uint32, entries []sortEntry, fields sortFields) int {
+// arrays, so that snapshots taken before keep theirs. It adds nothing and returns
+// errThreadStrings when an entry has only strings for THREAD and c holds numbers.
+func (c *sortColumns) insert(uids []uint32, entries []sortEntry, fields sortFields) (int, error) {
 	if len(uids) == 0 {
-		return 0
+		return 0, nil
+	}
+	if !c.acceptsAll(entries, fields) {
+		return 0, errThreadStrings
 	}
 	if !slices.IsSorted(uids) {
 		order := make([]int, len(uids))
@@ -256,17 +370,18 @@ func (c *sortColumns) insert(uids []uint32, entries []sortEntry, fields sortFiel
 		for k, uid := range uids {
 			c.appendEntry(uid, &entries[k], fields)
 		}
-		return len(uids)
+		return len(uids), nil
 	}
 	add := newSortColumns()
-	add.texts, add.ids = c.texts, c.ids
+	add.texts, add.ids, add.idMode, add.expect = c.texts, c.ids, c.idMode, c.expect
 	for k, uid := range uids {
 		if _, found := slices.BinarySearch(c.uids, uid); !found && uid != add.last() {
 			add.appendEntry(uid, &entries[k], fields)
 		}
 	}
 	merged := newSortColumns()
-	merged.texts, merged.ids = c.texts, c.ids
+	merged.texts, merged.ids, merged.idMode, merged.expect = c.texts, c.ids, add.idMode, c.expect
+	merged.maxNumber = max(c.maxNumber, add.maxNumber)
 	i, j := 0, 0
 	for i < len(c.uids) || j < len(add.uids) {
 		if j == len(add.uids) || (i < len(c.uids) && c.uids[i] < add.uids[j]) {
@@ -278,7 +393,7 @@ func (c *sortColumns) insert(uids []uint32, entries []sortEntry, fields sortFiel
 		}
 	}
 	*c = merged
-	return len(add.uids)
+	return len(add.uids), nil
 }
 
 func hasDuplicates(ascending []uint32) bool {
@@ -354,10 +469,11 @@ func newSortKeyCache(maxMessages int) *sortKeyCache {
 }
 
 // newCommandSortCache is a cache for one command (another owner's mailbox), keeping only
-// fields.
-func newCommandSortCache(fields sortFields) *sortKeyCache {
+// fields; with strings, its mailboxes hold THREAD's ids as strings from the start
+// (threadIDMode), so that no entry is refused.
+func newCommandSortCache(fields sortFields, strings bool) *sortKeyCache {
 	c := newSortKeyCache(int(^uint(0) >> 1))
-	c.fields = fields
+	c.fields, c.stringIDs = fields, strings
 	return c
 }
 
@@ -381,7 +497,7 @@ func (c *sortKeyCache) snapshot(box sortBoxKey, uids []uint32) (*sortSnapshot, [
 			s.values[k], s.ranks[k] = t.values, t.ranks()
 		}
 	}
-	s.ids = len(s.sortColumns.ids.values)
+	s.ids = s.threadIDs()
 	return s, s.rowsOf(uids)
 }
 
@@ -435,7 +551,7 @@ var errColumnEvicted = errors.New("sort cache: the mailbox was evicted while its
 // given room for about expect messages.
 // filling is the box the read's earlier chunks went to (nil for the first chunk); the box
 // this chunk went to is returned, or errColumnEvicted if filling is no longer box's.
-func (c *sortKeyCache) appendColumn(box sortBoxKey, filling *sortBox, upTo uint32, expect int, decode func(add func(uid uint32, e *sortEntry)) error) (*sortBox, error) {
+func (c *sortKeyCache) appendColumn(box sortBoxKey, filling *sortBox, upTo uint32, expect int, decode func(add func(uid uint32, e *sortEntry) error) error) (*sortBox, error) {
 	if c.max <= 0 {
 		return nil, nil
 	}
@@ -450,24 +566,59 @@ func (c *sortKeyCache) appendColumn(box sortBoxKey, filling *sortBox, upTo uint3
 	}
 	var added []uint32
 	var entries []sortEntry
-	err := decode(func(uid uint32, e *sortEntry) {
+	err := decode(func(uid uint32, e *sortEntry) error {
 		switch {
 		case uid > b.cols.last():
-			b.cols.appendEntry(uid, e, c.fields)
+			if !b.cols.appendEntry(uid, e, c.fields) {
+				return errThreadStrings
+			}
 			c.entries++
 		case len(added) == 0 || uid > added[len(added)-1]:
 			// Below rows read from the records (out of UID order): merged after.
 			e := *e
 			e.msg.References = slices.Clone(e.msg.References)
+			e.refNumbers = slices.Clone(e.refNumbers)
 			added, entries = append(added, uid), append(entries, e)
 		}
+		return nil
 	})
-	c.entries += b.cols.insert(added, entries, c.fields)
+	if err == nil {
+		var n int
+		n, err = b.cols.insert(added, entries, c.fields)
+		c.entries += n
+	}
+	if errors.Is(err, errThreadStrings) {
+		c.restartWithStrings(b)
+		return nil, errColumnRestart
+	}
 	if err == nil {
 		b.columnUpTo = max(b.columnUpTo, upTo)
 	}
 	c.evict()
 	return b, err
+}
+
+// errThreadStrings is the answer of columns holding THREAD's ids as numbers to an entry
+// that has only strings (threadIDMode).
+var errThreadStrings = errors.New("sort cache: a message without Message-ID numbers in a mailbox held with numbers")
+
+// errColumnRestart is appendColumn's answer when it met errThreadStrings: the mailbox was
+// emptied to hold strings (restartWithStrings), and its column is to be read again from
+// the start.
+var errColumnRestart = errors.New("sort cache: the mailbox's column is read again with Message-ID strings")
+
+// restartWithStrings replaces b, which met errThreadStrings, by an empty mailbox that holds
+// THREAD's ids as strings, and returns it; under c.mu. The rows b had go: their strings
+// were not kept, so they are read again.
+func (c *sortKeyCache) restartWithStrings(b *sortBox) *sortBox {
+	if e := c.boxes[b.key]; e != nil && e.Value.(*sortBox) == b {
+		c.entries -= len(b.cols.uids)
+		delete(c.boxes, b.key)
+		c.lru.Remove(e)
+	}
+	fresh := c.boxOf(b.key)
+	fresh.cols.idMode = threadIDsStrings
+	return fresh
 }
 
 // put adds the entries of uids (ascending) in box, then evicts mailboxes beyond the bound
@@ -479,7 +630,14 @@ func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.boxOf(box)
-	c.entries += b.cols.insert(uids, entries, c.fields)
+	n, err := b.cols.insert(uids, entries, c.fields)
+	if err != nil {
+		// errThreadStrings: the box's earlier rows go (the caller's second snapshot sees
+		// them missing, stillComplete), the box holds strings from now on.
+		b = c.restartWithStrings(b)
+		n, _ = b.cols.insert(uids, entries, c.fields)
+	}
+	c.entries += n
 	c.evict()
 }
 
@@ -487,7 +645,11 @@ func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 func (c *sortKeyCache) boxOf(box sortBoxKey) *sortBox {
 	e := c.boxes[box]
 	if e == nil {
-		e = c.lru.PushFront(&sortBox{key: box, cols: newSortColumns()})
+		b := &sortBox{key: box, cols: newSortColumns()}
+		if c.stringIDs {
+			b.cols.idMode = threadIDsStrings
+		}
+		e = c.lru.PushFront(b)
 		c.boxes[box] = e
 	}
 	c.lru.MoveToFront(e)

@@ -136,7 +136,7 @@ func TestCommandSortCacheKeepsItsFields(t *testing.T) {
 		fields           sortFields
 		text, threadKeys bool
 	}{{0, false, false}, {textField(sortthread.From), true, false}, {fieldThread, false, true}, {allFields, true, true}} {
-		c := newCommandSortCache(tc.fields)
+		c := newCommandSortCache(tc.fields, false)
 		c.put(box, []uint32{3}, []sortEntry{e})
 		keys, rows := c.snapshot(box, []uint32{3})
 		if rows[0] != 0 || keys.date[0] != 7 {
@@ -198,11 +198,13 @@ func TestColumnReadStopsWhenEvicted(t *testing.T) {
 	c := newSortKeyCache(15)
 	a := sortBoxKey{owner: "u", mailboxID: 1, uidValidity: 1}
 	b := sortBoxKey{owner: "u", mailboxID: 2, uidValidity: 1}
-	chunk := func(first, last uint32) func(add func(uint32, *sortEntry)) error {
-		return func(add func(uint32, *sortEntry)) error {
+	chunk := func(first, last uint32) func(add func(uint32, *sortEntry) error) error {
+		return func(add func(uint32, *sortEntry) error) error {
 			for u := first; u <= last; u++ {
 				e := sizeEntry(uint64(u))
-				add(u, &e)
+				if err := add(u, &e); err != nil {
+					return err
+				}
 			}
 			return nil
 		}

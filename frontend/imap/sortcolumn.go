@@ -31,6 +31,23 @@ func init() { columnMinMissing.Store(fetchBatch) }
 // of box, into cache, up to the deadline. Messages the column lacks (stored before it was
 // kept) stay missing, for sortEntries to read.
 func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time.Time) error {
+	err := c.readColumn(cache, box, deadline)
+	if errors.Is(err, errColumnRestart) {
+		// An entry without Message-ID numbers emptied the box, which now holds strings
+		// and refuses none: read from the start once more.
+		err = c.readColumn(cache, box, deadline)
+	}
+	if errors.Is(err, errColumnEvicted) || errors.Is(err, errColumnRestart) {
+		// Another mailbox's fill evicted this one (or emptied it again): what is missing
+		// is read from the records (fillSortKeys), and the next command reads the column
+		// again.
+		return nil
+	}
+	return err
+}
+
+// readColumn is fillFromColumn's read of the column, once.
+func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, deadline time.Time) error {
 	s := c.sel
 	after := cache.columnRead(box)
 	// One stream reads the whole column, so its deadline is the command's, not a call's;
@@ -68,7 +85,7 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 				}
 				continue
 			}
-			filling, err = cache.appendColumn(box, filling, last, len(s.msgs.uids), func(add func(uint32, *sortEntry)) error {
+			filling, err = cache.appendColumn(box, filling, last, len(s.msgs.uids), func(add func(uint32, *sortEntry) error) error {
 				if len(chunk.GetRecords()) > 0 {
 					return decodeColumnRecords(chunk.GetRecords(), add)
 				}
@@ -86,10 +103,8 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 	if errors.Is(err, errSortDeadline) || ctx.Err() != nil {
 		return no(imapresp.CodeLimit, "Ordering took longer than "+c.srv.limits.SortTimeout.String())
 	}
-	if errors.Is(err, errColumnEvicted) {
-		// Another mailbox's fill evicted this one: what is missing is read from the
-		// records (fillSortKeys), and the next command reads the column again.
-		return nil
+	if errors.Is(err, errColumnEvicted) || errors.Is(err, errColumnRestart) {
+		return err
 	}
 	if err != nil {
 		return rpcStatus(err, imapresp.CodeNonExistent, "read sort keys")
@@ -107,6 +122,8 @@ var (
 	columnDateField    = protoField(&metadatapb.SortColumnEntry{}, "internal_date_unix")
 	columnSizeField    = protoField(&metadatapb.SortColumnEntry{}, "size")
 	columnKeysField    = protoField(&metadatapb.SortColumnEntry{}, "keys")
+	columnNumberField  = protoField(&metadatapb.SortColumnEntry{}, "message_number")
+	columnRefNumsField = protoField(&metadatapb.SortColumnEntry{}, "reference_numbers")
 	keysSentField      = protoField(&metadatapb.SortKeys{}, "sent_unix")
 	keysSubjectField   = protoField(&metadatapb.SortKeys{}, "subject")
 	keysFromField      = protoField(&metadatapb.SortKeys{}, "from")
@@ -130,12 +147,12 @@ func protoField(m interface {
 // are substrings of the chunk's bytes, so that a message costs no allocation: add interns
 // what it keeps (sortColumns.appendEntry) and keeps no string it is given, so the bytes are
 // read in place, never copied (nothing writes a received chunk).
-func decodeColumnChunk(chunk *metadatapb.SortColumnChunk, add func(uid uint32, e *sortEntry)) error {
+func decodeColumnChunk(chunk *metadatapb.SortColumnChunk, add func(uid uint32, e *sortEntry) error) error {
 	var text string
 	if len(chunk.GetEntries()) > 0 {
 		text = unsafe.String(&chunk.Entries[0], len(chunk.Entries))
 	}
-	var refs []string
+	var buf entryBuffers
 	var e sortEntry
 	off := 0
 	for _, uid := range chunk.GetUids() {
@@ -145,12 +162,12 @@ func decodeColumnChunk(chunk *metadatapb.SortColumnChunk, add func(uid uint32, e
 		}
 		start := off + l
 		off = start + int(n)
-		e = sortEntry{}
-		var err error
-		if refs, err = decodeColumnEntry(text[start:off], &e, refs[:0]); err != nil {
+		if err := decodeColumnEntry(text[start:off], &e, &buf); err != nil {
 			return fmt.Errorf("sort column: UID %d: %w", uid, err)
 		}
-		add(uid, &e)
+		if err := add(uid, &e); err != nil {
+			return err
+		}
 	}
 	if off != len(text) {
 		return errors.New("sort column: entries beyond the UIDs")
@@ -188,9 +205,9 @@ func bytesString(b []byte) string {
 // decodeColumnRecords decodes a SortColumnChunk's records (per message its UID, then its
 // entry with its length, metadata/sortcolumn.go) as decodeColumnChunk does its uids and
 // entries, giving each to add.
-func decodeColumnRecords(records []byte, add func(uid uint32, e *sortEntry)) error {
+func decodeColumnRecords(records []byte, add func(uid uint32, e *sortEntry) error) error {
 	r := wireReader{s: bytesString(records)}
-	var refs []string
+	var buf entryBuffers
 	var e sortEntry
 	for r.more() {
 		uid, err := r.varint()
@@ -201,11 +218,12 @@ func decodeColumnRecords(records []byte, add func(uid uint32, e *sortEntry)) err
 		if err != nil {
 			return fmt.Errorf("sort column: bad entry length at UID %d", uid)
 		}
-		e = sortEntry{}
-		if refs, err = decodeColumnEntry(entry, &e, refs[:0]); err != nil {
+		if err := decodeColumnEntry(entry, &e, &buf); err != nil {
 			return fmt.Errorf("sort column: UID %d: %w", uid, err)
 		}
-		add(uint32(uid), &e)
+		if err := add(uint32(uid), &e); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -278,49 +296,75 @@ func (r *wireReader) skip(typ protowire.Type) error {
 	return err
 }
 
+// entryBuffers are decodeColumnEntry's slices, reused from one entry to the next.
+type entryBuffers struct {
+	refs []string
+	nums []uint32
+}
+
 // decodeColumnEntry decodes an encoded SortColumnEntry into e as sortEntryOf would build it
-// from the decoded message, appending its references to refs (returned).
-func decodeColumnEntry(s string, e *sortEntry, refs []string) ([]string, error) {
+// from the decoded message, and its Message-ID numbers (metadata/messagenumbers.go); e's
+// references and numbers are buf's, valid until the next entry is decoded into it.
+func decodeColumnEntry(s string, e *sortEntry, buf *entryBuffers) error {
+	*e = sortEntry{}
+	buf.refs, buf.nums = buf.refs[:0], buf.nums[:0]
 	r := wireReader{s: s}
 	var keys string
 	for r.more() {
 		num, typ, err := r.tag()
 		if err != nil {
-			return refs, err
+			return err
 		}
 		switch {
 		case num == columnDateField && typ == protowire.VarintType:
 			v, err := r.varint()
 			if err != nil {
-				return refs, err
+				return err
 			}
 			e.msg.Arrival = int64(v)
 		case num == columnSizeField && typ == protowire.VarintType:
 			if e.msg.Size, err = r.varint(); err != nil {
-				return refs, err
+				return err
 			}
 		case num == columnKeysField && typ == protowire.BytesType:
 			if keys, err = r.bytes(); err != nil {
-				return refs, err
+				return err
+			}
+		case num == columnNumberField && typ == protowire.VarintType:
+			v, err := r.varint()
+			if err != nil || v > math.MaxUint32 {
+				return errWire
+			}
+			e.numbered, e.messageNumber = true, uint32(v)
+		case num == columnRefNumsField && typ == protowire.BytesType:
+			packed, err := r.bytes()
+			if err != nil {
+				return err
+			}
+			for p := (wireReader{s: packed}); p.more(); {
+				v, err := p.varint()
+				if err != nil || v > math.MaxUint32 {
+					return errWire
+				}
+				buf.nums = append(buf.nums, uint32(v))
 			}
 		default:
 			if err := r.skip(typ); err != nil {
-				return refs, err
+				return err
 			}
 		}
 	}
 	e.msg.Date = e.msg.Arrival
 	r = wireReader{s: keys}
-	first := len(refs)
 	for r.more() {
 		num, typ, err := r.tag()
 		if err != nil {
-			return refs, err
+			return err
 		}
 		if typ == protowire.VarintType && (num == keysSentField || num == keysReplyField) {
 			v, err := r.varint()
 			if err != nil {
-				return refs, err
+				return err
 			}
 			if num == keysSentField {
 				e.msg.Date = int64(v) // RFC 5256 2.2; else the internal date
@@ -349,24 +393,31 @@ func decodeColumnEntry(s string, e *sortEntry, refs []string) ([]string, error) 
 		switch {
 		case typ != protowire.BytesType || (field == nil && num != keysRefsField):
 			if err := r.skip(typ); err != nil {
-				return refs, err
+				return err
 			}
 		case field != nil:
 			if *field, err = r.bytes(); err != nil {
-				return refs, err
+				return err
 			}
 		default:
 			v, err := r.bytes()
 			if err != nil {
-				return refs, err
+				return err
 			}
-			refs = append(refs, v)
+			buf.refs = append(buf.refs, v)
 		}
 	}
-	if len(refs) > first {
-		e.msg.References = refs[first:len(refs):len(refs)]
+	if len(buf.refs) > 0 {
+		e.msg.References = buf.refs[:len(buf.refs):len(buf.refs)]
 	}
-	return refs, nil
+	if e.numbered && len(buf.nums) != len(buf.refs) {
+		// Numbers that do not match the references: the strings are used instead.
+		e.numbered, e.messageNumber = false, 0
+	}
+	if e.numbered && len(buf.nums) > 0 {
+		e.refNumbers = buf.nums
+	}
+	return nil
 }
 
 // sortEntryOf is a message's sort entry from its internal date, size and stored keys.

@@ -34,6 +34,23 @@ func TestDecodeColumnEntry(t *testing.T) {
 			keys.References = append(keys.References, fmt.Sprintf("r%d@x", rng.IntN(100)))
 		}
 		e := &metadatapb.SortColumnEntry{InternalDateUnix: rng.Int64N(1<<33) - 1<<30, Size: rng.Uint64N(1 << 40), Keys: keys}
+		entry := sortEntryOf(e.GetInternalDateUnix(), e.GetSize(), keys)
+		switch i % 3 {
+		case 1: // numbered (metadata/messagenumbers.go)
+			e.MessageNumber = proto.Uint32(uint32(i))
+			for k := range keys.References {
+				e.ReferenceNumbers = append(e.ReferenceNumbers, uint32(1000+k))
+			}
+			entry.numbered, entry.messageNumber = true, uint32(i)
+			if len(e.ReferenceNumbers) > 0 {
+				entry.refNumbers = e.ReferenceNumbers
+			}
+		case 2: // numbers that do not match the references: the strings go
+			if i%5 == 0 {
+				e.MessageNumber = proto.Uint32(7)
+				e.ReferenceNumbers = make([]uint32, len(keys.References)+1)
+			}
+		}
 		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(e)
 		if err != nil {
 			t.Fatal(err)
@@ -46,18 +63,20 @@ func TestDecodeColumnEntry(t *testing.T) {
 		chunk.Entries = protowire.AppendBytes(chunk.Entries, b)
 		records = protowire.AppendVarint(records, uint64(i+1))
 		records = protowire.AppendBytes(records, b)
-		want = append(want, sortEntryOf(e.GetInternalDateUnix(), e.GetSize(), keys))
+		want = append(want, entry)
 	}
-	for _, decode := range []func(add func(uint32, *sortEntry)) error{
-		func(add func(uint32, *sortEntry)) error { return decodeColumnChunk(&chunk, add) },
-		func(add func(uint32, *sortEntry)) error { return decodeColumnRecords(records, add) },
+	for _, decode := range []func(add func(uint32, *sortEntry) error) error{
+		func(add func(uint32, *sortEntry) error) error { return decodeColumnChunk(&chunk, add) },
+		func(add func(uint32, *sortEntry) error) error { return decodeColumnRecords(records, add) },
 	} {
 		var uids []uint32
 		var got []sortEntry
-		err := decode(func(uid uint32, e *sortEntry) {
+		err := decode(func(uid uint32, e *sortEntry) error {
 			cp := *e
 			cp.msg.References = slices.Clone(e.msg.References) // the decoder reuses them
+			cp.refNumbers = slices.Clone(e.refNumbers)
 			uids, got = append(uids, uid), append(got, cp)
+			return nil
 		})
 		if err != nil || len(uids) != len(want) {
 			t.Fatalf("decoded %d entries: %v", len(uids), err)
@@ -73,10 +92,10 @@ func TestDecodeColumnEntry(t *testing.T) {
 	}
 	for _, cut := range []int{1, 5, len(chunk.Entries) / 2} {
 		bad := chunk.Entries[:len(chunk.Entries)-cut]
-		if err := decodeColumnChunk(&metadatapb.SortColumnChunk{Uids: chunk.Uids, Entries: bad}, func(uint32, *sortEntry) {}); err == nil {
+		if err := decodeColumnChunk(&metadatapb.SortColumnChunk{Uids: chunk.Uids, Entries: bad}, func(uint32, *sortEntry) error { return nil }); err == nil {
 			t.Errorf("entries cut by %d decoded", cut)
 		}
-		if err := decodeColumnRecords(records[:len(records)-cut], func(uint32, *sortEntry) {}); err == nil {
+		if err := decodeColumnRecords(records[:len(records)-cut], func(uint32, *sortEntry) error { return nil }); err == nil {
 			t.Errorf("records cut by %d decoded", cut)
 		}
 	}

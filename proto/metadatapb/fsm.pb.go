@@ -1532,11 +1532,14 @@ func (x *AccountRecord) GetAppPasswords() []*AppPasswordRecord {
 }
 
 type MailboxRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
-	Mailbox       *Mailbox               `protobuf:"bytes,2,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Account string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	Mailbox *Mailbox               `protobuf:"bytes,2,opt,name=mailbox,proto3" json:"mailbox,omitempty"`
+	// The last number the mailbox's Message-ID dictionary gave (metadata/messagenumbers.go);
+	// numbers are never reused, an expunge keeps them.
+	LastMessageNumber uint32 `protobuf:"varint,2900,opt,name=last_message_number,json=lastMessageNumber,proto3" json:"last_message_number,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *MailboxRecord) Reset() {
@@ -1581,6 +1584,13 @@ func (x *MailboxRecord) GetMailbox() *Mailbox {
 		return x.Mailbox
 	}
 	return nil
+}
+
+func (x *MailboxRecord) GetLastMessageNumber() uint32 {
+	if x != nil {
+		return x.LastMessageNumber
+	}
+	return 0
 }
 
 // MessageIndex is the part of a message that SELECT and flag commands read; the
@@ -2165,10 +2175,11 @@ const file_fsm_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
 	"\x05scram\x18\xe8\a \x03(\v2$.strata.metadata.v1.ScramCredentialsR\x05scram\x12K\n" +
-	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"`\n" +
+	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\x91\x01\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
-	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\"\xf5\x01\n" +
+	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12/\n" +
+	"\x13last_message_number\x18\xd4\x16 \x01(\rR\x11lastMessageNumber\"\xf5\x01\n" +
 	"\fMessageIndex\x12\x16\n" +
 	"\x06modseq\x18\x01 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x02 \x03(\tR\x05flags\x12,\n" +

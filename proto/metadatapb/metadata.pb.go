@@ -4690,6 +4690,15 @@ type SortColumnEntry struct {
 	InternalDateUnix int64                  `protobuf:"varint,1,opt,name=internal_date_unix,json=internalDateUnix,proto3" json:"internal_date_unix,omitempty"`
 	Size             uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
 	Keys             *SortKeys              `protobuf:"bytes,3,opt,name=keys,proto3" json:"keys,omitempty"`
+	// The message's Message-ID (keys.message_id) and references (keys.references, in their
+	// order) as numbers of the mailbox's Message-ID dictionary (metadata/messagenumbers.go):
+	// equal strings have equal numbers within a mailbox, 0 is the empty string, so THREAD
+	// REFERENCES (RFC 5256 4) links messages by number without comparing strings. Present
+	// (message_number set, 0 included) only when the FSM numbered the entry: entries stored
+	// before, or with an id too long to number, have neither, and the frontend compares
+	// their strings.
+	MessageNumber    *uint32  `protobuf:"varint,2900,opt,name=message_number,json=messageNumber,proto3,oneof" json:"message_number,omitempty"`
+	ReferenceNumbers []uint32 `protobuf:"varint,2901,rep,packed,name=reference_numbers,json=referenceNumbers,proto3" json:"reference_numbers,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -4741,6 +4750,20 @@ func (x *SortColumnEntry) GetSize() uint64 {
 func (x *SortColumnEntry) GetKeys() *SortKeys {
 	if x != nil {
 		return x.Keys
+	}
+	return nil
+}
+
+func (x *SortColumnEntry) GetMessageNumber() uint32 {
+	if x != nil && x.MessageNumber != nil {
+		return *x.MessageNumber
+	}
+	return 0
+}
+
+func (x *SortColumnEntry) GetReferenceNumbers() []uint32 {
+	if x != nil {
+		return x.ReferenceNumbers
 	}
 	return nil
 }
@@ -11018,11 +11041,14 @@ const file_metadata_proto_rawDesc = "" +
 	"\x0fSortColumnChunk\x12\x12\n" +
 	"\x04uids\x18\x01 \x03(\rR\x04uids\x12\x18\n" +
 	"\aentries\x18\x02 \x01(\fR\aentries\x12\x19\n" +
-	"\arecords\x18\xa8\x14 \x01(\fR\arecords\"\x85\x01\n" +
+	"\arecords\x18\xa8\x14 \x01(\fR\arecords\"\xf3\x01\n" +
 	"\x0fSortColumnEntry\x12,\n" +
 	"\x12internal_date_unix\x18\x01 \x01(\x03R\x10internalDateUnix\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x120\n" +
-	"\x04keys\x18\x03 \x01(\v2\x1c.strata.metadata.v1.SortKeysR\x04keys\"\x9c\x02\n" +
+	"\x04keys\x18\x03 \x01(\v2\x1c.strata.metadata.v1.SortKeysR\x04keys\x12+\n" +
+	"\x0emessage_number\x18\xd4\x16 \x01(\rH\x00R\rmessageNumber\x88\x01\x01\x12,\n" +
+	"\x11reference_numbers\x18\xd5\x16 \x03(\rR\x10referenceNumbersB\x11\n" +
+	"\x0f_message_number\"\x9c\x02\n" +
 	"\x11StoreFlagsRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
@@ -11997,6 +12023,7 @@ func file_metadata_proto_init() {
 		return
 	}
 	file_metadata_proto_msgTypes[13].OneofWrappers = []any{}
+	file_metadata_proto_msgTypes[58].OneofWrappers = []any{}
 	file_metadata_proto_msgTypes[81].OneofWrappers = []any{
 		(*BackupChunk_Snapshot)(nil),
 		(*BackupChunk_Blobs)(nil),
