@@ -304,7 +304,7 @@ func (b *Batch) Add(account string, mailbox uint64, uid uint32, d *Doc) error {
 		p = &pendingPostings{words: map[string][]uint32{}}
 		b.pending[ref] = p
 	}
-	for w := range d.words {
+	for _, w := range d.words {
 		p.words[w] = append(p.words[w], uid)
 	}
 	for s := range p.long {
