@@ -64,12 +64,7 @@ func TestAdversarialDifferential(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := b.SetState(account, mailbox, MailboxState{UIDValidity: 1, LastUID: uid}); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Commit(); err != nil {
-			t.Fatal(err)
-		}
+		commitBatch(t, b, account, mailbox, uid)
 		_ = batch
 	}
 	ctx := context.Background()

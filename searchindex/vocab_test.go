@@ -10,6 +10,18 @@ import (
 	"testing"
 )
 
+// commitBatch commits b with the state of a mailbox of UIDVALIDITY 1 indexed up to
+// lastUID.
+func commitBatch(t testing.TB, b *Batch, account string, mailbox uint64, lastUID uint32) {
+	t.Helper()
+	if err := b.SetState(account, mailbox, MailboxState{UIDValidity: 1, LastUID: lastUID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // dictWords writes words as a dictionary (vocabEntry.words).
 func dictWords(words ...string) []byte {
 	var b []byte
@@ -80,12 +92,7 @@ func TestCachedDictionaryMergesCommits(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := b.SetState(account, mailbox, MailboxState{UIDValidity: 1, LastUID: uid}); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Commit(); err != nil {
-			t.Fatal(err)
-		}
+		commitBatch(t, b, account, mailbox, uid)
 		// The entry read by the first query (round 0) is carried from batch to batch.
 		key := vocabKey{account, mailbox, ScopeBody}
 		gen, quiet := x.vocab.stamp(stripeOf(account, mailbox))
