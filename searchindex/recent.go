@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"math/bits"
 	"sync"
 	"time"
 )
@@ -61,19 +62,58 @@ func (r *RecentBodies) Keep(key string, body io.ReaderAt, size int64) {
 	if have || !room {
 		return
 	}
-	b := make([]byte, size)
+	b := getBodyBuffer(size)
 	if n, _ := body.ReadAt(b, 0); int64(n) != size {
+		putBodyBuffer(b)
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, have := r.bodies[key]; have || !r.makeRoom(size) {
+		putBodyBuffer(b)
 		return
 	}
 	r.bodies[key] = b
 	r.order = append(r.order, recentEntry{key: key, at: time.Now(), size: size})
 	r.held += size
 	r.kept++
+}
+
+// Body buffers are pooled by size class (powers of two from 4 KiB): the indexer hands
+// each back once it has read it (Over's readers' Close), so a steady stream of APPENDs
+// reuses the same few buffers instead of allocating a body's size per message, which
+// made the garbage collector and the scavenger work for the whole process.
+const (
+	minBodyClass = 12 // 4 KiB
+	bodyClasses  = 20 // up to 2^31 bytes, past any per-body cap
+)
+
+var bodyPools [bodyClasses]sync.Pool
+
+// bodyClass returns the size class of a buffer of size bytes: its capacity is
+// 1<<(minBodyClass+class).
+func bodyClass(size int64) int {
+	return max(0, bits.Len64(uint64(size-1))-minBodyClass)
+}
+
+func getBodyBuffer(size int64) []byte {
+	class := bodyClass(size)
+	if class >= bodyClasses {
+		return make([]byte, size)
+	}
+	if b, ok := bodyPools[class].Get().(*[]byte); ok {
+		return (*b)[:size]
+	}
+	return make([]byte, size, 1<<(minBodyClass+class))
+}
+
+// putBodyBuffer returns a buffer of getBodyBuffer to its pool; b must not be used after.
+func putBodyBuffer(b []byte) {
+	class := bodyClass(int64(cap(b)))
+	if class >= bodyClasses || cap(b) != 1<<(minBodyClass+class) {
+		return
+	}
+	bodyPools[class].Put(&b)
 }
 
 // makeRoom drops stale bodies until size more bytes fit the budget; false if they do
@@ -157,5 +197,20 @@ func (b recentBlobs) Get(ctx context.Context, key string, offset, length int64) 
 	if length >= 0 {
 		end = min(end, offset+length)
 	}
-	return io.NopCloser(bytes.NewReader(body[offset:end])), nil
+	return &bodyReader{Reader: bytes.NewReader(body[offset:end]), body: body}, nil
+}
+
+// bodyReader reads a body taken from RecentBodies and hands its buffer back on Close.
+type bodyReader struct {
+	*bytes.Reader
+	body []byte
+}
+
+func (r *bodyReader) Close() error {
+	if r.body != nil {
+		r.Reader.Reset(nil)
+		putBodyBuffer(r.body)
+		r.body = nil
+	}
+	return nil
 }
