@@ -36,6 +36,7 @@ import (
 	"github.com/strata-mail/strata/frontend/auth"
 	"github.com/strata-mail/strata/frontend/connserver"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/frontend/ingest"
 	"github.com/strata-mail/strata/frontend/ldapauth"
 	"github.com/strata-mail/strata/frontend/lmtp"
 	"github.com/strata-mail/strata/frontend/managesieve"
@@ -153,6 +154,15 @@ type Config struct {
 // DefaultBlobCacheSize is the body cache's size when the configuration gives none.
 const DefaultBlobCacheSize = 64 << 20
 
+// The bodies APPEND and LMTP hand the search indexer in memory (searchindex.RecentBodies):
+// at most recentBodiesBudget bytes held, none larger than recentBodyMax. 64 MiB holds the
+// ~3,000 messages of a typical 20 KiB that an indexer working at its low duty cycle lags
+// behind a burst of appends; beyond it, the indexer reads the blobs back.
+const (
+	recentBodiesBudget = 64 << 20
+	recentBodyMax      = 1 << 20
+)
+
 // Server is a running embedded Strata.
 type Server struct {
 	cfg       Config
@@ -188,6 +198,8 @@ type Server struct {
 	stagingMarked bool
 	// searchIndex is the text-search index, nil when Config.DisableSearchIndex.
 	searchIndex *fsmfeed.Indexer
+	// recentBodies hands stored bodies to the indexer, nil when searchIndex is.
+	recentBodies *searchindex.RecentBodies
 	// blobs is the body store the frontends write to.
 	blobs blobstore.Store
 }
@@ -324,9 +336,14 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	s.inproc = inproc.New()
 	metadatapb.RegisterMetadataServer(s.inproc, svc)
 	client := metadatapb.NewMetadataClient(s.inproc)
+	// recent hands the bodies IMAP and LMTP store to the indexer in memory; nil when
+	// the index is off.
+	var recent ingest.RecentBodies
 	if !cfg.DisableSearchIndex {
 		// The text-search index beside the FSM, fed by its change feed (searchindex).
-		if s.searchIndex, err = fsmfeed.Start(cfg.DataDir, s.fsm, svc, client, blobs, cfg.Logger); err != nil {
+		s.recentBodies = searchindex.NewRecentBodies(recentBodiesBudget, recentBodyMax)
+		recent = s.recentBodies
+		if s.searchIndex, err = fsmfeed.Start(cfg.DataDir, s.fsm, svc, client, s.recentBodies.Over(blobs), cfg.Logger); err != nil {
 			return nil, err
 		}
 	}
@@ -400,6 +417,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 		Directory:             s.ldap,
 		Blobs:                 blobs,
 		StageBodies:           s.staging != nil,
+		RecentBodies:          recent,
 		SpoolDir:              filepath.Join(cfg.DataDir, "spool"),
 		Logger:                cfg.Logger,
 		AllowPlaintextAuth:    cfg.AllowPlaintextAuth,
@@ -420,6 +438,7 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			Directory:      s.ldap,
 			Blobs:          blobs,
 			StageBodies:    s.staging != nil,
+			RecentBodies:   recent,
 			SpoolDir:       filepath.Join(cfg.DataDir, "spool"),
 			Hostname:       cfg.Hostname,
 			MaxMessageSize: cfg.MaxMessageSize,
@@ -778,6 +797,10 @@ func (s *Server) Close() error {
 	defer cancel()
 	return s.Shutdown(ctx)
 }
+
+// RecentBodies returns what hands the bodies IMAP and LMTP store to the search indexer in
+// memory, nil when Config.DisableSearchIndex.
+func (s *Server) RecentBodies() *searchindex.RecentBodies { return s.recentBodies }
 
 // SearchIndex returns the text-search indexer, nil when Config.DisableSearchIndex.
 func (s *Server) SearchIndex() *searchindex.Indexer {

@@ -48,8 +48,8 @@
 // can only occur inside one word, so the messages holding it in a scope are exactly the
 // union of the postings of the dictionary words that contain it (one bytes.Index pass
 // over the dictionary, O(distinct words of the mailbox), bounded by maxVocabScan; the
-// dictionaries searched lately stay in memory until a batch adds words to their mailbox,
-// vocab.go), their postings united in a bit set over the mailbox's UIDs and sent as a
+// dictionaries searched lately stay in memory, and a batch that adds words to their
+// mailbox merges them in, vocab.go), their postings united in a bit set over the mailbox's UIDs and sent as a
 // bitmap when that is smaller than the list (SearchTextResult.uid_bitmap). That answer is
 // exact, not a superset: the frontend takes it without reading the message, except for
 // the messages Result.Verify lists (a word longer than MaxWord, 48 bytes, in the scope,
@@ -97,7 +97,12 @@
 // catches up when the writes pause; answers stay exact meanwhile (Superset). Per message
 // it reads the body's text parts once (mailtext.WalkSegments with pooled fold buffers)
 // and keeps its distinct words in a map reused from message to message; a batch writes
-// one key per distinct word of the batch.
+// one key per distinct word of the batch. Where the ingest path runs in the same process
+// (`strata serve`), it hands each body it stores to the indexer in memory
+// (RecentBodies: a byte budget, a cap per body, each taken once), so a fresh message's
+// body is not read back from the blob store; the header fields come from the record's
+// structure, parsed once at ingest. A body that is not there (too large, over the budget,
+// after a restart, a cluster's metadata node) is read from the blob store as before.
 //
 // # Invariants
 //

@@ -269,16 +269,22 @@ func (b *Batch) Commit() error {
 		}
 	}
 	// The cached dictionaries of the mailboxes this batch adds words to are stale from
-	// now until the commit is over (vocab.go).
+	// now until the commit is over, when the words are merged in (vocab.go).
 	var stripes []int
 	for ref, p := range b.pending {
 		if len(p.words) > 0 {
 			stripes = append(stripes, stripeOf(ref.account, ref.mailbox))
 		}
 	}
-	b.x.vocab.commitStarting(stripes)
-	defer b.x.vocab.commitDone(stripes)
-	return b.b.Commit(pebble.NoSync)
+	started := b.x.vocab.commitStarting(stripes)
+	err := b.b.Commit(pebble.NoSync)
+	pending := b.pending
+	if err != nil {
+		// What the batch wrote is unknown: its stripes' entries stay stale.
+		pending = nil
+	}
+	b.x.vocab.commitDone(started, pending)
+	return err
 }
 
 // SetState records a mailbox's state.
@@ -298,7 +304,7 @@ func (b *Batch) Add(account string, mailbox uint64, uid uint32, d *Doc) error {
 		p = &pendingPostings{words: map[string][]uint32{}}
 		b.pending[ref] = p
 	}
-	for w := range d.words {
+	for _, w := range d.words {
 		p.words[w] = append(p.words[w], uid)
 	}
 	for s := range p.long {
@@ -826,7 +832,7 @@ func (r *reader) dictionary(s Scope) (dict []byte, ok bool, err error) {
 		return nil, false, err
 	}
 	if r.vocab != nil {
-		r.vocab.put(key, r.vocabGen, dict)
+		r.vocab.put(key, r.vocabGen, dict, n)
 	}
 	return dict, true, nil
 }

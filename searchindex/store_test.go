@@ -41,12 +41,7 @@ func TestCandidatesSuperset(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := b.SetState(account, mailbox, MailboxState{UIDValidity: 1, LastUID: uid}); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Commit(); err != nil {
-			t.Fatal(err)
-		}
+		commitBatch(t, b, account, mailbox, uid)
 	}
 	x = removeEveryAndReopen(t, x, dir, account, mailbox, 3, 7, uid, func(dead uint32) { delete(texts, dead) })
 	defer x.Close()

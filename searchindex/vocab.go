@@ -3,6 +3,7 @@ package searchindex
 import (
 	"bytes"
 	"hash/maphash"
+	"slices"
 	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -15,9 +16,11 @@ import (
 // A cached dictionary is used only while it holds every word of the query's snapshot:
 // Batch.Commit marks the mailboxes it adds words to (a stripe of them) before writing and
 // after, and a query takes the cache's entry only if no commit of that stripe started
-// between the entry's load and the query's snapshot (stripeOf, commitStarted). A cached
-// dictionary may hold more words than the snapshot (a mailbox dropped since): their
-// postings are not in the snapshot, so they add nothing.
+// between the entry's load and the query's snapshot (stripeOf, commitStarting). A commit
+// that adds words to a mailbox merges them into its cached dictionaries as it ends
+// (commitDone), so a busy mailbox's dictionary is not read from the store again after
+// every indexing batch. A cached dictionary may hold more words than the snapshot (a
+// mailbox dropped since): their postings are not in the snapshot, so they add nothing.
 type vocabCache struct {
 	mu sync.Mutex
 	// gen counts the commits started per stripe of mailboxes, busy those in progress.
@@ -42,9 +45,10 @@ type vocabKey struct {
 
 // vocabEntry is one scope's dictionary: its words in key order, each followed by a NUL
 // (a word separator, so never inside a word, mailtext.IsWordSeparator), and the stripe
-// generation it was read at.
+// generation it was read at (or brought up to date at, commitDone).
 type vocabEntry struct {
 	words []byte
+	n     int // the number of words
 	gen   uint64
 }
 
@@ -62,23 +66,133 @@ func stripeOf(account string, mailbox uint64) int {
 	return int(h.Sum64() % vocabStripes)
 }
 
-// commitStarting marks the stripes of refs as being written; commitDone ends that.
-func (c *vocabCache) commitStarting(stripes []int) {
+// commitStarting marks the stripes as being written (each once) and returns the
+// generation each stands at now; commitDone ends that.
+func (c *vocabCache) commitStarting(stripes []int) map[int]uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	started := make(map[int]uint64, len(stripes))
 	for _, s := range stripes {
+		if _, ok := started[s]; ok {
+			continue
+		}
 		c.gen[s]++
 		c.busy[s]++
+		started[s] = c.gen[s]
 	}
+	return started
 }
 
-func (c *vocabCache) commitDone(stripes []int) {
+// commitDone ends the commit that started the stripes (commitStarting) and brings the
+// cached dictionaries of the mailboxes it added words to up to date, instead of leaving
+// them stale, when that is safe (pending: the words the commit added, by mailbox; nil when
+// the commit failed). A dictionary is brought up to date only if it was read at the generation
+// just before this commit started (so from a snapshot without the commit, and after every
+// commit before it), and no other commit started on its stripe since: then it plus the
+// added words is the dictionary after the commit, and it takes the generation the stripe
+// stands at once the commit is over. Any other entry of those stripes stays stale, as
+// before, and is read again when a query needs it. The merging runs outside c.mu: the
+// stripes are busy meanwhile, so no query uses or replaces their entries.
+func (c *vocabCache) commitDone(started map[int]uint64, pending map[mailboxRef]*pendingPostings) {
+	type merge struct {
+		key   vocabKey
+		old   *vocabEntry
+		words []byte
+		n     int
+	}
+	var merges []merge
+	c.mu.Lock()
+	for ref, p := range pending {
+		s := stripeOf(ref.account, ref.mailbox)
+		if len(p.words) == 0 || c.gen[s] != started[s] || c.busy[s] != 1 {
+			continue
+		}
+		for scope := range ScopeOther + 1 {
+			key := vocabKey{ref.account, ref.mailbox, Scope(scope)}
+			if e := c.entries[key]; e != nil && e.gen == started[s]-1 {
+				merges = append(merges, merge{key: key, old: e})
+			}
+		}
+	}
+	c.mu.Unlock()
+	added := map[mailboxRef]*[ScopeOther + 1][][]byte{}
+	for i := range merges {
+		m := &merges[i]
+		ref := mailboxRef{m.key.account, m.key.mailbox}
+		if added[ref] == nil {
+			added[ref] = pending[ref].wordsByScope()
+		}
+		m.words, m.n = mergeWords(m.old.words, m.old.n, added[ref][m.key.scope])
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, s := range stripes {
+	for _, m := range merges {
+		s := stripeOf(m.key.account, m.key.mailbox)
+		if c.gen[s] != started[s] || c.busy[s] != 1 || c.entries[m.key] != m.old {
+			continue
+		}
+		c.size += len(m.words) - len(m.old.words)
+		if m.n > maxVocabScan || c.size > maxVocabCache {
+			c.size -= len(m.words)
+			delete(c.entries, m.key)
+			continue
+		}
+		c.entries[m.key] = &vocabEntry{words: m.words, n: m.n, gen: started[s] + 1}
+	}
+	for s := range started {
 		c.gen[s]++
 		c.busy[s]--
 	}
+}
+
+// wordsByScope returns the words of p by scope, each scope's sorted.
+func (p *pendingPostings) wordsByScope() *[ScopeOther + 1][][]byte {
+	scopes := new([ScopeOther + 1][][]byte)
+	for w := range p.words {
+		if s := w[0]; int(s) < len(scopes) {
+			scopes[s] = append(scopes[s], []byte(w[1:]))
+		}
+	}
+	for _, words := range scopes {
+		slices.SortFunc(words, bytes.Compare)
+	}
+	return scopes
+}
+
+// mergeWords returns dict (vocabEntry.words, n words) with the sorted distinct words
+// added, in order and each once, and the number of its words. dict is not changed: a
+// query may be reading it.
+func mergeWords(dict []byte, n int, added [][]byte) ([]byte, int) {
+	if len(added) == 0 {
+		return dict, n
+	}
+	size := len(dict)
+	for _, w := range added {
+		size += len(w) + 1
+	}
+	out := make([]byte, 0, size)
+	at := 0 // the start of the first word of dict not copied yet
+	for _, w := range added {
+		from, have := at, false
+		for at < len(dict) {
+			end := at + bytes.IndexByte(dict[at:], 0)
+			c := bytes.Compare(dict[at:end], w)
+			if c > 0 {
+				break
+			}
+			at = end + 1
+			if c == 0 {
+				have = true
+				break
+			}
+		}
+		out = append(out, dict[from:at]...)
+		if !have {
+			out = append(append(out, w...), 0)
+			n++
+		}
+	}
+	return append(out, dict[at:]...), n
 }
 
 // stamp returns the stripe's generation, ok false while a commit to it is in progress.
@@ -100,7 +214,7 @@ func (c *vocabCache) get(k vocabKey, gen uint64) []byte {
 
 // put caches the dictionary of k read at generation gen, dropping other entries when the
 // cache would grow past maxVocabCache.
-func (c *vocabCache) put(k vocabKey, gen uint64, words []byte) {
+func (c *vocabCache) put(k vocabKey, gen uint64, words []byte, n int) {
 	if len(words) > maxVocabCache/2 {
 		return
 	}
@@ -120,7 +234,7 @@ func (c *vocabCache) put(k vocabKey, gen uint64, words []byte) {
 		c.size -= len(e.words)
 		delete(c.entries, victim)
 	}
-	c.entries[k] = &vocabEntry{words: words, gen: gen}
+	c.entries[k] = &vocabEntry{words: words, n: n, gen: gen}
 	c.size += len(words)
 }
 

@@ -74,12 +74,7 @@ func TestExactAnswers(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := b.SetState(account, mailbox, MailboxState{UIDValidity: 1, LastUID: uid}); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Commit(); err != nil {
-			t.Fatal(err)
-		}
+		commitBatch(t, b, account, mailbox, uid)
 	}
 	x = removeEveryAndReopen(t, x, dir, account, mailbox, 4, 9, uid, func(dead uint32) { delete(texts, dead) })
 	defer x.Close()
@@ -333,12 +328,7 @@ func TestCachedDictionaryFollowsCommits(t *testing.T) {
 		if err := b.Add(account, mailbox, uid, d); err != nil {
 			t.Fatal(err)
 		}
-		if err := b.SetState(account, mailbox, MailboxState{UIDValidity: 1, LastUID: uid}); err != nil {
-			t.Fatal(err)
-		}
-		if err := b.Commit(); err != nil {
-			t.Fatal(err)
-		}
+		commitBatch(t, b, account, mailbox, uid)
 	}
 	ask := func(fuzzy bool, needle string) []uint32 {
 		q := Query{Needle: needle, Scopes: []Scope{ScopeBody}}

@@ -142,7 +142,8 @@ func textCriteria(needle string) []*imap.SearchCriteria {
 // TestSearchIndexMatchesScan: on the generated corpus (RFC 2047 and raw UTF-8 headers,
 // base64 and quoted-printable parts), SEARCH answers through the index are those of a
 // server without one, for many random substrings, multi-byte and case-changed ones
-// among them; and the index does narrow the search.
+// among them; and the index does narrow the search. The indexer took the appended bodies
+// from memory (embedded.Server.RecentBodies), not from the blob store.
 func TestSearchIndexMatchesScan(t *testing.T) {
 	const n = 150
 	indexed := startServer(t)
@@ -156,6 +157,9 @@ func TestSearchIndexMatchesScan(t *testing.T) {
 		}
 	}
 	waitIndexed(t, indexed, embedded.DemoAccount, "INBOX")
+	if kept, taken := indexed.RecentBodies().Counts(); taken == 0 || taken > kept {
+		t.Errorf("the indexer took %d of %d bodies kept in memory; want some", taken, kept)
+	}
 
 	r := rand.New(rand.NewPCG(17, 6203))
 	list := append(needles(t, ci, msgs, r, 60), "report", "RÉUNION", "müller", "ΕΛΛΗΝΙΚΆ", "会議", "zzqx-nothing", "=?UTF-8?")

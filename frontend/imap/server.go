@@ -88,7 +88,10 @@ type Config struct {
 	// after a machine crash (the embedded server).
 	StageBodies bool
 	SpoolDir    string // temporary files for incoming message literals
-	Logger      *slog.Logger
+	// RecentBodies, when set, is given every body once it is stored, for a search
+	// indexer in this process (ingest.Committer.Recent).
+	RecentBodies ingest.RecentBodies
+	Logger       *slog.Logger
 	// AuthCache is the process's verified-credentials cache, shared with ManageSieve; nil:
 	// every LOGIN and AUTHENTICATE hashes the password.
 	AuthCache *auth.Cache
@@ -337,7 +340,7 @@ func NewServer(cfg Config) *Server {
 		logger: cfg.Logger,
 		conns:  conns,
 		ingest: &ingest.Committer{
-			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Stage: cfg.StageBodies, Timeout: writeTimeout, NewRequestID: newRequestID,
+			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Stage: cfg.StageBodies, Recent: cfg.RecentBodies, Timeout: writeTimeout, NewRequestID: newRequestID,
 		},
 		metrics:  newServerMetrics(),
 		records:  newRecordCache(cfg.RecordCacheBytes),

@@ -31,6 +31,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"sync/atomic"
@@ -83,6 +84,22 @@ func NewMessage(tenant string, spool *blobstore.Spool, date time.Time, flags []s
 	}, nil
 }
 
+// RecentBodies keeps bodies just stored, by blob key, for a consumer in the same process;
+// Keep copies what it keeps (the spool is closed after the append) and may refuse any.
+type RecentBodies interface {
+	Keep(key string, body io.ReaderAt, size int64)
+}
+
+// keepRecent hands the stored bodies of s to c.Recent.
+func (s *Stored) keepRecent() {
+	if s.c.Recent == nil {
+		return
+	}
+	for _, b := range s.bodies {
+		s.c.Recent.Keep(b.Key, b.Spool, b.Spool.Size())
+	}
+}
+
 // Body is one spooled body and the blob key it is stored under.
 type Body struct {
 	Key   string
@@ -105,6 +122,10 @@ type Committer struct {
 	Timeout time.Duration
 	// NewRequestID makes the request ID of a retried Append.
 	NewRequestID func() string
+	// Recent, when set, is given every body once it is stored (or staged): a search
+	// indexer in this process takes it from memory instead of reading the blob back
+	// (searchindex.RecentBodies).
+	Recent RecentBodies
 
 	epoch atomic.Uint64
 }
@@ -131,11 +152,13 @@ func (c *Committer) Store(ctx context.Context, bodies []Body, log *slog.Logger) 
 		if err := s.stage(ctx, stager); err != nil {
 			return nil, err
 		}
+		s.keepRecent()
 		return s, nil
 	}
 	if err := s.put(ctx); err != nil {
 		return nil, err
 	}
+	s.keepRecent()
 	return s, nil
 }
 

@@ -29,6 +29,9 @@ type Config struct {
 	// after a machine crash (the embedded server).
 	StageBodies bool
 	SpoolDir    string // temporary files for messages past spoolMemory bytes
+	// RecentBodies, when set, is given every body once it is stored, for a search
+	// indexer in this process (ingest.Committer.Recent).
+	RecentBodies ingest.RecentBodies
 	// Hostname names this server in the greeting and in Received fields; the host name
 	// when empty.
 	Hostname string
@@ -126,7 +129,7 @@ func NewServer(cfg Config) *Server {
 		sessions: make(map[*session]struct{}),
 		metrics:  newMetrics(),
 		ingest: &ingest.Committer{
-			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Stage: cfg.StageBodies, Timeout: storeTimeout, NewRequestID: newID,
+			Metadata: cfg.Metadata, Blobs: cfg.Blobs, Stage: cfg.StageBodies, Recent: cfg.RecentBodies, Timeout: storeTimeout, NewRequestID: newID,
 		},
 	}
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))

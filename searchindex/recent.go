@@ -1,0 +1,216 @@
+package searchindex
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"math/bits"
+	"sync"
+	"time"
+)
+
+// RecentBodies hands the bodies the ingest path of this process just stored (APPEND,
+// LMTP: frontend/ingest Committer.Recent) to the indexer in memory, so that indexing a
+// fresh message reads no blob (doc.go "Cost on the write path"). Bodies are keyed by their
+// blob key, a content hash under a tenant prefix (blobstore.Key): the bytes kept under a
+// key are the bytes the store holds under it, so a body taken from here indexes exactly as
+// one read from the store, and answers do not change.
+//
+// It is bounded: a body larger than the per-body cap is not kept, and while the kept
+// bodies fill the byte budget a new one is refused rather than an older one evicted, since
+// the indexer takes them in the order they were stored (oldest first) and a lagging
+// indexer would otherwise find none. A body nobody takes (its append failed after the
+// store, its mailbox was deleted first, a second recipient of one LMTP body) is dropped
+// once it is older than staleAfter and room is needed. Whatever is not here (refused,
+// dropped, taken already, or after a restart) the indexer reads from the blob store.
+type RecentBodies struct {
+	budget, perBody int64
+
+	mu     sync.Mutex
+	bodies map[string][]byte
+	order  []recentEntry // in the order kept, oldest first; may name bodies taken since
+	held   int64
+	kept   uint64
+	taken  uint64
+}
+
+type recentEntry struct {
+	key  string
+	at   time.Time
+	size int64
+}
+
+// staleAfter is how old a kept body may grow before it is dropped to make room.
+const staleAfter = time.Minute
+
+// NewRecentBodies returns a hand-off that holds at most budget bytes of bodies, each at
+// most perBody bytes.
+func NewRecentBodies(budget, perBody int64) *RecentBodies {
+	return &RecentBodies{budget: budget, perBody: min(perBody, budget), bodies: map[string][]byte{}}
+}
+
+// Keep copies the size bytes of body (a spool) under key, if they fit the bounds; a body
+// kept under key already is kept once.
+func (r *RecentBodies) Keep(key string, body io.ReaderAt, size int64) {
+	if size <= 0 || size > r.perBody {
+		return
+	}
+	r.mu.Lock()
+	_, have := r.bodies[key]
+	room := r.makeRoom(size)
+	r.mu.Unlock()
+	if have || !room {
+		return
+	}
+	b := getBodyBuffer(size)
+	if n, _ := body.ReadAt(b, 0); int64(n) != size {
+		putBodyBuffer(b)
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, have := r.bodies[key]; have || !r.makeRoom(size) {
+		putBodyBuffer(b)
+		return
+	}
+	r.bodies[key] = b
+	r.order = append(r.order, recentEntry{key: key, at: time.Now(), size: size})
+	r.held += size
+	r.kept++
+}
+
+// Body buffers are pooled by size class (powers of two from 4 KiB): the indexer hands
+// each back once it has read it (Over's readers' Close), so a steady stream of APPENDs
+// reuses the same few buffers instead of allocating a body's size per message, which
+// made the garbage collector and the scavenger work for the whole process.
+const (
+	minBodyClass = 12 // 4 KiB
+	bodyClasses  = 20 // up to 2^31 bytes, past any per-body cap
+)
+
+var bodyPools [bodyClasses]sync.Pool
+
+// bodyClass returns the size class of a buffer of size bytes: its capacity is
+// 1<<(minBodyClass+class).
+func bodyClass(size int64) int {
+	return max(0, bits.Len64(uint64(size-1))-minBodyClass)
+}
+
+func getBodyBuffer(size int64) []byte {
+	class := bodyClass(size)
+	if class >= bodyClasses {
+		return make([]byte, size)
+	}
+	if b, ok := bodyPools[class].Get().(*[]byte); ok {
+		return (*b)[:size]
+	}
+	return make([]byte, size, 1<<(minBodyClass+class))
+}
+
+// putBodyBuffer returns a buffer of getBodyBuffer to its pool; b must not be used after.
+func putBodyBuffer(b []byte) {
+	class := bodyClass(int64(cap(b)))
+	if class >= bodyClasses || cap(b) != 1<<(minBodyClass+class) {
+		return
+	}
+	bodyPools[class].Put(&b)
+}
+
+// makeRoom drops stale bodies until size more bytes fit the budget; false if they do
+// not. Under r.mu.
+func (r *RecentBodies) makeRoom(size int64) bool {
+	cutoff := time.Now().Add(-staleAfter)
+	for r.held+size > r.budget && len(r.order) > 0 && r.order[0].at.Before(cutoff) {
+		r.drop(r.order[0].key)
+	}
+	r.compact()
+	return r.held+size <= r.budget
+}
+
+// drop forgets the body under key and pops the oldest entries that are gone. Under r.mu.
+func (r *RecentBodies) drop(key string) {
+	if b, ok := r.bodies[key]; ok {
+		r.held -= int64(len(b))
+		delete(r.bodies, key)
+	}
+	r.compact()
+}
+
+// compact pops the entries of taken bodies off the front of the order. Under r.mu.
+func (r *RecentBodies) compact() {
+	for len(r.order) > 0 {
+		if b, ok := r.bodies[r.order[0].key]; ok && int64(len(b)) == r.order[0].size {
+			return
+		}
+		r.order = r.order[1:]
+	}
+	if cap(r.order) > 1024 {
+		r.order = nil
+	}
+}
+
+// take removes and returns the body under key, nil if none is kept.
+func (r *RecentBodies) take(key string) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	b, ok := r.bodies[key]
+	if !ok {
+		return nil
+	}
+	r.drop(key)
+	r.taken++
+	return b
+}
+
+// Counts returns how many bodies were kept and how many the indexer took.
+func (r *RecentBodies) Counts() (kept, taken uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.kept, r.taken
+}
+
+// Held returns the bytes of the bodies kept now.
+func (r *RecentBodies) Held() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.held
+}
+
+// Over returns blobs that serve a body kept here from memory, once, and any other from
+// store: what the indexer reads bodies through.
+func (r *RecentBodies) Over(store Blobs) Blobs { return recentBlobs{r, store} }
+
+type recentBlobs struct {
+	recent *RecentBodies
+	store  Blobs
+}
+
+// Get is blobstore.Store's Get: length bytes from offset (length < 0: to the end), cut
+// at the end of the body.
+func (b recentBlobs) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, error) {
+	body := b.recent.take(key)
+	if body == nil {
+		return b.store.Get(ctx, key, offset, length)
+	}
+	offset = min(max(offset, 0), int64(len(body)))
+	end := int64(len(body))
+	if length >= 0 {
+		end = min(end, offset+length)
+	}
+	return &bodyReader{Reader: bytes.NewReader(body[offset:end]), body: body}, nil
+}
+
+// bodyReader reads a body taken from RecentBodies and hands its buffer back on Close.
+type bodyReader struct {
+	*bytes.Reader
+	body []byte
+}
+
+func (r *bodyReader) Close() error {
+	if r.body != nil {
+		r.Reader.Reset(nil)
+		putBodyBuffer(r.body)
+		r.body = nil
+	}
+	return nil
+}
