@@ -310,3 +310,45 @@ func commandServer(t testing.TB, answer func(command string) (untagged, tagged s
 	}()
 	return ln.Addr().String()
 }
+
+// TestSortAllChecksTheAnswer: a SORT or THREAD answer must name every message once,
+// THREAD's parentheses and spaces being separators.
+func TestSortAllChecksTheAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		step, answer string
+		ok           bool
+	}{
+		{"sort-date", "* SORT 3 1 2", true},
+		{"sort-date", "* SORT 3 1 3", false},
+		{"sort-date", "* SORT 3 1", false},
+		{"sort-date", "* SORT 3 1 2 0", false},
+		{"thread-references", "* THREAD (1 (2)(3))", true},
+		{"thread-references", "* THREAD (1 2)(2)", false},
+		{"thread-references", "* THREAD (1)(2)(99999999999)", false},
+	} {
+		t.Run(tc.answer, func(t *testing.T) {
+			addr := commandServer(t, func(command string) (string, string) {
+				switch {
+				case strings.HasPrefix(command, "LOGIN"), strings.HasPrefix(command, "LOGOUT"):
+					return "", "OK done"
+				case strings.HasPrefix(command, "SELECT"):
+					return "* 3 EXISTS\r\n* OK [UIDVALIDITY 7] x\r\n* OK [UIDNEXT 4] x\r\n", "OK [READ-WRITE] done"
+				case strings.HasPrefix(command, "UID SORT"), strings.HasPrefix(command, "UID THREAD"):
+					return tc.answer + "\r\n", "OK done"
+				}
+				return "", "BAD unexpected " + command
+			})
+			steps, err := ParseBigMailboxSteps(tc.step)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = BigMailbox(context.Background(), BigMailboxConfig{Addr: addr, User: "u", Password: "p", Repeat: 1, Steps: steps})
+			if tc.ok && err != nil {
+				t.Fatalf("error %v, want none", err)
+			}
+			if !tc.ok && ErrorKind(err) != "verify" {
+				t.Fatalf("error %v (%s), want a verify error", err, ErrorKind(err))
+			}
+		})
+	}
+}

@@ -288,3 +288,24 @@ func TestPopulateMultiappend(t *testing.T) {
 		t.Errorf("figures %v", rep.Figures)
 	}
 }
+
+func TestRepeatedOrZero(t *testing.T) {
+	for _, tc := range []struct {
+		nums []uint32
+		want uint32
+		ok   bool
+	}{
+		{nil, 0, false},
+		{[]uint32{3, 1, 2}, 0, false},
+		{[]uint32{3, 1, 3}, 3, true},
+		{[]uint32{5, 0, 1}, 0, true},
+		// Sparse: past 64 bits a number the check sorts a copy.
+		{[]uint32{4_000_000_000, 7, 4_000_000_000}, 4_000_000_000, true},
+		{[]uint32{4_000_000_000, 7, 1 << 31}, 0, false},
+	} {
+		got, ok := repeatedOrZero(tc.nums)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("repeatedOrZero(%v) = %d, %v; want %d, %v", tc.nums, got, ok, tc.want, tc.ok)
+		}
+	}
+}

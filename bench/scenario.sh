@@ -232,6 +232,46 @@ scenario_compare_bigmailbox() {
 	return "$status"
 }
 
+# open_big_dir DIR LOCATION TURN: the start of populate-bigmailbox (LOCATION empty: Dovecot's
+# default mail location, filled over IMAP) and populate-bigmailbox-fast (LOCATION
+# "maildir:~/Maildir"). A DIR that holds a server is grown on: it must have been filled
+# with the same Dovecot mail location (DIR/dovecot-mail-location, none for the default)
+# and hold a whole number of TURN-message turns (DIR/messages); `strata serve` opens it
+# with the flags it was filled with (DIR/strata-flags: a data directory filled with the
+# search index on must be served with it on). A new DIR records $STRATA_FLAGS and
+# LOCATION, and gets the bench user. Either way `strata serve` runs on DIR/strata
+# afterwards (STRATA_READY_TIMEOUT seconds to open, default 600), DIR/stop is removed,
+# and BIG_DONE is the number of messages both servers hold.
+open_big_dir() {
+	local dir=$1 location=$2 turn=$3 kept
+	rm -f "$dir/stop"
+	if [ -e "$dir/strata" ] || [ -e "$dir/dovecot" ]; then
+		kept=$(cat "$dir/dovecot-mail-location" 2>/dev/null || true)
+		if [ "$kept" != "$location" ]; then
+			echo "$dir was filled with Dovecot's mail location '${kept:-default}', not '${location:-default}': grow it with the populate that filled it" >&2
+			exit 1
+		fi
+		BIG_DONE=$(cat "$dir/messages" 2>/dev/null || echo -1)
+		if [ "$BIG_DONE" -lt 0 ] || [ $((BIG_DONE % turn)) -ne 0 ] || ! [ -d "$dir/strata" ] || ! [ -d "$dir/dovecot" ]; then
+			echo "$dir holds a server but no whole number of $turn-message turns in $dir/messages; remove it" >&2
+			exit 1
+		fi
+		echo "$dir holds $BIG_DONE messages; adding up to ${BIG:-1000000}"
+		STRATA_FLAGS=$(cat "$dir/strata-flags") STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
+		return
+	fi
+	mkdir -p "$dir"
+	chmod 0755 "$dir"
+	echo "${STRATA_FLAGS:-}" >"$dir/strata-flags"
+	if [ -n "$location" ]; then
+		echo "$location" >"$dir/dovecot-mail-location"
+	fi
+	echo 0 >"$dir/messages"
+	BIG_DONE=0
+	STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
+	b users --server "127.0.0.1:$GRPC_PORT" --users 1
+}
+
 # scenario_populate_bigmailbox fills $BIG_DIR/strata (a `strata serve` data directory,
 # started with $STRATA_FLAGS, e.g. "--search-index") and $BIG_DIR/dovecot (a bench/dovecot.sh
 # directory) with the same $BIG messages and keeps both for bigmailbox-rounds. The flags are
@@ -242,31 +282,12 @@ scenario_compare_bigmailbox() {
 # $BIG_DIR/stop ends the populate after the current pair (a loaded machine, a deadline), and
 # running it again with the same BIG_CHUNK grows the kept pair on up to $BIG.
 scenario_populate_bigmailbox() {
-	local dir=${BIG_DIR:?BIG_DIR: the directory to keep the populated servers in} big=${BIG:-1000000} chunk k=0 done=0 n
+	local dir=${BIG_DIR:?BIG_DIR: the directory to keep the populated servers in} big=${BIG:-1000000} chunk k done n
 	chunk=${BIG_CHUNK:-$big}
-	rm -f "$dir/stop"
-	if [ -e "$dir/strata" ] || [ -e "$dir/dovecot" ]; then
-		# A kept pair grows on: chunk k = done/BIG_CHUNK next, with the flags it was filled with.
-		done=$(cat "$dir/messages" 2>/dev/null || echo -1)
-		if [ -e "$dir/dovecot-mail-location" ]; then
-			echo "$dir was filled by populate-bigmailbox-fast (Dovecot with Maildir); grow it with that" >&2
-			exit 1
-		fi
-		if [ "$done" -lt 0 ] || [ $((done % chunk)) -ne 0 ] || ! [ -d "$dir/strata" ] || ! [ -d "$dir/dovecot" ]; then
-			echo "$dir holds a server but no whole number of BIG_CHUNK turns in $dir/messages; remove it" >&2
-			exit 1
-		fi
-		k=$((done / chunk))
-		echo "$dir holds $done messages; adding up to $big"
-		STRATA_FLAGS=$(cat "$dir/strata-flags") STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
-	else
-		mkdir -p "$dir"
-		chmod 0755 "$dir"
-		echo "${STRATA_FLAGS:-}" >"$dir/strata-flags"
-		echo 0 >"$dir/messages"
-		STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
-		b users --server "127.0.0.1:$GRPC_PORT" --users 1
-	fi
+	# A kept pair grows on: chunk k = done/BIG_CHUNK next.
+	open_big_dir "$dir" "" "$chunk"
+	done=$BIG_DONE
+	k=$((done / chunk))
 	DOVECOT_BASE=$dir start_dovecot 1
 	while [ "$done" -lt "$big" ] && ! [ -e "$dir/stop" ]; do
 		n=$((big - done < chunk ? big - done : chunk))
@@ -312,25 +333,8 @@ scenario_populate_bigmailbox_fast() {
 	first=1700000000 # `strata bench maildir`: message i is received at this Unix time + i
 	user=$(printf "$PATTERN" 1)
 	maildir=$dir/dovecot/home/$user/Maildir
-	rm -f "$dir/stop"
-	if [ -e "$dir/strata" ]; then
-		if [ "$(cat "$dir/dovecot-mail-location" 2>/dev/null)" != "maildir:~/Maildir" ]; then
-			echo "$dir was not filled by populate-bigmailbox-fast (no $dir/dovecot-mail-location)" >&2
-			exit 1
-		fi
-		done=$(cat "$dir/messages")
-		echo "$dir holds $done messages; adding up to $big"
-		STRATA_FLAGS=$(cat "$dir/strata-flags") STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
-	else
-		mkdir -p "$dir"
-		chmod 0755 "$dir"
-		echo "${STRATA_FLAGS:-}" >"$dir/strata-flags"
-		echo "maildir:~/Maildir" >"$dir/dovecot-mail-location"
-		echo 0 >"$dir/messages"
-		done=0
-		STRATA_READY_TIMEOUT=${STRATA_READY_TIMEOUT:-600} STRATA_DATA=$dir/strata start_strata
-		b users --server "127.0.0.1:$GRPC_PORT" --users 1
-	fi
+	open_big_dir "$dir" "maildir:~/Maildir" 1
+	done=$BIG_DONE
 	MAIL_LOCATION='maildir:~/Maildir' DOVECOT_BASE=$dir start_dovecot 1
 	mkdir -p "$maildir/cur" "$maildir/new" "$maildir/tmp"
 	chown nobody:nogroup "$dir/dovecot/home/$user" "$maildir" "$maildir/cur" "$maildir/new" "$maildir/tmp"

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -210,15 +211,29 @@ func sortAll(s *Session, command, prefix string) error {
 			return nil
 		}
 		found = true
-		seen := make(map[string]bool, s.Exists)
-		for _, num := range bytes.FieldsFunc(line[len(prefix):], func(r rune) bool { return r < '0' || r > '9' }) {
-			if seen[string(num)] {
-				return &VerifyError{Msg: fmt.Sprintf("%s names %s twice", command, num)}
+		// The numbers of the answer, whatever separates them (THREAD's parentheses).
+		uids := make([]uint32, 0, s.Exists)
+		var n uint64
+		digits := false
+		rest := line[len(prefix):]
+		for i := 0; i <= len(rest); i++ {
+			if i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+				n, digits = n*10+uint64(rest[i]-'0'), true
+				if n > math.MaxUint32 {
+					return &VerifyError{Msg: command + " names a number past 2^32-1"}
+				}
+				continue
 			}
-			seen[string(num)] = true
+			if digits {
+				uids = append(uids, uint32(n))
+			}
+			n, digits = 0, false
 		}
-		if len(seen) != s.Exists {
-			return &VerifyError{Msg: fmt.Sprintf("%s names %d messages of %d", command, len(seen), s.Exists)}
+		if uid, ok := repeatedOrZero(uids); ok {
+			return &VerifyError{Msg: fmt.Sprintf("%s names %d twice, or 0", command, uid)}
+		}
+		if len(uids) != s.Exists {
+			return &VerifyError{Msg: fmt.Sprintf("%s names %d messages of %d", command, len(uids), s.Exists)}
 		}
 		return nil
 	})
