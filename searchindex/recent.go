@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"math/bits"
+	"slices"
 	"sync"
 	"time"
 )
@@ -140,12 +141,29 @@ func (r *RecentBodies) drop(key string) {
 func (r *RecentBodies) compact() {
 	for len(r.order) > 0 {
 		if b, ok := r.bodies[r.order[0].key]; ok && int64(len(b)) == r.order[0].size {
-			return
+			break
 		}
 		r.order = r.order[1:]
 	}
-	if cap(r.order) > 1024 {
+	if len(r.order) == 0 && cap(r.order) > 1024 {
 		r.order = nil
+	}
+	// A body nobody takes (its APPEND was refused after the body was stored, its message
+	// expunged before the indexer came) holds the front, and with it the entries of every
+	// body kept and taken behind it: sweep those once they are most of the list, keeping
+	// the newest entry of a key kept again (amortized O(1) a Keep; review idxmem20).
+	if len(r.order) > 1024 && len(r.order) > 2*len(r.bodies) {
+		last := make(map[string]int, len(r.bodies))
+		for i, e := range r.order {
+			last[e.key] = i
+		}
+		i := 0
+		r.order = slices.DeleteFunc(r.order, func(e recentEntry) bool {
+			_, kept := r.bodies[e.key]
+			stale := !kept || last[e.key] != i
+			i++
+			return stale
+		})
 	}
 }
 
