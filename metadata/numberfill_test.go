@@ -2,14 +2,19 @@ package metadata
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/strata-mail/strata/internal/testwait"
 	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/replication"
 )
 
 // fillThreads appends n messages to mailbox in commands of 100, message i with Message-ID
@@ -31,14 +36,19 @@ func (h *harness) fillThreads(mailbox uint64, n int) {
 // the 'C' layout (one key each).
 func (h *harness) stripNumbers(mailbox uint64, perMessage uint32) {
 	h.t.Helper()
-	g := h.f.acquire()
+	stripNumbers(h.t, h.f, mailbox, perMessage)
+}
+
+func stripNumbers(t testing.TB, f *FSM, mailbox uint64, perMessage uint32) {
+	t.Helper()
+	g := f.acquire()
 	defer g.release()
 	b := g.db.NewBatch()
-	v := h.f.view()
+	v := f.view()
 	defer v.close()
 	must := func(err error) {
 		if err != nil {
-			h.t.Fatal(err)
+			t.Fatal(err)
 		}
 	}
 	must(b.DeleteRange(mailboxPrefix(prefixMessageNumber, mailbox), mailboxPrefixEnd(prefixMessageNumber, mailbox), nil))
@@ -71,7 +81,7 @@ func (h *harness) stripNumbers(mailbox uint64, perMessage uint32) {
 	}))
 	rec := &metadatapb.MailboxRecord{}
 	if found, err := getProto(v.r, mailboxKey(mailbox), rec); err != nil || !found {
-		h.t.Fatalf("mailbox %d: %v %v", mailbox, found, err)
+		t.Fatalf("mailbox %d: %v %v", mailbox, found, err)
 	}
 	rec.LastMessageNumber, rec.NumbersComplete = 0, false
 	must(b.Set(mailboxKey(mailbox), mustMarshal(rec), nil))
@@ -100,7 +110,12 @@ func (h *harness) reopen() {
 // entries, its dictionary.
 func (h *harness) numberState(mailbox uint64) []byte {
 	h.t.Helper()
-	v := h.f.view()
+	return numberState(h.t, h.f, mailbox)
+}
+
+func numberState(t testing.TB, f *FSM, mailbox uint64) []byte {
+	t.Helper()
+	v := f.view()
 	defer v.close()
 	var out []byte
 	for _, r := range [][2][]byte{
@@ -114,7 +129,7 @@ func (h *harness) numberState(mailbox uint64) []byte {
 			return true, nil
 		})
 		if err != nil {
-			h.t.Fatal(err)
+			t.Fatal(err)
 		}
 	}
 	return out
@@ -211,5 +226,91 @@ func TestNumberFillBothLayoutsAndExpunge(t *testing.T) {
 	}
 	if !bytes.Equal(h.restored().digest(), h.digest()) {
 		t.Fatal("a restored replica's store differs")
+	}
+}
+
+// TestNumberFillReplicated: over a real two-voter Raft group, the leader's NumberMailboxes
+// numbers a mailbox stored without numbers on both replicas, in runs a command, to what
+// the APPENDs gave, and the replicas' digests are equal after it.
+func TestNumberFillReplicated(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var fsms [2]*FSM
+	var nodes [2]*replication.Node
+	for i := range nodes {
+		dir := t.TempDir()
+		var err error
+		if fsms[i], err = OpenFSM(filepath.Join(dir, "fsm"), testLogger(t)); err != nil {
+			t.Fatal(err)
+		}
+		nodes[i], err = replication.Open(replication.Config{
+			NodeID: fmt.Sprintf("meta-%d", i), DataDir: filepath.Join(dir, "raft"), RaftBind: "127.0.0.1:0",
+			Bootstrap: i == 0, FSM: fsms[i], Logger: testLogger(t), CommitTimeout: 2 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			nodes[i].Close()
+			fsms[i].Close()
+		})
+		if i == 0 {
+			if err := nodes[0].WaitLeader(ctx); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := nodes[0].AddVoter(ctx, "meta-1", nodes[1].Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := NewService(nodes[0], fsms[0], testLogger(t))
+	seq := 0
+	propose := func(cmd *metadatapb.Command) *metadatapb.CommandResult {
+		t.Helper()
+		seq++
+		res, err := svc.propose(ctx, fmt.Sprintf("test-%d", seq), cmd)
+		if err != nil {
+			t.Fatalf("command %v: %v", cmd.GetOp(), err)
+		}
+		return res
+	}
+	caughtUp := func() {
+		t.Helper()
+		testwait.Until(t, time.Minute, func() error {
+			if a, b := fsms[0].AppliedIndex(), fsms[1].AppliedIndex(); a != b {
+				return fmt.Errorf("applied %d and %d", a, b)
+			}
+			return nil
+		})
+	}
+	propose(cmdTenant("example", "Example.ORG"))
+	propose(cmdAccount("Alice@Example.org"))
+	inbox := propose(cmdCreateMailbox(alice, "Old")).GetMailbox().GetId()
+	for first := 0; first < 300; first += 100 {
+		var ids [][]string
+		for i := first; i < first+100; i++ {
+			ids = append(ids, []string{fmt.Sprintf("m%d@x", i), fmt.Sprintf("m%d@x", i/2)})
+		}
+		propose(cmdAppendThread(alice, inbox, ids...))
+	}
+	caughtUp()
+	want := numberState(t, fsms[0], inbox)
+	for _, f := range fsms {
+		stripNumbers(t, f, inbox, 0)
+	}
+	commands := 0
+	n, err := svc.NumberMailboxes(ctx, alice, 0.5, func(_ *metadatapb.NumberMessagesCommand, _ *metadatapb.NumberMessagesResult) { commands++ })
+	if err != nil || n != 300 || commands != 1 {
+		t.Fatalf("numbered %d entries in %d commands: %v", n, commands, err)
+	}
+	caughtUp()
+	for i, f := range fsms {
+		if !bytes.Equal(numberState(t, f, inbox), want) {
+			t.Fatalf("replica %d: numbers differ from the APPENDs'", i)
+		}
+	}
+	d0, err0 := fsms[0].Digest()
+	d1, err1 := fsms[1].Digest()
+	if err0 != nil || err1 != nil || !bytes.Equal(d0, d1) {
+		t.Fatalf("replica digests differ (%v, %v)", err0, err1)
 	}
 }
