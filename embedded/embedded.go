@@ -180,7 +180,7 @@ type Server struct {
 	// goroutine closes numbered.
 	stopNumbering context.CancelFunc
 	numbered      chan struct{}
-	metrics   *promexport.Server
+	metrics       *promexport.Server
 	// spamChecker and spamLearner are nil when Config.Rspamd leaves them off.
 	spamChecker *spam.Checker
 	spamLearner *spam.Learner
@@ -367,7 +367,10 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 	var numberingCtx context.Context
 	numberingCtx, s.stopNumbering = context.WithCancel(context.Background())
 	s.numbered = make(chan struct{})
-	go func() { defer close(opened.numbered); svc.RunMessageNumbering(numberingCtx, metadata.DefaultMessageNumbering) }()
+	go func() {
+		defer close(opened.numbered)
+		svc.RunMessageNumbering(numberingCtx, metadata.DefaultMessageNumbering)
+	}()
 	if interval := cmp.Or(cfg.BlobGCInterval, gc.DefaultInterval); interval > 0 {
 		var gcCtx context.Context
 		gcCtx, s.stopGC = context.WithCancel(context.Background())
