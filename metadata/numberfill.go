@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"slices"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -150,22 +151,55 @@ func entryKeys(entry []byte) (keys []byte, numbered, ok bool) {
 	return keys, numbered, ok
 }
 
-// unnumberedMailboxes returns up to limit (account, mailbox id) pairs of mailboxes
-// without numbers_complete, in id order above afterID.
-func (v *view) unnumberedMailboxes(afterID uint64, limit int) ([]*metadatapb.NumberMessagesCommand, error) {
+// unnumberedMailboxes returns up to limit mailboxes without numbers_complete as the
+// commands that number them, in id order above afterID: all of them, or account's (by its
+// mailbox names) if account is not empty.
+func (v *view) unnumberedMailboxes(account string, afterID uint64, limit int) ([]*metadatapb.NumberMessagesCommand, error) {
 	var out []*metadatapb.NumberMessagesCommand
 	rec := &metadatapb.MailboxRecord{}
-	err := scan(v.r, mailboxKey(afterID+1), prefixEnd([]byte{prefixMailbox}), func(_, val []byte) (bool, error) {
+	pending := func(val []byte) error {
 		rec.Reset()
 		if err := proto.Unmarshal(val, rec); err != nil {
-			return false, err
+			return err
 		}
 		if !rec.GetNumbersComplete() {
 			out = append(out, &metadatapb.NumberMessagesCommand{Account: rec.GetAccount(), MailboxId: rec.GetMailbox().GetId(), MaxEntries: maxNumberEntries})
 		}
-		return len(out) < limit, nil
+		return nil
+	}
+	if account == "" {
+		err := scan(v.r, mailboxKey(afterID+1), prefixEnd([]byte{prefixMailbox}), func(_, val []byte) (bool, error) {
+			return len(out) < limit, pending(val)
+		})
+		return out, err
+	}
+	var ids []uint64
+	names := mailboxNamesPrefix(account)
+	err := scan(v.r, names, prefixEnd(names), func(_, val []byte) (bool, error) {
+		if id := decodeUint64(val); id > afterID {
+			ids = append(ids, id)
+		}
+		return true, nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		val, found, err := getRaw(v.r, mailboxKey(id))
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			if err := pending(val); err != nil {
+				return nil, err
+			}
+		}
+		if len(out) == limit {
+			break
+		}
+	}
+	return out, nil
 }
 
 // MessageNumbering is the leader's background numbering of the mailboxes stored before
@@ -199,7 +233,7 @@ func (s *Service) RunMessageNumbering(ctx context.Context, cfg MessageNumbering)
 		if !s.node.IsLeader() {
 			continue
 		}
-		n, err := s.NumberMailboxes(ctx, "", cfg.Duty, nil)
+		n, _, err := s.NumberMailboxes(ctx, "", cfg.Duty, nil)
 		if err == nil {
 			if n > 0 {
 				s.logger.Info("message numbering complete", "entries", n)
@@ -213,23 +247,20 @@ func (s *Service) RunMessageNumbering(ctx context.Context, cfg MessageNumbering)
 }
 
 // NumberMailboxes numbers the mailboxes without numbers_complete (only account's if not
-// empty) to their ends, waiting between commands for the duty cycle (1: none), and calls
-// progress, if not nil, after each command. It returns the entries numbered.
-func (s *Service) NumberMailboxes(ctx context.Context, account string, duty float64, progress func(*metadatapb.NumberMessagesCommand, *metadatapb.NumberMessagesResult)) (uint64, error) {
-	var total uint64
+// empty) to their ends, waiting between commands for the duty cycle (1: none). After each
+// command it calls progress, if not nil, and stops if that returns false. It returns the
+// entries numbered, and whether every mailbox was then complete.
+func (s *Service) NumberMailboxes(ctx context.Context, account string, duty float64, progress func(*metadatapb.NumberMessagesCommand, *metadatapb.NumberMessagesResult) bool) (numbered uint64, done bool, _ error) {
 	var after uint64
 	for {
 		v := s.fsm.view()
-		pending, err := v.unnumberedMailboxes(after, 1024)
+		pending, err := v.unnumberedMailboxes(account, after, 1024)
 		v.close()
 		if err != nil || len(pending) == 0 {
-			return total, err
+			return numbered, err == nil, err
 		}
 		after = pending[len(pending)-1].GetMailboxId()
 		for _, cmd := range pending {
-			if account != "" && cmd.GetAccount() != account {
-				continue
-			}
 			for {
 				start := time.Now()
 				res, err := s.propose(ctx, numberingRequestID(), &metadatapb.Command{Op: &metadatapb.Command_NumberMessages{NumberMessages: cmd}})
@@ -237,12 +268,12 @@ func (s *Service) NumberMailboxes(ctx context.Context, account string, duty floa
 					break // deleted meanwhile
 				}
 				if err != nil {
-					return total, err
+					return numbered, false, err
 				}
 				out := res.GetNumberMessages()
-				total += uint64(out.GetNumbered())
-				if progress != nil {
-					progress(cmd, out)
+				numbered += uint64(out.GetNumbered())
+				if progress != nil && !progress(cmd, out) {
+					return numbered, false, nil
 				}
 				if out.GetComplete() {
 					break
@@ -250,13 +281,38 @@ func (s *Service) NumberMailboxes(ctx context.Context, account string, duty floa
 				if duty > 0 && duty < 1 {
 					select {
 					case <-ctx.Done():
-						return total, ctx.Err()
+						return numbered, false, ctx.Err()
 					case <-time.After(time.Duration(float64(time.Since(start)) * (1 - duty) / duty)):
 					}
 				}
 			}
 		}
 	}
+}
+
+// numberingCallBudget is how long one NumberAccountMessages call goes on proposing
+// commands; the caller calls again until done.
+const numberingCallBudget = 2 * time.Second
+
+// NumberAccountMessages numbers the mailboxes of an account stored before the Message-ID
+// dictionary now, for about numberingCallBudget, at full speed (an administrator's call,
+// internal/authz); done once every mailbox of the account is complete.
+func (s *Service) NumberAccountMessages(ctx context.Context, req *metadatapb.NumberAccountMessagesRequest) (*metadatapb.NumberAccountMessagesResponse, error) {
+	account := normalizeOwner(req.GetAccount())
+	if account == "" {
+		return nil, status.Error(codes.InvalidArgument, "account is required")
+	}
+	resp := &metadatapb.NumberAccountMessagesResponse{}
+	start := time.Now()
+	n, done, err := s.NumberMailboxes(ctx, account, 1, func(*metadatapb.NumberMessagesCommand, *metadatapb.NumberMessagesResult) bool {
+		resp.Commands++
+		return time.Since(start) < numberingCallBudget
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp.Numbered, resp.Done = n, done
+	return resp, nil
 }
 
 // numberingRequestID is a new request ID for a NumberMessagesCommand.

@@ -229,7 +229,8 @@ func TestNumberFillBothLayoutsAndExpunge(t *testing.T) {
 	}
 }
 
-// TestNumberFillReplicated: over a real two-voter Raft group, the leader's NumberMailboxes
+// TestNumberFillReplicated: over a real two-voter Raft group, the leader's
+// NumberAccountMessages
 // numbers a mailbox stored without numbers on both replicas, in runs a command, to what
 // the APPENDs gave, and the replicas' digests are equal after it.
 func TestNumberFillReplicated(t *testing.T) {
@@ -297,10 +298,9 @@ func TestNumberFillReplicated(t *testing.T) {
 	for _, f := range fsms {
 		stripNumbers(t, f, inbox, 0)
 	}
-	commands := 0
-	n, err := svc.NumberMailboxes(ctx, alice, 0.5, func(_ *metadatapb.NumberMessagesCommand, _ *metadatapb.NumberMessagesResult) { commands++ })
-	if err != nil || n != 300 || commands != 1 {
-		t.Fatalf("numbered %d entries in %d commands: %v", n, commands, err)
+	resp, err := svc.NumberAccountMessages(ctx, &metadatapb.NumberAccountMessagesRequest{Account: "Alice@Example.org"})
+	if err != nil || !resp.GetDone() || resp.GetNumbered() != 300 || resp.GetCommands() != 1 {
+		t.Fatalf("NumberAccountMessages: %v, %v", resp, err)
 	}
 	caughtUp()
 	for i, f := range fsms {
