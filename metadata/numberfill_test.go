@@ -89,6 +89,15 @@ func stripNumbers(t testing.TB, f *FSM, mailbox uint64, perMessage uint32) {
 	g.carried = nil
 }
 
+// getMailboxRecord reads mailbox's record in f.
+func getMailboxRecord(f *FSM, mailbox uint64) (*metadatapb.MailboxRecord, error) {
+	v := f.view()
+	defer v.close()
+	rec := &metadatapb.MailboxRecord{}
+	_, err := getProto(v.r, mailboxKey(mailbox), rec)
+	return rec, err
+}
+
 func cmdNumberMessages(account string, mailbox uint64, maxEntries uint32) *metadatapb.Command {
 	return &metadatapb.Command{Op: &metadatapb.Command_NumberMessages{NumberMessages: &metadatapb.NumberMessagesCommand{Account: account, MailboxId: mailbox, MaxEntries: maxEntries}}}
 }
@@ -230,9 +239,9 @@ func TestNumberFillBothLayoutsAndExpunge(t *testing.T) {
 }
 
 // TestNumberFillReplicated: over a real two-voter Raft group, the leader's
-// NumberAccountMessages
-// numbers a mailbox stored without numbers on both replicas, in runs a command, to what
-// the APPENDs gave, and the replicas' digests are equal after it.
+// NumberAccountMessages numbers a mailbox stored without numbers on both replicas to what
+// the APPENDs gave, and so does its background RunMessageNumbering for another account's
+// mailbox (and then ends); the replicas' digests are equal after it.
 func TestNumberFillReplicated(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
@@ -285,7 +294,10 @@ func TestNumberFillReplicated(t *testing.T) {
 	}
 	propose(cmdTenant("example", "Example.ORG"))
 	propose(cmdAccount("Alice@Example.org"))
+	propose(cmdAccount("bob@example.org"))
 	inbox := propose(cmdCreateMailbox(alice, "Old")).GetMailbox().GetId()
+	bobs := propose(cmdCreateMailbox("bob@example.org", "Old")).GetMailbox().GetId()
+	propose(cmdAppendThread("bob@example.org", bobs, []string{"b1@x"}, []string{"b2@x", "b1@x"}))
 	for first := 0; first < 300; first += 100 {
 		var ids [][]string
 		for i := first; i < first+100; i++ {
@@ -294,17 +306,27 @@ func TestNumberFillReplicated(t *testing.T) {
 		propose(cmdAppendThread(alice, inbox, ids...))
 	}
 	caughtUp()
-	want := numberState(t, fsms[0], inbox)
+	want, wantBobs := numberState(t, fsms[0], inbox), numberState(t, fsms[0], bobs)
 	for _, f := range fsms {
 		stripNumbers(t, f, inbox, 0)
+		stripNumbers(t, f, bobs, 0)
 	}
 	resp, err := svc.NumberAccountMessages(ctx, &metadatapb.NumberAccountMessagesRequest{Account: "Alice@Example.org"})
 	if err != nil || !resp.GetDone() || resp.GetNumbered() != 300 || resp.GetCommands() != 1 {
 		t.Fatalf("NumberAccountMessages: %v, %v", resp, err)
 	}
+	if rec := must(getMailboxRecord(fsms[0], bobs)); rec.GetNumbersComplete() {
+		t.Fatal("NumberAccountMessages of alice numbered bob's mailbox")
+	}
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		svc.RunMessageNumbering(ctx, MessageNumbering{Idle: 10 * time.Millisecond, Duty: 0.5})
+	}()
+	<-ran
 	caughtUp()
 	for i, f := range fsms {
-		if !bytes.Equal(numberState(t, f, inbox), want) {
+		if !bytes.Equal(numberState(t, f, inbox), want) || !bytes.Equal(numberState(t, f, bobs), wantBobs) {
 			t.Fatalf("replica %d: numbers differ from the APPENDs'", i)
 		}
 	}
