@@ -336,3 +336,22 @@ func TestNumberFillReplicated(t *testing.T) {
 		t.Fatalf("replica digests differ (%v, %v)", err0, err1)
 	}
 }
+
+// TestEntryKeys: an entry's keys and whether it has numbers; an entry cut anywhere or
+// without keys is not numbered (and does not panic).
+func TestEntryKeys(t *testing.T) {
+	keys := mustMarshal(&metadatapb.SortKeys{Subject: "s", MessageId: "m"})
+	bare := sortColumnEntry(7, 9, keys)
+	numbered := protowire.AppendVarint(protowire.AppendTag(bytes.Clone(bare), sortColumnNumberField, protowire.VarintType), 3)
+	if k, n, ok := entryKeys(bare); !ok || n || !bytes.Equal(k, keys) {
+		t.Fatalf("bare entry: %x %v %v", k, n, ok)
+	}
+	if k, n, ok := entryKeys(numbered); !ok || !n || !bytes.Equal(k, keys) {
+		t.Fatalf("numbered entry: %x %v %v", k, n, ok)
+	}
+	for i := range len(bare) {
+		if _, _, ok := entryKeys(bare[:i]); ok {
+			t.Fatalf("entry cut at %d of %d taken apart", i, len(bare))
+		}
+	}
+}
