@@ -186,7 +186,11 @@ type Server struct {
 	sieveLn   net.Listener
 	probes    *health.Probes
 	stopGC    context.CancelFunc
-	metrics   *promexport.Server
+	// stopNumbering ends the leader's Message-ID numbering (metadata/numberfill.go), whose
+	// goroutine closes numbered.
+	stopNumbering context.CancelFunc
+	numbered      chan struct{}
+	metrics       *promexport.Server
 	// spamChecker and spamLearner are nil when Config.Rspamd leaves them off.
 	spamChecker *spam.Checker
 	spamLearner *spam.Learner
@@ -377,6 +381,13 @@ func Start(ctx context.Context, cfg Config) (s *Server, err error) {
 			return nil, err
 		}
 	}
+	var numberingCtx context.Context
+	numberingCtx, s.stopNumbering = context.WithCancel(context.Background())
+	s.numbered = make(chan struct{})
+	go func() {
+		defer close(opened.numbered)
+		svc.RunMessageNumbering(numberingCtx, metadata.DefaultMessageNumbering)
+	}()
 	if interval := cmp.Or(cfg.BlobGCInterval, gc.DefaultInterval); interval > 0 {
 		var gcCtx context.Context
 		gcCtx, s.stopGC = context.WithCancel(context.Background())
@@ -707,6 +718,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.probes.Drain()
 	if s.stopGC != nil {
 		s.stopGC()
+	}
+	if s.stopNumbering != nil {
+		s.stopNumbering()
+		<-s.numbered
 	}
 	var intake []func(context.Context) error
 	if s.lmtp != nil {

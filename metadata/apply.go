@@ -369,6 +369,8 @@ func commandScope(cmd *metadatapb.Command) string {
 		return "revoke-app-password:" + op.RevokeAppPassword.GetEmail()
 	case *metadatapb.Command_TouchAppPassword:
 		return "touch-app-password:" + op.TouchAppPassword.GetEmail()
+	case *metadatapb.Command_NumberMessages:
+		return "number-messages:" + op.NumberMessages.GetAccount()
 	}
 	return "unknown"
 }
@@ -455,6 +457,8 @@ func (c *cmdCtx) dispatch(cmd *metadatapb.Command) (*metadatapb.CommandResult, e
 		return c.revokeAppPassword(op.RevokeAppPassword)
 	case *metadatapb.Command_TouchAppPassword:
 		return c.touchAppPassword(op.TouchAppPassword)
+	case *metadatapb.Command_NumberMessages:
+		return c.numberMessages(op.NumberMessages)
 	}
 	return nil, errInvalid("command has no operation")
 }

@@ -335,6 +335,8 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	go admin.RunPromoter(loops, cluster.Promotion{MaxLag: maxLag, Stable: stable})
 	gcDone := make(chan struct{})
 	go func() { defer close(gcDone); runCollector(loops, f, collector) }()
+	numbered := make(chan struct{})
+	go func() { defer close(numbered); svc.RunMessageNumbering(loops, metadata.DefaultMessageNumbering) }()
 
 	logger.Info("metadata node running", "grpc", grpcAdvertise, "raft", node.Addr(), "group", group)
 	fmt.Fprintf(cmd.OutOrStdout(), "Strata metadata node %s is ready. gRPC on %s, Raft on %s\n", nodeID, grpcAdvertise, node.Addr())
@@ -350,6 +352,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	stopLoops()
 	<-hintDone
 	<-gcDone
+	<-numbered
 	// Hand leadership over while registered and while the gRPC port still answers, so
 	// clients are redirected to the new leader; then leave the registry so that nothing
 	// picks this node again; then stop raft (and, deferred, the gRPC server).

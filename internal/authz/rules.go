@@ -122,6 +122,9 @@ var rules = map[string]rule{
 	// Migration (`strata migrate`, `strata import`): an append that keeps the UIDs and
 	// UIDVALIDITY of the server the mail comes from, into the tenant admin's accounts.
 	metadatapb.Metadata_ImportMessages_FullMethodName: {callers: cluster | tenant, owners: byAccount, audit: true},
+	// `strata index thread-numbers`: numbers an account's old mailboxes now (what the
+	// leader does in the background), changing nothing a client sees.
+	metadatapb.Metadata_NumberAccountMessages_FullMethodName: {callers: cluster | tenant, owners: byAccount, audit: true},
 	// What else `strata migrate` calls on a target account, so that a tenant admin
 	// migrates its own tenant's accounts: the copy record (an RFC 5464 annotation), the
 	// listing with source UIDs, and the source's flag changes and expunges. A tenant

@@ -77,6 +77,7 @@ type Command struct {
 	//	*Command_ProvisionLdapAccount
 	//	*Command_ImportMessages
 	//	*Command_HoldBlobs
+	//	*Command_NumberMessages
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -493,6 +494,15 @@ func (x *Command) GetHoldBlobs() *HoldBlobsRequest {
 	return nil
 }
 
+func (x *Command) GetNumberMessages() *NumberMessagesCommand {
+	if x != nil {
+		if x, ok := x.Op.(*Command_NumberMessages); ok {
+			return x.NumberMessages
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -660,6 +670,11 @@ type Command_HoldBlobs struct {
 	HoldBlobs *HoldBlobsRequest `protobuf:"bytes,1300,opt,name=hold_blobs,json=holdBlobs,proto3,oneof"`
 }
 
+type Command_NumberMessages struct {
+	// Message-ID numbers for a mailbox stored before they existed (metadata/numberfill.go).
+	NumberMessages *NumberMessagesCommand `protobuf:"bytes,3020,opt,name=number_messages,json=numberMessages,proto3,oneof"`
+}
+
 func (*Command_CreateTenant) isCommand_Op() {}
 
 func (*Command_CreateAccount) isCommand_Op() {}
@@ -740,6 +755,131 @@ func (*Command_ImportMessages) isCommand_Op() {}
 
 func (*Command_HoldBlobs) isCommand_Op() {}
 
+func (*Command_NumberMessages) isCommand_Op() {}
+
+// NumberMessagesCommand numbers the column entries without Message-ID numbers of one
+// mailbox (metadata/numberfill.go): those of the UIDs above its numbered_through_uid, in UID
+// order, up to max_entries entries looked at (at most 4,096).
+type NumberMessagesCommand struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	MailboxId     uint64                 `protobuf:"varint,2,opt,name=mailbox_id,json=mailboxId,proto3" json:"mailbox_id,omitempty"`
+	MaxEntries    uint32                 `protobuf:"varint,3,opt,name=max_entries,json=maxEntries,proto3" json:"max_entries,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NumberMessagesCommand) Reset() {
+	*x = NumberMessagesCommand{}
+	mi := &file_fsm_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NumberMessagesCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NumberMessagesCommand) ProtoMessage() {}
+
+func (x *NumberMessagesCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NumberMessagesCommand.ProtoReflect.Descriptor instead.
+func (*NumberMessagesCommand) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *NumberMessagesCommand) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *NumberMessagesCommand) GetMailboxId() uint64 {
+	if x != nil {
+		return x.MailboxId
+	}
+	return 0
+}
+
+func (x *NumberMessagesCommand) GetMaxEntries() uint32 {
+	if x != nil {
+		return x.MaxEntries
+	}
+	return 0
+}
+
+type NumberMessagesResult struct {
+	state              protoimpl.MessageState `protogen:"open.v1"`
+	Numbered           uint32                 `protobuf:"varint,1,opt,name=numbered,proto3" json:"numbered,omitempty"`                                                 // entries given numbers by this command
+	NumberedThroughUid uint32                 `protobuf:"varint,2,opt,name=numbered_through_uid,json=numberedThroughUid,proto3" json:"numbered_through_uid,omitempty"` // the last UID looked at; 0 when complete
+	Complete           bool                   `protobuf:"varint,3,opt,name=complete,proto3" json:"complete,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *NumberMessagesResult) Reset() {
+	*x = NumberMessagesResult{}
+	mi := &file_fsm_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NumberMessagesResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NumberMessagesResult) ProtoMessage() {}
+
+func (x *NumberMessagesResult) ProtoReflect() protoreflect.Message {
+	mi := &file_fsm_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NumberMessagesResult.ProtoReflect.Descriptor instead.
+func (*NumberMessagesResult) Descriptor() ([]byte, []int) {
+	return file_fsm_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *NumberMessagesResult) GetNumbered() uint32 {
+	if x != nil {
+		return x.Numbered
+	}
+	return 0
+}
+
+func (x *NumberMessagesResult) GetNumberedThroughUid() uint32 {
+	if x != nil {
+		return x.NumberedThroughUid
+	}
+	return 0
+}
+
+func (x *NumberMessagesResult) GetComplete() bool {
+	if x != nil {
+		return x.Complete
+	}
+	return false
+}
+
 type CreateAccountCommand struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Email        string                 `protobuf:"bytes,1,opt,name=email,proto3" json:"email,omitempty"`
@@ -753,7 +893,7 @@ type CreateAccountCommand struct {
 
 func (x *CreateAccountCommand) Reset() {
 	*x = CreateAccountCommand{}
-	mi := &file_fsm_proto_msgTypes[1]
+	mi := &file_fsm_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -765,7 +905,7 @@ func (x *CreateAccountCommand) String() string {
 func (*CreateAccountCommand) ProtoMessage() {}
 
 func (x *CreateAccountCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[1]
+	mi := &file_fsm_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -778,7 +918,7 @@ func (x *CreateAccountCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountCommand.ProtoReflect.Descriptor instead.
 func (*CreateAccountCommand) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{1}
+	return file_fsm_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateAccountCommand) GetEmail() string {
@@ -813,7 +953,7 @@ type SetPasswordCommand struct {
 
 func (x *SetPasswordCommand) Reset() {
 	*x = SetPasswordCommand{}
-	mi := &file_fsm_proto_msgTypes[2]
+	mi := &file_fsm_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -825,7 +965,7 @@ func (x *SetPasswordCommand) String() string {
 func (*SetPasswordCommand) ProtoMessage() {}
 
 func (x *SetPasswordCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[2]
+	mi := &file_fsm_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -838,7 +978,7 @@ func (x *SetPasswordCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetPasswordCommand.ProtoReflect.Descriptor instead.
 func (*SetPasswordCommand) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{2}
+	return file_fsm_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SetPasswordCommand) GetEmail() string {
@@ -875,7 +1015,7 @@ type AddAppPasswordCommand struct {
 
 func (x *AddAppPasswordCommand) Reset() {
 	*x = AddAppPasswordCommand{}
-	mi := &file_fsm_proto_msgTypes[3]
+	mi := &file_fsm_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +1027,7 @@ func (x *AddAppPasswordCommand) String() string {
 func (*AddAppPasswordCommand) ProtoMessage() {}
 
 func (x *AddAppPasswordCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[3]
+	mi := &file_fsm_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1040,7 @@ func (x *AddAppPasswordCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddAppPasswordCommand.ProtoReflect.Descriptor instead.
 func (*AddAppPasswordCommand) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{3}
+	return file_fsm_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *AddAppPasswordCommand) GetEmail() string {
@@ -935,7 +1075,7 @@ type TouchAppPasswordCommand struct {
 
 func (x *TouchAppPasswordCommand) Reset() {
 	*x = TouchAppPasswordCommand{}
-	mi := &file_fsm_proto_msgTypes[4]
+	mi := &file_fsm_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1087,7 @@ func (x *TouchAppPasswordCommand) String() string {
 func (*TouchAppPasswordCommand) ProtoMessage() {}
 
 func (x *TouchAppPasswordCommand) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[4]
+	mi := &file_fsm_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1100,7 @@ func (x *TouchAppPasswordCommand) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TouchAppPasswordCommand.ProtoReflect.Descriptor instead.
 func (*TouchAppPasswordCommand) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{4}
+	return file_fsm_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TouchAppPasswordCommand) GetEmail() string {
@@ -988,7 +1128,7 @@ type AppPasswordRecord struct {
 
 func (x *AppPasswordRecord) Reset() {
 	*x = AppPasswordRecord{}
-	mi := &file_fsm_proto_msgTypes[5]
+	mi := &file_fsm_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1140,7 @@ func (x *AppPasswordRecord) String() string {
 func (*AppPasswordRecord) ProtoMessage() {}
 
 func (x *AppPasswordRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[5]
+	mi := &file_fsm_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1153,7 @@ func (x *AppPasswordRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppPasswordRecord.ProtoReflect.Descriptor instead.
 func (*AppPasswordRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{5}
+	return file_fsm_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AppPasswordRecord) GetAppPassword() *AppPassword {
@@ -1059,6 +1199,7 @@ type CommandResult struct {
 	//	*CommandResult_OauthSettings
 	//	*CommandResult_LdapSettings
 	//	*CommandResult_BlobHold
+	//	*CommandResult_NumberMessages
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// A refusal the caller acts on (ErrorInfo reason, e.g. BLOB_DELETING) and the blob
 	// epoch it carries; empty and 0 otherwise.
@@ -1072,7 +1213,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_fsm_proto_msgTypes[6]
+	mi := &file_fsm_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1225,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[6]
+	mi := &file_fsm_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1238,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{6}
+	return file_fsm_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CommandResult) GetCode() uint32 {
@@ -1310,6 +1451,15 @@ func (x *CommandResult) GetBlobHold() *HoldBlobsResponse {
 	return nil
 }
 
+func (x *CommandResult) GetNumberMessages() *NumberMessagesResult {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_NumberMessages); ok {
+			return x.NumberMessages
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetReason() string {
 	if x != nil {
 		return x.Reason
@@ -1419,6 +1569,10 @@ type CommandResult_BlobHold struct {
 	BlobHold *HoldBlobsResponse `protobuf:"bytes,1300,opt,name=blob_hold,json=blobHold,proto3,oneof"`
 }
 
+type CommandResult_NumberMessages struct {
+	NumberMessages *NumberMessagesResult `protobuf:"bytes,3020,opt,name=number_messages,json=numberMessages,proto3,oneof"`
+}
+
 func (*CommandResult_Tenant) isCommandResult_Result() {}
 
 func (*CommandResult_Account) isCommandResult_Result() {}
@@ -1461,6 +1615,8 @@ func (*CommandResult_LdapSettings) isCommandResult_Result() {}
 
 func (*CommandResult_BlobHold) isCommandResult_Result() {}
 
+func (*CommandResult_NumberMessages) isCommandResult_Result() {}
+
 type AccountRecord struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Account      *Account               `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
@@ -1475,7 +1631,7 @@ type AccountRecord struct {
 
 func (x *AccountRecord) Reset() {
 	*x = AccountRecord{}
-	mi := &file_fsm_proto_msgTypes[7]
+	mi := &file_fsm_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1487,7 +1643,7 @@ func (x *AccountRecord) String() string {
 func (*AccountRecord) ProtoMessage() {}
 
 func (x *AccountRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[7]
+	mi := &file_fsm_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1656,7 @@ func (x *AccountRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AccountRecord.ProtoReflect.Descriptor instead.
 func (*AccountRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{7}
+	return file_fsm_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AccountRecord) GetAccount() *Account {
@@ -1538,13 +1694,20 @@ type MailboxRecord struct {
 	// The last number the mailbox's Message-ID dictionary gave (metadata/messagenumbers.go);
 	// numbers are never reused, an expunge keeps them.
 	LastMessageNumber uint32 `protobuf:"varint,2900,opt,name=last_message_number,json=lastMessageNumber,proto3" json:"last_message_number,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Every sort-column entry of the mailbox that can have Message-ID numbers has them: set
+	// at creation, and by the NumberMessagesCommand that reaches the column's end. A mailbox
+	// stored before the numbers has it false (metadata/numberfill.go).
+	NumbersComplete bool `protobuf:"varint,3020,opt,name=numbers_complete,json=numbersComplete,proto3" json:"numbers_complete,omitempty"`
+	// The last UID a NumberMessagesCommand went through while numbers_complete is false;
+	// the next one resumes above it. 0 once complete.
+	NumberedThroughUid uint32 `protobuf:"varint,3021,opt,name=numbered_through_uid,json=numberedThroughUid,proto3" json:"numbered_through_uid,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *MailboxRecord) Reset() {
 	*x = MailboxRecord{}
-	mi := &file_fsm_proto_msgTypes[8]
+	mi := &file_fsm_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1719,7 @@ func (x *MailboxRecord) String() string {
 func (*MailboxRecord) ProtoMessage() {}
 
 func (x *MailboxRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[8]
+	mi := &file_fsm_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1732,7 @@ func (x *MailboxRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MailboxRecord.ProtoReflect.Descriptor instead.
 func (*MailboxRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{8}
+	return file_fsm_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MailboxRecord) GetAccount() string {
@@ -1589,6 +1752,20 @@ func (x *MailboxRecord) GetMailbox() *Mailbox {
 func (x *MailboxRecord) GetLastMessageNumber() uint32 {
 	if x != nil {
 		return x.LastMessageNumber
+	}
+	return 0
+}
+
+func (x *MailboxRecord) GetNumbersComplete() bool {
+	if x != nil {
+		return x.NumbersComplete
+	}
+	return false
+}
+
+func (x *MailboxRecord) GetNumberedThroughUid() uint32 {
+	if x != nil {
+		return x.NumberedThroughUid
 	}
 	return 0
 }
@@ -1616,7 +1793,7 @@ type MessageIndex struct {
 
 func (x *MessageIndex) Reset() {
 	*x = MessageIndex{}
-	mi := &file_fsm_proto_msgTypes[9]
+	mi := &file_fsm_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +1805,7 @@ func (x *MessageIndex) String() string {
 func (*MessageIndex) ProtoMessage() {}
 
 func (x *MessageIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[9]
+	mi := &file_fsm_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +1818,7 @@ func (x *MessageIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageIndex.ProtoReflect.Descriptor instead.
 func (*MessageIndex) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{9}
+	return file_fsm_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MessageIndex) GetModseq() uint64 {
@@ -1714,7 +1891,7 @@ type BlobRef struct {
 
 func (x *BlobRef) Reset() {
 	*x = BlobRef{}
-	mi := &file_fsm_proto_msgTypes[10]
+	mi := &file_fsm_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +1903,7 @@ func (x *BlobRef) String() string {
 func (*BlobRef) ProtoMessage() {}
 
 func (x *BlobRef) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[10]
+	mi := &file_fsm_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +1916,7 @@ func (x *BlobRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobRef.ProtoReflect.Descriptor instead.
 func (*BlobRef) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{10}
+	return file_fsm_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BlobRef) GetRefs() uint64 {
@@ -1776,7 +1953,7 @@ type RequestRecord struct {
 
 func (x *RequestRecord) Reset() {
 	*x = RequestRecord{}
-	mi := &file_fsm_proto_msgTypes[11]
+	mi := &file_fsm_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +1965,7 @@ func (x *RequestRecord) String() string {
 func (*RequestRecord) ProtoMessage() {}
 
 func (x *RequestRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[11]
+	mi := &file_fsm_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +1978,7 @@ func (x *RequestRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestRecord.ProtoReflect.Descriptor instead.
 func (*RequestRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{11}
+	return file_fsm_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *RequestRecord) GetTimestampUnixNano() int64 {
@@ -1837,7 +2014,7 @@ type AnnotationUsage struct {
 
 func (x *AnnotationUsage) Reset() {
 	*x = AnnotationUsage{}
-	mi := &file_fsm_proto_msgTypes[12]
+	mi := &file_fsm_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +2026,7 @@ func (x *AnnotationUsage) String() string {
 func (*AnnotationUsage) ProtoMessage() {}
 
 func (x *AnnotationUsage) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[12]
+	mi := &file_fsm_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +2039,7 @@ func (x *AnnotationUsage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnotationUsage.ProtoReflect.Descriptor instead.
 func (*AnnotationUsage) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{12}
+	return file_fsm_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *AnnotationUsage) GetEntries() uint64 {
@@ -1893,7 +2070,7 @@ type DedupRecord struct {
 
 func (x *DedupRecord) Reset() {
 	*x = DedupRecord{}
-	mi := &file_fsm_proto_msgTypes[13]
+	mi := &file_fsm_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2082,7 @@ func (x *DedupRecord) String() string {
 func (*DedupRecord) ProtoMessage() {}
 
 func (x *DedupRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[13]
+	mi := &file_fsm_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2095,7 @@ func (x *DedupRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DedupRecord.ProtoReflect.Descriptor instead.
 func (*DedupRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{13}
+	return file_fsm_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DedupRecord) GetExpiresUnixNano() int64 {
@@ -1968,7 +2145,7 @@ type MarkRecord struct {
 
 func (x *MarkRecord) Reset() {
 	*x = MarkRecord{}
-	mi := &file_fsm_proto_msgTypes[14]
+	mi := &file_fsm_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2157,7 @@ func (x *MarkRecord) String() string {
 func (*MarkRecord) ProtoMessage() {}
 
 func (x *MarkRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[14]
+	mi := &file_fsm_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2170,7 @@ func (x *MarkRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MarkRecord.ProtoReflect.Descriptor instead.
 func (*MarkRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{14}
+	return file_fsm_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MarkRecord) GetSetUnix() int64 {
@@ -2022,7 +2199,7 @@ type BlobHoldRecord struct {
 
 func (x *BlobHoldRecord) Reset() {
 	*x = BlobHoldRecord{}
-	mi := &file_fsm_proto_msgTypes[15]
+	mi := &file_fsm_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2034,7 +2211,7 @@ func (x *BlobHoldRecord) String() string {
 func (*BlobHoldRecord) ProtoMessage() {}
 
 func (x *BlobHoldRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_fsm_proto_msgTypes[15]
+	mi := &file_fsm_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2047,7 +2224,7 @@ func (x *BlobHoldRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobHoldRecord.ProtoReflect.Descriptor instead.
 func (*BlobHoldRecord) Descriptor() ([]byte, []int) {
-	return file_fsm_proto_rawDescGZIP(), []int{15}
+	return file_fsm_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *BlobHoldRecord) GetSinceUnixNano() int64 {
@@ -2068,7 +2245,7 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xc8\x1a\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\x9f\x1b\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
@@ -2119,8 +2296,19 @@ const file_fsm_proto_rawDesc = "" +
 	"\x0fimport_messages\x18\x82\v \x01(\v2).strata.metadata.v1.ImportMessagesRequestH\x00R\x0eimportMessages\x12F\n" +
 	"\n" +
 	"hold_blobs\x18\x94\n" +
-	" \x01(\v2$.strata.metadata.v1.HoldBlobsRequestH\x00R\tholdBlobsB\x04\n" +
-	"\x02op\"\x8e\x01\n" +
+	" \x01(\v2$.strata.metadata.v1.HoldBlobsRequestH\x00R\tholdBlobs\x12U\n" +
+	"\x0fnumber_messages\x18\xcc\x17 \x01(\v2).strata.metadata.v1.NumberMessagesCommandH\x00R\x0enumberMessagesB\x04\n" +
+	"\x02op\"q\n" +
+	"\x15NumberMessagesCommand\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
+	"\n" +
+	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12\x1f\n" +
+	"\vmax_entries\x18\x03 \x01(\rR\n" +
+	"maxEntries\"\x80\x01\n" +
+	"\x14NumberMessagesResult\x12\x1a\n" +
+	"\bnumbered\x18\x01 \x01(\rR\bnumbered\x120\n" +
+	"\x14numbered_through_uid\x18\x02 \x01(\rR\x12numberedThroughUid\x12\x1a\n" +
+	"\bcomplete\x18\x03 \x01(\bR\bcomplete\"\x8e\x01\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
@@ -2138,7 +2326,7 @@ const file_fsm_proto_rawDesc = "" +
 	"\x02id\x18\x02 \x01(\tR\x02id\"o\n" +
 	"\x11AppPasswordRecord\x12B\n" +
 	"\fapp_password\x18\x01 \x01(\v2\x1f.strata.metadata.v1.AppPasswordR\vappPassword\x12\x16\n" +
-	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xd0\f\n" +
+	"\x06digest\x18\x02 \x01(\fR\x06digest\"\xa6\r\n" +
 	"\rCommandResult\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x124\n" +
@@ -2165,7 +2353,8 @@ const file_fsm_proto_rawDesc = "" +
 	"\x0eoauth_settings\x18\xcc\b \x01(\v2'.strata.metadata.v1.TenantOAuthSettingsH\x00R\roauthSettings\x12P\n" +
 	"\rldap_settings\x18\xb0\t \x01(\v2(.strata.metadata.v1.LdapSettingsResponseH\x00R\fldapSettings\x12E\n" +
 	"\tblob_hold\x18\x94\n" +
-	" \x01(\v2%.strata.metadata.v1.HoldBlobsResponseH\x00R\bblobHold\x12\x16\n" +
+	" \x01(\v2%.strata.metadata.v1.HoldBlobsResponseH\x00R\bblobHold\x12T\n" +
+	"\x0fnumber_messages\x18\xcc\x17 \x01(\v2(.strata.metadata.v1.NumberMessagesResultH\x00R\x0enumberMessages\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x1d\n" +
 	"\n" +
 	"blob_epoch\x18\x04 \x01(\x04R\tblobEpoch\x12*\n" +
@@ -2175,11 +2364,13 @@ const file_fsm_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
 	"\x05scram\x18\xe8\a \x03(\v2$.strata.metadata.v1.ScramCredentialsR\x05scram\x12K\n" +
-	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\x91\x01\n" +
+	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\xf0\x01\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
 	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12/\n" +
-	"\x13last_message_number\x18\xd4\x16 \x01(\rR\x11lastMessageNumber\"\xf5\x01\n" +
+	"\x13last_message_number\x18\xd4\x16 \x01(\rR\x11lastMessageNumber\x12*\n" +
+	"\x10numbers_complete\x18\xcc\x17 \x01(\bR\x0fnumbersComplete\x121\n" +
+	"\x14numbered_through_uid\x18\xcd\x17 \x01(\rR\x12numberedThroughUid\"\xf5\x01\n" +
 	"\fMessageIndex\x12\x16\n" +
 	"\x06modseq\x18\x01 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x02 \x03(\tR\x05flags\x12,\n" +
@@ -2229,159 +2420,163 @@ func file_fsm_proto_rawDescGZIP() []byte {
 	return file_fsm_proto_rawDescData
 }
 
-var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_fsm_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_fsm_proto_goTypes = []any{
 	(*Command)(nil),                      // 0: strata.metadata.v1.Command
-	(*CreateAccountCommand)(nil),         // 1: strata.metadata.v1.CreateAccountCommand
-	(*SetPasswordCommand)(nil),           // 2: strata.metadata.v1.SetPasswordCommand
-	(*AddAppPasswordCommand)(nil),        // 3: strata.metadata.v1.AddAppPasswordCommand
-	(*TouchAppPasswordCommand)(nil),      // 4: strata.metadata.v1.TouchAppPasswordCommand
-	(*AppPasswordRecord)(nil),            // 5: strata.metadata.v1.AppPasswordRecord
-	(*CommandResult)(nil),                // 6: strata.metadata.v1.CommandResult
-	(*AccountRecord)(nil),                // 7: strata.metadata.v1.AccountRecord
-	(*MailboxRecord)(nil),                // 8: strata.metadata.v1.MailboxRecord
-	(*MessageIndex)(nil),                 // 9: strata.metadata.v1.MessageIndex
-	(*BlobRef)(nil),                      // 10: strata.metadata.v1.BlobRef
-	(*RequestRecord)(nil),                // 11: strata.metadata.v1.RequestRecord
-	(*AnnotationUsage)(nil),              // 12: strata.metadata.v1.AnnotationUsage
-	(*DedupRecord)(nil),                  // 13: strata.metadata.v1.DedupRecord
-	(*MarkRecord)(nil),                   // 14: strata.metadata.v1.MarkRecord
-	(*BlobHoldRecord)(nil),               // 15: strata.metadata.v1.BlobHoldRecord
-	(*CreateTenantRequest)(nil),          // 16: strata.metadata.v1.CreateTenantRequest
-	(*DeleteAccountRequest)(nil),         // 17: strata.metadata.v1.DeleteAccountRequest
-	(*CreateMailboxRequest)(nil),         // 18: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),         // 19: strata.metadata.v1.DeleteMailboxRequest
-	(*RenameMailboxRequest)(nil),         // 20: strata.metadata.v1.RenameMailboxRequest
-	(*SetSubscribedRequest)(nil),         // 21: strata.metadata.v1.SetSubscribedRequest
-	(*AppendRequest)(nil),                // 22: strata.metadata.v1.AppendRequest
-	(*StoreFlagsRequest)(nil),            // 23: strata.metadata.v1.StoreFlagsRequest
-	(*CopyRequest)(nil),                  // 24: strata.metadata.v1.CopyRequest
-	(*ExpungeRequest)(nil),               // 25: strata.metadata.v1.ExpungeRequest
-	(*MarkBlobsDeletingRequest)(nil),     // 26: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),           // 27: strata.metadata.v1.ForgetBlobsRequest
-	(*DeleteTenantRequest)(nil),          // 28: strata.metadata.v1.DeleteTenantRequest
-	(*AddDomainRequest)(nil),             // 29: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),          // 30: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil),    // 31: strata.metadata.v1.SetAccountDisabledRequest
-	(*SetQuotaRequest)(nil),              // 32: strata.metadata.v1.SetQuotaRequest
-	(*SetAclRequest)(nil),                // 33: strata.metadata.v1.SetAclRequest
-	(*DeleteAclRequest)(nil),             // 34: strata.metadata.v1.DeleteAclRequest
-	(*ClaimRecentRequest)(nil),           // 35: strata.metadata.v1.ClaimRecentRequest
-	(*SetMetadataRequest)(nil),           // 36: strata.metadata.v1.SetMetadataRequest
-	(*SetDeliverySettingsRequest)(nil),   // 37: strata.metadata.v1.SetDeliverySettingsRequest
-	(*AddAliasRequest)(nil),              // 38: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 39: strata.metadata.v1.DeleteAliasRequest
-	(*PutSieveScriptRequest)(nil),        // 40: strata.metadata.v1.PutSieveScriptRequest
-	(*DeleteSieveScriptRequest)(nil),     // 41: strata.metadata.v1.DeleteSieveScriptRequest
-	(*RenameSieveScriptRequest)(nil),     // 42: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 43: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*SetMarksRequest)(nil),              // 44: strata.metadata.v1.SetMarksRequest
-	(*RevokeAppPasswordRequest)(nil),     // 45: strata.metadata.v1.RevokeAppPasswordRequest
-	(*SetAccountTenantAdminRequest)(nil), // 46: strata.metadata.v1.SetAccountTenantAdminRequest
-	(*SetOAuthSettingsRequest)(nil),      // 47: strata.metadata.v1.SetOAuthSettingsRequest
-	(*SetLdapSettingsRequest)(nil),       // 48: strata.metadata.v1.SetLdapSettingsRequest
-	(*ProvisionLdapAccountRequest)(nil),  // 49: strata.metadata.v1.ProvisionLdapAccountRequest
-	(*ImportMessagesRequest)(nil),        // 50: strata.metadata.v1.ImportMessagesRequest
-	(*HoldBlobsRequest)(nil),             // 51: strata.metadata.v1.HoldBlobsRequest
-	(*ScramCredentials)(nil),             // 52: strata.metadata.v1.ScramCredentials
-	(*AppPassword)(nil),                  // 53: strata.metadata.v1.AppPassword
-	(*Tenant)(nil),                       // 54: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 55: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 56: strata.metadata.v1.Mailbox
-	(*AppendResponse)(nil),               // 57: strata.metadata.v1.AppendResponse
-	(*StoreFlagsResponse)(nil),           // 58: strata.metadata.v1.StoreFlagsResponse
-	(*CopyResponse)(nil),                 // 59: strata.metadata.v1.CopyResponse
-	(*ExpungeResponse)(nil),              // 60: strata.metadata.v1.ExpungeResponse
-	(*BlobBatch)(nil),                    // 61: strata.metadata.v1.BlobBatch
-	(*DeleteTenantResponse)(nil),         // 62: strata.metadata.v1.DeleteTenantResponse
-	(*QuotaRoot)(nil),                    // 63: strata.metadata.v1.QuotaRoot
-	(*AclResponse)(nil),                  // 64: strata.metadata.v1.AclResponse
-	(*ClaimRecentResponse)(nil),          // 65: strata.metadata.v1.ClaimRecentResponse
-	(*DeliverySettings)(nil),             // 66: strata.metadata.v1.DeliverySettings
-	(*Alias)(nil),                        // 67: strata.metadata.v1.Alias
-	(*DeleteAliasResponse)(nil),          // 68: strata.metadata.v1.DeleteAliasResponse
-	(*SieveScript)(nil),                  // 69: strata.metadata.v1.SieveScript
-	(*SetActiveSieveScriptResponse)(nil), // 70: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*TenantOAuthSettings)(nil),          // 71: strata.metadata.v1.TenantOAuthSettings
-	(*LdapSettingsResponse)(nil),         // 72: strata.metadata.v1.LdapSettingsResponse
-	(*HoldBlobsResponse)(nil),            // 73: strata.metadata.v1.HoldBlobsResponse
+	(*NumberMessagesCommand)(nil),        // 1: strata.metadata.v1.NumberMessagesCommand
+	(*NumberMessagesResult)(nil),         // 2: strata.metadata.v1.NumberMessagesResult
+	(*CreateAccountCommand)(nil),         // 3: strata.metadata.v1.CreateAccountCommand
+	(*SetPasswordCommand)(nil),           // 4: strata.metadata.v1.SetPasswordCommand
+	(*AddAppPasswordCommand)(nil),        // 5: strata.metadata.v1.AddAppPasswordCommand
+	(*TouchAppPasswordCommand)(nil),      // 6: strata.metadata.v1.TouchAppPasswordCommand
+	(*AppPasswordRecord)(nil),            // 7: strata.metadata.v1.AppPasswordRecord
+	(*CommandResult)(nil),                // 8: strata.metadata.v1.CommandResult
+	(*AccountRecord)(nil),                // 9: strata.metadata.v1.AccountRecord
+	(*MailboxRecord)(nil),                // 10: strata.metadata.v1.MailboxRecord
+	(*MessageIndex)(nil),                 // 11: strata.metadata.v1.MessageIndex
+	(*BlobRef)(nil),                      // 12: strata.metadata.v1.BlobRef
+	(*RequestRecord)(nil),                // 13: strata.metadata.v1.RequestRecord
+	(*AnnotationUsage)(nil),              // 14: strata.metadata.v1.AnnotationUsage
+	(*DedupRecord)(nil),                  // 15: strata.metadata.v1.DedupRecord
+	(*MarkRecord)(nil),                   // 16: strata.metadata.v1.MarkRecord
+	(*BlobHoldRecord)(nil),               // 17: strata.metadata.v1.BlobHoldRecord
+	(*CreateTenantRequest)(nil),          // 18: strata.metadata.v1.CreateTenantRequest
+	(*DeleteAccountRequest)(nil),         // 19: strata.metadata.v1.DeleteAccountRequest
+	(*CreateMailboxRequest)(nil),         // 20: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),         // 21: strata.metadata.v1.DeleteMailboxRequest
+	(*RenameMailboxRequest)(nil),         // 22: strata.metadata.v1.RenameMailboxRequest
+	(*SetSubscribedRequest)(nil),         // 23: strata.metadata.v1.SetSubscribedRequest
+	(*AppendRequest)(nil),                // 24: strata.metadata.v1.AppendRequest
+	(*StoreFlagsRequest)(nil),            // 25: strata.metadata.v1.StoreFlagsRequest
+	(*CopyRequest)(nil),                  // 26: strata.metadata.v1.CopyRequest
+	(*ExpungeRequest)(nil),               // 27: strata.metadata.v1.ExpungeRequest
+	(*MarkBlobsDeletingRequest)(nil),     // 28: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),           // 29: strata.metadata.v1.ForgetBlobsRequest
+	(*DeleteTenantRequest)(nil),          // 30: strata.metadata.v1.DeleteTenantRequest
+	(*AddDomainRequest)(nil),             // 31: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),          // 32: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),    // 33: strata.metadata.v1.SetAccountDisabledRequest
+	(*SetQuotaRequest)(nil),              // 34: strata.metadata.v1.SetQuotaRequest
+	(*SetAclRequest)(nil),                // 35: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),             // 36: strata.metadata.v1.DeleteAclRequest
+	(*ClaimRecentRequest)(nil),           // 37: strata.metadata.v1.ClaimRecentRequest
+	(*SetMetadataRequest)(nil),           // 38: strata.metadata.v1.SetMetadataRequest
+	(*SetDeliverySettingsRequest)(nil),   // 39: strata.metadata.v1.SetDeliverySettingsRequest
+	(*AddAliasRequest)(nil),              // 40: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),           // 41: strata.metadata.v1.DeleteAliasRequest
+	(*PutSieveScriptRequest)(nil),        // 42: strata.metadata.v1.PutSieveScriptRequest
+	(*DeleteSieveScriptRequest)(nil),     // 43: strata.metadata.v1.DeleteSieveScriptRequest
+	(*RenameSieveScriptRequest)(nil),     // 44: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),  // 45: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetMarksRequest)(nil),              // 46: strata.metadata.v1.SetMarksRequest
+	(*RevokeAppPasswordRequest)(nil),     // 47: strata.metadata.v1.RevokeAppPasswordRequest
+	(*SetAccountTenantAdminRequest)(nil), // 48: strata.metadata.v1.SetAccountTenantAdminRequest
+	(*SetOAuthSettingsRequest)(nil),      // 49: strata.metadata.v1.SetOAuthSettingsRequest
+	(*SetLdapSettingsRequest)(nil),       // 50: strata.metadata.v1.SetLdapSettingsRequest
+	(*ProvisionLdapAccountRequest)(nil),  // 51: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*ImportMessagesRequest)(nil),        // 52: strata.metadata.v1.ImportMessagesRequest
+	(*HoldBlobsRequest)(nil),             // 53: strata.metadata.v1.HoldBlobsRequest
+	(*ScramCredentials)(nil),             // 54: strata.metadata.v1.ScramCredentials
+	(*AppPassword)(nil),                  // 55: strata.metadata.v1.AppPassword
+	(*Tenant)(nil),                       // 56: strata.metadata.v1.Tenant
+	(*Account)(nil),                      // 57: strata.metadata.v1.Account
+	(*Mailbox)(nil),                      // 58: strata.metadata.v1.Mailbox
+	(*AppendResponse)(nil),               // 59: strata.metadata.v1.AppendResponse
+	(*StoreFlagsResponse)(nil),           // 60: strata.metadata.v1.StoreFlagsResponse
+	(*CopyResponse)(nil),                 // 61: strata.metadata.v1.CopyResponse
+	(*ExpungeResponse)(nil),              // 62: strata.metadata.v1.ExpungeResponse
+	(*BlobBatch)(nil),                    // 63: strata.metadata.v1.BlobBatch
+	(*DeleteTenantResponse)(nil),         // 64: strata.metadata.v1.DeleteTenantResponse
+	(*QuotaRoot)(nil),                    // 65: strata.metadata.v1.QuotaRoot
+	(*AclResponse)(nil),                  // 66: strata.metadata.v1.AclResponse
+	(*ClaimRecentResponse)(nil),          // 67: strata.metadata.v1.ClaimRecentResponse
+	(*DeliverySettings)(nil),             // 68: strata.metadata.v1.DeliverySettings
+	(*Alias)(nil),                        // 69: strata.metadata.v1.Alias
+	(*DeleteAliasResponse)(nil),          // 70: strata.metadata.v1.DeleteAliasResponse
+	(*SieveScript)(nil),                  // 71: strata.metadata.v1.SieveScript
+	(*SetActiveSieveScriptResponse)(nil), // 72: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*TenantOAuthSettings)(nil),          // 73: strata.metadata.v1.TenantOAuthSettings
+	(*LdapSettingsResponse)(nil),         // 74: strata.metadata.v1.LdapSettingsResponse
+	(*HoldBlobsResponse)(nil),            // 75: strata.metadata.v1.HoldBlobsResponse
 }
 var file_fsm_proto_depIdxs = []int32{
-	16, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
-	1,  // 1: strata.metadata.v1.Command.create_account:type_name -> strata.metadata.v1.CreateAccountCommand
-	2,  // 2: strata.metadata.v1.Command.set_password:type_name -> strata.metadata.v1.SetPasswordCommand
-	17, // 3: strata.metadata.v1.Command.delete_account:type_name -> strata.metadata.v1.DeleteAccountRequest
-	18, // 4: strata.metadata.v1.Command.create_mailbox:type_name -> strata.metadata.v1.CreateMailboxRequest
-	19, // 5: strata.metadata.v1.Command.delete_mailbox:type_name -> strata.metadata.v1.DeleteMailboxRequest
-	20, // 6: strata.metadata.v1.Command.rename_mailbox:type_name -> strata.metadata.v1.RenameMailboxRequest
-	21, // 7: strata.metadata.v1.Command.set_subscribed:type_name -> strata.metadata.v1.SetSubscribedRequest
-	22, // 8: strata.metadata.v1.Command.append:type_name -> strata.metadata.v1.AppendRequest
-	23, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
-	24, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
-	25, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
-	26, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
-	27, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
-	28, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
-	29, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
-	30, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
-	31, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
-	32, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
-	33, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
-	34, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
-	35, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
-	36, // 22: strata.metadata.v1.Command.set_metadata:type_name -> strata.metadata.v1.SetMetadataRequest
-	37, // 23: strata.metadata.v1.Command.set_delivery_settings:type_name -> strata.metadata.v1.SetDeliverySettingsRequest
-	38, // 24: strata.metadata.v1.Command.add_alias:type_name -> strata.metadata.v1.AddAliasRequest
-	39, // 25: strata.metadata.v1.Command.delete_alias:type_name -> strata.metadata.v1.DeleteAliasRequest
-	40, // 26: strata.metadata.v1.Command.put_sieve_script:type_name -> strata.metadata.v1.PutSieveScriptRequest
-	41, // 27: strata.metadata.v1.Command.delete_sieve_script:type_name -> strata.metadata.v1.DeleteSieveScriptRequest
-	42, // 28: strata.metadata.v1.Command.rename_sieve_script:type_name -> strata.metadata.v1.RenameSieveScriptRequest
-	43, // 29: strata.metadata.v1.Command.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptRequest
-	44, // 30: strata.metadata.v1.Command.set_marks:type_name -> strata.metadata.v1.SetMarksRequest
-	3,  // 31: strata.metadata.v1.Command.add_app_password:type_name -> strata.metadata.v1.AddAppPasswordCommand
-	45, // 32: strata.metadata.v1.Command.revoke_app_password:type_name -> strata.metadata.v1.RevokeAppPasswordRequest
-	4,  // 33: strata.metadata.v1.Command.touch_app_password:type_name -> strata.metadata.v1.TouchAppPasswordCommand
-	46, // 34: strata.metadata.v1.Command.set_account_tenant_admin:type_name -> strata.metadata.v1.SetAccountTenantAdminRequest
-	47, // 35: strata.metadata.v1.Command.set_oauth_settings:type_name -> strata.metadata.v1.SetOAuthSettingsRequest
-	48, // 36: strata.metadata.v1.Command.set_ldap_settings:type_name -> strata.metadata.v1.SetLdapSettingsRequest
-	49, // 37: strata.metadata.v1.Command.provision_ldap_account:type_name -> strata.metadata.v1.ProvisionLdapAccountRequest
-	50, // 38: strata.metadata.v1.Command.import_messages:type_name -> strata.metadata.v1.ImportMessagesRequest
-	51, // 39: strata.metadata.v1.Command.hold_blobs:type_name -> strata.metadata.v1.HoldBlobsRequest
-	52, // 40: strata.metadata.v1.CreateAccountCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
-	52, // 41: strata.metadata.v1.SetPasswordCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
-	53, // 42: strata.metadata.v1.AddAppPasswordCommand.app_password:type_name -> strata.metadata.v1.AppPassword
-	53, // 43: strata.metadata.v1.AppPasswordRecord.app_password:type_name -> strata.metadata.v1.AppPassword
-	54, // 44: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
-	55, // 45: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
-	56, // 46: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
-	57, // 47: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
-	58, // 48: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
-	59, // 49: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
-	60, // 50: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
-	61, // 51: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
-	62, // 52: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
-	63, // 53: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
-	64, // 54: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
-	65, // 55: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
-	66, // 56: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
-	67, // 57: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
-	68, // 58: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
-	69, // 59: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
-	70, // 60: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
-	53, // 61: strata.metadata.v1.CommandResult.app_password:type_name -> strata.metadata.v1.AppPassword
-	71, // 62: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
-	72, // 63: strata.metadata.v1.CommandResult.ldap_settings:type_name -> strata.metadata.v1.LdapSettingsResponse
-	73, // 64: strata.metadata.v1.CommandResult.blob_hold:type_name -> strata.metadata.v1.HoldBlobsResponse
-	55, // 65: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
-	52, // 66: strata.metadata.v1.AccountRecord.scram:type_name -> strata.metadata.v1.ScramCredentials
-	5,  // 67: strata.metadata.v1.AccountRecord.app_passwords:type_name -> strata.metadata.v1.AppPasswordRecord
-	56, // 68: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
-	6,  // 69: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
-	70, // [70:70] is the sub-list for method output_type
-	70, // [70:70] is the sub-list for method input_type
-	70, // [70:70] is the sub-list for extension type_name
-	70, // [70:70] is the sub-list for extension extendee
-	0,  // [0:70] is the sub-list for field type_name
+	18, // 0: strata.metadata.v1.Command.create_tenant:type_name -> strata.metadata.v1.CreateTenantRequest
+	3,  // 1: strata.metadata.v1.Command.create_account:type_name -> strata.metadata.v1.CreateAccountCommand
+	4,  // 2: strata.metadata.v1.Command.set_password:type_name -> strata.metadata.v1.SetPasswordCommand
+	19, // 3: strata.metadata.v1.Command.delete_account:type_name -> strata.metadata.v1.DeleteAccountRequest
+	20, // 4: strata.metadata.v1.Command.create_mailbox:type_name -> strata.metadata.v1.CreateMailboxRequest
+	21, // 5: strata.metadata.v1.Command.delete_mailbox:type_name -> strata.metadata.v1.DeleteMailboxRequest
+	22, // 6: strata.metadata.v1.Command.rename_mailbox:type_name -> strata.metadata.v1.RenameMailboxRequest
+	23, // 7: strata.metadata.v1.Command.set_subscribed:type_name -> strata.metadata.v1.SetSubscribedRequest
+	24, // 8: strata.metadata.v1.Command.append:type_name -> strata.metadata.v1.AppendRequest
+	25, // 9: strata.metadata.v1.Command.store_flags:type_name -> strata.metadata.v1.StoreFlagsRequest
+	26, // 10: strata.metadata.v1.Command.copy:type_name -> strata.metadata.v1.CopyRequest
+	27, // 11: strata.metadata.v1.Command.expunge:type_name -> strata.metadata.v1.ExpungeRequest
+	28, // 12: strata.metadata.v1.Command.mark_blobs_deleting:type_name -> strata.metadata.v1.MarkBlobsDeletingRequest
+	29, // 13: strata.metadata.v1.Command.forget_blobs:type_name -> strata.metadata.v1.ForgetBlobsRequest
+	30, // 14: strata.metadata.v1.Command.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantRequest
+	31, // 15: strata.metadata.v1.Command.add_domain:type_name -> strata.metadata.v1.AddDomainRequest
+	32, // 16: strata.metadata.v1.Command.remove_domain:type_name -> strata.metadata.v1.RemoveDomainRequest
+	33, // 17: strata.metadata.v1.Command.set_account_disabled:type_name -> strata.metadata.v1.SetAccountDisabledRequest
+	34, // 18: strata.metadata.v1.Command.set_quota:type_name -> strata.metadata.v1.SetQuotaRequest
+	35, // 19: strata.metadata.v1.Command.set_acl:type_name -> strata.metadata.v1.SetAclRequest
+	36, // 20: strata.metadata.v1.Command.delete_acl:type_name -> strata.metadata.v1.DeleteAclRequest
+	37, // 21: strata.metadata.v1.Command.claim_recent:type_name -> strata.metadata.v1.ClaimRecentRequest
+	38, // 22: strata.metadata.v1.Command.set_metadata:type_name -> strata.metadata.v1.SetMetadataRequest
+	39, // 23: strata.metadata.v1.Command.set_delivery_settings:type_name -> strata.metadata.v1.SetDeliverySettingsRequest
+	40, // 24: strata.metadata.v1.Command.add_alias:type_name -> strata.metadata.v1.AddAliasRequest
+	41, // 25: strata.metadata.v1.Command.delete_alias:type_name -> strata.metadata.v1.DeleteAliasRequest
+	42, // 26: strata.metadata.v1.Command.put_sieve_script:type_name -> strata.metadata.v1.PutSieveScriptRequest
+	43, // 27: strata.metadata.v1.Command.delete_sieve_script:type_name -> strata.metadata.v1.DeleteSieveScriptRequest
+	44, // 28: strata.metadata.v1.Command.rename_sieve_script:type_name -> strata.metadata.v1.RenameSieveScriptRequest
+	45, // 29: strata.metadata.v1.Command.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptRequest
+	46, // 30: strata.metadata.v1.Command.set_marks:type_name -> strata.metadata.v1.SetMarksRequest
+	5,  // 31: strata.metadata.v1.Command.add_app_password:type_name -> strata.metadata.v1.AddAppPasswordCommand
+	47, // 32: strata.metadata.v1.Command.revoke_app_password:type_name -> strata.metadata.v1.RevokeAppPasswordRequest
+	6,  // 33: strata.metadata.v1.Command.touch_app_password:type_name -> strata.metadata.v1.TouchAppPasswordCommand
+	48, // 34: strata.metadata.v1.Command.set_account_tenant_admin:type_name -> strata.metadata.v1.SetAccountTenantAdminRequest
+	49, // 35: strata.metadata.v1.Command.set_oauth_settings:type_name -> strata.metadata.v1.SetOAuthSettingsRequest
+	50, // 36: strata.metadata.v1.Command.set_ldap_settings:type_name -> strata.metadata.v1.SetLdapSettingsRequest
+	51, // 37: strata.metadata.v1.Command.provision_ldap_account:type_name -> strata.metadata.v1.ProvisionLdapAccountRequest
+	52, // 38: strata.metadata.v1.Command.import_messages:type_name -> strata.metadata.v1.ImportMessagesRequest
+	53, // 39: strata.metadata.v1.Command.hold_blobs:type_name -> strata.metadata.v1.HoldBlobsRequest
+	1,  // 40: strata.metadata.v1.Command.number_messages:type_name -> strata.metadata.v1.NumberMessagesCommand
+	54, // 41: strata.metadata.v1.CreateAccountCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
+	54, // 42: strata.metadata.v1.SetPasswordCommand.scram:type_name -> strata.metadata.v1.ScramCredentials
+	55, // 43: strata.metadata.v1.AddAppPasswordCommand.app_password:type_name -> strata.metadata.v1.AppPassword
+	55, // 44: strata.metadata.v1.AppPasswordRecord.app_password:type_name -> strata.metadata.v1.AppPassword
+	56, // 45: strata.metadata.v1.CommandResult.tenant:type_name -> strata.metadata.v1.Tenant
+	57, // 46: strata.metadata.v1.CommandResult.account:type_name -> strata.metadata.v1.Account
+	58, // 47: strata.metadata.v1.CommandResult.mailbox:type_name -> strata.metadata.v1.Mailbox
+	59, // 48: strata.metadata.v1.CommandResult.append:type_name -> strata.metadata.v1.AppendResponse
+	60, // 49: strata.metadata.v1.CommandResult.store_flags:type_name -> strata.metadata.v1.StoreFlagsResponse
+	61, // 50: strata.metadata.v1.CommandResult.copy:type_name -> strata.metadata.v1.CopyResponse
+	62, // 51: strata.metadata.v1.CommandResult.expunge:type_name -> strata.metadata.v1.ExpungeResponse
+	63, // 52: strata.metadata.v1.CommandResult.blobs:type_name -> strata.metadata.v1.BlobBatch
+	64, // 53: strata.metadata.v1.CommandResult.delete_tenant:type_name -> strata.metadata.v1.DeleteTenantResponse
+	65, // 54: strata.metadata.v1.CommandResult.quota:type_name -> strata.metadata.v1.QuotaRoot
+	66, // 55: strata.metadata.v1.CommandResult.acl:type_name -> strata.metadata.v1.AclResponse
+	67, // 56: strata.metadata.v1.CommandResult.claim_recent:type_name -> strata.metadata.v1.ClaimRecentResponse
+	68, // 57: strata.metadata.v1.CommandResult.delivery_settings:type_name -> strata.metadata.v1.DeliverySettings
+	69, // 58: strata.metadata.v1.CommandResult.alias:type_name -> strata.metadata.v1.Alias
+	70, // 59: strata.metadata.v1.CommandResult.delete_alias:type_name -> strata.metadata.v1.DeleteAliasResponse
+	71, // 60: strata.metadata.v1.CommandResult.sieve_script:type_name -> strata.metadata.v1.SieveScript
+	72, // 61: strata.metadata.v1.CommandResult.set_active_sieve_script:type_name -> strata.metadata.v1.SetActiveSieveScriptResponse
+	55, // 62: strata.metadata.v1.CommandResult.app_password:type_name -> strata.metadata.v1.AppPassword
+	73, // 63: strata.metadata.v1.CommandResult.oauth_settings:type_name -> strata.metadata.v1.TenantOAuthSettings
+	74, // 64: strata.metadata.v1.CommandResult.ldap_settings:type_name -> strata.metadata.v1.LdapSettingsResponse
+	75, // 65: strata.metadata.v1.CommandResult.blob_hold:type_name -> strata.metadata.v1.HoldBlobsResponse
+	2,  // 66: strata.metadata.v1.CommandResult.number_messages:type_name -> strata.metadata.v1.NumberMessagesResult
+	57, // 67: strata.metadata.v1.AccountRecord.account:type_name -> strata.metadata.v1.Account
+	54, // 68: strata.metadata.v1.AccountRecord.scram:type_name -> strata.metadata.v1.ScramCredentials
+	7,  // 69: strata.metadata.v1.AccountRecord.app_passwords:type_name -> strata.metadata.v1.AppPasswordRecord
+	58, // 70: strata.metadata.v1.MailboxRecord.mailbox:type_name -> strata.metadata.v1.Mailbox
+	8,  // 71: strata.metadata.v1.RequestRecord.result:type_name -> strata.metadata.v1.CommandResult
+	72, // [72:72] is the sub-list for method output_type
+	72, // [72:72] is the sub-list for method input_type
+	72, // [72:72] is the sub-list for extension type_name
+	72, // [72:72] is the sub-list for extension extendee
+	0,  // [0:72] is the sub-list for field type_name
 }
 
 func init() { file_fsm_proto_init() }
@@ -2431,8 +2626,9 @@ func file_fsm_proto_init() {
 		(*Command_ProvisionLdapAccount)(nil),
 		(*Command_ImportMessages)(nil),
 		(*Command_HoldBlobs)(nil),
+		(*Command_NumberMessages)(nil),
 	}
-	file_fsm_proto_msgTypes[6].OneofWrappers = []any{
+	file_fsm_proto_msgTypes[8].OneofWrappers = []any{
 		(*CommandResult_Tenant)(nil),
 		(*CommandResult_Account)(nil),
 		(*CommandResult_Mailbox)(nil),
@@ -2454,6 +2650,7 @@ func file_fsm_proto_init() {
 		(*CommandResult_OauthSettings)(nil),
 		(*CommandResult_LdapSettings)(nil),
 		(*CommandResult_BlobHold)(nil),
+		(*CommandResult_NumberMessages)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2461,7 +2658,7 @@ func file_fsm_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_fsm_proto_rawDesc), len(file_fsm_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -10644,6 +10644,110 @@ func (x *RebuildSearchIndexProgress) GetTotal() uint64 {
 	return 0
 }
 
+type NumberAccountMessagesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Account       string                 `protobuf:"bytes,1,opt,name=account,proto3" json:"account,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NumberAccountMessagesRequest) Reset() {
+	*x = NumberAccountMessagesRequest{}
+	mi := &file_metadata_proto_msgTypes[151]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NumberAccountMessagesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NumberAccountMessagesRequest) ProtoMessage() {}
+
+func (x *NumberAccountMessagesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[151]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NumberAccountMessagesRequest.ProtoReflect.Descriptor instead.
+func (*NumberAccountMessagesRequest) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{151}
+}
+
+func (x *NumberAccountMessagesRequest) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+type NumberAccountMessagesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Numbered      uint64                 `protobuf:"varint,1,opt,name=numbered,proto3" json:"numbered,omitempty"` // entries this call gave numbers
+	Commands      uint32                 `protobuf:"varint,2,opt,name=commands,proto3" json:"commands,omitempty"` // NumberMessagesCommands this call applied
+	Done          bool                   `protobuf:"varint,3,opt,name=done,proto3" json:"done,omitempty"`         // every mailbox of the account is numbers_complete
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NumberAccountMessagesResponse) Reset() {
+	*x = NumberAccountMessagesResponse{}
+	mi := &file_metadata_proto_msgTypes[152]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NumberAccountMessagesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NumberAccountMessagesResponse) ProtoMessage() {}
+
+func (x *NumberAccountMessagesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_metadata_proto_msgTypes[152]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NumberAccountMessagesResponse.ProtoReflect.Descriptor instead.
+func (*NumberAccountMessagesResponse) Descriptor() ([]byte, []int) {
+	return file_metadata_proto_rawDescGZIP(), []int{152}
+}
+
+func (x *NumberAccountMessagesResponse) GetNumbered() uint64 {
+	if x != nil {
+		return x.Numbered
+	}
+	return 0
+}
+
+func (x *NumberAccountMessagesResponse) GetCommands() uint32 {
+	if x != nil {
+		return x.Commands
+	}
+	return 0
+}
+
+func (x *NumberAccountMessagesResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
 var File_metadata_proto protoreflect.FileDescriptor
 
 const file_metadata_proto_rawDesc = "" +
@@ -11500,7 +11604,13 @@ const file_metadata_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\"F\n" +
 	"\x1aRebuildSearchIndexProgress\x12\x12\n" +
 	"\x04done\x18\x01 \x01(\x04R\x04done\x12\x14\n" +
-	"\x05total\x18\x02 \x01(\x04R\x05total*F\n" +
+	"\x05total\x18\x02 \x01(\x04R\x05total\"8\n" +
+	"\x1cNumberAccountMessagesRequest\x12\x18\n" +
+	"\aaccount\x18\x01 \x01(\tR\aaccount\"k\n" +
+	"\x1dNumberAccountMessagesResponse\x12\x1a\n" +
+	"\bnumbered\x18\x01 \x01(\x04R\bnumbered\x12\x1a\n" +
+	"\bcommands\x18\x02 \x01(\rR\bcommands\x12\x12\n" +
+	"\x04done\x18\x03 \x01(\bR\x04done*F\n" +
 	"\aAclMode\x12\x14\n" +
 	"\x10ACL_MODE_REPLACE\x10\x00\x12\x10\n" +
 	"\fACL_MODE_ADD\x10\x01\x12\x13\n" +
@@ -11536,7 +11646,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x0fSEARCH_SCOPE_TO\x10\x05\x12\x13\n" +
 	"\x0fSEARCH_SCOPE_CC\x10\x06\x12\x14\n" +
 	"\x10SEARCH_SCOPE_BCC\x10\a\x12\x16\n" +
-	"\x12SEARCH_SCOPE_OTHER\x10\b2\xf13\n" +
+	"\x12SEARCH_SCOPE_OTHER\x10\b2\xef4\n" +
 	"\bMetadata\x12S\n" +
 	"\fCreateTenant\x12'.strata.metadata.v1.CreateTenantRequest\x1a\x1a.strata.metadata.v1.Tenant\x12^\n" +
 	"\vListTenants\x12&.strata.metadata.v1.ListTenantsRequest\x1a'.strata.metadata.v1.ListTenantsResponse\x12V\n" +
@@ -11563,7 +11673,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\x0eImportMessages\x12).strata.metadata.v1.ImportMessagesRequest\x1a\".strata.metadata.v1.AppendResponse\x12a\n" +
 	"\fListMessages\x12'.strata.metadata.v1.ListMessagesRequest\x1a(.strata.metadata.v1.ListMessagesResponse\x12^\n" +
 	"\rFetchMessages\x12(.strata.metadata.v1.FetchMessagesRequest\x1a!.strata.metadata.v1.MessageRecord0\x01\x12b\n" +
-	"\x0eReadSortColumn\x12).strata.metadata.v1.ReadSortColumnRequest\x1a#.strata.metadata.v1.SortColumnChunk0\x01\x12[\n" +
+	"\x0eReadSortColumn\x12).strata.metadata.v1.ReadSortColumnRequest\x1a#.strata.metadata.v1.SortColumnChunk0\x01\x12|\n" +
+	"\x15NumberAccountMessages\x120.strata.metadata.v1.NumberAccountMessagesRequest\x1a1.strata.metadata.v1.NumberAccountMessagesResponse\x12[\n" +
 	"\n" +
 	"StoreFlags\x12%.strata.metadata.v1.StoreFlagsRequest\x1a&.strata.metadata.v1.StoreFlagsResponse\x12I\n" +
 	"\x04Copy\x12\x1f.strata.metadata.v1.CopyRequest\x1a .strata.metadata.v1.CopyResponse\x12R\n" +
@@ -11632,165 +11743,167 @@ func file_metadata_proto_rawDescGZIP() []byte {
 }
 
 var file_metadata_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 151)
+var file_metadata_proto_msgTypes = make([]protoimpl.MessageInfo, 153)
 var file_metadata_proto_goTypes = []any{
-	(AclMode)(0),                         // 0: strata.metadata.v1.AclMode
-	(LoginOutcome)(0),                    // 1: strata.metadata.v1.LoginOutcome
-	(FlagOp)(0),                          // 2: strata.metadata.v1.FlagOp
-	(ChangeKind)(0),                      // 3: strata.metadata.v1.ChangeKind
-	(MetadataDepth)(0),                   // 4: strata.metadata.v1.MetadataDepth
-	(SearchScope)(0),                     // 5: strata.metadata.v1.SearchScope
-	(*SetAclRequest)(nil),                // 6: strata.metadata.v1.SetAclRequest
-	(*DeleteAclRequest)(nil),             // 7: strata.metadata.v1.DeleteAclRequest
-	(*GetAclRequest)(nil),                // 8: strata.metadata.v1.GetAclRequest
-	(*AclResponse)(nil),                  // 9: strata.metadata.v1.AclResponse
-	(*Tenant)(nil),                       // 10: strata.metadata.v1.Tenant
-	(*Account)(nil),                      // 11: strata.metadata.v1.Account
-	(*Mailbox)(nil),                      // 12: strata.metadata.v1.Mailbox
-	(*AclEntry)(nil),                     // 13: strata.metadata.v1.AclEntry
-	(*Address)(nil),                      // 14: strata.metadata.v1.Address
-	(*Envelope)(nil),                     // 15: strata.metadata.v1.Envelope
-	(*Param)(nil),                        // 16: strata.metadata.v1.Param
-	(*BodyPart)(nil),                     // 17: strata.metadata.v1.BodyPart
-	(*MessageStructure)(nil),             // 18: strata.metadata.v1.MessageStructure
-	(*SortKeys)(nil),                     // 19: strata.metadata.v1.SortKeys
-	(*MessageRecord)(nil),                // 20: strata.metadata.v1.MessageRecord
-	(*CreateTenantRequest)(nil),          // 21: strata.metadata.v1.CreateTenantRequest
-	(*ListTenantsRequest)(nil),           // 22: strata.metadata.v1.ListTenantsRequest
-	(*ListTenantsResponse)(nil),          // 23: strata.metadata.v1.ListTenantsResponse
-	(*CreateAccountRequest)(nil),         // 24: strata.metadata.v1.CreateAccountRequest
-	(*SetPasswordRequest)(nil),           // 25: strata.metadata.v1.SetPasswordRequest
-	(*DeleteAccountRequest)(nil),         // 26: strata.metadata.v1.DeleteAccountRequest
-	(*DeleteAccountResponse)(nil),        // 27: strata.metadata.v1.DeleteAccountResponse
-	(*ListAccountsRequest)(nil),          // 28: strata.metadata.v1.ListAccountsRequest
-	(*ListAccountsResponse)(nil),         // 29: strata.metadata.v1.ListAccountsResponse
-	(*AuthenticateRequest)(nil),          // 30: strata.metadata.v1.AuthenticateRequest
-	(*GuardLoginRequest)(nil),            // 31: strata.metadata.v1.GuardLoginRequest
-	(*GuardLoginResponse)(nil),           // 32: strata.metadata.v1.GuardLoginResponse
-	(*CheckCredentialRequest)(nil),       // 33: strata.metadata.v1.CheckCredentialRequest
-	(*GetScramCredentialsRequest)(nil),   // 34: strata.metadata.v1.GetScramCredentialsRequest
-	(*ScramCredentials)(nil),             // 35: strata.metadata.v1.ScramCredentials
-	(*AppPassword)(nil),                  // 36: strata.metadata.v1.AppPassword
-	(*AddAppPasswordRequest)(nil),        // 37: strata.metadata.v1.AddAppPasswordRequest
-	(*AddAppPasswordResponse)(nil),       // 38: strata.metadata.v1.AddAppPasswordResponse
-	(*ListAppPasswordsRequest)(nil),      // 39: strata.metadata.v1.ListAppPasswordsRequest
-	(*ListAppPasswordsResponse)(nil),     // 40: strata.metadata.v1.ListAppPasswordsResponse
-	(*RevokeAppPasswordRequest)(nil),     // 41: strata.metadata.v1.RevokeAppPasswordRequest
-	(*ListMailboxesRequest)(nil),         // 42: strata.metadata.v1.ListMailboxesRequest
-	(*ListMailboxesResponse)(nil),        // 43: strata.metadata.v1.ListMailboxesResponse
-	(*GetMailboxRequest)(nil),            // 44: strata.metadata.v1.GetMailboxRequest
-	(*CreateMailboxRequest)(nil),         // 45: strata.metadata.v1.CreateMailboxRequest
-	(*DeleteMailboxRequest)(nil),         // 46: strata.metadata.v1.DeleteMailboxRequest
-	(*DeleteMailboxResponse)(nil),        // 47: strata.metadata.v1.DeleteMailboxResponse
-	(*RenameMailboxRequest)(nil),         // 48: strata.metadata.v1.RenameMailboxRequest
-	(*RenameMailboxResponse)(nil),        // 49: strata.metadata.v1.RenameMailboxResponse
-	(*SetSubscribedRequest)(nil),         // 50: strata.metadata.v1.SetSubscribedRequest
-	(*SetSubscribedResponse)(nil),        // 51: strata.metadata.v1.SetSubscribedResponse
-	(*NewMessage)(nil),                   // 52: strata.metadata.v1.NewMessage
-	(*ThreadKeys)(nil),                   // 53: strata.metadata.v1.ThreadKeys
-	(*AppendRequest)(nil),                // 54: strata.metadata.v1.AppendRequest
-	(*ImportMessagesRequest)(nil),        // 55: strata.metadata.v1.ImportMessagesRequest
-	(*AppendResponse)(nil),               // 56: strata.metadata.v1.AppendResponse
-	(*UidRange)(nil),                     // 57: strata.metadata.v1.UidRange
-	(*ListMessagesRequest)(nil),          // 58: strata.metadata.v1.ListMessagesRequest
-	(*ListMessagesResponse)(nil),         // 59: strata.metadata.v1.ListMessagesResponse
-	(*FlagSet)(nil),                      // 60: strata.metadata.v1.FlagSet
-	(*FetchMessagesRequest)(nil),         // 61: strata.metadata.v1.FetchMessagesRequest
-	(*ReadSortColumnRequest)(nil),        // 62: strata.metadata.v1.ReadSortColumnRequest
-	(*SortColumnChunk)(nil),              // 63: strata.metadata.v1.SortColumnChunk
-	(*SortColumnEntry)(nil),              // 64: strata.metadata.v1.SortColumnEntry
-	(*StoreFlagsRequest)(nil),            // 65: strata.metadata.v1.StoreFlagsRequest
-	(*FlagUpdate)(nil),                   // 66: strata.metadata.v1.FlagUpdate
-	(*StoreFlagsResponse)(nil),           // 67: strata.metadata.v1.StoreFlagsResponse
-	(*CopyRequest)(nil),                  // 68: strata.metadata.v1.CopyRequest
-	(*CopyResponse)(nil),                 // 69: strata.metadata.v1.CopyResponse
-	(*ExpungeRequest)(nil),               // 70: strata.metadata.v1.ExpungeRequest
-	(*ExpungeResponse)(nil),              // 71: strata.metadata.v1.ExpungeResponse
-	(*ListVanishedRequest)(nil),          // 72: strata.metadata.v1.ListVanishedRequest
-	(*ListVanishedResponse)(nil),         // 73: strata.metadata.v1.ListVanishedResponse
-	(*ClaimRecentRequest)(nil),           // 74: strata.metadata.v1.ClaimRecentRequest
-	(*ClaimRecentResponse)(nil),          // 75: strata.metadata.v1.ClaimRecentResponse
-	(*WatchRequest)(nil),                 // 76: strata.metadata.v1.WatchRequest
-	(*Change)(nil),                       // 77: strata.metadata.v1.Change
-	(*ChangeBatch)(nil),                  // 78: strata.metadata.v1.ChangeBatch
-	(*MarkBlobsDeletingRequest)(nil),     // 79: strata.metadata.v1.MarkBlobsDeletingRequest
-	(*ForgetBlobsRequest)(nil),           // 80: strata.metadata.v1.ForgetBlobsRequest
-	(*BlobBatch)(nil),                    // 81: strata.metadata.v1.BlobBatch
-	(*CollectBlobsRequest)(nil),          // 82: strata.metadata.v1.CollectBlobsRequest
-	(*CollectBlobsResponse)(nil),         // 83: strata.metadata.v1.CollectBlobsResponse
-	(*HoldBlobsRequest)(nil),             // 84: strata.metadata.v1.HoldBlobsRequest
-	(*HoldBlobsResponse)(nil),            // 85: strata.metadata.v1.HoldBlobsResponse
-	(*BackupSnapshotRequest)(nil),        // 86: strata.metadata.v1.BackupSnapshotRequest
-	(*BackupChunk)(nil),                  // 87: strata.metadata.v1.BackupChunk
-	(*BackupBlobKeys)(nil),               // 88: strata.metadata.v1.BackupBlobKeys
-	(*BackupSummary)(nil),                // 89: strata.metadata.v1.BackupSummary
-	(*DeleteTenantRequest)(nil),          // 90: strata.metadata.v1.DeleteTenantRequest
-	(*DeleteTenantResponse)(nil),         // 91: strata.metadata.v1.DeleteTenantResponse
-	(*AddDomainRequest)(nil),             // 92: strata.metadata.v1.AddDomainRequest
-	(*RemoveDomainRequest)(nil),          // 93: strata.metadata.v1.RemoveDomainRequest
-	(*SetAccountDisabledRequest)(nil),    // 94: strata.metadata.v1.SetAccountDisabledRequest
-	(*GetAccountRequest)(nil),            // 95: strata.metadata.v1.GetAccountRequest
-	(*SetAccountTenantAdminRequest)(nil), // 96: strata.metadata.v1.SetAccountTenantAdminRequest
-	(*QuotaLimits)(nil),                  // 97: strata.metadata.v1.QuotaLimits
-	(*QuotaUsage)(nil),                   // 98: strata.metadata.v1.QuotaUsage
-	(*QuotaRoot)(nil),                    // 99: strata.metadata.v1.QuotaRoot
-	(*SetQuotaRequest)(nil),              // 100: strata.metadata.v1.SetQuotaRequest
-	(*GetQuotaRequest)(nil),              // 101: strata.metadata.v1.GetQuotaRequest
-	(*GetQuotaResponse)(nil),             // 102: strata.metadata.v1.GetQuotaResponse
-	(*MetadataEntry)(nil),                // 103: strata.metadata.v1.MetadataEntry
-	(*SetMetadataRequest)(nil),           // 104: strata.metadata.v1.SetMetadataRequest
-	(*SetMetadataResponse)(nil),          // 105: strata.metadata.v1.SetMetadataResponse
-	(*GetMetadataRequest)(nil),           // 106: strata.metadata.v1.GetMetadataRequest
-	(*GetMetadataResponse)(nil),          // 107: strata.metadata.v1.GetMetadataResponse
-	(*WatchAccountRequest)(nil),          // 108: strata.metadata.v1.WatchAccountRequest
-	(*AccountChanges)(nil),               // 109: strata.metadata.v1.AccountChanges
-	(*DeliverySettings)(nil),             // 110: strata.metadata.v1.DeliverySettings
-	(*SetDeliverySettingsRequest)(nil),   // 111: strata.metadata.v1.SetDeliverySettingsRequest
-	(*GetDeliverySettingsRequest)(nil),   // 112: strata.metadata.v1.GetDeliverySettingsRequest
-	(*LdapSettings)(nil),                 // 113: strata.metadata.v1.LdapSettings
-	(*SetLdapSettingsRequest)(nil),       // 114: strata.metadata.v1.SetLdapSettingsRequest
-	(*GetLdapSettingsRequest)(nil),       // 115: strata.metadata.v1.GetLdapSettingsRequest
-	(*ProvisionLdapAccountRequest)(nil),  // 116: strata.metadata.v1.ProvisionLdapAccountRequest
-	(*LdapSettingsResponse)(nil),         // 117: strata.metadata.v1.LdapSettingsResponse
-	(*ResolveRecipientRequest)(nil),      // 118: strata.metadata.v1.ResolveRecipientRequest
-	(*ResolvedAccount)(nil),              // 119: strata.metadata.v1.ResolvedAccount
-	(*ResolveRecipientResponse)(nil),     // 120: strata.metadata.v1.ResolveRecipientResponse
-	(*Alias)(nil),                        // 121: strata.metadata.v1.Alias
-	(*AddAliasRequest)(nil),              // 122: strata.metadata.v1.AddAliasRequest
-	(*DeleteAliasRequest)(nil),           // 123: strata.metadata.v1.DeleteAliasRequest
-	(*DeleteAliasResponse)(nil),          // 124: strata.metadata.v1.DeleteAliasResponse
-	(*ListAliasesRequest)(nil),           // 125: strata.metadata.v1.ListAliasesRequest
-	(*ListAliasesResponse)(nil),          // 126: strata.metadata.v1.ListAliasesResponse
-	(*SieveScript)(nil),                  // 127: strata.metadata.v1.SieveScript
-	(*PutSieveScriptRequest)(nil),        // 128: strata.metadata.v1.PutSieveScriptRequest
-	(*GetSieveScriptRequest)(nil),        // 129: strata.metadata.v1.GetSieveScriptRequest
-	(*ListSieveScriptsRequest)(nil),      // 130: strata.metadata.v1.ListSieveScriptsRequest
-	(*ListSieveScriptsResponse)(nil),     // 131: strata.metadata.v1.ListSieveScriptsResponse
-	(*DeleteSieveScriptRequest)(nil),     // 132: strata.metadata.v1.DeleteSieveScriptRequest
-	(*DeleteSieveScriptResponse)(nil),    // 133: strata.metadata.v1.DeleteSieveScriptResponse
-	(*RenameSieveScriptRequest)(nil),     // 134: strata.metadata.v1.RenameSieveScriptRequest
-	(*SetActiveSieveScriptRequest)(nil),  // 135: strata.metadata.v1.SetActiveSieveScriptRequest
-	(*SetActiveSieveScriptResponse)(nil), // 136: strata.metadata.v1.SetActiveSieveScriptResponse
-	(*GetActiveSieveScriptRequest)(nil),  // 137: strata.metadata.v1.GetActiveSieveScriptRequest
-	(*GetActiveSieveScriptResponse)(nil), // 138: strata.metadata.v1.GetActiveSieveScriptResponse
-	(*Mark)(nil),                         // 139: strata.metadata.v1.Mark
-	(*SetMarksRequest)(nil),              // 140: strata.metadata.v1.SetMarksRequest
-	(*SetMarksResponse)(nil),             // 141: strata.metadata.v1.SetMarksResponse
-	(*CheckMarksRequest)(nil),            // 142: strata.metadata.v1.CheckMarksRequest
-	(*CheckMarksResponse)(nil),           // 143: strata.metadata.v1.CheckMarksResponse
-	(*MarkState)(nil),                    // 144: strata.metadata.v1.MarkState
-	(*OAuthSettings)(nil),                // 145: strata.metadata.v1.OAuthSettings
-	(*TenantOAuthSettings)(nil),          // 146: strata.metadata.v1.TenantOAuthSettings
-	(*SetOAuthSettingsRequest)(nil),      // 147: strata.metadata.v1.SetOAuthSettingsRequest
-	(*GetOAuthSettingsRequest)(nil),      // 148: strata.metadata.v1.GetOAuthSettingsRequest
-	(*FindOAuthIssuerRequest)(nil),       // 149: strata.metadata.v1.FindOAuthIssuerRequest
-	(*FindOAuthIssuerResponse)(nil),      // 150: strata.metadata.v1.FindOAuthIssuerResponse
-	(*SearchTextQuery)(nil),              // 151: strata.metadata.v1.SearchTextQuery
-	(*SearchTextRequest)(nil),            // 152: strata.metadata.v1.SearchTextRequest
-	(*SearchTextResult)(nil),             // 153: strata.metadata.v1.SearchTextResult
-	(*SearchTextResponse)(nil),           // 154: strata.metadata.v1.SearchTextResponse
-	(*RebuildSearchIndexRequest)(nil),    // 155: strata.metadata.v1.RebuildSearchIndexRequest
-	(*RebuildSearchIndexProgress)(nil),   // 156: strata.metadata.v1.RebuildSearchIndexProgress
+	(AclMode)(0),                          // 0: strata.metadata.v1.AclMode
+	(LoginOutcome)(0),                     // 1: strata.metadata.v1.LoginOutcome
+	(FlagOp)(0),                           // 2: strata.metadata.v1.FlagOp
+	(ChangeKind)(0),                       // 3: strata.metadata.v1.ChangeKind
+	(MetadataDepth)(0),                    // 4: strata.metadata.v1.MetadataDepth
+	(SearchScope)(0),                      // 5: strata.metadata.v1.SearchScope
+	(*SetAclRequest)(nil),                 // 6: strata.metadata.v1.SetAclRequest
+	(*DeleteAclRequest)(nil),              // 7: strata.metadata.v1.DeleteAclRequest
+	(*GetAclRequest)(nil),                 // 8: strata.metadata.v1.GetAclRequest
+	(*AclResponse)(nil),                   // 9: strata.metadata.v1.AclResponse
+	(*Tenant)(nil),                        // 10: strata.metadata.v1.Tenant
+	(*Account)(nil),                       // 11: strata.metadata.v1.Account
+	(*Mailbox)(nil),                       // 12: strata.metadata.v1.Mailbox
+	(*AclEntry)(nil),                      // 13: strata.metadata.v1.AclEntry
+	(*Address)(nil),                       // 14: strata.metadata.v1.Address
+	(*Envelope)(nil),                      // 15: strata.metadata.v1.Envelope
+	(*Param)(nil),                         // 16: strata.metadata.v1.Param
+	(*BodyPart)(nil),                      // 17: strata.metadata.v1.BodyPart
+	(*MessageStructure)(nil),              // 18: strata.metadata.v1.MessageStructure
+	(*SortKeys)(nil),                      // 19: strata.metadata.v1.SortKeys
+	(*MessageRecord)(nil),                 // 20: strata.metadata.v1.MessageRecord
+	(*CreateTenantRequest)(nil),           // 21: strata.metadata.v1.CreateTenantRequest
+	(*ListTenantsRequest)(nil),            // 22: strata.metadata.v1.ListTenantsRequest
+	(*ListTenantsResponse)(nil),           // 23: strata.metadata.v1.ListTenantsResponse
+	(*CreateAccountRequest)(nil),          // 24: strata.metadata.v1.CreateAccountRequest
+	(*SetPasswordRequest)(nil),            // 25: strata.metadata.v1.SetPasswordRequest
+	(*DeleteAccountRequest)(nil),          // 26: strata.metadata.v1.DeleteAccountRequest
+	(*DeleteAccountResponse)(nil),         // 27: strata.metadata.v1.DeleteAccountResponse
+	(*ListAccountsRequest)(nil),           // 28: strata.metadata.v1.ListAccountsRequest
+	(*ListAccountsResponse)(nil),          // 29: strata.metadata.v1.ListAccountsResponse
+	(*AuthenticateRequest)(nil),           // 30: strata.metadata.v1.AuthenticateRequest
+	(*GuardLoginRequest)(nil),             // 31: strata.metadata.v1.GuardLoginRequest
+	(*GuardLoginResponse)(nil),            // 32: strata.metadata.v1.GuardLoginResponse
+	(*CheckCredentialRequest)(nil),        // 33: strata.metadata.v1.CheckCredentialRequest
+	(*GetScramCredentialsRequest)(nil),    // 34: strata.metadata.v1.GetScramCredentialsRequest
+	(*ScramCredentials)(nil),              // 35: strata.metadata.v1.ScramCredentials
+	(*AppPassword)(nil),                   // 36: strata.metadata.v1.AppPassword
+	(*AddAppPasswordRequest)(nil),         // 37: strata.metadata.v1.AddAppPasswordRequest
+	(*AddAppPasswordResponse)(nil),        // 38: strata.metadata.v1.AddAppPasswordResponse
+	(*ListAppPasswordsRequest)(nil),       // 39: strata.metadata.v1.ListAppPasswordsRequest
+	(*ListAppPasswordsResponse)(nil),      // 40: strata.metadata.v1.ListAppPasswordsResponse
+	(*RevokeAppPasswordRequest)(nil),      // 41: strata.metadata.v1.RevokeAppPasswordRequest
+	(*ListMailboxesRequest)(nil),          // 42: strata.metadata.v1.ListMailboxesRequest
+	(*ListMailboxesResponse)(nil),         // 43: strata.metadata.v1.ListMailboxesResponse
+	(*GetMailboxRequest)(nil),             // 44: strata.metadata.v1.GetMailboxRequest
+	(*CreateMailboxRequest)(nil),          // 45: strata.metadata.v1.CreateMailboxRequest
+	(*DeleteMailboxRequest)(nil),          // 46: strata.metadata.v1.DeleteMailboxRequest
+	(*DeleteMailboxResponse)(nil),         // 47: strata.metadata.v1.DeleteMailboxResponse
+	(*RenameMailboxRequest)(nil),          // 48: strata.metadata.v1.RenameMailboxRequest
+	(*RenameMailboxResponse)(nil),         // 49: strata.metadata.v1.RenameMailboxResponse
+	(*SetSubscribedRequest)(nil),          // 50: strata.metadata.v1.SetSubscribedRequest
+	(*SetSubscribedResponse)(nil),         // 51: strata.metadata.v1.SetSubscribedResponse
+	(*NewMessage)(nil),                    // 52: strata.metadata.v1.NewMessage
+	(*ThreadKeys)(nil),                    // 53: strata.metadata.v1.ThreadKeys
+	(*AppendRequest)(nil),                 // 54: strata.metadata.v1.AppendRequest
+	(*ImportMessagesRequest)(nil),         // 55: strata.metadata.v1.ImportMessagesRequest
+	(*AppendResponse)(nil),                // 56: strata.metadata.v1.AppendResponse
+	(*UidRange)(nil),                      // 57: strata.metadata.v1.UidRange
+	(*ListMessagesRequest)(nil),           // 58: strata.metadata.v1.ListMessagesRequest
+	(*ListMessagesResponse)(nil),          // 59: strata.metadata.v1.ListMessagesResponse
+	(*FlagSet)(nil),                       // 60: strata.metadata.v1.FlagSet
+	(*FetchMessagesRequest)(nil),          // 61: strata.metadata.v1.FetchMessagesRequest
+	(*ReadSortColumnRequest)(nil),         // 62: strata.metadata.v1.ReadSortColumnRequest
+	(*SortColumnChunk)(nil),               // 63: strata.metadata.v1.SortColumnChunk
+	(*SortColumnEntry)(nil),               // 64: strata.metadata.v1.SortColumnEntry
+	(*StoreFlagsRequest)(nil),             // 65: strata.metadata.v1.StoreFlagsRequest
+	(*FlagUpdate)(nil),                    // 66: strata.metadata.v1.FlagUpdate
+	(*StoreFlagsResponse)(nil),            // 67: strata.metadata.v1.StoreFlagsResponse
+	(*CopyRequest)(nil),                   // 68: strata.metadata.v1.CopyRequest
+	(*CopyResponse)(nil),                  // 69: strata.metadata.v1.CopyResponse
+	(*ExpungeRequest)(nil),                // 70: strata.metadata.v1.ExpungeRequest
+	(*ExpungeResponse)(nil),               // 71: strata.metadata.v1.ExpungeResponse
+	(*ListVanishedRequest)(nil),           // 72: strata.metadata.v1.ListVanishedRequest
+	(*ListVanishedResponse)(nil),          // 73: strata.metadata.v1.ListVanishedResponse
+	(*ClaimRecentRequest)(nil),            // 74: strata.metadata.v1.ClaimRecentRequest
+	(*ClaimRecentResponse)(nil),           // 75: strata.metadata.v1.ClaimRecentResponse
+	(*WatchRequest)(nil),                  // 76: strata.metadata.v1.WatchRequest
+	(*Change)(nil),                        // 77: strata.metadata.v1.Change
+	(*ChangeBatch)(nil),                   // 78: strata.metadata.v1.ChangeBatch
+	(*MarkBlobsDeletingRequest)(nil),      // 79: strata.metadata.v1.MarkBlobsDeletingRequest
+	(*ForgetBlobsRequest)(nil),            // 80: strata.metadata.v1.ForgetBlobsRequest
+	(*BlobBatch)(nil),                     // 81: strata.metadata.v1.BlobBatch
+	(*CollectBlobsRequest)(nil),           // 82: strata.metadata.v1.CollectBlobsRequest
+	(*CollectBlobsResponse)(nil),          // 83: strata.metadata.v1.CollectBlobsResponse
+	(*HoldBlobsRequest)(nil),              // 84: strata.metadata.v1.HoldBlobsRequest
+	(*HoldBlobsResponse)(nil),             // 85: strata.metadata.v1.HoldBlobsResponse
+	(*BackupSnapshotRequest)(nil),         // 86: strata.metadata.v1.BackupSnapshotRequest
+	(*BackupChunk)(nil),                   // 87: strata.metadata.v1.BackupChunk
+	(*BackupBlobKeys)(nil),                // 88: strata.metadata.v1.BackupBlobKeys
+	(*BackupSummary)(nil),                 // 89: strata.metadata.v1.BackupSummary
+	(*DeleteTenantRequest)(nil),           // 90: strata.metadata.v1.DeleteTenantRequest
+	(*DeleteTenantResponse)(nil),          // 91: strata.metadata.v1.DeleteTenantResponse
+	(*AddDomainRequest)(nil),              // 92: strata.metadata.v1.AddDomainRequest
+	(*RemoveDomainRequest)(nil),           // 93: strata.metadata.v1.RemoveDomainRequest
+	(*SetAccountDisabledRequest)(nil),     // 94: strata.metadata.v1.SetAccountDisabledRequest
+	(*GetAccountRequest)(nil),             // 95: strata.metadata.v1.GetAccountRequest
+	(*SetAccountTenantAdminRequest)(nil),  // 96: strata.metadata.v1.SetAccountTenantAdminRequest
+	(*QuotaLimits)(nil),                   // 97: strata.metadata.v1.QuotaLimits
+	(*QuotaUsage)(nil),                    // 98: strata.metadata.v1.QuotaUsage
+	(*QuotaRoot)(nil),                     // 99: strata.metadata.v1.QuotaRoot
+	(*SetQuotaRequest)(nil),               // 100: strata.metadata.v1.SetQuotaRequest
+	(*GetQuotaRequest)(nil),               // 101: strata.metadata.v1.GetQuotaRequest
+	(*GetQuotaResponse)(nil),              // 102: strata.metadata.v1.GetQuotaResponse
+	(*MetadataEntry)(nil),                 // 103: strata.metadata.v1.MetadataEntry
+	(*SetMetadataRequest)(nil),            // 104: strata.metadata.v1.SetMetadataRequest
+	(*SetMetadataResponse)(nil),           // 105: strata.metadata.v1.SetMetadataResponse
+	(*GetMetadataRequest)(nil),            // 106: strata.metadata.v1.GetMetadataRequest
+	(*GetMetadataResponse)(nil),           // 107: strata.metadata.v1.GetMetadataResponse
+	(*WatchAccountRequest)(nil),           // 108: strata.metadata.v1.WatchAccountRequest
+	(*AccountChanges)(nil),                // 109: strata.metadata.v1.AccountChanges
+	(*DeliverySettings)(nil),              // 110: strata.metadata.v1.DeliverySettings
+	(*SetDeliverySettingsRequest)(nil),    // 111: strata.metadata.v1.SetDeliverySettingsRequest
+	(*GetDeliverySettingsRequest)(nil),    // 112: strata.metadata.v1.GetDeliverySettingsRequest
+	(*LdapSettings)(nil),                  // 113: strata.metadata.v1.LdapSettings
+	(*SetLdapSettingsRequest)(nil),        // 114: strata.metadata.v1.SetLdapSettingsRequest
+	(*GetLdapSettingsRequest)(nil),        // 115: strata.metadata.v1.GetLdapSettingsRequest
+	(*ProvisionLdapAccountRequest)(nil),   // 116: strata.metadata.v1.ProvisionLdapAccountRequest
+	(*LdapSettingsResponse)(nil),          // 117: strata.metadata.v1.LdapSettingsResponse
+	(*ResolveRecipientRequest)(nil),       // 118: strata.metadata.v1.ResolveRecipientRequest
+	(*ResolvedAccount)(nil),               // 119: strata.metadata.v1.ResolvedAccount
+	(*ResolveRecipientResponse)(nil),      // 120: strata.metadata.v1.ResolveRecipientResponse
+	(*Alias)(nil),                         // 121: strata.metadata.v1.Alias
+	(*AddAliasRequest)(nil),               // 122: strata.metadata.v1.AddAliasRequest
+	(*DeleteAliasRequest)(nil),            // 123: strata.metadata.v1.DeleteAliasRequest
+	(*DeleteAliasResponse)(nil),           // 124: strata.metadata.v1.DeleteAliasResponse
+	(*ListAliasesRequest)(nil),            // 125: strata.metadata.v1.ListAliasesRequest
+	(*ListAliasesResponse)(nil),           // 126: strata.metadata.v1.ListAliasesResponse
+	(*SieveScript)(nil),                   // 127: strata.metadata.v1.SieveScript
+	(*PutSieveScriptRequest)(nil),         // 128: strata.metadata.v1.PutSieveScriptRequest
+	(*GetSieveScriptRequest)(nil),         // 129: strata.metadata.v1.GetSieveScriptRequest
+	(*ListSieveScriptsRequest)(nil),       // 130: strata.metadata.v1.ListSieveScriptsRequest
+	(*ListSieveScriptsResponse)(nil),      // 131: strata.metadata.v1.ListSieveScriptsResponse
+	(*DeleteSieveScriptRequest)(nil),      // 132: strata.metadata.v1.DeleteSieveScriptRequest
+	(*DeleteSieveScriptResponse)(nil),     // 133: strata.metadata.v1.DeleteSieveScriptResponse
+	(*RenameSieveScriptRequest)(nil),      // 134: strata.metadata.v1.RenameSieveScriptRequest
+	(*SetActiveSieveScriptRequest)(nil),   // 135: strata.metadata.v1.SetActiveSieveScriptRequest
+	(*SetActiveSieveScriptResponse)(nil),  // 136: strata.metadata.v1.SetActiveSieveScriptResponse
+	(*GetActiveSieveScriptRequest)(nil),   // 137: strata.metadata.v1.GetActiveSieveScriptRequest
+	(*GetActiveSieveScriptResponse)(nil),  // 138: strata.metadata.v1.GetActiveSieveScriptResponse
+	(*Mark)(nil),                          // 139: strata.metadata.v1.Mark
+	(*SetMarksRequest)(nil),               // 140: strata.metadata.v1.SetMarksRequest
+	(*SetMarksResponse)(nil),              // 141: strata.metadata.v1.SetMarksResponse
+	(*CheckMarksRequest)(nil),             // 142: strata.metadata.v1.CheckMarksRequest
+	(*CheckMarksResponse)(nil),            // 143: strata.metadata.v1.CheckMarksResponse
+	(*MarkState)(nil),                     // 144: strata.metadata.v1.MarkState
+	(*OAuthSettings)(nil),                 // 145: strata.metadata.v1.OAuthSettings
+	(*TenantOAuthSettings)(nil),           // 146: strata.metadata.v1.TenantOAuthSettings
+	(*SetOAuthSettingsRequest)(nil),       // 147: strata.metadata.v1.SetOAuthSettingsRequest
+	(*GetOAuthSettingsRequest)(nil),       // 148: strata.metadata.v1.GetOAuthSettingsRequest
+	(*FindOAuthIssuerRequest)(nil),        // 149: strata.metadata.v1.FindOAuthIssuerRequest
+	(*FindOAuthIssuerResponse)(nil),       // 150: strata.metadata.v1.FindOAuthIssuerResponse
+	(*SearchTextQuery)(nil),               // 151: strata.metadata.v1.SearchTextQuery
+	(*SearchTextRequest)(nil),             // 152: strata.metadata.v1.SearchTextRequest
+	(*SearchTextResult)(nil),              // 153: strata.metadata.v1.SearchTextResult
+	(*SearchTextResponse)(nil),            // 154: strata.metadata.v1.SearchTextResponse
+	(*RebuildSearchIndexRequest)(nil),     // 155: strata.metadata.v1.RebuildSearchIndexRequest
+	(*RebuildSearchIndexProgress)(nil),    // 156: strata.metadata.v1.RebuildSearchIndexProgress
+	(*NumberAccountMessagesRequest)(nil),  // 157: strata.metadata.v1.NumberAccountMessagesRequest
+	(*NumberAccountMessagesResponse)(nil), // 158: strata.metadata.v1.NumberAccountMessagesResponse
 }
 var file_metadata_proto_depIdxs = []int32{
 	0,   // 0: strata.metadata.v1.SetAclRequest.mode:type_name -> strata.metadata.v1.AclMode
@@ -11890,128 +12003,130 @@ var file_metadata_proto_depIdxs = []int32{
 	58,  // 94: strata.metadata.v1.Metadata.ListMessages:input_type -> strata.metadata.v1.ListMessagesRequest
 	61,  // 95: strata.metadata.v1.Metadata.FetchMessages:input_type -> strata.metadata.v1.FetchMessagesRequest
 	62,  // 96: strata.metadata.v1.Metadata.ReadSortColumn:input_type -> strata.metadata.v1.ReadSortColumnRequest
-	65,  // 97: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
-	68,  // 98: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
-	70,  // 99: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
-	72,  // 100: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
-	74,  // 101: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
-	76,  // 102: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
-	79,  // 103: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
-	80,  // 104: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
-	90,  // 105: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
-	92,  // 106: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
-	93,  // 107: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
-	94,  // 108: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
-	95,  // 109: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
-	96,  // 110: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
-	100, // 111: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
-	101, // 112: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
-	6,   // 113: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
-	7,   // 114: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
-	8,   // 115: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
-	104, // 116: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
-	106, // 117: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
-	108, // 118: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
-	118, // 119: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
-	111, // 120: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
-	112, // 121: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
-	114, // 122: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
-	115, // 123: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
-	116, // 124: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
-	122, // 125: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
-	123, // 126: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
-	125, // 127: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
-	128, // 128: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
-	129, // 129: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
-	130, // 130: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
-	132, // 131: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
-	134, // 132: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
-	135, // 133: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
-	137, // 134: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
-	142, // 135: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
-	140, // 136: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
-	147, // 137: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
-	148, // 138: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
-	149, // 139: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
-	152, // 140: strata.metadata.v1.Metadata.SearchText:input_type -> strata.metadata.v1.SearchTextRequest
-	155, // 141: strata.metadata.v1.Metadata.RebuildSearchIndex:input_type -> strata.metadata.v1.RebuildSearchIndexRequest
-	82,  // 142: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
-	84,  // 143: strata.metadata.v1.Backup.HoldBlobs:input_type -> strata.metadata.v1.HoldBlobsRequest
-	86,  // 144: strata.metadata.v1.Backup.Snapshot:input_type -> strata.metadata.v1.BackupSnapshotRequest
-	10,  // 145: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
-	23,  // 146: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
-	11,  // 147: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
-	11,  // 148: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
-	27,  // 149: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
-	29,  // 150: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
-	11,  // 151: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
-	11,  // 152: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
-	35,  // 153: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
-	32,  // 154: strata.metadata.v1.Metadata.GuardLogin:output_type -> strata.metadata.v1.GuardLoginResponse
-	38,  // 155: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
-	40,  // 156: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
-	36,  // 157: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
-	43,  // 158: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
-	12,  // 159: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
-	12,  // 160: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
-	47,  // 161: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
-	49,  // 162: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
-	51,  // 163: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
-	56,  // 164: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
-	56,  // 165: strata.metadata.v1.Metadata.ImportMessages:output_type -> strata.metadata.v1.AppendResponse
-	59,  // 166: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
-	20,  // 167: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
-	63,  // 168: strata.metadata.v1.Metadata.ReadSortColumn:output_type -> strata.metadata.v1.SortColumnChunk
-	67,  // 169: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
-	69,  // 170: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
-	71,  // 171: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
-	73,  // 172: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
-	75,  // 173: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
-	78,  // 174: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
-	81,  // 175: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
-	81,  // 176: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
-	91,  // 177: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
-	10,  // 178: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
-	10,  // 179: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
-	11,  // 180: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
-	11,  // 181: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
-	11,  // 182: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
-	99,  // 183: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
-	102, // 184: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
-	9,   // 185: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
-	9,   // 186: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
-	9,   // 187: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
-	105, // 188: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
-	107, // 189: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
-	109, // 190: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
-	120, // 191: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
-	110, // 192: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	110, // 193: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
-	117, // 194: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
-	117, // 195: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
-	11,  // 196: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
-	121, // 197: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
-	124, // 198: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
-	126, // 199: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
-	127, // 200: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
-	127, // 201: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
-	131, // 202: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
-	133, // 203: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
-	127, // 204: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
-	136, // 205: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
-	138, // 206: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
-	143, // 207: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
-	141, // 208: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
-	146, // 209: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	146, // 210: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
-	150, // 211: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
-	154, // 212: strata.metadata.v1.Metadata.SearchText:output_type -> strata.metadata.v1.SearchTextResponse
-	156, // 213: strata.metadata.v1.Metadata.RebuildSearchIndex:output_type -> strata.metadata.v1.RebuildSearchIndexProgress
-	83,  // 214: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
-	85,  // 215: strata.metadata.v1.Backup.HoldBlobs:output_type -> strata.metadata.v1.HoldBlobsResponse
-	87,  // 216: strata.metadata.v1.Backup.Snapshot:output_type -> strata.metadata.v1.BackupChunk
-	145, // [145:217] is the sub-list for method output_type
-	73,  // [73:145] is the sub-list for method input_type
+	157, // 97: strata.metadata.v1.Metadata.NumberAccountMessages:input_type -> strata.metadata.v1.NumberAccountMessagesRequest
+	65,  // 98: strata.metadata.v1.Metadata.StoreFlags:input_type -> strata.metadata.v1.StoreFlagsRequest
+	68,  // 99: strata.metadata.v1.Metadata.Copy:input_type -> strata.metadata.v1.CopyRequest
+	70,  // 100: strata.metadata.v1.Metadata.Expunge:input_type -> strata.metadata.v1.ExpungeRequest
+	72,  // 101: strata.metadata.v1.Metadata.ListVanished:input_type -> strata.metadata.v1.ListVanishedRequest
+	74,  // 102: strata.metadata.v1.Metadata.ClaimRecent:input_type -> strata.metadata.v1.ClaimRecentRequest
+	76,  // 103: strata.metadata.v1.Metadata.Watch:input_type -> strata.metadata.v1.WatchRequest
+	79,  // 104: strata.metadata.v1.Metadata.MarkBlobsDeleting:input_type -> strata.metadata.v1.MarkBlobsDeletingRequest
+	80,  // 105: strata.metadata.v1.Metadata.ForgetBlobs:input_type -> strata.metadata.v1.ForgetBlobsRequest
+	90,  // 106: strata.metadata.v1.Metadata.DeleteTenant:input_type -> strata.metadata.v1.DeleteTenantRequest
+	92,  // 107: strata.metadata.v1.Metadata.AddDomain:input_type -> strata.metadata.v1.AddDomainRequest
+	93,  // 108: strata.metadata.v1.Metadata.RemoveDomain:input_type -> strata.metadata.v1.RemoveDomainRequest
+	94,  // 109: strata.metadata.v1.Metadata.SetAccountDisabled:input_type -> strata.metadata.v1.SetAccountDisabledRequest
+	95,  // 110: strata.metadata.v1.Metadata.GetAccount:input_type -> strata.metadata.v1.GetAccountRequest
+	96,  // 111: strata.metadata.v1.Metadata.SetAccountTenantAdmin:input_type -> strata.metadata.v1.SetAccountTenantAdminRequest
+	100, // 112: strata.metadata.v1.Metadata.SetQuota:input_type -> strata.metadata.v1.SetQuotaRequest
+	101, // 113: strata.metadata.v1.Metadata.GetQuota:input_type -> strata.metadata.v1.GetQuotaRequest
+	6,   // 114: strata.metadata.v1.Metadata.SetAcl:input_type -> strata.metadata.v1.SetAclRequest
+	7,   // 115: strata.metadata.v1.Metadata.DeleteAcl:input_type -> strata.metadata.v1.DeleteAclRequest
+	8,   // 116: strata.metadata.v1.Metadata.GetAcl:input_type -> strata.metadata.v1.GetAclRequest
+	104, // 117: strata.metadata.v1.Metadata.SetMetadata:input_type -> strata.metadata.v1.SetMetadataRequest
+	106, // 118: strata.metadata.v1.Metadata.GetMetadata:input_type -> strata.metadata.v1.GetMetadataRequest
+	108, // 119: strata.metadata.v1.Metadata.WatchAccount:input_type -> strata.metadata.v1.WatchAccountRequest
+	118, // 120: strata.metadata.v1.Metadata.ResolveRecipient:input_type -> strata.metadata.v1.ResolveRecipientRequest
+	111, // 121: strata.metadata.v1.Metadata.SetDeliverySettings:input_type -> strata.metadata.v1.SetDeliverySettingsRequest
+	112, // 122: strata.metadata.v1.Metadata.GetDeliverySettings:input_type -> strata.metadata.v1.GetDeliverySettingsRequest
+	114, // 123: strata.metadata.v1.Metadata.SetLdapSettings:input_type -> strata.metadata.v1.SetLdapSettingsRequest
+	115, // 124: strata.metadata.v1.Metadata.GetLdapSettings:input_type -> strata.metadata.v1.GetLdapSettingsRequest
+	116, // 125: strata.metadata.v1.Metadata.ProvisionLdapAccount:input_type -> strata.metadata.v1.ProvisionLdapAccountRequest
+	122, // 126: strata.metadata.v1.Metadata.AddAlias:input_type -> strata.metadata.v1.AddAliasRequest
+	123, // 127: strata.metadata.v1.Metadata.DeleteAlias:input_type -> strata.metadata.v1.DeleteAliasRequest
+	125, // 128: strata.metadata.v1.Metadata.ListAliases:input_type -> strata.metadata.v1.ListAliasesRequest
+	128, // 129: strata.metadata.v1.Metadata.PutSieveScript:input_type -> strata.metadata.v1.PutSieveScriptRequest
+	129, // 130: strata.metadata.v1.Metadata.GetSieveScript:input_type -> strata.metadata.v1.GetSieveScriptRequest
+	130, // 131: strata.metadata.v1.Metadata.ListSieveScripts:input_type -> strata.metadata.v1.ListSieveScriptsRequest
+	132, // 132: strata.metadata.v1.Metadata.DeleteSieveScript:input_type -> strata.metadata.v1.DeleteSieveScriptRequest
+	134, // 133: strata.metadata.v1.Metadata.RenameSieveScript:input_type -> strata.metadata.v1.RenameSieveScriptRequest
+	135, // 134: strata.metadata.v1.Metadata.SetActiveSieveScript:input_type -> strata.metadata.v1.SetActiveSieveScriptRequest
+	137, // 135: strata.metadata.v1.Metadata.GetActiveSieveScript:input_type -> strata.metadata.v1.GetActiveSieveScriptRequest
+	142, // 136: strata.metadata.v1.Metadata.CheckMarks:input_type -> strata.metadata.v1.CheckMarksRequest
+	140, // 137: strata.metadata.v1.Metadata.SetMarks:input_type -> strata.metadata.v1.SetMarksRequest
+	147, // 138: strata.metadata.v1.Metadata.SetOAuthSettings:input_type -> strata.metadata.v1.SetOAuthSettingsRequest
+	148, // 139: strata.metadata.v1.Metadata.GetOAuthSettings:input_type -> strata.metadata.v1.GetOAuthSettingsRequest
+	149, // 140: strata.metadata.v1.Metadata.FindOAuthIssuer:input_type -> strata.metadata.v1.FindOAuthIssuerRequest
+	152, // 141: strata.metadata.v1.Metadata.SearchText:input_type -> strata.metadata.v1.SearchTextRequest
+	155, // 142: strata.metadata.v1.Metadata.RebuildSearchIndex:input_type -> strata.metadata.v1.RebuildSearchIndexRequest
+	82,  // 143: strata.metadata.v1.BlobAdmin.CollectBlobs:input_type -> strata.metadata.v1.CollectBlobsRequest
+	84,  // 144: strata.metadata.v1.Backup.HoldBlobs:input_type -> strata.metadata.v1.HoldBlobsRequest
+	86,  // 145: strata.metadata.v1.Backup.Snapshot:input_type -> strata.metadata.v1.BackupSnapshotRequest
+	10,  // 146: strata.metadata.v1.Metadata.CreateTenant:output_type -> strata.metadata.v1.Tenant
+	23,  // 147: strata.metadata.v1.Metadata.ListTenants:output_type -> strata.metadata.v1.ListTenantsResponse
+	11,  // 148: strata.metadata.v1.Metadata.CreateAccount:output_type -> strata.metadata.v1.Account
+	11,  // 149: strata.metadata.v1.Metadata.SetPassword:output_type -> strata.metadata.v1.Account
+	27,  // 150: strata.metadata.v1.Metadata.DeleteAccount:output_type -> strata.metadata.v1.DeleteAccountResponse
+	29,  // 151: strata.metadata.v1.Metadata.ListAccounts:output_type -> strata.metadata.v1.ListAccountsResponse
+	11,  // 152: strata.metadata.v1.Metadata.Authenticate:output_type -> strata.metadata.v1.Account
+	11,  // 153: strata.metadata.v1.Metadata.CheckCredential:output_type -> strata.metadata.v1.Account
+	35,  // 154: strata.metadata.v1.Metadata.GetScramCredentials:output_type -> strata.metadata.v1.ScramCredentials
+	32,  // 155: strata.metadata.v1.Metadata.GuardLogin:output_type -> strata.metadata.v1.GuardLoginResponse
+	38,  // 156: strata.metadata.v1.Metadata.AddAppPassword:output_type -> strata.metadata.v1.AddAppPasswordResponse
+	40,  // 157: strata.metadata.v1.Metadata.ListAppPasswords:output_type -> strata.metadata.v1.ListAppPasswordsResponse
+	36,  // 158: strata.metadata.v1.Metadata.RevokeAppPassword:output_type -> strata.metadata.v1.AppPassword
+	43,  // 159: strata.metadata.v1.Metadata.ListMailboxes:output_type -> strata.metadata.v1.ListMailboxesResponse
+	12,  // 160: strata.metadata.v1.Metadata.GetMailbox:output_type -> strata.metadata.v1.Mailbox
+	12,  // 161: strata.metadata.v1.Metadata.CreateMailbox:output_type -> strata.metadata.v1.Mailbox
+	47,  // 162: strata.metadata.v1.Metadata.DeleteMailbox:output_type -> strata.metadata.v1.DeleteMailboxResponse
+	49,  // 163: strata.metadata.v1.Metadata.RenameMailbox:output_type -> strata.metadata.v1.RenameMailboxResponse
+	51,  // 164: strata.metadata.v1.Metadata.SetSubscribed:output_type -> strata.metadata.v1.SetSubscribedResponse
+	56,  // 165: strata.metadata.v1.Metadata.Append:output_type -> strata.metadata.v1.AppendResponse
+	56,  // 166: strata.metadata.v1.Metadata.ImportMessages:output_type -> strata.metadata.v1.AppendResponse
+	59,  // 167: strata.metadata.v1.Metadata.ListMessages:output_type -> strata.metadata.v1.ListMessagesResponse
+	20,  // 168: strata.metadata.v1.Metadata.FetchMessages:output_type -> strata.metadata.v1.MessageRecord
+	63,  // 169: strata.metadata.v1.Metadata.ReadSortColumn:output_type -> strata.metadata.v1.SortColumnChunk
+	158, // 170: strata.metadata.v1.Metadata.NumberAccountMessages:output_type -> strata.metadata.v1.NumberAccountMessagesResponse
+	67,  // 171: strata.metadata.v1.Metadata.StoreFlags:output_type -> strata.metadata.v1.StoreFlagsResponse
+	69,  // 172: strata.metadata.v1.Metadata.Copy:output_type -> strata.metadata.v1.CopyResponse
+	71,  // 173: strata.metadata.v1.Metadata.Expunge:output_type -> strata.metadata.v1.ExpungeResponse
+	73,  // 174: strata.metadata.v1.Metadata.ListVanished:output_type -> strata.metadata.v1.ListVanishedResponse
+	75,  // 175: strata.metadata.v1.Metadata.ClaimRecent:output_type -> strata.metadata.v1.ClaimRecentResponse
+	78,  // 176: strata.metadata.v1.Metadata.Watch:output_type -> strata.metadata.v1.ChangeBatch
+	81,  // 177: strata.metadata.v1.Metadata.MarkBlobsDeleting:output_type -> strata.metadata.v1.BlobBatch
+	81,  // 178: strata.metadata.v1.Metadata.ForgetBlobs:output_type -> strata.metadata.v1.BlobBatch
+	91,  // 179: strata.metadata.v1.Metadata.DeleteTenant:output_type -> strata.metadata.v1.DeleteTenantResponse
+	10,  // 180: strata.metadata.v1.Metadata.AddDomain:output_type -> strata.metadata.v1.Tenant
+	10,  // 181: strata.metadata.v1.Metadata.RemoveDomain:output_type -> strata.metadata.v1.Tenant
+	11,  // 182: strata.metadata.v1.Metadata.SetAccountDisabled:output_type -> strata.metadata.v1.Account
+	11,  // 183: strata.metadata.v1.Metadata.GetAccount:output_type -> strata.metadata.v1.Account
+	11,  // 184: strata.metadata.v1.Metadata.SetAccountTenantAdmin:output_type -> strata.metadata.v1.Account
+	99,  // 185: strata.metadata.v1.Metadata.SetQuota:output_type -> strata.metadata.v1.QuotaRoot
+	102, // 186: strata.metadata.v1.Metadata.GetQuota:output_type -> strata.metadata.v1.GetQuotaResponse
+	9,   // 187: strata.metadata.v1.Metadata.SetAcl:output_type -> strata.metadata.v1.AclResponse
+	9,   // 188: strata.metadata.v1.Metadata.DeleteAcl:output_type -> strata.metadata.v1.AclResponse
+	9,   // 189: strata.metadata.v1.Metadata.GetAcl:output_type -> strata.metadata.v1.AclResponse
+	105, // 190: strata.metadata.v1.Metadata.SetMetadata:output_type -> strata.metadata.v1.SetMetadataResponse
+	107, // 191: strata.metadata.v1.Metadata.GetMetadata:output_type -> strata.metadata.v1.GetMetadataResponse
+	109, // 192: strata.metadata.v1.Metadata.WatchAccount:output_type -> strata.metadata.v1.AccountChanges
+	120, // 193: strata.metadata.v1.Metadata.ResolveRecipient:output_type -> strata.metadata.v1.ResolveRecipientResponse
+	110, // 194: strata.metadata.v1.Metadata.SetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	110, // 195: strata.metadata.v1.Metadata.GetDeliverySettings:output_type -> strata.metadata.v1.DeliverySettings
+	117, // 196: strata.metadata.v1.Metadata.SetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	117, // 197: strata.metadata.v1.Metadata.GetLdapSettings:output_type -> strata.metadata.v1.LdapSettingsResponse
+	11,  // 198: strata.metadata.v1.Metadata.ProvisionLdapAccount:output_type -> strata.metadata.v1.Account
+	121, // 199: strata.metadata.v1.Metadata.AddAlias:output_type -> strata.metadata.v1.Alias
+	124, // 200: strata.metadata.v1.Metadata.DeleteAlias:output_type -> strata.metadata.v1.DeleteAliasResponse
+	126, // 201: strata.metadata.v1.Metadata.ListAliases:output_type -> strata.metadata.v1.ListAliasesResponse
+	127, // 202: strata.metadata.v1.Metadata.PutSieveScript:output_type -> strata.metadata.v1.SieveScript
+	127, // 203: strata.metadata.v1.Metadata.GetSieveScript:output_type -> strata.metadata.v1.SieveScript
+	131, // 204: strata.metadata.v1.Metadata.ListSieveScripts:output_type -> strata.metadata.v1.ListSieveScriptsResponse
+	133, // 205: strata.metadata.v1.Metadata.DeleteSieveScript:output_type -> strata.metadata.v1.DeleteSieveScriptResponse
+	127, // 206: strata.metadata.v1.Metadata.RenameSieveScript:output_type -> strata.metadata.v1.SieveScript
+	136, // 207: strata.metadata.v1.Metadata.SetActiveSieveScript:output_type -> strata.metadata.v1.SetActiveSieveScriptResponse
+	138, // 208: strata.metadata.v1.Metadata.GetActiveSieveScript:output_type -> strata.metadata.v1.GetActiveSieveScriptResponse
+	143, // 209: strata.metadata.v1.Metadata.CheckMarks:output_type -> strata.metadata.v1.CheckMarksResponse
+	141, // 210: strata.metadata.v1.Metadata.SetMarks:output_type -> strata.metadata.v1.SetMarksResponse
+	146, // 211: strata.metadata.v1.Metadata.SetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	146, // 212: strata.metadata.v1.Metadata.GetOAuthSettings:output_type -> strata.metadata.v1.TenantOAuthSettings
+	150, // 213: strata.metadata.v1.Metadata.FindOAuthIssuer:output_type -> strata.metadata.v1.FindOAuthIssuerResponse
+	154, // 214: strata.metadata.v1.Metadata.SearchText:output_type -> strata.metadata.v1.SearchTextResponse
+	156, // 215: strata.metadata.v1.Metadata.RebuildSearchIndex:output_type -> strata.metadata.v1.RebuildSearchIndexProgress
+	83,  // 216: strata.metadata.v1.BlobAdmin.CollectBlobs:output_type -> strata.metadata.v1.CollectBlobsResponse
+	85,  // 217: strata.metadata.v1.Backup.HoldBlobs:output_type -> strata.metadata.v1.HoldBlobsResponse
+	87,  // 218: strata.metadata.v1.Backup.Snapshot:output_type -> strata.metadata.v1.BackupChunk
+	146, // [146:219] is the sub-list for method output_type
+	73,  // [73:146] is the sub-list for method input_type
 	73,  // [73:73] is the sub-list for extension type_name
 	73,  // [73:73] is the sub-list for extension extendee
 	0,   // [0:73] is the sub-list for field type_name
@@ -12041,7 +12156,7 @@ func file_metadata_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_metadata_proto_rawDesc), len(file_metadata_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   151,
+			NumMessages:   153,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -47,6 +47,7 @@ const (
 	Metadata_ListMessages_FullMethodName          = "/strata.metadata.v1.Metadata/ListMessages"
 	Metadata_FetchMessages_FullMethodName         = "/strata.metadata.v1.Metadata/FetchMessages"
 	Metadata_ReadSortColumn_FullMethodName        = "/strata.metadata.v1.Metadata/ReadSortColumn"
+	Metadata_NumberAccountMessages_FullMethodName = "/strata.metadata.v1.Metadata/NumberAccountMessages"
 	Metadata_StoreFlags_FullMethodName            = "/strata.metadata.v1.Metadata/StoreFlags"
 	Metadata_Copy_FullMethodName                  = "/strata.metadata.v1.Metadata/Copy"
 	Metadata_Expunge_FullMethodName               = "/strata.metadata.v1.Metadata/Expunge"
@@ -160,6 +161,10 @@ type MetadataClient interface {
 	// the column was kept have no entry there (the frontend reads their keys with
 	// FetchMessages). It needs r (RFC 4314 4).
 	ReadSortColumn(ctx context.Context, in *ReadSortColumnRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SortColumnChunk], error)
+	// Numbers the Message-IDs of an account's mailboxes stored before the dictionary, now
+	// (`strata mailbox number-messages`, metadata/numberfill.go): a run of commands per call,
+	// called again until done.
+	NumberAccountMessages(ctx context.Context, in *NumberAccountMessagesRequest, opts ...grpc.CallOption) (*NumberAccountMessagesResponse, error)
 	StoreFlags(ctx context.Context, in *StoreFlagsRequest, opts ...grpc.CallOption) (*StoreFlagsResponse, error)
 	Copy(ctx context.Context, in *CopyRequest, opts ...grpc.CallOption) (*CopyResponse, error)
 	Expunge(ctx context.Context, in *ExpungeRequest, opts ...grpc.CallOption) (*ExpungeResponse, error)
@@ -553,6 +558,16 @@ func (c *metadataClient) ReadSortColumn(ctx context.Context, in *ReadSortColumnR
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Metadata_ReadSortColumnClient = grpc.ServerStreamingClient[SortColumnChunk]
+
+func (c *metadataClient) NumberAccountMessages(ctx context.Context, in *NumberAccountMessagesRequest, opts ...grpc.CallOption) (*NumberAccountMessagesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(NumberAccountMessagesResponse)
+	err := c.cc.Invoke(ctx, Metadata_NumberAccountMessages_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func (c *metadataClient) StoreFlags(ctx context.Context, in *StoreFlagsRequest, opts ...grpc.CallOption) (*StoreFlagsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -1097,6 +1112,10 @@ type MetadataServer interface {
 	// the column was kept have no entry there (the frontend reads their keys with
 	// FetchMessages). It needs r (RFC 4314 4).
 	ReadSortColumn(*ReadSortColumnRequest, grpc.ServerStreamingServer[SortColumnChunk]) error
+	// Numbers the Message-IDs of an account's mailboxes stored before the dictionary, now
+	// (`strata mailbox number-messages`, metadata/numberfill.go): a run of commands per call,
+	// called again until done.
+	NumberAccountMessages(context.Context, *NumberAccountMessagesRequest) (*NumberAccountMessagesResponse, error)
 	StoreFlags(context.Context, *StoreFlagsRequest) (*StoreFlagsResponse, error)
 	Copy(context.Context, *CopyRequest) (*CopyResponse, error)
 	Expunge(context.Context, *ExpungeRequest) (*ExpungeResponse, error)
@@ -1304,6 +1323,9 @@ func (UnimplementedMetadataServer) FetchMessages(*FetchMessagesRequest, grpc.Ser
 }
 func (UnimplementedMetadataServer) ReadSortColumn(*ReadSortColumnRequest, grpc.ServerStreamingServer[SortColumnChunk]) error {
 	return status.Error(codes.Unimplemented, "method ReadSortColumn not implemented")
+}
+func (UnimplementedMetadataServer) NumberAccountMessages(context.Context, *NumberAccountMessagesRequest) (*NumberAccountMessagesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method NumberAccountMessages not implemented")
 }
 func (UnimplementedMetadataServer) StoreFlags(context.Context, *StoreFlagsRequest) (*StoreFlagsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method StoreFlags not implemented")
@@ -1878,6 +1900,24 @@ func _Metadata_ReadSortColumn_Handler(srv interface{}, stream grpc.ServerStream)
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Metadata_ReadSortColumnServer = grpc.ServerStreamingServer[SortColumnChunk]
+
+func _Metadata_NumberAccountMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(NumberAccountMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MetadataServer).NumberAccountMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Metadata_NumberAccountMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MetadataServer).NumberAccountMessages(ctx, req.(*NumberAccountMessagesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
 
 func _Metadata_StoreFlags_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(StoreFlagsRequest)
@@ -2762,6 +2802,10 @@ var Metadata_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListMessages",
 			Handler:    _Metadata_ListMessages_Handler,
+		},
+		{
+			MethodName: "NumberAccountMessages",
+			Handler:    _Metadata_NumberAccountMessages_Handler,
 		},
 		{
 			MethodName: "StoreFlags",

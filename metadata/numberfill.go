@@ -1,0 +1,323 @@
+package metadata
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"slices"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// Numbering the mailboxes stored before the Message-ID dictionary (issue 17). The FSM
+// numbers a message's ids when it adds the message (messagenumbers.go), and nothing
+// renumbers at load or restore (the state is a function of the log), so a mailbox whose
+// messages were stored before the dictionary keeps entries without numbers, and the
+// frontend's THREAD interns its strings, slowly, forever. NumberMessagesCommand numbers
+// them through the log, a bounded run at a time:
+//
+//   - MailboxRecord.numbers_complete says that every entry of the mailbox that can have
+//     numbers has them. A mailbox created by this build has it from the start (newMailbox),
+//     so only mailboxes stored before it are ever filled.
+//   - A command looks at the column entries above the record's numbered_through_uid in UID
+//     order (both layouts, sortColumnRecords), at most max_entries of them (at most
+//     maxNumberEntries), and gives each entry without numbers the numbers of its Message-ID
+//     and references, in that order, from the mailbox's dictionary, exactly as an APPEND
+//     does. An entry that has numbers is left as it is, an entry whose ids do not take
+//     apart or are too long stays without (as at add time), a message expunged meanwhile
+//     has no entry. The record then holds the last UID looked at; the command that finds
+//     no entry above it sets numbers_complete. Everything comes from the store and the
+//     command, so every replica writes the same, and a command applied twice (a retry, a
+//     new leader's pass) only resumes where the last stopped.
+//   - No MODSEQ: nothing a client sees changes; the frontend reads the numbers the next
+//     time it reads the column (frontend/imap sortcache.go), its answers the same.
+//
+// MessageNumbering runs on the leader: it lists the mailboxes without numbers_complete and
+// proposes the commands for each, at a low duty cycle.
+
+// maxNumberEntries bounds the entries one NumberMessagesCommand looks at (about 4,096 x 200
+// bytes of column, a few chunks' rewrite).
+const maxNumberEntries = 4096
+
+// numberMessages applies a NumberMessagesCommand.
+func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadatapb.CommandResult, error) {
+	ms, err := c.loadMailbox(normalizeOwner(req.GetAccount()), req.GetMailboxId())
+	if err != nil {
+		return nil, err
+	}
+	out := &metadatapb.NumberMessagesResult{Complete: true}
+	result := &metadatapb.CommandResult{Result: &metadatapb.CommandResult_NumberMessages{NumberMessages: out}}
+	if ms.rec.GetNumbersComplete() {
+		return result, nil
+	}
+	limit := int(min(max(req.GetMaxEntries(), 1), maxNumberEntries))
+	mailbox := ms.box().GetId()
+	after := ms.rec.GetNumberedThroughUid()
+	looked := 0
+	v := &view{r: c.tx}
+	for looked < limit {
+		recs, last, more, err := v.sortColumnRecords(mailbox, after, sortColumnChunkBytes, false)
+		if err != nil {
+			return nil, err
+		}
+		for len(recs) > 0 && looked < limit {
+			uid, rec, rest, ok := nextColumnRecord(recs)
+			if !ok {
+				break
+			}
+			recs = rest
+			after = uid
+			looked++
+			numbered, err := c.numberEntry(ms, uid, rec)
+			if err != nil {
+				return nil, err
+			}
+			if numbered {
+				out.Numbered++
+			}
+		}
+		if looked < limit && !more {
+			ms.rec.NumbersComplete, ms.rec.NumberedThroughUid = true, 0
+			ms.dirty = true
+			return result, nil
+		}
+		if looked < limit {
+			after = last
+		}
+	}
+	out.Complete, out.NumberedThroughUid = false, after
+	ms.rec.NumberedThroughUid = after
+	ms.dirty = true
+	return result, nil
+}
+
+// numberEntry gives the column record rec of uid the numbers of its ids if its entry has
+// none, writing it back where it is stored: its own key (the 'C' layout) or its chunk.
+func (c *cmdCtx) numberEntry(ms *mailboxState, uid uint32, rec []byte) (bool, error) {
+	_, n := protowire.ConsumeVarint(rec)
+	entry, m := protowire.ConsumeBytes(rec[n:])
+	if m < 0 {
+		return false, nil
+	}
+	keys, numbered, ok := entryKeys(entry)
+	if !ok || numbered {
+		return false, nil
+	}
+	grown, err := c.appendThreadNumbers(ms, append(make([]byte, 0, len(entry)+32), entry...), keys)
+	if err != nil || len(grown) == len(entry) {
+		return false, err
+	}
+	mailbox := ms.box().GetId()
+	key := sortColumnKey(mailbox, uid)
+	if _, found, err := c.tx.get(key); err != nil {
+		return false, err
+	} else if found {
+		c.tx.mustSet(key, grown)
+		return true, nil
+	}
+	e := c.columnEdit(mailbox, uid)
+	e.adds = appendColumnRecord(e.adds, uid, grown)
+	return true, nil
+}
+
+// entryKeys returns the keys field of an encoded SortColumnEntry and whether it has a
+// message_number; ok false if it has no keys or does not take apart.
+func entryKeys(entry []byte) (keys []byte, numbered, ok bool) {
+	for off := 0; off < len(entry); {
+		num, typ, n := protowire.ConsumeTag(entry[off:])
+		if n < 0 {
+			return nil, false, false
+		}
+		off += n
+		m := protowire.ConsumeFieldValue(num, typ, entry[off:])
+		if m < 0 {
+			return nil, false, false
+		}
+		switch {
+		case num == sortColumnNumberField:
+			numbered = true
+		case num == sortColumnKeysField && typ == protowire.BytesType:
+			keys, _ = protowire.ConsumeBytes(entry[off:])
+			ok = true
+		}
+		off += m
+	}
+	return keys, numbered, ok
+}
+
+// unnumberedMailboxes returns up to limit mailboxes without numbers_complete as the
+// commands that number them, in id order above afterID: all of them, or account's (by its
+// mailbox names) if account is not empty.
+func (v *view) unnumberedMailboxes(account string, afterID uint64, limit int) ([]*metadatapb.NumberMessagesCommand, error) {
+	var out []*metadatapb.NumberMessagesCommand
+	rec := &metadatapb.MailboxRecord{}
+	pending := func(val []byte) error {
+		rec.Reset()
+		if err := proto.Unmarshal(val, rec); err != nil {
+			return err
+		}
+		if !rec.GetNumbersComplete() {
+			out = append(out, &metadatapb.NumberMessagesCommand{Account: rec.GetAccount(), MailboxId: rec.GetMailbox().GetId(), MaxEntries: maxNumberEntries})
+		}
+		return nil
+	}
+	if account == "" {
+		err := scan(v.r, mailboxKey(afterID+1), prefixEnd([]byte{prefixMailbox}), func(_, val []byte) (bool, error) {
+			return len(out) < limit, pending(val)
+		})
+		return out, err
+	}
+	var ids []uint64
+	names := mailboxNamesPrefix(account)
+	err := scan(v.r, names, prefixEnd(names), func(_, val []byte) (bool, error) {
+		if id := decodeUint64(val); id > afterID {
+			ids = append(ids, id)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		val, found, err := getRaw(v.r, mailboxKey(id))
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			if err := pending(val); err != nil {
+				return nil, err
+			}
+		}
+		if len(out) == limit {
+			break
+		}
+	}
+	return out, nil
+}
+
+// MessageNumbering is the leader's background numbering of the mailboxes stored before
+// the Message-ID dictionary (numberfill.go).
+type MessageNumbering struct {
+	// Idle is the wait before a pass over the mailboxes, and between two passes while
+	// this node does not lead or a pass fails.
+	Idle time.Duration
+	// Duty is the share of time the numbering keeps the group busy: after a command that
+	// took d, it waits d*(1-Duty)/Duty.
+	Duty float64
+}
+
+// DefaultMessageNumbering is what strata serve and strata metadata run: a pass a minute
+// after start, a tenth of the leader's time while numbering.
+var DefaultMessageNumbering = MessageNumbering{Idle: time.Minute, Duty: 0.1}
+
+// RunMessageNumbering numbers mailboxes while this node leads, until ctx ends or a pass
+// completes: each pass lists the mailboxes without numbers_complete and numbers each to its
+// end, a command at a time. After a pass that completed, every mailbox is complete and
+// stays so (a new one is created complete), so the loop ends. A node that stops leading
+// fails its next command (NOT_LEADER) and waits; the new leader's pass resumes from the
+// records.
+func (s *Service) RunMessageNumbering(ctx context.Context, cfg MessageNumbering) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(cfg.Idle):
+		}
+		if !s.node.IsLeader() {
+			continue
+		}
+		n, _, err := s.NumberMailboxes(ctx, "", cfg.Duty, nil)
+		if err == nil {
+			if n > 0 {
+				s.logger.Info("message numbering complete", "entries", n)
+			}
+			return
+		}
+		if ctx.Err() == nil {
+			s.logger.Warn("message numbering", "numbered", n, "err", err)
+		}
+	}
+}
+
+// NumberMailboxes numbers the mailboxes without numbers_complete (only account's if not
+// empty) to their ends, waiting between commands for the duty cycle (1: none). After each
+// command it calls progress, if not nil, and stops if that returns false. It returns the
+// entries numbered, and whether every mailbox was then complete.
+func (s *Service) NumberMailboxes(ctx context.Context, account string, duty float64, progress func(*metadatapb.NumberMessagesCommand, *metadatapb.NumberMessagesResult) bool) (numbered uint64, done bool, _ error) {
+	var after uint64
+	for {
+		v := s.fsm.view()
+		pending, err := v.unnumberedMailboxes(account, after, 1024)
+		v.close()
+		if err != nil || len(pending) == 0 {
+			return numbered, err == nil, err
+		}
+		after = pending[len(pending)-1].GetMailboxId()
+		for _, cmd := range pending {
+			for {
+				start := time.Now()
+				res, err := s.propose(ctx, numberingRequestID(), &metadatapb.Command{Op: &metadatapb.Command_NumberMessages{NumberMessages: cmd}})
+				if status.Code(err) == codes.NotFound {
+					break // deleted meanwhile
+				}
+				if err != nil {
+					return numbered, false, err
+				}
+				out := res.GetNumberMessages()
+				numbered += uint64(out.GetNumbered())
+				if progress != nil && !progress(cmd, out) {
+					return numbered, false, nil
+				}
+				if out.GetComplete() {
+					break
+				}
+				if duty > 0 && duty < 1 {
+					select {
+					case <-ctx.Done():
+						return numbered, false, ctx.Err()
+					case <-time.After(time.Duration(float64(time.Since(start)) * (1 - duty) / duty)):
+					}
+				}
+			}
+		}
+	}
+}
+
+// numberingCallBudget is how long one NumberAccountMessages call goes on proposing
+// commands; the caller calls again until done.
+const numberingCallBudget = 2 * time.Second
+
+// NumberAccountMessages numbers the mailboxes of an account stored before the Message-ID
+// dictionary now, for about numberingCallBudget, at full speed (an administrator's call,
+// internal/authz); done once every mailbox of the account is complete.
+func (s *Service) NumberAccountMessages(ctx context.Context, req *metadatapb.NumberAccountMessagesRequest) (*metadatapb.NumberAccountMessagesResponse, error) {
+	account := normalizeOwner(req.GetAccount())
+	if account == "" {
+		return nil, status.Error(codes.InvalidArgument, "account is required")
+	}
+	resp := &metadatapb.NumberAccountMessagesResponse{}
+	start := time.Now()
+	n, done, err := s.NumberMailboxes(ctx, account, 1, func(*metadatapb.NumberMessagesCommand, *metadatapb.NumberMessagesResult) bool {
+		resp.Commands++
+		return time.Since(start) < numberingCallBudget
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp.Numbered, resp.Done = n, done
+	return resp, nil
+}
+
+// numberingRequestID is a new request ID for a NumberMessagesCommand.
+func numberingRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "number-messages-" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,357 @@
+package metadata
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/strata-mail/strata/internal/testwait"
+	"github.com/strata-mail/strata/proto/metadatapb"
+	"github.com/strata-mail/strata/replication"
+)
+
+// fillThreads appends n messages to mailbox in commands of 100, message i with Message-ID
+// m<i>@x referring to m<i/2>@x and m<i/3>@x.
+func (h *harness) fillThreads(mailbox uint64, n int) {
+	h.t.Helper()
+	for first := 0; first < n; first += 100 {
+		var ids [][]string
+		for i := first; i < min(first+100, n); i++ {
+			ids = append(ids, []string{fmt.Sprintf("m%d@x", i), fmt.Sprintf("m%d@x", i/2), fmt.Sprintf("m%d@x", i/3)})
+		}
+		h.ok(cmdAppendThread(alice, mailbox, ids...))
+	}
+}
+
+// stripNumbers makes mailbox as a build before the Message-ID dictionary stored it, behind
+// the FSM's back: its entries without numbers, no dictionary, a record without
+// last_message_number nor numbers_complete; the entries of the UIDs below perMessage in
+// the 'C' layout (one key each).
+func (h *harness) stripNumbers(mailbox uint64, perMessage uint32) {
+	h.t.Helper()
+	stripNumbers(h.t, h.f, mailbox, perMessage)
+}
+
+func stripNumbers(t testing.TB, f *FSM, mailbox uint64, perMessage uint32) {
+	t.Helper()
+	g := f.acquire()
+	defer g.release()
+	b := g.db.NewBatch()
+	v := f.view()
+	defer v.close()
+	must := func(err error) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(b.DeleteRange(mailboxPrefix(prefixMessageNumber, mailbox), mailboxPrefixEnd(prefixMessageNumber, mailbox), nil))
+	must(scan(v.r, mailboxPrefix(prefixSortChunk, mailbox), mailboxPrefixEnd(prefixSortChunk, mailbox), func(k, val []byte) (bool, error) {
+		var out []byte
+		for len(val) > 0 {
+			uid, rec, rest, ok := nextColumnRecord(val)
+			if !ok {
+				return false, fmt.Errorf("chunk %x does not take apart", k)
+			}
+			val = rest
+			_, n := protowire.ConsumeVarint(rec)
+			entry, _ := protowire.ConsumeBytes(rec[n:])
+			e := &metadatapb.SortColumnEntry{}
+			if err := proto.Unmarshal(entry, e); err != nil {
+				return false, err
+			}
+			e.MessageNumber, e.ReferenceNumbers = nil, nil
+			bare := sortColumnEntry(e.GetInternalDateUnix(), e.GetSize(), mustMarshal(e.GetKeys()))
+			if uid < perMessage {
+				must(b.Set(sortColumnKey(mailbox, uid), bare, nil))
+			} else {
+				out = appendColumnRecord(out, uid, bare)
+			}
+		}
+		if len(out) == 0 {
+			return true, b.Delete(k, nil)
+		}
+		return true, b.Set(bytes.Clone(k), out, nil)
+	}))
+	rec := &metadatapb.MailboxRecord{}
+	if found, err := getProto(v.r, mailboxKey(mailbox), rec); err != nil || !found {
+		t.Fatalf("mailbox %d: %v %v", mailbox, found, err)
+	}
+	rec.LastMessageNumber, rec.NumbersComplete = 0, false
+	must(b.Set(mailboxKey(mailbox), mustMarshal(rec), nil))
+	must(b.Commit(nil))
+	g.carried = nil
+}
+
+// getMailboxRecord reads mailbox's record in f.
+func getMailboxRecord(f *FSM, mailbox uint64) (*metadatapb.MailboxRecord, error) {
+	v := f.view()
+	defer v.close()
+	rec := &metadatapb.MailboxRecord{}
+	_, err := getProto(v.r, mailboxKey(mailbox), rec)
+	return rec, err
+}
+
+func cmdNumberMessages(account string, mailbox uint64, maxEntries uint32) *metadatapb.Command {
+	return &metadatapb.Command{Op: &metadatapb.Command_NumberMessages{NumberMessages: &metadatapb.NumberMessagesCommand{Account: account, MailboxId: mailbox, MaxEntries: maxEntries}}}
+}
+
+// reopen closes h's FSM and opens its store again, as a restart does.
+func (h *harness) reopen() {
+	h.t.Helper()
+	if err := h.f.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+	f, err := OpenFSM(h.dir, testLogger(h.t))
+	if err != nil {
+		h.t.Fatalf("reopen: %v", err)
+	}
+	h.f = f
+}
+
+// numberState is what numbering writes of mailbox: its record, its column's chunks and
+// entries, its dictionary.
+func (h *harness) numberState(mailbox uint64) []byte {
+	h.t.Helper()
+	return numberState(h.t, h.f, mailbox)
+}
+
+func numberState(t testing.TB, f *FSM, mailbox uint64) []byte {
+	t.Helper()
+	v := f.view()
+	defer v.close()
+	var out []byte
+	for _, r := range [][2][]byte{
+		{mailboxKey(mailbox), mailboxKey(mailbox + 1)},
+		{mailboxPrefix(prefixSortChunk, mailbox), mailboxPrefixEnd(prefixSortChunk, mailbox)},
+		{mailboxPrefix(prefixSortColumn, mailbox), mailboxPrefixEnd(prefixSortColumn, mailbox)},
+		{mailboxPrefix(prefixMessageNumber, mailbox), mailboxPrefixEnd(prefixMessageNumber, mailbox)},
+	} {
+		err := scan(v.r, r[0], r[1], func(k, val []byte) (bool, error) {
+			out = protowire.AppendBytes(protowire.AppendBytes(out, k), val)
+			return true, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestNumberFillRestoresTheNumbers: a mailbox stored without numbers, numbered 50 entries
+// a command with a restart in the middle, ends with what APPENDs of the same messages
+// wrote (record, column, dictionary), since the fill numbers in the order the appends did; a
+// new mailbox is complete from the start, and a command on it changes nothing.
+func TestNumberFillRestoresTheNumbers(t *testing.T) {
+	h := withAccount(t)
+	inbox := h.mustMailbox(alice, "INBOX").GetId()
+	h.fillThreads(inbox, 300)
+	if !h.mustMailboxRecord(inbox).GetNumbersComplete() {
+		t.Fatal("a new mailbox is not numbers_complete")
+	}
+	want := h.numberState(inbox)
+	wantNumbers := h.columnNumbers(inbox)
+	h.ok(cmdNumberMessages(alice, inbox, 50))
+	if !bytes.Equal(h.numberState(inbox), want) {
+		t.Fatal("numbering a complete mailbox changed the store")
+	}
+	h.stripNumbers(inbox, 0)
+	if got := h.columnNumbers(inbox); got[1] != nil || len(got) != 300 {
+		t.Fatalf("stripped column: %v", got[1])
+	}
+	var through []uint32
+	for step := 0; ; step++ {
+		if step == 3 {
+			h.reopen()
+		}
+		out := h.ok(cmdNumberMessages(alice, inbox, 50)).GetNumberMessages()
+		if out.GetComplete() {
+			break
+		}
+		through = append(through, out.GetNumberedThroughUid())
+		if step > 10 {
+			t.Fatalf("not complete after %d commands: %v", step, through)
+		}
+	}
+	if fmt.Sprint(through) != "[50 100 150 200 250 300]" {
+		t.Fatalf("numbered through %v", through)
+	}
+	h.wantSortColumn()
+	if got := h.columnNumbers(inbox); !mapsEqual(got, wantNumbers) {
+		t.Fatal("numbers differ from those given at append")
+	}
+	if !bytes.Equal(h.numberState(inbox), want) {
+		t.Fatal("the numbered store differs from the one the appends wrote")
+	}
+}
+
+// TestNumberFillBothLayoutsAndExpunge: entries of the 'C' layout are numbered in place,
+// a message expunged between two commands is skipped, one appended meanwhile comes
+// numbered and keeps its numbers, and a restored replica's store equals the original's.
+func TestNumberFillBothLayoutsAndExpunge(t *testing.T) {
+	h := withAccount(t)
+	inbox := h.mustMailbox(alice, "INBOX").GetId()
+	h.fillThreads(inbox, 250)
+	h.stripNumbers(inbox, 100)
+	if out := h.ok(cmdNumberMessages(alice, inbox, 60)).GetNumberMessages(); out.GetNumbered() != 60 || out.GetNumberedThroughUid() != 60 {
+		t.Fatalf("first command: %v", out)
+	}
+	h.ok(cmdStore(alice, inbox, metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(10, 10), uidRange(61, 80), uidRange(200, 210)}, `\Deleted`))
+	h.ok(cmdExpunge(alice, inbox))
+	h.ok(cmdAppendThread(alice, inbox, []string{"new@x", "m1@x"}))
+	appended := h.columnNumbers(inbox)[251]
+	if len(appended) != 2 {
+		t.Fatalf("appended meanwhile: numbers %v", appended)
+	}
+	out := h.ok(cmdNumberMessages(alice, inbox, maxNumberEntries+1)).GetNumberMessages()
+	if !out.GetComplete() || out.GetNumbered() != 250-60-20-11 {
+		t.Fatalf("second command: %v", out)
+	}
+	if !h.mustMailboxRecord(inbox).GetNumbersComplete() {
+		t.Fatal("record not complete")
+	}
+	h.wantSortColumn()
+	if got := h.columnNumbers(inbox)[251]; fmt.Sprint(got) != fmt.Sprint(appended) {
+		t.Fatalf("appended message renumbered: %v, was %v", got, appended)
+	}
+	v := h.f.view()
+	perMessage := 0
+	err := scan(v.r, mailboxPrefix(prefixSortColumn, inbox), mailboxPrefixEnd(prefixSortColumn, inbox), func(k, val []byte) (bool, error) {
+		perMessage++
+		if _, numbered, _ := entryKeys(val); !numbered {
+			return false, fmt.Errorf("'C' entry of UID %d unnumbered", binary.BigEndian.Uint32(k[9:]))
+		}
+		return true, nil
+	})
+	v.close()
+	if err != nil || perMessage != 99-1-20 {
+		t.Fatalf("'C' entries: %d, %v", perMessage, err)
+	}
+	if !bytes.Equal(h.restored().digest(), h.digest()) {
+		t.Fatal("a restored replica's store differs")
+	}
+}
+
+// TestNumberFillReplicated: over a real two-voter Raft group, the leader's
+// NumberAccountMessages numbers a mailbox stored without numbers on both replicas to what
+// the APPENDs gave, and so does its background RunMessageNumbering for another account's
+// mailbox (and then ends); the replicas' digests are equal after it.
+func TestNumberFillReplicated(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var fsms [2]*FSM
+	var nodes [2]*replication.Node
+	for i := range nodes {
+		dir := t.TempDir()
+		var err error
+		if fsms[i], err = OpenFSM(filepath.Join(dir, "fsm"), testLogger(t)); err != nil {
+			t.Fatal(err)
+		}
+		nodes[i], err = replication.Open(replication.Config{
+			NodeID: fmt.Sprintf("meta-%d", i), DataDir: filepath.Join(dir, "raft"), RaftBind: "127.0.0.1:0",
+			Bootstrap: i == 0, FSM: fsms[i], Logger: testLogger(t), CommitTimeout: 2 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			nodes[i].Close()
+			fsms[i].Close()
+		})
+		if i == 0 {
+			if err := nodes[0].WaitLeader(ctx); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := nodes[0].AddVoter(ctx, "meta-1", nodes[1].Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := NewService(nodes[0], fsms[0], testLogger(t))
+	seq := 0
+	propose := func(cmd *metadatapb.Command) *metadatapb.CommandResult {
+		t.Helper()
+		seq++
+		res, err := svc.propose(ctx, fmt.Sprintf("test-%d", seq), cmd)
+		if err != nil {
+			t.Fatalf("command %v: %v", cmd.GetOp(), err)
+		}
+		return res
+	}
+	caughtUp := func() {
+		t.Helper()
+		testwait.Until(t, time.Minute, func() error {
+			if a, b := fsms[0].AppliedIndex(), fsms[1].AppliedIndex(); a != b {
+				return fmt.Errorf("applied %d and %d", a, b)
+			}
+			return nil
+		})
+	}
+	propose(cmdTenant("example", "Example.ORG"))
+	propose(cmdAccount("Alice@Example.org"))
+	propose(cmdAccount("bob@example.org"))
+	inbox := propose(cmdCreateMailbox(alice, "Old")).GetMailbox().GetId()
+	bobs := propose(cmdCreateMailbox("bob@example.org", "Old")).GetMailbox().GetId()
+	propose(cmdAppendThread("bob@example.org", bobs, []string{"b1@x"}, []string{"b2@x", "b1@x"}))
+	for first := 0; first < 300; first += 100 {
+		var ids [][]string
+		for i := first; i < first+100; i++ {
+			ids = append(ids, []string{fmt.Sprintf("m%d@x", i), fmt.Sprintf("m%d@x", i/2)})
+		}
+		propose(cmdAppendThread(alice, inbox, ids...))
+	}
+	caughtUp()
+	want, wantBobs := numberState(t, fsms[0], inbox), numberState(t, fsms[0], bobs)
+	for _, f := range fsms {
+		stripNumbers(t, f, inbox, 0)
+		stripNumbers(t, f, bobs, 0)
+	}
+	resp, err := svc.NumberAccountMessages(ctx, &metadatapb.NumberAccountMessagesRequest{Account: "Alice@Example.org"})
+	if err != nil || !resp.GetDone() || resp.GetNumbered() != 300 || resp.GetCommands() != 1 {
+		t.Fatalf("NumberAccountMessages: %v, %v", resp, err)
+	}
+	if rec := must(getMailboxRecord(fsms[0], bobs)); rec.GetNumbersComplete() {
+		t.Fatal("NumberAccountMessages of alice numbered bob's mailbox")
+	}
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		svc.RunMessageNumbering(ctx, MessageNumbering{Idle: 10 * time.Millisecond, Duty: 0.5})
+	}()
+	<-ran
+	caughtUp()
+	for i, f := range fsms {
+		if !bytes.Equal(numberState(t, f, inbox), want) || !bytes.Equal(numberState(t, f, bobs), wantBobs) {
+			t.Fatalf("replica %d: numbers differ from the APPENDs'", i)
+		}
+	}
+	d0, err0 := fsms[0].Digest()
+	d1, err1 := fsms[1].Digest()
+	if err0 != nil || err1 != nil || !bytes.Equal(d0, d1) {
+		t.Fatalf("replica digests differ (%v, %v)", err0, err1)
+	}
+}
+
+// TestEntryKeys: an entry's keys and whether it has numbers; an entry cut anywhere or
+// without keys is not numbered (and does not panic).
+func TestEntryKeys(t *testing.T) {
+	keys := mustMarshal(&metadatapb.SortKeys{Subject: "s", MessageId: "m"})
+	bare := sortColumnEntry(7, 9, keys)
+	numbered := protowire.AppendVarint(protowire.AppendTag(bytes.Clone(bare), sortColumnNumberField, protowire.VarintType), 3)
+	if k, n, ok := entryKeys(bare); !ok || n || !bytes.Equal(k, keys) {
+		t.Fatalf("bare entry: %x %v %v", k, n, ok)
+	}
+	if k, n, ok := entryKeys(numbered); !ok || !n || !bytes.Equal(k, keys) {
+		t.Fatalf("numbered entry: %x %v %v", k, n, ok)
+	}
+	for i := range len(bare) {
+		if _, _, ok := entryKeys(bare[:i]); ok {
+			t.Fatalf("entry cut at %d of %d taken apart", i, len(bare))
+		}
+	}
+}
