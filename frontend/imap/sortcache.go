@@ -501,14 +501,26 @@ func (c *sortKeyCache) snapshot(box sortBoxKey, uids []uint32) (*sortSnapshot, [
 	return s, s.rowsOf(uids)
 }
 
-// columnRead returns the UID up to which box's sort-key column was read (0: none).
-func (c *sortKeyCache) columnRead(box sortBoxKey) uint32 {
+// columnRead returns the UID up to which box's sort-key column was read (0: none), and
+// whether box holds THREAD's ids as numbers (threadIDMode).
+func (c *sortKeyCache) columnRead(box sortBoxKey) (upTo uint32, numbers bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.boxes[box]; e != nil {
-		return e.Value.(*sortBox).columnUpTo
+		b := e.Value.(*sortBox)
+		return b.columnUpTo, b.cols.idMode == threadIDsNumbers && c.fields&fieldThread != 0
 	}
-	return 0
+	return 0, false
+}
+
+// current returns box's entry, nil if it has none.
+func (c *sortKeyCache) current(box sortBoxKey) *sortBox {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.boxes[box]; e != nil {
+		return e.Value.(*sortBox)
+	}
+	return nil
 }
 
 // missingAbove counts the uids above UID floor that box has no entry for.
@@ -631,6 +643,15 @@ func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 	defer c.mu.Unlock()
 	b := c.boxOf(box)
 	n, err := b.cols.insert(uids, entries, c.fields)
+	if err != nil && b.cols.idMode == threadIDsNumbers && allAbove(uids, entries, b.columnUpTo) {
+		// errThreadStrings for messages the column was not read up to: the column has
+		// their numbers (readColumnIfMissing reads it after columnUpTo), their records
+		// have none. They are left out (the caller's second snapshot sees them missing,
+		// stillComplete, and reads this command's keys as strings), and the box keeps its
+		// numbers and its rows, so that a column read under way goes on (appendColumn).
+		uids, entries = numberedOnly(uids, entries)
+		n, err = b.cols.insert(uids, entries, c.fields)
+	}
 	if err != nil {
 		// errThreadStrings: the box's earlier rows go (the caller's second snapshot sees
 		// them missing, stillComplete), the box holds strings from now on.
@@ -639,6 +660,30 @@ func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 	}
 	c.entries += n
 	c.evict()
+}
+
+// allAbove reports whether every one of entries that names a THREAD id without numbers
+// is of a UID above upTo.
+func allAbove(uids []uint32, entries []sortEntry, upTo uint32) bool {
+	for k := range entries {
+		if !entries[k].numbered && entries[k].hasThreadIDs() && uids[k] <= upTo {
+			return false
+		}
+	}
+	return true
+}
+
+// numberedOnly returns uids and entries without the entries that name a THREAD id without
+// numbers.
+func numberedOnly(uids []uint32, entries []sortEntry) ([]uint32, []sortEntry) {
+	var keptUIDs []uint32
+	var kept []sortEntry
+	for k := range entries {
+		if entries[k].numbered || !entries[k].hasThreadIDs() {
+			keptUIDs, kept = append(keptUIDs, uids[k]), append(kept, entries[k])
+		}
+	}
+	return keptUIDs, kept
 }
 
 // boxOf returns box's entry, made if needed, as the most recently used; under c.mu.

@@ -64,7 +64,7 @@ func TestColumnChunkThatDoesNotParseIsLogged(t *testing.T) {
 		!strings.Contains(out, "mailbox=Lists") || !strings.Contains(out, "mailbox_id=9") {
 		t.Fatalf("want one warning naming the mailbox, logged:\n%s", out)
 	}
-	if got := cache.columnRead(box); got != 7 {
+	if got, _ := cache.columnRead(box); got != 7 {
 		t.Fatalf("column read up to UID %d, want the good chunk's 7", got)
 	}
 }
