@@ -480,6 +480,44 @@ func newCommandSortCache(fields sortFields, strings bool) *sortKeyCache {
 // snapshot returns box's columns as they are, and the row of each of uids (ascending; -1
 // for those it lacks), and marks box most recently used.
 func (c *sortKeyCache) snapshot(box sortBoxKey, uids []uint32) (*sortSnapshot, []int32) {
+	s, rows := c.takeSnapshot(box, uids)
+	// Outside the lock: the snapshot's arrays are never written up to their length.
+	s.denseNumbers()
+	return s, rows
+}
+
+// denseThreadSlack is how far the largest Message-ID number of a snapshot may exceed twice
+// the ids its rows hold before THREAD's ids are made dense (denseNumbers).
+const denseThreadSlack = 1024
+
+// denseNumbers renumbers the snapshot's Message-ID numbers densely, in their order, when the
+// largest is far above the count of ids its rows hold: the dictionary numbers every id the
+// mailbox ever had (metadata/messagenumbers.go), and THREAD allocates by the bound of the
+// ids (sortthread.Columns.IDs), so a small mailbox with a long history would cost by its
+// history. The new arrays are the snapshot's own; 0 (no id) stays 0.
+func (s *sortSnapshot) denseNumbers() {
+	present := len(s.messageID) + len(s.refs)
+	if s.idMode != threadIDsNumbers || s.ids <= 2*present+denseThreadSlack {
+		return
+	}
+	distinct := make([]uint32, 0, present+1)
+	distinct = append(append(append(distinct, 0), s.messageID...), s.refs...)
+	slices.Sort(distinct)
+	distinct = slices.Compact(distinct)
+	dense := func(from []uint32) []uint32 {
+		to := make([]uint32, len(from))
+		for k, n := range from {
+			i, _ := slices.BinarySearch(distinct, n)
+			to[k] = uint32(i)
+		}
+		return to
+	}
+	s.messageID, s.refs = dense(s.messageID), dense(s.refs)
+	s.maxNumber, s.ids = uint32(len(distinct)-1), len(distinct)
+}
+
+// takeSnapshot is snapshot under the lock.
+func (c *sortKeyCache) takeSnapshot(box sortBoxKey, uids []uint32) (*sortSnapshot, []int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.boxes[box]

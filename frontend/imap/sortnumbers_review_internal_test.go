@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -218,5 +219,43 @@ func TestSortNumbersRecordPutStopsAnotherSessionsColumnRead(t *testing.T) {
 	c.put(box, []uint32{2001}, []sortEntry{rec})
 	if _, err := c.appendColumn(box, filling, 2000, 2001, chunk(1001, 2000)); err != nil {
 		t.Errorf("session A's column read stopped by session B's record: %v", err)
+	}
+}
+
+// TestThreadBySparseNumbersMatchesStrings: numbers far above the ids a mailbox holds (a
+// long history, the dictionary keeps every id it had) are made dense for THREAD
+// (denseNumbers), and the answers are those over the strings; for a view of a few rows too.
+func TestThreadBySparseNumbersMatchesStrings(t *testing.T) {
+	box := sortBoxKey{owner: "u", mailboxID: 1, uidValidity: 1}
+	entries := threadEntries(2000, 2)
+	sparse := func(n uint32) uint32 {
+		if n == 0 {
+			return 0
+		}
+		return 3_000_000 + 977*n
+	}
+	for k := range entries {
+		entries[k].messageNumber = sparse(entries[k].messageNumber)
+		entries[k].refNumbers = slices.Clone(entries[k].refNumbers)
+		for r := range entries[k].refNumbers {
+			entries[k].refNumbers[r] = sparse(entries[k].refNumbers[r])
+		}
+	}
+	uids := make([]uint32, len(entries))
+	for k := range uids {
+		uids[k] = uint32(k + 1)
+	}
+	byNumbers, byStrings := newCommandSortCache(fieldThread, false), newCommandSortCache(fieldThread, true)
+	byNumbers.put(box, uids, entries)
+	byStrings.put(box, uids, entries)
+	if keys, _ := byNumbers.snapshot(box, uids); keys.idMode != threadIDsNumbers || keys.ids > len(keys.messageID)+len(keys.refs)+1 {
+		t.Fatalf("mode %d, THREAD's id bound %d for %d rows", keys.idMode, keys.ids, len(keys.messageID))
+	}
+	for _, view := range [][]uint32{uids, uids[100:140]} {
+		for _, alg := range []sortthread.Algorithm{sortthread.References, sortthread.Refs, sortthread.OrderedSubject} {
+			if n, s := threadAnswer(byNumbers, box, view, alg), threadAnswer(byStrings, box, view, alg); n != s {
+				t.Fatalf("algorithm %d over %d messages: by numbers %.200s, by strings %.200s", alg, len(view), n, s)
+			}
+		}
 	}
 }
