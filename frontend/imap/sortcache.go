@@ -105,9 +105,12 @@ func (e *sortEntry) hasThreadIDs() bool {
 
 // threadIDMode says what a mailbox's columns hold as Message-ID and reference ids.
 // Numbers of the Message-ID dictionary spare interning a million strings in a map, but a
-// message the dictionary did not number (stored before it, or read from its record) has
-// only strings, which cannot be matched with numbers: a mailbox's ids are all one or all
-// the other, strings as soon as one message has only strings (nextThreadMode).
+// message the dictionary did not number (stored before it, or past its bound) has only
+// strings, which cannot be matched with numbers: a mailbox's ids are all one or all the
+// other, strings as soon as one message has only strings (nextThreadMode). A record has no
+// numbers either, so a mailbox held with numbers reads the messages added since from the
+// column (readColumnIfMissing), and put leaves out the records of messages above the
+// column's read point rather than turn the mailbox to strings.
 type threadIDMode uint8
 
 const (

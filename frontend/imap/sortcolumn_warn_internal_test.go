@@ -24,20 +24,21 @@ type chunksMetadata struct {
 }
 
 func (m chunksMetadata) ReadSortColumn(context.Context, *metadatapb.ReadSortColumnRequest, ...grpc.CallOption) (grpc.ServerStreamingClient[metadatapb.SortColumnChunk], error) {
-	return &chunkStream{chunks: m.chunks}, nil
+	return &sliceStream[metadatapb.SortColumnChunk]{items: m.chunks}, nil
 }
 
-type chunkStream struct {
+// sliceStream is a server stream that answers its items, then io.EOF.
+type sliceStream[T any] struct {
 	grpc.ClientStream
-	chunks []*metadatapb.SortColumnChunk
+	items []*T
 }
 
-func (s *chunkStream) Recv() (*metadatapb.SortColumnChunk, error) {
-	if len(s.chunks) == 0 {
+func (s *sliceStream[T]) Recv() (*T, error) {
+	if len(s.items) == 0 {
 		return nil, io.EOF
 	}
-	c := s.chunks[0]
-	s.chunks = s.chunks[1:]
+	c := s.items[0]
+	s.items = s.items[1:]
 	return c, nil
 }
 

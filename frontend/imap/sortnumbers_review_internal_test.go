@@ -72,7 +72,7 @@ func (m *dictMetadata) ReadSortColumn(_ context.Context, req *metadatapb.ReadSor
 	if len(recs) > 0 {
 		chunks = append(chunks, &metadatapb.SortColumnChunk{Records: recs})
 	}
-	return &chunkStream{chunks: chunks}, nil
+	return &sliceStream[metadatapb.SortColumnChunk]{items: chunks}, nil
 }
 
 func (m *dictMetadata) FetchMessages(_ context.Context, req *metadatapb.FetchMessagesRequest, _ ...grpc.CallOption) (grpc.ServerStreamingClient[metadatapb.MessageRecord], error) {
@@ -85,21 +85,7 @@ func (m *dictMetadata) FetchMessages(_ context.Context, req *metadatapb.FetchMes
 			}
 		}
 	}
-	return &recordStream{recs: recs}, nil
-}
-
-type recordStream struct {
-	grpc.ClientStream
-	recs []*metadatapb.MessageRecord
-}
-
-func (s *recordStream) Recv() (*metadatapb.MessageRecord, error) {
-	if len(s.recs) == 0 {
-		return nil, io.EOF
-	}
-	r := s.recs[0]
-	s.recs = s.recs[1:]
-	return r, nil
+	return &sliceStream[metadatapb.MessageRecord]{items: recs}, nil
 }
 
 // TestSortNumbersNewMessageKeepsNumbers (review sortfirst20, finding 1): a mailbox whose
