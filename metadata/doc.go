@@ -122,10 +122,11 @@
 //     written since the dictionary have equal Message-ID or reference numbers exactly when
 //     the strings are equal; every number is at most the mailbox's last_message_number and
 //     names one id; numbers are given in the apply in the order of the ids and never
-//     reused (an expunge keeps them); the dictionary goes with the mailbox. A mailbox
-//     with numbers_complete has numbers on every entry that can have them; one stored
-//     before the dictionary gets them only through NumberMessagesCommands (numberfill.go),
-//     in UID order from its numbered_through_uid, never at load or restore.
+//     reused (an expunge keeps them); none is given past maxMessageNumber (the entry
+//     stays unnumbered); the dictionary goes with the mailbox. A mailbox with
+//     numbers_complete has numbers on every entry that can have them; one stored before
+//     the dictionary gets them only through NumberMessagesCommands (numberfill.go), in UID
+//     order from its numbered_through_uid, never at load or restore.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

@@ -28,13 +28,25 @@ import (
 // the mailbox (destroySortColumn). A rename keeps the mailbox id, so the dictionary.
 //
 // Entries without numbers: those stored before the dictionary, those of the 'C' layout,
-// and those with an id longer than maxNumberedID bytes (which would make a long key), and
+// those with an id longer than maxNumberedID bytes (which would make a long key), those
+// naming an id the dictionary has no number for once it gave maxMessageNumber numbers, and
 // the messages the column lacks; the frontend compares the strings of those
 // (frontend/imap sortcache.go), so the answers are the same either way.
+//
+// The dictionary is bounded by maxMessageNumber, not trimmed: an expunge that empties a
+// mailbox keeps it, since dropping it would delete every 'I' key of the mailbox one by one
+// in that apply (the txn has no cheap range removal, deleteRange visits each key).
 
 // maxNumberedID bounds the ids the dictionary holds: an entry naming a longer one is not
 // numbered. The frontend's ids are at most 256 bytes (frontend/message.SortKeys).
 const maxNumberedID = 1024
+
+// maxMessageNumber is the last number a mailbox's dictionary gives: an entry naming an id
+// without a number then is left unnumbered. It bounds the dictionary's keys, keeps
+// last_message_number from wrapping past 2^32-1 (to 0, the number of no id, then to numbers
+// other ids have), and is a constant of the apply, so every replica stops at the same
+// entry. A variable only so that tests reach it.
+var maxMessageNumber uint32 = 1 << 30
 
 var (
 	sortKeysMessageIDField  = fieldNumber(&metadatapb.SortKeys{}, "message_id")
@@ -82,53 +94,58 @@ func threadIDs(keys []byte, refs [][]byte) (id []byte, _ [][]byte, ok bool) {
 }
 
 // messageNumber returns the number of id in ms's dictionary, giving it the next number if
-// it has none; 0 for "".
-func (c *cmdCtx) messageNumber(ms *mailboxState, id []byte) (uint32, error) {
+// it has none; 0 for "". ok is false when id has none and the dictionary gave
+// maxMessageNumber numbers.
+func (c *cmdCtx) messageNumber(ms *mailboxState, id []byte) (n uint32, ok bool, _ error) {
 	if len(id) == 0 {
-		return 0, nil
+		return 0, true, nil
 	}
 	key := messageNumberKey(c.tx.alloc(9+len(id)), ms.box().GetId(), id)
 	v, found, err := c.tx.get(key)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if found && len(v) == 4 {
-		return binary.BigEndian.Uint32(v), nil
+		return binary.BigEndian.Uint32(v), true, nil
+	}
+	if ms.rec.LastMessageNumber >= maxMessageNumber {
+		return 0, false, nil
 	}
 	ms.rec.LastMessageNumber++
 	ms.dirty = true
-	n := ms.rec.LastMessageNumber
+	n = ms.rec.LastMessageNumber
 	c.tx.mustSet(key, binary.BigEndian.AppendUint32(c.tx.alloc(4), n))
-	return n, nil
+	return n, true, nil
 }
 
 // appendThreadNumbers appends to entry the numbers of the Message-ID and references of
 // keys (SortColumnEntry fields message_number and reference_numbers), given from ms's
-// dictionary; entry is returned as it was if keys names an id the dictionary does not hold.
+// dictionary; entry is returned as it was if keys names an id the dictionary does not hold
+// or cannot number (maxMessageNumber).
 func (c *cmdCtx) appendThreadNumbers(ms *mailboxState, entry, keys []byte) ([]byte, error) {
 	id, refs, ok := threadIDs(keys, c.refsBuf[:0])
 	c.refsBuf = refs[:0]
 	if !ok {
 		return entry, nil
 	}
-	n, err := c.messageNumber(ms, id)
-	if err != nil {
-		return nil, err
+	n, ok, err := c.messageNumber(ms, id)
+	if err != nil || !ok {
+		return entry, err
 	}
+	packed := c.numbersBuf[:0]
+	for _, r := range refs {
+		rn, ok, err := c.messageNumber(ms, r)
+		if err != nil || !ok {
+			return entry, err
+		}
+		packed = protowire.AppendVarint(packed, uint64(rn))
+	}
+	c.numbersBuf = packed[:0]
 	entry = protowire.AppendTag(entry, sortColumnNumberField, protowire.VarintType)
 	entry = protowire.AppendVarint(entry, uint64(n))
 	if len(refs) == 0 {
 		return entry, nil
 	}
-	packed := c.numbersBuf[:0]
-	for _, r := range refs {
-		n, err := c.messageNumber(ms, r)
-		if err != nil {
-			return nil, err
-		}
-		packed = protowire.AppendVarint(packed, uint64(n))
-	}
-	c.numbersBuf = packed[:0]
 	entry = protowire.AppendTag(entry, sortColumnRefsField, protowire.BytesType)
 	return protowire.AppendBytes(entry, packed), nil
 }

@@ -279,14 +279,21 @@ func (c *conn) sortCache() (*sortKeyCache, sortBoxKey) {
 }
 
 // readColumnIfMissing reads the mailbox's sort-key column into cache when at least
-// columnMinMissing of uids (ascending) have no entry there.
+// columnMinMissing of uids (ascending) have no entry there, or any one above the UID the
+// column was read up to when the mailbox holds THREAD's ids as numbers: a message's record
+// has no numbers (threadIDMode), the column has them, and reading it after that UID costs
+// the chunks past it (the few messages added since), not a mailbox scan.
 func (c *conn) readColumnIfMissing(cache *sortKeyCache, box sortBoxKey, uids []uint32, deadline time.Time) error {
+	upTo, numbers := cache.columnRead(box)
 	least := int(columnMinMissing.Load())
+	if numbers {
+		least = 1
+	}
 	if len(uids) < least {
 		return nil
 	}
-	// Of the missing, those the column may hold: it was read up to columnRead.
-	if cache.missingAbove(box, uids, cache.columnRead(box)) < least {
+	// Of the missing, those the column may hold: it was read up to upTo.
+	if cache.missingAbove(box, uids, upTo) < least {
 		return nil
 	}
 	return c.fillFromColumn(cache, box, deadline)

@@ -105,9 +105,12 @@ func (e *sortEntry) hasThreadIDs() bool {
 
 // threadIDMode says what a mailbox's columns hold as Message-ID and reference ids.
 // Numbers of the Message-ID dictionary spare interning a million strings in a map, but a
-// message the dictionary did not number (stored before it, or read from its record) has
-// only strings, which cannot be matched with numbers: a mailbox's ids are all one or all
-// the other, strings as soon as one message has only strings (nextThreadMode).
+// message the dictionary did not number (stored before it, or past its bound) has only
+// strings, which cannot be matched with numbers: a mailbox's ids are all one or all the
+// other, strings as soon as one message has only strings (nextThreadMode). A record has no
+// numbers either, so a mailbox held with numbers reads the messages added since from the
+// column (readColumnIfMissing), and put leaves out the records of messages above the
+// column's read point rather than turn the mailbox to strings.
 type threadIDMode uint8
 
 const (
@@ -480,6 +483,44 @@ func newCommandSortCache(fields sortFields, strings bool) *sortKeyCache {
 // snapshot returns box's columns as they are, and the row of each of uids (ascending; -1
 // for those it lacks), and marks box most recently used.
 func (c *sortKeyCache) snapshot(box sortBoxKey, uids []uint32) (*sortSnapshot, []int32) {
+	s, rows := c.takeSnapshot(box, uids)
+	// Outside the lock: the snapshot's arrays are never written up to their length.
+	s.denseNumbers()
+	return s, rows
+}
+
+// denseThreadSlack is how far the largest Message-ID number of a snapshot may exceed twice
+// the ids its rows hold before THREAD's ids are made dense (denseNumbers).
+const denseThreadSlack = 1024
+
+// denseNumbers renumbers the snapshot's Message-ID numbers densely, in their order, when the
+// largest is far above the count of ids its rows hold: the dictionary numbers every id the
+// mailbox ever had (metadata/messagenumbers.go), and THREAD allocates by the bound of the
+// ids (sortthread.Columns.IDs), so a small mailbox with a long history would cost by its
+// history. The new arrays are the snapshot's own; 0 (no id) stays 0.
+func (s *sortSnapshot) denseNumbers() {
+	present := len(s.messageID) + len(s.refs)
+	if s.idMode != threadIDsNumbers || s.ids <= 2*present+denseThreadSlack {
+		return
+	}
+	distinct := make([]uint32, 0, present+1)
+	distinct = append(append(append(distinct, 0), s.messageID...), s.refs...)
+	slices.Sort(distinct)
+	distinct = slices.Compact(distinct)
+	dense := func(from []uint32) []uint32 {
+		to := make([]uint32, len(from))
+		for k, n := range from {
+			i, _ := slices.BinarySearch(distinct, n)
+			to[k] = uint32(i)
+		}
+		return to
+	}
+	s.messageID, s.refs = dense(s.messageID), dense(s.refs)
+	s.maxNumber, s.ids = uint32(len(distinct)-1), len(distinct)
+}
+
+// takeSnapshot is snapshot under the lock.
+func (c *sortKeyCache) takeSnapshot(box sortBoxKey, uids []uint32) (*sortSnapshot, []int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.boxes[box]
@@ -501,14 +542,26 @@ func (c *sortKeyCache) snapshot(box sortBoxKey, uids []uint32) (*sortSnapshot, [
 	return s, s.rowsOf(uids)
 }
 
-// columnRead returns the UID up to which box's sort-key column was read (0: none).
-func (c *sortKeyCache) columnRead(box sortBoxKey) uint32 {
+// columnRead returns the UID up to which box's sort-key column was read (0: none), and
+// whether box holds THREAD's ids as numbers (threadIDMode).
+func (c *sortKeyCache) columnRead(box sortBoxKey) (upTo uint32, numbers bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.boxes[box]; e != nil {
-		return e.Value.(*sortBox).columnUpTo
+		b := e.Value.(*sortBox)
+		return b.columnUpTo, b.cols.idMode == threadIDsNumbers && c.fields&fieldThread != 0
 	}
-	return 0
+	return 0, false
+}
+
+// current returns box's entry, nil if it has none.
+func (c *sortKeyCache) current(box sortBoxKey) *sortBox {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.boxes[box]; e != nil {
+		return e.Value.(*sortBox)
+	}
+	return nil
 }
 
 // missingAbove counts the uids above UID floor that box has no entry for.
@@ -631,6 +684,15 @@ func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 	defer c.mu.Unlock()
 	b := c.boxOf(box)
 	n, err := b.cols.insert(uids, entries, c.fields)
+	if err != nil && b.cols.idMode == threadIDsNumbers && allAbove(uids, entries, b.columnUpTo) {
+		// errThreadStrings for messages the column was not read up to: the column has
+		// their numbers (readColumnIfMissing reads it after columnUpTo), their records
+		// have none. They are left out (the caller's second snapshot sees them missing,
+		// stillComplete, and reads this command's keys as strings), and the box keeps its
+		// numbers and its rows, so that a column read under way goes on (appendColumn).
+		uids, entries = numberedOnly(uids, entries)
+		n, err = b.cols.insert(uids, entries, c.fields)
+	}
 	if err != nil {
 		// errThreadStrings: the box's earlier rows go (the caller's second snapshot sees
 		// them missing, stillComplete), the box holds strings from now on.
@@ -639,6 +701,30 @@ func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 	}
 	c.entries += n
 	c.evict()
+}
+
+// allAbove reports whether every one of entries that names a THREAD id without numbers
+// is of a UID above upTo.
+func allAbove(uids []uint32, entries []sortEntry, upTo uint32) bool {
+	for k := range entries {
+		if !entries[k].numbered && entries[k].hasThreadIDs() && uids[k] <= upTo {
+			return false
+		}
+	}
+	return true
+}
+
+// numberedOnly returns uids and entries without the entries that name a THREAD id without
+// numbers.
+func numberedOnly(uids []uint32, entries []sortEntry) ([]uint32, []sortEntry) {
+	var keptUIDs []uint32
+	var kept []sortEntry
+	for k := range entries {
+		if entries[k].numbered || !entries[k].hasThreadIDs() {
+			keptUIDs, kept = append(keptUIDs, uids[k]), append(kept, entries[k])
+		}
+	}
+	return keptUIDs, kept
 }
 
 // boxOf returns box's entry, made if needed, as the most recently used; under c.mu.

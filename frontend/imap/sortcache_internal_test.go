@@ -223,7 +223,7 @@ func TestColumnReadStopsWhenEvicted(t *testing.T) {
 		t.Fatalf("second chunk after the eviction: %v, want errColumnEvicted", err)
 	}
 	c.columnUpTo(a, filling, 20)
-	if got := c.columnRead(a); got != 0 {
+	if got, _ := c.columnRead(a); got != 0 {
 		t.Fatalf("column of the evicted mailbox claimed read up to UID %d, want 0", got)
 	}
 	// Without an eviction the read goes on and is claimed.
@@ -235,7 +235,7 @@ func TestColumnReadStopsWhenEvicted(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.columnUpTo(a, filling, 12)
-	if got := c.columnRead(a); got != 12 {
+	if got, _ := c.columnRead(a); got != 12 {
 		t.Fatalf("column read up to UID %d, want 12", got)
 	}
 }

@@ -49,14 +49,16 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 // readColumn is fillFromColumn's read of the column, once.
 func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, deadline time.Time) error {
 	s := c.sel
-	after := cache.columnRead(box)
+	after, _ := cache.columnRead(box)
 	// One stream reads the whole column, so its deadline is the command's, not a call's;
 	// a retry goes on after the last UID received.
 	ctx, cancel := context.WithDeadline(c.ctx, deadline)
 	defer cancel()
 	policy := metadataRetry
 	policy.Budget, policy.CallTimeout = time.Until(deadline), time.Until(deadline)
-	var filling *sortBox // the box the chunks go to (sortKeyCache.appendColumn)
+	// The box the chunks go to (sortKeyCache.appendColumn): the one there now, if any, so
+	// that a read with no chunk (nothing after columnUpTo) still notes the view's UIDs read.
+	filling := cache.current(box)
 	warned := false
 	err := policy.Do(ctx, func(ctx context.Context) error {
 		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{

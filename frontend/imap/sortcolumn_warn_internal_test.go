@@ -24,20 +24,21 @@ type chunksMetadata struct {
 }
 
 func (m chunksMetadata) ReadSortColumn(context.Context, *metadatapb.ReadSortColumnRequest, ...grpc.CallOption) (grpc.ServerStreamingClient[metadatapb.SortColumnChunk], error) {
-	return &chunkStream{chunks: m.chunks}, nil
+	return &sliceStream[metadatapb.SortColumnChunk]{items: m.chunks}, nil
 }
 
-type chunkStream struct {
+// sliceStream is a server stream that answers its items, then io.EOF.
+type sliceStream[T any] struct {
 	grpc.ClientStream
-	chunks []*metadatapb.SortColumnChunk
+	items []*T
 }
 
-func (s *chunkStream) Recv() (*metadatapb.SortColumnChunk, error) {
-	if len(s.chunks) == 0 {
+func (s *sliceStream[T]) Recv() (*T, error) {
+	if len(s.items) == 0 {
 		return nil, io.EOF
 	}
-	c := s.chunks[0]
-	s.chunks = s.chunks[1:]
+	c := s.items[0]
+	s.items = s.items[1:]
 	return c, nil
 }
 
@@ -64,7 +65,7 @@ func TestColumnChunkThatDoesNotParseIsLogged(t *testing.T) {
 		!strings.Contains(out, "mailbox=Lists") || !strings.Contains(out, "mailbox_id=9") {
 		t.Fatalf("want one warning naming the mailbox, logged:\n%s", out)
 	}
-	if got := cache.columnRead(box); got != 7 {
+	if got, _ := cache.columnRead(box); got != 7 {
 		t.Fatalf("column read up to UID %d, want the good chunk's 7", got)
 	}
 }

@@ -102,8 +102,8 @@ func TestThreadByNumbersMatchesStrings(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = c.appendColumn(box, filling, uids[len(uids)-1], len(uids), column(half, len(uids)))
-	if !errors.Is(err, errColumnRestart) || c.columnRead(box) != 0 || c.entries != 0 {
-		t.Fatalf("entries without numbers after numbered ones: %v, column read to %d, %d entries", err, c.columnRead(box), c.entries)
+	if upTo, _ := c.columnRead(box); !errors.Is(err, errColumnRestart) || upTo != 0 || c.entries != 0 {
+		t.Fatalf("entries without numbers after numbered ones: %v, column read to %d, %d entries", err, upTo, c.entries)
 	}
 	if _, err := c.appendColumn(box, nil, uids[len(uids)-1], len(uids), column(0, len(uids))); err != nil {
 		t.Fatalf("read again: %v", err)
@@ -114,13 +114,26 @@ func TestThreadByNumbersMatchesStrings(t *testing.T) {
 		}
 	}
 
-	// Records read after a numbered column (messages the column lacks).
+	// Records of messages above the UID the column was read up to: the column has their
+	// numbers (readColumnIfMissing reads it), so they are left out and the box keeps its
+	// numbers and rows.
 	c = newSortKeyCache(1 << 20)
 	if _, err := c.appendColumn(box, nil, uids[half-1], len(uids), column(0, half)); err != nil {
 		t.Fatal(err)
 	}
 	c.put(box, uids[half:], entries[half:])
+	if keys, rows := c.snapshot(box, uids); keys.idMode != threadIDsNumbers || rows[0] != 0 || rows[half] != -1 {
+		t.Fatalf("after records above the column's read point: mode %d, first row %d, row of the first record %d", keys.idMode, rows[0], rows[half])
+	}
+
+	// Records of messages the column lacks (at or below its read point): genuinely
+	// without numbers, the box turns to strings.
+	c = newSortKeyCache(1 << 20)
+	if _, err := c.appendColumn(box, nil, uids[len(uids)-1], len(uids), column(0, half)); err != nil {
+		t.Fatal(err)
+	}
+	c.put(box, uids[half:], entries[half:])
 	if keys, rows := c.snapshot(box, uids); keys.idMode != threadIDsStrings || rows[0] != -1 || rows[half] < 0 {
-		t.Fatalf("after records without numbers: mode %d, first row %d, row of the first record %d", keys.idMode, rows[0], rows[half])
+		t.Fatalf("after records the column lacks: mode %d, first row %d, row of the first record %d", keys.idMode, rows[0], rows[half])
 	}
 }
