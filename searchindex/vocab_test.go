@@ -33,13 +33,13 @@ func dictWords(words ...string) []byte {
 
 func TestMergeWords(t *testing.T) {
 	for _, c := range []struct {
-		dict, added, want []string
+		dict, added, want, fresh []string
 	}{
-		{nil, []string{"a", "b"}, []string{"a", "b"}},
-		{[]string{"b", "d"}, nil, []string{"b", "d"}},
-		{[]string{"b", "d"}, []string{"a", "c", "e"}, []string{"a", "b", "c", "d", "e"}},
-		{[]string{"b", "d"}, []string{"b", "d"}, []string{"b", "d"}},
-		{[]string{"ab", "abc", "b"}, []string{"a", "abc", "abd", "ba"}, []string{"a", "ab", "abc", "abd", "b", "ba"}},
+		{nil, []string{"a", "b"}, []string{"a", "b"}, []string{"a", "b"}},
+		{[]string{"b", "d"}, nil, []string{"b", "d"}, nil},
+		{[]string{"b", "d"}, []string{"a", "c", "e"}, []string{"a", "b", "c", "d", "e"}, []string{"a", "c", "e"}},
+		{[]string{"b", "d"}, []string{"b", "d"}, []string{"b", "d"}, nil},
+		{[]string{"ab", "abc", "b"}, []string{"a", "abc", "abd", "ba"}, []string{"a", "ab", "abc", "abd", "b", "ba"}, []string{"a", "abd", "ba"}},
 	} {
 		var added [][]byte
 		for _, w := range c.added {
@@ -47,9 +47,16 @@ func TestMergeWords(t *testing.T) {
 		}
 		dict := dictWords(c.dict...)
 		before := slices.Clone(dict)
-		got, n := mergeWords(dict, len(c.dict), added)
+		got, n, fresh := mergeWords(dict, len(c.dict), added)
 		if want := dictWords(c.want...); !bytes.Equal(got, want) || n != len(c.want) {
 			t.Errorf("mergeWords(%q, %q) = %q, %d; want %q, %d", c.dict, c.added, got, n, want, len(c.want))
+		}
+		var freshWords []string
+		for _, w := range fresh {
+			freshWords = append(freshWords, string(w))
+		}
+		if !slices.Equal(freshWords, c.fresh) {
+			t.Errorf("mergeWords(%q, %q) found new words %q; want %q", c.dict, c.added, freshWords, c.fresh)
 		}
 		if !bytes.Equal(dict, before) {
 			t.Errorf("mergeWords(%q, %q) changed the dictionary it was given", c.dict, c.added)
