@@ -19,7 +19,9 @@ import (
 // between the entry's load and the query's snapshot (stripeOf, commitStarting). A commit
 // that adds words to a mailbox merges them into its cached dictionaries as it ends
 // (commitDone), so a busy mailbox's dictionary is not read from the store again after
-// every indexing batch. A cached dictionary may hold more words than the snapshot (a
+// every indexing batch, and the commit writes the dictionary keys of the new words only
+// (prepare). A batch that drops a mailbox (an account: every stripe) advances its
+// stripe's generation too, and merges nothing. A cached dictionary may hold more words than the snapshot (a
 // mailbox dropped since): their postings are not in the snapshot, so they add nothing.
 type vocabCache struct {
 	mu sync.Mutex
