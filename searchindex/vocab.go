@@ -134,9 +134,18 @@ func (c *vocabCache) prepare(started map[int]uint64, pending map[mailboxRef]*pen
 		}
 		return added[ref]
 	}
+	counts := map[mailboxRef]*[ScopeOther + 1]int{} // words per scope, without sorting them
 	for _, key := range absent {
 		ref := mailboxRef{key.account, key.mailbox}
-		if len(byScope(ref)[key.scope]) < loadMinWords {
+		if counts[ref] == nil {
+			counts[ref] = new([ScopeOther + 1]int)
+			for w := range pending[ref].words {
+				if int(w[0]) < len(counts[ref]) {
+					counts[ref][w[0]]++
+				}
+			}
+		}
+		if counts[ref][key.scope] < loadMinWords {
 			continue
 		}
 		words, n, ok, err := load(key)
