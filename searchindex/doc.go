@@ -97,7 +97,12 @@
 // catches up when the writes pause; answers stay exact meanwhile (Superset). Per message
 // it reads the body's text parts once (mailtext.WalkSegments with pooled fold buffers)
 // and keeps its distinct words in a map reused from message to message; a batch writes
-// one key per distinct word of the batch. Where the ingest path runs in the same process
+// one posting key per distinct word of the batch, and a dictionary key only for the words
+// the mailbox's dictionary of that scope may lack: when the dictionary is known to be the
+// store's (cached at the generation before the commit, or read by the commit itself when
+// the batch adds at least 512 words to the scope, vocab.go prepare), only the words it
+// lacks; otherwise all of them, as the dictionary keys hold no value to lose. Drops make
+// the cached dictionaries of their mailboxes stale, so a dropped word is never skipped. Where the ingest path runs in the same process
 // (`strata serve`), it hands each body it stores to the indexer in memory
 // (RecentBodies: a byte budget, a cap per body, each taken once), so a fresh message's
 // body is not read back from the blob store; the header fields come from the record's

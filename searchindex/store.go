@@ -217,6 +217,9 @@ type Batch struct {
 	x       *Index
 	b       *pebble.Batch
 	pending map[mailboxRef]*pendingPostings
+	// dropped lists the vocab stripes of the mailboxes the batch drops (every stripe for
+	// an account): their cached dictionaries must not be trusted or merged (Commit).
+	dropped []int
 }
 
 // pendingPostings are the postings a batch adds to one mailbox.
@@ -240,17 +243,70 @@ func appendChunk(chunk []byte, uids []uint32) []byte {
 
 // Commit writes the batch (without fsync, and without a WAL: the index is derived data,
 // and a lost tail is caught up from the change feed since the state committed with it,
-// doc.go "Durability").
+// doc.go "Durability"). A word's dictionary key is written only when the mailbox's
+// dictionary of its scope may not hold it: where the dictionary is known (vocab.go
+// prepare), only the words it lacks are written.
 func (b *Batch) Commit() error {
 	defer b.b.Close()
+	// The cached dictionaries of the mailboxes this batch adds words to or drops are stale
+	// from now until the commit is over, when the words are merged in (vocab.go).
+	stripes := b.dropped
+	for ref, p := range b.pending {
+		if len(p.words) > 0 {
+			stripes = append(stripes, stripeOf(ref.account, ref.mailbox))
+		}
+	}
+	started := b.x.vocab.commitStarting(stripes)
+	var merges []vocabMerge
+	if b.dropped == nil {
+		var err error
+		if merges, err = b.x.vocab.prepare(started, b.pending, b.x.loadDictionary); err != nil {
+			b.x.vocab.commitDone(started, nil)
+			return err
+		}
+	}
+	known := map[mailboxRef]*[ScopeOther + 1]bool{}
 	var key, chunk []byte
+	for _, m := range merges {
+		ref := mailboxRef{m.key.account, m.key.mailbox}
+		if known[ref] == nil {
+			known[ref] = new([ScopeOther + 1]bool)
+		}
+		known[ref][m.key.scope] = true
+		vocab := append(mailboxKey(kindVocab, ref.account, ref.mailbox), byte(m.key.scope))
+		for _, w := range m.fresh {
+			key = append(append(key[:0], vocab...), w...)
+			if err := b.b.Set(key, nil, nil); err != nil {
+				b.x.vocab.commitDone(started, nil)
+				return err
+			}
+		}
+	}
+	err := b.writePostings(known, key, chunk)
+	if err == nil {
+		err = b.b.Commit(pebble.NoSync)
+	}
+	if err != nil {
+		// What the batch wrote is unknown: its stripes' entries stay stale.
+		merges = nil
+	}
+	b.x.vocab.commitDone(started, merges)
+	return err
+}
+
+// writePostings sets the batch's posting chunks, and the dictionary keys of their words
+// in the scopes whose dictionary is not known (Commit).
+func (b *Batch) writePostings(known map[mailboxRef]*[ScopeOther + 1]bool, key, chunk []byte) error {
 	for ref, p := range b.pending {
 		vocab := mailboxKey(kindVocab, ref.account, ref.mailbox)
 		wbase := mailboxKey(kindWord, ref.account, ref.mailbox)
+		scopes := known[ref]
 		for w, uids := range p.words {
-			key = append(append(key[:0], vocab...), w...)
-			if err := b.b.Set(key, nil, nil); err != nil {
-				return err
+			if scopes == nil || int(w[0]) >= len(scopes) || !scopes[w[0]] {
+				key = append(append(key[:0], vocab...), w...)
+				if err := b.b.Set(key, nil, nil); err != nil {
+					return err
+				}
 			}
 			key = binary.BigEndian.AppendUint32(append(append(append(key[:0], wbase...), w...), 0), uids[0])
 			chunk = appendChunk(chunk[:0], uids)
@@ -268,23 +324,25 @@ func (b *Batch) Commit() error {
 			}
 		}
 	}
-	// The cached dictionaries of the mailboxes this batch adds words to are stale from
-	// now until the commit is over, when the words are merged in (vocab.go).
-	var stripes []int
-	for ref, p := range b.pending {
-		if len(p.words) > 0 {
-			stripes = append(stripes, stripeOf(ref.account, ref.mailbox))
-		}
-	}
-	started := b.x.vocab.commitStarting(stripes)
-	err := b.b.Commit(pebble.NoSync)
-	pending := b.pending
+	return nil
+}
+
+// loadDictionary reads the dictionary of k from the store (vocabEntry form); ok is false
+// when it has more than maxVocabScan words.
+func (x *Index) loadDictionary(k vocabKey) (dict []byte, n int, ok bool, err error) {
+	vocab := append(mailboxKey(kindVocab, k.account, k.mailbox), byte(k.scope))
+	it, err := x.db.NewIter(&pebble.IterOptions{LowerBound: vocab, UpperBound: prefixEnd(vocab)})
 	if err != nil {
-		// What the batch wrote is unknown: its stripes' entries stay stale.
-		pending = nil
+		return nil, 0, false, err
 	}
-	b.x.vocab.commitDone(started, pending)
-	return err
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		if n++; n > maxVocabScan {
+			return nil, 0, false, nil
+		}
+		dict = append(append(dict, it.Key()[len(vocab):]...), 0)
+	}
+	return dict, n, true, it.Error()
 }
 
 // SetState records a mailbox's state.
@@ -334,6 +392,7 @@ func (b *Batch) Remove(account string, mailbox uint64, uid uint32) error {
 
 // DropMailbox removes everything the index holds of a mailbox.
 func (b *Batch) DropMailbox(account string, mailbox uint64) error {
+	b.dropped = append(b.dropped, stripeOf(account, mailbox))
 	for _, kind := range allKinds {
 		p := mailboxKey(kind, account, mailbox)
 		if err := b.b.DeleteRange(p, prefixEnd(p), nil); err != nil {
@@ -345,6 +404,9 @@ func (b *Batch) DropMailbox(account string, mailbox uint64) error {
 
 // DropAccount removes everything the index holds of an account.
 func (b *Batch) DropAccount(account string) error {
+	for s := range vocabStripes {
+		b.dropped = append(b.dropped, s)
+	}
 	for _, kind := range allKinds {
 		p := accountPrefix(kind, account)
 		if err := b.b.DeleteRange(p, prefixEnd(p), nil); err != nil {

@@ -19,7 +19,9 @@ import (
 // between the entry's load and the query's snapshot (stripeOf, commitStarting). A commit
 // that adds words to a mailbox merges them into its cached dictionaries as it ends
 // (commitDone), so a busy mailbox's dictionary is not read from the store again after
-// every indexing batch. A cached dictionary may hold more words than the snapshot (a
+// every indexing batch, and the commit writes the dictionary keys of the new words only
+// (prepare). A batch that drops a mailbox (an account: every stripe) advances its
+// stripe's generation too, and merges nothing. A cached dictionary may hold more words than the snapshot (a
 // mailbox dropped since): their postings are not in the snapshot, so they add nothing.
 type vocabCache struct {
 	mu sync.Mutex
@@ -83,24 +85,33 @@ func (c *vocabCache) commitStarting(stripes []int) map[int]uint64 {
 	return started
 }
 
-// commitDone ends the commit that started the stripes (commitStarting) and brings the
-// cached dictionaries of the mailboxes it added words to up to date, instead of leaving
-// them stale, when that is safe (pending: the words the commit added, by mailbox; nil when
-// the commit failed). A dictionary is brought up to date only if it was read at the generation
-// just before this commit started (so from a snapshot without the commit, and after every
-// commit before it), and no other commit started on its stripe since: then it plus the
-// added words is the dictionary after the commit, and it takes the generation the stripe
-// stands at once the commit is over. Any other entry of those stripes stays stale, as
-// before, and is read again when a query needs it. The merging runs outside c.mu: the
-// stripes are busy meanwhile, so no query uses or replaces their entries.
-func (c *vocabCache) commitDone(started map[int]uint64, pending map[mailboxRef]*pendingPostings) {
-	type merge struct {
-		key   vocabKey
-		old   *vocabEntry
-		words []byte
-		n     int
-	}
-	var merges []merge
+// vocabMerge is a cached dictionary brought up to date with a commit's words (prepare):
+// the entry it replaces, the merged words, and the words the store did not hold, which
+// are the only dictionary keys the commit writes for that scope.
+type vocabMerge struct {
+	key   vocabKey
+	old   *vocabEntry
+	words []byte
+	n     int
+	fresh [][]byte
+}
+
+// prepare returns, for the mailboxes a starting commit adds words to (pending; started
+// from commitStarting), the dictionaries known to hold exactly the store's words before
+// the commit, merged with the commit's words. A dictionary qualifies when its cached entry
+// was read at the generation just before this commit and no other commit of its stripe
+// is in progress: then nothing has written the mailbox's dictionary since (drops bump the
+// generation too, Batch.Commit). A scope without such an entry whose batch adds at least
+// loadMinWords words is read from the store by load (the stripe is busy with this commit
+// alone, so the store holds exactly the words of that generation), so that a busy
+// mailbox's batches stop rewriting the dictionary keys of the words it holds. The merging
+// runs outside c.mu: the stripes are busy meanwhile, so no query uses or replaces their
+// entries.
+func (c *vocabCache) prepare(started map[int]uint64, pending map[mailboxRef]*pendingPostings,
+	load func(vocabKey) ([]byte, int, bool, error)) ([]vocabMerge, error) {
+	var merges []vocabMerge
+	added := map[mailboxRef]*[ScopeOther + 1][][]byte{}
+	var absent []vocabKey
 	c.mu.Lock()
 	for ref, p := range pending {
 		s := stripeOf(ref.account, ref.mailbox)
@@ -110,33 +121,78 @@ func (c *vocabCache) commitDone(started map[int]uint64, pending map[mailboxRef]*
 		for scope := range ScopeOther + 1 {
 			key := vocabKey{ref.account, ref.mailbox, Scope(scope)}
 			if e := c.entries[key]; e != nil && e.gen == started[s]-1 {
-				merges = append(merges, merge{key: key, old: e})
+				merges = append(merges, vocabMerge{key: key, old: e})
+			} else {
+				absent = append(absent, key)
 			}
 		}
 	}
 	c.mu.Unlock()
-	added := map[mailboxRef]*[ScopeOther + 1][][]byte{}
-	for i := range merges {
-		m := &merges[i]
-		ref := mailboxRef{m.key.account, m.key.mailbox}
+	byScope := func(ref mailboxRef) *[ScopeOther + 1][][]byte {
 		if added[ref] == nil {
 			added[ref] = pending[ref].wordsByScope()
 		}
-		m.words, m.n = mergeWords(m.old.words, m.old.n, added[ref][m.key.scope])
+		return added[ref]
 	}
+	counts := map[mailboxRef]*[ScopeOther + 1]int{} // words per scope, without sorting them
+	for _, key := range absent {
+		ref := mailboxRef{key.account, key.mailbox}
+		if counts[ref] == nil {
+			counts[ref] = new([ScopeOther + 1]int)
+			for w := range pending[ref].words {
+				if int(w[0]) < len(counts[ref]) {
+					counts[ref][w[0]]++
+				}
+			}
+		}
+		if counts[ref][key.scope] < loadMinWords {
+			continue
+		}
+		words, n, ok, err := load(key)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			merges = append(merges, vocabMerge{key: key, old: &vocabEntry{words: words, n: n}})
+		}
+	}
+	for i := range merges {
+		m := &merges[i]
+		m.words, m.n, m.fresh = mergeWords(m.old.words, m.old.n, byScope(mailboxRef{m.key.account, m.key.mailbox})[m.key.scope])
+	}
+	return merges, nil
+}
+
+// loadMinWords is how many words a batch adds to a scope without a cached dictionary
+// before the commit reads that dictionary from the store (prepare): below it, writing
+// every word's dictionary key again costs less than reading the dictionary.
+const loadMinWords = 512
+
+// commitDone ends the commit that started the stripes (commitStarting) and installs the
+// dictionaries prepare merged (nil when the commit failed: its stripes' entries stay
+// stale), each at the generation its stripe stands at once the commit is over, if no
+// other commit started on its stripe meanwhile (then the merged words are the store's
+// after this commit, whatever entry a query put meanwhile). Any other entry of those stripes stays
+// stale and is read again when a query needs it.
+func (c *vocabCache) commitDone(started map[int]uint64, merges []vocabMerge) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = map[vocabKey]*vocabEntry{}
+	}
 	for _, m := range merges {
 		s := stripeOf(m.key.account, m.key.mailbox)
-		if c.gen[s] != started[s] || c.busy[s] != 1 || c.entries[m.key] != m.old {
+		if c.gen[s] != started[s] || c.busy[s] != 1 {
 			continue
 		}
-		c.size += len(m.words) - len(m.old.words)
-		if m.n > maxVocabScan || c.size > maxVocabCache {
-			c.size -= len(m.words)
+		if cur := c.entries[m.key]; cur != nil {
+			c.size -= len(cur.words)
 			delete(c.entries, m.key)
+		}
+		if m.n > maxVocabScan || c.size+len(m.words) > maxVocabCache {
 			continue
 		}
+		c.size += len(m.words)
 		c.entries[m.key] = &vocabEntry{words: m.words, n: m.n, gen: started[s] + 1}
 	}
 	for s := range started {
@@ -160,12 +216,13 @@ func (p *pendingPostings) wordsByScope() *[ScopeOther + 1][][]byte {
 }
 
 // mergeWords returns dict (vocabEntry.words, n words) with the sorted distinct words
-// added, in order and each once, and the number of its words. dict is not changed: a
-// query may be reading it.
-func mergeWords(dict []byte, n int, added [][]byte) ([]byte, int) {
+// added, in order and each once, the number of its words and the added words dict did not
+// hold. dict is not changed: a query may be reading it.
+func mergeWords(dict []byte, n int, added [][]byte) ([]byte, int, [][]byte) {
 	if len(added) == 0 {
-		return dict, n
+		return dict, n, nil
 	}
+	var fresh [][]byte
 	size := len(dict)
 	for _, w := range added {
 		size += len(w) + 1
@@ -190,9 +247,10 @@ func mergeWords(dict []byte, n int, added [][]byte) ([]byte, int) {
 		if !have {
 			out = append(append(out, w...), 0)
 			n++
+			fresh = append(fresh, w)
 		}
 	}
-	return append(out, dict[at:]...), n
+	return append(out, dict[at:]...), n, fresh
 }
 
 // stamp returns the stripe's generation, ok false while a commit to it is in progress.

@@ -33,13 +33,13 @@ func dictWords(words ...string) []byte {
 
 func TestMergeWords(t *testing.T) {
 	for _, c := range []struct {
-		dict, added, want []string
+		dict, added, want, fresh []string
 	}{
-		{nil, []string{"a", "b"}, []string{"a", "b"}},
-		{[]string{"b", "d"}, nil, []string{"b", "d"}},
-		{[]string{"b", "d"}, []string{"a", "c", "e"}, []string{"a", "b", "c", "d", "e"}},
-		{[]string{"b", "d"}, []string{"b", "d"}, []string{"b", "d"}},
-		{[]string{"ab", "abc", "b"}, []string{"a", "abc", "abd", "ba"}, []string{"a", "ab", "abc", "abd", "b", "ba"}},
+		{nil, []string{"a", "b"}, []string{"a", "b"}, []string{"a", "b"}},
+		{[]string{"b", "d"}, nil, []string{"b", "d"}, nil},
+		{[]string{"b", "d"}, []string{"a", "c", "e"}, []string{"a", "b", "c", "d", "e"}, []string{"a", "c", "e"}},
+		{[]string{"b", "d"}, []string{"b", "d"}, []string{"b", "d"}, nil},
+		{[]string{"ab", "abc", "b"}, []string{"a", "abc", "abd", "ba"}, []string{"a", "ab", "abc", "abd", "b", "ba"}, []string{"a", "abd", "ba"}},
 	} {
 		var added [][]byte
 		for _, w := range c.added {
@@ -47,9 +47,16 @@ func TestMergeWords(t *testing.T) {
 		}
 		dict := dictWords(c.dict...)
 		before := slices.Clone(dict)
-		got, n := mergeWords(dict, len(c.dict), added)
+		got, n, fresh := mergeWords(dict, len(c.dict), added)
 		if want := dictWords(c.want...); !bytes.Equal(got, want) || n != len(c.want) {
 			t.Errorf("mergeWords(%q, %q) = %q, %d; want %q, %d", c.dict, c.added, got, n, want, len(c.want))
+		}
+		var freshWords []string
+		for _, w := range fresh {
+			freshWords = append(freshWords, string(w))
+		}
+		if !slices.Equal(freshWords, c.fresh) {
+			t.Errorf("mergeWords(%q, %q) found new words %q; want %q", c.dict, c.added, freshWords, c.fresh)
 		}
 		if !bytes.Equal(dict, before) {
 			t.Errorf("mergeWords(%q, %q) changed the dictionary it was given", c.dict, c.added)
@@ -135,4 +142,88 @@ func TestCachedDictionaryMergesCommits(t *testing.T) {
 			t.Fatalf("round %d: %q answered %v, want %v", round, w, res.UIDs, want)
 		}
 	}
+}
+
+// TestDictionaryKeysSkippedOnlyWhenHeld: batches that skip the dictionary keys of words
+// the dictionary holds (a dictionary read by the writer for a large batch, or cached by a
+// query) leave the store's dictionary exactly the union of the words indexed, also after
+// the mailbox is dropped and indexed again while its dictionary was cached.
+func TestDictionaryKeysSkippedOnlyWhenHeld(t *testing.T) {
+	x, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	const account, mailbox = "k@example.org", 5
+	ctx := context.Background()
+	want := map[string]bool{}
+	uid := uint32(0)
+	index := func(words int, from int) {
+		t.Helper()
+		b := x.NewBatch()
+		for i := range words {
+			uid++
+			w := fmt.Sprintf("k%d", from+i)
+			want[w] = true
+			d := NewDoc()
+			d.Add(ScopeBody, []byte(w))
+			if err := b.Add(account, mailbox, uid, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		commitBatch(t, b, account, mailbox, uid)
+	}
+	check := func(step string) {
+		t.Helper()
+		got, _, ok, err := x.loadDictionary(vocabKey{account, mailbox, ScopeBody})
+		if err != nil || !ok {
+			t.Fatal(err, ok)
+		}
+		var words []string
+		for w := range want {
+			words = append(words, w)
+		}
+		slices.Sort(words)
+		if wantDict := dictWords(words...); !bytes.Equal(got, wantDict) {
+			t.Fatalf("%s: the store's dictionary has %d words, want %d", step, bytes.Count(got, []byte{0}), len(words))
+		}
+	}
+	index(loadMinWords, 0) // read by the writer: nothing cached yet
+	index(loadMinWords, loadMinWords/2)
+	check("large batches")
+	index(3, 10) // held words only
+	index(3, 5000)
+	check("small batches after")
+	x.vocab.mu.Lock()
+	cached := x.vocab.entries[vocabKey{account, mailbox, ScopeBody}] != nil
+	x.vocab.mu.Unlock()
+	if !cached {
+		t.Fatal("the writer kept no dictionary of a busy scope")
+	}
+	if _, err := x.Candidates(ctx, account, mailbox, Query{Needle: "k1", Scopes: []Scope{ScopeBody}}); err != nil {
+		t.Fatal(err)
+	}
+	b := x.NewBatch()
+	if err := b.DropMailbox(account, mailbox); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	clear(want)
+	index(4, 0) // words the dropped dictionary held, written again
+	check("after a drop")
+	b = x.NewBatch()
+	if err := b.DropAccount(account); err != nil {
+		t.Fatal(err)
+	}
+	d := NewDoc()
+	d.Add(ScopeBody, []byte("k1 k2"))
+	uid++
+	if err := b.Add(account, mailbox, uid, d); err != nil {
+		t.Fatal(err)
+	}
+	commitBatch(t, b, account, mailbox, uid)
+	want = map[string]bool{"k1": true, "k2": true}
+	check("dropped and indexed in one batch")
 }
