@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/bits"
 	"slices"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -38,6 +39,13 @@ type Index struct {
 
 	// vocab caches the word dictionaries queries read (vocab.go).
 	vocab vocabCache
+
+	// commitMu makes batch commits one at a time. A commit skips the dictionary keys of
+	// words its prepare found in the mailbox's dictionary (vocab.go); a drop committed
+	// between that finding and the write would remove a key the batch then never writes,
+	// leaving postings no dictionary word leads to (a SEARCH missing the message; review
+	// of idxcut20). The indexer commits one batch at a time anyway, so this costs nothing.
+	commitMu sync.Mutex
 }
 
 // Open opens (or creates) the index in dir.
@@ -247,6 +255,8 @@ func appendChunk(chunk []byte, uids []uint32) []byte {
 // dictionary of its scope may not hold it: where the dictionary is known (vocab.go
 // prepare), only the words it lacks are written.
 func (b *Batch) Commit() error {
+	b.x.commitMu.Lock()
+	defer b.x.commitMu.Unlock()
 	defer b.b.Close()
 	// The cached dictionaries of the mailboxes this batch adds words to or drops are stale
 	// from now until the commit is over, when the words are merged in (vocab.go).

@@ -162,7 +162,7 @@ type MetadataClient interface {
 	// FetchMessages). It needs r (RFC 4314 4).
 	ReadSortColumn(ctx context.Context, in *ReadSortColumnRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[SortColumnChunk], error)
 	// Numbers the Message-IDs of an account's mailboxes stored before the dictionary, now
-	// (`strata mailbox number-messages`, metadata/numberfill.go): a run of commands per call,
+	// (`strata index thread-numbers`, metadata/numberfill.go): a run of commands per call,
 	// called again until done.
 	NumberAccountMessages(ctx context.Context, in *NumberAccountMessagesRequest, opts ...grpc.CallOption) (*NumberAccountMessagesResponse, error)
 	StoreFlags(ctx context.Context, in *StoreFlagsRequest, opts ...grpc.CallOption) (*StoreFlagsResponse, error)
@@ -1113,7 +1113,7 @@ type MetadataServer interface {
 	// FetchMessages). It needs r (RFC 4314 4).
 	ReadSortColumn(*ReadSortColumnRequest, grpc.ServerStreamingServer[SortColumnChunk]) error
 	// Numbers the Message-IDs of an account's mailboxes stored before the dictionary, now
-	// (`strata mailbox number-messages`, metadata/numberfill.go): a run of commands per call,
+	// (`strata index thread-numbers`, metadata/numberfill.go): a run of commands per call,
 	// called again until done.
 	NumberAccountMessages(context.Context, *NumberAccountMessagesRequest) (*NumberAccountMessagesResponse, error)
 	StoreFlags(context.Context, *StoreFlagsRequest) (*StoreFlagsResponse, error)
