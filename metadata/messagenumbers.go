@@ -25,7 +25,7 @@ import (
 // An expunge leaves the dictionary as it is: a number stays given to its Message-ID (a later
 // message with the same id or referring to it gets the same number), so numbers are dense
 // over the ids the mailbox ever had, not over those it has now. The dictionary goes with
-// the mailbox (destroySortColumn). A rename keeps the mailbox id, so the dictionary.
+// the mailbox (destroySortColumn). A rename keeps the mailbox id, and so its dictionary.
 //
 // Entries without numbers: those stored before the dictionary, those of the 'C' layout,
 // those with an id longer than maxNumberedID bytes (which would make a long key), those
