@@ -40,6 +40,11 @@ import (
 //
 // MessageNumbering runs on the leader: it lists the mailboxes without numbers_complete and
 // proposes the commands for each, at a low duty cycle.
+//
+// The same commands then fill the dates projection of the sort-key column (sortdates.go)
+// of a mailbox stored before it: once numbers_complete, a command gives the entries above
+// dated_through_uid their records, at most max_entries of them, and the one that reaches
+// the column's end sets dates_complete. The result is complete when both are.
 
 // maxNumberEntries bounds the entries one NumberMessagesCommand looks at (about 4,096 x 200
 // bytes of column, a few chunks' rewrite).
@@ -53,10 +58,14 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 	}
 	out := &metadatapb.NumberMessagesResult{Complete: true}
 	result := &metadatapb.CommandResult{Result: &metadatapb.CommandResult_NumberMessages{NumberMessages: out}}
-	if ms.rec.GetNumbersComplete() {
+	if ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete() {
 		return result, nil
 	}
 	limit := int(min(max(req.GetMaxEntries(), 1), maxNumberEntries))
+	if ms.rec.GetNumbersComplete() {
+		out.Complete, err = c.fillDates(ms, limit)
+		return result, err
+	}
 	mailbox := ms.box().GetId()
 	after := ms.rec.GetNumberedThroughUid()
 	looked := 0
@@ -85,6 +94,7 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 		if looked < limit && !more {
 			ms.rec.NumbersComplete, ms.rec.NumberedThroughUid = true, 0
 			ms.dirty = true
+			out.Complete = ms.rec.GetDatesComplete() // else the dates follow (sortdates.go)
 			return result, nil
 		}
 		if looked < limit {
@@ -151,7 +161,8 @@ func entryKeys(entry []byte) (keys []byte, numbered, ok bool) {
 	return keys, numbered, ok
 }
 
-// unnumberedMailboxes returns up to limit mailboxes without numbers_complete as the
+// unnumberedMailboxes returns up to limit mailboxes without numbers_complete or
+// dates_complete as the
 // commands that number them, in id order above afterID: all of them, or account's (by its
 // mailbox names) if account is not empty.
 func (v *view) unnumberedMailboxes(account string, afterID uint64, limit int) ([]*metadatapb.NumberMessagesCommand, error) {
@@ -162,7 +173,7 @@ func (v *view) unnumberedMailboxes(account string, afterID uint64, limit int) ([
 		if err := proto.Unmarshal(val, rec); err != nil {
 			return err
 		}
-		if !rec.GetNumbersComplete() {
+		if !rec.GetNumbersComplete() || !rec.GetDatesComplete() {
 			out = append(out, &metadatapb.NumberMessagesCommand{Account: rec.GetAccount(), MailboxId: rec.GetMailbox().GetId(), MaxEntries: maxNumberEntries})
 		}
 		return nil
