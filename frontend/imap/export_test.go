@@ -47,6 +47,10 @@ func SetSortColumnMin(t testing.TB, n int64) {
 	t.Cleanup(func() { columnMinMissing.Store(old) })
 }
 
+// DateRecordsRead is how many messages SORTs have read from the column's dates projection
+// since the process started (sortcolumn.go).
+func DateRecordsRead() int64 { return dateRecordsRead.Load() }
+
 // MeasureCPU is measureCPU for the external benchmarks.
 func MeasureCPU(b *testing.B) func() { return measureCPU(b) }
 

@@ -254,6 +254,10 @@ func decodeColumnRecords(records []byte, add func(uid uint32, e *sortEntry) erro
 // date SORT DATE orders by (8), internal date (8), size (8), little-endian.
 const dateRecordLen = 28
 
+// dateRecordsRead counts the messages read from the column's dates projection, so that
+// the tests see which path a SORT took (export_test.go).
+var dateRecordsRead atomic.Int64
+
 // decodeDateRecords decodes a SortColumnChunk's dates (the column's dates projection,
 // metadata/sortdates.go), giving each message's UID, dates and size to add, its other
 // keys empty.
@@ -261,6 +265,7 @@ func decodeDateRecords(dates []byte, add func(uid uint32, e *sortEntry) error) e
 	if len(dates)%dateRecordLen != 0 {
 		return errors.New("sort column: dates of a partial record")
 	}
+	dateRecordsRead.Add(int64(len(dates) / dateRecordLen))
 	var e sortEntry
 	for off := 0; off < len(dates); off += dateRecordLen {
 		rec := dates[off : off+dateRecordLen]
