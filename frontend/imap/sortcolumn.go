@@ -94,19 +94,7 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 				}
 				continue
 			}
-			holds := allFields
-			if len(chunk.GetDates()) > 0 {
-				holds = 0
-			}
-			filling, err = cache.appendDecoded(box, filling, last, len(s.msgs.uids), holds, func(add func(uint32, *sortEntry) error) error {
-				if len(chunk.GetDates()) > 0 {
-					return decodeDateRecords(chunk.GetDates(), add)
-				}
-				if len(chunk.GetRecords()) > 0 {
-					return decodeColumnRecords(chunk.GetRecords(), add)
-				}
-				return decodeColumnChunk(chunk, add)
-			})
+			filling, err = cache.appendChunk(box, filling, last, len(s.msgs.uids), chunk)
 			if err != nil {
 				return err
 			}
@@ -132,6 +120,24 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 }
 
 var errSortDeadline = errors.New("sort deadline passed")
+
+// appendChunk adds a chunk of box's sort-key column, whichever form it has (dates,
+// records, or uids and entries), to the cache (appendDecoded).
+func (c *sortKeyCache) appendChunk(box sortBoxKey, filling *sortBox, upTo uint32, expect int, chunk *metadatapb.SortColumnChunk) (*sortBox, error) {
+	holds := allFields
+	if len(chunk.GetDates()) > 0 {
+		holds = 0
+	}
+	return c.appendDecoded(box, filling, upTo, expect, holds, func(add func(uint32, *sortEntry) error) error {
+		if len(chunk.GetDates()) > 0 {
+			return decodeDateRecords(chunk.GetDates(), add)
+		}
+		if len(chunk.GetRecords()) > 0 {
+			return decodeColumnRecords(chunk.GetRecords(), add)
+		}
+		return decodeColumnChunk(chunk, add)
+	})
+}
 
 // Field numbers of SortColumnEntry and SortKeys (proto/metadata.proto).
 var (
