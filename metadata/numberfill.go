@@ -66,14 +66,37 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 		out.Complete, err = c.fillDates(ms, limit)
 		return result, err
 	}
-	mailbox := ms.box().GetId()
-	after := ms.rec.GetNumberedThroughUid()
+	after, done, err := c.walkColumn(ms.box().GetId(), ms.rec.GetNumberedThroughUid(), limit, func(uid uint32, rec []byte) error {
+		numbered, err := c.numberEntry(ms, uid, rec)
+		if numbered {
+			out.Numbered++
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	ms.dirty = true
+	if done {
+		ms.rec.NumbersComplete, ms.rec.NumberedThroughUid = true, 0
+		out.Complete = ms.rec.GetDatesComplete() // else the dates follow (sortdates.go)
+		return result, nil
+	}
+	out.Complete, out.NumberedThroughUid = false, after
+	ms.rec.NumberedThroughUid = after
+	return result, nil
+}
+
+// walkColumn gives fn the column records of mailbox above after (both layouts,
+// sortColumnRecords), in UID order, at most limit of them; it returns the last UID it
+// went through and whether it reached the column's end.
+func (c *cmdCtx) walkColumn(mailbox uint64, after uint32, limit int, fn func(uid uint32, rec []byte) error) (through uint32, done bool, err error) {
 	looked := 0
 	v := &view{r: c.tx}
 	for looked < limit {
 		recs, last, more, err := v.sortColumnRecords(mailbox, after, sortColumnChunkBytes, false)
 		if err != nil {
-			return nil, err
+			return 0, false, err
 		}
 		for len(recs) > 0 && looked < limit {
 			uid, rec, rest, ok := nextColumnRecord(recs)
@@ -83,28 +106,18 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 			recs = rest
 			after = uid
 			looked++
-			numbered, err := c.numberEntry(ms, uid, rec)
-			if err != nil {
-				return nil, err
-			}
-			if numbered {
-				out.Numbered++
+			if err := fn(uid, rec); err != nil {
+				return 0, false, err
 			}
 		}
 		if looked < limit && !more {
-			ms.rec.NumbersComplete, ms.rec.NumberedThroughUid = true, 0
-			ms.dirty = true
-			out.Complete = ms.rec.GetDatesComplete() // else the dates follow (sortdates.go)
-			return result, nil
+			return after, true, nil
 		}
 		if looked < limit {
 			after = last
 		}
 	}
-	out.Complete, out.NumberedThroughUid = false, after
-	ms.rec.NumberedThroughUid = after
-	ms.dirty = true
-	return result, nil
+	return after, false, nil
 }
 
 // numberEntry gives the column record rec of uid the numbers of its ids if its entry has

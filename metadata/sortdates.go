@@ -185,36 +185,20 @@ func (c *cmdCtx) writeDateChunk(e *columnEdit) error {
 // dates_complete when it reaches the column's end; it returns whether it did.
 func (c *cmdCtx) fillDates(ms *mailboxState, limit int) (bool, error) {
 	mailbox := ms.box().GetId()
-	after := ms.rec.GetDatedThroughUid()
-	looked := 0
-	v := &view{r: c.tx}
-	for looked < limit {
-		recs, last, more, err := v.sortColumnRecords(mailbox, after, sortColumnChunkBytes, false)
-		if err != nil {
-			return false, err
-		}
-		for len(recs) > 0 && looked < limit {
-			uid, rec, rest, ok := nextColumnRecord(recs)
-			if !ok {
-				break
-			}
-			recs = rest
-			after = uid
-			looked++
-			e := c.columnEdit(mailbox, uid)
-			e.dateAdds, _ = dateRecordOfColumnRecord(e.dateAdds, rec)
-		}
-		if looked < limit && !more {
-			ms.rec.DatesComplete, ms.rec.DatedThroughUid = true, 0
-			ms.dirty = true
-			return true, nil
-		}
-		if looked < limit {
-			after = last
-		}
+	after, done, err := c.walkColumn(mailbox, ms.rec.GetDatedThroughUid(), limit, func(uid uint32, rec []byte) error {
+		e := c.columnEdit(mailbox, uid)
+		e.dateAdds, _ = dateRecordOfColumnRecord(e.dateAdds, rec)
+		return nil
+	})
+	if err != nil {
+		return false, err
+	}
+	ms.dirty = true
+	if done {
+		ms.rec.DatesComplete, ms.rec.DatedThroughUid = true, 0
+		return true, nil
 	}
 	ms.rec.DatedThroughUid = after
-	ms.dirty = true
 	return false, nil
 }
 

@@ -41,19 +41,7 @@ import (
 //
 //	STRATA_SORT_BENCH_MESSAGES=1000000 go test ./frontend/imap -run '^$' -bench BenchmarkSortMailbox -benchtime 3x -timeout 60m
 func BenchmarkSortMailbox(b *testing.B) {
-	n := 100_000
-	if v, err := strconv.Atoi(os.Getenv("STRATA_SORT_BENCH_MESSAGES")); err == nil && v > 0 {
-		n = v
-	}
-	srv := startServerWith(b, func(cfg *embedded.Config) {
-		cfg.MaxMessageSize = 1 << 20
-		cfg.DisableSearchIndex = true
-		cfg.IMAPLimits.SortCacheMessages = max(n, 1_000_000)
-	})
-	start := time.Now()
-	fillSortMailbox(b, srv, n)
-	b.Logf("filled %d messages in %v", n, time.Since(start).Round(time.Second))
-	waitIdle(b)
+	srv, _ := sortBenchServer(b)
 	shareInboxWithBob(b, srv, "lr")
 	owner := dialBench(b, srv, embedded.DemoAccount, embedded.DemoPassword, "INBOX")
 	shared := dialBench(b, srv, bob, testPassword, `"Other Users/demo@example.com/INBOX"`)
@@ -81,6 +69,26 @@ func BenchmarkSortMailbox(b *testing.B) {
 			owner.bench(b, c.command)
 		})
 	}
+}
+
+// sortBenchServer starts a server whose INBOX holds 100,000 messages, or
+// STRATA_SORT_BENCH_MESSAGES (fillSortMailbox), once the store's compactions are done, and
+// returns it with the number of messages.
+func sortBenchServer(b *testing.B) (*embedded.Server, int) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("STRATA_SORT_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	srv := startServerWith(b, func(cfg *embedded.Config) {
+		cfg.MaxMessageSize = 1 << 20
+		cfg.DisableSearchIndex = true
+		cfg.IMAPLimits.SortCacheMessages = max(n, 1_000_000)
+	})
+	start := time.Now()
+	fillSortMailbox(b, srv, n)
+	b.Logf("filled %d messages in %v", n, time.Since(start).Round(time.Second))
+	waitIdle(b)
+	return srv, n
 }
 
 // fillSortMailbox appends one message over IMAP, then n-1 records that share its body
@@ -167,18 +175,7 @@ func waitIdle(b *testing.B) {
 //
 //	STRATA_SORT_BENCH_MESSAGES=1000000 go test ./frontend/imap -run '^$' -bench BenchmarkFirstSortDates -benchtime 3x -timeout 60m
 func BenchmarkFirstSortDates(b *testing.B) {
-	n := 100_000
-	if v, err := strconv.Atoi(os.Getenv("STRATA_SORT_BENCH_MESSAGES")); err == nil && v > 0 {
-		n = v
-	}
-	srv := startServerWith(b, func(cfg *embedded.Config) {
-		cfg.MaxMessageSize = 1 << 20
-		cfg.DisableSearchIndex = true
-	})
-	start := time.Now()
-	fillSortMailbox(b, srv, n)
-	b.Logf("filled %d messages in %v", n, time.Since(start).Round(time.Second))
-	waitIdle(b)
+	srv, n := sortBenchServer(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	box, err := srv.Metadata().GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: embedded.DemoAccount, Name: "INBOX"})
