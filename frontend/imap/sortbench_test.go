@@ -62,7 +62,7 @@ func BenchmarkSortMailbox(b *testing.B) {
 			})
 		}
 	}
-	owner.run(commands[0].command) // fills the cache
+	owner.run(commands[1].command) // fills the cache with every field (a SORT (DATE) would fill only dates and sizes)
 	for _, c := range commands {
 		b.Run("Repeated/"+c.name, func(b *testing.B) {
 			defer imap.MeasureCPU(b)()
