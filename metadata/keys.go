@@ -27,6 +27,9 @@ import "encoding/binary"
 //	'c' mailbox id, uid / 128          -> the sort-key column's records of those UIDs: per
 //	                                      message its UID, then its SortColumnEntry (the
 //	                                      message's sort and thread keys, sortcolumn.go)
+//	'F' mailbox id, uid / 128          -> the dates projection of those UIDs' column entries:
+//	                                      per message 28 bytes, UID, sort date, internal
+//	                                      date, size (sortdates.go)
 //	'C' mailbox id, uid                -> SortColumnEntry: a message's entry in the column
 //	                                      as stored before the chunks ('c'); read, removed,
 //	                                      never written
@@ -87,6 +90,7 @@ const (
 	prefixStructure     = 'S'
 	prefixSortColumn    = 'C'
 	prefixSortChunk     = 'c'
+	prefixSortDates     = 'F'
 	prefixMessageNumber = 'I'
 	prefixTombstone     = 'X'
 	prefixJournal       = 'J'

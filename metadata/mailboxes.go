@@ -85,7 +85,7 @@ func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl
 			SpecialUse:     specialUse,
 			Acl:            cloneACL(acl),
 			ObjectId:       mailboxObjectID(owner, id, uidValidity, c.now),
-		}, NumbersComplete: true}, // numbered from its first message (numberfill.go)
+		}, NumbersComplete: true, DatesComplete: true}, // numbered and dated from its first message (numberfill.go, sortdates.go)
 		dirty:   true,
 		created: true,
 	}

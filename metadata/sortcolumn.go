@@ -68,6 +68,7 @@ var (
 	sortColumnDateField = fieldNumber(&metadatapb.SortColumnEntry{}, "internal_date_unix")
 	sortColumnSizeField = fieldNumber(&metadatapb.SortColumnEntry{}, "size")
 	sortColumnKeysField = fieldNumber(&metadatapb.SortColumnEntry{}, "keys")
+	keysSentField       = fieldNumber(&metadatapb.SortKeys{}, "sent_unix")
 )
 
 func sortColumnKey(mailbox uint64, uid uint32) []byte {
@@ -137,7 +138,11 @@ func nextColumnRecord(recs []byte) (uid uint32, rec, rest []byte, ok bool) {
 type columnEdit struct {
 	key     []byte
 	adds    []byte   // records, UIDs ascending (addMessage takes UIDNEXT)
-	removes []uint32 // UIDs
+	removes []uint32 // UIDs, of the column and of its dates projection
+	// The chunk of the dates projection (sortdates.go) of the same UIDs, and its records
+	// to add, UIDs ascending.
+	datesKey []byte
+	dateAdds []byte
 }
 
 // columnEdit returns the edit of the chunk that holds mailbox's uid.
@@ -148,7 +153,7 @@ func (c *cmdCtx) columnEdit(mailbox uint64, uid uint32) *columnEdit {
 		if c.columnEdits == nil {
 			c.columnEdits = map[string]*columnEdit{}
 		}
-		e = &columnEdit{key: key}
+		e = &columnEdit{key: key, datesKey: sortDatesKey(mailbox, uid/sortChunkUIDs)}
 		c.columnEdits[string(key)] = e
 	}
 	return e
@@ -164,7 +169,8 @@ func (c *cmdCtx) columnEdit(mailbox uint64, uid uint32) *columnEdit {
 const maxSortColumnKeys = 32 << 10
 
 // putSortColumn adds the column entry of a message being added with idx and structure, if
-// the structure has sort keys of at most maxSortColumnKeys bytes.
+// the structure has sort keys of at most maxSortColumnKeys bytes, and its record in the
+// dates projection (sortdates.go).
 // The entry carries the numbers of its Message-ID and references (messagenumbers.go).
 func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.MessageIndex, structure []byte) error {
 	keys, ok := structureSortKeys(structure)
@@ -177,18 +183,20 @@ func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.Mes
 	}
 	e := c.columnEdit(ms.box().GetId(), uid)
 	e.adds = appendColumnRecord(e.adds, uid, entry)
+	internalDate := idx.GetInternalDateUnix()
+	e.dateAdds = appendDateRecord(e.dateAdds, uid, sortDate(internalDate, keys), internalDate, idx.GetSize())
 	return nil
 }
 
 // dropSortColumn removes the column entry of a message being removed: its own key if it
-// was stored before the chunks, else from its chunk.
+// was stored before the chunks, else from its chunk; and its record in the dates
+// projection (which a backfill gives entries of either layout, sortdates.go).
 func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 	key := sortColumnKey(mailbox, uid)
 	if _, found, err := c.tx.get(key); err != nil {
 		return err
 	} else if found {
 		c.tx.mustDelete(key)
-		return nil
 	}
 	e := c.columnEdit(mailbox, uid)
 	e.removes = append(e.removes, uid)
@@ -196,7 +204,7 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 }
 
 // destroySortColumn removes the whole column of a mailbox being destroyed: every key of
-// its chunks, of its Message-ID dictionary and of the entries stored before the chunks, whatever they hold (a record without
+// its chunks, of its dates projection, of its Message-ID dictionary and of the entries stored before the chunks, whatever they hold (a record without
 // a message, left by a replica of the previous version, or a chunk that does not take
 // apart), and drops the command's pending edits of its chunks.
 func (c *cmdCtx) destroySortColumn(mailbox uint64) error {
@@ -212,10 +220,14 @@ func (c *cmdCtx) destroySortColumn(mailbox uint64) error {
 	if err := c.deleteRange(mailboxPrefix(prefixMessageNumber, mailbox)); err != nil {
 		return err
 	}
+	if err := c.deleteRange(mailboxPrefix(prefixSortDates, mailbox)); err != nil {
+		return err
+	}
 	return c.deleteRange(mailboxPrefix(prefixSortColumn, mailbox))
 }
 
-// writeSortColumn rewrites each chunk the command edited, once (finish), in key order.
+// writeSortColumn rewrites each chunk the command edited, once (finish), in key order,
+// with its chunk of the dates projection.
 func (c *cmdCtx) writeSortColumn() error {
 	keys := make([]string, 0, len(c.columnEdits))
 	for k := range c.columnEdits {
@@ -224,6 +236,10 @@ func (c *cmdCtx) writeSortColumn() error {
 	slices.Sort(keys)
 	for _, k := range keys {
 		e := c.columnEdits[k]
+		slices.Sort(e.removes)
+		if err := c.writeDateChunk(e); err != nil {
+			return err
+		}
 		old, found, err := c.tx.get(e.key)
 		if err != nil {
 			return err
@@ -358,8 +374,9 @@ func (v *view) sortColumnRecords(mailbox uint64, afterUID uint32, maxBytes int, 
 }
 
 // ReadSortColumn streams the sort-key column of a mailbox above after_uid in UID order
-// (sortcolumn.go), as records if the request asks for them, else as uids and entries; it
-// needs r (RFC 4314 4), checked once on the first view. Each chunk is read from its own
+// (sortcolumn.go), as records if the request asks for them, else as uids and entries, or
+// its dates projection with dates_only (sortdates.go); it needs r (RFC 4314 4), checked
+// once on the first view. Each chunk is read from its own
 // consistent view after the read barrier, released before it is sent.
 func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream grpc.ServerStreamingServer[metadatapb.SortColumnChunk]) error {
 	user, err := actingUser(req.GetUser())
@@ -370,10 +387,13 @@ func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream g
 	if err != nil {
 		return err
 	}
-	_, _, err = v.access(user, normalizeOwner(req.GetAccount()), req.GetMailboxId(), "", rightRead)
+	rec, _, err := v.access(user, normalizeOwner(req.GetAccount()), req.GetMailboxId(), "", rightRead)
 	v.close()
 	if err != nil {
 		return readStatus(err)
+	}
+	if req.GetDatesOnly() {
+		return s.sendSortDates(req.GetMailboxId(), req.GetAfterUid(), rec.GetDatesComplete(), stream)
 	}
 	after, full := req.GetAfterUid(), false
 	for {
