@@ -146,9 +146,6 @@ type Node struct {
 	// leaderSilence is how long without contact makes a follower doubt the leader it knows.
 	leaderSilence time.Duration
 
-	// applies waits for the futures of Apply (applywait.go).
-	applies *applyWaiter
-
 	// readyTerm is the latest term in which this node, as leader, completed a Barrier: in that
 	// term its commit index covers everything earlier leaders committed.
 	readyTerm atomic.Uint64
@@ -253,7 +250,6 @@ func Open(cfg Config) (n *Node, err error) {
 		logs:      logs,
 		store:     store,
 		transport: transport,
-		applies:   newApplyWaiter(),
 		ctx:       ctx,
 		stop:      stop,
 
@@ -262,7 +258,6 @@ func Open(cfg Config) (n *Node, err error) {
 	}
 	n.wg.Add(1)
 	go n.watchLeadership()
-	go n.applies.run(ctx.Done()) // not in wg: applyWaiter.run says why
 	logger.Info("raft node started", "addr", n.addr, "fsm_applied_index", fsm.applied.load())
 	return n, nil
 }
@@ -434,7 +429,7 @@ func (n *Node) Apply(ctx context.Context, cmd []byte) (any, error) {
 			return nil, fmt.Errorf("apply: %w", err)
 		}
 		f := n.raft.Apply(cmd, timeout)
-		err = n.applies.wait(ctx, f)
+		err = n.await(ctx, f)
 		if err == nil {
 			return f.Response(), nil
 		}
