@@ -127,6 +127,11 @@
 //     numbers_complete has numbers on every entry that can have them; one stored before
 //     the dictionary gets them only through NumberMessagesCommands (numberfill.go), in UID
 //     order from its numbered_through_uid, never at load or restore.
+//   - Feature levels (featurelevel.go). FeatureLevel is the highest level of commands this
+//     build applies; it is bumped, with a named level, whenever a command type is added. A
+//     command of a level is proposed only when every member of the group reports that level
+//     or a higher one (replication/cluster, StatusResponse.fsm_level), so no replica of an
+//     older build is handed a command it would refuse.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata
