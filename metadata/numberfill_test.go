@@ -392,6 +392,16 @@ func TestNumberFillReplicated(t *testing.T) {
 		}
 	}
 	g.sameDigests()
+
+	// A follower does not answer from its own state, which may be behind the group's
+	// (every mailbox numbered, done): the listing reads after a read barrier, which only
+	// the leader passes, and the follower redirects to it.
+	follower := NewService(g.nodes[1], g.fsms[1], testLogger(t))
+	follower.SetGroupFeatureLevel(g.admins[1].GroupFeatureLevel)
+	resp, err = follower.NumberAccountMessages(ctx, &metadatapb.NumberAccountMessagesRequest{Account: alice})
+	if _, ok := cluster.LeaderRedirect(err); !ok {
+		t.Fatalf("NumberAccountMessages on a follower: %v, %v; want NOT_LEADER", resp, err)
+	}
 }
 
 // TestNumberingWaitsForFeatureLevel: in a real three-voter Raft group where one replica
