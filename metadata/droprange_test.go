@@ -7,16 +7,23 @@ import (
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
+// batchTxn returns a txn over a new indexed batch of h's store, never committed.
+func (h *harness) batchTxn() *txn {
+	h.t.Helper()
+	g := h.f.acquire()
+	b := g.db.NewIndexedBatch()
+	h.t.Cleanup(func() {
+		_ = b.Close()
+		g.release()
+	})
+	return newTxn(b, nil)
+}
+
 // TestDropRange: a range dropped under a savepoint stays until the command succeeds, is
 // kept whole by a rollback, and once dropped reads as absent through the txn's cache, its
 // point reads and its iterators, while the keys around it stay.
 func TestDropRange(t *testing.T) {
-	h := newHarness(t)
-	g := h.f.acquire()
-	defer g.release()
-	b := g.db.NewIndexedBatch()
-	defer b.Close()
-	tx := newTxn(b, nil)
+	tx := newHarness(t).batchTxn()
 	start, end := mailboxPrefix(prefixMessageNumber, 7), mailboxPrefixEnd(prefixMessageNumber, 7)
 	inside := [][]byte{messageNumberKey(nil, 7, []byte("a@x")), messageNumberKey(nil, 7, []byte("b@x"))}
 	outside := [][]byte{messageNumberKey(nil, 6, []byte("a@x")), messageNumberKey(nil, 8, []byte("a@x"))}

@@ -317,6 +317,19 @@ func (g *numberingGroup) propose(ctx context.Context, cmd *metadatapb.Command) *
 	return res
 }
 
+// appendThreads appends n messages to alice's mailbox in commands of 100, message i with
+// Message-ID m<i>@x referring to m<i/2>@x.
+func (g *numberingGroup) appendThreads(ctx context.Context, mailbox uint64, n int) {
+	g.t.Helper()
+	for first := 0; first < n; first += 100 {
+		var ids [][]string
+		for i := first; i < min(first+100, n); i++ {
+			ids = append(ids, []string{fmt.Sprintf("m%d@x", i), fmt.Sprintf("m%d@x", i/2)})
+		}
+		g.propose(ctx, cmdAppendThread(alice, mailbox, ids...))
+	}
+}
+
 // caughtUp waits until every replica applied what the first did.
 func (g *numberingGroup) caughtUp() {
 	g.t.Helper()
@@ -359,13 +372,7 @@ func TestNumberFillReplicated(t *testing.T) {
 	inbox := g.propose(ctx, cmdCreateMailbox(alice, "Old")).GetMailbox().GetId()
 	bobs := g.propose(ctx, cmdCreateMailbox("bob@example.org", "Old")).GetMailbox().GetId()
 	g.propose(ctx, cmdAppendThread("bob@example.org", bobs, []string{"b1@x"}, []string{"b2@x", "b1@x"}))
-	for first := 0; first < 300; first += 100 {
-		var ids [][]string
-		for i := first; i < first+100; i++ {
-			ids = append(ids, []string{fmt.Sprintf("m%d@x", i), fmt.Sprintf("m%d@x", i/2)})
-		}
-		g.propose(ctx, cmdAppendThread(alice, inbox, ids...))
-	}
+	g.appendThreads(ctx, inbox, 300)
 	g.caughtUp()
 	want, wantBobs := numberState(t, g.fsms[0], inbox), numberState(t, g.fsms[0], bobs)
 	for _, f := range g.fsms {
@@ -424,13 +431,7 @@ func TestNumberingWaitsForFeatureLevel(t *testing.T) {
 	g.propose(ctx, cmdTenant("example", "Example.ORG"))
 	g.propose(ctx, cmdAccount("Alice@Example.org"))
 	inbox := g.propose(ctx, cmdCreateMailbox(alice, "Old")).GetMailbox().GetId()
-	for first := 0; first < 200; first += 100 {
-		var ids [][]string
-		for i := first; i < first+100; i++ {
-			ids = append(ids, []string{fmt.Sprintf("m%d@x", i), fmt.Sprintf("m%d@x", i/2)})
-		}
-		g.propose(ctx, cmdAppendThread(alice, inbox, ids...))
-	}
+	g.appendThreads(ctx, inbox, 200)
 	g.caughtUp()
 	want := numberState(t, g.fsms[0], inbox)
 	for _, f := range g.fsms {
