@@ -100,11 +100,7 @@ func TestRetryAfterClockJump(t *testing.T) {
 // sees; before that many entries (a new store, or one from before the horizon) it is 0.
 func TestRetryHorizonLag(t *testing.T) {
 	h := newHarness(t)
-	g := h.f.acquire()
-	defer g.release()
-	b := g.db.NewIndexedBatch()
-	defer b.Close()
-	tx := newTxn(b, nil)
+	tx := h.batchTxn()
 	base := h.now.UnixNano()
 	logTime := func(index uint64) int64 { return base + int64(index)*int64(time.Second) }
 	const step = 997

@@ -133,6 +133,11 @@
 //     and removed in the command that writes and removes the entry; one stored before the
 //     projection gets it only through NumberMessagesCommands after its numbers, and until
 //     then ReadSortColumn derives the records from the column.
+//   - Feature levels (featurelevel.go). FeatureLevel is the highest level of commands this
+//     build applies; it is bumped, with a named level, whenever a command type is added. A
+//     command of a level is proposed only when every member of the group reports that level
+//     or a higher one (replication/cluster, StatusResponse.fsm_level), so no replica of an
+//     older build is handed a command it would refuse.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

@@ -308,9 +308,7 @@ func (c *cmdCtx) destroyMailbox(ms *mailboxState) error {
 			return err
 		}
 	}
-	if err := c.destroySortColumn(id); err != nil {
-		return err
-	}
+	c.destroySortColumn(id)
 	var tombstones [][]byte
 	err = scan(c.tx, mailboxPrefix(prefixTombstone, id), mailboxPrefixEnd(prefixTombstone, id), func(k, _ []byte) (bool, error) {
 		tombstones = append(tombstones, append([]byte(nil), k...))

@@ -34,8 +34,13 @@ import (
 // (frontend/imap sortcache.go), so the answers are the same either way.
 //
 // The dictionary is bounded by maxMessageNumber, not trimmed: an expunge that empties a
-// mailbox keeps it, since dropping it would delete every 'I' key of the mailbox one by one
-// in that apply (the txn has no cheap range removal, deleteRange visits each key).
+// mailbox keeps it. Dropping it would now cost O(1) writes (txn.dropRange, as a DELETE
+// does), but not keep THREAD's answers: a session that has not yet been told of the
+// expunge (RFC 9051 7.5.1: no EXPUNGE during FETCH, STORE, SEARCH) still sees the expunged
+// messages, with their numbers, beside messages appended since; restarting the numbers at
+// 1 would link unrelated ids, and numbering on from last_message_number would leave an old
+// and a new message with one Message-ID unlinked. Either way a reset is a change of what an
+// existing command writes, to be gated by a feature level (featurelevel.go).
 
 // maxNumberedID bounds the ids the dictionary holds: an entry naming a longer one is not
 // numbered. The frontend's ids are at most 256 bytes (frontend/message.SortKeys).

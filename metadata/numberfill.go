@@ -38,8 +38,11 @@ import (
 //   - No MODSEQ: nothing a client sees changes; the frontend reads the numbers the next
 //     time it reads the column (frontend/imap sortcache.go), its answers the same.
 //
-// MessageNumbering runs on the leader: it lists the mailboxes without numbers_complete and
-// proposes the commands for each, at a low duty cycle.
+// MessageNumbering runs on the leader: it lists the mailboxes without numbers_complete
+// (after a read barrier, so it sees every committed command) and proposes the commands for
+// each, at a low duty cycle, each only while every member of the group applies them
+// (featurelevel.go): a replica of a build from before the command would refuse it, and its
+// state would part from the others'.
 //
 // The same commands then fill the dates projection of the sort-key column (sortdates.go)
 // of a mailbox stored before it: once numbers_complete, a command gives the entries above
@@ -243,7 +246,8 @@ var DefaultMessageNumbering = MessageNumbering{Idle: time.Minute, Duty: 0.1}
 
 // RunMessageNumbering numbers mailboxes while this node leads, until ctx ends or a pass
 // completes: each pass lists the mailboxes without numbers_complete and numbers each to its
-// end, a command at a time. After a pass that completed, every mailbox is complete and
+// end, a command at a time. While a member of the group runs a build that cannot apply
+// the commands, a pass fails at once and the next is tried after cfg.Idle. After a pass that completed, every mailbox is complete and
 // stays so (a new one is created complete), so the loop ends. A node that stops leading
 // fails its next command (NOT_LEADER) and waits; the new leader's pass resumes from the
 // records.
@@ -258,13 +262,16 @@ func (s *Service) RunMessageNumbering(ctx context.Context, cfg MessageNumbering)
 			continue
 		}
 		n, _, err := s.NumberMailboxes(ctx, "", cfg.Duty, nil)
-		if err == nil {
+		switch {
+		case err == nil:
 			if n > 0 {
 				s.logger.Info("message numbering complete", "entries", n)
 			}
 			return
-		}
-		if ctx.Err() == nil {
+		case ctx.Err() != nil:
+		case status.Code(err) == codes.FailedPrecondition:
+			s.logger.Info("message numbering waits for the group's upgrade", "numbered", n, "err", err)
+		default:
 			s.logger.Warn("message numbering", "numbered", n, "err", err)
 		}
 	}
@@ -273,10 +280,15 @@ func (s *Service) RunMessageNumbering(ctx context.Context, cfg MessageNumbering)
 // NumberMailboxes numbers the mailboxes without numbers_complete (only account's if not
 // empty) to their ends, waiting between commands for the duty cycle (1: none). After each
 // command it calls progress, if not nil, and stops if that returns false. It returns the
-// entries numbered, and whether every mailbox was then complete.
+// entries numbered, and whether every mailbox was then complete. It lists the mailboxes
+// after a read barrier, and proposes each command only if every member of the group
+// applies it (requireFeature: FailedPrecondition otherwise).
 func (s *Service) NumberMailboxes(ctx context.Context, account string, duty float64, progress func(*metadatapb.NumberMessagesCommand, *metadatapb.NumberMessagesResult) bool) (numbered uint64, done bool, _ error) {
 	var after uint64
 	for {
+		if err := s.node.ReadBarrier(ctx); err != nil {
+			return numbered, false, replicationStatus("list the mailboxes to number", err)
+		}
 		v := s.fsm.view()
 		pending, err := v.unnumberedMailboxes(account, after, 1024)
 		v.close()
@@ -286,6 +298,9 @@ func (s *Service) NumberMailboxes(ctx context.Context, account string, duty floa
 		after = pending[len(pending)-1].GetMailboxId()
 		for _, cmd := range pending {
 			for {
+				if err := s.requireFeature(ctx, FeatureSortDates); err != nil { // what the command writes (FeatureSortDates)
+					return numbered, false, err
+				}
 				start := time.Now()
 				res, err := s.propose(ctx, numberingRequestID(), &metadatapb.Command{Op: &metadatapb.Command_NumberMessages{NumberMessages: cmd}})
 				if status.Code(err) == codes.NotFound {

@@ -5,16 +5,24 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/internal/testwait"
+	"github.com/strata-mail/strata/proto/clusterpb"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/replication"
+	"github.com/strata-mail/strata/replication/cluster"
 )
 
 // fillThreads appends n messages to mailbox in commands of 100, message i with Message-ID
@@ -239,6 +247,118 @@ func TestNumberFillBothLayoutsAndExpunge(t *testing.T) {
 	}
 }
 
+// numberingGroup is a real Raft group of n replicas in the test, each with its
+// ClusterAdmin served over gRPC on loopback (so that the leader asks the others for their
+// feature levels), and the metadata service of the first, its leader.
+type numberingGroup struct {
+	t      *testing.T
+	fsms   []*FSM
+	nodes  []*replication.Node
+	admins []*cluster.Admin
+	svc    *Service
+	seq    int
+}
+
+func newNumberingGroup(t *testing.T, ctx context.Context, n int) *numberingGroup {
+	g := &numberingGroup{t: t}
+	for i := range n {
+		dir := t.TempDir()
+		f, err := OpenFSM(filepath.Join(dir, "fsm"), testLogger(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("meta-%d", i)
+		node, err := replication.Open(replication.Config{
+			NodeID: id, DataDir: filepath.Join(dir, "raft"), RaftBind: "127.0.0.1:0",
+			Bootstrap: i == 0, FSM: f, Logger: testLogger(t), CommitTimeout: 2 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		admin := cluster.NewAdmin(node, f.DigestAt, nil, insecure.NewCredentials(), testLogger(t))
+		admin.SetFeatureLevel(FeatureLevel)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := grpc.NewServer()
+		clusterpb.RegisterClusterAdminServer(srv, admin)
+		go func() { _ = srv.Serve(ln) }()
+		t.Cleanup(func() {
+			srv.Stop()
+			_ = admin.Close()
+			node.Close()
+			f.Close()
+		})
+		g.fsms, g.nodes, g.admins = append(g.fsms, f), append(g.nodes, node), append(g.admins, admin)
+		if i == 0 {
+			if err := node.WaitLeader(ctx); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		// Join through the leader's admin, which so learns the member's gRPC address.
+		join := &clusterpb.JoinRequest{Id: id, RaftAddr: node.Addr(), GrpcAddr: ln.Addr().String(), Voter: true}
+		if _, err := g.admins[0].Join(ctx, join); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.svc = NewService(g.nodes[0], g.fsms[0], testLogger(t))
+	g.svc.SetGroupFeatureLevel(g.admins[0].GroupFeatureLevel)
+	return g
+}
+
+func (g *numberingGroup) propose(ctx context.Context, cmd *metadatapb.Command) *metadatapb.CommandResult {
+	g.t.Helper()
+	g.seq++
+	res, err := g.svc.propose(ctx, fmt.Sprintf("test-%d", g.seq), cmd)
+	if err != nil {
+		g.t.Fatalf("command %v: %v", cmd.GetOp(), err)
+	}
+	return res
+}
+
+// appendThreads appends n messages to alice's mailbox in commands of 100, message i with
+// Message-ID m<i>@x referring to m<i/2>@x.
+func (g *numberingGroup) appendThreads(ctx context.Context, mailbox uint64, n int) {
+	g.t.Helper()
+	for first := 0; first < n; first += 100 {
+		var ids [][]string
+		for i := first; i < min(first+100, n); i++ {
+			ids = append(ids, []string{fmt.Sprintf("m%d@x", i), fmt.Sprintf("m%d@x", i/2)})
+		}
+		g.propose(ctx, cmdAppendThread(alice, mailbox, ids...))
+	}
+}
+
+// caughtUp waits until every replica applied what the first did.
+func (g *numberingGroup) caughtUp() {
+	g.t.Helper()
+	testwait.Until(g.t, time.Minute, func() error {
+		for i, f := range g.fsms[1:] {
+			if a, b := g.fsms[0].AppliedIndex(), f.AppliedIndex(); a != b {
+				return fmt.Errorf("replica 0 applied %d, replica %d %d", a, i+1, b)
+			}
+		}
+		return nil
+	})
+}
+
+// sameDigests fails unless every replica's digest is the first's.
+func (g *numberingGroup) sameDigests() {
+	g.t.Helper()
+	g.caughtUp()
+	d0, err := g.fsms[0].Digest()
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	for i, f := range g.fsms[1:] {
+		if d, err := f.Digest(); err != nil || !bytes.Equal(d, d0) {
+			g.t.Fatalf("replica %d's digest differs from replica 0's (%v)", i+1, err)
+		}
+	}
+}
+
 // TestNumberFillReplicated: over a real two-voter Raft group, the leader's
 // NumberAccountMessages numbers a mailbox stored without numbers on both replicas to what
 // the APPENDs gave, and so does its background RunMessageNumbering for another account's
@@ -246,96 +366,114 @@ func TestNumberFillBothLayoutsAndExpunge(t *testing.T) {
 func TestNumberFillReplicated(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	var fsms [2]*FSM
-	var nodes [2]*replication.Node
-	for i := range nodes {
-		dir := t.TempDir()
-		var err error
-		if fsms[i], err = OpenFSM(filepath.Join(dir, "fsm"), testLogger(t)); err != nil {
-			t.Fatal(err)
-		}
-		nodes[i], err = replication.Open(replication.Config{
-			NodeID: fmt.Sprintf("meta-%d", i), DataDir: filepath.Join(dir, "raft"), RaftBind: "127.0.0.1:0",
-			Bootstrap: i == 0, FSM: fsms[i], Logger: testLogger(t), CommitTimeout: 2 * time.Millisecond,
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			nodes[i].Close()
-			fsms[i].Close()
-		})
-		if i == 0 {
-			if err := nodes[0].WaitLeader(ctx); err != nil {
-				t.Fatal(err)
-			}
-		} else if err := nodes[0].AddVoter(ctx, "meta-1", nodes[1].Addr()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	svc := NewService(nodes[0], fsms[0], testLogger(t))
-	seq := 0
-	propose := func(cmd *metadatapb.Command) *metadatapb.CommandResult {
-		t.Helper()
-		seq++
-		res, err := svc.propose(ctx, fmt.Sprintf("test-%d", seq), cmd)
-		if err != nil {
-			t.Fatalf("command %v: %v", cmd.GetOp(), err)
-		}
-		return res
-	}
-	caughtUp := func() {
-		t.Helper()
-		testwait.Until(t, time.Minute, func() error {
-			if a, b := fsms[0].AppliedIndex(), fsms[1].AppliedIndex(); a != b {
-				return fmt.Errorf("applied %d and %d", a, b)
-			}
-			return nil
-		})
-	}
-	propose(cmdTenant("example", "Example.ORG"))
-	propose(cmdAccount("Alice@Example.org"))
-	propose(cmdAccount("bob@example.org"))
-	inbox := propose(cmdCreateMailbox(alice, "Old")).GetMailbox().GetId()
-	bobs := propose(cmdCreateMailbox("bob@example.org", "Old")).GetMailbox().GetId()
-	propose(cmdAppendThread("bob@example.org", bobs, []string{"b1@x"}, []string{"b2@x", "b1@x"}))
-	for first := 0; first < 300; first += 100 {
-		var ids [][]string
-		for i := first; i < first+100; i++ {
-			ids = append(ids, []string{fmt.Sprintf("m%d@x", i), fmt.Sprintf("m%d@x", i/2)})
-		}
-		propose(cmdAppendThread(alice, inbox, ids...))
-	}
-	caughtUp()
-	want, wantBobs := numberState(t, fsms[0], inbox), numberState(t, fsms[0], bobs)
-	for _, f := range fsms {
+	g := newNumberingGroup(t, ctx, 2)
+	g.propose(ctx, cmdTenant("example", "Example.ORG"))
+	g.propose(ctx, cmdAccount("Alice@Example.org"))
+	g.propose(ctx, cmdAccount("bob@example.org"))
+	inbox := g.propose(ctx, cmdCreateMailbox(alice, "Old")).GetMailbox().GetId()
+	bobs := g.propose(ctx, cmdCreateMailbox("bob@example.org", "Old")).GetMailbox().GetId()
+	g.propose(ctx, cmdAppendThread("bob@example.org", bobs, []string{"b1@x"}, []string{"b2@x", "b1@x"}))
+	g.appendThreads(ctx, inbox, 300)
+	g.caughtUp()
+	want, wantBobs := numberState(t, g.fsms[0], inbox), numberState(t, g.fsms[0], bobs)
+	for _, f := range g.fsms {
 		stripNumbers(t, f, inbox, 0)
 		stripNumbers(t, f, bobs, 0)
 	}
-	resp, err := svc.NumberAccountMessages(ctx, &metadatapb.NumberAccountMessagesRequest{Account: "Alice@Example.org"})
+	resp, err := g.svc.NumberAccountMessages(ctx, &metadatapb.NumberAccountMessagesRequest{Account: "Alice@Example.org"})
 	if err != nil || !resp.GetDone() || resp.GetNumbered() != 300 || resp.GetCommands() != 1 {
 		t.Fatalf("NumberAccountMessages: %v, %v", resp, err)
 	}
-	if rec := must(getMailboxRecord(fsms[0], bobs)); rec.GetNumbersComplete() {
+	if rec := must(getMailboxRecord(g.fsms[0], bobs)); rec.GetNumbersComplete() {
 		t.Fatal("NumberAccountMessages of alice numbered bob's mailbox")
 	}
 	ran := make(chan struct{})
 	go func() {
 		defer close(ran)
-		svc.RunMessageNumbering(ctx, MessageNumbering{Idle: 10 * time.Millisecond, Duty: 0.5})
+		g.svc.RunMessageNumbering(ctx, MessageNumbering{Idle: 10 * time.Millisecond, Duty: 0.5})
 	}()
 	<-ran
-	caughtUp()
-	for i, f := range fsms {
+	g.caughtUp()
+	for i, f := range g.fsms {
 		if !bytes.Equal(numberState(t, f, inbox), want) || !bytes.Equal(numberState(t, f, bobs), wantBobs) {
 			t.Fatalf("replica %d: numbers differ from the APPENDs'", i)
 		}
 	}
-	d0, err0 := fsms[0].Digest()
-	d1, err1 := fsms[1].Digest()
-	if err0 != nil || err1 != nil || !bytes.Equal(d0, d1) {
-		t.Fatalf("replica digests differ (%v, %v)", err0, err1)
+	g.sameDigests()
+
+	// A follower does not answer from its own state, which may be behind the group's
+	// (every mailbox numbered, done): the listing reads after a read barrier, which only
+	// the leader passes, and the follower redirects to it.
+	follower := NewService(g.nodes[1], g.fsms[1], testLogger(t))
+	follower.SetGroupFeatureLevel(g.admins[1].GroupFeatureLevel)
+	resp, err = follower.NumberAccountMessages(ctx, &metadatapb.NumberAccountMessagesRequest{Account: alice})
+	if _, ok := cluster.LeaderRedirect(err); !ok {
+		t.Fatalf("NumberAccountMessages on a follower: %v, %v; want NOT_LEADER", resp, err)
 	}
+}
+
+// TestNumberingWaitsForFeatureLevel: in a real three-voter Raft group where one replica
+// reports the feature level of a build from before NumberMessagesCommand (as a replica
+// not yet upgraded does), the leader proposes none: NumberAccountMessages is refused with
+// FailedPrecondition and the background numbering makes passes that number nothing, the
+// log does not move. Once that replica reports this build's level (its upgrade), the
+// background numbering numbers the mailbox on every replica to what the APPENDs gave, and
+// the digests are equal.
+func TestNumberingWaitsForFeatureLevel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	g := newNumberingGroup(t, ctx, 3)
+	g.admins[2].SetFeatureLevel(FeatureLevel - 1)
+	var asked atomic.Int32
+	g.svc.SetGroupFeatureLevel(func(ctx context.Context) (uint32, error) {
+		asked.Add(1)
+		return g.admins[0].GroupFeatureLevel(ctx)
+	})
+	g.propose(ctx, cmdTenant("example", "Example.ORG"))
+	g.propose(ctx, cmdAccount("Alice@Example.org"))
+	inbox := g.propose(ctx, cmdCreateMailbox(alice, "Old")).GetMailbox().GetId()
+	g.appendThreads(ctx, inbox, 200)
+	g.caughtUp()
+	want := numberState(t, g.fsms[0], inbox)
+	for _, f := range g.fsms {
+		stripNumbers(t, f, inbox, 0)
+	}
+	g.sameDigests()
+	applied := g.fsms[0].AppliedIndex()
+
+	_, err := g.svc.NumberAccountMessages(ctx, &metadatapb.NumberAccountMessagesRequest{Account: alice})
+	if status.Code(err) != codes.FailedPrecondition {
+		t.Fatalf("NumberAccountMessages with a replica of level 0: %v, want FailedPrecondition", err)
+	}
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		g.svc.RunMessageNumbering(ctx, MessageNumbering{Idle: 10 * time.Millisecond, Duty: 1})
+	}()
+	testwait.Until(t, time.Minute, func() error {
+		if n := asked.Load(); n < 4 {
+			return fmt.Errorf("the group's level was asked %d times", n)
+		}
+		return nil
+	})
+	for i, f := range g.fsms {
+		if rec := must(getMailboxRecord(f, inbox)); rec.GetNumbersComplete() || rec.GetNumberedThroughUid() != 0 {
+			t.Fatalf("replica %d: numbered while a replica reports level 0: %v", i, rec)
+		}
+		if got := f.AppliedIndex(); got != applied {
+			t.Fatalf("replica %d: applied index %d, %d before the gated passes: a command was proposed", i, got, applied)
+		}
+	}
+
+	g.admins[2].SetFeatureLevel(FeatureLevel)
+	<-ran
+	g.caughtUp()
+	for i, f := range g.fsms {
+		if !bytes.Equal(numberState(t, f, inbox), want) {
+			t.Fatalf("replica %d: numbers differ from the APPENDs'", i)
+		}
+	}
+	g.sameDigests()
 }
 
 // TestEntryKeys: an entry's keys and whether it has numbers; an entry cut anywhere or

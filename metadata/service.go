@@ -52,6 +52,9 @@ type Service struct {
 	guard *AuthGuard
 	// textIndex answers SearchText (searchtext.go); nil when the node keeps none.
 	textIndex TextIndex
+	// groupLevel reports the group's feature level (featurelevel.go); nil: see
+	// SetGroupFeatureLevel.
+	groupLevel GroupFeatureLevel
 }
 
 // SetClockOffset makes this node stamp the commands it proposes with its wall clock plus d, to

@@ -45,6 +45,9 @@ type txn struct {
 	keyBuf []byte
 	// memo is what this batch's prunes found (prunememo.go); every write updates it.
 	memo pruneMemo
+	// dropped are the key ranges the command being recorded removes when it succeeds
+	// (dropRange).
+	dropped [][2][]byte
 }
 
 // maxTxnCache bounds the keys a txn caches: a command that touches many keys (STORE of
@@ -214,17 +217,24 @@ func (t *txn) written(key, value []byte, found bool) {
 
 func (t *txn) savepoint() {
 	t.undo = t.undo[:0]
+	t.dropped = t.dropped[:0]
 	t.recording = true
 }
 
 func (t *txn) releaseSavepoint() {
 	t.undo = t.undo[:0]
 	t.recording = false
+	for _, r := range t.dropped {
+		t.deleteRange(r[0], r[1])
+	}
+	t.dropped = t.dropped[:0]
 }
 
-// rollback undoes every write since the savepoint, newest first.
+// rollback undoes every write since the savepoint, newest first, and forgets the ranges
+// it was to drop.
 func (t *txn) rollback() {
 	t.recording = false
+	t.dropped = t.dropped[:0]
 	for i := len(t.undo) - 1; i >= 0; i-- {
 		u := t.undo[i]
 		if u.existed {
@@ -278,6 +288,33 @@ func (t *txn) mustDelete(key []byte) {
 	}
 	t.written(key, nil, false)
 	t.memo.track(key, nil, false)
+}
+
+// dropRange removes every key in [start, end) with one range deletion in the batch: a
+// write of O(1) keys however many the range holds, and the same keys gone as deleting each
+// (so the same store and digest as a build that deletes them one by one). The undo log
+// cannot bring a range back, so under a savepoint the range is removed when the command
+// succeeds (releaseSavepoint), not at once: the command must not read or write in it
+// after the call (its keys are of a mailbox being destroyed, whose id is never reused).
+func (t *txn) dropRange(start, end []byte) {
+	if t.recording {
+		t.dropped = append(t.dropped, [2][]byte{start, end})
+		return
+	}
+	t.deleteRange(start, end)
+}
+
+// deleteRange deletes [start, end) in the batch and marks the cached keys in it absent.
+// The prune memos follow no key of the ranges dropped (a mailbox's column and dictionary).
+func (t *txn) deleteRange(start, end []byte) {
+	if err := t.b.DeleteRange(start, end, nil); err != nil {
+		panic(fmt.Sprintf("metadata fsm: batch delete range: %v", err))
+	}
+	for k, e := range t.cache {
+		if k >= string(start) && k < string(end) {
+			e.value, e.found, e.decoded = nil, false, nil
+		}
+	}
 }
 
 func (t *txn) setProto(key []byte, m proto.Message) { t.mustSet(key, t.marshal(m)) }

@@ -198,6 +198,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	logger.Info("brute-force guard", "config", guardCfg.String())
 	admin := cluster.NewAdmin(node, fsm.DigestAt, dir, creds, logger)
 	defer admin.Close()
+	admin.SetFeatureLevel(metadata.FeatureLevel)
 	// /readyz: a member of the group that has caught up with the leader (until then, and
 	// while joining, 503); /healthz: raft and the gRPC server run.
 	probes := health.New(0, 0)
@@ -237,6 +238,7 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	}
 	svc := metadata.NewService(node, fsm, logger)
 	svc.SetAuthGuard(guard)
+	svc.SetGroupFeatureLevel(admin.GroupFeatureLevel)
 	if clockOffset != 0 {
 		logger.Warn("stamping commands with a wrong clock on purpose", "clock_offset", clockOffset)
 		svc.SetClockOffset(clockOffset)

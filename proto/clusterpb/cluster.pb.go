@@ -434,7 +434,12 @@ type StatusResponse struct {
 	// else the VCS revision. The state machine's stored layout may differ between builds
 	// (docs/operations.md, "Upgrades"), and so then do the digests of replicas that applied
 	// the same log; empty from a build from before the field.
-	Version       string `protobuf:"bytes,3000,opt,name=version,proto3" json:"version,omitempty"`
+	Version string `protobuf:"bytes,3000,opt,name=version,proto3" json:"version,omitempty"`
+	// fsm_level is the highest state machine feature level the node's build applies
+	// (metadata.FeatureLevel): the leader proposes a command of a level only when every
+	// member of the group reports that level or a higher one (docs/operations.md,
+	// "Upgrades"); 0 from a build from before the field.
+	FsmLevel      uint32 `protobuf:"varint,3160,opt,name=fsm_level,json=fsmLevel,proto3" json:"fsm_level,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -546,6 +551,13 @@ func (x *StatusResponse) GetVersion() string {
 	return ""
 }
 
+func (x *StatusResponse) GetFsmLevel() uint32 {
+	if x != nil {
+		return x.FsmLevel
+	}
+	return 0
+}
+
 var File_cluster_proto protoreflect.FileDescriptor
 
 const file_cluster_proto_rawDesc = "" +
@@ -570,7 +582,7 @@ const file_cluster_proto_rawDesc = "" +
 	"\traft_addr\x18\x02 \x01(\tR\braftAddr\x12\x1b\n" +
 	"\tgrpc_addr\x18\x03 \x01(\tR\bgrpcAddr\x12\x1a\n" +
 	"\bsuffrage\x18\x04 \x01(\tR\bsuffrage\x12\x16\n" +
-	"\x06leader\x18\x05 \x01(\bR\x06leader\"\xe0\x02\n" +
+	"\x06leader\x18\x05 \x01(\bR\x06leader\"\xfe\x02\n" +
 	"\x0eStatusResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1b\n" +
@@ -584,7 +596,8 @@ const file_cluster_proto_rawDesc = "" +
 	"\aservers\x18\t \x03(\v2\x19.strata.cluster.v1.ServerR\aservers\x12\x16\n" +
 	"\x06digest\x18\n" +
 	" \x01(\tR\x06digest\x12\x19\n" +
-	"\aversion\x18\xb8\x17 \x01(\tR\aversion2\xe8\x02\n" +
+	"\aversion\x18\xb8\x17 \x01(\tR\aversion\x12\x1c\n" +
+	"\tfsm_level\x18\xd8\x18 \x01(\rR\bfsmLevel2\xe8\x02\n" +
 	"\fClusterAdmin\x12G\n" +
 	"\x04Join\x12\x1e.strata.cluster.v1.JoinRequest\x1a\x1f.strata.cluster.v1.JoinResponse\x12M\n" +
 	"\x06Remove\x12 .strata.cluster.v1.RemoveRequest\x1a!.strata.cluster.v1.RemoveResponse\x12M\n" +

@@ -13,6 +13,9 @@
 //     MaxLag entries of the leader's for Stable.
 //   - Join is idempotent: a member with the same Raft address is left as it is (a voter stays
 //     a voter).
+//   - Status reports the node's state machine feature level (SetFeatureLevel), and
+//     GroupFeatureLevel is the lowest of all members' or an error, never a guess: a member
+//     that cannot be asked closes the gate of the commands its level would decide.
 package cluster
 
 import (
@@ -22,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -63,10 +67,15 @@ type Admin struct {
 	creds  credentials.TransportCredentials
 	logger *slog.Logger
 
+	// fsmLevel is the state machine feature level this node reports (SetFeatureLevel).
+	fsmLevel atomic.Uint32
+
 	mu        sync.Mutex
 	grpcAddrs map[string]string // gRPC addresses learnt from Join and CaughtUp, for when etcd does not list them
 	// leaderConn is CaughtUp's connection to the leader it last asked; nil before.
 	leaderConn *grpc.ClientConn
+	// peerConns are GroupFeatureLevel's connections to the other members, by node id.
+	peerConns map[string]*grpc.ClientConn
 }
 
 // NewAdmin returns the admin service of node. digest hashes the state machine; dir may be
@@ -76,7 +85,66 @@ func NewAdmin(node *replication.Node, digest func() ([]byte, uint64, error), dir
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Admin{node: node, digest: digest, dir: dir, creds: creds, logger: logger, grpcAddrs: map[string]string{}}
+	return &Admin{node: node, digest: digest, dir: dir, creds: creds, logger: logger, grpcAddrs: map[string]string{}, peerConns: map[string]*grpc.ClientConn{}}
+}
+
+// SetFeatureLevel sets the state machine feature level this node reports in its Status
+// (metadata.FeatureLevel for the state machine it runs); 0 until set, the level of a build
+// from before the report.
+func (a *Admin) SetFeatureLevel(level uint32) { a.fsmLevel.Store(level) }
+
+// GroupFeatureLevel returns the lowest state machine feature level that the members of
+// the group (voters and non-voters: all apply the log) report in their Status, this node's
+// own included; an error if one does not answer. The leader proposes a command of a level
+// only when this is at least that level (metadata.FeatureLevel).
+func (a *Admin) GroupFeatureLevel(ctx context.Context) (uint32, error) {
+	ctx, cancel := context.WithTimeout(ctx, peerRPCTimeout)
+	defer cancel()
+	servers, err := a.node.Servers(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read the raft configuration: %w", err)
+	}
+	lowest := a.fsmLevel.Load()
+	for _, s := range servers {
+		id := string(s.ID)
+		if id == a.node.ID() {
+			continue
+		}
+		conn, err := a.peerConn(ctx, id)
+		if err != nil {
+			return 0, err
+		}
+		st, err := clusterpb.NewClusterAdminClient(conn).Status(ctx, &clusterpb.StatusRequest{})
+		if err != nil {
+			return 0, fmt.Errorf("ask %s for its feature level: %w", id, err)
+		}
+		lowest = min(lowest, st.GetFsmLevel())
+	}
+	return lowest, nil
+}
+
+// peerConn returns a connection to member id's gRPC address, made on first use and kept
+// until its address changes.
+func (a *Admin) peerConn(ctx context.Context, id string) (*grpc.ClientConn, error) {
+	addr := a.grpcAddr(ctx, id)
+	if addr == "" {
+		return nil, fmt.Errorf("the gRPC address of %s is not known", id)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if conn := a.peerConns[id]; conn != nil {
+		if conn.Target() == addr {
+			return conn, nil
+		}
+		_ = conn.Close()
+		delete(a.peerConns, id)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(a.creds))
+	if err != nil {
+		return nil, fmt.Errorf("dial %s at %s: %w", id, addr, err)
+	}
+	a.peerConns[id] = conn
+	return conn, nil
 }
 
 // grpcAddr returns node id's gRPC address from etcd, or from an earlier Join.
@@ -222,6 +290,7 @@ func (a *Admin) Status(ctx context.Context, req *clusterpb.StatusRequest) (*clus
 		CommitIndex:    r.CommitIndex(),
 		AppliedIndex:   a.node.AppliedIndex(),
 		Version:        buildinfo.Version(),
+		FsmLevel:       a.fsmLevel.Load(),
 	}
 	servers, err := a.node.Servers(ctx)
 	if err != nil {
@@ -473,16 +542,20 @@ func (a *Admin) dialLeader(addr string) (*grpc.ClientConn, error) {
 	return conn, nil
 }
 
-// Close closes the connection CaughtUp keeps to the leader.
+// Close closes the connections CaughtUp and GroupFeatureLevel keep.
 func (a *Admin) Close() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.leaderConn == nil {
-		return nil
+	var errs []error
+	for id, conn := range a.peerConns {
+		errs = append(errs, conn.Close())
+		delete(a.peerConns, id)
 	}
-	err := a.leaderConn.Close()
-	a.leaderConn = nil
-	return err
+	if a.leaderConn != nil {
+		errs = append(errs, a.leaderConn.Close())
+		a.leaderConn = nil
+	}
+	return errors.Join(errs...)
 }
 
 // RunLeaderHint keeps group's leader hint in etcd in step with this node's leadership until
