@@ -69,6 +69,10 @@ type Indexer struct {
 	// recent holds the records the ingest path handed over with the bodies, when blobs
 	// reads through RecentBodies (recentrecords.go); nil otherwise.
 	recent *RecentBodies
+	// doc is the doc indexNew extracts into, under syncing: kept from sync to sync, so
+	// the words it interns (Doc.seen) are not met and allocated anew, and its map not
+	// grown again, at every burst of appends.
+	doc *Doc
 
 	// lastChange is when Notify last ran (UnixNano): the apply path is busy while
 	// changes keep coming, and the indexer then works at a low duty cycle (throttle).
@@ -102,7 +106,8 @@ func NewIndexer(idx *Index, meta metadatapb.MetadataClient, blobs Blobs, logger 
 		logger = slog.Default()
 	}
 	ix := &Indexer{idx: idx, meta: meta, blobs: blobs, logger: logger.With("component", "searchindex"),
-		queued: map[mailboxRef]*pending{}, synced: map[mailboxRef]uint64{}, compared: map[mailboxRef]bool{}, wake: make(chan struct{}, 1)}
+		queued: map[mailboxRef]*pending{}, synced: map[mailboxRef]uint64{}, compared: map[mailboxRef]bool{}, wake: make(chan struct{}, 1),
+		doc: NewDoc()}
 	if over, ok := blobs.(recentBlobs); ok {
 		ix.recent = over.recent
 	}
@@ -614,14 +619,15 @@ func (ix *Indexer) unlisted(ctx context.Context, account string, mailbox uint64,
 	return gone, nil
 }
 
-// indexNew indexes the messages above st.LastUID, committing the state with every batch.
+// indexNew indexes the messages above st.LastUID, committing the state with every batch;
+// under ix.syncing.
 // With records handed over by the ingest path of this process (RecentBodies.KeepAppended)
 // it lists the UIDs above st.LastUID and fetches only the records not handed over
 // (recentrecords.go); otherwise it fetches them all.
 func (ix *Indexer) indexNew(ctx context.Context, account string, mailbox uint64, st MailboxState, progress func(n int)) error {
 	b := ix.idx.NewBatch()
 	n := 0
-	doc := NewDoc()
+	doc := ix.doc
 	var worked time.Duration
 	flush := func() error {
 		if err := b.SetState(account, mailbox, st); err != nil {
