@@ -108,6 +108,12 @@
 // body is not read back from the blob store; the header fields come from the record's
 // structure, parsed once at ingest. A body that is not there (too large, over the budget,
 // after a restart, a cluster's metadata node) is read from the blob store as before.
+// The append hands over its committed records too (RecentBodies.KeepAppended: mailbox,
+// UID, blob key, the structure sent to the metadata): the indexer then lists the UIDs
+// above its last indexed one (ListMessages, no structures) and fetches only the records
+// nobody handed over (COPY, MOVE, another frontend, a restart); a handed record of a
+// message the listing no longer shows (expunged meanwhile) is dropped, so the index
+// holds the same messages as after a FetchMessages (recentrecords.go).
 //
 // # Invariants
 //

@@ -84,17 +84,25 @@ func (d *Doc) addWords(s Scope, text []byte) {
 		d.EndText()
 		d.wordScope = s
 	}
-	for _, b := range text {
-		if mailtext.IsWordSeparator(b) {
+	// A run of word bytes is appended at once (up to MaxWord+2 bytes: enough to tell a
+	// long word), not byte by byte.
+	for i := 0; i < len(text); {
+		if mailtext.IsWordSeparator(text[i]) {
 			d.endWord()
+			i++
 			continue
+		}
+		j := i + 1
+		for j < len(text) && !mailtext.IsWordSeparator(text[j]) {
+			j++
 		}
 		if len(d.word) == 0 {
 			d.word = append(d.word, byte(s))
 		}
-		if len(d.word) <= MaxWord+1 {
-			d.word = append(d.word, b)
+		if room := MaxWord + 2 - len(d.word); room > 0 {
+			d.word = append(d.word, text[i:min(j, i+room)]...)
 		}
+		i = j
 	}
 }
 

@@ -66,6 +66,13 @@ type Indexer struct {
 	meta   metadatapb.MetadataClient
 	blobs  Blobs
 	logger *slog.Logger
+	// recent holds the records the ingest path handed over with the bodies, when blobs
+	// reads through RecentBodies (recentrecords.go); nil otherwise.
+	recent *RecentBodies
+	// doc is the doc indexNew extracts into, under syncing: kept from sync to sync, so
+	// the words it interns (Doc.seen) are not met and allocated anew, and its map not
+	// grown again, at every burst of appends.
+	doc *Doc
 
 	// lastChange is when Notify last ran (UnixNano): the apply path is busy while
 	// changes keep coming, and the indexer then works at a low duty cycle (throttle).
@@ -92,13 +99,19 @@ type Indexer struct {
 }
 
 // NewIndexer returns an indexer of idx that reads records through meta (admin calls: no
-// acting user) and bodies from blobs.
+// acting user) and bodies from blobs. When blobs is RecentBodies.Over, the records the
+// ingest path hands over with the bodies (KeepAppended) are taken from it as well.
 func NewIndexer(idx *Index, meta metadatapb.MetadataClient, blobs Blobs, logger *slog.Logger) *Indexer {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Indexer{idx: idx, meta: meta, blobs: blobs, logger: logger.With("component", "searchindex"),
-		queued: map[mailboxRef]*pending{}, synced: map[mailboxRef]uint64{}, compared: map[mailboxRef]bool{}, wake: make(chan struct{}, 1)}
+	ix := &Indexer{idx: idx, meta: meta, blobs: blobs, logger: logger.With("component", "searchindex"),
+		queued: map[mailboxRef]*pending{}, synced: map[mailboxRef]uint64{}, compared: map[mailboxRef]bool{}, wake: make(chan struct{}, 1),
+		doc: NewDoc()}
+	if over, ok := blobs.(recentBlobs); ok {
+		ix.recent = over.recent
+	}
+	return ix
 }
 
 // Index returns the index the indexer fills.
@@ -606,17 +619,15 @@ func (ix *Indexer) unlisted(ctx context.Context, account string, mailbox uint64,
 	return gone, nil
 }
 
-// indexNew indexes the messages above st.LastUID, committing the state with every batch.
+// indexNew indexes the messages above st.LastUID, committing the state with every batch;
+// under ix.syncing.
+// With records handed over by the ingest path of this process (RecentBodies.KeepAppended)
+// it lists the UIDs above st.LastUID and fetches only the records not handed over
+// (recentrecords.go); otherwise it fetches them all.
 func (ix *Indexer) indexNew(ctx context.Context, account string, mailbox uint64, st MailboxState, progress func(n int)) error {
-	ix.metadataCalls.Add(1)
-	stream, err := ix.meta.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{Account: account, MailboxId: mailbox,
-		Uids: []*metadatapb.UidRange{{First: st.LastUID + 1, Last: 0xFFFFFFFF}}, WithStructure: true})
-	if err != nil {
-		return fmt.Errorf("fetch messages: %w", err)
-	}
 	b := ix.idx.NewBatch()
 	n := 0
-	doc := NewDoc()
+	doc := ix.doc
 	var worked time.Duration
 	flush := func() error {
 		if err := b.SetState(account, mailbox, st); err != nil {
@@ -632,21 +643,13 @@ func (ix *Indexer) indexNew(ctx context.Context, account string, mailbox uint64,
 		b = ix.idx.NewBatch()
 		return nil
 	}
-	for {
-		rec, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			b.b.Close()
-			return fmt.Errorf("fetch messages: %w", err)
-		}
+	add := func(rec *metadatapb.MessageRecord) error {
 		if rec.GetUid() <= st.LastUID {
-			continue
+			return nil
 		}
 		ix.fetched.Add(1)
 		t0 := time.Now()
-		err = ExtractInto(ctx, doc, ix.blobs, rec)
+		err := ExtractInto(ctx, doc, ix.blobs, rec)
 		if err != nil {
 			ix.logger.Warn("search index: message not indexed, always a candidate", "account", account, "mailbox", mailbox, "uid", rec.GetUid(), "err", err)
 			err = b.Skip(account, mailbox, rec.GetUid())
@@ -655,7 +658,6 @@ func (ix *Indexer) indexNew(ctx context.Context, account string, mailbox uint64,
 			st.Docs++
 		}
 		if err != nil {
-			b.b.Close()
 			return err
 		}
 		st.LastUID = rec.GetUid()
@@ -666,8 +668,107 @@ func (ix *Indexer) indexNew(ctx context.Context, account string, mailbox uint64,
 			}
 		}
 		worked = ix.throttle(ctx, worked+time.Since(t0))
+		return nil
+	}
+	var err error
+	if ix.recent != nil && ix.recent.hasRecords(account, mailbox) {
+		err = ix.listNew(ctx, account, mailbox, &st, add)
+	} else {
+		err = ix.fetchRecords(ctx, account, mailbox, []*metadatapb.UidRange{{First: st.LastUID + 1, Last: 0xFFFFFFFF}}, add)
+	}
+	if err != nil {
+		b.b.Close()
+		return err
 	}
 	return flush()
+}
+
+// fetchRecords reads the records of uids with their structure (FetchMessages) and gives
+// them to add in UID order.
+func (ix *Indexer) fetchRecords(ctx context.Context, account string, mailbox uint64, uids []*metadatapb.UidRange, add func(*metadatapb.MessageRecord) error) error {
+	ix.metadataCalls.Add(1)
+	stream, err := ix.meta.FetchMessages(ctx, &metadatapb.FetchMessagesRequest{Account: account, MailboxId: mailbox,
+		Uids: uids, WithStructure: true})
+	if err != nil {
+		return fmt.Errorf("fetch messages: %w", err)
+	}
+	for {
+		rec, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("fetch messages: %w", err)
+		}
+		if err := add(rec); err != nil {
+			return err
+		}
+	}
+}
+
+// listNew gives add the records of the messages above st.LastUID the mailbox holds now
+// (ListMessages, a page at a time): those handed over by the ingest path from memory, the
+// others from FetchMessages. A handed record of a message listed no more (expunged
+// meanwhile) is dropped: the index holds the messages the listing found, and an expunge
+// after the listing comes with its own change, as after a FetchMessages.
+func (ix *Indexer) listNew(ctx context.Context, account string, mailbox uint64, st *MailboxState, add func(*metadatapb.MessageRecord) error) error {
+	after := st.LastUID
+	for {
+		ix.metadataCalls.Add(1)
+		list, err := ix.meta.ListMessages(ctx, &metadatapb.ListMessagesRequest{Account: account, MailboxId: mailbox, AfterUid: after, Limit: fetchBatch})
+		if err != nil {
+			return fmt.Errorf("list messages: %w", err)
+		}
+		uids := list.GetUids()
+		if list.GetMailbox().GetUidValidity() != st.UIDValidity {
+			// Changed since the sync compared it: the next (full) sync starts anew.
+			return status.Error(codes.NotFound, "mailbox has a new UIDVALIDITY")
+		}
+		recs := make([]*metadatapb.MessageRecord, len(uids))
+		var missing []*metadatapb.UidRange
+		for i, uid := range uids {
+			recs[i] = ix.recent.takeRecord(account, mailbox, st.UIDValidity, uid)
+			if recs[i] != nil {
+				continue
+			}
+			if k := len(missing) - 1; k >= 0 && missing[k].Last+1 == uid {
+				missing[k].Last = uid
+			} else {
+				missing = append(missing, &metadatapb.UidRange{First: uid, Last: uid})
+			}
+		}
+		if len(missing) > 0 {
+			fetched := map[uint32]*metadatapb.MessageRecord{}
+			err := ix.fetchRecords(ctx, account, mailbox, missing, func(rec *metadatapb.MessageRecord) error {
+				fetched[rec.GetUid()] = rec
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for i, uid := range uids {
+				if recs[i] == nil {
+					// Expunged between the listing and the fetch: not stored, not indexed.
+					recs[i] = fetched[uid]
+				}
+			}
+		}
+		for _, rec := range recs {
+			if rec == nil {
+				continue
+			}
+			if err := add(rec); err != nil {
+				return err
+			}
+		}
+		if len(uids) > 0 {
+			after = uids[len(uids)-1]
+		}
+		if !list.GetMore() || len(uids) == 0 {
+			ix.recent.dropRecordsThrough(account, mailbox, after)
+			return nil
+		}
+	}
 }
 
 // Rebuild drops the index of account and builds it again from the stored messages,

@@ -33,6 +33,9 @@ type RecentBodies struct {
 	held   int64
 	kept   uint64
 	taken  uint64
+
+	// records are the records of appended messages (KeepAppended), by mailbox and UID.
+	records recentRecords
 }
 
 type recentEntry struct {
@@ -47,7 +50,8 @@ const staleAfter = time.Minute
 // NewRecentBodies returns a hand-off that holds at most budget bytes of bodies, each at
 // most perBody bytes.
 func NewRecentBodies(budget, perBody int64) *RecentBodies {
-	return &RecentBodies{budget: budget, perBody: min(perBody, budget), bodies: map[string][]byte{}}
+	return &RecentBodies{budget: budget, perBody: min(perBody, budget), bodies: map[string][]byte{},
+		records: recentRecords{byMailbox: map[mailboxRef]map[uint32]recentRecord{}}}
 }
 
 // Keep copies the size bytes of body (a spool) under key, if they fit the bounds; a body

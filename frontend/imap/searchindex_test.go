@@ -143,7 +143,8 @@ func textCriteria(needle string) []*imap.SearchCriteria {
 // base64 and quoted-printable parts), SEARCH answers through the index are those of a
 // server without one, for many random substrings, multi-byte and case-changed ones
 // among them; and the index does narrow the search. The indexer took the appended bodies
-// from memory (embedded.Server.RecentBodies), not from the blob store.
+// from memory (embedded.Server.RecentBodies), not from the blob store, and their records
+// from the APPENDs, not from FetchMessages.
 func TestSearchIndexMatchesScan(t *testing.T) {
 	const n = 150
 	indexed := startServer(t)
@@ -159,6 +160,9 @@ func TestSearchIndexMatchesScan(t *testing.T) {
 	waitIndexed(t, indexed, embedded.DemoAccount, "INBOX")
 	if kept, taken := indexed.RecentBodies().Counts(); taken == 0 || taken > kept {
 		t.Errorf("the indexer took %d of %d bodies kept in memory; want some", taken, kept)
+	}
+	if kept, taken := indexed.RecentBodies().RecordCounts(); taken == 0 || taken > kept {
+		t.Errorf("the indexer took %d of %d records the APPENDs handed over; want some", taken, kept)
 	}
 
 	r := rand.New(rand.NewPCG(17, 6203))

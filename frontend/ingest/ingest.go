@@ -86,8 +86,13 @@ func NewMessage(tenant string, spool *blobstore.Spool, date time.Time, flags []s
 
 // RecentBodies keeps bodies just stored, by blob key, for a consumer in the same process;
 // Keep copies what it keeps (the spool is closed after the append) and may refuse any.
+// KeepAppended keeps the records an append committed (the UIDs of resp for msgs, in
+// account's mailbox), which the consumer then need not read back; it may refuse them
+// too, and keeps the structures without copying them: nothing changes them after the
+// append.
 type RecentBodies interface {
 	Keep(key string, body io.ReaderAt, size int64)
+	KeepAppended(account string, mailbox uint64, resp *metadatapb.AppendResponse, msgs []*metadatapb.NewMessage)
 }
 
 // keepRecent hands the stored bodies of s to c.Recent.
@@ -268,13 +273,17 @@ func (s *Stored) Import(ctx context.Context, req *metadatapb.ImportMessagesReque
 }
 
 func (s *Stored) appendBy(ctx context.Context, req *metadatapb.AppendRequest, retry RetryFunc, deadline time.Time) (*metadatapb.AppendResponse, error) {
-	return s.commit(ctx, retry, deadline, func(ctx context.Context, epoch uint64, requestID string) (*metadatapb.AppendResponse, error) {
+	resp, err := s.commit(ctx, retry, deadline, func(ctx context.Context, epoch uint64, requestID string) (*metadatapb.AppendResponse, error) {
 		if requestID != "" {
 			req.RequestId = requestID
 		}
 		req.BlobEpoch = epoch
 		return s.c.Metadata.Append(ctx, req)
 	})
+	if err == nil && s.c.Recent != nil {
+		s.c.Recent.KeepAppended(req.GetAccount(), req.GetMailboxId(), resp, req.GetMessages())
+	}
+	return resp, err
 }
 
 // sendFunc makes one append call with the blob epoch; a requestID other than "" replaces

@@ -1,0 +1,180 @@
+package searchindex
+
+import (
+	"time"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// The records of appended messages ride with their bodies (RecentBodies.KeepAppended):
+// the ingest path hands over what it committed (the mailbox, the UID the append assigned,
+// the blob key and the structure parsed at ingest, the very structure the metadata
+// stores), so the indexer builds a fresh message's doc without reading its record back
+// with FetchMessages. It still lists the mailbox's UIDs above the last indexed one
+// (ListMessages, no structure), so the index stays the set of stored messages: a handed
+// record of a message expunged since is dropped, and a stored message with no handed
+// record (COPY, MOVE, another frontend, a restart, one refused for room) is fetched as
+// before (Indexer.indexNew).
+//
+// Bounded like the bodies: at most maxRecentRecords records, a new one refused rather than
+// an older one evicted while they fill it (the indexer takes the oldest first), records
+// nobody takes dropped once older than staleAfter and room is needed.
+const maxRecentRecords = 16384
+
+// recentRecord is a handed record: enough of a MessageRecord for Extract.
+type recentRecord struct {
+	uidValidity uint32
+	blobKey     string
+	structure   *metadatapb.MessageStructure
+}
+
+type recentRecordEntry struct {
+	ref mailboxRef
+	uid uint32
+	at  time.Time
+}
+
+// recentRecords is under RecentBodies.mu.
+type recentRecords struct {
+	byMailbox map[mailboxRef]map[uint32]recentRecord
+	order     []recentRecordEntry // oldest first; may name records taken since
+	count     int
+	kept      uint64
+	taken     uint64
+}
+
+// KeepAppended keeps the records of the messages an append committed (msgs, in the order
+// of resp's UIDs) in account's mailbox, for the indexer. The structures are kept, not
+// copied: the caller must not change them afterwards.
+func (r *RecentBodies) KeepAppended(account string, mailbox uint64, resp *metadatapb.AppendResponse, msgs []*metadatapb.NewMessage) {
+	uids := resp.GetUids()
+	if resp.GetDuplicate() || len(uids) != len(msgs) || len(uids) == 0 {
+		return
+	}
+	ref := mailboxRef{account, mailbox}
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rs := &r.records
+	if !rs.makeRoom(len(uids), now) {
+		return
+	}
+	box := rs.byMailbox[ref]
+	if box == nil {
+		box = map[uint32]recentRecord{}
+		rs.byMailbox[ref] = box
+	}
+	for i, uid := range uids {
+		if _, have := box[uid]; !have {
+			rs.count++
+		}
+		box[uid] = recentRecord{uidValidity: resp.GetUidValidity(), blobKey: msgs[i].GetBlobKey(), structure: msgs[i].GetStructure()}
+		rs.order = append(rs.order, recentRecordEntry{ref: ref, uid: uid, at: now})
+		rs.kept++
+	}
+}
+
+// makeRoom drops stale records until n more fit; false if they do not.
+func (rs *recentRecords) makeRoom(n int, now time.Time) bool {
+	cutoff := now.Add(-staleAfter)
+	for rs.count+n > maxRecentRecords && len(rs.order) > 0 && rs.order[0].at.Before(cutoff) {
+		e := rs.order[0]
+		rs.order = rs.order[1:]
+		rs.remove(e.ref, e.uid)
+	}
+	rs.compact()
+	return rs.count+n <= maxRecentRecords
+}
+
+// remove forgets the record of uid in ref, if kept.
+func (rs *recentRecords) remove(ref mailboxRef, uid uint32) bool {
+	box := rs.byMailbox[ref]
+	if _, ok := box[uid]; !ok {
+		return false
+	}
+	delete(box, uid)
+	rs.count--
+	if len(box) == 0 {
+		delete(rs.byMailbox, ref)
+	}
+	return true
+}
+
+// compact pops the entries of records gone off the front of the order, and sweeps them
+// all once they are most of it (a record nobody takes holds the front).
+func (rs *recentRecords) compact() {
+	for len(rs.order) > 0 {
+		if _, ok := rs.byMailbox[rs.order[0].ref][rs.order[0].uid]; ok {
+			break
+		}
+		rs.order = rs.order[1:]
+	}
+	if len(rs.order) == 0 {
+		rs.order = nil
+		return
+	}
+	if len(rs.order) > 1024 && len(rs.order) > 2*rs.count {
+		live := rs.order[:0:0]
+		seen := make(map[recentRecordEntry]bool, rs.count)
+		for i := len(rs.order) - 1; i >= 0; i-- {
+			e := rs.order[i]
+			k := recentRecordEntry{ref: e.ref, uid: e.uid}
+			if _, ok := rs.byMailbox[e.ref][e.uid]; ok && !seen[k] {
+				seen[k] = true
+				live = append(live, e)
+			}
+		}
+		for i, j := 0, len(live)-1; i < j; i, j = i+1, j-1 {
+			live[i], live[j] = live[j], live[i]
+		}
+		rs.order = live
+	}
+}
+
+// hasRecords reports whether records of account's mailbox are kept.
+func (r *RecentBodies) hasRecords(account string, mailbox uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.records.byMailbox[mailboxRef{account, mailbox}]) > 0
+}
+
+// takeRecord removes and returns the record of uid in account's mailbox of UIDVALIDITY
+// uidValidity, nil if none is kept.
+func (r *RecentBodies) takeRecord(account string, mailbox uint64, uidValidity, uid uint32) *metadatapb.MessageRecord {
+	ref := mailboxRef{account, mailbox}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec, ok := r.records.byMailbox[ref][uid]
+	if !ok {
+		return nil
+	}
+	r.records.remove(ref, uid)
+	r.records.compact()
+	if rec.uidValidity != uidValidity {
+		return nil
+	}
+	r.records.taken++
+	return &metadatapb.MessageRecord{Uid: uid, BlobKey: rec.blobKey, Structure: rec.structure}
+}
+
+// dropRecordsThrough forgets the records of account's mailbox up to uid: messages listed
+// no more (expunged before the indexer came), or indexed from a fetch.
+func (r *RecentBodies) dropRecordsThrough(account string, mailbox uint64, uid uint32) {
+	ref := mailboxRef{account, mailbox}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for u := range r.records.byMailbox[ref] {
+		if u <= uid {
+			r.records.remove(ref, u)
+		}
+	}
+	r.records.compact()
+}
+
+// RecordCounts returns how many records of appended messages were kept and how many the
+// indexer took.
+func (r *RecentBodies) RecordCounts() (kept, taken uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.records.kept, r.records.taken
+}
