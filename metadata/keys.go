@@ -30,6 +30,10 @@ import "encoding/binary"
 //	'C' mailbox id, uid                -> SortColumnEntry: a message's entry in the column
 //	                                      as stored before the chunks ('c'); read, removed,
 //	                                      never written
+//	'F' mailbox id, uid / 128          -> the listing column's records of those UIDs: per
+//	                                      message its UID, then its MODSEQ and flags
+//	                                      (listingcolumn.go), for a mailbox whose record
+//	                                      has listing_column
 //	'I' mailbox id, Message-ID         -> uint32 the id's number in the mailbox's Message-ID
 //	                                      dictionary (messagenumbers.go)
 //	'X' mailbox id, modseq, uid        -> int64 log time of the expunge (tombstone, by the
@@ -87,6 +91,7 @@ const (
 	prefixStructure     = 'S'
 	prefixSortColumn    = 'C'
 	prefixSortChunk     = 'c'
+	prefixListingChunk  = 'F'
 	prefixMessageNumber = 'I'
 	prefixTombstone     = 'X'
 	prefixJournal       = 'J'

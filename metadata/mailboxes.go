@@ -85,7 +85,10 @@ func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl
 			SpecialUse:     specialUse,
 			Acl:            cloneACL(acl),
 			ObjectId:       mailboxObjectID(owner, id, uidValidity, c.now),
-		}, NumbersComplete: true}, // numbered from its first message (numberfill.go)
+		},
+			NumbersComplete: true, // numbered from its first message (numberfill.go)
+			ListingColumn:   true, // listed from its first message (listingcolumn.go)
+		},
 		dirty:   true,
 		created: true,
 	}
@@ -309,6 +312,9 @@ func (c *cmdCtx) destroyMailbox(ms *mailboxState) error {
 		}
 	}
 	if err := c.destroySortColumn(id); err != nil {
+		return err
+	}
+	if err := c.destroyChunks(mailboxPrefix(prefixListingChunk, id)); err != nil {
 		return err
 	}
 	var tombstones [][]byte

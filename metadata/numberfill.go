@@ -121,8 +121,7 @@ func (c *cmdCtx) numberEntry(ms *mailboxState, uid uint32, rec []byte) (bool, er
 		c.tx.mustSet(key, grown)
 		return true, nil
 	}
-	e := c.columnEdit(mailbox, uid)
-	e.adds = appendColumnRecord(e.adds, uid, grown)
+	c.columnEdit(sortChunkKey(mailbox, uid/sortChunkUIDs)).add(uid, grown)
 	return true, nil
 }
 

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -133,16 +134,57 @@ func nextColumnRecord(recs []byte) (uid uint32, rec, rest []byte, ok bool) {
 	return uint32(v), recs[:n+m], recs[n+m:], true
 }
 
-// columnEdit is what a command adds to and removes from one chunk of the column.
+// columnEdit is what a command adds to and removes from one chunk of a column: the
+// sort-key column's or the listing column's (listingcolumn.go), which store their chunks
+// alike.
 type columnEdit struct {
 	key     []byte
-	adds    []byte   // records, UIDs ascending (addMessage takes UIDNEXT)
+	adds    []byte   // records, UIDs ascending unless unsorted
 	removes []uint32 // UIDs
+	lastAdd uint32   // the UID of the last record of adds
+	// unsorted: a record was added at or below lastAdd (a listing entry replaced twice in
+	// one command); writeColumns sorts the records, the last of a UID winning.
+	unsorted bool
 }
 
-// columnEdit returns the edit of the chunk that holds mailbox's uid.
-func (c *cmdCtx) columnEdit(mailbox uint64, uid uint32) *columnEdit {
-	key := sortChunkKey(mailbox, uid/sortChunkUIDs)
+// add appends the record of uid with entry to the edit's additions.
+func (e *columnEdit) add(uid uint32, entry []byte) {
+	if len(e.adds) > 0 && uid <= e.lastAdd {
+		e.unsorted = true
+	}
+	e.adds = appendColumnRecord(e.adds, uid, entry)
+	e.lastAdd = max(e.lastAdd, uid)
+}
+
+// sortedAdds returns the edit's additions in UID order, one record per UID (the last
+// added).
+func (e *columnEdit) sortedAdds() []byte {
+	if !e.unsorted {
+		return e.adds
+	}
+	type record struct {
+		uid uint32
+		rec []byte
+	}
+	var recs []record
+	for rest := e.adds; len(rest) > 0; {
+		uid, rec, next, _ := nextColumnRecord(rest)
+		recs = append(recs, record{uid, rec})
+		rest = next
+	}
+	slices.SortStableFunc(recs, func(a, b record) int { return cmp.Compare(a.uid, b.uid) })
+	out := make([]byte, 0, len(e.adds))
+	for i, r := range recs {
+		if i+1 < len(recs) && recs[i+1].uid == r.uid {
+			continue
+		}
+		out = append(out, r.rec...)
+	}
+	return out
+}
+
+// columnEdit returns the command's edit of the chunk stored under key.
+func (c *cmdCtx) columnEdit(key []byte) *columnEdit {
 	e := c.columnEdits[string(key)]
 	if e == nil {
 		if c.columnEdits == nil {
@@ -175,8 +217,7 @@ func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.Mes
 	if err != nil {
 		return err
 	}
-	e := c.columnEdit(ms.box().GetId(), uid)
-	e.adds = appendColumnRecord(e.adds, uid, entry)
+	c.columnEdit(sortChunkKey(ms.box().GetId(), uid/sortChunkUIDs)).add(uid, entry)
 	return nil
 }
 
@@ -190,7 +231,7 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 		c.tx.mustDelete(key)
 		return nil
 	}
-	e := c.columnEdit(mailbox, uid)
+	e := c.columnEdit(sortChunkKey(mailbox, uid/sortChunkUIDs))
 	e.removes = append(e.removes, uid)
 	return nil
 }
@@ -200,13 +241,7 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 // a message, left by a replica of the previous version, or a chunk that does not take
 // apart), and drops the command's pending edits of its chunks.
 func (c *cmdCtx) destroySortColumn(mailbox uint64) error {
-	chunks := mailboxPrefix(prefixSortChunk, mailbox)
-	for k := range c.columnEdits {
-		if strings.HasPrefix(k, string(chunks)) {
-			delete(c.columnEdits, k)
-		}
-	}
-	if err := c.deleteRange(chunks); err != nil {
+	if err := c.destroyChunks(mailboxPrefix(prefixSortChunk, mailbox)); err != nil {
 		return err
 	}
 	if err := c.deleteRange(mailboxPrefix(prefixMessageNumber, mailbox)); err != nil {
@@ -215,8 +250,20 @@ func (c *cmdCtx) destroySortColumn(mailbox uint64) error {
 	return c.deleteRange(mailboxPrefix(prefixSortColumn, mailbox))
 }
 
-// writeSortColumn rewrites each chunk the command edited, once (finish), in key order.
-func (c *cmdCtx) writeSortColumn() error {
+// destroyChunks removes every chunk under prefix (a column of a mailbox being destroyed)
+// and drops the command's pending edits of them.
+func (c *cmdCtx) destroyChunks(prefix []byte) error {
+	for k := range c.columnEdits {
+		if strings.HasPrefix(k, string(prefix)) {
+			delete(c.columnEdits, k)
+		}
+	}
+	return c.deleteRange(prefix)
+}
+
+// writeColumns rewrites each chunk of the sort-key and listing columns the command
+// edited, once (finish), in key order.
+func (c *cmdCtx) writeColumns() error {
 	keys := make([]string, 0, len(c.columnEdits))
 	for k := range c.columnEdits {
 		keys = append(keys, k)
@@ -231,7 +278,7 @@ func (c *cmdCtx) writeSortColumn() error {
 		if !found && len(e.adds) == 0 {
 			continue
 		}
-		recs := editColumnChunk(old, e.adds, e.removes)
+		recs := editColumnChunk(old, e.sortedAdds(), e.removes)
 		if len(recs) == 0 {
 			if found {
 				c.tx.mustDelete(e.key)

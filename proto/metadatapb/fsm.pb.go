@@ -1701,8 +1701,13 @@ type MailboxRecord struct {
 	// The last UID a NumberMessagesCommand went through while numbers_complete is false;
 	// the next one resumes above it. 0 once complete.
 	NumberedThroughUid uint32 `protobuf:"varint,3021,opt,name=numbered_through_uid,json=numberedThroughUid,proto3" json:"numbered_through_uid,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Every message of the mailbox has its entry (UID, MODSEQ, flags) in the listing column
+	// (metadata/listingcolumn.go), which a SELECT listing then reads instead of the records:
+	// set at creation. A mailbox stored before the column has it false and is listed from
+	// its records.
+	ListingColumn bool `protobuf:"varint,3180,opt,name=listing_column,json=listingColumn,proto3" json:"listing_column,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MailboxRecord) Reset() {
@@ -1768,6 +1773,13 @@ func (x *MailboxRecord) GetNumberedThroughUid() uint32 {
 		return x.NumberedThroughUid
 	}
 	return 0
+}
+
+func (x *MailboxRecord) GetListingColumn() bool {
+	if x != nil {
+		return x.ListingColumn
+	}
+	return false
 }
 
 // MessageIndex is the part of a message that SELECT and flag commands read; the
@@ -2364,13 +2376,14 @@ const file_fsm_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
 	"\x05scram\x18\xe8\a \x03(\v2$.strata.metadata.v1.ScramCredentialsR\x05scram\x12K\n" +
-	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\xf0\x01\n" +
+	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\x98\x02\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
 	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12/\n" +
 	"\x13last_message_number\x18\xd4\x16 \x01(\rR\x11lastMessageNumber\x12*\n" +
 	"\x10numbers_complete\x18\xcc\x17 \x01(\bR\x0fnumbersComplete\x121\n" +
-	"\x14numbered_through_uid\x18\xcd\x17 \x01(\rR\x12numberedThroughUid\"\xf5\x01\n" +
+	"\x14numbered_through_uid\x18\xcd\x17 \x01(\rR\x12numberedThroughUid\x12&\n" +
+	"\x0elisting_column\x18\xec\x18 \x01(\bR\rlistingColumn\"\xf5\x01\n" +
 	"\fMessageIndex\x12\x16\n" +
 	"\x06modseq\x18\x01 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x02 \x03(\tR\x05flags\x12,\n" +
