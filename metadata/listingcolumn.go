@@ -34,8 +34,10 @@ import (
 // the records). A mailbox stored before the column keeps listing_column false, has no
 // chunks, and is listed from its records. Nothing migrates it at load or restore: the
 // FSM's state must stay a function of the log (package doc, Determinism). A replica of the
-// previous version applying the same log keeps no column and ignores the field, so upgrade
-// the replicas of a group together, as for the sort-key column.
+// previous version applying the same log writes no chunks but carries the field along (as
+// an unknown field of the record), so once upgraded its column would lack the messages it
+// added in between and its listings would miss them: upgrade the replicas of a group
+// together, as for the sort-key column.
 
 // listingChunkKey is the key of a mailbox's chunk number chunk of the listing column.
 func listingChunkKey(mailbox uint64, chunk uint32) []byte {
