@@ -205,7 +205,7 @@ func TestBatchPrunesDedupAfterHorizonMoves(t *testing.T) {
 // TestPruneMemoForgets: the writes that could make a memo wrong forget or lower it.
 func TestPruneMemoForgets(t *testing.T) {
 	var p pruneMemo
-	p.dedup.learn(100, 200)
+	p.dedup.learnBefore(100, 201)
 	p.dedup.set(dedupAgeKey(201, alice, []byte("k")))
 	if !p.dedup.empty(100, 200) || p.dedup.empty(100, 201) || p.dedup.empty(99, 200) {
 		t.Fatal("dedup memo: a key outside its range changed it, or it covers more than it saw")
@@ -214,7 +214,7 @@ func TestPruneMemoForgets(t *testing.T) {
 	if p.dedup.empty(100, 200) {
 		t.Fatal("dedup memo kept after a key in its range was written")
 	}
-	p.marks.learn(0, 10)
+	p.marks.learnBefore(0, 11)
 	p.track(markAgeKey(10, alice, []byte("k")), nil, true)
 	if p.marks.empty(0, 10) {
 		t.Fatal("mark memo kept after a mark in its range was written")
@@ -293,5 +293,36 @@ func TestDedupMemoCarriedAcrossBatches(t *testing.T) {
 	defer v.close()
 	if _, found, err := getRaw(v.r, dedupKey(alice, []byte("k1"))); err != nil || found {
 		t.Fatalf("dedup record after the horizon passed it, with the memo carried from batch to batch: found=%v err=%v", found, err)
+	}
+}
+
+// TestHistoryMemoCarriedAcrossBatches: the history prunes' memo, handed from batch to
+// batch, skips the scans of young journals and tombstones, and a batch whose log time
+// passes the retention still prunes them; a replica that applies the same log one entry
+// per batch on a cold cache ends with the same store.
+func TestHistoryMemoCarriedAcrossBatches(t *testing.T) {
+	h := withAccount(t)
+	inbox := h.mustMailbox(alice, "INBOX").GetId()
+	h.ok(cmdAppend(alice, inbox, "b1", "b2"))
+	h.ok(cmdStore(alice, inbox, metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(1, 1)}, `\Deleted`))
+	h.ok(cmdExpunge(alice, inbox))
+	h.ok(cmdAppend(alice, inbox, "b3")) // young history: the memo learns it
+	g := h.f.acquire()
+	carried := g.carried
+	g.release()
+	if carried == nil || carried.history[inbox] == nil || !carried.history[inbox].journal.known || !carried.history[inbox].tombstones.known {
+		t.Fatalf("no history memo of mailbox %d carried to the next batch", inbox)
+	}
+	h.ok(cmdAppend(alice, inbox, "b4")) // skips the scans
+	if box := h.mustMailbox(alice, "INBOX"); box.GetJournalFloor() != 0 || box.GetVanishedFloor() != 0 {
+		t.Fatalf("journal floor %d, vanished floor %d: pruned before the retention", box.GetJournalFloor(), box.GetVanishedFloor())
+	}
+	first := len(h.log)
+	h.now = h.now.Add(tombstoneRetention + time.Hour)
+	entries := []*raft.Log{h.entry(cmdAppend(alice, inbox, "b5"))}
+	wantCodes(t, h.applyBatchAndReplay(first, entries), codes.OK)
+	box := h.mustMailbox(alice, "INBOX")
+	if box.GetJournalFloor() == 0 || box.GetVanishedFloor() == 0 {
+		t.Fatalf("journal floor %d, vanished floor %d: nothing pruned with the memo carried", box.GetJournalFloor(), box.GetVanishedFloor())
 	}
 }

@@ -127,6 +127,12 @@
 //     numbers_complete has numbers on every entry that can have them; one stored before
 //     the dictionary gets them only through NumberMessagesCommands (numberfill.go), in UID
 //     order from its numbered_through_uid, never at load or restore.
+//   - Dates projection (sortdates.go). A mailbox with dates_complete has, per column
+//     entry and nothing else, a 28-byte record of its UID, sort date (sent, else
+//     internal: RFC 5256 2.2), internal date and size in the 'F' chunk of its UID, written
+//     and removed in the command that writes and removes the entry; one stored before the
+//     projection gets it only through NumberMessagesCommands after its numbers, and until
+//     then ReadSortColumn derives the records from the column.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

@@ -27,10 +27,13 @@ import "encoding/binary"
 //	'c' mailbox id, uid / 128          -> the sort-key column's records of those UIDs: per
 //	                                      message its UID, then its SortColumnEntry (the
 //	                                      message's sort and thread keys, sortcolumn.go)
+//	'F' mailbox id, uid / 128          -> the dates projection of those UIDs' column entries:
+//	                                      per message 28 bytes, UID, sort date, internal
+//	                                      date, size (sortdates.go)
 //	'C' mailbox id, uid                -> SortColumnEntry: a message's entry in the column
 //	                                      as stored before the chunks ('c'); read, removed,
 //	                                      never written
-//	'F' mailbox id, uid / 128          -> the listing column's records of those UIDs: per
+//	'k' mailbox id, uid / 128          -> the listing column's records of those UIDs: per
 //	                                      message its UID, then its MODSEQ and flags
 //	                                      (listingcolumn.go), for a mailbox whose record
 //	                                      has listing_column
@@ -91,7 +94,8 @@ const (
 	prefixStructure     = 'S'
 	prefixSortColumn    = 'C'
 	prefixSortChunk     = 'c'
-	prefixListingChunk  = 'F'
+	prefixSortDates     = 'F'
+	prefixListingChunk  = 'k'
 	prefixMessageNumber = 'I'
 	prefixTombstone     = 'X'
 	prefixJournal       = 'J'

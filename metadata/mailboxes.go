@@ -87,6 +87,7 @@ func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl
 			ObjectId:       mailboxObjectID(owner, id, uidValidity, c.now),
 		},
 			NumbersComplete: true, // numbered from its first message (numberfill.go)
+			DatesComplete:   true, // dated from its first message (sortdates.go)
 			ListingColumn:   true, // listed from its first message (listingcolumn.go)
 		},
 		dirty:   true,

@@ -199,11 +199,17 @@ func pruneMarks(tx *txn, now int64) error {
 		// Nothing expired since an earlier command of the batch looked (prunememo.go).
 		return nil
 	}
-	bounds := make([]byte, 0, 18)
-	lower := binary.BigEndian.AppendUint64(append(bounds[0:0:9], prefixMarkAge), uint64(floor))
-	upper := binary.BigEndian.AppendUint64(append(bounds[9:9], prefixMarkAge), uint64(now)+1)
+	lower := binary.BigEndian.AppendUint64(append(make([]byte, 0, 9), prefixMarkAge), uint64(floor))
+	upper := []byte{prefixMarkAge + 1}
 	var expired [][]byte
+	var next uint64 // the expiry of the first mark not yet due (0: none)
 	err = scan(tx, lower, upper, func(k, _ []byte) (bool, error) {
+		if len(k) >= 9 {
+			if t := binary.BigEndian.Uint64(k[1:9]); t > uint64(now) {
+				next = t
+				return false, nil
+			}
+		}
 		expired = append(expired, append([]byte(nil), k...))
 		return len(expired) < markPruneBatch, nil
 	})
@@ -211,7 +217,7 @@ func pruneMarks(tx *txn, now int64) error {
 		return fmt.Errorf("prune marks: %w", err)
 	}
 	if len(expired) == 0 {
-		tx.memo.marks.learn(floor, now)
+		tx.memo.marks.learnBefore(floor, next)
 		return nil
 	}
 	c := &cmdCtx{tx: tx, now: now}
@@ -233,7 +239,7 @@ func pruneMarks(tx *txn, now int64) error {
 	last := int64(binary.BigEndian.Uint64(expired[len(expired)-1][1:9]))
 	tx.mustSet(keyMarkFloor, encodeUint64(uint64(last)))
 	if len(expired) < markPruneBatch {
-		tx.memo.marks.learn(floor, now)
+		tx.memo.marks.learnBefore(floor, next)
 	}
 	return nil
 }

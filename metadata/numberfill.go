@@ -40,6 +40,11 @@ import (
 //
 // MessageNumbering runs on the leader: it lists the mailboxes without numbers_complete and
 // proposes the commands for each, at a low duty cycle.
+//
+// The same commands then fill the dates projection of the sort-key column (sortdates.go)
+// of a mailbox stored before it: once numbers_complete, a command gives the entries above
+// dated_through_uid their records, at most max_entries of them, and the one that reaches
+// the column's end sets dates_complete. The result is complete when both are.
 
 // maxNumberEntries bounds the entries one NumberMessagesCommand looks at (about 4,096 x 200
 // bytes of column, a few chunks' rewrite).
@@ -53,18 +58,45 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 	}
 	out := &metadatapb.NumberMessagesResult{Complete: true}
 	result := &metadatapb.CommandResult{Result: &metadatapb.CommandResult_NumberMessages{NumberMessages: out}}
-	if ms.rec.GetNumbersComplete() {
+	if ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete() {
 		return result, nil
 	}
 	limit := int(min(max(req.GetMaxEntries(), 1), maxNumberEntries))
-	mailbox := ms.box().GetId()
-	after := ms.rec.GetNumberedThroughUid()
+	if ms.rec.GetNumbersComplete() {
+		out.Complete, err = c.fillDates(ms, limit)
+		return result, err
+	}
+	after, done, err := c.walkColumn(ms.box().GetId(), ms.rec.GetNumberedThroughUid(), limit, func(uid uint32, rec []byte) error {
+		numbered, err := c.numberEntry(ms, uid, rec)
+		if numbered {
+			out.Numbered++
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	ms.dirty = true
+	if done {
+		ms.rec.NumbersComplete, ms.rec.NumberedThroughUid = true, 0
+		out.Complete = ms.rec.GetDatesComplete() // else the dates follow (sortdates.go)
+		return result, nil
+	}
+	out.Complete, out.NumberedThroughUid = false, after
+	ms.rec.NumberedThroughUid = after
+	return result, nil
+}
+
+// walkColumn gives fn the column records of mailbox above after (both layouts,
+// sortColumnRecords), in UID order, at most limit of them; it returns the last UID it
+// went through and whether it reached the column's end.
+func (c *cmdCtx) walkColumn(mailbox uint64, after uint32, limit int, fn func(uid uint32, rec []byte) error) (through uint32, done bool, err error) {
 	looked := 0
 	v := &view{r: c.tx}
 	for looked < limit {
 		recs, last, more, err := v.sortColumnRecords(mailbox, after, sortColumnChunkBytes, false)
 		if err != nil {
-			return nil, err
+			return 0, false, err
 		}
 		for len(recs) > 0 && looked < limit {
 			uid, rec, rest, ok := nextColumnRecord(recs)
@@ -74,27 +106,18 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 			recs = rest
 			after = uid
 			looked++
-			numbered, err := c.numberEntry(ms, uid, rec)
-			if err != nil {
-				return nil, err
-			}
-			if numbered {
-				out.Numbered++
+			if err := fn(uid, rec); err != nil {
+				return 0, false, err
 			}
 		}
 		if looked < limit && !more {
-			ms.rec.NumbersComplete, ms.rec.NumberedThroughUid = true, 0
-			ms.dirty = true
-			return result, nil
+			return after, true, nil
 		}
 		if looked < limit {
 			after = last
 		}
 	}
-	out.Complete, out.NumberedThroughUid = false, after
-	ms.rec.NumberedThroughUid = after
-	ms.dirty = true
-	return result, nil
+	return after, false, nil
 }
 
 // numberEntry gives the column record rec of uid the numbers of its ids if its entry has
@@ -121,7 +144,7 @@ func (c *cmdCtx) numberEntry(ms *mailboxState, uid uint32, rec []byte) (bool, er
 		c.tx.mustSet(key, grown)
 		return true, nil
 	}
-	c.columnEdit(sortChunkKey(mailbox, uid/sortChunkUIDs)).add(uid, grown)
+	c.sortColumnEdit(mailbox, uid).add(uid, grown)
 	return true, nil
 }
 
@@ -150,7 +173,8 @@ func entryKeys(entry []byte) (keys []byte, numbered, ok bool) {
 	return keys, numbered, ok
 }
 
-// unnumberedMailboxes returns up to limit mailboxes without numbers_complete as the
+// unnumberedMailboxes returns up to limit mailboxes without numbers_complete or
+// dates_complete as the
 // commands that number them, in id order above afterID: all of them, or account's (by its
 // mailbox names) if account is not empty.
 func (v *view) unnumberedMailboxes(account string, afterID uint64, limit int) ([]*metadatapb.NumberMessagesCommand, error) {
@@ -161,7 +185,7 @@ func (v *view) unnumberedMailboxes(account string, afterID uint64, limit int) ([
 		if err := proto.Unmarshal(val, rec); err != nil {
 			return err
 		}
-		if !rec.GetNumbersComplete() {
+		if !rec.GetNumbersComplete() || !rec.GetDatesComplete() {
 			out = append(out, &metadatapb.NumberMessagesCommand{Account: rec.GetAccount(), MailboxId: rec.GetMailbox().GetId(), MaxEntries: maxNumberEntries})
 		}
 		return nil

@@ -131,6 +131,7 @@ func numberState(t testing.TB, f *FSM, mailbox uint64) []byte {
 		{mailboxKey(mailbox), mailboxKey(mailbox + 1)},
 		{mailboxPrefix(prefixSortChunk, mailbox), mailboxPrefixEnd(prefixSortChunk, mailbox)},
 		{mailboxPrefix(prefixSortColumn, mailbox), mailboxPrefixEnd(prefixSortColumn, mailbox)},
+		{mailboxPrefix(prefixSortDates, mailbox), mailboxPrefixEnd(prefixSortDates, mailbox)},
 		{mailboxPrefix(prefixMessageNumber, mailbox), mailboxPrefixEnd(prefixMessageNumber, mailbox)},
 	} {
 		err := scan(v.r, r[0], r[1], func(k, val []byte) (bool, error) {

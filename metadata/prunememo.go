@@ -16,12 +16,16 @@ import (
 // (doc.go "Determinism"). Every write of the batch goes through the txn, which shows it to
 // the memo (track) before anything can read the memo again; a write that could make a
 // memo wrong forgets or lowers it, rollbacks included (they write through mustSet and
-// mustDelete). The memo lives and dies with its txn, except the dedup memo, which a
-// committed batch hands to the next (txn.carry, as its read cache): the dedup prune learns
-// the time of the oldest record not yet due, so that the batches of one Append each skip
-// their scan until it is due, and every dedup record a batch writes narrows the memo to
-// end before its expiry. A batch that does not commit hands nothing on, and a restored
-// snapshot starts a new store generation without it.
+// mustDelete). A committed batch hands its memo to the next (txn.carry, as its read
+// cache): the dedup and mark prunes learn the time of the oldest record not yet due, so
+// that the batches of one Append each skip their scan until it is due, and every record a
+// batch writes narrows the memo to end before its expiry; the history memo keeps the
+// stamp of each mailbox's first journal entry and tombstone, which a later batch's log
+// time passes only once they are old enough to prune (issue 14, append21: the first
+// command of every batch on a mailbox scanned its history). The store's every write goes
+// through a txn, so what a memo says of it stays true from batch to batch. A batch that
+// does not commit hands nothing on, and a restored snapshot starts a new store generation
+// without it.
 type pruneMemo struct {
 	dedup, marks expiryMemo
 	// history is per mailbox id (history.go).
@@ -38,11 +42,6 @@ type expiryMemo struct {
 // empty reports whether a prune from floor up to now would find nothing.
 func (m *expiryMemo) empty(floor, now int64) bool {
 	return m.known && uint64(floor) >= m.floor && uint64(now) <= m.upTo
-}
-
-// learn records that the index holds nothing in [floor, now].
-func (m *expiryMemo) learn(floor, now int64) {
-	*m = expiryMemo{known: true, floor: uint64(floor), upTo: uint64(now)}
 }
 
 // learnBefore records that the index holds nothing in [floor, next) (next 0: nothing from

@@ -69,6 +69,7 @@ var (
 	sortColumnDateField = fieldNumber(&metadatapb.SortColumnEntry{}, "internal_date_unix")
 	sortColumnSizeField = fieldNumber(&metadatapb.SortColumnEntry{}, "size")
 	sortColumnKeysField = fieldNumber(&metadatapb.SortColumnEntry{}, "keys")
+	keysSentField       = fieldNumber(&metadatapb.SortKeys{}, "sent_unix")
 )
 
 func sortColumnKey(mailbox uint64, uid uint32) []byte {
@@ -140,11 +141,16 @@ func nextColumnRecord(recs []byte) (uid uint32, rec, rest []byte, ok bool) {
 type columnEdit struct {
 	key     []byte
 	adds    []byte   // records, UIDs ascending unless unsorted
-	removes []uint32 // UIDs
+	removes []uint32 // UIDs, of the chunk and of its dates projection if it has one
 	lastAdd uint32   // the UID of the last record of adds
 	// unsorted: a record was added at or below lastAdd (a listing entry replaced twice in
 	// one command); writeColumns sorts the records, the last of a UID winning.
 	unsorted bool
+	// For a chunk of the sort-key column (sortColumnEdit), the chunk of its dates
+	// projection (sortdates.go) of the same UIDs, and its records to add, UIDs ascending;
+	// nil for a chunk of the listing column.
+	datesKey []byte
+	dateAdds []byte
 }
 
 // add appends the record of uid with entry to the edit's additions.
@@ -196,6 +202,16 @@ func (c *cmdCtx) columnEdit(key []byte) *columnEdit {
 	return e
 }
 
+// sortColumnEdit returns the command's edit of the sort-key column's chunk that holds
+// mailbox's uid, with its chunk of the dates projection.
+func (c *cmdCtx) sortColumnEdit(mailbox uint64, uid uint32) *columnEdit {
+	e := c.columnEdit(sortChunkKey(mailbox, uid/sortChunkUIDs))
+	if e.datesKey == nil {
+		e.datesKey = sortDatesKey(mailbox, uid/sortChunkUIDs)
+	}
+	return e
+}
+
 // maxSortColumnKeys bounds the sort keys a column entry holds. The frontend's keys are far
 // smaller (256 bytes a field, 64 references: under 20 KiB), but another client of the
 // service may send up to a request's size per message, and 128 such entries in one chunk
@@ -206,7 +222,8 @@ func (c *cmdCtx) columnEdit(key []byte) *columnEdit {
 const maxSortColumnKeys = 32 << 10
 
 // putSortColumn adds the column entry of a message being added with idx and structure, if
-// the structure has sort keys of at most maxSortColumnKeys bytes.
+// the structure has sort keys of at most maxSortColumnKeys bytes, and its record in the
+// dates projection (sortdates.go).
 // The entry carries the numbers of its Message-ID and references (messagenumbers.go).
 func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.MessageIndex, structure []byte) error {
 	keys, ok := structureSortKeys(structure)
@@ -217,27 +234,30 @@ func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.Mes
 	if err != nil {
 		return err
 	}
-	c.columnEdit(sortChunkKey(ms.box().GetId(), uid/sortChunkUIDs)).add(uid, entry)
+	e := c.sortColumnEdit(ms.box().GetId(), uid)
+	e.add(uid, entry)
+	internalDate := idx.GetInternalDateUnix()
+	e.dateAdds = appendDateRecord(e.dateAdds, uid, sortDate(internalDate, keys), internalDate, idx.GetSize())
 	return nil
 }
 
 // dropSortColumn removes the column entry of a message being removed: its own key if it
-// was stored before the chunks, else from its chunk.
+// was stored before the chunks, else from its chunk; and its record in the dates
+// projection (which a backfill gives entries of either layout, sortdates.go).
 func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 	key := sortColumnKey(mailbox, uid)
 	if _, found, err := c.tx.get(key); err != nil {
 		return err
 	} else if found {
 		c.tx.mustDelete(key)
-		return nil
 	}
-	e := c.columnEdit(sortChunkKey(mailbox, uid/sortChunkUIDs))
+	e := c.sortColumnEdit(mailbox, uid)
 	e.removes = append(e.removes, uid)
 	return nil
 }
 
 // destroySortColumn removes the whole column of a mailbox being destroyed: every key of
-// its chunks, of its Message-ID dictionary and of the entries stored before the chunks, whatever they hold (a record without
+// its chunks, of its dates projection, of its Message-ID dictionary and of the entries stored before the chunks, whatever they hold (a record without
 // a message, left by a replica of the previous version, or a chunk that does not take
 // apart), and drops the command's pending edits of its chunks.
 func (c *cmdCtx) destroySortColumn(mailbox uint64) error {
@@ -245,6 +265,9 @@ func (c *cmdCtx) destroySortColumn(mailbox uint64) error {
 		return err
 	}
 	if err := c.deleteRange(mailboxPrefix(prefixMessageNumber, mailbox)); err != nil {
+		return err
+	}
+	if err := c.deleteRange(mailboxPrefix(prefixSortDates, mailbox)); err != nil {
 		return err
 	}
 	return c.deleteRange(mailboxPrefix(prefixSortColumn, mailbox))
@@ -262,7 +285,8 @@ func (c *cmdCtx) destroyChunks(prefix []byte) error {
 }
 
 // writeColumns rewrites each chunk of the sort-key and listing columns the command
-// edited, once (finish), in key order.
+// edited, once (finish), in key order, a sort-key chunk with its chunk of the dates
+// projection.
 func (c *cmdCtx) writeColumns() error {
 	keys := make([]string, 0, len(c.columnEdits))
 	for k := range c.columnEdits {
@@ -271,6 +295,12 @@ func (c *cmdCtx) writeColumns() error {
 	slices.Sort(keys)
 	for _, k := range keys {
 		e := c.columnEdits[k]
+		slices.Sort(e.removes)
+		if e.datesKey != nil {
+			if err := c.writeDateChunk(e); err != nil {
+				return err
+			}
+		}
 		old, found, err := c.tx.get(e.key)
 		if err != nil {
 			return err
@@ -405,8 +435,9 @@ func (v *view) sortColumnRecords(mailbox uint64, afterUID uint32, maxBytes int, 
 }
 
 // ReadSortColumn streams the sort-key column of a mailbox above after_uid in UID order
-// (sortcolumn.go), as records if the request asks for them, else as uids and entries; it
-// needs r (RFC 4314 4), checked once on the first view. Each chunk is read from its own
+// (sortcolumn.go), as records if the request asks for them, else as uids and entries, or
+// its dates projection with dates_only (sortdates.go); it needs r (RFC 4314 4), checked
+// once on the first view. Each chunk is read from its own
 // consistent view after the read barrier, released before it is sent.
 func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream grpc.ServerStreamingServer[metadatapb.SortColumnChunk]) error {
 	user, err := actingUser(req.GetUser())
@@ -417,10 +448,13 @@ func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream g
 	if err != nil {
 		return err
 	}
-	_, _, err = v.access(user, normalizeOwner(req.GetAccount()), req.GetMailboxId(), "", rightRead)
+	rec, _, err := v.access(user, normalizeOwner(req.GetAccount()), req.GetMailboxId(), "", rightRead)
 	v.close()
 	if err != nil {
 		return readStatus(err)
+	}
+	if req.GetDatesOnly() {
+		return s.sendSortDates(req.GetMailboxId(), req.GetAfterUid(), rec.GetDatesComplete(), stream)
 	}
 	after, full := req.GetAfterUid(), false
 	for {

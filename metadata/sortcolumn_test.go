@@ -37,7 +37,8 @@ func cmdAppendKeys(account string, mailbox uint64, withKeys bool, blobs ...strin
 
 // wantSortColumn checks the sort-key column against the messages: an entry exactly for
 // each message whose structure has sort keys (of at most maxSortColumnKeys bytes), holding its internal date, size and those
-// keys, decodable as a SortColumnEntry. It returns the number of entries.
+// keys, decodable as a SortColumnEntry; and the dates projection against the column
+// (wantSortDates). It returns the number of entries.
 func (h *harness) wantSortColumn() int {
 	h.t.Helper()
 	v := h.f.view()
@@ -74,8 +75,13 @@ func (h *harness) wantSortColumn() int {
 	}
 	dict := h.messageNumbers(v)
 	got := 0
+	dates := map[uint64]map[uint32][]byte{}
 	check := func(mailbox uint64, uid uint32, val []byte) error {
 		got++
+		if dates[mailbox] == nil {
+			dates[mailbox] = map[uint32][]byte{}
+		}
+		dates[mailbox][uid], _ = dateRecordOfEntry(nil, uid, val)
 		k := sortColumnKey(mailbox, uid)
 		w, ok := want[string(k)]
 		if !ok {
@@ -118,7 +124,49 @@ func (h *harness) wantSortColumn() int {
 	if got != len(want) {
 		h.t.Fatalf("column has %d entries, messages with sort keys %d", got, len(want))
 	}
+	h.wantSortDates(v, dates)
 	return got
+}
+
+// wantSortDates checks the dates projection ('F' chunks) against the records derived from
+// the column's entries (want, by mailbox and UID): every record of a chunk in UID order,
+// of that chunk's run of UIDs, equal to its entry's; no chunk empty; and for a mailbox
+// with dates_complete, a record for every entry.
+func (h *harness) wantSortDates(v *view, want map[uint64]map[uint32][]byte) {
+	h.t.Helper()
+	got := map[uint64]int{}
+	err := scan(v.r, []byte{prefixSortDates}, []byte{prefixSortDates + 1}, func(k, recs []byte) (bool, error) {
+		mailbox, chunk := binary.BigEndian.Uint64(k[1:9]), uidFromKey(k)
+		if len(recs) == 0 || len(recs)%sortDateRecordLen != 0 {
+			return false, fmt.Errorf("dates chunk %x holds %d bytes", k, len(recs))
+		}
+		prev := uint32(0)
+		for off := 0; off < len(recs); off += sortDateRecordLen {
+			rec := recs[off : off+sortDateRecordLen]
+			uid := dateRecordUID(rec)
+			if uid/sortChunkUIDs != chunk || uid <= prev {
+				return false, fmt.Errorf("dates chunk %x: UID %d after %d", k, uid, prev)
+			}
+			if w, ok := want[mailbox][uid]; !ok || !bytes.Equal(w, rec) {
+				return false, fmt.Errorf("mailbox %d UID %d: dates %x, want %x (entry %v)", mailbox, uid, rec, w, ok)
+			}
+			prev = uid
+			got[mailbox]++
+		}
+		return true, nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for mailbox, recs := range want {
+		rec := &metadatapb.MailboxRecord{}
+		if found, err := getProto(v.r, mailboxKey(mailbox), rec); err != nil || !found {
+			continue // records left without a mailbox are checked above
+		}
+		if rec.GetDatesComplete() && got[mailbox] != len(recs) {
+			h.t.Fatalf("mailbox %d is dates_complete with %d dates, %d column entries", mailbox, got[mailbox], len(recs))
+		}
+	}
 }
 
 // messageNumbers returns every mailbox's Message-ID dictionary ('I' keys), checking that
@@ -521,7 +569,7 @@ func (h *harness) deleteLeavesNoColumn(mailbox string) {
 	h.t.Helper()
 	h.ok(cmdDeleteMailbox(alice, mailbox))
 	h.ok(cmdDeleteAccount(alice))
-	if n := h.keysWith(prefixSortChunk) + h.keysWith(prefixSortColumn); n != 0 {
+	if n := h.keysWith(prefixSortChunk) + h.keysWith(prefixSortColumn) + h.keysWith(prefixSortDates); n != 0 {
 		h.t.Fatalf("%d sort-column keys left after DELETE of the mailbox and the account", n)
 	}
 }

@@ -1,9 +1,58 @@
 package imap
 
 import (
+	"context"
+	"errors"
+	"io"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/strata-mail/strata/frontend/imap/sortthread"
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
+
+// ColumnReader is the metadata service's ReadSortColumn.
+type ColumnReader interface {
+	ReadSortColumn(ctx context.Context, in *metadatapb.ReadSortColumnRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[metadatapb.SortColumnChunk], error)
+}
+
+// FirstSort is what the first SORT of a mailbox does past the search, without a session:
+// it reads the mailbox's sort-key column as req asks (the whole column, or its dates
+// projection with dates_only) into a new cache that keeps fields (allFields: as the
+// owner's cache; 0: dates and sizes only), then orders uids (ascending) by keys. It
+// returns the order (positions in uids) and the bytes of column read.
+func FirstSort(ctx context.Context, md ColumnReader, req *metadatapb.ReadSortColumnRequest, everyField bool, uids []uint32, keys []sortthread.Criterion) ([]int32, int64, error) {
+	fields := sortFields(0)
+	if everyField {
+		fields = allFields
+	}
+	cache := newCommandSortCache(fields, false)
+	box := sortBoxKey{owner: req.GetAccount(), mailboxID: req.GetMailboxId()}
+	stream, err := md.ReadSortColumn(ctx, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	var filling *sortBox
+	var read int64
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, read, err
+		}
+		read += int64(len(chunk.GetDates()) + len(chunk.GetRecords()) + len(chunk.GetEntries()))
+		last, _ := chunkLastUID(chunk)
+		if filling, err = cache.appendChunk(box, filling, last, len(uids), chunk); err != nil {
+			return nil, read, err
+		}
+	}
+	snap, rows := cache.snapshot(box, uids)
+	return snap.columns(rows).Order(keys), read, nil
+}
 
 // SetTestHook makes the engine call hook at its test points (testHook in server.go) until
 // the test ends. Set it before the test's server starts, so that the server's goroutines
@@ -46,6 +95,10 @@ func SetSortColumnMin(t testing.TB, n int64) {
 	old := columnMinMissing.Swap(n)
 	t.Cleanup(func() { columnMinMissing.Store(old) })
 }
+
+// DateRecordsRead is how many messages SORTs have read from the column's dates projection
+// since the process started (sortcolumn.go).
+func DateRecordsRead() int64 { return dateRecordsRead.Load() }
 
 // MeasureCPU is measureCPU for the external benchmarks.
 func MeasureCPU(b *testing.B) func() { return measureCPU(b) }

@@ -77,7 +77,8 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 			// RFC 7162 3.1.6: the highest MODSEQ of the messages found.
 			modseq = s.highestModSeqOf(matched)
 		}
-		c.bw.Write(imapresp.AppendSearch(nil, nums, modseq))
+		// A write error is the connection's, sticky in c.bw: its next flush reports it.
+		_ = imapresp.WriteSearch(c.bw, nums, modseq)
 		return nil
 	}
 	returns := args.Return
@@ -185,8 +186,10 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, rele
 		return matched, relevancy, err
 	}
 	// The candidates the index's exact answers cover need only the other keys checked
-	// (often none that read the message); the rest are verified in full.
-	var sure, unsure []int
+	// (often none that read the message); the rest are verified in full. A common word
+	// makes nearly every message of the view sure: they are kept in positions' own array
+	// (filtered in place, each write at or before its read), not copied from list to list.
+	sure, unsure := positions[:0], []int(nil)
 	for _, i := range positions {
 		if exact.sure(s.msgs.uids[i]) {
 			sure = append(sure, i)
@@ -197,6 +200,7 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, rele
 	rest := exact.without(crit)
 	var matchedSure []int
 	if needRecord, _ := criteriaNeeds(rest); !needRecord {
+		matchedSure = sure[:0]
 		for _, i := range sure {
 			if ok, _ := c.matchCriteria(rest, i, nil, fuzzy); ok {
 				matchedSure = append(matchedSure, i)
@@ -209,9 +213,24 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, rele
 	if err != nil {
 		return nil, nil, err
 	}
-	matched = append(matchedSure, matchedUnsure...)
-	slices.Sort(matched)
-	return matched, relevancy, nil
+	return mergePositions(matchedSure, matchedUnsure), relevancy, nil
+}
+
+// mergePositions returns the positions of two ascending lists without common elements,
+// ascending; a when b is empty (no copy).
+func mergePositions(a, b []int) []int {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]int, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0] < b[0] {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }
 
 // nonNil returns positions, an empty list for none (nil means the whole view).

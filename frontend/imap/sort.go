@@ -196,23 +196,29 @@ func (c *conn) sortKeysOf(uids []uint32, fields sortFields, deadline time.Time) 
 	if cache == nil || cache.max <= 0 {
 		cache = newCommandSortCache(fields, false)
 	}
-	keys, rows, complete, err := c.fillSortKeys(cache, box, uids, deadline)
+	keys, rows, complete, err := c.fillSortKeys(cache, box, uids, fields, deadline)
 	if err == nil && !complete {
 		// Another session's mailbox evicted this one while it was filled, or a message
-		// without Message-ID numbers emptied it (threadIDMode): this command reads its
-		// keys again, into a cache of its own that holds strings, so that it refuses none.
-		keys, rows, _, err = c.fillSortKeys(newCommandSortCache(fields, true), box, uids, deadline)
+		// without Message-ID numbers emptied it (threadIDMode), or another command made it
+		// anew from the dates projection (sortBox.fields): this command reads its keys
+		// again, into a cache of its own that holds strings, so that it refuses none.
+		keys, rows, _, err = c.fillSortKeys(newCommandSortCache(fields, true), box, uids, fields, deadline)
 	}
 	return keys, rows, err
 }
 
-// fillSortKeys is sortKeysOf with cache; complete is false when keys read from the records
-// are not in the snapshot.
-func (c *conn) fillSortKeys(cache *sortKeyCache, box sortBoxKey, uids []uint32, deadline time.Time) (keys *sortSnapshot, rows []int32, complete bool, err error) {
-	if err := c.readColumnIfMissing(cache, box, uids, deadline); err != nil {
+// fillSortKeys is sortKeysOf with cache, for a command that orders by need; complete is
+// false when keys read from the records are not in the snapshot, or its rows lack some
+// of need.
+func (c *conn) fillSortKeys(cache *sortKeyCache, box sortBoxKey, uids []uint32, need sortFields, deadline time.Time) (keys *sortSnapshot, rows []int32, complete bool, err error) {
+	cache.dropLacking(box, need)
+	if err := c.readColumnIfMissing(cache, box, uids, need, deadline); err != nil {
 		return nil, nil, false, err
 	}
 	keys, rows = cache.snapshot(box, uids)
+	if keys.fields&need != need {
+		return keys, rows, false, nil
+	}
 	var missing []uint32
 	for k, r := range rows {
 		if r < 0 {
@@ -244,7 +250,7 @@ func (c *conn) fillSortKeys(cache *sortKeyCache, box sortBoxKey, uids []uint32, 
 	}
 	before := rows
 	keys, rows = cache.snapshot(box, uids)
-	return keys, rows, stillComplete(before, rows, keys.rowsOf(read)), nil
+	return keys, rows, keys.fields&need == need && stillComplete(before, rows, keys.rowsOf(read)), nil
 }
 
 // stillComplete reports whether a fill's second snapshot (rows after) holds every message
@@ -278,12 +284,13 @@ func (c *conn) sortCache() (*sortKeyCache, sortBoxKey) {
 	return cache, sortBoxKey{owner: s.owner, mailboxID: s.mailboxID, uidValidity: s.uidValidity}
 }
 
-// readColumnIfMissing reads the mailbox's sort-key column into cache when at least
+// readColumnIfMissing reads the mailbox's sort-key column (its dates projection when need
+// is none and the box holds no more) into cache when at least
 // columnMinMissing of uids (ascending) have no entry there, or any one above the UID the
 // column was read up to when the mailbox holds THREAD's ids as numbers: a message's record
 // has no numbers (threadIDMode), the column has them, and reading it after that UID costs
 // the chunks past it (the few messages added since), not a mailbox scan.
-func (c *conn) readColumnIfMissing(cache *sortKeyCache, box sortBoxKey, uids []uint32, deadline time.Time) error {
+func (c *conn) readColumnIfMissing(cache *sortKeyCache, box sortBoxKey, uids []uint32, need sortFields, deadline time.Time) error {
 	upTo, numbers := cache.columnRead(box)
 	least := int(columnMinMissing.Load())
 	if numbers {
@@ -296,7 +303,7 @@ func (c *conn) readColumnIfMissing(cache *sortKeyCache, box sortBoxKey, uids []u
 	if cache.missingAbove(box, uids, upTo) < least {
 		return nil
 	}
-	return c.fillFromColumn(cache, box, deadline)
+	return c.fillFromColumn(cache, box, need, deadline)
 }
 
 // sortEntries reads the sort keys of uids from the stored records, derived from the

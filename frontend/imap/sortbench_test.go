@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/frontend/imap/sortthread"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -39,19 +41,7 @@ import (
 //
 //	STRATA_SORT_BENCH_MESSAGES=1000000 go test ./frontend/imap -run '^$' -bench BenchmarkSortMailbox -benchtime 3x -timeout 60m
 func BenchmarkSortMailbox(b *testing.B) {
-	n := 100_000
-	if v, err := strconv.Atoi(os.Getenv("STRATA_SORT_BENCH_MESSAGES")); err == nil && v > 0 {
-		n = v
-	}
-	srv := startServerWith(b, func(cfg *embedded.Config) {
-		cfg.MaxMessageSize = 1 << 20
-		cfg.DisableSearchIndex = true
-		cfg.IMAPLimits.SortCacheMessages = max(n, 1_000_000)
-	})
-	start := time.Now()
-	fillSortMailbox(b, srv, n)
-	b.Logf("filled %d messages in %v", n, time.Since(start).Round(time.Second))
-	waitIdle(b)
+	srv, _ := sortBenchServer(b)
 	shareInboxWithBob(b, srv, "lr")
 	owner := dialBench(b, srv, embedded.DemoAccount, embedded.DemoPassword, "INBOX")
 	shared := dialBench(b, srv, bob, testPassword, `"Other Users/demo@example.com/INBOX"`)
@@ -72,13 +62,33 @@ func BenchmarkSortMailbox(b *testing.B) {
 			})
 		}
 	}
-	owner.run(commands[0].command) // fills the cache
+	owner.run(commands[1].command) // fills the cache with every field (a SORT (DATE) would fill only dates and sizes)
 	for _, c := range commands {
 		b.Run("Repeated/"+c.name, func(b *testing.B) {
 			defer imap.MeasureCPU(b)()
 			owner.bench(b, c.command)
 		})
 	}
+}
+
+// sortBenchServer starts a server whose INBOX holds 100,000 messages, or
+// STRATA_SORT_BENCH_MESSAGES (fillSortMailbox), once the store's compactions are done, and
+// returns it with the number of messages.
+func sortBenchServer(b *testing.B) (*embedded.Server, int) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("STRATA_SORT_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	srv := startServerWith(b, func(cfg *embedded.Config) {
+		cfg.MaxMessageSize = 1 << 20
+		cfg.DisableSearchIndex = true
+		cfg.IMAPLimits.SortCacheMessages = max(n, 1_000_000)
+	})
+	start := time.Now()
+	fillSortMailbox(b, srv, n)
+	b.Logf("filled %d messages in %v", n, time.Since(start).Round(time.Second))
+	waitIdle(b)
+	return srv, n
 }
 
 // fillSortMailbox appends one message over IMAP, then n-1 records that share its body
@@ -145,4 +155,65 @@ func waitIdle(b *testing.B) {
 		}
 	}
 	b.Logf("waited %v for the store's compactions", time.Since(start).Round(time.Second))
+}
+
+// BenchmarkFirstSortDates measures the first SORT (DATE) of a large INBOX (100,000
+// messages, or STRATA_SORT_BENCH_MESSAGES) in process, without IMAP: the metadata
+// service's ReadSortColumn over the in-process connection, the frontend's decoding into a
+// sort cache, and the order (imap.FirstSort). The mailbox is filled as for
+// BenchmarkSortMailbox. Paths, back to back on the same store:
+//
+//   - Column/Owner: the whole column into a cache that keeps every field, as the owner's
+//     first SORT (DATE) read it before the dates projection (and any first SORT SUBJECT
+//     or THREAD still does);
+//   - Column/DatesOnly: the whole column into a cache that keeps dates and sizes only,
+//     as another owner's first SORT (DATE) read it before;
+//   - Dates: the column's dates projection (dates_only), as both read it now.
+//
+// Besides the wall time: cpu-ns/op (the process's CPU time per SORT) and column-B/op (the
+// bytes of column received).
+//
+//	STRATA_SORT_BENCH_MESSAGES=1000000 go test ./frontend/imap -run '^$' -bench BenchmarkFirstSortDates -benchtime 3x -timeout 60m
+func BenchmarkFirstSortDates(b *testing.B) {
+	srv, n := sortBenchServer(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	box, err := srv.Metadata().GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: embedded.DemoAccount, Name: "INBOX"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	uids := make([]uint32, n)
+	for i := range uids {
+		uids[i] = uint32(i + 1)
+	}
+	byDate := []sortthread.Criterion{{Key: sortthread.Date}}
+	var want []int32
+	for _, path := range []struct {
+		name                 string
+		datesOnly, allFields bool
+	}{{"Column/Owner", false, true}, {"Column/DatesOnly", false, false}, {"Dates", true, false}} {
+		b.Run(path.name, func(b *testing.B) {
+			req := &metadatapb.ReadSortColumnRequest{Account: embedded.DemoAccount, User: embedded.DemoAccount,
+				MailboxId: box.GetId(), Records: true, DatesOnly: path.datesOnly}
+			var read int64
+			stop := imap.MeasureCPU(b)
+			for b.Loop() {
+				order, bytes, err := imap.FirstSort(ctx, srv.Metadata(), req, path.allFields, uids, byDate)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(order) != n {
+					b.Fatalf("ordered %d of %d messages", len(order), n)
+				}
+				if want == nil {
+					want = order
+				} else if !slices.Equal(order, want) {
+					b.Fatal("the order differs from the whole column's")
+				}
+				read += bytes
+			}
+			stop()
+			b.ReportMetric(float64(read)/float64(b.N), "column-B/op")
+		})
+	}
 }

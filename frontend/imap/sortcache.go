@@ -48,6 +48,11 @@ type sortBoxKey struct {
 type sortBox struct {
 	key  sortBoxKey
 	cols sortColumns
+	// fields is what the rows hold beyond the UID, dates and size: the cache's fields, or
+	// none for a mailbox read from the column's dates projection (a SORT by ARRIVAL, DATE
+	// or SIZE only, metadata/sortdates.go). A command that needs more drops the box and
+	// reads the whole column (dropLacking).
+	fields sortFields
 	// columnUpTo is the UID up to which the mailbox's sort-key column was read into cols
 	// (sortcolumn.go): a later read asks only for the UIDs above it.
 	columnUpTo uint32
@@ -439,6 +444,7 @@ func (c *sortColumns) rowsOf(uids []uint32) []int32 {
 // tables a command reads, so that it orders without the cache's lock.
 type sortSnapshot struct {
 	sortColumns
+	fields sortFields              // what the rows hold (sortBox.fields)
 	values [len(textKeys)][]string // by id
 	ranks  [len(textKeys)][]uint32 // by id
 	ids    int                     // the Message-IDs interned
@@ -529,10 +535,10 @@ func (c *sortKeyCache) takeSnapshot(box sortBoxKey, uids []uint32) (*sortSnapsho
 		for k := range rows {
 			rows[k] = -1
 		}
-		return &sortSnapshot{}, rows
+		return &sortSnapshot{fields: allFields}, rows // no row lacks a field
 	}
 	c.lru.MoveToFront(e)
-	s := &sortSnapshot{sortColumns: e.Value.(*sortBox).cols}
+	s := &sortSnapshot{sortColumns: e.Value.(*sortBox).cols, fields: e.Value.(*sortBox).fields}
 	for k, t := range s.texts {
 		if len(s.text[k]) > 0 {
 			s.values[k], s.ranks[k] = t.values, t.ranks()
@@ -549,9 +555,30 @@ func (c *sortKeyCache) columnRead(box sortBoxKey) (upTo uint32, numbers bool) {
 	defer c.mu.Unlock()
 	if e := c.boxes[box]; e != nil {
 		b := e.Value.(*sortBox)
-		return b.columnUpTo, b.cols.idMode == threadIDsNumbers && c.fields&fieldThread != 0
+		return b.columnUpTo, b.cols.idMode == threadIDsNumbers && b.fields&fieldThread != 0
 	}
 	return 0, false
+}
+
+// dropLacking drops box if its rows lack some of need (a mailbox read from the dates
+// projection, asked for subjects or Message-IDs), so that the command reads the whole
+// column into a new one; it returns the fields box holds then (the cache's, for a box to
+// be made).
+func (c *sortKeyCache) dropLacking(box sortBoxKey, need sortFields) sortFields {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.boxes[box]
+	if e == nil {
+		return c.fields
+	}
+	b := e.Value.(*sortBox)
+	if b.fields&need == need {
+		return b.fields
+	}
+	c.entries -= len(b.cols.uids)
+	delete(c.boxes, box)
+	c.lru.Remove(e)
+	return c.fields
 }
 
 // current returns box's entry, nil if it has none.
@@ -599,12 +626,25 @@ func (c *sortKeyCache) columnUpTo(box sortBoxKey, read *sortBox, upTo uint32) {
 var errColumnEvicted = errors.New("sort cache: the mailbox was evicted while its column was read")
 
 // appendColumn adds the entries decoded from box's sort-key column, UIDs ascending, then
-// notes it read up to upTo. decode yields them one at a time into a reused entry, which
+// notes it read up to upTo (appendDecoded with every field).
+func (c *sortKeyCache) appendColumn(box sortBoxKey, filling *sortBox, upTo uint32, expect int, decode func(add func(uid uint32, e *sortEntry) error) error) (*sortBox, error) {
+	return c.appendDecoded(box, filling, upTo, expect, allFields, decode)
+}
+
+// errColumnFields is appendDecoded's answer when the entries decoded hold fewer fields
+// than the box they would go to (the column's dates projection, read for a SORT by date,
+// while another command made the box anew for every field): the read stops, and what is
+// missing is read from the records, as for errColumnEvicted.
+var errColumnFields = errors.New("sort cache: the column read holds fewer fields than the mailbox")
+
+// appendDecoded adds the entries decoded from box's sort-key column, UIDs ascending, then
+// notes it read up to upTo; the entries hold the fields holds (allFields: the whole
+// column; none: its dates projection), and a box it makes keeps those of the cache's. decode yields them one at a time into a reused entry, which
 // is interned at once: a message costs no allocation of its own. An empty box is first
 // given room for about expect messages.
 // filling is the box the read's earlier chunks went to (nil for the first chunk); the box
 // this chunk went to is returned, or errColumnEvicted if filling is no longer box's.
-func (c *sortKeyCache) appendColumn(box sortBoxKey, filling *sortBox, upTo uint32, expect int, decode func(add func(uid uint32, e *sortEntry) error) error) (*sortBox, error) {
+func (c *sortKeyCache) appendDecoded(box sortBoxKey, filling *sortBox, upTo uint32, expect int, holds sortFields, decode func(add func(uid uint32, e *sortEntry) error) error) (*sortBox, error) {
 	if c.max <= 0 {
 		return nil, nil
 	}
@@ -613,16 +653,19 @@ func (c *sortKeyCache) appendColumn(box sortBoxKey, filling *sortBox, upTo uint3
 	if e := c.boxes[box]; filling != nil && (e == nil || e.Value.(*sortBox) != filling) {
 		return nil, errColumnEvicted
 	}
-	b := c.boxOf(box)
+	b := c.boxWith(box, holds&c.fields)
+	if b.fields&holds != b.fields {
+		return nil, errColumnFields
+	}
 	if len(b.cols.uids) == 0 {
-		b.cols.reserve(expect, c.fields)
+		b.cols.reserve(expect, b.fields)
 	}
 	var added []uint32
 	var entries []sortEntry
 	err := decode(func(uid uint32, e *sortEntry) error {
 		switch {
 		case uid > b.cols.last():
-			if !b.cols.appendEntry(uid, e, c.fields) {
+			if !b.cols.appendEntry(uid, e, b.fields) {
 				return errThreadStrings
 			}
 			c.entries++
@@ -637,7 +680,7 @@ func (c *sortKeyCache) appendColumn(box sortBoxKey, filling *sortBox, upTo uint3
 	})
 	if err == nil {
 		var n int
-		n, err = b.cols.insert(added, entries, c.fields)
+		n, err = b.cols.insert(added, entries, b.fields)
 		c.entries += n
 	}
 	if errors.Is(err, errThreadStrings) {
@@ -669,7 +712,7 @@ func (c *sortKeyCache) restartWithStrings(b *sortBox) *sortBox {
 		delete(c.boxes, b.key)
 		c.lru.Remove(e)
 	}
-	fresh := c.boxOf(b.key)
+	fresh := c.boxWith(b.key, b.fields)
 	fresh.cols.idMode = threadIDsStrings
 	return fresh
 }
@@ -683,7 +726,7 @@ func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b := c.boxOf(box)
-	n, err := b.cols.insert(uids, entries, c.fields)
+	n, err := b.cols.insert(uids, entries, b.fields)
 	if err != nil && b.cols.idMode == threadIDsNumbers && allAbove(uids, entries, b.columnUpTo) {
 		// errThreadStrings for messages the column was not read up to: the column has
 		// their numbers (readColumnIfMissing reads it after columnUpTo), their records
@@ -691,13 +734,13 @@ func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 		// stillComplete, and reads this command's keys as strings), and the box keeps its
 		// numbers and its rows, so that a column read under way goes on (appendColumn).
 		uids, entries = numberedOnly(uids, entries)
-		n, err = b.cols.insert(uids, entries, c.fields)
+		n, err = b.cols.insert(uids, entries, b.fields)
 	}
 	if err != nil {
 		// errThreadStrings: the box's earlier rows go (the caller's second snapshot sees
 		// them missing, stillComplete), the box holds strings from now on.
 		b = c.restartWithStrings(b)
-		n, _ = b.cols.insert(uids, entries, c.fields)
+		n, _ = b.cols.insert(uids, entries, b.fields)
 	}
 	c.entries += n
 	c.evict()
@@ -727,11 +770,15 @@ func numberedOnly(uids []uint32, entries []sortEntry) ([]uint32, []sortEntry) {
 	return keptUIDs, kept
 }
 
-// boxOf returns box's entry, made if needed, as the most recently used; under c.mu.
-func (c *sortKeyCache) boxOf(box sortBoxKey) *sortBox {
+// boxOf returns box's entry, made if needed with the cache's fields, as the most
+// recently used; under c.mu.
+func (c *sortKeyCache) boxOf(box sortBoxKey) *sortBox { return c.boxWith(box, c.fields) }
+
+// boxWith is boxOf making a box with fields.
+func (c *sortKeyCache) boxWith(box sortBoxKey, fields sortFields) *sortBox {
 	e := c.boxes[box]
 	if e == nil {
-		b := &sortBox{key: box, cols: newSortColumns()}
+		b := &sortBox{key: box, cols: newSortColumns(), fields: fields}
 		if c.stringIDs {
 			b.cols.idMode = threadIDsStrings
 		}

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -28,16 +29,18 @@ var columnMinMissing atomic.Int64
 func init() { columnMinMissing.Store(fetchBatch) }
 
 // fillFromColumn reads the sort-key column of the selected mailbox above what cache holds
-// of box, into cache, up to the deadline. Messages the column lacks (stored before it was
-// kept) stay missing, for sortEntries to read.
-func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time.Time) error {
-	err := c.readColumn(cache, box, deadline)
+// of box, into cache, up to the deadline, for a command that orders by need: only the
+// column's dates projection (metadata/sortdates.go) when need is none and box holds no
+// more than that. Messages the column lacks (stored before it was kept) stay missing, for
+// sortEntries to read.
+func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, deadline time.Time) error {
+	err := c.readColumn(cache, box, need, deadline)
 	if errors.Is(err, errColumnRestart) {
 		// An entry without Message-ID numbers emptied the box, which now holds strings
 		// and refuses none: read from the start once more.
-		err = c.readColumn(cache, box, deadline)
+		err = c.readColumn(cache, box, need, deadline)
 	}
-	if errors.Is(err, errColumnEvicted) || errors.Is(err, errColumnRestart) {
+	if errors.Is(err, errColumnEvicted) || errors.Is(err, errColumnRestart) || errors.Is(err, errColumnFields) {
 		// Another mailbox's fill evicted this one (or emptied it again): what is missing
 		// is read from the records (fillSortKeys), and the next command reads the column
 		// again.
@@ -47,7 +50,7 @@ func (c *conn) fillFromColumn(cache *sortKeyCache, box sortBoxKey, deadline time
 }
 
 // readColumn is fillFromColumn's read of the column, once.
-func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, deadline time.Time) error {
+func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, deadline time.Time) error {
 	s := c.sel
 	after, _ := cache.columnRead(box)
 	// One stream reads the whole column, so its deadline is the command's, not a call's;
@@ -59,10 +62,14 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, deadline time.Tim
 	// The box the chunks go to (sortKeyCache.appendColumn): the one there now, if any, so
 	// that a read with no chunk (nothing after columnUpTo) still notes the view's UIDs read.
 	filling := cache.current(box)
+	// The dates projection (28 bytes a message) for a SORT by ARRIVAL, DATE or SIZE into
+	// a box that holds no more; a service that does not know dates_only sends the column.
+	datesOnly := need == 0 && (filling == nil || filling.fields == 0)
 	warned := false
 	err := policy.Do(ctx, func(ctx context.Context) error {
 		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{
 			Account: s.owner, MailboxId: s.mailboxID, AfterUid: after, User: c.accountName(), Records: true,
+			DatesOnly: datesOnly,
 		})
 		if err != nil {
 			return err
@@ -80,19 +87,14 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, deadline time.Tim
 			if !ok {
 				// A chunk whose records do not take apart: its messages' keys are read
 				// from their records (fillSortKeys), so the answer stays right; said once.
-				if !warned && (len(chunk.GetRecords()) > 0 || len(chunk.GetEntries()) > 0) {
+				if !warned && (len(chunk.GetRecords()) > 0 || len(chunk.GetEntries()) > 0 || len(chunk.GetDates()) > 0) {
 					warned = true
 					c.log.Warn("sort column: skipping a chunk that does not parse; reading those messages' records",
-						"owner", s.owner, "mailbox", s.name, "mailbox_id", s.mailboxID, "bytes", len(chunk.GetRecords())+len(chunk.GetEntries()))
+						"owner", s.owner, "mailbox", s.name, "mailbox_id", s.mailboxID, "bytes", len(chunk.GetRecords())+len(chunk.GetEntries())+len(chunk.GetDates()))
 				}
 				continue
 			}
-			filling, err = cache.appendColumn(box, filling, last, len(s.msgs.uids), func(add func(uint32, *sortEntry) error) error {
-				if len(chunk.GetRecords()) > 0 {
-					return decodeColumnRecords(chunk.GetRecords(), add)
-				}
-				return decodeColumnChunk(chunk, add)
-			})
+			filling, err = cache.appendChunk(box, filling, last, len(s.msgs.uids), chunk)
 			if err != nil {
 				return err
 			}
@@ -105,7 +107,7 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, deadline time.Tim
 	if errors.Is(err, errSortDeadline) || ctx.Err() != nil {
 		return no(imapresp.CodeLimit, "Ordering took longer than "+c.srv.limits.SortTimeout.String())
 	}
-	if errors.Is(err, errColumnEvicted) || errors.Is(err, errColumnRestart) {
+	if errors.Is(err, errColumnEvicted) || errors.Is(err, errColumnRestart) || errors.Is(err, errColumnFields) {
 		return err
 	}
 	if err != nil {
@@ -118,6 +120,24 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, deadline time.Tim
 }
 
 var errSortDeadline = errors.New("sort deadline passed")
+
+// appendChunk adds a chunk of box's sort-key column, whichever form it has (dates,
+// records, or uids and entries), to the cache (appendDecoded).
+func (c *sortKeyCache) appendChunk(box sortBoxKey, filling *sortBox, upTo uint32, expect int, chunk *metadatapb.SortColumnChunk) (*sortBox, error) {
+	holds := allFields
+	if len(chunk.GetDates()) > 0 {
+		holds = 0
+	}
+	return c.appendDecoded(box, filling, upTo, expect, holds, func(add func(uint32, *sortEntry) error) error {
+		if len(chunk.GetDates()) > 0 {
+			return decodeDateRecords(chunk.GetDates(), add)
+		}
+		if len(chunk.GetRecords()) > 0 {
+			return decodeColumnRecords(chunk.GetRecords(), add)
+		}
+		return decodeColumnChunk(chunk, add)
+	})
+}
 
 // Field numbers of SortColumnEntry and SortKeys (proto/metadata.proto).
 var (
@@ -182,6 +202,12 @@ func chunkLastUID(chunk *metadatapb.SortColumnChunk) (last uint32, ok bool) {
 	if uids := chunk.GetUids(); len(uids) > 0 {
 		return uids[len(uids)-1], true
 	}
+	if dates := chunk.GetDates(); len(dates) > 0 {
+		if len(dates)%dateRecordLen != 0 {
+			return 0, false
+		}
+		return binary.LittleEndian.Uint32(dates[len(dates)-dateRecordLen:]), true
+	}
 	r := wireReader{s: bytesString(chunk.GetRecords())}
 	for r.more() {
 		uid, err := r.varint()
@@ -224,6 +250,37 @@ func decodeColumnRecords(records []byte, add func(uid uint32, e *sortEntry) erro
 			return fmt.Errorf("sort column: UID %d: %w", uid, err)
 		}
 		if err := add(uint32(uid), &e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dateRecordLen is the length of a record of SortColumnChunk.dates: UID (4 bytes), the
+// date SORT DATE orders by (8), internal date (8), size (8), little-endian.
+const dateRecordLen = 28
+
+// dateRecordsRead counts the messages read from the column's dates projection, so that
+// the tests see which path a SORT took (export_test.go).
+var dateRecordsRead atomic.Int64
+
+// decodeDateRecords decodes a SortColumnChunk's dates (the column's dates projection,
+// metadata/sortdates.go), giving each message's UID, dates and size to add, its other
+// keys empty.
+func decodeDateRecords(dates []byte, add func(uid uint32, e *sortEntry) error) error {
+	if len(dates)%dateRecordLen != 0 {
+		return errors.New("sort column: dates of a partial record")
+	}
+	dateRecordsRead.Add(int64(len(dates) / dateRecordLen))
+	var e sortEntry
+	for off := 0; off < len(dates); off += dateRecordLen {
+		rec := dates[off : off+dateRecordLen]
+		e = sortEntry{msg: sortthread.Message{
+			Date:    int64(binary.LittleEndian.Uint64(rec[4:])), // the sent date, else the internal date (RFC 5256 2.2)
+			Arrival: int64(binary.LittleEndian.Uint64(rec[12:])),
+			Size:    binary.LittleEndian.Uint64(rec[20:]),
+		}}
+		if err := add(binary.LittleEndian.Uint32(rec), &e); err != nil {
 			return err
 		}
 	}

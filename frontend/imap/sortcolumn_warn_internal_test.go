@@ -57,7 +57,7 @@ func TestColumnChunkThatDoesNotParseIsLogged(t *testing.T) {
 		sel: &selected{owner: "demo@example.com", mailboxID: 9, name: "Lists"}}
 	cache := newSortKeyCache(1000)
 	box := sortBoxKey{owner: "demo@example.com", mailboxID: 9, uidValidity: 1}
-	if err := c.fillFromColumn(cache, box, time.Now().Add(time.Minute)); err != nil {
+	if err := c.fillFromColumn(cache, box, allFields, time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	out := logs.String()

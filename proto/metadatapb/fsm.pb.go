@@ -1701,6 +1701,14 @@ type MailboxRecord struct {
 	// The last UID a NumberMessagesCommand went through while numbers_complete is false;
 	// the next one resumes above it. 0 once complete.
 	NumberedThroughUid uint32 `protobuf:"varint,3021,opt,name=numbered_through_uid,json=numberedThroughUid,proto3" json:"numbered_through_uid,omitempty"`
+	// Every sort-column entry of the mailbox has its record in the dates projection (the
+	// 'F' chunks, metadata/sortdates.go): set at creation, and by the NumberMessagesCommand
+	// that reaches the column's end after numbers_complete. While false, ReadSortColumn
+	// derives the dates it is asked for from the whole column.
+	DatesComplete bool `protobuf:"varint,3080,opt,name=dates_complete,json=datesComplete,proto3" json:"dates_complete,omitempty"`
+	// The last UID a NumberMessagesCommand went through while dates_complete is false; the
+	// next one resumes above it. 0 once complete.
+	DatedThroughUid uint32 `protobuf:"varint,3081,opt,name=dated_through_uid,json=datedThroughUid,proto3" json:"dated_through_uid,omitempty"`
 	// Every message of the mailbox has its entry (UID, MODSEQ, flags) in the listing column
 	// (metadata/listingcolumn.go), which a SELECT listing then reads instead of the records:
 	// set at creation. A mailbox stored before the column has it false and is listed from
@@ -1771,6 +1779,20 @@ func (x *MailboxRecord) GetNumbersComplete() bool {
 func (x *MailboxRecord) GetNumberedThroughUid() uint32 {
 	if x != nil {
 		return x.NumberedThroughUid
+	}
+	return 0
+}
+
+func (x *MailboxRecord) GetDatesComplete() bool {
+	if x != nil {
+		return x.DatesComplete
+	}
+	return false
+}
+
+func (x *MailboxRecord) GetDatedThroughUid() uint32 {
+	if x != nil {
+		return x.DatedThroughUid
 	}
 	return 0
 }
@@ -2376,13 +2398,15 @@ const file_fsm_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
 	"\x05scram\x18\xe8\a \x03(\v2$.strata.metadata.v1.ScramCredentialsR\x05scram\x12K\n" +
-	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\x98\x02\n" +
+	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\xed\x02\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
 	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12/\n" +
 	"\x13last_message_number\x18\xd4\x16 \x01(\rR\x11lastMessageNumber\x12*\n" +
 	"\x10numbers_complete\x18\xcc\x17 \x01(\bR\x0fnumbersComplete\x121\n" +
 	"\x14numbered_through_uid\x18\xcd\x17 \x01(\rR\x12numberedThroughUid\x12&\n" +
+	"\x0edates_complete\x18\x88\x18 \x01(\bR\rdatesComplete\x12+\n" +
+	"\x11dated_through_uid\x18\x89\x18 \x01(\rR\x0fdatedThroughUid\x12&\n" +
 	"\x0elisting_column\x18\xec\x18 \x01(\bR\rlistingColumn\"\xf5\x01\n" +
 	"\fMessageIndex\x12\x16\n" +
 	"\x06modseq\x18\x01 \x01(\x04R\x06modseq\x12\x14\n" +

@@ -4545,7 +4545,11 @@ type ReadSortColumnRequest struct {
 	// records asks for the column as SortColumnChunk.records (one run of records, the
 	// stored chunks sent as they are) rather than as uids and entries; a service that does
 	// not know the field answers with uids and entries.
-	Records       bool `protobuf:"varint,2600,opt,name=records,proto3" json:"records,omitempty"`
+	Records bool `protobuf:"varint,2600,opt,name=records,proto3" json:"records,omitempty"`
+	// dates_only asks for the dates projection (SortColumnChunk.dates) instead: what SORT by
+	// ARRIVAL, DATE and SIZE orders by, a tenth of the column's bytes. A service that does
+	// not know the field answers with records (or uids and entries).
+	DatesOnly     bool `protobuf:"varint,3080,opt,name=dates_only,json=datesOnly,proto3" json:"dates_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4615,6 +4619,13 @@ func (x *ReadSortColumnRequest) GetRecords() bool {
 	return false
 }
 
+func (x *ReadSortColumnRequest) GetDatesOnly() bool {
+	if x != nil {
+		return x.DatesOnly
+	}
+	return false
+}
+
 // SortColumnChunk is a run of a mailbox's sort-key column in UID order: uids[i]'s entry is
 // the i-th of entries, each an encoded SortColumnEntry preceded by its length as a varint
 // (the stored values as they are, so the service decodes nothing).
@@ -4625,7 +4636,12 @@ type SortColumnChunk struct {
 	// records, when the request asked for them (instead of uids and entries): per message in
 	// UID order its UID as a varint, then its encoded SortColumnEntry preceded by its length
 	// as a varint (metadata/sortcolumn.go).
-	Records       []byte `protobuf:"bytes,2600,opt,name=records,proto3" json:"records,omitempty"`
+	Records []byte `protobuf:"bytes,2600,opt,name=records,proto3" json:"records,omitempty"`
+	// dates, when the request asked for dates_only: per message of the column in UID order
+	// a record of 28 bytes, little-endian: the UID (4), the date SORT DATE orders by (8: the
+	// sent date, else the internal date, RFC 5256 2.2), the internal date (8) and the size
+	// (8) (metadata/sortdates.go).
+	Dates         []byte `protobuf:"bytes,3080,opt,name=dates,proto3" json:"dates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4677,6 +4693,13 @@ func (x *SortColumnChunk) GetEntries() []byte {
 func (x *SortColumnChunk) GetRecords() []byte {
 	if x != nil {
 		return x.Records
+	}
+	return nil
+}
+
+func (x *SortColumnChunk) GetDates() []byte {
+	if x != nil {
+		return x.Dates
 	}
 	return nil
 }
@@ -11134,18 +11157,21 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04user\x18\a \x01(\tR\x04user\x12#\n" +
 	"\rheader_fields\x18\b \x03(\tR\fheaderFields\x12!\n" +
 	"\fpreview_only\x18\x14 \x01(\bR\vpreviewOnly\x12%\n" +
-	"\x0esort_keys_only\x18\xdc\v \x01(\bR\fsortKeysOnly\"\x9c\x01\n" +
+	"\x0esort_keys_only\x18\xdc\v \x01(\bR\fsortKeysOnly\"\xbc\x01\n" +
 	"\x15ReadSortColumnRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x1d\n" +
 	"\n" +
 	"mailbox_id\x18\x03 \x01(\x04R\tmailboxId\x12\x1b\n" +
 	"\tafter_uid\x18\x04 \x01(\rR\bafterUid\x12\x19\n" +
-	"\arecords\x18\xa8\x14 \x01(\bR\arecords\"Z\n" +
+	"\arecords\x18\xa8\x14 \x01(\bR\arecords\x12\x1e\n" +
+	"\n" +
+	"dates_only\x18\x88\x18 \x01(\bR\tdatesOnly\"q\n" +
 	"\x0fSortColumnChunk\x12\x12\n" +
 	"\x04uids\x18\x01 \x03(\rR\x04uids\x12\x18\n" +
 	"\aentries\x18\x02 \x01(\fR\aentries\x12\x19\n" +
-	"\arecords\x18\xa8\x14 \x01(\fR\arecords\"\xf3\x01\n" +
+	"\arecords\x18\xa8\x14 \x01(\fR\arecords\x12\x15\n" +
+	"\x05dates\x18\x88\x18 \x01(\fR\x05dates\"\xf3\x01\n" +
 	"\x0fSortColumnEntry\x12,\n" +
 	"\x12internal_date_unix\x18\x01 \x01(\x03R\x10internalDateUnix\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x120\n" +

@@ -1,7 +1,9 @@
 package imapresp
 
 import (
+	"io"
 	"strconv"
+	"sync"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -122,11 +124,38 @@ func AppendModSeqFetch(b []byte, num uint32, uidFetch bool, uid uint32, modseq u
 	return append(AppendModSeq(b, modseq), ")\r\n"...)
 }
 
-// AppendSearch appends the SEARCH response of IMAP4rev1, "* SEARCH n ..." (RFC 3501 7.2.5),
+// searchPiece is how many bytes WriteSearch renders before it writes them out.
+const searchPiece = 32 << 10
+
+// searchPieces are WriteSearch's buffers, one per response being written.
+var searchPieces = sync.Pool{New: func() any { b := make([]byte, 0, searchPiece+64); return &b }}
+
+// WriteSearch writes the SEARCH response of IMAP4rev1, "* SEARCH n ..." (RFC 3501 7.2.5),
 // with "(MODSEQ m)" when modseq is not 0: the highest MODSEQ of the messages found, for a
-// SEARCH with MODSEQ that found any (RFC 7162 3.1.6).
-func AppendSearch(b []byte, nums []uint32, modseq uint64) []byte {
-	return appendNumbers(b, "* SEARCH", nums, modseq)
+// SEARCH with MODSEQ that found any (RFC 7162 3.1.6). It renders a piece at a time into
+// a pooled buffer, so that an answer naming a million messages (about 7 MB of text, which
+// this response has no shorter form for) is never built whole.
+func WriteSearch(w io.Writer, nums []uint32, modseq uint64) error {
+	piece := searchPieces.Get().(*[]byte)
+	defer searchPieces.Put(piece)
+	b := append((*piece)[:0], "* SEARCH"...)
+	for _, n := range nums {
+		if len(b) >= searchPiece {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+		b = strconv.AppendUint(append(b, ' '), uint64(n), 10)
+	}
+	if modseq != 0 {
+		b = strconv.AppendUint(append(b, " (MODSEQ "...), modseq, 10)
+		b = append(b, ')')
+	}
+	b = append(b, '\r', '\n')
+	*piece = b[:0]
+	_, err := w.Write(b)
+	return err
 }
 
 // appendNumbers appends a response of numbers: head, each number after a space, then

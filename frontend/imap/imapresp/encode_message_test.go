@@ -1,6 +1,7 @@
 package imapresp
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/strata-mail/strata/frontend/message"
@@ -41,12 +42,37 @@ func TestAppendFetchUpdates(t *testing.T) {
 	})
 }
 
+// writtenSearch returns what WriteSearch writes.
+func writtenSearch(t *testing.T, nums []uint32, modseq uint64) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	if err := WriteSearch(&out, nums, modseq); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// TestWriteSearchPieces checks an answer of many pieces (searchPiece), of numbers of
+// every length, against the one-buffer rendering SORT uses, with and without MODSEQ.
+func TestWriteSearchPieces(t *testing.T) {
+	nums := make([]uint32, 300_000) // 1 to 4,199,986,012: 1 to 10 digits, about 3 MB
+	for i := range nums {
+		nums[i] = uint32(i)*14_000 + uint32(i%13) + 1
+	}
+	for _, modseq := range []uint64{0, 18446744073709551615} {
+		want := appendNumbers(nil, "* SEARCH", nums, modseq)
+		if got := writtenSearch(t, nums, modseq); !bytes.Equal(got, want) {
+			t.Fatalf("MODSEQ %d: %d bytes written, want %d", modseq, len(got), len(want))
+		}
+	}
+}
+
 func TestAppendSearch(t *testing.T) {
 	utf8 := message.Encoder{UTF8: true}
 	checkEncoded(t, []encodeCase{
-		{"SEARCH", AppendSearch(nil, []uint32{2, 3, 6}, 0), "* SEARCH 2 3 6\r\n"},
-		{"SEARCH nothing", AppendSearch(nil, nil, 0), "* SEARCH\r\n"},
-		{"SEARCH MODSEQ", AppendSearch(nil, []uint32{2, 5}, 917162500), "* SEARCH 2 5 (MODSEQ 917162500)\r\n"},
+		{"SEARCH", writtenSearch(t, []uint32{2, 3, 6}, 0), "* SEARCH 2 3 6\r\n"},
+		{"SEARCH nothing", writtenSearch(t, nil, 0), "* SEARCH\r\n"},
+		{"SEARCH MODSEQ", writtenSearch(t, []uint32{2, 5}, 917162500), "* SEARCH 2 5 (MODSEQ 917162500)\r\n"},
 		{"ESEARCH ALL", AppendESearch(nil, message.Encoder{}, ESearch{Tag: "A282", Returns: []string{"ALL"}, Nums: []uint32{2, 3, 4, 10}}),
 			"* ESEARCH (TAG \"A282\") ALL 2:4,10\r\n"},
 		{"ESEARCH in the client's order", AppendESearch(nil, message.Encoder{}, ESearch{Tag: "A283", UID: true, Returns: []string{"MAX", "COUNT", "MIN", "SAVE"}, Nums: []uint32{7, 9, 4000}}),
