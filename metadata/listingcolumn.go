@@ -31,9 +31,26 @@ import (
 // The column is kept only for a mailbox whose record says listing_column, set when the
 // mailbox is created; then it has an entry for exactly the messages the mailbox holds,
 // with their MODSEQ and shared flags (a user's private \Seen is applied at listing, as for
-// the records). A mailbox stored before the column keeps listing_column false, has no
-// chunks, and is listed from its records. Nothing migrates it at load or restore: the
-// FSM's state must stay a function of the log (package doc, Determinism). A replica of the
+// the records). A mailbox stored before the column has listing_column false and is listed
+// from its records. Nothing migrates it at load or restore: the FSM's state must stay a
+// function of the log (package doc, Determinism). The background backfill does, through
+// the log (NumberMessagesCommand, numberfill.go, after the numbers and the dates):
+//
+//   - A command writes the entries of the records above listed_through_uid, in UID order,
+//     at most max_entries of them, each built from the stored record as putListing builds
+//     it from the index; the record then holds the last UID written. The command that
+//     finds no record above it sets listing_column (and listed_through_uid back to 0).
+//   - Meanwhile the column holds exactly the entries of the messages at or below
+//     listed_through_uid: APPEND, STORE, EXPUNGE, COPY and MOVE keep the entry of a UID at
+//     or below it (listsUID), and write nothing above it, where the next command reads
+//     the record as it then is. A chunk the fill point cuts holds entries below it only;
+//     the entries the fill adds later merge into it by UID (editColumnChunk), so none is
+//     missed or written twice. An APPEND takes UIDNEXT, above every record, so it is
+//     always the fill's to write until listing_column.
+//   - Everything comes from the store and the command, so every replica writes the same;
+//     a command applied twice resumes where the last stopped.
+//
+// A replica of the
 // previous version applying the same log writes no chunks but carries the field along (as
 // an unknown field of the record), so once upgraded its column would lack the messages it
 // added in between and its listings would miss them: upgrade the replicas of a group
@@ -58,10 +75,16 @@ func listingEntry(idx *metadatapb.MessageIndex) []byte {
 	return b
 }
 
+// listsUID reports whether the listing column of a mailbox with rec keeps the entry of
+// uid: every one once listing_column, else those the backfill wrote (listed_through_uid).
+func listsUID(rec *metadatapb.MailboxRecord, uid uint32) bool {
+	return rec.GetListingColumn() || uid <= rec.GetListedThroughUid()
+}
+
 // putListing sets the listing entry of mailbox's uid to idx's MODSEQ and flags, if the
-// mailbox keeps the column: a new message's or a changed one's.
+// mailbox keeps it (listsUID): a new message's or a changed one's.
 func (c *cmdCtx) putListing(ms *mailboxState, uid uint32, idx *metadatapb.MessageIndex) {
-	if !ms.rec.GetListingColumn() {
+	if !listsUID(ms.rec, uid) {
 		return
 	}
 	c.columnEdit(listingChunkKey(ms.box().GetId(), uid/sortChunkUIDs)).add(uid, listingEntry(idx))
@@ -69,7 +92,7 @@ func (c *cmdCtx) putListing(ms *mailboxState, uid uint32, idx *metadatapb.Messag
 
 // dropListing removes the listing entry of a message of ms being removed.
 func (c *cmdCtx) dropListing(ms *mailboxState, uid uint32) {
-	if !ms.rec.GetListingColumn() {
+	if !listsUID(ms.rec, uid) {
 		return
 	}
 	e := c.columnEdit(listingChunkKey(ms.box().GetId(), uid/sortChunkUIDs))
@@ -121,4 +144,40 @@ func (v *view) listingFromColumn(resp *metadatapb.ListMessagesResponse, mailbox 
 		return true, nil
 	})
 	return indexes, err
+}
+
+// fillListing writes the listing entries of ms's records above listed_through_uid, at
+// most limit of them (NumberMessagesCommand, numberfill.go), and sets listing_column when
+// it finds no record above the last; it returns whether it did.
+func (c *cmdCtx) fillListing(ms *mailboxState, limit int) (bool, error) {
+	mailbox := ms.box().GetId()
+	after := ms.rec.GetListedThroughUid()
+	looked := 0
+	var raw []byte
+	err := scan(c.tx, messageKey(mailbox, after+1), mailboxPrefixEnd(prefixMessage, mailbox), func(k, val []byte) (bool, error) {
+		if looked == limit {
+			return false, nil
+		}
+		uid := uidFromKey(k)
+		modseq, flags, err := indexModseqFlags(val, raw[:0])
+		if err != nil {
+			return false, fmt.Errorf("record of UID %d: %w", uid, err)
+		}
+		raw = flags
+		entry := append(protowire.AppendVarint(make([]byte, 0, 10+len(flags)), modseq), flags...)
+		c.columnEdit(listingChunkKey(mailbox, uid/sortChunkUIDs)).add(uid, entry)
+		after = uid
+		looked++
+		return true, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	ms.dirty = true
+	if looked < limit {
+		ms.rec.ListingColumn, ms.rec.ListedThroughUid = true, 0
+		return true, nil
+	}
+	ms.rec.ListedThroughUid = after
+	return false, nil
 }

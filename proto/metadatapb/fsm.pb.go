@@ -1711,11 +1711,16 @@ type MailboxRecord struct {
 	DatedThroughUid uint32 `protobuf:"varint,3081,opt,name=dated_through_uid,json=datedThroughUid,proto3" json:"dated_through_uid,omitempty"`
 	// Every message of the mailbox has its entry (UID, MODSEQ, flags) in the listing column
 	// (metadata/listingcolumn.go), which a SELECT listing then reads instead of the records:
-	// set at creation. A mailbox stored before the column has it false and is listed from
-	// its records.
+	// set at creation, and by the NumberMessagesCommand that reaches the last record after
+	// numbers_complete and dates_complete. A mailbox stored before the column has it false
+	// and is listed from its records until then.
 	ListingColumn bool `protobuf:"varint,3180,opt,name=listing_column,json=listingColumn,proto3" json:"listing_column,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// While listing_column is false: the last UID a NumberMessagesCommand wrote the listing
+	// entries through; the messages at or below it have their entries and commands keep
+	// them, those above get theirs from the next command. 0 once complete.
+	ListedThroughUid uint32 `protobuf:"varint,3181,opt,name=listed_through_uid,json=listedThroughUid,proto3" json:"listed_through_uid,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *MailboxRecord) Reset() {
@@ -1802,6 +1807,13 @@ func (x *MailboxRecord) GetListingColumn() bool {
 		return x.ListingColumn
 	}
 	return false
+}
+
+func (x *MailboxRecord) GetListedThroughUid() uint32 {
+	if x != nil {
+		return x.ListedThroughUid
+	}
+	return 0
 }
 
 // MessageIndex is the part of a message that SELECT and flag commands read; the
@@ -2398,7 +2410,7 @@ const file_fsm_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
 	"\x05scram\x18\xe8\a \x03(\v2$.strata.metadata.v1.ScramCredentialsR\x05scram\x12K\n" +
-	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\xed\x02\n" +
+	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\x9c\x03\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
 	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12/\n" +
@@ -2407,7 +2419,8 @@ const file_fsm_proto_rawDesc = "" +
 	"\x14numbered_through_uid\x18\xcd\x17 \x01(\rR\x12numberedThroughUid\x12&\n" +
 	"\x0edates_complete\x18\x88\x18 \x01(\bR\rdatesComplete\x12+\n" +
 	"\x11dated_through_uid\x18\x89\x18 \x01(\rR\x0fdatedThroughUid\x12&\n" +
-	"\x0elisting_column\x18\xec\x18 \x01(\bR\rlistingColumn\"\xf5\x01\n" +
+	"\x0elisting_column\x18\xec\x18 \x01(\bR\rlistingColumn\x12-\n" +
+	"\x12listed_through_uid\x18\xed\x18 \x01(\rR\x10listedThroughUid\"\xf5\x01\n" +
 	"\fMessageIndex\x12\x16\n" +
 	"\x06modseq\x18\x01 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x02 \x03(\tR\x05flags\x12,\n" +
