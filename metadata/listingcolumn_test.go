@@ -5,8 +5,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/cockroachdb/pebble/v2"
-
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -109,25 +107,7 @@ func TestListingColumnFollowsRecords(t *testing.T) {
 	// A mailbox stored before the column: its record without listing_column.
 	h.ok(cmdCreateMailbox(alice, "Old"))
 	old := h.mustMailbox(alice, "Old").GetId()
-	g := h.f.acquire()
-	rec := &metadatapb.MailboxRecord{}
-	if _, err := getProto(g.db, mailboxKey(old), rec); err != nil {
-		t.Fatal(err)
-	}
-	rec.ListingColumn = false
-	if err := g.db.Set(mailboxKey(old), mustMarshal(rec), pebble.Sync); err != nil {
-		t.Fatal(err)
-	}
-	g.release()
-	// Reopened, so that no cache of the FSM holds the record as it was.
-	if err := h.f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	f, err := OpenFSM(h.dir, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.f = f
+	h.stripListing(old)
 	h.ok(cmdAppendFlagged(old, 0, 200))
 	h.ok(cmdStore(alice, old, metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(1, 50)}, `\Answered`))
 	h.ok(cmdCopy(alice, inbox, old, true, uidRange(1, 5)))

@@ -2,7 +2,9 @@ package metadata
 
 import (
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -196,6 +198,9 @@ func TestListingFillKeepsTheColumnEqual(t *testing.T) {
 //	go test ./metadata -run '^$' -bench BenchmarkListingFill -benchtime 3x
 func BenchmarkListingFill(b *testing.B) {
 	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("STRATA_COLD_SELECT_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
 	h := withAccount(b)
 	inbox := h.mustMailbox(alice, "INBOX").GetId()
 	fillListingMailbox(b, h.f, inbox, n)
