@@ -18,19 +18,28 @@ import (
 // FSM's back: no listing chunk, a record without listing_column.
 func (h *harness) stripListing(mailbox uint64) {
 	h.t.Helper()
+	h.stripDerived(mailbox, prefixListingChunk, func(rec *metadatapb.MailboxRecord) {
+		rec.ListingColumn, rec.ListedThroughUid = false, 0
+	})
+}
+
+// stripDerived removes every key of mailbox under prefix (data derived from its records)
+// and changes its record with clear, behind the FSM's back, dropping the carried cache.
+func (h *harness) stripDerived(mailbox uint64, prefix byte, clear func(*metadatapb.MailboxRecord)) {
+	h.t.Helper()
 	g := h.f.acquire()
 	defer g.release()
 	b := g.db.NewBatch()
 	v := h.f.view()
 	defer v.close()
-	if err := b.DeleteRange(mailboxPrefix(prefixListingChunk, mailbox), mailboxPrefixEnd(prefixListingChunk, mailbox), nil); err != nil {
+	if err := b.DeleteRange(mailboxPrefix(prefix, mailbox), mailboxPrefixEnd(prefix, mailbox), nil); err != nil {
 		h.t.Fatal(err)
 	}
 	rec := &metadatapb.MailboxRecord{}
 	if found, err := getProto(v.r, mailboxKey(mailbox), rec); err != nil || !found {
 		h.t.Fatalf("mailbox %d: %v %v", mailbox, found, err)
 	}
-	rec.ListingColumn, rec.ListedThroughUid = false, 0
+	clear(rec)
 	if err := b.Set(mailboxKey(mailbox), mustMarshal(rec), nil); err != nil {
 		h.t.Fatal(err)
 	}
