@@ -133,6 +133,11 @@
 //     and removed in the command that writes and removes the entry; one stored before the
 //     projection gets it only through NumberMessagesCommands after its numbers, and until
 //     then ReadSortColumn derives the records from the column.
+//   - Listing column (listingcolumn.go). A mailbox with listing_column has, per message
+//     and nothing else, its UID, MODSEQ and shared flags in the 'k' chunk of its UID,
+//     written and removed in the command that writes and removes the record; one stored
+//     before the column gets it only through NumberMessagesCommands after its dates, and
+//     meanwhile has exactly the entries of its records at or below listed_through_uid.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata
