@@ -89,8 +89,8 @@ type cmdCtx struct {
 	subscriptionsChanged []string
 	// idsBuf holds touchedIDs of a command that touches few mailboxes.
 	idsBuf [4]uint64
-	// columnEdits are the command's changes to the sort-key column, by chunk key, written
-	// by finish (sortcolumn.go).
+	// columnEdits are the command's changes to the sort-key and listing columns, by chunk
+	// key, written by finish (sortcolumn.go, listingcolumn.go).
 	columnEdits map[string]*columnEdit
 	// refsBuf and numbersBuf are reused by appendThreadNumbers (messagenumbers.go).
 	refsBuf    [][]byte
@@ -526,14 +526,14 @@ func (c *cmdCtx) record(ms *mailboxState, ch *metadatapb.Change) {
 	ms.changes = append(ms.changes, ch)
 }
 
-// finish writes the chunks of the sort-key column the command edited, and writes back
+// finish writes the chunks of the sort-key and listing columns the command edited, and writes back
 // the mailboxes the command changed, their journal entries, their ACL index entries and
 // the annotation usage the command charged.
 func (c *cmdCtx) finish() error {
 	if err := c.reindexACLs(); err != nil {
 		return err
 	}
-	if err := c.writeSortColumn(); err != nil {
+	if err := c.writeColumns(); err != nil {
 		return err
 	}
 	c.writeAnnotationUsage()

@@ -138,6 +138,11 @@
 //     command of a level is proposed only when every member of the group reports that level
 //     or a higher one (replication/cluster, StatusResponse.fsm_level), so no replica of an
 //     older build is handed a command it would refuse.
+//   - Listing column (listingcolumn.go). A mailbox with listing_column has, per message
+//     and nothing else, its UID, MODSEQ and shared flags in the 'k' chunk of its UID,
+//     written and removed in the command that writes and removes the record; one stored
+//     before the column gets it only through NumberMessagesCommands after its dates, and
+//     meanwhile has exactly the entries of its records at or below listed_through_uid.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

@@ -31,8 +31,12 @@ const (
 	// as a new command type does: a level-1 replica would apply it without the dates.
 	FeatureSortDates uint32 = 2
 
+	// FeatureListingColumn: NumberMessagesCommand also fills the listing column of a
+	// numbered and dated mailbox (listingcolumn.go).
+	FeatureListingColumn uint32 = 3
+
 	// FeatureLevel is the highest level this build applies.
-	FeatureLevel = FeatureSortDates
+	FeatureLevel = FeatureListingColumn
 )
 
 // GroupFeatureLevel returns the lowest feature level the members of the group report,

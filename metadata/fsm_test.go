@@ -137,11 +137,7 @@ func (h *harness) messages(account string, mailbox uint64) *metadatapb.ListMessa
 	if err != nil || !found {
 		h.t.Fatalf("mailbox %d: found=%v err=%v", mailbox, found, err)
 	}
-	resp, err := v.messageList(box, account, "", 0, 0, false, false)
-	if err != nil {
-		h.t.Fatalf("list messages: %v", err)
-	}
-	return resp
+	return listBothWays(h.t, v, box, listingQuery{owner: account})
 }
 
 func (h *harness) journal(mailbox, after uint64) []*metadatapb.Change {

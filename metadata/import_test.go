@@ -105,7 +105,7 @@ func TestImportRecordsSourceUIDs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := v.messageList(b, alice, "", 0, 0, true, true)
+		resp, err := v.messageList(b, listingQuery{owner: alice, dictionary: true, sourceUIDs: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,6 +33,10 @@ import "encoding/binary"
 //	'C' mailbox id, uid                -> SortColumnEntry: a message's entry in the column
 //	                                      as stored before the chunks ('c'); read, removed,
 //	                                      never written
+//	'k' mailbox id, uid / 128          -> the listing column's records of those UIDs: per
+//	                                      message its UID, then its MODSEQ and flags
+//	                                      (listingcolumn.go), for a mailbox whose record
+//	                                      has listing_column
 //	'I' mailbox id, Message-ID         -> uint32 the id's number in the mailbox's Message-ID
 //	                                      dictionary (messagenumbers.go)
 //	'X' mailbox id, modseq, uid        -> int64 log time of the expunge (tombstone, by the
@@ -91,6 +95,7 @@ const (
 	prefixSortColumn    = 'C'
 	prefixSortChunk     = 'c'
 	prefixSortDates     = 'F'
+	prefixListingChunk  = 'k'
 	prefixMessageNumber = 'I'
 	prefixTombstone     = 'X'
 	prefixJournal       = 'J'

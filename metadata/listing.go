@@ -29,13 +29,27 @@ func indexField(name protoreflect.Name) protowire.Number {
 	return (&metadatapb.MessageIndex{}).ProtoReflect().Descriptor().Fields().ByName(name).Number()
 }
 
-// messageList is the SELECT view of a mailbox of owner as user sees it: with its private
-// \Seen in another owner's mailbox (privateseen.go). It lists the messages above afterUID,
-// at most limit of them when limit > 0 (with More set when messages remain). With
-// dictionary the flags go in FlagSets and FlagSetIndexes, otherwise one FlagSet per message
-// in Flags (the form of ListMessagesRequest without flag_set_dictionary). With sourceUIDs
-// it lists each message's source UID too (ListMessagesRequest.source_uids).
-func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string, afterUID, limit uint32, dictionary, sourceUIDs bool) (*metadatapb.ListMessagesResponse, error) {
+// listingQuery is what a SELECT listing lists (messageList).
+type listingQuery struct {
+	owner, user     string
+	afterUID, limit uint32
+	// dictionary: the flags go in FlagSets and FlagSetIndexes, otherwise one FlagSet per
+	// message in Flags (the form of ListMessagesRequest without flag_set_dictionary).
+	dictionary bool
+	// sourceUIDs: each message's source UID too (ListMessagesRequest.source_uids).
+	sourceUIDs bool
+	// column: the mailbox keeps the listing column (MailboxRecord.listing_column,
+	// listingcolumn.go), which is read instead of the records unless sourceUIDs asks
+	// for what only the records hold.
+	column bool
+}
+
+// messageList is the SELECT view of a mailbox of q.owner as q.user sees it: with its
+// private \Seen in another owner's mailbox (privateseen.go). It lists the messages above
+// q.afterUID, at most q.limit of them when q.limit > 0 (with More set when messages
+// remain).
+func (v *view) messageList(mailbox *metadatapb.Mailbox, q listingQuery) (*metadatapb.ListMessagesResponse, error) {
+	owner, user, afterUID, limit, dictionary, sourceUIDs := q.owner, q.user, q.afterUID, q.limit, q.dictionary, q.sourceUIDs
 	resp := &metadatapb.ListMessagesResponse{Mailbox: mailbox}
 	if afterUID == maxUID {
 		return resp, nil
@@ -48,37 +62,16 @@ func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string, afte
 	resp.Modseqs = make([]uint64, 0, size)
 	indexes := make([]uint32, 0, size)
 	var dict flagSetDict
-	var raw []byte // the encoded flags fields of one message, reused
-	upper := mailboxPrefixEnd(prefixMessage, mailbox.GetId())
-	err := scan(v.r, messageKey(mailbox.GetId(), afterUID+1), upper, func(k, val []byte) (bool, error) {
-		if limit > 0 && len(resp.Uids) == int(limit) {
-			resp.More = true
-			return false, nil
-		}
-		modseq, flagFields, err := indexModseqFlags(val, raw[:0])
-		if err != nil {
-			return false, fmt.Errorf("decode message %x: %w", k, err)
-		}
-		raw = flagFields
-		set, err := dict.lookup(flagFields)
-		if err != nil {
-			return false, fmt.Errorf("decode message %x: %w", k, err)
-		}
-		if sourceUIDs {
-			source, err := indexSourceUID(val)
-			if err != nil {
-				return false, fmt.Errorf("decode message %x: %w", k, err)
-			}
-			resp.SourceUids = append(resp.SourceUids, source)
-		}
-		resp.Uids = append(resp.Uids, uidFromKey(k))
-		resp.Modseqs = append(resp.Modseqs, modseq)
-		indexes = append(indexes, set)
-		return true, nil
-	})
+	var err error
+	if q.column && !sourceUIDs {
+		indexes, err = v.listingFromColumn(resp, mailbox.GetId(), afterUID, limit, &dict, indexes)
+	} else {
+		indexes, err = v.listingFromRecords(resp, mailbox.GetId(), afterUID, limit, &dict, indexes, sourceUIDs)
+	}
 	if err != nil {
 		return nil, err
 	}
+
 	if isPrivate(user, owner) && len(resp.Uids) > 0 {
 		var seen privateSeenCursor
 		if err := seen.load(v.r, mailbox.GetId(), user, resp.Uids[0], resp.Uids[len(resp.Uids)-1]); err != nil {
@@ -114,6 +107,42 @@ func (v *view) messageList(mailbox *metadatapb.Mailbox, owner, user string, afte
 		resp.Flags[i] = dict.sets[set]
 	}
 	return resp, nil
+}
+
+// listingFromRecords is messageList's scan over the stored records: the messages of
+// mailbox above afterUID, at most limit when limit > 0 (More set when more remain), with
+// their MODSEQs (and source UIDs with sourceUIDs), and each one's flag set looked up in
+// dict, its index appended to indexes.
+func (v *view) listingFromRecords(resp *metadatapb.ListMessagesResponse, mailbox uint64, afterUID, limit uint32, dict *flagSetDict, indexes []uint32, sourceUIDs bool) ([]uint32, error) {
+	var raw []byte // the encoded flags fields of one message, reused
+	upper := mailboxPrefixEnd(prefixMessage, mailbox)
+	err := scan(v.r, messageKey(mailbox, afterUID+1), upper, func(k, val []byte) (bool, error) {
+		if limit > 0 && len(resp.Uids) == int(limit) {
+			resp.More = true
+			return false, nil
+		}
+		modseq, flagFields, err := indexModseqFlags(val, raw[:0])
+		if err != nil {
+			return false, fmt.Errorf("decode message %x: %w", k, err)
+		}
+		raw = flagFields
+		set, err := dict.lookup(flagFields)
+		if err != nil {
+			return false, fmt.Errorf("decode message %x: %w", k, err)
+		}
+		if sourceUIDs {
+			source, err := indexSourceUID(val)
+			if err != nil {
+				return false, fmt.Errorf("decode message %x: %w", k, err)
+			}
+			resp.SourceUids = append(resp.SourceUids, source)
+		}
+		resp.Uids = append(resp.Uids, uidFromKey(k))
+		resp.Modseqs = append(resp.Modseqs, modseq)
+		indexes = append(indexes, set)
+		return true, nil
+	})
+	return indexes, err
 }
 
 // indexModseqFlags reads the MODSEQ and the flags of an encoded MessageIndex: it returns
@@ -191,8 +220,14 @@ func (d *flagSetDict) lookup(raw []byte) (uint32, error) {
 	}
 	var flags []string
 	for b := raw; len(b) > 0; {
-		_, _, n := protowire.ConsumeTag(b)
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || num != indexFlagsField || typ != protowire.BytesType {
+			return 0, fmt.Errorf("flags field %x does not take apart", b)
+		}
 		value, m := protowire.ConsumeBytes(b[n:])
+		if m < 0 {
+			return 0, protowire.ParseError(m)
+		}
 		if !utf8.Valid(value) {
 			return 0, fmt.Errorf("flag %q is not valid UTF-8", value)
 		}

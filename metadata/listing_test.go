@@ -239,3 +239,31 @@ func BenchmarkIndexModseqFlags(b *testing.B) {
 		}
 	})
 }
+
+// listBothWays lists box (q) from its records and, when its record keeps the listing
+// column, from the column too, fails t unless both answer the same, and returns the
+// listing.
+func listBothWays(t testing.TB, v *view, box *metadatapb.Mailbox, q listingQuery) *metadatapb.ListMessagesResponse {
+	t.Helper()
+	q.column = false
+	fromRecords, err := v.messageList(box, q)
+	if err != nil {
+		t.Fatalf("list messages from records: %v", err)
+	}
+	rec := &metadatapb.MailboxRecord{}
+	if _, err := getProto(v.r, mailboxKey(box.GetId()), rec); err != nil {
+		t.Fatal(err)
+	}
+	if !rec.GetListingColumn() {
+		return fromRecords
+	}
+	q.column = true
+	fromColumn, err := v.messageList(box, q)
+	if err != nil {
+		t.Fatalf("list messages from the listing column: %v", err)
+	}
+	if !proto.Equal(fromRecords, fromColumn) {
+		t.Fatalf("listing column differs from the records:\ncolumn:  %v\nrecords: %v", fromColumn, fromRecords)
+	}
+	return fromColumn
+}

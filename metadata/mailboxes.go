@@ -85,7 +85,11 @@ func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl
 			SpecialUse:     specialUse,
 			Acl:            cloneACL(acl),
 			ObjectId:       mailboxObjectID(owner, id, uidValidity, c.now),
-		}, NumbersComplete: true, DatesComplete: true}, // numbered and dated from its first message (numberfill.go, sortdates.go)
+		},
+			NumbersComplete: true, // numbered from its first message (numberfill.go)
+			DatesComplete:   true, // dated from its first message (sortdates.go)
+			ListingColumn:   true, // listed from its first message (listingcolumn.go)
+		},
 		dirty:   true,
 		created: true,
 	}
@@ -309,6 +313,7 @@ func (c *cmdCtx) destroyMailbox(ms *mailboxState) error {
 		}
 	}
 	c.destroySortColumn(id)
+	c.destroyChunks(prefixListingChunk, id)
 	var tombstones [][]byte
 	err = scan(c.tx, mailboxPrefix(prefixTombstone, id), mailboxPrefixEnd(prefixTombstone, id), func(k, _ []byte) (bool, error) {
 		tombstones = append(tombstones, append([]byte(nil), k...))

@@ -132,6 +132,7 @@ func (c *cmdCtx) addMessage(ms *mailboxState, idx *metadatapb.MessageIndex, stru
 	idx.SavedUnix = c.now / int64(time.Second) // RFC 8514: saved into this mailbox now
 	// UIDs at or above UIDNEXT have never been used in this mailbox.
 	c.tx.insert(appendMailboxUIDKey(c.tx.alloc(13), prefixMessage, box.Id, uid), c.tx.marshal(idx))
+	c.putListing(ms, uid, idx)
 	if len(structure) > 0 {
 		c.tx.insert(appendMailboxUIDKey(c.tx.alloc(13), prefixStructure, box.Id, uid), structure)
 		if err := c.putSortColumn(ms, uid, idx, structure); err != nil {
@@ -178,6 +179,7 @@ func (c *cmdCtx) removeMessage(ms *mailboxState, m storedMessage) error {
 	modseq := c.bump(ms)
 	c.tx.mustDelete(messageKey(box.Id, m.uid))
 	c.tx.mustDelete(structureKey(box.Id, m.uid))
+	c.dropListing(ms, m.uid)
 	if err := c.dropSortColumn(box.Id, m.uid); err != nil {
 		return err
 	}
@@ -455,6 +457,7 @@ func (c *cmdCtx) storeFlags(req *metadatapb.StoreFlagsRequest) (*metadatapb.Comm
 			m.idx.Flags = shared
 			m.idx.Modseq = c.bump(ms)
 			c.tx.setProto(messageKey(box.GetId(), m.uid), m.idx)
+			c.putListing(ms, m.uid, m.idx)
 			c.record(ms, &metadatapb.Change{Kind: metadatapb.ChangeKind_CHANGE_KIND_FLAGS, Uid: m.uid, Flags: shared})
 		}
 		if seen := hasFlag(updated, flagSeen); private && seen != mine[m.uid].seen {

@@ -47,7 +47,10 @@ import (
 // The same commands then fill the dates projection of the sort-key column (sortdates.go)
 // of a mailbox stored before it: once numbers_complete, a command gives the entries above
 // dated_through_uid their records, at most max_entries of them, and the one that reaches
-// the column's end sets dates_complete. The result is complete when both are.
+// the column's end sets dates_complete. Once both, they write the listing column
+// (listingcolumn.go) of a mailbox stored before it from its records, at most max_entries
+// records a command, through listed_through_uid, and the one that finds no record above
+// it sets listing_column. The result is complete when all three are.
 
 // maxNumberEntries bounds the entries one NumberMessagesCommand looks at (about 4,096 x 200
 // bytes of column, a few chunks' rewrite).
@@ -61,12 +64,17 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 	}
 	out := &metadatapb.NumberMessagesResult{Complete: true}
 	result := &metadatapb.CommandResult{Result: &metadatapb.CommandResult_NumberMessages{NumberMessages: out}}
-	if ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete() {
+	if ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete() && ms.rec.GetListingColumn() {
 		return result, nil
 	}
 	limit := int(min(max(req.GetMaxEntries(), 1), maxNumberEntries))
-	if ms.rec.GetNumbersComplete() {
-		out.Complete, err = c.fillDates(ms, limit)
+	switch {
+	case ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete():
+		out.Complete, err = c.fillListing(ms, limit)
+		return result, err
+	case ms.rec.GetNumbersComplete():
+		dated, err := c.fillDates(ms, limit)
+		out.Complete = dated && ms.rec.GetListingColumn() // else the listing follows
 		return result, err
 	}
 	after, done, err := c.walkColumn(ms.box().GetId(), ms.rec.GetNumberedThroughUid(), limit, func(uid uint32, rec []byte) error {
@@ -82,7 +90,8 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 	ms.dirty = true
 	if done {
 		ms.rec.NumbersComplete, ms.rec.NumberedThroughUid = true, 0
-		out.Complete = ms.rec.GetDatesComplete() // else the dates follow (sortdates.go)
+		// Else the dates follow (sortdates.go), then the listing (listingcolumn.go).
+		out.Complete = ms.rec.GetDatesComplete() && ms.rec.GetListingColumn()
 		return result, nil
 	}
 	out.Complete, out.NumberedThroughUid = false, after
@@ -147,8 +156,7 @@ func (c *cmdCtx) numberEntry(ms *mailboxState, uid uint32, rec []byte) (bool, er
 		c.tx.mustSet(key, grown)
 		return true, nil
 	}
-	e := c.columnEdit(mailbox, uid)
-	e.adds = appendColumnRecord(e.adds, uid, grown)
+	c.sortColumnEdit(mailbox, uid).add(uid, grown)
 	return true, nil
 }
 
@@ -177,10 +185,9 @@ func entryKeys(entry []byte) (keys []byte, numbered, ok bool) {
 	return keys, numbered, ok
 }
 
-// unnumberedMailboxes returns up to limit mailboxes without numbers_complete or
-// dates_complete as the
-// commands that number them, in id order above afterID: all of them, or account's (by its
-// mailbox names) if account is not empty.
+// unnumberedMailboxes returns up to limit mailboxes without numbers_complete,
+// dates_complete or listing_column as the commands that fill them, in id order above
+// afterID: all of them, or account's (by its mailbox names) if account is not empty.
 func (v *view) unnumberedMailboxes(account string, afterID uint64, limit int) ([]*metadatapb.NumberMessagesCommand, error) {
 	var out []*metadatapb.NumberMessagesCommand
 	rec := &metadatapb.MailboxRecord{}
@@ -189,7 +196,7 @@ func (v *view) unnumberedMailboxes(account string, afterID uint64, limit int) ([
 		if err := proto.Unmarshal(val, rec); err != nil {
 			return err
 		}
-		if !rec.GetNumbersComplete() || !rec.GetDatesComplete() {
+		if !rec.GetNumbersComplete() || !rec.GetDatesComplete() || !rec.GetListingColumn() {
 			out = append(out, &metadatapb.NumberMessagesCommand{Account: rec.GetAccount(), MailboxId: rec.GetMailbox().GetId(), MaxEntries: maxNumberEntries})
 		}
 		return nil
@@ -298,7 +305,7 @@ func (s *Service) NumberMailboxes(ctx context.Context, account string, duty floa
 		after = pending[len(pending)-1].GetMailboxId()
 		for _, cmd := range pending {
 			for {
-				if err := s.requireFeature(ctx, FeatureSortDates); err != nil { // what the command writes (FeatureSortDates)
+				if err := s.requireFeature(ctx, FeatureListingColumn); err != nil { // the command writes numbers, dates and listing
 					return numbered, false, err
 				}
 				start := time.Now()

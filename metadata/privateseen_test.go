@@ -43,10 +43,7 @@ func (h *harness) seenView(user, owner string, mailbox uint64) (string, uint32) 
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	list, err := v.messageList(box, owner, user, 0, 0, false, false)
-	if err != nil {
-		h.t.Fatal(err)
-	}
+	list := listBothWays(h.t, v, box, listingQuery{owner: owner, user: user})
 	var parts []string
 	for i, uid := range list.GetUids() {
 		parts = append(parts, fmt.Sprintf("%d:%s@%d", uid, strings.Join(list.GetFlags()[i].GetFlags(), ","), list.GetModseqs()[i]))

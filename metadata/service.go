@@ -561,7 +561,10 @@ func (s *Service) ListMessages(ctx context.Context, req *metadatapb.ListMessages
 	if err != nil {
 		return nil, storageStatus(err)
 	}
-	resp, err := v.messageList(box, rec.GetAccount(), user, req.GetAfterUid(), req.GetLimit(), req.GetFlagSetDictionary(), req.GetSourceUids())
+	resp, err := v.messageList(box, listingQuery{
+		owner: rec.GetAccount(), user: user, afterUID: req.GetAfterUid(), limit: req.GetLimit(),
+		dictionary: req.GetFlagSetDictionary(), sourceUIDs: req.GetSourceUids(), column: rec.GetListingColumn(),
+	})
 	if err != nil {
 		return nil, storageStatus(err)
 	}

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"cmp"
 	"slices"
 	"strings"
 
@@ -134,27 +135,79 @@ func nextColumnRecord(recs []byte) (uid uint32, rec, rest []byte, ok bool) {
 	return uint32(v), recs[:n+m], recs[n+m:], true
 }
 
-// columnEdit is what a command adds to and removes from one chunk of the column.
+// columnEdit is what a command adds to and removes from one chunk of a column: the
+// sort-key column's or the listing column's (listingcolumn.go), which store their chunks
+// alike.
 type columnEdit struct {
 	key     []byte
-	adds    []byte   // records, UIDs ascending (addMessage takes UIDNEXT)
-	removes []uint32 // UIDs, of the column and of its dates projection
-	// The chunk of the dates projection (sortdates.go) of the same UIDs, and its records
-	// to add, UIDs ascending.
+	adds    []byte   // records, UIDs ascending unless unsorted
+	removes []uint32 // UIDs, of the chunk and of its dates projection if it has one
+	lastAdd uint32   // the UID of the last record of adds
+	// unsorted: a record was added at or below lastAdd (a listing entry replaced twice in
+	// one command); writeColumns sorts the records, the last of a UID winning.
+	unsorted bool
+	// For a chunk of the sort-key column (sortColumnEdit), the chunk of its dates
+	// projection (sortdates.go) of the same UIDs, and its records to add, UIDs ascending;
+	// nil for a chunk of the listing column.
 	datesKey []byte
 	dateAdds []byte
 }
 
-// columnEdit returns the edit of the chunk that holds mailbox's uid.
-func (c *cmdCtx) columnEdit(mailbox uint64, uid uint32) *columnEdit {
-	key := sortChunkKey(mailbox, uid/sortChunkUIDs)
+// add appends the record of uid with entry to the edit's additions.
+func (e *columnEdit) add(uid uint32, entry []byte) {
+	if len(e.adds) > 0 && uid <= e.lastAdd {
+		e.unsorted = true
+	}
+	e.adds = appendColumnRecord(e.adds, uid, entry)
+	e.lastAdd = max(e.lastAdd, uid)
+}
+
+// sortedAdds returns the edit's additions in UID order, one record per UID (the last
+// added).
+func (e *columnEdit) sortedAdds() []byte {
+	if !e.unsorted {
+		return e.adds
+	}
+	type record struct {
+		uid uint32
+		rec []byte
+	}
+	var recs []record
+	for rest := e.adds; len(rest) > 0; {
+		uid, rec, next, _ := nextColumnRecord(rest)
+		recs = append(recs, record{uid, rec})
+		rest = next
+	}
+	slices.SortStableFunc(recs, func(a, b record) int { return cmp.Compare(a.uid, b.uid) })
+	out := make([]byte, 0, len(e.adds))
+	for i, r := range recs {
+		if i+1 < len(recs) && recs[i+1].uid == r.uid {
+			continue
+		}
+		out = append(out, r.rec...)
+	}
+	return out
+}
+
+// columnEdit returns the command's edit of the chunk stored under key.
+func (c *cmdCtx) columnEdit(key []byte) *columnEdit {
 	e := c.columnEdits[string(key)]
 	if e == nil {
 		if c.columnEdits == nil {
 			c.columnEdits = map[string]*columnEdit{}
 		}
-		e = &columnEdit{key: key, datesKey: sortDatesKey(mailbox, uid/sortChunkUIDs)}
+		e = &columnEdit{key: key}
 		c.columnEdits[string(key)] = e
+	}
+	return e
+}
+
+// sortColumnEdit returns the command's edit of the sort-key column's chunk that holds
+// mailbox's uid, with its chunk of the dates projection.
+func (c *cmdCtx) sortColumnEdit(mailbox uint64, uid uint32) *columnEdit {
+	e := c.columnEdit(sortChunkKey(mailbox, uid/sortChunkUIDs))
+	if e.datesKey == nil {
+		e.datesKey = sortDatesKey(mailbox, uid/sortChunkUIDs)
 	}
 	return e
 }
@@ -181,8 +234,8 @@ func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.Mes
 	if err != nil {
 		return err
 	}
-	e := c.columnEdit(ms.box().GetId(), uid)
-	e.adds = appendColumnRecord(e.adds, uid, entry)
+	e := c.sortColumnEdit(ms.box().GetId(), uid)
+	e.add(uid, entry)
 	internalDate := idx.GetInternalDateUnix()
 	e.dateAdds = appendDateRecord(e.dateAdds, uid, sortDate(internalDate, keys), internalDate, idx.GetSize())
 	return nil
@@ -198,7 +251,7 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 	} else if found {
 		c.tx.mustDelete(key)
 	}
-	e := c.columnEdit(mailbox, uid)
+	e := c.sortColumnEdit(mailbox, uid)
 	e.removes = append(e.removes, uid)
 	return nil
 }
@@ -211,20 +264,29 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 // million messages), and drops the command's pending edits of its chunks (and so of
 // their dates chunks).
 func (c *cmdCtx) destroySortColumn(mailbox uint64) {
-	chunks := mailboxPrefix(prefixSortChunk, mailbox)
+	c.destroyChunks(prefixSortChunk, mailbox)
+	for _, prefix := range []byte{prefixSortDates, prefixMessageNumber, prefixSortColumn} {
+		c.tx.dropRange(mailboxPrefix(prefix, mailbox), mailboxPrefixEnd(prefix, mailbox))
+	}
+}
+
+// destroyChunks removes every chunk of a column (prefix) of a mailbox being destroyed, by
+// a range deletion when the command succeeds, and drops the command's pending edits of
+// them.
+func (c *cmdCtx) destroyChunks(prefix byte, mailbox uint64) {
+	chunks := mailboxPrefix(prefix, mailbox)
 	for k := range c.columnEdits {
 		if strings.HasPrefix(k, string(chunks)) {
 			delete(c.columnEdits, k)
 		}
 	}
-	for _, prefix := range []byte{prefixSortChunk, prefixSortDates, prefixMessageNumber, prefixSortColumn} {
-		c.tx.dropRange(mailboxPrefix(prefix, mailbox), mailboxPrefixEnd(prefix, mailbox))
-	}
+	c.tx.dropRange(chunks, mailboxPrefixEnd(prefix, mailbox))
 }
 
-// writeSortColumn rewrites each chunk the command edited, once (finish), in key order,
-// with its chunk of the dates projection.
-func (c *cmdCtx) writeSortColumn() error {
+// writeColumns rewrites each chunk of the sort-key and listing columns the command
+// edited, once (finish), in key order, a sort-key chunk with its chunk of the dates
+// projection.
+func (c *cmdCtx) writeColumns() error {
 	keys := make([]string, 0, len(c.columnEdits))
 	for k := range c.columnEdits {
 		keys = append(keys, k)
@@ -233,8 +295,10 @@ func (c *cmdCtx) writeSortColumn() error {
 	for _, k := range keys {
 		e := c.columnEdits[k]
 		slices.Sort(e.removes)
-		if err := c.writeDateChunk(e); err != nil {
-			return err
+		if e.datesKey != nil {
+			if err := c.writeDateChunk(e); err != nil {
+				return err
+			}
 		}
 		old, found, err := c.tx.get(e.key)
 		if err != nil {
@@ -243,7 +307,7 @@ func (c *cmdCtx) writeSortColumn() error {
 		if !found && len(e.adds) == 0 {
 			continue
 		}
-		recs := editColumnChunk(old, e.adds, e.removes)
+		recs := editColumnChunk(old, e.sortedAdds(), e.removes)
 		if len(recs) == 0 {
 			if found {
 				c.tx.mustDelete(e.key)

@@ -21,7 +21,7 @@ import (
 // and the size (8). Records are stored in chunks beside the column's (sortDatesKey, the same
 // chunk number uid / sortChunkUIDs), in UID order, and edited with the column: putSortColumn
 // adds a message's record with its entry (same command, same transaction), dropSortColumn
-// removes it, destroySortColumn drops every chunk, writeSortColumn rewrites the chunks a
+// removes it, destroySortColumn drops every chunk, writeColumns rewrites the chunks a
 // command touched once. Everything comes from the command and the stored bytes, so every
 // replica writes the same and the digest covers the chunks as any other key.
 //
@@ -160,7 +160,7 @@ func editDateChunk(old, adds []byte, removes []uint32) []byte {
 	return out
 }
 
-// writeDateChunk rewrites the dates chunk of edit e (writeSortColumn).
+// writeDateChunk rewrites the dates chunk of edit e (writeColumns).
 func (c *cmdCtx) writeDateChunk(e *columnEdit) error {
 	old, found, err := c.tx.get(e.datesKey)
 	if err != nil {
@@ -186,7 +186,7 @@ func (c *cmdCtx) writeDateChunk(e *columnEdit) error {
 func (c *cmdCtx) fillDates(ms *mailboxState, limit int) (bool, error) {
 	mailbox := ms.box().GetId()
 	after, done, err := c.walkColumn(mailbox, ms.rec.GetDatedThroughUid(), limit, func(uid uint32, rec []byte) error {
-		e := c.columnEdit(mailbox, uid)
+		e := c.sortColumnEdit(mailbox, uid)
 		e.dateAdds, _ = dateRecordOfColumnRecord(e.dateAdds, rec)
 		return nil
 	})

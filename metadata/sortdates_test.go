@@ -56,26 +56,7 @@ func (h *harness) readDates(mailbox uint64, after uint32, maxBytes int, complete
 // FSM's back: no 'F' chunk, a record without dates_complete.
 func (h *harness) stripDates(mailbox uint64) {
 	h.t.Helper()
-	g := h.f.acquire()
-	defer g.release()
-	b := g.db.NewBatch()
-	v := h.f.view()
-	defer v.close()
-	if err := b.DeleteRange(mailboxPrefix(prefixSortDates, mailbox), mailboxPrefixEnd(prefixSortDates, mailbox), nil); err != nil {
-		h.t.Fatal(err)
-	}
-	rec := &metadatapb.MailboxRecord{}
-	if found, err := getProto(v.r, mailboxKey(mailbox), rec); err != nil || !found {
-		h.t.Fatalf("mailbox %d: %v %v", mailbox, found, err)
-	}
-	rec.DatesComplete = false
-	if err := b.Set(mailboxKey(mailbox), mustMarshal(rec), nil); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := b.Commit(nil); err != nil {
-		h.t.Fatal(err)
-	}
-	g.carried = nil
+	h.stripDerived(mailbox, prefixSortDates, func(rec *metadatapb.MailboxRecord) { rec.DatesComplete = false })
 }
 
 // TestSortDatesFillRestoresTheProjection: a mailbox of 400 messages (a third without a

@@ -51,7 +51,8 @@ var indexVerbs = []adminVerb{
 		long: `The leader numbers such mailboxes in the background after an upgrade, at a tenth
 of its time; this does it now for the accounts named, at full speed, and reports each
 account's progress. Each call to the service works for about 2 seconds; give --timeout
-for large accounts. Interrupted, it resumes where it stopped (metadata/numberfill.go).`,
+for large accounts. Interrupted, it resumes where it stopped (metadata/numberfill.go).
+The same commands then fill the dates SORT reads and the column a SELECT lists from.`,
 		args: cobra.MaximumNArgs(1),
 		flags: func(f *pflag.FlagSet) {
 			f.String("tenant", "", "every account of this tenant")

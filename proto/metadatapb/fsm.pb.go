@@ -1709,8 +1709,18 @@ type MailboxRecord struct {
 	// The last UID a NumberMessagesCommand went through while dates_complete is false; the
 	// next one resumes above it. 0 once complete.
 	DatedThroughUid uint32 `protobuf:"varint,3081,opt,name=dated_through_uid,json=datedThroughUid,proto3" json:"dated_through_uid,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Every message of the mailbox has its entry (UID, MODSEQ, flags) in the listing column
+	// (metadata/listingcolumn.go), which a SELECT listing then reads instead of the records:
+	// set at creation, and by the NumberMessagesCommand that reaches the last record after
+	// numbers_complete and dates_complete. A mailbox stored before the column has it false
+	// and is listed from its records until then.
+	ListingColumn bool `protobuf:"varint,3180,opt,name=listing_column,json=listingColumn,proto3" json:"listing_column,omitempty"`
+	// While listing_column is false: the last UID a NumberMessagesCommand wrote the listing
+	// entries through; the messages at or below it have their entries and commands keep
+	// them, those above get theirs from the next command. 0 once complete.
+	ListedThroughUid uint32 `protobuf:"varint,3181,opt,name=listed_through_uid,json=listedThroughUid,proto3" json:"listed_through_uid,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *MailboxRecord) Reset() {
@@ -1788,6 +1798,20 @@ func (x *MailboxRecord) GetDatesComplete() bool {
 func (x *MailboxRecord) GetDatedThroughUid() uint32 {
 	if x != nil {
 		return x.DatedThroughUid
+	}
+	return 0
+}
+
+func (x *MailboxRecord) GetListingColumn() bool {
+	if x != nil {
+		return x.ListingColumn
+	}
+	return false
+}
+
+func (x *MailboxRecord) GetListedThroughUid() uint32 {
+	if x != nil {
+		return x.ListedThroughUid
 	}
 	return 0
 }
@@ -2386,7 +2410,7 @@ const file_fsm_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
 	"\x05scram\x18\xe8\a \x03(\v2$.strata.metadata.v1.ScramCredentialsR\x05scram\x12K\n" +
-	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\xc5\x02\n" +
+	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\x9c\x03\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
 	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12/\n" +
@@ -2394,7 +2418,9 @@ const file_fsm_proto_rawDesc = "" +
 	"\x10numbers_complete\x18\xcc\x17 \x01(\bR\x0fnumbersComplete\x121\n" +
 	"\x14numbered_through_uid\x18\xcd\x17 \x01(\rR\x12numberedThroughUid\x12&\n" +
 	"\x0edates_complete\x18\x88\x18 \x01(\bR\rdatesComplete\x12+\n" +
-	"\x11dated_through_uid\x18\x89\x18 \x01(\rR\x0fdatedThroughUid\"\xf5\x01\n" +
+	"\x11dated_through_uid\x18\x89\x18 \x01(\rR\x0fdatedThroughUid\x12&\n" +
+	"\x0elisting_column\x18\xec\x18 \x01(\bR\rlistingColumn\x12-\n" +
+	"\x12listed_through_uid\x18\xed\x18 \x01(\rR\x10listedThroughUid\"\xf5\x01\n" +
 	"\fMessageIndex\x12\x16\n" +
 	"\x06modseq\x18\x01 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x02 \x03(\tR\x05flags\x12,\n" +

@@ -1,0 +1,183 @@
+package metadata
+
+import (
+	"bytes"
+	"fmt"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// The listing column: per mailbox and UID, what the SELECT listing (ListMessages, listing.go)
+// sends of a message, its MODSEQ and flags, kept apart from the message's record, so that
+// a cold SELECT of a large mailbox reads a few thousand small values instead of a million
+// records. With the records, a 1,000,000-message listing read ~125 MB of Pebble blocks
+// (a blob key, dates, size, thread per message) that no longer fit the block cache, so
+// each listing read, allocated and decompressed them all again: most of a cold SELECT's
+// CPU (docs/benchmarks.md, branch coldsel21). The column holds ~13 bytes a message.
+//
+// Layout: chunks as the sort-key column's (sortcolumn.go): one value per run of
+// sortChunkUIDs UIDs (listingChunkKey), holding the records of the messages of that run in
+// UID order, a record being the UID as a varint, then the entry preceded by its length as
+// a varint; the entry is the MODSEQ as a varint, then the message's flags fields exactly
+// as its MessageIndex encodes them (tag, length and flag each, in order: what
+// indexModseqFlags reads off a record, so the listing's flag-set dictionary treats both
+// alike). A command collects its edits per chunk (cmdCtx.columnEdits) and rewrites each
+// chunk it touched once, in finish: addMessage adds an entry (APPEND, import, COPY,
+// MOVE, the INBOX rename), a flag change replaces it (StoreFlags), removeMessage removes
+// it (EXPUNGE, MOVE) and destroyMailbox removes the whole column.
+//
+// The column is kept only for a mailbox whose record says listing_column, set when the
+// mailbox is created; then it has an entry for exactly the messages the mailbox holds,
+// with their MODSEQ and shared flags (a user's private \Seen is applied at listing, as for
+// the records). A mailbox stored before the column has listing_column false and is listed
+// from its records. Nothing migrates it at load or restore: the FSM's state must stay a
+// function of the log (package doc, Determinism). The background backfill does, through
+// the log (NumberMessagesCommand, numberfill.go, after the numbers and the dates):
+//
+//   - A command writes the entries of the records above listed_through_uid, in UID order,
+//     at most max_entries of them, each built from the stored record as putListing builds
+//     it from the index; the record then holds the last UID written. The command that
+//     finds no record above it sets listing_column (and listed_through_uid back to 0).
+//   - Meanwhile the column holds exactly the entries of the messages at or below
+//     listed_through_uid: APPEND, STORE, EXPUNGE, COPY and MOVE keep the entry of a UID at
+//     or below it (listsUID), and write nothing above it, where the next command reads
+//     the record as it then is. A chunk the fill point cuts holds entries below it only;
+//     the entries the fill adds later merge into it by UID (editColumnChunk), so none is
+//     missed or written twice. An APPEND takes UIDNEXT, above every record, so it is
+//     always the fill's to write until listing_column.
+//   - Everything comes from the store and the command, so every replica writes the same;
+//     a command applied twice resumes where the last stopped.
+//
+// A replica of the
+// previous version applying the same log writes no chunks but carries the field along (as
+// an unknown field of the record), so once upgraded its column would lack the messages it
+// added in between and its listings would miss them: upgrade the replicas of a group
+// together, as for the sort-key column.
+
+// listingChunkKey is the key of a mailbox's chunk number chunk of the listing column.
+func listingChunkKey(mailbox uint64, chunk uint32) []byte {
+	return mailboxUIDKey(prefixListingChunk, mailbox, chunk)
+}
+
+// listingEntry is the column entry of a message with idx's MODSEQ and flags.
+func listingEntry(idx *metadatapb.MessageIndex) []byte {
+	n := protowire.SizeVarint(idx.GetModseq())
+	for _, f := range idx.GetFlags() {
+		n += 2 + protowire.SizeBytes(len(f))
+	}
+	b := protowire.AppendVarint(make([]byte, 0, n), idx.GetModseq())
+	for _, f := range idx.GetFlags() {
+		b = protowire.AppendTag(b, indexFlagsField, protowire.BytesType)
+		b = protowire.AppendString(b, f)
+	}
+	return b
+}
+
+// listsUID reports whether the listing column of a mailbox with rec keeps the entry of
+// uid: every one once listing_column, else those the backfill wrote (listed_through_uid).
+func listsUID(rec *metadatapb.MailboxRecord, uid uint32) bool {
+	return rec.GetListingColumn() || uid <= rec.GetListedThroughUid()
+}
+
+// putListing sets the listing entry of mailbox's uid to idx's MODSEQ and flags, if the
+// mailbox keeps it (listsUID): a new message's or a changed one's.
+func (c *cmdCtx) putListing(ms *mailboxState, uid uint32, idx *metadatapb.MessageIndex) {
+	if !listsUID(ms.rec, uid) {
+		return
+	}
+	c.columnEdit(listingChunkKey(ms.box().GetId(), uid/sortChunkUIDs)).add(uid, listingEntry(idx))
+}
+
+// dropListing removes the listing entry of a message of ms being removed.
+func (c *cmdCtx) dropListing(ms *mailboxState, uid uint32) {
+	if !listsUID(ms.rec, uid) {
+		return
+	}
+	e := c.columnEdit(listingChunkKey(ms.box().GetId(), uid/sortChunkUIDs))
+	e.removes = append(e.removes, uid)
+}
+
+// listingFromColumn is messageList's scan over the listing column (mailbox keeps it): the
+// messages above afterUID, at most limit when limit > 0 (More set when more remain), with
+// their MODSEQs, and each one's flag set looked up in dict, its index appended to indexes.
+func (v *view) listingFromColumn(resp *metadatapb.ListMessagesResponse, mailbox uint64, afterUID, limit uint32, dict *flagSetDict, indexes []uint32) ([]uint32, error) {
+	// The flags of the message before (a copy: the iterator's value is gone at its next
+	// step) and their set: neighbours mostly share their flags.
+	var lastRaw []byte
+	var lastSet uint32
+	haveLast := false
+	upper := mailboxPrefixEnd(prefixListingChunk, mailbox)
+	err := scan(v.r, listingChunkKey(mailbox, (afterUID+1)/sortChunkUIDs), upper, func(k, val []byte) (bool, error) {
+		for len(val) > 0 {
+			uid, rec, rest, ok := nextColumnRecord(val)
+			if !ok {
+				return false, fmt.Errorf("listing chunk %x does not take apart", k)
+			}
+			val = rest
+			if uid <= afterUID {
+				continue
+			}
+			if limit > 0 && len(resp.Uids) == int(limit) {
+				resp.More = true
+				return false, nil
+			}
+			_, n := protowire.ConsumeVarint(rec)
+			entry, _ := protowire.ConsumeBytes(rec[n:]) // whole: nextColumnRecord
+			modseq, m := protowire.ConsumeVarint(entry)
+			if m < 0 {
+				return false, fmt.Errorf("listing entry of UID %d does not take apart", uid)
+			}
+			raw := entry[m:]
+			if !haveLast || !bytes.Equal(raw, lastRaw) {
+				set, err := dict.lookup(raw)
+				if err != nil {
+					return false, fmt.Errorf("listing entry of UID %d: %w", uid, err)
+				}
+				lastRaw, lastSet, haveLast = append(lastRaw[:0], raw...), set, true
+			}
+			resp.Uids = append(resp.Uids, uid)
+			resp.Modseqs = append(resp.Modseqs, modseq)
+			indexes = append(indexes, lastSet)
+		}
+		return true, nil
+	})
+	return indexes, err
+}
+
+// fillListing writes the listing entries of ms's records above listed_through_uid, at
+// most limit of them (NumberMessagesCommand, numberfill.go), and sets listing_column when
+// it finds no record above the last; it returns whether it did.
+func (c *cmdCtx) fillListing(ms *mailboxState, limit int) (bool, error) {
+	mailbox := ms.box().GetId()
+	after := ms.rec.GetListedThroughUid()
+	looked := 0
+	var raw []byte
+	err := scan(c.tx, messageKey(mailbox, after+1), mailboxPrefixEnd(prefixMessage, mailbox), func(k, val []byte) (bool, error) {
+		if looked == limit {
+			return false, nil
+		}
+		uid := uidFromKey(k)
+		modseq, flags, err := indexModseqFlags(val, raw[:0])
+		if err != nil {
+			return false, fmt.Errorf("record of UID %d: %w", uid, err)
+		}
+		raw = flags
+		entry := append(protowire.AppendVarint(make([]byte, 0, 10+len(flags)), modseq), flags...)
+		c.columnEdit(listingChunkKey(mailbox, uid/sortChunkUIDs)).add(uid, entry)
+		after = uid
+		looked++
+		return true, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	ms.dirty = true
+	if looked < limit {
+		ms.rec.ListingColumn, ms.rec.ListedThroughUid = true, 0
+		return true, nil
+	}
+	ms.rec.ListedThroughUid = after
+	return false, nil
+}
