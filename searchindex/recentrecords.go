@@ -3,6 +3,8 @@ package searchindex
 import (
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -16,9 +18,12 @@ import (
 // record (COPY, MOVE, another frontend, a restart, one refused for room) is fetched as
 // before (Indexer.indexNew).
 //
-// Bounded like the bodies: at most maxRecentRecords records, a new one refused rather than
-// an older one evicted while they fill it (the indexer takes the oldest first), records
-// nobody takes dropped once older than staleAfter and room is needed.
+// Bounded like the bodies: at most maxRecentRecords records and the bodies' byte budget
+// of structures (a structure carries its whole top-level header and may have thousands of
+// parts, so a count alone could pin GiBs while the indexer lags), a record whose structure
+// is over the per-body bound never kept (the indexer fetches it), a new one refused rather
+// than an older one evicted while they fill it (the indexer takes the oldest first),
+// records nobody takes dropped once older than staleAfter and room is needed.
 const maxRecentRecords = 16384
 
 // recentRecord is a handed record: enough of a MessageRecord for Extract.
@@ -26,6 +31,7 @@ type recentRecord struct {
 	uidValidity uint32
 	blobKey     string
 	structure   *metadatapb.MessageStructure
+	size        int64 // proto.Size of structure, charged to recentRecords.bytes
 }
 
 type recentRecordEntry struct {
@@ -39,6 +45,7 @@ type recentRecords struct {
 	byMailbox map[mailboxRef]map[uint32]recentRecord
 	order     []recentRecordEntry // oldest first; may name records taken since
 	count     int
+	bytes     int64 // sizes of the records kept
 	kept      uint64
 	taken     uint64
 }
@@ -51,12 +58,21 @@ func (r *RecentBodies) KeepAppended(account string, mailbox uint64, resp *metada
 	if resp.GetDuplicate() || len(uids) != len(msgs) || len(uids) == 0 {
 		return
 	}
+	sizes := make([]int64, len(msgs))
+	var total int64
+	for i, m := range msgs {
+		sizes[i] = int64(proto.Size(m.GetStructure()))
+		if sizes[i] > r.perBody {
+			return
+		}
+		total += sizes[i]
+	}
 	ref := mailboxRef{account, mailbox}
 	now := time.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rs := &r.records
-	if !rs.makeRoom(len(uids), now) {
+	if !rs.makeRoom(len(uids), total, r.budget, now) {
 		return
 	}
 	box := rs.byMailbox[ref]
@@ -65,35 +81,42 @@ func (r *RecentBodies) KeepAppended(account string, mailbox uint64, resp *metada
 		rs.byMailbox[ref] = box
 	}
 	for i, uid := range uids {
-		if _, have := box[uid]; !have {
+		if old, have := box[uid]; have {
+			rs.bytes -= old.size
+		} else {
 			rs.count++
 		}
-		box[uid] = recentRecord{uidValidity: resp.GetUidValidity(), blobKey: msgs[i].GetBlobKey(), structure: msgs[i].GetStructure()}
+		rs.bytes += sizes[i]
+		box[uid] = recentRecord{uidValidity: resp.GetUidValidity(), blobKey: msgs[i].GetBlobKey(), structure: msgs[i].GetStructure(), size: sizes[i]}
 		rs.order = append(rs.order, recentRecordEntry{ref: ref, uid: uid, at: now})
 		rs.kept++
 	}
 }
 
-// makeRoom drops stale records until n more fit; false if they do not.
-func (rs *recentRecords) makeRoom(n int, now time.Time) bool {
+// makeRoom drops stale records until n more of size bytes fit the count and budget;
+// false if they do not.
+func (rs *recentRecords) makeRoom(n int, size, budget int64, now time.Time) bool {
 	cutoff := now.Add(-staleAfter)
-	for rs.count+n > maxRecentRecords && len(rs.order) > 0 && rs.order[0].at.Before(cutoff) {
+	fits := func() bool { return rs.count+n <= maxRecentRecords && rs.bytes+size <= budget }
+	for !fits() && len(rs.order) > 0 && rs.order[0].at.Before(cutoff) {
 		e := rs.order[0]
 		rs.order = rs.order[1:]
 		rs.remove(e.ref, e.uid)
 	}
 	rs.compact()
-	return rs.count+n <= maxRecentRecords
+	return fits()
 }
 
 // remove forgets the record of uid in ref, if kept.
 func (rs *recentRecords) remove(ref mailboxRef, uid uint32) bool {
 	box := rs.byMailbox[ref]
-	if _, ok := box[uid]; !ok {
+	rec, ok := box[uid]
+	if !ok {
 		return false
 	}
 	delete(box, uid)
 	rs.count--
+	rs.bytes -= rec.size
 	if len(box) == 0 {
 		delete(rs.byMailbox, ref)
 	}
