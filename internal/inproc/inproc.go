@@ -59,8 +59,12 @@ const streamBuffer = 64
 type Conn struct {
 	unary   map[string]unaryMethod
 	streams map[string]streamMethod
-	// handlers counts the server streams' handlers running, for Wait.
+	// handlers counts the server streams' handlers running, for Wait; once Wait has begun
+	// (closed, under mu) no handler starts, so no Add races the Wait (sync.WaitGroup: an
+	// Add from zero must happen before Wait).
 	handlers sync.WaitGroup
+	mu       sync.Mutex
+	closed   bool
 }
 
 type unaryMethod struct {
@@ -168,7 +172,13 @@ func (c *Conn) NewStream(ctx context.Context, desc *grpc.StreamDesc, method stri
 
 // Wait waits until the handler of every server stream opened on c has returned: call it
 // once their callers are gone (their contexts ended), before closing what the handlers read.
-func (c *Conn) Wait() { c.handlers.Wait() }
+// A stream whose handler would start after Wait began fails with Unavailable instead.
+func (c *Conn) Wait() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.handlers.Wait()
+}
 
 // clientStream is the caller's side of a server stream; serverStream the handler's.
 type clientStream struct {
@@ -226,9 +236,15 @@ func (cs *clientStream) CloseSend() error {
 	if !cs.sent {
 		return status.Error(codes.Internal, "inproc: CloseSend before the request")
 	}
+	cs.conn.mu.Lock()
+	if cs.conn.closed {
+		cs.conn.mu.Unlock()
+		return status.Error(codes.Unavailable, "inproc: the server is shutting down")
+	}
+	cs.conn.handlers.Add(1)
+	cs.conn.mu.Unlock()
 	cs.started = true
 	ss := &serverStream{cs: cs, req: cs.req}
-	cs.conn.handlers.Add(1)
 	go func() {
 		defer cs.conn.handlers.Done()
 		defer close(cs.done)

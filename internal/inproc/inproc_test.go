@@ -211,3 +211,25 @@ func loopbackConn(tb testing.TB, register func(*grpc.Server)) *grpc.ClientConn {
 	tb.Cleanup(func() { conn.Close() })
 	return conn
 }
+
+// TestNoStreamAfterWait (review of the idxshare21 merge: a race found by -race in
+// embedded.Shutdown): once Wait has begun, a stream whose handler would start gets
+// Unavailable instead of adding to the wait group Wait is waiting on.
+func TestNoStreamAfterWait(t *testing.T) {
+	conn := New()
+	conn.RegisterService(&echoDesc, struct{}{})
+	conn.Wait()
+	stream, err := conn.NewStream(t.Context(), &echoDesc.Streams[0], "/test.Echo/Count")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.SendMsg(&healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); status.Code(err) != codes.Unavailable {
+		t.Fatalf("CloseSend after Wait: %v, want Unavailable", err)
+	}
+	if err := stream.RecvMsg(&healthpb.HealthCheckResponse{}); status.Code(err) != codes.Unavailable {
+		t.Fatalf("RecvMsg after Wait: %v, want Unavailable", err)
+	}
+}
