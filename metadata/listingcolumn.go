@@ -61,18 +61,39 @@ func listingChunkKey(mailbox uint64, chunk uint32) []byte {
 	return mailboxUIDKey(prefixListingChunk, mailbox, chunk)
 }
 
+// maxListingFlags bounds the flags fields an entry of the listing column holds. A message
+// may carry any number of keywords (each STORE adds up to a command's worth), and a chunk
+// holds sortChunkUIDs entries that every write in its range rewrites whole, so without a
+// bound one chunk could grow past what a write should cost and past what a snapshot field
+// may hold (snapshot.go readN). An entry whose flags are longer holds the MODSEQ 0 alone
+// (no stored message has MODSEQ 0: RFC 7162 3.1.1 mod-sequences are positive), and a
+// listing reads that message's MODSEQ and flags from its record.
+const maxListingFlags = 1024
+
 // listingEntry is the column entry of a message with idx's MODSEQ and flags.
 func listingEntry(idx *metadatapb.MessageIndex) []byte {
-	n := protowire.SizeVarint(idx.GetModseq())
+	n := 0
 	for _, f := range idx.GetFlags() {
 		n += 2 + protowire.SizeBytes(len(f))
 	}
-	b := protowire.AppendVarint(make([]byte, 0, n), idx.GetModseq())
+	if n > maxListingFlags {
+		return protowire.AppendVarint(nil, 0)
+	}
+	b := protowire.AppendVarint(make([]byte, 0, n+protowire.SizeVarint(idx.GetModseq())), idx.GetModseq())
 	for _, f := range idx.GetFlags() {
 		b = protowire.AppendTag(b, indexFlagsField, protowire.BytesType)
 		b = protowire.AppendString(b, f)
 	}
 	return b
+}
+
+// listingEntryOf is the column entry of a message of modseq whose encoded flags fields are
+// flags (as indexModseqFlags reads them off a record).
+func listingEntryOf(modseq uint64, flags []byte) []byte {
+	if len(flags) > maxListingFlags {
+		return protowire.AppendVarint(nil, 0)
+	}
+	return append(protowire.AppendVarint(make([]byte, 0, 10+len(flags)), modseq), flags...)
 }
 
 // listsUID reports whether the listing column of a mailbox with rec keeps the entry of
@@ -130,6 +151,15 @@ func (v *view) listingFromColumn(resp *metadatapb.ListMessagesResponse, mailbox 
 				return false, fmt.Errorf("listing entry of UID %d does not take apart", uid)
 			}
 			raw := entry[m:]
+			if modseq == 0 { // flags over maxListingFlags: in the record
+				val, found, err := getRaw(v.r, messageKey(mailbox, uid))
+				if err != nil || !found {
+					return false, fmt.Errorf("listing entry of UID %d: record (found %v): %v", uid, found, err)
+				}
+				if modseq, raw, err = indexModseqFlags(val, nil); err != nil {
+					return false, fmt.Errorf("record of UID %d: %w", uid, err)
+				}
+			}
 			if !haveLast || !bytes.Equal(raw, lastRaw) {
 				set, err := dict.lookup(raw)
 				if err != nil {
@@ -164,8 +194,7 @@ func (c *cmdCtx) fillListing(ms *mailboxState, limit int) (bool, error) {
 			return false, fmt.Errorf("record of UID %d: %w", uid, err)
 		}
 		raw = flags
-		entry := append(protowire.AppendVarint(make([]byte, 0, 10+len(flags)), modseq), flags...)
-		c.columnEdit(listingChunkKey(mailbox, uid/sortChunkUIDs)).add(uid, entry)
+		c.columnEdit(listingChunkKey(mailbox, uid/sortChunkUIDs)).add(uid, listingEntryOf(modseq, flags))
 		after = uid
 		looked++
 		return true, nil
