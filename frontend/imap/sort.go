@@ -72,7 +72,7 @@ func (c *conn) cmdSort(cmd *imapwire.Command) error {
 		modseq = s.highestModSeqOf(set.view) // RFC 7162 3.1.6 (set.view is ascending)
 	}
 	if !args.ESearch {
-		c.bw.Write(imapresp.AppendSort(nil, nums, modseq))
+		_ = imapresp.WriteSort(c.bw, nums, modseq) // an error stays in c.bw, the next flush ends the connection
 		return nil
 	}
 	returns := args.Return

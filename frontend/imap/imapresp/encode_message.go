@@ -124,23 +124,29 @@ func AppendModSeqFetch(b []byte, num uint32, uidFetch bool, uid uint32, modseq u
 	return append(AppendModSeq(b, modseq), ")\r\n"...)
 }
 
-// searchPiece is how many bytes WriteSearch renders before it writes them out.
-const searchPiece = 32 << 10
+// numbersPiece is how many bytes writeNumbers renders before it writes them out.
+const numbersPiece = 32 << 10
 
-// searchPieces are WriteSearch's buffers, one per response being written.
-var searchPieces = sync.Pool{New: func() any { b := make([]byte, 0, searchPiece+64); return &b }}
+// numbersPieces are writeNumbers' buffers, one per response being written.
+var numbersPieces = sync.Pool{New: func() any { b := make([]byte, 0, numbersPiece+64); return &b }}
 
 // WriteSearch writes the SEARCH response of IMAP4rev1, "* SEARCH n ..." (RFC 3501 7.2.5),
 // with "(MODSEQ m)" when modseq is not 0: the highest MODSEQ of the messages found, for a
-// SEARCH with MODSEQ that found any (RFC 7162 3.1.6). It renders a piece at a time into
-// a pooled buffer, so that an answer naming a million messages (about 7 MB of text, which
-// this response has no shorter form for) is never built whole.
+// SEARCH with MODSEQ that found any (RFC 7162 3.1.6).
 func WriteSearch(w io.Writer, nums []uint32, modseq uint64) error {
-	piece := searchPieces.Get().(*[]byte)
-	defer searchPieces.Put(piece)
-	b := append((*piece)[:0], "* SEARCH"...)
+	return writeNumbers(w, "* SEARCH", nums, modseq)
+}
+
+// writeNumbers writes a response of numbers: head, each number after a space, then
+// " (MODSEQ m)" when modseq is not 0, then CRLF. It renders a piece at a time into a
+// pooled buffer, so that an answer naming a million messages (about 7 MB of text, which
+// SEARCH and SORT have no shorter form for) is never built whole.
+func writeNumbers(w io.Writer, head string, nums []uint32, modseq uint64) error {
+	piece := numbersPieces.Get().(*[]byte)
+	defer numbersPieces.Put(piece)
+	b := append((*piece)[:0], head...)
 	for _, n := range nums {
-		if len(b) >= searchPiece {
+		if len(b) >= numbersPiece {
 			if _, err := w.Write(b); err != nil {
 				return err
 			}
@@ -156,20 +162,6 @@ func WriteSearch(w io.Writer, nums []uint32, modseq uint64) error {
 	*piece = b[:0]
 	_, err := w.Write(b)
 	return err
-}
-
-// appendNumbers appends a response of numbers: head, each number after a space, then
-// " (MODSEQ m)" when modseq is not 0 (RFC 7162 3.1.6), and CRLF.
-func appendNumbers(b []byte, head string, nums []uint32, modseq uint64) []byte {
-	b = append(b, head...)
-	for _, n := range nums {
-		b = strconv.AppendUint(append(b, ' '), uint64(n), 10)
-	}
-	if modseq != 0 {
-		b = strconv.AppendUint(append(b, " (MODSEQ "...), modseq, 10)
-		b = append(b, ')')
-	}
-	return append(b, '\r', '\n')
 }
 
 // ESearch is an ESEARCH response (RFC 4731 3.1, RFC 9051 7.3.4).
