@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -19,6 +20,10 @@ import (
 const (
 	transportMaxPool = 3
 	transportTimeout = 10 * time.Second
+	// transportStallTimeout bounds how long an accepted connection may go silent part way
+	// through a message (stallConn): 25 default heartbeat timeouts, far past any pause of a
+	// sender that is still there.
+	transportStallTimeout = 5 * time.Second
 )
 
 // advertiseAddr is the address peers dial. It may be a host name (a Kubernetes pod's stable DNS
@@ -47,17 +52,60 @@ type tcpStreamLayer struct {
 	serverTLS *tls.Config  // nil: plaintext
 	clientTLS *tls.Config
 	identity  *clustertls.Identity // hears of the peers serverTLS refuses
+	stall     time.Duration        // stallConn's bound; transportStallTimeout
 }
 
-// Accept returns the next connection; with TLS its handshake runs on raft's first read of
-// it, in the goroutine raft serves the connection from, so one slow peer does not hold up
-// Accept.
+// Accept returns the next connection, guarded by stallConn; with TLS its handshake runs on
+// raft's first read of it, in the goroutine raft serves the connection from, so one slow
+// peer does not hold up Accept.
 func (l *tcpStreamLayer) Accept() (net.Conn, error) {
 	c, err := l.listener.Accept()
-	if err != nil || l.serverTLS == nil {
-		return c, err
+	if err != nil {
+		return nil, err
 	}
-	return &acceptedTLS{Conn: tls.Server(c, l.serverTLS), identity: l.identity}, nil
+	if l.serverTLS != nil {
+		c = &acceptedTLS{Conn: tls.Server(c, l.serverTLS), identity: l.identity}
+	}
+	return &stallConn{Conn: c, stall: l.stall}, nil
+}
+
+// stallConn fails a read that has waited longer than stall for the rest of a message.
+//
+// raft's NetworkTransport serves an accepted connection as request, response, request, ...
+// and sets no deadline on this side. A follower reads an InstallSnapshot's data on its main
+// loop, so a leader cut off part way through the stream (a partition that loses packets
+// rather than resetting the connection, as TestJepsenClusterFaults's blackhole does) left
+// that loop reading forever: the follower never timed out, never voted, and with the leader
+// cut off the remaining two of three nodes could not elect one.
+//
+// Bytes read after the last response written belong to a request under way; a read then
+// waits at most stall. A read after a response (the connection idle in the pool, waiting
+// for the next request) waits without a deadline, as before. Read-ahead past a request's end
+// can only leave a later request unguarded, never put a deadline on an idle connection.
+type stallConn struct {
+	net.Conn
+	stall     time.Duration
+	inRequest atomic.Bool // bytes read since the last response
+}
+
+func (c *stallConn) Read(b []byte) (int, error) {
+	var deadline time.Time
+	if c.inRequest.Load() {
+		deadline = time.Now().Add(c.stall)
+	}
+	if err := c.Conn.SetReadDeadline(deadline); err != nil {
+		return 0, err
+	}
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.inRequest.Store(true)
+	}
+	return n, err
+}
+
+func (c *stallConn) Write(b []byte) (int, error) {
+	c.inRequest.Store(false)
+	return c.Conn.Write(b)
 }
 
 // acceptedTLS is an accepted Raft connection whose refused handshake is reported to the
@@ -113,7 +161,7 @@ func listenRaft(bind, advertise string, identity *clustertls.Identity) (*tcpStre
 		_ = ln.Close()
 		return nil, err
 	}
-	layer := &tcpStreamLayer{listener: ln, advertise: adv, source: dialSource(ln.Addr().(*net.TCPAddr))}
+	layer := &tcpStreamLayer{listener: ln, advertise: adv, source: dialSource(ln.Addr().(*net.TCPAddr)), stall: transportStallTimeout}
 	if identity != nil {
 		layer.serverTLS = identity.ServerConfig(clustertls.IdentityNodePrefix)
 		layer.clientTLS = identity.ClientConfig()

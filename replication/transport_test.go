@@ -1,8 +1,10 @@
 package replication
 
 import (
+	"errors"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -95,5 +97,62 @@ func TestRaftTransportMTLS(t *testing.T) {
 	go plain.Write([]byte("ping plaintext raft"))
 	if r := <-res; r.err == nil {
 		t.Errorf("node read %q in plaintext from a peer", r.got)
+	}
+}
+
+// TestStallConnBoundsReadsInsideARequest: over a real socket, an accepted connection idle
+// between requests waits past the stall bound for the next one, while a request that stops
+// part way fails its read with a deadline error instead of blocking raft forever (a leader
+// cut off in the middle of an InstallSnapshot stream).
+func TestStallConnBoundsReadsInsideARequest(t *testing.T) {
+	l, err := listenRaft("127.0.0.1:0", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	const stall = 100 * time.Millisecond
+	l.stall = stall
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	client, err := l.Dial(raft.ServerAddress(l.Addr().String()), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server := <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	defer server.Close()
+
+	buf := make([]byte, 4)
+	if _, err := client.Write([]byte("req1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(server, buf); err != nil {
+		t.Fatalf("first request: %v", err)
+	}
+	if _, err := server.Write([]byte("resp")); err != nil {
+		t.Fatal(err)
+	}
+	// Idle after the response: the next request comes well after the stall bound.
+	go func() {
+		time.Sleep(3 * stall)
+		_, _ = client.Write([]byte("re"))
+	}()
+	if _, err := io.ReadFull(server, buf[:2]); err != nil {
+		t.Fatalf("read of the next request after an idle wait: %v", err)
+	}
+	// The request stops part way: the rest never comes.
+	_, err = io.ReadFull(server, buf[:2])
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read inside a stalled request: %v, want a deadline error", err)
 	}
 }
