@@ -10,7 +10,7 @@ GOBIN ?= $(shell $(GO) env GOPATH)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
 VERSION_LDFLAGS := -X github.com/strata-mail/strata/internal/buildinfo.stamped=$(VERSION)
 
-.PHONY: build run test test-helm jepsen proto proto-check lint fuzz bench e2e tools tools-s3 image \
+.PHONY: build run test test-go test-helm jepsen proto proto-check lint fuzz bench e2e tools tools-s3 image \
 	cluster-images cluster-up cluster-down cluster-test bench-compare-cycle bench-cluster-cycle \
 	bench-populate-bigmailbox bench-populate-bigmailbox-fast bench-bigmailbox-rounds
 
@@ -34,10 +34,14 @@ FUZZ_SIEVE_EXECS ?= 100000x
 FUZZ_SPAM_EXECS ?= 50000x
 FUZZ_LDAP_EXECS ?= 20000x
 
-test: tools-s3
-	$(GO) test -count=1 -timeout 60m ./...
+test: test-go
 	$(MAKE) test-helm
 	$(MAKE) fuzz
+
+# The Go tests of the main module (unit, real-socket, crash, cluster and e2e): the first part
+# of `make test`, on its own for .ci/run, which overlaps the other stages with it.
+test-go: tools-s3
+	$(GO) test -count=1 -timeout 60m ./...
 
 # Render tests of the Helm chart (deploy/helm/strata), in their own Go module so that the
 # Helm SDK and the k8s.io modules stay out of the strata binary's dependencies.
@@ -93,9 +97,12 @@ tools:
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 # The S3 server the tests run (internal/s3test), a process rather than a module dependency.
-# Installs only when GOBIN lacks it: a build takes about two minutes.
+# Installs only when GOBIN lacks it: a build takes about two minutes. What it installs is the
+# static build the compose image copies (cluster-images), so a fresh machine compiles
+# versitygw once for both.
 tools-s3:
-	@test -x $(GOBIN)/versitygw || GOBIN=$(GOBIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+	@test -x $(GOBIN)/versitygw || { $(MAKE) --no-print-directory bin/versitygw-$(VERSITYGW_VERSION)-static && \
+		install -D -m 755 bin/versitygw-$(VERSITYGW_VERSION)-static $(GOBIN)/versitygw; }
 
 # Regenerates proto/metadatapb from proto/*.proto with Debian's protoc and the pinned plugins.
 proto: tools
@@ -193,7 +200,7 @@ bin/etcd-$(ETCD_VERSION)-static: deploy/etcd/main.go
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./deploy/etcd
 
 bin/versitygw-$(VERSITYGW_VERSION)-static:
-	tmp=$$(mktemp -d) && CGO_ENABLED=0 GOBIN=$$tmp $(GO) install -trimpath -ldflags='-s -w' \
+	mkdir -p bin && tmp=$$(mktemp -d) && CGO_ENABLED=0 GOBIN=$$tmp $(GO) install -trimpath -ldflags='-s -w' \
 		github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION) && \
 		mv $$tmp/versitygw $@ && rmdir $$tmp
 
