@@ -10,7 +10,7 @@ GOBIN ?= $(shell $(GO) env GOPATH)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
 VERSION_LDFLAGS := -X github.com/strata-mail/strata/internal/buildinfo.stamped=$(VERSION)
 
-.PHONY: build run test test-go test-helm jepsen proto proto-check lint fuzz bench e2e tools tools-s3 image \
+.PHONY: build run test test-go test-helm jepsen proto proto-check lint fuzz fuzz-build fuzz-run bench e2e tools tools-s3 image \
 	cluster-images cluster-up cluster-down cluster-test bench-compare-cycle bench-cluster-cycle \
 	bench-populate-bigmailbox bench-populate-bigmailbox-fast bench-bigmailbox-rounds
 
@@ -79,18 +79,39 @@ jepsen: tools-s3
 		-report-preface "Made by \`make jepsen SEEDS=$(SEEDS) FIRST_SEED=$(FIRST_SEED) DURATION=$(DURATION) JOBS=$(JOBS) JEPSEN_FAULTS=$(JEPSEN_FAULTS)\` at commit $$(git rev-parse --short HEAD), finished $$(date -u '+%Y-%m-%d %H:%M UTC') on $$(nproc) cores (load average $$(cut -d' ' -f1-3 /proc/loadavg) at the end). The logs of the test processes are in bin/jepsen/job-*.log, every seed's history in bin/jepsen/ (\`go test ./jepsen/checker -run TestRecheck -args -history FILE\` checks one again)."; \
 	exit $$status
 
-# Runs each fuzz target for its execution budget (the seeds run in every `go test`).
-fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCommand$$' -fuzztime $(FUZZ_PARSER_EXECS) ./frontend/imap/imapwire
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_MESSAGE_EXECS) ./frontend/message
-	$(GO) test -run '^$$' -fuzz '^FuzzSequences$$' -fuzztime $(FUZZ_SESSION_EXECS) ./frontend/imap
-	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZ_INFLATE_EXECS) ./frontend/imap/inflate
-	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZ_OUTBOUND_EXECS) ./frontend/outbound
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_HISTORY_EXECS) ./jepsen/history
-	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZ_SIEVE_EXECS) ./sieve
-	$(GO) test -run '^$$' -fuzz '^FuzzReadCommand$$' -fuzztime $(FUZZ_SIEVE_EXECS) ./frontend/managesieve/sievewire
-	$(GO) test -run '^$$' -fuzz '^FuzzSpamVerdict$$' -fuzztime $(FUZZ_SPAM_EXECS) ./frontend/lmtp
-	$(GO) test -run '^$$' -fuzz '^FuzzLoginEscaping$$' -fuzztime $(FUZZ_LDAP_EXECS) ./frontend/ldapauth
+# The fuzz targets, PACKAGE:TARGET:BUDGET. Each runs for its execution budget (the seeds run in
+# every `go test`).
+FUZZ_TARGETS := \
+	frontend/imap/imapwire:FuzzParseCommand:$(FUZZ_PARSER_EXECS) \
+	frontend/message:FuzzParse:$(FUZZ_MESSAGE_EXECS) \
+	frontend/imap:FuzzSequences:$(FUZZ_SESSION_EXECS) \
+	frontend/imap/inflate:FuzzReader:$(FUZZ_INFLATE_EXECS) \
+	frontend/outbound:FuzzBuild:$(FUZZ_OUTBOUND_EXECS) \
+	jepsen/history:FuzzLoad:$(FUZZ_HISTORY_EXECS) \
+	sieve:FuzzCompile:$(FUZZ_SIEVE_EXECS) \
+	frontend/managesieve/sievewire:FuzzReadCommand:$(FUZZ_SIEVE_EXECS) \
+	frontend/lmtp:FuzzSpamVerdict:$(FUZZ_SPAM_EXECS) \
+	frontend/ldapauth:FuzzLoginEscaping:$(FUZZ_LDAP_EXECS)
+FUZZ_BIN := bin/fuzz
+# fuzz_each runs its argument, a shell command, once per target with $$pkg, $$fn and $$budget set.
+fuzz_each = set -e; for t in $(FUZZ_TARGETS); do \
+	pkg=$${t%%:*}; rest=$${t\#*:}; fn=$${rest%%:*}; budget=$${rest\#*:}; $(1); done
+
+# `go test -fuzz` in two steps: fuzz-build compiles every target's test binary with the
+# coverage instrumentation fuzzing needs (what `go test -fuzz` would build) into bin/fuzz,
+# fuzz-run runs them as `go test` does, in the package's directory with the go command's fuzz
+# cache. .ci/run builds while the tests run, and fuzzes beside the compose cluster test.
+fuzz: fuzz-build
+	$(MAKE) --no-print-directory fuzz-run
+
+fuzz-build:
+	@mkdir -p $(FUZZ_BIN)
+	@$(call fuzz_each,$(GO) test -c -fuzz "^$$fn\$$" -o $(FUZZ_BIN)/$$fn.test ./$$pkg)
+
+fuzz-run:
+	@cache=$$($(GO) env GOCACHE)/fuzz; $(call fuzz_each,echo "--- $$fn ($$pkg) $$budget"; \
+		(cd $$pkg && $(CURDIR)/$(FUZZ_BIN)/$$fn.test -test.run '^$$' -test.fuzz "^$$fn\$$" \
+			-test.fuzztime $$budget -test.fuzzcachedir $$cache -test.paniconexit0 -test.timeout 30m))
 
 tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
