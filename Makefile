@@ -34,12 +34,18 @@ FUZZ_SIEVE_EXECS ?= 100000x
 FUZZ_SPAM_EXECS ?= 50000x
 FUZZ_LDAP_EXECS ?= 20000x
 
-test: test-go
+# The fuzz targets' instrumented test binaries build at the lowest CPU priority while the Go
+# tests run (they take only the CPU the tests leave idle: the e2e tests mostly wait on
+# processes); the fuzzing itself runs after the tests and the chart's render tests.
+test: tools-s3
+	@mkdir -p bin; nice -n 19 $(MAKE) --no-print-directory fuzz-build >bin/fuzz-build.log 2>&1 & build=$$!; \
+	status=0; $(MAKE) --no-print-directory test-go || status=$$?; \
+	if ! wait $$build; then echo "--- fuzz-build FAILED" >&2; cat bin/fuzz-build.log >&2; status=1; fi; \
+	exit $$status
 	$(MAKE) test-helm
-	$(MAKE) fuzz
+	$(MAKE) fuzz-run
 
-# The Go tests of the main module (unit, real-socket, crash, cluster and e2e): the first part
-# of `make test`, on its own for .ci/run, which overlaps the other stages with it.
+# The Go tests of the main module (unit, real-socket, crash, cluster and e2e).
 test-go: tools-s3
 	$(GO) test -count=1 -timeout 60m ./...
 
