@@ -10,7 +10,7 @@ GOBIN ?= $(shell $(GO) env GOPATH)/bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null)
 VERSION_LDFLAGS := -X github.com/strata-mail/strata/internal/buildinfo.stamped=$(VERSION)
 
-.PHONY: build run test test-helm jepsen proto proto-check lint fuzz bench e2e tools tools-s3 image \
+.PHONY: build run test test-go test-helm jepsen proto proto-check lint fuzz fuzz-build fuzz-run bench e2e tools tools-s3 image \
 	cluster-images cluster-up cluster-down cluster-test bench-compare-cycle bench-cluster-cycle \
 	bench-populate-bigmailbox bench-populate-bigmailbox-fast bench-bigmailbox-rounds
 
@@ -34,10 +34,20 @@ FUZZ_SIEVE_EXECS ?= 100000x
 FUZZ_SPAM_EXECS ?= 50000x
 FUZZ_LDAP_EXECS ?= 20000x
 
+# The fuzz targets' instrumented test binaries build at the lowest CPU priority while the Go
+# tests run (they take only the CPU the tests leave idle: the e2e tests mostly wait on
+# processes); the fuzzing itself runs after the tests and the chart's render tests.
 test: tools-s3
-	$(GO) test -count=1 -timeout 60m ./...
+	@mkdir -p bin; nice -n 19 $(MAKE) --no-print-directory fuzz-build >bin/fuzz-build.log 2>&1 & build=$$!; \
+	status=0; $(MAKE) --no-print-directory test-go || status=$$?; \
+	if ! wait $$build; then echo "--- fuzz-build FAILED" >&2; cat bin/fuzz-build.log >&2; status=1; fi; \
+	exit $$status
 	$(MAKE) test-helm
-	$(MAKE) fuzz
+	$(MAKE) fuzz-run
+
+# The Go tests of the main module (unit, real-socket, crash, cluster and e2e).
+test-go: tools-s3
+	$(GO) test -count=1 -timeout 60m ./...
 
 # Render tests of the Helm chart (deploy/helm/strata), in their own Go module so that the
 # Helm SDK and the k8s.io modules stay out of the strata binary's dependencies.
@@ -75,27 +85,51 @@ jepsen: tools-s3
 		-report-preface "Made by \`make jepsen SEEDS=$(SEEDS) FIRST_SEED=$(FIRST_SEED) DURATION=$(DURATION) JOBS=$(JOBS) JEPSEN_FAULTS=$(JEPSEN_FAULTS)\` at commit $$(git rev-parse --short HEAD), finished $$(date -u '+%Y-%m-%d %H:%M UTC') on $$(nproc) cores (load average $$(cut -d' ' -f1-3 /proc/loadavg) at the end). The logs of the test processes are in bin/jepsen/job-*.log, every seed's history in bin/jepsen/ (\`go test ./jepsen/checker -run TestRecheck -args -history FILE\` checks one again)."; \
 	exit $$status
 
-# Runs each fuzz target for its execution budget (the seeds run in every `go test`).
-fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCommand$$' -fuzztime $(FUZZ_PARSER_EXECS) ./frontend/imap/imapwire
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_MESSAGE_EXECS) ./frontend/message
-	$(GO) test -run '^$$' -fuzz '^FuzzSequences$$' -fuzztime $(FUZZ_SESSION_EXECS) ./frontend/imap
-	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZ_INFLATE_EXECS) ./frontend/imap/inflate
-	$(GO) test -run '^$$' -fuzz '^FuzzBuild$$' -fuzztime $(FUZZ_OUTBOUND_EXECS) ./frontend/outbound
-	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZ_HISTORY_EXECS) ./jepsen/history
-	$(GO) test -run '^$$' -fuzz '^FuzzCompile$$' -fuzztime $(FUZZ_SIEVE_EXECS) ./sieve
-	$(GO) test -run '^$$' -fuzz '^FuzzReadCommand$$' -fuzztime $(FUZZ_SIEVE_EXECS) ./frontend/managesieve/sievewire
-	$(GO) test -run '^$$' -fuzz '^FuzzSpamVerdict$$' -fuzztime $(FUZZ_SPAM_EXECS) ./frontend/lmtp
-	$(GO) test -run '^$$' -fuzz '^FuzzLoginEscaping$$' -fuzztime $(FUZZ_LDAP_EXECS) ./frontend/ldapauth
+# The fuzz targets, PACKAGE:TARGET:BUDGET. Each runs for its execution budget (the seeds run in
+# every `go test`).
+FUZZ_TARGETS := \
+	frontend/imap/imapwire:FuzzParseCommand:$(FUZZ_PARSER_EXECS) \
+	frontend/message:FuzzParse:$(FUZZ_MESSAGE_EXECS) \
+	frontend/imap:FuzzSequences:$(FUZZ_SESSION_EXECS) \
+	frontend/imap/inflate:FuzzReader:$(FUZZ_INFLATE_EXECS) \
+	frontend/outbound:FuzzBuild:$(FUZZ_OUTBOUND_EXECS) \
+	jepsen/history:FuzzLoad:$(FUZZ_HISTORY_EXECS) \
+	sieve:FuzzCompile:$(FUZZ_SIEVE_EXECS) \
+	frontend/managesieve/sievewire:FuzzReadCommand:$(FUZZ_SIEVE_EXECS) \
+	frontend/lmtp:FuzzSpamVerdict:$(FUZZ_SPAM_EXECS) \
+	frontend/ldapauth:FuzzLoginEscaping:$(FUZZ_LDAP_EXECS)
+FUZZ_BIN := bin/fuzz
+# fuzz_each runs its argument, a shell command, once per target with $$pkg, $$fn and $$budget set.
+fuzz_each = set -e; for t in $(FUZZ_TARGETS); do \
+	pkg=$${t%%:*}; rest=$${t\#*:}; fn=$${rest%%:*}; budget=$${rest\#*:}; $(1); done
+
+# `go test -fuzz` in two steps: fuzz-build compiles every target's test binary with the
+# coverage instrumentation fuzzing needs (what `go test -fuzz` would build) into bin/fuzz,
+# fuzz-run runs them as `go test` does, in the package's directory with the go command's fuzz
+# cache. .ci/run builds while the tests run, and fuzzes beside the compose cluster test.
+fuzz: fuzz-build
+	$(MAKE) --no-print-directory fuzz-run
+
+fuzz-build:
+	@mkdir -p $(FUZZ_BIN)
+	@$(call fuzz_each,$(GO) test -c -fuzz "^$$fn\$$" -o $(FUZZ_BIN)/$$fn.test ./$$pkg)
+
+fuzz-run:
+	@cache=$$($(GO) env GOCACHE)/fuzz; $(call fuzz_each,echo "--- $$fn ($$pkg) $$budget"; \
+		(cd $$pkg && $(CURDIR)/$(FUZZ_BIN)/$$fn.test -test.run '^$$' -test.fuzz "^$$fn\$$" \
+			-test.fuzztime $$budget -test.fuzzcachedir $$cache -test.paniconexit0 -test.timeout 30m))
 
 tools:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 
 # The S3 server the tests run (internal/s3test), a process rather than a module dependency.
-# Installs only when GOBIN lacks it: a build takes about two minutes.
+# Installs only when GOBIN lacks it: a build takes about two minutes. What it installs is the
+# static build the compose image copies (cluster-images), so a fresh machine compiles
+# versitygw once for both.
 tools-s3:
-	@test -x $(GOBIN)/versitygw || GOBIN=$(GOBIN) $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+	@test -x $(GOBIN)/versitygw || { $(MAKE) --no-print-directory bin/versitygw-$(VERSITYGW_VERSION)-static && \
+		install -D -m 755 bin/versitygw-$(VERSITYGW_VERSION)-static $(GOBIN)/versitygw; }
 
 # Regenerates proto/metadatapb from proto/*.proto with Debian's protoc and the pinned plugins.
 proto: tools
@@ -193,7 +227,7 @@ bin/etcd-$(ETCD_VERSION)-static: deploy/etcd/main.go
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $@ ./deploy/etcd
 
 bin/versitygw-$(VERSITYGW_VERSION)-static:
-	tmp=$$(mktemp -d) && CGO_ENABLED=0 GOBIN=$$tmp $(GO) install -trimpath -ldflags='-s -w' \
+	mkdir -p bin && tmp=$$(mktemp -d) && CGO_ENABLED=0 GOBIN=$$tmp $(GO) install -trimpath -ldflags='-s -w' \
 		github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION) && \
 		mv $$tmp/versitygw $@ && rmdir $$tmp
 

@@ -55,14 +55,24 @@ func goBinDir() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("go env: %w", err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
-	if len(lines) > 0 && strings.TrimSpace(lines[0]) != "" {
-		return strings.TrimSpace(lines[0]), nil
+	return binDirOf(string(out))
+}
+
+// binDirOf is the directory `go install` writes to, from the output of `go env GOBIN
+// GOPATH`: GOBIN's line, or the first GOPATH entry's bin when that line is empty (an unset
+// GOBIN prints an empty first line, which must not be trimmed away with the rest).
+func binDirOf(goEnv string) (string, error) {
+	lines := strings.Split(strings.TrimRight(goEnv, "\n"), "\n")
+	if len(lines) != 2 {
+		return "", fmt.Errorf("go env GOBIN GOPATH printed %q", goEnv)
 	}
-	if len(lines) < 2 {
-		return "", fmt.Errorf("go env printed %q", out)
+	if gobin := strings.TrimSpace(lines[0]); gobin != "" {
+		return gobin, nil
 	}
 	gopath := strings.SplitN(strings.TrimSpace(lines[1]), string(os.PathListSeparator), 2)[0]
+	if gopath == "" {
+		return "", fmt.Errorf("go env GOBIN GOPATH printed %q", goEnv)
+	}
 	return filepath.Join(gopath, "bin"), nil
 }
 
