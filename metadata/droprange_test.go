@@ -12,11 +12,13 @@ func (h *harness) batchTxn() *txn {
 	h.t.Helper()
 	g := h.f.acquire()
 	b := g.db.NewIndexedBatch()
+	tx := newTxn(b, nil)
 	h.t.Cleanup(func() {
+		tx.close()
 		_ = b.Close()
 		g.release()
 	})
-	return newTxn(b, nil)
+	return tx
 }
 
 // TestDropRange: a range dropped under a savepoint stays until the command succeeds, is

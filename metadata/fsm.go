@@ -315,6 +315,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	carried := g.carried
 	g.carried = nil
 	tx := newTxn(b, carried)
+	defer tx.close()
 	var events []ChangeEvent
 	last := applied
 	for i, l := range logs {
@@ -344,6 +345,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		return responses
 	}
 	tx.mustSet(keyAppliedIndex, encodeUint64(last))
+	tx.close()
 	if err := b.Commit(pebble.NoSync); err != nil {
 		panic(fmt.Sprintf("metadata fsm: commit batch up to index %d: %v", last, err))
 	}
