@@ -105,7 +105,7 @@ func listsUID(rec *metadatapb.MailboxRecord, uid uint32) bool {
 // putListing sets the listing entry of mailbox's uid to idx's MODSEQ and flags, if the
 // mailbox keeps it (listsUID): a new message's or a changed one's.
 func (c *cmdCtx) putListing(ms *mailboxState, uid uint32, idx *metadatapb.MessageIndex) {
-	if !listsUID(ms.rec, uid) {
+	if !c.writesListing(ms, uid) {
 		return
 	}
 	c.columnEdit(listingChunkKey(ms.box().GetId(), uid/sortChunkUIDs)).add(uid, listingEntry(idx))
@@ -113,7 +113,7 @@ func (c *cmdCtx) putListing(ms *mailboxState, uid uint32, idx *metadatapb.Messag
 
 // dropListing removes the listing entry of a message of ms being removed.
 func (c *cmdCtx) dropListing(ms *mailboxState, uid uint32) {
-	if !listsUID(ms.rec, uid) {
+	if !c.writesListing(ms, uid) {
 		return
 	}
 	e := c.columnEdit(listingChunkKey(ms.box().GetId(), uid/sortChunkUIDs))
