@@ -77,6 +77,30 @@ func listing(t testing.TB, f *FSM, mailbox uint64) *metadatapb.ListMessagesRespo
 	return resp
 }
 
+// sortDates is mailbox's dates projection read from f as ReadSortColumn (dates_only) reads
+// it: from its chunks if the record says dates_complete, else derived from the column.
+func sortDates(t testing.TB, f *FSM, mailbox uint64) []byte {
+	t.Helper()
+	read := (*view).sortDatesFromColumn
+	if must(getMailboxRecord(f, mailbox)).GetDatesComplete() {
+		read = (*view).sortDateRecords
+	}
+	v := f.view()
+	defer v.close()
+	var out []byte
+	for after := uint32(0); ; {
+		recs, last, more, err := read(v, mailbox, after, sortColumnChunkBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, recs...)
+		if !more {
+			return out
+		}
+		after = last
+	}
+}
+
 // TestStampedLevelWritesAsThatBuild: for each level, an FSM that applies commands stamped
 // with it (Command.feature_level) stores exactly what an FSM playing a build of that level
 // from before the stamp stores from the same commands unstamped (digests equal): below
@@ -84,7 +108,8 @@ func listing(t testing.TB, f *FSM, mailbox uint64) *metadatapb.ListMessagesRespo
 // FeatureListingColumn no listing column and no mailbox listing_column; at level 3, what
 // this build stores unstamped. The layouts left out are then filled by the backfill
 // (NumberMessagesCommand) to what a mailbox complete from the start holds, and the
-// listings read the same before (from the records) and after (from the column).
+// listings and dates read the same before (from the records, derived from the column) and
+// after (from the layouts).
 func TestStampedLevelWritesAsThatBuild(t *testing.T) {
 	complete := newHarness(t)
 	completeBoxes := mixedScript(t, complete.f, complete.ok)
@@ -117,8 +142,10 @@ func TestStampedLevelWritesAsThatBuild(t *testing.T) {
 				}
 			}
 			var before []*metadatapb.ListMessagesResponse
+			var datesBefore [][]byte
 			for _, box := range boxes {
 				before = append(before, listing(t, stamped.f, box))
+				datesBefore = append(datesBefore, sortDates(t, stamped.f, box))
 				for i := 0; !stamped.ok(cmdNumberMessages(alice, box, 100)).GetNumberMessages().GetComplete(); i++ {
 					if i > 20 {
 						t.Fatalf("mailbox %d not filled after %d commands", box, i)
@@ -128,6 +155,9 @@ func TestStampedLevelWritesAsThatBuild(t *testing.T) {
 			for i, box := range boxes {
 				if after := listing(t, stamped.f, box); !proto.Equal(before[i], after) {
 					t.Fatalf("mailbox %d: the listing from the filled column differs from the one from the records", box)
+				}
+				if after := sortDates(t, stamped.f, box); len(after) == 0 || !bytes.Equal(datesBefore[i], after) {
+					t.Fatalf("mailbox %d: the dates from the filled projection differ from those derived from the column", box)
 				}
 				if got, want := numberState(t, stamped.f, box), numberState(t, complete.f, completeBoxes[i]); !bytes.Equal(got, want) {
 					t.Fatalf("mailbox %d filled: its record and columns differ from a mailbox complete from the start", box)
