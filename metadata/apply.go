@@ -98,6 +98,9 @@ type cmdCtx struct {
 	// structures are an Append's message structures as encoded in its log entry, one per
 	// message, when ApplyBatch took them off it (rawstructure.go).
 	structures [][]byte
+	// build is the feature level of the build applying the command, level the command's
+	// own (featurelevel.go: which layouts it adopts).
+	build, level uint32
 }
 
 // mailboxState is a mailbox as the command changes it.
@@ -142,6 +145,7 @@ func (m *mailboxState) box() *metadatapb.Mailbox { return m.rec.Mailbox }
 // entry (takeStructures); nil if the command carries its structures decoded.
 func (f *FSM) applyCommand(tx *txn, index uint64, cmd *metadatapb.Command, structures [][]byte) (*metadatapb.CommandResult, []ChangeEvent) {
 	c := &cmdCtx{tx: tx, mailboxes: map[uint64]*mailboxState{}, structures: structures}
+	c.build, c.level = f.levelsOf(cmd)
 	var err error
 	if c.now, err = advanceClock(tx, cmd.GetTimestampUnixNano()); err != nil {
 		panic(fmt.Sprintf("metadata fsm: %v", err))

@@ -131,17 +131,25 @@
 //     entry and nothing else, a 28-byte record of its UID, sort date (sent, else
 //     internal: RFC 5256 2.2), internal date and size in the 'F' chunk of its UID, written
 //     and removed in the command that writes and removes the entry; one stored before the
-//     projection gets it only through NumberMessagesCommands after its numbers, and until
+//     projection, or created by a command below its level, gets it only through NumberMessagesCommands after its numbers, and until
 //     then ReadSortColumn derives the records from the column.
 //   - Feature levels (featurelevel.go). FeatureLevel is the highest level of commands this
-//     build applies; it is bumped, with a named level, whenever a command type is added. A
-//     command of a level is proposed only when every member of the group reports that level
-//     or a higher one (replication/cluster, StatusResponse.fsm_level), so no replica of an
-//     older build is handed a command it would refuse.
+//     build applies; it is bumped, with a named level, whenever a command type is added or
+//     a command changes what it writes. A command of a new type is proposed only when every
+//     member of the group reports its level or a higher one (replication/cluster,
+//     StatusResponse.fsm_level), so no replica of an older build is handed a command it
+//     would refuse. Every command carries the group's level as its leader knew it
+//     (Command.feature_level; none: level 3), and what it writes is a function of that
+//     level and the store, not of the build applying it: below a layout's level it marks
+//     no mailbox it creates complete in the layout and writes the layout of no mailbox
+//     that is not complete in it (or filled past the UID), as a build of that level does;
+//     a mailbox complete in it keeps it. Such mailboxes are filled through the log
+//     (numberfill.go) once the group has the level, and read meanwhile from what every
+//     build keeps (records, column entries).
 //   - Listing column (listingcolumn.go). A mailbox with listing_column has, per message
 //     and nothing else, its UID, MODSEQ and shared flags in the 'k' chunk of its UID,
 //     written and removed in the command that writes and removes the record; one stored
-//     before the column gets it only through NumberMessagesCommands after its dates, and
+//     before the column, or created by a command below its level, gets it only through NumberMessagesCommands after its dates, and
 //     meanwhile has exactly the entries of its records at or below listed_through_uid.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.

@@ -3,9 +3,13 @@ package metadata
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // Feature levels: what a build's state machine can apply, as one integer that only grows.
@@ -22,6 +26,24 @@ import (
 // leader's own background work or an administrator proposes (as NumberMessagesCommand) is
 // gated where it is proposed; one that clients' requests propose needs the same gate, or a
 // way for an older replica to apply it.
+//
+// The layouts a level adds (the dates projection at 2, the listing column at 3) are also
+// written by the commands clients propose (APPEND, COPY, MOVE, STORE, EXPUNGE, CREATE),
+// and a replica of an older build applying those writes none of them. So the apply adopts
+// a layout only at the level of the command (Command.feature_level, commandLevel): the
+// leader stamps each command with the group's level as it last learned it (stampLevel:
+// the lowest level the members report, asked again in the background every
+// groupLevelMaxAge), and at a level below a layout's the command neither marks a mailbox
+// it creates complete in that layout nor writes the layout for a mailbox that is not
+// complete in it (or filled past the UID: dated_through_uid, listed_through_uid), exactly
+// as a build of that level does. A mailbox already complete in a layout keeps it
+// maintained whatever the stamp: only a group that once ran at that level has one, and
+// an older build then joining it is a downgrade (docs/operations.md). Mailboxes created
+// below a level are filled, through the log, by the background NumberMessagesCommands
+// (numberfill.go) once every member has it. So what the apply writes is a function of
+// the log, whichever build applies it; the reads fall back for a mailbox not complete in
+// a layout (ListMessages lists from the records, ReadSortColumn derives the dates from
+// the column).
 const (
 	// FeatureMessageNumbers: NumberMessagesCommand (numberfill.go).
 	FeatureMessageNumbers uint32 = 1
@@ -37,7 +59,54 @@ const (
 
 	// FeatureLevel is the highest level this build applies.
 	FeatureLevel = FeatureListingColumn
+
+	// unstampedLevel is the level of a command without Command.feature_level: one that a
+	// build from before the stamp proposed, the last of which applied level 3.
+	unstampedLevel = FeatureListingColumn
+
+	// oldestStampedLevel is the lowest level whose writes this build reproduces: a lower
+	// stamp (0: a member of a build from before the level report, which wrote the numbers
+	// but reported nothing) is applied as this one.
+	oldestStampedLevel = FeatureMessageNumbers
 )
+
+// commandLevel is the level at which this build applies cmd: its stamp, at least
+// oldestStampedLevel and at most FeatureLevel; unstampedLevel without one.
+func commandLevel(cmd *metadatapb.Command) uint32 {
+	if cmd.FeatureLevel == nil {
+		return unstampedLevel
+	}
+	return min(max(cmd.GetFeatureLevel(), oldestStampedLevel), FeatureLevel)
+}
+
+// levelsOf returns what f writes for cmd: the level of its build (FeatureLevel, or that of
+// the build from before the stamp f plays, preStampBuild) and the command's level within
+// it.
+func (f *FSM) levelsOf(cmd *metadatapb.Command) (build, level uint32) {
+	if played := f.preStampBuild.Load(); played != 0 {
+		return played, played
+	}
+	level = commandLevel(cmd)
+	if cmd.FeatureLevel != nil && cmd.GetFeatureLevel() > f.stampSeen.Load() {
+		f.stampSeen.Store(cmd.GetFeatureLevel()) // only the apply goroutine stores it
+	}
+	return FeatureLevel, level
+}
+
+// writesDates reports whether a command writes the dates projection's record of ms's uid
+// (sortdates.go): at FeatureSortDates, as every build of that level writes it; below,
+// only for a mailbox complete in it or filled past uid.
+func (c *cmdCtx) writesDates(ms *mailboxState, uid uint32) bool {
+	return c.build >= FeatureSortDates &&
+		(c.level >= FeatureSortDates || ms.rec.GetDatesComplete() || uid <= ms.rec.GetDatedThroughUid())
+}
+
+// writesListing reports whether a command writes the listing column's entry of ms's uid
+// (listingcolumn.go): for a mailbox complete in it or filled past uid (listsUID), as
+// every build of FeatureListingColumn does.
+func (c *cmdCtx) writesListing(ms *mailboxState, uid uint32) bool {
+	return c.build >= FeatureListingColumn && listsUID(ms.rec, uid)
+}
 
 // GroupFeatureLevel returns the lowest feature level the members of the group report,
 // or an error if one cannot be asked (replication/cluster Admin.GroupFeatureLevel).
@@ -51,7 +120,7 @@ func (s *Service) SetGroupFeatureLevel(fn GroupFeatureLevel) { s.groupLevel = fn
 // requireFeature returns nil if every member of the group applies commands of level,
 // else a FailedPrecondition error saying which level the group is at.
 func (s *Service) requireFeature(ctx context.Context, level uint32) error {
-	have, err := s.groupFeatureLevel(ctx)
+	have, err := s.learnGroupLevel(ctx)
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "feature level of the group: %v", err)
 	}
@@ -76,4 +145,64 @@ func (s *Service) groupFeatureLevel(ctx context.Context) (uint32, error) {
 		}
 	}
 	return FeatureLevel, nil
+}
+
+// groupLevelMaxAge is how long a leader stamps its commands with the group's level it
+// learned before it asks the members again (in the background, stamping the old value
+// meanwhile). A member that joins or is restarted on another build is seen within it.
+const groupLevelMaxAge = 5 * time.Second
+
+// groupLevelCache is the group's feature level as this node last learned it.
+type groupLevelCache struct {
+	level  atomic.Uint32
+	known  atomic.Bool
+	asked  atomic.Int64 // when the last ask began, unix nanoseconds
+	asking atomic.Bool  // an ask in the background is under way
+}
+
+// learnGroupLevel asks the members for the group's level and keeps the answer for
+// stampLevel.
+func (s *Service) learnGroupLevel(ctx context.Context) (uint32, error) {
+	s.groupLevelCache.asked.Store(time.Now().UnixNano())
+	level, err := s.groupFeatureLevel(ctx)
+	if err == nil {
+		s.groupLevelCache.level.Store(level)
+		s.groupLevelCache.known.Store(true)
+	}
+	return level, err
+}
+
+// stampLevel is the level this node stamps on a command it proposes (Command.feature_level):
+// the group's level as it last learned it, asked again in the background once older than
+// groupLevelMaxAge. Until an ask answered, it is the highest stamp this node's state machine
+// applied (the previous leader's, after an election), else it asks at once; when a member
+// does not answer, oldestStampedLevel. A stamp below the group's level only leaves new
+// mailboxes for the backfill; one above it would have a replica of an older build write
+// less than the others, so a member that does not answer never raises it.
+func (s *Service) stampLevel(ctx context.Context) uint32 {
+	c := &s.groupLevelCache
+	if !s.node.IsLeader() {
+		return 0 // not proposed: the apply answers NOT_LEADER
+	}
+	if c.known.Load() || s.fsm.stampSeen.Load() != 0 {
+		if time.Since(time.Unix(0, c.asked.Load())) > groupLevelMaxAge && c.asking.CompareAndSwap(false, true) {
+			go func() {
+				defer c.asking.Store(false)
+				ctx, cancel := context.WithTimeout(context.Background(), defaultRPCTimeout)
+				defer cancel()
+				if _, err := s.learnGroupLevel(ctx); err != nil {
+					s.logger.Debug("feature level of the group", "err", err)
+				}
+			}()
+		}
+		if c.known.Load() {
+			return c.level.Load()
+		}
+		return s.fsm.stampSeen.Load()
+	}
+	level, err := s.learnGroupLevel(ctx)
+	if err != nil {
+		return oldestStampedLevel
+	}
+	return level
 }

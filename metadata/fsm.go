@@ -58,6 +58,14 @@ type FSM struct {
 	changes *broadcaster
 	closed  bool     // guarded by mu
 	metrics *Metrics // nil: none (SetMetrics)
+
+	// stampSeen is the highest Command.feature_level applied since open (featurelevel.go:
+	// what a new leader stamps until it has asked the group).
+	stampSeen atomic.Uint32
+	// preStampBuild, when not 0, makes the FSM apply every command as a build of that level
+	// from before Command.feature_level did, ignoring the stamp (featurelevel.go): the
+	// tests of a group with a replica not yet upgraded set it.
+	preStampBuild atomic.Uint32
 }
 
 // generation is one open Pebble store. Readers hold a reference so that Restore can

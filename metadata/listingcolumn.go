@@ -29,7 +29,9 @@ import (
 // it (EXPUNGE, MOVE) and destroyMailbox removes the whole column.
 //
 // The column is kept only for a mailbox whose record says listing_column, set when the
-// mailbox is created; then it has an entry for exactly the messages the mailbox holds,
+// mailbox is created by a command of FeatureListingColumn (featurelevel.go: the group's
+// level stamped on it, so never while a replica of an older build applies the log); then
+// it has an entry for exactly the messages the mailbox holds,
 // with their MODSEQ and shared flags (a user's private \Seen is applied at listing, as for
 // the records). A mailbox stored before the column has listing_column false and is listed
 // from its records. Nothing migrates it at load or restore: the FSM's state must stay a
@@ -50,11 +52,11 @@ import (
 //   - Everything comes from the store and the command, so every replica writes the same;
 //     a command applied twice resumes where the last stopped.
 //
-// A replica of the
-// previous version applying the same log writes no chunks but carries the field along (as
-// an unknown field of the record), so once upgraded its column would lack the messages it
-// added in between and its listings would miss them: upgrade the replicas of a group
-// together, as for the sort-key column.
+// A replica of a build from before the column writes no chunks, and carries the field
+// along (as an unknown field of the record) without keeping the column. So while one is
+// in the group its level, stamped on every command, keeps the others from marking a new
+// mailbox listing_column, and the backfill waits (featurelevel.go); the mailboxes created
+// meanwhile are filled once every member has the level.
 
 // listingChunkKey is the key of a mailbox's chunk number chunk of the listing column.
 func listingChunkKey(mailbox uint64, chunk uint32) []byte {
@@ -105,7 +107,7 @@ func listsUID(rec *metadatapb.MailboxRecord, uid uint32) bool {
 // putListing sets the listing entry of mailbox's uid to idx's MODSEQ and flags, if the
 // mailbox keeps it (listsUID): a new message's or a changed one's.
 func (c *cmdCtx) putListing(ms *mailboxState, uid uint32, idx *metadatapb.MessageIndex) {
-	if !listsUID(ms.rec, uid) {
+	if !c.writesListing(ms, uid) {
 		return
 	}
 	c.columnEdit(listingChunkKey(ms.box().GetId(), uid/sortChunkUIDs)).add(uid, listingEntry(idx))
@@ -113,7 +115,7 @@ func (c *cmdCtx) putListing(ms *mailboxState, uid uint32, idx *metadatapb.Messag
 
 // dropListing removes the listing entry of a message of ms being removed.
 func (c *cmdCtx) dropListing(ms *mailboxState, uid uint32) {
-	if !listsUID(ms.rec, uid) {
+	if !c.writesListing(ms, uid) {
 		return
 	}
 	e := c.columnEdit(listingChunkKey(ms.box().GetId(), uid/sortChunkUIDs))

@@ -86,9 +86,11 @@ func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl
 			Acl:            cloneACL(acl),
 			ObjectId:       mailboxObjectID(owner, id, uidValidity, c.now),
 		},
-			NumbersComplete: true, // numbered from its first message (numberfill.go)
-			DatesComplete:   true, // dated from its first message (sortdates.go)
-			ListingColumn:   true, // listed from its first message (listingcolumn.go)
+			// Complete from its first message in each layout the command's level has
+			// (featurelevel.go); else filled later (numberfill.go).
+			NumbersComplete: true,                            // numbers (messagenumbers.go)
+			DatesComplete:   c.level >= FeatureSortDates,     // dates (sortdates.go)
+			ListingColumn:   c.level >= FeatureListingColumn, // listing (listingcolumn.go)
 		},
 		dirty:   true,
 		created: true,

@@ -251,11 +251,15 @@ type MessageNumbering struct {
 // after start, a tenth of the leader's time while numbering.
 var DefaultMessageNumbering = MessageNumbering{Idle: time.Minute, Duty: 0.1}
 
-// RunMessageNumbering numbers mailboxes while this node leads, until ctx ends or a pass
-// completes: each pass lists the mailboxes without numbers_complete and numbers each to its
-// end, a command at a time. While a member of the group runs a build that cannot apply
-// the commands, a pass fails at once and the next is tried after cfg.Idle. After a pass that completed, every mailbox is complete and
-// stays so (a new one is created complete), so the loop ends. A node that stops leading
+// RunMessageNumbering numbers mailboxes while this node leads, until ctx ends or no
+// mailbox can need it any more: each pass lists the mailboxes without numbers_complete,
+// dates_complete or listing_column and fills each to its end, a command at a time. While
+// a member of the group runs a build that cannot apply the commands, a pass fails at once
+// and the next is tried after cfg.Idle. The loop ends after a pass that found nothing to
+// fill and began with every member at FeatureLevel: the leader stamped its commands with
+// that level since the pass before (featurelevel.go), so every mailbox created since is
+// complete from the start and stays so. Mailboxes created while a member ran an older
+// build are not; the passes go on until then and fill them. A node that stops leading
 // fails its next command (NOT_LEADER) and waits; the new leader's pass resumes from the
 // records.
 func (s *Service) RunMessageNumbering(ctx context.Context, cfg MessageNumbering) {
@@ -268,13 +272,19 @@ func (s *Service) RunMessageNumbering(ctx context.Context, cfg MessageNumbering)
 		if !s.node.IsLeader() {
 			continue
 		}
-		n, _, err := s.NumberMailboxes(ctx, "", cfg.Duty, nil)
+		levelErr := s.requireFeature(ctx, FeatureLevel) // first: it also sets the stamp
+		proposed := 0
+		n, _, err := s.NumberMailboxes(ctx, "", cfg.Duty, func(*metadatapb.NumberMessagesCommand, *metadatapb.NumberMessagesResult) bool {
+			proposed++
+			return true
+		})
 		switch {
+		case err == nil && proposed == 0 && levelErr == nil:
+			return
 		case err == nil:
 			if n > 0 {
-				s.logger.Info("message numbering complete", "entries", n)
+				s.logger.Info("message numbering pass complete", "entries", n)
 			}
-			return
 		case ctx.Err() != nil:
 		case status.Code(err) == codes.FailedPrecondition:
 			s.logger.Info("message numbering waits for the group's upgrade", "numbered", n, "err", err)

@@ -55,6 +55,9 @@ type Service struct {
 	// groupLevel reports the group's feature level (featurelevel.go); nil: see
 	// SetGroupFeatureLevel.
 	groupLevel GroupFeatureLevel
+	// groupLevelCache is the group's level as last learned, stamped on the commands
+	// (stampLevel).
+	groupLevelCache groupLevelCache
 }
 
 // SetClockOffset makes this node stamp the commands it proposes with its wall clock plus d, to
@@ -120,6 +123,8 @@ func (s *Service) propose(ctx context.Context, requestID string, cmd *metadatapb
 	defer cancel()
 	cmd.RequestId = requestID
 	cmd.TimestampUnixNano = time.Now().Add(s.clockOffset).UnixNano()
+	level := s.stampLevel(ctx)
+	cmd.FeatureLevel = &level
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "encode command: %v", err)

@@ -223,7 +223,7 @@ const maxSortColumnKeys = 32 << 10
 
 // putSortColumn adds the column entry of a message being added with idx and structure, if
 // the structure has sort keys of at most maxSortColumnKeys bytes, and its record in the
-// dates projection (sortdates.go).
+// dates projection (sortdates.go) if the command writes it (writesDates).
 // The entry carries the numbers of its Message-ID and references (messagenumbers.go).
 func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.MessageIndex, structure []byte) error {
 	keys, ok := structureSortKeys(structure)
@@ -236,8 +236,10 @@ func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.Mes
 	}
 	e := c.sortColumnEdit(ms.box().GetId(), uid)
 	e.add(uid, entry)
-	internalDate := idx.GetInternalDateUnix()
-	e.dateAdds = appendDateRecord(e.dateAdds, uid, sortDate(internalDate, keys), internalDate, idx.GetSize())
+	if c.writesDates(ms, uid) {
+		internalDate := idx.GetInternalDateUnix()
+		e.dateAdds = appendDateRecord(e.dateAdds, uid, sortDate(internalDate, keys), internalDate, idx.GetSize())
+	}
 	return nil
 }
 

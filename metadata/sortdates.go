@@ -26,7 +26,10 @@ import (
 // replica writes the same and the digest covers the chunks as any other key.
 //
 // A mailbox has a record exactly for the messages that have a column entry once
-// MailboxRecord.dates_complete is set: at creation (newMailbox), or by the
+// MailboxRecord.dates_complete is set: at creation by a command of FeatureSortDates
+// (newMailbox; below that level, the level of a group with a replica of a build from before
+// the projection, no command writes the records of a mailbox not yet complete in it:
+// writesDates, featurelevel.go), or by the
 // NumberMessagesCommand that walks the column of a mailbox stored before the projection
 // (numberfill.go: after the numbers, the same background task at the same duty cycle,
 // dated_through_uid its cursor) and reaches its end. Until then ReadSortColumn derives the

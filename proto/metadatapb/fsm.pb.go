@@ -35,6 +35,12 @@ type Command struct {
 	// The leader's clock when it proposed the command. The state machine never reads
 	// its own clock.
 	TimestampUnixNano int64 `protobuf:"varint,2,opt,name=timestamp_unix_nano,json=timestampUnixNano,proto3" json:"timestamp_unix_nano,omitempty"`
+	// The group's state machine feature level as the proposing leader knew it
+	// (metadata/featurelevel.go): the apply adopts a layout of a higher level (marks a new
+	// mailbox complete in it, writes it for a mailbox not yet filled) only when this
+	// allows, so that a replica of an older build writes the same. Absent: proposed by a
+	// build from before the field, taken as level 3.
+	FeatureLevel *uint32 `protobuf:"varint,3240,opt,name=feature_level,json=featureLevel,proto3,oneof" json:"feature_level,omitempty"`
 	// Types that are valid to be assigned to Op:
 	//
 	//	*Command_CreateTenant
@@ -123,6 +129,13 @@ func (x *Command) GetRequestId() string {
 func (x *Command) GetTimestampUnixNano() int64 {
 	if x != nil {
 		return x.TimestampUnixNano
+	}
+	return 0
+}
+
+func (x *Command) GetFeatureLevel() uint32 {
+	if x != nil && x.FeatureLevel != nil {
+		return *x.FeatureLevel
 	}
 	return 0
 }
@@ -2291,11 +2304,12 @@ var File_fsm_proto protoreflect.FileDescriptor
 
 const file_fsm_proto_rawDesc = "" +
 	"\n" +
-	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\x9f\x1b\n" +
+	"\tfsm.proto\x12\x12strata.metadata.v1\x1a\x0emetadata.proto\"\xdc\x1b\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12.\n" +
-	"\x13timestamp_unix_nano\x18\x02 \x01(\x03R\x11timestampUnixNano\x12N\n" +
+	"\x13timestamp_unix_nano\x18\x02 \x01(\x03R\x11timestampUnixNano\x12)\n" +
+	"\rfeature_level\x18\xa8\x19 \x01(\rH\x01R\ffeatureLevel\x88\x01\x01\x12N\n" +
 	"\rcreate_tenant\x18\n" +
 	" \x01(\v2'.strata.metadata.v1.CreateTenantRequestH\x00R\fcreateTenant\x12Q\n" +
 	"\x0ecreate_account\x18\v \x01(\v2(.strata.metadata.v1.CreateAccountCommandH\x00R\rcreateAccount\x12K\n" +
@@ -2344,7 +2358,8 @@ const file_fsm_proto_rawDesc = "" +
 	"hold_blobs\x18\x94\n" +
 	" \x01(\v2$.strata.metadata.v1.HoldBlobsRequestH\x00R\tholdBlobs\x12U\n" +
 	"\x0fnumber_messages\x18\xcc\x17 \x01(\v2).strata.metadata.v1.NumberMessagesCommandH\x00R\x0enumberMessagesB\x04\n" +
-	"\x02op\"q\n" +
+	"\x02opB\x10\n" +
+	"\x0e_feature_level\"q\n" +
 	"\x15NumberMessagesCommand\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x1d\n" +
 	"\n" +
