@@ -58,8 +58,8 @@ func TestRFCSupportTable(t *testing.T) {
 	rows := readRFCTable(t)
 	host := nonLoopbackIPv4(t)
 	srv := startServe(t, t.TempDir())
-	// --search-index: SEARCH=FUZZY is announced only with the index (RFC 6203, fuzzy.go).
-	remote := startServe(t, t.TempDir(), "--imap-listen", net.JoinHostPort(host, "0"), "--imaps-listen", "", "--search-index")
+	// The search index is on by default: SEARCH=FUZZY is announced (RFC 6203, fuzzy.go).
+	remote := startServe(t, t.TempDir(), "--imap-listen", net.JoinHostPort(host, "0"), "--imaps-listen", "")
 
 	advertised := map[string][]string{} // capability -> situations it was advertised in
 	note := func(situation, caps string) {

@@ -32,6 +32,7 @@ type Doc struct {
 
 	word      []byte // the word being read by AddChunk, with its scope byte first
 	wordScope Scope
+	folded    []byte // a header field's folded text (addField)
 }
 
 // seenWord is an interned word and the message (Doc.msg) it was last added for.
@@ -102,6 +103,28 @@ func (d *Doc) addWords(s Scope, text []byte) {
 		if room := MaxWord + 2 - len(d.word); room > 0 {
 			d.word = append(d.word, text[i:min(j, i+room)]...)
 		}
+		i = j
+	}
+}
+
+// addWordsTwice adds the words of a whole text under scopes a and b, splitting it once.
+func (d *Doc) addWordsTwice(a, b Scope, text []byte) {
+	d.EndText()
+	for i := 0; i < len(text); {
+		if mailtext.IsWordSeparator(text[i]) {
+			i++
+			continue
+		}
+		j := i + 1
+		for j < len(text) && !mailtext.IsWordSeparator(text[j]) {
+			j++
+		}
+		// Up to MaxWord+1 bytes after the scope byte: enough to tell a long word (endWord).
+		w := text[i:min(j, i+MaxWord+1)]
+		d.word = append(append(d.word[:0], byte(a)), w...)
+		d.endWord()
+		d.word = append(append(d.word[:0], byte(b)), w...)
+		d.endWord()
 		i = j
 	}
 }

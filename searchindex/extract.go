@@ -28,12 +28,7 @@ func ExtractInto(ctx context.Context, d *Doc, blobs Blobs, rec *metadatapb.Messa
 	d.Reset()
 	st := rec.GetStructure()
 	for _, f := range message.Fields(st.GetHeader()) {
-		d.Add(ScopeText, []byte(mailtext.FieldText(f)))
-		scope := HeaderScope(f.Name)
-		mailtext.FieldValueTexts(f, func(text string) bool {
-			d.Add(scope, []byte(text))
-			return false
-		})
+		d.addField(f, ScopeText, HeaderScope(f.Name), true)
 	}
 	// TEXT's segments are BODY's plus the MIME headers of parts (mailtext.Segments).
 	segments := mailtext.Segments(st.GetBody(), true, nil)
@@ -57,7 +52,7 @@ func ExtractInto(ctx context.Context, d *Doc, blobs Blobs, rec *metadatapb.Messa
 				return false, err
 			}
 			for _, f := range message.Fields(header) {
-				d.Add(scope, []byte(mailtext.FieldText(f)))
+				d.addField(f, scope, 0, false)
 			}
 			return false, nil
 		}
@@ -73,4 +68,27 @@ func ExtractInto(ctx context.Context, d *Doc, blobs Blobs, rec *metadatapb.Messa
 		return fmt.Errorf("index body of message %d: %w", rec.GetUid(), err)
 	}
 	return nil
+}
+
+// addField adds the words of header field f: those of mailtext.FieldText(f) under text
+// and, withValues, those of the texts mailtext.FieldValueTexts(f) gives under values.
+// FieldText is Fold(name + ": " + the decoded value), and Fold maps rune by rune (the
+// name is ASCII, RFC 5322 2.2), so its words are the folded name with its colon and then
+// the words of the folded decoded value, which is FieldValueTexts' first text: the value
+// is decoded, folded and split once for both scopes, into a buffer the doc keeps
+// (TestFieldWordsMatchFieldTexts).
+func (d *Doc) addField(f message.HeaderField, text, values Scope, withValues bool) {
+	v := f.Value()
+	d.folded = append(mailtext.AppendFold(d.folded[:0], f.Name), ':')
+	d.Add(text, d.folded) // one word: a field name has no separator
+	d.folded = mailtext.AppendFold(d.folded[:0], mailtext.DecodeWords(v))
+	if !withValues {
+		d.Add(text, d.folded)
+		return
+	}
+	d.addWordsTwice(text, values, d.folded)
+	if mailtext.IsAddressField(f.Name) {
+		d.folded = mailtext.AppendFold(d.folded[:0], mailtext.DecodeWords(message.AddressListText(v)))
+		d.Add(values, d.folded)
+	}
 }

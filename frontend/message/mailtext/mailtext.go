@@ -38,6 +38,14 @@ const MaxPartHeader = 1 << 20
 // of a comparison is mapped rune by rune to one representative and a folded needle can be
 // found with a plain byte search.
 func FoldRune(r rune) rune {
+	if r >= 0 && r < foldTableSize {
+		return rune(foldTable[r])
+	}
+	return foldOrbit(r)
+}
+
+// foldOrbit is FoldRune computed: the smallest rune of r's simple case-folding orbit.
+func foldOrbit(r rune) rune {
 	if r < utf8.RuneSelf {
 		if 'a' <= r && r <= 'z' {
 			return r - 'a' + 'A'
@@ -51,14 +59,38 @@ func FoldRune(r rune) rune {
 	return least
 }
 
-// Fold folds every rune of s; invalid UTF-8 bytes become U+FFFD.
-func Fold(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for _, r := range s {
-		b.WriteRune(FoldRune(r))
+// foldTable holds FoldRune of the runes below foldTableSize (ASCII and the two-byte UTF-8
+// runes: Latin, Greek, Cyrillic, ...), so the folding of most text looks a rune up
+// instead of walking its orbit (TestFoldTable).
+const foldTableSize = 0x800
+
+var foldTable = func() (t [foldTableSize]uint16) {
+	for r := range rune(foldTableSize) {
+		t[r] = uint16(foldOrbit(r)) // the least of r's orbit is at most r: it fits
 	}
-	return b.String()
+	return t
+}()
+
+// Fold folds every rune of s; invalid UTF-8 bytes become U+FFFD.
+func Fold(s string) string { return string(AppendFold(make([]byte, 0, len(s)), s)) }
+
+// AppendFold appends the folded s to dst (Fold without the allocation of a string; ASCII
+// byte by byte, other runes through FoldRune, invalid UTF-8 bytes as U+FFFD).
+func AppendFold(dst []byte, s string) []byte {
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		dst = utf8.AppendRune(dst, FoldRune(r))
+		i += n
+	}
+	return dst
 }
 
 // wordDecoder decodes RFC 2047 encoded-words in any charset go-message knows.
@@ -264,14 +296,20 @@ func FoldChunks(r io.Reader, keep int, chunk func([]byte) bool) error {
 		// ASCII straight from the reader's buffer: most text is, and a ReadRune call per
 		// byte was most of the folding's cost.
 		if ascii, _ := br.Peek(br.Buffered()); len(ascii) > 0 && ascii[0] < utf8.RuneSelf {
+			// Written in place up to the window's end: no append's capacity check per byte.
+			start := len(buf)
+			ascii = ascii[:min(len(ascii), foldWindow-start)]
+			buf = buf[:start+len(ascii)]
+			out := buf[start:]
 			n := 0
-			for ; n < len(ascii) && ascii[n] < utf8.RuneSelf && len(buf) < foldWindow; n++ {
+			for ; n < len(ascii); n++ {
 				c := ascii[n]
-				if 'a' <= c && c <= 'z' {
-					c -= 'a' - 'A'
+				if c >= utf8.RuneSelf {
+					break
 				}
-				buf = append(buf, c)
+				out[n] = asciiUpper[c]
 			}
+			buf = buf[:start+n]
 			_, _ = br.Discard(n)
 			if len(buf) >= foldWindow {
 				if !chunk(buf) {
@@ -302,6 +340,14 @@ func FoldChunks(r io.Reader, keep int, chunk func([]byte) bool) error {
 		}
 	}
 }
+
+// asciiUpper is FoldRune of each ASCII byte.
+var asciiUpper = func() (t [utf8.RuneSelf]byte) {
+	for c := range byte(utf8.RuneSelf) {
+		t[c] = byte(foldOrbit(rune(c)))
+	}
+	return t
+}()
 
 // foldBuffer is what one FoldChunks call reads and folds with.
 type foldBuffer struct {
