@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -216,4 +218,90 @@ func BenchmarkFirstSortDates(b *testing.B) {
 			b.ReportMetric(float64(read)/float64(b.N), "column-B/op")
 		})
 	}
+}
+
+// BenchmarkColdSortDate measures issue 17's first SORT (DATE) after a server start, the
+// whole path in one process: each iteration starts the server anew on the same data
+// directory (Pebble reopened, a new frontend and so an empty sort-key cache), logs in,
+// selects INBOX (not timed), then times `UID SORT (DATE) UTF-8 ALL` over a socket, the
+// client reading every byte of the answer. The mailbox (100,000 messages, or
+// STRATA_SORT_BENCH_MESSAGES) is filled as for BenchmarkSortMailbox.
+//
+// STRATA_SORT_BENCH_DIR keeps the data directory there: a run finds the mailbox filled by
+// an earlier one and skips the fill, so that builds before and after a change of the
+// read path order the same store. Besides the wall time, cpu-ns/op is the process's CPU
+// time during the SORTs alone; STRATA_COLDSORT_CPU names a file for a CPU profile of the
+// whole loop (restarts included: focus on cmdSort and ReadSortColumn).
+//
+//	STRATA_SORT_BENCH_MESSAGES=1000000 STRATA_SORT_BENCH_DIR=/tmp/cs1m go test ./frontend/imap -run '^$' -bench BenchmarkColdSortDate -benchtime 5x -timeout 60m
+func BenchmarkColdSortDate(b *testing.B) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("STRATA_SORT_BENCH_MESSAGES")); err == nil && v > 0 {
+		n = v
+	}
+	dir := os.Getenv("STRATA_SORT_BENCH_DIR")
+	if dir == "" {
+		dir = b.TempDir()
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		b.Fatal(err)
+	}
+	// Started and closed here, each in turn: startServerWith would close each at the end.
+	start := func() *embedded.Server {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		srv, err := embedded.Start(ctx, embedded.Config{
+			DataDir: dir, IMAPListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", Demo: true,
+			AllowPlaintextAuth: true, MaxMessageSize: 1 << 20, DisableSearchIndex: true,
+			Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+			IMAPLimits: imap.Limits{SortCacheMessages: max(n, 1_000_000)},
+		})
+		if err != nil {
+			b.Fatalf("start embedded server: %v", err)
+		}
+		return srv
+	}
+	srv := start()
+	if held := int(mailboxOf(b, srv, embedded.DemoAccount, "INBOX").GetUidNext()) - 1; held < n {
+		if held > 0 {
+			b.Fatalf("%s holds %d messages of %d: remove it", dir, held, n)
+		}
+		begin := time.Now()
+		fillSortMailbox(b, srv, n)
+		b.Logf("filled %d messages in %v", n, time.Since(begin).Round(time.Second))
+		waitIdle(b)
+	}
+	if err := srv.Close(); err != nil {
+		b.Fatal(err)
+	}
+	if path := os.Getenv("STRATA_COLDSORT_CPU"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	var cpu time.Duration
+	var answer int
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		srv := start()
+		bc := dialBench(b, srv, embedded.DemoAccount, embedded.DemoPassword, "INBOX")
+		before := cpuTime()
+		b.StartTimer()
+		answer = bc.run("UID SORT (DATE) UTF-8 ALL")
+		b.StopTimer()
+		cpu += cpuTime() - before
+		bc.conn.Close()
+		if err := srv.Close(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(answer), "resp-bytes")
 }
