@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand"
 	"net"
 	"os"
@@ -48,14 +49,22 @@ func BenchmarkSearchBodyCommonWord(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	srv := startServerWith(b, func(cfg *embedded.Config) {
-		if dir != "" {
-			cfg.DataDir = dir
-		}
-		cfg.MaxMessageSize = 1 << 20
-		cfg.IMAPLimits.MaxBodyScan = 1 << 30
-		cfg.IMAPLimits.SearchTimeout = time.Hour
-	})
+	var srv *embedded.Server
+	if dir == "" {
+		srv = startServerWith(b, func(cfg *embedded.Config) {
+			cfg.MaxMessageSize = 1 << 20
+			cfg.IMAPLimits.MaxBodyScan = 1 << 30
+			cfg.IMAPLimits.SearchTimeout = time.Hour
+		})
+	} else {
+		srv = startKept(b, embedded.Config{
+			DataDir: dir, IMAPListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", Demo: true,
+			AllowPlaintextAuth: true, MaxMessageSize: 1 << 20,
+			Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+			IMAPLimits: imap.Limits{MaxBodyScan: 1 << 30, SearchTimeout: time.Hour},
+		})
+		b.Cleanup(func() { srv.Close() })
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	var want []uint32
