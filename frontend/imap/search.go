@@ -165,10 +165,16 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, rele
 	s := c.sel
 	crit := foldCriteria(criteria)
 	if needRecord, _ := criteriaNeeds(crit); !needRecord {
+		// Room for the whole view at once (SORT ALL of a million messages matches every
+		// one), not grown by doubling from nothing.
+		matched = make([]int, 0, len(s.msgs.uids))
 		for i := range s.msgs.uids {
 			if ok, _ := c.matchCriteria(crit, i, nil, nil); ok {
 				matched = append(matched, i)
 			}
+		}
+		if len(matched) == 0 {
+			matched = nil // as before: none matched
 		}
 		return matched, func(int) uint32 { return 100 }, nil
 	}
