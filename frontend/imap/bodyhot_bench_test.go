@@ -10,7 +10,6 @@ import (
 	"math/rand"
 	"net"
 	"os"
-	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -103,18 +102,8 @@ func BenchmarkSearchBodyCommonWord(b *testing.B) {
 	if got := searchLine(b, bc, "UID SEARCH BODY report"); !bytes.Equal(got, expected) {
 		b.Fatalf("UID SEARCH BODY report: %d bytes, want %d (%d UIDs)", len(got), len(expected), len(want))
 	}
-	if path := os.Getenv("STRATA_BODYHOT_CPU"); path != "" {
-		// The searches alone, not the fill: go tool pprof -top -cum $STRATA_BODYHOT_CPU.
-		f, err := os.Create(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			b.Fatal(err)
-		}
-		defer pprof.StopCPUProfile()
-	}
+	// The searches alone, not the fill: go tool pprof -top -cum $STRATA_BODYHOT_CPU.
+	defer profileCPU(b, os.Getenv("STRATA_BODYHOT_CPU"))()
 	for _, c := range []struct{ name, command string }{
 		{"UID", "UID SEARCH BODY report"},
 		{"Seq", "SEARCH BODY report"},

@@ -282,17 +282,7 @@ func BenchmarkColdSortDate(b *testing.B) {
 	if err := srv.Close(); err != nil {
 		b.Fatal(err)
 	}
-	if path := os.Getenv("STRATA_COLDSORT_CPU"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			b.Fatal(err)
-		}
-		defer pprof.StopCPUProfile()
-	}
+	defer profileCPU(b, os.Getenv("STRATA_COLDSORT_CPU"))()
 	settle := os.Getenv("STRATA_COLDSORT_SETTLE") != ""
 	var cpu time.Duration
 	var answer int
@@ -341,4 +331,25 @@ func startKept(b *testing.B, cfg embedded.Config) *embedded.Server {
 	}
 	b.Fatalf("start embedded server: %v", err)
 	return nil
+}
+
+// profileCPU starts a CPU profile into the file at path (none for "") and returns what
+// stops it: defer profileCPU(b, path)().
+func profileCPU(b *testing.B, path string) func() {
+	b.Helper()
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
