@@ -21,7 +21,7 @@ func (ix *Indexer) SearchText(ctx context.Context, req *metadatapb.SearchTextReq
 		if q.GetFuzzy() {
 			res, err = ix.idx.Fuzzy(ctx, req.GetAccount(), req.GetMailboxId(), query)
 		} else {
-			res, err = ix.idx.Candidates(ctx, req.GetAccount(), req.GetMailboxId(), query)
+			res, err = ix.idx.candidates(ctx, req.GetAccount(), req.GetMailboxId(), query)
 		}
 		if errors.Is(err, ErrNotIndexed) {
 			return &metadatapb.SearchTextResponse{}, nil
@@ -30,9 +30,21 @@ func (ix *Indexer) SearchText(ctx context.Context, req *metadatapb.SearchTextReq
 			return nil, err
 		}
 		out := &metadatapb.SearchTextResult{LastUid: res.LastUID, Scores: res.Scores, Exact: res.Exact, VerifyUids: res.Verify}
-		if bitmap := uidBitmap(res.UIDs); bitmap != nil && res.Scores == nil {
-			out.UidBitmap = bitmap
-		} else {
+		switch {
+		case res.UIDs == nil:
+			// The exact answer's set: a bitmap written from its containers, or a list.
+			if n := res.set.cardinality(); n > 0 && bitmapSmaller(n, res.set.b.Maximum()) {
+				out.UidBitmap = res.set.bitmap()
+			} else {
+				out.Uids = res.set.uids()
+			}
+		case res.Scores == nil:
+			if bitmap := uidBitmap(res.UIDs); bitmap != nil {
+				out.UidBitmap = bitmap
+			} else {
+				out.Uids = res.UIDs
+			}
+		default:
 			out.Uids = res.UIDs
 		}
 		resp.Results = append(resp.Results, out)
@@ -84,7 +96,7 @@ func (ix *Indexer) Follow(ctx context.Context, feed Feed) error {
 // uidBitmap returns ascending uids as SearchTextResult.uid_bitmap when that is smaller
 // than their packed varints (at least a byte each), else nil.
 func uidBitmap(uids []uint32) []byte {
-	if len(uids) < 64 || int(uids[len(uids)-1]/8)+1 > len(uids) {
+	if len(uids) == 0 || !bitmapSmaller(len(uids), uids[len(uids)-1]) {
 		return nil
 	}
 	bitmap := make([]byte, uids[len(uids)-1]/8+1)
@@ -92,4 +104,10 @@ func uidBitmap(uids []uint32) []byte {
 		bitmap[uid/8] |= 1 << (uid % 8)
 	}
 	return bitmap
+}
+
+// bitmapSmaller reports whether n UIDs up to last take fewer bytes as a bitmap than as a
+// list (at least a byte each): at least 64 of them, and no more bytes of bitmap than UIDs.
+func bitmapSmaller(n int, last uint32) bool {
+	return n >= 64 && int(last/8)+1 <= n
 }

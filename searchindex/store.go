@@ -470,6 +470,10 @@ type Result struct {
 	// (for a fuzzy query: listed with 100, they match only if they hold the needle).
 	Exact  bool
 	Verify []uint32
+	// set holds the candidates instead of UIDs for the service (candidates): a set of
+	// most of a mailbox goes to SearchTextResult.uid_bitmap from its containers, never
+	// as a list.
+	set uidBits
 }
 
 // Indexable reports whether the index can narrow a search for needle (folded): it needs
@@ -488,6 +492,15 @@ func Indexable(needle string) bool {
 // those that do (doc.go), exact when every scope is Exact for the needle. ErrNotIndexed
 // when the mailbox has no state; the needle must be Indexable.
 func (x *Index) Candidates(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
+	res, err := x.candidates(ctx, account, mailbox, q)
+	if err == nil && res.UIDs == nil {
+		res.UIDs, res.set = res.set.uids(), uidBits{}
+	}
+	return res, err
+}
+
+// candidates is Candidates, its exact answer in Result.set rather than UIDs.
+func (x *Index) candidates(ctx context.Context, account string, mailbox uint64, q Query) (*Result, error) {
 	r, st, err := x.read(ctx, account, mailbox, q.Needle)
 	if err != nil {
 		return nil, err
@@ -808,6 +821,7 @@ type reader struct {
 	// read at generation vocabGen of the mailbox's stripe (vocab.go).
 	vocab    *vocabCache
 	vocabGen uint64
+	chunkBuf []uint32 // addChunk's decoded UIDs, reused from chunk to chunk
 }
 
 func (r *reader) tick() error {
@@ -869,7 +883,7 @@ func (r *reader) exact(q Query) (res *Result, ok bool, err error) {
 	for _, uid := range verify {
 		set.add(uid)
 	}
-	return &Result{UIDs: set.uids(), Exact: true, Verify: verify}, true, nil
+	return &Result{Exact: true, Verify: verify, set: set}, true, nil
 }
 
 // dictionary returns the words of scope s, each followed by a NUL (vocabEntry), from the
@@ -915,6 +929,9 @@ func (r *reader) addChunk(set *uidBits, chunk []byte) error {
 	if err := r.tick(); err != nil {
 		return err
 	}
+	// Decoded into a buffer and added at once: roaring's AddMany finds a container once
+	// for a run of UIDs in it, where Add looks it up for each.
+	buf := r.chunkBuf[:0]
 	uid := uint32(0)
 	for len(chunk) > 0 {
 		delta, n := binary.Uvarint(chunk)
@@ -923,8 +940,10 @@ func (r *reader) addChunk(set *uidBits, chunk []byte) error {
 		}
 		chunk = chunk[n:]
 		uid += uint32(delta)
-		set.add(uid)
+		buf = append(buf, uid)
 	}
+	set.addMany(buf)
+	r.chunkBuf = buf
 	return nil
 }
 

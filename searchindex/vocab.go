@@ -2,6 +2,7 @@ package searchindex
 
 import (
 	"bytes"
+	"encoding/binary"
 	"hash/maphash"
 	"slices"
 	"sync"
@@ -329,6 +330,39 @@ func (s *uidBits) add(uid uint32) {
 		s.b = roaring.New()
 	}
 	s.b.Add(uid)
+}
+
+// addMany puts uids (ascending) in the set.
+func (s *uidBits) addMany(uids []uint32) {
+	if s.b == nil {
+		s.b = roaring.New()
+	}
+	s.b.AddMany(uids)
+}
+
+// cardinality is the number of members.
+func (s uidBits) cardinality() int {
+	if s.b == nil {
+		return 0
+	}
+	return int(s.b.GetCardinality())
+}
+
+// bitmap returns the members as SearchTextResult.uid_bitmap (bit u%8 of byte u/8 set for
+// member u), written from the roaring containers (a bitmap container's words copied
+// whole), up to the byte of the largest member; nil for no member.
+func (s uidBits) bitmap() []byte {
+	if s.b == nil || s.b.IsEmpty() {
+		return nil
+	}
+	last := s.b.Maximum()
+	words := make([]uint64, s.b.DenseSize())
+	s.b.WriteDenseTo(words)
+	out := make([]byte, len(words)*8)
+	for k, w := range words {
+		binary.LittleEndian.PutUint64(out[k*8:], w)
+	}
+	return out[:last/8+1]
 }
 
 func (s uidBits) remove(uid uint32) {

@@ -63,13 +63,11 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 		s.searchRes = savedResult(s.msgs.uids, matched, args.Return)
 	}
 	uidCmd := cmd.UID
-	nums := make([]uint32, len(matched))
-	for k, i := range matched {
+	num := func(k int) uint32 {
 		if uidCmd {
-			nums[k] = s.msgs.uids[i]
-		} else {
-			nums[k] = uint32(i + 1)
+			return s.msgs.uids[matched[k]]
 		}
+		return uint32(matched[k] + 1)
 	}
 	if !args.ESearch && !c.rev2 {
 		var modseq uint64
@@ -77,9 +75,14 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 			// RFC 7162 3.1.6: the highest MODSEQ of the messages found.
 			modseq = s.highestModSeqOf(matched)
 		}
-		// A write error is the connection's, sticky in c.bw: its next flush reports it.
-		_ = imapresp.WriteSearch(c.bw, nums, modseq)
+		// Rendered from the positions, no list of numbers built first. A write error is
+		// the connection's, sticky in c.bw: its next flush reports it.
+		_ = imapresp.WriteSearchOf(c.bw, len(matched), num, modseq)
 		return nil
+	}
+	nums := make([]uint32, len(matched))
+	for k := range matched {
+		nums[k] = num(k)
 	}
 	returns := args.Return
 	if len(returns) == 0 {
@@ -162,10 +165,16 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, rele
 	s := c.sel
 	crit := foldCriteria(criteria)
 	if needRecord, _ := criteriaNeeds(crit); !needRecord {
+		// Room for the whole view at once (SORT ALL of a million messages matches every
+		// one), not grown by doubling from nothing.
+		matched = make([]int, 0, len(s.msgs.uids))
 		for i := range s.msgs.uids {
 			if ok, _ := c.matchCriteria(crit, i, nil, nil); ok {
 				matched = append(matched, i)
 			}
+		}
+		if len(matched) == 0 {
+			matched = nil // as before: none matched
 		}
 		return matched, func(int) uint32 { return 100 }, nil
 	}
@@ -189,17 +198,22 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, rele
 	// (often none that read the message); the rest are verified in full. A common word
 	// makes nearly every message of the view sure: they are kept in positions' own array
 	// (filtered in place, each write at or before its read), not copied from list to list.
-	sure, unsure := positions[:0], []int(nil)
-	for _, i := range positions {
-		if exact.sure(s.msgs.uids[i]) {
-			sure = append(sure, i)
-		} else {
-			unsure = append(unsure, i)
+	sure, unsure := positions, []int(nil)
+	if n := len(s.msgs.uids); n > 0 && !exact.allSure(s.msgs.uids[n-1]) {
+		sure = positions[:0]
+		for _, i := range positions {
+			if exact.sure(s.msgs.uids[i]) {
+				sure = append(sure, i)
+			} else {
+				unsure = append(unsure, i)
+			}
 		}
 	}
 	rest := exact.without(crit)
 	var matchedSure []int
-	if needRecord, _ := criteriaNeeds(rest); !needRecord {
+	if matchesAll(rest) {
+		matchedSure = sure // a lone exact key: every sure candidate matches, no pass over them
+	} else if needRecord, _ := criteriaNeeds(rest); !needRecord {
 		matchedSure = sure[:0]
 		for _, i := range sure {
 			if ok, _ := c.matchCriteria(rest, i, nil, fuzzy); ok {

@@ -2,7 +2,11 @@ package imap
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"math"
+	"math/bits"
+	"reflect"
 	"slices"
 
 	"github.com/emersion/go-imap/v2"
@@ -75,6 +79,23 @@ func (e *exactAnswers) sure(uid uint32) bool {
 		}
 	}
 	return true
+}
+
+// allSure reports whether every exact answer proves its key for each of its candidates up
+// to UID last: none has UIDs to verify, and each covers UIDs up to last.
+func (e *exactAnswers) allSure(last uint32) bool {
+	for _, r := range e.results {
+		if last > r.GetLastUid() || len(r.GetVerifyUids()) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// matchesAll reports whether crit has no key at all (every message matches it, as SEARCH
+// ALL): what is left of a criteria whose only keys the index answered exactly.
+func matchesAll(crit *imap.SearchCriteria) bool {
+	return reflect.ValueOf(crit).Elem().IsZero()
 }
 
 // without returns a copy of crit without the keys the exact answers prove.
@@ -167,6 +188,10 @@ func (c *conn) indexCandidates(crit *imap.SearchCriteria) (positions []int, ok b
 	for k, r := range results[:narrowing] {
 		sets[k] = newCandidateSet(r)
 	}
+	if len(sets) == 1 && len(sets[0].bitmap) > 0 {
+		// One key answered as a bitmap (a common word): one bit test per message.
+		return sets[0].positionsIn(s.msgs.uids), true, fuzzy, exact, nil
+	}
 	positions = make([]int, 0, len(s.msgs.uids))
 	for i, uid := range s.msgs.uids {
 		if candidateOfAll(sets, uid) {
@@ -198,6 +223,37 @@ type candidateSet struct {
 
 func newCandidateSet(r *metadatapb.SearchTextResult) *candidateSet {
 	return &candidateSet{last: r.GetLastUid(), bitmap: r.GetUidBitmap(), uids: r.GetUids()}
+}
+
+// positionsIn returns the positions in uids (ascending) of the candidates of a set
+// answered as a bitmap, in one pass: a bit test per UID up to the set's last UID, every
+// one after it (not indexed yet). The list is one allocation, sized by the bitmap's
+// population (and the UIDs after last), not by the view.
+func (c *candidateSet) positionsIn(uids []uint32) []int {
+	bitmap, last := c.bitmap, c.last
+	above := len(uids)
+	if last < math.MaxUint32 {
+		above, _ = slices.BinarySearch(uids, last+1)
+	}
+	n := len(uids) - above
+	for len(bitmap) >= 8 {
+		n += bits.OnesCount64(binary.LittleEndian.Uint64(bitmap))
+		bitmap = bitmap[8:]
+	}
+	for _, b := range bitmap {
+		n += bits.OnesCount8(b)
+	}
+	bitmap = c.bitmap
+	positions := make([]int, 0, min(n, len(uids)))
+	for i, uid := range uids[:above] {
+		if int(uid/8) < len(bitmap) && bitmap[uid/8]&(1<<(uid%8)) != 0 {
+			positions = append(positions, i)
+		}
+	}
+	for i := above; i < len(uids); i++ {
+		positions = append(positions, i)
+	}
+	return positions
 }
 
 // has reports whether uid is a candidate; uid is above every UID asked before.

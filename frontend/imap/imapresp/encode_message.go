@@ -134,25 +134,32 @@ var numbersPieces = sync.Pool{New: func() any { b := make([]byte, 0, numbersPiec
 // with "(MODSEQ m)" when modseq is not 0: the highest MODSEQ of the messages found, for a
 // SEARCH with MODSEQ that found any (RFC 7162 3.1.6).
 func WriteSearch(w io.Writer, nums []uint32, modseq uint64) error {
-	return writeNumbers(w, "* SEARCH", nums, modseq)
+	return WriteSearchOf(w, len(nums), func(k int) uint32 { return nums[k] }, modseq)
+}
+
+// WriteSearchOf is WriteSearch of n numbers given by num(0) to num(n-1), so that a caller
+// holding the messages in another form (positions in a view) need not build the list of
+// a million numbers first.
+func WriteSearchOf(w io.Writer, n int, num func(k int) uint32, modseq uint64) error {
+	return writeNumbers(w, "* SEARCH", n, num, modseq)
 }
 
 // writeNumbers writes a response of numbers: head, each number after a space, then
 // " (MODSEQ m)" when modseq is not 0, then CRLF. It renders a piece at a time into a
 // pooled buffer, so that an answer naming a million messages (about 7 MB of text, which
 // SEARCH and SORT have no shorter form for) is never built whole.
-func writeNumbers(w io.Writer, head string, nums []uint32, modseq uint64) error {
+func writeNumbers(w io.Writer, head string, n int, num func(k int) uint32, modseq uint64) error {
 	piece := numbersPieces.Get().(*[]byte)
 	defer numbersPieces.Put(piece)
 	b := append((*piece)[:0], head...)
-	for _, n := range nums {
+	for k := range n {
 		if len(b) >= numbersPiece {
 			if _, err := w.Write(b); err != nil {
 				return err
 			}
 			b = b[:0]
 		}
-		b = strconv.AppendUint(append(b, ' '), uint64(n), 10)
+		b = strconv.AppendUint(append(b, ' '), uint64(num(k)), 10)
 	}
 	if modseq != 0 {
 		b = strconv.AppendUint(append(b, " (MODSEQ "...), modseq, 10)

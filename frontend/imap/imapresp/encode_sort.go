@@ -10,7 +10,7 @@ import (
 // WriteSort writes "* SORT n..." (RFC 5256 5: sort-data = "SORT" *(SP nz-number)), with
 // "(MODSEQ m)" when modseq is not 0 (RFC 7162 3.1.6), a piece at a time (writeNumbers).
 func WriteSort(w io.Writer, nums []uint32, modseq uint64) error {
-	return writeNumbers(w, "* SORT", nums, modseq)
+	return writeNumbers(w, "* SORT", len(nums), func(k int) uint32 { return nums[k] }, modseq)
 }
 
 // ESort is the ESEARCH response of a SORT with RETURN (RFC 5267 3.1).
