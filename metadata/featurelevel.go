@@ -35,8 +35,12 @@ const (
 	// numbered and dated mailbox (listingcolumn.go).
 	FeatureListingColumn uint32 = 3
 
+	// FeatureThreadKeys: NumberMessagesCommand also fills the thread-keys projection of a
+	// numbered, dated and listed mailbox (threadkeys.go).
+	FeatureThreadKeys uint32 = 4
+
 	// FeatureLevel is the highest level this build applies.
-	FeatureLevel = FeatureListingColumn
+	FeatureLevel = FeatureThreadKeys
 )
 
 // GroupFeatureLevel returns the lowest feature level the members of the group report,

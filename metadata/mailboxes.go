@@ -86,9 +86,10 @@ func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl
 			Acl:            cloneACL(acl),
 			ObjectId:       mailboxObjectID(owner, id, uidValidity, c.now),
 		},
-			NumbersComplete: true, // numbered from its first message (numberfill.go)
-			DatesComplete:   true, // dated from its first message (sortdates.go)
-			ListingColumn:   true, // listed from its first message (listingcolumn.go)
+			NumbersComplete:    true, // numbered from its first message (numberfill.go)
+			DatesComplete:      true, // dated from its first message (sortdates.go)
+			ListingColumn:      true, // listed from its first message (listingcolumn.go)
+			ThreadKeysComplete: true, // projected from its first message (threadkeys.go)
 		},
 		dirty:   true,
 		created: true,

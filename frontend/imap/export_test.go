@@ -63,7 +63,7 @@ func FirstColumns(ctx context.Context, md ColumnReader, req *metadatapb.ReadSort
 		if err != nil {
 			return nil, read, err
 		}
-		read += int64(len(chunk.GetDates()) + len(chunk.GetRecords()) + len(chunk.GetEntries()))
+		read += int64(chunkBytes(chunk))
 		last, _ := chunkLastUID(chunk)
 		if filling, err = cache.appendChunk(box, filling, last, len(uids), chunk); err != nil {
 			return nil, read, err
@@ -118,6 +118,10 @@ func SetSortColumnMin(t testing.TB, n int64) {
 // DateRecordsRead is how many messages SORTs have read from the column's dates projection
 // since the process started (sortcolumn.go).
 func DateRecordsRead() int64 { return dateRecordsRead.Load() }
+
+// ThreadKeyChunksRead is how many chunks of the column's thread-keys projection the
+// frontend read so far.
+func ThreadKeyChunksRead() int64 { return threadKeyRecordsRead.Load() }
 
 // MeasureCPU is measureCPU for the external benchmarks.
 func MeasureCPU(b *testing.B) func() { return measureCPU(b) }

@@ -226,10 +226,12 @@ type firstOrderPath struct {
 // firstOrderPaths are the paths BenchmarkFirstSortSubject and BenchmarkFirstThread compare:
 // the whole column into the owner's cache (what the owner's first SORT SUBJECT or THREAD
 // read before the thread-keys projection), the whole column into a command's cache that
-// keeps only what the command orders by (another owner's), and the projection.
+// keeps only what the command orders by (another owner's), and the thread-keys projection
+// (thread_keys), as both read it now (into a box that keeps what the projection holds).
 var firstOrderPaths = []firstOrderPath{
 	{"Column/Owner", true, func(*metadatapb.ReadSortColumnRequest) {}},
 	{"Column/Command", false, func(*metadatapb.ReadSortColumnRequest) {}},
+	{"ThreadKeys", true, func(req *metadatapb.ReadSortColumnRequest) { req.ThreadKeys = true }},
 }
 
 // benchFirstOrder runs answer, the first SORT or THREAD of the shared mailbox from the
