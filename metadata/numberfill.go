@@ -163,6 +163,7 @@ func (c *cmdCtx) numberEntry(ms *mailboxState, uid uint32, rec []byte) (bool, er
 		return false, err
 	}
 	mailbox := ms.box().GetId()
+	c.putThreadKeys(mailbox, uid, grown) // the projection follows the entry (threadkeys.go)
 	key := sortColumnKey(mailbox, uid)
 	if _, found, err := c.tx.get(key); err != nil {
 		return false, err

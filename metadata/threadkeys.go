@@ -35,9 +35,8 @@ import (
 // the listing, the same background task at the same duty cycle, thread_keyed_through_uid
 // its cursor) and reaches its end. Until then ReadSortColumn derives the entries it is
 // asked for from the whole column (threadKeysFromColumn), so the answer is the same either
-// way, only slower. (The column entries change after their add only through the numbering,
-// which completes before this fill begins, and the fill rewrites every entry above its
-// cursor from the column as it then is.)
+// way, only slower. A column entry changes after its add only when the numbering gives it
+// numbers (numberEntry), which rewrites its projection entry in the same command.
 
 var (
 	sortKeysSubjectField = fieldNumber(&metadatapb.SortKeys{}, "subject")
