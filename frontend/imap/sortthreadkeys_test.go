@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
@@ -45,7 +46,12 @@ func TestSortThreadKeysMatchRecords(t *testing.T) {
 			ask(q)
 		}
 		appendSortCorpus(t, srv, "INBOX", sortCorpus(30, 24), func(int) bool { return false }) // after the first read
-		rc.ok("NOOP")
+		for seen := false; !seen; {                                                            // until the session's view holds the 30 (700-38-51+30)
+			seen = slices.Contains(rc.ok("NOOP"), "* 641 EXISTS")
+			if !seen {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
 		for _, q := range queries[len(threadKeyQueries):] {
 			ask(q)
 		}
