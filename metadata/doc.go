@@ -151,6 +151,12 @@
 //     written and removed in the command that writes and removes the record; one stored
 //     before the column, or created by a command below its level, gets it only through NumberMessagesCommands after its dates, and
 //     meanwhile has exactly the entries of its records at or below listed_through_uid.
+//   - Thread-keys projection (threadkeys.go). A mailbox with thread_keys_complete has,
+//     per column entry and nothing else, the entry's projection (without addresses, and
+//     without Message-ID strings when numbered) in the 't' chunk of its UID, written and
+//     removed in the command that writes and removes the entry; one stored before the
+//     projection gets it only through NumberMessagesCommands after its listing column,
+//     and until then ReadSortColumn derives the entries from the column.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

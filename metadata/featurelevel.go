@@ -57,8 +57,12 @@ const (
 	// numbered and dated mailbox (listingcolumn.go).
 	FeatureListingColumn uint32 = 3
 
+	// FeatureThreadKeys: NumberMessagesCommand also fills the thread-keys projection of a
+	// numbered, dated and listed mailbox (threadkeys.go).
+	FeatureThreadKeys uint32 = 4
+
 	// FeatureLevel is the highest level this build applies.
-	FeatureLevel = FeatureListingColumn
+	FeatureLevel = FeatureThreadKeys
 
 	// unstampedLevel is the level of a command without Command.feature_level: one that a
 	// build from before the stamp proposed, the last of which applied level 3.
@@ -106,6 +110,15 @@ func (c *cmdCtx) writesDates(ms *mailboxState, uid uint32) bool {
 // every build of FeatureListingColumn does.
 func (c *cmdCtx) writesListing(ms *mailboxState, uid uint32) bool {
 	return c.build >= FeatureListingColumn && listsUID(ms.rec, uid)
+}
+
+// writesThreadKeys reports whether a command writes the thread-keys projection's entry of
+// ms's uid (threadkeys.go): for a mailbox complete in it or filled past uid, as every
+// build of FeatureThreadKeys does (a mailbox is complete in it from its creation only
+// by a command of that level, newMailbox).
+func (c *cmdCtx) writesThreadKeys(ms *mailboxState, uid uint32) bool {
+	return c.build >= FeatureThreadKeys &&
+		(ms.rec.GetThreadKeysComplete() || uid <= ms.rec.GetThreadKeyedThroughUid())
 }
 
 // GroupFeatureLevel returns the lowest feature level the members of the group report,

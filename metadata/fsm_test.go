@@ -50,6 +50,11 @@ func (h *harness) entry(cmd *metadatapb.Command) *raft.Log {
 		cmd.RequestId = fmt.Sprintf("req-%d", h.index)
 	}
 	cmd.TimestampUnixNano = h.now.UnixNano()
+	if cmd.FeatureLevel == nil {
+		// As a leader of a group of this build stamps it (featurelevel.go).
+		level := FeatureLevel
+		cmd.FeatureLevel = &level
+	}
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		h.t.Fatalf("marshal: %v", err)

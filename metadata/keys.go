@@ -30,6 +30,10 @@ import "encoding/binary"
 //	'F' mailbox id, uid / 128          -> the dates projection of those UIDs' column entries:
 //	                                      per message 28 bytes, UID, sort date, internal
 //	                                      date, size (sortdates.go)
+//	't' mailbox id, uid / 128          -> the thread-keys projection of those UIDs' column
+//	                                      entries: per message its UID, then its entry
+//	                                      without addresses (and without Message-ID
+//	                                      strings if numbered) (threadkeys.go)
 //	'C' mailbox id, uid                -> SortColumnEntry: a message's entry in the column
 //	                                      as stored before the chunks ('c'); read, removed,
 //	                                      never written
@@ -96,6 +100,7 @@ const (
 	prefixSortChunk     = 'c'
 	prefixSortDates     = 'F'
 	prefixListingChunk  = 'k'
+	prefixThreadKeys    = 't'
 	prefixMessageNumber = 'I'
 	prefixTombstone     = 'X'
 	prefixJournal       = 'J'

@@ -50,7 +50,10 @@ import (
 // the column's end sets dates_complete. Once both, they write the listing column
 // (listingcolumn.go) of a mailbox stored before it from its records, at most max_entries
 // records a command, through listed_through_uid, and the one that finds no record above
-// it sets listing_column. The result is complete when all three are.
+// it sets listing_column. Once all three, they fill the thread-keys projection
+// (threadkeys.go) from the column, at most max_entries entries a command, through
+// thread_keyed_through_uid, and the one that reaches the column's end sets
+// thread_keys_complete. The result is complete when all four are.
 
 // maxNumberEntries bounds the entries one NumberMessagesCommand looks at (about 4,096 x 200
 // bytes of column, a few chunks' rewrite).
@@ -64,17 +67,24 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 	}
 	out := &metadatapb.NumberMessagesResult{Complete: true}
 	result := &metadatapb.CommandResult{Result: &metadatapb.CommandResult_NumberMessages{NumberMessages: out}}
-	if ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete() && ms.rec.GetListingColumn() {
+	if filled(ms.rec) {
 		return result, nil
 	}
 	limit := int(min(max(req.GetMaxEntries(), 1), maxNumberEntries))
 	switch {
+	case ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete() && ms.rec.GetListingColumn():
+		if c.level < FeatureThreadKeys {
+			return result, nil // a build of the command's level had nothing left to fill
+		}
+		out.Complete, err = c.fillThreadKeys(ms, limit)
+		return result, err
 	case ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete():
-		out.Complete, err = c.fillListing(ms, limit)
+		listed, err := c.fillListing(ms, limit)
+		out.Complete = listed && ms.rec.GetThreadKeysComplete() // else the thread keys follow
 		return result, err
 	case ms.rec.GetNumbersComplete():
 		dated, err := c.fillDates(ms, limit)
-		out.Complete = dated && ms.rec.GetListingColumn() // else the listing follows
+		out.Complete = dated && filled(ms.rec) // else the listing and thread keys follow
 		return result, err
 	}
 	after, done, err := c.walkColumn(ms.box().GetId(), ms.rec.GetNumberedThroughUid(), limit, func(uid uint32, rec []byte) error {
@@ -90,13 +100,20 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 	ms.dirty = true
 	if done {
 		ms.rec.NumbersComplete, ms.rec.NumberedThroughUid = true, 0
-		// Else the dates follow (sortdates.go), then the listing (listingcolumn.go).
-		out.Complete = ms.rec.GetDatesComplete() && ms.rec.GetListingColumn()
+		// Else the dates follow (sortdates.go), then the listing (listingcolumn.go), then
+		// the thread keys (threadkeys.go).
+		out.Complete = filled(ms.rec)
 		return result, nil
 	}
 	out.Complete, out.NumberedThroughUid = false, after
 	ms.rec.NumberedThroughUid = after
 	return result, nil
+}
+
+// filled reports whether every fill of a NumberMessagesCommand is complete for a mailbox:
+// numbers, dates, listing column and thread keys.
+func filled(rec *metadatapb.MailboxRecord) bool {
+	return rec.GetNumbersComplete() && rec.GetDatesComplete() && rec.GetListingColumn() && rec.GetThreadKeysComplete()
 }
 
 // walkColumn gives fn the column records of mailbox above after (both layouts,
@@ -149,6 +166,9 @@ func (c *cmdCtx) numberEntry(ms *mailboxState, uid uint32, rec []byte) (bool, er
 		return false, err
 	}
 	mailbox := ms.box().GetId()
+	if c.writesThreadKeys(ms, uid) {
+		c.putThreadKeys(mailbox, uid, grown) // the projection follows the entry (threadkeys.go)
+	}
 	key := sortColumnKey(mailbox, uid)
 	if _, found, err := c.tx.get(key); err != nil {
 		return false, err
@@ -186,7 +206,7 @@ func entryKeys(entry []byte) (keys []byte, numbered, ok bool) {
 }
 
 // unnumberedMailboxes returns up to limit mailboxes without numbers_complete,
-// dates_complete or listing_column as the commands that fill them, in id order above
+// dates_complete, listing_column or thread_keys_complete as the commands that fill them, in id order above
 // afterID: all of them, or account's (by its mailbox names) if account is not empty.
 func (v *view) unnumberedMailboxes(account string, afterID uint64, limit int) ([]*metadatapb.NumberMessagesCommand, error) {
 	var out []*metadatapb.NumberMessagesCommand
@@ -196,7 +216,7 @@ func (v *view) unnumberedMailboxes(account string, afterID uint64, limit int) ([
 		if err := proto.Unmarshal(val, rec); err != nil {
 			return err
 		}
-		if !rec.GetNumbersComplete() || !rec.GetDatesComplete() || !rec.GetListingColumn() {
+		if !filled(rec) {
 			out = append(out, &metadatapb.NumberMessagesCommand{Account: rec.GetAccount(), MailboxId: rec.GetMailbox().GetId(), MaxEntries: maxNumberEntries})
 		}
 		return nil
@@ -315,7 +335,7 @@ func (s *Service) NumberMailboxes(ctx context.Context, account string, duty floa
 		after = pending[len(pending)-1].GetMailboxId()
 		for _, cmd := range pending {
 			for {
-				if err := s.requireFeature(ctx, FeatureListingColumn); err != nil { // the command writes numbers, dates and listing
+				if err := s.requireFeature(ctx, FeatureThreadKeys); err != nil { // the command writes numbers, dates, listing and thread keys
 					return numbered, false, err
 				}
 				start := time.Now()

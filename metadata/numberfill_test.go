@@ -91,7 +91,7 @@ func stripNumbers(t testing.TB, f *FSM, mailbox uint64, perMessage uint32) {
 	if found, err := getProto(v.r, mailboxKey(mailbox), rec); err != nil || !found {
 		t.Fatalf("mailbox %d: %v %v", mailbox, found, err)
 	}
-	rec.LastMessageNumber, rec.NumbersComplete = 0, false
+	rec.LastMessageNumber, rec.NumbersComplete, rec.NumberedThroughUid = 0, false, 0
 	must(b.Set(mailboxKey(mailbox), mustMarshal(rec), nil))
 	must(b.Commit(nil))
 	g.carried = nil
@@ -124,7 +124,7 @@ func (h *harness) reopen() {
 }
 
 // numberState is what numbering writes of mailbox: its record, its column's chunks and
-// entries, its dictionary.
+// entries, its dates and thread-keys projections, its dictionary.
 func (h *harness) numberState(mailbox uint64) []byte {
 	h.t.Helper()
 	return numberState(h.t, h.f, mailbox)
@@ -140,6 +140,7 @@ func numberState(t testing.TB, f *FSM, mailbox uint64) []byte {
 		{mailboxPrefix(prefixSortChunk, mailbox), mailboxPrefixEnd(prefixSortChunk, mailbox)},
 		{mailboxPrefix(prefixSortColumn, mailbox), mailboxPrefixEnd(prefixSortColumn, mailbox)},
 		{mailboxPrefix(prefixSortDates, mailbox), mailboxPrefixEnd(prefixSortDates, mailbox)},
+		{mailboxPrefix(prefixThreadKeys, mailbox), mailboxPrefixEnd(prefixThreadKeys, mailbox)},
 		{mailboxPrefix(prefixMessageNumber, mailbox), mailboxPrefixEnd(prefixMessageNumber, mailbox)},
 	} {
 		err := scan(v.r, r[0], r[1], func(k, val []byte) (bool, error) {

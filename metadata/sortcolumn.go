@@ -222,8 +222,9 @@ func (c *cmdCtx) sortColumnEdit(mailbox uint64, uid uint32) *columnEdit {
 const maxSortColumnKeys = 32 << 10
 
 // putSortColumn adds the column entry of a message being added with idx and structure, if
-// the structure has sort keys of at most maxSortColumnKeys bytes, and its record in the
-// dates projection (sortdates.go) if the command writes it (writesDates).
+// the structure has sort keys of at most maxSortColumnKeys bytes, its record in the
+// dates projection (sortdates.go) and its entry in the thread-keys projection
+// (threadkeys.go), each if the command writes it (writesDates, writesThreadKeys).
 // The entry carries the numbers of its Message-ID and references (messagenumbers.go).
 func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.MessageIndex, structure []byte) error {
 	keys, ok := structureSortKeys(structure)
@@ -240,12 +241,16 @@ func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.Mes
 		internalDate := idx.GetInternalDateUnix()
 		e.dateAdds = appendDateRecord(e.dateAdds, uid, sortDate(internalDate, keys), internalDate, idx.GetSize())
 	}
+	if c.writesThreadKeys(ms, uid) {
+		c.putThreadKeys(ms.box().GetId(), uid, entry)
+	}
 	return nil
 }
 
 // dropSortColumn removes the column entry of a message being removed: its own key if it
 // was stored before the chunks, else from its chunk; and its record in the dates
-// projection (which a backfill gives entries of either layout, sortdates.go).
+// projection (which a backfill gives entries of either layout, sortdates.go) and in the
+// thread-keys projection (threadkeys.go, likewise).
 func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 	key := sortColumnKey(mailbox, uid)
 	if _, found, err := c.tx.get(key); err != nil {
@@ -255,11 +260,12 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 	}
 	e := c.sortColumnEdit(mailbox, uid)
 	e.removes = append(e.removes, uid)
+	c.dropThreadKeys(mailbox, uid)
 	return nil
 }
 
 // destroySortColumn removes the whole column of a mailbox being destroyed: every key of
-// its chunks, of its dates projection, of its Message-ID dictionary and of the entries
+// its chunks, of its dates and thread-keys projections, of its Message-ID dictionary and of the entries
 // stored before the chunks, whatever they hold (a record without a message, left by a
 // replica of the previous version, or a chunk that does not take apart), by range
 // deletions when the command succeeds (txn.dropRange: O(1) writes for a mailbox of a
@@ -267,6 +273,7 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 // their dates chunks).
 func (c *cmdCtx) destroySortColumn(mailbox uint64) {
 	c.destroyChunks(prefixSortChunk, mailbox)
+	c.destroyChunks(prefixThreadKeys, mailbox)
 	for _, prefix := range []byte{prefixSortDates, prefixMessageNumber, prefixSortColumn} {
 		c.tx.dropRange(mailboxPrefix(prefix, mailbox), mailboxPrefixEnd(prefix, mailbox))
 	}
@@ -368,36 +375,7 @@ func (v *view) sortColumnRecords(mailbox uint64, afterUID uint32, maxBytes int, 
 	if afterUID == maxUID {
 		return nil, 0, false, nil
 	}
-	// The reads after a full one get room for a whole read up front: grown by doubling,
-	// the records were copied about twice over, while a small read (the few messages
-	// appended since the last) stays small.
-	if full {
-		recs = make([]byte, 0, maxBytes+maxBytes/8)
-	}
-	err = scan(v.r, sortChunkKey(mailbox, (afterUID+1)/sortChunkUIDs), mailboxPrefixEnd(prefixSortChunk, mailbox), func(_, val []byte) (bool, error) {
-		start := -1
-		for off := 0; off < len(val); {
-			uid, rec, _, ok := nextColumnRecord(val[off:])
-			if !ok {
-				// A chunk that does not take apart: its records up to there
-				// (editColumnChunk); the frontend reads the rest from the records.
-				val = val[:off]
-				break
-			}
-			if uid > afterUID && start < 0 {
-				start = off
-			}
-			if start >= 0 {
-				last = uid
-			}
-			off += len(rec)
-		}
-		if start >= 0 {
-			recs = append(recs, val[start:]...)
-		}
-		more = len(recs) >= maxBytes && last < maxUID
-		return !more, nil
-	})
+	recs, last, more, err = v.chunkRecords(prefixSortChunk, mailbox, afterUID, maxBytes, full)
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -435,9 +413,51 @@ func (v *view) sortColumnRecords(mailbox uint64, afterUID uint32, maxBytes int, 
 	return merged, oldLast, true, nil
 }
 
+// chunkRecords reads the chunks under prefix (the sort-key column's, or its thread-keys
+// projection's) of mailbox above afterUID as records in UID order, up to about maxBytes
+// (full: the previous read reached that); more reports that records may follow the last
+// one returned, whose UID is last.
+func (v *view) chunkRecords(prefix byte, mailbox uint64, afterUID uint32, maxBytes int, full bool) (recs []byte, last uint32, more bool, err error) {
+	if afterUID == maxUID {
+		return nil, 0, false, nil
+	}
+	// The reads after a full one get room for a whole read up front: grown by doubling,
+	// the records were copied about twice over, while a small read (the few messages
+	// appended since the last) stays small.
+	if full {
+		recs = make([]byte, 0, maxBytes+maxBytes/8)
+	}
+	err = scan(v.r, mailboxUIDKey(prefix, mailbox, (afterUID+1)/sortChunkUIDs), mailboxPrefixEnd(prefix, mailbox), func(_, val []byte) (bool, error) {
+		start := -1
+		for off := 0; off < len(val); {
+			uid, rec, _, ok := nextColumnRecord(val[off:])
+			if !ok {
+				// A chunk that does not take apart: its records up to there
+				// (editColumnChunk); the frontend reads the rest from the records.
+				val = val[:off]
+				break
+			}
+			if uid > afterUID && start < 0 {
+				start = off
+			}
+			if start >= 0 {
+				last = uid
+			}
+			off += len(rec)
+		}
+		if start >= 0 {
+			recs = append(recs, val[start:]...)
+		}
+		more = len(recs) >= maxBytes && last < maxUID
+		return !more, nil
+	})
+	return recs, last, more, err
+}
+
 // ReadSortColumn streams the sort-key column of a mailbox above after_uid in UID order
 // (sortcolumn.go), as records if the request asks for them, else as uids and entries, or
-// its dates projection with dates_only (sortdates.go); it needs r (RFC 4314 4), checked
+// its dates projection with dates_only (sortdates.go), or its thread-keys projection with
+// thread_keys (threadkeys.go); it needs r (RFC 4314 4), checked
 // once on the first view. Each chunk is read from its own
 // consistent view after the read barrier, released before it is sent.
 func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream grpc.ServerStreamingServer[metadatapb.SortColumnChunk]) error {
@@ -456,6 +476,9 @@ func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream g
 	}
 	if req.GetDatesOnly() {
 		return s.sendSortDates(req.GetMailboxId(), req.GetAfterUid(), rec.GetDatesComplete(), stream)
+	}
+	if req.GetThreadKeys() {
+		return s.sendThreadKeys(req.GetMailboxId(), req.GetAfterUid(), rec.GetThreadKeysComplete(), stream)
 	}
 	after, full := req.GetAfterUid(), false
 	for {

@@ -37,8 +37,9 @@ func cmdAppendKeys(account string, mailbox uint64, withKeys bool, blobs ...strin
 
 // wantSortColumn checks the sort-key column against the messages: an entry exactly for
 // each message whose structure has sort keys (of at most maxSortColumnKeys bytes), holding its internal date, size and those
-// keys, decodable as a SortColumnEntry; and the dates projection against the column
-// (wantSortDates). It returns the number of entries.
+// keys, decodable as a SortColumnEntry, numbered unless its mailbox is not yet
+// numbers_complete; and the dates and thread-keys projections against the column
+// (wantSortDates, wantThreadKeys). It returns the number of entries.
 func (h *harness) wantSortColumn() int {
 	h.t.Helper()
 	v := h.f.view()
@@ -74,14 +75,27 @@ func (h *harness) wantSortColumn() int {
 		h.t.Fatal(err)
 	}
 	dict := h.messageNumbers(v)
+	complete := map[uint64]bool{}
+	numbersComplete := func(mailbox uint64) bool {
+		c, ok := complete[mailbox]
+		if !ok {
+			rec := &metadatapb.MailboxRecord{}
+			found, err := getProto(v.r, mailboxKey(mailbox), rec)
+			c = err != nil || !found || rec.GetNumbersComplete() // entries without a mailbox: checked strictly
+			complete[mailbox] = c
+		}
+		return c
+	}
 	got := 0
 	dates := map[uint64]map[uint32][]byte{}
+	threads := map[uint64]map[uint32][]byte{}
 	check := func(mailbox uint64, uid uint32, val []byte) error {
 		got++
 		if dates[mailbox] == nil {
-			dates[mailbox] = map[uint32][]byte{}
+			dates[mailbox], threads[mailbox] = map[uint32][]byte{}, map[uint32][]byte{}
 		}
 		dates[mailbox][uid], _ = dateRecordOfEntry(nil, uid, val)
+		threads[mailbox][uid], _ = threadKeysEntry(val)
 		k := sortColumnKey(mailbox, uid)
 		w, ok := want[string(k)]
 		if !ok {
@@ -89,6 +103,9 @@ func (h *harness) wantSortColumn() int {
 		}
 		if !bytes.HasPrefix(val, w) {
 			return fmt.Errorf("column entry %x = %x, want %x and its numbers", k, val, w)
+		}
+		if _, numbered, _ := entryKeys(val); !numbered && !numbersComplete(mailbox) {
+			return nil // not numbered yet (numberfill.go)
 		}
 		return checkEntryNumbers(val, dict[mailbox])
 	}
@@ -125,7 +142,62 @@ func (h *harness) wantSortColumn() int {
 		h.t.Fatalf("column has %d entries, messages with sort keys %d", got, len(want))
 	}
 	h.wantSortDates(v, dates)
+	h.wantThreadKeys(v, threads)
 	return got
+}
+
+// wantThreadKeys checks the thread-keys projection ('t' chunks) against the entries
+// derived from the column's (want, by mailbox and UID): every entry of a chunk in UID
+// order, of that chunk's run of UIDs, equal to its column entry's projection, which
+// decodes as a SortColumnEntry holding no address and, when numbered, no Message-ID
+// string; no chunk empty; and for a mailbox with thread_keys_complete, an entry for every
+// column entry.
+func (h *harness) wantThreadKeys(v *view, want map[uint64]map[uint32][]byte) {
+	h.t.Helper()
+	got := map[uint64]int{}
+	err := scan(v.r, []byte{prefixThreadKeys}, []byte{prefixThreadKeys + 1}, func(k, recs []byte) (bool, error) {
+		mailbox, chunk := binary.BigEndian.Uint64(k[1:9]), uidFromKey(k)
+		if len(recs) == 0 {
+			return false, fmt.Errorf("thread-keys chunk %x is empty", k)
+		}
+		prev := uint32(0)
+		for len(recs) > 0 {
+			uid, rec, rest, ok := nextColumnRecord(recs)
+			if !ok || uid/sortChunkUIDs != chunk || uid <= prev {
+				return false, fmt.Errorf("thread-keys chunk %x: record of UID %d (ok %v) after %d", k, uid, ok, prev)
+			}
+			_, n := binary.Uvarint(rec)
+			size, m := binary.Uvarint(rec[n:])
+			entry := rec[n+m : n+m+int(size)]
+			if w, ok := want[mailbox][uid]; !ok || !bytes.Equal(w, entry) {
+				return false, fmt.Errorf("mailbox %d UID %d: thread keys %x, want %x (column entry %v)", mailbox, uid, entry, w, ok)
+			}
+			e := &metadatapb.SortColumnEntry{}
+			if err := proto.Unmarshal(entry, e); err != nil {
+				return false, err
+			}
+			keys := e.GetKeys()
+			if keys.GetFrom() != "" || keys.GetTo() != "" || keys.GetCc() != "" || keys.GetDisplayFrom() != "" || keys.GetDisplayTo() != "" ||
+				(e.MessageNumber != nil && (keys.GetMessageId() != "" || len(keys.GetReferences()) > 0)) {
+				return false, fmt.Errorf("mailbox %d UID %d: thread keys hold %v", mailbox, uid, e)
+			}
+			prev, recs = uid, rest
+			got[mailbox]++
+		}
+		return true, nil
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for mailbox, entries := range want {
+		rec := &metadatapb.MailboxRecord{}
+		if found, err := getProto(v.r, mailboxKey(mailbox), rec); err != nil || !found {
+			continue // entries left without a mailbox are checked above
+		}
+		if rec.GetThreadKeysComplete() && got[mailbox] != len(entries) {
+			h.t.Fatalf("mailbox %d is thread_keys_complete with %d entries, %d column entries", mailbox, got[mailbox], len(entries))
+		}
+	}
 }
 
 // wantSortDates checks the dates projection ('F' chunks) against the records derived from
@@ -569,7 +641,7 @@ func (h *harness) deleteLeavesNoColumn(mailbox string) {
 	h.t.Helper()
 	h.ok(cmdDeleteMailbox(alice, mailbox))
 	h.ok(cmdDeleteAccount(alice))
-	if n := h.keysWith(prefixSortChunk) + h.keysWith(prefixSortColumn) + h.keysWith(prefixSortDates); n != 0 {
+	if n := h.keysWith(prefixSortChunk) + h.keysWith(prefixSortColumn) + h.keysWith(prefixSortDates) + h.keysWith(prefixThreadKeys); n != 0 {
 		h.t.Fatalf("%d sort-column keys left after DELETE of the mailbox and the account", n)
 	}
 }

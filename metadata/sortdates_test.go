@@ -56,7 +56,7 @@ func (h *harness) readDates(mailbox uint64, after uint32, maxBytes int, complete
 // FSM's back: no 'F' chunk, a record without dates_complete.
 func (h *harness) stripDates(mailbox uint64) {
 	h.t.Helper()
-	h.stripDerived(mailbox, prefixSortDates, func(rec *metadatapb.MailboxRecord) { rec.DatesComplete = false })
+	h.stripDerived(mailbox, prefixSortDates, func(rec *metadatapb.MailboxRecord) { rec.DatesComplete, rec.DatedThroughUid = false, 0 })
 }
 
 // TestSortDatesFillRestoresTheProjection: a mailbox of 400 messages (a third without a

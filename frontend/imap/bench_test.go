@@ -87,7 +87,7 @@ func BenchmarkSharedMailboxCommand(b *testing.B) {
 }
 
 // shareInboxWithBob creates bob and grants him rights on demo's INBOX (RFC 4314).
-func shareInboxWithBob(b *testing.B, srv *embedded.Server, rights string) {
+func shareInboxWithBob(b testing.TB, srv *embedded.Server, rights string) {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

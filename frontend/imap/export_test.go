@@ -24,7 +24,26 @@ type ColumnReader interface {
 // owner's cache; 0: dates and sizes only), then orders uids (ascending) by keys. It
 // returns the order (positions in uids) and the bytes of column read.
 func FirstSort(ctx context.Context, md ColumnReader, req *metadatapb.ReadSortColumnRequest, everyField bool, uids []uint32, keys []sortthread.Criterion) ([]int32, int64, error) {
+	cols, read, err := FirstColumns(ctx, md, req, everyField, keys, false, uids)
+	if err != nil {
+		return nil, read, err
+	}
+	return cols.Order(keys), read, nil
+}
+
+// FirstColumns is what the first SORT or THREAD of a mailbox does past the search, without
+// a session, up to the order: it reads the mailbox's sort-key column as req asks into a
+// new cache that keeps every field (everyField: as the owner's cache) or those keys and,
+// with thread, THREAD's, and returns the columns of uids (ascending) and the bytes of
+// column read.
+func FirstColumns(ctx context.Context, md ColumnReader, req *metadatapb.ReadSortColumnRequest, everyField bool, keys []sortthread.Criterion, thread bool, uids []uint32) (*sortthread.Columns, int64, error) {
 	fields := sortFields(0)
+	for _, k := range keys {
+		fields |= textField(k.Key)
+	}
+	if thread {
+		fields |= fieldThread
+	}
 	if everyField {
 		fields = allFields
 	}
@@ -44,14 +63,14 @@ func FirstSort(ctx context.Context, md ColumnReader, req *metadatapb.ReadSortCol
 		if err != nil {
 			return nil, read, err
 		}
-		read += int64(len(chunk.GetDates()) + len(chunk.GetRecords()) + len(chunk.GetEntries()))
+		read += int64(chunkBytes(chunk))
 		last, _ := chunkLastUID(chunk)
 		if filling, err = cache.appendChunk(box, filling, last, len(uids), chunk); err != nil {
 			return nil, read, err
 		}
 	}
 	snap, rows := cache.snapshot(box, uids)
-	return snap.columns(rows).Order(keys), read, nil
+	return snap.columns(rows), read, nil
 }
 
 // SetTestHook makes the engine call hook at its test points (testHook in server.go) until
@@ -99,6 +118,10 @@ func SetSortColumnMin(t testing.TB, n int64) {
 // DateRecordsRead is how many messages SORTs have read from the column's dates projection
 // since the process started (sortcolumn.go).
 func DateRecordsRead() int64 { return dateRecordsRead.Load() }
+
+// ThreadKeyChunksRead is how many chunks of the column's thread-keys projection the
+// frontend read so far.
+func ThreadKeyChunksRead() int64 { return threadKeyRecordsRead.Load() }
 
 // MeasureCPU is measureCPU for the external benchmarks.
 func MeasureCPU(b *testing.B) func() { return measureCPU(b) }

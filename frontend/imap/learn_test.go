@@ -15,6 +15,7 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopSortBench()         // started by the First sort benchmarks only
 	rspamdtest.StopShared() // started by the spam learning tests only
 	os.Exit(code)
 }

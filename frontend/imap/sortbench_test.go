@@ -3,16 +3,19 @@ package imap_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -189,17 +192,10 @@ func waitQuiet(b *testing.B, busyIn ...string) {
 //
 //	STRATA_SORT_BENCH_MESSAGES=1000000 go test ./frontend/imap -run '^$' -bench BenchmarkFirstSortDates -benchtime 3x -timeout 60m
 func BenchmarkFirstSortDates(b *testing.B) {
-	srv, n := sortBenchServer(b)
+	srv, box, uids := sharedSortBench(b)
+	n := len(uids)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	box, err := srv.Metadata().GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: embedded.DemoAccount, Name: "INBOX"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	uids := make([]uint32, n)
-	for i := range uids {
-		uids[i] = uint32(i + 1)
-	}
 	byDate := []sortthread.Criterion{{Key: sortthread.Date}}
 	var want []int32
 	for _, path := range []struct {
@@ -208,7 +204,7 @@ func BenchmarkFirstSortDates(b *testing.B) {
 	}{{"Column/Owner", false, true}, {"Column/DatesOnly", false, false}, {"Dates", true, false}} {
 		b.Run(path.name, func(b *testing.B) {
 			req := &metadatapb.ReadSortColumnRequest{Account: embedded.DemoAccount, User: embedded.DemoAccount,
-				MailboxId: box.GetId(), Records: true, DatesOnly: path.datesOnly}
+				MailboxId: box, Records: true, DatesOnly: path.datesOnly}
 			var read int64
 			stop := imap.MeasureCPU(b)
 			for b.Loop() {
@@ -351,5 +347,179 @@ func profileCPU(b *testing.B, path string) func() {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+	}
+}
+
+// firstOrderPath is one way the first SORT SUBJECT or THREAD of a mailbox reads its keys
+// (BenchmarkFirstSortSubject, BenchmarkFirstThread).
+type firstOrderPath struct {
+	name string
+	// every: into a cache that keeps every field (the owner's); else only the command's.
+	every bool
+	req   func(*metadatapb.ReadSortColumnRequest)
+}
+
+// firstOrderPaths are the paths BenchmarkFirstSortSubject and BenchmarkFirstThread compare:
+// the whole column into the owner's cache (what the owner's first SORT SUBJECT or THREAD
+// read before the thread-keys projection), the whole column into a command's cache that
+// keeps only what the command orders by (another owner's), and the thread-keys projection
+// (thread_keys), as both read it now (into a box that keeps what the projection holds).
+var firstOrderPaths = []firstOrderPath{
+	{"Column/Owner", true, func(*metadatapb.ReadSortColumnRequest) {}},
+	{"Column/Command", false, func(*metadatapb.ReadSortColumnRequest) {}},
+	{"ThreadKeys", true, func(req *metadatapb.ReadSortColumnRequest) { req.ThreadKeys = true }},
+}
+
+// benchFirstOrder runs answer, the first SORT or THREAD of the shared mailbox from the
+// keys read one way, for each of firstOrderPaths, checking that each path answers what
+// the first did, and reports cpu-ns/op and column-B/op (the bytes of column received).
+func benchFirstOrder(b *testing.B, keys []sortthread.Criterion, thread bool, answer func(*sortthread.Columns) []byte) {
+	srv, box, uids := sharedSortBench(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	var want []byte
+	for _, path := range firstOrderPaths {
+		b.Run(path.name, func(b *testing.B) {
+			req := &metadatapb.ReadSortColumnRequest{Account: embedded.DemoAccount, User: embedded.DemoAccount, MailboxId: box, Records: true}
+			path.req(req)
+			var read int64
+			stop := imap.MeasureCPU(b)
+			for b.Loop() {
+				cols, bytes, err := imap.FirstColumns(ctx, srv.Metadata(), req, path.every, keys, thread, uids)
+				if err != nil {
+					b.Fatal(err)
+				}
+				got := answer(cols)
+				if want == nil {
+					want = got
+				} else if !slices.Equal(got, want) {
+					b.Fatalf("the answer differs from the whole column's (%d bytes, want %d)", len(got), len(want))
+				}
+				read += bytes
+			}
+			stop()
+			b.ReportMetric(float64(read)/float64(b.N), "column-B/op")
+		})
+	}
+}
+
+// BenchmarkFirstSortSubject measures the first SORT (SUBJECT) of a large INBOX (the
+// shared mailbox of sharedSortBench) in process, without IMAP, as BenchmarkFirstSortDates
+// does SORT (DATE), by each of firstOrderPaths.
+//
+//	STRATA_SORT_BENCH_MESSAGES=1000000 go test ./frontend/imap -run '^$' -bench 'BenchmarkFirst(SortSubject|Thread|SortDates)' -benchtime 3x -timeout 60m
+func BenchmarkFirstSortSubject(b *testing.B) {
+	bySubject := []sortthread.Criterion{{Key: sortthread.Subject}}
+	benchFirstOrder(b, bySubject, false, func(cols *sortthread.Columns) []byte {
+		order := cols.Order(bySubject)
+		out := make([]byte, 0, 4*len(order))
+		for _, p := range order {
+			out = binary.LittleEndian.AppendUint32(out, uint32(p))
+		}
+		return out
+	})
+}
+
+// BenchmarkFirstThread measures the first THREAD REFERENCES of a large INBOX as
+// BenchmarkFirstSortSubject does SORT (SUBJECT).
+func BenchmarkFirstThread(b *testing.B) {
+	benchFirstOrder(b, nil, true, func(cols *sortthread.Columns) []byte {
+		roots := cols.Thread(sortthread.References)
+		return sortthread.AppendThreads(nil, roots, func(p int32) uint32 { return uint32(p) + 1 })
+	})
+}
+
+// sortBenchShared is the server of the First benchmarks, started and filled once per
+// benchmark binary (a 1,000,000-message fill takes 15 minutes): sharedSortBench.
+var sortBenchShared struct {
+	once sync.Once
+	srv  *embedded.Server
+	dir  string // removed at exit unless STRATA_SORT_BENCH_DIR named it
+	box  uint64
+	uids []uint32
+}
+
+// sharedSortBench returns the server of the First benchmarks, its INBOX's id and the
+// UIDs 1 to n of its messages (n: 100,000 or STRATA_SORT_BENCH_MESSAGES), filled as
+// fillSortMailbox does. With STRATA_SORT_BENCH_DIR the store is kept in that directory and
+// a later binary reuses it (a file "filled-N" says it holds N messages); the background
+// fills of projections stored after it (metadata NumberMessagesCommand) are then run to
+// their end first, at full speed, and their time logged. The server stops at exit
+// (stopSortBench).
+func sharedSortBench(b *testing.B) (*embedded.Server, uint64, []uint32) {
+	b.Helper()
+	sh := &sortBenchShared
+	sh.once.Do(func() {
+		n := 100_000
+		if v, err := strconv.Atoi(os.Getenv("STRATA_SORT_BENCH_MESSAGES")); err == nil && v > 0 {
+			n = v
+		}
+		dir := os.Getenv("STRATA_SORT_BENCH_DIR")
+		if dir == "" {
+			var err error
+			if dir, err = os.MkdirTemp("", "strata-sortbench-"); err != nil {
+				b.Fatal(err)
+			}
+			sh.dir = dir
+		}
+		marker := filepath.Join(dir, fmt.Sprintf("filled-%d", n))
+		_, statErr := os.Stat(marker)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+		defer cancel()
+		srv, err := embedded.Start(ctx, embedded.Config{
+			DataDir: dir, IMAPListen: "127.0.0.1:0", GRPCListen: "127.0.0.1:0", Demo: statErr != nil, // a reused store has the account
+			AllowPlaintextAuth: true, MaxMessageSize: 1 << 20, DisableSearchIndex: true,
+			IMAPLimits: imap.Limits{SortCacheMessages: max(n, 1_000_000)},
+		})
+		if err != nil {
+			b.Fatalf("start the benchmark server: %v", err)
+		}
+		sh.srv = srv
+		if statErr != nil {
+			start := time.Now()
+			fillSortMailbox(b, srv, n)
+			b.Logf("filled %d messages in %v", n, time.Since(start).Round(time.Second))
+			if err := os.WriteFile(marker, nil, 0o600); err != nil {
+				b.Fatal(err)
+			}
+		} else {
+			start := time.Now()
+			for {
+				resp, err := srv.Metadata().NumberAccountMessages(ctx, &metadatapb.NumberAccountMessagesRequest{Account: embedded.DemoAccount})
+				if err != nil {
+					b.Fatalf("fill the projections: %v", err)
+				}
+				if resp.GetDone() {
+					break
+				}
+			}
+			b.Logf("reused %d messages in %s; projections filled in %v", n, dir, time.Since(start).Round(time.Millisecond))
+		}
+		box, err := srv.Metadata().GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: embedded.DemoAccount, Name: "INBOX"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		sh.box = box.GetId()
+		sh.uids = make([]uint32, n)
+		for i := range sh.uids {
+			sh.uids[i] = uint32(i + 1)
+		}
+		waitIdle(b)
+	})
+	if sh.uids == nil {
+		b.Fatal("the benchmark server did not start")
+	}
+	return sh.srv, sh.box, sh.uids
+}
+
+// stopSortBench stops the server of the First benchmarks, if one started, and removes its
+// store unless STRATA_SORT_BENCH_DIR named it (TestMain).
+func stopSortBench() {
+	sh := &sortBenchShared
+	if sh.srv != nil {
+		sh.srv.Close()
+	}
+	if sh.dir != "" {
+		_ = os.RemoveAll(sh.dir)
 	}
 }

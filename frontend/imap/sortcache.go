@@ -48,10 +48,11 @@ type sortBoxKey struct {
 type sortBox struct {
 	key  sortBoxKey
 	cols sortColumns
-	// fields is what the rows hold beyond the UID, dates and size: the cache's fields, or
+	// fields is what the rows hold beyond the UID, dates and size: the cache's fields,
 	// none for a mailbox read from the column's dates projection (a SORT by ARRIVAL, DATE
-	// or SIZE only, metadata/sortdates.go). A command that needs more drops the box and
-	// reads the whole column (dropLacking).
+	// or SIZE only, metadata/sortdates.go), or at most threadKeyFields for one read from
+	// its thread-keys projection (a SORT by SUBJECT or a THREAD, metadata/threadkeys.go).
+	// A command that needs more drops the box and reads the whole column (dropLacking).
 	fields sortFields
 	// columnUpTo is the UID up to which the mailbox's sort-key column was read into cols
 	// (sortcolumn.go): a later read asks only for the UIDs above it.
@@ -66,6 +67,9 @@ type sortFields uint8
 const (
 	fieldThread sortFields = 1 << len(textKeys) // base subject, Message-ID, references, reply (RFC 5256 4)
 	allFields              = fieldThread<<1 - 1
+	// threadKeyFields are what the column's thread-keys projection holds
+	// (metadata/threadkeys.go): the base subject and THREAD's keys.
+	threadKeyFields = fieldThread | 1 // textKeys[0] is the subject
 )
 
 // keepsText reports whether the string key textKeys[k] is kept: asked for, or the base
@@ -93,10 +97,19 @@ type sortEntry struct {
 	numbered      bool
 	messageNumber uint32
 	refNumbers    []uint32
+	// stripped: the entry came from the column's thread-keys projection
+	// (metadata/threadkeys.go) and is numbered, so it has numbers without the strings
+	// they stand for: it can go only to columns that hold numbers.
+	stripped bool
 }
 
-// hasThreadIDs reports whether e names a Message-ID or a reference (THREAD links it).
+// hasThreadIDs reports whether e names a Message-ID or a reference (THREAD links it). A
+// numbered entry has a non-zero number exactly for a non-empty id ("" is 0,
+// metadata/messagenumbers.go), so its numbers tell, also without its strings (stripped).
 func (e *sortEntry) hasThreadIDs() bool {
+	if e.numbered {
+		return e.messageNumber != 0 || slices.ContainsFunc(e.refNumbers, func(n uint32) bool { return n != 0 })
+	}
 	if e.msg.MessageID != "" {
 		return true
 	}
@@ -135,8 +148,18 @@ func nextThreadMode(mode threadIDMode, e *sortEntry) (next threadIDMode, ok bool
 		return threadIDsNumbers, true
 	case mode == threadIDsNumbers:
 		return mode, e.numbered
+	case e.stripped:
+		return mode, false // numbers without strings, for columns of strings
 	}
 	return threadIDsStrings, true
+}
+
+// refCount is how many references e has (a stripped entry has their numbers only).
+func (e *sortEntry) refCount() int {
+	if e.numbered {
+		return len(e.refNumbers)
+	}
+	return len(e.msg.References)
 }
 
 // textKeys are the string keys, in the order of sortColumns.text.
@@ -278,23 +301,23 @@ func (c *sortColumns) appendEntry(uid uint32, e *sortEntry, fields sortFields) b
 		}
 	}
 	if fields&fieldThread != 0 {
-		switch c.idMode {
-		case threadIDsNumbers:
+		switch {
+		case !e.hasThreadIDs(): // no ids: zeros in either mode
+			c.messageID = append(c.messageID, 0)
+			for range e.refCount() {
+				c.refs = append(c.refs, 0)
+			}
+		case c.idMode == threadIDsNumbers:
 			c.messageID = append(c.messageID, e.messageNumber)
 			c.refs = append(c.refs, e.refNumbers...)
 			c.maxNumber = max(c.maxNumber, e.messageNumber)
 			for _, n := range e.refNumbers {
 				c.maxNumber = max(c.maxNumber, n)
 			}
-		case threadIDsStrings:
+		default: // threadIDsStrings
 			c.messageID = append(c.messageID, c.ids.id(e.msg.MessageID))
 			for _, r := range e.msg.References {
 				c.refs = append(c.refs, c.ids.id(r))
-			}
-		default: // no ids: zeros in either mode
-			c.messageID = append(c.messageID, 0)
-			for range e.msg.References {
-				c.refs = append(c.refs, 0)
 			}
 		}
 		c.refStart = append(c.refStart, uint32(len(c.refs)))

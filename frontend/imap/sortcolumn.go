@@ -65,11 +65,16 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 	// The dates projection (28 bytes a message) for a SORT by ARRIVAL, DATE or SIZE into
 	// a box that holds no more; a service that does not know dates_only sends the column.
 	datesOnly := need == 0 && (filling == nil || filling.fields == 0)
+	// The thread-keys projection for a SORT by SUBJECT or a THREAD into a box that holds
+	// no more and would take THREAD's ids as numbers (its entries have no Message-ID
+	// strings when numbered); a service that does not know thread_keys sends the column.
+	threadKeys := !datesOnly && need&^threadKeyFields == 0 && !cache.stringIDs &&
+		(filling == nil || (filling.fields&^threadKeyFields == 0 && filling.cols.idMode != threadIDsStrings))
 	warned := false
 	err := policy.Do(ctx, func(ctx context.Context) error {
 		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{
 			Account: s.owner, MailboxId: s.mailboxID, AfterUid: after, User: c.accountName(), Records: true,
-			DatesOnly: datesOnly,
+			DatesOnly: datesOnly, ThreadKeys: threadKeys,
 		})
 		if err != nil {
 			return err
@@ -87,10 +92,10 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 			if !ok {
 				// A chunk whose records do not take apart: its messages' keys are read
 				// from their records (fillSortKeys), so the answer stays right; said once.
-				if !warned && (len(chunk.GetRecords()) > 0 || len(chunk.GetEntries()) > 0 || len(chunk.GetDates()) > 0) {
+				if n := chunkBytes(chunk); !warned && n > 0 {
 					warned = true
 					c.log.Warn("sort column: skipping a chunk that does not parse; reading those messages' records",
-						"owner", s.owner, "mailbox", s.name, "mailbox_id", s.mailboxID, "bytes", len(chunk.GetRecords())+len(chunk.GetEntries())+len(chunk.GetDates()))
+						"owner", s.owner, "mailbox", s.name, "mailbox_id", s.mailboxID, "bytes", n)
 				}
 				continue
 			}
@@ -121,23 +126,38 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 
 var errSortDeadline = errors.New("sort deadline passed")
 
+// chunkBytes is the length of a chunk's column data, whichever form it has.
+func chunkBytes(chunk *metadatapb.SortColumnChunk) int {
+	return len(chunk.GetRecords()) + len(chunk.GetEntries()) + len(chunk.GetDates()) + len(chunk.GetThreadRecords())
+}
+
 // appendChunk adds a chunk of box's sort-key column, whichever form it has (dates,
-// records, or uids and entries), to the cache (appendDecoded).
+// thread-keys records, records, or uids and entries), to the cache (appendDecoded).
 func (c *sortKeyCache) appendChunk(box sortBoxKey, filling *sortBox, upTo uint32, expect int, chunk *metadatapb.SortColumnChunk) (*sortBox, error) {
 	holds := allFields
-	if len(chunk.GetDates()) > 0 {
+	switch {
+	case len(chunk.GetDates()) > 0:
 		holds = 0
+	case len(chunk.GetThreadRecords()) > 0:
+		holds = threadKeyFields
 	}
 	return c.appendDecoded(box, filling, upTo, expect, holds, func(add func(uint32, *sortEntry) error) error {
-		if len(chunk.GetDates()) > 0 {
+		switch {
+		case len(chunk.GetDates()) > 0:
 			return decodeDateRecords(chunk.GetDates(), add)
-		}
-		if len(chunk.GetRecords()) > 0 {
-			return decodeColumnRecords(chunk.GetRecords(), add)
+		case len(chunk.GetThreadRecords()) > 0:
+			threadKeyRecordsRead.Add(1)
+			return decodeColumnRecords(chunk.GetThreadRecords(), true, add)
+		case len(chunk.GetRecords()) > 0:
+			return decodeColumnRecords(chunk.GetRecords(), false, add)
 		}
 		return decodeColumnChunk(chunk, add)
 	})
 }
+
+// threadKeyRecordsRead counts the chunks read from the column's thread-keys projection,
+// so that the tests see which path a SORT or THREAD took (export_test.go).
+var threadKeyRecordsRead atomic.Int64
 
 // Field numbers of SortColumnEntry and SortKeys (proto/metadata.proto).
 var (
@@ -184,7 +204,7 @@ func decodeColumnChunk(chunk *metadatapb.SortColumnChunk, add func(uid uint32, e
 		}
 		start := off + l
 		off = start + int(n)
-		if err := decodeColumnEntry(text[start:off], &e, &buf); err != nil {
+		if err := decodeColumnEntry(text[start:off], false, &e, &buf); err != nil {
 			return fmt.Errorf("sort column: UID %d: %w", uid, err)
 		}
 		if err := add(uid, &e); err != nil {
@@ -208,7 +228,11 @@ func chunkLastUID(chunk *metadatapb.SortColumnChunk) (last uint32, ok bool) {
 		}
 		return binary.LittleEndian.Uint32(dates[len(dates)-dateRecordLen:]), true
 	}
-	r := wireReader{s: bytesString(chunk.GetRecords())}
+	records := chunk.GetRecords()
+	if len(records) == 0 {
+		records = chunk.GetThreadRecords()
+	}
+	r := wireReader{s: bytesString(records)}
 	for r.more() {
 		uid, err := r.varint()
 		if err != nil || uid > math.MaxUint32 {
@@ -231,9 +255,10 @@ func bytesString(b []byte) string {
 }
 
 // decodeColumnRecords decodes a SortColumnChunk's records (per message its UID, then its
-// entry with its length, metadata/sortcolumn.go) as decodeColumnChunk does its uids and
-// entries, giving each to add.
-func decodeColumnRecords(records []byte, add func(uid uint32, e *sortEntry) error) error {
+// entry with its length, metadata/sortcolumn.go), or with projected its thread_records
+// (the same, the entries of the thread-keys projection, metadata/threadkeys.go), as
+// decodeColumnChunk does its uids and entries, giving each to add.
+func decodeColumnRecords(records []byte, projected bool, add func(uid uint32, e *sortEntry) error) error {
 	r := wireReader{s: bytesString(records)}
 	var buf entryBuffers
 	var e sortEntry
@@ -246,7 +271,7 @@ func decodeColumnRecords(records []byte, add func(uid uint32, e *sortEntry) erro
 		if err != nil {
 			return fmt.Errorf("sort column: bad entry length at UID %d", uid)
 		}
-		if err := decodeColumnEntry(entry, &e, &buf); err != nil {
+		if err := decodeColumnEntry(entry, projected, &e, &buf); err != nil {
 			return fmt.Errorf("sort column: UID %d: %w", uid, err)
 		}
 		if err := add(uint32(uid), &e); err != nil {
@@ -363,8 +388,11 @@ type entryBuffers struct {
 
 // decodeColumnEntry decodes an encoded SortColumnEntry into e as sortEntryOf would build it
 // from the decoded message, and its Message-ID numbers (metadata/messagenumbers.go); e's
-// references and numbers are buf's, valid until the next entry is decoded into it.
-func decodeColumnEntry(s string, e *sortEntry, buf *entryBuffers) error {
+// references and numbers are buf's, valid until the next entry is decoded into it. With
+// projected, s is an entry of the thread-keys projection (metadata/threadkeys.go): when
+// numbered it has the numbers of its Message-ID and references but not their strings
+// (e.stripped).
+func decodeColumnEntry(s string, projected bool, e *sortEntry, buf *entryBuffers) error {
 	*e = sortEntry{}
 	buf.refs, buf.nums = buf.refs[:0], buf.nums[:0]
 	r := wireReader{s: s}
@@ -469,7 +497,13 @@ func decodeColumnEntry(s string, e *sortEntry, buf *entryBuffers) error {
 	if len(buf.refs) > 0 {
 		e.msg.References = buf.refs[:len(buf.refs):len(buf.refs)]
 	}
-	if e.numbered && len(buf.nums) != len(buf.refs) {
+	if projected && e.numbered {
+		// The numbers stand for the strings the projection left out.
+		e.stripped = true
+		if len(buf.refs) > 0 || e.msg.MessageID != "" {
+			return errWire // a numbered projection entry has no Message-ID strings
+		}
+	} else if e.numbered && len(buf.nums) != len(buf.refs) {
 		// Numbers that do not match the references: the strings are used instead.
 		e.numbered, e.messageNumber = false, 0
 	}

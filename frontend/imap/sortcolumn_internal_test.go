@@ -67,7 +67,7 @@ func TestDecodeColumnEntry(t *testing.T) {
 	}
 	for _, decode := range []func(add func(uint32, *sortEntry) error) error{
 		func(add func(uint32, *sortEntry) error) error { return decodeColumnChunk(&chunk, add) },
-		func(add func(uint32, *sortEntry) error) error { return decodeColumnRecords(records, add) },
+		func(add func(uint32, *sortEntry) error) error { return decodeColumnRecords(records, false, add) },
 	} {
 		var uids []uint32
 		var got []sortEntry
@@ -95,7 +95,7 @@ func TestDecodeColumnEntry(t *testing.T) {
 		if err := decodeColumnChunk(&metadatapb.SortColumnChunk{Uids: chunk.Uids, Entries: bad}, func(uint32, *sortEntry) error { return nil }); err == nil {
 			t.Errorf("entries cut by %d decoded", cut)
 		}
-		if err := decodeColumnRecords(records[:len(records)-cut], func(uint32, *sortEntry) error { return nil }); err == nil {
+		if err := decodeColumnRecords(records[:len(records)-cut], false, func(uint32, *sortEntry) error { return nil }); err == nil {
 			t.Errorf("records cut by %d decoded", cut)
 		}
 	}

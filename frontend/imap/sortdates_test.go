@@ -17,6 +17,20 @@ var dateQueries = []string{
 	"SORT (REVERSE DATE REVERSE SIZE) UTF-8 ALL", "UID SORT (DATE) UTF-8 SUBJECT budget",
 }
 
+// prepareSortMailbox fills INBOX with 700 messages of sortCorpus(seed), every tenth stored
+// without sort keys, expunges 38 and moves 51 to a new mailbox, and returns a session with
+// INBOX selected.
+func prepareSortMailbox(t *testing.T, srv *embedded.Server, seed uint64) *rawConn {
+	appendSortCorpus(t, srv, "INBOX", sortCorpus(700, seed), func(i int) bool { return i%10 == 3 })
+	rc := loginRaw(t, srv)
+	rc.ok("CREATE Moved")
+	rc.ok("SELECT INBOX")
+	rc.ok("UID STORE 5:40,77,300 +FLAGS (\\Deleted)")
+	rc.ok("EXPUNGE")
+	rc.ok("UID MOVE 400:450 Moved")
+	return rc
+}
+
 // TestSortDatesMatchRecords: SORT by DATE, ARRIVAL and SIZE (and REVERSE, and keys that are
 // only these) answers from the column's dates projection what the frontend without a
 // cache answers from the stored records, on a mailbox with missing and unparseable Date
@@ -25,16 +39,7 @@ var dateQueries = []string{
 // moved ones; then a SORT by SUBJECT, which the dates do not hold, reads the whole column
 // and answers the same, and the date queries after it too.
 func TestSortDatesMatchRecords(t *testing.T) {
-	prepare := func(srv *embedded.Server) *rawConn {
-		appendSortCorpus(t, srv, "INBOX", sortCorpus(700, 11), func(i int) bool { return i%10 == 3 })
-		rc := loginRaw(t, srv)
-		rc.ok("CREATE Moved")
-		rc.ok("SELECT INBOX")
-		rc.ok("UID STORE 5:40,77,300 +FLAGS (\\Deleted)")
-		rc.ok("EXPUNGE")
-		rc.ok("UID MOVE 400:450 Moved")
-		return rc
-	}
+	prepare := func(srv *embedded.Server) *rawConn { return prepareSortMailbox(t, srv, 11) }
 	queries := append(append(slices.Clone(dateQueries), "UID SORT (SUBJECT) UTF-8 ALL", "UID SORT (FROM DATE) UTF-8 ALL"), dateQueries...)
 	imap.SetSortColumnMin(t, math.MaxInt64)
 	plain := startServerWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.SortCacheMessages = -1 })

@@ -1732,8 +1732,16 @@ type MailboxRecord struct {
 	// entries through; the messages at or below it have their entries and commands keep
 	// them, those above get theirs from the next command. 0 once complete.
 	ListedThroughUid uint32 `protobuf:"varint,3181,opt,name=listed_through_uid,json=listedThroughUid,proto3" json:"listed_through_uid,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Every sort-column entry of the mailbox has its entry in the thread-keys projection
+	// (the 't' chunks, metadata/threadkeys.go): set at creation, and by the
+	// NumberMessagesCommand that reaches the column's end after listing_column. While false,
+	// ReadSortColumn derives the thread keys it is asked for from the whole column.
+	ThreadKeysComplete bool `protobuf:"varint,3200,opt,name=thread_keys_complete,json=threadKeysComplete,proto3" json:"thread_keys_complete,omitempty"`
+	// The last UID a NumberMessagesCommand went through while thread_keys_complete is
+	// false; the next one resumes above it. 0 once complete.
+	ThreadKeyedThroughUid uint32 `protobuf:"varint,3201,opt,name=thread_keyed_through_uid,json=threadKeyedThroughUid,proto3" json:"thread_keyed_through_uid,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *MailboxRecord) Reset() {
@@ -1825,6 +1833,20 @@ func (x *MailboxRecord) GetListingColumn() bool {
 func (x *MailboxRecord) GetListedThroughUid() uint32 {
 	if x != nil {
 		return x.ListedThroughUid
+	}
+	return 0
+}
+
+func (x *MailboxRecord) GetThreadKeysComplete() bool {
+	if x != nil {
+		return x.ThreadKeysComplete
+	}
+	return false
+}
+
+func (x *MailboxRecord) GetThreadKeyedThroughUid() uint32 {
+	if x != nil {
+		return x.ThreadKeyedThroughUid
 	}
 	return 0
 }
@@ -2425,7 +2447,7 @@ const file_fsm_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
 	"\x05scram\x18\xe8\a \x03(\v2$.strata.metadata.v1.ScramCredentialsR\x05scram\x12K\n" +
-	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\x9c\x03\n" +
+	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\x89\x04\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
 	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12/\n" +
@@ -2435,7 +2457,9 @@ const file_fsm_proto_rawDesc = "" +
 	"\x0edates_complete\x18\x88\x18 \x01(\bR\rdatesComplete\x12+\n" +
 	"\x11dated_through_uid\x18\x89\x18 \x01(\rR\x0fdatedThroughUid\x12&\n" +
 	"\x0elisting_column\x18\xec\x18 \x01(\bR\rlistingColumn\x12-\n" +
-	"\x12listed_through_uid\x18\xed\x18 \x01(\rR\x10listedThroughUid\"\xf5\x01\n" +
+	"\x12listed_through_uid\x18\xed\x18 \x01(\rR\x10listedThroughUid\x121\n" +
+	"\x14thread_keys_complete\x18\x80\x19 \x01(\bR\x12threadKeysComplete\x128\n" +
+	"\x18thread_keyed_through_uid\x18\x81\x19 \x01(\rR\x15threadKeyedThroughUid\"\xf5\x01\n" +
 	"\fMessageIndex\x12\x16\n" +
 	"\x06modseq\x18\x01 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x02 \x03(\tR\x05flags\x12,\n" +
