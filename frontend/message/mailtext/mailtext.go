@@ -279,11 +279,20 @@ func SegmentContains(r io.Reader, seg Segment, needle string) (bool, error) {
 // foldWindow is the size of the folded chunks FoldChunks hands out.
 const foldWindow = 64 << 10
 
-// FoldChunks folds the text of r and calls chunk with it in pieces of about 64 KiB, each
-// starting with the last keep bytes of the one before, so that a needle of up to keep+1
-// bytes is whole in some chunk; chunk returns false to stop. Memory stays bounded whatever
-// the size of r. The slice chunk gets is reused once chunk returns.
+// FoldChunks folds the text of r and calls chunk with it in pieces of about 64 KiB (keep
+// plus 64 KiB when keep passes 64 KiB), each starting with the last keep bytes of the one
+// before, so that a needle of up to keep+1 bytes is whole in some chunk; chunk returns
+// false to stop. Every piece brings at least 64 KiB of new text, and memory stays bounded
+// by keep (a needle's size, which the command's limits bound) whatever the size of r. The
+// slice chunk gets is reused once chunk returns.
 func FoldChunks(r io.Reader, keep int, chunk func([]byte) bool) error {
+	window := foldWindow
+	if keep > foldWindow {
+		// A window no larger than keep would hand out chunks with nothing new in them
+		// (the loop would never end) or slice past its end: a SEARCH needle of 64 KiB of
+		// invalid UTF-8 folds to 192 KiB of U+FFFD (review of idxfold22).
+		window = keep + foldWindow
+	}
 	// Pooled buffers: the search index and BODY searches fold one segment after another,
 	// and 96 KiB allocated and cleared per segment was a third of the indexer's CPU.
 	fb := foldBuffers.Get().(*foldBuffer)
@@ -292,13 +301,16 @@ func FoldChunks(r io.Reader, keep int, chunk func([]byte) bool) error {
 	br.Reset(r)
 	defer br.Reset(nil)
 	buf := fb.buf[:0]
+	if cap(buf) < window+utf8.UTFMax {
+		buf = make([]byte, 0, window+utf8.UTFMax) // not pooled: only a needle past 64 KiB needs it
+	}
 	for {
 		// ASCII straight from the reader's buffer: most text is, and a ReadRune call per
 		// byte was most of the folding's cost.
 		if ascii, _ := br.Peek(br.Buffered()); len(ascii) > 0 && ascii[0] < utf8.RuneSelf {
 			// Written in place up to the window's end: no append's capacity check per byte.
 			start := len(buf)
-			ascii = ascii[:min(len(ascii), foldWindow-start)]
+			ascii = ascii[:min(len(ascii), window-start)]
 			buf = buf[:start+len(ascii)]
 			out := buf[start:]
 			n := 0
@@ -311,7 +323,7 @@ func FoldChunks(r io.Reader, keep int, chunk func([]byte) bool) error {
 			}
 			buf = buf[:start+n]
 			_, _ = br.Discard(n)
-			if len(buf) >= foldWindow {
+			if len(buf) >= window {
 				if !chunk(buf) {
 					return nil
 				}
@@ -331,7 +343,7 @@ func FoldChunks(r io.Reader, keep int, chunk func([]byte) bool) error {
 			return err
 		}
 		buf = utf8.AppendRune(buf, FoldRune(ch))
-		if len(buf) >= foldWindow {
+		if len(buf) >= window {
 			if !chunk(buf) {
 				return nil
 			}
