@@ -372,7 +372,8 @@ scenario_populate_bigmailbox_fast() {
 	# The search index follows the import at a low duty cycle and catches up when it
 	# pauses; rounds started before it has would time searches that scan the rest. It has
 	# caught up when its directory stops growing for a minute (no lag figure to read).
-	if grep -q -- --search-index "$dir/strata-flags"; then
+	# On unless the flags turn it off (strata serve's default since idxfold22).
+	if ! grep -q -- --search-index=false "$dir/strata-flags" && [ -d "$dir/strata/searchindex" ]; then
 		local last=-1 now
 		while now=$(du -sk "$dir/strata/searchindex" | cut -f1) && [ "$now" != "$last" ]; do
 			last=$now
