@@ -189,14 +189,19 @@ func (s *Service) learnGroupLevel(ctx context.Context) (uint32, error) {
 // the group's level as it last learned it, asked again in the background once older than
 // groupLevelMaxAge. Until an ask answered, it is the highest stamp this node's state machine
 // applied (the previous leader's, after an election), else it asks at once; when a member
-// does not answer, oldestStampedLevel. A stamp below the group's level only leaves new
-// mailboxes for the backfill; one above it would have a replica of an older build write
-// less than the others, so a member that does not answer never raises it.
+// does not answer, oldestStampedLevel. It never goes below the highest stamp applied: a
+// level learned before an election may be older than the one the next leader stamped.
+// A stamp below the group's level leaves new mailboxes for the backfill, and would have a
+// replica of a build from before the stamp write more than the others; one above it would
+// have a replica of an older build write less, so a member that does not answer never
+// raises it.
+//
+// A node that is not the leader stamps as well: its proposal waits in the replication
+// node for an election when no leader is known, and goes into the log as stamped here if
+// this node wins it (review of gate22: a stamp of 0 there made the mailboxes created
+// during an election incomplete in every layout).
 func (s *Service) stampLevel(ctx context.Context) uint32 {
 	c := &s.groupLevelCache
-	if !s.node.IsLeader() {
-		return 0 // not proposed: the apply answers NOT_LEADER
-	}
 	if c.known.Load() || s.fsm.stampSeen.Load() != 0 {
 		if time.Since(time.Unix(0, c.asked.Load())) > groupLevelMaxAge && c.asking.CompareAndSwap(false, true) {
 			go func() {
@@ -209,7 +214,7 @@ func (s *Service) stampLevel(ctx context.Context) uint32 {
 			}()
 		}
 		if c.known.Load() {
-			return c.level.Load()
+			return max(c.level.Load(), s.fsm.stampSeen.Load())
 		}
 		return s.fsm.stampSeen.Load()
 	}
