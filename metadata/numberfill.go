@@ -67,7 +67,7 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 	}
 	out := &metadatapb.NumberMessagesResult{Complete: true}
 	result := &metadatapb.CommandResult{Result: &metadatapb.CommandResult_NumberMessages{NumberMessages: out}}
-	if filled(ms.rec) {
+	if filledAt(ms.rec, c.level) {
 		return result, nil
 	}
 	limit := int(min(max(req.GetMaxEntries(), 1), maxNumberEntries))
@@ -80,11 +80,11 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 		return result, err
 	case ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete():
 		listed, err := c.fillListing(ms, limit)
-		out.Complete = listed && ms.rec.GetThreadKeysComplete() // else the thread keys follow
+		out.Complete = listed && filledAt(ms.rec, c.level) // else the thread keys follow
 		return result, err
 	case ms.rec.GetNumbersComplete():
 		dated, err := c.fillDates(ms, limit)
-		out.Complete = dated && filled(ms.rec) // else the listing and thread keys follow
+		out.Complete = dated && filledAt(ms.rec, c.level) // else the listing and thread keys follow
 		return result, err
 	}
 	after, done, err := c.walkColumn(ms.box().GetId(), ms.rec.GetNumberedThroughUid(), limit, func(uid uint32, rec []byte) error {
@@ -102,7 +102,7 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 		ms.rec.NumbersComplete, ms.rec.NumberedThroughUid = true, 0
 		// Else the dates follow (sortdates.go), then the listing (listingcolumn.go), then
 		// the thread keys (threadkeys.go).
-		out.Complete = filled(ms.rec)
+		out.Complete = filledAt(ms.rec, c.level)
 		return result, nil
 	}
 	out.Complete, out.NumberedThroughUid = false, after
@@ -112,6 +112,18 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 
 // filled reports whether every fill of a NumberMessagesCommand is complete for a mailbox:
 // numbers, dates, listing column and thread keys.
+// filledAt is filled as a build of level has it: only the fills of that level. A
+// command's result is stored with its request (the 'Q' record, in the digest), so a
+// command stamped with a lower level answers exactly what a build of that level answers
+// (review of textkeys22: a level-3 fill of the listing answered complete=false here and
+// true on a level-3 build).
+func filledAt(rec *metadatapb.MailboxRecord, level uint32) bool {
+	return rec.GetNumbersComplete() &&
+		(level < FeatureSortDates || rec.GetDatesComplete()) &&
+		(level < FeatureListingColumn || rec.GetListingColumn()) &&
+		(level < FeatureThreadKeys || rec.GetThreadKeysComplete())
+}
+
 func filled(rec *metadatapb.MailboxRecord) bool {
 	return rec.GetNumbersComplete() && rec.GetDatesComplete() && rec.GetListingColumn() && rec.GetThreadKeysComplete()
 }
