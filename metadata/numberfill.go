@@ -73,9 +73,6 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 	limit := int(min(max(req.GetMaxEntries(), 1), maxNumberEntries))
 	switch {
 	case ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete() && ms.rec.GetListingColumn():
-		if c.level < FeatureThreadKeys {
-			return result, nil // a build of the command's level had nothing left to fill
-		}
 		out.Complete, err = c.fillThreadKeys(ms, limit)
 		return result, err
 	case ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete():
@@ -110,8 +107,6 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 	return result, nil
 }
 
-// filled reports whether every fill of a NumberMessagesCommand is complete for a mailbox:
-// numbers, dates, listing column and thread keys.
 // filledAt is filled as a build of level has it: only the fills of that level. A
 // command's result is stored with its request (the 'Q' record, in the digest), so a
 // command stamped with a lower level answers exactly what a build of that level answers
@@ -124,8 +119,10 @@ func filledAt(rec *metadatapb.MailboxRecord, level uint32) bool {
 		(level < FeatureThreadKeys || rec.GetThreadKeysComplete())
 }
 
+// filled reports whether every fill of a NumberMessagesCommand is complete for a mailbox:
+// numbers, dates, listing column and thread keys.
 func filled(rec *metadatapb.MailboxRecord) bool {
-	return rec.GetNumbersComplete() && rec.GetDatesComplete() && rec.GetListingColumn() && rec.GetThreadKeysComplete()
+	return filledAt(rec, FeatureLevel)
 }
 
 // walkColumn gives fn the column records of mailbox above after (both layouts,
