@@ -481,6 +481,11 @@ func (ix *Indexer) sync(ctx context.Context, account string, mailbox uint64, pro
 		ok = false
 	}
 	if ok && st.ModSeq == mb.GetHighestModseq() && st.LastUID+1 >= mb.GetUidNext() {
+		// In step: compared whole as surely as after the work below (without this, a
+		// mailbox unchanged while the indexer was down never counted as caught up).
+		ix.mu.Lock()
+		ix.compared[mailboxRef{account, mailbox}] = true
+		ix.mu.Unlock()
 		return nil
 	}
 	if ok {

@@ -154,6 +154,35 @@ func TestCaughtUpOnlyAfterRestartCatchUp(t *testing.T) {
 	}
 }
 
+// TestCaughtUpAfterRestartOfUnchangedMailbox: a mailbox that did not change while the
+// indexer was down is caught up after the restart's catch-up (its sync finds the stored
+// state in step and does no work). Before, that early return never marked it compared, so
+// CaughtUp said no until the mailbox next changed.
+func TestCaughtUpAfterRestartOfUnchangedMailbox(t *testing.T) {
+	srv, inbox := startMetadata(t, false)
+	appendMessages(t, srv, inbox, 3)
+	dir := filepath.Join(t.TempDir(), "index")
+	idx, ix := openIndexer(t, srv, dir)
+	if err := ix.Sync(t.Context(), indexerAccount, inbox); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.Close(); err != nil {
+		t.Fatal(err)
+	}
+	idx, ix = openIndexer(t, srv, dir)
+	defer idx.Close()
+	if err := ix.CatchUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { defer close(done); ix.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if st := waitCaughtUp(t, srv, ix, "INBOX"); st.LastUID != 3 {
+		t.Fatalf("state after the restart %+v, want LastUID 3", st)
+	}
+}
+
 // TestImportNewUIDValidityReindexes: an import that gives an indexed mailbox a new
 // UIDVALIDITY (frontend/importer, metadata import.go) makes the running indexer index the
 // mailbox anew, under the new UIDVALIDITY, not add the imported messages to the state of
