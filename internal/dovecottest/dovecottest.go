@@ -57,7 +57,11 @@ type Server struct {
 // 65534) and starts Dovecot with it, returning once it accepts connections.
 func Start(dir string, o Options) (*Server, error) {
 	if _, err := exec.LookPath("dovecot"); err != nil {
-		return nil, fmt.Errorf("dovecot is not installed (Debian package dovecot-imapd): %w", err)
+		return nil, fmt.Errorf("dovecot is not installed (Debian packages dovecot-core, dovecot-imapd): %w", err)
+	}
+	if _, err := os.Stat("/usr/lib/dovecot/imap"); err != nil {
+		// dovecot-core without dovecot-imapd starts, then fails every IMAP login.
+		return nil, fmt.Errorf("dovecot's IMAP server is not installed (Debian package dovecot-imapd): %w", err)
 	}
 	s := &Server{Dir: dir, Conf: filepath.Join(dir, "dovecot.conf")}
 	if err := os.Chmod(dir, 0o755); err != nil { // Dovecot's auth and mail users read it
