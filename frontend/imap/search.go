@@ -165,9 +165,16 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, rele
 	s := c.sel
 	crit := foldCriteria(criteria)
 	if needRecord, _ := criteriaNeeds(crit); !needRecord {
-		// Room for the whole view at once (SORT ALL of a million messages matches every
-		// one), not grown by doubling from nothing.
-		matched = make([]int, 0, len(s.msgs.uids))
+		if matchesAll(crit) && len(s.msgs.uids) > 0 {
+			// Every message (SORT ALL of a million messages): sized once, not grown by
+			// doubling from nothing. Narrower searches (DELETED, UNSEEN, UID n:* at each
+			// sync) grow with their matches rather than reserve 8 bytes per message.
+			matched = make([]int, len(s.msgs.uids))
+			for i := range matched {
+				matched[i] = i
+			}
+			return matched, func(int) uint32 { return 100 }, nil
+		}
 		for i := range s.msgs.uids {
 			if ok, _ := c.matchCriteria(crit, i, nil, nil); ok {
 				matched = append(matched, i)
@@ -476,7 +483,7 @@ func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.M
 		}
 	}
 	for _, set := range crit.UID {
-		if imap.IsSearchRes(set) {
+		if isSearchResUIDs(set) {
 			// RFC 5182 2: "$" is the saved result; an expunged UID is not in the view.
 			if _, found := slices.BinarySearch(s.searchRes, s.msgs.uids[i]); !found {
 				return false, nil
@@ -487,7 +494,7 @@ func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.M
 		if len(s.msgs.uids) > 0 {
 			last = s.msgs.uids[len(s.msgs.uids)-1]
 		}
-		if !numSetContains(imap.SeqSet(uidRangesAsSeq(set)), s.msgs.uids[i], last) {
+		if !uidSetContains(set, s.msgs.uids[i], last) {
 			return false, nil
 		}
 	}
@@ -688,10 +695,31 @@ func numSetContains(set imap.SeqSet, n, last uint32) bool {
 	return false
 }
 
-func uidRangesAsSeq(set imap.UIDSet) []imap.SeqRange {
-	ranges := make([]imap.SeqRange, len(set))
-	for i, r := range set {
-		ranges[i] = imap.SeqRange{Start: uint32(r.Start), Stop: uint32(r.Stop)}
+// searchResMarker is go-imap's "$" marker (imap.SearchRes): a set whose array is the
+// marker's is "$".
+var searchResMarker = imap.SearchRes()
+
+// isSearchResUIDs is imap.IsSearchRes for a UIDSet without boxing it in an interface (an
+// allocation per message in matchCriteria): the same comparison of array addresses, on
+// the first element of the capacity both have (the marker is empty with capacity 1).
+func isSearchResUIDs(set imap.UIDSet) bool {
+	return cap(set) > 0 && &set[:1][0] == &searchResMarker[:1][0]
+}
+
+// uidSetContains is numSetContains for a UID set ("*" the last UID), without converting
+// the set: matchCriteria asks it once per message.
+func uidSetContains(set imap.UIDSet, uid, last uint32) bool {
+	for _, r := range set {
+		start, stop := uint32(r.Start), uint32(r.Stop)
+		if start == 0 {
+			start = last
+		}
+		if stop == 0 {
+			stop = last
+		}
+		if min(start, stop) <= uid && uid <= max(start, stop) {
+			return true
+		}
 	}
-	return ranges
+	return false
 }

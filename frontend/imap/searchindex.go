@@ -93,9 +93,22 @@ func (e *exactAnswers) allSure(last uint32) bool {
 }
 
 // matchesAll reports whether crit has no key at all (every message matches it, as SEARCH
-// ALL): what is left of a criteria whose only keys the index answered exactly.
+// ALL): what is left of a criteria whose only keys the index answered exactly. An empty
+// list is no key: foldCriteria and without leave empty, non-nil Not, Or and text lists,
+// which a plain IsZero of the struct counted as keys (so the shortcut never ran).
 func matchesAll(crit *imap.SearchCriteria) bool {
-	return reflect.ValueOf(crit).Elem().IsZero()
+	v := reflect.ValueOf(crit).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		if f.Kind() == reflect.Slice {
+			if f.Len() > 0 {
+				return false
+			}
+		} else if !f.IsZero() {
+			return false
+		}
+	}
+	return true
 }
 
 // without returns a copy of crit without the keys the exact answers prove.
