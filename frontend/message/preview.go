@@ -200,6 +200,7 @@ func quotedPrintablePreview(raw []byte) string {
 
 // previewDecodeStep is how much decoded text quotedPrintablePreview reads first (a
 // preview of 200 characters seldom needs more), growing fourfold while it needs more.
-const previewDecodeStep = 2 << 10
+// At 2 KiB the decoding was still 6 µs of every APPEND of compare-append's messages.
+const previewDecodeStep = 512
 
 var decodedPreviewBuffers = sync.Pool{New: func() any { b := make([]byte, 0, previewDecodeStep); return &b }}
