@@ -2,7 +2,6 @@ package imap
 
 import (
 	"fmt"
-	"net/mail"
 	"slices"
 	"strconv"
 	"strings"
@@ -569,7 +568,7 @@ func matchRecord(crit *imap.SearchCriteria, rec *metadatapb.MessageRecord) bool 
 		return false
 	}
 	if !crit.SentSince.IsZero() || !crit.SentBefore.IsZero() {
-		sent, err := mail.ParseDate(rec.GetStructure().GetEnvelope().GetDate())
+		sent, err := message.ParseDate(rec.GetStructure().GetEnvelope().GetDate())
 		if err != nil || !dayInRange(sent, crit.SentSince, crit.SentBefore) {
 			return false
 		}

@@ -531,8 +531,7 @@ func decodeCharset(cs string, b []byte) string {
 // decodeCharsetBytes is decodeCharset into bytes: b itself when it is in UTF-8 (or
 // ASCII) already.
 func decodeCharsetBytes(cs string, b []byte) []byte {
-	switch strings.ToLower(strings.TrimSpace(cs)) {
-	case "", "utf-8", "utf8", "us-ascii", "ascii":
+	if readsAsUTF8(cs) {
 		return validUTF8(b)
 	}
 	r, err := charset.Reader(cs, bytes.NewReader(b))
@@ -544,6 +543,16 @@ func decodeCharsetBytes(cs string, b []byte) []byte {
 		return validUTF8(b)
 	}
 	return validUTF8(out)
+}
+
+// readsAsUTF8 says whether decodeCharsetBytes reads text of charset cs as UTF-8 (validUTF8)
+// rather than converting it.
+func readsAsUTF8(cs string) bool {
+	switch strings.ToLower(strings.TrimSpace(cs)) {
+	case "", "utf-8", "utf8", "us-ascii", "ascii":
+		return true
+	}
+	return false
 }
 
 // readQuoted reads the RFC 5322 3.2.4 quoted string starting at s[i] == '"'

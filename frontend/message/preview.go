@@ -6,7 +6,9 @@ import (
 	"html"
 	"io"
 	"mime/quotedprintable"
+	"slices"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -26,6 +28,9 @@ func buildPreview(raw []byte, part *metadatapb.BodyPart) string {
 	case "BASE64":
 		decoded = decodeBase64Prefix(raw)
 	case "QUOTED-PRINTABLE":
+		if part.Subtype != "html" && readsAsUTF8(paramValue(part.Params, "charset")) {
+			return quotedPrintablePreview(raw)
+		}
 		// A prefix may end inside an escape; what decodes before it is kept.
 		decoded, _ = io.ReadAll(quotedprintable.NewReader(bytes.NewReader(raw)))
 	default:
@@ -123,12 +128,20 @@ func tagName(tag string) string {
 // newsletters use to pad their preheaders), trims, and keeps at most limit
 // characters.
 func collapseSpace(s []byte, limit int) string {
+	preview, _, _ := collapseSpaceRead(s, limit)
+	return preview
+}
+
+// collapseSpaceRead is collapseSpace, which also tells how many bytes of s it read
+// (read) and whether it stopped there at the limit (full) rather than at the end of s:
+// the preview then depends on s[:read] alone.
+func collapseSpaceRead(s []byte, limit int) (preview string, read int, full bool) {
 	var sb strings.Builder
 	n := 0
 	pendingSpace := false
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRune(s[i:])
-		i += size
+	for read < len(s) {
+		r, size := utf8.DecodeRune(s[read:])
+		read += size
 		switch {
 		case unicode.IsSpace(r):
 			pendingSpace = sb.Len() > 0
@@ -138,7 +151,7 @@ func collapseSpace(s []byte, limit int) string {
 		}
 		if pendingSpace {
 			if n+1 >= limit {
-				break
+				return sb.String(), read, true
 			}
 			sb.WriteByte(' ')
 			n++
@@ -147,8 +160,47 @@ func collapseSpace(s []byte, limit int) string {
 		sb.WriteRune(r)
 		n++
 		if n >= limit {
-			break
+			return sb.String(), read, true
 		}
 	}
-	return sb.String()
+	return sb.String(), read, false
 }
+
+// quotedPrintablePreview is buildPreview of a quoted-printable part of plain text in
+// UTF-8 or ASCII, decoding only as much of raw as the preview reads, where buildPreview
+// decodes all of its up to 64 KiB (issue 14: a tenth of the APPEND's parse, and a
+// growing buffer of the decoded size per message). The answer is buildPreview's: the
+// decoder's output read so far is a prefix of what io.ReadAll would return (it stops at
+// the same error), validUTF8 maps it rune by rune from the left, so only its last few
+// bytes (a rune cut at the end of the prefix) can differ from those of the whole, and a
+// preview that reached its limit before them depends on nothing after.
+func quotedPrintablePreview(raw []byte) string {
+	r := quotedprintable.NewReader(bytes.NewReader(raw))
+	bufp := decodedPreviewBuffers.Get().(*[]byte)
+	defer decodedPreviewBuffers.Put(bufp)
+	decoded := (*bufp)[:0]
+	defer func() { *bufp = decoded[:0] }()
+	for want := previewDecodeStep; ; want *= 4 {
+		ended := false
+		for len(decoded) < want && !ended {
+			decoded = slices.Grow(decoded, want-len(decoded))
+			n, err := r.Read(decoded[len(decoded):want])
+			decoded = decoded[:len(decoded)+n]
+			ended = err != nil
+		}
+		text := validUTF8(decoded)
+		preview, read, full := collapseSpaceRead(text, previewChars)
+		// validUTF8 turns each of the at most utf8.UTFMax-1 bytes of a cut rune into a
+		// rune of up to 2 bytes.
+		if ended || full && read <= len(text)-2*utf8.UTFMax {
+			return preview
+		}
+	}
+}
+
+// previewDecodeStep is how much decoded text quotedPrintablePreview reads first (a
+// preview of 200 characters seldom needs more), growing fourfold while it needs more.
+// At 2 KiB the decoding was still 6 µs of every APPEND of compare-append's messages.
+const previewDecodeStep = 512
+
+var decodedPreviewBuffers = sync.Pool{New: func() any { b := make([]byte, 0, previewDecodeStep); return &b }}

@@ -1,7 +1,6 @@
 package message
 
 import (
-	"net/mail"
 	"strings"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
@@ -24,7 +23,7 @@ func SortKeys(s *metadatapb.MessageStructure) *metadatapb.SortKeys {
 	// RFC 5256 2.2: the sent date is the Date field's, adjusted to UTC; one that is missing
 	// or does not parse leaves it unset and SORT uses the internal date.
 	if d := env.GetDate(); d != "" {
-		if t, err := mail.ParseDate(d); err == nil {
+		if t, err := ParseDate(d); err == nil {
 			u := t.Unix()
 			keys.SentUnix = &u
 		}
