@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math/bits"
 	"slices"
+	"unsafe"
 )
 
 // Columns are the keys of the messages to order, kept by the caller as a struct of arrays
@@ -102,6 +103,7 @@ func (c *Columns) values(cr Criterion) []int64 {
 
 // orderPacked sorts the positions by cols then position when every column's span and the
 // position fit in 64 bits together: each message one uint64, the first column highest.
+// It overwrites cols[0] when it packs (ok).
 func orderPacked(cols [][]int64, n int) ([]int32, bool) {
 	if n == 0 {
 		return []int32{}, true
@@ -120,16 +122,26 @@ func orderPacked(cols [][]int64, n int) ([]int32, bool) {
 	if total > 64 {
 		return nil, false
 	}
-	packed := make([]uint64, n)
-	shift := posBits
-	for i := range packed {
-		packed[i] = uint64(i)
+	// Packed in place of the first column (cols are Order's own): a message's value is
+	// read before its packed key is written over it.
+	var packed []uint64
+	if len(cols) > 0 {
+		packed = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(cols[0]))), n)
+	} else {
+		packed = make([]uint64, n)
 	}
+	shifts := make([]int, len(cols))
+	shift := posBits
 	for k := len(cols) - 1; k >= 0; k-- {
-		for i, v := range cols[k] {
-			packed[i] |= uint64(v-los[k]) << shift
-		}
+		shifts[k] = shift
 		shift += widths[k]
+	}
+	for i := range packed {
+		p := uint64(i)
+		for k := len(cols) - 1; k >= 0; k-- {
+			p |= uint64(cols[k][i]-los[k]) << shifts[k]
+		}
+		packed[i] = p
 	}
 	radixSort(packed, total)
 	order := make([]int32, n)

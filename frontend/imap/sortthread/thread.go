@@ -18,7 +18,6 @@ type Node struct {
 	// differ, have distinct keys and sort by them as by their sent dates.
 	key      int32
 	Children []*Node
-	parent   *Node
 	gone     bool // merged into another thread (step 5)
 }
 
@@ -244,18 +243,12 @@ func (t *threader) references(refs bool) []*Node {
 	for x, u := range used {
 		if u && parent[x] >= 0 {
 			p := &nodes[slot[parent[x]]]
-			nd := &nodes[slot[x]]
-			nd.parent = p
-			p.Children = append(p.Children, nd)
+			p.Children = append(p.Children, &nodes[slot[x]])
 		}
 	}
-	// Step 3: prune dummies.
+	// Step 3: prune dummies; and steps 4 and 6 below the root set in the same walk: sort
+	// siblings by sent date (a dummy by its first child's), children before their parents.
 	roots = prune(roots, true)
-	// Steps 4 and 6: sort siblings by sent date (a dummy by its first child's), children
-	// before their parents.
-	for _, r := range roots {
-		sortTree(r)
-	}
 	if refs {
 		type thread struct {
 			root   *Node
@@ -286,19 +279,24 @@ func (t *threader) references(refs bool) []*Node {
 }
 
 func link(parent, child *Node) {
-	child.parent = parent
 	parent.Children = append(parent.Children, child)
 }
 
 // prune is RFC 5256 4 step 3 over siblings: a dummy without children goes (3.A); a dummy
 // with children is replaced by them (3.B), except a dummy at the root with more than one
-// child, which stays. Siblings without a dummy among them are kept as they are.
+// child, which stays. Siblings without a dummy among them are kept as they are. In the
+// same walk, each node's children, once pruned, are sorted by key (steps 4 and 6: deepest
+// first, a dummy's children spliced into its parent's before that set is sorted), and a
+// dummy left with children takes its first child's key; the siblings given are not sorted.
 func prune(siblings []*Node, root bool) []*Node {
 	dummies := false
 	for _, n := range siblings {
 		n.Children = prune(n.Children, false)
-		for _, c := range n.Children {
-			c.parent = n
+		if len(n.Children) > 1 {
+			slices.SortFunc(n.Children, byKey)
+		}
+		if n.Msg < 0 && len(n.Children) > 0 {
+			n.key = n.Children[0].key
 		}
 		dummies = dummies || n.Msg < 0
 	}
@@ -314,9 +312,6 @@ func prune(siblings []*Node, root bool) []*Node {
 		case root && len(n.Children) > 1:
 			out = append(out, n)
 		default:
-			for _, c := range n.Children {
-				c.parent = n.parent
-			}
 			out = append(out, n.Children...)
 		}
 	}
@@ -349,20 +344,6 @@ func (t *threader) latest(n *Node) int32 {
 	return best
 }
 
-// sortTree sorts every set of siblings below n by sent date, deepest first (step 6), and
-// gives a dummy the key of its first child then.
-func sortTree(n *Node) {
-	for _, c := range n.Children {
-		sortTree(c)
-	}
-	if len(n.Children) > 1 {
-		slices.SortFunc(n.Children, byKey)
-	}
-	if n.Msg < 0 {
-		n.key = n.Children[0].key // a dummy left by prune has children
-	}
-}
-
 // gatherSubjects is RFC 5256 4 step 5: threads at the root with the same base subject are
 // merged.
 func (t *threader) gatherSubjects(roots []*Node) []*Node {
@@ -391,9 +372,6 @@ func (t *threader) gatherSubjects(roots []*Node) []*Node {
 		}
 		switch {
 		case k.Msg < 0 && r.Msg < 0: // both dummies
-			for _, c := range r.Children {
-				c.parent = k
-			}
 			k.Children = append(k.Children, r.Children...)
 		case k.Msg < 0: // the kept one is a dummy: r goes under it
 			link(k, r)
