@@ -102,7 +102,7 @@ func sortNodes(nodes []*Node) {
 	for i, nd := range nodes {
 		packed[i] = uint64(nd.key)<<posBits | uint64(i)
 	}
-	radixSort(packed, posBits+bits.Len32(uint32(most)))
+	radixSort(packed, posBits, posBits+bits.Len32(uint32(most)))
 	sorted := make([]*Node, len(nodes))
 	mask := uint64(1)<<posBits - 1
 	for i, k := range packed {
