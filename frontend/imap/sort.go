@@ -62,7 +62,7 @@ func (c *conn) cmdSort(cmd *imapwire.Command) error {
 	order.Relevancy = set.relevancy
 	sorted := order.Order(criteria)
 	s := c.sel
-	byPosition := s.numbersOf(set.view, cmd.UID)
+	byPosition := set.numbers(cmd.UID)
 	nums := make([]uint32, len(sorted))
 	for k, p := range sorted {
 		nums[k] = byPosition[p]
@@ -108,9 +108,11 @@ func (c *conn) cmdThread(cmd *imapwire.Command) error {
 		return err
 	}
 	roots := set.keys.columns(set.rows).Thread(alg)
-	nums := c.sel.numbersOf(set.view, cmd.UID)
+	nums := set.numbers(cmd.UID)
 	num := func(p int32) uint32 { return nums[p] }
-	b := append([]byte(nil), "* THREAD"...)
+	// Room for the answer at once: a number and its separator a message, and the
+	// parentheses, about 10 bytes for a million (7 digits), not grown by doubling.
+	b := append(make([]byte, 0, 16+len(nums)*(len(strconv.Itoa(len(nums)))+3)), "* THREAD"...)
 	if len(roots) > 0 {
 		b = append(b, ' ')
 	}
@@ -120,24 +122,25 @@ func (c *conn) cmdThread(cmd *imapwire.Command) error {
 
 // sortSet is what a SORT or THREAD orders: the keys of the selected mailbox's messages
 // (as they were when read), and by position the rows of the matching messages there, their
-// indexes in the view (ascending) and, when asked for, their RELEVANCY.
+// indexes in the view (ascending), their UIDs and, when asked for, their RELEVANCY.
 type sortSet struct {
 	keys      *sortSnapshot
 	rows      []int32
 	view      []int
+	uids      []uint32
 	relevancy []uint32
 }
 
-// numbersOf returns the message number of each of the view's indexes (its UID with uid),
-// looked up in order (a SORT or THREAD set's view ascends) once, rather than at random in
-// the order of the answer.
-func (s *selected) numbersOf(view []int, uid bool) []uint32 {
-	nums := make([]uint32, len(view))
-	for p, i := range view {
+// numbers returns the message number of each position (its UID with uid), in position
+// order (the view ascends), so that the answer looks them up by position rather than at
+// random in the view. The UIDs are the set's own: not to be written.
+func (set *sortSet) numbers(uid bool) []uint32 {
+	if uid {
+		return set.uids
+	}
+	nums := make([]uint32, len(set.view))
+	for p, i := range set.view {
 		nums[p] = uint32(i + 1)
-		if uid {
-			nums[p] = s.msgs.uids[i]
-		}
 	}
 	return nums
 }
@@ -173,14 +176,17 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria, fields sortFields, withR
 	if err != nil {
 		return nil, err
 	}
-	set := &sortSet{keys: keys, rows: rows[:0], view: make([]int, 0, len(matched))}
+	// Filtered in place (matched, uids and rows are this command's own; each write is at
+	// or before its read): a million matches cost no second copy of each.
+	set := &sortSet{keys: keys, rows: rows[:0], view: matched[:0], uids: uids[:0]}
 	for k, r := range rows {
 		if r < 0 {
 			continue // expunged meanwhile: as SEARCH, it matches nothing
 		}
-		set.rows, set.view = append(set.rows, r), append(set.view, matched[k])
+		i := matched[k]
+		set.rows, set.view, set.uids = append(set.rows, r), append(set.view, i), append(set.uids, uids[k])
 		if withRelevancy {
-			set.relevancy = append(set.relevancy, relevancy(matched[k])) // RFC 6203 4 (fuzzy.go)
+			set.relevancy = append(set.relevancy, relevancy(i)) // RFC 6203 4 (fuzzy.go)
 		}
 	}
 	return set, nil

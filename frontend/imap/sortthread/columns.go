@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math/bits"
 	"slices"
+	"unsafe"
 )
 
 // Columns are the keys of the messages to order, kept by the caller as a struct of arrays
@@ -102,6 +103,7 @@ func (c *Columns) values(cr Criterion) []int64 {
 
 // orderPacked sorts the positions by cols then position when every column's span and the
 // position fit in 64 bits together: each message one uint64, the first column highest.
+// It overwrites cols[0] when it packs (ok).
 func orderPacked(cols [][]int64, n int) ([]int32, bool) {
 	if n == 0 {
 		return []int32{}, true
@@ -120,18 +122,28 @@ func orderPacked(cols [][]int64, n int) ([]int32, bool) {
 	if total > 64 {
 		return nil, false
 	}
-	packed := make([]uint64, n)
-	shift := posBits
-	for i := range packed {
-		packed[i] = uint64(i)
+	// Packed in place of the first column (cols are Order's own): a message's value is
+	// read before its packed key is written over it.
+	var packed []uint64
+	if len(cols) > 0 {
+		packed = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(cols[0]))), n)
+	} else {
+		packed = make([]uint64, n)
 	}
+	shifts := make([]int, len(cols))
+	shift := posBits
 	for k := len(cols) - 1; k >= 0; k-- {
-		for i, v := range cols[k] {
-			packed[i] |= uint64(v-los[k]) << shift
-		}
+		shifts[k] = shift
 		shift += widths[k]
 	}
-	radixSort(packed, total)
+	for i := range packed {
+		p := uint64(i)
+		for k := len(cols) - 1; k >= 0; k-- {
+			p |= uint64(cols[k][i]-los[k]) << shifts[k]
+		}
+		packed[i] = p
+	}
+	radixSort(packed, posBits, total)
 	order := make([]int32, n)
 	mask := uint64(1)<<posBits - 1
 	for i, p := range packed {
@@ -143,32 +155,35 @@ func orderPacked(cols [][]int64, n int) ([]int32, bool) {
 // radixBits is the digit of radixSort: 2,048 counters stay in the first-level cache.
 const radixBits = 11
 
-// radixSort sorts keys whose values are below 2^width: a least-significant-digit radix
-// sort, a pass per digit where the keys differ, for large inputs; pdqsort for small ones.
-func radixSort(keys []uint64, width int) {
+// radixSort sorts keys whose values are below 2^width and whose bits below from ascend
+// from key to key as given (orderPacked's position, which is the index): a
+// least-significant-digit radix sort, a pass per digit of the bits from `from` up where
+// the keys differ, for large inputs; pdqsort for small ones. The passes are stable, so
+// keys equal above from stay as given, ascending below it: no pass is spent on those bits.
+func radixSort(keys []uint64, from, width int) {
 	if len(keys) < 1<<12 {
 		slices.Sort(keys)
 		return
 	}
-	passes := (width + radixBits - 1) / radixBits
+	passes := (max(width-from, 0) + radixBits - 1) / radixBits
 	counts := make([][1 << radixBits]int, passes)
 	for _, k := range keys {
 		for p := range passes {
-			counts[p][k>>(p*radixBits)&(1<<radixBits-1)]++
+			counts[p][k>>(from+p*radixBits)&(1<<radixBits-1)]++
 		}
 	}
 	buf := make([]uint64, len(keys))
 	src, dst := keys, buf
 	for p := range passes {
 		c := &counts[p]
-		if c[keys[0]>>(p*radixBits)&(1<<radixBits-1)] == len(keys) {
+		shift := from + p*radixBits
+		if c[keys[0]>>shift&(1<<radixBits-1)] == len(keys) {
 			continue // every key has this digit
 		}
 		sum := 0
 		for d, n := range c {
 			c[d], sum = sum, sum+n
 		}
-		shift := p * radixBits
 		for _, k := range src {
 			d := k >> shift & (1<<radixBits - 1)
 			dst[c[d]] = k
@@ -176,7 +191,7 @@ func radixSort(keys []uint64, width int) {
 		}
 		src, dst = dst, src
 	}
-	if &src[0] != &keys[0] {
+	if passes > 0 && &src[0] != &keys[0] {
 		copy(keys, src)
 	}
 }

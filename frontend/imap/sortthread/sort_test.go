@@ -78,14 +78,27 @@ func TestRadixSort(t *testing.T) {
 			}
 			want := slices.Clone(keys)
 			slices.Sort(want)
-			radixSort(keys, width)
+			radixSort(keys, 0, width)
 			if !slices.Equal(keys, want) {
 				t.Fatalf("width %d, %d keys: radix sort differs", width, n)
 			}
 		}
 	}
+	// Keys whose low bits ascend as given (a position): only the bits above are sorted.
+	for _, from := range []int{3, 11, 20} {
+		keys := make([]uint64, 70000)
+		for i := range keys {
+			keys[i] = rng.Uint64N(1<<13)<<from | uint64(i)*(1<<from)/uint64(len(keys))
+		}
+		want := slices.Clone(keys)
+		slices.Sort(want)
+		radixSort(keys, from, from+13)
+		if !slices.Equal(keys, want) {
+			t.Fatalf("low %d bits given ascending: radix sort differs", from)
+		}
+	}
 	same := slices.Repeat([]uint64{42}, 5000)
-	radixSort(same, 6)
+	radixSort(same, 0, 6)
 	if slices.ContainsFunc(same, func(k uint64) bool { return k != 42 }) {
 		t.Error("equal keys changed")
 	}

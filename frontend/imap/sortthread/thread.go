@@ -2,6 +2,7 @@ package sortthread
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 	"strconv"
 )
@@ -10,9 +11,13 @@ import (
 // (Msg -1) standing for a message that is referred to but not in the set (RFC 5256 4,
 // REFERENCES step 1).
 type Node struct {
-	Msg      int32
+	Msg int32
+	// key is the rank, in (sent date, position) order (threader.rank), of the message the
+	// node sorts by (first): its own, or for a dummy its first child's once its children
+	// are sorted. Ranks are distinct per message, so siblings, whose first messages
+	// differ, have distinct keys and sort by them as by their sent dates.
+	key      int32
 	Children []*Node
-	parent   *Node
 	gone     bool // merged into another thread (step 5)
 }
 
@@ -53,6 +58,19 @@ func (c *Columns) Thread(alg Algorithm) []*Node {
 type threader struct {
 	c       *Columns
 	subject TextColumn
+	// rank is by position the place of each message in (sent date, position) order
+	// (bySentDate), made once by a radix sort (REFERENCES and REFS), so that sets of
+	// siblings sort by an integer of their nodes instead of comparing dates through rows.
+	rank []int32
+}
+
+// ranks sets t.rank: Order by sent date breaks ties by position, as bySentDate does.
+func (t *threader) ranks() {
+	order := t.c.Order([]Criterion{{Key: Date}})
+	t.rank = make([]int32, len(order))
+	for i, p := range order {
+		t.rank[p] = int32(i)
+	}
 }
 
 // bySentDate orders messages (positions) by sent date, then sequence number (RFC 5256 4:
@@ -64,8 +82,34 @@ func (t *threader) bySentDate(a, b int32) int {
 	return cmp.Compare(a, b)
 }
 
-// byFirst orders nodes by the sent date of the message each sorts by (first).
-func (t *threader) byFirst(a, b *Node) int { return t.bySentDate(first(a), first(b)) }
+// byKey orders nodes by the sent date of the message each sorts by (first), through their
+// keys (Node.key), which must be set.
+func byKey(a, b *Node) int { return cmp.Compare(a.key, b.key) }
+
+// sortNodes sorts nodes by key: by comparison when few, else packed with their index into
+// one uint64 each and radix sorted (the root set of a large mailbox).
+func sortNodes(nodes []*Node) {
+	if len(nodes) < 1<<12 {
+		slices.SortFunc(nodes, byKey)
+		return
+	}
+	posBits := bits.Len(uint(len(nodes) - 1))
+	var most int32
+	for _, nd := range nodes {
+		most = max(most, nd.key)
+	}
+	packed := make([]uint64, len(nodes))
+	for i, nd := range nodes {
+		packed[i] = uint64(nd.key)<<posBits | uint64(i)
+	}
+	radixSort(packed, posBits, posBits+bits.Len32(uint32(most)))
+	sorted := make([]*Node, len(nodes))
+	mask := uint64(1)<<posBits - 1
+	for i, k := range packed {
+		sorted[i] = nodes[k&mask]
+	}
+	copy(nodes, sorted)
+}
 
 // subjectOf is the rank of the base subject of the message at position p; 0 is the empty
 // subject (TextColumn).
@@ -109,6 +153,7 @@ func (t *threader) orderedSubject() []*Node {
 // children are made once it is done, in two allocations.
 func (t *threader) references(refs bool) []*Node {
 	c := t.c
+	t.ranks()
 	n, ids := len(c.Rows), c.IDs
 	parent := make([]int32, ids+n)
 	msgOf := make([]int32, ids+n)
@@ -185,6 +230,9 @@ func (t *threader) references(refs bool) []*Node {
 		}
 		nd := &nodes[slot[x]]
 		nd.Msg = msgOf[x]
+		if nd.Msg >= 0 {
+			nd.key = t.rank[nd.Msg]
+		}
 		k := int(nkids[slot[x]])
 		nd.Children = kids[off : off : off+k]
 		off += k
@@ -195,18 +243,12 @@ func (t *threader) references(refs bool) []*Node {
 	for x, u := range used {
 		if u && parent[x] >= 0 {
 			p := &nodes[slot[parent[x]]]
-			nd := &nodes[slot[x]]
-			nd.parent = p
-			p.Children = append(p.Children, nd)
+			p.Children = append(p.Children, &nodes[slot[x]])
 		}
 	}
-	// Step 3: prune dummies.
+	// Step 3: prune dummies; and steps 4 and 6 below the root set in the same walk: sort
+	// siblings by sent date (a dummy by its first child's), children before their parents.
 	roots = prune(roots, true)
-	// Steps 4 and 6: sort siblings by sent date (a dummy by its first child's), children
-	// before their parents.
-	for _, r := range roots {
-		t.sortTree(r)
-	}
 	if refs {
 		type thread struct {
 			root   *Node
@@ -216,38 +258,45 @@ func (t *threader) references(refs bool) []*Node {
 		for i, r := range roots {
 			threads[i] = thread{r, t.latest(r)}
 		}
-		slices.SortFunc(threads, func(a, b thread) int { return t.bySentDate(a.latest, b.latest) })
+		slices.SortFunc(threads, func(a, b thread) int { return cmp.Compare(a.latest, b.latest) })
 		for i, th := range threads {
 			roots[i] = th.root
 		}
 		return roots
 	}
-	slices.SortFunc(roots, t.byFirst)
+	sortNodes(roots)
 	// Step 5: gather threads by base subject.
 	roots = t.gatherSubjects(roots)
 	for _, r := range roots {
 		if r.Msg < 0 {
-			slices.SortFunc(r.Children, t.byFirst)
+			// A dummy at the root has messages as children (prune, gatherSubjects).
+			slices.SortFunc(r.Children, byKey)
+			r.key = r.Children[0].key
 		}
 	}
-	slices.SortFunc(roots, t.byFirst)
+	sortNodes(roots)
 	return roots
 }
 
 func link(parent, child *Node) {
-	child.parent = parent
 	parent.Children = append(parent.Children, child)
 }
 
 // prune is RFC 5256 4 step 3 over siblings: a dummy without children goes (3.A); a dummy
 // with children is replaced by them (3.B), except a dummy at the root with more than one
-// child, which stays. Siblings without a dummy among them are kept as they are.
+// child, which stays. Siblings without a dummy among them are kept as they are. In the
+// same walk, each node's children, once pruned, are sorted by key (steps 4 and 6: deepest
+// first, a dummy's children spliced into its parent's before that set is sorted), and a
+// dummy left with children takes its first child's key; the siblings given are not sorted.
 func prune(siblings []*Node, root bool) []*Node {
 	dummies := false
 	for _, n := range siblings {
 		n.Children = prune(n.Children, false)
-		for _, c := range n.Children {
-			c.parent = n
+		if len(n.Children) > 1 {
+			slices.SortFunc(n.Children, byKey)
+		}
+		if n.Msg < 0 && len(n.Children) > 0 {
+			n.key = n.Children[0].key
 		}
 		dummies = dummies || n.Msg < 0
 	}
@@ -263,9 +312,6 @@ func prune(siblings []*Node, root bool) []*Node {
 		case root && len(n.Children) > 1:
 			out = append(out, n)
 		default:
-			for _, c := range n.Children {
-				c.parent = n.parent
-			}
 			out = append(out, n.Children...)
 		}
 	}
@@ -281,13 +327,14 @@ func first(n *Node) int32 {
 	return n.Msg
 }
 
-// latest is the message of a thread with the latest sent date (REFS).
+// latest is the rank (threader.rank) of the message of a thread with the latest sent date
+// (REFS).
 func (t *threader) latest(n *Node) int32 {
 	best := int32(-1)
 	var walk func(*Node)
 	walk = func(n *Node) {
-		if n.Msg >= 0 && (best < 0 || t.bySentDate(best, n.Msg) < 0) {
-			best = n.Msg
+		if n.Msg >= 0 {
+			best = max(best, t.rank[n.Msg])
 		}
 		for _, c := range n.Children {
 			walk(c)
@@ -295,16 +342,6 @@ func (t *threader) latest(n *Node) int32 {
 	}
 	walk(n)
 	return best
-}
-
-// sortTree sorts every set of siblings below n by sent date, deepest first (step 6).
-func (t *threader) sortTree(n *Node) {
-	for _, c := range n.Children {
-		t.sortTree(c)
-	}
-	if len(n.Children) > 1 {
-		slices.SortFunc(n.Children, t.byFirst)
-	}
 }
 
 // gatherSubjects is RFC 5256 4 step 5: threads at the root with the same base subject are
@@ -335,9 +372,6 @@ func (t *threader) gatherSubjects(roots []*Node) []*Node {
 		}
 		switch {
 		case k.Msg < 0 && r.Msg < 0: // both dummies
-			for _, c := range r.Children {
-				c.parent = k
-			}
 			k.Children = append(k.Children, r.Children...)
 		case k.Msg < 0: // the kept one is a dummy: r goes under it
 			link(k, r)
