@@ -92,11 +92,7 @@ func (c *cmdCtx) holdCutoff(cutoff int64) (int64, error) {
 
 // HoldBlobs implements the Backup service.
 func (s *Service) HoldBlobs(ctx context.Context, req *metadatapb.HoldBlobsRequest) (*metadatapb.HoldBlobsResponse, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_HoldBlobs{HoldBlobs: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetBlobHold(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_HoldBlobs{HoldBlobs: req}}, (*metadatapb.CommandResult).GetBlobHold)
 }
 
 // backupChunkBytes is the size of the snapshot pieces a Snapshot stream sends.

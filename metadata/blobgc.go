@@ -207,18 +207,10 @@ func commandStatus(res *metadatapb.CommandResult) error {
 
 // MarkBlobsDeleting implements the Metadata service.
 func (s *Service) MarkBlobsDeleting(ctx context.Context, req *metadatapb.MarkBlobsDeletingRequest) (*metadatapb.BlobBatch, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_MarkBlobsDeleting{MarkBlobsDeleting: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetBlobs(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_MarkBlobsDeleting{MarkBlobsDeleting: req}}, (*metadatapb.CommandResult).GetBlobs)
 }
 
 // ForgetBlobs implements the Metadata service.
 func (s *Service) ForgetBlobs(ctx context.Context, req *metadatapb.ForgetBlobsRequest) (*metadatapb.BlobBatch, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ForgetBlobs{ForgetBlobs: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetBlobs(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ForgetBlobs{ForgetBlobs: req}}, (*metadatapb.CommandResult).GetBlobs)
 }

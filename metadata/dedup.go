@@ -1,7 +1,6 @@
 package metadata
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"time"
@@ -110,55 +109,16 @@ func (c *cmdCtx) rememberAppend(account string, key []byte, window time.Duration
 // retry horizon), scanning from the floor of the last prune so that deleted keys below it
 // are never iterated again.
 func pruneDedup(tx *txn, now int64) error {
-	v, _, err := tx.get(keyDedupFloor)
-	if err != nil {
-		return err
-	}
-	floor := int64(decodeUint64(v))
-	if floor > now || tx.memo.dedup.empty(floor, now) {
-		// Nothing expired since an earlier command of the batch looked (prunememo.go).
-		return nil
-	}
-	lower := binary.BigEndian.AppendUint64(append(make([]byte, 0, 9), prefixDedupAge), uint64(floor))
-	upper := []byte{prefixDedupAge + 1}
-	var expired [][]byte
-	var next uint64 // the expiry of the first record not yet due (0: none)
-	err = scan(tx, lower, upper, func(k, _ []byte) (bool, error) {
-		if len(k) >= 9 {
-			if t := binary.BigEndian.Uint64(k[1:9]); t > uint64(now) {
-				next = t
-				return false, nil
-			}
-		}
-		expired = append(expired, append([]byte(nil), k...))
-		return len(expired) < dedupPruneBatch, nil
-	})
-	if err != nil {
-		return fmt.Errorf("prune dedup keys: %w", err)
-	}
-	if len(expired) == 0 {
-		tx.memo.dedup.learnBefore(floor, next)
-		return nil
-	}
-	for _, k := range expired {
-		tx.mustDelete(k)
-		account, key, found := bytes.Cut(k[9:], []byte{0})
-		if !found {
-			return fmt.Errorf("prune dedup keys: malformed key %x", k)
-		}
+	return pruneExpired(tx, "prune dedup keys", prefixDedupAge, keyDedupFloor, &tx.memo.dedup, now, dedupPruneBatch, func(ageKey []byte, account string, key []byte, expires int64) error {
+		tx.mustDelete(ageKey)
 		rec := &metadatapb.DedupRecord{}
-		if found, err := getProto(tx, dedupKey(string(account), key), rec); err != nil {
+		if found, err := getProto(tx, dedupKey(account, key), rec); err != nil {
 			return err
-		} else if found && rec.GetExpiresUnixNano() == int64(binary.BigEndian.Uint64(k[1:9])) {
-			tx.mustDelete(dedupKey(string(account), key))
+		} else if found && rec.GetExpiresUnixNano() == expires {
+			tx.mustDelete(dedupKey(account, key))
 		}
-	}
-	last := int64(binary.BigEndian.Uint64(expired[len(expired)-1][1:9]))
-	tx.mustSet(keyDedupFloor, encodeUint64(uint64(last)))
-	if len(expired) < dedupPruneBatch {
-		tx.memo.dedup.learnBefore(floor, next)
-	}
-	return nil
+		return nil
+	})
 }
 
 // forgetDedup drops the dedup records of a deleted account.

@@ -531,11 +531,7 @@ func (s *Service) ResolveRecipient(ctx context.Context, req *metadatapb.ResolveR
 }
 
 func (s *Service) SetDeliverySettings(ctx context.Context, req *metadatapb.SetDeliverySettingsRequest) (*metadatapb.DeliverySettings, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetDeliverySettings{SetDeliverySettings: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetDeliverySettings(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetDeliverySettings{SetDeliverySettings: req}}, (*metadatapb.CommandResult).GetDeliverySettings)
 }
 
 func (s *Service) GetDeliverySettings(ctx context.Context, req *metadatapb.GetDeliverySettingsRequest) (*metadatapb.DeliverySettings, error) {
@@ -557,19 +553,11 @@ func (s *Service) GetDeliverySettings(ctx context.Context, req *metadatapb.GetDe
 }
 
 func (s *Service) AddAlias(ctx context.Context, req *metadatapb.AddAliasRequest) (*metadatapb.Alias, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_AddAlias{AddAlias: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetAlias(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_AddAlias{AddAlias: req}}, (*metadatapb.CommandResult).GetAlias)
 }
 
 func (s *Service) DeleteAlias(ctx context.Context, req *metadatapb.DeleteAliasRequest) (*metadatapb.DeleteAliasResponse, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_DeleteAlias{DeleteAlias: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetDeleteAlias(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_DeleteAlias{DeleteAlias: req}}, (*metadatapb.CommandResult).GetDeleteAlias)
 }
 
 func (s *Service) ListAliases(ctx context.Context, req *metadatapb.ListAliasesRequest) (*metadatapb.ListAliasesResponse, error) {

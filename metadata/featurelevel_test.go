@@ -146,11 +146,7 @@ func TestStampedLevelWritesAsThatBuild(t *testing.T) {
 			for _, box := range boxes {
 				before = append(before, listing(t, stamped.f, box))
 				datesBefore = append(datesBefore, sortDates(t, stamped.f, box))
-				for i := 0; !stamped.ok(cmdNumberMessages(alice, box, 100)).GetNumberMessages().GetComplete(); i++ {
-					if i > 20 {
-						t.Fatalf("mailbox %d not filled after %d commands", box, i)
-					}
-				}
+				stamped.fillMailbox(box, 100, 20, nil)
 			}
 			for i, box := range boxes {
 				if after := listing(t, stamped.f, box); !proto.Equal(before[i], after) {

@@ -145,11 +145,7 @@ func (c *cmdCtx) setLdapSettings(req *metadatapb.SetLdapSettingsRequest) (*metad
 }
 
 func (s *Service) SetLdapSettings(ctx context.Context, req *metadatapb.SetLdapSettingsRequest) (*metadatapb.LdapSettingsResponse, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetLdapSettings{SetLdapSettings: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetLdapSettings(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetLdapSettings{SetLdapSettings: req}}, (*metadatapb.CommandResult).GetLdapSettings)
 }
 
 // GetLdapSettings answers a tenant's LDAP settings, found by name or by one of its domains.
@@ -250,9 +246,5 @@ func (c *cmdCtx) provisionLdapAccount(req *metadatapb.ProvisionLdapAccountReques
 }
 
 func (s *Service) ProvisionLdapAccount(ctx context.Context, req *metadatapb.ProvisionLdapAccountRequest) (*metadatapb.Account, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ProvisionLdapAccount{ProvisionLdapAccount: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetAccount(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ProvisionLdapAccount{ProvisionLdapAccount: req}}, (*metadatapb.CommandResult).GetAccount)
 }

@@ -183,32 +183,14 @@ func (v *view) listingFromColumn(resp *metadatapb.ListMessagesResponse, mailbox 
 // it finds no record above the last; it returns whether it did.
 func (c *cmdCtx) fillListing(ms *mailboxState, limit int) (bool, error) {
 	mailbox := ms.box().GetId()
-	after := ms.rec.GetListedThroughUid()
-	looked := 0
 	var raw []byte
-	err := scan(c.tx, messageKey(mailbox, after+1), mailboxPrefixEnd(prefixMessage, mailbox), func(k, val []byte) (bool, error) {
-		if looked == limit {
-			return false, nil
-		}
-		uid := uidFromKey(k)
+	return c.fillStage(ms, c.walkRecords, &ms.rec.ListedThroughUid, &ms.rec.ListingColumn, limit, func(uid uint32, val []byte) error {
 		modseq, flags, err := indexModseqFlags(val, raw[:0])
 		if err != nil {
-			return false, fmt.Errorf("record of UID %d: %w", uid, err)
+			return fmt.Errorf("record of UID %d: %w", uid, err)
 		}
 		raw = flags
 		c.columnEdit(listingChunkKey(mailbox, uid/sortChunkUIDs)).add(uid, listingEntryOf(modseq, flags))
-		after = uid
-		looked++
-		return true, nil
+		return nil
 	})
-	if err != nil {
-		return false, err
-	}
-	ms.dirty = true
-	if looked < limit {
-		ms.rec.ListingColumn, ms.rec.ListedThroughUid = true, 0
-		return true, nil
-	}
-	ms.rec.ListedThroughUid = after
-	return false, nil
 }

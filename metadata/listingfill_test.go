@@ -128,24 +128,13 @@ func TestListingFillKeepsTheColumnEqual(t *testing.T) {
 		t.Fatalf("%d listing chunks after the strip", n)
 	}
 	var listed []uint32
-	for step := 0; ; step++ {
-		out := h.ok(cmdNumberMessages(alice, inbox, 100)).GetNumberMessages()
-		rec := h.mustMailboxRecord(inbox)
-		if out.GetComplete() {
-			if !rec.GetListingColumn() || rec.GetListedThroughUid() != 0 || !rec.GetNumbersComplete() || !rec.GetDatesComplete() {
-				t.Fatalf("complete: %v", rec)
-			}
-			break
-		}
-		if step > 40 {
-			t.Fatal("not complete after 40 commands")
-		}
-		through := rec.GetListedThroughUid()
+	h.fillMailbox(inbox, 100, 40, func(step int, _ *metadatapb.NumberMessagesResult) {
+		through := h.mustMailboxRecord(inbox).GetListedThroughUid()
 		if through == 0 {
 			if n := listingChunks(t, h, inbox); n != 0 {
 				t.Fatalf("step %d: %d listing chunks before the fill", step, n)
 			}
-			continue
+			return
 		}
 		listed = append(listed, through)
 		if got, want := h.listingEntries(inbox), h.recordEntries(inbox, through); !slices.Equal(got, want) {
@@ -168,6 +157,9 @@ func TestListingFillKeepsTheColumnEqual(t *testing.T) {
 		if got, want := h.listingEntries(inbox), h.recordEntries(inbox, through); !slices.Equal(got, want) {
 			t.Fatalf("step %d, after the interleaved commands, through %d: column\n%v\nrecords\n%v", step, through, got, want)
 		}
+	})
+	if rec := h.mustMailboxRecord(inbox); !rec.GetListingColumn() || rec.GetListedThroughUid() != 0 || !rec.GetNumbersComplete() || !rec.GetDatesComplete() {
+		t.Fatalf("complete: %v", rec)
 	}
 	if len(listed) < 5 {
 		t.Fatalf("fill points %v: too few commands to interleave", listed)

@@ -1,7 +1,6 @@
 package metadata
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -190,58 +189,16 @@ func (c *cmdCtx) evictMark(account string) error {
 // scanning from the floor of the last prune so that deleted keys below it are never
 // iterated again.
 func pruneMarks(tx *txn, now int64) error {
-	v, _, err := tx.get(keyMarkFloor)
-	if err != nil {
-		return err
-	}
-	floor := int64(decodeUint64(v))
-	if floor > now || tx.memo.marks.empty(floor, now) {
-		// Nothing expired since an earlier command of the batch looked (prunememo.go).
-		return nil
-	}
-	lower := binary.BigEndian.AppendUint64(append(make([]byte, 0, 9), prefixMarkAge), uint64(floor))
-	upper := []byte{prefixMarkAge + 1}
-	var expired [][]byte
-	var next uint64 // the expiry of the first mark not yet due (0: none)
-	err = scan(tx, lower, upper, func(k, _ []byte) (bool, error) {
-		if len(k) >= 9 {
-			if t := binary.BigEndian.Uint64(k[1:9]); t > uint64(now) {
-				next = t
-				return false, nil
-			}
-		}
-		expired = append(expired, append([]byte(nil), k...))
-		return len(expired) < markPruneBatch, nil
-	})
-	if err != nil {
-		return fmt.Errorf("prune marks: %w", err)
-	}
-	if len(expired) == 0 {
-		tx.memo.marks.learnBefore(floor, next)
-		return nil
-	}
 	c := &cmdCtx{tx: tx, now: now}
-	for _, k := range expired {
-		account, key, found := bytes.Cut(k[9:], []byte{0})
-		if !found {
-			return fmt.Errorf("prune marks: malformed key %x", k)
-		}
+	return pruneExpired(tx, "prune marks", prefixMarkAge, keyMarkFloor, &tx.memo.marks, now, markPruneBatch, func(ageKey []byte, account string, key []byte, expires int64) error {
 		rec := &metadatapb.MarkRecord{}
-		if found, err := getProto(tx, markKey(string(account), key), rec); err != nil {
+		if found, err := getProto(tx, markKey(account, key), rec); err != nil {
 			return err
-		} else if !found || rec.GetExpiresUnixNano() != int64(binary.BigEndian.Uint64(k[1:9])) {
-			return fmt.Errorf("prune marks: index entry %x has no mark", k)
+		} else if !found || rec.GetExpiresUnixNano() != expires {
+			return fmt.Errorf("prune marks: index entry %x has no mark", ageKey)
 		}
-		if err := c.removeMark(string(account), key); err != nil {
-			return err
-		}
-	}
-	last := int64(binary.BigEndian.Uint64(expired[len(expired)-1][1:9]))
-	tx.mustSet(keyMarkFloor, encodeUint64(uint64(last)))
-	if len(expired) < markPruneBatch {
-		tx.memo.marks.learnBefore(floor, next)
-	}
-	return nil
+		return c.removeMark(account, key)
+	})
 }
 
 // forgetMarks drops the marks of a deleted account.

@@ -84,7 +84,7 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 		out.Complete = dated && filledAt(ms.rec, c.level) // else the listing and thread keys follow
 		return result, err
 	}
-	after, done, err := c.walkColumn(ms.box().GetId(), ms.rec.GetNumberedThroughUid(), limit, func(uid uint32, rec []byte) error {
+	done, err := c.fillStage(ms, c.walkColumn, &ms.rec.NumberedThroughUid, &ms.rec.NumbersComplete, limit, func(uid uint32, rec []byte) error {
 		numbered, err := c.numberEntry(ms, uid, rec)
 		if numbered {
 			out.Numbered++
@@ -94,16 +94,13 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 	if err != nil {
 		return nil, err
 	}
-	ms.dirty = true
-	if done {
-		ms.rec.NumbersComplete, ms.rec.NumberedThroughUid = true, 0
-		// Else the dates follow (sortdates.go), then the listing (listingcolumn.go), then
-		// the thread keys (threadkeys.go).
-		out.Complete = filledAt(ms.rec, c.level)
+	if !done {
+		out.Complete, out.NumberedThroughUid = false, ms.rec.NumberedThroughUid
 		return result, nil
 	}
-	out.Complete, out.NumberedThroughUid = false, after
-	ms.rec.NumberedThroughUid = after
+	// Else the dates follow (sortdates.go), then the listing (listingcolumn.go), then the
+	// thread keys (threadkeys.go).
+	out.Complete = filledAt(ms.rec, c.level)
 	return result, nil
 }
 
@@ -125,9 +122,30 @@ func filled(rec *metadatapb.MailboxRecord) bool {
 	return filledAt(rec, FeatureLevel)
 }
 
-// walkColumn gives fn the column records of mailbox above after (both layouts,
-// sortColumnRecords), in UID order, at most limit of them; it returns the last UID it
-// went through and whether it reached the column's end.
+// fillStage is one stage of a NumberMessagesCommand on ms: walk gives fn the entries of
+// the mailbox above *through, at most limit of them; then *through holds the last UID it
+// went through or, where walk reached the end, *complete is set and *through is 0. It
+// returns whether the stage is complete. Everything comes from the store and the command,
+// so every replica writes the same.
+func (c *cmdCtx) fillStage(ms *mailboxState, walk entryWalk, through *uint32, complete *bool, limit int, fn func(uid uint32, rec []byte) error) (bool, error) {
+	after, done, err := walk(ms.box().GetId(), *through, limit, fn)
+	if err != nil {
+		return false, err
+	}
+	ms.dirty = true
+	if done {
+		*complete, *through = true, 0
+		return true, nil
+	}
+	*through = after
+	return false, nil
+}
+
+// entryWalk gives fn a mailbox's entries above after, in UID order, at most limit of
+// them; it returns the last UID it went through and whether it reached the end.
+type entryWalk func(mailbox uint64, after uint32, limit int, fn func(uid uint32, rec []byte) error) (through uint32, done bool, err error)
+
+// walkColumn is an entryWalk over the column records (both layouts, sortColumnRecords).
 func (c *cmdCtx) walkColumn(mailbox uint64, after uint32, limit int, fn func(uid uint32, rec []byte) error) (through uint32, done bool, err error) {
 	looked := 0
 	v := &view{r: c.tx}
@@ -156,6 +174,28 @@ func (c *cmdCtx) walkColumn(mailbox uint64, after uint32, limit int, fn func(uid
 		}
 	}
 	return after, false, nil
+}
+
+// walkRecords is an entryWalk over the message records; it reaches the end when it
+// finds fewer than limit above after.
+func (c *cmdCtx) walkRecords(mailbox uint64, after uint32, limit int, fn func(uid uint32, val []byte) error) (through uint32, done bool, err error) {
+	looked := 0
+	err = scan(c.tx, messageKey(mailbox, after+1), mailboxPrefixEnd(prefixMessage, mailbox), func(k, val []byte) (bool, error) {
+		if looked == limit {
+			return false, nil
+		}
+		uid := uidFromKey(k)
+		if err := fn(uid, val); err != nil {
+			return false, err
+		}
+		after = uid
+		looked++
+		return true, nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return after, looked < limit, nil
 }
 
 // numberEntry gives the column record rec of uid the numbers of its ids if its entry has

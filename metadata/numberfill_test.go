@@ -110,6 +110,25 @@ func cmdNumberMessages(account string, mailbox uint64, maxEntries uint32) *metad
 	return &metadatapb.Command{Op: &metadatapb.Command_NumberMessages{NumberMessages: &metadatapb.NumberMessagesCommand{Account: account, MailboxId: mailbox, MaxEntries: maxEntries}}}
 }
 
+// fillMailbox applies NumberMessagesCommands of maxEntries to alice's mailbox until one
+// answers complete, calling between (if not nil) with the step, from 0, and the result of
+// each that does not; it fails the test where step most+1 does not complete either.
+func (h *harness) fillMailbox(mailbox uint64, maxEntries uint32, most int, between func(step int, out *metadatapb.NumberMessagesResult)) {
+	h.t.Helper()
+	for step := 0; ; step++ {
+		out := h.ok(cmdNumberMessages(alice, mailbox, maxEntries)).GetNumberMessages()
+		if out.GetComplete() {
+			return
+		}
+		if step > most {
+			h.t.Fatalf("mailbox %d not complete after %d commands", mailbox, most)
+		}
+		if between != nil {
+			between(step, out)
+		}
+	}
+}
+
 // reopen closes h's FSM and opens its store again, as a restart does.
 func (h *harness) reopen() {
 	h.t.Helper()

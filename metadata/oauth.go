@@ -185,11 +185,7 @@ func (v *view) tenantOAuthSettings(tenant string) (*metadatapb.TenantOAuthSettin
 }
 
 func (s *Service) SetOAuthSettings(ctx context.Context, req *metadatapb.SetOAuthSettingsRequest) (*metadatapb.TenantOAuthSettings, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetOauthSettings{SetOauthSettings: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetOauthSettings(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetOauthSettings{SetOauthSettings: req}}, (*metadatapb.CommandResult).GetOauthSettings)
 }
 
 func (s *Service) GetOAuthSettings(ctx context.Context, req *metadatapb.GetOAuthSettingsRequest) (*metadatapb.TenantOAuthSettings, error) {

@@ -1,7 +1,9 @@
 package metadata
 
 import (
+	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 )
 
@@ -156,4 +158,58 @@ func (p *pruneMemo) track(key, value []byte, found bool) {
 			e.set(int64(decodeUint64(value)), len(value) == 8)
 		}
 	}
+}
+
+// pruneExpired is pruneDedup's and pruneMarks': it gives drop up to batch keys of the age
+// index under prefix (the expiry, then account NUL key) whose expiry is at or before now
+// (the retry horizon), scanning from the floor stored under floorKey, the expiry of the
+// last key the prune before took, so that deleted keys below it are never iterated again;
+// then it stores the new floor and teaches memo what it found. what names the prune in
+// errors.
+func pruneExpired(tx *txn, what string, prefix byte, floorKey []byte, memo *expiryMemo, now int64, batch int, drop func(ageKey []byte, account string, key []byte, expires int64) error) error {
+	v, _, err := tx.get(floorKey)
+	if err != nil {
+		return err
+	}
+	floor := int64(decodeUint64(v))
+	if floor > now || memo.empty(floor, now) {
+		// Nothing expired since an earlier command of the batch looked.
+		return nil
+	}
+	lower := binary.BigEndian.AppendUint64(append(make([]byte, 0, 9), prefix), uint64(floor))
+	upper := []byte{prefix + 1}
+	var expired [][]byte
+	var next uint64 // the expiry of the first key not yet due (0: none)
+	err = scan(tx, lower, upper, func(k, _ []byte) (bool, error) {
+		if len(k) >= 9 {
+			if t := binary.BigEndian.Uint64(k[1:9]); t > uint64(now) {
+				next = t
+				return false, nil
+			}
+		}
+		expired = append(expired, append([]byte(nil), k...))
+		return len(expired) < batch, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if len(expired) == 0 {
+		memo.learnBefore(floor, next)
+		return nil
+	}
+	for _, k := range expired {
+		account, key, found := bytes.Cut(k[9:], []byte{0})
+		if !found {
+			return fmt.Errorf("%s: malformed key %x", what, k)
+		}
+		if err := drop(k, string(account), key, int64(binary.BigEndian.Uint64(k[1:9]))); err != nil {
+			return err
+		}
+	}
+	last := int64(binary.BigEndian.Uint64(expired[len(expired)-1][1:9]))
+	tx.mustSet(floorKey, encodeUint64(uint64(last)))
+	if len(expired) < batch {
+		memo.learnBefore(floor, next)
+	}
+	return nil
 }

@@ -12,27 +12,15 @@ import (
 // The admin RPCs of issue 7: tenants, domains, account state and quotas.
 
 func (s *Service) DeleteTenant(ctx context.Context, req *metadatapb.DeleteTenantRequest) (*metadatapb.DeleteTenantResponse, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_DeleteTenant{DeleteTenant: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetDeleteTenant(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_DeleteTenant{DeleteTenant: req}}, (*metadatapb.CommandResult).GetDeleteTenant)
 }
 
 func (s *Service) AddDomain(ctx context.Context, req *metadatapb.AddDomainRequest) (*metadatapb.Tenant, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_AddDomain{AddDomain: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetTenant(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_AddDomain{AddDomain: req}}, (*metadatapb.CommandResult).GetTenant)
 }
 
 func (s *Service) RemoveDomain(ctx context.Context, req *metadatapb.RemoveDomainRequest) (*metadatapb.Tenant, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_RemoveDomain{RemoveDomain: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetTenant(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_RemoveDomain{RemoveDomain: req}}, (*metadatapb.CommandResult).GetTenant)
 }
 
 func (s *Service) SetAccountDisabled(ctx context.Context, req *metadatapb.SetAccountDisabledRequest) (*metadatapb.Account, error) {

@@ -145,6 +145,17 @@ func (s *Service) propose(ctx context.Context, requestID string, cmd *metadatapb
 	return res, nil
 }
 
+// proposeFor proposes cmd (propose) and returns what result takes from the command's
+// result: what a gRPC call that is one command answers.
+func proposeFor[R any](ctx context.Context, s *Service, requestID string, cmd *metadatapb.Command, result func(*metadatapb.CommandResult) R) (R, error) {
+	res, err := s.propose(ctx, requestID, cmd)
+	if err != nil {
+		var none R
+		return none, err
+	}
+	return result(res), nil
+}
+
 // read waits for the read point the request asked for (linearizable, or session
 // consistent: consistency.go) and returns a view of the FSM.
 func (s *Service) read(ctx context.Context) (*view, error) {
@@ -168,11 +179,7 @@ func accountName(email string) string {
 }
 
 func (s *Service) CreateTenant(ctx context.Context, req *metadatapb.CreateTenantRequest) (*metadatapb.Tenant, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_CreateTenant{CreateTenant: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetTenant(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_CreateTenant{CreateTenant: req}}, (*metadatapb.CommandResult).GetTenant)
 }
 
 func (s *Service) ListTenants(ctx context.Context, _ *metadatapb.ListTenantsRequest) (*metadatapb.ListTenantsResponse, error) {
@@ -436,11 +443,7 @@ func (s *Service) CreateMailbox(ctx context.Context, req *metadatapb.CreateMailb
 	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_CreateMailbox{CreateMailbox: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetMailbox(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_CreateMailbox{CreateMailbox: req}}, (*metadatapb.CommandResult).GetMailbox)
 }
 
 func (s *Service) DeleteMailbox(ctx context.Context, req *metadatapb.DeleteMailboxRequest) (*metadatapb.DeleteMailboxResponse, error) {
@@ -475,11 +478,7 @@ func (s *Service) Append(ctx context.Context, req *metadatapb.AppendRequest) (*m
 	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_Append{Append: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetAppend(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_Append{Append: req}}, (*metadatapb.CommandResult).GetAppend)
 }
 
 // ImportMessages appends messages with the UIDs and UIDVALIDITY of the server they are
@@ -497,11 +496,7 @@ func (s *Service) StoreFlags(ctx context.Context, req *metadatapb.StoreFlagsRequ
 	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_StoreFlags{StoreFlags: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetStoreFlags(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_StoreFlags{StoreFlags: req}}, (*metadatapb.CommandResult).GetStoreFlags)
 }
 
 func (s *Service) Copy(ctx context.Context, req *metadatapb.CopyRequest) (*metadatapb.CopyResponse, error) {
@@ -526,11 +521,7 @@ func (s *Service) Expunge(ctx context.Context, req *metadatapb.ExpungeRequest) (
 	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_Expunge{Expunge: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetExpunge(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_Expunge{Expunge: req}}, (*metadatapb.CommandResult).GetExpunge)
 }
 
 // ClaimRecent claims a mailbox's \Recent messages below up_to_uid for one IMAP4rev1
@@ -539,11 +530,7 @@ func (s *Service) ClaimRecent(ctx context.Context, req *metadatapb.ClaimRecentRe
 	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ClaimRecent{ClaimRecent: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetClaimRecent(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ClaimRecent{ClaimRecent: req}}, (*metadatapb.CommandResult).GetClaimRecent)
 }
 
 // ListMessages returns the SELECT view of a mailbox, or one page of it; it needs r (RFC
@@ -814,11 +801,7 @@ func (s *Service) SetAcl(ctx context.Context, req *metadatapb.SetAclRequest) (*m
 	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetAcl{SetAcl: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetAcl(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetAcl{SetAcl: req}}, (*metadatapb.CommandResult).GetAcl)
 }
 
 // DeleteAcl implements DELETEACL (RFC 4314 3.2); it needs a, or an admin call.
@@ -826,11 +809,7 @@ func (s *Service) DeleteAcl(ctx context.Context, req *metadatapb.DeleteAclReques
 	if err := normalizeActor(&req.User, &req.Account); err != nil {
 		return nil, err
 	}
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_DeleteAcl{DeleteAcl: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetAcl(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_DeleteAcl{DeleteAcl: req}}, (*metadatapb.CommandResult).GetAcl)
 }
 
 // GetAcl implements GETACL (RFC 4314 3.3); it needs a (RFC 4314 4), or an admin call.

@@ -334,11 +334,7 @@ func (v *view) activeSieveScripts(account string) (*metadatapb.GetActiveSieveScr
 // The Sieve RPCs.
 
 func (s *Service) PutSieveScript(ctx context.Context, req *metadatapb.PutSieveScriptRequest) (*metadatapb.SieveScript, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_PutSieveScript{PutSieveScript: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetSieveScript(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_PutSieveScript{PutSieveScript: req}}, (*metadatapb.CommandResult).GetSieveScript)
 }
 
 func (s *Service) DeleteSieveScript(ctx context.Context, req *metadatapb.DeleteSieveScriptRequest) (*metadatapb.DeleteSieveScriptResponse, error) {
@@ -349,19 +345,11 @@ func (s *Service) DeleteSieveScript(ctx context.Context, req *metadatapb.DeleteS
 }
 
 func (s *Service) RenameSieveScript(ctx context.Context, req *metadatapb.RenameSieveScriptRequest) (*metadatapb.SieveScript, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_RenameSieveScript{RenameSieveScript: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetSieveScript(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_RenameSieveScript{RenameSieveScript: req}}, (*metadatapb.CommandResult).GetSieveScript)
 }
 
 func (s *Service) SetActiveSieveScript(ctx context.Context, req *metadatapb.SetActiveSieveScriptRequest) (*metadatapb.SetActiveSieveScriptResponse, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetActiveSieveScript{SetActiveSieveScript: req}})
-	if err != nil {
-		return nil, err
-	}
-	return res.GetSetActiveSieveScript(), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_SetActiveSieveScript{SetActiveSieveScript: req}}, (*metadatapb.CommandResult).GetSetActiveSieveScript)
 }
 
 func (s *Service) GetSieveScript(ctx context.Context, req *metadatapb.GetSieveScriptRequest) (*metadatapb.SieveScript, error) {

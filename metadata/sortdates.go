@@ -188,21 +188,11 @@ func (c *cmdCtx) writeDateChunk(e *columnEdit) error {
 // dates_complete when it reaches the column's end; it returns whether it did.
 func (c *cmdCtx) fillDates(ms *mailboxState, limit int) (bool, error) {
 	mailbox := ms.box().GetId()
-	after, done, err := c.walkColumn(mailbox, ms.rec.GetDatedThroughUid(), limit, func(uid uint32, rec []byte) error {
+	return c.fillStage(ms, c.walkColumn, &ms.rec.DatedThroughUid, &ms.rec.DatesComplete, limit, func(uid uint32, rec []byte) error {
 		e := c.sortColumnEdit(mailbox, uid)
 		e.dateAdds, _ = dateRecordOfColumnRecord(e.dateAdds, rec)
 		return nil
 	})
-	if err != nil {
-		return false, err
-	}
-	ms.dirty = true
-	if done {
-		ms.rec.DatesComplete, ms.rec.DatedThroughUid = true, 0
-		return true, nil
-	}
-	ms.rec.DatedThroughUid = after
-	return false, nil
 }
 
 // sortDateRecords reads the dates projection of mailbox above afterUID, up to about

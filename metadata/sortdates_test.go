@@ -105,21 +105,14 @@ func TestSortDatesFillRestoresTheProjection(t *testing.T) {
 	if got := h.readDates(inbox, 0, 100, false); !bytes.Equal(got, want) {
 		t.Fatal("dates derived from a column without numbers and with 'C' entries differ")
 	}
-	for step := 0; ; step++ {
-		out := h.ok(cmdNumberMessages(alice, inbox, 37)).GetNumberMessages()
-		if out.GetComplete() {
-			break
-		}
+	h.fillMailbox(inbox, 37, 40, func(step int, _ *metadatapb.NumberMessagesResult) {
 		if step == 14 {
 			// An APPEND and an EXPUNGE while the dates are filled.
 			h.ok(cmdAppendDated(alice, inbox, "late1", "late2"))
 			h.ok(cmdStore(alice, inbox, metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(10, 11), uidRange(390, 390)}, `\Deleted`))
 			h.ok(cmdExpunge(alice, inbox))
 		}
-		if step > 40 {
-			t.Fatal("not complete after 40 commands")
-		}
-	}
+	})
 	rec := h.mustMailboxRecord(inbox)
 	if !rec.GetDatesComplete() || rec.GetDatedThroughUid() != 0 || !rec.GetNumbersComplete() {
 		t.Fatalf("after the fill: %v", rec)
@@ -172,11 +165,7 @@ func TestSortDatesFillWritesWhatAppendsWrote(t *testing.T) {
 			h.stripNumbers(inbox, 0)
 		}
 		h.stripDates(inbox)
-		for step := 0; !h.ok(cmdNumberMessages(alice, inbox, 64)).GetNumberMessages().GetComplete(); step++ {
-			if step > 20 {
-				t.Fatal("not complete after 20 commands")
-			}
-		}
+		h.fillMailbox(inbox, 64, 20, nil)
 		if !bytes.Equal(h.numberState(inbox), want) {
 			t.Fatalf("strip numbers %v: the filled store differs from the one the appends wrote", numbers)
 		}

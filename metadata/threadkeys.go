@@ -126,23 +126,13 @@ func (c *cmdCtx) dropThreadKeys(mailbox uint64, uid uint32) {
 // sets thread_keys_complete when it reaches the column's end; it returns whether it did.
 func (c *cmdCtx) fillThreadKeys(ms *mailboxState, limit int) (bool, error) {
 	mailbox := ms.box().GetId()
-	after, done, err := c.walkColumn(mailbox, ms.rec.GetThreadKeyedThroughUid(), limit, func(uid uint32, rec []byte) error {
+	return c.fillStage(ms, c.walkColumn, &ms.rec.ThreadKeyedThroughUid, &ms.rec.ThreadKeysComplete, limit, func(uid uint32, rec []byte) error {
 		_, n := protowire.ConsumeVarint(rec)
 		if entry, m := protowire.ConsumeBytes(rec[n:]); m >= 0 {
 			c.putThreadKeys(mailbox, uid, entry)
 		}
 		return nil
 	})
-	if err != nil {
-		return false, err
-	}
-	ms.dirty = true
-	if done {
-		ms.rec.ThreadKeysComplete, ms.rec.ThreadKeyedThroughUid = true, 0
-		return true, nil
-	}
-	ms.rec.ThreadKeyedThroughUid = after
-	return false, nil
 }
 
 // threadKeysFromColumn is chunkRecords of the projection for a mailbox without

@@ -102,11 +102,7 @@ func TestThreadKeysFillRestoresTheProjection(t *testing.T) {
 	if got := h.readThreadKeys(inbox, 0, 100, false); !bytes.Equal(got, want) {
 		t.Fatal("thread keys derived from the column differ")
 	}
-	for step := 0; ; step++ {
-		out := h.ok(cmdNumberMessages(alice, inbox, 37)).GetNumberMessages()
-		if out.GetComplete() {
-			break
-		}
+	h.fillMailbox(inbox, 37, 40, func(step int, _ *metadatapb.NumberMessagesResult) {
 		if step == 5 {
 			// An APPEND, an EXPUNGE on both sides of the fill point and a MOVE out while
 			// the projection is filled.
@@ -116,10 +112,7 @@ func TestThreadKeysFillRestoresTheProjection(t *testing.T) {
 			h.ok(cmdCopy(alice, inbox, archive, true, uidRange(300, 305)))
 			h.wantSortColumn()
 		}
-		if step > 40 {
-			t.Fatal("not complete after 40 commands")
-		}
-	}
+	})
 	rec := h.mustMailboxRecord(inbox)
 	if !rec.GetThreadKeysComplete() || rec.GetThreadKeyedThroughUid() != 0 {
 		t.Fatalf("after the fill: %v", rec)
@@ -145,11 +138,7 @@ func TestThreadKeysFillRestoresTheProjection(t *testing.T) {
 	h2.ok(cmdAppendDated(alice, box, blobs[:300]...))
 	want2 := h2.numberState(box)
 	h2.stripThreadKeys(box)
-	for step := 0; !h2.ok(cmdNumberMessages(alice, box, 64)).GetNumberMessages().GetComplete(); step++ {
-		if step > 20 {
-			t.Fatal("not complete after 20 commands")
-		}
-	}
+	h2.fillMailbox(box, 64, 20, nil)
 	if !bytes.Equal(h2.numberState(box), want2) {
 		t.Fatal("the filled store differs from the one the appends wrote")
 	}

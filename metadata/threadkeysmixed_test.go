@@ -7,8 +7,6 @@ import (
 	"os"
 	"strconv"
 	"testing"
-
-	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 func readAllTK(t testing.TB, f *FSM, mailbox uint64, read func(*view, uint64, uint32, int, bool) ([]byte, uint32, bool, error)) []byte {
@@ -40,27 +38,11 @@ func TestThreadKeysMixedStamps(t *testing.T) {
 	}
 	for seed := uint64(1); seed <= uint64(seeds); seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			r := rand.New(rand.NewPCG(seed, 7))
-			h := newHarness(t)
-			stamp := func(cmd *metadatapb.Command) *metadatapb.Command {
-				l := uint32(r.IntN(5))
-				cmd.FeatureLevel = &l
-				return cmd
-			}
-			h.ok(stamp(cmdTenant("example", "Example.ORG")))
-			h.ok(stamp(cmdAccount("Alice@Example.org")))
-			names := []string{"INBOX", "A", "B", "C"}
-			idOf := func(name string) uint64 {
-				if m := h.mailbox(alice, name); m != nil {
-					return m.GetId()
-				}
-				return 0
-			}
-			ids := map[uint64]bool{}
-			ops := map[string]int{}
+			m := newMixedStampsRun(t, rand.New(rand.NewPCG(seed, 7)), commandMix{steps: 500, ops: 11, deleteOneIn: 2, renameOps: 2, renameOneIn: 1})
+			h := m.h
 			completeChecks, partialChecks := 0, 0
 			check := func(step int, what string) {
-				for id := range ids {
+				for id := range m.ids {
 					rec, err := getMailboxRecord(h.f, id)
 					if err != nil || rec.GetMailbox() == nil {
 						// destroyed: no 't' chunk may remain
@@ -87,67 +69,10 @@ func TestThreadKeysMixedStamps(t *testing.T) {
 					}
 				}
 			}
-			n := 0
-			defer func() { t.Logf("ops %v complete checks %d partial checks %d", ops, completeChecks, partialChecks) }()
-			for step := 0; step < 500; step++ {
-				name := names[r.IntN(len(names))]
-				id := idOf(name)
-				var cmd *metadatapb.Command
-				var what string
-				switch op := r.IntN(11); {
-				case id == 0:
-					cmd, what = cmdCreateMailbox(alice, name), "create"
-				case op < 3:
-					var thr [][]string
-					for range 1 + r.IntN(5) {
-						n++
-						thr = append(thr, []string{fmt.Sprintf("m%d@x", n), fmt.Sprintf("m%d@x", r.IntN(n+1))})
-					}
-					cmd, what = cmdAppendThread(alice, id, thr...), "append"
-					if r.IntN(4) == 0 {
-						cmd, what = cmdAppend(alice, id, fmt.Sprintf("b%d", step)), "append-nokeys"
-					}
-				case op == 3:
-					a := uint32(1 + r.IntN(40))
-					cmd, what = cmdStore(alice, id, metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(a, a+uint32(r.IntN(10)))}, []string{`\Seen`, `\Flagged`, "kw"}[r.IntN(3)]), "store"
-				case op == 4:
-					a := uint32(1 + r.IntN(40))
-					cmd, what = cmdExpunge(alice, id, uidRange(a, a+uint32(r.IntN(5)))), "expunge"
-				case op == 5:
-					dst := idOf(names[r.IntN(len(names))])
-					if dst == 0 || dst == id {
-						continue
-					}
-					a := uint32(1 + r.IntN(40))
-					cmd, what = cmdCopy(alice, id, dst, r.IntN(2) == 0, uidRange(a, a+uint32(r.IntN(8)))), "copy/move"
-				case op == 6 && name != "INBOX" && r.IntN(2) == 0:
-					cmd, what = cmdDeleteMailbox(alice, name), "delete"
-				case op == 6 || op == 7:
-					to := names[1+r.IntN(3)]
-					if idOf(to) != 0 {
-						continue
-					}
-					cmd, what = cmdRename(alice, name, to), "rename"
-				default:
-					cmd, what = cmdNumberMessages(alice, id, uint32(1+r.IntN(6))), "fill"
-				}
-				if res := h.apply(stamp(cmd)); res.GetCode() == 0 {
-					ops[what]++
-				}
-				for _, nm := range names {
-					if i := idOf(nm); i != 0 {
-						ids[i] = true
-					}
-				}
-				check(step, what)
-			}
-			for id := range ids {
-				for i := 0; i < 1000; i++ {
-					res := h.apply(cmdNumberMessages(alice, id, 7))
-					if res.GetCode() != 0 || res.GetNumberMessages().GetComplete() {
-						break
-					}
-				}
+			defer func() { t.Logf("ops %v complete checks %d partial checks %d", m.ops, completeChecks, partialChecks) }()
+			m.run(check)
+			m.fillAll()
+			for id := range m.ids {
 				if rec, err := getMailboxRecord(h.f, id); err == nil && rec.GetMailbox() != nil && !rec.GetThreadKeysComplete() {
 					t.Fatalf("mailbox %d not thread_keys_complete after the fill", id)
 				}

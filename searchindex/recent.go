@@ -29,7 +29,7 @@ type RecentBodies struct {
 
 	mu     sync.Mutex
 	bodies map[string][]byte
-	order  []recentEntry // in the order kept, oldest first; may name bodies taken since
+	order  recentOrder[bodyRef]
 	held   int64
 	kept   uint64
 	taken  uint64
@@ -38,14 +38,69 @@ type RecentBodies struct {
 	records recentRecords
 }
 
-type recentEntry struct {
+// bodyRef names a body in the order by its key and size: an entry is live while the body
+// kept under its key has its size.
+type bodyRef struct {
 	key  string
-	at   time.Time
 	size int64
 }
 
-// staleAfter is how old a kept body may grow before it is dropped to make room.
+// staleAfter is how old a kept body or record may grow before it is dropped to make room.
 const staleAfter = time.Minute
+
+// recentOrder is the order in which RecentBodies kept its bodies or its records, oldest
+// first, each entry with the time it was kept. It may name items taken or dropped since,
+// and an item kept again stands in it once for every time: the store's live tells which
+// entries name an item kept now.
+type recentOrder[K comparable] struct {
+	entries []recentEntry[K]
+}
+
+type recentEntry[K comparable] struct {
+	item K
+	at   time.Time
+}
+
+func (o *recentOrder[K]) add(item K, at time.Time) {
+	o.entries = append(o.entries, recentEntry[K]{item: item, at: at})
+}
+
+// dropStale drops, through drop, the items of the oldest entries while they are older
+// than staleAfter and fits says no.
+func (o *recentOrder[K]) dropStale(now time.Time, fits func() bool, drop func(K)) {
+	cutoff := now.Add(-staleAfter)
+	for !fits() && len(o.entries) > 0 && o.entries[0].at.Before(cutoff) {
+		e := o.entries[0]
+		o.entries = o.entries[1:]
+		drop(e.item)
+	}
+}
+
+// compact pops the entries of items gone off the front. An item nobody takes (its APPEND
+// was refused after the body was stored, its message expunged before the indexer came)
+// holds the front, and with it the entries of every item kept and taken behind it: it
+// sweeps those once they are most of the order, count the items kept, keeping the newest
+// entry of an item kept again (amortized O(1) an add; review idxmem20).
+func (o *recentOrder[K]) compact(live func(K) bool, count int) {
+	for len(o.entries) > 0 && !live(o.entries[0].item) {
+		o.entries = o.entries[1:]
+	}
+	if len(o.entries) == 0 && cap(o.entries) > 1024 {
+		o.entries = nil
+	}
+	if len(o.entries) > 1024 && len(o.entries) > 2*count {
+		last := make(map[K]int, count)
+		for i, e := range o.entries {
+			last[e.item] = i
+		}
+		i := 0
+		o.entries = slices.DeleteFunc(o.entries, func(e recentEntry[K]) bool {
+			stale := !live(e.item) || last[e.item] != i
+			i++
+			return stale
+		})
+	}
+}
 
 // NewRecentBodies returns a hand-off that holds at most budget bytes of bodies, each at
 // most perBody bytes.
@@ -79,7 +134,7 @@ func (r *RecentBodies) Keep(key string, body io.ReaderAt, size int64) {
 		return
 	}
 	r.bodies[key] = b
-	r.order = append(r.order, recentEntry{key: key, at: time.Now(), size: size})
+	r.order.add(bodyRef{key: key, size: size}, time.Now())
 	r.held += size
 	r.kept++
 }
@@ -124,12 +179,10 @@ func putBodyBuffer(b []byte) {
 // makeRoom drops stale bodies until size more bytes fit the budget; false if they do
 // not. Under r.mu.
 func (r *RecentBodies) makeRoom(size int64) bool {
-	cutoff := time.Now().Add(-staleAfter)
-	for r.held+size > r.budget && len(r.order) > 0 && r.order[0].at.Before(cutoff) {
-		r.drop(r.order[0].key)
-	}
+	fits := func() bool { return r.held+size <= r.budget }
+	r.order.dropStale(time.Now(), fits, func(b bodyRef) { r.drop(b.key) })
 	r.compact()
-	return r.held+size <= r.budget
+	return fits()
 }
 
 // drop forgets the body under key and pops the oldest entries that are gone. Under r.mu.
@@ -141,34 +194,12 @@ func (r *RecentBodies) drop(key string) {
 	r.compact()
 }
 
-// compact pops the entries of taken bodies off the front of the order. Under r.mu.
+// compact pops the entries of bodies gone off the front of the order. Under r.mu.
 func (r *RecentBodies) compact() {
-	for len(r.order) > 0 {
-		if b, ok := r.bodies[r.order[0].key]; ok && int64(len(b)) == r.order[0].size {
-			break
-		}
-		r.order = r.order[1:]
-	}
-	if len(r.order) == 0 && cap(r.order) > 1024 {
-		r.order = nil
-	}
-	// A body nobody takes (its APPEND was refused after the body was stored, its message
-	// expunged before the indexer came) holds the front, and with it the entries of every
-	// body kept and taken behind it: sweep those once they are most of the list, keeping
-	// the newest entry of a key kept again (amortized O(1) a Keep; review idxmem20).
-	if len(r.order) > 1024 && len(r.order) > 2*len(r.bodies) {
-		last := make(map[string]int, len(r.bodies))
-		for i, e := range r.order {
-			last[e.key] = i
-		}
-		i := 0
-		r.order = slices.DeleteFunc(r.order, func(e recentEntry) bool {
-			_, kept := r.bodies[e.key]
-			stale := !kept || last[e.key] != i
-			i++
-			return stale
-		})
-	}
+	r.order.compact(func(e bodyRef) bool {
+		b, ok := r.bodies[e.key]
+		return ok && int64(len(b)) == e.size
+	}, len(r.bodies))
 }
 
 // take removes and returns the body under key, nil if none is kept.

@@ -25,7 +25,7 @@ func TestRecentOrderBounded(t *testing.T) {
 		r.Close()
 	}
 	recent.mu.Lock()
-	n, held := len(recent.order), len(recent.bodies)
+	n, held := len(recent.order.entries), len(recent.bodies)
 	recent.mu.Unlock()
 	if n > 1024 {
 		t.Errorf("order holds %d entries for %d bodies kept: it grows with every APPEND", n, held)

@@ -91,8 +91,8 @@ func TestRecentBodies(t *testing.T) {
 	}
 	// Once stale, old bodies make room.
 	recent.mu.Lock()
-	for i := range recent.order {
-		recent.order[i].at = recent.order[i].at.Add(-2 * staleAfter)
+	for i := range recent.order.entries {
+		recent.order.entries[i].at = recent.order.entries[i].at.Add(-2 * staleAfter)
 	}
 	recent.mu.Unlock()
 	b := []byte(strings.Repeat("d", 40))

@@ -34,16 +34,16 @@ type recentRecord struct {
 	size        int64 // proto.Size of structure, charged to recentRecords.bytes
 }
 
-type recentRecordEntry struct {
+// recordRef names a kept record in the order.
+type recordRef struct {
 	ref mailboxRef
 	uid uint32
-	at  time.Time
 }
 
 // recentRecords is under RecentBodies.mu.
 type recentRecords struct {
 	byMailbox map[mailboxRef]map[uint32]recentRecord
-	order     []recentRecordEntry // oldest first; may name records taken since
+	order     recentOrder[recordRef]
 	count     int
 	bytes     int64 // sizes of the records kept
 	kept      uint64
@@ -88,7 +88,7 @@ func (r *RecentBodies) KeepAppended(account string, mailbox uint64, resp *metada
 		}
 		rs.bytes += sizes[i]
 		box[uid] = recentRecord{uidValidity: resp.GetUidValidity(), blobKey: msgs[i].GetBlobKey(), structure: msgs[i].GetStructure(), size: sizes[i]}
-		rs.order = append(rs.order, recentRecordEntry{ref: ref, uid: uid, at: now})
+		rs.order.add(recordRef{ref: ref, uid: uid}, now)
 		rs.kept++
 	}
 }
@@ -96,13 +96,8 @@ func (r *RecentBodies) KeepAppended(account string, mailbox uint64, resp *metada
 // makeRoom drops stale records until n more of size bytes fit the count and budget;
 // false if they do not.
 func (rs *recentRecords) makeRoom(n int, size, budget int64, now time.Time) bool {
-	cutoff := now.Add(-staleAfter)
 	fits := func() bool { return rs.count+n <= maxRecentRecords && rs.bytes+size <= budget }
-	for !fits() && len(rs.order) > 0 && rs.order[0].at.Before(cutoff) {
-		e := rs.order[0]
-		rs.order = rs.order[1:]
-		rs.remove(e.ref, e.uid)
-	}
+	rs.order.dropStale(now, fits, func(e recordRef) { rs.remove(e.ref, e.uid) })
 	rs.compact()
 	return fits()
 }
@@ -123,35 +118,12 @@ func (rs *recentRecords) remove(ref mailboxRef, uid uint32) bool {
 	return true
 }
 
-// compact pops the entries of records gone off the front of the order, and sweeps them
-// all once they are most of it (a record nobody takes holds the front).
+// compact pops the entries of records gone off the front of the order.
 func (rs *recentRecords) compact() {
-	for len(rs.order) > 0 {
-		if _, ok := rs.byMailbox[rs.order[0].ref][rs.order[0].uid]; ok {
-			break
-		}
-		rs.order = rs.order[1:]
-	}
-	if len(rs.order) == 0 {
-		rs.order = nil
-		return
-	}
-	if len(rs.order) > 1024 && len(rs.order) > 2*rs.count {
-		live := rs.order[:0:0]
-		seen := make(map[recentRecordEntry]bool, rs.count)
-		for i := len(rs.order) - 1; i >= 0; i-- {
-			e := rs.order[i]
-			k := recentRecordEntry{ref: e.ref, uid: e.uid}
-			if _, ok := rs.byMailbox[e.ref][e.uid]; ok && !seen[k] {
-				seen[k] = true
-				live = append(live, e)
-			}
-		}
-		for i, j := 0, len(live)-1; i < j; i, j = i+1, j-1 {
-			live[i], live[j] = live[j], live[i]
-		}
-		rs.order = live
-	}
+	rs.order.compact(func(e recordRef) bool {
+		_, ok := rs.byMailbox[e.ref][e.uid]
+		return ok
+	}, rs.count)
 }
 
 // hasRecords reports whether records of account's mailbox are kept.
