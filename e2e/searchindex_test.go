@@ -1,15 +1,21 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/strata-mail/strata/internal/etcdtest"
+	"github.com/strata-mail/strata/internal/testwait"
 )
 
 // TestIndexRebuild drives `strata index rebuild` of the built binary against a running
@@ -81,5 +87,54 @@ func TestIndexRebuild(t *testing.T) {
 	}
 	if out, err := srv.admin("index", "rebuild"); err == nil || !strings.Contains(out, "name one EMAIL or --tenant T") {
 		t.Errorf("index rebuild of no account: %v\n%s", err, out)
+	}
+}
+
+// TestClusterIndexRebuild: in a 3-node cluster whose metadata nodes all keep a search
+// index, `strata index rebuild --etcd` rebuilds the account's index on each node, the two
+// followers too: each reads its own applied state (metadata.LocalReads), where a
+// follower's reads used to be refused NOT_LEADER, so only the leader's index was ever
+// built and a rebuild sent to a follower failed.
+func TestClusterIndexRebuild(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	blobDir := t.TempDir()
+	etcd := etcdtest.Start(t)
+	var nodes []*metaNode
+	for _, id := range []string{"n1", "n2", "n3"} {
+		nodes = append(nodes, newMetaNode(t, id, etcd, slices.Concat(clusterNodeFlags, []string{"--search-index", "--blob-dir", blobDir})...))
+	}
+	startNodes(t, nodes)
+	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	addClusterAccount(t, etcd)
+	fe := startFrontend(t, "A", etcd, "--blob", "fs", "--blob-dir", blobDir)
+	var c *imapclient.Client
+	testwait.Until(t, time.Minute, func() error {
+		var err error
+		if c, err = imapclient.DialInsecure(fe.imapAddr, nil); err != nil {
+			return err
+		}
+		if err = c.Login("u@acme.test", "pw").Wait(); err != nil {
+			c.Close()
+		}
+		return err
+	})
+	t.Cleanup(func() { c.Close() })
+	for i := range 3 {
+		if _, err := appendMessage(c, "INBOX", testMessage(i), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(strataBin, append([]string{"index", "rebuild", "u@acme.test", "--etcd", etcd}, adminTLSArgs(t)...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("index rebuild --etcd: %v\n%s", err, out)
+	}
+	for _, id := range []string{"n1", "n2", "n3"} {
+		if !regexp.MustCompile(`u@acme\.test on ` + id + ` +100% .*\(3/3\)`).Match(out) {
+			t.Errorf("no progress bar of %s:\n%s", id, out)
+		}
+	}
+	if !strings.Contains(string(out), "rebuilt the search index of 1 account(s) on 3 node(s)") {
+		t.Errorf("index rebuild --etcd:\n%s", out)
 	}
 }
