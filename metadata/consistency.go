@@ -77,6 +77,16 @@ func sessionMinIndex(ctx context.Context) (uint64, bool) {
 	return index, ok
 }
 
+// LocalReads returns ctx for the calls a node makes in process to its own service to
+// follow its own state, such as its search indexer (searchindex, "Where it runs"): they
+// are session reads at index 0, answered from this node's applied state on a follower as
+// on the leader, so every replica's indexer can read what its FSM's change feed announced
+// (without it a follower's reads were refused NOT_LEADER and only the leader's index was
+// built). A follower cut off from the leader still refuses them (readPoint).
+func LocalReads(ctx context.Context) context.Context {
+	return context.WithValue(ctx, minIndexKey{}, uint64(0))
+}
+
 // withMinIndex records the request's MinIndexHeader in ctx; an unparsable value is
 // refused rather than read as linearizable.
 func withMinIndex(ctx context.Context) (context.Context, bool, error) {

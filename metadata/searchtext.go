@@ -45,7 +45,10 @@ func (s *Service) SearchText(ctx context.Context, req *metadatapb.SearchTextRequ
 	return s.textIndex.SearchText(ctx, r)
 }
 
-// RebuildSearchIndex rebuilds the account's index on this node, streaming progress.
+// RebuildSearchIndex rebuilds the account's index on this node, streaming progress. Each
+// node, follower or leader, keeps its own index of its group's accounts and rebuilds it
+// from its own applied state (LocalReads); this call reaches only the node it is sent to,
+// and `strata index rebuild --etcd` sends it to every registered node.
 func (s *Service) RebuildSearchIndex(req *metadatapb.RebuildSearchIndexRequest, stream grpc.ServerStreamingServer[metadatapb.RebuildSearchIndexProgress]) error {
 	if s.textIndex == nil {
 		return status.Error(codes.FailedPrecondition, "this node keeps no search index")
@@ -54,7 +57,7 @@ func (s *Service) RebuildSearchIndex(req *metadatapb.RebuildSearchIndexRequest, 
 		return status.Error(codes.InvalidArgument, "rebuild search index: no account")
 	}
 	var sendErr error
-	err := s.textIndex.Rebuild(stream.Context(), normalizeOwner(req.GetAccount()), func(done, total uint64) {
+	err := s.textIndex.Rebuild(LocalReads(stream.Context()), normalizeOwner(req.GetAccount()), func(done, total uint64) {
 		if sendErr == nil {
 			sendErr = stream.Send(&metadatapb.RebuildSearchIndexProgress{Done: done, Total: total})
 		}

@@ -148,5 +148,12 @@
 // stay stateless: they ask the Metadata service's SearchText RPC, routed like every other
 // call of the account, for candidates, and combine them with the rest of the SEARCH
 // evaluation. Followers index too, so any replica can answer; a replica that lags only
-// returns more candidates (Superset).
+// returns more candidates (Superset). Each replica's indexer reads its own node's applied
+// state (metadata.LocalReads, set by fsmfeed), on a follower as on the leader: the change
+// feed it follows is that node's FSM's. So every metadata node holds an index of every
+// account of its group, each its own: a rebuild (RebuildSearchIndex) recreates the index
+// of the node it is sent to only, and `strata index rebuild --etcd` sends it to every
+// node registered in etcd, one after the other. SearchText is a linearizable read today
+// (frontends send it to the leader), so the followers' indexes serve once one of them
+// leads.
 package searchindex

@@ -148,6 +148,10 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	imapLimits, err := imapLimitsFromFlags(f, imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP, MaxConnectionsPerAccount: security.maxConnsPerAccount})
+	if err != nil {
+		return err
+	}
 	lmtpListen, _ := f.GetString("lmtp-listen")
 	lmtpPublic, _ := f.GetBool("lmtp-allow-public")
 	hostname, _ := f.GetString("hostname")
@@ -237,7 +241,7 @@ func runFrontend(cmd *cobra.Command, _ []string) error {
 		DisableCompress:       noCompress,
 		SearchIndex:           searchIndex,
 		MaxMessageSize:        maxSize,
-		Limits:                imapLimitsFromFlags(f, imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP, MaxConnectionsPerAccount: security.maxConnsPerAccount}),
+		Limits:                imapLimits,
 		AdminURI:              adminURI,
 	}
 	if tlsCert != "" {

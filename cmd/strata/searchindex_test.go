@@ -1,8 +1,17 @@
 package main
 
 import (
+	"context"
+	"io"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/internal/etcdtest"
+	"github.com/strata-mail/strata/replication/directory"
 )
 
 // TestThreadNumbersCommand: `strata index thread-numbers` reaches NumberAccountMessages
@@ -22,5 +31,59 @@ func TestThreadNumbersCommand(t *testing.T) {
 	}
 	if out, err := strata(t, srv, "index", "thread-numbers"); err == nil || !strings.Contains(out+err.Error(), "name one EMAIL or --tenant T") {
 		t.Fatalf("no account: %q, %v", out, err)
+	}
+}
+
+// TestIndexRebuildEveryNode: with --etcd, `strata index rebuild` rebuilds on every
+// metadata node registered there, each dialed on its own, since each keeps its own index
+// (searchindex, "Where it runs"): here three real servers, each its own metadata node
+// whose copy of the account holds a different number of messages, so each progress bar
+// shows the node that drew it. A node without an index is skipped and named.
+func TestIndexRebuildEveryNode(t *testing.T) {
+	etcd := etcdtest.Start(t)
+	client, err := directory.Dial(etcd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() }) // after the registrations' Close (cleanups run last first)
+	dir := directory.New(client, nil)
+	for i, id := range []string{"n1", "n2", "n3"} {
+		srv := startAdminServerWith(t, func(cfg *embedded.Config) { cfg.DisableSearchIndex = id == "n3" })
+		mustStrata(t, srv, "tenant", "add", "acme", "--domains", "acme.test")
+		mustStrata(t, srv, "user", "add", "alice@acme.test", "--password", "pw")
+		c, err := imapclient.DialInsecure(srv.IMAPAddr(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Login("alice@acme.test", "pw").Wait(); err != nil {
+			t.Fatal(err)
+		}
+		for range i + 1 {
+			msg := "Subject: hello\r\n\r\nzeppelin\r\n"
+			cmd := c.Append("INBOX", int64(len(msg)), nil)
+			io.WriteString(cmd, msg)
+			cmd.Close()
+			if _, err := cmd.Wait(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
+		reg, err := dir.Register(t.Context(), directory.NodeInfo{ID: id, GRPCAddr: srv.GRPCAddr()}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { reg.Close(context.Background()) })
+	}
+	stdout, stderr, err := runStrataIn(t, "", "index", "rebuild", "alice@acme.test", "--etcd", etcd, "--insecure-plaintext-cluster")
+	if err != nil {
+		t.Fatalf("index rebuild --etcd: %v\n%s%s", err, stdout, stderr)
+	}
+	for _, bar := range []string{`alice@acme\.test on n1 +100% .*\(1/1\)`, `alice@acme\.test on n2 +100% .*\(2/2\)`} {
+		if !regexp.MustCompile(bar).MatchString(stderr) {
+			t.Errorf("no progress bar %s in:\n%s", bar, stderr)
+		}
+	}
+	if stdout != "n3 keeps no search index: skipped\nrebuilt the search index of 1 account(s) on 2 node(s)\n" {
+		t.Errorf("index rebuild --etcd: %q", stdout)
 	}
 }

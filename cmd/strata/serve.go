@@ -123,6 +123,10 @@ func runServe(cmd *cobra.Command, _ []string) error {
 	if err != nil {
 		return err
 	}
+	imapLimits, err := imapLimitsFromFlags(f, imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP, MaxConnectionsPerAccount: security.maxConnsPerAccount})
+	if err != nil {
+		return err
+	}
 	outboundCfg, _, err := outboundConfigFromFlags(f, "", logger)
 	if err != nil {
 		return err
@@ -169,7 +173,7 @@ func runServe(cmd *cobra.Command, _ []string) error {
 		ManageSieveListen:     sieveListen,
 		TLSCertFile:           tlsCert,
 		TLSKeyFile:            tlsKey,
-		IMAPLimits:            imapLimitsFromFlags(f, imap.Limits{MaxConnections: maxConns, MaxConnectionsPerIP: maxConnsPerIP, MaxConnectionsPerAccount: security.maxConnsPerAccount}),
+		IMAPLimits:            imapLimits,
 		TLSPolicy:             security.tlsPolicy,
 		AuthGuard:             guardCfg,
 		Logins:                security.logins,

@@ -206,20 +206,24 @@ const (
 	defaultIdleTimeout         = 30 * time.Minute
 	defaultLoginTimeout        = 2 * time.Minute
 	defaultWriteTimeout        = writeTimeout
-	defaultMaxSortMessages     = 2_000_000
-	defaultSortTimeout         = time.Minute
+	defaultMaxSortMessages     = DefaultMaxSortMessages
+	defaultSortTimeout         = DefaultSortTimeout
 	defaultSortCacheMessages   = 1_000_000
-	defaultSearchTimeout       = time.Minute
-	defaultMaxBodyScan         = 250000
+	defaultSearchTimeout       = DefaultSearchTimeout
+	defaultMaxBodyScan         = DefaultMaxBodyScan
 	defaultMaxMultiSearchBoxes = DefaultMaxMultiSearchMailboxes
 	defaultMaxMultiSearchMsgs  = DefaultMaxMultiSearchMessages
 )
 
-// The defaults of Limits.MaxMultiSearchMailboxes and MaxMultiSearchMessages, which
-// `strata serve` and `strata frontend` take as flags.
+// The defaults of the bounds of Limits on SEARCH, SORT and THREAD that `strata serve` and
+// `strata frontend` take as flags (cmd/strata/imaplimits.go).
 const (
 	DefaultMaxMultiSearchMailboxes = 1000
 	DefaultMaxMultiSearchMessages  = 2_000_000
+	DefaultMaxSortMessages         = 2_000_000
+	DefaultSortTimeout             = time.Minute
+	DefaultSearchTimeout           = time.Minute
+	DefaultMaxBodyScan             = 250_000
 )
 
 func (l Limits) withDefaults() Limits {

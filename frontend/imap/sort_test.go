@@ -234,3 +234,48 @@ func TestSortKeysDerived(t *testing.T) {
 		}
 	}
 }
+
+// TestSortLimits: a SORT or THREAD whose search matches more messages than
+// Limits.MaxSortMessages, or whose keys take longer to read than Limits.SortTimeout, ends
+// NO [LIMIT] (RFC 5530 3) and the session goes on: a narrower SORT answers, and so do other
+// commands. A SortTimeout of 1ns has passed before the first key is read (sort.go
+// fillSortKeys checks the deadline before each batch), so no machine is fast enough to
+// beat it, and a refused command caches no key that would let the next one skip the check.
+func TestSortLimits(t *testing.T) {
+	started := func(edit func(*embedded.Config)) *rawConn {
+		srv := startServerWith(t, edit)
+		c := login(t, srv)
+		for i := range 3 {
+			appendMessage(t, c, "INBOX", testMessage(fmt.Sprintf("subject %d", i), "body"))
+		}
+		c.Logout().Wait()
+		rc := loginRaw(t, srv)
+		rc.ok("SELECT INBOX")
+		return rc
+	}
+	ordering := []string{"SORT (SUBJECT) UTF-8 ALL", "UID SORT (DATE) UTF-8 ALL", "SORT RETURN (COUNT) (ARRIVAL) UTF-8 ALL",
+		"THREAD REFERENCES UTF-8 ALL", "UID THREAD ORDEREDSUBJECT UTF-8 ALL"}
+
+	rc := started(func(cfg *embedded.Config) { cfg.IMAPLimits.MaxSortMessages = 2 })
+	for _, cmd := range ordering {
+		rc.expect(cmd, "NO [LIMIT] More than 2 messages to order")
+	}
+	if got := rc.ok("SORT (REVERSE SUBJECT) UTF-8 1:2"); !slices.Equal(got, []string{"* SORT 2 1"}) {
+		t.Errorf("SORT of 2 messages under the bound: %q", got)
+	}
+	if got := rc.ok("THREAD ORDEREDSUBJECT UTF-8 2:3"); !slices.Equal(got, []string{"* THREAD (2)(3)"}) {
+		t.Errorf("THREAD of 2 messages under the bound: %q", got)
+	}
+
+	rc = started(func(cfg *embedded.Config) { cfg.IMAPLimits.SortTimeout = time.Nanosecond })
+	for _, cmd := range ordering {
+		rc.expect(cmd, "NO [LIMIT] Ordering took longer than 1ns")
+	}
+	if got := rc.ok("SEARCH ALL"); !slices.Equal(got, []string{"* SEARCH 1 2 3"}) {
+		t.Errorf("SEARCH after the refused SORTs: %q", got)
+	}
+	if got := rc.ok("FETCH 3 (UID)"); !slices.Equal(got, []string{"* 3 FETCH (UID 3)"}) {
+		t.Errorf("FETCH after the refused SORTs: %q", got)
+	}
+	rc.expect("SORT (SUBJECT) UTF-8 ALL", "NO [LIMIT] Ordering took longer than 1ns")
+}

@@ -68,7 +68,9 @@ func Start(dir string, fsm *metadata.FSM, svc *metadata.Service, meta metadatapb
 	ix := searchindex.NewIndexer(idx, meta, blobs, logger)
 	svc.SetTextIndex(ix)
 	sub := fsm.Subscribe(0)
-	ctx, cancel := context.WithCancel(context.Background())
+	// Reads of this node's own state, a follower's too (metadata.LocalReads): the
+	// change feed it follows is this node's FSM's.
+	ctx, cancel := context.WithCancel(metadata.LocalReads(context.Background()))
 	done := make(chan struct{}, 2)
 	go func() { ix.Run(ctx); done <- struct{}{} }()
 	go func() {
