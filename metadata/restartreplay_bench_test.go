@@ -3,8 +3,8 @@ package metadata
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime/pprof"
