@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -152,6 +153,9 @@ func importedMessage(n int) *metadatapb.NewMessage {
 
 func dirBytes(tb testing.TB, dir string) int64 {
 	tb.Helper()
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return 0
+	}
 	var total int64
 	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -174,8 +178,8 @@ func dirBytes(tb testing.TB, dir string) int64 {
 // 20,000) in Append commands of 64 through a real single-voter node, closes it, and then
 // measures each restart: from Open until the first write after it is applied (raft hands
 // the FSM the log after the last snapshot before that write), with the process's CPU
-// time over that span, the entries raft handed the FSM again, and the raft directory's
-// size.
+// time over that span and the entries raft handed the FSM again; and the size of the
+// raft log and snapshot directories after the fill.
 //
 // At the end it times one snapshot of the store (snapshot-ms). STRATA_REPLAY_SNAPSHOT_BYTES
 // sets the node's SnapshotBytes (1099511627776: none, as before it existed).
@@ -197,8 +201,8 @@ func BenchmarkRestartReplay(b *testing.B) {
 	b.Logf("filled %d messages in %v; applied index %d, last snapshot at %s", messages, fillTime.Round(time.Millisecond),
 		node.AppliedIndex(), node.Stats()["last_snapshot_index"])
 	closeReplayNode(b, fsm, node)
-	raftDir := filepath.Join(dir, "raft")
-	raftBytes := dirBytes(b, raftDir)
+	logBytes := dirBytes(b, filepath.Join(dir, "raft", "log"))
+	snapshotBytes := dirBytes(b, filepath.Join(dir, "raft", "snapshots"))
 
 	if path := os.Getenv("STRATA_REPLAY_CPUPROFILE"); path != "" {
 		// The restarts alone, without the fill that -cpuprofile would hold.
@@ -234,7 +238,8 @@ func BenchmarkRestartReplay(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/restart")
 	b.ReportMetric(float64(handed)/float64(b.N), "entries-handed/restart")
-	b.ReportMetric(float64(raftBytes)/(1<<20), "raft-MiB")
+	b.ReportMetric(float64(logBytes)/(1<<20), "log-MiB")
+	b.ReportMetric(float64(snapshotBytes)/(1<<20), "snapshots-MiB")
 	b.ReportMetric(fillTime.Seconds(), "fill-s")
 
 	fsm, node = openReplayNode(b, dir, tune)

@@ -61,10 +61,15 @@ func (g *logGrowth) stored(index, bytes, entries uint64) {
 	over := g.total.bytes-g.base.bytes >= g.threshold
 	g.mu.Unlock()
 	if over {
-		select {
-		case g.over <- struct{}{}:
-		default:
-		}
+		g.signal()
+	}
+}
+
+// signal leaves a signal on over unless one is pending.
+func (g *logGrowth) signal() {
+	select {
+	case g.over <- struct{}{}:
+	default:
 	}
 }
 
@@ -107,10 +112,7 @@ func (n *Node) snapshotOnGrowth(growth *logGrowth, storedAtStart, trailingBytes,
 				return
 			case <-time.After(replayPoll):
 			}
-			select {
-			case growth.over <- struct{}{}:
-			default:
-			}
+			growth.signal()
 			continue
 		}
 		// Raft snapshots on its own too (SnapshotThreshold), and a follower installs the
@@ -143,6 +145,13 @@ func (n *Node) snapshotOnGrowth(growth *logGrowth, storedAtStart, trailingBytes,
 		case <-n.ctx.Done():
 			return
 		case <-time.After(wait):
+		}
+		// Writes during the snapshot and the wait may have passed the threshold again;
+		// their signal was taken meanwhile, or there were none, and a node that goes
+		// quiet must not keep more than the threshold until its next write.
+		growth.snapshotAt(n.lastSnapshotIndex())
+		if bytes, _ := growth.sinceSnapshot(); bytes >= growth.threshold {
+			growth.signal()
 		}
 	}
 }
