@@ -18,9 +18,9 @@
 //     reads every entry after the snapshot twice (NewRaft's scan for configuration entries,
 //     then the replay), whatever the state machine holds. The node asks raft for a snapshot
 //     once the entries stored after the latest one take Config.SnapshotBytes (loggrowth.go),
-//     and none while raft replays what was stored when it started; before each it sets
-//     raft's TrailingLogs to about Config.TrailingBytes of entries of their mean size, never
-//     above Config.TrailingLogs. Such a snapshot is an ordinary raft snapshot (BeforeSnapshot,
+//     and none while raft replays what was stored when it started. Before each, and every
+//     minute, it sets raft's TrailingLogs to about Config.TrailingBytes of entries of the
+//     mean size of those after the latest snapshot, never above Config.TrailingLogs. Such a snapshot is an ordinary raft snapshot (BeforeSnapshot,
 //     Persist, then compaction), so every invariant here holds for it.
 //   - A snapshot carries the state machine's own applied index, and Restore adopts it: after
 //     Restore, AppliedIndex() is at least the index raft recorded for the snapshot (Open checks

@@ -25,6 +25,8 @@ const (
 	minTrailingLogs = 64
 	// replayPoll is how often a node that starts looks whether raft has replayed the log.
 	replayPoll = 100 * time.Millisecond
+	// retrailInterval is how often TrailingLogs follows the mean size of recent entries.
+	retrailInterval = time.Minute
 	// snapshotRetryDelay spaces byte-triggered snapshots after a failed one.
 	snapshotRetryDelay = 10 * time.Second
 )
@@ -98,12 +100,27 @@ func (g *logGrowth) sinceSnapshot() (bytes, entries uint64) {
 // snapshots of a large store under a heavy import take at most half the time. It takes
 // none before raft has handed the state machine the log stored at the start (up to
 // storedAtStart): one taken during that replay would cover only part of it.
+//
+// Between snapshots it keeps raft's TrailingLogs at about trailingBytes of entries of the
+// mean size of those after the latest snapshot, so that the snapshots raft takes on its
+// own count compact to the same bound, and a log of small entries after large ones keeps
+// more of them again.
 func (n *Node) snapshotOnGrowth(growth *logGrowth, storedAtStart, trailingBytes, maxTrailing uint64) {
 	defer n.wg.Done()
+	retrail := time.NewTicker(retrailInterval)
+	defer retrail.Stop()
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
+		case <-retrail.C:
+			growth.snapshotAt(n.lastSnapshotIndex())
+			if bytes, entries := growth.sinceSnapshot(); entries >= minTrailingLogs {
+				if err := n.boundTrailingLogs(bytes/entries, trailingBytes, maxTrailing); err != nil {
+					n.logger.Warn("bound the raft log kept behind a snapshot", "err", err)
+				}
+			}
+			continue
 		case <-growth.over:
 		}
 		if n.raft.AppliedIndex() < storedAtStart {
