@@ -14,6 +14,14 @@
 //     After Open the state machine is never behind the first entry of the (possibly compacted)
 //     log; raft replays the entries after the snapshot and the state machine skips those it
 //     already holds.
+//   - The log after the latest snapshot is bounded in bytes as well as in entries: a start
+//     reads every entry after the snapshot twice (NewRaft's scan for configuration entries,
+//     then the replay), whatever the state machine holds. The node asks raft for a snapshot
+//     once the entries stored after the latest one take Config.SnapshotBytes (loggrowth.go),
+//     and none while raft replays what was stored when it started. Before each, and every
+//     minute, it sets raft's TrailingLogs to about Config.TrailingBytes of entries of the
+//     mean size of those after the latest snapshot, never above Config.TrailingLogs. Such a snapshot is an ordinary raft snapshot (BeforeSnapshot,
+//     Persist, then compaction), so every invariant here holds for it.
 //   - A snapshot carries the state machine's own applied index, and Restore adopts it: after
 //     Restore, AppliedIndex() is at least the index raft recorded for the snapshot (Open checks
 //     this). A snapshot may hold state past the index raft labels it with; that is safe because

@@ -42,6 +42,9 @@ type logStore struct {
 
 	indexMu     sync.RWMutex
 	first, last uint64
+
+	// growth, when set, counts what StoreLogs stores (loggrowth.go).
+	growth *logGrowth
 }
 
 var (
@@ -197,9 +200,11 @@ func (s *logStore) StoreLogs(logs []*raft.Log) error {
 	b := s.db.NewBatch()
 	defer func() { _ = b.Close() }()
 	var buf []byte
+	var bytes uint64
 	low, high := logs[0].Index, logs[0].Index
 	for _, l := range logs {
 		buf = encodeLog(buf[:0], l)
+		bytes += uint64(len(buf))
 		if err := b.Set(logKey(l.Index), buf, nil); err != nil {
 			return fmt.Errorf("raft log store: store log %d: %w", l.Index, err)
 		}
@@ -214,7 +219,39 @@ func (s *logStore) StoreLogs(logs []*raft.Log) error {
 	}
 	s.last = max(s.last, high)
 	s.indexMu.Unlock()
+	if s.growth != nil {
+		s.growth.stored(high, bytes, uint64(len(logs)))
+	}
 	return nil
+}
+
+// estimateBytes estimates the bytes the entries from lo to hi take as StoreLogs counts them
+// (encoded, before compression), without reading them all: the larger of Pebble's
+// estimate of their size on disk (compressed, and the memtable's not counted) and their
+// count times the mean size of estimateSamples of them spread over the range.
+func (s *logStore) estimateBytes(lo, hi uint64) (uint64, error) {
+	done, err := s.use()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	onDisk, err := s.db.EstimateDiskUsage(logKey(lo), logKey(hi+1))
+	if err != nil {
+		return 0, fmt.Errorf("raft log store: size of logs %d-%d: %w", lo, hi, err)
+	}
+	count := hi - lo + 1
+	samples := min(count, estimateSamples)
+	var sampled uint64
+	for i := range samples {
+		index := lo + i*count/samples
+		value, closer, err := s.db.Get(logKey(index))
+		if err != nil {
+			return 0, fmt.Errorf("raft log store: read log %d: %w", index, err)
+		}
+		sampled += uint64(len(value))
+		_ = closer.Close()
+	}
+	return max(onDisk, sampled*count/samples), nil
 }
 
 // DeleteRange deletes the entries from lo to hi inclusive with one range deletion.
@@ -307,6 +344,9 @@ func (s *logStore) GetUint64(k []byte) (uint64, error) {
 	}
 	return binary.BigEndian.Uint64(v), nil
 }
+
+// estimateSamples is how many entries estimateBytes reads.
+const estimateSamples = 16
 
 // logEncodingVersion leads every stored entry, so that a later layout can be told apart.
 const logEncodingVersion = 1

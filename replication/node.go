@@ -69,6 +69,12 @@ type Config struct {
 	SnapshotInterval  time.Duration // how often the threshold is checked; 2m
 	TrailingLogs      uint64        // entries kept after a snapshot, for slow followers; 10240
 	MaxAppendEntries  int           // entries per AppendEntries RPC and per FSM batch; 512 (raft caps it at 1024)
+	// SnapshotBytes: bytes of log entries stored since the last snapshot that trigger one
+	// at once, whatever their count; DefaultSnapshotBytes (loggrowth.go).
+	SnapshotBytes uint64
+	// TrailingBytes: about how many bytes of entries a snapshot leaves behind it, at most
+	// TrailingLogs of them and at least 64; SnapshotBytes.
+	TrailingBytes uint64
 
 	// Timeouts (DefaultHeartbeatTimeout explains the defaults).
 	HeartbeatTimeout   time.Duration // follower without contact before an election; DefaultHeartbeatTimeout
@@ -138,6 +144,7 @@ type Node struct {
 	fsm       *stateMachineAdapter
 	logs      raft.LogStore
 	store     *logStore
+	growth    *logGrowth
 	transport *raft.NetworkTransport
 
 	// leaderWait bounds how long a refusal on a node that knows no live leader waits for one
@@ -215,6 +222,12 @@ func Open(cfg Config) (n *Node, err error) {
 	if err := restoreIfBehind(snaps, cfg.FSM, logger); err != nil {
 		return nil, err
 	}
+	growth := newLogGrowth(orDefault(cfg.SnapshotBytes, DefaultSnapshotBytes))
+	if err := countGrowthAfterSnapshot(growth, store, snaps); err != nil {
+		return nil, err
+	}
+	store.growth = growth
+	storedAtStart, _ := store.LastIndex()
 
 	layer, err := listenRaft(cfg.RaftBind, cfg.RaftAdvertise, cfg.TLS)
 	if err != nil {
@@ -249,6 +262,7 @@ func Open(cfg Config) (n *Node, err error) {
 		fsm:       fsm,
 		logs:      logs,
 		store:     store,
+		growth:    growth,
 		transport: transport,
 		ctx:       ctx,
 		stop:      stop,
@@ -256,9 +270,12 @@ func Open(cfg Config) (n *Node, err error) {
 		leaderWait:    2 * (rc.HeartbeatTimeout + rc.ElectionTimeout),
 		leaderSilence: rc.HeartbeatTimeout / 2,
 	}
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.watchLeadership()
-	logger.Info("raft node started", "addr", n.addr, "fsm_applied_index", fsm.applied.load())
+	go n.snapshotOnGrowth(growth, storedAtStart, orDefault(cfg.TrailingBytes, growth.threshold), rc.TrailingLogs)
+	grownBytes, grownEntries := growth.sinceSnapshot()
+	logger.Info("raft node started", "addr", n.addr, "fsm_applied_index", fsm.applied.load(),
+		"log_entries_after_snapshot", grownEntries, "log_bytes_after_snapshot", grownBytes)
 	return n, nil
 }
 

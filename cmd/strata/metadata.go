@@ -71,6 +71,8 @@ Only --insecure-plaintext-cluster turns it off.`,
 	f.Uint64("snapshot-threshold", 8192, "Raft log entries since the last snapshot that trigger one")
 	f.Duration("snapshot-interval", 2*time.Minute, "how often the snapshot threshold is checked")
 	f.Uint64("trailing-logs", 10240, "Raft log entries kept after a snapshot for followers that are behind; one further behind gets the snapshot")
+	f.Uint64("snapshot-bytes", replication.DefaultSnapshotBytes, "bytes of Raft log entries since the last snapshot that trigger one, however few the entries: bounds the log a start reads back")
+	f.Uint64("trailing-bytes", 0, "about how many bytes of Raft log entries a snapshot keeps behind it, at most --trailing-logs of them (0: --snapshot-bytes)")
 	f.Duration("raft-heartbeat-timeout", replication.DefaultHeartbeatTimeout, "a follower that has not heard from the leader for this long (raft randomises up to twice it) starts an election, and the leader sends heartbeats ten times as often; the default suits a LAN, raise it for slow or distant networks")
 	f.Duration("raft-election-timeout", 0, "a candidate without a result after this long (randomised up to twice it) starts a new election (0: --raft-heartbeat-timeout)")
 	f.Duration("raft-leader-lease-timeout", 0, "a leader that has not heard from a quorum for this long steps down; at most --raft-heartbeat-timeout (0: --raft-heartbeat-timeout)")
@@ -119,6 +121,8 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 	snapThreshold, _ := f.GetUint64("snapshot-threshold")
 	snapInterval, _ := f.GetDuration("snapshot-interval")
 	trailing, _ := f.GetUint64("trailing-logs")
+	snapBytes, _ := f.GetUint64("snapshot-bytes")
+	trailingBytes, _ := f.GetUint64("trailing-bytes")
 	heartbeatTimeout, _ := f.GetDuration("raft-heartbeat-timeout")
 	electionTimeout, _ := f.GetDuration("raft-election-timeout")
 	leaseTimeout, _ := f.GetDuration("raft-leader-lease-timeout")
@@ -174,6 +178,8 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		SnapshotThreshold: snapThreshold,
 		SnapshotInterval:  snapInterval,
 		TrailingLogs:      trailing,
+		SnapshotBytes:     snapBytes,
+		TrailingBytes:     trailingBytes,
 
 		HeartbeatTimeout:   heartbeatTimeout,
 		ElectionTimeout:    electionTimeout,
