@@ -11,6 +11,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -254,5 +255,6 @@ func (s *Service) ProvisionLdapAccount(ctx context.Context, req *metadatapb.Prov
 	if err != nil {
 		return nil, err
 	}
-	return res.GetAccount(), nil
+	// A copy: the result may be the one kept for the request's retries.
+	return s.loginAnswer(proto.Clone(res.GetAccount()).(*metadatapb.Account)), nil
 }
