@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/strata-mail/strata/internal/etcdtest"
 	"github.com/strata-mail/strata/internal/testwait"
 )
 
@@ -54,21 +56,31 @@ func searchUIDs(t *testing.T, c *rawIMAP, crit string) string {
 	return rep.untagged[0]
 }
 
-// TestClusterSearchIndexByDefault: metadata nodes given the frontends' blob flags and no
-// --search-index keep the text-search index. A frontend started without --search-index
-// announces SEARCH=FUZZY once a session logged in (the login's answer says the node
-// indexes), not before; and a FUZZY BODY of a misspelt word finds the message, which only
-// the index's fuzzy answer can (without it FUZZY matches exactly): SEARCH's BODY queries are
-// answered from the index.
+// TestClusterSearchIndexByDefault: metadata nodes given the frontends' blob flags (here
+// the shared --blob-dir; TestClusterBlobGC's nodes get --blob s3) and no --search-index
+// keep the text-search index. A frontend started without --search-index announces
+// SEARCH=FUZZY once a session logged in (the login's answer says the node indexes), not
+// before; and a FUZZY BODY of a misspelt word finds the message, which only the index's
+// fuzzy answer can (without it FUZZY matches exactly): SEARCH's BODY queries are answered
+// from the index.
 func TestClusterSearchIndexByDefault(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bc := startBlobCluster(t, ctx, "strata-cluster-index", "1h")
-	for _, n := range bc.nodes {
+	etcd := etcdtest.Start(t)
+	blobDir := t.TempDir()
+	var nodes []*metaNode
+	for _, id := range []string{"n1", "n2", "n3"} {
+		nodes = append(nodes, newMetaNode(t, id, etcd, append(slices.Clone(clusterNodeFlags), "--blob-dir", blobDir)...))
+	}
+	startNodes(t, nodes)
+	waitVoters(t, ctx, nodes, "n1", "n2", "n3")
+	for _, n := range nodes {
 		if strings.Contains(n.logs(), "no text-search index") {
 			t.Errorf("node %s started without the index:\n%s", n.id, tail(n.logs(), 20))
 		}
 	}
+	addClusterAccount(t, etcd)
+	bc := &blobCluster{etcd: etcd, nodes: nodes, fe: startFrontend(t, "A", etcd, "--blob-dir", blobDir)}
 	c := bc.login(t)
 	var uids []uint32
 	for i := range 2 {
