@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"testing"
@@ -29,15 +27,7 @@ func indexedMessage(i int) []byte {
 // capabilities of the not authenticated state (CAPABILITY).
 func dialUnauthenticated(t *testing.T, addr string) (*rawIMAP, string) {
 	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	c := &rawIMAP{t: t, conn: conn, r: bufio.NewReader(conn)}
-	if greeting := c.readLine(); !strings.HasPrefix(greeting, "* OK") {
-		t.Fatalf("greeting: %q", greeting)
-	}
+	c := dialGreeted(t, addr)
 	rep := c.cmd("CAPABILITY")
 	if !rep.ok() || len(rep.untagged) != 1 {
 		t.Fatalf("CAPABILITY: %s", rep)
