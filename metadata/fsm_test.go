@@ -738,6 +738,13 @@ func TestSnapshotPersistRestore(t *testing.T) {
 	}
 	snap.Release()
 	stream := sink.Bytes()
+	// Open reads the applied index from the header alone (replication.SnapshotApplied).
+	if got, err := src.f.SnapshotAppliedIndex(bytes.NewReader(stream)); err != nil || got != wantIndex {
+		t.Fatalf("SnapshotAppliedIndex = %d, %v; want %d", got, err, wantIndex)
+	}
+	if _, err := src.f.SnapshotAppliedIndex(bytes.NewReader([]byte("not a snapshot at all"))); err == nil {
+		t.Fatal("SnapshotAppliedIndex of a stream without the magic succeeded")
+	}
 
 	dst := newHarness(t)
 	dst.ok(cmdTenant("other", "other.org"))

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/strata-mail/strata/replication"
+
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/raft"
 	"github.com/strata-mail/strata/internal/fsync"
@@ -114,6 +116,24 @@ func writeSnapshotVisit(w io.Writer, r reader, applied uint64, visit func(k, v [
 	return nil
 }
 
+var _ replication.SnapshotApplied = (*FSM)(nil)
+
+// SnapshotAppliedIndex reads the applied index a snapshot was taken at from its header
+// (replication.SnapshotApplied), without reading the rest.
+func (f *FSM) SnapshotAppliedIndex(r io.Reader) (uint64, error) { return readSnapshotHeader(r) }
+
+// readSnapshotHeader reads a snapshot's magic and the applied index that follows it.
+func readSnapshotHeader(r io.Reader) (uint64, error) {
+	header := make([]byte, len(snapshotMagic)+8)
+	if _, err := io.ReadFull(r, header); err != nil {
+		return 0, fmt.Errorf("read header: %w", err)
+	}
+	if !bytes.Equal(header[:len(snapshotMagic)], snapshotMagic) {
+		return 0, fmt.Errorf("not a metadata fsm snapshot (magic %q)", header[:len(snapshotMagic)])
+	}
+	return binary.BigEndian.Uint64(header[len(snapshotMagic):]), nil
+}
+
 // Restore replaces the state with a snapshot stream. It builds a new store in a new
 // directory, and only once the stream is complete and its checksum verified points
 // CURRENT at it (an atomic rename) and swaps it in; a failed restore leaves the old
@@ -163,14 +183,10 @@ func buildStore(dir string, r io.Reader, logger *slog.Logger) (uint64, error) {
 	h := sha256.New()
 	br := bufio.NewReaderSize(r, 1<<20)
 	hr := &hashingReader{r: br, h: h}
-	header := make([]byte, len(snapshotMagic)+8)
-	if _, err := io.ReadFull(hr, header); err != nil {
-		return 0, fmt.Errorf("read header: %w", err)
+	applied, err := readSnapshotHeader(hr)
+	if err != nil {
+		return 0, err
 	}
-	if !bytes.Equal(header[:len(snapshotMagic)], snapshotMagic) {
-		return 0, fmt.Errorf("not a metadata fsm snapshot (magic %q)", header[:len(snapshotMagic)])
-	}
-	applied := binary.BigEndian.Uint64(header[len(snapshotMagic):])
 	opts := pebbleOptions(logger)
 	opts.ErrorIfExists = true
 	db, err := pebble.Open(dir, opts)

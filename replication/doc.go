@@ -10,7 +10,9 @@
 //     Index is <= AppliedIndex() while still returning one response per log. Raft therefore
 //     never double-applies an entry, whatever it replays after a restart.
 //   - Raft is started with NoSnapshotRestoreOnStart: Open restores the latest snapshot into the
-//     state machine itself, and only when the snapshot's index is greater than AppliedIndex().
+//     state machine itself, and only when the snapshot's index is greater than AppliedIndex()
+//     and, for a state machine that can read it (SnapshotApplied), the applied index the
+//     snapshot was taken at is too (raft's index also counts no-ops and barriers).
 //     After Open the state machine is never behind the first entry of the (possibly compacted)
 //     log; raft replays the entries after the snapshot and the state machine skips those it
 //     already holds.

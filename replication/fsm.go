@@ -22,6 +22,14 @@ type StateMachine interface {
 	AppliedIndex() uint64
 }
 
+// SnapshotApplied is implemented by a StateMachine whose snapshots begin with the applied
+// index the state machine had when it took them, so that Open can tell from that alone
+// whether a restore would add anything (restoreIfBehind).
+type SnapshotApplied interface {
+	// SnapshotAppliedIndex reads the applied index from the start of a snapshot.
+	SnapshotAppliedIndex(snapshot io.Reader) (uint64, error)
+}
+
 // stateMachineAdapter sits between raft and the StateMachine and tells waiting readers how far
 // the state machine has got, without polling it.
 type stateMachineAdapter struct {

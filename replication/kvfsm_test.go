@@ -144,6 +144,15 @@ func (f *kvFSM) Snapshot() (raft.FSMSnapshot, error) {
 	return &kvSnapshot{state: kvState{Applied: f.applied.Load(), KV: maps.Clone(f.kv)}}, nil
 }
 
+// SnapshotAppliedIndex reads the applied index of a snapshot (replication.SnapshotApplied).
+func (f *kvFSM) SnapshotAppliedIndex(snapshot io.Reader) (uint64, error) {
+	var state kvState
+	if err := json.NewDecoder(snapshot).Decode(&state); err != nil {
+		return 0, fmt.Errorf("decode kv snapshot: %w", err)
+	}
+	return state.Applied, nil
+}
+
 func (f *kvFSM) Restore(snapshot io.ReadCloser) error {
 	var state kvState
 	if err := json.NewDecoder(snapshot).Decode(&state); err != nil {
