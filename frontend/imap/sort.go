@@ -136,7 +136,7 @@ func (s *selected) numbersOf(view []int, uid bool) []uint32 {
 	for p, i := range view {
 		nums[p] = uint32(i + 1)
 		if uid {
-			nums[p] = s.msgs.uids[i]
+			nums[p] = s.msgs.uid(i)
 		}
 	}
 	return nums
