@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -91,6 +92,9 @@ func (s *selected) rejoin() {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	if h := rejoinHook.Load(); h != nil {
+		defer func() { (*h)(s, s.msgs.sharedChunks(&v.msgs), len(v.msgs.chunks), v.msgs.len()) }()
+	}
 	if v.gone || v.msgs.len() != n || s.msgs.sharedChunks(&v.msgs) == len(v.msgs.chunks) {
 		return // not in step, or sharing already
 	}
@@ -102,6 +106,11 @@ func (s *selected) rejoin() {
 	}
 	s.msgs = v.msgs.share()
 }
+
+// rejoinHook, set only by tests, is called at the end of each rejoin past its first checks
+// with the session, how many of the view's chunks the session's list shares, and the view's
+// chunks and messages.
+var rejoinHook atomic.Pointer[func(session any, shared, chunks, messages int)]
 
 // seqOf returns the sequence number of uid, or 0 if the session does not know it.
 func (s *selected) seqOf(uid uint32) int {
