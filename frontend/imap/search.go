@@ -483,11 +483,7 @@ func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.M
 			}
 			continue
 		}
-		var last uint32
-		if s.msgs.len() > 0 {
-			last = s.msgs.uid(s.msgs.len()-1)
-		}
-		if !numSetContains(imap.SeqSet(uidRangesAsSeq(set)), s.msgs.uid(i), last) {
+		if !numSetContains(imap.SeqSet(uidRangesAsSeq(set)), s.msgs.uid(i), s.msgs.last()) {
 			return false, nil
 		}
 	}

@@ -28,7 +28,7 @@ func sharedViewBench(b *testing.B, n, sessions int) (*mailView, []*conn) {
 	srv := NewServer(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	v := newMailView(srv, viewKey{owner: "demo@example.com", mailboxID: 1, user: "demo@example.com"})
 	page := &metadatapb.ListMessagesResponse{
-		Mailbox: &metadatapb.Mailbox{UidValidity: 1, UidNext: uint32(n + 1), HighestModseq: uint64(n), Messages: uint32(n)},
+		Mailbox:  &metadatapb.Mailbox{UidValidity: 1, UidNext: uint32(n + 1), HighestModseq: uint64(n), Messages: uint32(n)},
 		FlagSets: []*metadatapb.FlagSet{{}, {Flags: []string{`\Seen`}}, {Flags: []string{`$Work`}}, {Flags: []string{`\Seen`, `$Work`}}},
 	}
 	for i := range n {

@@ -498,10 +498,10 @@ func (c *conn) flagsFetchFor(seq int, uid bool) []byte {
 	num, uidFetch := c.fetchNum(seq - 1)
 	f := imapresp.FlagsFetch{Num: num, UIDFetch: uidFetch, Flags: c.sessionFlags(seq - 1)}
 	if uid && !c.uidOnly {
-		f.UID = s.msgs.uid(seq-1)
+		f.UID = s.msgs.uid(seq - 1)
 	}
 	if c.condStore {
-		f.ModSeq = s.msgs.modseq(seq-1)
+		f.ModSeq = s.msgs.modseq(seq - 1)
 	}
 	return imapresp.AppendFlagsFetch(make([]byte, 0, 128), f)
 }
