@@ -41,12 +41,13 @@ import (
 //   - When EXISTS, EXPUNGE and FETCH FLAGS may be sent (RFC 9051 7.4.1, 7.5.1) stays a
 //     matter of each session: the view only queues batches in the session's changeFeed, and
 //     the session applies them to its own copy where it may (sync.go).
-//   - The view's messages are a msgList (msglist.go): a joining session shares its arrays
-//     (copy on write) instead of copying a million messages, and flag slices are never
-//     changed in place (a change replaces the slice), so the view and its sessions share
-//     them. A session of a mailbox of up to maxRejoin messages that has applied every
-//     change of its feed and holds what the view holds shares the view's arrays again
-//     (selected.rejoin, sync.go), so idle sessions keep sharing as mail arrives.
+//   - The view's messages are a msgList (msglist.go): a joining session shares its chunks
+//     (copy on write, by chunk of 4,096 messages) instead of copying a million messages,
+//     and flag slices are never changed in place (a change replaces the slice), so the
+//     view and its sessions share them. A session that has applied every change of its
+//     feed and holds what the view holds shares the view's chunks again (selected.rejoin,
+//     sync.go), so idle sessions keep sharing as mail arrives, at any mailbox size: a
+//     change costs each of them only the chunks it touches.
 //   - The view's rights are its user's rights on the mailbox as of aclVersion: those of the
 //     listing's mailbox (Mailbox.my_rights and acl_version), then of each CHANGE_KIND_RIGHTS
 //     its feed delivers (WatchRequest.follow_rights, with the version the view holds); they
