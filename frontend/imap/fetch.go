@@ -56,7 +56,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 	var changed func(i int) bool
 	if args.ChangedSince != 0 {
 		// RFC 7162 3.1.4.1: only the messages whose MODSEQ is above CHANGEDSINCE.
-		changed = func(i int) bool { return s.msgs.modseq(i) > args.ChangedSince }
+		changed = s.msgs.modseqAbove(args.ChangedSince)
 	}
 	idx, err := c.resolveWhere(args.Set, changed)
 	if err != nil {

@@ -136,6 +136,22 @@ func (l *msgList) search(uid uint32) (int, bool) {
 	return l.starts[k] + j, found
 }
 
+// modseqAbove returns a filter of message indexes: whether message i has a MODSEQ above
+// modseq. It keeps the chunk it read last, so that ascending indexes (a FETCH CHANGEDSINCE
+// over a sequence set) cost a slice read each.
+func (l *msgList) modseqAbove(modseq uint64) func(i int) bool {
+	var modseqs []uint64 // of the chunk read last, whose first message is at
+	at := 0
+	return func(i int) bool {
+		if j := i - at; j >= 0 && j < len(modseqs) {
+			return modseqs[j] > modseq
+		}
+		k := l.chunkOf(i)
+		modseqs, at = l.chunks[k].modseqs, l.starts[k]
+		return modseqs[i-at] > modseq
+	}
+}
+
 // runs yields the messages from index from up to index to (exclusive) as the parts of the
 // chunks that hold them, each with the index of its first message, so that a loop over a
 // run's columns reads them as a loop over one slice would. A run must not be changed.

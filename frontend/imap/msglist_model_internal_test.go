@@ -73,6 +73,20 @@ func (m *modelList) check(t *testing.T, what string) {
 	if next != to {
 		t.Fatalf("%s: runs(%d, %d) ends at %d", what, from, to, next)
 	}
+	if len(m.msgs) > 0 {
+		floor := m.msgs[rand.IntN(len(m.msgs))].modseq
+		above := l.modseqAbove(floor)
+		for _, i := range []int{from, to - 1, 0, len(m.msgs) - 1, from} { // out of order too
+			if i >= 0 && i < len(m.msgs) && above(i) != (m.msgs[i].modseq > floor) {
+				t.Fatalf("%s: modseqAbove(%d)(%d) = %v, model %+v", what, floor, i, above(i), m.msgs[i])
+			}
+		}
+		for i := from; i < to; i++ {
+			if above(i) != (m.msgs[i].modseq > floor) {
+				t.Fatalf("%s: modseqAbove(%d)(%d) = %v, model %+v", what, floor, i, above(i), m.msgs[i])
+			}
+		}
+	}
 }
 
 // TestMsgListModel: random appends, insertions, flag changes, removals (of single messages,
