@@ -95,10 +95,10 @@ func (c *conn) cmdReplace(cmd *imapwire.Command) error {
 			// RFC 8508 3.3: a UID that does not exist is a NO, not a BAD.
 			err = no(imapresp.CodeNonExistent, "No message with UID "+strconv.FormatUint(uint64(uid), 10))
 		}
-	case int(args.Replace) > len(s.msgs.uids):
+	case int(args.Replace) > s.msgs.len():
 		err = bad("", "Invalid message sequence number") // RFC 9051 9: beyond "*"
 	default:
-		uid = s.msgs.uids[args.Replace-1]
+		uid = s.msgs.uid(int(args.Replace) - 1)
 	}
 	if err != nil {
 		c.discardAppendLiteral(cmd)

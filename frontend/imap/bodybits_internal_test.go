@@ -65,7 +65,8 @@ func TestPositionsInMatchesHas(t *testing.T) {
 			}
 		}
 		set := &candidateSet{last: last, bitmap: bitmap}
-		got := set.positionsIn(uids)
+		list := msgListOf(uids...)
+		got := set.positionsIn(&list)
 		want := []int{}
 		walk := &candidateSet{last: last, bitmap: bitmap}
 		for i, u := range uids {

@@ -2,7 +2,6 @@ package imap
 
 import (
 	"context"
-	"slices"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -71,13 +70,16 @@ func (s *selected) missingUIDs(ranges []*metadatapb.UidRange, from uint32) []*me
 		if first > last {
 			continue
 		}
-		i, _ := slices.BinarySearch(s.msgs.uids, first)
+		i, _ := s.msgs.search(first)
 		next := first
-		for ; i < len(s.msgs.uids) && s.msgs.uids[i] <= last; i++ {
-			if s.msgs.uids[i] > next {
-				set.AddRange(imap.UID(next), imap.UID(s.msgs.uids[i]-1))
+		for _, uid := range s.msgs.uids(i) {
+			if uid > last {
+				break
 			}
-			next = s.msgs.uids[i] + 1
+			if uid > next {
+				set.AddRange(imap.UID(next), imap.UID(uid-1))
+			}
+			next = uid + 1
 		}
 		if next <= last {
 			set.AddRange(imap.UID(next), imap.UID(last))
@@ -153,11 +155,13 @@ func (c *conn) qresyncSelect(q *imapwire.QResyncParams) error {
 		return err
 	}
 	c.sendVanishedEarlier(vanished)
-	for i, uid := range s.msgs.uids {
-		if s.msgs.modseqs[i] <= q.ModSeq || (q.KnownUIDs != nil && !q.KnownUIDs.Contains(imap.UID(uid))) {
-			continue
+	for at, run := range s.msgs.runs(0, s.msgs.len()) {
+		for j, uid := range run.uids {
+			if run.modseqs[j] <= q.ModSeq || (q.KnownUIDs != nil && !q.KnownUIDs.Contains(imap.UID(uid))) {
+				continue
+			}
+			c.bw.Write(c.flagsFetchFor(at+j+1, true))
 		}
-		c.bw.Write(c.flagsFetchFor(i+1, true))
 	}
 	return nil
 }
@@ -166,7 +170,7 @@ func (c *conn) qresyncSelect(q *imapwire.QResyncParams) error {
 // MODSEQ is at least the key's. The entry name and type do not narrow it: every change of a
 // message's flags moves the message's one MODSEQ.
 func (s *selected) matchModSeq(m *imap.SearchCriteriaModSeq, i int) bool {
-	return m == nil || s.msgs.modseqs[i] >= m.ModSeq
+	return m == nil || s.msgs.modseq(i) >= m.ModSeq
 }
 
 // highestModSeqOf returns the highest MODSEQ among the messages at indexes idx (RFC 7162
@@ -174,7 +178,7 @@ func (s *selected) matchModSeq(m *imap.SearchCriteriaModSeq, i int) bool {
 func (s *selected) highestModSeqOf(idx []int) uint64 {
 	var highest uint64
 	for _, i := range idx {
-		highest = max(highest, s.msgs.modseqs[i])
+		highest = max(highest, s.msgs.modseq(i))
 	}
 	return highest
 }
@@ -193,7 +197,7 @@ func (c *conn) expungeUIDs(uids []uint32) {
 	if c.qresync || c.uidOnly {
 		gone := make([]uint32, len(idx))
 		for k, i := range idx {
-			gone[k] = s.msgs.uids[i]
+			gone[k] = s.msgs.uid(i)
 		}
 		c.bw.Write(imapresp.AppendVanished(nil, false, imapresp.NumSet(gone)))
 	} else {
@@ -214,8 +218,8 @@ func (c *conn) uidSetBounds(set imap.UIDSet) []*metadatapb.UidRange {
 		return uidRanges(s.searchRes) // RFC 5182 2: "$" is the saved result's UIDs
 	}
 	last := s.uidNext - 1
-	if n := len(s.msgs.uids); n > 0 {
-		last = s.msgs.uids[n-1]
+	if s.msgs.len() > 0 {
+		last = s.msgs.last()
 	}
 	ranges := make([]*metadatapb.UidRange, 0, len(set))
 	for _, r := range set {

@@ -13,7 +13,7 @@ import (
 // client's MODSEQ, VANISHED (EARLIER) reports every UID the client may know that the view
 // lacks (RFC 7162 3.2.6), narrowed by the message sequence match data (3.2.5.2).
 func TestMissingUIDs(t *testing.T) {
-	s := &selected{msgs: msgList{uids: []uint32{2, 3, 7, 10}}, uidNext: 13}
+	s := &selected{msgs: msgListOf(2, 3, 7, 10), uidNext: 13}
 	for _, tc := range []struct {
 		ranges []*metadatapb.UidRange
 		from   uint32

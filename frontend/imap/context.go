@@ -142,7 +142,7 @@ func (c *conn) openContext(req contextRequest, matched []int, sorted []*sortthre
 		x.sortedMembers = make([]uint32, len(sorted))
 		for k, m := range sorted {
 			cp := *m
-			cp.Seq = s.msgs.uids[m.Seq-1]
+			cp.Seq = s.msgs.uid(int(m.Seq) - 1)
 			x.sortedMembers[k], x.byUID[cp.Seq] = cp.Seq, &cp
 		}
 	} else {
@@ -170,7 +170,7 @@ func (c *conn) cmdCancelUpdate(cmd *imapwire.Command) error {
 func (s *selected) uidsAt(idx []int) []uint32 {
 	uids := make([]uint32, len(idx))
 	for k, i := range idx {
-		uids[k] = s.msgs.uids[i]
+		uids[k] = s.msgs.uid(i)
 	}
 	return uids
 }
@@ -185,7 +185,7 @@ func (c *conn) criteriaByUID(crit *imap.SearchCriteria) *imap.SearchCriteria {
 	n := uint32(s.msgs.len())
 	for _, set := range crit.SeqNum {
 		var uids imap.UIDSet
-		for i, uid := range s.msgs.uids {
+		for i, uid := range s.msgs.uids(0) {
 			if numSetContains(set, uint32(i+1), n) {
 				uids.AddNum(imap.UID(uid))
 			}
@@ -366,7 +366,7 @@ func (c *conn) contextsExpunged(idx []int) {
 	for _, x := range s.contexts {
 		var updates []imapresp.ContextUpdate
 		for _, i := range idx {
-			uid := s.msgs.uids[i]
+			uid := s.msgs.uid(i)
 			x.content = removeUID(x.content, uid)
 			if pos, ok := x.remove(uid); ok {
 				updates = appendRemoval(updates, pos, c.contextNum(x, i))
@@ -393,7 +393,7 @@ func (c *conn) updateContexts(positions []int, fresh bool) {
 		var updates []imapresp.ContextUpdate
 		var added []int
 		for _, i := range positions {
-			uid := s.msgs.uids[i]
+			uid := s.msgs.uid(i)
 			if fresh && x.record != nil {
 				if rec := records[uid]; rec != nil {
 					if m, _ := c.matchCriteria(x.record, i, rec, nil); m {
@@ -418,7 +418,7 @@ func (c *conn) updateContexts(positions []int, fresh bool) {
 		if !x.sorted {
 			var nums []uint32
 			for _, i := range added {
-				x.members = insertUID(x.members, s.msgs.uids[i])
+				x.members = insertUID(x.members, s.msgs.uid(i))
 				nums = append(nums, c.contextNum(x, i))
 			}
 			if len(nums) > 0 {
@@ -433,7 +433,7 @@ func (c *conn) updateContexts(positions []int, fresh bool) {
 				}
 			}
 			for _, i := range added {
-				m := sortKeys[s.msgs.uids[i]]
+				m := sortKeys[s.msgs.uid(i)]
 				if m == nil {
 					continue // expunged meanwhile
 				}
@@ -466,7 +466,7 @@ func (c *conn) contextRecords(positions []int, fresh bool) (map[uint32]*metadata
 	withStructure, parts, fields := recordScanOf(&need)
 	records := make(map[uint32]*metadatapb.MessageRecord, len(positions))
 	err := c.scanRecords(positions, withStructure, parts, fields, func(i int, rec *metadatapb.MessageRecord) error {
-		records[s.msgs.uids[i]] = rec
+		records[s.msgs.uid(i)] = rec
 		return nil
 	})
 	if err != nil {
@@ -504,7 +504,7 @@ func (c *conn) contextSortKeys(positions []int) (map[uint32]*sortthread.Message,
 // matched x's record keys when it arrived, and it matches the view keys and, with its
 // record rec, the mixed keys.
 func (c *conn) contextMatch(x *searchContext, i int, rec *metadatapb.MessageRecord) (bool, error) {
-	uid := c.sel.msgs.uids[i]
+	uid := c.sel.msgs.uid(i)
 	if x.record != nil {
 		if _, found := slices.BinarySearch(x.content, uid); !found {
 			return false, nil
@@ -536,7 +536,7 @@ func (c *conn) endContext(x *searchContext, why string) {
 // message number (RFC 5267 4.3.2).
 func (c *conn) contextNum(x *searchContext, i int) uint32 {
 	if x.uid {
-		return c.sel.msgs.uids[i]
+		return c.sel.msgs.uid(i)
 	}
 	return uint32(i + 1)
 }

@@ -124,7 +124,7 @@ func BenchmarkContextChange(b *testing.B) {
 				}
 				modseq++
 				s.msgs.setFlags(i, flags, modseq)
-				s.noteContextFlags(s.msgs.uids[i])
+				s.noteContextFlags(s.msgs.uid(i))
 				c.flushContextFlags()
 				c.bw.Flush()
 			}

@@ -82,6 +82,16 @@ func SetTestHook(t testing.TB, hook func(point string)) {
 	t.Cleanup(func() { testHook.Store(nil) })
 }
 
+// OnRejoin calls fn, until the test ends, after each attempt of a session to share its
+// view's messages again (selected.rejoin), with the session (to tell sessions apart), how
+// many of the view's chunks its list shares, and the view's chunks and messages. fn runs on
+// the session's goroutine.
+func OnRejoin(t testing.TB, fn func(session any, shared, chunks, messages int)) {
+	t.Helper()
+	rejoinHook.Store(&fn)
+	t.Cleanup(func() { rejoinHook.Store(nil) })
+}
+
 // SetMailViewLinger sets how long a shared mailbox view outlives its last session
 // (mailview.go) until the test ends.
 func SetMailViewLinger(t testing.TB, d time.Duration) {

@@ -56,7 +56,7 @@ func (c *conn) cmdFetch(cmd *imapwire.Command) error {
 	var changed func(i int) bool
 	if args.ChangedSince != 0 {
 		// RFC 7162 3.1.4.1: only the messages whose MODSEQ is above CHANGEDSINCE.
-		changed = func(i int) bool { return s.msgs.modseqs[i] > args.ChangedSince }
+		changed = s.msgs.modseqAbove(args.ChangedSince)
 	}
 	idx, err := c.resolveWhere(args.Set, changed)
 	if err != nil {
@@ -137,7 +137,7 @@ func (c *conn) fetchMessages(idx []int, items []imapwire.FetchItem, markSeen boo
 		var unseen []uint32
 		for _, i := range idx {
 			if !hasFlag(s.msgs.flags(i), string(imap.FlagSeen)) {
-				unseen = append(unseen, s.msgs.uids[i])
+				unseen = append(unseen, s.msgs.uid(i))
 			}
 		}
 		if len(unseen) > 0 {
@@ -156,7 +156,7 @@ func (c *conn) fetchMessages(idx []int, items []imapwire.FetchItem, markSeen boo
 	buf := make([]byte, 0, 256)
 	if !needRecord {
 		for _, i := range idx {
-			c.writeFetch(i, items, nil, len(seenSet) > 0 && seenSet[s.msgs.uids[i]] && !wantsFlags, &buf)
+			c.writeFetch(i, items, nil, len(seenSet) > 0 && seenSet[s.msgs.uid(i)] && !wantsFlags, &buf)
 		}
 		return nil
 	}
@@ -164,18 +164,18 @@ func (c *conn) fetchMessages(idx []int, items []imapwire.FetchItem, markSeen boo
 		batch := idx[start:min(start+fetchBatch, len(idx))]
 		uids := make([]uint32, len(batch))
 		for k, i := range batch {
-			uids[k] = s.msgs.uids[i]
+			uids[k] = s.msgs.uid(i)
 		}
 		records, err := c.fetchRecords(uids, needStructure, parts, nil)
 		if err != nil {
 			return err
 		}
 		for _, i := range batch {
-			rec := records[s.msgs.uids[i]]
+			rec := records[s.msgs.uid(i)]
 			if rec == nil {
 				continue // expunged meanwhile; its EXPUNGE comes later (RFC 9051 7.5.1)
 			}
-			if err := c.writeFetch(i, items, rec, seenSet[s.msgs.uids[i]] && !wantsFlags, &buf); err != nil {
+			if err := c.writeFetch(i, items, rec, seenSet[s.msgs.uid(i)] && !wantsFlags, &buf); err != nil {
 				return err
 			}
 		}
@@ -333,9 +333,9 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 		case imapwire.FetchFlags:
 			b = c.appendSessionFlags(append(b, "FLAGS "...), i)
 		case imapwire.FetchUID:
-			b = strconv.AppendUint(append(b, "UID "...), uint64(s.msgs.uids[i]), 10)
+			b = strconv.AppendUint(append(b, "UID "...), uint64(s.msgs.uid(i)), 10)
 		case imapwire.FetchModSeq:
-			b = imapresp.AppendModSeq(b, s.msgs.modseqs[i]) // RFC 7162 3.1.4
+			b = imapresp.AppendModSeq(b, s.msgs.modseq(i)) // RFC 7162 3.1.4
 		case imapwire.FetchInternalDate:
 			date := time.Unix(rec.GetInternalDateUnix(), 0).UTC().Format(internalDateLayout)
 			b = append(b, `INTERNALDATE "`+date+`"`...)
@@ -402,10 +402,10 @@ func (c *conn) appendFetch(i int, items []imapwire.FetchItem, rec *metadatapb.Me
 		b = c.appendSessionFlags(append(b, " FLAGS "...), i)
 		// RFC 7162 3.1: a FETCH that set \Seen reports UID and MODSEQ with the flags.
 		if c.condStore && !c.uidOnly && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchUID }) {
-			b = strconv.AppendUint(append(b, " UID "...), uint64(s.msgs.uids[i]), 10)
+			b = strconv.AppendUint(append(b, " UID "...), uint64(s.msgs.uid(i)), 10)
 		}
 		if c.condStore && !slices.ContainsFunc(items, func(it imapwire.FetchItem) bool { return it.Attr == imapwire.FetchModSeq }) {
-			b = imapresp.AppendModSeq(append(b, ' '), s.msgs.modseqs[i])
+			b = imapresp.AppendModSeq(append(b, ' '), s.msgs.modseq(i))
 		}
 	}
 	b = append(b, ")\r\n"...)

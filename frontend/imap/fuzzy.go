@@ -127,7 +127,7 @@ func (c *conn) matchFuzzy(h imap.SearchCriteriaHeaderField, i int, rec *metadata
 	// tell) matches only exactly. One whose words hold every trigram of the needle's words
 	// but not the needle (the words apart, or in another order) scores 99: below the
 	// exact matches.
-	uid := c.sel.msgs.uids[i]
+	uid := c.sel.msgs.uid(i)
 	score, listed := fuzzy.score(h, uid)
 	if !listed || fuzzy.toVerify(h, uid) {
 		return false, nil

@@ -41,12 +41,13 @@ import (
 //   - When EXISTS, EXPUNGE and FETCH FLAGS may be sent (RFC 9051 7.4.1, 7.5.1) stays a
 //     matter of each session: the view only queues batches in the session's changeFeed, and
 //     the session applies them to its own copy where it may (sync.go).
-//   - The view's messages are a msgList (msglist.go): a joining session shares its arrays
-//     (copy on write) instead of copying a million messages, and flag slices are never
-//     changed in place (a change replaces the slice), so the view and its sessions share
-//     them. A session of a mailbox of up to maxRejoin messages that has applied every
-//     change of its feed and holds what the view holds shares the view's arrays again
-//     (selected.rejoin, sync.go), so idle sessions keep sharing as mail arrives.
+//   - The view's messages are a msgList (msglist.go): a joining session shares its chunks
+//     (copy on write, by chunk of 4,096 messages) instead of copying a million messages,
+//     and flag slices are never changed in place (a change replaces the slice), so the
+//     view and its sessions share them. A session that has applied every change of its
+//     feed and holds what the view holds shares the view's chunks again (selected.rejoin,
+//     sync.go), so idle sessions keep sharing as mail arrives, at any mailbox size: a
+//     change costs each of them only the chunks it touches.
 //   - The view's rights are its user's rights on the mailbox as of aclVersion: those of the
 //     listing's mailbox (Mailbox.my_rights and acl_version), then of each CHANGE_KIND_RIGHTS
 //     its feed delivers (WatchRequest.follow_rights, with the version the view holds); they
@@ -382,10 +383,6 @@ func (v *mailView) addPage(page *metadatapb.ListMessagesResponse, first bool) {
 	if first {
 		v.uidValidity = mb.GetUidValidity()
 		v.seen = mb.GetHighestModseq()
-		n := int(mb.GetMessages())
-		v.msgs.uids = make([]uint32, 0, n)
-		v.msgs.modseqs = make([]uint64, 0, n)
-		v.msgs.refs = make([]uint32, 0, n)
 	}
 	v.needed = max(v.needed, mb.GetHighestModseq())
 	v.uidNext = max(v.uidNext, mb.GetUidNext())
@@ -409,12 +406,12 @@ func (v *mailView) addPage(page *metadatapb.ListMessagesResponse, first bool) {
 	for k, fs := range sets {
 		refs[k] = v.msgs.intern(fs.GetFlags())
 	}
-	v.msgs.uids = append(v.msgs.uids, page.GetUids()...)
-	v.msgs.modseqs = append(v.msgs.modseqs, page.GetModseqs()...)
-	for _, k := range page.GetFlagSetIndexes() {
-		v.msgs.refs = append(v.msgs.refs, refs[k])
+	msgRefs := make([]uint32, len(page.GetFlagSetIndexes()))
+	for m, k := range page.GetFlagSetIndexes() {
+		msgRefs[m] = refs[k]
 		counts[k]++
 	}
+	v.msgs.appendAll(page.GetUids(), page.GetModseqs(), msgRefs)
 	for k, fs := range sets {
 		v.countKeywords(fs.GetFlags(), counts[k])
 	}
@@ -505,7 +502,7 @@ func (v *mailView) apply(batch *metadatapb.ChangeBatch) {
 				v.countKeywords(ch.GetFlags(), 1)
 				v.uidNext = max(v.uidNext, uid+1) // RFC 9051 2.3.1.1
 			case metadatapb.ChangeKind_CHANGE_KIND_FLAGS:
-				if !found || ch.GetModseq() <= v.msgs.modseqs[i] {
+				if !found || ch.GetModseq() <= v.msgs.modseq(i) {
 					continue
 				}
 				v.countKeywords(v.msgs.flags(i), -1)
@@ -658,9 +655,9 @@ func (v *mailView) deletedUIDs(ctx context.Context, uidValidity uint32, atLeast 
 			return nil, errViewGone
 		case v.ready && v.seen >= atLeast:
 			var uids []uint32
-			for i := range v.msgs.len() {
+			for i, uid := range v.msgs.uids(0) {
 				if slices.Contains(v.msgs.flags(i), `\Deleted`) {
-					uids = append(uids, v.msgs.uids[i])
+					uids = append(uids, uid)
 				}
 			}
 			v.mu.Unlock()

@@ -9,11 +9,20 @@ import (
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
+// msgListOf returns a list of messages with the UIDs uids (ascending), MODSEQ 1 and no flags.
+func msgListOf(uids ...uint32) msgList {
+	var l msgList
+	for _, uid := range uids {
+		l.append(uid, 1, nil)
+	}
+	return l
+}
+
 // describeMsgs renders a list as "uid:flag,flag@modseq ..." for comparisons.
 func describeMsgs(l *msgList) string {
 	parts := make([]string, l.len())
-	for i, uid := range l.uids {
-		parts[i] = fmt.Sprintf("%d:%s@%d", uid, strings.Join(l.flags(i), ","), l.modseqs[i])
+	for i, uid := range l.uids(0) {
+		parts[i] = fmt.Sprintf("%d:%s@%d", uid, strings.Join(l.flags(i), ","), l.modseq(i))
 	}
 	return strings.Join(parts, " ")
 }
@@ -60,13 +69,10 @@ func TestMsgListCopyOnWrite(t *testing.T) {
 }
 
 // TestMsgListConcurrentAppend: a session reads its shared list while the view appends to
-// the same arrays, as the view's feed and a session's FETCH do on their own goroutines
+// the same last chunk, as the view's feed and a session's FETCH do on their own goroutines
 // (go test -race makes a shared write a failure).
 func TestMsgListConcurrentAppend(t *testing.T) {
 	var view msgList
-	view.uids = make([]uint32, 0, 4096) // spare capacity: the view's appends stay in place
-	view.modseqs = make([]uint64, 0, 4096)
-	view.refs = make([]uint32, 0, 4096)
 	for uid := uint32(1); uid <= 100; uid++ {
 		view.append(uid, 1, nil)
 	}
@@ -79,15 +85,15 @@ func TestMsgListConcurrentAppend(t *testing.T) {
 	})
 	for range 50 {
 		for i := range session.len() {
-			if session.uids[i] != uint32(i+1) || session.modseqs[i] != 1 || len(session.flags(i)) != 0 {
+			if session.uid(i) != uint32(i+1) || session.modseq(i) != 1 || len(session.flags(i)) != 0 {
 				t.Fatalf("message %d of the session changed", i)
 			}
 		}
 	}
 	wg.Wait()
-	session.append(101, 3, []string{`\Seen`}) // its own array now
-	if view.uids[100] != 101 || view.modseqs[100] != 2 || session.modseqs[100] != 3 {
-		t.Fatalf("appends after sharing mixed up: view %d@%d, session @%d", view.uids[100], view.modseqs[100], session.modseqs[100])
+	session.append(101, 3, []string{`\Seen`}) // its own chunk now
+	if view.uid(100) != 101 || view.modseq(100) != 2 || session.modseq(100) != 3 {
+		t.Fatalf("appends after sharing mixed up: view %d@%d, session @%d", view.uid(100), view.modseq(100), session.modseq(100))
 	}
 }
 
@@ -111,8 +117,8 @@ func TestMsgListCompactSets(t *testing.T) {
 	}
 	for i := range 100 {
 		k := changes - 1 - (changes-1-i)%100 // the last change of message i
-		if got := l.flags(i); len(got) != 1 || got[0] != fmt.Sprintf("$K%d", k) || l.modseqs[i] != uint64(k+2) {
-			t.Fatalf("message %d: %v@%d, want $K%d", i, got, l.modseqs[i], k)
+		if got := l.flags(i); len(got) != 1 || got[0] != fmt.Sprintf("$K%d", k) || l.modseq(i) != uint64(k+2) {
+			t.Fatalf("message %d: %v@%d, want $K%d", i, got, l.modseq(i), k)
 		}
 	}
 	for i := range 100 {

@@ -131,7 +131,7 @@ func (c *conn) cmdMultiSearch(cmd *imapwire.Command) (err error) {
 			return err
 		}
 		if save {
-			s.searchRes = savedResult(s.msgs.uids, matched, returns)
+			s.searchRes = savedResult(&s.msgs, matched, returns)
 			if len(returns) == 1 {
 				continue // RFC 5182 2.4: SAVE alone produces no ESEARCH response
 			}
@@ -141,7 +141,7 @@ func (c *conn) cmdMultiSearch(cmd *imapwire.Command) (err error) {
 		}
 		e := imapresp.ESearch{Tag: cmd.Tag, Returns: returns, Nums: make([]uint32, len(matched))}
 		for k, i := range matched {
-			e.Nums[k] = s.msgs.uids[i]
+			e.Nums[k] = s.msgs.uid(i)
 		}
 		if search.ModSeq {
 			e.ModSeq = reportedModSeq(s, matched, returns)

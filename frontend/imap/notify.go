@@ -634,7 +634,7 @@ func (c *conn) notifyList(name string, byName map[string]*metadatapb.Mailbox, su
 // APPEND, COPY or MOVE added, which it knows.
 func (c *conn) notifyNewMessages(from int) {
 	n := c.notify
-	if n == nil || n.fetchAtts == nil || c.sel == nil || from >= len(c.sel.msgs.uids) {
+	if n == nil || n.fetchAtts == nil || c.sel == nil || from >= c.sel.msgs.len() {
 		return
 	}
 	if c.cmd != nil {
@@ -643,8 +643,8 @@ func (c *conn) notifyNewMessages(from int) {
 			return
 		}
 	}
-	idx := make([]int, 0, len(c.sel.msgs.uids)-from)
-	for i := from; i < len(c.sel.msgs.uids); i++ {
+	idx := make([]int, 0, c.sel.msgs.len()-from)
+	for i := from; i < c.sel.msgs.len(); i++ {
 		idx = append(idx, i)
 	}
 	if err := c.fetchMessages(idx, n.fetchAtts, false); err != nil {

@@ -96,9 +96,12 @@ func (c *conn) claimArrivals() bool {
 // addRecent makes the messages of the view with UIDs in [from, to) recent in this session.
 // They are above every UID already recent: a session's claims follow a mark that only grows.
 func (s *selected) addRecent(from, to uint32) {
-	i, _ := slices.BinarySearch(s.msgs.uids, from)
-	for ; i < len(s.msgs.uids) && s.msgs.uids[i] < to; i++ {
-		s.recent = append(s.recent, s.msgs.uids[i])
+	i, _ := s.msgs.search(from)
+	for _, uid := range s.msgs.uids(i) {
+		if uid >= to {
+			break
+		}
+		s.recent = append(s.recent, uid)
 	}
 }
 
@@ -133,7 +136,7 @@ func (c *conn) sessionFlags(i int) []string {
 
 // recentIn reports whether message i is \Recent in this session (never in IMAP4rev2).
 func (c *conn) recentIn(i int) bool {
-	return !c.rev2 && len(c.sel.recent) > 0 && c.sel.isRecent(c.sel.msgs.uids[i])
+	return !c.rev2 && len(c.sel.recent) > 0 && c.sel.isRecent(c.sel.msgs.uid(i))
 }
 
 // appendSessionFlags appends the flag list of message i as sessionFlags gives it (RFC 9051

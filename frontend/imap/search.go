@@ -59,12 +59,12 @@ func (c *conn) cmdSearch(cmd *imapwire.Command) (err error) {
 	}
 
 	if save {
-		s.searchRes = savedResult(s.msgs.uids, matched, args.Return)
+		s.searchRes = savedResult(&s.msgs, matched, args.Return)
 	}
 	uidCmd := cmd.UID
 	num := func(k int) uint32 {
 		if uidCmd {
-			return s.msgs.uids[matched[k]]
+			return s.msgs.uid(matched[k])
 		}
 		return uint32(matched[k] + 1)
 	}
@@ -164,17 +164,17 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, rele
 	s := c.sel
 	crit := foldCriteria(criteria)
 	if needRecord, _ := criteriaNeeds(crit); !needRecord {
-		if matchesAll(crit) && len(s.msgs.uids) > 0 {
+		if matchesAll(crit) && s.msgs.len() > 0 {
 			// Every message (SORT ALL of a million messages): sized once, not grown by
 			// doubling from nothing. Narrower searches (DELETED, UNSEEN, UID n:* at each
 			// sync) grow with their matches rather than reserve 8 bytes per message.
-			matched = make([]int, len(s.msgs.uids))
+			matched = make([]int, s.msgs.len())
 			for i := range matched {
 				matched[i] = i
 			}
 			return matched, func(int) uint32 { return 100 }, nil
 		}
-		for i := range s.msgs.uids {
+		for i := range s.msgs.len() {
 			if ok, _ := c.matchCriteria(crit, i, nil, nil); ok {
 				matched = append(matched, i)
 			}
@@ -195,7 +195,7 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, rele
 	if !narrowed {
 		positions, exact = nil, nil
 	}
-	relevancy = func(i int) uint32 { return fuzzy.relevancy(crit, s.msgs.uids[i]) }
+	relevancy = func(i int) uint32 { return fuzzy.relevancy(crit, s.msgs.uid(i)) }
 	if exact == nil {
 		matched, err = c.verifyCandidates(crit, positions, fuzzy)
 		return matched, relevancy, err
@@ -205,10 +205,10 @@ func (c *conn) searchMatches(criteria *imap.SearchCriteria) (matched []int, rele
 	// makes nearly every message of the view sure: they are kept in positions' own array
 	// (filtered in place, each write at or before its read), not copied from list to list.
 	sure, unsure := positions, []int(nil)
-	if n := len(s.msgs.uids); n > 0 && !exact.allSure(s.msgs.uids[n-1]) {
+	if n := s.msgs.len(); n > 0 && !exact.allSure(s.msgs.uid(n-1)) {
 		sure = positions[:0]
 		for _, i := range positions {
-			if exact.sure(s.msgs.uids[i]) {
+			if exact.sure(s.msgs.uid(i)) {
 				sure = append(sure, i)
 			} else {
 				unsure = append(unsure, i)
@@ -316,9 +316,9 @@ func (c *conn) scanRecords(positions []int, withStructure bool, parts structureP
 		records map[uint32]*metadatapb.MessageRecord
 		err     error
 	}
-	uids := c.sel.msgs.uids
+	msgs := c.sel.msgs // read by the fetcher too: no change to the view while it runs
 	if positions == nil {
-		positions = make([]int, len(uids))
+		positions = make([]int, msgs.len())
 		for i := range positions {
 			positions[i] = i
 		}
@@ -339,7 +339,7 @@ func (c *conn) scanRecords(positions []int, withStructure bool, parts structureP
 			chunk := positions[start:min(start+fetchBatch, len(positions))]
 			batchUIDs := make([]uint32, len(chunk))
 			for k, i := range chunk {
-				batchUIDs[k] = uids[i]
+				batchUIDs[k] = msgs.uid(i)
 			}
 			records, err := c.fetchRecords(batchUIDs, withStructure, parts, headerFields)
 			select {
@@ -369,7 +369,7 @@ func (c *conn) scanRecords(positions []int, withStructure bool, parts structureP
 			return no(imapresp.CodeLimit, "SEARCH took longer than this server allows; narrow it")
 		}
 		for _, i := range positions[b.start:min(b.start+fetchBatch, len(positions))] {
-			if rec := b.records[uids[i]]; rec != nil {
+			if rec := b.records[msgs.uid(i)]; rec != nil {
 				if err := match(i, rec); err != nil {
 					return err
 				}
@@ -382,22 +382,22 @@ func (c *conn) scanRecords(positions []int, withStructure bool, parts structureP
 // savedResult returns the UIDs that SEARCH RETURN (SAVE ...) keeps (RFC 5182 2.4): only the
 // lowest and/or highest match when SAVE comes with MIN and/or MAX but neither ALL nor COUNT,
 // every match otherwise.
-func savedResult(uids []uint32, matched []int, returns []string) []uint32 {
+func savedResult(msgs *msgList, matched []int, returns []string) []uint32 {
 	minMax := (slices.Contains(returns, "MIN") || slices.Contains(returns, "MAX")) &&
 		!slices.Contains(returns, "ALL") && !slices.Contains(returns, "COUNT")
 	if minMax && len(matched) > 0 {
 		var saved []uint32
 		if slices.Contains(returns, "MIN") {
-			saved = append(saved, uids[matched[0]])
+			saved = append(saved, msgs.uid(matched[0]))
 		}
 		if slices.Contains(returns, "MAX") && (len(saved) == 0 || matched[len(matched)-1] != matched[0]) {
-			saved = append(saved, uids[matched[len(matched)-1]])
+			saved = append(saved, msgs.uid(matched[len(matched)-1]))
 		}
 		return saved
 	}
 	saved := make([]uint32, len(matched))
 	for k, i := range matched {
-		saved[k] = uids[i]
+		saved[k] = msgs.uid(i)
 	}
 	return saved
 }
@@ -477,23 +477,19 @@ func (c *conn) matchCriteria(crit *imap.SearchCriteria, i int, rec *metadatapb.M
 		return false, nil
 	}
 	for _, set := range crit.SeqNum {
-		if !numSetContains(set, uint32(i+1), uint32(len(s.msgs.uids))) {
+		if !numSetContains(set, uint32(i+1), uint32(s.msgs.len())) {
 			return false, nil
 		}
 	}
 	for _, set := range crit.UID {
 		if isSearchResUIDs(set) {
 			// RFC 5182 2: "$" is the saved result; an expunged UID is not in the view.
-			if _, found := slices.BinarySearch(s.searchRes, s.msgs.uids[i]); !found {
+			if _, found := slices.BinarySearch(s.searchRes, s.msgs.uid(i)); !found {
 				return false, nil
 			}
 			continue
 		}
-		var last uint32
-		if len(s.msgs.uids) > 0 {
-			last = s.msgs.uids[len(s.msgs.uids)-1]
-		}
-		if !uidSetContains(set, s.msgs.uids[i], last) {
+		if !uidSetContains(set, s.msgs.uid(i), s.msgs.last()) {
 			return false, nil
 		}
 	}

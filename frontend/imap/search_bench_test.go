@@ -123,7 +123,7 @@ func BenchmarkSearchEval(b *testing.B) {
 				crit := foldCriteria(&args.Criteria)
 				needRecord, _ := criteriaNeeds(crit)
 				matches = 0
-				for i := range c.sel.msgs.uids {
+				for i := range c.sel.msgs.len() {
 					var rec *metadatapb.MessageRecord
 					if needRecord {
 						rec = records[i]

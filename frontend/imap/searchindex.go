@@ -203,10 +203,10 @@ func (c *conn) indexCandidates(crit *imap.SearchCriteria) (positions []int, ok b
 	}
 	if len(sets) == 1 && len(sets[0].bitmap) > 0 {
 		// One key answered as a bitmap (a common word): one bit test per message.
-		return sets[0].positionsIn(s.msgs.uids), true, fuzzy, exact, nil
+		return sets[0].positionsIn(&s.msgs), true, fuzzy, exact, nil
 	}
-	positions = make([]int, 0, len(s.msgs.uids))
-	for i, uid := range s.msgs.uids {
+	positions = make([]int, 0, s.msgs.len())
+	for i, uid := range s.msgs.uids(0) {
 		if candidateOfAll(sets, uid) {
 			positions = append(positions, i)
 		}
@@ -242,13 +242,13 @@ func newCandidateSet(r *metadatapb.SearchTextResult) *candidateSet {
 // answered as a bitmap, in one pass: a bit test per UID up to the set's last UID, every
 // one after it (not indexed yet). The list is one allocation, sized by the bitmap's
 // population (and the UIDs after last), not by the view.
-func (c *candidateSet) positionsIn(uids []uint32) []int {
+func (c *candidateSet) positionsIn(msgs *msgList) []int {
 	bitmap, last := c.bitmap, c.last
-	above := len(uids)
+	above := msgs.len()
 	if last < math.MaxUint32 {
-		above, _ = slices.BinarySearch(uids, last+1)
+		above, _ = msgs.search(last + 1)
 	}
-	n := len(uids) - above
+	n := msgs.len() - above
 	for len(bitmap) >= 8 {
 		n += bits.OnesCount64(binary.LittleEndian.Uint64(bitmap))
 		bitmap = bitmap[8:]
@@ -257,13 +257,15 @@ func (c *candidateSet) positionsIn(uids []uint32) []int {
 		n += bits.OnesCount8(b)
 	}
 	bitmap = c.bitmap
-	positions := make([]int, 0, min(n, len(uids)))
-	for i, uid := range uids[:above] {
-		if int(uid/8) < len(bitmap) && bitmap[uid/8]&(1<<(uid%8)) != 0 {
-			positions = append(positions, i)
+	positions := make([]int, 0, min(n, msgs.len()))
+	for at, run := range msgs.runs(0, above) {
+		for j, uid := range run.uids {
+			if int(uid/8) < len(bitmap) && bitmap[uid/8]&(1<<(uid%8)) != 0 {
+				positions = append(positions, at+j)
+			}
 		}
 	}
-	for i := above; i < len(uids); i++ {
+	for i := above; i < msgs.len(); i++ {
 		positions = append(positions, i)
 	}
 	return positions
@@ -292,7 +294,7 @@ func (c *conn) checkScanBound(crit *imap.SearchCriteria, positions []int) error 
 	}
 	n := len(positions)
 	if positions == nil {
-		n = len(c.sel.msgs.uids)
+		n = c.sel.msgs.len()
 	}
 	if n > c.srv.limits.MaxBodyScan {
 		return no(imapresp.CodeLimit, fmt.Sprintf("SEARCH would read %d message bodies, more than this server allows (%d); use a longer word", n, c.srv.limits.MaxBodyScan))

@@ -156,15 +156,17 @@ func (c *conn) joinView(ref mailboxRef, mb *metadatapb.Mailbox) (*viewCopy, *cha
 func (s *selected) firstUnseen() int {
 	const unknown, seen, unseen = 0, 1, 2
 	state := make([]int8, len(s.msgs.sets.list))
-	for i, ref := range s.msgs.refs {
-		if state[ref] == unknown {
-			state[ref] = seen
-			if !slices.Contains(s.msgs.sets.list[ref], string(imap.FlagSeen)) {
-				state[ref] = unseen
+	for at, run := range s.msgs.runs(0, s.msgs.len()) {
+		for j, ref := range run.refs {
+			if state[ref] == unknown {
+				state[ref] = seen
+				if !slices.Contains(s.msgs.sets.list[ref], string(imap.FlagSeen)) {
+					state[ref] = unseen
+				}
 			}
-		}
-		if state[ref] == unseen {
-			return i + 1
+			if state[ref] == unseen {
+				return at + j + 1
+			}
 		}
 	}
 	return 0

@@ -22,7 +22,7 @@ func (c *conn) resolve(set imap.NumSet) ([]int, error) {
 // messages it drops.
 func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, error) {
 	s := c.sel
-	n := uint32(len(s.msgs.uids))
+	n := uint32(s.msgs.len())
 	var idx []int
 	switch set := set.(type) {
 	case imap.SeqSet:
@@ -54,12 +54,12 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 		if err := c.awaitOwnAdditions(set); err != nil {
 			return nil, err
 		}
-		n = uint32(len(s.msgs.uids))
+		n = uint32(s.msgs.len())
 		if imap.IsSearchRes(set) {
 			// RFC 5182 2.1: "$" is the saved result; UIDs expunged since are gone from
 			// the view and drop out here.
 			for _, uid := range s.searchRes {
-				if i, found := slices.BinarySearch(s.msgs.uids, uid); found && (keep == nil || keep(i)) {
+				if i, found := s.msgs.search(uid); found && (keep == nil || keep(i)) {
 					idx = append(idx, i)
 				}
 			}
@@ -68,11 +68,15 @@ func (c *conn) resolveWhere(set imap.NumSet, keep func(i int) bool) ([]int, erro
 		if n == 0 {
 			return nil, nil
 		}
-		last := s.msgs.uids[n-1]
+		last := s.msgs.last()
 		for _, r := range set {
 			start, stop := starBounds(uint32(r.Start), uint32(r.Stop), last)
-			i, _ := slices.BinarySearch(s.msgs.uids, start)
-			for ; i < len(s.msgs.uids) && s.msgs.uids[i] <= stop; i++ {
+			i, _ := s.msgs.search(start)
+			end, found := s.msgs.search(stop)
+			if found {
+				end++
+			}
+			for ; i < end; i++ {
 				if keep == nil || keep(i) {
 					idx = append(idx, i)
 				}
@@ -105,7 +109,7 @@ func (c *conn) resolveUIDs(set imap.NumSet) ([]uint32, error) {
 	}
 	uids := make([]uint32, len(idx))
 	for i, j := range idx {
-		uids[i] = c.sel.msgs.uids[j]
+		uids[i] = c.sel.msgs.uid(j)
 	}
 	return uids, nil
 }

@@ -99,7 +99,7 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 				}
 				continue
 			}
-			filling, err = cache.appendChunk(box, filling, last, len(s.msgs.uids), chunk)
+			filling, err = cache.appendChunk(box, filling, last, s.msgs.len(), chunk)
 			if err != nil {
 				return err
 			}
@@ -118,8 +118,8 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 	if err != nil {
 		return rpcStatus(err, imapresp.CodeNonExistent, "read sort keys")
 	}
-	if n := len(s.msgs.uids); n > 0 && filling != nil {
-		cache.columnUpTo(box, filling, s.msgs.uids[n-1]) // the view's UIDs have been read
+	if n := s.msgs.len(); n > 0 && filling != nil {
+		cache.columnUpTo(box, filling, s.msgs.uid(n-1)) // the view's UIDs have been read
 	}
 	return nil
 }

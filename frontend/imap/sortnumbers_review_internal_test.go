@@ -116,7 +116,7 @@ func TestSortNumbersNewMessageKeepsNumbers(t *testing.T) {
 	}
 	thread := func(upTo uint32) string {
 		t.Helper()
-		c.sel.msgs.uids = uids(upTo)
+		c.sel.msgs = msgListOf(uids(upTo)...)
 		keys, rows, err := c.sortKeysOf(uids(upTo), allFields, time.Now().Add(time.Minute))
 		if err != nil {
 			t.Fatal(err)

@@ -56,7 +56,7 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 	}
 	uids := make([]uint32, len(idx))
 	for k, i := range idx {
-		uids[k] = s.msgs.uids[i]
+		uids[k] = s.msgs.uid(i)
 	}
 	changed, modified, err := c.storeFlags(uids, op, flags, args.UnchangedSince)
 	if err != nil {
@@ -69,7 +69,7 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 		// RFC 9051 6.4.6: the flags of every message in the set, after the change, but for
 		// those that failed UNCHANGEDSINCE (RFC 7162 3.1.3).
 		for _, i := range idx {
-			if !slices.Contains(modified, s.msgs.uids[i]) {
+			if !slices.Contains(modified, s.msgs.uid(i)) {
 				c.bw.Write(c.flagsFetch(i+1, uidCmd))
 			}
 		}
@@ -83,7 +83,7 @@ func (c *conn) cmdStore(cmd *imapwire.Command) error {
 				if c.uidOnly {
 					itemUID = 0
 				}
-				c.bw.Write(imapresp.AppendModSeqFetch(make([]byte, 0, 64), num, uidFetch, itemUID, s.msgs.modseqs[seq-1]))
+				c.bw.Write(imapresp.AppendModSeqFetch(make([]byte, 0, 64), num, uidFetch, itemUID, s.msgs.modseq(seq-1)))
 			}
 		}
 	}
@@ -127,7 +127,7 @@ func (c *conn) storeFlags(uids []uint32, op metadatapb.FlagOp, flags []string, u
 	changed = make([]uint32, 0, len(resp.GetUpdated()))
 	for _, u := range resp.GetUpdated() {
 		seq := s.seqOf(u.GetUid())
-		if seq == 0 || u.GetModseq() <= s.msgs.modseqs[seq-1] {
+		if seq == 0 || u.GetModseq() <= s.msgs.modseq(seq-1) {
 			continue
 		}
 		c.announceKeywords(u.GetFlags())

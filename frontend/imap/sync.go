@@ -2,8 +2,8 @@ package imap
 
 import (
 	"context"
-	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -13,7 +13,7 @@ import (
 
 // selected is a session's view of its selected mailbox (DESIGN.md "Sequence numbers live in
 // the frontend"): the messages as of the last update sent to the client, in ascending UID
-// order, so that message sequence number n is msgs.uids[n-1], with each message's flags and
+// order, so that message sequence number n is msgs.uid(n-1), with each message's flags and
 // MODSEQ. Only the connection's goroutine touches it; changes from the feed wait in feed until the
 // session applies them at a point RFC 9051 7 allows.
 type selected struct {
@@ -77,37 +77,40 @@ func (c *conn) awaitOwn(modseq uint64) {
 	}
 }
 
-// maxRejoin is the largest mailbox whose sessions share their view's messages again once
-// they hold what it holds (rejoin): a session that shares them copies its list (16 bytes
-// a message) at each change before it applies it, which pays only for lists of moderate
-// size; sessions of larger mailboxes share the view's messages from SELECT to their first
-// change only.
-const maxRejoin = 8192
-
 // rejoin makes the session share its view's messages again (msgList.share) when it holds
 // what the view holds: it has taken every change its feed delivered, and its messages and
 // their MODSEQs are the view's (a change of its own that the feed has not delivered yet
 // makes them differ; flags change only with a new MODSEQ). Sessions idling in a mailbox
-// that receives mail thus hold one list between them, not one each.
+// that receives mail thus hold one list between them, not one each: a change copies only
+// the chunks it touches (msgList), so this pays at every size, and the comparison reads
+// only the chunks the two lists do not share.
 func (s *selected) rejoin() {
 	v := s.feed.view
 	n := s.msgs.len()
-	if v == nil || n == 0 || n > maxRejoin {
+	if v == nil || n == 0 {
 		return
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if v.gone || v.msgs.len() != n || &v.msgs.uids[0] == &s.msgs.uids[0] && &v.msgs.refs[0] == &s.msgs.refs[0] {
+	if h := rejoinHook.Load(); h != nil {
+		defer func() { (*h)(s, s.msgs.sharedChunks(&v.msgs), len(v.msgs.chunks), v.msgs.len()) }()
+	}
+	if v.gone || v.msgs.len() != n || s.msgs.sharedChunks(&v.msgs) == len(v.msgs.chunks) {
 		return // not in step, or sharing already
 	}
 	s.feed.mu.Lock()
 	pending := len(s.feed.pending)
 	s.feed.mu.Unlock()
-	if pending > 0 || !slices.Equal(s.msgs.uids, v.msgs.uids) || !slices.Equal(s.msgs.modseqs, v.msgs.modseqs) {
+	if pending > 0 || !s.msgs.sameMessages(&v.msgs) {
 		return
 	}
 	s.msgs = v.msgs.share()
 }
+
+// rejoinHook, set only by tests, is called at the end of each rejoin past its first checks
+// with the session, how many of the view's chunks the session's list shares, and the view's
+// chunks and messages.
+var rejoinHook atomic.Pointer[func(session any, shared, chunks, messages int)]
 
 // seqOf returns the sequence number of uid, or 0 if the session does not know it.
 func (s *selected) seqOf(uid uint32) int {
@@ -264,7 +267,7 @@ func (f *changeFeed) seenModSeq() uint64 {
 // messages it has while the feed is held up.
 func (c *conn) awaitOwnAdditions(set imap.UIDSet) error {
 	s := c.sel
-	if s.ownAdded == 0 || !reachesPastView(set, s.msgs.uids) {
+	if s.ownAdded == 0 || !reachesPastView(set, s.msgs.last()) {
 		return nil
 	}
 	return c.receiveOwnAdditions()
@@ -283,7 +286,7 @@ func (c *conn) awaitOwnAdditions(set imap.UIDSet) error {
 func (c *conn) awaitOwnAdditionsToSearch(crit *imap.SearchCriteria) error {
 	s := c.sel
 	uidCmd := c.cmd != nil && commands[c.cmd.Name].answersUIDs // the dispatch table
-	if s.ownAdded == 0 || !uidCmd && !criteriaUseUIDs(crit) || !mayMatchPastView(crit, s.msgs.uids) {
+	if s.ownAdded == 0 || !uidCmd && !criteriaUseUIDs(crit) || !mayMatchPastView(crit, s.msgs.last()) {
 		return nil
 	}
 	return c.receiveOwnAdditions()
@@ -318,21 +321,21 @@ func (c *conn) waitForFeed(modseq uint64) bool {
 }
 
 // mayMatchPastView reports whether crit may match a message whose UID is above the highest
-// of uids (ascending), one the view lacks: false when a key that must hold confines the
+// UID top, one the view lacks: false when a key that must hold confines the
 // match to the view, a UID set that does not reach past it (reachesPastView) or a set of
 // sequence numbers, which name only messages the client was told of (RFC 9051 6.4.4,
 // 7.4.1). A NOT may match anything.
-func mayMatchPastView(crit *imap.SearchCriteria, uids []uint32) bool {
+func mayMatchPastView(crit *imap.SearchCriteria, top uint32) bool {
 	if len(crit.SeqNum) > 0 {
 		return false
 	}
 	for _, set := range crit.UID {
-		if !reachesPastView(set, uids) {
+		if !reachesPastView(set, top) {
 			return false
 		}
 	}
 	for _, or := range crit.Or {
-		if !mayMatchPastView(&or[0], uids) && !mayMatchPastView(&or[1], uids) {
+		if !mayMatchPastView(&or[0], top) && !mayMatchPastView(&or[1], top) {
 			return false
 		}
 	}
@@ -344,19 +347,15 @@ func criteriaUseUIDs(crit *imap.SearchCriteria) bool {
 	return criteriaAny(crit, func(c *imap.SearchCriteria) bool { return len(c.UID) > 0 })
 }
 
-// reachesPastView reports whether set may name a UID above the highest of uids (ascending):
+// reachesPastView reports whether set may name a UID above top, the view's highest (0 for none):
 // it holds "*" (RFC 9051 6.4.9: the highest UID in use, which may be one the view lacks), is
 // "$" (RFC 5182), or names a higher UID.
-func reachesPastView(set imap.UIDSet, uids []uint32) bool {
+func reachesPastView(set imap.UIDSet, top uint32) bool {
 	if imap.IsSearchRes(set) {
 		return true
 	}
-	var top imap.UID
-	if len(uids) > 0 {
-		top = imap.UID(uids[len(uids)-1])
-	}
 	for _, r := range set {
-		if r.Start == 0 || r.Stop == 0 || r.Start > top || r.Stop > top {
+		if r.Start == 0 || r.Stop == 0 || r.Start > imap.UID(top) || r.Stop > imap.UID(top) {
 			return true
 		}
 	}
@@ -436,7 +435,7 @@ func (c *conn) sendChanges(allowExpunge, allowFlags bool) {
 			// (jepsen/): taken before, it named another message, or none.
 			flushExists()
 			seq := s.seqOf(ch.GetUid())
-			if seq == 0 || ch.GetModseq() <= s.msgs.modseqs[seq-1] {
+			if seq == 0 || ch.GetModseq() <= s.msgs.modseq(seq-1) {
 				continue
 			}
 			c.announceKeywords(ch.GetFlags())
@@ -499,10 +498,10 @@ func (c *conn) flagsFetchFor(seq int, uid bool) []byte {
 	num, uidFetch := c.fetchNum(seq - 1)
 	f := imapresp.FlagsFetch{Num: num, UIDFetch: uidFetch, Flags: c.sessionFlags(seq - 1)}
 	if uid && !c.uidOnly {
-		f.UID = s.msgs.uids[seq-1]
+		f.UID = s.msgs.uid(seq - 1)
 	}
 	if c.condStore {
-		f.ModSeq = s.msgs.modseqs[seq-1]
+		f.ModSeq = s.msgs.modseq(seq - 1)
 	}
 	return imapresp.AppendFlagsFetch(make([]byte, 0, 128), f)
 }

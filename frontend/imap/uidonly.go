@@ -12,7 +12,7 @@ import "github.com/emersion/go-imap/v2"
 // its UID in a UIDONLY session, whose responses are UIDFETCH (RFC 9586 3.3).
 func (c *conn) fetchNum(i int) (num uint32, uidFetch bool) {
 	if c.uidOnly {
-		return c.sel.msgs.uids[i], true
+		return c.sel.msgs.uid(i), true
 	}
 	return uint32(i + 1), false
 }
