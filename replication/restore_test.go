@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -33,7 +34,7 @@ func TestRestoreIfBehindSnapshotEndingInNoOps(t *testing.T) {
 
 	fsm := openKVFSM(t, filepath.Join(t.TempDir(), "kv.db"), false)
 	fsm.applied.Store(200) // its last writes were lost with the process
-	if err := restoreIfBehind(snaps, fsm, slog.New(slog.DiscardHandler)); err != nil {
+	if err := restoreIfBehind(snaps, fsm, slog.New(slog.DiscardHandler), nil); err != nil {
 		t.Fatalf("restore: %v", err)
 	}
 	if got := fsm.AppliedIndex(); got != 266 {
@@ -46,10 +47,21 @@ func TestRestoreIfBehindSnapshotEndingInNoOps(t *testing.T) {
 	// A state machine that has applied what the snapshot had (266, below raft's 268) is
 	// not restored: before, every start after such a snapshot restored the whole store to
 	// the same index, and the next start did again.
+	// With a peek (Open's: the state file read directly, without the CRC pass over the whole
+	// snapshot) and without.
+	peeked := 0
+	peek := func(id string) (io.ReadCloser, error) {
+		peeked++
+		return os.Open(filepath.Join(dir, "snapshots", id, "state.bin"))
+	}
 	for _, at := range []uint64{266, 267} {
 		held := openKVFSM(t, filepath.Join(t.TempDir(), "kv.db"), false)
 		held.applied.Store(at)
-		if err := restoreIfBehind(snaps, held, slog.New(slog.DiscardHandler)); err != nil {
+		p := peek
+		if at == 267 {
+			p = nil
+		}
+		if err := restoreIfBehind(snaps, held, slog.New(slog.DiscardHandler), p); err != nil {
 			t.Fatalf("state machine at %d: %v", at, err)
 		}
 		if n := held.restores.Load(); n != 0 || held.AppliedIndex() != at {
@@ -58,5 +70,8 @@ func TestRestoreIfBehindSnapshotEndingInNoOps(t *testing.T) {
 		if v, _ := held.get("k"); v != "" {
 			t.Errorf("state machine at %d took the snapshot's key %q", at, v)
 		}
+	}
+	if peeked != 1 {
+		t.Errorf("the snapshot's state file was peeked %d times, want 1", peeked)
 	}
 }
