@@ -14,6 +14,7 @@ package sortthread
 
 import (
 	"cmp"
+	"encoding/binary"
 	"slices"
 	"strings"
 )
@@ -143,15 +144,33 @@ func textColumnOf(msgs []*Message, value func(*Message) string) TextColumn {
 }
 
 // Ranks returns the rank of each of the distinct values in octet order.
+//
+// The values are sorted by their first eight octets (big-endian, padded with zeros) held
+// beside their index, and only values whose eight octets tie are compared whole: the
+// comparisons of a first SORT (SUBJECT) over a million messages (some 300,000 distinct
+// base subjects) read one array instead of following a pointer to each string, 0.4 s of
+// its CPU before. Padding keeps the order octet order: a value and its extension by NULs
+// tie on the prefix and the whole comparison puts the shorter first.
 func Ranks(distinct []string) []uint32 {
-	byValue := make([]uint32, len(distinct))
-	for i := range byValue {
-		byValue[i] = uint32(i)
+	type keyed struct {
+		prefix uint64
+		id     uint32
 	}
-	slices.SortFunc(byValue, func(a, b uint32) int { return strings.Compare(distinct[a], distinct[b]) })
+	byValue := make([]keyed, len(distinct))
+	for i, v := range distinct {
+		var p [8]byte
+		copy(p[:], v)
+		byValue[i] = keyed{binary.BigEndian.Uint64(p[:]), uint32(i)}
+	}
+	slices.SortFunc(byValue, func(a, b keyed) int {
+		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
+			return c
+		}
+		return strings.Compare(distinct[a.id], distinct[b.id])
+	})
 	rank := make([]uint32, len(distinct))
-	for r, id := range byValue {
-		rank[id] = uint32(r)
+	for r, k := range byValue {
+		rank[k.id] = uint32(r)
 	}
 	return rank
 }

@@ -103,3 +103,37 @@ func TestRadixSort(t *testing.T) {
 		t.Error("equal keys changed")
 	}
 }
+
+// TestRanksOctetOrder: Ranks orders as strings.Compare does, for values that tie on
+// their first eight octets, differ past them, hold NULs (a value and its extension by
+// NULs), are empty or shorter than eight octets.
+func TestRanksOctetOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	alphabet := []byte{0, 1, 'a', 'b', 0x7f, 0x80, 0xff}
+	for iter := range 200 {
+		seen := map[string]bool{}
+		var distinct []string
+		for range r.IntN(300) {
+			n := r.IntN(14)
+			if iter%3 == 0 {
+				n = 8 + r.IntN(4) // mostly ties on the prefix
+			}
+			b := make([]byte, n)
+			for k := range b {
+				b[k] = alphabet[r.IntN(len(alphabet))]
+			}
+			if v := string(b); !seen[v] {
+				seen[v] = true
+				distinct = append(distinct, v)
+			}
+		}
+		rank := Ranks(distinct)
+		for a := range distinct {
+			for b := range distinct {
+				if got, want := cmp.Compare(rank[a], rank[b]), strings.Compare(distinct[a], distinct[b]); got != want {
+					t.Fatalf("iter %d: ranks of %q and %q compare %d, the values %d", iter, distinct[a], distinct[b], got, want)
+				}
+			}
+		}
+	}
+}
