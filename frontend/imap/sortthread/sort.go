@@ -145,25 +145,28 @@ func textColumnOf(msgs []*Message, value func(*Message) string) TextColumn {
 
 // Ranks returns the rank of each of the distinct values in octet order.
 //
-// The values are sorted by their first eight octets (big-endian, padded with zeros) held
-// beside their index, and only values whose eight octets tie are compared whole: the
-// comparisons of a first SORT (SUBJECT) over a million messages (some 300,000 distinct
-// base subjects) read one array instead of following a pointer to each string, 0.4 s of
-// its CPU before. Padding keeps the order octet order: a value and its extension by NULs
-// tie on the prefix and the whole comparison puts the shorter first.
+// The values are sorted by their first sixteen octets (two big-endian words, padded with
+// zeros) held beside their index, and only values that tie on them are compared whole:
+// the first SORT (SUBJECT) over a million messages (some 300,000 distinct base subjects,
+// many sharing their first word) spent 0.4 s of its CPU comparing strings through
+// pointers. Padding keeps octet order: a value and its extension by NULs tie on the
+// prefix, and the whole comparison puts the shorter first.
 func Ranks(distinct []string) []uint32 {
 	type keyed struct {
-		prefix uint64
+		hi, lo uint64
 		id     uint32
 	}
 	byValue := make([]keyed, len(distinct))
 	for i, v := range distinct {
-		var p [8]byte
+		var p [16]byte
 		copy(p[:], v)
-		byValue[i] = keyed{binary.BigEndian.Uint64(p[:]), uint32(i)}
+		byValue[i] = keyed{binary.BigEndian.Uint64(p[:8]), binary.BigEndian.Uint64(p[8:]), uint32(i)}
 	}
 	slices.SortFunc(byValue, func(a, b keyed) int {
-		if c := cmp.Compare(a.prefix, b.prefix); c != 0 {
+		if c := cmp.Compare(a.hi, b.hi); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.lo, b.lo); c != 0 {
 			return c
 		}
 		return strings.Compare(distinct[a.id], distinct[b.id])

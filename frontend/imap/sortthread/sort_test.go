@@ -105,7 +105,7 @@ func TestRadixSort(t *testing.T) {
 }
 
 // TestRanksOctetOrder: Ranks orders as strings.Compare does, for values that tie on
-// their first eight octets, differ past them, hold NULs (a value and its extension by
+// their first sixteen octets, differ past them, hold NULs (a value and its extension by
 // NULs), are empty or shorter than eight octets.
 func TestRanksOctetOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
@@ -116,7 +116,7 @@ func TestRanksOctetOrder(t *testing.T) {
 		for range r.IntN(300) {
 			n := r.IntN(14)
 			if iter%3 == 0 {
-				n = 8 + r.IntN(4) // mostly ties on the prefix
+				n = 8 + r.IntN(12) // mostly ties on the prefix
 			}
 			b := make([]byte, n)
 			for k := range b {
