@@ -71,7 +71,7 @@ func openBenchContexts(b *testing.B, c *conn, searches, sorts int) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		msgs := set.messages(set.keys.columns(set.rows).Order(order))
+		msgs := set.messages(set.keys.columns(set.rows, allFields).Order(order))
 		req := contextRequest{cmd: &imapwire.Command{Tag: fmt.Sprintf("O%d", k), UID: true}, criteria: unseen, order: order}
 		if err := c.openContext(req, nil, msgs); err != nil {
 			b.Fatal(err)

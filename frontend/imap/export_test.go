@@ -70,7 +70,7 @@ func FirstColumns(ctx context.Context, md ColumnReader, req *metadatapb.ReadSort
 		}
 	}
 	snap, rows := cache.snapshot(box, uids)
-	return snap.columns(rows), read, nil
+	return snap.columns(rows, allFields), read, nil
 }
 
 // SetTestHook makes the engine call hook at its test points (testHook in server.go) until

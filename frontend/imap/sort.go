@@ -58,7 +58,7 @@ func (c *conn) cmdSort(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
-	order := set.keys.columns(set.rows)
+	order := set.keys.columns(set.rows, fields)
 	order.Relevancy = set.relevancy
 	sorted := order.Order(criteria)
 	s := c.sel
@@ -107,7 +107,11 @@ func (c *conn) cmdThread(cmd *imapwire.Command) error {
 	if err != nil {
 		return err
 	}
-	roots := set.keys.columns(set.rows).Thread(alg)
+	var ranked sortFields
+	if alg == sortthread.OrderedSubject {
+		ranked = textField(sortthread.Subject) // sorted by base subject (RFC 5256 4)
+	}
+	roots := set.keys.columns(set.rows, ranked).Thread(alg)
 	nums := set.numbers(cmd.UID)
 	num := func(p int32) uint32 { return nums[p] }
 	// Room for the answer at once: a number and its separator a message, and the

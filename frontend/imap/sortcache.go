@@ -469,8 +469,25 @@ type sortSnapshot struct {
 	sortColumns
 	fields sortFields              // what the rows hold (sortBox.fields)
 	values [len(textKeys)][]string // by id
-	ranks  [len(textKeys)][]uint32 // by id
-	ids    int                     // the Message-IDs interned
+	// tables are the interned values' tables, whose ranks (octet order) rank computes
+	// when a command orders by the key: a THREAD REFERENCES needs none (0.3 to 0.4 s of a
+	// first THREAD at a million messages, 300,000 distinct subjects). mu is the cache's
+	// lock, which guards the tables.
+	tables [len(textKeys)]*internTable
+	mu     *sync.Mutex
+	ids    int // the Message-IDs interned
+}
+
+// rank returns the rank in octet order of every id of the string key textKeys[k], for the
+// snapshot's ids and any the table gained since (ranks of more values order the
+// snapshot's the same; id 0, the empty string, stays rank 0).
+func (s *sortSnapshot) rank(k int) []uint32 {
+	if s.tables[k] == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tables[k].ranks()
 }
 
 // entry returns row r's keys as a Message (its Seq unset), for a SORT context.
@@ -486,12 +503,17 @@ func (s *sortSnapshot) entry(r int32) sortthread.Message {
 	return m
 }
 
-// columns returns the sortthread view of the messages at rows.
-func (s *sortSnapshot) columns(rows []int32) *sortthread.Columns {
+// columns returns the sortthread view of the messages at rows, with the ranks of the
+// string keys in ranked (those a SORT orders by, ORDEREDSUBJECT's subject); the others'
+// TextColumn.Rank is nil.
+func (s *sortSnapshot) columns(rows []int32, ranked sortFields) *sortthread.Columns {
 	c := &sortthread.Columns{Rows: rows, Arrival: s.arrival, Date: s.date, Size: s.size,
 		MessageID: s.messageID, RefStart: s.refStart, Refs: s.refs, IDs: s.ids, Reply: s.reply}
 	for k, key := range textKeys {
-		c.Text[key] = sortthread.TextColumn{IDs: s.text[k], Rank: s.ranks[k]}
+		c.Text[key] = sortthread.TextColumn{IDs: s.text[k]}
+		if ranked&(1<<k) != 0 {
+			c.Text[key].Rank = s.rank(k)
+		}
 	}
 	return c
 }
@@ -561,10 +583,10 @@ func (c *sortKeyCache) takeSnapshot(box sortBoxKey, uids []uint32) (*sortSnapsho
 		return &sortSnapshot{fields: allFields}, rows // no row lacks a field
 	}
 	c.lru.MoveToFront(e)
-	s := &sortSnapshot{sortColumns: e.Value.(*sortBox).cols, fields: e.Value.(*sortBox).fields}
+	s := &sortSnapshot{sortColumns: e.Value.(*sortBox).cols, fields: e.Value.(*sortBox).fields, mu: &c.mu}
 	for k, t := range s.texts {
 		if len(s.text[k]) > 0 {
-			s.values[k], s.ranks[k] = t.values, t.ranks()
+			s.values[k], s.tables[k] = t.values, t
 		}
 	}
 	s.ids = s.threadIDs()

@@ -102,7 +102,7 @@ func TestSortColumnsGrowAndMerge(t *testing.T) {
 		t.Errorf("an earlier snapshot changed: %v %v", before.uids, before.size)
 	}
 	// The From ranks follow the values added: f100 < f15 < f20 ... in octet order, "" first.
-	from := keys.ranks[1]
+	from := keys.rank(1)
 	byRank := make([]string, len(from))
 	for id, r := range from {
 		byRank[r] = keys.values[1][id]
@@ -111,7 +111,7 @@ func TestSortColumnsGrowAndMerge(t *testing.T) {
 		t.Errorf("From values by rank: %q", byRank)
 	}
 	// A SORT over the snapshot orders as sortthread.Sort does over the messages.
-	order := keys.columns(rows[:6]).Order([]sortthread.Criterion{{Key: sortthread.Subject}, {Key: sortthread.Date}})
+	order := keys.columns(rows[:6], allFields).Order([]sortthread.Criterion{{Key: sortthread.Subject}, {Key: sortthread.Date}})
 	var msgs []*sortthread.Message
 	for k, r := range rows[:6] {
 		m := keys.entry(r)

@@ -122,7 +122,7 @@ func TestSortNumbersNewMessageKeepsNumbers(t *testing.T) {
 			t.Fatal(err)
 		}
 		u := uids(upTo)
-		return string(sortthread.AppendThreads(nil, keys.columns(rows).Thread(sortthread.References), func(p int32) uint32 { return u[p] }))
+		return string(sortthread.AppendThreads(nil, keys.columns(rows, 0).Thread(sortthread.References), func(p int32) uint32 { return u[p] }))
 	}
 	thread(n)
 	if got := reads.Load(); got != 1 {
@@ -164,7 +164,7 @@ func TestSortNumbersThreadCostFollowsDictionary(t *testing.T) {
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	roots := keys.columns(rows).Thread(sortthread.References)
+	roots := keys.columns(rows, 0).Thread(sortthread.References)
 	runtime.ReadMemStats(&after)
 	if got := sortthread.AppendThreads(nil, roots, func(p int32) uint32 { return uint32(p + 1) }); string(got) != "(1 2)" {
 		t.Fatalf("THREAD answered %s", got)

@@ -47,7 +47,11 @@ func threadEntries(n int, seed uint64) []sortEntry {
 // threadAnswer is THREAD alg over every row of box in c, as the response writes it.
 func threadAnswer(c *sortKeyCache, box sortBoxKey, uids []uint32, alg sortthread.Algorithm) string {
 	keys, rows := c.snapshot(box, uids)
-	roots := keys.columns(rows).Thread(alg)
+	var ranked sortFields // as cmdThread: ranks only for ORDEREDSUBJECT
+	if alg == sortthread.OrderedSubject {
+		ranked = textField(sortthread.Subject)
+	}
+	roots := keys.columns(rows, ranked).Thread(alg)
 	return string(sortthread.AppendThreads(nil, roots, func(p int32) uint32 { return uids[p] }))
 }
 

@@ -111,6 +111,12 @@ func sortNodes(nodes []*Node) {
 	copy(nodes, sorted)
 }
 
+// subjectID is the id of the base subject of the message at position p; 0 is the empty
+// subject (TextColumn).
+func (t *threader) subjectID(p int32) uint32 {
+	return t.subject.IDs[t.c.Rows[p]]
+}
+
 // subjectOf is the rank of the base subject of the message at position p; 0 is the empty
 // subject (TextColumn).
 func (t *threader) subjectOf(p int32) uint32 {
@@ -346,12 +352,21 @@ func (t *threader) latest(n *Node) int32 {
 
 // gatherSubjects is RFC 5256 4 step 5: threads at the root with the same base subject are
 // merged.
+//
+// Subjects are told apart by their ids (equal ids, equal base subjects; 0 the empty
+// one), so REFERENCES and REFS need no ranks (TextColumn.Rank may be nil).
 func (t *threader) gatherSubjects(roots []*Node) []*Node {
-	subjects := make([]*Node, len(t.subject.Rank)) // by base subject's rank
+	distinct := len(t.subject.Rank)
+	if distinct == 0 {
+		for _, id := range t.subject.IDs {
+			distinct = max(distinct, int(id)+1)
+		}
+	}
+	subjects := make([]*Node, distinct) // by base subject's id
 	isReply := func(n *Node) bool { return n.Msg >= 0 && t.c.Reply[t.c.Rows[n.Msg]] }
 	// 5.B, 5.C: the container each base subject is kept with.
 	for _, r := range roots {
-		s := t.subjectOf(first(r))
+		s := t.subjectID(first(r))
 		if s == 0 {
 			continue
 		}
@@ -362,7 +377,7 @@ func (t *threader) gatherSubjects(roots []*Node) []*Node {
 	}
 	// 5.D: merge the others into it.
 	for _, r := range roots {
-		s := t.subjectOf(first(r))
+		s := t.subjectID(first(r))
 		if s == 0 {
 			continue
 		}
