@@ -11,7 +11,6 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -247,10 +246,5 @@ func (c *cmdCtx) provisionLdapAccount(req *metadatapb.ProvisionLdapAccountReques
 }
 
 func (s *Service) ProvisionLdapAccount(ctx context.Context, req *metadatapb.ProvisionLdapAccountRequest) (*metadatapb.Account, error) {
-	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ProvisionLdapAccount{ProvisionLdapAccount: req}})
-	if err != nil {
-		return nil, err
-	}
-	// A copy: the result may be the one kept for the request's retries.
-	return s.loginAnswer(proto.Clone(res.GetAccount()).(*metadatapb.Account)), nil
+	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ProvisionLdapAccount{ProvisionLdapAccount: req}}, (*metadatapb.CommandResult).GetAccount)
 }
