@@ -18,7 +18,7 @@
 //
 // # Layout (one Pebble store per node, keys ordered by account, then mailbox id)
 //
-//	L                                                        -> the layout version (2)
+//	L                                                        -> the layout version (3)
 //	m <account> <mailbox id>                                 -> state (UIDVALIDITY, last indexed UID, MODSEQ synced, docs, dead)
 //	v <account> <mailbox id> <scope> <word>                  -> ""   (the word dictionary of a scope)
 //	w <account> <mailbox id> <scope> <word> 0 <first uid>    -> the UIDs of one indexing batch holding the word (delta varints)

@@ -67,8 +67,10 @@ func Open(dir string) (*Index, error) {
 }
 
 // layoutVersion is the version of the key layout (doc.go "Layout"). 2: words only, the
-// trigram postings of version 1 (which had no layout key) are gone.
-const layoutVersion = 2
+// trigram postings of version 1 (which had no layout key) are gone. 3: the long-word
+// postings of ScopeOther, which version 2 never wrote (its batches kept long words of
+// scopes up to ScopeBcc only), so a store of version 2 is built again.
+const layoutVersion = 3
 
 // layoutKey holds the layout version of the store.
 var layoutKey = []byte{kindLayout}
@@ -232,8 +234,8 @@ type Batch struct {
 
 // pendingPostings are the postings a batch adds to one mailbox.
 type pendingPostings struct {
-	words map[string][]uint32 // scope byte + word
-	long  [ScopeBcc + 1][]uint32
+	words map[string][]uint32      // scope byte + word
+	long  [ScopeOther + 1][]uint32 // every scope: a long word in HEADER of another field (a Message-ID) too
 }
 
 // NewBatch starts a batch.
