@@ -89,7 +89,7 @@ Only --insecure-plaintext-cluster turns it off.`,
 	f.Duration("clock-offset", 0, "added to the wall clock that stamps this node's commands (fault injection tests only)")
 	_ = f.MarkHidden("clock-offset")
 	addClusterTLSFlags(f)
-	f.Bool("search-index", false, "keep the text-search index of this node's accounts beside the metadata (package searchindex): it reads new messages' bodies from the blob store the --blob flags name, which must be the frontends' one. Known bug: after a leader change, a SEARCH answered from an index a follower built can miss messages (README); keep it off until fixed")
+	f.Bool("search-index", false, "keep the text-search index of this node's accounts beside the metadata (package searchindex): it reads new messages' bodies from the blob store the --blob flags name, which must be the frontends' one")
 	// The blob store of the frontends, for the blob garbage collector that runs on the
 	// leader (blobstore/gc/lease.go) and for the search index: the same flags as
 	// `strata frontend`.
