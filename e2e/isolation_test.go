@@ -46,6 +46,16 @@ func (r imapReply) String() string {
 
 func dialRaw(t *testing.T, addr, user, pass string) *rawIMAP {
 	t.Helper()
+	c := dialGreeted(t, addr)
+	if rep := c.cmd("LOGIN " + quote(user) + " " + quote(pass)); !rep.ok() {
+		t.Fatalf("LOGIN %s: %s", user, rep)
+	}
+	return c
+}
+
+// dialGreeted opens a raw session to addr and reads the server's OK greeting.
+func dialGreeted(t *testing.T, addr string) *rawIMAP {
+	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
@@ -54,9 +64,6 @@ func dialRaw(t *testing.T, addr, user, pass string) *rawIMAP {
 	c := &rawIMAP{t: t, conn: conn, r: bufio.NewReader(conn)}
 	if greeting := c.readLine(); !strings.HasPrefix(greeting, "* OK") {
 		t.Fatalf("greeting: %q", greeting)
-	}
-	if rep := c.cmd("LOGIN " + quote(user) + " " + quote(pass)); !rep.ok() {
-		t.Fatalf("LOGIN %s: %s", user, rep)
 	}
 	return c
 }

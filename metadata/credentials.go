@@ -90,7 +90,7 @@ func (s *Service) GetScramCredentials(ctx context.Context, req *metadatapb.GetSc
 		for _, c := range rec.GetScram() {
 			if c.GetHash() == req.GetHash() {
 				out := proto.Clone(c).(*metadatapb.ScramCredentials)
-				out.Account = rec.GetAccount()
+				out.Account = s.loginAnswer(rec.GetAccount())
 				// For the session's re-check of its credential (GetAccount): a new
 				// password derives new keys, and ends the SCRAM sessions of the old one.
 				out.Account.CredentialStamp = credentialStamp(rec.GetPasswordHash())
@@ -292,7 +292,7 @@ func (s *Service) appPasswordLogin(ctx context.Context, rec *metadatapb.AccountR
 	}
 	account := rec.GetAccount()
 	account.AppPassword = ap.GetAppPassword().GetName()
-	return account
+	return s.loginAnswer(account)
 }
 
 // The commands.

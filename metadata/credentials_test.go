@@ -153,3 +153,41 @@ func storedAccount(t *testing.T, s *testService, email string) *metadatapb.Accou
 	}
 	return rec
 }
+
+// noTextIndex is a TextIndex that is never asked: it makes a service one that keeps the
+// index.
+type noTextIndex struct{ TextIndex }
+
+// TestLoginAnswersSearchIndex: the answers of the calls a login makes say whether the node
+// keeps the text-search index (Account.search_index), from which a frontend's session
+// announces SEARCH=FUZZY: true on a node with one, false on a node without, for a password,
+// an app password, a cached credential, SCRAM and a session's re-check alike.
+func TestLoginAnswersSearchIndex(t *testing.T) {
+	s := startService(t)
+	s.setupAlice()
+	app := must(s.client.AddAppPassword(s.ctx(), &metadatapb.AddAppPasswordRequest{RequestId: s.reqID(), Email: alice, Name: "phone", Scopes: []string{"imap"}})).GetPassword()
+	for _, indexed := range []bool{false, true} {
+		svc := NewService(s.node, s.fsm, nil)
+		if indexed {
+			svc.SetTextIndex(noTextIndex{})
+		}
+		password := must(svc.Authenticate(s.ctx(), &metadatapb.AuthenticateRequest{Email: alice, Password: "correct horse"}))
+		answers := map[string]*metadatapb.Account{
+			"Authenticate":                 password,
+			"Authenticate (app password)":  must(svc.Authenticate(s.ctx(), &metadatapb.AuthenticateRequest{Email: alice, Password: app, Service: "imap"})),
+			"CheckCredential":              must(svc.CheckCredential(s.ctx(), &metadatapb.CheckCredentialRequest{Email: alice, CredentialStamp: password.GetCredentialStamp()})),
+			"GetScramCredentials":          must(svc.GetScramCredentials(s.ctx(), &metadatapb.GetScramCredentialsRequest{Email: alice, Hash: "SHA-256"})).GetAccount(),
+			"GetAccount":                   must(svc.GetAccount(s.ctx(), &metadatapb.GetAccountRequest{Email: alice})),
+			"GetAccount (session recheck)": must(svc.GetAccount(s.ctx(), &metadatapb.GetAccountRequest{Email: alice, CredentialStamp: password.GetCredentialStamp()})),
+		}
+		for call, account := range answers {
+			if account.GetEmail() != alice || account.GetSearchIndex() != indexed {
+				t.Errorf("index %v: %s answered %v", indexed, call, account)
+			}
+		}
+	}
+	// Never stored: the record's account does not say it.
+	if storedAccount(t, s, alice).GetAccount().GetSearchIndex() {
+		t.Error("the stored account holds search_index")
+	}
+}

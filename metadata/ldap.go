@@ -11,6 +11,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -246,5 +247,10 @@ func (c *cmdCtx) provisionLdapAccount(req *metadatapb.ProvisionLdapAccountReques
 }
 
 func (s *Service) ProvisionLdapAccount(ctx context.Context, req *metadatapb.ProvisionLdapAccountRequest) (*metadatapb.Account, error) {
-	return proposeFor(ctx, s, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ProvisionLdapAccount{ProvisionLdapAccount: req}}, (*metadatapb.CommandResult).GetAccount)
+	res, err := s.propose(ctx, req.GetRequestId(), &metadatapb.Command{Op: &metadatapb.Command_ProvisionLdapAccount{ProvisionLdapAccount: req}})
+	if err != nil {
+		return nil, err
+	}
+	// A copy: the result may be the one kept for the request's retries.
+	return s.loginAnswer(proto.Clone(res.GetAccount()).(*metadatapb.Account)), nil
 }

@@ -63,7 +63,7 @@ func (s *Service) GetAccount(ctx context.Context, req *metadatapb.GetAccountRequ
 		_, ok := credentialLogsIn(rec, found, req.GetService(), req.GetCredentialStamp())
 		account.CredentialRevoked = !ok
 	}
-	return account, nil
+	return s.loginAnswer(account), nil
 }
 
 func (s *Service) SetQuota(ctx context.Context, req *metadatapb.SetQuotaRequest) (*metadatapb.QuotaRoot, error) {

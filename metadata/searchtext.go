@@ -22,6 +22,16 @@ type TextIndex interface {
 // it before serving; without one, SearchText answers indexed=false.
 func (s *Service) SetTextIndex(ix TextIndex) { s.textIndex = ix }
 
+// loginAnswer marks account, the answer of a call a login makes, with whether this node
+// keeps the text-search index (Account.search_index): an IMAP session of a frontend
+// announces SEARCH=FUZZY (RFC 6203) after its login only then.
+func (s *Service) loginAnswer(account *metadatapb.Account) *metadatapb.Account {
+	if account != nil {
+		account.SearchIndex = s.textIndex != nil
+	}
+	return account
+}
+
 // SearchText answers from the node's index after checking that the acting user may read
 // the mailbox (RFC 4314 4: SEARCH needs r).
 func (s *Service) SearchText(ctx context.Context, req *metadatapb.SearchTextRequest) (*metadatapb.SearchTextResponse, error) {

@@ -318,7 +318,7 @@ func (s *Service) Authenticate(ctx context.Context, req *metadatapb.Authenticate
 	s.guard.Succeeded(email, req.GetRemoteIp())
 	account := rec.GetAccount()
 	account.CredentialStamp = credentialStamp(rec.GetPasswordHash())
-	return account, nil
+	return s.loginAnswer(account), nil
 }
 
 // CheckCredential confirms a login a frontend verified earlier (Authenticate) without
@@ -347,7 +347,7 @@ func (s *Service) CheckCredential(ctx context.Context, req *metadatapb.CheckCred
 	if ap != nil {
 		return s.appPasswordLogin(ctx, rec, ap), nil
 	}
-	return rec.GetAccount(), nil
+	return s.loginAnswer(rec.GetAccount()), nil
 }
 
 // credentialLogsIn reports whether stamp (an earlier login's Account.credential_stamp)

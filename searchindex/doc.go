@@ -156,4 +156,13 @@
 // node registered in etcd, one after the other. SearchText is a linearizable read today
 // (frontends send it to the leader), so the followers' indexes serve once one of them
 // leads.
+//
+// `strata metadata` runs the index by default when it has the frontends' blob flags (it
+// cannot read bodies otherwise: without them it starts without the index and warns). A
+// node without the index answers SearchText indexed=false, and the frontend scans, so a
+// cluster whose nodes differ (a rolling change of the flag) still answers every SEARCH
+// right. Whether to announce SEARCH=FUZZY (RFC 6203) a frontend learns per session from
+// its login's answer (metadatapb.Account.search_index: the answering node indexes), keeping
+// nothing itself; a FUZZY key answered by a node without the index matches exactly, which
+// RFC 6203 3 allows.
 package searchindex

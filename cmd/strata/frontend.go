@@ -58,7 +58,15 @@ that fails otherwise). SIGTERM drains: /readyz answers 503 at once, the listener
 each IMAP session finishes its running command and is told BYE [UNAVAILABLE] instead of
 running the next (IDLE and waiting sessions are told in turn over the first half of
 --drain-timeout), LMTP answers 421 after the running transaction, ManageSieve BYE
-(TRYLATER); what is left at --drain-timeout is closed, and the process exits 0.`,
+(TRYLATER); what is left at --drain-timeout is closed, and the process exits 0.
+
+SEARCH's text keys read only the messages the metadata nodes' text-search index names
+when the node answering keeps it (strata metadata --search-index, on by default when the
+node has the blob flags). The frontend learns that at each login (the node's answer says
+whether it indexes): the session then announces SEARCH=FUZZY (RFC 6203). Each session
+asks again, so nothing is kept here, and while some nodes index and others not (a rolling
+change) every search is still answered right: by a node without the index, by reading the
+messages, FUZZY keys matching exactly.`,
 		Args: cobra.NoArgs,
 		RunE: runFrontend,
 	}
@@ -77,7 +85,7 @@ running the next (IDLE and waiting sessions are told in turn over the first half
 	f.Int("max-connections-per-ip", 200, "most IMAP connections from one non-loopback address; more are told BYE")
 	f.Bool("allow-plaintext-auth", false, "allow LOGIN and AUTHENTICATE PLAIN without TLS")
 	f.Bool("disable-compress", false, "do not offer COMPRESS=DEFLATE (RFC 4978)")
-	f.Bool("search-index", false, "announce SEARCH=FUZZY (RFC 6203): set it when the metadata nodes run with --search-index, whose fuzzy answers FUZZY keys need (without them FUZZY matches exactly)")
+	f.Bool("search-index", false, "announce SEARCH=FUZZY (RFC 6203) before login too; without it a session announces SEARCH=FUZZY once logged in when the metadata node that answered its login keeps the text-search index (strata metadata, on by default with the blob flags). A FUZZY key answered by a node without the index matches exactly (RFC 6203 3)")
 	f.Bool("disable-unauthenticate", false, "do not offer UNAUTHENTICATE (RFC 8437), which lets one connection log in as several accounts in turn")
 	f.Int64("max-message-size", embedded.DefaultMaxMessageSize, "largest message APPEND accepts, in bytes (APPENDLIMIT)")
 	f.String("metrics-listen", "", "address for Prometheus metrics at /metrics and the probes /healthz and /readyz, e.g. 127.0.0.1:9464 (empty: off)")

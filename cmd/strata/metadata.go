@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -54,7 +55,13 @@ leader's commit index (503 naming the check that fails otherwise).
 
 gRPC and Raft traffic is mutual TLS with certificates of the cluster CA (--cluster-tls-ca,
 --cluster-tls-cert, --cluster-tls-key, made by 'strata cert'); SIGHUP reads the files again.
-Only --insecure-plaintext-cluster turns it off.`,
+Only --insecure-plaintext-cluster turns it off.
+
+Given the frontends' blob store (--blob-dir, or --blob s3 with the --s3-* flags), the node
+deletes unreferenced bodies while it leads (--blob-gc-interval) and keeps the text-search
+index (--search-index, on by default then), reading each new message's body once. Without
+the blob flags it does neither, and logs a warning saying so; SEARCH then reads every
+message of a mailbox, and frontends do not announce SEARCH=FUZZY to the sessions it logs in.`,
 		Args: cobra.NoArgs,
 		RunE: runMetadata,
 	}
@@ -89,7 +96,7 @@ Only --insecure-plaintext-cluster turns it off.`,
 	f.Duration("clock-offset", 0, "added to the wall clock that stamps this node's commands (fault injection tests only)")
 	_ = f.MarkHidden("clock-offset")
 	addClusterTLSFlags(f)
-	f.Bool("search-index", false, "keep the text-search index of this node's accounts beside the metadata (package searchindex): it reads new messages' bodies from the blob store the --blob flags name, which must be the frontends' one")
+	f.Bool("search-index", true, "keep the text-search index beside the metadata (package searchindex), so SEARCH's text keys read only candidate messages and SEARCH=FUZZY gets fuzzy answers; it reads every new message's body from the blob store the --blob flags name (the frontends' one), so it is on only when they are given: without them the node starts without the index and logs why. Each node indexes every account: it costs each metadata node about 12 to 15 % more CPU per APPEND (docs/benchmarks.md \"Search index: header fields folded once\") and one blob store read per new message; --search-index=false turns it off")
 	// The blob store of the frontends, for the blob garbage collector that runs on the
 	// leader (blobstore/gc/lease.go) and for the search index: the same flags as
 	// `strata frontend`.
@@ -276,24 +283,15 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		serverOpts = append(serverOpts, grpc.Creds(identity.ServerCredentials()))
 		reloadTLSOnSIGHUP(ctx, logger, identity)
 	}
-	if on, _ := f.GetBool("search-index"); on {
+	if on, err := searchIndexOn(f, collector != nil, logger); err != nil {
+		return err
+	} else if on {
 		// The indexer role beside the FSM, fed by its change feed, reading through this
-		// node's own service in the process (searchindex: "Where it runs").
-		var blobs blobstore.Store
-		if collector != nil {
-			blobs = collector.Blobs
-		} else {
-			blobDir, _ := f.GetString("blob-dir")
-			if blobDir == "" {
-				return fmt.Errorf("--search-index reads the frontends' bodies: give --blob s3 or --blob-dir")
-			}
-			if blobs, err = openBlobStoreFromFlags(ctx, f, blobDir, logger); err != nil {
-				return err
-			}
-		}
+		// node's own service in the process (searchindex: "Where it runs"), and the bodies
+		// from the frontends' blob store (the collector's, opened from the blob flags).
 		self := inproc.New()
 		metadatapb.RegisterMetadataServer(self, svc)
-		ix, err := fsmfeed.Start(dataDir, fsm, svc, metadatapb.NewMetadataClient(self), blobs, logger)
+		ix, err := fsmfeed.Start(dataDir, fsm, svc, metadatapb.NewMetadataClient(self), collector.Blobs, logger)
 		if err != nil {
 			return err
 		}
@@ -372,6 +370,26 @@ func runMetadata(cmd *cobra.Command, _ []string) error {
 		logger.Warn("close raft", "err", err)
 	}
 	return nil
+}
+
+// searchIndexOn decides whether a metadata node keeps the text-search index: by default
+// when it has the frontends' blob store (haveBlobs: --blob s3 or --blob-dir), whose bodies
+// the indexer reads; without it the node starts without the index and says why, so that a
+// node started before the index was on by default still starts. An explicit
+// --search-index without the blob flags is refused; --search-index=false is off.
+func searchIndexOn(f *pflag.FlagSet, haveBlobs bool, logger *slog.Logger) (bool, error) {
+	on, _ := f.GetBool("search-index")
+	switch {
+	case !on:
+		logger.Info("no text-search index (--search-index=false): SEARCH reads every message of a mailbox, and FUZZY keys match exactly")
+		return false, nil
+	case haveBlobs:
+		return true, nil
+	case f.Changed("search-index"):
+		return false, errors.New("--search-index reads the frontends' bodies: give --blob s3 or --blob-dir")
+	}
+	logger.Warn("no text-search index: it reads message bodies from the frontends' blob store, and this node has none; give the frontends' --blob-dir or --blob s3 and --s3-* flags to turn it on (or --search-index=false to silence this)")
+	return false, nil
 }
 
 // enterGroup makes this node a member of the group: a node with Raft state already is one; a

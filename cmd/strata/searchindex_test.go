@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -85,5 +87,37 @@ func TestIndexRebuildEveryNode(t *testing.T) {
 	}
 	if stdout != "n3 keeps no search index: skipped\nrebuilt the search index of 1 account(s) on 2 node(s)\n" {
 		t.Errorf("index rebuild --etcd: %q", stdout)
+	}
+}
+
+// TestMetadataSearchIndexDefault: `strata metadata` keeps the index by default when it has
+// the blob flags; without them it starts without the index and warns how to turn it on,
+// refuses an explicit --search-index, and --search-index=false is off either way.
+func TestMetadataSearchIndexDefault(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		haveBlobs bool
+		on        bool
+		err, warn string
+	}{
+		{haveBlobs: true, on: true},
+		{warn: "give the frontends' --blob-dir or --blob s3"},
+		{args: []string{"--search-index"}, haveBlobs: true, on: true},
+		{args: []string{"--search-index=true"}, err: "--search-index reads the frontends' bodies"},
+		{args: []string{"--search-index=false"}, haveBlobs: true},
+		{args: []string{"--search-index=false"}},
+	} {
+		f := newMetadataCommand().Flags()
+		if err := f.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		on, err := searchIndexOn(f, tc.haveBlobs, slog.New(slog.NewTextHandler(&logs, nil)))
+		if on != tc.on || (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%q with blobs %v: on %v, err %v", tc.args, tc.haveBlobs, on, err)
+		}
+		if warned := strings.Contains(logs.String(), "level=WARN"); warned != (tc.warn != "") || !strings.Contains(logs.String(), tc.warn) {
+			t.Errorf("%q with blobs %v logged %q", tc.args, tc.haveBlobs, logs.String())
+		}
 	}
 }

@@ -502,3 +502,21 @@ func TestServiceSelectors(t *testing.T) {
 		}
 	}
 }
+
+// TestMetadataSearchIndex: the metadata nodes get the S3 flags, with which `strata
+// metadata` keeps the text-search index by default; metadata.searchIndex false passes
+// --search-index=false, and true passes nothing (the binary's default).
+func TestMetadataSearchIndex(t *testing.T) {
+	for _, f := range valuesFiles {
+		for _, on := range []bool{true, false} {
+			r := render(t, f, map[string]any{"metadata": map[string]any{"searchIndex": on}})
+			args := r.component(t, "metadata").Spec.Containers[0].Args
+			if _, ok := argValue(args, "s3-bucket"); !ok {
+				t.Errorf("%s: the metadata nodes have no --s3-bucket, so no index: %q", r.name, args)
+			}
+			if off := slices.Contains(args, "--search-index=false"); off == on {
+				t.Errorf("%s: searchIndex %v renders %q", r.name, on, args)
+			}
+		}
+	}
+}

@@ -167,8 +167,11 @@ func (c *conn) capabilities() string {
 		"NOTIFY",            // RFC 5465
 		"APPENDLIMIT=" + strconv.FormatInt(c.srv.cfg.MaxMessageSize, 10), // RFC 7889
 	}
-	if c.srv.cfg.SearchIndex {
-		caps = append(caps, "SEARCH=FUZZY") // RFC 6203 2 (fuzzy.go)
+	if c.srv.cfg.SearchIndex || c.account.GetSearchIndex() {
+		// RFC 6203 2 (fuzzy.go). SEARCH is a command of the selected state, so a session
+		// whose login learned that the metadata nodes index (Config.SearchIndex) announces
+		// it from then on; the OK of the login carries it (RFC 9051 6.2.3).
+		caps = append(caps, "SEARCH=FUZZY")
 	}
 	if c.state&authState != 0 {
 		// RFC 4978 3: COMPRESS is a command of the authenticated state (command-auth), so

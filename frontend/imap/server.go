@@ -119,8 +119,11 @@ type Config struct {
 	// DisableCompress turns COMPRESS=DEFLATE (RFC 4978) off.
 	DisableCompress bool
 	// SearchIndex says the metadata service keeps the text-search index (package
-	// searchindex), whose fuzzy answers SEARCH=FUZZY (RFC 6203) needs: it is announced only
-	// then (fuzzy.go; without the index FUZZY keys match exactly).
+	// searchindex), whose fuzzy answers SEARCH=FUZZY (RFC 6203) needs: SEARCH=FUZZY is then
+	// announced in every state (fuzzy.go). Without it a session announces SEARCH=FUZZY once
+	// logged in when the metadata node that answered its login keeps the index
+	// (Account.search_index), as a cluster's frontend learns it. A FUZZY key on a node
+	// without the index matches exactly, which RFC 6203 3 allows.
 	SearchIndex bool
 	// MaxMessageSize is the largest message APPEND accepts (RFC 7889 APPENDLIMIT).
 	MaxMessageSize int64

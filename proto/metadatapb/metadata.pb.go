@@ -740,8 +740,13 @@ type Account struct {
 	TenantAdmin bool `protobuf:"varint,1400,opt,name=tenant_admin,json=tenantAdmin,proto3" json:"tenant_admin,omitempty"`
 	// Set in GetAccount's answer to a request with a credential_stamp that no longer logs in.
 	CredentialRevoked bool `protobuf:"varint,1700,opt,name=credential_revoked,json=credentialRevoked,proto3" json:"credential_revoked,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Set in the answers of the calls a login makes (Authenticate, CheckCredential,
+	// GetScramCredentials, GetAccount, ProvisionLdapAccount) when the answering node keeps
+	// the text-search index (strata metadata --search-index): a frontend's IMAP session then
+	// announces SEARCH=FUZZY (RFC 6203), whose fuzzy answers need the index. Never stored.
+	SearchIndex   bool `protobuf:"varint,3280,opt,name=search_index,json=searchIndex,proto3" json:"search_index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
@@ -826,6 +831,13 @@ func (x *Account) GetTenantAdmin() bool {
 func (x *Account) GetCredentialRevoked() bool {
 	if x != nil {
 		return x.CredentialRevoked
+	}
+	return false
+}
+
+func (x *Account) GetSearchIndex() bool {
+	if x != nil {
+		return x.SearchIndex
 	}
 	return false
 }
@@ -10838,7 +10850,7 @@ const file_metadata_proto_rawDesc = "" +
 	"aclVersion\"6\n" +
 	"\x06Tenant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
-	"\adomains\x18\x02 \x03(\tR\adomains\"\x99\x02\n" +
+	"\adomains\x18\x02 \x03(\tR\adomains\"\xbd\x02\n" +
 	"\aAccount\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12\x16\n" +
 	"\x06tenant\x18\x02 \x01(\tR\x06tenant\x12\x1a\n" +
@@ -10848,7 +10860,8 @@ const file_metadata_proto_rawDesc = "" +
 	"\fapp_password\x18\xe8\a \x01(\tR\vappPassword\x12\"\n" +
 	"\ftenant_admin\x18\xf8\n" +
 	" \x01(\bR\vtenantAdmin\x12.\n" +
-	"\x12credential_revoked\x18\xa4\r \x01(\bR\x11credentialRevoked\"\xe6\x04\n" +
+	"\x12credential_revoked\x18\xa4\r \x01(\bR\x11credentialRevoked\x12\"\n" +
+	"\fsearch_index\x18\xd0\x19 \x01(\bR\vsearchIndex\"\xe6\x04\n" +
 	"\aMailbox\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
