@@ -292,9 +292,10 @@ func (c *cmdCtx) destroyChunks(prefix byte, mailbox uint64) {
 	c.tx.dropRange(chunks, mailboxPrefixEnd(prefix, mailbox))
 }
 
-// writeColumns rewrites each chunk of the sort-key and listing columns the command
-// edited, once (finish), in key order, a sort-key chunk with its chunk of the dates
-// projection.
+// writeColumns hands the command's edit of each chunk of the sort-key and listing
+// columns it touched, a sort-key chunk's with its chunk of the dates projection, to the
+// batch (txn.editChunk), in key order, once the command has succeeded: the batch writes
+// each chunk once (columnbatch.go).
 func (c *cmdCtx) writeColumns() error {
 	keys := make([]string, 0, len(c.columnEdits))
 	for k := range c.columnEdits {
@@ -305,25 +306,13 @@ func (c *cmdCtx) writeColumns() error {
 		e := c.columnEdits[k]
 		slices.Sort(e.removes)
 		if e.datesKey != nil {
-			if err := c.writeDateChunk(e); err != nil {
+			if err := c.tx.editChunk(e.datesKey, true, e.dateAdds, e.removes); err != nil {
 				return err
 			}
 		}
-		old, found, err := c.tx.get(e.key)
-		if err != nil {
+		if err := c.tx.editChunk(e.key, false, e.sortedAdds(), e.removes); err != nil {
 			return err
 		}
-		if !found && len(e.adds) == 0 {
-			continue
-		}
-		recs := editColumnChunk(old, e.sortedAdds(), e.removes)
-		if len(recs) == 0 {
-			if found {
-				c.tx.mustDelete(e.key)
-			}
-			continue
-		}
-		c.tx.mustSet(e.key, recs)
 	}
 	return nil
 }
