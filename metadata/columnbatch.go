@@ -255,4 +255,3 @@ func (t *txn) dropPending(start, end []byte) {
 		}
 	}
 }
-
