@@ -92,7 +92,14 @@ type cmdCtx struct {
 	// columnEdits are the command's changes to the sort-key and listing columns, by chunk
 	// key, handed to the batch once the command succeeded (writeColumns; sortcolumn.go,
 	// listingcolumn.go, columnbatch.go).
-	columnEdits map[string]*columnEdit
+	columnEdits []*columnEdit
+	// editIndex finds the edits by key once there are more than linearEdits of them (an
+	// EXPUNGE of many messages); editsBuf holds the first edits, so that an APPEND's few
+	// cost no allocation of their own.
+	editIndex map[string]*columnEdit
+	editsBuf  [4]columnEdit
+	editsUsed int // of editsBuf
+	editPtrs  [4]*columnEdit
 	// refsBuf and numbersBuf are reused by appendThreadNumbers (messagenumbers.go).
 	refsBuf    [][]byte
 	numbersBuf []byte

@@ -67,7 +67,11 @@ func (t *txn) editChunk(key []byte, dates bool, adds []byte, removes []uint32) e
 		if t.pending == nil {
 			t.pending = map[string]*pendingChunk{}
 		}
-		p = &pendingChunk{dates: dates}
+		if len(t.pendingSlab) == cap(t.pendingSlab) {
+			t.pendingSlab = make([]pendingChunk, 0, 32)
+		}
+		t.pendingSlab = append(t.pendingSlab, pendingChunk{dates: dates})
+		p = &t.pendingSlab[len(t.pendingSlab)-1]
 		t.pending[string(key)] = p
 	} else if dates && !ordered(adds, true) {
 		if err := t.writeChunk(key, p); err != nil {

@@ -73,8 +73,8 @@ func TestFoldMatchesEditByEdit(t *testing.T) {
 // keys and values: appends with sort keys to three mailboxes past a chunk's end, STORE
 // (listing entries replaced), EXPUNGE and appends behind it, COPY and MOVE, refused
 // appends, the fill of a mailbox created at level 2 (its walk of the column reads the
-// chunks the batch's appends left) between appends to it, and a mailbox deleted after
-// appends in its batch, then created again.
+// chunks the batch's appends left) between appends to it, commands that edit 9 chunks of
+// a large mailbox, and mailboxes deleted after edits in their batch.
 func TestColumnBatchSplits(t *testing.T) {
 	h := withAccount(t)
 	h.ok(cmdAccount("bob@example.org"))
@@ -121,6 +121,26 @@ func TestColumnBatchSplits(t *testing.T) {
 			apply(cmdExpunge(alice, a, uidRange(uint32(i+20), uint32(i+21))))
 		}
 	}
+	// A mailbox of 9 chunks: commands that edit more chunks than a command looks through
+	// one by one (linearEdits), then its deletion in the batch of its last edits.
+	h.ok(cmdCreateMailbox(alice, "Big"))
+	big := h.mustMailbox(alice, "Big").GetId()
+	for i := range 11 {
+		var blobs []string
+		for k := range 100 {
+			blobs = append(blobs, fmt.Sprintf("big%d-%d", i, k))
+		}
+		apply(cmdAppendKeys(alice, big, true, blobs...))
+	}
+	apply(cmdStore(alice, big, metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(1, 1100)}, `\Seen`))
+	var spread []*metadatapb.UidRange
+	for first := uint32(5); first < 1100; first += 120 {
+		spread = append(spread, uidRange(first, first+2))
+	}
+	apply(cmdExpunge(alice, big, spread...))
+	apply(cmdCopy(alice, big, a, true, uidRange(300, 700)))
+	apply(cmdAppendKeys(alice, big, true, "big-last"))
+	apply(cmdDeleteMailbox(alice, "Big"))
 	apply(cmdAppendKeys(alice, b, true, "b-last"))
 	apply(cmdDeleteMailbox(alice, "B"))
 	apply(cmdCreateMailbox(alice, "B"))

@@ -54,6 +54,8 @@ type txn struct {
 	// pending are the column chunks the batch's commands edited and the batch has not
 	// written yet, by key (columnbatch.go).
 	pending map[string]*pendingChunk
+	// pendingSlab is where the pending chunks are allocated, a few dozen at a time.
+	pendingSlab []pendingChunk
 }
 
 // probeOptions are the probe's: bloom filters on every level, L6 included (Pebble's
