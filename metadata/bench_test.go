@@ -38,8 +38,9 @@ func BenchmarkFSMApplyAppendBatch(b *testing.B) {
 }
 
 // BenchmarkFSMApplyAppendSortKeys is BenchmarkFSMApplyAppendBatch with messages that
-// carry sort keys, so that each Append also writes the sort-key column (sortcolumn.go:
-// one message's APPEND rewrites the last chunk).
+// carry sort keys, so that each Append also edits the sort-key column (sortcolumn.go:
+// one message's APPEND edits the last chunk, which the batch writes once,
+// columnbatch.go).
 //
 //	go test ./metadata -run '^$' -bench FSMApplyAppendSortKeys -benchtime 20000x -benchmem
 func BenchmarkFSMApplyAppendSortKeys(b *testing.B) {
