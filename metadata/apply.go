@@ -90,8 +90,16 @@ type cmdCtx struct {
 	// idsBuf holds touchedIDs of a command that touches few mailboxes.
 	idsBuf [4]uint64
 	// columnEdits are the command's changes to the sort-key and listing columns, by chunk
-	// key, written by finish (sortcolumn.go, listingcolumn.go).
-	columnEdits map[string]*columnEdit
+	// key, handed to the batch once the command succeeded (writeColumns; sortcolumn.go,
+	// listingcolumn.go, columnbatch.go).
+	columnEdits []*columnEdit
+	// editIndex finds the edits by key once there are more than linearEdits of them (an
+	// EXPUNGE of many messages); editsBuf holds the first edits, so that an APPEND's few
+	// cost no allocation of their own.
+	editIndex map[string]*columnEdit
+	editsBuf  [4]columnEdit
+	editsUsed int // of editsBuf
+	editPtrs  [4]*columnEdit
 	// refsBuf and numbersBuf are reused by appendThreadNumbers (messagenumbers.go).
 	refsBuf    [][]byte
 	numbersBuf []byte
@@ -189,6 +197,9 @@ func (f *FSM) applyCommand(tx *txn, index uint64, cmd *metadatapb.Command, struc
 		res = errorResult(err)
 	} else {
 		tx.releaseSavepoint()
+		if err := c.writeColumns(); err != nil {
+			panic(fmt.Sprintf("metadata fsm: %v", err))
+		}
 		events = c.events()
 	}
 	if id := cmd.GetRequestId(); id != "" {
@@ -530,14 +541,11 @@ func (c *cmdCtx) record(ms *mailboxState, ch *metadatapb.Change) {
 	ms.changes = append(ms.changes, ch)
 }
 
-// finish writes the chunks of the sort-key and listing columns the command edited, and writes back
-// the mailboxes the command changed, their journal entries, their ACL index entries and
-// the annotation usage the command charged.
+// finish writes back the mailboxes the command changed, their journal entries, their ACL
+// index entries and the annotation usage the command charged. The command's column edits
+// go to the batch once it has succeeded (writeColumns).
 func (c *cmdCtx) finish() error {
 	if err := c.reindexACLs(); err != nil {
-		return err
-	}
-	if err := c.writeColumns(); err != nil {
 		return err
 	}
 	c.writeAnnotationUsage()

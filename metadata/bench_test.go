@@ -34,31 +34,55 @@ import (
 // message by the same measure over 1280 messages, 8.1k -> 4.6k allocs per batch, and
 // ApplyBatch's CPU in a profile of 300 batches 54-61 -> 31-39 µs per message.
 func BenchmarkFSMApplyAppendBatch(b *testing.B) {
-	benchApplyAppends(b, false)
+	benchApplyAppends(b, false, 1)
 }
 
 // BenchmarkFSMApplyAppendSortKeys is BenchmarkFSMApplyAppendBatch with messages that
-// carry sort keys, so that each Append also writes the sort-key column (sortcolumn.go:
-// one message's APPEND rewrites the last chunk).
+// carry sort keys, so that each Append also edits the sort-key column (sortcolumn.go:
+// one message's APPEND edits the last chunk, which the batch writes once,
+// columnbatch.go).
 //
 //	go test ./metadata -run '^$' -bench FSMApplyAppendSortKeys -benchtime 20000x -benchmem
 func BenchmarkFSMApplyAppendSortKeys(b *testing.B) {
-	benchApplyAppends(b, true)
+	benchApplyAppends(b, true, 1)
 }
 
-func benchApplyAppends(b *testing.B, withKeys bool) {
+// BenchmarkFSMApplyAppendSpread is BenchmarkFSMApplyAppendSortKeys with the Appends of a
+// batch spread over the INBOXes of 16 accounts in turn, as compare-append's 64 clients
+// append (bench/loadgen.go: client i is user i % 16): 4 Appends a batch into each INBOX.
+//
+//	go test ./metadata -run '^$' -bench FSMApplyAppendSpread -benchtime 300x -benchmem
+func BenchmarkFSMApplyAppendSpread(b *testing.B) {
+	benchApplyAppends(b, true, 16)
+}
+
+// benchApplyAppends applies batches of 64 Appends of one message each (with sort keys if
+// withKeys) into the INBOXes of accounts accounts, in turn. Beside the time and
+// allocations it reports what the store wrote per Append: the batches' bytes in the WAL
+// (wal-B/append), the tables its flushes wrote (flush-B/append, the memtables flushed at
+// the end) and its compactions wrote (compact-B/append, as far as they ran meanwhile).
+func benchApplyAppends(b *testing.B, withKeys bool, accounts int) {
 	const perBatch = 64
 	h := withAccount(b)
-	inbox := h.mustMailbox(alice, "INBOX")
+	inboxes := []uint64{h.mustMailbox(alice, "INBOX").GetId()}
+	users := []string{alice}
+	for i := 1; i < accounts; i++ {
+		user := fmt.Sprintf("user%d@example.org", i)
+		h.ok(cmdAccount(user))
+		inboxes = append(inboxes, h.mustMailbox(user, "INBOX").GetId())
+		users = append(users, user)
+	}
 	h.step = 100 * time.Microsecond // a busy group
 	batch := make([]*raft.Log, perBatch)
 	n := 0
+	db := h.f.gen.db
+	before := db.Metrics()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		for i := range batch {
 			n++
-			batch[i] = h.entry(cmdAppendKeys(alice, inbox.GetId(), withKeys, fmt.Sprintf("blob-%d", n)))
+			batch[i] = h.entry(cmdAppendKeys(users[n%accounts], inboxes[n%accounts], withKeys, fmt.Sprintf("blob-%d", n)))
 		}
 		for _, r := range h.f.ApplyBatch(batch) {
 			if res := r.(*metadatapb.CommandResult); codes.Code(res.GetCode()) != codes.OK {
@@ -67,7 +91,21 @@ func benchApplyAppends(b *testing.B, withKeys bool) {
 		}
 		h.log = h.log[:0]
 	}
-	b.ReportMetric(float64(b.N*perBatch)/b.Elapsed().Seconds(), "appends/s")
+	b.StopTimer()
+	appends := float64(b.N * perBatch)
+	b.ReportMetric(appends/b.Elapsed().Seconds(), "appends/s")
+	if err := db.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	after := db.Metrics()
+	var flushed, compacted uint64
+	for i := range after.Levels {
+		flushed += after.Levels[i].TableBytesFlushed - before.Levels[i].TableBytesFlushed
+		compacted += after.Levels[i].TableBytesCompacted - before.Levels[i].TableBytesCompacted
+	}
+	b.ReportMetric(float64(after.WAL.BytesIn-before.WAL.BytesIn)/appends, "wal-B/append")
+	b.ReportMetric(float64(flushed)/appends, "flush-B/append")
+	b.ReportMetric(float64(compacted)/appends, "compact-B/append")
 }
 
 // BenchmarkFSMApplyStoreFlags applies Raft batches of one StoreFlags command each, what a

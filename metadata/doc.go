@@ -16,7 +16,10 @@
 //     state. What a batch caches (txn.go: values read, records decoded once per batch;
 //     prunememo.go: ranges the prunes found empty) only saves reads and scans whose
 //     outcome it knows, and every write of the batch, rollbacks included, keeps it true
-//     (batchcache_test.go compares one batch with one entry per batch).
+//     (batchcache_test.go compares one batch with one entry per batch). The column
+//     chunks a batch writes once for all its commands (columnbatch.go) are those that
+//     writing each command's edits gives (columnbatch_test.go cuts one log into batches
+//     six ways and compares every key).
 //   - Atomicity. One Raft batch is one Pebble batch, which also stores the applied
 //     index. A command that fails is rolled back inside the batch (txn savepoints),
 //     so it leaves no trace; a storage failure panics rather than skip an entry.

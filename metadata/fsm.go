@@ -352,6 +352,9 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	if last == applied {
 		return responses
 	}
+	if err := tx.writePending(nil, nil); err != nil {
+		panic(fmt.Sprintf("metadata fsm: write the column chunks of the batch up to index %d: %v", last, err))
+	}
 	tx.mustSet(keyAppliedIndex, encodeUint64(last))
 	tx.close()
 	if err := b.Commit(pebble.NoSync); err != nil {

@@ -23,8 +23,8 @@ import (
 // a varint; the entry is the MODSEQ as a varint, then the message's flags fields exactly
 // as its MessageIndex encodes them (tag, length and flag each, in order: what
 // indexModseqFlags reads off a record, so the listing's flag-set dictionary treats both
-// alike). A command collects its edits per chunk (cmdCtx.columnEdits) and rewrites each
-// chunk it touched once, in finish: addMessage adds an entry (APPEND, import, COPY,
+// alike). A command collects its edits per chunk (cmdCtx.columnEdits), which the batch
+// writes once per chunk (columnbatch.go): addMessage adds an entry (APPEND, import, COPY,
 // MOVE, the INBOX rename), a flag change replaces it (StoreFlags), removeMessage removes
 // it (EXPUNGE, MOVE) and destroyMailbox removes the whole column.
 //

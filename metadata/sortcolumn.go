@@ -1,9 +1,9 @@
 package metadata
 
 import (
+	"bytes"
 	"cmp"
 	"slices"
-	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -35,9 +35,11 @@ import (
 // rather than 1,000,000 keys (a Pebble step per key was most of what a first SORT cost,
 // docs/benchmarks.md), and the service sends the chunks as they are (records in
 // SortColumnChunk). A command collects its additions and removals per chunk
-// (cmdCtx.columnEdits) and rewrites each chunk it touched once, in finish: an APPEND of
-// one message rewrites the last chunk (at most sortChunkUIDs entries, about 20 KiB), an
-// EXPUNGE of many messages each of their chunks once.
+// (cmdCtx.columnEdits) and, once it has succeeded, hands them to the batch, which writes
+// each chunk its commands touched once (columnbatch.go): an APPEND of one message edits
+// the last chunk (at most sortChunkUIDs entries, about 20 KiB), and the 64 APPENDs of a
+// batch into one mailbox write it once between them, not 64 times; an EXPUNGE of many
+// messages edits each of their chunks once.
 //
 // Before the chunks, each entry had a key of its own (sortColumnKey, prefix 'C'). Those
 // entries are still read (ReadSortColumn merges them with the chunks in UID order) and
@@ -189,15 +191,43 @@ func (e *columnEdit) sortedAdds() []byte {
 	return out
 }
 
+// linearEdits is how many chunk edits a command looks through one by one before it
+// indexes them by key (cmdCtx.editIndex).
+const linearEdits = 8
+
 // columnEdit returns the command's edit of the chunk stored under key.
 func (c *cmdCtx) columnEdit(key []byte) *columnEdit {
-	e := c.columnEdits[string(key)]
-	if e == nil {
-		if c.columnEdits == nil {
-			c.columnEdits = map[string]*columnEdit{}
+	if c.editIndex != nil {
+		if e := c.editIndex[string(key)]; e != nil {
+			return e
 		}
+	} else {
+		for _, e := range c.columnEdits {
+			if bytes.Equal(e.key, key) {
+				return e
+			}
+		}
+	}
+	var e *columnEdit
+	if c.editsUsed < len(c.editsBuf) {
+		e = &c.editsBuf[c.editsUsed]
+		c.editsUsed++
+		*e = columnEdit{key: key}
+	} else {
 		e = &columnEdit{key: key}
-		c.columnEdits[string(key)] = e
+	}
+	if c.columnEdits == nil {
+		c.columnEdits = c.editPtrs[:0]
+	}
+	c.columnEdits = append(c.columnEdits, e)
+	switch {
+	case c.editIndex != nil:
+		c.editIndex[string(key)] = e
+	case len(c.columnEdits) > linearEdits:
+		c.editIndex = make(map[string]*columnEdit, 2*len(c.columnEdits))
+		for _, e := range c.columnEdits {
+			c.editIndex[string(e.key)] = e
+		}
 	}
 	return e
 }
@@ -284,46 +314,32 @@ func (c *cmdCtx) destroySortColumn(mailbox uint64) {
 // them.
 func (c *cmdCtx) destroyChunks(prefix byte, mailbox uint64) {
 	chunks := mailboxPrefix(prefix, mailbox)
-	for k := range c.columnEdits {
-		if strings.HasPrefix(k, string(chunks)) {
-			delete(c.columnEdits, k)
+	c.columnEdits = slices.DeleteFunc(c.columnEdits, func(e *columnEdit) bool {
+		if !bytes.HasPrefix(e.key, chunks) {
+			return false
 		}
-	}
+		delete(c.editIndex, string(e.key))
+		return true
+	})
 	c.tx.dropRange(chunks, mailboxPrefixEnd(prefix, mailbox))
 }
 
-// writeColumns rewrites each chunk of the sort-key and listing columns the command
-// edited, once (finish), in key order, a sort-key chunk with its chunk of the dates
-// projection.
+// writeColumns hands the command's edit of each chunk of the sort-key and listing
+// columns it touched, a sort-key chunk's with its chunk of the dates projection, to the
+// batch (txn.editChunk), in key order, once the command has succeeded: the batch writes
+// each chunk once (columnbatch.go).
 func (c *cmdCtx) writeColumns() error {
-	keys := make([]string, 0, len(c.columnEdits))
-	for k := range c.columnEdits {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		e := c.columnEdits[k]
+	slices.SortFunc(c.columnEdits, func(a, b *columnEdit) int { return bytes.Compare(a.key, b.key) })
+	for _, e := range c.columnEdits {
 		slices.Sort(e.removes)
 		if e.datesKey != nil {
-			if err := c.writeDateChunk(e); err != nil {
+			if err := c.tx.editChunk(e.datesKey, true, e.dateAdds, e.removes); err != nil {
 				return err
 			}
 		}
-		old, found, err := c.tx.get(e.key)
-		if err != nil {
+		if err := c.tx.editChunk(e.key, false, e.sortedAdds(), e.removes); err != nil {
 			return err
 		}
-		if !found && len(e.adds) == 0 {
-			continue
-		}
-		recs := editColumnChunk(old, e.sortedAdds(), e.removes)
-		if len(recs) == 0 {
-			if found {
-				c.tx.mustDelete(e.key)
-			}
-			continue
-		}
-		c.tx.mustSet(e.key, recs)
 	}
 	return nil
 }

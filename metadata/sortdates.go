@@ -21,8 +21,8 @@ import (
 // and the size (8). Records are stored in chunks beside the column's (sortDatesKey, the same
 // chunk number uid / sortChunkUIDs), in UID order, and edited with the column: putSortColumn
 // adds a message's record with its entry (same command, same transaction), dropSortColumn
-// removes it, destroySortColumn drops every chunk, writeColumns rewrites the chunks a
-// command touched once. Everything comes from the command and the stored bytes, so every
+// removes it, destroySortColumn drops every chunk, writeColumns hands the edits of
+// the chunks a command touched to the batch, which writes each once (columnbatch.go). Everything comes from the command and the stored bytes, so every
 // replica writes the same and the digest covers the chunks as any other key.
 //
 // A mailbox has a record exactly for the messages that have a column entry once
@@ -161,26 +161,6 @@ func editDateChunk(old, adds []byte, removes []uint32) []byte {
 		}
 	}
 	return out
-}
-
-// writeDateChunk rewrites the dates chunk of edit e (writeColumns).
-func (c *cmdCtx) writeDateChunk(e *columnEdit) error {
-	old, found, err := c.tx.get(e.datesKey)
-	if err != nil {
-		return err
-	}
-	if !found && len(e.dateAdds) == 0 {
-		return nil
-	}
-	recs := editDateChunk(old, e.dateAdds, e.removes)
-	if len(recs) == 0 {
-		if found {
-			c.tx.mustDelete(e.datesKey)
-		}
-		return nil
-	}
-	c.tx.mustSet(e.datesKey, recs)
-	return nil
 }
 
 // fillDates gives the column entries of ms above dated_through_uid their records in the

@@ -23,7 +23,7 @@ import (
 // Layout and upkeep as the dates projection's (sortdates.go), with the listing column's
 // chunk format (records: the UID as a varint, the entry with its length): chunks of
 // sortChunkUIDs UIDs under threadKeysChunkKey, edited through cmdCtx.columnEdits (written
-// once per command in writeColumns). putSortColumn adds a message's entry with its column
+// once per batch, columnbatch.go). putSortColumn adds a message's entry with its column
 // entry (same command, same transaction), dropSortColumn removes it, destroySortColumn
 // drops every chunk. Everything comes from the column entry, so every replica writes the
 // same and the digest covers the chunks as any other key.

@@ -51,6 +51,11 @@ type txn struct {
 	// probe is the iterator that point reads missing the cache go through (probeGet),
 	// opened at the first and kept for the batch; close releases it.
 	probe *pebble.Iterator
+	// pending are the column chunks the batch's commands edited and the batch has not
+	// written yet, by key (columnbatch.go).
+	pending map[string]*pendingChunk
+	// pendingSlab is where the pending chunks are allocated, a few dozen at a time.
+	pendingSlab []pendingChunk
 }
 
 // probeOptions are the probe's: bloom filters on every level, L6 included (Pebble's
@@ -173,14 +178,27 @@ func (t *txn) Get(key []byte) ([]byte, io.Closer, error) {
 	return v, noClose{}, nil
 }
 
-// NewIter implements reader.
+// NewIter implements reader. The pending column chunks in the iterator's range are
+// written first (columnbatch.go), so it sees them.
 func (t *txn) NewIter(o *pebble.IterOptions) (*pebble.Iterator, error) {
+	if t.mayHoldPending(o.LowerBound, o.UpperBound) {
+		if err := t.writePending(o.LowerBound, o.UpperBound); err != nil {
+			return nil, err
+		}
+	}
 	return t.b.NewIter(o)
 }
 
 // get returns the value at key as this batch holds it, and whether there is one. The
 // value is the txn's: the caller reads it and never changes it (getRaw copies).
 func (t *txn) get(key []byte) ([]byte, bool, error) {
+	if len(t.pending) > 0 && isColumnChunk(key) {
+		if p := t.pending[string(key)]; p != nil {
+			if err := t.writeChunk(key, p); err != nil {
+				return nil, false, err
+			}
+		}
+	}
 	if e := t.cache[string(key)]; e != nil {
 		return e.value, e.found, nil
 	}
@@ -331,6 +349,11 @@ func (t *txn) remember(key []byte) {
 
 func (t *txn) mustSet(key, value []byte) {
 	t.remember(key)
+	t.set(key, value)
+}
+
+// set writes value at key, with no record for a rollback.
+func (t *txn) set(key, value []byte) {
 	if err := t.b.Set(key, value, nil); err != nil {
 		panic(fmt.Sprintf("metadata fsm: batch set: %v", err))
 	}
@@ -353,6 +376,11 @@ func (t *txn) insert(key, value []byte) {
 
 func (t *txn) mustDelete(key []byte) {
 	t.remember(key)
+	t.del(key)
+}
+
+// del deletes key, with no record for a rollback.
+func (t *txn) del(key []byte) {
 	if err := t.b.Delete(key, nil); err != nil {
 		panic(fmt.Sprintf("metadata fsm: batch delete: %v", err))
 	}
@@ -374,9 +402,11 @@ func (t *txn) dropRange(start, end []byte) {
 	t.deleteRange(start, end)
 }
 
-// deleteRange deletes [start, end) in the batch and marks the cached keys in it absent.
-// The prune memos follow no key of the ranges dropped (a mailbox's column and dictionary).
+// deleteRange deletes [start, end) in the batch, marks the cached keys in it absent and
+// forgets the pending column edits in it (columnbatch.go). The prune memos follow no key
+// of the ranges dropped (a mailbox's column and dictionary).
 func (t *txn) deleteRange(start, end []byte) {
+	t.dropPending(start, end)
 	if err := t.b.DeleteRange(start, end, nil); err != nil {
 		panic(fmt.Sprintf("metadata fsm: batch delete range: %v", err))
 	}

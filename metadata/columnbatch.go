@@ -1,0 +1,261 @@
+package metadata
+
+import "slices"
+
+// Column chunks written once per batch (issue 14). Every command that adds or removes a
+// message rewrites whole chunks of up to four columns (the sort-key column and its dates
+// and thread-keys projections, the listing column: about 30 KiB for a full run of
+// sortChunkUIDs messages with their keys), and under many appending clients Raft hands
+// the FSM batches in which several commands append to the same mailbox, each rewriting
+// the chunks the one before just wrote. So a command's edits of a chunk
+// (cmdCtx.columnEdits) do not go into the Pebble batch: once the command has succeeded,
+// writeColumns hands them to the txn (editChunk), which folds the edits of all the
+// batch's commands of a chunk into one (pendingChunk.fold) and writes the chunk once,
+// when the batch commits (writePending), or before anything of the batch reads it: a
+// point read of the key (get) or an iterator whose range holds it (NewIter). A range
+// deletion forgets the pending edits in its range, as it would remove what they wrote.
+//
+// The store after the batch is exactly what writing each command's edits at once gives
+// (the same keys, the same bytes; columnbatch_test.go applies the same log in batches cut
+// differently and compares every key): for a chunk whose records are in strictly
+// ascending UID order and take apart (every chunk this code writes), applying one edit
+// after another and applying their fold are the same map from UIDs to records
+// (pendingChunk.fold), and both are written in UID order. A chunk found otherwise (a
+// stored value that does not take apart, written by a bug), or edited with dates records
+// not in ascending order, is edited at once, command by command, as before. The pending
+// edits are written without a trace in the undo log: a command that reads a chunk
+// (and so writes it) and then fails leaves the chunk as the earlier commands made it.
+
+// pendingChunk is the fold of the edits of one chunk that the batch's commands made and
+// the batch has not written yet: records to add (a record of a UID replaces the chunk's)
+// and UIDs to remove, applied to the chunk as the batch holds it when it is written.
+type pendingChunk struct {
+	dates   bool     // a chunk of the dates projection (sortdates.go), else of records
+	adds    []byte   // records, UIDs strictly ascending; the pending chunk's own
+	removes []uint32 // UIDs, ascending and distinct
+	last    uint32   // the UID of the last record of adds
+}
+
+// isColumnChunk reports whether key is a chunk of a column (whose writes a batch folds).
+func isColumnChunk(key []byte) bool {
+	switch key[0] {
+	case prefixSortChunk, prefixSortDates, prefixListingChunk, prefixThreadKeys:
+		return true
+	}
+	return false
+}
+
+// editChunk applies a succeeded command's edit of the chunk at key: adds (records in
+// strictly ascending UID order, whole dates records for a dates chunk) and removes
+// (ascending), as editColumnChunk or editDateChunk would, or not at all when the chunk is
+// absent and nothing is added. The edit is folded into the batch's pending edit of the
+// chunk unless the chunk as the batch holds it, or a dates edit, is not in UID order
+// (ordered); then the pending edit is written and this one applied at once.
+func (t *txn) editChunk(key []byte, dates bool, adds []byte, removes []uint32) error {
+	p := t.pending[string(key)]
+	if p == nil {
+		base, found, err := t.get(key)
+		if err != nil {
+			return err
+		}
+		if !found && len(adds) == 0 {
+			return nil
+		}
+		if !ordered(base, dates) || (dates && !ordered(adds, true)) {
+			return t.editChunkNow(key, dates, adds, removes)
+		}
+		if t.pending == nil {
+			t.pending = map[string]*pendingChunk{}
+		}
+		if len(t.pendingSlab) == cap(t.pendingSlab) {
+			t.pendingSlab = make([]pendingChunk, 0, 32)
+		}
+		t.pendingSlab = append(t.pendingSlab, pendingChunk{dates: dates})
+		p = &t.pendingSlab[len(t.pendingSlab)-1]
+		t.pending[string(key)] = p
+	} else if dates && !ordered(adds, true) {
+		if err := t.writeChunk(key, p); err != nil {
+			return err
+		}
+		return t.editChunkNow(key, dates, adds, removes)
+	}
+	p.fold(adds, removes)
+	return nil
+}
+
+// editChunkNow applies an edit to the chunk at key as the batch holds it, writing the
+// chunk now.
+func (t *txn) editChunkNow(key []byte, dates bool, adds []byte, removes []uint32) error {
+	return t.writeChunk(key, &pendingChunk{dates: dates, adds: adds, removes: removes})
+}
+
+// fold makes p the edit that does what p, then an edit of adds and removes, does to a
+// chunk in strictly ascending UID order. For a UID u: if the later edit adds u, its
+// record (unless it also removes u); else if p removes u, none; else p's record of u,
+// unless the later edit removes u; else the chunk's, unless removed. So the fold adds
+// p's records merged with the later ones (those winning), and removes the later edit's
+// UIDs and those of p's that the later edit does not add back.
+func (p *pendingChunk) fold(adds []byte, removes []uint32) {
+	if len(adds) > 0 {
+		first, last := p.bounds(adds)
+		if len(p.removes) > 0 {
+			p.removes = slices.DeleteFunc(p.removes, func(uid uint32) bool {
+				return uid >= first && uid <= last && p.holds(adds, uid)
+			})
+		}
+		if len(p.adds) == 0 || first > p.last {
+			p.adds = append(p.adds, adds...)
+		} else if p.dates {
+			p.adds = editDateChunk(p.adds, adds, nil)
+		} else {
+			p.adds = editColumnChunk(p.adds, adds, nil)
+		}
+		p.last = max(p.last, last)
+	}
+	if len(removes) > 0 {
+		p.removes = append(p.removes, removes...)
+		slices.Sort(p.removes)
+		p.removes = slices.Compact(p.removes)
+	}
+}
+
+// bounds returns the first and last UID of adds (records of p's kind, UIDs ascending).
+func (p *pendingChunk) bounds(adds []byte) (first, last uint32) {
+	if p.dates {
+		return dateRecordUID(adds), dateRecordUID(adds[len(adds)-sortDateRecordLen:])
+	}
+	first, _, _, _ = nextColumnRecord(adds)
+	for rest := adds; len(rest) > 0; {
+		uid, _, next, ok := nextColumnRecord(rest)
+		if !ok {
+			break
+		}
+		last, rest = uid, next
+	}
+	return first, last
+}
+
+// holds reports whether adds (records of p's kind) holds a record of uid.
+func (p *pendingChunk) holds(adds []byte, uid uint32) bool {
+	if p.dates {
+		for off := 0; off+sortDateRecordLen <= len(adds); off += sortDateRecordLen {
+			if dateRecordUID(adds[off:]) == uid {
+				return true
+			}
+		}
+		return false
+	}
+	for rest := adds; len(rest) > 0; {
+		u, _, next, ok := nextColumnRecord(rest)
+		if !ok {
+			return false
+		}
+		if u == uid {
+			return true
+		}
+		rest = next
+	}
+	return false
+}
+
+// ordered reports whether recs (a chunk's value: records, or dates records if dates)
+// takes apart whole into records of strictly ascending UIDs.
+func ordered(recs []byte, dates bool) bool {
+	if dates {
+		if len(recs)%sortDateRecordLen != 0 {
+			return false
+		}
+		for off := sortDateRecordLen; off < len(recs); off += sortDateRecordLen {
+			if dateRecordUID(recs[off:]) <= dateRecordUID(recs[off-sortDateRecordLen:]) {
+				return false
+			}
+		}
+		return true
+	}
+	prev := int64(-1)
+	for len(recs) > 0 {
+		uid, _, rest, ok := nextColumnRecord(recs)
+		if !ok || int64(uid) <= prev {
+			return false
+		}
+		prev, recs = int64(uid), rest
+	}
+	return true
+}
+
+// writeChunk applies p to the chunk at key as the batch holds it and writes the result
+// (deletes the chunk when nothing is left), without recording it for a rollback: the
+// edit belongs to commands that succeeded. The key's pending edit, if p was it, is gone.
+func (t *txn) writeChunk(key []byte, p *pendingChunk) error {
+	if t.pending[string(key)] == p {
+		delete(t.pending, string(key))
+	}
+	old, found, err := t.get(key)
+	if err != nil {
+		return err
+	}
+	if !found && len(p.adds) == 0 {
+		return nil
+	}
+	var recs []byte
+	if p.dates {
+		recs = editDateChunk(old, p.adds, p.removes)
+	} else {
+		recs = editColumnChunk(old, p.adds, p.removes)
+	}
+	switch {
+	case len(recs) > 0:
+		t.set(key, recs)
+	case found:
+		t.del(key)
+	}
+	return nil
+}
+
+// writePending writes the pending chunks in [lower, upper) (nil: unbounded), in key
+// order.
+func (t *txn) writePending(lower, upper []byte) error {
+	if len(t.pending) == 0 {
+		return nil
+	}
+	var keys []string
+	for k := range t.pending {
+		if (lower == nil || k >= string(lower)) && (upper == nil || k < string(upper)) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := t.writeChunk([]byte(k), t.pending[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mayHoldPending reports whether [lower, upper) may hold a pending chunk: a quick test
+// by the keys' first bytes, so the scans of other prefixes pass at once.
+func (t *txn) mayHoldPending(lower, upper []byte) bool {
+	if len(t.pending) == 0 {
+		return false
+	}
+	if len(lower) == 0 || len(upper) == 0 {
+		return true
+	}
+	for _, prefix := range []byte{prefixSortChunk, prefixSortDates, prefixListingChunk, prefixThreadKeys} {
+		if prefix >= lower[0] && prefix <= upper[0] {
+			return true
+		}
+	}
+	return false
+}
+
+// dropPending forgets the pending edits of the chunks in [start, end), which a range
+// deletion removes.
+func (t *txn) dropPending(start, end []byte) {
+	for k := range t.pending {
+		if k >= string(start) && k < string(end) {
+			delete(t.pending, k)
+		}
+	}
+}
