@@ -19,7 +19,7 @@ func TestIdleSessionsShareLargeView(t *testing.T) {
 	type sharing struct{ shared, chunks, messages int }
 	var mu sync.Mutex
 	last := map[any]sharing{}
-	imapserver.OnRejoin(t, func(session any, shared, chunks, messages int) {
+	imapserver.OnRejoin(t, func(session any, shared, chunks, messages, _ int) {
 		mu.Lock()
 		defer mu.Unlock()
 		last[session] = sharing{shared, chunks, messages}
