@@ -101,10 +101,10 @@ func TestRejoinAfterCompaction(t *testing.T) {
 }
 
 // BenchmarkRejoinAfterCompaction measures the time under the view's lock of the next rejoin
-// of each of 200 sessions of a 200,000-message view after the view and the sessions
+// of each of 100 sessions of a 200,000-message view after the view and the sessions
 // compacted their flag sets (selected.rejoin: the comparison and the share), per session.
 func BenchmarkRejoinAfterCompaction(b *testing.B) {
-	const messages, sessions = 200_000, 200
+	const messages, sessions = 200_000, 100
 	var mu sync.Mutex // the view's lock
 	for b.Loop() {
 		b.StopTimer()
