@@ -2,7 +2,6 @@ package replication
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,18 +29,12 @@ func waitSnapshotAfter(t *testing.T, n *Node, index uint64) {
 // and a restart hands the state machine only what was stored after the snapshot.
 // Without the byte threshold raft takes no snapshot and the restart hands over all 301.
 func TestSnapshotOnLogBytes(t *testing.T) {
-	dir := t.TempDir()
-	fsmPath := filepath.Join(dir, "fsm.db")
-	fsm := openKVFSM(t, fsmPath, false)
-	cfg := testConfig(t, "n1", dir, fsm)
-	cfg.Bootstrap = true
-	cfg.SnapshotThreshold = 1 << 20 // never by count here
-	cfg.SnapshotBytes = 256 << 10   // about 60 of the 4 KiB entries
-	cfg.TrailingBytes = 64 << 10    // about 16 of them: the floor of 64 entries applies
-	n := openNode(t, cfg)
-	if err := n.WaitLeader(ctxFor(t)); err != nil {
-		t.Fatal(err)
-	}
+	s := startSoleNode(t, func(cfg *Config) {
+		cfg.SnapshotThreshold = 1 << 20 // never by count here
+		cfg.SnapshotBytes = 256 << 10   // about 60 of the 4 KiB entries
+		cfg.TrailingBytes = 64 << 10    // about 16 of them: the floor of 64 entries applies
+	})
+	n := s.n
 	const entries = 300
 	for i := range entries {
 		apply(t, n, bigCommand(i))
@@ -49,9 +42,9 @@ func TestSnapshotOnLogBytes(t *testing.T) {
 	waitSnapshotAfter(t, n, 0)
 	// The last writes may have crossed the threshold again: let that snapshot finish.
 	deadline := time.Now().Add(testWait)
-	for bytes, _ := n.growth.sinceSnapshot(); bytes >= cfg.SnapshotBytes; bytes, _ = n.growth.sinceSnapshot() {
+	for bytes, _ := n.growth.sinceSnapshot(); bytes >= s.cfg.SnapshotBytes; bytes, _ = n.growth.sinceSnapshot() {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d bytes of log after the latest snapshot, over the threshold %d", bytes, cfg.SnapshotBytes)
+			t.Fatalf("%d bytes of log after the latest snapshot, over the threshold %d", bytes, s.cfg.SnapshotBytes)
 		}
 		time.Sleep(10 * time.Millisecond)
 		n.growth.snapshotAt(n.lastSnapshotIndex())
@@ -65,17 +58,10 @@ func TestSnapshotOnLogBytes(t *testing.T) {
 		t.Fatalf("TrailingLogs is %d, want the floor %d for 64 KiB of 4 KiB entries", got, minTrailingLogs)
 	}
 	snapshotIndex := n.lastSnapshotIndex()
-	if err := n.Close(); err != nil {
-		t.Fatal(err)
-	}
-	fsm.close()
+	s.stop()
 
-	fsm = openKVFSM(t, fsmPath, false)
-	cfg.FSM = fsm
-	n = openNode(t, cfg)
-	if err := n.ReadBarrier(ctxFor(t)); err != nil {
-		t.Fatalf("read barrier after restart: %v", err)
-	}
+	s.start()
+	fsm := s.fsm
 	// Handed over again: the entries after the snapshot (under 64 of 4 KiB), not the 301.
 	if got, want := fsm.skips.Load(), int64(last-snapshotIndex); got != want || got >= 64 {
 		t.Fatalf("restart handed the state machine %d applied entries again, want %d (after the snapshot at %d), under 64", got, want, snapshotIndex)
@@ -94,55 +80,30 @@ func TestSnapshotOnLogBytes(t *testing.T) {
 // the node had one (filled without it) snapshots once raft has replayed it at the next
 // start, without a write, so the start after that replays nothing of it.
 func TestSnapshotAfterStartOnLargeLog(t *testing.T) {
-	dir := t.TempDir()
-	fsmPath := filepath.Join(dir, "fsm.db")
-	fsm := openKVFSM(t, fsmPath, false)
-	cfg := testConfig(t, "n1", dir, fsm)
-	cfg.Bootstrap = true
-	cfg.SnapshotThreshold = 1 << 20
-	cfg.SnapshotBytes = 1 << 40 // as before the byte threshold: no snapshot
-	n := openNode(t, cfg)
-	if err := n.WaitLeader(ctxFor(t)); err != nil {
-		t.Fatal(err)
-	}
+	s := startSoleNode(t, func(cfg *Config) {
+		cfg.SnapshotThreshold = 1 << 20
+		cfg.SnapshotBytes = 1 << 40 // as before the byte threshold: no snapshot
+	})
 	const entries = 200
 	for i := range entries {
-		apply(t, n, bigCommand(i))
+		apply(t, s.n, bigCommand(i))
 	}
-	if err := n.Close(); err != nil {
-		t.Fatal(err)
-	}
-	fsm.close()
+	s.stop()
 
-	reopen := func() *Node {
-		t.Helper()
-		fsm = openKVFSM(t, fsmPath, false)
-		cfg.FSM = fsm
-		n := openNode(t, cfg)
-		if err := n.ReadBarrier(ctxFor(t)); err != nil {
-			t.Fatalf("read barrier after restart: %v", err)
-		}
-		return n
-	}
 	// 200 entries of 4 KiB, estimated from a sample of them.
-	cfg.SnapshotBytes = 64 << 10
-	n = reopen()
-	if got := fsm.skips.Load(); got != entries+1 {
+	s.cfg.SnapshotBytes = 64 << 10
+	s.start()
+	if got := s.fsm.skips.Load(); got != entries+1 {
 		t.Fatalf("first start handed over %d entries again, want all %d", got, entries+1)
 	}
-	waitSnapshotAfter(t, n, 0)
-	if err := n.Close(); err != nil {
-		t.Fatal(err)
-	}
-	fsm.close()
+	waitSnapshotAfter(t, s.n, 0)
+	s.stop()
 
-	n = reopen()
-	if got := fsm.skips.Load(); got > 2 {
+	s.start()
+	if got := s.fsm.skips.Load(); got > 2 {
 		t.Fatalf("start after the snapshot handed over %d entries again, want at most the no-op's neighbours (2)", got)
 	}
-	if err := n.Close(); err != nil {
-		t.Fatal(err)
-	}
+	s.stop()
 }
 
 // TestLogGrowthSnapshotAt: a snapshot takes off the writes it covers whole, and a write

@@ -52,6 +52,58 @@ func openNode(t testing.TB, cfg Config) *Node {
 	return n
 }
 
+// soleNode is a bootstrapped one-voter node n1 on a kvFSM, its log and FSM in a directory
+// of the test's, that the test stops and starts again on the same files.
+type soleNode struct {
+	t       *testing.T
+	cfg     Config
+	fsmPath string
+	fsm     *kvFSM
+	n       *Node
+}
+
+// startSoleNode opens a soleNode, its configuration changed by edit first, and waits
+// until it leads.
+func startSoleNode(t *testing.T, edit func(*Config)) *soleNode {
+	t.Helper()
+	dir := t.TempDir()
+	s := &soleNode{t: t, fsmPath: filepath.Join(dir, "fsm.db")}
+	s.fsm = openKVFSM(t, s.fsmPath, false)
+	s.cfg = testConfig(t, "n1", dir, s.fsm)
+	s.cfg.Bootstrap = true
+	edit(&s.cfg)
+	s.n = openNode(t, s.cfg)
+	if err := s.n.WaitLeader(ctxFor(t)); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// stop closes the node and its FSM.
+func (s *soleNode) stop() {
+	s.t.Helper()
+	if err := s.n.Close(); err != nil {
+		s.t.Fatalf("close: %v", err)
+	}
+	s.fsm.close()
+}
+
+// start opens the FSM and the node again, Bootstrap still set (it must not bootstrap
+// again over the existing state), and waits, with a read barrier, until raft has handed
+// the FSM every committed entry.
+func (s *soleNode) start() {
+	s.t.Helper()
+	s.fsm = openKVFSM(s.t, s.fsmPath, false)
+	s.cfg.FSM = s.fsm
+	s.n = openNode(s.t, s.cfg)
+	if err := s.n.WaitLeader(ctxFor(s.t)); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.n.ReadBarrier(ctxFor(s.t)); err != nil {
+		s.t.Fatalf("read barrier after restart: %v", err)
+	}
+}
+
 func ctxFor(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), testWait)
 	t.Cleanup(cancel)
@@ -153,41 +205,25 @@ func TestSingleNodeBootstrapAndApply(t *testing.T) {
 }
 
 func TestRestartSkipsAppliedEntries(t *testing.T) {
-	dir := t.TempDir()
-	fsmPath := filepath.Join(dir, "fsm.db")
-	fsm := openKVFSM(t, fsmPath, false)
-	cfg := testConfig(t, "n1", dir, fsm)
-	cfg.Bootstrap = true
-	n := openNode(t, cfg)
-	if err := n.WaitLeader(ctxFor(t)); err != nil {
-		t.Fatal(err)
-	}
+	s := startSoleNode(t, func(*Config) {})
 	const entries = 20
 	for i := range entries {
-		apply(t, n, fmt.Sprintf("k%d=v%d", i, i))
+		apply(t, s.n, fmt.Sprintf("k%d=v%d", i, i))
 	}
-	if got := fsm.applies.Load(); got != entries {
+	if got := s.fsm.applies.Load(); got != entries {
 		t.Fatalf("first run applied %d entries, want %d", got, entries)
 	}
-	appliedBefore := fsm.AppliedIndex()
-	if err := n.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	fsm.close()
+	appliedBefore := s.fsm.AppliedIndex()
+	s.stop()
 
-	fsm = openKVFSM(t, fsmPath, false)
-	if fsm.AppliedIndex() != appliedBefore {
-		t.Fatalf("reopened fsm applied index %d, want %d", fsm.AppliedIndex(), appliedBefore)
+	reopened := openKVFSM(t, s.fsmPath, false)
+	if reopened.AppliedIndex() != appliedBefore {
+		t.Fatalf("reopened fsm applied index %d, want %d", reopened.AppliedIndex(), appliedBefore)
 	}
-	cfg.FSM = fsm
-	n = openNode(t, cfg) // Bootstrap is still set: it must not bootstrap again over existing state
-	if err := n.WaitLeader(ctxFor(t)); err != nil {
-		t.Fatal(err)
-	}
+	reopened.close()
 	// The read barrier makes raft hand over every committed entry, the old ones included.
-	if err := n.ReadBarrier(ctxFor(t)); err != nil {
-		t.Fatalf("read barrier after restart: %v", err)
-	}
+	s.start()
+	n, fsm := s.n, s.fsm
 	if got := fsm.applies.Load(); got != 0 {
 		t.Fatalf("restart re-applied %d entries", got)
 	}
@@ -210,17 +246,11 @@ func TestRestartSkipsAppliedEntries(t *testing.T) {
 }
 
 func TestSnapshotCompactionAndRestart(t *testing.T) {
-	dir := t.TempDir()
-	fsmPath := filepath.Join(dir, "fsm.db")
-	fsm := openKVFSM(t, fsmPath, false)
-	cfg := testConfig(t, "n1", dir, fsm)
-	cfg.Bootstrap = true
-	cfg.TrailingLogs = 5
-	cfg.SnapshotThreshold = 1 << 20 // snapshots are taken explicitly below
-	n := openNode(t, cfg)
-	if err := n.WaitLeader(ctxFor(t)); err != nil {
-		t.Fatal(err)
-	}
+	s := startSoleNode(t, func(cfg *Config) {
+		cfg.TrailingLogs = 5
+		cfg.SnapshotThreshold = 1 << 20 // snapshots are taken explicitly below
+	})
+	n := s.n
 	for i := range 50 {
 		apply(t, n, fmt.Sprintf("k%d=v%d", i, i))
 	}
@@ -238,10 +268,7 @@ func TestSnapshotCompactionAndRestart(t *testing.T) {
 	for i := 50; i < 50+afterSnapshot; i++ {
 		apply(t, n, fmt.Sprintf("k%d=v%d", i, i))
 	}
-	if err := n.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	fsm.close()
+	s.stop()
 
 	checkAll := func(f *kvFSM) {
 		t.Helper()
@@ -252,48 +279,28 @@ func TestSnapshotCompactionAndRestart(t *testing.T) {
 			t.Fatalf("fsm holds %d keys, want %d", f.len(), 50+afterSnapshot)
 		}
 	}
-	reopen := func(f *kvFSM) *Node {
-		t.Helper()
-		cfg.FSM = f
-		n := openNode(t, cfg)
-		if err := n.WaitLeader(ctxFor(t)); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.ReadBarrier(ctxFor(t)); err != nil {
-			t.Fatalf("read barrier after restart: %v", err)
-		}
-		return n
-	}
-
 	// The FSM is ahead of the snapshot: no restore, nothing re-applied.
-	fsm = openKVFSM(t, fsmPath, false)
-	n = reopen(fsm)
-	if fsm.restores.Load() != 0 || fsm.applies.Load() != 0 {
-		t.Fatalf("fsm ahead of the snapshot: %d restores, %d applies, want none", fsm.restores.Load(), fsm.applies.Load())
+	s.start()
+	if s.fsm.restores.Load() != 0 || s.fsm.applies.Load() != 0 {
+		t.Fatalf("fsm ahead of the snapshot: %d restores, %d applies, want none", s.fsm.restores.Load(), s.fsm.applies.Load())
 	}
-	checkAll(fsm)
-	if err := n.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
-	fsm.close()
+	checkAll(s.fsm)
+	s.stop()
 
 	// The FSM lost its state (behind the snapshot, whose entries are compacted away): Open
 	// restores the snapshot, and raft replays only the entries after it.
-	if err := os.Remove(fsmPath); err != nil {
+	if err := os.Remove(s.fsmPath); err != nil {
 		t.Fatal(err)
 	}
-	fsm = openKVFSM(t, fsmPath, false)
-	n = reopen(fsm)
-	if got := fsm.restores.Load(); got != 1 {
+	s.start()
+	if got := s.fsm.restores.Load(); got != 1 {
 		t.Fatalf("fsm behind the snapshot: %d restores, want 1", got)
 	}
-	if got := fsm.applies.Load(); got != afterSnapshot {
+	if got := s.fsm.applies.Load(); got != afterSnapshot {
 		t.Fatalf("fsm behind the snapshot: %d entries applied after the restore, want %d", got, afterSnapshot)
 	}
-	checkAll(fsm)
-	if err := n.Close(); err != nil {
-		t.Fatalf("close: %v", err)
-	}
+	checkAll(s.fsm)
+	s.stop()
 }
 
 func TestThreeNodeGroup(t *testing.T) {

@@ -1,18 +1,11 @@
 package searchindex_test
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/strata-mail/strata/blobstore"
-	"github.com/strata-mail/strata/blobstore/fs"
-	"github.com/strata-mail/strata/embedded"
-	"github.com/strata-mail/strata/frontend/message"
 	"github.com/strata-mail/strata/frontend/message/mailtext"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/searchindex"
@@ -25,29 +18,14 @@ import (
 func TestClusterHeaderMessageIDFetched(t *testing.T) {
 	srv, inbox := startMetadata(t, false)
 	ctx := t.Context()
-	blobs, err := fs.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { blobs.Close() })
+	blobs := newBlobStore(t)
 	var ids []string
 	for i := range 4 {
 		msgid := fmt.Sprintf("<%08x-1234-4abc-8def-0123456789ab@cluster-test>", i+0x5eed)
 		ids = append(ids, msgid)
 		body := []byte(fmt.Sprintf("From: demo@example.com\r\nTo: demo@example.com\r\nSubject: check %d\r\n"+
 			"Message-ID: %s\r\n\r\ncheck %d through 127.0.0.1:1143\r\n", i, msgid, i))
-		st, err := message.Parse(bytes.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := blobstore.Key("acme", sha256.Sum256(body))
-		if err := blobs.Put(ctx, key, bytes.NewReader(body), int64(len(body))); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := srv.Metadata().Append(ctx, &metadatapb.AppendRequest{RequestId: embedded.NewRequestID(), Account: indexerAccount,
-			MailboxId: inbox, Messages: []*metadatapb.NewMessage{{BlobKey: key, Size: uint64(len(body)), InternalDateUnix: time.Now().Unix(), Structure: st}}}); err != nil {
-			t.Fatal(err)
-		}
+		appendRaw(t, srv, blobs, inbox, body)
 	}
 	idx, err := searchindex.Open(t.TempDir())
 	if err != nil {

@@ -1,6 +1,7 @@
 package searchindex_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/blobstore/fs"
 	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/frontend/message"
 	"github.com/strata-mail/strata/internal/embeddedtest"
 	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/searchindex"
@@ -83,12 +85,41 @@ func openIndexer(t *testing.T, srv *embedded.Server, dir string) (*searchindex.I
 	if err != nil {
 		t.Fatal(err)
 	}
+	return idx, searchindex.NewIndexer(idx, srv.Metadata(), newBlobStore(t), nil)
+}
+
+// newBlobStore returns a filesystem blob store in a directory of the test's, closed when
+// the test ends.
+func newBlobStore(t *testing.T) *fs.Store {
+	t.Helper()
 	blobs, err := fs.New(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { blobs.Close() })
-	return idx, searchindex.NewIndexer(idx, srv.Metadata(), blobs, nil)
+	return blobs
+}
+
+// appendRaw stores the message raw in blobs under its content hash and appends it to
+// mailbox of indexerAccount with the structure a frontend parses at ingest; it returns the
+// appended messages and the service's answer.
+func appendRaw(t *testing.T, srv *embedded.Server, blobs blobstore.Store, mailbox uint64, raw []byte) ([]*metadatapb.NewMessage, *metadatapb.AppendResponse) {
+	t.Helper()
+	ctx := t.Context()
+	st, err := message.Parse(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := blobstore.Key("acme", sha256.Sum256(raw))
+	if err := blobs.Put(ctx, key, bytes.NewReader(raw), int64(len(raw))); err != nil {
+		t.Fatal(err)
+	}
+	msgs := []*metadatapb.NewMessage{{BlobKey: key, Size: uint64(len(raw)), InternalDateUnix: time.Now().Unix(), Structure: st}}
+	resp, err := srv.Metadata().Append(ctx, &metadatapb.AppendRequest{RequestId: embedded.NewRequestID(), Account: indexerAccount, MailboxId: mailbox, Messages: msgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs, resp
 }
 
 // waitCaughtUp waits, at most 30 s, until ix's index of the named mailbox is caught up.

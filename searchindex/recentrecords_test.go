@@ -1,21 +1,13 @@
 package searchindex_test
 
 import (
-	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/strata-mail/strata/blobstore"
-	"github.com/strata-mail/strata/blobstore/fs"
-	"github.com/strata-mail/strata/embedded"
-	"github.com/strata-mail/strata/frontend/message"
 	"github.com/strata-mail/strata/frontend/message/mailtext"
-	"github.com/strata-mail/strata/proto/metadatapb"
 	"github.com/strata-mail/strata/searchindex"
 )
 
@@ -27,19 +19,15 @@ import (
 // subject and body words are found under the message's own UID.
 func TestHandedRecordsKeepIndexExact(t *testing.T) {
 	srv, inbox := startMetadata(t, false)
-	md, ctx := srv.Metadata(), t.Context()
-	store, err := fs.New(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	ctx := t.Context()
+	store := newBlobStore(t)
 	recent := searchindex.NewRecentBodies(1<<20, 1<<16)
 	idx, err := searchindex.Open(filepath.Join(t.TempDir(), "index"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer idx.Close()
-	ix := searchindex.NewIndexer(idx, md, recent.Over(store), nil)
+	ix := searchindex.NewIndexer(idx, srv.Metadata(), recent.Over(store), nil)
 
 	// tag makes message i's words: no needle is a substring of another message's words.
 	tag := func(i int) string { return strings.Repeat("q", i) }
@@ -48,19 +36,7 @@ func TestHandedRecordsKeepIndexExact(t *testing.T) {
 	appendOne := func(i int, handed bool, validity uint32) uint32 {
 		t.Helper()
 		raw := fmt.Appendf(nil, "From: a@example.com\r\nSubject: subj%sword\r\n\r\nbody text bodyword%sx here\r\n", tag(i), tag(i))
-		st, err := message.Parse(bytes.NewReader(raw))
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := blobstore.Key("acme", sha256.Sum256(raw))
-		if err := store.Put(ctx, key, bytes.NewReader(raw), int64(len(raw))); err != nil {
-			t.Fatal(err)
-		}
-		msgs := []*metadatapb.NewMessage{{BlobKey: key, Size: uint64(len(raw)), InternalDateUnix: time.Now().Unix(), Structure: st}}
-		resp, err := md.Append(ctx, &metadatapb.AppendRequest{RequestId: embedded.NewRequestID(), Account: indexerAccount, MailboxId: inbox, Messages: msgs})
-		if err != nil {
-			t.Fatal(err)
-		}
+		msgs, resp := appendRaw(t, srv, store, inbox, raw)
 		if handed {
 			if validity != 0 {
 				resp.UidValidity = validity

@@ -164,35 +164,50 @@ func TestDeleteRemovesOnlyItsObject(t *testing.T) {
 	}
 }
 
-func TestNewRemovesStaleTemps(t *testing.T) {
-	root := t.TempDir()
+// sweptWithBody opens a store in a new directory, its sweep of stale temporary files run
+// at once and waited for, and stores a body in it; it returns the store, its root, and the
+// body's shard directory and path.
+func sweptWithBody(t *testing.T) (s *Store, root, shard, path string) {
+	t.Helper()
+	root = t.TempDir()
 	now := time.Duration(0)
 	s, err := Open(root, Options{sweepAfter: &now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-s.swept
+	dirs, path, _, _ := s.objectPath(put(t, s, "acme", []byte("a body")))
+	return s, root, dirs[len(dirs)-1], path
+}
+
+// leaveTemps writes the partial body a crashed Put leaves to each of fresh and stale, and
+// dates stale and each of old twice staleTempAge back.
+func leaveTemps(t *testing.T, fresh, stale, old []string) {
+	t.Helper()
+	for _, name := range slices.Concat(fresh, stale) {
+		if err := os.WriteFile(name, []byte("partial body"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	then := time.Now().Add(-2 * staleTempAge)
+	for _, name := range slices.Concat(stale, old) {
+		if err := os.Chtimes(name, then, then); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestNewRemovesStaleTemps(t *testing.T) {
 	// Leftovers of crashed Puts: in root/tmp (stores written before temporary files went
 	// beside their objects) and in a shard directory.
-	key := put(t, s, "acme", []byte("a body"))
-	dirs, path, _, _ := s.objectPath(key)
-	shard := dirs[len(dirs)-1]
+	s, root, shard, path := sweptWithBody(t)
 	if err := os.MkdirAll(s.tmpDir, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	stale, fresh := filepath.Join(s.tmpDir, "put-stale"), filepath.Join(s.tmpDir, "put-fresh")
 	staleBeside, freshBeside := filepath.Join(shard, ".put-stale"), filepath.Join(shard, ".put-fresh")
-	for _, name := range []string{stale, fresh, staleBeside, freshBeside} {
-		if err := os.WriteFile(name, []byte("partial body"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	old := time.Now().Add(-2 * staleTempAge)
-	for _, name := range []string{stale, staleBeside, path} {
-		if err := os.Chtimes(name, old, old); err != nil {
-			t.Fatal(err)
-		}
-	}
+	leaveTemps(t, []string{fresh, freshBeside}, []string{stale, staleBeside}, []string{path})
+	now := time.Duration(0)
 	reopened, err := Open(root, Options{sweepAfter: &now})
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
@@ -384,25 +399,12 @@ func TestStageReadableBeforeSync(t *testing.T) {
 // after Open (a started server's first commands come first), and a store closed before
 // that gives it up: swept is closed, the leftover stays for the next Open.
 func TestSweepWaitsAndStopsAtClose(t *testing.T) {
-	root := t.TempDir()
-	now := time.Duration(0)
-	s, err := Open(root, Options{sweepAfter: &now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-s.swept
-	dirs, _, _, _ := s.objectPath(put(t, s, "acme", []byte("a body")))
+	s, root, shard, _ := sweptWithBody(t)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	staleBeside := filepath.Join(dirs[len(dirs)-1], ".put-stale")
-	if err := os.WriteFile(staleBeside, []byte("partial body"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	old := time.Now().Add(-2 * staleTempAge)
-	if err := os.Chtimes(staleBeside, old, old); err != nil {
-		t.Fatal(err)
-	}
+	staleBeside := filepath.Join(shard, ".put-stale")
+	leaveTemps(t, nil, []string{staleBeside}, nil)
 	reopened, err := Open(root, Options{})
 	if err != nil {
 		t.Fatal(err)

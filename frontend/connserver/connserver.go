@@ -1,5 +1,6 @@
 // Package connserver is the accept loop and the registry of live connections that the IMAP
-// and ManageSieve servers share. The protocol stays in each server's package: greetings,
+// and ManageSieve servers share, and the deadline on each write to a client
+// (DeadlineWriter). The protocol stays in each server's package: greetings,
 // TLS, the limits and what a refused client is told are decided by the protocol's Admit
 // function and its connection's Serve. (LMTP serves through go-smtp's own server.)
 //

@@ -71,17 +71,19 @@ func (s *selected) missingUIDs(ranges []*metadatapb.UidRange, from uint32) []*me
 			continue
 		}
 		i, _ := s.msgs.search(first)
-		next := first
+		// next is the lowest UID not yet placed: past 2^32-1 after a message with the
+		// highest UID (RFC 9051 2.3.1.1), so it does not fit a uint32.
+		next := uint64(first)
 		for _, uid := range s.msgs.uids(i) {
 			if uid > last {
 				break
 			}
-			if uid > next {
+			if uint64(uid) > next {
 				set.AddRange(imap.UID(next), imap.UID(uid-1))
 			}
-			next = uid + 1
+			next = uint64(uid) + 1
 		}
-		if next <= last {
+		if next <= uint64(last) {
 			set.AddRange(imap.UID(next), imap.UID(last))
 		}
 	}

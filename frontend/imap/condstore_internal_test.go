@@ -34,6 +34,26 @@ func TestMissingUIDs(t *testing.T) {
 			t.Errorf("missingUIDs(%v, %d) = %q, want %q", tc.ranges, tc.from, got, tc.want)
 		}
 	}
+	// A message with the highest UID, 2^32-1 (RFC 9051 2.3.1.1), ends the walk: nothing
+	// above it is missing, and the UIDs below it are not reported again from 0. The
+	// UIDNEXT past it, 2^32, is 0 in a uint32.
+	top := &selected{msgs: msgListOf(4294967290, 4294967295), uidNext: 0}
+	for _, tc := range []struct {
+		first, last uint32
+		want        string
+	}{
+		{4294967288, 4294967295, "4294967288:4294967289,4294967291:4294967294"},
+		{4294967295, 4294967295, ""},
+		{4294967294, 4294967295, "4294967294"},
+	} {
+		got := ""
+		if r := top.missingUIDs([]*metadatapb.UidRange{{First: tc.first, Last: tc.last}}, 1); len(r) > 0 {
+			got = rangesSet(r).String()
+		}
+		if got != tc.want {
+			t.Errorf("missingUIDs(%d:%d) with UID 4294967295 = %q, want %q", tc.first, tc.last, got, tc.want)
+		}
+	}
 
 	for _, tc := range []struct {
 		seqs []uint32

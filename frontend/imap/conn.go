@@ -135,20 +135,6 @@ func newConn(s *Server, nc net.Conn, id uint64, implicitTLS bool) *conn {
 	return c
 }
 
-// deadlineWriter gives every write to the client a deadline, so a client that stops reading
-// cannot hold its connection's goroutine, nor the responses queued for it, forever.
-type deadlineWriter struct {
-	nc      net.Conn
-	timeout time.Duration
-}
-
-func (w deadlineWriter) Write(p []byte) (int, error) {
-	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
-		return 0, err
-	}
-	return w.nc.Write(p)
-}
-
 // StartShutdown makes the connection say BYE and close: at once if it waits for a command
 // or is in IDLE, after the running command otherwise (an APPEND whose message is arriving
 // completes first). Called by Server.Shutdown, through the registry, which paces the calls

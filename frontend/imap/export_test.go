@@ -84,9 +84,9 @@ func SetTestHook(t testing.TB, hook func(point string)) {
 
 // OnRejoin calls fn, until the test ends, after each attempt of a session to share its
 // view's messages again (selected.rejoin), with the session (to tell sessions apart), how
-// many of the view's chunks its list shares, and the view's chunks and messages. fn runs on
-// the session's goroutine.
-func OnRejoin(t testing.TB, fn func(session any, shared, chunks, messages int)) {
+// many of the view's chunks its list shares, the view's chunks and messages, and how many
+// messages the attempt compared one by one. fn runs on the session's goroutine.
+func OnRejoin(t testing.TB, fn func(session any, shared, chunks, messages, compared int)) {
 	t.Helper()
 	rejoinHook.Store(&fn)
 	t.Cleanup(func() { rejoinHook.Store(nil) })

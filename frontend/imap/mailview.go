@@ -47,7 +47,8 @@ import (
 //     view and its sessions share them. A session that has applied every change of its
 //     feed and holds what the view holds shares the view's chunks again (selected.rejoin,
 //     sync.go), so idle sessions keep sharing as mail arrives, at any mailbox size: a
-//     change costs each of them only the chunks it touches.
+//     change costs each of them only the chunks it touches, and a compaction of the
+//     view's flag sets, which copies every chunk, none (msgChunk.content).
 //   - The view's rights are its user's rights on the mailbox as of aclVersion: those of the
 //     listing's mailbox (Mailbox.my_rights and acl_version), then of each CHANGE_KIND_RIGHTS
 //     its feed delivers (WatchRequest.follow_rights, with the version the view holds); they

@@ -28,6 +28,13 @@ import (
 // touches, and a session that takes the view's list again once it holds what the view holds
 // (selected.rejoin) keeps only the chunks that differ, whatever the mailbox's size.
 //
+// A chunk's content names its UIDs and MODSEQs: a chunk gets a new one with each change
+// of them, and a copy that changes only flag set indexes (a compaction, compactSets) keeps
+// it, so that two lists that compacted their sets, or one that did and one that did not,
+// still know which of their chunks hold the same messages without reading them
+// (sameMessages; issue 14: after a compaction a rejoin compared every message under the
+// view's lock).
+//
 // Only one goroutine uses a list at a time (the view's under its lock, a session's on the
 // connection's goroutine); lists that share a chunk or a spine only read it.
 type msgList struct {
@@ -50,6 +57,9 @@ type msgChunk struct {
 	modseqs []uint64
 	refs    []uint32 // an index into sets.list per message
 	gen     uint64   // the generation of the list that may change it in place
+	// content names uids and modseqs as they are: two chunks with the same content hold
+	// the same messages with the same MODSEQs (their refs may differ).
+	content uint64
 }
 
 // chunkSize is the most messages a chunk holds: a change copies at most 64 KiB of a chunk
@@ -58,6 +68,9 @@ const chunkSize = 4096
 
 // listGens numbers the generations of msgLists (msgList.gen); 0 is the zero list's.
 var listGens atomic.Uint64
+
+// chunkContents numbers the contents of chunks (msgChunk.content).
+var chunkContents atomic.Uint64
 
 // flagSets are the distinct flag sets of a msgList, each with an index that never changes
 // until a compaction (which only the list's owner does, on arrays it owns).
@@ -228,25 +241,28 @@ func (l *msgList) sharedChunks(o *msgList) int {
 	return n
 }
 
-// sameMessages reports whether o holds l's messages with l's MODSEQs, comparing only the
-// chunks the two do not share.
-func (l *msgList) sameMessages(o *msgList) bool {
+// sameMessages reports whether o holds l's messages with l's MODSEQs, and how many of
+// l's messages it compared one by one: those of the chunks that o does not hold at the
+// same place with the same content (msgChunk.content), so none after a compaction of
+// either list's flag sets alone.
+func (l *msgList) sameMessages(o *msgList) (same bool, compared int) {
 	if l.n != o.n {
-		return false
+		return false, 0
 	}
 	for k, c := range l.chunks {
 		start := l.starts[k]
-		if k < len(o.chunks) && o.chunks[k] == c && o.starts[k] == start {
+		if k < len(o.chunks) && o.chunks[k].content == c.content && o.starts[k] == start {
 			continue
 		}
+		compared += len(c.uids)
 		for at, r := range o.runs(start, start+len(c.uids)) {
 			a, b := at-start, at-start+len(r.uids)
 			if !slices.Equal(c.uids[a:b], r.uids) || !slices.Equal(c.modseqs[a:b], r.modseqs) {
-				return false
+				return false, compared
 			}
 		}
 	}
-	return true
+	return true, compared
 }
 
 // ownSpine gives l a spine of its own before it changes it.
@@ -258,7 +274,8 @@ func (l *msgList) ownSpine() {
 }
 
 // owned returns c when l may change it, else a copy of l's generation with room for extra
-// more messages.
+// more messages, with c's content: a caller that changes UIDs or MODSEQs gives it a new
+// one (changed).
 func (l *msgList) owned(c *msgChunk, extra int) *msgChunk {
 	if c.gen == l.gen {
 		return c
@@ -269,13 +286,21 @@ func (l *msgList) owned(c *msgChunk, extra int) *msgChunk {
 		modseqs: append(make([]uint64, 0, n), c.modseqs...),
 		refs:    append(make([]uint32, 0, n), c.refs...),
 		gen:     l.gen,
+		content: c.content,
 	}
 }
 
-// ownChunk returns chunk k, copied first unless l may change it (owned).
+// changed returns c, owned, with a new content: its UIDs or MODSEQs are about to change.
+func changed(c *msgChunk) *msgChunk {
+	c.content = chunkContents.Add(1)
+	return c
+}
+
+// ownChunk returns chunk k, copied first unless l may change it (owned), for a change of
+// its UIDs or MODSEQs (changed).
 func (l *msgList) ownChunk(k, extra int) *msgChunk {
 	l.ownSpine()
-	c := l.owned(l.chunks[k], extra)
+	c := changed(l.owned(l.chunks[k], extra))
 	l.chunks[k] = c
 	return c
 }
@@ -287,7 +312,7 @@ func (l *msgList) lastChunk(first uint32, extra int) *msgChunk {
 		return l.ownChunk(k, extra)
 	}
 	n := min(extra, chunkSize)
-	c := &msgChunk{uids: make([]uint32, 0, n), modseqs: make([]uint64, 0, n), refs: make([]uint32, 0, n), gen: l.gen}
+	c := &msgChunk{uids: make([]uint32, 0, n), modseqs: make([]uint64, 0, n), refs: make([]uint32, 0, n), gen: l.gen, content: chunkContents.Add(1)}
 	l.chunks, l.starts, l.firsts = append(l.chunks, c), append(l.starts, l.n), append(l.firsts, first)
 	return c
 }
@@ -352,7 +377,7 @@ func (l *msgList) insert(i int, uid uint32, modseq uint64, flags []string) {
 	}
 	l.n++
 	if h := len(c.uids) / 2; len(c.uids) > chunkSize {
-		tail := &msgChunk{uids: slices.Clone(c.uids[h:]), modseqs: slices.Clone(c.modseqs[h:]), refs: slices.Clone(c.refs[h:]), gen: l.gen}
+		tail := &msgChunk{uids: slices.Clone(c.uids[h:]), modseqs: slices.Clone(c.modseqs[h:]), refs: slices.Clone(c.refs[h:]), gen: l.gen, content: chunkContents.Add(1)}
 		c.uids, c.modseqs, c.refs = c.uids[:h], c.modseqs[:h], c.refs[:h]
 		l.chunks = slices.Insert(l.chunks, k+1, tail)
 		l.starts = slices.Insert(l.starts, k+1, l.starts[k]+h)
@@ -412,7 +437,7 @@ func (l *msgList) rebuildSpine() {
 			continue
 		}
 		if p := len(kept) - 1; p >= 0 && len(kept[p].uids)+len(c.uids) <= chunkSize/2 {
-			prev := l.owned(kept[p], len(c.uids))
+			prev := changed(l.owned(kept[p], len(c.uids)))
 			prev.uids, prev.modseqs, prev.refs = append(prev.uids, c.uids...), append(prev.modseqs, c.modseqs...), append(prev.refs, c.refs...)
 			kept[p] = prev
 			continue
@@ -429,8 +454,9 @@ func (l *msgList) rebuildSpine() {
 
 // compactSets drops the flag sets no message uses once there are many of them, so that a
 // long-lived list whose messages keep changing flags holds O(messages) sets at most, and
-// renumbers the rest. It changes (so copies) every chunk; sets shared to other lists stay
-// as they are.
+// renumbers the rest. It changes (so copies) every chunk's refs, and no chunk's content,
+// so that lists that share no chunk afterwards still see which hold the same messages
+// (sameMessages); sets shared to other lists stay as they are.
 func (l *msgList) compactSets() {
 	if len(l.sets.list) < 2*l.sets.live+minSetsToCompact {
 		return
@@ -441,8 +467,10 @@ func (l *msgList) compactSets() {
 		renumber[i] = unused
 	}
 	var list [][]string
+	l.ownSpine()
 	for k := range l.chunks {
-		c := l.ownChunk(k, 0)
+		c := l.owned(l.chunks[k], 0)
+		l.chunks[k] = c
 		for j, ref := range c.refs {
 			if renumber[ref] == unused {
 				renumber[ref] = uint32(len(list))

@@ -197,7 +197,7 @@ func msgListModel(t *testing.T, rng *rand.Rand) {
 		}
 		checkOwnership(t, lists, step)
 		for _, o := range lists[1:] {
-			if o.l.sameMessages(&view.l) != slices.EqualFunc(o.msgs, view.msgs, func(a, b modelMsg) bool { return a.uid == b.uid && a.modseq == b.modseq }) {
+			if same, _ := o.l.sameMessages(&view.l); same != slices.EqualFunc(o.msgs, view.msgs, func(a, b modelMsg) bool { return a.uid == b.uid && a.modseq == b.modseq }) {
 				t.Fatalf("step %d: sameMessages disagrees with the model", step)
 			}
 		}
@@ -210,9 +210,23 @@ func (m *modelList) msgs0Flags() string {
 }
 
 // checkOwnership fails when a chunk or spine that one list may change in place is read by
-// another.
+// another, or when two chunks of the same content (msgChunk.content) hold different
+// messages or MODSEQs.
 func checkOwnership(t *testing.T, lists []*modelList, step int) {
 	t.Helper()
+	byContent := map[uint64]*msgChunk{}
+	for a, x := range lists {
+		for _, c := range x.l.chunks {
+			o, found := byContent[c.content]
+			if !found {
+				byContent[c.content] = c
+				continue
+			}
+			if !slices.Equal(o.uids, c.uids) || !slices.Equal(o.modseqs, c.modseqs) {
+				t.Fatalf("step %d: a chunk of list %d has the content of another chunk and other messages", step, a)
+			}
+		}
+	}
 	for a, x := range lists {
 		for b, y := range lists {
 			if a == b {

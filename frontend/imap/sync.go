@@ -82,8 +82,9 @@ func (c *conn) awaitOwn(modseq uint64) {
 // their MODSEQs are the view's (a change of its own that the feed has not delivered yet
 // makes them differ; flags change only with a new MODSEQ). Sessions idling in a mailbox
 // that receives mail thus hold one list between them, not one each: a change copies only
-// the chunks it touches (msgList), so this pays at every size, and the comparison reads
-// only the chunks the two lists do not share.
+// the chunks it touches (msgList), so this pays at every size, and the comparison, under
+// the view's lock, reads only the chunks the two lists do not hold with the same content:
+// those that both changed, not those that a compaction of flag sets copied (issue 14).
 func (s *selected) rejoin() {
 	v := s.feed.view
 	n := s.msgs.len()
@@ -92,8 +93,9 @@ func (s *selected) rejoin() {
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	compared := 0
 	if h := rejoinHook.Load(); h != nil {
-		defer func() { (*h)(s, s.msgs.sharedChunks(&v.msgs), len(v.msgs.chunks), v.msgs.len()) }()
+		defer func() { (*h)(s, s.msgs.sharedChunks(&v.msgs), len(v.msgs.chunks), v.msgs.len(), compared) }()
 	}
 	if v.gone || v.msgs.len() != n || s.msgs.sharedChunks(&v.msgs) == len(v.msgs.chunks) {
 		return // not in step, or sharing already
@@ -101,16 +103,20 @@ func (s *selected) rejoin() {
 	s.feed.mu.Lock()
 	pending := len(s.feed.pending)
 	s.feed.mu.Unlock()
-	if pending > 0 || !s.msgs.sameMessages(&v.msgs) {
+	if pending > 0 {
 		return
 	}
-	s.msgs = v.msgs.share()
+	var same bool
+	same, compared = s.msgs.sameMessages(&v.msgs)
+	if same {
+		s.msgs = v.msgs.share()
+	}
 }
 
 // rejoinHook, set only by tests, is called at the end of each rejoin past its first checks
-// with the session, how many of the view's chunks the session's list shares, and the view's
-// chunks and messages.
-var rejoinHook atomic.Pointer[func(session any, shared, chunks, messages int)]
+// with the session, how many of the view's chunks the session's list shares, the view's
+// chunks and messages, and how many messages the rejoin compared one by one.
+var rejoinHook atomic.Pointer[func(session any, shared, chunks, messages, compared int)]
 
 // seqOf returns the sequence number of uid, or 0 if the session does not know it.
 func (s *selected) seqOf(uid uint32) int {

@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"github.com/strata-mail/strata/frontend/connserver"
 	"github.com/strata-mail/strata/frontend/imap/imapresp"
 	"github.com/strata-mail/strata/frontend/imap/imapwire"
 	"github.com/strata-mail/strata/internal/fsync"
@@ -225,7 +226,7 @@ func (c *conn) handshake(tc *tls.Conn) error {
 func (c *conn) useConn(nc net.Conn) {
 	c.nc = nc
 	c.inflater = nil
-	c.bw = newConnWriter(deadlineWriter{nc: nc, timeout: c.srv.limits.WriteTimeout})
+	c.bw = newConnWriter(connserver.DeadlineWriter{Conn: nc, Timeout: c.srv.limits.WriteTimeout})
 	c.framer = imapwire.NewFramer(flushingReader{r: nc, cw: c.bw}, maxLineLength)
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/strata-mail/strata/frontend/connserver"
 	"github.com/strata-mail/strata/frontend/managesieve/sievewire"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -66,20 +67,7 @@ func (c *conn) useConn(nc net.Conn) {
 	c.r = sievewire.NewReader(bufio.NewReader(nc), sievewire.Limits{
 		MaxLine: c.srv.limits.MaxLine, MaxLiteral: c.srv.limits.MaxScriptSize, MaxDiscard: c.srv.limits.MaxDiscard,
 	})
-	c.bw = bufio.NewWriter(deadlineWriter{nc: nc, timeout: c.srv.limits.WriteTimeout})
-}
-
-// deadlineWriter gives every write to the client a deadline.
-type deadlineWriter struct {
-	nc      net.Conn
-	timeout time.Duration
-}
-
-func (w deadlineWriter) Write(p []byte) (int, error) {
-	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
-		return 0, err
-	}
-	return w.nc.Write(p)
+	c.bw = bufio.NewWriter(connserver.DeadlineWriter{Conn: nc, Timeout: c.srv.limits.WriteTimeout})
 }
 
 func (c *conn) tlsActive() bool {
