@@ -92,6 +92,7 @@ func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl
 			DatesComplete:      c.level >= FeatureSortDates,     // dates (sortdates.go)
 			ListingColumn:      c.level >= FeatureListingColumn, // listing (listingcolumn.go)
 			ThreadKeysComplete: c.level >= FeatureThreadKeys,    // thread keys (threadkeys.go)
+			SubjectsComplete:   c.level >= FeatureSubjectNumbers, // subject numbers (subjectnumbers.go)
 		},
 		dirty:   true,
 		created: true,
