@@ -66,10 +66,11 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 	// a box that holds no more; a service that does not know dates_only sends the column.
 	datesOnly := need == 0 && (filling == nil || filling.fields == 0)
 	// The thread-keys projection for a SORT by SUBJECT or a THREAD into a box that holds
-	// no more and would take THREAD's ids as numbers (its entries have no Message-ID
-	// strings when numbered); a service that does not know thread_keys sends the column.
+	// no more and would take THREAD's ids and the subjects as numbers (its entries have no
+	// Message-ID strings, or no subject, when numbered); a service that does not know
+	// thread_keys sends the column.
 	threadKeys := !datesOnly && need&^threadKeyFields == 0 && !cache.stringIDs &&
-		(filling == nil || (filling.fields&^threadKeyFields == 0 && filling.cols.idMode != threadIDsStrings))
+		(filling == nil || (filling.fields&^threadKeyFields == 0 && filling.cols.idMode != threadIDsStrings && filling.cols.subjMode != threadIDsStrings))
 	warned := false
 	err := policy.Do(ctx, func(ctx context.Context) error {
 		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{
@@ -126,6 +127,58 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 
 var errSortDeadline = errors.New("sort deadline passed")
 
+// errNoSubjectOrder is readSubjectOrder's answer when the service sent no subject order
+// (a build from before the subject dictionary answers with the column).
+var errNoSubjectOrder = errors.New("sort column: the service sent no subject order")
+
+// subjectOrderReads counts the subject orders read, so that the tests see which path a
+// SORT took (export_test.go).
+var subjectOrderReads atomic.Int64
+
+// readSubjectOrder reads the selected mailbox's subject dictionary in the octet order of
+// its subjects (ReadSortColumn subject_order, metadata/subjectnumbers.go), up to the
+// deadline: the numbers, each once.
+func (c *conn) readSubjectOrder(deadline time.Time) ([]uint32, error) {
+	s := c.sel
+	ctx, cancel := context.WithDeadline(c.ctx, deadline)
+	defer cancel()
+	policy := metadataRetry
+	policy.Budget, policy.CallTimeout = time.Until(deadline), time.Until(deadline)
+	var order []uint32
+	err := policy.Do(ctx, func(ctx context.Context) error {
+		order = order[:0] // a retry reads the whole order again, from one view
+		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{
+			Account: s.owner, MailboxId: s.mailboxID, User: c.accountName(), SubjectOrder: true,
+		})
+		if err != nil {
+			return err
+		}
+		for {
+			chunk, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if len(chunk.GetSubjectOrder()) == 0 && chunkBytes(chunk) > 0 {
+				return errNoSubjectOrder
+			}
+			order = append(order, chunk.GetSubjectOrder()...)
+		}
+	})
+	switch {
+	case errors.Is(err, errNoSubjectOrder):
+		return nil, err
+	case ctx.Err() != nil:
+		return nil, no(imapresp.CodeLimit, "Ordering took longer than "+c.srv.limits.SortTimeout.String())
+	case err != nil:
+		return nil, rpcStatus(err, imapresp.CodeNonExistent, "read subject order")
+	}
+	subjectOrderReads.Add(1)
+	return order, nil
+}
+
 // chunkBytes is the length of a chunk's column data, whichever form it has.
 func chunkBytes(chunk *metadatapb.SortColumnChunk) int {
 	return len(chunk.GetRecords()) + len(chunk.GetEntries()) + len(chunk.GetDates()) + len(chunk.GetThreadRecords())
@@ -166,6 +219,7 @@ var (
 	columnKeysField    = protoField(&metadatapb.SortColumnEntry{}, "keys")
 	columnNumberField  = protoField(&metadatapb.SortColumnEntry{}, "message_number")
 	columnRefNumsField = protoField(&metadatapb.SortColumnEntry{}, "reference_numbers")
+	columnSubjNumField = protoField(&metadatapb.SortColumnEntry{}, "subject_number")
 	keysSentField      = protoField(&metadatapb.SortKeys{}, "sent_unix")
 	keysSubjectField   = protoField(&metadatapb.SortKeys{}, "subject")
 	keysFromField      = protoField(&metadatapb.SortKeys{}, "from")
@@ -391,7 +445,8 @@ type entryBuffers struct {
 // references and numbers are buf's, valid until the next entry is decoded into it. With
 // projected, s is an entry of the thread-keys projection (metadata/threadkeys.go): when
 // numbered it has the numbers of its Message-ID and references but not their strings
-// (e.stripped).
+// (e.stripped), and with a subject number not the subject (e.subjectStripped,
+// metadata/subjectnumbers.go).
 func decodeColumnEntry(s string, projected bool, e *sortEntry, buf *entryBuffers) error {
 	*e = sortEntry{}
 	buf.refs, buf.nums = buf.refs[:0], buf.nums[:0]
@@ -423,6 +478,12 @@ func decodeColumnEntry(s string, projected bool, e *sortEntry, buf *entryBuffers
 				return errWire
 			}
 			e.numbered, e.messageNumber = true, uint32(v)
+		case num == columnSubjNumField && typ == protowire.VarintType:
+			v, err := r.varint()
+			if err != nil || v > math.MaxUint32 {
+				return errWire
+			}
+			e.subjectNumbered, e.subjectNumber = true, uint32(v)
 		case num == columnRefNumsField && typ == protowire.BytesType:
 			packed, err := r.bytes()
 			if err != nil {
@@ -509,6 +570,13 @@ func decodeColumnEntry(s string, projected bool, e *sortEntry, buf *entryBuffers
 	}
 	if e.numbered && len(buf.nums) > 0 {
 		e.refNumbers = buf.nums
+	}
+	if projected && e.subjectNumbered {
+		// The number stands for the subject the projection left out.
+		e.subjectStripped = true
+		if e.msg.Subject != "" {
+			return errWire // a subject-numbered projection entry has no subject
+		}
 	}
 	return nil
 }
