@@ -25,7 +25,10 @@ import (
 // strings interned per mailbox, so a message costs no map entry and no pointer, and a view's
 // UIDs are found by a merge walk. THREAD's Message-IDs and references are the numbers the
 // metadata service's Message-ID dictionary gave them when every message has them, else
-// interned strings (threadIDMode). Columns only grow at their end in place (a message read
+// interned strings (threadIDMode); likewise the base subjects are the numbers of the
+// mailbox's subject dictionary (metadata/subjectnumbers.go), ranked by one ordered read of
+// the dictionary (rankSubjects), when every message has one, else interned strings
+// (nextSubjectMode), so the answers are the same either way. Columns only grow at their end in place (a message read
 // out of UID order rebuilds them), so a reader orders from a copy of the slice headers
 // (snapshot) taken under the lock, without holding it.
 type sortKeyCache struct {
