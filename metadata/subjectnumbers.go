@@ -97,22 +97,7 @@ func (c *cmdCtx) subjectNumber(ms *mailboxState, subject []byte) (n uint32, ok b
 	if len(subject) == 0 {
 		return 0, true, nil
 	}
-	key := subjectNumberKey(c.tx.alloc(9+len(subject)), ms.box().GetId(), subject)
-	v, found, err := c.tx.get(key)
-	if err != nil {
-		return 0, false, err
-	}
-	if found && len(v) == 4 {
-		return binary.BigEndian.Uint32(v), true, nil
-	}
-	if ms.rec.LastSubjectNumber >= maxSubjectNumber {
-		return 0, false, nil
-	}
-	ms.rec.LastSubjectNumber++
-	ms.dirty = true
-	n = ms.rec.LastSubjectNumber
-	c.tx.mustSet(key, binary.BigEndian.AppendUint32(c.tx.alloc(4), n))
-	return n, true, nil
+	return c.dictionaryNumber(ms, subjectNumberKey(c.tx.alloc(9+len(subject)), ms.box().GetId(), subject), &ms.rec.LastSubjectNumber, maxSubjectNumber)
 }
 
 // appendSubjectNumber appends to entry the number of the base subject of keys

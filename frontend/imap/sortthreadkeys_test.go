@@ -95,14 +95,7 @@ func TestSortThreadKeysMatchRecords(t *testing.T) {
 // without numbers (mixed) are TestSortThreadKeysMatchRecords's.
 func TestSortSubjectNumbersMatchRecords(t *testing.T) {
 	prepare := func(srv *embedded.Server) *rawConn {
-		appendSortCorpus(t, srv, "INBOX", sortCorpus(700, 31), func(int) bool { return false })
-		rc := loginRaw(t, srv)
-		rc.ok("CREATE Moved")
-		rc.ok("SELECT INBOX")
-		rc.ok("UID STORE 5:40,77,300 +FLAGS (\\Deleted)")
-		rc.ok("EXPUNGE")
-		rc.ok("UID MOVE 400:450 Moved")
-		return rc
+		return prepareSortMailboxWith(t, srv, 31, func(int) bool { return false })
 	}
 	answers := func(srv *embedded.Server, rc *rawConn) []string {
 		var out []string
