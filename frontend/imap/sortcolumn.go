@@ -57,8 +57,6 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 	// a retry goes on after the last UID received.
 	ctx, cancel := context.WithDeadline(c.ctx, deadline)
 	defer cancel()
-	policy := metadataRetry
-	policy.Budget, policy.CallTimeout = time.Until(deadline), time.Until(deadline)
 	// The box the chunks go to (sortKeyCache.appendColumn): the one there now, if any, so
 	// that a read with no chunk (nothing after columnUpTo) still notes the view's UIDs read.
 	filling := cache.current(box)
@@ -72,43 +70,35 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 	threadKeys := !datesOnly && need&^threadKeyFields == 0 && !cache.stringIDs &&
 		(filling == nil || (filling.fields&^threadKeyFields == 0 && filling.cols.idMode != threadIDsStrings && filling.cols.subjMode != threadIDsStrings))
 	warned := false
-	err := policy.Do(ctx, func(ctx context.Context) error {
-		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{
+	request := func() *metadatapb.ReadSortColumnRequest {
+		return &metadatapb.ReadSortColumnRequest{
 			Account: s.owner, MailboxId: s.mailboxID, AfterUid: after, User: c.accountName(), Records: true,
 			DatesOnly: datesOnly, ThreadKeys: threadKeys,
-		})
+		}
+	}
+	err := c.streamSortColumn(ctx, deadline, request, func(chunk *metadatapb.SortColumnChunk) error {
+		// A service that does not know records answers with uids and entries.
+		last, ok := chunkLastUID(chunk)
+		if !ok {
+			// A chunk whose records do not take apart: its messages' keys are read
+			// from their records (fillSortKeys), so the answer stays right; said once.
+			if n := chunkBytes(chunk); !warned && n > 0 {
+				warned = true
+				c.log.Warn("sort column: skipping a chunk that does not parse; reading those messages' records",
+					"owner", s.owner, "mailbox", s.name, "mailbox_id", s.mailboxID, "bytes", n)
+			}
+			return nil
+		}
+		var err error
+		filling, err = cache.appendChunk(box, filling, last, s.msgs.len(), chunk)
 		if err != nil {
 			return err
 		}
-		for {
-			chunk, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			// A service that does not know records answers with uids and entries.
-			last, ok := chunkLastUID(chunk)
-			if !ok {
-				// A chunk whose records do not take apart: its messages' keys are read
-				// from their records (fillSortKeys), so the answer stays right; said once.
-				if n := chunkBytes(chunk); !warned && n > 0 {
-					warned = true
-					c.log.Warn("sort column: skipping a chunk that does not parse; reading those messages' records",
-						"owner", s.owner, "mailbox", s.name, "mailbox_id", s.mailboxID, "bytes", n)
-				}
-				continue
-			}
-			filling, err = cache.appendChunk(box, filling, last, s.msgs.len(), chunk)
-			if err != nil {
-				return err
-			}
-			after = last
-			if time.Now().After(deadline) {
-				return errSortDeadline
-			}
+		after = last
+		if time.Now().After(deadline) {
+			return errSortDeadline
 		}
+		return nil
 	})
 	if errors.Is(err, errSortDeadline) || ctx.Err() != nil {
 		return no(imapresp.CodeLimit, "Ordering took longer than "+c.srv.limits.SortTimeout.String())
@@ -127,6 +117,32 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 
 var errSortDeadline = errors.New("sort deadline passed")
 
+// streamSortColumn calls ReadSortColumn with request() and gives each chunk it streams to
+// each, retried (a new request() each time) within the deadline, the stream's deadline
+// being the command's.
+func (c *conn) streamSortColumn(ctx context.Context, deadline time.Time, request func() *metadatapb.ReadSortColumnRequest, each func(*metadatapb.SortColumnChunk) error) error {
+	policy := metadataRetry
+	policy.Budget, policy.CallTimeout = time.Until(deadline), time.Until(deadline)
+	return policy.Do(ctx, func(ctx context.Context) error {
+		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, request())
+		if err != nil {
+			return err
+		}
+		for {
+			chunk, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := each(chunk); err != nil {
+				return err
+			}
+		}
+	})
+}
+
 // errNoSubjectOrder is readSubjectOrder's answer when the service sent no subject order
 // (a build from before the subject dictionary answers with the column).
 var errNoSubjectOrder = errors.New("sort column: the service sent no subject order")
@@ -142,30 +158,17 @@ func (c *conn) readSubjectOrder(deadline time.Time) ([]uint32, error) {
 	s := c.sel
 	ctx, cancel := context.WithDeadline(c.ctx, deadline)
 	defer cancel()
-	policy := metadataRetry
-	policy.Budget, policy.CallTimeout = time.Until(deadline), time.Until(deadline)
 	var order []uint32
-	err := policy.Do(ctx, func(ctx context.Context) error {
+	request := func() *metadatapb.ReadSortColumnRequest {
 		order = order[:0] // a retry reads the whole order again, from one view
-		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{
-			Account: s.owner, MailboxId: s.mailboxID, User: c.accountName(), SubjectOrder: true,
-		})
-		if err != nil {
-			return err
+		return &metadatapb.ReadSortColumnRequest{Account: s.owner, MailboxId: s.mailboxID, User: c.accountName(), SubjectOrder: true}
+	}
+	err := c.streamSortColumn(ctx, deadline, request, func(chunk *metadatapb.SortColumnChunk) error {
+		if len(chunk.GetSubjectOrder()) == 0 && chunkBytes(chunk) > 0 {
+			return errNoSubjectOrder
 		}
-		for {
-			chunk, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			if len(chunk.GetSubjectOrder()) == 0 && chunkBytes(chunk) > 0 {
-				return errNoSubjectOrder
-			}
-			order = append(order, chunk.GetSubjectOrder()...)
-		}
+		order = append(order, chunk.GetSubjectOrder()...)
+		return nil
 	})
 	switch {
 	case errors.Is(err, errNoSubjectOrder):
