@@ -61,8 +61,14 @@ const (
 	// numbered, dated and listed mailbox (threadkeys.go).
 	FeatureThreadKeys uint32 = 4
 
+	// FeatureSubjectNumbers: the commands that add a message to a mailbox complete in it
+	// number its base subject (subjectnumbers.go), a mailbox is complete in it from its
+	// creation, and NumberMessagesCommand also numbers the subjects of a mailbox filled in
+	// the four layouts before.
+	FeatureSubjectNumbers uint32 = 5
+
 	// FeatureLevel is the highest level this build applies.
-	FeatureLevel = FeatureThreadKeys
+	FeatureLevel = FeatureSubjectNumbers
 
 	// unstampedLevel is the level of a command without Command.feature_level: one that a
 	// build from before the stamp proposed, the last of which applied level 3.
@@ -119,6 +125,15 @@ func (c *cmdCtx) writesListing(ms *mailboxState, uid uint32) bool {
 func (c *cmdCtx) writesThreadKeys(ms *mailboxState, uid uint32) bool {
 	return c.build >= FeatureThreadKeys &&
 		(ms.rec.GetThreadKeysComplete() || uid <= ms.rec.GetThreadKeyedThroughUid())
+}
+
+// writesSubjectNumbers reports whether a command numbers the subject of the column entry
+// of ms's uid (subjectnumbers.go): for a mailbox complete in the numbers or filled past
+// uid, as every build of FeatureSubjectNumbers does (a mailbox is complete from its
+// creation only by a command of that level, newMailbox).
+func (c *cmdCtx) writesSubjectNumbers(ms *mailboxState, uid uint32) bool {
+	return c.build >= FeatureSubjectNumbers &&
+		(ms.rec.GetSubjectsComplete() || uid <= ms.rec.GetSubjectsNumberedThroughUid())
 }
 
 // GroupFeatureLevel returns the lowest feature level the members of the group report,

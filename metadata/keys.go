@@ -43,6 +43,8 @@ import "encoding/binary"
 //	                                      has listing_column
 //	'I' mailbox id, Message-ID         -> uint32 the id's number in the mailbox's Message-ID
 //	                                      dictionary (messagenumbers.go)
+//	'j' mailbox id, base subject       -> uint32 the subject's number in the mailbox's subject
+//	                                      dictionary (subjectnumbers.go)
 //	'X' mailbox id, modseq, uid        -> int64 log time of the expunge (tombstone, by the
 //	                                      MODSEQ of the expunge: history.go)
 //	'J' mailbox id, modseq             -> ChangeBatch (the changes of one command)
@@ -102,6 +104,7 @@ const (
 	prefixListingChunk  = 'k'
 	prefixThreadKeys    = 't'
 	prefixMessageNumber = 'I'
+	prefixSubjectNumber = 'j'
 	prefixTombstone     = 'X'
 	prefixJournal       = 'J'
 	prefixBlob          = 'B'

@@ -105,7 +105,13 @@ func (c *cmdCtx) messageNumber(ms *mailboxState, id []byte) (n uint32, ok bool, 
 	if len(id) == 0 {
 		return 0, true, nil
 	}
-	key := messageNumberKey(c.tx.alloc(9+len(id)), ms.box().GetId(), id)
+	return c.dictionaryNumber(ms, messageNumberKey(c.tx.alloc(9+len(id)), ms.box().GetId(), id), &ms.rec.LastMessageNumber, maxMessageNumber)
+}
+
+// dictionaryNumber returns the number key holds in one of ms's dictionaries (the
+// Message-ID one, or the subject one, subjectnumbers.go), giving it the next number after
+// *last if it has none; ok is false when it has none and *last reached bound.
+func (c *cmdCtx) dictionaryNumber(ms *mailboxState, key []byte, last *uint32, bound uint32) (n uint32, ok bool, _ error) {
 	v, found, err := c.tx.get(key)
 	if err != nil {
 		return 0, false, err
@@ -113,12 +119,12 @@ func (c *cmdCtx) messageNumber(ms *mailboxState, id []byte) (n uint32, ok bool, 
 	if found && len(v) == 4 {
 		return binary.BigEndian.Uint32(v), true, nil
 	}
-	if ms.rec.LastMessageNumber >= maxMessageNumber {
+	if *last >= bound {
 		return 0, false, nil
 	}
-	ms.rec.LastMessageNumber++
+	*last++
 	ms.dirty = true
-	n = ms.rec.LastMessageNumber
+	n = *last
 	c.tx.mustSet(key, binary.BigEndian.AppendUint32(c.tx.alloc(4), n))
 	return n, true, nil
 }

@@ -23,7 +23,7 @@ type commandMix struct {
 	deleteOneIn int
 	renameOps   int
 	renameOneIn int
-	unstamped   bool // one command in six carries no stamp; else each a level 0 to 4
+	unstamped   bool // one command in seven carries no stamp; else each a level 0 to 5
 }
 
 var mixedStampsNames = []string{"INBOX", "A", "B", "C"}
@@ -47,11 +47,11 @@ func newMixedStampsRun(t *testing.T, r *rand.Rand, mix commandMix) *mixedStampsR
 }
 
 func (m *mixedStampsRun) stamp(cmd *metadatapb.Command) *metadatapb.Command {
-	levels := 5
+	levels := 6
 	if m.mix.unstamped {
-		levels = 6
+		levels = 7
 	}
-	if k := m.r.IntN(levels); k < 5 {
+	if k := m.r.IntN(levels); k < 6 {
 		l := uint32(k)
 		cmd.FeatureLevel = &l
 	}

@@ -53,7 +53,11 @@ import (
 // it sets listing_column. Once all three, they fill the thread-keys projection
 // (threadkeys.go) from the column, at most max_entries entries a command, through
 // thread_keyed_through_uid, and the one that reaches the column's end sets
-// thread_keys_complete. The result is complete when all four are.
+// thread_keys_complete. Once all four, they number the subjects (subjectnumbers.go) of the
+// column's entries, at most max_entries entries a command, through
+// subjects_numbered_through_uid, rewriting each entry and its thread-keys entry (which then
+// drops the subject string), and the one that reaches the column's end sets
+// subjects_complete. The result is complete when all five are.
 
 // maxNumberEntries bounds the entries one NumberMessagesCommand looks at (about 4,096 x 200
 // bytes of column, a few chunks' rewrite).
@@ -72,8 +76,13 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 	}
 	limit := int(min(max(req.GetMaxEntries(), 1), maxNumberEntries))
 	switch {
+	case ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete() && ms.rec.GetListingColumn() && ms.rec.GetThreadKeysComplete():
+		out.Complete, out.SubjectsNumbered, err = c.fillSubjects(ms, limit)
+		out.SubjectsNumberedThroughUid = ms.rec.GetSubjectsNumberedThroughUid()
+		return result, err
 	case ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete() && ms.rec.GetListingColumn():
-		out.Complete, err = c.fillThreadKeys(ms, limit)
+		thread, err := c.fillThreadKeys(ms, limit)
+		out.Complete = thread && filledAt(ms.rec, c.level) // else the subject numbers follow
 		return result, err
 	case ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete():
 		listed, err := c.fillListing(ms, limit)
@@ -113,11 +122,12 @@ func filledAt(rec *metadatapb.MailboxRecord, level uint32) bool {
 	return rec.GetNumbersComplete() &&
 		(level < FeatureSortDates || rec.GetDatesComplete()) &&
 		(level < FeatureListingColumn || rec.GetListingColumn()) &&
-		(level < FeatureThreadKeys || rec.GetThreadKeysComplete())
+		(level < FeatureThreadKeys || rec.GetThreadKeysComplete()) &&
+		(level < FeatureSubjectNumbers || rec.GetSubjectsComplete())
 }
 
 // filled reports whether every fill of a NumberMessagesCommand is complete for a mailbox:
-// numbers, dates, listing column and thread keys.
+// numbers, dates, listing column, thread keys and subject numbers.
 func filled(rec *metadatapb.MailboxRecord) bool {
 	return filledAt(rec, FeatureLevel)
 }
@@ -214,19 +224,26 @@ func (c *cmdCtx) numberEntry(ms *mailboxState, uid uint32, rec []byte) (bool, er
 	if err != nil || len(grown) == len(entry) {
 		return false, err
 	}
+	return true, c.rewriteEntry(ms, uid, grown)
+}
+
+// rewriteEntry writes entry, grown by numbers, back as the column entry of ms's uid where
+// it is stored: its own key (the 'C' layout) or its chunk; and its thread-keys entry, which
+// follows the column entry (threadkeys.go).
+func (c *cmdCtx) rewriteEntry(ms *mailboxState, uid uint32, entry []byte) error {
 	mailbox := ms.box().GetId()
 	if c.writesThreadKeys(ms, uid) {
-		c.putThreadKeys(mailbox, uid, grown) // the projection follows the entry (threadkeys.go)
+		c.putThreadKeys(mailbox, uid, entry)
 	}
 	key := sortColumnKey(mailbox, uid)
 	if _, found, err := c.tx.get(key); err != nil {
-		return false, err
+		return err
 	} else if found {
-		c.tx.mustSet(key, grown)
-		return true, nil
+		c.tx.mustSet(key, entry)
+		return nil
 	}
-	c.sortColumnEdit(mailbox, uid).add(uid, grown)
-	return true, nil
+	c.sortColumnEdit(mailbox, uid).add(uid, entry)
+	return nil
 }
 
 // entryKeys returns the keys field of an encoded SortColumnEntry and whether it has a
@@ -384,7 +401,7 @@ func (s *Service) NumberMailboxes(ctx context.Context, account string, duty floa
 		after = pending[len(pending)-1].GetMailboxId()
 		for _, cmd := range pending {
 			for {
-				if err := s.requireFeature(ctx, FeatureThreadKeys); err != nil { // the command writes numbers, dates, listing and thread keys
+				if err := s.requireFeature(ctx, FeatureSubjectNumbers); err != nil { // the command writes numbers, dates, listing, thread keys and subject numbers
 					return numbered, false, err
 				}
 				start := time.Now()

@@ -39,8 +39,8 @@ func (h *harness) fillThreads(mailbox uint64, n int) {
 }
 
 // stripNumbers makes mailbox as a build before the Message-ID dictionary stored it, behind
-// the FSM's back: its entries without numbers, no dictionary, a record without
-// last_message_number nor numbers_complete; the entries of the UIDs below perMessage in
+// the FSM's back: its entries without numbers, no dictionaries, a record without
+// last_message_number nor numbers_complete (nor the subject numbers'); the entries of the UIDs below perMessage in
 // the 'C' layout (one key each).
 func (h *harness) stripNumbers(mailbox uint64, perMessage uint32) {
 	h.t.Helper()
@@ -60,6 +60,7 @@ func stripNumbers(t testing.TB, f *FSM, mailbox uint64, perMessage uint32) {
 		}
 	}
 	must(b.DeleteRange(mailboxPrefix(prefixMessageNumber, mailbox), mailboxPrefixEnd(prefixMessageNumber, mailbox), nil))
+	must(b.DeleteRange(mailboxPrefix(prefixSubjectNumber, mailbox), mailboxPrefixEnd(prefixSubjectNumber, mailbox), nil))
 	must(scan(v.r, mailboxPrefix(prefixSortChunk, mailbox), mailboxPrefixEnd(prefixSortChunk, mailbox), func(k, val []byte) (bool, error) {
 		var out []byte
 		for len(val) > 0 {
@@ -92,6 +93,7 @@ func stripNumbers(t testing.TB, f *FSM, mailbox uint64, perMessage uint32) {
 		t.Fatalf("mailbox %d: %v %v", mailbox, found, err)
 	}
 	rec.LastMessageNumber, rec.NumbersComplete, rec.NumberedThroughUid = 0, false, 0
+	rec.LastSubjectNumber, rec.SubjectsComplete, rec.SubjectsNumberedThroughUid = 0, false, 0
 	must(b.Set(mailboxKey(mailbox), mustMarshal(rec), nil))
 	must(b.Commit(nil))
 	g.carried = nil
@@ -161,6 +163,7 @@ func numberState(t testing.TB, f *FSM, mailbox uint64) []byte {
 		{mailboxPrefix(prefixSortDates, mailbox), mailboxPrefixEnd(prefixSortDates, mailbox)},
 		{mailboxPrefix(prefixThreadKeys, mailbox), mailboxPrefixEnd(prefixThreadKeys, mailbox)},
 		{mailboxPrefix(prefixMessageNumber, mailbox), mailboxPrefixEnd(prefixMessageNumber, mailbox)},
+		{mailboxPrefix(prefixSubjectNumber, mailbox), mailboxPrefixEnd(prefixSubjectNumber, mailbox)},
 	} {
 		err := scan(v.r, r[0], r[1], func(k, val []byte) (bool, error) {
 			out = protowire.AppendBytes(protowire.AppendBytes(out, k), val)
@@ -194,7 +197,7 @@ func TestNumberFillRestoresTheNumbers(t *testing.T) {
 	if got := h.columnNumbers(inbox); got[1] != nil || len(got) != 300 {
 		t.Fatalf("stripped column: %v", got[1])
 	}
-	var through []uint32
+	var through, subjectsThrough []uint32
 	for step := 0; ; step++ {
 		if step == 3 {
 			h.reopen()
@@ -203,13 +206,17 @@ func TestNumberFillRestoresTheNumbers(t *testing.T) {
 		if out.GetComplete() {
 			break
 		}
-		through = append(through, out.GetNumberedThroughUid())
-		if step > 10 {
+		if n := out.GetNumberedThroughUid(); n != 0 {
+			through = append(through, n)
+		} else {
+			subjectsThrough = append(subjectsThrough, out.GetSubjectsNumberedThroughUid())
+		}
+		if step > 20 {
 			t.Fatalf("not complete after %d commands: %v", step, through)
 		}
 	}
-	if fmt.Sprint(through) != "[50 100 150 200 250 300]" {
-		t.Fatalf("numbered through %v", through)
+	if fmt.Sprint(through) != "[50 100 150 200 250 300]" || fmt.Sprint(subjectsThrough) != "[0 50 100 150 200 250 300]" {
+		t.Fatalf("numbered through %v, subjects through %v", through, subjectsThrough)
 	}
 	h.wantSortColumn()
 	if got := h.columnNumbers(inbox); !mapsEqual(got, wantNumbers) {
@@ -239,12 +246,13 @@ func TestNumberFillBothLayoutsAndExpunge(t *testing.T) {
 		t.Fatalf("appended meanwhile: numbers %v", appended)
 	}
 	out := h.ok(cmdNumberMessages(alice, inbox, maxNumberEntries+1)).GetNumberMessages()
-	if !out.GetComplete() || out.GetNumbered() != 250-60-20-11 {
+	if out.GetNumbered() != 250-60-20-11 {
 		t.Fatalf("second command: %v", out)
 	}
 	if !h.mustMailboxRecord(inbox).GetNumbersComplete() {
 		t.Fatal("record not complete")
 	}
+	h.fillMailbox(inbox, maxNumberEntries, 1, nil) // the subject numbers (subjectnumbers.go)
 	h.wantSortColumn()
 	if got := h.columnNumbers(inbox)[251]; fmt.Sprint(got) != fmt.Sprint(appended) {
 		t.Fatalf("appended message renumbered: %v, was %v", got, appended)
@@ -401,7 +409,7 @@ func TestNumberFillReplicated(t *testing.T) {
 		stripNumbers(t, f, bobs, 0)
 	}
 	resp, err := g.svc.NumberAccountMessages(ctx, &metadatapb.NumberAccountMessagesRequest{Account: "Alice@Example.org"})
-	if err != nil || !resp.GetDone() || resp.GetNumbered() != 300 || resp.GetCommands() != 1 {
+	if err != nil || !resp.GetDone() || resp.GetNumbered() != 300 || resp.GetCommands() != 2 {
 		t.Fatalf("NumberAccountMessages: %v, %v", resp, err)
 	}
 	if rec := must(getMailboxRecord(g.fsms[0], bobs)); rec.GetNumbersComplete() {

@@ -255,7 +255,8 @@ const maxSortColumnKeys = 32 << 10
 // the structure has sort keys of at most maxSortColumnKeys bytes, its record in the
 // dates projection (sortdates.go) and its entry in the thread-keys projection
 // (threadkeys.go), each if the command writes it (writesDates, writesThreadKeys).
-// The entry carries the numbers of its Message-ID and references (messagenumbers.go).
+// The entry carries the numbers of its Message-ID and references (messagenumbers.go) and,
+// if the command writes it (writesSubjectNumbers), of its base subject (subjectnumbers.go).
 func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.MessageIndex, structure []byte) error {
 	keys, ok := structureSortKeys(structure)
 	if !ok || len(keys) > maxSortColumnKeys {
@@ -264,6 +265,11 @@ func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.Mes
 	entry, err := c.appendThreadNumbers(ms, sortColumnEntry(idx.GetInternalDateUnix(), idx.GetSize(), keys), keys)
 	if err != nil {
 		return err
+	}
+	if c.writesSubjectNumbers(ms, uid) {
+		if entry, err = c.appendSubjectNumber(ms, entry, keys); err != nil {
+			return err
+		}
 	}
 	e := c.sortColumnEdit(ms.box().GetId(), uid)
 	e.add(uid, entry)
@@ -295,7 +301,8 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 }
 
 // destroySortColumn removes the whole column of a mailbox being destroyed: every key of
-// its chunks, of its dates and thread-keys projections, of its Message-ID dictionary and of the entries
+// its chunks, of its dates and thread-keys projections, of its Message-ID and subject
+// dictionaries and of the entries
 // stored before the chunks, whatever they hold (a record without a message, left by a
 // replica of the previous version, or a chunk that does not take apart), by range
 // deletions when the command succeeds (txn.dropRange: O(1) writes for a mailbox of a
@@ -304,7 +311,7 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 func (c *cmdCtx) destroySortColumn(mailbox uint64) {
 	c.destroyChunks(prefixSortChunk, mailbox)
 	c.destroyChunks(prefixThreadKeys, mailbox)
-	for _, prefix := range []byte{prefixSortDates, prefixMessageNumber, prefixSortColumn} {
+	for _, prefix := range []byte{prefixSortDates, prefixMessageNumber, prefixSubjectNumber, prefixSortColumn} {
 		c.tx.dropRange(mailboxPrefix(prefix, mailbox), mailboxPrefixEnd(prefix, mailbox))
 	}
 }
@@ -473,7 +480,8 @@ func (v *view) chunkRecords(prefix byte, mailbox uint64, afterUID uint32, maxByt
 // ReadSortColumn streams the sort-key column of a mailbox above after_uid in UID order
 // (sortcolumn.go), as records if the request asks for them, else as uids and entries, or
 // its dates projection with dates_only (sortdates.go), or its thread-keys projection with
-// thread_keys (threadkeys.go); it needs r (RFC 4314 4), checked
+// thread_keys (threadkeys.go), or its subject dictionary's order with subject_order
+// (subjectnumbers.go); it needs r (RFC 4314 4), checked
 // once on the first view. Each chunk is read from its own
 // consistent view after the read barrier, released before it is sent.
 func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream grpc.ServerStreamingServer[metadatapb.SortColumnChunk]) error {
@@ -492,6 +500,9 @@ func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream g
 	}
 	if req.GetDatesOnly() {
 		return s.sendSortDates(req.GetMailboxId(), req.GetAfterUid(), rec.GetDatesComplete(), stream)
+	}
+	if req.GetSubjectOrder() {
+		return s.sendSubjectOrder(req.GetMailboxId(), stream)
 	}
 	if req.GetThreadKeys() {
 		return s.sendThreadKeys(req.GetMailboxId(), req.GetAfterUid(), rec.GetThreadKeysComplete(), stream)

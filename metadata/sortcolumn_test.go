@@ -74,17 +74,26 @@ func (h *harness) wantSortColumn() int {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	dict := h.messageNumbers(v)
-	complete := map[uint64]bool{}
-	numbersComplete := func(mailbox uint64) bool {
-		c, ok := complete[mailbox]
+	dict, subjects := h.messageNumbers(v), h.subjectNumbers(v)
+	records := map[uint64]*metadatapb.MailboxRecord{}
+	record := func(mailbox uint64) *metadatapb.MailboxRecord {
+		rec, ok := records[mailbox]
 		if !ok {
-			rec := &metadatapb.MailboxRecord{}
-			found, err := getProto(v.r, mailboxKey(mailbox), rec)
-			c = err != nil || !found || rec.GetNumbersComplete() // entries without a mailbox: checked strictly
-			complete[mailbox] = c
+			rec = &metadatapb.MailboxRecord{}
+			if found, err := getProto(v.r, mailboxKey(mailbox), rec); err != nil || !found {
+				rec = nil // entries without a mailbox: checked strictly
+			}
+			records[mailbox] = rec
 		}
-		return c
+		return rec
+	}
+	numbersComplete := func(mailbox uint64) bool {
+		rec := record(mailbox)
+		return rec == nil || rec.GetNumbersComplete()
+	}
+	subjectsNumbered := func(mailbox uint64, uid uint32) bool {
+		rec := record(mailbox)
+		return rec == nil || rec.GetSubjectsComplete() || uid <= rec.GetSubjectsNumberedThroughUid()
 	}
 	got := 0
 	dates := map[uint64]map[uint32][]byte{}
@@ -103,6 +112,9 @@ func (h *harness) wantSortColumn() int {
 		}
 		if !bytes.HasPrefix(val, w) {
 			return fmt.Errorf("column entry %x = %x, want %x and its numbers", k, val, w)
+		}
+		if err := checkSubjectNumber(val, subjects[mailbox], subjectsNumbered(mailbox, uid)); err != nil {
+			return fmt.Errorf("column entry %x: %w", k, err)
 		}
 		if _, numbered, _ := entryKeys(val); !numbered && !numbersComplete(mailbox) {
 			return nil // not numbered yet (numberfill.go)
@@ -178,7 +190,8 @@ func (h *harness) wantThreadKeys(v *view, want map[uint64]map[uint32][]byte) {
 			}
 			keys := e.GetKeys()
 			if keys.GetFrom() != "" || keys.GetTo() != "" || keys.GetCc() != "" || keys.GetDisplayFrom() != "" || keys.GetDisplayTo() != "" ||
-				(e.MessageNumber != nil && (keys.GetMessageId() != "" || len(keys.GetReferences()) > 0)) {
+				(e.MessageNumber != nil && (keys.GetMessageId() != "" || len(keys.GetReferences()) > 0)) ||
+				(e.SubjectNumber != nil && keys.GetSubject() != "") {
 				return false, fmt.Errorf("mailbox %d UID %d: thread keys hold %v", mailbox, uid, e)
 			}
 			prev, recs = uid, rest
@@ -245,9 +258,23 @@ func (h *harness) wantSortDates(v *view, want map[uint64]map[uint32][]byte) {
 // its numbers are distinct and at most the mailbox's last_message_number.
 func (h *harness) messageNumbers(v *view) map[uint64]map[string]uint32 {
 	h.t.Helper()
+	return h.dictionaries(v, prefixMessageNumber, (*metadatapb.MailboxRecord).GetLastMessageNumber)
+}
+
+// subjectNumbers returns every mailbox's subject dictionary ('j' keys), checking it as
+// messageNumbers does.
+func (h *harness) subjectNumbers(v *view) map[uint64]map[string]uint32 {
+	h.t.Helper()
+	return h.dictionaries(v, prefixSubjectNumber, (*metadatapb.MailboxRecord).GetLastSubjectNumber)
+}
+
+// dictionaries returns every mailbox's dictionary under prefix, checking that its numbers
+// are distinct and at most the mailbox's last number given.
+func (h *harness) dictionaries(v *view, prefix byte, lastGiven func(*metadatapb.MailboxRecord) uint32) map[uint64]map[string]uint32 {
+	h.t.Helper()
 	dict := map[uint64]map[string]uint32{}
 	seen := map[uint64]map[uint32]string{}
-	err := scan(v.r, []byte{prefixMessageNumber}, []byte{prefixMessageNumber + 1}, func(k, val []byte) (bool, error) {
+	err := scan(v.r, []byte{prefix}, []byte{prefix + 1}, func(k, val []byte) (bool, error) {
 		mailbox, id := binary.BigEndian.Uint64(k[1:9]), string(k[9:])
 		if len(val) != 4 {
 			return false, fmt.Errorf("dictionary entry %q of mailbox %d: value %x", id, mailbox, val)
@@ -271,12 +298,37 @@ func (h *harness) messageNumbers(v *view) map[uint64]map[string]uint32 {
 			h.t.Fatalf("mailbox %d has a Message-ID dictionary but no record (%v)", mailbox, err)
 		}
 		for id, n := range ids {
-			if n > rec.GetLastMessageNumber() {
-				h.t.Fatalf("mailbox %d: %q has number %d above the last given, %d", mailbox, id, n, rec.GetLastMessageNumber())
+			if n > lastGiven(rec) {
+				h.t.Fatalf("mailbox %d: %q has number %d above the last given, %d", mailbox, id, n, lastGiven(rec))
 			}
 		}
 	}
 	return dict
+}
+
+// checkSubjectNumber checks that a column entry's subject number is its subject's in the
+// mailbox's subject dictionary (subjectnumbers.go), and that it has one if numbered (the
+// mailbox is complete in them or filled past the entry) and its subject is not too long.
+func checkSubjectNumber(entry []byte, dict map[string]uint32, numbered bool) error {
+	e := &metadatapb.SortColumnEntry{}
+	if err := proto.Unmarshal(entry, e); err != nil {
+		return err
+	}
+	subject := e.GetKeys().GetSubject()
+	if e.SubjectNumber == nil {
+		if numbered && len(subject) <= maxNumberedSubject {
+			return fmt.Errorf("no subject number for %q", subject)
+		}
+		return nil
+	}
+	want, ok := dict[subject]
+	if subject == "" {
+		want, ok = 0, true
+	}
+	if !ok || e.GetSubjectNumber() != want {
+		return fmt.Errorf("subject %q has number %d, the dictionary %d (%v)", subject, e.GetSubjectNumber(), want, ok)
+	}
+	return nil
 }
 
 // checkEntryNumbers checks that a column entry's numbers are those of its Message-ID and

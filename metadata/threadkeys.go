@@ -17,7 +17,8 @@ import (
 // date, base subject and reply flag, in the order the column entry holds them. The
 // Message-ID and references strings are dropped when the entry has numbers
 // (messagenumbers.go: THREAD links the numbers), and kept when it has none, so the
-// frontend can still link it by strings. The addresses and display names go. So a
+// frontend can still link it by strings; likewise the base subject when the entry has a
+// subject number (subjectnumbers.go: SORT ranks and THREAD groups the numbers). The addresses and display names go. So a
 // projection entry decodes as a SortColumnEntry, and the frontend's decoder reads both.
 //
 // Layout and upkeep as the dates projection's (sortdates.go), with the listing column's
@@ -36,7 +37,8 @@ import (
 // its cursor) and reaches its end. Until then ReadSortColumn derives the entries it is
 // asked for from the whole column (threadKeysFromColumn), so the answer is the same either
 // way, only slower. A column entry changes after its add only when the numbering gives it
-// numbers (numberEntry), which rewrites its projection entry in the same command.
+// numbers (numberEntry, numberSubject), which rewrites its projection entry in the same
+// command.
 
 var (
 	sortKeysSubjectField = fieldNumber(&metadatapb.SortKeys{}, "subject")
@@ -52,7 +54,7 @@ func threadKeysChunkKey(mailbox uint64, chunk uint32) []byte {
 // threadKeysEntry returns the projection of an encoded SortColumnEntry, ok false if the
 // entry does not take apart. Deterministic: the fields it keeps, in their order.
 func threadKeysEntry(entry []byte) (out []byte, ok bool) {
-	numbered := false
+	numbered, subjectNumbered := false, false
 	for off := 0; off < len(entry); {
 		num, typ, n := protowire.ConsumeField(entry[off:])
 		if n < 0 {
@@ -60,6 +62,9 @@ func threadKeysEntry(entry []byte) (out []byte, ok bool) {
 		}
 		if num == sortColumnNumberField && typ == protowire.VarintType {
 			numbered = true
+		}
+		if num == sortColumnSubjectNumberField && typ == protowire.VarintType {
+			subjectNumbered = true
 		}
 		off += n
 	}
@@ -74,7 +79,7 @@ func threadKeysEntry(entry []byte) (out []byte, ok bool) {
 		}
 		_, _, tagLen := protowire.ConsumeTag(field)
 		keys, _ := protowire.ConsumeBytes(field[tagLen:])
-		kept, ok := threadKeysOf(keys, numbered)
+		kept, ok := threadKeysOf(keys, numbered, subjectNumbered)
 		if !ok {
 			return nil, false
 		}
@@ -85,9 +90,10 @@ func threadKeysEntry(entry []byte) (out []byte, ok bool) {
 }
 
 // threadKeysOf returns the fields of encoded SortKeys that SORT SUBJECT and THREAD read:
-// the sent date, base subject and reply flag, and the Message-ID and references unless
-// numbered (their numbers stand for them); ok false if keys does not take apart.
-func threadKeysOf(keys []byte, numbered bool) ([]byte, bool) {
+// the sent date and reply flag, the base subject unless subjectNumbered, and the
+// Message-ID and references unless numbered (their numbers stand for them); ok false if
+// keys does not take apart.
+func threadKeysOf(keys []byte, numbered, subjectNumbered bool) ([]byte, bool) {
 	out := make([]byte, 0, len(keys)/2)
 	for off := 0; off < len(keys); {
 		num, _, n := protowire.ConsumeField(keys[off:])
@@ -95,8 +101,12 @@ func threadKeysOf(keys []byte, numbered bool) ([]byte, bool) {
 			return nil, false
 		}
 		switch num {
-		case keysSentField, sortKeysSubjectField, sortKeysReplyField:
+		case keysSentField, sortKeysReplyField:
 			out = append(out, keys[off:off+n]...)
+		case sortKeysSubjectField:
+			if !subjectNumbered {
+				out = append(out, keys[off:off+n]...)
+			}
 		case sortKeysMessageIDField, sortKeysReferencesField:
 			if !numbered {
 				out = append(out, keys[off:off+n]...)

@@ -234,7 +234,7 @@ func (t *txn) get(key []byte) ([]byte, bool, error) {
 // and the probe's merge would still seek every level below it.
 func probed(key []byte) bool {
 	switch key[0] {
-	case prefixRequest, prefixThread, prefixMessageNumber, prefixBlob, prefixDedup, prefixMark:
+	case prefixRequest, prefixThread, prefixMessageNumber, prefixSubjectNumber, prefixBlob, prefixDedup, prefixMark:
 		return true
 	}
 	return false

@@ -485,7 +485,7 @@ func (c *conn) contextRecords(positions []int, fresh bool) (map[uint32]*metadata
 // in Seq; a message expunged meanwhile has none.
 func (c *conn) contextSortKeys(positions []int) (map[uint32]*sortthread.Message, error) {
 	uids := c.sel.uidsAt(positions)
-	keys, rows, err := c.sortKeysOf(uids, allFields, time.Now().Add(c.srv.limits.SortTimeout))
+	keys, rows, err := c.sortKeysOf(uids, allFields, subjectStrings, time.Now().Add(c.srv.limits.SortTimeout))
 	if err != nil {
 		return nil, err
 	}

@@ -67,7 +67,7 @@ func openBenchContexts(b *testing.B, c *conn, searches, sorts int) {
 		if k%2 == 1 {
 			order = []sortthread.Criterion{{Key: sortthread.Date, Reverse: true}}
 		}
-		set, err := c.sortInput(unseen, allFields, false)
+		set, err := c.sortInput(unseen, allFields, subjectStrings, false)
 		if err != nil {
 			b.Fatal(err)
 		}

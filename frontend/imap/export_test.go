@@ -70,8 +70,42 @@ func FirstColumns(ctx context.Context, md ColumnReader, req *metadatapb.ReadSort
 		}
 	}
 	snap, rows := cache.snapshot(box, uids)
+	if snap.subjectNumbers() && fields&textField(sortthread.Subject) != 0 {
+		// Ranked by the subject dictionary's order (rankSubjects), read after the column.
+		order, n, err := readSubjectOrder(ctx, md, req)
+		read += n
+		if err != nil {
+			return nil, read, err
+		}
+		snap.subjectRank = subjectRanks(order)
+		if !snap.subjectRanked(rows) {
+			return nil, read, errors.New("the subject order does not rank every subject number")
+		}
+	}
 	return snap.columns(rows, allFields), read, nil
 }
+
+// readSubjectOrder reads the subject order of req's mailbox, and its bytes (4 a number).
+func readSubjectOrder(ctx context.Context, md ColumnReader, req *metadatapb.ReadSortColumnRequest) ([]uint32, int64, error) {
+	stream, err := md.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{Account: req.GetAccount(), User: req.GetUser(), MailboxId: req.GetMailboxId(), SubjectOrder: true})
+	if err != nil {
+		return nil, 0, err
+	}
+	var order []uint32
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return order, 4 * int64(len(order)), nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		order = append(order, chunk.GetSubjectOrder()...)
+	}
+}
+
+// SubjectOrdersRead is how many subject orders the sessions read (rankSubjects).
+func SubjectOrdersRead() int64 { return subjectOrderReads.Load() }
 
 // SetTestHook makes the engine call hook at its test points (testHook in server.go) until
 // the test ends. Set it before the test's server starts, so that the server's goroutines

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -54,7 +55,14 @@ func (c *conn) cmdSort(cmd *imapwire.Command) error {
 		}
 		fields |= textField(k.Key)
 	}
-	set, err := c.sortInput(&args.Criteria, fields, withRelevancy)
+	subject := subjectIDs
+	if fields.keepsText(0) {
+		subject = subjectRanked
+		if update {
+			subject = subjectStrings // the context compares the strings (context.go)
+		}
+	}
+	set, err := c.sortInput(&args.Criteria, fields, subject, withRelevancy)
 	if err != nil {
 		return err
 	}
@@ -103,13 +111,15 @@ func (c *conn) cmdThread(cmd *imapwire.Command) error {
 	if c.uidOnly && (!cmd.UID || criteriaUseSeqNumbers(&args.Criteria)) {
 		return bad(imapresp.CodeUIDRequired, "UIDONLY does not allow message sequence numbers") // RFC 9586 3
 	}
-	set, err := c.sortInput(&args.Criteria, fieldThread, false)
-	if err != nil {
-		return err
-	}
 	var ranked sortFields
+	subject := subjectIDs // REFERENCES and REFS group by the subject's id or number
 	if alg == sortthread.OrderedSubject {
 		ranked = textField(sortthread.Subject) // sorted by base subject (RFC 5256 4)
+		subject = subjectRanked
+	}
+	set, err := c.sortInput(&args.Criteria, fieldThread, subject, false)
+	if err != nil {
+		return err
 	}
 	roots := set.keys.columns(set.rows, ranked).Thread(alg)
 	nums := set.numbers(cmd.UID)
@@ -162,10 +172,11 @@ func (set *sortSet) messages(positions []int32) []*sortthread.Message {
 }
 
 // sortInput returns the messages of the view that match criteria, in sequence order, with
-// their sort keys, those of fields (and RELEVANCY with withRelevancy). It answers NO
-// [LIMIT] when more messages match than Limits.MaxSortMessages, or when reading the keys
-// takes longer than Limits.SortTimeout (RFC 5530 3).
-func (c *conn) sortInput(criteria *imap.SearchCriteria, fields sortFields, withRelevancy bool) (*sortSet, error) {
+// their sort keys, those of fields (the subject as subject says, and RELEVANCY with
+// withRelevancy). It answers NO [LIMIT] when more messages match than
+// Limits.MaxSortMessages, or when reading the keys takes longer than Limits.SortTimeout
+// (RFC 5530 3).
+func (c *conn) sortInput(criteria *imap.SearchCriteria, fields sortFields, subject subjectUse, withRelevancy bool) (*sortSet, error) {
 	limits := c.srv.limits
 	deadline := time.Now().Add(limits.SortTimeout)
 	matched, relevancy, err := c.searchMatches(criteria)
@@ -176,7 +187,7 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria, fields sortFields, withR
 		return nil, no(imapresp.CodeLimit, "More than "+strconv.Itoa(limits.MaxSortMessages)+" messages to order")
 	}
 	uids := c.sel.uidsAt(matched)
-	keys, rows, err := c.sortKeysOf(uids, fields, deadline)
+	keys, rows, err := c.sortKeysOf(uids, fields, subject, deadline)
 	if err != nil {
 		return nil, err
 	}
@@ -196,25 +207,71 @@ func (c *conn) sortInput(criteria *imap.SearchCriteria, fields sortFields, withR
 	return set, nil
 }
 
+// subjectUse is what a command does with the base subjects of the keys it reads.
+type subjectUse uint8
+
+const (
+	// subjectIDs: tells them apart (THREAD REFERENCES and REFS, RFC 5256 4 step 5), or
+	// does not read them: the subject dictionary's numbers serve as they are.
+	subjectIDs subjectUse = iota
+	// subjectRanked: orders by them (SORT SUBJECT, THREAD ORDEREDSUBJECT): numbers need
+	// the dictionary's order (rankSubjects).
+	subjectRanked
+	// subjectStrings: keeps them (a SORT context compares strings, context.go): numbers
+	// do not serve.
+	subjectStrings
+)
+
 // sortKeysOf returns the keys of the selected mailbox and the row there of each of uids
 // (ascending), -1 for those expunged meanwhile: from the frontend's cache for the session's
 // own mailbox, else from a cache for this command alone that keeps only fields; filled from
 // the sort-key column when many are missing (readColumnIfMissing), and from the records for
-// the rest.
-func (c *conn) sortKeysOf(uids []uint32, fields sortFields, deadline time.Time) (*sortSnapshot, []int32, error) {
+// the rest. Subjects held as the subject dictionary's numbers are ranked as subject asks
+// (rankSubjects).
+func (c *conn) sortKeysOf(uids []uint32, fields sortFields, subject subjectUse, deadline time.Time) (*sortSnapshot, []int32, error) {
 	cache, box := c.sortCache()
 	if cache == nil || cache.max <= 0 {
 		cache = newCommandSortCache(fields, false)
 	}
 	keys, rows, complete, err := c.fillSortKeys(cache, box, uids, fields, deadline)
+	if err == nil && complete && subject != subjectIDs && keys.subjectNumbers() {
+		complete = false // subjectStrings: the strings are read below
+		if subject == subjectRanked {
+			complete, err = c.rankSubjects(cache, box, keys, rows, deadline)
+		}
+	}
 	if err == nil && !complete {
 		// Another session's mailbox evicted this one while it was filled, or a message
-		// without Message-ID numbers emptied it (threadIDMode), or another command made it
-		// anew from the dates projection (sortBox.fields): this command reads its keys
-		// again, into a cache of its own that holds strings, so that it refuses none.
+		// without Message-ID or subject numbers emptied it (threadIDMode), or another
+		// command made it anew from the dates projection (sortBox.fields), or its subject
+		// numbers cannot be ranked or do not serve: this command reads its keys again,
+		// into a cache of its own that holds strings, so that it refuses none.
 		keys, rows, _, err = c.fillSortKeys(newCommandSortCache(fields, true), box, uids, fields, deadline)
 	}
 	return keys, rows, err
+}
+
+// rankSubjects gives keys, whose subjects are the subject dictionary's numbers, the ranks
+// of every number of rows: those the box holds, else the dictionary's order read again
+// (metadata/subjectnumbers.go), kept in the box for the next command. So SORT (SUBJECT)
+// ranks a million subjects by one ordered read instead of interning and sorting the
+// strings (RFC 5256 3: octets of the casemapped base subject, the dictionary's key order).
+// ranked is false when they cannot be ranked (a service that sends no order): the caller
+// reads the strings.
+func (c *conn) rankSubjects(cache *sortKeyCache, box sortBoxKey, keys *sortSnapshot, rows []int32, deadline time.Time) (ranked bool, _ error) {
+	if keys.subjectRanked(rows) {
+		return true, nil
+	}
+	order, err := c.readSubjectOrder(deadline)
+	if errors.Is(err, errNoSubjectOrder) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	keys.subjectRank = subjectRanks(order)
+	cache.setSubjectRank(box, keys.subjectRank)
+	return keys.subjectRanked(rows), nil
 }
 
 // fillSortKeys is sortKeysOf with cache, for a command that orders by need; complete is

@@ -30,7 +30,7 @@ import (
 // BenchmarkSortMailbox measures SORT and THREAD on a large INBOX (100,000 messages, or
 // STRATA_SORT_BENCH_MESSAGES) over a socket. The mailbox is filled as fillMailbox does,
 // through the metadata Append, each message with sort keys as ingest extracts them: 5,000
-// distinct base subjects, 2,000 senders, dates over two years, a unique Message-ID and, for
+// distinct base subjects (or STRATA_SORT_BENCH_SUBJECTS drawn from), 2,000 senders, dates over two years, a unique Message-ID and, for
 // two messages in three, references to earlier ones.
 //
 //   - First/...: what the first SORT of a mailbox costs: bob, whom the owner granted lr,
@@ -105,6 +105,10 @@ func fillSortMailbox(b testing.TB, srv *embedded.Server, n int) {
 	md := srv.Metadata()
 	mbox, rec := benchSeed(ctx, b, srv)
 	rng := rand.New(rand.NewPCG(1, 17))
+	subjects := 5000 // drawn from, or STRATA_SORT_BENCH_SUBJECTS (a million: some 632,000 distinct)
+	if v, err := strconv.Atoi(os.Getenv("STRATA_SORT_BENCH_SUBJECTS")); err == nil && v > 0 {
+		subjects = v
+	}
 	const batch = 1000
 	for start := 1; start < n; start += batch {
 		req := &metadatapb.AppendRequest{RequestId: randomID(), Account: embedded.DemoAccount, MailboxId: mbox.GetId()}
@@ -116,7 +120,7 @@ func fillSortMailbox(b testing.TB, srv *embedded.Server, n int) {
 			sender := rng.IntN(2000)
 			keys := &metadatapb.SortKeys{
 				SentUnix: proto.Int64(1_700_000_000 + rng.Int64N(2*365*86400)),
-				Subject:  fmt.Sprintf("project status %04d", rng.IntN(5000)),
+				Subject:  fmt.Sprintf("project status %04d", rng.IntN(subjects)),
 				From:     fmt.Sprintf("user%04d@example.org", sender), DisplayFrom: fmt.Sprintf("user %04d", sender),
 				To: "demo@example.com", DisplayTo: "demo", MessageId: name + "@example.org",
 			}

@@ -25,7 +25,10 @@ import (
 // strings interned per mailbox, so a message costs no map entry and no pointer, and a view's
 // UIDs are found by a merge walk. THREAD's Message-IDs and references are the numbers the
 // metadata service's Message-ID dictionary gave them when every message has them, else
-// interned strings (threadIDMode). Columns only grow at their end in place (a message read
+// interned strings (threadIDMode); likewise the base subjects are the numbers of the
+// mailbox's subject dictionary (metadata/subjectnumbers.go), ranked by one ordered read of
+// the dictionary (rankSubjects), when every message has one, else interned strings
+// (nextSubjectMode), so the answers are the same either way. Columns only grow at their end in place (a message read
 // out of UID order rebuilds them), so a reader orders from a copy of the slice headers
 // (snapshot) taken under the lock, without holding it.
 type sortKeyCache struct {
@@ -57,6 +60,10 @@ type sortBox struct {
 	// columnUpTo is the UID up to which the mailbox's sort-key column was read into cols
 	// (sortcolumn.go): a later read asks only for the UIDs above it.
 	columnUpTo uint32
+	// subjectRank is by subject number its rank in the mailbox's subject dictionary's
+	// order, the octet order of the subjects (subjectRanks), as last read; 0 for a number
+	// it does not rank. Read again when a command meets a number it lacks.
+	subjectRank []uint32
 }
 
 // sortFields says which keys a cache keeps beyond the UID, dates and size: a cache for one
@@ -101,6 +108,39 @@ type sortEntry struct {
 	// (metadata/threadkeys.go) and is numbered, so it has numbers without the strings
 	// they stand for: it can go only to columns that hold numbers.
 	stripped bool
+	// subjectNumbered: the base subject also comes as its number in the mailbox's
+	// subject dictionary (metadata/subjectnumbers.go), subjectNumber (0: no subject);
+	// subjectStripped: from the thread-keys projection, without the subject string.
+	subjectNumbered bool
+	subjectNumber   uint32
+	subjectStripped bool
+}
+
+// hasSubject reports whether e has a base subject (a numbered entry has the number 0
+// exactly for the empty one, metadata/subjectnumbers.go).
+func (e *sortEntry) hasSubject() bool {
+	if e.subjectNumbered {
+		return e.subjectNumber != 0
+	}
+	return e.msg.Subject != ""
+}
+
+// nextSubjectMode is nextThreadMode for the base subject: the subject column holds the
+// numbers of the mailbox's subject dictionary (ranked in the dictionary's order,
+// subjectRanks) while every row has one, else interned strings.
+func nextSubjectMode(mode threadIDMode, e *sortEntry) (next threadIDMode, ok bool) {
+	if !e.hasSubject() {
+		return mode, true // 0 in either mode
+	}
+	switch {
+	case mode == threadIDsNone && e.subjectNumbered:
+		return threadIDsNumbers, true
+	case mode == threadIDsNumbers:
+		return mode, e.subjectNumbered
+	case e.subjectStripped:
+		return mode, false // a number without its string, for a column of strings
+	}
+	return threadIDsStrings, true
 }
 
 // hasThreadIDs reports whether e names a Message-ID or a reference (THREAD links it). A
@@ -200,6 +240,10 @@ type sortColumns struct {
 	idMode    threadIDMode
 	maxNumber uint32
 	expect    int
+	// subjMode is what text[0] (the base subject) holds: ids in texts[0], or the numbers
+	// of the subject dictionary (nextSubjectMode), the largest maxSubject.
+	subjMode   threadIDMode
+	maxSubject uint32
 }
 
 func newSortColumns() sortColumns {
@@ -262,41 +306,67 @@ func (c *sortColumns) last() uint32 {
 	return c.uids[len(c.uids)-1]
 }
 
-// acceptsAll reports whether every one of entries can be added (nextThreadMode).
-func (c *sortColumns) acceptsAll(entries []sortEntry, fields sortFields) bool {
-	if fields&fieldThread == 0 {
-		return true
+// nextModes returns the modes of columns in idMode and subjMode once e is added with
+// fields; ok is false when e cannot be added (nextThreadMode, nextSubjectMode).
+func nextModes(idMode, subjMode threadIDMode, e *sortEntry, fields sortFields) (threadIDMode, threadIDMode, bool) {
+	ok := true
+	if fields&fieldThread != 0 {
+		idMode, ok = nextThreadMode(idMode, e)
 	}
-	mode, ok := c.idMode, true
+	if ok && fields.keepsText(0) {
+		subjMode, ok = nextSubjectMode(subjMode, e)
+	}
+	return idMode, subjMode, ok
+}
+
+// acceptsAll reports whether every one of entries can be added (nextModes).
+func (c *sortColumns) acceptsAll(entries []sortEntry, fields sortFields) bool {
+	idMode, subjMode, ok := c.idMode, c.subjMode, true
 	for k := range entries {
-		if mode, ok = nextThreadMode(mode, &entries[k]); !ok {
+		if idMode, subjMode, ok = nextModes(idMode, subjMode, &entries[k], fields); !ok {
 			return false
 		}
 	}
 	return true
 }
 
+// refuses reports whether e cannot be added to c as it is (nextModes).
+func (c *sortColumns) refuses(e *sortEntry, fields sortFields) bool {
+	_, _, ok := nextModes(c.idMode, c.subjMode, e, fields)
+	return !ok
+}
+
 // appendEntry appends the row of uid (above every row's) with e's keys, those of fields;
-// false, and nothing appended, when e has only strings for THREAD and the columns hold
-// numbers (nextThreadMode).
+// false, and nothing appended, when e has only strings for THREAD or the subject and the
+// columns hold numbers (nextModes).
 func (c *sortColumns) appendEntry(uid uint32, e *sortEntry, fields sortFields) bool {
+	idMode, subjMode, ok := nextModes(c.idMode, c.subjMode, e, fields)
+	if !ok {
+		return false
+	}
 	if fields&fieldThread != 0 {
-		mode, ok := nextThreadMode(c.idMode, e)
-		if !ok {
-			return false
-		}
-		if mode == threadIDsStrings && c.idMode != threadIDsStrings && len(c.ids.values) == 1 {
+		if idMode == threadIDsStrings && c.idMode != threadIDsStrings && len(c.ids.values) == 1 {
 			c.ids.index = make(map[string]uint32, c.expect)
 			c.ids.index[""] = 0
 		}
-		c.idMode = mode
+		c.idMode = idMode
 	}
+	c.subjMode = subjMode
 	c.uids = append(c.uids, uid)
 	c.arrival = append(c.arrival, e.msg.Arrival)
 	c.date = append(c.date, e.msg.Date)
 	c.size = append(c.size, e.msg.Size)
 	for k := range c.text {
-		if fields.keepsText(k) {
+		switch {
+		case !fields.keepsText(k):
+		case k == 0 && c.subjMode == threadIDsNumbers:
+			n := uint32(0) // no subject: 0 in either mode
+			if e.subjectNumbered {
+				n = e.subjectNumber
+			}
+			c.text[k] = append(c.text[k], n)
+			c.maxSubject = max(c.maxSubject, n)
+		default:
 			c.text[k] = append(c.text[k], c.texts[k].id(textOf(&e.msg, k)))
 		}
 	}
@@ -377,7 +447,8 @@ func (c *sortColumns) appendRow(src *sortColumns, r int) {
 // insert adds the entries of uids that c lacks, and returns how many it added. Ascending
 // above c's last UID they are appended in place; else c is rebuilt by a merge, into new
 // arrays, so that snapshots taken before keep theirs. It adds nothing and returns
-// errThreadStrings when an entry has only strings for THREAD and c holds numbers.
+// errThreadStrings when an entry has only strings for THREAD or the subject and c holds
+// numbers.
 func (c *sortColumns) insert(uids []uint32, entries []sortEntry, fields sortFields) (int, error) {
 	if len(uids) == 0 {
 		return 0, nil
@@ -404,7 +475,7 @@ func (c *sortColumns) insert(uids []uint32, entries []sortEntry, fields sortFiel
 		return len(uids), nil
 	}
 	add := newSortColumns()
-	add.texts, add.ids, add.idMode, add.expect = c.texts, c.ids, c.idMode, c.expect
+	add.texts, add.ids, add.idMode, add.expect, add.subjMode = c.texts, c.ids, c.idMode, c.expect, c.subjMode
 	for k, uid := range uids {
 		if _, found := slices.BinarySearch(c.uids, uid); !found && uid != add.last() {
 			add.appendEntry(uid, &entries[k], fields)
@@ -413,6 +484,7 @@ func (c *sortColumns) insert(uids []uint32, entries []sortEntry, fields sortFiel
 	merged := newSortColumns()
 	merged.texts, merged.ids, merged.idMode, merged.expect = c.texts, c.ids, add.idMode, c.expect
 	merged.maxNumber = max(c.maxNumber, add.maxNumber)
+	merged.subjMode, merged.maxSubject = add.subjMode, max(c.maxSubject, add.maxSubject)
 	i, j := 0, 0
 	for i < len(c.uids) || j < len(add.uids) {
 		if j == len(add.uids) || (i < len(c.uids) && c.uids[i] < add.uids[j]) {
@@ -476,12 +548,63 @@ type sortSnapshot struct {
 	tables [len(textKeys)]*internTable
 	mu     *sync.Mutex
 	ids    int // the Message-IDs interned
+	// subjectRank is the box's subject ranks when text[0] holds the subject dictionary's
+	// numbers (subjMode), as they were at the snapshot or as a command read them since.
+	subjectRank []uint32
+}
+
+// subjectNumbers reports whether the snapshot's base subjects are the subject dictionary's
+// numbers (nextSubjectMode).
+func (s *sortSnapshot) subjectNumbers() bool {
+	return s.subjMode == threadIDsNumbers && len(s.text[0]) > 0
+}
+
+// subjectRanked reports whether the snapshot's subject ranks rank every subject number of
+// rows (a number given after the ranks were read has none).
+func (s *sortSnapshot) subjectRanked(rows []int32) bool {
+	for _, r := range rows {
+		if r < 0 {
+			continue
+		}
+		if n := s.text[0][r]; n != 0 && (int(n) >= len(s.subjectRank) || s.subjectRank[n] == 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// subjectRanks returns by number the rank of each number of order, the subject
+// dictionary's numbers in the octet order of their subjects (metadata/subjectnumbers.go):
+// its position there from 1, the empty subject (0) ranking first. The numbers are dense
+// from 1 (the dictionary never drops one), so a larger number means an order that does
+// not hold them all: nil then, which ranks nothing.
+func subjectRanks(order []uint32) []uint32 {
+	rank := make([]uint32, len(order)+1)
+	for i, n := range order {
+		if n == 0 || int(n) > len(order) || rank[n] != 0 {
+			return nil
+		}
+		rank[n] = uint32(i + 1)
+	}
+	return rank
+}
+
+// setSubjectRank keeps rank as box's subject ranks, if box is held.
+func (c *sortKeyCache) setSubjectRank(box sortBoxKey, rank []uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.boxes[box]; e != nil {
+		e.Value.(*sortBox).subjectRank = rank
+	}
 }
 
 // rank returns the rank in octet order of every id of the string key textKeys[k], for the
 // snapshot's ids and any the table gained since (ranks of more values order the
 // snapshot's the same; id 0, the empty string, stays rank 0).
 func (s *sortSnapshot) rank(k int) []uint32 {
+	if k == 0 && s.subjectNumbers() {
+		return s.subjectRank
+	}
 	if s.tables[k] == nil {
 		return nil
 	}
@@ -494,8 +617,8 @@ func (s *sortSnapshot) rank(k int) []uint32 {
 func (s *sortSnapshot) entry(r int32) sortthread.Message {
 	m := sortthread.Message{Arrival: s.arrival[r], Date: s.date[r], Size: s.size[r]}
 	text := func(k int) string {
-		if len(s.text[k]) == 0 {
-			return ""
+		if len(s.text[k]) == 0 || (k == 0 && s.subjectNumbers()) {
+			return "" // a SORT context that orders by subject holds strings (subjectStrings)
 		}
 		return s.values[k][s.text[k][r]]
 	}
@@ -583,9 +706,10 @@ func (c *sortKeyCache) takeSnapshot(box sortBoxKey, uids []uint32) (*sortSnapsho
 		return &sortSnapshot{fields: allFields}, rows // no row lacks a field
 	}
 	c.lru.MoveToFront(e)
-	s := &sortSnapshot{sortColumns: e.Value.(*sortBox).cols, fields: e.Value.(*sortBox).fields, mu: &c.mu}
+	b := e.Value.(*sortBox)
+	s := &sortSnapshot{sortColumns: b.cols, fields: b.fields, mu: &c.mu, subjectRank: b.subjectRank}
 	for k, t := range s.texts {
-		if len(s.text[k]) > 0 {
+		if len(s.text[k]) > 0 && (k != 0 || s.subjMode != threadIDsNumbers) {
 			s.values[k], s.tables[k] = t.values, t
 		}
 	}
@@ -594,13 +718,14 @@ func (c *sortKeyCache) takeSnapshot(box sortBoxKey, uids []uint32) (*sortSnapsho
 }
 
 // columnRead returns the UID up to which box's sort-key column was read (0: none), and
-// whether box holds THREAD's ids as numbers (threadIDMode).
+// whether box holds THREAD's ids or the subjects as numbers (threadIDMode).
 func (c *sortKeyCache) columnRead(box sortBoxKey) (upTo uint32, numbers bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e := c.boxes[box]; e != nil {
 		b := e.Value.(*sortBox)
-		return b.columnUpTo, b.cols.idMode == threadIDsNumbers && b.fields&fieldThread != 0
+		return b.columnUpTo, (b.cols.idMode == threadIDsNumbers && b.fields&fieldThread != 0) ||
+			(b.cols.subjMode == threadIDsNumbers && b.fields.keepsText(0))
 	}
 	return 0, false
 }
@@ -758,7 +883,7 @@ func (c *sortKeyCache) restartWithStrings(b *sortBox) *sortBox {
 		c.lru.Remove(e)
 	}
 	fresh := c.boxWith(b.key, b.fields)
-	fresh.cols.idMode = threadIDsStrings
+	fresh.cols.idMode, fresh.cols.subjMode = threadIDsStrings, threadIDsStrings
 	return fresh
 }
 
@@ -772,13 +897,13 @@ func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 	defer c.mu.Unlock()
 	b := c.boxOf(box)
 	n, err := b.cols.insert(uids, entries, b.fields)
-	if err != nil && b.cols.idMode == threadIDsNumbers && allAbove(uids, entries, b.columnUpTo) {
+	if err != nil && (b.cols.idMode == threadIDsNumbers || b.cols.subjMode == threadIDsNumbers) && b.cols.refusedAbove(uids, entries, b.fields, b.columnUpTo) {
 		// errThreadStrings for messages the column was not read up to: the column has
 		// their numbers (readColumnIfMissing reads it after columnUpTo), their records
 		// have none. They are left out (the caller's second snapshot sees them missing,
 		// stillComplete, and reads this command's keys as strings), and the box keeps its
 		// numbers and its rows, so that a column read under way goes on (appendColumn).
-		uids, entries = numberedOnly(uids, entries)
+		uids, entries = b.cols.accepted(uids, entries, b.fields)
 		n, err = b.cols.insert(uids, entries, b.fields)
 	}
 	if err != nil {
@@ -791,24 +916,23 @@ func (c *sortKeyCache) put(box sortBoxKey, uids []uint32, entries []sortEntry) {
 	c.evict()
 }
 
-// allAbove reports whether every one of entries that names a THREAD id without numbers
-// is of a UID above upTo.
-func allAbove(uids []uint32, entries []sortEntry, upTo uint32) bool {
+// refusedAbove reports whether every one of entries that c refuses (a THREAD id or a
+// subject without numbers, for columns of numbers) is of a UID above upTo.
+func (c *sortColumns) refusedAbove(uids []uint32, entries []sortEntry, fields sortFields, upTo uint32) bool {
 	for k := range entries {
-		if !entries[k].numbered && entries[k].hasThreadIDs() && uids[k] <= upTo {
+		if c.refuses(&entries[k], fields) && uids[k] <= upTo {
 			return false
 		}
 	}
 	return true
 }
 
-// numberedOnly returns uids and entries without the entries that name a THREAD id without
-// numbers.
-func numberedOnly(uids []uint32, entries []sortEntry) ([]uint32, []sortEntry) {
+// accepted returns uids and entries without the entries c refuses.
+func (c *sortColumns) accepted(uids []uint32, entries []sortEntry, fields sortFields) ([]uint32, []sortEntry) {
 	var keptUIDs []uint32
 	var kept []sortEntry
 	for k := range entries {
-		if entries[k].numbered || !entries[k].hasThreadIDs() {
+		if !c.refuses(&entries[k], fields) {
 			keptUIDs, kept = append(keptUIDs, uids[k]), append(kept, entries[k])
 		}
 	}
@@ -825,7 +949,7 @@ func (c *sortKeyCache) boxWith(box sortBoxKey, fields sortFields) *sortBox {
 	if e == nil {
 		b := &sortBox{key: box, cols: newSortColumns(), fields: fields}
 		if c.stringIDs {
-			b.cols.idMode = threadIDsStrings
+			b.cols.idMode, b.cols.subjMode = threadIDsStrings, threadIDsStrings
 		}
 		e = c.lru.PushFront(b)
 		c.boxes[box] = e

@@ -57,8 +57,6 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 	// a retry goes on after the last UID received.
 	ctx, cancel := context.WithDeadline(c.ctx, deadline)
 	defer cancel()
-	policy := metadataRetry
-	policy.Budget, policy.CallTimeout = time.Until(deadline), time.Until(deadline)
 	// The box the chunks go to (sortKeyCache.appendColumn): the one there now, if any, so
 	// that a read with no chunk (nothing after columnUpTo) still notes the view's UIDs read.
 	filling := cache.current(box)
@@ -66,48 +64,41 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 	// a box that holds no more; a service that does not know dates_only sends the column.
 	datesOnly := need == 0 && (filling == nil || filling.fields == 0)
 	// The thread-keys projection for a SORT by SUBJECT or a THREAD into a box that holds
-	// no more and would take THREAD's ids as numbers (its entries have no Message-ID
-	// strings when numbered); a service that does not know thread_keys sends the column.
+	// no more and would take THREAD's ids and the subjects as numbers (its entries have no
+	// Message-ID strings, or no subject, when numbered); a service that does not know
+	// thread_keys sends the column.
 	threadKeys := !datesOnly && need&^threadKeyFields == 0 && !cache.stringIDs &&
-		(filling == nil || (filling.fields&^threadKeyFields == 0 && filling.cols.idMode != threadIDsStrings))
+		(filling == nil || (filling.fields&^threadKeyFields == 0 && filling.cols.idMode != threadIDsStrings && filling.cols.subjMode != threadIDsStrings))
 	warned := false
-	err := policy.Do(ctx, func(ctx context.Context) error {
-		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, &metadatapb.ReadSortColumnRequest{
+	request := func() *metadatapb.ReadSortColumnRequest {
+		return &metadatapb.ReadSortColumnRequest{
 			Account: s.owner, MailboxId: s.mailboxID, AfterUid: after, User: c.accountName(), Records: true,
 			DatesOnly: datesOnly, ThreadKeys: threadKeys,
-		})
+		}
+	}
+	err := c.streamSortColumn(ctx, deadline, request, func(chunk *metadatapb.SortColumnChunk) error {
+		// A service that does not know records answers with uids and entries.
+		last, ok := chunkLastUID(chunk)
+		if !ok {
+			// A chunk whose records do not take apart: its messages' keys are read
+			// from their records (fillSortKeys), so the answer stays right; said once.
+			if n := chunkBytes(chunk); !warned && n > 0 {
+				warned = true
+				c.log.Warn("sort column: skipping a chunk that does not parse; reading those messages' records",
+					"owner", s.owner, "mailbox", s.name, "mailbox_id", s.mailboxID, "bytes", n)
+			}
+			return nil
+		}
+		var err error
+		filling, err = cache.appendChunk(box, filling, last, s.msgs.len(), chunk)
 		if err != nil {
 			return err
 		}
-		for {
-			chunk, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			// A service that does not know records answers with uids and entries.
-			last, ok := chunkLastUID(chunk)
-			if !ok {
-				// A chunk whose records do not take apart: its messages' keys are read
-				// from their records (fillSortKeys), so the answer stays right; said once.
-				if n := chunkBytes(chunk); !warned && n > 0 {
-					warned = true
-					c.log.Warn("sort column: skipping a chunk that does not parse; reading those messages' records",
-						"owner", s.owner, "mailbox", s.name, "mailbox_id", s.mailboxID, "bytes", n)
-				}
-				continue
-			}
-			filling, err = cache.appendChunk(box, filling, last, s.msgs.len(), chunk)
-			if err != nil {
-				return err
-			}
-			after = last
-			if time.Now().After(deadline) {
-				return errSortDeadline
-			}
+		after = last
+		if time.Now().After(deadline) {
+			return errSortDeadline
 		}
+		return nil
 	})
 	if errors.Is(err, errSortDeadline) || ctx.Err() != nil {
 		return no(imapresp.CodeLimit, "Ordering took longer than "+c.srv.limits.SortTimeout.String())
@@ -125,6 +116,71 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 }
 
 var errSortDeadline = errors.New("sort deadline passed")
+
+// streamSortColumn calls ReadSortColumn with request() and gives each chunk it streams to
+// each, retried (a new request() each time) within the deadline, the stream's deadline
+// being the command's.
+func (c *conn) streamSortColumn(ctx context.Context, deadline time.Time, request func() *metadatapb.ReadSortColumnRequest, each func(*metadatapb.SortColumnChunk) error) error {
+	policy := metadataRetry
+	policy.Budget, policy.CallTimeout = time.Until(deadline), time.Until(deadline)
+	return policy.Do(ctx, func(ctx context.Context) error {
+		stream, err := c.srv.cfg.Metadata.ReadSortColumn(ctx, request())
+		if err != nil {
+			return err
+		}
+		for {
+			chunk, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := each(chunk); err != nil {
+				return err
+			}
+		}
+	})
+}
+
+// errNoSubjectOrder is readSubjectOrder's answer when the service sent no subject order
+// (a build from before the subject dictionary answers with the column).
+var errNoSubjectOrder = errors.New("sort column: the service sent no subject order")
+
+// subjectOrderReads counts the subject orders read, so that the tests see which path a
+// SORT took (export_test.go).
+var subjectOrderReads atomic.Int64
+
+// readSubjectOrder reads the selected mailbox's subject dictionary in the octet order of
+// its subjects (ReadSortColumn subject_order, metadata/subjectnumbers.go), up to the
+// deadline: the numbers, each once.
+func (c *conn) readSubjectOrder(deadline time.Time) ([]uint32, error) {
+	s := c.sel
+	ctx, cancel := context.WithDeadline(c.ctx, deadline)
+	defer cancel()
+	var order []uint32
+	request := func() *metadatapb.ReadSortColumnRequest {
+		order = order[:0] // a retry reads the whole order again, from one view
+		return &metadatapb.ReadSortColumnRequest{Account: s.owner, MailboxId: s.mailboxID, User: c.accountName(), SubjectOrder: true}
+	}
+	err := c.streamSortColumn(ctx, deadline, request, func(chunk *metadatapb.SortColumnChunk) error {
+		if len(chunk.GetSubjectOrder()) == 0 && chunkBytes(chunk) > 0 {
+			return errNoSubjectOrder
+		}
+		order = append(order, chunk.GetSubjectOrder()...)
+		return nil
+	})
+	switch {
+	case errors.Is(err, errNoSubjectOrder):
+		return nil, err
+	case ctx.Err() != nil:
+		return nil, no(imapresp.CodeLimit, "Ordering took longer than "+c.srv.limits.SortTimeout.String())
+	case err != nil:
+		return nil, rpcStatus(err, imapresp.CodeNonExistent, "read subject order")
+	}
+	subjectOrderReads.Add(1)
+	return order, nil
+}
 
 // chunkBytes is the length of a chunk's column data, whichever form it has.
 func chunkBytes(chunk *metadatapb.SortColumnChunk) int {
@@ -166,6 +222,7 @@ var (
 	columnKeysField    = protoField(&metadatapb.SortColumnEntry{}, "keys")
 	columnNumberField  = protoField(&metadatapb.SortColumnEntry{}, "message_number")
 	columnRefNumsField = protoField(&metadatapb.SortColumnEntry{}, "reference_numbers")
+	columnSubjNumField = protoField(&metadatapb.SortColumnEntry{}, "subject_number")
 	keysSentField      = protoField(&metadatapb.SortKeys{}, "sent_unix")
 	keysSubjectField   = protoField(&metadatapb.SortKeys{}, "subject")
 	keysFromField      = protoField(&metadatapb.SortKeys{}, "from")
@@ -391,7 +448,8 @@ type entryBuffers struct {
 // references and numbers are buf's, valid until the next entry is decoded into it. With
 // projected, s is an entry of the thread-keys projection (metadata/threadkeys.go): when
 // numbered it has the numbers of its Message-ID and references but not their strings
-// (e.stripped).
+// (e.stripped), and with a subject number not the subject (e.subjectStripped,
+// metadata/subjectnumbers.go).
 func decodeColumnEntry(s string, projected bool, e *sortEntry, buf *entryBuffers) error {
 	*e = sortEntry{}
 	buf.refs, buf.nums = buf.refs[:0], buf.nums[:0]
@@ -423,6 +481,12 @@ func decodeColumnEntry(s string, projected bool, e *sortEntry, buf *entryBuffers
 				return errWire
 			}
 			e.numbered, e.messageNumber = true, uint32(v)
+		case num == columnSubjNumField && typ == protowire.VarintType:
+			v, err := r.varint()
+			if err != nil || v > math.MaxUint32 {
+				return errWire
+			}
+			e.subjectNumbered, e.subjectNumber = true, uint32(v)
 		case num == columnRefNumsField && typ == protowire.BytesType:
 			packed, err := r.bytes()
 			if err != nil {
@@ -509,6 +573,13 @@ func decodeColumnEntry(s string, projected bool, e *sortEntry, buf *entryBuffers
 	}
 	if e.numbered && len(buf.nums) > 0 {
 		e.refNumbers = buf.nums
+	}
+	if projected && e.subjectNumbered {
+		// The number stands for the subject the projection left out.
+		e.subjectStripped = true
+		if e.msg.Subject != "" {
+			return errWire // a subject-numbered projection entry has no subject
+		}
 	}
 	return nil
 }

@@ -21,7 +21,13 @@ var dateQueries = []string{
 // without sort keys, expunges 38 and moves 51 to a new mailbox, and returns a session with
 // INBOX selected.
 func prepareSortMailbox(t *testing.T, srv *embedded.Server, seed uint64) *rawConn {
-	appendSortCorpus(t, srv, "INBOX", sortCorpus(700, seed), func(i int) bool { return i%10 == 3 })
+	return prepareSortMailboxWith(t, srv, seed, func(i int) bool { return i%10 == 3 })
+}
+
+// prepareSortMailboxWith is prepareSortMailbox with the messages stored without sort keys
+// chosen by legacy.
+func prepareSortMailboxWith(t *testing.T, srv *embedded.Server, seed uint64, legacy func(i int) bool) *rawConn {
+	appendSortCorpus(t, srv, "INBOX", sortCorpus(700, seed), legacy)
 	rc := loginRaw(t, srv)
 	rc.ok("CREATE Moved")
 	rc.ok("SELECT INBOX")

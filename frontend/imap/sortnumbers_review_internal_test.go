@@ -117,7 +117,7 @@ func TestSortNumbersNewMessageKeepsNumbers(t *testing.T) {
 	thread := func(upTo uint32) string {
 		t.Helper()
 		c.sel.msgs = msgListOf(uids(upTo)...)
-		keys, rows, err := c.sortKeysOf(uids(upTo), allFields, time.Now().Add(time.Minute))
+		keys, rows, err := c.sortKeysOf(uids(upTo), allFields, subjectIDs, time.Now().Add(time.Minute))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package imap_test
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -82,5 +83,63 @@ func TestSortThreadKeysMatchRecords(t *testing.T) {
 		if imap.ThreadKeyChunksRead() == before {
 			t.Errorf("owner %v: no chunk read from the thread-keys projection", owner)
 		}
+	}
+}
+
+// TestSortSubjectNumbersMatchRecords: on a mailbox whose every message has a subject number
+// (metadata/subjectnumbers.go: none stored before), SORT by SUBJECT and THREAD by every
+// algorithm order by the numbers, ranked by the subject dictionary's order (read once,
+// and again when an APPEND brings subjects the ranks lack), and answer what the frontend
+// without a cache answers from the strings of the stored records (RFC 5256 3, 4), before
+// and after the APPEND, with expunged and moved messages. Mailboxes with messages
+// without numbers (mixed) are TestSortThreadKeysMatchRecords's.
+func TestSortSubjectNumbersMatchRecords(t *testing.T) {
+	prepare := func(srv *embedded.Server) *rawConn {
+		return prepareSortMailboxWith(t, srv, 31, func(int) bool { return false })
+	}
+	answers := func(srv *embedded.Server, rc *rawConn) []string {
+		var out []string
+		ask := func() {
+			for _, q := range threadKeyQueries {
+				for _, line := range rc.ok(q) {
+					if strings.HasPrefix(line, "* SORT") || strings.HasPrefix(line, "* THREAD") {
+						out = append(out, line)
+					}
+				}
+			}
+		}
+		ask()
+		raws := sortCorpus(30, 32)
+		for i := 0; i < len(raws); i += 3 { // subjects the ranks read before lack, first and last
+			raws[i] = strings.Replace(raws[i], "Subject: ", fmt.Sprintf("Subject: %c%02d ", "az"[i%2], i), 1)
+		}
+		appendSortCorpus(t, srv, "INBOX", raws, func(int) bool { return false })
+		for seen := false; !seen; { // 700-38-51+30
+			seen = slices.Contains(rc.ok("NOOP"), "* 641 EXISTS")
+			if !seen {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		ask()
+		return out
+	}
+	imap.SetSortColumnMin(t, math.MaxInt64)
+	plain := startServerWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.SortCacheMessages = -1 })
+	want := answers(plain, prepare(plain))
+	imap.SetSortColumnMin(t, 1)
+	srv := startServer(t)
+	rc := prepare(srv)
+	before := imap.SubjectOrdersRead()
+	got := answers(srv, rc)
+	if !slices.Equal(got, want) {
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Errorf("answer %d\n numbers: %.300s\n records: %.300s", i, got[i], want[i])
+			}
+		}
+		t.Fatalf("%d answers, want %d", len(got), len(want))
+	}
+	if reads := imap.SubjectOrdersRead() - before; reads < 2 {
+		t.Errorf("%d subject orders read, want one before and one after the APPEND", reads)
 	}
 }

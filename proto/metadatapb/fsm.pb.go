@@ -838,8 +838,12 @@ type NumberMessagesResult struct {
 	Numbered           uint32                 `protobuf:"varint,1,opt,name=numbered,proto3" json:"numbered,omitempty"`                                                 // entries given numbers by this command
 	NumberedThroughUid uint32                 `protobuf:"varint,2,opt,name=numbered_through_uid,json=numberedThroughUid,proto3" json:"numbered_through_uid,omitempty"` // the last UID looked at; 0 when complete
 	Complete           bool                   `protobuf:"varint,3,opt,name=complete,proto3" json:"complete,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// entries given a subject number by this command (metadata/subjectnumbers.go), and the
+	// last UID it looked at while subjects_complete is false
+	SubjectsNumbered           uint32 `protobuf:"varint,3290,opt,name=subjects_numbered,json=subjectsNumbered,proto3" json:"subjects_numbered,omitempty"`
+	SubjectsNumberedThroughUid uint32 `protobuf:"varint,3291,opt,name=subjects_numbered_through_uid,json=subjectsNumberedThroughUid,proto3" json:"subjects_numbered_through_uid,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *NumberMessagesResult) Reset() {
@@ -891,6 +895,20 @@ func (x *NumberMessagesResult) GetComplete() bool {
 		return x.Complete
 	}
 	return false
+}
+
+func (x *NumberMessagesResult) GetSubjectsNumbered() uint32 {
+	if x != nil {
+		return x.SubjectsNumbered
+	}
+	return 0
+}
+
+func (x *NumberMessagesResult) GetSubjectsNumberedThroughUid() uint32 {
+	if x != nil {
+		return x.SubjectsNumberedThroughUid
+	}
+	return 0
 }
 
 type CreateAccountCommand struct {
@@ -1740,8 +1758,19 @@ type MailboxRecord struct {
 	// The last UID a NumberMessagesCommand went through while thread_keys_complete is
 	// false; the next one resumes above it. 0 once complete.
 	ThreadKeyedThroughUid uint32 `protobuf:"varint,3201,opt,name=thread_keyed_through_uid,json=threadKeyedThroughUid,proto3" json:"thread_keyed_through_uid,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// The last number the mailbox's subject dictionary gave (metadata/subjectnumbers.go);
+	// numbers are never reused, an expunge keeps them.
+	LastSubjectNumber uint32 `protobuf:"varint,3290,opt,name=last_subject_number,json=lastSubjectNumber,proto3" json:"last_subject_number,omitempty"`
+	// Every sort-column entry of the mailbox that can have a subject number has it (and its
+	// thread-keys entry then has the number instead of the subject): set at creation by a
+	// command of feature level 5, and by the NumberMessagesCommand that reaches the
+	// column's end after thread_keys_complete (metadata/numberfill.go).
+	SubjectsComplete bool `protobuf:"varint,3291,opt,name=subjects_complete,json=subjectsComplete,proto3" json:"subjects_complete,omitempty"`
+	// The last UID a NumberMessagesCommand went through while subjects_complete is false;
+	// the next one resumes above it. 0 once complete.
+	SubjectsNumberedThroughUid uint32 `protobuf:"varint,3292,opt,name=subjects_numbered_through_uid,json=subjectsNumberedThroughUid,proto3" json:"subjects_numbered_through_uid,omitempty"`
+	unknownFields              protoimpl.UnknownFields
+	sizeCache                  protoimpl.SizeCache
 }
 
 func (x *MailboxRecord) Reset() {
@@ -1847,6 +1876,27 @@ func (x *MailboxRecord) GetThreadKeysComplete() bool {
 func (x *MailboxRecord) GetThreadKeyedThroughUid() uint32 {
 	if x != nil {
 		return x.ThreadKeyedThroughUid
+	}
+	return 0
+}
+
+func (x *MailboxRecord) GetLastSubjectNumber() uint32 {
+	if x != nil {
+		return x.LastSubjectNumber
+	}
+	return 0
+}
+
+func (x *MailboxRecord) GetSubjectsComplete() bool {
+	if x != nil {
+		return x.SubjectsComplete
+	}
+	return false
+}
+
+func (x *MailboxRecord) GetSubjectsNumberedThroughUid() uint32 {
+	if x != nil {
+		return x.SubjectsNumberedThroughUid
 	}
 	return 0
 }
@@ -2387,11 +2437,13 @@ const file_fsm_proto_rawDesc = "" +
 	"\n" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12\x1f\n" +
 	"\vmax_entries\x18\x03 \x01(\rR\n" +
-	"maxEntries\"\x80\x01\n" +
+	"maxEntries\"\xf2\x01\n" +
 	"\x14NumberMessagesResult\x12\x1a\n" +
 	"\bnumbered\x18\x01 \x01(\rR\bnumbered\x120\n" +
 	"\x14numbered_through_uid\x18\x02 \x01(\rR\x12numberedThroughUid\x12\x1a\n" +
-	"\bcomplete\x18\x03 \x01(\bR\bcomplete\"\x8e\x01\n" +
+	"\bcomplete\x18\x03 \x01(\bR\bcomplete\x12,\n" +
+	"\x11subjects_numbered\x18\xda\x19 \x01(\rR\x10subjectsNumbered\x12B\n" +
+	"\x1dsubjects_numbered_through_uid\x18\xdb\x19 \x01(\rR\x1asubjectsNumberedThroughUid\"\x8e\x01\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
@@ -2447,7 +2499,7 @@ const file_fsm_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
 	"\x05scram\x18\xe8\a \x03(\v2$.strata.metadata.v1.ScramCredentialsR\x05scram\x12K\n" +
-	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\x89\x04\n" +
+	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\xac\x05\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
 	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12/\n" +
@@ -2459,7 +2511,10 @@ const file_fsm_proto_rawDesc = "" +
 	"\x0elisting_column\x18\xec\x18 \x01(\bR\rlistingColumn\x12-\n" +
 	"\x12listed_through_uid\x18\xed\x18 \x01(\rR\x10listedThroughUid\x121\n" +
 	"\x14thread_keys_complete\x18\x80\x19 \x01(\bR\x12threadKeysComplete\x128\n" +
-	"\x18thread_keyed_through_uid\x18\x81\x19 \x01(\rR\x15threadKeyedThroughUid\"\xf5\x01\n" +
+	"\x18thread_keyed_through_uid\x18\x81\x19 \x01(\rR\x15threadKeyedThroughUid\x12/\n" +
+	"\x13last_subject_number\x18\xda\x19 \x01(\rR\x11lastSubjectNumber\x12,\n" +
+	"\x11subjects_complete\x18\xdb\x19 \x01(\bR\x10subjectsComplete\x12B\n" +
+	"\x1dsubjects_numbered_through_uid\x18\xdc\x19 \x01(\rR\x1asubjectsNumberedThroughUid\"\xf5\x01\n" +
 	"\fMessageIndex\x12\x16\n" +
 	"\x06modseq\x18\x01 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x02 \x03(\tR\x05flags\x12,\n" +

@@ -4566,7 +4566,13 @@ type ReadSortColumnRequest struct {
 	// instead: what SORT by SUBJECT and THREAD (RFC 5256 3, 4) order by, about a third of
 	// the column's bytes. A service that does not know the field answers with records (or
 	// uids and entries). dates_only wins if both are set.
-	ThreadKeys    bool `protobuf:"varint,3200,opt,name=thread_keys,json=threadKeys,proto3" json:"thread_keys,omitempty"`
+	ThreadKeys bool `protobuf:"varint,3200,opt,name=thread_keys,json=threadKeys,proto3" json:"thread_keys,omitempty"`
+	// subject_order asks for the mailbox's subject dictionary instead of any column
+	// (metadata/subjectnumbers.go): SortColumnChunk.subject_order, the numbers in the
+	// octet order of the base subjects they stand for, read from one consistent view.
+	// A service that does not know the field answers with records (or uids and entries),
+	// which the frontend takes as "no order" (it then compares the strings).
+	SubjectOrder  bool `protobuf:"varint,3290,opt,name=subject_order,json=subjectOrder,proto3" json:"subject_order,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4650,6 +4656,13 @@ func (x *ReadSortColumnRequest) GetThreadKeys() bool {
 	return false
 }
 
+func (x *ReadSortColumnRequest) GetSubjectOrder() bool {
+	if x != nil {
+		return x.SubjectOrder
+	}
+	return false
+}
+
 // SortColumnChunk is a run of a mailbox's sort-key column in UID order: uids[i]'s entry is
 // the i-th of entries, each an encoded SortColumnEntry preceded by its length as a varint
 // (the stored values as they are, so the service decodes nothing).
@@ -4671,6 +4684,11 @@ type SortColumnChunk struct {
 	// keys sent_unix, subject and reply; an entry without message_number keeps message_id
 	// and references too (metadata/threadkeys.go).
 	ThreadRecords []byte `protobuf:"bytes,3200,opt,name=thread_records,json=threadRecords,proto3" json:"thread_records,omitempty"`
+	// subject_order, when the request asked for it: the subject numbers of the mailbox's
+	// dictionary in the octet order of their base subjects (RFC 5256 2.1, RFC 5051: the
+	// subjects are casemapped, so octet order is the order SORT SUBJECT wants), each
+	// number once; the chunks follow one another in that order.
+	SubjectOrder  []uint32 `protobuf:"varint,3290,rep,packed,name=subject_order,json=subjectOrder,proto3" json:"subject_order,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4740,6 +4758,13 @@ func (x *SortColumnChunk) GetThreadRecords() []byte {
 	return nil
 }
 
+func (x *SortColumnChunk) GetSubjectOrder() []uint32 {
+	if x != nil {
+		return x.SubjectOrder
+	}
+	return nil
+}
+
 // SortColumnEntry is one message's entry in a mailbox's sort-key column: its internal date
 // (SORT ARRIVAL, RFC 5256 3), its size (SORT SIZE) and the SortKeys extracted at ingest.
 // The FSM builds it without decoding the keys: the bytes of the structure's sort_keys field
@@ -4758,8 +4783,13 @@ type SortColumnEntry struct {
 	// their strings.
 	MessageNumber    *uint32  `protobuf:"varint,2900,opt,name=message_number,json=messageNumber,proto3,oneof" json:"message_number,omitempty"`
 	ReferenceNumbers []uint32 `protobuf:"varint,2901,rep,packed,name=reference_numbers,json=referenceNumbers,proto3" json:"reference_numbers,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The number of keys.subject in the mailbox's subject dictionary
+	// (metadata/subjectnumbers.go): equal base subjects have equal numbers within a mailbox,
+	// 0 is the empty subject. Present (0 included) only when the FSM numbered the entry
+	// (feature level 5); the thread-keys projection then leaves keys.subject out.
+	SubjectNumber *uint32 `protobuf:"varint,3290,opt,name=subject_number,json=subjectNumber,proto3,oneof" json:"subject_number,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SortColumnEntry) Reset() {
@@ -4825,6 +4855,13 @@ func (x *SortColumnEntry) GetReferenceNumbers() []uint32 {
 		return x.ReferenceNumbers
 	}
 	return nil
+}
+
+func (x *SortColumnEntry) GetSubjectNumber() uint32 {
+	if x != nil && x.SubjectNumber != nil {
+		return *x.SubjectNumber
+	}
+	return 0
 }
 
 type StoreFlagsRequest struct {
@@ -11194,7 +11231,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04user\x18\a \x01(\tR\x04user\x12#\n" +
 	"\rheader_fields\x18\b \x03(\tR\fheaderFields\x12!\n" +
 	"\fpreview_only\x18\x14 \x01(\bR\vpreviewOnly\x12%\n" +
-	"\x0esort_keys_only\x18\xdc\v \x01(\bR\fsortKeysOnly\"\xde\x01\n" +
+	"\x0esort_keys_only\x18\xdc\v \x01(\bR\fsortKeysOnly\"\x84\x02\n" +
 	"\x15ReadSortColumnRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x1d\n" +
@@ -11205,20 +11242,24 @@ const file_metadata_proto_rawDesc = "" +
 	"\n" +
 	"dates_only\x18\x88\x18 \x01(\bR\tdatesOnly\x12 \n" +
 	"\vthread_keys\x18\x80\x19 \x01(\bR\n" +
-	"threadKeys\"\x99\x01\n" +
+	"threadKeys\x12$\n" +
+	"\rsubject_order\x18\xda\x19 \x01(\bR\fsubjectOrder\"\xbf\x01\n" +
 	"\x0fSortColumnChunk\x12\x12\n" +
 	"\x04uids\x18\x01 \x03(\rR\x04uids\x12\x18\n" +
 	"\aentries\x18\x02 \x01(\fR\aentries\x12\x19\n" +
 	"\arecords\x18\xa8\x14 \x01(\fR\arecords\x12\x15\n" +
 	"\x05dates\x18\x88\x18 \x01(\fR\x05dates\x12&\n" +
-	"\x0ethread_records\x18\x80\x19 \x01(\fR\rthreadRecords\"\xf3\x01\n" +
+	"\x0ethread_records\x18\x80\x19 \x01(\fR\rthreadRecords\x12$\n" +
+	"\rsubject_order\x18\xda\x19 \x03(\rR\fsubjectOrder\"\xb3\x02\n" +
 	"\x0fSortColumnEntry\x12,\n" +
 	"\x12internal_date_unix\x18\x01 \x01(\x03R\x10internalDateUnix\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x120\n" +
 	"\x04keys\x18\x03 \x01(\v2\x1c.strata.metadata.v1.SortKeysR\x04keys\x12+\n" +
 	"\x0emessage_number\x18\xd4\x16 \x01(\rH\x00R\rmessageNumber\x88\x01\x01\x12,\n" +
-	"\x11reference_numbers\x18\xd5\x16 \x03(\rR\x10referenceNumbersB\x11\n" +
-	"\x0f_message_number\"\x9c\x02\n" +
+	"\x11reference_numbers\x18\xd5\x16 \x03(\rR\x10referenceNumbers\x12+\n" +
+	"\x0esubject_number\x18\xda\x19 \x01(\rH\x01R\rsubjectNumber\x88\x01\x01B\x11\n" +
+	"\x0f_message_numberB\x11\n" +
+	"\x0f_subject_number\"\x9c\x02\n" +
 	"\x11StoreFlagsRequest\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\tR\trequestId\x12\x18\n" +
