@@ -77,7 +77,9 @@ node named (give --etcd there).`,
 of its time; this does it now for the accounts named, at full speed, and reports each
 account's progress. Each call to the service works for about 2 seconds; give --timeout
 for large accounts. Interrupted, it resumes where it stopped (metadata/numberfill.go).
-The same commands then fill the dates SORT reads and the column a SELECT lists from.`,
+The same commands then fill the dates SORT reads, the column a SELECT lists from, the
+thread keys THREAD reads and the subject numbers SORT (SUBJECT) ranks by; "entries
+numbered" counts the first stage only, "fill commands" every stage's.`,
 		args: cobra.MaximumNArgs(1),
 		flags: func(f *pflag.FlagSet) {
 			f.String("tenant", "", "every account of this tenant")
@@ -88,19 +90,20 @@ The same commands then fill the dates SORT reads and the column a SELECT lists f
 				return err
 			}
 			for _, account := range accounts {
-				var numbered uint64
+				var numbered, commands uint64
 				for {
 					p, err := c.NumberAccountMessages(ctx, &metadatapb.NumberAccountMessagesRequest{Account: account})
 					if err != nil {
 						return fmt.Errorf("number the Message-IDs of %s: %w", account, err)
 					}
 					numbered += p.GetNumbered()
+					commands += uint64(p.GetCommands())
 					if p.GetDone() {
 						break
 					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d entries numbered so far\n", account, numbered)
+					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d entries numbered, %d fill commands so far\n", account, numbered, commands)
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d entries numbered, every mailbox numbered\n", account, numbered)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %d entries numbered, %d fill commands, every mailbox numbered\n", account, numbered, commands)
 			}
 			return nil
 		},

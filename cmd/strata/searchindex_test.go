@@ -24,7 +24,7 @@ func TestThreadNumbersCommand(t *testing.T) {
 	mustStrata(t, srv, "tenant", "add", "acme", "--domains", "acme.test")
 	mustStrata(t, srv, "user", "add", "alice@acme.test", "--password", "pw")
 	mustStrata(t, srv, "user", "add", "bob@acme.test", "--password", "pw")
-	if out := mustStrata(t, srv, "index", "thread-numbers", "alice@acme.test"); out != "alice@acme.test: 0 entries numbered, every mailbox numbered\n" {
+	if out := mustStrata(t, srv, "index", "thread-numbers", "alice@acme.test"); out != "alice@acme.test: 0 entries numbered, 0 fill commands, every mailbox numbered\n" {
 		t.Fatalf("one account: %q", out)
 	}
 	out := mustStrata(t, srv, "index", "thread-numbers", "--tenant", "acme")
