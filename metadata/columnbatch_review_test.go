@@ -51,7 +51,7 @@ func wantSameAcrossCuts(t *testing.T, h *harness, setup, maxRun int, atSetup fun
 			got = append(got, replay.f.ApplyBatch(h.log[first:last])...)
 			first = last
 			if cut == "restored" && rng.IntN(3) == 0 {
-				snapshotRestore(t, replay.f)
+				restoreSnapshot(t, replay.f, replay.f)
 			}
 		}
 		for i := range got {
@@ -223,10 +223,11 @@ func TestColumnBatchSplitsRandom(t *testing.T) {
 	}
 }
 
-// snapshotRestore replaces f's store with a snapshot of it, taken between batches.
-func snapshotRestore(t *testing.T, f *FSM) {
+// restoreSnapshot restores into dst a snapshot of src, taken between batches (dst may
+// be src).
+func restoreSnapshot(t *testing.T, src, dst *FSM) {
 	t.Helper()
-	snap, err := f.Snapshot()
+	snap, err := src.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func snapshotRestore(t *testing.T, f *FSM) {
 		t.Fatal(err)
 	}
 	snap.Release()
-	if err := f.Restore(readCloser(sink.Bytes())); err != nil {
+	if err := dst.Restore(readCloser(sink.Bytes())); err != nil {
 		t.Fatal(err)
 	}
 }
