@@ -188,20 +188,9 @@ func TestACLIndexSnapshotAndBatching(t *testing.T) {
 	if !bytes.Equal(a.digest(), b.digest()) {
 		t.Fatal("same log, different batching: digests differ")
 	}
-	snap, err := a.f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memorySink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
 	c := newHarness(t)
 	c.ok(cmdTenant("stale", "stale.test")) // replaced whole by the restore
-	if err := c.f.Restore(readCloser(sink.Bytes())); err != nil {
-		t.Fatal(err)
-	}
+	restoreSnapshot(t, a.f, c.f)
 	if !bytes.Equal(a.digest(), c.digest()) {
 		t.Fatal("restored state differs")
 	}

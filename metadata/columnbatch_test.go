@@ -7,9 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hashicorp/raft"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -68,8 +65,8 @@ func TestFoldMatchesEditByEdit(t *testing.T) {
 	}
 }
 
-// TestColumnBatchSplits applies one log in batches cut in several ways (all in one, one
-// entry each, runs of 2, 3 and 7, random runs) and wants the same results and the same
+// TestColumnBatchSplits applies one log in batches cut in several ways
+// (wantSameAcrossCuts) and wants the same results and the same
 // keys and values: appends with sort keys to three mailboxes past a chunk's end, STORE
 // (listing entries replaced), EXPUNGE and appends behind it, COPY and MOVE, refused
 // appends, edits of chunks out of order (left by a bug), the fill of a mailbox created at level 2 (its walk of the column reads the
@@ -158,47 +155,7 @@ func TestColumnBatchSplits(t *testing.T) {
 	for range 3 {
 		apply(cmdNumberMessages(alice, c, 50))
 	}
-	// The reference: h applied the log one entry per batch.
-	want := dumpStore(t, h.f)
-	wantResults := make([]any, len(h.log))
-	single := newHarness(t)
-	for i, l := range h.log {
-		if i == setup {
-			oddChunks(t, single.f, odd)
-		}
-		wantResults[i] = single.f.ApplyBatch([]*raft.Log{l})[0]
-	}
-
-	rng := rand.New(rand.NewPCG(24, 14))
-	for _, cut := range []string{"all", "1", "2", "3", "7", "random"} {
-		replay := newHarness(t)
-		var got []any
-		for _, l := range h.log[:setup] {
-			got = append(got, replay.f.ApplyBatch([]*raft.Log{l})...)
-		}
-		oddChunks(t, replay.f, odd)
-		for first := setup; first < len(h.log); {
-			n := len(h.log)
-			switch cut {
-			case "all":
-			case "random":
-				n = 1 + rng.IntN(40)
-			default:
-				fmt.Sscan(cut, &n)
-			}
-			last := min(first+n, len(h.log))
-			got = append(got, replay.f.ApplyBatch(h.log[first:last])...)
-			first = last
-		}
-		for i := range got {
-			if !proto.Equal(got[i].(*metadatapb.CommandResult), wantResults[i].(*metadatapb.CommandResult)) {
-				t.Fatalf("batches of %s: entry %d answered %v, alone %v", cut, i, got[i], wantResults[i])
-			}
-		}
-		if diff := diffStores(want, dumpStore(t, replay.f)); diff != "" {
-			t.Fatalf("batches of %s: the store differs from one entry per batch: %s", cut, diff)
-		}
-	}
+	wantSameAcrossCuts(t, h, setup, 40, func(f *FSM) { oddChunks(t, f, odd) })
 }
 
 // oddChunks writes kvs into f's store directly.

@@ -125,19 +125,8 @@ func TestDedupSurvivesSnapshot(t *testing.T) {
 	src := withAccount(t)
 	inbox := src.mustMailbox(alice, "INBOX").GetId()
 	src.ok(cmdDedupAppend(alice, inbox, "k1", 3600, "blob-a"))
-	snap, err := src.f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memorySink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
 	dst := newHarness(t)
-	if err := dst.f.Restore(readCloser(sink.Bytes())); err != nil {
-		t.Fatal(err)
-	}
+	restoreSnapshot(t, src.f, dst.f)
 	if !bytes.Equal(src.digest(), dst.digest()) {
 		t.Fatal("restored state differs")
 	}

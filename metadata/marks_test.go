@@ -204,19 +204,8 @@ func TestMarksEviction(t *testing.T) {
 func TestMarksSurviveSnapshot(t *testing.T) {
 	src := withAccount(t)
 	src.ok(cmdSetMarks(alice, mark("v1", src.now, src.now.Add(time.Hour)), mark("d1", src.now, src.now.Add(3*time.Hour))))
-	snap, err := src.f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memorySink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
 	dst := newHarness(t)
-	if err := dst.f.Restore(readCloser(sink.Bytes())); err != nil {
-		t.Fatal(err)
-	}
+	restoreSnapshot(t, src.f, dst.f)
 	if !bytes.Equal(src.digest(), dst.digest()) {
 		t.Fatal("restored state differs")
 	}

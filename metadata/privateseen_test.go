@@ -235,19 +235,8 @@ func TestPrivateSeenSnapshot(t *testing.T) {
 	if !bytes.Equal(a.digest(), b.digest()) {
 		t.Fatal("same log, different batching: digests differ")
 	}
-	snap, err := a.f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memorySink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
 	c := newHarness(t)
-	if err := c.f.Restore(readCloser(sink.Bytes())); err != nil {
-		t.Fatal(err)
-	}
+	restoreSnapshot(t, a.f, c.f)
 	c.wantSeenView(bob, alice, team, want, wantUnseen)
 	if wantUnseen != 6 {
 		t.Fatalf("bob's unseen = %d, want 6", wantUnseen)

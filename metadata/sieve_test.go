@@ -126,19 +126,8 @@ func TestGlobalSieveScripts(t *testing.T) {
 	h.ok(cmdPutSieve(alice, "", "mine", `keep;`, ""))
 	h.ok(cmdActivateSieve(alice, "mine"))
 
-	snap, err := h.f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memorySink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
 	dst := newHarness(t)
-	if err := dst.f.Restore(readCloser(sink.Bytes())); err != nil {
-		t.Fatal(err)
-	}
+	restoreSnapshot(t, h.f, dst.f)
 	v = dst.f.view()
 	act, err = v.activeSieveScripts(alice)
 	v.close()
