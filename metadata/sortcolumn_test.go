@@ -316,8 +316,8 @@ func checkSubjectNumber(entry []byte, dict map[string]uint32, numbered bool) err
 	}
 	subject := e.GetKeys().GetSubject()
 	if e.SubjectNumber == nil {
-		if numbered && len(subject) <= maxNumberedSubject {
-			return fmt.Errorf("no subject number for %q", subject)
+		if _, in := dict[subject]; numbered && len(subject) <= maxNumberedSubject && (in || uint32(len(dict)) < maxSubjectNumber) {
+			return fmt.Errorf("no subject number for %q", subject) // unnumbered only past the bound
 		}
 		return nil
 	}
