@@ -204,6 +204,10 @@ func TestShutdownGraceful(t *testing.T) {
 	if err := <-served; !errors.Is(err, errClosed) {
 		t.Fatalf("Serve returned %v, want %v", err, errClosed)
 	}
+	// Serve returns once the listener is closed, before Shutdown has asked the
+	// connections to end (wakeAll, in its own goroutine): wait for that, or the next line
+	// races it (seen in a CI run at load 8: "echo: last").
+	waitShutdownStarted(t, reg)
 	// The connection is still open until its next line: Shutdown waits for it.
 	c.send(t, "last")
 	if got := c.line(t); got != "BYE shutting down" {
@@ -316,18 +320,7 @@ func TestPark(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- reg.Shutdown(context.Background()) }()
 	// The next line must find the shutdown started, not race it.
-	testwait.Until(t, 10*time.Second, func() error {
-		started := true
-		reg.Each(func(c *lineConn, _ bool) {
-			c.mu.Lock()
-			started = started && c.shutdown
-			c.mu.Unlock()
-		})
-		if !started {
-			return errors.New("shutdown not started on the parked connection")
-		}
-		return nil
-	})
+	waitShutdownStarted(t, reg)
 	d.send(t, "last")
 	if got := d.line(t); got != "BYE shutting down" {
 		t.Fatalf("parked connection after Shutdown: %q", got)
@@ -443,4 +436,21 @@ func TestShutdownUnpaced(t *testing.T) {
 			t.Fatalf("rate %d, window %v: Shutdown: %v; %d told, want 3", tc.rate, tc.window, err, len(times))
 		}
 	}
+}
+
+// waitShutdownStarted waits until Shutdown has asked every connection of reg to end.
+func waitShutdownStarted(t *testing.T, reg *connserver.Registry[*lineConn]) {
+	t.Helper()
+	testwait.Until(t, 10*time.Second, func() error {
+		started := true
+		reg.Each(func(c *lineConn, _ bool) {
+			c.mu.Lock()
+			started = started && c.shutdown
+			c.mu.Unlock()
+		})
+		if !started {
+			return errors.New("shutdown not started on every connection")
+		}
+		return nil
+	})
 }
