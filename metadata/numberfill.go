@@ -211,16 +211,25 @@ func (c *cmdCtx) walkRecords(mailbox uint64, after uint32, limit int, fn func(ui
 // numberEntry gives the column record rec of uid the numbers of its ids if its entry has
 // none, writing it back where it is stored: its own key (the 'C' layout) or its chunk.
 func (c *cmdCtx) numberEntry(ms *mailboxState, uid uint32, rec []byte) (bool, error) {
+	return c.growEntry(ms, uid, rec, 32, func(numbered, _ bool) bool { return !numbered }, c.appendThreadNumbers)
+}
+
+// growEntry gives the column record rec of uid what grow appends to its entry (room
+// bytes at most, to size the copy), if lacks says the entry lacks it, and writes the grown
+// entry back (rewriteEntry); false when the record does not take apart, lacks nothing, or
+// grow appended nothing. The fill's stages that number entries (numberEntry,
+// numberSubject) share it.
+func (c *cmdCtx) growEntry(ms *mailboxState, uid uint32, rec []byte, room int, lacks func(numbered, subjectNumbered bool) bool, grow func(ms *mailboxState, entry, keys []byte) ([]byte, error)) (bool, error) {
 	_, n := protowire.ConsumeVarint(rec)
 	entry, m := protowire.ConsumeBytes(rec[n:])
 	if m < 0 {
 		return false, nil
 	}
-	keys, numbered, ok := entryKeys(entry)
-	if !ok || numbered {
+	keys, numbered, subjectNumbered, ok := columnEntryParts(entry)
+	if !ok || !lacks(numbered, subjectNumbered) {
 		return false, nil
 	}
-	grown, err := c.appendThreadNumbers(ms, append(make([]byte, 0, len(entry)+32), entry...), keys)
+	grown, err := grow(ms, append(make([]byte, 0, len(entry)+room), entry...), keys)
 	if err != nil || len(grown) == len(entry) {
 		return false, err
 	}
@@ -249,26 +258,35 @@ func (c *cmdCtx) rewriteEntry(ms *mailboxState, uid uint32, entry []byte) error 
 // entryKeys returns the keys field of an encoded SortColumnEntry and whether it has a
 // message_number; ok false if it has no keys or does not take apart.
 func entryKeys(entry []byte) (keys []byte, numbered, ok bool) {
+	keys, numbered, _, ok = columnEntryParts(entry)
+	return keys, numbered, ok
+}
+
+// columnEntryParts is entryKeys that also reports whether the entry has a subject number
+// (subject_number, subjectnumbers.go), in the same pass.
+func columnEntryParts(entry []byte) (keys []byte, numbered, subjectNumbered, ok bool) {
 	for off := 0; off < len(entry); {
 		num, typ, n := protowire.ConsumeTag(entry[off:])
 		if n < 0 {
-			return nil, false, false
+			return nil, false, false, false
 		}
 		off += n
 		m := protowire.ConsumeFieldValue(num, typ, entry[off:])
 		if m < 0 {
-			return nil, false, false
+			return nil, false, false, false
 		}
 		switch {
 		case num == sortColumnNumberField:
 			numbered = true
+		case num == sortColumnSubjectNumberField && typ == protowire.VarintType:
+			subjectNumbered = true
 		case num == sortColumnKeysField && typ == protowire.BytesType:
 			keys, _ = protowire.ConsumeBytes(entry[off:])
 			ok = true
 		}
 		off += m
 	}
-	return keys, numbered, ok
+	return keys, numbered, subjectNumbered, ok
 }
 
 // unnumberedMailboxes returns up to limit mailboxes without numbers_complete,

@@ -116,39 +116,11 @@ func (c *cmdCtx) appendSubjectNumber(ms *mailboxState, entry, keys []byte) ([]by
 	return protowire.AppendVarint(entry, uint64(n)), nil
 }
 
-// hasSubjectNumber reports whether an encoded SortColumnEntry has a subject_number.
-func hasSubjectNumber(entry []byte) bool {
-	for off := 0; off < len(entry); {
-		num, typ, n := protowire.ConsumeField(entry[off:])
-		if n < 0 {
-			return false
-		}
-		if num == sortColumnSubjectNumberField && typ == protowire.VarintType {
-			return true
-		}
-		off += n
-	}
-	return false
-}
-
 // numberSubject gives the column record rec of uid the number of its subject if its entry
 // has none, writing it back where it is stored (its own key in the 'C' layout, else its
 // chunk) with its thread-keys entry (NumberMessagesCommand, numberfill.go).
 func (c *cmdCtx) numberSubject(ms *mailboxState, uid uint32, rec []byte) (bool, error) {
-	_, n := protowire.ConsumeVarint(rec)
-	entry, m := protowire.ConsumeBytes(rec[n:])
-	if m < 0 || hasSubjectNumber(entry) {
-		return false, nil
-	}
-	keys, _, ok := entryKeys(entry)
-	if !ok {
-		return false, nil
-	}
-	grown, err := c.appendSubjectNumber(ms, append(make([]byte, 0, len(entry)+8), entry...), keys)
-	if err != nil || len(grown) == len(entry) {
-		return false, err
-	}
-	return true, c.rewriteEntry(ms, uid, grown)
+	return c.growEntry(ms, uid, rec, 8, func(_, subjectNumbered bool) bool { return !subjectNumbered }, c.appendSubjectNumber)
 }
 
 // fillSubjects gives the column entries of ms above subjects_numbered_through_uid their
