@@ -1,0 +1,116 @@
+package imap_test
+
+import (
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/strata-mail/strata/embedded"
+	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// subjectRecordQueries order by the base subject alone (read from the column's subject
+// projection, metadata/subjectrecords.go) or with dates (the thread-keys projection).
+var subjectRecordQueries = []string{
+	"UID SORT (SUBJECT) UTF-8 ALL", "SORT (SUBJECT) UTF-8 ALL", "UID SORT (REVERSE SUBJECT) UTF-8 ALL",
+	"SORT (REVERSE SUBJECT) UTF-8 UID 100:500", "UID SORT (SUBJECT) UTF-8 NOT SUBJECT budget",
+	"UID SORT (SUBJECT DATE) UTF-8 ALL", "UID SORT (REVERSE SUBJECT REVERSE ARRIVAL) UTF-8 ALL",
+	"UID SORT (DATE) UTF-8 ALL", "UID SORT (SUBJECT) UTF-8 ALL", "SORT (REVERSE SUBJECT) UTF-8 ALL",
+}
+
+// TestSortSubjectRecordsMatchStrings: SORT by SUBJECT alone (and REVERSE SUBJECT) answers
+// from the column's subject projection and the subject order what the frontend without a
+// cache answers from the stored records' strings (RFC 5256 3: octets of the base subject,
+// equal subjects by sequence number), on a mailbox with RFC 2047 subjects, Re:/Fwd:/[tag]
+// prefixes, many equal subjects, expunged and moved messages; SUBJECT DATE and DATE, which
+// the projection does not hold, read the thread-keys or dates projection and answer the
+// same, and SUBJECT after them too. Another session's APPEND of new subjects (first and
+// last in order) after the first read is read from the projection above what was read.
+// With unnumbered subjects (keys longer than the dictionary holds, metadata
+// maxNumberedSubject), the projection's record without a number sends the mailbox to the
+// strings, with the same answers. As the owner (the frontend's cache) and as a user
+// granted the mailbox (a cache for one command).
+func TestSortSubjectRecordsMatchStrings(t *testing.T) {
+	for _, unnumbered := range []bool{false, true} {
+		long := strings.Repeat("z", 1500)
+		keys := func(i int, k *metadatapb.SortKeys) *metadatapb.SortKeys {
+			if unnumbered && i%97 == 5 {
+				k.Subject = long + k.GetSubject() // longer than the dictionary numbers
+			}
+			return k
+		}
+		prepare := func(srv *embedded.Server) *rawConn {
+			appendSortCorpusKeys(t, srv, "INBOX", sortCorpus(700, 41), keys)
+			rc := loginRaw(t, srv)
+			rc.ok("CREATE Moved")
+			rc.ok("SELECT INBOX")
+			rc.ok("UID STORE 5:40,77,300 +FLAGS (\\Deleted)")
+			rc.ok("EXPUNGE")
+			rc.ok("UID MOVE 400:450 Moved")
+			return rc
+		}
+		answers := func(srv *embedded.Server, rc *rawConn) []string {
+			var out []string
+			ask := func(q string) {
+				for _, line := range rc.ok(q) { // not the EXISTS of the APPEND, whenever it comes
+					if strings.HasPrefix(line, "* SORT") {
+						out = append(out, line)
+					}
+				}
+			}
+			ask(subjectRecordQueries[0])
+			raws := sortCorpus(30, 42)
+			for i := range raws {
+				first := "Subject: " + string(rune('A'+i%3)) + " new "
+				if i%2 == 1 {
+					first = "Subject: ~~ last "
+				}
+				raws[i] = strings.Replace(raws[i], "Subject: ", first, 1)
+			}
+			appendSortCorpusKeys(t, srv, "INBOX", raws, func(_ int, k *metadatapb.SortKeys) *metadatapb.SortKeys { return k })
+			for seen := false; !seen; { // until the session's view holds the 30 (700-38-51+30)
+				seen = slices.Contains(rc.ok("NOOP"), "* 641 EXISTS")
+				if !seen {
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			for _, q := range subjectRecordQueries {
+				ask(q)
+			}
+			return out
+		}
+		imap.SetSortColumnMin(t, math.MaxInt64)
+		plain := startServerWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.SortCacheMessages = -1 })
+		want := answers(plain, prepare(plain))
+		imap.SetSortColumnMin(t, 1)
+		for _, owner := range []bool{true, false} {
+			srv := startServer(t)
+			rc := prepare(srv)
+			if !owner {
+				shareInboxWithBob(t, srv, "lr")
+				rc = loginRawAs(t, srv, bob)
+				rc.ok(`SELECT "Other Users/demo@example.com/INBOX"`)
+			}
+			before := imap.SubjectRecordsRead()
+			got := answers(srv, rc)
+			if len(got) != len(want) {
+				t.Fatalf("unnumbered %v, owner %v: %d answers, want %d", unnumbered, owner, len(got), len(want))
+			}
+			for i := range got {
+				if got[i] != want[i] {
+					t.Errorf("unnumbered %v, owner %v: answer %d\n projection: %.300s\n strings:    %.300s", unnumbered, owner, i, got[i], want[i])
+				}
+			}
+			// The first query reads the projection's 700-38-51 messages (up to the first
+			// record without a number, then the column's strings).
+			if n := imap.SubjectRecordsRead() - before; !unnumbered && n < 611 {
+				t.Errorf("owner %v: %d messages read from the subject projection, want at least 611", owner, n)
+			} else if n == 0 {
+				t.Errorf("unnumbered %v, owner %v: no message read from the subject projection", unnumbered, owner)
+			}
+		}
+	}
+}
