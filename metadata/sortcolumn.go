@@ -514,7 +514,7 @@ func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream g
 		return s.sendSortDates(req.GetMailboxId(), req.GetAfterUid(), rec.GetDatesComplete(), stream)
 	}
 	if req.GetSubjectRecords() {
-		return s.sendSubjectRecords(req.GetMailboxId(), req.GetAfterUid(), rec.GetSubjectRecordsComplete(), stream)
+		return s.sendSubjectRecords(req.GetMailboxId(), req.GetAfterUid(), rec, stream)
 	}
 	if req.GetSubjectOrder() {
 		return s.sendSubjectOrder(req.GetMailboxId(), stream)

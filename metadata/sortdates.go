@@ -210,16 +210,17 @@ func (v *view) fixedRecords(prefix byte, width int, mailbox uint64, afterUID uin
 // sortDatesFromColumn is sortDateRecords for a mailbox without dates_complete: the
 // records derived from the column's entries (both layouts).
 func (v *view) sortDatesFromColumn(mailbox uint64, afterUID uint32, maxBytes int) (recs []byte, last uint32, more bool, err error) {
-	return v.fixedRecordsFromColumn(mailbox, afterUID, maxBytes, func(recs, rec []byte) []byte {
+	return v.fixedRecordsFromColumn(mailbox, afterUID, maxBytes, (*view).sortColumnRecords, func(recs, rec []byte) []byte {
 		recs, _ = dateRecordOfColumnRecord(recs, rec)
 		return recs
 	})
 }
 
-// fixedRecordsFromColumn is fixedRecords of a projection derived from the column's
-// entries (both layouts): record appends the record of a column record.
-func (v *view) fixedRecordsFromColumn(mailbox uint64, afterUID uint32, maxBytes int, record func(recs, rec []byte) []byte) (recs []byte, last uint32, more bool, err error) {
-	col, last, more, err := v.sortColumnRecords(mailbox, afterUID, maxBytes, false)
+// fixedRecordsFromColumn is fixedRecords of a projection derived from the entries that
+// column reads (the column's, both layouts, or those of its thread-keys projection):
+// record appends the record of one.
+func (v *view) fixedRecordsFromColumn(mailbox uint64, afterUID uint32, maxBytes int, column func(v *view, mailbox uint64, afterUID uint32, maxBytes int, full bool) ([]byte, uint32, bool, error), record func(recs, rec []byte) []byte) (recs []byte, last uint32, more bool, err error) {
+	col, last, more, err := column(v, mailbox, afterUID, maxBytes, false)
 	if err != nil {
 		return nil, 0, false, err
 	}

@@ -37,8 +37,10 @@ import (
 // set: at creation by a command of FeatureSubjectRecords (newMailbox), or by the
 // NumberMessagesCommand that walks the column of a mailbox stored before (numberfill.go:
 // after the subject numbers, subject_recorded_through_uid its cursor) and reaches its
-// end. Until then ReadSortColumn derives the records it is asked for from the whole
-// column (subjectRecordsFromColumn), so the answer is the same either way, only slower.
+// end. Until then ReadSortColumn derives the records it is asked for from the thread-keys
+// projection if the mailbox is complete in it (subjectRecordsFromThreadKeys: its entries
+// carry the same subject numbers), else from the whole column (subjectRecordsFromColumn),
+// so the answer is the same either way, only slower.
 
 // subjectRecordLen is the length of one record of the subject projection.
 const subjectRecordLen = metadatapb.SubjectRecordLen
@@ -126,15 +128,26 @@ func (v *view) subjectRecords(mailbox uint64, afterUID uint32, maxBytes int) (re
 // subjectRecordsFromColumn is subjectRecords for a mailbox without
 // subject_records_complete: the records derived from the column's entries (both layouts).
 func (v *view) subjectRecordsFromColumn(mailbox uint64, afterUID uint32, maxBytes int) (recs []byte, last uint32, more bool, err error) {
-	return v.fixedRecordsFromColumn(mailbox, afterUID, maxBytes, subjectRecordOfColumnRecord)
+	return v.fixedRecordsFromColumn(mailbox, afterUID, maxBytes, (*view).sortColumnRecords, subjectRecordOfColumnRecord)
+}
+
+// subjectRecordsFromThreadKeys is subjectRecordsFromColumn for a mailbox with
+// thread_keys_complete: the records derived from its thread-keys entries, which carry the
+// column entries' subject numbers (threadkeys.go) in a quarter of their bytes.
+func (v *view) subjectRecordsFromThreadKeys(mailbox uint64, afterUID uint32, maxBytes int) (recs []byte, last uint32, more bool, err error) {
+	return v.fixedRecordsFromColumn(mailbox, afterUID, maxBytes, (*view).threadKeysRecords, subjectRecordOfColumnRecord)
 }
 
 // sendSubjectRecords streams the subject projection of mailbox above after (ReadSortColumn
-// with subject_records): from its chunks if complete, else derived from the column.
-func (s *Service) sendSubjectRecords(mailbox uint64, after uint32, complete bool, stream grpc.ServerStreamingServer[metadatapb.SortColumnChunk]) error {
+// with subject_records): from its chunks if complete (rec), else derived from its
+// thread-keys projection if that is complete, else from the column.
+func (s *Service) sendSubjectRecords(mailbox uint64, after uint32, rec *metadatapb.MailboxRecord, stream grpc.ServerStreamingServer[metadatapb.SortColumnChunk]) error {
 	read := (*view).subjectRecordsFromColumn
-	if complete {
+	switch {
+	case rec.GetSubjectRecordsComplete():
 		read = (*view).subjectRecords
+	case rec.GetThreadKeysComplete():
+		read = (*view).subjectRecordsFromThreadKeys
 	}
 	return s.sendFixedRecords(mailbox, after, read, func(recs []byte) *metadatapb.SortColumnChunk {
 		return &metadatapb.SortColumnChunk{SubjectRecords: recs}

@@ -41,7 +41,7 @@ func subjectRecordNumbers(recs []byte) string {
 // for a subject longer than the dictionary holds), kept through EXPUNGE, COPY and MOVE
 // (wantSortColumn after each command); one created by a command stamped 5 has none, and
 // APPENDs into it (of any stamp) write none, while ReadSortColumn derives the same records
-// from its column; the NumberMessagesCommands, after its subject numbers, fill the
+// from its column and from its thread-keys projection; the NumberMessagesCommands, after its subject numbers, fill the
 // projection 2 entries a command (an APPEND and an EXPUNGE between them) to the chunks a
 // level-6 mailbox holds, with subject_records_complete; a restored replica's digest is the
 // original's.
@@ -75,6 +75,12 @@ func TestSubjectRecordsLevelGateAndFill(t *testing.T) {
 	for _, maxBytes := range []int{1, 8, 17, 1 << 20} {
 		if got := subjectRecordNumbers(h.readSubjectRecords(old, 0, maxBytes, false)); got != want {
 			t.Fatalf("records derived from the level-5 column, %d bytes a read: %s, want %s", maxBytes, got, want)
+		}
+		v := h.f.view()
+		got := subjectRecordNumbers(h.readFixed(v, (*view).subjectRecordsFromThreadKeys, old, 0, maxBytes))
+		v.close()
+		if got != want {
+			t.Fatalf("records derived from the level-5 thread keys, %d bytes a read: %s, want %s", maxBytes, got, want)
 		}
 	}
 	var through []uint32
