@@ -247,7 +247,8 @@ func BenchmarkFirstSortDates(b *testing.B) {
 // whole loop (restarts included: focus on cmdSort and ReadSortColumn). With
 // STRATA_COLDSORT_SETTLE set, each SORT waits until the started server has applied its
 // raft log again and Pebble is idle (waitQuiet): the SORT alone, not beside the start's
-// background work.
+// background work. STRATA_COLDSORT_QUERY times another command instead (as `UID SORT
+// (SUBJECT) UTF-8 ALL`).
 //
 //	STRATA_SORT_BENCH_MESSAGES=1000000 STRATA_SORT_BENCH_DIR=/tmp/cs1m go test ./frontend/imap -run '^$' -bench BenchmarkColdSortDate -benchtime 5x -timeout 60m
 func BenchmarkColdSortDate(b *testing.B) {
@@ -285,6 +286,10 @@ func BenchmarkColdSortDate(b *testing.B) {
 	}
 	defer profileCPU(b, os.Getenv("STRATA_COLDSORT_CPU"))()
 	settle := os.Getenv("STRATA_COLDSORT_SETTLE") != ""
+	query := "UID SORT (DATE) UTF-8 ALL"
+	if q := os.Getenv("STRATA_COLDSORT_QUERY"); q != "" {
+		query = q
+	}
 	var cpu time.Duration
 	var answer int
 	b.ResetTimer()
@@ -301,7 +306,7 @@ func BenchmarkColdSortDate(b *testing.B) {
 		bc := dialBench(b, srv, embedded.DemoAccount, embedded.DemoPassword, "INBOX")
 		before := cpuTime()
 		b.StartTimer()
-		answer = bc.run("UID SORT (DATE) UTF-8 ALL")
+		answer = bc.run(query)
 		b.StopTimer()
 		cpu += cpuTime() - before
 		bc.conn.Close()
