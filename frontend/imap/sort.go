@@ -276,7 +276,11 @@ func (c *conn) rankSubjects(cache *sortKeyCache, box sortBoxKey, keys *sortSnaps
 // false when keys read from the records are not in the snapshot, or its rows lack some
 // of need.
 func (c *conn) fillSortKeys(cache *sortKeyCache, box sortBoxKey, uids []uint32, need sortFields, deadline time.Time) (keys *sortSnapshot, rows []int32, complete bool, err error) {
-	cache.dropLacking(box, need)
+	// A box dropped for lacking need held what an earlier command needed: the one read
+	// anew holds both, so that commands alternating their keys (SORT by SUBJECT, then by
+	// DATE) do not each read a projection of the whole mailbox again (the thread-keys
+	// projection holds the subjects and the dates).
+	need |= cache.dropLacking(box, need)
 	if err := c.readColumnIfMissing(cache, box, uids, need, deadline); err != nil {
 		return nil, nil, false, err
 	}

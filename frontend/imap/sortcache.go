@@ -749,24 +749,23 @@ func (c *sortKeyCache) columnRead(box sortBoxKey) (upTo uint32, numbers bool) {
 }
 
 // dropLacking drops box if its rows lack some of need (a mailbox read from the dates
-// projection, asked for subjects or Message-IDs), so that the command reads the whole
-// column into a new one; it returns the fields box holds then (the cache's, for a box to
-// be made).
+// projection, asked for subjects or Message-IDs), so that the command reads the column
+// into a new one; it returns the fields the dropped box held (0 if none was dropped).
 func (c *sortKeyCache) dropLacking(box sortBoxKey, need sortFields) sortFields {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.boxes[box]
 	if e == nil {
-		return c.fields
+		return 0
 	}
 	b := e.Value.(*sortBox)
 	if b.fields&need == need {
-		return b.fields
+		return 0
 	}
 	c.entries -= len(b.cols.uids)
 	delete(c.boxes, box)
 	c.lru.Remove(e)
-	return c.fields
+	return b.fields
 }
 
 // current returns box's entry, nil if it has none.

@@ -114,3 +114,36 @@ func TestSortSubjectRecordsMatchStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestSortSubjectThenDateReadsOnce: a session that alternates SORT (SUBJECT) and SORT
+// (DATE) on its own mailbox reads the subject projection for the first, then once the
+// thread-keys projection (subjects and dates) for the second, and nothing for the rest:
+// the box dropped for lacking the dates widens the one read anew (dropLacking), so no
+// command reads a whole projection again. The answers are the frontend's without a cache.
+func TestSortSubjectThenDateReadsOnce(t *testing.T) {
+	queries := []string{"UID SORT (SUBJECT) UTF-8 ALL", "UID SORT (DATE) UTF-8 ALL", "UID SORT (REVERSE SUBJECT) UTF-8 ALL", "UID SORT (REVERSE DATE) UTF-8 ALL"}
+	prepare := func(srv *embedded.Server) *rawConn {
+		return prepareSortMailboxWith(t, srv, 43, func(int) bool { return false })
+	}
+	imap.SetSortColumnMin(t, math.MaxInt64)
+	plain := startServerWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.SortCacheMessages = -1 })
+	rc := prepare(plain)
+	var want []string
+	for _, q := range queries {
+		want = append(want, rc.ok(q)...)
+	}
+	imap.SetSortColumnMin(t, 1)
+	rc = prepare(startServer(t))
+	subjects, threadKeys, dates := imap.SubjectRecordsRead(), imap.ThreadKeyChunksRead(), imap.DateRecordsRead()
+	var got []string
+	for _, q := range queries {
+		got = append(got, rc.ok(q)...)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("answers differ from the strings':\n%.600s\n%.600s", got, want)
+	}
+	subjects, threadKeys, dates = imap.SubjectRecordsRead()-subjects, imap.ThreadKeyChunksRead()-threadKeys, imap.DateRecordsRead()-dates
+	if subjects != 700-38-51 || threadKeys != 1 || dates != 0 {
+		t.Fatalf("read %d subject records, %d thread-keys chunks, %d dates: want 611, 1, 0", subjects, threadKeys, dates)
+	}
+}
