@@ -1,7 +1,7 @@
 package imap_test
 
 import (
-	"math"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -82,28 +82,10 @@ func TestSortSubjectRecordsMatchStrings(t *testing.T) {
 			}
 			return out
 		}
-		imap.SetSortColumnMin(t, math.MaxInt64)
-		plain := startServerWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.SortCacheMessages = -1 })
-		want := answers(plain, prepare(plain))
-		imap.SetSortColumnMin(t, 1)
-		for _, owner := range []bool{true, false} {
-			srv := startServer(t)
-			rc := prepare(srv)
-			if !owner {
-				shareInboxWithBob(t, srv, "lr")
-				rc = loginRawAs(t, srv, bob)
-				rc.ok(`SELECT "Other Users/demo@example.com/INBOX"`)
-			}
+		want := plainAnswers(t, prepare, answers)
+		asOwnerAndShared(t, prepare, func(owner bool, srv *embedded.Server, rc *rawConn) {
 			before := imap.SubjectRecordsRead()
-			got := answers(srv, rc)
-			if len(got) != len(want) {
-				t.Fatalf("unnumbered %v, owner %v: %d answers, want %d", unnumbered, owner, len(got), len(want))
-			}
-			for i := range got {
-				if got[i] != want[i] {
-					t.Errorf("unnumbered %v, owner %v: answer %d\n projection: %.300s\n strings:    %.300s", unnumbered, owner, i, got[i], want[i])
-				}
-			}
+			wantSameAnswers(t, fmt.Sprintf("unnumbered %v, owner %v", unnumbered, owner), answers(srv, rc), want)
 			// The first query reads the projection's 700-38-51 messages (up to the first
 			// record without a number, then the column's strings).
 			if n := imap.SubjectRecordsRead() - before; !unnumbered && n < 611 {
@@ -111,7 +93,7 @@ func TestSortSubjectRecordsMatchStrings(t *testing.T) {
 			} else if n == 0 {
 				t.Errorf("unnumbered %v, owner %v: no message read from the subject projection", unnumbered, owner)
 			}
-		}
+		})
 	}
 }
 
@@ -125,23 +107,11 @@ func TestSortSubjectThenDateReadsOnce(t *testing.T) {
 	prepare := func(srv *embedded.Server) *rawConn {
 		return prepareSortMailboxWith(t, srv, 43, func(int) bool { return false })
 	}
-	imap.SetSortColumnMin(t, math.MaxInt64)
-	plain := startServerWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.SortCacheMessages = -1 })
-	rc := prepare(plain)
-	var want []string
-	for _, q := range queries {
-		want = append(want, rc.ok(q)...)
-	}
-	imap.SetSortColumnMin(t, 1)
-	rc = prepare(startServer(t))
+	want := plainAnswers(t, prepare, askAll(queries))
+	srv := startServer(t)
+	rc := prepare(srv)
 	subjects, threadKeys, dates := imap.SubjectRecordsRead(), imap.ThreadKeyChunksRead(), imap.DateRecordsRead()
-	var got []string
-	for _, q := range queries {
-		got = append(got, rc.ok(q)...)
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("answers differ from the strings':\n%.600s\n%.600s", got, want)
-	}
+	wantSameAnswers(t, "cached", askAll(queries)(srv, rc), want)
 	subjects, threadKeys, dates = imap.SubjectRecordsRead()-subjects, imap.ThreadKeyChunksRead()-threadKeys, imap.DateRecordsRead()-dates
 	if subjects != 700-38-51 || threadKeys != 1 || dates != 0 {
 		t.Fatalf("read %d subject records, %d thread-keys chunks, %d dates: want 611, 1, 0", subjects, threadKeys, dates)
