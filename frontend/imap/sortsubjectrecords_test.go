@@ -1,14 +1,19 @@
 package imap_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/strata-mail/strata/embedded"
 	"github.com/strata-mail/strata/frontend/imap"
+	"github.com/strata-mail/strata/frontend/imap/sortthread"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -115,5 +120,60 @@ func TestSortSubjectThenDateReadsOnce(t *testing.T) {
 	subjects, threadKeys, dates = imap.SubjectRecordsRead()-subjects, imap.ThreadKeyChunksRead()-threadKeys, imap.DateRecordsRead()-dates
 	if subjects != 700-38-51 || threadKeys != 1 || dates != 0 {
 		t.Fatalf("read %d subject records, %d thread-keys chunks, %d dates: want 611, 1, 0", subjects, threadKeys, dates)
+	}
+}
+
+// columnReaderWithout is a metadata service of a build from before a ReadSortColumn field:
+// it answers requests with forget applied to them (the field unset).
+type columnReaderWithout struct {
+	imap.ColumnReader
+	forget func(*metadatapb.ReadSortColumnRequest)
+}
+
+func (r columnReaderWithout) ReadSortColumn(ctx context.Context, in *metadatapb.ReadSortColumnRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[metadatapb.SortColumnChunk], error) {
+	in = proto.Clone(in).(*metadatapb.ReadSortColumnRequest)
+	r.forget(in)
+	return r.ColumnReader.ReadSortColumn(ctx, in, opts...)
+}
+
+// TestSortSubjectRecordsOlderService: the first SORT (SUBJECT) as the frontend asks for it
+// (subject_records with thread_keys) orders the same, REVERSE too, whether the service
+// answers with the subject projection, with the thread-keys projection (a service of level
+// 5, which does not know subject_records) or with the whole column (one that knows
+// neither), and reads 8 bytes a message only from the first.
+func TestSortSubjectRecordsOlderService(t *testing.T) {
+	srv := startServer(t)
+	appendSortCorpus(t, srv, "INBOX", sortCorpus(500, 44), func(int) bool { return false })
+	box := mailboxOf(t, srv, embedded.DemoAccount, "INBOX").GetId()
+	uids := make([]uint32, 500)
+	for i := range uids {
+		uids[i] = uint32(i + 1)
+	}
+	services := []struct {
+		name string
+		md   imap.ColumnReader
+	}{
+		{"level 6", srv.Metadata()},
+		{"level 5", columnReaderWithout{srv.Metadata(), func(r *metadatapb.ReadSortColumnRequest) { r.SubjectRecords = false }}},
+		{"level 3", columnReaderWithout{srv.Metadata(), func(r *metadatapb.ReadSortColumnRequest) { r.SubjectRecords, r.ThreadKeys = false, false }}},
+	}
+	for _, reverse := range []bool{false, true} {
+		keys := []sortthread.Criterion{{Key: sortthread.Subject, Reverse: reverse}}
+		var want []int32
+		for _, s := range services {
+			req := &metadatapb.ReadSortColumnRequest{Account: embedded.DemoAccount, User: embedded.DemoAccount, MailboxId: box, Records: true, SubjectRecords: true, ThreadKeys: true}
+			got, read, err := imap.FirstSort(t.Context(), s.md, req, true, uids, keys)
+			if err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+			if want == nil {
+				want = got
+				if read > 500*8+4*500 { // the records, and the subject order (at most a number a message)
+					t.Errorf("%s: read %d bytes, want 8 a message and the subject order", s.name, read)
+				}
+			} else if !slices.Equal(got, want) {
+				t.Errorf("%s, reverse %v: order differs from the subject projection's", s.name, reverse)
+			}
+		}
 	}
 }
