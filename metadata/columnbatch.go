@@ -4,7 +4,7 @@ import "slices"
 
 // Column chunks written once per batch (issue 14). Every command that adds or removes a
 // message rewrites whole chunks of up to four columns (the sort-key column and its dates
-// and thread-keys projections, the listing column: about 30 KiB for a full run of
+// subject and thread-keys projections, the listing column: about 30 KiB for a full run of
 // sortChunkUIDs messages with their keys), and under many appending clients Raft hands
 // the FSM batches in which several commands append to the same mailbox, each rewriting
 // the chunks the one before just wrote. So a command's edits of a chunk
@@ -21,8 +21,8 @@ import "slices"
 // ascending UID order and take apart (every chunk this code writes), applying one edit
 // after another and applying their fold are the same map from UIDs to records
 // (pendingChunk.fold), and both are written in UID order. A chunk found otherwise (a
-// stored value that does not take apart, written by a bug), or edited with dates records
-// not in ascending order, is edited at once, command by command, as before. The pending
+// stored value that does not take apart, written by a bug), or edited with fixed-width
+// records (dates, subjects) not in ascending order, is edited at once, command by command, as before. The pending
 // edits are written without a trace in the undo log: a command that reads a chunk
 // (and so writes it) and then fails leaves the chunk as the earlier commands made it.
 
@@ -30,7 +30,10 @@ import "slices"
 // the batch has not written yet: records to add (a record of a UID replaces the chunk's)
 // and UIDs to remove, applied to the chunk as the batch holds it when it is written.
 type pendingChunk struct {
-	dates   bool     // a chunk of the dates projection (sortdates.go), else of records
+	// width is the length of the chunk's records when they have one (the dates
+	// projection's, sortdates.go, or the subject projection's, subjectrecords.go), else 0:
+	// records of the column's format (UID varint, entry with its length).
+	width   int
 	adds    []byte   // records, UIDs strictly ascending; the pending chunk's own
 	removes []uint32 // UIDs, ascending and distinct
 	last    uint32   // the UID of the last record of adds
@@ -39,19 +42,20 @@ type pendingChunk struct {
 // isColumnChunk reports whether key is a chunk of a column (whose writes a batch folds).
 func isColumnChunk(key []byte) bool {
 	switch key[0] {
-	case prefixSortChunk, prefixSortDates, prefixListingChunk, prefixThreadKeys:
+	case prefixSortChunk, prefixSortDates, prefixSubjectRecords, prefixListingChunk, prefixThreadKeys:
 		return true
 	}
 	return false
 }
 
 // editChunk applies a succeeded command's edit of the chunk at key: adds (records in
-// strictly ascending UID order, whole dates records for a dates chunk) and removes
-// (ascending), as editColumnChunk or editDateChunk would, or not at all when the chunk is
-// absent and nothing is added. The edit is folded into the batch's pending edit of the
-// chunk unless the chunk as the batch holds it, or a dates edit, is not in UID order
-// (ordered); then the pending edit is written and this one applied at once.
-func (t *txn) editChunk(key []byte, dates bool, adds []byte, removes []uint32) error {
+// strictly ascending UID order, whole records of width bytes for a chunk of fixed-width
+// records, width 0 for the column's format) and removes (ascending), as editColumnChunk
+// or editFixedChunk would, or not at all when the chunk is absent and nothing is added.
+// The edit is folded into the batch's pending edit of the chunk unless the chunk as the
+// batch holds it, or a fixed-width edit, is not in UID order (ordered); then the pending
+// edit is written and this one applied at once.
+func (t *txn) editChunk(key []byte, width int, adds []byte, removes []uint32) error {
 	p := t.pending[string(key)]
 	if p == nil {
 		base, found, err := t.get(key)
@@ -61,8 +65,8 @@ func (t *txn) editChunk(key []byte, dates bool, adds []byte, removes []uint32) e
 		if !found && len(adds) == 0 {
 			return nil
 		}
-		if !ordered(base, dates) || (dates && !ordered(adds, true)) {
-			return t.editChunkNow(key, dates, adds, removes)
+		if !ordered(base, width) || (width > 0 && !ordered(adds, width)) {
+			return t.editChunkNow(key, width, adds, removes)
 		}
 		if t.pending == nil {
 			t.pending = map[string]*pendingChunk{}
@@ -70,14 +74,14 @@ func (t *txn) editChunk(key []byte, dates bool, adds []byte, removes []uint32) e
 		if len(t.pendingSlab) == cap(t.pendingSlab) {
 			t.pendingSlab = make([]pendingChunk, 0, 32)
 		}
-		t.pendingSlab = append(t.pendingSlab, pendingChunk{dates: dates})
+		t.pendingSlab = append(t.pendingSlab, pendingChunk{width: width})
 		p = &t.pendingSlab[len(t.pendingSlab)-1]
 		t.pending[string(key)] = p
-	} else if dates && !ordered(adds, true) {
+	} else if width > 0 && !ordered(adds, width) {
 		if err := t.writeChunk(key, p); err != nil {
 			return err
 		}
-		return t.editChunkNow(key, dates, adds, removes)
+		return t.editChunkNow(key, width, adds, removes)
 	}
 	p.fold(adds, removes)
 	return nil
@@ -85,8 +89,8 @@ func (t *txn) editChunk(key []byte, dates bool, adds []byte, removes []uint32) e
 
 // editChunkNow applies an edit to the chunk at key as the batch holds it, writing the
 // chunk now.
-func (t *txn) editChunkNow(key []byte, dates bool, adds []byte, removes []uint32) error {
-	return t.writeChunk(key, &pendingChunk{dates: dates, adds: adds, removes: removes})
+func (t *txn) editChunkNow(key []byte, width int, adds []byte, removes []uint32) error {
+	return t.writeChunk(key, &pendingChunk{width: width, adds: adds, removes: removes})
 }
 
 // fold makes p the edit that does what p, then an edit of adds and removes, does to a
@@ -105,8 +109,8 @@ func (p *pendingChunk) fold(adds []byte, removes []uint32) {
 		}
 		if len(p.adds) == 0 || first > p.last {
 			p.adds = append(p.adds, adds...)
-		} else if p.dates {
-			p.adds = editDateChunk(p.adds, adds, nil)
+		} else if p.width > 0 {
+			p.adds = editFixedChunk(p.adds, adds, nil, p.width)
 		} else {
 			p.adds = editColumnChunk(p.adds, adds, nil)
 		}
@@ -121,8 +125,8 @@ func (p *pendingChunk) fold(adds []byte, removes []uint32) {
 
 // bounds returns the first and last UID of adds (records of p's kind, UIDs ascending).
 func (p *pendingChunk) bounds(adds []byte) (first, last uint32) {
-	if p.dates {
-		return dateRecordUID(adds), dateRecordUID(adds[len(adds)-sortDateRecordLen:])
+	if p.width > 0 {
+		return dateRecordUID(adds), dateRecordUID(adds[len(adds)-p.width:])
 	}
 	first, _, _, _ = nextColumnRecord(adds)
 	for rest := adds; len(rest) > 0; {
@@ -137,8 +141,8 @@ func (p *pendingChunk) bounds(adds []byte) (first, last uint32) {
 
 // holds reports whether adds (records of p's kind) holds a record of uid.
 func (p *pendingChunk) holds(adds []byte, uid uint32) bool {
-	if p.dates {
-		for off := 0; off+sortDateRecordLen <= len(adds); off += sortDateRecordLen {
+	if p.width > 0 {
+		for off := 0; off+p.width <= len(adds); off += p.width {
 			if dateRecordUID(adds[off:]) == uid {
 				return true
 			}
@@ -158,15 +162,16 @@ func (p *pendingChunk) holds(adds []byte, uid uint32) bool {
 	return false
 }
 
-// ordered reports whether recs (a chunk's value: records, or dates records if dates)
-// takes apart whole into records of strictly ascending UIDs.
-func ordered(recs []byte, dates bool) bool {
-	if dates {
-		if len(recs)%sortDateRecordLen != 0 {
+// ordered reports whether recs (a chunk's value: records of the column's format, or
+// fixed-width records of width bytes if width > 0) takes apart whole into records of
+// strictly ascending UIDs.
+func ordered(recs []byte, width int) bool {
+	if width > 0 {
+		if len(recs)%width != 0 {
 			return false
 		}
-		for off := sortDateRecordLen; off < len(recs); off += sortDateRecordLen {
-			if dateRecordUID(recs[off:]) <= dateRecordUID(recs[off-sortDateRecordLen:]) {
+		for off := width; off < len(recs); off += width {
+			if dateRecordUID(recs[off:]) <= dateRecordUID(recs[off-width:]) {
 				return false
 			}
 		}
@@ -198,8 +203,8 @@ func (t *txn) writeChunk(key []byte, p *pendingChunk) error {
 		return nil
 	}
 	var recs []byte
-	if p.dates {
-		recs = editDateChunk(old, p.adds, p.removes)
+	if p.width > 0 {
+		recs = editFixedChunk(old, p.adds, p.removes, p.width)
 	} else {
 		recs = editColumnChunk(old, p.adds, p.removes)
 	}
@@ -242,7 +247,7 @@ func (t *txn) mayHoldPending(lower, upper []byte) bool {
 	if len(lower) == 0 || len(upper) == 0 {
 		return true
 	}
-	for _, prefix := range []byte{prefixSortChunk, prefixSortDates, prefixListingChunk, prefixThreadKeys} {
+	for _, prefix := range []byte{prefixSortChunk, prefixSortDates, prefixSubjectRecords, prefixListingChunk, prefixThreadKeys} {
 		if prefix >= lower[0] && prefix <= upper[0] {
 			return true
 		}

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -16,14 +17,17 @@ import (
 // TestFoldMatchesEditByEdit: for random chunks and random runs of edits (adds that
 // replace records, removes, UIDs removed and added back, added and removed), applying the
 // fold of the edits once gives the bytes that applying the edits one after another gives,
-// for chunks of records and of dates records.
+// for chunks of records and of dates and subject records.
 func TestFoldMatchesEditByEdit(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 24))
-	for _, dates := range []bool{false, true} {
+	for _, width := range []int{0, sortDateRecordLen, subjectRecordLen} {
 		for round := range 3000 {
 			record := func(uid uint32, gen int) []byte {
-				if dates {
+				switch width {
+				case sortDateRecordLen:
 					return appendDateRecord(nil, uid, int64(gen), int64(uid), uint64(gen))
+				case subjectRecordLen:
+					return binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, uid), uint32(gen))
 				}
 				return appendColumnRecord(nil, uid, fmt.Appendf(nil, "entry %d of %d", uid, gen))
 			}
@@ -37,14 +41,14 @@ func TestFoldMatchesEditByEdit(t *testing.T) {
 				return out
 			}
 			edit := func(old, adds []byte, removes []uint32) []byte {
-				if dates {
-					return editDateChunk(old, adds, removes)
+				if width > 0 {
+					return editFixedChunk(old, adds, removes, width)
 				}
 				return editColumnChunk(old, adds, removes)
 			}
 			base := randomAdds(0)
 			want := base
-			p := &pendingChunk{dates: dates}
+			p := &pendingChunk{width: width}
 			for gen := 1; gen <= 1+rng.IntN(6); gen++ {
 				var adds []byte
 				if rng.IntN(4) > 0 {
@@ -59,7 +63,7 @@ func TestFoldMatchesEditByEdit(t *testing.T) {
 				p.fold(adds, removes)
 			}
 			if got := edit(base, p.adds, p.removes); !bytes.Equal(got, want) {
-				t.Fatalf("dates %v, round %d: the fold gives %x, edit by edit %x", dates, round, got, want)
+				t.Fatalf("width %d, round %d: the fold gives %x, edit by edit %x", width, round, got, want)
 			}
 		}
 	}
@@ -214,11 +218,11 @@ func TestPendingChunkReads(t *testing.T) {
 	key := sortChunkKey(7, 0)
 	one, two := appendColumnRecord(nil, 1, []byte("one")), appendColumnRecord(nil, 2, []byte("two"))
 	for _, adds := range [][]byte{one, two} {
-		if err := tx.editChunk(key, false, adds, nil); err != nil {
+		if err := tx.editChunk(key, 0, adds, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := tx.editChunk(key, false, nil, []uint32{1}); err != nil {
+	if err := tx.editChunk(key, 0, nil, []uint32{1}); err != nil {
 		t.Fatal(err)
 	}
 	if tx.pending[string(key)] == nil {
@@ -239,7 +243,7 @@ func TestPendingChunkReads(t *testing.T) {
 	if got := iterated(); !bytes.Equal(got, two) {
 		t.Fatalf("iterated %x, want %x", got, two)
 	}
-	if err := tx.editChunk(key, false, one, nil); err != nil {
+	if err := tx.editChunk(key, 0, one, nil); err != nil {
 		t.Fatal(err)
 	}
 	tx.savepoint()
@@ -252,7 +256,7 @@ func TestPendingChunkReads(t *testing.T) {
 	if got := iterated(); !bytes.Equal(got, append(bytes.Clone(one), two...)) {
 		t.Fatalf("after a rollback iterated %x, want %x%x", got, one, two)
 	}
-	if err := tx.editChunk(key, false, appendColumnRecord(nil, 3, []byte("three")), nil); err != nil {
+	if err := tx.editChunk(key, 0, appendColumnRecord(nil, 3, []byte("three")), nil); err != nil {
 		t.Fatal(err)
 	}
 	tx.deleteRange(mailboxPrefix(prefixSortChunk, 7), mailboxPrefixEnd(prefixSortChunk, 7))
@@ -272,10 +276,10 @@ func TestUnorderedChunkEditedAtOnce(t *testing.T) {
 	tx := newHarness(t).batchTxn()
 	key := listingChunkKey(7, 1)
 	tx.set(key, append(appendColumnRecord(nil, 200, []byte("x")), appendColumnRecord(nil, 150, []byte("old"))...))
-	if err := tx.editChunk(key, false, nil, []uint32{150}); err != nil {
+	if err := tx.editChunk(key, 0, nil, []uint32{150}); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.editChunk(key, false, appendColumnRecord(nil, 150, []byte("new")), nil); err != nil {
+	if err := tx.editChunk(key, 0, appendColumnRecord(nil, 150, []byte("new")), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.writePending(nil, nil); err != nil {

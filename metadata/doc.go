@@ -160,6 +160,13 @@
 //     removed in the command that writes and removes the entry; one stored before the
 //     projection gets it only through NumberMessagesCommands after its listing column,
 //     and until then ReadSortColumn derives the entries from the column.
+//   - Subject projection (subjectrecords.go). A mailbox with subject_records_complete
+//     has, per column entry and nothing else, an 8-byte record of its UID and the entry's
+//     subject number (UnnumberedSubject without one) in the 'u' chunk of its UID, written
+//     and removed in the command that writes and removes the entry, and written again when
+//     the numbering rewrites the entry; one stored before the projection, or created by a
+//     command below level 6, gets it only through NumberMessagesCommands after its subject
+//     numbers, and until then ReadSortColumn derives the records from the column.
 //   - Passwords are hashed (argon2id) by the service before proposing; the log and
 //     the store hold only the hash.
 package metadata

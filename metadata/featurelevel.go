@@ -67,8 +67,14 @@ const (
 	// the four layouts before.
 	FeatureSubjectNumbers uint32 = 5
 
+	// FeatureSubjectRecords: the commands that add or remove a message of a mailbox
+	// complete in it keep its record in the subject projection (subjectrecords.go), a
+	// mailbox is complete in it from its creation, and NumberMessagesCommand also fills
+	// the projection of a mailbox filled in the five layouts before.
+	FeatureSubjectRecords uint32 = 6
+
 	// FeatureLevel is the highest level this build applies.
-	FeatureLevel = FeatureSubjectNumbers
+	FeatureLevel = FeatureSubjectRecords
 
 	// unstampedLevel is the level of a command without Command.feature_level: one that a
 	// build from before the stamp proposed, the last of which applied level 3.
@@ -134,6 +140,15 @@ func (c *cmdCtx) writesThreadKeys(ms *mailboxState, uid uint32) bool {
 func (c *cmdCtx) writesSubjectNumbers(ms *mailboxState, uid uint32) bool {
 	return c.build >= FeatureSubjectNumbers &&
 		(ms.rec.GetSubjectsComplete() || uid <= ms.rec.GetSubjectsNumberedThroughUid())
+}
+
+// writesSubjectRecords reports whether a command writes the subject projection's record
+// of ms's uid (subjectrecords.go): for a mailbox complete in it or filled past uid, as
+// every build of FeatureSubjectRecords does (a mailbox is complete in it from its
+// creation only by a command of that level, newMailbox).
+func (c *cmdCtx) writesSubjectRecords(ms *mailboxState, uid uint32) bool {
+	return c.build >= FeatureSubjectRecords &&
+		(ms.rec.GetSubjectRecordsComplete() || uid <= ms.rec.GetSubjectRecordedThroughUid())
 }
 
 // GroupFeatureLevel returns the lowest feature level the members of the group report,

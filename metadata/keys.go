@@ -30,6 +30,9 @@ import "encoding/binary"
 //	'F' mailbox id, uid / 128          -> the dates projection of those UIDs' column entries:
 //	                                      per message 28 bytes, UID, sort date, internal
 //	                                      date, size (sortdates.go)
+//	'u' mailbox id, uid / 128          -> the subject projection of those UIDs' column
+//	                                      entries: per message 8 bytes, UID, subject number
+//	                                      (subjectrecords.go)
 //	't' mailbox id, uid / 128          -> the thread-keys projection of those UIDs' column
 //	                                      entries: per message its UID, then its entry
 //	                                      without addresses (and without Message-ID
@@ -88,33 +91,34 @@ import "encoding/binary"
 //	'o' 't' tenant                     -> OAuthSettings (oauth.go)
 //	'o' 'i' issuer 0x00 tenant         -> empty (the tenants trusting an issuer, oauth.go)
 const (
-	prefixSystem        = '0'
-	prefixTenant        = 'T'
-	prefixDomain        = 'D'
-	prefixAccount       = 'A'
-	prefixTenantAcct    = 'E'
-	prefixMailbox       = 'M'
-	prefixMailboxName   = 'N'
-	prefixSubscribed    = 'U'
-	prefixMessage       = 'R'
-	prefixStructure     = 'S'
-	prefixSortColumn    = 'C'
-	prefixSortChunk     = 'c'
-	prefixSortDates     = 'F'
-	prefixListingChunk  = 'k'
-	prefixThreadKeys    = 't'
-	prefixMessageNumber = 'I'
-	prefixSubjectNumber = 'j'
-	prefixTombstone     = 'X'
-	prefixJournal       = 'J'
-	prefixBlob          = 'B'
-	prefixOrphan        = 'O'
-	prefixRequest       = 'Q'
-	prefixRequestAge    = 'q'
-	prefixACLIndex      = 'K'
-	prefixPrivateSeen   = 'P'
-	prefixSeenCount     = 'p'
-	prefixThread        = 'H'
+	prefixSystem         = '0'
+	prefixTenant         = 'T'
+	prefixDomain         = 'D'
+	prefixAccount        = 'A'
+	prefixTenantAcct     = 'E'
+	prefixMailbox        = 'M'
+	prefixMailboxName    = 'N'
+	prefixSubscribed     = 'U'
+	prefixMessage        = 'R'
+	prefixStructure      = 'S'
+	prefixSortColumn     = 'C'
+	prefixSortChunk      = 'c'
+	prefixSortDates      = 'F'
+	prefixSubjectRecords = 'u'
+	prefixListingChunk   = 'k'
+	prefixThreadKeys     = 't'
+	prefixMessageNumber  = 'I'
+	prefixSubjectNumber  = 'j'
+	prefixTombstone      = 'X'
+	prefixJournal        = 'J'
+	prefixBlob           = 'B'
+	prefixOrphan         = 'O'
+	prefixRequest        = 'Q'
+	prefixRequestAge     = 'q'
+	prefixACLIndex       = 'K'
+	prefixPrivateSeen    = 'P'
+	prefixSeenCount      = 'p'
+	prefixThread         = 'H'
 )
 
 var (

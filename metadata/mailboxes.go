@@ -88,11 +88,12 @@ func (c *cmdCtx) newMailbox(owner, name, specialUse string, subscribed bool, acl
 		},
 			// Complete from its first message in each layout the command's level has
 			// (featurelevel.go); else filled later (numberfill.go).
-			NumbersComplete:    true,                             // numbers (messagenumbers.go)
-			DatesComplete:      c.level >= FeatureSortDates,      // dates (sortdates.go)
-			ListingColumn:      c.level >= FeatureListingColumn,  // listing (listingcolumn.go)
-			ThreadKeysComplete: c.level >= FeatureThreadKeys,     // thread keys (threadkeys.go)
-			SubjectsComplete:   c.level >= FeatureSubjectNumbers, // subject numbers (subjectnumbers.go)
+			NumbersComplete:        true,                             // numbers (messagenumbers.go)
+			DatesComplete:          c.level >= FeatureSortDates,      // dates (sortdates.go)
+			ListingColumn:          c.level >= FeatureListingColumn,  // listing (listingcolumn.go)
+			ThreadKeysComplete:     c.level >= FeatureThreadKeys,     // thread keys (threadkeys.go)
+			SubjectsComplete:       c.level >= FeatureSubjectNumbers, // subject numbers (subjectnumbers.go)
+			SubjectRecordsComplete: c.level >= FeatureSubjectRecords, // subject projection (subjectrecords.go)
 		},
 		dirty:   true,
 		created: true,

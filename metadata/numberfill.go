@@ -57,7 +57,10 @@ import (
 // column's entries, at most max_entries entries a command, through
 // subjects_numbered_through_uid, rewriting each entry and its thread-keys entry (which then
 // drops the subject string), and the one that reaches the column's end sets
-// subjects_complete. The result is complete when all five are.
+// subjects_complete. Once all five, they fill the subject projection (subjectrecords.go)
+// from the column, at most max_entries entries a command, through
+// subject_recorded_through_uid, and the one that reaches the column's end sets
+// subject_records_complete. The result is complete when all six are.
 
 // maxNumberEntries bounds the entries one NumberMessagesCommand looks at (about 4,096 x 200
 // bytes of column, a few chunks' rewrite).
@@ -76,8 +79,14 @@ func (c *cmdCtx) numberMessages(req *metadatapb.NumberMessagesCommand) (*metadat
 	}
 	limit := int(min(max(req.GetMaxEntries(), 1), maxNumberEntries))
 	switch {
+	case ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete() && ms.rec.GetListingColumn() && ms.rec.GetThreadKeysComplete() && ms.rec.GetSubjectsComplete():
+		recorded, err := c.fillSubjectRecords(ms, limit)
+		out.Complete = recorded && filledAt(ms.rec, c.level)
+		out.SubjectRecordsThroughUid = ms.rec.GetSubjectRecordedThroughUid()
+		return result, err
 	case ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete() && ms.rec.GetListingColumn() && ms.rec.GetThreadKeysComplete():
-		out.Complete, out.SubjectsNumbered, err = c.fillSubjects(ms, limit)
+		subjects, numbered, err := c.fillSubjects(ms, limit)
+		out.Complete, out.SubjectsNumbered = subjects && filledAt(ms.rec, c.level), numbered // else the subject records follow
 		out.SubjectsNumberedThroughUid = ms.rec.GetSubjectsNumberedThroughUid()
 		return result, err
 	case ms.rec.GetNumbersComplete() && ms.rec.GetDatesComplete() && ms.rec.GetListingColumn():
@@ -123,11 +132,12 @@ func filledAt(rec *metadatapb.MailboxRecord, level uint32) bool {
 		(level < FeatureSortDates || rec.GetDatesComplete()) &&
 		(level < FeatureListingColumn || rec.GetListingColumn()) &&
 		(level < FeatureThreadKeys || rec.GetThreadKeysComplete()) &&
-		(level < FeatureSubjectNumbers || rec.GetSubjectsComplete())
+		(level < FeatureSubjectNumbers || rec.GetSubjectsComplete()) &&
+		(level < FeatureSubjectRecords || rec.GetSubjectRecordsComplete())
 }
 
 // filled reports whether every fill of a NumberMessagesCommand is complete for a mailbox:
-// numbers, dates, listing column, thread keys and subject numbers.
+// numbers, dates, listing column, thread keys, subject numbers and subject records.
 func filled(rec *metadatapb.MailboxRecord) bool {
 	return filledAt(rec, FeatureLevel)
 }
@@ -237,12 +247,15 @@ func (c *cmdCtx) growEntry(ms *mailboxState, uid uint32, rec []byte, room int, l
 }
 
 // rewriteEntry writes entry, grown by numbers, back as the column entry of ms's uid where
-// it is stored: its own key (the 'C' layout) or its chunk; and its thread-keys entry, which
-// follows the column entry (threadkeys.go).
+// it is stored: its own key (the 'C' layout) or its chunk; and its thread-keys entry and
+// subject record, which follow the column entry (threadkeys.go, subjectrecords.go).
 func (c *cmdCtx) rewriteEntry(ms *mailboxState, uid uint32, entry []byte) error {
 	mailbox := ms.box().GetId()
 	if c.writesThreadKeys(ms, uid) {
 		c.putThreadKeys(mailbox, uid, entry)
+	}
+	if c.writesSubjectRecords(ms, uid) {
+		c.putSubjectRecord(mailbox, uid, entry)
 	}
 	key := sortColumnKey(mailbox, uid)
 	if _, found, err := c.tx.get(key); err != nil {
@@ -419,7 +432,7 @@ func (s *Service) NumberMailboxes(ctx context.Context, account string, duty floa
 		after = pending[len(pending)-1].GetMailboxId()
 		for _, cmd := range pending {
 			for {
-				if err := s.requireFeature(ctx, FeatureSubjectNumbers); err != nil { // the command writes numbers, dates, listing, thread keys and subject numbers
+				if err := s.requireFeature(ctx, FeatureSubjectRecords); err != nil { // the command writes numbers, dates, listing, thread keys, subject numbers and records
 					return numbered, false, err
 				}
 				start := time.Now()

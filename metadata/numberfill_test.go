@@ -61,6 +61,8 @@ func stripNumbers(t testing.TB, f *FSM, mailbox uint64, perMessage uint32) {
 	}
 	must(b.DeleteRange(mailboxPrefix(prefixMessageNumber, mailbox), mailboxPrefixEnd(prefixMessageNumber, mailbox), nil))
 	must(b.DeleteRange(mailboxPrefix(prefixSubjectNumber, mailbox), mailboxPrefixEnd(prefixSubjectNumber, mailbox), nil))
+	// A build before the subject numbers had no subject projection either.
+	must(b.DeleteRange(mailboxPrefix(prefixSubjectRecords, mailbox), mailboxPrefixEnd(prefixSubjectRecords, mailbox), nil))
 	must(scan(v.r, mailboxPrefix(prefixSortChunk, mailbox), mailboxPrefixEnd(prefixSortChunk, mailbox), func(k, val []byte) (bool, error) {
 		var out []byte
 		for len(val) > 0 {
@@ -94,6 +96,7 @@ func stripNumbers(t testing.TB, f *FSM, mailbox uint64, perMessage uint32) {
 	}
 	rec.LastMessageNumber, rec.NumbersComplete, rec.NumberedThroughUid = 0, false, 0
 	rec.LastSubjectNumber, rec.SubjectsComplete, rec.SubjectsNumberedThroughUid = 0, false, 0
+	rec.SubjectRecordsComplete, rec.SubjectRecordedThroughUid = false, 0
 	must(b.Set(mailboxKey(mailbox), mustMarshal(rec), nil))
 	must(b.Commit(nil))
 	g.carried = nil
@@ -145,7 +148,7 @@ func (h *harness) reopen() {
 }
 
 // numberState is what numbering writes of mailbox: its record, its column's chunks and
-// entries, its dates and thread-keys projections, its dictionary.
+// entries, its dates, subject and thread-keys projections, its dictionaries.
 func (h *harness) numberState(mailbox uint64) []byte {
 	h.t.Helper()
 	return numberState(h.t, h.f, mailbox)
@@ -161,6 +164,7 @@ func numberState(t testing.TB, f *FSM, mailbox uint64) []byte {
 		{mailboxPrefix(prefixSortChunk, mailbox), mailboxPrefixEnd(prefixSortChunk, mailbox)},
 		{mailboxPrefix(prefixSortColumn, mailbox), mailboxPrefixEnd(prefixSortColumn, mailbox)},
 		{mailboxPrefix(prefixSortDates, mailbox), mailboxPrefixEnd(prefixSortDates, mailbox)},
+		{mailboxPrefix(prefixSubjectRecords, mailbox), mailboxPrefixEnd(prefixSubjectRecords, mailbox)},
 		{mailboxPrefix(prefixThreadKeys, mailbox), mailboxPrefixEnd(prefixThreadKeys, mailbox)},
 		{mailboxPrefix(prefixMessageNumber, mailbox), mailboxPrefixEnd(prefixMessageNumber, mailbox)},
 		{mailboxPrefix(prefixSubjectNumber, mailbox), mailboxPrefixEnd(prefixSubjectNumber, mailbox)},
@@ -197,7 +201,7 @@ func TestNumberFillRestoresTheNumbers(t *testing.T) {
 	if got := h.columnNumbers(inbox); got[1] != nil || len(got) != 300 {
 		t.Fatalf("stripped column: %v", got[1])
 	}
-	var through, subjectsThrough []uint32
+	var through, subjectsThrough, recordsThrough []uint32
 	for step := 0; ; step++ {
 		if step == 3 {
 			h.reopen()
@@ -206,17 +210,23 @@ func TestNumberFillRestoresTheNumbers(t *testing.T) {
 		if out.GetComplete() {
 			break
 		}
-		if n := out.GetNumberedThroughUid(); n != 0 {
-			through = append(through, n)
-		} else {
+		switch {
+		case out.GetNumberedThroughUid() != 0:
+			through = append(through, out.GetNumberedThroughUid())
+		case out.GetSubjectRecordsThroughUid() != 0:
+			recordsThrough = append(recordsThrough, out.GetSubjectRecordsThroughUid())
+		default:
 			subjectsThrough = append(subjectsThrough, out.GetSubjectsNumberedThroughUid())
 		}
 		if step > 20 {
 			t.Fatalf("not complete after %d commands: %v", step, through)
 		}
 	}
-	if fmt.Sprint(through) != "[50 100 150 200 250 300]" || fmt.Sprint(subjectsThrough) != "[0 50 100 150 200 250 300]" {
-		t.Fatalf("numbered through %v, subjects through %v", through, subjectsThrough)
+	// The last command of the subject numbers reaches the column's end (0): the subject
+	// records follow, to the command that completes them.
+	if fmt.Sprint(through) != "[50 100 150 200 250 300]" || fmt.Sprint(subjectsThrough) != "[0 50 100 150 200 250 300 0]" ||
+		fmt.Sprint(recordsThrough) != "[50 100 150 200 250 300]" {
+		t.Fatalf("numbered through %v, subjects through %v, subject records through %v", through, subjectsThrough, recordsThrough)
 	}
 	h.wantSortColumn()
 	if got := h.columnNumbers(inbox); !mapsEqual(got, wantNumbers) {
@@ -409,7 +419,7 @@ func TestNumberFillReplicated(t *testing.T) {
 		stripNumbers(t, f, bobs, 0)
 	}
 	resp, err := g.svc.NumberAccountMessages(ctx, &metadatapb.NumberAccountMessagesRequest{Account: "Alice@Example.org"})
-	if err != nil || !resp.GetDone() || resp.GetNumbered() != 300 || resp.GetCommands() != 2 {
+	if err != nil || !resp.GetDone() || resp.GetNumbered() != 300 || resp.GetCommands() != 3 {
 		t.Fatalf("NumberAccountMessages: %v, %v", resp, err)
 	}
 	if rec := must(getMailboxRecord(g.fsms[0], bobs)); rec.GetNumbersComplete() {

@@ -148,11 +148,13 @@ type columnEdit struct {
 	// unsorted: a record was added at or below lastAdd (a listing entry replaced twice in
 	// one command); writeColumns sorts the records, the last of a UID winning.
 	unsorted bool
-	// For a chunk of the sort-key column (sortColumnEdit), the chunk of its dates
-	// projection (sortdates.go) of the same UIDs, and its records to add, UIDs ascending;
-	// nil for a chunk of the listing column.
-	datesKey []byte
-	dateAdds []byte
+	// For a chunk of the sort-key column (sortColumnEdit), the chunks of its dates and
+	// subject projections (sortdates.go, subjectrecords.go) of the same UIDs, and their
+	// records to add, UIDs ascending; nil for a chunk of the listing column.
+	datesKey    []byte
+	dateAdds    []byte
+	subjectsKey []byte
+	subjectAdds []byte
 }
 
 // add appends the record of uid with entry to the edit's additions.
@@ -233,11 +235,12 @@ func (c *cmdCtx) columnEdit(key []byte) *columnEdit {
 }
 
 // sortColumnEdit returns the command's edit of the sort-key column's chunk that holds
-// mailbox's uid, with its chunk of the dates projection.
+// mailbox's uid, with its chunks of the dates and subject projections.
 func (c *cmdCtx) sortColumnEdit(mailbox uint64, uid uint32) *columnEdit {
 	e := c.columnEdit(sortChunkKey(mailbox, uid/sortChunkUIDs))
 	if e.datesKey == nil {
 		e.datesKey = sortDatesKey(mailbox, uid/sortChunkUIDs)
+		e.subjectsKey = subjectRecordsKey(mailbox, uid/sortChunkUIDs)
 	}
 	return e
 }
@@ -253,8 +256,9 @@ const maxSortColumnKeys = 32 << 10
 
 // putSortColumn adds the column entry of a message being added with idx and structure, if
 // the structure has sort keys of at most maxSortColumnKeys bytes, its record in the
-// dates projection (sortdates.go) and its entry in the thread-keys projection
-// (threadkeys.go), each if the command writes it (writesDates, writesThreadKeys).
+// dates projection (sortdates.go), its record in the subject projection
+// (subjectrecords.go) and its entry in the thread-keys projection (threadkeys.go), each if
+// the command writes it (writesDates, writesSubjectRecords, writesThreadKeys).
 // The entry carries the numbers of its Message-ID and references (messagenumbers.go) and,
 // if the command writes it (writesSubjectNumbers), of its base subject (subjectnumbers.go).
 func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.MessageIndex, structure []byte) error {
@@ -277,6 +281,9 @@ func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.Mes
 		internalDate := idx.GetInternalDateUnix()
 		e.dateAdds = appendDateRecord(e.dateAdds, uid, sortDate(internalDate, keys), internalDate, idx.GetSize())
 	}
+	if c.writesSubjectRecords(ms, uid) {
+		e.subjectAdds = subjectRecordOfEntry(e.subjectAdds, uid, entry)
+	}
 	if c.writesThreadKeys(ms, uid) {
 		c.putThreadKeys(ms.box().GetId(), uid, entry)
 	}
@@ -284,9 +291,9 @@ func (c *cmdCtx) putSortColumn(ms *mailboxState, uid uint32, idx *metadatapb.Mes
 }
 
 // dropSortColumn removes the column entry of a message being removed: its own key if it
-// was stored before the chunks, else from its chunk; and its record in the dates
-// projection (which a backfill gives entries of either layout, sortdates.go) and in the
-// thread-keys projection (threadkeys.go, likewise).
+// was stored before the chunks, else from its chunk; and its record in the dates and
+// subject projections (which a backfill gives entries of either layout, sortdates.go,
+// subjectrecords.go) and in the thread-keys projection (threadkeys.go, likewise).
 func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 	key := sortColumnKey(mailbox, uid)
 	if _, found, err := c.tx.get(key); err != nil {
@@ -301,17 +308,17 @@ func (c *cmdCtx) dropSortColumn(mailbox uint64, uid uint32) error {
 }
 
 // destroySortColumn removes the whole column of a mailbox being destroyed: every key of
-// its chunks, of its dates and thread-keys projections, of its Message-ID and subject
+// its chunks, of its dates, subject and thread-keys projections, of its Message-ID and subject
 // dictionaries and of the entries
 // stored before the chunks, whatever they hold (a record without a message, left by a
 // replica of the previous version, or a chunk that does not take apart), by range
 // deletions when the command succeeds (txn.dropRange: O(1) writes for a mailbox of a
 // million messages), and drops the command's pending edits of its chunks (and so of
-// their dates chunks).
+// their dates and subject chunks).
 func (c *cmdCtx) destroySortColumn(mailbox uint64) {
 	c.destroyChunks(prefixSortChunk, mailbox)
 	c.destroyChunks(prefixThreadKeys, mailbox)
-	for _, prefix := range []byte{prefixSortDates, prefixMessageNumber, prefixSubjectNumber, prefixSortColumn} {
+	for _, prefix := range []byte{prefixSortDates, prefixSubjectRecords, prefixMessageNumber, prefixSubjectNumber, prefixSortColumn} {
 		c.tx.dropRange(mailboxPrefix(prefix, mailbox), mailboxPrefixEnd(prefix, mailbox))
 	}
 }
@@ -332,7 +339,8 @@ func (c *cmdCtx) destroyChunks(prefix byte, mailbox uint64) {
 }
 
 // writeColumns hands the command's edit of each chunk of the sort-key and listing
-// columns it touched, a sort-key chunk's with its chunk of the dates projection, to the
+// columns it touched, a sort-key chunk's with its chunks of the dates and subject
+// projections, to the
 // batch (txn.editChunk), in key order, once the command has succeeded: the batch writes
 // each chunk once (columnbatch.go).
 func (c *cmdCtx) writeColumns() error {
@@ -340,11 +348,14 @@ func (c *cmdCtx) writeColumns() error {
 	for _, e := range c.columnEdits {
 		slices.Sort(e.removes)
 		if e.datesKey != nil {
-			if err := c.tx.editChunk(e.datesKey, true, e.dateAdds, e.removes); err != nil {
+			if err := c.tx.editChunk(e.datesKey, sortDateRecordLen, e.dateAdds, e.removes); err != nil {
+				return err
+			}
+			if err := c.tx.editChunk(e.subjectsKey, subjectRecordLen, e.subjectAdds, e.removes); err != nil {
 				return err
 			}
 		}
-		if err := c.tx.editChunk(e.key, false, e.sortedAdds(), e.removes); err != nil {
+		if err := c.tx.editChunk(e.key, 0, e.sortedAdds(), e.removes); err != nil {
 			return err
 		}
 	}
@@ -479,7 +490,8 @@ func (v *view) chunkRecords(prefix byte, mailbox uint64, afterUID uint32, maxByt
 
 // ReadSortColumn streams the sort-key column of a mailbox above after_uid in UID order
 // (sortcolumn.go), as records if the request asks for them, else as uids and entries, or
-// its dates projection with dates_only (sortdates.go), or its thread-keys projection with
+// its dates projection with dates_only (sortdates.go), or its subject projection with
+// subject_records (subjectrecords.go), or its thread-keys projection with
 // thread_keys (threadkeys.go), or its subject dictionary's order with subject_order
 // (subjectnumbers.go); it needs r (RFC 4314 4), checked
 // once on the first view. Each chunk is read from its own
@@ -500,6 +512,9 @@ func (s *Service) ReadSortColumn(req *metadatapb.ReadSortColumnRequest, stream g
 	}
 	if req.GetDatesOnly() {
 		return s.sendSortDates(req.GetMailboxId(), req.GetAfterUid(), rec.GetDatesComplete(), stream)
+	}
+	if req.GetSubjectRecords() {
+		return s.sendSubjectRecords(req.GetMailboxId(), req.GetAfterUid(), rec, stream)
 	}
 	if req.GetSubjectOrder() {
 		return s.sendSubjectOrder(req.GetMailboxId(), stream)

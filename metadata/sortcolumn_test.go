@@ -97,13 +97,16 @@ func (h *harness) wantSortColumn() int {
 	}
 	got := 0
 	dates := map[uint64]map[uint32][]byte{}
+	subjectRecs := map[uint64]map[uint32][]byte{}
 	threads := map[uint64]map[uint32][]byte{}
 	check := func(mailbox uint64, uid uint32, val []byte) error {
 		got++
 		if dates[mailbox] == nil {
 			dates[mailbox], threads[mailbox] = map[uint32][]byte{}, map[uint32][]byte{}
+			subjectRecs[mailbox] = map[uint32][]byte{}
 		}
 		dates[mailbox][uid], _ = dateRecordOfEntry(nil, uid, val)
+		subjectRecs[mailbox][uid] = subjectRecordOfEntry(nil, uid, val)
 		threads[mailbox][uid], _ = threadKeysEntry(val)
 		k := sortColumnKey(mailbox, uid)
 		w, ok := want[string(k)]
@@ -154,6 +157,7 @@ func (h *harness) wantSortColumn() int {
 		h.t.Fatalf("column has %d entries, messages with sort keys %d", got, len(want))
 	}
 	h.wantSortDates(v, dates)
+	h.wantFixedRecords(v, prefixSubjectRecords, subjectRecordLen, (*metadatapb.MailboxRecord).GetSubjectRecordsComplete, subjectRecs)
 	h.wantThreadKeys(v, threads)
 	return got
 }
@@ -214,26 +218,34 @@ func (h *harness) wantThreadKeys(v *view, want map[uint64]map[uint32][]byte) {
 }
 
 // wantSortDates checks the dates projection ('F' chunks) against the records derived from
-// the column's entries (want, by mailbox and UID): every record of a chunk in UID order,
-// of that chunk's run of UIDs, equal to its entry's; no chunk empty; and for a mailbox
-// with dates_complete, a record for every entry.
+// the column's entries (want, by mailbox and UID): wantFixedRecords.
 func (h *harness) wantSortDates(v *view, want map[uint64]map[uint32][]byte) {
 	h.t.Helper()
+	h.wantFixedRecords(v, prefixSortDates, sortDateRecordLen, (*metadatapb.MailboxRecord).GetDatesComplete, want)
+}
+
+// wantFixedRecords checks a projection of fixed-width records (prefix, width: the dates
+// or the subject projection) against the records derived from the column's entries
+// (want, by mailbox and UID): every record of a chunk in UID order, of that chunk's run
+// of UIDs, equal to its column entry's; a mailbox complete in it has a record for every
+// entry.
+func (h *harness) wantFixedRecords(v *view, prefix byte, width int, complete func(*metadatapb.MailboxRecord) bool, want map[uint64]map[uint32][]byte) {
+	h.t.Helper()
 	got := map[uint64]int{}
-	err := scan(v.r, []byte{prefixSortDates}, []byte{prefixSortDates + 1}, func(k, recs []byte) (bool, error) {
+	err := scan(v.r, []byte{prefix}, []byte{prefix + 1}, func(k, recs []byte) (bool, error) {
 		mailbox, chunk := binary.BigEndian.Uint64(k[1:9]), uidFromKey(k)
-		if len(recs) == 0 || len(recs)%sortDateRecordLen != 0 {
-			return false, fmt.Errorf("dates chunk %x holds %d bytes", k, len(recs))
+		if len(recs) == 0 || len(recs)%width != 0 {
+			return false, fmt.Errorf("chunk %x holds %d bytes", k, len(recs))
 		}
 		prev := uint32(0)
-		for off := 0; off < len(recs); off += sortDateRecordLen {
-			rec := recs[off : off+sortDateRecordLen]
+		for off := 0; off < len(recs); off += width {
+			rec := recs[off : off+width]
 			uid := dateRecordUID(rec)
 			if uid/sortChunkUIDs != chunk || uid <= prev {
-				return false, fmt.Errorf("dates chunk %x: UID %d after %d", k, uid, prev)
+				return false, fmt.Errorf("chunk %x: UID %d after %d", k, uid, prev)
 			}
 			if w, ok := want[mailbox][uid]; !ok || !bytes.Equal(w, rec) {
-				return false, fmt.Errorf("mailbox %d UID %d: dates %x, want %x (entry %v)", mailbox, uid, rec, w, ok)
+				return false, fmt.Errorf("%c: mailbox %d UID %d: record %x, want %x (entry %v)", prefix, mailbox, uid, rec, w, ok)
 			}
 			prev = uid
 			got[mailbox]++
@@ -248,8 +260,8 @@ func (h *harness) wantSortDates(v *view, want map[uint64]map[uint32][]byte) {
 		if found, err := getProto(v.r, mailboxKey(mailbox), rec); err != nil || !found {
 			continue // records left without a mailbox are checked above
 		}
-		if rec.GetDatesComplete() && got[mailbox] != len(recs) {
-			h.t.Fatalf("mailbox %d is dates_complete with %d dates, %d column entries", mailbox, got[mailbox], len(recs))
+		if complete(rec) && got[mailbox] != len(recs) {
+			h.t.Fatalf("%c: mailbox %d is complete with %d records, %d column entries", prefix, mailbox, got[mailbox], len(recs))
 		}
 	}
 }

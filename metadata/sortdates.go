@@ -52,7 +52,8 @@ func appendDateRecord(recs []byte, uid uint32, date, arrival int64, size uint64)
 	return binary.LittleEndian.AppendUint64(recs, size)
 }
 
-// dateRecordUID is the UID of the record at the start of rec.
+// dateRecordUID is the UID of the record at the start of rec (of the dates or the subject
+// projection).
 func dateRecordUID(rec []byte) uint32 { return binary.LittleEndian.Uint32(rec) }
 
 // keysSentDate returns the sent_unix of encoded SortKeys, ok false if it has none (the
@@ -134,13 +135,14 @@ func dateRecordOfColumnRecord(recs, rec []byte) ([]byte, bool) {
 	return dateRecordOfEntry(recs, uint32(uid), entry)
 }
 
-// editDateChunk is editColumnChunk for a chunk of the dates projection: old's records and
-// those of adds (UIDs ascending) merged by UID, an added UID replacing old's record,
-// without the records of removes (sorted). A trailing part shorter than a record is
-// dropped. Deterministic.
-func editDateChunk(old, adds []byte, removes []uint32) []byte {
-	old = old[:len(old)/sortDateRecordLen*sortDateRecordLen]
-	adds = adds[:len(adds)/sortDateRecordLen*sortDateRecordLen]
+// editFixedChunk is editColumnChunk for a chunk of records of width bytes each starting
+// with their UID (4 bytes, little-endian: the dates and subject projections, sortdates.go,
+// subjectrecords.go): old's records and those of adds (UIDs ascending) merged by UID, an
+// added UID replacing old's record, without the records of removes (sorted). A trailing
+// part shorter than a record is dropped. Deterministic.
+func editFixedChunk(old, adds []byte, removes []uint32, width int) []byte {
+	old = old[:len(old)/width*width]
+	adds = adds[:len(adds)/width*width]
 	out := make([]byte, 0, len(old)+len(adds))
 	keep := func(rec []byte) {
 		if _, removed := slices.BinarySearch(removes, dateRecordUID(rec)); !removed {
@@ -151,13 +153,13 @@ func editDateChunk(old, adds []byte, removes []uint32) []byte {
 		switch {
 		case len(old) == 0 || (len(adds) > 0 && dateRecordUID(adds) <= dateRecordUID(old)):
 			if len(old) > 0 && dateRecordUID(adds) == dateRecordUID(old) {
-				old = old[sortDateRecordLen:]
+				old = old[width:]
 			}
-			keep(adds[:sortDateRecordLen])
-			adds = adds[sortDateRecordLen:]
+			keep(adds[:width])
+			adds = adds[width:]
 		default:
-			keep(old[:sortDateRecordLen])
-			old = old[sortDateRecordLen:]
+			keep(old[:width])
+			old = old[width:]
 		}
 	}
 	return out
@@ -179,18 +181,25 @@ func (c *cmdCtx) fillDates(ms *mailboxState, limit int) (bool, error) {
 // maxBytes, as sortColumnRecords reads the column: records in UID order, the UID of the
 // last, and whether more may follow.
 func (v *view) sortDateRecords(mailbox uint64, afterUID uint32, maxBytes int) (recs []byte, last uint32, more bool, err error) {
+	return v.fixedRecords(prefixSortDates, sortDateRecordLen, mailbox, afterUID, maxBytes)
+}
+
+// fixedRecords reads the chunks under prefix of records of width bytes (editFixedChunk)
+// of mailbox above afterUID, up to about maxBytes: records in UID order, the UID of the
+// last, and whether more may follow.
+func (v *view) fixedRecords(prefix byte, width int, mailbox uint64, afterUID uint32, maxBytes int) (recs []byte, last uint32, more bool, err error) {
 	if afterUID == maxUID {
 		return nil, 0, false, nil
 	}
-	err = scan(v.r, sortDatesKey(mailbox, (afterUID+1)/sortChunkUIDs), mailboxPrefixEnd(prefixSortDates, mailbox), func(_, val []byte) (bool, error) {
-		n := len(val) / sortDateRecordLen
-		start := sort.Search(n, func(i int) bool { return dateRecordUID(val[i*sortDateRecordLen:]) > afterUID })
+	err = scan(v.r, mailboxUIDKey(prefix, mailbox, (afterUID+1)/sortChunkUIDs), mailboxPrefixEnd(prefix, mailbox), func(_, val []byte) (bool, error) {
+		n := len(val) / width
+		start := sort.Search(n, func(i int) bool { return dateRecordUID(val[i*width:]) > afterUID })
 		if start < n {
 			if recs == nil {
 				recs = make([]byte, 0, maxBytes+maxBytes/8)
 			}
-			recs = append(recs, val[start*sortDateRecordLen:n*sortDateRecordLen]...)
-			last = dateRecordUID(recs[len(recs)-sortDateRecordLen:])
+			recs = append(recs, val[start*width:n*width]...)
+			last = dateRecordUID(recs[len(recs)-width:])
 		}
 		more = len(recs) >= maxBytes && last < maxUID
 		return !more, nil
@@ -201,7 +210,17 @@ func (v *view) sortDateRecords(mailbox uint64, afterUID uint32, maxBytes int) (r
 // sortDatesFromColumn is sortDateRecords for a mailbox without dates_complete: the
 // records derived from the column's entries (both layouts).
 func (v *view) sortDatesFromColumn(mailbox uint64, afterUID uint32, maxBytes int) (recs []byte, last uint32, more bool, err error) {
-	col, last, more, err := v.sortColumnRecords(mailbox, afterUID, maxBytes, false)
+	return v.fixedRecordsFromColumn(mailbox, afterUID, maxBytes, (*view).sortColumnRecords, func(recs, rec []byte) []byte {
+		recs, _ = dateRecordOfColumnRecord(recs, rec)
+		return recs
+	})
+}
+
+// fixedRecordsFromColumn is fixedRecords of a projection derived from the entries that
+// column reads (the column's, both layouts, or those of its thread-keys projection):
+// record appends the record of one.
+func (v *view) fixedRecordsFromColumn(mailbox uint64, afterUID uint32, maxBytes int, column func(v *view, mailbox uint64, afterUID uint32, maxBytes int, full bool) ([]byte, uint32, bool, error), record func(recs, rec []byte) []byte) (recs []byte, last uint32, more bool, err error) {
+	col, last, more, err := column(v, mailbox, afterUID, maxBytes, false)
 	if err != nil {
 		return nil, 0, false, err
 	}
@@ -210,20 +229,28 @@ func (v *view) sortDatesFromColumn(mailbox uint64, afterUID uint32, maxBytes int
 		if !ok {
 			break
 		}
-		recs, _ = dateRecordOfColumnRecord(recs, rec)
+		recs = record(recs, rec)
 		col = rest
 	}
 	return recs, last, more, nil
 }
 
 // sendSortDates streams the dates projection of mailbox above after (ReadSortColumn with
-// dates_only): from its chunks if complete, else derived from the column. Each message of
-// the stream is read from its own consistent view, released before it is sent.
+// dates_only): from its chunks if complete, else derived from the column.
 func (s *Service) sendSortDates(mailbox uint64, after uint32, complete bool, stream grpc.ServerStreamingServer[metadatapb.SortColumnChunk]) error {
 	read := (*view).sortDatesFromColumn
 	if complete {
 		read = (*view).sortDateRecords
 	}
+	return s.sendFixedRecords(mailbox, after, read, func(recs []byte) *metadatapb.SortColumnChunk {
+		return &metadatapb.SortColumnChunk{Dates: recs}
+	}, stream)
+}
+
+// sendFixedRecords streams the records read reads of mailbox above after, each run as the
+// chunk of chunk. Each message of the stream is read from its own consistent view,
+// released before it is sent.
+func (s *Service) sendFixedRecords(mailbox uint64, after uint32, read func(*view, uint64, uint32, int) ([]byte, uint32, bool, error), chunk func([]byte) *metadatapb.SortColumnChunk, stream grpc.ServerStreamingServer[metadatapb.SortColumnChunk]) error {
 	for {
 		v := s.fsm.view()
 		recs, last, more, err := read(v, mailbox, after, sortColumnChunkBytes)
@@ -232,7 +259,7 @@ func (s *Service) sendSortDates(mailbox uint64, after uint32, complete bool, str
 			return storageStatus(err)
 		}
 		if len(recs) > 0 {
-			if err := stream.Send(&metadatapb.SortColumnChunk{Dates: recs}); err != nil {
+			if err := stream.Send(chunk(recs)); err != nil {
 				return err
 			}
 		}

@@ -38,6 +38,13 @@ func (h *harness) readDates(mailbox uint64, after uint32, maxBytes int, complete
 	if complete {
 		read = (*view).sortDateRecords
 	}
+	return h.readFixed(v, read, mailbox, after, maxBytes)
+}
+
+// readFixed reads a projection of fixed-width records of mailbox above after with read,
+// maxBytes a read, to its end.
+func (h *harness) readFixed(v *view, read func(*view, uint64, uint32, int) ([]byte, uint32, bool, error), mailbox uint64, after uint32, maxBytes int) []byte {
+	h.t.Helper()
 	var out []byte
 	for {
 		recs, last, more, err := read(v, mailbox, after, maxBytes)

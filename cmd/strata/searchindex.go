@@ -78,8 +78,9 @@ of its time; this does it now for the accounts named, at full speed, and reports
 account's progress. Each call to the service works for about 2 seconds; give --timeout
 for large accounts. Interrupted, it resumes where it stopped (metadata/numberfill.go).
 The same commands then fill the dates SORT reads, the column a SELECT lists from, the
-thread keys THREAD reads and the subject numbers SORT (SUBJECT) ranks by; "entries
-numbered" counts the first stage only, "fill commands" every stage's.`,
+thread keys THREAD reads, the subject numbers SORT (SUBJECT) ranks by and the subject
+records it reads them from; "entries numbered" counts the first stage only, "fill
+commands" every stage's.`,
 		args: cobra.MaximumNArgs(1),
 		flags: func(f *pflag.FlagSet) {
 			f.String("tenant", "", "every account of this tenant")

@@ -37,12 +37,9 @@ func FirstSort(ctx context.Context, md ColumnReader, req *metadatapb.ReadSortCol
 // with thread, THREAD's, and returns the columns of uids (ascending) and the bytes of
 // column read.
 func FirstColumns(ctx context.Context, md ColumnReader, req *metadatapb.ReadSortColumnRequest, everyField bool, keys []sortthread.Criterion, thread bool, uids []uint32) (*sortthread.Columns, int64, error) {
-	fields := sortFields(0)
-	for _, k := range keys {
-		fields |= textField(k.Key)
-	}
+	fields := sortNeed(keys)
 	if thread {
-		fields |= fieldThread
+		fields |= fieldThread | fieldDates
 	}
 	if everyField {
 		fields = allFields
@@ -78,7 +75,7 @@ func FirstColumns(ctx context.Context, md ColumnReader, req *metadatapb.ReadSort
 			return nil, read, err
 		}
 		snap.subjectRank = subjectRanks(order)
-		if !snap.subjectRanked(rows) {
+		if !snap.subjectRanked() {
 			return nil, read, errors.New("the subject order does not rank every subject number")
 		}
 	}
@@ -166,6 +163,9 @@ func DateRecordsRead() int64 { return dateRecordsRead.Load() }
 // ThreadKeyChunksRead is how many chunks of the column's thread-keys projection the
 // frontend read so far.
 func ThreadKeyChunksRead() int64 { return threadKeyRecordsRead.Load() }
+
+// SubjectRecordsRead is how many messages were read from the column's subject projection.
+func SubjectRecordsRead() int64 { return subjectRecordsRead.Load() }
 
 // MeasureCPU is measureCPU for the external benchmarks.
 func MeasureCPU(b *testing.B) func() { return measureCPU(b) }

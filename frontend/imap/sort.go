@@ -2,6 +2,7 @@ package imap
 
 import (
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -47,20 +48,17 @@ func (c *conn) cmdSort(cmd *imapwire.Command) error {
 	if args.ModSeq {
 		c.enableCondStore() // RFC 7162 3.1
 	}
-	fields := sortFields(0)
-	withRelevancy := false
-	for _, k := range criteria {
-		if k.Key == sortthread.Relevancy {
-			withRelevancy = true
-		}
-		fields |= textField(k.Key)
-	}
+	fields := sortNeed(criteria)
+	withRelevancy := slices.ContainsFunc(criteria, func(k sortthread.Criterion) bool { return k.Key == sortthread.Relevancy })
 	subject := subjectIDs
 	if fields.keepsText(0) {
 		subject = subjectRanked
 		if update {
 			subject = subjectStrings // the context compares the strings (context.go)
 		}
+	}
+	if update {
+		fields |= fieldDates // the context keeps each message's keys (context.go)
 	}
 	set, err := c.sortInput(&args.Criteria, fields, subject, withRelevancy)
 	if err != nil {
@@ -117,7 +115,7 @@ func (c *conn) cmdThread(cmd *imapwire.Command) error {
 		ranked = textField(sortthread.Subject) // sorted by base subject (RFC 5256 4)
 		subject = subjectRanked
 	}
-	set, err := c.sortInput(&args.Criteria, fieldThread, subject, false)
+	set, err := c.sortInput(&args.Criteria, fieldThread|fieldDates, subject, false)
 	if err != nil {
 		return err
 	}
@@ -237,7 +235,7 @@ func (c *conn) sortKeysOf(uids []uint32, fields sortFields, subject subjectUse, 
 	if err == nil && complete && subject != subjectIDs && keys.subjectNumbers() {
 		complete = false // subjectStrings: the strings are read below
 		if subject == subjectRanked {
-			complete, err = c.rankSubjects(cache, box, keys, rows, deadline)
+			complete, err = c.rankSubjects(cache, box, keys, deadline)
 		}
 	}
 	if err == nil && !complete {
@@ -258,8 +256,8 @@ func (c *conn) sortKeysOf(uids []uint32, fields sortFields, subject subjectUse, 
 // strings (RFC 5256 3: octets of the casemapped base subject, the dictionary's key order).
 // ranked is false when they cannot be ranked (a service that sends no order): the caller
 // reads the strings.
-func (c *conn) rankSubjects(cache *sortKeyCache, box sortBoxKey, keys *sortSnapshot, rows []int32, deadline time.Time) (ranked bool, _ error) {
-	if keys.subjectRanked(rows) {
+func (c *conn) rankSubjects(cache *sortKeyCache, box sortBoxKey, keys *sortSnapshot, deadline time.Time) (ranked bool, _ error) {
+	if keys.subjectRanked() {
 		return true, nil
 	}
 	order, err := c.readSubjectOrder(deadline)
@@ -271,14 +269,18 @@ func (c *conn) rankSubjects(cache *sortKeyCache, box sortBoxKey, keys *sortSnaps
 	}
 	keys.subjectRank = subjectRanks(order)
 	cache.setSubjectRank(box, keys.subjectRank)
-	return keys.subjectRanked(rows), nil
+	return keys.subjectRanked(), nil
 }
 
 // fillSortKeys is sortKeysOf with cache, for a command that orders by need; complete is
 // false when keys read from the records are not in the snapshot, or its rows lack some
 // of need.
 func (c *conn) fillSortKeys(cache *sortKeyCache, box sortBoxKey, uids []uint32, need sortFields, deadline time.Time) (keys *sortSnapshot, rows []int32, complete bool, err error) {
-	cache.dropLacking(box, need)
+	// A box dropped for lacking need held what an earlier command needed: the one read
+	// anew holds both, so that commands alternating their keys (SORT by SUBJECT, then by
+	// DATE) do not each read a projection of the whole mailbox again (the thread-keys
+	// projection holds the subjects and the dates).
+	need |= cache.dropLacking(box, need)
 	if err := c.readColumnIfMissing(cache, box, uids, need, deadline); err != nil {
 		return nil, nil, false, err
 	}

@@ -51,10 +51,12 @@ type sortBoxKey struct {
 type sortBox struct {
 	key  sortBoxKey
 	cols sortColumns
-	// fields is what the rows hold beyond the UID, dates and size: the cache's fields,
-	// none for a mailbox read from the column's dates projection (a SORT by ARRIVAL, DATE
-	// or SIZE only, metadata/sortdates.go), or at most threadKeyFields for one read from
-	// its thread-keys projection (a SORT by SUBJECT or a THREAD, metadata/threadkeys.go).
+	// fields is what the rows hold beyond the UID: the cache's fields, fieldDates for a
+	// mailbox read from the column's dates projection (a SORT by ARRIVAL, DATE or SIZE
+	// only, metadata/sortdates.go), subjectField for one read from its subject projection
+	// (a SORT by SUBJECT only, metadata/subjectrecords.go), or at most threadKeyFields for
+	// one read from its thread-keys projection (a SORT by SUBJECT or a THREAD,
+	// metadata/threadkeys.go).
 	// A command that needs more drops the box and reads the whole column (dropLacking).
 	fields sortFields
 	// columnUpTo is the UID up to which the mailbox's sort-key column was read into cols
@@ -66,18 +68,40 @@ type sortBox struct {
 	subjectRank []uint32
 }
 
-// sortFields says which keys a cache keeps beyond the UID, dates and size: a cache for one
-// command keeps only what the command orders by. Bit k is the string key textKeys[k] (RFC
-// 5256 3, RFC 5957).
-type sortFields uint8
+// sortFields says which keys a cache keeps beyond the UID: a cache for one command keeps
+// only what the command orders by. Bit k is the string key textKeys[k] (RFC 5256 3, RFC
+// 5957).
+type sortFields uint16
 
 const (
 	fieldThread sortFields = 1 << len(textKeys) // base subject, Message-ID, references, reply (RFC 5256 4)
-	allFields              = fieldThread<<1 - 1
+	// fieldDates: the internal and sent dates and the size (SORT ARRIVAL, DATE, SIZE and
+	// THREAD's dates, RFC 5256 2.2), which every source of keys holds but the column's
+	// subject projection.
+	fieldDates = fieldThread << 1
+	allFields  = fieldDates<<1 - 1
 	// threadKeyFields are what the column's thread-keys projection holds
-	// (metadata/threadkeys.go): the base subject and THREAD's keys.
-	threadKeyFields = fieldThread | 1 // textKeys[0] is the subject
+	// (metadata/threadkeys.go): the dates, the base subject and THREAD's keys.
+	threadKeyFields = fieldDates | fieldThread | subjectField
+	// subjectField is the base subject (textKeys[0]), all the column's subject projection
+	// holds (metadata/subjectrecords.go).
+	subjectField sortFields = 1
 )
+
+// sortNeed is what ordering by criteria reads of each message: the string keys among them,
+// and the dates and size for ARRIVAL, DATE or SIZE. Equal messages stay in sequence order
+// (RFC 5256 3), so a SORT by SUBJECT alone reads no date.
+func sortNeed(criteria []sortthread.Criterion) sortFields {
+	var f sortFields
+	for _, k := range criteria {
+		f |= textField(k.Key)
+		switch k.Key {
+		case sortthread.Arrival, sortthread.Date, sortthread.Size:
+			f |= fieldDates
+		}
+	}
+	return f
+}
 
 // keepsText reports whether the string key textKeys[k] is kept: asked for, or the base
 // subject for THREAD.
@@ -560,17 +584,11 @@ func (s *sortSnapshot) subjectNumbers() bool {
 }
 
 // subjectRanked reports whether the snapshot's subject ranks rank every subject number of
-// rows (a number given after the ranks were read has none).
-func (s *sortSnapshot) subjectRanked(rows []int32) bool {
-	for _, r := range rows {
-		if r < 0 {
-			continue
-		}
-		if n := s.text[0][r]; n != 0 && (int(n) >= len(s.subjectRank) || s.subjectRank[n] == 0) {
-			return false
-		}
-	}
-	return true
+// its rows (a number given after the ranks were read has none), in O(1): subjectRanks
+// ranks every number below its length (the dictionary's numbers are dense, and it ranks
+// none of an order that does not hold them all), and maxSubject bounds the rows' numbers.
+func (s *sortSnapshot) subjectRanked() bool {
+	return s.maxSubject == 0 || int(s.maxSubject) < len(s.subjectRank)
 }
 
 // subjectRanks returns by number the rank of each number of order, the subject
@@ -731,24 +749,23 @@ func (c *sortKeyCache) columnRead(box sortBoxKey) (upTo uint32, numbers bool) {
 }
 
 // dropLacking drops box if its rows lack some of need (a mailbox read from the dates
-// projection, asked for subjects or Message-IDs), so that the command reads the whole
-// column into a new one; it returns the fields box holds then (the cache's, for a box to
-// be made).
+// projection, asked for subjects or Message-IDs), so that the command reads the column
+// into a new one; it returns the fields the dropped box held (0 if none was dropped).
 func (c *sortKeyCache) dropLacking(box sortBoxKey, need sortFields) sortFields {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.boxes[box]
 	if e == nil {
-		return c.fields
+		return 0
 	}
 	b := e.Value.(*sortBox)
 	if b.fields&need == need {
-		return b.fields
+		return 0
 	}
 	c.entries -= len(b.cols.uids)
 	delete(c.boxes, box)
 	c.lru.Remove(e)
-	return c.fields
+	return b.fields
 }
 
 // current returns box's entry, nil if it has none.

@@ -62,7 +62,12 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 	filling := cache.current(box)
 	// The dates projection (28 bytes a message) for a SORT by ARRIVAL, DATE or SIZE into
 	// a box that holds no more; a service that does not know dates_only sends the column.
-	datesOnly := need == 0 && (filling == nil || filling.fields == 0)
+	datesOnly := need&^fieldDates == 0 && (filling == nil || filling.fields&^fieldDates == 0)
+	// The subject projection (8 bytes a message) for a SORT by SUBJECT alone into a box
+	// that holds no more and would take the subjects as numbers; a service that does not
+	// know subject_records sends what it would without (the thread-keys projection below).
+	subjectRecords := !datesOnly && need == subjectField && !cache.stringIDs &&
+		(filling == nil || (filling.fields&^subjectField == 0 && filling.cols.subjMode != threadIDsStrings))
 	// The thread-keys projection for a SORT by SUBJECT or a THREAD into a box that holds
 	// no more and would take THREAD's ids and the subjects as numbers (its entries have no
 	// Message-ID strings, or no subject, when numbered); a service that does not know
@@ -73,7 +78,7 @@ func (c *conn) readColumn(cache *sortKeyCache, box sortBoxKey, need sortFields, 
 	request := func() *metadatapb.ReadSortColumnRequest {
 		return &metadatapb.ReadSortColumnRequest{
 			Account: s.owner, MailboxId: s.mailboxID, AfterUid: after, User: c.accountName(), Records: true,
-			DatesOnly: datesOnly, ThreadKeys: threadKeys,
+			DatesOnly: datesOnly, ThreadKeys: threadKeys, SubjectRecords: subjectRecords,
 		}
 	}
 	err := c.streamSortColumn(ctx, deadline, request, func(chunk *metadatapb.SortColumnChunk) error {
@@ -184,16 +189,19 @@ func (c *conn) readSubjectOrder(deadline time.Time) ([]uint32, error) {
 
 // chunkBytes is the length of a chunk's column data, whichever form it has.
 func chunkBytes(chunk *metadatapb.SortColumnChunk) int {
-	return len(chunk.GetRecords()) + len(chunk.GetEntries()) + len(chunk.GetDates()) + len(chunk.GetThreadRecords())
+	return len(chunk.GetRecords()) + len(chunk.GetEntries()) + len(chunk.GetDates()) + len(chunk.GetThreadRecords()) + len(chunk.GetSubjectRecords())
 }
 
 // appendChunk adds a chunk of box's sort-key column, whichever form it has (dates,
-// thread-keys records, records, or uids and entries), to the cache (appendDecoded).
+// subject records, thread-keys records, records, or uids and entries), to the cache
+// (appendDecoded).
 func (c *sortKeyCache) appendChunk(box sortBoxKey, filling *sortBox, upTo uint32, expect int, chunk *metadatapb.SortColumnChunk) (*sortBox, error) {
 	holds := allFields
 	switch {
 	case len(chunk.GetDates()) > 0:
-		holds = 0
+		holds = fieldDates
+	case len(chunk.GetSubjectRecords()) > 0:
+		holds = subjectField
 	case len(chunk.GetThreadRecords()) > 0:
 		holds = threadKeyFields
 	}
@@ -201,6 +209,8 @@ func (c *sortKeyCache) appendChunk(box sortBoxKey, filling *sortBox, upTo uint32
 		switch {
 		case len(chunk.GetDates()) > 0:
 			return decodeDateRecords(chunk.GetDates(), add)
+		case len(chunk.GetSubjectRecords()) > 0:
+			return decodeSubjectRecords(chunk.GetSubjectRecords(), add)
 		case len(chunk.GetThreadRecords()) > 0:
 			threadKeyRecordsRead.Add(1)
 			return decodeColumnRecords(chunk.GetThreadRecords(), true, add)
@@ -285,6 +295,12 @@ func chunkLastUID(chunk *metadatapb.SortColumnChunk) (last uint32, ok bool) {
 		}
 		return binary.LittleEndian.Uint32(dates[len(dates)-dateRecordLen:]), true
 	}
+	if recs := chunk.GetSubjectRecords(); len(recs) > 0 {
+		if len(recs)%metadatapb.SubjectRecordLen != 0 {
+			return 0, false
+		}
+		return binary.LittleEndian.Uint32(recs[len(recs)-metadatapb.SubjectRecordLen:]), true
+	}
 	records := chunk.GetRecords()
 	if len(records) == 0 {
 		records = chunk.GetThreadRecords()
@@ -363,6 +379,34 @@ func decodeDateRecords(dates []byte, add func(uid uint32, e *sortEntry) error) e
 			Size:    binary.LittleEndian.Uint64(rec[20:]),
 		}}
 		if err := add(binary.LittleEndian.Uint32(rec), &e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subjectRecordsRead counts the messages read from the column's subject projection, so
+// that the tests see which path a SORT took (export_test.go).
+var subjectRecordsRead atomic.Int64
+
+// decodeSubjectRecords decodes a SortColumnChunk's subject_records (the column's subject
+// projection, metadata/subjectrecords.go), giving each message's UID and subject number to
+// add, its other keys empty. A record without a number (metadatapb.UnnumberedSubject)
+// stands for a subject only the strings give: errThreadStrings, so that the mailbox is
+// read again with strings (appendDecoded, restartWithStrings).
+func decodeSubjectRecords(recs []byte, add func(uid uint32, e *sortEntry) error) error {
+	if len(recs)%metadatapb.SubjectRecordLen != 0 {
+		return errors.New("sort column: subject records of a partial record")
+	}
+	subjectRecordsRead.Add(int64(len(recs) / metadatapb.SubjectRecordLen))
+	var e sortEntry
+	for off := 0; off < len(recs); off += metadatapb.SubjectRecordLen {
+		n := binary.LittleEndian.Uint32(recs[off+4:])
+		if n == metadatapb.UnnumberedSubject {
+			return errThreadStrings
+		}
+		e = sortEntry{subjectNumbered: true, subjectNumber: n, subjectStripped: true}
+		if err := add(binary.LittleEndian.Uint32(recs[off:]), &e); err != nil {
 			return err
 		}
 	}

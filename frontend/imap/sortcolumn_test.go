@@ -63,6 +63,18 @@ func sortCorpus(n int, seed uint64) []string {
 // the indexes in legacy.
 func appendSortCorpus(t *testing.T, srv *embedded.Server, mailbox string, raws []string, legacy func(i int) bool) {
 	t.Helper()
+	appendSortCorpusKeys(t, srv, mailbox, raws, func(i int, keys *metadatapb.SortKeys) *metadatapb.SortKeys {
+		if legacy(i) {
+			return nil
+		}
+		return keys
+	})
+}
+
+// appendSortCorpusKeys is appendSortCorpus storing for raws[i] the sort keys keys(i, the
+// frontend's keys of it) (nil: none).
+func appendSortCorpusKeys(t *testing.T, srv *embedded.Server, mailbox string, raws []string, keys func(i int, keys *metadatapb.SortKeys) *metadatapb.SortKeys) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	box, err := srv.Metadata().GetMailbox(ctx, &metadatapb.GetMailboxRequest{Account: embedded.DemoAccount, Name: mailbox})
@@ -77,10 +89,7 @@ func appendSortCorpus(t *testing.T, srv *embedded.Server, mailbox string, raws [
 			if err != nil {
 				t.Fatal(err)
 			}
-			structure.SortKeys = message.SortKeys(structure)
-			if legacy(i) {
-				structure.SortKeys = nil
-			}
+			structure.SortKeys = keys(i, message.SortKeys(structure))
 			req.Messages = append(req.Messages, &metadatapb.NewMessage{BlobKey: blobstore.Key("example", sha256.Sum256(msg)),
 				Size: uint64(len(msg)), InternalDateUnix: day("2020-01-01").Unix() + int64(i%40)*3600, Structure: structure})
 		}

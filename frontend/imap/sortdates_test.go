@@ -1,7 +1,6 @@
 package imap_test
 
 import (
-	"math"
 	"slices"
 	"testing"
 
@@ -47,16 +46,9 @@ func prepareSortMailboxWith(t *testing.T, srv *embedded.Server, seed uint64, leg
 func TestSortDatesMatchRecords(t *testing.T) {
 	prepare := func(srv *embedded.Server) *rawConn { return prepareSortMailbox(t, srv, 11) }
 	queries := append(append(slices.Clone(dateQueries), "UID SORT (SUBJECT) UTF-8 ALL", "UID SORT (FROM DATE) UTF-8 ALL"), dateQueries...)
-	imap.SetSortColumnMin(t, math.MaxInt64)
-	plain := startServerWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.SortCacheMessages = -1 })
-	rc := prepare(plain)
-	var want []string
-	for _, q := range queries {
-		want = append(want, rc.ok(q)...)
-	}
-	imap.SetSortColumnMin(t, 1)
+	want := plainAnswers(t, prepare, askAll(queries))
 	srv := startServer(t)
-	rc = prepare(srv)
+	rc := prepare(srv)
 	before := imap.DateRecordsRead()
 	var got []string
 	for _, q := range queries {

@@ -58,10 +58,44 @@ func TestSortThreadKeysMatchRecords(t *testing.T) {
 		}
 		return out
 	}
+	want := plainAnswers(t, prepare, func(srv *embedded.Server, rc *rawConn) []string { return answers(srv, rc) })
+	asOwnerAndShared(t, prepare, func(owner bool, srv *embedded.Server, rc *rawConn) {
+		before := imap.ThreadKeyChunksRead()
+		wantSameAnswers(t, fmt.Sprintf("owner %v", owner), answers(srv, rc), want)
+		if imap.ThreadKeyChunksRead() == before {
+			t.Errorf("owner %v: no chunk read from the thread-keys projection", owner)
+		}
+	})
+}
+
+// plainAnswers is what ask answers on a server whose frontend keeps no sort keys and reads
+// them from the stored records (the column never read), on the mailbox prepare makes; the
+// test's servers then read the column at the first missing key (SetSortColumnMin).
+func plainAnswers(t *testing.T, prepare func(*embedded.Server) *rawConn, ask func(*embedded.Server, *rawConn) []string) []string {
+	t.Helper()
 	imap.SetSortColumnMin(t, math.MaxInt64)
 	plain := startServerWith(t, func(cfg *embedded.Config) { cfg.IMAPLimits.SortCacheMessages = -1 })
-	want := answers(plain, prepare(plain))
+	want := ask(plain, prepare(plain))
 	imap.SetSortColumnMin(t, 1)
+	return want
+}
+
+// askAll is an ask of plainAnswers: every line of the answers to queries.
+func askAll(queries []string) func(*embedded.Server, *rawConn) []string {
+	return func(_ *embedded.Server, rc *rawConn) []string {
+		var out []string
+		for _, q := range queries {
+			out = append(out, rc.ok(q)...)
+		}
+		return out
+	}
+}
+
+// asOwnerAndShared calls fn with a new server, its mailbox made by prepare, and a session
+// on its INBOX: the owner's (the frontend's cache), then bob's, granted the mailbox (a
+// cache for one command).
+func asOwnerAndShared(t *testing.T, prepare func(*embedded.Server) *rawConn, fn func(owner bool, srv *embedded.Server, rc *rawConn)) {
+	t.Helper()
 	for _, owner := range []bool{true, false} {
 		srv := startServer(t)
 		rc := prepare(srv)
@@ -70,18 +104,19 @@ func TestSortThreadKeysMatchRecords(t *testing.T) {
 			rc = loginRawAs(t, srv, bob)
 			rc.ok(`SELECT "Other Users/demo@example.com/INBOX"`)
 		}
-		before := imap.ThreadKeyChunksRead()
-		got := answers(srv, rc)
-		if len(got) != len(want) {
-			t.Fatalf("owner %v: %d answers, want %d", owner, len(got), len(want))
-		}
-		for i := range got {
-			if got[i] != want[i] {
-				t.Errorf("owner %v: answer %d\n thread keys: %.300s\n records:     %.300s", owner, i, got[i], want[i])
-			}
-		}
-		if imap.ThreadKeyChunksRead() == before {
-			t.Errorf("owner %v: no chunk read from the thread-keys projection", owner)
+		fn(owner, srv, rc)
+	}
+}
+
+// wantSameAnswers fails the test (as what) unless got and want are the same lines.
+func wantSameAnswers(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d answers, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("%s: answer %d\n got:  %.300s\n want: %.300s", what, i, got[i], want[i])
 		}
 	}
 }

@@ -56,7 +56,8 @@ func TestSubjectModeRefusesMixedEntries(t *testing.T) {
 
 // TestSubjectRanks: the ranks of the subject order are positions from 1, the empty subject
 // 0; an order that does not hold every number up to its largest ranks nothing, and a
-// snapshot with a number the ranks lack is not ranked (rankSubjects reads them again).
+// snapshot with a number the ranks lack is not ranked (rankSubjects reads them again),
+// one with only the empty subject is.
 func TestSubjectRanks(t *testing.T) {
 	if got := subjectRanks([]uint32{2, 3, 1}); !slices.Equal(got, []uint32{0, 3, 1, 2}) {
 		t.Fatalf("ranks %v", got)
@@ -67,9 +68,17 @@ func TestSubjectRanks(t *testing.T) {
 		}
 	}
 	s := &sortSnapshot{}
-	s.subjMode, s.text[0] = threadIDsNumbers, []uint32{2, 0, 4}
+	s.subjMode, s.text[0], s.maxSubject = threadIDsNumbers, []uint32{2, 0, 4}, 4
 	s.subjectRank = subjectRanks([]uint32{2, 3, 1})
-	if s.subjectRanked([]int32{0, 1, 2}) || !s.subjectRanked([]int32{0, 1, -1}) {
-		t.Fatal("subjectRanked")
+	if s.subjectRanked() {
+		t.Fatal("number 4 ranked by an order of 3")
+	}
+	s.text[0], s.maxSubject = []uint32{2, 0, 3}, 3
+	if !s.subjectRanked() {
+		t.Fatal("numbers up to 3 not ranked by an order of 3")
+	}
+	s.text[0], s.maxSubject, s.subjectRank = []uint32{0, 0}, 0, nil
+	if !s.subjectRanked() {
+		t.Fatal("only empty subjects not ranked without an order")
 	}
 }

@@ -842,8 +842,11 @@ type NumberMessagesResult struct {
 	// last UID it looked at while subjects_complete is false
 	SubjectsNumbered           uint32 `protobuf:"varint,3290,opt,name=subjects_numbered,json=subjectsNumbered,proto3" json:"subjects_numbered,omitempty"`
 	SubjectsNumberedThroughUid uint32 `protobuf:"varint,3291,opt,name=subjects_numbered_through_uid,json=subjectsNumberedThroughUid,proto3" json:"subjects_numbered_through_uid,omitempty"`
-	unknownFields              protoimpl.UnknownFields
-	sizeCache                  protoimpl.SizeCache
+	// the last UID this command looked at while subject_records_complete is false
+	// (metadata/subjectrecords.go); 0 when that stage is complete or did not run
+	SubjectRecordsThroughUid uint32 `protobuf:"varint,3300,opt,name=subject_records_through_uid,json=subjectRecordsThroughUid,proto3" json:"subject_records_through_uid,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *NumberMessagesResult) Reset() {
@@ -907,6 +910,13 @@ func (x *NumberMessagesResult) GetSubjectsNumbered() uint32 {
 func (x *NumberMessagesResult) GetSubjectsNumberedThroughUid() uint32 {
 	if x != nil {
 		return x.SubjectsNumberedThroughUid
+	}
+	return 0
+}
+
+func (x *NumberMessagesResult) GetSubjectRecordsThroughUid() uint32 {
+	if x != nil {
+		return x.SubjectRecordsThroughUid
 	}
 	return 0
 }
@@ -1769,8 +1779,17 @@ type MailboxRecord struct {
 	// The last UID a NumberMessagesCommand went through while subjects_complete is false;
 	// the next one resumes above it. 0 once complete.
 	SubjectsNumberedThroughUid uint32 `protobuf:"varint,3292,opt,name=subjects_numbered_through_uid,json=subjectsNumberedThroughUid,proto3" json:"subjects_numbered_through_uid,omitempty"`
-	unknownFields              protoimpl.UnknownFields
-	sizeCache                  protoimpl.SizeCache
+	// Every sort-column entry of the mailbox has its record in the subject projection (the
+	// 'u' chunks, metadata/subjectrecords.go): set at creation by a command of feature
+	// level 6, and by the NumberMessagesCommand that reaches the column's end after
+	// subjects_complete. While false, ReadSortColumn derives the subject records it is
+	// asked for from the whole column.
+	SubjectRecordsComplete bool `protobuf:"varint,3300,opt,name=subject_records_complete,json=subjectRecordsComplete,proto3" json:"subject_records_complete,omitempty"`
+	// The last UID a NumberMessagesCommand went through while subject_records_complete is
+	// false; the next one resumes above it. 0 once complete.
+	SubjectRecordedThroughUid uint32 `protobuf:"varint,3301,opt,name=subject_recorded_through_uid,json=subjectRecordedThroughUid,proto3" json:"subject_recorded_through_uid,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *MailboxRecord) Reset() {
@@ -1897,6 +1916,20 @@ func (x *MailboxRecord) GetSubjectsComplete() bool {
 func (x *MailboxRecord) GetSubjectsNumberedThroughUid() uint32 {
 	if x != nil {
 		return x.SubjectsNumberedThroughUid
+	}
+	return 0
+}
+
+func (x *MailboxRecord) GetSubjectRecordsComplete() bool {
+	if x != nil {
+		return x.SubjectRecordsComplete
+	}
+	return false
+}
+
+func (x *MailboxRecord) GetSubjectRecordedThroughUid() uint32 {
+	if x != nil {
+		return x.SubjectRecordedThroughUid
 	}
 	return 0
 }
@@ -2437,13 +2470,14 @@ const file_fsm_proto_rawDesc = "" +
 	"\n" +
 	"mailbox_id\x18\x02 \x01(\x04R\tmailboxId\x12\x1f\n" +
 	"\vmax_entries\x18\x03 \x01(\rR\n" +
-	"maxEntries\"\xf2\x01\n" +
+	"maxEntries\"\xb2\x02\n" +
 	"\x14NumberMessagesResult\x12\x1a\n" +
 	"\bnumbered\x18\x01 \x01(\rR\bnumbered\x120\n" +
 	"\x14numbered_through_uid\x18\x02 \x01(\rR\x12numberedThroughUid\x12\x1a\n" +
 	"\bcomplete\x18\x03 \x01(\bR\bcomplete\x12,\n" +
 	"\x11subjects_numbered\x18\xda\x19 \x01(\rR\x10subjectsNumbered\x12B\n" +
-	"\x1dsubjects_numbered_through_uid\x18\xdb\x19 \x01(\rR\x1asubjectsNumberedThroughUid\"\x8e\x01\n" +
+	"\x1dsubjects_numbered_through_uid\x18\xdb\x19 \x01(\rR\x1asubjectsNumberedThroughUid\x12>\n" +
+	"\x1bsubject_records_through_uid\x18\xe4\x19 \x01(\rR\x18subjectRecordsThroughUid\"\x8e\x01\n" +
 	"\x14CreateAccountCommand\x12\x14\n" +
 	"\x05email\x18\x01 \x01(\tR\x05email\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
@@ -2499,7 +2533,7 @@ const file_fsm_proto_rawDesc = "" +
 	"\aaccount\x18\x01 \x01(\v2\x1b.strata.metadata.v1.AccountR\aaccount\x12#\n" +
 	"\rpassword_hash\x18\x02 \x01(\tR\fpasswordHash\x12;\n" +
 	"\x05scram\x18\xe8\a \x03(\v2$.strata.metadata.v1.ScramCredentialsR\x05scram\x12K\n" +
-	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\xac\x05\n" +
+	"\rapp_passwords\x18\xe9\a \x03(\v2%.strata.metadata.v1.AppPasswordRecordR\fappPasswords\"\xa9\x06\n" +
 	"\rMailboxRecord\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x125\n" +
 	"\amailbox\x18\x02 \x01(\v2\x1b.strata.metadata.v1.MailboxR\amailbox\x12/\n" +
@@ -2514,7 +2548,9 @@ const file_fsm_proto_rawDesc = "" +
 	"\x18thread_keyed_through_uid\x18\x81\x19 \x01(\rR\x15threadKeyedThroughUid\x12/\n" +
 	"\x13last_subject_number\x18\xda\x19 \x01(\rR\x11lastSubjectNumber\x12,\n" +
 	"\x11subjects_complete\x18\xdb\x19 \x01(\bR\x10subjectsComplete\x12B\n" +
-	"\x1dsubjects_numbered_through_uid\x18\xdc\x19 \x01(\rR\x1asubjectsNumberedThroughUid\"\xf5\x01\n" +
+	"\x1dsubjects_numbered_through_uid\x18\xdc\x19 \x01(\rR\x1asubjectsNumberedThroughUid\x129\n" +
+	"\x18subject_records_complete\x18\xe4\x19 \x01(\bR\x16subjectRecordsComplete\x12@\n" +
+	"\x1csubject_recorded_through_uid\x18\xe5\x19 \x01(\rR\x19subjectRecordedThroughUid\"\xf5\x01\n" +
 	"\fMessageIndex\x12\x16\n" +
 	"\x06modseq\x18\x01 \x01(\x04R\x06modseq\x12\x14\n" +
 	"\x05flags\x18\x02 \x03(\tR\x05flags\x12,\n" +

@@ -40,3 +40,11 @@ const (
 	// has passed; the frontend refuses the login.
 	AuthLockedReason = "AUTH_LOCKED"
 )
+
+// The subject projection of the sort-key column (SortColumnChunk.subject_records,
+// metadata/subjectrecords.go): records of SubjectRecordLen bytes, the UID then the subject
+// number, little-endian; UnnumberedSubject stands for an entry without a subject number.
+const (
+	SubjectRecordLen  = 8
+	UnnumberedSubject = 0xFFFFFFFF
+)

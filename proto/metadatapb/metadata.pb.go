@@ -4572,9 +4572,14 @@ type ReadSortColumnRequest struct {
 	// octet order of the base subjects they stand for, read from one consistent view.
 	// A service that does not know the field answers with records (or uids and entries),
 	// which the frontend takes as "no order" (it then compares the strings).
-	SubjectOrder  bool `protobuf:"varint,3290,opt,name=subject_order,json=subjectOrder,proto3" json:"subject_order,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SubjectOrder bool `protobuf:"varint,3290,opt,name=subject_order,json=subjectOrder,proto3" json:"subject_order,omitempty"`
+	// subject_records asks for the subject projection (SortColumnChunk.subject_records)
+	// instead: what SORT by SUBJECT orders by, 8 bytes a message. A service that does not
+	// know the field answers as if it were not set (the thread-keys projection if
+	// thread_keys is set, else records or uids and entries). dates_only wins if both are set.
+	SubjectRecords bool `protobuf:"varint,3300,opt,name=subject_records,json=subjectRecords,proto3" json:"subject_records,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ReadSortColumnRequest) Reset() {
@@ -4663,6 +4668,13 @@ func (x *ReadSortColumnRequest) GetSubjectOrder() bool {
 	return false
 }
 
+func (x *ReadSortColumnRequest) GetSubjectRecords() bool {
+	if x != nil {
+		return x.SubjectRecords
+	}
+	return false
+}
+
 // SortColumnChunk is a run of a mailbox's sort-key column in UID order: uids[i]'s entry is
 // the i-th of entries, each an encoded SortColumnEntry preceded by its length as a varint
 // (the stored values as they are, so the service decodes nothing).
@@ -4688,9 +4700,15 @@ type SortColumnChunk struct {
 	// dictionary in the octet order of their base subjects (RFC 5256 2.1, RFC 5051: the
 	// subjects are casemapped, so octet order is the order SORT SUBJECT wants), each
 	// number once; the chunks follow one another in that order.
-	SubjectOrder  []uint32 `protobuf:"varint,3290,rep,packed,name=subject_order,json=subjectOrder,proto3" json:"subject_order,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	SubjectOrder []uint32 `protobuf:"varint,3290,rep,packed,name=subject_order,json=subjectOrder,proto3" json:"subject_order,omitempty"`
+	// subject_records, when the request asked for them: per message of the column in UID
+	// order a record of 8 bytes, little-endian: the UID (4) and the number of its base
+	// subject in the mailbox's subject dictionary (4; 0 for no subject), or
+	// UnnumberedSubject (0xFFFFFFFF) for an entry without a subject number, whose subject
+	// only the column's strings give (metadata/subjectrecords.go).
+	SubjectRecords []byte `protobuf:"bytes,3300,opt,name=subject_records,json=subjectRecords,proto3" json:"subject_records,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SortColumnChunk) Reset() {
@@ -4761,6 +4779,13 @@ func (x *SortColumnChunk) GetThreadRecords() []byte {
 func (x *SortColumnChunk) GetSubjectOrder() []uint32 {
 	if x != nil {
 		return x.SubjectOrder
+	}
+	return nil
+}
+
+func (x *SortColumnChunk) GetSubjectRecords() []byte {
+	if x != nil {
+		return x.SubjectRecords
 	}
 	return nil
 }
@@ -11231,7 +11256,7 @@ const file_metadata_proto_rawDesc = "" +
 	"\x04user\x18\a \x01(\tR\x04user\x12#\n" +
 	"\rheader_fields\x18\b \x03(\tR\fheaderFields\x12!\n" +
 	"\fpreview_only\x18\x14 \x01(\bR\vpreviewOnly\x12%\n" +
-	"\x0esort_keys_only\x18\xdc\v \x01(\bR\fsortKeysOnly\"\x84\x02\n" +
+	"\x0esort_keys_only\x18\xdc\v \x01(\bR\fsortKeysOnly\"\xae\x02\n" +
 	"\x15ReadSortColumnRequest\x12\x18\n" +
 	"\aaccount\x18\x01 \x01(\tR\aaccount\x12\x12\n" +
 	"\x04user\x18\x02 \x01(\tR\x04user\x12\x1d\n" +
@@ -11243,14 +11268,16 @@ const file_metadata_proto_rawDesc = "" +
 	"dates_only\x18\x88\x18 \x01(\bR\tdatesOnly\x12 \n" +
 	"\vthread_keys\x18\x80\x19 \x01(\bR\n" +
 	"threadKeys\x12$\n" +
-	"\rsubject_order\x18\xda\x19 \x01(\bR\fsubjectOrder\"\xbf\x01\n" +
+	"\rsubject_order\x18\xda\x19 \x01(\bR\fsubjectOrder\x12(\n" +
+	"\x0fsubject_records\x18\xe4\x19 \x01(\bR\x0esubjectRecords\"\xe9\x01\n" +
 	"\x0fSortColumnChunk\x12\x12\n" +
 	"\x04uids\x18\x01 \x03(\rR\x04uids\x12\x18\n" +
 	"\aentries\x18\x02 \x01(\fR\aentries\x12\x19\n" +
 	"\arecords\x18\xa8\x14 \x01(\fR\arecords\x12\x15\n" +
 	"\x05dates\x18\x88\x18 \x01(\fR\x05dates\x12&\n" +
 	"\x0ethread_records\x18\x80\x19 \x01(\fR\rthreadRecords\x12$\n" +
-	"\rsubject_order\x18\xda\x19 \x03(\rR\fsubjectOrder\"\xb3\x02\n" +
+	"\rsubject_order\x18\xda\x19 \x03(\rR\fsubjectOrder\x12(\n" +
+	"\x0fsubject_records\x18\xe4\x19 \x01(\fR\x0esubjectRecords\"\xb3\x02\n" +
 	"\x0fSortColumnEntry\x12,\n" +
 	"\x12internal_date_unix\x18\x01 \x01(\x03R\x10internalDateUnix\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x120\n" +

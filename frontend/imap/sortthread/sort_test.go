@@ -2,6 +2,7 @@ package sortthread
 
 import (
 	"cmp"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -133,6 +134,42 @@ func TestRanksOctetOrder(t *testing.T) {
 				if got, want := cmp.Compare(rank[a], rank[b]), strings.Compare(distinct[a], distinct[b]); got != want {
 					t.Fatalf("iter %d: ranks of %q and %q compare %d, the values %d", iter, distinct[a], distinct[b], got, want)
 				}
+			}
+		}
+	}
+}
+
+// TestOrderByRankFewRows: a SORT by one string key of a few messages of a mailbox with
+// many distinct values (ranks far above the count, so Order packs and radix sorts instead
+// of counting) and of all of them (counting) order as the direct comparison does, REVERSE
+// too, equal values in position order.
+func TestOrderByRankFewRows(t *testing.T) {
+	msgs, _ := benchMessages(3000)
+	for i, m := range msgs {
+		m.Subject = fmt.Sprintf("%05d", (i*7919)%2500) // 2,500 distinct, some equal
+	}
+	cols := ColumnsOf(msgs, nil)
+	for _, rows := range [][]int32{{2999, 5, 17, 2500, 3, 4}, nil} {
+		if rows == nil {
+			rows = cols.Rows
+		}
+		sub := *cols
+		sub.Rows = rows
+		for _, reverse := range []bool{false, true} {
+			got := sub.Order([]Criterion{{Key: Subject, Reverse: reverse}})
+			want := make([]int32, len(rows))
+			for i := range want {
+				want[i] = int32(i)
+			}
+			slices.SortStableFunc(want, func(a, b int32) int {
+				r := strings.Compare(msgs[rows[a]].Subject, msgs[rows[b]].Subject)
+				if reverse {
+					return -r
+				}
+				return r
+			})
+			if !slices.Equal(got, want) {
+				t.Errorf("%d rows, reverse %v: order %v, want %v", len(rows), reverse, got[:min(len(got), 8)], want[:min(len(want), 8)])
 			}
 		}
 	}
