@@ -1,0 +1,52 @@
+package metadata
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
+)
+
+// TestSubjectRecordsFillAcrossBatchCuts (review of subjrec25): the subject projection's
+// fill of a mailbox created at level 5 (three chunks of UIDs), its NumberMessagesCommands
+// of 40 entries interleaved with APPENDs, EXPUNGEs across chunks, a MOVE out to a level-6
+// mailbox and a COPY back, and the level-6 mailbox deleted and made again, replayed in
+// batches cut several ways: the same results and store as one entry per batch, and
+// records exactly for the column's entries once complete (wantSortColumn).
+func TestSubjectRecordsFillAcrossBatchCuts(t *testing.T) {
+	h := withAccount(t)
+	l5 := FeatureSubjectNumbers
+	old := cmdCreateMailbox(alice, "Old")
+	old.FeatureLevel = &l5
+	h.ok(old)
+	h.ok(cmdCreateMailbox(alice, "New"))
+	oldID, newID := h.mustMailbox(alice, "Old").GetId(), h.mustMailbox(alice, "New").GetId()
+	for round := range 10 {
+		var subjects []string
+		for i := range 30 {
+			subjects = append(subjects, fmt.Sprintf("s%d", (round*30+i)%17))
+		}
+		h.ok(cmdAppendSubjects(alice, oldID, subjects...))
+	}
+	setup := len(h.log)
+	for step := range 14 {
+		h.apply(cmdNumberMessages(alice, oldID, 40))
+		h.apply(cmdAppendSubjects(alice, oldID, fmt.Sprintf("n%d", step), "s3"))
+		lo := uint32(20*step + 1)
+		h.apply(cmdStore(alice, oldID, metadatapb.FlagOp_FLAG_OP_ADD, []*metadatapb.UidRange{uidRange(lo, lo+2), uidRange(lo+127, lo+129)}, `\Deleted`))
+		h.apply(cmdExpunge(alice, oldID))
+		h.apply(cmdNumberMessages(alice, oldID, 40))
+		h.apply(cmdCopy(alice, oldID, newID, true, uidRange(lo+5, lo+6), uidRange(lo+200, lo+201)))
+		h.apply(cmdCopy(alice, newID, oldID, false, uidRange(1, 1<<20)))
+		if step%5 == 4 {
+			h.apply(cmdDeleteMailbox(alice, "New"))
+			h.apply(cmdCreateMailbox(alice, "New"))
+			newID = h.mustMailbox(alice, "New").GetId()
+		}
+	}
+	if rec := h.mustMailboxRecord(oldID); !rec.GetSubjectRecordsComplete() {
+		t.Fatalf("not filled: %v", rec)
+	}
+	h.wantSortColumn()
+	wantSameAcrossCuts(t, h, setup, 9, nil)
+}
