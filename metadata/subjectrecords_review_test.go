@@ -1,8 +1,11 @@
 package metadata
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -49,4 +52,50 @@ func TestSubjectRecordsFillAcrossBatchCuts(t *testing.T) {
 	}
 	h.wantSortColumn()
 	wantSameAcrossCuts(t, h, setup, 9, nil)
+}
+
+// TestSubjectRecordsMixedGroup (review of subjrec25): a group of a level-6 build and one
+// of level 4 or 5 (played, preStampBuild), applying the clients' commands stamped with the
+// group's level and the fill's NumberMessagesCommands of that level, answers and stores
+// the same (no subject record, no subject_records_complete); once the group is at level 6
+// the fill gives the level-6 replica's mailboxes what a mailbox complete from the start
+// holds.
+func TestSubjectRecordsMixedGroup(t *testing.T) {
+	complete := newHarness(t)
+	completeBoxes := mixedScript(t, complete.f, complete.ok)
+	for _, level := range []uint32{FeatureThreadKeys, FeatureSubjectNumbers} {
+		t.Run(fmt.Sprintf("level%d", level), func(t *testing.T) {
+			stamped, old := newHarness(t), newHarness(t)
+			old.f.preStampBuild.Store(level)
+			apply := func(cmd *metadatapb.Command) *metadatapb.CommandResult {
+				cmd.FeatureLevel = &level
+				res := stamped.ok(cmd)
+				again := proto.Clone(cmd).(*metadatapb.Command)
+				if got := old.ok(again); !proto.Equal(got, res) {
+					t.Fatalf("%T: the level-6 build answered %v, the level-%d build %v", cmd.GetOp(), res, level, got)
+				}
+				return res
+			}
+			boxes := mixedScript(t, stamped.f, apply)
+			for _, box := range boxes {
+				for range 8 {
+					apply(cmdNumberMessages(alice, box, 64))
+				}
+				if n := countKeys(t, stamped.f, prefixSubjectRecords, box); n != 0 || stamped.mustMailboxRecord(box).GetSubjectRecordsComplete() {
+					t.Fatalf("mailbox %d at level %d: %d subject chunks", box, level, n)
+				}
+			}
+			if !bytes.Equal(stamped.digest(), old.digest()) {
+				t.Fatalf("level %d: the level-6 build's digest differs from the level-%d build's", level, level)
+			}
+			stamped.wantSortColumn()
+			for i, box := range boxes {
+				stamped.fillMailbox(box, 64, 40, nil)
+				if got, want := numberState(t, stamped.f, box), numberState(t, complete.f, completeBoxes[i]); !bytes.Equal(got, want) {
+					t.Fatalf("mailbox %d filled: its record and columns differ from a mailbox complete from the start", box)
+				}
+			}
+			stamped.wantSortColumn()
+		})
+	}
 }
