@@ -60,18 +60,7 @@ func TestRequestSetRetries(t *testing.T) {
 		t.Fatalf("retry after a restart: %v, want %v", r, r1)
 	}
 	r2 := retry("second", "blob-2")
-	snap, err := h.f.Snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &memorySink{}
-	if err := snap.Persist(sink); err != nil {
-		t.Fatal(err)
-	}
-	snap.Release()
-	if err := h.f.Restore(readCloser(sink.Bytes())); err != nil {
-		t.Fatal(err)
-	}
+	restoreSnapshot(t, h.f, h.f)
 	checkRequestSet(h)
 	if r := retry("second", "blob-2"); !proto.Equal(r, r2) {
 		t.Fatalf("retry after a restore: %v, want %v", r, r2)
