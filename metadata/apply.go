@@ -175,12 +175,9 @@ func (f *FSM) applyCommand(tx *txn, index uint64, cmd *metadatapb.Command, struc
 	if id := cmd.GetRequestId(); id != "" {
 		reqKey = appendStrKey(tx.alloc(1+len(id)), prefixRequest, id)
 		var prev metadatapb.RequestRecord
-		found := false
-		// An ID the store does not hold needs no read (requestset.go).
-		if tx.requests.mayHold(id) {
-			if found, err = getProto(tx, reqKey, &prev); err != nil {
-				panic(fmt.Sprintf("metadata fsm: %v", err))
-			}
+		found, err := getProto(tx, reqKey, &prev)
+		if err != nil {
+			panic(fmt.Sprintf("metadata fsm: %v", err))
 		}
 		if found {
 			if prev.GetScope() != scope {
@@ -208,7 +205,6 @@ func (f *FSM) applyCommand(tx *txn, index uint64, cmd *metadatapb.Command, struc
 	if id := cmd.GetRequestId(); id != "" {
 		tx.setProto(reqKey, &metadatapb.RequestRecord{TimestampUnixNano: c.now, Scope: scope, Result: res})
 		tx.insert(appendRequestAgeKey(tx.alloc(9+len(id)), c.now, id), nil)
-		tx.requests.add(id)
 	}
 	return res, events
 }
@@ -300,7 +296,6 @@ func pruneRequests(tx *txn, cutoff int64) error {
 	for _, k := range expired {
 		tx.mustDelete(k)
 		tx.mustDelete(requestKey(string(k[9:])))
-		tx.requests.remove(k[9:])
 	}
 	tx.mustSet(keyRequestFloor, encodeUint64(uint64(cutoff)))
 	return nil

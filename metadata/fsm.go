@@ -82,9 +82,6 @@ type generation struct {
 	// carried is what the last committed batch's cache hands to the next (txn.carry);
 	// only ApplyBatch, on Raft's one FSM goroutine, touches it.
 	carried *carriedCache
-	// requests are the request IDs the store holds (requestset.go); only ApplyBatch
-	// touches it after open.
-	requests *requestSet
 }
 
 // OpenFSM opens (or creates) the state machine store under dir.
@@ -237,12 +234,7 @@ func openGeneration(dir string, logger *slog.Logger) (*generation, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open pebble store %s: %w", dir, err)
 	}
-	requests, err := loadRequestSet(db)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open pebble store %s: %w", dir, err)
-	}
-	return &generation{db: db, dir: dir, logger: logger, requests: requests}, nil
+	return &generation{db: db, dir: dir, logger: logger}, nil
 }
 
 func (g *generation) appliedIndex() (uint64, error) {
@@ -340,7 +332,6 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	carried := g.carried
 	g.carried = nil
 	tx := newTxn(b, carried)
-	tx.requests = g.requests
 	defer tx.close()
 	var events []ChangeEvent
 	last := applied

@@ -56,9 +56,6 @@ type txn struct {
 	pending map[string]*pendingChunk
 	// pendingSlab is where the pending chunks are allocated, a few dozen at a time.
 	pendingSlab []pendingChunk
-	// requests are the request IDs the store holds (requestset.go), kept current by the
-	// commands' writes; nil: unknown, every ID is read.
-	requests *requestSet
 }
 
 // probeOptions are the probe's: bloom filters on every level, L6 included (Pebble's
