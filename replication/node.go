@@ -153,6 +153,9 @@ type Node struct {
 	leaderWait time.Duration
 	// leaderSilence is how long without contact makes a follower doubt the leader it knows.
 	leaderSilence time.Duration
+	// handOver asks raft for one leadership transfer to the most up-to-date other voter
+	// (raft.LeadershipTransfer; tests put a transfer that reports a timeout in front).
+	handOver func() raft.Future
 
 	// readyTerm is the latest term in which this node, as leader, completed a Barrier: in that
 	// term its commit index covers everything earlier leaders committed.
@@ -274,6 +277,7 @@ func Open(cfg Config) (n *Node, err error) {
 
 		leaderWait:    2 * (rc.HeartbeatTimeout + rc.ElectionTimeout),
 		leaderSilence: rc.HeartbeatTimeout / 2,
+		handOver:      r.LeadershipTransfer,
 	}
 	n.wg.Add(2)
 	go n.watchLeadership()
@@ -733,15 +737,50 @@ func (n *Node) Close() error {
 // returns once it has or the transfer failed; elsewhere it does nothing. Close does it
 // first; a node that has more to do between losing leadership and stopping (withdraw its
 // registration while its gRPC port still redirects callers) calls it before.
+//
+// Raft gives a transfer one election timeout. On a loaded machine the chosen follower can
+// win just after that (the transfer reports a timeout, then this node steps down), or not
+// at all; so after a failure HandOverLeadership waits up to leaderWait for another node to
+// lead, and asks again, handOverAttempts times in all, while this node still leads.
 func (n *Node) HandOverLeadership() error {
 	if !n.IsLeader() || !n.hasOtherVoters() {
 		return nil
 	}
-	if err := n.raft.LeadershipTransfer().Error(); err != nil {
-		return fmt.Errorf("hand over raft leadership: %w", err)
+	var err error
+	for attempt := 1; attempt <= handOverAttempts; attempt++ {
+		err = n.handOver().Error()
+		if err == nil || n.ledElsewhereWithin(n.leaderWait) {
+			n.logger.Info("handed over raft leadership", "attempt", attempt)
+			return nil
+		}
+		if !n.IsLeader() {
+			break // stepped down with no leader in sight: nothing left to hand over
+		}
+		n.logger.Warn("raft leadership transfer failed, asking again", "attempt", attempt, "err", err)
 	}
-	n.logger.Info("handed over raft leadership")
-	return nil
+	return fmt.Errorf("hand over raft leadership: %w", err)
+}
+
+// handOverAttempts is how many leadership transfers HandOverLeadership asks for.
+const handOverAttempts = 3
+
+// ledElsewhereWithin reports whether another node leads the group within d, polling raft's
+// view of the leader.
+func (n *Node) ledElsewhereWithin(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if _, id := n.raft.LeaderWithID(); id != "" && string(id) != n.id && !n.IsLeader() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-n.ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func (n *Node) close() error {

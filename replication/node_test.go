@@ -923,3 +923,55 @@ func proxiedGroup(t *testing.T, ipPrefix string) (nodes []*Node, proxies map[str
 	}
 	return nodes, proxies, leader, follower
 }
+
+// timedOutTransfer is a leadership transfer as raft reports it when the target did not win
+// within one election timeout; after, if set, runs first (a real transfer whose success
+// raft reported too late).
+type timedOutTransfer struct{ after func() }
+
+func (f timedOutTransfer) Error() error {
+	if f.after != nil {
+		f.after()
+	}
+	return errors.New("leadership transfer timeout")
+}
+
+// TestHandOverLeadershipRetries: the hand-over before a shutdown asks raft again after a
+// transfer that timed out while this node still leads, and counts a target that won just
+// after raft gave up on it as handed over. The timeouts are put in front of raft's real
+// transfers: a loaded machine makes them, but not on demand.
+func TestHandOverLeadershipRetries(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		prefix string                  // the group's addresses (proxiedGroup)
+		first  func(*Node) raft.Future // the first transfer
+		asked  int                     // transfers asked of raft in all
+	}{
+		{"timed out, still leader", "127.0.0.7", func(*Node) raft.Future { return timedOutTransfer{} }, 2},
+		{"won after the timeout", "127.0.0.8", func(n *Node) raft.Future {
+			f := n.raft.LeadershipTransfer()
+			return timedOutTransfer{after: func() { _ = f.Error() }}
+		}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nodes, _, leader, _ := proxiedGroup(t, tc.prefix)
+			asked := 0
+			leader.handOver = func() raft.Future {
+				asked++
+				if asked == 1 {
+					return tc.first(leader)
+				}
+				return leader.raft.LeadershipTransfer()
+			}
+			if err := leader.HandOverLeadership(); err != nil {
+				t.Fatalf("hand over: %v", err)
+			}
+			if got := waitForLeader(t, nodes...); got == leader {
+				t.Fatalf("%s still leads after the hand-over", leader.ID())
+			}
+			if asked != tc.asked {
+				t.Fatalf("asked raft for %d transfers, want %d", asked, tc.asked)
+			}
+		})
+	}
+}
