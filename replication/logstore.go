@@ -45,6 +45,9 @@ type logStore struct {
 
 	// growth, when set, counts what StoreLogs stores (loggrowth.go).
 	growth *logGrowth
+
+	// scan lets raft.NewRaft's configuration scan skip plain entries (configscan.go).
+	scan configScan
 }
 
 var (
@@ -154,19 +157,29 @@ func (s *logStore) FirstIndex() (uint64, error) {
 }
 
 // LastIndex is the highest stored index, 0 when the log is empty.
-func (s *logStore) LastIndex() (uint64, error) {
+func (s *logStore) LastIndex() (uint64, error) { return s.lastIndex(), nil }
+
+func (s *logStore) lastIndex() uint64 {
 	s.indexMu.RLock()
 	defer s.indexMu.RUnlock()
-	return s.last, nil
+	return s.last
 }
 
 // GetLog reads the entry at index into log, or returns raft.ErrLogNotFound.
 func (s *logStore) GetLog(index uint64, log *raft.Log) error {
+	if s.scan.active.Load() && s.scanStub(index, log) {
+		return nil
+	}
 	done, err := s.use()
 	if err != nil {
 		return err
 	}
 	defer done()
+	return s.getLog(index, log)
+}
+
+// getLog is GetLog without the stub or the hold on the store.
+func (s *logStore) getLog(index uint64, log *raft.Log) error {
 	value, closer, err := s.db.Get(logKey(index))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return raft.ErrLogNotFound
@@ -185,7 +198,9 @@ func (s *logStore) GetLog(index uint64, log *raft.Log) error {
 // StoreLog stores one entry durably.
 func (s *logStore) StoreLog(log *raft.Log) error { return s.StoreLogs([]*raft.Log{log}) }
 
-// StoreLogs stores entries in one synced batch: all or none of them survive a crash.
+// StoreLogs stores entries in one synced batch: all or none of them survive a crash. The
+// batch also holds the side record of each configuration entry and the index and term of the
+// highest entry (configscan.go).
 func (s *logStore) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
@@ -195,12 +210,16 @@ func (s *logStore) StoreLogs(logs []*raft.Log) error {
 		return err
 	}
 	defer done()
+	if s.scan.active.Load() {
+		s.endConfigScan()
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	b := s.db.NewBatch()
 	defer func() { _ = b.Close() }()
 	var buf []byte
 	var bytes uint64
+	top := logs[0]
 	low, high := logs[0].Index, logs[0].Index
 	for _, l := range logs {
 		buf = encodeLog(buf[:0], l)
@@ -208,7 +227,21 @@ func (s *logStore) StoreLogs(logs []*raft.Log) error {
 		if err := b.Set(logKey(l.Index), buf, nil); err != nil {
 			return fmt.Errorf("raft log store: store log %d: %w", l.Index, err)
 		}
+		if isConfigurationType(l.Type) {
+			if err := b.Set(configKey(l.Index), nil, nil); err != nil {
+				return fmt.Errorf("raft log store: store configuration record %d: %w", l.Index, err)
+			}
+		}
 		low, high = min(low, l.Index), max(high, l.Index)
+		if l.Index == high {
+			top = l
+		}
+	}
+	if high >= s.lastIndex() {
+		through := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(make([]byte, 0, 16), top.Index), top.Term)
+		if err := b.Set(configTrackedThroughKey, through, nil); err != nil {
+			return fmt.Errorf("raft log store: store log %d: %w", top.Index, err)
+		}
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return fmt.Errorf("raft log store: commit logs %d-%d: %w", low, high, err)
@@ -254,7 +287,8 @@ func (s *logStore) estimateBytes(lo, hi uint64) (uint64, error) {
 	return max(onDisk, sampled*count/samples), nil
 }
 
-// DeleteRange deletes the entries from lo to hi inclusive with one range deletion.
+// DeleteRange deletes the entries from lo to hi inclusive, and their configuration records,
+// with range deletions in one synced batch.
 func (s *logStore) DeleteRange(lo, hi uint64) error {
 	if lo > hi {
 		return nil
@@ -264,13 +298,25 @@ func (s *logStore) DeleteRange(lo, hi uint64) error {
 		return err
 	}
 	defer done()
+	if s.scan.active.Load() {
+		s.endConfigScan()
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	end := prefixUpperBound(logKeyPrefix)
+	end, configEnd := prefixUpperBound(logKeyPrefix), prefixUpperBound(configKeyPrefix)
 	if hi < ^uint64(0) {
-		end = logKey(hi + 1)
+		end, configEnd = logKey(hi+1), configKey(hi+1)
 	}
-	if err := s.db.DeleteRange(logKey(lo), end, pebble.Sync); err != nil {
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+	err = b.DeleteRange(logKey(lo), end, nil)
+	if err == nil {
+		err = b.DeleteRange(configKey(lo), configEnd, nil)
+	}
+	if err == nil {
+		err = b.Commit(pebble.Sync)
+	}
+	if err != nil {
 		return fmt.Errorf("raft log store: delete logs %d-%d: %w", lo, hi, err)
 	}
 	s.indexMu.RLock()
