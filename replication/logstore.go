@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/hashicorp/raft"
 )
 
@@ -77,15 +78,23 @@ func (s *logStore) use() (done func(), err error) {
 var errStableKeyNotFound = errors.New("not found")
 
 // logStoreOptions suit an append-mostly log read back near its tail: a small memtable (logs
-// are deleted soon after a snapshot, so little reaches the lower levels) and a small cache
-// (raft's LogCache holds the hot tail).
+// are deleted soon after a snapshot, so little reaches the lower levels), a small cache
+// (raft's LogCache holds the hot tail), and no block compression: the log after a snapshot
+// is bounded in bytes (loggrowth.go), and every start reads it back, where snappy's
+// decoding was a third of the CPU (docs/benchmarks.md, replay25: 2.5 times the disk of the
+// log, about 40% less CPU per start). Blocks written compressed by an older build stay
+// readable; they go as the log is compacted.
 func logStoreOptions(logger *slog.Logger) *pebble.Options {
-	return &pebble.Options{
+	o := &pebble.Options{
 		Logger:             pebbleLogger{logger},
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       8 << 20,
 		CacheSize:          8 << 20,
 	}
+	for i := range o.Levels {
+		o.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.NoCompression }
+	}
+	return o
 }
 
 // openLogStore opens (creating if needed) the log store in dir. Pebble's lock file makes a
