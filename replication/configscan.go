@@ -33,7 +33,7 @@ import (
 //     nothing else was appended.
 //   - A stub (Index and Type LogCommand, no Term, Data or Extensions) is returned only while
 //     Open runs raft.NewRaft (beginConfigScan .. endConfigScan, and ends at the scan's read of
-//     the last index or at any write), for an index at or above the mark, below the store's
+//     the last index or at any write), for a stored index at or above the mark, below the store's
 //     last index, at or below the state machine's applied index, without a side record. The
 //     scan reads Type, Index and, for configuration entries, Data; NewRaft reads the last
 //     entry (its Term) for real. Raft's goroutines start at the end of NewRaft, after the
@@ -66,6 +66,7 @@ type configScan struct {
 
 	mu          sync.Mutex
 	trackedFrom uint64              // side records are complete from here (0: not tracked)
+	first       uint64              // the store's first index when the scan began
 	below       uint64              // the store's last index when the scan began
 	applied     uint64              // the state machine's applied index when the scan began
 	configs     map[uint64]struct{} // indexes with a side record
@@ -160,14 +161,15 @@ func (s *logStore) beginConfigScan(applied uint64) error {
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
 		return fmt.Errorf("raft log store: read configuration records: %w", err)
 	}
+	first, _ := s.FirstIndex()
 	last, _ := s.LastIndex()
 	sc := &s.scan
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if sc.trackedFrom == 0 {
+	if sc.trackedFrom == 0 || first == 0 {
 		return nil // trackConfigurations not run: read everything
 	}
-	sc.below, sc.applied, sc.configs, sc.lastReads, sc.stubbed = last, applied, configs, 0, 0
+	sc.first, sc.below, sc.applied, sc.configs, sc.lastReads, sc.stubbed = first, last, applied, configs, 0, 0
 	sc.active.Store(true)
 	return nil
 }
@@ -198,7 +200,7 @@ func (s *logStore) scanStub(index uint64, log *raft.Log) bool {
 		}
 		return false
 	}
-	if index < sc.trackedFrom || index > sc.below || index > sc.applied {
+	if index < max(sc.trackedFrom, sc.first) || index > sc.below || index > sc.applied {
 		return false
 	}
 	if _, ok := sc.configs[index]; ok {
