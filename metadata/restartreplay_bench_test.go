@@ -184,23 +184,37 @@ func dirBytes(tb testing.TB, dir string) int64 {
 // At the end it times one snapshot of the store (snapshot-ms). STRATA_REPLAY_SNAPSHOT_BYTES
 // sets the node's SnapshotBytes (1099511627776: none, as before it existed).
 //
+// STRATA_REPLAY_DIR keeps the store there: a run that finds no store there fills it and
+// stops; a run that finds one measures its restarts only (no fill, no snapshot), so that
+// builds can be compared on copies of one store.
+//
 //	STRATA_REPLAY_MESSAGES=200000 go test ./metadata -run '^$' -bench RestartReplay -benchtime 3x -timeout 1h
 func BenchmarkRestartReplay(b *testing.B) {
 	messages := envInt(b, "STRATA_REPLAY_MESSAGES", 20000)
 	tune := func(cfg *replication.Config) {
 		cfg.SnapshotBytes = uint64(envInt(b, "STRATA_REPLAY_SNAPSHOT_BYTES", 0))
 	}
-	dir := b.TempDir()
-	fsm, node := openReplayNode(b, dir, tune)
-	if err := node.WaitLeader(context.Background()); err != nil {
-		b.Fatal(err)
+	dir, keep := os.Getenv("STRATA_REPLAY_DIR"), true
+	if dir == "" {
+		dir, keep = b.TempDir(), false
 	}
-	fillStart := time.Now()
-	fillAppends(b, node, fsm.FSM, messages, 64)
-	fillTime := time.Since(fillStart)
-	b.Logf("filled %d messages in %v; applied index %d, last snapshot at %s", messages, fillTime.Round(time.Millisecond),
-		node.AppliedIndex(), node.Stats()["last_snapshot_index"])
-	closeReplayNode(b, fsm, node)
+	var fillTime time.Duration
+	if _, err := os.Stat(filepath.Join(dir, "fsm")); err != nil || !keep {
+		fsm, node := openReplayNode(b, dir, tune)
+		if err := node.WaitLeader(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		fillStart := time.Now()
+		fillAppends(b, node, fsm.FSM, messages, 64)
+		fillTime = time.Since(fillStart)
+		b.Logf("filled %d messages in %v; applied index %d, last snapshot at %s", messages, fillTime.Round(time.Millisecond),
+			node.AppliedIndex(), node.Stats()["last_snapshot_index"])
+		closeReplayNode(b, fsm, node)
+		if keep {
+			b.Logf("filled %s; the next run with STRATA_REPLAY_DIR=%s measures its restarts", dir, dir)
+			return
+		}
+	}
 	logBytes := dirBytes(b, filepath.Join(dir, "raft", "log"))
 	snapshotBytes := dirBytes(b, filepath.Join(dir, "raft", "snapshots"))
 
@@ -240,9 +254,12 @@ func BenchmarkRestartReplay(b *testing.B) {
 	b.ReportMetric(float64(handed)/float64(b.N), "entries-handed/restart")
 	b.ReportMetric(float64(logBytes)/(1<<20), "log-MiB")
 	b.ReportMetric(float64(snapshotBytes)/(1<<20), "snapshots-MiB")
+	if keep {
+		return
+	}
 	b.ReportMetric(fillTime.Seconds(), "fill-s")
 
-	fsm, node = openReplayNode(b, dir, tune)
+	fsm, node := openReplayNode(b, dir, tune)
 	applyCommand(b, node, cmdCreateMailbox(alice, "before-snapshot"), "before-snapshot")
 	start := time.Now()
 	if err := node.Raft().Snapshot().Error(); err != nil {

@@ -17,8 +17,9 @@
 //     log; raft replays the entries after the snapshot and the state machine skips those it
 //     already holds.
 //   - The log after the latest snapshot is bounded in bytes as well as in entries: a start
-//     reads every entry after the snapshot twice (NewRaft's scan for configuration entries,
-//     then the replay), whatever the state machine holds. The node asks raft for a snapshot
+//     reads every entry after the snapshot once (the replay), whatever the state machine
+//     holds; NewRaft's scan for configuration entries reads only the configuration entries
+//     and those the store has no side record for (configscan.go). The node asks raft for a snapshot
 //     once the entries stored after the latest one take Config.SnapshotBytes (loggrowth.go),
 //     and none while raft replays what was stored when it started. Before each, and every
 //     minute, it sets raft's TrailingLogs to about Config.TrailingBytes of entries of the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -616,5 +617,27 @@ func TestLogStoreUseAfterClose(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
+	}
+}
+
+// The log store writes its tables without block compression: entries that compress well
+// take their full size on disk once flushed.
+func TestLogStoreTablesUncompressed(t *testing.T) {
+	s := openTestLogStore(t, t.TempDir())
+	var encoded uint64
+	for i := uint64(1); i <= 200; i++ {
+		l := testLog(i, 1, strings.Repeat("x", 4096))
+		encoded += uint64(len(encodeLog(nil, l)))
+		storeLogs(t, s, l)
+	}
+	if err := s.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	onDisk, err := s.db.EstimateDiskUsage(logKey(0), logKey(201))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if onDisk < encoded {
+		t.Fatalf("200 entries of %d bytes take %d bytes on disk: compressed", encoded, onDisk)
 	}
 }

@@ -148,6 +148,10 @@ type Node struct {
 	growth    *logGrowth
 	transport *raft.NetworkTransport
 
+	// configScanSkipped is how many entries raft.NewRaft's configuration scan got from the
+	// log store without a read (configscan.go).
+	configScanSkipped uint64
+
 	// leaderWait bounds how long a refusal on a node that knows no live leader waits for one
 	// (awaitLeader): long enough for an election, short enough for a group without quorum.
 	leaderWait time.Duration
@@ -214,6 +218,9 @@ func Open(cfg Config) (n *Node, err error) {
 		return nil, fmt.Errorf("sync raft directory: %w", err)
 	}
 	cleanups = append(cleanups, store.Close)
+	if err := store.trackConfigurations(); err != nil {
+		return nil, err
+	}
 	logs, err := raft.NewLogCache(logCacheSize, store)
 	if err != nil {
 		return nil, fmt.Errorf("create raft log cache: %w", err)
@@ -256,7 +263,13 @@ func Open(cfg Config) (n *Node, err error) {
 	}
 
 	fsm := newStateMachineAdapter(cfg.FSM, cfg.BeforeSnapshot)
+	// NewRaft reads every entry after the snapshot for configuration entries; the store
+	// answers for the plain ones it knows without reading them (configscan.go).
+	if err := store.beginConfigScan(fsm.applied.load()); err != nil {
+		return nil, err
+	}
 	r, err := raft.NewRaft(rc, fsm, logs, store, snaps, transport)
+	scanSkipped := store.endConfigScan()
 	if err != nil {
 		return nil, fmt.Errorf("start raft node %s: %w", cfg.NodeID, err)
 	}
@@ -273,7 +286,9 @@ func Open(cfg Config) (n *Node, err error) {
 		growth:    growth,
 		transport: transport,
 		ctx:       ctx,
-		stop:      stop,
+
+		configScanSkipped: scanSkipped,
+		stop:              stop,
 
 		leaderWait:    2 * (rc.HeartbeatTimeout + rc.ElectionTimeout),
 		leaderSilence: rc.HeartbeatTimeout / 2,
@@ -284,7 +299,8 @@ func Open(cfg Config) (n *Node, err error) {
 	go n.snapshotOnGrowth(growth, storedAtStart, orDefault(cfg.TrailingBytes, growth.threshold), rc.TrailingLogs)
 	grownBytes, grownEntries := growth.sinceSnapshot()
 	logger.Info("raft node started", "addr", n.addr, "fsm_applied_index", fsm.applied.load(),
-		"log_entries_after_snapshot", grownEntries, "log_bytes_after_snapshot", grownBytes)
+		"log_entries_after_snapshot", grownEntries, "log_bytes_after_snapshot", grownBytes,
+		"configuration_scan_skipped", scanSkipped)
 	return n, nil
 }
 
