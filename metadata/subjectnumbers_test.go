@@ -130,19 +130,15 @@ func TestSubjectNumbersAtAdd(t *testing.T) {
 // numbers (the layout is kept whatever the stamp).
 func TestSubjectNumbersLevelGate(t *testing.T) {
 	h := withAccount(t)
-	stamp := func(cmd *metadatapb.Command, level uint32) *metadatapb.Command {
-		cmd.FeatureLevel = &level
-		return cmd
-	}
-	h.ok(stamp(cmdCreateMailbox(alice, "Old"), FeatureThreadKeys))
+	h.ok(stamped(cmdCreateMailbox(alice, "Old"), FeatureThreadKeys))
 	old := h.mustMailbox(alice, "Old").GetId()
 	h.ok(cmdCreateMailbox(alice, "New"))
 	fresh := h.mustMailbox(alice, "New").GetId()
 	subjects := []string{"b", "a", "b", "", "c"}
-	h.ok(stamp(cmdAppendSubjects(alice, old, subjects[:3]...), FeatureThreadKeys))
+	h.ok(stamped(cmdAppendSubjects(alice, old, subjects[:3]...), FeatureThreadKeys))
 	h.ok(cmdAppendSubjects(alice, old, subjects[3:]...)) // level 5, the mailbox not complete
 	h.ok(cmdAppendSubjects(alice, fresh, subjects[:3]...))
-	h.ok(stamp(cmdAppendSubjects(alice, fresh, subjects[3:]...), FeatureThreadKeys))
+	h.ok(stamped(cmdAppendSubjects(alice, fresh, subjects[3:]...), FeatureThreadKeys))
 	if rec := h.mustMailboxRecord(old); rec.GetSubjectsComplete() || rec.GetLastSubjectNumber() != 0 {
 		t.Fatalf("mailbox created at level 4: %v", rec)
 	}
@@ -170,4 +166,10 @@ func TestSubjectNumbersLevelGate(t *testing.T) {
 	if !bytes.Equal(h.restored().digest(), h.digest()) {
 		t.Fatal("a restored replica's store differs")
 	}
+}
+
+// stamped sets cmd's feature level, as a leader of a group at that level does.
+func stamped(cmd *metadatapb.Command, level uint32) *metadatapb.Command {
+	cmd.FeatureLevel = &level
+	return cmd
 }

@@ -47,18 +47,14 @@ func subjectRecordNumbers(recs []byte) string {
 // original's.
 func TestSubjectRecordsLevelGateAndFill(t *testing.T) {
 	h := withAccount(t)
-	stamp := func(cmd *metadatapb.Command, level uint32) *metadatapb.Command {
-		cmd.FeatureLevel = &level
-		return cmd
-	}
-	h.ok(stamp(cmdCreateMailbox(alice, "Old"), FeatureSubjectNumbers))
+	h.ok(stamped(cmdCreateMailbox(alice, "Old"), FeatureSubjectNumbers))
 	old := h.mustMailbox(alice, "Old").GetId()
 	h.ok(cmdCreateMailbox(alice, "New"))
 	fresh := h.mustMailbox(alice, "New").GetId()
 	long := strings.Repeat("l", maxNumberedSubject+1)
 	subjects := []string{"b", "a", long, "", "b", "c", "a"}
 	for _, mb := range []uint64{old, fresh} {
-		h.ok(stamp(cmdAppendSubjects(alice, mb, subjects[:3]...), FeatureSubjectNumbers))
+		h.ok(stamped(cmdAppendSubjects(alice, mb, subjects[:3]...), FeatureSubjectNumbers))
 		h.ok(cmdAppendSubjects(alice, mb, subjects[3:]...))
 		h.wantSortColumn()
 	}
