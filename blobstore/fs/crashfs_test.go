@@ -360,9 +360,9 @@ func TestPowerLossKeepsAcknowledged(t *testing.T) {
 				t.Fatalf("round %d: acknowledged deletion of %s undone by the power loss: Stat gave %v", round, key, err)
 			}
 		}
+		s.Close() // first: an open store reclaims segments in the background
 		n, size := segmentBytes(t, root)
 		t.Logf("round %d: %d bodies acknowledged, %d deletions, %d segments of %d bytes", round, len(wantLive), len(wantDeleted), n, size)
-		s.Close()
 		mu.Lock()
 		live, deleted = wantLive, wantDeleted
 		mu.Unlock()
