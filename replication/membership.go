@@ -66,7 +66,7 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 		return n.routeError("transfer leadership", raft.ErrNotLeader)
 	}
 	if id == "" {
-		return n.leadershipTransfer(ctx, n.raft.LeadershipTransfer())
+		return n.transfer(ctx, "", n.handOver)
 	}
 	if id == n.id {
 		return nil
@@ -82,37 +82,58 @@ func (n *Node) TransferLeadership(ctx context.Context, id string) error {
 		if s.Suffrage != raft.Voter {
 			return fmt.Errorf("transfer leadership to %s: %w", id, ErrNotVoter)
 		}
-		return n.transferTo(ctx, s)
+		return n.transfer(ctx, s.ID, func() raft.Future { return n.raft.LeadershipTransferToServer(s.ID, s.Address) })
 	}
 	return fmt.Errorf("transfer leadership to %s: %w", id, ErrNotMember)
 }
 
-// transferTo hands leadership to voter s. raft gives the target one election timeout to
-// catch up and win; a voter that was just cut off (or is installing a snapshot) can need
-// longer, and the transfer then fails with raft's (unexported) "leadership transfer
-// timeout" error and leaves this node leader. It is tried again until the caller's
-// deadline, the target nearer each time; a target that won just after raft gave up on it
-// is a success.
-func (n *Node) transferTo(ctx context.Context, s raft.Server) error {
-	for {
-		err := n.leadershipTransfer(ctx, n.raft.LeadershipTransferToServer(s.ID, s.Address))
-		if err == nil || !strings.Contains(err.Error(), "leadership transfer timeout") {
-			return err
-		}
-		if !n.IsLeader() {
-			wctx, cancel := context.WithTimeout(ctx, time.Second)
-			werr := n.WaitLeader(wctx)
-			cancel()
-			if leader, _ := n.Leader(); werr == nil && leader == string(s.ID) {
-				return nil
+// transfer asks raft for leadership transfers (ask) to target, or to any other voter when
+// target is empty, until one is done or ctx ends. raft gives the target one election
+// timeout to catch up and win; a voter that was just cut off (or is installing a snapshot),
+// or one on a loaded machine, can need longer, and the transfer then fails (raft's
+// unexported "leadership transfer timeout") and leaves this node leader, or the target
+// wins just after raft gave up on it. So after a failure transfer waits up to leaderWait
+// for the target (any other node when target is empty) to lead, which is a success, and
+// after a timeout asks again while this node still leads, the target nearer each time.
+func (n *Node) transfer(ctx context.Context, target raft.ServerID, ask func() raft.Future) error {
+	for attempt := 1; ; attempt++ {
+		err := n.leadershipTransfer(ctx, ask())
+		if err == nil || n.ledElsewhereWithin(ctx, target, n.leaderWait) {
+			if attempt > 1 {
+				n.logger.Info("leadership transferred after a retry", "to", target, "attempts", attempt)
 			}
-			return err
+			return nil
 		}
-		n.logger.Info("leadership transfer timed out; retrying", "to", s.ID)
+		if !strings.Contains(err.Error(), "leadership transfer timeout") || !n.IsLeader() {
+			return err // refused, or stepped down with no acceptable leader in sight
+		}
+		n.logger.Warn("leadership transfer timed out; asking again", "to", target, "attempt", attempt)
 		select {
 		case <-ctx.Done():
 			return err
 		case <-time.After(transferRetryPause):
+		}
+	}
+}
+
+// ledElsewhereWithin reports whether target (any node but this one when target is empty)
+// leads the group within d, polling raft's view of the leader.
+func (n *Node) ledElsewhereWithin(ctx context.Context, target raft.ServerID, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		_, id := n.raft.LeaderWithID()
+		if id != "" && string(id) != n.id && (target == "" || id == target) && !n.IsLeader() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-n.ctx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }

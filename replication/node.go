@@ -752,52 +752,25 @@ func (n *Node) Close() error {
 // HandOverLeadership makes a leader with other voters hand leadership to one of them, and
 // returns once it has or the transfer failed; elsewhere it does nothing. Close does it
 // first; a node that has more to do between losing leadership and stopping (withdraw its
-// registration while its gRPC port still redirects callers) calls it before.
-//
-// Raft gives a transfer one election timeout. On a loaded machine the chosen follower can
-// win just after that (the transfer reports a timeout, then this node steps down), or not
-// at all; so after a failure HandOverLeadership waits up to leaderWait for another node to
-// lead, and asks again, handOverAttempts times in all, while this node still leads.
+// registration while its gRPC port still redirects callers) calls it before. It is
+// TransferLeadership to any voter (which asks again after a transfer that timed out),
+// bounded to about handOverAttempts rounds of a transfer (an election timeout) and a wait
+// for the new leader (leaderWait, more than twice the election timeout).
 func (n *Node) HandOverLeadership() error {
 	if !n.IsLeader() || !n.hasOtherVoters() {
 		return nil
 	}
-	var err error
-	for attempt := 1; attempt <= handOverAttempts; attempt++ {
-		err = n.handOver().Error()
-		if err == nil || n.ledElsewhereWithin(n.leaderWait) {
-			n.logger.Info("handed over raft leadership", "attempt", attempt)
-			return nil
-		}
-		if !n.IsLeader() {
-			break // stepped down with no leader in sight: nothing left to hand over
-		}
-		n.logger.Warn("raft leadership transfer failed, asking again", "attempt", attempt, "err", err)
+	ctx, cancel := context.WithTimeout(n.ctx, handOverAttempts*3*n.leaderWait/2)
+	defer cancel()
+	if err := n.TransferLeadership(ctx, ""); err != nil {
+		return fmt.Errorf("hand over raft leadership: %w", err)
 	}
-	return fmt.Errorf("hand over raft leadership: %w", err)
+	n.logger.Info("handed over raft leadership")
+	return nil
 }
 
-// handOverAttempts is how many leadership transfers HandOverLeadership asks for.
+// handOverAttempts bounds HandOverLeadership: about how many transfers it may ask for.
 const handOverAttempts = 3
-
-// ledElsewhereWithin reports whether another node leads the group within d, polling raft's
-// view of the leader.
-func (n *Node) ledElsewhereWithin(d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if _, id := n.raft.LeaderWithID(); id != "" && string(id) != n.id && !n.IsLeader() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		select {
-		case <-n.ctx.Done():
-			return false
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
 
 func (n *Node) close() error {
 	if err := n.HandOverLeadership(); err != nil {
