@@ -27,6 +27,13 @@ func prepareSortMailbox(t *testing.T, srv *embedded.Server, seed uint64) *rawCon
 // chosen by legacy.
 func prepareSortMailboxWith(t *testing.T, srv *embedded.Server, seed uint64, legacy func(i int) bool) *rawConn {
 	appendSortCorpus(t, srv, "INBOX", sortCorpus(700, seed), legacy)
+	return churnSortMailbox(t, srv)
+}
+
+// churnSortMailbox logs in, selects INBOX and expunges messages 5 to 40, 77 and 300 and
+// moves 400 to 450 to a new mailbox Moved (38 and 51 of the corpus's 700 UIDs), so that the
+// column and its projections have holes; it returns the session, INBOX selected.
+func churnSortMailbox(t *testing.T, srv *embedded.Server) *rawConn {
 	rc := loginRaw(t, srv)
 	rc.ok("CREATE Moved")
 	rc.ok("SELECT INBOX")

@@ -49,13 +49,7 @@ func TestSortSubjectRecordsMatchStrings(t *testing.T) {
 		}
 		prepare := func(srv *embedded.Server) *rawConn {
 			appendSortCorpusKeys(t, srv, "INBOX", sortCorpus(700, 41), keys)
-			rc := loginRaw(t, srv)
-			rc.ok("CREATE Moved")
-			rc.ok("SELECT INBOX")
-			rc.ok("UID STORE 5:40,77,300 +FLAGS (\\Deleted)")
-			rc.ok("EXPUNGE")
-			rc.ok("UID MOVE 400:450 Moved")
-			return rc
+			return churnSortMailbox(t, srv)
 		}
 		answers := func(srv *embedded.Server, rc *rawConn) []string {
 			var out []string
