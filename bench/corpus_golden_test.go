@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -69,6 +70,46 @@ func TestCorpusMessageInReusesNothingVisible(t *testing.T) {
 		got := c.messageIn(&buf, 1<<32|5, i)
 		if want := c.Message(1<<32|5, i); string(got) != string(want) {
 			t.Fatalf("message %d differs when generated in a reused buffer", i)
+		}
+	}
+}
+
+// TestSkipPCG: skipping n steps leaves the generator where n draws would.
+func TestSkipPCG(t *testing.T) {
+	for _, n := range []uint64{0, 1, 2, 3, 7, 8, 1000, 8191, 123457} {
+		drawn, skipped := rand.NewPCG(11, 22), rand.NewPCG(11, 22)
+		for range n {
+			drawn.Uint64()
+		}
+		skipPCG(skipped, n)
+		if a, b := drawn.Uint64(), skipped.Uint64(); a != b {
+			t.Errorf("after %d steps: skipped generator draws %x, want %x", n, b, a)
+		}
+	}
+}
+
+// TestRandomBytesKeepsAPrefix: the bytes kept are the first of the n that would be drawn,
+// and the generator ends where drawing all n leaves it.
+func TestRandomBytesKeepsAPrefix(t *testing.T) {
+	for _, n := range []int{0, 5, 8, 13, 64, 1001} {
+		for _, keep := range []int{0, 1, 7, 8, 9, 12, 13, 64, 1000, 1001} {
+			if keep > n {
+				continue
+			}
+			fullSrc, cutSrc := rand.NewPCG(3, 4), rand.NewPCG(3, 4)
+			full := randomBytes(rand.New(fullSrc), fullSrc, n, n)
+			cut := randomBytes(rand.New(cutSrc), cutSrc, n, keep)
+			if string(cut) != string(full[:keep]) {
+				t.Errorf("n %d keep %d: bytes differ from the first %d of all", n, keep, keep)
+			}
+			if a, b := fullSrc.Uint64(), cutSrc.Uint64(); a != b {
+				t.Errorf("n %d keep %d: next draw %x, want %x", n, keep, b, a)
+			}
+			for i := n / 8 * 8; i < n; i++ {
+				if full[i] != 0 {
+					t.Errorf("n %d: byte %d of the last partial word is %d, want 0", n, i, full[i])
+				}
+			}
 		}
 	}
 }
