@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"mime/quotedprintable"
+	"slices"
 	"strings"
 	"time"
 )
@@ -177,9 +178,10 @@ func (c Corpus) Message(stream uint64, index int) []byte {
 // messageBuffer holds the memory one message is generated in, for the next message of a
 // client that is done with the last one.
 type messageBuffer struct {
-	body  bytes.Buffer // the header from Date on, then the body
-	trace bytes.Buffer // Return-Path and Received
-	msg   []byte
+	body        bytes.Buffer // the header from Date on, then the body
+	trace       bytes.Buffer // Return-Path and Received
+	attachments [2][]byte
+	msg         []byte
 }
 
 // messageIn is Message in buf's memory: the message is valid until buf's next use.
@@ -242,13 +244,14 @@ func (c Corpus) build(buf *messageBuffer, stream uint64, index int, reserve int)
 		// only the bytes kept are generated, the generator skipping past the rest.
 		count := 1 + r.IntN(2)
 		share := (hi-b.Len()-reserve)/count - attachmentOverhead
-		for range count {
+		for i := range count {
 			n := lognormal(r, 48<<10, 1.3)
 			keep := max(n, 0)
 			if encodedLen(keep) > share {
 				keep = min(keep, max(0, share*3/4*76/78-3))
 			}
-			a := randomBytes(r, src, n, keep)
+			a := randomBytes(buf.attachments[i][:0], r, src, n, keep)
+			buf.attachments[i] = a
 			attachments = append(attachments, a)
 			attached += encodedLen(len(a)) + attachmentOverhead
 		}
@@ -329,25 +332,28 @@ func lognormal(r *rand.Rand, median int, sigma float64) int {
 	return int(float64(median) * math.Exp(sigma*r.NormFloat64()))
 }
 
-// randomBytes returns the first keep (<= max(n, 0)) of n random bytes: one draw of r for
-// each whole 8 bytes of the n, little-endian, the last n%8 bytes zero. r draws from src,
-// which is then skipped past the draws of the bytes not kept, so that r's next draw is
-// the one after all n (a message cut to MaxSize costs only what it keeps).
-func randomBytes(r *rand.Rand, src *rand.PCG, n, keep int) []byte {
-	b := make([]byte, keep)
+// randomBytes appends to dst the first keep (<= max(n, 0)) of n random bytes: one draw of
+// r for each whole 8 bytes of the n, little-endian, the last n%8 bytes zero. r draws from
+// src, which is then skipped past the draws of the bytes not kept, so that r's next draw
+// is the one after all n (a message cut to MaxSize costs only what it keeps).
+func randomBytes(dst []byte, r *rand.Rand, src *rand.PCG, n, keep int) []byte {
+	dst = slices.Grow(dst, keep)
+	b := dst[len(dst) : len(dst)+keep]
 	words := max(n, 0) / 8
 	drawn := keep / 8
 	for i := range drawn {
 		binary.LittleEndian.PutUint64(b[8*i:], r.Uint64())
 	}
-	if rest := keep % 8; rest > 0 && drawn < words {
-		var last [8]byte
-		binary.LittleEndian.PutUint64(last[:], r.Uint64())
-		copy(b[8*drawn:], last[:rest])
-		drawn++
+	var last [8]byte // zero: the bytes after n's last whole word
+	if rest := keep % 8; rest > 0 {
+		if drawn < words {
+			binary.LittleEndian.PutUint64(last[:], r.Uint64())
+			drawn++
+		}
+		copy(b[keep-rest:], last[:rest])
 	}
 	skipPCG(src, uint64(words-drawn))
-	return b
+	return dst[:len(dst)+keep]
 }
 
 // skipPCG advances p by n steps, as n calls of p.Uint64 would, in O(log n): p's state is

@@ -97,8 +97,17 @@ func TestRandomBytesKeepsAPrefix(t *testing.T) {
 				continue
 			}
 			fullSrc, cutSrc := rand.NewPCG(3, 4), rand.NewPCG(3, 4)
-			full := randomBytes(rand.New(fullSrc), fullSrc, n, n)
-			cut := randomBytes(rand.New(cutSrc), cutSrc, n, keep)
+			full := randomBytes(nil, rand.New(fullSrc), fullSrc, n, n)
+			// into memory that held other bytes, after a prefix that stays
+			dirty := append([]byte("prefix"), make([]byte, 2000)...)
+			for i := range dirty {
+				dirty[i] ^= 0xa5
+			}
+			cut := randomBytes(dirty[:6], rand.New(cutSrc), cutSrc, n, keep)
+			if string(cut[:6]) != string(dirty[:6]) {
+				t.Fatalf("n %d keep %d: the prefix changed", n, keep)
+			}
+			cut = cut[6:]
 			if string(cut) != string(full[:keep]) {
 				t.Errorf("n %d keep %d: bytes differ from the first %d of all", n, keep, keep)
 			}
