@@ -3,11 +3,14 @@ package bench
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"math/rand/v2"
 	"mime"
 	"mime/quotedprintable"
+	"slices"
 	"strings"
 	"time"
 )
@@ -93,7 +96,12 @@ func (c Corpus) sizes() (lo, hi int) {
 
 // rng returns the generator of one part (0 head, 1 body) of message index of stream.
 func (c Corpus) rng(stream uint64, index int, part uint64) *rand.Rand {
-	return rand.New(rand.NewPCG(c.Seed^(stream*0x9e3779b97f4a7c15), uint64(index)<<1|part))
+	return rand.New(c.source(stream, index, part))
+}
+
+// source is rng's PCG, which build skips ahead past attachment bytes it does not keep.
+func (c Corpus) source(stream uint64, index int, part uint64) *rand.PCG {
+	return rand.NewPCG(c.Seed^(stream*0x9e3779b97f4a7c15), uint64(index)<<1|part)
 }
 
 // head is what a message shows of itself to its replies.
@@ -164,10 +172,24 @@ func (c Corpus) Flags(stream uint64, index int) []string {
 
 // Message returns message index of stream (a user, or a load-generator client).
 func (c Corpus) Message(stream uint64, index int) []byte {
+	return c.messageIn(&messageBuffer{}, stream, index)
+}
+
+// messageBuffer holds the memory one message is generated in, for the next message of a
+// client that is done with the last one.
+type messageBuffer struct {
+	body        bytes.Buffer // the header from Date on, then the body
+	trace       bytes.Buffer // Return-Path and Received
+	attachments [2][]byte
+	msg         []byte
+}
+
+// messageIn is Message in buf's memory: the message is valid until buf's next use.
+func (c Corpus) messageIn(buf *messageBuffer, stream uint64, index int) []byte {
 	_, hi := c.sizes()
 	reserve := 4096
 	for {
-		msg := c.build(stream, index, reserve)
+		msg := c.build(buf, stream, index, reserve)
 		if len(msg) <= hi || reserve > hi {
 			return msg
 		}
@@ -175,33 +197,37 @@ func (c Corpus) Message(stream uint64, index int) []byte {
 	}
 }
 
-// build generates the message, leaving reserve bytes of MaxSize for all but attachments.
-func (c Corpus) build(stream uint64, index int, reserve int) []byte {
+// build generates the message in buf, leaving reserve bytes of MaxSize for all but
+// attachments.
+func (c Corpus) build(buf *messageBuffer, stream uint64, index int, reserve int) []byte {
 	h := c.head(stream, index)
 	root, refs := c.thread(stream, index, h)
-	r := c.rng(stream, index, 1)
+	src := c.source(stream, index, 1)
+	r := rand.New(src)
 	lo, hi := c.sizes()
 
-	var b bytes.Buffer // the header from Date on, then the body
+	b := &buf.body
+	b.Reset()
+	b.Grow(2048)
 	from := people[r.IntN(len(people))]
 	to := people[r.IntN(len(people))]
 	date := baseDate.Add(time.Duration(index)*17*time.Minute + time.Duration(r.IntN(600))*time.Second)
-	fmt.Fprintf(&b, "Date: %s\r\n", date.Format(time.RFC1123Z))
-	fmt.Fprintf(&b, "From: %s\r\n", renderAddress(from, root.style))
-	fmt.Fprintf(&b, "To: %s\r\n", renderAddress(to, root.style))
+	fmt.Fprintf(b, "Date: %s\r\n", date.Format(time.RFC1123Z))
+	fmt.Fprintf(b, "From: %s\r\n", renderAddress(from, root.style))
+	fmt.Fprintf(b, "To: %s\r\n", renderAddress(to, root.style))
 	if r.IntN(4) == 0 {
 		cc := people[r.IntN(len(people))]
-		fmt.Fprintf(&b, "Cc: %s, %s\r\n", renderAddress(cc, root.style), renderAddress(people[(index+3)%len(people)], subjectASCII))
+		fmt.Fprintf(b, "Cc: %s, %s\r\n", renderAddress(cc, root.style), renderAddress(people[(index+3)%len(people)], subjectASCII))
 	}
 	subject := renderSubject(root)
 	if h.reply {
 		subject = "Re: " + subject
 	}
-	fmt.Fprintf(&b, "Subject: %s\r\n", subject)
-	fmt.Fprintf(&b, "Message-ID: <%s>\r\n", c.MessageID(stream, index))
+	fmt.Fprintf(b, "Subject: %s\r\n", subject)
+	fmt.Fprintf(b, "Message-ID: <%s>\r\n", c.MessageID(stream, index))
 	if len(refs) > 0 {
-		fmt.Fprintf(&b, "In-Reply-To: %s\r\n", refs[len(refs)-1])
-		fmt.Fprintf(&b, "References: %s\r\n", strings.Join(refs, "\r\n "))
+		fmt.Fprintf(b, "In-Reply-To: %s\r\n", refs[len(refs)-1])
+		fmt.Fprintf(b, "References: %s\r\n", strings.Join(refs, "\r\n "))
 	}
 	b.WriteString("MIME-Version: 1.0\r\n")
 
@@ -211,22 +237,27 @@ func (c Corpus) build(stream uint64, index int, reserve int) []byte {
 		target = lognormal(r, 8<<10, 0.8)
 	}
 	var attachments [][]byte
-	if kind == kindAttachment {
-		for n := 1 + r.IntN(2); n > 0; n-- {
-			attachments = append(attachments, randomBytes(r, lognormal(r, 48<<10, 1.3)))
-		}
-	}
-	// Shrink attachments to fit MaxSize with room for the header, a text part and the
-	// MIME framing.
 	attached := 0
-	for i := range attachments {
-		share := (hi-b.Len()-reserve)/len(attachments) - attachmentOverhead
-		if encodedLen(len(attachments[i])) > share {
-			attachments[i] = attachments[i][:max(0, share*3/4*76/78-3)]
+	if kind == kindAttachment {
+		// Each attachment draws its size and then that many random bytes, and is cut
+		// to fit MaxSize with room for the header, a text part and the MIME framing:
+		// only the bytes kept are generated, the generator skipping past the rest.
+		count := 1 + r.IntN(2)
+		share := (hi-b.Len()-reserve)/count - attachmentOverhead
+		for i := range count {
+			n := lognormal(r, 48<<10, 1.3)
+			keep := max(n, 0)
+			if encodedLen(keep) > share {
+				keep = min(keep, max(0, share*3/4*76/78-3))
+			}
+			a := randomBytes(buf.attachments[i][:0], r, src, n, keep)
+			buf.attachments[i] = a
+			attachments = append(attachments, a)
+			attached += encodedLen(len(a)) + attachmentOverhead
 		}
-		attached += encodedLen(len(attachments[i])) + attachmentOverhead
 	}
 	target = min(max(target+attached, lo), hi)
+	b.Grow(target + 2048) // the text parts overshoot their share by up to a line
 
 	boundary := fmt.Sprintf("=_bench_%x_%d", r.Uint32(), index)
 	first := ""
@@ -236,27 +267,28 @@ func (c Corpus) build(stream uint64, index int, reserve int) []byte {
 	switch kind {
 	case kindPlain:
 		textLen := max(target-b.Len()-120, 64)
-		writePlainPart(&b, r, textLen, false, first)
+		writePlainPart(b, r, textLen, false, first)
 	case kindAlternative:
-		fmt.Fprintf(&b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary)
+		fmt.Fprintf(b, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", boundary)
 		b.WriteString("This is a multi-part message in MIME format.\r\n")
 		textLen := max((target-b.Len()-400)/3, 64)
-		fmt.Fprintf(&b, "--%s\r\n", boundary)
-		writePlainPart(&b, r, textLen, true, first)
-		fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
-		writeHTMLPart(&b, r, textLen*2)
-		fmt.Fprintf(&b, "\r\n--%s--\r\n", boundary)
+		fmt.Fprintf(b, "--%s\r\n", boundary)
+		writePlainPart(b, r, textLen, true, first)
+		fmt.Fprintf(b, "\r\n--%s\r\n", boundary)
+		writeHTMLPart(b, r, textLen*2)
+		fmt.Fprintf(b, "\r\n--%s--\r\n", boundary)
 	case kindAttachment:
-		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", boundary)
-		fmt.Fprintf(&b, "--%s\r\n", boundary)
-		writePlainPart(&b, r, max(target-b.Len()-attached-200, 200), true, first)
+		fmt.Fprintf(b, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", boundary)
+		fmt.Fprintf(b, "--%s\r\n", boundary)
+		writePlainPart(b, r, max(target-b.Len()-attached-200, 200), true, first)
 		for i, a := range attachments {
-			fmt.Fprintf(&b, "\r\n--%s\r\n", boundary)
-			writeAttachment(&b, r, i, a)
+			fmt.Fprintf(b, "\r\n--%s\r\n", boundary)
+			writeAttachment(b, r, i, a)
 		}
-		fmt.Fprintf(&b, "\r\n--%s--\r\n", boundary)
+		fmt.Fprintf(b, "\r\n--%s--\r\n", boundary)
 	}
-	return withTrace(r, from, date, b.Bytes(), lo)
+	buf.msg = withTrace(buf.msg[:0], &buf.trace, r, from, date, b.Bytes(), lo)
+	return buf.msg
 }
 
 // attachmentOverhead is about what an attachment's headers and boundary take.
@@ -268,19 +300,19 @@ func encodedLen(n int) int {
 	return chars + (chars+75)/76*2
 }
 
-// withTrace prepends Return-Path and the Received chain a delivered message carries
-// (RFC 5321 4.4): two to four hops, more while the message is shorter than lo.
-func withTrace(r *rand.Rand, from person, date time.Time, rest []byte, lo int) []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "Return-Path: <%s>\r\n", from.addr)
+// withTrace appends to dst Return-Path and the Received chain a delivered message carries
+// (RFC 5321 4.4), written in b first: two to four hops, more while the message is shorter
+// than lo; then rest.
+func withTrace(dst []byte, b *bytes.Buffer, r *rand.Rand, from person, date time.Time, rest []byte, lo int) []byte {
+	b.Reset()
+	fmt.Fprintf(b, "Return-Path: <%s>\r\n", from.addr)
 	hops := 2 + r.IntN(3)
 	for hop := 0; hop < hops || b.Len()+len(rest) < lo; hop++ {
 		at := date.Add(time.Duration(hops-hop) * time.Second)
-		fmt.Fprintf(&b, "Received: from mx%d.example.net (mx%d.example.net [192.0.2.%d])\r\n\tby mail.bench.strata.test with ESMTPS id %08X\r\n\tfor <inbox@bench.strata.test>; %s\r\n",
+		fmt.Fprintf(b, "Received: from mx%d.example.net (mx%d.example.net [192.0.2.%d])\r\n\tby mail.bench.strata.test with ESMTPS id %08X\r\n\tfor <inbox@bench.strata.test>; %s\r\n",
 			hop+1, hop+1, 1+r.IntN(250), r.Uint32(), at.Format(time.RFC1123Z))
 	}
-	b.Write(rest)
-	return b.Bytes()
+	return append(append(dst, b.Bytes()...), rest...)
 }
 
 func pickKind(r *rand.Rand) int {
@@ -300,15 +332,76 @@ func lognormal(r *rand.Rand, median int, sigma float64) int {
 	return int(float64(median) * math.Exp(sigma*r.NormFloat64()))
 }
 
-func randomBytes(r *rand.Rand, n int) []byte {
-	b := make([]byte, n)
-	for i := 0; i+8 <= n; i += 8 {
-		v := r.Uint64()
-		for j := 0; j < 8; j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
+// randomBytes appends to dst the first keep (<= max(n, 0)) of n random bytes: one draw of
+// r for each whole 8 bytes of the n, little-endian, the last n%8 bytes zero. r draws from
+// src, which is then skipped past the draws of the bytes not kept, so that r's next draw
+// is the one after all n (a message cut to MaxSize costs only what it keeps).
+func randomBytes(dst []byte, r *rand.Rand, src *rand.PCG, n, keep int) []byte {
+	dst = slices.Grow(dst, keep)
+	b := dst[len(dst) : len(dst)+keep]
+	words := max(n, 0) / 8
+	drawn := keep / 8
+	for i := range drawn {
+		binary.LittleEndian.PutUint64(b[8*i:], r.Uint64())
 	}
-	return b
+	var last [8]byte // zero: the bytes after n's last whole word
+	if rest := keep % 8; rest > 0 {
+		if drawn < words {
+			binary.LittleEndian.PutUint64(last[:], r.Uint64())
+			drawn++
+		}
+		copy(b[keep-rest:], last[:rest])
+	}
+	skipPCG(src, uint64(words-drawn))
+	return dst[:len(dst)+keep]
+}
+
+// skipPCG advances p by n steps, as n calls of p.Uint64 would, in O(log n): p's state is
+// a 128-bit linear congruential generator, state*mul + inc mod 2^128 (math/rand/v2's
+// pcg.go), and n steps of it are one affine map, composed by squaring (F. Brown, "Random
+// Number Generation with Arbitrary Strides", 1994).
+func skipPCG(p *rand.PCG, n uint64) {
+	if n == 0 {
+		return
+	}
+	const (
+		mulHi = 2549297995355413924
+		mulLo = 4865540595714422341
+		incHi = 6364136223846793005
+		incLo = 1442695040888963407
+	)
+	var buf [20]byte
+	enc, _ := p.AppendBinary(buf[:0])
+	state := u128{binary.BigEndian.Uint64(enc[4:]), binary.BigEndian.Uint64(enc[12:])}
+	accMul, accAdd := u128{0, 1}, u128{}
+	curMul, curAdd := u128{mulHi, mulLo}, u128{incHi, incLo}
+	for ; n > 0; n >>= 1 {
+		if n&1 == 1 {
+			accMul = accMul.mul(curMul)
+			accAdd = accAdd.mul(curMul).add(curAdd)
+		}
+		curAdd = curMul.add(u128{0, 1}).mul(curAdd)
+		curMul = curMul.mul(curMul)
+	}
+	state = accMul.mul(state).add(accAdd)
+	enc = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(enc[:4], state.hi), state.lo)
+	if err := p.UnmarshalBinary(enc); err != nil {
+		panic(err) // the encoding AppendBinary gave, with a new state: cannot fail
+	}
+}
+
+// u128 is an unsigned 128-bit integer; mul and add wrap mod 2^128.
+type u128 struct{ hi, lo uint64 }
+
+func (a u128) mul(b u128) u128 {
+	hi, lo := bits.Mul64(a.lo, b.lo)
+	return u128{hi + a.hi*b.lo + a.lo*b.hi, lo}
+}
+
+func (a u128) add(b u128) u128 {
+	lo, carry := bits.Add64(a.lo, b.lo, 0)
+	hi, _ := bits.Add64(a.hi, b.hi, carry)
+	return u128{hi, lo}
 }
 
 func renderAddress(p person, style int) string {
@@ -362,20 +455,21 @@ func isASCII(s string) bool {
 	return true
 }
 
-// sentence returns a line of text of about n bytes ending in CRLF, some of it UTF-8.
-func sentence(r *rand.Rand, n int, utf8 bool) string {
-	var b strings.Builder
-	for b.Len() < n {
-		if b.Len() > 0 {
-			b.WriteByte(' ')
+// appendSentence appends to dst a line of text of at least n bytes (without its end),
+// words separated by spaces, some of them UTF-8.
+func appendSentence(dst []byte, r *rand.Rand, n int, utf8 bool) []byte {
+	start := len(dst)
+	for len(dst)-start < n {
+		if len(dst) > start {
+			dst = append(dst, ' ')
 		}
 		if utf8 && r.IntN(8) == 0 {
-			b.WriteString(utf8Words[r.IntN(len(utf8Words))])
+			dst = append(dst, utf8Words[r.IntN(len(utf8Words))]...)
 		} else {
-			b.WriteString(words[r.IntN(len(words))])
+			dst = append(dst, words[r.IntN(len(words))]...)
 		}
 	}
-	return b.String()
+	return dst
 }
 
 // writePlainPart writes a text/plain part of about n bytes, starting with the line first
@@ -389,8 +483,10 @@ func writePlainPart(b *bytes.Buffer, r *rand.Rand, n int, inMultipart bool, firs
 		if first != "" {
 			fmt.Fprintf(w, "%s\r\n", first)
 		}
+		var line []byte // one Write per line, as the encoder was always given them
 		for start := b.Len(); b.Len()-start < n; {
-			fmt.Fprintf(w, "%s.\r\n", sentence(r, 40+r.IntN(80), true))
+			line = append(appendSentence(line[:0], r, 40+r.IntN(80), true), ".\r\n"...)
+			w.Write(line)
 		}
 		w.Close()
 		b.WriteString("\r\n")
@@ -401,7 +497,7 @@ func writePlainPart(b *bytes.Buffer, r *rand.Rand, n int, inMultipart bool, firs
 		b.WriteString(first + "\r\n")
 	}
 	for start := b.Len(); b.Len()-start < n; {
-		b.WriteString(sentence(r, 30+r.IntN(40), true))
+		b.Write(appendSentence(b.AvailableBuffer(), r, 30+r.IntN(40), true))
 		b.WriteString("\r\n")
 		if r.IntN(6) == 0 {
 			b.WriteString("\r\n")
@@ -414,8 +510,11 @@ func writeHTMLPart(b *bytes.Buffer, r *rand.Rand, n int) {
 	w := quotedprintable.NewWriter(b)
 	start := b.Len()
 	fmt.Fprint(w, "<!DOCTYPE html>\r\n<html><head><meta charset=\"utf-8\"></head><body>\r\n")
+	const open = `<p style="font-family: Arial, sans-serif; margin: 0 0 1em 0">`
+	var line []byte // one Write per paragraph, as the encoder was always given them
 	for b.Len()-start < n {
-		fmt.Fprintf(w, "<p style=\"font-family: Arial, sans-serif; margin: 0 0 1em 0\">%s.</p>\r\n", sentence(r, 60+r.IntN(120), true))
+		line = append(appendSentence(append(line[:0], open...), r, 60+r.IntN(120), true), ".</p>\r\n"...)
+		w.Write(line)
 	}
 	fmt.Fprint(w, "</body></html>\r\n")
 	w.Close()
@@ -439,14 +538,16 @@ func writeAttachment(b *bytes.Buffer, r *rand.Rand, i int, data []byte) {
 	}
 	fmt.Fprintf(b, "Content-Type: %s; name=\"%s\"\r\n", t.mediaType, mime.QEncoding.Encode("UTF-8", name))
 	fmt.Fprintf(b, "Content-Disposition: %s\r\nContent-Transfer-Encoding: base64\r\n\r\n", disposition)
-	enc := base64.StdEncoding.EncodeToString(data)
-	for len(enc) > 76 {
-		b.WriteString(enc[:76])
+	// Lines of 76 characters (RFC 2045 6.8), the last shorter or empty: 57 bytes each,
+	// encoded straight into b.
+	b.Grow(encodedLen(len(data)) + 2)
+	for i := 0; ; i += 57 {
+		b.Write(base64.StdEncoding.AppendEncode(b.AvailableBuffer(), data[i:min(i+57, len(data))]))
 		b.WriteString("\r\n")
-		enc = enc[76:]
+		if i+57 >= len(data) {
+			return
+		}
 	}
-	b.WriteString(enc)
-	b.WriteString("\r\n")
 }
 
 func percentEncode(s string) string {

@@ -212,7 +212,10 @@ type worker struct {
 	s         *Session
 	appended  []uint32
 	appendSeq int
-	sessions  int // sessions of the cycle scenario completed without error
+	// message is the memory of the message being appended, reused by the next APPEND
+	// (the bytes are in the connection's buffer or sent once appendMessage returns).
+	message  messageBuffer
+	sessions int // sessions of the cycle scenario completed without error
 	// sched hands out the scheduled starts of an open-loop run; nil in a closed loop.
 	sched *schedule
 	// due is the scheduled start of the operation slot being run, until its first
@@ -377,7 +380,7 @@ func (w *worker) selectMailbox() (int, error) {
 }
 
 func (w *worker) append() (int, error) {
-	msg := w.cfg.Corpus.Message(1<<32|uint64(w.id), w.appendSeq)
+	msg := w.cfg.Corpus.messageIn(&w.message, 1<<32|uint64(w.id), w.appendSeq)
 	w.appendSeq++
 	uid, err := appendMessage(w.s, w.cfg.Mailbox, msg)
 	if err != nil {

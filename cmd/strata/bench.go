@@ -60,6 +60,7 @@ Fill mailboxes first with 'strata bench populate'; create the users with 'strata
 	f.String("arrivals", bench.ArrivalsPoisson, "open loop: spacing of the scheduled starts, poisson or uniform")
 	f.Bool("login-first", false, "log every client in before the clock starts, so that the run times its commands without the logins")
 	f.Int("server-pid", 0, "PID of the server on this machine: its process tree's CPU time per operation is reported (server_cpu_us_per_op)")
+	f.String("cpu-profile", "", "write a CPU profile of the load generator itself to this file (go tool pprof reads it)")
 
 	cmd.AddCommand(newBenchCycleCommand(), newBenchPopulateCommand(), newBenchUsersCommand(), newBenchBigMailboxCommand(), newBenchResyncCommand(),
 		newBenchIdleCommand(), newBenchLMTPCommand(), newBenchCompareCommand(), newBenchMaildirCommand())
@@ -166,6 +167,13 @@ func runBenchMixed(cmd *cobra.Command, _ []string) error {
 	cfg.Arrivals, _ = f.GetString("arrivals")
 	cfg.LoginFirst, _ = f.GetBool("login-first")
 	cfg.ServerPID, _ = f.GetInt("server-pid")
+	if path, _ := f.GetString("cpu-profile"); path != "" {
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	ctx, cancel := interruptible(cmd)
 	defer cancel()
 	rep, err := bench.Run(ctx, cfg)
