@@ -76,14 +76,16 @@ func NewMessage(tenant string, spool *blobstore.Spool, date time.Time, flags []s
 	if err != nil {
 		return nil, fmt.Errorf("parse message: %w", err)
 	}
-	structure.SortKeys = message.SortKeys(structure) // RFC 5256 SORT and THREAD
+	var thread *metadatapb.ThreadKeys
+	// RFC 5256 SORT and THREAD; RFC 8474 5.2 THREADID.
+	structure.SortKeys, thread = message.Keys(structure)
 	return &metadatapb.NewMessage{
 		BlobKey:          blobstore.Key(tenant, spool.Sum()),
 		Size:             uint64(spool.Size()),
 		InternalDateUnix: date.Unix(),
 		Flags:            flags,
 		Structure:        structure,
-		Thread:           message.ThreadKeys(structure), // RFC 8474 5.2 THREADID
+		Thread:           thread,
 	}, nil
 }
 

@@ -61,6 +61,55 @@ func Fields(header []byte) []HeaderField {
 	return fields
 }
 
+// fieldValue returns the Value of the first field of header named name (ASCII, compared
+// without case), as the first such field of Fields(header) would: without splitting the
+// other fields.
+func fieldValue(header []byte, name string) (string, bool) {
+	var value []byte
+	found := false
+	for line := range headerLines(header) {
+		if line[0] == ' ' || line[0] == '\t' {
+			if found {
+				value = value[:len(value)+len(line)] // the lines follow each other in header
+			}
+			continue
+		}
+		if found {
+			break
+		}
+		colon := bytes.IndexByte(line, ':')
+		fieldName := bytes.TrimRight(line[:max(colon, 0)], " \t")
+		if colon > 0 && asciiEqualFold(fieldName, name) && isFieldName(fieldName) {
+			value, found = line[colon+1:], true
+		}
+	}
+	if !found {
+		return "", false
+	}
+	return HeaderField{value: value}.Value(), true
+}
+
+// asciiEqualFold says whether b and the ASCII string s are equal but for the case of
+// letters.
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range len(b) {
+		x, y := b[i], s[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
 // headerLines yields the lines of header, each with its line break, up to the blank line
 // that ends it.
 func headerLines(header []byte) iter.Seq[[]byte] {
