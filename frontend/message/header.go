@@ -61,9 +61,9 @@ func Fields(header []byte) []HeaderField {
 	return fields
 }
 
-// fieldValue returns the Value of the first field of header named name (ASCII, compared
-// without case), as the first such field of Fields(header) would: without splitting the
-// other fields.
+// fieldValue returns the Value of the first field of header named name (compared without
+// case, as the callers of Fields compare), as the first such field of Fields(header) would:
+// without splitting the other fields.
 func fieldValue(header []byte, name string) (string, bool) {
 	var value []byte
 	found := false
@@ -79,7 +79,7 @@ func fieldValue(header []byte, name string) (string, bool) {
 		}
 		colon := bytes.IndexByte(line, ':')
 		fieldName := bytes.TrimRight(line[:max(colon, 0)], " \t")
-		if colon > 0 && asciiEqualFold(fieldName, name) && isFieldName(fieldName) {
+		if colon > 0 && bytes.EqualFold(fieldName, []byte(name)) && isFieldName(fieldName) {
 			value, found = line[colon+1:], true
 		}
 	}
@@ -87,27 +87,6 @@ func fieldValue(header []byte, name string) (string, bool) {
 		return "", false
 	}
 	return HeaderField{value: value}.Value(), true
-}
-
-// asciiEqualFold says whether b and the ASCII string s are equal but for the case of
-// letters.
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range len(b) {
-		x, y := b[i], s[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // headerLines yields the lines of header, each with its line break, up to the blank line
