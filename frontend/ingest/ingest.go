@@ -40,9 +40,12 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/strata-mail/strata/blobstore"
 	"github.com/strata-mail/strata/frontend/message"
+	"github.com/strata-mail/strata/internal/inproc"
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
@@ -73,14 +76,16 @@ func NewMessage(tenant string, spool *blobstore.Spool, date time.Time, flags []s
 	if err != nil {
 		return nil, fmt.Errorf("parse message: %w", err)
 	}
-	structure.SortKeys = message.SortKeys(structure) // RFC 5256 SORT and THREAD
+	var thread *metadatapb.ThreadKeys
+	// RFC 5256 SORT and THREAD; RFC 8474 5.2 THREADID.
+	structure.SortKeys, thread = message.Keys(structure)
 	return &metadatapb.NewMessage{
 		BlobKey:          blobstore.Key(tenant, spool.Sum()),
 		Size:             uint64(spool.Size()),
 		InternalDateUnix: date.Unix(),
 		Flags:            flags,
 		Structure:        structure,
-		Thread:           message.ThreadKeys(structure), // RFC 8474 5.2 THREADID
+		Thread:           thread,
 	}, nil
 }
 
@@ -278,12 +283,27 @@ func (s *Stored) appendBy(ctx context.Context, req *metadatapb.AppendRequest, re
 			req.RequestId = requestID
 		}
 		req.BlobEpoch = epoch
-		return s.c.Metadata.Append(ctx, req)
+		// Each send hands the metadata service a request of its own, which nothing here
+		// touches after (inproc.HandOver: in the embedded server the service then takes
+		// it uncopied); req stays the caller's, whose messages the service only reads.
+		return s.c.Metadata.Append(ctx, attempt(req), inproc.HandOver())
 	})
 	if err == nil && s.c.Recent != nil {
 		s.c.Recent.KeepAppended(req.GetAccount(), req.GetMailboxId(), resp, req.GetMessages())
 	}
 	return resp, err
+}
+
+// attempt is a message of req's type with req's fields, for one send that hands it over
+// (inproc.HandOver): the fields that hold messages or lists share req's, which the
+// receiver does not change.
+func attempt[M proto.Message](req M) M {
+	out := req.ProtoReflect().New()
+	req.ProtoReflect().Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		out.Set(fd, v)
+		return true
+	})
+	return out.Interface().(M)
 }
 
 // sendFunc makes one append call with the blob epoch; a requestID other than "" replaces

@@ -46,6 +46,9 @@ func FuzzParse(f *testing.F) {
 		}
 		walkSections(t, s, s.Body, nil, int64(len(msg)))
 		keys := ThreadKeys(s)
+		if both, thread := Keys(s); !proto.Equal(both, sortKeys) || !proto.Equal(thread, keys) {
+			t.Fatalf("Keys = %v, %v; want %v, %v", both, thread, sortKeys, keys)
+		}
 		if len(keys.References) > maxThreadReferences || len(keys.MessageId) > maxMessageIDBytes || len(keys.BaseSubject) > maxBaseSubjectBytes {
 			t.Fatalf("thread keys beyond their bounds: %v", keys)
 		}

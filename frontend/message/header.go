@@ -61,6 +61,34 @@ func Fields(header []byte) []HeaderField {
 	return fields
 }
 
+// fieldValue returns the Value of the first field of header named name (compared without
+// case, as the callers of Fields compare), as the first such field of Fields(header) would:
+// without splitting the other fields.
+func fieldValue(header []byte, name string) (string, bool) {
+	var value []byte
+	found := false
+	for line := range headerLines(header) {
+		if line[0] == ' ' || line[0] == '\t' {
+			if found {
+				value = value[:len(value)+len(line)] // the lines follow each other in header
+			}
+			continue
+		}
+		if found {
+			break
+		}
+		colon := bytes.IndexByte(line, ':')
+		fieldName := bytes.TrimRight(line[:max(colon, 0)], " \t")
+		if colon > 0 && bytes.EqualFold(fieldName, []byte(name)) && isFieldName(fieldName) {
+			value, found = line[colon+1:], true
+		}
+	}
+	if !found {
+		return "", false
+	}
+	return HeaderField{value: value}.Value(), true
+}
+
 // headerLines yields the lines of header, each with its line break, up to the blank line
 // that ends it.
 func headerLines(header []byte) iter.Seq[[]byte] {

@@ -18,6 +18,50 @@ const (
 // It reads only the envelope and the top-level header (References), so it derives the keys
 // of a message stored before they were kept as well as those of a new one.
 func SortKeys(s *metadatapb.MessageStructure) *metadatapb.SortKeys {
+	return sortKeys(s, readKeySources(s))
+}
+
+// Keys returns SortKeys(s) and ThreadKeys(s), from one reading of what both take from
+// the header and the envelope (the References field, the Message-ID, the base subject):
+// what every new message needs (frontend/ingest).
+func Keys(s *metadatapb.MessageStructure) (*metadatapb.SortKeys, *metadatapb.ThreadKeys) {
+	src := readKeySources(s)
+	return sortKeys(s, src), threadKeys(s, src)
+}
+
+// keySources is what the sort and the thread keys of a message both derive from.
+type keySources struct {
+	// references are the ids of the References field (RFC 5322 3.6.4), root first;
+	// none when the message has no such field.
+	references []string
+	// messageID is the first id of the Message-ID field, "" when it has none.
+	messageID string
+	// base is the RFC 5256 2.1 base subject of the decoded subject, reply whether
+	// extracting it removed a reply or forward marker.
+	base  string
+	reply bool
+}
+
+func readKeySources(s *metadatapb.MessageStructure) keySources {
+	env := s.GetEnvelope()
+	var src keySources
+	if v, found := fieldValue(s.GetHeader(), "References"); found {
+		src.references = messageIDs(v)
+	}
+	if ids := messageIDs(env.GetMessageId()); len(ids) > 0 {
+		src.messageID = ids[0]
+	}
+	// RFC 5256 2.1 (1): encoded-words are decoded before the base subject is extracted.
+	subject := env.GetSubject()
+	if decoded, err := subjectDecoder.DecodeHeader(subject); err == nil {
+		// An encoded-word in UTF-8 is not checked by the decoder; protobuf strings must be.
+		subject = strings.ToValidUTF8(decoded, "\uFFFD")
+	}
+	src.base, src.reply = baseSubject(subject)
+	return src
+}
+
+func sortKeys(s *metadatapb.MessageStructure, src keySources) *metadatapb.SortKeys {
 	env := s.GetEnvelope()
 	keys := &metadatapb.SortKeys{}
 	// RFC 5256 2.2: the sent date is the Date field's, adjusted to UTC; one that is missing
@@ -28,22 +72,14 @@ func SortKeys(s *metadatapb.MessageStructure) *metadatapb.SortKeys {
 			keys.SentUnix = &u
 		}
 	}
-	// RFC 5256 2.1 (1): encoded-words are decoded before the base subject is extracted.
-	subject := env.GetSubject()
-	if decoded, err := subjectDecoder.DecodeHeader(subject); err == nil {
-		subject = strings.ToValidUTF8(decoded, "\uFFFD")
-	}
-	base, reply := baseSubject(subject)
-	keys.Subject, keys.Reply = sortForm(base), reply
+	keys.Subject, keys.Reply = sortForm(src.base), src.reply
 	keys.From = sortForm(firstMailbox(env.GetFrom()))
 	keys.To = sortForm(firstMailbox(env.GetTo()))
 	keys.Cc = sortForm(firstMailbox(env.GetCc()))
 	keys.DisplayFrom = sortForm(displayName(env.GetFrom()))
 	keys.DisplayTo = sortForm(displayName(env.GetTo()))
-	if ids := messageIDs(env.GetMessageId()); len(ids) > 0 {
-		keys.MessageId = ids[0]
-	}
-	keys.References = threadReferences(s)
+	keys.MessageId = src.messageID
+	keys.References = threadReferences(s, src.references)
 	return keys
 }
 
@@ -91,23 +127,18 @@ func decodeSortWords(v string) string {
 }
 
 // threadReferences returns the ids a message refers to for THREAD=REFERENCES (RFC 5256 4,
-// step 1.A): those of its References field, root first, or when it has none, the first id of
-// In-Reply-To. Beyond maxSortReferences the root and the nearest ones are kept.
-func threadReferences(s *metadatapb.MessageStructure) []string {
-	var refs []string
-	for _, f := range Fields(s.GetHeader()) {
-		if strings.EqualFold(f.Name, "References") {
-			refs = messageIDs(f.Value())
-			break
-		}
-	}
+// step 1.A): those of its References field (references, root first), or when it has none,
+// the first id of In-Reply-To. Beyond maxSortReferences the root and the nearest ones are
+// kept, in a slice of their own (references is the thread keys' too).
+func threadReferences(s *metadatapb.MessageStructure, references []string) []string {
+	refs := references
 	if len(refs) == 0 {
 		if ids := messageIDs(s.GetEnvelope().GetInReplyTo()); len(ids) > 0 {
 			refs = ids[:1]
 		}
 	}
 	if len(refs) > maxSortReferences {
-		refs = append(refs[:1], refs[len(refs)-maxSortReferences+1:]...)
+		refs = append(append(make([]string, 0, maxSortReferences), refs[0]), refs[len(refs)-maxSortReferences+1:]...)
 	}
 	return refs
 }

@@ -1,8 +1,11 @@
 package message
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/strata-mail/strata/proto/metadatapb"
 )
@@ -61,11 +64,62 @@ func TestSortKeys(t *testing.T) {
 		t.Errorf("references from In-Reply-To = %q", k.GetReferences())
 	}
 	var refs strings.Builder
-	for i := range 100 {
+	for i := range 70 {
 		refs.WriteString(" <r" + strings.Repeat("x", i%3) + string(rune('a'+i%26)) + "@" + string(rune('0'+i%10)) + "x" + ">")
 	}
 	k = parse("References:" + refs.String())
 	if n := len(k.GetReferences()); n != maxSortReferences {
 		t.Errorf("%d references kept, want %d", n, maxSortReferences)
+	}
+}
+
+// TestKeys: the sort and thread keys read together (Keys, what ingest uses) are those
+// read apart, also for a message with more references than either keeps and for a
+// References field folded over lines (FuzzParse compares them on every input too).
+func TestKeys(t *testing.T) {
+	var many strings.Builder
+	for i := range 70 {
+		fmt.Fprintf(&many, " <r%d@example.org>\r\n", i)
+	}
+	for _, msg := range []string{
+		"Subject: Re: plans\r\nMessage-ID: <m@example.org>\r\nIn-Reply-To: <p@example.org>\r\nReferences:" + many.String() + "\r\nbody\r\n",
+		"Subject: [Fwd: x]\r\nreferences: <a@b>\r\n <c@d>\r\nReferences: <e@f>\r\n\r\n",
+		"Subject: hi\r\nIn-Reply-To: <p@example.org> <q@example.org>\r\n\r\n",
+		"From: a@b\r\n\r\n",
+	} {
+		s, err := Parse(strings.NewReader(msg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sortKeys, threadKeys := Keys(s)
+		if want := SortKeys(s); !proto.Equal(sortKeys, want) {
+			t.Errorf("%q: Keys' sort keys %v, want %v", msg[:20], sortKeys, want)
+		}
+		if want := ThreadKeys(s); !proto.Equal(threadKeys, want) {
+			t.Errorf("%q: Keys' thread keys %v, want %v", msg[:20], threadKeys, want)
+		}
+	}
+}
+
+// TestFieldValue: fieldValue finds what the first field of that name in Fields holds.
+func TestFieldValue(t *testing.T) {
+	for _, header := range []string{
+		"References: <a@b>\r\n\r\n",
+		"REFERENCES : <a@b>\r\n\t<c@d>\r\nReferences: <e@f>\r\n\r\n",
+		" <x@y>\r\nbad line\r\n <z@w>\r\nReferences:<a@b>\r\n folded\r\nX: y\r\n\r\n",
+		"X-References: <a@b>\r\nReferencesX: <c@d>\r\n\r\n",
+		"References: <a@b>", // no line break at the end
+		"Subject: s\r\n\r\nReferences: <in the body>\r\n",
+	} {
+		wantValue, wantFound := "", false
+		for _, f := range Fields([]byte(header)) {
+			if strings.EqualFold(f.Name, "References") {
+				wantValue, wantFound = f.Value(), true
+				break
+			}
+		}
+		if v, found := fieldValue([]byte(header), "References"); v != wantValue || found != wantFound {
+			t.Errorf("fieldValue(%q) = %q, %v; want %q, %v", header, v, found, wantValue, wantFound)
+		}
 	}
 }

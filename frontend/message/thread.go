@@ -30,19 +30,13 @@ var subjectDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
 // brackets, without the brackets and white space; an id longer than the metadata service
 // indexes is left out. A header cut at MaxHeaderBytes keeps only the fields before the cut.
 func ThreadKeys(s *metadatapb.MessageStructure) *metadatapb.ThreadKeys {
-	keys := &metadatapb.ThreadKeys{}
-	env := s.GetEnvelope()
-	if ids := messageIDs(env.GetMessageId()); len(ids) > 0 {
-		keys.MessageId = ids[0]
-	}
-	var references []string
-	for _, f := range Fields(s.GetHeader()) {
-		if strings.EqualFold(f.Name, "References") {
-			references = messageIDs(f.Value())
-			break
-		}
-	}
-	ordered := messageIDs(env.GetInReplyTo())
+	return threadKeys(s, readKeySources(s))
+}
+
+func threadKeys(s *metadatapb.MessageStructure, src keySources) *metadatapb.ThreadKeys {
+	keys := &metadatapb.ThreadKeys{MessageId: src.messageID}
+	references := src.references
+	ordered := messageIDs(s.GetEnvelope().GetInReplyTo())
 	for i := len(references) - 1; i >= 0; i-- {
 		ordered = append(ordered, references[i])
 	}
@@ -59,14 +53,8 @@ func ThreadKeys(s *metadatapb.MessageStructure) *metadatapb.ThreadKeys {
 			}
 		}
 	}
-	subject := env.GetSubject()
-	if decoded, err := subjectDecoder.DecodeHeader(subject); err == nil {
-		// An encoded-word in UTF-8 is not checked by the decoder; protobuf strings must be.
-		subject = strings.ToValidUTF8(decoded, "\uFFFD")
-	}
-	base, reply := baseSubject(subject)
-	keys.BaseSubject = truncateUTF8(strings.ToLower(base), maxBaseSubjectBytes)
-	keys.Reply = reply
+	keys.BaseSubject = truncateUTF8(strings.ToLower(src.base), maxBaseSubjectBytes)
+	keys.Reply = src.reply
 	return keys
 }
 

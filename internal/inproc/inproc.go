@@ -17,6 +17,11 @@
 //     refuse is refused as it was: a string field that is not valid UTF-8, or a
 //     required field not set, fails the call (Internal), as the encoding did; a message
 //     holding a float -0.0 that a copy would lose takes the wire's way.
+//   - But for a unary call with the HandOver option (handover.go): its request is the
+//     caller's to give up, built for that one call and never touched again; the handler
+//     gets its fields as they are, neither checked nor copied, and the caller's message
+//     is emptied, so that a caller that used it again would send nothing. Every other
+//     call, and every answer, is copied as above.
 //   - Unlike a network server, a Conn has no message size limit (grpc's 4 MiB default
 //     for what a server receives): its callers are the process's own frontends, whose
 //     requests are bounded where they are built. A receiver of another message type than
@@ -117,7 +122,7 @@ func toStatus(ctx context.Context, err error) error {
 }
 
 // Invoke runs a unary call (grpc.ClientConnInterface).
-func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, _ ...grpc.CallOption) error {
+func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
 	m, found := c.unary[method]
 	if !found {
 		return status.Errorf(codes.Unimplemented, "inproc: unknown method %s", method)
@@ -129,13 +134,19 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, _ ...
 	if err != nil {
 		return err
 	}
-	reqWire, err := checkSendable(req)
-	if err != nil {
-		return err
+	var dec func(m any) error
+	if handsOver(opts) {
+		dec = takeOver(req)
+	} else {
+		reqWire, err := checkSendable(req)
+		if err != nil {
+			return err
+		}
+		// The handler's copy of the request is made when it asks for it, while the
+		// caller waits: one copy, as its decoding was.
+		dec = func(m any) error { return copyInto(m, req, reqWire) }
 	}
-	// The handler's copy of the request is made when it asks for it, while the caller
-	// waits: one copy, as its decoding was.
-	resp, err := m.handler(m.impl, serverContext(ctx), func(m any) error { return copyInto(m, req, reqWire) }, nil)
+	resp, err := m.handler(m.impl, serverContext(ctx), dec, nil)
 	if err != nil {
 		return toStatus(ctx, err)
 	}
