@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/hashicorp/raft"
 	"google.golang.org/protobuf/proto"
 
@@ -188,7 +189,7 @@ func columnAnswers(t *testing.T, want, got *FSM) string {
 	if len(boxes) < 4 {
 		t.Fatalf("%d mailboxes", len(boxes))
 	}
-	const all = 1 << 30
+	const all = sortColumnChunkBytes // as ReadSortColumn reads, each time
 	reads := map[string]func(v *view, mailbox uint64) ([]byte, error){
 		"sort column": func(v *view, mailbox uint64) ([]byte, error) {
 			recs, _, _, err := v.sortColumnRecords(mailbox, 0, all, false)
@@ -321,4 +322,51 @@ func TestColumnMergeOperandsRead(t *testing.T) {
 	}
 	check("compacted", wantUIDs)
 	h.wantSortColumn()
+}
+
+// TestConcatMergerMatchesDefault: the FSM store's merger gives what Pebble's default one
+// gives (its name, so that either build opens the other's store), for operands handed
+// newest first (reads, compactions) and oldest first, of sizes from 0 to 3,000 bytes.
+func TestConcatMergerMatchesDefault(t *testing.T) {
+	if concatMerger.Name != pebble.DefaultMerger.Name {
+		t.Fatalf("merger named %q, the default %q", concatMerger.Name, pebble.DefaultMerger.Name)
+	}
+	rng := rand.New(rand.NewPCG(3, 27))
+	for round := range 500 {
+		operands := make([][]byte, 1+rng.IntN(200))
+		for i := range operands {
+			operands[i] = make([]byte, rng.IntN([]int{1, 20, 200, 3000}[rng.IntN(4)]))
+			for j := range operands[i] {
+				operands[i][j] = byte(rng.Uint32())
+			}
+		}
+		older := rng.IntN(2) == 0
+		results := make([][]byte, 2)
+		for k, merger := range []*pebble.Merger{pebble.DefaultMerger, concatMerger} {
+			first := operands[0]
+			if older {
+				first = operands[len(operands)-1]
+			}
+			m, err := merger.Merge(nil, bytes.Clone(first))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i < len(operands); i++ {
+				if older {
+					err = m.MergeOlder(bytes.Clone(operands[len(operands)-1-i]))
+				} else {
+					err = m.MergeNewer(bytes.Clone(operands[i]))
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if results[k], _, err = m.Finish(true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(results[0], results[1]) {
+			t.Fatalf("round %d (%d operands, older %v): %d bytes, the default %d, not the same", round, len(operands), older, len(results[1]), len(results[0]))
+		}
+	}
 }

@@ -17,55 +17,47 @@ import (
 // first (MergeOlder), and the default prepends each to what it holds in a new buffer:
 // O(n²) bytes copied and n allocations for n operands, and a chunk that one mailbox's
 // appends reach once per Raft batch gathers about a hundred operands in a memtable
-// before a flush folds them. This one copies each operand once into a buffer and joins
-// them in order in Finish.
+// before a flush folds them. This one writes the operands into one buffer from its end
+// towards its start (MergeOlder) or from its start on (MergeNewer), doubling it when
+// full, and Finish returns the bytes written.
 var concatMerger = &pebble.Merger{
 	Name: pebble.DefaultMerger.Name,
 	Merge: func(_, value []byte) (pebble.ValueMerger, error) {
-		m := &concatValueMerger{}
-		m.add(value)
+		room := max(4*len(value), 1024)
+		m := &concatValueMerger{buf: make([]byte, room+len(value)), start: room}
+		copy(m.buf[room:], value)
 		return m, nil
 	},
 }
 
-// concatValueMerger holds the operands of one key in buf, in the order received, and
-// their ends; older tells in which order they came (Pebble keeps to one for a merge).
+// concatValueMerger holds the operands of one key joined, oldest first, in
+// buf[start:].
 type concatValueMerger struct {
 	buf   []byte
-	ends  []int
-	older bool
-}
-
-func (m *concatValueMerger) add(value []byte) {
-	m.buf = append(m.buf, value...)
-	m.ends = append(m.ends, len(m.buf))
+	start int
 }
 
 // MergeNewer appends value, newer than all so far.
 func (m *concatValueMerger) MergeNewer(value []byte) error {
-	m.add(value)
+	m.buf = append(m.buf, value...)
 	return nil
 }
 
-// MergeOlder takes value, older than all so far, to go before them.
+// MergeOlder puts value, older than all so far, before them.
 func (m *concatValueMerger) MergeOlder(value []byte) error {
-	m.older = true
-	m.add(value)
+	if m.start < len(value) {
+		held := len(m.buf) - m.start
+		room := max(held, len(value)) * 2
+		buf := make([]byte, room+held)
+		copy(buf[room:], m.buf[m.start:])
+		m.buf, m.start = buf, room
+	}
+	m.start -= len(value)
+	copy(m.buf[m.start:], value)
 	return nil
 }
 
 // Finish returns the operands joined, oldest first.
 func (m *concatValueMerger) Finish(bool) ([]byte, io.Closer, error) {
-	if !m.older {
-		return m.buf, nil, nil
-	}
-	out := make([]byte, 0, len(m.buf))
-	for i := len(m.ends) - 1; i >= 0; i-- {
-		start := 0
-		if i > 0 {
-			start = m.ends[i-1]
-		}
-		out = append(out, m.buf[start:m.ends[i]]...)
-	}
-	return out, nil, nil
+	return m.buf[m.start:], nil, nil
 }
