@@ -27,16 +27,9 @@ import (
 // made (the store with them took under 3/4 of the WAL bytes, with all the log's other
 // writes).
 func TestColumnMergesMatchRewrites(t *testing.T) {
-	h := withAccount(t)
+	h := withAAndOld(t)
 	h.ok(cmdAccount("bob@example.org"))
 	l2 := uint32(FeatureSortDates)
-	for _, name := range []string{"A", "Old"} {
-		cmd := cmdCreateMailbox(alice, name)
-		if name == "Old" {
-			cmd.FeatureLevel = &l2
-		}
-		h.ok(cmd)
-	}
 	rng := rand.New(rand.NewPCG(27, 14))
 	names := []string{"INBOX", "A", "Old", "bob"}
 	id := func(name string) uint64 {

@@ -23,7 +23,7 @@ import (
 var concatMerger = &pebble.Merger{
 	Name: pebble.DefaultMerger.Name,
 	Merge: func(_, value []byte) (pebble.ValueMerger, error) {
-		room := max(4*len(value), 1024)
+		const room = 512 // for a few older operands before the buffer doubles
 		m := &concatValueMerger{buf: make([]byte, room+len(value)), start: room}
 		copy(m.buf[room:], value)
 		return m, nil
