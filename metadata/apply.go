@@ -141,6 +141,11 @@ type mailboxState struct {
 	// (privateseen.go).
 	readers       []string
 	readersLoaded bool
+	// firstNewUID is the first UID the command gave a message it added (addMessage), 0
+	// before any: every UID from it on is new in the mailbox (UIDNEXT only grows), so the
+	// column records of those UIDs come after every record its chunks hold
+	// (writeColumns).
+	firstNewUID uint32
 }
 
 func (m *mailboxState) box() *metadatapb.Mailbox { return m.rec.Mailbox }

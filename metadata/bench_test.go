@@ -353,3 +353,54 @@ func BenchmarkFSMStoreCompaction(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "appends/s")
 }
+
+// BenchmarkFirstSortReadAfterAppends reads, as the first SORT and THREAD of a mailbox
+// do (ReadSortColumn: the column's records, its dates and thread-keys projections), an
+// INBOX of 1,000 messages appended one per Raft batch: in the memtable (memtable) or
+// flushed (flushed). With the appends written as merge operands (columnbatch.go), each
+// chunk in the memtable is up to 128 operands, which every read joins
+// (concatmerger.go), and a flush folds them into one; before, one value either way.
+//
+//	go test ./metadata -run '^$' -bench FirstSortReadAfterAppends -benchtime 200x -benchmem
+func BenchmarkFirstSortReadAfterAppends(b *testing.B) {
+	for _, flushed := range []bool{false, true} {
+		name := "memtable"
+		if flushed {
+			name = "flushed"
+		}
+		b.Run(name, func(b *testing.B) {
+			h := withAccount(b)
+			inbox := h.mustMailbox(alice, "INBOX").GetId()
+			for i := range 1000 {
+				h.ok(cmdAppendKeys(alice, inbox, true, fmt.Sprintf("blob-%d", i)))
+			}
+			if flushed {
+				if err := h.f.gen.db.Flush(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			const all = sortColumnChunkBytes // as ReadSortColumn reads, each time
+			var read int
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				v := h.f.view()
+				recs, _, _, err := v.sortColumnRecords(inbox, 0, all, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				dates, _, _, err := v.sortDateRecords(inbox, 0, all)
+				if err != nil {
+					b.Fatal(err)
+				}
+				threads, _, _, err := v.threadKeysRecords(inbox, 0, all, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				v.close()
+				read = len(recs) + len(dates) + len(threads)
+			}
+			b.ReportMetric(float64(read), "bytes-read")
+		})
+	}
+}

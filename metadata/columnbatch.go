@@ -25,6 +25,26 @@ import "slices"
 // records (dates, subjects) not in ascending order, is edited at once, command by command, as before. The pending
 // edits are written without a trace in the undo log: a command that reads a chunk
 // (and so writes it) and then fails leaves the chunk as the earlier commands made it.
+//
+// Appends as merge operands (issue 14). Most edits only add records above every record
+// the chunk holds: the entries of messages that the command gave new UIDs (APPEND, COPY,
+// MOVE, import, delivery), at or above the mailbox's UIDNEXT of before the command, which
+// no record of the mailbox reaches (a record is written only for a message the mailbox
+// holds or held, and UIDNEXT only grows). Such an edit (cmdCtx.writeColumns: no removes,
+// its first UID at or above the first UID the command allocated in the mailbox) needs
+// neither the chunk's value nor a rewrite of it: editChunk does not read the chunk, and
+// writeChunk writes the records as a Pebble merge operand (Batch.Merge). The FSM's store
+// has the default merger (pebbleOptions), which concatenates a key's operands after its
+// value, so every read of the key (Get, iterators, snapshots, Persist, compactions, and a
+// build before this one, which has the same merger) finds exactly the bytes that the
+// read, the edit and the Set gave: a chunk's records are concatenated in UID order, with
+// no header or count, and editColumnChunk or editFixedChunk of records all above the
+// chunk's appends them after it. The logical state is the same, so no feature level. (A
+// stored chunk that does not take apart, left by a bug, is the one exception: the edit
+// would have cut it at its first broken record, the merge keeps it and appends after it;
+// the readers stop at the broken record in both.) A later edit of the batch that is not
+// such an append writes the merge first and then reads the chunk as before; an edit that
+// is folds into the pending merge. FSM.rewriteAppends turns the merges off (tests compare).
 
 // pendingChunk is the fold of the edits of one chunk that the batch's commands made and
 // the batch has not written yet: records to add (a record of a UID replaces the chunk's)
@@ -37,6 +57,9 @@ type pendingChunk struct {
 	adds    []byte   // records, UIDs strictly ascending; the pending chunk's own
 	removes []uint32 // UIDs, ascending and distinct
 	last    uint32   // the UID of the last record of adds
+	// merge: the edit only adds records above every record of the chunk as stored (its
+	// value was not read) and goes into the batch as a merge operand (writeChunk).
+	merge bool
 }
 
 // isColumnChunk reports whether key is a chunk of a column (whose writes a batch folds).
@@ -52,12 +75,33 @@ func isColumnChunk(key []byte) bool {
 // strictly ascending UID order, whole records of width bytes for a chunk of fixed-width
 // records, width 0 for the column's format) and removes (ascending), as editColumnChunk
 // or editFixedChunk would, or not at all when the chunk is absent and nothing is added.
-// The edit is folded into the batch's pending edit of the chunk unless the chunk as the
-// batch holds it, or a fixed-width edit, is not in UID order (ordered); then the pending
-// edit is written and this one applied at once.
-func (t *txn) editChunk(key []byte, width int, adds []byte, removes []uint32) error {
+// above reports that every UID of adds is above every record of the chunk as stored
+// (cmdCtx.writeColumns): an edit with no removes is then an append, folded into a
+// pending merge without reading the chunk (see above). Any other edit is folded into the
+// batch's pending edit of the chunk unless the chunk as the batch holds it, or a
+// fixed-width edit, is not in UID order (ordered); then the pending edit is written and
+// this one applied at once.
+func (t *txn) editChunk(key []byte, width int, adds []byte, removes []uint32, above bool) error {
+	appends := !t.rewriteAppends && above && len(removes) == 0 && (width == 0 || ordered(adds, width))
 	p := t.pending[string(key)]
+	if p != nil && p.merge && !appends && (len(adds) > 0 || len(removes) > 0) {
+		// Not an append: the merge goes in first, then the chunk is read as the batch
+		// holds it.
+		if err := t.writeChunk(key, p); err != nil {
+			return err
+		}
+		p = nil
+	}
 	if p == nil {
+		if appends {
+			if len(adds) == 0 {
+				return nil
+			}
+			p = t.newPending(key, width)
+			p.merge = true
+			p.fold(adds, nil)
+			return nil
+		}
 		base, found, err := t.get(key)
 		if err != nil {
 			return err
@@ -68,15 +112,7 @@ func (t *txn) editChunk(key []byte, width int, adds []byte, removes []uint32) er
 		if !ordered(base, width) || (width > 0 && !ordered(adds, width)) {
 			return t.editChunkNow(key, width, adds, removes)
 		}
-		if t.pending == nil {
-			t.pending = map[string]*pendingChunk{}
-		}
-		if len(t.pendingSlab) == cap(t.pendingSlab) {
-			t.pendingSlab = make([]pendingChunk, 0, 32)
-		}
-		t.pendingSlab = append(t.pendingSlab, pendingChunk{width: width})
-		p = &t.pendingSlab[len(t.pendingSlab)-1]
-		t.pending[string(key)] = p
+		p = t.newPending(key, width)
 	} else if width > 0 && !ordered(adds, width) {
 		if err := t.writeChunk(key, p); err != nil {
 			return err
@@ -85,6 +121,20 @@ func (t *txn) editChunk(key []byte, width int, adds []byte, removes []uint32) er
 	}
 	p.fold(adds, removes)
 	return nil
+}
+
+// newPending returns a new empty pending edit of the chunk at key, kept as the batch's.
+func (t *txn) newPending(key []byte, width int) *pendingChunk {
+	if t.pending == nil {
+		t.pending = map[string]*pendingChunk{}
+	}
+	if len(t.pendingSlab) == cap(t.pendingSlab) {
+		t.pendingSlab = make([]pendingChunk, 0, 32)
+	}
+	t.pendingSlab = append(t.pendingSlab, pendingChunk{width: width})
+	p := &t.pendingSlab[len(t.pendingSlab)-1]
+	t.pending[string(key)] = p
+	return p
 }
 
 // editChunkNow applies an edit to the chunk at key as the batch holds it, writing the
@@ -189,11 +239,15 @@ func ordered(recs []byte, width int) bool {
 }
 
 // writeChunk applies p to the chunk at key as the batch holds it and writes the result
-// (deletes the chunk when nothing is left), without recording it for a rollback: the
+// (deletes the chunk when nothing is left; a merge: p's records as a merge operand), without recording it for a rollback: the
 // edit belongs to commands that succeeded. The key's pending edit, if p was it, is gone.
 func (t *txn) writeChunk(key []byte, p *pendingChunk) error {
 	if t.pending[string(key)] == p {
 		delete(t.pending, string(key))
+	}
+	if p.merge {
+		t.merge(key, p.adds)
+		return nil
 	}
 	old, found, err := t.get(key)
 	if err != nil {

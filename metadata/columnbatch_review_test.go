@@ -162,15 +162,8 @@ func TestColumnBatchSplitsRandom(t *testing.T) {
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 14))
-			h := withAccount(t)
+			h := withAAndOld(t)
 			l2 := uint32(FeatureSortDates)
-			for _, name := range []string{"A", "Old"} {
-				cmd := cmdCreateMailbox(alice, name)
-				if name == "Old" {
-					cmd.FeatureLevel = &l2
-				}
-				h.ok(cmd)
-			}
 			setup := len(h.log)
 			names := []string{"INBOX", "A", "Old"}
 			id := func(name string) uint64 {
@@ -221,6 +214,22 @@ func TestColumnBatchSplitsRandom(t *testing.T) {
 			wantSameAcrossCuts(t, h, setup, 12, nil)
 		})
 	}
+}
+
+// withAAndOld is withAccount with alice's mailboxes A and Old, Old created by a command of
+// level 2, so that its newer layouts are filled later (numberfill.go).
+func withAAndOld(t *testing.T) *harness {
+	t.Helper()
+	h := withAccount(t)
+	l2 := uint32(FeatureSortDates)
+	for _, name := range []string{"A", "Old"} {
+		cmd := cmdCreateMailbox(alice, name)
+		if name == "Old" {
+			cmd.FeatureLevel = &l2
+		}
+		h.ok(cmd)
+	}
+	return h
 }
 
 // restoreSnapshot restores into dst a snapshot of src, taken between batches (dst may

@@ -218,11 +218,11 @@ func TestPendingChunkReads(t *testing.T) {
 	key := sortChunkKey(7, 0)
 	one, two := appendColumnRecord(nil, 1, []byte("one")), appendColumnRecord(nil, 2, []byte("two"))
 	for _, adds := range [][]byte{one, two} {
-		if err := tx.editChunk(key, 0, adds, nil); err != nil {
+		if err := tx.editChunk(key, 0, adds, nil, false); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := tx.editChunk(key, 0, nil, []uint32{1}); err != nil {
+	if err := tx.editChunk(key, 0, nil, []uint32{1}, false); err != nil {
 		t.Fatal(err)
 	}
 	if tx.pending[string(key)] == nil {
@@ -243,7 +243,7 @@ func TestPendingChunkReads(t *testing.T) {
 	if got := iterated(); !bytes.Equal(got, two) {
 		t.Fatalf("iterated %x, want %x", got, two)
 	}
-	if err := tx.editChunk(key, 0, one, nil); err != nil {
+	if err := tx.editChunk(key, 0, one, nil, false); err != nil {
 		t.Fatal(err)
 	}
 	tx.savepoint()
@@ -256,7 +256,7 @@ func TestPendingChunkReads(t *testing.T) {
 	if got := iterated(); !bytes.Equal(got, append(bytes.Clone(one), two...)) {
 		t.Fatalf("after a rollback iterated %x, want %x%x", got, one, two)
 	}
-	if err := tx.editChunk(key, 0, appendColumnRecord(nil, 3, []byte("three")), nil); err != nil {
+	if err := tx.editChunk(key, 0, appendColumnRecord(nil, 3, []byte("three")), nil, false); err != nil {
 		t.Fatal(err)
 	}
 	tx.deleteRange(mailboxPrefix(prefixSortChunk, 7), mailboxPrefixEnd(prefixSortChunk, 7))
@@ -276,10 +276,10 @@ func TestUnorderedChunkEditedAtOnce(t *testing.T) {
 	tx := newHarness(t).batchTxn()
 	key := listingChunkKey(7, 1)
 	tx.set(key, append(appendColumnRecord(nil, 200, []byte("x")), appendColumnRecord(nil, 150, []byte("old"))...))
-	if err := tx.editChunk(key, 0, nil, []uint32{150}); err != nil {
+	if err := tx.editChunk(key, 0, nil, []uint32{150}, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.editChunk(key, 0, appendColumnRecord(nil, 150, []byte("new")), nil); err != nil {
+	if err := tx.editChunk(key, 0, appendColumnRecord(nil, 150, []byte("new")), nil, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.writePending(nil, nil); err != nil {

@@ -19,7 +19,11 @@
 //     (batchcache_test.go compares one batch with one entry per batch). The column
 //     chunks a batch writes once for all its commands (columnbatch.go) are those that
 //     writing each command's edits gives (columnbatch_test.go cuts one log into batches
-//     six ways and compares every key).
+//     six ways and compares every key). An edit that only appends records of UIDs the
+//     command allocated goes in as a Pebble merge operand (columnbatch.go): the store's
+//     merger concatenates, so every read finds the bytes the rewrite would have written;
+//     the logical state is the same, with no feature level, and a previous build (same
+//     default merger) reads it (columnmerge_test.go compares with the merges off).
 //   - Atomicity. One Raft batch is one Pebble batch, which also stores the applied
 //     index. A command that fails is rolled back inside the batch (txn savepoints),
 //     so it leaves no trace; a storage failure panics rather than skip an entry.

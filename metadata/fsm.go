@@ -66,6 +66,10 @@ type FSM struct {
 	// from before Command.feature_level did, ignoring the stamp (featurelevel.go): the
 	// tests of a group with a replica not yet upgraded set it.
 	preStampBuild atomic.Uint32
+	// rewriteAppends, when set, makes the batches write the column chunks that commands
+	// only append to by a read, an edit and a set, as before the merges (columnbatch.go):
+	// the tests that compare the two set it.
+	rewriteAppends atomic.Bool
 }
 
 // generation is one open Pebble store. Readers hold a reference so that Restore can
@@ -222,6 +226,9 @@ func pebbleOptions(logger *slog.Logger) *pebble.Options {
 		MemTableSize:          16 << 20,
 		L0CompactionThreshold: 16,
 		L0StopWritesThreshold: 48,
+		// The default merger's name and results, at a cost linear in a key's operands
+		// (concatmerger.go): the column chunks' appends (columnbatch.go).
+		Merger: concatMerger,
 	}
 	for i := range opts.Levels {
 		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
@@ -332,6 +339,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	carried := g.carried
 	g.carried = nil
 	tx := newTxn(b, carried)
+	tx.rewriteAppends = f.rewriteAppends.Load()
 	defer tx.close()
 	var events []ChangeEvent
 	last := applied

@@ -128,6 +128,9 @@ func (c *cmdCtx) addMessage(ms *mailboxState, idx *metadatapb.MessageIndex, stru
 	box := ms.box()
 	uid := box.UidNext
 	box.UidNext++
+	if ms.firstNewUID == 0 {
+		ms.firstNewUID = uid
+	}
 	idx.Modseq = c.bump(ms)
 	idx.SavedUnix = c.now / int64(time.Second) // RFC 8514: saved into this mailbox now
 	// UIDs at or above UIDNEXT have never been used in this mailbox.

@@ -3,6 +3,7 @@ package metadata
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"slices"
 
 	"google.golang.org/grpc"
@@ -342,20 +343,30 @@ func (c *cmdCtx) destroyChunks(prefix byte, mailbox uint64) {
 // columns it touched, a sort-key chunk's with its chunks of the dates and subject
 // projections, to the
 // batch (txn.editChunk), in key order, once the command has succeeded: the batch writes
-// each chunk once (columnbatch.go).
+// each chunk once (columnbatch.go). An edit whose records are all of UIDs the command
+// allocated (at or above the first, mailboxState.firstNewUID) adds above every record
+// of the chunk, which holds none of a UID at or above the mailbox's UIDNEXT of before the
+// command: the batch may append them without reading the chunk.
 func (c *cmdCtx) writeColumns() error {
 	slices.SortFunc(c.columnEdits, func(a, b *columnEdit) int { return bytes.Compare(a.key, b.key) })
 	for _, e := range c.columnEdits {
 		slices.Sort(e.removes)
+		var firstNew uint32
+		if ms := c.mailboxes[binary.BigEndian.Uint64(e.key[1:9])]; ms != nil {
+			firstNew = ms.firstNewUID
+		}
+		above := func(first uint32) bool { return firstNew != 0 && first >= firstNew }
 		if e.datesKey != nil {
-			if err := c.tx.editChunk(e.datesKey, sortDateRecordLen, e.dateAdds, e.removes); err != nil {
+			if err := c.tx.editChunk(e.datesKey, sortDateRecordLen, e.dateAdds, e.removes, len(e.dateAdds) >= sortDateRecordLen && above(dateRecordUID(e.dateAdds))); err != nil {
 				return err
 			}
-			if err := c.tx.editChunk(e.subjectsKey, subjectRecordLen, e.subjectAdds, e.removes); err != nil {
+			if err := c.tx.editChunk(e.subjectsKey, subjectRecordLen, e.subjectAdds, e.removes, len(e.subjectAdds) >= subjectRecordLen && above(dateRecordUID(e.subjectAdds))); err != nil {
 				return err
 			}
 		}
-		if err := c.tx.editChunk(e.key, 0, e.sortedAdds(), e.removes); err != nil {
+		adds := e.sortedAdds()
+		first, _, _, ok := nextColumnRecord(adds)
+		if err := c.tx.editChunk(e.key, 0, adds, e.removes, ok && above(first)); err != nil {
 			return err
 		}
 	}

@@ -56,6 +56,9 @@ type txn struct {
 	pending map[string]*pendingChunk
 	// pendingSlab is where the pending chunks are allocated, a few dozen at a time.
 	pendingSlab []pendingChunk
+	// rewriteAppends writes the chunks that commands only append to as any other, read,
+	// edited and set, not as merge operands (FSM.rewriteAppends).
+	rewriteAppends bool
 }
 
 // probeOptions are the probe's: bloom filters on every level, L6 included (Pebble's
@@ -386,6 +389,17 @@ func (t *txn) del(key []byte) {
 	}
 	t.written(key, nil, false)
 	t.memo.track(key, nil, false)
+}
+
+// merge writes operand as a merge operand of key (columnbatch.go: records appended to a
+// column chunk), with no record for a rollback. The store's merger concatenates, so the
+// key's value becomes its value (none: empty) followed by operand; the cache forgets the
+// key, whose next read goes to the batch, which resolves the merge.
+func (t *txn) merge(key, operand []byte) {
+	if err := t.b.Merge(key, operand, nil); err != nil {
+		panic(fmt.Sprintf("metadata fsm: batch merge: %v", err))
+	}
+	delete(t.cache, string(key))
 }
 
 // dropRange removes every key in [start, end) with one range deletion in the batch: a
