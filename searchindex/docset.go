@@ -32,7 +32,8 @@ type Doc struct {
 
 	word      []byte // the word being read by AddChunk, with its scope byte first
 	wordScope Scope
-	folded    []byte // a header field's folded text (addField)
+	folded    []byte                 // a header field's folded text (addField)
+	content   mailtext.SegmentReader // decodes the body's parts (ExtractInto)
 }
 
 // seenWord is an interned word and the message (Doc.msg) it was last added for.

@@ -249,11 +249,17 @@ func SegmentContent(r io.Reader, seg Segment) io.Reader {
 	if errors.Is(err, ErrUnknownCTE) {
 		content = r // searched as stored
 	}
-	switch cs := strings.ToLower(seg.Charset); cs {
+	return convertCharset(content, seg.Charset)
+}
+
+// convertCharset returns a reader of content converted to UTF-8 from cs, if go-message
+// knows it.
+func convertCharset(content io.Reader, cs string) io.Reader {
+	switch cs = strings.ToLower(cs); cs {
 	case "", "utf-8", "us-ascii", "utf8":
 	default:
 		if converted, err := charset.Reader(cs, content); err == nil {
-			content = converted
+			return converted
 		}
 	}
 	return content
