@@ -6,8 +6,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"mime/quotedprintable"
+	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/strata-mail/strata/proto/metadatapb"
 )
 
 // qpPieces are the pieces of TestQPReaderMatchesStdlib's inputs: escapes good and bad,
@@ -79,6 +82,24 @@ func TestSegmentReaderReused(t *testing.T) {
 		got, err := io.ReadAll(r)
 		if err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("part %d: %q (error %v), want %q", i, got, err, want)
+		}
+	}
+}
+
+// TestHeaderScopeMatchesToLower: HeaderScope keeps apart the fields strings.ToLower names
+// subject, from, to, cc or bcc, and no other, whatever the case and the look-alikes.
+func TestHeaderScopeMatchesToLower(t *testing.T) {
+	byLower := map[string]metadatapb.SearchScope{"subject": metadatapb.SearchScope_SEARCH_SCOPE_SUBJECT,
+		"from": metadatapb.SearchScope_SEARCH_SCOPE_FROM, "to": metadatapb.SearchScope_SEARCH_SCOPE_TO,
+		"cc": metadatapb.SearchScope_SEARCH_SCOPE_CC, "bcc": metadatapb.SearchScope_SEARCH_SCOPE_BCC}
+	for _, name := range []string{"Subject", "SUBJECT", "subject", "sUbJeCt", "ſubject", "Subjec", "Subjects", "From", "FROM",
+		"from ", "To", "tO", "TO", "Cc", "CC", "cC", "Bcc", "BCC", "bCc", "Reply-To", "X-Cc", "", "\xff", "K", "İ", "Message-ID", "Date"} {
+		want, ok := byLower[strings.ToLower(name)]
+		if !ok {
+			want = metadatapb.SearchScope_SEARCH_SCOPE_OTHER
+		}
+		if got := HeaderScope(name); got != want {
+			t.Errorf("HeaderScope(%q) = %v, want %v", name, got, want)
 		}
 	}
 }
