@@ -1,6 +1,11 @@
 package searchindex
 
-import "github.com/strata-mail/strata/frontend/message/mailtext"
+import (
+	"encoding/binary"
+	"math/bits"
+
+	"github.com/strata-mail/strata/frontend/message/mailtext"
+)
 
 // MaxWord is the longest word (a maximal run of non-separator bytes of folded text) the
 // word dictionary keeps; a message with a longer word in a scope is listed as such, and
@@ -27,12 +32,17 @@ func Exact(needle string, s Scope) bool {
 type Doc struct {
 	words []string             // the message's distinct words: scope byte + word
 	seen  map[string]*seenWord // every word met since the doc was made (or seen last grew too large)
-	msg   uint32               // counts Resets: the message a seenWord was last added for
-	long  uint16               // 1<<scope for every scope with a word longer than MaxWord
+	// recent is a direct-mapped cache of seen in front of it, by a hash of the word: text
+	// repeats its common words, and most words are found here without a map lookup (a
+	// third of the extraction's CPU). Whatever the words, a miss costs one map lookup.
+	recent *[recentWords]*seenWord
+	msg    uint32 // counts Resets: the message a seenWord was last added for
+	long   uint16 // 1<<scope for every scope with a word longer than MaxWord
 
 	word      []byte // the word being read by AddChunk, with its scope byte first
 	wordScope Scope
-	folded    []byte // a header field's folded text (addField)
+	folded    []byte                 // a header field's folded text (addField)
+	content   mailtext.SegmentReader // decodes the body's parts (ExtractInto)
 }
 
 // seenWord is an interned word and the message (Doc.msg) it was last added for.
@@ -44,19 +54,29 @@ type seenWord struct {
 // maxSeen bounds the interned words a doc keeps from message to message.
 const maxSeen = 1 << 16
 
+// recentWords is the size of Doc.recent.
+const (
+	recentBits  = 12
+	recentWords = 1 << recentBits
+)
+
 // NewDoc returns an empty doc.
-func NewDoc() *Doc { return &Doc{seen: map[string]*seenWord{}, msg: 1} }
+func NewDoc() *Doc {
+	return &Doc{seen: map[string]*seenWord{}, recent: new([recentWords]*seenWord), msg: 1}
+}
 
 // Reset empties d.
 func (d *Doc) Reset() {
 	if len(d.seen) > maxSeen || cap(d.words) > maxSeen {
 		// Huge messages grew the interned words: do not keep them for the next one.
 		d.seen, d.words = map[string]*seenWord{}, nil
+		clear(d.recent[:]) // it holds no word seen does not
 	}
 	d.msg++
 	if d.msg == 0 {
 		// Wrapped around: a word last added 2^32 messages ago would look added already.
 		clear(d.seen)
+		clear(d.recent[:])
 		d.msg = 1
 	}
 	d.words = d.words[:0]
@@ -139,10 +159,15 @@ func (d *Doc) endWord() {
 	case len(d.word) > MaxWord+1:
 		d.long |= 1 << d.word[0]
 	default:
-		w := d.seen[string(d.word)]
-		if w == nil {
-			w = &seenWord{key: string(d.word)}
-			d.seen[w.key] = w
+		slot := &d.recent[recentSlot(d.word)]
+		w := *slot
+		if w == nil || w.key != string(d.word) {
+			w = d.seen[string(d.word)]
+			if w == nil {
+				w = &seenWord{key: string(d.word)}
+				d.seen[w.key] = w
+			}
+			*slot = w
 		}
 		if w.msg != d.msg {
 			w.msg = d.msg
@@ -150,6 +175,23 @@ func (d *Doc) endWord() {
 		}
 	}
 	d.word = d.word[:0]
+}
+
+// recentSlot is the slot of Doc.recent for word (a scope byte and at least one more): a
+// hash of its length and up to 16 of its bytes (the first and last 8), a multiply's top
+// bits, cheaper than a byte loop. Words it mixes up only miss the cache.
+func recentSlot(word []byte) uint64 {
+	n := len(word)
+	var x uint64
+	switch {
+	case n >= 8:
+		x = binary.LittleEndian.Uint64(word) ^ bits.RotateLeft64(binary.LittleEndian.Uint64(word[n-8:]), 29)
+	case n >= 4:
+		x = uint64(binary.LittleEndian.Uint32(word)) | uint64(binary.LittleEndian.Uint32(word[n-4:]))<<32
+	default:
+		x = uint64(word[0]) | uint64(word[n/2])<<8 | uint64(word[n-1])<<16
+	}
+	return ((x ^ uint64(n)<<58) * 0x9e3779b97f4a7c15) >> (64 - recentBits)
 }
 
 // Words is the number of distinct words of the doc.

@@ -57,7 +57,7 @@ func ExtractInto(ctx context.Context, d *Doc, blobs Blobs, rec *metadatapb.Messa
 			return false, nil
 		}
 		// Words carry across chunks (AddChunk): no chunk needs to repeat the last one's end.
-		err := mailtext.FoldChunks(mailtext.SegmentContent(r, seg), 0, func(b []byte) bool {
+		err := mailtext.FoldChunks(d.content.Content(r, seg), 0, func(b []byte) bool {
 			d.AddChunk(scope, b, 0)
 			return true
 		})

@@ -161,20 +161,29 @@ func FieldNameEqual(a, b string) bool {
 
 // HeaderScope returns the search index scope of the values of header field name: the
 // index keeps Subject, From, To, Cc and Bcc apart and every other field together.
+//
+// The names are compared without regard to ASCII case (FieldNameEqual), with no string
+// made per field: no letter of these names is the lower case of a rune outside ASCII
+// (only K and I are, from U+212A and U+0130), so this is strings.ToLower's answer.
 func HeaderScope(name string) metadatapb.SearchScope {
-	switch strings.ToLower(name) {
-	case "subject":
-		return metadatapb.SearchScope_SEARCH_SCOPE_SUBJECT
-	case "from":
-		return metadatapb.SearchScope_SEARCH_SCOPE_FROM
-	case "to":
-		return metadatapb.SearchScope_SEARCH_SCOPE_TO
-	case "cc":
-		return metadatapb.SearchScope_SEARCH_SCOPE_CC
-	case "bcc":
-		return metadatapb.SearchScope_SEARCH_SCOPE_BCC
+	for _, s := range headerScopes {
+		if FieldNameEqual(name, s.name) {
+			return s.scope
+		}
 	}
 	return metadatapb.SearchScope_SEARCH_SCOPE_OTHER
+}
+
+// headerScopes are the fields HeaderScope keeps apart.
+var headerScopes = []struct {
+	name  string
+	scope metadatapb.SearchScope
+}{
+	{"subject", metadatapb.SearchScope_SEARCH_SCOPE_SUBJECT},
+	{"from", metadatapb.SearchScope_SEARCH_SCOPE_FROM},
+	{"to", metadatapb.SearchScope_SEARCH_SCOPE_TO},
+	{"cc", metadatapb.SearchScope_SEARCH_SCOPE_CC},
+	{"bcc", metadatapb.SearchScope_SEARCH_SCOPE_BCC},
 }
 
 // HeaderContains reports whether a header field of header, decoded and folded, holds
@@ -249,11 +258,17 @@ func SegmentContent(r io.Reader, seg Segment) io.Reader {
 	if errors.Is(err, ErrUnknownCTE) {
 		content = r // searched as stored
 	}
-	switch cs := strings.ToLower(seg.Charset); cs {
+	return convertCharset(content, seg.Charset)
+}
+
+// convertCharset returns a reader of content converted to UTF-8 from cs, if go-message
+// knows it.
+func convertCharset(content io.Reader, cs string) io.Reader {
+	switch cs = strings.ToLower(cs); cs {
 	case "", "utf-8", "us-ascii", "utf8":
 	default:
 		if converted, err := charset.Reader(cs, content); err == nil {
-			content = converted
+			return converted
 		}
 	}
 	return content
