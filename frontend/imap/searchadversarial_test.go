@@ -15,7 +15,7 @@ import (
 // TestHeaderNameFoldSameInIndexAndScan: HEADER with a field name equal to "Subject" under
 // strings.EqualFold but not under strings.ToLower ("ſubject", U+017F LATIN SMALL LETTER
 // LONG S) matches the Subject field in the scan (headerMatches: strings.EqualFold), but the
-// index is asked ScopeOther (mailtext.HeaderScope: strings.ToLower), which never holds
+// index is asked ScopeOther (mailtext.HeaderScope: ASCII case only), which never holds
 // Subject's words: the message is not a candidate and SEARCH misses it.
 func TestHeaderNameFoldSameInIndexAndScan(t *testing.T) {
 	indexed := startServer(t)
