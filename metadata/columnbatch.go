@@ -41,8 +41,13 @@ import "slices"
 // no header or count, and editColumnChunk or editFixedChunk of records all above the
 // chunk's appends them after it. The logical state is the same, so no feature level. (A
 // stored chunk that does not take apart, left by a bug, is the one exception: the edit
-// would have cut it at its first broken record, the merge keeps it and appends after it;
-// the readers stop at the broken record in both.) A later edit of the batch that is not
+// would have cut it at its first broken record, repairing it, while the merge keeps the
+// broken bytes and appends after them. Readers of the column, listing and thread-key
+// chunks then stop at the break and miss the new records; in a dates or subjects chunk
+// whose length is not a multiple of its record width the new records are misaligned and
+// read as records of made-up UIDs; the next edit that is not an append cuts at the
+// break as before and drops what was merged since. Replicas of this build agree with each
+// other; one of the previous build would have repaired the chunk.) A later edit of the batch that is not
 // such an append writes the merge first and then reads the chunk as before; an edit that
 // is folds into the pending merge. FSM.rewriteAppends turns the merges off (tests compare).
 
