@@ -161,6 +161,9 @@ func guest() error {
 		return err
 	}
 	say("machine: %d CPUs, %s, kernel %s", countCPUs(), memTotal(), kernelRelease())
+	if err := seed(p.runs[0]); err != nil {
+		return err
+	}
 	failed := 0
 	for i, r := range p.runs {
 		if err := idleRun(i, r, p); err != nil {
@@ -236,16 +239,39 @@ func loopbackUp() error {
 	return nil
 }
 
-// idleRun is one `bench/scenario.sh idle` run: a fresh `strata serve` with
-// --max-connections above the run's, 100 users, optionally MESSAGES per INBOX, then
-// `strata bench idle` with the scenario's flags.
-func idleRun(i int, r run, p params) error {
-	name := fmt.Sprintf("strata-%d", r.conns)
-	if r.tls {
-		name = fmt.Sprintf("strata-tls-%d", r.conns)
+const (
+	dataDir = "/data/run"  // the data of the server of the current run
+	seedDir = "/data/seed" // a copy of the data once the users exist
+)
+
+var common = []string{"bench", "--user-pattern", "bench%d@example.com", "--password", "bench", "--seed", "1"}
+
+// seed creates the 100 users once, on a server that is then stopped, and keeps a copy of
+// its data that every run starts from: under TCG an account's argon2id hash takes seconds
+// (over 30 s, the admin call's deadline, when the host is busy), so creating them again for
+// each run would take most of the time. `strata bench users` keeps the accounts that exist,
+// so a failed attempt is retried.
+func seed(r run) error {
+	srv, err := startServer(serveArgs(r), "/tmp/strata-seed.log")
+	if err != nil {
+		return err
 	}
-	say("run %d: %s: %d connections in IDLE (%s)", i+1, name, r.conns, loadavg())
-	dataDir := fmt.Sprintf("/data/run%d", i+1)
+	for attempt := 1; ; attempt++ {
+		err = command(append(common, "users", "--server", fmt.Sprintf("127.0.0.1:%d", grpcPort), "--users", strconv.Itoa(users)))
+		if err == nil || attempt == 10 {
+			break
+		}
+		say("users: attempt %d failed (%v), again", attempt, err)
+	}
+	srv.stop()
+	if err != nil {
+		return fmt.Errorf("users: %w", err)
+	}
+	return copyTree(dataDir, seedDir)
+}
+
+// serveArgs are the flags of `strata serve` in bench/scenario.sh strata_for_idle.
+func serveArgs(r run) []string {
 	args := []string{"serve", "--data", dataDir,
 		"--imap-listen", fmt.Sprintf("127.0.0.1:%d", imapPort), "--grpc-listen", fmt.Sprintf("127.0.0.1:%d", grpcPort),
 		"--managesieve-listen", "", "--lmtp-listen", "", "--no-demo", "--log-level", "warn",
@@ -258,15 +284,29 @@ func idleRun(i int, r run, p params) error {
 	if r.tls {
 		args[len(args)-1] = fmt.Sprintf("127.0.0.1:%d", imapsPort)
 	}
-	srv, err := startServer(args, "/tmp/"+name+".log")
+	return args
+}
+
+// idleRun is one `bench/scenario.sh idle` run: a `strata serve` with --max-connections
+// above the run's, on a fresh copy of the seed's data (100 users), optionally MESSAGES per
+// INBOX, then `strata bench idle` with the scenario's flags.
+func idleRun(i int, r run, p params) error {
+	name := fmt.Sprintf("strata-%d", r.conns)
+	if r.tls {
+		name = fmt.Sprintf("strata-tls-%d", r.conns)
+	}
+	say("run %d: %s: %d connections in IDLE (%s)", i+1, name, r.conns, loadavg())
+	if err := os.RemoveAll(dataDir); err != nil {
+		return err
+	}
+	if err := copyTree(seedDir, dataDir); err != nil {
+		return err
+	}
+	srv, err := startServer(serveArgs(r), "/tmp/"+name+".log")
 	if err != nil {
 		return err
 	}
-	defer srv.stop(dataDir)
-	common := []string{"bench", "--user-pattern", "bench%d@example.com", "--password", "bench", "--seed", "1"}
-	if err := command(append(common, "users", "--server", fmt.Sprintf("127.0.0.1:%d", grpcPort), "--users", strconv.Itoa(users))); err != nil {
-		return err
-	}
+	defer srv.stop()
 	if p.messages > 0 {
 		if err := command(append(common, "populate", "--addr", fmt.Sprintf("127.0.0.1:%d", imapPort), "--users", strconv.Itoa(users),
 			"--messages", strconv.Itoa(p.messages), "--max-size", "4096", "--label", "strata")); err != nil {
@@ -277,13 +317,13 @@ func idleRun(i int, r run, p params) error {
 	if r.tls {
 		port = imapsPort
 	}
-	// Warm-up: each user logs in once, 2 at a time, so that the measured run finds every
+	// Warm-up: each user logs in once, 4 at a time (the server verifies at most 2 per CPU at once), so that the measured run finds every
 	// password in the authentication cache. Without it the run's first 32 LOGINs hash 32
 	// passwords at once on 2 emulated CPUs, each takes longer than the metadata call's
 	// deadline, and those sessions fail ("authenticate: outcome unknown"), which on the
 	// host, 100 times faster, does not happen.
 	if err := command(append(common, "idle", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--users", strconv.Itoa(users),
-		"--connections", strconv.Itoa(users), "--parallel", "2", "--settle", "1s", "--hold", "1s",
+		"--connections", strconv.Itoa(users), "--parallel", "4", "--settle", "1s", "--hold", "1s",
 		"--pid", strconv.Itoa(srv.cmd.Process.Pid), "--timeout", "10m", "--label", "warm-up", "--tls="+strconv.FormatBool(r.tls),
 		"--insecure-skip-verify")); err != nil {
 		return fmt.Errorf("warm-up: %w", err)
@@ -351,9 +391,9 @@ func startServer(args []string, logFile string) (*server, error) {
 	return nil, fmt.Errorf("strata serve not ready after 5 minutes:\n%s", b)
 }
 
-// stop ends the server (SIGTERM, SIGKILL after 2 minutes), shows the end of its log if
-// it logged anything (warnings and errors only, --log-level warn) and removes its data.
-func (s *server) stop(dataDir string) {
+// stop ends the server (SIGTERM, SIGKILL after 2 minutes) and shows the end of its log
+// (warnings and errors only, --log-level warn).
+func (s *server) stop() {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-s.exited:
@@ -369,7 +409,33 @@ func (s *server) stop(dataDir string) {
 		}
 		say("server log (last %d lines):\n%s", len(lines), strings.Join(lines, "\n"))
 	}
-	os.RemoveAll(dataDir)
+}
+
+// copyTree copies the directory tree src to dst (regular files and directories: a
+// stopped server's data).
+func copyTree(src, dst string) error {
+	return filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		switch {
+		case info.IsDir():
+			return os.MkdirAll(target, info.Mode().Perm())
+		case info.Mode().IsRegular():
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(target, data, info.Mode().Perm())
+		default:
+			return fmt.Errorf("copy %s: not a regular file or directory", path)
+		}
+	})
 }
 
 // command runs /strata ARGS with its output on the console, each line prefixed by the time.
