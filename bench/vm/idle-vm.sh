@@ -27,7 +27,9 @@
 #     $OUT/idle-vm-NAME.json, and prints a table.
 #
 # Knobs (environment): RUNS (MODE:CONNECTIONS, MODE plain or tls, in order, each on a fresh
-# server), SETTLE (default 30s), MESSAGES (per INBOX first, default 0), MEM (guest RAM,
+# server), SETTLE (default 30s), MESSAGES (per INBOX first, default 0), USERS (default 100,
+# as the scenario; each costs an argon2id hash at creation and one at its first LOGIN,
+# seconds each under TCG), MEM (guest RAM,
 # default 16G; qemu takes the host's memory only as the guest touches it), SMP (default 2),
 # OUT (default /tmp/strata-bench), CACHE, GO (default go).
 #
@@ -40,6 +42,7 @@ set -euo pipefail
 RUNS=${RUNS:-plain:10000 plain:100000}
 SETTLE=${SETTLE:-30s}
 MESSAGES=${MESSAGES:-0}
+USERS=${USERS:-100}
 MEM=${MEM:-16G}
 SMP=${SMP:-2}
 OUT=${OUT:-/tmp/strata-bench}
@@ -74,7 +77,7 @@ echo "building static strata and the guest's /init"
 "$CACHE/init" pack "$CACHE/initramfs.cpio" "$CACHE/strata"
 
 log=$OUT/idle-vm.log
-append="console=ttyS0 quiet panic=-1 idlevm.runs=${RUNS// /,} idlevm.settle=$SETTLE idlevm.messages=$MESSAGES"
+append="console=ttyS0 quiet panic=-1 idlevm.runs=${RUNS// /,} idlevm.settle=$SETTLE idlevm.messages=$MESSAGES idlevm.users=$USERS"
 echo "host: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $(date -u +%H:%M:%S)"
 echo "qemu: $(qemu-system-x86_64 --version | head -1), kernel $(basename "$kernel"), -m $MEM -smp $SMP, console in $log"
 start=$SECONDS

@@ -21,8 +21,8 @@
 //
 // Kernel command line (read from /proc/cmdline): idlevm.runs=plain:10000,plain:100000,tls:10000
 // (MODE:CONNECTIONS, in order, each on a fresh `strata serve`), idlevm.settle=30s,
-// idlevm.hold=10s, idlevm.parallel=32 (as bench/scenario.sh idle), idlevm.messages=0 (messages
-// per INBOX first, as MESSAGES there).
+// idlevm.hold=10s, idlevm.parallel=32, idlevm.users=100 (as bench/scenario.sh idle),
+// idlevm.messages=0 (messages per INBOX first, as MESSAGES there).
 //
 // Invariant: whatever fails, PID 1 never returns (the kernel would panic): it reports the
 // failure on the console and powers off.
@@ -49,7 +49,6 @@ const (
 	imapPort  = 1143
 	imapsPort = 1993
 	grpcPort  = 1144
-	users     = 100
 	// perSource is the connections per loopback source address, as bench/scenario.sh: one
 	// address has ~64,000 ephemeral ports here (ip_local_port_range below), fewer with
 	// TIME_WAIT sockets of earlier runs.
@@ -111,6 +110,10 @@ type params struct {
 	messages int
 }
 
+// users is the number of accounts the connections are spread over (idlevm.users,
+// bench/scenario.sh idle: 100).
+var users = 100
+
 func parseCmdline(line string) (params, error) {
 	p := params{settle: "30s", hold: "10s", parallel: 32, runs: []run{{conns: 10000}}}
 	for _, f := range strings.Fields(line) {
@@ -136,6 +139,8 @@ func parseCmdline(line string) (params, error) {
 			p.hold = v
 		case "idlevm.parallel":
 			p.parallel, err = strconv.Atoi(v)
+		case "idlevm.users":
+			users, err = strconv.Atoi(v)
 		case "idlevm.messages":
 			p.messages, err = strconv.Atoi(v)
 		default:
@@ -246,7 +251,7 @@ const (
 
 var common = []string{"bench", "--user-pattern", "bench%d@example.com", "--password", "bench", "--seed", "1"}
 
-// seed creates the 100 users once, on a server that is then stopped, and keeps a copy of
+// seed creates the users once, on a server that is then stopped, and keeps a copy of
 // its data that every run starts from: under TCG an account's argon2id hash takes seconds
 // (over 30 s, the admin call's deadline, when the host is busy), so creating them again for
 // each run would take most of the time. `strata bench users` keeps the accounts that exist,
@@ -279,7 +284,7 @@ func serveArgs(r run) []string {
 		"--max-connections", strconv.Itoa(r.conns + 100),
 		// TCG makes an argon2id hash (19 MiB, t=2) take seconds, and a 100,000-connection
 		// run longer than the default 5 minutes: with the default each user's password
-		// would be hashed again every 5 minutes. The cache holds the 100 users either way.
+		// would be hashed again every 5 minutes. The cache holds every user either way.
 		"--auth-cache-ttl", "24h",
 		"--imaps-listen", ""}
 	if r.tls {
@@ -289,7 +294,7 @@ func serveArgs(r run) []string {
 }
 
 // idleRun is one `bench/scenario.sh idle` run: a `strata serve` with --max-connections
-// above the run's, on a fresh copy of the seed's data (100 users), optionally MESSAGES per
+// above the run's, on a fresh copy of the seed's data (the users), optionally MESSAGES per
 // INBOX, then `strata bench idle` with the scenario's flags.
 func idleRun(i int, r run, p params) error {
 	name := fmt.Sprintf("strata-%d", r.conns)
