@@ -282,6 +282,9 @@ func serveArgs(r run) []string {
 		"--imap-listen", fmt.Sprintf("127.0.0.1:%d", imapPort), "--grpc-listen", fmt.Sprintf("127.0.0.1:%d", grpcPort),
 		"--managesieve-listen", "", "--lmtp-listen", "", "--no-demo", "--log-level", "warn",
 		"--max-connections", strconv.Itoa(r.conns + 100),
+		// Each account's sessions: the default, 100, is the host scenario's 10,000 over 100
+		// users; 100,000 need 1,000 each.
+		"--max-connections-per-account", strconv.Itoa((r.conns+users-1)/users + 100),
 		// TCG makes an argon2id hash (19 MiB, t=2) take seconds, and a 100,000-connection
 		// run longer than the default 5 minutes: with the default each user's password
 		// would be hashed again every 5 minutes. The cache holds every user either way.
