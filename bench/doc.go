@@ -14,7 +14,10 @@
 //     mailboxes, scenarios.go holds the big-mailbox and
 //     idle-connection scenarios, report.go prints tables, JSON and ratios;
 //   - lmtp.go is the LMTP delivery load (`strata bench lmtp`), a go-smtp client in LMTP mode
-//     (RFC 2033) against Strata's or Dovecot's LMTP.
+//     (RFC 2033) against Strata's or Dovecot's LMTP;
+//   - vm/idle-vm.sh (manual, not in `make test`) runs the idle scenario in a qemu guest whose
+//     /init is vm/init (a static Go program as PID 1), where one `strata serve` may hold more
+//     descriptors than the host's hard limit allows (100,000 IDLE connections, issue 14).
 //
 // Invariant: an operation is counted as a success only when the server answered OK and the
 // answer holds what was asked for (the requested items for the requested messages, APPENDUID

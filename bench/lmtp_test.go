@@ -29,7 +29,7 @@ func startWithUsers(t *testing.T, cfg embedded.Config, users []string, password 
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if err := CreateUsers(context.Background(), metadatapb.NewMetadataClient(conn), users, password); err != nil {
+	if err := CreateUsers(context.Background(), metadatapb.NewMetadataClient(conn), users, password, 0); err != nil {
 		t.Fatal(err)
 	}
 	return srv

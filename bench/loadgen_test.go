@@ -116,7 +116,7 @@ func TestAgainstEmbeddedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkReport(t, rep, "connect-login-select-idle", "done")
-	if rep.Figures["connections_idling"] != 4 || rep.Figures["server_rss_after_mib"] <= 0 {
+	if rep.Figures["connections_idling"] != 4 || rep.Figures["server_rss_after_mib"] <= 0 || rep.Figures["setup_seconds"] <= 0 {
 		t.Errorf("figures %v", rep.Figures)
 	}
 }

@@ -463,9 +463,10 @@ raise_file_limit() {
 }
 
 # strata_for_idle starts Strata with a connection limit above CONNS (the default is
-# 10,000), and with TLS set, an IMAPS listener.
+# 10,000) and a per-account one above CONNS/100 (the default, 100, refuses the LOGINs of
+# any run past 10,000 with NO [LIMIT]), and with TLS set, an IMAPS listener.
 strata_for_idle() {
-	local flags=(--max-connections "$((${CONNS:-10000} + 100))")
+	local flags=(--max-connections "$((${CONNS:-10000} + 100))" --max-connections-per-account "$((${CONNS:-10000} / 100 + 100))")
 	if [ -n "${TLS:-}" ]; then
 		flags+=(--imaps-listen "127.0.0.1:$IMAPS_PORT")
 	fi

@@ -391,6 +391,7 @@ func Idle(ctx context.Context, cfg IdleConfig) (*Report, error) {
 		}()
 	}
 	wg.Wait()
+	setup := time.Since(start)
 	stopProgress()
 	idling := 0
 	for _, s := range sessions {
@@ -449,6 +450,8 @@ func Idle(ctx context.Context, cfg IdleConfig) (*Report, error) {
 		"server_rss_growth_mib":   float64(after.RSS-before.RSS) / (1 << 20),
 		"server_pss_growth_mib":   float64(after.PSS-before.PSS) / (1 << 20),
 		"connections_with_errors": float64(cfg.Connections - idling),
+		// From the first connect to the last connection in IDLE (or failed).
+		"setup_seconds": setup.Seconds(),
 	}
 	if idling > 0 {
 		rep.Figures["rss_per_connection_kib"] = float64(after.RSS-before.RSS) / 1024 / float64(idling)

@@ -29,13 +29,17 @@ func UserNames(pattern string, count int) []string {
 	return names
 }
 
-// adminTimeout bounds each admin gRPC call.
+// adminTimeout bounds each admin gRPC call unless the caller gives another bound.
 const adminTimeout = 30 * time.Second
 
 // CreateUsers creates the accounts through Strata's admin gRPC endpoint, first the tenant
 // that owns their domains (named after the first domain) if no tenant does; accounts that
-// exist already are kept.
-func CreateUsers(ctx context.Context, client metadatapb.MetadataClient, users []string, password string) error {
+// exist already are kept. timeout bounds each call (0: 30 s); creating an account hashes its
+// password, which takes seconds on a slow machine (an emulated one: bench/vm).
+func CreateUsers(ctx context.Context, client metadatapb.MetadataClient, users []string, password string, timeout time.Duration) error {
+	if timeout <= 0 {
+		timeout = adminTimeout
+	}
 	domains := map[string]bool{}
 	for _, u := range users {
 		_, domain, ok := strings.Cut(u, "@")
@@ -44,7 +48,7 @@ func CreateUsers(ctx context.Context, client metadatapb.MetadataClient, users []
 		}
 		domains[strings.ToLower(domain)] = true
 	}
-	callCtx, cancel := context.WithTimeout(ctx, adminTimeout)
+	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	tenants, err := client.ListTenants(callCtx, &metadatapb.ListTenantsRequest{})
 	cancel()
 	if err != nil {
@@ -56,7 +60,7 @@ func CreateUsers(ctx context.Context, client metadatapb.MetadataClient, users []
 		}
 	}
 	for d := range domains {
-		callCtx, cancel := context.WithTimeout(ctx, adminTimeout)
+		callCtx, cancel := context.WithTimeout(ctx, timeout)
 		_, err := client.CreateTenant(callCtx, &metadatapb.CreateTenantRequest{
 			RequestId: embedded.NewRequestID(), Name: "bench-" + strings.ReplaceAll(d, ".", "-"), Domains: []string{d},
 		})
@@ -66,7 +70,7 @@ func CreateUsers(ctx context.Context, client metadatapb.MetadataClient, users []
 		}
 	}
 	for _, u := range users {
-		callCtx, cancel := context.WithTimeout(ctx, adminTimeout)
+		callCtx, cancel := context.WithTimeout(ctx, timeout)
 		_, err := client.CreateAccount(callCtx, &metadatapb.CreateAccountRequest{
 			RequestId: embedded.NewRequestID(), Email: u, Password: password,
 		})

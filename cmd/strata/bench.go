@@ -324,7 +324,7 @@ func newBenchUsersCommand() *cobra.Command {
 				return err
 			}
 			defer closeClient()
-			if err := bench.CreateUsers(cmd.Context(), md, c.users, c.password); err != nil {
+			if err := bench.CreateUsers(cmd.Context(), md, c.users, c.password, c.dial.Timeout); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d users ready\n", len(c.users))
