@@ -119,23 +119,11 @@ func (n *Node) transfer(ctx context.Context, target raft.ServerID, ask func() ra
 // ledElsewhereWithin reports whether target (any node but this one when target is empty)
 // leads the group within d, polling raft's view of the leader.
 func (n *Node) ledElsewhereWithin(ctx context.Context, target raft.ServerID, d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	for {
+	return n.pollLeader(ctx, d, func() (found, done bool) {
 		_, id := n.raft.LeaderWithID()
-		if id != "" && string(id) != n.id && (target == "" || id == target) && !n.IsLeader() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		select {
-		case <-ctx.Done():
-			return false
-		case <-n.ctx.Done():
-			return false
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
+		found = id != "" && string(id) != n.id && (target == "" || id == target) && !n.IsLeader()
+		return found, found
+	})
 }
 
 // transferRetryPause is the pause between tries of a leadership transfer whose target did

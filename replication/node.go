@@ -534,15 +534,24 @@ func (n *Node) applyError(err error) error {
 // node leads or hears from a leader, so that the refusal names a live one (or the operation
 // runs here). It reports whether this node is now the leader.
 func (n *Node) awaitLeader(ctx context.Context) bool {
-	deadline := time.Now().Add(n.leaderWait)
+	return n.pollLeader(ctx, n.leaderWait, func() (found, done bool) {
+		if n.IsLeader() {
+			return true, true
+		}
+		id, _ := n.Leader()
+		return false, id != "" && time.Since(n.raft.LastContact()) < n.leaderSilence
+	})
+}
+
+// pollLeader calls check every waitLeaderPoll until check is done, d has passed, or ctx or
+// the node ends, and returns what check found when done (false otherwise).
+func (n *Node) pollLeader(ctx context.Context, d time.Duration, check func() (found, done bool)) bool {
+	deadline := time.Now().Add(d)
 	ticker := time.NewTicker(waitLeaderPoll)
 	defer ticker.Stop()
 	for {
-		if n.IsLeader() {
-			return true
-		}
-		if id, _ := n.Leader(); id != "" && time.Since(n.raft.LastContact()) < n.leaderSilence {
-			return false
+		if found, done := check(); done {
+			return found
 		}
 		if time.Now().After(deadline) {
 			return false
