@@ -135,6 +135,55 @@ type mark struct {
 
 func (s *scanner) mark() mark { return mark{off: s.off, lf: s.lf, last: s.last} }
 
+// plainRun returns the buffered bytes from the next unread one that hold no line a
+// delimiter could begin (delimiters: there is a boundary to look for), reading more when
+// none is buffered: up to the line feed before the first line that starts with "-", all
+// of them with no boundary to look for. It is empty when the next unread byte begins such
+// a line, or the input ended (s.eof, s.err), which next reads as it did. A body is most
+// of a message and has no delimiter in most of its lines: a run is passed over in a few
+// scans of all its bytes (advance) where next takes a call per line.
+func (s *scanner) plainRun(delimiters bool) []byte {
+	if s.eof || s.err != nil {
+		return nil
+	}
+	if _, err := s.r.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) {
+			s.eof = true
+		} else {
+			s.err = err
+		}
+		return nil
+	}
+	buf, _ := s.r.Peek(s.r.Buffered())
+	if !delimiters {
+		return buf
+	}
+	if s.atLineStart && buf[0] == '-' {
+		return nil
+	}
+	if i := bytes.Index(buf, []byte("\n-")); i >= 0 {
+		return buf[:i+1]
+	}
+	return buf
+}
+
+// advance consumes run, which plainRun returned, keeping the bookkeeping next keeps.
+func (s *scanner) advance(run []byte) {
+	n := len(run)
+	s.off += int64(n)
+	s.lf += int64(bytes.Count(run, []byte{'\n'}))
+	s.atLineStart = run[n-1] == '\n'
+	switch n {
+	case 1:
+		s.last = [3]byte{s.last[1], s.last[2], run[0]}
+	case 2:
+		s.last = [3]byte{s.last[2], run[0], run[1]}
+	default:
+		s.last = [3]byte{run[n-3], run[n-2], run[n-1]}
+	}
+	s.r.Discard(n)
+}
+
 type stopKind uint8
 
 const (
@@ -328,6 +377,13 @@ func (p *parser) matchDelimiter(line []byte) (level int, kind stopKind, ok bool)
 // capture is not nil.
 func (p *parser) scanBody(capture *[]byte, limit int) stop {
 	for {
+		if run := p.sc.plainRun(len(p.boundaries) > 0); len(run) > 0 {
+			if capture != nil && len(*capture) < limit {
+				*capture = append(*capture, run[:min(limit-len(*capture), len(run))]...)
+			}
+			p.sc.advance(run)
+			continue
+		}
 		m := p.sc.mark()
 		chunk, lineStart, ok := p.sc.next()
 		if !ok {
