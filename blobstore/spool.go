@@ -38,7 +38,8 @@ type Spool struct {
 	digest   hash.Hash
 	size     int64
 	maxSize  int64
-	err      error // sticky: the first failed Write
+	err      error   // sticky: the first failed Write
+	probe    [1]byte // readIntoMemory's read past a full spool
 }
 
 // NewSpool creates a spool with its temporary file in dir that accepts at most maxSize bytes.
@@ -113,8 +114,7 @@ func (s *Spool) readIntoMemory(r io.Reader) (int64, error) {
 		if room := s.maxSize - s.size; room > 0 {
 			p = s.mem[len(s.mem) : len(s.mem)+int(room)]
 		} else {
-			var probe [1]byte
-			p = probe[:] // a byte more than the limit fails, the end of r does not
+			p = s.probe[:] // a byte more than the limit fails, the end of r does not
 		}
 		n, err := r.Read(p)
 		if n > 0 && s.size == s.maxSize {
