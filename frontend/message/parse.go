@@ -114,15 +114,20 @@ func (s *scanner) next() (chunk []byte, lineStart, ok bool) {
 	if s.atLineStart {
 		s.lf++
 	}
-	switch n {
-	case 1:
-		s.last = [3]byte{s.last[1], s.last[2], chunk[0]}
-	case 2:
-		s.last = [3]byte{s.last[2], chunk[0], chunk[1]}
-	default:
-		s.last = [3]byte{chunk[n-3], chunk[n-2], chunk[n-1]}
-	}
+	s.keepLast(chunk)
 	return chunk, lineStart, true
+}
+
+// keepLast keeps the last three bytes read, of which b, not empty, were read last.
+func (s *scanner) keepLast(b []byte) {
+	switch n := len(b); n {
+	case 1:
+		s.last = [3]byte{s.last[1], s.last[2], b[0]}
+	case 2:
+		s.last = [3]byte{s.last[2], b[0], b[1]}
+	default:
+		s.last = [3]byte{b[n-3], b[n-2], b[n-1]}
+	}
 }
 
 // mark is the scanner state before a chunk, kept so that a chunk that turns
@@ -173,14 +178,7 @@ func (s *scanner) advance(run []byte) {
 	s.off += int64(n)
 	s.lf += int64(bytes.Count(run, []byte{'\n'}))
 	s.atLineStart = run[n-1] == '\n'
-	switch n {
-	case 1:
-		s.last = [3]byte{s.last[1], s.last[2], run[0]}
-	case 2:
-		s.last = [3]byte{s.last[2], run[0], run[1]}
-	default:
-		s.last = [3]byte{run[n-3], run[n-2], run[n-1]}
-	}
+	s.keepLast(run)
 	s.r.Discard(n)
 }
 
