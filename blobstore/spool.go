@@ -38,7 +38,8 @@ type Spool struct {
 	digest   hash.Hash
 	size     int64
 	maxSize  int64
-	err      error // sticky: the first failed Write
+	err      error   // sticky: the first failed Write
+	probe    [1]byte // readIntoMemory's read past a full spool
 }
 
 // NewSpool creates a spool with its temporary file in dir that accepts at most maxSize bytes.
@@ -91,11 +92,48 @@ var copyBuffers = sync.Pool{New: func() any {
 	return &b
 }}
 
-// ReadFrom writes what r holds to the spool, as Write, through a pooled buffer (io.ReaderFrom).
+// ReadFrom writes what r holds to the spool, as Write, through a pooled buffer (io.ReaderFrom);
+// a memory spool has r read straight into its own memory.
 func (s *Spool) ReadFrom(r io.Reader) (int64, error) {
+	if s.file == nil && s.spillDir == "" && s.err == nil && int64(cap(s.mem)-len(s.mem)) >= s.maxSize-s.size {
+		return s.readIntoMemory(r)
+	}
 	buf := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(buf)
 	return io.CopyBuffer(spoolWriter{s}, r, *buf)
+}
+
+// readIntoMemory is ReadFrom for a memory spool whose memory has room for all it may
+// take (NewMemorySpool makes one so): r reads into that memory, where the bytes are
+// hashed, with no copy through a buffer between them (an IMAP APPEND literal, read from
+// the connection's buffer). Past the limit it fails with ErrTooLarge as Write does.
+func (s *Spool) readIntoMemory(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		var p []byte
+		if room := s.maxSize - s.size; room > 0 {
+			p = s.mem[len(s.mem) : len(s.mem)+int(room)]
+		} else {
+			p = s.probe[:] // a byte more than the limit fails, the end of r does not
+		}
+		n, err := r.Read(p)
+		if n > 0 && s.size == s.maxSize {
+			s.err = fmt.Errorf("spool: %w: more than %d bytes", ErrTooLarge, s.maxSize)
+			return total, s.err
+		}
+		if n > 0 {
+			s.digest.Write(p[:n])
+			s.mem = s.mem[:len(s.mem)+n]
+			s.size += int64(n)
+			total += int64(n)
+		}
+		if err == io.EOF { // as io.Copy: r's end, not an error
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // spoolWriter hides Spool.ReadFrom from io.CopyBuffer, which would call it again.

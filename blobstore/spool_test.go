@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 
 	"github.com/strata-mail/strata/blobstore"
 )
@@ -330,6 +331,52 @@ func TestMemorySpoolReuse(t *testing.T) {
 			t.Fatalf("spool %d read %q, %v; want %q", i, got, err, body)
 		}
 		s.Close()
+	}
+}
+
+// TestMemorySpoolReadFrom: ReadFrom into a memory spool, which reads into the spool's own
+// memory, takes exactly what Write would, from readers that return a byte at a time, data
+// with io.EOF, or more than the limit (ErrTooLarge, as io.Copy through Write), and keeps the
+// bytes written before it; a read error other than io.EOF is returned.
+func TestMemorySpoolReadFrom(t *testing.T) {
+	body := []byte(strings.Repeat("0123456789", 500))
+	whole := int64(len(body)) + 3 // 3 bytes are written first
+	for _, tc := range []struct {
+		name    string
+		maxSize int64
+		r       io.Reader
+		wantErr error
+	}{
+		{"exact", whole, bytes.NewReader(body), nil},
+		{"one byte at a time", whole, iotest.OneByteReader(bytes.NewReader(body)), nil},
+		{"data with EOF", whole, iotest.DataErrReader(bytes.NewReader(body)), nil},
+		{"under the limit", 64 << 10, bytes.NewReader(body), nil},
+		{"past the limit", whole - 1, bytes.NewReader(body), blobstore.ErrTooLarge},
+		{"past the limit, a byte at a time", whole - 1, iotest.OneByteReader(bytes.NewReader(body)), blobstore.ErrTooLarge},
+		{"read error", whole, io.MultiReader(bytes.NewReader(body[:10]), iotest.ErrReader(iotest.ErrTimeout)), iotest.ErrTimeout},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := blobstore.NewMemorySpool(tc.maxSize)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if _, err := s.Write(body[:3]); err != nil {
+				t.Fatal(err)
+			}
+			n, err := s.ReadFrom(io.MultiReader(bytes.NewReader(nil), tc.r))
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("ReadFrom = %d, %v; want %v", n, err, tc.wantErr)
+				}
+				return
+			}
+			want := append(body[:3:3], body...)
+			got, rerr := io.ReadAll(s.Reader())
+			if err != nil || n != int64(len(body)) || rerr != nil || !bytes.Equal(got, want) || s.Size() != int64(len(want)) || s.Sum() != sha256.Sum256(want) {
+				t.Fatalf("ReadFrom = %d, %v; spool holds %d bytes (%v), size %d", n, err, len(got), rerr, s.Size())
+			}
+		})
 	}
 }
 

@@ -230,6 +230,8 @@ const maxDurableDirs = 1 << 17
 // belongs to one process.
 type Store struct {
 	root string
+	// objects is root/t, the top of the objects' tree (objectPath).
+	objects string
 	// tmpDir is root/tmp, where stores written before kept their temporary files.
 	tmpDir string
 	// tmpPrefix and tmpSeq name temporary files: unique within the process by the
@@ -331,7 +333,7 @@ func Open(root string, opts Options) (*Store, error) {
 	if _, err := rand.Read(prefix[:]); err != nil {
 		return nil, fmt.Errorf("open blob store %s: %w", root, err)
 	}
-	s := &Store{root: root, tmpDir: filepath.Join(root, "tmp"), tmpPrefix: "put-" + hex.EncodeToString(prefix[:]) + "-",
+	s := &Store{root: root, objects: filepath.Join(root, "t"), tmpDir: filepath.Join(root, "tmp"), tmpPrefix: "put-" + hex.EncodeToString(prefix[:]) + "-",
 		durable: map[string]struct{}{}, settled: map[string]struct{}{}, renaming: map[string]int{}, staged: map[*stagedObject]struct{}{},
 		dirSyncs: newDirSyncer(), swept: make(chan struct{}), closing: make(chan struct{}), fsys: opts.fsys}
 	if s.fsys == nil {
@@ -403,7 +405,7 @@ func (s *Store) SyncedAtOpen() bool { return s.packs.syncedAtOpen }
 // take space and nothing else (no key names them).
 // It pauses pace after each shard directory and stops when the store closes.
 func (s *Store) sweepStaleTemps(before time.Time, pace time.Duration) {
-	top := filepath.Join(s.root, "t")
+	top := s.objects
 	tenants, _ := s.fsys.ReadDir(top)
 	for _, tenant := range tenants {
 		shards1, _ := s.fsys.ReadDir(filepath.Join(top, tenant.Name()))
@@ -459,17 +461,23 @@ func (s *Store) removeStaleTemps(dir, prefix string, before time.Time) error {
 
 // objectPath returns the directories from root/t down to the one that holds key's object,
 // and the object's path. It reports false for an invalid key.
+//
+// Every Put and Stage asks, so the path is built in one allocation, as filepath.Join
+// would build it (TestObjectPath): root/t is clean, and the tenant and the key's digest
+// (its lowercase hex, ParseKey checked) are path segments that need no cleaning; the
+// directories are prefixes of the path.
 func (s *Store) objectPath(key string) (dirs []string, path string, sum [sha256.Size]byte, ok bool) {
 	tenant, sum, ok := blobstore.ParseKey(key)
 	if !ok {
 		return nil, "", sum, false
 	}
-	digest := hex.EncodeToString(sum[:])
-	top := filepath.Join(s.root, "t")
-	tenantDir := filepath.Join(top, tenant)
-	shard1 := filepath.Join(tenantDir, digest[0:2])
-	shard2 := filepath.Join(shard1, digest[2:4])
-	return []string{top, tenantDir, shard1, shard2}, filepath.Join(shard2, digest), sum, true
+	digest := key[len(key)-2*sha256.Size:]
+	const sep = string(filepath.Separator)
+	path = s.objects + sep + tenant + sep + digest[0:2] + sep + digest[2:4] + sep + digest
+	tenantEnd := len(s.objects) + len(sep) + len(tenant)
+	shard1End := tenantEnd + len(sep) + 2
+	shard2End := shard1End + len(sep) + 2
+	return []string{path[:len(s.objects)], path[:tenantEnd], path[:shard1End], path[:shard2End]}, path, sum, true
 }
 
 // Put implements blobstore.Store.

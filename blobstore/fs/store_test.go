@@ -417,3 +417,30 @@ func TestSweepWaitsAndStopsAtClose(t *testing.T) {
 		t.Errorf("leftover after a store closed before its sweep began: %v (want it kept for the next Open)", err)
 	}
 }
+
+// TestObjectPath: the path objectPath builds by concatenation is filepath.Join's of the
+// layout (root/t/<tenant>/<h[0:2]>/<h[2:4]>/<h>), its directories those above it, for
+// roots that Join cleans (a trailing separator, a relative root, "/"); invalid keys are
+// refused.
+func TestObjectPath(t *testing.T) {
+	sum := sha256.Sum256([]byte("a body"))
+	digest := hex.EncodeToString(sum[:])
+	for _, root := range []string{t.TempDir(), t.TempDir() + "/", "store", "./store/../other", "/"} {
+		for _, tenant := range []string{"acme", "a", "x.y_z-0"} {
+			s := &Store{objects: filepath.Join(root, "t")}
+			dirs, path, gotSum, ok := s.objectPath(blobstore.Key(tenant, sum))
+			top := filepath.Join(root, "t")
+			wantDirs := []string{top, filepath.Join(top, tenant), filepath.Join(top, tenant, digest[0:2]), filepath.Join(top, tenant, digest[0:2], digest[2:4])}
+			wantPath := filepath.Join(wantDirs[3], digest)
+			if !ok || path != wantPath || !slices.Equal(dirs, wantDirs) || gotSum != sum {
+				t.Errorf("root %q tenant %q: objectPath = %q, %q, %x, %v; want %q, %q, %x", root, tenant, dirs, path, gotSum, ok, wantDirs, wantPath, sum)
+			}
+		}
+	}
+	s := &Store{objects: "t"}
+	for _, key := range []string{"", "t/acme/" + digest[1:], "t/../" + digest, "t/acme/" + strings.ToUpper(digest), "x/acme/" + digest} {
+		if _, _, _, ok := s.objectPath(key); ok {
+			t.Errorf("objectPath(%q) accepted an invalid key", key)
+		}
+	}
+}

@@ -137,9 +137,7 @@ type rememberedTarget struct {
 // may append to it. It reads nothing from the connection, so it may run while the message
 // literal is read.
 func (c *conn) lookUpAppendTarget(name string, fresh bool) appendTarget {
-	if last := c.lastAppend; !fresh && last != nil && last.name == name && last.utf8Accept == c.utf8Accept {
-		target := last.target
-		target.remembered = true
+	if target, ok := c.rememberedAppendTarget(name, fresh); ok {
 		return target
 	}
 	ref, err := c.mailboxRefIn(name)
@@ -160,22 +158,39 @@ func (c *conn) lookUpAppendTarget(name string, fresh bool) appendTarget {
 	return appendTarget{ref: ref, mb: mb, granted: granted}
 }
 
+// rememberedAppendTarget is conn.lastAppend's target, when it is where the APPEND of name
+// goes (unless fresh is set): known without a lookup.
+func (c *conn) rememberedAppendTarget(name string, fresh bool) (appendTarget, bool) {
+	last := c.lastAppend
+	if fresh || last == nil || last.name != name || last.utf8Accept != c.utf8Accept {
+		return appendTarget{}, false
+	}
+	target := last.target
+	target.remembered = true
+	return target, true
+}
+
 // appendTo runs APPEND, or REPLACE when replace is set.
 func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 	first := cmd.Args.(*imapwire.AppendArgs)
-	var target appendTarget
+	target, remembered := c.rememberedAppendTarget(first.Mailbox, replace != nil)
 	var lookedUp chan appendTarget
-	if first.Literal.NonSync {
+	switch {
+	case remembered:
+		// Known at once, with nothing to wait for (and nothing refused) before the literal.
+	case first.Literal.NonSync:
 		// RFC 7888 (LITERAL+): the client sends the message without waiting for a
 		// continuation, so the mailbox is looked up while the message is read; a refusal
 		// then comes after it, as it would for a literal read and dropped.
 		lookedUp = make(chan appendTarget, 1)
 		go func() { lookedUp <- c.lookUpAppendTarget(first.Mailbox, replace != nil) }()
-	} else if target = c.lookUpAppendTarget(first.Mailbox, replace != nil); target.err != nil {
-		// Refused before the message arrives (RFC 9051 6.3.12): no continuation request
-		// for a synchronising literal.
-		c.discardAppendLiteral(cmd)
-		return target.err
+	default:
+		if target = c.lookUpAppendTarget(first.Mailbox, replace != nil); target.err != nil {
+			// Refused before the message arrives (RFC 9051 6.3.12): no continuation
+			// request for a synchronising literal.
+			c.discardAppendLiteral(cmd)
+			return target.err
+		}
 	}
 	ref, mb := target.ref, target.mb
 	granted := target.granted

@@ -114,15 +114,20 @@ func (s *scanner) next() (chunk []byte, lineStart, ok bool) {
 	if s.atLineStart {
 		s.lf++
 	}
-	switch n {
-	case 1:
-		s.last = [3]byte{s.last[1], s.last[2], chunk[0]}
-	case 2:
-		s.last = [3]byte{s.last[2], chunk[0], chunk[1]}
-	default:
-		s.last = [3]byte{chunk[n-3], chunk[n-2], chunk[n-1]}
-	}
+	s.keepLast(chunk)
 	return chunk, lineStart, true
+}
+
+// keepLast keeps the last three bytes read, of which b, not empty, were read last.
+func (s *scanner) keepLast(b []byte) {
+	switch n := len(b); n {
+	case 1:
+		s.last = [3]byte{s.last[1], s.last[2], b[0]}
+	case 2:
+		s.last = [3]byte{s.last[2], b[0], b[1]}
+	default:
+		s.last = [3]byte{b[n-3], b[n-2], b[n-1]}
+	}
 }
 
 // mark is the scanner state before a chunk, kept so that a chunk that turns
@@ -134,6 +139,48 @@ type mark struct {
 }
 
 func (s *scanner) mark() mark { return mark{off: s.off, lf: s.lf, last: s.last} }
+
+// plainRun returns the buffered bytes from the next unread one that hold no line a
+// delimiter could begin (delimiters: there is a boundary to look for), reading more when
+// none is buffered: up to the line feed before the first line that starts with "-", all
+// of them with no boundary to look for. It is empty when the next unread byte begins such
+// a line, or the input ended (s.eof, s.err), which next reads as it did. A body is most
+// of a message and has no delimiter in most of its lines: a run is passed over in a few
+// scans of all its bytes (advance) where next takes a call per line.
+func (s *scanner) plainRun(delimiters bool) []byte {
+	if s.eof || s.err != nil {
+		return nil
+	}
+	if _, err := s.r.Peek(1); err != nil {
+		if errors.Is(err, io.EOF) {
+			s.eof = true
+		} else {
+			s.err = err
+		}
+		return nil
+	}
+	buf, _ := s.r.Peek(s.r.Buffered())
+	if !delimiters {
+		return buf
+	}
+	if s.atLineStart && buf[0] == '-' {
+		return nil
+	}
+	if i := bytes.Index(buf, []byte("\n-")); i >= 0 {
+		return buf[:i+1]
+	}
+	return buf
+}
+
+// advance consumes run, which plainRun returned, keeping the bookkeeping next keeps.
+func (s *scanner) advance(run []byte) {
+	n := len(run)
+	s.off += int64(n)
+	s.lf += int64(bytes.Count(run, []byte{'\n'}))
+	s.atLineStart = run[n-1] == '\n'
+	s.keepLast(run)
+	s.r.Discard(n)
+}
 
 type stopKind uint8
 
@@ -328,6 +375,13 @@ func (p *parser) matchDelimiter(line []byte) (level int, kind stopKind, ok bool)
 // capture is not nil.
 func (p *parser) scanBody(capture *[]byte, limit int) stop {
 	for {
+		if run := p.sc.plainRun(len(p.boundaries) > 0); len(run) > 0 {
+			if capture != nil && len(*capture) < limit {
+				*capture = append(*capture, run[:min(limit-len(*capture), len(run))]...)
+			}
+			p.sc.advance(run)
+			continue
+		}
 		m := p.sc.mark()
 		chunk, lineStart, ok := p.sc.next()
 		if !ok {

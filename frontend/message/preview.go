@@ -137,17 +137,34 @@ func collapseSpace(s []byte, limit int) string {
 // the preview then depends on s[:read] alone.
 func collapseSpaceRead(s []byte, limit int) (preview string, read int, full bool) {
 	var sb strings.Builder
+	sb.Grow(limit)
 	n := 0
 	pendingSpace := false
 	for read < len(s) {
-		r, size := utf8.DecodeRune(s[read:])
-		read += size
-		switch {
-		case unicode.IsSpace(r):
-			pendingSpace = sb.Len() > 0
-			continue
-		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u034f' || r == unicode.ReplacementChar:
-			continue
+		var r rune
+		if c := s[read]; c < utf8.RuneSelf {
+			// ASCII, most of a preview: classified as below by asciiSpace and
+			// asciiDropped (TestASCIIClasses), without the tables of unicode.
+			read++
+			switch {
+			case asciiSpace(c):
+				pendingSpace = sb.Len() > 0
+				continue
+			case asciiDropped(c):
+				continue
+			}
+			r = rune(c)
+		} else {
+			var size int
+			r, size = utf8.DecodeRune(s[read:])
+			read += size
+			switch {
+			case unicode.IsSpace(r):
+				pendingSpace = sb.Len() > 0
+				continue
+			case unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u034f' || r == unicode.ReplacementChar:
+				continue
+			}
 		}
 		if pendingSpace {
 			if n+1 >= limit {
@@ -165,6 +182,14 @@ func collapseSpaceRead(s []byte, limit int) (preview string, read int, full bool
 	}
 	return sb.String(), read, false
 }
+
+// asciiSpace is unicode.IsSpace for an ASCII byte: tab, line feed, vertical tab, form
+// feed, carriage return and space.
+func asciiSpace(c byte) bool { return c == ' ' || '\t' <= c && c <= '\r' }
+
+// asciiDropped is what collapseSpace drops of the other ASCII bytes: the controls
+// (unicode.IsControl); no ASCII character is of the category Cf.
+func asciiDropped(c byte) bool { return c < 0x20 || c == 0x7f }
 
 // quotedPrintablePreview is buildPreview of a quoted-printable part of plain text in
 // UTF-8 or ASCII, decoding only as much of raw as the preview reads, where buildPreview

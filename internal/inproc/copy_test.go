@@ -25,6 +25,7 @@ import (
 // request's after_uid says.
 type column struct {
 	kept, served *metadatapb.SortColumnChunk
+	decoded      func() // if set, Keep calls it once it has decoded its request
 }
 
 var columnDesc = grpc.ServiceDesc{
@@ -39,6 +40,9 @@ var columnDesc = grpc.ServiceDesc{
 				return nil, err
 			}
 			c.kept = in
+			if c.decoded != nil {
+				c.decoded()
+			}
 			return c.served, nil
 		},
 	}, {

@@ -13,8 +13,9 @@ import (
 // messages carry their parsed structures, ~28 µs of CPU of the ~200 the frontend spends
 // on an APPEND (docs/benchmarks.md, sess27).
 //
-// The hand-over is of the request's top-level fields: the caller's message is emptied
-// (proto.Reset) before the handler runs, so a caller that sent, read or changed it again
+// The hand-over is of the request's top-level fields, moved once, into the handler's
+// message as it decodes the request: the caller's message is emptied (proto.Reset) then,
+// before the handler's own code runs, so a caller that sent, read or changed it again
 // would find nothing there, not the handler's memory. The messages it refers to (an
 // Append's NewMessages) go to the handler uncopied, and so a caller that keeps other
 // references to them must not change them during the call or after it, and the
@@ -40,12 +41,15 @@ func handsOver(opts []grpc.CallOption) bool {
 	return false
 }
 
-// takeOver moves req's fields into a message of the call's own and empties req; the
-// returned function hands them to the handler's message (moveInto), as decoding would
-// fill it.
+// takeOver is the decoder of a handed-over request: it moves req's fields straight into
+// the handler's message (moveInto), as decoding would fill it, and empties req, with no
+// message of the call's own between them. A generated handler decodes before it does
+// anything else, so req is empty before the handler's own code runs (Invoke empties it
+// after a handler that never decoded it).
 func takeOver(req proto.Message) func(m any) error {
-	owned := req.ProtoReflect().New().Interface()
-	moveInto(owned, req)
-	proto.Reset(req)
-	return func(m any) error { return moveInto(m, owned) }
+	return func(m any) error {
+		err := moveInto(m, req)
+		proto.Reset(req)
+		return err
+	}
 }

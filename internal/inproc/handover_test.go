@@ -21,8 +21,15 @@ func TestHandOver(t *testing.T) {
 
 	entries := []byte("request")
 	req := &metadatapb.SortColumnChunk{Uids: []uint32{1}, Entries: entries}
+	// The caller's message is empty once the handler has decoded, while the handler runs.
+	sizeInHandler := -1
+	svc.decoded = func() { sizeInHandler = proto.Size(req) }
 	if err := conn.Invoke(ctx, "/test.Column/Keep", req, &metadatapb.SortColumnChunk{}, HandOver()); err != nil {
 		t.Fatal(err)
+	}
+	svc.decoded = nil
+	if sizeInHandler != 0 {
+		t.Errorf("the caller's request while the handler ran had %d bytes, want it empty", sizeInHandler)
 	}
 	if string(svc.kept.GetEntries()) != "request" || svc.kept.GetUids()[0] != 1 {
 		t.Fatalf("the handler got %v, want the request", svc.kept)

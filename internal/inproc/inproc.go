@@ -135,7 +135,8 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 		return err
 	}
 	var dec func(m any) error
-	if handsOver(opts) {
+	handOver := handsOver(opts)
+	if handOver {
 		dec = takeOver(req)
 	} else {
 		reqWire, err := checkSendable(req)
@@ -147,6 +148,9 @@ func (c *Conn) Invoke(ctx context.Context, method string, args, reply any, opts 
 		dec = func(m any) error { return copyInto(m, req, reqWire) }
 	}
 	resp, err := m.handler(m.impl, serverContext(ctx), dec, nil)
+	if handOver {
+		proto.Reset(req) // emptied by the decoding; here for a handler that never decoded
+	}
 	if err != nil {
 		return toStatus(ctx, err)
 	}
