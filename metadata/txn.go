@@ -60,8 +60,10 @@ type txn struct {
 	// edited and set, not as merge operands (FSM.rewriteAppends).
 	rewriteAppends bool
 	// unwritten are the cache entries of keys written last with a value the batch does
-	// not hold yet (defers), in the order of their first such write.
-	unwritten []unwrittenKey
+	// not hold yet (defers), in the order of their first such write; unwrittenBuf holds
+	// the first of them, so that a batch of one command allocates none.
+	unwritten    []unwrittenKey
+	unwrittenBuf [8]unwrittenKey
 	// writeEach sets every write in the batch at once, none deferred (tests compare).
 	writeEach bool
 }
@@ -97,6 +99,7 @@ type cachedValue struct {
 // the store carried (carry; nil: none).
 func newTxn(b *pebble.Batch, carried *carriedCache) *txn {
 	t := &txn{b: b}
+	t.unwritten = t.unwrittenBuf[:0]
 	if carried != nil {
 		t.cache, t.carryKeys = carried.cache, carried.keys
 		t.memo.dedup, t.memo.marks, t.memo.history = carried.dedup, carried.marks, carried.history
