@@ -16,7 +16,12 @@
 //     state. What a batch caches (txn.go: values read, records decoded once per batch;
 //     prunememo.go: ranges the prunes found empty) only saves reads and scans whose
 //     outcome it knows, and every write of the batch, rollbacks included, keeps it true
-//     (batchcache_test.go compares one batch with one entry per batch). The column
+//     (batchcache_test.go compares one batch with one entry per batch). A write of a key
+//     that every command of a batch rewrites (the log clock, a mailbox record, quota
+//     usage: txn.defers) waits in the cache, which answers its reads, and goes into the
+//     batch once, with its last value, when the batch ends or an iterator over it opens:
+//     only a key's last version in a batch is ever read, so the store is the same
+//     (appendgolden_test.go compares a log's store and answers with a build's before). The column
 //     chunks a batch writes once for all its commands (columnbatch.go) are those that
 //     writing each command's edits gives (columnbatch_test.go cuts one log into batches
 //     six ways and compares every key). An edit that only appends records of UIDs the

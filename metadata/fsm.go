@@ -70,6 +70,9 @@ type FSM struct {
 	// only append to by a read, an edit and a set, as before the merges (columnbatch.go):
 	// the tests that compare the two set it.
 	rewriteAppends atomic.Bool
+	// writeEach, when set, makes the batches write every value at once, none left
+	// unwritten until the batch ends (txn.defers): the tests that compare the two set it.
+	writeEach atomic.Bool
 }
 
 // generation is one open Pebble store. Readers hold a reference so that Restore can
@@ -340,6 +343,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 	g.carried = nil
 	tx := newTxn(b, carried)
 	tx.rewriteAppends = f.rewriteAppends.Load()
+	tx.writeEach = f.writeEach.Load()
 	defer tx.close()
 	var events []ChangeEvent
 	last := applied
@@ -373,6 +377,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []any {
 		panic(fmt.Sprintf("metadata fsm: write the column chunks of the batch up to index %d: %v", last, err))
 	}
 	tx.mustSet(keyAppliedIndex, encodeUint64(last))
+	tx.writeUnwritten(nil, nil)
 	tx.close()
 	if err := b.Commit(pebble.NoSync); err != nil {
 		panic(fmt.Sprintf("metadata fsm: commit batch up to index %d: %v", last, err))

@@ -234,7 +234,6 @@ func appendThreadIndexKey(k []byte, owner string, kind byte, value string) []byt
 }
 
 func threadContentKey(owner, blob string) []byte { return threadIndexKey(owner, 'c', blob) }
-func threadMessageIDKey(owner, id string) []byte { return threadIndexKey(owner, 'm', id) }
 func threadSubjectKey(owner, base string) []byte { return threadIndexKey(owner, 's', base) }
 
 // mailboxUIDKey is the key of per-message tables: prefix, mailbox id, uid.

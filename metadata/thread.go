@@ -58,7 +58,10 @@ func checkThreadKeys(keys *metadatapb.ThreadKeys) error {
 	if len(keys.GetReferences()) > maxThreadReferences {
 		return errInvalid("%d thread references, more than %d", len(keys.GetReferences()), maxThreadReferences)
 	}
-	for _, id := range append([]string{keys.GetMessageId()}, keys.GetReferences()...) {
+	if id := keys.GetMessageId(); len(id) > maxMessageIDBytes {
+		return errInvalid("invalid Message-ID %q for threading", id)
+	}
+	for _, id := range keys.GetReferences() {
 		if len(id) > maxMessageIDBytes {
 			return errInvalid("invalid Message-ID %q for threading", id)
 		}
@@ -87,24 +90,28 @@ func (c *cmdCtx) indexThread(key []byte, thread uint64) error {
 // ingestThread returns the thread of a message that owner receives with blobKey and keys
 // (nil: none), and indexes it (rules 1 to 4 above).
 func (c *cmdCtx) ingestThread(owner, blobKey string, keys *metadatapb.ThreadKeys) (uint64, error) {
-	var ids []string
+	// The index keys of the Message-ID, then of the references, built once in the arena
+	// for the lookups and the writes.
+	var idKeysBuf [4][]byte
+	idKeys := idKeysBuf[:0]
 	if id := keys.GetMessageId(); id != "" {
-		ids = append(ids, id)
+		idKeys = append(idKeys, appendThreadIndexKey(c.tx.alloc(3+len(owner)+len(id)), owner, 'm', id))
 	}
-	ids = append(ids, keys.GetReferences()...)
+	for _, id := range keys.GetReferences() {
+		if id != "" {
+			idKeys = append(idKeys, appendThreadIndexKey(c.tx.alloc(3+len(owner)+len(id)), owner, 'm', id))
+		}
+	}
 	contentKey := appendThreadIndexKey(c.tx.alloc(3+len(owner)+len(blobKey)), owner, 'c', blobKey)
 	thread, err := c.lookupThread(contentKey)
 	if err != nil {
 		return 0, err
 	}
-	for _, id := range ids {
+	for _, key := range idKeys {
 		if thread != 0 {
 			break
 		}
-		if id == "" {
-			continue
-		}
-		if thread, err = c.lookupThread(threadMessageIDKey(owner, id)); err != nil {
+		if thread, err = c.lookupThread(key); err != nil {
 			return 0, err
 		}
 	}
@@ -120,16 +127,13 @@ func (c *cmdCtx) ingestThread(owner, blobKey string, keys *metadatapb.ThreadKeys
 	if err := c.indexThread(contentKey, thread); err != nil {
 		return 0, err
 	}
-	for _, id := range ids {
-		if id == "" {
-			continue
-		}
-		if err := c.indexThread(threadMessageIDKey(owner, id), thread); err != nil {
+	for _, key := range idKeys {
+		if err := c.indexThread(key, thread); err != nil {
 			return 0, err
 		}
 	}
 	if subject != "" {
-		c.tx.mustSet(threadSubjectKey(owner, subject), encodeUint64(thread))
+		c.tx.mustSet(appendThreadIndexKey(c.tx.alloc(3+len(owner)+len(subject)), owner, 's', subject), c.tx.encodeUint64(thread))
 	}
 	return thread, nil
 }

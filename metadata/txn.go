@@ -59,6 +59,19 @@ type txn struct {
 	// rewriteAppends writes the chunks that commands only append to as any other, read,
 	// edited and set, not as merge operands (FSM.rewriteAppends).
 	rewriteAppends bool
+	// unwritten are the cache entries of keys written last with a value the batch does
+	// not hold yet (defers), in the order of their first such write; unwrittenBuf holds
+	// the first of them, so that a batch of one command allocates none.
+	unwritten    []unwrittenKey
+	unwrittenBuf [8]unwrittenKey
+	// writeEach sets every write in the batch at once, none deferred (tests compare).
+	writeEach bool
+}
+
+// unwrittenKey is a cached key whose value goes into the batch later (writeUnwritten).
+type unwrittenKey struct {
+	key []byte
+	e   *cachedValue
 }
 
 // probeOptions are the probe's: bloom filters on every level, L6 included (Pebble's
@@ -78,12 +91,15 @@ type cachedValue struct {
 	// decoded is value decoded, the message a command wrote there with keepProto, until
 	// the next write of the key or the next takeProto of it.
 	decoded proto.Message
+	// unwritten: value is the key's last write, which the batch does not hold yet.
+	unwritten bool
 }
 
 // newTxn returns the txn of a batch, its cache started with what the previous batch of
 // the store carried (carry; nil: none).
 func newTxn(b *pebble.Batch, carried *carriedCache) *txn {
 	t := &txn{b: b}
+	t.unwritten = t.unwrittenBuf[:0]
 	if carried != nil {
 		t.cache, t.carryKeys = carried.cache, carried.keys
 		t.memo.dedup, t.memo.marks, t.memo.history = carried.dedup, carried.marks, carried.history
@@ -181,9 +197,10 @@ func (t *txn) Get(key []byte) ([]byte, io.Closer, error) {
 	return v, noClose{}, nil
 }
 
-// NewIter implements reader. The pending column chunks in the iterator's range are
-// written first (columnbatch.go), so it sees them.
+// NewIter implements reader. The pending column chunks and the unwritten values in the
+// iterator's range are written first (columnbatch.go, writeUnwritten), so it sees them.
 func (t *txn) NewIter(o *pebble.IterOptions) (*pebble.Iterator, error) {
+	t.writeUnwritten(o.LowerBound, o.UpperBound)
 	if t.mayHoldPending(o.LowerBound, o.UpperBound) {
 		if err := t.writePending(o.LowerBound, o.UpperBound); err != nil {
 			return nil, err
@@ -355,13 +372,65 @@ func (t *txn) mustSet(key, value []byte) {
 	t.set(key, value)
 }
 
+// defers reports whether a write of key that the cache holds waits in the cache for the
+// end of the batch (writeUnwritten): the keys that every command of a batch of Appends
+// writes again, the log clock, the mailbox record and the account's and tenant's quota
+// usage. The batch then holds each once, with its last value, where it held one version
+// per command: fewer and smaller batch and memtable inserts and WAL bytes (issue 14),
+// and the same state, since only the last version of a key in a batch is ever read
+// after it. Until then the cache answers the key's reads (every read goes to the cache
+// first, and a cached key stays cached for the batch), and an iterator over it writes it
+// first (NewIter).
+func defers(key []byte) bool {
+	switch key[0] {
+	case prefixSystem, prefixMailbox, prefixQuotaUsage:
+		return true
+	}
+	return false
+}
+
 // set writes value at key, with no record for a rollback.
 func (t *txn) set(key, value []byte) {
+	if !t.writeEach && defers(key) {
+		if e := t.cache[string(key)]; e != nil {
+			if !e.unwritten {
+				e.unwritten = true
+				t.unwritten = append(t.unwritten, unwrittenKey{key: key, e: e})
+			}
+			e.value, e.found, e.decoded = value, true, nil
+			t.memo.track(key, value, true)
+			return
+		}
+	}
 	if err := t.b.Set(key, value, nil); err != nil {
 		panic(fmt.Sprintf("metadata fsm: batch set: %v", err))
 	}
 	t.written(key, value, true)
 	t.memo.track(key, value, true)
+}
+
+// writeUnwritten writes to the batch the unwritten values of the keys in [lower, upper)
+// (nil: unbounded).
+func (t *txn) writeUnwritten(lower, upper []byte) {
+	if len(t.unwritten) == 0 {
+		return
+	}
+	kept := t.unwritten[:0]
+	for _, u := range t.unwritten {
+		if !u.e.unwritten {
+			continue
+		}
+		if (lower != nil && bytes.Compare(u.key, lower) < 0) || (upper != nil && bytes.Compare(u.key, upper) >= 0) {
+			kept = append(kept, u)
+			continue
+		}
+		u.e.unwritten = false
+		if err := t.b.Set(u.key, u.e.value, nil); err != nil {
+			panic(fmt.Sprintf("metadata fsm: batch set: %v", err))
+		}
+	}
+	clear(t.unwritten[len(kept):])
+	t.unwritten = kept
 }
 
 // insert writes a key the caller knows is absent (a new UID, MODSEQ or request
@@ -370,11 +439,7 @@ func (t *txn) insert(key, value []byte) {
 	if t.recording {
 		t.undo = append(t.undo, undoEntry{key: key})
 	}
-	if err := t.b.Set(key, value, nil); err != nil {
-		panic(fmt.Sprintf("metadata fsm: batch set: %v", err))
-	}
-	t.written(key, value, true)
-	t.memo.track(key, value, true)
+	t.set(key, value)
 }
 
 func (t *txn) mustDelete(key []byte) {
@@ -382,8 +447,12 @@ func (t *txn) mustDelete(key []byte) {
 	t.del(key)
 }
 
-// del deletes key, with no record for a rollback.
+// del deletes key, with no record for a rollback. An unwritten value of key is dropped:
+// the batch held it before the delete.
 func (t *txn) del(key []byte) {
+	if e := t.cache[string(key)]; e != nil {
+		e.unwritten = false
+	}
 	if err := t.b.Delete(key, nil); err != nil {
 		panic(fmt.Sprintf("metadata fsm: batch delete: %v", err))
 	}
@@ -426,7 +495,8 @@ func (t *txn) deleteRange(start, end []byte) {
 	}
 	for k, e := range t.cache {
 		if k >= string(start) && k < string(end) {
-			e.value, e.found, e.decoded = nil, false, nil
+			// An unwritten value in the range is dropped: the batch held it before.
+			e.value, e.found, e.decoded, e.unwritten = nil, false, nil, false
 		}
 	}
 }
