@@ -8,7 +8,13 @@ import (
 
 // DocWords returns d's distinct words (scope byte first) and the scopes with a word
 // longer than MaxWord, for the external tests (TestExtractGolden).
-func DocWords(d *Doc) ([]string, uint16) { return d.words, d.long }
+func DocWords(d *Doc) ([]string, uint16) {
+	words := make([]string, len(d.words))
+	for i, w := range d.words {
+		words[i] = w.key
+	}
+	return words, d.long
+}
 
 // StoreDigest returns the SHA-256 of every key and value the store holds, in key order
 // (TestIndexGolden).
