@@ -245,8 +245,9 @@ type pendingPostings struct {
 	slot  map[string]int32
 	id    uint64                   // tells this batch's slots from others' (seenWord.batch)
 	long  [ScopeOther + 1][]uint32 // every scope: a long word in HEADER of another field (a Message-ID) too
-	// inOrder is words sorted by word, made once by the commit (sorted).
-	inOrder []wordPostings
+	// inOrder says words are sorted by word (sorted, at the commit): slot and the slots
+	// the docs' words keep no longer say where a word is.
+	inOrder bool
 }
 
 // pendingIDs numbers the pendingPostings of every batch, from 1 (seenWord.batch).
@@ -261,11 +262,11 @@ type wordPostings struct {
 // sorted returns p's words and their UIDs in word order: by scope, then in the order of
 // their dictionary and posting keys.
 func (p *pendingPostings) sorted() []wordPostings {
-	if p.inOrder == nil {
-		p.inOrder = slices.Clone(p.words)
-		slices.SortFunc(p.inOrder, func(a, b wordPostings) int { return strings.Compare(a.word, b.word) })
+	if !p.inOrder {
+		slices.SortFunc(p.words, func(a, b wordPostings) int { return strings.Compare(a.word, b.word) })
+		p.inOrder = true
 	}
-	return p.inOrder
+	return p.words
 }
 
 // NewBatch starts a batch.
@@ -425,7 +426,14 @@ func (b *Batch) Add(account string, mailbox uint64, uid uint32, d *Doc) error {
 		p = &pendingPostings{slot: map[string]int32{}, id: pendingIDs.Add(1)}
 		b.pending[ref] = p
 	}
-	p.inOrder = nil
+	if p.inOrder {
+		// Sorted since the last Add (never, from a Commit, which ends the batch): the slots
+		// are made again, under a new id that no doc's word holds.
+		p.id, p.inOrder = pendingIDs.Add(1), false
+		for i, w := range p.words {
+			p.slot[w.word] = int32(i)
+		}
+	}
 	for _, w := range d.words {
 		if w.batch != p.id {
 			slot, ok := p.slot[w.key]
