@@ -43,14 +43,7 @@ func TestIndexGolden(t *testing.T) {
 		{"a@example.com", 2, adversarialMessages(300), []int{2, 64, 1, 150, 11}},
 		{"b@example.com", 5, benchMessages(bench.Corpus{Seed: 2, MaxSize: 1 << 20}, 48), []int{5, 1, 20}},
 	}
-	x, err := searchindex.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer x.Close()
-	recent := searchindex.NewRecentBodies(1<<30, 1<<30)
-	blobs := recent.Over(nil)
-	doc := searchindex.NewDoc()
+	x, recent, blobs, doc := openIndexing(t, 1<<30, 1<<30)
 	answers := sha256.New()
 	needles := goldenNeedles(t, mailboxes)
 
@@ -77,13 +70,7 @@ func TestIndexGolden(t *testing.T) {
 					}
 					continue
 				}
-				structure, err := message.Parse(bytes.NewReader(raw))
-				if err != nil {
-					t.Fatal(err)
-				}
-				key := blobstore.Key("acme", sha256.Sum256(raw))
-				recent.Keep(key, bytes.NewReader(raw), int64(len(raw)))
-				rec := &metadatapb.MessageRecord{Uid: uid, BlobKey: key, Size: uint64(len(raw)), Structure: structure}
+				rec := keptRecord(t, recent, uid, raw)
 				if err := searchindex.ExtractInto(t.Context(), doc, blobs, rec); err != nil {
 					t.Fatal(err)
 				}
@@ -142,6 +129,31 @@ func TestIndexGolden(t *testing.T) {
 	}
 }
 
+// openIndexing opens an index in a temporary directory and returns it with what indexing
+// into it takes: bodies handed over in memory as the ingest path does (a RecentBodies of
+// budget bytes, perBody at most each, and the blobs reading through it) and a doc.
+func openIndexing(tb testing.TB, budget, perBody int64) (*searchindex.Index, *searchindex.RecentBodies, searchindex.Blobs, *searchindex.Doc) {
+	x, err := searchindex.Open(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { x.Close() })
+	recent := searchindex.NewRecentBodies(budget, perBody)
+	return x, recent, recent.Over(nil), searchindex.NewDoc()
+}
+
+// keptRecord parses raw into the record of message uid and hands its body to recent, as
+// an APPEND does.
+func keptRecord(tb testing.TB, recent *searchindex.RecentBodies, uid uint32, raw []byte) *metadatapb.MessageRecord {
+	st, err := message.Parse(bytes.NewReader(raw))
+	if err != nil {
+		tb.Fatalf("message %d: %v", uid, err)
+	}
+	key := blobstore.Key("acme", sha256.Sum256(raw))
+	recent.Keep(key, bytes.NewReader(raw), int64(len(raw)))
+	return &metadatapb.MessageRecord{Uid: uid, BlobKey: key, Size: uint64(len(raw)), Structure: st}
+}
+
 // goldenNeedles returns fixed needles and, from every 50th message of each mailbox, some
 // of its words and pieces of them (folded, as SEARCH gives them).
 func goldenNeedles(t *testing.T, mailboxes []goldenMailbox) []string {
@@ -152,14 +164,7 @@ func goldenNeedles(t *testing.T, mailboxes []goldenMailbox) []string {
 	doc := searchindex.NewDoc()
 	for _, m := range mailboxes {
 		for i := 0; i < len(m.raws); i += 50 {
-			raw := m.raws[i]
-			st, err := message.Parse(bytes.NewReader(raw))
-			if err != nil {
-				t.Fatal(err)
-			}
-			key := blobstore.Key("acme", sha256.Sum256(raw))
-			recent.Keep(key, bytes.NewReader(raw), int64(len(raw)))
-			if err := searchindex.ExtractInto(t.Context(), doc, blobs, &metadatapb.MessageRecord{Uid: 1, BlobKey: key, Structure: st}); err != nil {
+			if err := searchindex.ExtractInto(t.Context(), doc, blobs, keptRecord(t, recent, 1, m.raws[i])); err != nil {
 				t.Fatal(err)
 			}
 			words, _ := searchindex.DocWords(doc)
