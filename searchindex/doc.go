@@ -101,8 +101,12 @@
 // the mailbox's dictionary of that scope may lack: when the dictionary is known to be the
 // store's (cached at the generation before the commit, or read by the commit itself when
 // the batch adds at least 512 words to the scope, vocab.go prepare), only the words it
-// lacks; otherwise all of them, as the dictionary keys hold no value to lose. Drops make
-// the cached dictionaries of their mailboxes stale, so a dropped word is never skipped. Where the ingest path runs in the same process
+// lacks; otherwise all of them, as the dictionary keys hold no value to lose. A batch
+// sets those keys in key order, its words sorted once at the commit (Pebble then inserts
+// each into its memtable next to the one before rather than searching from the top), and
+// Add finds a word the doc gave the batch before by the slot the doc's interned word
+// keeps, without a map lookup per word and message. Drops make the cached dictionaries
+// of their mailboxes stale, so a dropped word is never skipped. Where the ingest path runs in the same process
 // (`strata serve`), it hands each body it stores to the indexer in memory
 // (RecentBodies: a byte budget, a cap per body, each taken once), so a fresh message's
 // body is not read back from the blob store; the header fields come from the record's

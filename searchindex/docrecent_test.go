@@ -16,7 +16,8 @@ func TestDocRecentAcrossResets(t *testing.T) {
 	check := func(step string, want ...string) {
 		t.Helper()
 		var got []string
-		for _, w := range d.words {
+		words, _ := DocWords(d)
+		for _, w := range words {
 			got = append(got, w[1:])
 		}
 		slices.Sort(got)

@@ -30,7 +30,7 @@ func Exact(needle string, s Scope) bool {
 // words are a list (words), not a map to clear, which is what an indexer adding message
 // after message with one doc spends most of its time on.
 type Doc struct {
-	words []string             // the message's distinct words: scope byte + word
+	words []*seenWord          // the message's distinct words (key: scope byte + word)
 	seen  map[string]*seenWord // every word met since the doc was made (or seen last grew too large)
 	// recent is a direct-mapped cache of seen in front of it, by a hash of the word: text
 	// repeats its common words, and most words are found here without a map lookup (a
@@ -49,6 +49,11 @@ type Doc struct {
 type seenWord struct {
 	key string
 	msg uint32
+	// batch and slot are where Batch.Add last put the word's UIDs: the batch's
+	// pendingPostings.id, the word's index in its list. Numbers, not pointers, so that a
+	// doc does not keep a committed batch's postings alive.
+	batch uint64
+	slot  int32
 }
 
 // maxSeen bounds the interned words a doc keeps from message to message.
@@ -171,7 +176,7 @@ func (d *Doc) endWord() {
 		}
 		if w.msg != d.msg {
 			w.msg = d.msg
-			d.words = append(d.words, w.key)
+			d.words = append(d.words, w)
 		}
 	}
 	d.word = d.word[:0]

@@ -160,13 +160,7 @@ func extractDigest(t testing.TB, raws [][]byte) string {
 	d := searchindex.NewDoc()
 	h := sha256.New()
 	for i, raw := range raws {
-		st, err := message.Parse(bytes.NewReader(raw))
-		if err != nil {
-			t.Fatalf("message %d: %v", i, err)
-		}
-		key := blobstore.Key("acme", sha256.Sum256(raw))
-		recent.Keep(key, bytes.NewReader(raw), int64(len(raw)))
-		rec := &metadatapb.MessageRecord{Uid: uint32(i + 1), BlobKey: key, Size: uint64(len(raw)), Structure: st}
+		rec := keptRecord(t, recent, uint32(i+1), raw)
 		if err := searchindex.ExtractInto(t.Context(), d, blobs, rec); err != nil {
 			t.Fatalf("message %d: %v", i, err)
 		}

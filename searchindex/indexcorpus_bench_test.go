@@ -31,14 +31,7 @@ func BenchmarkIndexAppendedCorpus(b *testing.B) {
 		raws[i] = raw
 		recs[i] = &metadatapb.MessageRecord{Uid: uint32(i + 1), BlobKey: blobstore.Key("acme", sha256.Sum256(raw)), Size: uint64(len(raw)), Structure: st}
 	}
-	idx, err := searchindex.Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer idx.Close()
-	recent := searchindex.NewRecentBodies(64<<20, 1<<20)
-	blobs := recent.Over(nil)
-	doc := searchindex.NewDoc()
+	idx, recent, blobs, doc := openIndexing(b, 64<<20, 1<<20)
 	uid := uint32(0)
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -2,13 +2,17 @@ package searchindex
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math/bits"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -234,8 +238,35 @@ type Batch struct {
 
 // pendingPostings are the postings a batch adds to one mailbox.
 type pendingPostings struct {
-	words map[string][]uint32      // scope byte + word
+	// words are the distinct words (scope byte first) and their UIDs, slot holds the index
+	// of each in words. A doc's word remembers its slot (seenWord.batch, slot), so a word
+	// the doc gave this batch before costs Add no map lookup.
+	words []wordPostings
+	slot  map[string]int32
+	id    uint64                   // tells this batch's slots from others' (seenWord.batch)
 	long  [ScopeOther + 1][]uint32 // every scope: a long word in HEADER of another field (a Message-ID) too
+	// inOrder says words are sorted by word (sorted, at the commit): slot and the slots
+	// the docs' words keep no longer say where a word is.
+	inOrder bool
+}
+
+// pendingIDs numbers the pendingPostings of every batch, from 1 (seenWord.batch).
+var pendingIDs atomic.Uint64
+
+// wordPostings is a word of a batch (scope byte first) and the UIDs holding it.
+type wordPostings struct {
+	word string
+	uids []uint32
+}
+
+// sorted returns p's words and their UIDs in word order: by scope, then in the order of
+// their dictionary and posting keys.
+func (p *pendingPostings) sorted() []wordPostings {
+	if !p.inOrder {
+		slices.SortFunc(p.words, func(a, b wordPostings) int { return strings.Compare(a.word, b.word) })
+		p.inOrder = true
+	}
+	return p.words
 }
 
 // NewBatch starts a batch.
@@ -277,24 +308,11 @@ func (b *Batch) Commit() error {
 			return err
 		}
 	}
-	known := map[mailboxRef]*[ScopeOther + 1]bool{}
-	var key, chunk []byte
+	fresh := make(map[vocabKey][][]byte, len(merges))
 	for _, m := range merges {
-		ref := mailboxRef{m.key.account, m.key.mailbox}
-		if known[ref] == nil {
-			known[ref] = new([ScopeOther + 1]bool)
-		}
-		known[ref][m.key.scope] = true
-		vocab := append(mailboxKey(kindVocab, ref.account, ref.mailbox), byte(m.key.scope))
-		for _, w := range m.fresh {
-			key = append(append(key[:0], vocab...), w...)
-			if err := b.b.Set(key, nil, nil); err != nil {
-				b.x.vocab.commitDone(started, nil)
-				return err
-			}
-		}
+		fresh[m.key] = m.fresh
 	}
-	err := b.writePostings(known, key, chunk)
+	err := b.writePostings(fresh)
 	if err == nil {
 		err = b.b.Commit(pebble.NoSync)
 	}
@@ -306,22 +324,54 @@ func (b *Batch) Commit() error {
 	return err
 }
 
-// writePostings sets the batch's posting chunks, and the dictionary keys of their words
-// in the scopes whose dictionary is not known (Commit).
-func (b *Batch) writePostings(known map[mailboxRef]*[ScopeOther + 1]bool, key, chunk []byte) error {
-	for ref, p := range b.pending {
+// writePostings sets the batch's dictionary keys and posting chunks: in a scope whose
+// dictionary is known (fresh holds the words it lacked, vocab.go prepare) the keys of
+// the words it lacked, in any other scope those of every word of the batch.
+//
+// Each mailbox's dictionary keys and then its posting keys are set in key order (the
+// words sorted once, pendingPostings.sorted), not in the order of a map: Pebble inserts
+// a batch's keys into its memtable's skiplist one after the other, and a key that
+// follows the one before is found from where that one went (arenaskl.Inserter's splice)
+// rather than searched for from the top of a list of millions of keys, with the nodes
+// the last search touched still in the CPU's cache. The keys and values are the same
+// whatever their order in the batch (each is set once; TestIndexGolden).
+func (b *Batch) writePostings(fresh map[vocabKey][][]byte) error {
+	refs := slices.SortedFunc(maps.Keys(b.pending), func(a, b mailboxRef) int {
+		return cmp.Or(strings.Compare(a.account, b.account), cmp.Compare(a.mailbox, b.mailbox))
+	})
+	var key, chunk []byte
+	for _, ref := range refs {
+		p := b.pending[ref]
+		words := p.sorted()
 		vocab := mailboxKey(kindVocab, ref.account, ref.mailbox)
-		wbase := mailboxKey(kindWord, ref.account, ref.mailbox)
-		scopes := known[ref]
-		for w, uids := range p.words {
-			if scopes == nil || int(w[0]) >= len(scopes) || !scopes[w[0]] {
-				key = append(append(key[:0], vocab...), w...)
-				if err := b.b.Set(key, nil, nil); err != nil {
-					return err
+		for i := 0; i < len(words); {
+			// words[i:j] are those of one scope (the scope byte leads each word).
+			s := words[i].word[0]
+			j := i + 1
+			for j < len(words) && words[j].word[0] == s {
+				j++
+			}
+			if lacked, known := fresh[vocabKey{ref.account, ref.mailbox, Scope(s)}]; known {
+				for _, w := range lacked {
+					key = append(append(append(key[:0], vocab...), s), w...)
+					if err := b.b.Set(key, nil, nil); err != nil {
+						return err
+					}
+				}
+			} else {
+				for _, w := range words[i:j] {
+					key = append(append(key[:0], vocab...), w.word...)
+					if err := b.b.Set(key, nil, nil); err != nil {
+						return err
+					}
 				}
 			}
-			key = binary.BigEndian.AppendUint32(append(append(append(key[:0], wbase...), w...), 0), uids[0])
-			chunk = appendChunk(chunk[:0], uids)
+			i = j
+		}
+		wbase := mailboxKey(kindWord, ref.account, ref.mailbox)
+		for _, w := range words {
+			key = binary.BigEndian.AppendUint32(append(append(append(key[:0], wbase...), w.word...), 0), w.uids[0])
+			chunk = appendChunk(chunk[:0], w.uids)
 			if err := b.b.Set(key, chunk, nil); err != nil {
 				return err
 			}
@@ -363,7 +413,9 @@ func (b *Batch) SetState(account string, mailbox uint64, st MailboxState) error 
 }
 
 // Add indexes message uid with the postings of d. The messages added to one mailbox must
-// come in ascending UID order, above every UID indexed before.
+// come in ascending UID order, above every UID indexed before. Add notes in d's words
+// where their UIDs went (seenWord.slot): like extracting into d, it must not run while
+// another goroutine uses d.
 func (b *Batch) Add(account string, mailbox uint64, uid uint32, d *Doc) error {
 	if b.pending == nil {
 		b.pending = map[mailboxRef]*pendingPostings{}
@@ -371,11 +423,28 @@ func (b *Batch) Add(account string, mailbox uint64, uid uint32, d *Doc) error {
 	ref := mailboxRef{account, mailbox}
 	p := b.pending[ref]
 	if p == nil {
-		p = &pendingPostings{words: map[string][]uint32{}}
+		p = &pendingPostings{slot: map[string]int32{}, id: pendingIDs.Add(1)}
 		b.pending[ref] = p
 	}
+	if p.inOrder {
+		// Sorted since the last Add (never, from a Commit, which ends the batch): the slots
+		// are made again, under a new id that no doc's word holds.
+		p.id, p.inOrder = pendingIDs.Add(1), false
+		for i, w := range p.words {
+			p.slot[w.word] = int32(i)
+		}
+	}
 	for _, w := range d.words {
-		p.words[w] = append(p.words[w], uid)
+		if w.batch != p.id {
+			slot, ok := p.slot[w.key]
+			if !ok {
+				slot = int32(len(p.words))
+				p.words = append(p.words, wordPostings{word: w.key})
+				p.slot[w.key] = slot
+			}
+			w.batch, w.slot = p.id, slot
+		}
+		p.words[w.slot].uids = append(p.words[w.slot].uids, uid)
 	}
 	for s := range p.long {
 		if d.long&(1<<s) != 0 {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
-	"slices"
 	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -140,9 +139,9 @@ func (c *vocabCache) prepare(started map[int]uint64, pending map[mailboxRef]*pen
 		ref := mailboxRef{key.account, key.mailbox}
 		if counts[ref] == nil {
 			counts[ref] = new([ScopeOther + 1]int)
-			for w := range pending[ref].words {
-				if int(w[0]) < len(counts[ref]) {
-					counts[ref][w[0]]++
+			for _, w := range pending[ref].words {
+				if s := w.word[0]; int(s) < len(counts[ref]) {
+					counts[ref][s]++
 				}
 			}
 		}
@@ -202,16 +201,22 @@ func (c *vocabCache) commitDone(started map[int]uint64, merges []vocabMerge) {
 	}
 }
 
-// wordsByScope returns the words of p by scope, each scope's sorted.
+// wordsByScope returns the words of p by scope, each scope's sorted (sliced from one
+// buffer of them all).
 func (p *pendingPostings) wordsByScope() *[ScopeOther + 1][][]byte {
 	scopes := new([ScopeOther + 1][][]byte)
-	for w := range p.words {
-		if s := w[0]; int(s) < len(scopes) {
-			scopes[s] = append(scopes[s], []byte(w[1:]))
-		}
+	words := p.sorted()
+	size := 0
+	for _, w := range words {
+		size += len(w.word)
 	}
-	for _, words := range scopes {
-		slices.SortFunc(words, bytes.Compare)
+	buf := make([]byte, 0, size)
+	for _, w := range words {
+		if s := w.word[0]; int(s) < len(scopes) {
+			at := len(buf)
+			buf = append(buf, w.word[1:]...)
+			scopes[s] = append(scopes[s], buf[at:len(buf):len(buf)])
+		}
 	}
 	return scopes
 }
