@@ -27,8 +27,10 @@ import (
 //
 // The cache and the undo log keep the keys and values they are given, so a key or value
 // passed to mustSet, insert or mustDelete must not be changed after the call (every
-// caller builds them afresh, or copies an iterator's key before the write). Iterators read the batch itself, which the cache never
-// contradicts.
+// caller builds them afresh, or copies an iterator's key before the write). Iterators read the batch itself: the
+// writes of the keys that wait in the cache (defers) go into the batch before an iterator
+// over them opens (NewIter) and before the commit, so an iterator never sees a value the
+// cache contradicts; the probe's iterator reads only prefixes that never wait.
 type txn struct {
 	b    *pebble.Batch
 	undo []undoEntry
@@ -465,6 +467,11 @@ func (t *txn) del(key []byte) {
 // key's value becomes its value (none: empty) followed by operand; the cache forgets the
 // key, whose next read goes to the batch, which resolves the merge.
 func (t *txn) merge(key, operand []byte) {
+	if defers(key) {
+		// A value of key waiting in the cache would be written after the operand and
+		// replace what it merges with (writeUnwritten): merges are for column chunks only.
+		panic(fmt.Sprintf("metadata fsm: merge of a key whose writes wait in the cache: %q", key))
+	}
 	if err := t.b.Merge(key, operand, nil); err != nil {
 		panic(fmt.Sprintf("metadata fsm: batch merge: %v", err))
 	}
