@@ -362,6 +362,10 @@ func Open(root string, opts Options) (*Store, error) {
 		// fs19 R6); no clean-close marker.
 		return nil, errors.Join(fmt.Errorf("open blob store %s: %w", root, err), packs.close(false))
 	}
+	if opts.PackSmall {
+		// The next segment is made ready ahead (prepare.go).
+		packs.startPreparing()
+	}
 	delay, pace := sweepDelay, sweepPace
 	if opts.sweepAfter != nil {
 		delay, pace = *opts.sweepAfter, 0
