@@ -47,7 +47,10 @@
 // Staged.Sync joins the segment's group commit: one fsync at a time per segment covers
 // every record written before it began, so the Syncs of concurrent Puts share fsyncs
 // instead of paying a create, a rename, a file fsync and a directory fsync each; a new
-// segment's first fsync also syncs root/seg. Larger bodies keep the file layout above, and
+// segment's first fsync also syncs root/seg. The owner prepares the next segment ahead,
+// zero-filled and synced, so that a record's fdatasync writes data only and no journal
+// commit (prepare.go: a zero tail ends a segment cleanly, a sealed one is cut to size,
+// every packed byte is written twice). Larger bodies keep the file layout above, and
 // so do the bodies of a store written before packing: every read, Stat, Check and Delete
 // looks in the index first and then at the file.
 //
