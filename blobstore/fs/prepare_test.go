@@ -97,11 +97,7 @@ func TestPreparedSegmentSurvivesPowerLoss(t *testing.T) {
 	if err != nil || info.Size() != preparedTestSize {
 		t.Fatalf("the segment after the power loss: %v, %v; want the prepared file, zeros included", info, err)
 	}
-	s2, err := Open(next, Options{Own: true, PackSmall: true, SegmentSize: preparedTestSize})
-	if err != nil {
-		t.Fatalf("open after the power loss: %v", err)
-	}
-	defer s2.Close()
+	s2 := reopenPrepared(t, next)
 	checkBodies(t, s2, keys)
 	put(t, s2, "acme", seededBody(99, 2000))
 }
@@ -123,11 +119,7 @@ func TestPreparedSegmentReopen(t *testing.T) {
 				os.Remove(filepath.Join(root, packDirName, ownerLockName))
 			}
 			s.Close()
-			s2, err := Open(root, Options{Own: true, PackSmall: true, SegmentSize: preparedTestSize})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s2.Close()
+			s2 := reopenPrepared(t, root)
 			checkBodies(t, s2, keys)
 			s2.packs.mu.Lock()
 			seg := s2.packs.segments[1]
@@ -148,14 +140,22 @@ func TestPreparedSegmentReopen(t *testing.T) {
 				t.Fatal("no sound index file for the trimmed segment")
 			}
 			s2.Close()
-			s3, err := Open(root, Options{Own: true, PackSmall: true, SegmentSize: preparedTestSize})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s3.Close()
+			s3 := reopenPrepared(t, root)
 			checkBodies(t, s3, keys)
 		})
 	}
+}
+
+// reopenPrepared opens the packing store at root as the tests above wrote it, closed at
+// the test's end.
+func reopenPrepared(t *testing.T, root string) *Store {
+	t.Helper()
+	s, err := Open(root, Options{Own: true, PackSmall: true, SegmentSize: preparedTestSize})
+	if err != nil {
+		t.Fatalf("open %s: %v", root, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 // waitIndexed waits until seg has its index file written (writeIndexes).
@@ -222,11 +222,7 @@ func TestPreparedSegmentTornRecord(t *testing.T) {
 	// No clean close any more: the next open scans.
 	os.Remove(filepath.Join(root, packDirName, cleanCloseName))
 	os.Remove(filepath.Join(root, packDirName, "0000000000000001.idx"))
-	s2, err := Open(root, Options{Own: true, PackSmall: true, SegmentSize: preparedTestSize})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s2.Close()
+	s2 := reopenPrepared(t, root)
 	checkBodies(t, s2, keys)
 	if _, err := s2.Stat(t.Context(), tornKey); !errors.Is(err, blobstore.ErrNotFound) {
 		t.Fatalf("the torn record: Stat gave %v, want ErrNotFound", err)
