@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -235,4 +236,56 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkPackedSyncLatency stages and syncs new bodies one at a time into a packing
+// store, as one appending client does, and reports the median and 99th percentile of
+// Stage+Sync. It first waits up to 5 s for the store's prepared segment (prepare.go), as a
+// server has one ready before its first APPEND; a store without preparation (before
+// commit pack28) starts after the same wait.
+func BenchmarkPackedSyncLatency(b *testing.B) {
+	for _, size := range []int{4 << 10, 32 << 10} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			root := b.TempDir()
+			s, err := Open(root, Options{Own: true, PackSmall: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			waitForPreparedFile(filepath.Join(root, packDirName, "prepared.tmp"), DefaultSegmentSize)
+			body := bytes.Repeat([]byte("x"), size)
+			var took []time.Duration
+			var n uint64
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				n++
+				binary.LittleEndian.PutUint64(body, n)
+				key := blobstore.Key("acme", sha256.Sum256(body))
+				start := time.Now()
+				st, err := s.Stage(b.Context(), key, bytes.NewReader(body), int64(size))
+				if err == nil {
+					err = st.Sync()
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				took = append(took, time.Since(start))
+			}
+			slices.Sort(took)
+			b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-us")
+			b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-us")
+		})
+	}
+}
+
+// waitForPreparedFile waits up to 5 s for path to reach size bytes, and 0.5 s more for
+// its sync.
+func waitForPreparedFile(path string, size int64) {
+	for range 500 {
+		if info, err := os.Stat(path); err == nil && info.Size() == size {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
 }

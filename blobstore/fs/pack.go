@@ -1,6 +1,7 @@
 package fs
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -107,6 +108,9 @@ type segment struct {
 	data, tombs *fileSyncer
 	// dirSynced says the segment file's entry in packs.dir is durable.
 	dirSynced atomic.Bool
+	// prepared says the file may be longer than its records, zeros after them (a
+	// prepared segment, prepare.go): it is cut to size once sealed and synced.
+	prepared bool
 }
 
 func (p *packs) newSegment(seq uint64, path string, f file) *segment {
@@ -132,12 +136,12 @@ func (p *packs) newSegment(seq uint64, path string, f file) *segment {
 	return seg
 }
 
-// fsyncFile fsyncs f, through the test seam if one is set.
+// fsyncFile makes f's data durable (datasync), through the test seam if one is set.
 func (p *packs) fsyncFile(f file) error {
 	if hook := p.syncHook.Load(); hook != nil {
 		return (*hook)(f)
 	}
-	return f.Sync()
+	return datasync(f)
 }
 
 // packs holds the packed bodies of a store.
@@ -191,6 +195,14 @@ type packs struct {
 	syncHook atomic.Pointer[func(file) error]
 	// fsys is the store's file system (fsys.go).
 	fsys fileSystem
+
+	// prepared is the next segment, made ready ahead (prepare.go), nil if none is ready
+	// (under mu); prepKick wakes the preparer, which closes prepDone once it has ended
+	// (nil if none runs), and prepErr is its last error (tests read it).
+	prepared *preparedSegment
+	prepKick chan struct{}
+	prepDone chan struct{}
+	prepErr  atomic.Pointer[error]
 }
 
 // pendingTombstone is a tombstone written and not yet synced: its segment and the length
@@ -208,7 +220,7 @@ func segmentName(seq uint64) string { return fmt.Sprintf("%016x.seg", seq) }
 func openPacks(dir string, own bool, segmentSize int64, compactBelow float64, syncHook func(file) error, fsys fileSystem) (*packs, error) {
 	p := &packs{dir: dir, own: own, segmentSize: segmentSize, compactBelow: compactBelow,
 		index: map[packKey]recordLoc{}, tenants: map[string]string{}, segments: map[uint64]*segment{},
-		deleting: map[packKey]pendingTombstone{}, moving: map[packKey]move{}, nextSeq: 1, kick: make(chan struct{}, 1),
+		deleting: map[packKey]pendingTombstone{}, moving: map[packKey]move{}, nextSeq: 1, kick: make(chan struct{}, 1), prepKick: make(chan struct{}, 1),
 		stop: make(chan struct{}), loopDone: make(chan struct{}), fsys: fsys}
 	if syncHook != nil {
 		p.syncHook.Store(&syncHook)
@@ -255,6 +267,18 @@ func (p *packs) close(filesSynced bool) error {
 	p.mu.Unlock()
 	p.closeOnce.Do(func() { close(p.stop) })
 	<-p.loopDone
+	if p.prepDone != nil {
+		<-p.prepDone
+	}
+	p.mu.Lock()
+	if ps := p.prepared; ps != nil {
+		// Never used: no record in it. Removed before the clean-close marker takes the
+		// directory's identity (a removal that fails leaves it to the next open).
+		p.prepared = nil
+		ps.f.Close()
+		p.fsys.Remove(ps.path)
+	}
+	p.mu.Unlock()
 	p.compactMu.Lock()
 	defer p.compactMu.Unlock() // a pass started by SyncStaged has ended
 	var err error
@@ -368,12 +392,16 @@ func (p *packs) load() error {
 		if _, err := f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("read segment: %w", err)
 		}
-		seg.size.Store(int64(len(data)))
 		var entries []indexEntry
-		seg.scanned = scanSegment(data, func(off int64, rec decodedRecord) {
+		firstBad, end := scanSegment(data, func(off int64, rec decodedRecord) {
 			add(off, rec.key, rec.keyLen, rec.bodyLen, rec.bodyCRC, true)
 			entries = append(entries, indexEntry{off: off, key: rec.key, bodyLen: uint32(rec.bodyLen), bodyCRC: rec.bodyCRC})
 		})
+		// The zeros after end are a prepared segment's unused tail (prepare.go): not
+		// part of the segment, and cut off once it is indexed (writeIndexes).
+		seg.size.Store(end)
+		seg.scanned = firstBad
+		seg.prepared = end < int64(len(data))
 		if p.own {
 			// What the scan found is the segment's index file, written in the background
 			// once the sync below has made the segment durable (writeIndexes), so that the
@@ -399,6 +427,10 @@ func (p *packs) load() error {
 				return fmt.Errorf("sync segments: %w", err)
 			}
 			p.syncedAtOpen = true
+		}
+		// A prepared segment left over never holds a record (prepare.go).
+		if err := p.fsys.Remove(filepath.Join(p.dir, preparedName)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove a prepared segment: %w", err)
 		}
 		for _, seq := range seqs {
 			seg := p.segments[seq]
@@ -565,12 +597,17 @@ func (p *packs) holdsPendingSuperseder(seg *segment) bool {
 
 // scanSegment calls fn with every whole record of a segment's bytes in order. A stretch
 // that is not a whole record (the torn tail a crash left, or damage) is skipped: the scan
-// resumes at the next offset where a whole record begins. It returns where the first such
-// stretch begins, len(data) if there is none.
-func scanSegment(data []byte, fn func(off int64, rec decodedRecord)) (firstBad int64) {
+// resumes at the next offset where a whole record begins. Where nothing but zeros is
+// left, at a place where no whole record begins, the segment ends cleanly: that is the
+// unused tail of a prepared segment (prepare.go), not damage (no record begins with a
+// zero byte: its magic). It returns where the first stretch that is not a whole record
+// begins (the clean end if there is none) and end, the clean end (len(data) if the data
+// does not end in such zeros).
+func scanSegment(data []byte, fn func(off int64, rec decodedRecord)) (firstBad, end int64) {
+	zerosFrom := len(bytes.TrimRight(data, "\x00"))
 	firstBad = -1
 	off := 0
-	for off+headerSize <= len(data) {
+	for off+headerSize <= len(data) && off < zerosFrom {
 		rec, _, ok := decodeRecord(data[off:])
 		if !ok {
 			if firstBad < 0 {
@@ -582,13 +619,17 @@ func scanSegment(data []byte, fn func(off int64, rec decodedRecord)) (firstBad i
 		fn(int64(off), rec)
 		off += rec.size()
 	}
-	if firstBad < 0 && off < len(data) {
+	end = int64(len(data))
+	if off >= zerosFrom {
+		end = int64(off)
+	}
+	if firstBad < 0 && int64(off) < end {
 		firstBad = int64(off)
 	}
 	if firstBad < 0 {
-		firstBad = int64(len(data))
+		firstBad = end
 	}
-	return firstBad
+	return firstBad, end
 }
 
 // listSegments returns the sequence numbers of the segment files in dir in order, and
@@ -674,14 +715,14 @@ func (p *packs) refresh() error {
 		}
 		from := seg.scanned
 		p.mu.Lock()
-		bad := scanSegment(data, func(off int64, rec decodedRecord) {
+		bad, end := scanSegment(data, func(off int64, rec decodedRecord) {
 			if seg.dead[from+off] {
 				return
 			}
 			pk, _ := p.keyOf(rec.key)
 			p.index[pk] = recordLoc{seg: seg, off: from + off, keyLen: uint16(rec.keyLen), bodyLen: uint32(rec.bodyLen), bodyCRC: rec.bodyCRC}
 		})
-		seg.size.Store(info.Size())
+		seg.size.Store(from + end)
 		p.mu.Unlock()
 		seg.scanned = from + bad
 		if err := p.refreshTombstones(seg); err != nil {
@@ -971,6 +1012,17 @@ func (p *packs) appendLocked(rec []byte) (recordLoc, error) {
 		return recordLoc{}, ErrClosed
 	}
 	if seg == nil {
+		if f, seq, path, ok := p.takePreparedLocked(); ok {
+			p.nextSeq = seq + 1
+			seg = p.newSegment(seq, path, f)
+			seg.prepared = true
+			p.segments[seq] = seg
+			p.active = seg
+		}
+	}
+	if seg == nil {
+		// None prepared (yet): a segment that grows with its records.
+		p.kickPrepare()
 		seq := p.nextSeq
 		path := filepath.Join(p.dir, segmentName(seq))
 		f, err := p.fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)

@@ -44,16 +44,25 @@ func failSyncsWith(s *Store, drop bool) (set func(names ...string)) {
 		if err != nil {
 			return err
 		}
+		// What is written: a segment's records, not the zeros after them (prepare.go).
+		size := info.Size()
+		s.packs.mu.Lock()
+		for _, seg := range s.packs.segments {
+			if seg.f == f {
+				size = seg.size.Load()
+			}
+		}
+		s.packs.mu.Unlock()
 		mu.Lock()
 		fail, from := failing[name], synced[name]
 		if !fail {
-			synced[name] = info.Size()
+			synced[name] = size
 		}
 		mu.Unlock()
 		if !fail {
 			return f.Sync()
 		}
-		if n := info.Size() - from; drop && n > 0 {
+		if n := size - from; drop && n > 0 {
 			if _, err := f.WriteAt(make([]byte, n), from); err != nil {
 				return err
 			}

@@ -156,7 +156,28 @@ func (p *packs) writeIndexes() error {
 		}
 		p.mu.Lock()
 		entries := seg.entries
+		pinned := !seg.removed
+		if pinned {
+			seg.refs++
+		}
 		p.mu.Unlock()
+		if !pinned {
+			continue
+		}
+		// A prepared segment is cut to its records first, so that the index file
+		// describes the file's length (prepare.go); if that fails the next open scans it.
+		var trimErr error
+		if seg.prepared {
+			trimErr = p.trimTail(seg, size)
+		}
+		p.unpin(seg)
+		if trimErr != nil {
+			p.mu.Lock()
+			seg.indexed, seg.entries = true, nil
+			p.mu.Unlock()
+			errs = append(errs, trimErr)
+			continue
+		}
 		if err := writeSegmentIndex(p.fsys, p.indexPath(seg.seq), size, entries); err != nil {
 			errs = append(errs, err)
 			continue

@@ -47,7 +47,10 @@
 // Staged.Sync joins the segment's group commit: one fsync at a time per segment covers
 // every record written before it began, so the Syncs of concurrent Puts share fsyncs
 // instead of paying a create, a rename, a file fsync and a directory fsync each; a new
-// segment's first fsync also syncs root/seg. Larger bodies keep the file layout above, and
+// segment's first fsync also syncs root/seg. The owner prepares the next segment ahead,
+// zero-filled and synced, so that a record's fdatasync writes data only and no journal
+// commit (prepare.go: a zero tail ends a segment cleanly, a sealed one is cut to size,
+// every packed byte is written twice). Larger bodies keep the file layout above, and
 // so do the bodies of a store written before packing: every read, Stat, Check and Delete
 // looks in the index first and then at the file.
 //
@@ -363,6 +366,10 @@ func Open(root string, opts Options) (*Store, error) {
 		// The owner's lock and the compaction goroutine go with the failed Open (review
 		// fs19 R6); no clean-close marker.
 		return nil, errors.Join(fmt.Errorf("open blob store %s: %w", root, err), packs.close(false))
+	}
+	if opts.PackSmall {
+		// The next segment is made ready ahead (prepare.go).
+		packs.startPreparing()
 	}
 	delay, pace := sweepDelay, sweepPace
 	if opts.sweepAfter != nil {
