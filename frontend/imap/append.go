@@ -132,14 +132,11 @@ type rememberedTarget struct {
 	target     appendTarget
 }
 
-// lookUpAppendTarget returns where the APPEND of name goes: conn.lastAppend when it
-// matches (unless fresh is set), or the mailbox looked up, after checking that the session
-// may append to it. It reads nothing from the connection, so it may run while the message
-// literal is read.
-func (c *conn) lookUpAppendTarget(name string, fresh bool) appendTarget {
-	if target, ok := c.rememberedAppendTarget(name, fresh); ok {
-		return target
-	}
+// lookUpAppendTarget returns where the APPEND of name goes: the mailbox looked up, after
+// checking that the session may append to it (the remembered target, when it applies, is
+// taken before: rememberedAppendTarget). It reads nothing from the connection, so it may
+// run while the message literal is read.
+func (c *conn) lookUpAppendTarget(name string) appendTarget {
 	ref, err := c.mailboxRefIn(name)
 	if err != nil {
 		return appendTarget{err: err}
@@ -183,9 +180,9 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 		// continuation, so the mailbox is looked up while the message is read; a refusal
 		// then comes after it, as it would for a literal read and dropped.
 		lookedUp = make(chan appendTarget, 1)
-		go func() { lookedUp <- c.lookUpAppendTarget(first.Mailbox, replace != nil) }()
+		go func() { lookedUp <- c.lookUpAppendTarget(first.Mailbox) }()
 	default:
-		if target = c.lookUpAppendTarget(first.Mailbox, replace != nil); target.err != nil {
+		if target = c.lookUpAppendTarget(first.Mailbox); target.err != nil {
 			// Refused before the message arrives (RFC 9051 6.3.12): no continuation
 			// request for a synchronising literal.
 			c.discardAppendLiteral(cmd)
@@ -285,7 +282,7 @@ func (c *conn) appendTo(cmd *imapwire.Command, replace *replaced) error {
 		// The remembered mailbox was renamed or deleted, or the rights changed: look the
 		// name up as an APPEND without it would have, and append there once more.
 		c.lastAppend = nil
-		if target = c.lookUpAppendTarget(first.Mailbox, true); target.err != nil {
+		if target = c.lookUpAppendTarget(first.Mailbox); target.err != nil {
 			return target.err
 		}
 		ref, mb, granted = target.ref, target.mb, target.granted
