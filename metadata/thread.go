@@ -87,6 +87,11 @@ func (c *cmdCtx) indexThread(key []byte, thread uint64) error {
 	return nil
 }
 
+// threadIndexKey is threadIndexKey (keys.go) built in the batch's arena.
+func (c *cmdCtx) threadIndexKey(owner string, kind byte, value string) []byte {
+	return appendThreadIndexKey(c.tx.alloc(3+len(owner)+len(value)), owner, kind, value)
+}
+
 // ingestThread returns the thread of a message that owner receives with blobKey and keys
 // (nil: none), and indexes it (rules 1 to 4 above).
 func (c *cmdCtx) ingestThread(owner, blobKey string, keys *metadatapb.ThreadKeys) (uint64, error) {
@@ -95,14 +100,14 @@ func (c *cmdCtx) ingestThread(owner, blobKey string, keys *metadatapb.ThreadKeys
 	var idKeysBuf [4][]byte
 	idKeys := idKeysBuf[:0]
 	if id := keys.GetMessageId(); id != "" {
-		idKeys = append(idKeys, appendThreadIndexKey(c.tx.alloc(3+len(owner)+len(id)), owner, 'm', id))
+		idKeys = append(idKeys, c.threadIndexKey(owner, 'm', id))
 	}
 	for _, id := range keys.GetReferences() {
 		if id != "" {
-			idKeys = append(idKeys, appendThreadIndexKey(c.tx.alloc(3+len(owner)+len(id)), owner, 'm', id))
+			idKeys = append(idKeys, c.threadIndexKey(owner, 'm', id))
 		}
 	}
-	contentKey := appendThreadIndexKey(c.tx.alloc(3+len(owner)+len(blobKey)), owner, 'c', blobKey)
+	contentKey := c.threadIndexKey(owner, 'c', blobKey)
 	thread, err := c.lookupThread(contentKey)
 	if err != nil {
 		return 0, err
@@ -133,7 +138,7 @@ func (c *cmdCtx) ingestThread(owner, blobKey string, keys *metadatapb.ThreadKeys
 		}
 	}
 	if subject != "" {
-		c.tx.mustSet(appendThreadIndexKey(c.tx.alloc(3+len(owner)+len(subject)), owner, 's', subject), c.tx.encodeUint64(thread))
+		c.tx.mustSet(c.threadIndexKey(owner, 's', subject), c.tx.encodeUint64(thread))
 	}
 	return thread, nil
 }
