@@ -393,21 +393,19 @@ func defers(key []byte) bool {
 
 // set writes value at key, with no record for a rollback.
 func (t *txn) set(key, value []byte) {
-	if !t.writeEach && defers(key) {
-		if e := t.cache[string(key)]; e != nil {
-			if !e.unwritten {
-				e.unwritten = true
-				t.unwritten = append(t.unwritten, unwrittenKey{key: key, e: e})
-			}
-			e.value, e.found, e.decoded = value, true, nil
-			t.memo.track(key, value, true)
-			return
+	e := t.cache[string(key)]
+	if e != nil && !t.writeEach && defers(key) {
+		// The value waits in the cache (defers); the batch gets it later.
+		if !e.unwritten {
+			e.unwritten = true
+			t.unwritten = append(t.unwritten, unwrittenKey{key: key, e: e})
 		}
-	}
-	if err := t.b.Set(key, value, nil); err != nil {
+	} else if err := t.b.Set(key, value, nil); err != nil {
 		panic(fmt.Sprintf("metadata fsm: batch set: %v", err))
 	}
-	t.written(key, value, true)
+	if e != nil {
+		e.value, e.found, e.decoded = value, true, nil // as written
+	}
 	t.memo.track(key, value, true)
 }
 
